@@ -1,0 +1,26 @@
+"""DHAG: anomaly detection for tabular data with diversified, hard-to-distinguish synthetic anomalies.
+
+The detector library of the product. It knows nothing of Kafka, Prometheus or the pipeline.
+"""
+
+from dhag.artifact import FORMAT_VERSION, load_model, read_manifest, save_model
+from dhag.estimator import DHAG, resolve_device
+from dhag.exceptions import ArtifactError, DHAGError, InputError, NotFittedError, ParameterError
+from dhag.preprocessing import Preprocessor
+
+__all__ = [
+    "DHAG",
+    "FORMAT_VERSION",
+    "ArtifactError",
+    "DHAGError",
+    "InputError",
+    "NotFittedError",
+    "ParameterError",
+    "Preprocessor",
+    "load_model",
+    "read_manifest",
+    "resolve_device",
+    "save_model",
+]
+
+__version__ = "0.1.0"

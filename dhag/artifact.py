@@ -1,0 +1,181 @@
+"""The model artifact: one self-describing safetensors file, written atomically, loaded without pickle.
+
+Layout: the network weights as safetensors tensors; the header's string metadata holds
+``dhag_format`` (the format version), ``manifest`` (JSON: settings, feature names, preprocessing
+statistics, threshold, training metadata and metrics, user metadata) and ``checksum`` (SHA-256 over
+the manifest and every tensor's bytes). A truncated file fails the safetensors header check; a changed
+byte anywhere fails the checksum; a different format version is refused before anything is built.
+The checksum detects corruption, not a deliberate forgery: guard the registry folder's permissions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from dhag.exceptions import ArtifactError, DHAGError
+from dhag.preprocessing import Preprocessor
+
+if TYPE_CHECKING:
+    from dhag.estimator import DHAG
+
+__all__ = ["FORMAT_VERSION", "load_model", "read_manifest", "save_model"]
+
+FORMAT_VERSION = 1
+_MAX_BYTES = 1 << 30
+
+
+def _digest(manifest_json: str, tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256(manifest_json.encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
+    """Write a fitted :class:`~dhag.DHAG` to ``path`` atomically (temp file, fsync, rename).
+
+    ``metadata`` is free-form JSON-ready information kept beside the model (a registry version, a
+    parent version, a training window...). Returns the path written.
+    """
+    path = Path(path)
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.net_.state_dict().items()}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "kind": "dhag",
+        "settings": {k: _jsonable(v) for k, v in model.get_params().items()},
+        "feature_names": list(model.feature_names_in_),
+        "output_names": list(model.preprocessor_.output_names_),
+        "preprocessing": model.preprocessor_.to_dict(),
+        "threshold": float(model.threshold_),
+        "training": model.training_,
+        "metadata": metadata if metadata is not None else getattr(model, "metadata_", {}),
+    }
+    try:
+        manifest_json = json.dumps(manifest, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"The model's metadata is not JSON-serialisable: {exc}") from exc
+    header = {
+        "dhag_format": str(FORMAT_VERSION),
+        "manifest": manifest_json,
+        "checksum": _digest(manifest_json, tensors),
+    }
+    payload = st_save(tensors, metadata=header)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return path
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ArtifactError(f"Cannot read model artifact {str(path)!r}: {exc.strerror}.") from exc
+    if size > _MAX_BYTES:
+        raise ArtifactError(f"Model artifact {str(path)!r} is {size} bytes; the limit is {_MAX_BYTES}.")
+    data = path.read_bytes()
+    try:
+        tensors = st_load(data)
+        # safetensors exposes header metadata only through safe_open; parse the header directly.
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+    except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
+        raise ArtifactError(
+            f"Model artifact {str(path)!r} is not a readable DHAG model (truncated or not a "
+            f"safetensors file): {exc}"
+        ) from exc
+    meta = header.get("__metadata__") or {}
+    version = meta.get("dhag_format")
+    if version is None:
+        raise ArtifactError(f"Model artifact {str(path)!r} carries no 'dhag_format' marker.")
+    if version != str(FORMAT_VERSION):
+        raise ArtifactError(
+            f"Model artifact {str(path)!r} has format version {version}; this build reads "
+            f"version {FORMAT_VERSION} only."
+        )
+    manifest_json = meta.get("manifest", "")
+    if _digest(manifest_json, tensors) != meta.get("checksum"):
+        raise ArtifactError(
+            f"Model artifact {str(path)!r} fails its checksum: it was modified or damaged."
+        )
+    try:
+        manifest = json.loads(manifest_json)
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"Model artifact {str(path)!r} has an unreadable manifest: {exc}") from exc
+    return manifest, tensors
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The verified manifest of an artifact (settings, features, threshold, training, metadata)."""
+    return _read(Path(path))[0]
+
+
+def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
+    """Load and verify an artifact; the model is rebuilt fully before it is returned, or not at all."""
+    from dhag.estimator import DHAG, resolve_device
+    from dhag.modules import DHAGNet
+
+    path = Path(path)
+    manifest, tensors = _read(path)
+    try:
+        settings = dict(manifest["settings"])
+        for key in ("categorical", "passthrough", "feature_names"):
+            if settings.get(key) is not None:
+                settings[key] = tuple(settings[key])
+        settings["device"] = device
+        model = DHAG(**settings)
+        pre = Preprocessor.from_dict(manifest["preprocessing"])
+        if pre.output_names_ != manifest["output_names"]:
+            raise ArtifactError("preprocessing does not produce the recorded features")
+        dev = resolve_device(device)
+        net = DHAGNet(n_features=len(pre.output_names_), **{a: settings[a] for a in DHAG._ARCH})
+        net.load_state_dict(tensors, strict=True)
+        net.to(dev).eval()
+        threshold = float(manifest["threshold"])
+    except ArtifactError as exc:
+        raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
+    except (KeyError, TypeError, ValueError, RuntimeError, DHAGError) as exc:
+        raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
+    model.preprocessor_ = pre
+    model.net_ = net
+    model.device_ = dev
+    model.feature_names_in_ = list(pre.feature_names_in_)
+    model.n_features_in_ = len(pre.feature_names_in_)
+    model.threshold_ = threshold
+    model.training_ = manifest.get("training", {})
+    model.metadata_ = manifest.get("metadata", {})
+    return model

@@ -1,0 +1,152 @@
+"""The DHAG training objective, one small function per term (paper section 4, Algorithm 1).
+
+Shapes: ``m`` samples in a mini-batch, ``L`` perturbators, ``D`` latent size.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "LossParts",
+    "ce_loss",
+    "diversity_loss",
+    "known_anomaly_loss",
+    "norm_loss",
+    "pseudo_labels",
+    "total_loss",
+]
+
+
+def pseudo_labels(eps: torch.Tensor, k: int) -> torch.Tensor:
+    """Label each perturbation 0 (augmented normal) or 1 (synthetic anomaly), per perturbator.
+
+    For every perturbator the ``k`` perturbations with the smallest L2 norm in the mini-batch get
+    label 0 and the rest label 1 (paper eq. 1). ``eps``: (L, m, D) -> labels (L, m), float.
+
+    Example
+    -------
+    >>> import torch
+    >>> eps = torch.tensor([[[3.0], [1.0], [2.0]]])  # L=1, m=3, D=1
+    >>> pseudo_labels(eps, k=1)
+    tensor([[1., 0., 1.]])
+    """
+    n_pert, m, _ = eps.shape
+    if not 0 <= k <= m:
+        raise ValueError(f"k must be in [0, {m}] for a mini-batch of {m}. Got {k} instead.")
+    norms = eps.detach().norm(dim=2)  # (L, m)
+    labels = torch.ones(n_pert, m, device=eps.device, dtype=eps.dtype)
+    if k > 0:
+        smallest = norms.topk(k, dim=1, largest=False).indices
+        labels.scatter_(1, smallest, 0.0)
+    return labels
+
+
+def ce_loss(
+    logit_clean: torch.Tensor, logit_perturbed: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """``L_ce``: clean latents are normal (0); perturbed latents take their pseudo-labels.
+
+    ``logit_clean``: (m,); ``logit_perturbed`` and ``labels``: (L, m). Returns a scalar: the mean over
+    samples of CE(clean, 0) + mean over perturbators of CE(perturbed, label).
+
+    Example
+    -------
+    >>> import torch
+    >>> round(ce_loss(torch.zeros(4), torch.zeros(2, 4), torch.ones(2, 4)).item(), 4)  # 2 * ln 2
+    1.3863
+    """
+    clean = F.binary_cross_entropy_with_logits(logit_clean, torch.zeros_like(logit_clean))
+    perturbed = F.binary_cross_entropy_with_logits(logit_perturbed, labels)
+    return clean + perturbed
+
+
+def norm_loss(eps: torch.Tensor) -> torch.Tensor:
+    """``L_norm``: the mean L2 norm of the perturbations. ``eps``: (L, m, D) -> scalar.
+
+    Example
+    -------
+    >>> import torch
+    >>> norm_loss(torch.tensor([[[3.0, 4.0]], [[0.0, 1.0]]])).item()
+    3.0
+    """
+    return eps.norm(dim=2).mean()
+
+
+def diversity_loss(eps: torch.Tensor, *, eps_floor: float = 1e-8) -> torch.Tensor:
+    """``L_div``: the mean pairwise cosine similarity between different perturbators on one sample.
+
+    ``eps``: (L, m, D) -> scalar; 0 for a single perturbator. Orthogonal perturbations give 0,
+    identical ones give 1.
+
+    Example
+    -------
+    >>> import torch
+    >>> diversity_loss(torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]]])).item()
+    0.0
+    """
+    n_pert = eps.shape[0]
+    if n_pert < 2:
+        return eps.sum() * 0.0
+    unit = eps / eps.norm(dim=2, keepdim=True).clamp_min(eps_floor)
+    gram = torch.einsum("lmd,kmd->mlk", unit, unit)  # (m, L, L), diagonal = 1
+    off_diagonal = gram.sum(dim=(1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(dim=1)
+    return (off_diagonal / (n_pert * (n_pert - 1))).mean()
+
+
+def known_anomaly_loss(logit_known: torch.Tensor) -> torch.Tensor:
+    """The semi-supervised term CE(f_phi(f_theta(x)), 1) over labelled anomalies (paper 4.4).
+
+    Example
+    -------
+    >>> import torch
+    >>> round(known_anomaly_loss(torch.zeros(3)).item(), 4)  # ln 2
+    0.6931
+    """
+    return F.binary_cross_entropy_with_logits(logit_known, torch.ones_like(logit_known))
+
+
+class LossParts(NamedTuple):
+    """The parts of one evaluation of the objective; ``total`` is what is minimised."""
+
+    total: torch.Tensor
+    ce: torch.Tensor
+    norm: torch.Tensor
+    div: torch.Tensor
+    known: torch.Tensor
+
+
+def total_loss(
+    net: torch.nn.Module,
+    x: torch.Tensor,
+    *,
+    k: int,
+    lambda_norm: float,
+    lambda_div: float,
+    x_known: torch.Tensor | None = None,
+    known_weight: float = 1.0,
+    noise: torch.Tensor | None = None,
+) -> LossParts:
+    """``L_ce + lambda1 * L_norm + lambda2 * L_div`` (+ the known-anomaly term) on one mini-batch.
+
+    ``net`` is a :class:`dhag.modules.DHAGNet`; ``x``: (m, d) normal rows; ``x_known``: (n_s, d)
+    labelled anomalies or None.
+    """
+    z = net.encoder(x)  # (m, D)
+    eps = net.perturbators(x, noise)  # (L, m, D)
+    labels = pseudo_labels(eps, k)
+    logit_clean = net.discriminator(z)  # (m,)
+    logit_perturbed = net.discriminator(z.unsqueeze(0) + eps)  # (L, m)
+    ce = ce_loss(logit_clean, logit_perturbed, labels)
+    nrm = norm_loss(eps)
+    div = diversity_loss(eps)
+    total = ce + lambda_norm * nrm + lambda_div * div
+    if x_known is not None and x_known.shape[0] > 0:
+        known = known_anomaly_loss(net(x_known))
+        total = total + known_weight * known
+    else:
+        known = total.new_zeros(())
+    return LossParts(total, ce, nrm, div, known)

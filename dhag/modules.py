@@ -1,0 +1,144 @@
+"""The three networks of DHAG: encoder, perturbators and discriminator.
+
+Each module maps tensors to tensors; the estimator in :mod:`dhag.estimator` owns them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["DHAGNet", "Discriminator", "Encoder", "Perturbators"]
+
+
+class Encoder(nn.Module):
+    """MLP ``f_theta``: x (n, d) -> z (n, latent_dim).
+
+    Example
+    -------
+    >>> import torch
+    >>> Encoder(n_features=6, latent_dim=64, n_layers=4)(torch.zeros(3, 6)).shape
+    torch.Size([3, 64])
+    """
+
+    def __init__(self, *, n_features: int, latent_dim: int = 64, n_layers: int = 4) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width_in = n_features
+        for i in range(n_layers):
+            layers.append(nn.Linear(width_in, latent_dim))
+            if i < n_layers - 1:
+                layers.append(nn.ReLU())
+            width_in = latent_dim
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Perturbators(nn.Module):
+    """``L`` stochastic perturbators ``g_psi_l``: [x, u] -> epsilon_l in latent space.
+
+    Each perturbator is a two-layer MLP (the paper's kernel-size-1 1D-CNN over one position) on the
+    input with one extra noise channel ``u ~ U(0, 1)``, drawn independently per perturbator and
+    sample. The ``L`` networks are held as stacked weights and run as one batched matmul, which is
+    several times faster than a Python loop over perturbators.
+
+    Example
+    -------
+    >>> import torch
+    >>> g = Perturbators(n_features=6, n_perturbators=5, latent_dim=64, hidden_dim=64)
+    >>> g(torch.zeros(3, 6)).shape  # (L, n, latent_dim)
+    torch.Size([5, 3, 64])
+    """
+
+    def __init__(
+        self, *, n_features: int, n_perturbators: int = 5, latent_dim: int = 64, hidden_dim: int = 64
+    ) -> None:
+        super().__init__()
+        if n_perturbators < 1:
+            raise ValueError(f"n_perturbators must be >= 1. Got {n_perturbators} instead.")
+        n_in = n_features + 1
+        self.n_perturbators = n_perturbators
+        self.w1 = nn.Parameter(torch.empty(n_perturbators, n_in, hidden_dim))
+        self.b1 = nn.Parameter(torch.empty(n_perturbators, 1, hidden_dim))
+        self.w2 = nn.Parameter(torch.empty(n_perturbators, hidden_dim, latent_dim))
+        self.b2 = nn.Parameter(torch.empty(n_perturbators, 1, latent_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # The same init nn.Linear uses, applied to each of the L stacked layers.
+        for w, b in ((self.w1, self.b1), (self.w2, self.b2)):
+            fan_in = w.shape[1]
+            bound = 1.0 / math.sqrt(fan_in)
+            nn.init.uniform_(w, -bound, bound)
+            nn.init.uniform_(b, -bound, bound)
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (n, d); noise: (L, n, 1) or None to draw U(0, 1).
+        n_pert = self.n_perturbators
+        if noise is None:
+            noise = torch.rand(n_pert, x.shape[0], 1, device=x.device, dtype=x.dtype)
+        xu = torch.cat([x.unsqueeze(0).expand(n_pert, -1, -1), noise], dim=2)  # (L, n, d+1)
+        h = torch.relu(torch.baddbmm(self.b1, xu, self.w1))  # (L, n, hidden)
+        return torch.baddbmm(self.b2, h, self.w2)  # (L, n, latent)
+
+
+class Discriminator(nn.Module):
+    """``f_phi``: z (..., latent_dim) -> logit of "anomaly" (...,).
+
+    Two bias-free linear layers without an activation between them, as in the method's reference
+    implementation.
+
+    Example
+    -------
+    >>> import torch
+    >>> Discriminator(latent_dim=64, hidden_dim=32)(torch.zeros(5, 3, 64)).shape
+    torch.Size([5, 3])
+    """
+
+    def __init__(self, *, latent_dim: int = 64, hidden_dim: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden_dim, bias=False), nn.Linear(hidden_dim, 1, bias=False)
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).squeeze(-1)
+
+
+class DHAGNet(nn.Module):
+    """The three DHAG networks together; ``forward`` is the score logit ``f_phi(f_theta(x))``.
+
+    Example
+    -------
+    >>> import torch
+    >>> net = DHAGNet(n_features=4)
+    >>> net(torch.zeros(2, 4)).shape
+    torch.Size([2])
+    """
+
+    def __init__(
+        self,
+        *,
+        n_features: int,
+        latent_dim: int = 64,
+        encoder_layers: int = 4,
+        n_perturbators: int = 5,
+        perturbator_hidden: int = 64,
+        discriminator_hidden: int = 32,
+    ) -> None:
+        super().__init__()
+        self.encoder = Encoder(n_features=n_features, latent_dim=latent_dim, n_layers=encoder_layers)
+        self.perturbators = Perturbators(
+            n_features=n_features,
+            n_perturbators=n_perturbators,
+            latent_dim=latent_dim,
+            hidden_dim=perturbator_hidden,
+        )
+        self.discriminator = Discriminator(latent_dim=latent_dim, hidden_dim=discriminator_hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(self.encoder(x))

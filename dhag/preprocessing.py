@@ -1,0 +1,277 @@
+"""Fitted preprocessing saved with the model: named features, z-scores, one-hot categories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from dhag.exceptions import InputError, NotFittedError, ParameterError
+
+__all__ = ["Preprocessor", "as_columns"]
+
+
+def _is_frame(X: Any) -> bool:
+    return hasattr(X, "columns") and hasattr(X, "dtypes")
+
+
+def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Split tabular input into named 1-D columns.
+
+    ``X`` is a pandas DataFrame (names from its columns), a mapping of name -> 1-D array, or a 2-D
+    array-like (names from ``names``, else ``x0``, ``x1``, ...). Raises :class:`InputError` for
+    anything else.
+    """
+    if _is_frame(X):
+        cols = [str(c) for c in X.columns]
+        if len(set(cols)) != len(cols):
+            raise InputError("Input has duplicate column names.")
+        return cols, {str(c): X[c].to_numpy() for c in X.columns}
+    if isinstance(X, Mapping):
+        cols = [str(c) for c in X]
+        data = {str(c): np.asarray(v) for c, v in X.items()}
+        lengths = {v.shape for v in data.values()}
+        if any(v.ndim != 1 for v in data.values()) or len({s[0] for s in lengths}) > 1:
+            raise InputError("A mapping input must hold 1-D columns of equal length.")
+        return cols, data
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"Input cannot be read as a 2-D table: {exc}") from exc
+    if arr.ndim != 2:
+        raise InputError(f"Expected a 2-D table (rows x features). Got an array with shape {arr.shape}.")
+    if names is None:
+        names = [f"x{i}" for i in range(arr.shape[1])]
+    elif len(names) != arr.shape[1]:
+        raise InputError(
+            f"Expected {len(names)} features ({_preview(names)}). Got {arr.shape[1]} columns instead."
+        )
+    return list(names), {n: arr[:, i] for i, n in enumerate(names)}
+
+
+def _preview(names: Iterable[str], limit: int = 6) -> str:
+    names = list(names)
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _numeric(name: str, col: np.ndarray) -> np.ndarray:
+    if col.dtype.kind not in "biuf":
+        raise InputError(
+            f"Feature {name!r} must be numeric (bool, int or float). Got dtype {col.dtype} instead."
+        )
+    out = col.astype(np.float64, copy=False)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise InputError(
+            f"Feature {name!r} has {int(bad.sum())} NaN or infinite value(s) "
+            f"(first at row {int(np.argmax(bad))})."
+        )
+    return out
+
+
+def _category_strings(name: str, col: np.ndarray) -> np.ndarray:
+    if col.dtype.kind == "f" and not np.isfinite(col).all():
+        raise InputError(f"Categorical feature {name!r} has NaN or infinite values.")
+    out = np.asarray([str(v) for v in col.tolist()], dtype=object)
+    missing = np.asarray([v in ("None", "nan", "NaN", "<NA>") for v in out])
+    if missing.any():
+        raise InputError(
+            f"Categorical feature {name!r} has {int(missing.sum())} missing value(s) "
+            f"(first at row {int(np.argmax(missing))})."
+        )
+    return out
+
+
+class Preprocessor:
+    """Standardise numeric features with training statistics and one-hot declared categoricals.
+
+    Numeric columns become ``(x - mean) / std`` (a constant column gets std 1); ``passthrough``
+    columns are kept as they are (already-encoded 0/1 columns, say); ``categorical`` columns become
+    one 0/1 column per category seen in training (an unseen category scores as all zeros).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> pre = Preprocessor().fit(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    >>> pre.transform(np.array([[2.0, 5.0]])).tolist()
+    [[0.0, 0.0]]
+    >>> pre.output_names_
+    ['x0', 'x1']
+    """
+
+    def __init__(
+        self,
+        *,
+        categorical: Sequence[str] = (),
+        passthrough: Sequence[str] = (),
+        feature_names: Sequence[str] | None = None,
+    ) -> None:
+        self.categorical = tuple(categorical)
+        self.passthrough = tuple(passthrough)
+        self.feature_names = None if feature_names is None else tuple(feature_names)
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(self, X: Any) -> Preprocessor:
+        """Learn names, statistics and categories from training data ``X``; returns self."""
+        overlap = set(self.categorical) & set(self.passthrough)
+        if overlap:
+            raise ParameterError(
+                f"A feature cannot be both categorical and passthrough. Got {_preview(sorted(overlap))}."
+            )
+        names, cols = as_columns(X, self.feature_names)
+        n_rows = len(next(iter(cols.values()))) if cols else 0
+        if not names or n_rows == 0:
+            raise InputError("Cannot fit on an empty table.")
+        for group, label in ((self.categorical, "categorical"), (self.passthrough, "passthrough")):
+            unknown = [c for c in group if c not in cols]
+            if unknown:
+                raise ParameterError(
+                    f"The {label!r} features {_preview(unknown)} are not among the input "
+                    f"features ({_preview(names)})."
+                )
+        means: dict[str, float] = {}
+        scales: dict[str, float] = {}
+        categories: dict[str, list[str]] = {}
+        frequencies: dict[str, list[float]] = {}
+        for name in names:
+            if name in self.categorical:
+                values = _category_strings(name, cols[name])
+                cats, counts = np.unique(values.astype(str), return_counts=True)
+                categories[name] = [str(c) for c in cats]
+                frequencies[name] = (counts / counts.sum()).tolist()
+                continue
+            col = _numeric(name, cols[name])
+            means[name] = float(col.mean())
+            std = float(col.std())
+            scales[name] = 1.0 if name in self.passthrough or np.ptp(col) == 0 or std == 0 else std
+            if name in self.passthrough:
+                means[name] = float(col.mean())
+        self.feature_names_in_ = names
+        self.means_ = means
+        self.scales_ = scales
+        self.categories_ = categories
+        self.category_frequencies_ = frequencies
+        self.output_names_ = self._output_names()
+        return self
+
+    def _output_names(self) -> list[str]:
+        out: list[str] = []
+        for name in self.feature_names_in_:
+            if name in self.categories_:
+                out.extend(f"{name}={c}" for c in self.categories_[name])
+            else:
+                out.append(name)
+        return out
+
+    # -- transforming ----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "feature_names_in_"):
+            raise NotFittedError("This Preprocessor is not fitted yet. Call 'fit' first.")
+
+    def check_names(self, names: Sequence[str]) -> None:
+        """Raise :class:`InputError` unless ``names`` are exactly the training features."""
+        self._check_fitted()
+        expected = self.feature_names_in_
+        if list(names) == list(expected):
+            return
+        missing = [n for n in expected if n not in names]
+        extra = [n for n in names if n not in expected]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {_preview(missing)}")
+            if extra:
+                parts.append(f"unexpected {_preview(extra)}")
+            raise InputError(
+                f"Input features do not match the {len(expected)} training features: "
+                + "; ".join(parts)
+                + "."
+            )
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Return the model-ready float32 matrix (rows x ``len(output_names_)``)."""
+        self._check_fitted()
+        names, cols = as_columns(X, None if _is_frame(X) else self.feature_names_in_)
+        self.check_names(names)
+        n_rows = len(cols[names[0]])
+        out = np.empty((n_rows, len(self.output_names_)), dtype=np.float32)
+        j = 0
+        for name in self.feature_names_in_:
+            if name in self.categories_:
+                values = _category_strings(name, cols[name])
+                cats = self.categories_[name]
+                out[:, j : j + len(cats)] = values[:, None] == np.asarray(cats, dtype=object)[None, :]
+                j += len(cats)
+            else:
+                col = _numeric(name, cols[name])
+                if name in self.passthrough:
+                    out[:, j] = col
+                else:
+                    out[:, j] = (col - self.means_[name]) / self.scales_[name]
+                j += 1
+        return out
+
+    def fit_transform(self, X: Any) -> np.ndarray:
+        """``fit(X)`` then ``transform(X)``."""
+        return self.fit(X).transform(X)
+
+    def baseline(self) -> np.ndarray:
+        """The transformed "typical row": training means, and category frequencies for one-hots."""
+        self._check_fitted()
+        out = []
+        for name in self.feature_names_in_:
+            if name in self.categories_:
+                out.extend(self.category_frequencies_[name])
+            elif name in self.passthrough:
+                out.append(self.means_[name])
+            else:
+                out.append(0.0)
+        return np.asarray(out, dtype=np.float32)
+
+    def feature_slices(self) -> list[tuple[str, slice]]:
+        """For each input feature, the slice of output columns it becomes."""
+        self._check_fitted()
+        slices, j = [], 0
+        for name in self.feature_names_in_:
+            width = len(self.categories_[name]) if name in self.categories_ else 1
+            slices.append((name, slice(j, j + width)))
+            j += width
+        return slices
+
+    # -- persistence -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description of the fitted state."""
+        self._check_fitted()
+        return {
+            "feature_names": list(self.feature_names_in_),
+            "categorical": list(self.categorical),
+            "passthrough": list(self.passthrough),
+            "means": self.means_,
+            "scales": self.scales_,
+            "categories": self.categories_,
+            "category_frequencies": self.category_frequencies_,
+        }
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> Preprocessor:
+        """Rebuild a fitted preprocessor from :meth:`to_dict` output."""
+        try:
+            pre = cls(categorical=state["categorical"], passthrough=state["passthrough"])
+            pre.feature_names_in_ = [str(n) for n in state["feature_names"]]
+            pre.means_ = {str(k): float(v) for k, v in state["means"].items()}
+            pre.scales_ = {str(k): float(v) for k, v in state["scales"].items()}
+            pre.categories_ = {str(k): [str(c) for c in v] for k, v in state["categories"].items()}
+            pre.category_frequencies_ = {
+                str(k): [float(f) for f in v] for k, v in state["category_frequencies"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"Invalid preprocessing state: {exc!r}") from exc
+        numeric = [n for n in pre.feature_names_in_ if n not in pre.categories_]
+        if sorted(numeric) != sorted(pre.means_) or sorted(numeric) != sorted(pre.scales_):
+            raise InputError("Invalid preprocessing state: statistics do not cover the features.")
+        if any(s <= 0 or not np.isfinite(s) for s in pre.scales_.values()):
+            raise InputError("Invalid preprocessing state: a scale is not a positive finite number.")
+        pre.output_names_ = pre._output_names()
+        return pre

@@ -1,0 +1,230 @@
+"""The training loop: one update function, epochs over a device-resident table, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from dhag.losses import LossParts, total_loss
+from dhag.modules import DHAGNet
+
+__all__ = ["TrainConfig", "TrainResult", "make_optimizers", "train", "train_step"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything the loop needs; built by the estimator from its settings."""
+
+    batch_size: int
+    k: float
+    lambda_norm: float
+    lambda_div: float
+    lr: float
+    discriminator_lr: float
+    discriminator_decay_epoch: int
+    discriminator_decay: float
+    known_weight: float
+    max_epochs: int
+    time_budget: float | None
+    early_stopping: bool
+    patience: int
+    min_delta: float
+    bf16: bool
+    progress: bool
+
+
+@dataclass
+class TrainResult:
+    """What training produced: the epoch kept, the history of losses, and the time it took."""
+
+    best_epoch: int
+    epochs_run: int
+    stopped_by: str
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def k_for_batch(k: float, m: int) -> int:
+    """The number of pseudo-normal perturbations for a mini-batch of ``m``.
+
+    ``k`` in (0, 1) is a fraction of the batch; ``k >= 1`` is a count, capped at ``m - 1`` so that a
+    batch always keeps at least one synthetic anomaly.
+    """
+    count = round(k * m) if k < 1 else int(k)
+    return max(0, min(count, m - 1))
+
+
+def make_optimizers(net: DHAGNet, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, ...]:
+    """Adam (amsgrad): one optimiser for encoder + perturbators, one slower one for the discriminator."""
+    main = torch.optim.Adam(
+        list(net.encoder.parameters()) + list(net.perturbators.parameters()), lr=cfg.lr, amsgrad=True
+    )
+    disc = torch.optim.Adam(net.discriminator.parameters(), lr=cfg.discriminator_lr, amsgrad=True)
+    return main, disc
+
+
+def train_step(
+    net: DHAGNet,
+    optimizers: tuple[torch.optim.Optimizer, ...],
+    x: torch.Tensor,
+    cfg: TrainConfig,
+    x_known: torch.Tensor | None = None,
+) -> LossParts:
+    """One update of all three components on a mini-batch (Algorithm 1: all minimise L_total)."""
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        parts = total_loss(
+            net,
+            x,
+            k=k_for_batch(cfg.k, x.shape[0]),
+            lambda_norm=cfg.lambda_norm,
+            lambda_div=cfg.lambda_div,
+            x_known=x_known,
+            known_weight=cfg.known_weight,
+        )
+    parts.total.backward()
+    for opt in optimizers:
+        opt.step()
+    return parts
+
+
+@torch.no_grad()
+def evaluate_loss(
+    net: DHAGNet, x: torch.Tensor, cfg: TrainConfig, *, seed: int = 0
+) -> dict[str, float]:
+    """The objective on held-out normal rows, with fixed noise so epochs are comparable."""
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    n_pert = net.perturbators.n_perturbators
+    sums = {"total": 0.0, "ce": 0.0, "norm": 0.0, "div": 0.0}
+    n_batches = 0
+    for start in range(0, x.shape[0], cfg.batch_size):
+        xb = x[start : start + cfg.batch_size]
+        if xb.shape[0] < 2:
+            continue
+        noise = torch.rand(n_pert, xb.shape[0], 1, generator=gen, device=x.device, dtype=x.dtype)
+        parts = total_loss(
+            net,
+            xb,
+            k=k_for_batch(cfg.k, xb.shape[0]),
+            lambda_norm=cfg.lambda_norm,
+            lambda_div=cfg.lambda_div,
+            noise=noise,
+        )
+        for key in sums:
+            sums[key] += float(getattr(parts, key))
+        n_batches += 1
+    return {key: value / max(n_batches, 1) for key, value in sums.items()}
+
+
+def _progress_bar(cfg: TrainConfig):
+    if not cfg.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=cfg.max_epochs, desc="DHAG", unit="epoch", leave=False)
+
+
+def train(
+    net: DHAGNet,
+    x_train: torch.Tensor,
+    cfg: TrainConfig,
+    *,
+    x_val: torch.Tensor | None = None,
+    x_known: torch.Tensor | None = None,
+    generator: torch.Generator,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``net`` in place; keep the weights of the best epoch by held-out loss when available.
+
+    ``x_train`` (n, d), ``x_val`` (n_val, d) and ``x_known`` (n_s, d) already sit on the training
+    device; mini-batches are index views into them, never host copies. The epoch is chosen only from
+    training-side signals: the objective on held-out *normal* training rows (early stopping with
+    patience), or the last epoch when there is no held-out slice.
+    """
+    optimizers = make_optimizers(net, cfg)
+    disc_schedule = torch.optim.lr_scheduler.StepLR(
+        optimizers[1], step_size=max(cfg.discriminator_decay_epoch, 1), gamma=cfg.discriminator_decay
+    )
+    n = x_train.shape[0]
+    batch = min(cfg.batch_size, n)
+    # Drop the ragged last batch: pseudo-labels are ranks within a batch, and a tiny batch makes
+    # them meaningless. Every row still appears, as the order is reshuffled each epoch.
+    n_batches = max(n // batch, 1)
+    result = TrainResult(best_epoch=0, epochs_run=0, stopped_by="max_epochs", seconds=0.0)
+    best_score, best_state, stale = math.inf, None, 0
+    start = time.perf_counter()
+    bar = _progress_bar(cfg)
+    try:
+        for epoch in range(1, cfg.max_epochs + 1):
+            net.train()
+            order = torch.randperm(n, device=x_train.device, generator=generator)
+            sums = torch.zeros(4, device=x_train.device)
+            for b in range(n_batches):
+                xb = x_train[order[b * batch : (b + 1) * batch]]
+                kb = None
+                if x_known is not None and x_known.shape[0] > 0:
+                    if x_known.shape[0] <= batch:
+                        kb = x_known
+                    else:
+                        pick = torch.randint(
+                            x_known.shape[0], (batch,), device=x_known.device, generator=generator
+                        )
+                        kb = x_known[pick]
+                parts = train_step(net, optimizers, xb, cfg, kb)
+                sums += torch.stack([p.detach().float() for p in parts[:4]])
+            disc_schedule.step()
+            means = (sums / n_batches).tolist()
+            record = {"epoch": float(epoch), "loss": means[0], "ce": means[1], "norm": means[2]}
+            record["div"] = means[3]
+            net.eval()
+            if x_val is not None and x_val.shape[0] >= 2:
+                val = evaluate_loss(net, x_val, cfg)
+                record["val_loss"] = val["total"]
+                monitored = val["total"]
+            else:
+                monitored = means[0]
+            result.history.append(record)
+            result.epochs_run = epoch
+            if bar is not None:
+                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
+                bar.update(1)
+            if on_epoch is not None:
+                on_epoch(record)
+            if best_state is None and result.best_epoch == 0 or monitored < best_score - cfg.min_delta * abs(best_score):
+                best_score, stale = monitored, 0
+                result.best_epoch = epoch
+                if cfg.early_stopping:
+                    best_state = copy.deepcopy(net.state_dict())
+            else:
+                stale += 1
+            if cfg.early_stopping and stale >= cfg.patience:
+                result.stopped_by = "early_stopping"
+                break
+            if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
+                result.stopped_by = "time_budget"
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if cfg.early_stopping and best_state is not None:
+        net.load_state_dict(best_state)
+    else:
+        result.best_epoch = result.epochs_run
+    result.seconds = time.perf_counter() - start
+    logger.info(
+        "trained %d epochs in %.1fs (kept epoch %d, stopped by %s)",
+        result.epochs_run,
+        result.seconds,
+        result.best_epoch,
+        result.stopped_by,
+    )
+    return result
