@@ -38,7 +38,7 @@ def _digest(manifest_json: str, tensors: dict[str, torch.Tensor]) -> str:
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode())
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
@@ -103,11 +103,11 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     try:
         size = path.stat().st_size
+        if size > _MAX_BYTES:
+            raise ArtifactError(f"Model artifact {str(path)!r} is {size} bytes; the limit is {_MAX_BYTES}.")
+        data = path.read_bytes()
     except OSError as exc:
-        raise ArtifactError(f"Cannot read model artifact {str(path)!r}: {exc.strerror}.") from exc
-    if size > _MAX_BYTES:
-        raise ArtifactError(f"Model artifact {str(path)!r} is {size} bytes; the limit is {_MAX_BYTES}.")
-    data = path.read_bytes()
+        raise ArtifactError(f"Cannot read model artifact {str(path)!r}: {exc.strerror or exc}.") from exc
     try:
         tensors = st_load(data)
         # safetensors exposes header metadata only through safe_open; parse the header directly.
@@ -129,9 +129,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         )
     manifest_json = meta.get("manifest", "")
     if _digest(manifest_json, tensors) != meta.get("checksum"):
-        raise ArtifactError(
-            f"Model artifact {str(path)!r} fails its checksum: it was modified or damaged."
-        )
+        raise ArtifactError(f"Model artifact {str(path)!r} fails its checksum: it was modified or damaged.")
     try:
         manifest = json.loads(manifest_json)
     except json.JSONDecodeError as exc:
@@ -150,6 +148,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     from dhag.modules import DHAGNet
 
     path = Path(path)
+    dev = resolve_device(device)  # a bad device is the caller's error, not the file's
     manifest, tensors = _read(path)
     try:
         settings = dict(manifest["settings"])
@@ -161,7 +160,6 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         pre = Preprocessor.from_dict(manifest["preprocessing"])
         if pre.output_names_ != manifest["output_names"]:
             raise ArtifactError("preprocessing does not produce the recorded features")
-        dev = resolve_device(device)
         net = DHAGNet(n_features=len(pre.output_names_), **{a: settings[a] for a in DHAG._ARCH})
         net.load_state_dict(tensors, strict=True)
         net.to(dev).eval()

@@ -25,19 +25,21 @@ def resolve_device(device: str) -> torch.device:
     """``"auto"`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    allowed = "The 'device' parameter of DHAG must be 'auto', 'cpu' or 'cuda[:N]'"
     try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise ParameterError(
-            f"The 'device' parameter of DHAG must be 'auto', 'cpu' or 'cuda[:N]'. Got {device!r} instead."
-        ) from exc
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ParameterError(f"{allowed}. Got {device!r} instead.") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise ParameterError(f"{allowed}. Got {device!r} instead.")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"{allowed}; CUDA is not available on this machine. Got {device!r}.")
+    return dev
 
 
 def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
     if not ok:
-        raise ParameterError(
-            f"The {name!r} parameter of DHAG must be {allowed}. Got {value!r} instead."
-        )
+        raise ParameterError(f"The {name!r} parameter of DHAG must be {allowed}. Got {value!r} instead.")
 
 
 class DHAG:
@@ -125,48 +127,91 @@ class DHAG:
     # -- settings --------------------------------------------------------------------------------
     _ARCH = ("latent_dim", "encoder_layers", "n_perturbators", "perturbator_hidden", "discriminator_hidden")
 
-    def get_params(self) -> dict[str, Any]:
-        """The settings given to ``__init__``, by name."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The settings given to ``__init__``, by name (``deep`` is accepted for scikit-learn)."""
         return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
 
     def _validate_params(self) -> None:
         for name in (*self._ARCH, "batch_size", "max_epochs", "patience"):
             value = getattr(self, name)
-            _check(name, value, isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                   "an int >= 1")
+            _check(
+                name,
+                value,
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                "an int >= 1",
+            )
         for name in ("lambda_norm", "lambda_div", "known_weight", "lr", "discriminator_lr"):
             value = getattr(self, name)
             _check(name, value, isinstance(value, (int, float)) and value >= 0, "a float >= 0")
-        _check("k", self.k, isinstance(self.k, (int, float)) and self.k > 0,
-               "a fraction in (0, 1) of the batch or a count >= 1")
-        _check("validation_fraction", self.validation_fraction,
-               isinstance(self.validation_fraction, float | int) and 0 <= self.validation_fraction < 0.5,
-               "a float in [0, 0.5)")
-        _check("target_far", self.target_far,
-               isinstance(self.target_far, float) and 0 < self.target_far < 0.5, "a float in (0, 0.5)")
+        k_ok = (isinstance(self.k, float) and 0 < self.k < 1) or (
+            isinstance(self.k, int) and not isinstance(self.k, bool) and self.k >= 1
+        )
+        _check("k", self.k, k_ok, "a float in (0, 1) (a fraction of the batch) or an int >= 1 (a count)")
+        _check(
+            "min_delta",
+            self.min_delta,
+            isinstance(self.min_delta, (int, float)) and self.min_delta >= 0,
+            "a float >= 0",
+        )
+        _check(
+            "discriminator_decay_epoch",
+            self.discriminator_decay_epoch,
+            isinstance(self.discriminator_decay_epoch, int) and self.discriminator_decay_epoch >= 1,
+            "an int >= 1",
+        )
+        for name in ("early_stopping", "bf16", "progress"):
+            _check(name, getattr(self, name), isinstance(getattr(self, name), bool), "True or False")
+        _check(
+            "validation_fraction",
+            self.validation_fraction,
+            isinstance(self.validation_fraction, float | int) and 0 <= self.validation_fraction < 0.5,
+            "a float in [0, 0.5)",
+        )
+        _check(
+            "target_far",
+            self.target_far,
+            isinstance(self.target_far, float) and 0 < self.target_far < 0.5,
+            "a float in (0, 0.5)",
+        )
         if self.contamination is not None:
-            _check("contamination", self.contamination,
-                   isinstance(self.contamination, float) and 0 < self.contamination <= 0.5,
-                   "None or a float in (0, 0.5]")
+            _check(
+                "contamination",
+                self.contamination,
+                isinstance(self.contamination, float) and 0 < self.contamination <= 0.5,
+                "None or a float in (0, 0.5]",
+            )
         if self.time_budget is not None:
-            _check("time_budget", self.time_budget,
-                   isinstance(self.time_budget, (int, float)) and self.time_budget > 0,
-                   "None or a number of seconds > 0")
-        _check("discriminator_decay", self.discriminator_decay,
-               isinstance(self.discriminator_decay, (int, float)) and 0 < self.discriminator_decay <= 1,
-               "a float in (0, 1]")
+            _check(
+                "time_budget",
+                self.time_budget,
+                isinstance(self.time_budget, (int, float)) and self.time_budget > 0,
+                "None or a number of seconds > 0",
+            )
+        _check(
+            "discriminator_decay",
+            self.discriminator_decay,
+            isinstance(self.discriminator_decay, (int, float)) and 0 < self.discriminator_decay <= 1,
+            "a float in (0, 1]",
+        )
 
     def _train_config(self) -> TrainConfig:
         device = resolve_device(self.device)
         return TrainConfig(
-            batch_size=self.batch_size, k=float(self.k), lambda_norm=float(self.lambda_norm),
-            lambda_div=float(self.lambda_div), lr=float(self.lr),
+            batch_size=self.batch_size,
+            k=float(self.k),
+            lambda_norm=float(self.lambda_norm),
+            lambda_div=float(self.lambda_div),
+            lr=float(self.lr),
             discriminator_lr=float(self.discriminator_lr),
             discriminator_decay_epoch=self.discriminator_decay_epoch,
-            discriminator_decay=float(self.discriminator_decay), known_weight=float(self.known_weight),
-            max_epochs=self.max_epochs, time_budget=self.time_budget,
-            early_stopping=bool(self.early_stopping), patience=self.patience,
-            min_delta=float(self.min_delta), bf16=bool(self.bf16) and device.type == "cuda",
+            discriminator_decay=float(self.discriminator_decay),
+            known_weight=float(self.known_weight),
+            max_epochs=self.max_epochs,
+            time_budget=self.time_budget,
+            early_stopping=bool(self.early_stopping),
+            patience=self.patience,
+            min_delta=float(self.min_delta),
+            bf16=bool(self.bf16) and device.type == "cuda",
             progress=bool(self.progress),
         )
 
@@ -199,15 +244,23 @@ class DHAG:
         matrix = pre.transform(cols)
         normal = matrix[~known_mask]
 
-        seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
+        seed = (
+            self.random_state
+            if self.random_state is not None
+            else int(np.random.SeedSequence().entropy % 2**31)
+        )
         rng = np.random.default_rng(seed)
-        torch.manual_seed(seed)
         n_val = int(round(self.validation_fraction * normal.shape[0]))
         n_val = n_val if normal.shape[0] - n_val >= 2 else 0
         order = rng.permutation(normal.shape[0])
         val_rows, train_rows = normal[order[:n_val]], normal[order[n_val:]]
 
-        net = DHAGNet(n_features=matrix.shape[1], **{a: getattr(self, a) for a in self._ARCH}).to(device)
+        # Initialise from the seed without touching the caller's global torch random stream.
+        fork_devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(seed)
+            net = DHAGNet(n_features=matrix.shape[1], **{a: getattr(self, a) for a in self._ARCH})
+        net.to(device)
         x_train = torch.as_tensor(train_rows, device=device)
         x_val = torch.as_tensor(val_rows, device=device) if n_val else None
         x_known = torch.as_tensor(matrix[known_mask], device=device) if known_mask.any() else None
@@ -239,9 +292,7 @@ class DHAG:
             "calibration": {
                 "rows": int(calib.shape[0]),
                 "source": "validation" if n_val else "training",
-                "score_quantiles": {
-                    q: float(np.quantile(calib, float(q))) for q in ("0.5", "0.9", "0.99")
-                },
+                "score_quantiles": {q: float(np.quantile(calib, float(q))) for q in ("0.5", "0.9", "0.99")},
             },
         }
         return self
@@ -280,7 +331,12 @@ class DHAG:
         matrix = np.asarray(matrix, dtype=np.float32)
         width = len(self.preprocessor_.output_names_)
         if matrix.ndim != 2 or matrix.shape[1] != width:
-            raise InputError(f"Expected a preprocessed matrix with {width} columns. Got shape {matrix.shape}.")
+            raise InputError(
+                f"Expected a preprocessed matrix with {width} columns. Got shape {matrix.shape}."
+            )
+        if not np.isfinite(matrix).all():
+            rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+            raise InputError(f"{rows.size} row(s) hold NaN or infinite values (first: row {int(rows[0])}).")
         return self._raw_scores(matrix)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -296,8 +352,11 @@ class DHAG:
         self._check_fitted()
         matrix = self.transform(X)
         return occlusion_attribution(
-            lambda m: self._raw_scores(m), matrix, self.preprocessor_.baseline(),
-            self.preprocessor_.feature_slices(), top=top,
+            lambda m: self._raw_scores(m),
+            matrix,
+            self.preprocessor_.baseline(),
+            self.preprocessor_.feature_slices(),
+            top=top,
         )
 
     # -- persistence -----------------------------------------------------------------------------

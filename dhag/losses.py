@@ -45,9 +45,7 @@ def pseudo_labels(eps: torch.Tensor, k: int) -> torch.Tensor:
     return labels
 
 
-def ce_loss(
-    logit_clean: torch.Tensor, logit_perturbed: torch.Tensor, labels: torch.Tensor
-) -> torch.Tensor:
+def ce_loss(logit_clean: torch.Tensor, logit_perturbed: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """``L_ce``: clean latents are normal (0); perturbed latents take their pseudo-labels.
 
     ``logit_clean``: (m,); ``logit_perturbed`` and ``labels``: (L, m). Returns a scalar: the mean over
@@ -129,14 +127,16 @@ def total_loss(
     x_known: torch.Tensor | None = None,
     known_weight: float = 1.0,
     noise: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> LossParts:
     """``L_ce + lambda1 * L_norm + lambda2 * L_div`` (+ the known-anomaly term) on one mini-batch.
 
     ``net`` is a :class:`dhag.modules.DHAGNet`; ``x``: (m, d) normal rows; ``x_known``: (n_s, d)
-    labelled anomalies or None.
+    labelled anomalies or None; ``noise`` fixes the perturbators' noise channel, else it is drawn
+    from ``generator``.
     """
     z = net.encoder(x)  # (m, D)
-    eps = net.perturbators(x, noise)  # (L, m, D)
+    eps = net.perturbators(x, noise, generator)  # (L, m, D)
     labels = pseudo_labels(eps, k)
     logit_clean = net.discriminator(z)  # (m,)
     logit_perturbed = net.discriminator(z.unsqueeze(0) + eps)  # (L, m)

@@ -76,11 +76,16 @@ class Perturbators(nn.Module):
             nn.init.uniform_(w, -bound, bound)
             nn.init.uniform_(b, -bound, bound)
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        # x: (n, d); noise: (L, n, 1) or None to draw U(0, 1).
+    def forward(
+        self,
+        x: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        # x: (n, d); noise: (L, n, 1), or None to draw U(0, 1) from ``generator``.
         n_pert = self.n_perturbators
         if noise is None:
-            noise = torch.rand(n_pert, x.shape[0], 1, device=x.device, dtype=x.dtype)
+            noise = torch.rand(n_pert, x.shape[0], 1, device=x.device, dtype=x.dtype, generator=generator)
         xu = torch.cat([x.unsqueeze(0).expand(n_pert, -1, -1), noise], dim=2)  # (L, n, d+1)
         h = torch.relu(torch.baddbmm(self.b1, xu, self.w1))  # (L, n, hidden)
         return torch.baddbmm(self.b2, h, self.w2)  # (L, n, latent)

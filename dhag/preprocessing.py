@@ -74,7 +74,11 @@ def _numeric(name: str, col: np.ndarray) -> np.ndarray:
 def _category_strings(name: str, col: np.ndarray) -> np.ndarray:
     if col.dtype.kind == "f" and not np.isfinite(col).all():
         raise InputError(f"Categorical feature {name!r} has NaN or infinite values.")
-    out = np.asarray([str(v) for v in col.tolist()], dtype=object)
+    # 1 and 1.0 are one category: integral floats are written as ints.
+    out = np.asarray(
+        [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in col.tolist()],
+        dtype=object,
+    )
     missing = np.asarray([v in ("None", "nan", "NaN", "<NA>") for v in out])
     if missing.any():
         raise InputError(
@@ -146,8 +150,6 @@ class Preprocessor:
             means[name] = float(col.mean())
             std = float(col.std())
             scales[name] = 1.0 if name in self.passthrough or np.ptp(col) == 0 or std == 0 else std
-            if name in self.passthrough:
-                means[name] = float(col.mean())
         self.feature_names_in_ = names
         self.means_ = means
         self.scales_ = scales

@@ -77,6 +77,7 @@ def train_step(
     x: torch.Tensor,
     cfg: TrainConfig,
     x_known: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> LossParts:
     """One update of all three components on a mini-batch (Algorithm 1: all minimise L_total)."""
     for opt in optimizers:
@@ -90,6 +91,7 @@ def train_step(
             lambda_div=cfg.lambda_div,
             x_known=x_known,
             known_weight=cfg.known_weight,
+            generator=generator,
         )
     parts.total.backward()
     for opt in optimizers:
@@ -98,9 +100,7 @@ def train_step(
 
 
 @torch.no_grad()
-def evaluate_loss(
-    net: DHAGNet, x: torch.Tensor, cfg: TrainConfig, *, seed: int = 0
-) -> dict[str, float]:
+def evaluate_loss(net: DHAGNet, x: torch.Tensor, cfg: TrainConfig, *, seed: int = 0) -> dict[str, float]:
     """The objective on held-out normal rows, with fixed noise so epochs are comparable."""
     gen = torch.Generator(device=x.device).manual_seed(seed)
     n_pert = net.perturbators.n_perturbators
@@ -179,7 +179,7 @@ def train(
                             x_known.shape[0], (batch,), device=x_known.device, generator=generator
                         )
                         kb = x_known[pick]
-                parts = train_step(net, optimizers, xb, cfg, kb)
+                parts = train_step(net, optimizers, xb, cfg, kb, generator)
                 sums += torch.stack([p.detach().float() for p in parts[:4]])
             disc_schedule.step()
             means = (sums / n_batches).tolist()
@@ -199,7 +199,8 @@ def train(
                 bar.update(1)
             if on_epoch is not None:
                 on_epoch(record)
-            if best_state is None and result.best_epoch == 0 or monitored < best_score - cfg.min_delta * abs(best_score):
+            first = result.best_epoch == 0
+            if first or monitored < best_score - cfg.min_delta * abs(best_score):
                 best_score, stale = monitored, 0
                 result.best_epoch = epoch
                 if cfg.early_stopping:

@@ -1,0 +1,177 @@
+"""Command line: ``dhag train | score | info | bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dhag.artifact import load_model, read_manifest
+from dhag.estimator import DHAG
+from dhag.exceptions import DHAGError
+from dhag.io import read_table
+
+__all__ = ["main"]
+
+logger = logging.getLogger("dhag")
+
+
+def _names(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    frame, labels = read_table(args.data, label_column=args.label_column)
+    settings = {
+        "max_epochs": args.max_epochs,
+        "time_budget": args.time_budget,
+        "device": args.device,
+        "random_state": args.seed,
+        "target_far": args.target_far,
+        "contamination": args.contamination,
+        "categorical": _names(args.categorical),
+        "passthrough": _names(args.passthrough),
+        "progress": not args.quiet,
+    }
+    model = DHAG(**settings).fit(frame, labels)
+    model.save(args.out, metadata={"source": str(args.data)})
+    t = model.training_
+    print(
+        f"trained on {t['n_train']} rows ({t['n_known_anomalies']} known anomalies) in "
+        f"{t['fit_seconds']:.1f}s: {t['epochs_run']} epochs, kept epoch {t['best_epoch']} "
+        f"({t['stopped_by']}); threshold {model.threshold_:.4f}; wrote {args.out}"
+    )
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    model = load_model(args.model, device=args.device)
+    frame, _ = read_table(args.data)
+    scores = model.decision_function(frame)
+    out = frame.iloc[:, :0].copy()
+    out["score"] = scores
+    out["anomaly"] = (scores > model.threshold_).astype(int)
+    if args.explain:
+        flagged = np.flatnonzero(out["anomaly"].to_numpy())
+        ranked = model.explain(frame.iloc[flagged], top=args.explain) if flagged.size else []
+        out["top_features"] = ""
+        for row, pairs in zip(flagged, ranked, strict=True):
+            out.iloc[row, out.columns.get_loc("top_features")] = ";".join(f"{n}:{c:.4f}" for n, c in pairs)
+    target = args.out if args.out else sys.stdout
+    out.to_csv(target, index=False)
+    logger.info(
+        "scored %d rows, %d above threshold %.4f", len(out), int(out["anomaly"].sum()), model.threshold_
+    )
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    manifest = read_manifest(args.model)
+    if args.json:
+        print(json.dumps(manifest, indent=2, sort_keys=True))
+        return 0
+    t = manifest.get("training", {})
+    print(f"DHAG model, format {manifest['format_version']}")
+    print(f"features ({len(manifest['feature_names'])}): {', '.join(manifest['feature_names'][:20])}")
+    print(f"threshold: {manifest['threshold']:.6f}")
+    print(
+        f"trained: {t.get('n_train')} rows, {t.get('n_known_anomalies')} known anomalies, "
+        f"{t.get('epochs_run')} epochs (kept {t.get('best_epoch')}, {t.get('stopped_by')}), "
+        f"{t.get('fit_seconds')}s on {t.get('device')}"
+    )
+    if manifest.get("metadata"):
+        print(f"metadata: {json.dumps(manifest['metadata'], sort_keys=True)}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from dhag import bench
+
+    if args.bench == "table2":
+        result = bench.run_table2(
+            args.data,
+            datasets=tuple(_names(args.datasets)),
+            seeds=args.seeds,
+            detectors=tuple(_names(args.detectors)),
+            json_path=args.json,
+            progress=args.progress,
+        )
+        print(bench.format_table2(result))
+    elif args.bench == "semisup":
+        result = bench.run_semisup(args.data, seeds=args.seeds, json_path=args.json)
+        print(bench.format_semisup(result))
+    else:
+        result = bench.run_speed(rows=args.rows, epochs=args.epochs, device=args.device, json_path=args.json)
+        print(json.dumps({k: v for k, v in result.items() if k != "meta"}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``dhag`` command."""
+    parser = argparse.ArgumentParser(prog="dhag", description="DHAG anomaly detector for tabular data.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model on normal rows (CSV, Parquet or NPZ)")
+    train.add_argument("--data", required=True, type=Path)
+    train.add_argument("--out", required=True, type=Path)
+    train.add_argument("--label-column", help="column with 1 = known anomaly, 0 = normal")
+    train.add_argument("--categorical", help="comma-separated columns to one-hot encode")
+    train.add_argument("--passthrough", help="comma-separated columns to keep unscaled")
+    train.add_argument("--max-epochs", type=int, default=100)
+    train.add_argument("--time-budget", type=float, help="stop training after this many seconds")
+    train.add_argument("--device", default="auto")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--target-far", type=float, default=0.01, help="false-alarm rate of the threshold")
+    train.add_argument("--contamination", type=float, help="expected anomaly ratio instead of --target-far")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_cmd_train)
+
+    score = sub.add_parser("score", help="score rows; writes CSV with score and anomaly columns")
+    score.add_argument("--model", required=True, type=Path)
+    score.add_argument("--data", required=True, type=Path)
+    score.add_argument("--out", type=Path, help="CSV file to write (default: stdout)")
+    score.add_argument("--explain", type=int, default=0, metavar="N", help="top N features of flagged rows")
+    score.add_argument("--device", default="cpu")
+    score.set_defaults(func=_cmd_score)
+
+    info = sub.add_parser("info", help="describe a model artifact")
+    info.add_argument("model", type=Path)
+    info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
+    info.set_defaults(func=_cmd_info)
+
+    bench = sub.add_parser("bench", help="benchmarks: table2, semisup, speed")
+    bench.add_argument("bench", choices=("table2", "semisup", "speed"))
+    bench.add_argument("--data", default="../shared/datasets", type=Path, help="benchmark datasets folder")
+    bench.add_argument("--datasets", default="thyroid,pageblocks,shuttle,kdd,kddrev")
+    bench.add_argument("--detectors", default="dhag,iforest,ecod,knn,ocsvm,deepsvdd")
+    bench.add_argument("--seeds", type=int, default=5)
+    bench.add_argument("--rows", type=int, default=200_000, help="speed: training rows")
+    bench.add_argument("--epochs", type=int, default=3, help="speed: epochs to time")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--json", type=Path, help="write the results as JSON")
+    bench.add_argument("--progress", action="store_true")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for bad input or settings, 1 for other failures)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "bench" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except DHAGError as exc:
+        print(f"dhag {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dhag {args.command}: interrupted", file=sys.stderr)
+        return 130

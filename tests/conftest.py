@@ -1,0 +1,47 @@
+"""Shared fixtures: synthetic plant data and one small fitted model for the whole session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import settings
+from plant_data import FEATURES, normal
+
+from dhag import DHAG
+
+# Torch's first call in a process is slow; Hypothesis would report that as a flaky deadline.
+settings.register_profile("dhag", deadline=None, max_examples=60)
+settings.load_profile("dhag")
+
+
+@pytest.fixture(scope="session")
+def train_rows() -> np.ndarray:
+    """1000 normal rows of the synthetic plant (read-only: tests must not modify it)."""
+    rows = normal(np.random.default_rng(0), 1000)
+    rows.flags.writeable = False
+    return rows
+
+
+@pytest.fixture(scope="session")
+def fitted(train_rows: np.ndarray) -> DHAG:
+    """A DHAG trained on ``train_rows`` (about a second). Tests must not refit it."""
+    return DHAG(max_epochs=15, batch_size=128, feature_names=FEATURES, random_state=0).fit(train_rows)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh, seeded generator per test."""
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def quick_model() -> Callable[..., DHAG]:
+    """A factory of DHAGs that fit in a fraction of a second, for tests of behaviour, not quality."""
+
+    def make(**overrides: Any) -> DHAG:
+        return DHAG(**({"max_epochs": 2, "batch_size": 64, "random_state": 0} | overrides))
+
+    return make

@@ -1,0 +1,206 @@
+"""The model artifact: a faithful round trip, an atomic write, and refusal of anything damaged or foreign."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from plant_data import FEATURES, gross_outliers, normal
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+import dhag.artifact
+from dhag import DHAG, FORMAT_VERSION, ArtifactError, load_model, read_manifest
+
+
+@pytest.fixture(scope="session")
+def saved(fitted: DHAG, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session model saved once, with user metadata. Tests copy it before damaging it."""
+    return fitted.save(tmp_path_factory.mktemp("registry") / "plant.dhag", metadata={"version": 3})
+
+
+def _header(data: bytes) -> dict:
+    return json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+
+
+def _resave(src: Path, dst: Path, **meta_changes: str) -> Path:
+    """Rewrite ``src`` with the same tensors and the header metadata changed."""
+    data = src.read_bytes()
+    meta = _header(data)["__metadata__"] | meta_changes
+    dst.write_bytes(st_save(st_load(data), metadata=meta))
+    return dst
+
+
+# -- round trip --------------------------------------------------------------------------------------
+def test_load_gives_identical_scores_threshold_and_names(fitted: DHAG, saved: Path, rng) -> None:
+    loaded = load_model(saved)
+    rows = np.vstack([normal(rng, 100), gross_outliers(rng, 20)])
+    np.testing.assert_array_equal(loaded.decision_function(rows), fitted.decision_function(rows))
+    np.testing.assert_array_equal(loaded.predict(rows), fitted.predict(rows))
+    assert loaded.threshold_ == fitted.threshold_
+    assert loaded.feature_names_in_ == FEATURES
+    assert loaded.explain(rows[-3:]) == fitted.explain(rows[-3:])
+
+
+def test_load_keeps_settings_training_record_and_metadata(fitted: DHAG, saved: Path) -> None:
+    loaded = DHAG.load(saved)
+
+    # Sequences come back as tuples; the device is the one asked for at load time.
+    def settings(model: DHAG) -> dict:
+        return json.loads(json.dumps(model.get_params() | {"device": None}))
+
+    assert settings(loaded) == settings(fitted)
+    assert loaded.preprocessor_.to_dict() == fitted.preprocessor_.to_dict()
+    assert loaded.training_ == fitted.training_
+    assert loaded.metadata_ == {"version": 3}
+    manifest = read_manifest(saved)
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["feature_names"] == FEATURES
+    assert manifest["threshold"] == fitted.threshold_
+    assert manifest["metadata"] == {"version": 3}
+
+
+def test_categorical_and_passthrough_preprocessing_survive_the_round_trip(tmp_path, rng) -> None:
+    frame = pd.DataFrame(normal(rng, 200), columns=FEATURES).assign(
+        mode=rng.choice(["run", "idle"], 200), valve_open=rng.integers(0, 2, 200)
+    )
+    model = DHAG(
+        max_epochs=2, batch_size=64, categorical=["mode"], passthrough=["valve_open"], random_state=0
+    ).fit(frame)
+    loaded = load_model(model.save(tmp_path / "m.dhag"))
+    probe = frame.head(5).assign(mode=["run", "idle", "cleaning", "run", "idle"])
+    np.testing.assert_array_equal(loaded.transform(probe), model.transform(probe))
+    np.testing.assert_array_equal(loaded.decision_function(probe), model.decision_function(probe))
+    assert loaded.categorical == ("mode",) and loaded.passthrough == ("valve_open",)
+
+
+# -- atomic write ------------------------------------------------------------------------------------
+def test_save_leaves_only_the_model_file(fitted: DHAG, tmp_path) -> None:
+    path = fitted.save(tmp_path / "nested" / "m.dhag")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.dhag"]
+
+
+def test_a_failed_write_leaves_the_old_model_intact_and_no_temp_file(
+    fitted: DHAG, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = fitted.save(tmp_path / "m.dhag")
+    before = path.read_bytes()
+    real_fsync = os.fsync
+
+    def disk_full(fd: int) -> None:
+        if os.fstat(fd).st_size:  # the temp file, after its bytes were written
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(dhag.artifact.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        fitted.save(path, metadata={"version": 4})
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.dhag"]
+    assert load_model(path).metadata_ == {}
+
+
+# -- refusals ----------------------------------------------------------------------------------------
+def test_missing_file_is_an_artifact_error_naming_the_path(tmp_path) -> None:
+    with pytest.raises(ArtifactError, match=r"Cannot read model artifact .*nowhere\.dhag"):
+        load_model(tmp_path / "nowhere.dhag")
+
+
+def test_loading_a_directory_is_an_artifact_error(tmp_path) -> None:
+    with pytest.raises(ArtifactError):
+        load_model(tmp_path)
+
+
+def test_truncated_file_is_refused(saved: Path, tmp_path) -> None:
+    data = saved.read_bytes()
+    for cut in (4, len(data) // 2, len(data) - 1):
+        bad = tmp_path / f"cut{cut}.dhag"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(ArtifactError, match="truncated or not a safetensors file"):
+            load_model(bad)
+
+
+def test_a_flipped_byte_in_the_weights_fails_the_checksum(saved: Path, tmp_path) -> None:
+    data = bytearray(saved.read_bytes())
+    data[-3] ^= 0x01  # inside the last tensor's data
+    bad = tmp_path / "flipped.dhag"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="fails its checksum"):
+        load_model(bad)
+
+
+def test_a_changed_tensor_dtype_in_the_header_is_refused(saved: Path, tmp_path) -> None:
+    # The same bytes read as int32 instead of float32 would load as nonsense weights.
+    data = bytearray(saved.read_bytes())
+    header_len = int.from_bytes(data[:8], "little")
+    at = 8 + data[8 : 8 + header_len].index(b'"F32"')
+    data[at + 1] = ord("I")
+    bad = tmp_path / "dtype.dhag"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError):
+        load_model(bad)
+
+
+def test_a_modified_manifest_fails_the_checksum(saved: Path, tmp_path) -> None:
+    manifest = json.loads(_header(saved.read_bytes())["__metadata__"]["manifest"])
+    manifest["threshold"] = 0.999  # silence every alert
+    bad = _resave(saved, tmp_path / "manifest.dhag", manifest=json.dumps(manifest, sort_keys=True))
+    with pytest.raises(ArtifactError, match="fails its checksum"):
+        load_model(bad)
+    with pytest.raises(ArtifactError, match="fails its checksum"):
+        read_manifest(bad)
+
+
+def test_another_format_version_is_refused(saved: Path, tmp_path) -> None:
+    bad = _resave(saved, tmp_path / "v99.dhag", dhag_format="99")
+    with pytest.raises(ArtifactError, match=f"format version 99; this build reads version {FORMAT_VERSION}"):
+        load_model(bad)
+
+
+def test_a_safetensors_file_that_is_not_a_dhag_model_is_refused(tmp_path) -> None:
+    bad = tmp_path / "other.safetensors"
+    bad.write_bytes(st_save({"weight": torch.zeros(2, 2)}))
+    with pytest.raises(ArtifactError, match="no 'dhag_format' marker"):
+        load_model(bad)
+
+
+def test_random_bytes_are_refused(tmp_path) -> None:
+    bad = tmp_path / "noise.dhag"
+    bad.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ArtifactError, match="not a readable DHAG model"):
+        load_model(bad)
+
+
+class _Payload:
+    """A pickle that creates a file when unpickled: what a malicious 'model' would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_malicious_pickle_is_refused_and_never_run(tmp_path) -> None:
+    # The payload works: unpickling it does create its marker file.
+    proof = tmp_path / "proof"
+    pickle.loads(pickle.dumps(_Payload(proof))).close()
+    assert proof.exists()
+
+    marker = tmp_path / "pwned"
+    for name, write in [
+        ("plain.dhag", lambda p: p.write_bytes(pickle.dumps(_Payload(marker)))),
+        ("torch.dhag", lambda p: torch.save({"net": _Payload(marker)}, p)),
+    ]:
+        bad = tmp_path / name
+        write(bad)
+        with pytest.raises(ArtifactError, match="not a readable DHAG model"):
+            load_model(bad)
+        assert not marker.exists()

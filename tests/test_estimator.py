@@ -1,0 +1,219 @@
+"""The DHAG estimator as a user meets it: fit, scores, threshold, predict, explain, errors, quality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from plant_data import FEATURES, auroc, fault_cluster, gross_outliers, normal, relation_broken
+
+from dhag import DHAG, InputError, NotFittedError, ParameterError
+
+
+# -- the estimator contract --------------------------------------------------------------------------
+def test_fit_returns_the_estimator(quick_model, rng) -> None:
+    model = quick_model()
+    assert model.fit(normal(rng, 200)) is model
+
+
+def test_same_seed_gives_identical_scores_and_other_seeds_differ(quick_model, rng) -> None:
+    train, test = normal(rng, 300), normal(rng, 50)
+    a = quick_model(random_state=7).fit(train).decision_function(test)
+    b = quick_model(random_state=7).fit(train).decision_function(test)
+    c = quick_model(random_state=8).fit(train).decision_function(test)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_scores_are_probabilities_even_for_extreme_rows(fitted: DHAG, rng) -> None:
+    rows = np.vstack([normal(rng, 100), np.full((1, 4), 1e6), np.full((1, 4), -1e6)])
+    scores = fitted.decision_function(rows)
+    assert scores.dtype == np.float64 and scores.shape == (102,)
+    assert np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1).all()
+
+
+@pytest.mark.parametrize("method", ["decision_function", "predict", "explain", "transform", "save"])
+def test_use_before_fit_raises_not_fitted(method: str, tmp_path) -> None:
+    arg = tmp_path / "m.dhag" if method == "save" else np.zeros((2, 4))
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        getattr(DHAG(), method)(arg)
+
+
+def test_fit_does_not_modify_its_input(quick_model, rng) -> None:
+    rows = normal(rng, 200)
+    labels = np.zeros(200, dtype=int)
+    labels[:5] = 1
+    rows_copy, labels_copy = rows.copy(), labels.copy()
+    frame = pd.DataFrame(rows, columns=FEATURES)
+    frame_copy = frame.copy()
+    model = quick_model().fit(rows, labels)
+    model.decision_function(rows)
+    model.explain(rows[:3])
+    quick_model().fit(frame).decision_function(frame)
+    np.testing.assert_array_equal(rows, rows_copy)
+    np.testing.assert_array_equal(labels, labels_copy)
+    pd.testing.assert_frame_equal(frame, frame_copy)
+
+
+def test_refit_discards_the_previous_fit(quick_model, rng) -> None:
+    model = quick_model()
+    model.fit(rng.normal(size=(200, 4)))
+    model.fit(rng.normal(size=(200, 6)))
+    assert model.n_features_in_ == 6
+    assert model.decision_function(rng.normal(size=(3, 6))).shape == (3,)
+    with pytest.raises(InputError, match="Expected 6 features"):
+        model.decision_function(rng.normal(size=(3, 4)))
+
+
+def test_dataframe_columns_are_matched_by_name(quick_model, rng) -> None:
+    frame = pd.DataFrame(normal(rng, 200), columns=FEATURES)
+    model = quick_model().fit(frame)
+    assert model.feature_names_in_ == FEATURES
+    np.testing.assert_array_equal(
+        model.decision_function(frame[FEATURES[::-1]]), model.decision_function(frame)
+    )
+    with pytest.raises(InputError, match="missing 'vibration'"):
+        model.decision_function(frame.drop(columns="vibration"))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("latent_dim", 0),
+        ("n_perturbators", 2.5),
+        ("batch_size", True),
+        ("max_epochs", -1),
+        ("k", 0),
+        ("lambda_norm", -0.1),
+        ("lr", "fast"),
+        ("validation_fraction", 0.5),
+        ("target_far", 0.7),
+        ("target_far", 0),
+        ("contamination", 0.7),
+        ("time_budget", 0),
+        ("discriminator_decay", 0.0),
+        ("device", "gpu"),
+    ],
+)
+def test_bad_parameters_raise_naming_the_parameter_and_the_value(name: str, value, rng) -> None:
+    model = DHAG(**{name: value})  # __init__ only stores; fit checks
+    with pytest.raises(ParameterError) as info:
+        model.fit(normal(rng, 50))
+    message = str(info.value)
+    assert f"'{name}' parameter of DHAG" in message
+    assert f"Got {value!r}" in message
+    assert not hasattr(model, "net_")
+
+
+def test_labels_must_match_the_rows_and_be_zero_or_one(quick_model, rng) -> None:
+    rows = normal(rng, 50)
+    with pytest.raises(InputError, match="one value per row"):
+        quick_model().fit(rows, np.zeros(49))
+    with pytest.raises(InputError, match="only 0"):
+        quick_model().fit(rows, np.full(50, 2))
+
+
+def test_known_anomalies_do_not_shift_the_scaling(quick_model, rng) -> None:
+    rows = normal(rng, 200)
+    labels = np.r_[np.zeros(190), np.ones(10)]
+    rows[190:] = 1e3
+    model = quick_model().fit(rows, labels)
+    assert model.preprocessor_.means_["x0"] == pytest.approx(rows[:190, 0].mean())
+    assert model.training_["n_known_anomalies"] == 10
+
+
+def test_get_params_accepts_deep_like_scikit_learn() -> None:
+    # sklearn.base.clone, GridSearchCV and friends call get_params(deep=False).
+    assert DHAG(max_epochs=3).get_params(deep=False)["max_epochs"] == 3
+
+
+def test_fit_leaves_the_global_torch_random_stream_alone(quick_model, rng) -> None:
+    rows = normal(rng, 200)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    quick_model(random_state=0).fit(rows)
+    assert torch.equal(torch.rand(3), expected), "fit reseeded or consumed the process-wide torch RNG"
+
+
+# -- threshold and predict ---------------------------------------------------------------------------
+def test_threshold_gives_about_the_target_false_alarm_rate_on_fresh_normal_data(rng) -> None:
+    # 1200 held-out rows calibrate the threshold: the rate's spread is about 0.006 (measured 0.044-0.057
+    # over six data seeds).
+    model = DHAG(max_epochs=5, batch_size=256, target_far=0.05, validation_fraction=0.4, random_state=0)
+    model.fit(normal(rng, 3000))
+    far = model.predict(normal(rng, 8000)).mean()
+    assert 0.025 <= far <= 0.085, f"false-alarm rate {far:.3f} for a target of 0.05"
+    assert model.training_["calibration"]["source"] == "validation"
+
+
+def test_contamination_flags_that_share_of_the_training_rows(quick_model, rng) -> None:
+    rows = normal(rng, 1000)
+    model = quick_model(contamination=0.1).fit(rows)
+    assert model.predict(rows).mean() == pytest.approx(0.1, abs=0.01)
+
+
+def test_predict_is_the_score_above_the_threshold(fitted: DHAG, rng) -> None:
+    rows = np.vstack([normal(rng, 200), gross_outliers(rng, 50)])
+    scores, flags = fitted.decision_function(rows), fitted.predict(rows)
+    assert set(np.unique(flags)) <= {0, 1}
+    np.testing.assert_array_equal(flags, (scores > fitted.threshold_).astype(int))
+    assert 0 < flags.sum() < len(flags)
+
+
+# -- explain -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sensor", range(4))
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_explain_ranks_the_faulty_sensor_first(fitted: DHAG, rng, sensor: int, sign: float) -> None:
+    rows = normal(rng, 20)
+    spread = np.sqrt(2.0) if FEATURES[sensor] == "flow_total" else 1.0
+    rows[:, sensor] = sign * 7.0 * spread  # seven standard deviations off, the rest of the row normal
+    ranked = fitted.explain(rows)
+    tops = [r[0][0] for r in ranked]
+    assert tops.count(FEATURES[sensor]) >= 18, tops
+    for r in ranked:
+        assert sorted(name for name, _ in r) == sorted(FEATURES)
+        contributions = [c for _, c in r]
+        assert contributions == sorted(contributions, reverse=True)
+        assert contributions[0] > 0
+    assert [len(r) for r in fitted.explain(rows[:2], top=2)] == [2, 2]
+
+
+# -- quality -----------------------------------------------------------------------------------------
+def test_detects_gross_outliers_and_anomalies_overall(fitted: DHAG) -> None:
+    # Measured with model seeds 0-2: gross 0.996-0.999, overall 0.76-0.77 (the relation-breaking half
+    # scores at chance, see below). Random scores give 0.5 +- 0.03 here.
+    gen = np.random.default_rng(1)
+    normal_scores = fitted.decision_function(normal(gen, 300))
+    gross = fitted.decision_function(gross_outliers(gen, 150))
+    broken = fitted.decision_function(relation_broken(gen, 150))
+    assert auroc(normal_scores, gross) >= 0.93
+    assert auroc(normal_scores, np.concatenate([gross, broken])) >= 0.65
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured AUROC 0.48-0.55 (chance) on anomalies that break flow_total = flow_a + flow_b while "
+    "staying in range; Mahalanobis distance gets 0.96, IsolationForest 0.60 on the same data",
+)
+def test_detects_anomalies_that_break_a_relation_between_sensors(fitted: DHAG) -> None:
+    gen = np.random.default_rng(1)
+    normal_scores = fitted.decision_function(normal(gen, 300))
+    assert auroc(normal_scores, fitted.decision_function(relation_broken(gen, 150))) >= 0.7
+
+
+def test_labelled_anomalies_teach_the_model_their_type(rng) -> None:
+    # Measured: unsupervised 0.75 / 0.70, with 20 labelled cluster rows 1.00 / 1.00 (seeds 0 / 1).
+    plain, taught = [], []
+    for seed in (0, 1):
+        gen = np.random.default_rng(200 + seed)
+        rows, known = normal(gen, 800), fault_cluster(gen, 20)
+        test_normal, test_fault = normal(gen, 300), fault_cluster(gen, 100)
+        params = {"max_epochs": 15, "batch_size": 128, "random_state": seed}
+        a = DHAG(**params).fit(rows)
+        b = DHAG(**params).fit(np.vstack([rows, known]), np.r_[np.zeros(800), np.ones(20)])
+        plain.append(auroc(a.decision_function(test_normal), a.decision_function(test_fault)))
+        taught.append(auroc(b.decision_function(test_normal), b.decision_function(test_fault)))
+    assert np.mean(taught) >= 0.95, taught
+    assert np.mean(taught) >= np.mean(plain) + 0.1, (plain, taught)

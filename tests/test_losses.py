@@ -1,0 +1,256 @@
+"""Properties of the DHAG objective (dhag.losses) and of the gradients it hands each network."""
+
+from __future__ import annotations
+
+import math
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dhag.losses import (
+    ce_loss,
+    diversity_loss,
+    known_anomaly_loss,
+    norm_loss,
+    pseudo_labels,
+    total_loss,
+)
+from dhag.modules import DHAGNet
+
+finite = st.floats(-1e3, 1e3, width=32)
+
+
+@st.composite
+def perturbations(draw: st.DrawFn, max_l: int = 5, max_m: int = 16, max_d: int = 6) -> torch.Tensor:
+    shape = (draw(st.integers(1, max_l)), draw(st.integers(1, max_m)), draw(st.integers(1, max_d)))
+    return torch.from_numpy(draw(hnp.arrays(np.float32, shape, elements=finite)))
+
+
+# -- pseudo_labels -----------------------------------------------------------------------------------
+@given(eps=perturbations(), data=st.data())
+def test_pseudo_labels_mark_exactly_the_k_smallest_norms_normal(
+    eps: torch.Tensor, data: st.DataObject
+) -> None:
+    n_pert, m, _ = eps.shape
+    k = data.draw(st.integers(0, m), label="k")
+    labels = pseudo_labels(eps, k)
+    assert labels.shape == (n_pert, m)
+    assert set(labels.unique().tolist()) <= {0.0, 1.0}
+    norms = eps.norm(dim=2)
+    for i in range(n_pert):
+        zeros, ones = labels[i] == 0, labels[i] == 1
+        assert int(zeros.sum()) == k
+        if 0 < k < m:
+            # Ties may be broken either way, but no normal-labelled norm exceeds an anomaly-labelled one.
+            assert norms[i][zeros].max() <= norms[i][ones].min()
+
+
+def test_pseudo_labels_are_chosen_per_perturbator() -> None:
+    eps = torch.tensor([[[1.0], [5.0], [3.0]], [[9.0], [0.5], [7.0]]])
+    assert pseudo_labels(eps, 1).tolist() == [[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]
+
+
+@pytest.mark.parametrize("k", [-1, 4])
+def test_pseudo_labels_reject_k_outside_the_batch(k: int) -> None:
+    with pytest.raises(ValueError, match="k must be in"):
+        pseudo_labels(torch.ones(2, 3, 4), k)
+
+
+def test_pseudo_labels_carry_no_gradient() -> None:
+    eps = torch.randn(2, 5, 3, requires_grad=True)
+    assert not pseudo_labels(eps, 2).requires_grad
+
+
+# -- ce_loss -----------------------------------------------------------------------------------------
+def _bce(logit: float, label: float) -> float:
+    p = 1.0 / (1.0 + math.exp(-logit))
+    return -(label * math.log(p) + (1 - label) * math.log(1 - p))
+
+
+def test_ce_loss_is_clean_as_normal_plus_perturbed_against_their_labels() -> None:
+    clean = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    perturbed = torch.tensor([[0.5, -0.1, 1.5], [-2.0, 0.0, 3.0]], dtype=torch.float64)
+    labels = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]], dtype=torch.float64)
+    expected = np.mean([_bce(c, 0.0) for c in clean.tolist()]) + np.mean(
+        [_bce(p, y) for p, y in zip(perturbed.flatten().tolist(), labels.flatten().tolist(), strict=True)]
+    )
+    assert ce_loss(clean, perturbed, labels).item() == pytest.approx(expected, rel=1e-12)
+
+
+@given(
+    clean=hnp.arrays(np.float32, 8, elements=st.floats(-1e4, 1e4, width=32)),
+    perturbed=hnp.arrays(np.float32, (3, 8), elements=st.floats(-1e4, 1e4, width=32)),
+    labels=hnp.arrays(np.float32, (3, 8), elements=st.sampled_from([0.0, 1.0])),
+)
+def test_ce_loss_is_finite_and_non_negative_for_extreme_logits(
+    clean: np.ndarray, perturbed: np.ndarray, labels: np.ndarray
+) -> None:
+    value = ce_loss(torch.from_numpy(clean), torch.from_numpy(perturbed), torch.from_numpy(labels))
+    assert value.shape == ()
+    assert math.isfinite(value.item()) and value.item() >= 0
+
+
+# -- norm_loss ---------------------------------------------------------------------------------------
+@given(eps=perturbations())
+def test_norm_loss_is_the_mean_l2_norm(eps: torch.Tensor) -> None:
+    expected = np.linalg.norm(eps.double().numpy(), axis=2).mean()
+    value = norm_loss(eps)
+    assert value.shape == ()
+    assert value.item() == pytest.approx(expected, rel=1e-4, abs=1e-4)
+
+
+# -- diversity_loss ----------------------------------------------------------------------------------
+@st.composite
+def orthogonal_perturbations(draw: st.DrawFn) -> torch.Tensor:
+    d = draw(st.integers(2, 8))
+    n_pert, m = draw(st.integers(2, d)), draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 2**32 - 1))
+    gen = np.random.default_rng(seed)
+    eps = np.empty((n_pert, m, d))
+    for i in range(m):
+        basis, _ = np.linalg.qr(gen.normal(size=(d, d)))  # a random orthonormal basis per sample
+        scales = gen.uniform(0.1, 10.0, size=n_pert)
+        eps[:, i, :] = basis[:, :n_pert].T * scales[:, None]
+    return torch.from_numpy(eps)
+
+
+@given(eps=orthogonal_perturbations())
+def test_orthogonal_perturbations_have_zero_diversity_loss(eps: torch.Tensor) -> None:
+    assert diversity_loss(eps).item() == pytest.approx(0.0, abs=1e-9)
+
+
+@given(
+    direction=hnp.arrays(np.float64, (4, 5), elements=st.floats(0.5, 10.0)),
+    scales=hnp.arrays(np.float64, 3, elements=st.floats(0.01, 100.0)),
+)
+def test_perturbations_in_one_direction_have_diversity_loss_one(
+    direction: np.ndarray, scales: np.ndarray
+) -> None:
+    # Three perturbators, four samples: each perturbator a positive multiple of the same vector.
+    eps = torch.from_numpy(scales[:, None, None] * direction[None])
+    assert diversity_loss(eps).item() == pytest.approx(1.0, rel=1e-9)
+
+
+def test_opposite_perturbations_have_diversity_loss_minus_one() -> None:
+    assert diversity_loss(torch.tensor([[[1.0, 2.0]], [[-3.0, -6.0]]])).item() == pytest.approx(-1.0)
+
+
+@given(eps=perturbations(max_l=5).filter(lambda e: e.shape[0] >= 2))
+def test_diversity_loss_is_a_mean_cosine(eps: torch.Tensor) -> None:
+    value = diversity_loss(eps).item()
+    n_pert = eps.shape[0]
+    # Mean pairwise cosine of L vectors is at least -1/(L-1) (their sum has a non-negative norm).
+    assert -1.0 / (n_pert - 1) - 1e-5 <= value <= 1.0 + 1e-5
+
+
+def test_single_perturbator_has_zero_diversity_loss() -> None:
+    assert diversity_loss(torch.randn(1, 6, 4)).item() == 0.0
+
+
+def test_zero_perturbations_give_finite_diversity_and_norm_losses_and_gradients() -> None:
+    eps = torch.zeros(3, 4, 5, requires_grad=True)
+    div, nrm = diversity_loss(eps), norm_loss(eps)
+    assert math.isfinite(div.item()) and math.isfinite(nrm.item())
+    (div + nrm).backward()
+    assert torch.isfinite(eps.grad).all()
+
+
+# -- known_anomaly_loss ------------------------------------------------------------------------------
+def test_known_anomaly_loss_is_cross_entropy_against_anomaly() -> None:
+    logits = torch.tensor([-2.0, 0.0, 4.0], dtype=torch.float64)
+    expected = np.mean([_bce(v, 1.0) for v in logits.tolist()])
+    assert known_anomaly_loss(logits).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_known_anomaly_loss_falls_as_the_known_anomalies_score_higher() -> None:
+    values = [known_anomaly_loss(torch.full((4,), v)).item() for v in (-5.0, 0.0, 5.0, 50.0)]
+    assert values == sorted(values, reverse=True)
+    assert values[-1] < 1e-12
+
+
+# -- total_loss --------------------------------------------------------------------------------------
+GROUPS = ("encoder", "perturbators", "discriminator")
+
+
+def _net(seed: int = 0) -> DHAGNet:
+    torch.manual_seed(seed)
+    return DHAGNet(
+        n_features=4,
+        latent_dim=16,
+        encoder_layers=3,
+        n_perturbators=3,
+        perturbator_hidden=16,
+        discriminator_hidden=8,
+    )
+
+
+def _grad_norms(net: DHAGNet) -> dict[str, float]:
+    norms = {}
+    for group in GROUPS:
+        grads = [p.grad for p in getattr(net, group).parameters()]
+        norms[group] = sum(0.0 if g is None else float(g.norm()) for g in grads)
+    return norms
+
+
+def test_total_loss_is_the_weighted_sum_of_its_parts() -> None:
+    net, x, x_known = _net(), torch.randn(12, 4), torch.randn(3, 4)
+    noise = torch.rand(3, 12, 1)
+    parts = total_loss(
+        net, x, k=5, lambda_norm=0.7, lambda_div=0.3, x_known=x_known, known_weight=2.0, noise=noise
+    )
+    expected = parts.ce + 0.7 * parts.norm + 0.3 * parts.div + 2.0 * parts.known
+    torch.testing.assert_close(parts.total, expected)
+    torch.testing.assert_close(parts.known, F.softplus(-net(x_known)).mean())
+
+
+def test_total_loss_without_known_anomalies_has_a_zero_known_term() -> None:
+    net, x, noise = _net(), torch.randn(12, 4), torch.rand(3, 12, 1)
+    plain = total_loss(net, x, k=5, lambda_norm=1.0, lambda_div=0.1, noise=noise)
+    empty = total_loss(net, x, k=5, lambda_norm=1.0, lambda_div=0.1, x_known=torch.empty(0, 4), noise=noise)
+    assert plain.known.item() == 0.0
+    torch.testing.assert_close(empty.total, plain.total)
+
+
+def test_every_network_receives_gradient_from_the_total_loss() -> None:
+    net = _net()
+    parts = total_loss(
+        net, torch.randn(32, 4), k=12, lambda_norm=1.0, lambda_div=0.1, x_known=torch.randn(4, 4)
+    )
+    parts.total.backward()
+    norms = _grad_norms(net)
+    for group in GROUPS:
+        assert norms[group] > 0, f"{group} received no gradient"
+    for p in net.parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all()
+
+
+def test_known_anomaly_term_trains_encoder_and_discriminator_but_not_perturbators() -> None:
+    net, x, x_known, noise = _net(), torch.randn(32, 4), torch.randn(4, 4), torch.rand(3, 32, 1)
+    parts = total_loss(net, x, k=12, lambda_norm=0.0, lambda_div=0.0, x_known=x_known, noise=noise)
+    for group in GROUPS:
+        params = list(getattr(net, group).parameters())
+        grads = torch.autograd.grad(parts.known, params, retain_graph=True, allow_unused=True)
+        total = sum(0.0 if g is None else float(g.abs().sum()) for g in grads)
+        if group == "perturbators":
+            assert total == 0.0
+        else:
+            assert total > 0.0, f"the known-anomaly term gave {group} no gradient"
+
+    # The same seen from the whole objective: adding the known anomalies changes the encoder's gradient
+    # and leaves the perturbators' gradient exactly as it was.
+    def grads_of(known: torch.Tensor | None) -> dict[str, list[torch.Tensor]]:
+        net.zero_grad(set_to_none=True)
+        total_loss(net, x, k=12, lambda_norm=0.0, lambda_div=0.0, x_known=known, noise=noise).total.backward()
+        return {g: [p.grad.clone() for p in getattr(net, g).parameters()] for g in GROUPS}
+
+    with_known, without = grads_of(x_known), grads_of(None)
+    for a, b in zip(with_known["perturbators"], without["perturbators"], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert any(
+        not torch.allclose(a, b) for a, b in zip(with_known["encoder"], without["encoder"], strict=True)
+    )

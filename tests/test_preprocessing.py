@@ -1,0 +1,181 @@
+"""The fitted preprocessing: z-scores, one-hots, passthrough, names, and errors that say what is wrong."""
+
+from __future__ import annotations
+
+import json
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from dhag import InputError, NotFittedError, ParameterError, Preprocessor
+
+
+def _plant_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "pressure": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "mode": ["run", "run", "idle", "run", "idle", "run"],
+            "valve_open": [0, 1, 1, 0, 1, 1],
+            "temperature": [20.0, 20.0, 20.0, 20.0, 20.0, 20.0],
+        }
+    )
+
+
+def _plant_preprocessor() -> Preprocessor:
+    return Preprocessor(categorical=["mode"], passthrough=["valve_open"]).fit(_plant_frame())
+
+
+@given(
+    table=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(3, 40), st.integers(1, 5)),
+        elements=st.floats(-1e3, 1e3),
+    )
+)
+def test_training_columns_come_out_with_mean_zero_and_unit_std(table: np.ndarray) -> None:
+    assume((np.ptp(table, axis=0) > 1e-2).all())
+    out = Preprocessor().fit_transform(table)
+    assert out.dtype == np.float32 and out.shape == table.shape
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=0), 1.0, rtol=1e-3)
+
+
+def test_new_rows_are_scaled_with_the_training_statistics() -> None:
+    train = np.array([[0.0, 10.0], [2.0, 30.0]])  # means 1, 20; stds 1, 10
+    out = Preprocessor().fit(train).transform(np.array([[3.0, 0.0]]))
+    np.testing.assert_allclose(out, [[2.0, -2.0]])
+
+
+def test_a_constant_column_is_centred_not_divided_by_zero() -> None:
+    pre = Preprocessor().fit(np.array([[5.0, 1.0], [5.0, 2.0], [5.0, 3.0]]))
+    out = pre.transform(np.array([[5.0, 2.0], [7.5, 2.0]]))
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[:, 0], [0.0, 2.5])
+
+
+def test_categorical_features_become_one_hot_columns_and_unseen_categories_all_zeros() -> None:
+    pre = _plant_preprocessor()
+    assert pre.output_names_ == ["pressure", "mode=idle", "mode=run", "valve_open", "temperature"]
+    rows = pd.DataFrame(
+        {
+            "pressure": [3.5, 3.5, 3.5],
+            "mode": ["idle", "run", "cleaning"],
+            "valve_open": [1, 1, 1],
+            "temperature": [20.0, 20.0, 20.0],
+        }
+    )
+    out = pre.transform(rows)
+    np.testing.assert_array_equal(out[:, 1:3], [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+
+
+def test_passthrough_features_are_kept_as_given() -> None:
+    pre = _plant_preprocessor()
+    rows = _plant_frame().assign(valve_open=[0, 1, 1, 1, 0, 3])
+    np.testing.assert_array_equal(pre.transform(rows)[:, 3], [0, 1, 1, 1, 0, 3])
+
+
+def test_baseline_is_the_typical_training_row() -> None:
+    pre = _plant_preprocessor()
+    # z-scored mean, category frequencies (idle 2/6, run 4/6), passthrough mean, constant column.
+    np.testing.assert_allclose(pre.baseline(), [0.0, 2 / 6, 4 / 6, 4 / 6, 0.0], rtol=1e-6)
+    assert [(n, (s.start, s.stop)) for n, s in pre.feature_slices()] == [
+        ("pressure", (0, 1)),
+        ("mode", (1, 3)),
+        ("valve_open", (3, 4)),
+        ("temperature", (4, 5)),
+    ]
+
+
+def test_dataframe_columns_are_matched_by_name_not_position() -> None:
+    pre, frame = _plant_preprocessor(), _plant_frame()
+    shuffled = frame[["temperature", "valve_open", "pressure", "mode"]]
+    np.testing.assert_array_equal(pre.transform(shuffled), pre.transform(frame))
+
+
+def test_mapping_of_columns_gives_the_same_matrix_as_a_frame() -> None:
+    pre, frame = _plant_preprocessor(), _plant_frame()
+    as_dict = {name: frame[name].to_numpy() for name in reversed(frame.columns)}
+    np.testing.assert_array_equal(pre.transform(as_dict), pre.transform(frame))
+
+
+def test_wrong_number_of_features_names_the_expected_and_given_counts() -> None:
+    pre = Preprocessor().fit(np.zeros((4, 3)) + np.arange(4)[:, None])
+    with pytest.raises(InputError, match=r"Expected 3 features .*Got 5 columns"):
+        pre.transform(np.zeros((2, 5)))
+
+
+def test_wrong_feature_names_say_which_are_missing_and_which_unexpected() -> None:
+    pre = _plant_preprocessor()
+    renamed = _plant_frame().rename(columns={"pressure": "presure"})
+    with pytest.raises(InputError, match=r"missing 'pressure'; unexpected 'presure'") as info:
+        pre.transform(renamed)
+    assert "4 training features" in str(info.value)
+    with pytest.raises(InputError, match=r"missing 'temperature'\.$"):
+        pre.transform(_plant_frame().drop(columns="temperature"))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_is_refused_naming_the_column_and_row(bad: float) -> None:
+    pre = Preprocessor().fit(pd.DataFrame({"flow": [1.0, 2.0, 3.0], "speed": [4.0, 5.0, 7.0]}))
+    rows = pd.DataFrame({"flow": [1.0, 2.0, 3.0], "speed": [4.0, 5.0, bad]})
+    with pytest.raises(InputError, match=r"'speed' has 1 NaN or infinite value\(s\) \(first at row 2\)"):
+        pre.transform(rows)
+    with pytest.raises(InputError, match="'speed'"):
+        Preprocessor().fit(rows)
+
+
+def test_a_string_in_a_numeric_column_is_refused_naming_the_column() -> None:
+    pre = Preprocessor().fit(pd.DataFrame({"flow": [1.0, 2.0], "speed": [4.0, 5.0]}))
+    rows = pd.DataFrame({"flow": [1.0, 2.0], "speed": [4.0, "fast"]})
+    with pytest.raises(InputError, match=r"Feature 'speed' must be numeric"):
+        pre.transform(rows)
+
+
+def test_a_missing_category_is_refused_naming_the_column() -> None:
+    pre = _plant_preprocessor()
+    rows = _plant_frame().assign(mode=["run", None, "idle", "run", "idle", "run"])
+    with pytest.raises(InputError, match=r"'mode' has 1 missing value\(s\) \(first at row 1\)"):
+        pre.transform(rows)
+
+
+def test_declaring_an_unknown_or_doubly_declared_feature_is_a_parameter_error() -> None:
+    with pytest.raises(ParameterError, match=r"'categorical' features 'colour' are not among"):
+        Preprocessor(categorical=["colour"]).fit(_plant_frame())
+    with pytest.raises(ParameterError, match=r"both categorical and passthrough. Got 'mode'"):
+        Preprocessor(categorical=["mode"], passthrough=["mode"]).fit(_plant_frame())
+
+
+def test_an_empty_table_cannot_be_fitted() -> None:
+    with pytest.raises(InputError, match="empty"):
+        Preprocessor().fit(np.zeros((0, 3)))
+
+
+def test_state_survives_a_json_round_trip() -> None:
+    pre = _plant_preprocessor()
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    rows = _plant_frame().assign(mode=["run", "idle", "cleaning", "run", "idle", "run"])
+    np.testing.assert_array_equal(again.transform(rows), pre.transform(rows))
+    assert again.output_names_ == pre.output_names_
+    np.testing.assert_array_equal(again.baseline(), pre.baseline())
+    assert again.to_dict() == pre.to_dict()
+
+
+def test_corrupt_state_is_refused() -> None:
+    state = _plant_preprocessor().to_dict()
+    with pytest.raises(InputError, match="scale"):
+        Preprocessor.from_dict(state | {"scales": {**state["scales"], "pressure": 0.0}})
+    with pytest.raises(InputError, match="statistics do not cover"):
+        Preprocessor.from_dict(state | {"means": {"pressure": 1.0}})
+    with pytest.raises(InputError, match="Invalid preprocessing state"):
+        Preprocessor.from_dict({k: v for k, v in state.items() if k != "means"})
+
+
+@pytest.mark.parametrize("method", ["transform", "to_dict", "baseline", "feature_slices"])
+def test_use_before_fit_raises_not_fitted(method: str) -> None:
+    args = (np.zeros((1, 2)),) if method == "transform" else ()
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        getattr(Preprocessor(), method)(*args)
