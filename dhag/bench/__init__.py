@@ -1,0 +1,122 @@
+"""Benchmarks of the DHAG paper on the five public datasets: Table 2, Table 3 and training/scoring speed.
+
+The data files live outside the repo (``../shared/datasets``, see its README for the protocol); every
+entry point takes the folder as a parameter. ``scikit-learn`` and ``pyod`` are needed only by the
+peer detectors and are imported when those run.
+
+The run functions are imported lazily, so ``import dhag.bench`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DATASETS",
+    "DEFAULT_DATA_DIR",
+    "DatasetNotFoundError",
+    "Split",
+    "auroc",
+    "f1_at_anomaly_rate",
+    "format_semisup",
+    "format_table2",
+    "load_semisup_split",
+    "load_split",
+    "make_dhag",
+    "run_meta",
+    "run_semisup",
+    "run_speed",
+    "run_table2",
+    "write_json",
+]
+
+_LAZY = {
+    "DATASETS": "datasets",
+    "DEFAULT_DATA_DIR": "datasets",
+    "DatasetNotFoundError": "datasets",
+    "Split": "datasets",
+    "load_semisup_split": "datasets",
+    "load_split": "datasets",
+    "auroc": "metrics",
+    "f1_at_anomaly_rate": "metrics",
+    "format_table2": "table2",
+    "run_table2": "table2",
+    "format_semisup": "semisup",
+    "run_semisup": "semisup",
+    "run_speed": "speed",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def make_dhag(
+    seed: int,
+    passthrough: Sequence[str] = (),
+    progress: bool = False,
+    feature_names: Sequence[str] | None = None,
+) -> Any:
+    """The DHAG detector every benchmark uses: library defaults, seeded, no per-dataset settings.
+
+    ``passthrough`` names already-encoded 0/1 columns to keep as they are; ``feature_names`` names the
+    columns of a numpy input so that ``passthrough`` can refer to them.
+    """
+    from dhag.estimator import DHAG
+
+    return DHAG(
+        random_state=seed,
+        passthrough=tuple(passthrough),
+        feature_names=None if feature_names is None else tuple(feature_names),
+        progress=progress,
+    )
+
+
+def run_meta(command: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The ``meta`` block of a result: command, machine, library versions and date (UTC)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    import dhag
+
+    versions = {"python": platform.python_version(), "dhag": dhag.__version__, "torch": torch.__version__}
+    for dist in ("numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "pyod"):
+        try:
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
+            versions[dist] = None
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    return {
+        "command": command if command is not None else " ".join(sys.argv),
+        "machine": machine,
+        "versions": versions,
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> Path:
+    """Write ``result`` as indented JSON, atomically (a partial file never replaces a good one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path

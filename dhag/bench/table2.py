@@ -1,0 +1,184 @@
+"""Table 2 of the DHAG paper: one-class F1 and AUROC of DHAG and five peers on five datasets.
+
+Protocol: ``shared/datasets/README.md``. Seeds ``0 .. seeds-1`` drive both the split and the
+detectors. No model selection looks at test labels: DHAG runs with its library defaults (its early
+stopping watches held-out *normal training* rows), the peers with theirs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dhag.bench import make_dhag, run_meta, write_json
+from dhag.bench.datasets import DATASETS, DEFAULT_DATA_DIR, Split, check_files, load_split
+from dhag.bench.metrics import auroc, boundary_ties, f1_at_anomaly_rate
+from dhag.bench.peers import CAPPED_PEERS, MAX_TRAIN_ROWS, PEERS, run_peer
+
+__all__ = ["DETECTORS", "PAPER_DHAG_F1", "format_table2", "run_table2"]
+
+logger = logging.getLogger(__name__)
+
+DETECTORS = ("dhag", *PEERS)
+PAPER_DHAG_F1 = {"thyroid": 86.9, "kdd": 98.2, "kddrev": 98.9, "pageblocks": 78.8, "shuttle": 83.1}
+_LABELS = {"dhag": "DHAG", "iforest": "iForest", "ecod": "ECOD", "knn": "KNN", "ocsvm": "OCSVM",
+           "deepsvdd": "DeepSVDD", "thyroid": "Thyroid", "pageblocks": "Pageblocks", "shuttle": "Shuttle",
+           "kdd": "KDD", "kddrev": "KDDRev"}
+
+
+def _run_dhag(split: Split, seed: int, progress: bool) -> tuple[np.ndarray, dict[str, Any]]:
+    det = make_dhag(seed, split.passthrough, progress, split.feature_names)
+    started = time.perf_counter()
+    det.fit(split.X_train)
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    scores = det.decision_function(split.X_test)
+    info = {
+        "fit_seconds": fit_seconds,
+        "score_seconds": time.perf_counter() - started,
+        "n_train_rows": int(split.X_train.shape[0]),
+        "epochs_run": det.training_["epochs_run"],
+        "best_epoch": det.training_["best_epoch"],
+        "stopped_by": det.training_["stopped_by"],
+        "note": "dhag.DHAG library defaults (random_state=seed); epoch chosen by held-out normal "
+                "training rows",
+    }
+    return scores, info
+
+
+def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate per-seed runs: percentages, mean and population std (ddof 0) over seeds."""
+    f1 = np.array([r["f1"] for r in runs]) * 100.0
+    auc = np.array([r["auroc"] for r in runs]) * 100.0
+    out: dict[str, Any] = {
+        "f1_mean": round(float(f1.mean()), 1),
+        "f1_std": round(float(f1.std()), 1),
+        "auroc_mean": round(float(auc.mean()), 1),
+        "auroc_std": round(float(auc.std()), 1),
+        "fit_seconds": round(float(np.mean([r["fit_seconds"] for r in runs])), 2),
+        "score_seconds": round(float(np.mean([r["score_seconds"] for r in runs])), 2),
+        "n_train_rows": runs[0]["n_train_rows"],
+        "note": runs[0]["note"],
+        "per_seed": [
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k != "note"}
+            for r in runs
+        ],
+    }
+    return out
+
+
+def run_table2(
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    datasets: Sequence[str] = DATASETS,
+    seeds: int | Sequence[int] = 5,
+    detectors: Sequence[str] = DETECTORS,
+    json_path: str | Path | None = None,
+    progress: bool = False,
+    *,
+    max_train_rows: int | None = MAX_TRAIN_ROWS,
+    capped_peers: Collection[str] = CAPPED_PEERS,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Run the Table 2 benchmark.
+
+    Parameters
+    ----------
+    data_dir : folder laid out as ``shared/datasets``.
+    datasets : names from :data:`dhag.bench.datasets.DATASETS`.
+    seeds : a count ``n`` (seeds ``0 .. n-1``) or explicit seeds; each drives split and detectors.
+    detectors : names from :data:`DETECTORS`.
+    json_path : when given, the result is written there after every dataset and at the end.
+    progress : show DHAG's per-epoch progress bar.
+    max_train_rows : training-row cap of the ``capped_peers`` (see :mod:`dhag.bench.peers`); None = no cap.
+    capped_peers : peers fitted on a seeded subsample of at most ``max_train_rows`` rows (OCSVM).
+    command : recorded in ``meta``; defaults to ``sys.argv``.
+
+    Returns
+    -------
+    dict : ``{"meta": {...}, dataset: {detector: {"f1_mean", "f1_std", "auroc_mean", "auroc_std",
+        "fit_seconds", "score_seconds", "n_train_rows", "note", "per_seed"}}}``. F1 and AUROC are
+        percentages rounded to 0.1; std is over seeds with ddof 0; seconds are means over seeds.
+    """
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    unknown = [d for d in detectors if d not in DETECTORS]
+    if unknown or not seed_list:
+        raise ValueError(f"Unknown detectors {unknown}; choose from {', '.join(DETECTORS)}."
+                         if unknown else "Need at least one seed.")
+    check_files(datasets, data_dir)  # fail before hours of compute, not after
+    result: dict[str, Any] = {
+        "meta": run_meta(
+            command,
+            benchmark="table2",
+            data_dir=str(Path(data_dir).resolve()),
+            datasets=list(datasets),
+            detectors=list(detectors),
+            seeds=seed_list,
+            units="F1 and AUROC in percent (1 decimal); std over seeds, ddof 0; seconds are means",
+            f1_rule="threshold at percentile 100*normal_ratio of test scores; ties at the boundary "
+                    "broken at random, expected F1 reported (see dhag.bench.metrics)",
+            peer_max_train_rows=max_train_rows,
+            capped_peers=sorted(capped_peers),
+            paper_dhag_f1=PAPER_DHAG_F1,
+        )
+    }
+    started_all = time.perf_counter()
+    for name in datasets:
+        runs: dict[str, list[dict[str, Any]]] = {d: [] for d in detectors}
+        for seed in seed_list:
+            split = load_split(name, seed, data_dir)
+            for det in detectors:
+                if det == "dhag":
+                    scores, info = _run_dhag(split, seed, progress)
+                else:
+                    peer = run_peer(det, split.X_train, split.X_test, seed,
+                                    max_train_rows=max_train_rows, capped=capped_peers)
+                    scores = peer.scores
+                    info = {"fit_seconds": peer.fit_seconds, "score_seconds": peer.score_seconds,
+                            "n_train_rows": peer.n_train_rows, "note": peer.note}
+                run = {"seed": seed, "f1": f1_at_anomaly_rate(split.y_test, scores),
+                       "auroc": auroc(split.y_test, scores),
+                       "boundary_ties": boundary_ties(split.y_test, scores), **info}
+                runs[det].append(run)
+                logger.info("table2 %s seed %d %s: F1 %.1f AUROC %.1f fit %.1fs score %.1fs",
+                            name, seed, det, 100 * run["f1"], 100 * run["auroc"],
+                            run["fit_seconds"], run["score_seconds"])
+        result[name] = {det: _summarise(det_runs) for det, det_runs in runs.items()}
+        if json_path is not None:
+            write_json(result, json_path)
+    result["meta"]["total_seconds"] = round(time.perf_counter() - started_all, 1)
+    if json_path is not None:
+        write_json(result, json_path)
+    return result
+
+
+def format_table2(result: dict[str, Any], *, show_times: bool = False) -> str:
+    """A Markdown table of a :func:`run_table2` result: cells "F1 ± std / AUROC" (percent).
+
+    With ``show_times`` a second table gives the mean fit seconds per cell.
+    """
+    names = [k for k in result if k != "meta"]
+    dets: list[str] = []
+    for name in names:
+        dets.extend(d for d in result[name] if d not in dets)
+    paper = result.get("meta", {}).get("paper_dhag_f1", {})
+
+    def table(cell: Any, extra: bool) -> list[str]:
+        head = ["dataset", *(_LABELS.get(d, d) for d in dets)] + (["DHAG paper F1"] if extra else [])
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name in names:
+            row = [_LABELS.get(name, name)]
+            row += [cell(result[name][d]) if d in result[name] else "" for d in dets]
+            if extra:
+                row.append(f"{paper[name]:.1f}" if name in paper else "")
+            lines.append("| " + " | ".join(row) + " |")
+        return lines
+
+    lines = table(lambda c: f"{c['f1_mean']:.1f} ± {c['f1_std']:.1f} / {c['auroc_mean']:.1f}", True)
+    if show_times:
+        lines += ["", *table(lambda c: f"{c['fit_seconds']:.1f} s", False)]
+    return "\n".join(lines)
