@@ -1,7 +1,10 @@
-"""The streaming service: Kafka in, scores, alerts, metrics, feedback and retraining.
+"""The streaming service: Kafka in, scores, alerts, DLQ, metrics. It imports :mod:`dhag`, never the other way.
 
-It imports :mod:`dhag`, never the other way round. Only this placeholder exists so far; the service is
-built in a later issue.
+Modules, one job each: ``config`` (settings), ``records`` (the record contract), ``alerts`` (hysteresis),
+``metrics`` (Prometheus), ``drift`` (ADWIN on scores), ``registry`` (model folder), ``broker`` (embedded
+Tansu, topics), ``processing`` (one batch), ``daemon`` (the Kafka loop), ``cli`` (the command).
 """
 
-__all__: list[str] = []
+from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError, PipelineError
+
+__all__ = ["BrokerUnavailableError", "ConfigError", "ModelUnavailableError", "PipelineError"]

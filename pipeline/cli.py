@@ -1,18 +1,195 @@
-"""The ``dhag-pipeline`` command. The service is not built yet, so every invocation says so."""
+"""The ``dhag-pipeline`` command (also ``python -m pipeline``): run, check-config, bench.
+
+Exit codes: 0 clean stop; 1 forced stop (second signal or grace period exceeded) or unexpected error;
+2 bad configuration; 3 Kafka unreachable for longer than ``kafka.unavailable_exit_s``; 4 no usable model.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
+import signal
 import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
 
-__all__ = ["main"]
+from prometheus_client import CollectorRegistry
 
-NOT_BUILT = 2
+from pipeline.config import Settings, effective_config, load_settings
+from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
+
+__all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
+
+log = logging.getLogger("pipeline")
+
+EXIT_FORCED = 1
+EXIT_CONFIG = 2
+EXIT_BROKER = 3
+EXIT_MODEL = 4
+DEFAULT_CONFIG = "config.yaml"
 
 
-def main() -> int:
-    """Tell the user the streaming service does not exist yet; return exit code 2."""
-    sys.stderr.write(
-        "dhag-pipeline: the streaming service is not built yet; it arrives with the pipeline issue.\n"
-        "The detector library is usable now: see 'dhag --help'.\n"
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dhag-pipeline", description="The DHAG streaming scoring service.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    help_config = f"YAML settings (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)"
+    run = sub.add_parser("run", help="score the input topic until SIGTERM/SIGINT")
+    run.add_argument("--config", help=help_config)
+    check = sub.add_parser("check-config", help="validate the settings and print the effective config")
+    check.add_argument("--config", help=help_config)
+    bench = sub.add_parser("bench", help="throughput and latency on a fresh embedded broker")
+    bench.add_argument("--config", help=help_config)
+    bench.add_argument("--records", type=int, default=200_000, help="records for the throughput runs")
+    bench.add_argument("--rate", type=int, default=5000, help="offered load of the latency run (records/s)")
+    bench.add_argument("--duration", type=float, default=60.0, help="seconds of the latency run")
+    bench.add_argument("--json", type=Path, help="also write the results to this file")
+    return parser
+
+
+def _settings(config: str | None) -> Settings:
+    path = config if config is not None else (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
+    return load_settings(path, os.environ)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and run a subcommand; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args.config)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        sys.stdout.write(effective_config(settings))
+        return 0
+    from pipeline.logs import configure_logging
+
+    configure_logging(settings.logging)
+    if args.command == "bench":
+        from pipeline.bench import run_bench
+
+        return run_bench(
+            settings, records=args.records, rate=args.rate, duration=args.duration, out=args.json
+        )
+    return run_service(settings)
+
+
+def run_service(settings: Settings) -> int:
+    """Start the broker (if embedded), metrics and the daemon; stop them in order on a signal."""
+    from pipeline.broker import EmbeddedBroker
+    from pipeline.daemon import Daemon
+    from pipeline.metrics import PipelineMetrics, serve_metrics
+    from pipeline.processing import BatchProcessor
+    from pipeline.registry import load_current
+
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry, asset_limit=settings.metrics.asset_limit)
+    if settings.model.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.model.torch_threads)
+    try:
+        version, model = load_current(settings.model.registry, device=settings.model.device)
+    except ModelUnavailableError as exc:
+        metrics.model_reloads.labels("failed").inc()
+        log.error("%s", exc)
+        return EXIT_MODEL
+    metrics.model_reloads.labels("ok").inc()
+    log.info(
+        "model %s loaded (%d sensors, threshold %.4f)",
+        version,
+        len(model.feature_names_in_),
+        model.threshold_,
     )
-    return NOT_BUILT
+    processor = BatchProcessor(settings, model, version, metrics)
+
+    server = None
+    broker = EmbeddedBroker() if settings.kafka.embedded else None
+    try:
+        if settings.metrics.enabled:
+            try:
+                server, port = serve_metrics(registry, settings.metrics.host, settings.metrics.port)
+            except OSError as exc:
+                log.error(
+                    "cannot serve metrics on %s:%d: %s", settings.metrics.host, settings.metrics.port, exc
+                )
+                return EXIT_CONFIG
+            log.info("metrics on http://%s:%d/metrics", settings.metrics.host, port)
+        bootstrap = (
+            broker.start().bootstrap_servers if broker is not None else settings.kafka.bootstrap_servers
+        )
+        topics = settings.kafka.topics
+        names = [topics.input, topics.alerts, topics.dlq_topic] + ([topics.scores] if topics.scores else [])
+        wanted = dict.fromkeys(names, topics.partitions)
+        _provision(settings, bootstrap, wanted, replication_factor=1 if broker is not None else -1)
+        daemon = Daemon(settings, processor, metrics, bootstrap_servers=bootstrap)
+        _install_signals(daemon.request_stop, settings.shutdown_grace_s)
+        return daemon.run()
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return EXIT_CONFIG
+    except BrokerUnavailableError as exc:
+        log.error("%s", exc)
+        return EXIT_BROKER
+    finally:
+        if server is not None:
+            server.shutdown()
+        if broker is not None:
+            broker.stop()
+
+
+def _provision(
+    settings: Settings, bootstrap: str, topics: dict[str, int], *, replication_factor: int
+) -> None:
+    """Create missing topics, retrying an unreachable cluster with backoff up to the exit deadline."""
+    from pipeline.backoff import Backoff
+    from pipeline.broker import ensure_topics
+
+    kafka = settings.kafka
+    backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
+    deadline = time.monotonic() + kafka.unavailable_exit_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            ensure_topics(
+                bootstrap,
+                topics,
+                create_missing=kafka.topics.create_missing,
+                replication_factor=replication_factor,
+                client_options=kafka.security.client_options(),
+                timeout_s=max(1.0, min(10.0, left)),
+            )
+            return
+        except BrokerUnavailableError as exc:
+            if time.monotonic() + backoff.maximum >= deadline:
+                raise BrokerUnavailableError(f"{exc} (for {kafka.unavailable_exit_s}s)") from None
+            log.warning("%s; retrying", exc)
+            time.sleep(backoff.next_delay())
+
+
+def _install_signals(request_stop: Callable[[], None], grace_s: float) -> None:
+    """First SIGTERM/SIGINT: graceful stop with a deadline; a second one: immediate exit."""
+    received = []
+
+    def force(reason: str) -> None:
+        log.error("%s: forcing exit", reason)
+        logging.shutdown()
+        os._exit(EXIT_FORCED)
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            force(f"second signal ({signal.Signals(signum).name})")
+            return
+        log.info("%s received: finishing the batch and shutting down", signal.Signals(signum).name)
+        request_stop()
+        timer = threading.Timer(grace_s, force, args=(f"shutdown took longer than {grace_s}s",))
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

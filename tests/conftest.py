@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,8 @@ from hypothesis import settings
 from plant_data import FEATURES, normal
 
 from dhag import DHAG
+from pipeline.broker import EmbeddedBroker
+from pipeline.registry import publish
 
 # Torch's first call in a process is slow; Hypothesis would report that as a flaky deadline.
 settings.register_profile("dhag", deadline=None, max_examples=60)
@@ -45,3 +48,18 @@ def quick_model() -> Callable[..., DHAG]:
         return DHAG(**({"max_epochs": 2, "batch_size": 64, "random_state": 0} | overrides))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tansu() -> Iterator[EmbeddedBroker]:
+    """One embedded Tansu broker for the session's integration tests; always stopped at the end."""
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def model_registry(fitted: DHAG, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry folder whose current model is ``fitted``, published as version ``v1``."""
+    root = tmp_path_factory.mktemp("registry")
+    publish(root, fitted, "v1")
+    return root

@@ -1,0 +1,187 @@
+"""Per-asset alert state with hysteresis, and the alert events it leads to.
+
+An episode opens when ``open_after`` of the last ``window`` scores of an asset are over the threshold
+(the opening score itself being one of them), and resolves after ``resolve_after`` consecutive normal
+scores, or once ``quiet_s`` seconds pass without a score over the threshold (an asset that went silent).
+One episode is one ``open`` and one ``resolved`` event with the same ``alert_id``.
+
+The id is derived from the Kafka position of the record that opened the episode, so replaying the same
+records after a restart (at-least-once) yields the same id and consumers can deduplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["AlertTracker", "Transition", "alert_event"]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An episode opened or resolved; ``index`` is the batch row that caused it (None for quiet time)."""
+
+    kind: Literal["open", "resolved"]
+    alert_id: str
+    asset_id: str
+    opened_at: float
+    ts: float
+    score: float
+    index: int | None
+    resolved_by: str | None = None
+    context: Any = None
+
+
+@dataclass
+class _Episode:
+    alert_id: str
+    opened_at: float
+    last_score: float
+    last_ts: float
+    context: Any = None
+
+
+class _AssetState:
+    __slots__ = ("recent", "overs", "episode", "normal_run", "last_over_at")
+
+    def __init__(self, window: int) -> None:
+        self.recent: deque[bool] = deque(maxlen=window)
+        self.overs = 0
+        self.episode: _Episode | None = None
+        self.normal_run = 0
+        self.last_over_at = 0.0
+
+
+class AlertTracker:
+    """Hysteresis state for the assets of one partition.
+
+    Example
+    -------
+    >>> t = AlertTracker(open_after=2, window=3, resolve_after=2, quiet_s=60)
+    >>> [t.observe("p1", s > 0.5, s, ts, now=ts, seed=str(ts)) for ts, s in enumerate([0.9, 0.1])]
+    [None, None]
+    >>> t.observe("p1", True, 0.8, 2, now=2, seed="2").kind
+    'open'
+    >>> t.observe("p1", False, 0.1, 3, now=3, seed="3") is None
+    True
+    >>> t.observe("p1", False, 0.2, 4, now=4, seed="4").resolved_by
+    'normal_scores'
+    """
+
+    def __init__(self, *, open_after: int, window: int, resolve_after: int, quiet_s: float) -> None:
+        if not 1 <= open_after <= window:
+            raise ValueError(f"need 1 <= open_after <= window, got {open_after} and {window}")
+        if resolve_after < 1 or quiet_s <= 0:
+            raise ValueError("resolve_after must be >= 1 and quiet_s > 0")
+        self.open_after = open_after
+        self.window = window
+        self.resolve_after = resolve_after
+        self.quiet_s = quiet_s
+        self._assets: dict[str, _AssetState] = {}
+
+    def __len__(self) -> int:
+        return len(self._assets)
+
+    def is_open(self, asset_id: str) -> bool:
+        """Whether the asset has an open episode."""
+        state = self._assets.get(asset_id)
+        return state is not None and state.episode is not None
+
+    def set_context(self, asset_id: str, context: Any) -> None:
+        """Keep ``context`` (what the open event said) with the asset's open episode for its resolution."""
+        state = self._assets.get(asset_id)
+        if state is not None and state.episode is not None:
+            state.episode.context = context
+
+    def observe(
+        self,
+        asset_id: str,
+        over: bool,
+        score: float,
+        ts: float,
+        *,
+        now: float,
+        seed: str,
+        index: int | None = None,
+    ) -> Transition | None:
+        """Feed one score (``over``: above the threshold) at record time ``ts`` and clock ``now``.
+
+        ``seed`` identifies the record (its Kafka position) and becomes the alert id if it opens one.
+        """
+        state = self._assets.get(asset_id)
+        if state is None:
+            state = self._assets[asset_id] = _AssetState(self.window)
+        if len(state.recent) == self.window and state.recent[0]:
+            state.overs -= 1
+        state.recent.append(over)
+        if over:
+            state.overs += 1
+            state.normal_run = 0
+            state.last_over_at = now
+        else:
+            state.normal_run += 1
+        episode = state.episode
+        if episode is None:
+            if over and state.overs >= self.open_after:
+                alert_id = hashlib.blake2b(f"{seed}|{asset_id}".encode(), digest_size=10).hexdigest()
+                state.episode = _Episode(alert_id, ts, score, ts)
+                return Transition("open", alert_id, asset_id, ts, ts, score, index)
+            return None
+        episode.last_score, episode.last_ts = score, ts
+        if state.normal_run >= self.resolve_after:
+            return self._resolve(asset_id, state, ts, score, index, "normal_scores")
+        return None
+
+    def sweep(self, now: float) -> list[Transition]:
+        """Resolve the episodes that saw no score over the threshold for ``quiet_s`` seconds."""
+        out = []
+        for asset_id, state in self._assets.items():
+            episode = state.episode
+            if episode is not None and now - state.last_over_at >= self.quiet_s:
+                out.append(
+                    self._resolve(asset_id, state, episode.last_ts, episode.last_score, None, "quiet_time")
+                )
+        return out
+
+    def _resolve(
+        self, asset_id: str, state: _AssetState, ts: float, score: float, index: int | None, by: str
+    ) -> Transition:
+        episode = state.episode
+        assert episode is not None
+        state.episode = None
+        # A new episode must be earned again from scratch, not from the tail of this one.
+        state.recent.clear()
+        state.overs = 0
+        state.normal_run = 0
+        return Transition(
+            "resolved", episode.alert_id, asset_id, episode.opened_at, ts, score, index, by, episode.context
+        )
+
+
+def alert_event(
+    transition: Transition,
+    *,
+    threshold: float,
+    model_version: str,
+    top_sensors: list[dict[str, Any]],
+    values: dict[str, Any],
+) -> dict[str, Any]:
+    """The JSON-ready ``anomaly-alerts`` value for a transition (``ts`` fields in epoch seconds)."""
+    event: dict[str, Any] = {
+        "schema": 1,
+        "alert_id": transition.alert_id,
+        "asset_id": transition.asset_id,
+        "state": transition.kind,
+        "opened_at": transition.opened_at,
+        "ts": transition.ts,
+        "score": transition.score,
+        "threshold": threshold,
+        "model_version": model_version,
+        "top_sensors": top_sensors,
+        "values": values,
+    }
+    if transition.resolved_by is not None:
+        event["resolved_by"] = transition.resolved_by
+    return event

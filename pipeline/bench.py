@@ -1,0 +1,289 @@
+"""``dhag-pipeline bench``: throughput and latency of the daemon on the embedded broker, in one run.
+
+1. The ceiling: a bare kafka-python consumer reads the pre-produced topic as fast as it can.
+2. The daemon (a child process, as in production) scores and commits the same topic: records per
+   second between its first and its last commit, read from the group's committed offsets.
+3. Latency: records produced at a fixed rate for a fixed time (with injected faults, so alerts open),
+   the daemon publishing scores; produce-to-scored is the scores message's ``scored_at`` minus the
+   record's ``ts`` (the time it was produced); produce-to-alert is the alert message's broker
+   timestamp (set when the daemon sends it) minus the opening record's ``ts``. Peak RSS is the daemon's
+   ``VmHWM``. All processes share the machine: the numbers include that contention.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from pipeline.broker import EmbeddedBroker, ensure_topics
+from pipeline.config import ENV_PREFIX, Settings
+
+__all__ = ["run_bench"]
+
+log = logging.getLogger(__name__)
+
+N_SENSORS = 16
+N_ASSETS = 64
+SENSORS = [f"s{i:02d}" for i in range(N_SENSORS)]
+_MIXING = np.random.default_rng(0).normal(size=(4, N_SENSORS))
+
+
+def _rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Normal plant rows: 16 sensors driven by 4 shared factors plus noise."""
+    return rng.normal(size=(n, 4)) @ _MIXING + 0.3 * rng.normal(size=(n, N_SENSORS))
+
+
+def _train(registry: Path) -> None:
+    from dhag import DHAG
+    from pipeline.registry import publish
+
+    model = DHAG(max_epochs=20, time_budget=10.0, batch_size=256, feature_names=SENSORS, random_state=0)
+    publish(registry, model.fit(_rows(np.random.default_rng(1), 4000)), "bench")
+
+
+def _record(asset: str, ts: float, row: np.ndarray) -> bytes:
+    return orjson.dumps(
+        {"asset_id": asset, "ts": ts, "values": dict(zip(SENSORS, row.tolist(), strict=True))}
+    )
+
+
+def _produce_all(bootstrap: str, topic: str, n: int) -> None:
+    rng = np.random.default_rng(2)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=1 << 20, acks=1)
+    now = time.time()
+    for start in range(0, n, 10_000):
+        rows = _rows(rng, min(10_000, n - start))
+        for i, row in enumerate(rows):
+            asset = f"asset-{(start + i) % N_ASSETS:03d}"
+            producer.send(topic, key=asset.encode(), value=_record(asset, now, row))
+    producer.flush(timeout=300)
+    producer.close(timeout=10)
+
+
+def _raw_consume_rps(bootstrap: str, topic: str, n: int, settings: Settings) -> float:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_poll_records=settings.kafka.batch_size,
+        fetch_max_bytes=settings.kafka.fetch_max_bytes,
+        max_partition_fetch_bytes=settings.kafka.max_partition_fetch_bytes,
+    )
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
+        consumer.seek_to_beginning()
+        seen, started = 0, None
+        deadline = time.monotonic() + 600
+        while seen < n and time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=500, max_records=settings.kafka.batch_size)
+            if batch and started is None:
+                started = time.perf_counter()
+            seen += sum(len(v) for v in batch.values())
+        assert started is not None and seen >= n, f"read {seen} of {n} records"
+        return n / (time.perf_counter() - started)
+    finally:
+        consumer.close()
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        return sum(consumer.committed(TopicPartition(topic, p)) or 0 for p in parts)
+    finally:
+        consumer.close()
+
+
+def _start_daemon(
+    bootstrap: str, registry: Path, topic: str, group: str, scores: str | None
+) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    overrides = {
+        "KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA__GROUP_ID": group,
+        "KAFKA__TOPICS__INPUT": topic,
+        "KAFKA__TOPICS__ALERTS": f"{topic}-alerts",
+        "KAFKA__TOPICS__SCORES": scores or "null",
+        "KAFKA__MAX_POLL_INTERVAL_MS": "3000",
+        "KAFKA__SESSION_TIMEOUT_MS": "3000",
+        "KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+        "MODEL__REGISTRY": str(registry),
+        "METRICS__ENABLED": "false",
+        "LOGGING__LEVEL": "WARNING",
+    }
+    env |= {ENV_PREFIX + k: v for k, v in overrides.items()}
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "run"], env=env, stdin=subprocess.DEVNULL)
+
+
+def _stop(proc: subprocess.Popen) -> float:
+    """SIGTERM the daemon; returns its peak RSS in MB."""
+    try:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        rss_mb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        rss_mb = float("nan")
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    return rss_mb
+
+
+def _pipeline_rps(bootstrap: str, registry: Path, topic: str, n: int) -> tuple[float, float]:
+    group = f"bench-{topic}"
+    proc = _start_daemon(bootstrap, registry, topic, group, None)
+    try:
+        deadline = time.monotonic() + 600
+        first: tuple[float, int] | None = None
+        done = 0
+        while done < n and time.monotonic() < deadline and proc.poll() is None:
+            done = _committed(bootstrap, group, topic)
+            if done and first is None:
+                first = (time.perf_counter(), done)
+            time.sleep(0.05)
+        assert first is not None and done >= n, f"the daemon committed {done} of {n} records"
+        rps = (n - first[1]) / (time.perf_counter() - first[0])
+    finally:
+        rss = _stop(proc)
+    return rps, rss
+
+
+def _offer_load(bootstrap: str, topic: str, rate: int, duration: float) -> int:
+    """Produce at ``rate`` records/s for ``duration`` s; every 5 s one asset gets 6 faulty readings."""
+    rng = np.random.default_rng(3)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
+    tick = 0.02
+    per_tick = max(1, round(rate * tick))
+    sent, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < duration:
+        rows = _rows(rng, per_tick)
+        fault_asset = f"asset-{int(elapsed // 5) % N_ASSETS:03d}"
+        faulty = (elapsed % 5) < 0.5
+        for row in rows:
+            asset = f"asset-{sent % N_ASSETS:03d}"
+            if faulty and asset == fault_asset:
+                row = row + 12.0
+            producer.send(topic, key=asset.encode(), value=_record(asset, time.time(), row))
+            sent += 1
+        producer.flush(timeout=30)
+        pause = start + (sent / rate) - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+    producer.close(timeout=10)
+    return sent
+
+
+def _read_all(bootstrap: str, topic: str, count: int, timeout_s: float = 120) -> list[Any]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()])
+        consumer.seek_to_beginning()
+        out: list[Any] = []
+        deadline, idle = time.monotonic() + timeout_s, 0
+        while len(out) < count and time.monotonic() < deadline and idle < 20:
+            batch = consumer.poll(timeout_ms=250)
+            idle = 0 if batch else idle + 1
+            for msgs in batch.values():
+                out.extend(msgs)
+        return out
+    finally:
+        consumer.close()
+
+
+def _latency(bootstrap: str, registry: Path, topic: str, rate: int, duration: float) -> dict[str, Any]:
+    scores_topic = f"{topic}-scores"
+    proc = _start_daemon(bootstrap, registry, topic, f"bench-{topic}", scores_topic)
+    try:
+        # Warm up: wait until the daemon has joined its group and scores.
+        warm = threading.Thread(target=_offer_load, args=(bootstrap, topic, 100, 1.0))
+        warm.start()
+        warm.join()
+        deadline = time.monotonic() + 120
+        while not _read_all(bootstrap, scores_topic, 1, timeout_s=1) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        sent = _offer_load(bootstrap, topic, rate, duration)
+        scores = _read_all(bootstrap, scores_topic, sent + 100)
+    finally:
+        rss = _stop(proc)
+    alerts = _read_all(bootstrap, f"{topic}-alerts", 1, timeout_s=10)
+    measured = [orjson.loads(m.value) for m in scores]
+    measured = [m for m in measured if m["ts"] > time.time() - duration - 600]
+    score_ms = np.array([1000 * (m["scored_at"] - m["ts"]) for m in measured])
+    alert_ms = np.array(
+        [
+            m.timestamp - 1000 * orjson.loads(m.value)["ts"]
+            for m in alerts
+            if orjson.loads(m.value)["state"] == "open"
+        ]
+    )
+
+    def pct(a: np.ndarray) -> dict[str, float | None]:
+        if a.size == 0:
+            return {"p50": None, "p99": None}
+        return {"p50": round(float(np.percentile(a, 50)), 1), "p99": round(float(np.percentile(a, 99)), 1)}
+
+    return {
+        "offered_rps": rate,
+        "sent": sent,
+        "scored": int(score_ms.size),
+        "produce_to_scored_ms": pct(score_ms),
+        "produce_to_alert_ms": pct(alert_ms),
+        "alerts_opened": int(alert_ms.size),
+        "rss_mb": rss,
+    }
+
+
+def run_bench(settings: Settings, *, records: int, rate: int, duration: float, out: Path | None) -> int:
+    """Run the three measurements on a fresh embedded broker; print (and write) the JSON summary."""
+    if settings.model.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.model.torch_threads)
+    partitions = settings.kafka.topics.partitions
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        bs, registry = broker.bootstrap_servers, Path(tmp) / "registry"
+        _train(registry)
+        for name in ("bench-tput", "bench-lat"):
+            topics = [name, f"{name}-alerts", f"{name}.dlq", f"{name}-scores"]
+            ensure_topics(bs, dict.fromkeys(topics, partitions), create_missing=True, replication_factor=1)
+        log.warning("producing %d records to %d partitions", records, partitions)
+        _produce_all(bs, "bench-tput", records)
+        log.warning("measuring the bare consumer")
+        raw = _raw_consume_rps(bs, "bench-tput", records, settings)
+        log.warning("measuring the daemon")
+        rps, rss_tput = _pipeline_rps(bs, registry, "bench-tput", records)
+        log.warning("measuring latency at %d records/s for %.0f s", rate, duration)
+        latency = _latency(bs, registry, "bench-lat", rate, duration)
+    result = {
+        "records": records,
+        "partitions": partitions,
+        "sensors": N_SENSORS,
+        "raw_consume_rps": round(raw),
+        "pipeline_rps": round(rps),
+        "ratio": round(rps / raw, 3),
+        "latency_ms": latency["produce_to_scored_ms"],
+        "alert_latency_ms": latency["produce_to_alert_ms"],
+        "latency_run": {k: v for k, v in latency.items() if k != "rss_mb"},
+        "rss_mb": round(max(rss_tput, latency["rss_mb"]), 1),
+        "cpus": os.cpu_count(),
+    }
+    text = json.dumps(result, indent=2)
+    sys.stdout.write(text + "\n")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    return 0

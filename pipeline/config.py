@@ -1,0 +1,315 @@
+"""The one settings object of the service: ``config.yaml`` plus environment overrides, validated once.
+
+Environment overrides use the prefix ``DHAG_PIPELINE_`` and ``__`` between nesting levels, for example
+``DHAG_PIPELINE_KAFKA__BATCH_SIZE=500`` or ``DHAG_PIPELINE_METRICS__PORT=0``. A value is read as a YAML
+scalar (``500`` is a number, ``true`` a boolean, ``null`` nothing; quote a string that looks like one).
+Every section is a frozen pydantic model that forbids unknown keys, so a typo stops start-up instead of
+being ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from pipeline.errors import ConfigError
+
+__all__ = [
+    "ENV_PREFIX",
+    "AlertSettings",
+    "DlqSettings",
+    "DriftSettings",
+    "KafkaSettings",
+    "LoggingSettings",
+    "MetricsSettings",
+    "ModelSettings",
+    "RecordSettings",
+    "SecuritySettings",
+    "Settings",
+    "TopicSettings",
+    "load_settings",
+    "effective_config",
+]
+
+ENV_PREFIX = "DHAG_PIPELINE_"
+EMBEDDED = "embedded"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class SecuritySettings(_Section):
+    """Passed through to kafka-python unchanged (``None`` leaves kafka-python's default)."""
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"] | None = None
+    sasl_plain_username: str | None = None
+    sasl_plain_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for kafka-python's clients, secrets revealed, unset options left out."""
+        out: dict[str, Any] = {}
+        for name, value in self:
+            if value is None:
+                continue
+            out[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return out
+
+
+class TopicSettings(_Section):
+    """Topic names; ``dlq`` defaults to ``<input>.dlq``; ``scores`` is off unless named."""
+
+    input: str = Field("sensor-readings", min_length=1, max_length=249)
+    alerts: str = Field("anomaly-alerts", min_length=1, max_length=249)
+    dlq: str | None = Field(None, min_length=1, max_length=249)
+    scores: str | None = Field(None, min_length=1, max_length=249)
+    partitions: int = Field(3, ge=1, le=1000)
+    create_missing: bool = True
+
+    @property
+    def dlq_topic(self) -> str:
+        """The dead-letter topic actually used."""
+        return self.dlq or f"{self.input}.dlq"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TopicSettings:
+        names = [self.input, self.alerts, self.dlq_topic] + ([self.scores] if self.scores else [])
+        if len(set(names)) != len(names):
+            raise ValueError(f"topics input, alerts, dlq and scores must be distinct names, got {names}")
+        return self
+
+
+class KafkaSettings(_Section):
+    """Broker address (or ``embedded``), consumer group and consumer/producer tuning."""
+
+    bootstrap_servers: str = Field(EMBEDDED, min_length=1)
+    client_id: str = Field("dhag-pipeline", min_length=1)
+    group_id: str = Field("dhag-pipeline", min_length=1)
+    topics: TopicSettings = TopicSettings()
+    security: SecuritySettings = SecuritySettings()
+    batch_size: int = Field(5000, ge=1, le=1_000_000)
+    poll_timeout_ms: int = Field(200, ge=1, le=60_000)
+    # How long the broker may hold a fetch while it waits for new data: at low load, a floor on latency.
+    fetch_max_wait_ms: int = Field(20, ge=0, le=10_000)
+    fetch_max_bytes: int = Field(52_428_800, ge=1024)
+    max_partition_fetch_bytes: int = Field(10_485_760, ge=1024)
+    # kafka-python sets the group's rebalance timeout from this, and a join waits about that long.
+    max_poll_interval_ms: int = Field(30_000, ge=1000)
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(3000, ge=100)
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    request_timeout_ms: int = Field(30_000, ge=1000)
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(10.0, gt=0)
+    unavailable_exit_s: float = Field(120.0, gt=0)
+
+    @property
+    def embedded(self) -> bool:
+        """True when the service starts its own broker."""
+        return self.bootstrap_servers == EMBEDDED
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSettings:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError(
+                f"kafka.heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be below "
+                f"kafka.session_timeout_ms ({self.session_timeout_ms})"
+            )
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError(
+                f"kafka.backoff_initial_s ({self.backoff_initial_s}) must be <= "
+                f"kafka.backoff_max_s ({self.backoff_max_s})"
+            )
+        return self
+
+
+class ModelSettings(_Section):
+    """Where the model lives: ``registry/current`` names the version, ``registry/<version>.dhag``."""
+
+    registry: str = Field("models/registry", min_length=1)
+    device: str = Field("cpu", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    # The scoring MLP is small: one CPU thread scores a 5000-row batch in a few ms, and several threads
+    # mostly fight each other (measured 10-20x slower on a busy 2-core machine). 0 = torch's default.
+    torch_threads: int = Field(1, ge=0, le=256)
+
+
+class RecordSettings(_Section):
+    """The record contract's tunable parts."""
+
+    missing_policy: Literal["reject", "impute"] = "reject"
+    max_record_bytes: int = Field(65_536, ge=64)
+    asset_id_pattern: str = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> RecordSettings:
+        try:
+            re.compile(self.asset_id_pattern)
+        except re.error as exc:
+            raise ValueError(f"records.asset_id_pattern is not a valid regular expression: {exc}") from exc
+        return self
+
+
+class AlertSettings(_Section):
+    """Hysteresis: open after ``open_after`` of the last ``window`` scores are over the threshold;
+    resolve after ``resolve_after`` consecutive normal scores, or ``quiet_s`` seconds without one over."""
+
+    open_after: int = Field(3, ge=1)
+    window: int = Field(5, ge=1, le=10_000)
+    resolve_after: int = Field(10, ge=1)
+    quiet_s: float = Field(300.0, gt=0)
+    top_sensors: int = Field(3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _n_of_m(self) -> AlertSettings:
+        if self.open_after > self.window:
+            raise ValueError(
+                f"alerts.open_after ({self.open_after}) must be <= alerts.window ({self.window})"
+            )
+        return self
+
+
+class DlqSettings(_Section):
+    """The DLQ ratio cap: pause when more than ``max_ratio`` of the last ``window`` records failed."""
+
+    max_ratio: float = Field(0.5, gt=0, le=1)
+    window: int = Field(1000, ge=1)
+    min_records: int = Field(100, ge=1)
+    resume_after_s: float | None = Field(None, gt=0)
+
+
+class DriftSettings(_Section):
+    """River's ADWIN on the anomaly-score stream, one detector per model version."""
+
+    enabled: bool = True
+    delta: float = Field(0.002, gt=0, lt=1)
+
+
+class MetricsSettings(_Section):
+    """The Prometheus endpoint; ``port: 0`` picks a free port; ``enabled: false`` serves nothing."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(9108, ge=0, le=65535)
+    asset_limit: int = Field(200, ge=0)
+
+
+class LoggingSettings(_Section):
+    """Log level and format (``plain`` text or one ``json`` object per line)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["plain", "json"] = "plain"
+
+
+class Settings(_Section):
+    """Everything the service reads; built once at start-up and passed down."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    model: ModelSettings = ModelSettings()
+    records: RecordSettings = RecordSettings()
+    alerts: AlertSettings = AlertSettings()
+    dlq: DlqSettings = DlqSettings()
+    drift: DriftSettings = DriftSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    logging: LoggingSettings = LoggingSettings()
+    shutdown_grace_s: float = Field(20.0, gt=0)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if not all(path):
+            raise ConfigError(f"config error: environment variable {name} has an empty key part")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        node = nested
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"config error: environment variable {name} conflicts with another one")
+            node = child
+        node[path[-1]] = value
+    return nested
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        elif isinstance(value, Mapping) and key in out:
+            continue  # the file's value is not a section: leave it for validation to report
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    value = error.get("input")
+    if error["type"] == "extra_forbidden":
+        return f"config error: unknown key {key!r} (value {value!r}); remove it or fix its spelling"
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        return f"config error: {key}: {message[len('Value error, ') :]}"
+    allowed = message[len("Input should be ") :] if message.startswith("Input should be ") else message
+    return f"config error: key {key!r} has value {value!r}; allowed: {allowed}"
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (YAML; ``None`` = built-in defaults), apply overrides from ``environ``, validate.
+
+    Raises :class:`~pipeline.errors.ConfigError` whose message has one line per problem, each naming the
+    key, the value and what is allowed.
+
+    Example
+    -------
+    >>> s = load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "500"})
+    >>> s.kafka.batch_size, s.kafka.topics.dlq_topic
+    (500, 'sensor-readings.dlq')
+    >>> load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "0"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.ConfigError: config error: key 'kafka.batch_size' has value 0; allowed: greater than...
+    """
+    data: Any = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"config error: cannot read {str(path)!r}: {exc.strerror or exc}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise ConfigError(f"config error: {str(path)!r} is not valid YAML{line}") from exc
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ConfigError(f"config error: {str(path)!r} must hold a mapping at the top level")
+    data = _merge(data, _env_overrides(environ or {}))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_describe(e) for e in exc.errors())) from None
+
+
+def effective_config(settings: Settings) -> str:
+    """The settings as YAML, secrets masked: what ``check-config`` prints."""
+    dumped = settings.model_dump(mode="json")
+    return yaml.safe_dump(dumped, sort_keys=False)

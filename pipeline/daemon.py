@@ -1,0 +1,397 @@
+"""The scoring daemon's Kafka loop: poll, process, produce, flush, commit; rebalances, pauses, retries.
+
+At-least-once: offsets (last + 1) are committed only after every alert, score and DLQ record of the
+batch was acknowledged by the broker. A failed produce rewinds the consumer to the batch's first offsets
+and retries after a backoff; a broker that stays unreachable for ``kafka.unavailable_exit_s`` ends the
+run with :data:`EXIT_BROKER` so a supervisor restarts the process. Only the thread that calls
+:meth:`Daemon.run` touches the consumer; :meth:`Daemon.request_stop` may be called from anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from itertools import chain
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+
+from pipeline.backoff import Backoff, ThrottledLog
+from pipeline.config import Settings
+from pipeline.errors import BrokerUnavailableError
+from pipeline.metrics import PipelineMetrics
+from pipeline.processing import BatchProcessor, Outgoing
+
+__all__ = ["EXIT_BROKER", "EXIT_OK", "Daemon"]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_BROKER = 3
+
+
+class _BatchRetryError(Exception):
+    """A batch's output could not be delivered; it is rewound and retried."""
+
+
+class _Listener(ConsumerRebalanceListener):
+    """Runs on kafka-python's IO thread: records the change; the loop thread applies it."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.daemon._on_revoked(set(revoked), lost=False)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.daemon._on_assigned(set(assigned))
+
+    def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
+        self.daemon._on_revoked(set(lost), lost=True)
+
+
+class Daemon:
+    """One consumer in the group of ``kafka.group_id``, scoring the input topic until stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        processor: BatchProcessor,
+        metrics: PipelineMetrics,
+        *,
+        bootstrap_servers: str,
+    ) -> None:
+        self.settings = settings
+        self.kafka = settings.kafka
+        self.processor = processor
+        self.metrics = metrics
+        self.bootstrap_servers = bootstrap_servers
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._pending: dict[TopicPartition, int] = {}
+        self._dropped: set[TopicPartition] = set()
+        self._assignment_changed = False
+        self._backoff = Backoff(self.kafka.backoff_initial_s, self.kafka.backoff_max_s)
+        self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
+        self._failing_since: float | None = None
+        self._paused_at: float | None = None
+        self._last_connection_check = 0.0
+        self.consumer: KafkaConsumer | None = None
+        self.producer: KafkaProducer | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the loop to finish its batch and shut down (safe from signal handlers and threads)."""
+        self._stop.set()
+
+    def run(self) -> int:
+        """Connect, consume until stopped, shut down in order; returns the process exit code."""
+        try:
+            if not self._connect():
+                return EXIT_OK
+            assert self.consumer is not None
+            self.consumer.subscribe([self.kafka.topics.input], listener=_Listener(self))
+            self._loop()
+            return EXIT_OK
+        except BrokerUnavailableError as exc:
+            log.error("giving up: %s", exc)
+            return EXIT_BROKER
+        finally:
+            self._close()
+
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "client_id": self.kafka.client_id,
+            "bootstrap_timeout_ms": int(min(5.0, self.kafka.unavailable_exit_s) * 1000),
+            "reconnect_backoff_ms": int(self.kafka.backoff_initial_s * 1000),
+            "reconnect_backoff_max_ms": int(self.kafka.backoff_max_s * 1000),
+            **self.kafka.security.client_options(),
+        }
+
+    def _connect(self) -> bool:
+        """Create the clients, retrying with backoff; False when a stop came first."""
+        while not self._stop.is_set():
+            try:
+                options = self._client_options()
+                self.producer = KafkaProducer(
+                    acks="all",
+                    linger_ms=5,
+                    batch_size=262_144,
+                    max_block_ms=int(min(10.0, self.kafka.unavailable_exit_s) * 1000),
+                    request_timeout_ms=self.kafka.request_timeout_ms,
+                    **options,
+                )
+                self.consumer = KafkaConsumer(
+                    group_id=self.kafka.group_id,
+                    enable_auto_commit=False,
+                    auto_offset_reset=self.kafka.auto_offset_reset,
+                    max_poll_records=self.kafka.batch_size,
+                    max_poll_interval_ms=self.kafka.max_poll_interval_ms,
+                    session_timeout_ms=self.kafka.session_timeout_ms,
+                    heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
+                    fetch_max_wait_ms=self.kafka.fetch_max_wait_ms,
+                    fetch_max_bytes=self.kafka.fetch_max_bytes,
+                    max_partition_fetch_bytes=self.kafka.max_partition_fetch_bytes,
+                    **options,
+                )
+            except KafkaError as exc:
+                if self.producer is not None:
+                    self.producer.close(timeout=0)
+                    self.producer = None
+                self._failure("connect", exc)
+                continue
+            self._success()
+            log.info("connected to Kafka at %s", self.bootstrap_servers)
+            return True
+        return False
+
+    def _close(self) -> None:
+        """Commit what is processed, then close the consumer and the producer (each bounded)."""
+        consumer, producer = self.consumer, self.producer
+        if consumer is not None:
+            if self._pending:
+                try:
+                    self._commit_pending()
+                except (KafkaError, BrokerUnavailableError) as exc:
+                    log.warning("final commit failed (records will be redelivered): %s", exc)
+            try:
+                consumer.close(autocommit=False)
+            except KafkaError as exc:
+                log.warning("closing the consumer failed: %s", exc)
+        if producer is not None:
+            try:
+                producer.close(timeout=5)
+            except KafkaError as exc:
+                log.warning("closing the producer failed: %s", exc)
+        self.consumer = self.producer = None
+
+    # -- failures and backoff ------------------------------------------------------------------------
+    def _failure(self, operation: str, exc: BaseException) -> None:
+        """Count a failure, log it at most once per interval, wait a backoff, or give up."""
+        now = time.monotonic()
+        self.metrics.broker_failures.labels(operation).inc()
+        self.metrics.broker_connected.set(0)
+        if self._failing_since is None:
+            self._failing_since = now
+        down_for = now - self._failing_since
+        self._throttled.log(
+            operation, logging.WARNING, "Kafka %s failed (for %.1fs now): %s", operation, down_for, exc
+        )
+        if down_for >= self.kafka.unavailable_exit_s:
+            raise BrokerUnavailableError(
+                f"Kafka at {self.bootstrap_servers} unusable for {down_for:.0f}s "
+                f"(kafka.unavailable_exit_s = {self.kafka.unavailable_exit_s}); last error: {exc}"
+            )
+        self._stop.wait(self._backoff.next_delay())
+
+    def _success(self) -> None:
+        if self._failing_since is not None:
+            log.info("Kafka reachable again after %.1fs", time.monotonic() - self._failing_since)
+        self._failing_since = None
+        self._backoff.reset()
+        self.metrics.broker_connected.set(1)
+
+    def _check_connection(self) -> None:
+        """While idle, notice a lost broker (kafka-python itself only retries, silently)."""
+        now = time.monotonic()
+        if now - self._last_connection_check < 1.0:
+            return
+        self._last_connection_check = now
+        if self._broker_connected():
+            self._success()
+        else:
+            self._failure("connection", ConnectionError("no connection to any broker"))
+
+    def _broker_connected(self) -> bool:
+        # kafka-python has no public "is any broker connected" call; read its client state and assume
+        # connected if that internal layout ever changes.
+        client = getattr(self.consumer, "_client", None)
+        try:
+            brokers = list(client.cluster.brokers())  # type: ignore[union-attr]
+            return not brokers or any(client.connected(b.node_id) for b in brokers)  # type: ignore[union-attr]
+        except AttributeError:
+            return True
+
+    # -- rebalances (called on the IO thread) ---------------------------------------------------------
+    def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None:
+        with self._lock:
+            pending = {tp: self._pending.pop(tp) for tp in partitions if tp in self._pending}
+            self._dropped |= partitions
+            self._assignment_changed = True
+        if pending and not lost and self.consumer is not None:
+            self.consumer.commit_async({tp: OffsetAndMetadata(o, "", -1) for tp, o in pending.items()})
+        log.info("partitions %s: %s", "lost" if lost else "revoked", sorted(p.partition for p in partitions))
+
+    def _on_assigned(self, partitions: set[TopicPartition]) -> None:
+        with self._lock:
+            self._assignment_changed = True
+        log.info("partitions assigned: %s", sorted(p.partition for p in partitions))
+
+    def _apply_rebalances(self) -> None:
+        """On the loop thread: drop state of revoked partitions, keep pauses over new ones."""
+        with self._lock:
+            if not self._assignment_changed:
+                return
+            dropped, self._dropped = self._dropped, set()
+            self._assignment_changed = False
+        assert self.consumer is not None
+        assignment = self.consumer.assignment()
+        gone = [tp for tp in dropped if tp not in assignment]
+        # A revoked partition that comes back starts fresh too: its records may have been handled
+        # elsewhere in between.
+        self.processor.drop_partitions([(tp.topic, tp.partition) for tp in dropped])
+        for tp in gone:
+            self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+        self.metrics.assigned_partitions.set(len(assignment))
+        if self._paused_at is not None and assignment:
+            self.consumer.pause(*assignment)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        assert self.consumer is not None
+        while not self._stop.is_set():
+            self._apply_rebalances()
+            self._maybe_resume()
+            try:
+                polled = self.consumer.poll(
+                    timeout_ms=self.kafka.poll_timeout_ms, max_records=self.kafka.batch_size
+                )
+            except KafkaError as exc:
+                self._failure("poll", exc)
+                continue
+            self._apply_rebalances()
+            if not polled:
+                self._idle()
+                continue
+            started = time.perf_counter()
+            records = list(chain.from_iterable(polled.values()))
+            try:
+                self._handle(records)
+            except _BatchRetryError as exc:
+                self._rewind(records)
+                self._failure("produce", exc)
+                continue
+            self.metrics.batch_duration.observe(time.perf_counter() - started)
+
+    def _idle(self) -> None:
+        self._check_connection()
+        messages = self.processor.sweep()
+        if messages:
+            try:
+                self._deliver(messages)
+            except _BatchRetryError as exc:
+                log.warning("quiet-time resolutions not delivered: %s", exc)
+        if self._pending:
+            try:
+                self._commit_pending()
+            except KafkaError as exc:
+                self._failure("commit", exc)
+
+    def _handle(self, records: list[Any]) -> None:
+        out = self.processor.process(records)
+        self._deliver(out.messages)
+        with self._lock:
+            for (topic, partition), offset in out.offsets.items():
+                tp = TopicPartition(topic, partition)
+                self._pending[tp] = max(offset, self._pending.get(tp, 0))
+        try:
+            self._commit_pending()
+        except KafkaError as exc:
+            self._failure("commit", exc)
+        self.metrics.last_processed.set(time.time())
+        self._update_lag(out.offsets)
+        if out.dlq_tripped and self._paused_at is None:
+            self._pause()
+
+    def _deliver(self, messages: list[Outgoing]) -> None:
+        """Send and flush; raise _BatchRetryError unless the broker acknowledged every message."""
+        if not messages:
+            return
+        assert self.producer is not None
+        try:
+            futures = [
+                self.producer.send(m.topic, key=m.key, value=m.value, headers=m.headers or None)
+                for m in messages
+            ]
+            self.producer.flush(timeout=self.kafka.request_timeout_ms / 1000)
+        except KafkaError as exc:
+            raise _BatchRetryError(f"producing {len(messages)} messages failed: {exc}") from exc
+        failed = [f for f in futures if f.failed()]
+        if failed:
+            raise _BatchRetryError(
+                f"{len(failed)} of {len(messages)} messages not acknowledged: {failed[0].exception}"
+            )
+        self._success()
+
+    def _rewind(self, records: list[Any]) -> None:
+        """Seek back to each partition's first record of the batch, so it is processed again."""
+        assert self.consumer is not None
+        first: dict[TopicPartition, int] = {}
+        for rec in records:
+            tp = TopicPartition(rec.topic, rec.partition)
+            first[tp] = min(rec.offset, first.get(tp, rec.offset))
+        assignment = self.consumer.assignment()
+        for tp, offset in first.items():
+            if tp in assignment:
+                self.consumer.seek(tp, offset)
+
+    def _commit_pending(self) -> None:
+        assert self.consumer is not None
+        with self._lock:
+            offsets = {tp: OffsetAndMetadata(o, "", -1) for tp, o in self._pending.items()}
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(offsets, timeout_ms=self.kafka.request_timeout_ms)
+        except CommitFailedError as exc:
+            # The group rebalanced: the new owner resumes from the last commit (at-least-once).
+            log.warning("commit refused after a rebalance; records will be redelivered: %s", exc)
+            self.metrics.commits.labels("refused").inc()
+        else:
+            self.metrics.commits.labels("ok").inc()
+            self.metrics.last_commit.set(time.time())
+        with self._lock:
+            for tp, meta in offsets.items():
+                if self._pending.get(tp) == meta.offset:
+                    del self._pending[tp]
+
+    def _update_lag(self, offsets: dict[tuple[str, int], int]) -> None:
+        assert self.consumer is not None
+        for (topic, partition), next_offset in offsets.items():
+            tp = TopicPartition(topic, partition)
+            try:
+                highwater = self.consumer.highwater(tp)
+            except KafkaError:
+                continue
+            if highwater is not None:
+                self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, highwater - next_offset))
+
+    # -- the DLQ ratio cap -------------------------------------------------------------------------
+    def _pause(self) -> None:
+        assert self.consumer is not None
+        self._paused_at = time.monotonic()
+        self.consumer.pause(*self.consumer.assignment())
+        self.metrics.dlq_paused.set(1)
+        resume = self.settings.dlq.resume_after_s
+        log.error(
+            "DLQ ratio %.2f over the last %d records exceeds dlq.max_ratio %.2f: consumption PAUSED %s",
+            self.processor.guard.ratio,
+            self.settings.dlq.window,
+            self.settings.dlq.max_ratio,
+            f"for {resume}s" if resume else "until restart",
+        )
+
+    def _maybe_resume(self) -> None:
+        resume = self.settings.dlq.resume_after_s
+        if self._paused_at is None or resume is None or time.monotonic() - self._paused_at < resume:
+            return
+        assert self.consumer is not None
+        self.consumer.resume(*self.consumer.paused())
+        self._paused_at = None
+        self.processor.guard.reset()
+        self.metrics.dlq_paused.set(0)
+        log.warning("DLQ pause over after %ss: consumption resumed", resume)

@@ -1,0 +1,25 @@
+"""The exceptions of :mod:`pipeline`; all derive from :class:`PipelineError`.
+
+Each maps to one way of stopping: bad configuration exits 2, a model that cannot be loaded and an
+infrastructure failure that outlasted its retries exit non-zero for the supervisor.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BrokerUnavailableError", "ConfigError", "ModelUnavailableError", "PipelineError"]
+
+
+class PipelineError(Exception):
+    """Base class of every error the service raises on purpose."""
+
+
+class ConfigError(PipelineError):
+    """A setting is unknown, of the wrong type or outside its allowed values."""
+
+
+class ModelUnavailableError(PipelineError):
+    """The registry has no current model, or the artifact it names cannot be loaded."""
+
+
+class BrokerUnavailableError(PipelineError):
+    """Kafka could not be reached (or stayed unreachable) for longer than allowed."""

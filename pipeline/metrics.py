@@ -1,0 +1,223 @@
+"""Every Prometheus metric of the service, created on an injected registry (prefix ``dhag_``).
+
+Labels are bounded: outcomes, DLQ reasons, topic partitions, model versions, and assets only up to
+``asset_limit`` (beyond it an asset gets no per-asset series, and the refusal is counted).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from wsgiref.simple_server import WSGIServer
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["BulkHistogram", "PipelineMetrics", "serve_metrics"]
+
+_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LAG = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+_SCORE = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.99, 1.0)
+
+
+class BulkHistogram(Collector):
+    """A Prometheus histogram fed a whole array at a time (one numpy pass instead of one call per value).
+
+    Per-record ``Histogram.observe`` costs about a microsecond each, a real share of the hot path at
+    tens of thousands of records per second; this keeps the same exposition at a fraction of the cost.
+
+    Example
+    -------
+    >>> reg = CollectorRegistry()
+    >>> h = BulkHistogram("demo_seconds", "Demo.", buckets=(0.1, 1.0), registry=reg)
+    >>> h.observe_many(np.array([0.05, 0.5, 5.0]))
+    >>> reg.get_sample_value("demo_seconds_bucket", {"le": "1.0"}), reg.get_sample_value("demo_seconds_count")
+    (2.0, 3.0)
+    """
+
+    def __init__(
+        self, name: str, documentation: str, *, buckets: Sequence[float], registry: CollectorRegistry
+    ):
+        self.name = name
+        self.documentation = documentation
+        self.bounds = np.asarray(sorted(buckets), dtype=np.float64)
+        self._counts = np.zeros(self.bounds.size + 1, dtype=np.int64)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(self, values: np.ndarray) -> None:
+        """Add every value of ``values`` (NaN values are skipped)."""
+        values = np.asarray(values, dtype=np.float64)
+        values = values[~np.isnan(values)]
+        # Prometheus buckets are "less than or equal": side="left" puts a value equal to a bound in it.
+        counts = np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=self._counts.size)
+        with self._lock:
+            self._counts += counts
+            self._sum += float(values.sum())
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            cumulative = np.cumsum(self._counts).astype(np.float64).tolist()
+            total = self._sum
+        labels = [repr(float(b)) for b in self.bounds] + ["+Inf"]
+        family = HistogramMetricFamily(self.name, self.documentation)
+        family.add_metric([], list(zip(labels, cumulative, strict=True)), sum_value=total)
+        yield family
+
+
+class PipelineMetrics:
+    """The service's metrics on ``registry``; per-asset series for at most ``asset_limit`` assets.
+
+    Example
+    -------
+    >>> from prometheus_client import CollectorRegistry
+    >>> reg = CollectorRegistry()
+    >>> m = PipelineMetrics(reg, asset_limit=1)
+    >>> m.set_asset("pump-1", score=0.7, anomalous=True)
+    >>> m.set_asset("pump-2", score=0.1, anomalous=False)
+    >>> reg.get_sample_value("dhag_asset_score", {"asset": "pump-1"})
+    0.7
+    >>> reg.get_sample_value("dhag_asset_score", {"asset": "pump-2"}) is None
+    True
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, asset_limit: int = 200) -> None:
+        self.registry = registry
+        self.asset_limit = asset_limit
+        self._assets: set[str] = set()
+        r = registry
+        self.records_consumed = Counter(
+            "dhag_records_consumed", "Records polled from the input topic.", registry=r
+        )
+        self.records_processed = Counter(
+            "dhag_records_processed",
+            "Records handled, by outcome: ok (scored), invalid (dead-lettered), error.",
+            ["outcome"],
+            registry=r,
+        )
+        self.dlq_records = Counter(
+            "dhag_dlq_records", "Records sent to the DLQ, by reason.", ["reason"], registry=r
+        )
+        self.imputed_values = Counter(
+            "dhag_imputed_values",
+            "Missing or non-finite sensor values filled with training means.",
+            registry=r,
+        )
+        self.unknown_sensors = Counter(
+            "dhag_unknown_sensor_values",
+            "Sensor values ignored because the model does not use them.",
+            registry=r,
+        )
+        self.alerts_opened = Counter("dhag_alerts_opened", "Alert episodes opened.", registry=r)
+        self.alerts_resolved = Counter(
+            "dhag_alerts_resolved", "Alert episodes resolved, by cause.", ["resolved_by"], registry=r
+        )
+        self.scores_published = Counter(
+            "dhag_scores_published", "Records published to the scores topic.", registry=r
+        )
+        self.scoring_duration = Histogram(
+            "dhag_scoring_duration_seconds",
+            "Time to score one batch (model only).",
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.batch_duration = Histogram(
+            "dhag_batch_duration_seconds",
+            "Time from a batch's poll to its commit.",
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "dhag_batch_records",
+            "Records per processed batch.",
+            buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000, 50000),
+            registry=r,
+        )
+        self.anomaly_score = BulkHistogram(
+            "dhag_anomaly_score", "Anomaly scores of the scored records.", buckets=_SCORE, registry=r
+        )
+        self.end_to_end_lag = BulkHistogram(
+            "dhag_end_to_end_lag_seconds", "Scoring time minus the record's ts.", buckets=_LAG, registry=r
+        )
+        self.consumer_lag = Gauge(
+            "dhag_consumer_lag_records",
+            "Records behind the partition's high watermark.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.last_processed = Gauge(
+            "dhag_last_processed_timestamp_seconds", "When the last batch was processed.", registry=r
+        )
+        self.last_commit = Gauge(
+            "dhag_last_commit_timestamp_seconds", "When offsets were last committed.", registry=r
+        )
+        self.commits = Counter("dhag_offset_commits", "Offset commits, by result.", ["result"], registry=r)
+        self.model_info = Gauge("dhag_model_info", "The model in use (value 1).", ["version"], registry=r)
+        self.model_threshold = Gauge(
+            "dhag_model_threshold", "The alert threshold of the model in use.", registry=r
+        )
+        self.model_reloads = Counter("dhag_model_reloads", "Model loads, by result.", ["result"], registry=r)
+        self.drift_detections = Counter(
+            "dhag_drift_detections",
+            "Drift detected in the anomaly-score stream.",
+            ["model_version"],
+            registry=r,
+        )
+        self.dlq_paused = Gauge(
+            "dhag_dlq_paused", "1 while consumption is paused by the DLQ ratio cap.", registry=r
+        )
+        self.dlq_ratio = Gauge(
+            "dhag_dlq_window_ratio", "Share of the recent window sent to the DLQ.", registry=r
+        )
+        self.broker_connected = Gauge(
+            "dhag_broker_connected", "1 while the broker is reachable, 0 while retrying.", registry=r
+        )
+        self.broker_failures = Counter(
+            "dhag_broker_failures",
+            "Failed attempts to reach the broker or to use it.",
+            ["operation"],
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "dhag_assigned_partitions", "Input partitions assigned to this consumer.", registry=r
+        )
+        self.asset_score = Gauge(
+            "dhag_asset_score", "Latest anomaly score of an asset.", ["asset"], registry=r
+        )
+        self.asset_anomalous = Gauge(
+            "dhag_asset_anomalous", "1 while an asset has an open alert.", ["asset"], registry=r
+        )
+        self.asset_series_refused = Counter(
+            "dhag_asset_series_refused",
+            "Per-asset updates not exported because the asset limit was reached.",
+            registry=r,
+        )
+
+    def set_asset(self, asset: str, *, score: float, anomalous: bool) -> None:
+        """Update an asset's series, unless it would be a new series beyond the asset limit."""
+        if asset not in self._assets:
+            if len(self._assets) >= self.asset_limit:
+                self.asset_series_refused.inc()
+                return
+            self._assets.add(asset)
+        self.asset_score.labels(asset).set(score)
+        self.asset_anomalous.labels(asset).set(1.0 if anomalous else 0.0)
+
+    def forget_assets(self, assets: set[str]) -> None:
+        """Drop the series of assets this consumer no longer owns (their partitions were revoked)."""
+        for asset in assets & self._assets:
+            self.asset_score.remove(asset)
+            self.asset_anomalous.remove(asset)
+        self._assets -= assets
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> tuple[WSGIServer, int]:
+    """Start prometheus-client's HTTP server for ``registry``; returns ``(server, bound_port)``.
+
+    Stop it with ``server.shutdown()``.
+    """
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server, int(server.server_address[1])

@@ -1,0 +1,335 @@
+"""One polled batch in, everything to publish out: scores, alert transitions, DLQ records, offsets.
+
+Knows the model, the record contract and the alert state, but not Kafka's clients: the daemon hands in
+consumer records and sends what comes back. That keeps the hot path testable without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from dhag import DHAG, DHAGError
+from pipeline.alerts import AlertTracker, Transition, alert_event
+from pipeline.config import Settings
+from pipeline.drift import ScoreDriftMonitor
+from pipeline.metrics import PipelineMetrics
+from pipeline.records import RecordParser
+
+__all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
+
+log = logging.getLogger(__name__)
+
+# The one DLQ reason beyond the record contract's (pipeline.records.Reason): the model refused a row.
+SCORING_ERROR = "scoring_error"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class BatchOutput:
+    """What a batch produced; ``offsets`` maps (topic, partition) to the next offset to commit."""
+
+    messages: list[Outgoing] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    scored: int = 0
+    dead_lettered: int = 0
+    opened: int = 0
+    resolved: int = 0
+    dlq_tripped: bool = False
+
+
+class DlqGuard:
+    """The DLQ ratio cap over the last ``window`` records (counted in whole batches).
+
+    Example
+    -------
+    >>> g = DlqGuard(max_ratio=0.5, window=100, min_records=10)
+    >>> g.add(total=20, dead=5), g.add(total=20, dead=30)
+    (False, True)
+    """
+
+    def __init__(self, *, max_ratio: float, window: int, min_records: int) -> None:
+        self.max_ratio = max_ratio
+        self.window = window
+        self.min_records = min_records
+        self._batches: deque[tuple[int, int]] = deque()
+        self._total = 0
+        self._dead = 0
+
+    @property
+    def ratio(self) -> float:
+        """The dead-lettered share of the window (0 when empty)."""
+        return self._dead / self._total if self._total else 0.0
+
+    def add(self, *, total: int, dead: int) -> bool:
+        """Count a batch; True when the cap is exceeded over a window of at least ``min_records``."""
+        self._batches.append((total, dead))
+        self._total += total
+        self._dead += dead
+        while len(self._batches) > 1 and self._total - self._batches[0][0] >= self.window:
+            old_total, old_dead = self._batches.popleft()
+            self._total -= old_total
+            self._dead -= old_dead
+        return self._total >= self.min_records and self.ratio > self.max_ratio
+
+    def reset(self) -> None:
+        """Forget the window (after a resume)."""
+        self._batches.clear()
+        self._total = self._dead = 0
+
+
+class BatchProcessor:
+    """Decode, validate, score and track alerts for polled records of the input topic."""
+
+    def __init__(self, settings: Settings, model: DHAG, model_version: str, metrics: PipelineMetrics) -> None:
+        self.settings = settings
+        self.model = model
+        self.model_version = model_version
+        self.metrics = metrics
+        self.threshold = float(model.threshold_)
+        self.features = list(model.feature_names_in_)
+        self._means = dict(model.preprocessor_.means_)
+        self.parser = RecordParser(
+            self.features,
+            self._means,
+            missing_policy=settings.records.missing_policy,
+            max_record_bytes=settings.records.max_record_bytes,
+            asset_id_pattern=settings.records.asset_id_pattern,
+        )
+        topics = settings.kafka.topics
+        self.alerts_topic = topics.alerts
+        self.dlq_topic = topics.dlq_topic
+        self.scores_topic = topics.scores
+        self.trackers: dict[tuple[str, int], AlertTracker] = {}
+        self.drift = ScoreDriftMonitor(delta=settings.drift.delta) if settings.drift.enabled else None
+        self.guard = DlqGuard(
+            max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
+        )
+        self._assets: dict[tuple[str, int], set[str]] = {}
+        metrics.model_info.labels(model_version).set(1)
+        metrics.model_threshold.set(self.threshold)
+
+    # -- partition ownership ---------------------------------------------------------------------
+    def drop_partitions(self, partitions: Sequence[tuple[str, int]]) -> None:
+        """Forget alert state of partitions this consumer no longer owns; their assets start fresh."""
+        for tp in partitions:
+            self.trackers.pop(tp, None)
+            assets = self._assets.pop(tp, set())
+            self.metrics.forget_assets(assets)
+
+    def _tracker(self, tp: tuple[str, int]) -> AlertTracker:
+        tracker = self.trackers.get(tp)
+        if tracker is None:
+            a = self.settings.alerts
+            tracker = self.trackers[tp] = AlertTracker(
+                open_after=a.open_after, window=a.window, resolve_after=a.resolve_after, quiet_s=a.quiet_s
+            )
+        return tracker
+
+    # -- the batch -------------------------------------------------------------------------------
+    def process(self, records: Sequence[Any], *, now: float | None = None) -> BatchOutput:
+        """Process consumer records (objects with topic, partition, offset, key, value)."""
+        now = time.monotonic() if now is None else now
+        out = BatchOutput()
+        if not records:
+            return out
+        self.metrics.records_consumed.inc(len(records))
+        for rec in records:
+            tp = (rec.topic, rec.partition)
+            if rec.offset + 1 > out.offsets.get(tp, -1):
+                out.offsets[tp] = rec.offset + 1
+        parsed = self.parser.parse([rec.value for rec in records])
+        for rej in parsed.rejections:
+            self._dead_letter(out, records[rej.index], str(rej.reason), rej.detail)
+        if parsed.imputed:
+            self.metrics.imputed_values.inc(parsed.imputed)
+        if parsed.unknown_sensors:
+            self.metrics.unknown_sensors.inc(parsed.unknown_sensors)
+        if parsed.indices:
+            self._score(out, records, parsed, now)
+        out.messages.extend(self._resolve_quiet(now))
+        self.metrics.records_processed.labels("invalid").inc(len(parsed.rejections))
+        out.dlq_tripped = self.guard.add(total=len(records), dead=out.dead_lettered)
+        self.metrics.dlq_ratio.set(self.guard.ratio)
+        self.metrics.batch_size.observe(len(records))
+        return out
+
+    def _score(self, out: BatchOutput, records: Sequence[Any], parsed: Any, now: float) -> None:
+        started = time.perf_counter()
+        scores, failed = self._decision_function(parsed.matrix)
+        self.metrics.scoring_duration.observe(time.perf_counter() - started)
+        for j in np.flatnonzero(failed):
+            rec = records[parsed.indices[j]]
+            self._dead_letter(out, rec, SCORING_ERROR, "the model could not score this record")
+            self.metrics.records_processed.labels("error").inc()
+        good = np.flatnonzero(~failed)
+        if good.size == 0:
+            return
+        scores_ok = scores[good]
+        self.metrics.records_processed.labels("ok").inc(int(good.size))
+        self.metrics.anomaly_score.observe_many(scores_ok)
+        self.metrics.end_to_end_lag.observe_many(time.time() - parsed.timestamps[good])
+        out.scored += int(good.size)
+        over = scores > self.threshold
+        opens: list[tuple[Transition, int, tuple[str, int]]] = []
+        closes: list[Transition] = []
+        last_score: dict[str, tuple[float, tuple[str, int]]] = {}
+        assets, stamps = parsed.asset_ids, parsed.timestamps.tolist()
+        scores_list, over_list = scores.tolist(), over.tolist()
+        for j in good.tolist():
+            rec = records[parsed.indices[j]]
+            tp = (rec.topic, rec.partition)
+            asset = assets[j]
+            transition = self._tracker(tp).observe(
+                asset,
+                over_list[j],
+                scores_list[j],
+                stamps[j],
+                now=now,
+                seed=f"{rec.topic}/{rec.partition}/{rec.offset}",
+                index=j,
+            )
+            last_score[asset] = (scores_list[j], tp)
+            if transition is not None:
+                if transition.kind == "open":
+                    opens.append((transition, j, tp))
+                else:
+                    closes.append(transition)
+        self._publish_transitions(out, opens, closes, parsed)
+        for asset, (score, tp) in last_score.items():
+            self._assets.setdefault(tp, set()).add(asset)
+            self.metrics.set_asset(asset, score=score, anomalous=self._tracker(tp).is_open(asset))
+        if self.scores_topic is not None:
+            self._publish_scores(out, records, parsed, good, scores_list)
+        if self.drift is not None:
+            for event in self.drift.update(self.model_version, scores_ok):
+                self.metrics.drift_detections.labels(event.model_version).inc()
+                log.warning(
+                    "score drift for model %s after %d scores: recent window mean %.4f over %d scores",
+                    event.model_version,
+                    event.scores_seen,
+                    event.window_mean,
+                    event.window_size,
+                )
+
+    def _decision_function(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores plus a mask of rows that could not be scored (one batched call when all is well)."""
+        try:
+            return self.model.decision_function(matrix), np.zeros(matrix.shape[0], dtype=bool)
+        except DHAGError:
+            log.exception("batched scoring failed; scoring %d records one at a time", matrix.shape[0])
+        scores = np.zeros(matrix.shape[0])
+        failed = np.zeros(matrix.shape[0], dtype=bool)
+        for j in range(matrix.shape[0]):
+            try:
+                scores[j] = self.model.decision_function(matrix[j : j + 1])[0]
+            except DHAGError:
+                failed[j] = True
+        return scores, failed
+
+    def _publish_transitions(
+        self,
+        out: BatchOutput,
+        opens: list[tuple[Transition, int, tuple[str, int]]],
+        closes: list[Transition],
+        parsed: Any,
+    ) -> None:
+        top = self.settings.alerts.top_sensors
+        explained = self.model.explain(parsed.matrix[[j for _, j, _ in opens]], top=top) if opens else []
+        for (transition, j, tp), ranked in zip(opens, explained, strict=True):
+            row = parsed.matrix[j]
+            sensors = [
+                {
+                    "sensor": name,
+                    "contribution": contribution,
+                    "value": float(row[self.features.index(name)]),
+                    "training_mean": self._means.get(name),
+                }
+                for name, contribution in ranked
+            ]
+            context = (sensors, parsed.values[j])
+            self.trackers[tp].set_context(transition.asset_id, context)
+            out.messages.append(self._alert_message(transition, sensors, parsed.values[j]))
+            out.opened += 1
+            self.metrics.alerts_opened.inc()
+        for transition in closes:
+            sensors, values = transition.context or ([], {})
+            out.messages.append(self._alert_message(transition, sensors, values))
+            out.resolved += 1
+            self.metrics.alerts_resolved.labels(transition.resolved_by or "normal_scores").inc()
+
+    def _alert_message(self, transition: Transition, sensors: list[dict[str, Any]], values: Any) -> Outgoing:
+        event = alert_event(
+            transition,
+            threshold=self.threshold,
+            model_version=self.model_version,
+            top_sensors=sensors,
+            values=values,
+        )
+        return Outgoing(self.alerts_topic, transition.asset_id.encode(), orjson.dumps(event))
+
+    def _resolve_quiet(self, now: float) -> list[Outgoing]:
+        messages = []
+        for tracker in self.trackers.values():
+            for transition in tracker.sweep(now):
+                sensors, values = transition.context or ([], {})
+                messages.append(self._alert_message(transition, sensors, values))
+                self.metrics.alerts_resolved.labels("quiet_time").inc()
+                self.metrics.set_asset(transition.asset_id, score=transition.score, anomalous=False)
+        return messages
+
+    def sweep(self, now: float | None = None) -> list[Outgoing]:
+        """Quiet-time resolutions due at ``now`` (for idle polls, when no batch arrives)."""
+        return self._resolve_quiet(time.monotonic() if now is None else now)
+
+    def _publish_scores(
+        self, out: BatchOutput, records: Sequence[Any], parsed: Any, good: np.ndarray, scores: list[float]
+    ) -> None:
+        assert self.scores_topic is not None
+        scored_at = time.time()
+        for j in good.tolist():
+            rec = records[parsed.indices[j]]
+            event = {
+                "asset_id": parsed.asset_ids[j],
+                "ts": float(parsed.timestamps[j]),
+                "score": scores[j],
+                "model_version": self.model_version,
+                "partition": rec.partition,
+                "offset": rec.offset,
+                "scored_at": scored_at,
+            }
+            out.messages.append(Outgoing(self.scores_topic, rec.key, orjson.dumps(event)))
+        self.metrics.scores_published.inc(int(good.size))
+
+    def _dead_letter(self, out: BatchOutput, rec: Any, reason: str, detail: str) -> None:
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.detail", detail.encode("utf-8", "replace")[:1000]),
+            ("dlq.source.topic", rec.topic.encode()),
+            ("dlq.source.partition", str(rec.partition).encode()),
+            ("dlq.source.offset", str(rec.offset).encode()),
+            ("dlq.first_seen", f"{time.time():.3f}".encode()),
+        ]
+        value = rec.value if rec.value is not None else b""
+        out.messages.append(Outgoing(self.dlq_topic, rec.key, value, headers))
+        out.dead_lettered += 1
+        self.metrics.dlq_records.labels(reason).inc()
+        log.info(
+            "dead-lettered %s[%d]@%d: %s (%s)", rec.topic, rec.partition, rec.offset, reason, detail[:200]
+        )

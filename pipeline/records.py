@@ -1,0 +1,292 @@
+"""The sensor-record contract: decode a batch of Kafka values, validate it, build the feature matrix.
+
+A record is a JSON object ``{"asset_id": str, "ts": ISO-8601 string or epoch seconds, "values": {sensor:
+number}}``. The model's feature list decides which sensors are read and in which order; other sensors
+are ignored and counted. Anything else is rejected with a :class:`Reason` and a detail for the DLQ.
+
+Batches take a fast path when every record is well formed (a few C-level passes over the whole batch)
+and fall back to checking record by record, which is also the reference the fast path is tested against.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import orjson
+
+__all__ = ["Reason", "Rejection", "ParsedBatch", "RecordParser", "parse_timestamp"]
+
+# Epoch seconds at or beyond this are almost surely milliseconds (year 5138); refuse rather than guess.
+_MAX_EPOCH_S = 1e11
+_NUMBER = (int, float)
+
+
+class Reason(StrEnum):
+    """Why a record went to the DLQ (the ``reason`` header; a bounded metric label)."""
+
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    MISSING_VALUE = "missing_value"
+    NON_FINITE = "non_finite"
+    OVERSIZED = "oversized"
+    BAD_ASSET_ID = "bad_asset_id"
+    BAD_TIMESTAMP = "bad_timestamp"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One record that cannot be scored: its position in the batch, the reason and a short detail."""
+
+    index: int
+    reason: Reason
+    detail: str
+
+
+@dataclass
+class ParsedBatch:
+    """The scorable part of a batch plus the rejections; ``indices`` are positions in the input."""
+
+    indices: list[int] = field(default_factory=list)
+    asset_ids: list[str] = field(default_factory=list)
+    timestamps: np.ndarray = field(default_factory=lambda: np.empty(0))
+    matrix: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    values: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    imputed: int = 0
+    unknown_sensors: int = 0
+
+
+class _RejectedError(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_timestamp(ts: Any) -> float:
+    """Epoch seconds from an ISO-8601 string (UTC when no offset is given) or a number of seconds.
+
+    Raises ``ValueError`` (bad value) or ``TypeError`` (neither a string nor a number).
+
+    Example
+    -------
+    >>> parse_timestamp("2026-11-29T10:15:00.250Z")
+    1795947300.25
+    >>> parse_timestamp(1795947300)
+    1795947300.0
+    """
+    if isinstance(ts, str):
+        parsed = datetime.fromisoformat(ts)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        value = parsed.timestamp()
+    elif isinstance(ts, bool) or not isinstance(ts, _NUMBER):
+        raise TypeError(f"ts must be an ISO-8601 string or epoch seconds, got {type(ts).__name__}")
+    else:
+        try:
+            value = float(ts)
+        except OverflowError:
+            value = math.inf
+    if not (0 <= value < _MAX_EPOCH_S):
+        raise ValueError(f"ts {ts!r} is outside 1970 to year 5138 (epoch milliseconds are not accepted)")
+    return value
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # The stdlib also reads NaN, Infinity and out-of-range numbers, which the value policy then
+        # handles, instead of rejecting the whole record as not JSON.
+        return json.loads(raw)
+
+
+class RecordParser:
+    """Turn raw Kafka values into a float64 matrix in ``features`` order, plus DLQ rejections.
+
+    ``missing_policy="impute"`` fills a missing, null or non-finite sensor value with its training mean
+    from ``means`` (a sensor without a mean, such as a categorical one, is still rejected).
+
+    Example
+    -------
+    >>> p = RecordParser(["a", "b"])
+    >>> out = p.parse([b'{"asset_id": "p1", "ts": 5, "values": {"a": 1, "b": 2.5, "x": 0}}', b"oops"])
+    >>> out.matrix.tolist(), out.asset_ids, out.unknown_sensors
+    ([[1.0, 2.5]], ['p1'], 1)
+    >>> [(r.index, str(r.reason)) for r in out.rejections]
+    [(1, 'not_json')]
+    """
+
+    def __init__(
+        self,
+        features: Sequence[str],
+        means: Mapping[str, float] | None = None,
+        *,
+        missing_policy: str = "reject",
+        max_record_bytes: int = 65_536,
+        asset_id_pattern: str = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+    ) -> None:
+        if not features:
+            raise ValueError("RecordParser needs at least one feature name")
+        if missing_policy not in ("reject", "impute"):
+            raise ValueError(f"missing_policy must be 'reject' or 'impute', got {missing_policy!r}")
+        self.features = list(features)
+        self.means = dict(means or {})
+        self.missing_policy = missing_policy
+        self.max_record_bytes = max_record_bytes
+        self._asset_re = re.compile(asset_id_pattern)
+        getter = itemgetter(*self.features)
+        self._row = getter if len(self.features) > 1 else (lambda v: (getter(v),))
+
+    # -- one record: the reference path ----------------------------------------------------------
+    def parse_one(self, raw: bytes | None) -> tuple[str, float, list[float], dict[str, Any], int, int]:
+        """Validate one value; returns ``(asset_id, ts, row, values, imputed, unknown)`` or raises
+        ``_RejectedError`` (use :meth:`parse` for the public, batch-level result)."""
+        if raw is None:
+            raise _RejectedError(Reason.NOT_JSON, "empty value (tombstone)")
+        if len(raw) > self.max_record_bytes:
+            raise _RejectedError(Reason.OVERSIZED, f"{len(raw)} bytes > limit {self.max_record_bytes}")
+        try:
+            doc = _decode(raw)
+        except (ValueError, TypeError) as exc:
+            raise _RejectedError(Reason.NOT_JSON, str(exc)[:200]) from None
+        if not isinstance(doc, dict):
+            raise _RejectedError(Reason.NOT_OBJECT, f"top level is a {type(doc).__name__}, not an object")
+        for name in ("asset_id", "ts", "values"):
+            if name not in doc:
+                raise _RejectedError(Reason.MISSING_FIELD, f"field {name!r} is missing")
+        asset = doc["asset_id"]
+        if not isinstance(asset, str):
+            raise _RejectedError(Reason.WRONG_TYPE, f"asset_id must be a string, got {type(asset).__name__}")
+        if not self._asset_re.fullmatch(asset):
+            raise _RejectedError(Reason.BAD_ASSET_ID, f"asset_id {asset[:80]!r} breaks the asset pattern")
+        try:
+            ts = parse_timestamp(doc["ts"])
+        except TypeError as exc:
+            raise _RejectedError(Reason.WRONG_TYPE, str(exc)) from None
+        except (ValueError, OverflowError, OSError) as exc:
+            raise _RejectedError(Reason.BAD_TIMESTAMP, str(exc)[:200]) from None
+        values = doc["values"]
+        if not isinstance(values, dict):
+            raise _RejectedError(Reason.WRONG_TYPE, f"values must be an object, got {type(values).__name__}")
+        row, missing, non_finite, present = [], [], [], 0
+        for name in self.features:
+            if name in values:
+                present += 1
+            value = values.get(name)
+            if value is None:
+                missing.append(name)
+                row.append(math.nan)
+                continue
+            if isinstance(value, bool) or not isinstance(value, _NUMBER):
+                raise _RejectedError(
+                    Reason.WRONG_TYPE, f"sensor {name!r} must be a number, got {type(value).__name__}"
+                )
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
+                non_finite.append(name)
+            row.append(number)
+        imputed = 0
+        if missing or non_finite:
+            bad = missing + non_finite
+            no_mean = [n for n in bad if n not in self.means]
+            if self.missing_policy == "reject" or no_mean:
+                reason = Reason.MISSING_VALUE if missing else Reason.NON_FINITE
+                names = (missing or non_finite) if self.missing_policy == "reject" else no_mean
+                detail = f"sensor(s) {', '.join(map(repr, names[:5]))} missing or not finite"
+                if self.missing_policy == "impute":
+                    detail += " and have no training mean to impute"
+                raise _RejectedError(reason, detail)
+            for j, name in enumerate(self.features):
+                if not math.isfinite(row[j]):
+                    row[j] = self.means[name]
+            imputed = len(bad)
+        return asset, ts, row, values, imputed, len(values) - present
+
+    # -- a batch ---------------------------------------------------------------------------------
+    def parse(self, raws: Sequence[bytes | None], *, fast: bool = True) -> ParsedBatch:
+        """Parse a batch; ``fast=False`` forces the record-by-record path (for tests and comparison)."""
+        if fast:
+            batch = self._parse_fast(raws)
+            if batch is not None:
+                return batch
+        return self._parse_slow(raws)
+
+    def _parse_slow(self, raws: Sequence[bytes | None]) -> ParsedBatch:
+        out = ParsedBatch()
+        rows, stamps = [], []
+        for i, raw in enumerate(raws):
+            try:
+                asset, ts, row, values, imputed, unknown = self.parse_one(raw)
+            except _RejectedError as rej:
+                out.rejections.append(Rejection(i, rej.reason, rej.detail))
+                continue
+            out.indices.append(i)
+            out.asset_ids.append(asset)
+            stamps.append(ts)
+            rows.append(row)
+            out.values.append(values)
+            out.imputed += imputed
+            out.unknown_sensors += unknown
+        out.timestamps = np.asarray(stamps, dtype=np.float64)
+        out.matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(self.features))
+        return out
+
+    def _parse_fast(self, raws: Sequence[bytes | None]) -> ParsedBatch | None:
+        """All-or-nothing: the parsed batch when every record is well formed, else ``None``."""
+        limit = self.max_record_bytes
+        try:
+            if any(raw is None or len(raw) > limit for raw in raws):
+                return None
+            docs = [orjson.loads(raw) for raw in raws]
+            assets = [doc["asset_id"] for doc in docs]
+            stamps = [doc["ts"] for doc in docs]
+            values = [doc["values"] for doc in docs]
+        except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+            return None
+        if set(map(type, docs)) - {dict} or set(map(type, assets)) - {str} or set(map(type, values)) - {dict}:
+            return None
+        if not all(self._asset_re.fullmatch(a) for a in set(assets)):
+            return None
+        try:
+            rows = [self._row(v) for v in values]
+        except KeyError:
+            return None
+        if set(map(type, chain.from_iterable(rows))) - {float, int}:
+            return None
+        try:
+            matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(self.features))
+            if set(map(type, stamps)) - {float, int}:
+                ts = np.array([parse_timestamp(s) for s in stamps], dtype=np.float64)
+            else:
+                ts = np.array(stamps, dtype=np.float64)
+                if not ((ts >= 0) & (ts < _MAX_EPOCH_S)).all():
+                    return None
+        except (ValueError, TypeError, OverflowError, OSError):
+            return None
+        if not np.isfinite(matrix).all():
+            return None
+        unknown = sum(map(len, values)) - len(values) * len(self.features)
+        return ParsedBatch(
+            indices=list(range(len(raws))),
+            asset_ids=assets,
+            timestamps=ts,
+            matrix=matrix,
+            values=values,
+            unknown_sensors=unknown,
+        )

@@ -1,0 +1,80 @@
+"""Hysteresis of the per-asset alert state (unit + property tests)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.alerts import AlertTracker
+
+
+def _run(tracker: AlertTracker, overs: list[bool]) -> list[tuple[int, str, str]]:
+    out = []
+    for t, over in enumerate(overs):
+        tr = tracker.observe("a", over, 0.9 if over else 0.1, float(t), now=float(t), seed=str(t), index=t)
+        if tr is not None:
+            out.append((t, tr.kind, tr.alert_id))
+    return out
+
+
+params = st.integers(1, 6).flatmap(lambda m: st.tuples(st.integers(1, m), st.just(m), st.integers(1, 6)))
+
+
+@given(params, st.lists(st.booleans(), max_size=120))
+def test_hysteresis_matches_its_definition(nmq: tuple[int, int, int], overs: list[bool]) -> None:
+    n, m, q = nmq
+    events = _run(AlertTracker(open_after=n, window=m, resolve_after=q, quiet_s=1e9), overs)
+    kinds = [k for _, k, _ in events]
+    assert kinds == ["open", "resolved"] * (len(kinds) // 2) + (["open"] if len(kinds) % 2 else [])
+    # Replay the definition: windows restart after each resolution.
+    is_open, since, normal_run, expected = False, 0, 0, []
+    for t, over in enumerate(overs):
+        if not is_open:
+            window = overs[max(since, t - m + 1) : t + 1]
+            if over and sum(window) >= n:
+                is_open, normal_run = True, 0
+                expected.append((t, "open"))
+        else:
+            normal_run = 0 if over else normal_run + 1
+            if normal_run >= q:
+                is_open, since = False, t + 1
+                expected.append((t, "resolved"))
+    assert [(t, k) for t, k, _ in events] == expected
+    for (_, k1, id1), (_, k2, id2) in zip(events[::2], events[1::2], strict=False):
+        assert (k1, k2) == ("open", "resolved") and id1 == id2
+    assert len({i for _, k, i in events if k == "open"}) == kinds.count("open")
+
+
+def test_one_noisy_reading_does_not_open_and_a_long_fault_is_one_alert() -> None:
+    tracker = AlertTracker(open_after=3, window=5, resolve_after=4, quiet_s=1e9)
+    assert _run(tracker, [False, True, False, False, True, False]) == []
+    events = _run(
+        AlertTracker(open_after=3, window=5, resolve_after=4, quiet_s=1e9), [True] * 500 + [False] * 4
+    )
+    assert [(t, k) for t, k, _ in events] == [(2, "open"), (503, "resolved")]
+
+
+def test_quiet_time_resolves_an_asset_that_went_silent() -> None:
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=100, quiet_s=30)
+    opened = tracker.observe("a", True, 0.9, 5.0, now=100.0, seed="s")
+    assert opened is not None and tracker.sweep(now=129.0) == []
+    (resolved,) = tracker.sweep(now=130.0)
+    assert (resolved.kind, resolved.alert_id, resolved.resolved_by) == (
+        "resolved",
+        opened.alert_id,
+        "quiet_time",
+    )
+    assert not tracker.is_open("a")
+
+
+def test_alert_ids_depend_on_the_opening_position_only() -> None:
+    a = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=10)
+    b = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=10)
+    ida = a.observe("x", True, 0.9, 1.0, now=0, seed="topic/0/42").alert_id
+    idb = b.observe("x", True, 0.8, 2.0, now=5, seed="topic/0/42").alert_id
+    idc = (
+        AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=10)
+        .observe("x", True, 0.9, 1.0, now=0, seed="topic/0/43")
+        .alert_id
+    )
+    assert ida == idb != idc

@@ -1,0 +1,70 @@
+"""Settings: the documented default file, environment overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.config import Settings, load_settings
+from pipeline.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_config_yaml_documents_exactly_the_built_in_defaults() -> None:
+    assert load_settings(ROOT / "config.yaml") == Settings()
+
+
+def test_environment_overrides_nest_with_double_underscores_and_parse_yaml_scalars() -> None:
+    env = {
+        "DHAG_PIPELINE_KAFKA__TOPICS__SCORES": "scores",
+        "DHAG_PIPELINE_RECORDS__MISSING_POLICY": "impute",
+        "DHAG_PIPELINE_DRIFT__ENABLED": "false",
+        "DHAG_PIPELINE_DLQ__RESUME_AFTER_S": "2.5",
+        "OTHER_VARIABLE": "ignored",
+    }
+    s = load_settings(ROOT / "config.yaml", env)
+    assert (s.kafka.topics.scores, s.records.missing_policy, s.drift.enabled) == ("scores", "impute", False)
+    assert s.dlq.resume_after_s == 2.5 and s.kafka.batch_size == 5000
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(ValueError, match="frozen"):
+        Settings().kafka.batch_size = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DHAG_PIPELINE_KAFKA__NOPE": "1"}, "unknown key 'kafka.nope'"),
+        (
+            {"DHAG_PIPELINE_METRICS__PORT": "70000"},
+            "key 'metrics.port' has value 70000; allowed: less than or",
+        ),
+        (
+            {"DHAG_PIPELINE_LOGGING__FORMAT": "xml"},
+            "key 'logging.format' has value 'xml'; allowed: 'plain' or 'json'",
+        ),
+        ({"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "'10'"}, "key 'kafka.batch_size' has value '10'"),
+        ({"DHAG_PIPELINE_ALERTS__OPEN_AFTER": "9"}, "alerts.open_after (9) must be <= alerts.window (5)"),
+    ],
+)
+def test_bad_settings_name_key_value_and_what_is_allowed(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, env)
+    assert message in str(info.value)
+
+
+def test_check_config_masks_secrets_and_returns_2_on_errors(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DHAG_PIPELINE_KAFKA__SECURITY__SASL_PLAIN_PASSWORD", "hunter2")
+    assert main(["check-config"]) == 0
+    assert "hunter2" not in capsys.readouterr().out
+    (tmp_path / "bad.yaml").write_text("kafka: [1, 2]\n")
+    assert main(["check-config", "--config", "bad.yaml"]) == 2
+    assert capsys.readouterr().err.startswith("config error: key 'kafka'")
+    (tmp_path / "broken.yaml").write_text("kafka: {\n")
+    assert main(["check-config", "--config", "broken.yaml"]) == 2
+    assert "not valid YAML" in capsys.readouterr().err

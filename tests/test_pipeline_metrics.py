@@ -1,0 +1,49 @@
+"""The metrics module on an injected registry; the bulk histogram against prometheus-client's own."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.exposition import generate_latest
+
+from pipeline.metrics import BulkHistogram, PipelineMetrics
+
+
+@given(st.lists(st.floats(0, 5, allow_nan=False), max_size=50))
+def test_bulk_histogram_exposes_what_a_plain_histogram_would(values: list[float]) -> None:
+    buckets = (0.0, 0.5, 1.0, 2.5)
+    r1, r2 = CollectorRegistry(), CollectorRegistry()
+    BulkHistogram("h", "doc", buckets=buckets, registry=r1).observe_many(np.array(values))
+    plain = Histogram("h", "doc", buckets=buckets, registry=r2)
+    for v in values:
+        plain.observe(v)
+    for le in ["0.0", "0.5", "1.0", "2.5", "+Inf"]:
+        assert r1.get_sample_value("h_bucket", {"le": le}) == r2.get_sample_value("h_bucket", {"le": le})
+    assert r1.get_sample_value("h_count") == r2.get_sample_value("h_count")
+    assert np.isclose(r1.get_sample_value("h_sum"), r2.get_sample_value("h_sum"))
+
+
+def test_per_asset_series_stop_at_the_limit_and_revoked_assets_are_removed() -> None:
+    reg = CollectorRegistry()
+    m = PipelineMetrics(reg, asset_limit=2)
+    for i in range(5):
+        m.set_asset(f"a{i}", score=0.1 * i, anomalous=i == 1)
+    text = generate_latest(reg).decode()
+    assert (
+        text.count("dhag_asset_score{") == 2 and reg.get_sample_value("dhag_asset_series_refused_total") == 3
+    )
+    assert reg.get_sample_value("dhag_asset_anomalous", {"asset": "a1"}) == 1
+    m.forget_assets({"a0"})
+    assert reg.get_sample_value("dhag_asset_score", {"asset": "a0"}) is None
+    m.set_asset("a4", score=0.5, anomalous=False)
+    assert reg.get_sample_value("dhag_asset_score", {"asset": "a4"}) == 0.5
+
+
+def test_two_services_in_one_process_do_not_share_metrics() -> None:
+    r1, r2 = CollectorRegistry(), CollectorRegistry()
+    PipelineMetrics(r1).records_consumed.inc(3)
+    PipelineMetrics(r2)
+    assert r1.get_sample_value("dhag_records_consumed_total") == 3
+    assert r2.get_sample_value("dhag_records_consumed_total") == 0

@@ -1,0 +1,95 @@
+"""One batch through the processor, without a broker: offsets, DLQ records, alerts, partition ownership."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+import orjson
+from pipeline_kafka import reading
+from plant_data import normal
+from prometheus_client import CollectorRegistry
+
+from pipeline.config import Settings
+from pipeline.metrics import PipelineMetrics
+from pipeline.processing import BatchProcessor
+
+Rec = namedtuple("Rec", "topic partition offset key value")
+
+
+def _processor(fitted, **alerts) -> tuple[BatchProcessor, CollectorRegistry]:
+    settings = Settings.model_validate(
+        {"alerts": {"open_after": 2, "window": 3, "resolve_after": 3} | alerts}
+    )
+    reg = CollectorRegistry()
+    return BatchProcessor(settings, fitted, "v7", PipelineMetrics(reg)), reg
+
+
+def test_offsets_are_next_positions_and_bad_records_carry_their_source(fitted) -> None:
+    proc, reg = _processor(fitted)
+    rows = normal(np.random.default_rng(0), 3)
+    recs = [
+        Rec("in", 0, 10, b"a", reading("a", 1.0, rows[0])),
+        Rec("in", 1, 4, b"b", b"{broken"),
+        Rec("in", 0, 11, b"a", reading("a", 2.0, rows[1])),
+        Rec("in", 1, 5, b"b", reading("b", 3.0, rows[2])),
+    ]
+    out = proc.process(recs, now=0.0)
+    assert out.offsets == {("in", 0): 12, ("in", 1): 6}
+    assert (out.scored, out.dead_lettered) == (3, 1)
+    (dlq,) = [m for m in out.messages if m.topic == "sensor-readings.dlq"]
+    headers = dict(dlq.headers)
+    assert dlq.value == b"{broken" and dlq.key == b"b"
+    assert (headers["dlq.reason"], headers["dlq.source.partition"], headers["dlq.source.offset"]) == (
+        b"not_json",
+        b"1",
+        b"4",
+    )
+    assert reg.get_sample_value("dhag_records_processed_total", {"outcome": "ok"}) == 3
+
+
+def test_alert_state_is_per_partition_and_a_revoked_partition_starts_fresh(fitted) -> None:
+    proc, _ = _processor(fitted)
+    bad = normal(np.random.default_rng(1), 1)[0] + np.array([0, 0, 0, 9.0])
+    first = proc.process([Rec("in", 2, 0, b"p", reading("p", 1.0, bad))], now=0.0)
+    assert first.opened == 0
+    proc.drop_partitions([("in", 2)])
+    second = proc.process([Rec("in", 2, 1, b"p", reading("p", 2.0, bad))], now=1.0)
+    assert second.opened == 0, "the first over-threshold score was forgotten with the partition"
+    third = proc.process([Rec("in", 2, 2, b"p", reading("p", 3.0, bad))], now=2.0)
+    assert third.opened == 1
+    event = orjson.loads(next(m.value for m in third.messages if m.topic == "anomaly-alerts"))
+    assert event["model_version"] == "v7" and event["top_sensors"][0]["sensor"] == "vibration"
+    assert event["top_sensors"][0]["training_mean"] is not None
+
+
+def test_quiet_time_sweep_resolves_with_the_opening_context(fitted) -> None:
+    proc, _ = _processor(fitted, quiet_s=10.0, resolve_after=100)
+    bad = normal(np.random.default_rng(2), 1)[0] + np.array([9.0, 0, 0, 0])
+    proc.process([Rec("in", 0, i, b"q", reading("q", float(i), bad)) for i in range(2)], now=0.0)
+    assert proc.sweep(now=5.0) == []
+    (msg,) = proc.sweep(now=11.0)
+    event = orjson.loads(msg.value)
+    assert (event["state"], event["resolved_by"]) == ("resolved", "quiet_time")
+    assert event["top_sensors"] and event["values"]
+
+
+def test_a_shift_in_the_score_stream_is_a_drift_detection(fitted) -> None:
+    proc, reg = _processor(fitted)
+    rng = np.random.default_rng(4)
+    rows = np.vstack([normal(rng, 3000), normal(rng, 3000) + np.array([0, 0, 0, 6.0])])
+    recs = [Rec("in", 0, i, b"d", reading(f"d-{i % 50}", float(i), row)) for i, row in enumerate(rows)]
+    proc.process(recs[:3000], now=0.0)
+    assert reg.get_sample_value("dhag_drift_detections_total", {"model_version": "v7"}) in (None, 0.0)
+    proc.process(recs[3000:], now=1.0)
+    assert reg.get_sample_value("dhag_drift_detections_total", {"model_version": "v7"}) >= 1
+
+
+def test_json_logs_are_one_object_per_line() -> None:
+    import logging
+
+    from pipeline.logs import JsonFormatter
+
+    record = logging.LogRecord("pipeline.daemon", logging.WARNING, __file__, 1, "lag %d", (5,), None)
+    entry = orjson.loads(JsonFormatter().format(record))
+    assert entry["level"] == "WARNING" and entry["message"] == "lag 5" and entry["time"].endswith("Z")

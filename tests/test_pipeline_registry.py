@@ -1,0 +1,41 @@
+"""The model registry folder: publish, current, load, and the errors that stop start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.errors import ModelUnavailableError
+from pipeline.registry import current, load_current, publish
+
+
+def test_publish_then_load_the_current_version(fitted, tmp_path: Path) -> None:
+    assert publish(tmp_path, fitted, "v1") == "v1"
+    auto = publish(tmp_path, fitted)
+    version, path = current(tmp_path)
+    assert version == auto != "v1" and path == tmp_path / f"{auto}.dhag"
+    loaded_version, model = load_current(tmp_path)
+    assert loaded_version == auto and model.metadata_["version"] == auto
+    rows = np.zeros((2, len(model.feature_names_in_)))
+    np.testing.assert_allclose(model.decision_function(rows), fitted.decision_function(rows))
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_missing_pointer_missing_artifact_and_damaged_artifact_are_clear_errors(
+    fitted, tmp_path: Path
+) -> None:
+    with pytest.raises(ModelUnavailableError, match="does not exist"):
+        current(tmp_path)
+    (tmp_path / "current").write_text("v9\n")
+    with pytest.raises(ModelUnavailableError, match="'v9'"):
+        current(tmp_path)
+    publish(tmp_path, fitted, "v2")
+    data = bytearray((tmp_path / "v2.dhag").read_bytes())
+    data[-10] ^= 0xFF
+    (tmp_path / "v2.dhag").write_bytes(bytes(data))
+    with pytest.raises(ModelUnavailableError, match="Cannot load model version 'v2'"):
+        load_current(tmp_path)
+    with pytest.raises(ValueError, match="version"):
+        publish(tmp_path, fitted, "../escape")
