@@ -29,8 +29,9 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/dhag bench table2 --data $(DATA) --json docs/bench/table2.json
 	$(VENV)/bin/dhag bench semisup --data $(DATA) --json docs/bench/semisup.json
 	$(VENV)/bin/dhag bench speed --json docs/bench/speed.json
+	$(VENV)/bin/dhag-pipeline bench --json docs/bench/pipeline.json
 
-# The whole product on one machine; fails until the pipeline issue lands.
+# The scoring daemon on the embedded broker; needs a model in models/registry (see README).
 run: $(VENV)/.installed
 	$(VENV)/bin/dhag-pipeline run
 
