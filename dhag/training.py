@@ -33,6 +33,7 @@ class TrainConfig:
     discriminator_decay: float
     known_weight: float
     max_epochs: int
+    max_steps: int | None
     time_budget: float | None
     early_stopping: bool
     patience: int
@@ -49,6 +50,7 @@ class TrainResult:
     epochs_run: int
     stopped_by: str
     seconds: float
+    steps: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -147,8 +149,8 @@ def train(
 
     ``x_train`` (n, d), ``x_val`` (n_val, d) and ``x_known`` (n_s, d) already sit on the training
     device; mini-batches are index views into them, never host copies. The epoch is chosen only from
-    training-side signals: the objective on held-out *normal* training rows (early stopping with
-    patience), or the last epoch when there is no held-out slice.
+    training-side signals: the last epoch within ``max_epochs`` / ``max_steps`` / ``time_budget``, or,
+    with ``early_stopping``, the epoch with the lowest objective on held-out *normal* training rows.
     """
     optimizers = make_optimizers(net, cfg)
     disc_schedule = torch.optim.lr_scheduler.StepLR(
@@ -181,8 +183,14 @@ def train(
                         kb = x_known[pick]
                 parts = train_step(net, optimizers, xb, cfg, kb, generator)
                 sums += torch.stack([p.detach().float() for p in parts[:4]])
+                result.steps += 1
+                if cfg.max_steps is not None and result.steps >= cfg.max_steps:
+                    n_done = b + 1
+                    break
+            else:
+                n_done = n_batches
             disc_schedule.step()
-            means = (sums / n_batches).tolist()
+            means = (sums / n_done).tolist()
             record = {"epoch": float(epoch), "loss": means[0], "ce": means[1], "norm": means[2]}
             record["div"] = means[3]
             net.eval()
@@ -209,6 +217,9 @@ def train(
                 stale += 1
             if cfg.early_stopping and stale >= cfg.patience:
                 result.stopped_by = "early_stopping"
+                break
+            if cfg.max_steps is not None and result.steps >= cfg.max_steps:
+                result.stopped_by = "max_steps"
                 break
             if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
                 result.stopped_by = "time_budget"

@@ -217,3 +217,18 @@ def test_labelled_anomalies_teach_the_model_their_type(rng) -> None:
         taught.append(auroc(b.decision_function(test_normal), b.decision_function(test_fault)))
     assert np.mean(taught) >= 0.95, taught
     assert np.mean(taught) >= np.mean(plain) + 0.1, (plain, taught)
+
+
+def test_training_stops_at_max_steps_and_records_why(quick_model, rng) -> None:
+    model = quick_model(max_epochs=50, max_steps=7, batch_size=64).fit(normal(rng, 300))
+    assert model.training_["steps"] == 7
+    assert model.training_["stopped_by"] == "max_steps"
+    assert model.training_["epochs_run"] == 2  # 4 batches of 64 per epoch: the 7th update is in epoch 2
+
+
+def test_early_stopping_keeps_the_epoch_with_the_lowest_held_out_objective(quick_model, rng) -> None:
+    model = quick_model(max_epochs=30, early_stopping=True, patience=3, batch_size=64).fit(normal(rng, 400))
+    history = model.training_["history"]
+    best = min(history, key=lambda h: h["val_loss"])
+    assert model.training_["best_epoch"] == int(best["epoch"])
+    assert model.training_["epochs_run"] <= model.training_["best_epoch"] + 3

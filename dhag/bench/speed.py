@@ -45,15 +45,9 @@ def _peak_rss_mb() -> float:
 
 
 def _train_config(params: dict[str, Any], epochs: int) -> TrainConfig:
-    return TrainConfig(
-        batch_size=params["batch_size"], k=float(params["k"]), lambda_norm=float(params["lambda_norm"]),
-        lambda_div=float(params["lambda_div"]), lr=float(params["lr"]),
-        discriminator_lr=float(params["discriminator_lr"]),
-        discriminator_decay_epoch=params["discriminator_decay_epoch"],
-        discriminator_decay=float(params["discriminator_decay"]), known_weight=float(params["known_weight"]),
-        max_epochs=epochs, time_budget=None, early_stopping=False, patience=params["patience"],
-        min_delta=float(params["min_delta"]), bf16=False, progress=False,
-    )
+    timed = {**params, "max_epochs": epochs, "max_steps": None, "time_budget": None, "early_stopping": False,
+             "bf16": False, "progress": False}
+    return DHAG(**timed).training_config()
 
 
 def _time_training(
