@@ -31,9 +31,10 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/dhag bench speed --json docs/bench/speed.json
 	$(VENV)/bin/dhag-pipeline bench --json docs/bench/pipeline.json
 
-# The scoring daemon on the embedded broker; needs a model in models/registry (see README).
+# The whole product on this machine: embedded broker, a model (trained on the first run), the scoring
+# daemon and a simulated plant with injected faults, with a live summary until Ctrl-C.
 run: $(VENV)/.installed
-	$(VENV)/bin/dhag-pipeline run
+	$(VENV)/bin/python -m pipeline demo
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

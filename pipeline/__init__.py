@@ -2,7 +2,9 @@
 
 Modules, one job each: ``config`` (settings), ``records`` (the record contract), ``alerts`` (hysteresis),
 ``metrics`` (Prometheus), ``drift`` (ADWIN on scores), ``registry`` (model folder), ``broker`` (embedded
-Tansu, topics), ``processing`` (one batch), ``daemon`` (the Kafka loop), ``cli`` (the command).
+Tansu, topics), ``processing`` (one batch), ``daemon`` (the Kafka loop), ``cli`` (the command);
+``simulator`` (the simulated plant), ``features`` (derived plant features), ``plantmodel`` (training for
+the plant), ``scoreboard`` (alerts against ground truth), ``demo`` (``make run``), ``plantbench``.
 """
 
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError, PipelineError

@@ -23,7 +23,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.errors import BrokerUnavailableError, ConfigError
 
-__all__ = ["EmbeddedBroker", "ensure_topics", "free_port"]
+__all__ = ["EmbeddedBroker", "die_with_parent", "ensure_topics", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask the kernel to kill this process when its parent dies (use as a Popen preexec_fn)."""
     # Linux only: the kernel sends SIGKILL to the broker when the process that started it dies, so
     # a crashed test run or a killed daemon never leaves a broker behind.
     with contextlib.suppress(OSError, AttributeError):
@@ -76,7 +77,7 @@ class EmbeddedBroker:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
             if self._wait_ready(port):
                 self.port = port

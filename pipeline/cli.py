@@ -1,4 +1,4 @@
-"""The ``dhag-pipeline`` command (also ``python -m pipeline``): run, check-config, bench.
+"""The ``dhag-pipeline`` command (also ``python -m pipeline``): run, check-config, bench, simulate, demo.
 
 Exit codes: 0 clean stop; 1 forced stop (second signal or grace period exceeded) or unexpected error;
 2 bad configuration; 3 Kafka unreachable for longer than ``kafka.unavailable_exit_s``; 4 no usable model.
@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings, effective_config, load_settings
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
+from pipeline.simulator.command import add_arguments as add_simulate_arguments
 
 __all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
 
@@ -41,12 +42,36 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help=help_config)
     check = sub.add_parser("check-config", help="validate the settings and print the effective config")
     check.add_argument("--config", help=help_config)
-    bench = sub.add_parser("bench", help="throughput and latency on a fresh embedded broker")
+    bench = sub.add_parser(
+        "bench", help="throughput and latency on a fresh embedded broker; `bench plant`: detection quality"
+    )
+    bench.add_argument(
+        "target", nargs="?", choices=("pipeline", "plant"), default="pipeline", help="what to measure"
+    )
     bench.add_argument("--config", help=help_config)
     bench.add_argument("--records", type=int, default=200_000, help="records for the throughput runs")
     bench.add_argument("--rate", type=int, default=5000, help="offered load of the latency run (records/s)")
     bench.add_argument("--duration", type=float, default=60.0, help="seconds of the latency run")
     bench.add_argument("--json", type=Path, help="also write the results to this file")
+    bench.add_argument("--seed", type=int, default=0, help="plant: the scenario's seed")
+    bench.add_argument("--assets", type=int, default=24, help="plant: fleet size")
+    bench.add_argument("--minutes", type=float, default=120.0, help="plant: simulated minutes per asset")
+    simulate = sub.add_parser("simulate", help="the simulated plant: a history file, or a stream to Kafka")
+    simulate.add_argument("--config", help=help_config)
+    add_simulate_arguments(simulate)
+    demo = sub.add_parser("demo", help="broker + model + daemon + simulated plant, with a live summary")
+    demo.add_argument("--config", help=help_config)
+    demo.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
+    demo.add_argument("--assets", type=int, default=24, help="fleet size (default 24)")
+    demo.add_argument("--seed", type=int, default=0, help="the simulated plant's seed")
+    demo.add_argument("--rate", type=float, default=48.0, help="records per second (default 48)")
+    demo.add_argument("--speedup", type=float, default=10.0, help="simulated seconds per second")
+    demo.add_argument("--fault-rate", type=float, default=0.5, help="faults per asset per simulated hour")
+    demo.add_argument("--every", type=float, default=5.0, help="seconds between summaries")
+    demo.add_argument("--history-hours", type=float, default=24.0, help="training history, simulated hours")
+    demo.add_argument("--max-epochs", type=int, default=30, help="training epochs at most")
+    demo.add_argument("--time-budget", type=float, default=30.0, help="training seconds at most")
+    demo.add_argument("--json", type=Path, help="also write the final summary to this file")
     return parser
 
 
@@ -69,6 +94,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.logs import configure_logging
 
     configure_logging(settings.logging)
+    if args.command == "simulate":
+        from pipeline.simulator.command import run_simulate
+
+        return run_simulate(settings, args)
+    if args.command == "demo":
+        return _demo(settings, args)
+    if args.command == "bench" and args.target == "plant":
+        from pipeline.plantbench import run_plant_bench
+
+        return run_plant_bench(
+            settings, seed=args.seed, assets=args.assets, minutes=args.minutes, out=args.json
+        )
     if args.command == "bench":
         from pipeline.bench import run_bench
 
@@ -76,6 +113,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings, records=args.records, rate=args.rate, duration=args.duration, out=args.json
         )
     return run_service(settings)
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.demo import DemoOptions, run_demo
+
+    opts = DemoOptions(
+        duration=args.duration,
+        assets=args.assets,
+        seed=args.seed,
+        rate=args.rate,
+        speedup=args.speedup,
+        fault_rate=args.fault_rate,
+        every=args.every,
+        history_hours=args.history_hours,
+        max_epochs=args.max_epochs,
+        time_budget=args.time_budget,
+        config=args.config,
+        json_out=args.json,
+    )
+    try:
+        return run_demo(settings, opts)
+    except BrokerUnavailableError as exc:
+        log.error("%s", exc)
+        return EXIT_BROKER
 
 
 def run_service(settings: Settings) -> int:

@@ -20,6 +20,7 @@ from dhag import DHAG, DHAGError
 from pipeline.alerts import AlertTracker, Transition, alert_event
 from pipeline.config import Settings
 from pipeline.drift import ScoreDriftMonitor
+from pipeline.features import PlantFeatures
 from pipeline.metrics import PipelineMetrics
 from pipeline.records import RecordParser
 
@@ -105,9 +106,11 @@ class BatchProcessor:
         self.threshold = float(model.threshold_)
         self.features = list(model.feature_names_in_)
         self._means = dict(model.preprocessor_.means_)
+        # A model trained on derived features (pipeline.features) reads raw sensors and derives them.
+        self.derived = PlantFeatures.from_model(model)
         self.parser = RecordParser(
-            self.features,
-            self._means,
+            self.derived.inputs if self.derived is not None else self.features,
+            self.derived.input_means if self.derived is not None else self._means,
             missing_policy=settings.records.missing_policy,
             max_record_bytes=settings.records.max_record_bytes,
             asset_id_pattern=settings.records.asset_id_pattern,
@@ -155,6 +158,8 @@ class BatchProcessor:
             if rec.offset + 1 > out.offsets.get(tp, -1):
                 out.offsets[tp] = rec.offset + 1
         parsed = self.parser.parse([rec.value for rec in records])
+        if self.derived is not None and parsed.indices:
+            parsed.matrix = self.derived.transform(parsed.matrix, parsed.asset_ids)
         for rej in parsed.rejections:
             self._dead_letter(out, records[rej.index], str(rej.reason), rej.detail)
         if parsed.imputed:

@@ -1,0 +1,230 @@
+"""``dhag-pipeline bench plant``: detection quality on the simulated plant, DHAG beside two baselines.
+
+The scenario (fixed seed): a fleet trained on one simulated day of normal operation (run 0), then a
+stream of ``minutes`` simulated minutes per asset (run 2) in which every asset goes through faults of
+every kind that its machine type can have, in turn, with normal periods between them.
+
+Each detector flags readings; the pipeline's own alert hysteresis (:class:`~pipeline.alerts.AlertTracker`
+with the configured ``alerts`` settings) turns flags into alerts, exactly as the daemon does. Then:
+
+* detection rate per fault kind: episodes with an alert opened between onset and end + grace,
+* median time to detect: first such alert minus onset (simulated seconds),
+* false alerts per asset-day: alerts opened outside every fault episode (+ grace), per day of normal
+  operation.
+
+Detectors: ``dhag`` (the production model: :func:`~pipeline.plantmodel.train_plant_model`), ``sigma3``
+(per-asset, per-sensor mean +- 3 standard deviations of the raw readings over the history: what many
+plants alarm on today) and ``hst`` (river's HalfSpaceTrees on the same derived features as DHAG, min-max
+scaled to [0, 1], trained on the history, threshold at DHAG's per-reading false-alarm target). The run
+is offline (no broker): the same records, features and hysteresis as the daemon, so the comparison is
+about detectors, not about Kafka.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.alerts import AlertTracker
+from pipeline.config import AlertSettings, Settings
+from pipeline.features import INPUT_SENSORS, PlantFeatures
+from pipeline.plantmodel import PLANT_MODEL_SETTINGS, train_plant_model
+from pipeline.simulator.faults import FAULT_KINDS, Fault, applicable_kinds, make_fault
+from pipeline.simulator.fleet import Fleet
+
+__all__ = ["evaluate", "run_plant_bench", "scenario"]
+
+log = logging.getLogger(__name__)
+
+DETECTORS = ("dhag", "sigma3", "hst")
+GRACE_S = 120.0
+DAY_S = 86_400.0
+
+
+def scenario(
+    *, seed: int = 0, assets: int = 24, minutes: float = 120.0, interval_s: float = 2.0
+) -> tuple[pd.DataFrame, pd.DataFrame, list[Fault]]:
+    """``(history, stream, faults)``: a normal day for training, then a stream with scheduled faults.
+
+    Every asset gets one fault per 30 simulated minutes (onset 10 minutes in, 10-15 minutes long),
+    cycling through the kinds its machine type can have.
+    """
+    history = Fleet(assets, seed=seed, run=0).run(DAY_S, 30.0)
+    start = 6 * 3600.0
+    fleet = Fleet(assets, seed=seed, run=2, start_s=start)
+    rng = np.random.default_rng(seed + 1000)
+    slots = int(minutes // 30)
+    faults = []
+    for i, (asset, mtype) in enumerate(zip(fleet.asset_ids, fleet.machine_types, strict=True)):
+        kinds = applicable_kinds(mtype)
+        for k in range(slots):
+            onset = start + k * 1800.0 + 600.0
+            kind = kinds[(i * slots + k) % len(kinds)]
+            faults.append(make_fault(i, asset, kind, onset, float(rng.uniform(600, 900)), rng))
+    fleet.faults = sorted(faults, key=lambda f: f.onset)
+    stream = fleet.run(minutes * 60.0, interval_s, substep_s=interval_s)
+    return history, stream, fleet.faults
+
+
+# -- detectors: history, stream -> per-reading flag ----------------------------------------------
+def _dhag_flags(history: pd.DataFrame, stream: pd.DataFrame, seed: int) -> np.ndarray:
+    # No time limit here: the benchmark must train the same model on any machine.
+    model = train_plant_model(history, seed=seed, fleet={"bench": seed}, time_budget=None)
+    features = PlantFeatures.from_model(model)
+    assert features is not None
+    X = features.transform(stream[list(INPUT_SENSORS)].to_numpy(float), stream["asset_id"].tolist())
+    return model.decision_function(X) > model.threshold_
+
+
+def _sigma3_flags(history: pd.DataFrame, stream: pd.DataFrame, seed: int) -> np.ndarray:
+    sensors = list(INPUT_SENSORS)
+    stats = history.groupby("asset_id")[sensors].agg(["mean", "std"])
+    mean = stats.xs("mean", axis=1, level=1).loc[stream["asset_id"]].to_numpy()
+    std = stats.xs("std", axis=1, level=1).loc[stream["asset_id"]].to_numpy()
+    return (np.abs(stream[sensors].to_numpy(float) - mean) > 3 * std).any(axis=1)
+
+
+def _hst_flags(history: pd.DataFrame, stream: pd.DataFrame, seed: int) -> np.ndarray:
+    from river.anomaly import HalfSpaceTrees
+
+    features = PlantFeatures.fit(history)
+
+    def derive(frame: pd.DataFrame) -> np.ndarray:
+        return features.transform(frame[list(INPUT_SENSORS)].to_numpy(float), frame["asset_id"].tolist())
+
+    train = derive(history)
+    low, high = train.min(axis=0), train.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+
+    def rows(X: np.ndarray) -> list[dict[int, float]]:
+        scaled = np.clip((X - low) / span, 0.0, 1.0)
+        return [dict(enumerate(r)) for r in scaled.tolist()]
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(train))
+    n_cal = len(train) // 10
+    hst = HalfSpaceTrees(n_trees=25, height=12, window_size=250, seed=seed)
+    for x in rows(train[order[n_cal:]]):
+        hst.learn_one(x)
+    calibration = np.array([hst.score_one(x) for x in rows(train[order[:n_cal]])])
+    threshold = np.quantile(calibration, 1 - PLANT_MODEL_SETTINGS["target_far"])
+    scores = np.array([hst.score_one(x) for x in rows(derive(stream))])
+    return scores > threshold
+
+
+_FLAGGERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame, int], np.ndarray]] = {
+    "dhag": _dhag_flags,
+    "sigma3": _sigma3_flags,
+    "hst": _hst_flags,
+}
+
+
+# -- flags -> alerts -> numbers ------------------------------------------------------------------
+def alert_openings(stream: pd.DataFrame, flags: np.ndarray, alerts: AlertSettings) -> list[tuple[str, float]]:
+    """``(asset_id, opened_at)`` of every episode the daemon's hysteresis opens on these flags."""
+    tracker = AlertTracker(
+        open_after=alerts.open_after,
+        window=alerts.window,
+        resolve_after=alerts.resolve_after,
+        quiet_s=alerts.quiet_s,
+    )
+    opened = []
+    for n, (asset, t, over) in enumerate(zip(stream["asset_id"], stream["t"], flags.tolist(), strict=True)):
+        transition = tracker.observe(asset, over, float(over), float(t), now=float(t), seed=str(n))
+        if transition is not None and transition.kind == "open":
+            opened.append((asset, float(t)))
+    return opened
+
+
+def evaluate(
+    openings: list[tuple[str, float]], faults: list[Fault], stream: pd.DataFrame, *, grace_s: float = GRACE_S
+) -> dict[str, Any]:
+    """Detection rate and median time to detect per fault kind, false alerts per asset-day."""
+    by_asset: dict[str, list[float]] = {}
+    for asset, t in openings:
+        by_asset.setdefault(asset, []).append(t)
+    detected: dict[str, list[bool]] = {}
+    delays: dict[str, list[float]] = {}
+    for f in faults:
+        hits = [t for t in by_asset.get(f.asset_id, []) if f.onset <= t <= f.end + grace_s]
+        detected.setdefault(f.kind, []).append(bool(hits))
+        if hits:
+            delays.setdefault(f.kind, []).append(min(hits) - f.onset)
+    windows: dict[str, list[tuple[float, float]]] = {}
+    for f in faults:
+        windows.setdefault(f.asset_id, []).append((f.onset, f.end + grace_s))
+
+    def in_fault(asset: str, t: float) -> bool:
+        return any(a <= t <= b for a, b in windows.get(asset, []))
+
+    false = sum(not in_fault(asset, t) for asset, t in openings)
+    interval = float(np.median(np.diff(np.unique(stream["t"])))) if stream["t"].nunique() > 1 else 1.0
+    normal_rows = sum(
+        not in_fault(asset, t) for asset, t in zip(stream["asset_id"], stream["t"].tolist(), strict=True)
+    )
+    asset_days = normal_rows * interval / DAY_S
+    return {
+        "detection_rate": {k: round(float(np.mean(v)), 3) for k, v in sorted(detected.items())},
+        "median_ttd_seconds": {
+            k: (round(float(np.median(delays[k])), 1) if k in delays else None) for k in sorted(detected)
+        },
+        "false_alerts_per_asset_day": round(false / asset_days, 2) if asset_days else None,
+        "episodes": {k: len(v) for k, v in sorted(detected.items())},
+        "false_alerts": int(false),
+        "normal_asset_days": round(asset_days, 3),
+    }
+
+
+def run_plant_bench(
+    settings: Settings,
+    *,
+    seed: int = 0,
+    assets: int = 24,
+    minutes: float = 120.0,
+    detectors: tuple[str, ...] = DETECTORS,
+    out: Path | None = None,
+) -> int:
+    """Run the scenario through every detector; print (and write) the JSON summary."""
+    import torch
+
+    torch.set_num_threads(max(1, settings.model.torch_threads))
+    started = time.perf_counter()
+    history, stream, faults = scenario(seed=seed, assets=assets, minutes=minutes)
+    log.warning(
+        "scenario: %d history rows, %d stream rows, %d faults of %d kinds",
+        len(history),
+        len(stream),
+        len(faults),
+        len({f.kind for f in faults}),
+    )
+    result: dict[str, Any] = {}
+    for name in detectors:
+        t0 = time.perf_counter()
+        flags = _FLAGGERS[name](history, stream, seed)
+        result[name] = evaluate(alert_openings(stream, flags, settings.alerts), faults, stream)
+        result[name]["seconds"] = round(time.perf_counter() - t0, 1)
+        log.warning("%s done in %.0f s", name, time.perf_counter() - t0)
+    result["scenario"] = {
+        "seed": seed,
+        "assets": assets,
+        "minutes_per_asset": minutes,
+        "interval_s": 2.0,
+        "fault_kinds": list(FAULT_KINDS),
+        "alerts": settings.alerts.model_dump(),
+        "grace_s": GRACE_S,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    text = json.dumps(result, indent=2)
+    sys.stdout.write(text + "\n")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    return 0

@@ -1,0 +1,17 @@
+"""The simulated plant: physics of a fleet of pumps, fans and compressors, faults with ground truth,
+a training history writer and a Kafka streamer (``python -m pipeline simulate``)."""
+
+from pipeline.simulator.faults import FAULT_KINDS, IN_RANGE_FAULTS, SENSOR_FAULTS, Fault
+from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
+from pipeline.simulator.physics import CORE_SENSORS, MACHINE_TYPES
+
+__all__ = [
+    "CORE_SENSORS",
+    "DEFAULT_TYPES",
+    "FAULT_KINDS",
+    "IN_RANGE_FAULTS",
+    "MACHINE_TYPES",
+    "SENSOR_FAULTS",
+    "Fault",
+    "Fleet",
+]

@@ -1,0 +1,170 @@
+"""A fleet of simulated assets: physics plus faults plus measurement (noise and quantisation).
+
+Deterministic: the same seed gives the same nameplates, the same readings and the same faults. The
+plant, the measurement noise and the fault schedule draw from separate streams of the seed, so adding
+faults does not change the normal behaviour underneath them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.simulator.faults import Fault, SensorFaultState, process_effects, schedule_faults
+from pipeline.simulator.physics import MACHINE_TYPES, PlantPhysics, make_nameplates
+
+__all__ = ["DEFAULT_TYPES", "Fleet"]
+
+DEFAULT_TYPES = ("pump", "fan", "compressor")
+
+# sensor -> (relative noise sd, absolute noise sd, quantisation step of the transmitter)
+_MEASUREMENT = {
+    "speed_rpm": (0.001, 0.0, 1.0),
+    "flow_m3h": (0.006, 0.0, 0.1),
+    "suction_pressure_bar": (0.0005, 0.0, 0.0001),
+    "discharge_pressure_bar": (0.0005, 0.0, 0.0001),
+    "motor_current_a": (0.006, 0.0, 0.1),
+    "motor_power_kw": (0.006, 0.0, 0.1),
+    "vibration_mm_s": (0.03, 0.0, 0.01),
+    "bearing_temp_c": (0.0, 0.15, 0.1),
+    "winding_temp_c": (0.0, 0.2, 0.1),
+    "ambient_temp_c": (0.0, 0.1, 0.1),
+    "valve_position_pct": (0.0, 0.2, 0.1),
+    "discharge_temp_c": (0.0, 0.3, 0.1),
+    "oil_pressure_bar": (0.004, 0.0, 0.01),
+}
+
+
+class Fleet:
+    """``n_assets`` assets of ``types`` (assigned in turn), named ``<type>-<nn>``.
+
+    ``seed`` decides the plant (its assets and their nameplates); ``run`` decides the operation, noise
+    and faults it goes through, so a training history (run 0) and a live stream (run 1) come from the
+    same machines without repeating the same readings.
+
+    Example
+    -------
+    >>> fleet = Fleet(3, seed=1)
+    >>> fleet.asset_ids
+    ['pump-01', 'fan-01', 'compressor-01']
+    >>> t, readings = fleet.step(1.0)
+    >>> asset, values = fleet.records(readings)[0]
+    >>> asset, sorted(values)[:3]
+    ('pump-01', ['ambient_temp_c', 'bearing_temp_c', 'discharge_pressure_bar'])
+    """
+
+    def __init__(
+        self,
+        n_assets: int = 24,
+        *,
+        types: Sequence[str] = DEFAULT_TYPES,
+        seed: int = 0,
+        run: int = 0,
+        start_s: float = 0.0,
+    ) -> None:
+        unknown = [t for t in types if t not in MACHINE_TYPES]
+        if n_assets < 1 or not types or unknown:
+            raise ValueError(
+                f"A fleet needs n_assets >= 1 and machine types from {sorted(MACHINE_TYPES)}. "
+                f"Got {n_assets} assets of {list(types)}."
+            )
+        # ``seed`` fixes the plant (which assets, their nameplates); ``run`` the day it lives through.
+        plate_rng = np.random.default_rng(np.random.SeedSequence(seed))
+        plant_seed, noise_seed, fault_seed = np.random.SeedSequence([seed, run]).spawn(3)
+        self.machine_types = [types[i % len(types)] for i in range(n_assets)]
+        counts: dict[str, int] = {}
+        self.asset_ids = []
+        for mtype in self.machine_types:
+            counts[mtype] = counts.get(mtype, 0) + 1
+            self.asset_ids.append(f"{mtype}-{counts[mtype]:02d}")
+        self.plates = make_nameplates(self.machine_types, plate_rng)
+        self.physics = PlantPhysics(self.plates, np.random.default_rng(plant_seed), start_s=start_s)
+        self.noise_rng = np.random.default_rng(noise_seed)
+        self.fault_rng = np.random.default_rng(fault_seed)
+        self.faults: list[Fault] = []
+        self._sensor_faults = SensorFaultState()
+        self._sensors = [MACHINE_TYPES[t].sensors for t in self.machine_types]
+
+    @property
+    def t(self) -> float:
+        """Simulated time in seconds."""
+        return self.physics.t
+
+    def schedule(self, *, until: float, rate_per_hour: float, **options: Any) -> list[Fault]:
+        """Draw random faults from now until simulated time ``until``; they are added to :attr:`faults`."""
+        new = schedule_faults(
+            self.asset_ids,
+            self.machine_types,
+            self.fault_rng,
+            start=self.t,
+            end=until,
+            rate_per_hour=rate_per_hour,
+            **options,
+        )
+        self.faults = sorted(self.faults + new, key=lambda f: f.onset)
+        return new
+
+    def active_faults(self, t: float | None = None) -> list[Fault]:
+        """Faults under way at ``t`` (default: now)."""
+        t = self.t if t is None else t
+        return [f for f in self.faults if f.active(t)]
+
+    def step(self, dt: float) -> tuple[float, dict[str, np.ndarray]]:
+        """Advance ``dt`` simulated seconds; returns the time and the measured readings (sensor -> array)."""
+        t_next = self.t + dt
+        fx = process_effects(self.plates.n, self.faults, t_next, self.fault_rng)
+        true = self.physics.step(dt, fx)
+        readings = {name: self._measure(name, values) for name, values in true.items()}
+        self._sensor_faults.apply(readings, self.faults, self.t, self.fault_rng)
+        return self.t, readings
+
+    def _measure(self, name: str, values: np.ndarray) -> np.ndarray:
+        rel, absolute, quantum = _MEASUREMENT[name]
+        noisy = values * (1 + rel * self.noise_rng.normal(size=values.shape))
+        if absolute:
+            noisy = noisy + absolute * self.noise_rng.normal(size=values.shape)
+        return np.round(noisy / quantum) * quantum
+
+    def records(self, readings: dict[str, np.ndarray]) -> list[tuple[str, dict[str, float]]]:
+        """``(asset_id, values)`` per asset, each with only the sensors its machine type has."""
+        columns = {name: values.tolist() for name, values in readings.items()}
+        return [
+            (asset, {name: round(columns[name][i], 4) for name in sensors})
+            for i, (asset, sensors) in enumerate(zip(self.asset_ids, self._sensors, strict=True))
+        ]
+
+    def run(self, duration_s: float, interval_s: float, *, substep_s: float = 10.0) -> pd.DataFrame:
+        """Simulate ``duration_s`` seconds, one row per asset every ``interval_s`` seconds.
+
+        Columns: ``t`` (simulated seconds), ``asset_id``, ``machine_type``, then every sensor (NaN where
+        the asset's type lacks it), then ``fault`` (the active fault's kind, empty when normal).
+        """
+        n_rows = int(duration_s // interval_s)
+        substeps = max(1, int(np.ceil(interval_s / substep_s)))
+        frames: dict[str, list[np.ndarray]] = {}
+        times, labels = [], []
+        for _ in range(n_rows):
+            for _ in range(substeps):
+                t, readings = self.step(interval_s / substeps)
+            for name, values in readings.items():
+                frames.setdefault(name, []).append(values)
+            times.append(t)
+            label = np.full(self.plates.n, "", dtype=object)
+            for f in self.active_faults(t):
+                label[f.asset] = f.kind
+            labels.append(label)
+        n = self.plates.n
+        data: dict[str, Any] = {
+            "t": np.repeat(times, n),
+            "asset_id": np.tile(self.asset_ids, n_rows),
+            "machine_type": np.tile(self.machine_types, n_rows),
+        }
+        frame = pd.DataFrame(data | {name: np.concatenate(v) for name, v in frames.items()})
+        for mtype, spec in MACHINE_TYPES.items():
+            missing = [c for c in frame.columns[3:] if c not in spec.sensors]
+            frame.loc[frame["machine_type"] == mtype, missing] = np.nan
+        frame["fault"] = np.concatenate(labels) if labels else np.array([], dtype=object)
+        return frame

@@ -1,0 +1,254 @@
+"""The plant's physics: machine types, per-asset nameplates and the coupled dynamics of one time step.
+
+Every asset is a variable-speed turbomachine (centrifugal pump, fan or centrifugal compressor) whose
+operating point follows the affinity laws in per-unit terms (1.0 = the asset's rated point):
+
+* flow ``q = s * v`` (speed ``s``, valve / system factor ``v``),
+* head ``h = s^2 * (1.25 - 0.25 v^2)`` (a pump curve ``H = 1.25 s^2 - 0.25 Q^2`` against the system),
+* shaft power ``p = q * h``, so ``p ~ s^3`` at a fixed valve position.
+
+Speed follows a command made of a daily load cycle, set-point steps and process wander, through a
+first-order lag. Motor current follows power (plus magnetising current); bearing and winding
+temperatures follow load and ambient temperature with thermal lags of minutes. Process faults act on
+the physics through :class:`Effects` multipliers, so a fault moves every sensor it physically should.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "CORE_SENSORS",
+    "MACHINE_TYPES",
+    "Effects",
+    "MachineType",
+    "Nameplates",
+    "PlantPhysics",
+    "make_nameplates",
+]
+
+DAY_S = 86_400.0
+
+# Every machine type measures these; the model of the demo reads these and nothing else.
+CORE_SENSORS = (
+    "speed_rpm",
+    "flow_m3h",
+    "suction_pressure_bar",
+    "discharge_pressure_bar",
+    "motor_current_a",
+    "motor_power_kw",
+    "vibration_mm_s",
+    "bearing_temp_c",
+    "winding_temp_c",
+    "ambient_temp_c",
+)
+
+
+@dataclass(frozen=True)
+class MachineType:
+    """Ranges the nameplate of an asset of this type is drawn from (low, high)."""
+
+    name: str
+    speed_rpm: tuple[float, float]
+    flow_m3h: tuple[float, float]
+    head_bar: tuple[float, float]
+    suction_bar: tuple[float, float]
+    power_kw: tuple[float, float]
+    vibration_mm_s: tuple[float, float]
+    extra_sensors: tuple[str, ...] = ()
+
+    @property
+    def sensors(self) -> tuple[str, ...]:
+        """The sensors an asset of this type reports."""
+        return CORE_SENSORS + self.extra_sensors
+
+
+MACHINE_TYPES = {
+    "pump": MachineType(
+        "pump",
+        (1450, 2960),
+        (40, 400),
+        (2.0, 8.0),
+        (1.0, 2.5),
+        (15, 160),
+        (1.2, 2.8),
+        ("valve_position_pct",),
+    ),
+    "fan": MachineType("fan", (740, 1480), (5_000, 40_000), (0.08, 0.15), (0.98, 1.02), (11, 90), (1.5, 3.5)),
+    "compressor": MachineType(
+        "compressor",
+        (6000, 12000),
+        (800, 4000),
+        (3.0, 7.0),
+        (1.0, 1.1),
+        (90, 450),
+        (0.8, 2.0),
+        ("discharge_temp_c", "oil_pressure_bar"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Nameplates:
+    """Per-asset constants, one array entry per asset."""
+
+    machine_type: list[str]
+    rated_speed: np.ndarray
+    rated_flow: np.ndarray
+    rated_head: np.ndarray
+    suction_base: np.ndarray
+    rated_power: np.ndarray
+    rated_current: np.ndarray
+    base_vibration: np.ndarray
+    bearing_rise: np.ndarray
+    winding_rise: np.ndarray
+    ambient_offset: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of assets."""
+        return len(self.machine_type)
+
+
+def make_nameplates(types: list[str], rng: np.random.Generator) -> Nameplates:
+    """Draw a nameplate for each asset of the given machine types."""
+    specs = [MACHINE_TYPES[t] for t in types]
+
+    def draw(attr: str) -> np.ndarray:
+        return np.array([rng.uniform(*getattr(s, attr)) for s in specs])
+
+    power = draw("power_kw")
+    return Nameplates(
+        machine_type=list(types),
+        rated_speed=np.round(draw("speed_rpm")),
+        rated_flow=draw("flow_m3h"),
+        rated_head=draw("head_bar"),
+        suction_base=draw("suction_bar"),
+        rated_power=power,
+        # 400 V three-phase, power factor x efficiency about 0.8 at the rated point.
+        rated_current=power * 1000 / (np.sqrt(3) * 400 * 0.8),
+        base_vibration=draw("vibration_mm_s"),
+        bearing_rise=rng.uniform(18, 30, len(types)),
+        winding_rise=rng.uniform(35, 55, len(types)),
+        ambient_offset=rng.uniform(-2, 2, len(types)),
+    )
+
+
+@dataclass
+class Effects:
+    """What process faults do to the physics in one step (neutral = no fault), one entry per asset."""
+
+    n: int
+    flow: np.ndarray = field(init=False)
+    head: np.ndarray = field(init=False)
+    power: np.ndarray = field(init=False)
+    current: np.ndarray = field(init=False)
+    vibration: np.ndarray = field(init=False)
+    suction_drop: np.ndarray = field(init=False)
+    bearing_heat: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name in ("flow", "head", "power", "current", "vibration"):
+            setattr(self, name, np.ones(self.n))
+        self.suction_drop = np.zeros(self.n)
+        self.bearing_heat = np.zeros(self.n)
+
+
+def _lag(state: np.ndarray, target: np.ndarray, dt: float, tau: float) -> np.ndarray:
+    # The exact step of a first-order lag: stable for any dt, unlike an Euler step.
+    return target + (state - target) * np.exp(-dt / tau)
+
+
+class PlantPhysics:
+    """The true (noise-free) state of every asset, advanced by :meth:`step`."""
+
+    SPEED_TAU_S = 8.0
+    BEARING_TAU_S = 600.0
+    WINDING_TAU_S = 900.0
+    DISCHARGE_TEMP_TAU_S = 90.0
+    WANDER_TAU_S = 120.0
+    SETPOINT_MEAN_S = 900.0
+
+    def __init__(self, plates: Nameplates, rng: np.random.Generator, *, start_s: float = 0.0) -> None:
+        self.plates = plates
+        self.rng = rng
+        self.t = start_s
+        n = plates.n
+        self.setpoint = rng.uniform(-0.06, 0.06, n)
+        self.valve = rng.uniform(0.9, 1.0, n)
+        self.next_change = start_s + rng.exponential(self.SETPOINT_MEAN_S, n)
+        self.wander = np.zeros(n)
+        self.level = np.zeros(n)
+        self.speed = self._command()
+        steady = self._targets(self.speed, Effects(n))
+        self.bearing = steady["bearing"]
+        self.winding = steady["winding"]
+        self.discharge_temp = steady["discharge_temp"]
+
+    def ambient(self) -> np.ndarray:
+        """Ambient temperature (deg C): a daily cycle peaking mid-afternoon."""
+        tod = self.t % DAY_S
+        return 20 + 6 * np.sin(2 * np.pi * (tod - 9 * 3600) / DAY_S) + self.plates.ambient_offset
+
+    def _command(self) -> np.ndarray:
+        tod = self.t % DAY_S
+        daily = 0.86 + 0.08 * np.sin(2 * np.pi * (tod - 8 * 3600) / DAY_S)
+        return np.clip(daily + self.setpoint + self.wander, 0.6, 1.08)
+
+    def _targets(self, speed: np.ndarray, fx: Effects) -> dict[str, np.ndarray]:
+        p = self.plates
+        shape = 1.25 - 0.25 * self.valve**2
+        q = speed * self.valve * fx.flow
+        h = speed**2 * shape * fx.head
+        power = speed**3 * self.valve * shape * fx.power
+        current = (0.25 + 0.75 * power) * fx.current
+        ambient = self.ambient()
+        suction = p.suction_base * (1 + 0.04 * self.level - 0.04 * q**2) - fx.suction_drop * p.suction_base
+        return {
+            "q": q,
+            "h": h,
+            "power": power,
+            "current": current,
+            "suction": suction,
+            "ambient": ambient,
+            "bearing": ambient + p.bearing_rise * (0.5 + 0.5 * speed**2) + fx.bearing_heat,
+            "winding": ambient + p.winding_rise * current**2,
+            "discharge_temp": ambient + 60 * h,
+        }
+
+    def step(self, dt: float, fx: Effects) -> dict[str, np.ndarray]:
+        """Advance ``dt`` seconds under the faults' ``fx``; returns the true sensor values by name."""
+        rng, p, n = self.rng, self.plates, self.plates.n
+        self.t += dt
+        changing = self.t >= self.next_change
+        if changing.any():
+            k = int(changing.sum())
+            self.setpoint[changing] = rng.uniform(-0.06, 0.06, k)
+            self.valve[changing] = rng.uniform(0.9, 1.0, k)
+            self.next_change[changing] = self.t + rng.exponential(self.SETPOINT_MEAN_S, k)
+        keep = np.exp(-dt / self.WANDER_TAU_S)
+        self.wander = self.wander * keep + 0.02 * np.sqrt(1 - keep**2) * rng.normal(size=n)
+        keep_level = np.exp(-dt / 1800.0)
+        self.level = self.level * keep_level + np.sqrt(1 - keep_level**2) * rng.normal(size=n)
+        self.speed = _lag(self.speed, self._command(), dt, self.SPEED_TAU_S)
+        tg = self._targets(self.speed, fx)
+        self.bearing = _lag(self.bearing, tg["bearing"], dt, self.BEARING_TAU_S)
+        self.winding = _lag(self.winding, tg["winding"], dt, self.WINDING_TAU_S)
+        self.discharge_temp = _lag(self.discharge_temp, tg["discharge_temp"], dt, self.DISCHARGE_TEMP_TAU_S)
+        return {
+            "speed_rpm": p.rated_speed * self.speed,
+            "flow_m3h": p.rated_flow * tg["q"],
+            "suction_pressure_bar": tg["suction"],
+            "discharge_pressure_bar": tg["suction"] + p.rated_head * tg["h"],
+            "motor_current_a": p.rated_current * tg["current"],
+            "motor_power_kw": p.rated_power * tg["power"],
+            "vibration_mm_s": p.base_vibration * (0.5 + 0.5 * self.speed**2) * fx.vibration,
+            "bearing_temp_c": self.bearing,
+            "winding_temp_c": self.winding,
+            "ambient_temp_c": tg["ambient"],
+            "valve_position_pct": 100 * self.valve,
+            "discharge_temp_c": self.discharge_temp,
+            "oil_pressure_bar": 2.5 + 0.3 * self.speed**2,
+        }

@@ -1,0 +1,104 @@
+"""Stream a simulated fleet to Kafka: readings to the input topic, ground truth to its own topic.
+
+Each tick advances the plant by ``speedup / ticks-per-second`` simulated seconds and produces one record
+per asset (key = asset id), stamped with the wall-clock time it is sent, so the daemon's lag metrics mean
+what they say. A fault's start and end go to the truth topic (``sensor-truth``) as separate events;
+nothing about faults is ever put in a scored record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from kafka import KafkaProducer
+
+from pipeline.simulator.faults import Fault
+from pipeline.simulator.fleet import Fleet
+
+__all__ = ["StreamStats", "truth_event", "stream_fleet"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamStats:
+    """Counters of a streaming run (read by the demo while it runs)."""
+
+    records: int = 0
+    truth_events: int = 0
+    sim_seconds: float = 0.0
+    started: list[Fault] = field(default_factory=list)
+
+
+def truth_event(fault: Fault, state: str, ts: float, sim_t: float) -> dict[str, Any]:
+    """The ground-truth message of a fault starting (``state="start"``) or ending (``"end"``)."""
+    return {"state": state, "ts": ts, "sim_t": sim_t, **fault.as_dict()}
+
+
+def stream_fleet(
+    fleet: Fleet,
+    bootstrap_servers: str,
+    *,
+    topic: str = "sensor-readings",
+    truth_topic: str = "sensor-truth",
+    rate: float = 48.0,
+    speedup: float = 10.0,
+    duration_s: float | None = None,
+    stop: threading.Event | None = None,
+    stats: StreamStats | None = None,
+    producer_options: dict[str, Any] | None = None,
+) -> StreamStats:
+    """Produce ``rate`` records per second (all assets in turn) until ``duration_s`` or ``stop``.
+
+    ``speedup`` is simulated seconds per wall-clock second: 10 lives ten plant-minutes per minute.
+    """
+    stop = stop or threading.Event()
+    stats = stats or StreamStats()
+    n = len(fleet.asset_ids)
+    tick_s = n / rate
+    dt = speedup * tick_s
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap_servers, linger_ms=5, acks=1, **(producer_options or {})
+    )
+    keys = [a.encode() for a in fleet.asset_ids]
+    pending = sorted(fleet.faults, key=lambda f: f.onset)
+    running: list[Fault] = []
+    began = time.monotonic()
+    try:
+        while not stop.is_set():
+            elapsed = time.monotonic() - began
+            if duration_s is not None and elapsed >= duration_s:
+                break
+            sim_t, readings = fleet.step(dt)
+            now = time.time()
+            while pending and pending[0].onset <= sim_t:
+                fault = pending.pop(0)
+                running.append(fault)
+                stats.started.append(fault)
+                _send_truth(producer, truth_topic, truth_event(fault, "start", now, sim_t), stats)
+            for fault in [f for f in running if f.end <= sim_t]:
+                running.remove(fault)
+                _send_truth(producer, truth_topic, truth_event(fault, "end", now, sim_t), stats)
+            for key, (asset, values) in zip(keys, fleet.records(readings), strict=True):
+                record = {"asset_id": asset, "ts": now, "values": values}
+                producer.send(topic, key=key, value=orjson.dumps(record))
+            stats.records += n
+            stats.sim_seconds += dt
+            pause = began + stats.records / rate - time.monotonic()
+            if pause > 0:
+                stop.wait(pause)
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=5)
+    return stats
+
+
+def _send_truth(producer: KafkaProducer, topic: str, event: dict[str, Any], stats: StreamStats) -> None:
+    producer.send(topic, key=event["asset_id"].encode(), value=orjson.dumps(event))
+    stats.truth_events += 1
+    log.debug("fault %s on %s: %s", event["kind"], event["asset_id"], event["state"])

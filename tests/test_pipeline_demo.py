@@ -1,0 +1,59 @@
+"""``dhag-pipeline demo`` end to end: a short run with a small fleet trains, scores, alerts and cleans up."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ARGS = ["--assets", "4", "--speedup", "30", "--fault-rate", "6", "--every", "5"]
+TRAIN = ["--history-hours", "6", "--max-epochs", "5", "--time-budget", "8"]
+
+
+def _demo(tmp_path: Path, port: int, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
+    env |= {
+        "DHAG_PIPELINE_MODEL__REGISTRY": str(tmp_path / "registry"),
+        "DHAG_PIPELINE_METRICS__PORT": str(port),
+        "DHAG_PIPELINE_SHUTDOWN_GRACE_S": "10",
+    }
+    cmd = [sys.executable, "-m", "pipeline", "demo", *ARGS, *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def test_demo_finds_injected_faults_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    with socket.socket() as taken:  # the configured metrics port is in use: the demo must pick another
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        first = _demo(tmp_path, port, "--duration", "30", *TRAIN, "--json", str(tmp_path / "s.json"))
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert "training one" in first.stdout and "published" in first.stdout
+    assert f"port {port} is taken; using port" in first.stdout
+    assert "records/s scored" in first.stdout and "http://127.0.0.1:" in first.stdout
+    assert summary["daemon_exit_code"] == 0 and summary["records_produced"] > 500
+    assert summary["faults_started"] >= 1 and summary["true_positive_alerts"] >= 1
+    assert summary["faults_detected"] >= 1
+    assert len(summary["child_pids"]) == 2
+    assert not [pid for pid in summary["child_pids"] if _alive(pid)]
+
+    again = _demo(tmp_path, port, "--duration", "4", *TRAIN)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "reusing" in again.stdout and "training" not in again.stdout

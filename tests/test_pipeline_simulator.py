@@ -1,0 +1,177 @@
+"""The simulated plant: physics relations on normal data, what each fault changes, determinism, history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, PlantFeatures
+from pipeline.scoreboard import Scoreboard
+from pipeline.simulator import FAULT_KINDS, Fleet
+from pipeline.simulator.faults import Fault, applicable_kinds
+from pipeline.simulator.physics import CORE_SENSORS
+
+INTERVAL = 5.0
+
+
+@pytest.fixture(scope="module")
+def normal() -> pd.DataFrame:
+    """Six simulated hours of normal operation of six assets (all three machine types)."""
+    return Fleet(6, seed=3, run=0).run(6 * 3600, INTERVAL)
+
+
+def _pump_with(kind: str, *, sensor: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One pump for an hour: (normal stretch, fault stretch) of the same run, fault at full severity."""
+    fleet = Fleet(1, types=("pump",), seed=5, run=1)
+    fleet.faults = [Fault(0, "pump-01", kind, 1800.0, 1800.0, 1.0, sensor)]
+    frame = fleet.run(3600, INTERVAL)
+    # The fault's second half: gradual faults have reached full severity by then.
+    return frame[frame["t"] < 1800], frame[(frame["t"] >= 2700) & (frame["t"] < 3600)]
+
+
+def test_sensors_follow_the_affinity_laws_within_noise(normal: pd.DataFrame) -> None:
+    derived = PlantFeatures.fit(normal).transform(
+        normal[list(INPUT_SENSORS)].to_numpy(float), normal["asset_id"].tolist()
+    )
+    col = dict(zip(DERIVED_FEATURES, derived.T, strict=True))
+    # flow ~ speed: flow/speed stays within the valve's few percent while speed moves +-15 %.
+    assert col["speed_pu"].std() > 0.05
+    assert col["flow_per_speed"].std() < 0.05
+    # head ~ speed^2 and power ~ speed^3 at a given valve; hydraulic/shaft power constant within noise.
+    assert np.corrcoef(col["head_pu"], col["speed_pu"] ** 2)[0, 1] > 0.95
+    assert np.corrcoef(col["power_pu"], col["speed_pu"] ** 3)[0, 1] > 0.95
+    assert col["efficiency_ratio"].std() < 0.02
+    # Temperatures follow load with a lag: correlated with it, but not at once.
+    pump = normal[normal["asset_id"] == "pump-01"]
+    rise = (pump["winding_temp_c"] - pump["ambient_temp_c"]).to_numpy()
+    load = pump["motor_current_a"] ** 2
+    lagged = load.ewm(alpha=1 - np.exp(-INTERVAL / 900.0)).mean().to_numpy()
+    instant = np.corrcoef(rise, load.to_numpy())[0, 1]
+    assert np.corrcoef(rise, lagged)[0, 1] > max(0.9, instant + 0.1)
+
+
+def test_readings_are_quantised_and_noisy(normal: pd.DataFrame) -> None:
+    speed = normal["speed_rpm"].to_numpy()
+    assert np.allclose(speed, np.round(speed))
+    temps = normal["bearing_temp_c"].to_numpy()
+    assert np.allclose(temps * 10, np.round(temps * 10))
+    assert np.abs(np.diff(normal.loc[normal["asset_id"] == "pump-01", "flow_m3h"])).min() >= 0
+    assert normal.groupby("asset_id")["flow_m3h"].apply(lambda s: s.diff().abs().gt(0).mean()).min() > 0.9
+
+
+def test_machine_types_report_their_own_sensors(normal: pd.DataFrame) -> None:
+    fleet = Fleet(3, seed=0)
+    _, readings = fleet.step(1.0)
+    sensors = {asset: set(values) for asset, values in fleet.records(readings)}
+    for asset in fleet.asset_ids:
+        assert set(CORE_SENSORS) <= sensors[asset]
+        assert 10 <= len(sensors[asset]) <= 16
+    assert "discharge_temp_c" in sensors["compressor-01"] and "discharge_temp_c" not in sensors["pump-01"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "sensor", "expect"),
+    [
+        ("bearing_wear", None, {"vibration_mm_s": 1.5, "bearing_temp_c": 1.15}),
+        ("cavitation", None, {"suction_pressure_bar": 0.85, "flow_m3h": 0.93, "vibration_mm_s": 1.3}),
+        ("seal_leak", None, {"flow_m3h": 0.93, "motor_power_kw": 1.03}),
+        ("motor_overload", None, {"motor_power_kw": 1.2, "motor_current_a": 1.15, "winding_temp_c": 1.1}),
+        ("efficiency_loss", None, {"motor_power_kw": 1.05}),
+        ("sensor_drift", "flow_m3h", {"flow_m3h": 1.03}),
+    ],
+)
+def test_each_fault_changes_what_it_should(kind: str, sensor: str | None, expect: dict[str, float]) -> None:
+    before, during = _pump_with(kind, sensor=sensor)
+    speed_ratio = during["speed_rpm"].mean() / before["speed_rpm"].mean()
+    for name, factor in expect.items():
+        # Compare at the same operating point: scale by the affinity-law share of the speed change.
+        exponent = {"flow_m3h": 1, "motor_power_kw": 3, "motor_current_a": 2}.get(name, 0)
+        ratio = during[name].mean() / before[name].mean() / speed_ratio**exponent
+        if factor > 1:
+            assert ratio > factor, (name, ratio)
+        else:
+            assert ratio < factor, (name, ratio)
+
+
+def test_sensor_stuck_and_spikes() -> None:
+    _, stuck = _pump_with("sensor_stuck", sensor="flow_m3h")
+    assert stuck["flow_m3h"].nunique() == 1 and stuck["speed_rpm"].nunique() > 10
+    before, spikes = _pump_with("sensor_spikes", sensor="motor_power_kw")
+    jumps = spikes["motor_power_kw"].pct_change().abs()
+    assert (jumps > 0.2).mean() > 0.3 and (before["motor_power_kw"].pct_change().abs() > 0.2).mean() == 0
+
+
+def test_the_in_range_fault_stays_inside_every_sensors_normal_range() -> None:
+    fleet = Fleet(1, types=("pump",), seed=5, run=0)
+    history = fleet.run(24 * 3600, 30.0)
+    _, during = _pump_with("efficiency_loss")
+    sensors = list(CORE_SENSORS)
+    mean, std = history[sensors].mean(), history[sensors].std()
+    inside = ((during[sensors] - mean).abs() <= 3 * std).all(axis=1)
+    assert inside.all()
+    # ... and yet the relation that the affinity laws fix is far out of its normal band.
+    pf = PlantFeatures.fit(history)
+    ratio = DERIVED_FEATURES.index("efficiency_ratio")
+    normal_band = pf.transform(history[list(INPUT_SENSORS)].to_numpy(float), history["asset_id"].tolist())
+    faulty = pf.transform(during[list(INPUT_SENSORS)].to_numpy(float), during["asset_id"].tolist())
+    assert faulty[:, ratio].mean() < normal_band[:, ratio].mean() - 4 * normal_band[:, ratio].std()
+
+
+def test_same_seed_same_plant_and_faults() -> None:
+    def run(seed: int, run: int) -> tuple[pd.DataFrame, list[Fault]]:
+        fleet = Fleet(4, seed=seed, run=run)
+        faults = fleet.schedule(until=4 * 3600, rate_per_hour=2.0)
+        return fleet.run(3600, 10.0), faults
+
+    a, fa = run(7, 1)
+    b, fb = run(7, 1)
+    pd.testing.assert_frame_equal(a, b)
+    assert fa == fb and fa
+    c, _ = run(8, 1)
+    assert not np.allclose(a["flow_m3h"], c["flow_m3h"])
+    d, _ = run(7, 2)  # another day of the same plant: same machines, other readings
+    assert np.allclose(Fleet(4, seed=7, run=2).plates.rated_flow, Fleet(4, seed=7, run=1).plates.rated_flow)
+    assert not np.allclose(a["flow_m3h"], d["flow_m3h"])
+
+
+def test_fault_schedule_respects_types_and_gaps() -> None:
+    fleet = Fleet(12, seed=1)
+    faults = fleet.schedule(until=48 * 3600, rate_per_hour=1.0, min_gap_s=600.0)
+    assert {f.kind for f in faults} == set(FAULT_KINDS)
+    for f in faults:
+        assert f.kind in applicable_kinds(fleet.machine_types[f.asset]) and 0.6 <= f.severity <= 1
+    for asset in fleet.asset_ids:
+        mine = sorted((f for f in faults if f.asset_id == asset), key=lambda f: f.onset)
+        assert all(b.onset >= a.end + 600 for a, b in zip(mine, mine[1:], strict=False))
+
+
+def test_history_mode_writes_csv_and_parquet(tmp_path) -> None:
+    from pipeline.cli import main
+
+    for name in ("h.csv", "h.parquet"):
+        assert main(["simulate", "--history", str(tmp_path / name), "--assets", "3", "--hours", "1"]) == 0
+    csv, parquet = pd.read_csv(tmp_path / "h.csv"), pd.read_parquet(tmp_path / "h.parquet")
+    assert len(csv) == len(parquet) == 3 * 120
+    assert set(CORE_SENSORS) <= set(csv.columns) and "fault" not in csv.columns
+    assert np.allclose(csv["flow_m3h"], parquet["flow_m3h"])
+
+
+def test_streaming_needs_a_broker_address(capsys) -> None:
+    from pipeline.cli import main
+
+    assert main(["simulate", "--duration", "1"]) == 2
+    assert "--bootstrap" in capsys.readouterr().err
+
+
+def test_scoreboard_counts_false_alerts_and_misses() -> None:
+    board = Scoreboard(grace_s=10, settle_s=5)
+    board.add_truth({"state": "start", "asset_id": "p1", "kind": "seal_leak", "onset": 1.0, "ts": 100.0})
+    board.add_truth({"state": "end", "asset_id": "p1", "kind": "seal_leak", "onset": 1.0, "ts": 150.0})
+    board.add_truth({"state": "start", "asset_id": "p2", "kind": "cavitation", "onset": 2.0, "ts": 100.0})
+    board.add_alert({"state": "open", "alert_id": "a", "asset_id": "p1", "opened_at": 155.0, "score": 0.9})
+    board.add_alert({"state": "open", "alert_id": "b", "asset_id": "p1", "opened_at": 170.0, "score": 0.9})
+    assert board.precision() == 0.5  # the second one came after end + grace
+    assert board.recall(now=200.0) == 0.5  # p2's fault was missed
+    board.add_alert({"state": "resolved", "alert_id": "a", "asset_id": "p1", "opened_at": 155.0, "score": 0})
+    assert [a.asset_id for a in board.open_alerts()] == ["p1"] and len(board.open_alerts()) == 1
