@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ from dhag.training import TrainConfig, train
 __all__ = ["DHAG", "resolve_device"]
 
 _SCORE_CHUNK = 65536
+# Training whose L_ce ends within 1 % of a constant predictor's has learned (almost) nothing.
+_COLLAPSE_CE_RATIO = 0.99
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -299,6 +304,15 @@ class DHAG:
         calib = self._raw_scores(val_rows if n_val else train_rows)
         train_scores = self._raw_scores(train_rows)
         self.threshold_ = self._calibrate(calib, np.concatenate([train_scores, calib]))
+        ce_ratio = result.history[-1]["ce_ratio"] if result.history else float("nan")
+        collapsed = bool(ce_ratio >= _COLLAPSE_CE_RATIO)
+        if collapsed:
+            logger.warning(
+                "DHAG training collapsed: the last epoch's L_ce is %.3f of what a constant predictor "
+                "gets, so the model scores every training row alike and separates little; try more "
+                "data, another seed, or fewer/larger perturbations (lambda_norm)",
+                ce_ratio,
+            )
         self.training_ = {
             "seed": seed,
             "n_rows": int(n_rows),
@@ -312,6 +326,8 @@ class DHAG:
             "train_seconds": round(result.seconds, 3),
             "fit_seconds": round(time.perf_counter() - started, 3),
             "device": str(device),
+            "ce_vs_constant": round(float(ce_ratio), 4),
+            "collapsed": collapsed,
             "history": result.history,
             "calibration": {
                 "rows": int(calib.shape[0]),

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 __all__ = [
     "LossParts",
     "ce_loss",
+    "constant_ce",
     "diversity_loss",
     "known_anomaly_loss",
     "norm_loss",
@@ -60,6 +61,26 @@ def ce_loss(logit_clean: torch.Tensor, logit_perturbed: torch.Tensor, labels: to
     clean = F.binary_cross_entropy_with_logits(logit_clean, torch.zeros_like(logit_clean))
     perturbed = F.binary_cross_entropy_with_logits(logit_perturbed, labels)
     return clean + perturbed
+
+
+def constant_ce(synthetic_fraction: float) -> float:
+    """``L_ce`` of the best constant predictor, when a share ``q`` of perturbations is labelled 1.
+
+    A discriminator that tells nothing apart predicts one probability ``p`` for clean and perturbed
+    latents alike; ``-ln(1 - p) - q ln p - (1 - q) ln(1 - p)`` is smallest at ``p = q / 2``. Training
+    whose ``L_ce`` stays at this value has learned nothing (the perturbations shrank to nothing and the
+    encoder maps every row to one score): :class:`dhag.DHAG` reports it as collapsed.
+
+    Example
+    -------
+    >>> round(constant_ce(0.6), 4)
+    1.2217
+    """
+    import math
+
+    q = min(max(synthetic_fraction, 1e-12), 1 - 1e-12)
+    p = q / 2
+    return -(2 - q) * math.log(1 - p) - q * math.log(p)
 
 
 def norm_loss(eps: torch.Tensor) -> torch.Tensor:

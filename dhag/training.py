@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from dhag.losses import LossParts, total_loss
+from dhag.losses import LossParts, constant_ce, total_loss
 from dhag.modules import DHAGNet
 
 __all__ = ["TrainConfig", "TrainResult", "make_optimizers", "train", "train_step"]
@@ -161,6 +161,7 @@ def train(
     # Drop the ragged last batch: pseudo-labels are ranks within a batch, and a tiny batch makes
     # them meaningless. Every row still appears, as the order is reshuffled each epoch.
     n_batches = max(n // batch, 1)
+    learned_nothing_ce = constant_ce(1 - k_for_batch(cfg.k, batch) / batch)
     result = TrainResult(best_epoch=0, epochs_run=0, stopped_by="max_epochs", seconds=0.0)
     best_score, best_state, stale = math.inf, None, 0
     start = time.perf_counter()
@@ -193,6 +194,7 @@ def train(
             means = (sums / n_done).tolist()
             record = {"epoch": float(epoch), "loss": means[0], "ce": means[1], "norm": means[2]}
             record["div"] = means[3]
+            record["ce_ratio"] = means[1] / learned_nothing_ce
             net.eval()
             if x_val is not None and x_val.shape[0] >= 2:
                 val = evaluate_loss(net, x_val, cfg)

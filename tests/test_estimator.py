@@ -232,3 +232,17 @@ def test_early_stopping_keeps_the_epoch_with_the_lowest_held_out_objective(quick
     best = min(history, key=lambda h: h["val_loss"])
     assert model.training_["best_epoch"] == int(best["epoch"])
     assert model.training_["epochs_run"] <= model.training_["best_epoch"] + 3
+
+
+def test_a_collapsed_training_is_reported_and_a_healthy_one_is_not(fitted: DHAG, caplog) -> None:
+    # Rows that repeat three patterns leave nothing to learn: L_ce ends at a constant predictor's.
+    gen = np.random.default_rng(0)
+    rows = gen.normal(size=(3, 5))[gen.integers(0, 3, 2000)]
+    with caplog.at_level("WARNING", logger="dhag.estimator"):
+        model = DHAG(max_epochs=10, random_state=0).fit(rows)
+    assert model.training_["collapsed"] is True
+    assert model.training_["ce_vs_constant"] >= 0.99
+    assert "collapsed" in caplog.text
+    # The plant fixture learns its relation well enough: measured 0.93 of a constant predictor's L_ce.
+    assert fitted.training_["collapsed"] is False
+    assert fitted.training_["ce_vs_constant"] < 0.97

@@ -46,6 +46,8 @@ def _run_dhag(split: Split, seed: int, progress: bool) -> tuple[np.ndarray, dict
         "best_epoch": det.training_["best_epoch"],
         "stopped_by": det.training_["stopped_by"],
         "steps": det.training_["steps"],
+        "ce_vs_constant": det.training_["ce_vs_constant"],
+        "collapsed": det.training_["collapsed"],
         "note": "dhag.DHAG library defaults (random_state=seed): the last epoch within max_epochs=100 "
                 "or max_steps=20000",
     }
