@@ -1,0 +1,124 @@
+"""Helpers of the deploy tests: the service's metric catalogue, PromQL name references, external tools."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics import MetricWrapperBase
+
+from pipeline.metrics import PipelineMetrics
+
+REPO = Path(__file__).resolve().parent.parent
+DEPLOY = REPO / "deploy"
+RULES = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))
+RUNBOOKS = REPO / "docs" / "runbooks"
+SEVERITIES = {"critical", "warning", "info"}
+# Labels Prometheus adds to every scraped series, and the histogram bucket label.
+TARGET_LABELS = {"job", "instance"}
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?")
+_MATCHER_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+
+
+def tool(name: str) -> str:
+    """The path of an external command; skips the test when it is not installed (.ci/run installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (Debian: apt-get install prometheus prometheus-alertmanager)")
+    return path
+
+
+def run(cmd: list[str], *, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` and return it; the caller asserts on the exit code with the output as message."""
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def load_yaml(path: Path) -> Any:
+    """The parsed content of one YAML file."""
+    return yaml.safe_load(path.read_text())
+
+
+def pipeline_series() -> dict[str, set[str]]:
+    """Every sample name the daemon exports (``_total``, ``_bucket``... included) -> its label names.
+
+    Each labelled metric gets one child so that it yields samples, as it does once the daemon runs.
+    """
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry, asset_limit=1)
+    for metric in vars(metrics).values():
+        names = getattr(metric, "_labelnames", ())
+        if isinstance(metric, MetricWrapperBase) and names:
+            metric.labels(**dict.fromkeys(names, "x"))
+    metrics.set_asset("pump-01", score=0.1, anomalous=False)
+    series: dict[str, set[str]] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            series.setdefault(sample.name, set()).update(sample.labels)
+    return series
+
+
+def recorded_names() -> set[str]:
+    """The names of all recording rules in deploy/prometheus/rules."""
+    return {
+        rule["record"]
+        for path in RULES
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    """Every alerting rule in deploy/prometheus/rules."""
+    return [
+        rule
+        for path in RULES
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+def selectors(expr: str) -> list[tuple[str, set[str]]]:
+    """``(metric name, label names in its matchers)`` for every ``dhag_...`` or recorded-rule selector."""
+    bare = _STRING.sub('""', expr)
+    found = []
+    for match in _SELECTOR.finditer(bare):
+        name, matchers = match.group(1), match.group(2) or ""
+        if name.startswith("dhag_") or ":" in name:
+            found.append((name, set(_MATCHER_LABEL.findall(matchers))))
+    return found
+
+
+def unknown_references(expr: str, series: dict[str, set[str]], recorded: set[str]) -> list[str]:
+    """What ``expr`` names that neither the daemon exports nor a recording rule defines."""
+    problems = []
+    for name, labels in selectors(expr):
+        if ":" in name:
+            if name not in recorded:
+                problems.append(f"{name} is not a recording rule")
+        elif name not in series:
+            problems.append(f"{name} is not exported by pipeline.metrics")
+        elif labels - series[name] - TARGET_LABELS:
+            problems.append(f"{name} has no label(s) {sorted(labels - series[name] - TARGET_LABELS)}")
+    return problems
+
+
+def promtool_syntax_errors(exprs: dict[str, str], workdir: Path) -> str:
+    """Write ``exprs`` (name -> PromQL) as recording rules and return promtool's complaints ('' if none)."""
+    rules = [{"record": f"check:expr_{i}", "expr": expr} for i, expr in enumerate(exprs.values())]
+    path = workdir / "generated-rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "syntax-check", "rules": rules}]}, sort_keys=False))
+    result = run([tool("promtool"), "check", "rules", str(path)])
+    if result.returncode == 0:
+        return ""
+    legend = "\n".join(f"check:expr_{i} = {name}" for i, name in enumerate(exprs))
+    return f"{result.stdout}{result.stderr}\n{legend}"

@@ -1,0 +1,104 @@
+"""deploy/compose.yaml validated offline with ``docker-compose config -q``, its wiring to the other deploy
+files, and the Dockerfile's shape (multi-stage, non-root, CPU torch by default)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from deploy_support import DEPLOY, REPO, load_yaml, run, tool
+
+from pipeline.config import load_settings
+
+COMPOSE = DEPLOY / "compose.yaml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+
+
+def _resolved() -> dict[str, Any]:
+    result = run([tool("docker-compose"), "-f", str(COMPOSE), "config"], cwd=DEPLOY)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_file_is_valid() -> None:
+    result = run([tool("docker-compose"), "-f", str(COMPOSE), "config", "-q"], cwd=DEPLOY)
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_validation_rejects_a_broken_file(tmp_path: Path) -> None:
+    broken = load_yaml(COMPOSE)
+    broken["services"]["daemon"]["stop_grace_period"] = {"not": "a duration"}
+    path = tmp_path / "compose.yaml"
+    path.write_text(yaml.safe_dump(broken))
+    assert run([tool("docker-compose"), "-f", str(path), "config", "-q"], cwd=tmp_path).returncode != 0
+
+
+def test_services_and_the_demo_profile() -> None:
+    services = _resolved()["services"]
+    assert {"kafka", "daemon", "prometheus", "alertmanager", "grafana", "simulator", "demo-model"} <= set(
+        services
+    )
+    in_demo = {name for name, svc in services.items() if "demo" in svc.get("profiles", [])}
+    assert in_demo == {"simulator", "demo-model"}
+    assert all(set(svc.get("profiles", ["demo"])) == {"demo"} for svc in services.values())
+
+
+def test_kafka_runs_in_kraft_mode() -> None:
+    env = _resolved()["services"]["kafka"]["environment"]
+    assert "controller" in env["KAFKA_PROCESS_ROLES"] and "KAFKA_CONTROLLER_QUORUM_VOTERS" in env
+    assert not [key for key in env if "ZOOKEEPER" in key]
+
+
+def test_daemon_settings_and_shutdown_grace() -> None:
+    daemon = _resolved()["services"]["daemon"]
+    env = {k: str(v) for k, v in daemon["environment"].items()}
+    settings = load_settings(REPO / "config.yaml", env)
+    assert settings.kafka.bootstrap_servers == "kafka:9092"
+    grace = daemon["stop_grace_period"]
+    seconds = float(re.fullmatch(r"(\d+)s", grace).group(1)) if isinstance(grace, str) else float(grace)
+    assert seconds > settings.shutdown_grace_s
+    assert daemon["build"]["args"]["TORCH_VARIANT"] == "cpu"
+
+
+def test_mounts_point_at_the_deploy_files() -> None:
+    services = load_yaml(COMPOSE)["services"]
+    mounts = {
+        name: dict(v.split(":")[:2] for v in svc.get("volumes", []) if v.startswith("./"))
+        for name, svc in services.items()
+    }
+    for name, pairs in mounts.items():
+        for source in pairs:
+            assert (DEPLOY / source).exists(), f"{name} mounts {source}, which does not exist"
+    provider = load_yaml(DEPLOY / "grafana/provisioning/dashboards/dhag.yaml")["providers"][0]
+    assert mounts["grafana"]["./grafana/dashboards"] == provider["options"]["path"]
+    assert mounts["prometheus"]["./prometheus"] == "/etc/prometheus"
+    targets = load_yaml(DEPLOY / "prometheus/prometheus.yml")["alerting"]["alertmanagers"][0][
+        "static_configs"
+    ]
+    assert targets[0]["targets"] == ["alertmanager:9093"] and "alertmanager" in services
+    datasource = load_yaml(DEPLOY / "grafana/provisioning/datasources/prometheus.yaml")["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"
+
+
+def test_dockerfile_is_multi_stage_non_root_with_cpu_torch_by_default() -> None:
+    text = DOCKERFILE.read_text()
+    stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\w+)", text, flags=re.MULTILINE)
+    assert stages == ["build", "runtime"]
+    runtime = text.split("AS runtime", 1)[1]
+    assert "COPY --from=build" in runtime
+    (user,) = re.findall(r"^USER\s+(\S+)", runtime, flags=re.MULTILINE)
+    assert user.split(":")[0] not in {"0", "root"}
+    assert re.search(r"^ARG TORCH_VARIANT=cpu$", text, flags=re.MULTILINE)
+    assert "download.pytorch.org/whl/${TORCH_VARIANT}" in text
+    makefile_torch = re.search(r"^TORCH \?= torch==(\S+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    assert f"ARG TORCH_VERSION={makefile_torch.group(1)}" in text
+    for source in re.findall(r"^COPY (?!--from)(?:--chown=\S+ )?(.+) \S+$", text, flags=re.MULTILINE):
+        for name in source.split():
+            assert (REPO / name).exists(), f"COPY {name}: not in the repository"
+
+
+def test_docker_build_context_leaves_out_the_virtualenv() -> None:
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
+    assert ".venv" in ignore and ".git" in ignore and "models" in ignore

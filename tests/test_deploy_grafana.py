@@ -1,0 +1,193 @@
+"""deploy/grafana: provisioning files follow Grafana's schema fields, dashboards use the fixed data source,
+Grafana-managed rules match the Prometheus alerts, and every PromQL query is valid and names real metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from deploy_support import (
+    DEPLOY,
+    alert_rules,
+    load_yaml,
+    pipeline_series,
+    promtool_syntax_errors,
+    recorded_names,
+    run,
+    unknown_references,
+)
+
+GRAFANA = DEPLOY / "grafana"
+PROVISIONING = GRAFANA / "provisioning"
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+DATASOURCE_UID = "dhag-prometheus"
+# Grafana's built-in variables, replaced by what they typically resolve to so that promtool can parse.
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
+MATCH_OPERATORS = {"=", "!=", "=~", "!~"}
+
+
+def _dashboards() -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in DASHBOARDS]
+
+
+def _grafana_rules() -> list[dict[str, Any]]:
+    provisioned = load_yaml(PROVISIONING / "alerting" / "dhag-rules.yaml")
+    assert provisioned["apiVersion"] == 1
+    return [rule for group in provisioned["groups"] for rule in group["rules"]]
+
+
+def _as_promql(expr: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    return expr
+
+
+def _queries() -> dict[str, str]:
+    """Every PromQL query of the dashboards and the Grafana rules: where -> expression."""
+    queries = {}
+    for dashboard in _dashboards():
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                queries[f"{dashboard['uid']} / {panel['title']} / {target['refId']}"] = _as_promql(
+                    target["expr"]
+                )
+    for rule in _grafana_rules():
+        for query in rule["data"]:
+            if query["datasourceUid"] != "__expr__":
+                queries[f"grafana rule {rule['title']} / {query['refId']}"] = query["model"]["expr"]
+    return queries
+
+
+def test_rendered_files_are_up_to_date() -> None:
+    result = run([sys.executable, str(DEPLOY / "render.py"), "--check"])
+    assert result.returncode == 0, result.stderr
+
+
+def test_datasource_is_provisioned_with_the_fixed_uid() -> None:
+    provisioned = load_yaml(PROVISIONING / "datasources" / "prometheus.yaml")
+    assert provisioned["apiVersion"] == 1
+    (source,) = provisioned["datasources"]
+    assert source["uid"] == DATASOURCE_UID and source["type"] == "prometheus"
+    assert source["access"] == "proxy" and source["url"].startswith("http")
+
+
+def test_dashboard_provider_reads_files() -> None:
+    provisioned = load_yaml(PROVISIONING / "dashboards" / "dhag.yaml")
+    assert provisioned["apiVersion"] == 1
+    (provider,) = provisioned["providers"]
+    assert provider["type"] == "file" and provider["options"]["path"].startswith("/")
+    assert {"name", "orgId", "folder"} <= set(provider)
+
+
+def test_dashboards_use_the_fixed_datasource_and_have_unique_ids() -> None:
+    assert {d["uid"] for d in _dashboards()} == {"dhag-plant-overview", "dhag-pipeline-health"}
+    for path, dashboard in zip(DASHBOARDS, _dashboards(), strict=True):
+        assert "${DS_" not in path.read_text(), path.name
+        assert dashboard["title"] and dashboard["schemaVersion"] >= 36
+        ids = [panel["id"] for panel in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), path.name
+        for panel in dashboard["panels"]:
+            assert {"type", "title", "gridPos", "targets"} <= set(panel), panel.get("title")
+            assert (
+                set(panel["gridPos"]) == {"x", "y", "w", "h"}
+                and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+            )
+            assert panel["datasource"]["uid"] == DATASOURCE_UID
+            assert panel["targets"], panel["title"]
+            for target in panel["targets"]:
+                assert target["datasource"]["uid"] == DATASOURCE_UID and target["expr"].strip()
+        for variable in dashboard["templating"]["list"]:
+            assert variable["datasource"]["uid"] == DATASOURCE_UID
+
+
+def test_the_plant_overview_shows_what_operators_need() -> None:
+    (plant,) = [d for d in _dashboards() if d["uid"] == "dhag-plant-overview"]
+    kinds = {panel["type"] for panel in plant["panels"]}
+    assert {"state-timeline", "timeseries", "table", "stat"} <= kinds
+    exprs = " ".join(t["expr"] for panel in plant["panels"] for t in panel["targets"])
+    assert "dhag:asset_score" in exprs and "dhag:asset_anomalous" in exprs and "topk" in exprs
+
+
+def test_grafana_rules_follow_the_provisioning_schema() -> None:
+    provisioned = load_yaml(PROVISIONING / "alerting" / "dhag-rules.yaml")
+    for group in provisioned["groups"]:
+        assert {"orgId", "name", "folder", "interval", "rules"} <= set(group)
+    uids = set()
+    for rule in _grafana_rules():
+        assert re.fullmatch(r"[a-zA-Z0-9_-]{1,40}", rule["uid"]) and rule["uid"] not in uids
+        uids.add(rule["uid"])
+        assert {"title", "condition", "data", "noDataState", "execErrState", "for"} <= set(rule)
+        assert rule["noDataState"] in {"OK", "NoData", "Alerting", "KeepLast"}
+        assert rule["execErrState"] in {"OK", "Error", "Alerting", "KeepLast"}
+        refs = [query["refId"] for query in rule["data"]]
+        assert rule["condition"] in refs and len(refs) == len(set(refs))
+        for query in rule["data"]:
+            assert {"refId", "datasourceUid", "model"} <= set(query)
+            if query["datasourceUid"] == "__expr__":
+                # The condition reads only queries of the same rule.
+                assert set(re.findall(r"\$([A-Z])", query["model"]["expression"])) <= set(refs)
+            else:
+                assert query["datasourceUid"] == DATASOURCE_UID
+                assert set(query["relativeTimeRange"]) == {"from", "to"}
+
+
+def test_grafana_rules_are_equivalent_to_the_prometheus_alerts() -> None:
+    grafana = {rule["title"]: rule for rule in _grafana_rules()}
+    prometheus = {rule["alert"]: rule for rule in alert_rules()}
+    assert set(grafana) == set(prometheus)
+    for name, rule in prometheus.items():
+        twin = grafana[name]
+        (query,) = [q for q in twin["data"] if q["datasourceUid"] != "__expr__"]
+        assert query["model"]["expr"] == rule["expr"], name
+        assert twin["for"] == rule.get("for", "0s") and twin["labels"] == rule["labels"], name
+        assert set(twin["annotations"]) == set(rule["annotations"]), name
+        for key, text in rule["annotations"].items():
+            assert twin["annotations"][key] == text.replace("$value", "$values.A.Value"), (name, key)
+
+
+def test_contact_points_and_policies_are_consistent() -> None:
+    provisioned = load_yaml(PROVISIONING / "alerting" / "contact-points.yaml")
+    assert provisioned["apiVersion"] == 1
+    names = set()
+    for point in provisioned["contactPoints"]:
+        assert {"orgId", "name", "receivers"} <= set(point)
+        names.add(point["name"])
+        for receiver in point["receivers"]:
+            assert {"uid", "type", "settings"} <= set(receiver) and receiver["settings"]["url"]
+
+    def walk(route: dict[str, Any]) -> None:
+        assert route["receiver"] in names, route["receiver"]
+        for matcher in route.get("object_matchers", []):
+            label, operator, _value = matcher
+            assert operator in MATCH_OPERATORS, matcher
+        for child in route.get("routes", []):
+            walk(child)
+
+    (policy,) = provisioned["policies"]
+    walk(policy)
+
+
+def test_every_query_is_valid_promql(tmp_path: Path) -> None:
+    queries = _queries()
+    assert len(queries) >= 30
+    errors = promtool_syntax_errors(queries, tmp_path)
+    assert not errors, errors
+
+
+def test_the_syntax_check_rejects_a_broken_query(tmp_path: Path) -> None:
+    assert promtool_syntax_errors({"ok": "sum(up)", "broken": "sum(rate(up[5m])"}, tmp_path)
+
+
+def test_every_query_names_exported_metrics_and_labels() -> None:
+    series, recorded = pipeline_series(), recorded_names()
+    for where, expr in _queries().items():
+        problems = unknown_references(expr, series, recorded)
+        assert not problems, f"{where}: {problems}"
+    for dashboard in _dashboards():
+        for variable in dashboard["templating"]["list"]:
+            metric, label = re.fullmatch(r"label_values\((\S+), (\w+)\)", variable["query"]["query"]).groups()
+            assert metric in recorded or metric in series, metric
+            assert label in ("asset_group",) or label in series.get(metric, set()), label

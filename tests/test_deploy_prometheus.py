@@ -1,0 +1,134 @@
+"""deploy/prometheus and deploy/alertmanager: promtool and amtool checks, rule unit tests, and consistency
+with the metrics the daemon exports and the runbooks in docs/runbooks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from deploy_support import (
+    DEPLOY,
+    REPO,
+    RULES,
+    RUNBOOKS,
+    SEVERITIES,
+    alert_rules,
+    load_yaml,
+    pipeline_series,
+    recorded_names,
+    run,
+    selectors,
+    tool,
+    unknown_references,
+)
+
+PROMETHEUS = DEPLOY / "prometheus"
+ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
+RULE_TESTS = sorted((PROMETHEUS / "tests").glob("*.yml"))
+
+
+def test_prometheus_config_and_its_rule_files_are_valid() -> None:
+    result = run([tool("promtool"), "check", "config", str(PROMETHEUS / "prometheus.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The config's rule_files glob picks up every rule file of the folder.
+    assert f"{len(RULES)} rule files found" in result.stdout
+
+
+def test_rule_files_are_valid() -> None:
+    result = run([tool("promtool"), "check", "rules", *map(str, RULES)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rule_unit_tests_pass() -> None:
+    assert RULE_TESTS
+    result = run([tool("promtool"), "test", "rules", *(p.name for p in RULE_TESTS)], cwd=PROMETHEUS / "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_positive_and_a_negative_unit_test() -> None:
+    fired, silent = set(), set()
+    for path in RULE_TESTS:
+        for group in load_yaml(path)["tests"]:
+            for case in group.get("alert_rule_test", []):
+                (fired if case.get("exp_alerts") else silent).add(case["alertname"])
+    alerts = {rule["alert"] for rule in alert_rules()}
+    assert alerts - fired == set(), "alerts without a case where they fire"
+    assert alerts - silent == set(), "alerts without a case where they stay silent"
+
+
+def test_every_alert_has_severity_annotations_and_an_existing_runbook() -> None:
+    rules = alert_rules()
+    assert len(rules) >= 9
+    for rule in rules:
+        name = rule["alert"]
+        assert rule["labels"]["severity"] in SEVERITIES, name
+        annotations = rule["annotations"]
+        assert {"summary", "description", "runbook_url"} <= set(annotations), name
+        assert annotations["runbook_url"].endswith(f"/docs/runbooks/{name}.md"), name
+        runbook = RUNBOOKS / f"{name}.md"
+        assert runbook.is_file(), f"{name}: {runbook} is missing"
+        text = runbook.read_text()
+        assert text.startswith(f"# {name}\n") and "## Act" in text, f"{name}: runbook lacks a title or steps"
+
+
+def test_the_asset_alert_names_the_asset_and_the_model_version() -> None:
+    (rule,) = [r for r in alert_rules() if r["alert"] == "DhagAssetAnomalous"]
+    assert "dhag_model_info" in rule["expr"]
+    assert "{{ $labels.asset }}" in rule["annotations"]["summary"]
+    assert "{{ $labels.version }}" in rule["annotations"]["description"]
+
+
+def test_every_metric_in_the_rules_is_exported_by_the_daemon() -> None:
+    series, recorded = pipeline_series(), recorded_names()
+    seen = set()
+    for path in RULES:
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                problems = unknown_references(rule["expr"], series, recorded)
+                assert not problems, f"{rule.get('alert') or rule.get('record')}: {problems}"
+                seen.update(name for name, _ in selectors(rule["expr"]))
+    # The checker itself sees what it should (a checker that finds nothing proves nothing).
+    assert {"dhag_asset_anomalous", "dhag_model_info", "dhag_dlq_paused", "dhag:asset_anomalous"} <= seen
+
+
+def test_the_consistency_check_catches_a_misspelt_metric_and_label() -> None:
+    series, recorded = pipeline_series(), recorded_names()
+    assert "dhag_records_processed_total" in series and "dhag_anomaly_score_bucket" in series
+    assert unknown_references("rate(dhag_records_proccessed_total[5m])", series, recorded)
+    assert unknown_references('dhag_model_reloads_total{reslt="failed"}', series, recorded)
+    assert unknown_references("job:dhag_nothing:rate5m", series, recorded)
+    assert not unknown_references('dhag_model_reloads_total{result="failed", job="x"}', series, recorded)
+
+
+def test_alertmanager_config_is_valid() -> None:
+    result = run([tool("amtool"), "check-config", str(ALERTMANAGER)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (
+            ["alertname=DhagAssetAnomalous", "asset_group=pump", "severity=critical"],
+            "rotating-equipment-oncall",
+        ),
+        (["alertname=DhagAssetAnomalous", "asset_group=fan", "severity=critical"], "hvac-oncall"),
+        (["alertname=DhagAssetAnomalous", "asset_group=mixer", "severity=critical"], "plant-operations"),
+        (["alertname=DhagDaemonDown", "severity=critical"], "platform-pager"),
+        (["alertname=DhagDlqRatioHigh", "severity=warning"], "ops-chat"),
+        (["alertname=DhagDriftDetected", "severity=info"], "ops-chat"),
+    ],
+)
+def test_alertmanager_routes_by_asset_group_and_severity(labels: list[str], receiver: str) -> None:
+    cmd = [tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}", *labels]
+    result = run(cmd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split() == [receiver]
+
+
+def test_alertmanager_routes_only_labels_the_rules_produce() -> None:
+    config = ALERTMANAGER.read_text()
+    alerts = {rule["alert"] for rule in alert_rules()}
+    for name in re.findall(r"\bDhag[A-Za-z]+", config):
+        assert name in alerts, f"alertmanager.yml names {name}, which no rule defines"
+    assert "asset_group" in (REPO / "deploy/prometheus/rules/dhag-recording.yml").read_text()
