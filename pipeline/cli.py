@@ -1,7 +1,9 @@
-"""The ``dhag-pipeline`` command (also ``python -m pipeline``): run, check-config, bench, simulate, demo.
+"""The ``dhag-pipeline`` command (also ``python -m pipeline``): run, check-config, models, bench, simulate,
+demo.
 
 Exit codes: 0 clean stop; 1 forced stop (second signal or grace period exceeded) or unexpected error;
-2 bad configuration; 3 Kafka unreachable for longer than ``kafka.unavailable_exit_s``; 4 no usable model.
+2 bad configuration (or a refused ``models`` command); 3 Kafka unreachable for longer than
+``kafka.unavailable_exit_s``; 4 no usable model.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings, effective_config, load_settings
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
+from pipeline.modelcmd import add_arguments as add_models_arguments
 from pipeline.simulator.command import add_arguments as add_simulate_arguments
 
 __all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
@@ -42,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help=help_config)
     check = sub.add_parser("check-config", help="validate the settings and print the effective config")
     check.add_argument("--config", help=help_config)
+    models = sub.add_parser("models", help="the model registry: list, show V, promote V, rollback")
+    models.add_argument("--config", help=help_config)
+    add_models_arguments(models)
     bench = sub.add_parser(
         "bench", help="throughput and latency on a fresh embedded broker; `bench plant`: detection quality"
     )
@@ -91,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         sys.stdout.write(effective_config(settings))
         return 0
+    if args.command == "models":
+        from pipeline.modelcmd import run_models
+
+        return run_models(settings, args)
     from pipeline.logs import configure_logging
 
     configure_logging(settings.logging)
@@ -143,6 +153,7 @@ def run_service(settings: Settings) -> int:
     """Start the broker (if embedded), metrics and the daemon; stop them in order on a signal."""
     from pipeline.broker import EmbeddedBroker
     from pipeline.daemon import Daemon
+    from pipeline.hotswap import ModelReloader
     from pipeline.metrics import PipelineMetrics, serve_metrics
     from pipeline.processing import BatchProcessor
     from pipeline.registry import load_current
@@ -187,7 +198,8 @@ def run_service(settings: Settings) -> int:
         names = [topics.input, topics.alerts, topics.dlq_topic] + ([topics.scores] if topics.scores else [])
         wanted = dict.fromkeys(names, topics.partitions)
         _provision(settings, bootstrap, wanted, replication_factor=1 if broker is not None else -1)
-        daemon = Daemon(settings, processor, metrics, bootstrap_servers=bootstrap)
+        reloader = ModelReloader(settings.model, processor, metrics)
+        daemon = Daemon(settings, processor, metrics, bootstrap_servers=bootstrap, reloader=reloader)
         _install_signals(daemon.request_stop, settings.shutdown_grace_s)
         return daemon.run()
     except ConfigError as exc:

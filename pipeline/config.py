@@ -142,6 +142,8 @@ class ModelSettings(_Section):
     # The scoring MLP is small: one CPU thread scores a 5000-row batch in a few ms, and several threads
     # mostly fight each other (measured 10-20x slower on a busy 2-core machine). 0 = torch's default.
     torch_threads: int = Field(1, ge=0, le=256)
+    # How often the daemon stats registry/current between batches to pick up a new version.
+    reload_check_s: float = Field(2.0, gt=0, le=3600)
 
 
 class RecordSettings(_Section):

@@ -5,6 +5,8 @@ batch was acknowledged by the broker. A failed produce rewinds the consumer to t
 and retries after a backoff; a broker that stays unreachable for ``kafka.unavailable_exit_s`` ends the
 run with :data:`EXIT_BROKER` so a supervisor restarts the process. Only the thread that calls
 :meth:`Daemon.run` touches the consumer; :meth:`Daemon.request_stop` may be called from anywhere.
+With a :class:`~pipeline.hotswap.ModelReloader`, a new registry version is swapped in between batches
+on the same thread, so no batch is scored by two models and no record is skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from pipeline.backoff import Backoff, ThrottledLog
 from pipeline.config import Settings
 from pipeline.errors import BrokerUnavailableError
+from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor, Outgoing
 
@@ -63,8 +66,10 @@ class Daemon:
         metrics: PipelineMetrics,
         *,
         bootstrap_servers: str,
+        reloader: ModelReloader | None = None,
     ) -> None:
         self.settings = settings
+        self.reloader = reloader
         self.kafka = settings.kafka
         self.processor = processor
         self.metrics = metrics
@@ -256,6 +261,8 @@ class Daemon:
         while not self._stop.is_set():
             self._apply_rebalances()
             self._maybe_resume()
+            if self.reloader is not None:
+                self.reloader.check()
             try:
                 polled = self.consumer.poll(
                     timeout_ms=self.kafka.poll_timeout_ms, max_records=self.kafka.batch_size

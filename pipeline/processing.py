@@ -21,6 +21,7 @@ from pipeline.alerts import AlertTracker, Transition, alert_event
 from pipeline.config import Settings
 from pipeline.drift import ScoreDriftMonitor
 from pipeline.features import PlantFeatures
+from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
 from pipeline.records import RecordParser
 
@@ -96,25 +97,19 @@ class DlqGuard:
 
 
 class BatchProcessor:
-    """Decode, validate, score and track alerts for polled records of the input topic."""
+    """Decode, validate, score and track alerts for polled records of the input topic.
+
+    The model in use is one :class:`~pipeline.hotswap.ActiveModel` (``active``); :meth:`swap_model`
+    replaces it in one assignment, and the daemon calls it only between batches, so every record of a
+    batch is scored, thresholded and reported by the same model. Alert state survives a swap: an open
+    episode stays open under its ``alert_id`` and the hysteresis windows keep their history, while every
+    later score, alert event and metric carries the new model's version and threshold.
+    """
 
     def __init__(self, settings: Settings, model: DHAG, model_version: str, metrics: PipelineMetrics) -> None:
         self.settings = settings
-        self.model = model
-        self.model_version = model_version
         self.metrics = metrics
-        self.threshold = float(model.threshold_)
-        self.features = list(model.feature_names_in_)
-        self._means = dict(model.preprocessor_.means_)
-        # A model trained on derived features (pipeline.features) reads raw sensors and derives them.
-        self.derived = PlantFeatures.from_model(model)
-        self.parser = RecordParser(
-            self.derived.inputs if self.derived is not None else self.features,
-            self.derived.input_means if self.derived is not None else self._means,
-            missing_policy=settings.records.missing_policy,
-            max_record_bytes=settings.records.max_record_bytes,
-            asset_id_pattern=settings.records.asset_id_pattern,
-        )
+        self.active = bind_model(model, model_version, settings.records)
         topics = settings.kafka.topics
         self.alerts_topic = topics.alerts
         self.dlq_topic = topics.dlq_topic
@@ -127,6 +122,60 @@ class BatchProcessor:
         self._assets: dict[tuple[str, int], set[str]] = {}
         metrics.model_info.labels(model_version).set(1)
         metrics.model_threshold.set(self.threshold)
+
+    # -- the model in use ------------------------------------------------------------------------
+    @property
+    def model(self) -> DHAG:
+        """The model in use."""
+        return self.active.model
+
+    @property
+    def model_version(self) -> str:
+        """The registry version of the model in use."""
+        return self.active.version
+
+    @property
+    def threshold(self) -> float:
+        """The alert threshold of the model in use."""
+        return self.active.threshold
+
+    @property
+    def features(self) -> list[str]:
+        """The model's feature order."""
+        return self.active.features
+
+    @property
+    def parser(self) -> RecordParser:
+        """The record parser for the model in use."""
+        return self.active.parser
+
+    @property
+    def derived(self) -> PlantFeatures | None:
+        """The derived-feature spec of the model in use (None when it reads raw sensors)."""
+        return self.active.derived
+
+    def prepare_model(self, model: DHAG, version: str) -> ActiveModel:
+        """Bind and verify a newly loaded model for :meth:`swap_model`; the model in use is untouched.
+
+        Raises :class:`~pipeline.errors.ModelUnavailableError` when the model cannot replace the one in
+        use (see :func:`pipeline.hotswap.verify_replacement`).
+        """
+        return verify_replacement(self.active, bind_model(model, version, self.settings.records))
+
+    def swap_model(self, candidate: ActiveModel) -> None:
+        """Start scoring with ``candidate`` (from :meth:`prepare_model`); call only between batches."""
+        previous, self.active = self.active, candidate
+        if previous.version != candidate.version:
+            self.metrics.model_info.remove(previous.version)
+        self.metrics.model_info.labels(candidate.version).set(1)
+        self.metrics.model_threshold.set(candidate.threshold)
+        log.info(
+            "model %s replaced %s (threshold %.4f -> %.4f); open alerts stay open",
+            candidate.version,
+            previous.version,
+            previous.threshold,
+            candidate.threshold,
+        )
 
     # -- partition ownership ---------------------------------------------------------------------
     def drop_partitions(self, partitions: Sequence[tuple[str, int]]) -> None:
@@ -264,7 +313,7 @@ class BatchProcessor:
                     "sensor": name,
                     "contribution": contribution,
                     "value": float(row[self.features.index(name)]),
-                    "training_mean": self._means.get(name),
+                    "training_mean": self.active.means.get(name),
                 }
                 for name, contribution in ranked
             ]

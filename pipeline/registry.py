@@ -1,25 +1,80 @@
-"""The model registry folder: versioned artifacts ``<version>.dhag`` and a ``current`` pointer file.
+"""The model registry folder: versioned artifacts ``<version>.dhag``, a ``current`` pointer and a history.
 
-``publish`` writes the artifact atomically (dhag's own temp file + rename), then atomically replaces
-``current``; a reader therefore sees either the old or the new version, never a half-written one.
+Every artifact carries its registry metadata (version, parent version, created time, training window,
+label counts, validation metrics) inside its own manifest, so the folder needs no separate index. The
+``current`` file names the version in use; ``history`` (JSON) lists the versions that were current
+before it, newest last, for :func:`rollback`. Both are replaced atomically (temp file, fsync, rename),
+so a reader sees the old or the new content, never a half-written one; switches take a lock file so two
+commands cannot interleave. :func:`promote` and :func:`rollback` load and verify an artifact before
+pointing ``current`` at it.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dhag
 from dhag import DHAG, ArtifactError
 from pipeline.errors import ModelUnavailableError
 
-__all__ = ["CURRENT", "current", "load_current", "publish"]
+__all__ = [
+    "CURRENT",
+    "HISTORY",
+    "ModelInfo",
+    "current",
+    "describe",
+    "history",
+    "list_models",
+    "load_current",
+    "load_version",
+    "promote",
+    "publish",
+    "rollback",
+]
 
 CURRENT = "current"
+HISTORY = "history"
+_LOCK = ".lock"
+_SUFFIX = ".dhag"
+_HISTORY_LIMIT = 20
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One artifact of the registry as :func:`list_models` and :func:`describe` report it.
+
+    ``error`` is set (and the manifest fields are empty) when the artifact cannot be read.
+    """
+
+    version: str
+    path: Path
+    is_current: bool
+    created: str | None = None
+    parent: str | None = None
+    training_window: Any = None
+    label_counts: Any = None
+    validation: Any = None
+    threshold: float | None = None
+    features: tuple[str, ...] = ()
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (``path`` as a string)."""
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        out["path"] = str(self.path)
+        out["features"] = list(self.features)
+        return out
 
 
 def _check_version(version: str) -> str:
@@ -31,34 +86,118 @@ def _check_version(version: str) -> str:
     return version
 
 
-def publish(registry: str | Path, model: DHAG, version: str | None = None) -> str:
-    """Save ``model`` as ``registry/<version>.dhag`` and make it current; returns the version.
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
-    ``version`` defaults to a UTC timestamp (``v20261129T101500Z``, with a suffix if taken). The
-    version is also stored in the artifact's metadata.
+
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Serialise pointer switches of concurrent commands (advisory; readers never need it)."""
+    with open(root / _LOCK, "a", encoding="utf-8") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _read_pointer(root: Path) -> str | None:
+    """The version ``current`` names, or None when there is no pointer (unchecked)."""
+    try:
+        return (root / CURRENT).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def history(registry: str | Path) -> list[str]:
+    """Versions that were current before the present one, oldest first (empty when none)."""
+    path = Path(registry) / HISTORY
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(f"Cannot read the registry history {str(path)!r}: {exc}") from None
+    if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
+        raise ModelUnavailableError(f"The registry history {str(path)!r} is not a list of versions.")
+    return data
+
+
+def _switch(root: Path, version: str, *, remember_previous: bool) -> None:
+    """Point ``current`` at ``version``; the previous one joins the history unless this is a rollback."""
+    previous = _read_pointer(root)
+    past = history(root)
+    if remember_previous and previous is not None and previous != version:
+        past = (past + [previous])[-_HISTORY_LIMIT:]
+        _write_atomic(root / HISTORY, json.dumps(past) + "\n")
+    _write_atomic(root / CURRENT, version + "\n")
+
+
+def publish(
+    registry: str | Path,
+    model: DHAG,
+    version: str | None = None,
+    *,
+    parent: str | None = None,
+    training_window: Mapping[str, Any] | None = None,
+    label_counts: Mapping[str, int] | None = None,
+    validation: Mapping[str, float] | None = None,
+    make_current: bool = True,
+) -> str:
+    """Save ``model`` as ``registry/<version>.dhag`` and (unless ``make_current`` is False) make it
+    current; returns the version.
+
+    ``version`` defaults to a UTC timestamp (``v20261129T101500Z``, with a suffix if taken); ``parent``
+    to the version current at the time. The version, parent, creation time, training window, label
+    counts and validation metrics are stored in the artifact's metadata.
     """
     root = Path(registry)
     root.mkdir(parents=True, exist_ok=True)
     if version is None:
         base = time.strftime("v%Y%m%dT%H%M%SZ", time.gmtime())
         version, n = base, 1
-        while (root / f"{version}.dhag").exists():
+        while (root / f"{version}{_SUFFIX}").exists():
             n += 1
             version = f"{base}-{n}"
     _check_version(version)
-    metadata = dict(getattr(model, "metadata_", {}) or {}) | {"version": version}
-    model.save(root / f"{version}.dhag", metadata=metadata)
-    fd, tmp = tempfile.mkstemp(prefix=".current.", suffix=".tmp", dir=root)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(version + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, root / CURRENT)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if parent is None:
+        parent = _read_pointer(root)
+    registry_fields = {
+        "version": version,
+        "parent": parent,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "training_window": dict(training_window) if training_window is not None else None,
+        "label_counts": dict(label_counts) if label_counts is not None else None,
+        "validation": dict(validation) if validation is not None else None,
+    }
+    metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
+    model.save(root / f"{version}{_SUFFIX}", metadata=metadata)
+    if make_current:
+        with _locked(root):
+            _switch(root, version, remember_previous=True)
     return version
+
+
+def _artifact(root: Path, version: str) -> Path:
+    try:
+        _check_version(version)
+    except ValueError as exc:
+        raise ModelUnavailableError(str(exc)) from None
+    path = root / f"{version}{_SUFFIX}"
+    if not path.is_file():
+        raise ModelUnavailableError(
+            f"The registry {str(root)!r} has no version {version!r} ({str(path)!r} does not exist)."
+        )
+    return path
 
 
 def current(registry: str | Path) -> tuple[str, Path]:
@@ -78,7 +217,7 @@ def current(registry: str | Path) -> tuple[str, Path]:
         _check_version(version)
     except ValueError as exc:
         raise ModelUnavailableError(f"{str(pointer)!r} does not name a valid version: {exc}") from None
-    path = root / f"{version}.dhag"
+    path = root / f"{version}{_SUFFIX}"
     if not path.is_file():
         raise ModelUnavailableError(
             f"{str(pointer)!r} names version {version!r}, but {str(path)!r} does not exist."
@@ -86,10 +225,103 @@ def current(registry: str | Path) -> tuple[str, Path]:
     return version, path
 
 
-def load_current(registry: str | Path, *, device: str = "cpu") -> tuple[str, DHAG]:
-    """Load the current model; raises :class:`ModelUnavailableError` for a missing pointer or a bad file."""
-    version, path = current(registry)
+def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> DHAG:
+    """Load and verify one version; raises :class:`ModelUnavailableError` naming the version and the fault.
+
+    Beyond dhag's own checks (format version, checksum, consistent weights) the artifact's recorded
+    version must be the one it is filed under, so a copied or renamed file is not served by mistake.
+    """
+    path = _artifact(Path(registry), version)
     try:
-        return version, dhag.load_model(path, device=device)
+        model = dhag.load_model(path, device=device)
     except ArtifactError as exc:
         raise ModelUnavailableError(f"Cannot load model version {version!r}: {exc}") from None
+    recorded = (model.metadata_ or {}).get("version")
+    if recorded is not None and recorded != version:
+        raise ModelUnavailableError(
+            f"Cannot load model version {version!r}: {str(path)!r} records version {recorded!r}."
+        )
+    return model
+
+
+def load_current(registry: str | Path, *, device: str = "cpu") -> tuple[str, DHAG]:
+    """Load the current model; raises :class:`ModelUnavailableError` for a missing pointer or a bad file."""
+    version, _path = current(registry)
+    return version, load_version(registry, version, device=device)
+
+
+def promote(registry: str | Path, version: str, *, device: str = "cpu") -> str | None:
+    """Make ``version`` current after loading it; returns the version it replaced (None if none).
+
+    Raises :class:`ModelUnavailableError` (and changes nothing) when the artifact is missing or fails to
+    load.
+    """
+    root = Path(registry)
+    load_version(root, version, device=device)
+    with _locked(root):
+        previous = _read_pointer(root)
+        _switch(root, version, remember_previous=True)
+    return previous
+
+
+def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, str]:
+    """Go back to the previous current version; returns ``(replaced, restored)``.
+
+    The restored version leaves the history, so a second rollback goes one further back. Raises
+    :class:`ModelUnavailableError` (and changes nothing) when there is no previous version or it fails
+    to load.
+    """
+    root = Path(registry)
+    with _locked(root):
+        present = _read_pointer(root)
+        past = history(root)
+        while past and past[-1] == present:
+            past.pop()
+        if not past:
+            raise ModelUnavailableError(
+                f"Nothing to roll back to: the registry {str(root)!r} has no earlier current version."
+            )
+        target = past[-1]
+        load_version(root, target, device=device)
+        _write_atomic(root / HISTORY, json.dumps(past[:-1]) + "\n")
+        _switch(root, target, remember_previous=False)
+    return present, target
+
+
+def _info(version: str, path: Path, is_current: bool) -> ModelInfo:
+    try:
+        manifest = dhag.read_manifest(path)
+    except ArtifactError as exc:
+        return ModelInfo(version, path, is_current, error=str(exc))
+    meta = manifest.get("metadata") or {}
+    return ModelInfo(
+        version,
+        path,
+        is_current,
+        created=meta.get("created"),
+        parent=meta.get("parent"),
+        training_window=meta.get("training_window"),
+        label_counts=meta.get("label_counts"),
+        validation=meta.get("validation"),
+        threshold=manifest.get("threshold"),
+        features=tuple(manifest.get("feature_names", ())),
+    )
+
+
+def list_models(registry: str | Path) -> list[ModelInfo]:
+    """Every artifact of the registry, oldest first (by creation time, then name; unreadable ones last)."""
+    root = Path(registry)
+    present = _read_pointer(root)
+    infos = [
+        _info(path.name[: -len(_SUFFIX)], path, path.name[: -len(_SUFFIX)] == present)
+        for path in sorted(root.glob(f"*{_SUFFIX}"))
+        if _VERSION.fullmatch(path.name[: -len(_SUFFIX)])
+    ]
+    return sorted(infos, key=lambda i: (i.error is not None, i.created or "", i.version))
+
+
+def describe(registry: str | Path, version: str) -> ModelInfo:
+    """One version's :class:`ModelInfo`; raises :class:`ModelUnavailableError` when it does not exist."""
+    root = Path(registry)
+    path = _artifact(root, version)
+    return _info(version, path, _read_pointer(root) == version)

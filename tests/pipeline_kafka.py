@@ -20,6 +20,7 @@ from dhag import DHAG
 from pipeline.broker import ensure_topics
 from pipeline.config import Settings
 from pipeline.daemon import Daemon
+from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor
 
@@ -138,14 +139,15 @@ def sample(registry: CollectorRegistry, name: str, labels: dict[str, str] | None
 
 @contextlib.contextmanager
 def running_daemon(
-    settings: Settings, model: DHAG, bootstrap: str
+    settings: Settings, model: DHAG, bootstrap: str, *, hot_swap: bool = False
 ) -> Iterator[tuple[Daemon, CollectorRegistry]]:
-    """A daemon scoring in a background thread; stopped (and joined, bounded) on exit."""
+    """A daemon scoring in a background thread (model version "v1"; ``hot_swap``: watching the registry
+    of ``settings.model``); stopped (and joined, bounded) on exit."""
     registry = CollectorRegistry()
     metrics = PipelineMetrics(registry, asset_limit=settings.metrics.asset_limit)
-    daemon = Daemon(
-        settings, BatchProcessor(settings, model, "v1", metrics), metrics, bootstrap_servers=bootstrap
-    )
+    processor = BatchProcessor(settings, model, "v1", metrics)
+    reloader = ModelReloader(settings.model, processor, metrics) if hot_swap else None
+    daemon = Daemon(settings, processor, metrics, bootstrap_servers=bootstrap, reloader=reloader)
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(daemon.run()), daemon=True)
     thread.start()

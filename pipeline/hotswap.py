@@ -1,0 +1,169 @@
+"""Hot swap: the model in use as one object, the checks a replacement must pass, and the reloader.
+
+The daemon calls :meth:`ModelReloader.check` between batches. At most every ``model.reload_check_s``
+seconds it stats the registry's ``current`` file; only when that file changed (a promote, a rollback, a
+publish: each replaces it with a new file) does it read the version, load and verify that model, and
+hand it to :meth:`~pipeline.processing.BatchProcessor.swap_model`, which switches in one assignment. A
+model that fails (missing, corrupt, wrong format or recorded version, different sensors, unusable
+scores) is refused: ``dhag_model_reloads_total{result="failed"}`` counts it, an error is logged, the
+model in use keeps serving, and the same pointer is not tried again until ``current`` changes again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dhag import DHAG, DHAGError
+from pipeline import registry
+from pipeline.config import ModelSettings, RecordSettings
+from pipeline.errors import ModelUnavailableError
+from pipeline.features import PlantFeatures
+from pipeline.metrics import PipelineMetrics
+from pipeline.records import RecordParser
+
+if TYPE_CHECKING:
+    from pipeline.processing import BatchProcessor
+
+__all__ = ["ActiveModel", "ModelReloader", "bind_model", "verify_replacement"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    """A loaded model with everything scoring derives from it; the processor swaps it as one object."""
+
+    model: DHAG
+    version: str
+    threshold: float
+    features: list[str]
+    means: dict[str, float]
+    derived: PlantFeatures | None
+    parser: RecordParser
+
+    @property
+    def inputs(self) -> list[str]:
+        """The sensors a record must carry for this model (raw inputs of derived features, if any)."""
+        return list(self.derived.inputs) if self.derived is not None else self.features
+
+
+def bind_model(model: DHAG, version: str, records: RecordSettings) -> ActiveModel:
+    """The :class:`ActiveModel` of a fitted or loaded model, with a record parser for its inputs."""
+    features = list(model.feature_names_in_)
+    means = dict(model.preprocessor_.means_)
+    # A model trained on derived features (pipeline.features) reads raw sensors and derives them.
+    derived = PlantFeatures.from_model(model)
+    parser = RecordParser(
+        derived.inputs if derived is not None else features,
+        derived.input_means if derived is not None else means,
+        missing_policy=records.missing_policy,
+        max_record_bytes=records.max_record_bytes,
+        asset_id_pattern=records.asset_id_pattern,
+    )
+    return ActiveModel(model, version, float(model.threshold_), features, means, derived, parser)
+
+
+def verify_replacement(in_use: ActiveModel, candidate: ActiveModel) -> ActiveModel:
+    """Return ``candidate`` when it may replace ``in_use``; raise :class:`ModelUnavailableError` if not.
+
+    It must read the same set of sensors (the producers send what the running model reads; changing
+    the sensor set is a restart), have a threshold in [0, 1], and score a row of its own training
+    means to a finite score in [0, 1] (which runs preprocessing and every network layer once).
+    """
+    version = candidate.version
+    if sorted(candidate.inputs) != sorted(in_use.inputs):
+        raise ModelUnavailableError(
+            f"Model version {version!r} reads the sensors {sorted(candidate.inputs)}, but the model in "
+            f"use ({in_use.version!r}) reads {sorted(in_use.inputs)}; a different sensor set needs a "
+            "restart of the daemon."
+        )
+    if not 0.0 <= candidate.threshold <= 1.0:
+        raise ModelUnavailableError(
+            f"Model version {version!r} has threshold {candidate.threshold}; it must be in [0, 1]."
+        )
+    row = np.array([[candidate.means.get(name, 0.0) for name in candidate.features]], dtype=float)
+    try:
+        score = float(candidate.model.decision_function(row)[0])
+    except (DHAGError, RuntimeError, ValueError) as exc:
+        raise ModelUnavailableError(f"Model version {version!r} fails to score: {exc}") from None
+    if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+        raise ModelUnavailableError(
+            f"Model version {version!r} scores its training means as {score}; a score must be in [0, 1]."
+        )
+    return candidate
+
+
+_Stamp = tuple[int, int, int, int] | None
+
+
+class ModelReloader:
+    """Watches ``model.registry``'s ``current`` file and swaps the processor's model when it changes.
+
+    ``clock`` (monotonic seconds) is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: ModelSettings,
+        processor: BatchProcessor,
+        metrics: PipelineMetrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.processor = processor
+        self.metrics = metrics
+        self.clock = clock
+        self.pointer = Path(settings.registry) / registry.CURRENT
+        self._last_check = -math.inf
+        self._seen: _Stamp | str = "unchecked"
+
+    def _stamp(self) -> _Stamp:
+        try:
+            st = os.stat(self.pointer)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def check(self) -> bool:
+        """Swap in a new current model if the pointer changed and the model passes; True when swapped."""
+        now = self.clock()
+        if now - self._last_check < self.settings.reload_check_s:
+            return False
+        self._last_check = now
+        try:
+            stamp = self._stamp()
+        except OSError as exc:
+            log.warning("cannot stat %s: %s", self.pointer, exc)
+            return False
+        if stamp == self._seen:
+            return False
+        self._seen = stamp
+        in_use = self.processor.model_version
+        try:
+            version, _path = registry.current(self.settings.registry)
+            if version == in_use:
+                return False
+            model = registry.load_version(self.settings.registry, version, device=self.settings.device)
+            candidate = self.processor.prepare_model(model, version)
+        except (ModelUnavailableError, DHAGError, RuntimeError, ValueError) as exc:
+            self.metrics.model_reloads.labels("failed").inc()
+            log.error(
+                "model reload refused, %s keeps serving (retried when %s changes again): %s",
+                in_use,
+                self.pointer,
+                exc,
+            )
+            return False
+        self.processor.swap_model(candidate)
+        self.metrics.model_reloads.labels("ok").inc()
+        return True

@@ -1,0 +1,102 @@
+"""``dhag-pipeline models list|show V|promote V|rollback``: look at and switch the model registry.
+
+Exit codes: 0 done; 2 refused (an unknown version, an artifact that fails to load, nothing to roll back
+to), with the reason on stderr and the registry unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+from pipeline.config import Settings
+from pipeline.errors import ModelUnavailableError
+
+__all__ = ["EXIT_REFUSED", "add_arguments", "run_models"]
+
+EXIT_REFUSED = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``models`` subcommand's own subcommands and options."""
+    parser.add_argument("--registry", help="the registry folder (default: model.registry of the settings)")
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="every version, oldest first; '*' marks the current one")
+    show = sub.add_parser("show", help="one version's metadata as JSON")
+    show.add_argument("version")
+    promote = sub.add_parser("promote", help="load and verify a version, then make it current")
+    promote.add_argument("version")
+    sub.add_parser("rollback", help="make the previous current version current again")
+
+
+def _summary(metrics: object) -> str:
+    if not isinstance(metrics, dict) or not metrics:
+        return "-"
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items())
+    )
+
+
+def _list(root: str, out: TextIO) -> int:
+    from pipeline import registry
+
+    infos = registry.list_models(root)
+    if not infos:
+        out.write(f"no models in {root}\n")
+        return 0
+    rows = [("", "VERSION", "CREATED", "PARENT", "THRESHOLD", "VALIDATION")]
+    for info in infos:
+        if info.error is not None:
+            rows.append(
+                ("*" if info.is_current else "", info.version, "-", "-", "-", f"UNREADABLE: {info.error}")
+            )
+            continue
+        threshold = f"{info.threshold:.4f}" if info.threshold is not None else "-"
+        rows.append(
+            (
+                "*" if info.is_current else "",
+                info.version,
+                info.created or "-",
+                info.parent or "-",
+                threshold,
+                _summary(info.validation),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        out.write(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] + "\n"
+        )
+    return 0
+
+
+def run_models(
+    settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Run one ``models`` action, writing to ``out`` / ``err`` (default: stdout / stderr); returns the exit
+    code."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    from pipeline import registry  # imports torch: only for this command
+
+    root = args.registry or settings.model.registry
+    device = settings.model.device
+    try:
+        if args.action == "list":
+            return _list(root, out)
+        if args.action == "show":
+            info = registry.describe(root, args.version)
+            out.write(json.dumps(info.as_dict(), indent=2, sort_keys=True) + "\n")
+            return 0
+        if args.action == "promote":
+            previous = registry.promote(root, args.version, device=device)
+            out.write(f"{args.version} is current (was {previous or 'none'})\n")
+            return 0
+        replaced, restored = registry.rollback(root, device=device)
+        out.write(f"{restored} is current again (was {replaced or 'none'})\n")
+        return 0
+    except ModelUnavailableError as exc:
+        err.write(f"models {args.action}: refused: {exc}\n")
+        return EXIT_REFUSED

@@ -1,0 +1,207 @@
+"""Hot swap of the model between batches: processing level with a fake clock, then end to end."""
+
+from __future__ import annotations
+
+import logging
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from pipeline_kafka import (
+    committed,
+    make_settings,
+    normal_rows,
+    produce,
+    read_topic,
+    reading,
+    running_daemon,
+    sample,
+    wait_for,
+)
+from plant_data import normal
+from prometheus_client import CollectorRegistry
+
+import dhag
+from pipeline import registry
+from pipeline.config import Settings
+from pipeline.hotswap import ModelReloader
+from pipeline.metrics import PipelineMetrics
+from pipeline.processing import BatchProcessor
+
+Rec = namedtuple("Rec", "topic partition offset key value")
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Rig:
+    """A registry with ``v1`` current, a processor serving it, and a reloader on a fake clock."""
+
+    def __init__(self, fitted, root: Path) -> None:
+        registry.publish(root, fitted, "v1")
+        self.root = root
+        self.settings = Settings.model_validate(
+            {
+                "kafka": {"topics": {"scores": "scores"}},
+                "model": {"registry": str(root), "reload_check_s": 2.0},
+                "alerts": {"open_after": 2, "window": 3, "resolve_after": 3},
+            }
+        )
+        self.prom = CollectorRegistry()
+        metrics = PipelineMetrics(self.prom)
+        version, model = registry.load_current(root)
+        self.processor = BatchProcessor(self.settings, model, version, metrics)
+        self.clock = _Clock()
+        self.reloader = ModelReloader(self.settings.model, self.processor, metrics, clock=self.clock)
+        self.offset = 0
+
+    def check_after(self, seconds: float) -> bool:
+        self.clock.now += seconds
+        return self.reloader.check()
+
+    def batch(self, rows: np.ndarray, asset: str = "p") -> list[dict]:
+        recs = []
+        for row in rows:
+            recs.append(Rec("in", 0, self.offset, asset.encode(), reading(asset, 1e9 + self.offset, row)))
+            self.offset += 1
+        out = self.processor.process(recs, now=float(self.offset))
+        assert out.scored == len(rows)
+        return [orjson.loads(m.value) | {"topic": m.topic} for m in out.messages]
+
+    def sample(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        return self.prom.get_sample_value(name, labels or {})
+
+
+def _with_threshold(root: Path, threshold: float) -> dhag.DHAG:
+    model = dhag.load_model(root / "v1.dhag")
+    model.threshold_ = threshold
+    return model
+
+
+def _corrupt(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_new_version_is_swapped_in_between_batches_and_open_alerts_carry_it(fitted, tmp_path) -> None:
+    rig = _Rig(fitted, tmp_path)
+    assert rig.check_after(0) is False  # the pointer names the version in use
+    bad = normal(np.random.default_rng(1), 2) + np.array([0, 0, 0, 9.0])
+    first = rig.batch(bad)
+    (opened,) = [e for e in first if e["topic"] == "anomaly-alerts"]
+    assert opened["state"] == "open" and opened["model_version"] == "v1"
+    assert {e["model_version"] for e in first if e["topic"] == "scores"} == {"v1"}
+
+    new_threshold = min(1.0, fitted.threshold_ + 0.05)
+    registry.publish(tmp_path, _with_threshold(tmp_path, new_threshold), "v2")
+    assert rig.check_after(1.0) is False, "checked again before model.reload_check_s passed"
+    assert rig.processor.model_version == "v1"
+    assert rig.check_after(1.5) is True
+    second = rig.batch(np.zeros((3, 4)))
+    assert {e["model_version"] for e in second if e["topic"] == "scores"} == {"v2"}
+    (resolved,) = [e for e in second if e["topic"] == "anomaly-alerts"]
+    assert resolved["state"] == "resolved" and resolved["alert_id"] == opened["alert_id"]
+    assert resolved["model_version"] == "v2" and resolved["threshold"] == pytest.approx(new_threshold)
+
+    assert rig.sample("dhag_model_info", {"version": "v1"}) is None
+    assert rig.sample("dhag_model_info", {"version": "v2"}) == 1
+    assert rig.sample("dhag_model_threshold") == pytest.approx(new_threshold)
+    assert rig.sample("dhag_model_reloads_total", {"result": "ok"}) == 1
+    assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) is None
+
+
+def test_a_corrupt_version_is_refused_once_and_the_old_model_keeps_serving(fitted, tmp_path, caplog) -> None:
+    rig = _Rig(fitted, tmp_path)
+    rig.check_after(0)
+    registry.publish(tmp_path, fitted, "v2")
+    _corrupt(tmp_path / "v2.dhag")
+    with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
+        assert rig.check_after(3) is False
+    assert "model reload refused, v1 keeps serving" in caplog.text and "'v2'" in caplog.text
+    assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 1
+    scores = rig.batch(np.zeros((4, 4)))
+    assert {e["model_version"] for e in scores} == {"v1"}
+    assert rig.sample("dhag_model_info", {"version": "v1"}) == 1
+
+    caplog.clear()
+    for _ in range(3):
+        assert rig.check_after(3) is False
+    assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 1, "retried an unchanged pointer"
+    assert not caplog.records
+
+    registry.publish(tmp_path, fitted, "v2")  # republished: `current` is replaced, so it is tried again
+    assert rig.check_after(3) is True
+    assert rig.processor.model_version == "v2"
+    assert rig.sample("dhag_model_reloads_total", {"result": "ok"}) == 1
+
+
+def test_other_sensors_a_misfiled_artifact_and_a_missing_pointer_are_refused(
+    fitted, quick_model, train_rows, tmp_path, caplog
+) -> None:
+    rig = _Rig(fitted, tmp_path)
+    rig.check_after(0)
+    other = quick_model(feature_names=["a", "b", "c", "d"]).fit(np.asarray(train_rows))
+    registry.publish(tmp_path, other, "v3")
+    with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
+        assert rig.check_after(3) is False
+    assert "reads the sensors ['a', 'b', 'c', 'd']" in caplog.text
+    (tmp_path / "v5.dhag").write_bytes((tmp_path / "v1.dhag").read_bytes())
+    (tmp_path / "current").write_text("v5\n")
+    assert rig.check_after(3) is False
+    assert "records version 'v1'" in caplog.text
+    (tmp_path / "current").unlink()
+    assert rig.check_after(3) is False
+    assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 3
+    assert rig.processor.model_version == "v1"
+    assert {e["model_version"] for e in rig.batch(np.zeros((2, 4)))} == {"v1"}
+
+
+@pytest.mark.integration
+def test_a_version_promoted_while_the_daemon_runs_scores_what_follows_with_nothing_skipped(
+    tansu, fitted, tmp_path
+) -> None:
+    bs = tansu.bootstrap_servers
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, _with_threshold(tmp_path, min(1.0, fitted.threshold_ + 0.05)), "v2")
+    registry.rollback(tmp_path)
+    settings = make_settings(
+        bs,
+        tmp_path,
+        scores=True,
+        kafka={"batch_size": 50},
+        model={"registry": str(tmp_path), "reload_check_s": 0.2},
+    )
+    topic, group = settings.kafka.topics.input, settings.kafka.group_id
+    rng = np.random.default_rng(5)
+
+    def burst(start: int, n: int) -> list[tuple[int, int]]:
+        items = [
+            (f"h-{i % 9}".encode(), reading(f"h-{i % 9}", 1_800_000_000 + start + i, row))
+            for i, row in enumerate(normal_rows(rng, n))
+        ]
+        return produce(bs, topic, items)
+
+    before = burst(0, 300)
+    with running_daemon(settings, fitted, bs, hot_swap=True) as (_daemon, prom):
+        wait_for(lambda: sample(prom, "dhag_records_consumed_total") >= 300, 30, "the first records")
+        registry.promote(tmp_path, "v2")
+        wait_for(lambda: sample(prom, "dhag_model_reloads_total", {"result": "ok"}) == 1, 10, "the swap")
+        after = burst(300, 300)
+        wait_for(lambda: sum(committed(bs, group, topic).values()) == 600, 30, "all records committed")
+        assert sample(prom, "dhag_model_info", {"version": "v2"}) == 1
+        assert prom.get_sample_value("dhag_model_info", {"version": "v1"}) is None
+    scored = [
+        orjson.loads(m.value) for m in read_topic(bs, settings.kafka.topics.scores, count=600, timeout_s=20)
+    ]
+    version_at = {(e["partition"], e["offset"]): e["model_version"] for e in scored}
+    assert set(version_at) == set(before) | set(after)
+    assert {version_at[p] for p in before} == {"v1"}
+    assert {version_at[p] for p in after} == {"v2"}

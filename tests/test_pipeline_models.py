@@ -1,0 +1,179 @@
+"""The model registry's versions, metadata, promote / rollback, and the ``models`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from pipeline import registry
+from pipeline.cli import main
+from pipeline.config import load_settings
+from pipeline.errors import ConfigError, ModelUnavailableError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _corrupt(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _pointer(root: Path) -> str:
+    return (root / "current").read_text().strip()
+
+
+def test_versions_carry_their_metadata_and_list_marks_the_current_one(fitted, tmp_path: Path) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(
+        tmp_path,
+        fitted,
+        "v2",
+        training_window={"start": "2026-11-01T00:00:00Z", "end": "2026-11-28T00:00:00Z"},
+        label_counts={"anomaly": 4, "normal": 17},
+        validation={"f1": 0.91, "auroc": 0.97},
+    )
+    infos = registry.list_models(tmp_path)
+    assert [(i.version, i.is_current) for i in infos] == [("v1", False), ("v2", True)]
+    v1, v2 = infos
+    assert v1.parent is None and v2.parent == "v1"
+    assert v2.label_counts == {"anomaly": 4, "normal": 17} and v2.validation == {"f1": 0.91, "auroc": 0.97}
+    assert v2.training_window["end"] == "2026-11-28T00:00:00Z"
+    assert v2.created and v2.created.endswith("Z") and v2.threshold == pytest.approx(fitted.threshold_)
+    assert registry.describe(tmp_path, "v2") == v2
+    assert registry.history(tmp_path) == ["v1"]
+    with pytest.raises(ModelUnavailableError, match="no version 'v9'"):
+        registry.describe(tmp_path, "v9")
+
+
+def test_promote_and_rollback_walk_the_history_and_refuse_when_it_is_empty(fitted, tmp_path: Path) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2")
+    registry.publish(tmp_path, fitted, "v3", make_current=False)
+    assert _pointer(tmp_path) == "v2"
+    assert registry.promote(tmp_path, "v3") == "v2"
+    assert (_pointer(tmp_path), registry.history(tmp_path)) == ("v3", ["v1", "v2"])
+    assert registry.rollback(tmp_path) == ("v3", "v2")
+    assert registry.rollback(tmp_path) == ("v2", "v1")
+    assert (_pointer(tmp_path), registry.history(tmp_path)) == ("v1", [])
+    with pytest.raises(ModelUnavailableError, match="Nothing to roll back to"):
+        registry.rollback(tmp_path)
+    assert _pointer(tmp_path) == "v1"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_promote_refuses_a_corrupt_or_misfiled_artifact_and_changes_nothing(fitted, tmp_path: Path) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2", make_current=False)
+    _corrupt(tmp_path / "v2.dhag")
+    with pytest.raises(ModelUnavailableError, match="Cannot load model version 'v2'.*checksum"):
+        registry.promote(tmp_path, "v2")
+    (tmp_path / "v3.dhag").write_bytes((tmp_path / "v1.dhag").read_bytes())
+    with pytest.raises(ModelUnavailableError, match="records version 'v1'"):
+        registry.promote(tmp_path, "v3")
+    with pytest.raises(ModelUnavailableError, match="no version 'v4'"):
+        registry.promote(tmp_path, "v4")
+    assert (_pointer(tmp_path), registry.history(tmp_path)) == ("v1", [])
+    assert [i.version for i in registry.list_models(tmp_path) if i.error] == ["v2"]
+
+
+def test_a_failed_switch_leaves_the_old_pointer_whole(fitted, tmp_path: Path, monkeypatch) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2", make_current=False)
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(registry.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="No space"):
+        registry.promote(tmp_path, "v2")
+    monkeypatch.undo()
+    assert _pointer(tmp_path) == "v1" and registry.history(tmp_path) == []
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_readers_never_see_a_partial_pointer_while_versions_switch(fitted, tmp_path: Path) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2")
+    seen: set[str] = set()
+    errors: list[Exception] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                seen.add(registry.current(tmp_path)[0])
+            except ModelUnavailableError as exc:
+                errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(20):
+            registry.promote(tmp_path, "v1" if i % 2 else "v2")
+    finally:
+        done.set()
+        reader.join(timeout=10)
+    assert not errors and seen <= {"v1", "v2"} and seen
+
+
+def test_models_command_prints_and_switches_and_refuses_with_exit_code_2(
+    fitted, tmp_path: Path, capsys
+) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2", validation={"f1": 0.5}, make_current=False)
+    registry.publish(tmp_path, fitted, "v3", make_current=False)
+    _corrupt(tmp_path / "v3.dhag")
+    base = ["models", "--registry", str(tmp_path)]
+
+    assert main([*base, "list"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].split() == ["VERSION", "CREATED", "PARENT", "THRESHOLD", "VALIDATION"]
+    assert listing[1].startswith("*") and listing[1].split()[1] == "v1"
+    assert "f1=0.5" in listing[2] and "UNREADABLE" in listing[3]
+
+    assert main([*base, "show", "v2"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["version"], shown["parent"], shown["is_current"]) == ("v2", "v1", False)
+
+    assert main([*base, "promote", "v3"]) == 2
+    err = capsys.readouterr().err
+    assert "models promote: refused" in err and "'v3'" in err
+    assert main([*base, "show", "nope"]) == 2
+    assert main([*base, "promote", "v2"]) == 0
+    assert _pointer(tmp_path) == "v2"
+    assert main([*base, "rollback"]) == 0
+    assert _pointer(tmp_path) == "v1"
+    assert main([*base, "rollback"]) == 2
+    assert "Nothing to roll back to" in capsys.readouterr().err
+
+
+def test_python_m_pipeline_models_promote_exits_2_for_a_bad_artifact(fitted, tmp_path: Path) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2", make_current=False)
+    _corrupt(tmp_path / "v2.dhag")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
+    env["DHAG_PIPELINE_MODEL__REGISTRY"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "models", "promote", "v2"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Cannot load model version 'v2'" in result.stderr
+    assert _pointer(tmp_path) == "v1"
+
+
+def test_reload_check_interval_is_validated() -> None:
+    assert load_settings(None, {}).model.reload_check_s == 2.0
+    with pytest.raises(ConfigError, match="model.reload_check_s"):
+        load_settings(None, {"DHAG_PIPELINE_MODEL__RELOAD_CHECK_S": "0"})
