@@ -84,6 +84,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"{t.get('epochs_run')} epochs (kept {t.get('best_epoch')}, {t.get('stopped_by')}), "
         f"{t.get('fit_seconds')}s on {t.get('device')}"
     )
+    if "ce_vs_constant" in t:
+        verdict = "COLLAPSED: scores barely separate anything" if t.get("collapsed") else "learned"
+        print(f"training health: L_ce at {t['ce_vs_constant']:.3f} of a constant predictor's ({verdict})")
     if manifest.get("metadata"):
         print(f"metadata: {json.dumps(manifest['metadata'], sort_keys=True)}")
     return 0

@@ -1,0 +1,120 @@
+"""The ``dhag`` command line: train, score, info, and its errors, on small files."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from plant_data import FEATURES, gross_outliers, normal
+
+from dhag import load_model
+from dhag.cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    gen = np.random.default_rng(3)
+    train = pd.DataFrame(normal(gen, 600), columns=FEATURES)
+    train["label"] = 0
+    known = pd.DataFrame(gross_outliers(gen, 20), columns=FEATURES)
+    known["label"] = 1
+    pd.concat([train, known]).to_csv(root / "train.csv", index=False)
+    test = pd.DataFrame(np.vstack([normal(gen, 40), gross_outliers(gen, 10)]), columns=FEATURES)
+    test.to_csv(root / "test.csv", index=False)
+    np.savez(root / "test.npz", X=test.to_numpy(), feature_names=np.array(FEATURES))
+    return {"root": root, "train": root / "train.csv", "test": root / "test.csv", "npz": root / "test.npz"}
+
+
+@pytest.fixture(scope="module")
+def model_path(files: dict[str, Path]) -> Path:
+    out = files["root"] / "model.dhag"
+    code = main(
+        [
+            "train",
+            "--data",
+            str(files["train"]),
+            "--out",
+            str(out),
+            "--label-column",
+            "label",
+            "--max-epochs",
+            "5",
+            "--quiet",
+            "--seed",
+            "1",
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_train_writes_a_model_that_knows_its_labelled_anomalies(model_path: Path, capsys) -> None:
+    model = load_model(model_path)
+    assert model.feature_names_in_ == FEATURES
+    assert model.training_["n_known_anomalies"] == 20
+    assert model.metadata_["source"].endswith("train.csv")
+
+
+def test_score_writes_scores_flags_and_explanations(files, model_path: Path) -> None:
+    out = files["root"] / "scores.csv"
+    assert (
+        main(
+            [
+                "score",
+                "--model",
+                str(model_path),
+                "--data",
+                str(files["test"]),
+                "--out",
+                str(out),
+                "--explain",
+                "2",
+            ]
+        )
+        == 0
+    )
+    scored = pd.read_csv(out)
+    assert list(scored.columns) == ["score", "anomaly", "top_features"]
+    assert len(scored) == 50 and scored["score"].between(0, 1).all()
+    # The gross outliers are the last ten rows: they must outscore the normal rows on average.
+    assert scored["score"].iloc[40:].mean() > scored["score"].iloc[:40].mean()
+    flagged = scored[scored["anomaly"] == 1]
+    assert flagged["top_features"].str.count(";").eq(1).all()  # two features named per flagged row
+
+
+def test_score_reads_npz_like_csv(files, model_path: Path, capsys) -> None:
+    assert main(["score", "--model", str(model_path), "--data", str(files["npz"])]) == 0
+    from_npz = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert main(["score", "--model", str(model_path), "--data", str(files["test"])]) == 0
+    from_csv = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    np.testing.assert_allclose(from_npz["score"], from_csv["score"])
+
+
+def test_info_describes_the_model(model_path: Path, capsys) -> None:
+    assert main(["info", str(model_path)]) == 0
+    text = capsys.readouterr().out
+    assert "features (4): flow_a, flow_b, flow_total, vibration" in text
+    assert "20 known anomalies" in text and "training health" in text
+    assert main(["info", str(model_path), "--json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["format_version"] == 1 and manifest["feature_names"] == FEATURES
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["info", "missing.dhag"], "Cannot read model artifact"),
+        (["train", "--data", "missing.csv", "--out", "m.dhag"], "does not exist"),
+        (["train", "--data", "{train}", "--out", "{root}/x.dhag", "--label-column", "nope"], "'nope'"),
+        (["score", "--model", "{train}", "--data", "{test}"], "not a readable DHAG model"),
+    ],
+)
+def test_errors_exit_2_with_a_message(files, args: list[str], message: str, capsys) -> None:
+    argv = [a.format(train=files["train"], test=files["test"], root=files["root"]) for a in args]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
