@@ -4,8 +4,9 @@ The detector library of the product. It knows nothing of Kafka, Prometheus or th
 """
 
 from dhag.artifact import FORMAT_VERSION, load_model, read_manifest, save_model
-from dhag.estimator import DHAG, resolve_device
+from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError, NotFittedError, ParameterError
+from dhag.params import resolve_device
 from dhag.preprocessing import Preprocessor
 
 __all__ = [

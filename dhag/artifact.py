@@ -144,8 +144,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     """Load and verify an artifact; the model is rebuilt fully before it is returned, or not at all."""
-    from dhag.estimator import DHAG, resolve_device
+    from dhag.estimator import DHAG
     from dhag.modules import DHAGNet
+    from dhag.params import resolve_device
 
     path = Path(path)
     dev = resolve_device(device)  # a bad device is the caller's error, not the file's

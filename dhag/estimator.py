@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from dhag.attribution import occlusion_attribution
-from dhag.exceptions import InputError, NotFittedError, ParameterError
+from dhag.exceptions import InputError, NotFittedError
 from dhag.modules import DHAGNet
+from dhag.params import ARCH_PARAMS, resolve_device, validate_params
 from dhag.preprocessing import Preprocessor, as_columns
 from dhag.training import TrainConfig, train
 
@@ -24,27 +25,6 @@ _SCORE_CHUNK = 65536
 _COLLAPSE_CE_RATIO = 0.99
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    allowed = "The 'device' parameter of DHAG must be 'auto', 'cpu' or 'cuda[:N]'"
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ParameterError(f"{allowed}. Got {device!r} instead.") from exc
-    if dev.type not in ("cpu", "cuda"):
-        raise ParameterError(f"{allowed}. Got {device!r} instead.")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"{allowed}; CUDA is not available on this machine. Got {device!r}.")
-    return dev
-
-
-def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
-    if not ok:
-        raise ParameterError(f"The {name!r} parameter of DHAG must be {allowed}. Got {value!r} instead.")
 
 
 class DHAG:
@@ -138,83 +118,14 @@ class DHAG:
         self.progress = progress
 
     # -- settings --------------------------------------------------------------------------------
-    _ARCH = ("latent_dim", "encoder_layers", "n_perturbators", "perturbator_hidden", "discriminator_hidden")
+    _ARCH = ARCH_PARAMS
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The settings given to ``__init__``, by name (``deep`` is accepted for scikit-learn)."""
         return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
 
     def _validate_params(self) -> None:
-        for name in (*self._ARCH, "batch_size", "max_epochs", "patience"):
-            value = getattr(self, name)
-            _check(
-                name,
-                value,
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                "an int >= 1",
-            )
-        for name in ("lambda_norm", "lambda_div", "known_weight", "lr", "discriminator_lr"):
-            value = getattr(self, name)
-            _check(name, value, isinstance(value, (int, float)) and value >= 0, "a float >= 0")
-        k_ok = (isinstance(self.k, float) and 0 < self.k < 1) or (
-            isinstance(self.k, int) and not isinstance(self.k, bool) and self.k >= 1
-        )
-        _check("k", self.k, k_ok, "a float in (0, 1) (a fraction of the batch) or an int >= 1 (a count)")
-        _check(
-            "min_delta",
-            self.min_delta,
-            isinstance(self.min_delta, (int, float)) and self.min_delta >= 0,
-            "a float >= 0",
-        )
-        _check(
-            "discriminator_decay_epoch",
-            self.discriminator_decay_epoch,
-            isinstance(self.discriminator_decay_epoch, int) and self.discriminator_decay_epoch >= 1,
-            "an int >= 1",
-        )
-        for name in ("early_stopping", "bf16", "progress"):
-            _check(name, getattr(self, name), isinstance(getattr(self, name), bool), "True or False")
-        _check(
-            "validation_fraction",
-            self.validation_fraction,
-            isinstance(self.validation_fraction, float | int) and 0 <= self.validation_fraction < 0.5,
-            "a float in [0, 0.5)",
-        )
-        _check(
-            "target_far",
-            self.target_far,
-            isinstance(self.target_far, float) and 0 < self.target_far < 0.5,
-            "a float in (0, 0.5)",
-        )
-        if self.contamination is not None:
-            _check(
-                "contamination",
-                self.contamination,
-                isinstance(self.contamination, float) and 0 < self.contamination <= 0.5,
-                "None or a float in (0, 0.5]",
-            )
-        if self.max_steps is not None:
-            _check(
-                "max_steps",
-                self.max_steps,
-                isinstance(self.max_steps, int)
-                and not isinstance(self.max_steps, bool)
-                and self.max_steps >= 1,
-                "None or an int >= 1",
-            )
-        if self.time_budget is not None:
-            _check(
-                "time_budget",
-                self.time_budget,
-                isinstance(self.time_budget, (int, float)) and self.time_budget > 0,
-                "None or a number of seconds > 0",
-            )
-        _check(
-            "discriminator_decay",
-            self.discriminator_decay,
-            isinstance(self.discriminator_decay, (int, float)) and 0 < self.discriminator_decay <= 1,
-            "a float in (0, 1]",
-        )
+        validate_params(self)
 
     def training_config(self) -> TrainConfig:
         """The validated settings of the training loop (:class:`dhag.training.TrainConfig`)."""

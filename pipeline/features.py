@@ -30,23 +30,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.simulator.physics import CORE_SENSORS
+
 __all__ = ["DERIVED_FEATURES", "INPUT_SENSORS", "METADATA_KEY", "PlantFeatures"]
 
 log = logging.getLogger(__name__)
 
 METADATA_KEY = "plant_features"
-INPUT_SENSORS = (
-    "speed_rpm",
-    "flow_m3h",
-    "suction_pressure_bar",
-    "discharge_pressure_bar",
-    "motor_current_a",
-    "motor_power_kw",
-    "vibration_mm_s",
-    "bearing_temp_c",
-    "winding_temp_c",
-    "ambient_temp_c",
-)
+# The sensors every machine type of the simulated plant reports: the derived features need exactly these.
+INPUT_SENSORS = CORE_SENSORS
 # Quantities referenced per asset (their median over the asset's normal history is "1 per unit").
 _REFERENCED = (
     "speed",

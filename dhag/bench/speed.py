@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from dhag.bench import run_meta, write_json
-from dhag.estimator import DHAG, resolve_device
+from dhag.estimator import DHAG
 from dhag.modules import DHAGNet
+from dhag.params import resolve_device
 from dhag.training import TrainConfig, make_optimizers, train, train_step
 
 __all__ = ["run_speed"]

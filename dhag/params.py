@@ -1,0 +1,107 @@
+"""Validation of the DHAG estimator's settings and of the device it runs on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from dhag.exceptions import ParameterError
+
+__all__ = ["ARCH_PARAMS", "resolve_device", "validate_params"]
+
+# The settings that shape the networks (and so must travel with the weights).
+ARCH_PARAMS = ("latent_dim", "encoder_layers", "n_perturbators", "perturbator_hidden", "discriminator_hidden")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    allowed = "The 'device' parameter of DHAG must be 'auto', 'cpu' or 'cuda[:N]'"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ParameterError(f"{allowed}. Got {device!r} instead.") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise ParameterError(f"{allowed}. Got {device!r} instead.")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"{allowed}; CUDA is not available on this machine. Got {device!r}.")
+    return dev
+
+
+def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ParameterError(f"The {name!r} parameter of DHAG must be {allowed}. Got {value!r} instead.")
+
+
+def validate_params(est: Any) -> None:
+    """Raise :class:`ParameterError` naming the first setting of ``est`` outside its allowed values."""
+    for name in (*ARCH_PARAMS, "batch_size", "max_epochs", "patience"):
+        value = getattr(est, name)
+        _check(
+            name,
+            value,
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+            "an int >= 1",
+        )
+    for name in ("lambda_norm", "lambda_div", "known_weight", "lr", "discriminator_lr"):
+        value = getattr(est, name)
+        _check(name, value, isinstance(value, (int, float)) and value >= 0, "a float >= 0")
+    k_ok = (isinstance(est.k, float) and 0 < est.k < 1) or (
+        isinstance(est.k, int) and not isinstance(est.k, bool) and est.k >= 1
+    )
+    _check("k", est.k, k_ok, "a float in (0, 1) (a fraction of the batch) or an int >= 1 (a count)")
+    _check(
+        "min_delta",
+        est.min_delta,
+        isinstance(est.min_delta, (int, float)) and est.min_delta >= 0,
+        "a float >= 0",
+    )
+    _check(
+        "discriminator_decay_epoch",
+        est.discriminator_decay_epoch,
+        isinstance(est.discriminator_decay_epoch, int) and est.discriminator_decay_epoch >= 1,
+        "an int >= 1",
+    )
+    for name in ("early_stopping", "bf16", "progress"):
+        _check(name, getattr(est, name), isinstance(getattr(est, name), bool), "True or False")
+    _check(
+        "validation_fraction",
+        est.validation_fraction,
+        isinstance(est.validation_fraction, float | int) and 0 <= est.validation_fraction < 0.5,
+        "a float in [0, 0.5)",
+    )
+    _check(
+        "target_far",
+        est.target_far,
+        isinstance(est.target_far, float) and 0 < est.target_far < 0.5,
+        "a float in (0, 0.5)",
+    )
+    if est.contamination is not None:
+        _check(
+            "contamination",
+            est.contamination,
+            isinstance(est.contamination, float) and 0 < est.contamination <= 0.5,
+            "None or a float in (0, 0.5]",
+        )
+    if est.max_steps is not None:
+        _check(
+            "max_steps",
+            est.max_steps,
+            isinstance(est.max_steps, int) and not isinstance(est.max_steps, bool) and est.max_steps >= 1,
+            "None or an int >= 1",
+        )
+    if est.time_budget is not None:
+        _check(
+            "time_budget",
+            est.time_budget,
+            isinstance(est.time_budget, (int, float)) and est.time_budget > 0,
+            "None or a number of seconds > 0",
+        )
+    _check(
+        "discriminator_decay",
+        est.discriminator_decay,
+        isinstance(est.discriminator_decay, (int, float)) and 0 < est.discriminator_decay <= 1,
+        "a float in (0, 1]",
+    )
