@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/dhag bench semisup --data $(DATA) --json docs/bench/semisup.json
 	$(VENV)/bin/dhag bench speed --json docs/bench/speed.json
 	$(VENV)/bin/dhag-pipeline bench --json docs/bench/pipeline.json
+	$(VENV)/bin/dhag-pipeline bench plant --json docs/bench/plant.json
 
 # The whole product on this machine: embedded broker, a model (trained on the first run), the scoring
 # daemon and a simulated plant with injected faults, with a live summary until Ctrl-C.
