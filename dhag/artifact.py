@@ -27,7 +27,7 @@ from dhag.preprocessing import Preprocessor
 if TYPE_CHECKING:
     from dhag.estimator import DHAG
 
-__all__ = ["FORMAT_VERSION", "load_model", "read_manifest", "save_model"]
+__all__ = ["FORMAT_VERSION", "load_model", "read_manifest", "save_model", "write_atomic"]
 
 FORMAT_VERSION = 1
 _MAX_BYTES = 1 << 30
@@ -78,11 +78,26 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
         "checksum": _digest(manifest_json, tensors),
     }
     payload = st_save(tensors, metadata=header)
+    return write_atomic(path, payload)
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Replace ``path`` with ``data`` all at once: temp file in the same folder, fsync, rename, fsync
+    of the folder. A reader sees the old file or the new one, never a partial one.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> p = write_atomic(os.path.join(tempfile.mkdtemp(), "pointer"), b"v2\\n")
+    >>> p.read_bytes()
+    b'v2\\n'
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

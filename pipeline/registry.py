@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,6 +23,7 @@ from typing import Any
 
 import dhag
 from dhag import DHAG, ArtifactError
+from dhag.artifact import write_atomic
 from pipeline.errors import ModelUnavailableError
 
 __all__ = [
@@ -87,16 +86,7 @@ def _check_version(version: str) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"))
 
 
 @contextmanager

@@ -90,7 +90,7 @@ def test_a_failed_switch_leaves_the_old_pointer_whole(fitted, tmp_path: Path, mo
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(registry.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)  # the atomic writer renames through os.replace
     with pytest.raises(OSError, match="No space"):
         registry.promote(tmp_path, "v2")
     monkeypatch.undo()
