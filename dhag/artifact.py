@@ -168,7 +168,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     manifest, tensors = _read(path)
     try:
         settings = dict(manifest["settings"])
-        for key in ("categorical", "passthrough", "feature_names"):
+        for key in ("categorical", "passthrough", "feature_names", "shift_range"):
             if settings.get(key) is not None:
                 settings[key] = tuple(settings[key])
         settings["device"] = device

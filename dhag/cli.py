@@ -87,6 +87,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if "ce_vs_constant" in t:
         verdict = "COLLAPSED: scores barely separate anything" if t.get("collapsed") else "learned"
         print(f"training health: L_ce at {t['ce_vs_constant']:.3f} of a constant predictor's ({verdict})")
+    if len(t.get("attempts", [])) > 1:
+        first, kept = t["attempts"][0], t["attempts"][-1]
+        print(
+            f"retried: the first training collapsed (L_ce at {first['ce_vs_constant']:.3f}); kept a retry "
+            f"with ce_target={kept['ce_target']}, shift_weight={kept['shift_weight']}"
+        )
+    if "outlier_probe_auroc" in t:
+        print(
+            f"outlier probe: held-out rows pushed 6-9 sd in one column outscore the rows with AUROC "
+            f"{t['outlier_probe_auroc']:.3f}; final lambda_norm {t.get('lambda_norm_final')}"
+        )
     if manifest.get("metadata"):
         print(f"metadata: {json.dumps(manifest['metadata'], sort_keys=True)}")
     return 0

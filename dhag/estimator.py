@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import time
@@ -13,6 +14,7 @@ import torch
 
 from dhag.attribution import occlusion_attribution
 from dhag.exceptions import InputError, NotFittedError
+from dhag.health import outlier_probe
 from dhag.modules import DHAGNet
 from dhag.params import ARCH_PARAMS, resolve_device, validate_params
 from dhag.preprocessing import Preprocessor, as_columns
@@ -23,6 +25,8 @@ __all__ = ["DHAG", "resolve_device"]
 _SCORE_CHUNK = 65536
 # Training whose L_ce ends within 1 % of a constant predictor's has learned (almost) nothing.
 _COLLAPSE_CE_RATIO = 0.99
+# What a collapsed training is retried with (``collapse_retry``): the two anti-collapse rules below.
+_RETRY_SETTINGS = {"ce_target": 0.9, "shift_weight": 1.0}
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +38,27 @@ class DHAG:
     ``decision_function`` returns an anomaly score in [0, 1], higher = more anomalous. ``threshold_``
     is calibrated without labels: at ``target_far`` on held-out normal training rows, or, when
     ``contamination`` is set, at that quantile of the training scores.
+
+    Training follows the paper (fixed lambda1, synthetic anomalies from the perturbators only). When
+    that training collapses (its last ``L_ce`` is within 1 % of what a constant predictor gets, so every
+    row scores alike: measured on the KDD tables for every seed), ``collapse_retry`` (on by default)
+    trains once more from the same seed with two training-side rules switched on, both computed
+    without any label; they can also be switched on from the start:
+
+    - Shifted-row anomalies (``shift_weight``, ``shift_range``): every mini-batch also yields copies of
+      its rows with one z-scored column moved 2 to 4 standard deviations up or down, which enter like
+      known anomalies. Without them nothing asks the encoder to map unusual inputs anywhere in
+      particular, and on large tables it maps every row to one score.
+    - The ``L_ce`` controller (``ce_target``): after each update lambda1 (``lambda_norm``, its starting
+      value) is multiplied by ``exp(0.05 * (ce_target - L_ce / constant))``, so the perturbations grow
+      when the discriminator can no longer tell them apart and shrink when it tells them apart easily;
+      ``L_ce`` is held near ``ce_target`` (0.9) times a constant predictor's instead of collapsing onto
+      it. ``ce_target=None`` keeps lambda1 fixed, as in the paper.
+
+    ``training_`` records the final lambda1, ``ce_vs_constant`` (the last epoch's ``L_ce`` over a
+    constant predictor's; ``collapsed`` when at least 0.99) and ``outlier_probe_auroc``: how often
+    held-out normal rows with one column pushed 6 to 9 standard deviations away outscore the rows
+    themselves (see :mod:`dhag.health`).
 
     Training runs ``max_epochs`` epochs or ``max_steps`` updates, whichever ends first, and keeps the
     last weights. The objective hardens its own task as it trains (the perturbations shrink while they
@@ -63,12 +88,16 @@ class DHAG:
         k: float = 0.4,
         lambda_norm: float = 1.0,
         lambda_div: float = 0.1,
+        ce_target: float | None = None,
         batch_size: int = 256,
         lr: float = 5e-3,
         discriminator_lr: float = 1e-5,
         discriminator_decay_epoch: int = 20,
         discriminator_decay: float = 0.1,
         known_weight: float = 1.0,
+        shift_weight: float = 0.0,
+        shift_range: tuple[float, float] | list[float] = (2.0, 4.0),
+        collapse_retry: bool = True,
         max_epochs: int = 100,
         max_steps: int | None = 20_000,
         time_budget: float | None = None,
@@ -94,12 +123,16 @@ class DHAG:
         self.k = k
         self.lambda_norm = lambda_norm
         self.lambda_div = lambda_div
+        self.ce_target = ce_target
         self.batch_size = batch_size
         self.lr = lr
         self.discriminator_lr = discriminator_lr
         self.discriminator_decay_epoch = discriminator_decay_epoch
         self.discriminator_decay = discriminator_decay
         self.known_weight = known_weight
+        self.shift_weight = shift_weight
+        self.shift_range = shift_range
+        self.collapse_retry = collapse_retry
         self.max_epochs = max_epochs
         self.max_steps = max_steps
         self.time_budget = time_budget
@@ -139,11 +172,14 @@ class DHAG:
             k=float(self.k),
             lambda_norm=float(self.lambda_norm),
             lambda_div=float(self.lambda_div),
+            ce_target=None if self.ce_target is None else float(self.ce_target),
             lr=float(self.lr),
             discriminator_lr=float(self.discriminator_lr),
             discriminator_decay_epoch=self.discriminator_decay_epoch,
             discriminator_decay=float(self.discriminator_decay),
             known_weight=float(self.known_weight),
+            shift_weight=float(self.shift_weight),
+            shift_range=(float(self.shift_range[0]), float(self.shift_range[1])),
             max_epochs=self.max_epochs,
             max_steps=self.max_steps,
             time_budget=self.time_budget,
@@ -194,18 +230,57 @@ class DHAG:
         order = rng.permutation(normal.shape[0])
         val_rows, train_rows = normal[order[:n_val]], normal[order[n_val:]]
 
-        # Initialise from the seed without touching the caller's global torch random stream.
-        fork_devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork_devices):
-            torch.manual_seed(seed)
-            net = DHAGNet(n_features=matrix.shape[1], **{a: getattr(self, a) for a in self._ARCH})
-        net.to(device)
         x_train = torch.as_tensor(train_rows, device=device)
         x_val = torch.as_tensor(val_rows, device=device) if n_val else None
         x_known = torch.as_tensor(matrix[known_mask], device=device) if known_mask.any() else None
-        generator = torch.Generator(device=device).manual_seed(seed)
-        result = train(net, x_train, cfg, x_val=x_val, x_known=x_known, generator=generator)
-        net.eval()
+        numeric = [
+            sl.start
+            for name, sl in pre.feature_slices()
+            if name not in pre.categorical and name not in pre.passthrough
+        ]
+        shift_columns = torch.tensor(numeric, dtype=torch.long, device=device)
+        fork_devices = [device.index or 0] if device.type == "cuda" else []
+        attempts: list[dict[str, Any]] = []
+        while True:
+            # Initialise from the seed without touching the caller's global torch random stream; a
+            # retry starts from exactly the state a fresh fit with its settings would.
+            with torch.random.fork_rng(devices=fork_devices):
+                torch.manual_seed(seed)
+                net = DHAGNet(n_features=matrix.shape[1], **{a: getattr(self, a) for a in self._ARCH})
+            net.to(device)
+            generator = torch.Generator(device=device).manual_seed(seed)
+            result = train(
+                net,
+                x_train,
+                cfg,
+                x_val=x_val,
+                x_known=x_known,
+                shift_columns=shift_columns,
+                generator=generator,
+            )
+            net.eval()
+            ce_ratio = result.history[-1]["ce_ratio"] if result.history else float("nan")
+            collapsed = bool(ce_ratio >= _COLLAPSE_CE_RATIO)
+            attempts.append(
+                {
+                    "ce_target": cfg.ce_target,
+                    "shift_weight": cfg.shift_weight,
+                    "ce_vs_constant": round(float(ce_ratio), 4),
+                    "collapsed": collapsed,
+                    "steps": result.steps,
+                }
+            )
+            retry = dataclasses.replace(cfg, **_RETRY_SETTINGS)
+            if not (collapsed and self.collapse_retry and retry != cfg):
+                break
+            logger.warning(
+                "DHAG training collapsed (L_ce at %.3f of a constant predictor's): training again "
+                "from the same seed with ce_target=%s and shift_weight=%s",
+                ce_ratio,
+                retry.ce_target,
+                retry.shift_weight,
+            )
+            cfg = retry
 
         self.preprocessor_ = pre
         self.net_ = net
@@ -215,13 +290,15 @@ class DHAG:
         calib = self._raw_scores(val_rows if n_val else train_rows)
         train_scores = self._raw_scores(train_rows)
         self.threshold_ = self._calibrate(calib, np.concatenate([train_scores, calib]))
-        ce_ratio = result.history[-1]["ce_ratio"] if result.history else float("nan")
-        collapsed = bool(ce_ratio >= _COLLAPSE_CE_RATIO)
+        probe_rows = val_rows if n_val else train_rows
+        probe = (
+            outlier_probe(self._raw_scores, probe_rows, numeric, seed=seed) if numeric else float("nan")
+        )
         if collapsed:
             logger.warning(
                 "DHAG training collapsed: the last epoch's L_ce is %.3f of what a constant predictor "
                 "gets, so the model scores every training row alike and separates little; try more "
-                "data, another seed, or fewer/larger perturbations (lambda_norm)",
+                "data, another seed, a lower ce_target or a smaller lambda_norm",
                 ce_ratio,
             )
         self.training_ = {
@@ -239,6 +316,9 @@ class DHAG:
             "device": str(device),
             "ce_vs_constant": round(float(ce_ratio), 4),
             "collapsed": collapsed,
+            "attempts": attempts,
+            "lambda_norm_final": result.history[-1]["lambda_norm"] if result.history else self.lambda_norm,
+            "outlier_probe_auroc": round(float(probe), 4),
             "history": result.history,
             "calibration": {
                 "rows": int(calib.shape[0]),

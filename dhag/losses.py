@@ -18,6 +18,7 @@ __all__ = [
     "known_anomaly_loss",
     "norm_loss",
     "pseudo_labels",
+    "shifted_rows",
     "total_loss",
 ]
 
@@ -128,6 +129,39 @@ def known_anomaly_loss(logit_known: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logit_known, torch.ones_like(logit_known))
 
 
+def shifted_rows(
+    x: torch.Tensor,
+    columns: torch.Tensor,
+    shift_range: tuple[float, float],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Copies of the rows ``x`` (m, d) with one of ``columns`` per row moved up or down.
+
+    The column is drawn uniformly from ``columns`` (indices of z-scored columns), the direction with
+    equal odds, the distance uniformly from ``shift_range`` (in training standard deviations). Each
+    copy breaks the row's normal pattern in one sensor while the others stay as they were: an
+    input-space synthetic anomaly that needs no label. Returns a new (m, d) tensor.
+
+    Example
+    -------
+    >>> import torch
+    >>> x = torch.zeros(3, 4)
+    >>> moved = shifted_rows(x, torch.tensor([2]), (2.0, 4.0), torch.Generator().manual_seed(0))
+    >>> size = moved[:, 2].abs()
+    >>> bool(((size >= 2) & (size <= 4)).all()), float(moved[:, [0, 1, 3]].abs().sum())
+    (True, 0.0)
+    """
+    low, high = shift_range
+    m = x.shape[0]
+    device = x.device
+    pick = columns[torch.randint(columns.shape[0], (m,), device=device, generator=generator)]
+    sign = torch.randint(2, (m,), device=device, generator=generator).to(x.dtype) * 2 - 1
+    size = low + (high - low) * torch.rand(m, device=device, generator=generator, dtype=x.dtype)
+    out = x.clone()
+    out[torch.arange(m, device=device), pick] += sign * size
+    return out
+
+
 class LossParts(NamedTuple):
     """The parts of one evaluation of the objective; ``total`` is what is minimised."""
 
@@ -136,6 +170,7 @@ class LossParts(NamedTuple):
     norm: torch.Tensor
     div: torch.Tensor
     known: torch.Tensor
+    shifted: torch.Tensor
 
 
 def total_loss(
@@ -149,12 +184,15 @@ def total_loss(
     known_weight: float = 1.0,
     noise: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    x_shifted: torch.Tensor | None = None,
+    shift_weight: float = 1.0,
 ) -> LossParts:
-    """``L_ce + lambda1 * L_norm + lambda2 * L_div`` (+ the known-anomaly term) on one mini-batch.
+    """``L_ce + lambda1 * L_norm + lambda2 * L_div`` (+ the known-anomaly terms) on one mini-batch.
 
     ``net`` is a :class:`dhag.modules.DHAGNet`; ``x``: (m, d) normal rows; ``x_known``: (n_s, d)
-    labelled anomalies or None; ``noise`` fixes the perturbators' noise channel, else it is drawn
-    from ``generator``.
+    labelled anomalies or None; ``x_shifted``: (m', d) unlabelled synthetic anomalies made by
+    :func:`shifted_rows`, or None, entering like known anomalies with ``shift_weight``; ``noise``
+    fixes the perturbators' noise channel, else it is drawn from ``generator``.
     """
     z = net.encoder(x)  # (m, D)
     eps = net.perturbators(x, noise, generator)  # (L, m, D)
@@ -170,4 +208,9 @@ def total_loss(
         total = total + known_weight * known
     else:
         known = total.new_zeros(())
-    return LossParts(total, ce, nrm, div, known)
+    if x_shifted is not None and x_shifted.shape[0] > 0:
+        shifted = known_anomaly_loss(net(x_shifted))
+        total = total + shift_weight * shifted
+    else:
+        shifted = total.new_zeros(())
+    return LossParts(total, ce, nrm, div, known, shifted)

@@ -45,7 +45,7 @@ def validate_params(est: Any) -> None:
             isinstance(value, int) and not isinstance(value, bool) and value >= 1,
             "an int >= 1",
         )
-    for name in ("lambda_norm", "lambda_div", "known_weight", "lr", "discriminator_lr"):
+    for name in ("lambda_norm", "lambda_div", "known_weight", "shift_weight", "lr", "discriminator_lr"):
         value = getattr(est, name)
         _check(name, value, isinstance(value, (int, float)) and value >= 0, "a float >= 0")
     k_ok = (isinstance(est.k, float) and 0 < est.k < 1) or (
@@ -64,7 +64,7 @@ def validate_params(est: Any) -> None:
         isinstance(est.discriminator_decay_epoch, int) and est.discriminator_decay_epoch >= 1,
         "an int >= 1",
     )
-    for name in ("early_stopping", "bf16", "progress"):
+    for name in ("early_stopping", "collapse_retry", "bf16", "progress"):
         _check(name, getattr(est, name), isinstance(getattr(est, name), bool), "True or False")
     _check(
         "validation_fraction",
@@ -84,6 +84,22 @@ def validate_params(est: Any) -> None:
             est.contamination,
             isinstance(est.contamination, float) and 0 < est.contamination <= 0.5,
             "None or a float in (0, 0.5]",
+        )
+    rng_ok = (
+        isinstance(est.shift_range, (tuple, list))
+        and len(est.shift_range) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in est.shift_range)
+        and 0 < est.shift_range[0] <= est.shift_range[1]
+    )
+    _check("shift_range", est.shift_range, rng_ok, "a pair (low, high) of numbers with 0 < low <= high")
+    if est.ce_target is not None:
+        _check(
+            "ce_target",
+            est.ce_target,
+            isinstance(est.ce_target, (int, float))
+            and not isinstance(est.ce_target, bool)
+            and 0 < est.ce_target < 1,
+            "None or a float in (0, 1)",
         )
     if est.max_steps is not None:
         _check(

@@ -11,10 +11,17 @@ from dataclasses import dataclass, field
 
 import torch
 
-from dhag.losses import LossParts, constant_ce, total_loss
+from dhag.losses import LossParts, constant_ce, shifted_rows, total_loss
 from dhag.modules import DHAGNet
 
-__all__ = ["TrainConfig", "TrainResult", "make_optimizers", "train", "train_step"]
+__all__ = [
+    "NormWeightController",
+    "TrainConfig",
+    "TrainResult",
+    "make_optimizers",
+    "train",
+    "train_step",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +34,14 @@ class TrainConfig:
     k: float
     lambda_norm: float
     lambda_div: float
+    ce_target: float | None
     lr: float
     discriminator_lr: float
     discriminator_decay_epoch: int
     discriminator_decay: float
     known_weight: float
+    shift_weight: float
+    shift_range: tuple[float, float]
     max_epochs: int
     max_steps: int | None
     time_budget: float | None
@@ -64,6 +74,53 @@ def k_for_batch(k: float, m: int) -> int:
     return max(0, min(count, m - 1))
 
 
+class NormWeightController:
+    """Steers lambda1 (the weight of ``L_norm``) so that ``L_ce`` stays at a set share of a constant
+    predictor's: synthetic anomalies that are hard to tell apart, but not impossible.
+
+    After every update the weight is multiplied by ``exp(gain * (target - L_ce / constant_ce))``: when
+    the discriminator separates the perturbations better than the target (ratio below it), lambda1 grows
+    and the perturbations shrink, which makes the task harder; when it separates them worse (ratio
+    above it, up to the collapse at 1), lambda1 falls and the perturbations may grow. The weight stays
+    within ``[initial / span, initial * span]``. It is a tensor on the training device, so steering it
+    never waits for the device.
+
+    Example
+    -------
+    >>> import torch
+    >>> ctl = NormWeightController(1.0, target=0.5, constant=1.2, device=torch.device("cpu"))
+    >>> _ = ctl.update(torch.tensor(1.2))  # L_ce at the constant predictor's: too hard
+    >>> float(ctl.value) < 1.0
+    True
+    """
+
+    def __init__(
+        self,
+        initial: float,
+        *,
+        target: float,
+        constant: float,
+        device: torch.device,
+        gain: float = 0.05,
+        span: float = 1000.0,
+    ) -> None:
+        if not 0 < target < 1:
+            raise ValueError(f"target must be in (0, 1). Got {target} instead.")
+        if constant <= 0 or gain <= 0 or span < 1:
+            raise ValueError(f"Need constant > 0, gain > 0, span >= 1. Got {constant}, {gain}, {span}.")
+        self.target = float(target)
+        self.constant = float(constant)
+        self.gain = float(gain)
+        self.low, self.high = initial / span, initial * span
+        self.value = torch.tensor(float(initial), device=device)
+
+    def update(self, ce: torch.Tensor) -> torch.Tensor:
+        """Adjust the weight after an update whose mini-batch ``L_ce`` was ``ce``; return the new weight."""
+        ratio = ce.detach().float() / self.constant
+        self.value = (self.value * torch.exp(self.gain * (self.target - ratio))).clamp(self.low, self.high)
+        return self.value
+
+
 def make_optimizers(net: DHAGNet, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, ...]:
     """Adam (amsgrad): one optimiser for encoder + perturbators, one slower one for the discriminator."""
     main = torch.optim.Adam(
@@ -80,20 +137,32 @@ def train_step(
     cfg: TrainConfig,
     x_known: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    lambda_norm: float | torch.Tensor | None = None,
+    shift_columns: torch.Tensor | None = None,
 ) -> LossParts:
-    """One update of all three components on a mini-batch (Algorithm 1: all minimise L_total)."""
+    """One update of all three components on a mini-batch (Algorithm 1: all minimise L_total).
+
+    ``lambda_norm`` overrides ``cfg.lambda_norm`` (the controlled value, see :class:`NormWeightController`).
+    With ``shift_columns`` (indices of z-scored columns) and ``cfg.shift_weight > 0``, copies of the
+    batch with one of those columns shifted (:func:`dhag.losses.shifted_rows`) join as anomalies.
+    """
     for opt in optimizers:
         opt.zero_grad(set_to_none=True)
+    x_shifted = None
+    if shift_columns is not None and shift_columns.numel() > 0 and cfg.shift_weight > 0:
+        x_shifted = shifted_rows(x, shift_columns, cfg.shift_range, generator)
     with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
         parts = total_loss(
             net,
             x,
             k=k_for_batch(cfg.k, x.shape[0]),
-            lambda_norm=cfg.lambda_norm,
+            lambda_norm=cfg.lambda_norm if lambda_norm is None else lambda_norm,
             lambda_div=cfg.lambda_div,
             x_known=x_known,
             known_weight=cfg.known_weight,
             generator=generator,
+            x_shifted=x_shifted,
+            shift_weight=cfg.shift_weight,
         )
     parts.total.backward()
     for opt in optimizers:
@@ -102,8 +171,18 @@ def train_step(
 
 
 @torch.no_grad()
-def evaluate_loss(net: DHAGNet, x: torch.Tensor, cfg: TrainConfig, *, seed: int = 0) -> dict[str, float]:
-    """The objective on held-out normal rows, with fixed noise so epochs are comparable."""
+def evaluate_loss(
+    net: DHAGNet,
+    x: torch.Tensor,
+    cfg: TrainConfig,
+    *,
+    seed: int = 0,
+    lambda_norm: float | None = None,
+) -> dict[str, float]:
+    """The objective on held-out normal rows, with fixed noise so epochs are comparable.
+
+    ``lambda_norm`` overrides ``cfg.lambda_norm`` (pass the controlled value of the epoch).
+    """
     gen = torch.Generator(device=x.device).manual_seed(seed)
     n_pert = net.perturbators.n_perturbators
     sums = {"total": 0.0, "ce": 0.0, "norm": 0.0, "div": 0.0}
@@ -117,7 +196,7 @@ def evaluate_loss(net: DHAGNet, x: torch.Tensor, cfg: TrainConfig, *, seed: int 
             net,
             xb,
             k=k_for_batch(cfg.k, xb.shape[0]),
-            lambda_norm=cfg.lambda_norm,
+            lambda_norm=cfg.lambda_norm if lambda_norm is None else lambda_norm,
             lambda_div=cfg.lambda_div,
             noise=noise,
         )
@@ -142,13 +221,17 @@ def train(
     *,
     x_val: torch.Tensor | None = None,
     x_known: torch.Tensor | None = None,
+    shift_columns: torch.Tensor | None = None,
     generator: torch.Generator,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train ``net`` in place; keep the weights of the best epoch by held-out loss when available.
 
     ``x_train`` (n, d), ``x_val`` (n_val, d) and ``x_known`` (n_s, d) already sit on the training
-    device; mini-batches are index views into them, never host copies. The epoch is chosen only from
+    device; mini-batches are index views into them, never host copies. ``shift_columns`` lists the
+    z-scored columns that :func:`dhag.losses.shifted_rows` may move (``cfg.shift_weight`` > 0); with
+    ``cfg.ce_target`` set, a :class:`NormWeightController` steers lambda1 after every update and each
+    epoch's record holds the value it ended at. The epoch is chosen only from
     training-side signals: the last epoch within ``max_epochs`` / ``max_steps`` / ``time_budget``, or,
     with ``early_stopping``, the epoch with the lowest objective on held-out *normal* training rows.
     """
@@ -162,6 +245,11 @@ def train(
     # them meaningless. Every row still appears, as the order is reshuffled each epoch.
     n_batches = max(n // batch, 1)
     learned_nothing_ce = constant_ce(1 - k_for_batch(cfg.k, batch) / batch)
+    controller = None
+    if cfg.ce_target is not None and cfg.lambda_norm > 0:
+        controller = NormWeightController(
+            cfg.lambda_norm, target=cfg.ce_target, constant=learned_nothing_ce, device=x_train.device
+        )
     result = TrainResult(best_epoch=0, epochs_run=0, stopped_by="max_epochs", seconds=0.0)
     best_score, best_state, stale = math.inf, None, 0
     start = time.perf_counter()
@@ -170,7 +258,7 @@ def train(
         for epoch in range(1, cfg.max_epochs + 1):
             net.train()
             order = torch.randperm(n, device=x_train.device, generator=generator)
-            sums = torch.zeros(4, device=x_train.device)
+            sums = torch.zeros(5, device=x_train.device)
             for b in range(n_batches):
                 xb = x_train[order[b * batch : (b + 1) * batch]]
                 kb = None
@@ -182,8 +270,13 @@ def train(
                             x_known.shape[0], (batch,), device=x_known.device, generator=generator
                         )
                         kb = x_known[pick]
-                parts = train_step(net, optimizers, xb, cfg, kb, generator)
-                sums += torch.stack([p.detach().float() for p in parts[:4]])
+                lam = None if controller is None else controller.value
+                parts = train_step(
+                    net, optimizers, xb, cfg, kb, generator, lambda_norm=lam, shift_columns=shift_columns
+                )
+                if controller is not None:
+                    controller.update(parts.ce)
+                sums += torch.stack([p.detach().float() for p in (*parts[:4], parts.shifted)])
                 result.steps += 1
                 if cfg.max_steps is not None and result.steps >= cfg.max_steps:
                     n_done = b + 1
@@ -194,10 +287,13 @@ def train(
             means = (sums / n_done).tolist()
             record = {"epoch": float(epoch), "loss": means[0], "ce": means[1], "norm": means[2]}
             record["div"] = means[3]
+            record["shifted"] = means[4]
             record["ce_ratio"] = means[1] / learned_nothing_ce
+            lam_now = cfg.lambda_norm if controller is None else float(controller.value)
+            record["lambda_norm"] = lam_now
             net.eval()
             if x_val is not None and x_val.shape[0] >= 2:
-                val = evaluate_loss(net, x_val, cfg)
+                val = evaluate_loss(net, x_val, cfg, lambda_norm=lam_now)
                 record["val_loss"] = val["total"]
                 monitored = val["total"]
             else:

@@ -100,9 +100,16 @@ def test_info_describes_the_model(model_path: Path, capsys) -> None:
     text = capsys.readouterr().out
     assert "features (4): flow_a, flow_b, flow_total, vibration" in text
     assert "20 known anomalies" in text and "training health" in text
+    assert "outlier probe" in text and "final lambda_norm" in text
     assert main(["info", str(model_path), "--json"]) == 0
     manifest = json.loads(capsys.readouterr().out)
     assert manifest["format_version"] == 1 and manifest["feature_names"] == FEATURES
+    training = manifest["training"]
+    assert 0.0 <= training["outlier_probe_auroc"] <= 1.0
+    assert training["lambda_norm_final"] == training["history"][-1]["lambda_norm"]
+    assert manifest["settings"]["collapse_retry"] is True
+    assert manifest["settings"]["shift_range"] == [2.0, 4.0]
+    assert len(training["attempts"]) >= 1
 
 
 @pytest.mark.parametrize(

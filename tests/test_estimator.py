@@ -9,6 +9,7 @@ import torch
 from plant_data import FEATURES, auroc, fault_cluster, gross_outliers, normal, relation_broken
 
 from dhag import DHAG, InputError, NotFittedError, ParameterError
+from dhag.health import outlier_probe, pushed_rows, rank_auroc
 
 
 # -- the estimator contract --------------------------------------------------------------------------
@@ -94,6 +95,12 @@ def test_dataframe_columns_are_matched_by_name(quick_model, rng) -> None:
         ("time_budget", 0),
         ("discriminator_decay", 0.0),
         ("device", "gpu"),
+        ("ce_target", 1.0),
+        ("ce_target", 0),
+        ("shift_weight", -1.0),
+        ("shift_range", (4.0, 2.0)),
+        ("shift_range", (0.0, 2.0)),
+        ("shift_range", 3.0),
     ],
 )
 def test_bad_parameters_raise_naming_the_parameter_and_the_value(name: str, value, rng) -> None:
@@ -194,23 +201,26 @@ def test_detects_gross_outliers_and_anomalies_overall(fitted: DHAG) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured AUROC 0.48-0.55 (chance) on anomalies that break flow_total = flow_a + flow_b while "
-    "staying in range; Mahalanobis distance gets 0.96, IsolationForest 0.60 on the same data",
+    reason="with the paper's objective (the default when training does not collapse) measured AUROC "
+    "0.49-0.57 (chance) on anomalies that break flow_total = flow_a + flow_b while staying in range; "
+    "Mahalanobis distance gets 0.96; shift_weight=1 gets 0.86-0.88 "
+    "(test_shifted_row_anomalies_teach_in_range_relations)",
 )
 def test_detects_anomalies_that_break_a_relation_between_sensors(fitted: DHAG) -> None:
     gen = np.random.default_rng(1)
     normal_scores = fitted.decision_function(normal(gen, 300))
-    assert auroc(normal_scores, fitted.decision_function(relation_broken(gen, 150))) >= 0.7
+    assert auroc(normal_scores, fitted.decision_function(relation_broken(gen, 150))) >= 0.75
 
 
 def test_labelled_anomalies_teach_the_model_their_type(rng) -> None:
-    # Measured: unsupervised 0.75 / 0.70, with 20 labelled cluster rows 1.00 / 1.00 (seeds 0 / 1).
+    # The paper's objective alone (no shifted-row anomalies, which find this cluster by themselves):
+    # measured unsupervised 0.75 / 0.70, with 20 labelled cluster rows 1.00 / 1.00 (seeds 0 / 1).
     plain, taught = [], []
     for seed in (0, 1):
         gen = np.random.default_rng(200 + seed)
         rows, known = normal(gen, 800), fault_cluster(gen, 20)
         test_normal, test_fault = normal(gen, 300), fault_cluster(gen, 100)
-        params = {"max_epochs": 15, "batch_size": 128, "random_state": seed}
+        params = {"max_epochs": 15, "batch_size": 128, "shift_weight": 0.0, "random_state": seed}
         a = DHAG(**params).fit(rows)
         b = DHAG(**params).fit(np.vstack([rows, known]), np.r_[np.zeros(800), np.ones(20)])
         plain.append(auroc(a.decision_function(test_normal), a.decision_function(test_fault)))
@@ -235,14 +245,110 @@ def test_early_stopping_keeps_the_epoch_with_the_lowest_held_out_objective(quick
 
 
 def test_a_collapsed_training_is_reported_and_a_healthy_one_is_not(fitted: DHAG, caplog) -> None:
-    # Rows that repeat three patterns leave nothing to learn: L_ce ends at a constant predictor's.
+    # Rows that repeat three patterns leave nothing to learn: L_ce ends at a constant predictor's, with
+    # the paper's fixed lambda1 (measured 1.002) and with the controller too (0.99, lambda1 at 0.27).
     gen = np.random.default_rng(0)
     rows = gen.normal(size=(3, 5))[gen.integers(0, 3, 2000)]
     with caplog.at_level("WARNING", logger="dhag.estimator"):
-        model = DHAG(max_epochs=10, random_state=0).fit(rows)
+        model = DHAG(max_epochs=10, collapse_retry=False, random_state=0).fit(rows)
     assert model.training_["collapsed"] is True
     assert model.training_["ce_vs_constant"] >= 0.99
     assert "collapsed" in caplog.text
-    # The plant fixture learns its relation well enough: measured 0.93 of a constant predictor's L_ce.
+    # The plant fixture learns its relation well enough: measured 0.95 of a constant predictor's L_ce.
     assert fitted.training_["collapsed"] is False
-    assert fitted.training_["ce_vs_constant"] < 0.97
+    assert fitted.training_["ce_vs_constant"] < 0.98
+
+
+def test_a_collapsed_training_is_retried_with_the_anti_collapse_rules_from_the_same_seed(train_rows) -> None:
+    # A tiny learning rate for the encoder and perturbators: the paper's objective learns nothing in
+    # 3 epochs and ends at a constant predictor's L_ce; the retry is exactly a fresh fit with the rules on.
+    params = {"max_epochs": 3, "batch_size": 128, "lr": 1e-7, "random_state": 0}
+    retried = DHAG(**params).fit(train_rows)
+    first, last = retried.training_["attempts"]
+    assert first["collapsed"] is True and first["ce_target"] is None and first["shift_weight"] == 0.0
+    assert last["ce_target"] == 0.9 and last["shift_weight"] == 1.0
+    assert retried.training_["ce_vs_constant"] == last["ce_vs_constant"]
+    fresh = DHAG(ce_target=0.9, shift_weight=1.0, **params).fit(train_rows)
+    assert len(fresh.training_["attempts"]) == 1
+    rows = train_rows[:100]
+    np.testing.assert_array_equal(retried.decision_function(rows), fresh.decision_function(rows))
+    # Switched off, the collapse is only reported; a healthy training is never retried.
+    plain = DHAG(collapse_retry=False, **params).fit(train_rows)
+    assert len(plain.training_["attempts"]) == 1 and plain.training_["collapsed"] is True
+
+
+def test_a_healthy_training_runs_once(fitted: DHAG) -> None:
+    assert len(fitted.training_["attempts"]) == 1
+    assert fitted.training_["attempts"][0]["collapsed"] is False
+
+
+# -- the training-side rules -------------------------------------------------------------------------
+def test_the_controller_pulls_l_ce_down_to_its_target_where_a_fixed_lambda1_does_not(train_rows) -> None:
+    # Measured on the plant rows, 40 epochs, no shifted rows: the paper's fixed lambda1 = 1 ends at
+    # 0.95 of a constant predictor's L_ce (the session fixture, 15 epochs: 0.93); ce_target=0.5 lowers
+    # lambda1 to about 0.03 and ends at 0.43.
+    held = DHAG(max_epochs=40, batch_size=128, shift_weight=0.0, ce_target=0.5, random_state=0)
+    held.fit(train_rows)
+    assert held.training_["ce_vs_constant"] < 0.6
+    assert held.training_["lambda_norm_final"] < 0.2
+    lambdas = [h["lambda_norm"] for h in held.training_["history"]]
+    assert lambdas[0] < 1.0 and min(lambdas) < lambdas[0]
+
+
+def test_without_a_target_lambda1_stays_fixed(quick_model, rng) -> None:
+    model = quick_model(max_epochs=3, lambda_norm=0.7, collapse_retry=False).fit(normal(rng, 300))
+    assert {h["lambda_norm"] for h in model.training_["history"]} == {0.7}
+    assert model.training_["lambda_norm_final"] == 0.7
+
+
+def test_the_training_rules_are_deterministic_with_a_seed_and_recorded(quick_model, rng) -> None:
+    rows = normal(rng, 400)
+    a = quick_model(max_epochs=4, ce_target=0.7, shift_weight=1.0, random_state=3).fit(rows)
+    b = quick_model(max_epochs=4, ce_target=0.7, shift_weight=1.0, random_state=3).fit(rows)
+    assert a.training_["history"] == b.training_["history"]
+    np.testing.assert_array_equal(a.decision_function(rows[:50]), b.decision_function(rows[:50]))
+    assert a.training_["lambda_norm_final"] == a.training_["history"][-1]["lambda_norm"]
+    assert 0.0 <= a.training_["outlier_probe_auroc"] <= 1.0
+    assert all(h["shifted"] > 0 for h in a.training_["history"])
+    off = quick_model(max_epochs=4, shift_weight=0.0, random_state=3).fit(rows)
+    assert all(h["shifted"] == 0 for h in off.training_["history"])
+
+
+def test_shifted_row_anomalies_teach_in_range_relations(train_rows) -> None:
+    # The same model with and without the shifted-row anomalies: measured 0.88 against 0.54 on rows
+    # that break flow_total = flow_a + flow_b (seed 0); gross outliers stay near 1.0 in both.
+    gen = np.random.default_rng(1)
+    normal_rows, broken = normal(gen, 300), relation_broken(gen, 150)
+    params = {"max_epochs": 15, "batch_size": 128, "random_state": 0}
+    scores = {}
+    for weight in (0.0, 1.0):
+        model = DHAG(shift_weight=weight, **params).fit(train_rows)
+        scores[weight] = auroc(model.decision_function(normal_rows), model.decision_function(broken))
+    assert scores[1.0] >= scores[0.0] + 0.2, scores
+
+
+def test_the_outlier_probe_tells_a_useful_scorer_from_an_inverted_one(rng) -> None:
+    rows = normal(rng, 500).astype(np.float32)
+    distance = lambda m: np.linalg.norm(m, axis=1)  # noqa: E731
+    assert outlier_probe(distance, rows, [0, 1, 2, 3], seed=0) > 0.99
+    assert outlier_probe(lambda m: -distance(m), rows, [0, 1, 2, 3], seed=0) < 0.01
+    assert outlier_probe(lambda m: np.zeros(len(m)), rows, [0, 1], seed=0) == 0.5
+
+
+def test_pushed_rows_move_exactly_one_allowed_column_by_six_to_nine(rng) -> None:
+    rows = normal(rng, 300).astype(np.float32)
+    pushed = pushed_rows(rows, [1, 3], np.random.default_rng(0))
+    moved = np.abs(pushed - rows)
+    assert ((moved > 0).sum(axis=1) == 1).all()
+    assert (moved[:, [0, 2]] == 0).all()
+    size = moved.max(axis=1)
+    assert (size >= 6 - 1e-4).all() and (size <= 9 + 1e-4).all()
+    with pytest.raises(ValueError, match="z-scored column"):
+        pushed_rows(rows, [], np.random.default_rng(0))
+
+
+def test_rank_auroc_matches_the_mann_whitney_statistic(rng) -> None:
+    a, b = rng.normal(size=200).round(1), (rng.normal(size=150) + 0.5).round(1)  # with ties
+    assert rank_auroc(a, b) == pytest.approx(auroc(a, b), abs=1e-12)
+    with pytest.raises(ValueError, match="at least one score"):
+        rank_auroc(a, np.array([]))

@@ -18,9 +18,11 @@ from dhag.losses import (
     known_anomaly_loss,
     norm_loss,
     pseudo_labels,
+    shifted_rows,
     total_loss,
 )
 from dhag.modules import DHAGNet
+from dhag.training import NormWeightController
 
 finite = st.floats(-1e3, 1e3, width=32)
 
@@ -254,3 +256,67 @@ def test_known_anomaly_term_trains_encoder_and_discriminator_but_not_perturbator
     assert any(
         not torch.allclose(a, b) for a, b in zip(with_known["encoder"], without["encoder"], strict=True)
     )
+
+
+# -- shifted-row anomalies ---------------------------------------------------------------------------
+def test_shifted_rows_move_one_listed_column_per_row_within_the_range() -> None:
+    x = torch.randn(500, 6)
+    columns = torch.tensor([1, 4])
+    moved = shifted_rows(x, columns, (2.0, 4.0), torch.Generator().manual_seed(0))
+    delta = (moved - x).abs()
+    assert ((delta > 0).sum(dim=1) == 1).all()
+    assert (delta[:, [0, 2, 3, 5]] == 0).all()
+    size = delta.max(dim=1).values
+    assert (size >= 2.0 - 1e-5).all() and (size <= 4.0 + 1e-5).all()
+    signs = torch.sign((moved - x).sum(dim=1))
+    assert 150 < int((signs > 0).sum()) < 350  # both directions, about equally often
+    assert 150 < int((delta[:, 1] > 0).sum()) < 350  # both listed columns
+    again = shifted_rows(x, columns, (2.0, 4.0), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(moved, again, rtol=0, atol=0)
+    assert torch.equal(x, x.clone())  # the input is not modified
+
+
+def test_shifted_term_enters_with_its_weight_and_never_trains_the_perturbators() -> None:
+    net, x, noise = _net(), torch.randn(32, 4), torch.rand(3, 32, 1)
+    shifted = shifted_rows(x, torch.arange(4), (2.0, 4.0), torch.Generator().manual_seed(1))
+    plain = total_loss(net, x, k=12, lambda_norm=1.0, lambda_div=0.1, noise=noise)
+    parts = total_loss(
+        net, x, k=12, lambda_norm=1.0, lambda_div=0.1, noise=noise, x_shifted=shifted, shift_weight=0.5
+    )
+    assert float(plain.shifted) == 0.0
+    expected = known_anomaly_loss(net(shifted))
+    torch.testing.assert_close(parts.shifted, expected)
+    torch.testing.assert_close(parts.total, plain.total + 0.5 * expected)
+    grads = torch.autograd.grad(parts.shifted, list(net.perturbators.parameters()), allow_unused=True)
+    assert all(g is None or float(g.abs().sum()) == 0.0 for g in grads)
+
+
+# -- the L_ce controller -----------------------------------------------------------------------------
+def test_controller_lowers_lambda1_when_l_ce_is_above_target_and_raises_it_below() -> None:
+    cpu = torch.device("cpu")
+    too_hard = NormWeightController(1.0, target=0.5, constant=1.2, device=cpu)
+    for _ in range(10):
+        too_hard.update(torch.tensor(1.2))  # ratio 1.0: the collapse level
+    assert float(too_hard.value) == pytest.approx(math.exp(10 * 0.05 * (0.5 - 1.0)), rel=1e-5)
+    too_easy = NormWeightController(1.0, target=0.5, constant=1.2, device=cpu)
+    for _ in range(10):
+        too_easy.update(torch.tensor(0.12))  # ratio 0.1: trivially separated
+    assert float(too_easy.value) == pytest.approx(math.exp(10 * 0.05 * 0.4), rel=1e-5)
+    steady = NormWeightController(0.3, target=0.5, constant=1.2, device=cpu)
+    steady.update(torch.tensor(0.6))
+    assert float(steady.value) == pytest.approx(0.3, rel=1e-6)
+
+
+def test_controller_stays_within_its_span_and_rejects_bad_settings() -> None:
+    cpu = torch.device("cpu")
+    ctl = NormWeightController(1.0, target=0.9, constant=1.0, device=cpu, gain=5.0, span=10.0)
+    for _ in range(20):
+        ctl.update(torch.tensor(5.0))
+    assert float(ctl.value) == pytest.approx(0.1)
+    for _ in range(40):
+        ctl.update(torch.tensor(0.0))
+    assert float(ctl.value) == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="target"):
+        NormWeightController(1.0, target=1.0, constant=1.0, device=cpu)
+    with pytest.raises(ValueError, match="constant"):
+        NormWeightController(1.0, target=0.5, constant=0.0, device=cpu)

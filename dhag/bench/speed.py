@@ -63,9 +63,11 @@ def _time_training(
     cfg = _train_config(params, epochs)
     batch = min(cfg.batch_size, rows)
     opts = make_optimizers(net, cfg)
+    # Every synthetic column is z-scored, so each may be shifted, as fit would allow.
+    shift_columns = torch.arange(features, device=device)
     for step in range(warmup_steps):
         start = (step * batch) % max(rows - batch, 1)
-        train_step(net, opts, x[start : start + batch], cfg)
+        train_step(net, opts, x[start : start + batch], cfg, generator=gen, shift_columns=shift_columns)
     _sync(device)
     stamps = [time.perf_counter()]
 
@@ -73,7 +75,7 @@ def _time_training(
         _sync(device)
         stamps.append(time.perf_counter())
 
-    train(net, x, cfg, generator=gen, on_epoch=on_epoch)
+    train(net, x, cfg, shift_columns=shift_columns, generator=gen, on_epoch=on_epoch)
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)], max(rows // batch, 1) * batch
 
 
