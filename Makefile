@@ -26,11 +26,16 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	mkdir -p docs/bench
-	$(VENV)/bin/dhag bench table2 --data $(DATA) --json docs/bench/table2.json
+	$(VENV)/bin/dhag bench table2 --data $(DATA) --detectors iforest,ecod,knn,ocsvm,deepsvdd --json docs/bench/table2.json
+	$(VENV)/bin/dhag bench table2 --data $(DATA) --detectors dhag --json docs/bench/table2_dhag.json
 	$(VENV)/bin/dhag bench semisup --data $(DATA) --json docs/bench/semisup.json
 	$(VENV)/bin/dhag bench speed --json docs/bench/speed.json
 	$(VENV)/bin/dhag-pipeline bench --json docs/bench/pipeline.json
 	$(VENV)/bin/dhag-pipeline bench plant --json docs/bench/plant.json
+	$(VENV)/bin/dhag-pipeline bench feedback --json docs/bench/feedback.json
+	$(VENV)/bin/dhag-pipeline bench scale --json docs/bench/scale.json
+	$(VENV)/bin/dhag-pipeline bench soak --minutes 30 --json docs/bench/soak.json
+	DHAG_OUTAGE_S=30 $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_reliability_outage.py
 
 # The whole product on this machine: embedded broker, a model (trained on the first run), the scoring
 # daemon and a simulated plant with injected faults, with a live summary until Ctrl-C.

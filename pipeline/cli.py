@@ -1,5 +1,5 @@
 """The ``dhag-pipeline`` command (also ``python -m pipeline``): run, check-config, models, bench, simulate,
-demo.
+demo, alerts, label, retrain.
 
 Exit codes: 0 clean stop; 1 forced stop (second signal or grace period exceeded) or unexpected error;
 2 bad configuration (or a refused ``models`` command); 3 Kafka unreachable for longer than
@@ -52,7 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         "bench", help="throughput and latency on a fresh embedded broker; `bench plant`: detection quality"
     )
     bench.add_argument(
-        "target", nargs="?", choices=("pipeline", "plant"), default="pipeline", help="what to measure"
+        "target",
+        nargs="?",
+        choices=("pipeline", "plant", "feedback", "soak", "scale"),
+        default="pipeline",
+        help="what to measure",
     )
     bench.add_argument("--config", help=help_config)
     bench.add_argument("--records", type=int, default=200_000, help="records for the throughput runs")
@@ -61,7 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, help="also write the results to this file")
     bench.add_argument("--seed", type=int, default=0, help="plant: the scenario's seed")
     bench.add_argument("--assets", type=int, default=24, help="plant: fleet size")
-    bench.add_argument("--minutes", type=float, default=120.0, help="plant: simulated minutes per asset")
+    bench.add_argument(
+        "--minutes",
+        type=float,
+        help="plant: simulated minutes per asset (default 120); soak: minutes to run (default 30)",
+    )
+    bench.add_argument("--interval", type=float, default=60.0, help="soak: seconds between samples")
+    bench.add_argument("--replicas", type=int, default=3, help="scale: the most daemons in the group")
+    _add_feedback_parsers(sub, help_config)
     simulate = sub.add_parser("simulate", help="the simulated plant: a history file, or a stream to Kafka")
     simulate.add_argument("--config", help=help_config)
     add_simulate_arguments(simulate)
@@ -78,7 +89,27 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-epochs", type=int, default=30, help="training epochs at most")
     demo.add_argument("--time-budget", type=float, default=30.0, help="training seconds at most")
     demo.add_argument("--json", type=Path, help="also write the final summary to this file")
+    demo.add_argument("--operator-delay", type=float, default=20.0, help="seconds until an alert is labelled")
+    demo.add_argument("--operator-errors", type=float, default=0.05, help="share of wrong labels (0-1)")
+    demo.add_argument("--retrain-labels", type=int, default=10, help="labels that trigger a retraining run")
+    demo.add_argument("--no-retrain", action="store_true", help="run without the retrainer")
     return parser
+
+
+def _add_feedback_parsers(sub: argparse._SubParsersAction, help_config: str) -> None:
+    """The operator feedback loop's subcommands: alerts, label, retrain."""
+    from pipeline.alertscmd import add_alerts_arguments, add_label_arguments
+    from pipeline.retrain.command import add_arguments as add_retrain_arguments
+
+    alerts = sub.add_parser("alerts", help="recent alert episodes from the alerts topic, with their labels")
+    alerts.add_argument("--config", help=help_config)
+    add_alerts_arguments(alerts)
+    label = sub.add_parser("label", help="label an alert: --anomaly (confirm) or --normal (false alarm)")
+    label.add_argument("--config", help=help_config)
+    add_label_arguments(label)
+    retrain = sub.add_parser("retrain", help="the retrainer: labels + recent normal operation -> new model")
+    retrain.add_argument("--config", help=help_config)
+    add_retrain_arguments(retrain)
 
 
 def _settings(config: str | None) -> Settings:
@@ -97,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         sys.stdout.write(effective_config(settings))
         return 0
+    if args.command in ("alerts", "label"):
+        from pipeline.alertscmd import run_alerts, run_label
+
+        return run_alerts(settings, args) if args.command == "alerts" else run_label(settings, args)
     if args.command == "models":
         from pipeline.modelcmd import run_models
 
@@ -104,17 +139,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.logs import configure_logging
 
     configure_logging(settings.logging)
+    from pipeline.broker import redact_secrets
+
+    redact_secrets(settings.kafka.security)
     if args.command == "simulate":
         from pipeline.simulator.command import run_simulate
 
         return run_simulate(settings, args)
     if args.command == "demo":
         return _demo(settings, args)
+    if args.command == "retrain":
+        from pipeline.retrain.command import run_retrain
+
+        return run_retrain(settings, once=args.once)
+    if args.command == "bench" and args.target == "feedback":
+        from pipeline.feedbackbench import run_feedback_bench
+
+        return run_feedback_bench(settings, seed=args.seed, assets=args.assets, out=args.json)
+    if args.command == "bench" and args.target == "soak":
+        from pipeline.soak import SoakOptions, run_soak
+
+        minutes = args.minutes if args.minutes is not None else 30.0
+        return run_soak(
+            settings, SoakOptions(minutes=minutes, rate=args.rate, interval_s=args.interval, out=args.json)
+        )
+    if args.command == "bench" and args.target == "scale":
+        from pipeline.soak import run_scale_bench
+
+        return run_scale_bench(settings, records=args.records, replicas=args.replicas, out=args.json)
     if args.command == "bench" and args.target == "plant":
         from pipeline.plantbench import run_plant_bench
 
         return run_plant_bench(
-            settings, seed=args.seed, assets=args.assets, minutes=args.minutes, out=args.json
+            settings,
+            seed=args.seed,
+            assets=args.assets,
+            minutes=args.minutes if args.minutes is not None else 120.0,
+            out=args.json,
         )
     if args.command == "bench":
         from pipeline.bench import run_bench
@@ -141,6 +202,10 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         time_budget=args.time_budget,
         config=args.config,
         json_out=args.json,
+        operator_delay=args.operator_delay,
+        operator_errors=args.operator_errors,
+        retrain=not args.no_retrain,
+        retrain_labels=args.retrain_labels,
     )
     try:
         return run_demo(settings, opts)

@@ -29,6 +29,7 @@ __all__ = [
     "MetricsSettings",
     "ModelSettings",
     "RecordSettings",
+    "RetrainSettings",
     "SecuritySettings",
     "Settings",
     "TopicSettings",
@@ -74,6 +75,8 @@ class TopicSettings(_Section):
     alerts: str = Field("anomaly-alerts", min_length=1, max_length=249)
     dlq: str | None = Field(None, min_length=1, max_length=249)
     scores: str | None = Field(None, min_length=1, max_length=249)
+    labels: str = Field("operator-labels", min_length=1, max_length=249)
+    labels_dlq: str = Field("operator-labels.dlq", min_length=1, max_length=249)
     partitions: int = Field(3, ge=1, le=1000)
     create_missing: bool = True
 
@@ -85,8 +88,12 @@ class TopicSettings(_Section):
     @model_validator(mode="after")
     def _distinct(self) -> TopicSettings:
         names = [self.input, self.alerts, self.dlq_topic] + ([self.scores] if self.scores else [])
+        names += [self.labels, self.labels_dlq]
         if len(set(names)) != len(names):
-            raise ValueError(f"topics input, alerts, dlq and scores must be distinct names, got {names}")
+            raise ValueError(
+                "topics input, alerts, dlq, scores, labels and labels_dlq must be distinct names, "
+                f"got {names}"
+            )
         return self
 
 
@@ -206,6 +213,46 @@ class MetricsSettings(_Section):
     asset_limit: int = Field(200, ge=0)
 
 
+class RetrainSettings(_Section):
+    """The retrainer (``dhag-pipeline retrain``): its consumer group, label store, triggers and gate."""
+
+    group_id: str = Field("dhag-retrainer", min_length=1)
+    metrics_port: int = Field(9110, ge=0, le=65535)
+    # None: <model.registry>/labels.sqlite
+    label_store: str | None = Field(None, min_length=1)
+    # Triggers: this many new labels since the last run (0: off), a schedule (0: off), score drift.
+    min_new_labels: int = Field(20, ge=0)
+    interval_s: float = Field(86_400.0, ge=0)
+    on_drift: bool = True
+    min_interval_s: float = Field(600.0, ge=0)
+    # A label naming an alert not seen yet is retried this long, then dead-lettered (unknown_alert).
+    label_retry_s: float = Field(600.0, gt=0)
+    max_label_bytes: int = Field(16_384, ge=256, le=1_048_576)
+    # The recent normal sample: one reading in `normal_sample_every` of each asset, at most
+    # `normal_sample_size` kept (older ones thinned), none within `episode_margin_s` of an alert episode
+    # that no operator rejected.
+    normal_sample_size: int = Field(20_000, ge=100)
+    normal_sample_every: int = Field(10, ge=1)
+    episode_margin_s: float = Field(300.0, ge=0)
+    min_normal_rows: int = Field(500, ge=10)
+    # The reference sample published with every model: the normal operation it was trained on, carried
+    # forward into its successor's training (at most half of it replaced by recent readings per run).
+    reference_sample_size: int = Field(20_000, ge=100)
+    # Copies of a rejected alert's reading in the normal training set.
+    rejected_weight: int = Field(10, ge=1, le=1000)
+    # The gate: the newest `holdout_fraction` of labels and of the normal sample judge both models.
+    holdout_fraction: float = Field(0.3, gt=0, lt=1)
+    holdout_block_s: float = Field(3600.0, gt=0)
+    max_recall_drop: float = Field(0.05, ge=0, le=1)
+    max_false_alarm_increase: float = Field(0.05, ge=0, le=1)
+    max_far_increase: float = Field(0.01, ge=0, le=1)
+    # Training of the candidate.
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    max_epochs: int = Field(30, ge=1)
+    time_budget_s: float = Field(300.0, gt=0)
+    seed: int = Field(0, ge=0)
+
+
 class LoggingSettings(_Section):
     """Log level and format (``plain`` text or one ``json`` object per line)."""
 
@@ -223,6 +270,7 @@ class Settings(_Section):
     dlq: DlqSettings = DlqSettings()
     drift: DriftSettings = DriftSettings()
     metrics: MetricsSettings = MetricsSettings()
+    retrain: RetrainSettings = RetrainSettings()
     logging: LoggingSettings = LoggingSettings()
     shutdown_grace_s: float = Field(20.0, gt=0)
 

@@ -7,6 +7,21 @@ run with :data:`EXIT_BROKER` so a supervisor restarts the process. Only the thre
 :meth:`Daemon.run` touches the consumer; :meth:`Daemon.request_stop` may be called from anywhere.
 With a :class:`~pipeline.hotswap.ModelReloader`, a new registry version is swapped in between batches
 on the same thread, so no batch is scored by two models and no record is skipped.
+
+Slow batches: the group counts a consumer that does not poll for ``kafka.max_poll_interval_ms`` as
+failed, revokes its partitions and refuses its next commit, and the same too-large batch would come back
+and fail the same way. :class:`BatchLimit` prevents that loop: after every batch it sets the records the
+next poll may return so that a batch takes at most half that interval at the measured cost per record
+(lowered at once when a batch takes over a quarter of the interval, raised at most twofold per batch
+when it is faster, never above ``kafka.batch_size``), and halves it when
+a commit is refused anyway. ``dhag_poll_max_records`` shows the limit in force.
+
+Stalled fetches: kafka-python can stop fetching a partition for good while the broker holds records
+for it (a fetch that never completes keeps its broker marked busy), and polls then return nothing
+without an error. When polls have returned no records for ``kafka.request_timeout_ms`` while the broker
+reports records past this consumer's positions (unpaused partitions only), the daemon logs an error,
+counts ``dhag_broker_failures_total{operation="stalled"}``, commits what it processed and replaces the
+consumer; the group hands the partitions back and consumption resumes from the committed offsets.
 """
 
 from __future__ import annotations
@@ -28,12 +43,55 @@ from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor, Outgoing
 
-__all__ = ["EXIT_BROKER", "EXIT_OK", "Daemon"]
+__all__ = ["EXIT_BROKER", "EXIT_OK", "BatchLimit", "Daemon"]
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_BROKER = 3
+
+
+# The share of max_poll_interval_ms one batch may take; the rest is headroom for a slower batch.
+POLL_BUDGET_SHARE = 0.5
+
+
+class BatchLimit:
+    """Records per poll that keep one batch's processing time within ``budget_s``.
+
+    Example
+    -------
+    >>> limit = BatchLimit(1000, budget_s=1.0)
+    >>> limit.observe(records=1000, seconds=4.0)  # 4 ms a record: 250 fit in 1 s, with 20% headroom
+    200
+    >>> limit.observe(records=200, seconds=0.02)  # fast again: grows back, at most twofold a batch
+    400
+    >>> limit.refused()
+    200
+    """
+
+    def __init__(self, maximum: int, *, budget_s: float) -> None:
+        self.maximum = maximum
+        self.budget_s = budget_s
+        self.current = maximum
+
+    def observe(self, *, records: int, seconds: float) -> int:
+        """Account a batch of ``records`` that took ``seconds``; returns the new limit."""
+        if records <= 0:
+            return self.current
+        per_record = max(seconds, 1e-9) / records
+        fits = max(1, min(self.maximum, int(0.8 * self.budget_s / per_record)))
+        if seconds > 0.5 * self.budget_s:
+            self.current = min(self.current, fits)
+        else:
+            # Well within the budget: never lower (a small batch's fixed costs overstate the cost per
+            # record), raise at most twofold.
+            self.current = max(self.current, min(fits, 2 * self.current))
+        return self.current
+
+    def refused(self) -> int:
+        """A commit was refused (the group gave up on this consumer): halve the limit."""
+        self.current = max(1, self.current // 2)
+        return self.current
 
 
 class _BatchRetryError(Exception):
@@ -84,6 +142,11 @@ class Daemon:
         self._failing_since: float | None = None
         self._paused_at: float | None = None
         self._last_connection_check = 0.0
+        self._last_records_at = time.monotonic()
+        self.batch_limit = BatchLimit(
+            self.kafka.batch_size, budget_s=POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms / 1000
+        )
+        metrics.poll_max_records.set(self.batch_limit.current)
         self.consumer: KafkaConsumer | None = None
         self.producer: KafkaProducer | None = None
 
@@ -121,28 +184,8 @@ class Daemon:
         """Create the clients, retrying with backoff; False when a stop came first."""
         while not self._stop.is_set():
             try:
-                options = self._client_options()
-                self.producer = KafkaProducer(
-                    acks="all",
-                    linger_ms=5,
-                    batch_size=262_144,
-                    max_block_ms=int(min(10.0, self.kafka.unavailable_exit_s) * 1000),
-                    request_timeout_ms=self.kafka.request_timeout_ms,
-                    **options,
-                )
-                self.consumer = KafkaConsumer(
-                    group_id=self.kafka.group_id,
-                    enable_auto_commit=False,
-                    auto_offset_reset=self.kafka.auto_offset_reset,
-                    max_poll_records=self.kafka.batch_size,
-                    max_poll_interval_ms=self.kafka.max_poll_interval_ms,
-                    session_timeout_ms=self.kafka.session_timeout_ms,
-                    heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
-                    fetch_max_wait_ms=self.kafka.fetch_max_wait_ms,
-                    fetch_max_bytes=self.kafka.fetch_max_bytes,
-                    max_partition_fetch_bytes=self.kafka.max_partition_fetch_bytes,
-                    **options,
-                )
+                self.producer = self._new_producer()
+                self.consumer = self._new_consumer()
             except KafkaError as exc:
                 if self.producer is not None:
                     self.producer.close(timeout=0)
@@ -153,6 +196,44 @@ class Daemon:
             log.info("connected to Kafka at %s", self.bootstrap_servers)
             return True
         return False
+
+    def _new_consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            group_id=self.kafka.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self.kafka.auto_offset_reset,
+            max_poll_records=self.kafka.batch_size,
+            max_poll_interval_ms=self.kafka.max_poll_interval_ms,
+            session_timeout_ms=self.kafka.session_timeout_ms,
+            heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
+            fetch_max_wait_ms=self.kafka.fetch_max_wait_ms,
+            fetch_max_bytes=self.kafka.fetch_max_bytes,
+            max_partition_fetch_bytes=self.kafka.max_partition_fetch_bytes,
+            **self._client_options(),
+        )
+
+    def _new_producer(self) -> KafkaProducer:
+        return KafkaProducer(
+            acks="all",
+            linger_ms=5,
+            batch_size=262_144,
+            max_block_ms=int(min(10.0, self.kafka.unavailable_exit_s) * 1000),
+            request_timeout_ms=self.kafka.request_timeout_ms,
+            **self._client_options(),
+        )
+
+    def _replace_producer(self) -> None:
+        """Drop the producer after a failed delivery; the next delivery builds a fresh one.
+
+        A producer can be left in a fatal state by a broker that lost its state (a restarted in-memory
+        broker refuses the old producer id) and would then fail every later send; a new one starts over.
+        """
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except KafkaError as exc:
+                log.debug("closing the failed producer: %s", exc)
 
     def _close(self) -> None:
         """Commit what is processed, then close the consumer and the producer (each bounded)."""
@@ -265,7 +346,7 @@ class Daemon:
                 self.reloader.check()
             try:
                 polled = self.consumer.poll(
-                    timeout_ms=self.kafka.poll_timeout_ms, max_records=self.kafka.batch_size
+                    timeout_ms=self.kafka.poll_timeout_ms, max_records=self.batch_limit.current
                 )
             except KafkaError as exc:
                 self._failure("poll", exc)
@@ -275,28 +356,106 @@ class Daemon:
                 self._idle()
                 continue
             started = time.perf_counter()
+            self._last_records_at = time.monotonic()
             records = list(chain.from_iterable(polled.values()))
             try:
                 self._handle(records)
             except _BatchRetryError as exc:
                 self._rewind(records)
+                self._replace_producer()
                 self._failure("produce", exc)
                 continue
-            self.metrics.batch_duration.observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.batch_duration.observe(elapsed)
+            self._adapt_batch_limit(len(records), elapsed)
+
+    def _adapt_batch_limit(self, records: int, seconds: float) -> None:
+        """Fit the next poll's size to the measured cost per record (see :class:`BatchLimit`)."""
+        before = self.batch_limit.current
+        after = self.batch_limit.observe(records=records, seconds=seconds)
+        self.metrics.poll_max_records.set(after)
+        if after < before:
+            self._throttled.log(
+                "batch-limit",
+                logging.WARNING,
+                "a batch of %d records took %.2fs (max_poll_interval_ms %d): polling at most %d records",
+                records,
+                seconds,
+                self.kafka.max_poll_interval_ms,
+                after,
+            )
 
     def _idle(self) -> None:
         self._check_connection()
+        self._check_stall()
         messages = self.processor.sweep()
         if messages:
             try:
                 self._deliver(messages)
             except _BatchRetryError as exc:
+                self._replace_producer()
                 log.warning("quiet-time resolutions not delivered: %s", exc)
         if self._pending:
             try:
                 self._commit_pending()
             except KafkaError as exc:
                 self._failure("commit", exc)
+
+    # -- stalled fetches -------------------------------------------------------------------------------
+    def _check_stall(self) -> None:
+        """Replace the consumer when it gets no records although the broker has some for it."""
+        now = time.monotonic()
+        if now - self._last_records_at < self.kafka.request_timeout_ms / 1000:
+            return
+        self._last_records_at = now  # check once per period, not on every idle poll
+        assert self.consumer is not None
+        partitions = list(self.consumer.assignment() - self.consumer.paused())
+        if not partitions:
+            return
+        timeout_ms = self.kafka.request_timeout_ms
+        try:
+            ends = self.consumer.end_offsets(partitions, timeout_ms=timeout_ms)
+            positions = {tp: self.consumer.position(tp, timeout_ms=timeout_ms) for tp in ends}
+        except KafkaError as exc:
+            log.warning("cannot compare positions with the broker's end offsets: %s", exc)
+            return
+        waiting = {tp: ends[tp] - at for tp, at in positions.items() if at is not None and ends[tp] > at}
+        if not waiting:
+            return
+        self.metrics.broker_failures.labels("stalled").inc()
+        log.error(
+            "no records for %.0fs although %d are waiting on partitions %s: replacing the Kafka consumer",
+            self.kafka.request_timeout_ms / 1000,
+            sum(waiting.values()),
+            sorted(tp.partition for tp in waiting),
+        )
+        self._restart_consumer()
+
+    def _restart_consumer(self) -> None:
+        """Commit what is processed, close the consumer, and join the group again with a new one (left
+        without a consumer only when a stop is requested meanwhile)."""
+        assert self.consumer is not None
+        if self._pending:
+            try:
+                self._commit_pending()
+            except KafkaError as exc:
+                log.warning("commit before the restart failed (records will be redelivered): %s", exc)
+        old, self.consumer = self.consumer, None
+        held = set(old.assignment())
+        try:
+            old.close(autocommit=False)
+        except KafkaError as exc:
+            log.warning("closing the stalled consumer failed: %s", exc)
+        self._on_revoked(held, lost=True)  # alert state of these partitions starts fresh
+        while not self._stop.is_set():
+            try:
+                self.consumer = self._new_consumer()
+            except KafkaError as exc:
+                self._failure("connect", exc)
+                continue
+            self.consumer.subscribe([self.kafka.topics.input], listener=_Listener(self))
+            self._last_records_at = time.monotonic()
+            return
 
     def _handle(self, records: list[Any]) -> None:
         out = self.processor.process(records)
@@ -318,8 +477,9 @@ class Daemon:
         """Send and flush; raise _BatchRetryError unless the broker acknowledged every message."""
         if not messages:
             return
-        assert self.producer is not None
         try:
+            if self.producer is None:
+                self.producer = self._new_producer()
             futures = [
                 self.producer.send(m.topic, key=m.key, value=m.value, headers=m.headers or None)
                 for m in messages
@@ -356,7 +516,14 @@ class Daemon:
             self.consumer.commit(offsets, timeout_ms=self.kafka.request_timeout_ms)
         except CommitFailedError as exc:
             # The group rebalanced: the new owner resumes from the last commit (at-least-once).
-            log.warning("commit refused after a rebalance; records will be redelivered: %s", exc)
+            limit = self.batch_limit.refused()
+            self.metrics.poll_max_records.set(limit)
+            log.warning(
+                "commit refused after a rebalance; records will be redelivered, polling at most %d "
+                "records: %s",
+                limit,
+                exc,
+            )
             self.metrics.commits.labels("refused").inc()
         else:
             self.metrics.commits.labels("ok").inc()

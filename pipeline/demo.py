@@ -6,10 +6,16 @@
 3. The scoring daemon as a child process (``python -m pipeline run``, its own process group so a
    terminal's Ctrl-C reaches only this process, which then stops the daemon in order).
 4. The simulated plant streaming readings (and ground truth to ``sensor-truth``) from a thread.
-5. Every few seconds a summary: records/s and lag (scraped from the daemon's own metrics endpoint),
-   open alerts with asset, score and top sensors, and precision / recall against the ground truth.
+5. A simulated operator (:mod:`pipeline.operator`) who answers each alert from the ground truth after a
+   delay, sometimes wrongly, and the retrainer (``python -m pipeline retrain --watch``, a child process
+   with a label store of its own for this run) that turns the labels into new, gated model versions,
+   which the daemon hot-swaps.
+6. Every few seconds a summary: records/s and lag (scraped from the daemon's own metrics endpoint),
+   the model version in use, labels given and retraining runs, open alerts with asset, score and top
+   sensors, and precision / recall against the ground truth, with the precision of each model version.
 
-Stops on Ctrl-C or after ``--duration`` seconds, then stops the simulator, the daemon and the broker.
+Stops on Ctrl-C or after ``--duration`` seconds, then stops the simulator, the retrainer, the daemon and
+the broker.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -28,11 +36,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
 from pipeline.config import ENV_PREFIX, Settings
 from pipeline.errors import ModelUnavailableError
+from pipeline.operator import SimulatedOperator
 from pipeline.scoreboard import Scoreboard
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import StreamStats, stream_fleet
@@ -62,6 +71,10 @@ class DemoOptions:
         time_budget: float = 30.0,
         config: str | None = None,
         json_out: Path | None = None,
+        operator_delay: float = 20.0,
+        operator_errors: float = 0.05,
+        retrain: bool = True,
+        retrain_labels: int = 10,
     ) -> None:
         self.duration = duration
         self.assets = assets
@@ -75,6 +88,10 @@ class DemoOptions:
         self.time_budget = time_budget
         self.config = config
         self.json_out = json_out
+        self.operator_delay = operator_delay
+        self.operator_errors = operator_errors
+        self.retrain = retrain
+        self.retrain_labels = retrain_labels
 
     def fleet(self) -> dict[str, Any]:
         """What identifies the simulated plant a model must have been trained on."""
@@ -85,7 +102,7 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO) -> str:
     """The current model's version, after training and publishing one if the registry has none for us."""
     import torch
 
-    from pipeline.plantmodel import plant_model_matches, train_plant_model
+    from pipeline.plantmodel import history_reference, plant_model_matches, train_plant_model
     from pipeline.registry import load_current, publish
 
     torch.set_num_threads(max(1, settings.model.torch_threads))
@@ -110,7 +127,9 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO) -> str:
         max_epochs=opts.max_epochs,
         time_budget=opts.time_budget,
     )
-    version = publish(registry, model)
+    version = publish(
+        registry, model, reference=history_reference(history, settings.retrain.reference_sample_size)
+    )
     out.write(f"  trained and published {version} in {time.perf_counter() - started:.0f} s\n")
     return version
 
@@ -127,7 +146,15 @@ def _metrics_port(host: str, port: int) -> tuple[int, bool]:
             return free_port(), False
 
 
-def _start_daemon(settings: Settings, opts: DemoOptions, bootstrap: str, port: int) -> subprocess.Popen:
+def _start_daemon(
+    settings: Settings,
+    opts: DemoOptions,
+    bootstrap: str,
+    port: int,
+    *,
+    command: str = "run",
+    extra: dict[str, str] | None = None,
+) -> subprocess.Popen:
     overrides = {
         "KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "METRICS__PORT": str(port),
@@ -137,9 +164,10 @@ def _start_daemon(settings: Settings, opts: DemoOptions, bootstrap: str, port: i
         "KAFKA__SESSION_TIMEOUT_MS": "6000",
         "KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
         "LOGGING__LEVEL": "WARNING",
-    }
+    } | (extra or {})
     env = dict(os.environ) | {ENV_PREFIX + k: v for k, v in overrides.items()}
-    cmd = [sys.executable, "-m", "pipeline", "run"] + (["--config", opts.config] if opts.config else [])
+    args = [command] + (["--watch"] if command == "retrain" else [])
+    cmd = [sys.executable, "-m", "pipeline", *args] + (["--config", opts.config] if opts.config else [])
     return subprocess.Popen(
         cmd,
         env=env,
@@ -149,42 +177,102 @@ def _start_daemon(settings: Settings, opts: DemoOptions, bootstrap: str, port: i
     )
 
 
+def _start_retrainer(
+    settings: Settings, opts: DemoOptions, bootstrap: str, store: Path
+) -> tuple[subprocess.Popen, int]:
+    """The retrainer as a child process: quick triggers and a short training budget for a live demo."""
+    port = free_port()
+    extra = {
+        "RETRAIN__METRICS_PORT": str(port),
+        "RETRAIN__LABEL_STORE": str(store),
+        "RETRAIN__MIN_NEW_LABELS": str(opts.retrain_labels),
+        "RETRAIN__MIN_INTERVAL_S": "30",
+        "RETRAIN__INTERVAL_S": "0",
+        "RETRAIN__ON_DRIFT": "false",
+        "RETRAIN__NORMAL_SAMPLE_EVERY": "2",
+        # Readings carry wall-clock time: the plant's 5 minutes around an episode pass `speedup` times faster.
+        "RETRAIN__EPISODE_MARGIN_S": f"{300.0 / opts.speedup:g}",
+        "RETRAIN__MIN_NORMAL_ROWS": "200",
+        "RETRAIN__HOLDOUT_BLOCK_S": "120",
+        "RETRAIN__MAX_EPOCHS": str(opts.max_epochs),
+        "RETRAIN__TIME_BUDGET_S": str(opts.time_budget),
+        "LOGGING__LEVEL": "INFO",
+    }
+    return _start_daemon(settings, opts, bootstrap, 0, command="retrain", extra=extra), port
+
+
 def _stop_daemon(proc: subprocess.Popen, grace_s: float) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(grace_s + 5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    return int(proc.returncode)
+    """SIGTERM, then wait; the child's exit code (0 when our SIGTERM ended it before it had set up its
+    own handler, as a child still starting does: it stopped as asked)."""
+    if proc.poll() is not None:
+        return int(proc.returncode)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s + 5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        return int(proc.returncode)
+    return 0 if proc.returncode == -signal.SIGTERM else int(proc.returncode)
 
 
-def _scrape(port: int) -> dict[str, float]:
-    """Records processed and consumer lag from the daemon's metrics endpoint (empty when unreachable)."""
+def _samples(port: int) -> list[Any] | None:
+    """Every sample of a metrics endpoint on this machine (None when unreachable)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
             text = resp.read().decode()
     except OSError:
+        return None
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def _scrape(port: int) -> dict[str, Any]:
+    """Records processed, consumer lag and the model version in use from the daemon's metrics endpoint
+    (empty when unreachable)."""
+    samples = _samples(port)
+    if samples is None:
         return {}
-    totals = {"processed": 0.0, "lag": 0.0}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "dhag_records_processed_total":
-                totals["processed"] += sample.value
-            elif sample.name == "dhag_consumer_lag":
-                totals["lag"] += sample.value
+    totals: dict[str, Any] = {"processed": 0.0, "lag": 0.0, "version": None}
+    for sample in samples:
+        if sample.name == "dhag_records_processed_total":
+            totals["processed"] += sample.value
+        elif sample.name == "dhag_consumer_lag_records":
+            totals["lag"] += sample.value
+        elif sample.name == "dhag_model_info" and sample.value == 1:
+            totals["version"] = sample.labels["version"]
     return totals
+
+
+def _scrape_retrainer(port: int) -> dict[str, int]:
+    """Retraining runs by outcome from the retrainer's metrics endpoint (empty when unreachable)."""
+    samples = _samples(port)
+    if samples is None:
+        return {}
+    return {s.labels["outcome"]: int(s.value) for s in samples if s.name == "dhag_retrain_runs_total"}
 
 
 class _Console:
     """Reads alerts and truth, scrapes metrics, prints the periodic summary."""
 
-    def __init__(self, bootstrap: str, settings: Settings, port: int, out: TextIO) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        settings: Settings,
+        port: int,
+        out: TextIO,
+        *,
+        operator: SimulatedOperator | None = None,
+        retrainer_port: int | None = None,
+    ) -> None:
         self.out = out
         self.port = port
+        self.operator = operator
+        self.retrainer_port = retrainer_port
+        self.version: str | None = None
+        self.runs: dict[str, int] = {}
+        self.alert_versions: dict[str, str] = {}
         self.alerts_topic = settings.kafka.topics.alerts
         self.board = Scoreboard()
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
@@ -207,6 +295,14 @@ class _Console:
                     self.board.add_truth(event)
                 else:
                     self.board.add_alert(event)
+                    if event.get("state") == "open":
+                        self.alert_versions[str(event["alert_id"])] = str(event.get("model_version"))
+                        if self.operator is not None:
+                            self.operator.saw_alert(str(event["alert_id"]), now=time.time())
+        if self.operator is not None:
+            self.operator.answer_due(self.board, now=time.time())
+        if self.retrainer_port is not None:
+            self.runs = _scrape_retrainer(self.retrainer_port) or self.runs
         scraped = _scrape(self.port)
         if scraped:
             now = time.monotonic()
@@ -214,6 +310,7 @@ class _Console:
                 self.rate = (scraped["processed"] - self.last[1]) / (now - self.last[0])
             self.last = (now, scraped["processed"])
             self.lag = scraped["lag"]
+            self.version = scraped["version"] or self.version
 
     def print_summary(self, elapsed: float, stats: StreamStats) -> None:
         board, now = self.board, time.time()
@@ -225,6 +322,19 @@ class _Console:
             f"({len(board.active_faults(now))} active) | alerts {len(board.alerts)} "
             f"({len(board.open_alerts())} open) | precision {fmt(precision)} recall {fmt(recall)}\n"
         )
+        if self.operator is not None:
+            stats = self.operator.stats
+            runs = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.runs.items()) if n) or "none yet"
+            by_model = "; ".join(
+                f"{version}: {fmt(row['precision'])} of {row['alerts']}"
+                for version, row in self.by_model().items()
+            )
+            self.out.write(
+                f"    model in use {self.version or '-'} | operator labels {stats.total} "
+                f"({stats.anomaly} anomaly, {stats.normal} normal, {stats.wrong} wrong on purpose) | "
+                f"retraining runs: {runs}\n"
+                f"    precision by model version: {by_model or '-'}\n"
+            )
         for alert in board.open_alerts()[:8]:
             cause = board.cause(alert) or "no fault: false alert"
             self.out.write(
@@ -232,6 +342,15 @@ class _Console:
                 f"  [truth: {cause}]\n"
             )
         self.out.flush()
+
+    def by_model(self) -> dict[str, dict[str, Any]]:
+        """Alerts and their precision per model version that opened them, in order of first alert."""
+        rows: dict[str, dict[str, Any]] = {}
+        for alert_id, alert in self.board.alerts.items():
+            row = rows.setdefault(self.alert_versions.get(alert_id, "?"), {"alerts": 0, "true": 0})
+            row["alerts"] += 1
+            row["true"] += self.board.cause(alert) is not None
+        return {v: {"alerts": r["alerts"], "precision": r["true"] / r["alerts"]} for v, r in rows.items()}
 
     def summary(self, stats: StreamStats) -> dict[str, Any]:
         board, now = self.board, time.time()
@@ -245,6 +364,10 @@ class _Console:
             "precision": board.precision(),
             "recall": board.recall(now=now),
             "detected_kinds": sorted({f.kind for f in board.detected()}),
+            "model_in_use": self.version,
+            "precision_by_model": self.by_model(),
+            "labels_given": self.operator.stats.total if self.operator is not None else 0,
+            "retrain_runs": self.runs,
         }
 
 
@@ -253,6 +376,9 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     version = ensure_model(settings, opts, out)
     broker = EmbeddedBroker() if settings.kafka.embedded else None
     daemon: subprocess.Popen | None = None
+    retrainer: subprocess.Popen | None = None
+    producer: KafkaProducer | None = None
+    store_dir = Path(tempfile.mkdtemp(prefix="dhag-demo-labels-"))
     stop = threading.Event()
     stats = StreamStats()
     simulator: threading.Thread | None = None
@@ -261,7 +387,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     try:
         bootstrap = broker.start().bootstrap_servers if broker else settings.kafka.bootstrap_servers
         topics = settings.kafka.topics
-        names = [topics.input, topics.alerts, topics.dlq_topic, TRUTH_TOPIC]
+        names = [topics.input, topics.alerts, topics.dlq_topic, TRUTH_TOPIC, topics.labels, topics.labels_dlq]
         ensure_topics(
             bootstrap, dict.fromkeys(names, topics.partitions), create_missing=True, replication_factor=1
         )
@@ -272,6 +398,28 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         out.write(
             f"broker {bootstrap} | daemon pid {daemon.pid} scoring with model {version} | metrics on "
             f"http://127.0.0.1:{port}/metrics\n"
+        )
+        retrainer_port = None
+        if opts.retrain:
+            # A label store of this run's own: alert ids repeat on a fresh embedded broker.
+            retrainer, retrainer_port = _start_retrainer(
+                settings, opts, bootstrap, store_dir / "labels.sqlite"
+            )
+            out.write(
+                f"retrainer pid {retrainer.pid}: a new model after every {opts.retrain_labels} labels "
+                f"(if the gate accepts it) | metrics on http://127.0.0.1:{retrainer_port}/metrics\n"
+            )
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+        operator = SimulatedOperator.to_kafka(
+            producer,
+            topics.labels,
+            delay_s=opts.operator_delay,
+            error_rate=opts.operator_errors,
+            seed=opts.seed,
+        )
+        out.write(
+            f"operator: answers each alert from the ground truth after {opts.operator_delay:g} s, "
+            f"{opts.operator_errors:.0%} of answers wrong\n"
         )
         fleet = Fleet(opts.assets, seed=opts.seed, run=1, start_s=8 * 3600.0)
         horizon = (opts.duration or 7 * 86_400.0) * opts.speedup
@@ -296,7 +444,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             f"{opts.fault_rate:g} faults per asset-hour; Ctrl-C to stop\n"
         )
         out.flush()
-        console = _Console(bootstrap, settings, port, out)
+        console = _Console(bootstrap, settings, port, out, operator=operator, retrainer_port=retrainer_port)
         started = time.monotonic()
         next_print = started + opts.every
         while opts.duration is None or time.monotonic() - started < opts.duration:
@@ -307,6 +455,10 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             if not simulator.is_alive():
                 out.write("the simulator stopped\n")
                 code = 1
+                break
+            if retrainer is not None and retrainer.poll() is not None:
+                out.write(f"the retrainer exited with code {retrainer.returncode}\n")
+                code = retrainer.returncode or 1
                 break
             console.poll()
             if time.monotonic() >= next_print:
@@ -321,17 +473,23 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         if console is not None:
             time.sleep(1.0)  # the alerts of the last records
             console.poll()
+        retrainer_code = _stop_daemon(retrainer, settings.shutdown_grace_s) if retrainer is not None else 0
+        if producer is not None:
+            producer.close(timeout=5)
+        shutil.rmtree(store_dir, ignore_errors=True)
         daemon_code = _stop_daemon(daemon, settings.shutdown_grace_s) if daemon is not None else 0
         broker_pid = broker.pid if broker is not None else None
         if broker is not None:
             broker.stop()
         if console is not None:
             console.consumer.close()
-    code = code or daemon_code
+    code = code or daemon_code or retrainer_code
+    children = (daemon.pid if daemon else None, retrainer.pid if retrainer else None, broker_pid)
     result = (console.summary(stats) if console is not None else {}) | {
         "model_version": version,
         "daemon_exit_code": daemon_code,
-        "child_pids": [p for p in (daemon.pid if daemon else None, broker_pid) if p is not None],
+        "retrainer_exit_code": retrainer_code,
+        "child_pids": [p for p in children if p is not None],
     }
     out.write("summary: " + json.dumps(result) + "\n")
     if opts.json_out is not None:

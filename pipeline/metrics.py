@@ -15,7 +15,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["BulkHistogram", "PipelineMetrics", "serve_metrics"]
+from pipeline.labels import LabelReason
+
+__all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "serve_metrics"]
 
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
@@ -184,6 +186,11 @@ class PipelineMetrics:
         self.assigned_partitions = Gauge(
             "dhag_assigned_partitions", "Input partitions assigned to this consumer.", registry=r
         )
+        self.poll_max_records = Gauge(
+            "dhag_poll_max_records",
+            "Records the next poll may return: kafka.batch_size, lowered while batches run slow.",
+            registry=r,
+        )
         self.asset_score = Gauge(
             "dhag_asset_score", "Latest anomaly score of an asset.", ["asset"], registry=r
         )
@@ -212,6 +219,79 @@ class PipelineMetrics:
             self.asset_score.remove(asset)
             self.asset_anomalous.remove(asset)
         self._assets -= assets
+
+
+class RetrainMetrics:
+    """The retrainer's metrics on ``registry`` (labels received and dead-lettered, runs, the registry).
+
+    Example
+    -------
+    >>> reg = CollectorRegistry()
+    >>> m = RetrainMetrics(reg)
+    >>> m.set_current_version("v2")
+    >>> m.set_current_version("v3")
+    >>> reg.get_sample_value("dhag_registry_current_info", {"version": "v3"})
+    1.0
+    >>> reg.get_sample_value("dhag_registry_current_info", {"version": "v2"}) is None
+    True
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        r = registry
+        self.labels_received = Counter(
+            "dhag_labels_received", "Valid operator labels received, by label.", ["label"], registry=r
+        )
+        self.labels_dlq = Counter(
+            "dhag_labels_dlq", "Operator labels sent to the labels DLQ, by reason.", ["reason"], registry=r
+        )
+        self.labels_pending = Gauge(
+            "dhag_labels_pending", "Labels waiting for the alert they name to be seen.", registry=r
+        )
+        self.runs = Counter(
+            "dhag_retrain_runs",
+            "Retraining runs, by outcome: promoted, rejected, failed.",
+            ["outcome"],
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "dhag_retrain_last_success_timestamp_seconds",
+            "When a retraining run last finished without error (promoted or rejected).",
+            registry=r,
+        )
+        self.last_run = Gauge(
+            "dhag_retrain_last_run_timestamp_seconds", "When a retraining run last finished.", registry=r
+        )
+        self.duration = Histogram(
+            "dhag_retrain_duration_seconds",
+            "Duration of a retraining run (data, training, gate).",
+            buckets=(1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0),
+            registry=r,
+        )
+        self.current_info = Gauge(
+            "dhag_registry_current_info",
+            "The registry's current model version (value 1).",
+            ["version"],
+            registry=r,
+        )
+        self._version: str | None = None
+        # Every series exists at 0 from the start, so that rate() and increase() see the first event.
+        for outcome in ("promoted", "rejected", "failed"):
+            self.runs.labels(outcome)
+        for label in ("anomaly", "normal"):
+            self.labels_received.labels(label)
+        for reason in LabelReason:
+            self.labels_dlq.labels(reason.value)
+
+    def set_current_version(self, version: str | None) -> None:
+        """Show ``version`` as the registry's current one (only one series at a time)."""
+        if version == self._version:
+            return
+        if self._version is not None:
+            self.current_info.remove(self._version)
+        if version is not None:
+            self.current_info.labels(version).set(1.0)
+        self._version = version
 
 
 def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> tuple[WSGIServer, int]:

@@ -16,7 +16,13 @@ import pandas as pd
 from dhag import DHAG
 from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, METADATA_KEY, PlantFeatures
 
-__all__ = ["PLANT_MODEL_SETTINGS", "plant_model_matches", "read_history", "train_plant_model"]
+__all__ = [
+    "PLANT_MODEL_SETTINGS",
+    "history_reference",
+    "plant_model_matches",
+    "read_history",
+    "train_plant_model",
+]
 
 # Small enough to train in seconds on a laptop CPU (the time limit guards slow machines); a 1 %
 # false-alarm rate per reading is kept quiet at the alert level by the hysteresis (3 of 5 over threshold).
@@ -58,6 +64,27 @@ def train_plant_model(
     model.fit(X)
     model.metadata_ = {METADATA_KEY: features.to_metadata(), "fleet": fleet or {}, "rows": int(len(X))}
     return model
+
+
+def history_reference(history: pd.DataFrame, size: int) -> list[tuple[str, float, dict[str, float]]]:
+    """The reference sample to publish with a model trained on ``history``: at most ``size`` normal
+    readings ``(asset_id, t, sensor values)``, spread over assets and time (fault rows left out)."""
+    from pipeline.retrain.training import reference_sample
+
+    if "fault" in history:
+        history = history[history["fault"].fillna("") == ""]
+    history = history.dropna(subset=list(INPUT_SENSORS))
+    sensors = list(INPUT_SENSORS)
+    rows = [
+        (str(asset), float(t), dict(zip(sensors, values, strict=True)))
+        for asset, t, values in zip(
+            history["asset_id"].tolist(),
+            history["t"].to_numpy(float).tolist(),
+            history[sensors].to_numpy(float).tolist(),
+            strict=True,
+        )
+    ]
+    return reference_sample(rows, size)
 
 
 def plant_model_matches(model: DHAG, fleet: dict[str, Any]) -> bool:

@@ -7,15 +7,20 @@ before it, newest last, for :func:`rollback`. Both are replaced atomically (temp
 so a reader sees the old or the new content, never a half-written one; switches take a lock file so two
 commands cannot interleave. :func:`promote` and :func:`rollback` load and verify an artifact before
 pointing ``current`` at it.
+
+A version may carry a bounded *reference sample* of the normal readings it was trained on
+(``<version>.reference.json.gz``, :func:`load_reference`), which the retrainer carries forward so that a
+successor knows at least as much normal operation as its parent.
 """
 
 from __future__ import annotations
 
 import fcntl
+import gzip
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +40,7 @@ __all__ = [
     "history",
     "list_models",
     "load_current",
+    "load_reference",
     "load_version",
     "promote",
     "publish",
@@ -45,6 +51,7 @@ CURRENT = "current"
 HISTORY = "history"
 _LOCK = ".lock"
 _SUFFIX = ".dhag"
+_REFERENCE_SUFFIX = ".reference.json.gz"
 _HISTORY_LIMIT = 20
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -142,13 +149,16 @@ def publish(
     label_counts: Mapping[str, int] | None = None,
     validation: Mapping[str, float] | None = None,
     make_current: bool = True,
+    reference: Sequence[tuple[str, float, Mapping[str, float]]] | None = None,
 ) -> str:
     """Save ``model`` as ``registry/<version>.dhag`` and (unless ``make_current`` is False) make it
     current; returns the version.
 
     ``version`` defaults to a UTC timestamp (``v20261129T101500Z``, with a suffix if taken); ``parent``
     to the version current at the time. The version, parent, creation time, training window, label
-    counts and validation metrics are stored in the artifact's metadata.
+    counts and validation metrics are stored in the artifact's metadata. ``reference``: readings
+    ``(asset_id, ts, values)`` of the normal operation the model was trained on, saved beside it (before
+    the artifact, so a version is never visible without its sample).
     """
     root = Path(registry)
     root.mkdir(parents=True, exist_ok=True)
@@ -170,6 +180,12 @@ def publish(
         "validation": dict(validation) if validation is not None else None,
     }
     metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
+    if reference is not None:
+        rows = [
+            [str(a), float(t), {str(k): float(v) for k, v in values.items()}] for a, t, values in reference
+        ]
+        payload = json.dumps({"schema": 1, "version": version, "readings": rows}).encode("utf-8")
+        write_atomic(root / f"{version}{_REFERENCE_SUFFIX}", gzip.compress(payload, mtime=0))
     model.save(root / f"{version}{_SUFFIX}", metadata=metadata)
     if make_current:
         with _locked(root):
@@ -232,6 +248,25 @@ def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> 
             f"Cannot load model version {version!r}: {str(path)!r} records version {recorded!r}."
         )
     return model
+
+
+def load_reference(registry: str | Path, version: str) -> list[tuple[str, float, dict[str, float]]]:
+    """The reference sample saved with ``version`` (``(asset_id, ts, values)``, oldest first); empty
+    when the version has none. Raises :class:`ModelUnavailableError` for an unreadable sample."""
+    path = Path(registry) / f"{_check_version(version)}{_REFERENCE_SUFFIX}"
+    try:
+        data = json.loads(gzip.decompress(path.read_bytes()))
+        if data.get("version") != version:
+            raise ValueError(f"it records version {data.get('version')!r}")
+        rows = [
+            (str(a), float(t), {str(k): float(v) for k, v in values.items()})
+            for a, t, values in data["readings"]
+        ]
+    except FileNotFoundError:
+        return []
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ModelUnavailableError(f"Cannot read the reference sample {str(path)!r}: {exc}") from None
+    return sorted(rows, key=lambda r: r[1])
 
 
 def load_current(registry: str | Path, *, device: str = "cpu") -> tuple[str, DHAG]:

@@ -165,3 +165,29 @@ def normal_rows(rng: np.random.Generator, n: int) -> np.ndarray:
     from plant_data import normal
 
     return normal(rng, n)
+
+
+def daemon_env(settings: Settings, **extra: object) -> dict[str, str]:
+    """The environment for a ``python -m pipeline run`` child that uses ``settings``' broker, topics,
+    group, registry and fast group timings (metrics on a free port); ``extra`` adds ``KEY=value``
+    overrides below the ``DHAG_PIPELINE_`` prefix."""
+    import os
+
+    k, t = settings.kafka, settings.kafka.topics
+    values: dict[str, object] = {
+        "KAFKA__BOOTSTRAP_SERVERS": k.bootstrap_servers,
+        "KAFKA__GROUP_ID": k.group_id,
+        "KAFKA__TOPICS__INPUT": t.input,
+        "KAFKA__TOPICS__ALERTS": t.alerts,
+        "KAFKA__TOPICS__SCORES": t.scores,
+        "KAFKA__TOPICS__PARTITIONS": t.partitions,
+        "KAFKA__BATCH_SIZE": k.batch_size,
+        "MODEL__REGISTRY": settings.model.registry,
+        "METRICS__PORT": 0,
+        **{f"KAFKA__{key.upper()}": value for key, value in FAST_KAFKA.items()},
+        **extra,
+    }
+    env = {key: v for key, v in os.environ.items() if not key.startswith("DHAG_PIPELINE_")}
+    for key, value in values.items():
+        env[f"DHAG_PIPELINE_{key}"] = "null" if value is None else str(value)
+    return env

@@ -92,7 +92,20 @@ def test_metrics_endpoint_parses_and_counts_what_was_sent(tansu, fitted, model_r
     with running_daemon(settings, fitted, bs) as (_daemon, registry):
         server, port = serve_metrics(registry, "127.0.0.1", 0)
         try:
-            wait_for(lambda: sample(registry, "dhag_records_consumed_total") >= len(items), 20, "consumption")
+            # Wait for the end of the batch, not its start: consumed is counted when a poll returns,
+            # processed and the partition lag once the batch is through.
+            def batch_done() -> bool:
+                name = "dhag_records_processed_total"
+                processed = sum(sample(registry, name, {"outcome": o}) for o in ("ok", "invalid"))
+                lags = [
+                    s.value
+                    for family in registry.collect()
+                    for s in family.samples
+                    if s.name == "dhag_consumer_lag_records"
+                ]
+                return processed >= len(items) and bool(lags) and all(v == 0 for v in lags)
+
+            wait_for(batch_done, 20, "processing")
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
                 text = resp.read().decode()
         finally:

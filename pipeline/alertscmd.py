@@ -1,0 +1,262 @@
+"""``dhag-pipeline alerts`` (list recent alert episodes) and ``dhag-pipeline label`` (answer one).
+
+Both read the topics themselves (from the beginning of what the cluster retains), so they work against
+any broker the daemon writes to: ``--bootstrap HOST:PORT`` or ``kafka.bootstrap_servers`` (an embedded
+broker lives only inside the process that started it, so it cannot be reached from here).
+
+``label`` refuses (exit 2) an alert id that is not on the alerts topic, and says so when the alert was
+labelled before: the newest label counts, the earlier ones stay in the history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from pipeline.config import Settings
+from pipeline.labels import LabelError, label_message, parse_label
+
+__all__ = [
+    "Episode",
+    "add_alerts_arguments",
+    "add_label_arguments",
+    "read_episodes",
+    "run_alerts",
+    "run_label",
+]
+
+EXIT_REFUSED = 2
+EXIT_BROKER = 3
+
+
+@dataclass
+class Episode:
+    """One alert episode as the alerts topic tells it, with the labels given to it (oldest first)."""
+
+    alert_id: str
+    asset_id: str
+    opened_at: float
+    score: float
+    model_version: str
+    top_sensors: list[str]
+    resolved_at: float | None = None
+    labels: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        """``open`` or ``resolved``."""
+        return "open" if self.resolved_at is None else "resolved"
+
+    @property
+    def label(self) -> dict[str, Any] | None:
+        """The label that counts (the newest), or None."""
+        return self.labels[-1] if self.labels else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "alert_id": self.alert_id,
+            "asset_id": self.asset_id,
+            "state": self.state,
+            "opened_at": self.opened_at,
+            "resolved_at": self.resolved_at,
+            "score": self.score,
+            "model_version": self.model_version,
+            "top_sensors": self.top_sensors,
+            "label": self.label,
+            "labels": self.labels,
+        }
+
+
+def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``alerts`` subcommand's options."""
+    parser.add_argument("--open", action="store_true", help="only episodes not resolved yet")
+    parser.add_argument("--asset", help="only this asset")
+    parser.add_argument("--limit", type=int, default=20, help="newest N episodes (default 20)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--bootstrap", help="Kafka address (default: kafka.bootstrap_servers)")
+
+
+def add_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``label`` subcommand's options."""
+    parser.add_argument("alert_id", help="the alert to label (see `dhag-pipeline alerts`)")
+    verdict = parser.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--anomaly", action="store_true", help="confirm: a real anomaly")
+    verdict.add_argument("--normal", action="store_true", help="reject: a false alarm")
+    parser.add_argument("--operator", required=True, help="who labels")
+    parser.add_argument("--note", help="free text kept with the label")
+    parser.add_argument("--bootstrap", help="Kafka address (default: kafka.bootstrap_servers)")
+
+
+def _read_topic(bootstrap: str, topic: str, options: dict[str, Any], timeout_s: float = 30.0) -> list[Any]:
+    """Every record the topic retains, partition by partition in offset order."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not parts:
+            return []
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(parts)
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        quiet = 0
+        # Some Kafka-protocol brokers under-report end offsets: the end is also two empty polls.
+        while quiet < 2 or any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise KafkaError(f"reading {topic} took longer than {timeout_s:g} s")
+            batch = consumer.poll(timeout_ms=200)
+            quiet = 0 if batch else quiet + 1
+            for messages in batch.values():
+                out.extend(messages)
+        return out
+    finally:
+        consumer.close()
+
+
+def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
+    """Alert episodes by id (from the alerts topic) with their valid labels (from the labels topic)."""
+    options = settings.kafka.security.client_options()
+    episodes: dict[str, Episode] = {}
+    for msg in _read_topic(bootstrap, settings.kafka.topics.alerts, options):
+        try:
+            event = orjson.loads(msg.value)
+            alert_id = str(event["alert_id"])
+            if alert_id not in episodes:
+                episodes[alert_id] = Episode(
+                    alert_id,
+                    str(event["asset_id"]),
+                    float(event["opened_at"]),
+                    float(event.get("score", float("nan"))),
+                    str(event.get("model_version", "")),
+                    [str(s.get("sensor")) for s in event.get("top_sensors") or []],
+                )
+            if event.get("state") == "resolved":
+                episodes[alert_id].resolved_at = float(event["ts"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            continue  # not an alert event; the topic's producer is the daemon
+    for msg in _read_topic(bootstrap, settings.kafka.topics.labels, options):
+        try:
+            label = parse_label(msg.value, max_bytes=settings.retrain.max_label_bytes)
+        except LabelError:
+            continue  # the retrainer dead-letters it
+        if label.alert_id in episodes:
+            episodes[label.alert_id].labels.append(label.as_json())
+    for episode in episodes.values():
+        episode.labels.sort(key=lambda lab: lab.get("labelled_at", lab["ts"]))
+    return episodes
+
+
+def _bootstrap(settings: Settings, given: str | None, err: TextIO) -> str | None:
+    bootstrap = given or settings.kafka.bootstrap_servers
+    if bootstrap == "embedded":
+        err.write(
+            "this command needs the address of the broker the daemon uses: pass --bootstrap HOST:PORT or set "
+            "kafka.bootstrap_servers (an embedded broker is private to the process that started it)\n"
+        )
+        return None
+    return bootstrap
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def run_alerts(
+    settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """List the newest alert episodes (``--open``, ``--asset``, ``--limit``)."""
+    out, err = out or sys.stdout, err or sys.stderr
+    if args.limit < 1:
+        err.write(f"--limit must be at least 1, got {args.limit}\n")
+        return EXIT_REFUSED
+    bootstrap = _bootstrap(settings, args.bootstrap, err)
+    if bootstrap is None:
+        return EXIT_REFUSED
+    try:
+        episodes = list(read_episodes(settings, bootstrap).values())
+    except KafkaError as exc:
+        err.write(f"cannot read the alerts from Kafka at {bootstrap}: {exc}\n")
+        return EXIT_BROKER
+    chosen = [
+        e
+        for e in episodes
+        if (not args.open or e.state == "open") and (args.asset is None or e.asset_id == args.asset)
+    ]
+    chosen = sorted(chosen, key=lambda e: e.opened_at, reverse=True)[: args.limit]
+    if args.json:
+        for episode in chosen:
+            out.write(json.dumps(episode.as_dict()) + "\n")
+        return 0
+    if not chosen:
+        out.write("no alerts\n")
+        return 0
+    rows = [("ALERT_ID", "ASSET", "STATE", "OPENED", "SCORE", "MODEL", "TOP SENSORS", "LABEL")]
+    for e in chosen:
+        label = e.label
+        verdict = f"{label['label']} ({label['operator']})" if label else "-"
+        rows.append(
+            (e.alert_id, e.asset_id, e.state, _when(e.opened_at), f"{e.score:.3f}", e.model_version,
+             ",".join(e.top_sensors) or "-", verdict)
+        )  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    return 0
+
+
+def run_label(
+    settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Produce one label for an alert seen on the alerts topic."""
+    out, err = out or sys.stdout, err or sys.stderr
+    verdict = "anomaly" if args.anomaly else "normal"
+    try:
+        raw = label_message(alert_id=args.alert_id, label=verdict, operator=args.operator, note=args.note)
+    except LabelError as exc:
+        err.write(f"label refused: {exc.detail}\n")
+        return EXIT_REFUSED
+    bootstrap = _bootstrap(settings, args.bootstrap, err)
+    if bootstrap is None:
+        return EXIT_REFUSED
+    try:
+        episodes = read_episodes(settings, bootstrap)
+        episode = episodes.get(args.alert_id)
+        if episode is None:
+            err.write(
+                f"unknown alert {args.alert_id!r}: it is not on the topic {settings.kafka.topics.alerts!r} "
+                "(`dhag-pipeline alerts` lists the recent ones)\n"
+            )
+            return EXIT_REFUSED
+        previous = episode.label
+        producer = KafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", **settings.kafka.security.client_options()
+        )
+        try:
+            producer.send(settings.kafka.topics.labels, key=args.alert_id.encode(), value=raw).get(timeout=30)
+        finally:
+            producer.close(timeout=5)
+    except KafkaError as exc:
+        err.write(f"cannot reach Kafka at {bootstrap}: {exc}\n")
+        return EXIT_BROKER
+    if previous is not None and previous["label"] != verdict:
+        out.write(
+            f"note: alert {args.alert_id} was labelled {previous['label']} by {previous['operator']} at "
+            f"{_when(previous.get('labelled_at', previous['ts']))}; this {verdict} label replaces it "
+            "(the newest label counts; the earlier ones stay in the history)\n"
+        )
+    elif previous is not None:
+        out.write(f"note: alert {args.alert_id} was already labelled {verdict} by {previous['operator']}\n")
+    out.write(
+        f"labelled alert {args.alert_id} ({episode.asset_id}, opened {_when(episode.opened_at)}) "
+        f"as {verdict} by {args.operator}\n"
+    )
+    return 0

@@ -1,0 +1,207 @@
+"""The operator-label contract (topic ``operator-labels``): validate a label, or say why it is refused.
+
+A label names what it judges in one of two ways:
+
+* ``alert_id``: an alert episode of ``anomaly-alerts``; ``ts`` is when the operator labelled it;
+* ``asset_id`` + ``ts`` + ``values``: one reading, as the sensor-record contract writes it (``ts`` is the
+  reading's time); when an alert opened on exactly that reading, the label joins that alert.
+
+Then ``label`` (``anomaly`` confirms, ``normal`` rejects: a false alarm), ``operator`` and an optional
+``note``; ``labelled_at`` (optional) says when the label was given when ``ts`` is the reading's time.
+Sizes are bounded. A label that breaks the contract goes to ``operator-labels.dlq`` with its original
+bytes and a :class:`LabelReason` (the same headers as the record DLQ).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from enum import StrEnum
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.records import parse_timestamp
+
+__all__ = ["Label", "LabelError", "LabelReason", "dlq_headers", "label_message", "parse_label"]
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+MAX_SENSORS = 512
+
+
+class LabelReason(StrEnum):
+    """Why a label went to the labels DLQ (the ``dlq.reason`` header; a bounded metric label)."""
+
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    OVERSIZED = "oversized"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    BAD_VALUE = "bad_value"
+    UNKNOWN_ALERT = "unknown_alert"
+
+
+class LabelError(ValueError):
+    """A label that breaks the contract: its reason and a detail naming the field."""
+
+    def __init__(self, reason: LabelReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Label(BaseModel):
+    """One operator label, validated (``ts`` and ``labelled_at`` as epoch seconds).
+
+    Example
+    -------
+    >>> lab = Label.model_validate({"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 5})
+    >>> lab.alert_id, lab.label, lab.ts, lab.by_alert
+    ('a1', 'normal', 5.0, True)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_: int = Field(1, alias="schema", ge=1, le=1)
+    alert_id: str | None = Field(None, pattern=_ID)
+    asset_id: str | None = Field(None, pattern=_ID)
+    ts: float
+    values: dict[str, float] | None = Field(None, min_length=1, max_length=MAX_SENSORS)
+    label: Literal["anomaly", "normal"]
+    operator: str = Field(min_length=1, max_length=128)
+    note: str | None = Field(None, max_length=2000)
+    labelled_at: float | None = None
+
+    @field_validator("ts", "labelled_at", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            return parse_timestamp(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("values")
+    @classmethod
+    def _finite(cls, values: dict[str, float] | None) -> dict[str, float] | None:
+        for name, value in (values or {}).items():
+            if not 0 < len(name) <= 128:
+                raise ValueError(f"sensor names must be 1-128 characters, got {name!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"sensor {name!r} has a non-finite value {value!r}")
+        return values
+
+    @field_validator("operator")
+    @classmethod
+    def _operator(cls, operator: str) -> str:
+        if not operator.strip():
+            raise ValueError("operator must name who labelled (not blank)")
+        return operator
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Label:
+        reading = (self.asset_id, self.values)
+        if self.alert_id is not None and any(v is not None for v in reading):
+            raise ValueError("give either alert_id or asset_id with values, not both")
+        if self.alert_id is None and any(v is None for v in reading):
+            raise ValueError("a label needs alert_id, or asset_id, ts and values of the reading it judges")
+        return self
+
+    @property
+    def by_alert(self) -> bool:
+        """True when the label names an alert (rather than a reading)."""
+        return self.alert_id is not None
+
+    @property
+    def given_at(self) -> float:
+        """When the operator gave the label (a reading's label without ``labelled_at``: the reading's ts)."""
+        return self.labelled_at if self.labelled_at is not None else self.ts
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON-ready message (fields left unset are omitted)."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+_TYPE_ERRORS = ("_type", "_parsing", "literal_error", "dict_type", "model_type")
+
+
+def parse_label(raw: bytes | None, *, max_bytes: int = 16_384) -> Label:
+    """Validate one ``operator-labels`` value; raises :class:`LabelError` with the reason.
+
+    Example
+    -------
+    >>> parse_label(b'{"alert_id": "a1", "label": "maybe", "operator": "kim", "ts": 5}')
+    Traceback (most recent call last):
+    ...
+    pipeline.labels.LabelError: wrong_type: label: Input should be 'anomaly' or 'normal' (got 'maybe')
+    """
+    if raw is None:
+        raise LabelError(LabelReason.NOT_JSON, "the message has no value")
+    if len(raw) > max_bytes:
+        raise LabelError(LabelReason.OVERSIZED, f"{len(raw)} bytes, more than {max_bytes}")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise LabelError(LabelReason.NOT_JSON, str(exc)[:200]) from None
+    if not isinstance(data, dict):
+        raise LabelError(LabelReason.NOT_OBJECT, f"a label is a JSON object, got {type(data).__name__}")
+    try:
+        return Label.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(label)"
+        kind = first["type"]
+        if kind == "missing":
+            reason = LabelReason.MISSING_FIELD
+        elif any(kind.endswith(t) or kind == t for t in _TYPE_ERRORS):
+            reason = LabelReason.WRONG_TYPE
+        else:
+            reason = LabelReason.BAD_VALUE
+        message = str(first["msg"]).removeprefix("Value error, ")
+        got = f" (got {first['input']!r})" if kind != "missing" and where != "(label)" else ""
+        raise LabelError(reason, f"{where}: {message}{got}"[:1000]) from None
+
+
+def label_message(
+    *,
+    alert_id: str,
+    label: Literal["anomaly", "normal"],
+    operator: str,
+    note: str | None = None,
+    now: float | None = None,
+) -> bytes:
+    """A validated label for an alert, encoded for ``operator-labels`` (raises :class:`LabelError`)."""
+    data: dict[str, Any] = {
+        "schema": 1,
+        "alert_id": alert_id,
+        "label": label,
+        "operator": operator,
+        "ts": time.time() if now is None else now,
+    }
+    if note is not None:
+        data["note"] = note
+    raw = orjson.dumps(data)
+    parse_label(raw)
+    return raw
+
+
+def dlq_headers(
+    reason: LabelReason,
+    detail: str,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    first_seen: float | None = None,
+) -> list[tuple[str, bytes]]:
+    """The DLQ headers of a refused label (the same names as the record DLQ's)."""
+    return [
+        ("dlq.reason", str(reason).encode()),
+        ("dlq.detail", detail.encode("utf-8", "replace")[:1000]),
+        ("dlq.source.topic", topic.encode()),
+        ("dlq.source.partition", str(partition).encode()),
+        ("dlq.source.offset", str(offset).encode()),
+        ("dlq.first_seen", f"{time.time() if first_seen is None else first_seen:.3f}".encode()),
+    ]

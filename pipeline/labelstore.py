@@ -1,0 +1,428 @@
+"""The retrainer's durable memory: one SQLite file (stdlib ``sqlite3``, WAL journal).
+
+Tables:
+
+* ``alerts``: every alert episode seen on ``anomaly-alerts`` (opening values, score, model version,
+  resolution time);
+* ``labels``: every valid label ever received, never overwritten (the full history); the label that
+  counts for an alert or a reading is the latest one (by the time it was given, then by arrival);
+* ``pending``: labels naming an alert not seen yet, with their original bytes and Kafka position, until
+  the alert arrives or the retry window ends (then the caller dead-letters them);
+* ``readings``: a bounded sample of readings, dense for the recent past and thinner further back;
+  :meth:`LabelStore.normal_sample` leaves out those near an alert episode (unless an operator rejected
+  the alert: its readings were normal operation), so retraining follows the plant's normal operation;
+* ``state``: small values such as the last label a run used.
+
+Writes are idempotent per Kafka position (a replay after a restart adds nothing), and nothing is
+visible to a reader before :meth:`LabelStore.commit`, which the retrainer calls before it commits its
+Kafka offsets.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.labels import Label
+
+__all__ = ["LabelStore", "LabelledReading", "NormalSampler", "PendingLabel", "Source"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id TEXT PRIMARY KEY,
+    asset_id TEXT NOT NULL,
+    opened_at REAL NOT NULL,
+    resolved_at REAL,
+    score REAL,
+    threshold REAL,
+    model_version TEXT,
+    values_json TEXT NOT NULL,
+    seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_asset ON alerts (asset_id, opened_at);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id TEXT,
+    asset_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    values_json TEXT NOT NULL,
+    label TEXT NOT NULL CHECK (label IN ('anomaly', 'normal')),
+    operator TEXT NOT NULL,
+    note TEXT,
+    given_at REAL NOT NULL,
+    received_at REAL NOT NULL,
+    source TEXT NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS labels_alert ON labels (alert_id);
+CREATE TABLE IF NOT EXISTS pending (
+    source TEXT PRIMARY KEY,
+    alert_id TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    first_seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    asset_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    values_json TEXT NOT NULL,
+    UNIQUE (asset_id, ts)
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# A label by reading joins an alert whose opening record has this ts (JSON round trips keep it exact;
+# the tolerance absorbs an ISO-8601 rendering of the same instant).
+_TS_TOLERANCE_S = 0.0015
+
+
+@dataclass(frozen=True)
+class Source:
+    """A Kafka position: ``topic/partition/offset`` (also the idempotency key of a label)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+@dataclass(frozen=True)
+class PendingLabel:
+    """A label waiting for its alert: original bytes, Kafka position, when it was first seen."""
+
+    source: str
+    alert_id: str
+    raw: bytes
+    first_seen: float
+
+
+@dataclass(frozen=True)
+class LabelledReading:
+    """The label that counts for one alert (or one reading): the reading's values and the verdict."""
+
+    key: str
+    alert_id: str | None
+    asset_id: str
+    ts: float
+    values: dict[str, float]
+    y: int
+    operator: str
+    given_at: float
+    label_id: int
+
+
+class NormalSampler:
+    """Picks one reading in ``every`` of each asset (its first, then every ``every``-th).
+
+    Counting per asset, not per stream position, keeps every asset in the sample: a stream that repeats
+    the assets in a fixed order would otherwise sample only those whose place shares the stride.
+
+    Example
+    -------
+    >>> sampler = NormalSampler(2)
+    >>> [sampler.take(a) for a in ["p1", "p2", "p1", "p2", "p1", "p2"]]
+    [True, True, False, False, True, True]
+    """
+
+    def __init__(self, every: int) -> None:
+        if every < 1:
+            raise ValueError(f"every must be at least 1, got {every}")
+        self.every = every
+        self._seen: dict[str, int] = {}
+
+    def take(self, asset_id: str) -> bool:
+        """Whether this reading of ``asset_id`` joins the sample."""
+        n = self._seen.get(asset_id, 0)
+        self._seen[asset_id] = n + 1
+        return n % self.every == 0
+
+
+class LabelStore:
+    """The SQLite label store at ``path`` (created with its folder when missing).
+
+    Example
+    -------
+    >>> store = LabelStore(":memory:")
+    >>> store.add_alert({"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 10.0,
+    ...                  "score": 0.9, "threshold": 0.5, "model_version": "v1", "values": {"x": 1.0}})
+    True
+    >>> lab = Label.model_validate({"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 20})
+    >>> store.add_label(lab, Source("labels", 0, 0))
+    True
+    >>> [(r.alert_id, r.y) for r in store.latest_labels()]
+    [('a1', 0)]
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._db.commit()
+
+    def close(self) -> None:
+        """Commit and close the database."""
+        self._db.commit()
+        self._db.close()
+
+    def commit(self) -> None:
+        """Make every write so far durable (call before committing the Kafka offsets behind them)."""
+        self._db.commit()
+
+    # -- alerts ----------------------------------------------------------------------------------
+    def add_alert(self, event: dict[str, Any]) -> bool:
+        """Record an ``anomaly-alerts`` event (``open`` or ``resolved``); returns True for a new episode."""
+        alert_id = str(event["alert_id"])
+        new = not self.has_alert(alert_id)
+        resolved = float(event["ts"]) if event.get("state") == "resolved" else None
+        self._db.execute(
+            "INSERT INTO alerts (alert_id, asset_id, opened_at, resolved_at, score, threshold, model_version,"
+            " values_json, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (alert_id) DO UPDATE SET resolved_at = COALESCE(excluded.resolved_at, resolved_at)",
+            (
+                alert_id,
+                str(event["asset_id"]),
+                float(event["opened_at"]),
+                resolved,
+                _float_or_none(event.get("score")),
+                _float_or_none(event.get("threshold")),
+                event.get("model_version"),
+                json.dumps(event.get("values") or {}),
+                time.time(),
+            ),
+        )
+        return new
+
+    def has_alert(self, alert_id: str) -> bool:
+        """Whether the alert was seen."""
+        row = self._db.execute("SELECT 1 FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()
+        return row is not None
+
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        """One alert's stored fields (``values`` decoded), or None."""
+        row = self._db.execute(
+            "SELECT alert_id, asset_id, opened_at, resolved_at, score, threshold, model_version, values_json"
+            " FROM alerts WHERE alert_id = ?",
+            (alert_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("alert_id", "asset_id", "opened_at", "resolved_at", "score", "threshold", "model_version")
+        return dict(zip(keys, row[:7], strict=True)) | {"values": json.loads(row[7])}
+
+    def find_alert(self, asset_id: str, ts: float) -> str | None:
+        """The alert that opened on the reading of ``asset_id`` at ``ts``, if any."""
+        row = self._db.execute(
+            "SELECT alert_id FROM alerts WHERE asset_id = ? AND opened_at BETWEEN ? AND ? ORDER BY opened_at",
+            (asset_id, ts - _TS_TOLERANCE_S, ts + _TS_TOLERANCE_S),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def episodes(self) -> list[tuple[str, float, float]]:
+        """``(asset_id, opened_at, resolved_at)`` of every episode (an open one ends at +inf)."""
+        rows = self._db.execute("SELECT asset_id, opened_at, resolved_at FROM alerts").fetchall()
+        return [(a, float(o), float(r) if r is not None else float("inf")) for a, o, r in rows]
+
+    # -- labels ----------------------------------------------------------------------------------
+    def add_label(self, label: Label, source: Source, *, received_at: float | None = None) -> bool:
+        """Record a label whose target is known: its alert was seen, or it carries the reading itself.
+
+        A label by reading joins the alert that opened on that reading, when there is one. Returns False
+        when this Kafka position was recorded before (a replay). Raises KeyError for a label naming an
+        alert that was not seen (keep it with :meth:`add_pending` instead).
+        """
+        if label.alert_id is not None:
+            alert = self.alert(label.alert_id)
+            if alert is None:
+                raise KeyError(label.alert_id)
+            alert_id, asset_id, ts, values = (
+                label.alert_id,
+                alert["asset_id"],
+                alert["opened_at"],
+                alert["values"],
+            )
+        else:
+            assert label.asset_id is not None and label.values is not None
+            alert_id = self.find_alert(label.asset_id, label.ts)
+            asset_id, ts, values = label.asset_id, label.ts, label.values
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO labels (alert_id, asset_id, ts, values_json, label, operator, note,"
+            " given_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                alert_id,
+                asset_id,
+                float(ts),
+                json.dumps(values),
+                label.label,
+                label.operator,
+                label.note,
+                label.given_at,
+                time.time() if received_at is None else received_at,
+                str(source),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def history(self, alert_id: str) -> list[dict[str, Any]]:
+        """Every label of an alert, oldest first (by the time given, then arrival)."""
+        rows = self._db.execute(
+            "SELECT id, label, operator, note, given_at, received_at FROM labels WHERE alert_id = ?"
+            " ORDER BY given_at, id",
+            (alert_id,),
+        ).fetchall()
+        keys = ("id", "label", "operator", "note", "given_at", "received_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def latest_labels(self) -> list[LabelledReading]:
+        """The label that counts per alert (or per reading without an alert), ordered by reading time."""
+        rows = self._db.execute(
+            "SELECT id, alert_id, asset_id, ts, values_json, label, operator, given_at FROM labels"
+            " ORDER BY given_at, id"
+        ).fetchall()
+        latest: dict[str, LabelledReading] = {}
+        for label_id, alert_id, asset_id, ts, values, label, operator, given_at in rows:
+            key = f"alert:{alert_id}" if alert_id is not None else f"reading:{asset_id}@{ts!r}"
+            latest[key] = LabelledReading(
+                key,
+                alert_id,
+                asset_id,
+                float(ts),
+                json.loads(values),
+                1 if label == "anomaly" else 0,
+                operator,
+                float(given_at),
+                int(label_id),
+            )
+        return sorted(latest.values(), key=lambda r: (r.ts, r.label_id))
+
+    def label_count(self) -> int:
+        """Labels received in all (the history, not only the latest per alert)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM labels").fetchone()[0])
+
+    def last_label_id(self) -> int:
+        """The id of the newest label (0 when there is none)."""
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM labels").fetchone()[0])
+
+    def labels_since(self, label_id: int) -> int:
+        """Labels received after the label with id ``label_id``."""
+        return int(self._db.execute("SELECT COUNT(*) FROM labels WHERE id > ?", (label_id,)).fetchone()[0])
+
+    # -- pending labels --------------------------------------------------------------------------
+    def add_pending(self, alert_id: str, raw: bytes, source: Source, *, first_seen: float) -> None:
+        """Keep a label whose alert was not seen yet (idempotent per Kafka position)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO pending (source, alert_id, raw, first_seen) VALUES (?, ?, ?, ?)",
+            (str(source), alert_id, raw, first_seen),
+        )
+
+    def pending(self) -> list[PendingLabel]:
+        """Labels waiting for their alert, oldest first."""
+        rows = self._db.execute("SELECT source, alert_id, raw, first_seen FROM pending ORDER BY first_seen")
+        return [PendingLabel(s, a, bytes(r), float(f)) for s, a, r, f in rows.fetchall()]
+
+    def drop_pending(self, source: str) -> None:
+        """Forget a pending label (joined, or dead-lettered)."""
+        self._db.execute("DELETE FROM pending WHERE source = ?", (source,))
+
+    def pending_count(self) -> int:
+        """Labels waiting for their alert."""
+        return int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+
+    # -- the normal sample -----------------------------------------------------------------------
+    def add_readings(self, rows: Iterable[tuple[str, float, dict[str, float]]], *, keep: int) -> int:
+        """Add sampled readings ``(asset_id, ts, values)``; returns how many were new.
+
+        Beyond ``keep`` rows, every second row of each asset in the older half is dropped (repeatedly if
+        need be): the sample stays dense for the recent past and, thinner and thinner, reaches back over
+        earlier operating conditions (a daily load cycle, last week's set points) within a bounded size,
+        with every asset still in it.
+        """
+        cursor = self._db.executemany(
+            "INSERT OR IGNORE INTO readings (asset_id, ts, values_json) VALUES (?, ?, ?)",
+            ((a, float(t), json.dumps(v)) for a, t, v in rows),
+        )
+        added = max(cursor.rowcount, 0)
+        while (count := self.reading_count()) > keep:
+            dropped = self._db.execute(
+                "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
+                " (PARTITION BY asset_id ORDER BY ts, id) AS n FROM (SELECT id, asset_id, ts FROM readings"
+                " ORDER BY ts, id LIMIT ?)) WHERE n % 2 = 0)",
+                (max(2, count // 2),),
+            ).rowcount
+            if dropped <= 0:  # one reading per asset in the older half: thin it regardless of asset
+                self._db.execute(
+                    "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
+                    " (ORDER BY ts, id) AS n FROM readings ORDER BY ts, id LIMIT ?) WHERE n % 2 = 0)",
+                    (max(2, count // 2),),
+                )
+        return added
+
+    def reading_count(self) -> int:
+        """Readings in the sample (normal or not)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+
+    def normal_sample(self, *, margin_s: float) -> list[tuple[str, float, dict[str, float]]]:
+        """The sampled readings not within ``margin_s`` of an alert episode, oldest first.
+
+        The episode of an alert whose label that counts is ``normal`` (rejected: a false alarm) is not
+        left out: the operator said those readings were normal operation, which is what the model
+        must learn to accept.
+        """
+        rejected = {r.alert_id for r in self.latest_labels() if r.alert_id is not None and r.y == 0}
+        rows = self._db.execute("SELECT alert_id, asset_id, opened_at, resolved_at FROM alerts").fetchall()
+        windows: dict[str, list[tuple[float, float]]] = {}
+        for alert_id, asset, opened, resolved in rows:
+            if alert_id in rejected:
+                continue
+            end = float(resolved) if resolved is not None else float("inf")
+            windows.setdefault(asset, []).append((float(opened) - margin_s, end + margin_s))
+        bounds = {
+            a: (np.array([w[0] for w in ws]), np.array([w[1] for w in ws])) for a, ws in windows.items()
+        }
+        out = []
+        for asset, ts, values in self._db.execute(
+            "SELECT asset_id, ts, values_json FROM readings ORDER BY ts, id"
+        ):
+            if asset in bounds:
+                low, high = bounds[asset]
+                if bool(((low <= ts) & (ts <= high)).any()):
+                    continue
+            out.append((str(asset), float(ts), json.loads(values)))
+        return out
+
+    # -- small state -----------------------------------------------------------------------------
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        """A stored value (``default`` when unset)."""
+        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
+    def set_state(self, key: str, value: str) -> None:
+        """Store a value."""
+        self._db.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Sizes of the tables (for logs and reports)."""
+        return {
+            "alerts": int(self._db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]),
+            "labels": self.label_count(),
+            "pending": self.pending_count(),
+            "readings": self.reading_count(),
+        }
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)

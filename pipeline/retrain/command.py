@@ -1,0 +1,91 @@
+"""``dhag-pipeline retrain --watch | --once``: the retrainer process, with its metrics endpoint.
+
+Exit codes as for ``run``: 0 clean stop (``--once``: the run finished, promoted or rejected); 1 the run
+failed or a forced stop; 2 bad configuration; 3 Kafka unreachable; 4 no current model in the registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from pipeline.config import Settings
+from pipeline.errors import BrokerUnavailableError, ConfigError
+
+__all__ = ["add_arguments", "label_store_path", "run_retrain"]
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``retrain`` subcommand's options."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--watch", action="store_true", help="run until SIGTERM/SIGINT, retraining on triggers")
+    mode.add_argument("--once", action="store_true", help="catch up with the topics, retrain once, exit")
+
+
+def label_store_path(settings: Settings) -> Path:
+    """``retrain.label_store``, or ``<model.registry>/labels.sqlite`` when unset."""
+    configured = settings.retrain.label_store
+    return Path(configured) if configured else Path(settings.model.registry) / "labels.sqlite"
+
+
+def run_retrain(settings: Settings, *, once: bool) -> int:
+    """Start the broker (if embedded), metrics and the retrainer; returns the exit code."""
+    from pipeline.broker import EmbeddedBroker
+    from pipeline.cli import EXIT_BROKER, EXIT_CONFIG, _install_signals, _provision
+    from pipeline.labelstore import LabelStore
+    from pipeline.metrics import RetrainMetrics, serve_metrics
+    from pipeline.retrain.service import Retrainer
+
+    registry = CollectorRegistry()
+    metrics = RetrainMetrics(registry)
+    server = None
+    broker = EmbeddedBroker() if settings.kafka.embedded else None
+    store = LabelStore(label_store_path(settings))
+    try:
+        if settings.metrics.enabled:
+            try:
+                server, port = serve_metrics(registry, settings.metrics.host, settings.retrain.metrics_port)
+            except OSError as exc:
+                log.error(
+                    "cannot serve metrics on %s:%d: %s",
+                    settings.metrics.host,
+                    settings.retrain.metrics_port,
+                    exc,
+                )
+                return EXIT_CONFIG
+            log.info("retrainer metrics on http://%s:%d/metrics", settings.metrics.host, port)
+        bootstrap = (
+            broker.start().bootstrap_servers if broker is not None else settings.kafka.bootstrap_servers
+        )
+        topics = settings.kafka.topics
+        names = [topics.input, topics.alerts, topics.labels, topics.labels_dlq]
+        _provision(
+            settings,
+            bootstrap,
+            dict.fromkeys(names, topics.partitions),
+            replication_factor=1 if broker is not None else -1,
+        )
+        retrainer = Retrainer(settings, store, metrics, bootstrap_servers=bootstrap)
+        _install_signals(retrainer.request_stop, settings.shutdown_grace_s)
+        code = retrainer.run(once=once)
+        if once and retrainer.last_result is not None:
+            result = retrainer.last_result
+            log.info("run report: %s", result.report)
+        return code
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return EXIT_CONFIG
+    except BrokerUnavailableError as exc:
+        log.error("%s", exc)
+        return EXIT_BROKER
+    finally:
+        store.close()
+        if server is not None:
+            server.shutdown()
+        if broker is not None:
+            broker.stop()

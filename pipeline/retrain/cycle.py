@@ -1,0 +1,130 @@
+"""One retraining run against the model registry: train, judge, publish the candidate, promote or not.
+
+The parent's reference sample (the normal operation it was trained on, read with
+:func:`~pipeline.registry.load_reference`) joins the candidate's training, calibration and gate, and
+is carried forward: the candidate is published with a bounded mix of it and the recent normal sample.
+The candidate is always published (not current) with its registry metadata (parent version, training
+window, label counts, validation metrics, created time) and that reference sample, and a JSON report is
+written beside it as ``<version>.report.json``: data sizes, label counts, both models' metrics, the
+decision and why. Only a candidate the gate accepts becomes current (:func:`pipeline.registry.promote`),
+which the daemons then hot-swap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dhag import DHAG
+from dhag.artifact import write_atomic
+from pipeline import registry as reg
+from pipeline.config import RetrainSettings
+from pipeline.labelstore import LabelledReading
+from pipeline.retrain.training import Reading, TrainingData, judge, train_candidate
+
+__all__ = ["RunResult", "report_path", "run_cycle"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run decided: ``outcome`` is ``promoted`` or ``rejected``; the report's path and content."""
+
+    outcome: str
+    parent: str
+    candidate: str
+    report: Path
+    content: dict[str, Any]
+
+
+def report_path(registry: str | Path, version: str) -> Path:
+    """Where the report of the run that produced ``version`` lives."""
+    return Path(registry) / f"{version}.report.json"
+
+
+def _flat(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v is not None}
+
+
+def run_cycle(
+    registry: str | Path,
+    labelled: Sequence[LabelledReading],
+    normal: Sequence[Reading],
+    settings: RetrainSettings,
+    *,
+    trigger: str = "on_demand",
+    train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] = train_candidate,
+) -> RunResult:
+    """Train a candidate against the registry's current model and promote it if the gate accepts it.
+
+    Raises :class:`~pipeline.errors.ModelUnavailableError` without a current model and
+    :class:`~pipeline.retrain.training.NotEnoughDataError` when the normal sample is too small.
+    """
+    started = time.time()
+    parent, current = reg.load_current(registry)
+    reference = reg.load_reference(registry, parent)
+    if not reference:
+        log.warning(
+            "model %s has no reference sample: the candidate learns normal operation from the recent "
+            "sample only",
+            parent,
+        )
+    verdict = judge(current, labelled, normal, settings, reference=reference, train=train)
+    counts = verdict.data.counts()
+    label_counts = {
+        "confirmed": counts["confirmed_train"] + counts["confirmed_holdout"],
+        "rejected": counts["rejected_train"] + counts["rejected_holdout"],
+        "normal_readings": counts["normal_train"] + counts["normal_holdout"] + counts["normal_calibration"],
+    }
+    version = reg.publish(
+        registry,
+        verdict.candidate,
+        parent=parent,
+        training_window=verdict.data.window(),
+        label_counts=label_counts,
+        validation=_flat(verdict.candidate_metrics)
+        | {f"current_{k}": v for k, v in _flat(verdict.current_metrics).items()},
+        make_current=False,
+        reference=verdict.reference,
+    )
+    outcome = "promoted" if verdict.accepted else "rejected"
+    if verdict.accepted:
+        reg.promote(registry, version)
+    content = {
+        "schema": 1,
+        "candidate": version,
+        "parent": parent,
+        "trigger": trigger,
+        "started": started,
+        "finished": time.time(),
+        "train_seconds": round(verdict.train_seconds, 2),
+        "data": counts,
+        "reference_sample": {"parent": len(reference), "candidate": len(verdict.reference)},
+        "label_counts": label_counts,
+        "training_window": verdict.data.window(),
+        "metrics": {"current": verdict.current_metrics, "candidate": verdict.candidate_metrics},
+        "tolerances": {
+            "max_recall_drop": settings.max_recall_drop,
+            "max_false_alarm_increase": settings.max_false_alarm_increase,
+            "max_far_increase": settings.max_far_increase,
+        },
+        "decision": outcome,
+        "reasons": verdict.reasons or ["no metric worse than the current model's beyond its tolerance"],
+    }
+    path = report_path(registry, version)
+    write_atomic(path, (json.dumps(content, indent=2) + "\n").encode())
+    log.info(
+        "retrain run (%s): candidate %s %s against %s; %s",
+        trigger,
+        version,
+        outcome,
+        parent,
+        "; ".join(content["reasons"]),
+    )
+    return RunResult(outcome, parent, version, path, content)

@@ -1,0 +1,406 @@
+"""The retrainer process: consume alerts, labels and readings into the label store; retrain on a trigger.
+
+It reads ``anomaly-alerts``, ``operator-labels`` and ``sensor-readings`` under its own group id
+(``retrain.group_id``; one singleton, so partitions are assigned directly and the committed offsets
+of that group say where to resume). Per poll: alerts are recorded, labels validated (bad ones go to
+``operator-labels.dlq`` with the reason) and joined to their alert or kept pending, one reading in
+``normal_sample_every`` of each asset joins the bounded sample; then DLQ records are flushed, the store
+committed, and only then the Kafka offsets (at-least-once; the store ignores replays).
+
+A run starts when ``min_new_labels`` labels arrived since the last run, when ``interval_s`` passed,
+when ADWIN (the daemon's drift detector, ``drift.delta``) sees the current model's scores of the
+sampled readings shift, or on demand (``--once``); triggered runs are ``min_interval_s`` apart. The
+training runs in a worker thread of this process, never in the scoring daemon, while the loop keeps
+consuming.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import numpy as np
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+
+from pipeline import registry as reg
+from pipeline.config import Settings
+from pipeline.drift import ScoreDriftMonitor
+from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
+from pipeline.labels import LabelError, LabelReason, dlq_headers, parse_label
+from pipeline.labelstore import LabelStore, NormalSampler, Source
+from pipeline.metrics import RetrainMetrics
+from pipeline.records import parse_timestamp
+from pipeline.retrain.cycle import RunResult, run_cycle
+from pipeline.retrain.training import FeatureMap, NotEnoughDataError
+
+__all__ = ["Retrainer"]
+
+log = logging.getLogger(__name__)
+
+_LAST_RUN = "last_run_at"
+_LAST_LABEL = "last_run_label_id"
+_RELOAD_CHECK_S = 5.0
+
+
+class Retrainer:
+    """The retrainer's loop on ``bootstrap_servers``; ``run(once=True)`` catches up, trains once, exits."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: LabelStore,
+        metrics: RetrainMetrics,
+        *,
+        bootstrap_servers: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.cfg = settings.retrain
+        self.topics = settings.kafka.topics
+        self.store = store
+        self.metrics = metrics
+        self.bootstrap = bootstrap_servers
+        self.clock = clock
+        self._stop = threading.Event()
+        self._drift = ScoreDriftMonitor(delta=settings.drift.delta)
+        self._drifted = False
+        self._sampler = NormalSampler(self.cfg.normal_sample_every)
+        self._model: tuple[str, FeatureMap, Any] | None = None
+        self._model_checked = 0.0
+        self._training: Future[RunResult | None] | None = None
+        self._training_label_id = 0
+        self.last_result: RunResult | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
+        self._parts: list[TopicPartition] = []
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the current poll (a running training gets half the grace period)."""
+        self._stop.set()
+
+    # -- Kafka plumbing --------------------------------------------------------------------------
+    def _clients(self) -> tuple[KafkaConsumer, KafkaProducer]:
+        kafka = self.settings.kafka
+        common = {"bootstrap_servers": self.bootstrap, "client_id": f"{kafka.client_id}-retrainer"}
+        common |= kafka.security.client_options()
+        try:
+            consumer = KafkaConsumer(
+                group_id=self.cfg.group_id,
+                enable_auto_commit=False,
+                max_poll_records=kafka.batch_size,
+                request_timeout_ms=max(kafka.request_timeout_ms, kafka.session_timeout_ms + 1000),
+                **common,
+            )
+            producer = KafkaProducer(
+                acks="all", linger_ms=5, request_timeout_ms=kafka.request_timeout_ms, **common
+            )
+        except KafkaError as exc:
+            raise BrokerUnavailableError(f"cannot reach Kafka at {self.bootstrap}: {exc}") from None
+        return consumer, producer
+
+    def _assign(self, consumer: KafkaConsumer) -> list[TopicPartition]:
+        parts = []
+        for topic in (self.topics.alerts, self.topics.labels, self.topics.input):
+            for p in sorted(consumer.partitions_for_topic(topic) or ()):
+                parts.append(TopicPartition(topic, p))
+        consumer.assign(parts)
+        for tp in parts:
+            offset = consumer.committed(tp)
+            if offset is not None:
+                consumer.seek(tp, offset)
+            elif tp.topic == self.topics.input and self.settings.kafka.auto_offset_reset == "latest":
+                consumer.seek_to_end(tp)
+            else:
+                consumer.seek_to_beginning(tp)
+        return parts
+
+    # -- handling one poll -----------------------------------------------------------------------
+    def _alerts(self, messages: list[Any]) -> None:
+        for msg in messages:
+            try:
+                event = orjson.loads(msg.value)
+                self.store.add_alert(event)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                log.warning("alert at %s/%d/%d not recorded: %s", msg.topic, msg.partition, msg.offset, exc)
+
+    def _labels(self, messages: list[Any], producer: KafkaProducer) -> None:
+        now = self.clock()
+        for msg in messages:
+            source = Source(msg.topic, msg.partition, msg.offset)
+            try:
+                label = parse_label(msg.value, max_bytes=self.cfg.max_label_bytes)
+            except LabelError as exc:
+                self._dead_letter(producer, msg.key, msg.value, exc.reason, exc.detail, source, now)
+                continue
+            self.metrics.labels_received.labels(label.label).inc()
+            if label.alert_id is not None and not self.store.has_alert(label.alert_id):
+                self.store.add_pending(label.alert_id, msg.value, source, first_seen=now)
+            else:
+                self.store.add_label(label, source, received_at=now)
+
+    def _retry_pending(self, producer: KafkaProducer) -> None:
+        now = self.clock()
+        for item in self.store.pending():
+            topic, partition, offset = item.source.rsplit("/", 2)
+            source = Source(topic, int(partition), int(offset))
+            if self.store.has_alert(item.alert_id):
+                self.store.add_label(parse_label(item.raw, max_bytes=self.cfg.max_label_bytes), source)
+                self.store.drop_pending(item.source)
+            elif now - item.first_seen >= self.cfg.label_retry_s:
+                detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
+                self._dead_letter(
+                    producer,
+                    item.alert_id.encode(),
+                    item.raw,
+                    LabelReason.UNKNOWN_ALERT,
+                    detail,
+                    source,
+                    item.first_seen,
+                )
+                self.store.drop_pending(item.source)
+
+    def _dead_letter(
+        self,
+        producer: KafkaProducer,
+        key: bytes | None,
+        raw: bytes | None,
+        reason: LabelReason,
+        detail: str,
+        source: Source,
+        first_seen: float,
+    ) -> None:
+        headers = dlq_headers(
+            reason,
+            detail,
+            topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            first_seen=first_seen,
+        )
+        producer.send(self.topics.labels_dlq, key=key, value=raw or b"", headers=headers)
+        self.metrics.labels_dlq.labels(str(reason)).inc()
+        log.warning("label at %s dead-lettered: %s (%s)", source, reason, detail)
+
+    def _readings(self, messages: list[Any]) -> None:
+        rows = []
+        for msg in messages:
+            row = _reading(msg.value)
+            # An invalid record is the daemon's to dead-letter; it is simply not sampled here.
+            if row is not None and self._sampler.take(row[0]):
+                rows.append(row)
+        if rows:
+            self.store.add_readings(rows, keep=self.cfg.normal_sample_size)
+            self._watch_drift(rows)
+
+    def _current_model(self) -> tuple[str, FeatureMap, Any] | None:
+        now = time.monotonic()
+        if self._model is not None and now - self._model_checked < _RELOAD_CHECK_S:
+            return self._model
+        self._model_checked = now
+        try:
+            version, _ = reg.current(self.settings.model.registry)
+            if self._model is None or self._model[0] != version:
+                model = reg.load_version(self.settings.model.registry, version)
+                self._model = (version, FeatureMap.of(model), model)
+            self.metrics.set_current_version(version)
+        except ModelUnavailableError as exc:
+            log.warning("%s", exc)
+        return self._model
+
+    def _watch_drift(self, rows: list[tuple[str, float, dict[str, float]]]) -> None:
+        if not (self.cfg.on_drift and self.settings.drift.enabled):
+            return
+        current = self._current_model()
+        if current is None:
+            return
+        version, fmap, model = current
+        X, _ = fmap.matrix([(a, v) for a, _, v in rows])
+        if len(X) and self._drift.update(version, model.decision_function(X).tolist()):
+            log.info("score drift of model %s in the sampled readings: a retraining run is due", version)
+            self._drifted = True
+
+    # -- triggers and runs -----------------------------------------------------------------------
+    def due(self) -> str | None:
+        """The trigger that asks for a run now (``labels``, ``schedule``, ``drift``), or None."""
+        now = self.clock()
+        last_run = float(self.store.get_state(_LAST_RUN, "0") or 0)
+        if now - last_run < self.cfg.min_interval_s:
+            return None
+        last_label = int(self.store.get_state(_LAST_LABEL, "0") or 0)
+        if self.cfg.min_new_labels and self.store.labels_since(last_label) >= self.cfg.min_new_labels:
+            return "labels"
+        if self.cfg.interval_s and now - last_run >= self.cfg.interval_s and last_run > 0:
+            return "schedule"
+        if self._drifted:
+            return "drift"
+        if self.cfg.interval_s and last_run == 0:
+            self.store.set_state(_LAST_RUN, repr(now))  # the schedule counts from the first start
+        return None
+
+    def start_run(self, trigger: str) -> Future[RunResult | None]:
+        """Snapshot the store and train in the worker thread."""
+        labelled = self.store.latest_labels()
+        normal = self.store.normal_sample(margin_s=self.cfg.episode_margin_s)
+        self._training_label_id = self.store.last_label_id()
+        self._drifted = False
+        log.info(
+            "retraining (%s): %d labelled readings, %d normal readings", trigger, len(labelled), len(normal)
+        )
+        future: Future[RunResult | None] = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(self._run(trigger, labelled, normal))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                future.set_exception(exc)
+
+        # A daemon thread: a stop request does not wait for a long training (its artifact and the
+        # registry switch are atomic, so an abandoned run leaves at most an unpromoted candidate).
+        threading.Thread(target=work, name="retrain", daemon=True).start()
+        self._training = future
+        return future
+
+    def _run(self, trigger: str, labelled: list[Any], normal: list[Any]) -> RunResult | None:
+        started = time.perf_counter()
+        try:
+            result = run_cycle(self.settings.model.registry, labelled, normal, self.cfg, trigger=trigger)
+        except NotEnoughDataError as exc:
+            log.warning("no retraining run: %s", exc)
+            return None
+        except Exception:
+            log.exception("retraining run failed")
+            self.metrics.runs.labels("failed").inc()
+            self.metrics.last_run.set(time.time())
+            self.metrics.duration.observe(time.perf_counter() - started)
+            raise
+        self.metrics.runs.labels(result.outcome).inc()
+        self.metrics.last_run.set(time.time())
+        self.metrics.last_success.set(time.time())
+        self.metrics.duration.observe(time.perf_counter() - started)
+        return result
+
+    def _finish_run(self) -> None:
+        """Record a finished run in the store (the next triggers count from it). A run skipped for want
+        of normal readings leaves the labels counted as new, so it is tried again after
+        ``min_interval_s``."""
+        assert self._training is not None
+        self.store.set_state(_LAST_RUN, repr(self.clock()))
+        failed = self._training.exception() is not None
+        result = None if failed else self._training.result()
+        if result is not None:
+            self.last_result = result
+        if failed or result is not None:
+            self.store.set_state(_LAST_LABEL, str(self._training_label_id))
+        self._training = None
+        self._model_checked = 0.0
+
+    # -- the loop --------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect to Kafka and take every partition of the three topics, from the group's offsets."""
+        self._consumer, self._producer = self._clients()
+        self._parts = self._assign(self._consumer)
+
+    def close(self) -> None:
+        """Disconnect (a running training is left to finish in its thread)."""
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+        if self._consumer is not None:
+            self._consumer.close()
+        self._consumer = self._producer = None
+
+    def catch_up(self, timeout_s: float = 300.0) -> None:
+        """Consume until every partition reaches the end it had when this was called (no training)."""
+        assert self._consumer is not None and self._producer is not None, "open() first"
+        ends = self._consumer.end_offsets(self._parts)
+        deadline = time.monotonic() + timeout_s
+        quiet = 0
+        while not self._stop.is_set():
+            # Some Kafka-protocol brokers under-report end offsets: also wait for two empty polls.
+            quiet = 0 if self._poll(self._consumer, self._producer) else quiet + 1
+            if quiet >= 2 and all(self._consumer.position(tp) >= end for tp, end in ends.items()):
+                return
+            if time.monotonic() > deadline:
+                raise BrokerUnavailableError(f"could not catch up with the topics within {timeout_s:g} s")
+
+    def run(self, *, once: bool = False) -> int:
+        """Consume until stopped (``once``: until caught up, then one run); returns the exit code."""
+        if self._current_model() is None:
+            return 4
+        self.open()
+        assert self._consumer is not None and self._producer is not None
+        try:
+            if once:
+                self.catch_up()
+                future = self.start_run("on_demand")
+                failed = future.exception() is not None
+                self._finish_run()
+                self.store.commit()
+                return 1 if failed else 0
+            while not self._stop.is_set():
+                self._poll(self._consumer, self._producer)
+                if self._training is not None and self._training.done():
+                    self._finish_run()
+                trigger = self.due()
+                if trigger is not None and self._training is None:
+                    self.start_run(trigger)
+                self.store.commit()
+            if self._training is not None:
+                wait_s = self.settings.shutdown_grace_s / 2
+                log.info("waiting up to %.0f s for the retraining run to finish", wait_s)
+                try:
+                    self._training.exception(timeout=wait_s)
+                    self._finish_run()
+                    self.store.commit()
+                except FutureTimeout:
+                    log.warning("stopping without the unfinished retraining run; nothing was promoted by it")
+            return 0
+        finally:
+            self.close()
+
+    def _poll(self, consumer: KafkaConsumer, producer: KafkaProducer) -> int:
+        """One poll, handled, flushed, stored and committed; returns how many records it held."""
+        batch = consumer.poll(timeout_ms=self.settings.kafka.poll_timeout_ms)
+        by_topic: dict[str, list[Any]] = {}
+        offsets = {}
+        for tp, messages in batch.items():
+            by_topic.setdefault(tp.topic, []).extend(messages)
+            offsets[tp] = messages[-1].offset + 1
+        self._alerts(by_topic.get(self.topics.alerts, []))
+        self._labels(by_topic.get(self.topics.labels, []), producer)
+        self._readings(by_topic.get(self.topics.input, []))
+        self._retry_pending(producer)
+        producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+        self.store.commit()
+        self.metrics.labels_pending.set(self.store.pending_count())
+        self._current_model()  # keeps dhag_registry_current_info up to date (rate-limited)
+        if offsets:
+            try:
+                consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+            except KafkaError as exc:
+                log.warning("offset commit failed (the batch will be replayed after a restart): %s", exc)
+        return sum(len(m) for m in batch.values())
+
+
+def _reading(raw: bytes | None) -> tuple[str, float, dict[str, float]] | None:
+    """``(asset_id, ts, values)`` of a well-formed sensor record with finite values, else None."""
+    try:
+        data = orjson.loads(raw or b"")
+        asset, values = data["asset_id"], data["values"]
+        ts = parse_timestamp(data["ts"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(asset, str) or not isinstance(values, dict):
+        return None
+    clean = {
+        str(k): float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    if not all(np.isfinite(list(clean.values()))):
+        return None
+    return asset, ts, clean

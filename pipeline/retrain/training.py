@@ -1,0 +1,414 @@
+"""Train a candidate model from labels and recent normal operation, and judge it against the current one.
+
+Plain functions on plain data, so the retrainer service, the tests and ``bench feedback`` share them:
+
+* :func:`split` keeps the newest ``holdout_fraction`` of the labelled readings and interleaved blocks of
+  the recent normal sample and of the parent's *reference sample* for the gate and the threshold (the
+  candidate never trains on them);
+* :func:`train_candidate` fits DHAG with the current model's settings: confirmed anomalies with y = 1
+  (the semi-supervised term), the recent normal sample, the reference sample (the normal operation the
+  parent was trained on, carried forward from version to version) plus ``rejected_weight`` copies of
+  every rejected alert's reading with y = 0; a plant model keeps its per-asset references (new assets
+  get one). The threshold is calibrated on unseen blocks of both normal samples, at the target
+  false-alarm rate or the parent's own rate on those blocks, whichever is lower;
+* :func:`evaluate` scores one model on the holdout at its own calibrated threshold;
+* :func:`gate` accepts the candidate unless it is worse than the current model beyond the tolerances;
+* :func:`judge` does all of it for one current model;
+* :func:`reference_sample` and :func:`carry_forward` keep the reference sample bounded and spread over
+  assets and time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dhag import DHAG
+from pipeline.config import RetrainSettings
+from pipeline.features import INPUT_SENSORS, METADATA_KEY, PlantFeatures
+from pipeline.labelstore import LabelledReading
+
+__all__ = [
+    "FeatureMap",
+    "Judgement",
+    "NotEnoughDataError",
+    "Reading",
+    "TrainingData",
+    "carry_forward",
+    "evaluate",
+    "gate",
+    "judge",
+    "reference_sample",
+    "split",
+    "train_candidate",
+]
+
+log = logging.getLogger(__name__)
+
+Reading = tuple[str, float, dict[str, float]]
+# Registry fields that publish() writes afresh for every version: never inherited from the parent.
+_REGISTRY_FIELDS = ("version", "parent", "created", "training_window", "label_counts", "validation")
+
+
+class NotEnoughDataError(ValueError):
+    """Too few normal readings to train a candidate."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The labelled readings and normal readings, each split by time into training and holdout parts."""
+
+    labelled_train: list[LabelledReading]
+    labelled_holdout: list[LabelledReading]
+    normal_train: list[Reading]
+    normal_holdout: list[Reading]
+    normal_calibration: list[Reading] = field(default_factory=list)
+    reference_train: list[Reading] = field(default_factory=list)
+    reference_holdout: list[Reading] = field(default_factory=list)
+    reference_calibration: list[Reading] = field(default_factory=list)
+
+    def window(self) -> dict[str, float | None]:
+        """The time span of the new data: labels and the recent normal sample (epoch seconds)."""
+        times = [r.ts for r in self.labelled_train + self.labelled_holdout]
+        times += [r[1] for r in self.normal_train + self.normal_holdout + self.normal_calibration]
+        return {"start": min(times) if times else None, "end": max(times) if times else None}
+
+    def counts(self) -> dict[str, int]:
+        """Sizes of every part, by label."""
+
+        def n(rows: Sequence[LabelledReading], y: int) -> int:
+            return sum(r.y == y for r in rows)
+
+        return {
+            "confirmed_train": n(self.labelled_train, 1),
+            "rejected_train": n(self.labelled_train, 0),
+            "confirmed_holdout": n(self.labelled_holdout, 1),
+            "rejected_holdout": n(self.labelled_holdout, 0),
+            "normal_train": len(self.normal_train),
+            "normal_holdout": len(self.normal_holdout),
+            "normal_calibration": len(self.normal_calibration),
+            "reference_train": len(self.reference_train),
+            "reference_holdout": len(self.reference_holdout),
+            "reference_calibration": len(self.reference_calibration),
+        }
+
+
+def split(
+    labelled: Sequence[LabelledReading],
+    normal: Sequence[Reading],
+    holdout_fraction: float,
+    *,
+    block_s: float = 3600.0,
+    reference: Sequence[Reading] = (),
+) -> TrainingData:
+    """Hold out the newest ``holdout_fraction`` of the labelled readings (by time), and whole blocks of
+    ``block_s`` seconds of the normal sample (shorter when the sample spans less than 12 blocks): every
+    k-th block, k = 1 / ``holdout_fraction``; every (2k)-th block calibrates the candidate's threshold.
+    The ``reference`` sample is cut into blocks the same way, over its own time span.
+
+    Normal operation is held out in interleaved blocks rather than as the newest part: the newest hours
+    are one part of the load cycle, which a candidate trained on the rest would be judged on unfairly;
+    whole blocks keep neighbouring, nearly identical readings on one side.
+
+    Example
+    -------
+    >>> normal = [("p1", float(t), {"x": 0.0}) for t in range(0, 240, 5)]
+    >>> data = split([], normal, 0.25, block_s=10)
+    >>> len(data.normal_train), len(data.normal_holdout), len(data.normal_calibration)
+    (30, 12, 6)
+    >>> [r[1] for r in data.normal_holdout][:4], [r[1] for r in data.normal_calibration][:4]
+    ([30.0, 35.0, 70.0, 75.0], [0.0, 5.0, 80.0, 85.0])
+    """
+    labelled = sorted(labelled, key=lambda r: (r.ts, r.label_id))
+    k = len(labelled) - int(round(holdout_fraction * len(labelled)))
+    every = max(2, int(round(1 / holdout_fraction)))
+    recent = _blocks(normal, every, block_s)
+    carried = _blocks(reference, every, block_s)
+    return TrainingData(
+        list(labelled[:k]),
+        list(labelled[k:]),
+        recent["train"],
+        recent["holdout"],
+        recent["calibration"],
+        carried["train"],
+        carried["holdout"],
+        carried["calibration"],
+    )
+
+
+def _blocks(rows: Sequence[Reading], every: int, block_s: float) -> dict[str, list[Reading]]:
+    """``rows`` by time into train / holdout (every ``every``-th block) / calibration (every
+    (2 ``every``)-th block)."""
+    rows = sorted(rows, key=lambda r: r[1])
+    start = rows[0][1] if rows else 0.0
+    # A sample shorter than a dozen blocks is cut into a dozen, so every part gets some of it.
+    span = rows[-1][1] - start if rows else 0.0
+    block_s = min(block_s, span / 12) if span > 0 else block_s
+    parts: dict[str, list[Reading]] = {"train": [], "holdout": [], "calibration": []}
+    for r in rows:
+        b = int((r[1] - start) // block_s)
+        part = "holdout" if b % every == every - 1 else "calibration" if b % (2 * every) == 0 else "train"
+        parts[part].append(r)
+    return parts
+
+
+def reference_sample(rows: Sequence[Reading], size: int) -> list[Reading]:
+    """At most ``size`` of ``rows``, spread evenly over assets (equal shares, a small asset's unused
+    share going to the others) and, within an asset, evenly over time; oldest first.
+
+    Example
+    -------
+    >>> rows = [(a, float(t), {}) for t in range(100) for a in ("p1", "p2")] + [("p3", 5.0, {})]
+    >>> picked = reference_sample(rows, 11)
+    >>> [sum(r[0] == a for r in picked) for a in ("p1", "p2", "p3")]
+    [5, 5, 1]
+    >>> [r[1] for r in picked if r[0] == "p1"]
+    [0.0, 25.0, 50.0, 74.0, 99.0]
+    """
+    by_asset: dict[str, list[Reading]] = {}
+    for r in sorted(rows, key=lambda r: (r[0], r[1])):
+        by_asset.setdefault(r[0], []).append(r)
+    quota: dict[str, int] = {}
+    left, pending = max(0, size), sorted(by_asset, key=lambda a: (len(by_asset[a]), a))
+    while pending:
+        share = left // len(pending)
+        asset = pending.pop(0)
+        quota[asset] = min(len(by_asset[asset]), share + (1 if left - share * (len(pending) + 1) > 0 else 0))
+        left -= quota[asset]
+    out = []
+    for asset, items in by_asset.items():
+        n = quota[asset]
+        if n:
+            picks = np.unique(np.round(np.linspace(0, len(items) - 1, n)).astype(int))
+            out += [items[i] for i in picks.tolist()]
+    return sorted(out, key=lambda r: (r[1], r[0]))
+
+
+def carry_forward(reference: Sequence[Reading], recent: Sequence[Reading], size: int) -> list[Reading]:
+    """The reference sample a candidate is published with: the parent's ``reference`` and the ``recent``
+    normal sample, at most ``size`` readings, of which at most half (more when the carried sample is
+    small) recent, so older operating conditions are never pushed out by a few recent hours."""
+    n_recent = min(len(recent), max(size // 2, size - len(reference)))
+    return sorted(
+        reference_sample(reference, size - n_recent) + reference_sample(recent, n_recent),
+        key=lambda r: (r[1], r[0]),
+    )
+
+
+class FeatureMap:
+    """Readings (asset, values) -> a model's input matrix: derived plant features or raw sensors.
+
+    Readings that lack a sensor the model needs are left out (:meth:`matrix` returns which were kept).
+    """
+
+    def __init__(self, features: list[str], derived: PlantFeatures | None) -> None:
+        self.features = features
+        self.derived = derived
+        self.inputs = list(derived.inputs) if derived is not None else list(features)
+
+    @classmethod
+    def of(cls, model: DHAG) -> FeatureMap:
+        """The map a fitted model reads with."""
+        return cls(list(model.feature_names_in_), PlantFeatures.from_model(model))
+
+    def matrix(self, rows: Sequence[tuple[str, dict[str, float]]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, kept)``: the model input of the readings that carry every needed sensor, and a mask."""
+        kept = np.array([all(name in values for name in self.inputs) for _, values in rows], dtype=bool)
+        raw = np.array(
+            [
+                [float(values[name]) for name in self.inputs]
+                for (_, values), ok in zip(rows, kept, strict=True)
+                if ok
+            ],
+            dtype=float,
+        ).reshape(int(kept.sum()), len(self.inputs))
+        finite = np.isfinite(raw).all(axis=1)
+        if not finite.all():
+            kept[np.flatnonzero(kept)[~finite]] = False
+            raw = raw[finite]
+        if self.derived is None:
+            return raw, kept
+        assets = [asset for (asset, _), ok in zip(rows, kept, strict=True) if ok]
+        return self.derived.transform(raw, assets), kept
+
+    def extended(self, normal: Sequence[Reading]) -> FeatureMap:
+        """The same map with per-asset references for assets of ``normal`` that a plant model has none
+        for (assets it knows keep theirs: a reference is a long-run median, which a recent sample of
+        one part of the load cycle would bias); a raw-sensor map is returned unchanged."""
+        if self.derived is None:
+            return self
+        usable = [
+            (a, v)
+            for a, _, v in normal
+            if a not in self.derived.references and all(s in v for s in INPUT_SENSORS)
+        ]
+        if not usable:
+            return self
+        frame = pd.DataFrame([v for _, v in usable], columns=list(INPUT_SENSORS))
+        frame["asset_id"] = [a for a, _ in usable]
+        references = self.derived.references | PlantFeatures.fit(frame).references
+        return FeatureMap(self.features, PlantFeatures(references, self.derived.input_means))
+
+
+def train_candidate(current: DHAG, data: TrainingData, settings: RetrainSettings) -> DHAG:
+    """Fit a new DHAG with ``current``'s settings on the training part of ``data``.
+
+    Raises :class:`NotEnoughDataError` when fewer than ``settings.min_normal_rows`` normal rows remain.
+    """
+    fmap = FeatureMap.of(current).extended(data.normal_train + data.reference_train)
+    rejected = [r for r in data.labelled_train if r.y == 0]
+    confirmed = [r for r in data.labelled_train if r.y == 1]
+    normal_rows = [(a, v) for a, _, v in data.reference_train + data.normal_train]
+    normal_rows += [(r.asset_id, r.values) for r in rejected] * settings.rejected_weight
+    X_normal, _ = fmap.matrix(normal_rows)
+    X_known, _ = fmap.matrix([(r.asset_id, r.values) for r in confirmed])
+    if len(X_normal) < settings.min_normal_rows:
+        raise NotEnoughDataError(
+            f"{len(X_normal)} normal training rows, fewer than retrain.min_normal_rows "
+            f"({settings.min_normal_rows})"
+        )
+    X = np.vstack([X_normal, X_known])
+    y = np.concatenate([np.zeros(len(X_normal), dtype=int), np.ones(len(X_known), dtype=int)])
+    params = current.get_params() | {
+        "device": settings.device,
+        "max_epochs": settings.max_epochs,
+        "time_budget": settings.time_budget_s,
+        "random_state": settings.seed,
+        "progress": False,
+        "feature_names": list(fmap.features),
+    }
+    model = DHAG(**params).fit(X, y)
+    # DHAG calibrates on random held-out training rows, which neighbours in time make look familiar;
+    # whole unseen blocks of normal operation (recent and carried) give a threshold that holds on new
+    # hours of the plant. The rate is the target, or the parent's own rate on the same rows when that is
+    # lower: the candidate is never noisier than its parent on normal data neither trained on.
+    calibration = [(a, v) for a, _, v in data.normal_calibration + data.reference_calibration]
+    X_cal, _ = fmap.matrix(calibration)
+    if len(X_cal) >= settings.min_normal_rows // 10:
+        far = model.target_far
+        parent_map = FeatureMap.of(current)
+        X_parent, _ = parent_map.matrix(calibration)
+        if len(X_parent) == len(X_cal):
+            far = min(far, float(np.mean(current.decision_function(X_parent) > current.threshold_)))
+        scores = model.decision_function(X_cal)
+        model.threshold_ = float(np.quantile(scores, 1.0 - far, method="higher"))
+    metadata = {
+        k: v for k, v in (getattr(current, "metadata_", None) or {}).items() if k not in _REGISTRY_FIELDS
+    }
+    if fmap.derived is not None:
+        metadata[METADATA_KEY] = fmap.derived.to_metadata()
+    model.metadata_ = metadata | {"rows": int(len(X))}
+    return model
+
+
+def evaluate(model: DHAG, data: TrainingData) -> dict[str, float | int | None]:
+    """One model on the holdout, at its own threshold.
+
+    ``recall``: share of confirmed anomalies scored over the threshold; ``false_alarm_rate``: share of
+    rejected alerts still over it; ``normal_far``: share of recent normal readings over it;
+    ``reference_far``: share of the held-out reference sample over it (None where a part is empty).
+    """
+    fmap = FeatureMap.of(model)
+
+    def flagged(rows: list[tuple[str, dict[str, float]]]) -> tuple[float | None, int]:
+        X, _ = fmap.matrix(rows)
+        if not len(X):
+            return None, 0
+        return float(np.mean(model.decision_function(X) > model.threshold_)), int(len(X))
+
+    recall, n_pos = flagged([(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 1])
+    false_alarms, n_neg = flagged([(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 0])
+    far, n_normal = flagged([(a, v) for a, _, v in data.normal_holdout])
+    reference_far, n_reference = flagged([(a, v) for a, _, v in data.reference_holdout])
+    return {
+        "recall": recall,
+        "false_alarm_rate": false_alarms,
+        "normal_far": far,
+        "reference_far": reference_far,
+        "threshold": float(model.threshold_),
+        "confirmed": n_pos,
+        "rejected": n_neg,
+        "normal": n_normal,
+        "reference": n_reference,
+    }
+
+
+def gate(
+    current: dict[str, Any], candidate: dict[str, Any], settings: RetrainSettings
+) -> tuple[bool, list[str]]:
+    """Accept the candidate unless a metric is worse than the current model's beyond its tolerance.
+
+    Returns ``(accepted, reasons)``; the reasons name each metric that failed, with both values.
+
+    Example
+    -------
+    >>> s = RetrainSettings(max_recall_drop=0.05)
+    >>> gate({"recall": 0.8, "false_alarm_rate": None, "normal_far": 0.01},
+    ...      {"recall": 0.5, "false_alarm_rate": None, "normal_far": 0.01}, s)
+    (False, ['recall 0.500 < current 0.800 - tolerance 0.050'])
+    """
+    checks = (
+        ("recall", -1, settings.max_recall_drop),
+        ("false_alarm_rate", 1, settings.max_false_alarm_increase),
+        ("normal_far", 1, settings.max_far_increase),
+        ("reference_far", 1, settings.max_far_increase),
+    )
+    reasons = []
+    for name, direction, tolerance in checks:
+        cur, cand = current.get(name), candidate.get(name)
+        if cur is None or cand is None:
+            continue
+        if direction < 0 and cand < cur - tolerance:
+            reasons.append(f"{name} {cand:.3f} < current {cur:.3f} - tolerance {tolerance:.3f}")
+        if direction > 0 and cand > cur + tolerance:
+            reasons.append(f"{name} {cand:.3f} > current {cur:.3f} + tolerance {tolerance:.3f}")
+    return not reasons, reasons
+
+
+@dataclass
+class Judgement:
+    """A candidate and the evidence for or against it."""
+
+    candidate: DHAG
+    data: TrainingData
+    current_metrics: dict[str, Any]
+    candidate_metrics: dict[str, Any]
+    accepted: bool
+    reasons: list[str]
+    train_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+    reference: list[Reading] = field(default_factory=list)
+
+
+def judge(
+    current: DHAG,
+    labelled: Sequence[LabelledReading],
+    normal: Sequence[Reading],
+    settings: RetrainSettings,
+    *,
+    reference: Sequence[Reading] = (),
+    train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] = train_candidate,
+) -> Judgement:
+    """Split, train a candidate with ``train``, evaluate both models on the holdout and apply the gate.
+
+    ``reference``: the current model's reference sample (empty when it has none); the judgement's
+    ``reference`` is the candidate's (:func:`carry_forward` of it and the recent normal sample).
+    """
+    data = split(
+        labelled, normal, settings.holdout_fraction, block_s=settings.holdout_block_s, reference=reference
+    )
+    started = time.perf_counter()
+    candidate = train(current, data, settings)
+    seconds = time.perf_counter() - started
+    current_metrics, candidate_metrics = evaluate(current, data), evaluate(candidate, data)
+    accepted, reasons = gate(current_metrics, candidate_metrics, settings)
+    carried = carry_forward(reference, normal, settings.reference_sample_size)
+    return Judgement(
+        candidate, data, current_metrics, candidate_metrics, accepted, reasons, seconds, reference=carried
+    )

@@ -1,0 +1,545 @@
+"""``dhag-pipeline bench soak``: the daemon under steady load for minutes, with faults and model changes.
+
+A child ``python -m pipeline run`` (as in production) scores a stream offered at a fixed rate on a fresh
+embedded broker. The stream carries sensor faults (one asset at a time drifts far off, so alerts open
+and resolve), a share of poison records of every kind (dead-lettered), operator label records on
+``operator-labels`` (DESIGN.md's label contract) and two model promotions through the registry while it
+runs. Every ``--interval`` seconds (default a minute) it samples the daemon's resident memory, open file
+descriptors, threads and CPU time from ``/proc``, the produce-to-scored latency (p50/p99 of the scores
+that arrived in that interval) and the counts so far. At the end it waits until every produced record
+is accounted for and reports ``produced``, the distinct records scored and dead-lettered, ``lost``
+(produced but neither) and the duplicates (at-least-once repeats).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipeline.bench import N_ASSETS, _record, _rows, _train
+from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
+from pipeline.config import ENV_PREFIX, Settings
+
+__all__ = ["SoakOptions", "run_scale_bench", "run_soak"]
+
+log = logging.getLogger(__name__)
+
+TOPIC = "soak"
+LABELS_TOPIC = "operator-labels"
+# One record in this many is poison; the kinds rotate so every DLQ reason of the contract appears.
+POISON_EVERY = 200
+_POISON = (
+    b"\x00\xffnot json",
+    b"[1, 2, 3]",
+    b'{"asset_id": "asset-000", "values": {}}',
+    b'{"asset_id": "asset-000", "ts": 1800000000, "values": {"s00": "high"}}',
+    b'{"asset_id": "asset-000", "ts": 1800000000, "values": {"s00": 1.0}}',
+    b'{"asset_id": "asset-000", "ts": 1800000000, "values": {"s00": NaN}}',
+    b'{"asset_id": "bad id!", "ts": 1800000000, "values": {"s00": 1.0}}',
+    b'{"asset_id": "asset-000", "ts": "yesterday", "values": {"s00": 1.0}}',
+    b'{"asset_id": "asset-000", "ts": 1800000000, "note": "' + b"x" * 70_000 + b'"}',
+)
+TICK_S = 0.05
+
+
+@dataclass(frozen=True)
+class SoakOptions:
+    """What to run: minutes, offered records per second, seconds between samples, where to write JSON."""
+
+    minutes: float = 30.0
+    rate: int = 5000
+    interval_s: float = 60.0
+    out: Path | None = None
+
+
+@dataclass
+class _Seen:
+    """Which input positions were produced (acknowledged by the broker) and which came back (scored or
+    dead-lettered), per partition, plus repeats."""
+
+    produced: dict[int, np.ndarray] = field(default_factory=dict)
+    scored: dict[int, np.ndarray] = field(default_factory=dict)
+    dead: dict[int, np.ndarray] = field(default_factory=dict)
+    duplicates: int = 0
+    latencies: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def mark(self, table: dict[int, np.ndarray], partition: int, offset: int) -> None:
+        arr = table.get(partition)
+        if arr is None or offset >= arr.size:
+            grown = np.zeros(max(1024, 2 * (offset + 1)), dtype=bool)
+            if arr is not None:
+                grown[: arr.size] = arr
+            arr = table[partition] = grown
+        if table is not self.produced and (arr[offset] or self._other(table, partition, offset)):
+            self.duplicates += 1
+        arr[offset] = True
+
+    def acknowledged(self, metadata: Any) -> None:
+        """Producer callback: the broker stored a record at ``metadata.partition/offset``."""
+        with self.lock:
+            self.mark(self.produced, metadata.partition, metadata.offset)
+
+    def _other(self, table: dict[int, np.ndarray], partition: int, offset: int) -> bool:
+        other = self.dead if table is self.scored else self.scored
+        arr = other.get(partition)
+        return arr is not None and offset < arr.size and bool(arr[offset])
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """Distinct produced, scored and dead-lettered records, and those produced but neither."""
+        with self.lock:
+            produced = sum(int(a.sum()) for a in self.produced.values())
+            scored = sum(int(a.sum()) for a in self.scored.values())
+            dead = sum(int(a.sum()) for a in self.dead.values())
+            missing = 0
+            for p, made in self.produced.items():
+                got = np.zeros(made.size, dtype=bool)
+                for table in (self.scored, self.dead):
+                    arr = table.get(p)
+                    if arr is not None:
+                        n = min(made.size, arr.size)
+                        got[:n] |= arr[:n]
+                missing += int((made & ~got).sum())
+        return produced, scored, dead, missing
+
+
+class _Collector(threading.Thread):
+    """Reads the scores and DLQ topics from the beginning and marks what came back."""
+
+    def __init__(self, bootstrap: str, scores: str, dlq: str, seen: _Seen) -> None:
+        super().__init__(name="soak-collector", daemon=True)
+        self.bootstrap, self.scores, self.dlq, self.seen = bootstrap, scores, dlq, seen
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        try:
+            parts = [
+                TopicPartition(t, p)
+                for t in (self.scores, self.dlq)
+                for p in consumer.partitions_for_topic(t) or ()
+            ]
+            consumer.assign(parts)
+            consumer.seek_to_beginning()
+            while not self.stop.is_set():
+                for tp, msgs in consumer.poll(timeout_ms=200, max_records=20_000).items():
+                    self._take(tp.topic, msgs)
+        finally:
+            consumer.close()
+
+    def _take(self, topic: str, msgs: list[Any]) -> None:
+        seen = self.seen
+        with seen.lock:
+            if topic == self.scores:
+                for m in msgs:
+                    event = orjson.loads(m.value)
+                    seen.mark(seen.scored, event["partition"], event["offset"])
+                    seen.latencies.append(event["scored_at"] - event["ts"])
+            else:
+                for m in msgs:
+                    headers = dict(m.headers)
+                    seen.mark(
+                        seen.dead, int(headers["dlq.source.partition"]), int(headers["dlq.source.offset"])
+                    )
+
+
+def _proc_sample(pid: int) -> dict[str, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {
+        "rss_mb": round(int(fields["VmRSS"].split()[0]) / 1024, 1),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+        "threads": int(fields["Threads"]),
+        "cpu_s": round((int(stat[11]) + int(stat[12])) / ticks, 1),
+    }
+
+
+def _metrics(port: int) -> dict[str, Any]:
+    """The daemon's model version, broker state and refused commits, from its metrics endpoint."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, Any] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "dhag_model_info" and s.value == 1:
+                out["model_version"] = s.labels["version"]
+            elif s.name in ("dhag_broker_connected", "dhag_dlq_paused", "dhag_poll_max_records"):
+                out[s.name.removeprefix("dhag_")] = s.value
+            elif s.name == "dhag_offset_commits_total" and s.labels.get("result") == "refused":
+                out["commits_refused"] = s.value
+            elif s.name == "dhag_broker_failures_total":
+                out.setdefault("broker_failures", {})[s.labels["operation"]] = s.value
+    return out
+
+
+def _pct(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50_ms": None, "p99_ms": None}
+    ms = 1000 * np.asarray(values)
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+    }
+
+
+def _publish_variants(registry: Path) -> list[str]:
+    """Two more versions of the trained model (thresholds nudged) to promote while the soak runs."""
+    from pipeline.registry import load_version, publish
+
+    versions = []
+    for i, factor in enumerate((1.02, 0.98), start=2):
+        model = load_version(registry, "bench")
+        model.threshold_ = float(min(1.0, model.threshold_ * factor))
+        versions.append(publish(registry, model, f"soak-{i}", make_current=False))
+    return versions
+
+
+def _start_daemon(
+    bootstrap: str, registry: Path, metrics_port: int, partitions: int, log_path: Path
+) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    overrides = {
+        "KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA__GROUP_ID": "soak",
+        "KAFKA__TOPICS__INPUT": TOPIC,
+        "KAFKA__TOPICS__ALERTS": f"{TOPIC}-alerts",
+        "KAFKA__TOPICS__SCORES": f"{TOPIC}-scores",
+        "KAFKA__TOPICS__PARTITIONS": str(partitions),
+        "KAFKA__MAX_POLL_INTERVAL_MS": "10000",
+        "KAFKA__SESSION_TIMEOUT_MS": "6000",
+        "KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
+        "MODEL__REGISTRY": str(registry),
+        "MODEL__RELOAD_CHECK_S": "1.0",
+        "METRICS__HOST": "127.0.0.1",
+        "METRICS__PORT": str(metrics_port),
+        "LOGGING__LEVEL": "WARNING",
+    }
+    env |= {ENV_PREFIX + k: v for k, v in overrides.items()}
+    with log_path.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "run"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stderr=sink,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
+
+
+def _label(asset: str, row: np.ndarray, label: str) -> bytes:
+    values = dict(zip([f"s{i:02d}" for i in range(row.size)], row.tolist(), strict=True))
+    return orjson.dumps(
+        {"asset_id": asset, "ts": time.time(), "values": values, "label": label, "operator": "soak-bench"}
+    )
+
+
+def _soak(bs: str, registry: Path, opts: SoakOptions, partitions: int, work: Path) -> dict[str, Any]:
+    from pipeline.registry import promote
+
+    variants = _publish_variants(registry)
+    names = [TOPIC, f"{TOPIC}-alerts", f"{TOPIC}.dlq", f"{TOPIC}-scores", LABELS_TOPIC]
+    ensure_topics(bs, dict.fromkeys(names, partitions), create_missing=True, replication_factor=1)
+    port = free_port()
+    daemon_log = work / "daemon.log"
+    proc = _start_daemon(bs, registry, port, partitions, daemon_log)
+    seen = _Seen()
+    collector = _Collector(bs, f"{TOPIC}-scores", f"{TOPIC}.dlq", seen)
+    collector.start()
+    producer = KafkaProducer(bootstrap_servers=bs, linger_ms=5, acks=1, batch_size=1 << 20)
+    failed_sends: list[BaseException] = []
+    rng = np.random.default_rng(7)
+    duration = 60.0 * opts.minutes
+    promote_at = [duration / 3, 2 * duration / 3]
+    promotions: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    sent = poison = labels = 0
+    try:
+        # Warm-up: the daemon joins its group and scores a first record before the clock starts.
+        deadline = time.monotonic() + 120
+        while seen.counts()[1] == 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the daemon did not start scoring (log: {daemon_log})")
+            value = _record("asset-000", time.time(), _rows(rng, 1)[0])
+            producer.send(TOPIC, key=b"asset-000", value=value).add_callback(seen.acknowledged)
+            producer.flush(10)
+            sent += 1
+            time.sleep(0.5)
+        with seen.lock:
+            seen.latencies.clear()
+        sent_before = sent
+        start = time.perf_counter()
+        next_sample = opts.interval_s
+        per_tick = max(1, round(opts.rate * TICK_S))
+        while (elapsed := time.perf_counter() - start) < duration:
+            rows = _rows(rng, per_tick)
+            fault_asset = f"asset-{int(elapsed // 10) % N_ASSETS:03d}"
+            faulty = (elapsed % 10) < 1.0
+            for row in rows:
+                asset = f"asset-{sent % N_ASSETS:03d}"
+                if sent % POISON_EVERY == POISON_EVERY - 1:
+                    value = _POISON[poison % len(_POISON)]
+                    poison += 1
+                else:
+                    if faulty and asset == fault_asset:
+                        row = row + 12.0
+                    value = _record(asset, time.time(), row)
+                future = producer.send(TOPIC, key=asset.encode(), value=value)
+                future.add_callback(seen.acknowledged).add_errback(failed_sends.append)
+                sent += 1
+            if int(elapsed / 5.0) >= labels:  # an operator label every 5 s, alternating verdicts
+                label = "anomaly" if labels % 2 else "normal"
+                producer.send(LABELS_TOPIC, key=b"asset-001", value=_label("asset-001", rows[0], label))
+                labels += 1
+            if promote_at and elapsed >= promote_at[0]:
+                promote_at.pop(0)
+                version = variants[len(promotions)]
+                promote(registry, version)
+                promotions.append({"version": version, "at_s": round(elapsed, 1)})
+            if elapsed >= next_sample:
+                samples.append(_sample(proc.pid, port, seen, elapsed, sent))
+                next_sample += opts.interval_s
+            pause = start + (sent - sent_before) / opts.rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            if proc.poll() is not None:
+                raise RuntimeError(f"the daemon exited with {proc.returncode} (log: {daemon_log})")
+        producer.flush(60)
+        offered_s = time.perf_counter() - start
+        # Drain: wait while the backlog still shrinks (a minute without progress, or 20 minutes, ends it).
+        drain_started = time.monotonic()
+        best, best_at = seen.counts()[3], time.monotonic()
+        while best and time.monotonic() - best_at < 60 and time.monotonic() - drain_started < 1200:
+            time.sleep(1.0)
+            missing = seen.counts()[3]
+            if missing < best:
+                best, best_at = missing, time.monotonic()
+        drain_s = time.monotonic() - drain_started
+        samples.append(_sample(proc.pid, port, seen, time.perf_counter() - start, sent))
+        final_metrics = _metrics(port)
+    finally:
+        producer.close(timeout=10)
+        collector.stop.set()
+        collector.join(timeout=30)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+    produced, scored, dead, lost = seen.counts()
+    warm = next((s for s in samples if s["t_s"] >= 60.0), samples[0])
+    last = samples[-1]
+    log_lines = daemon_log.read_text(errors="replace").splitlines()
+    return {
+        "minutes": opts.minutes,
+        "offered_rate": opts.rate,
+        "achieved_rate": round((sent - sent_before) / offered_s),
+        "produced": produced,
+        "poison_sent": poison,
+        "labels_sent": labels,
+        "failed_sends": len(failed_sends),
+        "scored": scored,
+        "dead_lettered": dead,
+        "lost": lost,
+        "duplicates": seen.duplicates,
+        "drain_s": round(drain_s, 1),
+        "accounted": produced == scored + dead and lost == 0,
+        "promotions": promotions,
+        "final_model_version": final_metrics.get("model_version"),
+        "commits_refused": final_metrics.get("commits_refused", 0.0),
+        "broker_failures": final_metrics.get("broker_failures", {}),
+        "rss_growth_after_warmup_pct": round(100 * (last["rss_mb"] - warm["rss_mb"]) / warm["rss_mb"], 2),
+        "warmup_sample_t_s": warm["t_s"],
+        "fds": [s["fds"] for s in samples],
+        "threads": [s["threads"] for s in samples],
+        "p99_ms": [s["p99_ms"] for s in samples],
+        "daemon_exit_code": proc.returncode,
+        "daemon_log_lines": len(log_lines),
+        "daemon_log_tail": log_lines[-5:],
+        "samples": samples,
+        "cpus": os.cpu_count(),
+    }
+
+
+def _sample(pid: int, port: int, seen: _Seen, elapsed: float, sent: int) -> dict[str, Any]:
+    with seen.lock:
+        latencies, seen.latencies = seen.latencies, []
+    _produced, scored, dead, _ = seen.counts()
+    row: dict[str, Any] = {
+        "t_s": round(elapsed, 1),
+        "produced": sent,
+        "scored": scored,
+        "dead_lettered": dead,
+    }
+    row |= _proc_sample(pid) | _pct(latencies) | {"scores_in_interval": len(latencies)}
+    row["loadavg_1m"] = round(os.getloadavg()[0], 2)  # the whole machine: other work shows up here
+    row |= {
+        k: v
+        for k, v in _metrics(port).items()
+        if k in ("model_version", "broker_connected", "poll_max_records")
+    }
+    log.warning("soak %s", json.dumps(row))
+    return row
+
+
+def run_soak(settings: Settings, opts: SoakOptions) -> int:
+    """Run the soak on a fresh embedded broker; print (and write) the JSON summary; 0 if nothing was lost."""
+    if opts.minutes <= 0 or opts.rate <= 0 or opts.interval_s <= 0:
+        sys.stderr.write("bench soak: --minutes, --rate and --interval must be positive\n")
+        return 2
+    if settings.model.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.model.torch_threads)
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        work = Path(tmp)
+        registry = work / "registry"
+        _train(registry)
+        result = _soak(broker.bootstrap_servers, registry, opts, settings.kafka.topics.partitions, work)
+    text = json.dumps(result, indent=2)
+    sys.stdout.write(text + "\n")
+    if opts.out is not None:
+        opts.out.parent.mkdir(parents=True, exist_ok=True)
+        opts.out.write_text(text + "\n")
+    return 0 if result["accounted"] else 1
+
+
+def _assigned(port: int) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "dhag_assigned_partitions":
+                return s.value
+    return 0.0
+
+
+def _scale_run(
+    bs: str, registry: Path, topic: str, records: int, replicas: int, work: Path
+) -> dict[str, Any]:
+    """``replicas`` daemons in one group on a pre-filled topic: records/s once every one has partitions."""
+    from pipeline.bench import _committed
+
+    group = f"{topic}-group"
+    ports = [free_port() for _ in range(replicas)]
+    procs = []
+    env_topic = {"KAFKA__TOPICS__INPUT": topic, "KAFKA__GROUP_ID": group}
+    for i, port in enumerate(ports):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        overrides = env_topic | {
+            "KAFKA__BOOTSTRAP_SERVERS": bs,
+            "KAFKA__TOPICS__ALERTS": f"{topic}-alerts",
+            "KAFKA__MAX_POLL_INTERVAL_MS": "3000",
+            "KAFKA__SESSION_TIMEOUT_MS": "3000",
+            "KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+            "MODEL__REGISTRY": str(registry),
+            "METRICS__HOST": "127.0.0.1",
+            "METRICS__PORT": str(port),
+            "LOGGING__LEVEL": "WARNING",
+        }
+        env |= {ENV_PREFIX + k: v for k, v in overrides.items()}
+        with (work / f"{topic}-{i}.log").open("wb") as sink:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "pipeline", "run"],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stderr=sink,
+                    preexec_fn=die_with_parent if sys.platform == "linux" else None,
+                )
+            )
+    try:
+        deadline = time.monotonic() + 600
+        start: tuple[float, int] | None = None
+        done = 0
+        while done < records and time.monotonic() < deadline:
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"a daemon exited (logs in {work})")
+            done = _committed(bs, group, topic)
+            if start is None and all(_assigned(port) >= 1 for port in ports):
+                start = (time.perf_counter(), done)
+            time.sleep(0.1)
+        if start is None or done < records:
+            raise RuntimeError(f"{replicas} daemon(s) committed {done} of {records} records")
+        elapsed = time.perf_counter() - start[0]
+        return {
+            "replicas": replicas,
+            "records_after_all_assigned": records - start[1],
+            "seconds": round(elapsed, 2),
+            "rps": round((records - start[1]) / elapsed) if elapsed > 0 else None,
+        }
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+
+
+def run_scale_bench(settings: Settings, *, records: int, replicas: int, out: Path | None) -> int:
+    """Throughput of 1..``replicas`` daemons in one consumer group on a 6-partition topic.
+
+    Each run gets its own topic, filled before the daemons start; the rate counts the records committed
+    from the moment every daemon holds partitions to the last one (so the group's join is not timed).
+    """
+    from pipeline.bench import _produce_all
+
+    if records <= 0 or not 1 <= replicas <= 6:
+        sys.stderr.write("bench scale: --records must be positive and --replicas between 1 and 6\n")
+        return 2
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        work, bs = Path(tmp), broker.bootstrap_servers
+        registry = work / "registry"
+        _train(registry)
+        for k in range(1, replicas + 1):
+            topic = f"scale-{k}"
+            ensure_topics(
+                bs,
+                {topic: 6, f"{topic}-alerts": 6, f"{topic}.dlq": 6},
+                create_missing=True,
+                replication_factor=1,
+            )
+            _produce_all(bs, topic, records)
+            runs.append(_scale_run(bs, registry, topic, records, k, work))
+            log.warning("scale %s", json.dumps(runs[-1]))
+    base = runs[0]["rps"] or 1
+    result = {
+        "records": records,
+        "partitions": 6,
+        "runs": runs,
+        "speedup": [round((r["rps"] or 0) / base, 2) for r in runs],
+        "cpus": os.cpu_count(),
+    }
+    text = json.dumps(result, indent=2)
+    sys.stdout.write(text + "\n")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    return 0

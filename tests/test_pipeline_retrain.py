@@ -1,0 +1,304 @@
+"""The retrainer's training, gate and registry run (no broker): promote better, reject worse, report."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from plant_data import FEATURES, fault_cluster, gross_outliers, normal
+
+from dhag import DHAG
+from pipeline import registry as reg
+from pipeline.config import RetrainSettings
+from pipeline.errors import ModelUnavailableError
+from pipeline.features import INPUT_SENSORS
+from pipeline.labelstore import LabelledReading, LabelStore
+from pipeline.plantmodel import history_reference
+from pipeline.retrain import NotEnoughDataError, evaluate, run_cycle, split, train_candidate
+from pipeline.retrain.training import FeatureMap, carry_forward, reference_sample
+
+SETTINGS = RetrainSettings(device="cpu", max_epochs=15, time_budget_s=30, min_normal_rows=100, seed=0)
+
+
+def _readings(rows: np.ndarray, t0: float, asset: str = "p1") -> list[tuple[str, float, dict[str, float]]]:
+    return [(asset, t0 + i, dict(zip(FEATURES, map(float, r), strict=True))) for i, r in enumerate(rows)]
+
+
+def _labelled(rows: np.ndarray, y: int, t0: float, first_id: int = 1) -> list[LabelledReading]:
+    return [
+        LabelledReading(f"alert:{y}-{i}", f"{y}-{i}", asset, ts, values, y, "kim", ts, first_id + i)
+        for i, (asset, ts, values) in enumerate(_readings(rows, t0))
+    ]
+
+
+@pytest.fixture
+def registry(fitted: DHAG, tmp_path: Path) -> Path:
+    root = tmp_path / "registry"
+    reg.publish(root, fitted, "v1")
+    return root
+
+
+def test_a_candidate_that_learned_the_confirmed_fault_is_promoted_with_its_metadata(registry: Path) -> None:
+    rng = np.random.default_rng(1)
+    normal_rows = _readings(normal(rng, 3000), 0.0)
+    # The fault cluster sits inside every sensor's normal range: unsupervised, the model misses much of it.
+    cluster = fault_cluster(rng, 60)
+    labelled = _labelled(cluster, 1, 10.0) + _labelled(normal(rng, 20), 0, 12.0, first_id=100)
+    settings = SETTINGS.model_copy(update={"max_far_increase": 0.02})
+    result = run_cycle(registry, labelled, normal_rows, settings, trigger="labels")
+    report = json.loads(result.report.read_text())
+    current, candidate = report["metrics"]["current"], report["metrics"]["candidate"]
+    assert candidate["recall"] > current["recall"] + 0.2, report
+    assert result.outcome == "promoted" and report["decision"] == "promoted"
+    assert reg.current(registry)[0] == result.candidate
+    assert result.report == registry / f"{result.candidate}.report.json"
+    info = reg.describe(registry, result.candidate)
+    assert info.parent == "v1" and info.created is not None
+    assert info.label_counts == {"confirmed": 60, "rejected": 20, "normal_readings": 3000}
+    assert info.training_window == {"start": 0.0, "end": 2999.0}
+    assert info.validation["recall"] == candidate["recall"]
+    assert info.validation["current_recall"] == current["recall"]
+    data = report["data"]
+    assert data["confirmed_holdout"] == 24 and data["rejected_holdout"] == 0
+    # Interleaved blocks: about a third held out, a sixth calibrates the threshold, the rest trains.
+    assert data["normal_train"] + data["normal_holdout"] + data["normal_calibration"] == 3000
+    assert 900 <= data["normal_holdout"] <= 1100 and 400 <= data["normal_calibration"] <= 600
+    assert report["trigger"] == "labels" and report["parent"] == "v1"
+
+
+def test_a_deliberately_worse_candidate_is_rejected_and_the_current_model_kept(registry: Path) -> None:
+    rng = np.random.default_rng(2)
+    normal_rows = _readings(normal(rng, 1500), 0.0)
+    labelled = _labelled(gross_outliers(rng, 40), 1, 5.0)
+
+    def blind(current: DHAG, data, settings: RetrainSettings) -> DHAG:
+        model = train_candidate(current, data, settings)
+        model.threshold_ = 1.0  # flags nothing
+        return model
+
+    result = run_cycle(registry, labelled, normal_rows, SETTINGS, train=blind)
+    report = json.loads(result.report.read_text())
+    assert result.outcome == "rejected" and report["decision"] == "rejected"
+    assert reg.current(registry)[0] == "v1"
+    assert report["metrics"]["current"]["recall"] > 0.5
+    assert report["metrics"]["candidate"]["recall"] == 0.0
+    assert any(reason.startswith("recall 0.000 < current") for reason in report["reasons"])
+    # The candidate stays in the registry for inspection, not current.
+    assert reg.describe(registry, result.candidate).is_current is False
+
+
+def test_rejected_alerts_join_the_normal_set_and_lower_their_scores(fitted: DHAG) -> None:
+    rng = np.random.default_rng(3)
+    normal_rows = _readings(normal(rng, 1500), 0.0)
+    false_alarm = np.array([[2.5, -2.5, 0.0, 3.0]])  # a rare but normal operating point, flagged
+    assert fitted.decision_function(false_alarm)[0] > fitted.threshold_
+    rejected = _labelled(np.repeat(false_alarm, 10, axis=0) + 0.01 * rng.normal(size=(10, 4)), 0, 1.0)
+    data = split(rejected, normal_rows, 0.2)
+    without = train_candidate(fitted, split([], normal_rows, 0.2), SETTINGS)
+    with_rejected = train_candidate(fitted, data, SETTINGS.model_copy(update={"rejected_weight": 30}))
+    gap = lambda m: float(m.decision_function(false_alarm)[0] - m.threshold_)  # noqa: E731
+    assert gap(with_rejected) < gap(without)
+    assert evaluate(with_rejected, data)["false_alarm_rate"] is not None
+
+
+def test_too_little_normal_data_trains_nothing(registry: Path) -> None:
+    normal_rows = _readings(normal(np.random.default_rng(4), 50), 0.0)
+    with pytest.raises(NotEnoughDataError, match="min_normal_rows"):
+        run_cycle(registry, [], normal_rows, SETTINGS)
+    assert [i.version for i in reg.list_models(registry)] == ["v1"]
+
+
+def test_candidate_metadata_keeps_the_plant_spec_but_not_the_parents_registry_fields(fitted: DHAG) -> None:
+    parent = copy.deepcopy(fitted)
+    parent.metadata_ = {"fleet": {"seed": 1}, "version": "v1", "validation": {"recall": 1.0}}
+    data = split([], _readings(normal(np.random.default_rng(5), 400), 0.0), 0.3)
+    child = train_candidate(parent, data, SETTINGS)
+    assert child.metadata_["fleet"] == {"seed": 1}
+    assert "version" not in child.metadata_ and "validation" not in child.metadata_
+    assert list(child.feature_names_in_) == FEATURES
+
+
+def _retrainer(registry: Path, store: LabelStore, clock: list[float], **retrain: object):
+    from prometheus_client import CollectorRegistry
+
+    from pipeline.config import Settings
+    from pipeline.metrics import RetrainMetrics
+    from pipeline.retrain.service import Retrainer
+
+    settings = Settings.model_validate(
+        {"model": {"registry": str(registry)}, "retrain": SETTINGS.model_dump() | retrain}
+    )
+    metrics = CollectorRegistry()
+    retrainer = Retrainer(
+        settings, store, RetrainMetrics(metrics), bootstrap_servers="unused:9092", clock=lambda: clock[0]
+    )
+    return retrainer, metrics
+
+
+def test_triggers_new_labels_schedule_and_drift_with_a_minimum_interval(registry: Path) -> None:
+    from pipeline.labels import Label
+    from pipeline.labelstore import Source
+
+    store = LabelStore(":memory:")
+    clock = [10_000.0]
+    retrainer, _ = _retrainer(
+        registry, store, clock, min_new_labels=2, interval_s=3600.0, min_interval_s=60.0
+    )
+    assert retrainer.due() is None  # the schedule starts counting now
+    clock[0] += 3599
+    assert retrainer.due() is None
+    clock[0] += 2
+    assert retrainer.due() == "schedule"
+    store.set_state("last_run_at", repr(clock[0]))
+    for i in range(2):
+        label = Label.model_validate(
+            {"asset_id": "p1", "ts": float(i), "values": {"x": 1.0}, "label": "normal", "operator": "k"}
+        )
+        store.add_label(label, Source("labels", 0, i))
+    assert retrainer.due() is None  # too soon after the last run
+    clock[0] += 61
+    assert retrainer.due() == "labels"
+    store.set_state("last_run_label_id", str(store.last_label_id()))
+    assert retrainer.due() is None
+    # Drift: the current model's scores of the sampled readings shift.
+    rng = np.random.default_rng(9)
+    retrainer._watch_drift(_readings(normal(rng, 1500), 0.0))
+    assert retrainer.due() is None
+    retrainer._watch_drift(_readings(gross_outliers(rng, 1500), 2000.0))
+    assert retrainer.due() == "drift"
+
+
+def test_runs_are_counted_by_outcome_with_their_timestamps(registry: Path) -> None:
+    store = LabelStore(":memory:")
+    clock = [10_000.0]
+    retrainer, metrics = _retrainer(registry, store, clock, max_far_increase=1.0, max_recall_drop=1.0)
+    store.add_readings(_readings(normal(np.random.default_rng(6), 600), 0.0), keep=10_000)
+    before = time.time()
+    result = retrainer.start_run("labels").result(timeout=60)
+    retrainer._finish_run()
+    assert result is not None and result.outcome == "promoted"
+    assert metrics.get_sample_value("dhag_retrain_runs_total", {"outcome": "promoted"}) == 1
+    assert metrics.get_sample_value("dhag_retrain_runs_total", {"outcome": "failed"}) == 0
+    assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") >= before
+    assert metrics.get_sample_value("dhag_retrain_last_run_timestamp_seconds") >= before
+    assert metrics.get_sample_value("dhag_retrain_duration_seconds_count") == 1
+    assert store.get_state("last_run_at") == repr(clock[0])
+    retrainer._current_model()
+    assert metrics.get_sample_value("dhag_registry_current_info", {"version": result.candidate}) == 1
+    # A run that fails is counted as failed, without a success time.
+    (registry / "current").write_text("missing\n")
+    success = metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds")
+    future = retrainer.start_run("schedule")
+    assert future.exception(timeout=60) is not None
+    assert metrics.get_sample_value("dhag_retrain_runs_total", {"outcome": "failed"}) == 1
+    assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") == success
+
+
+def _half_range(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Normal rows from one part of the operating range only (``flow_a`` above its median)."""
+    rows = normal(rng, 3 * n)
+    return rows[rows[:, 0] > 0][:n]
+
+
+def test_the_reference_sample_is_published_with_a_version_and_read_back(fitted: DHAG, tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    rows = _readings(normal(np.random.default_rng(10), 50), 100.0)
+    reg.publish(root, fitted, "v1", reference=rows[::-1])
+    reg.publish(root, fitted, "v2")
+    assert reg.load_reference(root, "v1") == rows  # oldest first
+    assert reg.load_reference(root, "v2") == []  # a version without a sample
+    (root / "v1.reference.json.gz").write_bytes(b"not gzip")
+    with pytest.raises(ModelUnavailableError, match="reference sample"):
+        reg.load_reference(root, "v1")
+    assert [i.version for i in reg.list_models(root)] == ["v1", "v2"]
+
+
+def test_reference_sample_is_bounded_and_spread_over_assets_and_time() -> None:
+    rows = [(a, float(t), {"x": float(t)}) for a in ("p1", "p2", "p3") for t in range(1000)]
+    rows += [("p4", 5.0, {"x": 0.0})]
+    picked = reference_sample(rows, 301)
+    assert len(picked) == 301
+    counts = {a: sum(r[0] == a for r in picked) for a in ("p1", "p2", "p3", "p4")}
+    assert counts == {"p1": 100, "p2": 100, "p3": 100, "p4": 1}
+    times = [r[1] for r in picked if r[0] == "p2"]
+    assert times[0] == 0.0 and times[-1] == 999.0 and max(np.diff(times)) <= 11
+    # Carried forward: at most half recent, the rest from the parent's sample, still bounded.
+    recent = [("p1", 5000.0 + t, {"x": 0.0}) for t in range(400)]
+    carried = carry_forward(rows, recent, 200)
+    assert len(carried) == 200 and sum(r[1] >= 5000 for r in carried) == 100
+    # A small parent sample leaves room for more recent readings.
+    assert sum(r[1] >= 5000 for r in carry_forward(rows[:20], recent, 200)) == 180
+
+
+def test_history_reference_leaves_out_fault_rows() -> None:
+    frame = pd.DataFrame(
+        [
+            {"t": float(t), "asset_id": a, "fault": "seal_leak" if t % 2 else ""}
+            for t in range(40)
+            for a in "ab"
+        ]
+    )
+    for n, sensor in enumerate(INPUT_SENSORS):
+        frame[sensor] = float(n)
+    sample = history_reference(frame, 10)
+    assert len(sample) == 10 and all(t % 2 == 0 for _, t, _ in sample)
+    assert {a for a, _, _ in sample} == {"a", "b"} and set(sample[0][2]) == set(INPUT_SENSORS)
+
+
+def test_the_retrainer_carries_the_parents_reference_sample_forward(fitted: DHAG, tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    root = tmp_path / "registry"
+    parent_reference = _readings(normal(rng, 1200), 0.0)
+    reg.publish(root, fitted, "v1", reference=parent_reference)
+    recent = _readings(_half_range(rng, 800), 10_000.0)
+    labelled = _labelled(fault_cluster(rng, 30), 1, 10_100.0)
+    settings = SETTINGS.model_copy(update={"reference_sample_size": 1000, "max_far_increase": 1.0})
+    result = run_cycle(root, labelled, recent, settings)
+    report = json.loads(result.report.read_text())
+    data = report["data"]
+    # The parent's sample took part in training, calibration and the gate.
+    assert data["reference_train"] + data["reference_holdout"] + data["reference_calibration"] == 1200
+    assert min(data["reference_train"], data["reference_holdout"], data["reference_calibration"]) > 100
+    assert report["metrics"]["candidate"]["reference_far"] is not None
+    assert report["reference_sample"] == {"parent": 1200, "candidate": 1000}
+    # ... and is carried forward: the candidate's own sample mixes it with the recent readings.
+    carried = reg.load_reference(root, result.candidate)
+    assert len(carried) == 1000
+    old = {r[1] for r in parent_reference}
+    assert sum(r[1] in old for r in carried) == 500 and sum(r[1] >= 10_000 for r in carried) == 500
+
+
+def test_a_candidate_with_the_carried_sample_is_not_worse_than_its_parent_on_the_parents_data(
+    fitted: DHAG,
+) -> None:
+    rng = np.random.default_rng(12)
+    # The parent's normal operation: the whole range; the recent hours: one part of it only.
+    reference = _readings(normal(rng, 1500), 0.0)
+    recent = _readings(_half_range(rng, 900), 10_000.0)
+    labelled = _labelled(fault_cluster(rng, 40), 1, 10_100.0)
+    settings = SETTINGS.model_copy(update={"reference_sample_size": 2000})
+    data = split(labelled, recent, 0.3, reference=reference)
+    with_reference = train_candidate(fitted, data, settings)
+    without = train_candidate(fitted, split(labelled, recent, 0.3), settings)
+    parent, child, forgetful = evaluate(fitted, data), evaluate(with_reference, data), evaluate(without, data)
+    # On held-out blocks of the parent's normal operation neither model trained or calibrated on, the
+    # candidate flags no more than its parent (within the gate's tolerance); without the carried
+    # sample, the candidate takes the other half of the range for anomalies.
+    assert child["reference_far"] <= parent["reference_far"] + settings.max_far_increase, (parent, child)
+    assert forgetful["reference_far"] > parent["reference_far"] + 0.05, (parent, forgetful)
+    # Calibrated at no more than the parent's own rate on the calibration blocks.
+    fmap = FeatureMap.of(with_reference)
+    X_cal, _ = fmap.matrix([(a, v) for a, _, v in data.reference_calibration + data.normal_calibration])
+    P_cal, _ = FeatureMap.of(fitted).matrix(
+        [(a, v) for a, _, v in data.reference_calibration + data.normal_calibration]
+    )
+    child_rate = float(np.mean(with_reference.decision_function(X_cal) > with_reference.threshold_))
+    parent_rate = float(np.mean(fitted.decision_function(P_cal) > fitted.threshold_))
+    assert child_rate <= min(parent_rate, fitted.target_far) + 1e-9
+    # And it learned the confirmed fault the parent misses.
+    assert child["recall"] >= parent["recall"] and child["recall"] >= 0.9, (parent, child)

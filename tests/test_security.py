@@ -1,0 +1,227 @@
+"""Security basics: artifacts never run code, Kafka security settings reach the clients, the metrics
+server binds where it is told, inputs are size-bounded, and secrets never reach a log."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+import dhag
+from dhag.artifact import ArtifactError
+from pipeline import broker as broker_module
+from pipeline import daemon as daemon_module
+from pipeline import registry
+from pipeline.broker import ensure_topics, free_port
+from pipeline.config import Settings, load_settings
+from pipeline.daemon import Daemon
+from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
+from pipeline.labels import LabelError, LabelReason, parse_label
+from pipeline.metrics import PipelineMetrics, serve_metrics
+from pipeline.processing import BatchProcessor
+from pipeline.records import Reason, RecordParser
+
+SECRET = "s3cr3t-Pa55word-never-logged"
+SECURE = {
+    "security_protocol": "SASL_SSL",
+    "sasl_mechanism": "SCRAM-SHA-512",
+    "sasl_plain_username": "scorer",
+    "sasl_plain_password": SECRET,
+    "ssl_cafile": "/etc/kafka/ca.pem",
+    "ssl_certfile": "/etc/kafka/client.pem",
+    "ssl_keyfile": "/etc/kafka/client.key",
+    "ssl_password": "key-pass",
+    "ssl_check_hostname": False,
+}
+
+
+class _Marker:
+    """Unpickling this calls ``Path.touch`` on the marker: proof that loading ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def _malicious(path: Path, marker: Path) -> None:
+    path.write_bytes(pickle.dumps(_Marker(marker)))
+    assert not marker.exists()
+
+
+# -- artifacts -------------------------------------------------------------------------------------
+def test_a_pickle_artifact_is_refused_and_never_executed(fitted, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    _malicious(tmp_path / "model.dhag", marker)
+    with pytest.raises(ArtifactError, match="not a safetensors file"):
+        dhag.load_model(tmp_path / "model.dhag")
+    root = tmp_path / "registry"
+    registry.publish(root, fitted, "v1")
+    _malicious(root / "v2.dhag", marker)
+    with pytest.raises(ModelUnavailableError, match="Cannot load model version 'v2'"):
+        registry.promote(root, "v2")
+    assert (root / "current").read_text().strip() == "v1"
+    (root / "current").write_text("v2\n")  # put in place by hand: loading must still refuse it
+    with pytest.raises(ModelUnavailableError):
+        registry.load_current(root)
+    assert not marker.exists(), "loading a model artifact executed code"
+
+
+def test_a_daemon_started_on_a_pickle_artifact_exits_4_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    root = tmp_path / "registry"
+    root.mkdir()
+    _malicious(root / "v1.dhag", marker)
+    (root / "current").write_text("v1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
+    env |= {"DHAG_PIPELINE_MODEL__REGISTRY": str(root), "DHAG_PIPELINE_METRICS__ENABLED": "false"}
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 4 and "Cannot load model version 'v1'" in out.stderr
+    assert not marker.exists()
+
+
+# -- Kafka security settings -------------------------------------------------------------------------
+class _Recorder:
+    def __init__(self, calls: list[dict[str, Any]]) -> None:
+        self.calls = calls
+
+    def __call__(self, **kwargs: Any) -> _Recorder:
+        self.calls.append(kwargs)
+        return self
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def list_topics(self) -> list[str]:
+        return ["in"]
+
+
+def test_tls_and_sasl_settings_reach_every_kafka_client(fitted, monkeypatch) -> None:
+    settings = Settings.model_validate(
+        {"kafka": {"security": SECURE, "bootstrap_servers": "k1:9093,k2:9093"}}
+    )
+    expected = settings.kafka.security.client_options()
+    assert expected["sasl_plain_password"] == SECRET and expected["ssl_password"] == "key-pass"
+    producers: list[dict[str, Any]] = []
+    consumers: list[dict[str, Any]] = []
+    admins: list[dict[str, Any]] = []
+    monkeypatch.setattr(daemon_module, "KafkaProducer", _Recorder(producers))
+    monkeypatch.setattr(daemon_module, "KafkaConsumer", _Recorder(consumers))
+    monkeypatch.setattr(broker_module, "KafkaAdminClient", _Recorder(admins))
+    metrics = PipelineMetrics(CollectorRegistry())
+    daemon = Daemon(
+        settings,
+        BatchProcessor(settings, fitted, "v1", metrics),
+        metrics,
+        bootstrap_servers="k1:9093,k2:9093",
+    )
+    assert daemon._connect()
+    daemon._replace_producer()
+    daemon.producer = daemon._new_producer()  # a producer rebuilt after a failure gets them too
+    ensure_topics("k1:9093", {"in": 1}, create_missing=False, client_options=expected)
+    assert len(producers) == 2 and len(consumers) == 1 and len(admins) == 1
+    for options in producers + consumers + admins:
+        assert {k: options[k] for k in expected} == expected
+    assert consumers[0]["bootstrap_servers"] == ["k1:9093", "k2:9093"]
+
+
+# -- the metrics endpoint ------------------------------------------------------------------------------
+def test_the_metrics_server_listens_on_the_configured_address_only() -> None:
+    server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0)
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        # Another loopback address reaches this machine, but not a socket bound to 127.0.0.1.
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.2", port), timeout=2).close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- input sizes ---------------------------------------------------------------------------------------
+def test_records_and_labels_beyond_their_size_bound_are_refused_unparsed() -> None:
+    parser = RecordParser(["a"], max_record_bytes=1024)
+    huge = b'{"asset_id": "p", "ts": 1, "values": {"a": 1}, "pad": "' + b"x" * 2000 + b'"}'
+    out = parser.parse([huge])
+    assert [(r.reason, r.index) for r in out.rejections] == [(Reason.OVERSIZED, 0)]
+    with pytest.raises(LabelError) as info:
+        parse_label(
+            b'{"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 5, "note": "'
+            + b"x" * 20_000
+            + b'"}'
+        )
+    assert info.value.reason == LabelReason.OVERSIZED
+    settings = Settings()
+    assert settings.records.max_record_bytes <= settings.kafka.max_partition_fetch_bytes
+
+
+# -- secrets -------------------------------------------------------------------------------------------
+def test_no_secret_reaches_the_daemon_log_or_check_config(model_registry: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
+    env |= {f"DHAG_PIPELINE_KAFKA__SECURITY__{k.upper()}": str(v) for k, v in SECURE.items()}
+    env["DHAG_PIPELINE_KAFKA__SECURITY__SECURITY_PROTOCOL"] = "SASL_PLAINTEXT"
+    env |= {
+        "DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "DHAG_PIPELINE_KAFKA__UNAVAILABLE_EXIT_S": "2",
+        "DHAG_PIPELINE_KAFKA__BACKOFF_INITIAL_S": "0.2",
+        "DHAG_PIPELINE_KAFKA__BACKOFF_MAX_S": "0.5",
+        "DHAG_PIPELINE_MODEL__REGISTRY": str(model_registry),
+        "DHAG_PIPELINE_METRICS__ENABLED": "false",
+        "DHAG_PIPELINE_LOGGING__LEVEL": "DEBUG",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+
+    checked = run("check-config")
+    assert checked.returncode == 0 and "sasl_plain_username: scorer" in checked.stdout
+    ran = run("run")
+    assert ran.returncode == 3, ran.stderr[-2000:]  # it tried (and logged at DEBUG) before giving up
+    assert len(ran.stderr.splitlines()) > 5
+    for output in (checked.stdout, checked.stderr, ran.stdout, ran.stderr):
+        assert SECRET not in output and "key-pass" not in output
+
+
+def test_an_invalid_secret_setting_is_reported_without_its_value() -> None:
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_KAFKA__SECURITY__SASL_PLAIN_PASSWORD": "[1, 2]"})
+    assert "sasl_plain_password" in str(info.value)
+    with pytest.raises(BrokerUnavailableError) as unreachable:
+        ensure_topics(
+            f"127.0.0.1:{free_port()}",
+            {"t": 1},
+            create_missing=True,
+            client_options={
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "PLAIN",
+                "sasl_plain_username": "u",
+                "sasl_plain_password": SECRET,
+            },
+            timeout_s=1.0,
+        )
+    assert SECRET not in str(unreachable.value)
