@@ -247,7 +247,7 @@ def plant_overview() -> str:
 
 
 def pipeline_health() -> str:
-    """Throughput, lag, latency, DLQ, model version, reloads, drift, replicas."""
+    """Throughput, lag, latency, DLQ, model version, reloads, drift, replicas; then the retrainer."""
     rate = "[$__rate_interval]"
     panels = [
         _panel("stat", "Daemons up", (0, 0, 4, 4), [_target("A", 'sum(up{job="dhag-pipeline"})')]),
@@ -346,8 +346,80 @@ def pipeline_health() -> str:
             (16, 20, 8, 7),
             [_target("A", "dhag_assigned_partitions", "{{instance}}")],
         ),
+        *_retraining_panels(27),
     ]
     return _dashboard("dhag-pipeline-health", "DHAG pipeline health", panels, [])
+
+
+def _retraining_panels(top: int) -> list[dict[str, Any]]:
+    """The retrainer's row (job dhag-retrainer): runs, last success, labels, label DLQ, registry version."""
+    return [
+        _panel("stat", "Retrainer up", (0, top, 4, 4), [_target("A", 'sum(up{job="dhag-retrainer"})')]),
+        _panel(
+            "stat",
+            "Registry current version",
+            (4, top, 6, 4),
+            [_target("A", "count by (version) (dhag_registry_current_info == 1)", "{{version}}")],
+            options={"textMode": "name", "reduceOptions": {"calcs": ["lastNotNull"]}},
+        ),
+        _panel(
+            "stat",
+            "Since the last successful retraining",
+            (10, top, 5, 4),
+            # The latest over a week, as DhagRetrainingStale reads it: a restarted retrainer starts at 0.
+            [
+                _target(
+                    "A", "time() - max(max_over_time(dhag_retrain_last_success_timestamp_seconds[7d]) > 0)"
+                )
+            ],
+            unit="s",
+        ),
+        _panel(
+            "stat",
+            "Since the last retraining run",
+            (15, top, 5, 4),
+            [_target("A", "time() - max(max_over_time(dhag_retrain_last_run_timestamp_seconds[7d]) > 0)")],
+            unit="s",
+        ),
+        _panel(
+            "stat",
+            "Labels waiting for their alert",
+            (20, top, 4, 4),
+            [_target("A", "sum(dhag_labels_pending)")],
+        ),
+        _panel(
+            "timeseries",
+            "Retraining runs by outcome (per day)",
+            (0, top + 4, 8, 7),
+            [_target("A", "sum by (outcome) (increase(dhag_retrain_runs_total[1d]))", "{{outcome}}")],
+        ),
+        _panel(
+            "timeseries",
+            "Labels received (per hour)",
+            (8, top + 4, 8, 7),
+            [_target("A", "sum by (label) (increase(dhag_labels_received_total[1h]))", "{{label}}")],
+        ),
+        _panel(
+            "timeseries",
+            "Label DLQ (per hour)",
+            (16, top + 4, 8, 7),
+            [_target("A", "sum by (reason) (increase(dhag_labels_dlq_total[1h]))", "{{reason}}")],
+        ),
+        _panel(
+            "timeseries",
+            "Retraining run duration (mean over a day)",
+            (0, top + 11, 24, 6),
+            [
+                _target(
+                    "A",
+                    "sum(increase(dhag_retrain_duration_seconds_sum[1d]))"
+                    " / sum(increase(dhag_retrain_duration_seconds_count[1d]))",
+                    "mean run duration",
+                )
+            ],
+            unit="s",
+        ),
+    ]
 
 
 def rendered() -> dict[Path, str]:

@@ -13,7 +13,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
-from pipeline.metrics import PipelineMetrics
+from pipeline.metrics import PipelineMetrics, RetrainMetrics
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -46,23 +46,54 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
-def pipeline_series() -> dict[str, set[str]]:
-    """Every sample name the daemon exports (``_total``, ``_bucket``... included) -> its label names.
+# The retrainer's series as its contract fixes them (name -> label names), which deploy/ is written
+# against; test_deploy_prometheus checks that pipeline.metrics.RetrainMetrics exports each of them.
+RETRAINER_CONTRACT: dict[str, set[str]] = {
+    "dhag_labels_received_total": {"label"},
+    "dhag_labels_dlq_total": {"reason"},
+    "dhag_labels_pending": set(),
+    "dhag_retrain_runs_total": {"outcome"},
+    "dhag_retrain_last_success_timestamp_seconds": set(),
+    "dhag_retrain_last_run_timestamp_seconds": set(),
+    "dhag_retrain_duration_seconds_bucket": {"le"},
+    "dhag_retrain_duration_seconds_sum": set(),
+    "dhag_retrain_duration_seconds_count": set(),
+    "dhag_registry_current_info": {"version"},
+}
 
-    Each labelled metric gets one child so that it yields samples, as it does once the daemon runs.
+
+def _exported(registry: CollectorRegistry, metrics: object) -> dict[str, set[str]]:
+    """Sample name -> label names of ``metrics`` (one object's metrics on ``registry``).
+
+    Each labelled metric gets one child so that it yields samples, as it does once the process runs.
     """
-    registry = CollectorRegistry()
-    metrics = PipelineMetrics(registry, asset_limit=1)
     for metric in vars(metrics).values():
         names = getattr(metric, "_labelnames", ())
         if isinstance(metric, MetricWrapperBase) and names:
             metric.labels(**dict.fromkeys(names, "x"))
-    metrics.set_asset("pump-01", score=0.1, anomalous=False)
     series: dict[str, set[str]] = {}
     for family in registry.collect():
         for sample in family.samples:
             series.setdefault(sample.name, set()).update(sample.labels)
     return series
+
+
+def retrainer_series() -> dict[str, set[str]]:
+    """Every sample name the retrainer exports -> its label names."""
+    registry = CollectorRegistry()
+    return _exported(registry, RetrainMetrics(registry))
+
+
+def pipeline_series() -> dict[str, set[str]]:
+    """Every sample name the service exports (``_total``, ``_bucket``... included) -> its label names:
+    the daemon's and the retrainer's (their names do not overlap)."""
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry, asset_limit=1)
+    metrics.set_asset("pump-01", score=0.1, anomalous=False)
+    daemon = _exported(registry, metrics)
+    retrainer = retrainer_series()
+    assert not set(daemon) & set(retrainer), "the daemon and the retrainer export the same name"
+    return daemon | retrainer
 
 
 def recorded_names() -> set[str]:

@@ -37,9 +37,16 @@ def test_compose_validation_rejects_a_broken_file(tmp_path: Path) -> None:
 
 def test_services_and_the_demo_profile() -> None:
     services = _resolved()["services"]
-    assert {"kafka", "daemon", "prometheus", "alertmanager", "grafana", "simulator", "demo-model"} <= set(
-        services
-    )
+    assert {
+        "kafka",
+        "daemon",
+        "retrainer",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "simulator",
+        "demo-model",
+    } <= set(services)
     in_demo = {name for name, svc in services.items() if "demo" in svc.get("profiles", [])}
     assert in_demo == {"simulator", "demo-model"}
     assert all(set(svc.get("profiles", ["demo"])) == {"demo"} for svc in services.values())
@@ -60,6 +67,50 @@ def test_daemon_settings_and_shutdown_grace() -> None:
     seconds = float(re.fullmatch(r"(\d+)s", grace).group(1)) if isinstance(grace, str) else float(grace)
     assert seconds > settings.shutdown_grace_s
     assert daemon["build"]["args"]["TORCH_VARIANT"] == "cpu"
+
+
+def _named_volumes(service: dict[str, Any]) -> set[tuple[str, str]]:
+    """``(volume, mount path)`` of a resolved service's named volumes (short or long syntax)."""
+    mounts = set()
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume.get("source", ""), volume["target"]
+        if source and not source.startswith(("/", ".")):
+            mounts.add((source, target))
+    return mounts
+
+
+def test_the_retrainer_watches_and_shares_the_daemons_registry_volume() -> None:
+    services = _resolved()["services"]
+    retrainer, daemon = services["retrainer"], services["daemon"]
+    assert retrainer["command"][:2] == ["retrain", "--watch"]
+    assert retrainer["image"] == daemon["image"]
+    env = {k: str(v) for k, v in retrainer["environment"].items()}
+    settings = load_settings(REPO / "config.yaml", env)
+    daemon_settings = load_settings(
+        REPO / "config.yaml", {k: str(v) for k, v in daemon["environment"].items()}
+    )
+    assert settings.kafka.bootstrap_servers == daemon_settings.kafka.bootstrap_servers
+    assert settings.model.registry == daemon_settings.model.registry
+    # The same named volume at the same path: the registry the retrainer promotes into is the daemon's.
+    mounts = {name: _named_volumes(svc) for name, svc in (("retrainer", retrainer), ("daemon", daemon))}
+    assert mounts["retrainer"] == mounts["daemon"] and mounts["daemon"]
+    (target,) = {t for _, t in mounts["daemon"]}
+    assert str(settings.model.registry).startswith(target)
+    # A singleton, scraped where prometheus.yml looks for it.
+    assert retrainer.get("deploy", {}).get("replicas", 1) == 1 and "retrainer" not in str(
+        retrainer.get("profiles", [])
+    )
+    jobs = {c["job_name"]: c for c in load_yaml(DEPLOY / "prometheus/prometheus.yml")["scrape_configs"]}
+    assert jobs["dhag-retrainer"]["static_configs"][0]["targets"] == [
+        f"retrainer:{settings.retrain.metrics_port}"
+    ]
+    assert str(settings.retrain.metrics_port) in " ".join(retrainer["healthcheck"]["test"])
+    grace = retrainer["stop_grace_period"]
+    seconds = float(re.fullmatch(r"(\d+)s", grace).group(1)) if isinstance(grace, str) else float(grace)
+    assert seconds > settings.shutdown_grace_s
 
 
 def test_mounts_point_at_the_deploy_files() -> None:

@@ -11,9 +11,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from deploy_support import DEPLOY, load_yaml
+from deploy_support import DEPLOY, RULES, load_yaml
 
-from pipeline.config import load_settings
+from pipeline.config import Settings, load_settings
 
 K8S = DEPLOY / "k8s"
 OPERATOR_API = "monitoring.coreos.com/v1"
@@ -28,9 +28,18 @@ def _documents() -> list[tuple[Path, dict[str, Any]]]:
     ]
 
 
-def _one(kind: str) -> dict[str, Any]:
-    (doc,) = [doc for _, doc in _documents() if doc["kind"] == kind]
+def _one(kind: str, name: str | None = None) -> dict[str, Any]:
+    """The one manifest of ``kind`` (named ``name``, where several of that kind exist)."""
+    (doc,) = [
+        doc for _, doc in _documents() if doc["kind"] == kind and name in (None, doc["metadata"]["name"])
+    ]
     return doc
+
+
+def _settings(tmp_path: Path) -> Settings:
+    config = tmp_path / "config.yaml"
+    config.write_text(_one("ConfigMap")["data"]["config.yaml"])
+    return load_settings(config, {})
 
 
 def _validate(doc: dict[str, Any]) -> None:
@@ -51,18 +60,16 @@ def test_core_manifests_pass_strict_schema_validation() -> None:
 
 
 def test_strict_validation_rejects_an_unknown_field() -> None:
-    deployment = copy.deepcopy(_one("Deployment"))
+    deployment = copy.deepcopy(_one("Deployment", "dhag-pipeline"))
     deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGett"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         _validate(deployment)
 
 
 def test_the_configmap_is_a_valid_daemon_config(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(_one("ConfigMap")["data"]["config.yaml"])
-    settings = load_settings(config, {})
+    settings = _settings(tmp_path)
     assert settings.metrics.port == 9108 and settings.model.registry == "/models/registry"
-    deployment = _one("Deployment")["spec"]
+    deployment = _one("Deployment", "dhag-pipeline")["spec"]
     pod = deployment["template"]["spec"]
     # The kubelet must not kill a daemon that is still finishing its batch and committing.
     assert pod["terminationGracePeriodSeconds"] > settings.shutdown_grace_s
@@ -76,7 +83,7 @@ def test_the_configmap_is_a_valid_daemon_config(tmp_path: Path) -> None:
 
 
 def test_the_deployment_runs_several_non_root_replicas_with_probes() -> None:
-    spec = _one("Deployment")["spec"]
+    spec = _one("Deployment", "dhag-pipeline")["spec"]
     assert spec["replicas"] >= 2
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
@@ -92,15 +99,59 @@ def test_the_deployment_runs_several_non_root_replicas_with_probes() -> None:
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
 
 
-def test_service_and_servicemonitor_select_the_daemons_as_the_rules_job() -> None:
-    service, monitor = _one("Service"), _one("ServiceMonitor")
-    pod_labels = _one("Deployment")["spec"]["template"]["metadata"]["labels"]
-    assert service["spec"]["selector"].items() <= pod_labels.items()
-    # The operator names the job after the Service; the alert rules select job="dhag-pipeline".
-    assert service["metadata"]["name"] == "dhag-pipeline"
+def test_the_retrainer_is_a_non_root_singleton_sharing_the_registry(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    spec = _one("Deployment", "dhag-retrainer")["spec"]
+    # Never two retrainers on one registry, not even during a rollout.
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
+    assert pod["terminationGracePeriodSeconds"] > settings.shutdown_grace_s
+    (container,) = pod["containers"]
+    assert (
+        container["args"][:2] == ["retrain", "--watch"] and container["args"][-1] == "/etc/dhag/config.yaml"
+    )
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["metrics"] == settings.retrain.metrics_port
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == "metrics", probe
+    # The same claim and mount path as the daemons, so model.registry names one folder for both; writable.
+    daemon_pod = _one("Deployment", "dhag-pipeline")["spec"]["template"]["spec"]
+    for pod_spec in (pod, daemon_pod):
+        volumes = {v["name"]: v for v in pod_spec["volumes"]}
+        claim = volumes["registry"]["persistentVolumeClaim"]["claimName"]
+        assert claim == _one("PersistentVolumeClaim")["metadata"]["name"]
+        assert volumes["config"]["configMap"]["name"] == _one("ConfigMap")["metadata"]["name"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    (daemon_container,) = daemon_pod["containers"]
+    daemon_mounts = {m["name"]: m for m in daemon_container["volumeMounts"]}
+    assert mounts["registry"]["mountPath"] == daemon_mounts["registry"]["mountPath"]
+    assert str(settings.model.registry).startswith(mounts["registry"]["mountPath"])
+    assert not mounts["registry"].get("readOnly", False)
+    assert "ReadWriteMany" in _one("PersistentVolumeClaim")["spec"]["accessModes"]
+
+
+@pytest.mark.parametrize(
+    ("name", "component"), [("dhag-pipeline", "daemons"), ("dhag-retrainer", "retrainer")]
+)
+def test_service_and_servicemonitor_select_the_pods_as_the_rules_job(name: str, component: str) -> None:
+    service, monitor = _one("Service", name), _one("ServiceMonitor", name)
+    pod_labels = _one("Deployment", name)["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items(), component
+    # The operator names the job after the Service; the alert rules select job="<name>".
     jobs = {c["job_name"] for c in load_yaml(DEPLOY / "prometheus" / "prometheus.yml")["scrape_configs"]}
-    assert service["metadata"]["name"] in jobs
+    assert name in jobs
+    rules = " ".join(rule["expr"] for path in RULES for g in load_yaml(path)["groups"] for rule in g["rules"])
+    assert f'job="{name}"' in rules
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    # Each monitor selects its own Service only.
+    others = [d for _, d in _documents() if d["kind"] == "Service" and d["metadata"]["name"] != name]
+    assert not [
+        d
+        for d in others
+        if monitor["spec"]["selector"]["matchLabels"].items() <= d["metadata"]["labels"].items()
+    ]
     service_ports = {p["name"] for p in service["spec"]["ports"]}
     assert {e["port"] for e in monitor["spec"]["endpoints"]} <= service_ports
     assert set(monitor["spec"]) <= {"selector", "endpoints", "namespaceSelector", "jobLabel"}

@@ -9,6 +9,7 @@ import pytest
 from deploy_support import (
     DEPLOY,
     REPO,
+    RETRAINER_CONTRACT,
     RULES,
     RUNBOOKS,
     SEVERITIES,
@@ -16,11 +17,14 @@ from deploy_support import (
     load_yaml,
     pipeline_series,
     recorded_names,
+    retrainer_series,
     run,
     selectors,
     tool,
     unknown_references,
 )
+
+from pipeline.config import Settings
 
 PROMETHEUS = DEPLOY / "prometheus"
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
@@ -89,6 +93,28 @@ def test_every_metric_in_the_rules_is_exported_by_the_daemon() -> None:
                 seen.update(name for name, _ in selectors(rule["expr"]))
     # The checker itself sees what it should (a checker that finds nothing proves nothing).
     assert {"dhag_asset_anomalous", "dhag_model_info", "dhag_dlq_paused", "dhag:asset_anomalous"} <= seen
+    assert {"dhag_retrain_runs_total", "dhag_labels_dlq_total", "dhag_labels_received_total"} <= seen
+
+
+def test_the_retrainer_exports_the_series_of_its_contract() -> None:
+    exported = retrainer_series()
+    for name, labels in RETRAINER_CONTRACT.items():
+        assert name in exported, f"pipeline.metrics.RetrainMetrics does not export {name}"
+        assert exported[name] == labels, f"{name}: labels {sorted(exported[name])}, not {sorted(labels)}"
+
+
+def test_prometheus_scrapes_the_retrainer_as_the_job_its_rules_select() -> None:
+    jobs = {c["job_name"]: c for c in load_yaml(PROMETHEUS / "prometheus.yml")["scrape_configs"]}
+    (targets,) = [group["targets"] for group in jobs["dhag-retrainer"]["static_configs"]]
+    # A singleton: exactly one target, on the retrainer's default metrics port.
+    (target,) = targets
+    host, port = target.rsplit(":", 1)
+    assert int(port) == Settings().retrain.metrics_port
+    assert host in load_yaml(DEPLOY / "compose.yaml")["services"]
+    retrainer_alerts = [r for r in alert_rules() if "retrain" in r["expr"] or "labels" in r["expr"]]
+    assert len(retrainer_alerts) >= 4
+    for rule in retrainer_alerts:
+        assert rule["labels"]["severity"] == "warning", rule["alert"]
 
 
 def test_the_consistency_check_catches_a_misspelt_metric_and_label() -> None:
@@ -117,6 +143,7 @@ def test_alertmanager_config_is_valid() -> None:
         (["alertname=DhagDaemonDown", "severity=critical"], "platform-pager"),
         (["alertname=DhagDlqRatioHigh", "severity=warning"], "ops-chat"),
         (["alertname=DhagDriftDetected", "severity=info"], "ops-chat"),
+        (["alertname=DhagRetrainerDown", "severity=warning"], "ops-chat"),
     ],
 )
 def test_alertmanager_routes_by_asset_group_and_severity(labels: list[str], receiver: str) -> None:

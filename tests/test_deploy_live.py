@@ -1,0 +1,445 @@
+"""deploy/ against a live system: a real Prometheus (the ``prometheus`` binary) scrapes a scoring daemon
+that scores the simulated plant, with an injected fault, on the embedded broker, and the retrainer that
+turns an operator's labels into a promoted model.
+
+Prometheus runs on loopback with a config generated from deploy/prometheus/prometheus.yml (1 s scrape
+and evaluation intervals; every job's discovery replaced by a loopback target) and copies of the real
+rule files in which every alert's ``for:`` is shortened to two seconds, since production's are minutes
+long. Through its HTTP API the test checks that the asset alert fires for the faulted asset and for no
+healthy one, that every rule evaluates without error, that every dashboard panel query returns data
+(the test makes each series exist for real: bad records for the DLQ, a fault that opens and resolves
+an episode, labels (one of them malformed) that trigger a retraining run, whose promoted model the
+daemon hot-swaps), and that every Grafana-managed alert rule's query evaluates.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+from deploy_support import DEPLOY, RULES, alert_rules, load_yaml, tool
+from pipeline_kafka import make_settings, produce, read_topic, running_daemon
+from prometheus_client import CollectorRegistry
+
+from dhag import DHAG
+from pipeline.broker import EmbeddedBroker, ensure_topics, free_port
+from pipeline.config import Settings
+from pipeline.labels import label_message
+from pipeline.labelstore import LabelStore
+from pipeline.metrics import RetrainMetrics, serve_metrics
+from pipeline.plantmodel import train_plant_model
+from pipeline.registry import publish
+from pipeline.retrain.command import label_store_path
+from pipeline.retrain.service import Retrainer
+from pipeline.simulator.faults import Fault
+from pipeline.simulator.fleet import Fleet
+from pipeline.simulator.stream import stream_fleet
+
+pytestmark = pytest.mark.integration
+
+SEED = 0
+ASSETS = 3  # pump-01, fan-01, compressor-01
+FAULTY = "pump-01"
+RATE = 30.0  # records/s over the whole fleet
+SPEEDUP = 10.0  # simulated seconds per second
+FAULT_ONSET_S = 60.0  # simulated seconds after the stream starts (6 s of normal operation first)
+FAULT_DURATION_S = 200.0  # simulated seconds (20 s)
+SHORT_FOR = "2s"  # every alert's `for:` in the test's copy of the rules
+RATE_INTERVAL = "10s"  # what Grafana's $__rate_interval resolves to at a 1 s scrape interval, with margin
+DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+GRAFANA_RULES = DEPLOY / "grafana" / "provisioning" / "alerting" / "dhag-rules.yaml"
+
+
+def _plant_model() -> DHAG:
+    """A small model of the simulated plant: a day of normal history, 20 epochs (a few seconds)."""
+    history = Fleet(ASSETS, seed=SEED, run=0).run(24 * 3600.0, 30.0)
+    # A generous time budget, so that the model (and so every score) does not depend on machine load.
+    return train_plant_model(history, seed=SEED, max_epochs=20, time_budget=300.0)
+
+
+def _rules_with_short_for(workdir: Path) -> list[Path]:
+    """Copies of deploy/prometheus/rules/*.yml in which every ``for:`` is ``SHORT_FOR``."""
+    paths = []
+    for path in RULES:
+        content = load_yaml(path)
+        for group in content["groups"]:
+            for rule in group["rules"]:
+                if "for" in rule:
+                    rule["for"] = SHORT_FOR
+        copy = workdir / path.name
+        copy.write_text(yaml.safe_dump(content, sort_keys=False))
+        paths.append(copy)
+    return paths
+
+
+def _prometheus_config(workdir: Path, targets: dict[str, str]) -> Path:
+    """deploy/prometheus/prometheus.yml with 1 s intervals, the short-``for`` rules, no Alertmanager, and
+    each job's discovery replaced by the loopback target in ``targets`` (job name -> host:port)."""
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    jobs = [scrape["job_name"] for scrape in config["scrape_configs"]]
+    assert sorted(jobs) == sorted(targets), "a scrape job of prometheus.yml has no target in this test"
+    config["global"] = {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
+    config.pop("alerting", None)
+    config["rule_files"] = [str(p) for p in _rules_with_short_for(workdir)]
+    for scrape in config["scrape_configs"]:
+        for key in [k for k in scrape if k.endswith("_sd_configs") or k == "static_configs"]:
+            del scrape[key]
+        scrape["static_configs"] = [{"targets": [targets[scrape["job_name"]]]}]
+    path = workdir / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+class Prometheus:
+    """A Prometheus server process and its HTTP API."""
+
+    def __init__(self, port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+
+    def get(self, path: str, **params: str) -> Any:
+        """The ``data`` of a successful API answer; fails the test with Prometheus' error otherwise."""
+        url = f"{self.url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                body = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read() or b"{}")
+        assert body.get("status") == "success", f"{path} {params}: {body}"
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """The instant vector (or scalar, as one sample) of ``expr`` now."""
+        data = self.get("/api/v1/query", query=expr)
+        return data["result"] if data["resultType"] == "vector" else [{"value": data["result"]}]
+
+    def asset_alerts(self) -> list[dict[str, Any]]:
+        """The DhagAssetAnomalous alerts now (pending or firing), with their labels."""
+        return [
+            alert
+            for alert in self.get("/api/v1/alerts")["alerts"]
+            if alert["labels"]["alertname"] == "DhagAssetAnomalous"
+        ]
+
+    def logs(self) -> str:
+        """The end of the server's log, for failure messages."""
+        return self.log.read_text()[-3000:] if self.log.exists() else ""
+
+
+@contextmanager
+def running_prometheus(workdir: Path, targets: dict[str, str]) -> Iterator[Prometheus]:
+    """A ``prometheus`` on a free loopback port with temporary storage; stopped on exit."""
+    binary = tool("prometheus")
+    port = free_port()
+    targets = targets | {"prometheus": f"127.0.0.1:{port}"}
+    config = _prometheus_config(workdir, targets)
+    server = Prometheus(port, workdir / "prometheus.log")
+    cmd = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with server.log.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        _wait(lambda: _ready(server.url) or proc.poll() is not None, 30, "Prometheus to start", server)
+        assert proc.poll() is None, f"prometheus exited with {proc.returncode}:\n{server.logs()}"
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _wait(
+    predicate: Callable[[], bool], timeout_s: float, what: str, prometheus: Prometheus | None = None
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            logs = f"\nPrometheus log:\n{prometheus.logs()}" if prometheus else ""
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{logs}")
+        time.sleep(0.25)
+
+
+def _dashboard_queries() -> dict[str, str]:
+    """Every panel query of the dashboards, with Grafana's variables resolved: where -> PromQL."""
+    queries = {}
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"].replace("$__rate_interval", RATE_INTERVAL).replace("$asset_group", ".*")
+                assert "$" not in expr, f"{panel['title']}: an unresolved Grafana variable in {expr}"
+                queries[f"{dashboard['uid']} / {panel['title']} / {target['refId']}"] = expr
+    return queries
+
+
+@contextmanager
+def running_retrainer(settings: Settings, bootstrap: str) -> Iterator[int]:
+    """The retrainer (``retrain --watch``) in a thread, its metrics on a free loopback port (yielded)."""
+    metrics_registry = CollectorRegistry()
+    metrics = RetrainMetrics(metrics_registry)
+    server, port = serve_metrics(metrics_registry, "127.0.0.1", 0)
+    started = threading.Event()
+    retrainers: list[Retrainer] = []
+    codes: list[int] = []
+
+    def work() -> None:
+        store = LabelStore(label_store_path(settings))  # SQLite: opened in the thread that uses it
+        try:
+            retrainers.append(Retrainer(settings, store, metrics, bootstrap_servers=bootstrap))
+            started.set()
+            codes.append(retrainers[0].run())
+        finally:
+            started.set()
+            store.close()
+
+    thread = threading.Thread(target=work, name="retrainer", daemon=True)
+    thread.start()
+    try:
+        assert started.wait(30) and retrainers, "the retrainer did not start"
+        yield port
+    finally:
+        if retrainers:
+            retrainers[0].request_stop()
+        thread.join(60)
+        server.shutdown()
+        assert not thread.is_alive(), "the retrainer did not stop within 60 s"
+    assert codes == [0], f"the retrainer exited with {codes}"
+
+
+@contextmanager
+def streaming_plant(fleet: Fleet, bootstrap: str, topic: str, truth_topic: str) -> Iterator[None]:
+    """The simulated plant streaming to ``topic`` from a thread until the block ends."""
+    stop = threading.Event()
+    kwargs = {"topic": topic, "truth_topic": truth_topic, "rate": RATE, "speedup": SPEEDUP, "stop": stop}
+    thread = threading.Thread(
+        target=stream_fleet, args=(fleet, bootstrap), kwargs=kwargs, name="plant", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def _live_settings(bootstrap: str, registry: Path, workdir: Path) -> Settings:
+    """Fresh topics; a fast hot-swap check; a retrainer that runs once two labels arrived, trains a small
+    candidate, and (its gate tolerances wide open) promotes it, so that the daemon swaps to it."""
+    uid = workdir.name[-12:].replace("_", "-").strip("-")
+    settings = make_settings(
+        bootstrap,
+        registry,
+        topics={"labels": f"labels-{uid}", "labels_dlq": f"labels-{uid}.dlq"},
+        model={"registry": str(registry), "reload_check_s": 0.5},
+        metrics={"port": 0, "host": "127.0.0.1"},
+        retrain={
+            "group_id": f"retrainer-{uid}",
+            "metrics_port": 0,
+            "label_store": str(workdir / "labels.sqlite"),
+            "min_new_labels": 2,
+            "interval_s": 0.0,
+            "on_drift": False,
+            "min_interval_s": 0.0,
+            "normal_sample_every": 1,
+            "min_normal_rows": 100,
+            "episode_margin_s": 0.0,
+            # The run lasts under a minute: blocks of 2 s, not hours, split the normal sample.
+            "holdout_block_s": 2.0,
+            "max_recall_drop": 1.0,
+            "max_false_alarm_increase": 1.0,
+            "max_far_increase": 1.0,
+            "device": "cpu",
+            "max_epochs": 3,
+            "time_budget_s": 30.0,
+        },
+    )
+    t = settings.kafka.topics
+    topics = {t.labels: 1, t.labels_dlq: 1, f"{t.input}-truth": 1}
+    ensure_topics(bootstrap, topics, create_missing=True, replication_factor=1)
+    return settings
+
+
+def _json_or_none(message: Any) -> Any:
+    """A Kafka message's JSON value, or None for one that is not JSON (the test's bad records)."""
+    try:
+        return orjson.loads(message.value)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _labels(
+    bootstrap: str, settings: Settings, faulty_alert: dict[str, Any]
+) -> list[tuple[bytes | None, bytes]]:
+    """What an operator sends: the faulted asset's alert confirmed, a healthy reading marked normal, and
+    one message that is not a label at all (it goes to the label DLQ)."""
+    healthy = next(
+        event
+        for event in map(_json_or_none, read_topic(bootstrap, settings.kafka.topics.input, count=20))
+        if isinstance(event, dict) and event.get("asset_id") not in (None, FAULTY) and "values" in event
+    )
+    now = time.time()
+    confirm = label_message(alert_id=faulty_alert["alert_id"], label="anomaly", operator="live-test", now=now)
+    normal = {
+        "asset_id": healthy["asset_id"],
+        "ts": healthy["ts"],
+        "values": healthy["values"],
+        "label": "normal",
+        "operator": "live-test",
+        "labelled_at": now,
+    }
+    return [
+        (FAULTY.encode(), confirm),
+        (healthy["asset_id"].encode(), orjson.dumps(normal)),
+        (None, b"not json"),
+    ]
+
+
+def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
+    tansu: EmbeddedBroker, tmp_path: Path
+) -> None:
+    tool("prometheus")
+    bs = tansu.bootstrap_servers
+    registry = tmp_path / "registry"
+    model = _plant_model()
+    publish(registry, model, "v1")
+    settings = _live_settings(bs, registry, tmp_path)
+    topics = settings.kafka.topics
+    fleet = Fleet(ASSETS, seed=SEED, run=1, start_s=2 * 3600.0)
+    fleet.faults = [Fault(0, FAULTY, "motor_overload", fleet.t + FAULT_ONSET_S, FAULT_DURATION_S, 1.0)]
+    healthy = [asset for asset in fleet.asset_ids if asset != FAULTY]
+    workdir = tmp_path / "prometheus"
+    workdir.mkdir()
+    with (
+        running_daemon(settings, model, bs, hot_swap=True) as (_daemon, daemon_metrics),
+        running_retrainer(settings, bs) as retrainer_port,
+    ):
+        server, daemon_port = serve_metrics(daemon_metrics, "127.0.0.1", 0)
+        targets = {
+            "dhag-pipeline": f"127.0.0.1:{daemon_port}",
+            "dhag-retrainer": f"127.0.0.1:{retrainer_port}",
+        }
+        try:
+            with (
+                running_prometheus(workdir, targets) as prom,
+                streaming_plant(fleet, bs, topics.input, f"{topics.input}-truth"),
+            ):
+                # A few records that break the contract: the DLQ series exist for real.
+                bad = [
+                    (b"pump-01", b"not json"),
+                    (b"fan-01", b"[1, 2]"),
+                    (b"fan-01", b'{"asset_id": "fan-01"}'),
+                ]
+                produce(bs, topics.input, bad)
+
+                # 1. Detection: the asset alert fires for the faulted asset, and for no healthy one.
+                seen: dict[str, set[str]] = {}
+                fired: list[dict[str, str]] = []
+
+                def faulty_fires() -> bool:
+                    for alert in prom.asset_alerts():
+                        seen.setdefault(alert["labels"]["asset"], set()).add(alert["state"])
+                        if alert["state"] == "firing" and alert["labels"]["asset"] == FAULTY:
+                            fired.append(alert["labels"])
+                    return bool(fired)
+
+                _wait(faulty_fires, 60, f"DhagAssetAnomalous to fire for {FAULTY}", prom)
+                # The fault ends; its episode resolves in the daemon, and the score shifts were seen.
+                _wait(lambda: prom.query("dhag_alerts_resolved_total"), 60, "the episode to resolve", prom)
+                _wait(lambda: prom.query("dhag_drift_detections_total"), 30, "a drift detection", prom)
+                faulty_fires()
+                assert not set(seen) & set(healthy), f"alerts for healthy assets: {seen}"
+                # Routed by asset group, naming the model version in use.
+                assert fired[0]["asset_group"] == "pump" and fired[0]["version"] == "v1"
+                assert fired[0]["severity"] == "critical"
+                # The healthy assets were scored and exported all along; their state never left 0.
+                for asset in healthy:
+                    (state,) = prom.query(f'max_over_time(dhag:asset_anomalous{{asset="{asset}"}}[10m])')
+                    assert float(state["value"][1]) == 0.0, asset
+
+                # 2. Feedback: labels reach the retrainer, which promotes a candidate; the daemon swaps to it.
+                alerts = [orjson.loads(m.value) for m in read_topic(bs, topics.alerts, count=1)]
+                opened = next(a for a in alerts if a["asset_id"] == FAULTY and a["state"] == "open")
+                produce(bs, topics.labels, _labels(bs, settings, opened))
+                _wait(
+                    lambda: prom.query('dhag_retrain_runs_total{outcome="promoted"} > 0'),
+                    90,
+                    "a promoted retraining run",
+                    prom,
+                )
+                _wait(
+                    lambda: prom.query('dhag_model_info{version!="v1"} == 1'),
+                    30,
+                    "the daemon to hot-swap to the promoted version",
+                    prom,
+                )
+                _wait(
+                    lambda: prom.query('dhag_registry_current_info{version!="v1"} == 1'),
+                    30,
+                    "the retrainer to report the promoted version as the registry's current one",
+                    prom,
+                )
+                # Both processes agree on the version in use: what the daemon serves is the registry's.
+                (serving,) = prom.query("dhag_model_info == 1")
+                (current,) = prom.query("dhag_registry_current_info == 1")
+                assert serving["metric"]["version"] == current["metric"]["version"]
+                assert prom.query('dhag_labels_dlq_total{reason="not_json"} == 1')
+
+                # 3. Every rule evaluated against the live series without an error; the retrainer is up.
+                groups = prom.get("/api/v1/rules")["groups"]
+                assert {g["name"] for g in groups} == {
+                    g["name"] for path in RULES for g in load_yaml(path)["groups"]
+                }
+                broken = {
+                    r["name"]: r.get("lastError") for g in groups for r in g["rules"] if r["health"] != "ok"
+                }
+                assert not broken, broken
+                assert prom.query('up{job="dhag-retrainer"} == 1') and prom.query(
+                    'up{job="dhag-pipeline"} == 1'
+                )
+
+                # 4. Every dashboard panel query returns data (a rate or increase needs a second scrape
+                #    of a series that appeared only a moment ago, hence the few seconds of patience).
+                queries = _dashboard_queries()
+                deadline = time.monotonic() + 20
+                while empty := sorted(where for where, expr in queries.items() if not prom.query(expr)):
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(1)
+                assert not empty, f"panel queries without data: {empty}"
+
+                # 5. Every Grafana-managed alert rule's query evaluates (an empty result is "no alert").
+                rules = [r for g in load_yaml(GRAFANA_RULES)["groups"] for r in g["rules"]]
+                assert len(rules) == len(alert_rules())
+                for rule in rules:
+                    for query in rule["data"]:
+                        if query["datasourceUid"] != "__expr__":
+                            prom.query(query["model"]["expr"])
+        finally:
+            server.shutdown()
