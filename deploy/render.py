@@ -347,6 +347,15 @@ def pipeline_health() -> str:
             [_target("A", "dhag_assigned_partitions", "{{instance}}")],
         ),
         *_retraining_panels(27),
+        _panel(
+            "timeseries",
+            "Records per poll allowed (shrinks when batches run slow)",
+            (0, 38, 24, 6),
+            [
+                _target("A", "dhag_poll_max_records", "limit {{instance}}"),
+                _target("B", "sum by (instance) (rate(dhag_batch_records_sum[5m]))", "records/s {{instance}}"),
+            ],
+        ),
     ]
     return _dashboard("dhag-pipeline-health", "DHAG pipeline health", panels, [])
 
