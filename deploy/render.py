@@ -353,7 +353,9 @@ def pipeline_health() -> str:
             (0, 38, 24, 6),
             [
                 _target("A", "dhag_poll_max_records", "limit {{instance}}"),
-                _target("B", "sum by (instance) (rate(dhag_batch_records_sum[5m]))", "records/s {{instance}}"),
+                _target(
+                    "B", "sum by (instance) (rate(dhag_batch_records_sum[5m]))", "records/s {{instance}}"
+                ),
             ],
         ),
     ]
