@@ -93,6 +93,14 @@ def test_kill_9_five_times_mid_stream_skips_nothing_and_repeats_at_most_a_batch_
             proc.send_signal(signal.SIGKILL)
             assert proc.wait(10) == -signal.SIGKILL
             proc = _start(env, tmp_path)
+        # The last daemon must be up and consuming before production stops, so that everything being
+        # committed means it committed too (and the SIGTERM below finds it running, not starting).
+        seen = sum(committed(bs, settings.kafka.group_id, topics.input).values())
+        wait_for(
+            lambda: sum(committed(bs, settings.kafka.group_id, topics.input).values()) > seen,
+            60,
+            "progress after the last restart",
+        )
         stop.set()
         producer.join(timeout=30)
         high: dict[int, int] = {}
