@@ -28,7 +28,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.broker import EmbeddedBroker, ensure_topics
-from pipeline.config import ENV_PREFIX, Settings
+from pipeline.config import Settings, child_environment
 
 __all__ = ["run_bench"]
 
@@ -109,7 +109,6 @@ def _committed(bootstrap: str, group: str, topic: str) -> int:
 def _start_daemon(
     bootstrap: str, registry: Path, topic: str, group: str, scores: str | None
 ) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     overrides = {
         "KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "KAFKA__GROUP_ID": group,
@@ -123,7 +122,7 @@ def _start_daemon(
         "METRICS__ENABLED": "false",
         "LOGGING__LEVEL": "WARNING",
     }
-    env |= {ENV_PREFIX + k: v for k, v in overrides.items()}
+    env = child_environment(overrides)
     return subprocess.Popen([sys.executable, "-m", "pipeline", "run"], env=env, stdin=subprocess.DEVNULL)
 
 

@@ -9,6 +9,7 @@ being ignored.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "SecuritySettings",
     "Settings",
     "TopicSettings",
+    "child_environment",
     "load_settings",
     "effective_config",
 ]
@@ -273,6 +275,19 @@ class Settings(_Section):
     retrain: RetrainSettings = RetrainSettings()
     logging: LoggingSettings = LoggingSettings()
     shutdown_grace_s: float = Field(20.0, gt=0)
+
+
+def child_environment(overrides: Mapping[str, str], *, inherit: bool = False) -> dict[str, str]:
+    """The environment for a child ``python -m pipeline`` whose settings are ``overrides`` (keys without
+    the prefix, e.g. ``KAFKA__GROUP_ID``); this process's own ``DHAG_PIPELINE_*`` variables are dropped
+    unless ``inherit``, in which case ``overrides`` win over them.
+
+    >>> env = child_environment({"KAFKA__GROUP_ID": "g"})
+    >>> env["DHAG_PIPELINE_KAFKA__GROUP_ID"]
+    'g'
+    """
+    env = {k: v for k, v in os.environ.items() if inherit or not k.startswith(ENV_PREFIX)}
+    return env | {ENV_PREFIX + key: value for key, value in overrides.items()}
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import signal
 import socket
@@ -39,7 +38,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
-from pipeline.config import ENV_PREFIX, Settings
+from pipeline.config import Settings, child_environment
 from pipeline.errors import ModelUnavailableError
 from pipeline.operator import SimulatedOperator
 from pipeline.scoreboard import Scoreboard
@@ -165,7 +164,7 @@ def _start_daemon(
         "KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
         "LOGGING__LEVEL": "WARNING",
     } | (extra or {})
-    env = dict(os.environ) | {ENV_PREFIX + k: v for k, v in overrides.items()}
+    env = child_environment(overrides, inherit=True)
     args = [command] + (["--watch"] if command == "retrain" else [])
     cmd = [sys.executable, "-m", "pipeline", *args] + (["--config", opts.config] if opts.config else [])
     return subprocess.Popen(

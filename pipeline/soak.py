@@ -33,7 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.bench import N_ASSETS, _record, _rows, _train
 from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
-from pipeline.config import ENV_PREFIX, Settings
+from pipeline.config import Settings, child_environment
 
 __all__ = ["SoakOptions", "run_scale_bench", "run_soak"]
 
@@ -217,7 +217,6 @@ def _publish_variants(registry: Path) -> list[str]:
 def _start_daemon(
     bootstrap: str, registry: Path, metrics_port: int, partitions: int, log_path: Path
 ) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     overrides = {
         "KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "KAFKA__GROUP_ID": "soak",
@@ -234,7 +233,7 @@ def _start_daemon(
         "METRICS__PORT": str(metrics_port),
         "LOGGING__LEVEL": "WARNING",
     }
-    env |= {ENV_PREFIX + k: v for k, v in overrides.items()}
+    env = child_environment(overrides)
     with log_path.open("wb") as sink:
         return subprocess.Popen(
             [sys.executable, "-m", "pipeline", "run"],
@@ -448,7 +447,6 @@ def _scale_run(
     procs = []
     env_topic = {"KAFKA__TOPICS__INPUT": topic, "KAFKA__GROUP_ID": group}
     for i, port in enumerate(ports):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         overrides = env_topic | {
             "KAFKA__BOOTSTRAP_SERVERS": bs,
             "KAFKA__TOPICS__ALERTS": f"{topic}-alerts",
@@ -460,7 +458,7 @@ def _scale_run(
             "METRICS__PORT": str(port),
             "LOGGING__LEVEL": "WARNING",
         }
-        env |= {ENV_PREFIX + k: v for k, v in overrides.items()}
+        env = child_environment(overrides)
         with (work / f"{topic}-{i}.log").open("wb") as sink:
             procs.append(
                 subprocess.Popen(
