@@ -122,8 +122,10 @@ def test_kill_9_five_times_mid_stream_skips_nothing_and_repeats_at_most_a_batch_
 
     produced = set(sent)
     bad = {sent[i] for i in garbage}
-    scored = Counter(_positions(read_topic(bs, topics.scores, count=len(produced) - len(bad), timeout_s=30)))
-    dlq = read_topic(bs, topics.dlq_topic, count=len(bad), timeout_s=30)
+    # Duplicates fill the first len(produced) messages early: keep reading a while past that count.
+    scored_msgs = read_topic(bs, topics.scores, count=len(produced) - len(bad), timeout_s=40, idle_s=5)
+    scored = Counter(_positions(scored_msgs))
+    dlq = read_topic(bs, topics.dlq_topic, count=len(bad), timeout_s=40, idle_s=5)
     dead = Counter(
         (int(dict(m.headers)["dlq.source.partition"]), int(dict(m.headers)["dlq.source.offset"])) for m in dlq
     )
