@@ -214,8 +214,34 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_BROKER
 
 
+class StartupInterrupted(BaseException):  # not an Exception: no broad handler may swallow it
+    """SIGTERM or SIGINT before the service runs: nothing consumed or produced yet, so the process can
+    stop at once, cleanly (exit 0), releasing what start-up already took (metrics port, broker child)."""
+
+
+def stop_during_startup() -> None:
+    """Until :func:`_install_signals` takes over, turn SIGTERM/SIGINT into :class:`StartupInterrupted`
+    (raised in the main thread wherever start-up is: loading a model, waiting for Kafka)."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        raise StartupInterrupted(signal.Signals(signum).name)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+
 def run_service(settings: Settings) -> int:
     """Start the broker (if embedded), metrics and the daemon; stop them in order on a signal."""
+    stop_during_startup()
+    try:
+        return _run_service(settings)
+    except StartupInterrupted as exc:
+        log.warning("%s during start-up: stopped before consuming anything", exc)
+        return 0
+
+
+def _run_service(settings: Settings) -> int:
     from pipeline.broker import EmbeddedBroker
     from pipeline.daemon import Daemon
     from pipeline.hotswap import ModelReloader

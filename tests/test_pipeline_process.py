@@ -200,3 +200,42 @@ def test_first_signal_stops_gracefully_a_second_or_the_grace_deadline_forces_exi
     wait_for(lambda: exits == [cli.EXIT_FORCED], 5, "the grace deadline")
     handlers[signal.SIGINT](signal.SIGINT, None)
     assert exits == [cli.EXIT_FORCED, cli.EXIT_FORCED]
+
+
+@pytest.mark.parametrize("command", [["run"], ["retrain", "--watch"]])
+def test_sigterm_during_start_up_exits_0_at_once(
+    tmp_path: Path, model_registry: Path, command: list[str]
+) -> None:
+    env = _env(
+        KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",  # nobody there: start-up keeps retrying
+        KAFKA__UNAVAILABLE_EXIT_S=120,
+        KAFKA__BACKOFF_INITIAL_S=0.2,
+        KAFKA__BACKOFF_MAX_S=0.5,
+        MODEL__REGISTRY=model_registry,
+        METRICS__PORT=0,
+        RETRAIN__METRICS_PORT=0,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *command],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        # Wait until it is retrying the unreachable cluster, i.e. well inside start-up.
+        while not any("retrying" in line for line in lines):
+            line = proc.stderr.readline()
+            assert line, f"exited early: {''.join(lines)}"
+            lines.append(line)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, "".join(lines) + err
+    assert time.monotonic() - signalled < 10
+    assert "SIGTERM during start-up: stopped before" in err

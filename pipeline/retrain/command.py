@@ -35,6 +35,17 @@ def label_store_path(settings: Settings) -> Path:
 
 def run_retrain(settings: Settings, *, once: bool) -> int:
     """Start the broker (if embedded), metrics and the retrainer; returns the exit code."""
+    from pipeline.cli import StartupInterrupted, stop_during_startup
+
+    stop_during_startup()
+    try:
+        return _run_retrain(settings, once=once)
+    except StartupInterrupted as exc:
+        log.warning("%s during start-up: stopped before reading any label", exc)
+        return 0
+
+
+def _run_retrain(settings: Settings, *, once: bool) -> int:
     from pipeline.broker import EmbeddedBroker
     from pipeline.cli import EXIT_BROKER, EXIT_CONFIG, _install_signals, _provision
     from pipeline.labelstore import LabelStore
