@@ -137,6 +137,11 @@ class Daemon:
         self._pending: dict[TopicPartition, int] = {}
         self._dropped: set[TopicPartition] = set()
         self._assignment_changed = False
+        # Offsets this consumer committed, and after a consumer replacement the partitions whose alert
+        # state waits for the new consumer's first assignment (kept when nobody committed past them).
+        self._committed: dict[TopicPartition, int] = {}
+        self._held_over: dict[TopicPartition, int] = {}
+        self._joined = False
         self._backoff = Backoff(self.kafka.backoff_initial_s, self.kafka.backoff_max_s)
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
         self._failing_since: float | None = None
@@ -315,6 +320,7 @@ class Daemon:
     def _on_assigned(self, partitions: set[TopicPartition]) -> None:
         with self._lock:
             self._assignment_changed = True
+            self._joined = True
         log.info("partitions assigned: %s", sorted(p.partition for p in partitions))
 
     def _apply_rebalances(self) -> None:
@@ -324,8 +330,12 @@ class Daemon:
                 return
             dropped, self._dropped = self._dropped, set()
             self._assignment_changed = False
+            held_over = self._held_over if self._joined else {}
+            if held_over:
+                self._held_over = {}
         assert self.consumer is not None
         assignment = self.consumer.assignment()
+        dropped |= self._moved_on(held_over, assignment)
         gone = [tp for tp in dropped if tp not in assignment]
         # A revoked partition that comes back starts fresh too: its records may have been handled
         # elsewhere in between.
@@ -335,6 +345,28 @@ class Daemon:
         self.metrics.assigned_partitions.set(len(assignment))
         if self._paused_at is not None and assignment:
             self.consumer.pause(*assignment)
+
+    def _moved_on(
+        self, held_over: dict[TopicPartition, int], assignment: set[TopicPartition]
+    ) -> set[TopicPartition]:
+        """Of the partitions held before a consumer replacement, those whose alert state must go: not
+        assigned again, or committed past where this daemon left them (another member scored records)."""
+        if not held_over:
+            return set()
+        assert self.consumer is not None
+        moved = set()
+        for tp, offset in held_over.items():
+            try:
+                same = tp in assignment and self.consumer.committed(tp) == offset
+            except KafkaError as exc:
+                log.warning("cannot read the committed offset of %s: %s", tp, exc)
+                same = False
+            if not same:
+                moved.add(tp)
+        kept = sorted(tp.partition for tp in set(held_over) - moved)
+        if kept:
+            log.info("partitions %s came back unchanged: their alert episodes carry on", kept)
+        return moved
 
     # -- the loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -442,11 +474,20 @@ class Daemon:
                 log.warning("commit before the restart failed (records will be redelivered): %s", exc)
         old, self.consumer = self.consumer, None
         held = set(old.assignment())
+        with self._lock:
+            # Alert state survives the replacement only where everything scored is committed; the new
+            # consumer's first assignment decides the rest (_moved_on).
+            unsettled = {tp for tp in held if tp in self._pending or tp not in self._committed}
+            self._held_over = {tp: self._committed[tp] for tp in held - unsettled}
+            self._joined = False
         try:
             old.close(autocommit=False)
         except KafkaError as exc:
             log.warning("closing the stalled consumer failed: %s", exc)
-        self._on_revoked(held, lost=True)  # alert state of these partitions starts fresh
+        with self._lock:
+            # The stalled consumer may have reported them lost (it stopped polling): _moved_on decides.
+            self._dropped -= set(self._held_over)
+        self._on_revoked(unsettled, lost=True)  # alert state of these partitions starts fresh
         while not self._stop.is_set():
             try:
                 self.consumer = self._new_consumer()
@@ -512,8 +553,10 @@ class Daemon:
             offsets = {tp: OffsetAndMetadata(o, "", -1) for tp, o in self._pending.items()}
         if not offsets:
             return
+        committed = False
         try:
             self.consumer.commit(offsets, timeout_ms=self.kafka.request_timeout_ms)
+            committed = True
         except CommitFailedError as exc:
             # The group rebalanced: the new owner resumes from the last commit (at-least-once).
             limit = self.batch_limit.refused()
@@ -532,6 +575,10 @@ class Daemon:
             for tp, meta in offsets.items():
                 if self._pending.get(tp) == meta.offset:
                     del self._pending[tp]
+                if committed:
+                    self._committed[tp] = meta.offset
+                else:
+                    self._committed.pop(tp, None)
 
     def _update_lag(self, offsets: dict[tuple[str, int], int]) -> None:
         assert self.consumer is not None

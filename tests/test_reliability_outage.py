@@ -116,21 +116,39 @@ def test_a_consumer_that_stops_fetching_is_replaced_and_nothing_is_skipped(
 ) -> None:
     """A fetch that never completes leaves kafka-python polling nothing, without an error; simulated
     here by a consumer whose polls return nothing while records wait on the broker."""
-    caplog.set_level(logging.ERROR, logger="pipeline.daemon")
+    caplog.set_level(logging.INFO, logger="pipeline.daemon")
     bs = tansu.bootstrap_servers
     settings = make_settings(bs, model_registry, scores=True, kafka={"request_timeout_ms": 3000})
     topics = settings.kafka.topics
     rng = np.random.default_rng(12)
     with running_daemon(settings, fitted, bs) as (daemon, registry):
-        before = produce(bs, topics.input, _stream(rng, 0, 300))
-        assert _scored(bs, topics.scores, 300) == set(before)
+        # An asset far off normal opens an alert episode before the stall ...
+        before = produce(bs, topics.input, _stream(rng, 0, 300) + _hot(rng, 0, 6))
+        assert _scored(bs, topics.scores, 306) == set(before)
+        assert _opened(bs, topics.alerts).count("hot-1") == 1
         stuck = daemon.consumer
         assert stuck is not None
         stuck.poll = lambda **_kwargs: {}  # type: ignore[method-assign]
         # A poll already in flight on the real method could still return the next records: let it end.
         time.sleep(1.0)
-        after = produce(bs, topics.input, _stream(rng, 300, 300))
-        assert _scored(bs, topics.scores, 600) >= set(before) | set(after)
+        after = produce(bs, topics.input, _stream(rng, 300, 300) + _hot(rng, 300, 6))
+        assert _scored(bs, topics.scores, 612) >= set(before) | set(after)
         assert daemon.consumer is not stuck
         assert sample(registry, "dhag_broker_failures_total", {"operation": "stalled"}) == 1
+        # ... which carries on after the replacement: the partitions came back unchanged, so the same
+        # episode is still open and no second alert opens for the asset.
+        produce(bs, topics.input, _stream(rng, 600, 50))
+        _scored(bs, topics.scores, 662)
+        assert _opened(bs, topics.alerts, idle_s=2.0).count("hot-1") == 1
     assert "replacing the Kafka consumer" in caplog.text
+    assert "came back unchanged: their alert episodes carry on" in caplog.text
+
+
+def _hot(rng: np.random.Generator, start: int, n: int) -> list[tuple[bytes, bytes]]:
+    rows = normal_rows(rng, n) + 12.0
+    return [(b"hot-1", reading("hot-1", 1_800_000_000 + start + i, row)) for i, row in enumerate(rows)]
+
+
+def _opened(bs: str, topic: str, *, idle_s: float = 0.0) -> list[str]:
+    events = [orjson.loads(m.value) for m in read_topic(bs, topic, count=1, timeout_s=30, idle_s=idle_s)]
+    return [e["asset_id"] for e in events if e["state"] == "open"]
