@@ -33,6 +33,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "device": args.device,
         "random_state": args.seed,
         "target_far": args.target_far,
+        "validation_split": args.validation_split,
         "contamination": args.contamination,
         "categorical": _names(args.categorical),
         "passthrough": _names(args.passthrough),
@@ -149,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--target-far", type=float, default=0.01, help="false-alarm rate of the threshold")
     train.add_argument("--contamination", type=float, help="expected anomaly ratio instead of --target-far")
+    train.add_argument(
+        "--validation-split",
+        choices=("random", "last"),
+        default="random",
+        help="rows the threshold is calibrated on: a random slice, or the last rows (data in time order)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
 

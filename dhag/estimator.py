@@ -36,8 +36,9 @@ class DHAG:
     anomalies made by learned latent perturbations (Kim and Lee, CIKM 2024).
 
     ``decision_function`` returns an anomaly score in [0, 1], higher = more anomalous. ``threshold_``
-    is calibrated without labels: at ``target_far`` on held-out normal training rows, or, when
-    ``contamination`` is set, at that quantile of the training scores.
+    is calibrated without labels: at ``target_far`` on held-out normal training rows (a random
+    ``validation_fraction`` of them, or with ``validation_split="last"`` the last rows, for rows in time
+    order), or, when ``contamination`` is set, at that quantile of the training scores.
 
     Training follows the paper (fixed lambda1, synthetic anomalies from the perturbators only). When
     that training collapses (its last ``L_ce`` is within 1 % of what a constant predictor gets, so every
@@ -105,6 +106,7 @@ class DHAG:
         patience: int = 10,
         min_delta: float = 1e-3,
         validation_fraction: float = 0.1,
+        validation_split: str = "random",
         target_far: float = 0.01,
         contamination: float | None = None,
         categorical: tuple[str, ...] | list[str] = (),
@@ -140,6 +142,7 @@ class DHAG:
         self.patience = patience
         self.min_delta = min_delta
         self.validation_fraction = validation_fraction
+        self.validation_split = validation_split
         self.target_far = target_far
         self.contamination = contamination
         self.categorical = categorical
@@ -228,6 +231,12 @@ class DHAG:
         n_val = int(round(self.validation_fraction * normal.shape[0]))
         n_val = n_val if normal.shape[0] - n_val >= 2 else 0
         order = rng.permutation(normal.shape[0])
+        if self.validation_split == "last":
+            # Rows in time order: hold out the latest stretch, data from after everything trained on,
+            # so the threshold meets new readings as the daemon will (a random slice of a slowly
+            # varying history sits among its neighbours and makes the false-alarm rate look lower).
+            n_fit = normal.shape[0] - n_val
+            order = np.concatenate([np.arange(n_fit, normal.shape[0]), rng.permutation(n_fit)])
         val_rows, train_rows = normal[order[:n_val]], normal[order[n_val:]]
 
         x_train = torch.as_tensor(train_rows, device=device)
@@ -323,6 +332,7 @@ class DHAG:
             "calibration": {
                 "rows": int(calib.shape[0]),
                 "source": "validation" if n_val else "training",
+                "split": self.validation_split if n_val else None,
                 "score_quantiles": {q: float(np.quantile(calib, float(q))) for q in ("0.5", "0.9", "0.99")},
             },
         }

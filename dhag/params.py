@@ -73,6 +73,12 @@ def validate_params(est: Any) -> None:
         "a float in [0, 0.5)",
     )
     _check(
+        "validation_split",
+        est.validation_split,
+        est.validation_split in ("random", "last"),
+        "'random' or 'last'",
+    )
+    _check(
         "target_far",
         est.target_far,
         isinstance(est.target_far, float) and 0 < est.target_far < 0.5,

@@ -89,6 +89,7 @@ def test_dataframe_columns_are_matched_by_name(quick_model, rng) -> None:
         ("lambda_norm", -0.1),
         ("lr", "fast"),
         ("validation_fraction", 0.5),
+        ("validation_split", "tail"),
         ("target_far", 0.7),
         ("target_far", 0),
         ("contamination", 0.7),
@@ -153,6 +154,23 @@ def test_threshold_gives_about_the_target_false_alarm_rate_on_fresh_normal_data(
     far = model.predict(normal(rng, 8000)).mean()
     assert 0.025 <= far <= 0.085, f"false-alarm rate {far:.3f} for a target of 0.05"
     assert model.training_["calibration"]["source"] == "validation"
+
+
+def test_a_time_ordered_split_calibrates_on_the_latest_rows(rng) -> None:
+    # The plant drifts a little late in the history; new readings continue from there. Calibrated on
+    # the latest rows, the threshold keeps the target on them; on a random slice it under-calls.
+    rows = normal(rng, 3000)
+    rows[-600:, 0] += 1.5
+    fresh = normal(rng, 6000)
+    fresh[:, 0] += 1.5
+    common = {"max_epochs": 5, "batch_size": 256, "target_far": 0.05, "validation_fraction": 0.2}
+    last = DHAG(validation_split="last", random_state=0, **common).fit(rows)
+    shuffled = DHAG(random_state=0, **common).fit(rows)
+    assert last.training_["calibration"]["split"] == "last"
+    assert shuffled.training_["calibration"]["split"] == "random"
+    assert last.threshold_ > shuffled.threshold_
+    far_last, far_random = last.predict(fresh).mean(), shuffled.predict(fresh).mean()
+    assert far_last < far_random and abs(far_last - 0.05) < abs(far_random - 0.05), (far_last, far_random)
 
 
 def test_contamination_flags_that_share_of_the_training_rows(quick_model, rng) -> None:

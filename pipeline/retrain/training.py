@@ -282,6 +282,9 @@ def train_candidate(current: DHAG, data: TrainingData, settings: RetrainSettings
         "random_state": settings.seed,
         "progress": False,
         "feature_names": list(fmap.features),
+        # The rows are not in time order here (reference, recent, rejected alerts): a random slice
+        # for fit's own use; the threshold comes from the unseen blocks below.
+        "validation_split": "random",
     }
     model = DHAG(**params).fit(X, y)
     # DHAG calibrates on random held-out training rows, which neighbours in time make look familiar;
