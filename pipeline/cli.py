@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="plant: simulated minutes per asset (default 120); soak: minutes to run (default 30)",
     )
+    bench.add_argument(
+        "--history-hours", type=float, default=24.0, help="plant: hours of normal history to train on"
+    )
     bench.add_argument("--interval", type=float, default=60.0, help="soak: seconds between samples")
     bench.add_argument("--replicas", type=int, default=3, help="scale: the most daemons in the group")
     _add_feedback_parsers(sub, help_config)
@@ -175,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             assets=args.assets,
             minutes=args.minutes if args.minutes is not None else 120.0,
+            history_hours=args.history_hours,
             out=args.json,
         )
     if args.command == "bench":

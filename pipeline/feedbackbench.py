@@ -6,8 +6,8 @@ in turn. The stream is cut in two at a fault-free boundary:
 
 1. the *feedback period*: the first model's alerts; an operator answers a share of them
    (``label_fraction``, at most ``max_labels``) from the ground truth: ``anomaly`` when the asset had a
-   fault under way (plus the grace time), else ``normal``; the period's readings outside alert
-   episodes are the recent normal sample, taken as the retrainer takes it;
+   fault under way or was still recovering from one (plus the grace time), else ``normal``; the
+   period's readings outside alert episodes are the recent normal sample, as the retrainer takes it;
 2. the retrainer's own functions (:func:`pipeline.retrain.training.judge`, the settings of the
    ``retrain`` section) train a candidate and run the gate, with the first model's reference sample
    (:func:`pipeline.plantmodel.history_reference` of its training history, as the demo publishes it);
@@ -37,7 +37,7 @@ from pipeline.config import AlertSettings, RetrainSettings, Settings
 from pipeline.features import INPUT_SENSORS
 from pipeline.labels import Label
 from pipeline.labelstore import LabelledReading, LabelStore, NormalSampler, Source
-from pipeline.plantbench import GRACE_S, evaluate, scenario
+from pipeline.plantbench import evaluate, fault_windows, scenario
 from pipeline.plantmodel import history_reference, train_plant_model
 from pipeline.retrain.training import FeatureMap, Judgement, judge
 from pipeline.simulator.faults import Fault
@@ -99,8 +99,8 @@ def _values(frame: pd.DataFrame) -> list[dict[str, float]]:
     return [dict(zip(sensors, row, strict=True)) for row in frame[sensors].to_numpy(float).tolist()]
 
 
-def _in_fault(faults: list[Fault], asset: str, t: float) -> bool:
-    return any(f.asset_id == asset and f.onset <= t <= f.end + GRACE_S for f in faults)
+def _in_fault(windows: dict[str, list[tuple[float, float]]], asset: str, t: float) -> bool:
+    return any(a <= t <= b for a, b in windows.get(asset, []))
 
 
 def _quality(model: DHAG, stream: pd.DataFrame, faults: list[Fault], alerts: AlertSettings) -> dict[str, Any]:
@@ -138,10 +138,11 @@ def feedback_data(
     n_labels = min(max_labels, int(round(label_fraction * len(found))))
     chosen = sorted(rng.choice(len(found), size=n_labels, replace=False).tolist()) if n_labels else []
     values = _values(period)
+    windows = fault_windows(faults, period)
     labelled = []
     for i, k in enumerate(chosen):
         e = found[k]
-        y = int(_in_fault(faults, e.asset_id, e.opened_at))
+        y = int(_in_fault(windows, e.asset_id, e.opened_at))
         labelled.append(
             LabelledReading(
                 f"alert:{e.row}",

@@ -9,8 +9,11 @@ with the configured ``alerts`` settings) turns flags into alerts, exactly as the
 
 * detection rate per fault kind: episodes with an alert opened between onset and end + grace,
 * median time to detect: first such alert minus onset (simulated seconds),
-* false alerts per asset-day: alerts opened outside every fault episode (+ grace), per day of normal
-  operation.
+* false alerts per asset-day: alerts opened outside every fault episode, per day of normal operation.
+  An episode lasts from onset until the asset has recovered (:func:`fault_windows`: its cause over and
+  every temperature back within the sensors' noise of its fault-free value) plus grace. Alerts opened
+  after a fault's end + grace but before that recovery (a bearing cooling down) are counted apart as
+  ``alerts_during_recovery``: neither false nor detections.
 
 Detectors: ``dhag`` (the production model: :func:`~pipeline.plantmodel.train_plant_model`), ``sigma3``
 (per-asset, per-sensor mean +- 3 standard deviations of the raw readings over the history: what many
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -40,7 +44,7 @@ from pipeline.plantmodel import PLANT_MODEL_SETTINGS, train_plant_model
 from pipeline.simulator.faults import FAULT_KINDS, Fault, applicable_kinds, make_fault
 from pipeline.simulator.fleet import Fleet
 
-__all__ = ["evaluate", "run_plant_bench", "scenario"]
+__all__ = ["evaluate", "fault_windows", "run_plant_bench", "scenario"]
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +54,20 @@ DAY_S = 86_400.0
 
 
 def scenario(
-    *, seed: int = 0, assets: int = 24, minutes: float = 120.0, interval_s: float = 2.0
+    *,
+    seed: int = 0,
+    assets: int = 24,
+    minutes: float = 120.0,
+    interval_s: float = 2.0,
+    history_hours: float = 24.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[Fault]]:
-    """``(history, stream, faults)``: a normal day for training, then a stream with scheduled faults.
+    """``(history, stream, faults)``: normal operation for training (a day unless ``history_hours``
+    says otherwise), then a stream with scheduled faults.
 
     Every asset gets one fault per 30 simulated minutes (onset 10 minutes in, 10-15 minutes long),
     cycling through the kinds its machine type can have.
     """
-    history = Fleet(assets, seed=seed, run=0).run(DAY_S, 30.0)
+    history = Fleet(assets, seed=seed, run=0).run(history_hours * 3600.0, 30.0)
     start = 6 * 3600.0
     fleet = Fleet(assets, seed=seed, run=2, start_s=start)
     rng = np.random.default_rng(seed + 1000)
@@ -144,6 +154,28 @@ def alert_openings(stream: pd.DataFrame, flags: np.ndarray, alerts: AlertSetting
     return opened
 
 
+def fault_windows(
+    faults: list[Fault], stream: pd.DataFrame, *, grace_s: float = GRACE_S
+) -> dict[str, list[tuple[float, float]]]:
+    """Per asset, ``(onset, until)`` of every fault: ``until`` is the first reading after the fault's end
+    at which the asset is neither under a fault nor recovering from one (a bearing still hot), plus
+    ``grace_s``. A stream without the ``recovering`` column ends every window at the fault's end."""
+    normal_at: dict[str, np.ndarray] = {}
+    if "recovering" in stream:
+        quiet = (stream["fault"].fillna("") == "") & ~stream["recovering"].astype(bool)
+        for asset, times in stream.loc[quiet, "t"].groupby(stream.loc[quiet, "asset_id"]):
+            normal_at[str(asset)] = np.sort(times.to_numpy(float))
+    windows: dict[str, list[tuple[float, float]]] = {}
+    for f in faults:
+        until = f.end
+        times = normal_at.get(f.asset_id)
+        if times is not None:
+            i = int(np.searchsorted(times, f.end))
+            until = float(times[i]) if i < len(times) else math.inf
+        windows.setdefault(f.asset_id, []).append((f.onset, max(until, f.end) + grace_s))
+    return windows
+
+
 def evaluate(
     openings: list[tuple[str, float]], faults: list[Fault], stream: pd.DataFrame, *, grace_s: float = GRACE_S
 ) -> dict[str, Any]:
@@ -158,14 +190,16 @@ def evaluate(
         detected.setdefault(f.kind, []).append(bool(hits))
         if hits:
             delays.setdefault(f.kind, []).append(min(hits) - f.onset)
-    windows: dict[str, list[tuple[float, float]]] = {}
+    windows = fault_windows(faults, stream, grace_s=grace_s)
+    cause_only: dict[str, list[tuple[float, float]]] = {}
     for f in faults:
-        windows.setdefault(f.asset_id, []).append((f.onset, f.end + grace_s))
+        cause_only.setdefault(f.asset_id, []).append((f.onset, f.end + grace_s))
 
-    def in_fault(asset: str, t: float) -> bool:
-        return any(a <= t <= b for a, b in windows.get(asset, []))
+    def in_fault(asset: str, t: float, table: dict[str, list[tuple[float, float]]] = windows) -> bool:
+        return any(a <= t <= b for a, b in table.get(asset, []))
 
     false = sum(not in_fault(asset, t) for asset, t in openings)
+    after_effect = sum(not in_fault(asset, t, cause_only) for asset, t in openings) - false
     interval = float(np.median(np.diff(np.unique(stream["t"])))) if stream["t"].nunique() > 1 else 1.0
     normal_rows = sum(
         not in_fault(asset, t) for asset, t in zip(stream["asset_id"], stream["t"].tolist(), strict=True)
@@ -179,6 +213,7 @@ def evaluate(
         "false_alerts_per_asset_day": round(false / asset_days, 2) if asset_days else None,
         "episodes": {k: len(v) for k, v in sorted(detected.items())},
         "false_alerts": int(false),
+        "alerts_during_recovery": int(after_effect),
         "normal_asset_days": round(asset_days, 3),
     }
 
@@ -189,6 +224,7 @@ def run_plant_bench(
     seed: int = 0,
     assets: int = 24,
     minutes: float = 120.0,
+    history_hours: float = 24.0,
     detectors: tuple[str, ...] = DETECTORS,
     out: Path | None = None,
 ) -> int:
@@ -197,7 +233,7 @@ def run_plant_bench(
 
     torch.set_num_threads(max(1, settings.model.torch_threads))
     started = time.perf_counter()
-    history, stream, faults = scenario(seed=seed, assets=assets, minutes=minutes)
+    history, stream, faults = scenario(seed=seed, assets=assets, minutes=minutes, history_hours=history_hours)
     log.warning(
         "scenario: %d history rows, %d stream rows, %d faults of %d kinds",
         len(history),
@@ -216,6 +252,7 @@ def run_plant_bench(
         "seed": seed,
         "assets": assets,
         "minutes_per_asset": minutes,
+        "history_hours": history_hours,
         "interval_s": 2.0,
         "fault_kinds": list(FAULT_KINDS),
         "alerts": settings.alerts.model_dump(),

@@ -1,9 +1,10 @@
 """Alerts judged against the simulator's ground truth, as the demo shows them live.
 
-An alert is a true positive when its asset had a fault under way when it opened: between the fault's
-start and its end plus ``grace_s`` (effects such as a hot bearing outlast the fault a little). A fault is
-detected when such an alert opened for it. Recall counts faults that started at least ``settle_s`` ago
-(or were already detected): a fault that began a second ago has not had its chance yet.
+An alert is a true positive when its asset had a fault under way when it opened, or was still
+recovering from one: between the fault's start and the later of its end and its ``recovered`` truth
+event (a bearing cooling down after its fault), plus ``grace_s``. A fault is detected when an alert
+opened between its start and its end plus ``grace_s``. Recall counts faults that started at least
+``settle_s`` ago (or were already detected): a fault that began a second ago has not had its chance yet.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class _Fault:
     kind: str
     start: float
     end: float = math.inf
+    recovered: float = math.inf  # the asset back to normal: at the end, unless the truth said otherwise
 
 
 @dataclass
@@ -52,12 +54,19 @@ class Scoreboard:
     alerts: dict[str, _Alert] = field(default_factory=dict)
 
     def add_truth(self, event: dict[str, Any]) -> None:
-        """A ``sensor-truth`` event: a fault's ``start`` or ``end``."""
+        """A ``sensor-truth`` event: a fault's ``start``, ``end`` or ``recovered`` (after an ``end`` that
+        said ``recovering``: the after-effect outlasted the fault)."""
         key = (str(event["asset_id"]), float(event["onset"]))
         if event["state"] == "start":
             self.faults.setdefault(key, _Fault(key[0], str(event["kind"]), float(event["ts"])))
         elif key in self.faults:
-            self.faults[key].end = float(event["ts"])
+            fault = self.faults[key]
+            if event["state"] == "end":
+                fault.end = float(event["ts"])
+                if not event.get("recovering", False):
+                    fault.recovered = fault.end
+            elif event["state"] == "recovered":
+                fault.recovered = float(event["ts"])
 
     def add_alert(self, event: dict[str, Any]) -> None:
         """An ``anomaly-alerts`` event (``open`` or ``resolved``)."""
@@ -72,7 +81,8 @@ class Scoreboard:
 
     def _fault_at(self, asset_id: str, t: float) -> _Fault | None:
         for fault in self.faults.values():
-            if fault.asset_id == asset_id and fault.start <= t <= fault.end + self.grace_s:
+            until = max(fault.end, fault.recovered) + self.grace_s
+            if fault.asset_id == asset_id and fault.start <= t <= until:
                 return fault
         return None
 

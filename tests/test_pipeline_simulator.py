@@ -175,3 +175,89 @@ def test_scoreboard_counts_false_alerts_and_misses() -> None:
     assert board.recall(now=200.0) == 0.5  # p2's fault was missed
     board.add_alert({"state": "resolved", "alert_id": "a", "asset_id": "p1", "opened_at": 155.0, "score": 0})
     assert [a.asset_id for a in board.open_alerts()] == ["p1"] and len(board.open_alerts()) == 1
+
+
+def _recovery(kind: str, sensor: str | None = None) -> tuple[pd.DataFrame, Fault]:
+    """One pump, a ten-minute fault at full severity ten minutes in, then an hour after it."""
+    fleet = Fleet(1, types=("pump",), seed=5, run=1)
+    fault = Fault(0, "pump-01", kind, 600.0, 600.0, 1.0, sensor)
+    fleet.faults = [fault]
+    return fleet.run(4800, 10.0), fault
+
+
+def test_a_hot_bearing_outlasts_its_fault_and_the_truth_says_so() -> None:
+    from pipeline.plantbench import fault_windows
+    from pipeline.simulator.fleet import RECOVERY_NOISE_SDS
+
+    frame, fault = _recovery("bearing_wear")
+    assert not frame.loc[frame["t"] < fault.end, "recovering"].any()  # under the fault is not recovery
+    after = frame[frame["t"] >= fault.end]
+    recovering = after.loc[after["recovering"], "t"]
+    assert len(recovering) and recovering.min() - fault.end <= 10.0  # straight after the end
+    recovered_at = after.loc[~after["recovering"], "t"].min()
+    # The lagged excess (about 8 deg C at the end) decays with the bearing's 600 s time constant down to
+    # 3 noise SDs (0.45 deg C): ln(8 / 0.45) * 600 s, about 29 minutes.
+    assert 20 * 60 < recovered_at - fault.end < 40 * 60
+    assert not after.loc[after["t"] > recovered_at, "recovering"].any()  # an exponential decay: once
+    hot = after[after["t"] < fault.end + 300]["bearing_temp_c"].mean()
+    cool = after[after["t"] > recovered_at + 300]["bearing_temp_c"].mean()
+    assert hot - cool > 10 * RECOVERY_NOISE_SDS * 0.15  # clearly hot in the first minutes: > 4.5 deg C
+    ((onset, until),) = fault_windows([fault], frame, grace_s=120.0)["pump-01"]
+    assert onset == fault.onset and until == recovered_at + 120.0
+    # A sensor fault has no after-effect: the window ends at the fault's end (plus grace).
+    frame, fault = _recovery("sensor_spikes", "flow_m3h")
+    assert not frame["recovering"].any()
+    ((_, until),) = fault_windows([fault], frame, grace_s=120.0)["pump-01"]
+    assert fault.end + 120.0 <= until <= fault.end + 130.0
+
+
+def test_scoreboard_counts_alerts_during_recovery_as_true() -> None:
+    board = Scoreboard(grace_s=10, settle_s=5)
+    start = {"asset_id": "p1", "kind": "bearing_wear", "onset": 1.0}
+    board.add_truth(start | {"state": "start", "ts": 100.0})
+    board.add_truth(start | {"state": "end", "ts": 150.0, "recovering": True})
+    board.add_alert({"state": "open", "alert_id": "a", "asset_id": "p1", "opened_at": 400.0, "score": 0.9})
+    assert board.precision() == 1.0  # still cooling: no recovered event yet
+    board.add_truth(start | {"state": "recovered", "ts": 500.0})
+    board.add_alert({"state": "open", "alert_id": "b", "asset_id": "p1", "opened_at": 505.0, "score": 0.9})
+    board.add_alert({"state": "open", "alert_id": "c", "asset_id": "p1", "opened_at": 520.0, "score": 0.9})
+    assert board.precision() == 2 / 3  # c came after recovery + grace
+    assert board.recall(now=600.0) == 0.0  # detection still needs an alert during the fault (+ grace)
+
+
+def test_the_truth_stream_says_when_a_fault_is_over_and_when_its_after_effect_is(monkeypatch) -> None:
+    import orjson
+
+    from pipeline.simulator import stream
+
+    sent: list[tuple[str, bytes]] = []
+
+    class Recorder:
+        def __init__(self, **_: object) -> None: ...
+
+        def send(self, topic: str, key: bytes, value: bytes) -> None:
+            sent.append((topic, value))
+
+        def flush(self, timeout: float) -> None: ...
+
+        def close(self, timeout: float) -> None: ...
+
+    monkeypatch.setattr(stream, "KafkaProducer", Recorder)
+    fleet = Fleet(1, types=("pump",), seed=5, run=1)
+    fleet.faults = [
+        Fault(0, "pump-01", "bearing_wear", 60.0, 600.0, 1.0),
+        Fault(0, "pump-01", "sensor_spikes", 3600.0, 300.0, 1.0, "flow_m3h"),
+    ]
+    # 4,500 simulated seconds in about 1.5 s: one record per simulated 3 s.
+    stream.stream_fleet(fleet, "unused:9092", rate=3000.0, speedup=9000.0, duration_s=1.5)
+    truth = [orjson.loads(v) for topic, v in sent if topic == "sensor-truth"]
+    states = [(e["kind"], e["state"], e.get("recovering")) for e in truth]
+    assert states == [
+        ("bearing_wear", "start", None),
+        ("bearing_wear", "end", True),
+        ("bearing_wear", "recovered", None),
+        ("sensor_spikes", "start", None),
+        ("sensor_spikes", "end", False),
+    ]
+    end, recovered = (e["sim_t"] for e in truth[1:3])
+    assert 20 * 60 < recovered - end < 40 * 60

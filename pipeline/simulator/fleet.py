@@ -16,7 +16,7 @@ import pandas as pd
 from pipeline.simulator.faults import Fault, SensorFaultState, process_effects, schedule_faults
 from pipeline.simulator.physics import MACHINE_TYPES, PlantPhysics, make_nameplates
 
-__all__ = ["DEFAULT_TYPES", "Fleet"]
+__all__ = ["DEFAULT_TYPES", "RECOVERY_NOISE_SDS", "Fleet"]
 
 DEFAULT_TYPES = ("pump", "fan", "compressor")
 
@@ -36,6 +36,11 @@ _MEASUREMENT = {
     "discharge_temp_c": (0.0, 0.3, 0.1),
     "oil_pressure_bar": (0.004, 0.0, 0.01),
 }
+
+# A fault is over for the ground truth when its cause has ended and every temperature the asset measures
+# is back within this many standard deviations of the sensor's noise of its fault-free value: less than
+# that cannot be told from noise in one reading, more is a real after-effect (a bearing still hot).
+RECOVERY_NOISE_SDS = 3.0
 
 
 class Fleet:
@@ -87,6 +92,11 @@ class Fleet:
         self.faults: list[Fault] = []
         self._sensor_faults = SensorFaultState()
         self._sensors = [MACHINE_TYPES[t].sensors for t in self.machine_types]
+        #: Per asset: no fault under way, but a temperature it measures is still off its fault-free value
+        #: by more than :data:`RECOVERY_NOISE_SDS` times the sensor's noise (a bearing cooling down).
+        self.recovering = np.zeros(n_assets, dtype=bool)
+        #: Per asset: a temperature it measures is off its fault-free value (with or without a fault now).
+        self.after_effect = np.zeros(n_assets, dtype=bool)
 
     @property
     def t(self) -> float:
@@ -119,7 +129,22 @@ class Fleet:
         true = self.physics.step(dt, fx)
         readings = {name: self._measure(name, values) for name, values in true.items()}
         self._sensor_faults.apply(readings, self.faults, self.t, self.fault_rng)
+        self.after_effect = self._still_off()
+        self.recovering = self.after_effect & ~self._under_fault()
         return self.t, readings
+
+    def _under_fault(self) -> np.ndarray:
+        under = np.zeros(self.plates.n, dtype=bool)
+        for f in self.active_faults():
+            under[f.asset] = True
+        return under
+
+    def _still_off(self) -> np.ndarray:
+        off = np.zeros(self.plates.n, dtype=bool)
+        for name, heat in self.physics.fault_heat().items():
+            measured = np.array([name in sensors for sensors in self._sensors])  # 24 assets: cheap
+            off |= measured & (heat > RECOVERY_NOISE_SDS * _MEASUREMENT[name][1])
+        return off
 
     def _measure(self, name: str, values: np.ndarray) -> np.ndarray:
         rel, absolute, quantum = _MEASUREMENT[name]
@@ -140,18 +165,20 @@ class Fleet:
         """Simulate ``duration_s`` seconds, one row per asset every ``interval_s`` seconds.
 
         Columns: ``t`` (simulated seconds), ``asset_id``, ``machine_type``, then every sensor (NaN where
-        the asset's type lacks it), then ``fault`` (the active fault's kind, empty when normal).
+        the asset's type lacks it), then ``fault`` (the active fault's kind, empty when normal) and
+        ``recovering`` (no fault under way, but its after-effect not gone yet: see :attr:`recovering`).
         """
         n_rows = int(duration_s // interval_s)
         substeps = max(1, int(np.ceil(interval_s / substep_s)))
         frames: dict[str, list[np.ndarray]] = {}
-        times, labels = [], []
+        times, labels, recovering = [], [], []
         for _ in range(n_rows):
             for _ in range(substeps):
                 t, readings = self.step(interval_s / substeps)
             for name, values in readings.items():
                 frames.setdefault(name, []).append(values)
             times.append(t)
+            recovering.append(self.recovering.copy())
             label = np.full(self.plates.n, "", dtype=object)
             for f in self.active_faults(t):
                 label[f.asset] = f.kind
@@ -167,4 +194,5 @@ class Fleet:
             missing = [c for c in frame.columns[3:] if c not in spec.sensors]
             frame.loc[frame["machine_type"] == mtype, missing] = np.nan
         frame["fault"] = np.concatenate(labels) if labels else np.array([], dtype=object)
+        frame["recovering"] = np.concatenate(recovering) if recovering else np.array([], dtype=bool)
         return frame

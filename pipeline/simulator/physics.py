@@ -155,6 +155,17 @@ class Effects:
         self.suction_drop = np.zeros(self.n)
         self.bearing_heat = np.zeros(self.n)
 
+    def any(self) -> bool:
+        """Whether any fault acts on the physics (all multipliers 1 and offsets 0 when none does)."""
+        scaled = (self.flow, self.head, self.power, self.current, self.vibration)
+        offsets = (self.suction_drop, self.bearing_heat)
+        return any(bool((a != 1).any()) for a in scaled) or any(bool(a.any()) for a in offsets)
+
+
+# The lagged (thermal) states, by target name, with the class attribute holding their time constant.
+_LAGGED = {"bearing": "BEARING_TAU_S", "winding": "WINDING_TAU_S", "discharge_temp": "DISCHARGE_TEMP_TAU_S"}
+_SENSOR_OF = {"bearing": "bearing_temp_c", "winding": "winding_temp_c", "discharge_temp": "discharge_temp_c"}
+
 
 def _lag(state: np.ndarray, target: np.ndarray, dt: float, tau: float) -> np.ndarray:
     # The exact step of a first-order lag: stable for any dt, unlike an Euler step.
@@ -186,6 +197,8 @@ class PlantPhysics:
         self.bearing = steady["bearing"]
         self.winding = steady["winding"]
         self.discharge_temp = steady["discharge_temp"]
+        # The same lagged temperatures as they would be without any fault (a fault's heat outlasts it).
+        self._clean = {name: steady[name].copy() for name in _LAGGED}
 
     def ambient(self) -> np.ndarray:
         """Ambient temperature (deg C): a daily cycle peaking mid-afternoon."""
@@ -218,6 +231,12 @@ class PlantPhysics:
             "discharge_temp": ambient + 60 * h,
         }
 
+    def fault_heat(self) -> dict[str, np.ndarray]:
+        """Per lagged temperature sensor, how many deg C each asset is off the value it would have had
+        without any fault: non-zero after a fault that heated (or cooled) it, decaying with its lag."""
+        actual = {"bearing": self.bearing, "winding": self.winding, "discharge_temp": self.discharge_temp}
+        return {_SENSOR_OF[name]: np.abs(actual[name] - self._clean[name]) for name in _LAGGED}
+
     def step(self, dt: float, fx: Effects) -> dict[str, np.ndarray]:
         """Advance ``dt`` seconds under the faults' ``fx``; returns the true sensor values by name."""
         rng, p, n = self.rng, self.plates, self.plates.n
@@ -237,6 +256,9 @@ class PlantPhysics:
         self.bearing = _lag(self.bearing, tg["bearing"], dt, self.BEARING_TAU_S)
         self.winding = _lag(self.winding, tg["winding"], dt, self.WINDING_TAU_S)
         self.discharge_temp = _lag(self.discharge_temp, tg["discharge_temp"], dt, self.DISCHARGE_TEMP_TAU_S)
+        clean = self._targets(self.speed, Effects(n)) if fx.any() else tg
+        for name, tau in _LAGGED.items():
+            self._clean[name] = _lag(self._clean[name], clean[name], dt, getattr(self, tau))
         return {
             "speed_rpm": p.rated_speed * self.speed,
             "flow_m3h": p.rated_flow * tg["q"],

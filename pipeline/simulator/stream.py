@@ -36,7 +36,9 @@ class StreamStats:
 
 
 def truth_event(fault: Fault, state: str, ts: float, sim_t: float) -> dict[str, Any]:
-    """The ground-truth message of a fault starting (``state="start"``) or ending (``"end"``)."""
+    """The ground-truth message of a fault starting (``state="start"``), ending (``"end"``, with
+    ``recovering`` true when its after-effect outlasts it) or, for such a fault, ``"recovered"``: every
+    temperature of the asset back within the sensors' noise of its fault-free value."""
     return {"state": state, "ts": ts, "sim_t": sim_t, **fault.as_dict()}
 
 
@@ -68,6 +70,7 @@ def stream_fleet(
     keys = [a.encode() for a in fleet.asset_ids]
     pending = sorted(fleet.faults, key=lambda f: f.onset)
     running: list[Fault] = []
+    cooling: list[Fault] = []  # ended, but the asset still shows the after-effect (a bearing cooling)
     began = time.monotonic()
     try:
         while not stop.is_set():
@@ -83,7 +86,14 @@ def stream_fleet(
                 _send_truth(producer, truth_topic, truth_event(fault, "start", now, sim_t), stats)
             for fault in [f for f in running if f.end <= sim_t]:
                 running.remove(fault)
-                _send_truth(producer, truth_topic, truth_event(fault, "end", now, sim_t), stats)
+                event = truth_event(fault, "end", now, sim_t)
+                event["recovering"] = bool(fleet.after_effect[fault.asset])
+                if event["recovering"]:
+                    cooling.append(fault)
+                _send_truth(producer, truth_topic, event, stats)
+            for fault in [f for f in cooling if not fleet.after_effect[f.asset]]:
+                cooling.remove(fault)
+                _send_truth(producer, truth_topic, truth_event(fault, "recovered", now, sim_t), stats)
             for key, (asset, values) in zip(keys, fleet.records(readings), strict=True):
                 record = {"asset_id": asset, "ts": now, "values": values}
                 producer.send(topic, key=key, value=orjson.dumps(record))
