@@ -32,6 +32,7 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/dhag bench speed --json docs/bench/speed.json
 	$(VENV)/bin/dhag-pipeline bench --json docs/bench/pipeline.json
 	$(VENV)/bin/dhag-pipeline bench plant --json docs/bench/plant.json
+	$(VENV)/bin/dhag-pipeline bench plant --history-hours 72 --json docs/bench/plant_history72.json
 	$(VENV)/bin/dhag-pipeline bench feedback --json docs/bench/feedback.json
 	$(VENV)/bin/dhag-pipeline bench scale --json docs/bench/scale.json
 	$(VENV)/bin/dhag-pipeline bench soak --minutes 30 --json docs/bench/soak.json
