@@ -18,6 +18,7 @@ import orjson
 
 from dhag import DHAG, DHAGError
 from pipeline.alerts import AlertTracker, Transition, alert_event
+from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
 from pipeline.drift import ScoreDriftMonitor
 from pipeline.features import PlantFeatures
@@ -28,6 +29,8 @@ from pipeline.records import RecordParser
 __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
 
 log = logging.getLogger(__name__)
+
+DRIFT_LOG_INTERVAL_S = 60.0
 
 # The one DLQ reason beyond the record contract's (pipeline.records.Reason): the model refused a row.
 SCORING_ERROR = "scoring_error"
@@ -116,6 +119,9 @@ class BatchProcessor:
         self.scores_topic = topics.scores
         self.trackers: dict[tuple[str, int], AlertTracker] = {}
         self.drift = ScoreDriftMonitor(delta=settings.drift.delta) if settings.drift.enabled else None
+        # A plant whose faults come and go moves the score stream again and again: every detection is
+        # counted (dhag_drift_detections_total), but logged at most once a minute per model.
+        self._drift_log = ThrottledLog(log, DRIFT_LOG_INTERVAL_S)
         self.guard = DlqGuard(
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
         )
@@ -274,7 +280,9 @@ class BatchProcessor:
         if self.drift is not None:
             for event in self.drift.update(self.model_version, scores_ok):
                 self.metrics.drift_detections.labels(event.model_version).inc()
-                log.warning(
+                self._drift_log.log(
+                    event.model_version,
+                    logging.WARNING,
                     "score drift for model %s after %d scores: recent window mean %.4f over %d scores",
                     event.model_version,
                     event.scores_seen,
