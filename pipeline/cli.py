@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings, SoakOptions(minutes=minutes, rate=args.rate, interval_s=args.interval, out=args.json)
         )
     if args.command == "bench" and args.target == "scale":
-        from pipeline.soak import run_scale_bench
+        from pipeline.scalebench import run_scale_bench
 
         return run_scale_bench(settings, records=args.records, replicas=args.replicas, out=args.json)
     if args.command == "bench" and args.target == "plant":

@@ -1,0 +1,149 @@
+"""``dhag-pipeline bench scale``: throughput of 1..N daemons in one consumer group on a 6-partition topic.
+
+Each run starts ``N`` child ``python -m pipeline run`` processes (as in production) on a fresh embedded
+broker against a topic filled beforehand, and times the records committed from the moment every daemon
+holds partitions. The JSON summary lists each run's records/s and the speedup over one daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipeline.bench import _train
+from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
+from pipeline.config import Settings, child_environment
+
+__all__ = ["run_scale_bench"]
+
+log = logging.getLogger(__name__)
+
+
+def _assigned(port: int) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "dhag_assigned_partitions":
+                return s.value
+    return 0.0
+
+
+def _scale_run(
+    bs: str, registry: Path, topic: str, records: int, replicas: int, work: Path
+) -> dict[str, Any]:
+    """``replicas`` daemons in one group on a pre-filled topic: records/s once every one has partitions."""
+    from pipeline.bench import _committed
+
+    group = f"{topic}-group"
+    ports = [free_port() for _ in range(replicas)]
+    procs = []
+    env_topic = {"KAFKA__TOPICS__INPUT": topic, "KAFKA__GROUP_ID": group}
+    for i, port in enumerate(ports):
+        overrides = env_topic | {
+            "KAFKA__BOOTSTRAP_SERVERS": bs,
+            "KAFKA__TOPICS__ALERTS": f"{topic}-alerts",
+            "KAFKA__MAX_POLL_INTERVAL_MS": "3000",
+            "KAFKA__SESSION_TIMEOUT_MS": "3000",
+            "KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+            "MODEL__REGISTRY": str(registry),
+            "METRICS__HOST": "127.0.0.1",
+            "METRICS__PORT": str(port),
+            "LOGGING__LEVEL": "WARNING",
+        }
+        env = child_environment(overrides)
+        with (work / f"{topic}-{i}.log").open("wb") as sink:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "pipeline", "run"],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stderr=sink,
+                    preexec_fn=die_with_parent if sys.platform == "linux" else None,
+                )
+            )
+    try:
+        deadline = time.monotonic() + 600
+        start: tuple[float, int] | None = None
+        done = 0
+        while done < records and time.monotonic() < deadline:
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"a daemon exited (logs in {work})")
+            done = _committed(bs, group, topic)
+            if start is None and all(_assigned(port) >= 1 for port in ports):
+                start = (time.perf_counter(), done)
+            time.sleep(0.1)
+        if start is None or done < records:
+            raise RuntimeError(f"{replicas} daemon(s) committed {done} of {records} records")
+        elapsed = time.perf_counter() - start[0]
+        return {
+            "replicas": replicas,
+            "records_after_all_assigned": records - start[1],
+            "seconds": round(elapsed, 2),
+            "rps": round((records - start[1]) / elapsed) if elapsed > 0 else None,
+        }
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+
+
+def run_scale_bench(settings: Settings, *, records: int, replicas: int, out: Path | None) -> int:
+    """Throughput of 1..``replicas`` daemons in one consumer group on a 6-partition topic.
+
+    Each run gets its own topic, filled before the daemons start; the rate counts the records committed
+    from the moment every daemon holds partitions to the last one (so the group's join is not timed).
+    """
+    from pipeline.bench import _produce_all
+
+    if records <= 0 or not 1 <= replicas <= 6:
+        sys.stderr.write("bench scale: --records must be positive and --replicas between 1 and 6\n")
+        return 2
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        work, bs = Path(tmp), broker.bootstrap_servers
+        registry = work / "registry"
+        _train(registry)
+        for k in range(1, replicas + 1):
+            topic = f"scale-{k}"
+            ensure_topics(
+                bs,
+                {topic: 6, f"{topic}-alerts": 6, f"{topic}.dlq": 6},
+                create_missing=True,
+                replication_factor=1,
+            )
+            _produce_all(bs, topic, records)
+            runs.append(_scale_run(bs, registry, topic, records, k, work))
+            log.warning("scale %s", json.dumps(runs[-1]))
+    base = runs[0]["rps"] or 1
+    result = {
+        "records": records,
+        "partitions": 6,
+        "runs": runs,
+        "speedup": [round((r["rps"] or 0) / base, 2) for r in runs],
+        "cpus": os.cpu_count(),
+    }
+    text = json.dumps(result, indent=2)
+    sys.stdout.write(text + "\n")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    return 0
