@@ -255,7 +255,9 @@ def _label(asset: str, row: np.ndarray, label: str) -> bytes:
     )
 
 
-def _soak(bs: str, registry: Path, opts: SoakOptions, partitions: int, work: Path) -> dict[str, Any]:
+def _soak(
+    bs: str, registry: Path, opts: SoakOptions, partitions: int, work: Path, broker_pid: int | None
+) -> dict[str, Any]:
     from pipeline.registry import promote
 
     variants = _publish_variants(registry)
@@ -318,7 +320,7 @@ def _soak(bs: str, registry: Path, opts: SoakOptions, partitions: int, work: Pat
                 promote(registry, version)
                 promotions.append({"version": version, "at_s": round(elapsed, 1)})
             if elapsed >= next_sample:
-                samples.append(_sample(proc.pid, port, seen, elapsed, sent))
+                samples.append(_sample(proc.pid, broker_pid, port, seen, elapsed, sent))
                 next_sample += opts.interval_s
             pause = start + (sent - sent_before) / opts.rate - time.perf_counter()
             if pause > 0:
@@ -336,7 +338,7 @@ def _soak(bs: str, registry: Path, opts: SoakOptions, partitions: int, work: Pat
             if missing < best:
                 best, best_at = missing, time.monotonic()
         drain_s = time.monotonic() - drain_started
-        samples.append(_sample(proc.pid, port, seen, time.perf_counter() - start, sent))
+        samples.append(_sample(proc.pid, broker_pid, port, seen, time.perf_counter() - start, sent))
         final_metrics = _metrics(port)
     finally:
         producer.close(timeout=10)
@@ -384,7 +386,9 @@ def _soak(bs: str, registry: Path, opts: SoakOptions, partitions: int, work: Pat
     }
 
 
-def _sample(pid: int, port: int, seen: _Seen, elapsed: float, sent: int) -> dict[str, Any]:
+def _sample(
+    pid: int, broker_pid: int | None, port: int, seen: _Seen, elapsed: float, sent: int
+) -> dict[str, Any]:
     with seen.lock:
         latencies, seen.latencies = seen.latencies, []
     _produced, scored, dead, _ = seen.counts()
@@ -396,6 +400,9 @@ def _sample(pid: int, port: int, seen: _Seen, elapsed: float, sent: int) -> dict
     }
     row |= _proc_sample(pid) | _pct(latencies) | {"scores_in_interval": len(latencies)}
     row["loadavg_1m"] = round(os.getloadavg()[0], 2)  # the whole machine: other work shows up here
+    if broker_pid is not None:  # the embedded broker's own growth (its fetches slow as topics grow)
+        broker = _proc_sample(broker_pid)
+        row |= {"broker_rss_mb": broker["rss_mb"], "broker_cpu_s": broker["cpu_s"]}
     row |= {
         k: v
         for k, v in _metrics(port).items()
@@ -418,7 +425,9 @@ def run_soak(settings: Settings, opts: SoakOptions) -> int:
         work = Path(tmp)
         registry = work / "registry"
         _train(registry)
-        result = _soak(broker.bootstrap_servers, registry, opts, settings.kafka.topics.partitions, work)
+        result = _soak(
+            broker.bootstrap_servers, registry, opts, settings.kafka.topics.partitions, work, broker.pid
+        )
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")
     if opts.out is not None:
