@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from dhag import DHAG
+from dhag.health import rank_auroc
 from pipeline.alerts import AlertTracker
 from pipeline.config import AlertSettings, RetrainSettings, Settings
 from pipeline.features import INPUT_SENSORS
@@ -85,13 +86,37 @@ def episodes(stream: pd.DataFrame, flags: np.ndarray, alerts: AlertSettings) -> 
     return sorted(out, key=lambda e: e.opened_at)
 
 
-def _flags(model: DHAG, stream: pd.DataFrame) -> np.ndarray:
+def _scores(model: DHAG, stream: pd.DataFrame) -> np.ndarray:
+    """The model's score of every reading (NaN where its features cannot be computed)."""
     fmap = FeatureMap.of(model)
     rows = list(zip(stream["asset_id"].tolist(), _values(stream), strict=True))
     X, kept = fmap.matrix(rows)
-    flags = np.zeros(len(stream), dtype=bool)
-    flags[kept] = model.decision_function(X) > model.threshold_
-    return flags
+    scores = np.full(len(stream), np.nan)
+    scores[kept] = model.decision_function(X)
+    return scores
+
+
+def _flags(model: DHAG, stream: pd.DataFrame) -> np.ndarray:
+    return np.nan_to_num(_scores(model, stream), nan=-np.inf) > model.threshold_
+
+
+def _operating_point(model: DHAG, stream: pd.DataFrame) -> dict[str, Any]:
+    """Where the threshold sits: the share of quiet readings (no fault, no after-effect) over it, and
+    per fault kind how well the scores rank that kind's readings above quiet ones (per-reading AUROC),
+    which tells a model that ranks worse from one that only calls fewer readings."""
+    scores = _scores(model, stream)
+    known = ~np.isnan(scores)
+    fault = stream["fault"].fillna("").to_numpy()
+    quiet = known & (fault == "") & ~stream["recovering"].astype(bool).to_numpy()
+    auroc = {
+        kind: round(rank_auroc(scores[quiet], scores[known & (fault == kind)]), 3)
+        for kind in sorted(set(fault) - {""})
+    }
+    return {
+        "threshold": round(float(model.threshold_), 4),
+        "quiet_flag_rate": round(float(np.mean(scores[quiet] > model.threshold_)), 4),
+        "reading_auroc": auroc,
+    }
 
 
 def _values(frame: pd.DataFrame) -> list[dict[str, float]]:
@@ -116,6 +141,7 @@ def _quality(model: DHAG, stream: pd.DataFrame, faults: list[Fault], alerts: Ale
         "alerts": n_alerts,
         "false_alerts": result["false_alerts"],
         "detection_rate": result["detection_rate"],
+        "operating_point": _operating_point(model, stream),
     }
 
 
