@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -27,6 +26,7 @@ import numpy as np
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from pipeline.benchio import emit
 from pipeline.broker import EmbeddedBroker, ensure_topics
 from pipeline.config import Settings, child_environment
 
@@ -280,9 +280,5 @@ def run_bench(settings: Settings, *, records: int, rate: int, duration: float, o
         "rss_mb": round(max(rss_tput, latency["rss_mb"]), 1),
         "cpus": os.cpu_count(),
     }
-    text = json.dumps(result, indent=2)
-    sys.stdout.write(text + "\n")
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+    emit(result, out)
     return 0

@@ -20,9 +20,7 @@ Runs in-process (no broker): the same features, hysteresis and training as the s
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +32,7 @@ import pandas as pd
 from dhag import DHAG
 from dhag.health import rank_auroc
 from pipeline.alerts import AlertTracker
+from pipeline.benchio import emit
 from pipeline.config import AlertSettings, RetrainSettings, Settings
 from pipeline.features import INPUT_SENSORS
 from pipeline.labels import Label
@@ -96,15 +95,15 @@ def _scores(model: DHAG, stream: pd.DataFrame) -> np.ndarray:
     return scores
 
 
-def _flags(model: DHAG, stream: pd.DataFrame) -> np.ndarray:
-    return np.nan_to_num(_scores(model, stream), nan=-np.inf) > model.threshold_
+def _flags(model: DHAG, stream: pd.DataFrame, scores: np.ndarray | None = None) -> np.ndarray:
+    scores = _scores(model, stream) if scores is None else scores
+    return np.nan_to_num(scores, nan=-np.inf) > model.threshold_
 
 
-def _operating_point(model: DHAG, stream: pd.DataFrame) -> dict[str, Any]:
+def _operating_point(model: DHAG, stream: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
     """Where the threshold sits: the share of quiet readings (no fault, no after-effect) over it, and
-    per fault kind how well the scores rank that kind's readings above quiet ones (per-reading AUROC),
-    which tells a model that ranks worse from one that only calls fewer readings."""
-    scores = _scores(model, stream)
+    per fault kind how well the ``scores`` rank that kind's readings above quiet ones (per-reading
+    AUROC), which tells a model that ranks worse from one that only calls fewer readings."""
     known = ~np.isnan(scores)
     fault = stream["fault"].fillna("").to_numpy()
     quiet = known & (fault == "") & ~stream["recovering"].astype(bool).to_numpy()
@@ -129,7 +128,8 @@ def _in_fault(windows: dict[str, list[tuple[float, float]]], asset: str, t: floa
 
 
 def _quality(model: DHAG, stream: pd.DataFrame, faults: list[Fault], alerts: AlertSettings) -> dict[str, Any]:
-    found = episodes(stream, _flags(model, stream), alerts)
+    scores = _scores(model, stream)
+    found = episodes(stream, _flags(model, stream, scores), alerts)
     result = evaluate([(e.asset_id, e.opened_at) for e in found], faults, stream)
     n_alerts = len(found)
     total = sum(result["episodes"].values())
@@ -141,7 +141,7 @@ def _quality(model: DHAG, stream: pd.DataFrame, faults: list[Fault], alerts: Ale
         "alerts": n_alerts,
         "false_alerts": result["false_alerts"],
         "detection_rate": result["detection_rate"],
-        "operating_point": _operating_point(model, stream),
+        "operating_point": _operating_point(model, stream, scores),
     }
 
 
@@ -297,9 +297,5 @@ def run_feedback_bench(
             "seconds": round(time.perf_counter() - started, 1),
         },
     }
-    text = json.dumps(result, indent=2)
-    sys.stdout.write(text + "\n")
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+    emit(result, out)
     return 0

@@ -25,10 +25,8 @@ about detectors, not about Kafka.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.alerts import AlertTracker
+from pipeline.benchio import emit
 from pipeline.config import AlertSettings, Settings
 from pipeline.features import INPUT_SENSORS, PlantFeatures
 from pipeline.plantmodel import PLANT_MODEL_SETTINGS, train_plant_model
@@ -259,9 +258,5 @@ def run_plant_bench(
         "grace_s": GRACE_S,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    text = json.dumps(result, indent=2)
-    sys.stdout.write(text + "\n")
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+    emit(result, out)
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.bench import _train
+from pipeline.benchio import emit
 from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
 from pipeline.config import Settings, child_environment
 
@@ -141,9 +142,5 @@ def run_scale_bench(settings: Settings, *, records: int, replicas: int, out: Pat
         "speedup": [round((r["rps"] or 0) / base, 2) for r in runs],
         "cpus": os.cpu_count(),
     }
-    text = json.dumps(result, indent=2)
-    sys.stdout.write(text + "\n")
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+    emit(result, out)
     return 0

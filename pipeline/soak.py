@@ -32,6 +32,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.bench import N_ASSETS, _record, _rows, _train
+from pipeline.benchio import emit
 from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
 from pipeline.config import Settings, child_environment
 
@@ -428,9 +429,5 @@ def run_soak(settings: Settings, opts: SoakOptions) -> int:
         result = _soak(
             broker.bootstrap_servers, registry, opts, settings.kafka.topics.partitions, work, broker.pid
         )
-    text = json.dumps(result, indent=2)
-    sys.stdout.write(text + "\n")
-    if opts.out is not None:
-        opts.out.parent.mkdir(parents=True, exist_ok=True)
-        opts.out.write_text(text + "\n")
+    emit(result, opts.out)
     return 0 if result["accounted"] else 1

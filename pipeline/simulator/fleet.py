@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.simulator.faults import Fault, SensorFaultState, process_effects, schedule_faults
-from pipeline.simulator.physics import MACHINE_TYPES, PlantPhysics, make_nameplates
+from pipeline.simulator.physics import LAGGED_SENSORS, MACHINE_TYPES, PlantPhysics, make_nameplates
 
 __all__ = ["DEFAULT_TYPES", "RECOVERY_NOISE_SDS", "Fleet"]
 
@@ -97,6 +97,12 @@ class Fleet:
         self.recovering = np.zeros(n_assets, dtype=bool)
         #: Per asset: a temperature it measures is off its fault-free value (with or without a fault now).
         self.after_effect = np.zeros(n_assets, dtype=bool)
+        # Per lagged temperature sensor, which assets measure it and the excess that counts as off.
+        self._off_limits = {
+            name: (np.array([name in sensors for sensors in self._sensors]), RECOVERY_NOISE_SDS * noise)
+            for name, (_, noise, _) in _MEASUREMENT.items()
+            if name in LAGGED_SENSORS
+        }
 
     @property
     def t(self) -> float:
@@ -142,8 +148,8 @@ class Fleet:
     def _still_off(self) -> np.ndarray:
         off = np.zeros(self.plates.n, dtype=bool)
         for name, heat in self.physics.fault_heat().items():
-            measured = np.array([name in sensors for sensors in self._sensors])  # 24 assets: cheap
-            off |= measured & (heat > RECOVERY_NOISE_SDS * _MEASUREMENT[name][1])
+            measured, limit = self._off_limits[name]
+            off |= measured & (heat > limit)
         return off
 
     def _measure(self, name: str, values: np.ndarray) -> np.ndarray:

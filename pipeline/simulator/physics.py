@@ -21,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "CORE_SENSORS",
+    "LAGGED_SENSORS",
     "MACHINE_TYPES",
     "Effects",
     "MachineType",
@@ -165,6 +166,8 @@ class Effects:
 # The lagged (thermal) states, by target name, with the class attribute holding their time constant.
 _LAGGED = {"bearing": "BEARING_TAU_S", "winding": "WINDING_TAU_S", "discharge_temp": "DISCHARGE_TEMP_TAU_S"}
 _SENSOR_OF = {"bearing": "bearing_temp_c", "winding": "winding_temp_c", "discharge_temp": "discharge_temp_c"}
+#: The sensors of the lagged temperatures, which :meth:`PlantPhysics.fault_heat` reports on.
+LAGGED_SENSORS = tuple(_SENSOR_OF.values())
 
 
 def _lag(state: np.ndarray, target: np.ndarray, dt: float, tau: float) -> np.ndarray:
