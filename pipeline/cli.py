@@ -37,6 +37,13 @@ EXIT_MODEL = 4
 DEFAULT_CONFIG = "config.yaml"
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dhag-pipeline", description="The DHAG streaming scoring service.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,7 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--rate", type=int, default=5000, help="offered load of the latency run (records/s)")
     bench.add_argument("--duration", type=float, default=60.0, help="seconds of the latency run")
     bench.add_argument("--json", type=Path, help="also write the results to this file")
-    bench.add_argument("--seed", type=int, default=0, help="plant: the scenario's seed")
+    bench.add_argument("--seed", type=int, default=0, help="plant: the (first) scenario's seed")
+    bench.add_argument(
+        "--seeds",
+        type=_at_least_one,
+        default=1,
+        help="plant: how many scenarios to run (seeds --seed onwards); their numbers are pooled",
+    )
     bench.add_argument("--assets", type=int, default=24, help="plant: fleet size")
     bench.add_argument(
         "--minutes",
@@ -176,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_plant_bench(
             settings,
             seed=args.seed,
+            seeds=args.seeds,
             assets=args.assets,
             minutes=args.minutes if args.minutes is not None else 120.0,
             history_hours=args.history_hours,

@@ -43,7 +43,7 @@ from pipeline.plantmodel import PLANT_MODEL_SETTINGS, train_plant_model
 from pipeline.simulator.faults import FAULT_KINDS, Fault, applicable_kinds, make_fault
 from pipeline.simulator.fleet import Fleet
 
-__all__ = ["evaluate", "fault_windows", "run_plant_bench", "scenario"]
+__all__ = ["evaluate", "fault_windows", "pool", "run_plant_bench", "scenario", "summarize", "tally"]
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +175,12 @@ def fault_windows(
     return windows
 
 
-def evaluate(
+def tally(
     openings: list[tuple[str, float]], faults: list[Fault], stream: pd.DataFrame, *, grace_s: float = GRACE_S
 ) -> dict[str, Any]:
-    """Detection rate and median time to detect per fault kind, false alerts per asset-day."""
+    """The raw counts behind :func:`evaluate`: per fault kind which episodes were detected and how fast,
+    the false alerts, the alerts during recovery and the asset-days of normal operation. Tallies of
+    several scenarios add up with :func:`pool`."""
     by_asset: dict[str, list[float]] = {}
     for asset, t in openings:
         by_asset.setdefault(asset, []).append(t)
@@ -203,52 +205,106 @@ def evaluate(
     normal_rows = sum(
         not in_fault(asset, t) for asset, t in zip(stream["asset_id"], stream["t"].tolist(), strict=True)
     )
-    asset_days = normal_rows * interval / DAY_S
+    return {
+        "detected": detected,
+        "delays": delays,
+        "false_alerts": int(false),
+        "alerts_during_recovery": int(after_effect),
+        "normal_asset_days": normal_rows * interval / DAY_S,
+    }
+
+
+def pool(tallies: list[dict[str, Any]]) -> dict[str, Any]:
+    """One tally of several scenarios: episodes and delays side by side, counts and asset-days summed."""
+    detected: dict[str, list[bool]] = {}
+    delays: dict[str, list[float]] = {}
+    for one in tallies:
+        for kind, hits in one["detected"].items():
+            detected.setdefault(kind, []).extend(hits)
+        for kind, seconds in one["delays"].items():
+            delays.setdefault(kind, []).extend(seconds)
+    return {
+        "detected": detected,
+        "delays": delays,
+        "false_alerts": sum(one["false_alerts"] for one in tallies),
+        "alerts_during_recovery": sum(one["alerts_during_recovery"] for one in tallies),
+        "normal_asset_days": sum(one["normal_asset_days"] for one in tallies),
+    }
+
+
+def summarize(counts: dict[str, Any]) -> dict[str, Any]:
+    """Detection rate and median time to detect per fault kind, false alerts per asset-day."""
+    detected, delays, days = counts["detected"], counts["delays"], counts["normal_asset_days"]
     return {
         "detection_rate": {k: round(float(np.mean(v)), 3) for k, v in sorted(detected.items())},
         "median_ttd_seconds": {
             k: (round(float(np.median(delays[k])), 1) if k in delays else None) for k in sorted(detected)
         },
-        "false_alerts_per_asset_day": round(false / asset_days, 2) if asset_days else None,
+        "false_alerts_per_asset_day": round(counts["false_alerts"] / days, 2) if days else None,
         "episodes": {k: len(v) for k, v in sorted(detected.items())},
-        "false_alerts": int(false),
-        "alerts_during_recovery": int(after_effect),
-        "normal_asset_days": round(asset_days, 3),
+        "false_alerts": counts["false_alerts"],
+        "alerts_during_recovery": counts["alerts_during_recovery"],
+        "normal_asset_days": round(days, 3),
     }
+
+
+def evaluate(
+    openings: list[tuple[str, float]], faults: list[Fault], stream: pd.DataFrame, *, grace_s: float = GRACE_S
+) -> dict[str, Any]:
+    """Detection rate and median time to detect per fault kind, false alerts per asset-day."""
+    return summarize(tally(openings, faults, stream, grace_s=grace_s))
 
 
 def run_plant_bench(
     settings: Settings,
     *,
     seed: int = 0,
+    seeds: int = 1,
     assets: int = 24,
     minutes: float = 120.0,
     history_hours: float = 24.0,
     detectors: tuple[str, ...] = DETECTORS,
     out: Path | None = None,
 ) -> int:
-    """Run the scenario through every detector; print (and write) the JSON summary."""
+    """Run the scenarios of seeds ``seed .. seed + seeds - 1`` through every detector; print (and write)
+    the JSON summary: per detector the numbers of all scenarios pooled (every episode and every normal
+    asset-day counts once), and under ``per_seed`` each scenario's own."""
     import torch
 
+    if seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
     torch.set_num_threads(max(1, settings.model.torch_threads))
     started = time.perf_counter()
-    history, stream, faults = scenario(seed=seed, assets=assets, minutes=minutes, history_hours=history_hours)
-    log.warning(
-        "scenario: %d history rows, %d stream rows, %d faults of %d kinds",
-        len(history),
-        len(stream),
-        len(faults),
-        len({f.kind for f in faults}),
-    )
-    result: dict[str, Any] = {}
-    for name in detectors:
-        t0 = time.perf_counter()
-        flags = _FLAGGERS[name](history, stream, seed)
-        result[name] = evaluate(alert_openings(stream, flags, settings.alerts), faults, stream)
-        result[name]["seconds"] = round(time.perf_counter() - t0, 1)
-        log.warning("%s done in %.0f s", name, time.perf_counter() - t0)
+    tallies: dict[str, list[dict[str, Any]]] = {name: [] for name in detectors}
+    per_seed: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = dict.fromkeys(detectors, 0.0)
+    for s in range(seed, seed + seeds):
+        history, stream, faults = scenario(
+            seed=s, assets=assets, minutes=minutes, history_hours=history_hours
+        )
+        log.warning(
+            "scenario %d: %d history rows, %d stream rows, %d faults of %d kinds",
+            s,
+            len(history),
+            len(stream),
+            len(faults),
+            len({f.kind for f in faults}),
+        )
+        per_seed[str(s)] = {}
+        for name in detectors:
+            t0 = time.perf_counter()
+            flags = _FLAGGERS[name](history, stream, s)
+            counts = tally(alert_openings(stream, flags, settings.alerts), faults, stream)
+            tallies[name].append(counts)
+            per_seed[str(s)][name] = summarize(counts)
+            seconds[name] += time.perf_counter() - t0
+            log.warning("seed %d: %s done in %.0f s", s, name, time.perf_counter() - t0)
+    result: dict[str, Any] = {
+        name: summarize(pool(tallies[name])) | {"seconds": round(seconds[name], 1)} for name in detectors
+    }
+    result["per_seed"] = per_seed
     result["scenario"] = {
-        "seed": seed,
+        "seeds": list(range(seed, seed + seeds)),
         "assets": assets,
         "minutes_per_asset": minutes,
         "history_hours": history_hours,

@@ -1,0 +1,71 @@
+"""``bench plant``: how several scenarios' numbers pool, and a miniature run of the command's code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Settings
+from pipeline.plantbench import DETECTORS, pool, run_plant_bench, summarize
+
+
+def _counts(detected: dict[str, list[bool]], delays: dict[str, list[float]], false: int, days: float) -> dict:
+    return {
+        "detected": detected,
+        "delays": delays,
+        "false_alerts": false,
+        "alerts_during_recovery": 1,
+        "normal_asset_days": days,
+    }
+
+
+def test_pooled_numbers_count_every_episode_and_asset_day_once() -> None:
+    a = _counts(
+        {"cavitation": [True, False], "seal_leak": [True]},
+        {"cavitation": [10.0], "seal_leak": [300.0]},
+        3,
+        0.5,
+    )
+    b = _counts({"cavitation": [True, True, True]}, {"cavitation": [20.0, 30.0, 40.0]}, 1, 1.5)
+    pooled = summarize(pool([a, b]))
+    assert pooled["episodes"] == {"cavitation": 5, "seal_leak": 1}
+    assert pooled["detection_rate"] == {
+        "cavitation": 0.8,
+        "seal_leak": 1.0,
+    }  # 4 of 5, not the mean of 0.5 and 1
+    assert pooled["median_ttd_seconds"]["cavitation"] == 25.0  # the median of all four delays
+    assert pooled["false_alerts"] == 4 and pooled["alerts_during_recovery"] == 2
+    assert pooled["false_alerts_per_asset_day"] == 2.0  # 4 alerts over 2 asset-days
+    assert summarize(pool([a]))["detection_rate"]["cavitation"] == 0.5
+    # A kind some scenario never saw is still reported, without a time to detect where nothing was found.
+    missed = summarize(pool([_counts({"sensor_stuck": [False]}, {}, 0, 0.0)]))
+    assert missed["median_ttd_seconds"] == {"sensor_stuck": None}
+    assert missed["false_alerts_per_asset_day"] is None
+
+
+@pytest.mark.integration
+def test_a_small_two_seed_run_reports_pooled_and_per_seed_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "plant.json"
+    code = run_plant_bench(Settings(), seed=3, seeds=2, assets=3, minutes=60, history_hours=2, out=out)
+    result = json.loads(out.read_text())
+    assert code == 0
+    assert result["scenario"]["seeds"] == [3, 4]
+    assert set(result["per_seed"]) == {"3", "4"}
+    for name in DETECTORS:
+        pooled, runs = result[name], [result["per_seed"][s][name] for s in ("3", "4")]
+        assert set(pooled) >= {"detection_rate", "median_ttd_seconds", "false_alerts_per_asset_day"}
+        for kind, episodes in pooled["episodes"].items():
+            assert episodes == sum(r["episodes"].get(kind, 0) for r in runs) > 0
+            found = sum(r["detection_rate"].get(kind, 0.0) * r["episodes"].get(kind, 0) for r in runs)
+            assert pooled["detection_rate"][kind] == pytest.approx(found / episodes, abs=1e-3)
+            assert 0.0 <= pooled["detection_rate"][kind] <= 1.0
+        assert pooled["false_alerts"] == sum(r["false_alerts"] for r in runs)
+        assert pooled["normal_asset_days"] == pytest.approx(
+            sum(r["normal_asset_days"] for r in runs), abs=2e-3
+        )
+    # Three assets of three types over two half-hour slots each: six episodes per seed.
+    assert sum(result["dhag"]["episodes"].values()) == 12
+    # Every kind the fleet's types can have was injected; DHAG found the cavitation, the plainest fault.
+    assert result["dhag"]["detection_rate"]["cavitation"] > 0
