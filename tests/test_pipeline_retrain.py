@@ -291,14 +291,13 @@ def test_a_candidate_with_the_carried_sample_is_not_worse_than_its_parent_on_the
     # sample, the candidate takes the other half of the range for anomalies.
     assert child["reference_far"] <= parent["reference_far"] + settings.max_far_increase, (parent, child)
     assert forgetful["reference_far"] > parent["reference_far"] + 0.05, (parent, forgetful)
-    # Calibrated at no more than the parent's own rate on the calibration blocks.
-    fmap = FeatureMap.of(with_reference)
-    X_cal, _ = fmap.matrix([(a, v) for a, _, v in data.reference_calibration + data.normal_calibration])
-    P_cal, _ = FeatureMap.of(fitted).matrix(
+    # Calibrated at the target rate on the calibration blocks, whatever the parent flags there (it
+    # trained on the carried blocks, so it flags few of them; holding the candidate to that would make
+    # every generation stricter than the last).
+    X_cal, _ = FeatureMap.of(with_reference).matrix(
         [(a, v) for a, _, v in data.reference_calibration + data.normal_calibration]
     )
     child_rate = float(np.mean(with_reference.decision_function(X_cal) > with_reference.threshold_))
-    parent_rate = float(np.mean(fitted.decision_function(P_cal) > fitted.threshold_))
-    assert child_rate <= min(parent_rate, fitted.target_far) + 1e-9
+    assert with_reference.target_far - 2 / len(X_cal) <= child_rate <= with_reference.target_far + 1e-9
     # And it learned the confirmed fault the parent misses.
     assert child["recall"] >= parent["recall"] and child["recall"] >= 0.9, (parent, child)
