@@ -31,9 +31,10 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/dhag bench semisup --data $(DATA) --json docs/bench/semisup.json
 	$(VENV)/bin/dhag bench speed --json docs/bench/speed.json
 	$(VENV)/bin/dhag-pipeline bench --json docs/bench/pipeline.json
-	$(VENV)/bin/dhag-pipeline bench plant --json docs/bench/plant.json
-	$(VENV)/bin/dhag-pipeline bench plant --history-hours 72 --json docs/bench/plant_history72.json
+	$(VENV)/bin/dhag-pipeline bench plant --seeds 3 --json docs/bench/plant.json
+	$(VENV)/bin/dhag-pipeline bench plant --seeds 3 --history-hours 72 --json docs/bench/plant_history72.json
 	$(VENV)/bin/dhag-pipeline bench feedback --json docs/bench/feedback.json
+	$(VENV)/bin/dhag-pipeline bench feedback --seed 1 --json docs/bench/feedback_seed1.json
 	$(VENV)/bin/dhag-pipeline bench scale --json docs/bench/scale.json
 	$(VENV)/bin/dhag-pipeline bench soak --minutes 30 --json docs/bench/soak.json
 	DHAG_OUTAGE_S=30 $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_reliability_outage.py
