@@ -301,3 +301,25 @@ def test_a_candidate_with_the_carried_sample_is_not_worse_than_its_parent_on_the
     assert with_reference.target_far - 2 / len(X_cal) <= child_rate <= with_reference.target_far + 1e-9
     # And it learned the confirmed fault the parent misses.
     assert child["recall"] >= parent["recall"] and child["recall"] >= 0.9, (parent, child)
+
+
+def test_retrained_generations_keep_their_operating_point_on_new_normal_data(
+    fitted: DHAG, train_rows: np.ndarray
+) -> None:
+    """Three retrains in a row on a plant that does not change: each generation still flags about the
+    target share of new normal readings, neither drifting quieter nor noisier."""
+    from pipeline.retrain import judge
+
+    rng = np.random.default_rng(21)
+    fresh = normal(rng, 20_000)
+    settings = SETTINGS.model_copy(update={"reference_sample_size": 2000})
+    model, reference = fitted, _readings(train_rows, 0.0)  # published with the rows it trained on
+    rates = []
+    for generation in range(1, 4):
+        recent = _readings(normal(rng, 1500), 10_000.0 * generation)
+        verdict = judge(model, [], recent, settings, reference=reference)
+        model, reference = verdict.candidate, verdict.reference
+        rates.append(float(np.mean(model.decision_function(fresh) > model.threshold_)))
+    target = fitted.target_far
+    assert all(target / 3 <= rate <= target * 3 for rate in rates), (target, rates)
+    assert rates[-1] >= rates[0] / 2, rates

@@ -289,9 +289,9 @@ def train_candidate(current: DHAG, data: TrainingData, settings: RetrainSettings
     model = DHAG(**params).fit(X, y)
     # DHAG calibrates on random held-out training rows, which neighbours in time make look familiar;
     # whole unseen blocks of normal operation (recent and carried) give a threshold that holds on new
-    # hours of the plant, at the target rate. Not at the parent's own rate on these rows: the carried
-    # blocks are rows the parent trained on, so it flags few of them, and a candidate held to that
-    # rate is stricter than its parent, and its own candidate stricter still, retrain after retrain.
+    # hours of the plant, at the target rate. Not at the parent's own rate on these rows when lower:
+    # the carried blocks are rows the parent trained on, so it flags few of them, and holding each
+    # candidate to at most its parent's rate lets the threshold drift stricter over generations.
     calibration = [(a, v) for a, _, v in data.normal_calibration + data.reference_calibration]
     X_cal, _ = fmap.matrix(calibration)
     if len(X_cal) >= settings.min_normal_rows // 10:
