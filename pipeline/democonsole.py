@@ -1,0 +1,176 @@
+"""The demo's console: reads alerts and ground truth, scrapes the daemon's and the retrainer's metrics
+endpoints, and prints the periodic summary (records/s, lag, model in use, labels and retraining runs,
+open alerts with their top sensors, precision / recall against the truth)."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from typing import Any, TextIO
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.config import Settings
+from pipeline.operator import SimulatedOperator
+from pipeline.scoreboard import Scoreboard
+from pipeline.simulator.stream import StreamStats
+
+__all__ = ["TRUTH_TOPIC", "DemoConsole", "scrape", "scrape_retrainer"]
+
+TRUTH_TOPIC = "sensor-truth"
+
+
+def _samples(port: int) -> list[Any] | None:
+    """Every sample of a metrics endpoint on this machine (None when unreachable)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def scrape(port: int) -> dict[str, Any]:
+    """Records processed, consumer lag and the model version in use from the daemon's metrics endpoint
+    (empty when unreachable)."""
+    samples = _samples(port)
+    if samples is None:
+        return {}
+    totals: dict[str, Any] = {"processed": 0.0, "lag": 0.0, "version": None}
+    for sample in samples:
+        if sample.name == "dhag_records_processed_total":
+            totals["processed"] += sample.value
+        elif sample.name == "dhag_consumer_lag_records":
+            totals["lag"] += sample.value
+        elif sample.name == "dhag_model_info" and sample.value == 1:
+            totals["version"] = sample.labels["version"]
+    return totals
+
+
+def scrape_retrainer(port: int) -> dict[str, int]:
+    """Retraining runs by outcome from the retrainer's metrics endpoint (empty when unreachable)."""
+    samples = _samples(port)
+    if samples is None:
+        return {}
+    return {s.labels["outcome"]: int(s.value) for s in samples if s.name == "dhag_retrain_runs_total"}
+
+
+class DemoConsole:
+    """Reads alerts and truth, scrapes metrics, prints the periodic summary."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        settings: Settings,
+        port: int,
+        out: TextIO,
+        *,
+        operator: SimulatedOperator | None = None,
+        retrainer_port: int | None = None,
+    ) -> None:
+        self.out = out
+        self.port = port
+        self.operator = operator
+        self.retrainer_port = retrainer_port
+        self.version: str | None = None
+        self.runs: dict[str, int] = {}
+        self.alert_versions: dict[str, str] = {}
+        self.alerts_topic = settings.kafka.topics.alerts
+        self.board = Scoreboard()
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        parts = [
+            TopicPartition(topic, p)
+            for topic in (self.alerts_topic, TRUTH_TOPIC)
+            for p in (self.consumer.partitions_for_topic(topic) or ())
+        ]
+        self.consumer.assign(parts)
+        self.consumer.seek_to_beginning()
+        self.last: tuple[float, float] | None = None
+        self.rate = 0.0
+        self.lag = 0.0
+
+    def poll(self) -> None:
+        for messages in self.consumer.poll(timeout_ms=200, max_records=10_000).values():
+            for msg in messages:
+                event = orjson.loads(msg.value)
+                if msg.topic == TRUTH_TOPIC:
+                    self.board.add_truth(event)
+                else:
+                    self.board.add_alert(event)
+                    if event.get("state") == "open":
+                        self.alert_versions[str(event["alert_id"])] = str(event.get("model_version"))
+                        if self.operator is not None:
+                            self.operator.saw_alert(str(event["alert_id"]), now=time.time())
+        if self.operator is not None:
+            self.operator.answer_due(self.board, now=time.time())
+        if self.retrainer_port is not None:
+            self.runs = scrape_retrainer(self.retrainer_port) or self.runs
+        scraped = scrape(self.port)
+        if scraped:
+            now = time.monotonic()
+            if self.last is not None and now > self.last[0]:
+                self.rate = (scraped["processed"] - self.last[1]) / (now - self.last[0])
+            self.last = (now, scraped["processed"])
+            self.lag = scraped["lag"]
+            self.version = scraped["version"] or self.version
+
+    def print_summary(self, elapsed: float, stats: StreamStats) -> None:
+        board, now = self.board, time.time()
+        precision, recall = board.precision(), board.recall(now=now)
+        fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+        self.out.write(
+            f"[{elapsed:5.0f} s] {self.rate:6.0f} records/s scored, lag {self.lag:.0f} | plant "
+            f"{stats.sim_seconds / 60:.0f} sim-min, faults {len(board.faults)} "
+            f"({len(board.active_faults(now))} active) | alerts {len(board.alerts)} "
+            f"({len(board.open_alerts())} open) | precision {fmt(precision)} recall {fmt(recall)}\n"
+        )
+        if self.operator is not None:
+            stats = self.operator.stats
+            runs = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.runs.items()) if n) or "none yet"
+            by_model = "; ".join(
+                f"{version}: {fmt(row['precision'])} of {row['alerts']}"
+                for version, row in self.by_model().items()
+            )
+            self.out.write(
+                f"    model in use {self.version or '-'} | operator labels {stats.total} "
+                f"({stats.anomaly} anomaly, {stats.normal} normal, {stats.wrong} wrong on purpose) | "
+                f"retraining runs: {runs}\n"
+                f"    precision by model version: {by_model or '-'}\n"
+            )
+        for alert in board.open_alerts()[:8]:
+            cause = board.cause(alert) or "no fault: false alert"
+            self.out.write(
+                f"    OPEN {alert.asset_id:<14} score {alert.score:.3f}  top {', '.join(alert.top_sensors)}"
+                f"  [truth: {cause}]\n"
+            )
+        self.out.flush()
+
+    def by_model(self) -> dict[str, dict[str, Any]]:
+        """Alerts and their precision per model version that opened them, in order of first alert."""
+        rows: dict[str, dict[str, Any]] = {}
+        for alert_id, alert in self.board.alerts.items():
+            row = rows.setdefault(self.alert_versions.get(alert_id, "?"), {"alerts": 0, "true": 0})
+            row["alerts"] += 1
+            row["true"] += self.board.cause(alert) is not None
+        return {v: {"alerts": r["alerts"], "precision": r["true"] / r["alerts"]} for v, r in rows.items()}
+
+    def summary(self, stats: StreamStats) -> dict[str, Any]:
+        board, now = self.board, time.time()
+        return {
+            "records_produced": stats.records,
+            "sim_minutes": round(stats.sim_seconds / 60, 1),
+            "faults_started": len(board.faults),
+            "faults_detected": len(board.detected()),
+            "alerts_opened": len(board.alerts),
+            "true_positive_alerts": board.true_positives(),
+            "precision": board.precision(),
+            "recall": board.recall(now=now),
+            "detected_kinds": sorted({f.kind for f in board.detected()}),
+            "model_in_use": self.version,
+            "precision_by_model": self.by_model(),
+            "labels_given": self.operator.stats.total if self.operator is not None else 0,
+            "retrain_runs": self.runs,
+        }
