@@ -33,8 +33,9 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
-from pipeline.backoff import Backoff, ThrottledLog
+from pipeline.backoff import ThrottledLog
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
+from pipeline.brokerlink import BrokerHealth, new_consumer, new_producer
 from pipeline.config import Settings
 from pipeline.errors import BrokerUnavailableError
 from pipeline.hotswap import ModelReloader
@@ -97,11 +98,9 @@ class Daemon:
         self._committed: dict[TopicPartition, int] = {}
         self._held_over: dict[TopicPartition, int] = {}
         self._joined = False
-        self._backoff = Backoff(self.kafka.backoff_initial_s, self.kafka.backoff_max_s)
+        self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers)
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
-        self._failing_since: float | None = None
         self._paused_at: float | None = None
-        self._last_connection_check = 0.0
         self._last_records_at = time.monotonic()
         self.batch_limit = BatchLimit(
             self.kafka.batch_size, budget_s=POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms / 1000
@@ -130,16 +129,6 @@ class Daemon:
         finally:
             self._close()
 
-    def _client_options(self) -> dict[str, Any]:
-        return {
-            "bootstrap_servers": self.bootstrap_servers.split(","),
-            "client_id": self.kafka.client_id,
-            "bootstrap_timeout_ms": int(min(5.0, self.kafka.unavailable_exit_s) * 1000),
-            "reconnect_backoff_ms": int(self.kafka.backoff_initial_s * 1000),
-            "reconnect_backoff_max_ms": int(self.kafka.backoff_max_s * 1000),
-            **self.kafka.security.client_options(),
-        }
-
     def _connect(self) -> bool:
         """Create the clients, retrying with backoff; False when a stop came first."""
         while not self._stop.is_set():
@@ -150,37 +139,18 @@ class Daemon:
                 if self.producer is not None:
                     self.producer.close(timeout=0)
                     self.producer = None
-                self._failure("connect", exc)
+                self.health.failure("connect", exc)
                 continue
-            self._success()
+            self.health.success()
             log.info("connected to Kafka at %s", self.bootstrap_servers)
             return True
         return False
 
     def _new_consumer(self) -> KafkaConsumer:
-        return KafkaConsumer(
-            group_id=self.kafka.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset=self.kafka.auto_offset_reset,
-            max_poll_records=self.kafka.batch_size,
-            max_poll_interval_ms=self.kafka.max_poll_interval_ms,
-            session_timeout_ms=self.kafka.session_timeout_ms,
-            heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
-            fetch_max_wait_ms=self.kafka.fetch_max_wait_ms,
-            fetch_max_bytes=self.kafka.fetch_max_bytes,
-            max_partition_fetch_bytes=self.kafka.max_partition_fetch_bytes,
-            **self._client_options(),
-        )
+        return new_consumer(self.kafka, self.bootstrap_servers)
 
     def _new_producer(self) -> KafkaProducer:
-        return KafkaProducer(
-            acks="all",
-            linger_ms=5,
-            batch_size=262_144,
-            max_block_ms=int(min(10.0, self.kafka.unavailable_exit_s) * 1000),
-            request_timeout_ms=self.kafka.request_timeout_ms,
-            **self._client_options(),
-        )
+        return new_producer(self.kafka, self.bootstrap_servers)
 
     def _replace_producer(self) -> None:
         """Drop the producer after a failed delivery; the next delivery builds a fresh one.
@@ -214,53 +184,6 @@ class Daemon:
             except KafkaError as exc:
                 log.warning("closing the producer failed: %s", exc)
         self.consumer = self.producer = None
-
-    # -- failures and backoff ------------------------------------------------------------------------
-    def _failure(self, operation: str, exc: BaseException) -> None:
-        """Count a failure, log it at most once per interval, wait a backoff, or give up."""
-        now = time.monotonic()
-        self.metrics.broker_failures.labels(operation).inc()
-        self.metrics.broker_connected.set(0)
-        if self._failing_since is None:
-            self._failing_since = now
-        down_for = now - self._failing_since
-        self._throttled.log(
-            operation, logging.WARNING, "Kafka %s failed (for %.1fs now): %s", operation, down_for, exc
-        )
-        if down_for >= self.kafka.unavailable_exit_s:
-            raise BrokerUnavailableError(
-                f"Kafka at {self.bootstrap_servers} unusable for {down_for:.0f}s "
-                f"(kafka.unavailable_exit_s = {self.kafka.unavailable_exit_s}); last error: {exc}"
-            )
-        self._stop.wait(self._backoff.next_delay())
-
-    def _success(self) -> None:
-        if self._failing_since is not None:
-            log.info("Kafka reachable again after %.1fs", time.monotonic() - self._failing_since)
-        self._failing_since = None
-        self._backoff.reset()
-        self.metrics.broker_connected.set(1)
-
-    def _check_connection(self) -> None:
-        """While idle, notice a lost broker (kafka-python itself only retries, silently)."""
-        now = time.monotonic()
-        if now - self._last_connection_check < 1.0:
-            return
-        self._last_connection_check = now
-        if self._broker_connected():
-            self._success()
-        else:
-            self._failure("connection", ConnectionError("no connection to any broker"))
-
-    def _broker_connected(self) -> bool:
-        # kafka-python has no public "is any broker connected" call; read its client state and assume
-        # connected if that internal layout ever changes.
-        client = getattr(self.consumer, "_client", None)
-        try:
-            brokers = list(client.cluster.brokers())  # type: ignore[union-attr]
-            return not brokers or any(client.connected(b.node_id) for b in brokers)  # type: ignore[union-attr]
-        except AttributeError:
-            return True
 
     # -- rebalances (called on the IO thread) ---------------------------------------------------------
     def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None:
@@ -336,7 +259,7 @@ class Daemon:
                     timeout_ms=self.kafka.poll_timeout_ms, max_records=self.batch_limit.current
                 )
             except KafkaError as exc:
-                self._failure("poll", exc)
+                self.health.failure("poll", exc)
                 continue
             self._apply_rebalances()
             if not polled:
@@ -350,7 +273,7 @@ class Daemon:
             except _BatchRetryError as exc:
                 self._rewind(records)
                 self._replace_producer()
-                self._failure("produce", exc)
+                self.health.failure("produce", exc)
                 continue
             elapsed = time.perf_counter() - started
             self.metrics.batch_duration.observe(elapsed)
@@ -373,7 +296,7 @@ class Daemon:
             )
 
     def _idle(self) -> None:
-        self._check_connection()
+        self.health.check(self.consumer)
         self._check_stall()
         messages = self.processor.sweep()
         if messages:
@@ -386,7 +309,7 @@ class Daemon:
             try:
                 self._commit_pending()
             except KafkaError as exc:
-                self._failure("commit", exc)
+                self.health.failure("commit", exc)
 
     # -- stalled fetches -------------------------------------------------------------------------------
     def _check_stall(self) -> None:
@@ -447,7 +370,7 @@ class Daemon:
             try:
                 self.consumer = self._new_consumer()
             except KafkaError as exc:
-                self._failure("connect", exc)
+                self.health.failure("connect", exc)
                 continue
             self.consumer.subscribe([self.kafka.topics.input], listener=_Listener(self))
             self._last_records_at = time.monotonic()
@@ -463,7 +386,7 @@ class Daemon:
         try:
             self._commit_pending()
         except KafkaError as exc:
-            self._failure("commit", exc)
+            self.health.failure("commit", exc)
         self.metrics.last_processed.set(time.time())
         self._update_lag(out.offsets)
         if out.dlq_tripped and self._paused_at is None:
@@ -488,7 +411,7 @@ class Daemon:
             raise _BatchRetryError(
                 f"{len(failed)} of {len(messages)} messages not acknowledged: {failed[0].exception}"
             )
-        self._success()
+        self.health.success()
 
     def _rewind(self, records: list[Any]) -> None:
         """Seek back to each partition's first record of the batch, so it is processed again."""

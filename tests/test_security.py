@@ -17,8 +17,7 @@ from prometheus_client import CollectorRegistry
 import dhag
 from dhag.artifact import ArtifactError
 from pipeline import broker as broker_module
-from pipeline import daemon as daemon_module
-from pipeline import registry
+from pipeline import brokerlink, registry
 from pipeline.broker import ensure_topics, free_port
 from pipeline.config import Settings, load_settings
 from pipeline.daemon import Daemon
@@ -120,8 +119,8 @@ def test_tls_and_sasl_settings_reach_every_kafka_client(fitted, monkeypatch) -> 
     producers: list[dict[str, Any]] = []
     consumers: list[dict[str, Any]] = []
     admins: list[dict[str, Any]] = []
-    monkeypatch.setattr(daemon_module, "KafkaProducer", _Recorder(producers))
-    monkeypatch.setattr(daemon_module, "KafkaConsumer", _Recorder(consumers))
+    monkeypatch.setattr(brokerlink, "KafkaProducer", _Recorder(producers))
+    monkeypatch.setattr(brokerlink, "KafkaConsumer", _Recorder(consumers))
     monkeypatch.setattr(broker_module, "KafkaAdminClient", _Recorder(admins))
     metrics = PipelineMetrics(CollectorRegistry())
     daemon = Daemon(

@@ -1,0 +1,143 @@
+"""The daemon's link to Kafka: its clients, built from the ``kafka`` settings, and what it does when an
+operation on them fails.
+
+:class:`BrokerHealth` counts every failure (``dhag_broker_failures_total{operation}``), sets
+``dhag_broker_connected``, logs each operation's failures at most once per ``kafka.backoff_max_s``,
+waits an exponential backoff before the caller retries, and raises
+:class:`~pipeline.errors.BrokerUnavailableError` once Kafka has been unusable for
+``kafka.unavailable_exit_s``. While the daemon idles it also notices a lost broker, which kafka-python
+itself only retries, silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from pipeline.backoff import Backoff, ThrottledLog
+from pipeline.config import KafkaSettings
+from pipeline.errors import BrokerUnavailableError
+from pipeline.metrics import PipelineMetrics
+
+__all__ = ["BrokerHealth", "client_options", "new_consumer", "new_producer"]
+
+log = logging.getLogger("pipeline.daemon")  # its lines read as the daemon's, as they always have
+
+CONNECTION_CHECK_S = 1.0
+
+
+def client_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, Any]:
+    """The options both clients share: servers, client id, reconnect backoff and security."""
+    return {
+        "bootstrap_servers": bootstrap_servers.split(","),
+        "client_id": kafka.client_id,
+        "bootstrap_timeout_ms": int(min(5.0, kafka.unavailable_exit_s) * 1000),
+        "reconnect_backoff_ms": int(kafka.backoff_initial_s * 1000),
+        "reconnect_backoff_max_ms": int(kafka.backoff_max_s * 1000),
+        **kafka.security.client_options(),
+    }
+
+
+def new_consumer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaConsumer:
+    """A group member of ``kafka.group_id`` that commits only when told to."""
+    return KafkaConsumer(
+        group_id=kafka.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset=kafka.auto_offset_reset,
+        max_poll_records=kafka.batch_size,
+        max_poll_interval_ms=kafka.max_poll_interval_ms,
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+        fetch_max_bytes=kafka.fetch_max_bytes,
+        max_partition_fetch_bytes=kafka.max_partition_fetch_bytes,
+        **client_options(kafka, bootstrap_servers),
+    )
+
+
+def new_producer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaProducer:
+    """A producer whose sends are acknowledged by every in-sync replica (``acks=all``)."""
+    return KafkaProducer(
+        acks="all",
+        linger_ms=5,
+        batch_size=262_144,
+        max_block_ms=int(min(10.0, kafka.unavailable_exit_s) * 1000),
+        request_timeout_ms=kafka.request_timeout_ms,
+        **client_options(kafka, bootstrap_servers),
+    )
+
+
+class BrokerHealth:
+    """Failures and recoveries of the Kafka operations of one daemon (see the module docstring)."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        metrics: PipelineMetrics,
+        stop: threading.Event,
+        bootstrap_servers: str,
+    ) -> None:
+        self.kafka = kafka
+        self.metrics = metrics
+        self.stop = stop
+        self.bootstrap_servers = bootstrap_servers
+        self._backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
+        self._throttled = ThrottledLog(log, kafka.backoff_max_s)
+        self._failing_since: float | None = None
+        self._last_check = 0.0
+
+    def failure(self, operation: str, exc: BaseException) -> None:
+        """Count a failure, log it at most once per interval, wait a backoff (cut short by a stop), or
+        raise :class:`BrokerUnavailableError` when Kafka has been unusable for too long."""
+        now = time.monotonic()
+        self.metrics.broker_failures.labels(operation).inc()
+        self.metrics.broker_connected.set(0)
+        if self._failing_since is None:
+            self._failing_since = now
+        down_for = now - self._failing_since
+        self._throttled.log(
+            operation, logging.WARNING, "Kafka %s failed (for %.1fs now): %s", operation, down_for, exc
+        )
+        if down_for >= self.kafka.unavailable_exit_s:
+            raise BrokerUnavailableError(
+                f"Kafka at {self.bootstrap_servers} unusable for {down_for:.0f}s "
+                f"(kafka.unavailable_exit_s = {self.kafka.unavailable_exit_s}); last error: {exc}"
+            )
+        self.stop.wait(self._backoff.next_delay())
+
+    def success(self) -> None:
+        """An operation worked: the outage (if any) is over."""
+        if self._failing_since is not None:
+            log.info("Kafka reachable again after %.1fs", time.monotonic() - self._failing_since)
+        self._failing_since = None
+        self._backoff.reset()
+        self.metrics.broker_connected.set(1)
+
+    def check(self, consumer: KafkaConsumer | None) -> None:
+        """While idle (at most once a second): a failure when ``consumer`` is connected to no broker."""
+        now = time.monotonic()
+        if now - self._last_check < CONNECTION_CHECK_S:
+            return
+        self._last_check = now
+        if connected(consumer):
+            self.success()
+        else:
+            self.failure("connection", ConnectionError("no connection to any broker"))
+
+
+def connected(consumer: KafkaConsumer | None) -> bool:
+    """Whether ``consumer`` holds a connection to any known broker.
+
+    kafka-python has no public call for it; this reads its client state and answers True if that
+    internal layout ever changes (the failures of real operations still count then).
+    """
+    client = getattr(consumer, "_client", None)
+    try:
+        brokers = list(client.cluster.brokers())  # type: ignore[union-attr]
+        return not brokers or any(client.connected(b.node_id) for b in brokers)  # type: ignore[union-attr]
+    except AttributeError:
+        return True
