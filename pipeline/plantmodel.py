@@ -69,7 +69,7 @@ def train_plant_model(
 def history_reference(history: pd.DataFrame, size: int) -> list[tuple[str, float, dict[str, float]]]:
     """The reference sample to publish with a model trained on ``history``: at most ``size`` normal
     readings ``(asset_id, t, sensor values)``, spread over assets and time (fault rows left out)."""
-    from pipeline.retrain.training import reference_sample
+    from pipeline.retrain.samples import reference_sample
 
     if "fault" in history:
         history = history[history["fault"].fillna("") == ""]

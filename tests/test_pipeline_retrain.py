@@ -20,7 +20,8 @@ from pipeline.features import INPUT_SENSORS
 from pipeline.labelstore import LabelledReading, LabelStore
 from pipeline.plantmodel import history_reference
 from pipeline.retrain import NotEnoughDataError, evaluate, run_cycle, split, train_candidate
-from pipeline.retrain.training import FeatureMap, carry_forward, reference_sample
+from pipeline.retrain.samples import carry_forward, reference_sample
+from pipeline.retrain.training import FeatureMap
 
 SETTINGS = RetrainSettings(device="cpu", max_epochs=15, time_budget_s=30, min_normal_rows=100, seed=0)
 

@@ -25,7 +25,8 @@ from dhag.artifact import write_atomic
 from pipeline import registry as reg
 from pipeline.config import RetrainSettings
 from pipeline.labelstore import LabelledReading
-from pipeline.retrain.training import Reading, TrainingData, judge, train_candidate
+from pipeline.retrain.samples import Reading, TrainingData
+from pipeline.retrain.training import judge, train_candidate
 
 __all__ = ["RunResult", "report_path", "run_cycle"]
 

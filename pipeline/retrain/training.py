@@ -2,9 +2,7 @@
 
 Plain functions on plain data, so the retrainer service, the tests and ``bench feedback`` share them:
 
-* :func:`split` keeps the newest ``holdout_fraction`` of the labelled readings and interleaved blocks of
-  the recent normal sample and of the parent's *reference sample* for the gate and the threshold (the
-  candidate never trains on them);
+* :func:`~pipeline.retrain.samples.split` cuts the data into training, holdout and calibration parts;
 * :func:`train_candidate` fits DHAG with the current model's settings: confirmed anomalies with y = 1
   (the semi-supervised term), the recent normal sample, the reference sample (the normal operation the
   parent was trained on, carried forward from version to version) plus ``rejected_weight`` copies of
@@ -13,9 +11,7 @@ Plain functions on plain data, so the retrainer service, the tests and ``bench f
   false-alarm rate;
 * :func:`evaluate` scores one model on the holdout at its own calibrated threshold;
 * :func:`gate` accepts the candidate unless it is worse than the current model beyond the tolerances;
-* :func:`judge` does all of it for one current model;
-* :func:`reference_sample` and :func:`carry_forward` keep the reference sample bounded and spread over
-  assets and time.
+* :func:`judge` does all of it for one current model.
 """
 
 from __future__ import annotations
@@ -33,172 +29,26 @@ from dhag import DHAG
 from pipeline.config import RetrainSettings
 from pipeline.features import INPUT_SENSORS, METADATA_KEY, PlantFeatures
 from pipeline.labelstore import LabelledReading
+from pipeline.retrain.samples import Reading, TrainingData, carry_forward, split
 
 __all__ = [
     "FeatureMap",
     "Judgement",
     "NotEnoughDataError",
-    "Reading",
-    "TrainingData",
-    "carry_forward",
     "evaluate",
     "gate",
     "judge",
-    "reference_sample",
-    "split",
     "train_candidate",
 ]
 
 log = logging.getLogger(__name__)
 
-Reading = tuple[str, float, dict[str, float]]
 # Registry fields that publish() writes afresh for every version: never inherited from the parent.
 _REGISTRY_FIELDS = ("version", "parent", "created", "training_window", "label_counts", "validation")
 
 
 class NotEnoughDataError(ValueError):
     """Too few normal readings to train a candidate."""
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """The labelled readings and normal readings, each split by time into training and holdout parts."""
-
-    labelled_train: list[LabelledReading]
-    labelled_holdout: list[LabelledReading]
-    normal_train: list[Reading]
-    normal_holdout: list[Reading]
-    normal_calibration: list[Reading] = field(default_factory=list)
-    reference_train: list[Reading] = field(default_factory=list)
-    reference_holdout: list[Reading] = field(default_factory=list)
-    reference_calibration: list[Reading] = field(default_factory=list)
-
-    def window(self) -> dict[str, float | None]:
-        """The time span of the new data: labels and the recent normal sample (epoch seconds)."""
-        times = [r.ts for r in self.labelled_train + self.labelled_holdout]
-        times += [r[1] for r in self.normal_train + self.normal_holdout + self.normal_calibration]
-        return {"start": min(times) if times else None, "end": max(times) if times else None}
-
-    def counts(self) -> dict[str, int]:
-        """Sizes of every part, by label."""
-
-        def n(rows: Sequence[LabelledReading], y: int) -> int:
-            return sum(r.y == y for r in rows)
-
-        return {
-            "confirmed_train": n(self.labelled_train, 1),
-            "rejected_train": n(self.labelled_train, 0),
-            "confirmed_holdout": n(self.labelled_holdout, 1),
-            "rejected_holdout": n(self.labelled_holdout, 0),
-            "normal_train": len(self.normal_train),
-            "normal_holdout": len(self.normal_holdout),
-            "normal_calibration": len(self.normal_calibration),
-            "reference_train": len(self.reference_train),
-            "reference_holdout": len(self.reference_holdout),
-            "reference_calibration": len(self.reference_calibration),
-        }
-
-
-def split(
-    labelled: Sequence[LabelledReading],
-    normal: Sequence[Reading],
-    holdout_fraction: float,
-    *,
-    block_s: float = 3600.0,
-    reference: Sequence[Reading] = (),
-) -> TrainingData:
-    """Hold out the newest ``holdout_fraction`` of the labelled readings (by time), and whole blocks of
-    ``block_s`` seconds of the normal sample (shorter when the sample spans less than 12 blocks): every
-    k-th block, k = 1 / ``holdout_fraction``; every (2k)-th block calibrates the candidate's threshold.
-    The ``reference`` sample is cut into blocks the same way, over its own time span.
-
-    Normal operation is held out in interleaved blocks rather than as the newest part: the newest hours
-    are one part of the load cycle, which a candidate trained on the rest would be judged on unfairly;
-    whole blocks keep neighbouring, nearly identical readings on one side.
-
-    Example
-    -------
-    >>> normal = [("p1", float(t), {"x": 0.0}) for t in range(0, 240, 5)]
-    >>> data = split([], normal, 0.25, block_s=10)
-    >>> len(data.normal_train), len(data.normal_holdout), len(data.normal_calibration)
-    (30, 12, 6)
-    >>> [r[1] for r in data.normal_holdout][:4], [r[1] for r in data.normal_calibration][:4]
-    ([30.0, 35.0, 70.0, 75.0], [0.0, 5.0, 80.0, 85.0])
-    """
-    labelled = sorted(labelled, key=lambda r: (r.ts, r.label_id))
-    k = len(labelled) - int(round(holdout_fraction * len(labelled)))
-    every = max(2, int(round(1 / holdout_fraction)))
-    recent = _blocks(normal, every, block_s)
-    carried = _blocks(reference, every, block_s)
-    return TrainingData(
-        list(labelled[:k]),
-        list(labelled[k:]),
-        recent["train"],
-        recent["holdout"],
-        recent["calibration"],
-        carried["train"],
-        carried["holdout"],
-        carried["calibration"],
-    )
-
-
-def _blocks(rows: Sequence[Reading], every: int, block_s: float) -> dict[str, list[Reading]]:
-    """``rows`` by time into train / holdout (every ``every``-th block) / calibration (every
-    (2 ``every``)-th block)."""
-    rows = sorted(rows, key=lambda r: r[1])
-    start = rows[0][1] if rows else 0.0
-    # A sample shorter than a dozen blocks is cut into a dozen, so every part gets some of it.
-    span = rows[-1][1] - start if rows else 0.0
-    block_s = min(block_s, span / 12) if span > 0 else block_s
-    parts: dict[str, list[Reading]] = {"train": [], "holdout": [], "calibration": []}
-    for r in rows:
-        b = int((r[1] - start) // block_s)
-        part = "holdout" if b % every == every - 1 else "calibration" if b % (2 * every) == 0 else "train"
-        parts[part].append(r)
-    return parts
-
-
-def reference_sample(rows: Sequence[Reading], size: int) -> list[Reading]:
-    """At most ``size`` of ``rows``, spread evenly over assets (equal shares, a small asset's unused
-    share going to the others) and, within an asset, evenly over time; oldest first.
-
-    Example
-    -------
-    >>> rows = [(a, float(t), {}) for t in range(100) for a in ("p1", "p2")] + [("p3", 5.0, {})]
-    >>> picked = reference_sample(rows, 11)
-    >>> [sum(r[0] == a for r in picked) for a in ("p1", "p2", "p3")]
-    [5, 5, 1]
-    >>> [r[1] for r in picked if r[0] == "p1"]
-    [0.0, 25.0, 50.0, 74.0, 99.0]
-    """
-    by_asset: dict[str, list[Reading]] = {}
-    for r in sorted(rows, key=lambda r: (r[0], r[1])):
-        by_asset.setdefault(r[0], []).append(r)
-    quota: dict[str, int] = {}
-    left, pending = max(0, size), sorted(by_asset, key=lambda a: (len(by_asset[a]), a))
-    while pending:
-        share = left // len(pending)
-        asset = pending.pop(0)
-        quota[asset] = min(len(by_asset[asset]), share + (1 if left - share * (len(pending) + 1) > 0 else 0))
-        left -= quota[asset]
-    out = []
-    for asset, items in by_asset.items():
-        n = quota[asset]
-        if n:
-            picks = np.unique(np.round(np.linspace(0, len(items) - 1, n)).astype(int))
-            out += [items[i] for i in picks.tolist()]
-    return sorted(out, key=lambda r: (r[1], r[0]))
-
-
-def carry_forward(reference: Sequence[Reading], recent: Sequence[Reading], size: int) -> list[Reading]:
-    """The reference sample a candidate is published with: the parent's ``reference`` and the ``recent``
-    normal sample, at most ``size`` readings, of which at most half (more when the carried sample is
-    small) recent, so older operating conditions are never pushed out by a few recent hours."""
-    n_recent = min(len(recent), max(size // 2, size - len(reference)))
-    return sorted(
-        reference_sample(reference, size - n_recent) + reference_sample(recent, n_recent),
-        key=lambda r: (r[1], r[0]),
-    )
 
 
 class FeatureMap:
