@@ -5,13 +5,13 @@ open alerts with their top sensors, precision / recall against the truth)."""
 from __future__ import annotations
 
 import time
-import urllib.request
 from typing import Any, TextIO
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.config import Settings
+from pipeline.metrics import scrape as metric_samples
 from pipeline.operator import SimulatedOperator
 from pipeline.scoreboard import Scoreboard
 from pipeline.simulator.stream import StreamStats
@@ -21,22 +21,10 @@ __all__ = ["TRUTH_TOPIC", "DemoConsole", "scrape", "scrape_retrainer"]
 TRUTH_TOPIC = "sensor-truth"
 
 
-def _samples(port: int) -> list[Any] | None:
-    """Every sample of a metrics endpoint on this machine (None when unreachable)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return None
-    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
-
-
 def scrape(port: int) -> dict[str, Any]:
     """Records processed, consumer lag and the model version in use from the daemon's metrics endpoint
     (empty when unreachable)."""
-    samples = _samples(port)
+    samples = metric_samples(port)
     if samples is None:
         return {}
     totals: dict[str, Any] = {"processed": 0.0, "lag": 0.0, "version": None}
@@ -52,7 +40,7 @@ def scrape(port: int) -> dict[str, Any]:
 
 def scrape_retrainer(port: int) -> dict[str, int]:
     """Retraining runs by outcome from the retrainer's metrics endpoint (empty when unreachable)."""
-    samples = _samples(port)
+    samples = metric_samples(port)
     if samples is None:
         return {}
     return {s.labels["outcome"]: int(s.value) for s in samples if s.name == "dhag_retrain_runs_total"}

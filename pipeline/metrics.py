@@ -7,17 +7,20 @@ Labels are bounded: outcomes, DLQ reasons, topic partitions, model versions, and
 from __future__ import annotations
 
 import threading
+import urllib.request
 from collections.abc import Iterator, Sequence
 from wsgiref.simple_server import WSGIServer
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from pipeline.labels import LabelReason
 
-__all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "serve_metrics"]
+__all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "scrape", "serve_metrics"]
 
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
@@ -301,3 +304,14 @@ def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> tuple[WS
     """
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return server, int(server.server_address[1])
+
+
+def scrape(port: int, *, host: str = "127.0.0.1", timeout_s: float = 2.0) -> list[Sample] | None:
+    """Every sample a metrics endpoint serves (the demo, the benchmarks and the soak read the services
+    this way); None when it cannot be reached."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout_s) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]

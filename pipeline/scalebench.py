@@ -14,16 +14,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.bench import _train
 from pipeline.benchio import emit
 from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
 from pipeline.config import Settings, child_environment
+from pipeline.metrics import scrape
 
 __all__ = ["run_scale_bench"]
 
@@ -31,16 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def _assigned(port: int) -> float:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return 0.0
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == "dhag_assigned_partitions":
-                return s.value
-    return 0.0
+    samples = scrape(port) or []
+    return next((s.value for s in samples if s.name == "dhag_assigned_partitions"), 0.0)
 
 
 def _scale_run(

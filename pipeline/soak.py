@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,12 @@ from typing import Any
 import numpy as np
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.bench import N_ASSETS, _record, _rows, _train
 from pipeline.benchio import emit
 from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
 from pipeline.config import Settings, child_environment
+from pipeline.metrics import scrape
 
 __all__ = ["SoakOptions", "run_soak"]
 
@@ -178,22 +177,19 @@ def _proc_sample(pid: int) -> dict[str, float]:
 
 def _metrics(port: int) -> dict[str, Any]:
     """The daemon's model version, broker state and refused commits, from its metrics endpoint."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-    except OSError:
+    samples = scrape(port, timeout_s=5.0)
+    if samples is None:
         return {}
     out: dict[str, Any] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == "dhag_model_info" and s.value == 1:
-                out["model_version"] = s.labels["version"]
-            elif s.name in ("dhag_broker_connected", "dhag_dlq_paused", "dhag_poll_max_records"):
-                out[s.name.removeprefix("dhag_")] = s.value
-            elif s.name == "dhag_offset_commits_total" and s.labels.get("result") == "refused":
-                out["commits_refused"] = s.value
-            elif s.name == "dhag_broker_failures_total":
-                out.setdefault("broker_failures", {})[s.labels["operation"]] = s.value
+    for s in samples:
+        if s.name == "dhag_model_info" and s.value == 1:
+            out["model_version"] = s.labels["version"]
+        elif s.name in ("dhag_broker_connected", "dhag_dlq_paused", "dhag_poll_max_records"):
+            out[s.name.removeprefix("dhag_")] = s.value
+        elif s.name == "dhag_offset_commits_total" and s.labels.get("result") == "refused":
+            out["commits_refused"] = s.value
+        elif s.name == "dhag_broker_failures_total":
+            out.setdefault("broker_failures", {})[s.labels["operation"]] = s.value
     return out
 
 
