@@ -5,6 +5,7 @@ open alerts with their top sensors, precision / recall against the truth)."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any, TextIO
 
 import orjson
@@ -16,9 +17,37 @@ from pipeline.operator import SimulatedOperator
 from pipeline.scoreboard import Scoreboard
 from pipeline.simulator.stream import StreamStats
 
-__all__ = ["TRUTH_TOPIC", "DemoConsole", "scrape", "scrape_retrainer"]
+__all__ = ["TRUTH_TOPIC", "DemoConsole", "RateMeter", "scrape", "scrape_retrainer"]
 
 TRUTH_TOPIC = "sensor-truth"
+# The daemon scores in batches: a rate over the last few polls swings between 0 and a batch's burst.
+RATE_WINDOW_S = 10.0
+
+
+class RateMeter:
+    """The rate of a growing counter over (at least) the last ``window_s`` seconds of samples.
+
+    Example
+    -------
+    >>> meter = RateMeter(10.0)
+    >>> for t, total in [(0, 0), (1, 500), (2, 500), (3, 500), (11, 600), (12, 1100)]:
+    ...     meter.add(t, total)
+    >>> meter.rate  # (1100 - 500) / (12 - 2): the oldest sample kept is 10 s before the newest
+    60.0
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.samples: deque[tuple[float, float]] = deque()
+        self.rate = 0.0
+
+    def add(self, t: float, total: float) -> None:
+        self.samples.append((t, total))
+        while len(self.samples) > 2 and t - self.samples[1][0] >= self.window_s:
+            self.samples.popleft()
+        t0, total0 = self.samples[0]
+        if t > t0:
+            self.rate = (total - total0) / (t - t0)
 
 
 def scrape(port: int) -> dict[str, Any]:
@@ -76,8 +105,7 @@ class DemoConsole:
         ]
         self.consumer.assign(parts)
         self.consumer.seek_to_beginning()
-        self.last: tuple[float, float] | None = None
-        self.rate = 0.0
+        self.scored = RateMeter(RATE_WINDOW_S)
         self.lag = 0.0
 
     def poll(self) -> None:
@@ -99,9 +127,7 @@ class DemoConsole:
         scraped = scrape(self.port)
         if scraped:
             now = time.monotonic()
-            if self.last is not None and now > self.last[0]:
-                self.rate = (scraped["processed"] - self.last[1]) / (now - self.last[0])
-            self.last = (now, scraped["processed"])
+            self.scored.add(now, scraped["processed"])
             self.lag = scraped["lag"]
             self.version = scraped["version"] or self.version
 
@@ -110,7 +136,7 @@ class DemoConsole:
         precision, recall = board.precision(), board.recall(now=now)
         fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
         self.out.write(
-            f"[{elapsed:5.0f} s] {self.rate:6.0f} records/s scored, lag {self.lag:.0f} | plant "
+            f"[{elapsed:5.0f} s] {self.scored.rate:6.0f} records/s scored, lag {self.lag:.0f} | plant "
             f"{stats.sim_seconds / 60:.0f} sim-min, faults {len(board.faults)} "
             f"({len(board.active_faults(now))} active) | alerts {len(board.alerts)} "
             f"({len(board.open_alerts())} open) | precision {fmt(precision)} recall {fmt(recall)}\n"
