@@ -300,9 +300,7 @@ class DHAG:
         train_scores = self._raw_scores(train_rows)
         self.threshold_ = self._calibrate(calib, np.concatenate([train_scores, calib]))
         probe_rows = val_rows if n_val else train_rows
-        probe = (
-            outlier_probe(self._raw_scores, probe_rows, numeric, seed=seed) if numeric else float("nan")
-        )
+        probe = outlier_probe(self._raw_scores, probe_rows, numeric, seed=seed) if numeric else float("nan")
         if collapsed:
             logger.warning(
                 "DHAG training collapsed: the last epoch's L_ce is %.3f of what a constant predictor "

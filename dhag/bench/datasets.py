@@ -38,7 +38,10 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data
 DATASETS = ("thyroid", "pageblocks", "shuttle", "kdd", "kddrev")
 
 _FILES = {
-    "thyroid": ("thyroid/thyroid.mat", "ODDS (Rayana 2016), https://odds.cs.stonybrook.edu/thyroid-disease-dataset/"),
+    "thyroid": (
+        "thyroid/thyroid.mat",
+        "ODDS (Rayana 2016), https://odds.cs.stonybrook.edu/thyroid-disease-dataset/",
+    ),
     "pageblocks": (
         "pageblocks/page-blocks.data",
         "UCI Page Blocks Classification, https://archive.ics.uci.edu/dataset/78/page+blocks+classification",
@@ -59,7 +62,16 @@ _FILES = {
 }
 
 _PAGEBLOCKS_NAMES = (
-    "height", "length", "area", "eccen", "p_black", "p_and", "mean_tr", "blackpix", "blackand", "wb_trans",
+    "height",
+    "length",
+    "area",
+    "eccen",
+    "p_black",
+    "p_and",
+    "mean_tr",
+    "blackpix",
+    "blackand",
+    "wb_trans",
 )
 KDDREV_ANOMALIES = 24_319
 
@@ -216,8 +228,9 @@ def load_kdd_table(data_dir: str | Path) -> KDDTable:
         onehot_names=onehot_names,
     )
     _KDD_CACHE[key] = table
-    logger.info("parsed %s (%d rows x %d columns) in %.1fs", data_path.name, *X.shape,
-                time.perf_counter() - started)
+    logger.info(
+        "parsed %s (%d rows x %d columns) in %.1fs", data_path.name, *X.shape, time.perf_counter() - started
+    )
     return table
 
 
@@ -296,8 +309,9 @@ def load_split(name: str, seed: int = 0, data_dir: str | Path = DEFAULT_DATA_DIR
             half = rng.permutation(n_normal)[: n_normal // 2]
             attacks = np.flatnonzero(~table.is_normal)
             y[rng.choice(attacks, size=KDDREV_ANOMALIES, replace=False)] = 1
-        return _half_split(name, seed, table.X, y, table.feature_names, train_positions=half,
-                           passthrough=table.onehot_names)
+        return _half_split(
+            name, seed, table.X, y, table.feature_names, train_positions=half, passthrough=table.onehot_names
+        )
     reader = {"thyroid": _read_thyroid, "pageblocks": _read_pageblocks, "shuttle": _read_shuttle}[name]
     X, y, names = reader(data_dir)
     n_normal = int((y == 0).sum())

@@ -107,8 +107,9 @@ def run_peer(
     if name in capped and max_train_rows is not None and X_train.shape[0] > max_train_rows:
         pick = np.sort(np.random.default_rng(seed).choice(X_train.shape[0], max_train_rows, replace=False))
         rows = X_train[pick]
-        note += (f"; fitted on a seeded random subsample of {max_train_rows} of {X_train.shape[0]} "
-                 "training rows")
+        note += (
+            f"; fitted on a seeded random subsample of {max_train_rows} of {X_train.shape[0]} training rows"
+        )
     model = make_peer(name, seed, X_train.shape[1])
     started = time.perf_counter()
     model.fit(rows)

@@ -63,7 +63,7 @@ def run_semisup(
             gammas=[float(g) for g in gammas],
             seeds=seed_list,
             split="stratified 60/40 train/test per class (seeded); labelled anomalies drawn from the "
-                  "training share, the other training anomalies unused; z-scores of training normals",
+            "training share, the other training anomalies unused; z-scores of training normals",
             units="F1 and AUROC in percent (1 decimal); std over seeds, ddof 0",
             paper_dhag_f1=PAPER_F1,
         )
@@ -77,14 +77,28 @@ def run_semisup(
             det.fit(split.X_train, split.y_train)
             fit_seconds = time.perf_counter() - started
             scores = det.decision_function(split.X_test)
-            run = {"seed": seed, "f1": f1_at_anomaly_rate(split.y_test, scores),
-                   "auroc": auroc(split.y_test, scores), "n_labelled": int(split.y_train.sum()),
-                   "n_train_normal": int((split.y_train == 0).sum()), "n_test": int(split.y_test.shape[0]),
-                   "n_test_anomalies": int(split.y_test.sum()), "fit_seconds": fit_seconds,
-                   "epochs_run": det.training_["epochs_run"], "best_epoch": det.training_["best_epoch"]}
+            run = {
+                "seed": seed,
+                "f1": f1_at_anomaly_rate(split.y_test, scores),
+                "auroc": auroc(split.y_test, scores),
+                "n_labelled": int(split.y_train.sum()),
+                "n_train_normal": int((split.y_train == 0).sum()),
+                "n_test": int(split.y_test.shape[0]),
+                "n_test_anomalies": int(split.y_test.sum()),
+                "fit_seconds": fit_seconds,
+                "epochs_run": det.training_["epochs_run"],
+                "best_epoch": det.training_["best_epoch"],
+            }
             runs.append(run)
-            logger.info("semisup gamma %s seed %d: F1 %.1f AUROC %.1f labelled %d fit %.1fs",
-                        gamma, seed, 100 * run["f1"], 100 * run["auroc"], run["n_labelled"], fit_seconds)
+            logger.info(
+                "semisup gamma %s seed %d: F1 %.1f AUROC %.1f labelled %d fit %.1fs",
+                gamma,
+                seed,
+                100 * run["f1"],
+                100 * run["auroc"],
+                run["n_labelled"],
+                fit_seconds,
+            )
         f1 = np.array([r["f1"] for r in runs]) * 100.0
         auc = np.array([r["auroc"] for r in runs]) * 100.0
         result[str(float(gamma))] = {
@@ -94,8 +108,9 @@ def run_semisup(
             "auroc_std": round(float(auc.std()), 1),
             "n_labelled": runs[0]["n_labelled"],
             "fit_seconds": round(float(np.mean([r["fit_seconds"] for r in runs])), 2),
-            "per_seed": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
-                         for r in runs],
+            "per_seed": [
+                {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in runs
+            ],
         }
         if json_path is not None:
             write_json(result, json_path)
@@ -110,6 +125,8 @@ def format_semisup(result: dict[str, Any]) -> str:
         if key == "meta":
             continue
         ref = f"{paper[key]:.1f}" if key in paper else ""
-        lines.append(f"| {key} | {cell['n_labelled']} | {cell['f1_mean']:.1f} ± {cell['f1_std']:.1f} | "
-                     f"{cell['auroc_mean']:.1f} ± {cell['auroc_std']:.1f} | {ref} |")
+        lines.append(
+            f"| {key} | {cell['n_labelled']} | {cell['f1_mean']:.1f} ± {cell['f1_std']:.1f} | "
+            f"{cell['auroc_mean']:.1f} ± {cell['auroc_std']:.1f} | {ref} |"
+        )
     return "\n".join(lines)

@@ -46,13 +46,25 @@ def _peak_rss_mb() -> float:
 
 
 def _train_config(params: dict[str, Any], epochs: int) -> TrainConfig:
-    timed = {**params, "max_epochs": epochs, "max_steps": None, "time_budget": None, "early_stopping": False,
-             "bf16": False, "progress": False}
+    timed = {
+        **params,
+        "max_epochs": epochs,
+        "max_steps": None,
+        "time_budget": None,
+        "early_stopping": False,
+        "bf16": False,
+        "progress": False,
+    }
     return DHAG(**timed).training_config()
 
 
 def _time_training(
-    params: dict[str, Any], rows: int, features: int, epochs: int, device: torch.device, seed: int,
+    params: dict[str, Any],
+    rows: int,
+    features: int,
+    epochs: int,
+    device: torch.device,
+    seed: int,
     warmup_steps: int,
 ) -> tuple[list[float], int]:
     """Seconds per epoch of ``dhag.training.train`` and the number of rows one epoch consumes."""
@@ -84,8 +96,13 @@ def _time_scoring(
 ) -> tuple[list[float], str]:
     """Seconds to score ``score_rows`` rows in ``score_batch`` batches, per repeat."""
     rng = np.random.default_rng(seed)
-    fit_params = {**params, "max_epochs": 1, "early_stopping": False, "validation_fraction": 0.0,
-                  "progress": False}
+    fit_params = {
+        **params,
+        "max_epochs": 1,
+        "early_stopping": False,
+        "validation_fraction": 0.0,
+        "progress": False,
+    }
     det = DHAG(**fit_params).fit(rng.standard_normal((_SCORER_FIT_ROWS, features)))
     matrix = rng.standard_normal((score_rows, features), dtype=np.float32)
     det.score_matrix(matrix[:score_batch])  # warm-up
@@ -136,8 +153,9 @@ def run_speed(
         raise ValueError("rows (>= 2), features, epochs, score_rows, score_batch and repeats must be >= 1.")
     dev = resolve_device(device)
     torch.manual_seed(seed)
-    params = DHAG(n_perturbators=n_perturbators, batch_size=batch_size, device=str(dev),
-                  random_state=seed).get_params()
+    params = DHAG(
+        n_perturbators=n_perturbators, batch_size=batch_size, device=str(dev), random_state=seed
+    ).get_params()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     epoch_times, samples_per_epoch = _time_training(params, rows, features, epochs, dev, seed, warmup_steps)
@@ -157,10 +175,18 @@ def run_speed(
         "meta": run_meta(
             command,
             benchmark="speed",
-            config={"rows": rows, "features": features, "n_perturbators": n_perturbators,
-                    "batch_size": batch_size, "epochs": epochs, "score_rows": score_rows,
-                    "score_batch": score_batch, "repeats": repeats, "warmup_steps": warmup_steps,
-                    "seed": seed},
+            config={
+                "rows": rows,
+                "features": features,
+                "n_perturbators": n_perturbators,
+                "batch_size": batch_size,
+                "epochs": epochs,
+                "score_rows": score_rows,
+                "score_batch": score_batch,
+                "repeats": repeats,
+                "warmup_steps": warmup_steps,
+                "seed": seed,
+            },
             method=(
                 "training: dhag.training.train on a DHAGNet built from DHAG's defaults (no validation, "
                 f"no early stopping), after {warmup_steps} untimed train_step calls; epoch time = median "

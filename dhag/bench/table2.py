@@ -26,9 +26,19 @@ logger = logging.getLogger(__name__)
 
 DETECTORS = ("dhag", *PEERS)
 PAPER_DHAG_F1 = {"thyroid": 86.9, "kdd": 98.2, "kddrev": 98.9, "pageblocks": 78.8, "shuttle": 83.1}
-_LABELS = {"dhag": "DHAG", "iforest": "iForest", "ecod": "ECOD", "knn": "KNN", "ocsvm": "OCSVM",
-           "deepsvdd": "DeepSVDD", "thyroid": "Thyroid", "pageblocks": "Pageblocks", "shuttle": "Shuttle",
-           "kdd": "KDD", "kddrev": "KDDRev"}
+_LABELS = {
+    "dhag": "DHAG",
+    "iforest": "iForest",
+    "ecod": "ECOD",
+    "knn": "KNN",
+    "ocsvm": "OCSVM",
+    "deepsvdd": "DeepSVDD",
+    "thyroid": "Thyroid",
+    "pageblocks": "Pageblocks",
+    "shuttle": "Shuttle",
+    "kdd": "KDD",
+    "kddrev": "KDDRev",
+}
 
 # What the DHAG rows of a run are.
 NOTE = (
@@ -119,8 +129,11 @@ def run_table2(
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     unknown = [d for d in detectors if d not in DETECTORS]
     if unknown or not seed_list:
-        raise ValueError(f"Unknown detectors {unknown}; choose from {', '.join(DETECTORS)}."
-                         if unknown else "Need at least one seed.")
+        raise ValueError(
+            f"Unknown detectors {unknown}; choose from {', '.join(DETECTORS)}."
+            if unknown
+            else "Need at least one seed."
+        )
     check_files(datasets, data_dir)  # fail before hours of compute, not after
     result: dict[str, Any] = {
         "meta": run_meta(
@@ -132,7 +145,7 @@ def run_table2(
             seeds=seed_list,
             units="F1 and AUROC in percent (1 decimal); std over seeds, ddof 0; seconds are means",
             f1_rule="threshold at percentile 100*normal_ratio of test scores; ties at the boundary "
-                    "broken at random, expected F1 reported (see dhag.bench.metrics)",
+            "broken at random, expected F1 reported (see dhag.bench.metrics)",
             peer_max_train_rows=max_train_rows,
             capped_peers=sorted(capped_peers),
             paper_dhag_f1=PAPER_DHAG_F1,
@@ -147,18 +160,39 @@ def run_table2(
                 if det == "dhag":
                     scores, info = _run_dhag(split, seed, progress)
                 else:
-                    peer = run_peer(det, split.X_train, split.X_test, seed,
-                                    max_train_rows=max_train_rows, capped=capped_peers)
+                    peer = run_peer(
+                        det,
+                        split.X_train,
+                        split.X_test,
+                        seed,
+                        max_train_rows=max_train_rows,
+                        capped=capped_peers,
+                    )
                     scores = peer.scores
-                    info = {"fit_seconds": peer.fit_seconds, "score_seconds": peer.score_seconds,
-                            "n_train_rows": peer.n_train_rows, "note": peer.note}
-                run = {"seed": seed, "f1": f1_at_anomaly_rate(split.y_test, scores),
-                       "auroc": auroc(split.y_test, scores),
-                       "boundary_ties": boundary_ties(split.y_test, scores), **info}
+                    info = {
+                        "fit_seconds": peer.fit_seconds,
+                        "score_seconds": peer.score_seconds,
+                        "n_train_rows": peer.n_train_rows,
+                        "note": peer.note,
+                    }
+                run = {
+                    "seed": seed,
+                    "f1": f1_at_anomaly_rate(split.y_test, scores),
+                    "auroc": auroc(split.y_test, scores),
+                    "boundary_ties": boundary_ties(split.y_test, scores),
+                    **info,
+                }
                 runs[det].append(run)
-                logger.info("table2 %s seed %d %s: F1 %.1f AUROC %.1f fit %.1fs score %.1fs",
-                            name, seed, det, 100 * run["f1"], 100 * run["auroc"],
-                            run["fit_seconds"], run["score_seconds"])
+                logger.info(
+                    "table2 %s seed %d %s: F1 %.1f AUROC %.1f fit %.1fs score %.1fs",
+                    name,
+                    seed,
+                    det,
+                    100 * run["f1"],
+                    100 * run["auroc"],
+                    run["fit_seconds"],
+                    run["score_seconds"],
+                )
         result[name] = {det: _summarise(det_runs) for det, det_runs in runs.items()}
         if json_path is not None:
             write_json(result, json_path)
