@@ -152,9 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--contamination", type=float, help="expected anomaly ratio instead of --target-far")
     train.add_argument(
         "--validation-split",
-        choices=("random", "last"),
+        choices=("random", "blocks", "last"),
         default="random",
-        help="rows the threshold is calibrated on: a random slice, or the last rows (data in time order)",
+        help="rows the threshold is calibrated on: a random slice; for data in time order, stretches "
+        "spread over it (blocks) or the last rows",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)

@@ -31,14 +31,31 @@ _RETRY_SETTINGS = {"ce_target": 0.9, "shift_weight": 1.0}
 logger = logging.getLogger(__name__)
 
 
+def held_out_blocks(n_rows: int, fraction: float, n_blocks: int = 50) -> np.ndarray:
+    """Mask of the rows ``validation_split="blocks"`` holds out: of ``n_blocks`` equal contiguous
+    stretches of rows in time order, every k-th, k = round(1 / ``fraction``). Unseen stretches spread
+    over the whole history (every part of a daily cycle), not rows whose neighbours trained.
+
+    Example
+    -------
+    >>> mask = held_out_blocks(1000, 0.1)
+    >>> int(mask.sum()), np.flatnonzero(mask)[:3].tolist(), np.flatnonzero(mask)[-1].item()
+    (100, [180, 181, 182], 999)
+    """
+    every = max(2, int(round(1 / fraction)))
+    block = np.arange(n_rows) * n_blocks // max(n_rows, 1)
+    return block % every == every - 1
+
+
 class DHAG:
     """Anomaly detector trained on normal rows against diversified, hard-to-distinguish synthetic
     anomalies made by learned latent perturbations (Kim and Lee, CIKM 2024).
 
     ``decision_function`` returns an anomaly score in [0, 1], higher = more anomalous. ``threshold_``
     is calibrated without labels: at ``target_far`` on held-out normal training rows (a random
-    ``validation_fraction`` of them, or with ``validation_split="last"`` the last rows, for rows in time
-    order), or, when ``contamination`` is set, at that quantile of the training scores.
+    ``validation_fraction`` of them; for rows in time order, ``validation_split="blocks"`` holds out
+    whole stretches spread over the data and ``"last"`` the last rows), or, when ``contamination`` is
+    set, at that quantile of the training scores.
 
     Training follows the paper (fixed lambda1, synthetic anomalies from the perturbators only). When
     that training collapses (its last ``L_ce`` is within 1 % of what a constant predictor gets, so every
@@ -237,6 +254,10 @@ class DHAG:
             # varying history sits among its neighbours and makes the false-alarm rate look lower).
             n_fit = normal.shape[0] - n_val
             order = np.concatenate([np.arange(n_fit, normal.shape[0]), rng.permutation(n_fit)])
+        elif self.validation_split == "blocks" and n_val:
+            held = held_out_blocks(normal.shape[0], self.validation_fraction)
+            order = np.concatenate([np.flatnonzero(held), rng.permutation(np.flatnonzero(~held))])
+            n_val = int(held.sum())
         val_rows, train_rows = normal[order[:n_val]], normal[order[n_val:]]
 
         x_train = torch.as_tensor(train_rows, device=device)

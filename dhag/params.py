@@ -75,8 +75,8 @@ def validate_params(est: Any) -> None:
     _check(
         "validation_split",
         est.validation_split,
-        est.validation_split in ("random", "last"),
-        "'random' or 'last'",
+        est.validation_split in ("random", "blocks", "last"),
+        "'random', 'blocks' or 'last'",
     )
     _check(
         "target_far",

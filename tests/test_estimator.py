@@ -173,6 +173,25 @@ def test_a_time_ordered_split_calibrates_on_the_latest_rows(rng) -> None:
     assert far_last < far_random and abs(far_last - 0.05) < abs(far_random - 0.05), (far_last, far_random)
 
 
+def test_a_blocks_split_calibrates_on_stretches_spread_over_the_rows(rng) -> None:
+    from dhag.estimator import held_out_blocks
+
+    rows = normal(rng, 2000)
+    common = {"max_epochs": 3, "batch_size": 256, "target_far": 0.05, "validation_fraction": 0.1}
+    model = DHAG(validation_split="blocks", random_state=0, **common).fit(rows)
+    held = held_out_blocks(len(rows), 0.1)
+    # Five stretches of 40 rows, one in each tenth of the data, the last one ending the data.
+    starts = [i for i in np.flatnonzero(held) if not held[i - 1]]
+    assert int(held.sum()) == 200 and starts == [360, 760, 1160, 1560, 1960] and held[-1]
+    calibration = model.training_["calibration"]
+    assert calibration["split"] == "blocks" and calibration["rows"] == 200
+    assert model.training_["n_train"] == 1800
+    # The threshold is the target quantile of exactly those rows' scores.
+    flagged = model.predict(rows[held]).mean()
+    assert 0.05 - 1 / 200 - 1e-9 <= flagged <= 0.05, flagged
+    assert DHAG(validation_split="blocks", random_state=0, **common).fit(rows).threshold_ == model.threshold_
+
+
 def test_contamination_flags_that_share_of_the_training_rows(quick_model, rng) -> None:
     rows = normal(rng, 1000)
     model = quick_model(contamination=0.1).fit(rows)
