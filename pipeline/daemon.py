@@ -42,7 +42,7 @@ from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor, Outgoing
 
-__all__ = ["EXIT_BROKER", "EXIT_OK", "POLL_BUDGET_SHARE", "BatchLimit", "Daemon"]
+__all__ = ["EXIT_BROKER", "EXIT_OK", "Daemon"]
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from pipeline_kafka import (
     wait_for,
 )
 
-from pipeline.daemon import POLL_BUDGET_SHARE, BatchLimit
+from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
 
 pytestmark = pytest.mark.integration
 
