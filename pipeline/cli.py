@@ -249,14 +249,20 @@ def stop_during_startup() -> None:
         signal.signal(signal.SIGINT, handle)
 
 
-def run_service(settings: Settings) -> int:
-    """Start the broker (if embedded), metrics and the daemon; stop them in order on a signal."""
+def stoppable_at_startup(start: Callable[[], int], before: str, logger: logging.Logger = log) -> int:
+    """Run a service's ``start`` (its exit code); SIGTERM/SIGINT before it has installed its own
+    handlers stops it cleanly with exit 0 and a log line saying it stopped before ``before``."""
     stop_during_startup()
     try:
-        return _run_service(settings)
+        return start()
     except StartupInterrupted as exc:
-        log.warning("%s during start-up: stopped before consuming anything", exc)
+        logger.warning("%s during start-up: stopped before %s", exc, before)
         return 0
+
+
+def run_service(settings: Settings) -> int:
+    """Start the broker (if embedded), metrics and the daemon; stop them in order on a signal."""
+    return stoppable_at_startup(lambda: _run_service(settings), "consuming anything")
 
 
 def _run_service(settings: Settings) -> int:

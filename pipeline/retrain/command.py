@@ -35,14 +35,9 @@ def label_store_path(settings: Settings) -> Path:
 
 def run_retrain(settings: Settings, *, once: bool) -> int:
     """Start the broker (if embedded), metrics and the retrainer; returns the exit code."""
-    from pipeline.cli import StartupInterrupted, stop_during_startup
+    from pipeline.cli import stoppable_at_startup
 
-    stop_during_startup()
-    try:
-        return _run_retrain(settings, once=once)
-    except StartupInterrupted as exc:
-        log.warning("%s during start-up: stopped before reading any label", exc)
-        return 0
+    return stoppable_at_startup(lambda: _run_retrain(settings, once=once), "reading any label", log)
 
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
