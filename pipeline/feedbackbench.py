@@ -37,7 +37,7 @@ from pipeline.config import AlertSettings, RetrainSettings, Settings
 from pipeline.features import INPUT_SENSORS
 from pipeline.labels import Label
 from pipeline.labelstore import LabelledReading, LabelStore, NormalSampler, Source
-from pipeline.plantbench import evaluate, fault_windows, scenario
+from pipeline.plantbench import evaluate, fault_windows, in_window, scenario
 from pipeline.plantmodel import history_reference, train_plant_model
 from pipeline.retrain.training import FeatureMap, Judgement, judge
 from pipeline.simulator.faults import Fault
@@ -123,10 +123,6 @@ def _values(frame: pd.DataFrame) -> list[dict[str, float]]:
     return [dict(zip(sensors, row, strict=True)) for row in frame[sensors].to_numpy(float).tolist()]
 
 
-def _in_fault(windows: dict[str, list[tuple[float, float]]], asset: str, t: float) -> bool:
-    return any(a <= t <= b for a, b in windows.get(asset, []))
-
-
 def _quality(model: DHAG, stream: pd.DataFrame, faults: list[Fault], alerts: AlertSettings) -> dict[str, Any]:
     scores = _scores(model, stream)
     found = episodes(stream, _flags(model, stream, scores), alerts)
@@ -168,7 +164,7 @@ def feedback_data(
     labelled = []
     for i, k in enumerate(chosen):
         e = found[k]
-        y = int(_in_fault(windows, e.asset_id, e.opened_at))
+        y = int(in_window(windows, e.asset_id, e.opened_at))
         labelled.append(
             LabelledReading(
                 f"alert:{e.row}",

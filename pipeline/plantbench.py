@@ -43,7 +43,16 @@ from pipeline.plantmodel import PLANT_MODEL_SETTINGS, train_plant_model
 from pipeline.simulator.faults import FAULT_KINDS, Fault, applicable_kinds, make_fault
 from pipeline.simulator.fleet import Fleet
 
-__all__ = ["evaluate", "fault_windows", "pool", "run_plant_bench", "scenario", "summarize", "tally"]
+__all__ = [
+    "evaluate",
+    "fault_windows",
+    "in_window",
+    "pool",
+    "run_plant_bench",
+    "scenario",
+    "summarize",
+    "tally",
+]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +184,11 @@ def fault_windows(
     return windows
 
 
+def in_window(windows: dict[str, list[tuple[float, float]]], asset: str, t: float) -> bool:
+    """Whether ``t`` falls in one of ``asset``'s windows (as :func:`fault_windows` returns them)."""
+    return any(a <= t <= b for a, b in windows.get(asset, []))
+
+
 def tally(
     openings: list[tuple[str, float]], faults: list[Fault], stream: pd.DataFrame, *, grace_s: float = GRACE_S
 ) -> dict[str, Any]:
@@ -196,14 +210,12 @@ def tally(
     for f in faults:
         cause_only.setdefault(f.asset_id, []).append((f.onset, f.end + grace_s))
 
-    def in_fault(asset: str, t: float, table: dict[str, list[tuple[float, float]]] = windows) -> bool:
-        return any(a <= t <= b for a, b in table.get(asset, []))
-
-    false = sum(not in_fault(asset, t) for asset, t in openings)
-    after_effect = sum(not in_fault(asset, t, cause_only) for asset, t in openings) - false
+    false = sum(not in_window(windows, asset, t) for asset, t in openings)
+    after_effect = sum(not in_window(cause_only, asset, t) for asset, t in openings) - false
     interval = float(np.median(np.diff(np.unique(stream["t"])))) if stream["t"].nunique() > 1 else 1.0
     normal_rows = sum(
-        not in_fault(asset, t) for asset, t in zip(stream["asset_id"], stream["t"].tolist(), strict=True)
+        not in_window(windows, asset, t)
+        for asset, t in zip(stream["asset_id"], stream["t"].tolist(), strict=True)
     )
     return {
         "detected": detected,
