@@ -18,6 +18,7 @@ from dhag.health import outlier_probe
 from dhag.modules import DHAGNet
 from dhag.params import ARCH_PARAMS, resolve_device, validate_params
 from dhag.preprocessing import Preprocessor, as_columns
+from dhag.splits import validation_order
 from dhag.training import TrainConfig, train
 
 __all__ = ["DHAG", "resolve_device"]
@@ -29,22 +30,6 @@ _COLLAPSE_CE_RATIO = 0.99
 _RETRY_SETTINGS = {"ce_target": 0.9, "shift_weight": 1.0}
 
 logger = logging.getLogger(__name__)
-
-
-def held_out_blocks(n_rows: int, fraction: float, n_blocks: int = 50) -> np.ndarray:
-    """Mask of the rows ``validation_split="blocks"`` holds out: of ``n_blocks`` equal contiguous
-    stretches of rows in time order, every k-th, k = round(1 / ``fraction``). Unseen stretches spread
-    over the whole history (every part of a daily cycle), not rows whose neighbours trained.
-
-    Example
-    -------
-    >>> mask = held_out_blocks(1000, 0.1)
-    >>> int(mask.sum()), np.flatnonzero(mask)[:3].tolist(), np.flatnonzero(mask)[-1].item()
-    (100, [180, 181, 182], 999)
-    """
-    every = max(2, int(round(1 / fraction)))
-    block = np.arange(n_rows) * n_blocks // max(n_rows, 1)
-    return block % every == every - 1
 
 
 class DHAG:
@@ -245,19 +230,7 @@ class DHAG:
             else int(np.random.SeedSequence().entropy % 2**31)
         )
         rng = np.random.default_rng(seed)
-        n_val = int(round(self.validation_fraction * normal.shape[0]))
-        n_val = n_val if normal.shape[0] - n_val >= 2 else 0
-        order = rng.permutation(normal.shape[0])
-        if self.validation_split == "last":
-            # Rows in time order: hold out the latest stretch, data from after everything trained on,
-            # so the threshold meets new readings as the daemon will (a random slice of a slowly
-            # varying history sits among its neighbours and makes the false-alarm rate look lower).
-            n_fit = normal.shape[0] - n_val
-            order = np.concatenate([np.arange(n_fit, normal.shape[0]), rng.permutation(n_fit)])
-        elif self.validation_split == "blocks" and n_val:
-            held = held_out_blocks(normal.shape[0], self.validation_fraction)
-            order = np.concatenate([np.flatnonzero(held), rng.permutation(np.flatnonzero(~held))])
-            n_val = int(held.sum())
+        order, n_val = validation_order(normal.shape[0], self.validation_fraction, self.validation_split, rng)
         val_rows, train_rows = normal[order[:n_val]], normal[order[n_val:]]
 
         x_train = torch.as_tensor(train_rows, device=device)

@@ -174,7 +174,7 @@ def test_a_time_ordered_split_calibrates_on_the_latest_rows(rng) -> None:
 
 
 def test_a_blocks_split_calibrates_on_stretches_spread_over_the_rows(rng) -> None:
-    from dhag.estimator import held_out_blocks
+    from dhag.splits import held_out_blocks
 
     rows = normal(rng, 2000)
     common = {"max_epochs": 3, "batch_size": 256, "target_far": 0.05, "validation_fraction": 0.1}

@@ -1,0 +1,54 @@
+"""Which normal training rows :class:`~dhag.estimator.DHAG` holds out to calibrate its threshold.
+
+``validation_split``: ``"random"`` (a random slice), or for rows in time order ``"blocks"`` (whole
+stretches spread over the history) or ``"last"`` (the latest rows). A random slice of a slowly varying
+history sits among its neighbours, so the rate it calibrates looks lower than new data will give.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["held_out_blocks", "validation_order"]
+
+
+def held_out_blocks(n_rows: int, fraction: float, n_blocks: int = 50) -> np.ndarray:
+    """Mask of the rows ``validation_split="blocks"`` holds out: of ``n_blocks`` equal contiguous
+    stretches of rows in time order, every k-th, k = round(1 / ``fraction``). Unseen stretches spread
+    over the whole history (every part of a daily cycle), not rows whose neighbours trained.
+
+    Example
+    -------
+    >>> mask = held_out_blocks(1000, 0.1)
+    >>> int(mask.sum()), np.flatnonzero(mask)[:3].tolist(), np.flatnonzero(mask)[-1].item()
+    (100, [180, 181, 182], 999)
+    """
+    every = max(2, int(round(1 / fraction)))
+    block = np.arange(n_rows) * n_blocks // max(n_rows, 1)
+    return block % every == every - 1
+
+
+def validation_order(
+    n_rows: int, fraction: float, split: str, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """``(order, n_val)``: row indices with the ``n_val`` held-out rows first, the training rows after
+    them in random order. No rows are held out when fewer than two would be left to train on.
+
+    Example
+    -------
+    >>> order, n_val = validation_order(10, 0.2, "last", np.random.default_rng(0))
+    >>> n_val, order[:n_val].tolist(), sorted(order[n_val:].tolist()) == list(range(8))
+    (2, [8, 9], True)
+    """
+    n_val = int(round(fraction * n_rows))
+    n_val = n_val if n_rows - n_val >= 2 else 0
+    order = rng.permutation(n_rows)
+    if split == "last":
+        # The latest stretch: data from after everything trained on, as the daemon will meet it.
+        n_fit = n_rows - n_val
+        order = np.concatenate([np.arange(n_fit, n_rows), rng.permutation(n_fit)])
+    elif split == "blocks" and n_val:
+        held = held_out_blocks(n_rows, fraction)
+        order = np.concatenate([np.flatnonzero(held), rng.permutation(np.flatnonzero(~held))])
+        n_val = int(held.sum())
+    return order, n_val
