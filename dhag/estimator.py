@@ -48,10 +48,14 @@ class DHAG:
     trains once more from the same seed with two training-side rules switched on, both computed
     without any label; they can also be switched on from the start:
 
-    - Shifted-row anomalies (``shift_weight``, ``shift_range``): every mini-batch also yields copies of
-      its rows with one z-scored column moved 2 to 4 standard deviations up or down, which enter like
-      known anomalies. Without them nothing asks the encoder to map unusual inputs anywhere in
-      particular, and on large tables it maps every row to one score.
+    - Shifted-row anomalies (``shift_weight``, ``shift_range``, ``shift_mode``): every mini-batch also
+      yields copies of its rows with one z-scored column set beyond its training range (0 to 2
+      standard deviations past the training maximum or minimum), which enter like known anomalies.
+      Without them nothing asks the encoder to map unusual inputs anywhere in particular, and on large
+      tables it maps every row to one score. ``shift_mode="offset"`` moves the value by
+      ``shift_range`` deviations from where it was instead (the earlier rule, with ``(2, 4)``); such
+      copies can land among normal rows, and a model trained on them flags the tails of the normal
+      range, e.g. a slowly varying sensor that sits near the edge of its range for minutes.
     - The ``L_ce`` controller (``ce_target``): after each update lambda1 (``lambda_norm``, its starting
       value) is multiplied by ``exp(0.05 * (ce_target - L_ce / constant))``, so the perturbations grow
       when the discriminator can no longer tell them apart and shrink when it tells them apart easily;
@@ -99,7 +103,8 @@ class DHAG:
         discriminator_decay: float = 0.1,
         known_weight: float = 1.0,
         shift_weight: float = 0.0,
-        shift_range: tuple[float, float] | list[float] = (2.0, 4.0),
+        shift_range: tuple[float, float] | list[float] = (0.0, 2.0),
+        shift_mode: str = "beyond",
         collapse_retry: bool = True,
         max_epochs: int = 100,
         max_steps: int | None = 20_000,
@@ -136,6 +141,7 @@ class DHAG:
         self.known_weight = known_weight
         self.shift_weight = shift_weight
         self.shift_range = shift_range
+        self.shift_mode = shift_mode
         self.collapse_retry = collapse_retry
         self.max_epochs = max_epochs
         self.max_steps = max_steps
@@ -185,6 +191,7 @@ class DHAG:
             known_weight=float(self.known_weight),
             shift_weight=float(self.shift_weight),
             shift_range=(float(self.shift_range[0]), float(self.shift_range[1])),
+            shift_mode=self.shift_mode,
             max_epochs=self.max_epochs,
             max_steps=self.max_steps,
             time_budget=self.time_budget,

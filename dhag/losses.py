@@ -134,31 +134,48 @@ def shifted_rows(
     columns: torch.Tensor,
     shift_range: tuple[float, float],
     generator: torch.Generator | None = None,
+    bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Copies of the rows ``x`` (m, d) with one of ``columns`` per row moved up or down.
 
     The column is drawn uniformly from ``columns`` (indices of z-scored columns), the direction with
-    equal odds, the distance uniformly from ``shift_range`` (in training standard deviations). Each
-    copy breaks the row's normal pattern in one sensor while the others stay as they were: an
-    input-space synthetic anomaly that needs no label. Returns a new (m, d) tensor.
+    equal odds, a distance uniformly from ``shift_range`` (in training standard deviations). With
+    ``bounds`` (the training minimum and maximum of every column, two (d,) tensors) the value is put
+    that distance *beyond* the column's training range (``"beyond"``, the estimator's default); without,
+    it is moved that distance from where it was (``"offset"``). Each copy breaks the row's normal
+    pattern in one sensor while the others stay as they were: an input-space synthetic anomaly that
+    needs no label. Returns a new (m, d) tensor.
+
+    A value moved by an offset can land among normal rows (a row 1 deviation above the mean moved 2
+    down), so a copy labelled anomalous may be a normal row; beyond the range none is.
 
     Example
     -------
     >>> import torch
     >>> x = torch.zeros(3, 4)
-    >>> moved = shifted_rows(x, torch.tensor([2]), (2.0, 4.0), torch.Generator().manual_seed(0))
+    >>> g = torch.Generator().manual_seed(0)
+    >>> moved = shifted_rows(x, torch.tensor([2]), (2.0, 4.0), g)
     >>> size = moved[:, 2].abs()
     >>> bool(((size >= 2) & (size <= 4)).all()), float(moved[:, [0, 1, 3]].abs().sum())
     (True, 0.0)
+    >>> low, high = torch.full((4,), -1.5), torch.full((4,), 3.0)
+    >>> beyond = shifted_rows(x, torch.tensor([2]), (0.0, 2.0), g, bounds=(low, high))[:, 2]
+    >>> bool(((beyond >= 3.0) & (beyond <= 5.0) | (beyond <= -1.5) & (beyond >= -3.5)).all())
+    True
     """
     low, high = shift_range
     m = x.shape[0]
     device = x.device
+    rows = torch.arange(m, device=device)
     pick = columns[torch.randint(columns.shape[0], (m,), device=device, generator=generator)]
     sign = torch.randint(2, (m,), device=device, generator=generator).to(x.dtype) * 2 - 1
     size = low + (high - low) * torch.rand(m, device=device, generator=generator, dtype=x.dtype)
     out = x.clone()
-    out[torch.arange(m, device=device), pick] += sign * size
+    if bounds is None:
+        out[rows, pick] += sign * size
+    else:
+        lower, upper = (b.to(x.dtype)[pick] for b in bounds)
+        out[rows, pick] = torch.where(sign > 0, upper + size, lower - size)
     return out
 
 

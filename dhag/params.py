@@ -91,13 +91,21 @@ def validate_params(est: Any) -> None:
             isinstance(est.contamination, float) and 0 < est.contamination <= 0.5,
             "None or a float in (0, 0.5]",
         )
+    _check("shift_mode", est.shift_mode, est.shift_mode in ("beyond", "offset"), "'beyond' or 'offset'")
     rng_ok = (
         isinstance(est.shift_range, (tuple, list))
         and len(est.shift_range) == 2
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in est.shift_range)
-        and 0 < est.shift_range[0] <= est.shift_range[1]
+        and 0 <= est.shift_range[0] <= est.shift_range[1]
+        and 0 < est.shift_range[1]
+        and (est.shift_range[0] > 0 or est.shift_mode != "offset")
     )
-    _check("shift_range", est.shift_range, rng_ok, "a pair (low, high) of numbers with 0 < low <= high")
+    _check(
+        "shift_range",
+        est.shift_range,
+        rng_ok,
+        "a pair (low, high) of numbers with 0 <= low <= high and high > 0 (low > 0 with shift_mode 'offset')",
+    )
     if est.ce_target is not None:
         _check(
             "ce_target",

@@ -42,6 +42,7 @@ class TrainConfig:
     known_weight: float
     shift_weight: float
     shift_range: tuple[float, float]
+    shift_mode: str
     max_epochs: int
     max_steps: int | None
     time_budget: float | None
@@ -139,18 +140,20 @@ def train_step(
     generator: torch.Generator | None = None,
     lambda_norm: float | torch.Tensor | None = None,
     shift_columns: torch.Tensor | None = None,
+    shift_bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> LossParts:
     """One update of all three components on a mini-batch (Algorithm 1: all minimise L_total).
 
     ``lambda_norm`` overrides ``cfg.lambda_norm`` (the controlled value, see :class:`NormWeightController`).
     With ``shift_columns`` (indices of z-scored columns) and ``cfg.shift_weight > 0``, copies of the
-    batch with one of those columns shifted (:func:`dhag.losses.shifted_rows`) join as anomalies.
+    batch with one of those columns shifted (:func:`dhag.losses.shifted_rows`) join as anomalies:
+    beyond ``shift_bounds`` (each column's training minimum and maximum) when given, else by an offset.
     """
     for opt in optimizers:
         opt.zero_grad(set_to_none=True)
     x_shifted = None
     if shift_columns is not None and shift_columns.numel() > 0 and cfg.shift_weight > 0:
-        x_shifted = shifted_rows(x, shift_columns, cfg.shift_range, generator)
+        x_shifted = shifted_rows(x, shift_columns, cfg.shift_range, generator, bounds=shift_bounds)
     with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
         parts = total_loss(
             net,
@@ -229,7 +232,8 @@ def train(
 
     ``x_train`` (n, d), ``x_val`` (n_val, d) and ``x_known`` (n_s, d) already sit on the training
     device; mini-batches are index views into them, never host copies. ``shift_columns`` lists the
-    z-scored columns that :func:`dhag.losses.shifted_rows` may move (``cfg.shift_weight`` > 0); with
+    z-scored columns that :func:`dhag.losses.shifted_rows` may move (``cfg.shift_weight`` > 0), beyond
+    their range in ``x_train`` when ``cfg.shift_mode`` is ``"beyond"``; with
     ``cfg.ce_target`` set, a :class:`NormWeightController` steers lambda1 after every update and each
     epoch's record holds the value it ended at. The epoch is chosen only from
     training-side signals: the last epoch within ``max_epochs`` / ``max_steps`` / ``time_budget``, or,
@@ -250,6 +254,9 @@ def train(
         controller = NormWeightController(
             cfg.lambda_norm, target=cfg.ce_target, constant=learned_nothing_ce, device=x_train.device
         )
+    shift_bounds = None
+    if cfg.shift_mode == "beyond" and cfg.shift_weight > 0:
+        shift_bounds = (x_train.amin(dim=0), x_train.amax(dim=0))
     result = TrainResult(best_epoch=0, epochs_run=0, stopped_by="max_epochs", seconds=0.0)
     best_score, best_state, stale = math.inf, None, 0
     start = time.perf_counter()
@@ -272,7 +279,15 @@ def train(
                         kb = x_known[pick]
                 lam = None if controller is None else controller.value
                 parts = train_step(
-                    net, optimizers, xb, cfg, kb, generator, lambda_norm=lam, shift_columns=shift_columns
+                    net,
+                    optimizers,
+                    xb,
+                    cfg,
+                    kb,
+                    generator,
+                    lambda_norm=lam,
+                    shift_columns=shift_columns,
+                    shift_bounds=shift_bounds,
                 )
                 if controller is not None:
                     controller.update(parts.ce)

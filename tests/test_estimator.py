@@ -100,7 +100,8 @@ def test_dataframe_columns_are_matched_by_name(quick_model, rng) -> None:
         ("ce_target", 0),
         ("shift_weight", -1.0),
         ("shift_range", (4.0, 2.0)),
-        ("shift_range", (0.0, 2.0)),
+        ("shift_range", (0.0, 0.0)),
+        ("shift_mode", "inward"),
         ("shift_range", 3.0),
     ],
 )
@@ -389,3 +390,9 @@ def test_rank_auroc_matches_the_mann_whitney_statistic(rng) -> None:
     assert rank_auroc(a, b) == pytest.approx(auroc(a, b), abs=1e-12)
     with pytest.raises(ValueError, match="at least one score"):
         rank_auroc(a, np.array([]))
+
+
+def test_an_offset_shift_must_move_the_value(rng) -> None:
+    # Beyond the range a margin of 0 is still outside every training value; an offset of 0 is the row.
+    with pytest.raises(ParameterError, match="shift_range"):
+        DHAG(shift_mode="offset", shift_range=(0.0, 2.0)).fit(normal(rng, 50))

@@ -276,6 +276,24 @@ def test_shifted_rows_move_one_listed_column_per_row_within_the_range() -> None:
     assert torch.equal(x, x.clone())  # the input is not modified
 
 
+def test_shifted_rows_beyond_the_range_never_land_among_the_training_values() -> None:
+    x = torch.randn(2000, 5)
+    low, high = x.amin(dim=0), x.amax(dim=0)
+    columns = torch.tensor([0, 3])
+    moved = shifted_rows(x, columns, (0.0, 2.0), torch.Generator().manual_seed(0), bounds=(low, high))
+    changed = moved != x
+    assert (changed.sum(dim=1) == 1).all() and not changed[:, [1, 2, 4]].any()
+    col = changed.float().argmax(dim=1)
+    value = moved[torch.arange(len(x)), col]
+    up = value > high[col]
+    down = value < low[col]
+    assert (up | down).all()  # outside every training value of that column, whatever the row held
+    assert (value[up] <= high[col][up] + 2.0 + 1e-5).all() and (value[down] >= low[col][down] - 2.0 - 1e-5).all()
+    assert 800 < int(up.sum()) < 1200  # both directions, about equally often
+    again = shifted_rows(x, columns, (0.0, 2.0), torch.Generator().manual_seed(0), bounds=(low, high))
+    torch.testing.assert_close(moved, again, rtol=0, atol=0)
+
+
 def test_shifted_term_enters_with_its_weight_and_never_trains_the_perturbators() -> None:
     net, x, noise = _net(), torch.randn(32, 4), torch.rand(3, 32, 1)
     shifted = shifted_rows(x, torch.arange(4), (2.0, 4.0), torch.Generator().manual_seed(1))
