@@ -97,7 +97,7 @@ def validate_params(est: Any) -> None:
         and len(est.shift_range) == 2
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in est.shift_range)
         and 0 <= est.shift_range[0] <= est.shift_range[1]
-        and 0 < est.shift_range[1]
+        and est.shift_range[1] > 0
         and (est.shift_range[0] > 0 or est.shift_mode != "offset")
     )
     _check(

@@ -56,7 +56,11 @@ def test_load_keeps_settings_training_record_and_metadata(fitted: DHAG, saved: P
         return json.loads(json.dumps(model.get_params() | {"device": None}))
 
     assert settings(loaded) == settings(fitted)
-    assert loaded.shift_range == (0.0, 2.0) and loaded.shift_mode == "beyond" and loaded.ce_target is fitted.ce_target is None
+    assert (
+        loaded.shift_range == (0.0, 2.0)
+        and loaded.shift_mode == "beyond"
+        and loaded.ce_target is fitted.ce_target is None
+    )
     assert loaded.collapse_retry is fitted.collapse_retry is True
     assert loaded.preprocessor_.to_dict() == fitted.preprocessor_.to_dict()
     assert loaded.training_ == fitted.training_

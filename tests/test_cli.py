@@ -108,7 +108,9 @@ def test_info_describes_the_model(model_path: Path, capsys) -> None:
     assert 0.0 <= training["outlier_probe_auroc"] <= 1.0
     assert training["lambda_norm_final"] == training["history"][-1]["lambda_norm"]
     assert manifest["settings"]["collapse_retry"] is True
-    assert manifest["settings"]["shift_range"] == [0.0, 2.0] and manifest["settings"]["shift_mode"] == "beyond"
+    assert (
+        manifest["settings"]["shift_range"] == [0.0, 2.0] and manifest["settings"]["shift_mode"] == "beyond"
+    )
     assert len(training["attempts"]) >= 1
 
 

@@ -288,7 +288,9 @@ def test_shifted_rows_beyond_the_range_never_land_among_the_training_values() ->
     up = value > high[col]
     down = value < low[col]
     assert (up | down).all()  # outside every training value of that column, whatever the row held
-    assert (value[up] <= high[col][up] + 2.0 + 1e-5).all() and (value[down] >= low[col][down] - 2.0 - 1e-5).all()
+    assert (value[up] <= high[col][up] + 2.0 + 1e-5).all() and (
+        value[down] >= low[col][down] - 2.0 - 1e-5
+    ).all()
     assert 800 < int(up.sum()) < 1200  # both directions, about equally often
     again = shifted_rows(x, columns, (0.0, 2.0), torch.Generator().manual_seed(0), bounds=(low, high))
     torch.testing.assert_close(moved, again, rtol=0, atol=0)
