@@ -168,6 +168,9 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     manifest, tensors = _read(path)
     try:
         settings = dict(manifest["settings"])
+        # Artifacts written before shift_mode existed were trained with the offset rule; a retrain from
+        # their settings keeps it until the model is replaced by one trained with the new default.
+        settings.setdefault("shift_mode", "offset")
         for key in ("categorical", "passthrough", "feature_names", "shift_range"):
             if settings.get(key) is not None:
                 settings[key] = tuple(settings[key])
