@@ -141,8 +141,8 @@ def shifted_rows(
     The column is drawn uniformly from ``columns`` (indices of z-scored columns), the direction with
     equal odds, a distance uniformly from ``shift_range`` (in training standard deviations). With
     ``bounds`` (the training minimum and maximum of every column, two (d,) tensors) the value is put
-    that distance *beyond* the column's training range (``"beyond"``, the estimator's default); without,
-    it is moved that distance from where it was (``"offset"``). Each copy breaks the row's normal
+    that distance *beyond* the column's training range (``shift_mode="beyond"``); without, it is moved
+    that distance from where it was (``"offset"``, the estimator's default). Each copy breaks the row's normal
     pattern in one sensor while the others stay as they were: an input-space synthetic anomaly that
     needs no label. Returns a new (m, d) tensor.
 

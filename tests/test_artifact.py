@@ -57,8 +57,8 @@ def test_load_keeps_settings_training_record_and_metadata(fitted: DHAG, saved: P
 
     assert settings(loaded) == settings(fitted)
     assert (
-        loaded.shift_range == (0.0, 2.0)
-        and loaded.shift_mode == "beyond"
+        loaded.shift_range == (2.0, 4.0)
+        and loaded.shift_mode == "offset"
         and loaded.ce_target is fitted.ce_target is None
     )
     assert loaded.collapse_retry is fitted.collapse_retry is True

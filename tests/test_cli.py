@@ -109,7 +109,7 @@ def test_info_describes_the_model(model_path: Path, capsys) -> None:
     assert training["lambda_norm_final"] == training["history"][-1]["lambda_norm"]
     assert manifest["settings"]["collapse_retry"] is True
     assert (
-        manifest["settings"]["shift_range"] == [0.0, 2.0] and manifest["settings"]["shift_mode"] == "beyond"
+        manifest["settings"]["shift_range"] == [2.0, 4.0] and manifest["settings"]["shift_mode"] == "offset"
     )
     assert len(training["attempts"]) >= 1
 

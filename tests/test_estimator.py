@@ -396,3 +396,32 @@ def test_an_offset_shift_must_move_the_value(rng) -> None:
     # Beyond the range a margin of 0 is still outside every training value; an offset of 0 is the row.
     with pytest.raises(ParameterError, match="shift_range"):
         DHAG(shift_mode="offset", shift_range=(0.0, 2.0)).fit(normal(rng, 50))
+
+
+@pytest.mark.parametrize("mode", ["offset", "beyond"])
+def test_shift_mode_reaches_training_with_the_training_rows_range(mode: str, rng, monkeypatch) -> None:
+    import dhag.training
+
+    seen = []
+    original = dhag.training.shifted_rows
+
+    def spy(x, columns, shift_range, generator=None, bounds=None):
+        seen.append((shift_range, bounds))
+        return original(x, columns, shift_range, generator, bounds=bounds)
+
+    monkeypatch.setattr(dhag.training, "shifted_rows", spy)
+    rows = normal(rng, 200)
+    r = (0.0, 2.0) if mode == "beyond" else (2.0, 4.0)
+    model = DHAG(
+        max_epochs=1, batch_size=64, shift_weight=1.0, shift_mode=mode, shift_range=r, random_state=0
+    )
+    model.fit(rows)
+    assert seen and all(s == r for s, _ in seen)
+    if mode == "offset":
+        assert all(b is None for _, b in seen)
+        return
+    low, high = seen[0][1]
+    z = model.preprocessor_.transform(dict(zip(model.feature_names_in_, rows.T, strict=True)))
+    # The training rows are the 90 % not held out for calibration: their range lies within all rows'.
+    assert (low.numpy() >= z.min(axis=0) - 1e-6).all() and (high.numpy() <= z.max(axis=0) + 1e-6).all()
+    assert (high - low).min() > 2.0
