@@ -40,7 +40,11 @@ class DHAG:
     is calibrated without labels: at ``target_far`` on held-out normal training rows (a random
     ``validation_fraction`` of them; for rows in time order, ``validation_split="blocks"`` holds out
     whole stretches spread over the data and ``"last"`` the last rows), or, when ``contamination`` is
-    set, at that quantile of the training scores.
+    set, at that quantile of the training scores; never below ``min_threshold`` when that is set.
+    Where the normal scores crowd into a narrow band (a model trained with ``shift_mode="beyond"``
+    scores all normal operation nearly alike), a quantile lands just above the band and new data
+    crosses it by chance; ``min_threshold=0.5`` keeps the threshold at least at the discriminator's own
+    boundary, where a row looks more like a synthetic anomaly than like normal data.
 
     Training follows the paper (fixed lambda1, synthetic anomalies from the perturbators only). When
     that training collapses (its last ``L_ce`` is within 1 % of what a constant predictor gets, so every
@@ -117,6 +121,7 @@ class DHAG:
         validation_split: str = "random",
         target_far: float = 0.01,
         contamination: float | None = None,
+        min_threshold: float | None = None,
         categorical: tuple[str, ...] | list[str] = (),
         passthrough: tuple[str, ...] | list[str] = (),
         feature_names: tuple[str, ...] | list[str] | None = None,
@@ -154,6 +159,7 @@ class DHAG:
         self.validation_split = validation_split
         self.target_far = target_far
         self.contamination = contamination
+        self.min_threshold = min_threshold
         self.categorical = categorical
         self.passthrough = passthrough
         self.feature_names = feature_names
@@ -340,8 +346,23 @@ class DHAG:
 
     def _calibrate(self, held_out: np.ndarray, training: np.ndarray) -> float:
         if self.contamination is not None:
-            return float(np.quantile(training, 1.0 - self.contamination, method="higher"))
-        return float(np.quantile(held_out, 1.0 - self.target_far, method="higher"))
+            return self._floored(float(np.quantile(training, 1.0 - self.contamination, method="higher")))
+        return self.threshold_for(held_out)
+
+    def threshold_for(self, normal_scores: np.ndarray) -> float:
+        """The threshold these settings give on ``normal_scores`` (scores of held-out normal rows): their
+        ``1 - target_far`` quantile, raised to ``min_threshold`` when that is higher.
+
+        Example
+        -------
+        >>> scores = np.linspace(0.27, 0.29, 1001)
+        >>> round(DHAG().threshold_for(scores), 4), DHAG(min_threshold=0.5).threshold_for(scores)
+        (0.2898, 0.5)
+        """
+        return self._floored(float(np.quantile(normal_scores, 1.0 - self.target_far, method="higher")))
+
+    def _floored(self, threshold: float) -> float:
+        return threshold if self.min_threshold is None else max(threshold, float(self.min_threshold))
 
     # -- scoring ---------------------------------------------------------------------------------
     def _check_fitted(self) -> None:

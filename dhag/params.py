@@ -84,6 +84,15 @@ def validate_params(est: Any) -> None:
         isinstance(est.target_far, float) and 0 < est.target_far < 0.5,
         "a float in (0, 0.5)",
     )
+    if est.min_threshold is not None:
+        _check(
+            "min_threshold",
+            est.min_threshold,
+            isinstance(est.min_threshold, (int, float))
+            and not isinstance(est.min_threshold, bool)
+            and 0 <= est.min_threshold < 1,
+            "None or a number in [0, 1)",
+        )
     if est.contamination is not None:
         _check(
             "contamination",

@@ -102,6 +102,8 @@ def test_dataframe_columns_are_matched_by_name(quick_model, rng) -> None:
         ("shift_range", (4.0, 2.0)),
         ("shift_range", (0.0, 0.0)),
         ("shift_mode", "inward"),
+        ("min_threshold", 1.0),
+        ("min_threshold", "0.5"),
         ("shift_range", 3.0),
     ],
 )
@@ -425,3 +427,15 @@ def test_shift_mode_reaches_training_with_the_training_rows_range(mode: str, rng
     # The training rows are the 90 % not held out for calibration: their range lies within all rows'.
     assert (low.numpy() >= z.min(axis=0) - 1e-6).all() and (high.numpy() <= z.max(axis=0) + 1e-6).all()
     assert (high - low).min() > 2.0
+
+
+def test_min_threshold_raises_a_threshold_below_it_and_leaves_one_above_it(rng) -> None:
+    rows = normal(rng, 400)
+    params = {"max_epochs": 2, "batch_size": 64, "random_state": 0}
+    plain = DHAG(**params).fit(rows)
+    floored = DHAG(min_threshold=0.99, **params).fit(rows)
+    low = DHAG(min_threshold=0.0, **params).fit(rows)
+    assert plain.threshold_ < 0.99 and floored.threshold_ == 0.99
+    assert low.threshold_ == plain.threshold_  # the same training; the quantile is above the floor
+    by_share = DHAG(contamination=0.05, min_threshold=0.99, **params).fit(rows)
+    assert by_share.threshold_ == 0.99

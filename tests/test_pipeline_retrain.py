@@ -324,3 +324,12 @@ def test_retrained_generations_keep_their_operating_point_on_new_normal_data(
     target = fitted.target_far
     assert all(target / 3 <= rate <= target * 3 for rate in rates), (target, rates)
     assert rates[-1] >= rates[0] / 2, rates
+
+
+def test_a_candidate_keeps_its_parents_minimum_threshold(fitted: DHAG) -> None:
+    rng = np.random.default_rng(5)
+    parent = copy.deepcopy(fitted)
+    parent.min_threshold = 0.95
+    data = split(_labelled(fault_cluster(rng, 20), 1, 10_100.0), _readings(normal(rng, 1500), 10_000.0), 0.3)
+    candidate = train_candidate(parent, data, SETTINGS)
+    assert candidate.min_threshold == 0.95 and candidate.threshold_ >= 0.95

@@ -139,14 +139,15 @@ def train_candidate(current: DHAG, data: TrainingData, settings: RetrainSettings
     model = DHAG(**params).fit(X, y)
     # DHAG calibrates on random held-out training rows, which neighbours in time make look familiar;
     # whole unseen blocks of normal operation (recent and carried) give a threshold that holds on new
-    # hours of the plant, at the target rate. Not at the parent's own rate on these rows when lower:
-    # the carried blocks are rows the parent trained on, so it flags few of them, and holding each
-    # candidate to at most its parent's rate lets the threshold drift stricter over generations.
+    # hours of the plant, at the target rate (and at least the model's min_threshold). Not at the
+    # parent's own rate on these rows when lower: the carried blocks are rows the parent trained on, so
+    # it flags few of them, and holding each candidate to at most its parent's rate lets the threshold
+    # drift stricter over generations.
     calibration = [(a, v) for a, _, v in data.normal_calibration + data.reference_calibration]
     X_cal, _ = fmap.matrix(calibration)
     if len(X_cal) >= settings.min_normal_rows // 10:
         scores = model.decision_function(X_cal)
-        model.threshold_ = float(np.quantile(scores, 1.0 - model.target_far, method="higher"))
+        model.threshold_ = model.threshold_for(scores)
     metadata = {
         k: v for k, v in (getattr(current, "metadata_", None) or {}).items() if k not in _REGISTRY_FIELDS
     }
