@@ -121,6 +121,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             progress=args.progress,
             max_train_rows=args.peer_rows or None,
             capped_peers=tuple(_names(args.capped_peers)),
+            dhag_shift_mode=args.dhag_shift_mode,
         )
         print(bench.format_table2(result, show_times=True))
     elif args.bench == "semisup":
@@ -187,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--peer-rows", type=int, default=20_000, help="table2: slow peers row cap, 0: none")
     bench.add_argument("--capped-peers", default="ocsvm,knn,deepsvdd", help="table2: peers under the cap")
     bench.add_argument("--progress", action="store_true")
+    bench.add_argument(
+        "--dhag-shift-mode",
+        choices=("offset", "beyond"),
+        default="offset",
+        help="table2: DHAG's shifted-row rule when a fit collapses (default: the library's, offset)",
+    )
     bench.set_defaults(func=_cmd_bench)
     return parser
 

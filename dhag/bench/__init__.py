@@ -66,19 +66,24 @@ def make_dhag(
     passthrough: Sequence[str] = (),
     progress: bool = False,
     feature_names: Sequence[str] | None = None,
+    shift_mode: str | None = None,
 ) -> Any:
     """The DHAG detector every benchmark uses: library defaults, seeded, no per-dataset settings.
 
     ``passthrough`` names already-encoded 0/1 columns to keep as they are; ``feature_names`` names the
-    columns of a numpy input so that ``passthrough`` can refer to them.
+    columns of a numpy input so that ``passthrough`` can refer to them. ``shift_mode="beyond"`` trains
+    a collapsed fit's retry with shifted rows beyond each column's range (``shift_range=(0, 2)``, the
+    plant model's rule) instead of the default offset rule; the same for every dataset.
     """
     from dhag.estimator import DHAG
 
+    rule = {} if shift_mode in (None, "offset") else {"shift_mode": shift_mode, "shift_range": (0.0, 2.0)}
     return DHAG(
         random_state=seed,
         passthrough=tuple(passthrough),
         feature_names=None if feature_names is None else tuple(feature_names),
         progress=progress,
+        **rule,
     )
 
 
