@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import logging
 import time
@@ -18,16 +17,13 @@ from dhag.health import outlier_probe
 from dhag.modules import DHAGNet
 from dhag.params import ARCH_PARAMS, resolve_device, validate_params
 from dhag.preprocessing import Preprocessor, as_columns
+from dhag.retry import train_with_retry
 from dhag.splits import validation_order
-from dhag.training import TrainConfig, train
+from dhag.training import TrainConfig
 
 __all__ = ["DHAG", "resolve_device"]
 
 _SCORE_CHUNK = 65536
-# Training whose L_ce ends within 1 % of a constant predictor's has learned (almost) nothing.
-_COLLAPSE_CE_RATIO = 0.99
-# What a collapsed training is retried with (``collapse_retry``): the two anti-collapse rules below.
-_RETRY_SETTINGS = {"ce_target": 0.9, "shift_weight": 1.0}
 
 logger = logging.getLogger(__name__)
 
@@ -256,48 +252,18 @@ class DHAG:
             if name not in pre.categorical and name not in pre.passthrough
         ]
         shift_columns = torch.tensor(numeric, dtype=torch.long, device=device)
-        fork_devices = [device.index or 0] if device.type == "cuda" else []
-        attempts: list[dict[str, Any]] = []
-        while True:
-            # Initialise from the seed without touching the caller's global torch random stream; a
-            # retry starts from exactly the state a fresh fit with its settings would.
-            with torch.random.fork_rng(devices=fork_devices):
-                torch.manual_seed(seed)
-                net = DHAGNet(n_features=matrix.shape[1], **{a: getattr(self, a) for a in self._ARCH})
-            net.to(device)
-            generator = torch.Generator(device=device).manual_seed(seed)
-            result = train(
-                net,
-                x_train,
-                cfg,
-                x_val=x_val,
-                x_known=x_known,
-                shift_columns=shift_columns,
-                generator=generator,
-            )
-            net.eval()
-            ce_ratio = result.history[-1]["ce_ratio"] if result.history else float("nan")
-            collapsed = bool(ce_ratio >= _COLLAPSE_CE_RATIO)
-            attempts.append(
-                {
-                    "ce_target": cfg.ce_target,
-                    "shift_weight": cfg.shift_weight,
-                    "ce_vs_constant": round(float(ce_ratio), 4),
-                    "collapsed": collapsed,
-                    "steps": result.steps,
-                }
-            )
-            retry = dataclasses.replace(cfg, **_RETRY_SETTINGS)
-            if not (collapsed and self.collapse_retry and retry != cfg):
-                break
-            logger.warning(
-                "DHAG training collapsed (L_ce at %.3f of a constant predictor's): training again "
-                "from the same seed with ce_target=%s and shift_weight=%s",
-                ce_ratio,
-                retry.ce_target,
-                retry.shift_weight,
-            )
-            cfg = retry
+        trained = train_with_retry(
+            lambda: DHAGNet(n_features=matrix.shape[1], **{a: getattr(self, a) for a in self._ARCH}),
+            x_train,
+            cfg,
+            seed=seed,
+            retry=self.collapse_retry,
+            x_val=x_val,
+            x_known=x_known,
+            shift_columns=shift_columns,
+        )
+        net, result, attempts = trained.net, trained.result, trained.attempts
+        collapsed, ce_ratio = trained.collapsed, trained.ce_ratio
 
         self.preprocessor_ = pre
         self.net_ = net

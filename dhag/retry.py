@@ -1,0 +1,91 @@
+"""Training with the collapse retry: train once; when that training collapsed, train once more from
+the same seed with the anti-collapse rules (:class:`~dhag.estimator.DHAG`'s ``collapse_retry``).
+
+A collapsed training is one whose last ``L_ce`` is within 1 % of what a constant predictor gets: it
+scores every row alike. The test needs no label.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from dhag.modules import DHAGNet
+from dhag.training import TrainConfig, TrainResult, train
+
+__all__ = ["COLLAPSE_CE_RATIO", "RETRY_SETTINGS", "Trained", "train_with_retry"]
+
+logger = logging.getLogger(__name__)
+
+# Training whose L_ce ends within 1 % of a constant predictor's has learned (almost) nothing.
+COLLAPSE_CE_RATIO = 0.99
+# What a collapsed training is retried with: the two anti-collapse rules.
+RETRY_SETTINGS = {"ce_target": 0.9, "shift_weight": 1.0}
+
+
+@dataclass
+class Trained:
+    """The network kept, its training, and a record of every attempt."""
+
+    net: DHAGNet
+    result: TrainResult
+    attempts: list[dict[str, Any]]
+    collapsed: bool
+    ce_ratio: float
+
+
+def train_with_retry(
+    make_net: Callable[[], DHAGNet],
+    x_train: torch.Tensor,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    retry: bool,
+    x_val: torch.Tensor | None = None,
+    x_known: torch.Tensor | None = None,
+    shift_columns: torch.Tensor | None = None,
+) -> Trained:
+    """Train a network from ``make_net`` (seeded with ``seed``) on ``x_train`` and, when ``retry`` and
+    the training collapsed, once more from the same seed with :data:`RETRY_SETTINGS`. A retry starts
+    from exactly the state a fresh training with those settings would."""
+    device = x_train.device
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    attempts: list[dict[str, Any]] = []
+    while True:
+        # Initialise from the seed without touching the caller's global torch random stream.
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(seed)
+            net = make_net()
+        net.to(device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        result = train(
+            net, x_train, cfg, x_val=x_val, x_known=x_known, shift_columns=shift_columns, generator=generator
+        )
+        net.eval()
+        ce_ratio = result.history[-1]["ce_ratio"] if result.history else float("nan")
+        collapsed = bool(ce_ratio >= COLLAPSE_CE_RATIO)
+        attempts.append(
+            {
+                "ce_target": cfg.ce_target,
+                "shift_weight": cfg.shift_weight,
+                "ce_vs_constant": round(float(ce_ratio), 4),
+                "collapsed": collapsed,
+                "steps": result.steps,
+            }
+        )
+        again = dataclasses.replace(cfg, **RETRY_SETTINGS)
+        if not (collapsed and retry and again != cfg):
+            return Trained(net, result, attempts, collapsed, ce_ratio)
+        logger.warning(
+            "DHAG training collapsed (L_ce at %.3f of a constant predictor's): training again "
+            "from the same seed with ce_target=%s and shift_weight=%s",
+            ce_ratio,
+            again.ce_target,
+            again.shift_weight,
+        )
+        cfg = again
