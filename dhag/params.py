@@ -30,6 +30,10 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
     if not ok:
         raise ParameterError(f"The {name!r} parameter of DHAG must be {allowed}. Got {value!r} instead.")
@@ -88,9 +92,7 @@ def validate_params(est: Any) -> None:
         _check(
             "min_threshold",
             est.min_threshold,
-            isinstance(est.min_threshold, (int, float))
-            and not isinstance(est.min_threshold, bool)
-            and 0 <= est.min_threshold < 1,
+            _is_number(est.min_threshold) and 0 <= est.min_threshold < 1,
             "None or a number in [0, 1)",
         )
     if est.contamination is not None:
@@ -104,7 +106,7 @@ def validate_params(est: Any) -> None:
     rng_ok = (
         isinstance(est.shift_range, (tuple, list))
         and len(est.shift_range) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in est.shift_range)
+        and all(_is_number(v) for v in est.shift_range)
         and 0 <= est.shift_range[0] <= est.shift_range[1]
         and est.shift_range[1] > 0
         and (est.shift_range[0] > 0 or est.shift_mode != "offset")
@@ -119,9 +121,7 @@ def validate_params(est: Any) -> None:
         _check(
             "ce_target",
             est.ce_target,
-            isinstance(est.ce_target, (int, float))
-            and not isinstance(est.ce_target, bool)
-            and 0 < est.ce_target < 1,
+            _is_number(est.ce_target) and 0 < est.ce_target < 1,
             "None or a float in (0, 1)",
         )
     if est.max_steps is not None:
