@@ -210,7 +210,8 @@ def tally(
     for f in faults:
         cause_only.setdefault(f.asset_id, []).append((f.onset, f.end + grace_s))
 
-    false = sum(not in_window(windows, asset, t) for asset, t in openings)
+    false_at = [(asset, t) for asset, t in openings if not in_window(windows, asset, t)]
+    false = len(false_at)
     after_effect = sum(not in_window(cause_only, asset, t) for asset, t in openings) - false
     interval = float(np.median(np.diff(np.unique(stream["t"])))) if stream["t"].nunique() > 1 else 1.0
     normal_rows = sum(
@@ -221,6 +222,9 @@ def tally(
         "detected": detected,
         "delays": delays,
         "false_alerts": int(false),
+        "false_alert_openings": [
+            {"asset_id": asset, "stream_s": round(t - float(stream["t"].min()), 1)} for asset, t in false_at
+        ],
         "alerts_during_recovery": int(after_effect),
         "normal_asset_days": normal_rows * interval / DAY_S,
     }
@@ -247,7 +251,7 @@ def pool(tallies: list[dict[str, Any]]) -> dict[str, Any]:
 def summarize(counts: dict[str, Any]) -> dict[str, Any]:
     """Detection rate and median time to detect per fault kind, false alerts per asset-day."""
     detected, delays, days = counts["detected"], counts["delays"], counts["normal_asset_days"]
-    return {
+    out = {
         "detection_rate": {k: round(float(np.mean(v)), 3) for k, v in sorted(detected.items())},
         "median_ttd_seconds": {
             k: (round(float(np.median(delays[k])), 1) if k in delays else None) for k in sorted(detected)
@@ -258,6 +262,9 @@ def summarize(counts: dict[str, Any]) -> dict[str, Any]:
         "alerts_during_recovery": counts["alerts_during_recovery"],
         "normal_asset_days": round(days, 3),
     }
+    if "false_alert_openings" in counts:  # one scenario's: where and when (seconds into its stream)
+        out["false_alert_openings"] = counts["false_alert_openings"]
+    return out
 
 
 def evaluate(

@@ -69,3 +69,32 @@ def test_a_small_two_seed_run_reports_pooled_and_per_seed_numbers(tmp_path: Path
     assert sum(result["dhag"]["episodes"].values()) == 12
     # Every kind the fleet's types can have was injected; DHAG found the cavitation, the plainest fault.
     assert result["dhag"]["detection_rate"]["cavitation"] > 0
+
+
+def test_each_scenario_names_its_false_alerts_where_and_when() -> None:
+    import pandas as pd
+
+    from pipeline.plantbench import tally
+    from pipeline.simulator.faults import Fault
+
+    # Two assets, a reading every 2 s from t = 1000; one fault on pump-01 from 1100 to 1200.
+    times = [1000.0 + 2 * i for i in range(300)]
+    stream = pd.DataFrame(
+        {
+            "asset_id": ["pump-01", "fan-01"] * 300,
+            "t": [t for t in times for _ in range(2)],
+            "fault": [""] * 600,
+        }
+    )
+    fault = Fault(asset=0, asset_id="pump-01", kind="cavitation", onset=1100.0, duration=100.0, severity=1.0)
+    openings = [("pump-01", 1104.0), ("pump-01", 1040.0), ("fan-01", 1150.0)]
+    counts = tally(openings, [fault], stream, grace_s=120.0)
+    assert counts["false_alerts"] == 2
+    assert counts["false_alert_openings"] == [
+        {"asset_id": "pump-01", "stream_s": 40.0},
+        {"asset_id": "fan-01", "stream_s": 150.0},
+    ]
+    assert summarize(counts)["false_alert_openings"] == counts["false_alert_openings"]
+    # Pooled scenarios keep only the count (each scenario's own list is under per_seed).
+    assert "false_alert_openings" not in summarize(pool([counts, counts]))
+    assert summarize(pool([counts, counts]))["false_alerts"] == 4
