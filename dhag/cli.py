@@ -44,10 +44,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     t = model.training_
     print(
         f"trained on {t['n_train']} rows ({t['n_known_anomalies']} known anomalies) in "
-        f"{t['fit_seconds']:.1f}s: {t['epochs_run']} epochs, kept epoch {t['best_epoch']} "
+        f"{t['fit_seconds']:.1f}s: {t['epochs_run']} epochs, {_kept(t)} "
         f"({t['stopped_by']}); threshold {model.threshold_:.4f}; wrote {args.out}"
     )
     return 0
+
+
+def _kept(training: dict) -> str:
+    """Which weights a model kept: an epoch's, or the mean over the last epochs (weight averaging)."""
+    averaged, last = training.get("averaged_epochs", 0), training.get("epochs_run")
+    if averaged:
+        return f"weights averaged over epochs {last - averaged + 1}-{last}"
+    return f"kept epoch {training.get('best_epoch')}"
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -82,7 +90,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"threshold: {manifest['threshold']:.6f}")
     print(
         f"trained: {t.get('n_train')} rows, {t.get('n_known_anomalies')} known anomalies, "
-        f"{t.get('epochs_run')} epochs (kept {t.get('best_epoch')}, {t.get('stopped_by')}), "
+        f"{t.get('epochs_run')} epochs ({_kept(t)}, {t.get('stopped_by')}), "
         f"{t.get('fit_seconds')}s on {t.get('device')}"
     )
     if "ce_vs_constant" in t:
@@ -122,6 +130,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             max_train_rows=args.peer_rows or None,
             capped_peers=tuple(_names(args.capped_peers)),
             dhag_shift_mode=args.dhag_shift_mode,
+            dhag_average_weights=args.dhag_average_weights,
         )
         print(bench.format_table2(result, show_times=True))
     elif args.bench == "semisup":
@@ -193,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("offset", "beyond"),
         default="offset",
         help="table2: DHAG's shifted-row rule when a fit collapses (default: the library's, offset)",
+    )
+    bench.add_argument(
+        "--dhag-average-weights",
+        action="store_true",
+        help="table2: DHAG keeps the mean of the second half's epoch weights (average_weights=True)",
     )
     bench.set_defaults(func=_cmd_bench)
     return parser

@@ -47,6 +47,7 @@ class TrainConfig:
     max_steps: int | None
     time_budget: float | None
     early_stopping: bool
+    average_weights: bool
     patience: int
     min_delta: float
     bf16: bool
@@ -62,6 +63,7 @@ class TrainResult:
     stopped_by: str
     seconds: float
     steps: int = 0
+    averaged_epochs: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -209,6 +211,15 @@ def evaluate_loss(
     return {key: value / max(n_batches, 1) for key, value in sums.items()}
 
 
+def averaging_start(cfg: TrainConfig, n_batches: int) -> int:
+    """The epoch after which weights are averaged: half of the epochs the budget plans
+    (``max_epochs``, or fewer when ``max_steps`` ends training first)."""
+    planned = cfg.max_epochs
+    if cfg.max_steps is not None:
+        planned = min(planned, math.ceil(cfg.max_steps / n_batches))
+    return planned // 2
+
+
 def _progress_bar(cfg: TrainConfig):
     if not cfg.progress:
         return None
@@ -235,9 +246,12 @@ def train(
     z-scored columns that :func:`dhag.losses.shifted_rows` may move (``cfg.shift_weight`` > 0), beyond
     their range in ``x_train`` when ``cfg.shift_mode`` is ``"beyond"``; with
     ``cfg.ce_target`` set, a :class:`NormWeightController` steers lambda1 after every update and each
-    epoch's record holds the value it ended at. The epoch is chosen only from
-    training-side signals: the last epoch within ``max_epochs`` / ``max_steps`` / ``time_budget``, or,
-    with ``early_stopping``, the epoch with the lowest objective on held-out *normal* training rows.
+    epoch's record holds the value it ended at. The weights kept are chosen only from
+    training-side signals: with ``average_weights``, the mean of the end-of-epoch weights after
+    :func:`averaging_start` (the second half of the planned epochs; the last weights when training
+    stopped before it); without, the last epoch within ``max_epochs`` / ``max_steps`` /
+    ``time_budget``; with ``early_stopping``, the epoch with the lowest objective on held-out *normal*
+    training rows. Averaging never changes the training trajectory, only the weights kept.
     """
     optimizers = make_optimizers(net, cfg)
     disc_schedule = torch.optim.lr_scheduler.StepLR(
@@ -259,6 +273,10 @@ def train(
         shift_bounds = (x_train.amin(dim=0), x_train.amax(dim=0))
     result = TrainResult(best_epoch=0, epochs_run=0, stopped_by="max_epochs", seconds=0.0)
     best_score, best_state, stale = math.inf, None, 0
+    averaged = None
+    if cfg.average_weights and not cfg.early_stopping:
+        average_after = averaging_start(cfg, n_batches)
+        averaged = torch.optim.swa_utils.AveragedModel(net)
     start = time.perf_counter()
     bar = _progress_bar(cfg)
     try:
@@ -315,6 +333,9 @@ def train(
                 monitored = means[0]
             result.history.append(record)
             result.epochs_run = epoch
+            if averaged is not None and epoch > average_after:
+                averaged.update_parameters(net)
+                result.averaged_epochs += 1
             if bar is not None:
                 bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
                 bar.update(1)
@@ -342,14 +363,18 @@ def train(
             bar.close()
     if cfg.early_stopping and best_state is not None:
         net.load_state_dict(best_state)
+    elif averaged is not None and result.averaged_epochs > 0:
+        net.load_state_dict(averaged.module.state_dict())
+        result.best_epoch = result.epochs_run
     else:
         result.best_epoch = result.epochs_run
     result.seconds = time.perf_counter() - start
     logger.info(
-        "trained %d epochs in %.1fs (kept epoch %d, stopped by %s)",
+        "trained %d epochs in %.1fs (kept epoch %d%s, stopped by %s)",
         result.epochs_run,
         result.seconds,
         result.best_epoch,
+        f", weights averaged over the last {result.averaged_epochs}" if result.averaged_epochs else "",
         result.stopped_by,
     )
     return result

@@ -1,4 +1,5 @@
-"""The Table 2 command's DHAG settings: library defaults, or the plant model's shifted-row rule."""
+"""The Table 2 command's DHAG settings: library defaults, the plant model's shifted-row rule, or weight
+averaging."""
 
 from __future__ import annotations
 
@@ -39,3 +40,27 @@ def test_the_shift_mode_of_a_run_is_recorded_with_its_results(tmp_path: Path) ->
     assert "shift_mode='beyond'" in result["shuttle"]["dhag"]["note"]
     plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"])
     assert plain["meta"]["dhag_shift_mode"] == "offset" and "beyond" not in plain["shuttle"]["dhag"]["note"]
+    assert plain["meta"]["dhag_average_weights"] is False
+    assert plain["shuttle"]["dhag"]["per_seed"][0]["averaged_epochs"] == 0
+
+
+def test_make_dhag_averages_weights_only_when_asked() -> None:
+    assert make_dhag(0).average_weights is False
+    averaged = make_dhag(0, average_weights=True)
+    assert averaged.average_weights is True
+    assert {k: v for k, v in averaged.get_params().items() if k != "average_weights"} == {
+        k: v for k, v in make_dhag(0).get_params().items() if k != "average_weights"
+    }
+
+
+@needs_data
+def test_weight_averaging_is_recorded_with_its_results(tmp_path: Path) -> None:
+    out = tmp_path / "t2.json"
+    argv = ["bench", "table2", "--data", str(DATA), "--datasets", "shuttle", "--seeds", "1"]
+    assert main([*argv, "--detectors", "dhag", "--dhag-average-weights", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["meta"]["dhag_average_weights"] is True
+    run = result["shuttle"]["dhag"]["per_seed"][0]
+    assert "average_weights=True" in result["shuttle"]["dhag"]["note"]
+    # Shuttle trains 100 epochs (no collapse, no retry): epochs 51-100 are averaged.
+    assert run["averaged_epochs"] == 50 and run["attempts"] == 1

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from plant_data import FEATURES, gross_outliers, normal
 
-from dhag import load_model
+from dhag import DHAG, load_model
 from dhag.cli import main
 
 
@@ -101,6 +101,7 @@ def test_info_describes_the_model(model_path: Path, capsys) -> None:
     assert "features (4): flow_a, flow_b, flow_total, vibration" in text
     assert "20 known anomalies" in text and "training health" in text
     assert "outlier probe" in text and "final lambda_norm" in text
+    assert "5 epochs (kept epoch 5, max_epochs)" in text
     assert main(["info", str(model_path), "--json"]) == 0
     manifest = json.loads(capsys.readouterr().out)
     assert manifest["format_version"] == 1 and manifest["feature_names"] == FEATURES
@@ -127,3 +128,12 @@ def test_errors_exit_2_with_a_message(files, args: list[str], message: str, caps
     argv = [a.format(train=files["train"], test=files["test"], root=files["root"]) for a in args]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_info_says_when_the_weights_are_an_average(files, tmp_path: Path, capsys) -> None:
+    frame = pd.read_csv(files["train"])
+    model = DHAG(max_epochs=5, batch_size=128, random_state=0, average_weights=True)
+    path = model.fit(frame[FEATURES]).save(tmp_path / "averaged.dhag")
+    assert main(["info", str(path)]) == 0
+    # Five epochs; the weights kept are the mean of the last three (the epochs after 5 // 2).
+    assert "5 epochs (weights averaged over epochs 3-5, max_epochs)" in capsys.readouterr().out

@@ -67,6 +67,7 @@ def make_dhag(
     progress: bool = False,
     feature_names: Sequence[str] | None = None,
     shift_mode: str | None = None,
+    average_weights: bool = False,
 ) -> Any:
     """The DHAG detector every benchmark uses: library defaults, seeded, no per-dataset settings.
 
@@ -74,10 +75,15 @@ def make_dhag(
     columns of a numpy input so that ``passthrough`` can refer to them. ``shift_mode="beyond"`` trains
     a collapsed fit's retry with shifted rows beyond each column's range (``shift_range=(0, 2)``, the
     plant model's rule) instead of the default offset rule; the same for every dataset.
+    ``average_weights=True`` keeps the mean of the second half's end-of-epoch weights (not the default).
     """
     from dhag.estimator import DHAG
 
-    rule = {} if shift_mode in (None, "offset") else {"shift_mode": shift_mode, "shift_range": (0.0, 2.0)}
+    rule: dict[str, Any] = {}
+    if shift_mode not in (None, "offset"):
+        rule = {"shift_mode": shift_mode, "shift_range": (0.0, 2.0)}
+    if average_weights:
+        rule["average_weights"] = True
     return DHAG(
         random_state=seed,
         passthrough=tuple(passthrough),
