@@ -246,6 +246,9 @@ class RetrainSettings(_Section):
     holdout_fraction: float = Field(0.3, gt=0, lt=1)
     holdout_block_s: float = Field(3600.0, gt=0)
     max_recall_drop: float = Field(0.05, ge=0, le=1)
+    # ... and only when the candidate's misses would be unlikely (below this probability) for a model
+    # `max_recall_drop` worse than the current one: a single miss among a few held-out alerts is not.
+    recall_significance: float = Field(0.05, gt=0, le=1)
     max_false_alarm_increase: float = Field(0.05, ge=0, le=1)
     max_far_increase: float = Field(0.01, ge=0, le=1)
     # Training of the candidate.

@@ -112,6 +112,7 @@ def run_cycle(
         "metrics": {"current": verdict.current_metrics, "candidate": verdict.candidate_metrics},
         "tolerances": {
             "max_recall_drop": settings.max_recall_drop,
+            "recall_significance": settings.recall_significance,
             "max_false_alarm_increase": settings.max_false_alarm_increase,
             "max_far_increase": settings.max_far_increase,
         },

@@ -17,6 +17,7 @@ Plain functions on plain data, so the retrainer service, the tests and ``bench f
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -189,12 +190,46 @@ def evaluate(model: DHAG, data: TrainingData) -> dict[str, float | int | None]:
     }
 
 
+def binomial_tail(n: int, k: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), exact.
+
+    >>> round(binomial_tail(15, 1, 0.05), 3), round(binomial_tail(15, 3, 0.05), 3)
+    (0.537, 0.036)
+    """
+    return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(max(k, 0), n + 1)))
+
+
+def _recall_drop(cur: float, cand: float, n: int, settings: RetrainSettings) -> str | None:
+    """Why the candidate's recall is refused, or None.
+
+    Refused when it is below the current model's by more than the tolerance *and* its misses among
+    the ``n`` held-out confirmed anomalies are more than a model whose recall is only
+    ``max_recall_drop`` below the current one's would make with probability ``recall_significance``
+    (one-sided, exact binomial). The held-out confirmations are alerts the current model raised, so it
+    flags all of them by construction; with 15 of them a single miss is already 6.7 points, and
+    without the test no candidate could ever miss one.
+    """
+    tolerance = settings.max_recall_drop
+    if not cand < cur - tolerance:
+        return None
+    reason = f"recall {cand:.3f} < current {cur:.3f} - tolerance {tolerance:.3f}"
+    if n <= 0:
+        return reason
+    misses = round((1.0 - cand) * n)
+    p_value = binomial_tail(n, misses, min(1.0, 1.0 - cur + tolerance))
+    if p_value >= settings.recall_significance:
+        return None
+    return f"{reason} ({misses} of {n} held-out confirmed anomalies missed, p = {p_value:.3f})"
+
+
 def gate(
     current: dict[str, Any], candidate: dict[str, Any], settings: RetrainSettings
 ) -> tuple[bool, list[str]]:
     """Accept the candidate unless a metric is worse than the current model's beyond its tolerance.
 
     Returns ``(accepted, reasons)``; the reasons name each metric that failed, with both values.
+    With the number of held-out confirmed anomalies (``confirmed``), a recall drop must also be more
+    than chance on that many (:func:`_recall_drop`).
 
     The share of normal readings flagged is compared on the held-out reference sample. The recent
     normal sample is compared only when there is no reference: it holds the readings on which the
@@ -213,14 +248,22 @@ def gate(
     >>> gate({"recall": 0.8, "normal_far": 0.01, "reference_far": None},
     ...      {"recall": 0.9, "normal_far": 0.03, "reference_far": None}, s)
     (False, ['normal_far 0.030 > current 0.010 + tolerance 0.010'])
+    >>> gate({"recall": 1.0, "confirmed": 15}, {"recall": 14 / 15, "confirmed": 15}, s)
+    (True, [])
+    >>> print(gate({"recall": 1.0, "confirmed": 15}, {"recall": 12 / 15, "confirmed": 15}, s)[1][0])
+    recall 0.800 < current 1.000 - tolerance 0.050 (3 of 15 held-out confirmed anomalies missed, p = 0.036)
     """
     with_reference = current.get("reference_far") is not None and candidate.get("reference_far") is not None
+    reasons = []
+    cur_recall, cand_recall = current.get("recall"), candidate.get("recall")
+    if cur_recall is not None and cand_recall is not None:
+        n = int(candidate.get("confirmed") or 0)
+        if (why := _recall_drop(cur_recall, cand_recall, n, settings)) is not None:
+            reasons.append(why)
     checks = (
-        ("recall", -1, settings.max_recall_drop),
         ("false_alarm_rate", 1, settings.max_false_alarm_increase),
         ("reference_far" if with_reference else "normal_far", 1, settings.max_far_increase),
     )
-    reasons = []
     for name, direction, tolerance in checks:
         cur, cand = current.get(name), candidate.get(name)
         if cur is None or cand is None:

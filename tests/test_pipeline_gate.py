@@ -1,0 +1,69 @@
+"""The retrain gate's recall check: a drop beyond the tolerance refuses a candidate only when its misses
+among the held-out confirmed anomalies are more than chance for a model that much worse."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.config import RetrainSettings
+from pipeline.retrain.training import binomial_tail, gate
+
+SETTINGS = RetrainSettings(max_recall_drop=0.05, recall_significance=0.05)
+
+
+def _recall(caught: int, held_out: int) -> dict[str, float | int]:
+    return {"recall": caught / held_out, "confirmed": held_out}
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "p"), [(15, 1, 0.05), (15, 3, 0.05), (6, 2, 0.05), (50, 6, 0.05), (20, 0, 0.3), (8, 8, 0.5)]
+)
+def test_the_binomial_tail_is_exact(n: int, k: int, p: float) -> None:
+    stats = pytest.importorskip("scipy.stats")
+    assert binomial_tail(n, k, p) == pytest.approx(float(stats.binom.sf(k - 1, n, p)), rel=1e-9)
+
+
+def test_one_or_two_misses_of_fifteen_pass_and_three_refuse() -> None:
+    current = _recall(15, 15)  # the current model raised these alerts: it flags all of them
+    assert gate(current, _recall(14, 15), SETTINGS) == (True, [])
+    assert gate(current, _recall(13, 15), SETTINGS) == (True, [])
+    accepted, reasons = gate(current, _recall(12, 15), SETTINGS)
+    assert not accepted
+    assert reasons == [
+        "recall 0.800 < current 1.000 - tolerance 0.050 "
+        "(3 of 15 held-out confirmed anomalies missed, p = 0.036)"
+    ]
+
+
+def test_a_larger_holdout_resolves_a_smaller_drop() -> None:
+    # 6 of 50 missed (recall 0.88): refused; on 15 held out, 2 of 15 (0.867) was not.
+    assert gate(_recall(50, 50), _recall(44, 50), SETTINGS)[0] is False
+    assert gate(_recall(50, 50), _recall(46, 50), SETTINGS)[0] is True
+
+
+def test_the_test_counts_from_the_current_models_own_recall() -> None:
+    # A current model that misses 3 of 20 and a candidate that misses 4: within the tolerance of 5 points.
+    assert gate(_recall(17, 20), _recall(16, 20), SETTINGS) == (True, [])
+    # Missing 9 of 20 is more than a model at recall 0.80 would miss by chance.
+    assert gate(_recall(17, 20), _recall(11, 20), SETTINGS)[0] is False
+
+
+def test_a_significance_of_one_refuses_every_drop_beyond_the_tolerance() -> None:
+    strict = SETTINGS.model_copy(update={"recall_significance": 1.0})
+    accepted, reasons = gate(_recall(15, 15), _recall(14, 15), strict)
+    assert not accepted and reasons[0].startswith("recall 0.933 < current 1.000 - tolerance 0.050")
+
+
+def test_without_the_count_the_recall_check_is_the_plain_comparison() -> None:
+    assert gate({"recall": 1.0}, {"recall": 0.94}, SETTINGS) == (
+        False,
+        ["recall 0.940 < current 1.000 - tolerance 0.050"],
+    )
+    assert gate({"recall": 1.0}, {"recall": 0.96}, SETTINGS) == (True, [])
+
+
+def test_the_other_checks_still_refuse_a_candidate_whose_recall_passes() -> None:
+    current = _recall(15, 15) | {"reference_far": 0.01, "normal_far": 0.01}
+    noisy = _recall(14, 15) | {"reference_far": 0.05, "normal_far": 0.01}
+    accepted, reasons = gate(current, noisy, SETTINGS)
+    assert not accepted and reasons == ["reference_far 0.050 > current 0.010 + tolerance 0.010"]
