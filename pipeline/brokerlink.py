@@ -16,14 +16,15 @@ import threading
 import time
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from pipeline.backoff import Backoff, ThrottledLog
 from pipeline.config import KafkaSettings
 from pipeline.errors import BrokerUnavailableError
 from pipeline.metrics import PipelineMetrics
 
-__all__ = ["BrokerHealth", "client_options", "new_consumer", "new_producer"]
+__all__ = ["BrokerHealth", "client_options", "new_consumer", "new_producer", "records_waiting"]
 
 log = logging.getLogger("pipeline.daemon")  # its lines read as the daemon's, as they always have
 
@@ -69,6 +70,20 @@ def new_producer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaProducer:
         request_timeout_ms=kafka.request_timeout_ms,
         **client_options(kafka, bootstrap_servers),
     )
+
+
+def records_waiting(
+    consumer: KafkaConsumer, partitions: list[TopicPartition], timeout_ms: int
+) -> dict[TopicPartition, int]:
+    """Per partition, how many records the broker holds past ``consumer``'s position (those with none
+    left out); empty when the broker cannot be asked."""
+    try:
+        ends = consumer.end_offsets(partitions, timeout_ms=timeout_ms)
+        positions = {tp: consumer.position(tp, timeout_ms=timeout_ms) for tp in ends}
+    except KafkaError as exc:
+        log.warning("cannot compare positions with the broker's end offsets: %s", exc)
+        return {}
+    return {tp: ends[tp] - at for tp, at in positions.items() if at is not None and ends[tp] > at}
 
 
 class BrokerHealth:

@@ -1,10 +1,11 @@
 """The scoring daemon's Kafka loop: poll, process, produce, flush, commit; rebalances, pauses, retries.
 
 At-least-once: offsets (last + 1) are committed only after every alert, score and DLQ record of the
-batch was acknowledged by the broker. A failed produce rewinds the consumer to the batch's first offsets
-and retries after a backoff; a broker that stays unreachable for ``kafka.unavailable_exit_s`` ends the
-run with :data:`EXIT_BROKER` so a supervisor restarts the process. Only the thread that calls
-:meth:`Daemon.run` touches the consumer; :meth:`Daemon.request_stop` may be called from anywhere.
+batch was acknowledged by the broker (:class:`~pipeline.delivery.Delivery`). A failed produce rewinds
+the consumer to the batch's first offsets and retries after a backoff with a new producer; a broker
+that stays unreachable for ``kafka.unavailable_exit_s`` ends the run with :data:`EXIT_BROKER` so a
+supervisor restarts the process. Only the thread that calls :meth:`Daemon.run` touches the consumer;
+:meth:`Daemon.request_stop` may be called from anywhere.
 With a :class:`~pipeline.hotswap.ModelReloader`, a new registry version is swapped in between batches
 on the same thread, so no batch is scored by two models and no record is skipped.
 
@@ -30,17 +31,18 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
 from pipeline.backoff import ThrottledLog
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
-from pipeline.brokerlink import BrokerHealth, new_consumer, new_producer
+from pipeline.brokerlink import BrokerHealth, new_consumer, records_waiting
 from pipeline.config import Settings
+from pipeline.delivery import Delivery, DeliveryError
 from pipeline.errors import BrokerUnavailableError
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
-from pipeline.processing import BatchProcessor, Outgoing
+from pipeline.processing import BatchProcessor
 
 __all__ = ["EXIT_BROKER", "EXIT_OK", "Daemon"]
 
@@ -48,10 +50,6 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_BROKER = 3
-
-
-class _BatchRetryError(Exception):
-    """A batch's output could not be delivered; it is rewound and retried."""
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -99,6 +97,7 @@ class Daemon:
         self._held_over: dict[TopicPartition, int] = {}
         self._joined = False
         self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers)
+        self.delivery = Delivery(self.kafka, bootstrap_servers, self.health)
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
         self._paused_at: float | None = None
         self._last_records_at = time.monotonic()
@@ -107,7 +106,6 @@ class Daemon:
         )
         metrics.poll_max_records.set(self.batch_limit.current)
         self.consumer: KafkaConsumer | None = None
-        self.producer: KafkaProducer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -133,12 +131,10 @@ class Daemon:
         """Create the clients, retrying with backoff; False when a stop came first."""
         while not self._stop.is_set():
             try:
-                self.producer = self._new_producer()
+                self.delivery.connect()
                 self.consumer = self._new_consumer()
             except KafkaError as exc:
-                if self.producer is not None:
-                    self.producer.close(timeout=0)
-                    self.producer = None
+                self.delivery.replace()
                 self.health.failure("connect", exc)
                 continue
             self.health.success()
@@ -149,25 +145,9 @@ class Daemon:
     def _new_consumer(self) -> KafkaConsumer:
         return new_consumer(self.kafka, self.bootstrap_servers)
 
-    def _new_producer(self) -> KafkaProducer:
-        return new_producer(self.kafka, self.bootstrap_servers)
-
-    def _replace_producer(self) -> None:
-        """Drop the producer after a failed delivery; the next delivery builds a fresh one.
-
-        A producer can be left in a fatal state by a broker that lost its state (a restarted in-memory
-        broker refuses the old producer id) and would then fail every later send; a new one starts over.
-        """
-        producer, self.producer = self.producer, None
-        if producer is not None:
-            try:
-                producer.close(timeout=0)
-            except KafkaError as exc:
-                log.debug("closing the failed producer: %s", exc)
-
     def _close(self) -> None:
         """Commit what is processed, then close the consumer and the producer (each bounded)."""
-        consumer, producer = self.consumer, self.producer
+        consumer = self.consumer
         if consumer is not None:
             if self._pending:
                 try:
@@ -178,12 +158,8 @@ class Daemon:
                 consumer.close(autocommit=False)
             except KafkaError as exc:
                 log.warning("closing the consumer failed: %s", exc)
-        if producer is not None:
-            try:
-                producer.close(timeout=5)
-            except KafkaError as exc:
-                log.warning("closing the producer failed: %s", exc)
-        self.consumer = self.producer = None
+        self.delivery.close()
+        self.consumer = None
 
     # -- rebalances (called on the IO thread) ---------------------------------------------------------
     def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None:
@@ -270,9 +246,9 @@ class Daemon:
             records = list(chain.from_iterable(polled.values()))
             try:
                 self._handle(records)
-            except _BatchRetryError as exc:
+            except DeliveryError as exc:
                 self._rewind(records)
-                self._replace_producer()
+                self.delivery.replace()
                 self.health.failure("produce", exc)
                 continue
             elapsed = time.perf_counter() - started
@@ -301,9 +277,9 @@ class Daemon:
         messages = self.processor.sweep()
         if messages:
             try:
-                self._deliver(messages)
-            except _BatchRetryError as exc:
-                self._replace_producer()
+                self.delivery.deliver(messages)
+            except DeliveryError as exc:
+                self.delivery.replace()
                 log.warning("quiet-time resolutions not delivered: %s", exc)
         if self._pending:
             try:
@@ -322,14 +298,7 @@ class Daemon:
         partitions = list(self.consumer.assignment() - self.consumer.paused())
         if not partitions:
             return
-        timeout_ms = self.kafka.request_timeout_ms
-        try:
-            ends = self.consumer.end_offsets(partitions, timeout_ms=timeout_ms)
-            positions = {tp: self.consumer.position(tp, timeout_ms=timeout_ms) for tp in ends}
-        except KafkaError as exc:
-            log.warning("cannot compare positions with the broker's end offsets: %s", exc)
-            return
-        waiting = {tp: ends[tp] - at for tp, at in positions.items() if at is not None and ends[tp] > at}
+        waiting = records_waiting(self.consumer, partitions, self.kafka.request_timeout_ms)
         if not waiting:
             return
         self.metrics.broker_failures.labels("stalled").inc()
@@ -378,7 +347,7 @@ class Daemon:
 
     def _handle(self, records: list[Any]) -> None:
         out = self.processor.process(records)
-        self._deliver(out.messages)
+        self.delivery.deliver(out.messages)
         with self._lock:
             for (topic, partition), offset in out.offsets.items():
                 tp = TopicPartition(topic, partition)
@@ -391,27 +360,6 @@ class Daemon:
         self._update_lag(out.offsets)
         if out.dlq_tripped and self._paused_at is None:
             self._pause()
-
-    def _deliver(self, messages: list[Outgoing]) -> None:
-        """Send and flush; raise _BatchRetryError unless the broker acknowledged every message."""
-        if not messages:
-            return
-        try:
-            if self.producer is None:
-                self.producer = self._new_producer()
-            futures = [
-                self.producer.send(m.topic, key=m.key, value=m.value, headers=m.headers or None)
-                for m in messages
-            ]
-            self.producer.flush(timeout=self.kafka.request_timeout_ms / 1000)
-        except KafkaError as exc:
-            raise _BatchRetryError(f"producing {len(messages)} messages failed: {exc}") from exc
-        failed = [f for f in futures if f.failed()]
-        if failed:
-            raise _BatchRetryError(
-                f"{len(failed)} of {len(messages)} messages not acknowledged: {failed[0].exception}"
-            )
-        self.health.success()
 
     def _rewind(self, records: list[Any]) -> None:
         """Seek back to each partition's first record of the batch, so it is processed again."""

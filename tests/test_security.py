@@ -130,8 +130,8 @@ def test_tls_and_sasl_settings_reach_every_kafka_client(fitted, monkeypatch) -> 
         bootstrap_servers="k1:9093,k2:9093",
     )
     assert daemon._connect()
-    daemon._replace_producer()
-    daemon.producer = daemon._new_producer()  # a producer rebuilt after a failure gets them too
+    daemon.delivery.replace()
+    daemon.delivery.connect()  # a producer rebuilt after a failure gets them too
     ensure_topics("k1:9093", {"in": 1}, create_missing=False, client_options=expected)
     assert len(producers) == 2 and len(consumers) == 1 and len(admins) == 1
     for options in producers + consumers + admins:

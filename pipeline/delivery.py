@@ -1,0 +1,83 @@
+"""The daemon's producer side: send a batch's output and wait until the broker acknowledged all of it.
+
+The daemon commits a batch's offsets only after :meth:`Delivery.deliver` returned, so every alert,
+score and dead-letter record of a committed batch is on the broker (at-least-once). A failed delivery
+raises :class:`DeliveryError`; the daemon then rewinds the batch, calls :meth:`Delivery.replace` and
+retries after a backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from pipeline.brokerlink import BrokerHealth, new_producer
+from pipeline.config import KafkaSettings
+from pipeline.processing import Outgoing
+
+__all__ = ["Delivery", "DeliveryError"]
+
+log = logging.getLogger("pipeline.daemon")
+
+
+class DeliveryError(Exception):
+    """A batch's output could not be delivered; the batch is rewound and retried."""
+
+
+class Delivery:
+    """Owns the daemon's producer (``acks=all``); built by :meth:`connect`, rebuilt after a failure."""
+
+    def __init__(self, kafka: KafkaSettings, bootstrap_servers: str, health: BrokerHealth) -> None:
+        self.kafka = kafka
+        self.bootstrap_servers = bootstrap_servers
+        self.health = health
+        self.producer: KafkaProducer | None = None
+
+    def connect(self) -> None:
+        """Build the producer (raises :class:`~kafka.errors.KafkaError` when the broker is unreachable)."""
+        self.producer = new_producer(self.kafka, self.bootstrap_servers)
+
+    def deliver(self, messages: list[Outgoing]) -> None:
+        """Send and flush; raise :class:`DeliveryError` unless the broker acknowledged every message."""
+        if not messages:
+            return
+        try:
+            if self.producer is None:
+                self.connect()
+            assert self.producer is not None
+            futures = [
+                self.producer.send(m.topic, key=m.key, value=m.value, headers=m.headers or None)
+                for m in messages
+            ]
+            self.producer.flush(timeout=self.kafka.request_timeout_ms / 1000)
+        except KafkaError as exc:
+            raise DeliveryError(f"producing {len(messages)} messages failed: {exc}") from exc
+        failed = [f for f in futures if f.failed()]
+        if failed:
+            first = failed[0].exception
+            raise DeliveryError(f"{len(failed)} of {len(messages)} messages not acknowledged: {first}")
+        self.health.success()
+
+    def replace(self) -> None:
+        """Drop the producer after a failed delivery; the next delivery builds a fresh one.
+
+        A producer can be left in a fatal state by a broker that lost its state (a restarted in-memory
+        broker refuses the old producer id) and would then fail every later send; a new one starts over.
+        """
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except KafkaError as exc:
+                log.debug("closing the failed producer: %s", exc)
+
+    def close(self) -> None:
+        """Flush what is buffered and close the producer (bounded: 5 s)."""
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=5)
+            except KafkaError as exc:
+                log.warning("closing the producer failed: %s", exc)
