@@ -1,0 +1,330 @@
+"""The Grafana dashboards (plant overview, pipeline health) as JSON, built from their panels' queries.
+
+:mod:`render` writes them to ``grafana/dashboards/``; both read the Prometheus datasource of
+``grafana/provisioning/datasources`` by its uid.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+DATASOURCE_UID = "dhag-prometheus"
+DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
+
+
+def _target(ref: str, expr: str, legend: str = "", *, instant: bool = False) -> dict[str, Any]:
+    target = {"refId": ref, "datasource": DATASOURCE, "expr": expr, "legendFormat": legend or "__auto"}
+    if instant:
+        target |= {"instant": True, "range": False, "format": "table"}
+    return target
+
+
+def _panel(
+    kind: str, title: str, grid: tuple[int, int, int, int], targets: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
+    x, y, w, h = grid
+    unit = extra.pop("unit", "short")
+    panel = {
+        "type": kind,
+        "title": title,
+        "gridPos": {"x": x, "y": y, "w": w, "h": h},
+        "datasource": DATASOURCE,
+        "targets": targets,
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": extra.pop("options", {}),
+    }
+    return panel | extra
+
+
+def _dashboard(uid: str, title: str, panels: list[dict[str, Any]], variables: list[dict[str, Any]]) -> str:
+    for number, panel in enumerate(panels, start=1):
+        panel["id"] = number
+    dashboard = {
+        "uid": uid,
+        "title": title,
+        "tags": ["dhag"],
+        "timezone": "browser",
+        "editable": True,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "10s",
+        "time": {"from": "now-1h", "to": "now"},
+        "templating": {"list": variables},
+        "annotations": {"list": []},
+        "panels": panels,
+    }
+    return json.dumps(dashboard, indent=2) + "\n"
+
+
+def _variable(name: str, label: str, query: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": f"{name}-values"},
+        "definition": query,
+        "refresh": 2,
+        "includeAll": True,
+        "multi": True,
+        "current": {"text": "All", "value": "$__all"},
+    }
+
+
+def plant_overview() -> str:
+    """Assets by state, alert timeline, anomaly score per asset, top assets."""
+    sel = '{asset_group=~"$asset_group"}'
+    panels = [
+        _panel(
+            "stat",
+            "Assets anomalous now",
+            (0, 0, 6, 5),
+            [_target("A", f"sum(dhag:asset_anomalous{sel})")],
+            options={"colorMode": "background", "reduceOptions": {"calcs": ["lastNotNull"]}},
+        ),
+        _panel(
+            "stat",
+            "Assets normal now",
+            (6, 0, 6, 5),
+            [_target("A", f"count(dhag:asset_anomalous{sel}) - sum(dhag:asset_anomalous{sel})")],
+            options={"reduceOptions": {"calcs": ["lastNotNull"]}},
+        ),
+        _panel(
+            "bargauge",
+            "Anomalous assets by group",
+            (12, 0, 12, 5),
+            [_target("A", f"job_asset_group:dhag_asset_anomalous:sum{sel}", "{{asset_group}}", instant=True)],
+        ),
+        _panel(
+            "state-timeline",
+            "Alert timeline (1 = open alert)",
+            (0, 5, 24, 9),
+            [_target("A", f"max by (asset) (dhag:asset_anomalous{sel})", "{{asset}}")],
+            options={"mergeValues": True, "showValue": "never"},
+        ),
+        _panel(
+            "timeseries",
+            "Anomaly score per asset",
+            (0, 14, 16, 10),
+            [
+                _target("A", f"max by (asset) (dhag:asset_score{sel})", "{{asset}}"),
+                _target(
+                    "B",
+                    "max by (version) (dhag_model_threshold * on (instance, job) group_left (version) "
+                    "(dhag_model_info == 1))",
+                    "threshold {{version}}",
+                ),
+            ],
+            unit="percentunit",
+        ),
+        _panel(
+            "table",
+            "Top assets by anomaly score",
+            (16, 14, 8, 10),
+            [_target("A", f"topk(10, max by (asset, asset_group) (dhag:asset_score{sel}))", instant=True)],
+            unit="percentunit",
+        ),
+        _panel(
+            "timeseries",
+            "Alerts opened and resolved (per hour)",
+            (0, 24, 24, 7),
+            [
+                _target("A", "sum(increase(dhag_alerts_opened_total[1h]))", "opened"),
+                _target(
+                    "B",
+                    "sum by (resolved_by) (increase(dhag_alerts_resolved_total[1h]))",
+                    "resolved ({{resolved_by}})",
+                ),
+            ],
+        ),
+    ]
+    variables = [_variable("asset_group", "Asset group", "label_values(dhag:asset_score, asset_group)")]
+    return _dashboard("dhag-plant-overview", "DHAG plant overview", panels, variables)
+
+
+def pipeline_health() -> str:
+    """Throughput, lag, latency, DLQ, model version, reloads, drift, replicas; then the retrainer."""
+    rate = "[$__rate_interval]"
+    panels = [
+        _panel("stat", "Daemons up", (0, 0, 4, 4), [_target("A", 'sum(up{job="dhag-pipeline"})')]),
+        _panel(
+            "stat",
+            "Model in use",
+            (4, 0, 6, 4),
+            [_target("A", "count by (version) (dhag_model_info == 1)", "{{version}}")],
+            options={"textMode": "name", "reduceOptions": {"calcs": ["lastNotNull"]}},
+        ),
+        _panel(
+            "stat",
+            "Alert threshold",
+            (10, 0, 4, 4),
+            [_target("A", "max(dhag_model_threshold)")],
+            unit="percentunit",
+        ),
+        _panel(
+            "stat", "DLQ cap tripped (daemons paused)", (14, 0, 5, 4), [_target("A", "sum(dhag_dlq_paused)")]
+        ),
+        _panel("stat", "Broker connected", (19, 0, 5, 4), [_target("A", "min(dhag_broker_connected)")]),
+        _panel(
+            "timeseries",
+            "Throughput (records/s)",
+            (0, 4, 12, 8),
+            [
+                _target("A", "sum(job:dhag_records_consumed:rate1m)", "consumed"),
+                _target("B", "sum by (outcome) (job_outcome:dhag_records_processed:rate1m)", "{{outcome}}"),
+            ],
+            unit="reqps",
+        ),
+        _panel(
+            "timeseries",
+            "Consumer lag (records)",
+            (12, 4, 12, 8),
+            [
+                _target("A", "sum by (topic) (job_topic:dhag_consumer_lag_records:sum)", "{{topic}}"),
+                _target(
+                    "B", "max by (topic, partition) (dhag_consumer_lag_records)", "{{topic}}/{{partition}}"
+                ),
+            ],
+        ),
+        _panel(
+            "timeseries",
+            "Latency",
+            (0, 12, 12, 8),
+            [
+                _target("A", "max(job:dhag_end_to_end_lag_seconds:p99_5m)", "record ts to score p99"),
+                _target(
+                    "B",
+                    f"histogram_quantile(0.5, sum by (le) (rate(dhag_end_to_end_lag_seconds_bucket{rate})))",
+                    "record ts to score p50",
+                ),
+                _target("C", "max(job:dhag_batch_duration_seconds:p99_5m)", "poll to commit p99"),
+                _target(
+                    "D",
+                    "histogram_quantile(0.99, sum by (le) "
+                    f"(rate(dhag_scoring_duration_seconds_bucket{rate})))",
+                    "scoring p99",
+                ),
+            ],
+            unit="s",
+        ),
+        _panel(
+            "timeseries",
+            "Dead-letter queue",
+            (12, 12, 12, 8),
+            [
+                _target("A", "max(dhag_dlq_window_ratio)", "share of recent window"),
+                _target("B", "max(job:dhag_dlq_records:ratio_rate5m)", "share over 5 min"),
+                _target("C", f"sum by (reason) (rate(dhag_dlq_records_total{rate}))", "{{reason}} /s"),
+            ],
+            unit="percentunit",
+        ),
+        _panel(
+            "timeseries",
+            "Model reloads (per hour)",
+            (0, 20, 8, 7),
+            [_target("A", "sum by (result) (increase(dhag_model_reloads_total[1h]))", "{{result}}")],
+        ),
+        _panel(
+            "timeseries",
+            "Drift detections (per hour)",
+            (8, 20, 8, 7),
+            [
+                _target(
+                    "A",
+                    "sum by (model_version) (increase(dhag_drift_detections_total[1h]))",
+                    "{{model_version}}",
+                )
+            ],
+        ),
+        _panel(
+            "timeseries",
+            "Partitions and replicas",
+            (16, 20, 8, 7),
+            [_target("A", "dhag_assigned_partitions", "{{instance}}")],
+        ),
+        *_retraining_panels(27),
+        _panel(
+            "timeseries",
+            "Records per poll allowed (shrinks when batches run slow)",
+            (0, 38, 24, 6),
+            [
+                _target("A", "dhag_poll_max_records", "limit {{instance}}"),
+                _target(
+                    "B", "sum by (instance) (rate(dhag_batch_records_sum[5m]))", "records/s {{instance}}"
+                ),
+            ],
+        ),
+    ]
+    return _dashboard("dhag-pipeline-health", "DHAG pipeline health", panels, [])
+
+
+def _retraining_panels(top: int) -> list[dict[str, Any]]:
+    """The retrainer's row (job dhag-retrainer): runs, last success, labels, label DLQ, registry version."""
+    return [
+        _panel("stat", "Retrainer up", (0, top, 4, 4), [_target("A", 'sum(up{job="dhag-retrainer"})')]),
+        _panel(
+            "stat",
+            "Registry current version",
+            (4, top, 6, 4),
+            [_target("A", "count by (version) (dhag_registry_current_info == 1)", "{{version}}")],
+            options={"textMode": "name", "reduceOptions": {"calcs": ["lastNotNull"]}},
+        ),
+        _panel(
+            "stat",
+            "Since the last successful retraining",
+            (10, top, 5, 4),
+            # The latest over a week, as DhagRetrainingStale reads it: a restarted retrainer starts at 0.
+            [
+                _target(
+                    "A", "time() - max(max_over_time(dhag_retrain_last_success_timestamp_seconds[7d]) > 0)"
+                )
+            ],
+            unit="s",
+        ),
+        _panel(
+            "stat",
+            "Since the last retraining run",
+            (15, top, 5, 4),
+            [_target("A", "time() - max(max_over_time(dhag_retrain_last_run_timestamp_seconds[7d]) > 0)")],
+            unit="s",
+        ),
+        _panel(
+            "stat",
+            "Labels waiting for their alert",
+            (20, top, 4, 4),
+            [_target("A", "sum(dhag_labels_pending)")],
+        ),
+        _panel(
+            "timeseries",
+            "Retraining runs by outcome (per day)",
+            (0, top + 4, 8, 7),
+            [_target("A", "sum by (outcome) (increase(dhag_retrain_runs_total[1d]))", "{{outcome}}")],
+        ),
+        _panel(
+            "timeseries",
+            "Labels received (per hour)",
+            (8, top + 4, 8, 7),
+            [_target("A", "sum by (label) (increase(dhag_labels_received_total[1h]))", "{{label}}")],
+        ),
+        _panel(
+            "timeseries",
+            "Label DLQ (per hour)",
+            (16, top + 4, 8, 7),
+            [_target("A", "sum by (reason) (increase(dhag_labels_dlq_total[1h]))", "{{reason}}")],
+        ),
+        _panel(
+            "timeseries",
+            "Retraining run duration (mean over a day)",
+            (0, top + 11, 24, 6),
+            [
+                _target(
+                    "A",
+                    "sum(increase(dhag_retrain_duration_seconds_sum[1d]))"
+                    " / sum(increase(dhag_retrain_duration_seconds_count[1d]))",
+                    "mean run duration",
+                )
+            ],
+            unit="s",
+        ),
+    ]
