@@ -8,7 +8,11 @@ import torch
 
 from dhag.exceptions import ParameterError
 
-__all__ = ["ARCH_PARAMS", "resolve_device", "validate_params"]
+__all__ = ["ARCH_PARAMS", "BEYOND_SHIFT_RANGE", "resolve_device", "validate_params"]
+
+# The margin past each column's training range (in standard deviations) that shift_mode="beyond" is used
+# with: the plant model's rule (pipeline/plantmodel.py) and the Table 2 variant (dhag.bench.make_dhag).
+BEYOND_SHIFT_RANGE = (0.0, 2.0)
 
 # The settings that shape the networks (and so must travel with the weights).
 ARCH_PARAMS = ("latent_dim", "encoder_layers", "n_perturbators", "perturbator_hidden", "discriminator_hidden")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dhag import DHAG
+from dhag.params import BEYOND_SHIFT_RANGE
 from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, METADATA_KEY, PlantFeatures
 
 __all__ = [
@@ -41,7 +42,7 @@ PLANT_MODEL_SETTINGS: dict[str, Any] = {
     "target_far": 0.01,
     "validation_split": "blocks",
     "shift_mode": "beyond",
-    "shift_range": (0.0, 2.0),
+    "shift_range": BEYOND_SHIFT_RANGE,
     "min_threshold": 0.5,
     "device": "cpu",
 }

@@ -73,15 +73,17 @@ def make_dhag(
 
     ``passthrough`` names already-encoded 0/1 columns to keep as they are; ``feature_names`` names the
     columns of a numpy input so that ``passthrough`` can refer to them. ``shift_mode="beyond"`` trains
-    a collapsed fit's retry with shifted rows beyond each column's range (``shift_range=(0, 2)``, the
-    plant model's rule) instead of the default offset rule; the same for every dataset.
+    a collapsed fit's retry with shifted rows 0 to 2 deviations beyond each column's range
+    (:data:`dhag.params.BEYOND_SHIFT_RANGE`, the plant model's rule) instead of the default offset
+    rule; the same for every dataset.
     ``average_weights=True`` keeps the mean of the second half's end-of-epoch weights (not the default).
     """
     from dhag.estimator import DHAG
+    from dhag.params import BEYOND_SHIFT_RANGE
 
     rule: dict[str, Any] = {}
     if shift_mode not in (None, "offset"):
-        rule = {"shift_mode": shift_mode, "shift_range": (0.0, 2.0)}
+        rule = {"shift_mode": shift_mode, "shift_range": BEYOND_SHIFT_RANGE}
     if average_weights:
         rule["average_weights"] = True
     return DHAG(
