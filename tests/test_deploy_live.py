@@ -15,26 +15,22 @@ daemon hot-swaps), and that every Grafana-managed alert rule's query evaluates.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import yaml
 from deploy_support import DEPLOY, RULES, alert_rules, load_yaml, tool
 from pipeline_kafka import make_settings, produce, read_topic, running_daemon
 from prometheus_client import CollectorRegistry
+from prometheus_live import running_prometheus, wait_for
 
 from dhag import DHAG
-from pipeline.broker import EmbeddedBroker, ensure_topics, free_port
+from pipeline.broker import EmbeddedBroker, ensure_topics
 from pipeline.config import Settings
 from pipeline.labels import label_message
 from pipeline.labelstore import LabelStore
@@ -56,7 +52,6 @@ RATE = 30.0  # records/s over the whole fleet
 SPEEDUP = 10.0  # simulated seconds per second
 FAULT_ONSET_S = 60.0  # simulated seconds after the stream starts (6 s of normal operation first)
 FAULT_DURATION_S = 200.0  # simulated seconds (20 s)
-SHORT_FOR = "2s"  # every alert's `for:` in the test's copy of the rules
 RATE_INTERVAL = "10s"  # what Grafana's $__rate_interval resolves to at a 1 s scrape interval, with margin
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 GRAFANA_RULES = DEPLOY / "grafana" / "provisioning" / "alerting" / "dhag-rules.yaml"
@@ -67,123 +62,6 @@ def _plant_model() -> DHAG:
     history = Fleet(ASSETS, seed=SEED, run=0).run(24 * 3600.0, 30.0)
     # A generous time budget, so that the model (and so every score) does not depend on machine load.
     return train_plant_model(history, seed=SEED, max_epochs=20, time_budget=300.0)
-
-
-def _rules_with_short_for(workdir: Path) -> list[Path]:
-    """Copies of deploy/prometheus/rules/*.yml in which every ``for:`` is ``SHORT_FOR``."""
-    paths = []
-    for path in RULES:
-        content = load_yaml(path)
-        for group in content["groups"]:
-            for rule in group["rules"]:
-                if "for" in rule:
-                    rule["for"] = SHORT_FOR
-        copy = workdir / path.name
-        copy.write_text(yaml.safe_dump(content, sort_keys=False))
-        paths.append(copy)
-    return paths
-
-
-def _prometheus_config(workdir: Path, targets: dict[str, str]) -> Path:
-    """deploy/prometheus/prometheus.yml with 1 s intervals, the short-``for`` rules, no Alertmanager, and
-    each job's discovery replaced by the loopback target in ``targets`` (job name -> host:port)."""
-    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
-    jobs = [scrape["job_name"] for scrape in config["scrape_configs"]]
-    assert sorted(jobs) == sorted(targets), "a scrape job of prometheus.yml has no target in this test"
-    config["global"] = {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
-    config.pop("alerting", None)
-    config["rule_files"] = [str(p) for p in _rules_with_short_for(workdir)]
-    for scrape in config["scrape_configs"]:
-        for key in [k for k in scrape if k.endswith("_sd_configs") or k == "static_configs"]:
-            del scrape[key]
-        scrape["static_configs"] = [{"targets": [targets[scrape["job_name"]]]}]
-    path = workdir / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-class Prometheus:
-    """A Prometheus server process and its HTTP API."""
-
-    def __init__(self, port: int, log: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = log
-
-    def get(self, path: str, **params: str) -> Any:
-        """The ``data`` of a successful API answer; fails the test with Prometheus' error otherwise."""
-        url = f"{self.url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        try:
-            with urllib.request.urlopen(url, timeout=10) as resp:
-                body = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            body = json.loads(exc.read() or b"{}")
-        assert body.get("status") == "success", f"{path} {params}: {body}"
-        return body["data"]
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """The instant vector (or scalar, as one sample) of ``expr`` now."""
-        data = self.get("/api/v1/query", query=expr)
-        return data["result"] if data["resultType"] == "vector" else [{"value": data["result"]}]
-
-    def asset_alerts(self) -> list[dict[str, Any]]:
-        """The DhagAssetAnomalous alerts now (pending or firing), with their labels."""
-        return [
-            alert
-            for alert in self.get("/api/v1/alerts")["alerts"]
-            if alert["labels"]["alertname"] == "DhagAssetAnomalous"
-        ]
-
-    def logs(self) -> str:
-        """The end of the server's log, for failure messages."""
-        return self.log.read_text()[-3000:] if self.log.exists() else ""
-
-
-@contextmanager
-def running_prometheus(workdir: Path, targets: dict[str, str]) -> Iterator[Prometheus]:
-    """A ``prometheus`` on a free loopback port with temporary storage; stopped on exit."""
-    binary = tool("prometheus")
-    port = free_port()
-    targets = targets | {"prometheus": f"127.0.0.1:{port}"}
-    config = _prometheus_config(workdir, targets)
-    server = Prometheus(port, workdir / "prometheus.log")
-    cmd = [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={workdir / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    with server.log.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        _wait(lambda: _ready(server.url) or proc.poll() is not None, 30, "Prometheus to start", server)
-        assert proc.poll() is None, f"prometheus exited with {proc.returncode}:\n{server.logs()}"
-        yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
-def _wait(
-    predicate: Callable[[], bool], timeout_s: float, what: str, prometheus: Prometheus | None = None
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            logs = f"\nPrometheus log:\n{prometheus.logs()}" if prometheus else ""
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{logs}")
-        time.sleep(0.25)
 
 
 def _dashboard_queries() -> dict[str, str]:
@@ -369,10 +247,10 @@ def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
                             fired.append(alert["labels"])
                     return bool(fired)
 
-                _wait(faulty_fires, 60, f"DhagAssetAnomalous to fire for {FAULTY}", prom)
+                wait_for(faulty_fires, 60, f"DhagAssetAnomalous to fire for {FAULTY}", prom)
                 # The fault ends; its episode resolves in the daemon, and the score shifts were seen.
-                _wait(lambda: prom.query("dhag_alerts_resolved_total"), 60, "the episode to resolve", prom)
-                _wait(lambda: prom.query("dhag_drift_detections_total"), 30, "a drift detection", prom)
+                wait_for(lambda: prom.query("dhag_alerts_resolved_total"), 60, "the episode to resolve", prom)
+                wait_for(lambda: prom.query("dhag_drift_detections_total"), 30, "a drift detection", prom)
                 faulty_fires()
                 assert not set(seen) & set(healthy), f"alerts for healthy assets: {seen}"
                 # Routed by asset group, naming the model version in use.
@@ -387,19 +265,19 @@ def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
                 alerts = [orjson.loads(m.value) for m in read_topic(bs, topics.alerts, count=1)]
                 opened = next(a for a in alerts if a["asset_id"] == FAULTY and a["state"] == "open")
                 produce(bs, topics.labels, _labels(bs, settings, opened))
-                _wait(
+                wait_for(
                     lambda: prom.query('dhag_retrain_runs_total{outcome="promoted"} > 0'),
                     90,
                     "a promoted retraining run",
                     prom,
                 )
-                _wait(
+                wait_for(
                     lambda: prom.query('dhag_model_info{version!="v1"} == 1'),
                     30,
                     "the daemon to hot-swap to the promoted version",
                     prom,
                 )
-                _wait(
+                wait_for(
                     lambda: prom.query('dhag_registry_current_info{version!="v1"} == 1'),
                     30,
                     "the retrainer to report the promoted version as the registry's current one",
