@@ -66,18 +66,16 @@ class Delivery:
         A producer can be left in a fatal state by a broker that lost its state (a restarted in-memory
         broker refuses the old producer id) and would then fail every later send; a new one starts over.
         """
-        producer, self.producer = self.producer, None
-        if producer is not None:
-            try:
-                producer.close(timeout=0)
-            except KafkaError as exc:
-                log.debug("closing the failed producer: %s", exc)
+        self._drop(timeout=0, level=logging.DEBUG, what="closing the failed producer")
 
     def close(self) -> None:
         """Flush what is buffered and close the producer (bounded: 5 s)."""
+        self._drop(timeout=5, level=logging.WARNING, what="closing the producer failed")
+
+    def _drop(self, *, timeout: float, level: int, what: str) -> None:
         producer, self.producer = self.producer, None
         if producer is not None:
             try:
-                producer.close(timeout=5)
+                producer.close(timeout=timeout)
             except KafkaError as exc:
-                log.warning("closing the producer failed: %s", exc)
+                log.log(level, "%s: %s", what, exc)
