@@ -41,6 +41,23 @@ def rng() -> np.random.Generator:
 
 
 @pytest.fixture
+def save_without_setting() -> Callable[[DHAG, Path, str], Path]:
+    """Saves a model as an artifact written before ``setting`` existed: its manifest lacks the key."""
+
+    def save(model: DHAG, path: Path, setting: str) -> Path:
+        params = DHAG.get_params
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(
+                DHAG,
+                "get_params",
+                lambda self, deep=True: {k: v for k, v in params(self).items() if k != setting},
+            )
+            return model.save(path)
+
+    return save
+
+
+@pytest.fixture
 def quick_model() -> Callable[..., DHAG]:
     """A factory of DHAGs that fit in a fraction of a second, for tests of behaviour, not quality."""
 

@@ -213,17 +213,10 @@ def test_a_malicious_pickle_is_refused_and_never_run(tmp_path) -> None:
 
 
 def test_an_artifact_from_before_shift_mode_loads_with_the_rule_it_was_trained_with(
-    fitted: DHAG, tmp_path: Path, monkeypatch
+    fitted: DHAG, tmp_path: Path, save_without_setting
 ) -> None:
-    params = DHAG.get_params
-    monkeypatch.setattr(
-        DHAG,
-        "get_params",
-        lambda self, deep=True: {k: v for k, v in params(self).items() if k != "shift_mode"},
-    )
-    path = fitted.save(tmp_path / "old.dhag")
+    path = save_without_setting(fitted, tmp_path / "old.dhag", "shift_mode")
     assert "shift_mode" not in read_manifest(path)["settings"]
-    monkeypatch.undo()
     loaded = load_model(path)
     assert loaded.shift_mode == "offset"
     np.testing.assert_array_equal(
