@@ -29,6 +29,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pipeline.benchio import emit
 from pipeline.broker import EmbeddedBroker, ensure_topics
 from pipeline.config import Settings, child_environment
+from pipeline.procs import stop_process
 
 __all__ = ["run_bench"]
 
@@ -133,12 +134,7 @@ def _stop(proc: subprocess.Popen) -> float:
         rss_mb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
     except (OSError, StopIteration):
         rss_mb = float("nan")
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+    stop_process(proc, 30)
     return rss_mb
 
 

@@ -23,6 +23,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.config import SecuritySettings
 from pipeline.errors import BrokerUnavailableError, ConfigError
+from pipeline.procs import stop_process
 
 __all__ = [
     "EmbeddedBroker",
@@ -160,14 +161,8 @@ class EmbeddedBroker:
         """Stop the broker: SIGTERM, then SIGKILL if it lingers (it holds nothing worth saving)."""
         proc, self._proc = self._proc, None
         self.port = None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        if proc is not None:
+            stop_process(proc, timeout_s, kill_wait_s=5)
 
     @property
     def pid(self) -> int | None:

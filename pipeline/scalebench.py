@@ -22,6 +22,7 @@ from pipeline.benchio import emit
 from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
 from pipeline.config import Settings, child_environment
 from pipeline.metrics import scrape
+from pipeline.procs import stop_process
 
 __all__ = ["run_scale_bench"]
 
@@ -90,11 +91,7 @@ def _scale_run(
         for p in procs:
             p.terminate()
         for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+            stop_process(p, 30)
 
 
 def run_scale_bench(settings: Settings, *, records: int, replicas: int, out: Path | None) -> int:

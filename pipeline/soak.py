@@ -33,6 +33,7 @@ from pipeline.benchio import emit
 from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
 from pipeline.config import Settings, child_environment
 from pipeline.metrics import scrape
+from pipeline.procs import stop_process
 from pipeline.soakledger import Ledger, LedgerCollector
 
 __all__ = ["SoakOptions", "run_soak"]
@@ -250,13 +251,7 @@ def _soak(
         producer.close(timeout=10)
         collector.stop.set()
         collector.join(timeout=30)
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_process(proc, 30)
     produced, scored, dead, lost = seen.counts()
     warm = next((s for s in samples if s["t_s"] >= 60.0), samples[0])
     last = samples[-1]

@@ -19,6 +19,7 @@ import yaml
 from deploy_support import DEPLOY, RULES, load_yaml, tool
 
 from pipeline.broker import free_port
+from pipeline.procs import stop_process
 
 SHORT_FOR = "2s"  # every alert's `for:` in the test's copy of the rules
 
@@ -113,12 +114,7 @@ def running_prometheus(workdir: Path, targets: dict[str, str]) -> Iterator[Prome
         assert proc.poll() is None, f"prometheus exited with {proc.returncode}:\n{server.logs()}"
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, 10)
 
 
 def ready(url: str) -> bool:
