@@ -36,9 +36,10 @@ from pipeline.benchio import emit
 from pipeline.config import AlertSettings, RetrainSettings, Settings
 from pipeline.features import INPUT_SENSORS
 from pipeline.labels import Label
-from pipeline.labelstore import LabelledReading, LabelStore, NormalSampler, Source
+from pipeline.labelstore import LabelledReading, LabelStore, Source
 from pipeline.plantbench import evaluate, fault_windows, in_window, scenario
 from pipeline.plantmodel import history_reference, train_plant_model
+from pipeline.retrain.samples import NormalSampler
 from pipeline.retrain.training import FeatureMap, Judgement, judge
 from pipeline.simulator.faults import Fault
 

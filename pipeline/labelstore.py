@@ -32,7 +32,7 @@ import numpy as np
 
 from pipeline.labels import Label
 
-__all__ = ["LabelStore", "LabelledReading", "NormalSampler", "PendingLabel", "Source"]
+__all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Source"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -116,32 +116,6 @@ class LabelledReading:
     operator: str
     given_at: float
     label_id: int
-
-
-class NormalSampler:
-    """Picks one reading in ``every`` of each asset (its first, then every ``every``-th).
-
-    Counting per asset, not per stream position, keeps every asset in the sample: a stream that repeats
-    the assets in a fixed order would otherwise sample only those whose place shares the stride.
-
-    Example
-    -------
-    >>> sampler = NormalSampler(2)
-    >>> [sampler.take(a) for a in ["p1", "p2", "p1", "p2", "p1", "p2"]]
-    [True, True, False, False, True, True]
-    """
-
-    def __init__(self, every: int) -> None:
-        if every < 1:
-            raise ValueError(f"every must be at least 1, got {every}")
-        self.every = every
-        self._seen: dict[str, int] = {}
-
-    def take(self, asset_id: str) -> bool:
-        """Whether this reading of ``asset_id`` joins the sample."""
-        n = self._seen.get(asset_id, 0)
-        self._seen[asset_id] = n + 1
-        return n % self.every == 0
 
 
 class LabelStore:

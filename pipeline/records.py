@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-__all__ = ["Reason", "Rejection", "ParsedBatch", "RecordParser", "parse_timestamp"]
+__all__ = ["Reason", "Rejection", "ParsedBatch", "RecordParser", "parse_timestamp", "reading_of"]
 
 # Epoch seconds at or beyond this are almost surely milliseconds (year 5138); refuse rather than guess.
 _MAX_EPOCH_S = 1e11
@@ -290,3 +290,28 @@ class RecordParser:
             values=values,
             unknown_sensors=unknown,
         )
+
+
+def reading_of(raw: bytes | None) -> tuple[str, float, dict[str, float]] | None:
+    """``(asset_id, ts, values)`` of a well-formed sensor record with finite values, else None (the
+    retrainer's normal sample skips what it cannot use; the daemon dead-letters it).
+
+    >>> reading_of(b'{"asset_id": "pump-01", "ts": 1795947300, "values": {"flow_m3h": 12.5}}')
+    ('pump-01', 1795947300.0, {'flow_m3h': 12.5})
+    >>> reading_of(b'{"asset_id": "pump-01", "ts": 1795947300, "values": {"flow_m3h": NaN}}') is None
+    True
+    """
+    try:
+        data = orjson.loads(raw or b"")
+        asset, values = data["asset_id"], data["values"]
+        ts = parse_timestamp(data["ts"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(asset, str) or not isinstance(values, dict):
+        return None
+    clean = {
+        str(k): float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    if not all(np.isfinite(list(clean.values()))):
+        return None
+    return asset, ts, clean

@@ -5,7 +5,8 @@ parent's reference sample, each cut by time into training, holdout and calibrati
   the recent normal sample and of the parent's *reference sample* for the gate and the threshold (the
   candidate never trains on them);
 * :func:`reference_sample` and :func:`carry_forward` keep the reference sample bounded and spread over
-  assets and time.
+  assets and time;
+* :class:`NormalSampler` picks which streamed readings join the recent normal sample.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from pipeline.labelstore import LabelledReading
 
-__all__ = ["Reading", "TrainingData", "carry_forward", "reference_sample", "split"]
+__all__ = ["NormalSampler", "Reading", "TrainingData", "carry_forward", "reference_sample", "split"]
 
 # (asset id, epoch seconds, sensor values)
 Reading = tuple[str, float, dict[str, float]]
@@ -162,3 +163,29 @@ def carry_forward(reference: Sequence[Reading], recent: Sequence[Reading], size:
         reference_sample(reference, size - n_recent) + reference_sample(recent, n_recent),
         key=lambda r: (r[1], r[0]),
     )
+
+
+class NormalSampler:
+    """Picks one reading in ``every`` of each asset (its first, then every ``every``-th).
+
+    Counting per asset, not per stream position, keeps every asset in the sample: a stream that repeats
+    the assets in a fixed order would otherwise sample only those whose place shares the stride.
+
+    Example
+    -------
+    >>> sampler = NormalSampler(2)
+    >>> [sampler.take(a) for a in ["p1", "p2", "p1", "p2", "p1", "p2"]]
+    [True, True, False, False, True, True]
+    """
+
+    def __init__(self, every: int) -> None:
+        if every < 1:
+            raise ValueError(f"every must be at least 1, got {every}")
+        self.every = every
+        self._seen: dict[str, int] = {}
+
+    def take(self, asset_id: str) -> bool:
+        """Whether this reading of ``asset_id`` joins the sample."""
+        n = self._seen.get(asset_id, 0)
+        self._seen[asset_id] = n + 1
+        return n % self.every == 0

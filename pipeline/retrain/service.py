@@ -24,7 +24,6 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-import numpy as np
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
@@ -34,10 +33,11 @@ from pipeline.config import Settings
 from pipeline.drift import ScoreDriftMonitor
 from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
 from pipeline.labels import LabelError, LabelReason, dlq_headers, parse_label
-from pipeline.labelstore import LabelStore, NormalSampler, Source
+from pipeline.labelstore import LabelStore, Source
 from pipeline.metrics import RetrainMetrics
-from pipeline.records import parse_timestamp
+from pipeline.records import reading_of
 from pipeline.retrain.cycle import RunResult, run_cycle
+from pipeline.retrain.samples import NormalSampler
 from pipeline.retrain.training import FeatureMap, NotEnoughDataError
 
 __all__ = ["Retrainer"]
@@ -191,7 +191,7 @@ class Retrainer:
     def _readings(self, messages: list[Any]) -> None:
         rows = []
         for msg in messages:
-            row = _reading(msg.value)
+            row = reading_of(msg.value)
             # An invalid record is the daemon's to dead-letter; it is simply not sampled here.
             if row is not None and self._sampler.take(row[0]):
                 rows.append(row)
@@ -386,21 +386,3 @@ class Retrainer:
             except KafkaError as exc:
                 log.warning("offset commit failed (the batch will be replayed after a restart): %s", exc)
         return sum(len(m) for m in batch.values())
-
-
-def _reading(raw: bytes | None) -> tuple[str, float, dict[str, float]] | None:
-    """``(asset_id, ts, values)`` of a well-formed sensor record with finite values, else None."""
-    try:
-        data = orjson.loads(raw or b"")
-        asset, values = data["asset_id"], data["values"]
-        ts = parse_timestamp(data["ts"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
-    if not isinstance(asset, str) or not isinstance(values, dict):
-        return None
-    clean = {
-        str(k): float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)
-    }
-    if not all(np.isfinite(list(clean.values()))):
-        return None
-    return asset, ts, clean
