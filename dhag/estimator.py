@@ -36,11 +36,9 @@ class DHAG:
     is calibrated without labels: at ``target_far`` on held-out normal training rows (a random
     ``validation_fraction`` of them; for rows in time order, ``validation_split="blocks"`` holds out
     whole stretches spread over the data and ``"last"`` the last rows), or, when ``contamination`` is
-    set, at that quantile of the training scores; never below ``min_threshold`` when that is set.
-    Where the normal scores crowd into a narrow band (a model trained with ``shift_mode="beyond"``
-    scores all normal operation nearly alike), a quantile lands just above the band and new data
-    crosses it by chance; ``min_threshold=0.5`` keeps the threshold at least at the discriminator's own
-    boundary, where a row looks more like a synthetic anomaly than like normal data.
+    set, at that quantile of the training scores; never below ``min_threshold`` when that is set
+    (0.5, the discriminator's own boundary, where normal scores crowd into a narrow band that a
+    quantile lands just above).
 
     Training follows the paper (fixed lambda1, synthetic anomalies from the perturbators only). When
     that training collapses (its last ``L_ce`` is within 1 % of what a constant predictor gets, so every
@@ -48,20 +46,13 @@ class DHAG:
     trains once more from the same seed with two training-side rules switched on, both computed
     without any label; they can also be switched on from the start:
 
-    - Shifted-row anomalies (``shift_weight``, ``shift_range``, ``shift_mode``): every mini-batch also
-      yields copies of its rows with one z-scored column moved 2 to 4 standard deviations up or down,
-      which enter like known anomalies. Without them nothing asks the encoder to map unusual inputs
-      anywhere in particular, and on large tables it maps every row to one score. Such copies can land
-      among normal rows (a row 1 deviation above the mean moved 2 down), and a model trained on them
-      flags the tails of the normal range. ``shift_mode="beyond"`` puts the value ``shift_range``
-      deviations past the column's training maximum or minimum instead (with e.g. ``(0, 2)``), where
-      no training row lies: better for sensor data whose slow processes sit near the edge of their
-      range for minutes (the simulated plant), worse on KDD (``docs/benchmarks.md`` section 1.2).
-    - The ``L_ce`` controller (``ce_target``): after each update lambda1 (``lambda_norm``, its starting
-      value) is multiplied by ``exp(0.05 * (ce_target - L_ce / constant))``, so the perturbations grow
-      when the discriminator can no longer tell them apart and shrink when it tells them apart easily;
-      ``L_ce`` is held near ``ce_target`` (0.9) times a constant predictor's instead of collapsing onto
-      it. ``ce_target=None`` keeps lambda1 fixed, as in the paper.
+    - Shifted-row anomalies (``shift_weight``, ``shift_range``, ``shift_mode``): copies of each
+      mini-batch's rows with one z-scored column moved ``shift_range`` standard deviations from its
+      value (``"offset"``) or past the column's training range (``"beyond"``), entered like known
+      anomalies.
+    - The ``L_ce`` controller (``ce_target``): lambda1 (``lambda_norm``, its starting value) is steered
+      after each update so that ``L_ce`` stays near ``ce_target`` times a constant predictor's;
+      ``ce_target=None`` keeps lambda1 fixed, as in the paper. :mod:`dhag.retry` explains both.
 
     ``training_`` records the final lambda1, ``ce_vs_constant`` (the last epoch's ``L_ce`` over a
     constant predictor's; ``collapsed`` when at least 0.99) and ``outlier_probe_auroc``: how often
@@ -69,15 +60,12 @@ class DHAG:
     themselves (see :mod:`dhag.health`).
 
     Training runs ``max_epochs`` epochs or ``max_steps`` updates, whichever ends first, and keeps the
-    last weights. ``average_weights=True`` keeps the mean of the end-of-epoch weights over the second
-    half of the planned epochs instead (the encoder keeps moving at a constant learning rate, and the
-    ranking of rows by score with it): a little better on Thyroid, Pageblocks and Shuttle, much worse
-    where a collapsed fit is retried with the rules above (KDDRev), so not the default
-    (``docs/benchmarks.md`` section 1.3). The objective hardens its own task as it trains (the
+    last weights; ``average_weights=True`` keeps the mean of the end-of-epoch weights over the second
+    half of the planned epochs (not the default: much worse where a collapsed fit is retried,
+    ``docs/benchmarks.md`` section 1.3). The objective hardens its own task as it trains (the
     perturbations shrink while they must still be told apart), so its held-out value bottoms out
     early, long before the detector has converged: on KDD-sized data it was lowest after 3 of 13
-    epochs. ``early_stopping=True`` keeps the epoch with the lowest held-out objective instead, for
-    users who want that rule.
+    epochs. ``early_stopping=True`` keeps the epoch with the lowest held-out objective instead.
 
     Example
     -------

@@ -2,7 +2,22 @@
 the same seed with the anti-collapse rules (:class:`~dhag.estimator.DHAG`'s ``collapse_retry``).
 
 A collapsed training is one whose last ``L_ce`` is within 1 % of what a constant predictor gets: it
-scores every row alike. The test needs no label.
+scores every row alike. The test needs no label. The two rules, both computed without any label:
+
+- Shifted-row anomalies (``shift_weight``, ``shift_range``, ``shift_mode``): every mini-batch also
+  yields copies of its rows with one z-scored column moved 2 to 4 standard deviations up or down,
+  which enter like known anomalies. Without them nothing asks the encoder to map unusual inputs
+  anywhere in particular, and on large tables it maps every row to one score. Such copies can land
+  among normal rows (a row 1 deviation above the mean moved 2 down), and a model trained on them
+  flags the tails of the normal range. ``shift_mode="beyond"`` puts the value ``shift_range``
+  deviations past the column's training maximum or minimum instead (with e.g. ``(0, 2)``), where
+  no training row lies: better for sensor data whose slow processes sit near the edge of their
+  range for minutes (the simulated plant), worse on KDD (``docs/benchmarks.md`` section 1.2).
+- The ``L_ce`` controller (``ce_target``): after each update lambda1 (``lambda_norm``, its starting
+  value) is multiplied by ``exp(0.05 * (ce_target - L_ce / constant))``, so the perturbations grow
+  when the discriminator can no longer tell them apart and shrink when it tells them apart easily;
+  ``L_ce`` is held near ``ce_target`` (0.9) times a constant predictor's instead of collapsing onto
+  it. ``ce_target=None`` keeps lambda1 fixed, as in the paper.
 """
 
 from __future__ import annotations
