@@ -39,6 +39,7 @@ from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
 from pipeline.brokerlink import BrokerHealth, new_consumer, records_waiting
 from pipeline.config import Settings
 from pipeline.delivery import Delivery, DeliveryError
+from pipeline.dlqpause import DlqPause
 from pipeline.errors import BrokerUnavailableError
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
@@ -99,7 +100,7 @@ class Daemon:
         self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers)
         self.delivery = Delivery(self.kafka, bootstrap_servers, self.health)
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
-        self._paused_at: float | None = None
+        self.dlq_pause = DlqPause(settings.dlq, processor.guard, metrics)
         self._last_records_at = time.monotonic()
         self.batch_limit = BatchLimit(
             self.kafka.batch_size, budget_s=POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms / 1000
@@ -197,7 +198,7 @@ class Daemon:
         for tp in gone:
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         self.metrics.assigned_partitions.set(len(assignment))
-        if self._paused_at is not None and assignment:
+        if self.dlq_pause.active and assignment:
             self.consumer.pause(*assignment)
 
     def _moved_on(
@@ -227,7 +228,7 @@ class Daemon:
         assert self.consumer is not None
         while not self._stop.is_set():
             self._apply_rebalances()
-            self._maybe_resume()
+            self.dlq_pause.maybe_resume(self.consumer)
             if self.reloader is not None:
                 self.reloader.check()
             try:
@@ -358,8 +359,8 @@ class Daemon:
             self.health.failure("commit", exc)
         self.metrics.last_processed.set(time.time())
         self._update_lag(out.offsets)
-        if out.dlq_tripped and self._paused_at is None:
-            self._pause()
+        if out.dlq_tripped and not self.dlq_pause.active:
+            self.dlq_pause.pause(self.consumer)
 
     def _rewind(self, records: list[Any]) -> None:
         """Seek back to each partition's first record of the batch, so it is processed again."""
@@ -416,29 +417,3 @@ class Daemon:
                 continue
             if highwater is not None:
                 self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, highwater - next_offset))
-
-    # -- the DLQ ratio cap -------------------------------------------------------------------------
-    def _pause(self) -> None:
-        assert self.consumer is not None
-        self._paused_at = time.monotonic()
-        self.consumer.pause(*self.consumer.assignment())
-        self.metrics.dlq_paused.set(1)
-        resume = self.settings.dlq.resume_after_s
-        log.error(
-            "DLQ ratio %.2f over the last %d records exceeds dlq.max_ratio %.2f: consumption PAUSED %s",
-            self.processor.guard.ratio,
-            self.settings.dlq.window,
-            self.settings.dlq.max_ratio,
-            f"for {resume}s" if resume else "until restart",
-        )
-
-    def _maybe_resume(self) -> None:
-        resume = self.settings.dlq.resume_after_s
-        if self._paused_at is None or resume is None or time.monotonic() - self._paused_at < resume:
-            return
-        assert self.consumer is not None
-        self.consumer.resume(*self.consumer.paused())
-        self._paused_at = None
-        self.processor.guard.reset()
-        self.metrics.dlq_paused.set(0)
-        log.warning("DLQ pause over after %ss: consumption resumed", resume)
