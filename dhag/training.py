@@ -363,10 +363,9 @@ def train(
             bar.close()
     if cfg.early_stopping and best_state is not None:
         net.load_state_dict(best_state)
-    elif averaged is not None and result.averaged_epochs > 0:
-        net.load_state_dict(averaged.module.state_dict())
-        result.best_epoch = result.epochs_run
     else:
+        if averaged is not None and result.averaged_epochs > 0:
+            net.load_state_dict(averaged.module.state_dict())
         result.best_epoch = result.epochs_run
     result.seconds = time.perf_counter() - start
     logger.info(

@@ -214,6 +214,7 @@ def tally(
     false = len(false_at)
     after_effect = sum(not in_window(cause_only, asset, t) for asset, t in openings) - false
     interval = float(np.median(np.diff(np.unique(stream["t"])))) if stream["t"].nunique() > 1 else 1.0
+    t0 = float(stream["t"].min()) if len(stream) else 0.0
     normal_rows = sum(
         not in_window(windows, asset, t)
         for asset, t in zip(stream["asset_id"], stream["t"].tolist(), strict=True)
@@ -222,9 +223,7 @@ def tally(
         "detected": detected,
         "delays": delays,
         "false_alerts": int(false),
-        "false_alert_openings": [
-            {"asset_id": asset, "stream_s": round(t - float(stream["t"].min()), 1)} for asset, t in false_at
-        ],
+        "false_alert_openings": [{"asset_id": asset, "stream_s": round(t - t0, 1)} for asset, t in false_at],
         "alerts_during_recovery": int(after_effect),
         "normal_asset_days": normal_rows * interval / DAY_S,
     }
