@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--history-hours", type=float, default=24.0, help="plant: hours of normal history to train on"
     )
+    bench.add_argument(
+        "--normal-hours",
+        type=float,
+        default=24.0,
+        help="plant: hours of fault-free operation per asset scored for false alerts (0: none)",
+    )
     bench.add_argument("--interval", type=float, default=60.0, help="soak: seconds between samples")
     bench.add_argument("--replicas", type=int, default=3, help="scale: the most daemons in the group")
     _add_feedback_parsers(sub, help_config)
@@ -193,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             assets=args.assets,
             minutes=args.minutes if args.minutes is not None else 120.0,
             history_hours=args.history_hours,
+            normal_hours=args.normal_hours,
             out=args.json,
         )
     if args.command == "bench":

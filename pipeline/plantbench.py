@@ -9,7 +9,8 @@ with the configured ``alerts`` settings) turns flags into alerts, exactly as the
 
 * detection rate per fault kind: episodes with an alert opened between onset and end + grace,
 * median time to detect: first such alert minus onset (simulated seconds),
-* false alerts per asset-day: alerts opened outside every fault episode, per day of normal operation.
+* false alerts per asset-day: alerts opened outside every fault episode, per day of normal operation:
+  the fault stream's quiet periods and a fault-free day of the same fleet (:func:`normal_day`).
   An episode lasts from onset until the asset has recovered (:func:`fault_windows`: its cause over and
   every temperature back within the sensors' noise of its fault-free value) plus grace. Alerts opened
   after a fault's end + grace but before that recovery (a bearing cooling down) are counted apart as
@@ -47,6 +48,7 @@ __all__ = [
     "evaluate",
     "fault_windows",
     "in_window",
+    "normal_day",
     "pool",
     "run_plant_bench",
     "scenario",
@@ -92,25 +94,36 @@ def scenario(
     return history, stream, fleet.faults
 
 
-# -- detectors: history, stream -> per-reading flag ----------------------------------------------
-def _dhag_flags(history: pd.DataFrame, stream: pd.DataFrame, seed: int) -> np.ndarray:
+# -- detectors: trained on the history, then flag any stream reading by reading ------------------
+Flagger = Callable[[pd.DataFrame], np.ndarray]
+
+
+def _dhag_flagger(history: pd.DataFrame, seed: int) -> Flagger:
     # No time limit here: the benchmark must train the same model on any machine.
     model = train_plant_model(history, seed=seed, fleet={"bench": seed}, time_budget=None)
     features = PlantFeatures.from_model(model)
     assert features is not None
-    X = features.transform(stream[list(INPUT_SENSORS)].to_numpy(float), stream["asset_id"].tolist())
-    return model.decision_function(X) > model.threshold_
+
+    def flag(stream: pd.DataFrame) -> np.ndarray:
+        X = features.transform(stream[list(INPUT_SENSORS)].to_numpy(float), stream["asset_id"].tolist())
+        return model.decision_function(X) > model.threshold_
+
+    return flag
 
 
-def _sigma3_flags(history: pd.DataFrame, stream: pd.DataFrame, seed: int) -> np.ndarray:
+def _sigma3_flagger(history: pd.DataFrame, seed: int) -> Flagger:
     sensors = list(INPUT_SENSORS)
     stats = history.groupby("asset_id")[sensors].agg(["mean", "std"])
-    mean = stats.xs("mean", axis=1, level=1).loc[stream["asset_id"]].to_numpy()
-    std = stats.xs("std", axis=1, level=1).loc[stream["asset_id"]].to_numpy()
-    return (np.abs(stream[sensors].to_numpy(float) - mean) > 3 * std).any(axis=1)
+
+    def flag(stream: pd.DataFrame) -> np.ndarray:
+        mean = stats.xs("mean", axis=1, level=1).loc[stream["asset_id"]].to_numpy()
+        std = stats.xs("std", axis=1, level=1).loc[stream["asset_id"]].to_numpy()
+        return (np.abs(stream[sensors].to_numpy(float) - mean) > 3 * std).any(axis=1)
+
+    return flag
 
 
-def _hst_flags(history: pd.DataFrame, stream: pd.DataFrame, seed: int) -> np.ndarray:
+def _hst_flagger(history: pd.DataFrame, seed: int) -> Flagger:
     from river.anomaly import HalfSpaceTrees
 
     features = PlantFeatures.fit(history)
@@ -134,14 +147,18 @@ def _hst_flags(history: pd.DataFrame, stream: pd.DataFrame, seed: int) -> np.nda
         hst.learn_one(x)
     calibration = np.array([hst.score_one(x) for x in rows(train[order[:n_cal]])])
     threshold = np.quantile(calibration, 1 - PLANT_MODEL_SETTINGS["target_far"])
-    scores = np.array([hst.score_one(x) for x in rows(derive(stream))])
-    return scores > threshold
+
+    def flag(stream: pd.DataFrame) -> np.ndarray:
+        # Frozen after training: scoring does not learn, so every stream meets the same trees.
+        return np.array([hst.score_one(x) for x in rows(derive(stream))]) > threshold
+
+    return flag
 
 
-_FLAGGERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame, int], np.ndarray]] = {
-    "dhag": _dhag_flags,
-    "sigma3": _sigma3_flags,
-    "hst": _hst_flags,
+_FLAGGERS: dict[str, Callable[[pd.DataFrame, int], Flagger]] = {
+    "dhag": _dhag_flagger,
+    "sigma3": _sigma3_flagger,
+    "hst": _hst_flagger,
 }
 
 
@@ -273,6 +290,27 @@ def evaluate(
     return summarize(tally(openings, faults, stream, grace_s=grace_s))
 
 
+def normal_day(
+    *, seed: int = 0, assets: int = 24, hours: float = 24.0, interval_s: float = 2.0
+) -> pd.DataFrame:
+    """Fault-free operation of the scenario's fleet (run 3: neither its history nor its fault stream),
+    ``hours`` from midnight at the fault stream's reading interval: every alert on it is a false one,
+    at every hour of the daily load cycle."""
+    return Fleet(assets, seed=seed, run=3).run(hours * 3600.0, interval_s, substep_s=interval_s)
+
+
+def _normal_day_summary(counts: dict[str, Any]) -> dict[str, Any]:
+    days = counts["normal_asset_days"]
+    out = {
+        "false_alerts": counts["false_alerts"],
+        "asset_days": round(days, 3),
+        "false_alerts_per_asset_day": round(counts["false_alerts"] / days, 2) if days else None,
+    }
+    if "false_alert_openings" in counts:
+        out["false_alert_openings"] = counts["false_alert_openings"]
+    return out
+
+
 def run_plant_bench(
     settings: Settings,
     *,
@@ -281,51 +319,76 @@ def run_plant_bench(
     assets: int = 24,
     minutes: float = 120.0,
     history_hours: float = 24.0,
+    normal_hours: float = 24.0,
     detectors: tuple[str, ...] = DETECTORS,
     out: Path | None = None,
 ) -> int:
     """Run the scenarios of seeds ``seed .. seed + seeds - 1`` through every detector; print (and write)
     the JSON summary: per detector the numbers of all scenarios pooled (every episode and every normal
-    asset-day counts once), and under ``per_seed`` each scenario's own."""
+    asset-day counts once), and under ``per_seed`` each scenario's own.
+
+    With ``normal_hours`` > 0 every detector also scores that many hours of each fleet's fault-free
+    operation (:func:`normal_day`). Its alerts are false alerts and its asset-days normal ones: they
+    enter ``false_alerts_per_asset_day`` beside the fault stream's quiet periods, and ``normal_day``
+    reports them on their own.
+    """
     import torch
 
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    if normal_hours < 0:
+        raise ValueError(f"--normal-hours must be 0 or more, got {normal_hours}")
     torch.set_num_threads(max(1, settings.model.torch_threads))
     started = time.perf_counter()
     tallies: dict[str, list[dict[str, Any]]] = {name: [] for name in detectors}
+    quiet_tallies: dict[str, list[dict[str, Any]]] = {name: [] for name in detectors}
     per_seed: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = dict.fromkeys(detectors, 0.0)
     for s in range(seed, seed + seeds):
         history, stream, faults = scenario(
             seed=s, assets=assets, minutes=minutes, history_hours=history_hours
         )
+        quiet = normal_day(seed=s, assets=assets, hours=normal_hours) if normal_hours > 0 else None
         log.warning(
-            "scenario %d: %d history rows, %d stream rows, %d faults of %d kinds",
+            "scenario %d: %d history rows, %d stream rows, %d faults of %d kinds, %d fault-free rows",
             s,
             len(history),
             len(stream),
             len(faults),
             len({f.kind for f in faults}),
+            0 if quiet is None else len(quiet),
         )
         per_seed[str(s)] = {}
         for name in detectors:
             t0 = time.perf_counter()
-            flags = _FLAGGERS[name](history, stream, s)
-            counts = tally(alert_openings(stream, flags, settings.alerts), faults, stream)
+            flag = _FLAGGERS[name](history, s)
+            counts = tally(alert_openings(stream, flag(stream), settings.alerts), faults, stream)
             tallies[name].append(counts)
             per_seed[str(s)][name] = summarize(counts)
+            if quiet is not None:
+                quiet_counts = tally(alert_openings(quiet, flag(quiet), settings.alerts), [], quiet)
+                quiet_tallies[name].append(quiet_counts)
+                # The scenario's false alerts of both normal periods; the fault stream's openings stay
+                # named at the top, the fault-free day's under ``normal_day``.
+                per_seed[str(s)][name] = summarize(pool([counts, quiet_counts])) | {
+                    "false_alert_openings": counts["false_alert_openings"],
+                    "normal_day": _normal_day_summary(quiet_counts),
+                }
             seconds[name] += time.perf_counter() - t0
             log.warning("seed %d: %s done in %.0f s", s, name, time.perf_counter() - t0)
-    result: dict[str, Any] = {
-        name: summarize(pool(tallies[name])) | {"seconds": round(seconds[name], 1)} for name in detectors
-    }
+    result: dict[str, Any] = {}
+    for name in detectors:
+        result[name] = summarize(pool(tallies[name] + quiet_tallies[name]))
+        if quiet_tallies[name]:
+            result[name]["normal_day"] = _normal_day_summary(pool(quiet_tallies[name]))
+        result[name]["seconds"] = round(seconds[name], 1)
     result["per_seed"] = per_seed
     result["scenario"] = {
         "seeds": list(range(seed, seed + seeds)),
         "assets": assets,
         "minutes_per_asset": minutes,
         "history_hours": history_hours,
+        "normal_hours_per_asset": normal_hours,
         "interval_s": 2.0,
         "fault_kinds": list(FAULT_KINDS),
         "alerts": settings.alerts.model_dump(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.config import Settings
@@ -48,7 +49,9 @@ def test_pooled_numbers_count_every_episode_and_asset_day_once() -> None:
 @pytest.mark.integration
 def test_a_small_two_seed_run_reports_pooled_and_per_seed_numbers(tmp_path: Path) -> None:
     out = tmp_path / "plant.json"
-    code = run_plant_bench(Settings(), seed=3, seeds=2, assets=3, minutes=60, history_hours=2, out=out)
+    code = run_plant_bench(
+        Settings(), seed=3, seeds=2, assets=3, minutes=60, history_hours=2, normal_hours=1, out=out
+    )
     result = json.loads(out.read_text())
     assert code == 0
     assert result["scenario"]["seeds"] == [3, 4]
@@ -56,6 +59,15 @@ def test_a_small_two_seed_run_reports_pooled_and_per_seed_numbers(tmp_path: Path
     for name in DETECTORS:
         pooled, runs = result[name], [result["per_seed"][s][name] for s in ("3", "4")]
         assert set(pooled) >= {"detection_rate", "median_ttd_seconds", "false_alerts_per_asset_day"}
+        # One fault-free hour of three assets per seed: 0.125 asset-days each, its alerts all false,
+        # and counted in the headline numbers beside the fault stream's quiet periods.
+        for r in runs:
+            assert r["normal_day"]["asset_days"] == pytest.approx(0.125, abs=1e-3)
+            assert len(r["normal_day"]["false_alert_openings"]) == r["normal_day"]["false_alerts"]
+            assert r["false_alerts"] >= r["normal_day"]["false_alerts"]
+            assert r["normal_asset_days"] > r["normal_day"]["asset_days"]
+        assert pooled["normal_day"]["asset_days"] == pytest.approx(0.25, abs=1e-3)
+        assert pooled["normal_day"]["false_alerts"] == sum(r["normal_day"]["false_alerts"] for r in runs)
         for kind, episodes in pooled["episodes"].items():
             assert episodes == sum(r["episodes"].get(kind, 0) for r in runs) > 0
             found = sum(r["detection_rate"].get(kind, 0.0) * r["episodes"].get(kind, 0) for r in runs)
@@ -98,3 +110,16 @@ def test_each_scenario_names_its_false_alerts_where_and_when() -> None:
     # Pooled scenarios keep only the count (each scenario's own list is under per_seed).
     assert "false_alert_openings" not in summarize(pool([counts, counts]))
     assert summarize(pool([counts, counts]))["false_alerts"] == 4
+
+
+def test_the_fault_free_day_is_the_same_fleet_without_faults_at_every_hour() -> None:
+    from pipeline.plantbench import normal_day, scenario
+
+    history, stream, _ = scenario(seed=5, assets=3, minutes=30, history_hours=1)
+    quiet = normal_day(seed=5, assets=3, hours=0.5)
+    assert sorted(quiet["asset_id"].unique()) == sorted(stream["asset_id"].unique())
+    assert (quiet["fault"] == "").all() and not quiet["recovering"].any()
+    assert len(quiet) == 3 * 900  # a reading every 2 s, as the fault stream
+    # Its own run of the plant: not a replay of the history's first half hour.
+    first = history[history["t"] <= 1800].groupby("asset_id")["speed_rpm"].mean()
+    assert not np.allclose(quiet.groupby("asset_id")["speed_rpm"].mean(), first)
