@@ -94,6 +94,8 @@ class Preprocessor:
     Numeric columns become ``(x - mean) / std`` (a constant column gets std 1); ``passthrough``
     columns are kept as they are (already-encoded 0/1 columns, say); ``categorical`` columns become
     one 0/1 column per category seen in training (an unseen category scores as all zeros).
+    ``ranges_`` keeps each numeric feature's training minimum and maximum (empty for an artifact
+    written before it was kept), so that a caller can say when a value lies beyond what training saw.
 
     Example
     -------
@@ -137,6 +139,7 @@ class Preprocessor:
                 )
         means: dict[str, float] = {}
         scales: dict[str, float] = {}
+        ranges: dict[str, list[float]] = {}
         categories: dict[str, list[str]] = {}
         frequencies: dict[str, list[float]] = {}
         for name in names:
@@ -148,11 +151,13 @@ class Preprocessor:
                 continue
             col = _numeric(name, cols[name])
             means[name] = float(col.mean())
+            ranges[name] = [float(col.min()), float(col.max())]
             std = float(col.std())
             scales[name] = 1.0 if name in self.passthrough or np.ptp(col) == 0 or std == 0 else std
         self.feature_names_in_ = names
         self.means_ = means
         self.scales_ = scales
+        self.ranges_ = ranges
         self.categories_ = categories
         self.category_frequencies_ = frequencies
         self.output_names_ = self._output_names()
@@ -252,6 +257,7 @@ class Preprocessor:
             "passthrough": list(self.passthrough),
             "means": self.means_,
             "scales": self.scales_,
+            "ranges": self.ranges_,
             "categories": self.categories_,
             "category_frequencies": self.category_frequencies_,
         }
@@ -264,6 +270,8 @@ class Preprocessor:
             pre.feature_names_in_ = [str(n) for n in state["feature_names"]]
             pre.means_ = {str(k): float(v) for k, v in state["means"].items()}
             pre.scales_ = {str(k): float(v) for k, v in state["scales"].items()}
+            # Artifacts written before the training range was kept have none: it stays unknown.
+            pre.ranges_ = {str(k): [float(lo), float(hi)] for k, (lo, hi) in state.get("ranges", {}).items()}
             pre.categories_ = {str(k): [str(c) for c in v] for k, v in state["categories"].items()}
             pre.category_frequencies_ = {
                 str(k): [float(f) for f in v] for k, v in state["category_frequencies"].items()
@@ -275,5 +283,10 @@ class Preprocessor:
             raise InputError("Invalid preprocessing state: statistics do not cover the features.")
         if any(s <= 0 or not np.isfinite(s) for s in pre.scales_.values()):
             raise InputError("Invalid preprocessing state: a scale is not a positive finite number.")
+        if pre.ranges_ and (
+            sorted(pre.ranges_) != sorted(numeric)
+            or not all(np.isfinite(lo) and np.isfinite(hi) and lo <= hi for lo, hi in pre.ranges_.values())
+        ):
+            raise InputError("Invalid preprocessing state: the training ranges do not fit the features.")
         pre.output_names_ = pre._output_names()
         return pre

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["AlertTracker", "Transition", "alert_event"]
+__all__ = ["AlertTracker", "Transition", "alert_event", "range_side", "sensor_tag"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,32 @@ class AlertTracker:
         return Transition(
             "resolved", episode.alert_id, asset_id, episode.opened_at, ts, score, index, by, episode.context
         )
+
+
+def range_side(value: float, training_range: Sequence[float] | None) -> str | None:
+    """``"above"`` or ``"below"`` when ``value`` lies beyond the feature's training ``[min, max]``,
+    else None (inside it, or no range known).
+
+    >>> range_side(12.0, [0.0, 10.0]), range_side(-1.0, (0.0, 10.0)), range_side(5.0, [0, 10])
+    ('above', 'below', None)
+    """
+    if not training_range:
+        return None
+    low, high = training_range
+    return "above" if value > high else "below" if value < low else None
+
+
+def sensor_tag(entry: Mapping[str, Any]) -> str:
+    """How consoles name a top sensor of an alert event: its name, and when its value lay beyond what
+    the model's training history saw, on which side.
+
+    >>> sensor_tag({"sensor": "suction_pu", "outside_training_range": "below"})
+    'suction_pu (below history)'
+    >>> sensor_tag({"sensor": "flow_pu"})
+    'flow_pu'
+    """
+    side = entry.get("outside_training_range")
+    return f"{entry.get('sensor')} ({side} history)" if side else str(entry.get("sensor"))
 
 
 def alert_event(

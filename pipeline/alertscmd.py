@@ -21,6 +21,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from pipeline.alerts import sensor_tag
 from pipeline.config import Settings
 from pipeline.labels import LabelError, label_message, parse_label
 
@@ -48,12 +49,22 @@ class Episode:
     model_version: str
     top_sensors: list[str]
     resolved_at: float | None = None
+    #: Top sensors whose value lay beyond the model's training range when the alert opened, and on
+    #: which side (``above`` or ``below``).
+    outside_training_range: dict[str, str] = field(default_factory=dict)
     labels: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def state(self) -> str:
         """``open`` or ``resolved``."""
         return "open" if self.resolved_at is None else "resolved"
+
+    def sensor_tags(self) -> list[str]:
+        """The top sensors as consoles show them (``(below history)`` after one beyond its range)."""
+        return [
+            sensor_tag({"sensor": name, "outside_training_range": self.outside_training_range.get(name)})
+            for name in self.top_sensors
+        ]
 
     @property
     def label(self) -> dict[str, Any] | None:
@@ -71,6 +82,7 @@ class Episode:
             "score": self.score,
             "model_version": self.model_version,
             "top_sensors": self.top_sensors,
+            "outside_training_range": self.outside_training_range,
             "label": self.label,
             "labels": self.labels,
         }
@@ -138,6 +150,11 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
                     float(event.get("score", float("nan"))),
                     str(event.get("model_version", "")),
                     [str(s.get("sensor")) for s in event.get("top_sensors") or []],
+                    outside_training_range={
+                        str(s.get("sensor")): str(s["outside_training_range"])
+                        for s in event.get("top_sensors") or []
+                        if s.get("outside_training_range")
+                    },
                 )
             if event.get("state") == "resolved":
                 episodes[alert_id].resolved_at = float(event["ts"])
@@ -205,7 +222,7 @@ def run_alerts(
         verdict = f"{label['label']} ({label['operator']})" if label else "-"
         rows.append(
             (e.alert_id, e.asset_id, e.state, _when(e.opened_at), f"{e.score:.3f}", e.model_version,
-             ",".join(e.top_sensors) or "-", verdict)
+             ",".join(e.sensor_tags()) or "-", verdict)
         )  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:

@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,8 @@ class ActiveModel:
     means: dict[str, float]
     derived: PlantFeatures | None
     parser: RecordParser
+    #: Per feature, its training ``[min, max]``; empty for a model saved before the range was kept.
+    ranges: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def inputs(self) -> list[str]:
@@ -69,7 +71,8 @@ def bind_model(model: DHAG, version: str, records: RecordSettings) -> ActiveMode
         max_record_bytes=records.max_record_bytes,
         asset_id_pattern=records.asset_id_pattern,
     )
-    return ActiveModel(model, version, float(model.threshold_), features, means, derived, parser)
+    ranges = dict(model.preprocessor_.ranges_)
+    return ActiveModel(model, version, float(model.threshold_), features, means, derived, parser, ranges)
 
 
 def verify_replacement(in_use: ActiveModel, candidate: ActiveModel) -> ActiveModel:

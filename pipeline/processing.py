@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from dhag import DHAG, DHAGError
-from pipeline.alerts import AlertTracker, Transition, alert_event
+from pipeline.alerts import AlertTracker, Transition, alert_event, range_side
 from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
 from pipeline.drift import ScoreDriftMonitor
@@ -316,15 +316,20 @@ class BatchProcessor:
         explained = self.model.explain(parsed.matrix[[j for _, j, _ in opens]], top=top) if opens else []
         for (transition, j, tp), ranked in zip(opens, explained, strict=True):
             row = parsed.matrix[j]
-            sensors = [
-                {
-                    "sensor": name,
-                    "contribution": contribution,
-                    "value": float(row[self.features.index(name)]),
-                    "training_mean": self.active.means.get(name),
-                }
-                for name, contribution in ranked
-            ]
+            sensors = []
+            for name, contribution in ranked:
+                value = float(row[self.features.index(name)])
+                training_range = self.active.ranges.get(name)
+                sensors.append(
+                    {
+                        "sensor": name,
+                        "contribution": contribution,
+                        "value": value,
+                        "training_mean": self.active.means.get(name),
+                        "training_range": training_range,
+                        "outside_training_range": range_side(value, training_range),
+                    }
+                )
             context = (sensors, parsed.values[j])
             self.trackers[tp].set_context(transition.asset_id, context)
             out.messages.append(self._alert_message(transition, sensors, parsed.values[j]))

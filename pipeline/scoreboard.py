@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.alerts import sensor_tag
+
 __all__ = ["Scoreboard"]
 
 
@@ -72,7 +74,7 @@ class Scoreboard:
         """An ``anomaly-alerts`` event (``open`` or ``resolved``)."""
         alert_id = str(event["alert_id"])
         if event["state"] == "open":
-            sensors = [str(s.get("sensor")) for s in event.get("top_sensors", [])]
+            sensors = [sensor_tag(s) for s in event.get("top_sensors", [])]
             self.alerts[alert_id] = _Alert(
                 str(event["asset_id"]), float(event["opened_at"]), float(event["score"]), sensors
             )

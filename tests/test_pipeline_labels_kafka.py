@@ -41,8 +41,16 @@ def _settings(tansu: EmbeddedBroker, tmp_path: Path, fitted: DHAG, **retrain: ob
 
 
 def _alert(
-    alert_id: str, asset: str, opened_at: float, state: str = "open", ts: float | None = None
+    alert_id: str,
+    asset: str,
+    opened_at: float,
+    state: str = "open",
+    ts: float | None = None,
+    side: str | None = None,
 ) -> bytes:
+    top = {"sensor": "flow_total", "contribution": 0.3, "value": 4.0, "mean": 0.0}
+    if side is not None:
+        top |= {"training_range": [0.0, 3.0], "outside_training_range": side}
     return orjson.dumps(
         {
             "schema": 1,
@@ -54,7 +62,7 @@ def _alert(
             "score": 0.93,
             "threshold": 0.52,
             "model_version": "v1",
-            "top_sensors": [{"sensor": "flow_total", "contribution": 0.3, "value": 4.0, "mean": 0.0}],
+            "top_sensors": [top],
             "values": {"flow_a": 1.0, "flow_b": 1.0, "flow_total": 4.0, "vibration": 0.0},
         }
     )
@@ -157,7 +165,7 @@ def test_alerts_and_label_commands_against_the_broker(
         [
             (b"p1", _alert("a1", "p1", 1_795_947_300.0)),
             (b"p1", _alert("a1", "p1", 1_795_947_300.0, state="resolved", ts=1_795_947_400.0)),
-            (b"p2", _alert("a2", "p2", 1_795_947_500.0)),
+            (b"p2", _alert("a2", "p2", 1_795_947_500.0, side="above")),
         ],
     )
     config = ["--config", _config(settings, tmp_path), "--bootstrap", bootstrap]
@@ -167,6 +175,8 @@ def test_alerts_and_label_commands_against_the_broker(
     assert lines[0].split()[:3] == ["ALERT_ID", "ASSET", "STATE"]
     assert [line.split()[:3] for line in lines[1:]] == [["a2", "p2", "open"], ["a1", "p1", "resolved"]]
     assert "2026-11-29T10:15:00Z" in lines[2] and "flow_total" in lines[2]
+    # A top sensor beyond the model's training range is marked, with the side.
+    assert "flow_total (above history)" in lines[1] and "history" not in lines[2]
     assert main(["alerts", "--open", *config]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["a2"]
     assert main(["alerts", "--asset", "p9", *config]) == 0
@@ -194,6 +204,9 @@ def test_alerts_and_label_commands_against_the_broker(
     assert a1["label"]["label"] == "normal" and a1["label"]["operator"] == "lee"
     assert [lab["label"] for lab in a1["labels"]] == ["anomaly", "normal"]
     assert a1["labels"][0]["note"] == "bearing noise"
+    a2 = next(r for r in rows if r["alert_id"] == "a2")
+    assert (a1["outside_training_range"], a2["outside_training_range"]) == ({}, {"flow_total": "above"})
+    assert a2["top_sensors"] == ["flow_total"]
     labels = read_topic(bootstrap, t.labels, count=2)
     assert [orjson.loads(m.value)["label"] for m in sorted(labels, key=lambda m: m.timestamp)] == [
         "anomaly",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import namedtuple
 
@@ -62,6 +63,28 @@ def test_alert_state_is_per_partition_and_a_revoked_partition_starts_fresh(fitte
     event = orjson.loads(next(m.value for m in third.messages if m.topic == "anomaly-alerts"))
     assert event["model_version"] == "v7" and event["top_sensors"][0]["sensor"] == "vibration"
     assert event["top_sensors"][0]["training_mean"] is not None
+    # The vibration reading lies beyond anything the model trained on, and the event says so; the
+    # other top sensors read normal values, inside their training ranges.
+    top, *others = event["top_sensors"]
+    low, high = top["training_range"]
+    assert top["value"] > high and top["outside_training_range"] == "above"
+    assert others and all(
+        s["training_range"][0] <= s["value"] <= s["training_range"][1] and s["outside_training_range"] is None
+        for s in others
+    )
+
+
+def test_a_model_saved_before_training_ranges_were_kept_alerts_without_them(fitted) -> None:
+    old = copy.deepcopy(fitted)
+    old.preprocessor_.ranges_ = {}
+    proc, _ = _processor(old)
+    bad = normal(np.random.default_rng(1), 1)[0] + np.array([0, 0, 0, 9.0])
+    out = proc.process([Rec("in", 0, i, b"p", reading("p", float(i), bad)) for i in range(2)], now=0.0)
+    event = orjson.loads(next(m.value for m in out.messages if m.topic == "anomaly-alerts"))
+    assert event["top_sensors"][0]["sensor"] == "vibration"
+    assert all(
+        s["training_range"] is None and s["outside_training_range"] is None for s in event["top_sensors"]
+    )
 
 
 def test_quiet_time_sweep_resolves_with_the_opening_context(fitted) -> None:

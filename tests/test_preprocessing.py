@@ -174,6 +174,25 @@ def test_corrupt_state_is_refused() -> None:
         Preprocessor.from_dict({k: v for k, v in state.items() if k != "means"})
 
 
+def test_training_ranges_are_kept_for_numeric_features_and_checked_on_load() -> None:
+    pre = _plant_preprocessor()
+    assert pre.ranges_ == {"pressure": [1.0, 6.0], "valve_open": [0.0, 1.0], "temperature": [20.0, 20.0]}
+    state = pre.to_dict()
+    # A state written before the ranges were kept loads, with the ranges unknown.
+    old = Preprocessor.from_dict({k: v for k, v in state.items() if k != "ranges"})
+    assert old.ranges_ == {}
+    np.testing.assert_array_equal(old.transform(_plant_frame()), pre.transform(_plant_frame()))
+    for bad in (
+        {**state["ranges"], "pressure": [6.0, 1.0]},  # min above max
+        {"pressure": [1.0, 6.0]},  # not every numeric feature
+        {**state["ranges"], "mode": [0.0, 1.0]},  # a categorical feature
+    ):
+        with pytest.raises(InputError, match="training ranges"):
+            Preprocessor.from_dict(state | {"ranges": bad})
+    with pytest.raises(InputError, match="Invalid preprocessing state"):
+        Preprocessor.from_dict(state | {"ranges": {**state["ranges"], "pressure": [1.0]}})
+
+
 @pytest.mark.parametrize("method", ["transform", "to_dict", "baseline", "feature_slices"])
 def test_use_before_fit_raises_not_fitted(method: str) -> None:
     args = (np.zeros((1, 2)),) if method == "transform" else ()
