@@ -144,7 +144,8 @@ def plant_overview() -> str:
 
 
 def pipeline_health() -> str:
-    """Throughput, lag, latency, DLQ, model version, reloads, drift, replicas; then the retrainer."""
+    """Throughput, lag, latency, DLQ, model version, reloads, drift, replicas; then the retrainer; then
+    the poll size and the share of readings beyond the model's training range."""
     rate = "[$__rate_interval]"
     panels = [
         _panel("stat", "Daemons up", (0, 0, 4, 4), [_target("A", 'sum(up{job="dhag-pipeline"})')]),
@@ -254,6 +255,20 @@ def pipeline_health() -> str:
                     "B", "sum by (instance) (rate(dhag_batch_records_sum[5m]))", "records/s {{instance}}"
                 ),
             ],
+        ),
+        _panel(
+            "timeseries",
+            "Readings beyond the training range (share of scored; alert above 10 % for 30 min)",
+            (0, 44, 24, 6),
+            [
+                _target(
+                    "A",
+                    f"sum(rate(dhag_readings_outside_training_range_total{rate})) / "
+                    f'sum(rate(dhag_records_processed_total{{outcome="ok"}}{rate}))',
+                    "beyond the training range",
+                )
+            ],
+            unit="percentunit",
         ),
     ]
     return _dashboard("dhag-pipeline-health", "DHAG pipeline health", panels, [])

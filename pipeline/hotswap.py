@@ -52,6 +52,16 @@ class ActiveModel:
     #: Per feature, its training ``[min, max]``; empty for a model saved before the range was kept.
     ranges: dict[str, list[float]] = field(default_factory=dict)
 
+    def outside_training_range(self, matrix: np.ndarray) -> np.ndarray:
+        """Per row of model input: whether a feature lies beyond its training range (all False when the
+        model has no ranges)."""
+        cols = [j for j, name in enumerate(self.features) if name in self.ranges]
+        if not cols or matrix.size == 0:
+            return np.zeros(matrix.shape[0], dtype=bool)
+        low, high = np.array([self.ranges[self.features[j]] for j in cols], dtype=float).T
+        values = matrix[:, cols]
+        return ((values < low) | (values > high)).any(axis=1)
+
     @property
     def inputs(self) -> list[str]:
         """The sensors a record must carry for this model (raw inputs of derived features, if any)."""

@@ -116,6 +116,11 @@ class PipelineMetrics:
             "Sensor values ignored because the model does not use them.",
             registry=r,
         )
+        self.outside_training_range = Counter(
+            "dhag_readings_outside_training_range",
+            "Scored readings with at least one feature beyond the model's training range.",
+            registry=r,
+        )
         self.alerts_opened = Counter("dhag_alerts_opened", "Alert episodes opened.", registry=r)
         self.alerts_resolved = Counter(
             "dhag_alerts_resolved", "Alert episodes resolved, by cause.", ["resolved_by"], registry=r

@@ -243,6 +243,8 @@ class BatchProcessor:
             return
         scores_ok = scores[good]
         self.metrics.records_processed.labels("ok").inc(int(good.size))
+        beyond = self.active.outside_training_range(parsed.matrix[good])
+        self.metrics.outside_training_range.inc(int(beyond.sum()))
         self.metrics.anomaly_score.observe_many(scores_ok)
         self.metrics.end_to_end_lag.observe_many(time.time() - parsed.timestamps[good])
         out.scored += int(good.size)

@@ -74,10 +74,25 @@ def test_alert_state_is_per_partition_and_a_revoked_partition_starts_fresh(fitte
     )
 
 
+def test_readings_beyond_the_training_range_are_counted(fitted) -> None:
+    proc, reg = _processor(fitted)
+    rng = np.random.default_rng(6)
+    rows = normal(rng, 40)
+    rows[:5, 3] += 9.0  # vibration far beyond the training range
+    rows[5:7, 0] -= 9.0  # and a first sensor far below it
+    recs = [Rec("in", 0, i, b"r", reading(f"r-{i}", float(i), row)) for i, row in enumerate(rows)]
+    proc.process(recs, now=0.0)
+    low = np.array([fitted.preprocessor_.ranges_[n][0] for n in fitted.feature_names_in_])
+    high = np.array([fitted.preprocessor_.ranges_[n][1] for n in fitted.feature_names_in_])
+    expected = int(((rows < low) | (rows > high)).any(axis=1).sum())
+    assert 7 <= expected <= 9  # the seven pushed out, and at most a normal draw or two at the edges
+    assert reg.get_sample_value("dhag_readings_outside_training_range_total") == expected
+
+
 def test_a_model_saved_before_training_ranges_were_kept_alerts_without_them(fitted) -> None:
     old = copy.deepcopy(fitted)
     old.preprocessor_.ranges_ = {}
-    proc, _ = _processor(old)
+    proc, reg = _processor(old)
     bad = normal(np.random.default_rng(1), 1)[0] + np.array([0, 0, 0, 9.0])
     out = proc.process([Rec("in", 0, i, b"p", reading("p", float(i), bad)) for i in range(2)], now=0.0)
     event = orjson.loads(next(m.value for m in out.messages if m.topic == "anomaly-alerts"))
@@ -85,6 +100,7 @@ def test_a_model_saved_before_training_ranges_were_kept_alerts_without_them(fitt
     assert all(
         s["training_range"] is None and s["outside_training_range"] is None for s in event["top_sensors"]
     )
+    assert reg.get_sample_value("dhag_readings_outside_training_range_total") == 0
 
 
 def test_quiet_time_sweep_resolves_with_the_opening_context(fitted) -> None:
