@@ -102,11 +102,26 @@ class PlantFeatures:
     (1.0, 1.0)
     """
 
-    def __init__(self, references: Mapping[str, Sequence[float]], input_means: Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        references: Mapping[str, Sequence[float]],
+        input_means: Mapping[str, float],
+        ranges: Mapping[str, Sequence[Sequence[float]]] | None = None,
+    ) -> None:
         self.references = {str(a): [float(x) for x in ref] for a, ref in references.items()}
         if not self.references:
             raise ValueError("PlantFeatures needs the reference of at least one asset")
         self.input_means = {str(k): float(v) for k, v in input_means.items()}
+        #: Per asset, each derived feature's ``[min, max]`` over the normal rows the model trained on
+        #: (:meth:`with_ranges`); an asset without them is held to the model's fleet-wide range.
+        self.ranges: dict[str, list[list[float]]] = {}
+        for asset, pairs in (ranges or {}).items():
+            rows = [[float(lo), float(hi)] for lo, hi in pairs]
+            if len(rows) != len(DERIVED_FEATURES) or not all(
+                np.isfinite(lo) and np.isfinite(hi) and lo <= hi for lo, hi in rows
+            ):
+                raise ValueError(f"the training ranges of asset {asset!r} do not fit the derived features")
+            self.ranges[str(asset)] = rows
         self._fallback = np.median(np.array(list(self.references.values())), axis=0)
         self._warned: set[str] = set()
 
@@ -124,6 +139,14 @@ class PlantFeatures:
         }
         return cls(references, {s: float(history[s].mean()) for s in INPUT_SENSORS})
 
+    def with_ranges(self, derived: np.ndarray, asset_ids: Sequence[str]) -> PlantFeatures:
+        """The same spec with per-asset training ranges: each asset's min and max of each column of
+        ``derived`` (the derived features of the normal rows a model trains on, with their assets)."""
+        frame = pd.DataFrame(np.asarray(derived, dtype=float)).groupby(np.asarray(asset_ids, dtype=str))
+        low, high = frame.min(), frame.max()
+        ranges = {str(a): np.column_stack([low.loc[a], high.loc[a]]).tolist() for a in low.index}
+        return PlantFeatures(self.references, self.input_means, ranges)
+
     # -- metadata round trip ---------------------------------------------------------------------
     def to_metadata(self) -> dict[str, Any]:
         """JSON-ready spec for the model's metadata (under :data:`METADATA_KEY`)."""
@@ -133,6 +156,7 @@ class PlantFeatures:
             "features": list(DERIVED_FEATURES),
             "references": self.references,
             "input_means": self.input_means,
+            "ranges": self.ranges,
         }
 
     @classmethod
@@ -140,7 +164,8 @@ class PlantFeatures:
         """Rebuild from :meth:`to_metadata`'s output; raises ValueError for a spec of another version."""
         if spec.get("version") != 1 or list(spec.get("inputs", ())) != list(INPUT_SENSORS):
             raise ValueError(f"unsupported {METADATA_KEY} spec (version {spec.get('version')!r})")
-        return cls(spec["references"], spec["input_means"])
+        # A spec written before the per-asset ranges were kept has none.
+        return cls(spec["references"], spec["input_means"], spec.get("ranges"))
 
     @classmethod
     def from_model(cls, model: Any) -> PlantFeatures | None:

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,7 @@ from dhag import DHAG, DHAGError
 from pipeline import registry
 from pipeline.config import ModelSettings, RecordSettings
 from pipeline.errors import ModelUnavailableError
-from pipeline.features import PlantFeatures
+from pipeline.features import DERIVED_FEATURES, PlantFeatures
 from pipeline.metrics import PipelineMetrics
 from pipeline.records import RecordParser
 
@@ -52,15 +52,30 @@ class ActiveModel:
     #: Per feature, its training ``[min, max]``; empty for a model saved before the range was kept.
     ranges: dict[str, list[float]] = field(default_factory=dict)
 
-    def outside_training_range(self, matrix: np.ndarray) -> np.ndarray:
-        """Per row of model input: whether a feature lies beyond its training range (all False when the
-        model has no ranges)."""
-        cols = [j for j, name in enumerate(self.features) if name in self.ranges]
-        if not cols or matrix.size == 0:
+    def training_ranges(self, asset_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)``, one row per asset id and one column per feature: the range a reading is held
+        to. A model on derived plant features keeps one per asset (what that machine did in training);
+        other assets and models use the model's own range over all its training rows; -inf/inf where
+        neither is known (a model saved before ranges were kept)."""
+        n = len(asset_ids)
+        pairs = [self.ranges.get(name, (-np.inf, np.inf)) for name in self.features]
+        low = np.tile(np.array([p[0] for p in pairs], dtype=float), (n, 1))
+        high = np.tile(np.array([p[1] for p in pairs], dtype=float), (n, 1))
+        per_asset = self.derived.ranges if self.derived is not None else {}
+        if per_asset and list(self.features) == list(DERIVED_FEATURES):
+            for i, asset in enumerate(asset_ids):
+                own = per_asset.get(asset)
+                if own is not None:
+                    low[i], high[i] = np.array(own, dtype=float).T
+        return low, high
+
+    def outside_training_range(self, matrix: np.ndarray, asset_ids: Sequence[str]) -> np.ndarray:
+        """Per row of model input: whether a feature lies beyond the row's training range
+        (:meth:`training_ranges`)."""
+        if matrix.size == 0:
             return np.zeros(matrix.shape[0], dtype=bool)
-        low, high = np.array([self.ranges[self.features[j]] for j in cols], dtype=float).T
-        values = matrix[:, cols]
-        return ((values < low) | (values > high)).any(axis=1)
+        low, high = self.training_ranges(asset_ids)
+        return ((matrix < low) | (matrix > high)).any(axis=1)
 
     @property
     def inputs(self) -> list[str]:

@@ -75,6 +75,7 @@ def train_plant_model(
     settings = PLANT_MODEL_SETTINGS | overrides
     model = DHAG(feature_names=list(DERIVED_FEATURES), random_state=seed, progress=progress, **settings)
     model.fit(X)
+    features = features.with_ranges(X, history["asset_id"].astype(str).tolist())
     model.metadata_ = {METADATA_KEY: features.to_metadata(), "fleet": fleet or {}, "rows": int(len(X))}
     return model
 

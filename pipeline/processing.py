@@ -243,7 +243,7 @@ class BatchProcessor:
             return
         scores_ok = scores[good]
         self.metrics.records_processed.labels("ok").inc(int(good.size))
-        beyond = self.active.outside_training_range(parsed.matrix[good])
+        beyond = self.active.outside_training_range(parsed.matrix[good], [parsed.asset_ids[j] for j in good])
         self.metrics.outside_training_range.inc(int(beyond.sum()))
         self.metrics.anomaly_score.observe_many(scores_ok)
         self.metrics.end_to_end_lag.observe_many(time.time() - parsed.timestamps[good])
@@ -315,13 +315,17 @@ class BatchProcessor:
         parsed: Any,
     ) -> None:
         top = self.settings.alerts.top_sensors
-        explained = self.model.explain(parsed.matrix[[j for _, j, _ in opens]], top=top) if opens else []
-        for (transition, j, tp), ranked in zip(opens, explained, strict=True):
+        rows = [j for _, j, _ in opens]
+        explained = self.model.explain(parsed.matrix[rows], top=top) if opens else []
+        lows, highs = self.active.training_ranges([parsed.asset_ids[j] for j in rows])
+        for k, ((transition, j, tp), ranked) in enumerate(zip(opens, explained, strict=True)):
             row = parsed.matrix[j]
             sensors = []
             for name, contribution in ranked:
-                value = float(row[self.features.index(name)])
-                training_range = self.active.ranges.get(name)
+                col = self.features.index(name)
+                value = float(row[col])
+                low, high = float(lows[k, col]), float(highs[k, col])
+                training_range = [low, high] if np.isfinite(low) and np.isfinite(high) else None
                 sensors.append(
                     {
                         "sensor": name,

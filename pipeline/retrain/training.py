@@ -117,7 +117,7 @@ def train_candidate(current: DHAG, data: TrainingData, settings: RetrainSettings
     confirmed = [r for r in data.labelled_train if r.y == 1]
     normal_rows = [(a, v) for a, _, v in data.reference_train + data.normal_train]
     normal_rows += [(r.asset_id, r.values) for r in rejected] * settings.rejected_weight
-    X_normal, _ = fmap.matrix(normal_rows)
+    X_normal, kept_normal = fmap.matrix(normal_rows)
     X_known, _ = fmap.matrix([(r.asset_id, r.values) for r in confirmed])
     if len(X_normal) < settings.min_normal_rows:
         raise NotEnoughDataError(
@@ -153,7 +153,9 @@ def train_candidate(current: DHAG, data: TrainingData, settings: RetrainSettings
         k: v for k, v in (getattr(current, "metadata_", None) or {}).items() if k not in _REGISTRY_FIELDS
     }
     if fmap.derived is not None:
-        metadata[METADATA_KEY] = fmap.derived.to_metadata()
+        # Each asset's training range, from the normal rows this candidate trained on.
+        assets = [a for (a, _), ok in zip(normal_rows, kept_normal, strict=True) if ok]
+        metadata[METADATA_KEY] = fmap.derived.with_ranges(X_normal, assets).to_metadata()
     model.metadata_ = metadata | {"rows": int(len(X))}
     return model
 
