@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dhag import DHAG, DHAGError
 from pipeline import registry
+from pipeline.alerts import range_side
 from pipeline.config import ModelSettings, RecordSettings
 from pipeline.errors import ModelUnavailableError
 from pipeline.features import DERIVED_FEATURES, PlantFeatures
@@ -76,6 +77,31 @@ class ActiveModel:
             return np.zeros(matrix.shape[0], dtype=bool)
         low, high = self.training_ranges(asset_ids)
         return ((matrix < low) | (matrix > high)).any(axis=1)
+
+    def top_sensors(
+        self, ranked: Sequence[tuple[str, float]], row: np.ndarray, asset_id: str
+    ) -> list[dict[str, Any]]:
+        """An alert event's ``top_sensors``: for each ``(feature, contribution)`` of the model's
+        attribution, the row's value, the training mean and the asset's training range, and on which
+        side of that range the value lies (None inside it, or when no range is known)."""
+        low, high = (bound[0] for bound in self.training_ranges([asset_id]))
+        sensors = []
+        for name, contribution in ranked:
+            col = self.features.index(name)
+            value = float(row[col])
+            known = bool(np.isfinite(low[col]) and np.isfinite(high[col]))
+            training_range = [float(low[col]), float(high[col])] if known else None
+            sensors.append(
+                {
+                    "sensor": name,
+                    "contribution": contribution,
+                    "value": value,
+                    "training_mean": self.means.get(name),
+                    "training_range": training_range,
+                    "outside_training_range": range_side(value, training_range),
+                }
+            )
+        return sensors
 
     @property
     def inputs(self) -> list[str]:

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from dhag import DHAG, DHAGError
-from pipeline.alerts import AlertTracker, Transition, alert_event, range_side
+from pipeline.alerts import AlertTracker, Transition, alert_event
 from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
 from pipeline.drift import ScoreDriftMonitor
@@ -317,25 +317,8 @@ class BatchProcessor:
         top = self.settings.alerts.top_sensors
         rows = [j for _, j, _ in opens]
         explained = self.model.explain(parsed.matrix[rows], top=top) if opens else []
-        lows, highs = self.active.training_ranges([parsed.asset_ids[j] for j in rows])
-        for k, ((transition, j, tp), ranked) in enumerate(zip(opens, explained, strict=True)):
-            row = parsed.matrix[j]
-            sensors = []
-            for name, contribution in ranked:
-                col = self.features.index(name)
-                value = float(row[col])
-                low, high = float(lows[k, col]), float(highs[k, col])
-                training_range = [low, high] if np.isfinite(low) and np.isfinite(high) else None
-                sensors.append(
-                    {
-                        "sensor": name,
-                        "contribution": contribution,
-                        "value": value,
-                        "training_mean": self.active.means.get(name),
-                        "training_range": training_range,
-                        "outside_training_range": range_side(value, training_range),
-                    }
-                )
+        for (transition, j, tp), ranked in zip(opens, explained, strict=True):
+            sensors = self.active.top_sensors(ranked, parsed.matrix[j], parsed.asset_ids[j])
             context = (sensors, parsed.values[j])
             self.trackers[tp].set_context(transition.asset_id, context)
             out.messages.append(self._alert_message(transition, sensors, parsed.values[j]))
