@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline.simulator.physics import CORE_SENSORS
 
-__all__ = ["DERIVED_FEATURES", "INPUT_SENSORS", "METADATA_KEY", "PlantFeatures"]
+__all__ = ["DERIVED_FEATURES", "FEATURE_MEANINGS", "INPUT_SENSORS", "METADATA_KEY", "PlantFeatures"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,41 @@ DERIVED_FEATURES = (
     "power_per_speed3",
     "efficiency_ratio",
 )
+# What each derived feature means to an operator, and the raw sensors it is computed from: an alert
+# names derived features, and the plant's HMI shows raw sensors. "Usual" is the asset's own median over
+# its training history.
+FEATURE_MEANINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "speed_pu": ("shaft speed, relative to the asset's usual", ("speed_rpm",)),
+    "flow_pu": ("flow, relative to the asset's usual", ("flow_m3h",)),
+    "head_pu": (
+        "pressure rise (discharge minus suction), relative to the asset's usual",
+        ("discharge_pressure_bar", "suction_pressure_bar"),
+    ),
+    "power_pu": ("motor power, relative to the asset's usual", ("motor_power_kw",)),
+    "current_pu": ("motor current, relative to the asset's usual", ("motor_current_a",)),
+    "suction_pu": ("suction pressure, relative to the asset's usual", ("suction_pressure_bar",)),
+    "vibration_pu": ("vibration, relative to the asset's usual", ("vibration_mm_s",)),
+    "bearing_rise_pu": (
+        "bearing temperature above ambient, relative to the asset's usual",
+        ("bearing_temp_c", "ambient_temp_c"),
+    ),
+    "flow_per_speed": (
+        "flow per unit speed: steady at a given valve position (affinity law)",
+        ("flow_m3h", "speed_rpm"),
+    ),
+    "head_per_speed2": (
+        "pressure rise per speed squared: steady for a healthy machine (affinity law)",
+        ("discharge_pressure_bar", "suction_pressure_bar", "speed_rpm"),
+    ),
+    "power_per_speed3": (
+        "power per speed cubed: steady for a healthy machine (affinity law)",
+        ("motor_power_kw", "speed_rpm"),
+    ),
+    "efficiency_ratio": (
+        "flow times pressure rise per unit power: hydraulic efficiency, relative to the asset's usual",
+        ("flow_m3h", "discharge_pressure_bar", "suction_pressure_bar", "motor_power_kw"),
+    ),
+}
 _FLOOR = 1e-3
 _MAX_WARNED = 1000
 

@@ -27,7 +27,7 @@ from pipeline import registry
 from pipeline.alerts import range_side
 from pipeline.config import ModelSettings, RecordSettings
 from pipeline.errors import ModelUnavailableError
-from pipeline.features import DERIVED_FEATURES, PlantFeatures
+from pipeline.features import DERIVED_FEATURES, FEATURE_MEANINGS, PlantFeatures
 from pipeline.metrics import PipelineMetrics
 from pipeline.records import RecordParser
 
@@ -83,7 +83,8 @@ class ActiveModel:
     ) -> list[dict[str, Any]]:
         """An alert event's ``top_sensors``: for each ``(feature, contribution)`` of the model's
         attribution, the row's value, the training mean and the asset's training range, and on which
-        side of that range the value lies (None inside it, or when no range is known)."""
+        side of that range the value lies (None inside it, or when no range is known). A derived plant
+        feature also says what it means and which raw sensors it comes from."""
         low, high = (bound[0] for bound in self.training_ranges([asset_id]))
         sensors = []
         for name, contribution in ranked:
@@ -101,6 +102,9 @@ class ActiveModel:
                     "outside_training_range": range_side(value, training_range),
                 }
             )
+            if self.derived is not None and name in FEATURE_MEANINGS:
+                meaning, raw = FEATURE_MEANINGS[name]
+                sensors[-1] |= {"meaning": meaning, "from_sensors": list(raw)}
         return sensors
 
     @property

@@ -9,7 +9,7 @@ import pytest
 
 from dhag import DHAG
 from pipeline.config import RecordSettings, RetrainSettings
-from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, METADATA_KEY, PlantFeatures
+from pipeline.features import DERIVED_FEATURES, FEATURE_MEANINGS, INPUT_SENSORS, METADATA_KEY, PlantFeatures
 from pipeline.hotswap import bind_model
 from pipeline.plantmodel import train_plant_model
 from pipeline.retrain import split, train_candidate
@@ -104,3 +104,19 @@ def test_a_retrained_candidate_renews_the_ranges_from_its_own_normal_rows(
         own = X[(frame["asset_id"] == asset).to_numpy()]
         np.testing.assert_allclose(np.array(pairs), np.column_stack([own.min(axis=0), own.max(axis=0)]))
     assert renewed.ranges != PlantFeatures.from_model(plant_model).ranges
+
+
+def test_an_alerts_derived_features_say_what_they_mean_and_which_sensors_they_come_from(
+    plant_model: DHAG,
+) -> None:
+    assert sorted(FEATURE_MEANINGS) == sorted(DERIVED_FEATURES)
+    assert all(set(raw) <= set(INPUT_SENSORS) and raw for _, raw in FEATURE_MEANINGS.values())
+    active = bind_model(plant_model, "v1", RecordSettings())
+    spec = PlantFeatures.from_model(plant_model)
+    assert spec is not None
+    row = np.array(spec.ranges["pump-01"]).mean(axis=1)
+    row[DERIVED_FEATURES.index("head_pu")] = -5.0  # far below anything the pump did
+    (head, ratio) = active.top_sensors([("head_pu", 0.4), ("efficiency_ratio", 0.1)], row, "pump-01")
+    assert head["from_sensors"] == ["discharge_pressure_bar", "suction_pressure_bar"]
+    assert "pressure rise" in head["meaning"] and head["outside_training_range"] == "below"
+    assert ratio["outside_training_range"] is None and "motor_power_kw" in ratio["from_sensors"]
