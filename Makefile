@@ -35,6 +35,7 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/dhag-pipeline bench --json docs/bench/pipeline.json
 	$(VENV)/bin/dhag-pipeline bench plant --seeds 3 --json docs/bench/plant.json
 	$(VENV)/bin/dhag-pipeline bench plant --seeds 3 --history-hours 72 --json docs/bench/plant_history72.json
+	$(VENV)/bin/dhag-pipeline bench plant --seed 3 --seeds 2 --json docs/bench/plant_seeds34.json
 	$(VENV)/bin/dhag-pipeline bench feedback --json docs/bench/feedback.json
 	$(VENV)/bin/dhag-pipeline bench feedback --seed 1 --json docs/bench/feedback_seed1.json
 	$(VENV)/bin/dhag-pipeline bench feedback --seed 2 --json docs/bench/feedback_seed2.json
