@@ -73,7 +73,8 @@ def _variable(name: str, label: str, query: str) -> dict[str, Any]:
 
 
 def plant_overview() -> str:
-    """Assets by state, alert timeline, anomaly score per asset, top assets."""
+    """Assets by state, alert timeline, anomaly score per asset, top assets, alerts per hour, and which
+    assets run beyond their training history."""
     sel = '{asset_group=~"$asset_group"}'
     panels = [
         _panel(
@@ -137,6 +138,13 @@ def plant_overview() -> str:
                     "resolved ({{resolved_by}})",
                 ),
             ],
+        ),
+        _panel(
+            "state-timeline",
+            "Beyond the training history (1 = the asset's latest reading is outside what it did in training)",
+            (0, 31, 24, 8),
+            [_target("A", f"max by (asset) (dhag:asset_outside_training_range{sel})", "{{asset}}")],
+            options={"mergeValues": True, "showValue": "never"},
         ),
     ]
     variables = [_variable("asset_group", "Asset group", "label_values(dhag:asset_score, asset_group)")]

@@ -6,6 +6,7 @@ Labels are bounded: outcomes, DLQ reasons, topic partitions, model versions, and
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -205,14 +206,23 @@ class PipelineMetrics:
         self.asset_anomalous = Gauge(
             "dhag_asset_anomalous", "1 while an asset has an open alert.", ["asset"], registry=r
         )
+        self.asset_outside_training_range = Gauge(
+            "dhag_asset_outside_training_range",
+            "1 while an asset's latest scored reading has a feature beyond its training range.",
+            ["asset"],
+            registry=r,
+        )
         self.asset_series_refused = Counter(
             "dhag_asset_series_refused",
             "Per-asset updates not exported because the asset limit was reached.",
             registry=r,
         )
 
-    def set_asset(self, asset: str, *, score: float, anomalous: bool) -> None:
-        """Update an asset's series, unless it would be a new series beyond the asset limit."""
+    def set_asset(
+        self, asset: str, *, score: float, anomalous: bool, outside_range: bool | None = None
+    ) -> None:
+        """Update an asset's series, unless it would be a new series beyond the asset limit.
+        ``outside_range`` None leaves the asset's beyond-training-range state as it was."""
         if asset not in self._assets:
             if len(self._assets) >= self.asset_limit:
                 self.asset_series_refused.inc()
@@ -220,12 +230,16 @@ class PipelineMetrics:
             self._assets.add(asset)
         self.asset_score.labels(asset).set(score)
         self.asset_anomalous.labels(asset).set(1.0 if anomalous else 0.0)
+        if outside_range is not None:
+            self.asset_outside_training_range.labels(asset).set(1.0 if outside_range else 0.0)
 
     def forget_assets(self, assets: set[str]) -> None:
         """Drop the series of assets this consumer no longer owns (their partitions were revoked)."""
         for asset in assets & self._assets:
             self.asset_score.remove(asset)
             self.asset_anomalous.remove(asset)
+            with contextlib.suppress(KeyError):  # never set when only a quiet-time sweep touched it
+                self.asset_outside_training_range.remove(asset)
         self._assets -= assets
 
 

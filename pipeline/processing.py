@@ -243,7 +243,10 @@ class BatchProcessor:
             return
         scores_ok = scores[good]
         self.metrics.records_processed.labels("ok").inc(int(good.size))
-        beyond = self.active.outside_training_range(parsed.matrix[good], [parsed.asset_ids[j] for j in good])
+        beyond = np.zeros(scores.shape[0], dtype=bool)
+        beyond[good] = self.active.outside_training_range(
+            parsed.matrix[good], [parsed.asset_ids[j] for j in good]
+        )
         self.metrics.outside_training_range.inc(int(beyond.sum()))
         self.metrics.anomaly_score.observe_many(scores_ok)
         self.metrics.end_to_end_lag.observe_many(time.time() - parsed.timestamps[good])
@@ -251,9 +254,9 @@ class BatchProcessor:
         over = scores > self.threshold
         opens: list[tuple[Transition, int, tuple[str, int]]] = []
         closes: list[Transition] = []
-        last_score: dict[str, tuple[float, tuple[str, int]]] = {}
+        last_score: dict[str, tuple[float, tuple[str, int], bool]] = {}
         assets, stamps = parsed.asset_ids, parsed.timestamps.tolist()
-        scores_list, over_list = scores.tolist(), over.tolist()
+        scores_list, over_list, beyond_list = scores.tolist(), over.tolist(), beyond.tolist()
         for j in good.tolist():
             rec = records[parsed.indices[j]]
             tp = (rec.topic, rec.partition)
@@ -267,16 +270,18 @@ class BatchProcessor:
                 seed=f"{rec.topic}/{rec.partition}/{rec.offset}",
                 index=j,
             )
-            last_score[asset] = (scores_list[j], tp)
+            last_score[asset] = (scores_list[j], tp, beyond_list[j])
             if transition is not None:
                 if transition.kind == "open":
                     opens.append((transition, j, tp))
                 else:
                     closes.append(transition)
         self._publish_transitions(out, opens, closes, parsed)
-        for asset, (score, tp) in last_score.items():
+        for asset, (score, tp, outside) in last_score.items():
             self._assets.setdefault(tp, set()).add(asset)
-            self.metrics.set_asset(asset, score=score, anomalous=self._tracker(tp).is_open(asset))
+            self.metrics.set_asset(
+                asset, score=score, anomalous=self._tracker(tp).is_open(asset), outside_range=outside
+            )
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:

@@ -41,6 +41,21 @@ def test_per_asset_series_stop_at_the_limit_and_revoked_assets_are_removed() -> 
     assert reg.get_sample_value("dhag_asset_score", {"asset": "a4"}) == 0.5
 
 
+def test_an_assets_beyond_training_range_state_follows_its_latest_reading() -> None:
+    reg = CollectorRegistry()
+    m = PipelineMetrics(reg, asset_limit=5)
+    m.set_asset("a0", score=0.9, anomalous=True, outside_range=True)
+    assert reg.get_sample_value("dhag_asset_outside_training_range", {"asset": "a0"}) == 1
+    m.set_asset("a0", score=0.2, anomalous=False)  # a quiet-time resolution: no reading, no change
+    assert reg.get_sample_value("dhag_asset_outside_training_range", {"asset": "a0"}) == 1
+    m.set_asset("a0", score=0.2, anomalous=False, outside_range=False)
+    assert reg.get_sample_value("dhag_asset_outside_training_range", {"asset": "a0"}) == 0
+    m.set_asset("a1", score=0.2, anomalous=False)  # only ever touched without a reading
+    m.forget_assets({"a0", "a1"})
+    assert reg.get_sample_value("dhag_asset_outside_training_range", {"asset": "a0"}) is None
+    assert reg.get_sample_value("dhag_asset_score", {"asset": "a1"}) is None
+
+
 def test_two_services_in_one_process_do_not_share_metrics() -> None:
     r1, r2 = CollectorRegistry(), CollectorRegistry()
     PipelineMetrics(r1).records_consumed.inc(3)

@@ -87,6 +87,9 @@ def test_readings_beyond_the_training_range_are_counted(fitted) -> None:
     expected = int(((rows < low) | (rows > high)).any(axis=1).sum())
     assert 7 <= expected <= 9  # the seven pushed out, and at most a normal draw or two at the edges
     assert reg.get_sample_value("dhag_readings_outside_training_range_total") == expected
+    # Per asset, the latest reading's state: r-0 read beyond the range, r-20 a normal value.
+    assert reg.get_sample_value("dhag_asset_outside_training_range", {"asset": "r-0"}) == 1
+    assert reg.get_sample_value("dhag_asset_outside_training_range", {"asset": "r-20"}) == 0
 
 
 def test_a_model_saved_before_training_ranges_were_kept_alerts_without_them(fitted) -> None:
