@@ -87,6 +87,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     t = manifest.get("training", {})
     print(f"DHAG model, format {manifest['format_version']}")
     print(f"features ({len(manifest['feature_names'])}): {', '.join(manifest['feature_names'][:20])}")
+    ranges = manifest.get("preprocessing", {}).get("ranges") or {}
+    if ranges:
+        shown = [f"{name} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in list(ranges.items())[:20]]
+        print(f"training ranges: {', '.join(shown)}")
     print(f"threshold: {manifest['threshold']:.6f}")
     print(
         f"trained: {t.get('n_train')} rows, {t.get('n_known_anomalies')} known anomalies, "

@@ -99,6 +99,7 @@ def test_info_describes_the_model(model_path: Path, capsys) -> None:
     assert main(["info", str(model_path)]) == 0
     text = capsys.readouterr().out
     assert "features (4): flow_a, flow_b, flow_total, vibration" in text
+    assert "training ranges: flow_a [" in text and "vibration [" in text
     assert "20 known anomalies" in text and "training health" in text
     assert "outlier probe" in text and "final lambda_norm" in text
     assert "5 epochs (kept epoch 5, max_epochs)" in text
