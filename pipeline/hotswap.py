@@ -11,6 +11,7 @@ model in use keeps serving, and the same pointer is not tried again until ``curr
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -53,22 +54,27 @@ class ActiveModel:
     #: Per feature, its training ``[min, max]``; empty for a model saved before the range was kept.
     ranges: dict[str, list[float]] = field(default_factory=dict)
 
+    @functools.cached_property
+    def _bounds(self) -> tuple[dict[str, int], np.ndarray]:
+        """Asset -> row of a ``(k, n_features, 2)`` table of ``[low, high]``; row 0 is the model's own."""
+        table = [np.array([self.ranges.get(name, (-np.inf, np.inf)) for name in self.features], dtype=float)]
+        index: dict[str, int] = {}
+        per_asset = self.derived.ranges if self.derived is not None else {}
+        if per_asset and list(self.features) == list(DERIVED_FEATURES):
+            for asset, own in per_asset.items():
+                index[asset] = len(table)
+                table.append(np.array(own, dtype=float))
+        return index, np.stack(table)
+
     def training_ranges(self, asset_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)``, one row per asset id and one column per feature: the range a reading is held
         to. A model on derived plant features keeps one per asset (what that machine did in training);
         other assets and models use the model's own range over all its training rows; -inf/inf where
         neither is known (a model saved before ranges were kept)."""
-        n = len(asset_ids)
-        pairs = [self.ranges.get(name, (-np.inf, np.inf)) for name in self.features]
-        low = np.tile(np.array([p[0] for p in pairs], dtype=float), (n, 1))
-        high = np.tile(np.array([p[1] for p in pairs], dtype=float), (n, 1))
-        per_asset = self.derived.ranges if self.derived is not None else {}
-        if per_asset and list(self.features) == list(DERIVED_FEATURES):
-            for i, asset in enumerate(asset_ids):
-                own = per_asset.get(asset)
-                if own is not None:
-                    low[i], high[i] = np.array(own, dtype=float).T
-        return low, high
+        index, table = self._bounds
+        rows = np.fromiter((index.get(a, 0) for a in asset_ids), dtype=np.intp, count=len(asset_ids))
+        chosen = table[rows]
+        return chosen[:, :, 0], chosen[:, :, 1]
 
     def outside_training_range(self, matrix: np.ndarray, asset_ids: Sequence[str]) -> np.ndarray:
         """Per row of model input: whether a feature lies beyond the row's training range
