@@ -92,6 +92,13 @@ def _parser() -> argparse.ArgumentParser:
         default=24.0,
         help="plant: hours of fault-free operation per asset scored for false alerts (0: none)",
     )
+    bench.add_argument(
+        "--quiet-hours",
+        type=float,
+        default=0.0,
+        help="feedback: answer the alerts of this many hours of fault-free operation instead (0: the "
+        "fault stream's first day)",
+    )
     bench.add_argument("--interval", type=float, default=60.0, help="soak: seconds between samples")
     bench.add_argument("--replicas", type=int, default=3, help="scale: the most daemons in the group")
     _add_feedback_parsers(sub, help_config)
@@ -175,8 +182,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_retrain(settings, once=args.once)
     if args.command == "bench" and args.target == "feedback":
-        from pipeline.feedbackbench import run_feedback_bench
+        from pipeline.feedbackbench import run_feedback_bench, run_quiet_feedback_bench
 
+        if args.quiet_hours:
+            return run_quiet_feedback_bench(
+                settings, seed=args.seed, assets=args.assets, quiet_hours=args.quiet_hours, out=args.json
+            )
         return run_feedback_bench(settings, seed=args.seed, assets=args.assets, out=args.json)
     if args.command == "bench" and args.target == "soak":
         from pipeline.soak import SoakOptions, run_soak

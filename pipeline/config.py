@@ -251,6 +251,10 @@ class RetrainSettings(_Section):
     recall_significance: float = Field(0.05, gt=0, le=1)
     max_false_alarm_increase: float = Field(0.05, ge=0, le=1)
     max_far_increase: float = Field(0.01, ge=0, le=1)
+    # ... and at most this many times its share of held-out normal readings flagged, unless that many
+    # flags are likely (at `far_significance`) for a model flagging exactly that much.
+    max_far_ratio: float = Field(2.0, ge=1)
+    far_significance: float = Field(0.05, gt=0, le=1)
     # Training of the candidate.
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     max_epochs: int = Field(30, ge=1)

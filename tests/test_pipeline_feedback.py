@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.config import AlertSettings, Settings
 from pipeline.features import INPUT_SENSORS
@@ -76,3 +80,22 @@ def test_feedback_labels_come_from_the_ground_truth_and_episodes_leave_the_norma
         wrong=1.0,
     )
     assert {a for a, t, _ in wrong if t > 300} == {"p1"}
+
+
+@pytest.mark.integration
+def test_the_quiet_plant_feedback_run_measures_both_models_on_unseen_days(tmp_path: Path) -> None:
+    from pipeline.feedbackbench import run_quiet_feedback_bench
+
+    out = tmp_path / "quiet.json"
+    settings = Settings.model_validate({"retrain": {"max_epochs": 3, "min_normal_rows": 50}})
+    assert run_quiet_feedback_bench(settings, seed=2, assets=3, quiet_hours=3, minutes=60, out=out) == 0
+    result = json.loads(out.read_text())
+    # Every alert of a fault-free period is a false one: whatever the operator answered is "normal".
+    assert result["labels"]["anomaly"] == 0
+    assert result["labels_used"] == min(50, round(0.5 * result["feedback_alerts"]))
+    for model in ("before", "after"):
+        day = result[model]["fault_free_day"]
+        assert day["normal_asset_days"] == pytest.approx(3.0, abs=1e-3)  # three assets for a day
+        assert day["false_alerts_per_asset_day"] == pytest.approx(day["false_alerts"] / 3.0, abs=0.01)
+        assert sum(result[model]["fault_stream"]["detection_rate"].values()) > 0
+    assert result["after"]["gate"] in ("promoted", "rejected")

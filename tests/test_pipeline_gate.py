@@ -1,5 +1,6 @@
 """The retrain gate's recall check: a drop beyond the tolerance refuses a candidate only when its misses
-among the held-out confirmed anomalies are more than chance for a model that much worse."""
+among the held-out confirmed anomalies are more than chance for a model that much worse; and its check
+of held-out normal readings flagged, which also refuses a rise beyond a ratio of the current share."""
 
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ def _recall(caught: int, held_out: int) -> dict[str, float | int]:
 
 
 @pytest.mark.parametrize(
-    ("n", "k", "p"), [(15, 1, 0.05), (15, 3, 0.05), (6, 2, 0.05), (50, 6, 0.05), (20, 0, 0.3), (8, 8, 0.5)]
+    ("n", "k", "p"),
+    [
+        (15, 1, 0.05),
+        (15, 3, 0.05),
+        (6, 2, 0.05),
+        (50, 6, 0.05),
+        (20, 0, 0.3),
+        (8, 8, 0.5),
+        (6640, 10, 0.0015),  # thousands of held-out readings at a per-reading rate
+        (6640, 64, 0.0015),
+    ],
 )
 def test_the_binomial_tail_is_exact(n: int, k: int, p: float) -> None:
     stats = pytest.importorskip("scipy.stats")
@@ -67,3 +78,25 @@ def test_the_other_checks_still_refuse_a_candidate_whose_recall_passes() -> None
     noisy = _recall(14, 15) | {"reference_far": 0.05, "normal_far": 0.01}
     accepted, reasons = gate(current, noisy, SETTINGS)
     assert not accepted and reasons == ["reference_far 0.050 > current 0.010 + tolerance 0.010"]
+
+
+def _far(flagged: int, n: int = 6640) -> dict[str, float | int]:
+    return {"reference_far": flagged / n, "reference": n}
+
+
+def test_a_tenfold_rise_in_flagged_normal_readings_is_refused_though_under_the_absolute_tolerance() -> None:
+    # 5 -> 64 of 6,640 held-out reference readings: 0.0008 -> 0.0096, within max_far_increase (0.01).
+    accepted, reasons = gate(_far(5), _far(64), SETTINGS)
+    assert not accepted
+    assert reasons[0].startswith("reference_far 0.0096 > 2 x current 0.0008 (64 of 6640 held-out normal")
+
+
+def test_a_rise_that_chance_explains_or_within_the_ratio_passes() -> None:
+    assert gate(_far(5), _far(9), SETTINGS) == (True, [])  # under twice the current share
+    assert gate(_far(5), _far(14), SETTINGS) == (True, [])  # 14 is likely enough for a rate of 10/6640
+    assert gate(_far(5), _far(19), SETTINGS)[0] is False
+    assert gate(_far(0), _far(3), SETTINGS) == (True, [])  # from none: at least one reading's worth
+    loose = SETTINGS.model_copy(update={"max_far_ratio": 20.0})
+    assert gate(_far(5), _far(64), loose) == (True, [])
+    # Without the count of held-out readings the ratio check has nothing to test and stays silent.
+    assert gate({"reference_far": 0.001}, {"reference_far": 0.009}, SETTINGS) == (True, [])

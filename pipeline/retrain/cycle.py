@@ -115,6 +115,8 @@ def run_cycle(
             "recall_significance": settings.recall_significance,
             "max_false_alarm_increase": settings.max_false_alarm_increase,
             "max_far_increase": settings.max_far_increase,
+            "max_far_ratio": settings.max_far_ratio,
+            "far_significance": settings.far_significance,
         },
         "decision": outcome,
         "reasons": verdict.reasons or ["no metric worse than the current model's beyond its tolerance"],

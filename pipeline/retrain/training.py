@@ -193,12 +193,28 @@ def evaluate(model: DHAG, data: TrainingData) -> dict[str, float | int | None]:
 
 
 def binomial_tail(n: int, k: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p), exact.
+    """P(X >= k) for X ~ Binomial(n, p), exact up to floating point (summed in log space, so that
+    thousands of trials do not overflow).
 
     >>> round(binomial_tail(15, 1, 0.05), 3), round(binomial_tail(15, 3, 0.05), 3)
     (0.537, 0.036)
+    >>> binomial_tail(6640, 0, 0.001), round(binomial_tail(6640, 64, 0.0015), 12)
+    (1.0, 0.0)
     """
-    return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(max(k, 0), n + 1)))
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    log_n = math.lgamma(n + 1)
+    terms = [
+        log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+        for i in range(k, n + 1)
+    ]
+    top = max(terms)
+    return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
 
 
 def _recall_drop(cur: float, cand: float, n: int, settings: RetrainSettings) -> str | None:
@@ -224,6 +240,29 @@ def _recall_drop(cur: float, cand: float, n: int, settings: RetrainSettings) -> 
     return f"{reason} ({misses} of {n} held-out confirmed anomalies missed, p = {p_value:.3f})"
 
 
+def _far_rise(name: str, cur: float, cand: float, n: int, settings: RetrainSettings) -> str | None:
+    """Why the candidate's share of flagged held-out normal readings is refused as a rise, or None.
+
+    Refused when it flags more than ``max_far_ratio`` times the current model's share (at least one
+    reading's worth) *and* that many flags would be unlikely, at ``far_significance``, for a model
+    flagging exactly that much (one-sided, exact binomial on the ``n`` readings). Per-reading rates are
+    a tenth of a percent or less, so an absolute tolerance alone would let a tenfold rise through.
+    """
+    if n <= 0 or cand <= cur:
+        return None
+    allowed = min(1.0, settings.max_far_ratio * max(cur, 1.0 / n))
+    if cand <= allowed:
+        return None
+    flagged = round(cand * n)
+    p_value = binomial_tail(n, flagged, allowed)
+    if p_value >= settings.far_significance:
+        return None
+    return (
+        f"{name} {cand:.4f} > {settings.max_far_ratio:g} x current {cur:.4f} "
+        f"({flagged} of {n} held-out normal readings flagged, p = {p_value:.3g})"
+    )
+
+
 def gate(
     current: dict[str, Any], candidate: dict[str, Any], settings: RetrainSettings
 ) -> tuple[bool, list[str]]:
@@ -231,7 +270,9 @@ def gate(
 
     Returns ``(accepted, reasons)``; the reasons name each metric that failed, with both values.
     With the number of held-out confirmed anomalies (``confirmed``), a recall drop must also be more
-    than chance on that many (:func:`_recall_drop`).
+    than chance on that many (:func:`_recall_drop`). The share of held-out normal readings flagged
+    must also not rise beyond ``max_far_ratio`` times the current one's by more than chance
+    (:func:`_far_rise`, on the number of readings under ``reference`` or ``normal``).
 
     The share of normal readings flagged is compared on the held-out reference sample. The recent
     normal sample is compared only when there is no reference: it holds the readings on which the
@@ -274,6 +315,17 @@ def gate(
             reasons.append(f"{name} {cand:.3f} < current {cur:.3f} - tolerance {tolerance:.3f}")
         if direction > 0 and cand > cur + tolerance:
             reasons.append(f"{name} {cand:.3f} > current {cur:.3f} + tolerance {tolerance:.3f}")
+    far = "reference_far" if with_reference else "normal_far"
+    cur, cand = current.get(far), candidate.get(far)
+    n = int(candidate.get("reference" if with_reference else "normal") or 0)
+    already = any(r.startswith(far) for r in reasons)
+    if (
+        cur is not None
+        and cand is not None
+        and not already
+        and (why := _far_rise(far, cur, cand, n, settings))
+    ):
+        reasons.append(why)
     return not reasons, reasons
 
 
