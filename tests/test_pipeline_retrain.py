@@ -333,3 +333,25 @@ def test_a_candidate_keeps_its_parents_minimum_threshold(fitted: DHAG) -> None:
     data = split(_labelled(fault_cluster(rng, 20), 1, 10_100.0), _readings(normal(rng, 1500), 10_000.0), 0.3)
     candidate = train_candidate(parent, data, SETTINGS)
     assert candidate.min_threshold == 0.95 and candidate.threshold_ >= 0.95
+
+
+def test_a_candidate_repeats_the_training_rules_its_parent_was_kept_with(fitted: DHAG) -> None:
+    parent = copy.deepcopy(fitted)
+    parent.training_ = parent.training_ | {
+        "attempts": [
+            {"ce_target": None, "shift_weight": 0.0, "ce_vs_constant": 1.0, "collapsed": True},
+            {"ce_target": 0.9, "shift_weight": 1.0, "ce_vs_constant": 0.9, "collapsed": False},
+        ]
+    }
+    data = split([], _readings(normal(np.random.default_rng(8), 400), 0.0), 0.3)
+    child = train_candidate(parent, data, SETTINGS)
+    assert (child.ce_target, child.shift_weight) == (0.9, 1.0)
+    (attempt,) = child.training_["attempts"]  # trained with the rules at once, not after a collapse
+    assert (attempt["ce_target"], attempt["shift_weight"]) == (0.9, 1.0)
+    # ... and so does its own child, whose single attempt already had them.
+    grandchild = train_candidate(child, data, SETTINGS)
+    assert (grandchild.ce_target, grandchild.shift_weight) == (0.9, 1.0)
+    # A parent kept with the paper's objective leaves the candidate to the library's defaults.
+    plain = copy.deepcopy(fitted)
+    plain.training_ = plain.training_ | {"attempts": [{"ce_target": None, "shift_weight": 0.0}]}
+    assert (train_candidate(plain, data, SETTINGS).ce_target, fitted.ce_target) == (None, None)
