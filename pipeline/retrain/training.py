@@ -39,6 +39,7 @@ __all__ = [
     "evaluate",
     "gate",
     "judge",
+    "matching_epochs",
     "parent_recipe",
     "train_candidate",
 ]
@@ -130,6 +131,27 @@ def parent_recipe(current: DHAG) -> dict[str, Any]:
     return {"ce_target": kept["ce_target"], "shift_weight": float(kept["shift_weight"])}
 
 
+def matching_epochs(current: DHAG, n_rows: int, settings: RetrainSettings) -> int:
+    """Epochs for a candidate on ``n_rows`` rows: ``settings.max_epochs``, or more when that gives
+    fewer updates than the parent's training had (its ``training_["steps"]``). The retrainer trains
+    on fewer rows than the history the parent came from, and a candidate with a third of the parent's
+    updates scored normal operation so loosely that it flagged ten times as many held-out normal
+    readings (``bench feedback --quiet-hours 24 --seed 1``). The time budget still bounds it.
+
+    >>> class Parent:
+    ...     training_ = {"steps": 3630}
+    ...     batch_size, validation_fraction = 512, 0.1
+    >>> matching_epochs(Parent(), 16_000, RetrainSettings(max_epochs=30))
+    126
+    >>> matching_epochs(Parent(), 100_000, RetrainSettings(max_epochs=30))
+    30
+    """
+    steps = int((getattr(current, "training_", None) or {}).get("steps") or 0)
+    n_fit = max(1, int(n_rows * (1.0 - current.validation_fraction)))
+    per_epoch = math.ceil(n_fit / current.batch_size)
+    return max(settings.max_epochs, math.ceil(steps / per_epoch))
+
+
 def train_candidate(current: DHAG, data: TrainingData, settings: RetrainSettings) -> DHAG:
     """Fit a new DHAG with ``current``'s settings on the training part of ``data``.
 
@@ -151,7 +173,7 @@ def train_candidate(current: DHAG, data: TrainingData, settings: RetrainSettings
     y = np.concatenate([np.zeros(len(X_normal), dtype=int), np.ones(len(X_known), dtype=int)])
     params = current.get_params() | {
         "device": settings.device,
-        "max_epochs": settings.max_epochs,
+        "max_epochs": matching_epochs(current, len(X_normal), settings),
         "time_budget": settings.time_budget_s,
         "random_state": settings.seed,
         "progress": False,
