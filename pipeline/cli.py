@@ -92,13 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         default=24.0,
         help="plant: hours of fault-free operation per asset scored for false alerts (0: none)",
     )
-    bench.add_argument(
-        "--quiet-hours",
-        type=float,
-        default=0.0,
-        help="feedback: answer the alerts of this many hours of fault-free operation instead (0: the "
-        "fault stream's first day)",
-    )
+    quiet = "feedback: answer the alerts of this many fault-free hours (0: of the fault stream's first day)"
+    bench.add_argument("--quiet-hours", type=float, default=0.0, help=quiet)
     bench.add_argument("--interval", type=float, default=60.0, help="soak: seconds between samples")
     bench.add_argument("--replicas", type=int, default=3, help="scale: the most daemons in the group")
     _add_feedback_parsers(sub, help_config)

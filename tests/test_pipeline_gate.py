@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import RetrainSettings
-from pipeline.retrain.training import binomial_tail, gate
+from pipeline.retrain.gate import binomial_tail, gate
 
 SETTINGS = RetrainSettings(max_recall_drop=0.05, recall_significance=0.05)
 

@@ -1,19 +1,20 @@
 """The feedback loop's retrainer: operator labels + recent normal operation -> a gated new model.
 
 ``dhag-pipeline retrain --watch`` (a long-running singleton) or ``--once``; see
-:mod:`pipeline.retrain.service` for the loop, :mod:`pipeline.retrain.samples` for the data's
-split, :mod:`pipeline.retrain.training` for the training and the gate (plain functions, shared with
-``bench feedback``) and :mod:`pipeline.retrain.cycle` for one run against the model registry.
+:mod:`pipeline.retrain.service` for the loop, :mod:`pipeline.retrain.samples` for the data's split,
+:mod:`pipeline.retrain.training` for the training and :mod:`pipeline.retrain.gate` for the gate (plain
+functions, shared with ``bench feedback``) and :mod:`pipeline.retrain.cycle` for one run against the
+model registry.
 """
 
 from pipeline.retrain.cycle import RunResult, report_path, run_cycle
+from pipeline.retrain.gate import gate
 from pipeline.retrain.samples import TrainingData, split
 from pipeline.retrain.training import (
     FeatureMap,
     Judgement,
     NotEnoughDataError,
     evaluate,
-    gate,
     judge,
     train_candidate,
 )

@@ -1,0 +1,153 @@
+"""The retrain gate: accept a candidate unless it is worse than the current model beyond a tolerance.
+
+Compared on the holdout that :func:`pipeline.retrain.training.evaluate` scores: recall on held-out
+confirmed anomalies, the share of held-out rejected alerts still flagged, and the share of held-out
+normal readings flagged. Small holdouts and rare flags are judged with exact binomial tails, so that a
+single miss among a few alerts does not refuse a candidate and a tenfold rise in rare flags does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pipeline.config import RetrainSettings
+
+__all__ = ["binomial_tail", "gate"]
+
+
+def binomial_tail(n: int, k: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), exact up to floating point (summed in log space, so that
+    thousands of trials do not overflow).
+
+    >>> round(binomial_tail(15, 1, 0.05), 3), round(binomial_tail(15, 3, 0.05), 3)
+    (0.537, 0.036)
+    >>> binomial_tail(6640, 0, 0.001), round(binomial_tail(6640, 64, 0.0015), 12)
+    (1.0, 0.0)
+    """
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    log_n = math.lgamma(n + 1)
+    terms = [
+        log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+        for i in range(k, n + 1)
+    ]
+    top = max(terms)
+    return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
+
+
+def _recall_drop(cur: float, cand: float, n: int, settings: RetrainSettings) -> str | None:
+    """Why the candidate's recall is refused, or None.
+
+    Refused when it is below the current model's by more than the tolerance *and* its misses among
+    the ``n`` held-out confirmed anomalies are more than a model whose recall is only
+    ``max_recall_drop`` below the current one's would make with probability ``recall_significance``
+    (one-sided, exact binomial). The held-out confirmations are alerts the current model raised, so it
+    flags all of them by construction; with 15 of them a single miss is already 6.7 points, and
+    without the test no candidate could ever miss one.
+    """
+    tolerance = settings.max_recall_drop
+    if not cand < cur - tolerance:
+        return None
+    reason = f"recall {cand:.3f} < current {cur:.3f} - tolerance {tolerance:.3f}"
+    if n <= 0:
+        return reason
+    misses = round((1.0 - cand) * n)
+    p_value = binomial_tail(n, misses, min(1.0, 1.0 - cur + tolerance))
+    if p_value >= settings.recall_significance:
+        return None
+    return f"{reason} ({misses} of {n} held-out confirmed anomalies missed, p = {p_value:.3f})"
+
+
+def _far_rise(name: str, cur: float, cand: float, n: int, settings: RetrainSettings) -> str | None:
+    """Why the candidate's share of flagged held-out normal readings is refused as a rise, or None.
+
+    Refused when it flags more than ``max_far_ratio`` times the current model's share (at least one
+    reading's worth) *and* that many flags would be unlikely, at ``far_significance``, for a model
+    flagging exactly that much (one-sided, exact binomial on the ``n`` readings). Per-reading rates are
+    a tenth of a percent or less, so an absolute tolerance alone would let a tenfold rise through.
+    """
+    if n <= 0 or cand <= cur:
+        return None
+    allowed = min(1.0, settings.max_far_ratio * max(cur, 1.0 / n))
+    if cand <= allowed:
+        return None
+    flagged = round(cand * n)
+    p_value = binomial_tail(n, flagged, allowed)
+    if p_value >= settings.far_significance:
+        return None
+    return (
+        f"{name} {cand:.4f} > {settings.max_far_ratio:g} x current {cur:.4f} "
+        f"({flagged} of {n} held-out normal readings flagged, p = {p_value:.3g})"
+    )
+
+
+def gate(
+    current: dict[str, Any], candidate: dict[str, Any], settings: RetrainSettings
+) -> tuple[bool, list[str]]:
+    """Accept the candidate unless a metric is worse than the current model's beyond its tolerance.
+
+    Returns ``(accepted, reasons)``; the reasons name each metric that failed, with both values.
+    With the number of held-out confirmed anomalies (``confirmed``), a recall drop must also be more
+    than chance on that many (:func:`_recall_drop`). The share of held-out normal readings flagged
+    must also not rise beyond ``max_far_ratio`` times the current one's by more than chance
+    (:func:`_far_rise`, on the number of readings under ``reference`` or ``normal``).
+
+    The share of normal readings flagged is compared on the held-out reference sample. The recent
+    normal sample is compared only when there is no reference: it holds the readings on which the
+    current model raised no alert, so the current model flags few of them by construction, and a
+    candidate that flags the faults it missed would look noisy there (its rate is still reported).
+
+    Example
+    -------
+    >>> s = RetrainSettings(max_recall_drop=0.05, max_far_increase=0.01)
+    >>> gate({"recall": 0.8, "false_alarm_rate": None, "normal_far": 0.01},
+    ...      {"recall": 0.5, "false_alarm_rate": None, "normal_far": 0.01}, s)
+    (False, ['recall 0.500 < current 0.800 - tolerance 0.050'])
+    >>> gate({"recall": 0.8, "normal_far": 0.01, "reference_far": 0.01},
+    ...      {"recall": 0.9, "normal_far": 0.03, "reference_far": 0.005}, s)
+    (True, [])
+    >>> gate({"recall": 0.8, "normal_far": 0.01, "reference_far": None},
+    ...      {"recall": 0.9, "normal_far": 0.03, "reference_far": None}, s)
+    (False, ['normal_far 0.030 > current 0.010 + tolerance 0.010'])
+    >>> gate({"recall": 1.0, "confirmed": 15}, {"recall": 14 / 15, "confirmed": 15}, s)
+    (True, [])
+    >>> print(gate({"recall": 1.0, "confirmed": 15}, {"recall": 12 / 15, "confirmed": 15}, s)[1][0])
+    recall 0.800 < current 1.000 - tolerance 0.050 (3 of 15 held-out confirmed anomalies missed, p = 0.036)
+    """
+    with_reference = current.get("reference_far") is not None and candidate.get("reference_far") is not None
+    reasons = []
+    cur_recall, cand_recall = current.get("recall"), candidate.get("recall")
+    if cur_recall is not None and cand_recall is not None:
+        n = int(candidate.get("confirmed") or 0)
+        if (why := _recall_drop(cur_recall, cand_recall, n, settings)) is not None:
+            reasons.append(why)
+    checks = (
+        ("false_alarm_rate", 1, settings.max_false_alarm_increase),
+        ("reference_far" if with_reference else "normal_far", 1, settings.max_far_increase),
+    )
+    for name, direction, tolerance in checks:
+        cur, cand = current.get(name), candidate.get(name)
+        if cur is None or cand is None:
+            continue
+        if direction < 0 and cand < cur - tolerance:
+            reasons.append(f"{name} {cand:.3f} < current {cur:.3f} - tolerance {tolerance:.3f}")
+        if direction > 0 and cand > cur + tolerance:
+            reasons.append(f"{name} {cand:.3f} > current {cur:.3f} + tolerance {tolerance:.3f}")
+    far = "reference_far" if with_reference else "normal_far"
+    cur, cand = current.get(far), candidate.get(far)
+    n = int(candidate.get("reference" if with_reference else "normal") or 0)
+    already = any(r.startswith(far) for r in reasons)
+    if (
+        cur is not None
+        and cand is not None
+        and not already
+        and (why := _far_rise(far, cur, cand, n, settings))
+    ):
+        reasons.append(why)
+    return not reasons, reasons
