@@ -300,15 +300,10 @@ def normal_day(
 
 
 def _normal_day_summary(counts: dict[str, Any]) -> dict[str, Any]:
-    days = counts["normal_asset_days"]
-    out = {
-        "false_alerts": counts["false_alerts"],
-        "asset_days": round(days, 3),
-        "false_alerts_per_asset_day": round(counts["false_alerts"] / days, 2) if days else None,
-    }
-    if "false_alert_openings" in counts:
-        out["false_alert_openings"] = counts["false_alert_openings"]
-    return out
+    """The fault-free day's part of :func:`summarize`: its false alerts, asset-days and their rate."""
+    full = summarize(counts)
+    keys = ("false_alerts", "false_alerts_per_asset_day", "false_alert_openings")
+    return {k: full[k] for k in keys if k in full} | {"asset_days": full["normal_asset_days"]}
 
 
 def run_plant_bench(
