@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	mkdir -p docs/bench
 	$(VENV)/bin/dhag bench table2 --data $(DATA) --detectors iforest,ecod,knn,ocsvm,deepsvdd --json docs/bench/table2.json
 	$(VENV)/bin/dhag bench table2 --data $(DATA) --detectors dhag --json docs/bench/table2_dhag.json
+	$(VENV)/bin/dhag bench epochs --data $(DATA) --json docs/bench/epochs.json
 	$(VENV)/bin/dhag bench semisup --data $(DATA) --json docs/bench/semisup.json
 	$(VENV)/bin/dhag bench speed --json docs/bench/speed.json
 	$(VENV)/bin/dhag-pipeline bench --json docs/bench/pipeline.json
