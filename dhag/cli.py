@@ -136,6 +136,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             capped_peers=tuple(_names(args.capped_peers)),
             dhag_shift_mode=args.dhag_shift_mode,
             dhag_average_weights=args.dhag_average_weights,
+            transform=args.transform,
         )
         print(bench.format_table2(result, show_times=True))
     elif args.bench == "epochs":
@@ -220,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dhag-average-weights",
         action="store_true",
         help="table2: DHAG keeps the mean of the second half's epoch weights (average_weights=True)",
+    )
+    bench.add_argument(
+        "--transform",
+        choices=("zscore", "yeo-johnson"),
+        default="zscore",
+        help="table2: inputs of every detector; yeo-johnson adds a power transform (not the protocol)",
     )
     bench.set_defaults(func=_cmd_bench)
     return parser

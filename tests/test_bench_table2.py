@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dhag.bench import make_dhag, run_table2
+from dhag.bench.datasets import Split, power_transformed
 from dhag.cli import main
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -64,3 +66,42 @@ def test_weight_averaging_is_recorded_with_its_results(tmp_path: Path) -> None:
     assert "average_weights=True" in result["shuttle"]["dhag"]["note"]
     # Shuttle trains 100 epochs (no collapse, no retry): epochs 51-100 are averaged.
     assert run["averaged_epochs"] == 50 and run["attempts"] == 1
+
+
+def _skewed_split() -> Split:
+    rng = np.random.default_rng(0)
+    train = np.column_stack([rng.lognormal(0, 1, 400), np.ones(400), rng.integers(0, 2, 400)]).astype(float)
+    test = np.column_stack([rng.lognormal(0, 1, 50), np.ones(50), rng.integers(0, 2, 50)]).astype(float)
+    return Split("toy", 0, train, test, np.zeros(50, np.int64), ("skewed", "constant", "flag"), ("flag",))
+
+
+def test_the_power_transform_is_fitted_on_training_rows_and_spares_one_hot_and_constant_columns() -> None:
+    from scipy.stats import skew
+    from sklearn.preprocessing import PowerTransformer
+
+    split = _skewed_split()
+    out = power_transformed(split)
+    assert abs(skew(out.X_train[:, 0])) < 0.5 < 2.0 < skew(split.X_train[:, 0])
+    expected = PowerTransformer().fit(split.X_train[:, [0]]).transform(split.X_test[:, [0]])[:, 0]
+    np.testing.assert_allclose(out.X_test[:, 0], expected)
+    for col in (1, 2):
+        np.testing.assert_array_equal(out.X_train[:, col], split.X_train[:, col])
+        np.testing.assert_array_equal(out.X_test[:, col], split.X_test[:, col])
+    assert split.X_train[0, 0] != out.X_train[0, 0]  # the input split is left as it was
+
+
+def test_an_unknown_transform_is_refused_before_any_work() -> None:
+    with pytest.raises(ValueError, match="Unknown transform"):
+        run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["knn"], transform="log")
+
+
+@needs_data
+def test_the_transform_of_a_run_is_recorded_and_changes_the_inputs(tmp_path: Path) -> None:
+    out = tmp_path / "t2.json"
+    argv = ["bench", "table2", "--data", str(DATA), "--datasets", "shuttle", "--seeds", "1"]
+    assert main([*argv, "--detectors", "knn", "--transform", "yeo-johnson", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["meta"]["transform"] == "yeo-johnson"
+    plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["knn"])
+    assert plain["meta"]["transform"] == "zscore"
+    assert plain["shuttle"]["knn"]["per_seed"][0]["auroc"] != result["shuttle"]["knn"]["per_seed"][0]["auroc"]
