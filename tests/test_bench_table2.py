@@ -18,6 +18,14 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"benchmark datasets not found at {DATA}")
 
 
+def _shuttle_run(tmp_path: Path, *options: str) -> dict:
+    """``dhag bench table2`` on Shuttle, seed 0, with ``options``; the JSON it wrote."""
+    out = tmp_path / "t2.json"
+    argv = ["bench", "table2", "--data", str(DATA), "--datasets", "shuttle", "--seeds", "1", *options]
+    assert main([*argv, "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
 def test_make_dhag_keeps_the_library_defaults_unless_beyond_is_asked_for() -> None:
     default, offset, beyond = (
         make_dhag(0),
@@ -34,10 +42,7 @@ def test_make_dhag_keeps_the_library_defaults_unless_beyond_is_asked_for() -> No
 
 @needs_data
 def test_the_shift_mode_of_a_run_is_recorded_with_its_results(tmp_path: Path) -> None:
-    out = tmp_path / "t2.json"
-    argv = ["bench", "table2", "--data", str(DATA), "--datasets", "shuttle", "--seeds", "1"]
-    assert main([*argv, "--detectors", "dhag", "--dhag-shift-mode", "beyond", "--json", str(out)]) == 0
-    result = json.loads(out.read_text())
+    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-shift-mode", "beyond")
     assert result["meta"]["dhag_shift_mode"] == "beyond"
     assert "shift_mode='beyond'" in result["shuttle"]["dhag"]["note"]
     plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"])
@@ -57,10 +62,7 @@ def test_make_dhag_averages_weights_only_when_asked() -> None:
 
 @needs_data
 def test_weight_averaging_is_recorded_with_its_results(tmp_path: Path) -> None:
-    out = tmp_path / "t2.json"
-    argv = ["bench", "table2", "--data", str(DATA), "--datasets", "shuttle", "--seeds", "1"]
-    assert main([*argv, "--detectors", "dhag", "--dhag-average-weights", "--json", str(out)]) == 0
-    result = json.loads(out.read_text())
+    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-average-weights")
     assert result["meta"]["dhag_average_weights"] is True
     run = result["shuttle"]["dhag"]["per_seed"][0]
     assert "average_weights=True" in result["shuttle"]["dhag"]["note"]
@@ -97,10 +99,7 @@ def test_an_unknown_transform_is_refused_before_any_work() -> None:
 
 @needs_data
 def test_the_transform_of_a_run_is_recorded_and_changes_the_inputs(tmp_path: Path) -> None:
-    out = tmp_path / "t2.json"
-    argv = ["bench", "table2", "--data", str(DATA), "--datasets", "shuttle", "--seeds", "1"]
-    assert main([*argv, "--detectors", "knn", "--transform", "yeo-johnson", "--json", str(out)]) == 0
-    result = json.loads(out.read_text())
+    result = _shuttle_run(tmp_path, "--detectors", "knn", "--transform", "yeo-johnson")
     assert result["meta"]["transform"] == "yeo-johnson"
     plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["knn"])
     assert plain["meta"]["transform"] == "zscore"
