@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dhag.artifact import load_model, read_manifest
+from dhag.bench import RULES
 from dhag.estimator import DHAG
 from dhag.exceptions import DHAGError
 from dhag.io import read_table
@@ -136,6 +137,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             capped_peers=tuple(_names(args.capped_peers)),
             dhag_shift_mode=args.dhag_shift_mode,
             dhag_average_weights=args.dhag_average_weights,
+            dhag_rules=args.dhag_rules,
             transform=args.transform,
         )
         print(bench.format_table2(result, show_times=True))
@@ -221,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--dhag-average-weights",
         action="store_true",
         help="table2: DHAG keeps the mean of the second half's epoch weights (average_weights=True)",
+    )
+    bench.add_argument(
+        "--dhag-rules",
+        choices=RULES,
+        default="retry",
+        help="table2: when DHAG's anti-collapse rules apply (default: retry, the library's; "
+        "none, always, shift, controller measure them on their own)",
     )
     bench.add_argument(
         "--transform",

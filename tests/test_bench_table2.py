@@ -1,5 +1,5 @@
-"""The Table 2 command's DHAG settings: library defaults, the plant model's shifted-row rule, or weight
-averaging."""
+"""The Table 2 command's DHAG settings: library defaults, the plant model's shifted-row rule, weight
+averaging, or the anti-collapse rules on their own."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dhag.bench import make_dhag, run_table2
+from dhag.bench import RULES, make_dhag, run_table2
 from dhag.bench.datasets import Split, power_transformed
 from dhag.cli import main
 
@@ -104,3 +104,42 @@ def test_the_transform_of_a_run_is_recorded_and_changes_the_inputs(tmp_path: Pat
     plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["knn"])
     assert plain["meta"]["transform"] == "zscore"
     assert plain["shuttle"]["knn"]["per_seed"][0]["auroc"] != result["shuttle"]["knn"]["per_seed"][0]["auroc"]
+
+
+def test_each_choice_of_rules_sets_exactly_its_rules() -> None:
+    expected = {
+        "retry": (0.0, None, True),
+        "none": (0.0, None, False),
+        "always": (1.0, 0.9, False),
+        "shift": (1.0, None, False),
+        "controller": (0.0, 0.9, False),
+    }
+    assert set(expected) == set(RULES)
+    default = make_dhag(0).get_params()
+    for rules, settings in expected.items():
+        det = make_dhag(0, rules=rules)
+        assert (det.shift_weight, det.ce_target, det.collapse_retry) == settings, rules
+        others = {
+            k: v
+            for k, v in det.get_params().items()
+            if k not in ("shift_weight", "ce_target", "collapse_retry")
+        }
+        assert others == {k: v for k, v in default.items() if k in others}, rules
+    with pytest.raises(ValueError, match="Unknown rules"):
+        make_dhag(0, rules="sometimes")
+    with pytest.raises(ValueError, match="Unknown rules"):
+        run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"], dhag_rules="sometimes")
+
+
+@needs_data
+def test_a_run_with_one_rule_trains_what_a_fit_with_that_rule_trains(tmp_path: Path) -> None:
+    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-rules", "controller")
+    assert result["meta"]["dhag_rules"] == "controller"
+    assert "L_ce controller from the first update" in result["shuttle"]["dhag"]["note"]
+    run = result["shuttle"]["dhag"]["per_seed"][0]
+    # The controller moved lambda1 from its starting 1.0; nothing was retried.
+    assert run["attempts"] == 1 and run["lambda_norm_final"] != 1.0
+    plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"])
+    assert plain["meta"]["dhag_rules"] == "retry"
+    assert plain["shuttle"]["dhag"]["per_seed"][0]["lambda_norm_final"] == 1.0
+    assert plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != run["auroc"]

@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "DATASETS",
     "DEFAULT_DATA_DIR",
+    "RULES",
     "DatasetNotFoundError",
     "Split",
     "auroc",
@@ -40,6 +41,9 @@ __all__ = [
     "run_table2",
     "write_json",
 ]
+
+# When DHAG's anti-collapse rules apply in a benchmark run (see make_dhag); "retry" is the library's.
+RULES = ("retry", "none", "always", "shift", "controller")
 
 _LAZY = {
     "DATASETS": "datasets",
@@ -73,6 +77,7 @@ def make_dhag(
     feature_names: Sequence[str] | None = None,
     shift_mode: str | None = None,
     average_weights: bool = False,
+    rules: str = "retry",
 ) -> Any:
     """The DHAG detector every benchmark uses: library defaults, seeded, no per-dataset settings.
 
@@ -82,13 +87,32 @@ def make_dhag(
     (:data:`dhag.params.BEYOND_SHIFT_RANGE`, the plant model's rule) instead of the default offset
     rule; the same for every dataset.
     ``average_weights=True`` keeps the mean of the second half's end-of-epoch weights (not the default).
+    ``rules`` (one of :data:`RULES`) says when the anti-collapse rules of :mod:`dhag.retry` apply:
+    ``"retry"`` (the library default) only to a collapsed fit's second training; ``"none"`` never (the
+    paper's objective alone); ``"always"``, ``"shift"`` and ``"controller"`` from the first update, both
+    rules or one of them, with no retry: these measure what each rule does on its own.
+
+    Example
+    -------
+    >>> det = make_dhag(0, rules="shift")
+    >>> det.shift_weight, det.ce_target, det.collapse_retry
+    (1.0, None, False)
     """
     from dhag.estimator import DHAG
     from dhag.params import BEYOND_SHIFT_RANGE
+    from dhag.retry import RETRY_SETTINGS
 
+    if rules not in RULES:
+        raise ValueError(f"Unknown rules {rules!r}; choose from {', '.join(RULES)}.")
     rule: dict[str, Any] = {}
+    if rules != "retry":
+        rule["collapse_retry"] = False
+    if rules in ("always", "shift"):
+        rule["shift_weight"] = RETRY_SETTINGS["shift_weight"]
+    if rules in ("always", "controller"):
+        rule["ce_target"] = RETRY_SETTINGS["ce_target"]
     if shift_mode not in (None, "offset"):
-        rule = {"shift_mode": shift_mode, "shift_range": BEYOND_SHIFT_RANGE}
+        rule.update(shift_mode=shift_mode, shift_range=BEYOND_SHIFT_RANGE)
     if average_weights:
         rule["average_weights"] = True
     return DHAG(
