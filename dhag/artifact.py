@@ -23,6 +23,7 @@ from safetensors.torch import save as st_save
 
 from dhag.exceptions import ArtifactError, DHAGError
 from dhag.preprocessing import Preprocessor
+from dhag.retry import CONTROLLER_TARGET
 
 if TYPE_CHECKING:
     from dhag.estimator import DHAG
@@ -171,6 +172,8 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         # Artifacts written before shift_mode existed were trained with the offset rule; a retrain from
         # their settings keeps it until the model is replaced by one trained with the new default.
         settings.setdefault("shift_mode", "offset")
+        # Likewise, those written before retry_ce_target existed retried with the L_ce controller on.
+        settings.setdefault("retry_ce_target", CONTROLLER_TARGET)
         for key in ("categorical", "passthrough", "feature_names", "shift_range"):
             if settings.get(key) is not None:
                 settings[key] = tuple(settings[key])

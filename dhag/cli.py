@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=RULES,
         default="retry",
         help="table2: when DHAG's anti-collapse rules apply (default: retry, the library's; "
-        "none, always, shift, controller measure them on their own)",
+        "retry-controller, none, always, shift, controller measure them on their own)",
     )
     bench.add_argument(
         "--transform",

@@ -121,13 +121,10 @@ def validate_params(est: Any) -> None:
         rng_ok,
         "a pair (low, high) of numbers with 0 <= low <= high and high > 0 (low > 0 with shift_mode 'offset')",
     )
-    if est.ce_target is not None:
-        _check(
-            "ce_target",
-            est.ce_target,
-            _is_number(est.ce_target) and 0 < est.ce_target < 1,
-            "None or a float in (0, 1)",
-        )
+    for name in ("ce_target", "retry_ce_target"):
+        value = getattr(est, name)
+        if value is not None:
+            _check(name, value, _is_number(value) and 0 < value < 1, "None or a float in (0, 1)")
     if est.max_steps is not None:
         _check(
             "max_steps",

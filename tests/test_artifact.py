@@ -223,3 +223,14 @@ def test_an_artifact_from_before_shift_mode_loads_with_the_rule_it_was_trained_w
         loaded.decision_function(normal(np.random.default_rng(0), 20)),
         fitted.decision_function(normal(np.random.default_rng(0), 20)),
     )
+
+
+def test_an_artifact_from_before_retry_ce_target_keeps_the_retry_it_was_trained_with(
+    fitted: DHAG, tmp_path: Path, save_without_setting
+) -> None:
+    assert fitted.retry_ce_target is None  # the library default since docs/benchmarks.md 1.6
+    path = save_without_setting(fitted, tmp_path / "old.dhag", "retry_ce_target")
+    assert "retry_ce_target" not in read_manifest(path)["settings"]
+    # Models saved before the setting existed retried with the L_ce controller; a retrain keeps that.
+    assert load_model(path).retry_ce_target == 0.9
+    assert load_model(fitted.save(tmp_path / "new.dhag")).retry_ce_target is None

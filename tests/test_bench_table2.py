@@ -107,23 +107,22 @@ def test_the_transform_of_a_run_is_recorded_and_changes_the_inputs(tmp_path: Pat
 
 
 def test_each_choice_of_rules_sets_exactly_its_rules() -> None:
+    # (shift_weight, ce_target, collapse_retry, retry_ce_target) for each choice.
     expected = {
-        "retry": (0.0, None, True),
-        "none": (0.0, None, False),
-        "always": (1.0, 0.9, False),
-        "shift": (1.0, None, False),
-        "controller": (0.0, 0.9, False),
+        "retry": (0.0, None, True, None),
+        "retry-controller": (0.0, None, True, 0.9),
+        "none": (0.0, None, False, None),
+        "always": (1.0, 0.9, False, None),
+        "shift": (1.0, None, False, None),
+        "controller": (0.0, 0.9, False, None),
     }
     assert set(expected) == set(RULES)
+    keys = ("shift_weight", "ce_target", "collapse_retry", "retry_ce_target")
     default = make_dhag(0).get_params()
     for rules, settings in expected.items():
         det = make_dhag(0, rules=rules)
-        assert (det.shift_weight, det.ce_target, det.collapse_retry) == settings, rules
-        others = {
-            k: v
-            for k, v in det.get_params().items()
-            if k not in ("shift_weight", "ce_target", "collapse_retry")
-        }
+        assert tuple(getattr(det, k) for k in keys) == settings, rules
+        others = {k: v for k, v in det.get_params().items() if k not in keys}
         assert others == {k: v for k, v in default.items() if k in others}, rules
     with pytest.raises(ValueError, match="Unknown rules"):
         make_dhag(0, rules="sometimes")

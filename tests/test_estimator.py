@@ -98,6 +98,8 @@ def test_dataframe_columns_are_matched_by_name(quick_model, rng) -> None:
         ("device", "gpu"),
         ("ce_target", 1.0),
         ("ce_target", 0),
+        ("retry_ce_target", 1.0),
+        ("retry_ce_target", "0.9"),
         ("shift_weight", -1.0),
         ("shift_range", (4.0, 2.0)),
         ("shift_range", (0.0, 0.0)),

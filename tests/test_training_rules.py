@@ -27,17 +27,22 @@ def test_a_collapsed_training_is_reported_and_a_healthy_one_is_not(fitted: DHAG,
 
 def test_a_collapsed_training_is_retried_with_the_anti_collapse_rules_from_the_same_seed(train_rows) -> None:
     # A tiny learning rate for the encoder and perturbators: the paper's objective learns nothing in
-    # 3 epochs and ends at a constant predictor's L_ce; the retry is exactly a fresh fit with the rules on.
+    # 3 epochs and ends at a constant predictor's L_ce; the retry is exactly a fresh fit with the rules on:
+    # the shifted rows by default, and the L_ce controller too with retry_ce_target (the plant model's).
     params = {"max_epochs": 3, "batch_size": 128, "lr": 1e-7, "random_state": 0}
-    retried = DHAG(**params).fit(train_rows)
-    first, last = retried.training_["attempts"]
-    assert first["collapsed"] is True and first["ce_target"] is None and first["shift_weight"] == 0.0
-    assert last["ce_target"] == 0.9 and last["shift_weight"] == 1.0
-    assert retried.training_["ce_vs_constant"] == last["ce_vs_constant"]
-    fresh = DHAG(ce_target=0.9, shift_weight=1.0, **params).fit(train_rows)
-    assert len(fresh.training_["attempts"]) == 1
     rows = train_rows[:100]
-    np.testing.assert_array_equal(retried.decision_function(rows), fresh.decision_function(rows))
+    for retry_target in (None, 0.9):
+        retried = DHAG(retry_ce_target=retry_target, **params).fit(train_rows)
+        first, last = retried.training_["attempts"]
+        assert first["collapsed"] is True and first["ce_target"] is None and first["shift_weight"] == 0.0
+        assert last["ce_target"] == retry_target and last["shift_weight"] == 1.0
+        assert retried.training_["ce_vs_constant"] == last["ce_vs_constant"]
+        fresh = DHAG(ce_target=retry_target, shift_weight=1.0, **params).fit(train_rows)
+        assert len(fresh.training_["attempts"]) == 1
+        np.testing.assert_array_equal(retried.decision_function(rows), fresh.decision_function(rows))
+    # A target the user set for the first training is kept in the retry.
+    own = DHAG(ce_target=0.5, retry_ce_target=0.9, **params).fit(train_rows)
+    assert {a["ce_target"] for a in own.training_["attempts"]} == {0.5}
     # Switched off, the collapse is only reported; a healthy training is never retried.
     plain = DHAG(collapse_retry=False, **params).fit(train_rows)
     assert len(plain.training_["attempts"]) == 1 and plain.training_["collapsed"] is True

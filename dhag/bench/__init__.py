@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 # When DHAG's anti-collapse rules apply in a benchmark run (see make_dhag); "retry" is the library's.
-RULES = ("retry", "none", "always", "shift", "controller")
+RULES = ("retry", "retry-controller", "none", "always", "shift", "controller")
 
 _LAZY = {
     "DATASETS": "datasets",
@@ -88,7 +88,9 @@ def make_dhag(
     rule; the same for every dataset.
     ``average_weights=True`` keeps the mean of the second half's end-of-epoch weights (not the default).
     ``rules`` (one of :data:`RULES`) says when the anti-collapse rules of :mod:`dhag.retry` apply:
-    ``"retry"`` (the library default) only to a collapsed fit's second training; ``"none"`` never (the
+    ``"retry"`` (the library default) the shifted rows only in a collapsed fit's second training;
+    ``"retry-controller"`` the same with the ``L_ce`` controller too (the default before
+    ``docs/benchmarks.md`` section 1.6, and the plant model's retry); ``"none"`` never (the
     paper's objective alone); ``"always"``, ``"shift"`` and ``"controller"`` from the first update, both
     rules or one of them, with no retry: these measure what each rule does on its own.
 
@@ -100,17 +102,19 @@ def make_dhag(
     """
     from dhag.estimator import DHAG
     from dhag.params import BEYOND_SHIFT_RANGE
-    from dhag.retry import RETRY_SETTINGS
+    from dhag.retry import CONTROLLER_TARGET, RETRY_SETTINGS
 
     if rules not in RULES:
         raise ValueError(f"Unknown rules {rules!r}; choose from {', '.join(RULES)}.")
     rule: dict[str, Any] = {}
-    if rules != "retry":
+    if rules == "retry-controller":
+        rule["retry_ce_target"] = CONTROLLER_TARGET
+    elif rules != "retry":
         rule["collapse_retry"] = False
     if rules in ("always", "shift"):
         rule["shift_weight"] = RETRY_SETTINGS["shift_weight"]
     if rules in ("always", "controller"):
-        rule["ce_target"] = RETRY_SETTINGS["ce_target"]
+        rule["ce_target"] = CONTROLLER_TARGET
     if shift_mode not in (None, "offset"):
         rule.update(shift_mode=shift_mode, shift_range=BEYOND_SHIFT_RANGE)
     if average_weights:

@@ -45,12 +45,13 @@ _LABELS = {
 NOTE = (
     "dhag.DHAG library defaults (random_state=seed): the last epoch within max_epochs=100 or "
     "max_steps=20000; the paper's objective, trained again from the same seed with shifted-row "
-    "anomalies and the L_ce controller when it collapses (attempts = 2)"
+    "anomalies when it collapses (attempts = 2)"
 )
 
 
 # What --dhag-rules other than the default changes in the DHAG rows.
 RULE_NOTES = {
+    "retry-controller": "; the retry also steers L_ce (retry_ce_target=0.9)",
     "none": "; never retried: the paper's objective alone (collapse_retry=False)",
     "always": "; shifted-row anomalies and the L_ce controller from the first update, no retry",
     "shift": "; shifted-row anomalies from the first update, lambda1 fixed, no retry",
