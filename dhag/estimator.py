@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -17,15 +16,13 @@ from dhag.health import outlier_probe
 from dhag.modules import DHAGNet
 from dhag.params import ARCH_PARAMS, resolve_device, validate_params
 from dhag.preprocessing import Preprocessor, as_columns
-from dhag.retry import train_with_retry
+from dhag.retry import report_collapse, train_with_retry
 from dhag.splits import validation_order
 from dhag.training import TrainConfig
 
 __all__ = ["DHAG", "resolve_device"]
 
 _SCORE_CHUNK = 65536
-
-logger = logging.getLogger(__name__)
 
 
 class DHAG:
@@ -275,21 +272,7 @@ class DHAG:
         self.threshold_ = self._calibrate(calib, np.concatenate([train_scores, calib]))
         probe_rows = val_rows if n_val else train_rows
         probe = outlier_probe(self._raw_scores, probe_rows, numeric, seed=seed) if numeric else float("nan")
-        if collapsed and attempts[-1]["shift_weight"] > 0 and probe >= 0.9:
-            # The shifted rows train the encoder whatever the latent game does (docs/benchmarks.md 1.6).
-            logger.info(
-                "DHAG's latent game ended at %.3f of a constant predictor's L_ce; the shifted-row "
-                "anomalies still separate (outlier probe %.3f)",
-                ce_ratio,
-                probe,
-            )
-        elif collapsed:
-            logger.warning(
-                "DHAG training collapsed: the last epoch's L_ce is %.3f of what a constant predictor "
-                "gets, so the model scores every training row alike and separates little; try more "
-                "data, another seed, a lower ce_target or a smaller lambda_norm",
-                ce_ratio,
-            )
+        report_collapse(collapsed, attempts[-1], ce_ratio, probe)
         self.training_ = {
             "seed": seed,
             "n_rows": int(n_rows),
