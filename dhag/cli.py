@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dhag.artifact import load_model, read_manifest
-from dhag.bench import RULES
+from dhag.bench import RULES, TRANSFORMS
 from dhag.estimator import DHAG
 from dhag.exceptions import DHAGError
 from dhag.io import read_table
@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--transform",
-        choices=("zscore", "yeo-johnson"),
+        choices=TRANSFORMS,
         default="zscore",
         help="table2: inputs of every detector; yeo-johnson adds a power transform (not the protocol)",
     )

@@ -24,6 +24,7 @@ __all__ = [
     "DATASETS",
     "DEFAULT_DATA_DIR",
     "RULES",
+    "TRANSFORMS",
     "DatasetNotFoundError",
     "Split",
     "auroc",
@@ -44,6 +45,8 @@ __all__ = [
 
 # When DHAG's anti-collapse rules apply in a benchmark run (see make_dhag); "retry" is the library's.
 RULES = ("retry", "retry-controller", "none", "always", "shift", "controller")
+# The inputs of every detector in a Table 2 run: the protocol's z-scores, or a power transform on top.
+TRANSFORMS = ("zscore", "yeo-johnson")
 
 _LAZY = {
     "DATASETS": "datasets",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dhag.bench import RULES, make_dhag, run_meta, write_json
+from dhag.bench import RULES, TRANSFORMS, make_dhag, run_meta, write_json
 from dhag.bench.datasets import DATASETS, DEFAULT_DATA_DIR, Split, check_files, load_split, power_transformed
 from dhag.bench.metrics import auroc, boundary_ties, f1_at_anomaly_rate
 from dhag.bench.peers import CAPPED_PEERS, MAX_TRAIN_ROWS, PEERS, run_peer
@@ -25,7 +25,6 @@ __all__ = ["DETECTORS", "PAPER_DHAG_F1", "format_table2", "run_table2"]
 logger = logging.getLogger(__name__)
 
 DETECTORS = ("dhag", *PEERS)
-TRANSFORMS = ("zscore", "yeo-johnson")
 PAPER_DHAG_F1 = {"thyroid": 86.9, "kdd": 98.2, "kddrev": 98.9, "pageblocks": 78.8, "shuttle": 83.1}
 _LABELS = {
     "dhag": "DHAG",
