@@ -59,11 +59,11 @@ class DHAG:
 
     Training runs ``max_epochs`` epochs or ``max_steps`` updates, whichever ends first, and keeps the
     last weights; ``average_weights=True`` keeps the mean of the end-of-epoch weights over the second
-    half of the planned epochs (not the default: much worse where a collapsed fit is retried,
-    ``docs/benchmarks.md`` section 1.3). The objective hardens its own task as it trains (the
-    perturbations shrink while they must still be told apart), so its held-out value bottoms out
-    early, long before the detector has converged: on KDD-sized data it was lowest after 3 of 13
-    epochs. ``early_stopping=True`` keeps the epoch with the lowest held-out objective instead.
+    half of the planned epochs (not the default: much worse where the retry also steers lambda1, as
+    ``retry_ce_target`` does; ``docs/benchmarks.md`` section 1.3). The objective hardens its own task
+    as it trains (the perturbations shrink while they must still be told apart), so its held-out value
+    bottoms out early, long before the detector has converged: on KDD-sized data it was lowest after 3
+    of 13 epochs. ``early_stopping=True`` keeps the epoch with the lowest held-out objective instead.
 
     Example
     -------
