@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dhag.artifact import load_model, read_manifest
-from dhag.bench import RULES, TRANSFORMS
+from dhag.bench import GAMES, RULES, TRANSFORMS
 from dhag.estimator import DHAG
 from dhag.exceptions import DHAGError
 from dhag.io import read_table
@@ -138,6 +138,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             dhag_shift_mode=args.dhag_shift_mode,
             dhag_average_weights=args.dhag_average_weights,
             dhag_rules=args.dhag_rules,
+            dhag_game=args.dhag_game,
             transform=args.transform,
         )
         print(bench.format_table2(result, show_times=True))
@@ -230,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="retry",
         help="table2: when DHAG's anti-collapse rules apply (default: retry, the library's; "
         "retry-controller, none, always, shift, controller measure them on their own)",
+    )
+    bench.add_argument(
+        "--dhag-game",
+        choices=GAMES,
+        default="cooperative",
+        help="table2: cooperative (Algorithm 1, the library's) or adversarial (the perturbators ascend L_ce)",
     )
     bench.add_argument(
         "--transform",

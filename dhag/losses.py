@@ -18,6 +18,7 @@ __all__ = [
     "known_anomaly_loss",
     "norm_loss",
     "pseudo_labels",
+    "reverse_gradient",
     "shifted_rows",
     "total_loss",
 ]
@@ -129,6 +130,36 @@ def known_anomaly_loss(logit_known: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logit_known, torch.ones_like(logit_known))
 
 
+class _ReverseGradient(torch.autograd.Function):
+    """Identity forward; the gradient flows back with its sign flipped."""
+
+    @staticmethod
+    def forward(ctx: object, t: torch.Tensor) -> torch.Tensor:
+        return t.view_as(t)
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
+        return -grad
+
+
+def reverse_gradient(t: torch.Tensor) -> torch.Tensor:
+    """``t`` unchanged, but whatever minimises a loss through it is pushed to maximise that loss.
+
+    The adversarial game of the paper's prose: fed to the discriminator through this, the perturbations
+    make the perturbators ascend ``L_ce`` ("trained to fool the discriminator") while the encoder and
+    the discriminator, which reach ``L_ce`` by other paths, still descend it.
+
+    Example
+    -------
+    >>> import torch
+    >>> t = torch.ones(2, requires_grad=True)
+    >>> (3.0 * reverse_gradient(t)).sum().backward()
+    >>> t.grad.tolist()
+    [-3.0, -3.0]
+    """
+    return _ReverseGradient.apply(t)
+
+
 def shifted_rows(
     x: torch.Tensor,
     columns: torch.Tensor,
@@ -203,19 +234,22 @@ def total_loss(
     generator: torch.Generator | None = None,
     x_shifted: torch.Tensor | None = None,
     shift_weight: float = 1.0,
+    adversarial: bool = False,
 ) -> LossParts:
     """``L_ce + lambda1 * L_norm + lambda2 * L_div`` (+ the known-anomaly terms) on one mini-batch.
 
     ``net`` is a :class:`dhag.modules.DHAGNet`; ``x``: (m, d) normal rows; ``x_known``: (n_s, d)
     labelled anomalies or None; ``x_shifted``: (m', d) unlabelled synthetic anomalies made by
     :func:`shifted_rows`, or None, entering like known anomalies with ``shift_weight``; ``noise``
-    fixes the perturbators' noise channel, else it is drawn from ``generator``.
+    fixes the perturbators' noise channel, else it is drawn from ``generator``. ``adversarial``
+    passes the perturbations to the discriminator through :func:`reverse_gradient`: Algorithm 1 has
+    every part minimise the total; the paper's prose has the perturbators fool the discriminator.
     """
     z = net.encoder(x)  # (m, D)
     eps = net.perturbators(x, noise, generator)  # (L, m, D)
     labels = pseudo_labels(eps, k)
     logit_clean = net.discriminator(z)  # (m,)
-    logit_perturbed = net.discriminator(z.unsqueeze(0) + eps)  # (L, m)
+    logit_perturbed = net.discriminator(z.unsqueeze(0) + (reverse_gradient(eps) if adversarial else eps))
     ce = ce_loss(logit_clean, logit_perturbed, labels)
     nrm = norm_loss(eps)
     div = diversity_loss(eps)

@@ -8,11 +8,15 @@ import torch
 
 from dhag.exceptions import ParameterError
 
-__all__ = ["ARCH_PARAMS", "BEYOND_SHIFT_RANGE", "resolve_device", "validate_params"]
+__all__ = ["ARCH_PARAMS", "BEYOND_SHIFT_RANGE", "PERTURBATOR_GAMES", "resolve_device", "validate_params"]
 
 # The margin past each column's training range (in standard deviations) that shift_mode="beyond" is used
 # with: the plant model's rule (pipeline/plantmodel.py) and the Table 2 variant (dhag.bench.make_dhag).
 BEYOND_SHIFT_RANGE = (0.0, 2.0)
+
+# How the perturbators play (DHAG(perturbator_game=...)): Algorithm 1's "cooperative" (every part
+# minimises the objective, the default) or the prose's "adversarial" (they ascend L_ce).
+PERTURBATOR_GAMES = ("cooperative", "adversarial")
 
 # The settings that shape the networks (and so must travel with the weights).
 ARCH_PARAMS = ("latent_dim", "encoder_layers", "n_perturbators", "perturbator_hidden", "discriminator_hidden")
@@ -106,6 +110,12 @@ def validate_params(est: Any) -> None:
             isinstance(est.contamination, float) and 0 < est.contamination <= 0.5,
             "None or a float in (0, 0.5]",
         )
+    _check(
+        "perturbator_game",
+        est.perturbator_game,
+        est.perturbator_game in PERTURBATOR_GAMES,
+        " or ".join(repr(g) for g in PERTURBATOR_GAMES),
+    )
     _check("shift_mode", est.shift_mode, est.shift_mode in ("beyond", "offset"), "'beyond' or 'offset'")
     rng_ok = (
         isinstance(est.shift_range, (tuple, list))

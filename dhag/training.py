@@ -35,6 +35,7 @@ class TrainConfig:
     lambda_norm: float
     lambda_div: float
     ce_target: float | None
+    perturbator_game: str
     lr: float
     discriminator_lr: float
     discriminator_decay_epoch: int
@@ -144,7 +145,8 @@ def train_step(
     shift_columns: torch.Tensor | None = None,
     shift_bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> LossParts:
-    """One update of all three components on a mini-batch (Algorithm 1: all minimise L_total).
+    """One update of all three components on a mini-batch (Algorithm 1: all minimise L_total; with
+    ``cfg.perturbator_game == "adversarial"`` the perturbators ascend ``L_ce`` instead).
 
     ``lambda_norm`` overrides ``cfg.lambda_norm`` (the controlled value, see :class:`NormWeightController`).
     With ``shift_columns`` (indices of z-scored columns) and ``cfg.shift_weight > 0``, copies of the
@@ -168,6 +170,7 @@ def train_step(
             generator=generator,
             x_shifted=x_shifted,
             shift_weight=cfg.shift_weight,
+            adversarial=cfg.perturbator_game == "adversarial",
         )
     parts.total.backward()
     for opt in optimizers:

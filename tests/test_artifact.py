@@ -234,3 +234,19 @@ def test_an_artifact_from_before_retry_ce_target_keeps_the_retry_it_was_trained_
     # Models saved before the setting existed retried with the L_ce controller; a retrain keeps that.
     assert load_model(path).retry_ce_target == 0.9
     assert load_model(fitted.save(tmp_path / "new.dhag")).retry_ce_target is None
+
+
+def test_the_perturbators_game_travels_with_the_model(
+    fitted: DHAG, train_rows: np.ndarray, tmp_path: Path, save_without_setting
+) -> None:
+    adversarial = DHAG(
+        max_epochs=3, batch_size=128, feature_names=FEATURES, random_state=0, perturbator_game="adversarial"
+    ).fit(train_rows)
+    loaded = load_model(adversarial.save(tmp_path / "adversarial.dhag"))
+    assert loaded.perturbator_game == "adversarial"
+    rows = normal(np.random.default_rng(1), 20)
+    np.testing.assert_array_equal(loaded.decision_function(rows), adversarial.decision_function(rows))
+    # Artifacts from before the setting existed were trained by Algorithm 1's cooperative game.
+    path = save_without_setting(fitted, tmp_path / "old.dhag", "perturbator_game")
+    assert "perturbator_game" not in read_manifest(path)["settings"]
+    assert load_model(path).perturbator_game == "cooperative"

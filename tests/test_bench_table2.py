@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dhag.bench import RULES, make_dhag, run_table2
+from dhag.bench import GAMES, RULES, make_dhag, run_table2
 from dhag.bench.datasets import Split, power_transformed
 from dhag.cli import main
 
@@ -142,3 +142,26 @@ def test_a_run_with_one_rule_trains_what_a_fit_with_that_rule_trains(tmp_path: P
     assert plain["meta"]["dhag_rules"] == "retry"
     assert plain["shuttle"]["dhag"]["per_seed"][0]["lambda_norm_final"] == 1.0
     assert plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != run["auroc"]
+
+
+def test_the_game_option_sets_only_the_perturbators_game() -> None:
+    assert GAMES == ("cooperative", "adversarial")
+    default = make_dhag(0).get_params()
+    assert default["perturbator_game"] == "cooperative"
+    adversarial = make_dhag(0, game="adversarial").get_params()
+    assert adversarial == {**default, "perturbator_game": "adversarial"}
+    with pytest.raises(ValueError, match="Unknown game"):
+        run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"], dhag_game="minimax")
+
+
+@needs_data
+def test_an_adversarial_run_is_recorded_and_trains_another_model(tmp_path: Path) -> None:
+    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-game", "adversarial")
+    assert result["meta"]["dhag_game"] == "adversarial"
+    assert "perturbator_game='adversarial'" in result["shuttle"]["dhag"]["note"]
+    plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"])
+    assert plain["meta"]["dhag_game"] == "cooperative"
+    assert "adversarial" not in plain["shuttle"]["dhag"]["note"]
+    assert (
+        plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != result["shuttle"]["dhag"]["per_seed"][0]["auroc"]
+    )

@@ -104,6 +104,7 @@ def test_dataframe_columns_are_matched_by_name(quick_model, rng) -> None:
         ("shift_range", (4.0, 2.0)),
         ("shift_range", (0.0, 0.0)),
         ("shift_mode", "inward"),
+        ("perturbator_game", "minimax"),
         ("min_threshold", 1.0),
         ("min_threshold", "0.5"),
         ("shift_range", 3.0),

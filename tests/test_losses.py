@@ -340,3 +340,35 @@ def test_controller_stays_within_its_span_and_rejects_bad_settings() -> None:
         NormWeightController(1.0, target=1.0, constant=1.0, device=cpu)
     with pytest.raises(ValueError, match="constant"):
         NormWeightController(1.0, target=0.5, constant=0.0, device=cpu)
+
+
+def test_the_adversarial_game_flips_only_the_perturbators_share_of_the_ce_gradient() -> None:
+    net, x, noise = _net(), torch.randn(32, 4), torch.rand(3, 32, 1)
+
+    def grads_of(adversarial: bool, lambda_norm: float) -> tuple[float, dict[str, list[torch.Tensor]]]:
+        net.zero_grad(set_to_none=True)
+        parts = total_loss(
+            net, x, k=12, lambda_norm=lambda_norm, lambda_div=0.1, noise=noise, adversarial=adversarial
+        )
+        parts.total.backward()
+        return parts.total.item(), {g: [p.grad.clone() for p in getattr(net, g).parameters()] for g in GROUPS}
+
+    # Same objective value; the encoder and the discriminator descend it alike.
+    value_coop, coop = grads_of(False, 0.0)
+    value_adv, adv = grads_of(True, 0.0)
+    assert value_adv == value_coop
+    for group in ("encoder", "discriminator"):
+        for a, b in zip(adv[group], coop[group], strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # The perturbators' gradient of L_ce + lambda2 L_div: L_ce's part changes sign, L_div's does not.
+    div_only = [
+        torch.autograd.grad(diversity_loss(net.perturbators(x, noise)), p)[0]
+        for p in net.perturbators.parameters()
+    ]
+    for a, c, d in zip(adv["perturbators"], coop["perturbators"], div_only, strict=True):
+        torch.testing.assert_close(a, -(c - 0.1 * d) + 0.1 * d, rtol=1e-4, atol=1e-6)
+    # L_norm still pulls the perturbations small in both games.
+    _, adv_norm = grads_of(True, 1.0)
+    assert any(
+        not torch.allclose(a, b) for a, b in zip(adv_norm["perturbators"], adv["perturbators"], strict=True)
+    )

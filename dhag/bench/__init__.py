@@ -20,9 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dhag.params import PERTURBATOR_GAMES
+
 __all__ = [
     "DATASETS",
     "DEFAULT_DATA_DIR",
+    "GAMES",
     "RULES",
     "TRANSFORMS",
     "DatasetNotFoundError",
@@ -45,6 +48,8 @@ __all__ = [
 
 # When DHAG's anti-collapse rules apply in a benchmark run (see make_dhag); "retry" is the library's.
 RULES = ("retry", "retry-controller", "none", "always", "shift", "controller")
+# How DHAG's perturbators play in a Table 2 run; "cooperative" is the library's.
+GAMES = PERTURBATOR_GAMES
 # The inputs of every detector in a Table 2 run: the protocol's z-scores, or a power transform on top.
 TRANSFORMS = ("zscore", "yeo-johnson")
 
@@ -81,6 +86,7 @@ def make_dhag(
     shift_mode: str | None = None,
     average_weights: bool = False,
     rules: str = "retry",
+    game: str = "cooperative",
 ) -> Any:
     """The DHAG detector every benchmark uses: library defaults, seeded, no per-dataset settings.
 
@@ -96,6 +102,7 @@ def make_dhag(
     ``docs/benchmarks.md`` section 1.6, and the plant model's retry); ``"none"`` never (the
     paper's objective alone); ``"always"``, ``"shift"`` and ``"controller"`` from the first update, both
     rules or one of them, with no retry: these measure what each rule does on its own.
+    ``game="adversarial"`` has the perturbators ascend ``L_ce`` (``DHAG(perturbator_game=...)``).
 
     Example
     -------
@@ -122,6 +129,8 @@ def make_dhag(
         rule.update(shift_mode=shift_mode, shift_range=BEYOND_SHIFT_RANGE)
     if average_weights:
         rule["average_weights"] = True
+    if game != "cooperative":
+        rule["perturbator_game"] = game
     return DHAG(
         random_state=seed,
         passthrough=tuple(passthrough),
