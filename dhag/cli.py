@@ -144,7 +144,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(bench.format_table2(result, show_times=True))
     elif args.bench == "epochs":
         result = bench.run_epochs(
-            args.data, **chosen, seeds=args.seeds, every=args.every, json_path=args.json
+            args.data,
+            **chosen,
+            seeds=args.seeds,
+            every=args.every,
+            json_path=args.json,
+            rules=args.dhag_rules,
+            one_fit=args.one_fit,
         )
         print(bench.format_epochs(result))
     elif args.bench == "semisup":
@@ -208,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rows", type=int, default=200_000, help="speed: training rows")
     bench.add_argument("--epochs", type=int, default=3, help="speed: epochs to time")
     bench.add_argument("--every", type=int, default=5, help="epochs: train to every N-th epoch count")
+    bench.add_argument(
+        "--one-fit", action="store_true", help="epochs: all snapshots of a seed from one training"
+    )
     bench.add_argument("--device", default="auto")
     bench.add_argument("--json", type=Path, help="write the results as JSON")
     bench.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -229,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dhag-rules",
         choices=RULES,
         default="retry",
-        help="table2: when DHAG's anti-collapse rules apply (default: retry, the library's; "
+        help="table2, epochs: when DHAG's anti-collapse rules apply (default: retry, the library's; "
         "retry-controller, none, always, shift, controller measure them on their own)",
     )
     bench.add_argument(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,6 @@ from dhag.training import TrainConfig
 
 __all__ = ["DHAG", "resolve_device"]
 
-_SCORE_CHUNK = 65536
-
 
 class DHAG:
     """Anomaly detector trained on normal rows against diversified, hard-to-distinguish synthetic
@@ -39,12 +39,11 @@ class DHAG:
 
     Training follows the paper's Algorithm 1 (all parts minimise it, fixed lambda1, synthetic anomalies
     from the perturbators only; ``perturbator_game="adversarial"``: the perturbators ascend ``L_ce``,
-    as the paper's prose has it, ``docs/benchmarks.md`` section 1.7). When
-    that training collapses (its last ``L_ce`` is within 1 % of what a constant predictor gets, so every
-    row scores alike: measured on the KDD tables for every seed), ``collapse_retry`` (on by default)
-    trains once more from the same seed with the shifted-row anomalies below, and with the ``L_ce``
-    controller too when ``retry_ce_target`` is set (the plant model's choice). Both rules are computed
-    without any label and can also be switched on from the start:
+    as the paper's prose has it, ``docs/benchmarks.md`` section 1.7). When that training collapses
+    (its last ``L_ce`` within 1 % of a constant predictor's, every row scored alike: so on every KDD
+    seed), ``collapse_retry`` (on by default) trains once more from the same seed with the shifted-row
+    anomalies below, and the ``L_ce`` controller too when ``retry_ce_target`` is set (the plant
+    model's choice). Both rules use no label and can also be switched on from the start:
 
     - Shifted-row anomalies (``shift_weight``, ``shift_range``, ``shift_mode``): copies of each
       mini-batch's rows with one z-scored column moved ``shift_range`` standard deviations from its
@@ -60,12 +59,11 @@ class DHAG:
     themselves (see :mod:`dhag.health`).
 
     Training runs ``max_epochs`` epochs or ``max_steps`` updates, whichever ends first, and keeps the
-    last weights; ``average_weights=True`` keeps the mean of the end-of-epoch weights over the second
-    half of the planned epochs (not the default: much worse where the retry also steers lambda1, as
-    ``retry_ce_target`` does; ``docs/benchmarks.md`` section 1.3). The objective hardens its own task
-    as it trains (the perturbations shrink while they must still be told apart), so its held-out value
-    bottoms out early, long before the detector has converged: on KDD-sized data it was lowest after 3
-    of 13 epochs. ``early_stopping=True`` keeps the epoch with the lowest held-out objective instead.
+    last weights; ``average_weights=True`` the mean of the end-of-epoch weights over the second half
+    of the planned epochs (not the default: much worse where the retry also steers lambda1, as
+    ``retry_ce_target`` does; ``docs/benchmarks.md`` section 1.3); ``early_stopping=True`` the epoch
+    with the lowest held-out objective, which bottoms out early as the objective hardens its own task
+    (the perturbations shrink while they must still be told apart): after 3 of 13 epochs on KDD.
 
     Example
     -------
@@ -170,12 +168,9 @@ class DHAG:
         """The settings given to ``__init__``, by name (``deep`` is accepted for scikit-learn)."""
         return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
 
-    def _validate_params(self) -> None:
-        validate_params(self)
-
     def training_config(self) -> TrainConfig:
         """The validated settings of the training loop (:class:`dhag.training.TrainConfig`)."""
-        self._validate_params()
+        validate_params(self)
         return self._train_config()
 
     def _train_config(self) -> TrainConfig:
@@ -207,13 +202,15 @@ class DHAG:
         )
 
     # -- fitting ---------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None) -> DHAG:
+    def fit(self, X: Any, y: Any = None, *, on_epoch: EpochHook | None = None) -> DHAG:
         """Train on rows of ``X``; ``y`` (optional) marks known anomalies with 1, others 0.
 
         Rows with ``y == 1`` feed only the semi-supervised term; the rest are the normal set.
-        Learned state from an earlier fit is discarded. Returns self.
+        Learned state from an earlier fit is discarded. Returns self. ``on_epoch(record, score)``
+        is called after every epoch of every attempt; ``score(X)`` is what ``decision_function(X)``
+        would give with the network as it stands then (it does not change the training).
         """
-        self._validate_params()
+        validate_params(self)
         cfg = self._train_config()
         device = resolve_device(self.device)
         started = time.perf_counter()
@@ -263,6 +260,7 @@ class DHAG:
             x_val=x_val,
             x_known=x_known,
             shift_columns=shift_columns,
+            on_epoch=None if on_epoch is None else functools.partial(_snapshot, on_epoch, pre),
         )
         net, result, attempts = trained.net, trained.result, trained.attempts
         collapsed, ce_ratio = trained.collapsed, trained.ce_ratio
@@ -332,14 +330,8 @@ class DHAG:
         if not hasattr(self, "net_"):
             raise NotFittedError("This DHAG instance is not fitted yet. Call 'fit' first.")
 
-    @torch.inference_mode()
     def _raw_scores(self, matrix: np.ndarray) -> np.ndarray:
-        out = np.empty(matrix.shape[0], dtype=np.float64)
-        for start in range(0, matrix.shape[0], _SCORE_CHUNK):
-            chunk = torch.as_tensor(matrix[start : start + _SCORE_CHUNK], device=self.device_)
-            logits = self.net_(chunk).double()
-            out[start : start + _SCORE_CHUNK] = torch.sigmoid(logits).cpu().numpy()
-        return out
+        return self.net_.anomaly_scores(matrix)
 
     def transform(self, X: Any) -> np.ndarray:
         """The preprocessed float32 matrix the network sees (validates names, dtypes, NaN/inf)."""
@@ -398,3 +390,11 @@ class DHAG:
         from dhag.artifact import load_model
 
         return load_model(path, device=device)
+
+
+# fit's on_epoch(record, score): an epoch's training record, a scorer of rows by the network then.
+EpochHook = Callable[[dict[str, float], Callable[[Any], np.ndarray]], None]
+
+
+def _snapshot(on_epoch: EpochHook, pre: Preprocessor, record: dict[str, float], net: DHAGNet) -> None:
+    on_epoch(record, lambda X: net.anomaly_scores(pre.transform(X)))

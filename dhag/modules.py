@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -147,3 +148,22 @@ class DHAGNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.discriminator(self.encoder(x))
+
+    @torch.inference_mode()
+    def anomaly_scores(self, matrix: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
+        """``sigmoid(forward(x))`` per row of a preprocessed float32 matrix, as float64, in chunks of
+        ``chunk`` rows on the network's device.
+
+        Example
+        -------
+        >>> import numpy as np
+        >>> scores = DHAGNet(n_features=4).anomaly_scores(np.zeros((3, 4), dtype=np.float32), chunk=2)
+        >>> scores.shape, scores.dtype, bool(((scores > 0) & (scores < 1)).all())
+        ((3,), dtype('float64'), True)
+        """
+        device = next(self.parameters()).device
+        out = np.empty(matrix.shape[0], dtype=np.float64)
+        for start in range(0, matrix.shape[0], chunk):
+            rows = torch.as_tensor(matrix[start : start + chunk], device=device)
+            out[start : start + chunk] = torch.sigmoid(self(rows).double()).cpu().numpy()
+        return out

@@ -28,6 +28,7 @@ rules, both computed without any label:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,11 +82,13 @@ def train_with_retry(
     x_known: torch.Tensor | None = None,
     shift_columns: torch.Tensor | None = None,
     retry_ce_target: float | None = None,
+    on_epoch: Callable[[dict[str, float], DHAGNet], None] | None = None,
 ) -> Trained:
     """Train a network from ``make_net`` (seeded with ``seed``) on ``x_train`` and, when ``retry`` and
     the training collapsed, once more from the same seed with :data:`RETRY_SETTINGS` (and
     ``ce_target=retry_ce_target`` when that is set and ``cfg`` has none). A retry starts from exactly
-    the state a fresh training with those settings would."""
+    the state a fresh training with those settings would. ``on_epoch(record, net)`` is called after
+    every epoch of every attempt (``record["attempt"]`` counts from 1) with the network in eval mode."""
     device = x_train.device
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     attempts: list[dict[str, Any]] = []
@@ -96,8 +99,18 @@ def train_with_retry(
             net = make_net()
         net.to(device)
         generator = torch.Generator(device=device).manual_seed(seed)
+        hook = None
+        if on_epoch is not None:
+            hook = functools.partial(_epoch_hook, on_epoch, net, len(attempts) + 1)
         result = train(
-            net, x_train, cfg, x_val=x_val, x_known=x_known, shift_columns=shift_columns, generator=generator
+            net,
+            x_train,
+            cfg,
+            x_val=x_val,
+            x_known=x_known,
+            shift_columns=shift_columns,
+            generator=generator,
+            on_epoch=hook,
         )
         net.eval()
         ce_ratio = result.history[-1]["ce_ratio"] if result.history else float("nan")
@@ -124,6 +137,15 @@ def train_with_retry(
             again.shift_weight,
         )
         cfg = again
+
+
+def _epoch_hook(
+    on_epoch: Callable[[dict[str, float], DHAGNet], None],
+    net: DHAGNet,
+    attempt: int,
+    record: dict[str, float],
+) -> None:
+    on_epoch({**record, "attempt": float(attempt)}, net)
 
 
 def report_collapse(collapsed: bool, kept: dict[str, Any], ce_ratio: float, probe: float) -> str | None:

@@ -65,3 +65,29 @@ def test_the_last_snapshot_is_the_table2_model_and_is_recorded(tmp_path: Path) -
     assert result["shuttle"]["last_f1_mean"] == round(trace[-1]["f1"], 1)
     assert "upper bound" in result["meta"]["note"]
     assert "| shuttle |" in format_epochs(result)
+
+
+def test_one_fit_is_refused_where_fit_would_retry() -> None:
+    for rules in ("retry", "retry-controller"):
+        with pytest.raises(ValueError, match="never retries"):
+            run_epochs(DATA, datasets=["shuttle"], seeds=1, rules=rules, one_fit=True)
+    with pytest.raises(ValueError, match="Unknown rules"):
+        run_epochs(DATA, datasets=["shuttle"], seeds=1, rules="sometimes")
+
+
+@needs_data
+def test_one_fit_gives_the_snapshots_of_fresh_trainings(tmp_path: Path) -> None:
+    out = tmp_path / "epochs.json"
+    argv = ["bench", "epochs", "--data", str(DATA), "--datasets", "shuttle", "--seeds", "1", "--every", "25"]
+    assert main([*argv, "--dhag-rules", "none", "--one-fit", "--json", str(out)]) == 0
+    one = json.loads(out.read_text())
+    assert one["meta"]["one_fit"] is True and one["meta"]["dhag_rules"] == "none"
+    fresh = run_epochs(DATA, datasets=["shuttle"], seeds=1, every=25, rules="none")
+    assert fresh["meta"]["one_fit"] is False
+    key = ("epochs", "f1", "auroc")
+    trace = one["shuttle"]["per_seed"]["0"]
+    assert [[s[k] for k in key] for s in trace] == [
+        [s[k] for k in key] for s in fresh["shuttle"]["per_seed"][0]
+    ]
+    assert [s["epochs"] for s in trace] == [25, 50, 75, 100]
+    assert len({s["f1"] for s in trace}) > 1  # the snapshots are different models
