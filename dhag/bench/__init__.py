@@ -31,6 +31,7 @@ __all__ = [
     "DatasetNotFoundError",
     "Split",
     "auroc",
+    "check_rules",
     "f1_at_anomaly_rate",
     "format_epochs",
     "format_semisup",
@@ -78,6 +79,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def check_rules(rules: str) -> None:
+    """Refuse a ``rules`` choice that is not in :data:`RULES` (before any long run starts)."""
+    if rules not in RULES:
+        raise ValueError(f"Unknown rules {rules!r}; choose from {', '.join(RULES)}.")
+
+
 def make_dhag(
     seed: int,
     passthrough: Sequence[str] = (),
@@ -114,8 +121,7 @@ def make_dhag(
     from dhag.params import BEYOND_SHIFT_RANGE
     from dhag.retry import CONTROLLER_TARGET, RETRY_SETTINGS
 
-    if rules not in RULES:
-        raise ValueError(f"Unknown rules {rules!r}; choose from {', '.join(RULES)}.")
+    check_rules(rules)
     rule: dict[str, Any] = {}
     if rules == "retry-controller":
         rule["retry_ce_target"] = CONTROLLER_TARGET

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from dhag.bench import RULES, make_dhag, run_meta, write_json
+from dhag.bench import check_rules, make_dhag, run_meta, write_json
 from dhag.bench.datasets import DEFAULT_DATA_DIR, check_files, load_split
 from dhag.bench.metrics import auroc, f1_at_anomaly_rate
 
@@ -139,8 +139,7 @@ def run_epochs(
     """
     if not 1 <= every <= MAX_EPOCHS:
         raise ValueError(f"every must be in [1, {MAX_EPOCHS}]. Got {every}.")
-    if rules not in RULES:
-        raise ValueError(f"Unknown rules {rules!r}; choose from {', '.join(RULES)}.")
+    check_rules(rules)
     if one_fit and rules in RETRYING_RULES:
         raise ValueError(
             f"one_fit needs rules under which fit never retries (not {rules!r}): "

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dhag.bench import GAMES, RULES, TRANSFORMS, make_dhag, run_meta, write_json
+from dhag.bench import GAMES, TRANSFORMS, check_rules, make_dhag, run_meta, write_json
 from dhag.bench.datasets import DATASETS, DEFAULT_DATA_DIR, Split, check_files, load_split, power_transformed
 from dhag.bench.metrics import auroc, boundary_ties, f1_at_anomaly_rate
 from dhag.bench.peers import CAPPED_PEERS, MAX_TRAIN_ROWS, PEERS, run_peer
@@ -187,8 +187,7 @@ def run_table2(
     unknown = [d for d in detectors if d not in DETECTORS]
     if transform not in TRANSFORMS:
         raise ValueError(f"Unknown transform {transform!r}; choose from {', '.join(TRANSFORMS)}.")
-    if dhag_rules not in RULES:
-        raise ValueError(f"Unknown rules {dhag_rules!r}; choose from {', '.join(RULES)}.")
+    check_rules(dhag_rules)
     if dhag_game not in GAMES:
         raise ValueError(f"Unknown game {dhag_game!r}; choose from {', '.join(GAMES)}.")
     if unknown or not seed_list:
