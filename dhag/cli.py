@@ -139,6 +139,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             dhag_average_weights=args.dhag_average_weights,
             dhag_rules=args.dhag_rules,
             dhag_game=args.dhag_game,
+            dhag_members=args.dhag_members,
             transform=args.transform,
         )
         print(bench.format_table2(result, show_times=True))
@@ -246,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=GAMES,
         default="cooperative",
         help="table2: cooperative (Algorithm 1, the library's) or adversarial (the perturbators ascend L_ce)",
+    )
+    bench.add_argument(
+        "--dhag-members",
+        type=int,
+        default=1,
+        help="table2: DHAG's score is the mean of N models from their own seeds (default 1, the library's)",
     )
     bench.add_argument(
         "--transform",

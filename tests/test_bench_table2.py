@@ -11,6 +11,7 @@ import pytest
 
 from dhag.bench import GAMES, RULES, make_dhag, run_table2
 from dhag.bench.datasets import Split, power_transformed
+from dhag.bench.metrics import f1_at_anomaly_rate
 from dhag.cli import main
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -165,3 +166,45 @@ def test_an_adversarial_run_is_recorded_and_trains_another_model(tmp_path: Path)
     assert (
         plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != result["shuttle"]["dhag"]["per_seed"][0]["auroc"]
     )
+
+
+def test_a_result_names_the_cpu_and_the_kernels_torch_picked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from dhag.bench import run_meta
+
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    machine = run_meta("cmd")["machine"]
+    # Per-seed results depend on the floating-point path, so a result says which one it took.
+    assert machine["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert machine["aten_cpu_capability_env"] == "default"
+    assert machine["cpu_model"] is None or (isinstance(machine["cpu_model"], str) and machine["cpu_model"])
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_each_from_its_own_seed() -> None:
+    from dhag.bench.table2 import MEMBER_SEED_STEP, _run_dhag
+
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(300, 3))
+    test = np.vstack([rng.normal(size=(40, 3)), rng.normal(size=(10, 3)) + 6.0])
+    split = Split("toy", 0, train, test, np.r_[np.zeros(40), np.ones(10)].astype(np.int64), ("a", "b", "c"))
+    scores, info = _run_dhag(split, 7, False, members=2)
+    singles = [make_dhag(seed).fit(train).decision_function(test) for seed in (7, 7 + MEMBER_SEED_STEP)]
+    np.testing.assert_allclose(scores, (singles[0] + singles[1]) / 2, rtol=1e-6)
+    assert not np.allclose(singles[0], singles[1])  # the members are different models
+    assert [m["f1"] for m in info["members"]] == [f1_at_anomaly_rate(split.y_test, s) for s in singles]
+    assert info["fit_seconds"] == pytest.approx(sum(m["fit_seconds"] for m in info["members"]))
+    assert "mean score of 2 such models" in info["note"]
+    one, one_info = _run_dhag(split, 7, False)
+    np.testing.assert_array_equal(one, singles[0])  # one member is the library's single model
+    assert "members" not in one_info and "mean score" not in one_info["note"]
+    with pytest.raises(ValueError, match="dhag_members must be an int >= 1"):
+        run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"], dhag_members=0)
+
+
+@needs_data
+def test_the_members_option_is_recorded_with_each_members_result(tmp_path: Path) -> None:
+    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-members", "2")
+    assert result["meta"]["dhag_members"] == 2
+    run = result["shuttle"]["dhag"]["per_seed"][0]
+    assert len(run["members"]) == 2 and all(0 <= m["f1"] <= 1 and m["attempts"] >= 1 for m in run["members"])

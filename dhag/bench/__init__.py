@@ -146,6 +146,17 @@ def make_dhag(
     )
 
 
+def _cpu_model() -> str | None:
+    """The CPU's model name where the system says it (Linux), else None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def run_meta(command: str | None = None, **extra: Any) -> dict[str, Any]:
     """The ``meta`` block of a result: command, machine, library versions and date (UTC)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -164,7 +175,11 @@ def run_meta(command: str | None = None, **extra: Any) -> dict[str, Any]:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
         "torch_threads": torch.get_num_threads(),
+        # The kernels torch picked: per-seed results depend on the floating-point path (docs/benchmarks.md).
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY"),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     return {
