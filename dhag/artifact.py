@@ -160,6 +160,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     """Load and verify an artifact; the model is rebuilt fully before it is returned, or not at all."""
+    from dhag.ensemble import build_net
     from dhag.estimator import DHAG
     from dhag.modules import DHAGNet
     from dhag.params import resolve_device
@@ -174,6 +175,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         settings.setdefault("shift_mode", "offset")
         # Likewise, those written before retry_ce_target existed retried with the L_ce controller on.
         settings.setdefault("retry_ce_target", CONTROLLER_TARGET)
+        settings.setdefault("n_members", 1)
         for key in ("categorical", "passthrough", "feature_names", "shift_range"):
             if settings.get(key) is not None:
                 settings[key] = tuple(settings[key])
@@ -182,7 +184,10 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         pre = Preprocessor.from_dict(manifest["preprocessing"])
         if pre.output_names_ != manifest["output_names"]:
             raise ArtifactError("preprocessing does not produce the recorded features")
-        net = DHAGNet(n_features=len(pre.output_names_), **{a: settings[a] for a in DHAG._ARCH})
+        arch = {a: settings[a] for a in DHAG._ARCH}
+        net = build_net(
+            int(settings["n_members"]), lambda: DHAGNet(n_features=len(pre.output_names_), **arch)
+        )
         net.load_state_dict(tensors, strict=True)
         net.to(dev).eval()
         threshold = float(manifest["threshold"])

@@ -33,6 +33,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "time_budget": args.time_budget,
         "device": args.device,
         "random_state": args.seed,
+        "n_members": args.members,
         "target_far": args.target_far,
         "validation_split": args.validation_split,
         "contamination": args.contamination,
@@ -107,6 +108,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
             f"retried: the first training collapsed (L_ce at {first['ce_vs_constant']:.3f}); kept a retry "
             f"with ce_target={kept['ce_target']}, shift_weight={kept['shift_weight']}"
         )
+    if t.get("members"):
+        members = t["members"]
+        retried = sum(len(m["attempts"]) > 1 for m in members)
+        print(
+            f"ensemble: the mean score of {len(members)} networks (seeds "
+            f"{', '.join(str(m['seed']) for m in members)}; L_ce at "
+            f"{', '.join(format(m['ce_vs_constant'], '.3f') for m in members)} of a constant predictor's; "
+            f"{retried} retried); epochs and retry above are member 0's"
+        )
     if "outlier_probe_auroc" in t:
         print(
             f"outlier probe: held-out rows pushed 6-9 sd in one column outscore the rows with AUROC "
@@ -179,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--time-budget", type=float, help="stop training after this many seconds")
     train.add_argument("--device", default="auto")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="train N networks from their own seeds and score with their mean",
+    )
     train.add_argument("--target-far", type=float, default=0.01, help="false-alarm rate of the threshold")
     train.add_argument("--contamination", type=float, help="expected anomaly ratio instead of --target-far")
     train.add_argument(

@@ -13,12 +13,13 @@ import numpy as np
 import torch
 
 from dhag.attribution import occlusion_attribution
+from dhag.ensemble import DHAGEnsemble, members_record, train_members
 from dhag.exceptions import InputError, NotFittedError
 from dhag.health import outlier_probe
 from dhag.modules import DHAGNet
-from dhag.params import ARCH_PARAMS, resolve_device, validate_params
+from dhag.params import ARCH_PARAMS, resolve_device, train_config, validate_params
 from dhag.preprocessing import Preprocessor, as_columns
-from dhag.retry import report_collapse, train_with_retry
+from dhag.retry import report_collapse
 from dhag.splits import validation_order
 from dhag.training import TrainConfig
 
@@ -57,6 +58,10 @@ class DHAG:
     constant predictor's; ``collapsed`` when at least 0.99) and ``outlier_probe_auroc``: how often
     held-out normal rows with one column pushed 6 to 9 standard deviations away outscore the rows
     themselves (see :mod:`dhag.health`).
+
+    ``n_members`` > 1 trains that many networks on the same rows, member ``m`` from ``random_state +
+    1000 m`` (member 0 is the single model), and scores with the mean of their scores: steadier over
+    seeds and machines, at that many times the cost (:mod:`dhag.ensemble`, ``docs/benchmarks.md`` 1.8).
 
     Training runs ``max_epochs`` epochs or ``max_steps`` updates, whichever ends first, and keeps the
     last weights; ``average_weights=True`` the mean of the end-of-epoch weights over the second half
@@ -118,6 +123,7 @@ class DHAG:
         device: str = "auto",
         bf16: bool = False,
         random_state: int | None = None,
+        n_members: int = 1,
         progress: bool = False,
     ) -> None:
         self.latent_dim = latent_dim
@@ -159,6 +165,7 @@ class DHAG:
         self.device = device
         self.bf16 = bf16
         self.random_state = random_state
+        self.n_members = n_members
         self.progress = progress
 
     # -- settings --------------------------------------------------------------------------------
@@ -171,35 +178,7 @@ class DHAG:
     def training_config(self) -> TrainConfig:
         """The validated settings of the training loop (:class:`dhag.training.TrainConfig`)."""
         validate_params(self)
-        return self._train_config()
-
-    def _train_config(self) -> TrainConfig:
-        device = resolve_device(self.device)
-        return TrainConfig(
-            batch_size=self.batch_size,
-            k=float(self.k),
-            lambda_norm=float(self.lambda_norm),
-            lambda_div=float(self.lambda_div),
-            ce_target=None if self.ce_target is None else float(self.ce_target),
-            perturbator_game=self.perturbator_game,
-            lr=float(self.lr),
-            discriminator_lr=float(self.discriminator_lr),
-            discriminator_decay_epoch=self.discriminator_decay_epoch,
-            discriminator_decay=float(self.discriminator_decay),
-            known_weight=float(self.known_weight),
-            shift_weight=float(self.shift_weight),
-            shift_range=(float(self.shift_range[0]), float(self.shift_range[1])),
-            shift_mode=self.shift_mode,
-            max_epochs=self.max_epochs,
-            max_steps=self.max_steps,
-            time_budget=self.time_budget,
-            early_stopping=bool(self.early_stopping),
-            average_weights=bool(self.average_weights),
-            patience=self.patience,
-            min_delta=float(self.min_delta),
-            bf16=bool(self.bf16) and device.type == "cuda",
-            progress=bool(self.progress),
-        )
+        return train_config(self)
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, *, on_epoch: EpochHook | None = None) -> DHAG:
@@ -211,7 +190,7 @@ class DHAG:
         would give with the network as it stands then (it does not change the training).
         """
         validate_params(self)
-        cfg = self._train_config()
+        cfg = train_config(self)
         device = resolve_device(self.device)
         started = time.perf_counter()
         names, cols = as_columns(X, self.feature_names)
@@ -250,11 +229,12 @@ class DHAG:
             if name not in pre.categorical and name not in pre.passthrough
         ]
         shift_columns = torch.tensor(numeric, dtype=torch.long, device=device)
-        trained = train_with_retry(
+        members = train_members(
             lambda: DHAGNet(n_features=matrix.shape[1], **{a: getattr(self, a) for a in self._ARCH}),
             x_train,
             cfg,
             seed=seed,
+            n_members=self.n_members,
             retry=self.collapse_retry,
             retry_ce_target=None if self.retry_ce_target is None else float(self.retry_ce_target),
             x_val=x_val,
@@ -262,8 +242,12 @@ class DHAG:
             shift_columns=shift_columns,
             on_epoch=None if on_epoch is None else functools.partial(_snapshot, on_epoch, pre),
         )
-        net, result, attempts = trained.net, trained.result, trained.attempts
-        collapsed, ce_ratio = trained.collapsed, trained.ce_ratio
+        # Member 0 is the fit's single model; the ensemble collapsed only when every member did (a
+        # collapsed member adds a near-constant to the mean and leaves the others' ranking).
+        result, attempts = members[0].result, members[0].attempts
+        collapsed = all(t.collapsed for t in members)
+        ce_ratio = min(t.ce_ratio for t in members)
+        net = members[0].net if self.n_members == 1 else DHAGEnsemble([t.net for t in members])
 
         self.preprocessor_ = pre
         self.net_ = net
@@ -287,7 +271,7 @@ class DHAG:
             "best_epoch": result.best_epoch,
             "averaged_epochs": result.averaged_epochs,
             "stopped_by": result.stopped_by,
-            "train_seconds": round(result.seconds, 3),
+            "train_seconds": round(sum(t.result.seconds for t in members), 3),
             "fit_seconds": round(time.perf_counter() - started, 3),
             "device": str(device),
             "ce_vs_constant": round(float(ce_ratio), 4),
@@ -303,6 +287,8 @@ class DHAG:
                 "score_quantiles": {q: float(np.quantile(calib, float(q))) for q in ("0.5", "0.9", "0.99")},
             },
         }
+        if self.n_members > 1:
+            self.training_["members"] = members_record(members, seed)
         return self
 
     def _calibrate(self, held_out: np.ndarray, training: np.ndarray) -> float:
@@ -355,6 +341,14 @@ class DHAG:
             rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
             raise InputError(f"{rows.size} row(s) hold NaN or infinite values (first: row {int(rows[0])}).")
         return self._raw_scores(matrix)
+
+    def member_scores(self, X: Any) -> np.ndarray:
+        """Each member's anomaly score per row, shape (``n_members``, rows); their mean is the score.
+        Where members disagree, the model is unsure of that row."""
+        matrix = self.transform(X)
+        if isinstance(self.net_, DHAGEnsemble):
+            return self.net_.member_scores(matrix)
+        return self.score_matrix(matrix)[None, :]
 
     def predict(self, X: Any) -> np.ndarray:
         """0 (normal) / 1 (anomaly) per row: score above ``threshold_``."""

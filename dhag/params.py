@@ -7,8 +7,16 @@ from typing import Any
 import torch
 
 from dhag.exceptions import ParameterError
+from dhag.training import TrainConfig
 
-__all__ = ["ARCH_PARAMS", "BEYOND_SHIFT_RANGE", "PERTURBATOR_GAMES", "resolve_device", "validate_params"]
+__all__ = [
+    "ARCH_PARAMS",
+    "BEYOND_SHIFT_RANGE",
+    "PERTURBATOR_GAMES",
+    "resolve_device",
+    "train_config",
+    "validate_params",
+]
 
 # The margin past each column's training range (in standard deviations) that shift_mode="beyond" is used
 # with: the plant model's rule (pipeline/plantmodel.py) and the Table 2 variant (dhag.bench.make_dhag).
@@ -49,7 +57,7 @@ def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
 
 def validate_params(est: Any) -> None:
     """Raise :class:`ParameterError` naming the first setting of ``est`` outside its allowed values."""
-    for name in (*ARCH_PARAMS, "batch_size", "max_epochs", "patience"):
+    for name in (*ARCH_PARAMS, "batch_size", "max_epochs", "patience", "n_members"):
         value = getattr(est, name)
         _check(
             name,
@@ -154,4 +162,34 @@ def validate_params(est: Any) -> None:
         est.discriminator_decay,
         isinstance(est.discriminator_decay, (int, float)) and 0 < est.discriminator_decay <= 1,
         "a float in (0, 1]",
+    )
+
+
+def train_config(est: Any) -> TrainConfig:
+    """The training loop's settings from a DHAG estimator's (validated by :func:`validate_params`)."""
+    device = resolve_device(est.device)
+    return TrainConfig(
+        batch_size=est.batch_size,
+        k=float(est.k),
+        lambda_norm=float(est.lambda_norm),
+        lambda_div=float(est.lambda_div),
+        ce_target=None if est.ce_target is None else float(est.ce_target),
+        perturbator_game=est.perturbator_game,
+        lr=float(est.lr),
+        discriminator_lr=float(est.discriminator_lr),
+        discriminator_decay_epoch=est.discriminator_decay_epoch,
+        discriminator_decay=float(est.discriminator_decay),
+        known_weight=float(est.known_weight),
+        shift_weight=float(est.shift_weight),
+        shift_range=(float(est.shift_range[0]), float(est.shift_range[1])),
+        shift_mode=est.shift_mode,
+        max_epochs=est.max_epochs,
+        max_steps=est.max_steps,
+        time_budget=est.time_budget,
+        early_stopping=bool(est.early_stopping),
+        average_weights=bool(est.average_weights),
+        patience=est.patience,
+        min_delta=float(est.min_delta),
+        bf16=bool(est.bf16) and device.type == "cuda",
+        progress=bool(est.progress),
     )

@@ -138,3 +138,19 @@ def test_info_says_when_the_weights_are_an_average(files, tmp_path: Path, capsys
     assert main(["info", str(path)]) == 0
     # Five epochs; the weights kept are the mean of the last three (the epochs after 5 // 2).
     assert "5 epochs (weights averaged over epochs 3-5, max_epochs)" in capsys.readouterr().out
+
+
+def test_train_with_members_writes_an_ensemble_that_info_describes(files, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "ensemble.dhag"
+    argv = ["train", "--data", str(files["train"]), "--out", str(out), "--label-column", "label"]
+    argv += ["--max-epochs", "3", "--members", "2"]
+    assert main([*argv, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "ensemble: the mean score of 2 networks (seeds 0, 1000; L_ce at " in text
+    assert main(["score", "--model", str(out), "--data", str(files["test"])]) == 0
+    scored = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert scored["score"].between(0, 1).all()
+    assert main([*argv[:-1], "0"]) == 2
+    assert "'n_members'" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from dhag.bench import GAMES, TRANSFORMS, check_rules, make_dhag, run_meta, writ
 from dhag.bench.datasets import DATASETS, DEFAULT_DATA_DIR, Split, check_files, load_split, power_transformed
 from dhag.bench.metrics import auroc, boundary_ties, f1_at_anomaly_rate
 from dhag.bench.peers import CAPPED_PEERS, MAX_TRAIN_ROWS, PEERS, run_peer
+from dhag.ensemble import MEMBER_SEED_STEP
 
 __all__ = ["DETECTORS", "PAPER_DHAG_F1", "format_table2", "run_table2"]
 
@@ -61,10 +62,6 @@ _TRAINING_KEYS = (
     "averaged_epochs",
 )
 
-# --dhag-members: member m of the seed-s ensemble trains with random_state s + MEMBER_SEED_STEP * m, so
-# that no member of one seed shares a seed with the single model of another (seeds < 1000).
-MEMBER_SEED_STEP = 1000
-
 # What --dhag-rules other than the default changes in the DHAG rows.
 RULE_NOTES = {
     "retry-controller": "; the retry also steers L_ce (retry_ce_target=0.9)",
@@ -84,7 +81,10 @@ def _note(
 ) -> str:
     note = NOTE + RULE_NOTES.get(rules, "")
     if members > 1:
-        note += f"; the mean score of {members} such models from seeds seed + {MEMBER_SEED_STEP} * m"
+        note += (
+            f"; the mean score of {members} such models trained on the same rows from seeds "
+            f"seed + {MEMBER_SEED_STEP} * m (n_members={members})"
+        )
     if game == "adversarial":
         note += "; the perturbators ascend L_ce (perturbator_game='adversarial')"
     if shift_mode not in (None, "offset"):
@@ -105,48 +105,41 @@ def _run_dhag(
     game: str = "cooperative",
     members: int = 1,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Fit DHAG on ``split`` and score its test rows; with ``members`` > 1, the mean score of that many
-    models trained from seeds ``seed + MEMBER_SEED_STEP * m`` (member 0 is the single model of the seed).
+    """Fit DHAG on ``split`` and score its test rows; with ``members`` > 1, ``DHAG(n_members=members)``:
+    the mean score of that many models trained on the same rows from seeds ``seed + MEMBER_SEED_STEP *
+    m`` (member 0 is the single model of the seed; :mod:`dhag.ensemble`).
     """
-    fits: list[dict[str, Any]] = []
-    member_scores: list[np.ndarray] = []
-    for m in range(members):
-        det = make_dhag(
-            seed + MEMBER_SEED_STEP * m,
-            split.passthrough,
-            progress,
-            split.feature_names,
-            shift_mode,
-            average_weights,
-            rules=rules,
-            game=game,
-        )
-        started = time.perf_counter()
-        det.fit(split.X_train)
-        fit_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        member_scores.append(det.decision_function(split.X_test))
-        fits.append(
-            {
-                "fit_seconds": fit_seconds,
-                "score_seconds": time.perf_counter() - started,
-                **{key: det.training_[key] for key in _TRAINING_KEYS},
-                "attempts": len(det.training_["attempts"]),
-            }
-        )
-    scores = member_scores[0] if members == 1 else np.mean(member_scores, axis=0)
+    det = make_dhag(
+        seed,
+        split.passthrough,
+        progress,
+        split.feature_names,
+        shift_mode,
+        average_weights,
+        rules=rules,
+        game=game,
+    )
+    det.n_members = members
+    started = time.perf_counter()
+    det.fit(split.X_train)
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    scores = det.decision_function(split.X_test)
     info = {
-        **fits[0],
-        "fit_seconds": sum(f["fit_seconds"] for f in fits),
-        "score_seconds": sum(f["score_seconds"] for f in fits),
+        "fit_seconds": fit_seconds,
+        "score_seconds": time.perf_counter() - started,
+        **{key: det.training_[key] for key in _TRAINING_KEYS},
+        "attempts": len(det.training_["attempts"]),
         "n_train_rows": int(split.X_train.shape[0]),
         "note": _note(shift_mode, average_weights, rules, game, members),
     }
     if members > 1:
         # Each member on its own, for the record: what averaging gained over a typical single model.
-        for fit, member in zip(fits, member_scores, strict=True):
+        fits = det.training_["members"]
+        for fit, member in zip(fits, det.member_scores(split.X_test), strict=True):
             fit["f1"] = f1_at_anomaly_rate(split.y_test, member)
             fit["auroc"] = auroc(split.y_test, member)
+            fit["attempts"] = len(fit["attempts"])
         info["members"] = fits
     return scores, info
 

@@ -1,0 +1,137 @@
+"""Several DHAG networks trained on the same rows from their own seeds, scored by the mean of their scores.
+
+One DHAG training is chaotic: the same rows and settings from another seed, or the same seed on another
+CPU, give a model whose F1 differs by up to 18 points on Table 2 (``docs/benchmarks.md`` section 1.8).
+The mean of a few members' scores cuts that spread and, where members disagree most, lifts the result:
+:class:`~dhag.estimator.DHAG`'s ``n_members``. Every member shares the preprocessing, the training rows
+and the held-out validation rows, so the threshold is still calibrated on rows none of them trained on;
+member ``m`` trains (and retries a collapse) from ``seed + MEMBER_SEED_STEP * m``, so member 0 is the
+single model of that seed, bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dhag.modules import DHAGNet
+from dhag.retry import Trained, train_with_retry
+from dhag.training import TrainConfig
+
+__all__ = ["MEMBER_SEED_STEP", "DHAGEnsemble", "build_net", "members_record", "train_members"]
+
+# Member m of a fit with seed s trains from s + MEMBER_SEED_STEP * m: apart from the seeds of other
+# fits (bench seeds run 0-4), and member 0 is the fit's single model.
+MEMBER_SEED_STEP = 1000
+
+
+class DHAGEnsemble(nn.Module):
+    """DHAG networks whose anomaly score is the plain mean of the members' scores (all in [0, 1]).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> nets = [DHAGNet(n_features=3), DHAGNet(n_features=3)]
+    >>> ens = DHAGEnsemble(nets)
+    >>> rows = np.ones((4, 3), dtype=np.float32)
+    >>> each = [net.anomaly_scores(rows) for net in nets]
+    >>> bool(np.allclose(ens.anomaly_scores(rows), (each[0] + each[1]) / 2))
+    True
+    >>> ens.member_scores(rows).shape
+    (2, 4)
+    """
+
+    def __init__(self, members: Sequence[DHAGNet]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"An ensemble needs at least 2 members. Got {len(members)}.")
+        self.members = nn.ModuleList(members)
+
+    def member_scores(self, matrix: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
+        """Every member's scores of a preprocessed float32 matrix: shape (members, rows)."""
+        return np.stack([net.anomaly_scores(matrix, chunk=chunk) for net in self.members])
+
+    @torch.inference_mode()
+    def anomaly_scores(self, matrix: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
+        """The mean of the members' scores per row, float64 in [0, 1]."""
+        return self.member_scores(matrix, chunk=chunk).mean(axis=0)
+
+
+def build_net(n_members: int, make_net: Callable[[], DHAGNet]) -> nn.Module:
+    """An untrained network of the shape a fit with ``n_members`` keeps (for loading its weights)."""
+    if n_members == 1:
+        return make_net()
+    return DHAGEnsemble([make_net() for _ in range(n_members)])
+
+
+def train_members(
+    make_net: Callable[[], DHAGNet],
+    x_train: torch.Tensor,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    n_members: int,
+    on_epoch: Callable[[dict[str, float], DHAGNet], None] | None = None,
+    **retry_kwargs: Any,
+) -> list[Trained]:
+    """Train ``n_members`` networks on the same rows, member ``m`` from ``seed + MEMBER_SEED_STEP * m``
+    through :func:`~dhag.retry.train_with_retry` (``retry_kwargs`` go there unchanged).
+
+    A ``time_budget`` in ``cfg`` bounds the whole fit: each member gets an equal share of what is left
+    when it starts. With more than one member, ``on_epoch`` records carry ``member`` (from 0).
+    """
+    started = time.perf_counter()
+    trained = []
+    for m in range(n_members):
+        member_cfg = cfg
+        if cfg.time_budget is not None and n_members > 1:
+            left = max(cfg.time_budget - (time.perf_counter() - started), 1e-3)
+            member_cfg = dataclasses.replace(cfg, time_budget=left / (n_members - m))
+        hook = on_epoch
+        if on_epoch is not None and n_members > 1:
+            hook = functools.partial(_member_hook, on_epoch, m)
+        trained.append(
+            train_with_retry(
+                make_net,
+                x_train,
+                member_cfg,
+                seed=seed + MEMBER_SEED_STEP * m,
+                on_epoch=hook,
+                **retry_kwargs,
+            )
+        )
+    return trained
+
+
+def _member_hook(
+    on_epoch: Callable[[dict[str, float], DHAGNet], None],
+    member: int,
+    record: dict[str, float],
+    net: DHAGNet,
+) -> None:
+    on_epoch({**record, "member": float(member)}, net)
+
+
+def members_record(trained: Sequence[Trained], seed: int) -> list[dict[str, Any]]:
+    """One summary per member for ``training_["members"]``: its seed, attempts and training health."""
+    return [
+        {
+            "member": m,
+            "seed": seed + MEMBER_SEED_STEP * m,
+            "ce_vs_constant": round(float(t.ce_ratio), 4),
+            "collapsed": t.collapsed,
+            "attempts": t.attempts,
+            "epochs_run": t.result.epochs_run,
+            "steps": t.result.steps,
+            "stopped_by": t.result.stopped_by,
+            "train_seconds": round(t.result.seconds, 3),
+        }
+        for m, t in enumerate(trained)
+    ]
