@@ -26,6 +26,7 @@ about detectors, not about Kafka.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -45,6 +46,7 @@ from pipeline.simulator.faults import FAULT_KINDS, Fault, applicable_kinds, make
 from pipeline.simulator.fleet import Fleet
 
 __all__ = [
+    "PLANT_DETECTORS",
     "evaluate",
     "fault_windows",
     "in_window",
@@ -98,9 +100,9 @@ def scenario(
 Flagger = Callable[[pd.DataFrame], np.ndarray]
 
 
-def _dhag_flagger(history: pd.DataFrame, seed: int) -> Flagger:
+def _dhag_flagger(history: pd.DataFrame, seed: int, members: int = 1) -> Flagger:
     # No time limit here: the benchmark must train the same model on any machine.
-    model = train_plant_model(history, seed=seed, fleet={"bench": seed}, time_budget=None)
+    model = train_plant_model(history, seed=seed, fleet={"bench": seed}, time_budget=None, n_members=members)
     features = PlantFeatures.from_model(model)
     assert features is not None
 
@@ -157,9 +159,12 @@ def _hst_flagger(history: pd.DataFrame, seed: int) -> Flagger:
 
 _FLAGGERS: dict[str, Callable[[pd.DataFrame, int], Flagger]] = {
     "dhag": _dhag_flagger,
+    # Opt-in (--detectors): the plant model as the mean of five networks (DHAG's n_members).
+    "dhag5": functools.partial(_dhag_flagger, members=5),
     "sigma3": _sigma3_flagger,
     "hst": _hst_flagger,
 }
+PLANT_DETECTORS = tuple(_FLAGGERS)
 
 
 # -- flags -> alerts -> numbers ------------------------------------------------------------------
@@ -333,6 +338,8 @@ def run_plant_bench(
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
     if normal_hours < 0:
         raise ValueError(f"--normal-hours must be 0 or more, got {normal_hours}")
+    if not detectors or set(detectors) - set(PLANT_DETECTORS):
+        raise ValueError(f"--detectors must name some of {', '.join(PLANT_DETECTORS)}; got {detectors}")
     torch.set_num_threads(max(1, settings.model.torch_threads))
     started = time.perf_counter()
     tallies: dict[str, list[dict[str, Any]]] = {name: [] for name in detectors}

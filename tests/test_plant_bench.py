@@ -123,3 +123,24 @@ def test_the_fault_free_day_is_the_same_fleet_without_faults_at_every_hour() -> 
     # Its own run of the plant: not a replay of the history's first half hour.
     first = history[history["t"] <= 1800].groupby("asset_id")["speed_rpm"].mean()
     assert not np.allclose(quiet.groupby("asset_id")["speed_rpm"].mean(), first)
+
+
+def test_the_ensemble_detector_trains_the_plant_model_as_five_networks(monkeypatch) -> None:
+    import pipeline.plantbench as plantbench
+
+    seen: list[dict] = []
+
+    def fake_train(history, **kwargs):
+        seen.append(kwargs)
+        raise RuntimeError("stop after training")
+
+    monkeypatch.setattr(plantbench, "train_plant_model", fake_train)
+    for name in ("dhag", "dhag5"):
+        with pytest.raises(RuntimeError, match="stop after training"):
+            plantbench._FLAGGERS[name](None, 7)
+    assert [(k["n_members"], k["time_budget"], k["fleet"]) for k in seen] == [(1, None, {"bench": 7})] + [
+        (5, None, {"bench": 7})
+    ]
+    assert "dhag5" not in DETECTORS  # opt-in: five trainings
+    with pytest.raises(ValueError, match="--detectors must name some of dhag, dhag5, sigma3, hst"):
+        run_plant_bench(Settings(), detectors=("dhag", "nope"))
