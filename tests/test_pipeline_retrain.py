@@ -355,3 +355,15 @@ def test_a_candidate_repeats_the_training_rules_its_parent_was_kept_with(fitted:
     plain = copy.deepcopy(fitted)
     plain.training_ = plain.training_ | {"attempts": [{"ce_target": None, "shift_weight": 0.0}]}
     assert (train_candidate(plain, data, SETTINGS).ce_target, fitted.ce_target) == (None, None)
+
+
+def test_an_ensemble_parent_gets_an_ensemble_candidate_within_the_same_time_budget(train_rows) -> None:
+    parent = DHAG(n_members=2, max_epochs=3, batch_size=128, feature_names=FEATURES, random_state=0)
+    parent.fit(train_rows)
+    data = split([], _readings(normal(np.random.default_rng(9), 600), 0.0), 0.3)
+    settings = SETTINGS.model_copy(update={"time_budget_s": 2.0, "max_epochs": 10_000})
+    child = train_candidate(parent, data, settings)
+    assert child.n_members == 2 and [m["seed"] for m in child.training_["members"]] == [0, 1000]
+    # The budget covers both networks: each stops at its share of what is left.
+    assert all(m["stopped_by"] == "time_budget" for m in child.training_["members"])
+    assert child.training_["train_seconds"] < 3.5
