@@ -62,6 +62,8 @@ class DHAG:
     ``n_members`` > 1 trains that many networks on the same rows, member ``m`` from ``random_state +
     1000 m`` (member 0 is the single model), and scores with the mean of their scores: steadier over
     seeds and machines, at that many times the cost (:mod:`dhag.ensemble`, ``docs/benchmarks.md`` 1.8).
+    ``training_["members"]`` then records each member; the epochs, history and attempts above it are
+    member 0's, ``ce_vs_constant`` the lowest member's, and ``collapsed`` holds only if every one did.
 
     Training runs ``max_epochs`` epochs or ``max_steps`` updates, whichever ends first, and keeps the
     last weights; ``average_weights=True`` the mean of the end-of-epoch weights over the second half
