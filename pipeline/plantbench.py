@@ -159,12 +159,11 @@ def _hst_flagger(history: pd.DataFrame, seed: int) -> Flagger:
 
 _FLAGGERS: dict[str, Callable[[pd.DataFrame, int], Flagger]] = {
     "dhag": _dhag_flagger,
-    # Opt-in (--detectors): the plant model as the mean of five networks (DHAG's n_members).
     "dhag5": functools.partial(_dhag_flagger, members=5),
     "sigma3": _sigma3_flagger,
     "hst": _hst_flagger,
 }
-PLANT_DETECTORS = tuple(_FLAGGERS)
+PLANT_DETECTORS = tuple(_FLAGGERS)  # dhag5 is opt-in: the plant model as the mean of five networks
 
 
 # -- flags -> alerts -> numbers ------------------------------------------------------------------
