@@ -24,7 +24,15 @@ from pipeline.config import KafkaSettings
 from pipeline.errors import BrokerUnavailableError
 from pipeline.metrics import PipelineMetrics
 
-__all__ = ["BrokerHealth", "client_options", "new_consumer", "new_producer", "records_waiting"]
+__all__ = [
+    "BrokerHealth",
+    "client_options",
+    "new_consumer",
+    "new_producer",
+    "record_lag",
+    "records_waiting",
+    "rewind",
+]
 
 log = logging.getLogger("pipeline.daemon")  # its lines read as the daemon's, as they always have
 
@@ -84,6 +92,33 @@ def records_waiting(
         log.warning("cannot compare positions with the broker's end offsets: %s", exc)
         return {}
     return {tp: ends[tp] - at for tp, at in positions.items() if at is not None and ends[tp] > at}
+
+
+def rewind(consumer: KafkaConsumer, records: list[Any]) -> None:
+    """Seek back to each assigned partition's first record among ``records``, to process them again."""
+    first: dict[TopicPartition, int] = {}
+    for rec in records:
+        tp = TopicPartition(rec.topic, rec.partition)
+        first[tp] = min(rec.offset, first.get(tp, rec.offset))
+    assignment = consumer.assignment()
+    for tp, offset in first.items():
+        if tp in assignment:
+            consumer.seek(tp, offset)
+
+
+def record_lag(
+    consumer: KafkaConsumer, metrics: PipelineMetrics, offsets: dict[tuple[str, int], int]
+) -> None:
+    """Set ``dhag_consumer_lag`` of each partition in ``offsets`` (its next offset to process) from the
+    consumer's last known high watermark; a partition whose watermark is unknown is left as it was."""
+    for (topic, partition), next_offset in offsets.items():
+        tp = TopicPartition(topic, partition)
+        try:
+            highwater = consumer.highwater(tp)
+        except KafkaError:
+            continue
+        if highwater is not None:
+            metrics.consumer_lag.labels(topic, str(partition)).set(max(0, highwater - next_offset))
 
 
 class BrokerHealth:

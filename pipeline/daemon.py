@@ -36,7 +36,7 @@ from kafka.errors import CommitFailedError, KafkaError
 
 from pipeline.backoff import ThrottledLog
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
-from pipeline.brokerlink import BrokerHealth, new_consumer, records_waiting
+from pipeline.brokerlink import BrokerHealth, new_consumer, record_lag, records_waiting, rewind
 from pipeline.config import Settings
 from pipeline.delivery import Delivery, DeliveryError
 from pipeline.dlqpause import DlqPause
@@ -248,7 +248,8 @@ class Daemon:
             try:
                 self._handle(records)
             except DeliveryError as exc:
-                self._rewind(records)
+                assert self.consumer is not None
+                rewind(self.consumer, records)
                 self.delivery.replace()
                 self.health.failure("produce", exc)
                 continue
@@ -358,21 +359,10 @@ class Daemon:
         except KafkaError as exc:
             self.health.failure("commit", exc)
         self.metrics.last_processed.set(time.time())
-        self._update_lag(out.offsets)
+        assert self.consumer is not None
+        record_lag(self.consumer, self.metrics, out.offsets)
         if out.dlq_tripped and not self.dlq_pause.active:
             self.dlq_pause.pause(self.consumer)
-
-    def _rewind(self, records: list[Any]) -> None:
-        """Seek back to each partition's first record of the batch, so it is processed again."""
-        assert self.consumer is not None
-        first: dict[TopicPartition, int] = {}
-        for rec in records:
-            tp = TopicPartition(rec.topic, rec.partition)
-            first[tp] = min(rec.offset, first.get(tp, rec.offset))
-        assignment = self.consumer.assignment()
-        for tp, offset in first.items():
-            if tp in assignment:
-                self.consumer.seek(tp, offset)
 
     def _commit_pending(self) -> None:
         assert self.consumer is not None
@@ -406,14 +396,3 @@ class Daemon:
                     self._committed[tp] = meta.offset
                 else:
                     self._committed.pop(tp, None)
-
-    def _update_lag(self, offsets: dict[tuple[str, int], int]) -> None:
-        assert self.consumer is not None
-        for (topic, partition), next_offset in offsets.items():
-            tp = TopicPartition(topic, partition)
-            try:
-                highwater = self.consumer.highwater(tp)
-            except KafkaError:
-                continue
-            if highwater is not None:
-                self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, highwater - next_offset))
