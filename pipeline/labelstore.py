@@ -31,51 +31,10 @@ from typing import Any
 import numpy as np
 
 from pipeline.labels import Label
+from pipeline.labelschema import SCHEMA
 
 __all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Source"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    alert_id TEXT PRIMARY KEY,
-    asset_id TEXT NOT NULL,
-    opened_at REAL NOT NULL,
-    resolved_at REAL,
-    score REAL,
-    threshold REAL,
-    model_version TEXT,
-    values_json TEXT NOT NULL,
-    seen_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alerts_asset ON alerts (asset_id, opened_at);
-CREATE TABLE IF NOT EXISTS labels (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    alert_id TEXT,
-    asset_id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    values_json TEXT NOT NULL,
-    label TEXT NOT NULL CHECK (label IN ('anomaly', 'normal')),
-    operator TEXT NOT NULL,
-    note TEXT,
-    given_at REAL NOT NULL,
-    received_at REAL NOT NULL,
-    source TEXT NOT NULL UNIQUE
-);
-CREATE INDEX IF NOT EXISTS labels_alert ON labels (alert_id);
-CREATE TABLE IF NOT EXISTS pending (
-    source TEXT PRIMARY KEY,
-    alert_id TEXT NOT NULL,
-    raw BLOB NOT NULL,
-    first_seen REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS readings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    asset_id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    values_json TEXT NOT NULL,
-    UNIQUE (asset_id, ts)
-);
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
 # A label by reading joins an alert whose opening record has this ts (JSON round trips keep it exact;
 # the tolerance absorbs an ISO-8601 rendering of the same instant).
 _TS_TOLERANCE_S = 0.0015
@@ -141,7 +100,7 @@ class LabelStore:
         self._db = sqlite3.connect(self.path, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._db.commit()
 
     def close(self) -> None:
