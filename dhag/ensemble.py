@@ -58,7 +58,6 @@ class DHAGEnsemble(nn.Module):
         """Every member's scores of a preprocessed float32 matrix: shape (members, rows)."""
         return np.stack([net.anomaly_scores(matrix, chunk=chunk) for net in self.members])
 
-    @torch.inference_mode()
     def anomaly_scores(self, matrix: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
         """The mean of the members' scores per row, float64 in [0, 1]."""
         return self.member_scores(matrix, chunk=chunk).mean(axis=0)
