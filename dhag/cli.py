@@ -127,6 +127,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_list(args: argparse.Namespace) -> list[int]:
+    """Seeds ``first_seed .. first_seed + seeds - 1``: a run can be split over machines or sessions and
+    joined with ``dhag bench merge``."""
+    if args.seeds < 1 or args.first_seed < 0:
+        raise SystemExit("dhag bench: --seeds must be at least 1 and --first-seed at least 0")
+    return list(range(args.first_seed, args.first_seed + args.seeds))
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
@@ -135,11 +143,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     # The networks are small: on a 2-core machine one thread is steadier and often faster.
     torch.set_num_threads(args.threads)
     chosen = {"datasets": tuple(_names(args.datasets))} if args.datasets else {}
-    if args.bench == "table2":
+    seeds = _seed_list(args)
+    if args.bench != "merge" and args.parts:
+        raise SystemExit(f"dhag bench {args.bench}: unexpected files {[str(p) for p in args.parts]}")
+    if args.bench == "merge":
+        if args.json is None or len(args.parts) < 2:
+            raise SystemExit("dhag bench merge: give two or more table2 JSON files and --json OUT")
+        try:
+            result = bench.merge_table2([json.loads(p.read_text()) for p in args.parts])
+        except (OSError, ValueError) as exc:  # a JSON error is a ValueError too
+            raise SystemExit(f"dhag bench merge: {exc}") from exc
+        bench.write_json(result, args.json)
+        print(bench.format_table2(result, show_times=True))
+    elif args.bench == "table2":
         result = bench.run_table2(
             args.data,
             **chosen,
-            seeds=args.seeds,
+            seeds=seeds,
             detectors=tuple(_names(args.detectors)),
             json_path=args.json,
             progress=args.progress,
@@ -154,6 +174,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         print(bench.format_table2(result, show_times=True))
     elif args.bench == "epochs":
+        if args.first_seed:
+            raise SystemExit("dhag bench epochs: --first-seed is not supported; it runs seeds 0 .. N-1")
         result = bench.run_epochs(
             args.data,
             **chosen,
@@ -165,7 +187,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         print(bench.format_epochs(result))
     elif args.bench == "semisup":
-        result = bench.run_semisup(args.data, seeds=args.seeds, json_path=args.json)
+        result = bench.run_semisup(args.data, seeds=seeds, json_path=args.json)
         print(bench.format_semisup(result))
     else:
         result = bench.run_speed(rows=args.rows, epochs=args.epochs, device=args.device, json_path=args.json)
@@ -220,14 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
     info.set_defaults(func=_cmd_info)
 
-    bench = sub.add_parser("bench", help="benchmarks: table2, epochs, semisup, speed")
-    bench.add_argument("bench", choices=("table2", "epochs", "semisup", "speed"))
+    bench = sub.add_parser("bench", help="benchmarks: table2, epochs, semisup, speed; merge")
+    bench.add_argument("bench", choices=("table2", "epochs", "semisup", "speed", "merge"))
+    bench.add_argument("parts", nargs="*", type=Path, help="merge: table2 JSON files of disjoint seeds")
     bench.add_argument("--data", default="../shared/datasets", type=Path, help="benchmark datasets folder")
     bench.add_argument(
         "--datasets", help="default: all five; epochs: thyroid,pageblocks,shuttle (KDD would take hours)"
     )
     bench.add_argument("--detectors", default="dhag,iforest,ecod,knn,ocsvm,deepsvdd")
-    bench.add_argument("--seeds", type=int, default=5)
+    bench.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    bench.add_argument(
+        "--first-seed", type=int, default=0, help="table2, semisup: run seeds S .. S+N-1 (default 0)"
+    )
     bench.add_argument("--rows", type=int, default=200_000, help="speed: training rows")
     bench.add_argument("--epochs", type=int, default=3, help="speed: epochs to time")
     bench.add_argument("--every", type=int, default=5, help="epochs: train to every N-th epoch count")

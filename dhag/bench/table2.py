@@ -21,7 +21,7 @@ from dhag.bench.metrics import auroc, boundary_ties, f1_at_anomaly_rate
 from dhag.bench.peers import CAPPED_PEERS, MAX_TRAIN_ROWS, PEERS, run_peer
 from dhag.ensemble import MEMBER_SEED_STEP
 
-__all__ = ["DETECTORS", "PAPER_DHAG_F1", "format_table2", "run_table2"]
+__all__ = ["DETECTORS", "PAPER_DHAG_F1", "format_table2", "run_table2", "summarise_runs"]
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +155,9 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Aggregate per-seed runs: percentages, mean and population std (ddof 0) over seeds."""
+def summarise_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate per-seed runs (each with its ``note``): percentages, mean and population std (ddof 0)
+    over seeds, and the runs themselves as ``per_seed``."""
     f1 = np.array([r["f1"] for r in runs]) * 100.0
     auc = np.array([r["auroc"] for r in runs]) * 100.0
     out: dict[str, Any] = {
@@ -315,7 +316,7 @@ def run_table2(
                     run["fit_seconds"],
                     run["score_seconds"],
                 )
-        result[name] = {det: _summarise(det_runs) for det, det_runs in runs.items()}
+        result[name] = {det: summarise_runs(det_runs) for det, det_runs in runs.items()}
         if json_path is not None:
             write_json(result, json_path)
     result["meta"]["total_seconds"] = round(time.perf_counter() - started_all, 1)
