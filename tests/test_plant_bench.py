@@ -55,6 +55,9 @@ def test_a_small_two_seed_run_reports_pooled_and_per_seed_numbers(tmp_path: Path
     result = json.loads(out.read_text())
     assert code == 0
     assert result["scenario"]["seeds"] == [3, 4]
+    # Where it ran travels with the numbers: DHAG's per-seed results depend on the CPU's kernels.
+    machine = result["meta"]["machine"]
+    assert machine["cpu_count"] >= 1 and machine["torch_cpu_capability"] and result["meta"]["command"]
     assert set(result["per_seed"]) == {"3", "4"}
     for name in DETECTORS:
         pooled, runs = result[name], [result["per_seed"][s][name] for s in ("3", "4")]
