@@ -120,3 +120,14 @@ def test_shuttle_run_in_two_parts_merges_to_the_single_run(tmp_path: Path) -> No
             assert merged["shuttle"][det][key] == whole["shuttle"][det][key]
         got = [{k: r[k] for k in ("seed", "f1", "auroc")} for r in merged["shuttle"][det]["per_seed"]]
         assert got == [{k: r[k] for k in ("seed", "f1", "auroc")} for r in whole["shuttle"][det]["per_seed"]]
+
+
+def test_the_table_of_an_ensemble_run_sets_the_mean_beside_its_members() -> None:
+    from dhag.bench import format_table2
+
+    part = _part([0, 1], [0.9, 0.7])
+    for run, member_f1 in zip(part["kdd"]["dhag"]["per_seed"], ([0.8, 0.6], [0.5, 0.7]), strict=True):
+        run["members"] = [{"member": m, "f1": f} for m, f in enumerate(member_f1)]
+    # Member 0: 80 and 50 (65.0 ± 15.0); every member: 65.0; the ensemble's own F1: 90 and 70.
+    assert "| KDD | 65.0 ± 15.0 | 65.0 | 80.0 ± 10.0 |" in format_table2(part).splitlines()
+    assert "member 0" not in format_table2(_part([0], [0.9]))

@@ -350,4 +350,27 @@ def format_table2(result: dict[str, Any], *, show_times: bool = False) -> str:
     lines = table(lambda c: f"{c['f1_mean']:.1f} ± {c['f1_std']:.1f} / {c['auroc_mean']:.1f}", True)
     if show_times:
         lines += ["", *table(lambda c: f"{c['fit_seconds']:.1f} s", False)]
+    members = [
+        name for name in names if "members" in (result[name].get("dhag", {}).get("per_seed") or [{}])[0]
+    ]
+    if members:
+        lines += [
+            "",
+            "| dataset | DHAG member 0 (one model) | a typical member | the mean of all |",
+            "|---|---|---|---|",
+        ]
+        for name in members:
+            lines.append(f"| {_LABELS.get(name, name)} | {_members_cells(result[name]['dhag'])} |")
     return "\n".join(lines)
+
+
+def _members_cells(cell: dict[str, Any]) -> str:
+    """F1 mean ± std over seeds of member 0, F1 mean over every member of every seed, and the
+    ensemble's own F1 mean ± std: what averaging gained over its members."""
+    runs = cell["per_seed"]
+    first = np.array([r["members"][0]["f1"] for r in runs]) * 100.0
+    every = np.array([m["f1"] for r in runs for m in r["members"]]) * 100.0
+    return (
+        f"{first.mean():.1f} ± {first.std():.1f} | {every.mean():.1f} | "
+        f"{cell['f1_mean']:.1f} ± {cell['f1_std']:.1f}"
+    )
