@@ -127,7 +127,9 @@ def test_the_table_of_an_ensemble_run_sets_the_mean_beside_its_members() -> None
 
     part = _part([0, 1], [0.9, 0.7])
     for run, member_f1 in zip(part["kdd"]["dhag"]["per_seed"], ([0.8, 0.6], [0.5, 0.7]), strict=True):
-        run["members"] = [{"member": m, "f1": f} for m, f in enumerate(member_f1)]
-    # Member 0: 80 and 50 (65.0 ± 15.0); every member: 65.0; the ensemble's own F1: 90 and 70.
-    assert "| KDD | 65.0 ± 15.0 | 65.0 | 80.0 ± 10.0 |" in format_table2(part).splitlines()
+        run["members"] = [{"member": m, "f1": f, "auroc": 0.9 - 0.1 * m} for m, f in enumerate(member_f1)]
+    # Member 0: F1 80 and 50, AUROC 90; every member: F1 65, AUROC 85; the ensemble: F1 90 and 70, AUROC
+    # 90 and 91.
+    row = "| KDD | 65.0 ± 15.0 / 90.0 | 65.0 / 85.0 | 80.0 ± 10.0 / 90.5 |"
+    assert row in format_table2(part).splitlines()
     assert "member 0" not in format_table2(_part([0], [0.9]))

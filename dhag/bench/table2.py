@@ -365,12 +365,16 @@ def format_table2(result: dict[str, Any], *, show_times: bool = False) -> str:
 
 
 def _members_cells(cell: dict[str, Any]) -> str:
-    """F1 mean ± std over seeds of member 0, F1 mean over every member of every seed, and the
-    ensemble's own F1 mean ± std: what averaging gained over its members."""
+    """ "F1 ± std / AUROC" over seeds of member 0, "F1 / AUROC" over every member of every seed, and the
+    ensemble's own: what averaging gained over its members (percent)."""
     runs = cell["per_seed"]
-    first = np.array([r["members"][0]["f1"] for r in runs]) * 100.0
-    every = np.array([m["f1"] for r in runs for m in r["members"]]) * 100.0
+    first = [r["members"][0] for r in runs]
+    every = [m for r in runs for m in r["members"]]
+    f1_first = 100.0 * np.array([m["f1"] for m in first])
+    auroc_first = 100.0 * float(np.mean([m["auroc"] for m in first]))
+    mean = {key: 100.0 * float(np.mean([m[key] for m in every])) for key in ("f1", "auroc")}
     return (
-        f"{first.mean():.1f} ± {first.std():.1f} | {every.mean():.1f} | "
-        f"{cell['f1_mean']:.1f} ± {cell['f1_std']:.1f}"
+        f"{f1_first.mean():.1f} ± {f1_first.std():.1f} / {auroc_first:.1f} | "
+        f"{mean['f1']:.1f} / {mean['auroc']:.1f} | "
+        f"{cell['f1_mean']:.1f} ± {cell['f1_std']:.1f} / {cell['auroc_mean']:.1f}"
     )
