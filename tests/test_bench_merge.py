@@ -63,6 +63,8 @@ def test_parts_of_different_measurements_are_refused_naming_the_difference() -> 
         merge_table2([base, not_table2])
     with pytest.raises(ValueError, match="at least two parts"):
         merge_table2([base])
+    with pytest.raises(ValueError, match="Part 2 is not a benchmark result"):
+        merge_table2([base, [1, 2]])  # type: ignore[list-item]
 
 
 def test_the_merge_command_writes_the_joined_result_and_refuses_bad_input(

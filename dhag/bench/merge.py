@@ -47,9 +47,12 @@ def merge_table2(parts: Sequence[dict[str, Any]], command: str | None = None) ->
     """
     if len(parts) < 2:
         raise ValueError(f"A merge needs at least two parts. Got {len(parts)}.")
-    first = parts[0]["meta"]
-    for i, part in enumerate(parts):
-        meta = part.get("meta", {})
+    metas = [part.get("meta") if isinstance(part, dict) else None for part in parts]
+    for i, meta in enumerate(metas):
+        if not isinstance(meta, dict):
+            raise ValueError(f"Part {i + 1} is not a benchmark result: it has no meta block.")
+    first = metas[0]
+    for i, (part, meta) in enumerate(zip(parts, metas, strict=True)):
         if meta.get("benchmark") != "table2":
             kind = meta.get("benchmark")
             raise ValueError(f"Part {i + 1} is not a table2 result (meta.benchmark = {kind!r}).")
