@@ -68,8 +68,8 @@ def merge_table2(parts: Sequence[dict[str, Any]], command: str | None = None) ->
                 "every part must hold the same datasets and detectors."
             )
     seeds: list[int] = []
-    for part in parts:
-        for seed in part["meta"]["seeds"]:
+    for meta in metas:
+        for seed in meta["seeds"]:
             if seed in seeds:
                 raise ValueError(f"Seed {seed} is in more than one part; a merge joins disjoint seeds.")
             seeds.append(seed)
@@ -78,21 +78,23 @@ def merge_table2(parts: Sequence[dict[str, Any]], command: str | None = None) ->
             **run_meta(command),
             **{k: v for k, v in first.items() if k not in PER_PART},
             "seeds": sorted(seeds),
-            "total_seconds": round(sum(p["meta"].get("total_seconds", 0.0) for p in parts), 1),
-            "parts": [{k: p["meta"].get(k) for k in PER_PART if k != "parts"} for p in parts],
+            "total_seconds": round(sum(meta.get("total_seconds", 0.0) for meta in metas), 1),
+            "parts": [{k: meta.get(k) for k in PER_PART if k != "parts"} for meta in metas],
         }
     }
-    for name, det in sorted(_cells(parts[0])):
-        notes = {part[name][det]["note"] for part in parts}
-        if len(notes) > 1:
-            raise ValueError(f"The parts' {name} {det} cells describe different models: {sorted(notes)}")
-        note = notes.pop()
-        runs = [dict(run, note=note) for part in parts for run in part[name][det]["per_seed"]]
-        runs.sort(key=lambda run: run["seed"])
-        merged.setdefault(name, {})[det] = summarise_runs(runs)
-    # Datasets in the order the first part ran them, as format_table2 prints them.
-    order = [k for k in parts[0] if k != "meta"]
-    return {"meta": merged["meta"], **{name: merged[name] for name in order}}
+    # Datasets and detectors in the order the first part ran them, as format_table2 prints them.
+    for name, cells in parts[0].items():
+        if name == "meta":
+            continue
+        for det in cells:
+            notes = {part[name][det]["note"] for part in parts}
+            if len(notes) > 1:
+                raise ValueError(f"The parts' {name} {det} cells describe different models: {sorted(notes)}")
+            note = notes.pop()
+            runs = [dict(run, note=note) for part in parts for run in part[name][det]["per_seed"]]
+            runs.sort(key=lambda run: run["seed"])
+            merged.setdefault(name, {})[det] = summarise_runs(runs)
+    return merged
 
 
 def _cells(result: dict[str, Any]) -> set[tuple[str, str]]:
