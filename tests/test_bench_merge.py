@@ -48,11 +48,11 @@ def test_parts_of_different_measurements_are_refused_naming_the_difference() -> 
     base = _part([0], [0.9])
     with pytest.raises(ValueError, match=r"meta\.dhag_members: 5 in part 1, 1 in part 2"):
         merge_table2([base, _part([1], [0.8], dhag_members=1)])
-    with pytest.raises(ValueError, match="Seed 0 is in more than one part"):
+    with pytest.raises(ValueError, match="Seed 0 of kdd dhag is in more than one part"):
         merge_table2([base, _part([0], [0.8])])
     other = _part([1], [0.8])
     other["kddrev"] = other.pop("kdd")
-    with pytest.raises(ValueError, match="same datasets and detectors"):
+    with pytest.raises(ValueError, match=r"different seeds \(kdd dhag \[0\]; kddrev dhag \[1\]\)"):
         merge_table2([base, other])
     other = _part([1], [0.8])
     other["kdd"]["dhag"]["note"] = "another model"
@@ -67,6 +67,27 @@ def test_parts_of_different_measurements_are_refused_naming_the_difference() -> 
         merge_table2([base, [1, 2]])  # type: ignore[list-item]
 
 
+def test_parts_of_other_datasets_join_into_one_table() -> None:
+    kdd = _part([0, 1], [0.9, 0.8], datasets=["kdd"])
+    kddrev = _part([0, 1], [0.7, 0.6], datasets=["kddrev"])
+    kddrev["kddrev"] = kddrev.pop("kdd")
+    merged = merge_table2([kdd, kddrev], command="merge")
+    assert list(merged) == ["meta", "kdd", "kddrev"]
+    assert merged["kdd"] == kdd["kdd"] and merged["kddrev"] == kddrev["kddrev"]
+    meta = merged["meta"]
+    assert meta["datasets"] == ["kdd", "kddrev"] and meta["detectors"] == ["dhag"] and meta["seeds"] == [0, 1]
+    assert [p["datasets"] for p in meta["parts"]] == [["kdd"], ["kddrev"]]
+    # Split by seeds and by datasets at once: each cell gathers its own seeds.
+    late = _part([2], [0.5], datasets=["kdd"])
+    late_rev = _part([2], [0.4], datasets=["kddrev"])
+    late_rev["kddrev"] = late_rev.pop("kdd")
+    whole = merge_table2([kdd, kddrev, late, late_rev])
+    assert whole["meta"]["seeds"] == [0, 1, 2]
+    assert [r["seed"] for r in whole["kddrev"]["dhag"]["per_seed"]] == [0, 1, 2]
+    with pytest.raises(ValueError, match="different seeds"):
+        merge_table2([kdd, kddrev, late])
+
+
 def test_the_merge_command_writes_the_joined_result_and_refuses_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -76,7 +97,7 @@ def test_the_merge_command_writes_the_joined_result_and_refuses_bad_input(
     assert main(["bench", "merge", str(a), str(b), "--json", str(out)]) == 0
     assert json.loads(out.read_text())["kdd"] == _part([0, 1, 2, 3, 4], [0.9, 0.8, 0.95, 0.7, 0.85])["kdd"]
     assert "84.0 ± 8.6" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="Seed 0 is in more than one part"):
+    with pytest.raises(SystemExit, match="Seed 0 of kdd dhag is in more than one part"):
         main(["bench", "merge", str(a), str(a), "--json", str(tmp_path / "x.json")])
     with pytest.raises(SystemExit, match="two or more table2 JSON files and --json"):
         main(["bench", "merge", str(a), str(b)])
