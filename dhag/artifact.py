@@ -176,6 +176,8 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         # Likewise, those written before retry_ce_target existed retried with the L_ce controller on.
         settings.setdefault("retry_ce_target", CONTROLLER_TARGET)
         settings.setdefault("n_members", 1)
+        # Every artifact before ce_weighting existed weighed L_ce row by row.
+        settings.setdefault("ce_weighting", "rows")
         for key in ("categorical", "passthrough", "feature_names", "shift_range"):
             if settings.get(key) is not None:
                 settings[key] = tuple(settings[key])

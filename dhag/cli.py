@@ -16,6 +16,7 @@ from dhag.bench import GAMES, RULES, TRANSFORMS
 from dhag.estimator import DHAG
 from dhag.exceptions import DHAGError
 from dhag.io import read_table
+from dhag.losses import CE_WEIGHTINGS
 
 __all__ = ["main"]
 
@@ -170,6 +171,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             dhag_rules=args.dhag_rules,
             dhag_game=args.dhag_game,
             dhag_members=args.dhag_members,
+            dhag_ce_weighting=args.dhag_ce_weighting,
             transform=args.transform,
         )
         print(bench.format_table2(result, show_times=True))
@@ -187,7 +189,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         print(bench.format_epochs(result))
     elif args.bench == "semisup":
-        result = bench.run_semisup(args.data, seeds=seeds, json_path=args.json)
+        result = bench.run_semisup(
+            args.data, seeds=seeds, json_path=args.json, ce_weighting=args.dhag_ce_weighting
+        )
         print(bench.format_semisup(result))
     else:
         result = bench.run_speed(rows=args.rows, epochs=args.epochs, device=args.device, json_path=args.json)
@@ -295,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="table2: DHAG's score is the mean of N models from their own seeds (default 1, the library's)",
+    )
+    bench.add_argument(
+        "--dhag-ce-weighting",
+        choices=CE_WEIGHTINGS,
+        default="classes",
+        help="table2, semisup: L_ce per class (the library's, as the reference code) or row by row (eq. 2)",
     )
     bench.add_argument(
         "--transform",

@@ -40,11 +40,13 @@ class DHAG:
 
     Training follows the paper's Algorithm 1 (all parts minimise it, fixed lambda1, synthetic anomalies
     from the perturbators only; ``perturbator_game="adversarial"``: the perturbators ascend ``L_ce``,
-    as the paper's prose has it, ``docs/benchmarks.md`` section 1.7). When that training collapses
-    (its last ``L_ce`` within 1 % of a constant predictor's, every row scored alike: so on every KDD
-    seed), ``collapse_retry`` (on by default) trains once more from the same seed with the shifted-row
-    anomalies below, and the ``L_ce`` controller too when ``retry_ce_target`` is set (the plant
-    model's choice). Both rules use no label and can also be switched on from the start:
+    as the paper's prose has it, ``docs/benchmarks.md`` section 1.7). ``L_ce`` weighs normal latents and
+    synthetic anomalies as two equal classes (``ce_weighting="classes"``), as the method's reference
+    implementation does, or row by row as the paper's equation (2) (``"rows"``, section 1.10). When
+    that training collapses (its last ``L_ce`` within 1 % of a constant predictor's, every row scored
+    alike: so on every KDD seed), ``collapse_retry`` (on by default) trains once more from the same
+    seed with the shifted-row anomalies below, and the ``L_ce`` controller too when ``retry_ce_target``
+    is set (the plant model's choice). Both rules use no label and can also be switched on from the start:
 
     - Shifted-row anomalies (``shift_weight``, ``shift_range``, ``shift_mode``): copies of each
       mini-batch's rows with one z-scored column moved ``shift_range`` standard deviations from its
@@ -96,6 +98,7 @@ class DHAG:
         lambda_div: float = 0.1,
         ce_target: float | None = None,
         perturbator_game: str = "cooperative",
+        ce_weighting: str = "classes",
         batch_size: int = 256,
         lr: float = 5e-3,
         discriminator_lr: float = 1e-5,
@@ -138,6 +141,7 @@ class DHAG:
         self.lambda_div = lambda_div
         self.ce_target = ce_target
         self.perturbator_game = perturbator_game
+        self.ce_weighting = ce_weighting
         self.batch_size = batch_size
         self.lr = lr
         self.discriminator_lr = discriminator_lr

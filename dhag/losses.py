@@ -10,7 +10,12 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+# How L_ce weighs its terms (DHAG(ce_weighting=...)): "rows", the paper's equation (2), or "classes",
+# the reference implementation's mean per class (see ce_loss).
+CE_WEIGHTINGS = ("rows", "classes")
+
 __all__ = [
+    "CE_WEIGHTINGS",
     "LossParts",
     "ce_loss",
     "constant_ce",
@@ -48,39 +53,70 @@ def pseudo_labels(eps: torch.Tensor, k: int) -> torch.Tensor:
     return labels
 
 
-def ce_loss(logit_clean: torch.Tensor, logit_perturbed: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def ce_loss(
+    logit_clean: torch.Tensor,
+    logit_perturbed: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    weighting: str = "rows",
+) -> torch.Tensor:
     """``L_ce``: clean latents are normal (0); perturbed latents take their pseudo-labels.
 
-    ``logit_clean``: (m,); ``logit_perturbed`` and ``labels``: (L, m). Returns a scalar: the mean over
-    samples of CE(clean, 0) + mean over perturbators of CE(perturbed, label).
+    ``logit_clean``: (m,); ``logit_perturbed`` and ``labels``: (L, m). Returns a scalar.
+
+    ``weighting="rows"`` is the paper's equation (2): the mean over samples of CE(clean, 0) plus the
+    mean over perturbators of CE(perturbed, label), so the clean rows weigh 1 and the perturbations 1 in
+    all. ``weighting="classes"`` is how the method's reference implementation weighs it: the mean CE of
+    every latent that should read normal (the clean ones and the pseudo-normal perturbations) plus the
+    mean CE of the synthetic anomalies, so each class weighs 1 whatever ``k`` is.
 
     Example
     -------
     >>> import torch
     >>> round(ce_loss(torch.zeros(4), torch.zeros(2, 4), torch.ones(2, 4)).item(), 4)  # 2 * ln 2
     1.3863
+    >>> labels = torch.tensor([[0.0, 1.0, 1.0, 1.0]])
+    >>> round(ce_loss(torch.zeros(4), torch.zeros(1, 4), labels, weighting="classes").item(), 4)
+    1.3863
     """
-    clean = F.binary_cross_entropy_with_logits(logit_clean, torch.zeros_like(logit_clean))
-    perturbed = F.binary_cross_entropy_with_logits(logit_perturbed, labels)
-    return clean + perturbed
+    if weighting == "rows":
+        clean = F.binary_cross_entropy_with_logits(logit_clean, torch.zeros_like(logit_clean))
+        perturbed = F.binary_cross_entropy_with_logits(logit_perturbed, labels)
+        return clean + perturbed
+    if weighting != "classes":
+        raise ValueError(f"weighting must be one of {', '.join(CE_WEIGHTINGS)}. Got {weighting!r} instead.")
+    # Weighted sums rather than boolean indexing: the class sizes stay tensors (no host sync on a GPU).
+    per_item = F.binary_cross_entropy_with_logits(logit_perturbed, labels, reduction="none")
+    n_anomalous = labels.sum()
+    n_normal = logit_clean.numel() + labels.numel() - n_anomalous
+    normal = F.binary_cross_entropy_with_logits(logit_clean, torch.zeros_like(logit_clean), reduction="sum")
+    normal = (normal + (per_item * (1 - labels)).sum()) / n_normal
+    anomalous = (per_item * labels).sum() / n_anomalous.clamp_min(1)
+    return normal + anomalous
 
 
-def constant_ce(synthetic_fraction: float) -> float:
+def constant_ce(synthetic_fraction: float, weighting: str = "rows") -> float:
     """``L_ce`` of the best constant predictor, when a share ``q`` of perturbations is labelled 1.
 
     A discriminator that tells nothing apart predicts one probability ``p`` for clean and perturbed
-    latents alike; ``-ln(1 - p) - q ln p - (1 - q) ln(1 - p)`` is smallest at ``p = q / 2``. Training
-    whose ``L_ce`` stays at this value has learned nothing (the perturbations shrank to nothing and the
-    encoder maps every row to one score): :class:`dhag.DHAG` reports it as collapsed.
+    latents alike. With ``weighting="rows"`` (:func:`ce_loss`) the loss is
+    ``-ln(1 - p) - q ln p - (1 - q) ln(1 - p)``, smallest at ``p = q / 2``; with ``"classes"`` it is
+    ``-ln(1 - p) - ln p``, smallest at ``p = 1 / 2``: ``2 ln 2`` whatever ``q`` (both classes non-empty).
+    Training whose ``L_ce`` stays at this value has learned nothing (the perturbations shrank to
+    nothing and the encoder maps every row to one score): :class:`dhag.DHAG` reports it as collapsed.
 
     Example
     -------
     >>> round(constant_ce(0.6), 4)
     1.2217
+    >>> round(constant_ce(0.6, "classes"), 4)
+    1.3863
     """
     import math
 
     q = min(max(synthetic_fraction, 1e-12), 1 - 1e-12)
+    if weighting == "classes":
+        return 2 * math.log(2)
     p = q / 2
     return -(2 - q) * math.log(1 - p) - q * math.log(p)
 
@@ -235,6 +271,7 @@ def total_loss(
     x_shifted: torch.Tensor | None = None,
     shift_weight: float = 1.0,
     adversarial: bool = False,
+    ce_weighting: str = "rows",
 ) -> LossParts:
     """``L_ce + lambda1 * L_norm + lambda2 * L_div`` (+ the known-anomaly terms) on one mini-batch.
 
@@ -244,13 +281,14 @@ def total_loss(
     fixes the perturbators' noise channel, else it is drawn from ``generator``. ``adversarial``
     passes the perturbations to the discriminator through :func:`reverse_gradient`: Algorithm 1 has
     every part minimise the total; the paper's prose has the perturbators fool the discriminator.
+    ``ce_weighting`` is :func:`ce_loss`'s ``weighting``.
     """
     z = net.encoder(x)  # (m, D)
     eps = net.perturbators(x, noise, generator)  # (L, m, D)
     labels = pseudo_labels(eps, k)
     logit_clean = net.discriminator(z)  # (m,)
     logit_perturbed = net.discriminator(z.unsqueeze(0) + (reverse_gradient(eps) if adversarial else eps))
-    ce = ce_loss(logit_clean, logit_perturbed, labels)
+    ce = ce_loss(logit_clean, logit_perturbed, labels, weighting=ce_weighting)
     nrm = norm_loss(eps)
     div = diversity_loss(eps)
     total = ce + lambda_norm * nrm + lambda_div * div

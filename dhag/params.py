@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from dhag.exceptions import ParameterError
+from dhag.losses import CE_WEIGHTINGS
 from dhag.training import TrainConfig
 
 __all__ = [
@@ -124,6 +125,12 @@ def validate_params(est: Any) -> None:
         est.perturbator_game in PERTURBATOR_GAMES,
         " or ".join(repr(g) for g in PERTURBATOR_GAMES),
     )
+    _check(
+        "ce_weighting",
+        est.ce_weighting,
+        est.ce_weighting in CE_WEIGHTINGS,
+        " or ".join(repr(w) for w in CE_WEIGHTINGS),
+    )
     _check("shift_mode", est.shift_mode, est.shift_mode in ("beyond", "offset"), "'beyond' or 'offset'")
     rng_ok = (
         isinstance(est.shift_range, (tuple, list))
@@ -175,6 +182,7 @@ def train_config(est: Any) -> TrainConfig:
         lambda_div=float(est.lambda_div),
         ce_target=None if est.ce_target is None else float(est.ce_target),
         perturbator_game=est.perturbator_game,
+        ce_weighting=est.ce_weighting,
         lr=float(est.lr),
         discriminator_lr=float(est.discriminator_lr),
         discriminator_decay_epoch=est.discriminator_decay_epoch,

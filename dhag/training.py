@@ -36,6 +36,7 @@ class TrainConfig:
     lambda_div: float
     ce_target: float | None
     perturbator_game: str
+    ce_weighting: str
     lr: float
     discriminator_lr: float
     discriminator_decay_epoch: int
@@ -171,6 +172,7 @@ def train_step(
             x_shifted=x_shifted,
             shift_weight=cfg.shift_weight,
             adversarial=cfg.perturbator_game == "adversarial",
+            ce_weighting=cfg.ce_weighting,
         )
     parts.total.backward()
     for opt in optimizers:
@@ -207,6 +209,7 @@ def evaluate_loss(
             lambda_norm=cfg.lambda_norm if lambda_norm is None else lambda_norm,
             lambda_div=cfg.lambda_div,
             noise=noise,
+            ce_weighting=cfg.ce_weighting,
         )
         for key in sums:
             sums[key] += float(getattr(parts, key))
@@ -265,7 +268,7 @@ def train(
     # Drop the ragged last batch: pseudo-labels are ranks within a batch, and a tiny batch makes
     # them meaningless. Every row still appears, as the order is reshuffled each epoch.
     n_batches = max(n // batch, 1)
-    learned_nothing_ce = constant_ce(1 - k_for_batch(cfg.k, batch) / batch)
+    learned_nothing_ce = constant_ce(1 - k_for_batch(cfg.k, batch) / batch, cfg.ce_weighting)
     controller = None
     if cfg.ce_target is not None and cfg.lambda_norm > 0:
         controller = NormWeightController(

@@ -37,7 +37,8 @@ __all__ = [
 # at least 0.5, the discriminator's own boundary. All three were chosen on the plant bench's scenarios
 # 1 and 2 (docs/plant-bench.md). Its retry also steers L_ce (retry_ce_target), as every plant and
 # feedback measurement did; the library's retry has left that controller off since docs/benchmarks.md
-# 1.6, which measured it on the benchmark tables, not on the plant.
+# 1.6, which measured it on the benchmark tables, not on the plant. For the same reason it weighs L_ce
+# row by row ("rows"), as every plant measurement did; the library weighs it per class since 1.10.
 PLANT_MODEL_SETTINGS: dict[str, Any] = {
     "max_epochs": 30,
     "time_budget": 30.0,
@@ -47,6 +48,7 @@ PLANT_MODEL_SETTINGS: dict[str, Any] = {
     "shift_mode": "beyond",
     "shift_range": BEYOND_SHIFT_RANGE,
     "retry_ce_target": CONTROLLER_TARGET,
+    "ce_weighting": "rows",
     "min_threshold": 0.5,
     "device": "cpu",
 }

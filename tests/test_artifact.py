@@ -250,3 +250,20 @@ def test_the_perturbators_game_travels_with_the_model(
     path = save_without_setting(fitted, tmp_path / "old.dhag", "perturbator_game")
     assert "perturbator_game" not in read_manifest(path)["settings"]
     assert load_model(path).perturbator_game == "cooperative"
+
+
+def test_the_ce_weighting_travels_with_the_model(
+    fitted: DHAG, train_rows: np.ndarray, tmp_path: Path, save_without_setting
+) -> None:
+    assert load_model(fitted.save(tmp_path / "default.dhag")).ce_weighting == "classes"
+    rows_model = DHAG(
+        max_epochs=3, batch_size=128, feature_names=FEATURES, random_state=0, ce_weighting="rows"
+    ).fit(train_rows)
+    loaded = load_model(rows_model.save(tmp_path / "rows.dhag"))
+    assert loaded.ce_weighting == "rows"
+    rows = normal(np.random.default_rng(1), 20)
+    np.testing.assert_array_equal(loaded.decision_function(rows), rows_model.decision_function(rows))
+    # Artifacts from before the setting existed weighed L_ce row by row, whatever the default now is.
+    path = save_without_setting(fitted, tmp_path / "old.dhag", "ce_weighting")
+    assert "ce_weighting" not in read_manifest(path)["settings"]
+    assert load_model(path).ce_weighting == "rows"

@@ -155,6 +155,27 @@ def test_the_game_option_sets_only_the_perturbators_game() -> None:
         run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"], dhag_game="minimax")
 
 
+def test_the_ce_weighting_option_sets_only_the_weighting() -> None:
+    default = make_dhag(0).get_params()
+    assert default["ce_weighting"] == "classes"
+    rows = make_dhag(0, ce_weighting="rows").get_params()
+    assert rows == {**default, "ce_weighting": "rows"}
+    with pytest.raises(ValueError, match="Unknown ce_weighting"):
+        run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"], dhag_ce_weighting="balanced")
+
+
+@needs_data
+def test_a_row_weighted_run_is_recorded_and_trains_another_model(tmp_path: Path) -> None:
+    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-ce-weighting", "rows")
+    assert result["meta"]["dhag_ce_weighting"] == "rows"
+    assert "ce_weighting='rows'" in result["shuttle"]["dhag"]["note"]
+    plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"])
+    assert plain["meta"]["dhag_ce_weighting"] == "classes"
+    assert "ce_weighting" not in plain["shuttle"]["dhag"]["note"]
+    rows_auroc = result["shuttle"]["dhag"]["per_seed"][0]["auroc"]
+    assert plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != rows_auroc
+
+
 @needs_data
 def test_an_adversarial_run_is_recorded_and_trains_another_model(tmp_path: Path) -> None:
     result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-game", "adversarial")
@@ -210,3 +231,29 @@ def test_the_members_option_is_recorded_with_each_members_result(tmp_path: Path)
     assert result["meta"]["dhag_members"] == 2
     run = result["shuttle"]["dhag"]["per_seed"][0]
     assert len(run["members"]) == 2 and all(0 <= m["f1"] <= 1 and m["attempts"] >= 1 for m in run["members"])
+
+
+@needs_data
+def test_semisup_passes_the_ce_weighting_to_every_fit_and_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dhag.bench.semisup as semisup
+
+    seen: list[str] = []
+
+    def recording(*args, **kwargs):
+        det = make_dhag(*args, **kwargs)
+        det.max_epochs = 2  # the setting's path is what is checked here, not the model
+        seen.append(det.ce_weighting)
+        return det
+
+    monkeypatch.setattr(semisup, "make_dhag", recording)
+    out = tmp_path / "semisup.json"
+    argv = ["bench", "semisup", "--data", str(DATA), "--seeds", "2", "--dhag-ce-weighting", "rows"]
+    assert main([*argv, "--json", str(out)]) == 0
+    assert seen == ["rows"] * 6  # three gammas, two seeds
+    assert json.loads(out.read_text())["meta"]["dhag_ce_weighting"] == "rows"
+    seen.clear()
+    assert main(["bench", "semisup", "--data", str(DATA), "--seeds", "1", "--json", str(out)]) == 0
+    assert seen == ["classes"] * 3
+    assert json.loads(out.read_text())["meta"]["dhag_ce_weighting"] == "classes"

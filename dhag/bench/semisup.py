@@ -33,6 +33,7 @@ def run_semisup(
     progress: bool = False,
     *,
     command: str | None = None,
+    ce_weighting: str = "classes",
 ) -> dict[str, Any]:
     """Run the semi-supervised Thyroid benchmark.
 
@@ -44,6 +45,7 @@ def run_semisup(
     json_path : when given, the result is written there after every gamma.
     progress : show DHAG's per-epoch progress bar.
     command : recorded in ``meta``; defaults to ``sys.argv``.
+    ce_weighting : DHAG's ``ce_weighting`` (recorded in ``meta``); ``"classes"`` is the library default.
 
     Returns
     -------
@@ -66,13 +68,14 @@ def run_semisup(
             "training share, the other training anomalies unused; z-scores of training normals",
             units="F1 and AUROC in percent (1 decimal); std over seeds, ddof 0",
             paper_dhag_f1=PAPER_F1,
+            dhag_ce_weighting=ce_weighting,
         )
     }
     for gamma in gammas:
         runs = []
         for seed in seed_list:
             split = load_semisup_split(gamma, seed, data_dir)
-            det = make_dhag(seed, (), progress, split.feature_names)
+            det = make_dhag(seed, (), progress, split.feature_names, ce_weighting=ce_weighting)
             started = time.perf_counter()
             det.fit(split.X_train, split.y_train)
             fit_seconds = time.perf_counter() - started
