@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.plantbench import DETECTORS, pool, run_plant_bench, summarize
+from pipeline.plantmodel import PLANT_MODEL_SETTINGS
 
 
 def _counts(detected: dict[str, list[bool]], delays: dict[str, list[float]], false: int, days: float) -> dict:
@@ -128,7 +129,7 @@ def test_the_fault_free_day_is_the_same_fleet_without_faults_at_every_hour() -> 
     assert not np.allclose(quiet.groupby("asset_id")["speed_rpm"].mean(), first)
 
 
-def test_the_ensemble_detector_trains_the_plant_model_as_five_networks(monkeypatch) -> None:
+def test_the_opt_in_detectors_train_the_plant_model_as_five_networks_or_per_class(monkeypatch) -> None:
     import pipeline.plantbench as plantbench
 
     seen: list[dict] = []
@@ -138,12 +139,12 @@ def test_the_ensemble_detector_trains_the_plant_model_as_five_networks(monkeypat
         raise RuntimeError("stop after training")
 
     monkeypatch.setattr(plantbench, "train_plant_model", fake_train)
-    for name in ("dhag", "dhag5"):
+    for name in ("dhag", "dhag5", "dhag-classes"):
         with pytest.raises(RuntimeError, match="stop after training"):
             plantbench._FLAGGERS[name](None, 7)
-    assert [(k["n_members"], k["time_budget"], k["fleet"]) for k in seen] == [(1, None, {"bench": 7})] + [
-        (5, None, {"bench": 7})
-    ]
-    assert "dhag5" not in DETECTORS  # opt-in: five trainings
-    with pytest.raises(ValueError, match="--detectors must name some of dhag, dhag5, sigma3, hst"):
+    assert all(k["time_budget"] is None and k["fleet"] == {"bench": 7} for k in seen)
+    assert [(k["n_members"], k.get("ce_weighting")) for k in seen] == [(1, None), (5, None), (1, "classes")]
+    assert PLANT_MODEL_SETTINGS["ce_weighting"] == "rows"  # so "dhag-classes" is another model
+    assert "dhag5" not in DETECTORS and "dhag-classes" not in DETECTORS  # opt-in
+    with pytest.raises(ValueError, match="must name some of dhag, dhag5, dhag-classes, sigma3, hst"):
         run_plant_bench(Settings(), detectors=("dhag", "nope"))
