@@ -303,8 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--dhag-ce-weighting",
         choices=CE_WEIGHTINGS,
-        default="classes",
-        help="table2, semisup: L_ce per class (the library's, as the reference code) or row by row (eq. 2)",
+        default="rows",
+        help="table2, semisup: L_ce row by row (the library's, paper eq. 2) or per class (reference code)",
     )
     bench.add_argument(
         "--transform",

@@ -40,9 +40,9 @@ class DHAG:
 
     Training follows the paper's Algorithm 1 (all parts minimise it, fixed lambda1, synthetic anomalies
     from the perturbators only; ``perturbator_game="adversarial"``: the perturbators ascend ``L_ce``,
-    as the paper's prose has it, ``docs/benchmarks.md`` section 1.7). ``L_ce`` weighs normal latents and
-    synthetic anomalies as two equal classes (``ce_weighting="classes"``), as the method's reference
-    implementation does, or row by row as the paper's equation (2) (``"rows"``, section 1.10). When
+    as the paper's prose has it, ``docs/benchmarks.md`` section 1.7). ``L_ce`` weighs row by row as the
+    paper's equation (2) (``ce_weighting="rows"``), or normal latents and synthetic anomalies as two
+    equal classes as the method's reference implementation does (``"classes"``, section 1.10). When
     that training collapses (its last ``L_ce`` within 1 % of a constant predictor's, every row scored
     alike: so on every KDD seed), ``collapse_retry`` (on by default) trains once more from the same
     seed with the shifted-row anomalies below, and the ``L_ce`` controller too when ``retry_ce_target``
@@ -98,7 +98,7 @@ class DHAG:
         lambda_div: float = 0.1,
         ce_target: float | None = None,
         perturbator_game: str = "cooperative",
-        ce_weighting: str = "classes",
+        ce_weighting: str = "rows",
         batch_size: int = 256,
         lr: float = 5e-3,
         discriminator_lr: float = 1e-5,

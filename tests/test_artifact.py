@@ -255,15 +255,14 @@ def test_the_perturbators_game_travels_with_the_model(
 def test_the_ce_weighting_travels_with_the_model(
     fitted: DHAG, train_rows: np.ndarray, tmp_path: Path, save_without_setting
 ) -> None:
-    assert load_model(fitted.save(tmp_path / "default.dhag")).ce_weighting == "classes"
-    rows_model = DHAG(
-        max_epochs=3, batch_size=128, feature_names=FEATURES, random_state=0, ce_weighting="rows"
+    classes = DHAG(
+        max_epochs=3, batch_size=128, feature_names=FEATURES, random_state=0, ce_weighting="classes"
     ).fit(train_rows)
-    loaded = load_model(rows_model.save(tmp_path / "rows.dhag"))
-    assert loaded.ce_weighting == "rows"
+    loaded = load_model(classes.save(tmp_path / "classes.dhag"))
+    assert loaded.ce_weighting == "classes"
     rows = normal(np.random.default_rng(1), 20)
-    np.testing.assert_array_equal(loaded.decision_function(rows), rows_model.decision_function(rows))
-    # Artifacts from before the setting existed weighed L_ce row by row, whatever the default now is.
-    path = save_without_setting(fitted, tmp_path / "old.dhag", "ce_weighting")
+    np.testing.assert_array_equal(loaded.decision_function(rows), classes.decision_function(rows))
+    # Artifacts from before the setting existed weighed L_ce row by row, whatever the default is.
+    path = save_without_setting(classes, tmp_path / "old.dhag", "ce_weighting")
     assert "ce_weighting" not in read_manifest(path)["settings"]
     assert load_model(path).ce_weighting == "rows"

@@ -157,23 +157,23 @@ def test_the_game_option_sets_only_the_perturbators_game() -> None:
 
 def test_the_ce_weighting_option_sets_only_the_weighting() -> None:
     default = make_dhag(0).get_params()
-    assert default["ce_weighting"] == "classes"
-    rows = make_dhag(0, ce_weighting="rows").get_params()
-    assert rows == {**default, "ce_weighting": "rows"}
+    assert default["ce_weighting"] == "rows"
+    classes = make_dhag(0, ce_weighting="classes").get_params()
+    assert classes == {**default, "ce_weighting": "classes"}
     with pytest.raises(ValueError, match="Unknown ce_weighting"):
         run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"], dhag_ce_weighting="balanced")
 
 
 @needs_data
-def test_a_row_weighted_run_is_recorded_and_trains_another_model(tmp_path: Path) -> None:
-    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-ce-weighting", "rows")
-    assert result["meta"]["dhag_ce_weighting"] == "rows"
-    assert "ce_weighting='rows'" in result["shuttle"]["dhag"]["note"]
+def test_a_class_weighted_run_is_recorded_and_trains_another_model(tmp_path: Path) -> None:
+    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-ce-weighting", "classes")
+    assert result["meta"]["dhag_ce_weighting"] == "classes"
+    assert "ce_weighting='classes'" in result["shuttle"]["dhag"]["note"]
     plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"])
-    assert plain["meta"]["dhag_ce_weighting"] == "classes"
+    assert plain["meta"]["dhag_ce_weighting"] == "rows"
     assert "ce_weighting" not in plain["shuttle"]["dhag"]["note"]
-    rows_auroc = result["shuttle"]["dhag"]["per_seed"][0]["auroc"]
-    assert plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != rows_auroc
+    classes_auroc = result["shuttle"]["dhag"]["per_seed"][0]["auroc"]
+    assert plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != classes_auroc
 
 
 @needs_data
@@ -249,11 +249,11 @@ def test_semisup_passes_the_ce_weighting_to_every_fit_and_records_it(
 
     monkeypatch.setattr(semisup, "make_dhag", recording)
     out = tmp_path / "semisup.json"
-    argv = ["bench", "semisup", "--data", str(DATA), "--seeds", "2", "--dhag-ce-weighting", "rows"]
+    argv = ["bench", "semisup", "--data", str(DATA), "--seeds", "2", "--dhag-ce-weighting", "classes"]
     assert main([*argv, "--json", str(out)]) == 0
-    assert seen == ["rows"] * 6  # three gammas, two seeds
-    assert json.loads(out.read_text())["meta"]["dhag_ce_weighting"] == "rows"
+    assert seen == ["classes"] * 6  # three gammas, two seeds
+    assert json.loads(out.read_text())["meta"]["dhag_ce_weighting"] == "classes"
     seen.clear()
     assert main(["bench", "semisup", "--data", str(DATA), "--seeds", "1", "--json", str(out)]) == 0
-    assert seen == ["classes"] * 3
-    assert json.loads(out.read_text())["meta"]["dhag_ce_weighting"] == "classes"
+    assert seen == ["rows"] * 3
+    assert json.loads(out.read_text())["meta"]["dhag_ce_weighting"] == "rows"

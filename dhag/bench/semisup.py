@@ -33,7 +33,7 @@ def run_semisup(
     progress: bool = False,
     *,
     command: str | None = None,
-    ce_weighting: str = "classes",
+    ce_weighting: str = "rows",
 ) -> dict[str, Any]:
     """Run the semi-supervised Thyroid benchmark.
 
@@ -45,7 +45,7 @@ def run_semisup(
     json_path : when given, the result is written there after every gamma.
     progress : show DHAG's per-epoch progress bar.
     command : recorded in ``meta``; defaults to ``sys.argv``.
-    ce_weighting : DHAG's ``ce_weighting`` (recorded in ``meta``); ``"classes"`` is the library default.
+    ce_weighting : DHAG's ``ce_weighting`` (recorded in ``meta``); ``"rows"`` is the library default.
 
     Returns
     -------
