@@ -236,33 +236,24 @@ def test_an_artifact_from_before_retry_ce_target_keeps_the_retry_it_was_trained_
     assert load_model(fitted.save(tmp_path / "new.dhag")).retry_ce_target is None
 
 
-def test_the_perturbators_game_travels_with_the_model(
-    fitted: DHAG, train_rows: np.ndarray, tmp_path: Path, save_without_setting
+@pytest.mark.parametrize(
+    ("setting", "value", "before"),
+    [
+        # Artifacts from before perturbator_game existed were trained by Algorithm 1's cooperative game,
+        ("perturbator_game", "adversarial", "cooperative"),
+        # and those from before ce_weighting existed weighed L_ce row by row.
+        ("ce_weighting", "classes", "rows"),
+    ],
+)
+def test_a_training_setting_travels_with_the_model(
+    setting: str, value: str, before: str, train_rows: np.ndarray, tmp_path: Path, save_without_setting
 ) -> None:
-    adversarial = DHAG(
-        max_epochs=3, batch_size=128, feature_names=FEATURES, random_state=0, perturbator_game="adversarial"
-    ).fit(train_rows)
-    loaded = load_model(adversarial.save(tmp_path / "adversarial.dhag"))
-    assert loaded.perturbator_game == "adversarial"
+    model = DHAG(max_epochs=3, batch_size=128, feature_names=FEATURES, random_state=0, **{setting: value})
+    model.fit(train_rows)
+    loaded = load_model(model.save(tmp_path / "model.dhag"))
+    assert getattr(loaded, setting) == value
     rows = normal(np.random.default_rng(1), 20)
-    np.testing.assert_array_equal(loaded.decision_function(rows), adversarial.decision_function(rows))
-    # Artifacts from before the setting existed were trained by Algorithm 1's cooperative game.
-    path = save_without_setting(fitted, tmp_path / "old.dhag", "perturbator_game")
-    assert "perturbator_game" not in read_manifest(path)["settings"]
-    assert load_model(path).perturbator_game == "cooperative"
-
-
-def test_the_ce_weighting_travels_with_the_model(
-    fitted: DHAG, train_rows: np.ndarray, tmp_path: Path, save_without_setting
-) -> None:
-    classes = DHAG(
-        max_epochs=3, batch_size=128, feature_names=FEATURES, random_state=0, ce_weighting="classes"
-    ).fit(train_rows)
-    loaded = load_model(classes.save(tmp_path / "classes.dhag"))
-    assert loaded.ce_weighting == "classes"
-    rows = normal(np.random.default_rng(1), 20)
-    np.testing.assert_array_equal(loaded.decision_function(rows), classes.decision_function(rows))
-    # Artifacts from before the setting existed weighed L_ce row by row, whatever the default is.
-    path = save_without_setting(classes, tmp_path / "old.dhag", "ce_weighting")
-    assert "ce_weighting" not in read_manifest(path)["settings"]
-    assert load_model(path).ce_weighting == "rows"
+    np.testing.assert_array_equal(loaded.decision_function(rows), model.decision_function(rows))
+    path = save_without_setting(model, tmp_path / "old.dhag", setting)
+    assert setting not in read_manifest(path)["settings"]
+    assert getattr(load_model(path), setting) == before

@@ -145,48 +145,43 @@ def test_a_run_with_one_rule_trains_what_a_fit_with_that_rule_trains(tmp_path: P
     assert plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != run["auroc"]
 
 
-def test_the_game_option_sets_only_the_perturbators_game() -> None:
+@pytest.mark.parametrize(
+    ("option", "setting", "default", "other", "message"),
+    [
+        ("game", "perturbator_game", "cooperative", "adversarial", "Unknown game"),
+        ("ce_weighting", "ce_weighting", "rows", "classes", "Unknown ce_weighting"),
+    ],
+)
+def test_the_game_and_weighting_options_set_only_their_setting(
+    option: str, setting: str, default: str, other: str, message: str
+) -> None:
     assert GAMES == ("cooperative", "adversarial")
-    default = make_dhag(0).get_params()
-    assert default["perturbator_game"] == "cooperative"
-    adversarial = make_dhag(0, game="adversarial").get_params()
-    assert adversarial == {**default, "perturbator_game": "adversarial"}
-    with pytest.raises(ValueError, match="Unknown game"):
-        run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"], dhag_game="minimax")
-
-
-def test_the_ce_weighting_option_sets_only_the_weighting() -> None:
-    default = make_dhag(0).get_params()
-    assert default["ce_weighting"] == "rows"
-    classes = make_dhag(0, ce_weighting="classes").get_params()
-    assert classes == {**default, "ce_weighting": "classes"}
-    with pytest.raises(ValueError, match="Unknown ce_weighting"):
-        run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"], dhag_ce_weighting="balanced")
+    plain = make_dhag(0).get_params()
+    assert plain[setting] == default
+    assert make_dhag(0, **{option: other}).get_params() == {**plain, setting: other}
+    with pytest.raises(ValueError, match=message):
+        run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"], **{f"dhag_{option}": "bogus"})
 
 
 @needs_data
-def test_a_class_weighted_run_is_recorded_and_trains_another_model(tmp_path: Path) -> None:
-    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-ce-weighting", "classes")
-    assert result["meta"]["dhag_ce_weighting"] == "classes"
-    assert "ce_weighting='classes'" in result["shuttle"]["dhag"]["note"]
+@pytest.mark.parametrize(
+    ("flag", "key", "value", "default", "note"),
+    [
+        ("--dhag-game", "dhag_game", "adversarial", "cooperative", "perturbator_game='adversarial'"),
+        ("--dhag-ce-weighting", "dhag_ce_weighting", "classes", "rows", "ce_weighting='classes'"),
+    ],
+)
+def test_a_game_or_weighting_run_is_recorded_and_trains_another_model(
+    tmp_path: Path, flag: str, key: str, value: str, default: str, note: str
+) -> None:
+    result = _shuttle_run(tmp_path, "--detectors", "dhag", flag, value)
+    assert result["meta"][key] == value
+    assert note in result["shuttle"]["dhag"]["note"]
     plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"])
-    assert plain["meta"]["dhag_ce_weighting"] == "rows"
-    assert "ce_weighting" not in plain["shuttle"]["dhag"]["note"]
-    classes_auroc = result["shuttle"]["dhag"]["per_seed"][0]["auroc"]
-    assert plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != classes_auroc
-
-
-@needs_data
-def test_an_adversarial_run_is_recorded_and_trains_another_model(tmp_path: Path) -> None:
-    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-game", "adversarial")
-    assert result["meta"]["dhag_game"] == "adversarial"
-    assert "perturbator_game='adversarial'" in result["shuttle"]["dhag"]["note"]
-    plain = run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"])
-    assert plain["meta"]["dhag_game"] == "cooperative"
-    assert "adversarial" not in plain["shuttle"]["dhag"]["note"]
-    assert (
-        plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != result["shuttle"]["dhag"]["per_seed"][0]["auroc"]
-    )
+    assert plain["meta"][key] == default
+    assert value not in plain["shuttle"]["dhag"]["note"]
+    other_auroc = result["shuttle"]["dhag"]["per_seed"][0]["auroc"]
+    assert plain["shuttle"]["dhag"]["per_seed"][0]["auroc"] != other_auroc
 
 
 def test_a_result_names_the_cpu_and_the_kernels_torch_picked(monkeypatch: pytest.MonkeyPatch) -> None:
