@@ -305,6 +305,12 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         if not all(path):
             raise ConfigError(f"config error: environment variable {name} has an empty key part")
+        if any(part.startswith("_") or part.endswith("_") for part in path):
+            # "A___" could be key "a_" then "_", or "a" then "_": refuse rather than guess.
+            raise ConfigError(
+                f"config error: environment variable {name} has a key part that starts or ends with '_'; "
+                "join keys with exactly '__'"
+            )
         try:
             value = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError:

@@ -106,6 +106,7 @@ def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
 @hsettings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(bad=invalid_setting(), via_env=st.booleans())
 @example(bad=(("alerts", "a__"), 0), via_env=True)  # a variable with an empty key part
+@example(bad=(("alerts", "a___"), 0), via_env=True)  # ... and one whose parts are "A" and "_"
 def test_any_invalid_setting_stops_start_up_with_exit_2_naming_the_key(
     bad: tuple[tuple[str, ...], Any], via_env: bool, tmp_path: Path, monkeypatch, capsys
 ) -> None:
