@@ -63,6 +63,9 @@ def test_the_last_snapshot_is_the_table2_model_and_is_recorded(tmp_path: Path) -
         100 * f1_at_anomaly_rate(split.y_test, det.decision_function(split.X_test)), 2
     )
     assert result["shuttle"]["last_f1_mean"] == round(trace[-1]["f1"], 1)
+    # After half of 100 epochs only the last snapshot is late: its mean score is its own score.
+    late = result["shuttle"]["late_mean_per_seed"]["0"]
+    assert late == {"epochs": [100], "f1": trace[-1]["f1"], "auroc": trace[-1]["auroc"]}
     assert "upper bound" in result["meta"]["note"]
     assert "| shuttle |" in format_epochs(result)
 
@@ -91,3 +94,6 @@ def test_one_fit_gives_the_snapshots_of_fresh_trainings(tmp_path: Path) -> None:
     ]
     assert [s["epochs"] for s in trace] == [25, 50, 75, 100]
     assert len({s["f1"] for s in trace}) > 1  # the snapshots are different models
+    late = one["shuttle"]["late_mean_per_seed"]["0"]
+    assert late["epochs"] == [75, 100]
+    assert late == fresh["shuttle"]["late_mean_per_seed"][0]
