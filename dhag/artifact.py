@@ -28,7 +28,7 @@ from dhag.retry import CONTROLLER_TARGET
 if TYPE_CHECKING:
     from dhag.estimator import DHAG
 
-__all__ = ["FORMAT_VERSION", "load_model", "read_manifest", "save_model", "write_atomic"]
+__all__ = ["FORMAT_VERSION", "load_model", "read_manifest", "save_model", "write_artifact", "write_atomic"]
 
 FORMAT_VERSION = 1
 _MAX_BYTES = 1 << 30
@@ -56,6 +56,8 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
     ``metadata`` is free-form JSON-ready information kept beside the model (a registry version, a
     parent version, a training window...). Returns the path written.
     """
+    from dhag.ensemble import DHAGEnsemble
+
     path = Path(path)
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.net_.state_dict().items()}
     manifest = {
@@ -66,9 +68,16 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
         "output_names": list(model.preprocessor_.output_names_),
         "preprocessing": model.preprocessor_.to_dict(),
         "threshold": float(model.threshold_),
+        # How many networks the weights hold: n_members times the snapshots each training kept.
+        "networks": len(model.net_.members) if isinstance(model.net_, DHAGEnsemble) else 1,
         "training": model.training_,
         "metadata": metadata if metadata is not None else getattr(model, "metadata_", {}),
     }
+    return write_artifact(path, manifest, tensors)
+
+
+def write_artifact(path: Path, manifest: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
+    """Write a manifest and its weights as one checksummed safetensors file, atomically."""
     try:
         manifest_json = json.dumps(manifest, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -176,6 +185,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         # Likewise, those written before retry_ce_target existed retried with the L_ce controller on.
         settings.setdefault("retry_ce_target", CONTROLLER_TARGET)
         settings.setdefault("n_members", 1)
+        settings.setdefault("snapshots", 1)
         # Every artifact before ce_weighting existed weighed L_ce row by row.
         settings.setdefault("ce_weighting", "rows")
         for key in ("categorical", "passthrough", "feature_names", "shift_range"):
@@ -187,9 +197,9 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         if pre.output_names_ != manifest["output_names"]:
             raise ArtifactError("preprocessing does not produce the recorded features")
         arch = {a: settings[a] for a in DHAG._ARCH}
-        net = build_net(
-            int(settings["n_members"]), lambda: DHAGNet(n_features=len(pre.output_names_), **arch)
-        )
+        # Artifacts written before snapshot ensembles held n_members networks.
+        networks = int(manifest.get("networks", settings["n_members"]))
+        net = build_net(networks, lambda: DHAGNet(n_features=len(pre.output_names_), **arch))
         net.load_state_dict(tensors, strict=True)
         net.to(dev).eval()
         threshold = float(manifest["threshold"])

@@ -35,6 +35,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "device": args.device,
         "random_state": args.seed,
         "n_members": args.members,
+        "snapshots": args.snapshots,
         "target_far": args.target_far,
         "validation_split": args.validation_split,
         "contamination": args.contamination,
@@ -54,8 +55,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _kept(training: dict) -> str:
-    """Which weights a model kept: an epoch's, or the mean over the last epochs (weight averaging)."""
+    """Which weights a model kept: an epoch's, the mean over the last epochs (weight averaging), or
+    several epochs' states scored by their mean (a snapshot ensemble)."""
     averaged, last = training.get("averaged_epochs", 0), training.get("epochs_run")
+    if training.get("snapshot_epochs"):
+        return f"the mean score of the states after epochs {', '.join(map(str, training['snapshot_epochs']))}"
     if averaged:
         return f"weights averaged over epochs {last - averaged + 1}-{last}"
     return f"kept epoch {training.get('best_epoch')}"
@@ -172,6 +176,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             dhag_game=args.dhag_game,
             dhag_members=args.dhag_members,
             dhag_ce_weighting=args.dhag_ce_weighting,
+            dhag_snapshots=args.dhag_snapshots,
             transform=args.transform,
         )
         print(bench.format_table2(result, show_times=True))
@@ -220,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="train N networks from their own seeds and score with their mean",
+    )
+    train.add_argument(
+        "--snapshots",
+        type=int,
+        default=1,
+        help="keep N end-of-epoch states over the second half of training and score with their mean",
     )
     train.add_argument("--target-far", type=float, default=0.01, help="false-alarm rate of the threshold")
     train.add_argument("--contamination", type=float, help="expected anomaly ratio instead of --target-far")
@@ -299,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="table2: DHAG's score is the mean of N models from their own seeds (default 1, the library's)",
+    )
+    bench.add_argument(
+        "--dhag-snapshots",
+        type=int,
+        default=1,
+        help="table2: DHAG's score is the mean of N end-of-epoch states of its training (default 1)",
     )
     bench.add_argument(
         "--dhag-ce-weighting",

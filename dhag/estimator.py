@@ -20,7 +20,8 @@ from dhag.modules import DHAGNet
 from dhag.params import ARCH_PARAMS, resolve_device, train_config, validate_params
 from dhag.preprocessing import Preprocessor, as_columns
 from dhag.retry import report_collapse
-from dhag.splits import validation_order
+from dhag.snapshots import kept_networks
+from dhag.splits import known_anomaly_mask, validation_order
 from dhag.training import TrainConfig
 
 __all__ = ["DHAG", "resolve_device"]
@@ -66,13 +67,14 @@ class DHAG:
     seeds and machines, at that many times the cost (:mod:`dhag.ensemble`, ``docs/benchmarks.md`` 1.8).
     ``training_["members"]`` then records each member; the epochs, history and attempts above it are
     member 0's, ``ce_vs_constant`` the lowest member's, and ``collapsed`` holds only if every one did.
+    ``snapshots`` > 1 keeps that many end-of-epoch states of each training over the second half of the
+    planned epochs and scores with their mean (:mod:`dhag.snapshots`; ``training_["snapshot_epochs"]``).
 
     Training runs ``max_epochs`` epochs or ``max_steps`` updates, whichever ends first, and keeps the
     last weights; ``average_weights=True`` the mean of the end-of-epoch weights over the second half
-    of the planned epochs (not the default: much worse where the retry also steers lambda1, as
-    ``retry_ce_target`` does; ``docs/benchmarks.md`` section 1.3); ``early_stopping=True`` the epoch
-    with the lowest held-out objective, which bottoms out early as the objective hardens its own task
-    (the perturbations shrink while they must still be told apart): after 3 of 13 epochs on KDD.
+    of the planned epochs (much worse where the retry steers lambda1, ``docs/benchmarks.md`` 1.3);
+    ``early_stopping=True`` the epoch with the lowest held-out objective, which comes early as the
+    objective hardens its own task (epoch 3 of 13 on KDD).
 
     Example
     -------
@@ -129,6 +131,7 @@ class DHAG:
         bf16: bool = False,
         random_state: int | None = None,
         n_members: int = 1,
+        snapshots: int = 1,
         progress: bool = False,
     ) -> None:
         self.latent_dim = latent_dim
@@ -172,6 +175,7 @@ class DHAG:
         self.bf16 = bf16
         self.random_state = random_state
         self.n_members = n_members
+        self.snapshots = snapshots
         self.progress = progress
 
     # -- settings --------------------------------------------------------------------------------
@@ -201,14 +205,7 @@ class DHAG:
         started = time.perf_counter()
         names, cols = as_columns(X, self.feature_names)
         n_rows = len(cols[names[0]]) if names else 0
-        known_mask = np.zeros(n_rows, dtype=bool)
-        if y is not None:
-            labels = np.asarray(y)
-            if labels.shape != (n_rows,):
-                raise InputError(f"y must have one value per row ({n_rows}). Got shape {labels.shape}.")
-            if not np.isin(labels, (0, 1)).all():
-                raise InputError("y must hold only 0 (normal or unlabelled) and 1 (known anomaly).")
-            known_mask = labels.astype(int) == 1
+        known_mask = known_anomaly_mask(y, n_rows)
         if int((~known_mask).sum()) < 2:
             raise InputError(f"Need at least 2 normal rows to train. Got {int((~known_mask).sum())}.")
         # Statistics come from the normal rows only: known anomalies must not shift the z-scores.
@@ -217,11 +214,9 @@ class DHAG:
         matrix = pre.transform(cols)
         normal = matrix[~known_mask]
 
-        seed = (
-            self.random_state
-            if self.random_state is not None
-            else int(np.random.SeedSequence().entropy % 2**31)
-        )
+        seed = self.random_state
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % 2**31)
         rng = np.random.default_rng(seed)
         order, n_val = validation_order(normal.shape[0], self.validation_fraction, self.validation_split, rng)
         val_rows, train_rows = normal[order[:n_val]], normal[order[n_val:]]
@@ -235,8 +230,10 @@ class DHAG:
             if name not in pre.categorical and name not in pre.passthrough
         ]
         shift_columns = torch.tensor(numeric, dtype=torch.long, device=device)
+        arch = {a: getattr(self, a) for a in self._ARCH}
+        make_net = functools.partial(DHAGNet, n_features=matrix.shape[1], **arch)
         members = train_members(
-            lambda: DHAGNet(n_features=matrix.shape[1], **{a: getattr(self, a) for a in self._ARCH}),
+            make_net,
             x_train,
             cfg,
             seed=seed,
@@ -253,7 +250,8 @@ class DHAG:
         result, attempts = members[0].result, members[0].attempts
         collapsed = all(t.collapsed for t in members)
         ce_ratio = min(t.ce_ratio for t in members)
-        net = members[0].net if self.n_members == 1 else DHAGEnsemble([t.net for t in members])
+        nets = [n for t in members for n in kept_networks(t.net, t.result, make_net)]
+        net = nets[0] if len(nets) == 1 else DHAGEnsemble(nets)
 
         self.preprocessor_ = pre
         self.net_ = net
@@ -293,6 +291,8 @@ class DHAG:
                 "score_quantiles": {q: float(np.quantile(calib, float(q))) for q in ("0.5", "0.9", "0.99")},
             },
         }
+        if len(result.snapshot_epochs) > 1:
+            self.training_["snapshot_epochs"] = result.snapshot_epochs
         if self.n_members > 1:
             self.training_["members"] = members_record(members, seed)
         return self
@@ -349,8 +349,8 @@ class DHAG:
         return self._raw_scores(matrix)
 
     def member_scores(self, X: Any) -> np.ndarray:
-        """Each member's anomaly score per row, shape (``n_members``, rows); their mean is the score.
-        Where members disagree, the model is unsure of that row."""
+        """Each network's anomaly score per row, shape (networks, rows): ``n_members`` times the
+        snapshots each keeps. Their mean is the score; where they disagree, the model is unsure."""
         matrix = self.transform(X)
         if isinstance(self.net_, DHAGEnsemble):
             return self.net_.member_scores(matrix)

@@ -58,7 +58,7 @@ def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
 
 def validate_params(est: Any) -> None:
     """Raise :class:`ParameterError` naming the first setting of ``est`` outside its allowed values."""
-    for name in (*ARCH_PARAMS, "batch_size", "max_epochs", "patience", "n_members"):
+    for name in (*ARCH_PARAMS, "batch_size", "max_epochs", "patience", "n_members", "snapshots"):
         value = getattr(est, name)
         _check(
             name,
@@ -170,6 +170,9 @@ def validate_params(est: Any) -> None:
         isinstance(est.discriminator_decay, (int, float)) and 0 < est.discriminator_decay <= 1,
         "a float in (0, 1]",
     )
+    if est.snapshots > 1 and (est.average_weights or est.early_stopping):
+        # Each keeps weights of its own choosing; a snapshot ensemble keeps end-of-epoch states as trained.
+        _check("snapshots", est.snapshots, False, "1 with average_weights=True or early_stopping=True")
 
 
 def train_config(est: Any) -> TrainConfig:
@@ -196,6 +199,7 @@ def train_config(est: Any) -> TrainConfig:
         time_budget=est.time_budget,
         early_stopping=bool(est.early_stopping),
         average_weights=bool(est.average_weights),
+        snapshots=est.snapshots,
         patience=est.patience,
         min_delta=float(est.min_delta),
         bf16=bool(est.bf16) and device.type == "cuda",

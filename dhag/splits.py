@@ -9,7 +9,26 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["held_out_blocks", "validation_order"]
+__all__ = ["held_out_blocks", "known_anomaly_mask", "validation_order"]
+
+
+def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
+    """The rows ``fit``'s ``y`` marks as known anomalies (1); ``None`` marks none. Refuses a ``y`` of
+    the wrong length or with values other than 0 and 1.
+
+    >>> known_anomaly_mask([0, 1, 0], 3).tolist(), int(known_anomaly_mask(None, 2).sum())
+    ([False, True, False], 0)
+    """
+    from dhag.exceptions import InputError
+
+    if y is None:
+        return np.zeros(n_rows, dtype=bool)
+    labels = np.asarray(y)
+    if labels.shape != (n_rows,):
+        raise InputError(f"y must have one value per row ({n_rows}). Got shape {labels.shape}.")
+    if not np.isin(labels, (0, 1)).all():
+        raise InputError("y must hold only 0 (normal or unlabelled) and 1 (known anomaly).")
+    return labels.astype(int) == 1
 
 
 def held_out_blocks(n_rows: int, fraction: float, n_blocks: int = 50) -> np.ndarray:

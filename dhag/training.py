@@ -13,6 +13,7 @@ import torch
 
 from dhag.losses import LossParts, constant_ce, shifted_rows, total_loss
 from dhag.modules import DHAGNet
+from dhag.snapshots import keep_snapshot, snapshot_schedule
 
 __all__ = [
     "NormWeightController",
@@ -54,6 +55,7 @@ class TrainConfig:
     min_delta: float
     bf16: bool
     progress: bool
+    snapshots: int = 1
 
 
 @dataclass
@@ -67,6 +69,9 @@ class TrainResult:
     steps: int = 0
     averaged_epochs: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    # With cfg.snapshots > 1: the end-of-epoch weights kept for the snapshot ensemble, and their epochs.
+    snapshot_epochs: list[int] = field(default_factory=list)
+    snapshot_states: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
 
 def k_for_batch(k: float, m: int) -> int:
@@ -217,13 +222,17 @@ def evaluate_loss(
     return {key: value / max(n_batches, 1) for key, value in sums.items()}
 
 
-def averaging_start(cfg: TrainConfig, n_batches: int) -> int:
-    """The epoch after which weights are averaged: half of the epochs the budget plans
-    (``max_epochs``, or fewer when ``max_steps`` ends training first)."""
+def planned_epochs(cfg: TrainConfig, n_batches: int) -> int:
+    """The epochs the budget plans: ``max_epochs``, or fewer when ``max_steps`` ends training first."""
     planned = cfg.max_epochs
     if cfg.max_steps is not None:
         planned = min(planned, math.ceil(cfg.max_steps / n_batches))
-    return planned // 2
+    return planned
+
+
+def averaging_start(cfg: TrainConfig, n_batches: int) -> int:
+    """The epoch after which weights are averaged: half of :func:`planned_epochs`."""
+    return planned_epochs(cfg, n_batches) // 2
 
 
 def _progress_bar(cfg: TrainConfig):
@@ -283,6 +292,7 @@ def train(
     if cfg.average_weights and not cfg.early_stopping:
         average_after = averaging_start(cfg, n_batches)
         averaged = torch.optim.swa_utils.AveragedModel(net)
+    keep_at = snapshot_schedule(cfg, n_batches) if cfg.snapshots > 1 and not cfg.early_stopping else ()
     start = time.perf_counter()
     bar = _progress_bar(cfg)
     try:
@@ -342,6 +352,8 @@ def train(
             if averaged is not None and epoch > average_after:
                 averaged.update_parameters(net)
                 result.averaged_epochs += 1
+            if epoch in keep_at:
+                keep_snapshot(result, net, epoch)
             if bar is not None:
                 bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
                 bar.update(1)
@@ -372,6 +384,8 @@ def train(
     else:
         if averaged is not None and result.averaged_epochs > 0:
             net.load_state_dict(averaged.module.state_dict())
+        if keep_at and result.snapshot_epochs[-1:] != [result.epochs_run]:
+            keep_snapshot(result, net, result.epochs_run)  # stopped before the planned end
         result.best_epoch = result.epochs_run
     result.seconds = time.perf_counter() - start
     logger.info(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dhag.bench import GAMES, RULES, make_dhag, run_table2
-from dhag.bench.datasets import Split, power_transformed
+from dhag.bench.datasets import Split, load_split, power_transformed
 from dhag.bench.metrics import f1_at_anomaly_rate
 from dhag.cli import main
 
@@ -226,6 +226,23 @@ def test_the_members_option_is_recorded_with_each_members_result(tmp_path: Path)
     assert result["meta"]["dhag_members"] == 2
     run = result["shuttle"]["dhag"]["per_seed"][0]
     assert len(run["members"]) == 2 and all(0 <= m["f1"] <= 1 and m["attempts"] >= 1 for m in run["members"])
+
+
+@needs_data
+def test_the_snapshots_option_is_recorded_and_scores_by_the_librarys_snapshot_ensemble(
+    tmp_path: Path,
+) -> None:
+    result = _shuttle_run(tmp_path, "--detectors", "dhag", "--dhag-snapshots", "3")
+    assert result["meta"]["dhag_snapshots"] == 3
+    run = result["shuttle"]["dhag"]
+    assert "(snapshots=3)" in run["note"]
+    split = load_split("shuttle", 0, DATA)
+    library = make_dhag(0, split.passthrough, False, split.feature_names)
+    library.snapshots = 3
+    scores = library.fit(split.X_train).decision_function(split.X_test)
+    assert run["per_seed"][0]["f1"] == round(f1_at_anomaly_rate(split.y_test, scores), 4)
+    with pytest.raises(ValueError, match="dhag_snapshots must be an int >= 1"):
+        run_table2(DATA, datasets=["shuttle"], seeds=1, detectors=["dhag"], dhag_snapshots=0)
 
 
 @needs_data

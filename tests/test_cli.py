@@ -154,3 +154,19 @@ def test_train_with_members_writes_an_ensemble_that_info_describes(files, tmp_pa
     assert scored["score"].between(0, 1).all()
     assert main([*argv[:-1], "0"]) == 2
     assert "'n_members'" in capsys.readouterr().err
+
+
+def test_train_with_snapshots_writes_a_snapshot_ensemble_that_info_describes(
+    files, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "snapshots.dhag"
+    argv = ["train", "--data", str(files["train"]), "--out", str(out), "--max-epochs", "6"]
+    assert main([*argv, "--snapshots", "3", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    # Six epochs: the states after epochs 4, 5 and 6 (the second half), scored by their mean.
+    assert (
+        "6 epochs (the mean score of the states after epochs 4, 5, 6, max_epochs)" in capsys.readouterr().out
+    )
+    assert main([*argv, "--snapshots", "0"]) == 2
+    assert "'snapshots'" in capsys.readouterr().err

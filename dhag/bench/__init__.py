@@ -40,6 +40,7 @@ __all__ = [
     "load_split",
     "make_dhag",
     "merge_table2",
+    "rounded",
     "run_epochs",
     "run_meta",
     "run_semisup",
@@ -196,6 +197,21 @@ def run_meta(command: str | None = None, **extra: Any) -> dict[str, Any]:
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         **extra,
     }
+
+
+def rounded(value: Any) -> Any:
+    """``value`` with every float in it (also in nested lists and dicts) rounded to 4 decimals.
+
+    >>> rounded({"a": [0.123456, 2], "b": 1.0})
+    {'a': [0.1235, 2], 'b': 1.0}
+    """
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> Path:
