@@ -129,7 +129,7 @@ def test_the_fault_free_day_is_the_same_fleet_without_faults_at_every_hour() -> 
     assert not np.allclose(quiet.groupby("asset_id")["speed_rpm"].mean(), first)
 
 
-def test_the_opt_in_detectors_train_the_plant_model_as_five_networks_or_per_class(monkeypatch) -> None:
+def test_the_opt_in_detectors_train_other_plant_models(monkeypatch) -> None:
     import pipeline.plantbench as plantbench
 
     seen: list[dict] = []
@@ -139,12 +139,18 @@ def test_the_opt_in_detectors_train_the_plant_model_as_five_networks_or_per_clas
         raise RuntimeError("stop after training")
 
     monkeypatch.setattr(plantbench, "train_plant_model", fake_train)
-    for name in ("dhag", "dhag5", "dhag-classes"):
+    for name in ("dhag", "dhag5", "dhag-classes", "dhag-snapshots"):
         with pytest.raises(RuntimeError, match="stop after training"):
             plantbench._FLAGGERS[name](None, 7)
     assert all(k["time_budget"] is None and k["fleet"] == {"bench": 7} for k in seen)
-    assert [(k["n_members"], k.get("ce_weighting")) for k in seen] == [(1, None), (5, None), (1, "classes")]
+    assert [(k["n_members"], k.get("ce_weighting"), k.get("snapshots")) for k in seen] == [
+        (1, None, None),
+        (5, None, None),
+        (1, "classes", None),
+        (1, None, 10),
+    ]
     assert PLANT_MODEL_SETTINGS["ce_weighting"] == "rows"  # so "dhag-classes" is another model
-    assert "dhag5" not in DETECTORS and "dhag-classes" not in DETECTORS  # opt-in
-    with pytest.raises(ValueError, match="must name some of dhag, dhag5, dhag-classes, sigma3, hst"):
+    assert "snapshots" not in PLANT_MODEL_SETTINGS  # so "dhag-snapshots" is another model
+    assert not {"dhag5", "dhag-classes", "dhag-snapshots"} & set(DETECTORS)  # opt-in
+    with pytest.raises(ValueError, match="some of dhag, dhag5, dhag-classes, dhag-snapshots, sigma3"):
         run_plant_bench(Settings(), detectors=("dhag", "nope"))
