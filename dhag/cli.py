@@ -199,7 +199,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         print(bench.format_semisup(result))
     else:
-        result = bench.run_speed(rows=args.rows, epochs=args.epochs, device=args.device, json_path=args.json)
+        result = bench.run_speed(
+            rows=args.rows,
+            epochs=args.epochs,
+            device=args.device,
+            json_path=args.json,
+            score_snapshots=args.score_snapshots,
+        )
         print(json.dumps({k: v for k, v in result.items() if k != "meta"}, indent=2))
     return 0
 
@@ -271,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--rows", type=int, default=200_000, help="speed: training rows")
     bench.add_argument("--epochs", type=int, default=3, help="speed: epochs to time")
+    bench.add_argument(
+        "--score-snapshots", type=int, default=1, help="speed: the scored model keeps N snapshots (default 1)"
+    )
     bench.add_argument("--every", type=int, default=5, help="epochs: train to every N-th epoch count")
     bench.add_argument(
         "--one-fit", action="store_true", help="epochs: all snapshots of a seed from one training"

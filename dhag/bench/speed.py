@@ -98,7 +98,8 @@ def _time_scoring(
     rng = np.random.default_rng(seed)
     fit_params = {
         **params,
-        "max_epochs": 1,
+        # One epoch per network kept: a snapshot ensemble keeps states of the second half.
+        "max_epochs": 2 * params["snapshots"],
         "early_stopping": False,
         "validation_fraction": 0.0,
         "progress": False,
@@ -130,6 +131,7 @@ def run_speed(
     warmup_steps: int = 5,
     seed: int = 0,
     command: str | None = None,
+    score_snapshots: int = 1,
 ) -> dict[str, Any]:
     """Measure DHAG's training epoch time and scoring throughput on random data.
 
@@ -143,14 +145,19 @@ def run_speed(
     score_rows, score_batch : rows scored per repeat and the batch handed to ``score_matrix``.
     repeats : scoring repeats; the best is reported.
     warmup_steps : untimed ``train_step`` calls before the timed epochs.
+    score_snapshots : the scored model keeps this many end-of-epoch states (``DHAG(snapshots=...)``)
+        and scores each row with all of them; 1, the default, is one network.
 
     Returns
     -------
     dict : ``train_epoch_seconds``, ``train_samples_per_second``, ``score_rows_per_second``,
         ``peak_rss_mb``, ``device``, the raw timings, and ``meta``.
     """
-    if min(rows, features, epochs, score_rows, score_batch, repeats) < 1 or rows < 2:
-        raise ValueError("rows (>= 2), features, epochs, score_rows, score_batch and repeats must be >= 1.")
+    if min(rows, features, epochs, score_rows, score_batch, repeats, score_snapshots) < 1 or rows < 2:
+        raise ValueError(
+            "rows (>= 2), features, epochs, score_rows, score_batch, repeats and score_snapshots "
+            "must be >= 1."
+        )
     dev = resolve_device(device)
     torch.manual_seed(seed)
     params = DHAG(
@@ -161,7 +168,8 @@ def run_speed(
     epoch_times, samples_per_epoch = _time_training(params, rows, features, epochs, dev, seed, warmup_steps)
     median_epoch = statistics.median(epoch_times)
     logger.info("speed: %d epochs of %d rows, median %.2fs", epochs, rows, median_epoch)
-    score_times, score_device = _time_scoring(params, features, score_rows, score_batch, repeats, seed)
+    scorer = params | {"snapshots": score_snapshots}
+    score_times, score_device = _time_scoring(scorer, features, score_rows, score_batch, repeats, seed)
     logger.info("speed: scored %d rows, best %.2fs", score_rows, min(score_times))
     result: dict[str, Any] = {
         "train_epoch_seconds": round(median_epoch, 4),
@@ -186,6 +194,7 @@ def run_speed(
                 "repeats": repeats,
                 "warmup_steps": warmup_steps,
                 "seed": seed,
+                "score_snapshots": score_snapshots,
             },
             method=(
                 "training: dhag.training.train on a DHAGNet built from DHAG's defaults (no validation, "
@@ -193,8 +202,8 @@ def run_speed(
                 "of per-epoch wall times from the on_epoch callback (device synchronised); samples per "
                 "second counts the rows an epoch uses (the ragged last batch is dropped). scoring: "
                 f"DHAG.score_matrix on float32 batches of {score_batch} rows, best of {repeats} passes, "
-                f"with a DHAG fitted for 1 epoch on {_SCORER_FIT_ROWS} rows (speed does not depend on "
-                "the weights). peak_rss_mb: ru_maxrss of the process, data included"
+                f"with a DHAG fitted for 2 x score_snapshots epochs on {_SCORER_FIT_ROWS} rows (speed "
+                "does not depend on the weights). peak_rss_mb: ru_maxrss of the process, data included"
             ),
             scorer_device=score_device,
         ),

@@ -1,0 +1,51 @@
+"""``dhag bench speed``: what it times, what it writes, and the scored model's size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dhag.bench.speed import run_speed
+from dhag.cli import main
+from dhag.ensemble import DHAGEnsemble
+from dhag.estimator import DHAG
+
+TINY = {"rows": 600, "features": 5, "epochs": 2, "score_rows": 2048, "repeats": 2, "warmup_steps": 1}
+
+
+def test_a_run_reports_positive_rates_and_writes_them(tmp_path: Path) -> None:
+    out = tmp_path / "speed.json"
+    result = run_speed(**TINY, score_batch=512, device="cpu", json_path=out)
+    assert result == json.loads(out.read_text())
+    assert len(result["epoch_seconds_all"]) == 2 and len(result["score_seconds_all"]) == 2
+    assert result["train_epoch_seconds"] > 0 and result["score_rows_per_second"] > 0
+    # The default batch of 512 leaves one full batch of the 600 rows per epoch.
+    assert result["samples_per_epoch"] == 512
+    # train_epoch_seconds is rounded to 0.1 ms, a few per cent of so short an epoch.
+    assert result["train_samples_per_second"] == pytest.approx(512 / result["train_epoch_seconds"], rel=0.05)
+    assert result["meta"]["config"]["score_snapshots"] == 1 and result["device"] == "cpu"
+
+
+def test_the_scored_model_keeps_the_snapshots_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    networks: list[int] = []
+    score = DHAG.score_matrix
+
+    def counting(self: DHAG, matrix):  # noqa: ANN001 - the wrapped method's own signature
+        networks.append(len(self.net_.members) if isinstance(self.net_, DHAGEnsemble) else 1)
+        return score(self, matrix)
+
+    monkeypatch.setattr(DHAG, "score_matrix", counting)
+    out = tmp_path / "speed.json"
+    argv = ["bench", "speed", "--rows", "600", "--epochs", "1", "--score-snapshots", "3", "--device", "cpu"]
+    assert main([*argv, "--json", str(out)]) == 0
+    assert set(networks) == {3}
+    assert json.loads(out.read_text())["meta"]["config"]["score_snapshots"] == 3
+
+
+def test_sizes_below_one_are_refused() -> None:
+    with pytest.raises(ValueError, match="score_snapshots"):
+        run_speed(**TINY, score_snapshots=0)
