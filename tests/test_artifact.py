@@ -241,12 +241,19 @@ def test_an_artifact_from_before_retry_ce_target_keeps_the_retry_it_was_trained_
     [
         # Artifacts from before perturbator_game existed were trained by Algorithm 1's cooperative game,
         ("perturbator_game", "adversarial", "cooperative"),
-        # and those from before ce_weighting existed weighed L_ce row by row.
+        # and those from before ce_weighting existed weighed L_ce row by row; those from before
+        # snapshots existed kept one state per training (their network count is n_members).
         ("ce_weighting", "classes", "rows"),
+        ("snapshots", 3, 1),
     ],
 )
 def test_a_training_setting_travels_with_the_model(
-    setting: str, value: str, before: str, train_rows: np.ndarray, tmp_path: Path, save_without_setting
+    setting: str,
+    value: str | int,
+    before: str | int,
+    train_rows: np.ndarray,
+    tmp_path: Path,
+    save_without_setting,
 ) -> None:
     model = DHAG(max_epochs=3, batch_size=128, feature_names=FEATURES, random_state=0, **{setting: value})
     model.fit(train_rows)

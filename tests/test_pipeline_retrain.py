@@ -367,3 +367,13 @@ def test_an_ensemble_parent_gets_an_ensemble_candidate_within_the_same_time_budg
     # The budget covers both networks: each stops at its share of what is left.
     assert all(m["stopped_by"] == "time_budget" for m in child.training_["members"])
     assert child.training_["train_seconds"] < 3.5
+
+
+def test_a_snapshot_parent_gets_a_snapshot_candidate(train_rows) -> None:
+    parent = DHAG(snapshots=3, max_epochs=6, batch_size=128, feature_names=FEATURES, random_state=0)
+    parent.fit(train_rows)
+    data = split([], _readings(normal(np.random.default_rng(9), 600), 0.0), 0.3)
+    settings = SETTINGS.model_copy(update={"max_epochs": 6})
+    child = train_candidate(parent, data, settings)
+    assert child.snapshots == 3 and len(child.training_["snapshot_epochs"]) == 3
+    assert child.member_scores(normal(np.random.default_rng(10), 4)).shape == (3, 4)
