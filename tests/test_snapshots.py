@@ -92,3 +92,18 @@ def test_bad_snapshot_settings_are_refused_naming_the_setting(
 ) -> None:
     with pytest.raises(ParameterError, match=f"'snapshots'.*{allowed}"):
         DHAG(**settings).fit(train_rows)
+
+
+def test_a_retried_training_keeps_the_snapshots_of_the_retry(train_rows: np.ndarray) -> None:
+    # The tiny learning rate of the retry tests: the first training collapses and is trained again.
+    params = {"max_epochs": 4, "batch_size": 128, "lr": 1e-7, "random_state": 0, "snapshots": 2}
+    rows = normal(np.random.default_rng(4), 30)
+    seen: dict[tuple[float, float], np.ndarray] = {}
+    model = DHAG(**params).fit(
+        train_rows,
+        on_epoch=lambda record, score: seen.update({(record["attempt"], record["epoch"]): score(rows)}),
+    )
+    assert len(model.training_["attempts"]) == 2 and model.training_["snapshot_epochs"] == [3, 4]
+    each = model.member_scores(rows)
+    np.testing.assert_array_equal(each[0], seen[(2.0, 3.0)])
+    np.testing.assert_array_equal(each[1], seen[(2.0, 4.0)])
