@@ -35,10 +35,10 @@ def snapshot_schedule(cfg: TrainConfig, n_batches: int) -> frozenset[int]:
     >>> sorted(snapshot_schedule(SimpleNamespace(max_epochs=5, max_steps=None, snapshots=10), 7))
     [3, 4, 5]
     """
-    from dhag.training import planned_epochs
+    from dhag.training import averaging_start, planned_epochs
 
-    planned = planned_epochs(cfg, n_batches)
-    start = planned // 2
+    # The second half as weight averaging defines it: the same epochs, the same budget rule.
+    planned, start = planned_epochs(cfg, n_batches), averaging_start(cfg, n_batches)
     span = planned - start
     if cfg.snapshots >= span:
         return frozenset(range(start + 1, planned + 1))
