@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import Settings
-from pipeline.plantbench import DETECTORS, pool, run_plant_bench, summarize
+from pipeline.plantbench import DETECTORS, PLANT_DETECTORS, pool, run_plant_bench, summarize
 from pipeline.plantmodel import PLANT_MODEL_SETTINGS
 
 
@@ -154,3 +154,13 @@ def test_the_opt_in_detectors_train_other_plant_models(monkeypatch) -> None:
     assert not {"dhag5", "dhag-classes", "dhag-snapshots"} & set(DETECTORS)  # opt-in
     with pytest.raises(ValueError, match="some of dhag, dhag5, dhag-classes, dhag-snapshots, sigma3"):
         run_plant_bench(Settings(), detectors=("dhag", "nope"))
+
+
+def test_the_command_line_offers_exactly_the_benchmarks_detectors() -> None:
+    # pipeline.cli lists them itself (importing the bench at start-up would load pandas and torch).
+    from pipeline.cli import _parser
+
+    args = _parser().parse_args(["bench", "plant", "--detectors", *PLANT_DETECTORS])
+    assert tuple(args.detectors) == PLANT_DETECTORS
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["bench", "plant", "--detectors", "nope"])
