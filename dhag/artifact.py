@@ -188,6 +188,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         settings.setdefault("snapshots", 1)
         # Every artifact before ce_weighting existed weighed L_ce row by row.
         settings.setdefault("ce_weighting", "rows")
+        settings.setdefault("recipe", "paper")  # and built the networks and regularisers as the paper
         for key in ("categorical", "passthrough", "feature_names", "shift_range"):
             if settings.get(key) is not None:
                 settings[key] = tuple(settings[key])

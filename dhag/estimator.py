@@ -43,7 +43,9 @@ class DHAG:
     from the perturbators only; ``perturbator_game="adversarial"``: the perturbators ascend ``L_ce``,
     as the paper's prose has it, ``docs/benchmarks.md`` section 1.7). ``L_ce`` weighs row by row as the
     paper's equation (2) (``ce_weighting="rows"``), or normal latents and synthetic anomalies as two
-    equal classes as the method's reference implementation does (``"classes"``, section 1.10). When
+    equal classes as the method's reference implementation does (``"classes"``, section 1.10).
+    ``recipe="reference"`` builds the networks and the regularisers as that implementation does too
+    (:data:`dhag.modules.RECIPES`; :func:`dhag.losses.norm_loss`, :func:`dhag.losses.diversity_loss`). When
     that training collapses (its last ``L_ce`` within 1 % of a constant predictor's, every row scored
     alike: so on every KDD seed), ``collapse_retry`` (on by default) trains once more from the same
     seed with the shifted-row anomalies below, and the ``L_ce`` controller too when ``retry_ce_target``
@@ -101,6 +103,7 @@ class DHAG:
         ce_target: float | None = None,
         perturbator_game: str = "cooperative",
         ce_weighting: str = "rows",
+        recipe: str = "paper",
         batch_size: int = 256,
         lr: float = 5e-3,
         discriminator_lr: float = 1e-5,
@@ -145,6 +148,7 @@ class DHAG:
         self.ce_target = ce_target
         self.perturbator_game = perturbator_game
         self.ce_weighting = ce_weighting
+        self.recipe = recipe
         self.batch_size = batch_size
         self.lr = lr
         self.discriminator_lr = discriminator_lr
@@ -367,14 +371,8 @@ class DHAG:
         typical value (its mean; the training category frequencies for a categorical feature).
         """
         self._check_fitted()
-        matrix = self.transform(X)
-        return occlusion_attribution(
-            lambda m: self._raw_scores(m),
-            matrix,
-            self.preprocessor_.baseline(),
-            self.preprocessor_.feature_slices(),
-            top=top,
-        )
+        matrix, pre = self.transform(X), self.preprocessor_
+        return occlusion_attribution(self._raw_scores, matrix, pre.baseline(), pre.feature_slices(), top=top)
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:

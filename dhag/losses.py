@@ -121,23 +121,31 @@ def constant_ce(synthetic_fraction: float, weighting: str = "rows") -> float:
     return -(2 - q) * math.log(1 - p) - q * math.log(p)
 
 
-def norm_loss(eps: torch.Tensor) -> torch.Tensor:
+def norm_loss(eps: torch.Tensor, *, recipe: str = "paper") -> torch.Tensor:
     """``L_norm``: the mean L2 norm of the perturbations. ``eps``: (L, m, D) -> scalar.
+
+    ``recipe="reference"`` takes the norm of all of a batch's perturbations at once (the Frobenius
+    norm of ``eps``), as the reference implementation does: it grows with the square root of ``L * m``,
+    so the same ``lambda_norm`` presses the perturbations far harder.
 
     Example
     -------
     >>> import torch
-    >>> norm_loss(torch.tensor([[[3.0, 4.0]], [[0.0, 1.0]]])).item()
-    3.0
+    >>> eps = torch.tensor([[[3.0, 4.0]], [[0.0, 1.0]]])
+    >>> norm_loss(eps).item(), round(norm_loss(eps, recipe="reference").item(), 4)  # sqrt(26)
+    (3.0, 5.099)
     """
+    if recipe == "reference":
+        return eps.norm()
     return eps.norm(dim=2).mean()
 
 
-def diversity_loss(eps: torch.Tensor, *, eps_floor: float = 1e-8) -> torch.Tensor:
+def diversity_loss(eps: torch.Tensor, *, eps_floor: float = 1e-8, recipe: str = "paper") -> torch.Tensor:
     """``L_div``: the mean pairwise cosine similarity between different perturbators on one sample.
 
     ``eps``: (L, m, D) -> scalar; 0 for a single perturbator. Orthogonal perturbations give 0,
-    identical ones give 1.
+    identical ones give 1. ``recipe="reference"`` sums over the ``L (L - 1) / 2`` pairs instead of
+    taking their mean, as the reference implementation does (ten times the weight for L = 5).
 
     Example
     -------
@@ -151,7 +159,8 @@ def diversity_loss(eps: torch.Tensor, *, eps_floor: float = 1e-8) -> torch.Tenso
     unit = eps / eps.norm(dim=2, keepdim=True).clamp_min(eps_floor)
     gram = torch.einsum("lmd,kmd->mlk", unit, unit)  # (m, L, L), diagonal = 1
     off_diagonal = gram.sum(dim=(1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(dim=1)
-    return (off_diagonal / (n_pert * (n_pert - 1))).mean()
+    # Each pair appears twice in the off-diagonal sum.
+    return (off_diagonal / 2 if recipe == "reference" else off_diagonal / (n_pert * (n_pert - 1))).mean()
 
 
 def known_anomaly_loss(logit_known: torch.Tensor) -> torch.Tensor:
@@ -272,6 +281,7 @@ def total_loss(
     shift_weight: float = 1.0,
     adversarial: bool = False,
     ce_weighting: str = "rows",
+    recipe: str = "paper",
 ) -> LossParts:
     """``L_ce + lambda1 * L_norm + lambda2 * L_div`` (+ the known-anomaly terms) on one mini-batch.
 
@@ -281,7 +291,8 @@ def total_loss(
     fixes the perturbators' noise channel, else it is drawn from ``generator``. ``adversarial``
     passes the perturbations to the discriminator through :func:`reverse_gradient`: Algorithm 1 has
     every part minimise the total; the paper's prose has the perturbators fool the discriminator.
-    ``ce_weighting`` is :func:`ce_loss`'s ``weighting``.
+    ``ce_weighting`` is :func:`ce_loss`'s ``weighting``; ``recipe`` that of :func:`norm_loss` and
+    :func:`diversity_loss` (the network's own is :class:`dhag.modules.DHAGNet`'s).
     """
     z = net.encoder(x)  # (m, D)
     eps = net.perturbators(x, noise, generator)  # (L, m, D)
@@ -289,8 +300,8 @@ def total_loss(
     logit_clean = net.discriminator(z)  # (m,)
     logit_perturbed = net.discriminator(z.unsqueeze(0) + (reverse_gradient(eps) if adversarial else eps))
     ce = ce_loss(logit_clean, logit_perturbed, labels, weighting=ce_weighting)
-    nrm = norm_loss(eps)
-    div = diversity_loss(eps)
+    nrm = norm_loss(eps, recipe=recipe)
+    div = diversity_loss(eps, recipe=recipe)
     total = ce + lambda_norm * nrm + lambda_div * div
     if x_known is not None and x_known.shape[0] > 0:
         known = known_anomaly_loss(net(x_known))

@@ -11,11 +11,16 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DHAGNet", "Discriminator", "Encoder", "Perturbators"]
+__all__ = ["RECIPES", "DHAGNet", "Discriminator", "Encoder", "Perturbators"]
+
+# How the networks and the regularisers are built (DHAG(recipe=...)): "paper", this library's reading of
+# the paper and its default, or "reference", as the method's reference implementation builds them.
+RECIPES = ("paper", "reference")
 
 
 class Encoder(nn.Module):
-    """MLP ``f_theta``: x (n, d) -> z (n, latent_dim).
+    """MLP ``f_theta``: x (n, d) -> z (n, latent_dim); ReLU between layers, and after the last one too
+    with ``relu_out=True`` (the reference implementation's encoder, whose latents are never negative).
 
     Example
     -------
@@ -24,13 +29,15 @@ class Encoder(nn.Module):
     torch.Size([3, 64])
     """
 
-    def __init__(self, *, n_features: int, latent_dim: int = 64, n_layers: int = 4) -> None:
+    def __init__(
+        self, *, n_features: int, latent_dim: int = 64, n_layers: int = 4, relu_out: bool = False
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width_in = n_features
         for i in range(n_layers):
             layers.append(nn.Linear(width_in, latent_dim))
-            if i < n_layers - 1:
+            if i < n_layers - 1 or relu_out:
                 layers.append(nn.ReLU())
             width_in = latent_dim
         self.net = nn.Sequential(*layers)
@@ -45,7 +52,8 @@ class Perturbators(nn.Module):
     Each perturbator is a two-layer MLP (the paper's kernel-size-1 1D-CNN over one position) on the
     input with one extra noise channel ``u ~ U(0, 1)``, drawn independently per perturbator and
     sample. The ``L`` networks are held as stacked weights and run as one batched matmul, which is
-    several times faster than a Python loop over perturbators.
+    several times faster than a Python loop over perturbators. ``first_bias=False`` leaves the bias out
+    of the first layer, as the reference implementation does.
 
     Example
     -------
@@ -56,7 +64,13 @@ class Perturbators(nn.Module):
     """
 
     def __init__(
-        self, *, n_features: int, n_perturbators: int = 5, latent_dim: int = 64, hidden_dim: int = 64
+        self,
+        *,
+        n_features: int,
+        n_perturbators: int = 5,
+        latent_dim: int = 64,
+        hidden_dim: int = 64,
+        first_bias: bool = True,
     ) -> None:
         super().__init__()
         if n_perturbators < 1:
@@ -64,7 +78,8 @@ class Perturbators(nn.Module):
         n_in = n_features + 1
         self.n_perturbators = n_perturbators
         self.w1 = nn.Parameter(torch.empty(n_perturbators, n_in, hidden_dim))
-        self.b1 = nn.Parameter(torch.empty(n_perturbators, 1, hidden_dim))
+        # Without a first bias there is no such parameter: the weights file says which layout it holds.
+        self.b1 = nn.Parameter(torch.empty(n_perturbators, 1, hidden_dim)) if first_bias else None
         self.w2 = nn.Parameter(torch.empty(n_perturbators, hidden_dim, latent_dim))
         self.b2 = nn.Parameter(torch.empty(n_perturbators, 1, latent_dim))
         self.reset_parameters()
@@ -75,7 +90,8 @@ class Perturbators(nn.Module):
             fan_in = w.shape[1]
             bound = 1.0 / math.sqrt(fan_in)
             nn.init.uniform_(w, -bound, bound)
-            nn.init.uniform_(b, -bound, bound)
+            if b is not None:
+                nn.init.uniform_(b, -bound, bound)
 
     def forward(
         self,
@@ -88,7 +104,8 @@ class Perturbators(nn.Module):
         if noise is None:
             noise = torch.rand(n_pert, x.shape[0], 1, device=x.device, dtype=x.dtype, generator=generator)
         xu = torch.cat([x.unsqueeze(0).expand(n_pert, -1, -1), noise], dim=2)  # (L, n, d+1)
-        h = torch.relu(torch.baddbmm(self.b1, xu, self.w1))  # (L, n, hidden)
+        h = torch.bmm(xu, self.w1) if self.b1 is None else torch.baddbmm(self.b1, xu, self.w1)
+        h = torch.relu(h)  # (L, n, hidden)
         return torch.baddbmm(self.b2, h, self.w2)  # (L, n, latent)
 
 
@@ -118,6 +135,9 @@ class Discriminator(nn.Module):
 class DHAGNet(nn.Module):
     """The three DHAG networks together; ``forward`` is the score logit ``f_phi(f_theta(x))``.
 
+    ``recipe="reference"`` builds them as the method's reference implementation does: a ReLU after the
+    encoder's last layer and no bias in the perturbators' first layer (:data:`RECIPES`).
+
     Example
     -------
     >>> import torch
@@ -135,14 +155,21 @@ class DHAGNet(nn.Module):
         n_perturbators: int = 5,
         perturbator_hidden: int = 64,
         discriminator_hidden: int = 32,
+        recipe: str = "paper",
     ) -> None:
         super().__init__()
-        self.encoder = Encoder(n_features=n_features, latent_dim=latent_dim, n_layers=encoder_layers)
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {', '.join(RECIPES)}. Got {recipe!r} instead.")
+        reference = recipe == "reference"
+        self.encoder = Encoder(
+            n_features=n_features, latent_dim=latent_dim, n_layers=encoder_layers, relu_out=reference
+        )
         self.perturbators = Perturbators(
             n_features=n_features,
             n_perturbators=n_perturbators,
             latent_dim=latent_dim,
             hidden_dim=perturbator_hidden,
+            first_bias=not reference,
         )
         self.discriminator = Discriminator(latent_dim=latent_dim, hidden_dim=discriminator_hidden)
 

@@ -8,6 +8,7 @@ import torch
 
 from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
+from dhag.modules import RECIPES
 from dhag.training import TrainConfig
 
 __all__ = [
@@ -27,8 +28,9 @@ BEYOND_SHIFT_RANGE = (0.0, 2.0)
 # minimises the objective, the default) or the prose's "adversarial" (they ascend L_ce).
 PERTURBATOR_GAMES = ("cooperative", "adversarial")
 
-# The settings that shape the networks (and so must travel with the weights).
-ARCH_PARAMS = ("latent_dim", "encoder_layers", "n_perturbators", "perturbator_hidden", "discriminator_hidden")
+# The settings that shape the networks (and so must travel with the weights): their sizes, and the recipe.
+SIZE_PARAMS = ("latent_dim", "encoder_layers", "n_perturbators", "perturbator_hidden", "discriminator_hidden")
+ARCH_PARAMS = (*SIZE_PARAMS, "recipe")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -58,7 +60,7 @@ def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
 
 def validate_params(est: Any) -> None:
     """Raise :class:`ParameterError` naming the first setting of ``est`` outside its allowed values."""
-    for name in (*ARCH_PARAMS, "batch_size", "max_epochs", "patience", "n_members", "snapshots"):
+    for name in (*SIZE_PARAMS, "batch_size", "max_epochs", "patience", "n_members", "snapshots"):
         value = getattr(est, name)
         _check(
             name,
@@ -131,6 +133,7 @@ def validate_params(est: Any) -> None:
         est.ce_weighting in CE_WEIGHTINGS,
         " or ".join(repr(w) for w in CE_WEIGHTINGS),
     )
+    _check("recipe", est.recipe, est.recipe in RECIPES, " or ".join(repr(r) for r in RECIPES))
     _check("shift_mode", est.shift_mode, est.shift_mode in ("beyond", "offset"), "'beyond' or 'offset'")
     rng_ok = (
         isinstance(est.shift_range, (tuple, list))
@@ -200,6 +203,7 @@ def train_config(est: Any) -> TrainConfig:
         early_stopping=bool(est.early_stopping),
         average_weights=bool(est.average_weights),
         snapshots=est.snapshots,
+        recipe=est.recipe,
         patience=est.patience,
         min_delta=float(est.min_delta),
         bf16=bool(est.bf16) and device.type == "cuda",

@@ -15,14 +15,7 @@ from dhag.losses import LossParts, constant_ce, shifted_rows, total_loss
 from dhag.modules import DHAGNet
 from dhag.snapshots import keep_snapshot, snapshot_schedule
 
-__all__ = [
-    "NormWeightController",
-    "TrainConfig",
-    "TrainResult",
-    "make_optimizers",
-    "train",
-    "train_step",
-]
+__all__ = ["NormWeightController", "TrainConfig", "TrainResult", "make_optimizers", "train", "train_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +49,7 @@ class TrainConfig:
     bf16: bool
     progress: bool
     snapshots: int = 1
+    recipe: str = "paper"
 
 
 @dataclass
@@ -178,6 +172,7 @@ def train_step(
             shift_weight=cfg.shift_weight,
             adversarial=cfg.perturbator_game == "adversarial",
             ce_weighting=cfg.ce_weighting,
+            recipe=cfg.recipe,
         )
     parts.total.backward()
     for opt in optimizers:
@@ -215,6 +210,7 @@ def evaluate_loss(
             lambda_div=cfg.lambda_div,
             noise=noise,
             ce_weighting=cfg.ce_weighting,
+            recipe=cfg.recipe,
         )
         for key in sums:
             sums[key] += float(getattr(parts, key))

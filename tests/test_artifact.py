@@ -264,3 +264,19 @@ def test_a_training_setting_travels_with_the_model(
     path = save_without_setting(model, tmp_path / "old.dhag", setting)
     assert setting not in read_manifest(path)["settings"]
     assert getattr(load_model(path), setting) == before
+
+
+def test_the_recipe_travels_with_the_model_and_its_weights_fit_no_other_layout(
+    fitted: DHAG, train_rows: np.ndarray, tmp_path: Path, save_without_setting
+) -> None:
+    model = DHAG(max_epochs=3, batch_size=128, feature_names=FEATURES, random_state=0, recipe="reference")
+    model.fit(train_rows)
+    loaded = load_model(model.save(tmp_path / "model.dhag"))
+    assert loaded.recipe == "reference"
+    rows = normal(np.random.default_rng(1), 20)
+    np.testing.assert_array_equal(loaded.decision_function(rows), model.decision_function(rows))
+    # Artifacts from before the setting existed were built as the paper, and load so.
+    assert load_model(save_without_setting(fitted, tmp_path / "old.dhag", "recipe")).recipe == "paper"
+    # A reference model's weights under a manifest that reads "paper" are refused, not half loaded.
+    with pytest.raises(ArtifactError, match="inconsistent"):
+        load_model(save_without_setting(model, tmp_path / "relabelled.dhag", "recipe"))

@@ -97,3 +97,28 @@ def test_one_fit_gives_the_snapshots_of_fresh_trainings(tmp_path: Path) -> None:
     late = one["shuttle"]["late_mean_per_seed"]["0"]
     assert late["epochs"] == [75, 100]
     assert late == fresh["shuttle"]["late_mean_per_seed"][0]
+
+
+@needs_data
+@pytest.mark.parametrize("one_fit", [False, True])
+def test_the_weighting_and_recipe_reach_every_snapshots_training_and_are_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_fit: bool
+) -> None:
+    import dhag.bench.epochs as epochs
+    from dhag.bench import make_dhag
+
+    seen: list[tuple[str, str]] = []
+
+    def recording(*args, **kwargs):
+        det = make_dhag(*args, **kwargs)
+        seen.append((det.ce_weighting, det.recipe))
+        return det
+
+    monkeypatch.setattr(epochs, "make_dhag", recording)
+    out = tmp_path / "epochs.json"
+    argv = ["bench", "epochs", "--data", str(DATA), "--datasets", "shuttle", "--seeds", "1", "--every", "50"]
+    argv += ["--dhag-ce-weighting", "classes", "--dhag-recipe", "reference", "--json", str(out)]
+    assert main([*argv, *(["--dhag-rules", "none", "--one-fit"] if one_fit else [])]) == 0
+    assert seen == [("classes", "reference")] * (1 if one_fit else 2)
+    meta = json.loads(out.read_text())["meta"]
+    assert (meta["dhag_ce_weighting"], meta["dhag_recipe"]) == ("classes", "reference")

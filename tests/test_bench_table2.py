@@ -150,6 +150,7 @@ def test_a_run_with_one_rule_trains_what_a_fit_with_that_rule_trains(tmp_path: P
     [
         ("game", "perturbator_game", "cooperative", "adversarial", "Unknown game"),
         ("ce_weighting", "ce_weighting", "rows", "classes", "Unknown ce_weighting"),
+        ("recipe", "recipe", "paper", "reference", "Unknown recipe"),
     ],
 )
 def test_the_game_and_weighting_options_set_only_their_setting(
@@ -169,6 +170,7 @@ def test_the_game_and_weighting_options_set_only_their_setting(
     [
         ("--dhag-game", "dhag_game", "adversarial", "cooperative", "perturbator_game='adversarial'"),
         ("--dhag-ce-weighting", "dhag_ce_weighting", "classes", "rows", "ce_weighting='classes'"),
+        ("--dhag-recipe", "dhag_recipe", "reference", "paper", "recipe='reference'"),
     ],
 )
 def test_a_game_or_weighting_run_is_recorded_and_trains_another_model(
@@ -246,26 +248,28 @@ def test_the_snapshots_option_is_recorded_and_scores_by_the_librarys_snapshot_en
 
 
 @needs_data
-def test_semisup_passes_the_ce_weighting_to_every_fit_and_records_it(
+def test_semisup_passes_the_ce_weighting_and_recipe_to_every_fit_and_records_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dhag.bench.semisup as semisup
 
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
 
     def recording(*args, **kwargs):
         det = make_dhag(*args, **kwargs)
         det.max_epochs = 2  # the setting's path is what is checked here, not the model
-        seen.append(det.ce_weighting)
+        seen.append((det.ce_weighting, det.recipe))
         return det
 
     monkeypatch.setattr(semisup, "make_dhag", recording)
     out = tmp_path / "semisup.json"
     argv = ["bench", "semisup", "--data", str(DATA), "--seeds", "2", "--dhag-ce-weighting", "classes"]
-    assert main([*argv, "--json", str(out)]) == 0
-    assert seen == ["classes"] * 6  # three gammas, two seeds
-    assert json.loads(out.read_text())["meta"]["dhag_ce_weighting"] == "classes"
+    assert main([*argv, "--dhag-recipe", "reference", "--json", str(out)]) == 0
+    assert seen == [("classes", "reference")] * 6  # three gammas, two seeds
+    meta = json.loads(out.read_text())["meta"]
+    assert (meta["dhag_ce_weighting"], meta["dhag_recipe"]) == ("classes", "reference")
     seen.clear()
     assert main(["bench", "semisup", "--data", str(DATA), "--seeds", "1", "--json", str(out)]) == 0
-    assert seen == ["rows"] * 3
-    assert json.loads(out.read_text())["meta"]["dhag_ce_weighting"] == "rows"
+    assert seen == [("rows", "paper")] * 3
+    meta = json.loads(out.read_text())["meta"]
+    assert (meta["dhag_ce_weighting"], meta["dhag_recipe"]) == ("rows", "paper")

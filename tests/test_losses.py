@@ -76,6 +76,21 @@ def test_norm_loss_is_the_mean_l2_norm(eps: torch.Tensor) -> None:
     assert value.item() == pytest.approx(expected, rel=1e-4, abs=1e-4)
 
 
+@given(eps=perturbations())
+def test_the_reference_norm_loss_is_the_norm_of_all_perturbations_at_once(eps: torch.Tensor) -> None:
+    expected = np.sqrt((eps.double().numpy() ** 2).sum())
+    assert norm_loss(eps, recipe="reference").item() == pytest.approx(expected, rel=1e-4, abs=1e-4)
+
+
+def test_the_reference_norm_loss_grows_with_the_batch_where_the_mean_does_not() -> None:
+    one = torch.randn(3, 4, 8)
+    many = one.repeat(1, 25, 1)  # the same rows, 25 times over
+    assert norm_loss(many).item() == pytest.approx(norm_loss(one).item(), rel=1e-5)
+    assert norm_loss(many, recipe="reference").item() == pytest.approx(
+        5 * norm_loss(one, recipe="reference").item()
+    )
+
+
 # -- diversity_loss ----------------------------------------------------------------------------------
 @st.composite
 def orthogonal_perturbations(draw: st.DrawFn) -> torch.Tensor:
@@ -118,6 +133,13 @@ def test_diversity_loss_is_a_mean_cosine(eps: torch.Tensor) -> None:
     n_pert = eps.shape[0]
     # Mean pairwise cosine of L vectors is at least -1/(L-1) (their sum has a non-negative norm).
     assert -1.0 / (n_pert - 1) - 1e-5 <= value <= 1.0 + 1e-5
+
+
+@given(eps=perturbations(max_l=5).filter(lambda e: e.shape[0] >= 2))
+def test_the_reference_diversity_loss_sums_the_pairs_the_paper_averages(eps: torch.Tensor) -> None:
+    pairs = eps.shape[0] * (eps.shape[0] - 1) / 2
+    summed = diversity_loss(eps, recipe="reference").item()
+    assert summed == pytest.approx(pairs * diversity_loss(eps).item(), rel=1e-6, abs=1e-6)
 
 
 def test_single_perturbator_has_zero_diversity_loss() -> None:
@@ -165,6 +187,16 @@ def test_total_loss_is_the_weighted_sum_of_its_parts() -> None:
     expected = parts.ce + 0.7 * parts.norm + 0.3 * parts.div + 2.0 * parts.known
     torch.testing.assert_close(parts.total, expected)
     torch.testing.assert_close(parts.known, F.softplus(-net(x_known)).mean())
+
+
+def test_total_loss_takes_the_regularisers_of_its_recipe() -> None:
+    net, x, noise = _net(), torch.randn(12, 4), torch.rand(3, 12, 1)
+    eps = net.perturbators(x, noise)
+    for recipe in ("paper", "reference"):
+        parts = total_loss(net, x, k=5, lambda_norm=0.7, lambda_div=0.3, noise=noise, recipe=recipe)
+        torch.testing.assert_close(parts.norm, norm_loss(eps, recipe=recipe))
+        torch.testing.assert_close(parts.div, diversity_loss(eps, recipe=recipe))
+        torch.testing.assert_close(parts.total, parts.ce + 0.7 * parts.norm + 0.3 * parts.div)
 
 
 def test_total_loss_without_known_anomalies_has_a_zero_known_term() -> None:

@@ -84,3 +84,25 @@ def test_each_perturbator_has_its_own_weights(name: str) -> None:
     after = g(x, noise).detach()
     assert not torch.allclose(after[0], before[0])
     torch.testing.assert_close(after[1:], before[1:], rtol=0, atol=0)
+
+
+def test_the_reference_recipe_builds_a_nonnegative_encoder_and_bias_free_first_perturbator_layer() -> None:
+    torch.manual_seed(0)
+    paper, reference = (
+        DHAGNet(n_features=5, latent_dim=16),
+        DHAGNet(n_features=5, latent_dim=16, recipe="reference"),
+    )
+    x = torch.randn(50, 5)
+    assert (reference.encoder(x) >= 0).all() and (paper.encoder(x) < 0).any()
+    assert "perturbators.b1" in paper.state_dict() and "perturbators.b1" not in reference.state_dict()
+    assert set(reference.state_dict()) == set(paper.state_dict()) - {"perturbators.b1"}
+    # Without the first bias a zero input and zero noise give the second layer's bias alone.
+    g = reference.perturbators
+    eps = g(torch.zeros(2, 5), torch.zeros(g.n_perturbators, 2, 1))
+    torch.testing.assert_close(eps, g.b2.expand(-1, 2, -1), rtol=0, atol=0)
+    assert reference(x).shape == (50,) and reference.perturbators(x).shape == (5, 50, 16)
+
+
+def test_an_unknown_recipe_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="recipe must be one of paper, reference. Got 'authors'"):
+        DHAGNet(n_features=3, recipe="authors")

@@ -98,6 +98,7 @@ def make_dhag(
     rules: str = "retry",
     game: str = "cooperative",
     ce_weighting: str = "rows",
+    recipe: str = "paper",
 ) -> Any:
     """The DHAG detector every benchmark uses: library defaults, seeded, no per-dataset settings.
 
@@ -116,6 +117,8 @@ def make_dhag(
     ``game="adversarial"`` has the perturbators ascend ``L_ce`` (``DHAG(perturbator_game=...)``).
     ``ce_weighting="classes"`` weighs ``L_ce`` per class, as the method's reference implementation,
     instead of row by row as the paper's equation (2) (``DHAG(ce_weighting=...)``).
+    ``recipe="reference"`` builds the networks and regularisers as that implementation does
+    (``DHAG(recipe=...)``).
 
     Example
     -------
@@ -145,6 +148,8 @@ def make_dhag(
         rule["perturbator_game"] = game
     if ce_weighting != "rows":
         rule["ce_weighting"] = ce_weighting
+    if recipe != "paper":
+        rule["recipe"] = recipe
     return DHAG(
         random_state=seed,
         passthrough=tuple(passthrough),

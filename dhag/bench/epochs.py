@@ -50,9 +50,9 @@ RETRYING_RULES = ("retry", "retry-controller")
 Trace = tuple[list[dict[str, Any]], dict[int, np.ndarray], np.ndarray]
 
 
-def _trace_one_fit(name: str, seed: int, every: int, data_dir: str | Path, rules: str) -> Trace:
+def _trace_one_fit(name: str, seed: int, every: int, data_dir: str | Path, variant: dict[str, Any]) -> Trace:
     split = load_split(name, seed, data_dir)
-    det = make_dhag(seed, split.passthrough, False, split.feature_names, rules=rules)
+    det = make_dhag(seed, split.passthrough, False, split.feature_names, **variant)
     rows: list[dict[str, Any]] = []
     kept: dict[int, np.ndarray] = {}
 
@@ -75,12 +75,12 @@ def _trace_one_fit(name: str, seed: int, every: int, data_dir: str | Path, rules
     return rows, {r["epochs"]: kept[r["epochs"]] for r in rows}, split.y_test
 
 
-def _trace(name: str, seed: int, every: int, data_dir: str | Path, rules: str = "retry") -> Trace:
+def _trace(name: str, seed: int, every: int, data_dir: str | Path, variant: dict[str, Any]) -> Trace:
     split = load_split(name, seed, data_dir)
     rows = []
     kept: dict[int, np.ndarray] = {}
     for epochs in range(every, MAX_EPOCHS + 1, every):
-        det = make_dhag(seed, split.passthrough, False, split.feature_names, rules=rules)
+        det = make_dhag(seed, split.passthrough, False, split.feature_names, **variant)
         det.max_epochs = epochs
         det.fit(split.X_train)
         scores = det.decision_function(split.X_test)
@@ -162,11 +162,13 @@ def run_epochs(
     json_path: str | Path | None = None,
     rules: str = "retry",
     one_fit: bool = False,
+    ce_weighting: str = "rows",
+    recipe: str = "paper",
 ) -> dict[str, Any]:
     """Trace test F1 and AUROC over ``max_epochs`` for seeds ``0 .. seeds - 1``; returns (and writes
     to ``json_path``) ``{dataset: {summary..., "per_seed": {seed: [snapshot, ...]}}, "meta": ...}``.
-    ``rules`` are those of :func:`dhag.bench.make_dhag`; ``one_fit`` takes every snapshot of a seed
-    from one training (not with the retrying rules).
+    ``rules``, ``ce_weighting`` and ``recipe`` are those of :func:`dhag.bench.make_dhag`; ``one_fit``
+    takes every snapshot of a seed from one training (not with the retrying rules).
 
     Without ``one_fit`` the cost grows with the square of the epochs (each snapshot is a fresh
     training), so KDD and KDDRev are left out by default: one KDD seed would take hours here.
@@ -180,6 +182,7 @@ def run_epochs(
             "a retry's snapshots are not what a shorter fit keeps."
         )
     check_files(datasets, data_dir)
+    variant = {"rules": rules, "ce_weighting": ce_weighting, "recipe": recipe}
     started = time.perf_counter()
     result: dict[str, Any] = {}
     for name in datasets:
@@ -187,7 +190,7 @@ def run_epochs(
         for seed in range(seeds):
             logger.info("epochs %s seed %d", name, seed)
             trace = _trace_one_fit if one_fit else _trace
-            traces[seed], kept, y_test = trace(name, seed, every, data_dir, rules)
+            traces[seed], kept, y_test = trace(name, seed, every, data_dir, variant)
             late[seed] = late_score_mean(traces[seed], kept, y_test)
         f1 = np.array([r["f1"] for r in late.values()], dtype=float)
         result[name] = {
@@ -203,6 +206,8 @@ def run_epochs(
         seeds=seeds,
         every=every,
         dhag_rules=rules,
+        dhag_ce_weighting=ce_weighting,
+        dhag_recipe=recipe,
         one_fit=bool(one_fit),
         total_seconds=round(time.perf_counter() - started, 1),
         note="best_* uses test labels to pick the snapshot: an upper bound, never a result",

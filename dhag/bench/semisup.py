@@ -34,6 +34,7 @@ def run_semisup(
     *,
     command: str | None = None,
     ce_weighting: str = "rows",
+    recipe: str = "paper",
 ) -> dict[str, Any]:
     """Run the semi-supervised Thyroid benchmark.
 
@@ -46,6 +47,7 @@ def run_semisup(
     progress : show DHAG's per-epoch progress bar.
     command : recorded in ``meta``; defaults to ``sys.argv``.
     ce_weighting : DHAG's ``ce_weighting`` (recorded in ``meta``); ``"rows"`` is the library default.
+    recipe : DHAG's ``recipe`` (recorded in ``meta``); ``"paper"`` is the library default.
 
     Returns
     -------
@@ -69,13 +71,14 @@ def run_semisup(
             units="F1 and AUROC in percent (1 decimal); std over seeds, ddof 0",
             paper_dhag_f1=PAPER_F1,
             dhag_ce_weighting=ce_weighting,
+            dhag_recipe=recipe,
         )
     }
     for gamma in gammas:
         runs = []
         for seed in seed_list:
             split = load_semisup_split(gamma, seed, data_dir)
-            det = make_dhag(seed, (), progress, split.feature_names, ce_weighting=ce_weighting)
+            det = make_dhag(seed, (), progress, split.feature_names, ce_weighting=ce_weighting, recipe=recipe)
             started = time.perf_counter()
             det.fit(split.X_train, split.y_train)
             fit_seconds = time.perf_counter() - started

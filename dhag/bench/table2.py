@@ -21,6 +21,7 @@ from dhag.bench.metrics import auroc, boundary_ties, f1_at_anomaly_rate
 from dhag.bench.peers import CAPPED_PEERS, MAX_TRAIN_ROWS, PEERS, run_peer
 from dhag.ensemble import MEMBER_SEED_STEP
 from dhag.losses import CE_WEIGHTINGS
+from dhag.modules import RECIPES
 
 __all__ = ["DETECTORS", "PAPER_DHAG_F1", "format_table2", "run_table2", "summarise_runs"]
 
@@ -73,16 +74,9 @@ RULE_NOTES = {
 }
 
 
-def _note(
-    shift_mode: str | None,
-    average_weights: bool,
-    rules: str = "retry",
-    game: str = "cooperative",
-    members: int = 1,
-    ce_weighting: str = "rows",
-    snapshots: int = 1,
-) -> str:
-    note = NOTE + RULE_NOTES.get(rules, "")
+def _note(variant: dict[str, Any], members: int = 1, snapshots: int = 1) -> str:
+    """What the DHAG cells measured, in words: ``variant`` holds :func:`dhag.bench.make_dhag`'s options."""
+    note = NOTE + RULE_NOTES.get(variant.get("rules", "retry"), "")
     if snapshots > 1:
         note += f"; the mean score of {snapshots} states of its second half (snapshots={snapshots})"
     if members > 1:
@@ -90,45 +84,29 @@ def _note(
             f"; the mean score of {members} such models trained on the same rows from seeds "
             f"seed + {MEMBER_SEED_STEP} * m (n_members={members})"
         )
-    if game == "adversarial":
+    if variant.get("game", "cooperative") == "adversarial":
         note += "; the perturbators ascend L_ce (perturbator_game='adversarial')"
-    if ce_weighting == "classes":
+    if variant.get("ce_weighting", "rows") == "classes":
         note += "; L_ce is the mean CE of each class, normal and synthetic anomaly (ce_weighting='classes')"
-    if shift_mode not in (None, "offset"):
+    if variant.get("recipe", "paper") == "reference":
+        note += "; networks and regularisers built as the reference implementation (recipe='reference')"
+    if variant.get("shift_mode") not in (None, "offset"):
         note += "; shifted rows beyond each column's training range (shift_mode='beyond', shift_range=(0, 2))"
-    if average_weights:
+    if variant.get("average_weights"):
         note += "; the mean of the end-of-epoch weights over the second half of the planned epochs kept "
         note += "instead of the last (average_weights=True)"
     return note
 
 
 def _run_dhag(
-    split: Split,
-    seed: int,
-    progress: bool,
-    shift_mode: str | None = None,
-    average_weights: bool = False,
-    rules: str = "retry",
-    game: str = "cooperative",
-    members: int = 1,
-    ce_weighting: str = "rows",
-    snapshots: int = 1,
+    split: Split, seed: int, progress: bool, *, members: int = 1, snapshots: int = 1, **variant: Any
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Fit DHAG on ``split`` and score its test rows; with ``members`` > 1, ``DHAG(n_members=members)``:
-    the mean score of that many models trained on the same rows from seeds ``seed + MEMBER_SEED_STEP *
-    m`` (member 0 is the single model of the seed; :mod:`dhag.ensemble`).
+    """Fit DHAG on ``split`` and score its test rows; ``variant`` holds :func:`dhag.bench.make_dhag`'s
+    options. With ``members`` > 1, ``DHAG(n_members=members)``: the mean score of that many models
+    trained on the same rows from seeds ``seed + MEMBER_SEED_STEP * m`` (member 0 is the single model
+    of the seed; :mod:`dhag.ensemble`).
     """
-    det = make_dhag(
-        seed,
-        split.passthrough,
-        progress,
-        split.feature_names,
-        shift_mode,
-        average_weights,
-        rules=rules,
-        game=game,
-        ce_weighting=ce_weighting,
-    )
+    det = make_dhag(seed, split.passthrough, progress, split.feature_names, **variant)
     det.n_members, det.snapshots = members, snapshots
     started = time.perf_counter()
     det.fit(split.X_train)
@@ -141,7 +119,7 @@ def _run_dhag(
         **{key: det.training_[key] for key in _TRAINING_KEYS},
         "attempts": len(det.training_["attempts"]),
         "n_train_rows": int(split.X_train.shape[0]),
-        "note": _note(shift_mode, average_weights, rules, game, members, ce_weighting, snapshots),
+        "note": _note(variant, members, snapshots),
     }
     if members > 1:
         # Each member on its own, for the record: what averaging gained over a typical single model.
@@ -192,6 +170,7 @@ def run_table2(
     dhag_members: int = 1,
     dhag_ce_weighting: str = "rows",
     dhag_snapshots: int = 1,
+    dhag_recipe: str = "paper",
 ) -> dict[str, Any]:
     """Run the Table 2 benchmark.
 
@@ -220,6 +199,8 @@ def run_table2(
         ``"rows"``, the paper's equation (2), is the library default.
     dhag_snapshots : DHAG's score is the mean of this many end-of-epoch states of each training
         (``DHAG(snapshots=...)``, :mod:`dhag.snapshots`; recorded in ``meta``); 1 is the library's.
+    dhag_recipe : ``"reference"`` runs DHAG with ``recipe="reference"``, its networks and regularisers
+        built as the reference implementation (recorded in ``meta``); ``"paper"`` is the library default.
     transform : ``"zscore"`` (the protocol) or ``"yeo-johnson"``: a power transform fitted on each
         split's training rows on top of the z-scores, for every detector alike
         (:func:`dhag.bench.datasets.power_transformed`; recorded in ``meta``). Not the paper's protocol.
@@ -235,12 +216,13 @@ def run_table2(
     if transform not in TRANSFORMS:
         raise ValueError(f"Unknown transform {transform!r}; choose from {', '.join(TRANSFORMS)}.")
     check_rules(dhag_rules)
-    if dhag_game not in GAMES:
-        raise ValueError(f"Unknown game {dhag_game!r}; choose from {', '.join(GAMES)}.")
-    if dhag_ce_weighting not in CE_WEIGHTINGS:
-        raise ValueError(
-            f"Unknown ce_weighting {dhag_ce_weighting!r}; choose from {', '.join(CE_WEIGHTINGS)}."
-        )
+    for key, value, allowed in (
+        ("game", dhag_game, GAMES),
+        ("ce_weighting", dhag_ce_weighting, CE_WEIGHTINGS),
+        ("recipe", dhag_recipe, RECIPES),
+    ):
+        if value not in allowed:
+            raise ValueError(f"Unknown {key} {value!r}; choose from {', '.join(allowed)}.")
     for key, value in (("dhag_members", dhag_members), ("dhag_snapshots", dhag_snapshots)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{key} must be an int >= 1. Got {value!r} instead.")
@@ -272,8 +254,17 @@ def run_table2(
             dhag_members=dhag_members,
             dhag_ce_weighting=dhag_ce_weighting,
             dhag_snapshots=dhag_snapshots,
+            dhag_recipe=dhag_recipe,
             transform=transform,
         )
+    }
+    variant = {
+        "shift_mode": dhag_shift_mode,
+        "average_weights": dhag_average_weights,
+        "rules": dhag_rules,
+        "game": dhag_game,
+        "ce_weighting": dhag_ce_weighting,
+        "recipe": dhag_recipe,
     }
     started_all = time.perf_counter()
     for name in datasets:
@@ -285,16 +276,7 @@ def run_table2(
             for det in detectors:
                 if det == "dhag":
                     scores, info = _run_dhag(
-                        split,
-                        seed,
-                        progress,
-                        dhag_shift_mode,
-                        dhag_average_weights,
-                        rules=dhag_rules,
-                        game=dhag_game,
-                        members=dhag_members,
-                        ce_weighting=dhag_ce_weighting,
-                        snapshots=dhag_snapshots,
+                        split, seed, progress, members=dhag_members, snapshots=dhag_snapshots, **variant
                     )
                 else:
                     peer = run_peer(
