@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         help="plant: hours of fault-free operation per asset scored for false alerts (0: none)",
     )
     plant_detectors = "plant: detectors (default: dhag sigma3 hst; opt-in: the other dhag models)"
-    detectors = ("dhag", "dhag5", "dhag-classes", "dhag-snapshots", "sigma3", "hst")
+    detectors = ("dhag", "dhag5", "dhag-classes", "dhag-snapshots", "dhag-reference", "sigma3", "hst")
     bench.add_argument("--detectors", nargs="+", choices=detectors, help=plant_detectors)
     quiet = "feedback: answer the alerts of this many fault-free hours (0: of the fault stream's first day)"
     bench.add_argument("--quiet-hours", type=float, default=0.0, help=quiet)

@@ -20,9 +20,10 @@ Detectors: ``dhag`` (the production model: :func:`~pipeline.plantmodel.train_pla
 (per-asset, per-sensor mean +- 3 standard deviations of the raw readings over the history: what many
 plants alarm on today) and ``hst`` (river's HalfSpaceTrees on the same derived features as DHAG, min-max
 scaled to [0, 1], trained on the history, threshold at DHAG's per-reading false-alarm target); opt-in,
-``dhag5`` (five networks), ``dhag-classes`` (``L_ce`` per class) and ``dhag-snapshots`` (the mean
-score of ten end-of-epoch states). The run is offline (no broker):
-the same records, features and hysteresis as the daemon: it compares detectors, not Kafka.
+``dhag5`` (five networks), ``dhag-classes`` (``L_ce`` per class), ``dhag-snapshots`` (the mean
+score of ten end-of-epoch states) and ``dhag-reference`` (the reference implementation's recipe). The
+run is offline (no broker): the same records, features and hysteresis as the daemon: it compares
+detectors, not Kafka.
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ _FLAGGERS: dict[str, Callable[[pd.DataFrame, int], Flagger]] = {
     "dhag5": functools.partial(_dhag_flagger, members=5),
     "dhag-classes": functools.partial(_dhag_flagger, ce_weighting="classes"),
     "dhag-snapshots": functools.partial(_dhag_flagger, snapshots=10),
+    "dhag-reference": functools.partial(_dhag_flagger, recipe="reference"),
     "sigma3": _sigma3_flagger,
     "hst": _hst_flagger,
 }

@@ -139,20 +139,24 @@ def test_the_opt_in_detectors_train_other_plant_models(monkeypatch) -> None:
         raise RuntimeError("stop after training")
 
     monkeypatch.setattr(plantbench, "train_plant_model", fake_train)
-    for name in ("dhag", "dhag5", "dhag-classes", "dhag-snapshots"):
+    for name in ("dhag", "dhag5", "dhag-classes", "dhag-snapshots", "dhag-reference"):
         with pytest.raises(RuntimeError, match="stop after training"):
             plantbench._FLAGGERS[name](None, 7)
     assert all(k["time_budget"] is None and k["fleet"] == {"bench": 7} for k in seen)
-    assert [(k["n_members"], k.get("ce_weighting"), k.get("snapshots")) for k in seen] == [
-        (1, None, None),
-        (5, None, None),
-        (1, "classes", None),
-        (1, None, 10),
+    assert [(k["n_members"], k.get("ce_weighting"), k.get("snapshots"), k.get("recipe")) for k in seen] == [
+        (1, None, None, None),
+        (5, None, None, None),
+        (1, "classes", None, None),
+        (1, None, 10, None),
+        (1, None, None, "reference"),
     ]
     assert PLANT_MODEL_SETTINGS["ce_weighting"] == "rows"  # so "dhag-classes" is another model
     assert "snapshots" not in PLANT_MODEL_SETTINGS  # so "dhag-snapshots" is another model
-    assert not {"dhag5", "dhag-classes", "dhag-snapshots"} & set(DETECTORS)  # opt-in
-    with pytest.raises(ValueError, match="some of dhag, dhag5, dhag-classes, dhag-snapshots, sigma3"):
+    assert "recipe" not in PLANT_MODEL_SETTINGS  # nor "dhag-reference", built as the paper by default
+    assert not {"dhag5", "dhag-classes", "dhag-snapshots", "dhag-reference"} & set(DETECTORS)  # opt-in
+    with pytest.raises(
+        ValueError, match="some of dhag, dhag5, dhag-classes, dhag-snapshots, dhag-reference, sigma3"
+    ):
         run_plant_bench(Settings(), detectors=("dhag", "nope"))
 
 
