@@ -37,6 +37,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "random_state": args.seed,
         "n_members": args.members,
         "snapshots": args.snapshots,
+        "recipe": args.recipe,
+        "ce_weighting": args.ce_weighting,
         "target_far": args.target_far,
         "validation_split": args.validation_split,
         "contamination": args.contamination,
@@ -100,6 +102,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
         shown = [f"{name} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in list(ranges.items())[:20]]
         print(f"training ranges: {', '.join(shown)}")
     print(f"threshold: {manifest['threshold']:.6f}")
+    settings = manifest.get("settings", {})
+    # Artifacts from before these settings existed were trained as the paper, row by row.
+    recipe, weighting = settings.get("recipe", "paper"), settings.get("ce_weighting", "rows")
+    print(f"recipe: {recipe} (networks and regularisers), L_ce weighed by {weighting}")
     print(
         f"trained: {t.get('n_train')} rows, {t.get('n_known_anomalies')} known anomalies, "
         f"{t.get('epochs_run')} epochs ({_kept(t)}, {t.get('stopped_by')}), "
@@ -245,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="keep N end-of-epoch states over the second half of training and score with their mean",
+    )
+    train.add_argument(
+        "--recipe",
+        choices=RECIPES,
+        default="paper",
+        help="networks and regularisers as the paper (default) or as the reference implementation",
+    )
+    train.add_argument(
+        "--ce-weighting", choices=CE_WEIGHTINGS, default="rows", help="L_ce row by row (default) or per class"
     )
     train.add_argument("--target-far", type=float, default=0.01, help="false-alarm rate of the threshold")
     train.add_argument("--contamination", type=float, help="expected anomaly ratio instead of --target-far")

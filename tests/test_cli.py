@@ -170,3 +170,20 @@ def test_train_with_snapshots_writes_a_snapshot_ensemble_that_info_describes(
     )
     assert main([*argv, "--snapshots", "0"]) == 2
     assert "'snapshots'" in capsys.readouterr().err
+
+
+def test_train_with_the_reference_recipe_writes_a_model_that_info_names_it(
+    files, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "reference.dhag"
+    argv = ["train", "--data", str(files["train"]), "--out", str(out), "--max-epochs", "2", "--quiet"]
+    assert main([*argv, "--recipe", "reference", "--ce-weighting", "classes"]) == 0
+    model = load_model(out)
+    assert (model.recipe, model.ce_weighting) == ("reference", "classes")
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    assert "recipe: reference (networks and regularisers), L_ce weighed by classes" in capsys.readouterr().out
+    assert main(argv) == 0  # the defaults: the paper's recipe, row by row
+    assert (load_model(out).recipe, load_model(out).ce_weighting) == ("paper", "rows")
+    with pytest.raises(SystemExit):
+        main([*argv, "--recipe", "authors"])
