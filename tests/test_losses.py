@@ -146,9 +146,10 @@ def test_single_perturbator_has_zero_diversity_loss() -> None:
     assert diversity_loss(torch.randn(1, 6, 4)).item() == 0.0
 
 
-def test_zero_perturbations_give_finite_diversity_and_norm_losses_and_gradients() -> None:
+@pytest.mark.parametrize("recipe", ["paper", "reference"])
+def test_zero_perturbations_give_finite_diversity_and_norm_losses_and_gradients(recipe: str) -> None:
     eps = torch.zeros(3, 4, 5, requires_grad=True)
-    div, nrm = diversity_loss(eps), norm_loss(eps)
+    div, nrm = diversity_loss(eps, recipe=recipe), norm_loss(eps, recipe=recipe)
     assert math.isfinite(div.item()) and math.isfinite(nrm.item())
     (div + nrm).backward()
     assert torch.isfinite(eps.grad).all()
