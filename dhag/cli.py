@@ -156,9 +156,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     chosen = {"datasets": tuple(_names(args.datasets))} if args.datasets else {}
     seeds = _seed_list(args)
-    if args.bench != "merge" and args.parts:
+    if args.bench not in ("merge", "show") and args.parts:
         raise SystemExit(f"dhag bench {args.bench}: unexpected files {[str(p) for p in args.parts]}")
-    if args.bench == "merge":
+    if args.bench == "show":
+        for path in args.parts or [None]:
+            if path is None:
+                raise SystemExit("dhag bench show: give one or more table2 JSON files")
+            try:
+                print(f"{path}:\n{bench.format_table2(json.loads(path.read_text()), show_times=True)}\n")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise SystemExit(f"dhag bench show: {path}: not a table2 result ({exc})") from exc
+    elif args.bench == "merge":
         if args.json is None or len(args.parts) < 2:
             raise SystemExit("dhag bench merge: give two or more table2 JSON files and --json OUT")
         try:
@@ -286,9 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
     info.set_defaults(func=_cmd_info)
 
-    bench = sub.add_parser("bench", help="benchmarks: table2, epochs, semisup, speed; merge")
-    bench.add_argument("bench", choices=("table2", "epochs", "semisup", "speed", "merge"))
-    bench.add_argument("parts", nargs="*", type=Path, help="merge: table2 JSON files of disjoint seeds")
+    bench = sub.add_parser("bench", help="benchmarks: table2, epochs, semisup, speed; merge, show")
+    bench.add_argument("bench", choices=("table2", "epochs", "semisup", "speed", "merge", "show"))
+    bench.add_argument(
+        "parts", nargs="*", type=Path, help="merge: table2 JSON files of disjoint seeds; show: files to print"
+    )
     bench.add_argument("--data", default="../shared/datasets", type=Path, help="benchmark datasets folder")
     bench.add_argument(
         "--datasets", help="default: all five; epochs: thyroid,pageblocks,shuttle (KDD would take hours)"

@@ -18,6 +18,7 @@ import numpy as np
 from dhag.bench import GAMES, TRANSFORMS, check_rules, make_dhag, rounded, run_meta, write_json
 from dhag.bench.datasets import DATASETS, DEFAULT_DATA_DIR, Split, check_files, load_split, power_transformed
 from dhag.bench.metrics import auroc, boundary_ties, f1_at_anomaly_rate
+from dhag.bench.paired import format_paired
 from dhag.bench.peers import CAPPED_PEERS, MAX_TRAIN_ROWS, PEERS, run_peer
 from dhag.ensemble import MEMBER_SEED_STEP
 from dhag.losses import CE_WEIGHTINGS
@@ -324,7 +325,9 @@ def run_table2(
 def format_table2(result: dict[str, Any], *, show_times: bool = False) -> str:
     """A Markdown table of a :func:`run_table2` result: cells "F1 ± std / AUROC" (percent).
 
-    With ``show_times`` a second table gives the mean fit seconds per cell.
+    With ``show_times`` a second table gives the mean fit seconds per cell. Where DHAG ran beside
+    other detectors, a table compares it seed by seed with the best of them
+    (:mod:`dhag.bench.paired`); with ``--dhag-members``, one gives member 0 and a typical member.
     """
     names = [k for k in result if k != "meta"]
     dets: list[str] = []
@@ -346,6 +349,7 @@ def format_table2(result: dict[str, Any], *, show_times: bool = False) -> str:
     lines = table(lambda c: f"{c['f1_mean']:.1f} ± {c['f1_std']:.1f} / {c['auroc_mean']:.1f}", True)
     if show_times:
         lines += ["", *table(lambda c: f"{c['fit_seconds']:.1f} s", False)]
+    lines += format_paired(result, _LABELS)
     members = [
         name for name in names if "members" in (result[name].get("dhag", {}).get("per_seed") or [{}])[0]
     ]
