@@ -281,7 +281,7 @@ def total_loss(
     shift_weight: float = 1.0,
     adversarial: bool = False,
     ce_weighting: str = "rows",
-    recipe: str = "paper",
+    recipe: str | None = None,
 ) -> LossParts:
     """``L_ce + lambda1 * L_norm + lambda2 * L_div`` (+ the known-anomaly terms) on one mini-batch.
 
@@ -292,8 +292,9 @@ def total_loss(
     passes the perturbations to the discriminator through :func:`reverse_gradient`: Algorithm 1 has
     every part minimise the total; the paper's prose has the perturbators fool the discriminator.
     ``ce_weighting`` is :func:`ce_loss`'s ``weighting``; ``recipe`` that of :func:`norm_loss` and
-    :func:`diversity_loss` (the network's own is :class:`dhag.modules.DHAGNet`'s).
+    :func:`diversity_loss`, by default the one ``net`` was built with (:class:`dhag.modules.DHAGNet`).
     """
+    recipe = net.recipe if recipe is None else recipe
     z = net.encoder(x)  # (m, D)
     eps = net.perturbators(x, noise, generator)  # (L, m, D)
     labels = pseudo_labels(eps, k)

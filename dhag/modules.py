@@ -160,6 +160,7 @@ class DHAGNet(nn.Module):
         super().__init__()
         if recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {', '.join(RECIPES)}. Got {recipe!r} instead.")
+        self.recipe = recipe
         reference = recipe == "reference"
         self.encoder = Encoder(
             n_features=n_features, latent_dim=latent_dim, n_layers=encoder_layers, relu_out=reference

@@ -203,7 +203,6 @@ def train_config(est: Any) -> TrainConfig:
         early_stopping=bool(est.early_stopping),
         average_weights=bool(est.average_weights),
         snapshots=est.snapshots,
-        recipe=est.recipe,
         patience=est.patience,
         min_delta=float(est.min_delta),
         bf16=bool(est.bf16) and device.type == "cuda",

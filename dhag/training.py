@@ -49,7 +49,6 @@ class TrainConfig:
     bf16: bool
     progress: bool
     snapshots: int = 1
-    recipe: str = "paper"
 
 
 @dataclass
@@ -172,7 +171,6 @@ def train_step(
             shift_weight=cfg.shift_weight,
             adversarial=cfg.perturbator_game == "adversarial",
             ce_weighting=cfg.ce_weighting,
-            recipe=cfg.recipe,
         )
     parts.total.backward()
     for opt in optimizers:
@@ -210,7 +208,6 @@ def evaluate_loss(
             lambda_div=cfg.lambda_div,
             noise=noise,
             ce_weighting=cfg.ce_weighting,
-            recipe=cfg.recipe,
         )
         for key in sums:
             sums[key] += float(getattr(parts, key))
