@@ -159,9 +159,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench not in ("merge", "show") and args.parts:
         raise SystemExit(f"dhag bench {args.bench}: unexpected files {[str(p) for p in args.parts]}")
     if args.bench == "show":
-        for path in args.parts or [None]:
-            if path is None:
-                raise SystemExit("dhag bench show: give one or more table2 JSON files")
+        if not args.parts:
+            raise SystemExit("dhag bench show: give one or more table2 JSON files")
+        for path in args.parts:
             try:
                 print(f"{path}:\n{bench.format_table2(json.loads(path.read_text()), show_times=True)}\n")
             except (OSError, ValueError, KeyError, TypeError) as exc:
