@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dhag.artifact import load_model, read_manifest
-from dhag.bench import GAMES, RULES, TRANSFORMS
+from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
 from dhag.exceptions import DHAGError
 from dhag.io import read_table
@@ -22,10 +22,6 @@ from dhag.modules import RECIPES
 __all__ = ["main"]
 
 logger = logging.getLogger("dhag")
-
-
-def _names(value: str | None) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -42,8 +38,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "target_far": args.target_far,
         "validation_split": args.validation_split,
         "contamination": args.contamination,
-        "categorical": _names(args.categorical),
-        "passthrough": _names(args.passthrough),
+        "categorical": comma_list(args.categorical),
+        "passthrough": comma_list(args.passthrough),
         "progress": not args.quiet,
     }
     model = DHAG(**settings).fit(frame, labels)
@@ -139,99 +135,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seed_list(args: argparse.Namespace) -> list[int]:
-    """Seeds ``first_seed .. first_seed + seeds - 1``: a run can be split over machines or sessions and
-    joined with ``dhag bench merge``."""
-    if args.seeds < 1 or args.first_seed < 0:
-        raise SystemExit("dhag bench: --seeds must be at least 1 and --first-seed at least 0")
-    return list(range(args.first_seed, args.first_seed + args.seeds))
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import torch
-
-    from dhag import bench
-
-    # The networks are small: on a 2-core machine one thread is steadier and often faster.
-    torch.set_num_threads(args.threads)
-    chosen = {"datasets": tuple(_names(args.datasets))} if args.datasets else {}
-    seeds = _seed_list(args)
-    if args.bench not in ("merge", "show") and args.parts:
-        raise SystemExit(f"dhag bench {args.bench}: unexpected files {[str(p) for p in args.parts]}")
-    if args.bench == "show":
-        if not args.parts:
-            raise SystemExit("dhag bench show: give one or more table2 JSON files")
-        for path in args.parts:
-            try:
-                print(f"{path}:\n{bench.format_table2(json.loads(path.read_text()), show_times=True)}\n")
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise SystemExit(f"dhag bench show: {path}: not a table2 result ({exc})") from exc
-    elif args.bench == "merge":
-        if args.json is None or len(args.parts) < 2:
-            raise SystemExit("dhag bench merge: give two or more table2 JSON files and --json OUT")
-        try:
-            result = bench.merge_table2([json.loads(p.read_text()) for p in args.parts])
-        except (OSError, ValueError) as exc:  # a JSON error is a ValueError too
-            raise SystemExit(f"dhag bench merge: {exc}") from exc
-        bench.write_json(result, args.json)
-        print(bench.format_table2(result, show_times=True))
-    elif args.bench == "table2":
-        result = bench.run_table2(
-            args.data,
-            **chosen,
-            seeds=seeds,
-            detectors=tuple(_names(args.detectors)),
-            json_path=args.json,
-            progress=args.progress,
-            max_train_rows=args.peer_rows or None,
-            capped_peers=tuple(_names(args.capped_peers)),
-            dhag_shift_mode=args.dhag_shift_mode,
-            dhag_average_weights=args.dhag_average_weights,
-            dhag_rules=args.dhag_rules,
-            dhag_game=args.dhag_game,
-            dhag_members=args.dhag_members,
-            dhag_ce_weighting=args.dhag_ce_weighting,
-            dhag_snapshots=args.dhag_snapshots,
-            dhag_recipe=args.dhag_recipe,
-            transform=args.transform,
-        )
-        print(bench.format_table2(result, show_times=True))
-    elif args.bench == "epochs":
-        if args.first_seed:
-            raise SystemExit("dhag bench epochs: --first-seed is not supported; it runs seeds 0 .. N-1")
-        result = bench.run_epochs(
-            args.data,
-            **chosen,
-            seeds=args.seeds,
-            every=args.every,
-            json_path=args.json,
-            rules=args.dhag_rules,
-            one_fit=args.one_fit,
-            ce_weighting=args.dhag_ce_weighting,
-            recipe=args.dhag_recipe,
-        )
-        print(bench.format_epochs(result))
-    elif args.bench == "semisup":
-        result = bench.run_semisup(
-            args.data,
-            seeds=seeds,
-            json_path=args.json,
-            ce_weighting=args.dhag_ce_weighting,
-            recipe=args.dhag_recipe,
-        )
-        print(bench.format_semisup(result))
-    else:
-        result = bench.run_speed(
-            rows=args.rows,
-            epochs=args.epochs,
-            device=args.device,
-            json_path=args.json,
-            score_snapshots=args.score_snapshots,
-        )
-        print(json.dumps({k: v for k, v in result.items() if k != "meta"}, indent=2))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dhag`` command."""
     parser = argparse.ArgumentParser(prog="dhag", description="DHAG anomaly detector for tabular data.")
@@ -294,91 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
     info.set_defaults(func=_cmd_info)
 
-    bench = sub.add_parser("bench", help="benchmarks: table2, epochs, semisup, speed; merge, show")
-    bench.add_argument("bench", choices=("table2", "epochs", "semisup", "speed", "merge", "show"))
-    bench.add_argument(
-        "parts", nargs="*", type=Path, help="merge: table2 JSON files of disjoint seeds; show: files to print"
-    )
-    bench.add_argument("--data", default="../shared/datasets", type=Path, help="benchmark datasets folder")
-    bench.add_argument(
-        "--datasets", help="default: all five; epochs: thyroid,pageblocks,shuttle (KDD would take hours)"
-    )
-    bench.add_argument("--detectors", default="dhag,iforest,ecod,knn,ocsvm,deepsvdd")
-    bench.add_argument("--seeds", type=int, default=5, help="how many seeds")
-    bench.add_argument(
-        "--first-seed", type=int, default=0, help="table2, semisup: run seeds S .. S+N-1 (default 0)"
-    )
-    bench.add_argument("--rows", type=int, default=200_000, help="speed: training rows")
-    bench.add_argument("--epochs", type=int, default=3, help="speed: epochs to time")
-    bench.add_argument(
-        "--score-snapshots", type=int, default=1, help="speed: the scored model keeps N snapshots (default 1)"
-    )
-    bench.add_argument("--every", type=int, default=5, help="epochs: train to every N-th epoch count")
-    bench.add_argument(
-        "--one-fit", action="store_true", help="epochs: all snapshots of a seed from one training"
-    )
-    bench.add_argument("--device", default="auto")
-    bench.add_argument("--json", type=Path, help="write the results as JSON")
-    bench.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    bench.add_argument("--peer-rows", type=int, default=20_000, help="table2: slow peers row cap, 0: none")
-    bench.add_argument("--capped-peers", default="ocsvm,knn,deepsvdd", help="table2: peers under the cap")
-    bench.add_argument("--progress", action="store_true")
-    bench.add_argument(
-        "--dhag-shift-mode",
-        choices=("offset", "beyond"),
-        default="offset",
-        help="table2: DHAG's shifted-row rule when a fit collapses (default: the library's, offset)",
-    )
-    bench.add_argument(
-        "--dhag-average-weights",
-        action="store_true",
-        help="table2: DHAG keeps the mean of the second half's epoch weights (average_weights=True)",
-    )
-    bench.add_argument(
-        "--dhag-rules",
-        choices=RULES,
-        default="retry",
-        help="table2, epochs: when DHAG's anti-collapse rules apply (default: retry, the library's; "
-        "retry-controller, none, always, shift, controller measure them on their own)",
-    )
-    bench.add_argument(
-        "--dhag-game",
-        choices=GAMES,
-        default="cooperative",
-        help="table2: cooperative (Algorithm 1, the library's) or adversarial (the perturbators ascend L_ce)",
-    )
-    bench.add_argument(
-        "--dhag-members",
-        type=int,
-        default=1,
-        help="table2: DHAG's score is the mean of N models from their own seeds (default 1, the library's)",
-    )
-    bench.add_argument(
-        "--dhag-snapshots",
-        type=int,
-        default=1,
-        help="table2: DHAG's score is the mean of N end-of-epoch states of its training (default 1)",
-    )
-    bench.add_argument(
-        "--dhag-ce-weighting",
-        choices=CE_WEIGHTINGS,
-        default="rows",
-        help="table2, epochs, semisup: L_ce row by row (the library's, paper eq. 2) or per class (reference)",
-    )
-    bench.add_argument(
-        "--dhag-recipe",
-        choices=RECIPES,
-        default="paper",
-        help="table2, epochs, semisup: networks and regularisers as the paper (the library's) or as the "
-        "reference implementation",
-    )
-    bench.add_argument(
-        "--transform",
-        choices=TRANSFORMS,
-        default="zscore",
-        help="table2: inputs of every detector; yeo-johnson adds a power transform (not the protocol)",
-    )
-    bench.set_defaults(func=_cmd_bench)
+    add_bench_parser(sub)
     return parser
 
 

@@ -46,6 +46,32 @@ def test_the_scored_model_keeps_the_snapshots_asked_for(
     assert json.loads(out.read_text())["meta"]["config"]["score_snapshots"] == 3
 
 
-def test_sizes_below_one_are_refused() -> None:
-    with pytest.raises(ValueError, match="score_snapshots"):
-        run_speed(**TINY, score_snapshots=0)
+def test_the_scored_model_has_the_members_and_recipe_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[tuple[int, set[str]]] = []
+    score = DHAG.score_matrix
+
+    def recording(self: DHAG, matrix):  # noqa: ANN001 - the wrapped method's own signature
+        nets = self.net_.members if isinstance(self.net_, DHAGEnsemble) else [self.net_]
+        seen.append((len(nets), {net.recipe for net in nets}))
+        return score(self, matrix)
+
+    monkeypatch.setattr(DHAG, "score_matrix", recording)
+    out = tmp_path / "speed.json"
+    argv = ["bench", "speed", "--rows", "600", "--epochs", "1", "--score-members", "2", "--device", "cpu"]
+    assert main([*argv, "--dhag-recipe", "reference", "--json", str(out)]) == 0
+    assert set(map(str, seen)) == {str((2, {"reference"}))}
+    config = json.loads(out.read_text())["meta"]["config"]
+    assert (config["score_members"], config["recipe"], config["score_snapshots"]) == (2, "reference", 1)
+
+
+@pytest.mark.parametrize("size", ["score_snapshots", "score_members"])
+def test_sizes_below_one_are_refused(size: str) -> None:
+    with pytest.raises(ValueError, match=size):
+        run_speed(**TINY, **{size: 0})
+
+
+def test_an_unknown_recipe_is_refused() -> None:
+    with pytest.raises(ValueError, match="recipe"):
+        run_speed(**TINY, recipe="mine")

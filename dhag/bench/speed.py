@@ -132,6 +132,8 @@ def run_speed(
     seed: int = 0,
     command: str | None = None,
     score_snapshots: int = 1,
+    score_members: int = 1,
+    recipe: str = "paper",
 ) -> dict[str, Any]:
     """Measure DHAG's training epoch time and scoring throughput on random data.
 
@@ -147,28 +149,36 @@ def run_speed(
     warmup_steps : untimed ``train_step`` calls before the timed epochs.
     score_snapshots : the scored model keeps this many end-of-epoch states (``DHAG(snapshots=...)``)
         and scores each row with all of them; 1, the default, is one network.
+    score_members : the scored model trains this many networks (``DHAG(n_members=...)``) and scores
+        each row with all of them; with ``score_snapshots`` it holds their product.
+    recipe : how the networks are built and trained (``DHAG(recipe=...)``), for both timings.
 
     Returns
     -------
     dict : ``train_epoch_seconds``, ``train_samples_per_second``, ``score_rows_per_second``,
         ``peak_rss_mb``, ``device``, the raw timings, and ``meta``.
     """
-    if min(rows, features, epochs, score_rows, score_batch, repeats, score_snapshots) < 1 or rows < 2:
+    counts = (rows, features, epochs, score_rows, score_batch, repeats, score_snapshots, score_members)
+    if min(counts) < 1 or rows < 2:
         raise ValueError(
-            "rows (>= 2), features, epochs, score_rows, score_batch, repeats and score_snapshots "
-            "must be >= 1."
+            "rows (>= 2), features, epochs, score_rows, score_batch, repeats, score_snapshots and "
+            "score_members must be >= 1."
         )
     dev = resolve_device(device)
     torch.manual_seed(seed)
     params = DHAG(
-        n_perturbators=n_perturbators, batch_size=batch_size, device=str(dev), random_state=seed
+        n_perturbators=n_perturbators,
+        batch_size=batch_size,
+        device=str(dev),
+        random_state=seed,
+        recipe=recipe,
     ).get_params()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     epoch_times, samples_per_epoch = _time_training(params, rows, features, epochs, dev, seed, warmup_steps)
     median_epoch = statistics.median(epoch_times)
     logger.info("speed: %d epochs of %d rows, median %.2fs", epochs, rows, median_epoch)
-    scorer = params | {"snapshots": score_snapshots}
+    scorer = params | {"snapshots": score_snapshots, "n_members": score_members}
     score_times, score_device = _time_scoring(scorer, features, score_rows, score_batch, repeats, seed)
     logger.info("speed: scored %d rows, best %.2fs", score_rows, min(score_times))
     result: dict[str, Any] = {
@@ -195,6 +205,8 @@ def run_speed(
                 "warmup_steps": warmup_steps,
                 "seed": seed,
                 "score_snapshots": score_snapshots,
+                "score_members": score_members,
+                "recipe": recipe,
             },
             method=(
                 "training: dhag.training.train on a DHAGNet built from DHAG's defaults (no validation, "
@@ -202,8 +214,9 @@ def run_speed(
                 "of per-epoch wall times from the on_epoch callback (device synchronised); samples per "
                 "second counts the rows an epoch uses (the ragged last batch is dropped). scoring: "
                 f"DHAG.score_matrix on float32 batches of {score_batch} rows, best of {repeats} passes, "
-                f"with a DHAG fitted for 2 x score_snapshots epochs on {_SCORER_FIT_ROWS} rows (speed "
-                "does not depend on the weights). peak_rss_mb: ru_maxrss of the process, data included"
+                f"with a DHAG of score_members networks, each fitted for 2 x score_snapshots epochs on "
+                f"{_SCORER_FIT_ROWS} rows (speed does not depend on the weights). peak_rss_mb: "
+                "ru_maxrss of the process, data included"
             ),
             scorer_device=score_device,
         ),
