@@ -18,6 +18,7 @@ from dhag.exceptions import DHAGError
 from dhag.io import read_table
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
+from dhag.retry import describe_health
 
 __all__ = ["main"]
 
@@ -108,8 +109,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"{t.get('fit_seconds')}s on {t.get('device')}"
     )
     if "ce_vs_constant" in t:
-        verdict = "COLLAPSED: scores barely separate anything" if t.get("collapsed") else "learned"
-        print(f"training health: L_ce at {t['ce_vs_constant']:.3f} of a constant predictor's ({verdict})")
+        print(f"training health: {describe_health(t)}")
     if len(t.get("attempts", [])) > 1:
         first, kept = t["attempts"][0], t["attempts"][-1]
         print(

@@ -44,6 +44,8 @@ __all__ = [
     "CONTROLLER_TARGET",
     "RETRY_SETTINGS",
     "Trained",
+    "collapse_level",
+    "describe_health",
     "report_collapse",
     "train_with_retry",
 ]
@@ -148,6 +150,48 @@ def _epoch_hook(
     on_epoch({**record, "attempt": float(attempt)}, net)
 
 
+def collapse_level(collapsed: bool, kept: dict[str, Any], probe: float) -> str | None:
+    """How a training whose ``L_ce`` ended at a constant predictor's stands: ``None`` when it did not,
+    ``"info"`` when shifted rows trained the kept attempt and at least 0.9 of the outlier probe's
+    pushed rows outscore the rows themselves (the encoder learned although the latent game ended
+    level, ``docs/benchmarks.md`` section 1.6), else ``"warning"`` (every row scored alike).
+
+    Example
+    -------
+    >>> collapse_level(True, {"shift_weight": 1.0}, 0.999), collapse_level(True, {"shift_weight": 1.0}, 0.6)
+    ('info', 'warning')
+    >>> collapse_level(True, {"shift_weight": 0.0}, 0.999), collapse_level(False, {}, 0.5)
+    ('warning', None)
+    """
+    if not collapsed:
+        return None
+    return "info" if kept.get("shift_weight", 0.0) > 0 and probe >= 0.9 else "warning"
+
+
+def describe_health(training: dict[str, Any]) -> str:
+    """One line on a fitted model's training health from its ``training_`` record, as ``dhag info``
+    prints it; the same verdict as the fit's log (:func:`collapse_level`).
+
+    Example
+    -------
+    >>> describe_health({"ce_vs_constant": 0.42, "collapsed": False})
+    "L_ce at 0.420 of a constant predictor's (learned)"
+    >>> kept = {"shift_weight": 1.0}
+    >>> describe_health({"ce_vs_constant": 1.004, "collapsed": True, "attempts": [kept],
+    ...                  "outlier_probe_auroc": 0.998})  # doctest: +ELLIPSIS
+    "L_ce at 1.004 of a constant predictor's (latent game level; the shifted-row anomalies still ...
+    """
+    attempts = training.get("attempts") or [{}]
+    probe = float(training.get("outlier_probe_auroc", float("nan")))
+    level = collapse_level(bool(training.get("collapsed")), attempts[-1], probe)
+    verdict = {
+        None: "learned",
+        "info": f"latent game level; the shifted-row anomalies still separate, outlier probe {probe:.3f}",
+        "warning": "COLLAPSED: scores barely separate anything",
+    }[level]
+    return f"L_ce at {training['ce_vs_constant']:.3f} of a constant predictor's ({verdict})"
+
+
 def report_collapse(collapsed: bool, kept: dict[str, Any], ce_ratio: float, probe: float) -> str | None:
     """Log how a kept training whose ``L_ce`` ended at a constant predictor's stands; return the level.
 
@@ -163,20 +207,19 @@ def report_collapse(collapsed: bool, kept: dict[str, Any], ce_ratio: float, prob
     >>> report_collapse(True, {"shift_weight": 0.0}, 1.0, 0.999), report_collapse(False, {}, 0.9, 1.0)
     ('warning', None)
     """
-    if not collapsed:
-        return None
-    if kept.get("shift_weight", 0.0) > 0 and probe >= 0.9:
+    level = collapse_level(collapsed, kept, probe)
+    if level == "info":
         logger.info(
             "DHAG's latent game ended at %.3f of a constant predictor's L_ce; the shifted-row anomalies "
             "still separate (outlier probe %.3f)",
             ce_ratio,
             probe,
         )
-        return "info"
-    logger.warning(
-        "DHAG training collapsed: the last epoch's L_ce is %.3f of what a constant predictor gets, so the "
-        "model scores every training row alike and separates little; try more data, another seed, a lower "
-        "ce_target or a smaller lambda_norm",
-        ce_ratio,
-    )
-    return "warning"
+    elif level == "warning":
+        logger.warning(
+            "DHAG training collapsed: the last epoch's L_ce is %.3f of what a constant predictor gets, so "
+            "the model scores every training row alike and separates little; try more data, another seed, "
+            "a lower ce_target or a smaller lambda_norm",
+            ce_ratio,
+        )
+    return level

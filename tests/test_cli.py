@@ -117,6 +117,31 @@ def test_info_describes_the_model(model_path: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize(
+    ("rows", "settings", "verdict"),
+    [
+        # Three repeated patterns: both trainings end level, yet the shifted rows taught the encoder
+        # to outscore pushed rows (probe measured 1.000): the fit logs this at INFO, info agrees.
+        ("patterns", {"max_epochs": 10}, "(latent game level; the shifted-row anomalies still separate"),
+        # A learning rate too small to learn anything: the retry ends level too, probe 0.61.
+        ("gauss", {"max_epochs": 3, "lr": 1e-7, "batch_size": 128}, "(COLLAPSED: scores barely separate"),
+        ("patterns", {"max_epochs": 10, "collapse_retry": False}, "(COLLAPSED: scores barely separate"),
+    ],
+)
+def test_info_gives_the_fits_verdict_on_a_training_that_ended_level(
+    rows: str, settings: dict, verdict: str, tmp_path: Path, capsys
+) -> None:
+    gen = np.random.default_rng(0)
+    patterns = gen.normal(size=(3, 5))[gen.integers(0, 3, 2000)]
+    data = patterns if rows == "patterns" else gen.normal(size=(2000, 5))
+    model = DHAG(random_state=0, progress=False, **settings).fit(data)
+    assert model.training_["collapsed"] is True
+    model.save(tmp_path / "m.dhag")
+    assert main(["info", str(tmp_path / "m.dhag")]) == 0
+    health = [line for line in capsys.readouterr().out.splitlines() if line.startswith("training health")]
+    assert len(health) == 1 and verdict in health[0]
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["info", "missing.dhag"], "Cannot read model artifact"),
