@@ -189,6 +189,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         # Every artifact before ce_weighting existed weighed L_ce row by row.
         settings.setdefault("ce_weighting", "rows")
         settings.setdefault("recipe", "paper")  # and built the networks and regularisers as the paper
+        settings.setdefault("perturbator_game", "cooperative")  # and played Algorithm 1's game
         for key in ("categorical", "passthrough", "feature_names", "shift_range"):
             if settings.get(key) is not None:
                 settings[key] = tuple(settings[key])

@@ -212,12 +212,21 @@ def test_a_malicious_pickle_is_refused_and_never_run(tmp_path) -> None:
         assert not marker.exists()
 
 
+def _later_default(setting: str, value: object, patch: pytest.MonkeyPatch) -> None:
+    """Make ``value`` DHAG's default for ``setting``, as a later version of the library might."""
+    assert setting in DHAG.__init__.__kwdefaults__
+    patch.setattr(DHAG.__init__, "__kwdefaults__", {**DHAG.__init__.__kwdefaults__, setting: value})
+
+
 def test_an_artifact_from_before_shift_mode_loads_with_the_rule_it_was_trained_with(
     fitted: DHAG, tmp_path: Path, save_without_setting
 ) -> None:
     path = save_without_setting(fitted, tmp_path / "old.dhag", "shift_mode")
     assert "shift_mode" not in read_manifest(path)["settings"]
-    loaded = load_model(path)
+    # The rule comes from the loader, not from whatever DHAG's default is when the file is read.
+    with pytest.MonkeyPatch.context() as patch:
+        _later_default("shift_mode", "beyond", patch)
+        loaded = load_model(path)
     assert loaded.shift_mode == "offset"
     np.testing.assert_array_equal(
         loaded.decision_function(normal(np.random.default_rng(0), 20)),
@@ -264,6 +273,11 @@ def test_a_training_setting_travels_with_the_model(
     path = save_without_setting(model, tmp_path / "old.dhag", setting)
     assert setting not in read_manifest(path)["settings"]
     assert getattr(load_model(path), setting) == before
+    # Should the library's default change, the old artifact still loads with what it was trained with.
+    with pytest.MonkeyPatch.context() as patch:
+        _later_default(setting, value, patch)
+        assert DHAG().get_params()[setting] == value
+        assert getattr(load_model(path), setting) == before
 
 
 def test_the_recipe_travels_with_the_model_and_its_weights_fit_no_other_layout(

@@ -43,6 +43,10 @@ def test_ce_loss_is_finite_and_non_negative_for_extreme_logits(
     value = ce_loss(torch.from_numpy(clean), torch.from_numpy(perturbed), torch.from_numpy(labels))
     assert value.shape == ()
     assert math.isfinite(value.item()) and value.item() >= 0
+    # Equation (2) in float64: softplus(z) is the CE of logit z for label 0, softplus(-z) for label 1.
+    c, p, y = clean.astype(np.float64), perturbed.astype(np.float64), labels.astype(np.float64)
+    expected = np.logaddexp(0, c).mean() + (y * np.logaddexp(0, -p) + (1 - y) * np.logaddexp(0, p)).mean()
+    assert value.item() == pytest.approx(expected, rel=1e-5, abs=1e-6)
 
 
 def test_class_weighting_is_the_mean_ce_of_each_class() -> None:

@@ -56,7 +56,6 @@ def test_readings_are_quantised_and_noisy(normal: pd.DataFrame) -> None:
     assert np.allclose(speed, np.round(speed))
     temps = normal["bearing_temp_c"].to_numpy()
     assert np.allclose(temps * 10, np.round(temps * 10))
-    assert np.abs(np.diff(normal.loc[normal["asset_id"] == "pump-01", "flow_m3h"])).min() >= 0
     assert normal.groupby("asset_id")["flow_m3h"].apply(lambda s: s.diff().abs().gt(0).mean()).min() > 0.9
 
 

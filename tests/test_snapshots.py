@@ -67,8 +67,14 @@ def test_an_artifact_from_before_the_network_count_loads_its_members(
 
 def test_members_each_keep_their_snapshots(train_rows: np.ndarray, rng: np.random.Generator) -> None:
     both = DHAG(n_members=2, snapshots=3, **SMALL).fit(train_rows)
-    assert both.member_scores(normal(rng, 5)).shape == (6, 5)
-    assert len(both.training_["members"]) == 2
+    rows = normal(rng, 5)
+    each = both.member_scores(rows)
+    assert each.shape == (6, 5) and len(both.training_["members"]) == 2
+    # Rows 0-2 are member 0's three states, as the single fit of the same seed keeps them; rows 3-5
+    # are the other member's, trained from its own seed on the same rows.
+    alone = DHAG(snapshots=3, **SMALL).fit(train_rows)
+    np.testing.assert_array_equal(each[:3], alone.member_scores(rows))
+    assert not np.allclose(each[:3], each[3:], atol=1e-3)
 
 
 def test_a_training_stopped_before_its_snapshots_keeps_its_last_weights(train_rows: np.ndarray) -> None:

@@ -94,7 +94,7 @@ def test_the_training_rules_are_deterministic_with_a_seed_and_recorded(quick_mod
     assert a.training_["history"] == b.training_["history"]
     np.testing.assert_array_equal(a.decision_function(rows[:50]), b.decision_function(rows[:50]))
     assert a.training_["lambda_norm_final"] == a.training_["history"][-1]["lambda_norm"]
-    assert 0.0 <= a.training_["outlier_probe_auroc"] <= 1.0
+    assert a.training_["outlier_probe_auroc"] > 0.9
     assert all(h["shifted"] > 0 for h in a.training_["history"])
     off = quick_model(max_epochs=4, shift_weight=0.0, random_state=3).fit(rows)
     assert all(h["shifted"] == 0 for h in off.training_["history"])
