@@ -5,7 +5,14 @@ The detector library of the product. It knows nothing of Kafka, Prometheus or th
 
 from dhag.artifact import FORMAT_VERSION, load_model, read_manifest, save_model
 from dhag.estimator import DHAG
-from dhag.exceptions import ArtifactError, DHAGError, InputError, NotFittedError, ParameterError
+from dhag.exceptions import (
+    ArtifactError,
+    DHAGError,
+    InputError,
+    NotFittedError,
+    ParameterError,
+    TrainingError,
+)
 from dhag.params import resolve_device
 from dhag.preprocessing import Preprocessor
 
@@ -22,6 +29,7 @@ __all__ = [
     "read_manifest",
     "resolve_device",
     "save_model",
+    "TrainingError",
 ]
 
 __version__ = "0.1.0"

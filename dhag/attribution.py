@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from dhag.exceptions import ParameterError
+
 __all__ = ["occlusion_attribution"]
 
 
@@ -33,6 +35,8 @@ def occlusion_attribution(
     ...                       [("a", slice(0, 1)), ("b", slice(1, 2))])
     [[('b', 3.0), ('a', 0.5)]]
     """
+    if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and top >= 1):
+        raise ParameterError(f"'top' must be None or an int >= 1. Got {top!r} instead.")
     matrix = np.asarray(matrix, dtype=np.float32)
     n_rows, n_features = matrix.shape[0], len(slices)
     if n_rows == 0:

@@ -66,6 +66,10 @@ def _kept(training: dict) -> str:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    if args.explain < 0:
+        raise SystemExit(
+            f"dhag score: --explain must be 0 (none) or a count of features. Got {args.explain}."
+        )
     model = load_model(args.model, device=args.device)
     frame, _ = read_table(args.data)
     scores = model.decision_function(frame)
@@ -211,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except DHAGError as exc:
+        print(f"dhag {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the command was told to write (or read) that the system refuses
         print(f"dhag {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +14,9 @@ import torch
 from dhag.attribution import occlusion_attribution
 from dhag.ensemble import DHAGEnsemble, members_record, train_members
 from dhag.exceptions import InputError, NotFittedError
-from dhag.health import outlier_probe
+from dhag.health import check_finite_weights, outlier_probe
 from dhag.modules import DHAGNet
-from dhag.params import ARCH_PARAMS, resolve_device, train_config, validate_params
+from dhag.params import ARCH_PARAMS, Settings, resolve_device, train_config, validate_params
 from dhag.preprocessing import Preprocessor, as_columns
 from dhag.retry import report_collapse
 from dhag.snapshots import kept_networks
@@ -27,7 +26,7 @@ from dhag.training import TrainConfig
 __all__ = ["DHAG", "resolve_device"]
 
 
-class DHAG:
+class DHAG(Settings):
     """Anomaly detector trained on normal rows against diversified, hard-to-distinguish synthetic
     anomalies made by learned latent perturbations (Kim and Lee, CIKM 2024).
 
@@ -185,10 +184,6 @@ class DHAG:
     # -- settings --------------------------------------------------------------------------------
     _ARCH = ARCH_PARAMS
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The settings given to ``__init__``, by name (``deep`` is accepted for scikit-learn)."""
-        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
-
     def training_config(self) -> TrainConfig:
         """The validated settings of the training loop (:class:`dhag.training.TrainConfig`)."""
         validate_params(self)
@@ -218,9 +213,8 @@ class DHAG:
         matrix = pre.transform(cols)
         normal = matrix[~known_mask]
 
-        seed = self.random_state
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % 2**31)
+        fresh = np.random.SeedSequence().entropy % 2**31  # the seed when none is given
+        seed = int(fresh if self.random_state is None else self.random_state)  # a numpy int: its int
         rng = np.random.default_rng(seed)
         order, n_val = validation_order(normal.shape[0], self.validation_fraction, self.validation_split, rng)
         val_rows, train_rows = normal[order[:n_val]], normal[order[n_val:]]
@@ -257,8 +251,10 @@ class DHAG:
         nets = [n for t in members for n in kept_networks(t.net, t.result, make_net)]
         net = nets[0] if len(nets) == 1 else DHAGEnsemble(nets)
 
+        check_finite_weights(net)
         self.preprocessor_ = pre
         self.net_ = net
+        self.metadata_: dict[str, Any] = {}  # an earlier model's metadata is not this one's
         self.device_ = device
         self.n_features_in_ = len(pre.feature_names_in_)
         self.feature_names_in_ = list(pre.feature_names_in_)
@@ -369,6 +365,7 @@ class DHAG:
 
         A feature's contribution is the score drop when that feature alone is set to its training
         typical value (its mean; the training category frequencies for a categorical feature).
+        ``top`` keeps that many of each row's features (all when None).
         """
         self._check_fitted()
         matrix, pre = self.transform(X), self.preprocessor_

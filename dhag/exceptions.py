@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ArtifactError", "DHAGError", "InputError", "NotFittedError", "ParameterError"]
+__all__ = ["ArtifactError", "DHAGError", "InputError", "NotFittedError", "ParameterError", "TrainingError"]
 
 
 class DHAGError(Exception):
@@ -23,3 +23,7 @@ class NotFittedError(DHAGError, AttributeError):
 
 class ArtifactError(DHAGError):
     """A model artifact is missing, truncated, tampered with, or of an unsupported version."""
+
+
+class TrainingError(DHAGError, RuntimeError):
+    """Training ended with weights that are not finite (it diverged); nothing of it was kept."""

@@ -5,6 +5,9 @@ deviations up or down, and measure how often the pushed copy scores above an unp
 Any useful detector ranks such rows high; a value near 0.5 means the model ignores gross deviations and
 a value below 0.5 means it has learned the wrong direction (it calls far-off rows *more* normal). It
 needs no anomaly label and never looks at test data.
+
+The weights check: a training that diverged leaves inf or NaN weights, which score every row NaN and
+flag none; fit refuses such a network before it keeps anything.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
 
-__all__ = ["outlier_probe", "pushed_rows", "rank_auroc"]
+from dhag.exceptions import TrainingError
+
+__all__ = ["check_finite_weights", "outlier_probe", "pushed_rows", "rank_auroc"]
 
 _PUSH_LOW, _PUSH_HIGH = 6.0, 9.0
 
@@ -68,3 +74,25 @@ def outlier_probe(
     """AUROC of ``score`` between ``rows`` and their pushed copies (see the module docstring)."""
     pushed = pushed_rows(rows, columns, np.random.default_rng(seed))
     return rank_auroc(score(rows), score(pushed))
+
+
+def check_finite_weights(net: torch.nn.Module) -> None:
+    """Raise :class:`~dhag.exceptions.TrainingError` when a weight of ``net`` is inf or NaN.
+
+    Example
+    -------
+    >>> layer = torch.nn.Linear(2, 1)
+    >>> check_finite_weights(layer)
+    >>> with torch.no_grad():
+    ...     _ = layer.bias.fill_(float("nan"))
+    >>> check_finite_weights(layer)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dhag.exceptions.TrainingError: DHAG training diverged: 1 weight tensors are not finite (first: bias)...
+    """
+    bad = [name for name, p in net.state_dict().items() if p.is_floating_point() and not p.isfinite().all()]
+    if bad:
+        raise TrainingError(
+            f"DHAG training diverged: {len(bad)} weight tensors are not finite (first: {bad[0]}); "
+            "try a smaller lr or lambda_norm"
+        )

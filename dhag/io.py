@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ def read_table(
             )
     except InputError:
         raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a truncated .npz is a bad zip
         raise InputError(f"Cannot read {str(path)!r}: {exc}") from exc
     labels = None
     if label_column is not None:

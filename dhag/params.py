@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import math
+import numbers
 from typing import Any
 
 import torch
@@ -13,6 +16,7 @@ from dhag.training import TrainConfig
 
 __all__ = [
     "ARCH_PARAMS",
+    "Settings",
     "BEYOND_SHIFT_RANGE",
     "PERTURBATOR_GAMES",
     "resolve_device",
@@ -33,6 +37,35 @@ SIZE_PARAMS = ("latent_dim", "encoder_layers", "n_perturbators", "perturbator_hi
 ARCH_PARAMS = (*SIZE_PARAMS, "recipe")
 
 
+class Settings:
+    """``get_params`` and ``set_params`` over the settings ``__init__`` takes, as scikit-learn's
+    ``clone`` and searches use them. They are checked when ``fit`` runs (:func:`validate_params`).
+
+    Example
+    -------
+    >>> from dhag import DHAG
+    >>> DHAG().set_params(max_epochs=5, random_state=1).get_params()["max_epochs"]
+    5
+    >>> DHAG().set_params(epochs=5)
+    Traceback (most recent call last):
+    ...
+    dhag.exceptions.ParameterError: DHAG has no setting 'epochs'.
+    """
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The settings given to ``__init__``, by name (``deep`` is accepted for scikit-learn)."""
+        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
+
+    def set_params(self, **settings: Any) -> Settings:
+        """Change settings by name; returns self. An unknown name is refused, changing nothing."""
+        known = self.get_params()
+        if unknown := sorted(set(settings) - set(known)):
+            raise ParameterError(f"{type(self).__name__} has no setting {', '.join(map(repr, unknown))}.")
+        for name, value in settings.items():
+            setattr(self, name, value)
+        return self
+
+
 def resolve_device(device: str) -> torch.device:
     """``"auto"`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
     if device == "auto":
@@ -50,7 +83,12 @@ def resolve_device(device: str) -> torch.device:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (numpy's too), not a bool: inf and NaN would train a NaN model."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# Seeds as numpy and torch both take them (numpy ints too, as scikit-learn code passes them).
+MAX_SEED = 2**32 - 1
 
 
 def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
@@ -70,7 +108,7 @@ def validate_params(est: Any) -> None:
         )
     for name in ("lambda_norm", "lambda_div", "known_weight", "shift_weight", "lr", "discriminator_lr"):
         value = getattr(est, name)
-        _check(name, value, isinstance(value, (int, float)) and value >= 0, "a float >= 0")
+        _check(name, value, _is_number(value) and value >= 0, "a finite float >= 0")
     k_ok = (isinstance(est.k, float) and 0 < est.k < 1) or (
         isinstance(est.k, int) and not isinstance(est.k, bool) and est.k >= 1
     )
@@ -78,8 +116,8 @@ def validate_params(est: Any) -> None:
     _check(
         "min_delta",
         est.min_delta,
-        isinstance(est.min_delta, (int, float)) and est.min_delta >= 0,
-        "a float >= 0",
+        _is_number(est.min_delta) and est.min_delta >= 0,
+        "a finite float >= 0",
     )
     _check(
         "discriminator_decay_epoch",
@@ -173,6 +211,12 @@ def validate_params(est: Any) -> None:
         isinstance(est.discriminator_decay, (int, float)) and 0 < est.discriminator_decay <= 1,
         "a float in (0, 1]",
     )
+    seed_ok = est.random_state is None or (
+        isinstance(est.random_state, numbers.Integral)
+        and not isinstance(est.random_state, bool)
+        and 0 <= est.random_state <= MAX_SEED
+    )
+    _check("random_state", est.random_state, seed_ok, f"None or an int in [0, {MAX_SEED}]")
     if est.snapshots > 1 and (est.average_weights or est.early_stopping):
         # Each keeps weights of its own choosing; a snapshot ensemble keeps end-of-epoch states as trained.
         _check("snapshots", est.snapshots, False, "1 with average_weights=True or early_stopping=True")

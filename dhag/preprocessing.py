@@ -41,8 +41,13 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
         raise InputError(f"Input cannot be read as a 2-D table: {exc}") from exc
     if arr.ndim != 2:
         raise InputError(f"Expected a 2-D table (rows x features). Got an array with shape {arr.shape}.")
+    names = None if names is None else list(names)
     if names is None:
         names = [f"x{i}" for i in range(arr.shape[1])]
+    elif len(set(names)) != len(names):
+        raise InputError(
+            f"feature_names has duplicates: {_preview(sorted({n for n in names if names.count(n) > 1}))}."
+        )
     elif len(names) != arr.shape[1]:
         raise InputError(
             f"Expected {len(names)} features ({_preview(names)}). Got {arr.shape[1]} columns instead."
@@ -57,6 +62,10 @@ def _preview(names: Iterable[str], limit: int = 6) -> str:
 
 
 def _numeric(name: str, col: np.ndarray) -> np.ndarray:
+    if col.size == 0:
+        return np.zeros(0)  # no rows: nothing to check (a header-only CSV reads as dtype object)
+    if col.dtype.kind == "O" and all(isinstance(v, (int, float, np.number)) for v in col.tolist()):
+        col = col.astype(np.float64)  # numbers in an object array, as a mixed frame's to_numpy() gives
     if col.dtype.kind not in "biuf":
         raise InputError(
             f"Feature {name!r} must be numeric (bool, int or float). Got dtype {col.dtype} instead."
@@ -74,9 +83,11 @@ def _numeric(name: str, col: np.ndarray) -> np.ndarray:
 def _category_strings(name: str, col: np.ndarray) -> np.ndarray:
     if col.dtype.kind == "f" and not np.isfinite(col).all():
         raise InputError(f"Categorical feature {name!r} has NaN or infinite values.")
-    # 1 and 1.0 are one category: integral floats are written as ints.
+    # 1 and 1.0 are one category: integral floats are written as ints. Floats are written at their own
+    # precision, so 0.1 as float32 and as float64 is one category too.
+    values = list(col) if col.dtype.kind == "f" else col.tolist()
     out = np.asarray(
-        [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in col.tolist()],
+        [str(int(v)) if isinstance(v, (float, np.floating)) and v.is_integer() else str(v) for v in values],
         dtype=object,
     )
     missing = np.asarray([v in ("None", "nan", "NaN", "<NA>") for v in out])

@@ -34,15 +34,19 @@ def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
 def held_out_blocks(n_rows: int, fraction: float, n_blocks: int = 50) -> np.ndarray:
     """Mask of the rows ``validation_split="blocks"`` holds out: of ``n_blocks`` equal contiguous
     stretches of rows in time order, every k-th, k = round(1 / ``fraction``). Unseen stretches spread
-    over the whole history (every part of a daily cycle), not rows whose neighbours trained.
+    over the whole history (every part of a daily cycle), not rows whose neighbours trained. A small
+    ``fraction`` cuts more stretches (at least five per held-out one), so some are always held out.
 
     Example
     -------
     >>> mask = held_out_blocks(1000, 0.1)
     >>> int(mask.sum()), np.flatnonzero(mask)[:3].tolist(), np.flatnonzero(mask)[-1].item()
     (100, [180, 181, 182], 999)
+    >>> int(held_out_blocks(10_000, 0.01).sum())
+    100
     """
     every = max(2, int(round(1 / fraction)))
+    n_blocks = max(n_blocks, 5 * every)
     block = np.arange(n_rows) * n_blocks // max(n_rows, 1)
     return block % every == every - 1
 

@@ -36,6 +36,17 @@ def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark ``args.bench`` names; returns the exit status."""
     import torch
 
+    from dhag.bench.table2 import DETECTORS
+
+    if args.threads < 1:
+        raise SystemExit(f"dhag bench: --threads must be at least 1. Got {args.threads}.")
+    # Names are checked before any work starts, not when a long run reaches them.
+    for option, given, known in (
+        ("--datasets", comma_list(args.datasets), bench.DATASETS),
+        ("--detectors", comma_list(args.detectors), DETECTORS),
+    ):
+        if unknown := [name for name in given if name not in known]:
+            raise SystemExit(f"dhag bench: unknown {option} {unknown}; choose from {', '.join(known)}")
     # The networks are small: on a 2-core machine one thread is steadier and often faster.
     torch.set_num_threads(args.threads)
     chosen = {"datasets": tuple(comma_list(args.datasets))} if args.datasets else {}

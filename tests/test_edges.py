@@ -1,0 +1,162 @@
+"""Edges of the estimator's contract: seeds and settings as callers pass them, a training that
+diverges, names and categories as data arrives, refits, and the command line's refusals."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from plant_data import FEATURES, gross_outliers, normal
+from sklearn.base import clone
+
+from dhag import DHAG, InputError, NotFittedError, ParameterError, TrainingError, load_model, read_manifest
+from dhag.cli import main
+
+
+def test_a_numpy_integer_seed_trains_the_model_its_int_does(quick_model, rng) -> None:
+    rows = normal(rng, 300)
+    a = quick_model(random_state=np.int64(7)).fit(rows)
+    b = quick_model(random_state=7).fit(rows)
+    np.testing.assert_array_equal(a.decision_function(rows[:20]), b.decision_function(rows[:20]))
+    assert type(a.training_["seed"]) is int  # the artifact's manifest stays plain JSON
+
+
+@pytest.mark.parametrize("seed", [-1, "7", 2**40, True, 1.5])
+def test_a_bad_seed_is_refused_naming_it(quick_model, rng, seed: object) -> None:
+    with pytest.raises(ParameterError, match="'random_state'.*None or an int in"):
+        quick_model(random_state=seed).fit(normal(rng, 100))
+
+
+@pytest.mark.parametrize("name", ["lr", "lambda_norm", "lambda_div", "discriminator_lr", "min_delta"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_settings_that_are_not_finite_are_refused(quick_model, rng, name: str, value: float) -> None:
+    with pytest.raises(ParameterError, match=f"'{name}'.*finite"):
+        quick_model(**{name: value}).fit(normal(rng, 100))
+
+
+def test_a_diverged_training_is_refused_and_keeps_nothing(quick_model, rng) -> None:
+    # A learning rate of 1e30 sends the weights to inf in the first updates: every score would be NaN.
+    model = quick_model(lr=1e30)
+    with pytest.raises(TrainingError, match="diverged.*not finite"):
+        model.fit(normal(rng, 300))
+    with pytest.raises(NotFittedError):
+        model.decision_function(normal(rng, 5))
+
+
+def test_scikit_learn_can_clone_and_set_the_settings() -> None:
+    model = clone(DHAG(max_epochs=3, random_state=2, categorical=("kind",)))
+    assert (model.max_epochs, model.random_state, model.categorical) == (3, 2, ("kind",))
+    assert model.set_params(max_epochs=4) is model and model.max_epochs == 4
+    with pytest.raises(ParameterError, match="no setting 'epochs'"):
+        model.set_params(epochs=4, max_epochs=9)
+    assert model.max_epochs == 4  # a refused call changes nothing
+
+
+def test_duplicate_feature_names_are_refused(quick_model, rng) -> None:
+    with pytest.raises(InputError, match="duplicates: 'a'"):
+        quick_model(feature_names=["a", "a", "b", "c"]).fit(normal(rng, 100))
+
+
+def test_a_refit_does_not_carry_the_earlier_models_metadata(quick_model, rng, tmp_path: Path) -> None:
+    first = quick_model().fit(normal(rng, 200))
+    loaded = load_model(first.save(tmp_path / "old.dhag", metadata={"source": "old.csv"}))
+    assert loaded.metadata_ == {"source": "old.csv"}
+    loaded.fit(normal(rng, 200) * 2)
+    assert read_manifest(loaded.save(tmp_path / "new.dhag"))["metadata"] == {}
+
+
+def test_a_small_validation_fraction_still_holds_out_time_blocks(quick_model, rng) -> None:
+    # 50 stretches with every 100th held out would hold out none: the threshold would be calibrated on
+    # rows the network trained on.
+    model = quick_model(validation_split="blocks", validation_fraction=0.01).fit(normal(rng, 2000))
+    assert model.training_["n_validation"] == 20
+    assert model.training_["calibration"]["source"] == "validation"
+
+
+def test_a_category_is_the_same_whatever_the_float_width(quick_model, rng) -> None:
+    frame = pd.DataFrame({"a": rng.normal(size=300), "kind": rng.choice([0.1, 0.2, 3.0], 300)})
+    model = quick_model(categorical=["kind"]).fit(frame)
+    narrow = frame.astype({"kind": "float32"})
+    np.testing.assert_array_equal(model.transform(narrow), model.transform(frame))
+    assert set(model.transform(frame)[:, 1:].sum(axis=1)) == {1.0}  # every row in one known category
+
+
+def test_numbers_in_an_object_array_score_as_numbers_and_text_is_refused(fitted: DHAG, rng) -> None:
+    rows = normal(rng, 10)
+    np.testing.assert_array_equal(
+        fitted.decision_function(rows.astype(object)), fitted.decision_function(rows)
+    )
+    text = rows.astype(object)
+    text[3, 1] = "high"
+    with pytest.raises(InputError, match=f"{FEATURES[1]!r} must be numeric"):
+        fitted.decision_function(text)
+
+
+def test_no_rows_score_to_no_scores_whatever_the_column_dtype(fitted: DHAG) -> None:
+    empty = pd.DataFrame({name: pd.Series([], dtype=object) for name in FEATURES})  # a header-only CSV
+    assert fitted.decision_function(empty).shape == (0,)
+
+
+def test_explain_refuses_a_count_below_one(fitted: DHAG, rng) -> None:
+    for top in (0, -1, 1.5):
+        with pytest.raises(ParameterError, match="'top'"):
+            fitted.explain(gross_outliers(rng, 2), top=top)
+
+
+# -- the command line -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("edges")
+    rows = pd.DataFrame(normal(np.random.default_rng(0), 300), columns=FEATURES)
+    rows.to_csv(root / "rows.csv", index=False)
+    rows.iloc[:0].to_csv(root / "header.csv", index=False)
+    np.savez(root / "rows.npz", X=rows.to_numpy(), feature_names=np.array(FEATURES))
+    whole = (root / "rows.npz").read_bytes()
+    (root / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    model = root / "m.dhag"
+    assert (
+        main(["train", "--data", str(root / "rows.csv"), "--out", str(model), "--max-epochs", "2", "--quiet"])
+        == 0
+    )
+    return {"root": root, "model": model}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["score", "--model", "{model}", "--data", "{root}/rows.csv", "--out", "{root}/no/such/dir/o.csv"],
+            "no/such/dir",
+        ),
+        (["score", "--model", "{model}", "--data", "{root}/cut.npz"], "Cannot read"),
+        (["train", "--data", "{root}/cut.npz", "--out", "{root}/x.dhag"], "Cannot read"),
+    ],
+)
+def test_files_the_system_refuses_exit_2_with_a_message(paths, argv: list[str], message: str, capsys) -> None:
+    assert not zipfile.is_zipfile(paths["root"] / "cut.npz")
+    assert main([a.format(**paths) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dhag {argv[0]}: error:") and message in err
+
+
+def test_a_header_only_file_scores_to_a_header_only_file(paths, capsys) -> None:
+    capsys.readouterr()
+    assert main(["score", "--model", str(paths["model"]), "--data", str(paths["root"] / "header.csv")]) == 0
+    assert capsys.readouterr().out.strip() == "score,anomaly"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["score", "--model", "{model}", "--data", "{root}/rows.csv", "--explain", "-1"], "--explain"),
+        (["bench", "speed", "--threads", "0"], "--threads must be at least 1"),
+        (["bench", "table2", "--datasets", "thyroid,nosuch"], "unknown --datasets ['nosuch']"),
+        (["bench", "table2", "--detectors", "dhag,lof"], "unknown --detectors ['lof']"),
+    ],
+)
+def test_bad_options_stop_before_any_work_naming_the_option(paths, argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("]", r"\]")):
+        main([a.format(**paths) for a in argv])
