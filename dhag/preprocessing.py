@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -10,6 +11,8 @@ import numpy as np
 from dhag.exceptions import InputError, NotFittedError, ParameterError
 
 __all__ = ["Preprocessor", "as_columns"]
+
+logger = logging.getLogger(__name__)
 
 
 def _is_frame(X: Any) -> bool:
@@ -221,6 +224,7 @@ class Preprocessor:
                 values = _category_strings(name, cols[name])
                 cats = self.categories_[name]
                 out[:, j : j + len(cats)] = values[:, None] == np.asarray(cats, dtype=object)[None, :]
+                self._warn_unseen(name, values[~out[:, j : j + len(cats)].any(axis=1)])
                 j += len(cats)
             else:
                 col = _numeric(name, cols[name])
@@ -230,6 +234,20 @@ class Preprocessor:
                     out[:, j] = (col - self.means_[name]) / self.scales_[name]
                 j += 1
         return out
+
+    def _warn_unseen(self, name: str, unseen: np.ndarray) -> None:
+        """Say once per feature (per loaded model) that rows carry a category training never saw: such
+        a row is scored as in no known category, which an operator should know about, not guess."""
+        warned = self.__dict__.setdefault("_unseen_warned", set())
+        if unseen.size and name not in warned:
+            warned.add(name)
+            logger.warning(
+                "Categorical feature %r: %d row(s) with a category not seen in training (first %r); "
+                "they are scored as in no known category (said once per feature)",
+                name,
+                unseen.size,
+                unseen[0],
+            )
 
     def fit_transform(self, X: Any) -> np.ndarray:
         """``fit(X)`` then ``transform(X)``."""

@@ -84,6 +84,21 @@ def test_a_category_is_the_same_whatever_the_float_width(quick_model, rng) -> No
     assert set(model.transform(frame)[:, 1:].sum(axis=1)) == {1.0}  # every row in one known category
 
 
+def test_an_unseen_category_is_scored_and_said_once_per_feature(quick_model, rng, caplog) -> None:
+    frame = pd.DataFrame({"a": rng.normal(size=300), "kind": rng.choice(["pump", "fan"], 300)})
+    model = quick_model(categorical=["kind"]).fit(frame)
+    new = frame.iloc[:4].assign(kind=["pump", "valve", "valve", "fan"])
+    caplog.clear()  # the fit's own log
+    with caplog.at_level("WARNING", logger="dhag.preprocessing"):
+        model.transform(frame)
+        assert not caplog.records  # categories seen in training say nothing
+        first = model.transform(new)
+        model.transform(new)
+    said = [r.getMessage() for r in caplog.records if r.name == "dhag.preprocessing"]
+    assert len(said) == 1 and "'kind': 2 row(s)" in said[0] and "'valve'" in said[0]
+    assert first[:, 1:].sum(axis=1).tolist() == [1.0, 0.0, 0.0, 1.0]
+
+
 def test_numbers_in_an_object_array_score_as_numbers_and_text_is_refused(fitted: DHAG, rng) -> None:
     rows = normal(rng, 10)
     np.testing.assert_array_equal(
