@@ -12,12 +12,13 @@ records after a restart (at-least-once) yields the same id and consumers can ded
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["AlertTracker", "Transition", "alert_event", "range_side", "sensor_tag"]
+__all__ = ["AlertTracker", "Transition", "alert_event", "range_side", "sensor_numbers", "sensor_tag"]
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,25 @@ def sensor_tag(entry: Mapping[str, Any]) -> str:
     return f"{entry.get('sensor')} ({side} history)" if side else str(entry.get("sensor"))
 
 
+def sensor_numbers(values: Mapping[str, Any]) -> dict[str, float | int | None]:
+    """A record's ``values`` as an alert carries them: sensor name -> number. The parser checks only
+    the model's sensors, so an extra one may hold anything JSON can; what is not a number is left
+    out, a NaN or infinity becomes null, and an integer past 64 bits a float, so that the event
+    always serialises.
+
+    >>> sensor_numbers({"a": 1, "b": float("nan"), "c": "on", "d": [1], "e": 10**30, "f": True, "g": 10**400})
+    {'a': 1, 'b': None, 'e': 1e+30, 'g': None}
+    """
+    out: dict[str, float | int | None] = {}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if isinstance(value, int) and not -(2**63) <= value < 2**64:
+            value = float(value) if abs(value) < 2**1023 else math.inf  # float() of 10**400 overflows
+        out[str(name)] = value if math.isfinite(value) else None
+    return out
+
+
 def alert_event(
     transition: Transition,
     *,
@@ -207,7 +227,7 @@ def alert_event(
         "threshold": threshold,
         "model_version": model_version,
         "top_sensors": top_sensors,
-        "values": values,
+        "values": sensor_numbers(values),
     }
     if transition.resolved_by is not None:
         event["resolved_by"] = transition.resolved_by

@@ -105,12 +105,41 @@ def parse_timestamp(ts: Any) -> float:
 
 
 def _decode(raw: bytes) -> Any:
+    """The JSON document in ``raw``; a ``ValueError`` (so: not JSON) for anything else.
+
+    >>> _decode(b'{"a": NaN}')["a"]
+    nan
+    >>> for bad in (b"[" * 100_000, b'{"a": "\\\\ud800", "b": NaN}'):
+    ...     try:
+    ...         _decode(bad)
+    ...     except ValueError as exc:
+    ...         print(type(exc).__name__)
+    ValueError
+    UnicodeEncodeError
+    """
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        # The stdlib also reads NaN, Infinity and out-of-range numbers, which the value policy then
-        # handles, instead of rejecting the whole record as not JSON.
-        return json.loads(raw)
+        pass
+    # The stdlib also reads NaN, Infinity and out-of-range numbers, which the value policy then
+    # handles, instead of rejecting the whole record as not JSON. It also reads what orjson rightly
+    # refuses: nesting past Python's recursion limit, and lone surrogates ("\ud800"), strings no UTF-8
+    # writer (the DLQ's, an alert's) can encode. Both are not JSON here.
+    try:
+        doc = json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            item.encode("utf-8")  # UnicodeEncodeError, a ValueError, for a lone surrogate
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return doc
 
 
 class RecordParser:

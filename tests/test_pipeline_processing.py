@@ -9,7 +9,7 @@ from collections import namedtuple
 import numpy as np
 import orjson
 from pipeline_kafka import reading
-from plant_data import normal
+from plant_data import FEATURES, normal
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
@@ -144,3 +144,28 @@ def test_json_logs_are_one_object_per_line() -> None:
     record = logging.LogRecord("pipeline.daemon", logging.WARNING, __file__, 1, "lag %d", (5,), None)
     entry = orjson.loads(JsonFormatter().format(record))
     assert entry["level"] == "WARNING" and entry["message"] == "lag 5" and entry["time"].endswith("Z")
+
+
+def test_records_only_the_stdlib_could_read_go_to_the_dlq_or_alert_without_crashing(fitted) -> None:
+    # Each of these once raised out of process() and, never committed, again after every restart.
+    proc, _ = _processor(fitted, open_after=1, window=1)
+    fields = ", ".join(f'"{n}": {v}' for n, v in zip(FEATURES, [1.0, 1.0, 2.0, 9.0], strict=True))
+    nested = b"[" * 5_000  # past Python's recursion limit, under the size limit
+    surrogate = b'{"asset_id": "p", "ts": 1, "values": {' + fields.encode() + b', "x": "\\ud800", "y": NaN}}'
+    # A NaN in an extra sensor sends the record to the stdlib reader, which keeps 10**30 an int.
+    huge = (
+        b'{"asset_id": "q", "ts": 2, "values": {'
+        + fields.encode()
+        + b', "x": 1'
+        + b"0" * 30
+        + b', "y": NaN}}'
+    )
+    out = proc.process(
+        [Rec("in", 0, 0, b"n", nested), Rec("in", 0, 1, b"p", surrogate), Rec("in", 0, 2, b"q", huge)],
+        now=0.0,
+    )
+    dlq = [dict(m.headers)["dlq.reason"] for m in out.messages if m.topic == "sensor-readings.dlq"]
+    assert dlq == [b"not_json", b"not_json"] and out.scored == 1 and out.opened == 1
+    (alert,) = [orjson.loads(m.value) for m in out.messages if m.topic == "anomaly-alerts"]
+    assert alert["asset_id"] == "q" and alert["values"]["x"] == 1e30 and alert["values"]["y"] is None
+    assert alert["values"]["vibration"] == 9.0
