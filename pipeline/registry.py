@@ -162,6 +162,35 @@ def publish(
     """
     root = Path(registry)
     root.mkdir(parents=True, exist_ok=True)
+    # The whole publication holds the registry's lock: two publishers never pick the same version,
+    # and a version, once written, is never replaced (a daemon serving it, and a rollback to it,
+    # would otherwise mean another model under the same name).
+    with _locked(root):
+        return _publish_locked(
+            root,
+            model,
+            version,
+            parent=parent,
+            training_window=training_window,
+            label_counts=label_counts,
+            validation=validation,
+            make_current=make_current,
+            reference=reference,
+        )
+
+
+def _publish_locked(
+    root: Path,
+    model: DHAG,
+    version: str | None,
+    *,
+    parent: str | None,
+    training_window: Mapping[str, Any] | None,
+    label_counts: Mapping[str, int] | None,
+    validation: Mapping[str, float] | None,
+    make_current: bool,
+    reference: Sequence[tuple[str, float, Mapping[str, float]]] | None,
+) -> str:
     if version is None:
         base = time.strftime("v%Y%m%dT%H%M%SZ", time.gmtime())
         version, n = base, 1
@@ -169,6 +198,10 @@ def publish(
             n += 1
             version = f"{base}-{n}"
     _check_version(version)
+    if (root / f"{version}{_SUFFIX}").exists():
+        raise ValueError(
+            f"version {version!r} already exists in {root}; a published version is never replaced"
+        )
     if parent is None:
         parent = _read_pointer(root)
     registry_fields = {
@@ -188,8 +221,7 @@ def publish(
         write_atomic(root / f"{version}{_REFERENCE_SUFFIX}", gzip.compress(payload, mtime=0))
     model.save(root / f"{version}{_SUFFIX}", metadata=metadata)
     if make_current:
-        with _locked(root):
-            _switch(root, version, remember_previous=True)
+        _switch(root, version, remember_previous=True)
     return version
 
 

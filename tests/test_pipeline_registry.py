@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,3 +40,19 @@ def test_missing_pointer_missing_artifact_and_damaged_artifact_are_clear_errors(
         load_current(tmp_path)
     with pytest.raises(ValueError, match="version"):
         publish(tmp_path, fitted, "../escape")
+
+
+def test_a_published_version_is_never_replaced(fitted, tmp_path: Path) -> None:
+    publish(tmp_path, fitted, "v1")
+    before = (tmp_path / "v1.dhag").read_bytes()
+    with pytest.raises(ValueError, match="'v1' already exists"):
+        publish(tmp_path, fitted, "v1", make_current=False)
+    assert (tmp_path / "v1.dhag").read_bytes() == before and current(tmp_path)[0] == "v1"
+
+
+def test_concurrent_publishers_each_get_their_own_version(fitted, tmp_path: Path) -> None:
+    # Within one second, timestamp versions collide unless the choice and the write are one step.
+    with ThreadPoolExecutor(4) as pool:
+        versions = list(pool.map(lambda _: publish(tmp_path, fitted, make_current=False), range(4)))
+    assert len(set(versions)) == 4
+    assert sorted(p.stem for p in tmp_path.glob("*.dhag")) == sorted(versions)
