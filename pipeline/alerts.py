@@ -46,7 +46,7 @@ class _Episode:
 
 
 class _AssetState:
-    __slots__ = ("recent", "overs", "episode", "normal_run", "last_over_at")
+    __slots__ = ("recent", "overs", "episode", "normal_run", "last_over_at", "last_seen_at")
 
     def __init__(self, window: int) -> None:
         self.recent: deque[bool] = deque(maxlen=window)
@@ -54,6 +54,7 @@ class _AssetState:
         self.episode: _Episode | None = None
         self.normal_run = 0
         self.last_over_at = 0.0
+        self.last_seen_at = 0.0
 
 
 class AlertTracker:
@@ -115,6 +116,7 @@ class AlertTracker:
         state = self._assets.get(asset_id)
         if state is None:
             state = self._assets[asset_id] = _AssetState(self.window)
+        state.last_seen_at = now
         if len(state.recent) == self.window and state.recent[0]:
             state.overs -= 1
         state.recent.append(over)
@@ -137,14 +139,32 @@ class AlertTracker:
         return None
 
     def sweep(self, now: float) -> list[Transition]:
-        """Resolve the episodes that saw no score over the threshold for ``quiet_s`` seconds."""
-        out = []
+        """Resolve the episodes that saw no score over the threshold for ``quiet_s`` seconds, and forget
+        the assets without an open episode that sent nothing for ``quiet_s`` seconds: a fleet whose
+        asset ids come and go over months would otherwise grow this state without end. A forgotten
+        asset starts afresh, as an episode must be earned afresh after a quiet time.
+
+        >>> t = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+        >>> t.observe("a", False, 0.1, 0, now=0, seed="0"), t.observe("b", True, 0.9, 0, now=0, seed="1").kind
+        (None, 'open')
+        >>> [tr.asset_id for tr in t.sweep(now=30)], len(t)
+        ([], 2)
+        >>> [tr.resolved_by for tr in t.sweep(now=60)], len(t)  # "a" forgotten, "b" resolved
+        (['quiet_time'], 1)
+        >>> t.sweep(now=61), len(t)
+        ([], 0)
+        """
+        out, idle = [], []
         for asset_id, state in self._assets.items():
             episode = state.episode
             if episode is not None and now - state.last_over_at >= self.quiet_s:
                 out.append(
                     self._resolve(asset_id, state, episode.last_ts, episode.last_score, None, "quiet_time")
                 )
+            elif episode is None and now - state.last_seen_at >= self.quiet_s:
+                idle.append(asset_id)
+        for asset_id in idle:
+            del self._assets[asset_id]
         return out
 
     def _resolve(

@@ -220,18 +220,19 @@ class PipelineMetrics:
 
     def set_asset(
         self, asset: str, *, score: float, anomalous: bool, outside_range: bool | None = None
-    ) -> None:
-        """Update an asset's series, unless it would be a new series beyond the asset limit.
-        ``outside_range`` None leaves the asset's beyond-training-range state as it was."""
+    ) -> bool:
+        """Update an asset's series, unless it would be a new series beyond the asset limit (then
+        False). ``outside_range`` None leaves the asset's beyond-training-range state as it was."""
         if asset not in self._assets:
             if len(self._assets) >= self.asset_limit:
                 self.asset_series_refused.inc()
-                return
+                return False
             self._assets.add(asset)
         self.asset_score.labels(asset).set(score)
         self.asset_anomalous.labels(asset).set(1.0 if anomalous else 0.0)
         if outside_range is not None:
             self.asset_outside_training_range.labels(asset).set(1.0 if outside_range else 0.0)
+        return True
 
     def forget_assets(self, assets: set[str]) -> None:
         """Drop the series of assets this consumer no longer owns (their partitions were revoked)."""

@@ -278,10 +278,11 @@ class BatchProcessor:
                     closes.append(transition)
         self._publish_transitions(out, opens, closes, parsed)
         for asset, (score, tp, outside) in last_score.items():
-            self._assets.setdefault(tp, set()).add(asset)
-            self.metrics.set_asset(
-                asset, score=score, anomalous=self._tracker(tp).is_open(asset), outside_range=outside
-            )
+            anomalous = self._tracker(tp).is_open(asset)
+            # Only assets with series are remembered (to drop them with their partition): the asset
+            # limit bounds this memory as it bounds the series.
+            if self.metrics.set_asset(asset, score=score, anomalous=anomalous, outside_range=outside):
+                self._assets.setdefault(tp, set()).add(asset)
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:

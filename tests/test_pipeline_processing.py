@@ -169,3 +169,17 @@ def test_records_only_the_stdlib_could_read_go_to_the_dlq_or_alert_without_crash
     (alert,) = [orjson.loads(m.value) for m in out.messages if m.topic == "anomaly-alerts"]
     assert alert["asset_id"] == "q" and alert["values"]["x"] == 1e30 and alert["values"]["y"] is None
     assert alert["values"]["vibration"] == 9.0
+
+
+def test_assets_that_come_and_go_leave_no_state_behind(fitted) -> None:
+    # A fleet whose asset ids change over months: the per-asset state must not grow without end.
+    proc, reg = _processor(fitted, quiet_s=60.0)
+    rows = normal(np.random.default_rng(9), 400)
+    recs = [Rec("in", 0, i, b"k", reading(f"pump-{i}", float(i), row)) for i, row in enumerate(rows)]
+    assert proc.process(recs, now=0.0).scored == 400
+    assert len(proc.trackers[("in", 0)]) == 400
+    assert len(proc._assets[("in", 0)]) == 200  # the series' asset limit bounds what is remembered
+    assert reg.get_sample_value("dhag_asset_series_refused_total") == 200
+    proc.process([Rec("in", 0, 400, b"k", reading("pump-0", 400.0, rows[0]))], now=59.0)
+    proc.sweep(now=61.0)
+    assert len(proc.trackers[("in", 0)]) == 1  # only the asset heard from within quiet_s is kept
