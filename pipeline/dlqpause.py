@@ -1,21 +1,61 @@
-"""The DLQ ratio cap's consequence: when too many records of the window went to the dead-letter topic
-(:class:`~pipeline.processing.DlqGuard`), the daemon pauses consumption, for ``dlq.resume_after_s`` or
+"""The DLQ ratio cap (:class:`DlqGuard`) and its consequence: when too many records of the window went
+to the dead-letter topic, the daemon pauses consumption, for ``dlq.resume_after_s`` or
 until restart, and ``dhag_dlq_paused`` is 1 meanwhile. Called on the daemon's loop thread only."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 
 from kafka import KafkaConsumer
 
 from pipeline.config import DlqSettings
 from pipeline.metrics import PipelineMetrics
-from pipeline.processing import DlqGuard
 
-__all__ = ["DlqPause"]
+__all__ = ["DlqGuard", "DlqPause"]
 
 log = logging.getLogger("pipeline.daemon")
+
+
+class DlqGuard:
+    """The DLQ ratio cap over the last ``window`` records (counted in whole batches).
+
+    Example
+    -------
+    >>> g = DlqGuard(max_ratio=0.5, window=100, min_records=10)
+    >>> g.add(total=20, dead=5), g.add(total=20, dead=30)
+    (False, True)
+    """
+
+    def __init__(self, *, max_ratio: float, window: int, min_records: int) -> None:
+        self.max_ratio = max_ratio
+        self.window = window
+        self.min_records = min_records
+        self._batches: deque[tuple[int, int]] = deque()
+        self._total = 0
+        self._dead = 0
+
+    @property
+    def ratio(self) -> float:
+        """The dead-lettered share of the window (0 when empty)."""
+        return self._dead / self._total if self._total else 0.0
+
+    def add(self, *, total: int, dead: int) -> bool:
+        """Count a batch; True when the cap is exceeded over a window of at least ``min_records``."""
+        self._batches.append((total, dead))
+        self._total += total
+        self._dead += dead
+        while len(self._batches) > 1 and self._total - self._batches[0][0] >= self.window:
+            old_total, old_dead = self._batches.popleft()
+            self._total -= old_total
+            self._dead -= old_dead
+        return self._total >= self.min_records and self.ratio > self.max_ratio
+
+    def reset(self) -> None:
+        """Forget the window (after a resume)."""
+        self._batches.clear()
+        self._total = self._dead = 0
 
 
 class DlqPause:

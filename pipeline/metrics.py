@@ -112,6 +112,12 @@ class PipelineMetrics:
             "Missing or non-finite sensor values filled with training means.",
             registry=r,
         )
+        self.key_mismatches = Counter(
+            "dhag_records_key_mismatch",
+            "Scored records whose Kafka key is not their asset_id: such an asset's records may reach "
+            "two partitions and be tracked, and alerted on, twice.",
+            registry=r,
+        )
         self.unknown_sensors = Counter(
             "dhag_unknown_sensor_values",
             "Sensor values ignored because the model does not use them.",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from dhag import DHAG, DHAGError
 from pipeline.alerts import AlertTracker, Transition, alert_event
 from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
+from pipeline.dlqpause import DlqGuard
 from pipeline.drift import ScoreDriftMonitor
 from pipeline.features import PlantFeatures
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
@@ -59,46 +59,6 @@ class BatchOutput:
     dlq_tripped: bool = False
 
 
-class DlqGuard:
-    """The DLQ ratio cap over the last ``window`` records (counted in whole batches).
-
-    Example
-    -------
-    >>> g = DlqGuard(max_ratio=0.5, window=100, min_records=10)
-    >>> g.add(total=20, dead=5), g.add(total=20, dead=30)
-    (False, True)
-    """
-
-    def __init__(self, *, max_ratio: float, window: int, min_records: int) -> None:
-        self.max_ratio = max_ratio
-        self.window = window
-        self.min_records = min_records
-        self._batches: deque[tuple[int, int]] = deque()
-        self._total = 0
-        self._dead = 0
-
-    @property
-    def ratio(self) -> float:
-        """The dead-lettered share of the window (0 when empty)."""
-        return self._dead / self._total if self._total else 0.0
-
-    def add(self, *, total: int, dead: int) -> bool:
-        """Count a batch; True when the cap is exceeded over a window of at least ``min_records``."""
-        self._batches.append((total, dead))
-        self._total += total
-        self._dead += dead
-        while len(self._batches) > 1 and self._total - self._batches[0][0] >= self.window:
-            old_total, old_dead = self._batches.popleft()
-            self._total -= old_total
-            self._dead -= old_dead
-        return self._total >= self.min_records and self.ratio > self.max_ratio
-
-    def reset(self) -> None:
-        """Forget the window (after a resume)."""
-        self._batches.clear()
-        self._total = self._dead = 0
-
-
 class BatchProcessor:
     """Decode, validate, score and track alerts for polled records of the input topic.
 
@@ -120,7 +80,8 @@ class BatchProcessor:
         self.trackers: dict[tuple[str, int], AlertTracker] = {}
         self.drift = ScoreDriftMonitor(delta=settings.drift.delta) if settings.drift.enabled else None
         # A plant whose faults come and go moves the score stream again and again: every detection is
-        # counted (dhag_drift_detections_total), but logged at most once a minute per model.
+        # counted (dhag_drift_detections_total), but logged at most once a minute per model; as are
+        # records keyed other than by their asset (dhag_records_key_mismatch_total).
         self._drift_log = ThrottledLog(log, DRIFT_LOG_INTERVAL_S)
         self.guard = DlqGuard(
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
@@ -221,6 +182,7 @@ class BatchProcessor:
             self.metrics.imputed_values.inc(parsed.imputed)
         if parsed.unknown_sensors:
             self.metrics.unknown_sensors.inc(parsed.unknown_sensors)
+        self._check_keys(records, parsed)
         if parsed.indices:
             self._score(out, records, parsed, now)
         out.messages.extend(self._resolve_quiet(now))
@@ -229,6 +191,22 @@ class BatchProcessor:
         self.metrics.dlq_ratio.set(self.guard.ratio)
         self.metrics.batch_size.observe(len(records))
         return out
+
+    def _check_keys(self, records: Sequence[Any], parsed: Any) -> None:
+        """Count (and log, once a minute) records keyed other than by their asset: the contract keys
+        by asset so that one consumer owns each asset's alert state."""
+        keys = [records[i].key for i in parsed.indices]
+        wrong = [a for a, k in zip(parsed.asset_ids, keys, strict=True) if k != a.encode()]
+        if wrong:
+            self.metrics.key_mismatches.inc(len(wrong))
+            self._drift_log.log(
+                " key mismatch",  # a space: never a model version, the other keys here
+                logging.WARNING,
+                "%d record(s) keyed other than by their asset_id (first: %r); an asset whose records "
+                "reach two partitions is tracked and alerted on twice",
+                len(wrong),
+                wrong[0],
+            )
 
     def _score(self, out: BatchOutput, records: Sequence[Any], parsed: Any, now: float) -> None:
         started = time.perf_counter()

@@ -183,3 +183,18 @@ def test_assets_that_come_and_go_leave_no_state_behind(fitted) -> None:
     proc.process([Rec("in", 0, 400, b"k", reading("pump-0", 400.0, rows[0]))], now=59.0)
     proc.sweep(now=61.0)
     assert len(proc.trackers[("in", 0)]) == 1  # only the asset heard from within quiet_s is kept
+
+
+def test_records_keyed_other_than_by_their_asset_are_counted_and_logged(fitted, caplog) -> None:
+    proc, reg = _processor(fitted)
+    rows = normal(np.random.default_rng(2), 3)
+    recs = [
+        Rec("in", 0, 0, b"pump-1", reading("pump-1", 1.0, rows[0])),
+        Rec("in", 0, 1, None, reading("pump-2", 2.0, rows[1])),
+        Rec("in", 1, 0, b"pump-1", reading("pump-3", 3.0, rows[2])),
+    ]
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        assert proc.process(recs, now=0.0).scored == 3
+    assert reg.get_sample_value("dhag_records_key_mismatch_total") == 2
+    (said,) = [r.getMessage() for r in caplog.records if "keyed other than" in r.getMessage()]
+    assert said.startswith("2 record(s)") and "'pump-2'" in said
