@@ -9,15 +9,23 @@ being ignored.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
+from pipeline.configsource import ENV_PREFIX, child_environment, env_overrides, merge, read_yaml
 from pipeline.errors import ConfigError
 
 __all__ = [
@@ -39,12 +47,12 @@ __all__ = [
     "effective_config",
 ]
 
-ENV_PREFIX = "DHAG_PIPELINE_"
 EMBEDDED = "embedded"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # allow_inf_nan: an infinite duration or ratio would pass every bound and break a timer or a cap.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class SecuritySettings(_Section):
@@ -70,15 +78,40 @@ class SecuritySettings(_Section):
         return out
 
 
+def _topic_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name) or name in (".", ".."):
+        raise ValueError(f"{name!r} is not a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ -, not . or ..")
+    return name
+
+
+def _not_blank(name: str) -> str:
+    if not name.strip() or name != name.strip():
+        raise ValueError(f"{name!r} must not be blank or start or end with a space")
+    return name
+
+
+def _servers(servers: str) -> str:
+    hosts = servers.split(",")
+    if servers != EMBEDDED and not all(
+        re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}", h) for h in hosts
+    ):
+        raise ValueError(f"{servers!r} must be {EMBEDDED!r} or comma-separated host:port addresses")
+    return servers
+
+
+TopicName = Annotated[str, AfterValidator(_topic_name)]
+Name = Annotated[str, AfterValidator(_not_blank)]
+
+
 class TopicSettings(_Section):
     """Topic names; ``dlq`` defaults to ``<input>.dlq``; ``scores`` is off unless named."""
 
-    input: str = Field("sensor-readings", min_length=1, max_length=249)
-    alerts: str = Field("anomaly-alerts", min_length=1, max_length=249)
-    dlq: str | None = Field(None, min_length=1, max_length=249)
-    scores: str | None = Field(None, min_length=1, max_length=249)
-    labels: str = Field("operator-labels", min_length=1, max_length=249)
-    labels_dlq: str = Field("operator-labels.dlq", min_length=1, max_length=249)
+    input: TopicName = "sensor-readings"
+    alerts: TopicName = "anomaly-alerts"
+    dlq: TopicName | None = None
+    scores: TopicName | None = None
+    labels: TopicName = "operator-labels"
+    labels_dlq: TopicName = "operator-labels.dlq"
     partitions: int = Field(3, ge=1, le=1000)
     create_missing: bool = True
 
@@ -102,9 +135,9 @@ class TopicSettings(_Section):
 class KafkaSettings(_Section):
     """Broker address (or ``embedded``), consumer group and consumer/producer tuning."""
 
-    bootstrap_servers: str = Field(EMBEDDED, min_length=1)
-    client_id: str = Field("dhag-pipeline", min_length=1)
-    group_id: str = Field("dhag-pipeline", min_length=1)
+    bootstrap_servers: Annotated[str, AfterValidator(_servers)] = EMBEDDED
+    client_id: Name = "dhag-pipeline"
+    group_id: Name = "dhag-pipeline"
     topics: TopicSettings = TopicSettings()
     security: SecuritySettings = SecuritySettings()
     batch_size: int = Field(5000, ge=1, le=1_000_000)
@@ -198,6 +231,15 @@ class DlqSettings(_Section):
     min_records: int = Field(100, ge=1)
     resume_after_s: float | None = Field(None, gt=0)
 
+    @model_validator(mode="after")
+    def _can_trip(self) -> DlqSettings:
+        if self.min_records > self.window:
+            raise ValueError(
+                f"dlq.min_records ({self.min_records}) must be <= dlq.window ({self.window}): the window "
+                "never holds more records than that, so the cap could never trip"
+            )
+        return self
+
 
 class DriftSettings(_Section):
     """River's ADWIN on the anomaly-score stream, one detector per model version."""
@@ -218,7 +260,7 @@ class MetricsSettings(_Section):
 class RetrainSettings(_Section):
     """The retrainer (``dhag-pipeline retrain``): its consumer group, label store, triggers and gate."""
 
-    group_id: str = Field("dhag-retrainer", min_length=1)
+    group_id: Name = "dhag-retrainer"
     metrics_port: int = Field(9110, ge=0, le=65535)
     # None: <model.registry>/labels.sqlite
     label_store: str | None = Field(None, min_length=1)
@@ -283,58 +325,14 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     shutdown_grace_s: float = Field(20.0, gt=0)
 
-
-def child_environment(overrides: Mapping[str, str], *, inherit: bool = False) -> dict[str, str]:
-    """The environment for a child ``python -m pipeline`` whose settings are ``overrides`` (keys without
-    the prefix, e.g. ``KAFKA__GROUP_ID``); this process's own ``DHAG_PIPELINE_*`` variables are dropped
-    unless ``inherit``, in which case ``overrides`` win over them.
-
-    >>> env = child_environment({"KAFKA__GROUP_ID": "g"})
-    >>> env["DHAG_PIPELINE_KAFKA__GROUP_ID"]
-    'g'
-    """
-    env = {k: v for k, v in os.environ.items() if inherit or not k.startswith(ENV_PREFIX)}
-    return env | {ENV_PREFIX + key: value for key, value in overrides.items()}
-
-
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
-        if not all(path):
-            raise ConfigError(f"config error: environment variable {name} has an empty key part")
-        if any(part.startswith("_") or part.endswith("_") for part in path):
-            # "A___" could be key "a_" then "_", or "a" then "_": refuse rather than guess.
-            raise ConfigError(
-                f"config error: environment variable {name} has a key part that starts or ends with '_'; "
-                "join keys with exactly '__'"
+    @model_validator(mode="after")
+    def _own_groups(self) -> Settings:
+        if self.retrain.group_id == self.kafka.group_id:
+            raise ValueError(
+                f"retrain.group_id and kafka.group_id must differ (both {self.kafka.group_id!r}): the "
+                "retrainer would commit offsets of the daemon's consumer group"
             )
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            value = raw
-        node = nested
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"config error: environment variable {name} conflicts with another one")
-            node = child
-        node[path[-1]] = value
-    return nested
-
-
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(dict(out[key]), value)
-        elif isinstance(value, Mapping) and key in out:
-            continue  # the file's value is not a section: leave it for validation to report
-        else:
-            out[key] = value
-    return out
+        return self
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -372,15 +370,16 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
         except OSError as exc:
             raise ConfigError(f"config error: cannot read {str(path)!r}: {exc.strerror or exc}") from exc
         try:
-            data = yaml.safe_load(text)
+            data = read_yaml(text)
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
             line = f" at line {where.line + 1}" if where is not None else ""
-            raise ConfigError(f"config error: {str(path)!r} is not valid YAML{line}") from exc
+            problem = f": {exc.problem}" if getattr(exc, "problem", None) else ""
+            raise ConfigError(f"config error: {str(path)!r} is not valid YAML{line}{problem}") from exc
         data = {} if data is None else data
         if not isinstance(data, dict):
             raise ConfigError(f"config error: {str(path)!r} must hold a mapping at the top level")
-    data = _merge(data, _env_overrides(environ or {}))
+    data = merge(data, env_overrides(environ or {}))
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -49,6 +49,23 @@ def test_settings_are_frozen() -> None:
         ),
         ({"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "'10'"}, "key 'kafka.batch_size' has value '10'"),
         ({"DHAG_PIPELINE_ALERTS__OPEN_AFTER": "9"}, "alerts.open_after (9) must be <= alerts.window (5)"),
+        # Values that passed every bound and broke later: a timer, a cap that could never trip.
+        ({"DHAG_PIPELINE_ALERTS__QUIET_S": ".inf"}, "key 'alerts.quiet_s' has value inf; allowed: a finite"),
+        ({"DHAG_PIPELINE_KAFKA__BACKOFF_MAX_S": ".inf"}, "key 'kafka.backoff_max_s' has value inf"),
+        ({"DHAG_PIPELINE_SHUTDOWN_GRACE_S": ".inf"}, "key 'shutdown_grace_s' has value inf"),
+        ({"DHAG_PIPELINE_DLQ__MIN_RECORDS": "5000"}, "dlq.min_records (5000) must be <= dlq.window (1000)"),
+        # Names Kafka cannot use, a blank group, and the retrainer in the daemon's group.
+        (
+            {"DHAG_PIPELINE_KAFKA__TOPICS__INPUT": "sensor readings"},
+            "kafka.topics.input: 'sensor readings' is not",
+        ),
+        ({"DHAG_PIPELINE_KAFKA__TOPICS__DLQ": ".."}, "kafka.topics.dlq: '..' is not a Kafka topic name"),
+        ({"DHAG_PIPELINE_KAFKA__GROUP_ID": "' '"}, "kafka.group_id: ' ' must not be blank"),
+        ({"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": "http://x:y,,"}, "'http://x:y,,' must be 'embedded' or"),
+        (
+            {"DHAG_PIPELINE_RETRAIN__GROUP_ID": "dhag-pipeline"},
+            "retrain.group_id and kafka.group_id must differ",
+        ),
     ],
 )
 def test_bad_settings_name_key_value_and_what_is_allowed(env: dict[str, str], message: str) -> None:
@@ -68,3 +85,19 @@ def test_check_config_masks_secrets_and_returns_2_on_errors(tmp_path: Path, caps
     (tmp_path / "broken.yaml").write_text("kafka: {\n")
     assert main(["check-config", "--config", "broken.yaml"]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_addresses_kafka_accepts_are_accepted() -> None:
+    for servers in ("kafka:9092", "10.0.0.5:9092,10.0.0.6:9093", "[::1]:9092", "embedded"):
+        assert (
+            load_settings(None, {"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": servers}).kafka.bootstrap_servers
+            == servers
+        )
+
+
+def test_a_key_given_twice_in_the_file_stops_start_up_naming_it(tmp_path: Path) -> None:
+    # YAML keeps the last of two sections silently: here kafka.batch_size would fall back to 5000.
+    path = tmp_path / "config.yaml"
+    path.write_text("kafka:\n  batch_size: 5\nmetrics:\n  port: 0\nkafka:\n  group_id: g\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line 5: key 'kafka' appears twice"):
+        load_settings(path)

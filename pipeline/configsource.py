@@ -1,0 +1,105 @@
+"""Where the settings come from, before validation: the YAML file, read so that a key given twice is an
+error rather than a silent overwrite, and environment overrides (``DHAG_PIPELINE_`` then the keys
+joined by ``__``, each value read as a YAML scalar) laid over it by :func:`pipeline.config.load_settings`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "child_environment", "env_overrides", "merge", "read_yaml"]
+
+ENV_PREFIX = "DHAG_PIPELINE_"
+
+
+def child_environment(overrides: Mapping[str, str], *, inherit: bool = False) -> dict[str, str]:
+    """The environment for a child ``python -m pipeline`` whose settings are ``overrides`` (keys without
+    the prefix, e.g. ``KAFKA__GROUP_ID``); this process's own ``DHAG_PIPELINE_*`` variables are dropped
+    unless ``inherit``, in which case ``overrides`` win over them.
+
+    >>> env = child_environment({"KAFKA__GROUP_ID": "g"})
+    >>> env["DHAG_PIPELINE_KAFKA__GROUP_ID"]
+    'g'
+    """
+    env = {k: v for k, v in os.environ.items() if inherit or not k.startswith(ENV_PREFIX)}
+    return env | {ENV_PREFIX + key: value for key, value in overrides.items()}
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The nested settings that ``DHAG_PIPELINE_*`` variables of ``environ`` set, each value read as a
+    YAML scalar.
+
+    >>> env_overrides({"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "500", "HOME": "/root"})
+    {'kafka': {'batch_size': 500}}
+    """
+    nested: dict[str, Any] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if not all(path):
+            raise ConfigError(f"config error: environment variable {name} has an empty key part")
+        if any(part.startswith("_") or part.endswith("_") for part in path):
+            # "A___" could be key "a_" then "_", or "a" then "_": refuse rather than guess.
+            raise ConfigError(
+                f"config error: environment variable {name} has a key part that starts or ends with '_'; "
+                "join keys with exactly '__'"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        node = nested
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"config error: environment variable {name} conflicts with another one")
+            node = child
+        node[path[-1]] = value
+    return nested
+
+
+def merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` laid over it, section by section."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(dict(out[key]), value)
+        elif isinstance(value, Mapping) and key in out:
+            continue  # the file's value is not a section: leave it for validation to report
+        else:
+            out[key] = value
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that names a key twice (it keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str) -> Any:
+    """The YAML document in ``text``, as ``yaml.safe_load`` reads it, but refusing duplicate keys.
+
+    >>> read_yaml("kafka: {batch_size: 5}\\nmetrics: {port: 0}")
+    {'kafka': {'batch_size': 5}, 'metrics': {'port': 0}}
+    >>> read_yaml("kafka: {batch_size: 5}\\nkafka: {group_id: g}")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    yaml.constructor.ConstructorError: key 'kafka' appears twice in one mapping...
+    """
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
