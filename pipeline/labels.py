@@ -28,6 +28,8 @@ __all__ = ["Label", "LabelError", "LabelReason", "dlq_headers", "label_message",
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 MAX_SENSORS = 512
+# How far ahead of this machine's clock a label's times may be (clocks of operator consoles drift).
+MAX_CLOCK_SKEW_S = 300.0
 
 
 class LabelReason(StrEnum):
@@ -61,7 +63,8 @@ class Label(BaseModel):
     ('a1', 'normal', 5.0, True)
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: "12.5" or true is not a sensor value and true not a schema, as in the sensor records.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     schema_: int = Field(1, alias="schema", ge=1, le=1)
     alert_id: str | None = Field(None, pattern=_ID)
@@ -96,8 +99,8 @@ class Label(BaseModel):
     @field_validator("operator")
     @classmethod
     def _operator(cls, operator: str) -> str:
-        if not operator.strip():
-            raise ValueError("operator must name who labelled (not blank)")
+        if not operator.strip() or not operator.isprintable():
+            raise ValueError("operator must name who labelled (not blank, no control characters)")
         return operator
 
     @model_validator(mode="after")
@@ -107,6 +110,16 @@ class Label(BaseModel):
             raise ValueError("give either alert_id or asset_id with values, not both")
         if self.alert_id is None and any(v is None for v in reading):
             raise ValueError("a label needs alert_id, or asset_id, ts and values of the reading it judges")
+        return self
+
+    @model_validator(mode="after")
+    def _not_ahead(self) -> Label:
+        # The newest label of an alert or reading is the one that counts: a label dated in the future
+        # would outrank every correction until then.
+        limit = time.time() + MAX_CLOCK_SKEW_S
+        for name, value in (("ts", self.ts), ("labelled_at", self.labelled_at)):
+            if value is not None and value > limit:
+                raise ValueError(f"{name} lies {value - limit + MAX_CLOCK_SKEW_S:.0f} s in the future")
         return self
 
     @property

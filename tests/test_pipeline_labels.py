@@ -73,6 +73,39 @@ def _label(**fields: object) -> Label:
             LabelReason.BAD_VALUE,
             "extra",
         ),  # fmt: skip
+        # Types the sensor records refuse are refused here too, not converted.
+        (
+            b'{"asset_id": "p1", "values": {"x": "12.5"}, "label": "normal", "operator": "k", "ts": 1}',
+            LabelReason.WRONG_TYPE,
+            "values.x",
+        ),  # fmt: skip
+        (
+            b'{"asset_id": "p1", "values": {"x": true}, "label": "normal", "operator": "k", "ts": 1}',
+            LabelReason.WRONG_TYPE,
+            "values.x",
+        ),  # fmt: skip
+        (
+            b'{"schema": true, "alert_id": "a1", "label": "normal", "operator": "k", "ts": 1}',
+            LabelReason.WRONG_TYPE,
+            "schema",
+        ),
+        (
+            b'{"alert_id": "a1", "label": "normal", "operator": "k\\u0000", "ts": 1}',
+            LabelReason.BAD_VALUE,
+            "control",
+        ),
+        # A label dated ahead would outrank every correction until then.
+        (
+            b'{"alert_id": "a1", "label": "anomaly", "operator": "k", "ts": "2099-01-01T00:00:00Z"}',
+            LabelReason.BAD_VALUE,
+            "future",
+        ),
+        (
+            b'{"asset_id": "p1", "values": {"x": 1}, "label": "normal", "operator": "k", "ts": 1, '
+            b'"labelled_at": 32503680000}',
+            LabelReason.BAD_VALUE,
+            "labelled_at lies",
+        ),  # fmt: skip
     ],
 )
 def test_bad_labels_are_refused_with_a_reason_naming_the_problem(
