@@ -113,6 +113,8 @@ def _read_pointer(root: Path) -> str | None:
         return (root / CURRENT).read_text(encoding="utf-8").strip() or None
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError:
+        raise ModelUnavailableError(f"the pointer {str(root / CURRENT)!r} is not text: rewrite it") from None
 
 
 def history(registry: str | Path) -> list[str]:
@@ -251,6 +253,8 @@ def current(registry: str | Path) -> tuple[str, Path]:
         ) from None
     except OSError as exc:
         raise ModelUnavailableError(f"Cannot read {str(pointer)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ModelUnavailableError(f"the pointer {str(pointer)!r} is not text: rewrite it") from None
     try:
         _check_version(version)
     except ValueError as exc:

@@ -56,3 +56,10 @@ def test_concurrent_publishers_each_get_their_own_version(fitted, tmp_path: Path
         versions = list(pool.map(lambda _: publish(tmp_path, fitted, make_current=False), range(4)))
     assert len(set(versions)) == 4
     assert sorted(p.stem for p in tmp_path.glob("*.dhag")) == sorted(versions)
+
+
+def test_a_pointer_that_is_not_text_is_a_clear_error(fitted, tmp_path: Path) -> None:
+    publish(tmp_path, fitted, "v1")
+    (tmp_path / "current").write_bytes(b"\xff\xfe v1")
+    with pytest.raises(ModelUnavailableError, match="is not text"):
+        load_current(tmp_path)
