@@ -43,6 +43,7 @@ from pipeline.dlqpause import DlqPause
 from pipeline.errors import BrokerUnavailableError
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
+from pipeline.poison import process_guarded
 from pipeline.processing import BatchProcessor
 
 __all__ = ["EXIT_BROKER", "EXIT_OK", "Daemon"]
@@ -348,7 +349,7 @@ class Daemon:
             return
 
     def _handle(self, records: list[Any]) -> None:
-        out = self.processor.process(records)
+        out = process_guarded(self.processor, records)
         self.delivery.deliver(out.messages)
         with self._lock:
             for (topic, partition), offset in out.offsets.items():

@@ -357,6 +357,16 @@ class BatchProcessor:
             out.messages.append(Outgoing(self.scores_topic, rec.key, orjson.dumps(event)))
         self.metrics.scores_published.inc(int(good.size))
 
+    def unprocessable(self, rec: Any, reason: str, detail: str) -> BatchOutput:
+        """The output of one record that :meth:`process` raised on: dead-lettered with ``reason``,
+        counted as invalid and in the DLQ ratio cap, and its offset passed so it is met only once."""
+        out = BatchOutput(offsets={(rec.topic, rec.partition): rec.offset + 1})
+        self._dead_letter(out, rec, reason, detail)
+        self.metrics.records_processed.labels("invalid").inc()
+        out.dlq_tripped = self.guard.add(total=1, dead=1)
+        self.metrics.dlq_ratio.set(self.guard.ratio)
+        return out
+
     def _dead_letter(self, out: BatchOutput, rec: Any, reason: str, detail: str) -> None:
         headers = [
             ("dlq.reason", reason.encode()),

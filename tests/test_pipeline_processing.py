@@ -198,3 +198,37 @@ def test_records_keyed_other_than_by_their_asset_are_counted_and_logged(fitted, 
     assert reg.get_sample_value("dhag_records_key_mismatch_total") == 2
     (said,) = [r.getMessage() for r in caplog.records if "keyed other than" in r.getMessage()]
     assert said.startswith("2 record(s)") and "'pump-2'" in said
+
+
+def test_a_record_that_raises_is_dead_lettered_and_the_rest_of_its_batch_is_processed(
+    fitted, monkeypatch
+) -> None:
+    from pipeline.poison import process_guarded
+    from pipeline.records import RecordParser
+
+    # Stand in for a case no check foresaw: parsing raises on one record's bytes.
+    parse = RecordParser.parse
+
+    def fragile(self, raws, **kw):  # noqa: ANN001, ANN003, ANN202 - the wrapped method's signature
+        if any(b"boom" in (raw or b"") for raw in raws):
+            raise RuntimeError("unforeseen")
+        return parse(self, raws, **kw)
+
+    monkeypatch.setattr(RecordParser, "parse", fragile)
+    proc, reg = _processor(fitted)
+    rows = normal(np.random.default_rng(3), 3)
+    recs = [
+        Rec("in", 0, 5, b"a", reading("a", 1.0, rows[0])),
+        Rec("in", 0, 6, b"b", b'{"boom": 1}'),
+        Rec("in", 1, 9, b"c", reading("c", 2.0, rows[1])),
+    ]
+    out = process_guarded(proc, recs, now=0.0)
+    assert (out.scored, out.dead_lettered) == (2, 1)
+    assert out.offsets == {("in", 0): 7, ("in", 1): 10}  # the failing record is passed, not met again
+    (dlq,) = [m for m in out.messages if m.topic == "sensor-readings.dlq"]
+    headers = dict(dlq.headers)
+    assert dlq.value == b'{"boom": 1}' and headers["dlq.reason"] == b"processing_error"
+    assert headers["dlq.detail"] == b"RuntimeError: unforeseen"
+    assert reg.get_sample_value("dhag_dlq_records_total", {"reason": "processing_error"}) == 1
+    # A batch that does not raise goes through process() once, untouched.
+    assert process_guarded(proc, recs[:1], now=1.0).scored == 1

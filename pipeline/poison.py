@@ -1,0 +1,57 @@
+"""A record the processor did not foresee must not stop the service.
+
+:meth:`BatchProcessor.process <pipeline.processing.BatchProcessor.process>` sends every record that
+breaks the contract to the dead-letter topic with its reason. Should it still raise on some record
+(a case no check foresaw), the daemon would stop; its offset never committed, the restarted daemon
+would meet the same record and stop again, and the plant would go unwatched. :func:`process_guarded`
+processes such a batch again one record at a time and dead-letters the record that still raises, with
+reason ``processing_error`` and the exception as its detail, logged with its traceback. The DLQ ratio
+cap still pauses the service if most records fail this way (a fault of the service, not of the data).
+
+What the failed batch did before it raised (metrics counted, scores fed to alert windows) is not undone:
+a record of such a batch may be counted as consumed twice, and an asset's alert window may see one of
+its scores twice. That is the price of never stopping on one record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.processing import BatchOutput, BatchProcessor
+
+__all__ = ["PROCESSING_ERROR", "process_guarded"]
+
+log = logging.getLogger(__name__)
+
+PROCESSING_ERROR = "processing_error"
+
+
+def process_guarded(
+    processor: BatchProcessor, records: Sequence[Any], now: float | None = None
+) -> BatchOutput:
+    """``processor.process(records)``; on an exception, each record on its own, the failing ones
+    dead-lettered (see the module)."""
+    try:
+        return processor.process(records, now=now)
+    except Exception as exc:  # noqa: BLE001 - any failure of one record: isolate it, never stop
+        if len(records) == 1:
+            rec = records[0]
+            log.exception(
+                "dead-lettering %s[%d]@%d: processing it raised", rec.topic, rec.partition, rec.offset
+            )
+            return processor.unprocessable(rec, PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+        log.exception("a batch of %d records raised; processing them one at a time", len(records))
+    out = BatchOutput()
+    for rec in records:
+        part = process_guarded(processor, [rec], now)
+        out.messages += part.messages
+        for tp, offset in part.offsets.items():
+            out.offsets[tp] = max(offset, out.offsets.get(tp, 0))
+        out.scored += part.scored
+        out.dead_lettered += part.dead_lettered
+        out.opened += part.opened
+        out.resolved += part.resolved
+        out.dlq_tripped = out.dlq_tripped or part.dlq_tripped
+    return out
