@@ -6,7 +6,13 @@ infrastructure failure that outlasted its retries exit non-zero for the supervis
 
 from __future__ import annotations
 
-__all__ = ["BrokerUnavailableError", "ConfigError", "ModelUnavailableError", "PipelineError"]
+__all__ = [
+    "BrokerUnavailableError",
+    "ConfigError",
+    "CurrentChangedError",
+    "ModelUnavailableError",
+    "PipelineError",
+]
 
 
 class PipelineError(Exception):
@@ -19,6 +25,11 @@ class ConfigError(PipelineError):
 
 class ModelUnavailableError(PipelineError):
     """The registry has no current model, or the artifact it names cannot be loaded."""
+
+
+class CurrentChangedError(PipelineError):
+    """The registry's current model changed since a decision was made against it (a rollback or another
+    promotion in between), so the decision no longer holds."""
 
 
 class BrokerUnavailableError(PipelineError):

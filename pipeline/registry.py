@@ -29,7 +29,7 @@ from typing import Any
 import dhag
 from dhag import DHAG, ArtifactError
 from dhag.artifact import write_atomic
-from pipeline.errors import ModelUnavailableError
+from pipeline.errors import CurrentChangedError, ModelUnavailableError
 
 __all__ = [
     "CURRENT",
@@ -311,16 +311,25 @@ def load_current(registry: str | Path, *, device: str = "cpu") -> tuple[str, DHA
     return version, load_version(registry, version, device=device)
 
 
-def promote(registry: str | Path, version: str, *, device: str = "cpu") -> str | None:
+def promote(
+    registry: str | Path, version: str, *, device: str = "cpu", only_over: str | None = None
+) -> str | None:
     """Make ``version`` current after loading it; returns the version it replaced (None if none).
 
     Raises :class:`ModelUnavailableError` (and changes nothing) when the artifact is missing or fails to
-    load.
+    load. With ``only_over``, the switch happens only while that version is still current, checked under
+    the registry's lock; else :class:`CurrentChangedError` and nothing changes (a retrained candidate
+    judged against a model an operator has since rolled back must not replace the rollback).
     """
     root = Path(registry)
     load_version(root, version, device=device)
     with _locked(root):
         previous = _read_pointer(root)
+        if only_over is not None and previous != only_over:
+            raise CurrentChangedError(
+                f"not promoting {version!r}: it was judged against {only_over!r}, but {previous!r} is "
+                "current now"
+            )
         _switch(root, version, remember_previous=True)
     return previous
 

@@ -377,3 +377,27 @@ def test_a_snapshot_parent_gets_a_snapshot_candidate(train_rows) -> None:
     child = train_candidate(parent, data, settings)
     assert child.snapshots == 3 and len(child.training_["snapshot_epochs"]) == 3
     assert child.member_scores(normal(np.random.default_rng(10), 4)).shape == (3, 4)
+
+
+def test_a_rollback_during_a_run_stands_over_the_candidate(registry: Path, fitted: DHAG) -> None:
+    # The candidate is judged against v2; an operator rolls back to v1 while it trains. Promoting it
+    # now would undo the rollback with a model never compared with v1.
+    reg.publish(registry, fitted, "v2")
+    rng = np.random.default_rng(1)
+    normal_rows = _readings(normal(rng, 3000), 0.0)
+    labelled = _labelled(fault_cluster(rng, 60), 1, 10.0) + _labelled(normal(rng, 20), 0, 12.0, first_id=100)
+
+    def train_during_rollback(current: DHAG, data, settings: RetrainSettings) -> DHAG:  # noqa: ANN001
+        assert reg.rollback(registry) == ("v2", "v1")
+        return train_candidate(current, data, settings)
+
+    settings = SETTINGS.model_copy(update={"max_far_increase": 0.02})
+    result = run_cycle(registry, labelled, normal_rows, settings, train=train_during_rollback)
+    report = json.loads(result.report.read_text())
+    assert result.parent == "v2" and result.outcome == "rejected" and report["decision"] == "rejected"
+    assert report["reasons"] == [
+        f"not promoting {result.candidate!r}: it was judged against 'v2', but 'v1' is current now"
+    ]
+    assert reg.current(registry)[0] == "v1"
+    # Without the rollback the same run promotes (the candidate itself was good).
+    assert run_cycle(registry, labelled, normal_rows, settings).outcome == "promoted"

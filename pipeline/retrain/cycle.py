@@ -24,6 +24,7 @@ from dhag import DHAG
 from dhag.artifact import write_atomic
 from pipeline import registry as reg
 from pipeline.config import RetrainSettings
+from pipeline.errors import CurrentChangedError
 from pipeline.labelstore import LabelledReading
 from pipeline.retrain.samples import Reading, TrainingData
 from pipeline.retrain.training import judge, train_candidate
@@ -95,8 +96,13 @@ def run_cycle(
         reference=verdict.reference,
     )
     outcome = "promoted" if verdict.accepted else "rejected"
+    reasons = list(verdict.reasons)
     if verdict.accepted:
-        reg.promote(registry, version)
+        try:
+            reg.promote(registry, version, only_over=parent)
+        except CurrentChangedError as exc:
+            # An operator rolled back (or promoted) while this run trained: their choice stands.
+            outcome, reasons = "rejected", [str(exc)]
     content = {
         "schema": 1,
         "candidate": version,
@@ -119,7 +125,7 @@ def run_cycle(
             "far_significance": settings.far_significance,
         },
         "decision": outcome,
-        "reasons": verdict.reasons or ["no metric worse than the current model's beyond its tolerance"],
+        "reasons": reasons or ["no metric worse than the current model's beyond its tolerance"],
     }
     path = report_path(registry, version)
     write_atomic(path, (json.dumps(content, indent=2) + "\n").encode())
