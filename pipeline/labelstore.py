@@ -99,7 +99,9 @@ class LabelStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # FULL: commit() promises durability before the Kafka offsets behind it are committed; with WAL,
+        # NORMAL may lose the last commits on a power loss. One fsync per poll is cheap.
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         self._db.commit()
 
@@ -133,6 +135,12 @@ class LabelStore:
                 json.dumps(event.get("values") or {}),
                 time.time(),
             ),
+        )
+        # Labels of the opening reading that arrived before the alert join it now, as they would have.
+        opened = float(event["opened_at"])
+        self._db.execute(
+            "UPDATE labels SET alert_id = ? WHERE alert_id IS NULL AND asset_id = ? AND ts BETWEEN ? AND ?",
+            (alert_id, str(event["asset_id"]), opened - _TS_TOLERANCE_S, opened + _TS_TOLERANCE_S),
         )
         return new
 
@@ -188,6 +196,11 @@ class LabelStore:
             assert label.asset_id is not None and label.values is not None
             alert_id = self.find_alert(label.asset_id, label.ts)
             asset_id, ts, values = label.asset_id, label.ts, label.values
+        received = time.time() if received_at is None else received_at
+        # The newest label counts. A label by reading without labelled_at says only when the reading
+        # was taken, long before any label of it: it ranks by when it arrived instead, so a correction
+        # sent that way is not outranked by an earlier verdict sent by alert.
+        given = label.given_at if label.by_alert or label.labelled_at is not None else received
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO labels (alert_id, asset_id, ts, values_json, label, operator, note,"
             " given_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -199,8 +212,8 @@ class LabelStore:
                 label.label,
                 label.operator,
                 label.note,
-                label.given_at,
-                time.time() if received_at is None else received_at,
+                given,
+                received,
                 str(source),
             ),
         )
@@ -305,15 +318,21 @@ class LabelStore:
         return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
 
     def normal_sample(self, *, margin_s: float) -> list[tuple[str, float, dict[str, float]]]:
-        """The sampled readings not within ``margin_s`` of an alert episode, oldest first.
+        """The sampled readings not within ``margin_s`` of an alert episode or of a reading an operator
+        confirmed as an anomaly, oldest first.
 
         The episode of an alert whose label that counts is ``normal`` (rejected: a false alarm) is not
         left out: the operator said those readings were normal operation, which is what the model
         must learn to accept.
         """
-        rejected = {r.alert_id for r in self.latest_labels() if r.alert_id is not None and r.y == 0}
+        latest = self.latest_labels()
+        rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}
         rows = self._db.execute("SELECT alert_id, asset_id, opened_at, resolved_at FROM alerts").fetchall()
         windows: dict[str, list[tuple[float, float]]] = {}
+        # A fault an operator confirmed by its reading (one no alert caught) is no normal operation.
+        for r in latest:
+            if r.alert_id is None and r.y == 1:
+                windows.setdefault(r.asset_id, []).append((r.ts - margin_s, r.ts + margin_s))
         for alert_id, asset, opened, resolved in rows:
             if alert_id in rejected:
                 continue

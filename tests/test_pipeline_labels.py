@@ -298,3 +298,38 @@ def test_the_retrainer_samples_every_asset_of_a_round_robin_stream(tmp_path: Pat
     # One reading in 10 of each asset: the stream position's stride (10) would have sampled half of them.
     assert {a for a, _, _ in sample} == set(assets)
     assert len(sample) == 24 * 10
+
+
+def test_a_reading_label_that_arrives_before_its_alert_joins_the_alert() -> None:
+    store = LabelStore(":memory:")
+    reading = {"asset_id": "p1", "ts": 1000.0, "values": {"x": 1.0, "y": 2.0}}
+    store.add_label(_label(**reading, label="anomaly", labelled_at=1010.0), Source("labels", 0, 0))
+    assert [(r.key, r.alert_id) for r in store.latest_labels()] == [("reading:p1@1000.0", None)]
+    store.add_alert(_alert("a1", "p1", 1000.0))  # the alert that opened on that reading, seen later
+    store.add_label(_label(alert_id="a1", label="normal", ts=1020.0), Source("labels", 0, 1))
+    # One verdict for the one reading: the later one, by alert.
+    assert [(r.key, r.y) for r in store.latest_labels()] == [("alert:a1", 0)]
+
+
+def test_a_correction_by_reading_outranks_an_earlier_verdict_by_alert() -> None:
+    store = LabelStore(":memory:")
+    store.add_alert(_alert("a1", "p1", 1000.0))
+    store.add_label(
+        _label(alert_id="a1", label="anomaly", ts=1700.0), Source("labels", 0, 0), received_at=1701.0
+    )
+    # Sent by reading, without labelled_at: its ts is the reading's (1000), not when it was given.
+    correction = _label(asset_id="p1", ts=1000.0, values={"x": 1.0, "y": 2.0}, label="normal")
+    store.add_label(correction, Source("labels", 0, 1), received_at=1800.0)
+    assert [(r.key, r.y, r.given_at) for r in store.latest_labels()] == [("alert:a1", 0, 1800.0)]
+
+
+def test_a_fault_confirmed_by_its_reading_leaves_the_normal_sample() -> None:
+    # No alert caught it: the operator labels the reading itself. Its neighbours are the fault too.
+    store = LabelStore(":memory:")
+    store.add_readings([("p1", float(t), {"x": 0.0}) for t in range(0, 200, 10)], keep=1000)
+    store.add_label(
+        _label(asset_id="p1", ts=100.0, values={"x": 5.0}, label="anomaly"), Source("labels", 0, 0)
+    )
+    store.add_label(_label(asset_id="p1", ts=20.0, values={"x": 0.0}, label="normal"), Source("labels", 0, 1))
+    times = [t for _, t, _ in store.normal_sample(margin_s=30.0)]
+    assert times == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 140.0, 150.0, 160.0, 170.0, 180.0, 190.0]
