@@ -172,6 +172,12 @@ def test_triggers_new_labels_schedule_and_drift_with_a_minimum_interval(registry
     assert retrainer.due() is None
     retrainer._watch_drift(_readings(gross_outliers(rng, 1500), 2000.0))
     assert retrainer.due() == "drift"
+    # A run recorded while the clock ran three years fast, then corrected: runs resume once
+    # min_interval_s has passed from now, not in three years.
+    store.set_state("last_run_at", repr(clock[0] + 3 * 365 * 86_400.0))
+    assert retrainer.due() is None and float(store.get_state("last_run_at")) == clock[0]
+    clock[0] += 61
+    assert retrainer.due() == "drift"
 
 
 def test_runs_are_counted_by_outcome_with_their_timestamps(registry: Path) -> None:

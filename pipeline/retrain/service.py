@@ -231,6 +231,12 @@ class Retrainer:
         """The trigger that asks for a run now (``labels``, ``schedule``, ``drift``), or None."""
         now = self.clock()
         last_run = float(self.store.get_state(_LAST_RUN, "0") or 0)
+        if last_run > now:
+            # The clock was stepped back (or the last run recorded a clock that ran ahead): count from
+            # now, or no run would start until the clock caught up, hours or years later.
+            log.warning("the last run is recorded %.0f s in the future; counting from now", last_run - now)
+            last_run = now
+            self.store.set_state(_LAST_RUN, repr(now))
         if now - last_run < self.cfg.min_interval_s:
             return None
         last_label = int(self.store.get_state(_LAST_LABEL, "0") or 0)
