@@ -60,14 +60,15 @@ def test_a_candidate_that_learned_the_confirmed_fault_is_promoted_with_its_metad
     assert result.report == registry / f"{result.candidate}.report.json"
     info = reg.describe(registry, result.candidate)
     assert info.parent == "v1" and info.created is not None
-    assert info.label_counts == {"confirmed": 60, "rejected": 20, "normal_readings": 3000}
+    # 120 normal readings lie within episode_margin_s of a held-out label and train no model.
+    assert info.label_counts == {"confirmed": 60, "rejected": 20, "normal_readings": 2880}
     assert info.training_window == {"start": 0.0, "end": 2999.0}
     assert info.validation["recall"] == candidate["recall"]
     assert info.validation["current_recall"] == current["recall"]
     data = report["data"]
     assert data["confirmed_holdout"] == 24 and data["rejected_holdout"] == 0
     # Interleaved blocks: about a third held out, a sixth calibrates the threshold, the rest trains.
-    assert data["normal_train"] + data["normal_holdout"] + data["normal_calibration"] == 3000
+    assert data["normal_train"] + data["normal_holdout"] + data["normal_calibration"] == 2880
     assert 900 <= data["normal_holdout"] <= 1100 and 400 <= data["normal_calibration"] <= 600
     assert report["trigger"] == "labels" and report["parent"] == "v1"
 
@@ -407,3 +408,24 @@ def test_a_rollback_during_a_run_stands_over_the_candidate(registry: Path, fitte
     assert reg.current(registry)[0] == "v1"
     # Without the rollback the same run promotes (the candidate itself was good).
     assert run_cycle(registry, labelled, normal_rows, settings).outcome == "promoted"
+
+
+def test_no_normal_training_reading_lies_beside_a_held_out_label() -> None:
+    # A rejected alert's episode returns to the normal sample; trained on, it would make the
+    # candidate's held-out false alarms a test on readings it learned.
+    normal_rows = _readings(normal(np.random.default_rng(4), 2000), 0.0) + _readings(
+        normal(np.random.default_rng(5), 2000), 0.0, asset="p2"
+    )
+    labelled = _labelled(normal(np.random.default_rng(6), 10), 0, 1700.0)  # p1 at 1700-1709
+    # Blocks of 50 s, every third held out: 1650-1749 are training blocks.
+    data = split(labelled, normal_rows, 0.3, block_s=50.0, margin_s=30.0)
+    assert [r.ts for r in data.labelled_holdout] == [1707.0, 1708.0, 1709.0]
+
+    def near(rows: list, asset: str) -> list:
+        return [n for n in rows if n[0] == asset and 1677.0 <= n[1] <= 1739.0]
+
+    without = split(labelled, normal_rows, 0.3, block_s=50.0)
+    beside = len(near(without.normal_train, "p1"))
+    assert near(data.normal_train, "p1") == [] and beside >= 50
+    assert len(without.normal_train) - len(data.normal_train) == beside
+    assert near(data.normal_train, "p2") == near(without.normal_train, "p2") != []  # other assets stay

@@ -70,6 +70,7 @@ def split(
     *,
     block_s: float = 3600.0,
     reference: Sequence[Reading] = (),
+    margin_s: float = 0.0,
 ) -> TrainingData:
     """Hold out the newest ``holdout_fraction`` of the labelled readings (by time), and whole blocks of
     ``block_s`` seconds of the normal sample (shorter when the sample spans less than 12 blocks): every
@@ -78,7 +79,10 @@ def split(
 
     Normal operation is held out in interleaved blocks rather than as the newest part: the newest hours
     are one part of the load cycle, which a candidate trained on the rest would be judged on unfairly;
-    whole blocks keep neighbouring, nearly identical readings on one side.
+    whole blocks keep neighbouring, nearly identical readings on one side. For the same reason no normal
+    training reading lies within ``margin_s`` of a held-out labelled reading of its asset: a rejected
+    alert's episode returns to the normal sample, and training on it would judge the candidate's false
+    alarms on readings it learned.
 
     Example
     -------
@@ -94,6 +98,12 @@ def split(
     every = max(2, int(round(1 / holdout_fraction)))
     recent = _blocks(normal, every, block_s)
     carried = _blocks(reference, every, block_s)
+    held: dict[str, list[float]] = {}
+    for r in labelled[k:]:
+        held.setdefault(r.asset_id, []).append(r.ts)
+    recent["train"] = [
+        n for n in recent["train"] if not any(abs(n[1] - t) <= margin_s for t in held.get(n[0], ()))
+    ]
     return TrainingData(
         list(labelled[:k]),
         list(labelled[k:]),

@@ -269,7 +269,12 @@ def judge(
     ``reference`` is the candidate's (:func:`carry_forward` of it and the recent normal sample).
     """
     data = split(
-        labelled, normal, settings.holdout_fraction, block_s=settings.holdout_block_s, reference=reference
+        labelled,
+        normal,
+        settings.holdout_fraction,
+        block_s=settings.holdout_block_s,
+        reference=reference,
+        margin_s=settings.episode_margin_s,
     )
     started = time.perf_counter()
     candidate = train(current, data, settings)
