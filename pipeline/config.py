@@ -292,6 +292,7 @@ class RetrainSettings(_Section):
     # `max_recall_drop` worse than the current one: a single miss among a few held-out alerts is not.
     recall_significance: float = Field(0.05, gt=0, le=1)
     max_false_alarm_increase: float = Field(0.05, ge=0, le=1)
+    false_alarm_significance: float = Field(0.05, gt=0, le=1)
     max_far_increase: float = Field(0.01, ge=0, le=1)
     # ... and at most this many times its share of held-out normal readings flagged, unless that many
     # flags are likely (at `far_significance`) for a model flagging exactly that much.

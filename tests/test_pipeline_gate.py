@@ -100,3 +100,33 @@ def test_a_rise_that_chance_explains_or_within_the_ratio_passes() -> None:
     assert gate(_far(5), _far(64), loose) == (True, [])
     # Without the count of held-out readings the ratio check has nothing to test and stays silent.
     assert gate({"reference_far": 0.001}, {"reference_far": 0.009}, SETTINGS) == (True, [])
+
+
+def _alarms(flagged: int, rejected: int) -> dict[str, float | int]:
+    return {"false_alarm_rate": flagged / rejected, "rejected": rejected}
+
+
+def test_one_rejected_alert_of_two_still_flagged_does_not_refuse_a_candidate_that_doubles_recall() -> None:
+    # The current model raised the two rejected alerts under an older model's threshold and flags
+    # neither now; the candidate flags one: 50 points above, but one of two is likely enough
+    # (p = 0.0975) for a model flagging 5 % of them, at the 5 % significance.
+    current = _recall(10, 20) | _alarms(0, 2)
+    candidate = _recall(20, 20) | _alarms(1, 2)
+    assert gate(current, candidate, SETTINGS) == (True, [])
+    strict = SETTINGS.model_copy(update={"false_alarm_significance": 1.0})
+    assert gate(current, candidate, strict)[0] is False  # 1.0: any rise beyond the tolerance refuses
+
+
+def test_many_rejected_alerts_still_flagged_refuse() -> None:
+    accepted, reasons = gate(_recall(20, 20) | _alarms(1, 20), _recall(20, 20) | _alarms(8, 20), SETTINGS)
+    assert not accepted
+    assert reasons == [
+        "false_alarm_rate 0.400 > current 0.050 + tolerance 0.050 (8 of 20 flagged, p = 0.000416)"
+    ]
+
+
+def test_one_reference_reading_of_forty_flagged_against_none_passes_the_absolute_check() -> None:
+    # 0 -> 1 of 40 is 2.5 points, over max_far_increase (1 point), and likely (p = 0.33) for a model
+    # flagging 1 %.
+    assert gate(_far(0, 40), _far(1, 40), SETTINGS) == (True, [])
+    assert gate(_far(0, 40), _far(6, 40), SETTINGS)[0] is False

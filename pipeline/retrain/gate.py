@@ -3,7 +3,8 @@
 Compared on the holdout that :func:`pipeline.retrain.training.evaluate` scores: recall on held-out
 confirmed anomalies, the share of held-out rejected alerts still flagged, and the share of held-out
 normal readings flagged. Small holdouts and rare flags are judged with exact binomial tails, so that a
-single miss among a few alerts does not refuse a candidate and a tenfold rise in rare flags does.
+single miss, or a single rejected alert still flagged, among a few does not refuse a candidate, and a
+tenfold rise in rare flags does.
 """
 
 from __future__ import annotations
@@ -64,6 +65,29 @@ def _recall_drop(cur: float, cand: float, n: int, settings: RetrainSettings) -> 
     return f"{reason} ({misses} of {n} held-out confirmed anomalies missed, p = {p_value:.3f})"
 
 
+def _rate_rise(
+    name: str, cur: float, cand: float, n: int, tolerance: float, significance: float
+) -> str | None:
+    """Why the candidate's share ``cand`` of ``n`` held-out rows flagged is refused as more than
+    ``tolerance`` above the current model's, or None.
+
+    Refused when it is above ``cur + tolerance`` *and* that many flags would be unlikely, at
+    ``significance``, for a model flagging exactly ``cur + tolerance`` (one-sided, exact binomial): with
+    two held-out rejected alerts, one still flagged is 50 points, and without the test a candidate
+    that doubles recall would be refused for it. Without a count (``n`` 0) the tolerance alone decides.
+    """
+    if not cand > cur + tolerance:
+        return None
+    reason = f"{name} {cand:.3f} > current {cur:.3f} + tolerance {tolerance:.3f}"
+    if n <= 0:
+        return reason
+    flagged = round(cand * n)
+    p_value = binomial_tail(n, flagged, min(1.0, cur + tolerance))
+    if p_value >= significance:
+        return None
+    return f"{reason} ({flagged} of {n} flagged, p = {p_value:.3g})"
+
+
 def _far_rise(name: str, cur: float, cand: float, n: int, settings: RetrainSettings) -> str | None:
     """Why the candidate's share of flagged held-out normal readings is refused as a rise, or None.
 
@@ -94,7 +118,9 @@ def gate(
 
     Returns ``(accepted, reasons)``; the reasons name each metric that failed, with both values.
     With the number of held-out confirmed anomalies (``confirmed``), a recall drop must also be more
-    than chance on that many (:func:`_recall_drop`). The share of held-out normal readings flagged
+    than chance on that many (:func:`_recall_drop`); likewise a rise of the shares flagged of the
+    held-out rejected alerts (``rejected``) and normal readings beyond their tolerances
+    (:func:`_rate_rise`). The share of held-out normal readings flagged
     must also not rise beyond ``max_far_ratio`` times the current one's by more than chance
     (:func:`_far_rise`, on the number of readings under ``reference`` or ``normal``).
 
@@ -127,19 +153,28 @@ def gate(
         n = int(candidate.get("confirmed") or 0)
         if (why := _recall_drop(cur_recall, cand_recall, n, settings)) is not None:
             reasons.append(why)
+    far = "reference_far" if with_reference else "normal_far"
     checks = (
-        ("false_alarm_rate", 1, settings.max_false_alarm_increase),
-        ("reference_far" if with_reference else "normal_far", 1, settings.max_far_increase),
+        (
+            "false_alarm_rate",
+            "rejected",
+            settings.max_false_alarm_increase,
+            settings.false_alarm_significance,
+        ),
+        (
+            far,
+            "reference" if with_reference else "normal",
+            settings.max_far_increase,
+            settings.far_significance,
+        ),
     )
-    for name, direction, tolerance in checks:
+    for name, count, tolerance, significance in checks:
         cur, cand = current.get(name), candidate.get(name)
         if cur is None or cand is None:
             continue
-        if direction < 0 and cand < cur - tolerance:
-            reasons.append(f"{name} {cand:.3f} < current {cur:.3f} - tolerance {tolerance:.3f}")
-        if direction > 0 and cand > cur + tolerance:
-            reasons.append(f"{name} {cand:.3f} > current {cur:.3f} + tolerance {tolerance:.3f}")
-    far = "reference_far" if with_reference else "normal_far"
+        n_rows = int(candidate.get(count) or 0)
+        if (why := _rate_rise(name, cur, cand, n_rows, tolerance, significance)) is not None:
+            reasons.append(why)
     cur, cand = current.get(far), candidate.get(far)
     n = int(candidate.get("reference" if with_reference else "normal") or 0)
     already = any(r.startswith(far) for r in reasons)
