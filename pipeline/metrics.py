@@ -82,8 +82,8 @@ class PipelineMetrics:
     >>> from prometheus_client import CollectorRegistry
     >>> reg = CollectorRegistry()
     >>> m = PipelineMetrics(reg, asset_limit=1)
-    >>> m.set_asset("pump-1", score=0.7, anomalous=True)
-    >>> m.set_asset("pump-2", score=0.1, anomalous=False)
+    >>> m.set_asset("pump-1", score=0.7, anomalous=True), m.set_asset("pump-2", score=0.1, anomalous=False)
+    (True, False)
     >>> reg.get_sample_value("dhag_asset_score", {"asset": "pump-1"})
     0.7
     >>> reg.get_sample_value("dhag_asset_score", {"asset": "pump-2"}) is None

@@ -137,9 +137,13 @@ def test_a_corrupt_version_is_refused_once_and_the_old_model_keeps_serving(fitte
     assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 1, "retried an unchanged pointer"
     assert not caplog.records
 
-    registry.publish(tmp_path, fitted, "v2")  # republished: `current` is replaced, so it is tried again
+    # A published version is never replaced: the repaired model comes as a new version, and the
+    # changed pointer is tried again.
+    with pytest.raises(ValueError, match="'v2' already exists"):
+        registry.publish(tmp_path, fitted, "v2")
+    registry.publish(tmp_path, fitted, "v2-fixed")
     assert rig.check_after(3) is True
-    assert rig.processor.model_version == "v2"
+    assert rig.processor.model_version == "v2-fixed"
     assert rig.sample("dhag_model_reloads_total", {"result": "ok"}) == 1
 
 

@@ -69,7 +69,8 @@ def _alert(
 
 
 def _label(**fields: object) -> bytes:
-    return orjson.dumps({"operator": "kim", "ts": 1_800_000_000.0, "label": "anomaly"} | fields)
+    # A time in the past: a label dated ahead of the clock is refused.
+    return orjson.dumps({"operator": "kim", "ts": 1_790_000_000.0, "label": "anomaly"} | fields)
 
 
 def test_the_retrainer_dead_letters_bad_labels_and_joins_or_expires_pending_ones(
