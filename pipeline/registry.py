@@ -168,63 +168,39 @@ def publish(
     # and a version, once written, is never replaced (a daemon serving it, and a rollback to it,
     # would otherwise mean another model under the same name).
     with _locked(root):
-        return _publish_locked(
-            root,
-            model,
-            version,
-            parent=parent,
-            training_window=training_window,
-            label_counts=label_counts,
-            validation=validation,
-            make_current=make_current,
-            reference=reference,
-        )
-
-
-def _publish_locked(
-    root: Path,
-    model: DHAG,
-    version: str | None,
-    *,
-    parent: str | None,
-    training_window: Mapping[str, Any] | None,
-    label_counts: Mapping[str, int] | None,
-    validation: Mapping[str, float] | None,
-    make_current: bool,
-    reference: Sequence[tuple[str, float, Mapping[str, float]]] | None,
-) -> str:
-    if version is None:
-        base = time.strftime("v%Y%m%dT%H%M%SZ", time.gmtime())
-        version, n = base, 1
-        while (root / f"{version}{_SUFFIX}").exists():
-            n += 1
-            version = f"{base}-{n}"
-    _check_version(version)
-    if (root / f"{version}{_SUFFIX}").exists():
-        raise ValueError(
-            f"version {version!r} already exists in {root}; a published version is never replaced"
-        )
-    if parent is None:
-        parent = _read_pointer(root)
-    registry_fields = {
-        "version": version,
-        "parent": parent,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "training_window": dict(training_window) if training_window is not None else None,
-        "label_counts": dict(label_counts) if label_counts is not None else None,
-        "validation": dict(validation) if validation is not None else None,
-    }
-    metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
-    if reference is not None:
-        rows = [
-            [str(a), float(t), {str(k): float(v) for k, v in values.items()}] for a, t, values in reference
-        ]
-        payload = json.dumps({"schema": 1, "version": version, "readings": rows}).encode("utf-8")
-        write_atomic(root / f"{version}{_REFERENCE_SUFFIX}", gzip.compress(payload, mtime=0))
-    model.save(root / f"{version}{_SUFFIX}", metadata=metadata)
-    if make_current:
-        _switch(root, version, remember_previous=True)
-    return version
+        if version is None:
+            base = time.strftime("v%Y%m%dT%H%M%SZ", time.gmtime())
+            version, n = base, 1
+            while (root / f"{version}{_SUFFIX}").exists():
+                n += 1
+                version = f"{base}-{n}"
+        _check_version(version)
+        if (root / f"{version}{_SUFFIX}").exists():
+            raise ValueError(
+                f"version {version!r} already exists in {root}; a published version is never replaced"
+            )
+        if parent is None:
+            parent = _read_pointer(root)
+        registry_fields = {
+            "version": version,
+            "parent": parent,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "training_window": dict(training_window) if training_window is not None else None,
+            "label_counts": dict(label_counts) if label_counts is not None else None,
+            "validation": dict(validation) if validation is not None else None,
+        }
+        metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
+        if reference is not None:
+            rows = [
+                [str(a), float(t), {str(k): float(v) for k, v in values.items()}]
+                for a, t, values in reference
+            ]
+            payload = json.dumps({"schema": 1, "version": version, "readings": rows}).encode("utf-8")
+            write_atomic(root / f"{version}{_REFERENCE_SUFFIX}", gzip.compress(payload, mtime=0))
+        model.save(root / f"{version}{_SUFFIX}", metadata=metadata)
+        if make_current:
+            _switch(root, version, remember_previous=True)
+        return version
 
 
 def _artifact(root: Path, version: str) -> Path:
