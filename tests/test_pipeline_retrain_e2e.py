@@ -146,3 +146,22 @@ def test_retrain_exit_codes_for_bad_settings_and_a_missing_model(
     finally:
         signal.signal(signal.SIGTERM, handlers[0])
         signal.signal(signal.SIGINT, handlers[1])
+
+
+def test_a_second_retrainer_on_the_same_store_stops_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A CronJob's `--once` overlapping a `--watch`: two retrainers would train and promote over each
+    # other. The second stops before it reaches the broker or the store.
+    from pipeline.retrain.command import EXIT_BUSY, only_retrainer
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model:\n  registry: {tmp_path / 'registry'}\nmetrics:\n  enabled: false\n")
+    store = tmp_path / "registry" / "labels.sqlite"
+    with only_retrainer(store) as first:
+        assert first
+        assert main(["retrain", "--once", "--config", str(config)]) == EXIT_BUSY == 5
+        assert "another retrainer holds the label store" in capsys.readouterr().err
+        assert not store.exists()
+    with only_retrainer(store) as again:
+        assert again  # released with the holder

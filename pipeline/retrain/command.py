@@ -1,13 +1,18 @@
 """``dhag-pipeline retrain --watch | --once``: the retrainer process, with its metrics endpoint.
 
 Exit codes as for ``run``: 0 clean stop (``--once``: the run finished, promoted or rejected); 1 the run
-failed or a forced stop; 2 bad configuration; 3 Kafka unreachable; 4 no current model in the registry.
+failed or a forced stop; 2 bad configuration; 3 Kafka unreachable; 4 no current model in the registry;
+5 another retrainer holds the label store (one retrainer per store: two would train and promote over
+each other, and commit the same label offsets).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -15,7 +20,9 @@ from prometheus_client import CollectorRegistry
 from pipeline.config import Settings
 from pipeline.errors import BrokerUnavailableError, ConfigError
 
-__all__ = ["add_arguments", "label_store_path", "run_retrain"]
+__all__ = ["EXIT_BUSY", "add_arguments", "label_store_path", "only_retrainer", "run_retrain"]
+
+EXIT_BUSY = 5
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +40,33 @@ def label_store_path(settings: Settings) -> Path:
     return Path(configured) if configured else Path(settings.model.registry) / "labels.sqlite"
 
 
+@contextlib.contextmanager
+def only_retrainer(store: Path) -> Iterator[bool]:
+    """Hold ``<store>.lock`` while the block runs; yields False (holding nothing) when another process
+    holds it. The lock goes with the process, so a crashed retrainer never leaves it behind."""
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with open(store.with_name(store.name + ".lock"), "a", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def run_retrain(settings: Settings, *, once: bool) -> int:
     """Start the broker (if embedded), metrics and the retrainer; returns the exit code."""
     from pipeline.cli import stoppable_at_startup
 
-    return stoppable_at_startup(lambda: _run_retrain(settings, once=once), "reading any label", log)
+    path = label_store_path(settings)
+    with only_retrainer(path) as alone:
+        if not alone:
+            log.error("another retrainer holds the label store %s; one retrainer per store", path)
+            return EXIT_BUSY
+        return stoppable_at_startup(lambda: _run_retrain(settings, once=once), "reading any label", log)
 
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
