@@ -213,8 +213,10 @@ class DHAG(Settings):
         matrix = pre.transform(cols)
         normal = matrix[~known_mask]
 
-        fresh = np.random.SeedSequence().entropy % 2**31  # the seed when none is given
-        seed = int(fresh if self.random_state is None else self.random_state)  # a numpy int: its int
+        seed = self.random_state
+        if seed is None:
+            seed = np.random.SeedSequence().entropy % 2**31
+        seed = int(seed)  # a numpy int seed: the int it holds
         rng = np.random.default_rng(seed)
         order, n_val = validation_order(normal.shape[0], self.validation_fraction, self.validation_split, rng)
         val_rows, train_rows = normal[order[:n_val]], normal[order[n_val:]]

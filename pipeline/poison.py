@@ -45,13 +45,5 @@ def process_guarded(
         log.exception("a batch of %d records raised; processing them one at a time", len(records))
     out = BatchOutput()
     for rec in records:
-        part = process_guarded(processor, [rec], now)
-        out.messages += part.messages
-        for tp, offset in part.offsets.items():
-            out.offsets[tp] = max(offset, out.offsets.get(tp, 0))
-        out.scored += part.scored
-        out.dead_lettered += part.dead_lettered
-        out.opened += part.opened
-        out.resolved += part.resolved
-        out.dlq_tripped = out.dlq_tripped or part.dlq_tripped
+        out.add(process_guarded(processor, [rec], now))
     return out

@@ -58,6 +58,17 @@ class BatchOutput:
     resolved: int = 0
     dlq_tripped: bool = False
 
+    def add(self, other: BatchOutput) -> None:
+        """Fold ``other``, the output of records after this one's, into this output."""
+        self.messages += other.messages
+        for tp, offset in other.offsets.items():
+            self.offsets[tp] = max(offset, self.offsets.get(tp, 0))
+        self.scored += other.scored
+        self.dead_lettered += other.dead_lettered
+        self.opened += other.opened
+        self.resolved += other.resolved
+        self.dlq_tripped = self.dlq_tripped or other.dlq_tripped
+
 
 class BatchProcessor:
     """Decode, validate, score and track alerts for polled records of the input topic.
@@ -80,9 +91,10 @@ class BatchProcessor:
         self.trackers: dict[tuple[str, int], AlertTracker] = {}
         self.drift = ScoreDriftMonitor(delta=settings.drift.delta) if settings.drift.enabled else None
         # A plant whose faults come and go moves the score stream again and again: every detection is
-        # counted (dhag_drift_detections_total), but logged at most once a minute per model; as are
-        # records keyed other than by their asset (dhag_records_key_mismatch_total).
+        # counted (dhag_drift_detections_total), but logged at most once a minute per model. Records
+        # keyed other than by their asset (dhag_records_key_mismatch_total) likewise, on their own log.
         self._drift_log = ThrottledLog(log, DRIFT_LOG_INTERVAL_S)
+        self._key_log = ThrottledLog(log, DRIFT_LOG_INTERVAL_S)
         self.guard = DlqGuard(
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
         )
@@ -195,12 +207,12 @@ class BatchProcessor:
     def _check_keys(self, records: Sequence[Any], parsed: Any) -> None:
         """Count (and log, once a minute) records keyed other than by their asset: the contract keys
         by asset so that one consumer owns each asset's alert state."""
-        keys = [records[i].key for i in parsed.indices]
-        wrong = [a for a, k in zip(parsed.asset_ids, keys, strict=True) if k != a.encode()]
+        pairs = zip(parsed.indices, parsed.asset_ids, strict=True)
+        wrong = [asset for i, asset in pairs if records[i].key != asset.encode()]
         if wrong:
             self.metrics.key_mismatches.inc(len(wrong))
-            self._drift_log.log(
-                " key mismatch",  # a space: never a model version, the other keys here
+            self._key_log.log(
+                "keys",
                 logging.WARNING,
                 "%d record(s) keyed other than by their asset_id (first: %r); an asset whose records "
                 "reach two partitions is tracked and alerted on twice",
