@@ -7,7 +7,7 @@ DATA ?= ../shared/datasets
 # left to resolve that range alone, pip would fetch a CUDA build of several GB.
 TORCH ?= torch==2.13.0
 
-.PHONY: install test lint bench run clean
+.PHONY: install test fuzz lint bench run clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,10 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest
+
+# The property tests with fresh random examples, many more of them than `make test` draws.
+fuzz: $(VENV)/.installed
+	DHAG_HYPOTHESIS=fuzz $(VENV)/bin/python -m pytest -q $(shell grep -l '^from hypothesis' tests/test_*.py)
 
 bench: $(VENV)/.installed
 	mkdir -p docs/bench

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.configsource import ENV_PREFIX, child_environment, env_overrides, merge, read_yaml
+from pipeline.configsource import ENV_PREFIX, child_environment, env_overrides, env_source, merge, read_yaml
 from pipeline.errors import ConfigError
 
 __all__ = [
@@ -336,16 +336,18 @@ class Settings(_Section):
         return self
 
 
-def _describe(error: Mapping[str, Any]) -> str:
+def _describe(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     value = error.get("input")
+    variable = env_source(environ, tuple(str(p) for p in error["loc"]))
+    origin = f" (set by {variable})" if variable else ""
     if error["type"] == "extra_forbidden":
-        return f"config error: unknown key {key!r} (value {value!r}); remove it or fix its spelling"
+        return f"config error: unknown key {key!r} (value {value!r}); remove it or fix its spelling{origin}"
     message = str(error["msg"])
     if message.startswith("Value error, "):
-        return f"config error: {key}: {message[len('Value error, ') :]}"
+        return f"config error: {key}: {message[len('Value error, ') :]}{origin}"
     allowed = message[len("Input should be ") :] if message.startswith("Input should be ") else message
-    return f"config error: key {key!r} has value {value!r}; allowed: {allowed}"
+    return f"config error: key {key!r} has value {value!r}; allowed: {allowed}{origin}"
 
 
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -380,11 +382,12 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
         data = {} if data is None else data
         if not isinstance(data, dict):
             raise ConfigError(f"config error: {str(path)!r} must hold a mapping at the top level")
-    data = merge(data, env_overrides(environ or {}))
+    environ = environ or {}
+    data = merge(data, env_overrides(environ))
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(_describe(e) for e in exc.errors())) from None
+        raise ConfigError("\n".join(_describe(e, environ) for e in exc.errors())) from None
 
 
 def effective_config(settings: Settings) -> str:

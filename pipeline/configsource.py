@@ -12,7 +12,7 @@ import yaml
 
 from pipeline.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "child_environment", "env_overrides", "merge", "read_yaml"]
+__all__ = ["ENV_PREFIX", "child_environment", "env_overrides", "env_source", "merge", "read_yaml"]
 
 ENV_PREFIX = "DHAG_PIPELINE_"
 
@@ -62,6 +62,28 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             node = child
         node[path[-1]] = value
     return nested
+
+
+def env_source(environ: Mapping[str, str], key: tuple[str, ...]) -> str | None:
+    """The ``DHAG_PIPELINE_*`` variable of ``environ`` that set ``key`` (a settings path) or a key inside
+    or above it, so an error can name what the operator actually wrote; ``None`` when none did.
+
+    A key with ``__`` in it cannot be spelled as a variable: ``ALERTS__A__B`` sets ``alerts.a.b``, and
+    an error about the unknown key ``alerts.a`` has to name the variable to make sense.
+
+    >>> env_source({"DHAG_PIPELINE_ALERTS__A__B": "0"}, ("alerts", "a"))
+    'DHAG_PIPELINE_ALERTS__A__B'
+    >>> env_source({"DHAG_PIPELINE_ALERTS__A__B": "0"}, ("kafka",)) is None
+    True
+    """
+    names = []
+    for name in environ:
+        if name.startswith(ENV_PREFIX):
+            path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+            shared = min(len(path), len(key))
+            if shared and path[:shared] == tuple(key[:shared]):
+                names.append(name)
+    return ", ".join(sorted(names)) or None
 
 
 def merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

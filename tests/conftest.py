@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,12 @@ from pipeline.broker import EmbeddedBroker
 from pipeline.registry import publish
 
 # Torch's first call in a process is slow; Hypothesis would report that as a flaky deadline.
-settings.register_profile("dhag", deadline=None, max_examples=60)
-settings.load_profile("dhag")
+# `make test` (and so CI) draws the same examples on every run, so a red run can be reproduced and a
+# change is never refused for a case an unrelated run happened to draw; `make fuzz` draws new ones
+# (DHAG_HYPOTHESIS=fuzz), many more of them, and every case it finds becomes an @example.
+settings.register_profile("dhag", deadline=None, max_examples=60, derandomize=True)
+settings.register_profile("fuzz", deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("DHAG_HYPOTHESIS", "dhag"))
 
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,25 @@ def test_bad_settings_name_key_value_and_what_is_allowed(env: dict[str, str], me
     assert message in str(info.value)
 
 
+def test_a_bad_setting_from_the_environment_names_its_variable(tmp_path: Path) -> None:
+    # "ALERTS__A__B" sets alerts.a.b, so the unknown key is "alerts.a": only the variable's name tells
+    # the operator what to unset. A key from the file is not attributed to an unrelated variable.
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_ALERTS__A__B": "0", "DHAG_PIPELINE_KAFKA__BATCH_SIZE": "0"})
+    lines = str(info.value).splitlines()
+    assert sorted(lines) == [
+        "config error: key 'kafka.batch_size' has value 0; allowed: greater than or equal to 1 "
+        "(set by DHAG_PIPELINE_KAFKA__BATCH_SIZE)",
+        "config error: unknown key 'alerts.a' (value {'b': 0}); remove it or fix its spelling "
+        "(set by DHAG_PIPELINE_ALERTS__A__B)",
+    ]
+    config = tmp_path / "c.yaml"
+    config.write_text("kafka: {batch_size: 0}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {"DHAG_PIPELINE_ALERTS__WINDOW": "5"})
+    assert "set by" not in str(info.value)
+
+
 def test_check_config_masks_secrets_and_returns_2_on_errors(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DHAG_PIPELINE_KAFKA__SECURITY__SASL_PLAIN_PASSWORD", "hunter2")

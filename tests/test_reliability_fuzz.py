@@ -103,7 +103,10 @@ def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     return data
 
 
-@hsettings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(
+    max_examples=max(80, hsettings.default.max_examples),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(bad=invalid_setting(), via_env=st.booleans())
 @example(bad=(("alerts", "a__"), 0), via_env=True)  # a variable with an empty key part
 @example(bad=(("alerts", "a___"), 0), via_env=True)  # ... and one whose parts are "A" and "_"
@@ -186,7 +189,10 @@ def processor(fitted) -> BatchProcessor:
     return BatchProcessor(settings, fitted, "v1", PipelineMetrics(CollectorRegistry()))
 
 
-@hsettings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(
+    max_examples=max(150, hsettings.default.max_examples),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(values=st.lists(raw_values, min_size=1, max_size=12), good_at=st.sets(st.integers(0, 11)))
 def test_any_bytes_are_scored_or_dead_lettered_with_a_reason_never_raised(
     processor: BatchProcessor, values: list[bytes | None], good_at: set[int]
