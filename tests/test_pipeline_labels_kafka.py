@@ -78,11 +78,16 @@ def test_the_retrainer_dead_letters_bad_labels_and_joins_or_expires_pending_ones
 ) -> None:
     settings = _settings(tansu, tmp_path, fitted)
     t, bootstrap = settings.kafka.topics, tansu.bootstrap_servers
-    clock = [1000.0]
+    clock, ticks = [1000.0], [0.0]  # the wall clock and the monotonic one
     registry = CollectorRegistry()
     store = LabelStore(tmp_path / "labels.sqlite")
     retrainer = Retrainer(
-        settings, store, RetrainMetrics(registry), bootstrap_servers=bootstrap, clock=lambda: clock[0]
+        settings,
+        store,
+        RetrainMetrics(registry),
+        bootstrap_servers=bootstrap,
+        clock=lambda: clock[0],
+        monotonic=lambda: ticks[0],
     )
     retrainer.open()
     try:
@@ -119,12 +124,19 @@ def test_the_retrainer_dead_letters_bad_labels_and_joins_or_expires_pending_ones
         # The alert arrives inside the retry window: the waiting label joins it.
         produce(bootstrap, t.alerts, [(b"p3", _alert("a-late", "p3", 200.0))])
         clock[0] += 30
+        ticks[0] += 30
         retrainer.catch_up(timeout_s=30)
         assert sample(registry, "dhag_labels_pending") == 1
         assert {r.alert_id: r.y for r in store.latest_labels()}["a-late"] == 1
 
+        # The wall clock is stepped a day ahead: the label has not waited any longer for that.
+        clock[0] += 86_400
+        ticks[0] += 1
+        retrainer.catch_up(timeout_s=30)
+        assert sample(registry, "dhag_labels_pending") == 1
+
         # The other one's alert never comes: dead-lettered when the window ends, never dropped.
-        clock[0] += 31
+        ticks[0] += 30
         retrainer.catch_up(timeout_s=30)
         dlq = read_topic(bootstrap, t.labels_dlq, count=3, timeout_s=20)
         late = [m for m in dlq if dict(m.headers)["dlq.reason"] == b"unknown_alert"]

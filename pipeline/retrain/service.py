@@ -60,6 +60,7 @@ class Retrainer:
         *,
         bootstrap_servers: str,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.cfg = settings.retrain
@@ -68,6 +69,8 @@ class Retrainer:
         self.metrics = metrics
         self.bootstrap = bootstrap_servers
         self.clock = clock
+        self.monotonic = monotonic
+        self._watched: dict[str, float] = {}  # pending label -> when this process first saw it waiting
         self._stop = threading.Event()
         self._drift = ScoreDriftMonitor(delta=settings.drift.delta)
         self._drifted = False
@@ -146,23 +149,22 @@ class Retrainer:
                 self.store.add_label(label, source, received_at=now)
 
     def _retry_pending(self, producer: KafkaProducer) -> None:
-        now = self.clock()
-        for item in self.store.pending():
+        # A label expires once it has waited label_retry_s by the wall clock (which outlives a restart)
+        # and by this process's monotonic clock (which a step of the wall clock cannot move forward).
+        now, ticks = self.clock(), self.monotonic()
+        waiting = self.store.pending()
+        self._watched = {item.source: self._watched.get(item.source, ticks) for item in waiting}
+        for item in waiting:
             topic, partition, offset = item.source.rsplit("/", 2)
             source = Source(topic, int(partition), int(offset))
             if self.store.has_alert(item.alert_id):
                 self.store.add_label(parse_label(item.raw, max_bytes=self.cfg.max_label_bytes), source)
                 self.store.drop_pending(item.source)
-            elif now - item.first_seen >= self.cfg.label_retry_s:
+            elif min(now - item.first_seen, ticks - self._watched[item.source]) >= self.cfg.label_retry_s:
                 detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
+                reason = LabelReason.UNKNOWN_ALERT
                 self._dead_letter(
-                    producer,
-                    item.alert_id.encode(),
-                    item.raw,
-                    LabelReason.UNKNOWN_ALERT,
-                    detail,
-                    source,
-                    item.first_seen,
+                    producer, item.alert_id.encode(), item.raw, reason, detail, source, item.first_seen
                 )
                 self.store.drop_pending(item.source)
 
