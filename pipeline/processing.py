@@ -388,6 +388,8 @@ class BatchProcessor:
             ("dlq.source.offset", str(rec.offset).encode()),
             ("dlq.first_seen", f"{time.time():.3f}".encode()),
         ]
+        # A tombstone is dead-lettered with an empty value, not a null one: on a compacted DLQ a null
+        # value would itself be a tombstone, and delete the earlier dead letters with its key.
         value = rec.value if rec.value is not None else b""
         out.messages.append(Outgoing(self.dlq_topic, rec.key, value, headers))
         out.dead_lettered += 1

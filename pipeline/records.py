@@ -88,6 +88,8 @@ def parse_timestamp(ts: Any) -> float:
     1795947300.0
     """
     if isinstance(ts, str):
+        if not ts.isprintable():  # fromisoformat lets one trailing NUL through
+            raise ValueError(f"ts {ts!r} holds a control character")
         parsed = datetime.fromisoformat(ts)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)

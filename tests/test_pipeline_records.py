@@ -46,6 +46,7 @@ def rec(**fields: object) -> bytes:
         (rec(asset_id="pump 1"), Reason.BAD_ASSET_ID),
         (rec(asset_id="pump-1\n"), Reason.BAD_ASSET_ID),
         (rec(ts="not a time"), Reason.BAD_TIMESTAMP),
+        (rec(ts="2026-01-01T00:00:00\x00"), Reason.BAD_TIMESTAMP),  # fromisoformat alone would accept it
         (rec(ts=1_800_000_000_000), Reason.BAD_TIMESTAMP),
         (rec(ts=-5), Reason.BAD_TIMESTAMP),
         (rec(ts="1969-12-31T00:00:00Z"), Reason.BAD_TIMESTAMP),
