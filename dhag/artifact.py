@@ -5,12 +5,19 @@ Layout: the network weights as safetensors tensors; the header's string metadata
 statistics, threshold, training metadata and metrics, user metadata) and ``checksum`` (SHA-256 over
 the manifest and every tensor's bytes). A truncated file fails the safetensors header check; a changed
 byte anywhere fails the checksum; a different format version is refused before anything is built.
-The checksum detects corruption, not a deliberate forgery: guard the registry folder's permissions.
+
+The checksum detects damage, not a deliberate forgery: whoever can write the file can rewrite the
+checksum too. Where the environment variable ``DHAG_ARTIFACT_KEY`` holds a secret, every artifact is
+written with ``signature`` (HMAC-SHA256 of the format version and the checksum under that key), and
+only artifacts whose signature matches it are loaded: an unsigned one, one signed with another key and
+one edited together with its checksum are all refused. Without the variable nothing is signed and a
+signature present is not checked.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import tempfile
@@ -28,10 +35,29 @@ from dhag.retry import CONTROLLER_TARGET
 if TYPE_CHECKING:
     from dhag.estimator import DHAG
 
-__all__ = ["FORMAT_VERSION", "load_model", "read_manifest", "save_model", "write_artifact", "write_atomic"]
+__all__ = [
+    "FORMAT_VERSION",
+    "KEY_VARIABLE",
+    "load_model",
+    "read_manifest",
+    "save_model",
+    "write_artifact",
+    "write_atomic",
+]
 
 FORMAT_VERSION = 1
 _MAX_BYTES = 1 << 30
+KEY_VARIABLE = "DHAG_ARTIFACT_KEY"
+
+
+def _key() -> bytes | None:
+    """The signing key from the environment; ``None`` (no signing) when it is unset or empty."""
+    key = os.environ.get(KEY_VARIABLE, "")
+    return key.encode("utf-8") if key else None
+
+
+def _signature(key: bytes, version: str, checksum: str) -> str:
+    return hmac.new(key, f"dhag artifact {version} {checksum}".encode(), hashlib.sha256).hexdigest()
 
 
 def _digest(manifest_json: str, tensors: dict[str, torch.Tensor]) -> str:
@@ -87,6 +113,9 @@ def write_artifact(path: Path, manifest: dict[str, Any], tensors: dict[str, torc
         "manifest": manifest_json,
         "checksum": _digest(manifest_json, tensors),
     }
+    key = _key()
+    if key is not None:
+        header["signature"] = _signature(key, header["dhag_format"], header["checksum"])
     payload = st_save(tensors, metadata=header)
     return write_atomic(path, payload)
 
@@ -125,7 +154,9 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def _read(
+    path: Path, *, check_signature: bool = True
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, str]]:
     try:
         size = path.stat().st_size
         if size > _MAX_BYTES:
@@ -155,16 +186,43 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     manifest_json = meta.get("manifest", "")
     if _digest(manifest_json, tensors) != meta.get("checksum"):
         raise ArtifactError(f"Model artifact {str(path)!r} fails its checksum: it was modified or damaged.")
+    key = _key() if check_signature else None
+    if key is not None:
+        signature = meta.get("signature")
+        if signature is None:
+            raise ArtifactError(
+                f"Model artifact {str(path)!r} is not signed, and {KEY_VARIABLE} is set: only models "
+                "signed with this deployment's key are loaded."
+            )
+        if not hmac.compare_digest(str(signature), _signature(key, version, meta["checksum"])):
+            raise ArtifactError(
+                f"Model artifact {str(path)!r} has a signature that {KEY_VARIABLE} does not match: it was "
+                "signed with another key, or modified."
+            )
     try:
         manifest = json.loads(manifest_json)
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"Model artifact {str(path)!r} has an unreadable manifest: {exc}") from exc
-    return manifest, tensors
+    return manifest, tensors, meta
 
 
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The verified manifest of an artifact (settings, features, threshold, training, metadata)."""
-    return _read(Path(path))[0]
+def sign_artifact(path: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``path`` again, signed with the key in ``DHAG_ARTIFACT_KEY``, to ``out`` (default: in place,
+    atomically): how models written before a deployment set its key are carried over. The file must pass
+    its checksum; an existing signature is not checked, since replacing it is the point.
+    """
+    if _key() is None:
+        raise ArtifactError(f"{KEY_VARIABLE} is not set: there is no key to sign {str(path)!r} with.")
+    manifest, tensors, _ = _read(Path(path), check_signature=False)
+    return write_artifact(Path(path if out is None else out), manifest, tensors)
+
+
+def read_manifest(path: str | Path, *, with_signature: bool = False) -> dict[str, Any]:
+    """The verified manifest of an artifact (settings, features, threshold, training, metadata); with
+    ``with_signature``, also ``"signed"``: whether the file carries a signature (checked against
+    ``DHAG_ARTIFACT_KEY`` when that is set, as for every read)."""
+    manifest, _, meta = _read(Path(path))
+    return manifest | {"signed": "signature" in meta} if with_signature else manifest
 
 
 def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
@@ -176,7 +234,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
 
     path = Path(path)
     dev = resolve_device(device)  # a bad device is the caller's error, not the file's
-    manifest, tensors = _read(path)
+    manifest, tensors, _ = _read(path)
     try:
         settings = dict(manifest["settings"])
         # Artifacts written before shift_mode existed were trained with the offset rule; a retrain from

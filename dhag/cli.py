@@ -1,4 +1,4 @@
-"""Command line: ``dhag train | score | info | bench``."""
+"""Command line: ``dhag train | score | info | sign | bench``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dhag.artifact import load_model, read_manifest
+from dhag.artifact import KEY_VARIABLE, load_model, read_manifest, sign_artifact
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
 from dhag.exceptions import DHAGError
@@ -91,7 +91,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    manifest = read_manifest(args.model)
+    manifest = read_manifest(args.model, with_signature=True)
     if args.json:
         print(json.dumps(manifest, indent=2, sort_keys=True))
         return 0
@@ -103,6 +103,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         shown = [f"{name} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in list(ranges.items())[:20]]
         print(f"training ranges: {', '.join(shown)}")
     print(f"threshold: {manifest['threshold']:.6f}")
+    print(
+        f"signed: {'yes' if manifest['signed'] else 'no'} (with {KEY_VARIABLE} set, only signed models load)"
+    )
     settings = manifest.get("settings", {})
     # Artifacts from before these settings existed were trained as the paper, row by row.
     recipe, weighting = settings.get("recipe", "paper"), settings.get("ce_weighting", "rows")
@@ -136,6 +139,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
         )
     if manifest.get("metadata"):
         print(f"metadata: {json.dumps(manifest['metadata'], sort_keys=True)}")
+    return 0
+
+
+def _cmd_sign(args: argparse.Namespace) -> int:
+    written = sign_artifact(args.model, args.out)
+    print(f"signed {args.model} with the key in {KEY_VARIABLE}; wrote {written}")
     return 0
 
 
@@ -200,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", type=Path)
     info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
     info.set_defaults(func=_cmd_info)
+
+    sign = sub.add_parser(
+        "sign", help=f"sign a model with the key in {KEY_VARIABLE} (models written before it was set)"
+    )
+    sign.add_argument("model", type=Path)
+    sign.add_argument("--out", type=Path, help="where to write the signed model (default: in place)")
+    sign.set_defaults(func=_cmd_sign)
 
     add_bench_parser(sub)
     return parser

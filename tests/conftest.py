@@ -23,6 +23,9 @@ from pipeline.registry import publish
 settings.register_profile("dhag", deadline=None, max_examples=60, derandomize=True)
 settings.register_profile("fuzz", deadline=None, max_examples=2000)
 settings.load_profile(os.environ.get("DHAG_HYPOTHESIS", "dhag"))
+# The tests that sign models set their own key; one from the developer's shell would refuse every
+# model the others write and read unsigned.
+os.environ.pop("DHAG_ARTIFACT_KEY", None)
 
 
 @pytest.fixture(scope="session")

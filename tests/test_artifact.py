@@ -164,6 +164,33 @@ def test_a_modified_manifest_fails_the_checksum(saved: Path, tmp_path) -> None:
         read_manifest(bad)
 
 
+def test_with_a_key_set_only_artifacts_signed_with_it_load(
+    fitted: DHAG, saved: Path, tmp_path, monkeypatch, rng
+) -> None:
+    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "plant-secret")
+    signed = fitted.save(tmp_path / "signed.dhag")
+    rows = normal(rng, 50)
+    np.testing.assert_array_equal(load_model(signed).decision_function(rows), fitted.decision_function(rows))
+    # The forgery the checksum alone cannot see: the manifest edited and the checksum recomputed.
+    meta = _header(signed.read_bytes())["__metadata__"]
+    manifest = json.loads(meta["manifest"])
+    manifest["threshold"] = 0.999  # silence every alert
+    forged_json = json.dumps(manifest, sort_keys=True)
+    checksum = dhag.artifact._digest(forged_json, st_load(signed.read_bytes()))
+    forged = _resave(signed, tmp_path / "forged.dhag", manifest=forged_json, checksum=checksum)
+    with pytest.raises(ArtifactError, match="signature that DHAG_ARTIFACT_KEY does not match"):
+        load_model(forged)
+    with pytest.raises(ArtifactError, match="is not signed, and DHAG_ARTIFACT_KEY is set"):
+        read_manifest(saved)  # written without a key
+    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "another-plant")
+    with pytest.raises(ArtifactError, match="does not match"):
+        load_model(signed)
+    # Without a key nothing is checked: the forgery loads, which is why a deployment sets one.
+    monkeypatch.delenv(dhag.artifact.KEY_VARIABLE)
+    assert load_model(forged).threshold_ == 0.999
+    assert "signature" not in _header(fitted.save(tmp_path / "plain.dhag").read_bytes())["__metadata__"]
+
+
 def test_another_format_version_is_refused(saved: Path, tmp_path) -> None:
     bad = _resave(saved, tmp_path / "v99.dhag", dhag_format="99")
     with pytest.raises(ArtifactError, match=f"format version 99; this build reads version {FORMAT_VERSION}"):

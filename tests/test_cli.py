@@ -219,3 +219,24 @@ def test_train_with_the_reference_recipe_writes_a_model_that_info_names_it(
     with pytest.raises(SystemExit) as refused:
         main([*argv, "--recipe", "authors"])
     assert refused.value.code == 2
+
+
+def test_sign_carries_a_model_over_to_a_deployment_that_sets_a_key(
+    model_path: Path, files: dict[str, Path], monkeypatch, capsys
+) -> None:
+    monkeypatch.delenv("DHAG_ARTIFACT_KEY", raising=False)
+    signed = files["root"] / "signed.dhag"
+    assert main(["sign", str(model_path), "--out", str(signed)]) == 2
+    assert "DHAG_ARTIFACT_KEY is not set" in capsys.readouterr().err and not signed.exists()
+    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "plant-secret")
+    assert main(["info", str(model_path)]) == 2  # the unsigned model no longer loads
+    assert "is not signed" in capsys.readouterr().err
+    assert main(["sign", str(model_path), "--out", str(signed)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(signed)]) == 0
+    assert "signed: yes" in capsys.readouterr().out
+    rows = normal(np.random.default_rng(5), 20)
+    monkeypatch.delenv("DHAG_ARTIFACT_KEY")
+    before = load_model(model_path).decision_function(rows)
+    np.testing.assert_array_equal(load_model(signed).decision_function(rows), before)
+    assert main(["info", str(model_path)]) == 0 and "signed: no" in capsys.readouterr().out

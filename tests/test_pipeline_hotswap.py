@@ -147,6 +147,26 @@ def test_a_corrupt_version_is_refused_once_and_the_old_model_keeps_serving(fitte
     assert rig.sample("dhag_model_reloads_total", {"result": "ok"}) == 1
 
 
+def test_with_a_signing_key_a_version_written_without_it_is_refused(
+    fitted, tmp_path, monkeypatch, caplog
+) -> None:
+    # The retrainer and the daemons share DHAG_ARTIFACT_KEY; a file dropped into the registry by anyone
+    # without it (here: published before the key was set) is not served.
+    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "plant-secret")
+    rig = _Rig(fitted, tmp_path)
+    rig.check_after(0)
+    monkeypatch.delenv("DHAG_ARTIFACT_KEY")
+    registry.publish(tmp_path, fitted, "v2")
+    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "plant-secret")
+    with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
+        assert rig.check_after(3) is False
+    assert "is not signed, and DHAG_ARTIFACT_KEY is set" in caplog.text
+    assert rig.processor.model_version == "v1"
+    assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 1
+    registry.publish(tmp_path, fitted, "v3")  # signed: the retrainer has the key
+    assert rig.check_after(3) is True and rig.processor.model_version == "v3"
+
+
 def test_other_sensors_a_misfiled_artifact_and_a_missing_pointer_are_refused(
     fitted, quick_model, train_rows, tmp_path, caplog
 ) -> None:
