@@ -20,9 +20,12 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from pipeline.labels import LabelReason
+from pipeline.records import DLQ_REASONS
 
 __all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "scrape", "serve_metrics"]
 
+# The Kafka operations whose failures are counted (pipeline.brokerlink and the daemon's stall watch).
+BROKER_OPERATIONS = ("connect", "connection", "poll", "produce", "commit", "stalled")
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 _SCORE = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.99, 1.0)
@@ -223,6 +226,29 @@ class PipelineMetrics:
             "Per-asset updates not exported because the asset limit was reached.",
             registry=r,
         )
+        # Every labelled counter an alert takes increase() of is exported at 0 from the start: a series
+        # that first appears at 1 reads to Prometheus as no increase, so the first event after each
+        # restart (a refused model, a stalled broker, a record the service raised on) went unalerted.
+        for outcome in ("ok", "invalid", "error"):
+            self.records_processed.labels(outcome)
+        for reason in DLQ_REASONS:
+            self.dlq_records.labels(reason)
+        for result in ("ok", "refused"):
+            self.commits.labels(result)
+        for result in ("ok", "failed"):
+            self.model_reloads.labels(result)
+        for operation in BROKER_OPERATIONS:
+            self.broker_failures.labels(operation)
+        for cause in ("normal_scores", "quiet_time"):
+            self.alerts_resolved.labels(cause)
+
+    def set_model(self, version: str, threshold: float, *, previous: str | None = None) -> None:
+        """The model in use is ``version`` (replacing ``previous``); its drift count starts at 0."""
+        if previous is not None and previous != version:
+            self.model_info.remove(previous)
+        self.model_info.labels(version).set(1)
+        self.model_threshold.set(threshold)
+        self.drift_detections.labels(version)
 
     def set_asset(
         self, asset: str, *, score: float, anomalous: bool, outside_range: bool | None = None

@@ -20,12 +20,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.processing import BatchOutput, BatchProcessor
+from pipeline.records import PROCESSING_ERROR
 
 __all__ = ["PROCESSING_ERROR", "process_guarded"]
 
 log = logging.getLogger(__name__)
-
-PROCESSING_ERROR = "processing_error"
 
 
 def process_guarded(

@@ -24,16 +24,13 @@ from pipeline.drift import ScoreDriftMonitor
 from pipeline.features import PlantFeatures
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
-from pipeline.records import RecordParser
+from pipeline.records import SCORING_ERROR, RecordParser
 
 __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
 
 log = logging.getLogger(__name__)
 
 DRIFT_LOG_INTERVAL_S = 60.0
-
-# The one DLQ reason beyond the record contract's (pipeline.records.Reason): the model refused a row.
-SCORING_ERROR = "scoring_error"
 
 
 @dataclass(frozen=True)
@@ -99,8 +96,7 @@ class BatchProcessor:
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
         )
         self._assets: dict[tuple[str, int], set[str]] = {}
-        metrics.model_info.labels(model_version).set(1)
-        metrics.model_threshold.set(self.threshold)
+        metrics.set_model(model_version, self.threshold)
 
     # -- the model in use ------------------------------------------------------------------------
     @property
@@ -144,10 +140,7 @@ class BatchProcessor:
     def swap_model(self, candidate: ActiveModel) -> None:
         """Start scoring with ``candidate`` (from :meth:`prepare_model`); call only between batches."""
         previous, self.active = self.active, candidate
-        if previous.version != candidate.version:
-            self.metrics.model_info.remove(previous.version)
-        self.metrics.model_info.labels(candidate.version).set(1)
-        self.metrics.model_threshold.set(candidate.threshold)
+        self.metrics.set_model(candidate.version, candidate.threshold, previous=previous.version)
         log.info(
             "model %s replaced %s (threshold %.4f -> %.4f); open alerts stay open",
             candidate.version,

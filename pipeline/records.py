@@ -45,6 +45,13 @@ class Reason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
 
 
+# The DLQ reasons beyond the record contract's: the model refused a valid row, or the service itself
+# raised on a record (pipeline.poison).
+SCORING_ERROR = "scoring_error"
+PROCESSING_ERROR = "processing_error"
+DLQ_REASONS = (*(r.value for r in Reason), SCORING_ERROR, PROCESSING_ERROR)
+
+
 @dataclass(frozen=True)
 class Rejection:
     """One record that cannot be scored: its position in the batch, the reason and a short detail."""

@@ -23,8 +23,10 @@ from deploy_support import (
     tool,
     unknown_references,
 )
+from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
+from pipeline.metrics import PipelineMetrics, RetrainMetrics
 
 PROMETHEUS = DEPLOY / "prometheus"
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
@@ -94,6 +96,37 @@ def test_every_metric_in_the_rules_is_exported_by_the_daemon() -> None:
     # The checker itself sees what it should (a checker that finds nothing proves nothing).
     assert {"dhag_asset_anomalous", "dhag_model_info", "dhag_dlq_paused", "dhag:asset_anomalous"} <= seen
     assert {"dhag_retrain_runs_total", "dhag_labels_dlq_total", "dhag_labels_received_total"} <= seen
+
+
+_COUNTED = re.compile(r"\b(?:increase|rate)\(\s*(dhag_\w+)\s*(\{[^}]*\})?\s*\[")
+
+
+def test_every_counter_an_alert_counts_is_exported_at_zero_from_the_start() -> None:
+    # increase() reads a series that first appears at 1 as no increase: the first refused model, stalled
+    # broker or processing_error after each restart would go unalerted. So every series an alert or
+    # recording rule takes increase() or rate() of must already be exported at 0 by a daemon that has
+    # just loaded its model, and by a retrainer that has just started.
+    registry = CollectorRegistry()
+    PipelineMetrics(registry).set_model("v1", 0.5)
+    RetrainMetrics(registry)
+    samples = [(s.name, s.labels, s.value) for family in registry.collect() for s in family.samples]
+    checked = []
+    for path in RULES:
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                for name, matchers in _COUNTED.findall(rule["expr"]):
+                    wanted = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', matchers))
+                    at_zero = [
+                        v for n, labels, v in samples if n == name and wanted.items() <= labels.items()
+                    ]
+                    assert at_zero and all(v == 0 for v in at_zero), (
+                        rule.get("alert") or rule["record"],
+                        name,
+                    )
+                    checked.append(name)
+    assert {"dhag_model_reloads_total", "dhag_drift_detections_total", "dhag_labels_dlq_total"} <= set(
+        checked
+    )
 
 
 def test_the_retrainer_exports_the_series_of_its_contract() -> None:

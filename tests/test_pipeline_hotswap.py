@@ -115,7 +115,7 @@ def test_a_new_version_is_swapped_in_between_batches_and_open_alerts_carry_it(fi
     assert rig.sample("dhag_model_info", {"version": "v2"}) == 1
     assert rig.sample("dhag_model_threshold") == pytest.approx(new_threshold)
     assert rig.sample("dhag_model_reloads_total", {"result": "ok"}) == 1
-    assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) is None
+    assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 0
 
 
 def test_a_corrupt_version_is_refused_once_and_the_old_model_keeps_serving(fitted, tmp_path, caplog) -> None:
