@@ -133,6 +133,19 @@ def test_mounts_point_at_the_deploy_files() -> None:
     assert targets[0]["targets"] == ["alertmanager:9093"] and "alertmanager" in services
     datasource = load_yaml(DEPLOY / "grafana/provisioning/datasources/prometheus.yaml")["datasources"][0]
     assert datasource["url"] == "http://prometheus:9090"
+    # Alertmanager delivers here; Grafana's own rules would notify every alert a second time.
+    for source in mounts["grafana"]:
+        assert "alerting" not in source and not (DEPLOY / source / "alerting").exists(), source
+
+
+def test_services_without_a_metrics_port_do_not_inherit_its_healthcheck() -> None:
+    # The image's HEALTHCHECK polls the daemon's metrics port; a service that serves none would stay
+    # "unhealthy" for ever (and fail `docker compose up --wait`).
+    services = _resolved()["services"]
+    for name in ("demo-model", "simulator"):
+        check = services[name]["healthcheck"]  # docker-compose spells "disable: true" as test [NONE]
+        assert check.get("disable") is True or check.get("test") == ["NONE"], name
+    assert "9108" in DOCKERFILE.read_text()
 
 
 def test_dockerfile_is_multi_stage_non_root_with_cpu_torch_by_default() -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from deploy_support import (
     DEPLOY,
     alert_rules,
@@ -168,6 +169,40 @@ def test_contact_points_and_policies_are_consistent() -> None:
 
     (policy,) = provisioned["policies"]
     walk(policy)
+
+
+def _matches(labels: dict[str, str], label: str, operator: str, value: str) -> bool:
+    have = labels.get(label, "")
+    found = re.fullmatch(value, have) is not None if "~" in operator else have == value
+    return found != operator.startswith("!")
+
+
+def _route(route: dict[str, Any], labels: dict[str, str], matchers: Any) -> str:
+    """The receiver ``route`` (first matching child, no ``continue``) sends ``labels`` to."""
+    for child in route.get("routes", []):
+        if all(_matches(labels, *m) for m in matchers(child)):
+            return _route(child, labels, matchers)
+    return route["receiver"]
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"alertname": "DhagAssetAnomalous", "severity": "critical", "asset_group": group}
+        for group in ("pump", "compressor", "fan", "valve", "")
+    ]
+    + [{"alertname": "DhagDaemonDown", "severity": s} for s in ("critical", "warning", "info")],
+)
+def test_grafana_routes_every_alert_as_alertmanager_does(labels: dict[str, str]) -> None:
+    # Operators pick either delivery path; an asset alert must reach the same team on both.
+    (policy,) = load_yaml(PROVISIONING / "alerting" / "contact-points.yaml")["policies"]
+    grafana = _route(policy, labels, lambda r: r.get("object_matchers", []))
+
+    def parsed(route: dict[str, Any]) -> list[tuple[str, ...]]:
+        return [re.fullmatch(r'(\w+)\s*(=~|!~|!=|=)\s*"(.*)"', m).groups() for m in route.get("matchers", [])]
+
+    manager = _route(load_yaml(DEPLOY / "alertmanager" / "alertmanager.yml")["route"], labels, parsed)
+    assert grafana == manager, labels
 
 
 def test_every_query_is_valid_promql(tmp_path: Path) -> None:
