@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import gzip
+import hashlib
 import json
 import re
 import time
@@ -189,14 +190,18 @@ def publish(
             "label_counts": dict(label_counts) if label_counts is not None else None,
             "validation": dict(validation) if validation is not None else None,
         }
-        metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
         if reference is not None:
             rows = [
                 [str(a), float(t), {str(k): float(v) for k, v in values.items()}]
                 for a, t, values in reference
             ]
             payload = json.dumps({"schema": 1, "version": version, "readings": rows}).encode("utf-8")
-            write_atomic(root / f"{version}{_REFERENCE_SUFFIX}", gzip.compress(payload, mtime=0))
+            blob = gzip.compress(payload, mtime=0)
+            write_atomic(root / f"{version}{_REFERENCE_SUFFIX}", blob)
+            # The sample trains the next candidate: its digest rides in the model's checksummed (and,
+            # with DHAG_ARTIFACT_KEY, signed) manifest, so an edited sample is refused like an edited model.
+            registry_fields["reference_sha256"] = hashlib.sha256(blob).hexdigest()
+        metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
         model.save(root / f"{version}{_SUFFIX}", metadata=metadata)
         if make_current:
             _switch(root, version, remember_previous=True)
@@ -262,12 +267,26 @@ def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> 
     return model
 
 
+def _recorded_reference_digest(root: Path, version: str) -> str | None:
+    """The reference sample's SHA-256 as ``version``'s verified manifest records it (None: published
+    before samples were digested)."""
+    try:
+        metadata = dhag.read_manifest(_artifact(root, version)).get("metadata") or {}
+    except ArtifactError as exc:
+        raise ModelUnavailableError(f"Cannot load model version {version!r}: {exc}") from None
+    return metadata.get("reference_sha256")
+
+
 def load_reference(registry: str | Path, version: str) -> list[tuple[str, float, dict[str, float]]]:
     """The reference sample saved with ``version`` (``(asset_id, ts, values)``, oldest first); empty
     when the version has none. Raises :class:`ModelUnavailableError` for an unreadable sample."""
     path = Path(registry) / f"{_check_version(version)}{_REFERENCE_SUFFIX}"
     try:
-        data = json.loads(gzip.decompress(path.read_bytes()))
+        blob = path.read_bytes()
+        expected = _recorded_reference_digest(Path(registry), version)
+        if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
+            raise ValueError("it does not match the digest its model records: it was modified or damaged")
+        data = json.loads(gzip.decompress(blob))
         if data.get("version") != version:
             raise ValueError(f"it records version {data.get('version')!r}")
         rows = [

@@ -3,6 +3,7 @@ and the split that keeps the candidate's training apart from what judges it."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -35,7 +36,15 @@ def test_the_reference_sample_is_published_with_a_version_and_read_back(fitted: 
     reg.publish(root, fitted, "v2")
     assert reg.load_reference(root, "v1") == rows  # oldest first
     assert reg.load_reference(root, "v2") == []  # a version without a sample
-    (root / "v1.reference.json.gz").write_bytes(b"not gzip")
+    sample = root / "v1.reference.json.gz"
+    # A well-formed sample that is not the one published (here: one reading dropped) trains nothing.
+    kept = sample.read_bytes()
+    data = json.loads(gzip.decompress(kept))
+    data["readings"] = data["readings"][1:]
+    sample.write_bytes(gzip.compress(json.dumps(data).encode()))
+    with pytest.raises(ModelUnavailableError, match="does not match the digest its model records"):
+        reg.load_reference(root, "v1")
+    sample.write_bytes(b"not gzip")
     with pytest.raises(ModelUnavailableError, match="reference sample"):
         reg.load_reference(root, "v1")
     assert [i.version for i in reg.list_models(root)] == ["v1", "v2"]
