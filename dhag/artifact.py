@@ -41,6 +41,7 @@ __all__ = [
     "load_model",
     "read_manifest",
     "save_model",
+    "sign_artifact",
     "write_artifact",
     "write_atomic",
 ]

@@ -281,9 +281,11 @@ def load_reference(registry: str | Path, version: str) -> list[tuple[str, float,
     """The reference sample saved with ``version`` (``(asset_id, ts, values)``, oldest first); empty
     when the version has none. Raises :class:`ModelUnavailableError` for an unreadable sample."""
     path = Path(registry) / f"{_check_version(version)}{_REFERENCE_SUFFIX}"
+    expected = _recorded_reference_digest(Path(registry), version)
+    if expected is not None and not path.exists():
+        raise ModelUnavailableError(f"The reference sample {str(path)!r} is missing; its model records one.")
     try:
         blob = path.read_bytes()
-        expected = _recorded_reference_digest(Path(registry), version)
         if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
             raise ValueError("it does not match the digest its model records: it was modified or damaged")
         data = json.loads(gzip.decompress(blob))

@@ -47,6 +47,9 @@ def test_the_reference_sample_is_published_with_a_version_and_read_back(fitted: 
     sample.write_bytes(b"not gzip")
     with pytest.raises(ModelUnavailableError, match="reference sample"):
         reg.load_reference(root, "v1")
+    sample.unlink()  # deleted, the candidate would learn normal operation from the recent sample only
+    with pytest.raises(ModelUnavailableError, match="is missing; its model records one"):
+        reg.load_reference(root, "v1")
     assert [i.version for i in reg.list_models(root)] == ["v1", "v2"]
 
 

@@ -55,7 +55,7 @@ def test_an_artifact_from_before_the_network_count_loads_its_members(
     train_rows: np.ndarray, tmp_path: Path, rng: np.random.Generator
 ) -> None:
     ensemble = DHAG(n_members=2, **SMALL | {"max_epochs": 2}).fit(train_rows)
-    manifest, tensors = _read(ensemble.save(tmp_path / "new.dhag"))
+    manifest, tensors, _ = _read(ensemble.save(tmp_path / "new.dhag"))
     del manifest["networks"]
     del manifest["settings"]["snapshots"]
     old = write_artifact(tmp_path / "old.dhag", manifest, tensors)
