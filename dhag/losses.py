@@ -19,6 +19,7 @@ __all__ = [
     "LossParts",
     "ce_loss",
     "constant_ce",
+    "discriminate",
     "diversity_loss",
     "known_anomaly_loss",
     "norm_loss",
@@ -266,6 +267,22 @@ class LossParts(NamedTuple):
     shifted: torch.Tensor
 
 
+def discriminate(
+    net: torch.nn.Module, z: torch.Tensor, eps: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The discriminator's logits of the latent rows ``z`` (m, D) and of their perturbed copies
+    ``z + eps`` (eps: (L, m, D)): shapes (m,) and (L, m).
+
+    Always in float32, autocast or not: once ``L_norm`` has shrunk the perturbations to about half a
+    percent of ``z``'s norm, a bfloat16 ``z + eps`` (8-bit mantissa) rounds much of each one away, and the
+    discriminator would be trained on rounding noise instead of the perturbation. It is two small
+    linear layers, so float32 costs nothing worth saving.
+    """
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        z = z.float()
+        return net.discriminator(z), net.discriminator(z.unsqueeze(0) + eps.float())
+
+
 def total_loss(
     net: torch.nn.Module,
     x: torch.Tensor,
@@ -298,8 +315,7 @@ def total_loss(
     z = net.encoder(x)  # (m, D)
     eps = net.perturbators(x, noise, generator)  # (L, m, D)
     labels = pseudo_labels(eps, k)
-    logit_clean = net.discriminator(z)  # (m,)
-    logit_perturbed = net.discriminator(z.unsqueeze(0) + (reverse_gradient(eps) if adversarial else eps))
+    logit_clean, logit_perturbed = discriminate(net, z, reverse_gradient(eps) if adversarial else eps)
     ce = ce_loss(logit_clean, logit_perturbed, labels, weighting=ce_weighting)
     nrm = norm_loss(eps, recipe=recipe)
     div = diversity_loss(eps, recipe=recipe)

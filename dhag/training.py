@@ -193,7 +193,9 @@ def evaluate_loss(
     """
     gen = torch.Generator(device=x.device).manual_seed(seed)
     n_pert = net.perturbators.n_perturbators
-    sums = {"total": 0.0, "ce": 0.0, "norm": 0.0, "div": 0.0}
+    keys = ("total", "ce", "norm", "div")
+    # Summed on the device and read once: a float() per batch would be a host sync per batch on a GPU.
+    sums = torch.zeros(len(keys), dtype=torch.float64, device=x.device)
     n_batches = 0
     for start in range(0, x.shape[0], cfg.batch_size):
         xb = x[start : start + cfg.batch_size]
@@ -209,10 +211,9 @@ def evaluate_loss(
             noise=noise,
             ce_weighting=cfg.ce_weighting,
         )
-        for key in sums:
-            sums[key] += float(getattr(parts, key))
+        sums += torch.stack([getattr(parts, key).detach().double() for key in keys])
         n_batches += 1
-    return {key: value / max(n_batches, 1) for key, value in sums.items()}
+    return {key: value / max(n_batches, 1) for key, value in zip(keys, sums.tolist(), strict=True)}
 
 
 def planned_epochs(cfg: TrainConfig, n_batches: int) -> int:

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dhag.losses import ce_loss, constant_ce, known_anomaly_loss
+from dhag.losses import ce_loss, constant_ce, discriminate, known_anomaly_loss
+from dhag.modules import DHAGNet
 
 
 # -- ce_loss -----------------------------------------------------------------------------------------
@@ -114,3 +115,26 @@ def test_known_anomaly_loss_falls_as_the_known_anomalies_score_higher() -> None:
     values = [known_anomaly_loss(torch.full((4,), v)).item() for v in (-5.0, 0.0, 5.0, 50.0)]
     assert values == sorted(values, reverse=True)
     assert values[-1] < 1e-12
+
+
+# -- discriminate under bf16 autocast -----------------------------------------------------------------
+def test_the_discriminator_sees_small_perturbations_under_bf16_autocast() -> None:
+    # Trained perturbations shrink to about half a percent of the latent norm. A bfloat16 z + eps
+    # (8-bit mantissa) rounds much of each away: the logit shift the discriminator must learn from
+    # becomes noise. CPU autocast follows the same rules for linear layers and the add as CUDA's.
+    torch.manual_seed(0)
+    net = DHAGNet(n_features=16)
+    z = torch.randn(512, net.discriminator.net[0].in_features) * 0.5
+    eps = torch.randn(5, 512, z.shape[1]) * 0.005 * z.norm(dim=1).mean() / math.sqrt(z.shape[1])
+    clean, perturbed = discriminate(net, z, eps)
+    exact = (perturbed - clean).detach()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        clean16, perturbed16 = discriminate(net, z.bfloat16(), eps.bfloat16())
+        naive = net.discriminator(z.unsqueeze(0) + eps) - net.discriminator(z)  # all in bfloat16
+    assert perturbed16.dtype == torch.float32
+
+    def corr(a: torch.Tensor) -> float:
+        return float(np.corrcoef(a.detach().float().flatten().numpy(), exact.flatten().numpy())[0, 1])
+
+    assert corr(perturbed16 - clean16) > 0.99
+    assert corr(naive) < 0.9  # what the loss saw before: the shift mostly rounded away
