@@ -92,12 +92,13 @@ def train_with_retry(
     the state a fresh training with those settings would. ``on_epoch(record, net)`` is called after
     every epoch of every attempt (``record["attempt"]`` counts from 1) with the network in eval mode."""
     device = x_train.device
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
     attempts: list[dict[str, Any]] = []
     while True:
-        # Initialise from the seed without touching the caller's global torch random stream.
-        with torch.random.fork_rng(devices=fork_devices):
-            torch.manual_seed(seed)
+        # Initialise from the seed without touching the caller's global torch random streams: the
+        # network is built on the CPU, so only the CPU generator is seeded (torch.manual_seed would
+        # reseed every GPU's as well, and fork_rng restore only those it is given).
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed)
             net = make_net()
         net.to(device)
         generator = torch.Generator(device=device).manual_seed(seed)
