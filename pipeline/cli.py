@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help=help_config)
     check = sub.add_parser("check-config", help="validate the settings and print the effective config")
     check.add_argument("--config", help=help_config)
-    models = sub.add_parser("models", help="the model registry: list, show V, promote V, rollback")
+    models = sub.add_parser("models", help="the model registry: list, show V, promote V, rollback, prune")
     models.add_argument("--config", help=help_config)
     add_models_arguments(models)
     bench = sub.add_parser(

@@ -1,4 +1,5 @@
-"""``dhag-pipeline models list|show V|promote V|rollback``: look at and switch the model registry.
+"""``dhag-pipeline models list|show V|promote V|rollback|prune``: look at, switch and trim the model
+registry.
 
 Exit codes: 0 done; 2 refused (an unknown version, an artifact that fails to load, nothing to roll back
 to), with the reason on stderr and the registry unchanged.
@@ -29,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     promote = sub.add_parser("promote", help="load and verify a version, then make it current")
     promote.add_argument("version")
     sub.add_parser("rollback", help="make the previous current version current again")
+    prune = sub.add_parser(
+        "prune", help="remove old versions, keeping the newest N, the current one and the rollback history"
+    )
+    prune.add_argument("--keep", type=int, help="versions to keep (default: retrain.keep_versions)")
+    prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
 
 
 def _summary(metrics: object) -> str:
@@ -72,6 +78,17 @@ def _list(root: str, out: TextIO) -> int:
     return 0
 
 
+def _prune(root: str, keep: int, args: argparse.Namespace, out: TextIO) -> int:
+    from pipeline.retention import prune
+
+    if keep < 1:
+        raise ModelUnavailableError(f"--keep must be at least 1, got {keep}")
+    removed = prune(root, keep=keep, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    out.write(f"{verb} {len(removed)} version(s){': ' + ', '.join(removed) if removed else ''}\n")
+    return 0
+
+
 def run_models(
     settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -94,6 +111,8 @@ def run_models(
             previous = registry.promote(root, args.version, device=device)
             out.write(f"{args.version} is current (was {previous or 'none'})\n")
             return 0
+        if args.action == "prune":
+            return _prune(root, settings.retrain.keep_versions if args.keep is None else args.keep, args, out)
         replaced, restored = registry.rollback(root, device=device)
         out.write(f"{restored} is current again (was {replaced or 'none'})\n")
         return 0

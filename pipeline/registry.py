@@ -327,6 +327,7 @@ def promote(
                 f"not promoting {version!r}: it was judged against {only_over!r}, but {previous!r} is "
                 "current now"
             )
+        _artifact(root, version)  # still there: a prune may have run since it was loaded
         _switch(root, version, remember_previous=True)
     return previous
 

@@ -89,12 +89,16 @@ def test_the_retrainer_carries_the_parents_reference_sample_forward(fitted: DHAG
     rng = np.random.default_rng(11)
     root = tmp_path / "registry"
     parent_reference = _readings(normal(rng, 1200), 0.0)
+    reg.publish(root, fitted, "v0-rejected", make_current=False)  # an earlier run's candidate
     reg.publish(root, fitted, "v1", reference=parent_reference)
     recent = _readings(_half_range(rng, 800), 10_000.0)
     labelled = _labelled(fault_cluster(rng, 30), 1, 10_100.0)
-    settings = SETTINGS.model_copy(update={"reference_sample_size": 1000, "max_far_increase": 1.0})
-    result = run_cycle(root, labelled, recent, settings)
+    update = {"reference_sample_size": 1000, "max_far_increase": 1.0, "keep_versions": 1}
+    result = run_cycle(root, labelled, recent, SETTINGS.model_copy(update=update))
     report = json.loads(result.report.read_text())
+    # The run pruned the registry: the old candidate went; its parent (current or history) stayed.
+    assert report["pruned"] == ["v0-rejected"]
+    assert {i.version for i in reg.list_models(root)} == {"v1", result.candidate}
     data = report["data"]
     # The parent's sample took part in training, calibration and the gate.
     assert data["reference_train"] + data["reference_holdout"] + data["reference_calibration"] == 1200

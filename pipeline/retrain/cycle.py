@@ -26,6 +26,7 @@ from pipeline import registry as reg
 from pipeline.config import RetrainSettings
 from pipeline.errors import CurrentChangedError
 from pipeline.labelstore import LabelledReading
+from pipeline.retention import prune
 from pipeline.retrain.samples import Reading, TrainingData
 from pipeline.retrain.training import judge, train_candidate
 
@@ -103,6 +104,7 @@ def run_cycle(
         except CurrentChangedError as exc:
             # An operator rolled back (or promoted) while this run trained: their choice stands.
             outcome, reasons = "rejected", [str(exc)]
+    pruned = prune(registry, keep=settings.keep_versions)
     content = {
         "schema": 1,
         "candidate": version,
@@ -125,6 +127,7 @@ def run_cycle(
             "far_significance": settings.far_significance,
         },
         "decision": outcome,
+        "pruned": pruned,
         "reasons": reasons or ["no metric worse than the current model's beyond its tolerance"],
     }
     path = report_path(registry, version)

@@ -1,0 +1,56 @@
+"""Registry retention: the retrainer publishes a version on every run, promoted or not, so a plant that
+retrains often (a drift trigger may fire every ``retrain.min_interval_s``) would fill the registry volume
+over the months. :func:`prune` removes the versions nobody can still need.
+
+Kept, always: the current version, every version in the history (the rollback targets), the newest
+``keep`` versions by creation time, and any artifact that cannot be read (an operator should look at it
+before it goes). A removed version loses its artifact and its reference sample; its retraining report
+(``<version>.report.json``, a few kB) stays as the record of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pipeline.registry import _REFERENCE_SUFFIX, _locked, _read_pointer, history, list_models
+
+__all__ = ["prune"]
+
+log = logging.getLogger(__name__)
+
+
+def prune(registry: str | Path, *, keep: int, dry_run: bool = False) -> list[str]:
+    """Remove the versions beyond the ``keep`` newest that are neither current nor in the history;
+    returns them, oldest first (with ``dry_run``, what would be removed; nothing is). Holds the
+    registry's lock, so no version is published, promoted or rolled back meanwhile.
+
+    >>> import tempfile
+    >>> prune(tempfile.mkdtemp(), keep=5)
+    []
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1 (the newest version), got {keep}")
+    root = Path(registry)
+    if not root.is_dir():
+        return []
+    with _locked(root):
+        protected = set(history(root)) | {_read_pointer(root)}
+        readable = [info for info in list_models(root) if info.error is None]  # oldest first
+        doomed = [info for info in readable[:-keep] if info.version not in protected]
+        if dry_run:
+            return [info.version for info in doomed]
+        for info in doomed:
+            # The artifact first: a version is never visible without its sample (publish writes the
+            # sample first), and a removal cut short leaves at most a stray sample.
+            info.path.unlink(missing_ok=True)
+            (root / f"{info.version}{_REFERENCE_SUFFIX}").unlink(missing_ok=True)
+    if doomed:
+        log.info(
+            "registry %s: removed %d old version(s) (%s); kept the newest %d, the current one, the history",
+            root,
+            len(doomed),
+            ", ".join(info.version for info in doomed),
+            keep,
+        )
+    return [info.version for info in doomed]
