@@ -79,3 +79,20 @@ class Delivery:
                 producer.close(timeout=timeout)
             except KafkaError as exc:
                 log.log(level, "%s: %s", what, exc)
+                _stop_network_thread(producer)
+
+
+def _stop_network_thread(producer: KafkaProducer) -> None:
+    """kafka-python's ``close`` flushes first and raises when records cannot be sent, before it stops the
+    producer's network thread: each broker outage would leave a thread, its sockets and a connection
+    behind for the life of the daemon. Abandon the unsent records (they are re-sent from the
+    uncommitted input) and stop the thread."""
+    sender = getattr(producer, "_sender", None)
+    if sender is None:
+        return
+    sender.force_close()  # aborts the incomplete batches, then closes the network client
+    sender.join(5.0)
+    try:
+        producer.close(timeout=0)  # nothing left to flush: marks it closed, releases its metrics
+    except KafkaError as exc:
+        log.debug("closing the abandoned producer: %s", exc)

@@ -1,0 +1,66 @@
+"""The daemon's producer across broker outages: a failed delivery's producer is dropped whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pipeline.broker import EmbeddedBroker
+from pipeline.brokerlink import BrokerHealth
+from pipeline.config import KafkaSettings
+from pipeline.delivery import Delivery, DeliveryError
+from pipeline.metrics import PipelineMetrics
+from pipeline.processing import Outgoing
+
+pytestmark = pytest.mark.integration
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _network_threads() -> int:
+    return sum(t.name.startswith("dhag-pipeline-network-thread") for t in threading.enumerate())
+
+
+def test_every_outage_leaves_no_producer_thread_or_socket_behind() -> None:
+    # A broker that stops answering (SIGSTOP) makes flush time out; the producer is replaced. Its
+    # network thread, sockets and connection must go with it: months of outages and restarts would
+    # otherwise pile them up in the daemon.
+    broker = EmbeddedBroker().start()
+    try:
+        kafka = KafkaSettings(request_timeout_ms=2000, unavailable_exit_s=3600)
+        health = BrokerHealth(
+            kafka, PipelineMetrics(CollectorRegistry()), threading.Event(), broker.bootstrap_servers
+        )
+        delivery = Delivery(kafka, broker.bootstrap_servers, health)
+        message = [Outgoing("delivery-leak", b"k", b"v")]
+        deadline = time.monotonic() + 30
+        while True:  # the topic is auto-created on first use
+            try:
+                delivery.deliver(message)
+                break
+            except DeliveryError:
+                delivery.replace()
+                assert time.monotonic() < deadline, "the broker never accepted a record"
+                time.sleep(0.5)
+        baseline = (_network_threads(), _open_fds())
+        assert baseline[0] == 1
+        for _ in range(2):
+            os.kill(broker.pid, signal.SIGSTOP)
+            try:
+                with pytest.raises(DeliveryError):
+                    delivery.deliver(message)
+                delivery.replace()
+            finally:
+                os.kill(broker.pid, signal.SIGCONT)
+            delivery.deliver(message)  # a fresh producer, once the broker answers again
+        assert (_network_threads(), _open_fds()) == baseline
+    finally:
+        delivery.close()
+        broker.stop()
