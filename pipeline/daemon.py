@@ -389,6 +389,7 @@ class Daemon:
         else:
             self.metrics.commits.labels("ok").inc()
             self.metrics.last_commit.set(time.time())
+            self.health.success()  # else a timeout weeks ago would still count as the same outage
         with self._lock:
             for tp, meta in offsets.items():
                 if self._pending.get(tp) == meta.offset:
