@@ -1,4 +1,6 @@
-"""Drift in the anomaly-score stream: river's ADWIN, one detector per model version.
+"""Drift in the anomaly-score stream: river's ADWIN, one detector for the model version in use (a new
+version starts a fresh window; the previous version's detector is dropped, so months of model swaps
+keep one).
 
 ADWIN keeps an adaptive window of recent scores and flags a change when two sub-windows have
 significantly different means; it needs no window size and no assumption about the score
@@ -39,6 +41,8 @@ class ScoreDriftMonitor:
     >>> events = mon.update("v1", rng.uniform(0.6, 0.9, 2000))
     >>> len(events) >= 1 and events[0].scores_seen > 2000
     True
+    >>> mon.update("v2", rng.uniform(0.6, 0.9, 10)), list(mon._detectors)  # v1's window is gone
+    ([], ['v2'])
     """
 
     def __init__(self, *, delta: float = 0.002) -> None:
@@ -50,7 +54,9 @@ class ScoreDriftMonitor:
         """Add scores of ``model_version`` in stream order; returns the detections among them."""
         detector = self._detectors.get(model_version)
         if detector is None:
-            detector = self._detectors[model_version] = ADWIN(delta=self.delta)
+            self._detectors = {model_version: ADWIN(delta=self.delta)}
+            self._seen = {model_version: self._seen.get(model_version, 0)}
+            detector = self._detectors[model_version]
         seen = self._seen.get(model_version, 0)
         events = []
         for score in scores:

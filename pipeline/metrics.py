@@ -243,9 +243,12 @@ class PipelineMetrics:
             self.alerts_resolved.labels(cause)
 
     def set_model(self, version: str, threshold: float, *, previous: str | None = None) -> None:
-        """The model in use is ``version`` (replacing ``previous``); its drift count starts at 0."""
+        """The model in use is ``version`` (replacing ``previous``, whose series go: months of swaps must
+        not pile them up); its drift count starts at 0."""
         if previous is not None and previous != version:
             self.model_info.remove(previous)
+            with contextlib.suppress(KeyError):
+                self.drift_detections.remove(previous)
         self.model_info.labels(version).set(1)
         self.model_threshold.set(threshold)
         self.drift_detections.labels(version)

@@ -272,7 +272,7 @@ class BatchProcessor:
             for event in self.drift.update(self.model_version, scores_ok):
                 self.metrics.drift_detections.labels(event.model_version).inc()
                 self._drift_log.log(
-                    event.model_version,
+                    "drift",  # one model at a time: a key per version would grow with every swap
                     logging.WARNING,
                     "score drift for model %s after %d scores: recent window mean %.4f over %d scores",
                     event.model_version,

@@ -112,6 +112,9 @@ def test_a_new_version_is_swapped_in_between_batches_and_open_alerts_carry_it(fi
     assert resolved["model_version"] == "v2" and resolved["threshold"] == pytest.approx(new_threshold)
 
     assert rig.sample("dhag_model_info", {"version": "v1"}) is None
+    # The replaced version's drift count goes with it; months of swaps keep one series.
+    assert rig.sample("dhag_drift_detections_total", {"model_version": "v1"}) is None
+    assert rig.sample("dhag_drift_detections_total", {"model_version": "v2"}) == 0
     assert rig.sample("dhag_model_info", {"version": "v2"}) == 1
     assert rig.sample("dhag_model_threshold") == pytest.approx(new_threshold)
     assert rig.sample("dhag_model_reloads_total", {"result": "ok"}) == 1
