@@ -83,6 +83,7 @@ class AlertTracker:
         self.resolve_after = resolve_after
         self.quiet_s = quiet_s
         self._assets: dict[str, _AssetState] = {}
+        self._forgotten: list[str] = []
 
     def __len__(self) -> int:
         return len(self._assets)
@@ -165,7 +166,13 @@ class AlertTracker:
                 idle.append(asset_id)
         for asset_id in idle:
             del self._assets[asset_id]
+        self._forgotten.extend(idle)
         return out
+
+    def take_forgotten(self) -> list[str]:
+        """The assets :meth:`sweep` forgot since the last call (their per-asset metrics can go too)."""
+        gone, self._forgotten = self._forgotten, []
+        return gone
 
     def _resolve(
         self, asset_id: str, state: _AssetState, ts: float, score: float, index: int | None, by: str

@@ -331,12 +331,18 @@ class BatchProcessor:
 
     def _resolve_quiet(self, now: float) -> list[Outgoing]:
         messages = []
-        for tracker in self.trackers.values():
+        for tp, tracker in self.trackers.items():
             for transition in tracker.sweep(now):
                 sensors, values = transition.context or ([], {})
                 messages.append(self._alert_message(transition, sensors, values))
                 self.metrics.alerts_resolved.labels("quiet_time").inc()
                 self.metrics.set_asset(transition.asset_id, score=transition.score, anomalous=False)
+            # An asset silent for quiet_s frees its per-asset series, so a fleet whose ids change over
+            # the months keeps exporting its live assets within metrics.asset_limit.
+            gone = set(tracker.take_forgotten())
+            if gone:
+                self._assets.get(tp, set()).difference_update(gone)
+                self.metrics.forget_assets(gone)
         return messages
 
     def sweep(self, now: float | None = None) -> list[Outgoing]:

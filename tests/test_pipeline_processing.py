@@ -183,6 +183,13 @@ def test_assets_that_come_and_go_leave_no_state_behind(fitted) -> None:
     proc.process([Rec("in", 0, 400, b"k", reading("pump-0", 400.0, rows[0]))], now=59.0)
     proc.sweep(now=61.0)
     assert len(proc.trackers[("in", 0)]) == 1  # only the asset heard from within quiet_s is kept
+    # ... and the silent ones free their series: replacement assets are exported again.
+    assert proc._assets[("in", 0)] == {"pump-0"}
+    assert reg.get_sample_value("dhag_asset_score", {"asset": "pump-1"}) is None
+    new = [Rec("in", 0, 401 + i, b"k", reading(f"new-{i}", 500.0 + i, rows[i])) for i in range(10)]
+    proc.process(new, now=62.0)
+    assert all(reg.get_sample_value("dhag_asset_score", {"asset": f"new-{i}"}) is not None for i in range(10))
+    assert reg.get_sample_value("dhag_asset_series_refused_total") == 200
 
 
 def test_records_keyed_other_than_by_their_asset_are_counted_and_logged(fitted, caplog) -> None:
