@@ -92,6 +92,7 @@ class BatchProcessor:
         # keyed other than by their asset (dhag_records_key_mismatch_total) likewise, on their own log.
         self._drift_log = ThrottledLog(log, DRIFT_LOG_INTERVAL_S)
         self._key_log = ThrottledLog(log, DRIFT_LOG_INTERVAL_S)
+        self._dlq_log = ThrottledLog(log, DRIFT_LOG_INTERVAL_S)  # one stuck sensor: a line a minute
         self.guard = DlqGuard(
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
         )
@@ -393,6 +394,5 @@ class BatchProcessor:
         out.messages.append(Outgoing(self.dlq_topic, rec.key, value, headers))
         out.dead_lettered += 1
         self.metrics.dlq_records.labels(reason).inc()
-        log.info(
-            "dead-lettered %s[%d]@%d: %s (%s)", rec.topic, rec.partition, rec.offset, reason, detail[:200]
-        )
+        where = (rec.topic, rec.partition, rec.offset, reason, detail[:200])
+        self._dlq_log.log(reason, logging.INFO, "dead-lettered %s[%d]@%d: %s (%s)", *where)

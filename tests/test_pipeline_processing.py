@@ -239,3 +239,18 @@ def test_a_record_that_raises_is_dead_lettered_and_the_rest_of_its_batch_is_proc
     assert reg.get_sample_value("dhag_dlq_records_total", {"reason": "processing_error"}) == 1
     # A batch that does not raise goes through process() once, untouched.
     assert process_guarded(proc, recs[:1], now=1.0).scored == 1
+
+
+def test_a_stream_of_bad_records_logs_a_line_a_minute_per_reason_and_counts_every_one(fitted, caplog) -> None:
+    # One asset with a stuck sensor, all day: the DLQ and its counter hold every record; the log would
+    # otherwise carry 86,400 lines a day of the same thing.
+    proc, reg = _processor(fitted)
+    broken = [Rec("in", 0, i, b"p", b"{broken") for i in range(50)]
+    wrong = [Rec("in", 0, 50 + i, b"p", b"[1, 2]") for i in range(50)]
+    with caplog.at_level(logging.INFO, logger="pipeline.processing"):
+        for rec in broken + wrong:
+            proc.process([rec], now=float(rec.offset))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dead-lettered")]
+    assert len(lines) == 2 and "not_json" in lines[0] and "not_object" in lines[1]
+    assert reg.get_sample_value("dhag_dlq_records_total", {"reason": "not_json"}) == 50
+    assert reg.get_sample_value("dhag_dlq_records_total", {"reason": "not_object"}) == 50
