@@ -3,14 +3,17 @@ retrains often (a drift trigger may fire every ``retrain.min_interval_s``) would
 over the months. :func:`prune` removes the versions nobody can still need.
 
 Kept, always: the current version, every version in the history (the rollback targets), the newest
-``keep`` versions by creation time, and any artifact that cannot be read (an operator should look at it
-before it goes). A removed version loses its artifact and its reference sample; its retraining report
-(``<version>.report.json``, a few kB) stays as the record of the run.
+``keep`` versions by creation time, the versions named in ``also_keep`` (the retrainer names the one it
+just published, in case a clock step back dated it before older ones), and any artifact that cannot be
+read (an operator should look at it before it goes). A removed version loses its artifact, its
+reference sample and its retraining report (``<version>.report.json``): at a run every ten minutes the
+reports alone would be some fifty thousand files a year.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 from pipeline.registry import _REFERENCE_SUFFIX, _locked, _read_pointer, history, list_models
@@ -19,8 +22,12 @@ __all__ = ["prune"]
 
 log = logging.getLogger(__name__)
 
+REPORT_SUFFIX = ".report.json"  # written by pipeline.retrain.cycle beside the version it describes
 
-def prune(registry: str | Path, *, keep: int, dry_run: bool = False) -> list[str]:
+
+def prune(
+    registry: str | Path, *, keep: int, also_keep: Collection[str] = (), dry_run: bool = False
+) -> list[str]:
     """Remove the versions beyond the ``keep`` newest that are neither current nor in the history;
     returns them, oldest first (with ``dry_run``, what would be removed; nothing is). Holds the
     registry's lock, so no version is published, promoted or rolled back meanwhile.
@@ -35,7 +42,7 @@ def prune(registry: str | Path, *, keep: int, dry_run: bool = False) -> list[str
     if not root.is_dir():
         return []
     with _locked(root):
-        protected = set(history(root)) | {_read_pointer(root)}
+        protected = set(history(root)) | {_read_pointer(root)} | set(also_keep)
         readable = [info for info in list_models(root) if info.error is None]  # oldest first
         doomed = [info for info in readable[:-keep] if info.version not in protected]
         if dry_run:
@@ -45,6 +52,7 @@ def prune(registry: str | Path, *, keep: int, dry_run: bool = False) -> list[str
             # sample first), and a removal cut short leaves at most a stray sample.
             info.path.unlink(missing_ok=True)
             (root / f"{info.version}{_REFERENCE_SUFFIX}").unlink(missing_ok=True)
+            (root / f"{info.version}{REPORT_SUFFIX}").unlink(missing_ok=True)
     if doomed:
         log.info(
             "registry %s: removed %d old version(s) (%s); kept the newest %d, the current one, the history",

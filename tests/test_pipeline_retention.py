@@ -40,12 +40,19 @@ def test_prune_keeps_the_newest_the_current_the_history_and_what_it_cannot_read(
     assert _versions(tmp_path) == ["v01", "v03", "v07", "v08"]
     samples = sorted(p.name.split(".")[0] for p in tmp_path.glob("*.reference.json.gz"))
     assert samples == ["v01", "v03", "v07", "v08"]
-    assert (tmp_path / "v02.report.json").exists()  # the record of the run stays
+    assert not (tmp_path / "v02.report.json").exists()  # the run's report goes with its version
     assert registry.current(tmp_path)[0] == "v08"
     assert registry.rollback(tmp_path) == ("v08", "v01")  # the rollback target survived
     assert prune(tmp_path, keep=2) == []  # nothing more to remove
     with pytest.raises(ValueError, match="keep must be at least 1"):
         prune(tmp_path, keep=0)
+
+
+def test_a_version_named_to_keep_stays_whatever_its_date(fitted, tmp_path) -> None:
+    # A clock stepped back dates a new candidate before the older ones; the retrainer names it.
+    _registry(fitted, tmp_path)
+    assert "v02" not in prune(tmp_path, keep=1, also_keep={"v02"}, dry_run=True)
+    assert "v02" in prune(tmp_path, keep=1, dry_run=True)
 
 
 def test_promoting_a_version_removed_since_it_was_loaded_is_refused(fitted, tmp_path, monkeypatch) -> None:

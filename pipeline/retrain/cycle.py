@@ -26,7 +26,7 @@ from pipeline import registry as reg
 from pipeline.config import RetrainSettings
 from pipeline.errors import CurrentChangedError
 from pipeline.labelstore import LabelledReading
-from pipeline.retention import prune
+from pipeline.retention import REPORT_SUFFIX, prune
 from pipeline.retrain.samples import Reading, TrainingData
 from pipeline.retrain.training import judge, train_candidate
 
@@ -48,7 +48,7 @@ class RunResult:
 
 def report_path(registry: str | Path, version: str) -> Path:
     """Where the report of the run that produced ``version`` lives."""
-    return Path(registry) / f"{version}.report.json"
+    return Path(registry) / f"{version}{REPORT_SUFFIX}"
 
 
 def _flat(metrics: dict[str, Any]) -> dict[str, float]:
@@ -104,7 +104,7 @@ def run_cycle(
         except CurrentChangedError as exc:
             # An operator rolled back (or promoted) while this run trained: their choice stands.
             outcome, reasons = "rejected", [str(exc)]
-    pruned = prune(registry, keep=settings.keep_versions)
+    pruned = prune(registry, keep=settings.keep_versions, also_keep={version})
     content = {
         "schema": 1,
         "candidate": version,
