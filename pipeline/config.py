@@ -283,7 +283,7 @@ class RetrainSettings(_Section):
     # forward into its successor's training (at most half of it replaced by recent readings per run).
     reference_sample_size: int = Field(20_000, ge=100)
     # After each run the registry keeps the newest `keep_versions` versions, the current one and the
-    # rollback history; older ones lose their artifact and sample (pipeline.retention).
+    # rollback history; older ones lose their artifact, sample and report (pipeline.retention).
     keep_versions: int = Field(50, ge=1)
     # Copies of a rejected alert's reading in the normal training set.
     rejected_weight: int = Field(10, ge=1, le=1000)
