@@ -330,13 +330,18 @@ class RecordParser:
         )
 
 
-def reading_of(raw: bytes | None) -> tuple[str, float, dict[str, float]] | None:
-    """``(asset_id, ts, values)`` of a well-formed sensor record with finite values, else None (the
-    retrainer's normal sample skips what it cannot use; the daemon dead-letters it).
+def reading_of(
+    raw: bytes | None, asset_re: re.Pattern[str] | None = None
+) -> tuple[str, float, dict[str, float]] | None:
+    """``(asset_id, ts, values)`` of a well-formed sensor record with finite values (and an asset id
+    that ``asset_re``, the daemon's ``records.asset_id_pattern``, matches), else None: the retrainer's
+    normal sample skips what the daemon dead-letters.
 
     >>> reading_of(b'{"asset_id": "pump-01", "ts": 1795947300, "values": {"flow_m3h": 12.5}}')
     ('pump-01', 1795947300.0, {'flow_m3h': 12.5})
     >>> reading_of(b'{"asset_id": "pump-01", "ts": 1795947300, "values": {"flow_m3h": NaN}}') is None
+    True
+    >>> reading_of(b'{"asset_id": "pump 1", "ts": 1795947300, "values": {}}', re.compile(r"\\S+")) is None
     True
     """
     try:
@@ -346,6 +351,8 @@ def reading_of(raw: bytes | None) -> tuple[str, float, dict[str, float]] | None:
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
     if not isinstance(asset, str) or not isinstance(values, dict):
+        return None
+    if asset_re is not None and not asset_re.fullmatch(asset):
         return None
     clean = {
         str(k): float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)

@@ -264,3 +264,15 @@ def test_a_rollback_during_a_run_stands_over_the_candidate(registry: Path, fitte
     assert reg.current(registry)[0] == "v1"
     # Without the rollback the same run promotes (the candidate itself was good).
     assert run_cycle(registry, labelled, normal_rows, settings).outcome == "promoted"
+
+
+def test_the_normal_sample_skips_readings_the_daemon_dead_letters(registry: Path) -> None:
+    from types import SimpleNamespace
+
+    store = LabelStore(":memory:")
+    retrainer, _ = _retrainer(registry, store, [10_000.0], normal_sample_every=1, on_drift=False)
+    values = '"values": {"flow_a": 1.0, "flow_b": 1.0, "flow_total": 2.0, "vibration": 0.1}'
+    raw = [f'{{"asset_id": "{asset}", "ts": 100, {values}}}'.encode() for asset in ("pump-1", "pump 1", "-x")]
+    retrainer._readings([SimpleNamespace(value=v) for v in raw])
+    # "pump 1" and "-x" break records.asset_id_pattern: the daemon scores neither, so neither is normal.
+    assert [asset for asset, _, _ in store.normal_sample(margin_s=0)] == ["pump-1"]

@@ -175,6 +175,9 @@ def carry_forward(reference: Sequence[Reading], recent: Sequence[Reading], size:
     )
 
 
+_MAX_COUNTED_ASSETS = 100_000
+
+
 class NormalSampler:
     """Picks one reading in ``every`` of each asset (its first, then every ``every``-th).
 
@@ -197,5 +200,7 @@ class NormalSampler:
     def take(self, asset_id: str) -> bool:
         """Whether this reading of ``asset_id`` joins the sample."""
         n = self._seen.get(asset_id, 0)
+        if not n and len(self._seen) >= _MAX_COUNTED_ASSETS:
+            self._seen.clear()  # ids that came and went over the months: only the phase restarts
         self._seen[asset_id] = n + 1
         return n % self.every == 0

@@ -17,6 +17,7 @@ consuming.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -75,6 +76,7 @@ class Retrainer:
         self._drift = ScoreDriftMonitor(delta=settings.drift.delta)
         self._drifted = False
         self._sampler = NormalSampler(self.cfg.normal_sample_every)
+        self._asset_re = re.compile(settings.records.asset_id_pattern)
         self._model: tuple[str, FeatureMap, Any] | None = None
         self._model_checked = 0.0
         self._training: Future[RunResult | None] | None = None
@@ -193,7 +195,7 @@ class Retrainer:
     def _readings(self, messages: list[Any]) -> None:
         rows = []
         for msg in messages:
-            row = reading_of(msg.value)
+            row = reading_of(msg.value, self._asset_re)
             # An invalid record is the daemon's to dead-letter; it is simply not sampled here.
             if row is not None and self._sampler.take(row[0]):
                 rows.append(row)
