@@ -11,6 +11,7 @@ itself only retries, silently.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -51,9 +52,33 @@ def client_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, An
     }
 
 
+_KAFKA_CLIENT = KafkaConsumer.DEFAULT_CONFIG["kafka_client"]
+
+
 def new_consumer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaConsumer:
-    """A group member of ``kafka.group_id`` that commits only when told to."""
-    return KafkaConsumer(
+    """A group member of ``kafka.group_id`` that commits only when told to.
+
+    kafka-python starts the consumer's network thread before it first reaches a broker and, when that
+    fails, raises from the constructor with the thread and its sockets still open; every failed
+    attempt of an outage would leave them behind. They are closed before the error goes on.
+    """
+    made: list[Any] = []
+
+    def client(**config: Any) -> Any:  # kafka-python's documented `kafka_client` hook
+        made.append(_KAFKA_CLIENT(**config))
+        return made[-1]
+
+    try:
+        return KafkaConsumer(kafka_client=client, **_consumer_options(kafka, bootstrap_servers))
+    except Exception:
+        for inner in made:
+            with contextlib.suppress(Exception):
+                inner.close()
+        raise
+
+
+def _consumer_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, Any]:
+    return dict(
         group_id=kafka.group_id,
         enable_auto_commit=False,
         auto_offset_reset=kafka.auto_offset_reset,

@@ -1,4 +1,4 @@
-"""The daemon's producer across broker outages: a failed delivery's producer is dropped whole."""
+"""The daemon's Kafka clients across broker outages: what a failure leaves behind is closed."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import threading
 import time
 
 import pytest
+from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from pipeline.broker import EmbeddedBroker
-from pipeline.brokerlink import BrokerHealth
+from pipeline.brokerlink import BrokerHealth, new_consumer
 from pipeline.config import KafkaSettings
 from pipeline.delivery import Delivery, DeliveryError
 from pipeline.metrics import PipelineMetrics
@@ -63,4 +64,23 @@ def test_every_outage_leaves_no_producer_thread_or_socket_behind() -> None:
         assert (_network_threads(), _open_fds()) == baseline
     finally:
         delivery.close()
+        broker.stop()
+
+
+def test_a_consumer_that_cannot_reach_the_broker_leaves_no_thread_or_socket_behind() -> None:
+    # kafka-python starts the consumer's network thread before its first broker contact and raises
+    # from the constructor when that fails; each retry of an outage would leave one behind.
+    broker = EmbeddedBroker().start()
+    try:
+        kafka = KafkaSettings(request_timeout_ms=2000)
+        threads, fds = threading.active_count(), _open_fds()
+        os.kill(broker.pid, signal.SIGSTOP)
+        try:
+            for _ in range(2):
+                with pytest.raises(KafkaError):
+                    new_consumer(kafka, broker.bootstrap_servers)
+        finally:
+            os.kill(broker.pid, signal.SIGCONT)
+        assert (threading.active_count(), _open_fds()) == (threads, fds)
+    finally:
         broker.stop()
