@@ -226,9 +226,9 @@ class Retrainer:
             return
         version, fmap, model = current
         X, _ = fmap.matrix([(a, v) for a, _, v in rows])
-        if len(X) and self._drift.update(version, model.decision_function(X).tolist()):
+        if len(X) and self._drift.update(version, model.decision_function(X).tolist()) and not self._drifted:
             log.info("score drift of model %s in the sampled readings: a retraining run is due", version)
-            self._drifted = True
+            self._drifted = True  # logged once until the run it asks for
 
     # -- triggers and runs -----------------------------------------------------------------------
     def due(self) -> str | None:
