@@ -9,8 +9,9 @@ reason ``processing_error`` and the exception as its detail, logged with its tra
 cap still pauses the service if most records fail this way (a fault of the service, not of the data).
 
 What the failed batch did before it raised (metrics counted, scores fed to alert windows) is not undone:
-a record of such a batch may be counted as consumed twice, and an asset's alert window may see one of
-its scores twice. That is the price of never stopping on one record.
+a record of such a batch may be counted twice by outcome, and an asset's alert window may see one of
+its scores twice. That is the price of never stopping on one record. Records are counted as consumed
+here, once per poll, so ``dhag_records_consumed_total`` stays exact.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ log = logging.getLogger(__name__)
 
 
 def process_guarded(
-    processor: BatchProcessor, records: Sequence[Any], now: float | None = None
+    processor: BatchProcessor, records: Sequence[Any], now: float | None = None, *, count: bool = True
 ) -> BatchOutput:
-    """``processor.process(records)``; on an exception, each record on its own, the failing ones
-    dead-lettered (see the module)."""
+    """``processor.process(records)``, counted as consumed (unless ``count`` is False); on an exception,
+    each record on its own, the failing ones dead-lettered (see the module)."""
+    if count:
+        processor.metrics.records_consumed.inc(len(records))
     try:
         return processor.process(records, now=now)
     except Exception as exc:  # noqa: BLE001 - any failure of one record: isolate it, never stop
@@ -44,5 +47,5 @@ def process_guarded(
         log.exception("a batch of %d records raised; processing them one at a time", len(records))
     out = BatchOutput()
     for rec in records:
-        out.add(process_guarded(processor, [rec], now))
+        out.add(process_guarded(processor, [rec], now, count=False))
     return out

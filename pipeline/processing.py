@@ -169,12 +169,12 @@ class BatchProcessor:
 
     # -- the batch -------------------------------------------------------------------------------
     def process(self, records: Sequence[Any], *, now: float | None = None) -> BatchOutput:
-        """Process consumer records (objects with topic, partition, offset, key, value)."""
+        """Process consumer records (objects with topic, partition, offset, key, value); the caller
+        counts them as consumed (:func:`pipeline.poison.process_guarded`), once even if reprocessed."""
         now = time.monotonic() if now is None else now
         out = BatchOutput()
         if not records:
             return out
-        self.metrics.records_consumed.inc(len(records))
         for rec in records:
             tp = (rec.topic, rec.partition)
             if rec.offset + 1 > out.offsets.get(tp, -1):

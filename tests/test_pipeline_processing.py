@@ -237,8 +237,10 @@ def test_a_record_that_raises_is_dead_lettered_and_the_rest_of_its_batch_is_proc
     assert dlq.value == b'{"boom": 1}' and headers["dlq.reason"] == b"processing_error"
     assert headers["dlq.detail"] == b"RuntimeError: unforeseen"
     assert reg.get_sample_value("dhag_dlq_records_total", {"reason": "processing_error"}) == 1
+    assert reg.get_sample_value("dhag_records_consumed_total") == 3  # once each, though reprocessed
     # A batch that does not raise goes through process() once, untouched.
     assert process_guarded(proc, recs[:1], now=1.0).scored == 1
+    assert reg.get_sample_value("dhag_records_consumed_total") == 4
 
 
 def test_a_stream_of_bad_records_logs_a_line_a_minute_per_reason_and_counts_every_one(fitted, caplog) -> None:
