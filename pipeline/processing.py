@@ -30,7 +30,7 @@ __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
 
 log = logging.getLogger(__name__)
 
-DRIFT_LOG_INTERVAL_S = 60.0
+LOG_INTERVAL_S = 60.0  # each recurring condition below logs at most once in this
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,11 @@ class BatchProcessor:
         self.trackers: dict[tuple[str, int], AlertTracker] = {}
         self.drift = ScoreDriftMonitor(delta=settings.drift.delta) if settings.drift.enabled else None
         # A plant whose faults come and go moves the score stream again and again: every detection is
-        # counted (dhag_drift_detections_total), but logged at most once a minute per model. Records
-        # keyed other than by their asset (dhag_records_key_mismatch_total) likewise, on their own log.
-        self._drift_log = ThrottledLog(log, DRIFT_LOG_INTERVAL_S)
-        self._key_log = ThrottledLog(log, DRIFT_LOG_INTERVAL_S)
-        self._dlq_log = ThrottledLog(log, DRIFT_LOG_INTERVAL_S)  # one stuck sensor: a line a minute
+        # counted (dhag_drift_detections_total), but logged at most once a minute. Records keyed other
+        # than by their asset (dhag_records_key_mismatch_total) likewise, on their own log.
+        self._drift_log = ThrottledLog(log, LOG_INTERVAL_S)
+        self._key_log = ThrottledLog(log, LOG_INTERVAL_S)
+        self._dlq_log = ThrottledLog(log, LOG_INTERVAL_S)  # one stuck sensor: a line a minute
         self.guard = DlqGuard(
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
         )
