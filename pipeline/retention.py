@@ -8,21 +8,28 @@ just published, in case a clock step back dated it before older ones), and any a
 read (an operator should look at it before it goes). A removed version loses its artifact, its
 reference sample and its retraining report (``<version>.report.json``): at a run every ten minutes the
 reports alone would be some fifty thousand files a year.
+
+A publication or removal cut short (the process killed, the node lost) can leave a reference sample
+without its artifact, or a temp file of an atomic write; :func:`prune` removes those leftovers too (a
+sample at once, since publication writes it under the same lock; a temp file once it is an hour old,
+since a report is written outside the lock).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection
 from pathlib import Path
 
-from pipeline.registry import _REFERENCE_SUFFIX, _locked, _read_pointer, history, list_models
+from pipeline.registry import _REFERENCE_SUFFIX, _SUFFIX, _locked, _read_pointer, history, list_models
 
 __all__ = ["prune"]
 
 log = logging.getLogger(__name__)
 
 REPORT_SUFFIX = ".report.json"  # written by pipeline.retrain.cycle beside the version it describes
+STALE_TEMP_S = 3600.0  # a temp file of write_atomic this old belongs to no write still running
 
 
 def prune(
@@ -53,6 +60,16 @@ def prune(
             info.path.unlink(missing_ok=True)
             (root / f"{info.version}{_REFERENCE_SUFFIX}").unlink(missing_ok=True)
             (root / f"{info.version}{REPORT_SUFFIX}").unlink(missing_ok=True)
+        leftovers = _leftovers(root)
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+    if leftovers:
+        log.info(
+            "registry %s: removed %d leftover(s) of interrupted writes (%s)",
+            root,
+            len(leftovers),
+            ", ".join(path.name for path in leftovers),
+        )
     if doomed:
         log.info(
             "registry %s: removed %d old version(s) (%s); kept the newest %d, the current one, the history",
@@ -62,3 +79,22 @@ def prune(
             keep,
         )
     return [info.version for info in doomed]
+
+
+def _leftovers(root: Path) -> list[Path]:
+    """Reference samples whose artifact is gone, and temp files older than :data:`STALE_TEMP_S`. Called
+    under the registry's lock, which every publication holds from its sample to its artifact."""
+    orphans = [
+        path
+        for path in root.glob(f"*{_REFERENCE_SUFFIX}")
+        if not (root / f"{path.name[: -len(_REFERENCE_SUFFIX)]}{_SUFFIX}").exists()
+    ]
+    cutoff = time.time() - STALE_TEMP_S
+    stale = []
+    for path in root.glob(".*.tmp"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                stale.append(path)
+        except FileNotFoundError:  # its write just finished or failed
+            continue
+    return sorted(orphans) + sorted(stale)

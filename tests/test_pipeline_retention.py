@@ -48,6 +48,29 @@ def test_prune_keeps_the_newest_the_current_the_history_and_what_it_cannot_read(
         prune(tmp_path, keep=0)
 
 
+def test_prune_removes_the_leftovers_of_interrupted_writes(fitted, tmp_path) -> None:
+    import os
+    import time
+
+    registry.publish(tmp_path, fitted, "v1", reference=SAMPLE)
+    # A publication killed between its sample and its artifact, and atomic writes killed mid-way.
+    (tmp_path / "v2.reference.json.gz").write_bytes((tmp_path / "v1.reference.json.gz").read_bytes())
+    old_temp = tmp_path / ".v3.dhag.abc123.tmp"
+    old_temp.write_bytes(b"partial")
+    hour_ago = time.time() - 3700
+    os.utime(old_temp, (hour_ago, hour_ago))
+    fresh_temp = tmp_path / ".v3.report.json.def456.tmp"  # a report being written right now
+    fresh_temp.write_bytes(b"{")
+    assert prune(tmp_path, keep=1, dry_run=True) == []
+    assert (tmp_path / "v2.reference.json.gz").exists()  # a dry run removes nothing
+    assert prune(tmp_path, keep=1) == []  # no version went; the leftovers did
+    assert not (tmp_path / "v2.reference.json.gz").exists()
+    assert not old_temp.exists()
+    assert fresh_temp.exists()
+    assert (tmp_path / "v1.reference.json.gz").exists()
+    assert registry.load_reference(tmp_path, "v1")  # the served version keeps its sample
+
+
 def test_a_version_named_to_keep_stays_whatever_its_date(fitted, tmp_path) -> None:
     # A clock stepped back dates a new candidate before the older ones; the retrainer names it.
     _registry(fitted, tmp_path)
