@@ -12,6 +12,11 @@ written with ``signature`` (HMAC-SHA256 of the format version and the checksum u
 only artifacts whose signature matches it are loaded: an unsigned one, one signed with another key and
 one edited together with its checksum are all refused. Without the variable nothing is signed and a
 signature present is not checked.
+
+Rotating the key: set the new key in ``DHAG_ARTIFACT_KEY`` and the old one in
+``DHAG_ARTIFACT_PREVIOUS_KEY``. Models signed with either load; new ones are signed with the new key.
+Re-sign the old models with ``dhag sign`` (which reports what it re-signed), then unset the previous
+key: no service has to refuse a model meanwhile.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT_VERSION",
     "KEY_VARIABLE",
+    "PREVIOUS_KEY_VARIABLE",
     "load_model",
     "read_manifest",
     "save_model",
@@ -49,11 +55,12 @@ __all__ = [
 FORMAT_VERSION = 1
 _MAX_BYTES = 1 << 30
 KEY_VARIABLE = "DHAG_ARTIFACT_KEY"
+PREVIOUS_KEY_VARIABLE = "DHAG_ARTIFACT_PREVIOUS_KEY"
 
 
-def _key() -> bytes | None:
+def _key(variable: str = KEY_VARIABLE) -> bytes | None:
     """The signing key from the environment; ``None`` (no signing) when it is unset or empty."""
-    key = os.environ.get(KEY_VARIABLE, "")
+    key = os.environ.get(variable, "")
     return key.encode("utf-8") if key else None
 
 
@@ -196,10 +203,20 @@ def _read(
                 "signed with this deployment's key are loaded."
             )
         if not hmac.compare_digest(str(signature), _signature(key, version, meta["checksum"])):
-            raise ArtifactError(
-                f"Model artifact {str(path)!r} has a signature that {KEY_VARIABLE} does not match: it was "
-                "signed with another key, or modified."
-            )
+            previous = _key(PREVIOUS_KEY_VARIABLE)
+            if previous is None or not hmac.compare_digest(
+                str(signature), _signature(previous, version, meta["checksum"])
+            ):
+                which = (
+                    f"neither {KEY_VARIABLE} nor {PREVIOUS_KEY_VARIABLE} matches"
+                    if previous is not None
+                    else f"{KEY_VARIABLE} does not match"
+                )
+                raise ArtifactError(
+                    f"Model artifact {str(path)!r} has a signature that {which}: it was signed with "
+                    "another key, or modified."
+                )
+            meta = meta | {"signed_with": "previous"}
     try:
         manifest = json.loads(manifest_json)
     except json.JSONDecodeError as exc:
@@ -221,9 +238,15 @@ def sign_artifact(path: str | Path, out: str | Path | None = None) -> Path:
 def read_manifest(path: str | Path, *, with_signature: bool = False) -> dict[str, Any]:
     """The verified manifest of an artifact (settings, features, threshold, training, metadata); with
     ``with_signature``, also ``"signed"``: whether the file carries a signature (checked against
-    ``DHAG_ARTIFACT_KEY`` when that is set, as for every read)."""
+    ``DHAG_ARTIFACT_KEY`` when that is set, as for every read), and ``"signed_with_previous_key"``:
+    whether only ``DHAG_ARTIFACT_PREVIOUS_KEY`` matched it (it is due to be re-signed)."""
     manifest, _, meta = _read(Path(path))
-    return manifest | {"signed": "signature" in meta} if with_signature else manifest
+    if not with_signature:
+        return manifest
+    return manifest | {
+        "signed": "signature" in meta,
+        "signed_with_previous_key": meta.get("signed_with") == "previous",
+    }
 
 
 def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dhag.artifact import KEY_VARIABLE, load_model, read_manifest, sign_artifact
+from dhag.artifact import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE, load_model, read_manifest, sign_artifact
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
 from dhag.exceptions import DHAGError
@@ -103,9 +103,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
         shown = [f"{name} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in list(ranges.items())[:20]]
         print(f"training ranges: {', '.join(shown)}")
     print(f"threshold: {manifest['threshold']:.6f}")
-    print(
-        f"signed: {'yes' if manifest['signed'] else 'no'} (with {KEY_VARIABLE} set, only signed models load)"
-    )
+    if manifest["signed_with_previous_key"]:
+        print(f"signed: with {PREVIOUS_KEY_VARIABLE}, the key being rotated out; re-sign it with `dhag sign`")
+    else:
+        signed = "yes" if manifest["signed"] else "no"
+        print(f"signed: {signed} (with {KEY_VARIABLE} set, only signed models load)")
     settings = manifest.get("settings", {})
     # Artifacts from before these settings existed were trained as the paper, row by row.
     recipe, weighting = settings.get("recipe", "paper"), settings.get("ce_weighting", "rows")
@@ -143,8 +145,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_sign(args: argparse.Namespace) -> int:
-    written = sign_artifact(args.model, args.out)
-    print(f"signed {args.model} with the key in {KEY_VARIABLE}; wrote {written}")
+    if args.out is not None and len(args.model) > 1:
+        raise DHAGError(f"--out names one file: sign {len(args.model)} models in place, or one at a time")
+    for model in args.model:  # each on its own, atomically: a failure leaves the others signed
+        written = sign_artifact(model, args.out)
+        print(f"signed {model} with the key in {KEY_VARIABLE}; wrote {written}")
     return 0
 
 
@@ -213,8 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     sign = sub.add_parser(
         "sign", help=f"sign a model with the key in {KEY_VARIABLE} (models written before it was set)"
     )
-    sign.add_argument("model", type=Path)
-    sign.add_argument("--out", type=Path, help="where to write the signed model (default: in place)")
+    sign.add_argument("model", type=Path, nargs="+", help="one or more models (e.g. a registry's *.dhag)")
+    sign.add_argument(
+        "--out", type=Path, help="where to write the signed model (one model only; default: in place)"
+    )
     sign.set_defaults(func=_cmd_sign)
 
     add_bench_parser(sub)

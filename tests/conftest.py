@@ -26,6 +26,7 @@ settings.load_profile(os.environ.get("DHAG_HYPOTHESIS", "dhag"))
 # The tests that sign models set their own key; one from the developer's shell would refuse every
 # model the others write and read unsigned.
 os.environ.pop("DHAG_ARTIFACT_KEY", None)
+os.environ.pop("DHAG_ARTIFACT_PREVIOUS_KEY", None)
 
 
 @pytest.fixture(scope="session")

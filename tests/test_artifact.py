@@ -191,6 +191,35 @@ def test_with_a_key_set_only_artifacts_signed_with_it_load(
     assert "signature" not in _header(fitted.save(tmp_path / "plain.dhag").read_bytes())["__metadata__"]
 
 
+def test_a_key_is_rotated_without_refusing_a_model(fitted: DHAG, tmp_path, monkeypatch, rng) -> None:
+    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "old-secret")
+    old = fitted.save(tmp_path / "old.dhag")
+    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "new-secret")
+    with pytest.raises(ArtifactError, match="DHAG_ARTIFACT_KEY does not match"):
+        load_model(old)
+    # During the rotation the old key still verifies, and nothing new is signed with it.
+    monkeypatch.setenv(dhag.artifact.PREVIOUS_KEY_VARIABLE, "old-secret")
+    rows = normal(rng, 20)
+    np.testing.assert_array_equal(load_model(old).decision_function(rows), fitted.decision_function(rows))
+    assert read_manifest(old, with_signature=True)["signed_with_previous_key"]
+    new = fitted.save(tmp_path / "new.dhag")
+    assert not read_manifest(new, with_signature=True)["signed_with_previous_key"]
+    dhag.artifact.sign_artifact(old)
+    assert not read_manifest(old, with_signature=True)["signed_with_previous_key"]
+    # A third key is refused, naming both variables; once the rotation ends, the re-signed model loads.
+    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "third-secret")
+    neither = "neither DHAG_ARTIFACT_KEY nor DHAG_ARTIFACT_PREVIOUS_KEY matches"
+    with pytest.raises(ArtifactError, match=neither):
+        load_model(new)
+    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "new-secret")
+    monkeypatch.delenv(dhag.artifact.PREVIOUS_KEY_VARIABLE)
+    assert load_model(old).threshold_ == fitted.threshold_
+    # The previous key alone signs nothing and verifies nothing.
+    monkeypatch.delenv(dhag.artifact.KEY_VARIABLE)
+    monkeypatch.setenv(dhag.artifact.PREVIOUS_KEY_VARIABLE, "old-secret")
+    assert "signature" not in _header(fitted.save(tmp_path / "plain.dhag").read_bytes())["__metadata__"]
+
+
 def test_another_format_version_is_refused(saved: Path, tmp_path) -> None:
     bad = _resave(saved, tmp_path / "v99.dhag", dhag_format="99")
     with pytest.raises(ArtifactError, match=f"format version 99; this build reads version {FORMAT_VERSION}"):

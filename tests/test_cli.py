@@ -240,3 +240,24 @@ def test_sign_carries_a_model_over_to_a_deployment_that_sets_a_key(
     before = load_model(model_path).decision_function(rows)
     np.testing.assert_array_equal(load_model(signed).decision_function(rows), before)
     assert main(["info", str(model_path)]) == 0 and "signed: no" in capsys.readouterr().out
+
+
+def test_sign_re_signs_many_models_when_a_key_is_rotated(
+    model_path: Path, files: dict[str, Path], monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "old-secret")
+    models = [files["root"] / f"v{n}.dhag" for n in range(3)]
+    for path in models:
+        assert main(["sign", str(model_path), "--out", str(path)]) == 0
+    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "new-secret")
+    monkeypatch.setenv("DHAG_ARTIFACT_PREVIOUS_KEY", "old-secret")
+    capsys.readouterr()
+    assert main(["info", str(models[0])]) == 0
+    assert "with DHAG_ARTIFACT_PREVIOUS_KEY, the key being rotated out" in capsys.readouterr().out
+    assert main(["sign", *map(str, models), "--out", str(files["root"] / "x.dhag")]) == 2
+    assert "--out names one file" in capsys.readouterr().err
+    assert main(["sign", *map(str, models)]) == 0
+    assert capsys.readouterr().out.count("signed ") == 3
+    monkeypatch.delenv("DHAG_ARTIFACT_PREVIOUS_KEY")
+    for path in models:
+        assert main(["info", str(path)]) == 0 and "signed: yes" in capsys.readouterr().out

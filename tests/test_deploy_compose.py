@@ -95,7 +95,8 @@ def test_the_retrainer_watches_and_shares_the_daemons_registry_volume() -> None:
     assert settings.kafka.bootstrap_servers == daemon_settings.kafka.bootstrap_servers
     assert settings.model.registry == daemon_settings.model.registry
     # One signing key for both, from the operator's environment (empty: no signing).
-    assert retrainer["environment"]["DHAG_ARTIFACT_KEY"] == daemon["environment"]["DHAG_ARTIFACT_KEY"]
+    for variable in ("DHAG_ARTIFACT_KEY", "DHAG_ARTIFACT_PREVIOUS_KEY"):  # and the same one during a rotation
+        assert retrainer["environment"][variable] == daemon["environment"][variable]
     # The same named volume at the same path: the registry the retrainer promotes into is the daemon's.
     mounts = {name: _named_volumes(svc) for name, svc in (("retrainer", retrainer), ("daemon", daemon))}
     assert mounts["retrainer"] == mounts["daemon"] and mounts["daemon"]

@@ -131,12 +131,10 @@ def test_the_retrainer_is_a_non_root_singleton_sharing_the_registry(tmp_path: Pa
     assert not mounts["registry"].get("readOnly", False)
     assert "ReadWriteMany" in _one("PersistentVolumeClaim")["spec"]["accessModes"]
     # One signing key for both: the retrainer signs what it promotes, the daemons verify it.
-    keys = [
-        {e["name"]: e for e in c.get("env", [])}.get("DHAG_ARTIFACT_KEY")
-        for c in (container, daemon_container)
-    ]
-    assert keys[0] is not None and keys[0] == keys[1]
-    assert keys[0]["valueFrom"]["secretKeyRef"]["optional"] is True  # no Secret: no signing, as before
+    for variable in ("DHAG_ARTIFACT_KEY", "DHAG_ARTIFACT_PREVIOUS_KEY"):  # and the same one during a rotation
+        keys = [{e["name"]: e for e in c.get("env", [])}.get(variable) for c in (container, daemon_container)]
+        assert keys[0] is not None and keys[0] == keys[1]
+        assert keys[0]["valueFrom"]["secretKeyRef"]["optional"] is True  # no Secret: no signing, as before
 
 
 @pytest.mark.parametrize(
