@@ -15,10 +15,18 @@ import hashlib
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-__all__ = ["AlertTracker", "Transition", "alert_event", "range_side", "sensor_numbers", "sensor_tag"]
+__all__ = [
+    "AlertTracker",
+    "Trackers",
+    "Transition",
+    "alert_event",
+    "range_side",
+    "sensor_numbers",
+    "sensor_tag",
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,14 @@ class _AssetState:
         self.last_over_at = 0.0
         self.last_seen_at = 0.0
 
+    def copy(self) -> _AssetState:
+        twin = _AssetState(self.recent.maxlen or 1)
+        twin.recent.extend(self.recent)
+        twin.overs, twin.normal_run = self.overs, self.normal_run
+        twin.last_over_at, twin.last_seen_at = self.last_over_at, self.last_seen_at
+        twin.episode = None if self.episode is None else replace(self.episode)
+        return twin
+
 
 class AlertTracker:
     """Hysteresis state for the assets of one partition.
@@ -84,6 +100,9 @@ class AlertTracker:
         self.quiet_s = quiet_s
         self._assets: dict[str, _AssetState] = {}
         self._forgotten: list[str] = []
+        # Savepoints, innermost last: each maps the assets changed since it to their state before
+        # (None: the asset did not exist), so a batch whose events were not delivered can be undone.
+        self._journal: list[dict[str, _AssetState | None]] = []
 
     def __len__(self) -> int:
         return len(self._assets)
@@ -93,11 +112,55 @@ class AlertTracker:
         state = self._assets.get(asset_id)
         return state is not None and state.episode is not None
 
-    def set_context(self, asset_id: str, context: Any) -> None:
-        """Keep ``context`` (what the open event said) with the asset's open episode for its resolution."""
+    def set_context(self, asset_id: str, alert_id: str, context: Any) -> None:
+        """Keep ``context`` (what the open event said) with the asset's episode ``alert_id`` for its
+        resolution, if that episode is still open."""
         state = self._assets.get(asset_id)
-        if state is not None and state.episode is not None:
+        if state is not None and state.episode is not None and state.episode.alert_id == alert_id:
+            self._touch(asset_id)
             state.episode.context = context
+
+    # -- savepoints ------------------------------------------------------------------------------
+    def savepoint(self) -> int:
+        """Start recording changes; :meth:`rollback` to the returned point undoes every observation,
+        sweep and context since, :meth:`release` keeps them. Points nest (innermost first).
+
+        >>> t = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+        >>> point = t.savepoint()
+        >>> t.observe("p1", True, 0.9, 0, now=0, seed="0").kind
+        'open'
+        >>> t.rollback(point)  # the open event was never delivered
+        >>> t.is_open("p1"), len(t)
+        (False, 0)
+        >>> t.observe("p1", True, 0.9, 0, now=0, seed="0").kind  # replayed: the same event again
+        'open'
+        """
+        self._journal.append({})
+        return len(self._journal)
+
+    def rollback(self, point: int) -> None:
+        """Restore the state at ``point`` (and end it and every point opened after it)."""
+        while len(self._journal) >= point:
+            for asset_id, saved in self._journal.pop().items():
+                if saved is None:
+                    self._assets.pop(asset_id, None)
+                else:
+                    self._assets[asset_id] = saved
+
+    def release(self, point: int) -> None:
+        """Keep the changes since ``point`` (and end it and every point opened after it)."""
+        while len(self._journal) >= point:
+            layer = self._journal.pop()
+            if self._journal:  # an outer point still needs the states from before this one
+                outer = self._journal[-1]
+                for asset_id, saved in layer.items():
+                    outer.setdefault(asset_id, saved)
+
+    def _touch(self, asset_id: str) -> None:
+        """Remember ``asset_id``'s state before its first change since the innermost savepoint."""
+        if self._journal and asset_id not in self._journal[-1]:
+            state = self._assets.get(asset_id)
+            self._journal[-1][asset_id] = None if state is None else state.copy()
 
     def observe(
         self,
@@ -114,6 +177,7 @@ class AlertTracker:
 
         ``seed`` identifies the record (its Kafka position) and becomes the alert id if it opens one.
         """
+        self._touch(asset_id)
         state = self._assets.get(asset_id)
         if state is None:
             state = self._assets[asset_id] = _AssetState(self.window)
@@ -159,12 +223,14 @@ class AlertTracker:
         for asset_id, state in self._assets.items():
             episode = state.episode
             if episode is not None and now - state.last_over_at >= self.quiet_s:
+                self._touch(asset_id)
                 out.append(
                     self._resolve(asset_id, state, episode.last_ts, episode.last_score, None, "quiet_time")
                 )
             elif episode is None and now - state.last_seen_at >= self.quiet_s:
                 idle.append(asset_id)
         for asset_id in idle:
+            self._touch(asset_id)
             del self._assets[asset_id]
         self._forgotten.extend(idle)
         return out
@@ -187,6 +253,50 @@ class AlertTracker:
         return Transition(
             "resolved", episode.alert_id, asset_id, episode.opened_at, ts, score, index, by, episode.context
         )
+
+
+class Trackers(dict[tuple[str, int], AlertTracker]):
+    """The :class:`AlertTracker` of each input partition, made on first use with the same settings, and
+    savepoints over all of them: the daemon undoes a batch whose output the broker did not take, so
+    that processing it again yields the same alert events instead of none.
+
+    >>> trackers = Trackers(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    >>> point = trackers.savepoint()
+    >>> trackers.of(("in", 0)).observe("p1", True, 0.9, 0, now=0, seed="0").kind
+    'open'
+    >>> trackers.rollback(point)
+    >>> len(trackers)  # a tracker made since the point goes too
+    0
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__()
+        self._settings = settings
+
+    def of(self, tp: tuple[str, int]) -> AlertTracker:
+        """The tracker of partition ``tp``, made when it has none."""
+        tracker = self.get(tp)
+        if tracker is None:
+            tracker = self[tp] = AlertTracker(**self._settings)
+        return tracker
+
+    def savepoint(self) -> dict[tuple[str, int], int]:
+        """A savepoint in every tracker (see :meth:`AlertTracker.savepoint`)."""
+        return {tp: tracker.savepoint() for tp, tracker in self.items()}
+
+    def rollback(self, point: Mapping[tuple[str, int], int]) -> None:
+        """Undo everything since ``point``: trackers made since are dropped."""
+        for tp, tracker in list(self.items()):
+            if tp in point:
+                tracker.rollback(point[tp])
+            else:
+                del self[tp]
+
+    def release(self, point: Mapping[tuple[str, int], int]) -> None:
+        """Keep everything since ``point``."""
+        for tp, tracker in self.items():
+            if tp in point:
+                tracker.release(point[tp])
 
 
 def range_side(value: float, training_range: Sequence[float] | None) -> str | None:

@@ -27,11 +27,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
 from pipeline.backoff import ThrottledLog
@@ -45,6 +44,7 @@ from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.poison import process_guarded
 from pipeline.processing import BatchProcessor
+from pipeline.rebalance import Listener, RebalanceHandling
 
 __all__ = ["EXIT_BROKER", "EXIT_OK", "Daemon"]
 
@@ -54,23 +54,7 @@ EXIT_OK = 0
 EXIT_BROKER = 3
 
 
-class _Listener(ConsumerRebalanceListener):
-    """Runs on kafka-python's IO thread: records the change; the loop thread applies it."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self.daemon._on_revoked(set(revoked), lost=False)
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self.daemon._on_assigned(set(assigned))
-
-    def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
-        self.daemon._on_revoked(set(lost), lost=True)
-
-
-class Daemon:
+class Daemon(RebalanceHandling):
     """One consumer in the group of ``kafka.group_id``, scoring the input topic until stopped."""
 
     def __init__(
@@ -120,7 +104,7 @@ class Daemon:
             if not self._connect():
                 return EXIT_OK
             assert self.consumer is not None
-            self.consumer.subscribe([self.kafka.topics.input], listener=_Listener(self))
+            self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))
             self._loop()
             return EXIT_OK
         except BrokerUnavailableError as exc:
@@ -162,67 +146,6 @@ class Daemon:
                 log.warning("closing the consumer failed: %s", exc)
         self.delivery.close()
         self.consumer = None
-
-    # -- rebalances (called on the IO thread) ---------------------------------------------------------
-    def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None:
-        with self._lock:
-            pending = {tp: self._pending.pop(tp) for tp in partitions if tp in self._pending}
-            self._dropped |= partitions
-            self._assignment_changed = True
-        if pending and not lost and self.consumer is not None:
-            self.consumer.commit_async({tp: OffsetAndMetadata(o, "", -1) for tp, o in pending.items()})
-        log.info("partitions %s: %s", "lost" if lost else "revoked", sorted(p.partition for p in partitions))
-
-    def _on_assigned(self, partitions: set[TopicPartition]) -> None:
-        with self._lock:
-            self._assignment_changed = True
-            self._joined = True
-        log.info("partitions assigned: %s", sorted(p.partition for p in partitions))
-
-    def _apply_rebalances(self) -> None:
-        """On the loop thread: drop state of revoked partitions, keep pauses over new ones."""
-        with self._lock:
-            if not self._assignment_changed:
-                return
-            dropped, self._dropped = self._dropped, set()
-            self._assignment_changed = False
-            held_over = self._held_over if self._joined else {}
-            if held_over:
-                self._held_over = {}
-        assert self.consumer is not None
-        assignment = self.consumer.assignment()
-        dropped |= self._moved_on(held_over, assignment)
-        gone = [tp for tp in dropped if tp not in assignment]
-        # A revoked partition that comes back starts fresh too: its records may have been handled
-        # elsewhere in between.
-        self.processor.drop_partitions([(tp.topic, tp.partition) for tp in dropped])
-        for tp in gone:
-            self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
-        self.metrics.assigned_partitions.set(len(assignment))
-        if self.dlq_pause.active and assignment:
-            self.consumer.pause(*assignment)
-
-    def _moved_on(
-        self, held_over: dict[TopicPartition, int], assignment: set[TopicPartition]
-    ) -> set[TopicPartition]:
-        """Of the partitions held before a consumer replacement, those whose alert state must go: not
-        assigned again, or committed past where this daemon left them (another member scored records)."""
-        if not held_over:
-            return set()
-        assert self.consumer is not None
-        moved = set()
-        for tp, offset in held_over.items():
-            try:
-                same = tp in assignment and self.consumer.committed(tp) == offset
-            except KafkaError as exc:
-                log.warning("cannot read the committed offset of %s: %s", tp, exc)
-                same = False
-            if not same:
-                moved.add(tp)
-        kept = sorted(tp.partition for tp in set(held_over) - moved)
-        if kept:
-            log.info("partitions %s came back unchanged: their alert episodes carry on", kept)
-        return moved
 
     # -- the loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -277,13 +200,16 @@ class Daemon:
     def _idle(self) -> None:
         self.health.check(self.consumer)
         self._check_stall()
+        point = self.processor.trackers.savepoint()
         messages = self.processor.sweep()
-        if messages:
-            try:
-                self.delivery.deliver(messages)
-            except DeliveryError as exc:
-                self.delivery.replace()
-                log.warning("quiet-time resolutions not delivered: %s", exc)
+        try:
+            self.delivery.deliver(messages)
+        except DeliveryError as exc:
+            self.processor.trackers.rollback(point)  # the next idle poll resolves them again
+            self.delivery.replace()
+            log.warning("quiet-time resolutions not delivered (sent again on the next idle poll): %s", exc)
+        else:
+            self.processor.trackers.release(point)
         if self._pending:
             try:
                 self._commit_pending()
@@ -344,13 +270,21 @@ class Daemon:
             except KafkaError as exc:
                 self.health.failure("connect", exc)
                 continue
-            self.consumer.subscribe([self.kafka.topics.input], listener=_Listener(self))
+            self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))
             self._last_records_at = time.monotonic()
             return
 
     def _handle(self, records: list[Any]) -> None:
-        out = process_guarded(self.processor, records)
-        self.delivery.deliver(out.messages)
+        # Undelivered, the batch is processed again after a rewind: from the alert state before it, so
+        # that its alert events come again (never an episode open that nobody was told of).
+        point = self.processor.trackers.savepoint()
+        try:
+            out = process_guarded(self.processor, records)
+            self.delivery.deliver(out.messages)
+        except BaseException:
+            self.processor.trackers.rollback(point)
+            raise
+        self.processor.trackers.release(point)
         with self._lock:
             for (topic, partition), offset in out.offsets.items():
                 tp = TopicPartition(topic, partition)

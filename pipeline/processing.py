@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from dhag import DHAG, DHAGError
-from pipeline.alerts import AlertTracker, Transition, alert_event
+from pipeline.alerts import Trackers, Transition, alert_event
 from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
 from pipeline.dlqpause import DlqGuard
@@ -85,7 +85,10 @@ class BatchProcessor:
         self.alerts_topic = topics.alerts
         self.dlq_topic = topics.dlq_topic
         self.scores_topic = topics.scores
-        self.trackers: dict[tuple[str, int], AlertTracker] = {}
+        a = settings.alerts
+        self.trackers = Trackers(
+            open_after=a.open_after, window=a.window, resolve_after=a.resolve_after, quiet_s=a.quiet_s
+        )
         self.drift = ScoreDriftMonitor(delta=settings.drift.delta) if settings.drift.enabled else None
         # A plant whose faults come and go moves the score stream again and again: every detection is
         # counted (dhag_drift_detections_total), but logged at most once a minute. Records keyed other
@@ -158,15 +161,6 @@ class BatchProcessor:
             assets = self._assets.pop(tp, set())
             self.metrics.forget_assets(assets)
 
-    def _tracker(self, tp: tuple[str, int]) -> AlertTracker:
-        tracker = self.trackers.get(tp)
-        if tracker is None:
-            a = self.settings.alerts
-            tracker = self.trackers[tp] = AlertTracker(
-                open_after=a.open_after, window=a.window, resolve_after=a.resolve_after, quiet_s=a.quiet_s
-            )
-        return tracker
-
     # -- the batch -------------------------------------------------------------------------------
     def process(self, records: Sequence[Any], *, now: float | None = None) -> BatchOutput:
         """Process consumer records (objects with topic, partition, offset, key, value); the caller
@@ -236,8 +230,7 @@ class BatchProcessor:
         self.metrics.end_to_end_lag.observe_many(time.time() - parsed.timestamps[good])
         out.scored += int(good.size)
         over = scores > self.threshold
-        opens: list[tuple[Transition, int, tuple[str, int]]] = []
-        closes: list[Transition] = []
+        transitions: list[tuple[Transition, int, tuple[str, int]]] = []
         last_score: dict[str, tuple[float, tuple[str, int], bool]] = {}
         assets, stamps = parsed.asset_ids, parsed.timestamps.tolist()
         scores_list, over_list, beyond_list = scores.tolist(), over.tolist(), beyond.tolist()
@@ -245,7 +238,7 @@ class BatchProcessor:
             rec = records[parsed.indices[j]]
             tp = (rec.topic, rec.partition)
             asset = assets[j]
-            transition = self._tracker(tp).observe(
+            transition = self.trackers.of(tp).observe(
                 asset,
                 over_list[j],
                 scores_list[j],
@@ -256,13 +249,10 @@ class BatchProcessor:
             )
             last_score[asset] = (scores_list[j], tp, beyond_list[j])
             if transition is not None:
-                if transition.kind == "open":
-                    opens.append((transition, j, tp))
-                else:
-                    closes.append(transition)
-        self._publish_transitions(out, opens, closes, parsed)
+                transitions.append((transition, j, tp))
+        self._publish_transitions(out, transitions, parsed)
         for asset, (score, tp, outside) in last_score.items():
-            anomalous = self._tracker(tp).is_open(asset)
+            anomalous = self.trackers.of(tp).is_open(asset)
             # Only assets with series are remembered (to drop them with their partition): the asset
             # limit bounds this memory as it bounds the series.
             if self.metrics.set_asset(asset, score=score, anomalous=anomalous, outside_range=outside):
@@ -300,25 +290,28 @@ class BatchProcessor:
     def _publish_transitions(
         self,
         out: BatchOutput,
-        opens: list[tuple[Transition, int, tuple[str, int]]],
-        closes: list[Transition],
+        transitions: list[tuple[Transition, int, tuple[str, int]]],
         parsed: Any,
     ) -> None:
-        top = self.settings.alerts.top_sensors
-        rows = [j for _, j, _ in opens]
+        """The batch's alert events, in the order they happened (an episode that opens and resolves
+        within the batch resolves with what its open event said)."""
+        opens = [(t, j, tp) for t, j, tp in transitions if t.kind == "open"]
+        top, rows = self.settings.alerts.top_sensors, [j for _, j, _ in opens]
         explained = self.model.explain(parsed.matrix[rows], top=top) if opens else []
+        said: dict[str, tuple[list[dict[str, Any]], Any]] = {}
         for (transition, j, tp), ranked in zip(opens, explained, strict=True):
             sensors = self.active.top_sensors(ranked, parsed.matrix[j], parsed.asset_ids[j])
-            context = (sensors, parsed.values[j])
-            self.trackers[tp].set_context(transition.asset_id, context)
-            out.messages.append(self._alert_message(transition, sensors, parsed.values[j]))
-            out.opened += 1
-            self.metrics.alerts_opened.inc()
-        for transition in closes:
-            sensors, values = transition.context or ([], {})
+            said[transition.alert_id] = (sensors, parsed.values[j])
+            self.trackers[tp].set_context(transition.asset_id, transition.alert_id, said[transition.alert_id])
+        for transition, _, _ in transitions:
+            sensors, values = said.get(transition.alert_id) or transition.context or ([], {})
             out.messages.append(self._alert_message(transition, sensors, values))
-            out.resolved += 1
-            self.metrics.alerts_resolved.labels(transition.resolved_by or "normal_scores").inc()
+            if transition.kind == "open":
+                out.opened += 1
+                self.metrics.alerts_opened.inc()
+            else:
+                out.resolved += 1
+                self.metrics.alerts_resolved.labels(transition.resolved_by or "normal_scores").inc()
 
     def _alert_message(self, transition: Transition, sensors: list[dict[str, Any]], values: Any) -> Outgoing:
         event = alert_event(

@@ -1,0 +1,139 @@
+"""What the scoring daemon does when the group's partitions move: which alert state goes and which stays.
+
+An asset's alert state (its hysteresis window, its open episode) belongs to the consumer that scored
+its records. When a partition goes to another member, its state goes: the other member starts it
+afresh from the committed offset, and this one must not resolve or reopen episodes on records it no
+longer sees. A partition that comes straight back keeps its state, though: kafka-python's default
+assignors revoke every partition on every rebalance (a replica joining or leaving, a rollout) and
+mostly hand the same ones back. Dropping their state then would open every ongoing fault a second
+time under a new ``alert_id`` and leave the first one open for ever.
+
+The rule: a revoked partition whose every processed record is committed is *held over*. When the
+assignment comes, it keeps its state if it is assigned again, nobody committed past this consumer's
+last commit (no other member scored its records meanwhile), and this consumer processed nothing past
+it. Anything else starts fresh, as does a partition lost (without a revoke), or revoked with
+uncommitted records. The same rule carries the state across a replaced consumer
+(:meth:`Daemon._restart_consumer <pipeline.daemon.Daemon._restart_consumer>`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+
+if TYPE_CHECKING:
+    from pipeline.dlqpause import DlqPause
+    from pipeline.metrics import PipelineMetrics
+    from pipeline.processing import BatchProcessor
+
+__all__ = ["Listener", "RebalanceHandling"]
+
+log = logging.getLogger(__name__)
+
+
+class Listener(ConsumerRebalanceListener):
+    """Runs on kafka-python's IO thread: records the change; the loop thread applies it."""
+
+    def __init__(self, daemon: RebalanceHandling) -> None:
+        self.daemon = daemon
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.daemon._on_revoked(set(revoked), lost=False)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.daemon._on_assigned(set(assigned))
+
+    def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
+        self.daemon._on_revoked(set(lost), lost=True)
+
+
+class RebalanceHandling:
+    """The daemon's half that follows the assignment (see the module); state is the daemon's."""
+
+    consumer: KafkaConsumer | None
+    processor: BatchProcessor
+    metrics: PipelineMetrics
+    dlq_pause: DlqPause
+    _lock: threading.Lock
+    _pending: dict[TopicPartition, int]
+    _dropped: set[TopicPartition]
+    _committed: dict[TopicPartition, int]
+    _held_over: dict[TopicPartition, int]
+    _assignment_changed: bool
+    _joined: bool
+
+    # -- called on the IO thread ---------------------------------------------------------------------
+    def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None:
+        with self._lock:
+            pending = {tp: self._pending.pop(tp) for tp in partitions if tp in self._pending}
+            settled = set() if lost else {tp for tp in partitions - set(pending) if tp in self._committed}
+            if settled:
+                self._held_over.update({tp: self._committed[tp] for tp in settled})
+                self._joined = False  # the assignment to come decides (_moved_on)
+            self._dropped |= partitions - settled
+            self._assignment_changed = True
+        if pending and not lost and self.consumer is not None:
+            self.consumer.commit_async({tp: OffsetAndMetadata(o, "", -1) for tp, o in pending.items()})
+        log.info("partitions %s: %s", "lost" if lost else "revoked", sorted(p.partition for p in partitions))
+
+    def _on_assigned(self, partitions: set[TopicPartition]) -> None:
+        with self._lock:
+            self._assignment_changed = True
+            self._joined = True
+        log.info("partitions assigned: %s", sorted(p.partition for p in partitions))
+
+    # -- on the loop thread ----------------------------------------------------------------------------
+    def _apply_rebalances(self) -> None:
+        """Drop the alert state of partitions gone or moved on; keep pauses over new ones."""
+        with self._lock:
+            if not self._assignment_changed:
+                return
+            dropped, self._dropped = self._dropped, set()
+            self._assignment_changed = False
+            held_over = self._held_over if self._joined else {}
+            if held_over:
+                self._held_over = {}
+        assert self.consumer is not None
+        assignment = self.consumer.assignment()
+        dropped |= self._moved_on(held_over, assignment)
+        gone = [tp for tp in dropped if tp not in assignment]
+        # A revoked partition that comes back with uncommitted records starts fresh too: they may have
+        # been handled elsewhere in between.
+        self.processor.drop_partitions([(tp.topic, tp.partition) for tp in dropped])
+        for tp in gone:
+            self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+        self.metrics.assigned_partitions.set(len(assignment))
+        if self.dlq_pause.active and assignment:
+            self.consumer.pause(*assignment)
+
+    def _moved_on(
+        self, held_over: dict[TopicPartition, int], assignment: set[TopicPartition]
+    ) -> set[TopicPartition]:
+        """Of the partitions held over, those whose alert state must go: not assigned again, committed
+        past where this consumer left them (another member scored records), or processed past it here
+        (a batch that ended after the revoke: its commit failed, or moved the offset on)."""
+        if not held_over:
+            return set()
+        assert self.consumer is not None
+        moved = set()
+        for tp, offset in held_over.items():
+            try:
+                same = (
+                    tp in assignment
+                    and self._committed.get(tp) == offset
+                    and self.consumer.committed(tp) == offset
+                )
+            except KafkaError as exc:
+                log.warning("cannot read the committed offset of %s: %s", tp, exc)
+                same = False
+            if not same:
+                moved.add(tp)
+        kept = sorted(tp.partition for tp in set(held_over) - moved)
+        if kept:
+            log.info("partitions %s came back unchanged: their alert episodes carry on", kept)
+        return moved
