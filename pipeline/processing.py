@@ -24,7 +24,7 @@ from pipeline.drift import ScoreDriftMonitor
 from pipeline.features import PlantFeatures
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
-from pipeline.records import SCORING_ERROR, RecordParser
+from pipeline.records import SCORING_ERROR, RecordParser, dlq_value
 
 __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
 
@@ -381,10 +381,8 @@ class BatchProcessor:
             ("dlq.source.offset", str(rec.offset).encode()),
             ("dlq.first_seen", f"{time.time():.3f}".encode()),
         ]
-        # A tombstone is dead-lettered with an empty value, not a null one: on a compacted DLQ a null
-        # value would itself be a tombstone, and delete the earlier dead letters with its key.
-        value = rec.value if rec.value is not None else b""
-        out.messages.append(Outgoing(self.dlq_topic, rec.key, value, headers))
+        value, cut = dlq_value(rec.value)
+        out.messages.append(Outgoing(self.dlq_topic, rec.key, value, headers + cut))
         out.dead_lettered += 1
         self.metrics.dlq_records.labels(reason).inc()
         where = (rec.topic, rec.partition, rec.offset, reason, detail[:200])

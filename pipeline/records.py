@@ -10,6 +10,7 @@ and fall back to checking record by record, which is also the reference the fast
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -24,7 +25,16 @@ from typing import Any
 import numpy as np
 import orjson
 
-__all__ = ["Reason", "Rejection", "ParsedBatch", "RecordParser", "parse_timestamp", "reading_of"]
+__all__ = [
+    "DLQ_VALUE_LIMIT",
+    "ParsedBatch",
+    "Reason",
+    "RecordParser",
+    "Rejection",
+    "dlq_value",
+    "parse_timestamp",
+    "reading_of",
+]
 
 # Epoch seconds at or beyond this are almost surely milliseconds (year 5138); refuse rather than guess.
 _MAX_EPOCH_S = 1e11
@@ -50,6 +60,32 @@ class Reason(StrEnum):
 SCORING_ERROR = "scoring_error"
 PROCESSING_ERROR = "processing_error"
 DLQ_REASONS = (*(r.value for r in Reason), SCORING_ERROR, PROCESSING_ERROR)
+# A dead letter's value is cut to this: Kafka producers and brokers take at most about 1 MiB per message
+# by default, and a consumer fetches up to 10 MiB; a dead letter the broker refused would stop the
+# service on the record it was meant to set aside.
+DLQ_VALUE_LIMIT = 512 * 1024
+
+
+def dlq_value(value: bytes | None) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The value a dead letter carries, and the headers that say when it was cut: the original's size
+    (``dlq.truncated_from``) and SHA-256 (``dlq.original_sha256``); the original stays in its topic at
+    ``dlq.source.*``. A tombstone gives an empty value, not a null one: on a compacted DLQ a null value
+    would itself be a tombstone, and delete the earlier dead letters with its key.
+
+    >>> dlq_value(b"{}"), dlq_value(None)
+    ((b'{}', []), (b'', []))
+    >>> cut, headers = dlq_value(b"x" * (DLQ_VALUE_LIMIT + 1))
+    >>> len(cut), headers[0]
+    (524288, ('dlq.truncated_from', b'524289'))
+    """
+    value = value if value is not None else b""
+    if len(value) <= DLQ_VALUE_LIMIT:
+        return value, []
+    digest = hashlib.sha256(value).hexdigest().encode()
+    return value[:DLQ_VALUE_LIMIT], [
+        ("dlq.truncated_from", str(len(value)).encode()),
+        ("dlq.original_sha256", digest),
+    ]
 
 
 @dataclass(frozen=True)

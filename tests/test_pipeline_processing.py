@@ -256,3 +256,19 @@ def test_a_stream_of_bad_records_logs_a_line_a_minute_per_reason_and_counts_ever
     assert len(lines) == 2 and "not_json" in lines[0] and "not_object" in lines[1]
     assert reg.get_sample_value("dhag_dlq_records_total", {"reason": "not_json"}) == 50
     assert reg.get_sample_value("dhag_dlq_records_total", {"reason": "not_object"}) == 50
+
+
+def test_a_record_too_large_for_the_broker_is_dead_lettered_cut_to_the_limit(fitted) -> None:
+    # Before, the dead letter carried all 2 MiB: the broker refused it, the daemon took that for an
+    # outage, and exited after unavailable_exit_s, to meet the same record again on every restart.
+    from pipeline.records import DLQ_VALUE_LIMIT
+
+    proc, _ = _processor(fitted)
+    huge = b'{"asset_id": "a", "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    out = proc.process([Rec("in", 0, 3, b"a", huge)], now=0.0)
+    ((dlq,),) = [[m for m in out.messages if m.topic == "sensor-readings.dlq"]]
+    headers = dict(dlq.headers)
+    assert headers["dlq.reason"] == b"oversized" and dlq.value == huge[:DLQ_VALUE_LIMIT]
+    assert headers["dlq.truncated_from"] == str(len(huge)).encode()
+    assert len(headers["dlq.original_sha256"]) == 64
+    assert out.offsets == {("in", 0): 4}

@@ -30,14 +30,16 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartitio
 from kafka.errors import KafkaError
 
 from pipeline import registry as reg
+from pipeline.brokerlink import rewind
 from pipeline.config import Settings
 from pipeline.drift import ScoreDriftMonitor
 from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
-from pipeline.labels import LabelError, LabelReason, dlq_headers, parse_label
+from pipeline.labels import LabelError, LabelReason, parse_label
 from pipeline.labelstore import LabelStore, Source
 from pipeline.metrics import RetrainMetrics
 from pipeline.records import reading_of
 from pipeline.retrain.cycle import RunResult, run_cycle
+from pipeline.retrain.deadletters import DeadLetters
 from pipeline.retrain.samples import NormalSampler
 from pipeline.retrain.training import FeatureMap, NotEnoughDataError
 
@@ -72,6 +74,7 @@ class Retrainer:
         self.clock = clock
         self.monotonic = monotonic
         self._watched: dict[str, float] = {}  # pending label -> when this process first saw it waiting
+        self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics)
         self._stop = threading.Event()
         self._drift = ScoreDriftMonitor(delta=settings.drift.delta)
         self._drifted = False
@@ -142,7 +145,7 @@ class Retrainer:
             try:
                 label = parse_label(msg.value, max_bytes=self.cfg.max_label_bytes)
             except LabelError as exc:
-                self._dead_letter(producer, msg.key, msg.value, exc.reason, exc.detail, source, now)
+                self._dead_letters.send(producer, msg.key, msg.value, exc.reason, exc.detail, source, now)
                 continue
             self.metrics.labels_received.labels(label.label).inc()
             if label.alert_id is not None and not self.store.has_alert(label.alert_id):
@@ -165,32 +168,10 @@ class Retrainer:
             elif min(now - item.first_seen, ticks - self._watched[item.source]) >= self.cfg.label_retry_s:
                 detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
                 reason = LabelReason.UNKNOWN_ALERT
-                self._dead_letter(
-                    producer, item.alert_id.encode(), item.raw, reason, detail, source, item.first_seen
+                key = item.alert_id.encode()
+                self._dead_letters.send(
+                    producer, key, item.raw, reason, detail, source, item.first_seen, pending=item.source
                 )
-                self.store.drop_pending(item.source)
-
-    def _dead_letter(
-        self,
-        producer: KafkaProducer,
-        key: bytes | None,
-        raw: bytes | None,
-        reason: LabelReason,
-        detail: str,
-        source: Source,
-        first_seen: float,
-    ) -> None:
-        headers = dlq_headers(
-            reason,
-            detail,
-            topic=source.topic,
-            partition=source.partition,
-            offset=source.offset,
-            first_seen=first_seen,
-        )
-        producer.send(self.topics.labels_dlq, key=key, value=raw or b"", headers=headers)
-        self.metrics.labels_dlq.labels(str(reason)).inc()
-        log.warning("label at %s dead-lettered: %s (%s)", source, reason, detail)
 
     def _readings(self, messages: list[Any]) -> None:
         rows = []
@@ -387,9 +368,14 @@ class Retrainer:
         self._readings(by_topic.get(self.topics.input, []))
         self._retry_pending(producer)
         producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+        refused = self._dead_letters.settle(self.store)
         self.store.commit()
         self.metrics.labels_pending.set(self.store.pending_count())
         self._current_model()  # keeps dhag_registry_current_info up to date (rate-limited)
+        if refused:  # a label refused on arrival is read again, and sent again
+            labels = by_topic.get(self.topics.labels, [])
+            rewind(consumer, labels)
+            offsets = {tp: o for tp, o in offsets.items() if tp.topic != self.topics.labels}
         if offsets:
             try:
                 consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})

@@ -1,0 +1,125 @@
+"""A refused label is never lost to a DLQ the broker would not take: kafka-python's flush does not
+raise for a refused send, so the retrainer checks each one before it commits or forgets the label."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
+from kafka.producer.future import FutureProduceResult
+from prometheus_client import CollectorRegistry
+
+from pipeline.config import Settings
+from pipeline.labelstore import LabelStore, Source
+from pipeline.metrics import RetrainMetrics
+from pipeline.records import DLQ_VALUE_LIMIT
+from pipeline.retrain.service import Retrainer
+
+
+class _Producer:
+    """Each send's result arrives as kafka-python's does: on the future, never raised by flush."""
+
+    def __init__(self) -> None:
+        self.up, self.sent = False, []
+
+    def send(self, topic: str, key=None, value=None, headers=None) -> FutureProduceResult:  # noqa: ANN001
+        future = FutureProduceResult(TopicPartition(topic, 0))
+        if self.up:
+            future.success((0, 0))
+            self.sent.append((topic, value, dict(headers or [])))
+        else:
+            future.failure(KafkaTimeoutError("the broker did not acknowledge"))
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.batch: dict = {}
+        self.commits: list[dict] = []
+        self.seeks: list[tuple[int, int]] = []
+
+    def poll(self, timeout_ms: int = 0) -> dict:
+        batch, self.batch = self.batch, {}
+        return batch
+
+    def commit(self, offsets: dict) -> None:
+        self.commits.append({(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()})
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition(t, 0) for t in ("operator-labels", "sensor-readings")}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp.partition, offset))
+
+
+def _retrainer(clock: list[float]) -> tuple[Retrainer, LabelStore, CollectorRegistry]:
+    store, registry = LabelStore(":memory:"), CollectorRegistry()
+    retrainer = Retrainer(
+        Settings(),
+        store,
+        RetrainMetrics(registry),
+        bootstrap_servers="x:1",
+        clock=lambda: clock[0],
+        monotonic=lambda: clock[0],
+    )
+    retrainer._current_model = lambda: None  # type: ignore[method-assign]
+    return retrainer, store, registry
+
+
+def _record(topic: str, offset: int, value: bytes) -> SimpleNamespace:
+    return SimpleNamespace(topic=topic, partition=0, offset=offset, key=b"k", value=value)
+
+
+def test_a_label_refused_on_arrival_is_read_again_until_its_dead_letter_is_acknowledged() -> None:
+    retrainer, _, registry = _retrainer([1e9])
+    consumer, producer = _Consumer(), _Producer()
+    labels, readings = TopicPartition("operator-labels", 0), TopicPartition("sensor-readings", 0)
+    consumer.batch = {
+        labels: [_record(labels.topic, 7, b"{broken")],
+        readings: [_record(readings.topic, 3, b"{}")],
+    }
+    retrainer._poll(consumer, producer)  # type: ignore[arg-type]
+    # Before, the offset was committed past the label and the label was gone.
+    assert consumer.commits == [{("sensor-readings", 0): 4}]  # the readings go on; the label does not
+    assert consumer.seeks == [(0, 7)]
+    assert registry.get_sample_value("dhag_labels_dlq_total", {"reason": "not_json"}) == 0
+    producer.up = True
+    consumer.batch = {labels: [_record(labels.topic, 7, b"{broken")]}
+    retrainer._poll(consumer, producer)  # type: ignore[arg-type]
+    assert consumer.commits[-1] == {("operator-labels", 0): 8}
+    assert [(topic, value) for topic, value, _ in producer.sent] == [("operator-labels.dlq", b"{broken")]
+    assert registry.get_sample_value("dhag_labels_dlq_total", {"reason": "not_json"}) == 1
+
+
+def test_a_pending_label_stays_pending_until_its_dead_letter_is_acknowledged() -> None:
+    clock = [1e9]
+    retrainer, store, _ = _retrainer(clock)
+    consumer, producer = _Consumer(), _Producer()
+    raw = b'{"alert_id": "never-seen", "label": "confirmed"}'
+    store.add_pending("never-seen", raw, Source("operator-labels", 0, 2), first_seen=clock[0])
+    retrainer._poll(consumer, producer)  # type: ignore[arg-type]
+    clock[0] += Settings().retrain.label_retry_s + 1
+    retrainer._poll(consumer, producer)  # expired, but the DLQ did not take it
+    assert store.pending_count() == 1
+    producer.up = True
+    retrainer._poll(consumer, producer)  # type: ignore[arg-type]
+    assert store.pending_count() == 0
+    ((topic, value, headers),) = producer.sent
+    assert (topic, value, headers["dlq.reason"]) == ("operator-labels.dlq", raw, b"unknown_alert")
+
+
+def test_a_dead_letter_too_large_for_the_broker_is_cut_and_says_so() -> None:
+    retrainer, _, _ = _retrainer([1e9])
+    consumer, producer = _Consumer(), _Producer()
+    producer.up = True
+    labels = TopicPartition("operator-labels", 0)
+    huge = b"x" * (2 * 1024 * 1024)  # a consumer fetches up to 10 MiB; a producer sends up to 1 MiB
+    consumer.batch = {labels: [_record(labels.topic, 0, huge)]}
+    retrainer._poll(consumer, producer)  # type: ignore[arg-type]
+    ((_, value, headers),) = producer.sent
+    assert len(value) == DLQ_VALUE_LIMIT and value == huge[:DLQ_VALUE_LIMIT]
+    assert headers["dlq.reason"] == b"oversized" and headers["dlq.truncated_from"] == str(len(huge)).encode()
