@@ -25,10 +25,12 @@ import hashlib
 import hmac
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
@@ -79,9 +81,26 @@ def _digest(manifest_json: str, tensors: dict[str, torch.Tensor]) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+    """A setting as JSON holds it: numpy scalars as Python numbers, and tuples, arrays and pandas
+    indexes (which scikit-learn style callers pass for column lists) as lists.
+
+    >>> import numpy as np
+    >>> _jsonable(np.int64(3)), _jsonable(("a", np.str_("b"))), _jsonable(np.array([1.5]))
+    (3, ['a', 'b'], [1.5])
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        return value
+    return [_jsonable(v) for v in value]
+
+
+def _serialisable(part: Any) -> bool:
+    try:
+        json.dumps(part, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
@@ -115,7 +134,11 @@ def write_artifact(path: Path, manifest: dict[str, Any], tensors: dict[str, torc
     try:
         manifest_json = json.dumps(manifest, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ArtifactError(f"The model's metadata is not JSON-serialisable: {exc}") from exc
+        where = [key for key, part in manifest.items() if not _serialisable(part)]
+        raise ArtifactError(
+            f"The model cannot be saved: its {' and '.join(where) or 'manifest'} is not JSON-serialisable "
+            f"({exc})."
+        ) from exc
     header = {
         "dhag_format": str(FORMAT_VERSION),
         "manifest": manifest_json,
@@ -126,6 +149,17 @@ def write_artifact(path: Path, manifest: dict[str, Any], tensors: dict[str, torc
         header["signature"] = _signature(key, header["dhag_format"], header["checksum"])
     payload = st_save(tensors, metadata=header)
     return write_atomic(path, payload)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask can only set it, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def write_atomic(path: str | Path, data: bytes) -> Path:
@@ -141,8 +175,13 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # the file replaced keeps its mode; a new one gets the mode the umask gives any new file
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)  # mkstemp makes it 0600: a daemon running as another user could not read it
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -134,7 +134,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             f"{', '.join(format(m['ce_vs_constant'], '.3f') for m in members)} of a constant predictor's; "
             f"{retried} retried); epochs and retry above are member 0's"
         )
-    if "outlier_probe_auroc" in t:
+    if t.get("outlier_probe_auroc") is not None:
         print(
             f"outlier probe: held-out rows pushed 6-9 sd in one column outscore the rows with AUROC "
             f"{t['outlier_probe_auroc']:.3f}; final lambda_norm {t.get('lambda_norm_final')}"

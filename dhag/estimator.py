@@ -284,7 +284,8 @@ class DHAG(Settings):
             "collapsed": collapsed,
             "attempts": attempts,
             "lambda_norm_final": result.history[-1]["lambda_norm"] if result.history else self.lambda_norm,
-            "outlier_probe_auroc": round(float(probe), 4),
+            # None when no column is z-scored (all categorical or passed through): nothing to probe.
+            "outlier_probe_auroc": round(float(probe), 4) if np.isfinite(probe) else None,
             "history": result.history,
             "calibration": {
                 "rows": int(calib.shape[0]),

@@ -202,8 +202,8 @@ def validate_params(est: Any) -> None:
         _check(
             "time_budget",
             est.time_budget,
-            isinstance(est.time_budget, (int, float)) and est.time_budget > 0,
-            "None or a number of seconds > 0",
+            isinstance(est.time_budget, (int, float)) and 0 < est.time_budget < float("inf"),
+            "None or a finite number of seconds > 0",
         )
     _check(
         "discriminator_decay",

@@ -183,7 +183,8 @@ def describe_health(training: dict[str, Any]) -> str:
     "L_ce at 1.004 of a constant predictor's (latent game level; the shifted-row anomalies still ...
     """
     attempts = training.get("attempts") or [{}]
-    probe = float(training.get("outlier_probe_auroc", float("nan")))
+    probe = training.get("outlier_probe_auroc")
+    probe = float("nan") if probe is None else float(probe)
     level = collapse_level(bool(training.get("collapsed")), attempts[-1], probe)
     verdict = {
         None: "learned",

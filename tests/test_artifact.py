@@ -86,7 +86,41 @@ def test_categorical_and_passthrough_preprocessing_survive_the_round_trip(tmp_pa
     assert loaded.categorical == ("mode",) and loaded.passthrough == ("valve_open",)
 
 
+def test_a_model_with_no_z_scored_column_is_saved(tmp_path, rng) -> None:
+    # Before, its outlier probe (nothing to probe) was NaN, which JSON refuses: it trained, never saved.
+    frame = pd.DataFrame({"mode": rng.choice(["run", "idle", "wash"], 100), "valve": rng.integers(0, 2, 100)})
+    model = DHAG(max_epochs=2, categorical=["mode"], passthrough=["valve"], random_state=0).fit(frame)
+    loaded = load_model(model.save(tmp_path / "m.dhag"))
+    assert loaded.training_["outlier_probe_auroc"] is None
+    np.testing.assert_array_equal(loaded.decision_function(frame), model.decision_function(frame))
+
+
+def test_settings_given_as_numpy_or_pandas_values_are_saved_as_plain_json(tmp_path, rng) -> None:
+    frame = pd.DataFrame(normal(rng, 200), columns=FEATURES).assign(mode=rng.choice(["run", "idle"], 200))
+    model = DHAG(max_epochs=2, categorical=frame.columns[-1:], random_state=np.int64(3)).fit(frame)
+    settings = read_manifest(model.save(tmp_path / "m.dhag"))["settings"]
+    assert settings["categorical"] == ["mode"] and settings["random_state"] == 3
+    model.metadata_ = {"owner": object()}
+    with pytest.raises(ArtifactError, match="its metadata is not JSON-serialisable"):
+        model.save(tmp_path / "bad.dhag")
+
+
 # -- atomic write ------------------------------------------------------------------------------------
+def test_a_new_model_file_gets_the_umask_mode_and_a_replaced_one_keeps_its_own(
+    fitted: DHAG, tmp_path
+) -> None:
+    # mkstemp makes 0600 files: a daemon running as another user could not read what the retrainer wrote.
+    old = os.umask(0o027)
+    try:
+        path = fitted.save(tmp_path / "m.dhag")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640
+    path.chmod(0o604)
+    fitted.save(path)
+    assert path.stat().st_mode & 0o777 == 0o604
+
+
 def test_save_leaves_only_the_model_file(fitted: DHAG, tmp_path) -> None:
     path = fitted.save(tmp_path / "nested" / "m.dhag")
     assert sorted(p.name for p in path.parent.iterdir()) == ["m.dhag"]

@@ -94,6 +94,7 @@ def test_dataframe_columns_are_matched_by_name(quick_model, rng) -> None:
         ("target_far", 0),
         ("contamination", 0.7),
         ("time_budget", 0),
+        ("time_budget", float("inf")),  # fits, then could never be saved
         ("discriminator_decay", 0.0),
         ("device", "gpu"),
         ("ce_target", 1.0),
