@@ -26,7 +26,8 @@ logger = logging.getLogger("dhag")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    frame, labels = read_table(args.data, label_column=args.label_column)
+    categorical = comma_list(args.categorical)
+    frame, labels = read_table(args.data, label_column=args.label_column, text_columns=categorical)
     settings = {
         "max_epochs": args.max_epochs,
         "time_budget": args.time_budget,
@@ -39,7 +40,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "target_far": args.target_far,
         "validation_split": args.validation_split,
         "contamination": args.contamination,
-        "categorical": comma_list(args.categorical),
+        "categorical": categorical,
         "passthrough": comma_list(args.passthrough),
         "progress": not args.quiet,
     }
@@ -71,7 +72,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
             f"dhag score: --explain must be 0 (none) or a count of features. Got {args.explain}."
         )
     model = load_model(args.model, device=args.device)
-    frame, _ = read_table(args.data)
+    frame, _ = read_table(args.data, text_columns=model.preprocessor_.categorical)
     scores = model.decision_function(frame)
     out = frame.iloc[:, :0].copy()
     out["score"] = scores

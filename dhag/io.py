@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,14 @@ __all__ = ["read_table"]
 
 
 def read_table(
-    path: str | Path, *, label_column: str | None = None
+    path: str | Path, *, label_column: str | None = None, text_columns: Sequence[str] = ()
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Read a table and split off an optional label column (1 = known anomaly, 0 = normal).
 
     CSV (header row), Parquet, or NPZ (array ``X``; optional ``feature_names`` and, with a label
-    column, an array of that name) are understood, by file suffix.
+    column, an array of that name) are understood, by file suffix. A CSV's ``text_columns`` (the
+    categorical ones) are read as text, so that a category is the same whatever the other rows hold:
+    left to guess, pandas reads ``01`` as the number 1 in a file where every value looks numeric.
 
     Example
     -------
@@ -32,11 +35,12 @@ def read_table(
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"Data file {str(path)!r} does not exist.")
+        what = "is not a file" if path.exists() else "does not exist"
+        raise InputError(f"Data file {str(path)!r} {what}.")
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     try:
         if suffix in (".csv", ".csv.gz"):
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, dtype={str(c): str for c in text_columns} or None)
         elif suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         elif suffix == ".npz":

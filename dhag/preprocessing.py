@@ -93,7 +93,11 @@ def _category_strings(name: str, col: np.ndarray) -> np.ndarray:
         [str(int(v)) if isinstance(v, (float, np.floating)) and v.is_integer() else str(v) for v in values],
         dtype=object,
     )
-    missing = np.asarray([v in ("None", "nan", "NaN", "<NA>") for v in out])
+    # Missing is None, a float NaN or pandas' NA, told before they become strings: a category may be
+    # called "None" or "NaN" itself.
+    missing = np.asarray(
+        [v is None or (isinstance(v, float) and v != v) or type(v).__name__ == "NAType" for v in values]
+    )
     if missing.any():
         raise InputError(
             f"Categorical feature {name!r} has {int(missing.sum())} missing value(s) "

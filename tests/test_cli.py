@@ -261,3 +261,20 @@ def test_sign_re_signs_many_models_when_a_key_is_rotated(
     monkeypatch.delenv("DHAG_ARTIFACT_PREVIOUS_KEY")
     for path in models:
         assert main(["info", str(path)]) == 0 and "signed: yes" in capsys.readouterr().out
+
+
+def test_a_category_that_looks_like_a_number_is_the_same_category_in_every_file(files, capsys) -> None:
+    # Left to guess, pandas read "01" as "01" in the training file (which also holds "x7") and as the
+    # number 1 in a file of "01" and "02" only: every row of that file was an unseen category.
+    gen = np.random.default_rng(8)
+    train = pd.DataFrame(normal(gen, 300), columns=FEATURES).assign(line=gen.choice(["01", "02", "x7"], 300))
+    train.to_csv(files["root"] / "lines.csv", index=False)
+    model = files["root"] / "lines.dhag"
+    argv = ["train", "--data", str(files["root"] / "lines.csv"), "--out", str(model), "--categorical", "line"]
+    assert main([*argv, "--max-epochs", "2", "--quiet", "--seed", "1"]) == 0
+    rows = train[train["line"] != "x7"].head(20)
+    rows.to_csv(files["root"] / "numeric-looking.csv", index=False)
+    capsys.readouterr()
+    assert main(["score", "--model", str(model), "--data", str(files["root"] / "numeric-looking.csv")]) == 0
+    scored = pd.read_csv(io.StringIO(capsys.readouterr().out))["score"].to_numpy()
+    np.testing.assert_allclose(scored, load_model(model).decision_function(rows), rtol=1e-6)

@@ -142,6 +142,15 @@ def test_a_missing_category_is_refused_naming_the_column() -> None:
         pre.transform(rows)
 
 
+def test_a_category_named_like_a_missing_value_is_a_category() -> None:
+    frame = pd.DataFrame({"flow": [1.0, 2.0, 3.0], "fault": ["None", "Minor", "NaN"]})
+    pre = Preprocessor(categorical=["fault"]).fit(frame)
+    assert pre.to_dict()["categories"]["fault"] == ["Minor", "NaN", "None"]
+    for missing in (float("nan"), pd.NA):
+        with pytest.raises(InputError, match=r"'fault' has 1 missing value\(s\) \(first at row 2\)"):
+            pre.transform(frame.assign(fault=pd.Series(["None", "Minor", missing], dtype=object)))
+
+
 def test_declaring_an_unknown_or_doubly_declared_feature_is_a_parameter_error() -> None:
     with pytest.raises(ParameterError, match=r"'categorical' features 'colour' are not among"):
         Preprocessor(categorical=["colour"]).fit(_plant_frame())
