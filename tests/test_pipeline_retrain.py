@@ -76,6 +76,39 @@ def test_a_deliberately_worse_candidate_is_rejected_and_the_current_model_kept(r
     assert reg.describe(registry, result.candidate).is_current is False
 
 
+@pytest.mark.parametrize("labels", ["none", "one confirmed", "rejected only"])
+def test_a_candidate_that_flags_nothing_is_rejected_with_no_confirmed_anomaly_held_out(
+    registry: Path, labels: str
+) -> None:
+    # A drift or schedule run often has no labels. Before, only the false-alarm checks were left, and a
+    # candidate flagging nothing passes those: it was promoted.
+    rng = np.random.default_rng(2)
+    normal_rows = _readings(normal(rng, 1500), 0.0)
+    labelled = {
+        "none": [],
+        "one confirmed": _labelled(gross_outliers(rng, 1), 1, 5.0),
+        "rejected only": _labelled(normal(rng, 10), 0, 5.0),
+    }[labels]
+
+    def blind(current: DHAG, data, settings: RetrainSettings) -> DHAG:
+        model = train_candidate(current, data, settings)
+        model.threshold_ = 1.0
+        return model
+
+    result = run_cycle(registry, labelled, normal_rows, SETTINGS, train=blind)
+    report = json.loads(result.report.read_text())
+    current, candidate = report["metrics"]["current"], report["metrics"]["candidate"]
+    assert candidate["confirmed"] == 0 and candidate["recall"] is None
+    assert result.outcome == "rejected" and reg.current(registry)[0] == "v1"
+    assert current["probe_recall"] > 0.9 and candidate["probe_recall"] == 0.0
+    assert candidate["probes"] == current["probes"] >= 100
+    assert any(reason.startswith("probe_recall 0.000 < current") for reason in report["reasons"])
+    # An honest candidate of the same run passes the probes: they refuse a blind model, not retraining.
+    honest = run_cycle(registry, labelled, normal_rows, SETTINGS).content
+    assert honest["metrics"]["candidate"]["probe_recall"] > 0.9
+    assert not any(reason.startswith("probe_recall") for reason in honest["reasons"])
+
+
 def test_rejected_alerts_join_the_normal_set_and_lower_their_scores(fitted: DHAG) -> None:
     rng = np.random.default_rng(3)
     normal_rows = _readings(normal(rng, 1500), 0.0)
@@ -276,3 +309,14 @@ def test_the_normal_sample_skips_readings_the_daemon_dead_letters(registry: Path
     retrainer._readings([SimpleNamespace(value=v) for v in raw])
     # "pump 1" and "-x" break records.asset_id_pattern: the daemon scores neither, so neither is normal.
     assert [asset for asset, _, _ in store.normal_sample(margin_s=0)] == ["pump-1"]
+
+
+def test_a_reading_with_a_sensor_json_could_not_hold_is_left_out_not_fatal(fitted: DHAG) -> None:
+    # An alert carries a sensor value JSON cannot hold (an integer past 64 bits, imputed) as null; once
+    # labelled, every later run raised TypeError on it.
+    from pipeline.retrain.training import FeatureMap
+
+    fmap = FeatureMap.of(fitted)
+    good = dict(zip(FEATURES, map(float, normal(np.random.default_rng(0), 1)[0]), strict=True))
+    X, kept = fmap.matrix([("p1", good), ("p1", good | {FEATURES[0]: None})])
+    assert kept.tolist() == [True, False] and X.shape == (1, len(FEATURES))

@@ -1,10 +1,13 @@
 """The retrain gate: accept a candidate unless it is worse than the current model beyond a tolerance.
 
 Compared on the holdout that :func:`pipeline.retrain.training.evaluate` scores: recall on held-out
-confirmed anomalies, the share of held-out rejected alerts still flagged, and the share of held-out
-normal readings flagged. Small holdouts and rare flags are judged with exact binomial tails, so that a
-single miss, or a single rejected alert still flagged, among a few does not refuse a candidate, and a
-tenfold rise in rare flags does.
+confirmed anomalies, recall on gross faults made from held-out normal readings
+(:func:`~pipeline.retrain.training.fault_probes`: the one detection check that needs no label, so that a
+run with no confirmed anomaly held out cannot promote a model that flags nothing), the share of
+held-out rejected alerts still flagged, and the share of held-out normal readings flagged. Small
+holdouts and rare flags are judged with exact binomial tails, so that a single miss, or a single
+rejected alert still flagged, among a few does not refuse a candidate, and a tenfold rise in rare flags
+does.
 """
 
 from __future__ import annotations
@@ -42,7 +45,14 @@ def binomial_tail(n: int, k: int, p: float) -> float:
     return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
 
 
-def _recall_drop(cur: float, cand: float, n: int, settings: RetrainSettings) -> str | None:
+def _recall_drop(
+    cur: float,
+    cand: float,
+    n: int,
+    settings: RetrainSettings,
+    name: str = "recall",
+    what: str = "held-out confirmed anomalies",
+) -> str | None:
     """Why the candidate's recall is refused, or None.
 
     Refused when it is below the current model's by more than the tolerance *and* its misses among
@@ -55,14 +65,14 @@ def _recall_drop(cur: float, cand: float, n: int, settings: RetrainSettings) -> 
     tolerance = settings.max_recall_drop
     if not cand < cur - tolerance:
         return None
-    reason = f"recall {cand:.3f} < current {cur:.3f} - tolerance {tolerance:.3f}"
+    reason = f"{name} {cand:.3f} < current {cur:.3f} - tolerance {tolerance:.3f}"
     if n <= 0:
         return reason
     misses = round((1.0 - cand) * n)
     p_value = binomial_tail(n, misses, min(1.0, 1.0 - cur + tolerance))
     if p_value >= settings.recall_significance:
         return None
-    return f"{reason} ({misses} of {n} held-out confirmed anomalies missed, p = {p_value:.3f})"
+    return f"{reason} ({misses} of {n} {what} missed, p = {p_value:.3f})"
 
 
 def _rate_rise(
@@ -152,6 +162,12 @@ def gate(
     if cur_recall is not None and cand_recall is not None:
         n = int(candidate.get("confirmed") or 0)
         if (why := _recall_drop(cur_recall, cand_recall, n, settings)) is not None:
+            reasons.append(why)
+    cur_probe, cand_probe = current.get("probe_recall"), candidate.get("probe_recall")
+    if cur_probe is not None and cand_probe is not None:
+        n = int(candidate.get("probes") or 0)
+        why = _recall_drop(cur_probe, cand_probe, n, settings, "probe_recall", "gross-fault probes")
+        if why is not None:
             reasons.append(why)
     far = "reference_far" if with_reference else "normal_far"
     checks = (
