@@ -351,8 +351,10 @@ def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, 
             )
         target = past[-1]
         load_version(root, target, device=device)
-        _write_atomic(root / HISTORY, json.dumps(past[:-1]) + "\n")
+        # current first: cut short after it, the history still ends with the version now current,
+        # which the next rollback skips (above); the other way round lost the target from the history.
         _switch(root, target, remember_previous=False)
+        _write_atomic(root / HISTORY, json.dumps(past[:-1]) + "\n")
     return present, target
 
 

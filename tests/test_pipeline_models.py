@@ -98,6 +98,33 @@ def test_a_failed_switch_leaves_the_old_pointer_whole(fitted, tmp_path: Path, mo
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("fails", ["current", "history"])
+def test_a_rollback_cut_short_at_either_write_loses_no_version(
+    fitted, tmp_path: Path, monkeypatch, fails: str
+) -> None:
+    # Before, history was written first: cut short before current, the rollback target had left the
+    # history while current stayed, so a retry went two versions back and v2 lost its prune protection.
+    for version in ("v1", "v2", "v3"):
+        registry.publish(tmp_path, fitted, version)
+    real = registry._write_atomic
+
+    def cut_short(path: Path, text: str) -> None:
+        if path.name == fails:
+            raise OSError(28, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(registry, "_write_atomic", cut_short)
+    with pytest.raises(OSError, match="No space"):
+        registry.rollback(tmp_path)
+    monkeypatch.undo()
+    if fails == "current":  # nothing changed: the retry does the whole rollback
+        assert registry.rollback(tmp_path) == ("v3", "v2")
+    else:  # current moved; the retry goes on from it
+        assert _pointer(tmp_path) == "v2"
+    assert registry.rollback(tmp_path) == ("v2", "v1")
+    assert registry.history(tmp_path) == []
+
+
 def test_readers_never_see_a_partial_pointer_while_versions_switch(fitted, tmp_path: Path) -> None:
     registry.publish(tmp_path, fitted, "v1")
     registry.publish(tmp_path, fitted, "v2")
