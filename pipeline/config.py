@@ -25,7 +25,15 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.configsource import ENV_PREFIX, child_environment, env_overrides, env_source, merge, read_yaml
+from pipeline.configsource import (
+    ENV_PREFIX,
+    child_environment,
+    describe_error,
+    env_overrides,
+    merge,
+    read_yaml,
+    text_setting,
+)
 from pipeline.errors import ConfigError
 
 __all__ = [
@@ -339,20 +347,6 @@ class Settings(_Section):
         return self
 
 
-def _describe(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    value = error.get("input")
-    variable = env_source(environ, tuple(str(p) for p in error["loc"]))
-    origin = f" (set by {variable})" if variable else ""
-    if error["type"] == "extra_forbidden":
-        return f"config error: unknown key {key!r} (value {value!r}); remove it or fix its spelling{origin}"
-    message = str(error["msg"])
-    if message.startswith("Value error, "):
-        return f"config error: {key}: {message[len('Value error, ') :]}{origin}"
-    allowed = message[len("Input should be ") :] if message.startswith("Input should be ") else message
-    return f"config error: key {key!r} has value {value!r}; allowed: {allowed}{origin}"
-
-
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read ``path`` (YAML; ``None`` = built-in defaults), apply overrides from ``environ``, validate.
 
@@ -386,11 +380,11 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
         if not isinstance(data, dict):
             raise ConfigError(f"config error: {str(path)!r} must hold a mapping at the top level")
     environ = environ or {}
-    data = merge(data, env_overrides(environ))
+    data = merge(data, env_overrides(environ, text=lambda key: text_setting(Settings, key)))
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(_describe(e, environ) for e in exc.errors())) from None
+        raise ConfigError("\n".join(describe_error(e, environ) for e in exc.errors())) from None
 
 
 def effective_config(settings: Settings) -> str:

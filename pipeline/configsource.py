@@ -1,18 +1,30 @@
 """Where the settings come from, before validation: the YAML file, read so that a key given twice is an
 error rather than a silent overwrite, and environment overrides (``DHAG_PIPELINE_`` then the keys
-joined by ``__``, each value read as a YAML scalar) laid over it by :func:`pipeline.config.load_settings`."""
+joined by ``__``, each value read as a YAML scalar unless the setting is text) laid over it by
+:func:`pipeline.config.load_settings`; and the one-line errors that name the key at fault."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel, SecretStr
 
 from pipeline.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "child_environment", "env_overrides", "env_source", "merge", "read_yaml"]
+__all__ = [
+    "ENV_PREFIX",
+    "child_environment",
+    "describe_error",
+    "env_overrides",
+    "env_source",
+    "merge",
+    "read_yaml",
+    "text_setting",
+]
 
 ENV_PREFIX = "DHAG_PIPELINE_"
 
@@ -30,12 +42,17 @@ def child_environment(overrides: Mapping[str, str], *, inherit: bool = False) ->
     return env | {ENV_PREFIX + key: value for key, value in overrides.items()}
 
 
-def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+def env_overrides(
+    environ: Mapping[str, str], *, text: Callable[[tuple[str, ...]], bool] = lambda key: False
+) -> dict[str, Any]:
     """The nested settings that ``DHAG_PIPELINE_*`` variables of ``environ`` set, each value read as a
-    YAML scalar.
+    YAML scalar, except where ``text(key)`` says the setting is text: a password ``s3cret #2024`` read
+    as YAML would lose its tail to a comment, ``~`` would unset it, ``123456`` would be a number.
 
     >>> env_overrides({"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "500", "HOME": "/root"})
     {'kafka': {'batch_size': 500}}
+    >>> env_overrides({"DHAG_PIPELINE_A__PASSWORD": "s3cret #2024"}, text=lambda key: True)
+    {'a': {'password': 's3cret #2024'}}
     """
     nested: dict[str, Any] = {}
     for name, raw in sorted(environ.items()):
@@ -51,7 +68,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 "join keys with exactly '__'"
             )
         try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
+            value = raw if text(tuple(path)) or not raw.strip() else yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
         node = nested
@@ -84,6 +101,50 @@ def env_source(environ: Mapping[str, str], key: tuple[str, ...]) -> str | None:
             if shared and path[:shared] == tuple(key[:shared]):
                 names.append(name)
     return ", ".join(sorted(names)) or None
+
+
+def text_setting(model: type[BaseModel], key: tuple[str, ...]) -> bool:
+    """Whether ``key`` names a setting of ``model`` that holds text (a string or a secret, optional or
+    not), so that an environment variable sets it to its text as written.
+
+    >>> class Inner(BaseModel):
+    ...     password: SecretStr | None = None
+    ...     size: int = 1
+    >>> class Outer(BaseModel):
+    ...     inner: Inner = Inner()
+    >>> text_setting(Outer, ("inner", "password")), text_setting(Outer, ("inner", "size"))
+    (True, False)
+    """
+    annotation: Any = model
+    for part in key:
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return False
+        field = annotation.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if get_origin(annotation) in (Union, UnionType) and len(options) == 1:
+            annotation = options[0]
+    return annotation in (str, SecretStr)
+
+
+def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """One line for one validation error: the key, the value (never a secret's), what is allowed, and
+    the environment variable that set it, if one did."""
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    value = error.get("input")
+    if any("password" in str(part) for part in error["loc"]):
+        value = "(hidden)"
+    variable = env_source(environ, tuple(str(p) for p in error["loc"]))
+    origin = f" (set by {variable})" if variable else ""
+    if error["type"] == "extra_forbidden":
+        return f"config error: unknown key {key!r} (value {value!r}); remove it or fix its spelling{origin}"
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        return f"config error: {key}: {message[len('Value error, ') :]}{origin}"
+    allowed = message[len("Input should be ") :] if message.startswith("Input should be ") else message
+    return f"config error: key {key!r} has value {value!r}; allowed: {allowed}{origin}"
 
 
 def merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,10 @@ def _list(root: str, out: TextIO) -> int:
     from pipeline import registry
 
     infos = registry.list_models(root)
+    try:
+        registry.current(root)
+    except ModelUnavailableError as exc:  # the daemon cannot start on this registry: say why first
+        out.write(f"current: NONE USABLE: {exc}\n")
     if not infos:
         out.write(f"no models in {root}\n")
         return 0
@@ -118,4 +122,10 @@ def run_models(
         return 0
     except ModelUnavailableError as exc:
         err.write(f"models {args.action}: refused: {exc}\n")
+        return EXIT_REFUSED
+    except OSError as exc:  # a registry this process may read but not write (a daemon's read-only mount)
+        err.write(
+            f"models {args.action}: refused: cannot write to the registry {root!r}: {exc.strerror or exc}; "
+            "run it where the registry is writable (in Kubernetes, in the retrainer's pod)\n"
+        )
         return EXIT_REFUSED

@@ -181,6 +181,35 @@ def test_models_command_prints_and_switches_and_refuses_with_exit_code_2(
     assert "Nothing to roll back to" in capsys.readouterr().err
 
 
+def test_models_list_says_first_when_current_names_no_usable_version(fitted, tmp_path: Path, capsys) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    (tmp_path / "current").write_text("v9\n")  # a version removed by hand, or a pointer restored from backup
+    assert main(["models", "--registry", str(tmp_path), "list"]) == 0
+    first, header, row = capsys.readouterr().out.splitlines()
+    assert first.startswith("current: NONE USABLE:") and "v9" in first
+    assert header.split()[0] == "VERSION" and row.split()[0] == "v1"  # no version is marked current
+
+
+def test_a_switch_on_a_registry_it_cannot_write_is_refused_with_exit_code_2(
+    fitted, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2")
+    real_open = open
+
+    def read_only(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - open's own
+        if str(file).endswith(".lock"):
+            raise OSError(30, "Read-only file system")  # a daemon pod mounts the registry read-only
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", read_only)
+    assert main(["models", "--registry", str(tmp_path), "rollback"]) == 2
+    err = capsys.readouterr().err
+    assert "models rollback: refused: cannot write to the registry" in err and "retrainer" in err
+    monkeypatch.undo()
+    assert _pointer(tmp_path) == "v2"
+
+
 def test_python_m_pipeline_models_promote_exits_2_for_a_bad_artifact(fitted, tmp_path: Path) -> None:
     registry.publish(tmp_path, fitted, "v1")
     registry.publish(tmp_path, fitted, "v2", make_current=False)

@@ -204,12 +204,15 @@ def test_no_secret_reaches_the_daemon_log_or_check_config(model_registry: Path, 
         assert SECRET not in output and "key-pass" not in output
 
 
-def test_an_invalid_secret_setting_is_reported_without_its_value() -> None:
+def test_an_invalid_secret_setting_is_reported_without_its_value(tmp_path) -> None:
     from pipeline.errors import ConfigError
 
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  security:\n    ssl_password: 123456\n")  # a number, not text
     with pytest.raises(ConfigError) as info:
-        load_settings(None, {"DHAG_PIPELINE_KAFKA__SECURITY__SASL_PLAIN_PASSWORD": "[1, 2]"})
-    assert "sasl_plain_password" in str(info.value)
+        load_settings(config, {})
+    assert "ssl_password" in str(info.value) and "(hidden)" in str(info.value)
+    assert "123456" not in str(info.value)
     with pytest.raises(BrokerUnavailableError) as unreachable:
         ensure_topics(
             f"127.0.0.1:{free_port()}",
@@ -224,3 +227,15 @@ def test_an_invalid_secret_setting_is_reported_without_its_value() -> None:
             timeout_s=1.0,
         )
     assert SECRET not in str(unreachable.value)
+
+
+@pytest.mark.parametrize("password", ["s3cret #2024", "~", "123456", "on", "2024-01-01", "[1, 2]", "'q'"])
+def test_a_password_from_the_environment_is_taken_as_written(password: str) -> None:
+    # Read as YAML, the first lost its tail to a comment, the second unset the password, and the next
+    # four were refused, the refusal printing the secret.
+    settings = load_settings(None, {"DHAG_PIPELINE_KAFKA__SECURITY__SASL_PLAIN_PASSWORD": password})
+    assert settings.kafka.security.sasl_plain_password.get_secret_value() == password
+    # Other text settings too; numbers and switches are still read as YAML.
+    env = {"DHAG_PIPELINE_KAFKA__GROUP_ID": "2024", "DHAG_PIPELINE_KAFKA__BATCH_SIZE": "500"}
+    kafka = load_settings(None, env).kafka
+    assert (kafka.group_id, kafka.batch_size) == ("2024", 500)
