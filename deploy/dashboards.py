@@ -278,6 +278,16 @@ def pipeline_health() -> str:
             ],
             unit="percentunit",
         ),
+        _panel(
+            "heatmap",
+            "Anomaly-score distribution (a lasting shift is what DhagDriftDetected reports)",
+            (0, 50, 24, 8),
+            [
+                _target("A", "sum by (le) (increase(dhag_anomaly_score_bucket[$__rate_interval]))", "{{le}}")
+                | {"format": "heatmap"}
+            ],
+            options={"calculate": False, "yAxis": {"unit": "short"}, "cellGap": 1},
+        ),
     ]
     return _dashboard("dhag-pipeline-health", "DHAG pipeline health", panels, [])
 

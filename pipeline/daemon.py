@@ -105,6 +105,9 @@ class Daemon(RebalanceHandling):
                 return EXIT_OK
             assert self.consumer is not None
             self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))
+            # Until the first batch, "last processed" is the start: a daemon restarted onto a quiet input
+            # is stalled after as long as one that went quiet while running, not at once.
+            self.metrics.last_processed.set(time.time())
             self._loop()
             return EXIT_OK
         except BrokerUnavailableError as exc:

@@ -169,7 +169,9 @@ class PipelineMetrics:
             registry=r,
         )
         self.last_processed = Gauge(
-            "dhag_last_processed_timestamp_seconds", "When the last batch was processed.", registry=r
+            "dhag_last_processed_timestamp_seconds",
+            "When the last batch was processed (until the first one: when consumption started).",
+            registry=r,
         )
         self.last_commit = Gauge(
             "dhag_last_commit_timestamp_seconds", "When offsets were last committed.", registry=r

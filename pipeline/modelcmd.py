@@ -1,8 +1,8 @@
-"""``dhag-pipeline models list|show V|promote V|rollback|prune``: look at, switch and trim the model
-registry.
+"""``dhag-pipeline models list|show V|promote V|rollback|prune|train HISTORY``: look at, switch, trim
+and first fill the model registry.
 
 Exit codes: 0 done; 2 refused (an unknown version, an artifact that fails to load, nothing to roll back
-to), with the reason on stderr and the registry unchanged.
+to, a history that cannot train the plant model), with the reason on stderr and the registry unchanged.
 """
 
 from __future__ import annotations
@@ -35,6 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     prune.add_argument("--keep", type=int, help="versions to keep (default: retrain.keep_versions)")
     prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    train = sub.add_parser(
+        "train",
+        help="train the plant model on a normal-operation history (CSV or Parquet: asset_id, t and the "
+        "sensors, as `simulate --history` writes) and publish it with its reference sample",
+    )
+    train.add_argument("history", help="the history file")
+    train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    train.add_argument("--time-budget", type=float, help="seconds of training at most (default 30)")
+    train.add_argument("--version", help="the version to publish as (default: a UTC timestamp)")
+    train.add_argument("--no-promote", action="store_true", help="publish without making it current")
 
 
 def _summary(metrics: object) -> str:
@@ -93,6 +103,35 @@ def _prune(root: str, keep: int, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    from pipeline import registry
+    from pipeline.features import INPUT_SENSORS
+    from pipeline.plantmodel import history_reference, read_history, train_plant_model
+
+    try:
+        history = read_history(args.history)
+    except (OSError, ValueError) as exc:  # missing, unreadable, or not CSV / Parquet
+        raise ModelUnavailableError(f"cannot read the history {args.history!r}: {exc}") from None
+    missing = [c for c in ("asset_id", "t", *INPUT_SENSORS) if c not in history.columns]
+    if missing:
+        raise ModelUnavailableError(f"the history {args.history!r} lacks the column(s) {', '.join(missing)}")
+    if args.time_budget is not None and not 0 < args.time_budget < float("inf"):
+        raise ModelUnavailableError(f"--time-budget must be a number of seconds > 0, got {args.time_budget}")
+    budget = {} if args.time_budget is None else {"time_budget": args.time_budget}
+    model = train_plant_model(history, seed=args.seed, fleet={"history": str(args.history)}, **budget)
+    reference = history_reference(history, settings.retrain.reference_sample_size)
+    version = registry.publish(
+        root, model, args.version, reference=reference, make_current=not args.no_promote
+    )
+    t = model.training_
+    state = "published, not current" if args.no_promote else "current"
+    out.write(
+        f"{version} is {state}: trained on {t['n_train']} rows in {t['fit_seconds']:.0f} s, threshold "
+        f"{model.threshold_:.4f}, {len(reference)} reference readings\n"
+    )
+    return 0
+
+
 def run_models(
     settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -100,7 +139,8 @@ def run_models(
     code."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    from pipeline import registry  # imports torch: only for this command
+    from dhag.exceptions import DHAGError  # dhag imports torch: only for this command
+    from pipeline import registry
 
     root = args.registry or settings.model.registry
     device = settings.model.device
@@ -115,12 +155,14 @@ def run_models(
             previous = registry.promote(root, args.version, device=device)
             out.write(f"{args.version} is current (was {previous or 'none'})\n")
             return 0
+        if args.action == "train":
+            return _train(root, settings, args, out)
         if args.action == "prune":
             return _prune(root, settings.retrain.keep_versions if args.keep is None else args.keep, args, out)
         replaced, restored = registry.rollback(root, device=device)
         out.write(f"{restored} is current again (was {replaced or 'none'})\n")
         return 0
-    except ModelUnavailableError as exc:
+    except (ModelUnavailableError, DHAGError, ValueError) as exc:  # DHAGError: training refused the data
         err.write(f"models {args.action}: refused: {exc}\n")
         return EXIT_REFUSED
     except OSError as exc:  # a registry this process may read but not write (a daemon's read-only mount)

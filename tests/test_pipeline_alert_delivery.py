@@ -1,5 +1,6 @@
-"""An alert event reaches the broker even when its first delivery fails: the batch (or the idle sweep)
-is undone and done again from the alert state before it, never from the state after it."""
+"""The daemon's loop without a broker. An alert event reaches the broker even when its first delivery
+fails: the batch (or the idle sweep) is undone and done again from the alert state before it, never from
+the state after it. Alert state survives a rebalance that hands a partition straight back."""
 
 from __future__ import annotations
 
@@ -216,3 +217,18 @@ def test_a_partition_revoked_with_records_not_yet_committed_starts_afresh(fitted
     daemon._on_assigned({TP})
     daemon._apply_rebalances()
     assert ("in", 0) not in daemon.processor.trackers  # those records may be scored elsewhere too
+
+
+def test_a_daemon_on_a_quiet_input_counts_as_processing_from_its_start(fitted, monkeypatch) -> None:
+    # dhag_last_processed_timestamp_seconds was 0 until the first batch: DhagProcessingStalled fired
+    # two minutes after a restart onto a quiet input instead of after five minutes of silence.
+    import time
+
+    daemon, _ = _daemon(fitted, [], fail=set(), batch=10)
+    consumer = daemon.consumer
+    monkeypatch.setattr(daemon, "_connect", lambda: setattr(daemon, "consumer", consumer) or True)
+    consumer.subscribe = lambda topics, listener: None  # type: ignore[union-attr]
+    consumer.close = lambda autocommit: None  # type: ignore[union-attr]
+    before = time.time()
+    assert daemon.run() == 0  # three empty polls, then the stop the fake consumer asks for
+    assert daemon.metrics.last_processed._value.get() >= before

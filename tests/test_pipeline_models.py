@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline import registry
@@ -233,3 +234,20 @@ def test_reload_check_interval_is_validated() -> None:
     assert load_settings(None, {}).model.reload_check_s == 2.0
     with pytest.raises(ConfigError, match="model.reload_check_s"):
         load_settings(None, {"DHAG_PIPELINE_MODEL__RELOAD_CHECK_S": "0"})
+
+
+def test_models_train_fills_an_empty_registry_from_a_history_file(tmp_path: Path, capsys) -> None:
+    # Before, only Python (train_plant_model, then publish) turned a history into the first model.
+    history = tmp_path / "history.csv"
+    assert main(["simulate", "--history", str(history), "--assets", "2", "--hours", "3"]) == 0
+    base = ["models", "--registry", str(tmp_path / "registry")]
+    assert main([*base, "train", str(history), "--time-budget", "5", "--version", "v1"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("v1 is current: trained on")
+    version, model = registry.load_current(tmp_path / "registry")
+    assert version == "v1" and len(registry.load_reference(tmp_path / "registry", "v1")) == 720
+    assert model.metadata_["fleet"] == {"history": str(history)}
+    assert main([*base, "train", str(history), "--version", "v1"]) == 2  # a version is never replaced
+    assert "already exists" in capsys.readouterr().err
+    pd.read_csv(history).drop(columns="flow_m3h").to_csv(tmp_path / "bad.csv", index=False)
+    assert main([*base, "train", str(tmp_path / "bad.csv")]) == 2
+    assert "lacks the column(s) flow_m3h" in capsys.readouterr().err

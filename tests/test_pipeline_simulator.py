@@ -154,6 +154,9 @@ def test_history_mode_writes_csv_and_parquet(tmp_path) -> None:
     assert len(csv) == len(parquet) == 3 * 120
     assert set(CORE_SENSORS) <= set(csv.columns) and "fault" not in csv.columns
     assert np.allclose(csv["flow_m3h"], parquet["flow_m3h"])
+    for bad in (["--hours", "-1"], ["--interval", "0"]):  # a usage error, not a numpy traceback
+        assert main(["simulate", "--history", str(tmp_path / "x.csv"), *bad]) == 2
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_streaming_needs_a_broker_address(capsys) -> None:

@@ -46,6 +46,9 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
         sys.stderr.write(f"{exc}\n")
         return 2
     if args.history is not None:
+        if not (args.hours > 0 and args.interval > 0):
+            sys.stderr.write(f"--hours and --interval must be > 0, got {args.hours:g}, {args.interval:g}\n")
+            return 2
         frame = fleet.run(args.hours * 3600, args.interval).drop(columns="fault")
         args.history.parent.mkdir(parents=True, exist_ok=True)
         if args.history.suffix == ".parquet":
