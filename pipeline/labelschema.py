@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS labels (
     source TEXT NOT NULL UNIQUE
 );
 CREATE INDEX IF NOT EXISTS labels_alert ON labels (alert_id);
+-- add_alert joins a reading's label to the alert that opened on it: by asset and time, per event.
+CREATE INDEX IF NOT EXISTS labels_asset_ts ON labels (asset_id, ts);
 CREATE TABLE IF NOT EXISTS pending (
     source TEXT PRIMARY KEY,
     alert_id TEXT NOT NULL,

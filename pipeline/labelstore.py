@@ -327,16 +327,23 @@ class LabelStore:
         """
         latest = self.latest_labels()
         rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}
-        rows = self._db.execute("SELECT alert_id, asset_id, opened_at, resolved_at FROM alerts").fetchall()
+        rows = self._db.execute(
+            "SELECT alert_id, asset_id, opened_at, resolved_at FROM alerts ORDER BY asset_id, opened_at"
+        ).fetchall()
         windows: dict[str, list[tuple[float, float]]] = {}
         # A fault an operator confirmed by its reading (one no alert caught) is no normal operation.
         for r in latest:
             if r.alert_id is None and r.y == 1:
                 windows.setdefault(r.asset_id, []).append((r.ts - margin_s, r.ts + margin_s))
-        for alert_id, asset, opened, resolved in rows:
+        for i, (alert_id, asset, opened, resolved) in enumerate(rows):
             if alert_id in rejected:
                 continue
             end = float(resolved) if resolved is not None else float("inf")
+            if resolved is None and i + 1 < len(rows) and rows[i + 1][1] == asset:
+                # An asset has one episode open at a time: one never resolved (its daemon restarted, or
+                # its partition moved, while it was open) ended when the asset's next one opened, else
+                # the asset would give no normal reading for ever.
+                end = float(rows[i + 1][2])
             windows.setdefault(asset, []).append((float(opened) - margin_s, end + margin_s))
         bounds = {
             a: (np.array([w[0] for w in ws]), np.array([w[1] for w in ws])) for a, ws in windows.items()

@@ -224,6 +224,20 @@ def test_the_normal_sample_is_bounded_and_leaves_out_alert_episodes() -> None:
     assert [t for _, t, _ in sample] == sorted(t for _, t, _ in sample)
 
 
+def test_an_alert_never_resolved_ends_when_its_asset_opens_the_next_one() -> None:
+    # Its daemon restarted while it was open, so no resolution came. Before, the asset gave no normal
+    # reading from then on, however many later episodes opened and resolved.
+    store = LabelStore(":memory:")
+    store.add_readings([("p1", float(t), {"x": 0.0}) for t in range(0, 1000, 10)], keep=1000)
+    store.add_alert(_alert("orphan", "p1", 100.0))
+    store.add_alert(_alert("next", "p1", 600.0, state="resolved", ts=650.0))
+    times = {t for _, t, _ in store.normal_sample(margin_s=0.0)}
+    assert not times & {100.0, 300.0, 590.0, 600.0, 650.0}
+    assert {90.0, 660.0, 990.0} <= times
+    store.add_alert(_alert("open", "p1", 800.0))  # the newest one still open: all after it stays out
+    assert max(t for _, t, _ in store.normal_sample(margin_s=0.0)) == 790.0
+
+
 def test_a_rejected_alerts_episode_returns_to_the_normal_sample() -> None:
     store = LabelStore(":memory:")
     store.add_readings([("p1", float(t), {"x": 0.0}) for t in range(0, 200, 10)], keep=1000)
