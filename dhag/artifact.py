@@ -205,10 +205,13 @@ def _read(
     path: Path, *, check_signature: bool = True
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, str]]:
     try:
-        size = path.stat().st_size
-        if size > _MAX_BYTES:
-            raise ArtifactError(f"Model artifact {str(path)!r} is {size} bytes; the limit is {_MAX_BYTES}.")
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a device or a pipe reports no size and never ends
+            raise ArtifactError(f"Model artifact {str(path)!r} is not a regular file.")
+        with path.open("rb") as fh:
+            data = fh.read(_MAX_BYTES + 1)  # the file may grow after the stat
+        if len(data) > _MAX_BYTES:
+            raise ArtifactError(f"Model artifact {str(path)!r} is over the limit of {_MAX_BYTES} bytes.")
     except OSError as exc:
         raise ArtifactError(f"Cannot read model artifact {str(path)!r}: {exc.strerror or exc}.") from exc
     try:

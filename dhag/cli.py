@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -241,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DHAGError as exc:
         print(f"dhag {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`dhag score ... | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:  # a file the command was told to write (or read) that the system refuses
         print(f"dhag {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ import torch
 from dhag.attribution import occlusion_attribution
 from dhag.ensemble import DHAGEnsemble, members_record, train_members
 from dhag.exceptions import InputError, NotFittedError
-from dhag.health import check_finite_weights, outlier_probe
+from dhag.health import check_finite_weights, outlier_probe, warn_small_calibration
 from dhag.modules import DHAGNet
 from dhag.params import ARCH_PARAMS, Settings, resolve_device, train_config, validate_params
 from dhag.preprocessing import Preprocessor, as_columns
@@ -203,7 +203,9 @@ class DHAG(Settings):
         device = resolve_device(self.device)
         started = time.perf_counter()
         names, cols = as_columns(X, self.feature_names)
-        n_rows = len(cols[names[0]]) if names else 0
+        if not names:
+            raise InputError("Need at least 1 feature (column) to train. Got 0.")
+        n_rows = len(cols[names[0]])
         known_mask = known_anomaly_mask(y, n_rows)
         if int((~known_mask).sum()) < 2:
             raise InputError(f"Need at least 2 normal rows to train. Got {int((~known_mask).sum())}.")
@@ -252,7 +254,6 @@ class DHAG(Settings):
         ce_ratio = min(t.ce_ratio for t in members)
         nets = [n for t in members for n in kept_networks(t.net, t.result, make_net)]
         net = nets[0] if len(nets) == 1 else DHAGEnsemble(nets)
-
         check_finite_weights(net)
         self.preprocessor_ = pre
         self.net_ = net
@@ -303,6 +304,7 @@ class DHAG(Settings):
     def _calibrate(self, held_out: np.ndarray, training: np.ndarray) -> float:
         if self.contamination is not None:
             return self._floored(float(np.quantile(training, 1.0 - self.contamination, method="higher")))
+        warn_small_calibration(held_out.size, self.target_far)
         return self.threshold_for(held_out)
 
     def threshold_for(self, normal_scores: np.ndarray) -> float:

@@ -8,10 +8,14 @@ needs no anomaly label and never looks at test data.
 
 The weights check: a training that diverged leaves inf or NaN weights, which score every row NaN and
 flag none; fit refuses such a network before it keeps anything.
+
+The calibration check: a threshold at the ``1 - target_far`` quantile of a few held-out rows is little
+more than their maximum, and the false-alarm rate it gives may be many times ``target_far``; fit warns.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,7 +23,9 @@ import torch
 
 from dhag.exceptions import TrainingError
 
-__all__ = ["check_finite_weights", "outlier_probe", "pushed_rows", "rank_auroc"]
+__all__ = ["check_finite_weights", "outlier_probe", "pushed_rows", "rank_auroc", "warn_small_calibration"]
+
+logger = logging.getLogger("dhag")
 
 _PUSH_LOW, _PUSH_HIGH = 6.0, 9.0
 
@@ -96,3 +102,25 @@ def check_finite_weights(net: torch.nn.Module) -> None:
             f"DHAG training diverged: {len(bad)} weight tensors are not finite (first: {bad[0]}); "
             "try a smaller lr or lambda_norm"
         )
+
+
+def warn_small_calibration(rows: int, target_far: float) -> bool:
+    """Warn (and return True) when ``rows`` held-out normal rows are too few to place a threshold at a
+    false-alarm rate of ``target_far``: fewer than ten expected false alarms among them.
+
+    Example
+    -------
+    >>> warn_small_calibration(30, 0.01), warn_small_calibration(5000, 0.01)
+    (True, False)
+    """
+    if rows * target_far >= 10:
+        return False
+    logger.warning(
+        "the threshold was calibrated on %d held-out normal rows: at target_far %g that is %.1f expected "
+        "false alarms, so the false-alarm rate it gives on new data may be several times the target; train "
+        "on more normal rows, or set contamination instead",
+        rows,
+        target_far,
+        rows * target_far,
+    )
+    return True

@@ -13,6 +13,7 @@ from dhag.exceptions import InputError, NotFittedError, ParameterError
 __all__ = ["Preprocessor", "as_columns"]
 
 logger = logging.getLogger(__name__)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _is_frame(X: Any) -> bool:
@@ -168,9 +169,14 @@ class Preprocessor:
                 frequencies[name] = (counts / counts.sum()).tolist()
                 continue
             col = _numeric(name, cols[name])
-            means[name] = float(col.mean())
+            with np.errstate(over="ignore", invalid="ignore"):
+                means[name], std = float(col.mean()), float(col.std())
             ranges[name] = [float(col.min()), float(col.max())]
-            std = float(col.std())
+            if not (np.isfinite(means[name]) and np.isfinite(std)):
+                raise InputError(
+                    f"Feature {name!r} holds values too large to standardise (up to "
+                    f"{np.abs(col).max():.3g}): its mean or spread overflows; rescale it"
+                )
             scales[name] = 1.0 if name in self.passthrough or np.ptp(col) == 0 or std == 0 else std
         self.feature_names_in_ = names
         self.means_ = means
@@ -232,10 +238,15 @@ class Preprocessor:
                 j += len(cats)
             else:
                 col = _numeric(name, cols[name])
-                if name in self.passthrough:
-                    out[:, j] = col
-                else:
-                    out[:, j] = (col - self.means_[name]) / self.scales_[name]
+                if name not in self.passthrough:
+                    col = (col - self.means_[name]) / self.scales_[name]
+                beyond = np.abs(col) > _FLOAT32_MAX  # the network computes in float32
+                if beyond.any():
+                    raise InputError(
+                        f"Feature {name!r} has {int(beyond.sum())} value(s) too large for the model to score "
+                        f"(first at row {int(np.argmax(beyond))}: beyond float32 once standardised)."
+                    )
+                out[:, j] = col
                 j += 1
         return out
 

@@ -153,9 +153,18 @@ def test_missing_file_is_an_artifact_error_naming_the_path(tmp_path) -> None:
         load_model(tmp_path / "nowhere.dhag")
 
 
-def test_loading_a_directory_is_an_artifact_error(tmp_path) -> None:
-    with pytest.raises(ArtifactError):
+def test_loading_a_directory_or_a_device_is_an_artifact_error(tmp_path) -> None:
+    with pytest.raises(ArtifactError, match="is not a regular file"):
         load_model(tmp_path)
+    # A device reports size 0 and never ends: before, it was read until memory ran out.
+    with pytest.raises(ArtifactError, match="is not a regular file"):
+        load_model("/dev/zero")
+
+
+def test_an_artifact_over_the_size_limit_is_refused(saved: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(dhag.artifact, "_MAX_BYTES", saved.stat().st_size - 1)
+    with pytest.raises(ArtifactError, match="is over the limit"):
+        load_model(saved)
 
 
 def test_truncated_file_is_refused(saved: Path, tmp_path) -> None:

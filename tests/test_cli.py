@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -278,3 +280,25 @@ def test_a_category_that_looks_like_a_number_is_the_same_category_in_every_file(
     assert main(["score", "--model", str(model), "--data", str(files["root"] / "numeric-looking.csv")]) == 0
     scored = pd.read_csv(io.StringIO(capsys.readouterr().out))["score"].to_numpy()
     np.testing.assert_allclose(scored, load_model(model).decision_function(rows), rtol=1e-6)
+
+
+def test_a_reader_that_stops_early_ends_score_quietly(model_path: Path, files, tmp_path: Path) -> None:
+    # `dhag score ... | head` printed "error: [Errno 32] Broken pipe" and exited 2, as if the input was bad.
+    rows = pd.DataFrame(normal(np.random.default_rng(9), 20_000), columns=FEATURES)
+    rows.to_csv(tmp_path / "many.csv", index=False)
+    command = [
+        sys.executable,
+        "-m",
+        "dhag",
+        "score",
+        "--model",
+        str(model_path),
+        "--data",
+        str(tmp_path / "many.csv"),
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stdout.readline().startswith(b"score,anomaly")
+        proc.stdout.close()  # what head does once it has its lines
+        err = proc.stderr.read() if proc.stderr else b""
+        assert proc.wait(timeout=120) == 141
+    assert b"Broken pipe" not in err and b"Traceback" not in err

@@ -128,6 +128,17 @@ def test_nan_or_inf_is_refused_naming_the_column_and_row(bad: float) -> None:
         Preprocessor().fit(rows)
 
 
+def test_values_too_large_to_standardise_or_score_are_refused_naming_the_column() -> None:
+    # Before, a 1e300 made the column's spread inf and the column silently all zeros (then the model
+    # could not be saved), and a 1e39 at scoring read as "NaN or infinite values" naming no column.
+    frame = pd.DataFrame({"flow": [1.0, 2.0, 3.0], "speed": [4.0, 5.0, 1e300]})
+    with pytest.raises(InputError, match=r"Feature 'speed' holds values too large to standardise"):
+        Preprocessor().fit(frame)
+    pre = Preprocessor().fit(frame.assign(speed=[4.0, 5.0, 6.0]))
+    with pytest.raises(InputError, match=r"Feature 'flow' has 1 value\(s\) too large .* row 1"):
+        pre.transform(pd.DataFrame({"flow": [1.0, 1e39], "speed": [4.0, 5.0]}))
+
+
 def test_a_string_in_a_numeric_column_is_refused_naming_the_column() -> None:
     pre = Preprocessor().fit(pd.DataFrame({"flow": [1.0, 2.0], "speed": [4.0, 5.0]}))
     rows = pd.DataFrame({"flow": [1.0, 2.0], "speed": [4.0, "fast"]})
