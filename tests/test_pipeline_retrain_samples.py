@@ -183,3 +183,18 @@ def test_no_normal_training_reading_lies_beside_a_held_out_label() -> None:
     assert near(data.normal_train, "p1") == [] and beside >= 50
     assert len(without.normal_train) - len(data.normal_train) == beside
     assert near(data.normal_train, "p2") == near(without.normal_train, "p2") != []  # other assets stay
+
+
+def test_no_reading_trains_the_candidate_that_judges_or_calibrates_it_in_either_sample() -> None:
+    # The reference carries earlier recent samples forward, cut on a time grid of its own. Before, a
+    # reading held out (or calibrating) in one sample trained the candidate from the other, and the
+    # margin around held-out labels kept only the recent sample's readings out.
+    recent = _readings(normal(np.random.default_rng(7), 1200), 1000.0)
+    reference = _readings(normal(np.random.default_rng(8), 3000), 0.0)[:1000] + recent[::2]
+    labelled = _labelled(normal(np.random.default_rng(9), 10), 0, 2150.0)  # held out: 2157-2159
+    data = split(labelled, recent, 0.3, block_s=50.0, reference=reference, margin_s=30.0)
+    judged = {(a, t) for a, t, _ in data.normal_holdout + data.normal_calibration}
+    judged |= {(a, t) for a, t, _ in data.reference_holdout + data.reference_calibration}
+    trained = {(a, t) for a, t, _ in data.normal_train + data.reference_train}
+    assert judged and trained and not judged & trained
+    assert not [t for _, t, _ in data.reference_train if 2127.0 <= t <= 2189.0]

@@ -82,7 +82,8 @@ def split(
     whole blocks keep neighbouring, nearly identical readings on one side. For the same reason no normal
     training reading lies within ``margin_s`` of a held-out labelled reading of its asset: a rejected
     alert's episode returns to the normal sample, and training on it would judge the candidate's false
-    alarms on readings it learned.
+    alarms on readings it learned. Both rules hold for the reference sample too, and a reading that
+    is in both samples trains only if neither holds it out.
 
     Example
     -------
@@ -101,9 +102,15 @@ def split(
     held: dict[str, list[float]] = {}
     for r in labelled[k:]:
         held.setdefault(r.asset_id, []).append(r.ts)
-    recent["train"] = [
-        n for n in recent["train"] if not any(abs(n[1] - t) <= margin_s for t in held.get(n[0], ()))
-    ]
+    # The reference carries earlier recent samples forward, on a time grid of its own: a reading may sit
+    # in both samples, held out in one. Nothing a candidate is judged or calibrated on trains it.
+    judged = {(r[0], r[1]) for part in ("holdout", "calibration") for r in recent[part] + carried[part]}
+    for sample in (recent, carried):
+        sample["train"] = [
+            n
+            for n in sample["train"]
+            if (n[0], n[1]) not in judged and not any(abs(n[1] - t) <= margin_s for t in held.get(n[0], ()))
+        ]
     return TrainingData(
         list(labelled[:k]),
         list(labelled[k:]),
