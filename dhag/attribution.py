@@ -10,6 +10,8 @@ from dhag.exceptions import ParameterError
 
 __all__ = ["occlusion_attribution"]
 
+_CHUNK_FLOATS = 1 << 24  # 64 MB of float32 occluded rows per scoring call
+
 
 def occlusion_attribution(
     score: Callable[[np.ndarray], np.ndarray],
@@ -25,7 +27,7 @@ def occlusion_attribution(
     ``baseline`` (d,) is the typical preprocessed row; ``slices`` names the columns of each input
     feature (a one-hot group is reset as a whole). A positive contribution means the feature raises
     the score: an operator reads it as "this sensor would look normal and the score would fall by
-    this much". Rows are explained together in one batched scoring call.
+    this much". Rows are explained in batched scoring calls of bounded memory.
 
     Example
     -------
@@ -35,6 +37,8 @@ def occlusion_attribution(
     ...                       [("a", slice(0, 1)), ("b", slice(1, 2))])
     [[('b', 3.0), ('a', 0.5)]]
     """
+    if isinstance(top, np.integer):
+        top = int(top)
     if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and top >= 1):
         raise ParameterError(f"'top' must be None or an int >= 1. Got {top!r} instead.")
     matrix = np.asarray(matrix, dtype=np.float32)
@@ -42,10 +46,17 @@ def occlusion_attribution(
     if n_rows == 0:
         return []
     base = score(matrix)
-    occluded = np.repeat(matrix[:, None, :], n_features, axis=1)  # (n, F, d)
-    for j, (_, cols) in enumerate(slices):
-        occluded[:, j, cols] = baseline[cols]
-    drops = base[:, None] - score(occluded.reshape(n_rows * n_features, -1)).reshape(n_rows, n_features)
+    # The occluded copies take rows x features x columns floats: built a chunk of rows at a time, so
+    # that explaining a large frame never holds more than about _CHUNK_FLOATS of them.
+    chunk = max(1, _CHUNK_FLOATS // max(1, n_features * matrix.shape[1]))
+    drops = np.empty((n_rows, n_features), dtype=np.float64)
+    for start in range(0, n_rows, chunk):
+        rows = matrix[start : start + chunk]
+        occluded = np.repeat(rows[:, None, :], n_features, axis=1)  # (n, F, d)
+        for j, (_, cols) in enumerate(slices):
+            occluded[:, j, cols] = baseline[cols]
+        scored = score(occluded.reshape(len(rows) * n_features, -1)).reshape(len(rows), n_features)
+        drops[start : start + len(rows)] = base[start : start + len(rows), None] - scored
     names = [name for name, _ in slices]
     limit = n_features if top is None else max(0, min(top, n_features))
     ranked = []
