@@ -226,7 +226,8 @@ def evaluate(model: DHAG, data: TrainingData) -> dict[str, float | int | None]:
         return float(np.mean(model.decision_function(X) > model.threshold_)), int(len(X))
 
     normal_rows = [(a, v) for a, _, v in data.reference_holdout or data.normal_holdout]
-    probe_recall, n_probes = flagged(fault_probes(normal_rows, fmap.inputs))
+    probes = fault_probes(normal_rows, fmap.inputs, reads=lambda rows: fmap.matrix(rows)[0])
+    probe_recall, n_probes = flagged(probes)
     recall, n_pos = flagged([(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 1])
     false_alarms, n_neg = flagged([(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 0])
     far, n_normal = flagged([(a, v) for a, _, v in data.normal_holdout])
@@ -247,18 +248,28 @@ def evaluate(model: DHAG, data: TrainingData) -> dict[str, float | int | None]:
 
 
 def fault_probes(
-    rows: Sequence[tuple[str, dict[str, float]]], sensors: Sequence[str], *, limit: int = 1000
+    rows: Sequence[tuple[str, dict[str, float]]],
+    sensors: Sequence[str],
+    *,
+    limit: int = 1000,
+    reads: Callable[[list[tuple[str, dict[str, float]]]], np.ndarray] | None = None,
 ) -> list[tuple[str, dict[str, float]]]:
     """Gross faults made from held-out normal readings: each of up to ``limit`` readings (a seeded
     choice, the same for every model) with one of ``sensors`` pushed up or down by 6 to 9 of that
     sensor's standard deviations over ``rows``. No label says what a fault looks like, so these stand in
     for one where no confirmed anomaly is held out: a candidate that stopped flagging them (a threshold
     of 1, a network that scores every row alike) is refused however quiet it is on normal readings.
+    With ``reads`` (readings -> the model's input matrix), a sensor the model's input does not depend
+    on is never pushed (the plant model leaves the winding temperature out): no model could see it.
 
     >>> rows = [("p1", {"flow": 10.0 + i % 3, "temp": 50.0}) for i in range(30)]
     >>> probes = fault_probes(rows, ["flow", "temp"])
     >>> len(probes), all(abs(v["flow"] - 11) > 4 and v["temp"] == 50.0 for _, v in probes)
     (30, True)
+    >>> rows = [("p1", {"flow": 10.0 + i % 3, "temp": 50.0 + i % 2}) for i in range(30)]
+    >>> reads_flow = lambda readings: np.array([[v["flow"]] for _, v in readings])
+    >>> all(v["temp"] in (50.0, 51.0) for _, v in fault_probes(rows, ["flow", "temp"], reads=reads_flow))
+    True
     """
     complete = [(a, v) for a, v in rows if all(v.get(s) is not None for s in sensors)]
     if len(complete) < 2 or not sensors:
@@ -266,6 +277,20 @@ def fault_probes(
     values = np.array([[float(v[s]) for s in sensors] for _, v in complete])
     spread = values.std(axis=0)
     usable = np.flatnonzero(np.isfinite(spread) & (spread > 0))
+    if reads is not None:
+        sample = complete[:8]
+        unpushed = reads(sample)
+        usable = np.array(
+            [
+                j
+                for j in usable.tolist()
+                if not np.allclose(
+                    reads([(a, v | {sensors[j]: float(v[sensors[j]]) + 8.0 * spread[j]}) for a, v in sample]),
+                    unpushed,
+                )
+            ],
+            dtype=int,
+        )
     if usable.size == 0:
         return []
     rng = np.random.default_rng(0)
