@@ -63,19 +63,15 @@ def prune(
         leftovers = _leftovers(root)
         for path in leftovers:
             path.unlink(missing_ok=True)
-    if leftovers:
+    if doomed or leftovers:
         log.info(
-            "registry %s: removed %d leftover(s) of interrupted writes (%s)",
-            root,
-            len(leftovers),
-            ", ".join(path.name for path in leftovers),
-        )
-    if doomed:
-        log.info(
-            "registry %s: removed %d old version(s) (%s); kept the newest %d, the current one, the history",
+            "registry %s: removed %d old version(s) (%s) and %d leftover(s) of interrupted writes (%s); "
+            "kept the newest %d, the current one, the history",
             root,
             len(doomed),
-            ", ".join(info.version for info in doomed),
+            ", ".join(info.version for info in doomed) or "-",
+            len(leftovers),
+            ", ".join(path.name for path in leftovers) or "-",
             keep,
         )
     return [info.version for info in doomed]
