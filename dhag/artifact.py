@@ -148,6 +148,8 @@ def write_artifact(path: Path, manifest: dict[str, Any], tensors: dict[str, torc
     if key is not None:
         header["signature"] = _signature(key, header["dhag_format"], header["checksum"])
     payload = st_save(tensors, metadata=header)
+    if len(payload) > _MAX_BYTES:  # written, it could never be loaded
+        raise ArtifactError(f"The model is {len(payload)} bytes; an artifact may hold at most {_MAX_BYTES}.")
     return write_atomic(path, payload)
 
 

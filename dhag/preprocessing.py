@@ -133,8 +133,9 @@ class Preprocessor:
         passthrough: Sequence[str] = (),
         feature_names: Sequence[str] | None = None,
     ) -> None:
-        self.categorical = tuple(categorical)
-        self.passthrough = tuple(passthrough)
+        # Column names are read as text (a frame's integer column 1 is feature "1"): so are these.
+        self.categorical = tuple(str(c) for c in categorical)
+        self.passthrough = tuple(str(c) for c in passthrough)
         self.feature_names = None if feature_names is None else tuple(feature_names)
 
     # -- fitting ---------------------------------------------------------------------------------

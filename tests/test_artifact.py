@@ -161,10 +161,15 @@ def test_loading_a_directory_or_a_device_is_an_artifact_error(tmp_path) -> None:
         load_model("/dev/zero")
 
 
-def test_an_artifact_over_the_size_limit_is_refused(saved: Path, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(dhag.artifact, "_MAX_BYTES", saved.stat().st_size - 1)
+def test_an_artifact_over_the_size_limit_is_refused_and_never_written(
+    fitted: DHAG, saved: Path, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(dhag.artifact, "_MAX_BYTES", saved.stat().st_size - 1000)
     with pytest.raises(ArtifactError, match="is over the limit"):
         load_model(saved)
+    with pytest.raises(ArtifactError, match="an artifact may hold at most"):
+        fitted.save(tmp_path / "big.dhag")
+    assert not (tmp_path / "big.dhag").exists()
 
 
 def test_truncated_file_is_refused(saved: Path, tmp_path) -> None:

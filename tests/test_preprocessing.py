@@ -153,6 +153,13 @@ def test_a_missing_category_is_refused_naming_the_column() -> None:
         pre.transform(rows)
 
 
+def test_integer_column_names_are_declared_as_they_are_named() -> None:
+    # Names are read as text; a declared integer name said "features 1 are not among ('0', '1')".
+    frame = pd.DataFrame({0: [1.0, 2.0, 3.0], 1: ["a", "b", "a"]})
+    pre = Preprocessor(categorical=[1]).fit(frame)
+    assert pre.output_names_ == ["0", "1=a", "1=b"]
+
+
 def test_a_category_named_like_a_missing_value_is_a_category() -> None:
     frame = pd.DataFrame({"flow": [1.0, 2.0, 3.0], "fault": ["None", "Minor", "NaN"]})
     pre = Preprocessor(categorical=["fault"]).fit(frame)
