@@ -107,13 +107,10 @@ def text_setting(model: type[BaseModel], key: tuple[str, ...]) -> bool:
     """Whether ``key`` names a setting of ``model`` that holds text (a string or a secret, optional or
     not), so that an environment variable sets it to its text as written.
 
-    >>> class Inner(BaseModel):
-    ...     password: SecretStr | None = None
-    ...     size: int = 1
-    >>> class Outer(BaseModel):
-    ...     inner: Inner = Inner()
-    >>> text_setting(Outer, ("inner", "password")), text_setting(Outer, ("inner", "size"))
-    (True, False)
+    >>> from pipeline.config import Settings
+    >>> [text_setting(Settings, k) for k in [("kafka", "security", "sasl_plain_password"),
+    ...                                       ("kafka", "group_id"), ("kafka", "batch_size")]]
+    [True, True, False]
     """
     annotation: Any = model
     for part in key:
