@@ -104,12 +104,14 @@ def split(
         held.setdefault(r.asset_id, []).append(r.ts)
     # The reference carries earlier recent samples forward, on a time grid of its own: a reading may sit
     # in both samples, held out in one. Nothing a candidate is judged or calibrated on trains it.
-    judged = {(r[0], r[1]) for part in ("holdout", "calibration") for r in recent[part] + carried[part]}
+    # A reading is the same one when asset, time and values match: two runs of one plant (or a replay)
+    # may share timestamps.
+    judged = {_identity(r) for part in ("holdout", "calibration") for r in recent[part] + carried[part]}
     for sample in (recent, carried):
         sample["train"] = [
             n
             for n in sample["train"]
-            if (n[0], n[1]) not in judged and not any(abs(n[1] - t) <= margin_s for t in held.get(n[0], ()))
+            if _identity(n) not in judged and not any(abs(n[1] - t) <= margin_s for t in held.get(n[0], ()))
         ]
     return TrainingData(
         list(labelled[:k]),
@@ -121,6 +123,10 @@ def split(
         carried["holdout"],
         carried["calibration"],
     )
+
+
+def _identity(reading: Reading) -> tuple[str, float, tuple[tuple[str, float], ...]]:
+    return reading[0], reading[1], tuple(sorted(reading[2].items()))
 
 
 def _blocks(rows: Sequence[Reading], every: int, block_s: float) -> dict[str, list[Reading]]:
