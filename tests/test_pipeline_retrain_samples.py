@@ -199,7 +199,7 @@ def test_no_reading_trains_the_candidate_that_judges_or_calibrates_it_in_either_
     assert judged and trained and not judged & trained
     assert not [t for _, t, _ in data.reference_train if 2127.0 <= t <= 2189.0]
     # Another run of the plant on the same clock is other readings, not the same ones held out.
-    other_run = _readings(normal(np.random.default_rng(11), 1200), 1000.0)
+    other_run = _readings(normal(np.random.default_rng(11), 2200), 0.0)  # 1000-2199 on the recent's clock
     data = split([], recent, 0.3, block_s=50.0, reference=other_run)
     assert len(data.reference_train) == len(
         split([], [], 0.3, block_s=50.0, reference=other_run).reference_train
