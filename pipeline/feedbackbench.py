@@ -39,7 +39,7 @@ from pipeline.labels import Label
 from pipeline.labelstore import LabelledReading, LabelStore, Source
 from pipeline.plantbench import evaluate, fault_windows, in_window, scenario
 from pipeline.plantmodel import history_reference, train_plant_model
-from pipeline.retrain.samples import NormalSampler
+from pipeline.retrain.samples import NormalSampler, Reading
 from pipeline.retrain.training import FeatureMap, Judgement, judge
 from pipeline.simulator.faults import Fault
 
@@ -140,6 +140,15 @@ def _quality(model: DHAG, stream: pd.DataFrame, faults: list[Fault], alerts: Ale
         "detection_rate": result["detection_rate"],
         "operating_point": _operating_point(model, stream, scores),
     }
+
+
+def _before(reference: list[Reading], live: pd.DataFrame) -> list[Reading]:
+    """The history's reference sample dated to end before the live readings begin, as a plant's history
+    precedes its operation. The simulator starts every run on one clock; left there, the history would
+    share timestamps with the live period, and the retrainer's rule that keeps readings near a held-out
+    label out of training would drop history readings that only share their time with it."""
+    shift = max(r[1] for r in reference) - float(live["t"].min()) + INTERVAL_S if reference else 0.0
+    return [(a, t - max(shift, 0.0), v) for a, t, v in reference]
 
 
 def feedback_data(
@@ -262,7 +271,7 @@ def run_feedback_bench(
     labelled, normal, n_alerts = data(0.0)
     noisy_labels, noisy_normal, _ = data(noise)
     cfg: RetrainSettings = settings.retrain.model_copy(update={"seed": seed})
-    reference = history_reference(history, cfg.reference_sample_size)
+    reference = _before(history_reference(history, cfg.reference_sample_size), stream)
     clean = judge(model, labelled, normal, cfg, reference=reference)
     noisy = judge(model, noisy_labels, noisy_normal, cfg, reference=reference)
     result: dict[str, Any] = {
@@ -340,7 +349,7 @@ def run_quiet_feedback_bench(
         max_labels=max_labels,
     )
     cfg: RetrainSettings = settings.retrain.model_copy(update={"seed": seed})
-    reference = history_reference(history, cfg.reference_sample_size)
+    reference = _before(history_reference(history, cfg.reference_sample_size), period)
     verdict = judge(model, labelled, normal, cfg, reference=reference)
 
     def measured(m: DHAG) -> dict[str, Any]:
