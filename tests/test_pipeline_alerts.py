@@ -116,9 +116,10 @@ def test_a_rolled_back_batch_yields_the_same_events_when_processed_again(
     expected = _apply(reference, batch + inner, 100)
     point = replayed.savepoint()
     _apply(replayed, batch, 100)
-    if nested:  # a record-by-record retry inside the batch, kept
-        replayed.release(replayed.savepoint())
+    inner_point = replayed.savepoint() if nested else None  # a record-by-record retry, kept
     _apply(replayed, inner, 100 + len(batch))
+    if inner_point is not None:
+        replayed.release(inner_point)
     replayed.rollback(point)
     assert _apply(replayed, batch + inner, 100) == expected
     after = _apply(replayed, before, 200)
