@@ -43,16 +43,20 @@ def child_environment(overrides: Mapping[str, str], *, inherit: bool = False) ->
 
 
 def env_overrides(
-    environ: Mapping[str, str], *, text: Callable[[tuple[str, ...]], bool] = lambda key: False
+    environ: Mapping[str, str], *, text: Callable[[tuple[str, ...]], str | None] = lambda key: None
 ) -> dict[str, Any]:
     """The nested settings that ``DHAG_PIPELINE_*`` variables of ``environ`` set, each value read as a
-    YAML scalar, except where ``text(key)`` says the setting is text: a password ``s3cret #2024`` read
-    as YAML would lose its tail to a comment, ``~`` would unset it, ``123456`` would be a number.
+    YAML scalar, except where ``text(key)`` says the setting is text (see :func:`text_setting`): a
+    password ``s3cret #2024`` read as YAML would lose its tail to a comment, ``~`` would unset it,
+    ``123456`` would be a number. An optional text setting that is no secret (a path) is still unset
+    by ``null`` or ``~``.
 
     >>> env_overrides({"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "500", "HOME": "/root"})
     {'kafka': {'batch_size': 500}}
-    >>> env_overrides({"DHAG_PIPELINE_A__PASSWORD": "s3cret #2024"}, text=lambda key: True)
+    >>> env_overrides({"DHAG_PIPELINE_A__PASSWORD": "s3cret #2024"}, text=lambda key: "secret")
     {'a': {'password': 's3cret #2024'}}
+    >>> env_overrides({"DHAG_PIPELINE_A__CAFILE": "null"}, text=lambda key: "optional")
+    {'a': {'cafile': None}}
     """
     nested: dict[str, Any] = {}
     for name, raw in sorted(environ.items()):
@@ -67,8 +71,12 @@ def env_overrides(
                 f"config error: environment variable {name} has a key part that starts or ends with '_'; "
                 "join keys with exactly '__'"
             )
+        kind = text(tuple(path))
         try:
-            value = raw if text(tuple(path)) or not raw.strip() else yaml.safe_load(raw)
+            if kind == "optional" and raw.strip() in _NULLS:
+                value = None
+            else:
+                value = raw if kind is not None or not raw.strip() else yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
         node = nested
@@ -103,27 +111,35 @@ def env_source(environ: Mapping[str, str], key: tuple[str, ...]) -> str | None:
     return ", ".join(sorted(names)) or None
 
 
-def text_setting(model: type[BaseModel], key: tuple[str, ...]) -> bool:
-    """Whether ``key`` names a setting of ``model`` that holds text (a string or a secret, optional or
-    not), so that an environment variable sets it to its text as written.
+def text_setting(model: type[BaseModel], key: tuple[str, ...]) -> str | None:
+    """How an environment variable sets ``key`` of ``model`` when it holds text: ``"secret"`` (always
+    the text as written), ``"optional"`` (text, or unset by a YAML null), ``"text"``; ``None`` when the
+    setting is no text (read as YAML).
 
     >>> from pipeline.config import Settings
     >>> [text_setting(Settings, k) for k in [("kafka", "security", "sasl_plain_password"),
-    ...                                       ("kafka", "group_id"), ("kafka", "batch_size")]]
-    [True, True, False]
+    ...     ("kafka", "security", "ssl_cafile"), ("kafka", "group_id"), ("kafka", "batch_size")]]
+    ['secret', 'optional', 'text', None]
     """
     annotation: Any = model
+    optional = False
     for part in key:
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return False
+            return None
         field = annotation.model_fields.get(part)
         if field is None:
-            return False
+            return None
         annotation = field.annotation
         options = [a for a in get_args(annotation) if a is not type(None)]
+        optional = get_origin(annotation) in (Union, UnionType) and len(options) < len(get_args(annotation))
         if get_origin(annotation) in (Union, UnionType) and len(options) == 1:
             annotation = options[0]
-    return annotation in (str, SecretStr)
+    if annotation is SecretStr:
+        return "secret"
+    return ("optional" if optional else "text") if annotation is str else None
+
+
+_NULLS = ("null", "Null", "NULL", "~")
 
 
 def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
