@@ -23,11 +23,19 @@ import torch
 
 from dhag.exceptions import TrainingError
 
-__all__ = ["check_finite_weights", "outlier_probe", "pushed_rows", "rank_auroc", "warn_small_calibration"]
+__all__ = [
+    "PUSH_RANGE",
+    "check_finite_weights",
+    "outlier_probe",
+    "pushed_rows",
+    "rank_auroc",
+    "warn_small_calibration",
+]
 
 logger = logging.getLogger("dhag")
 
-_PUSH_LOW, _PUSH_HIGH = 6.0, 9.0
+# How far a probe pushes a column, in standard deviations (also the retrain gate's fault probes).
+PUSH_RANGE = _PUSH_LOW, _PUSH_HIGH = 6.0, 9.0
 
 
 def rank_auroc(negative: np.ndarray, positive: np.ndarray) -> float:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from dhag import DHAG
+from dhag.health import PUSH_RANGE
 from pipeline.config import RetrainSettings
 from pipeline.features import INPUT_SENSORS, METADATA_KEY, PlantFeatures
 from pipeline.labelstore import LabelledReading
@@ -299,7 +300,7 @@ def fault_probes(
     for i in sorted(chosen.tolist()):
         asset, reading = complete[i]
         j = int(rng.choice(usable))
-        push = rng.uniform(6.0, 9.0) * spread[j] * rng.choice([-1.0, 1.0])
+        push = rng.uniform(*PUSH_RANGE) * spread[j] * rng.choice([-1.0, 1.0])
         probes.append((asset, reading | {sensors[j]: float(reading[sensors[j]]) + push}))
     return probes
 
