@@ -128,7 +128,7 @@ def plant_overview() -> str:
         ),
         _panel(
             "timeseries",
-            "Alerts opened and resolved (per hour)",
+            "Alerts opened, resolved and carried over a restart (per hour)",
             (0, 24, 24, 7),
             [
                 _target("A", "sum(increase(dhag_alerts_opened_total[1h]))", "opened"),
@@ -137,6 +137,7 @@ def plant_overview() -> str:
                     "sum by (resolved_by) (increase(dhag_alerts_resolved_total[1h]))",
                     "resolved ({{resolved_by}})",
                 ),
+                _target("C", "sum(increase(dhag_alerts_carried_over_total[1h]))", "carried over"),
             ],
         ),
         _panel(

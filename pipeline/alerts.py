@@ -42,6 +42,7 @@ class Transition:
     index: int | None
     resolved_by: str | None = None
     context: Any = None
+    source: str | None = None
 
 
 @dataclass
@@ -51,6 +52,7 @@ class _Episode:
     last_score: float
     last_ts: float
     context: Any = None
+    source: str | None = None
 
 
 class _AssetState:
@@ -119,6 +121,31 @@ class AlertTracker:
         if state is not None and state.episode is not None and state.episode.alert_id == alert_id:
             self._touch(asset_id)
             state.episode.context = context
+
+    def adopt(self, episode: Transition, *, now: float) -> bool:
+        """Carry on an episode that an earlier owner of the partition opened (its ``open`` event, read
+        back from the alerts topic): it resolves as if this tracker had opened it, after
+        ``resolve_after`` normal scores or ``quiet_s`` without a high one from ``now``, under its own
+        ``alert_id`` and with what its open event said. False (nothing done) when the asset already has
+        state here.
+
+        >>> t = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+        >>> t.adopt(Transition("open", "a9", "p1", 5.0, 5.0, 0.9, None, source="in/0/7"), now=0)
+        True
+        >>> t.observe("p1", True, 0.8, 6, now=1, seed="in/0/8")  # the fault goes on: no second open
+        >>> resolved = t.observe("p1", False, 0.1, 7, now=2, seed="in/0/9")
+        >>> resolved.alert_id, resolved.opened_at, resolved.source
+        ('a9', 5.0, 'in/0/7')
+        """
+        if episode.asset_id in self._assets:
+            return False
+        self._touch(episode.asset_id)
+        state = self._assets[episode.asset_id] = _AssetState(self.window)
+        state.last_seen_at = state.last_over_at = now
+        state.episode = _Episode(
+            episode.alert_id, episode.opened_at, episode.score, episode.ts, episode.context, episode.source
+        )
+        return True
 
     # -- savepoints ------------------------------------------------------------------------------
     def savepoint(self) -> int:
@@ -195,8 +222,8 @@ class AlertTracker:
         if episode is None:
             if over and state.overs >= self.open_after:
                 alert_id = hashlib.blake2b(f"{seed}|{asset_id}".encode(), digest_size=10).hexdigest()
-                state.episode = _Episode(alert_id, ts, score, ts)
-                return Transition("open", alert_id, asset_id, ts, ts, score, index)
+                state.episode = _Episode(alert_id, ts, score, ts, source=seed)
+                return Transition("open", alert_id, asset_id, ts, ts, score, index, source=seed)
             return None
         episode.last_score, episode.last_ts = score, ts
         if state.normal_run >= self.resolve_after:
@@ -251,7 +278,16 @@ class AlertTracker:
         state.overs = 0
         state.normal_run = 0
         return Transition(
-            "resolved", episode.alert_id, asset_id, episode.opened_at, ts, score, index, by, episode.context
+            "resolved",
+            episode.alert_id,
+            asset_id,
+            episode.opened_at,
+            ts,
+            score,
+            index,
+            by,
+            episode.context,
+            episode.source,
         )
 
 
@@ -366,6 +402,8 @@ def alert_event(
         "top_sensors": top_sensors,
         "values": sensor_numbers(values),
     }
+    if transition.source is not None:
+        event["source"] = transition.source
     if transition.resolved_by is not None:
         event["resolved_by"] = transition.resolved_by
     return event

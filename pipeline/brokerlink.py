@@ -55,8 +55,9 @@ def client_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, An
 _KAFKA_CLIENT = KafkaConsumer.DEFAULT_CONFIG["kafka_client"]
 
 
-def new_consumer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaConsumer:
-    """A group member of ``kafka.group_id`` that commits only when told to.
+def new_consumer(kafka: KafkaSettings, bootstrap_servers: str, *, member: bool = True) -> KafkaConsumer:
+    """A group member of ``kafka.group_id`` that commits only when told to (``member=False``: a reader
+    in no group, for partitions it assigns itself).
 
     kafka-python starts the consumer's network thread before it first reaches a broker and, when that
     fails, raises from the constructor with the thread and its sockets still open; every failed
@@ -69,7 +70,12 @@ def new_consumer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaConsumer:
         return made[-1]
 
     try:
-        return KafkaConsumer(kafka_client=client, **_consumer_options(kafka, bootstrap_servers))
+        options = (
+            _consumer_options(kafka, bootstrap_servers)
+            if member
+            else dict(group_id=None, enable_auto_commit=False, **client_options(kafka, bootstrap_servers))
+        )
+        return KafkaConsumer(kafka_client=client, **options)
     except Exception:
         for inner in made:
             with contextlib.suppress(Exception):

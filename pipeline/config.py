@@ -214,13 +214,16 @@ class RecordSettings(_Section):
 
 class AlertSettings(_Section):
     """Hysteresis: open after ``open_after`` of the last ``window`` scores are over the threshold;
-    resolve after ``resolve_after`` consecutive normal scores, or ``quiet_s`` seconds without one over."""
+    resolve after ``resolve_after`` consecutive normal scores, or ``quiet_s`` seconds without one over.
+    ``carry_over_s``: how far back the alerts topic is read for open episodes when a partition comes
+    without its state (:mod:`pipeline.carryover`); null: never, every such partition starts afresh."""
 
     open_after: int = Field(3, ge=1)
     window: int = Field(5, ge=1, le=10_000)
     resolve_after: int = Field(10, ge=1)
     quiet_s: float = Field(300.0, gt=0)
     top_sensors: int = Field(3, ge=1, le=100)
+    carry_over_s: float | None = Field(7 * 86400.0, gt=0)
 
     @model_validator(mode="after")
     def _n_of_m(self) -> AlertSettings:

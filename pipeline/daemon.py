@@ -82,6 +82,7 @@ class Daemon(RebalanceHandling):
         self._committed: dict[TopicPartition, int] = {}
         self._held_over: dict[TopicPartition, int] = {}
         self._joined = False
+        self._owned: set[TopicPartition] = set()  # partitions whose alert state is this consumer's
         self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers)
         self.delivery = Delivery(self.kafka, bootstrap_servers, self.health)
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)

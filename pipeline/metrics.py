@@ -25,7 +25,7 @@ from pipeline.records import DLQ_REASONS
 __all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "scrape", "serve_metrics"]
 
 # The Kafka operations whose failures are counted (pipeline.brokerlink and the daemon's stall watch).
-BROKER_OPERATIONS = ("connect", "connection", "poll", "produce", "commit", "stalled")
+BROKER_OPERATIONS = ("connect", "connection", "poll", "produce", "commit", "stalled", "carry_over")
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 _SCORE = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.99, 1.0)
@@ -134,6 +134,11 @@ class PipelineMetrics:
         self.alerts_opened = Counter("dhag_alerts_opened", "Alert episodes opened.", registry=r)
         self.alerts_resolved = Counter(
             "dhag_alerts_resolved", "Alert episodes resolved, by cause.", ["resolved_by"], registry=r
+        )
+        self.alerts_carried_over = Counter(
+            "dhag_alerts_carried_over",
+            "Open alert episodes of an earlier owner of a partition carried on (restart, partition move).",
+            registry=r,
         )
         self.scores_published = Counter(
             "dhag_scores_published", "Records published to the scores topic.", registry=r

@@ -161,6 +161,15 @@ class BatchProcessor:
             assets = self._assets.pop(tp, set())
             self.metrics.forget_assets(assets)
 
+    def carry_over(self, tp: tuple[str, int], episodes: Sequence[Transition], now: float) -> int:
+        """Carry on open ``episodes`` of an earlier owner of partition ``tp`` (:mod:`pipeline.carryover`);
+        returns how many (an asset with state here keeps it)."""
+        carried = [e for e in episodes if self.trackers.of(tp).adopt(e, now=now)]
+        for episode in carried:
+            if self.metrics.set_asset(episode.asset_id, score=episode.score, anomalous=True):
+                self._assets.setdefault(tp, set()).add(episode.asset_id)
+        return len(carried)
+
     # -- the batch -------------------------------------------------------------------------------
     def process(self, records: Sequence[Any], *, now: float | None = None) -> BatchOutput:
         """Process consumer records (objects with topic, partition, offset, key, value); the caller

@@ -1,32 +1,37 @@
 """What the scoring daemon does when the group's partitions move: which alert state goes and which stays.
 
 An asset's alert state (its hysteresis window, its open episode) belongs to the consumer that scored
-its records. When a partition goes to another member, its state goes: the other member starts it
-afresh from the committed offset, and this one must not resolve or reopen episodes on records it no
-longer sees. A partition that comes straight back keeps its state, though: kafka-python's default
-assignors revoke every partition on every rebalance (a replica joining or leaving, a rollout) and
-mostly hand the same ones back. Dropping their state then would open every ongoing fault a second
-time under a new ``alert_id`` and leave the first one open for ever.
+its records. When a partition goes to another member, its state goes: the other member takes it up
+from the committed offset, with the episodes still open on the alerts topic (:mod:`pipeline.carryover`),
+and this one must not resolve or reopen episodes on records it no longer sees. A partition that comes
+straight back keeps its state, though: kafka-python's default assignors revoke every partition on
+every rebalance (a replica joining or leaving, a rollout) and mostly hand the same ones back, and the
+live state is exact where the alerts topic is not (it holds no hysteresis window), and costs no read.
 
 The rule: a revoked partition whose every processed record is committed is *held over*. When the
 assignment comes, it keeps its state if it is assigned again, nobody committed past this consumer's
 last commit (no other member scored its records meanwhile), and this consumer processed nothing past
-it. Anything else starts fresh, as does a partition lost (without a revoke), or revoked with
-uncommitted records. The same rule carries the state across a replaced consumer
-(:meth:`Daemon._restart_consumer <pipeline.daemon.Daemon._restart_consumer>`).
+it. Anything else starts afresh from the episodes the alerts topic leaves open, as does a partition
+lost (without a revoke), or revoked with uncommitted records. The same rule carries the state across
+a replaced consumer (:meth:`Daemon._restart_consumer <pipeline.daemon.Daemon._restart_consumer>`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
+from pipeline.batchlimit import POLL_BUDGET_SHARE
+from pipeline.carryover import open_episodes, read_alert_events
+
 if TYPE_CHECKING:
+    from pipeline.config import KafkaSettings, Settings
     from pipeline.dlqpause import DlqPause
     from pipeline.metrics import PipelineMetrics
     from pipeline.processing import BatchProcessor
@@ -56,6 +61,9 @@ class RebalanceHandling:
     """The daemon's half that follows the assignment (see the module); state is the daemon's."""
 
     consumer: KafkaConsumer | None
+    settings: Settings
+    kafka: KafkaSettings
+    bootstrap_servers: str
     processor: BatchProcessor
     metrics: PipelineMetrics
     dlq_pause: DlqPause
@@ -66,6 +74,7 @@ class RebalanceHandling:
     _held_over: dict[TopicPartition, int]
     _assignment_changed: bool
     _joined: bool
+    _owned: set[TopicPartition]
 
     # -- called on the IO thread ---------------------------------------------------------------------
     def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None:
@@ -98,9 +107,12 @@ class RebalanceHandling:
             held_over = self._held_over if self._joined else {}
             if held_over:
                 self._held_over = {}
+            undecided = set(self._held_over)
         assert self.consumer is not None
         assignment = self.consumer.assignment()
         dropped |= self._moved_on(held_over, assignment)
+        live = self._owned - dropped  # the partitions whose alert state this consumer kept
+        self._owned = assignment | undecided
         gone = [tp for tp in dropped if tp not in assignment]
         # A revoked partition that comes back with uncommitted records starts fresh too: they may have
         # been handled elsewhere in between.
@@ -110,6 +122,39 @@ class RebalanceHandling:
         self.metrics.assigned_partitions.set(len(assignment))
         if self.dlq_pause.active and assignment:
             self.consumer.pause(*assignment)
+        self._carry_over(assignment - live)
+
+    def _carry_over(self, partitions: set[TopicPartition]) -> None:
+        """Carry on the episodes still open on ``partitions``, which came without their alert state
+        (:mod:`pipeline.carryover`); when the alerts topic cannot be read, they start afresh."""
+        lookback = self.settings.alerts.carry_over_s
+        mine = sorted(tp.partition for tp in partitions if tp.topic == self.kafka.topics.input)
+        if lookback is None or not mine:
+            return
+        # The read holds up the next poll: it gets a share of the poll interval, as a batch does.
+        budget = min(self.kafka.request_timeout_ms, POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms)
+        try:
+            events = read_alert_events(
+                self.kafka, self.bootstrap_servers, since=time.time() - lookback, timeout_s=budget / 1000
+            )
+        except KafkaError as exc:
+            self.metrics.broker_failures.labels("carry_over").inc()
+            log.warning(
+                "partitions %s: cannot read their open alert episodes from %s, so they start afresh (an "
+                "ongoing fault opens again under a new alert_id): %s",
+                mine,
+                self.kafka.topics.alerts,
+                exc,
+            )
+            return
+        found = open_episodes(events, input_topic=self.kafka.topics.input)
+        now = time.monotonic()
+        carried = sum(
+            self.processor.carry_over((self.kafka.topics.input, p), found.get(p, []), now) for p in mine
+        )
+        self.metrics.alerts_carried_over.inc(carried)
+        topic = self.kafka.topics.alerts
+        log.info("partitions %s: %d open alert episode(s) carried on from %s", mine, carried, topic)
 
     def _moved_on(
         self, held_over: dict[TopicPartition, int], assignment: set[TopicPartition]

@@ -1,0 +1,159 @@
+"""Open alert episodes carried across restarts and partition moves, read back from the alerts topic.
+
+An asset's alert state lives in the daemon that owns its partition. A daemon that starts (a rollout, a
+crash) or takes a partition over (a scale-out, a failed member) would otherwise meet an ongoing fault
+with no state: it would open the fault a second time under a new ``alert_id``, and nothing would ever
+resolve the first one, nor an episode whose fault ended while no daemon watched.
+
+So when a partition comes without its state, the daemon reads the alerts topic's events of the last
+``alerts.carry_over_s`` seconds (:func:`read_alert_events`) and carries on every episode that was
+opened on a record of that partition (the open event's ``source``) and that no event resolved
+(:func:`open_episodes`, then :meth:`AlertTracker.adopt <pipeline.alerts.AlertTracker.adopt>`). Such an
+episode resolves like one the daemon opened itself, under its ``alert_id`` and with what its open event
+said: after ``alerts.resolve_after`` normal scores, or ``alerts.quiet_s`` seconds without a high one
+(an asset that went silent while no daemon ran). A fault that goes on stays one episode.
+
+Every event a daemon produces is acknowledged before it commits the offsets behind it, so the topic
+holds at least the state of the committed offsets. After a crash it may hold more (a batch delivered,
+its commit lost); the batch processed again then continues those episodes rather than opening them
+again. Not carried on: an episode whose open event the topic no longer holds (opened before
+``carry_over_s``, or past the topic's retention), or written by a version that did not name its source.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
+
+from pipeline.alerts import Transition
+from pipeline.brokerlink import new_consumer
+from pipeline.config import KafkaSettings
+
+__all__ = ["open_episodes", "read_alert_events"]
+
+log = logging.getLogger(__name__)
+
+_POLL_MS = 200
+
+
+def open_episodes(events: Iterable[Mapping[str, Any]], *, input_topic: str) -> dict[int, list[Transition]]:
+    """The episodes that ``events`` (alert events in topic order) leave open, by the partition of
+    ``input_topic`` whose record opened them, as open transitions carrying what their event said.
+
+    An asset has one episode open at a time: of two left open (the older one orphaned by a version that
+    did not carry episodes over), the newer one is kept. Events that are not alert events, or whose
+    source is another topic, are skipped.
+
+    >>> opened = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5.0, "ts": 5.0,
+    ...           "score": 0.9, "source": "in/2/41", "top_sensors": [], "values": {"flow": 1.0}}
+    >>> found = open_episodes([opened], input_topic="in")
+    >>> [(tp, t.alert_id, t.context) for tp, ts in found.items() for t in ts]
+    [(2, 'a1', ([], {'flow': 1.0}))]
+    >>> open_episodes([opened, opened | {"state": "resolved", "ts": 9.0}], input_topic="in")
+    {}
+    """
+    latest: dict[str, tuple[int, Transition]] = {}
+    resolved: set[str] = set()
+    for event in events:
+        parsed = _parse(event, input_topic)
+        if parsed is None:
+            continue
+        partition, episode = parsed
+        if episode.kind == "resolved":
+            resolved.add(episode.alert_id)
+            held = latest.get(episode.asset_id)
+            if held is not None and held[1].alert_id == episode.alert_id:
+                del latest[episode.asset_id]
+            continue
+        if episode.alert_id in resolved:  # an open event read again after its resolution (a replay)
+            continue
+        held = latest.get(episode.asset_id)
+        if held is None or held[1].opened_at <= episode.opened_at:
+            latest[episode.asset_id] = (partition, episode)
+    out: dict[int, list[Transition]] = {}
+    for partition, episode in latest.values():
+        out.setdefault(partition, []).append(episode)
+    return out
+
+
+def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition] | None:
+    """``(partition, transition)`` of an alert event whose source is ``input_topic``, else None."""
+    try:
+        kind, alert_id, asset_id = event["state"], event["alert_id"], event["asset_id"]
+        opened_at, ts, score = (float(event[k]) for k in ("opened_at", "ts", "score"))
+        topic, partition, _ = str(event["source"]).rsplit("/", 2)
+        partition_number = int(partition)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if (
+        kind not in ("open", "resolved")
+        or not isinstance(alert_id, str)
+        or not isinstance(asset_id, str)
+        or topic != input_topic
+        or not all(math.isfinite(x) for x in (opened_at, ts, score))
+    ):
+        return None
+    sensors = event.get("top_sensors")
+    values = event.get("values")
+    context = (
+        sensors if isinstance(sensors, list) else [],
+        values if isinstance(values, dict) else {},
+    )
+    transition = Transition(
+        kind, alert_id, asset_id, opened_at, ts, score, None, context=context, source=event["source"]
+    )
+    return partition_number, transition
+
+
+def read_alert_events(
+    kafka: KafkaSettings, bootstrap_servers: str, *, since: float, timeout_s: float
+) -> list[dict[str, Any]]:
+    """Every alert event on ``kafka.topics.alerts`` written at or after ``since`` (epoch seconds), in
+    each partition's order; values that are not JSON objects are skipped. Reads up to each partition's
+    high watermark at the time of reading; raises :class:`kafka.errors.KafkaTimeoutError` when that
+    takes over ``timeout_s`` (a half-read topic could carry on an episode that was resolved).
+    """
+    deadline = time.monotonic() + timeout_s
+    consumer = new_consumer(kafka, bootstrap_servers, member=False)
+    try:
+        topic = kafka.topics.alerts
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        tps = [TopicPartition(topic, p) for p in partitions]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        since_ms = int(since * 1000)
+        starts = consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
+        ends = consumer.end_offsets(tps)
+        for tp in tps:
+            start = starts.get(tp)
+            consumer.seek(tp, ends[tp] if start is None else start.offset)
+        events: list[dict[str, Any]] = []
+        # The high watermark of the partition's last fetch: end_offsets alone is not enough, as one
+        # embedded broker reports the last record batch's first offset + 1 there.
+        while not all(
+            (high := consumer.highwater(tp)) is not None and consumer.position(tp) >= max(high, ends[tp])
+            for tp in tps
+        ):
+            if time.monotonic() > deadline:
+                raise KafkaTimeoutError(f"reading {topic} took over {timeout_s:.0f}s")
+            for records in consumer.poll(timeout_ms=_POLL_MS).values():
+                for record in records:
+                    if record.timestamp < since_ms:  # a broker may start a partition earlier
+                        continue
+                    try:
+                        value = orjson.loads(record.value)
+                    except (orjson.JSONDecodeError, TypeError):
+                        continue
+                    if isinstance(value, dict):
+                        events.append(value)
+        return events
+    finally:
+        consumer.close(autocommit=False)

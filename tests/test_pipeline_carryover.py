@@ -1,0 +1,224 @@
+"""Open alert episodes carried over to a partition's next owner (pipeline.carryover): which episodes the
+alerts topic leaves open, how a tracker carries one on, and the daemon doing it at an assignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
+from pipeline_kafka import reading
+from plant_data import normal
+from prometheus_client import CollectorRegistry
+from test_pipeline_alert_delivery import Rec, _Consumer, _Delivery
+
+from pipeline.alerts import AlertTracker, Transition
+from pipeline.carryover import open_episodes
+from pipeline.config import Settings
+from pipeline.daemon import Daemon
+from pipeline.metrics import PipelineMetrics
+from pipeline.processing import BatchProcessor
+
+SENSORS = [{"sensor": "bearing_temp", "contribution": 0.7}]
+
+
+def _event(alert_id: str, asset: str, state: str = "open", *, source: str = "in/0/5", **extra) -> dict:
+    return {
+        "alert_id": alert_id,
+        "asset_id": asset,
+        "state": state,
+        "opened_at": 10.0,
+        "ts": 10.0 if state == "open" else 20.0,
+        "score": 0.9,
+        "source": source,
+        "top_sensors": SENSORS,
+        "values": {"bearing_temp": 95.0},
+    } | extra
+
+
+def _open(events: list[dict]) -> list[tuple[int, str, str]]:
+    found = open_episodes(events, input_topic="in")
+    return sorted((tp, t.asset_id, t.alert_id) for tp, ts in found.items() for t in ts)
+
+
+def test_episodes_left_open_are_found_by_the_partition_their_source_record_was_on() -> None:
+    events = [
+        _event("a1", "p1", source="in/0/5"),
+        _event("a2", "p2", source="in/2/9"),
+        _event("a3", "p3", source="in/1/1"),
+        _event("a3", "p3", "resolved", source="in/1/1"),
+        _event("a4", "p4", source="other/0/1"),  # another input topic's episode
+    ]
+    assert _open(events) == [(0, "p1", "a1"), (2, "p2", "a2")]
+
+
+def test_of_two_episodes_left_open_on_one_asset_the_newer_is_carried_on() -> None:
+    older = _event("old", "p1", opened_at=1.0, source="in/0/1")
+    newer = _event("new", "p1", opened_at=5.0, source="in/0/9")
+    assert _open([older, newer]) == [(0, "p1", "new")]
+    assert _open([newer, older]) == [(0, "p1", "new")]
+    # An orphan resolved later (its asset's newer episode still open) leaves the newer one alone.
+    assert _open([older, newer, _event("old", "p1", "resolved", source="in/0/1")]) == [(0, "p1", "new")]
+
+
+def test_an_open_event_read_again_after_its_resolution_does_not_reopen_it() -> None:
+    replayed = [_event("a1", "p1"), _event("a1", "p1", "resolved"), _event("a1", "p1")]
+    assert _open(replayed) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"source": None},
+        {"source": "in/zero/5"},
+        {"source": "in5"},
+        {"score": float("nan")},
+        {"score": "high"},
+        {"state": "acknowledged"},
+        {"alert_id": 7},
+        {"asset_id": None},
+    ],
+)
+def test_events_that_are_no_alert_events_of_this_input_are_skipped(bad: dict) -> None:
+    event = _event("a1", "p1") | bad
+    assert _open([event]) == []
+    without = {k: v for k, v in _event("a1", "p1").items() if k != next(iter(bad))}
+    assert _open([without]) == []
+
+
+def test_a_carried_episode_resolves_under_its_own_id_with_what_its_open_event_said() -> None:
+    (episode,) = open_episodes([_event("a1", "p1")], input_topic="in")[0]
+    tracker = AlertTracker(open_after=2, window=3, resolve_after=2, quiet_s=60)
+    assert tracker.adopt(episode, now=100.0)
+    assert tracker.is_open("p1")
+    assert tracker.observe("p1", True, 0.8, 30.0, now=101.0, seed="in/0/50") is None  # no second open
+    assert tracker.observe("p1", False, 0.1, 31.0, now=102.0, seed="in/0/51") is None
+    resolved = tracker.observe("p1", False, 0.1, 32.0, now=103.0, seed="in/0/52")
+    assert resolved is not None
+    assert (resolved.kind, resolved.alert_id, resolved.opened_at, resolved.source) == (
+        "resolved",
+        "a1",
+        10.0,
+        "in/0/5",
+    )
+    assert resolved.context == (SENSORS, {"bearing_temp": 95.0})
+
+
+def test_a_carried_episode_of_an_asset_that_stays_silent_resolves_after_the_quiet_time() -> None:
+    (episode,) = open_episodes([_event("a1", "p1")], input_topic="in")[0]
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=5, quiet_s=60)
+    tracker.adopt(episode, now=100.0)
+    assert tracker.sweep(now=159.0) == []  # the quiet time counts from the carry-over, not the open
+    (resolved,) = tracker.sweep(now=160.0)
+    assert (resolved.alert_id, resolved.resolved_by, resolved.ts) == ("a1", "quiet_time", 10.0)
+
+
+def test_an_asset_with_state_keeps_it_and_a_rollback_undoes_a_carry_over() -> None:
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    tracker.observe("p1", False, 0.1, 1.0, now=0.0, seed="in/0/1")
+    (episode,) = open_episodes([_event("a1", "p1")], input_topic="in")[0]
+    assert not tracker.adopt(episode, now=1.0)
+    assert not tracker.is_open("p1")
+    point = tracker.savepoint()
+    other = Transition("open", "a2", "p2", 1.0, 1.0, 0.9, None, source="in/0/2")
+    assert tracker.adopt(other, now=1.0)
+    tracker.rollback(point)
+    assert not tracker.is_open("p2") and len(tracker) == 1
+
+
+# -- the daemon, with a consumer and a broker in memory ---------------------------------------------------
+TP = TopicPartition("in", 0)
+
+
+def _daemon(fitted, records: list[Rec], **alerts) -> tuple[Daemon, _Delivery, CollectorRegistry]:
+    settings = Settings.model_validate(
+        {
+            "kafka": {"topics": {"input": "in"}, "backoff_initial_s": 0.01, "backoff_max_s": 0.02},
+            "alerts": {"open_after": 2, "window": 3, "resolve_after": 3} | alerts,
+        }
+    )
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry)
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:1"
+    )
+    daemon.consumer = _Consumer(records, daemon)  # type: ignore[assignment]
+    daemon.delivery = delivery = _Delivery(set())  # type: ignore[assignment]
+    return daemon, delivery, registry
+
+
+def _readings(n: int, *, fault: bool, start: int = 0) -> list[Rec]:
+    rows = normal(np.random.default_rng(start), n)
+    if fault:
+        rows[:, 3] += 9.0
+    return [
+        Rec("in", 0, start + i, b"hot-1", reading("hot-1", 100.0 + start + i, row))
+        for i, row in enumerate(rows)
+    ]
+
+
+def _alerts(delivery: _Delivery) -> list[dict]:
+    return [orjson.loads(m.value) for m in delivery.sent if m.topic == "anomaly-alerts"]
+
+
+@pytest.mark.parametrize("fault_goes_on", [False, True])
+def test_a_daemon_assigned_a_partition_carries_on_its_open_episode(
+    fitted, monkeypatch, fault_goes_on
+) -> None:
+    # Before, a restarted daemon opened an ongoing fault a second time under a new alert_id, and an
+    # episode whose fault ended while it was down was never resolved.
+    asked: list[float] = []
+
+    def read(kafka, bootstrap, *, since, timeout_s):  # noqa: ANN001, ANN202 - read_alert_events' signature
+        asked.append(since)
+        return [_event("a1", "hot-1", source="in/0/5"), _event("zz", "cold-1", source="in/1/3")]
+
+    monkeypatch.setattr("pipeline.rebalance.read_alert_events", read)
+    daemon, delivery, registry = _daemon(fitted, _readings(4, fault=fault_goes_on, start=10))
+    daemon._on_assigned({TP})
+    daemon._apply_rebalances()
+    assert len(asked) == 1
+    assert registry.get_sample_value("dhag_alerts_carried_over_total") == 1  # partition 1 is not ours
+    assert registry.get_sample_value("dhag_asset_anomalous", {"asset": "hot-1"}) == 1
+    consumer = daemon.consumer
+    assert consumer is not None
+    daemon._handle(consumer.poll(timeout_ms=0, max_records=10)[TP])
+    events = _alerts(delivery)
+    if fault_goes_on:
+        assert events == []  # the same episode goes on: no second open
+        assert daemon.processor.trackers[("in", 0)].is_open("hot-1")
+    else:
+        assert [(e["state"], e["alert_id"], e["opened_at"]) for e in events] == [("resolved", "a1", 10.0)]
+        assert events[0]["top_sensors"] == SENSORS and events[0]["source"] == "in/0/5"
+    # A rebalance that hands the partition straight back keeps the live state: no second read.
+    daemon._on_revoked({TP}, lost=False)
+    daemon._on_assigned({TP})
+    daemon._apply_rebalances()
+    assert len(asked) == 1
+
+
+def test_a_daemon_that_cannot_read_the_alerts_topic_starts_the_partition_afresh(fitted, monkeypatch) -> None:
+    def read(kafka, bootstrap, *, since, timeout_s):  # noqa: ANN001, ANN202 - read_alert_events' signature
+        raise KafkaTimeoutError("reading anomaly-alerts took over 15s")
+
+    monkeypatch.setattr("pipeline.rebalance.read_alert_events", read)
+    daemon, delivery, registry = _daemon(fitted, _readings(6, fault=True))
+    daemon._on_assigned({TP})
+    daemon._apply_rebalances()
+    assert registry.get_sample_value("dhag_broker_failures_total", {"operation": "carry_over"}) == 1
+    consumer = daemon.consumer
+    assert consumer is not None
+    daemon._handle(consumer.poll(timeout_ms=0, max_records=10)[TP])
+    assert [e["state"] for e in _alerts(delivery)] == ["open"]  # as before the carry-over existed
+
+
+def test_carry_over_switched_off_reads_nothing(fitted, monkeypatch) -> None:
+    def read(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the alerts topic was read")
+
+    monkeypatch.setattr("pipeline.rebalance.read_alert_events", read)
+    daemon, _, _ = _daemon(fitted, [], carry_over_s=None)
+    daemon._on_assigned({TP})
+    daemon._apply_rebalances()
+    assert ("in", 0) not in daemon.processor.trackers
