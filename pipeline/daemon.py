@@ -204,16 +204,16 @@ class Daemon(RebalanceHandling):
     def _idle(self) -> None:
         self.health.check(self.consumer)
         self._check_stall()
-        point = self.processor.trackers.savepoint()
+        point = self.processor.savepoint()
         messages = self.processor.sweep()
         try:
             self.delivery.deliver(messages)
         except DeliveryError as exc:
-            self.processor.trackers.rollback(point)  # the next idle poll resolves them again
+            self.processor.rollback(point)  # the next idle poll resolves them again
             self.delivery.replace()
             log.warning("quiet-time resolutions not delivered (sent again on the next idle poll): %s", exc)
         else:
-            self.processor.trackers.release(point)
+            self.processor.release(point)
         if self._pending:
             try:
                 self._commit_pending()
@@ -281,14 +281,14 @@ class Daemon(RebalanceHandling):
     def _handle(self, records: list[Any]) -> None:
         # Undelivered, the batch is processed again after a rewind: from the alert state before it, so
         # that its alert events come again (never an episode open that nobody was told of).
-        point = self.processor.trackers.savepoint()
+        point = self.processor.savepoint()
         try:
             out = process_guarded(self.processor, records)
             self.delivery.deliver(out.messages)
         except BaseException:
-            self.processor.trackers.rollback(point)
+            self.processor.rollback(point)
             raise
-        self.processor.trackers.release(point)
+        self.processor.release(point)
         with self._lock:
             for (topic, partition), offset in out.offsets.items():
                 tp = TopicPartition(topic, partition)

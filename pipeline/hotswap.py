@@ -76,6 +76,22 @@ class ActiveModel:
         chosen = table[rows]
         return chosen[:, :, 0], chosen[:, :, 1]
 
+    def score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of the rows of model input, and a mask of those that could not be scored: one batched
+        call when all is well, else row by row, so one bad row costs only itself."""
+        try:
+            return self.model.decision_function(matrix), np.zeros(matrix.shape[0], dtype=bool)
+        except DHAGError:
+            log.exception("batched scoring failed; scoring %d records one at a time", matrix.shape[0])
+        scores = np.zeros(matrix.shape[0])
+        failed = np.zeros(matrix.shape[0], dtype=bool)
+        for j in range(matrix.shape[0]):
+            try:
+                scores[j] = self.model.decision_function(matrix[j : j + 1])[0]
+            except DHAGError:
+                failed[j] = True
+        return scores, failed
+
     def outside_training_range(self, matrix: np.ndarray, asset_ids: Sequence[str]) -> np.ndarray:
         """Per row of model input: whether a feature lies beyond the row's training range
         (:meth:`training_ranges`)."""

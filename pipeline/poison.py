@@ -8,11 +8,11 @@ processes such a batch again one record at a time and dead-letters the record th
 reason ``processing_error`` and the exception as its detail, logged with its traceback. The DLQ ratio
 cap still pauses the service if most records fail this way (a fault of the service, not of the data).
 
-The alert state the failed attempt changed is undone (:meth:`pipeline.alerts.Trackers.rollback`), so
-an episode it opened opens again, with its event, when the records are processed one by one. Its
-metrics are not undone: a record of such a batch may be counted twice by outcome. That is the price of
-never stopping on one record. Records are counted as consumed
-here, once per poll, so ``dhag_records_consumed_total`` stays exact.
+What the failed attempt changed is undone (:meth:`BatchProcessor.rollback
+<pipeline.processing.BatchProcessor.rollback>`): its alert state, so an episode it opened opens again,
+with its event, when the records are processed one by one, and its counts, so no record is counted
+twice (:mod:`pipeline.heldcounts`). Records are counted as consumed here, once per poll of them, and
+like every count of the batch only once its output is delivered.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ def process_guarded(
     """``processor.process(records)``, counted as consumed (unless ``count`` is False); on an exception,
     each record on its own, the failing ones dead-lettered (see the module)."""
     if count:
-        processor.metrics.records_consumed.inc(len(records))
-    point = processor.trackers.savepoint()
+        processor.counts.add(processor.metrics.records_consumed.inc, len(records))
+    point = processor.savepoint()
     try:
         out = processor.process(records, now=now)
     except Exception as exc:  # noqa: BLE001 - any failure of one record: isolate it, never stop
         # Undo the alert state the failed attempt changed, so that processing again yields its events.
-        processor.trackers.rollback(point)
+        processor.rollback(point)
         if len(records) == 1:
             rec = records[0]
             log.exception(
@@ -50,7 +50,7 @@ def process_guarded(
             return processor.unprocessable(rec, PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:500])
         log.exception("a batch of %d records raised; processing them one at a time", len(records))
     else:
-        processor.trackers.release(point)
+        processor.release(point)
         return out
     out = BatchOutput()
     for rec in records:

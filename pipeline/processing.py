@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import orjson
 
-from dhag import DHAG, DHAGError
+from dhag import DHAG
 from pipeline.alerts import Trackers, Transition, alert_event
 from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
 from pipeline.dlqpause import DlqGuard
 from pipeline.drift import ScoreDriftMonitor
 from pipeline.features import PlantFeatures
+from pipeline.heldcounts import HeldCounts
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
 from pipeline.records import SCORING_ERROR, RecordParser, dlq_value
@@ -31,6 +32,7 @@ __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
 log = logging.getLogger(__name__)
 
 LOG_INTERVAL_S = 60.0  # each recurring condition below logs at most once in this
+Savepoint = tuple[dict[tuple[str, int], int], int]  # of the trackers, of the held counts
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,24 @@ class BatchProcessor:
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
         )
         self._assets: dict[tuple[str, int], set[str]] = {}
+        self.counts = HeldCounts()
         metrics.set_model(model_version, self.threshold)
+
+    # -- savepoints: a batch whose output was not delivered is undone ------------------------------
+    def savepoint(self) -> Savepoint:
+        """Hold the changes of alert state (:class:`~pipeline.alerts.Trackers`) and the counts
+        (:class:`~pipeline.heldcounts.HeldCounts`) from now on, to :meth:`rollback` or :meth:`release`."""
+        return self.trackers.savepoint(), self.counts.savepoint()
+
+    def rollback(self, point: Savepoint) -> None:
+        """Undo the changes of alert state and drop the counts since ``point``."""
+        self.trackers.rollback(point[0])
+        self.counts.rollback(point[1])
+
+    def release(self, point: Savepoint) -> None:
+        """Keep the changes since ``point``; the outermost release counts what was held."""
+        self.trackers.release(point[0])
+        self.counts.release(point[1])
 
     # -- the model in use ------------------------------------------------------------------------
     @property
@@ -117,11 +136,6 @@ class BatchProcessor:
     def threshold(self) -> float:
         """The alert threshold of the model in use."""
         return self.active.threshold
-
-    @property
-    def features(self) -> list[str]:
-        """The model's feature order."""
-        return self.active.features
 
     @property
     def parser(self) -> RecordParser:
@@ -188,14 +202,14 @@ class BatchProcessor:
         for rej in parsed.rejections:
             self._dead_letter(out, records[rej.index], str(rej.reason), rej.detail)
         if parsed.imputed:
-            self.metrics.imputed_values.inc(parsed.imputed)
+            self.counts.add(self.metrics.imputed_values.inc, parsed.imputed)
         if parsed.unknown_sensors:
-            self.metrics.unknown_sensors.inc(parsed.unknown_sensors)
+            self.counts.add(self.metrics.unknown_sensors.inc, parsed.unknown_sensors)
         self._check_keys(records, parsed)
         if parsed.indices:
             self._score(out, records, parsed, now)
         out.messages.extend(self._resolve_quiet(now))
-        self.metrics.records_processed.labels("invalid").inc(len(parsed.rejections))
+        self.counts.add(self.metrics.records_processed.labels("invalid").inc, len(parsed.rejections))
         out.dlq_tripped = self.guard.add(total=len(records), dead=out.dead_lettered)
         self.metrics.dlq_ratio.set(self.guard.ratio)
         self.metrics.batch_size.observe(len(records))
@@ -207,7 +221,7 @@ class BatchProcessor:
         pairs = zip(parsed.indices, parsed.asset_ids, strict=True)
         wrong = [asset for i, asset in pairs if records[i].key != asset.encode()]
         if wrong:
-            self.metrics.key_mismatches.inc(len(wrong))
+            self.counts.add(self.metrics.key_mismatches.inc, len(wrong))
             self._key_log.log(
                 "keys",
                 logging.WARNING,
@@ -219,24 +233,24 @@ class BatchProcessor:
 
     def _score(self, out: BatchOutput, records: Sequence[Any], parsed: Any, now: float) -> None:
         started = time.perf_counter()
-        scores, failed = self._decision_function(parsed.matrix)
+        scores, failed = self.active.score(parsed.matrix)
         self.metrics.scoring_duration.observe(time.perf_counter() - started)
         for j in np.flatnonzero(failed):
             rec = records[parsed.indices[j]]
             self._dead_letter(out, rec, SCORING_ERROR, "the model could not score this record")
-            self.metrics.records_processed.labels("error").inc()
+            self.counts.add(self.metrics.records_processed.labels("error").inc)
         good = np.flatnonzero(~failed)
         if good.size == 0:
             return
         scores_ok = scores[good]
-        self.metrics.records_processed.labels("ok").inc(int(good.size))
+        self.counts.add(self.metrics.records_processed.labels("ok").inc, int(good.size))
         beyond = np.zeros(scores.shape[0], dtype=bool)
         beyond[good] = self.active.outside_training_range(
             parsed.matrix[good], [parsed.asset_ids[j] for j in good]
         )
-        self.metrics.outside_training_range.inc(int(beyond.sum()))
-        self.metrics.anomaly_score.observe_many(scores_ok)
-        self.metrics.end_to_end_lag.observe_many(time.time() - parsed.timestamps[good])
+        self.counts.add(self.metrics.outside_training_range.inc, int(beyond.sum()))
+        self.counts.add(self.metrics.anomaly_score.observe_many, scores_ok)
+        self.counts.add(self.metrics.end_to_end_lag.observe_many, time.time() - parsed.timestamps[good])
         out.scored += int(good.size)
         over = scores > self.threshold
         transitions: list[tuple[Transition, int, tuple[str, int]]] = []
@@ -270,7 +284,7 @@ class BatchProcessor:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:
             for event in self.drift.update(self.model_version, scores_ok):
-                self.metrics.drift_detections.labels(event.model_version).inc()
+                self.counts.add(self.metrics.drift_detections.labels(event.model_version).inc)
                 self._drift_log.log(
                     "drift",  # one model at a time: a key per version would grow with every swap
                     logging.WARNING,
@@ -280,21 +294,6 @@ class BatchProcessor:
                     event.window_mean,
                     event.window_size,
                 )
-
-    def _decision_function(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scores plus a mask of rows that could not be scored (one batched call when all is well)."""
-        try:
-            return self.model.decision_function(matrix), np.zeros(matrix.shape[0], dtype=bool)
-        except DHAGError:
-            log.exception("batched scoring failed; scoring %d records one at a time", matrix.shape[0])
-        scores = np.zeros(matrix.shape[0])
-        failed = np.zeros(matrix.shape[0], dtype=bool)
-        for j in range(matrix.shape[0]):
-            try:
-                scores[j] = self.model.decision_function(matrix[j : j + 1])[0]
-            except DHAGError:
-                failed[j] = True
-        return scores, failed
 
     def _publish_transitions(
         self,
@@ -317,10 +316,12 @@ class BatchProcessor:
             out.messages.append(self._alert_message(transition, sensors, values))
             if transition.kind == "open":
                 out.opened += 1
-                self.metrics.alerts_opened.inc()
+                self.counts.add(self.metrics.alerts_opened.inc)
             else:
                 out.resolved += 1
-                self.metrics.alerts_resolved.labels(transition.resolved_by or "normal_scores").inc()
+                self.counts.add(
+                    self.metrics.alerts_resolved.labels(transition.resolved_by or "normal_scores").inc
+                )
 
     def _alert_message(self, transition: Transition, sensors: list[dict[str, Any]], values: Any) -> Outgoing:
         event = alert_event(
@@ -338,7 +339,7 @@ class BatchProcessor:
             for transition in tracker.sweep(now):
                 sensors, values = transition.context or ([], {})
                 messages.append(self._alert_message(transition, sensors, values))
-                self.metrics.alerts_resolved.labels("quiet_time").inc()
+                self.counts.add(self.metrics.alerts_resolved.labels("quiet_time").inc)
                 self.metrics.set_asset(transition.asset_id, score=transition.score, anomalous=False)
             # An asset silent for quiet_s frees its per-asset series, so a fleet whose ids change over
             # the months keeps exporting its live assets within metrics.asset_limit.
@@ -369,14 +370,14 @@ class BatchProcessor:
                 "scored_at": scored_at,
             }
             out.messages.append(Outgoing(self.scores_topic, rec.key, orjson.dumps(event)))
-        self.metrics.scores_published.inc(int(good.size))
+        self.counts.add(self.metrics.scores_published.inc, int(good.size))
 
     def unprocessable(self, rec: Any, reason: str, detail: str) -> BatchOutput:
         """The output of one record that :meth:`process` raised on: dead-lettered with ``reason``,
         counted as invalid and in the DLQ ratio cap, and its offset passed so it is met only once."""
         out = BatchOutput(offsets={(rec.topic, rec.partition): rec.offset + 1})
         self._dead_letter(out, rec, reason, detail)
-        self.metrics.records_processed.labels("invalid").inc()
+        self.counts.add(self.metrics.records_processed.labels("invalid").inc)
         out.dlq_tripped = self.guard.add(total=1, dead=1)
         self.metrics.dlq_ratio.set(self.guard.ratio)
         return out
@@ -393,6 +394,6 @@ class BatchProcessor:
         value, cut = dlq_value(rec.value)
         out.messages.append(Outgoing(self.dlq_topic, rec.key, value, headers + cut))
         out.dead_lettered += 1
-        self.metrics.dlq_records.labels(reason).inc()
+        self.counts.add(self.metrics.dlq_records.labels(reason).inc)
         where = (rec.topic, rec.partition, rec.offset, reason, detail[:200])
         self._dlq_log.log(reason, logging.INFO, "dead-lettered %s[%d]@%d: %s (%s)", *where)

@@ -101,6 +101,11 @@ def _daemon(fitted, records: list[Rec], fail: set[int], batch: int, **alerts) ->
     return daemon, delivery
 
 
+def _count(daemon: Daemon, name: str, labels: dict[str, str] | None = None) -> float:
+    """A sample of the daemon's metrics (0 when absent)."""
+    return daemon.metrics.registry.get_sample_value(name, labels or {}) or 0.0
+
+
 def _events(delivery: _Delivery) -> list[tuple[str, str]]:
     return [
         (event["state"], event["alert_id"])
@@ -128,6 +133,11 @@ def test_an_alert_whose_delivery_failed_is_delivered_when_its_batch_is_processed
     assert opened[0] == "open"
     assert daemon.processor.trackers[("in", 0)].is_open("hot-1")
     assert daemon.consumer.commits[-1] == {0: 20}  # type: ignore[union-attr]
+    # Counted once, as delivered; before, the failed attempt's records and alert were counted too.
+    processed = _count(daemon, "dhag_records_processed_total", {"outcome": "ok"})
+    assert _count(daemon, "dhag_records_consumed_total") == processed == 20
+    assert _count(daemon, "dhag_alerts_opened_total") == 1
+    assert _count(daemon, "dhag_anomaly_score_count") == 20
 
 
 def test_a_quiet_time_resolution_whose_delivery_failed_is_sent_on_the_next_idle_poll(fitted) -> None:
@@ -137,6 +147,7 @@ def test_a_quiet_time_resolution_whose_delivery_failed_is_sent_on_the_next_idle_
     states = [state for state, _ in _events(delivery)]
     assert states == ["open", "resolved"]
     assert delivery.calls == 3  # the open, the failed resolution, the resolution again
+    assert _count(daemon, "dhag_alerts_resolved_total", {"resolved_by": "quiet_time"}) == 1
 
 
 def test_an_episode_opened_by_a_batch_that_raised_opens_again_when_it_is_processed_record_by_record(
