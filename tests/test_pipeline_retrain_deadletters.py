@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from kafka.producer.future import FutureProduceResult
@@ -56,10 +57,12 @@ class _Consumer:
         self.seeks.append((tp.partition, offset))
 
 
-def _retrainer(clock: list[float]) -> tuple[Retrainer, LabelStore, CollectorRegistry]:
+def _retrainer(
+    clock: list[float], settings: Settings | None = None
+) -> tuple[Retrainer, LabelStore, CollectorRegistry]:
     store, registry = LabelStore(":memory:"), CollectorRegistry()
     retrainer = Retrainer(
-        Settings(),
+        settings or Settings(),
         store,
         RetrainMetrics(registry),
         bootstrap_servers="x:1",
@@ -123,3 +126,53 @@ def test_a_dead_letter_too_large_for_the_broker_is_cut_and_says_so() -> None:
     ((_, value, headers),) = producer.sent
     assert len(value) == DLQ_VALUE_LIMIT and value == huge[:DLQ_VALUE_LIMIT]
     assert headers["dlq.reason"] == b"oversized" and headers["dlq.truncated_from"] == str(len(huge)).encode()
+
+
+class _GrowingConsumer(_Consumer):
+    """Topics whose partition count an operator raises; records what was assigned and sought."""
+
+    def __init__(self, partitions: int) -> None:
+        super().__init__()
+        self.partitions = partitions
+        self.assigned: list[TopicPartition] = []
+        self.started: list[TopicPartition] = []
+        self.positions: dict[TopicPartition, int] = {}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set(range(self.partitions))
+
+    def assign(self, parts: list[TopicPartition]) -> None:
+        self.assigned = list(parts)
+
+    def committed(self, tp: TopicPartition) -> int | None:
+        return 5 if tp.partition == 0 else None
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.positions[tp] = offset
+
+    def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        self.started.extend(tps)
+
+    seek_to_end = seek_to_beginning
+
+
+@pytest.mark.parametrize("reset", ["earliest", "latest"])
+def test_partitions_added_while_the_retrainer_runs_are_read_from_their_start(reset: str) -> None:
+    # Before, the retrainer took the partitions once at start: after a scale-out, the assets re-hashed
+    # onto new input partitions left the normal sample, and labels of alerts on new alerts partitions
+    # were dead-lettered as unknown until a restart.
+    clock = [1e9]
+    retrainer, _, _ = _retrainer(clock, Settings.model_validate({"kafka": {"auto_offset_reset": reset}}))
+    consumer, producer = _GrowingConsumer(1), _Producer()
+    producer.up = True
+    retrainer._parts = retrainer._assign(consumer)  # type: ignore[arg-type]  # as open() does
+    assert {tp.partition for tp in consumer.assigned} == {0} and len(consumer.assigned) == 3
+    consumer.partitions = 3
+    retrainer._poll(consumer, producer)  # type: ignore[arg-type]
+    assert {tp.partition for tp in consumer.assigned} == {0}  # not looked at again yet
+    clock[0] += 61
+    retrainer._poll(consumer, producer)  # type: ignore[arg-type]
+    assert sorted({tp.partition for tp in consumer.assigned}) == [0, 1, 2] and len(consumer.assigned) == 9
+    new = {tp for tp in consumer.assigned if tp.partition > 0}
+    assert set(consumer.started) == new  # every topic's new partitions, readings too, from the start
+    assert all(tp.partition == 0 for tp in consumer.positions)  # partition 0 was not sought again

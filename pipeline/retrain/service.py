@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 _LAST_RUN = "last_run_at"
 _LAST_LABEL = "last_run_label_id"
 _RELOAD_CHECK_S = 5.0
+_PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this plus metadata_max_age_ms
 
 
 class Retrainer:
@@ -88,6 +89,7 @@ class Retrainer:
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._parts: list[TopicPartition] = []
+        self._parts_checked: float | None = None  # set by open()
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current poll (a running training gets half the grace period)."""
@@ -114,20 +116,32 @@ class Retrainer:
         return consumer, producer
 
     def _assign(self, consumer: KafkaConsumer) -> list[TopicPartition]:
-        parts = []
-        for topic in (self.topics.alerts, self.topics.labels, self.topics.input):
-            for p in sorted(consumer.partitions_for_topic(topic) or ()):
-                parts.append(TopicPartition(topic, p))
-        consumer.assign(parts)
-        for tp in parts:
+        """Take every partition of the three topics. Called again every :data:`_PARTITION_CHECK_S`, it
+        takes those added since (a scale-out: their assets and alerts are not lost) from their start."""
+        self._parts_checked = self.monotonic()
+        parts = [
+            TopicPartition(topic, p)
+            for topic in (self.topics.alerts, self.topics.labels, self.topics.input)
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        new = [tp for tp in parts if tp not in self._parts]
+        if not new:
+            return self._parts
+        consumer.assign(sorted(set(parts) | set(self._parts)))  # kafka-python keeps known positions
+        # At start-up, input without a committed offset follows auto_offset_reset; a partition added
+        # since holds only new records, read from its start.
+        latest = not self._parts and self.settings.kafka.auto_offset_reset == "latest"
+        if self._parts:
+            log.info("partitions added: %s; reading them from their start", ", ".join(map(str, new)))
+        for tp in new:
             offset = consumer.committed(tp)
             if offset is not None:
                 consumer.seek(tp, offset)
-            elif tp.topic == self.topics.input and self.settings.kafka.auto_offset_reset == "latest":
+            elif latest and tp.topic == self.topics.input:
                 consumer.seek_to_end(tp)
             else:
                 consumer.seek_to_beginning(tp)
-        return parts
+        return sorted(set(parts) | set(self._parts))
 
     # -- handling one poll -----------------------------------------------------------------------
     def _alerts(self, messages: list[Any]) -> None:
@@ -357,6 +371,8 @@ class Retrainer:
 
     def _poll(self, consumer: KafkaConsumer, producer: KafkaProducer) -> int:
         """One poll, handled, flushed, stored and committed; returns how many records it held."""
+        if self._parts_checked is not None and self.monotonic() - self._parts_checked >= _PARTITION_CHECK_S:
+            self._parts = self._assign(consumer)
         batch = consumer.poll(timeout_ms=self.settings.kafka.poll_timeout_ms)
         by_topic: dict[str, list[Any]] = {}
         offsets = {}
