@@ -198,7 +198,7 @@ def feedback_data(
     sampled = [n for n, asset in enumerate(assets) if sampler.take(asset)]
     for chunk in range(0, len(sampled), 5000):
         rows = [(assets[n], times[n], values[n]) for n in sampled[chunk : chunk + 5000]]
-        store.add_readings(rows, keep=cfg.normal_sample_size)
+        store.add_readings(rows, keep=cfg.normal_sample_size, retire_s=cfg.asset_retire_s)
     for e in found:
         resolved = {"state": "resolved", "ts": e.resolved_at} if np.isfinite(e.resolved_at) else {}
         store.add_alert({"alert_id": str(e.row), "asset_id": e.asset_id, "opened_at": e.opened_at} | resolved)

@@ -285,19 +285,29 @@ class LabelStore:
         return int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
 
     # -- the normal sample -----------------------------------------------------------------------
-    def add_readings(self, rows: Iterable[tuple[str, float, dict[str, float]]], *, keep: int) -> int:
+    def add_readings(
+        self, rows: Iterable[tuple[str, float, dict[str, float]]], *, keep: int, retire_s: float | None = None
+    ) -> int:
         """Add sampled readings ``(asset_id, ts, values)``; returns how many were new.
 
         Beyond ``keep`` rows, every second row of each asset in the older half is dropped (repeatedly if
         need be): the sample stays dense for the recent past and, thinner and thinner, reaches back over
         earlier operating conditions (a daily load cycle, last week's set points) within a bounded size,
-        with every asset still in it.
+        with every asset still in it. Every asset: thinning keeps each one's oldest reading, so the
+        readings of an asset whose newest is ``retire_s`` older than the sample's newest go (a machine
+        taken out of service, an id renamed), else retired ids would fill the sample over the months.
         """
         cursor = self._db.executemany(
             "INSERT OR IGNORE INTO readings (asset_id, ts, values_json) VALUES (?, ?, ?)",
             ((a, float(t), json.dumps(v)) for a, t, v in rows),
         )
         added = max(cursor.rowcount, 0)
+        if retire_s is not None:
+            self._db.execute(
+                "DELETE FROM readings WHERE asset_id IN (SELECT asset_id FROM readings GROUP BY asset_id"
+                " HAVING MAX(ts) < (SELECT MAX(ts) FROM readings) - ?)",
+                (retire_s,),
+            )
         while (count := self.reading_count()) > keep:
             dropped = self._db.execute(
                 "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"

@@ -238,6 +238,21 @@ def test_an_alert_never_resolved_ends_when_its_asset_opens_the_next_one() -> Non
     assert max(t for _, t, _ in store.normal_sample(margin_s=0.0)) == 790.0
 
 
+def test_an_asset_that_stopped_sending_leaves_the_sample_and_live_ones_keep_their_oldest_reading() -> None:
+    # Before, thinning kept every asset's oldest reading for ever: ids of machines taken out of
+    # service piled up in the sample and trained every later model.
+    day = 86_400.0
+    store = LabelStore(":memory:")
+    for d in range(120):  # one machine replaced every day, two that run throughout
+        rows = [(a, d * day + h * 3600.0, {"x": 0.0}) for h in range(24) for a in ("p1", "p2", f"old-{d}")]
+        store.add_readings(rows, keep=600, retire_s=30 * day)
+    assets = {a for a, _, _ in store.normal_sample(margin_s=0.0)}
+    retired = {a for a in assets if a.startswith("old-")}
+    assert {"p1", "p2", "old-119"} <= assets
+    assert min(int(a[4:]) for a in retired) >= 89  # none silent for over 30 days
+    assert min(t for a, t, _ in store.normal_sample(margin_s=0.0) if a == "p1") == 0.0
+
+
 def test_a_rejected_alerts_episode_returns_to_the_normal_sample() -> None:
     store = LabelStore(":memory:")
     store.add_readings([("p1", float(t), {"x": 0.0}) for t in range(0, 200, 10)], keep=1000)

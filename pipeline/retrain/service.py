@@ -195,7 +195,7 @@ class Retrainer:
             if row is not None and self._sampler.take(row[0]):
                 rows.append(row)
         if rows:
-            self.store.add_readings(rows, keep=self.cfg.normal_sample_size)
+            self.store.add_readings(rows, keep=self.cfg.normal_sample_size, retire_s=self.cfg.asset_retire_s)
             self._watch_drift(rows)
 
     def _current_model(self) -> tuple[str, FeatureMap, Any] | None:
