@@ -14,8 +14,10 @@ bytes and a :class:`LabelReason` (the same headers as the record DLQ).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -24,12 +26,46 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.records import parse_timestamp
 
-__all__ = ["Label", "LabelError", "LabelReason", "dlq_headers", "label_message", "parse_label"]
+__all__ = ["Label", "LabelError", "LabelReason", "Source", "dlq_headers", "label_message", "parse_label"]
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 MAX_SENSORS = 512
 # How far ahead of this machine's clock a label's times may be (clocks of operator consoles drift).
 MAX_CLOCK_SKEW_S = 300.0
+
+
+@dataclass(frozen=True)
+class Source:
+    """A Kafka position, ``topic/partition/offset``, and ``#digest`` of the record's value when known:
+    the idempotency key of a label. A replay brings the same bytes to the same position; a topic
+    recreated, or a move to another cluster, starts its offsets again with other labels, which the
+    digest keeps from being taken for replays of the old ones (and dropped).
+
+    >>> str(Source.of("labels", 0, 7, b'{"label": "normal"}'))
+    'labels/0/7#6ff2322af6dc18b0'
+    >>> Source.parse("labels/0/7#6ff2322af6dc18b0") == Source.of("labels", 0, 7, b'{"label": "normal"}')
+    True
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    digest: str = ""
+
+    @classmethod
+    def of(cls, topic: str, partition: int, offset: int, value: bytes | None) -> Source:
+        """The source of a record with ``value``."""
+        return cls(topic, partition, offset, hashlib.blake2b(value or b"", digest_size=8).hexdigest())
+
+    @classmethod
+    def parse(cls, text: str) -> Source:
+        """The inverse of ``str``."""
+        position, _, digest = text.partition("#")
+        topic, partition, offset = position.rsplit("/", 2)
+        return cls(topic, int(partition), int(offset), digest)
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}" + (f"#{self.digest}" if self.digest else "")
 
 
 class LabelReason(StrEnum):

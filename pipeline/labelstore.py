@@ -13,9 +13,9 @@ Tables:
   the alert: its readings were normal operation), so retraining follows the plant's normal operation;
 * ``state``: small values such as the last label a run used.
 
-Writes are idempotent per Kafka position (a replay after a restart adds nothing), and nothing is
-visible to a reader before :meth:`LabelStore.commit`, which the retrainer calls before it commits its
-Kafka offsets.
+Writes are idempotent per Kafka position and value (:class:`~pipeline.labels.Source`: a replay after
+a restart adds nothing), and nothing is visible to a reader before :meth:`LabelStore.commit`, which
+the retrainer calls before it commits its Kafka offsets.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.labels import Label
+from pipeline.labels import Label, Source
 from pipeline.labelschema import SCHEMA
 
 __all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Source"]
@@ -38,18 +38,6 @@ __all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Source"]
 # A label by reading joins an alert whose opening record has this ts (JSON round trips keep it exact;
 # the tolerance absorbs an ISO-8601 rendering of the same instant).
 _TS_TOLERANCE_S = 0.0015
-
-
-@dataclass(frozen=True)
-class Source:
-    """A Kafka position: ``topic/partition/offset`` (also the idempotency key of a label)."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}"
 
 
 @dataclass(frozen=True)

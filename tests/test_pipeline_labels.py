@@ -285,6 +285,26 @@ def test_pending_labels_are_kept_until_dropped() -> None:
     assert store.pending_count() == 0
 
 
+def test_labels_of_a_recreated_labels_topic_are_not_taken_for_replays() -> None:
+    # A labels topic recreated, or a move to another Kafka cluster, starts its offsets at 0 again.
+    # Before, every new label at an offset the old topic had used was dropped as a replay, silently.
+    store = LabelStore(":memory:")
+    store.add_alert(_alert("a1", "p1", 100.0))
+    store.add_alert(_alert("a2", "p1", 300.0))
+    old = b'{"alert_id": "a1", "label": "anomaly", "operator": "kim", "ts": 150}'
+    new = b'{"alert_id": "a2", "label": "normal", "operator": "lee", "ts": 350}'
+    assert store.add_label(parse_label(old), Source.of("labels", 0, 0, old))
+    assert not store.add_label(parse_label(old), Source.of("labels", 0, 0, old))  # a replay
+    assert store.add_label(parse_label(new), Source.of("labels", 0, 0, new))  # the new topic's first
+    assert [(r.alert_id, r.y) for r in store.latest_labels()] == [("a1", 1), ("a2", 0)]
+    store.add_pending("a9", old, Source.of("labels", 0, 5, old), first_seen=10.0)
+    store.add_pending("a9", new, Source.of("labels", 0, 5, new), first_seen=11.0)
+    assert [Source.parse(p.source).digest for p in store.pending()] == [
+        Source.of("", 0, 0, old).digest,
+        Source.of("", 0, 0, new).digest,
+    ]
+
+
 def test_thinning_the_sample_keeps_every_asset() -> None:
     store = LabelStore(":memory:")
     assets = [f"p{i:02d}" for i in range(24)]

@@ -155,7 +155,7 @@ class Retrainer:
     def _labels(self, messages: list[Any], producer: KafkaProducer) -> None:
         now = self.clock()
         for msg in messages:
-            source = Source(msg.topic, msg.partition, msg.offset)
+            source = Source.of(msg.topic, msg.partition, msg.offset, msg.value)
             try:
                 label = parse_label(msg.value, max_bytes=self.cfg.max_label_bytes)
             except LabelError as exc:
@@ -174,8 +174,7 @@ class Retrainer:
         waiting = self.store.pending()
         self._watched = {item.source: self._watched.get(item.source, ticks) for item in waiting}
         for item in waiting:
-            topic, partition, offset = item.source.rsplit("/", 2)
-            source = Source(topic, int(partition), int(offset))
+            source = Source.parse(item.source)
             if self.store.has_alert(item.alert_id):
                 self.store.add_label(parse_label(item.raw, max_bytes=self.cfg.max_label_bytes), source)
                 self.store.drop_pending(item.source)
