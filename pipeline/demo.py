@@ -262,8 +262,6 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             f"{opts.operator_errors:.0%} of answers wrong\n"
         )
         fleet = Fleet(opts.assets, seed=opts.seed, run=1, start_s=8 * 3600.0)
-        horizon = (opts.duration or 7 * 86_400.0) * opts.speedup
-        fleet.schedule(until=fleet.t + horizon, rate_per_hour=opts.fault_rate)
         simulator = threading.Thread(
             target=stream_fleet,
             args=(fleet, bootstrap),
@@ -274,6 +272,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
                 "speedup": opts.speedup,
                 "stop": stop,
                 "stats": stats,
+                "fault_rate": opts.fault_rate,
             },
             name="simulator",
             daemon=True,

@@ -265,6 +265,40 @@ def test_the_truth_stream_says_when_a_fault_is_over_and_when_its_after_effect_is
     assert 20 * 60 < recovered - end < 40 * 60
 
 
+def test_a_stream_with_a_fault_rate_draws_faults_for_as_long_as_it_runs(monkeypatch) -> None:
+    # The demo and `simulate` drew a week of faults up front: left running longer, the plant never
+    # failed again, and every step looked through every fault of the week.
+    import orjson
+
+    from pipeline.simulator import stream
+
+    starts: list[float] = []
+
+    class Recorder:
+        def __init__(self, **_: object) -> None: ...
+
+        def send(self, topic: str, key: bytes, value: bytes) -> None:
+            event = orjson.loads(value)
+            if topic == "sensor-truth" and event["state"] == "start":
+                starts.append(event["sim_t"])
+
+        def flush(self, timeout: float) -> None: ...
+
+        def close(self, timeout: float) -> None: ...
+
+    monkeypatch.setattr(stream, "KafkaProducer", Recorder)
+    monkeypatch.setattr(stream, "_DRAW_S", 6 * 3600.0)  # a quarter of a day at a time
+    fleet = Fleet(2, types=("pump",), seed=5, run=1)
+    stats = stream.stream_fleet(
+        fleet, "unused:9092", rate=2000.0, speedup=2 * 86_400.0, duration_s=1.5, fault_rate=1.0
+    )
+    days = stats.sim_seconds / 86_400.0
+    assert days > 1.0, "the machine was too slow to stream a simulated day"
+    assert max(starts) > 0.75 * stats.sim_seconds  # faults still start late in the run
+    assert len(starts) > 0.5 * 2 * 24 * days  # about one per asset-hour, less the gaps
+    assert all(f.end > fleet.t - 86_400.0 for f in fleet.faults)  # those long over were dropped
+
+
 def _naive_cause(board: Scoreboard, asset: str, t: float) -> str | None:
     """The scoreboard's rule written out plainly: the first fault in start order whose time covers t."""
     for fault in sorted(board.faults.values(), key=lambda f: f.start):

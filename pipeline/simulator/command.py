@@ -64,8 +64,6 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
             "(`dhag-pipeline demo` runs broker, daemon and simulator together)\n"
         )
         return 2
-    horizon = (args.duration or 7 * 86_400.0) * args.speedup
-    fleet.schedule(until=fleet.t + horizon, rate_per_hour=args.fault_rate)
     try:
         stats = stream_fleet(
             fleet,
@@ -75,6 +73,7 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
             rate=args.rate,
             speedup=args.speedup,
             duration_s=args.duration,
+            fault_rate=args.fault_rate,
         )
     except KeyboardInterrupt:
         return 0

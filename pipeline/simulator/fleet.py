@@ -109,13 +109,16 @@ class Fleet:
         """Simulated time in seconds."""
         return self.physics.t
 
-    def schedule(self, *, until: float, rate_per_hour: float, **options: Any) -> list[Fault]:
-        """Draw random faults from now until simulated time ``until``; they are added to :attr:`faults`."""
+    def schedule(
+        self, *, until: float, rate_per_hour: float, start: float | None = None, **options: Any
+    ) -> list[Fault]:
+        """Draw random faults from ``start`` (default: now) until simulated time ``until``; they are
+        added to :attr:`faults`."""
         new = schedule_faults(
             self.asset_ids,
             self.machine_types,
             self.fault_rng,
-            start=self.t,
+            start=self.t if start is None else start,
             end=until,
             rate_per_hour=rate_per_hour,
             **options,

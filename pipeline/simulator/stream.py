@@ -42,6 +42,9 @@ def truth_event(fault: Fault, state: str, ts: float, sim_t: float) -> dict[str, 
     return {"state": state, "ts": ts, "sim_t": sim_t, **fault.as_dict()}
 
 
+_DRAW_S = 86_400.0  # faults are drawn this much simulated time at a time, this far ahead
+
+
 def stream_fleet(
     fleet: Fleet,
     bootstrap_servers: str,
@@ -54,10 +57,15 @@ def stream_fleet(
     stop: threading.Event | None = None,
     stats: StreamStats | None = None,
     producer_options: dict[str, Any] | None = None,
+    fault_rate: float = 0.0,
 ) -> StreamStats:
     """Produce ``rate`` records per second (all assets in turn) until ``duration_s`` or ``stop``.
 
     ``speedup`` is simulated seconds per wall-clock second: 10 lives ten plant-minutes per minute.
+    With ``fault_rate`` (faults per asset per simulated hour), faults are drawn a simulated day at a
+    time, a day ahead, for as long as the stream runs, and those over are dropped from the fleet
+    (``fleet.faults`` then holds the current and coming ones only); without it, the fleet's faults
+    are the ones scheduled before.
     """
     stop = stop or threading.Event()
     stats = stats or StreamStats()
@@ -69,6 +77,7 @@ def stream_fleet(
     )
     keys = [a.encode() for a in fleet.asset_ids]
     pending = sorted(fleet.faults, key=lambda f: f.onset)
+    drawn_until = fleet.t
     running: list[Fault] = []
     cooling: list[Fault] = []  # ended, but the asset still shows the after-effect (a bearing cooling)
     began = time.monotonic()
@@ -77,6 +86,11 @@ def stream_fleet(
             elapsed = time.monotonic() - began
             if duration_s is not None and elapsed >= duration_s:
                 break
+            if fault_rate > 0 and fleet.t + _DRAW_S > drawn_until:
+                new = fleet.schedule(start=drawn_until, until=drawn_until + _DRAW_S, rate_per_hour=fault_rate)
+                pending = sorted(pending + new, key=lambda f: f.onset)
+                drawn_until += _DRAW_S
+                fleet.faults = [f for f in fleet.faults if f.end > fleet.t]  # over: their truth is sent
             sim_t, readings = fleet.step(dt)
             now = time.time()
             while pending and pending[0].onset <= sim_t:
