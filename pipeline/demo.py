@@ -235,6 +235,11 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         if not configured:
             out.write(f"metrics: port {settings.metrics.port} is taken; using port {port} instead\n")
         daemon = _start_daemon(settings, opts, bootstrap, port)
+        if broker is not None:
+            out.write(
+                "broker: embedded, in memory, no retention: its memory grows for as long as the demo "
+                "runs (hours are fine; for days, set kafka.bootstrap_servers to a real broker)\n"
+            )
         out.write(
             f"broker {bootstrap} | daemon pid {daemon.pid} scoring with model {version} | metrics on "
             f"http://127.0.0.1:{port}/metrics\n"
