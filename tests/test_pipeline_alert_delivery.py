@@ -243,3 +243,58 @@ def test_a_daemon_on_a_quiet_input_counts_as_processing_from_its_start(fitted, m
     before = time.time()
     assert daemon.run() == 0  # three empty polls, then the stop the fake consumer asks for
     assert daemon.metrics.last_processed._value.get() >= before
+
+
+def _refusing(consumer: _Consumer, times: int) -> None:
+    """Make the consumer's next ``times`` commits fail as after a rebalance."""
+    from kafka.errors import CommitFailedError
+
+    commit, left = consumer.commit, [times]
+
+    def refuse(offsets: dict, timeout_ms: int | None = None) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            raise CommitFailedError("the group rebalanced")
+        commit(offsets, timeout_ms)
+
+    consumer.commit = refuse  # type: ignore[method-assign]
+
+
+def test_after_a_refused_commit_the_partition_is_not_settled_and_starts_afresh_when_revoked(fitted) -> None:
+    # The records behind a refused commit are redelivered: alert state that already saw them must not
+    # be held over, else they count twice in its hysteresis.
+    records = _fault_after_normal(0, 10)
+    daemon, _ = _daemon(fitted, records, fail=set(), batch=5, resolve_after=100)
+    consumer = daemon.consumer
+    assert consumer is not None
+    daemon._handle(consumer.poll(timeout_ms=0, max_records=5)[TP])
+    assert daemon._committed == {TP: 5}
+    _refusing(consumer, 1)
+    daemon._handle(consumer.poll(timeout_ms=0, max_records=5)[TP])
+    assert TP not in daemon._committed and TP not in daemon._pending
+    daemon._on_revoked({TP}, lost=False)
+    daemon._on_assigned({TP})
+    daemon._apply_rebalances()
+    assert ("in", 0) not in daemon.processor.trackers
+
+
+def test_a_lost_partition_starts_afresh_even_with_everything_committed(fitted) -> None:
+    records = _fault_after_normal(0, 10)
+    daemon, _ = _daemon(fitted, records, fail=set(), batch=5, resolve_after=100)
+    consumer = daemon.consumer
+    assert consumer is not None
+    daemon._handle(consumer.poll(timeout_ms=0, max_records=5)[TP])
+    assert daemon._committed == {TP: 5} and daemon.processor.trackers[("in", 0)].is_open("hot-1")
+    daemon._on_revoked({TP}, lost=True)  # lost: another member may own it already
+    daemon._on_assigned({TP})
+    daemon._apply_rebalances()
+    assert ("in", 0) not in daemon.processor.trackers
+
+
+def test_a_revoke_commits_what_was_processed_but_not_yet_committed(fitted) -> None:
+    daemon, _ = _daemon(fitted, [], fail=set(), batch=5)
+    consumer = daemon.consumer
+    assert consumer is not None
+    daemon._pending[TP] = 9
+    daemon._on_revoked({TP}, lost=False)
+    assert consumer.commits[-1] == {0: 9}

@@ -49,6 +49,17 @@ def test_settings_are_frozen() -> None:
         ),
         ({"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "'10'"}, "key 'kafka.batch_size' has value '10'"),
         ({"DHAG_PIPELINE_ALERTS__OPEN_AFTER": "9"}, "alerts.open_after (9) must be <= alerts.window (5)"),
+        # Cross-key rules at their boundary: one past it is refused, naming both keys.
+        ({"DHAG_PIPELINE_ALERTS__OPEN_AFTER": "6"}, "alerts.open_after (6) must be <= alerts.window (5)"),
+        (
+            {"DHAG_PIPELINE_KAFKA__BACKOFF_INITIAL_S": "10.5"},
+            "kafka.backoff_initial_s (10.5) must be <= kafka.backoff_max_s (10.0)",
+        ),
+        (
+            {"DHAG_PIPELINE_KAFKA__HEARTBEAT_INTERVAL_MS": "10000"},
+            "kafka.heartbeat_interval_ms (10000) must be below kafka.session_timeout_ms (10000)",
+        ),
+        ({"DHAG_PIPELINE_DLQ__MIN_RECORDS": "1001"}, "dlq.min_records (1001) must be <= dlq.window (1000)"),
         # Values that passed every bound and broke later: a timer, a cap that could never trip.
         ({"DHAG_PIPELINE_ALERTS__QUIET_S": ".inf"}, "key 'alerts.quiet_s' has value inf; allowed: a finite"),
         ({"DHAG_PIPELINE_KAFKA__BACKOFF_MAX_S": ".inf"}, "key 'kafka.backoff_max_s' has value inf"),
@@ -72,6 +83,23 @@ def test_bad_settings_name_key_value_and_what_is_allowed(env: dict[str, str], me
     with pytest.raises(ConfigError) as info:
         load_settings(None, env)
     assert message in str(info.value)
+
+
+def test_cross_key_rules_accept_their_boundary() -> None:
+    settings = load_settings(
+        None,
+        {
+            "DHAG_PIPELINE_ALERTS__OPEN_AFTER": "5",
+            "DHAG_PIPELINE_KAFKA__BACKOFF_INITIAL_S": "10.0",
+            "DHAG_PIPELINE_KAFKA__HEARTBEAT_INTERVAL_MS": "9999",
+            "DHAG_PIPELINE_DLQ__MIN_RECORDS": "1000",
+        },
+    )
+    assert (settings.alerts.open_after, settings.kafka.backoff_initial_s, settings.dlq.min_records) == (
+        5,
+        10.0,
+        1000,
+    )
 
 
 def test_a_bad_setting_from_the_environment_names_its_variable(tmp_path: Path) -> None:

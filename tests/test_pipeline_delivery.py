@@ -84,3 +84,43 @@ def test_a_consumer_that_cannot_reach_the_broker_leaves_no_thread_or_socket_behi
         assert (threading.active_count(), _open_fds()) == (threads, fds)
     finally:
         broker.stop()
+
+
+class _Future:
+    def __init__(self, error: Exception | None) -> None:
+        self.exception = error
+
+    def failed(self) -> bool:
+        return self.exception is not None
+
+
+class _Producer:
+    """Takes every send; the ones numbered in ``refuse`` (0 = the first) fail once flushed."""
+
+    def __init__(self, refuse: set[int]) -> None:
+        self.refuse, self.sent = refuse, 0
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: list | None) -> _Future:
+        n, self.sent = self.sent, self.sent + 1
+        return _Future(KafkaError("NotEnoughReplicas") if n in self.refuse else None)
+
+    def flush(self, timeout: float) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("refuse", "delivered"), [(set(), True), ({1}, False)])
+def test_a_message_the_broker_refused_after_the_flush_fails_the_delivery(
+    refuse: set[int], delivered: bool
+) -> None:
+    # kafka-python's flush does not raise for a refused send: only the future says so. A batch whose
+    # alert was refused must not have its offsets committed.
+    kafka = KafkaSettings()
+    health = BrokerHealth(kafka, PipelineMetrics(CollectorRegistry()), threading.Event(), "x:1")
+    delivery = Delivery(kafka, "x:1", health)
+    delivery.producer = _Producer(refuse)  # type: ignore[assignment]
+    messages = [Outgoing("anomaly-alerts", b"k", b"a"), Outgoing("anomaly-alerts", b"k", b"b")]
+    if delivered:
+        delivery.deliver(messages)
+    else:
+        with pytest.raises(DeliveryError, match="1 of 2 messages not acknowledged: .*NotEnoughReplicas"):
+            delivery.deliver(messages)

@@ -130,3 +130,13 @@ def test_one_reference_reading_of_forty_flagged_against_none_passes_the_absolute
     # flagging 1 %.
     assert gate(_far(0, 40), _far(1, 40), SETTINGS) == (True, [])
     assert gate(_far(0, 40), _far(6, 40), SETTINGS)[0] is False
+
+
+def test_a_candidate_blind_to_the_gross_fault_probes_is_refused_and_one_miss_in_200_is_not() -> None:
+    # The probes are the only recall check of a run with no confirmed anomaly held out; only the slow
+    # training tests noticed when this check went missing.
+    s = RetrainSettings()
+    accepted, reasons = gate({"probe_recall": 1.0, "probes": 200}, {"probe_recall": 0.0, "probes": 200}, s)
+    assert not accepted and reasons[0].startswith("probe_recall 0.000 < current 1.000")
+    assert "gross-fault probes" in reasons[0]
+    assert gate({"probe_recall": 1.0, "probes": 200}, {"probe_recall": 0.995, "probes": 200}, s) == (True, [])

@@ -232,3 +232,27 @@ def test_a_version_promoted_while_the_daemon_runs_scores_what_follows_with_nothi
     assert set(version_at) == set(before) | set(after)
     assert {version_at[p] for p in before} == {"v1"}
     assert {version_at[p] for p in after} == {"v2"}
+
+
+def test_a_threshold_outside_zero_one_or_a_network_that_scores_nan_is_refused(
+    fitted, tmp_path, caplog
+) -> None:
+    # A threshold of 1.5 would alert on nothing; NaN weights would score every reading NaN. Neither
+    # check had a test: removing either still passed the suite.
+    import torch
+
+    rig = _Rig(fitted, tmp_path)
+    rig.check_after(0)
+    registry.publish(tmp_path, _with_threshold(tmp_path, 1.5), "v2")
+    with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
+        assert rig.check_after(3) is False
+    assert "has threshold 1.5; it must be in [0, 1]" in caplog.text
+    broken = dhag.load_model(tmp_path / "v1.dhag")
+    with torch.no_grad():
+        next(broken.net_.parameters()).fill_(float("nan"))
+    registry.publish(tmp_path, broken, "v3")
+    with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
+        assert rig.check_after(3) is False
+    assert "Model version 'v3' scores its training means as nan" in caplog.text
+    assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 2
+    assert rig.processor.model_version == "v1"

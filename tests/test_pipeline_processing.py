@@ -272,3 +272,50 @@ def test_a_record_too_large_for_the_broker_is_dead_lettered_cut_to_the_limit(fit
     assert headers["dlq.truncated_from"] == str(len(huge)).encode()
     assert len(headers["dlq.original_sha256"]) == 64
     assert out.offsets == {("in", 0): 4}
+
+
+def test_a_row_the_model_cannot_score_is_dead_lettered_and_the_others_are_scored(fitted, monkeypatch) -> None:
+    # Nothing failed when such rows were dropped: their offsets were committed with no trace of them.
+    from dhag import DHAGError
+
+    proc, reg = _processor(fitted)
+    rows = normal(np.random.default_rng(3), 4)
+    recs = [Rec("in", 0, 20 + i, b"a", reading("a", 1.0 + i, row)) for i, row in enumerate(rows)]
+    score = proc.model.decision_function
+
+    def fails_on_row_2(matrix):  # noqa: ANN001, ANN202 - decision_function's signature
+        if len(matrix) > 1 or np.allclose(matrix[0], proc.parser.parse([recs[2].value]).matrix[0]):
+            raise DHAGError("the network returned NaN")
+        return score(matrix)
+
+    monkeypatch.setattr(proc.model, "decision_function", fails_on_row_2)
+    out = proc.process(recs, now=0.0)
+    assert (out.scored, out.dead_lettered, out.offsets) == (3, 1, {("in", 0): 24})
+    (dlq,) = [m for m in out.messages if m.topic == "sensor-readings.dlq"]
+    headers = dict(dlq.headers)
+    assert (headers["dlq.reason"], headers["dlq.source.offset"], dlq.value) == (
+        b"scoring_error",
+        b"22",
+        recs[2].value,
+    )
+    assert reg.get_sample_value("dhag_records_processed_total", {"outcome": "error"}) == 1
+
+
+def test_a_batch_of_dead_letters_over_the_ratio_cap_trips_it(fitted) -> None:
+    settings = Settings.model_validate({"dlq": {"window": 10, "min_records": 10, "max_ratio": 0.5}})
+    reg = CollectorRegistry()
+    proc = BatchProcessor(settings, fitted, "v7", PipelineMetrics(reg))
+    out = proc.process([Rec("in", 0, i, b"a", b"oops") for i in range(9)], now=0.0)
+    assert not out.dlq_tripped  # fewer than min_records seen
+    out = proc.process([Rec("in", 0, 9, b"a", b"oops")], now=0.0)
+    assert out.dlq_tripped and reg.get_sample_value("dhag_dlq_window_ratio") == 1.0
+
+
+def test_a_score_exactly_at_the_threshold_is_not_over_it(fitted, monkeypatch) -> None:
+    # The daemon and DHAG.predict draw the line at the same place: strictly above the threshold.
+    proc, _ = _processor(fitted, open_after=1, window=1)
+    rows = normal(np.random.default_rng(5), 2)
+    monkeypatch.setattr(proc.model, "decision_function", lambda m: np.full(len(m), proc.threshold))
+    out = proc.process([Rec("in", 0, i, b"a", reading("a", 1.0 + i, r)) for i, r in enumerate(rows)], now=0.0)
+    assert out.opened == 0
+    assert fitted.predict(rows[:1]).tolist() == [0]

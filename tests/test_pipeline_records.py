@@ -139,3 +139,26 @@ def test_epoch_and_iso_timestamps_agree(seconds: float) -> None:
 
     iso = datetime.fromtimestamp(seconds, UTC).isoformat()
     assert math.isclose(parse_timestamp(iso), parse_timestamp(seconds), abs_tol=1e-6)
+
+
+def test_a_record_of_exactly_the_size_limit_is_taken_and_one_byte_more_is_oversized() -> None:
+    base = rec(note="")
+    exact = rec(note="x" * (256 - len(base)))
+    assert len(exact) == 256
+    parser = RecordParser(FEATURES, max_record_bytes=256)
+    for batch in ([exact], [exact, b"{broken"]):  # the all-valid fast path, and the per-record one
+        assert parser.parse(batch).indices == [0]
+    over = rec(note="x" * (257 - len(base)))
+    out = parser.parse([over])
+    assert [r.reason for r in out.rejections] == [
+        Reason.OVERSIZED
+    ] and "257 bytes > limit 256" in out.rejections[0].detail
+
+
+def test_a_dead_letter_of_exactly_the_limit_is_not_cut() -> None:
+    from pipeline.records import DLQ_VALUE_LIMIT, dlq_value
+
+    value = b"x" * DLQ_VALUE_LIMIT
+    assert dlq_value(value) == (value, [])
+    cut, headers = dlq_value(value + b"y")
+    assert cut == value and dict(headers)["dlq.truncated_from"] == str(DLQ_VALUE_LIMIT + 1).encode()

@@ -63,3 +63,35 @@ def test_a_pointer_that_is_not_text_is_a_clear_error(fitted, tmp_path: Path) -> 
     (tmp_path / "current").write_bytes(b"\xff\xfe v1")
     with pytest.raises(ModelUnavailableError, match="is not text"):
         load_current(tmp_path)
+
+
+def test_a_rollback_to_a_version_that_no_longer_loads_is_refused_and_changes_nothing(
+    fitted, tmp_path: Path
+) -> None:
+    # Nothing failed when rollback stopped loading its target: current then named a damaged model,
+    # and every daemon restarted on it would exit with code 4.
+    from pipeline.registry import history, rollback
+
+    publish(tmp_path, fitted, "v1")
+    publish(tmp_path, fitted, "v2")
+    data = bytearray((tmp_path / "v1.dhag").read_bytes())
+    data[-10] ^= 0xFF
+    (tmp_path / "v1.dhag").write_bytes(bytes(data))
+    with pytest.raises(ModelUnavailableError):
+        rollback(tmp_path)
+    assert current(tmp_path)[0] == "v2" and history(tmp_path) == ["v1"]
+
+
+def test_a_promotion_over_a_version_no_longer_current_is_refused(fitted, tmp_path: Path) -> None:
+    # The retrainer promotes its candidate only over the model it was judged against; an operator's
+    # rollback in between wins.
+    from pipeline.errors import CurrentChangedError
+    from pipeline.registry import promote
+
+    for version in ("v1", "v2"):
+        publish(tmp_path, fitted, version)
+    publish(tmp_path, fitted, "v3", make_current=False)
+    with pytest.raises(CurrentChangedError):
+        promote(tmp_path, "v3", only_over="v1")
+    assert current(tmp_path)[0] == "v2"
+    assert promote(tmp_path, "v3", only_over="v2") == "v2" and current(tmp_path)[0] == "v3"

@@ -57,6 +57,15 @@ def test_a_constant_column_is_centred_not_divided_by_zero() -> None:
     np.testing.assert_allclose(out[:, 0], [0.0, 2.5])
 
 
+def test_a_column_constant_in_floating_point_is_not_divided_by_its_rounding_noise() -> None:
+    # np.full(100, 0.1).std() is about 1e-17, not 0: divided by it, any other value standardises past
+    # float32 and is refused or scored as an extreme anomaly.
+    pre = Preprocessor().fit(np.column_stack([np.full(100, 0.1), np.random.default_rng(0).normal(size=100)]))
+    assert pre.scales_[pre.feature_names_in_[0]] == 1.0
+    out = pre.transform(np.array([[0.2, 0.0]]))
+    np.testing.assert_allclose(out[0, 0], 0.1, rtol=1e-6)
+
+
 def test_categorical_features_become_one_hot_columns_and_unseen_categories_all_zeros() -> None:
     pre = _plant_preprocessor()
     assert pre.output_names_ == ["pressure", "mode=idle", "mode=run", "valve_open", "temperature"]
@@ -116,6 +125,8 @@ def test_wrong_feature_names_say_which_are_missing_and_which_unexpected() -> Non
     assert "4 training features" in str(info.value)
     with pytest.raises(InputError, match=r"missing 'temperature'\.$"):
         pre.transform(_plant_frame().drop(columns="temperature"))
+    with pytest.raises(InputError, match=r"unexpected 'humidity'\.$"):
+        pre.transform(_plant_frame().assign(humidity=1.0))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
