@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -35,6 +36,24 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def _listens(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds the socket listening on TCP ``port``, from Linux's ``/proc``
+    (None where that cannot be read)."""
+    try:
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table, encoding="ascii") as rows:
+                next(rows)
+                for row in rows:
+                    fields = row.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                        inodes.add(f"socket:[{fields[9]}]")
+        held = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+    return bool(inodes & held)
 
 
 class SecretRedactor(logging.Filter):
@@ -152,9 +171,15 @@ class EmbeddedBroker:
                 return False
             try:
                 socket.create_connection((self.host, port), timeout=0.2).close()
-                return True
             except OSError:
                 time.sleep(0.05)
+                continue
+            # Another process may hold the port (a free port taken in between, a fixed port still in
+            # use): a connection proves nothing until this broker is the one listening. Ours then fails
+            # to bind and exits, and the next attempt takes another port.
+            if _listens(self._proc.pid, port) is not False:
+                return True
+            time.sleep(0.05)
         return False
 
     def stop(self, timeout_s: float = 2.0) -> None:

@@ -124,3 +124,18 @@ def test_a_message_the_broker_refused_after_the_flush_fails_the_delivery(
     else:
         with pytest.raises(DeliveryError, match="1 of 2 messages not acknowledged: .*NotEnoughReplicas"):
             delivery.deliver(messages)
+
+
+def test_a_broker_that_could_not_bind_its_port_is_not_taken_for_started(tansu) -> None:
+    # Its readiness check connected to whatever listened on the port: with the port taken (a free port
+    # grabbed in between, a fixed one still in use), start() returned while the new broker had exited,
+    # and its user talked to another process's broker (killing or pausing "its" broker did nothing).
+    from pipeline.errors import BrokerUnavailableError
+
+    with pytest.raises(BrokerUnavailableError, match="did not start"):
+        EmbeddedBroker(port=tansu.port, startup_timeout_s=3).start()
+    broker = EmbeddedBroker().start()
+    try:
+        assert broker.port != tansu.port
+    finally:
+        broker.stop()
