@@ -47,7 +47,7 @@ def test_batch_limit_shrinks_to_the_budget_and_grows_back_gradually() -> None:
 
 
 def test_scoring_slower_than_the_poll_interval_adapts_instead_of_looping(
-    tansu, fitted, model_registry
+    tansu, fitted, model_registry, monkeypatch
 ) -> None:
     bs = tansu.bootstrap_servers
     settings = make_settings(bs, model_registry, scores=True, kafka={"batch_size": 200})
@@ -60,13 +60,13 @@ def test_scoring_slower_than_the_poll_interval_adapts_instead_of_looping(
         for i, row in enumerate(normal_rows(rng, 400))
     ]
     with running_daemon(settings, fitted, bs) as (daemon, registry):
-        fast = daemon.processor._decision_function
+        fast = daemon.processor.model.decision_function
 
-        def slow(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def slow(matrix: np.ndarray) -> np.ndarray:
             time.sleep(PER_RECORD_S * matrix.shape[0])
             return fast(matrix)
 
-        daemon.processor._decision_function = slow  # type: ignore[method-assign]
+        monkeypatch.setattr(daemon.processor.model, "decision_function", slow)
         positions = produce(bs, topics.input, items)
         high = {p: max(o for q, o in positions if q == p) + 1 for p, _ in positions}
         wait_for(lambda: committed(bs, settings.kafka.group_id, topics.input) == high, 60, "all committed")
