@@ -64,8 +64,13 @@ class Source:
         topic, partition, offset = position.rsplit("/", 2)
         return cls(topic, int(partition), int(offset), digest)
 
+    @property
+    def position(self) -> str:
+        """``topic/partition/offset``."""
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
     def __str__(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}" + (f"#{self.digest}" if self.digest else "")
+        return self.position + (f"#{self.digest}" if self.digest else "")
 
 
 class LabelReason(StrEnum):

@@ -21,6 +21,7 @@ the retrainer calls before it commits its Kafka offsets.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -34,6 +35,8 @@ from pipeline.labels import Label, Source
 from pipeline.labelschema import SCHEMA
 
 __all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Source"]
+
+Reading = tuple[str, float, dict[str, float]]  # (asset_id, ts, values)
 
 # A label by reading joins an alert whose opening record has this ts (JSON round trips keep it exact;
 # the tolerance absorbs an ISO-8601 rendering of the same instant).
@@ -170,6 +173,8 @@ class LabelStore:
         when this Kafka position was recorded before (a replay). Raises KeyError for a label naming an
         alert that was not seen (keep it with :meth:`add_pending` instead).
         """
+        if self._recorded_before_digests("labels", source):
+            return False
         if label.alert_id is not None:
             alert = self.alert(label.alert_id)
             if alert is None:
@@ -254,10 +259,17 @@ class LabelStore:
     # -- pending labels --------------------------------------------------------------------------
     def add_pending(self, alert_id: str, raw: bytes, source: Source, *, first_seen: float) -> None:
         """Keep a label whose alert was not seen yet (idempotent per Kafka position)."""
+        if self._recorded_before_digests("pending", source):
+            return
         self._db.execute(
             "INSERT OR IGNORE INTO pending (source, alert_id, raw, first_seen) VALUES (?, ?, ?, ?)",
             (str(source), alert_id, raw, first_seen),
         )
+
+    def _recorded_before_digests(self, table: str, source: Source) -> bool:
+        """Whether this position is stored under its key from before keys had a digest (a replay)."""
+        query = f"SELECT 1 FROM {table} WHERE source = ?"
+        return bool(source.digest) and self._db.execute(query, (source.position,)).fetchone() is not None
 
     def pending(self) -> list[PendingLabel]:
         """Labels waiting for their alert, oldest first."""
@@ -274,7 +286,7 @@ class LabelStore:
 
     # -- the normal sample -----------------------------------------------------------------------
     def add_readings(
-        self, rows: Iterable[tuple[str, float, dict[str, float]]], *, keep: int, retire_s: float | None = None
+        self, rows: Iterable[Reading], *, keep: int, retire_s: float | None = None, now: float | None = None
     ) -> int:
         """Add sampled readings ``(asset_id, ts, values)``; returns how many were new.
 
@@ -284,6 +296,8 @@ class LabelStore:
         with every asset still in it. Every asset: thinning keeps each one's oldest reading, so the
         readings of an asset whose newest is ``retire_s`` older than the sample's newest go (a machine
         taken out of service, an id renamed), else retired ids would fill the sample over the months.
+        The sample's newest is taken at most at ``now`` (the caller's clock): one device clock a year
+        ahead would otherwise retire every other asset.
         """
         cursor = self._db.executemany(
             "INSERT OR IGNORE INTO readings (asset_id, ts, values_json) VALUES (?, ?, ?)",
@@ -293,8 +307,8 @@ class LabelStore:
         if retire_s is not None:
             self._db.execute(
                 "DELETE FROM readings WHERE asset_id IN (SELECT asset_id FROM readings GROUP BY asset_id"
-                " HAVING MAX(ts) < (SELECT MAX(ts) FROM readings) - ?)",
-                (retire_s,),
+                " HAVING MAX(ts) < MIN((SELECT MAX(ts) FROM readings), ?) - ?)",
+                (math.inf if now is None else now, retire_s),
             )
         while (count := self.reading_count()) > keep:
             dropped = self._db.execute(
@@ -315,7 +329,7 @@ class LabelStore:
         """Readings in the sample (normal or not)."""
         return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
 
-    def normal_sample(self, *, margin_s: float) -> list[tuple[str, float, dict[str, float]]]:
+    def normal_sample(self, *, margin_s: float) -> list[Reading]:
         """The sampled readings not within ``margin_s`` of an alert episode or of a reading an operator
         confirmed as an anomaly, oldest first.
 

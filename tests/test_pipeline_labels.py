@@ -382,3 +382,27 @@ def test_a_fault_confirmed_by_its_reading_leaves_the_normal_sample() -> None:
     store.add_label(_label(asset_id="p1", ts=20.0, values={"x": 0.0}, label="normal"), Source("labels", 0, 1))
     times = [t for _, t, _ in store.normal_sample(margin_s=30.0)]
     assert times == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 140.0, 150.0, 160.0, 170.0, 180.0, 190.0]
+
+
+def test_a_label_or_pending_label_stored_before_keys_had_a_digest_is_not_stored_again(tmp_path) -> None:
+    # A replay across the upgrade (the last uncommitted poll, a partition read again) brings the same
+    # record under its new key; a store written before holds it under the plain position.
+    store = LabelStore(str(tmp_path / "labels.sqlite"))
+    store.add_alert(_alert("a1", "p1", 100.0))
+    raw = b'{"alert_id": "a1", "label": "anomaly", "operator": "kim", "ts": 150}'
+    assert store.add_label(parse_label(raw), Source("labels", 0, 7))  # as the former version keyed it
+    assert not store.add_label(parse_label(raw), Source.of("labels", 0, 7, raw))
+    assert store.label_count() == 1
+    store.add_pending("a9", raw, Source("labels", 0, 8), first_seen=1.0)
+    store.add_pending("a9", raw, Source.of("labels", 0, 8, raw), first_seen=2.0)
+    assert store.pending_count() == 1
+
+
+def test_one_device_clock_far_ahead_does_not_retire_the_rest_of_the_fleet() -> None:
+    day, now = 86_400.0, 1_780_000_000.0
+    store = LabelStore(":memory:")
+    fleet = [(f"p{i % 50}", now - 3600 + i, {"x": 0.0}) for i in range(2000)]
+    store.add_readings(fleet, keep=20_000, retire_s=30 * day, now=now)
+    store.add_readings([("bad-clock", now + 365 * day, {"x": 0.0})], keep=20_000, retire_s=30 * day, now=now)
+    store.add_readings([("p1", now + 10, {"x": 0.0})], keep=20_000, retire_s=30 * day, now=now + 10)
+    assert len({a for a, _, _ in store.normal_sample(margin_s=0.0)}) == 51

@@ -128,8 +128,7 @@ class Retrainer:
         if not new:
             return self._parts
         consumer.assign(sorted(set(parts) | set(self._parts)))  # kafka-python keeps known positions
-        # At start-up, input without a committed offset follows auto_offset_reset; a partition added
-        # since holds only new records, read from its start.
+        # Only at start-up may input skip to its end: a partition added since holds only new records.
         latest = not self._parts and self.settings.kafka.auto_offset_reset == "latest"
         if self._parts:
             log.info("partitions added: %s; reading them from their start", ", ".join(map(str, new)))
@@ -194,7 +193,9 @@ class Retrainer:
             if row is not None and self._sampler.take(row[0]):
                 rows.append(row)
         if rows:
-            self.store.add_readings(rows, keep=self.cfg.normal_sample_size, retire_s=self.cfg.asset_retire_s)
+            self.store.add_readings(
+                rows, keep=self.cfg.normal_sample_size, retire_s=self.cfg.asset_retire_s, now=self.clock()
+            )
             self._watch_drift(rows)
 
     def _current_model(self) -> tuple[str, FeatureMap, Any] | None:
