@@ -39,20 +39,30 @@ log = logging.getLogger(__name__)
 
 
 def _listens(pid: int, port: int) -> bool | None:
-    """Whether process ``pid`` holds the socket listening on TCP ``port``, from Linux's ``/proc``
-    (None where that cannot be read)."""
-    try:
-        inodes = set()
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with open(table, encoding="ascii") as rows:
-                next(rows)
-                for row in rows:
-                    fields = row.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
-                        inodes.add(f"socket:[{fields[9]}]")
-        held = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-    except (OSError, StopIteration, IndexError, ValueError):
+    """Whether process ``pid`` (or a child of it: a wrapper script) holds the socket listening on TCP
+    ``port``, from Linux's ``/proc``; None where that cannot be told (no ``/proc``, or no listening
+    socket listed there at all)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with (
+            contextlib.suppress(OSError, StopIteration, IndexError, ValueError),
+            open(table, encoding="ascii") as rows,
+        ):
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
         return None
+    pids, held = [pid], set()
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+                pids += [int(child) for child in children.read().split()]
+    for one in pids:
+        with contextlib.suppress(OSError):
+            held |= {os.readlink(f"/proc/{one}/fd/{fd}") for fd in os.listdir(f"/proc/{one}/fd")}
     return bool(inodes & held)
 
 
