@@ -116,7 +116,7 @@ def test_a_consumer_that_stops_fetching_is_replaced_and_nothing_is_skipped(
 ) -> None:
     """A fetch that never completes leaves kafka-python polling nothing, without an error; simulated
     here by a consumer whose polls return nothing while records wait on the broker."""
-    caplog.set_level(logging.INFO, logger="pipeline.daemon")
+    caplog.set_level(logging.INFO, logger="pipeline")  # the daemon and its rebalance handling
     bs = tansu.bootstrap_servers
     settings = make_settings(bs, model_registry, scores=True, kafka={"request_timeout_ms": 3000})
     topics = settings.kafka.topics
