@@ -11,22 +11,14 @@ records after a restart (at-least-once) yields the same id and consumers can ded
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-__all__ = [
-    "AlertTracker",
-    "Trackers",
-    "Transition",
-    "alert_event",
-    "range_side",
-    "sensor_numbers",
-    "sensor_tag",
-]
+__all__ = ["AlertTracker", "Trackers", "Transition"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +45,9 @@ class _Episode:
     last_ts: float
     context: Any = None
     source: str | None = None
+    # Carried over: the offset of its opening record. Records before it, met again after a crash
+    # between delivery and commit, were scored by the earlier owner before the episode opened.
+    replayed_until: int | None = None
 
 
 class _AssetState:
@@ -145,6 +140,8 @@ class AlertTracker:
         state.episode = _Episode(
             episode.alert_id, episode.opened_at, episode.score, episode.ts, episode.context, episode.source
         )
+        with contextlib.suppress(AttributeError, ValueError):
+            state.episode.replayed_until = int(str(episode.source).rsplit("/", 1)[1])
         return True
 
     # -- savepoints ------------------------------------------------------------------------------
@@ -199,13 +196,20 @@ class AlertTracker:
         now: float,
         seed: str,
         index: int | None = None,
+        offset: int | None = None,
     ) -> Transition | None:
         """Feed one score (``over``: above the threshold) at record time ``ts`` and clock ``now``.
 
-        ``seed`` identifies the record (its Kafka position) and becomes the alert id if it opens one.
+        ``seed`` identifies the record (its Kafka position) and becomes the alert id if it opens one;
+        ``offset`` is its offset, which tells a carried-over episode the records before its opening
+        one (met again after a crash), which leave it as it is.
         """
         self._touch(asset_id)
         state = self._assets.get(asset_id)
+        if state is not None and state.episode is not None and state.episode.replayed_until is not None:
+            if offset is not None and offset < state.episode.replayed_until:
+                return None
+            state.episode.replayed_until = None
         if state is None:
             state = self._assets[asset_id] = _AssetState(self.window)
         state.last_seen_at = now
@@ -333,77 +337,3 @@ class Trackers(dict[tuple[str, int], AlertTracker]):
         for tp, tracker in self.items():
             if tp in point:
                 tracker.release(point[tp])
-
-
-def range_side(value: float, training_range: Sequence[float] | None) -> str | None:
-    """``"above"`` or ``"below"`` when ``value`` lies beyond the feature's training ``[min, max]``,
-    else None (inside it, or no range known).
-
-    >>> range_side(12.0, [0.0, 10.0]), range_side(-1.0, (0.0, 10.0)), range_side(5.0, [0, 10])
-    ('above', 'below', None)
-    """
-    if not training_range:
-        return None
-    low, high = training_range
-    return "above" if value > high else "below" if value < low else None
-
-
-def sensor_tag(entry: Mapping[str, Any]) -> str:
-    """How consoles name a top sensor of an alert event: its name, and when its value lay beyond what
-    the model's training history saw, on which side.
-
-    >>> sensor_tag({"sensor": "suction_pu", "outside_training_range": "below"})
-    'suction_pu (below history)'
-    >>> sensor_tag({"sensor": "flow_pu"})
-    'flow_pu'
-    """
-    side = entry.get("outside_training_range")
-    return f"{entry.get('sensor')} ({side} history)" if side else str(entry.get("sensor"))
-
-
-def sensor_numbers(values: Mapping[str, Any]) -> dict[str, float | int | None]:
-    """A record's ``values`` as an alert carries them: sensor name -> number. The parser checks only
-    the model's sensors, so an extra one may hold anything JSON can; what is not a number is left
-    out, a NaN or infinity becomes null, and an integer past 64 bits a float, so that the event
-    always serialises.
-
-    >>> sensor_numbers({"a": 1, "b": float("nan"), "c": "on", "d": [1], "e": 10**30, "f": True, "g": 10**400})
-    {'a': 1, 'b': None, 'e': 1e+30, 'g': None}
-    """
-    out: dict[str, float | int | None] = {}
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if isinstance(value, int) and not -(2**63) <= value < 2**64:
-            value = float(value) if abs(value) < 2**1023 else math.inf  # float() of 10**400 overflows
-        out[str(name)] = value if math.isfinite(value) else None
-    return out
-
-
-def alert_event(
-    transition: Transition,
-    *,
-    threshold: float,
-    model_version: str,
-    top_sensors: list[dict[str, Any]],
-    values: dict[str, Any],
-) -> dict[str, Any]:
-    """The JSON-ready ``anomaly-alerts`` value for a transition (``ts`` fields in epoch seconds)."""
-    event: dict[str, Any] = {
-        "schema": 1,
-        "alert_id": transition.alert_id,
-        "asset_id": transition.asset_id,
-        "state": transition.kind,
-        "opened_at": transition.opened_at,
-        "ts": transition.ts,
-        "score": transition.score,
-        "threshold": threshold,
-        "model_version": model_version,
-        "top_sensors": top_sensors,
-        "values": sensor_numbers(values),
-    }
-    if transition.source is not None:
-        event["source"] = transition.source
-    if transition.resolved_by is not None:
-        event["resolved_by"] = transition.resolved_by
-    return event

@@ -21,7 +21,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from pipeline.alerts import sensor_tag
+from pipeline.alertevents import sensor_tag
 from pipeline.config import Settings
 from pipeline.labels import LabelError, label_message, parse_label
 

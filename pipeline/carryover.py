@@ -121,17 +121,26 @@ def read_alert_events(
     takes over ``timeout_s`` (a half-read topic could carry on an episode that was resolved).
     """
     deadline = time.monotonic() + timeout_s
+    topic = kafka.topics.alerts
+
+    def left_ms() -> int:
+        """What is left of the time, for each call that may wait on the broker."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise KafkaTimeoutError(f"reading {topic} took over {timeout_s:g}s")
+        return max(1, int(left * 1000))
+
     consumer = new_consumer(kafka, bootstrap_servers, member=False)
     try:
-        topic = kafka.topics.alerts
+        left_ms()
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
         tps = [TopicPartition(topic, p) for p in partitions]
         if not tps:
             return []
         consumer.assign(tps)
         since_ms = int(since * 1000)
-        starts = consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
-        ends = consumer.end_offsets(tps)
+        starts = consumer.offsets_for_times(dict.fromkeys(tps, since_ms), timeout_ms=left_ms())
+        ends = consumer.end_offsets(tps, timeout_ms=left_ms())
         for tp in tps:
             start = starts.get(tp)
             consumer.seek(tp, ends[tp] if start is None else start.offset)
@@ -139,12 +148,11 @@ def read_alert_events(
         # The high watermark of the partition's last fetch: end_offsets alone is not enough, as one
         # embedded broker reports the last record batch's first offset + 1 there.
         while not all(
-            (high := consumer.highwater(tp)) is not None and consumer.position(tp) >= max(high, ends[tp])
+            (high := consumer.highwater(tp)) is not None
+            and consumer.position(tp, timeout_ms=left_ms()) >= max(high, ends[tp])
             for tp in tps
         ):
-            if time.monotonic() > deadline:
-                raise KafkaTimeoutError(f"reading {topic} took over {timeout_s:.0f}s")
-            for records in consumer.poll(timeout_ms=_POLL_MS).values():
+            for records in consumer.poll(timeout_ms=min(_POLL_MS, left_ms())).values():
                 for record in records:
                     if record.timestamp < since_ms:  # a broker may start a partition earlier
                         continue
@@ -156,4 +164,4 @@ def read_alert_events(
                         events.append(value)
         return events
     finally:
-        consumer.close(autocommit=False)
+        consumer.close(autocommit=False, timeout_ms=_POLL_MS)

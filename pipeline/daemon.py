@@ -83,6 +83,7 @@ class Daemon(RebalanceHandling):
         self._held_over: dict[TopicPartition, int] = {}
         self._joined = False
         self._owned: set[TopicPartition] = set()  # partitions whose alert state is this consumer's
+        self._assigned = False  # an assignment came since the last _apply_rebalances
         self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers)
         self.delivery = Delivery(self.kafka, bootstrap_servers, self.health)
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
@@ -166,7 +167,10 @@ class Daemon(RebalanceHandling):
             except KafkaError as exc:
                 self.health.failure("poll", exc)
                 continue
-            self._apply_rebalances()
+            if self._apply_rebalances() and polled:
+                # The read of the alerts topic took part of the poll interval: the batch gets a new one.
+                rewind(self.consumer, list(chain.from_iterable(polled.values())))
+                continue
             if not polled:
                 self._idle()
                 continue

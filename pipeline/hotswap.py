@@ -25,7 +25,7 @@ import numpy as np
 
 from dhag import DHAG, DHAGError
 from pipeline import registry
-from pipeline.alerts import range_side
+from pipeline.alertevents import range_side
 from pipeline.config import ModelSettings, RecordSettings
 from pipeline.errors import ModelUnavailableError
 from pipeline.features import DERIVED_FEATURES, FEATURE_MEANINGS, PlantFeatures

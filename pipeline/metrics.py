@@ -140,6 +140,13 @@ class PipelineMetrics:
             "Open alert episodes of an earlier owner of a partition carried on (restart, partition move).",
             registry=r,
         )
+        # A gauge, not only the failure counter: a carry-over fails mostly at start-up, before the first
+        # scrape, where a counter that starts at 1 shows no increase().
+        self.carry_over_failed = Gauge(
+            "dhag_alerts_carry_over_failed_timestamp_seconds",
+            "When reading the alerts topic for open episodes last failed (0: not since start-up).",
+            registry=r,
+        )
         self.scores_published = Counter(
             "dhag_scores_published", "Records published to the scores topic.", registry=r
         )

@@ -10,9 +10,10 @@ cap still pauses the service if most records fail this way (a fault of the servi
 
 What the failed attempt changed is undone (:meth:`BatchProcessor.rollback
 <pipeline.processing.BatchProcessor.rollback>`): its alert state, so an episode it opened opens again,
-with its event, when the records are processed one by one, and its counts, so no record is counted
-twice (:mod:`pipeline.heldcounts`). Records are counted as consumed here, once per poll of them, and
-like every count of the batch only once its output is delivered.
+with its event, when the records are processed one by one, and its metric counts, so no record is
+counted twice in them (:mod:`pipeline.heldcounts`; the DLQ ratio cap's window does see it twice).
+Records are counted as consumed here, once per poll of them, and like every count of the batch only
+once its output is delivered.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ import numpy as np
 import orjson
 
 from dhag import DHAG
-from pipeline.alerts import Trackers, Transition, alert_event
+from pipeline.alertevents import alert_event
+from pipeline.alerts import Trackers, Transition
 from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
 from pipeline.dlqpause import DlqGuard
@@ -161,10 +162,7 @@ class BatchProcessor:
         self.metrics.set_model(candidate.version, candidate.threshold, previous=previous.version)
         log.info(
             "model %s replaced %s (threshold %.4f -> %.4f); open alerts stay open",
-            candidate.version,
-            previous.version,
-            previous.threshold,
-            candidate.threshold,
+            *(candidate.version, previous.version, previous.threshold, candidate.threshold),
         )
 
     # -- partition ownership ---------------------------------------------------------------------
@@ -269,6 +267,7 @@ class BatchProcessor:
                 now=now,
                 seed=f"{rec.topic}/{rec.partition}/{rec.offset}",
                 index=j,
+                offset=rec.offset,
             )
             last_score[asset] = (scores_list[j], tp, beyond_list[j])
             if transition is not None:
@@ -282,18 +281,19 @@ class BatchProcessor:
                 self._assets.setdefault(tp, set()).add(asset)
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
-        if self.drift is not None:
-            for event in self.drift.update(self.model_version, scores_ok):
-                self.counts.add(self.metrics.drift_detections.labels(event.model_version).inc)
-                self._drift_log.log(
-                    "drift",  # one model at a time: a key per version would grow with every swap
-                    logging.WARNING,
-                    "score drift for model %s after %d scores: recent window mean %.4f over %d scores",
-                    event.model_version,
-                    event.scores_seen,
-                    event.window_mean,
-                    event.window_size,
-                )
+        if self.drift is not None:  # fed with delivered batches only: a retried one once
+            self.counts.add(self._watch_drift, self.model_version, scores_ok)
+
+    def _watch_drift(self, version: str, scores: np.ndarray) -> None:
+        assert self.drift is not None
+        for event in self.drift.update(version, scores):
+            self.metrics.drift_detections.labels(event.model_version).inc()
+            self._drift_log.log(
+                "drift",  # one model at a time: a key per version would grow with every swap
+                logging.WARNING,
+                "score drift for model %s after %d scores: recent window mean %.4f over %d scores",
+                *(event.model_version, event.scores_seen, event.window_mean, event.window_size),
+            )
 
     def _publish_transitions(
         self,

@@ -74,6 +74,7 @@ class RebalanceHandling:
     _held_over: dict[TopicPartition, int]
     _assignment_changed: bool
     _joined: bool
+    _assigned: bool
     _owned: set[TopicPartition]
 
     # -- called on the IO thread ---------------------------------------------------------------------
@@ -94,25 +95,32 @@ class RebalanceHandling:
         with self._lock:
             self._assignment_changed = True
             self._joined = True
+            self._assigned = True
         log.info("partitions assigned: %s", sorted(p.partition for p in partitions))
 
     # -- on the loop thread ----------------------------------------------------------------------------
-    def _apply_rebalances(self) -> None:
-        """Drop the alert state of partitions gone or moved on; keep pauses over new ones."""
+    def _apply_rebalances(self) -> bool:
+        """Drop the alert state of partitions gone or moved on; keep pauses over new ones; carry over
+        the open episodes of partitions new here. True when that read the alerts topic."""
         with self._lock:
             if not self._assignment_changed:
-                return
+                return False
             dropped, self._dropped = self._dropped, set()
             self._assignment_changed = False
             held_over = self._held_over if self._joined else {}
             if held_over:
                 self._held_over = {}
             undecided = set(self._held_over)
+            assigned, self._assigned = self._assigned, False
         assert self.consumer is not None
         assignment = self.consumer.assignment()
         dropped |= self._moved_on(held_over, assignment)
+        if assigned:  # nothing kept of a partition neither assigned nor waiting for the decision
+            dropped |= self._owned - assignment - undecided
         live = self._owned - dropped  # the partitions whose alert state this consumer kept
-        self._owned = assignment | undecided
+        # Between a revoke and the group's answer, assignment() still names the partitions held before:
+        # what this consumer owns, and what it carries over, are decided only once the answer came.
+        self._owned = assignment | undecided if assigned else live
         gone = [tp for tp in dropped if tp not in assignment]
         # A revoked partition that comes back with uncommitted records starts fresh too: they may have
         # been handled elsewhere in between.
@@ -122,15 +130,16 @@ class RebalanceHandling:
         self.metrics.assigned_partitions.set(len(assignment))
         if self.dlq_pause.active and assignment:
             self.consumer.pause(*assignment)
-        self._carry_over(assignment - live)
+        return assigned and self._carry_over(assignment - live)
 
-    def _carry_over(self, partitions: set[TopicPartition]) -> None:
+    def _carry_over(self, partitions: set[TopicPartition]) -> bool:
         """Carry on the episodes still open on ``partitions``, which came without their alert state
-        (:mod:`pipeline.carryover`); when the alerts topic cannot be read, they start afresh."""
+        (:mod:`pipeline.carryover`); when the alerts topic cannot be read, they start afresh. True when
+        the topic was read (or tried)."""
         lookback = self.settings.alerts.carry_over_s
         mine = sorted(tp.partition for tp in partitions if tp.topic == self.kafka.topics.input)
         if lookback is None or not mine:
-            return
+            return False
         # The read holds up the next poll: it gets a share of the poll interval, as a batch does.
         budget = min(self.kafka.request_timeout_ms, POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms)
         try:
@@ -139,6 +148,7 @@ class RebalanceHandling:
             )
         except KafkaError as exc:
             self.metrics.broker_failures.labels("carry_over").inc()
+            self.metrics.carry_over_failed.set(time.time())
             log.warning(
                 "partitions %s: cannot read their open alert episodes from %s, so they start afresh (an "
                 "ongoing fault opens again under a new alert_id): %s",
@@ -146,7 +156,7 @@ class RebalanceHandling:
                 self.kafka.topics.alerts,
                 exc,
             )
-            return
+            return True
         found = open_episodes(events, input_topic=self.kafka.topics.input)
         now = time.monotonic()
         carried = sum(
@@ -155,6 +165,7 @@ class RebalanceHandling:
         self.metrics.alerts_carried_over.inc(carried)
         topic = self.kafka.topics.alerts
         log.info("partitions %s: %d open alert episode(s) carried on from %s", mine, carried, topic)
+        return True
 
     def _moved_on(
         self, held_over: dict[TopicPartition, int], assignment: set[TopicPartition]

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.alerts import sensor_tag
+from pipeline.alertevents import sensor_tag
 
 __all__ = ["Scoreboard"]
 

@@ -222,3 +222,50 @@ def test_carry_over_switched_off_reads_nothing(fitted, monkeypatch) -> None:
     daemon._on_assigned({TP})
     daemon._apply_rebalances()
     assert ("in", 0) not in daemon.processor.trackers
+
+
+def test_a_revoke_without_the_groups_answer_yet_carries_nothing_over(fitted, monkeypatch) -> None:
+    # Until the group answers a rebalance, assignment() still names the partitions held before. A
+    # carry-over then adopted episodes of partitions about to go to another member, kept their state,
+    # and resolved them by quiet time while that member carried them on.
+    reads: list[float] = []
+
+    def read(kafka, bootstrap, *, since, timeout_s):  # noqa: ANN001, ANN202 - read_alert_events' signature
+        reads.append(since)
+        return [_event("x1", "cold-1", source="in/1/3")]
+
+    monkeypatch.setattr("pipeline.rebalance.read_alert_events", read)
+    daemon, _, _ = _daemon(fitted, [], quiet_s=60)
+    p0, p1 = TopicPartition("in", 0), TopicPartition("in", 1)
+    held = {p0, p1}
+    daemon.consumer.assignment = lambda: set(held)  # type: ignore[method-assign, union-attr]
+    daemon._on_assigned({p0, p1})
+    daemon._apply_rebalances()
+    assert len(reads) == 1 and daemon.processor.trackers[("in", 1)].is_open("cold-1")
+    daemon._committed = {p0: 10}  # p1 has records not yet committed: it starts afresh
+    daemon._on_revoked({p0, p1}, lost=False)
+    daemon._apply_rebalances()  # the group has not answered: nothing read, nothing adopted
+    assert len(reads) == 1 and ("in", 1) not in daemon.processor.trackers
+    held.discard(p1)
+    daemon._on_assigned({p0})
+    daemon._apply_rebalances()
+    assert set(daemon.processor.trackers) <= {("in", 0)}
+    assert daemon.processor.sweep(now=1e12) == []  # nothing of p1's to resolve
+
+
+def test_records_before_a_carried_episode_opened_leave_it_as_it_is(fitted, monkeypatch) -> None:
+    # A crash between delivery and commit: the alerts topic holds the open event of records the next
+    # owner processes again. Before, the normal records before the opening one resolved the episode,
+    # and the opening one opened it again under the same alert_id.
+    records = _readings(10, fault=False) + _readings(6, fault=True, start=10)
+    first, delivered, _ = _daemon(fitted, records)
+    first._handle(records)
+    opened = _alerts(delivered)
+    assert [e["state"] for e in opened] == ["open"]
+    monkeypatch.setattr("pipeline.rebalance.read_alert_events", lambda *a, **k: opened)
+    second, again, _ = _daemon(fitted, records)
+    second._on_assigned({TP})
+    second._apply_rebalances()
+    second._handle(records)  # the same records, from the last commit
+    assert _alerts(again) == []
+    assert second.processor.trackers[("in", 0)].is_open("hot-1")

@@ -76,3 +76,47 @@ def test_the_alerts_topic_is_read_to_its_end_when_records_came_in_batches(tansu,
     events = read_alert_events(settings.kafka, bs, since=time.time() - 3600, timeout_s=15)
     assert sorted(e["n"] for e in events) == list(range(60))
     assert read_alert_events(settings.kafka, bs, since=time.time() + 3600, timeout_s=15) == []
+
+
+class _SlowBroker:
+    """A consumer whose broker takes a second to answer each offset lookup, within the caller's timeout."""
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0}
+
+    def assign(self, tps: list) -> None:
+        pass
+
+    def _wait(self, timeout_ms: int | None) -> None:
+        from kafka.errors import KafkaTimeoutError
+
+        if timeout_ms is not None and timeout_ms < 1000:
+            time.sleep(timeout_ms / 1000)
+            raise KafkaTimeoutError("no answer")
+        time.sleep(1.0)
+
+    def offsets_for_times(self, stamps: dict, timeout_ms: int | None = None) -> dict:
+        self._wait(timeout_ms)
+        return dict.fromkeys(stamps)
+
+    def end_offsets(self, tps: list, timeout_ms: int | None = None) -> dict:
+        self._wait(timeout_ms)
+        return dict.fromkeys(tps, 0)
+
+    def close(self, autocommit: bool = False, timeout_ms: int | None = None) -> None:
+        pass
+
+
+def test_the_read_of_the_alerts_topic_keeps_to_its_time(monkeypatch) -> None:
+    # Only its fetch loop looked at the deadline: each offset lookup could take request_timeout_ms,
+    # so the read could outlast the poll interval it was given a share of.
+    from kafka.errors import KafkaTimeoutError
+
+    from pipeline import carryover
+    from pipeline.config import Settings
+
+    monkeypatch.setattr(carryover, "new_consumer", lambda *a, **k: _SlowBroker())
+    started = time.monotonic()
+    with pytest.raises(KafkaTimeoutError):
+        read_alert_events(Settings().kafka, "x:1", since=0.0, timeout_s=0.3)
+    assert time.monotonic() - started < 0.8

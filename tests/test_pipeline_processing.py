@@ -319,3 +319,20 @@ def test_a_score_exactly_at_the_threshold_is_not_over_it(fitted, monkeypatch) ->
     out = proc.process([Rec("in", 0, i, b"a", reading("a", 1.0 + i, r)) for i, r in enumerate(rows)], now=0.0)
     assert out.opened == 0
     assert fitted.predict(rows[:1]).tolist() == [0]
+
+
+def test_a_drift_seen_by_an_attempt_that_was_not_delivered_is_counted_when_the_batch_is(fitted) -> None:
+    # The detection was held with the counts but the detector itself moved on: the retry fed it the
+    # same scores again, it saw no new drift, and the detection was never counted.
+    proc, reg = _processor(fitted)
+    rng = np.random.default_rng(4)
+    rows = np.vstack([normal(rng, 3000), normal(rng, 3000) + np.array([0, 0, 0, 6.0])])
+    recs = [Rec("in", 0, i, b"d", reading(f"d-{i % 50}", float(i), row)) for i, row in enumerate(rows)]
+    proc.process(recs[:3000], now=0.0)
+    point = proc.savepoint()
+    proc.process(recs[3000:], now=1.0)
+    proc.rollback(point)  # the broker did not take the output
+    point = proc.savepoint()
+    proc.process(recs[3000:], now=2.0)
+    proc.release(point)
+    assert reg.get_sample_value("dhag_drift_detections_total", {"model_version": "v7"}) >= 1

@@ -1,0 +1,87 @@
+"""What an alert event says: the ``anomaly-alerts`` value of a transition, and how consoles name its
+sensors (:mod:`pipeline.alerts` decides when episodes open and resolve)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.alerts import Transition
+
+__all__ = ["alert_event", "range_side", "sensor_numbers", "sensor_tag"]
+
+
+def range_side(value: float, training_range: Sequence[float] | None) -> str | None:
+    """``"above"`` or ``"below"`` when ``value`` lies beyond the feature's training ``[min, max]``,
+    else None (inside it, or no range known).
+
+    >>> range_side(12.0, [0.0, 10.0]), range_side(-1.0, (0.0, 10.0)), range_side(5.0, [0, 10])
+    ('above', 'below', None)
+    """
+    if not training_range:
+        return None
+    low, high = training_range
+    return "above" if value > high else "below" if value < low else None
+
+
+def sensor_tag(entry: Mapping[str, Any]) -> str:
+    """How consoles name a top sensor of an alert event: its name, and when its value lay beyond what
+    the model's training history saw, on which side.
+
+    >>> sensor_tag({"sensor": "suction_pu", "outside_training_range": "below"})
+    'suction_pu (below history)'
+    >>> sensor_tag({"sensor": "flow_pu"})
+    'flow_pu'
+    """
+    side = entry.get("outside_training_range")
+    return f"{entry.get('sensor')} ({side} history)" if side else str(entry.get("sensor"))
+
+
+def sensor_numbers(values: Mapping[str, Any]) -> dict[str, float | int | None]:
+    """A record's ``values`` as an alert carries them: sensor name -> number. The parser checks only
+    the model's sensors, so an extra one may hold anything JSON can; what is not a number is left
+    out, a NaN or infinity becomes null, and an integer past 64 bits a float, so that the event
+    always serialises.
+
+    >>> sensor_numbers({"a": 1, "b": float("nan"), "c": "on", "d": [1], "e": 10**30, "f": True, "g": 10**400})
+    {'a': 1, 'b': None, 'e': 1e+30, 'g': None}
+    """
+    out: dict[str, float | int | None] = {}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if isinstance(value, int) and not -(2**63) <= value < 2**64:
+            value = float(value) if abs(value) < 2**1023 else math.inf  # float() of 10**400 overflows
+        out[str(name)] = value if math.isfinite(value) else None
+    return out
+
+
+def alert_event(
+    transition: Transition,
+    *,
+    threshold: float,
+    model_version: str,
+    top_sensors: list[dict[str, Any]],
+    values: dict[str, Any],
+) -> dict[str, Any]:
+    """The JSON-ready ``anomaly-alerts`` value for a transition (``ts`` fields in epoch seconds)."""
+    event: dict[str, Any] = {
+        "schema": 1,
+        "alert_id": transition.alert_id,
+        "asset_id": transition.asset_id,
+        "state": transition.kind,
+        "opened_at": transition.opened_at,
+        "ts": transition.ts,
+        "score": transition.score,
+        "threshold": threshold,
+        "model_version": model_version,
+        "top_sensors": top_sensors,
+        "values": sensor_numbers(values),
+    }
+    if transition.source is not None:
+        event["source"] = transition.source
+    if transition.resolved_by is not None:
+        event["resolved_by"] = transition.resolved_by
+    return event
