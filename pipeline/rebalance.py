@@ -146,7 +146,7 @@ class RebalanceHandling:
             events = read_alert_events(
                 self.kafka, self.bootstrap_servers, since=time.time() - lookback, timeout_s=budget / 1000
             )
-        except KafkaError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
             self.metrics.broker_failures.labels("carry_over").inc()
             self.metrics.carry_over_failed.set(time.time())
             log.warning(

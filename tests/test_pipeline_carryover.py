@@ -269,3 +269,14 @@ def test_records_before_a_carried_episode_opened_leave_it_as_it_is(fitted, monke
     second._handle(records)  # the same records, from the last commit
     assert _alerts(again) == []
     assert second.processor.trackers[("in", 0)].is_open("hot-1")
+
+
+def test_a_read_that_fails_in_any_way_leaves_scoring_going(fitted, monkeypatch) -> None:
+    def read(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("connection reset by peer")  # not a KafkaError: the daemon stopped on it
+
+    monkeypatch.setattr("pipeline.rebalance.read_alert_events", read)
+    daemon, _, registry = _daemon(fitted, [])
+    daemon._on_assigned({TP})
+    assert daemon._apply_rebalances() is True
+    assert registry.get_sample_value("dhag_broker_failures_total", {"operation": "carry_over"}) == 1
