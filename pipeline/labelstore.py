@@ -21,22 +21,17 @@ the retrainer calls before it commits its Kafka offsets.
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.labels import Label, Source
 from pipeline.labelschema import SCHEMA
+from pipeline.normalsample import NormalSample, Reading
 
-__all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Source"]
-
-Reading = tuple[str, float, dict[str, float]]  # (asset_id, ts, values)
+__all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Reading", "Source"]
 
 # A label by reading joins an alert whose opening record has this ts (JSON round trips keep it exact;
 # the tolerance absorbs an ISO-8601 rendering of the same instant).
@@ -68,7 +63,7 @@ class LabelledReading:
     label_id: int
 
 
-class LabelStore:
+class LabelStore(NormalSample):
     """The SQLite label store at ``path`` (created with its folder when missing).
 
     Example
@@ -283,93 +278,6 @@ class LabelStore:
     def pending_count(self) -> int:
         """Labels waiting for their alert."""
         return int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
-
-    # -- the normal sample -----------------------------------------------------------------------
-    def add_readings(
-        self, rows: Iterable[Reading], *, keep: int, retire_s: float | None = None, now: float | None = None
-    ) -> int:
-        """Add sampled readings ``(asset_id, ts, values)``; returns how many were new.
-
-        Beyond ``keep`` rows, every second row of each asset in the older half is dropped (repeatedly if
-        need be): the sample stays dense for the recent past and, thinner and thinner, reaches back over
-        earlier operating conditions (a daily load cycle, last week's set points) within a bounded size,
-        with every asset still in it. Every asset: thinning keeps each one's oldest reading, so the
-        readings of an asset whose newest is ``retire_s`` older than the sample's newest go (a machine
-        taken out of service, an id renamed), else retired ids would fill the sample over the months.
-        The sample's newest is taken at most at ``now`` (the caller's clock): one device clock a year
-        ahead would otherwise retire every other asset.
-        """
-        cursor = self._db.executemany(
-            "INSERT OR IGNORE INTO readings (asset_id, ts, values_json) VALUES (?, ?, ?)",
-            ((a, float(t), json.dumps(v)) for a, t, v in rows),
-        )
-        added = max(cursor.rowcount, 0)
-        if retire_s is not None:
-            self._db.execute(
-                "DELETE FROM readings WHERE asset_id IN (SELECT asset_id FROM readings GROUP BY asset_id"
-                " HAVING MAX(ts) < MIN((SELECT MAX(ts) FROM readings), ?) - ?)",
-                (math.inf if now is None else now, retire_s),
-            )
-        while (count := self.reading_count()) > keep:
-            dropped = self._db.execute(
-                "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
-                " (PARTITION BY asset_id ORDER BY ts, id) AS n FROM (SELECT id, asset_id, ts FROM readings"
-                " ORDER BY ts, id LIMIT ?)) WHERE n % 2 = 0)",
-                (max(2, count // 2),),
-            ).rowcount
-            if dropped <= 0:  # one reading per asset in the older half: thin it regardless of asset
-                self._db.execute(
-                    "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
-                    " (ORDER BY ts, id) AS n FROM readings ORDER BY ts, id LIMIT ?) WHERE n % 2 = 0)",
-                    (max(2, count // 2),),
-                )
-        return added
-
-    def reading_count(self) -> int:
-        """Readings in the sample (normal or not)."""
-        return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
-
-    def normal_sample(self, *, margin_s: float) -> list[Reading]:
-        """The sampled readings not within ``margin_s`` of an alert episode or of a reading an operator
-        confirmed as an anomaly, oldest first.
-
-        The episode of an alert whose label that counts is ``normal`` (rejected: a false alarm) is not
-        left out: the operator said those readings were normal operation, which is what the model
-        must learn to accept.
-        """
-        latest = self.latest_labels()
-        rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}
-        rows = self._db.execute(
-            "SELECT alert_id, asset_id, opened_at, resolved_at FROM alerts ORDER BY asset_id, opened_at"
-        ).fetchall()
-        windows: dict[str, list[tuple[float, float]]] = {}
-        # A fault an operator confirmed by its reading (one no alert caught) is no normal operation.
-        for r in latest:
-            if r.alert_id is None and r.y == 1:
-                windows.setdefault(r.asset_id, []).append((r.ts - margin_s, r.ts + margin_s))
-        for i, (alert_id, asset, opened, resolved) in enumerate(rows):
-            if alert_id in rejected:
-                continue
-            end = float(resolved) if resolved is not None else float("inf")
-            if resolved is None and i + 1 < len(rows) and rows[i + 1][1] == asset:
-                # An asset has one episode open at a time: one never resolved (its daemon restarted, or
-                # its partition moved, while it was open) ended when the asset's next one opened, else
-                # the asset would give no normal reading for ever.
-                end = float(rows[i + 1][2])
-            windows.setdefault(asset, []).append((float(opened) - margin_s, end + margin_s))
-        bounds = {
-            a: (np.array([w[0] for w in ws]), np.array([w[1] for w in ws])) for a, ws in windows.items()
-        }
-        out = []
-        for asset, ts, values in self._db.execute(
-            "SELECT asset_id, ts, values_json FROM readings ORDER BY ts, id"
-        ):
-            if asset in bounds:
-                low, high = bounds[asset]
-                if bool(((low <= ts) & (ts <= high)).any()):
-                    continue
-            out.append((str(asset), float(ts), json.loads(values)))
-        return out
 
     # -- small state -----------------------------------------------------------------------------
     def get_state(self, key: str, default: str | None = None) -> str | None:

@@ -3,6 +3,11 @@ brought them, and assets that leave the normal sample when they stop sending."""
 
 from __future__ import annotations
 
+import time
+
+import numpy as np
+import orjson
+import pytest
 from test_pipeline_labels import _alert
 
 from pipeline.labels import Source, parse_label
@@ -66,3 +71,41 @@ def test_one_device_clock_far_ahead_does_not_retire_the_rest_of_the_fleet() -> N
     store.add_readings([("bad-clock", now + 365 * day, {"x": 0.0})], keep=20_000, retire_s=30 * day, now=now)
     store.add_readings([("p1", now + 10, {"x": 0.0})], keep=20_000, retire_s=30 * day, now=now + 10)
     assert len({a for a, _, _ in store.normal_sample(margin_s=0.0)}) == 51
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_forgetting_old_alerts_leaves_the_normal_sample_as_it_was(seed: int) -> None:
+    # Every alert episode stayed in the store for ever, and every retraining run read them all.
+    rng = np.random.default_rng(seed)
+    store = LabelStore(":memory:")
+    readings = [(f"p{a}", float(t), {"x": float(t)}) for a in range(3) for t in range(0, 4000, 7)]
+    store.add_readings(readings, keep=10_000)
+    episodes = []
+    for a in range(3):
+        t = 0.0
+        for n in range(12):
+            t += float(rng.uniform(20, 300))
+            resolved = t + float(rng.uniform(5, 100)) if rng.random() < 0.6 else None  # else: a restart
+            episodes.append((f"p{a}-{n}", f"p{a}", t, resolved))
+    rng.shuffle(episodes)  # recorded in another order than they opened: some old ones come late
+    cut = None
+    for k, (alert_id, asset, opened, resolved) in enumerate(episodes):
+        if k == len(episodes) // 2:
+            cut = time.time()
+            time.sleep(0.01)
+        store.add_alert(_alert(alert_id, asset, opened))
+        if resolved is not None:
+            store.add_alert(_alert(alert_id, asset, opened, state="resolved", ts=resolved))
+        if rng.random() < 0.4:
+            verdict = "normal" if rng.random() < 0.5 else "anomaly"
+            raw = orjson.dumps({"alert_id": alert_id, "label": verdict, "operator": "kim", "ts": 9e8})
+            store.add_label(parse_label(raw), Source.of("labels", 0, k, raw))
+    assert cut is not None
+    before, labels = store.normal_sample(margin_s=15.0), store.latest_labels()
+    assert store.prune_alerts(seen_before=0.0, margin_s=15.0) == 0  # none recorded that long ago
+    forgotten = store.prune_alerts(seen_before=cut, margin_s=15.0)
+    assert 0 < forgotten < len(episodes) // 2
+    assert store.normal_sample(margin_s=15.0) == before
+    assert store.latest_labels() == labels
+    assert all(store.has_alert(f"p{a}-11") for a in range(3))  # each asset's newest stays
+    assert store.counts()["alerts"] == len(episodes) - forgotten

@@ -176,3 +176,17 @@ def test_partitions_added_while_the_retrainer_runs_are_read_from_their_start(res
     new = {tp for tp in consumer.assigned if tp.partition > 0}
     assert set(consumer.started) == new  # every topic's new partitions, readings too, from the start
     assert all(tp.partition == 0 for tp in consumer.positions)  # partition 0 was not sought again
+
+
+def test_a_run_forgets_the_alerts_recorded_before_the_retention(monkeypatch) -> None:
+    import time
+
+    clock = [time.time() + 3600.0]
+    settings = Settings.model_validate({"retrain": {"alert_retention_s": 60.0}})
+    retrainer, store, _ = _retrainer(clock, settings)
+    for n, opened in enumerate((100.0, 500.0)):
+        event = {"alert_id": f"a{n}", "asset_id": "p1", "state": "open", "opened_at": opened, "ts": opened}
+        store.add_alert(event | {"score": 0.9, "values": {"x": 1.0}})
+    monkeypatch.setattr(retrainer, "_run", lambda *args: None)  # no training: the snapshot is the point
+    retrainer.start_run("on_demand").result(timeout=10)
+    assert [store.has_alert("a0"), store.has_alert("a1")] == [False, True]  # the asset's newest stays

@@ -142,7 +142,6 @@ class Retrainer:
                 consumer.seek_to_beginning(tp)
         return sorted(set(parts) | set(self._parts))
 
-    # -- handling one poll -----------------------------------------------------------------------
     def _alerts(self, messages: list[Any]) -> None:
         for msg in messages:
             try:
@@ -225,7 +224,6 @@ class Retrainer:
             log.info("score drift of model %s in the sampled readings: a retraining run is due", version)
             self._drifted = True  # logged once until the run it asks for
 
-    # -- triggers and runs -----------------------------------------------------------------------
     def due(self) -> str | None:
         """The trigger that asks for a run now (``labels``, ``schedule``, ``drift``), or None."""
         now = self.clock()
@@ -250,14 +248,16 @@ class Retrainer:
         return None
 
     def start_run(self, trigger: str) -> Future[RunResult | None]:
-        """Snapshot the store and train in the worker thread."""
-        labelled = self.store.latest_labels()
-        normal = self.store.normal_sample(margin_s=self.cfg.episode_margin_s)
+        """Forget the alerts past ``alert_retention_s``, snapshot the store and train in the worker thread."""
+        cfg, forgot = self.cfg, 0
+        if cfg.alert_retention_s is not None:  # the alerts no label is expected for any more
+            before = self.clock() - cfg.alert_retention_s
+            forgot = self.store.prune_alerts(seen_before=before, margin_s=cfg.episode_margin_s)
+        labelled, normal = self.store.latest_labels(), self.store.normal_sample(margin_s=cfg.episode_margin_s)
         self._training_label_id = self.store.last_label_id()
         self._drifted = False
-        log.info(
-            "retraining (%s): %d labelled readings, %d normal readings", trigger, len(labelled), len(normal)
-        )
+        what = f"{len(labelled)} labelled readings, {len(normal)} normal readings"
+        log.info("retraining (%s): %s; %d old alert(s) forgotten", trigger, what, forgot)
         future: Future[RunResult | None] = Future()
 
         def work() -> None:

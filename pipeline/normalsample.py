@@ -1,0 +1,173 @@
+"""The label store's half that keeps the normal sample: sampled readings, the alert episodes that keep
+readings out of it, and what may go after months (:class:`~pipeline.labelstore.LabelStore` is the
+whole store; this half works on its ``readings`` and ``alerts`` tables).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.labelstore import LabelledReading
+
+__all__ = ["NormalSample", "Reading"]
+
+Reading = tuple[str, float, dict[str, float]]  # (asset_id, ts, values)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """An alert episode as the normal sample sees it."""
+
+    alert_id: str
+    asset_id: str
+    opened_at: float
+    end: float  # resolved, or where the asset's next episode opened; inf for the newest still open
+    unresolved: bool
+    newest: bool  # the asset's newest episode
+    seen_at: float  # when the store recorded it (the store's clock)
+
+
+class NormalSample:
+    """Readings sampled from the input, thinned over time, and the windows of alert episodes."""
+
+    _db: sqlite3.Connection
+
+    if TYPE_CHECKING:
+
+        def latest_labels(self) -> list[LabelledReading]: ...
+
+    def add_readings(
+        self, rows: Iterable[Reading], *, keep: int, retire_s: float | None = None, now: float | None = None
+    ) -> int:
+        """Add sampled readings ``(asset_id, ts, values)``; returns how many were new.
+
+        Beyond ``keep`` rows, every second row of each asset in the older half is dropped (repeatedly if
+        need be): the sample stays dense for the recent past and, thinner and thinner, reaches back over
+        earlier operating conditions (a daily load cycle, last week's set points) within a bounded size,
+        with every asset still in it. Every asset: thinning keeps each one's oldest reading, so the
+        readings of an asset whose newest is ``retire_s`` older than the sample's newest go (a machine
+        taken out of service, an id renamed), else retired ids would fill the sample over the months.
+        The sample's newest is taken at most at ``now`` (the caller's clock): one device clock a year
+        ahead would otherwise retire every other asset.
+        """
+        cursor = self._db.executemany(
+            "INSERT OR IGNORE INTO readings (asset_id, ts, values_json) VALUES (?, ?, ?)",
+            ((a, float(t), json.dumps(v)) for a, t, v in rows),
+        )
+        added = max(cursor.rowcount, 0)
+        if retire_s is not None:
+            self._db.execute(
+                "DELETE FROM readings WHERE asset_id IN (SELECT asset_id FROM readings GROUP BY asset_id"
+                " HAVING MAX(ts) < MIN((SELECT MAX(ts) FROM readings), ?) - ?)",
+                (math.inf if now is None else now, retire_s),
+            )
+        while (count := self.reading_count()) > keep:
+            dropped = self._db.execute(
+                "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
+                " (PARTITION BY asset_id ORDER BY ts, id) AS n FROM (SELECT id, asset_id, ts FROM readings"
+                " ORDER BY ts, id LIMIT ?)) WHERE n % 2 = 0)",
+                (max(2, count // 2),),
+            ).rowcount
+            if dropped <= 0:  # one reading per asset in the older half: thin it regardless of asset
+                self._db.execute(
+                    "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
+                    " (ORDER BY ts, id) AS n FROM readings ORDER BY ts, id LIMIT ?) WHERE n % 2 = 0)",
+                    (max(2, count // 2),),
+                )
+        return added
+
+    def reading_count(self) -> int:
+        """Readings in the sample (normal or not)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+
+    def normal_sample(self, *, margin_s: float) -> list[Reading]:
+        """The sampled readings not within ``margin_s`` of an alert episode or of a reading an operator
+        confirmed as an anomaly, oldest first.
+
+        The episode of an alert whose label that counts is ``normal`` (rejected: a false alarm) is not
+        left out: the operator said those readings were normal operation, which is what the model
+        must learn to accept.
+        """
+        latest = self.latest_labels()
+        rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}
+        windows: dict[str, list[tuple[float, float]]] = {}
+        # A fault an operator confirmed by its reading (one no alert caught) is no normal operation.
+        for r in latest:
+            if r.alert_id is None and r.y == 1:
+                windows.setdefault(r.asset_id, []).append((r.ts - margin_s, r.ts + margin_s))
+        for episode in self._episodes():
+            if episode.alert_id not in rejected:
+                windows.setdefault(episode.asset_id, []).append(
+                    (episode.opened_at - margin_s, episode.end + margin_s)
+                )
+        bounds = {
+            a: (np.array([w[0] for w in ws]), np.array([w[1] for w in ws])) for a, ws in windows.items()
+        }
+        out = []
+        for asset, ts, values in self._db.execute(
+            "SELECT asset_id, ts, values_json FROM readings ORDER BY ts, id"
+        ):
+            if asset in bounds:
+                low, high = bounds[asset]
+                if bool(((low <= ts) & (ts <= high)).any()):
+                    continue
+            out.append((str(asset), float(ts), json.loads(values)))
+        return out
+
+    def _episodes(self) -> list[_Window]:
+        """Every alert episode, by asset and opening time, with the end that keeps readings out."""
+        rows = self._db.execute(
+            "SELECT alert_id, asset_id, opened_at, resolved_at, seen_at FROM alerts"
+            " ORDER BY asset_id, opened_at"
+        ).fetchall()
+        out = []
+        for i, (alert_id, asset, opened, resolved, seen) in enumerate(rows):
+            newest = i + 1 == len(rows) or rows[i + 1][1] != asset
+            end = float(resolved) if resolved is not None else math.inf
+            if resolved is None and not newest:
+                # An asset has one episode open at a time: one never resolved (its daemon restarted, or
+                # its partition moved, while it was open, and its state was not carried over) ended
+                # when the asset's next one opened, else the asset would give no normal reading for ever.
+                end = float(rows[i + 1][2])
+            out.append(
+                _Window(str(alert_id), str(asset), float(opened), end, resolved is None, newest, float(seen))
+            )
+        return out
+
+    def prune_alerts(self, *, seen_before: float, margin_s: float) -> int:
+        """Forget the alert episodes recorded before ``seen_before`` (the store's clock) that nothing
+        needs any more; returns how many. An alert reaches the store at every episode, and every run
+        reads the table whole: without this it grows for as long as the plant runs.
+
+        Kept: an asset's newest episode (a label may still join it, and it may still be open), and
+        an episode whose open predecessor is kept (that one ends where this one opens). The normal
+        sample stays as it was: the readings an episode kept out of it go with the episode, and a
+        rejected one kept none out. The labels stay (they carry their reading). A label arriving later
+        for a forgotten alert waits for it like one for an alert not seen yet, and is dead-lettered
+        as ``unknown_alert``.
+        """
+        latest = self.latest_labels()
+        rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}
+        doomed, kept_before = [], False
+        for i, episode in enumerate(windows := self._episodes()):
+            open_before = i > 0 and windows[i - 1].asset_id == episode.asset_id and windows[i - 1].unresolved
+            keep = episode.newest or episode.seen_at >= seen_before or (open_before and kept_before)
+            kept_before = keep
+            if not keep:
+                doomed.append(episode)
+        for episode in doomed:
+            if episode.alert_id not in rejected:
+                self._db.execute(
+                    "DELETE FROM readings WHERE asset_id = ? AND ts BETWEEN ? AND ?",
+                    (episode.asset_id, episode.opened_at - margin_s, episode.end + margin_s),
+                )
+            self._db.execute("DELETE FROM alerts WHERE alert_id = ?", (episode.alert_id,))
+        return len(doomed)
