@@ -208,6 +208,10 @@ class AlertTracker:
         state = self._assets.get(asset_id)
         if state is not None and state.episode is not None and state.episode.replayed_until is not None:
             if offset is not None and offset < state.episode.replayed_until:
+                # Met again: the earlier owner scored it before it opened the episode. It says the
+                # asset is sending (and, over, that the fault goes on), and nothing else.
+                state.last_seen_at = now
+                state.last_over_at = now if over else state.last_over_at
                 return None
             state.episode.replayed_until = None
         if state is None:

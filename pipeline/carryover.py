@@ -25,31 +25,30 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 
+from pipeline.alertevents import sensor_numbers
 from pipeline.alerts import Transition
 from pipeline.brokerlink import new_consumer
 from pipeline.config import KafkaSettings
 
-__all__ = ["open_episodes", "read_alert_events"]
+__all__ = ["EpisodeFold", "open_episodes", "read_alert_events"]
 
 log = logging.getLogger(__name__)
 
 _POLL_MS = 200
+_MAX_SENSORS = 100  # alerts.top_sensors is at most this
 
 
 def open_episodes(events: Iterable[Mapping[str, Any]], *, input_topic: str) -> dict[int, list[Transition]]:
     """The episodes that ``events`` (alert events in topic order) leave open, by the partition of
-    ``input_topic`` whose record opened them, as open transitions carrying what their event said.
-
-    An asset has one episode open at a time: of two left open (the older one orphaned by a version that
-    did not carry episodes over), the newer one is kept. Events that are not alert events, or whose
-    source is another topic, are skipped.
+    ``input_topic`` whose record opened them, as open transitions carrying what their event said
+    (:class:`EpisodeFold` over them all).
 
     >>> opened = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5.0, "ts": 5.0,
     ...           "score": 0.9, "source": "in/2/41", "top_sensors": [], "values": {"flow": 1.0}}
@@ -59,28 +58,51 @@ def open_episodes(events: Iterable[Mapping[str, Any]], *, input_topic: str) -> d
     >>> open_episodes([opened, opened | {"state": "resolved", "ts": 9.0}], input_topic="in")
     {}
     """
-    latest: dict[str, tuple[int, Transition]] = {}
-    resolved: set[str] = set()
+    fold = EpisodeFold(input_topic)
     for event in events:
-        parsed = _parse(event, input_topic)
-        if parsed is None:
-            continue
+        fold.add(event)
+    return fold.result()
+
+
+class EpisodeFold:
+    """Alert events folded one at a time into the episodes they leave open, of the partitions of
+    ``input_topic`` named in ``partitions`` (all when None), so that a read keeps no more than those.
+
+    An asset has one episode open at a time: of two left open (the older one orphaned by a version that
+    did not carry episodes over), the newer one is kept. Events that are not alert events, or whose
+    source is another topic, are skipped.
+    """
+
+    def __init__(self, input_topic: str, partitions: Iterable[int] | None = None) -> None:
+        self.input_topic = input_topic
+        self.partitions = None if partitions is None else set(partitions)
+        self._latest: dict[str, tuple[int, Transition]] = {}
+        self._resolved: set[str] = set()
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        """Fold one event (in its partition's order)."""
+        parsed = _parse(event, self.input_topic)
+        if parsed is None or (self.partitions is not None and parsed[0] not in self.partitions):
+            return
         partition, episode = parsed
         if episode.kind == "resolved":
-            resolved.add(episode.alert_id)
-            held = latest.get(episode.asset_id)
+            self._resolved.add(episode.alert_id)
+            held = self._latest.get(episode.asset_id)
             if held is not None and held[1].alert_id == episode.alert_id:
-                del latest[episode.asset_id]
-            continue
-        if episode.alert_id in resolved:  # an open event read again after its resolution (a replay)
-            continue
-        held = latest.get(episode.asset_id)
+                del self._latest[episode.asset_id]
+            return
+        if episode.alert_id in self._resolved:  # an open event read again after its resolution
+            return
+        held = self._latest.get(episode.asset_id)
         if held is None or held[1].opened_at <= episode.opened_at:
-            latest[episode.asset_id] = (partition, episode)
-    out: dict[int, list[Transition]] = {}
-    for partition, episode in latest.values():
-        out.setdefault(partition, []).append(episode)
-    return out
+            self._latest[episode.asset_id] = (partition, episode)
+
+    def result(self) -> dict[int, list[Transition]]:
+        """The episodes left open, by partition."""
+        out: dict[int, list[Transition]] = {}
+        for partition, episode in self._latest.values():
+            out.setdefault(partition, []).append(episode)
+        return out
 
 
 def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition] | None:
@@ -100,23 +122,40 @@ def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition]
         or not all(math.isfinite(x) for x in (opened_at, ts, score))
     ):
         return None
-    sensors = event.get("top_sensors")
-    values = event.get("values")
-    context = (
-        sensors if isinstance(sensors, list) else [],
-        values if isinstance(values, dict) else {},
-    )
+    context = (_sensors(event.get("top_sensors")), sensor_numbers(event.get("values") or {}))
     transition = Transition(
         kind, alert_id, asset_id, opened_at, ts, score, None, context=context, source=event["source"]
     )
     return partition_number, transition
 
 
+def _sensors(value: Any) -> list[dict[str, Any]]:
+    """The ``top_sensors`` an open event said, to say again at the resolution: its entries that are
+    objects of flat values (or lists of them), so that they serialise again (orjson reads deeper
+    nesting than it writes, and an episode that cannot be written cannot resolve)."""
+    if not isinstance(value, list):
+        return []
+    return [e for e in value[:_MAX_SENSORS] if isinstance(e, dict) and all(map(_flat, e.values()))]
+
+
+def _flat(value: Any) -> bool:
+    scalar = (str, int, float, bool, type(None))
+    return isinstance(value, scalar) or (
+        isinstance(value, list) and all(isinstance(x, scalar) for x in value)
+    )
+
+
 def read_alert_events(
-    kafka: KafkaSettings, bootstrap_servers: str, *, since: float, timeout_s: float
+    kafka: KafkaSettings,
+    bootstrap_servers: str,
+    *,
+    since: float,
+    timeout_s: float,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every alert event on ``kafka.topics.alerts`` written at or after ``since`` (epoch seconds), in
-    each partition's order; values that are not JSON objects are skipped. Reads up to each partition's
+    each partition's order; values that are not JSON objects are skipped. With ``on_event``, each is
+    handed to it as read and none is kept (the list comes back empty). Reads up to each partition's
     high watermark at the time of reading; raises :class:`kafka.errors.KafkaTimeoutError` when that
     takes over ``timeout_s`` (a half-read topic could carry on an episode that was resolved).
     """
@@ -145,6 +184,7 @@ def read_alert_events(
             start = starts.get(tp)
             consumer.seek(tp, ends[tp] if start is None else start.offset)
         events: list[dict[str, Any]] = []
+        keep = events.append if on_event is None else on_event
         # The high watermark of the partition's last fetch: end_offsets alone is not enough, as one
         # embedded broker reports the last record batch's first offset + 1 there.
         while not all(
@@ -161,7 +201,7 @@ def read_alert_events(
                     except (orjson.JSONDecodeError, TypeError):
                         continue
                     if isinstance(value, dict):
-                        events.append(value)
+                        keep(value)
         return events
     finally:
         consumer.close(autocommit=False, timeout_ms=_POLL_MS)

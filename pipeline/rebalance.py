@@ -28,7 +28,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, T
 from kafka.errors import KafkaError
 
 from pipeline.batchlimit import POLL_BUDGET_SHARE
-from pipeline.carryover import open_episodes, read_alert_events
+from pipeline.carryover import EpisodeFold, read_alert_events
 
 if TYPE_CHECKING:
     from pipeline.config import KafkaSettings, Settings
@@ -87,6 +87,8 @@ class RebalanceHandling:
                 self._joined = False  # the assignment to come decides (_moved_on)
             self._dropped |= partitions - settled
             self._assignment_changed = True
+            if partitions:  # an assignment not applied yet is being taken back: wait for the next one
+                self._assigned = False
         if pending and not lost and self.consumer is not None:
             self.consumer.commit_async({tp: OffsetAndMetadata(o, "", -1) for tp, o in pending.items()})
         log.info("partitions %s: %s", "lost" if lost else "revoked", sorted(p.partition for p in partitions))
@@ -142,10 +144,16 @@ class RebalanceHandling:
             return False
         # The read holds up the next poll: it gets a share of the poll interval, as a batch does.
         budget = min(self.kafka.request_timeout_ms, POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms)
+        fold = EpisodeFold(self.kafka.topics.input, mine)
         try:
-            events = read_alert_events(
-                self.kafka, self.bootstrap_servers, since=time.time() - lookback, timeout_s=budget / 1000
-            )
+            for event in read_alert_events(
+                self.kafka,
+                self.bootstrap_servers,
+                since=time.time() - lookback,
+                timeout_s=budget / 1000,
+                on_event=fold.add,
+            ):
+                fold.add(event)
         except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
             self.metrics.broker_failures.labels("carry_over").inc()
             self.metrics.carry_over_failed.set(time.time())
@@ -157,7 +165,7 @@ class RebalanceHandling:
                 exc,
             )
             return True
-        found = open_episodes(events, input_topic=self.kafka.topics.input)
+        found = fold.result()
         now = time.monotonic()
         carried = sum(
             self.processor.carry_over((self.kafka.topics.input, p), found.get(p, []), now) for p in mine

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from test_pipeline_alert_delivery import Rec, _Consumer, _Delivery
 
 from pipeline.alerts import AlertTracker, Transition
-from pipeline.carryover import open_episodes
+from pipeline.carryover import EpisodeFold, open_episodes
 from pipeline.config import Settings
 from pipeline.daemon import Daemon
 from pipeline.metrics import PipelineMetrics
@@ -51,6 +51,13 @@ def test_episodes_left_open_are_found_by_the_partition_their_source_record_was_o
         _event("a4", "p4", source="other/0/1"),  # another input topic's episode
     ]
     assert _open(events) == [(0, "p1", "a1"), (2, "p2", "a2")]
+
+
+def test_a_fold_for_some_partitions_keeps_only_their_episodes() -> None:
+    fold = EpisodeFold("in", [2])
+    for event in (_event("a1", "p1", source="in/0/5"), _event("a2", "p2", source="in/2/9")):
+        fold.add(event)
+    assert {tp: [t.alert_id for t in ts] for tp, ts in fold.result().items()} == {2: ["a2"]}
 
 
 def test_of_two_episodes_left_open_on_one_asset_the_newer_is_carried_on() -> None:
@@ -170,7 +177,7 @@ def test_a_daemon_assigned_a_partition_carries_on_its_open_episode(
     # episode whose fault ended while it was down was never resolved.
     asked: list[float] = []
 
-    def read(kafka, bootstrap, *, since, timeout_s):  # noqa: ANN001, ANN202 - read_alert_events' signature
+    def read(kafka, bootstrap, *, since, timeout_s, on_event):  # noqa: ANN001, ANN202 - read_alert_events
         asked.append(since)
         return [_event("a1", "hot-1", source="in/0/5"), _event("zz", "cold-1", source="in/1/3")]
 
@@ -199,7 +206,7 @@ def test_a_daemon_assigned_a_partition_carries_on_its_open_episode(
 
 
 def test_a_daemon_that_cannot_read_the_alerts_topic_starts_the_partition_afresh(fitted, monkeypatch) -> None:
-    def read(kafka, bootstrap, *, since, timeout_s):  # noqa: ANN001, ANN202 - read_alert_events' signature
+    def read(kafka, bootstrap, *, since, timeout_s, on_event):  # noqa: ANN001, ANN202 - read_alert_events
         raise KafkaTimeoutError("reading anomaly-alerts took over 15s")
 
     monkeypatch.setattr("pipeline.rebalance.read_alert_events", read)
@@ -230,7 +237,7 @@ def test_a_revoke_without_the_groups_answer_yet_carries_nothing_over(fitted, mon
     # and resolved them by quiet time while that member carried them on.
     reads: list[float] = []
 
-    def read(kafka, bootstrap, *, since, timeout_s):  # noqa: ANN001, ANN202 - read_alert_events' signature
+    def read(kafka, bootstrap, *, since, timeout_s, on_event):  # noqa: ANN001, ANN202 - read_alert_events
         reads.append(since)
         return [_event("x1", "cold-1", source="in/1/3")]
 
@@ -280,3 +287,63 @@ def test_a_read_that_fails_in_any_way_leaves_scoring_going(fitted, monkeypatch) 
     daemon._on_assigned({TP})
     assert daemon._apply_rebalances() is True
     assert registry.get_sample_value("dhag_broker_failures_total", {"operation": "carry_over"}) == 1
+
+
+def _deeply_nested_open_event() -> dict:
+    """An open event whose top_sensors orjson reads (nesting up to 1024) but cannot write (over 255)."""
+    head = orjson.dumps(_event("a1", "hot-1"))[:-1]
+    return orjson.loads(head + b',"top_sensors":[{"why":' + b"[" * 300 + b"]" * 300 + b'},{"sensor":"x"}]}')
+
+
+def test_an_open_event_too_deep_to_write_again_resolves_with_what_can_be(fitted) -> None:
+    # Adopted as it was read, its resolution could not be serialised: every later batch raised (each
+    # of its records dead-lettered), and the idle sweep stopped the daemon, again after each restart.
+    (episode,) = open_episodes([_deeply_nested_open_event()], input_topic="in")[0]
+    assert episode.context[0] == [{"sensor": "x"}]
+    records = _readings(8, fault=False, start=100)
+    daemon, delivery, _ = _daemon(fitted, records, quiet_s=60)
+    daemon.processor.carry_over(("in", 0), [episode], now=-1e6)  # adopted long ago: quiet time is up
+    daemon._handle(records)
+    assert [m.topic for m in delivery.sent if m.topic.endswith(".dlq")] == []
+    (resolved,) = _alerts(delivery)
+    assert (resolved["alert_id"], resolved["top_sensors"]) == ("a1", [{"sensor": "x"}])
+
+
+def test_an_assignment_taken_back_before_it_was_applied_carries_nothing_over(fitted, monkeypatch) -> None:
+    reads: list[float] = []
+
+    def read(kafka, bootstrap, *, since, timeout_s, on_event):  # noqa: ANN001, ANN202 - read_alert_events
+        reads.append(since)
+        return []
+
+    monkeypatch.setattr("pipeline.rebalance.read_alert_events", read)
+    daemon, _, _ = _daemon(fitted, [])
+    p0, p1 = TopicPartition("in", 0), TopicPartition("in", 1)
+    held = {p0}
+    daemon.consumer.assignment = lambda: set(held)  # type: ignore[method-assign, union-attr]
+    daemon._on_assigned({p0})
+    daemon._apply_rebalances()
+    reads.clear()
+    daemon._committed = {p0: 10}
+    daemon._on_revoked({p0}, lost=False)
+    held.add(p1)
+    daemon._on_assigned({p0, p1})  # one rebalance answered ...
+    daemon._on_revoked({p0, p1}, lost=False)  # ... and the next begun, before the loop applied either
+    daemon._apply_rebalances()
+    assert reads == []
+
+
+def test_records_met_again_before_a_carried_episode_opened_keep_its_quiet_time_from_running_out() -> None:
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=3, quiet_s=60)
+    tracker.adopt(Transition("open", "a9", "p1", 5.0, 5.0, 0.9, None, source="in/0/100"), now=0)
+    for k in range(50):  # the ongoing fault, replayed, before the opening record
+        assert (
+            tracker.observe("p1", True, 0.9, 6 + k, now=k * 2, seed=f"in/0/{50 + k}", offset=50 + k) is None
+        )
+    assert tracker.sweep(now=100) == []  # the last over-threshold record was at 98
+    one = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    one.adopt(Transition("open", "a9", "p1", 5.0, 5.0, 0.9, None, source="in/0/100"), now=0)
+    point = one.savepoint()
+    assert one.observe("p1", False, 0.1, 60, now=1, seed="in/0/101", offset=101).kind == "resolved"
+    one.rollback(point)  # the opening offset is remembered again after a rollback
+    assert one.observe("p1", False, 0.1, 6, now=2, seed="in/0/99", offset=99) is None

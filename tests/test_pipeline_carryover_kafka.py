@@ -75,6 +75,12 @@ def test_the_alerts_topic_is_read_to_its_end_when_records_came_in_batches(tansu,
     produce(bs, alerts, items)
     events = read_alert_events(settings.kafka, bs, since=time.time() - 3600, timeout_s=15)
     assert sorted(e["n"] for e in events) == list(range(60))
+    handed: list[dict] = []  # as the daemon reads: each event folded as it comes, none kept
+    assert (
+        read_alert_events(settings.kafka, bs, since=time.time() - 3600, timeout_s=15, on_event=handed.append)
+        == []
+    )
+    assert sorted(e["n"] for e in handed) == list(range(60))
     assert read_alert_events(settings.kafka, bs, since=time.time() + 3600, timeout_s=15) == []
 
 
