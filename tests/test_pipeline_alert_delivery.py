@@ -217,16 +217,25 @@ def test_an_episode_carries_on_through_a_rebalance_that_hands_its_partition_stra
         assert ("in", 0) not in daemon.processor.trackers
 
 
-def test_a_partition_revoked_with_records_not_yet_committed_starts_afresh(fitted) -> None:
-    records = _fault_after_normal(0, 10)
-    daemon, _ = _daemon(fitted, records, fail=set(), batch=5, resolve_after=100)
+def _one_batch_of_a_fault(fitted) -> tuple[Daemon, _Consumer]:  # noqa: ANN001 - the fitted model
+    """A daemon that handled the first 5 records of a fault (an episode opened), and its consumer."""
+    daemon, _ = _daemon(fitted, _fault_after_normal(0, 10), fail=set(), batch=5, resolve_after=100)
     consumer = daemon.consumer
-    assert consumer is not None
+    assert isinstance(consumer, _Consumer)
     daemon._handle(consumer.poll(timeout_ms=0, max_records=5)[TP])
-    daemon._pending[TP] = 9  # processed, its commit not yet made
-    daemon._on_revoked({TP}, lost=False)
+    return daemon, consumer
+
+
+def _revoke_and_assign_again(daemon: Daemon, *, lost: bool) -> None:
+    daemon._on_revoked({TP}, lost=lost)
     daemon._on_assigned({TP})
     daemon._apply_rebalances()
+
+
+def test_a_partition_revoked_with_records_not_yet_committed_starts_afresh(fitted) -> None:
+    daemon, _ = _one_batch_of_a_fault(fitted)
+    daemon._pending[TP] = 9  # processed, its commit not yet made
+    _revoke_and_assign_again(daemon, lost=False)
     assert ("in", 0) not in daemon.processor.trackers  # those records may be scored elsewhere too
 
 
@@ -263,31 +272,19 @@ def _refusing(consumer: _Consumer, times: int) -> None:
 def test_after_a_refused_commit_the_partition_is_not_settled_and_starts_afresh_when_revoked(fitted) -> None:
     # The records behind a refused commit are redelivered: alert state that already saw them must not
     # be held over, else they count twice in its hysteresis.
-    records = _fault_after_normal(0, 10)
-    daemon, _ = _daemon(fitted, records, fail=set(), batch=5, resolve_after=100)
-    consumer = daemon.consumer
-    assert consumer is not None
-    daemon._handle(consumer.poll(timeout_ms=0, max_records=5)[TP])
+    daemon, consumer = _one_batch_of_a_fault(fitted)
     assert daemon._committed == {TP: 5}
     _refusing(consumer, 1)
     daemon._handle(consumer.poll(timeout_ms=0, max_records=5)[TP])
     assert TP not in daemon._committed and TP not in daemon._pending
-    daemon._on_revoked({TP}, lost=False)
-    daemon._on_assigned({TP})
-    daemon._apply_rebalances()
+    _revoke_and_assign_again(daemon, lost=False)
     assert ("in", 0) not in daemon.processor.trackers
 
 
 def test_a_lost_partition_starts_afresh_even_with_everything_committed(fitted) -> None:
-    records = _fault_after_normal(0, 10)
-    daemon, _ = _daemon(fitted, records, fail=set(), batch=5, resolve_after=100)
-    consumer = daemon.consumer
-    assert consumer is not None
-    daemon._handle(consumer.poll(timeout_ms=0, max_records=5)[TP])
+    daemon, _ = _one_batch_of_a_fault(fitted)
     assert daemon._committed == {TP: 5} and daemon.processor.trackers[("in", 0)].is_open("hot-1")
-    daemon._on_revoked({TP}, lost=True)  # lost: another member may own it already
-    daemon._on_assigned({TP})
-    daemon._apply_rebalances()
+    _revoke_and_assign_again(daemon, lost=True)  # lost: another member may own it already
     assert ("in", 0) not in daemon.processor.trackers
 
 
