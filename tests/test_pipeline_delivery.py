@@ -25,6 +25,22 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _pause(pid: int) -> None:
+    """SIGSTOP the process and wait until every thread of it has stopped: the signal only asks, and a
+    thread already running on another core (a loaded machine: CI) can still answer a request meanwhile."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        states = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/stat", encoding="ascii") as stat:
+                states.append(stat.read().rsplit(")", 1)[1].split()[0])
+        if all(state in "tT" for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop within 10 s")
+
+
 def _network_threads() -> int:
     return sum(t.name.startswith("dhag-pipeline-network-thread") for t in threading.enumerate())
 
@@ -53,7 +69,7 @@ def test_every_outage_leaves_no_producer_thread_or_socket_behind() -> None:
         baseline = (_network_threads(), _open_fds())
         assert baseline[0] == 1
         for _ in range(2):
-            os.kill(broker.pid, signal.SIGSTOP)
+            _pause(broker.pid)
             try:
                 with pytest.raises(DeliveryError):
                     delivery.deliver(message)
@@ -74,7 +90,7 @@ def test_a_consumer_that_cannot_reach_the_broker_leaves_no_thread_or_socket_behi
     try:
         kafka = KafkaSettings(request_timeout_ms=2000)
         threads, fds = threading.active_count(), _open_fds()
-        os.kill(broker.pid, signal.SIGSTOP)
+        _pause(broker.pid)
         try:
             for _ in range(2):
                 with pytest.raises(KafkaError):
