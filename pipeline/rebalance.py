@@ -146,14 +146,10 @@ class RebalanceHandling:
         budget = min(self.kafka.request_timeout_ms, POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms)
         fold = EpisodeFold(self.kafka.topics.input, mine)
         try:
-            for event in read_alert_events(
-                self.kafka,
-                self.bootstrap_servers,
-                since=time.time() - lookback,
-                timeout_s=budget / 1000,
-                on_event=fold.add,
-            ):
-                fold.add(event)
+            since = time.time() - lookback
+            read_alert_events(
+                self.kafka, self.bootstrap_servers, since=since, timeout_s=budget / 1000, on_event=fold.add
+            )
         except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
             self.metrics.broker_failures.labels("carry_over").inc()
             self.metrics.carry_over_failed.set(time.time())

@@ -134,6 +134,13 @@ def test_an_asset_with_state_keeps_it_and_a_rollback_undoes_a_carry_over() -> No
     assert not tracker.is_open("p2") and len(tracker) == 1
 
 
+def _hand(events: list[dict], on_event) -> list[dict]:  # noqa: ANN001 - read_alert_events' callback
+    """What a read of the alerts topic does with its events: each to ``on_event``, none kept."""
+    for event in events:
+        on_event(event)
+    return []
+
+
 # -- the daemon, with a consumer and a broker in memory ---------------------------------------------------
 TP = TopicPartition("in", 0)
 
@@ -179,7 +186,9 @@ def test_a_daemon_assigned_a_partition_carries_on_its_open_episode(
 
     def read(kafka, bootstrap, *, since, timeout_s, on_event):  # noqa: ANN001, ANN202 - read_alert_events
         asked.append(since)
-        return [_event("a1", "hot-1", source="in/0/5"), _event("zz", "cold-1", source="in/1/3")]
+        return _hand(
+            [_event("a1", "hot-1", source="in/0/5"), _event("zz", "cold-1", source="in/1/3")], on_event
+        )
 
     monkeypatch.setattr("pipeline.rebalance.read_alert_events", read)
     daemon, delivery, registry = _daemon(fitted, _readings(4, fault=fault_goes_on, start=10))
@@ -239,7 +248,7 @@ def test_a_revoke_without_the_groups_answer_yet_carries_nothing_over(fitted, mon
 
     def read(kafka, bootstrap, *, since, timeout_s, on_event):  # noqa: ANN001, ANN202 - read_alert_events
         reads.append(since)
-        return [_event("x1", "cold-1", source="in/1/3")]
+        return _hand([_event("x1", "cold-1", source="in/1/3")], on_event)
 
     monkeypatch.setattr("pipeline.rebalance.read_alert_events", read)
     daemon, _, _ = _daemon(fitted, [], quiet_s=60)
@@ -269,7 +278,9 @@ def test_records_before_a_carried_episode_opened_leave_it_as_it_is(fitted, monke
     first._handle(records)
     opened = _alerts(delivered)
     assert [e["state"] for e in opened] == ["open"]
-    monkeypatch.setattr("pipeline.rebalance.read_alert_events", lambda *a, **k: opened)
+    monkeypatch.setattr(
+        "pipeline.rebalance.read_alert_events", lambda *a, on_event, **k: _hand(opened, on_event)
+    )
     second, again, _ = _daemon(fitted, records)
     second._on_assigned({TP})
     second._apply_rebalances()
