@@ -84,4 +84,6 @@ def alert_event(
         event["source"] = transition.source
     if transition.resolved_by is not None:
         event["resolved_by"] = transition.resolved_by
+    if transition.kind == "resolved" and transition.last_source is not None:
+        event["last_source"] = transition.last_source
     return event

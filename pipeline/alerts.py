@@ -11,7 +11,6 @@ records after a restart (at-least-once) yields the same id and consumers can ded
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections import deque
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ class Transition:
     resolved_by: str | None = None
     context: Any = None
     source: str | None = None
+    last_source: str | None = None  # resolved: the episode's last record (see AlertTracker.observe)
 
 
 @dataclass
@@ -45,13 +45,11 @@ class _Episode:
     last_ts: float
     context: Any = None
     source: str | None = None
-    # Carried over: the offset of its opening record. Records before it, met again after a crash
-    # between delivery and commit, were scored by the earlier owner before the episode opened.
-    replayed_until: int | None = None
+    last_source: str | None = None
 
 
 class _AssetState:
-    __slots__ = ("recent", "overs", "episode", "normal_run", "last_over_at", "last_seen_at")
+    __slots__ = ("recent", "overs", "episode", "normal_run", "last_over_at", "last_seen_at", "replayed_until")
 
     def __init__(self, window: int) -> None:
         self.recent: deque[bool] = deque(maxlen=window)
@@ -60,12 +58,17 @@ class _AssetState:
         self.normal_run = 0
         self.last_over_at = 0.0
         self.last_seen_at = 0.0
+        # Carried over: the offset from which records are new here. Records before it, met again after
+        # a crash between delivery and commit, were scored by the earlier owner into the events the
+        # alerts topic holds.
+        self.replayed_until: int | None = None
 
     def copy(self) -> _AssetState:
         twin = _AssetState(self.recent.maxlen or 1)
         twin.recent.extend(self.recent)
         twin.overs, twin.normal_run = self.overs, self.normal_run
         twin.last_over_at, twin.last_seen_at = self.last_over_at, self.last_seen_at
+        twin.replayed_until = self.replayed_until
         twin.episode = None if self.episode is None else replace(self.episode)
         return twin
 
@@ -134,15 +137,43 @@ class AlertTracker:
         """
         if episode.asset_id in self._assets:
             return False
-        self._touch(episode.asset_id)
-        state = self._assets[episode.asset_id] = _AssetState(self.window)
-        state.last_seen_at = state.last_over_at = now
+        state = self._take_over(episode.asset_id, now, _offset(episode.source))
         state.episode = _Episode(
-            episode.alert_id, episode.opened_at, episode.score, episode.ts, episode.context, episode.source
+            episode.alert_id,
+            episode.opened_at,
+            episode.score,
+            episode.ts,
+            episode.context,
+            episode.source,
+            episode.source,
         )
-        with contextlib.suppress(AttributeError, ValueError):
-            state.episode.replayed_until = int(str(episode.source).rsplit("/", 1)[1])
         return True
+
+    def replayed(self, asset_id: str, offset: int, *, now: float) -> bool:
+        """Note that an earlier owner of the partition resolved an episode of ``asset_id`` whose last
+        record was at ``offset`` (its ``resolved`` event, read back from the alerts topic): records of the
+        asset up to that offset, met again after a crash between delivery and commit, were already
+        accounted for by that episode, and neither open nor resolve one again. False (nothing done) when
+        the asset already has state here.
+
+        >>> t = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+        >>> t.replayed("p1", 8, now=0)
+        True
+        >>> t.observe("p1", True, 0.9, 7, now=1, seed="in/0/7", offset=7)  # resolved already: nothing
+        >>> t.observe("p1", True, 0.9, 9, now=2, seed="in/0/9", offset=9).kind  # a new fault
+        'open'
+        """
+        if asset_id in self._assets:
+            return False
+        self._take_over(asset_id, now, offset + 1)
+        return True
+
+    def _take_over(self, asset_id: str, now: float, replayed_until: int | None) -> _AssetState:
+        self._touch(asset_id)
+        state = self._assets[asset_id] = _AssetState(self.window)
+        state.last_seen_at = state.last_over_at = now
+        state.replayed_until = replayed_until
+        return state
 
     # -- savepoints ------------------------------------------------------------------------------
     def savepoint(self) -> int:
@@ -200,20 +231,21 @@ class AlertTracker:
     ) -> Transition | None:
         """Feed one score (``over``: above the threshold) at record time ``ts`` and clock ``now``.
 
-        ``seed`` identifies the record (its Kafka position) and becomes the alert id if it opens one;
-        ``offset`` is its offset, which tells a carried-over episode the records before its opening
-        one (met again after a crash), which leave it as it is.
+        ``seed`` identifies the record (its Kafka position): it becomes the alert id if it opens one,
+        and a resolved event names the episode's last record by it (``last_source``). ``offset`` is
+        the record's offset, which tells the records already accounted for by the events of an earlier
+        owner (:meth:`adopt`, :meth:`replayed`), met again after a crash; they leave the state as it is.
         """
         self._touch(asset_id)
         state = self._assets.get(asset_id)
-        if state is not None and state.episode is not None and state.episode.replayed_until is not None:
-            if offset is not None and offset < state.episode.replayed_until:
-                # Met again: the earlier owner scored it before it opened the episode. It says the
-                # asset is sending (and, over, that the fault goes on), and nothing else.
+        if state is not None and state.replayed_until is not None:
+            if offset is not None and offset < state.replayed_until:
+                # Met again: the earlier owner scored it into the events the alerts topic holds. It
+                # says the asset is sending (and, over, that a fault goes on), and nothing else.
                 state.last_seen_at = now
                 state.last_over_at = now if over else state.last_over_at
                 return None
-            state.episode.replayed_until = None
+            state.replayed_until = None
         if state is None:
             state = self._assets[asset_id] = _AssetState(self.window)
         state.last_seen_at = now
@@ -230,10 +262,10 @@ class AlertTracker:
         if episode is None:
             if over and state.overs >= self.open_after:
                 alert_id = hashlib.blake2b(f"{seed}|{asset_id}".encode(), digest_size=10).hexdigest()
-                state.episode = _Episode(alert_id, ts, score, ts, source=seed)
+                state.episode = _Episode(alert_id, ts, score, ts, source=seed, last_source=seed)
                 return Transition("open", alert_id, asset_id, ts, ts, score, index, source=seed)
             return None
-        episode.last_score, episode.last_ts = score, ts
+        episode.last_score, episode.last_ts, episode.last_source = score, ts, seed
         if state.normal_run >= self.resolve_after:
             return self._resolve(asset_id, state, ts, score, index, "normal_scores")
         return None
@@ -296,7 +328,16 @@ class AlertTracker:
             by,
             episode.context,
             episode.source,
+            episode.last_source,
         )
+
+
+def _offset(source: str | None) -> int | None:
+    """The offset of a ``topic/partition/offset`` position, None when it names none."""
+    try:
+        return int(str(source).rsplit("/", 1)[1])
+    except (IndexError, ValueError):
+        return None
 
 
 class Trackers(dict[tuple[str, int], AlertTracker]):

@@ -15,9 +15,16 @@ said: after ``alerts.resolve_after`` normal scores, or ``alerts.quiet_s`` second
 
 Every event a daemon produces is acknowledged before it commits the offsets behind it, so the topic
 holds at least the state of the committed offsets. After a crash it may hold more (a batch delivered,
-its commit lost); the batch processed again then continues those episodes rather than opening them
-again. Not carried on: an episode whose open event the topic no longer holds (opened before
-``carry_over_s``, or past the topic's retention), or written by a version that did not name its source.
+its commit lost). The records processed again then neither open nor resolve those episodes a second
+time: an open episode goes on from its opening record (``source``), and an asset's records up to the
+last one its resolved episode accounted for (the resolved event's ``last_source``) leave its state as
+it is (:meth:`EpisodeFold.replayed`, :meth:`AlertTracker.replayed <pipeline.alerts.AlertTracker.replayed>`).
+Without that, the records after the committed offset, scored with none of the history before it,
+could raise the fault again at another record, under another ``alert_id``.
+
+Not carried on: an episode whose open event the topic no longer holds (opened before ``carry_over_s``,
+or past the topic's retention), or written by a version that did not name its source; nor, after a
+crash, a resolved episode written by a version that did not name its last record.
 """
 
 from __future__ import annotations
@@ -66,7 +73,8 @@ def open_episodes(events: Iterable[Mapping[str, Any]], *, input_topic: str) -> d
 
 class EpisodeFold:
     """Alert events folded one at a time into the episodes they leave open, of the partitions of
-    ``input_topic`` named in ``partitions`` (all when None), so that a read keeps no more than those.
+    ``input_topic`` named in ``partitions`` (all when None), so that a read keeps no more than those,
+    and into each asset's last record that a resolved episode accounted for (:meth:`replayed`).
 
     An asset has one episode open at a time: of two left open (the older one orphaned by a version that
     did not carry episodes over), the newer one is kept. Events that are not alert events, or whose
@@ -78,6 +86,7 @@ class EpisodeFold:
         self.partitions = None if partitions is None else set(partitions)
         self._latest: dict[str, tuple[int, Transition]] = {}
         self._resolved: set[str] = set()
+        self._until: dict[str, tuple[int, int]] = {}  # asset -> (partition, offset of its last record)
 
     def add(self, event: Mapping[str, Any]) -> None:
         """Fold one event (in its partition's order)."""
@@ -87,6 +96,14 @@ class EpisodeFold:
         partition, episode = parsed
         if episode.kind == "resolved":
             self._resolved.add(episode.alert_id)
+            last = _position(episode.last_source)
+            held_until = self._until.get(episode.asset_id)
+            if (
+                last is not None
+                and last[:2] == (self.input_topic, partition)
+                and (held_until is None or held_until[1] < last[2])
+            ):
+                self._until[episode.asset_id] = (partition, last[2])
             held = self._latest.get(episode.asset_id)
             if held is not None and held[1].alert_id == episode.alert_id:
                 del self._latest[episode.asset_id]
@@ -104,14 +121,41 @@ class EpisodeFold:
             out.setdefault(partition, []).append(episode)
         return out
 
+    def replayed(self) -> dict[int, dict[str, int]]:
+        """By partition, the assets with no episode left open whose last resolved episode named its
+        last record (``last_source``), with that record's offset: records up to it are accounted for
+        (:meth:`AlertTracker.replayed <pipeline.alerts.AlertTracker.replayed>`).
+
+        >>> fold = EpisodeFold("in")
+        >>> opened = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5.0, "ts": 5.0,
+        ...           "score": 0.9, "source": "in/2/41"}
+        >>> fold.add(opened)
+        >>> fold.add(opened | {"state": "resolved", "ts": 9.0, "last_source": "in/2/57"})
+        >>> fold.result(), fold.replayed()
+        ({}, {2: {'p1': 57}})
+        """
+        out: dict[int, dict[str, int]] = {}
+        for asset_id, (partition, offset) in self._until.items():
+            if asset_id not in self._latest:
+                out.setdefault(partition, {})[asset_id] = offset
+        return out
+
+
+def _position(source: Any) -> tuple[str, int, int] | None:
+    """``(topic, partition, offset)`` of a ``topic/partition/offset`` position, else None."""
+    try:
+        topic, partition, offset = str(source).rsplit("/", 2)
+        return topic, int(partition), int(offset)
+    except ValueError:
+        return None
+
 
 def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition] | None:
     """``(partition, transition)`` of an alert event whose source is ``input_topic``, else None."""
     try:
         kind, alert_id, asset_id = event["state"], event["alert_id"], event["asset_id"]
         opened_at, ts, score = (float(event[k]) for k in ("opened_at", "ts", "score"))
-        topic, partition, _ = str(event["source"]).rsplit("/", 2)
-        partition_number = int(partition)
+        topic, partition_number, _ = _position(event["source"]) or ("", 0, 0)
     except (KeyError, TypeError, ValueError):
         return None
     if (
@@ -124,7 +168,16 @@ def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition]
         return None
     context = (_sensors(event.get("top_sensors")), sensor_numbers(event.get("values") or {}))
     transition = Transition(
-        kind, alert_id, asset_id, opened_at, ts, score, None, context=context, source=event["source"]
+        kind,
+        alert_id,
+        asset_id,
+        opened_at,
+        ts,
+        score,
+        None,
+        context=context,
+        source=event["source"],
+        last_source=event.get("last_source"),
     )
     return partition_number, transition
 

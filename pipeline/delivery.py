@@ -13,9 +13,9 @@ import logging
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from pipeline.batchoutput import Outgoing
 from pipeline.brokerlink import BrokerHealth, new_producer
 from pipeline.config import KafkaSettings
-from pipeline.processing import Outgoing
 
 __all__ = ["Delivery", "DeliveryError"]
 

@@ -22,7 +22,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.processing import BatchOutput, BatchProcessor
+from pipeline.batchoutput import BatchOutput
+from pipeline.processing import BatchProcessor
 from pipeline.records import PROCESSING_ERROR
 
 __all__ = ["PROCESSING_ERROR", "process_guarded"]

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from dhag import DHAG
 from pipeline.alertevents import alert_event
 from pipeline.alerts import Trackers, Transition
 from pipeline.backoff import ThrottledLog
+from pipeline.batchoutput import BatchOutput, Outgoing
 from pipeline.config import Settings
 from pipeline.dlqpause import DlqGuard
 from pipeline.drift import ScoreDriftMonitor
@@ -34,40 +34,6 @@ log = logging.getLogger(__name__)
 
 LOG_INTERVAL_S = 60.0  # each recurring condition below logs at most once in this
 Savepoint = tuple[dict[tuple[str, int], int], int]  # of the trackers, of the held counts
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One message to produce."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-
-
-@dataclass
-class BatchOutput:
-    """What a batch produced; ``offsets`` maps (topic, partition) to the next offset to commit."""
-
-    messages: list[Outgoing] = field(default_factory=list)
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    scored: int = 0
-    dead_lettered: int = 0
-    opened: int = 0
-    resolved: int = 0
-    dlq_tripped: bool = False
-
-    def add(self, other: BatchOutput) -> None:
-        """Fold ``other``, the output of records after this one's, into this output."""
-        self.messages += other.messages
-        for tp, offset in other.offsets.items():
-            self.offsets[tp] = max(offset, self.offsets.get(tp, 0))
-        self.scored += other.scored
-        self.dead_lettered += other.dead_lettered
-        self.opened += other.opened
-        self.resolved += other.resolved
-        self.dlq_tripped = self.dlq_tripped or other.dlq_tripped
 
 
 class BatchProcessor:
@@ -96,8 +62,7 @@ class BatchProcessor:
         # A plant whose faults come and go moves the score stream again and again: every detection is
         # counted (dhag_drift_detections_total), but logged at most once a minute. Records keyed other
         # than by their asset (dhag_records_key_mismatch_total) likewise, on their own log.
-        self._drift_log = ThrottledLog(log, LOG_INTERVAL_S)
-        self._key_log = ThrottledLog(log, LOG_INTERVAL_S)
+        self._drift_log, self._key_log = ThrottledLog(log, LOG_INTERVAL_S), ThrottledLog(log, LOG_INTERVAL_S)
         self._dlq_log = ThrottledLog(log, LOG_INTERVAL_S)  # one stuck sensor: a line a minute
         self.guard = DlqGuard(
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
@@ -173,10 +138,16 @@ class BatchProcessor:
             assets = self._assets.pop(tp, set())
             self.metrics.forget_assets(assets)
 
-    def carry_over(self, tp: tuple[str, int], episodes: Sequence[Transition], now: float) -> int:
-        """Carry on open ``episodes`` of an earlier owner of partition ``tp`` (:mod:`pipeline.carryover`);
-        returns how many (an asset with state here keeps it)."""
-        carried = [e for e in episodes if self.trackers.of(tp).adopt(e, now=now)]
+    def carry_over(
+        self, tp: tuple[str, int], episodes: Sequence[Transition], now: float, replayed: Mapping[str, int]
+    ) -> int:
+        """Carry on open ``episodes`` of an earlier owner of partition ``tp``, and take the records of
+        each ``replayed`` asset up to its offset as accounted for by a resolved one
+        (:mod:`pipeline.carryover`); returns how many episodes (an asset with state here keeps it)."""
+        tracker = self.trackers.of(tp)
+        carried = [e for e in episodes if tracker.adopt(e, now=now)]
+        for asset_id, offset in replayed.items():
+            tracker.replayed(asset_id, offset, now=now)
         for episode in carried:
             if self.metrics.set_asset(episode.asset_id, score=episode.score, anomalous=True):
                 self._assets.setdefault(tp, set()).add(episode.asset_id)

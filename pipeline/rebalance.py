@@ -161,14 +161,14 @@ class RebalanceHandling:
                 exc,
             )
             return True
-        found = fold.result()
-        now = time.monotonic()
+        found, replayed, now = fold.result(), fold.replayed(), time.monotonic()
+        topic = self.kafka.topics.input
         carried = sum(
-            self.processor.carry_over((self.kafka.topics.input, p), found.get(p, []), now) for p in mine
+            self.processor.carry_over((topic, p), found.get(p, []), now, replayed.get(p, {})) for p in mine
         )
         self.metrics.alerts_carried_over.inc(carried)
-        topic = self.kafka.topics.alerts
-        log.info("partitions %s: %d open alert episode(s) carried on from %s", mine, carried, topic)
+        alerts = self.kafka.topics.alerts
+        log.info("partitions %s: %d open alert episode(s) carried on from %s", mine, carried, alerts)
         return True
 
     def _moved_on(

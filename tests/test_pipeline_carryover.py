@@ -313,7 +313,7 @@ def test_an_open_event_too_deep_to_write_again_resolves_with_what_can_be(fitted)
     assert episode.context[0] == [{"sensor": "x"}]
     records = _readings(8, fault=False, start=100)
     daemon, delivery, _ = _daemon(fitted, records, quiet_s=60)
-    daemon.processor.carry_over(("in", 0), [episode], now=-1e6)  # adopted long ago: quiet time is up
+    daemon.processor.carry_over(("in", 0), [episode], -1e6, {})  # adopted long ago: quiet time is up
     daemon._handle(records)
     assert [m.topic for m in delivery.sent if m.topic.endswith(".dlq")] == []
     (resolved,) = _alerts(delivery)

@@ -11,12 +11,12 @@ import pytest
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from pipeline.batchoutput import Outgoing
 from pipeline.broker import EmbeddedBroker
 from pipeline.brokerlink import BrokerHealth, new_consumer
 from pipeline.config import KafkaSettings
 from pipeline.delivery import Delivery, DeliveryError
 from pipeline.metrics import PipelineMetrics
-from pipeline.processing import Outgoing
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,105 @@
+"""Records met again after a crash between delivery and commit, whose alert episodes the alerts topic
+already holds resolved: the next owner of the partition neither opens nor resolves them again."""
+
+from __future__ import annotations
+
+import pytest
+from test_pipeline_carryover import TP, _alerts, _daemon, _event, _hand, _readings
+
+from pipeline.alertevents import alert_event
+from pipeline.alerts import AlertTracker
+from pipeline.carryover import EpisodeFold
+
+
+def _fold(events: list[dict], partitions: list[int] | None = None) -> EpisodeFold:
+    fold = EpisodeFold("in", partitions)
+    for event in events:
+        fold.add(event)
+    return fold
+
+
+def test_a_resolved_event_names_the_last_record_its_episode_accounted_for() -> None:
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=2, quiet_s=60)
+    opened = tracker.observe("p1", True, 0.9, 1.0, now=0, seed="in/0/7", offset=7)
+    assert opened is not None and opened.last_source is None
+    assert tracker.observe("p1", False, 0.1, 2.0, now=1, seed="in/0/9", offset=9) is None
+    resolved = tracker.observe("p1", False, 0.1, 3.0, now=2, seed="in/0/12", offset=12)
+    assert resolved is not None and (resolved.source, resolved.last_source) == ("in/0/7", "in/0/12")
+    event = alert_event(resolved, threshold=0.5, model_version="v1", top_sensors=[], values={})
+    assert event["last_source"] == "in/0/12"
+    assert "last_source" not in alert_event(
+        opened, threshold=0.5, model_version="v1", top_sensors=[], values={}
+    )
+    # Resolved by quiet time: the asset's last record before it went quiet.
+    tracker.observe("p1", True, 0.9, 4.0, now=3, seed="in/0/20", offset=20)
+    tracker.observe("p1", False, 0.1, 5.0, now=4, seed="in/0/21", offset=21)
+    (quiet,) = tracker.sweep(now=100)
+    assert (quiet.source, quiet.last_source, quiet.resolved_by) == ("in/0/20", "in/0/21", "quiet_time")
+
+
+def test_the_fold_keeps_each_assets_last_resolved_record_of_its_partitions() -> None:
+    events = [
+        _event("a1", "p1", source="in/0/5"),
+        _event("a1", "p1", "resolved", source="in/0/5", last_source="in/0/9"),
+        _event("a2", "p1", source="in/0/20"),
+        _event("a2", "p1", "resolved", source="in/0/20", last_source="in/0/31"),
+        _event("a1", "p1", "resolved", source="in/0/5", last_source="in/0/9"),  # read again: no step back
+        _event("b1", "p2", source="in/1/3"),
+        _event("b1", "p2", "resolved", source="in/1/3", last_source="in/1/4"),
+        _event("b2", "p2", source="in/1/8"),  # p2's newer episode is open: carried on instead
+        _event("c1", "p3", "resolved", source="in/2/3", last_source="in/0/4"),  # not its partition
+        _event("d1", "p4", "resolved", source="in/2/3", last_source="other/2/4"),
+        _event("e1", "p5", "resolved", source="in/2/3", last_source="in/2/x"),
+        _event("f1", "p6", "resolved", source="in/2/3"),  # written before resolved events named it
+    ]
+    fold = _fold(events)
+    assert fold.replayed() == {0: {"p1": 31}}
+    assert [t.alert_id for t in fold.result()[1]] == ["b2"]
+    assert _fold(events, [1, 2]).replayed() == {}
+
+
+def test_records_of_a_resolved_episode_met_again_leave_the_state_as_it_is() -> None:
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    assert tracker.replayed("p1", 30, now=0)
+    for offset in (24, 25, 30):  # the episode's records, replayed: it opened and resolved already
+        assert (
+            tracker.observe("p1", offset == 24, 0.5, 1.0, now=1, seed=f"in/0/{offset}", offset=offset) is None
+        )
+    assert tracker.observe("p1", True, 0.9, 2.0, now=2, seed="in/0/31", offset=31).kind == "open"
+    assert not tracker.replayed("p1", 40, now=3)  # an asset with state here keeps it
+    assert tracker.is_open("p1")
+
+
+@pytest.mark.parametrize("resolved_by", ["normal_scores", "quiet_time"])
+def test_a_fault_opened_and_resolved_after_the_last_commit_is_not_raised_again(
+    fitted, monkeypatch, resolved_by
+) -> None:
+    # A crash between delivery and commit: the next owner processes again records whose episode the
+    # alerts topic holds opened and resolved. Before, it started with no state from before the
+    # committed offset, so the fault opened at another record (under another alert_id) and resolved
+    # again: a second alert for one fault.
+    fault = _readings(10, fault=False) + _readings(6, fault=True, start=10)
+    after = _readings(6, fault=False, start=16) if resolved_by == "normal_scores" else []
+    records = fault + after
+    first, delivered, _ = _daemon(fitted, records, quiet_s=60)
+    first._handle(records)
+    if resolved_by == "quiet_time":  # the asset went silent in the fault
+        delivered.deliver(first.processor.sweep(now=1e12))
+    said = _alerts(delivered)
+    assert [(e["state"], e.get("resolved_by", resolved_by)) for e in said] == [
+        ("open", resolved_by),
+        ("resolved", resolved_by),
+    ]
+    # resolve_after 3: the third normal record; or the last of the fault, before the asset went quiet
+    assert said[1]["last_source"] == {"normal_scores": "in/0/18", "quiet_time": "in/0/15"}[resolved_by]
+    monkeypatch.setattr(
+        "pipeline.rebalance.read_alert_events", lambda *a, on_event, **k: _hand(said, on_event)
+    )
+    second, again, _ = _daemon(fitted, records, quiet_s=60)
+    second._on_assigned({TP})
+    second._apply_rebalances()
+    second._handle(records[11:])  # committed after the fault's first record
+    assert _alerts(again) == []
+    later = _readings(6, fault=True, start=len(records))  # a new fault is raised as ever
+    second._handle(later)
+    assert [e["state"] for e in _alerts(again)] == ["open"]
