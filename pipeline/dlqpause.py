@@ -52,6 +52,25 @@ class DlqGuard:
             self._dead -= old_dead
         return self._total >= self.min_records and self.ratio > self.max_ratio
 
+    def snapshot(self) -> tuple[tuple[tuple[int, int], ...], int, int]:
+        """The window as it is, for :meth:`restore`: a batch whose output was not delivered is
+        processed again, and must be counted once.
+
+        >>> g = DlqGuard(max_ratio=0.5, window=100, min_records=10)
+        >>> before = g.snapshot()
+        >>> g.add(total=20, dead=15)
+        True
+        >>> g.restore(before)
+        >>> g.ratio, g.add(total=20, dead=5)
+        (0.0, False)
+        """
+        return tuple(self._batches), self._total, self._dead
+
+    def restore(self, snapshot: tuple[tuple[tuple[int, int], ...], int, int]) -> None:
+        """Put back the window of a :meth:`snapshot`."""
+        batches, self._total, self._dead = snapshot
+        self._batches = deque(batches)
+
     def reset(self) -> None:
         """Forget the window (after a resume)."""
         self._batches.clear()

@@ -33,7 +33,8 @@ __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
 log = logging.getLogger(__name__)
 
 LOG_INTERVAL_S = 60.0  # each recurring condition below logs at most once in this
-Savepoint = tuple[dict[tuple[str, int], int], int]  # of the trackers, of the held counts
+# Of the trackers, of the held counts, of the DLQ ratio cap's window.
+Savepoint = tuple[dict[tuple[str, int], int], int, tuple[tuple[tuple[int, int], ...], int, int]]
 
 
 class BatchProcessor:
@@ -74,13 +75,16 @@ class BatchProcessor:
     # -- savepoints: a batch whose output was not delivered is undone ------------------------------
     def savepoint(self) -> Savepoint:
         """Hold the changes of alert state (:class:`~pipeline.alerts.Trackers`) and the counts
-        (:class:`~pipeline.heldcounts.HeldCounts`) from now on, to :meth:`rollback` or :meth:`release`."""
-        return self.trackers.savepoint(), self.counts.savepoint()
+        (:class:`~pipeline.heldcounts.HeldCounts`) from now on, to :meth:`rollback` or :meth:`release`;
+        a rollback also puts back the DLQ ratio cap's window."""
+        return self.trackers.savepoint(), self.counts.savepoint(), self.guard.snapshot()
 
     def rollback(self, point: Savepoint) -> None:
-        """Undo the changes of alert state and drop the counts since ``point``."""
+        """Undo the changes of alert state and the DLQ window, and drop the counts, since ``point``."""
         self.trackers.rollback(point[0])
         self.counts.rollback(point[1])
+        self.guard.restore(point[2])
+        self.metrics.dlq_ratio.set(self.guard.ratio)
 
     def release(self, point: Savepoint) -> None:
         """Keep the changes since ``point``; the outermost release counts what was held."""

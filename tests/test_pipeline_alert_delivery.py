@@ -295,3 +295,26 @@ def test_a_revoke_commits_what_was_processed_but_not_yet_committed(fitted) -> No
     daemon._pending[TP] = 9
     daemon._on_revoked({TP}, lost=False)
     assert consumer.commits[-1] == {0: 9}
+
+
+def test_a_batch_processed_again_after_a_failed_delivery_counts_once_in_the_dlq_ratio_cap(fitted) -> None:
+    # Before, the failed attempt's records stayed in the cap's window: 10 records, 5 dead-lettered,
+    # counted twice made 20 records, over min_records, and consumption paused.
+    settings = Settings.model_validate(
+        {
+            "kafka": {"batch_size": 10, "backoff_initial_s": 0.01, "backoff_max_s": 0.02},
+            "dlq": {"max_ratio": 0.4, "window": 100, "min_records": 15},
+        }
+    )
+    metrics = PipelineMetrics(CollectorRegistry())
+    processor = BatchProcessor(settings, fitted, "v1", metrics)
+    daemon = Daemon(settings, processor, metrics, bootstrap_servers="x:1")
+    records = [r._replace(value=b"{not json") if r.offset % 2 else r for r in _fault_after_normal(10, 0)]
+    daemon.consumer = _Consumer(records, daemon)  # type: ignore[assignment]
+    daemon.delivery = delivery = _Delivery({1})  # type: ignore[assignment]
+    daemon._loop()
+    assert len([m for m in delivery.sent if m.topic.endswith(".dlq")]) == 5  # delivered once
+    assert not daemon.dlq_pause.active
+    assert (processor.guard.ratio, _count(daemon, "dhag_dlq_window_ratio")) == (0.5, 0.5)
+    assert not processor.guard.add(total=4, dead=4)  # the window holds 10 records, not 20
+    assert processor.guard.add(total=1, dead=1)
