@@ -24,13 +24,13 @@ from prometheus_client import CollectorRegistry
 from pipeline.config import Settings, effective_config, load_settings
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
 from pipeline.modelcmd import add_arguments as add_models_arguments
+from pipeline.signals import EXIT_FORCED, install_signals
 from pipeline.simulator.command import add_arguments as add_simulate_arguments
 
 __all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
 
 log = logging.getLogger("pipeline")
 
-EXIT_FORCED = 1
 EXIT_CONFIG = 2
 EXIT_BROKER = 3
 EXIT_MODEL = 4
@@ -255,8 +255,9 @@ class StartupInterrupted(BaseException):  # not an Exception: no broad handler m
 
 
 def stop_during_startup() -> None:
-    """Until :func:`_install_signals` takes over, turn SIGTERM/SIGINT into :class:`StartupInterrupted`
-    (raised in the main thread wherever start-up is: loading a model, waiting for Kafka)."""
+    """Until :func:`~pipeline.signals.install_signals` takes over, turn SIGTERM/SIGINT into
+    :class:`StartupInterrupted` (raised in the main thread wherever start-up is: loading a model,
+    waiting for Kafka)."""
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         raise StartupInterrupted(signal.Signals(signum).name)
@@ -332,7 +333,7 @@ def _run_service(settings: Settings) -> int:
         _provision(settings, bootstrap, wanted, replication_factor=1 if broker is not None else -1)
         reloader = ModelReloader(settings.model, processor, metrics)
         daemon = Daemon(settings, processor, metrics, bootstrap_servers=bootstrap, reloader=reloader)
-        _install_signals(daemon.request_stop, settings.shutdown_grace_s)
+        install_signals(daemon.request_stop, settings.shutdown_grace_s)
         return daemon.run()
     except ConfigError as exc:
         log.error("%s", exc)
@@ -374,27 +375,3 @@ def _provision(
                 raise BrokerUnavailableError(f"{exc} (for {kafka.unavailable_exit_s}s)") from None
             log.warning("%s; retrying", exc)
             time.sleep(backoff.next_delay())
-
-
-def _install_signals(request_stop: Callable[[], None], grace_s: float) -> None:
-    """First SIGTERM/SIGINT: graceful stop with a deadline; a second one: immediate exit."""
-    received = []
-
-    def force(reason: str) -> None:
-        log.error("%s: forcing exit", reason)
-        logging.shutdown()
-        os._exit(EXIT_FORCED)
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        received.append(signum)
-        if len(received) > 1:
-            force(f"second signal ({signal.Signals(signum).name})")
-            return
-        log.info("%s received: finishing the batch and shutting down", signal.Signals(signum).name)
-        request_stop()
-        timer = threading.Timer(grace_s, force, args=(f"shutdown took longer than {grace_s}s",))
-        timer.daemon = True
-        timer.start()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)

@@ -25,6 +25,7 @@ consumer; the group hands the partitions back and consumption resumes from the c
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from itertools import chain
@@ -85,7 +86,10 @@ class Daemon(RebalanceHandling):
         self._owned: set[TopicPartition] = set()  # partitions whose alert state is this consumer's
         self._assigned = False  # an assignment came since the last _apply_rebalances
         self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers)
-        self.delivery = Delivery(self.kafka, bootstrap_servers, self.health)
+        # Once stopping, when the shutdown grace ends (time.monotonic()): waits on a slow broker are
+        # cut to their share of it, so that the daemon closes in order before it is forced out.
+        self._stop_by = math.inf
+        self.delivery = Delivery(self.kafka, bootstrap_servers, self.health, give_up_at=lambda: self._by(0.5))
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
         self.dlq_pause = DlqPause(settings.dlq, processor.guard, metrics)
         self._last_records_at = time.monotonic()
@@ -97,8 +101,23 @@ class Daemon(RebalanceHandling):
 
     # -- lifecycle -------------------------------------------------------------------------------
     def request_stop(self) -> None:
-        """Ask the loop to finish its batch and shut down (safe from signal handlers and threads)."""
+        """Ask the loop to finish its batch and shut down (safe from signal handlers and threads),
+        within ``shutdown_grace_s``: a batch whose output the broker has not acknowledged by half of it
+        is given up (not committed: it is processed again after the restart), the final commit waits
+        until three quarters of it, closing the consumer until nine tenths."""
+        if self._stop_by == math.inf:
+            self._stop_by = time.monotonic() + self.settings.shutdown_grace_s
         self._stop.set()
+
+    def _by(self, share: float) -> float:
+        """When ``share`` of the shutdown grace will have passed (time.monotonic()); inf until a stop."""
+        return self._stop_by - (1 - share) * self.settings.shutdown_grace_s
+
+    def _wait_ms(self, share: float) -> int:
+        """How long a request may wait: ``kafka.request_timeout_ms``, or once stopping, no longer than
+        until ``share`` of the shutdown grace has passed."""
+        left_ms = (self._by(share) - time.monotonic()) * 1000
+        return max(1, int(min(self.kafka.request_timeout_ms, left_ms)))
 
     def run(self) -> int:
         """Connect, consume until stopped, shut down in order; returns the process exit code."""
@@ -146,10 +165,10 @@ class Daemon(RebalanceHandling):
                 except (KafkaError, BrokerUnavailableError) as exc:
                     log.warning("final commit failed (records will be redelivered): %s", exc)
             try:
-                consumer.close(autocommit=False)
+                consumer.close(autocommit=False, timeout_ms=self._wait_ms(0.9))
             except KafkaError as exc:
                 log.warning("closing the consumer failed: %s", exc)
-        self.delivery.close()
+        self.delivery.close(timeout_s=min(5.0, max(0.1, self._by(0.95) - time.monotonic())))
         self.consumer = None
 
     # -- the loop --------------------------------------------------------------------------------
@@ -315,7 +334,7 @@ class Daemon(RebalanceHandling):
             return
         committed = False
         try:
-            self.consumer.commit(offsets, timeout_ms=self.kafka.request_timeout_ms)
+            self.consumer.commit(offsets, timeout_ms=self._wait_ms(0.75))
             committed = True
         except CommitFailedError as exc:
             # The group rebalanced: the new owner resumes from the last commit (at-least-once).

@@ -9,9 +9,12 @@ retries after a backoff.
 from __future__ import annotations
 
 import logging
+import math
+import time
+from collections.abc import Callable
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from pipeline.batchoutput import Outgoing
 from pipeline.brokerlink import BrokerHealth, new_producer
@@ -21,6 +24,8 @@ __all__ = ["Delivery", "DeliveryError"]
 
 log = logging.getLogger("pipeline.daemon")
 
+FLUSH_SLICE_S = 0.5  # a flush waits in slices this long, to see a shutdown's deadline come
+
 
 class DeliveryError(Exception):
     """A batch's output could not be delivered; the batch is rewound and retried."""
@@ -29,10 +34,20 @@ class DeliveryError(Exception):
 class Delivery:
     """Owns the daemon's producer (``acks=all``); built by :meth:`connect`, rebuilt after a failure."""
 
-    def __init__(self, kafka: KafkaSettings, bootstrap_servers: str, health: BrokerHealth) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        bootstrap_servers: str,
+        health: BrokerHealth,
+        *,
+        give_up_at: Callable[[], float] = lambda: math.inf,
+    ) -> None:
         self.kafka = kafka
         self.bootstrap_servers = bootstrap_servers
         self.health = health
+        # When a flush stops waiting before kafka.request_timeout_ms (time.monotonic()): a shutdown's
+        # deadline, so that a slow broker does not hold the daemon past its grace.
+        self.give_up_at = give_up_at
         self.producer: KafkaProducer | None = None
 
     def connect(self) -> None:
@@ -51,7 +66,7 @@ class Delivery:
                 self.producer.send(m.topic, key=m.key, value=m.value, headers=m.headers or None)
                 for m in messages
             ]
-            self.producer.flush(timeout=self.kafka.request_timeout_ms / 1000)
+            self._flush(self.producer)
         except KafkaError as exc:
             raise DeliveryError(f"producing {len(messages)} messages failed: {exc}") from exc
         failed = [f for f in futures if f.failed()]
@@ -59,6 +74,19 @@ class Delivery:
             first = failed[0].exception
             raise DeliveryError(f"{len(failed)} of {len(messages)} messages not acknowledged: {first}")
         self.health.success()
+
+    def _flush(self, producer: KafkaProducer) -> None:
+        """Wait for every acknowledgement, for up to the request timeout or until :attr:`give_up_at`;
+        raises :class:`~kafka.errors.KafkaTimeoutError` when they did not all come."""
+        until = time.monotonic() + self.kafka.request_timeout_ms / 1000
+        while True:
+            end = min(until, self.give_up_at())
+            try:
+                producer.flush(timeout=max(0.0, min(FLUSH_SLICE_S, end - time.monotonic())))
+                return
+            except KafkaTimeoutError:
+                if time.monotonic() >= end:
+                    raise
 
     def replace(self) -> None:
         """Drop the producer after a failed delivery; the next delivery builds a fresh one.
@@ -68,9 +96,9 @@ class Delivery:
         """
         self._drop(timeout=0, level=logging.DEBUG, what="closing the failed producer")
 
-    def close(self) -> None:
-        """Flush what is buffered and close the producer (bounded: 5 s)."""
-        self._drop(timeout=5, level=logging.WARNING, what="closing the producer failed")
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Flush what is buffered and close the producer (bounded: ``timeout_s``)."""
+        self._drop(timeout=timeout_s, level=logging.WARNING, what="closing the producer failed")
 
     def _drop(self, *, timeout: float, level: int, what: str) -> None:
         producer, self.producer = self.producer, None

@@ -81,7 +81,7 @@ class _Delivery:
     def replace(self) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 5.0) -> None:
         pass
 
 
@@ -248,7 +248,7 @@ def test_a_daemon_on_a_quiet_input_counts_as_processing_from_its_start(fitted, m
     consumer = daemon.consumer
     monkeypatch.setattr(daemon, "_connect", lambda: setattr(daemon, "consumer", consumer) or True)
     consumer.subscribe = lambda topics, listener: None  # type: ignore[union-attr]
-    consumer.close = lambda autocommit: None  # type: ignore[union-attr]
+    consumer.close = lambda autocommit, timeout_ms=None: None  # type: ignore[union-attr]
     before = time.time()
     assert daemon.run() == 0  # three empty polls, then the stop the fake consumer asks for
     assert daemon.metrics.last_processed._value.get() >= before

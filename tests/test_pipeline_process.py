@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -187,19 +188,21 @@ def test_run_with_the_default_config_starts_and_stops_the_embedded_broker(
 
 
 def test_first_signal_stops_gracefully_a_second_or_the_grace_deadline_forces_exit(monkeypatch) -> None:
-    from pipeline import cli
+    from pipeline import signals
 
     handlers: dict[int, object] = {}
     exits: list[int] = []
     stops: list[bool] = []
-    monkeypatch.setattr(cli.signal, "signal", lambda signum, handler: handlers.__setitem__(signum, handler))
-    monkeypatch.setattr(cli.os, "_exit", exits.append)
-    cli._install_signals(lambda: stops.append(True), grace_s=0.2)
+    monkeypatch.setattr(
+        signals.signal, "signal", lambda signum, handler: handlers.__setitem__(signum, handler)
+    )
+    monkeypatch.setattr(signals.os, "_exit", exits.append)
+    signals.install_signals(lambda: stops.append(True), grace_s=0.2)
     handlers[signal.SIGTERM](signal.SIGTERM, None)
     assert stops == [True] and exits == []
-    wait_for(lambda: exits == [cli.EXIT_FORCED], 5, "the grace deadline")
+    wait_for(lambda: exits == [signals.EXIT_FORCED], 5, "the grace deadline")
     handlers[signal.SIGINT](signal.SIGINT, None)
-    assert exits == [cli.EXIT_FORCED, cli.EXIT_FORCED]
+    assert exits == [signals.EXIT_FORCED, signals.EXIT_FORCED]
 
 
 @pytest.mark.parametrize("command", [["run"], ["retrain", "--watch"]])
@@ -239,3 +242,46 @@ def test_sigterm_during_start_up_exits_0_at_once(
     assert proc.returncode == 0, "".join(lines) + err
     assert time.monotonic() - signalled < 10
     assert "SIGTERM during start-up: stopped before" in err
+
+
+def test_a_stalled_log_collector_neither_holds_up_the_stop_nor_the_forced_exit(monkeypatch) -> None:
+    # Before, the handler logged before it asked the service to stop, and the forced exit logged
+    # first too: with stderr a pipe nobody read, neither the grace deadline nor a second signal could
+    # end the process; only SIGKILL did.
+    from pipeline import signals
+
+    stalled = threading.Event()
+
+    class _Stalled(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            stalled.wait(30)
+
+    class _StalledStream:
+        def write(self, text: str) -> int:
+            stalled.wait(30)
+            return len(text)
+
+        def flush(self) -> None:
+            stalled.wait(30)
+
+    handlers: dict[int, object] = {}
+    exits: list[int] = []
+    stops: list[bool] = []
+    blocker, logger = _Stalled(), logging.getLogger("pipeline")
+    level = logger.level
+    logger.addHandler(blocker)
+    logger.setLevel(logging.INFO)
+    monkeypatch.setattr(
+        signals.signal, "signal", lambda signum, handler: handlers.__setitem__(signum, handler)
+    )
+    monkeypatch.setattr(signals.os, "_exit", exits.append)
+    monkeypatch.setattr(signals.sys, "stderr", _StalledStream())
+    try:
+        signals.install_signals(lambda: stops.append(True), grace_s=0.3)
+        threading.Thread(target=handlers[signal.SIGTERM], args=(signal.SIGTERM, None), daemon=True).start()
+        wait_for(lambda: stops == [True], 2, "the stop request")
+        wait_for(lambda: exits == [signals.EXIT_FORCED], 3, "the forced exit at the grace deadline")
+    finally:
+        stalled.set()
+        logger.removeHandler(blocker)
+        logger.setLevel(level)

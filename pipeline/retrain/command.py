@@ -71,10 +71,11 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
     from pipeline.broker import EmbeddedBroker
-    from pipeline.cli import EXIT_BROKER, EXIT_CONFIG, _install_signals, _provision
+    from pipeline.cli import EXIT_BROKER, EXIT_CONFIG, _provision
     from pipeline.labelstore import LabelStore
     from pipeline.metrics import RetrainMetrics, serve_metrics
     from pipeline.retrain.service import Retrainer
+    from pipeline.signals import install_signals
 
     registry = CollectorRegistry()
     metrics = RetrainMetrics(registry)
@@ -106,7 +107,7 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
             replication_factor=1 if broker is not None else -1,
         )
         retrainer = Retrainer(settings, store, metrics, bootstrap_servers=bootstrap)
-        _install_signals(retrainer.request_stop, settings.shutdown_grace_s)
+        install_signals(retrainer.request_stop, settings.shutdown_grace_s)
         code = retrainer.run(once=once)
         if once and retrainer.last_result is not None:
             result = retrainer.last_result

@@ -1,0 +1,54 @@
+"""How a service stops on SIGTERM/SIGINT once it runs: the first signal asks it to stop within its
+shutdown grace, and the grace running out, or a second signal, forces the exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+__all__ = ["EXIT_FORCED", "install_signals"]
+
+log = logging.getLogger("pipeline")
+
+EXIT_FORCED = 1
+_SAY_S = 0.5  # how long a forced exit waits to say why
+
+
+def install_signals(request_stop: Callable[[], None], grace_s: float) -> None:
+    """First SIGTERM/SIGINT: ``request_stop()``, and a forced exit (:data:`EXIT_FORCED`) after
+    ``grace_s``; a second one: the forced exit at once. Neither waits on logging for long: a log
+    collector that stopped reading blocks every write, and would keep the process from stopping."""
+    received = []
+
+    def force(reason: str) -> None:
+        saying = threading.Thread(target=_say, args=(f"{reason}: forcing exit\n",), daemon=True)
+        saying.start()
+        saying.join(_SAY_S)
+        os._exit(EXIT_FORCED)
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            force(f"second signal ({signal.Signals(signum).name})")
+            return
+        request_stop()  # before the log line, which may block
+        timer = threading.Timer(grace_s, force, args=(f"shutdown took longer than {grace_s}s",))
+        timer.daemon = True
+        timer.start()
+        log.info("%s received: finishing the batch and shutting down", signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _say(line: str) -> None:
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,125 @@
+"""A stop while the broker does not answer: the daemon closes in order within its shutdown grace, and
+commits nothing whose output the broker did not acknowledge."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import orjson
+import pytest
+from kafka.errors import KafkaTimeoutError
+from pipeline_kafka import committed, make_settings, produce, read_topic, reading, wait_for
+from plant_data import normal
+from prometheus_client import CollectorRegistry
+from test_pipeline_delivery import _pause
+
+from pipeline.batchoutput import Outgoing
+from pipeline.broker import EmbeddedBroker
+from pipeline.brokerlink import BrokerHealth
+from pipeline.config import KafkaSettings, Settings
+from pipeline.daemon import Daemon
+from pipeline.delivery import Delivery, DeliveryError
+from pipeline.metrics import PipelineMetrics
+from pipeline.processing import BatchProcessor
+
+GRACE_S = 6.0
+
+
+class _SilentProducer:
+    """A producer whose broker never acknowledges: every flush waits its whole timeout, then raises."""
+
+    def __init__(self) -> None:
+        self.flushes: list[float] = []
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: object) -> object:
+        return object()
+
+    def flush(self, timeout: float) -> None:
+        self.flushes.append(timeout)
+        time.sleep(timeout)
+        raise KafkaTimeoutError(f"flush did not complete within {timeout} s")
+
+
+@pytest.mark.parametrize("give_up_in", [0.3, math.inf])
+def test_a_flush_gives_up_at_its_deadline_or_after_the_request_timeout(give_up_in: float) -> None:
+    kafka = KafkaSettings(request_timeout_ms=1500)
+    health = BrokerHealth(kafka, PipelineMetrics(CollectorRegistry()), threading.Event(), "x:1")
+    started = time.monotonic()
+    delivery = Delivery(kafka, "x:1", health, give_up_at=lambda: started + give_up_in)
+    delivery.producer = producer = _SilentProducer()  # type: ignore[assignment]
+    with pytest.raises(DeliveryError, match="flush did not complete"):
+        delivery.deliver([Outgoing("anomaly-alerts", b"k", b"v")])
+    took = time.monotonic() - started
+    assert (0.3 <= took < 0.9) if give_up_in < 1 else (1.5 <= took < 2.5)
+    assert max(producer.flushes) <= 0.5  # in slices, each looking at the deadline again
+
+
+def test_a_stopping_daemon_cuts_its_waits_to_shares_of_the_grace(fitted) -> None:
+    settings = Settings.model_validate({"shutdown_grace_s": 20, "kafka": {"request_timeout_ms": 30000}})
+    metrics = PipelineMetrics(CollectorRegistry())
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:1"
+    )
+    assert daemon._wait_ms(0.75) == 30000 and daemon.delivery.give_up_at() == math.inf
+    daemon.request_stop()
+    assert 14000 < daemon._wait_ms(0.75) <= 15000 and 17000 < daemon._wait_ms(0.9) <= 18000
+    assert daemon.delivery.give_up_at() - time.monotonic() == pytest.approx(10, abs=1)
+    daemon.request_stop()  # a second request keeps the first deadline
+    assert daemon._wait_ms(0.75) <= 15000
+
+
+@pytest.mark.integration
+def test_a_stop_while_the_broker_is_frozen_ends_within_the_grace_committing_only_what_was_delivered(
+    fitted, model_registry
+) -> None:
+    # Before, the batch's flush, the final commit and the consumer's close each waited the whole
+    # request timeout (30 s) for a broker that did not answer, so the grace ran out (20 s) and every
+    # such stop was a forced exit 1, without leaving the group.
+    broker = EmbeddedBroker().start()
+    try:
+        bs = broker.bootstrap_servers
+        settings = make_settings(
+            bs, model_registry, scores=True, kafka={"request_timeout_ms": 30000}, shutdown_grace_s=GRACE_S
+        )
+        topics = settings.kafka.topics
+        metrics = PipelineMetrics(CollectorRegistry())
+        daemon = Daemon(
+            settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers=bs
+        )
+        result: list[int] = []
+        thread = threading.Thread(target=lambda: result.append(daemon.run()), daemon=True)
+        thread.start()
+        rows = normal(np.random.default_rng(3), 1200)
+        records = [
+            (f"a-{i % 7}".encode(), reading(f"a-{i % 7}", 1.8e9 + i, row)) for i, row in enumerate(rows)
+        ]
+        sent = produce(bs, topics.input, records[:300])
+        wait_for(
+            lambda: sum(committed(bs, settings.kafka.group_id, topics.input).values()) > 0, 60, "a commit"
+        )
+        sent += produce(bs, topics.input, records[300:])
+        _pause(broker.pid)  # while the daemon works through the second lot
+        try:
+            stopped_at = time.monotonic()
+            daemon.request_stop()
+            thread.join(GRACE_S + 2)
+            took = time.monotonic() - stopped_at
+        finally:
+            os.kill(broker.pid, signal.SIGCONT)
+        assert not thread.is_alive() and result == [0], f"still running after {took:.1f} s"
+        assert took <= GRACE_S, f"the stop took {took:.1f} s of a {GRACE_S} s grace"
+        done = committed(bs, settings.kafka.group_id, topics.input)
+        scored = {
+            (e["partition"], e["offset"])
+            for e in map(
+                orjson.loads, (m.value for m in read_topic(bs, topics.scores, count=len(sent), timeout_s=10))
+            )
+        }
+        assert [(p, o) for p, o in sent if o < done.get(p, 0) and (p, o) not in scored] == []
+    finally:
+        broker.stop()
