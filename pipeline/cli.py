@@ -242,11 +242,19 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         retrain=not args.no_retrain,
         retrain_labels=args.retrain_labels,
     )
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt_once)  # `docker stop`, `kill`: stop as Ctrl-C does
     try:
         return run_demo(settings, opts)
     except BrokerUnavailableError as exc:
         log.error("%s", exc)
         return EXIT_BROKER
+
+
+def _interrupt_once(signum: int, _frame: FrameType | None) -> None:
+    """The demo's SIGTERM: the first stops it in order, as Ctrl-C does; a second kills it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 class StartupInterrupted(BaseException):  # not an Exception: no broad handler may swallow it
@@ -285,6 +293,7 @@ def run_service(settings: Settings) -> int:
 
 def _run_service(settings: Settings) -> int:
     from pipeline.broker import EmbeddedBroker
+    from pipeline.cpuquota import limit_torch_threads
     from pipeline.daemon import Daemon
     from pipeline.hotswap import ModelReloader
     from pipeline.metrics import PipelineMetrics, serve_metrics
@@ -297,6 +306,8 @@ def _run_service(settings: Settings) -> int:
         import torch
 
         torch.set_num_threads(settings.model.torch_threads)
+    else:
+        limit_torch_threads("scoring")
     try:
         version, model = load_current(settings.model.registry, device=settings.model.device)
     except ModelUnavailableError as exc:

@@ -96,7 +96,8 @@ def test_every_metric_in_the_rules_is_exported_by_the_daemon() -> None:
                 assert not problems, f"{rule.get('alert') or rule.get('record')}: {problems}"
                 seen.update(name for name, _ in selectors(rule["expr"]))
     # The checker itself sees what it should (a checker that finds nothing proves nothing).
-    assert {"dhag_asset_anomalous", "dhag_broker_connected", "dhag_dlq_paused", "dhag:asset_anomalous"} <= seen
+    expected = {"dhag_asset_anomalous", "dhag_broker_connected", "dhag_dlq_paused", "dhag:asset_anomalous"}
+    assert expected <= seen
     assert {"dhag_retrain_runs_total", "dhag_labels_dlq_total", "dhag_labels_received_total"} <= seen
 
 

@@ -190,3 +190,28 @@ def test_a_run_forgets_the_alerts_recorded_before_the_retention(monkeypatch) -> 
     monkeypatch.setattr(retrainer, "_run", lambda *args: None)  # no training: the snapshot is the point
     retrainer.start_run("on_demand").result(timeout=10)
     assert [store.has_alert("a0"), store.has_alert("a1")] == [False, True]  # the asset's newest stays
+
+
+class _SlowProducer(_Producer):
+    """A broker that does not acknowledge in time: kafka-python's flush raises, the sends stay pending."""
+
+    def send(self, topic: str, key=None, value=None, headers=None) -> FutureProduceResult:  # noqa: ANN001
+        return FutureProduceResult(TopicPartition(topic, 0))
+
+    def flush(self, timeout: float | None = None) -> None:
+        raise KafkaTimeoutError(f"Timeout after waiting for {timeout} secs.")
+
+
+def test_a_flush_that_times_out_leaves_the_label_to_be_read_again() -> None:
+    # Before, the timeout went up through the loop and the retrainer exited: a slow broker made it
+    # crash-loop.
+    retrainer, _, registry = _retrainer([1e9])
+    consumer = _Consumer()
+    labels, readings = TopicPartition("operator-labels", 0), TopicPartition("sensor-readings", 0)
+    consumer.batch = {
+        labels: [_record(labels.topic, 7, b"{broken")],
+        readings: [_record(readings.topic, 3, b"{}")],
+    }
+    retrainer._poll(consumer, _SlowProducer())  # type: ignore[arg-type]
+    assert consumer.commits == [{("sensor-readings", 0): 4}] and consumer.seeks == [(0, 7)]
+    assert registry.get_sample_value("dhag_labels_dlq_total", {"reason": "not_json"}) == 0

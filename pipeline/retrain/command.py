@@ -72,11 +72,13 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
 def _run_retrain(settings: Settings, *, once: bool) -> int:
     from pipeline.broker import EmbeddedBroker
     from pipeline.cli import EXIT_BROKER, EXIT_CONFIG, _provision
+    from pipeline.cpuquota import limit_torch_threads
     from pipeline.labelstore import LabelStore
     from pipeline.metrics import RetrainMetrics, serve_metrics
     from pipeline.retrain.service import Retrainer
     from pipeline.signals import install_signals
 
+    limit_torch_threads("training")
     registry = CollectorRegistry()
     metrics = RetrainMetrics(registry)
     server = None

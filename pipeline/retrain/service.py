@@ -16,6 +16,7 @@ consuming.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -38,10 +39,11 @@ from pipeline.labels import LabelError, LabelReason, parse_label
 from pipeline.labelstore import LabelStore, Source
 from pipeline.metrics import RetrainMetrics
 from pipeline.records import reading_of
+from pipeline.retrain.clients import retrainer_clients
 from pipeline.retrain.cycle import RunResult, run_cycle
 from pipeline.retrain.deadletters import DeadLetters
 from pipeline.retrain.samples import NormalSampler
-from pipeline.retrain.training import FeatureMap, NotEnoughDataError
+from pipeline.retrain.training import FeatureMap, NotEnoughDataError, RunStoppedError, train_candidate
 
 __all__ = ["Retrainer"]
 
@@ -97,23 +99,7 @@ class Retrainer:
 
     # -- Kafka plumbing --------------------------------------------------------------------------
     def _clients(self) -> tuple[KafkaConsumer, KafkaProducer]:
-        kafka = self.settings.kafka
-        common = {"bootstrap_servers": self.bootstrap, "client_id": f"{kafka.client_id}-retrainer"}
-        common |= kafka.security.client_options()
-        try:
-            consumer = KafkaConsumer(
-                group_id=self.cfg.group_id,
-                enable_auto_commit=False,
-                max_poll_records=kafka.batch_size,
-                request_timeout_ms=max(kafka.request_timeout_ms, kafka.session_timeout_ms + 1000),
-                **common,
-            )
-            producer = KafkaProducer(
-                acks="all", linger_ms=5, request_timeout_ms=kafka.request_timeout_ms, **common
-            )
-        except KafkaError as exc:
-            raise BrokerUnavailableError(f"cannot reach Kafka at {self.bootstrap}: {exc}") from None
-        return consumer, producer
+        return retrainer_clients(self.settings, self.bootstrap)
 
     def _assign(self, consumer: KafkaConsumer) -> list[TopicPartition]:
         """Take every partition of the three topics. Called again every :data:`_PARTITION_CHECK_S`, it
@@ -266,8 +252,9 @@ class Retrainer:
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
                 future.set_exception(exc)
 
-        # A daemon thread: a stop request does not wait for a long training (its artifact and the
-        # registry switch are atomic, so an abandoned run leaves at most an unpromoted candidate).
+        # A stop ends the training at its next epoch (train_candidate's stop), so the run is over well
+        # within the grace. A daemon thread all the same: a stop never waits on the rest of a run that
+        # overruns (its artifact and the registry switch are atomic: at most an unpromoted candidate).
         threading.Thread(target=work, name="retrain", daemon=True).start()
         self._training = future
         return future
@@ -275,9 +262,14 @@ class Retrainer:
     def _run(self, trigger: str, labelled: list[Any], normal: list[Any]) -> RunResult | None:
         started = time.perf_counter()
         try:
-            result = run_cycle(self.settings.model.registry, labelled, normal, self.cfg, trigger=trigger)
+            train = functools.partial(train_candidate, stop=self._stop)
+            registry = self.settings.model.registry
+            result = run_cycle(registry, labelled, normal, self.cfg, trigger=trigger, train=train)
         except NotEnoughDataError as exc:
             log.warning("no retraining run: %s", exc)
+            return None
+        except RunStoppedError as exc:  # its labels count as new again at the next start
+            log.info("retraining run given up, nothing promoted: %s", exc)
             return None
         except Exception:
             log.exception("retraining run failed")
@@ -343,16 +335,19 @@ class Retrainer:
         try:
             if once:
                 self.catch_up()
+                if self._stop.is_set():  # caught up with part of the topics only: no run on them
+                    log.warning("stopped before the retraining run: nothing trained")
+                    return 1
                 future = self.start_run("on_demand")
                 failed = future.exception() is not None
                 self._finish_run()
                 self.store.commit()
-                return 1 if failed else 0
+                return 1 if failed or self._stop.is_set() else 0
             while not self._stop.is_set():
                 self._poll(self._consumer, self._producer)
                 if self._training is not None and self._training.done():
                     self._finish_run()
-                trigger = self.due()
+                trigger = None if self._stop.is_set() else self.due()
                 if trigger is not None and self._training is None:
                     self.start_run(trigger)
                 self.store.commit()
@@ -383,7 +378,10 @@ class Retrainer:
         self._labels(by_topic.get(self.topics.labels, []), producer)
         self._readings(by_topic.get(self.topics.input, []))
         self._retry_pending(producer)
-        producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+        try:
+            producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
+        except KafkaError as exc:  # what was not acknowledged counts as refused below: sent again
+            log.warning("label dead letters not all acknowledged in time: %s", exc)
         refused = self._dead_letters.settle(self.store)
         self.store.commit()
         self.metrics.labels_pending.set(self.store.pending_count())

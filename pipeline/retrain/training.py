@@ -17,8 +17,10 @@ Plain functions on plain data, so the retrainer service, the tests and ``bench f
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ __all__ = [
     "FeatureMap",
     "Judgement",
     "NotEnoughDataError",
+    "RunStoppedError",
     "evaluate",
     "judge",
     "matching_epochs",
@@ -54,6 +57,10 @@ _REGISTRY_FIELDS = ("version", "parent", "created", "training_window", "label_co
 
 class NotEnoughDataError(ValueError):
     """Too few normal readings to train a candidate."""
+
+
+class RunStoppedError(Exception):
+    """The retrainer is stopping: the candidate's training ended at an epoch, and nothing is published."""
 
 
 class FeatureMap:
@@ -157,10 +164,20 @@ def matching_epochs(current: DHAG, n_rows: int, settings: RetrainSettings) -> in
     return max(settings.max_epochs, math.ceil(steps / per_epoch))
 
 
-def train_candidate(current: DHAG, data: TrainingData, settings: RetrainSettings) -> DHAG:
+def _stop_at(stop: threading.Event, record: dict[str, float], score: Any) -> None:
+    """An epoch hook of fit: ends the training once ``stop`` is set."""
+    if stop.is_set():
+        epoch = int(record.get("epoch", 0))
+        raise RunStoppedError(f"the retrainer is stopping: training ended after epoch {epoch}")
+
+
+def train_candidate(
+    current: DHAG, data: TrainingData, settings: RetrainSettings, *, stop: threading.Event | None = None
+) -> DHAG:
     """Fit a new DHAG with ``current``'s settings on the training part of ``data``.
 
-    Raises :class:`NotEnoughDataError` when fewer than ``settings.min_normal_rows`` normal rows remain.
+    Raises :class:`NotEnoughDataError` when fewer than ``settings.min_normal_rows`` normal rows remain,
+    and :class:`RunStoppedError` at the end of the epoch during which ``stop`` is set.
     """
     fmap = FeatureMap.of(current).extended(data.normal_train + data.reference_train)
     rejected = [r for r in data.labelled_train if r.y == 0]
@@ -188,7 +205,7 @@ def train_candidate(current: DHAG, data: TrainingData, settings: RetrainSettings
         # for fit's own use; the threshold comes from the unseen blocks below.
         "validation_split": "random",
     }
-    model = DHAG(**params).fit(X, y)
+    model = DHAG(**params).fit(X, y, on_epoch=None if stop is None else functools.partial(_stop_at, stop))
     # DHAG calibrates on random held-out training rows, which neighbours in time make look familiar;
     # whole unseen blocks of normal operation (recent and carried) give a threshold that holds on new
     # hours of the plant, at the target rate (and at least the model's min_threshold). Not at the

@@ -1,0 +1,33 @@
+"""The retrainer's Kafka clients: a consumer that is assigned its partitions (one singleton under
+``retrain.group_id``, committing by hand) and an ``acks=all`` producer for label dead letters."""
+
+from __future__ import annotations
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+
+from pipeline.config import Settings
+from pipeline.errors import BrokerUnavailableError
+
+__all__ = ["retrainer_clients"]
+
+
+def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer, KafkaProducer]:
+    """Both clients on ``bootstrap``; raises :class:`BrokerUnavailableError` when it cannot be reached."""
+    kafka = settings.kafka
+    common = {"bootstrap_servers": bootstrap, "client_id": f"{kafka.client_id}-retrainer"}
+    common |= kafka.security.client_options()
+    try:
+        consumer = KafkaConsumer(
+            group_id=settings.retrain.group_id,
+            enable_auto_commit=False,
+            max_poll_records=kafka.batch_size,
+            request_timeout_ms=max(kafka.request_timeout_ms, kafka.session_timeout_ms + 1000),
+            **common,
+        )
+        producer = KafkaProducer(
+            acks="all", linger_ms=5, request_timeout_ms=kafka.request_timeout_ms, **common
+        )
+    except KafkaError as exc:
+        raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
+    return consumer, producer

@@ -1,0 +1,91 @@
+"""The retrainer told to stop: a training ends at its next epoch and promotes nothing, a one-off run
+stopped before it trains nothing, and training uses no more threads than the container's CPU limit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from plant_data import normal
+from retrain_data import SETTINGS, _readings
+from test_pipeline_retrain import _retrainer
+
+from dhag import DHAG
+from pipeline import registry as reg
+from pipeline.labelstore import LabelStore
+from pipeline.retrain import split, train_candidate
+from pipeline.retrain.training import RunStoppedError
+
+
+@pytest.fixture
+def registry(fitted: DHAG, tmp_path: Path) -> Path:
+    root = tmp_path / "registry"
+    reg.publish(root, fitted, "v1")
+    return root
+
+
+def test_a_training_told_to_stop_ends_at_its_next_epoch(fitted: DHAG) -> None:
+    data = split([], _readings(normal(np.random.default_rng(2), 800), 0.0), 0.2)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(RunStoppedError, match="after epoch 1$"):
+        train_candidate(fitted, data, SETTINGS, stop=stop)
+
+
+def test_a_run_under_way_at_a_stop_promotes_nothing_and_leaves_its_labels_for_the_next(
+    registry: Path,
+) -> None:
+    # Before, the training went on in a daemon thread after the retrainer returned: interpreter
+    # shutdown killed it inside torch (exit -6, "terminate called without an active exception"), or it
+    # promoted a model after the log had said that nothing was.
+    store, clock = LabelStore(":memory:"), [10_000.0]
+    retrainer, metrics = _retrainer(registry, store, clock, max_far_increase=1.0, max_recall_drop=1.0)
+    store.add_readings(_readings(normal(np.random.default_rng(6), 600), 0.0), keep=10_000)
+    retrainer.request_stop()
+    started = time.monotonic()
+    assert retrainer.start_run("labels").result(timeout=60) is None
+    assert time.monotonic() - started < 10
+    retrainer._finish_run()
+    assert reg.current(registry)[0] == "v1" and [m.version for m in reg.list_models(registry)] == ["v1"]
+    assert metrics.get_sample_value("dhag_retrain_runs_total", {"outcome": "failed"}) == 0
+    assert store.get_state("last_run_label_id") is None  # its labels count as new at the next start
+
+
+class _Idle:
+    def close(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+def test_a_one_off_run_stopped_before_it_began_trains_nothing_and_says_so(
+    registry: Path, monkeypatch
+) -> None:
+    # Before, --once trained on what its interrupted catch-up had read, and could promote it.
+    store = LabelStore(":memory:")
+    retrainer, _ = _retrainer(registry, store, [10_000.0])
+    monkeypatch.setattr(retrainer, "_clients", lambda: (_Idle(), _Idle()))
+    monkeypatch.setattr(retrainer, "_assign", lambda consumer: [])
+    monkeypatch.setattr(retrainer, "catch_up", retrainer.request_stop)  # the signal comes meanwhile
+    monkeypatch.setattr(retrainer, "start_run", lambda trigger: pytest.fail("a run started"))
+    assert retrainer.run(once=True) == 1
+
+
+def test_training_threads_are_capped_at_the_containers_cpu_limit(monkeypatch) -> None:
+    import torch
+
+    from pipeline import cpuquota
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(8)
+        monkeypatch.setattr(cpuquota, "cpu_quota", lambda root="/sys/fs/cgroup": 2)
+        cpuquota.limit_torch_threads("training")
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(cpuquota, "cpu_quota", lambda root="/sys/fs/cgroup": None)
+        torch.set_num_threads(8)
+        cpuquota.limit_torch_threads("training")
+        assert torch.get_num_threads() == 8
+    finally:
+        torch.set_num_threads(threads)
