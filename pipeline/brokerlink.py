@@ -190,6 +190,11 @@ class BrokerHealth:
             )
         self.stop.wait(self._backoff.next_delay())
 
+    @property
+    def failing_since(self) -> float | None:
+        """When (time.monotonic()) the failures of the outage under way began; None when there is none."""
+        return self._failing_since
+
     def success(self) -> None:
         """An operation worked: the outage (if any) is over."""
         if self._failing_since is not None:

@@ -297,6 +297,7 @@ def _run_service(settings: Settings) -> int:
     from pipeline.daemon import Daemon
     from pipeline.hotswap import ModelReloader
     from pipeline.metrics import PipelineMetrics, serve_metrics
+    from pipeline.probes import Probes
     from pipeline.processing import BatchProcessor
     from pipeline.registry import load_current
 
@@ -323,12 +324,12 @@ def _run_service(settings: Settings) -> int:
     )
     processor = BatchProcessor(settings, model, version, metrics)
 
-    server = None
+    server, probes = None, Probes()
     broker = EmbeddedBroker() if settings.kafka.embedded else None
     try:
         if settings.metrics.enabled:
             try:
-                server, port = serve_metrics(registry, settings.metrics.host, settings.metrics.port)
+                server, port = serve_metrics(registry, settings.metrics.host, settings.metrics.port, probes)
             except OSError as exc:
                 log.error(
                     "cannot serve metrics on %s:%d: %s", settings.metrics.host, settings.metrics.port, exc
@@ -344,6 +345,7 @@ def _run_service(settings: Settings) -> int:
         _provision(settings, bootstrap, wanted, replication_factor=1 if broker is not None else -1)
         reloader = ModelReloader(settings.model, processor, metrics)
         daemon = Daemon(settings, processor, metrics, bootstrap_servers=bootstrap, reloader=reloader)
+        probes.attach(ready=daemon.not_ready, live=daemon.not_live)
         install_signals(daemon.request_stop, settings.shutdown_grace_s)
         return daemon.run()
     except ConfigError as exc:

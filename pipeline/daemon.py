@@ -89,6 +89,7 @@ class Daemon(RebalanceHandling):
         # Once stopping, when the shutdown grace ends (time.monotonic()): waits on a slow broker are
         # cut to their share of it, so that the daemon closes in order before it is forced out.
         self._stop_by = math.inf
+        self._beat = time.monotonic()  # the loop's last turn (its liveness)
         self.delivery = Delivery(self.kafka, bootstrap_servers, self.health, give_up_at=lambda: self._by(0.5))
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
         self.dlq_pause = DlqPause(settings.dlq, processor.guard, metrics)
@@ -108,6 +109,25 @@ class Daemon(RebalanceHandling):
         if self._stop_by == math.inf:
             self._stop_by = time.monotonic() + self.settings.shutdown_grace_s
         self._stop.set()
+
+    def not_ready(self) -> str | None:
+        """Why the daemon cannot score yet (its ``/ready`` probe), or None when it can: connected to
+        Kafka, in its consumer group, not stopping."""
+        if self._stop.is_set():
+            return "stopping"
+        if self.consumer is None:
+            return f"connecting to Kafka at {self.bootstrap_servers}"
+        if self.health.failing_since is not None:
+            return f"Kafka failing for {time.monotonic() - self.health.failing_since:.0f} s"
+        return None if self._joined else "waiting for the consumer group's assignment"
+
+    def not_live(self) -> str | None:
+        """Why the daemon is stuck (its ``/live`` probe), or None: the loop has not turned for longer
+        than a batch, a broker call and a backoff together may take."""
+        k = self.kafka
+        limit_s = (k.max_poll_interval_ms + 3 * k.request_timeout_ms) / 1000 + k.backoff_max_s
+        idle_s = time.monotonic() - self._beat
+        return f"the loop has not turned for {idle_s:.0f} s" if idle_s > limit_s else None
 
     def _by(self, share: float) -> float:
         """When ``share`` of the shutdown grace will have passed (time.monotonic()); inf until a stop."""
@@ -140,6 +160,7 @@ class Daemon(RebalanceHandling):
     def _connect(self) -> bool:
         """Create the clients, retrying with backoff; False when a stop came first."""
         while not self._stop.is_set():
+            self._beat = time.monotonic()
             try:
                 self.delivery.connect()
                 self.consumer = self._new_consumer()
@@ -175,6 +196,7 @@ class Daemon(RebalanceHandling):
     def _loop(self) -> None:
         assert self.consumer is not None
         while not self._stop.is_set():
+            self._beat = time.monotonic()
             self._apply_rebalances()
             self.dlq_pause.maybe_resume(self.consumer)
             if self.reloader is not None:

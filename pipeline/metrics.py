@@ -13,13 +13,14 @@ from collections.abc import Iterator, Sequence
 from wsgiref.simple_server import WSGIServer
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from pipeline.labels import LabelReason
+from pipeline.probes import Probes, serve
 from pipeline.records import DLQ_REASONS
 
 __all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "scrape", "serve_metrics"]
@@ -366,13 +367,12 @@ class RetrainMetrics:
         self._version = version
 
 
-def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> tuple[WSGIServer, int]:
-    """Start prometheus-client's HTTP server for ``registry``; returns ``(server, bound_port)``.
-
-    Stop it with ``server.shutdown()``.
-    """
-    server, _thread = start_http_server(port, addr=host, registry=registry)
-    return server, int(server.server_address[1])
+def serve_metrics(
+    registry: CollectorRegistry, host: str, port: int, probes: Probes | None = None
+) -> tuple[WSGIServer, int]:
+    """Serve ``registry`` on ``/metrics``, and ``probes`` on ``/ready`` and ``/live``
+    (:mod:`pipeline.probes`); returns ``(server, bound_port)``. Stop it with ``server.shutdown()``."""
+    return serve(registry, host, port, probes or Probes())
 
 
 def scrape(port: int, *, host: str = "127.0.0.1", timeout_s: float = 2.0) -> list[Sample] | None:

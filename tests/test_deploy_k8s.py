@@ -90,6 +90,11 @@ def test_the_deployment_runs_several_non_root_replicas_with_probes() -> None:
     (container,) = pod["containers"]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["port"] == "metrics", probe
+    # /metrics answers whatever the daemon's state: the probes ask the daemon (pipeline/probes.py), and
+    # no replica goes before its successor is ready.
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/live"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert (
         volumes["registry"]["persistentVolumeClaim"]["claimName"]

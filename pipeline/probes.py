@@ -1,0 +1,81 @@
+"""The services' HTTP endpoint: ``/metrics`` for Prometheus, and ``/ready`` and ``/live`` for
+Kubernetes' probes, each answered by what the service says of itself (:class:`Probes`).
+
+``/metrics`` answers as soon as the process serves it, whatever state the service is in, so it cannot
+tell a probe anything: a daemon with wrong broker settings served it for the two minutes until it
+gave up, and a rollout replaced every healthy replica with such pods in that time; a loop stuck for
+ever served it too. ``/ready`` answers 200 only once the service works (the daemon: connected and in
+its consumer group), ``/live`` 503 once its loop has stopped turning; the body says why.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+__all__ = ["Probes", "serve"]
+
+Check = Callable[[], "str | None"]  # None: fine; else why not
+
+
+class Probes:
+    """What ``/ready`` and ``/live`` answer: ``ready`` and ``live`` return None when fine, else the
+    reason; until a service attaches its own, the process is live and not ready ("starting").
+
+    >>> probes = Probes()
+    >>> probes.answer("/ready"), probes.answer("/live")
+    ((503, 'starting'), (200, 'ok'))
+    >>> probes.attach(ready=lambda: None, live=lambda: "the loop has not turned for 300 s")
+    >>> probes.answer("/ready"), probes.answer("/live")
+    ((200, 'ok'), (503, 'the loop has not turned for 300 s'))
+    """
+
+    def __init__(self) -> None:
+        self.ready: Check = lambda: "starting"
+        self.live: Check = lambda: None
+
+    def attach(self, *, ready: Check, live: Check) -> None:
+        """Answer with the service's own checks from now on."""
+        self.ready, self.live = ready, live
+
+    def answer(self, path: str) -> tuple[int, str]:
+        """The status and body of ``path`` (``/ready`` or ``/live``)."""
+        check = self.ready if path == "/ready" else self.live
+        try:
+            why = check()
+        except Exception as exc:  # noqa: BLE001 - a check that fails says so; the endpoint stays up
+            why = f"the check failed: {type(exc).__name__}: {exc}"
+        return (200, "ok") if why is None else (503, why)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the overridden signature
+        pass  # a scrape every few seconds would flood the log
+
+
+def serve(registry: CollectorRegistry, host: str, port: int, probes: Probes) -> tuple[WSGIServer, int]:
+    """Serve ``/metrics`` of ``registry`` and ``probes`` on ``host:port`` (0: any free port) from a
+    background thread; returns ``(server, bound_port)``. Stop it with ``server.shutdown()``."""
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path not in ("/ready", "/live"):
+            return metrics(environ, start_response)
+        status, body = probes.answer(path)
+        reason = "OK" if status == 200 else "Service Unavailable"
+        start_response(f"{status} {reason}", [("Content-Type", "text/plain; charset=utf-8")])
+        return [body.encode() + b"\n"]
+
+    server = make_server(host, port, app, server_class=_Server, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
+    return server, int(server.server_address[1])

@@ -1,0 +1,76 @@
+"""/ready and /live beside /metrics: what a Kubernetes probe learns of the daemon (pipeline.probes)."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from pipeline_kafka import make_settings, running_daemon, wait_for
+from prometheus_client import CollectorRegistry
+
+from pipeline.config import Settings
+from pipeline.daemon import Daemon
+from pipeline.metrics import PipelineMetrics, serve_metrics
+from pipeline.probes import Probes
+from pipeline.processing import BatchProcessor
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_the_endpoint_serves_metrics_and_the_probes_answers() -> None:
+    registry, probes = CollectorRegistry(), Probes()
+    PipelineMetrics(registry)
+    server, port = serve_metrics(registry, "127.0.0.1", 0, probes)
+    try:
+        status, body = _get(port, "/metrics")
+        assert status == 200 and "dhag_broker_connected" in body
+        assert _get(port, "/ready") == (503, "starting\n")  # before the service attached its checks
+        assert _get(port, "/live") == (200, "ok\n")
+        probes.attach(ready=lambda: None, live=lambda: "the loop has not turned for 200 s")
+        assert _get(port, "/ready") == (200, "ok\n")
+        assert _get(port, "/live") == (503, "the loop has not turned for 200 s\n")
+        probes.attach(ready=lambda: 1 / 0, live=lambda: None)  # a check that raises says so
+        assert _get(port, "/ready") == (503, "the check failed: ZeroDivisionError: division by zero\n")
+    finally:
+        server.shutdown()
+
+
+def _daemon(fitted, **kafka: object) -> Daemon:  # noqa: ANN001 - the fitted model
+    settings = Settings.model_validate({"kafka": {"bootstrap_servers": "x:1"} | kafka})
+    metrics = PipelineMetrics(CollectorRegistry())
+    return Daemon(settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:1")
+
+
+def test_the_daemon_is_ready_once_connected_and_in_its_group_and_live_while_its_loop_turns(fitted) -> None:
+    daemon = _daemon(fitted, max_poll_interval_ms=30000, request_timeout_ms=30000, backoff_max_s=30)
+    assert daemon.not_ready() == "connecting to Kafka at x:1"
+    daemon.consumer = object()  # type: ignore[assignment]
+    assert daemon.not_ready() == "waiting for the consumer group's assignment"
+    daemon._on_assigned(set())  # a replica beyond the partitions is in the group too, with none
+    assert daemon.not_ready() is None
+    daemon.health.failure("poll", ConnectionError("refused"))
+    assert daemon.not_ready().startswith("Kafka failing for ")  # type: ignore[union-attr]
+    daemon.health.success()
+    assert daemon.not_live() is None
+    daemon._beat = time.monotonic() - 149  # a batch, three broker calls and a backoff: 150 s here
+    assert daemon.not_live() is None
+    daemon._beat = time.monotonic() - 151
+    assert daemon.not_live() == "the loop has not turned for 151 s"
+    daemon.request_stop()
+    assert daemon.not_ready() == "stopping"
+
+
+@pytest.mark.integration
+def test_a_daemon_on_the_broker_becomes_ready(fitted, model_registry, tansu) -> None:
+    settings = make_settings(tansu.bootstrap_servers, model_registry)
+    with running_daemon(settings, fitted, tansu.bootstrap_servers) as (daemon, _):
+        wait_for(lambda: daemon.not_ready() is None, 60, "the daemon to join its group")
+        assert daemon.not_live() is None
