@@ -293,6 +293,14 @@ class LabelStore(NormalSample):
             (key, value),
         )
 
+    def setdefault_state(self, key: str, value: str) -> str:
+        """The stored value of ``key``; ``value``, stored, when there is none."""
+        stored = self.get_state(key)
+        if stored is None:
+            self.set_state(key, value)
+            return value
+        return stored
+
     def counts(self) -> dict[str, int]:
         """Sizes of the tables (for logs and reports)."""
         return {

@@ -329,9 +329,16 @@ class RetrainMetrics:
         )
         self.last_success = Gauge(
             "dhag_retrain_last_success_timestamp_seconds",
-            "When a retraining run last finished without error (promoted or rejected).",
+            "When a retraining run last finished without error (promoted or rejected); before the "
+            "first, when the retrainer first ran on its label store. Kept there across restarts.",
             registry=r,
         )
+        self.started = Gauge(
+            "dhag_retrain_started_timestamp_seconds",
+            "When this retrainer process started (its changes count restarts).",
+            registry=r,
+        )
+        self.started.set_to_current_time()
         self.last_run = Gauge(
             "dhag_retrain_last_run_timestamp_seconds", "When a retraining run last finished.", registry=r
         )

@@ -55,6 +55,7 @@ RETRAINER_CONTRACT: dict[str, set[str]] = {
     "dhag_retrain_runs_total": {"outcome"},
     "dhag_retrain_last_success_timestamp_seconds": set(),
     "dhag_retrain_last_run_timestamp_seconds": set(),
+    "dhag_retrain_started_timestamp_seconds": set(),
     "dhag_retrain_duration_seconds_bucket": {"le"},
     "dhag_retrain_duration_seconds_sum": set(),
     "dhag_retrain_duration_seconds_count": set(),

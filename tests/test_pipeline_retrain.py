@@ -320,3 +320,26 @@ def test_a_reading_with_a_sensor_json_could_not_hold_is_left_out_not_fatal(fitte
     good = dict(zip(FEATURES, map(float, normal(np.random.default_rng(0), 1)[0]), strict=True))
     X, kept = fmap.matrix([("p1", good), ("p1", good | {FEATURES[0]: None})])
     assert kept.tolist() == [True, False] and X.shape == (1, len(FEATURES))
+
+
+def test_the_last_success_outlives_a_restart_and_counts_from_the_first_start_before_one(
+    registry: Path, tmp_path: Path
+) -> None:
+    # Before, it lived in memory only: 0 after every restart, so DhagRetrainingStale could not see a
+    # retrainer that kept failing after a restart, nor one that never succeeded.
+    store, clock = LabelStore(tmp_path / "labels.sqlite"), [10_000.0]
+    _, metrics = _retrainer(registry, store, clock)
+    assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") == 10_000.0
+    store.commit()
+    clock[0] = 50_000.0  # restarted, still no success: it counts from the first start
+    _, metrics = _retrainer(registry, store, clock, max_far_increase=1.0, max_recall_drop=1.0)
+    assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") == 10_000.0
+    retrainer, _ = _retrainer(registry, store, clock, max_far_increase=1.0, max_recall_drop=1.0)
+    store.add_readings(_readings(normal(np.random.default_rng(6), 600), 0.0), keep=10_000)
+    before = time.time()
+    assert retrainer.start_run("labels").result(timeout=60) is not None
+    retrainer._finish_run()
+    store.commit()
+    _, metrics = _retrainer(registry, store, clock)  # restarted after a success
+    assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") >= before
+    assert metrics.get_sample_value("dhag_retrain_started_timestamp_seconds") >= before

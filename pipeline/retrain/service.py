@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 _LAST_RUN = "last_run_at"
 _LAST_LABEL = "last_run_label_id"
+_LAST_SUCCESS = "last_success_at"
 _RELOAD_CHECK_S = 5.0
 _PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this plus metadata_max_age_ms
 
@@ -79,8 +80,7 @@ class Retrainer:
         self._watched: dict[str, float] = {}  # pending label -> when this process first saw it waiting
         self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics)
         self._stop = threading.Event()
-        self._drift = ScoreDriftMonitor(delta=settings.drift.delta)
-        self._drifted = False
+        self._drift, self._drifted = ScoreDriftMonitor(delta=settings.drift.delta), False
         self._sampler = NormalSampler(self.cfg.normal_sample_every)
         self._asset_re = re.compile(settings.records.asset_id_pattern)
         self._model: tuple[str, FeatureMap, Any] | None = None
@@ -92,6 +92,8 @@ class Retrainer:
         self._producer: KafkaProducer | None = None
         self._parts: list[TopicPartition] = []
         self._parts_checked: float | None = None  # set by open()
+        # Across restarts, for DhagRetrainingStale: the last success, or else this store's first run.
+        metrics.last_success.set(float(store.setdefault_state(_LAST_SUCCESS, repr(clock()))))
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current poll (a running training gets half the grace period)."""
@@ -164,8 +166,7 @@ class Retrainer:
                 self.store.drop_pending(item.source)
             elif min(now - item.first_seen, ticks - self._watched[item.source]) >= self.cfg.label_retry_s:
                 detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
-                reason = LabelReason.UNKNOWN_ALERT
-                key = item.alert_id.encode()
+                reason, key = LabelReason.UNKNOWN_ALERT, item.alert_id.encode()
                 self._dead_letters.send(
                     producer, key, item.raw, reason, detail, source, item.first_seen, pending=item.source
                 )
@@ -293,6 +294,7 @@ class Retrainer:
         result = None if failed else self._training.result()
         if result is not None:
             self.last_result = result
+            self.store.set_state(_LAST_SUCCESS, repr(time.time()))
         if failed or result is not None:
             self.store.set_state(_LAST_LABEL, str(self._training_label_id))
         self._training = None
