@@ -176,3 +176,28 @@ def test_the_prometheusrule_carries_exactly_the_rule_files() -> None:
     ]
     assert rule["apiVersion"] == OPERATOR_API and rule["spec"]["groups"] == groups
     assert set(rule) == {"apiVersion", "kind", "metadata", "spec"}
+
+
+def test_the_toolbox_can_publish_a_model_where_no_other_pod_can(tmp_path: Path) -> None:
+    # The daemons mount the registry read-only and the retrainer exits without a current model: on a
+    # fresh install nothing could publish the first model, nor repair a registry whose model broke.
+    settings = _settings(tmp_path)
+    spec = _one("Deployment", "dhag-toolbox")["spec"]
+    assert spec["replicas"] == 0  # idle until an operator needs it
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
+    (container,) = pod["containers"]
+    (retrainer,) = _one("Deployment", "dhag-retrainer")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == retrainer["image"] and container["env"] == retrainer["env"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert not mounts["registry"].get("readOnly", False)
+    assert str(settings.model.registry).startswith(mounts["registry"]["mountPath"])
+    assert mounts["config"]["mountPath"] == "/etc/dhag"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert (
+        volumes["registry"]["persistentVolumeClaim"]["claimName"]
+        == _one("PersistentVolumeClaim")["metadata"]["name"]
+    )
+    # It idles until exec'd into, and ends on SIGTERM itself (as PID 1, the default would be ignored).
+    command = container["command"]
+    assert command[:2] == ["python", "-c"] and "SIGTERM" in command[2] and "pause" in command[2]
