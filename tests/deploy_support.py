@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -36,9 +37,13 @@ def tool(name: str) -> str:
     return path
 
 
-def run(cmd: list[str], *, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` and return it; the caller asserts on the exit code with the output as message."""
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+def run(
+    cmd: list[str], *, cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` (with ``env`` added to this process's environment) and return it; the caller asserts
+    on the exit code with the output as message."""
+    full = None if env is None else os.environ | env
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, env=full)
 
 
 def load_yaml(path: Path) -> Any:

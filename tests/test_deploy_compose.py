@@ -3,7 +3,9 @@ files, and the Dockerfile's shape (multi-stage, non-root, CPU torch by default).
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +18,35 @@ COMPOSE = DEPLOY / "compose.yaml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 
 
+SECRET = {"GRAFANA_ADMIN_PASSWORD": "a-test-secret"}
+
+
 def _resolved() -> dict[str, Any]:
-    result = run([tool("docker-compose"), "-f", str(COMPOSE), "config"], cwd=DEPLOY)
+    result = run([tool("docker-compose"), "-f", str(COMPOSE), "config"], cwd=DEPLOY, env=SECRET)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
 
 def test_compose_file_is_valid() -> None:
-    result = run([tool("docker-compose"), "-f", str(COMPOSE), "config", "-q"], cwd=DEPLOY)
+    result = run([tool("docker-compose"), "-f", str(COMPOSE), "config", "-q"], cwd=DEPLOY, env=SECRET)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_monitoring_uis_listen_on_this_host_only_and_grafana_needs_a_password() -> None:
+    # Before, Prometheus (with its lifecycle API: POST /-/quit), Alertmanager (anyone could silence
+    # the plant's alerts) and Grafana (admin/admin) listened on every interface.
+    services = _resolved()["services"]
+    for name in ("prometheus", "alertmanager", "grafana"):
+        for port in services[name]["ports"]:  # docker-compose writes them short: ip:host:container/proto
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+    assert not any("lifecycle" in arg for arg in services["prometheus"]["command"])
+    grafana = services["grafana"]["environment"]
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == SECRET["GRAFANA_ADMIN_PASSWORD"]
+    env = {k: v for k, v in os.environ.items() if k != "GRAFANA_ADMIN_PASSWORD"}
+    cmd = [tool("docker-compose"), "-f", str(COMPOSE), "config", "-q"]
+    unset = subprocess.run(cmd, cwd=DEPLOY, env=env, capture_output=True, text=True, timeout=120)
+    assert unset.returncode != 0 and "GRAFANA_ADMIN_PASSWORD" in unset.stderr
+    assert services["simulator"]["init"] is True  # as PID 1 it would ignore SIGTERM
 
 
 def test_compose_validation_rejects_a_broken_file(tmp_path: Path) -> None:

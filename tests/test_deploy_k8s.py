@@ -5,6 +5,7 @@ and the rule files they must agree with."""
 from __future__ import annotations
 
 import copy
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,21 @@ def test_the_prometheusrule_carries_exactly_the_rule_files() -> None:
     ]
     assert rule["apiVersion"] == OPERATOR_API and rule["spec"]["groups"] == groups
     assert set(rule) == {"apiVersion", "kind", "metadata", "spec"}
+
+
+def test_every_pod_runs_one_pinned_image_of_this_release() -> None:
+    # Before, "dhag-monitor:latest" with imagePullPolicy IfNotPresent: a new :latest was never pulled
+    # on nodes that had one, so daemons and retrainer could run different code and artifact formats.
+    images = {
+        c["image"]
+        for _, doc in _documents()
+        if doc["kind"] == "Deployment"
+        for c in doc["spec"]["template"]["spec"]["containers"]
+    }
+    (image,) = images
+    name, tag = image.rsplit(":", 1)
+    version = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]["version"]
+    assert "/" in name and tag == version  # a registry's image of this release, not a moving tag
 
 
 def test_the_toolbox_can_publish_a_model_where_no_other_pod_can(tmp_path: Path) -> None:
