@@ -267,16 +267,23 @@ class Daemon(RebalanceHandling):
 
     # -- stalled fetches -------------------------------------------------------------------------------
     def _check_stall(self) -> None:
-        """Replace the consumer when it gets no records although the broker has some for it."""
+        """Replace the consumer when it gets no records although the broker has some for it; and say
+        the lag of every assigned partition, paused ones too."""
         now = time.monotonic()
         if now - self._last_records_at < self.kafka.request_timeout_ms / 1000:
             return
         self._last_records_at = now  # check once per period, not on every idle poll
         assert self.consumer is not None
-        partitions = list(self.consumer.assignment() - self.consumer.paused())
-        if not partitions:
+        assignment = list(self.consumer.assignment())
+        counts = records_waiting(self.consumer, assignment, self.kafka.request_timeout_ms)
+        if not counts:
             return
-        waiting = records_waiting(self.consumer, partitions, self.kafka.request_timeout_ms)
+        # Nothing fetched, nothing processed: the lag gauge, set per batch, would freeze (paused by
+        # the DLQ cap, or stalled) while the records pile up.
+        for tp, count in counts.items():
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(count)
+        paused = self.consumer.paused()
+        waiting = {tp: count for tp, count in counts.items() if count and tp not in paused}
         if not waiting:
             return
         self.metrics.broker_failures.labels("stalled").inc()

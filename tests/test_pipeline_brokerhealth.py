@@ -42,3 +42,40 @@ def test_a_commit_that_works_ends_the_outage_so_weeks_later_a_timeout_starts_a_n
     clock[0] += settings.kafka.unavailable_exit_s
     with pytest.raises(BrokerUnavailableError):
         daemon.health.failure("commit", KafkaTimeoutError("a real outage"))
+
+
+class _PausedConsumer:
+    """Two partitions: 0 paused by the DLQ cap with records piling up, 1 caught up."""
+
+    def __init__(self) -> None:
+        self.ends = {TopicPartition("sensor-readings", 0): 500, TopicPartition("sensor-readings", 1): 40}
+        self.restarted = False
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.ends)
+
+    def paused(self) -> set[TopicPartition]:
+        return {TopicPartition("sensor-readings", 0)}
+
+    def end_offsets(self, partitions: list[TopicPartition], timeout_ms: int) -> dict[TopicPartition, int]:
+        return {tp: self.ends[tp] for tp in partitions}
+
+    def position(self, tp: TopicPartition, timeout_ms: int) -> int:
+        return {0: 120, 1: 40}[tp.partition]
+
+
+def test_the_lag_of_a_paused_partition_keeps_being_reported_and_is_no_stall(fitted, monkeypatch) -> None:
+    # The lag gauge was set per processed batch only: while the DLQ cap paused consumption it froze at
+    # its last value as the records piled up, and DhagConsumerLagHigh could not see them.
+    settings = Settings()
+    metrics = PipelineMetrics(CollectorRegistry())
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:9092"
+    )
+    daemon.consumer = _PausedConsumer()  # type: ignore[assignment]
+    monkeypatch.setattr(daemon, "_restart_consumer", lambda: pytest.fail("a paused partition is no stall"))
+    daemon._last_records_at = 0.0  # nothing fetched for longer than the request timeout
+    daemon._check_stall()
+    lag = metrics.registry.get_sample_value
+    assert lag("dhag_consumer_lag_records", {"topic": "sensor-readings", "partition": "0"}) == 380
+    assert lag("dhag_consumer_lag_records", {"topic": "sensor-readings", "partition": "1"}) == 0
