@@ -74,3 +74,28 @@ def test_a_daemon_on_the_broker_becomes_ready(fitted, model_registry, tansu) -> 
     with running_daemon(settings, fitted, tansu.bootstrap_servers) as (daemon, _):
         wait_for(lambda: daemon.not_ready() is None, 60, "the daemon to join its group")
         assert daemon.not_live() is None
+
+
+def test_the_retrainer_is_ready_once_it_consumes_and_live_while_its_loop_polls(tmp_path) -> None:
+    from pipeline.labelstore import LabelStore
+    from pipeline.metrics import RetrainMetrics
+    from pipeline.retrain.service import Retrainer
+
+    settings = Settings.model_validate(
+        {
+            "kafka": {"max_poll_interval_ms": 30000, "request_timeout_ms": 30000},
+            "model": {"registry": str(tmp_path)},
+        }
+    )
+    retrainer = Retrainer(
+        settings, LabelStore(":memory:"), RetrainMetrics(CollectorRegistry()), bootstrap_servers="x:1"
+    )
+    assert retrainer.not_ready() == "connecting to Kafka"
+    retrainer._consumer = object()
+    assert retrainer.not_ready() is None and retrainer.not_live() is None
+    retrainer._beat = time.monotonic() - 179  # a poll, three broker calls and a run's start: 180 s here
+    assert retrainer.not_live() is None
+    retrainer._beat = time.monotonic() - 181
+    assert retrainer.not_live() == "the loop has not polled for 181 s"
+    retrainer.request_stop()
+    assert retrainer.not_ready() == "stopping"

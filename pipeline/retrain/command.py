@@ -75,19 +75,22 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.labelstore import LabelStore
     from pipeline.metrics import RetrainMetrics, serve_metrics
+    from pipeline.probes import Probes
     from pipeline.retrain.service import Retrainer
     from pipeline.signals import install_signals
 
     limit_torch_threads("training")
     registry = CollectorRegistry()
     metrics = RetrainMetrics(registry)
-    server = None
+    server, probes = None, Probes()
     broker = EmbeddedBroker() if settings.kafka.embedded else None
     store = LabelStore(label_store_path(settings))
     try:
         if settings.metrics.enabled:
             try:
-                server, port = serve_metrics(registry, settings.metrics.host, settings.retrain.metrics_port)
+                server, port = serve_metrics(
+                    registry, settings.metrics.host, settings.retrain.metrics_port, probes
+                )
             except OSError as exc:
                 log.error(
                     "cannot serve metrics on %s:%d: %s",
@@ -109,6 +112,7 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
             replication_factor=1 if broker is not None else -1,
         )
         retrainer = Retrainer(settings, store, metrics, bootstrap_servers=bootstrap)
+        probes.attach(ready=retrainer.not_ready, live=retrainer.not_live)
         install_signals(retrainer.request_stop, settings.shutdown_grace_s)
         code = retrainer.run(once=once)
         if once and retrainer.last_result is not None:

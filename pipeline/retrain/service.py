@@ -1,17 +1,15 @@
 """The retrainer process: consume alerts, labels and readings into the label store; retrain on a trigger.
 
-It reads ``anomaly-alerts``, ``operator-labels`` and ``sensor-readings`` under its own group id
-(``retrain.group_id``; one singleton, so partitions are assigned directly and the committed offsets
-of that group say where to resume). Per poll: alerts are recorded, labels validated (bad ones go to
-``operator-labels.dlq`` with the reason) and joined to their alert or kept pending, one reading in
-``normal_sample_every`` of each asset joins the bounded sample; then DLQ records are flushed, the store
-committed, and only then the Kafka offsets (at-least-once; the store ignores replays).
+It reads ``anomaly-alerts``, ``operator-labels`` and ``sensor-readings`` as a singleton: assigned every
+partition, resuming from the committed offsets of ``retrain.group_id``. Per poll: alerts are recorded,
+labels validated (bad ones go to ``operator-labels.dlq`` with the reason) and joined to their alert or
+kept pending, one reading in ``normal_sample_every`` of each asset joins the bounded sample; then DLQ
+records are flushed, the store committed, and only then the Kafka offsets (at-least-once; the store
+ignores replays).
 
-A run starts when ``min_new_labels`` labels arrived since the last run, when ``interval_s`` passed,
-when ADWIN (the daemon's drift detector, ``drift.delta``) sees the current model's scores of the
-sampled readings shift, or on demand (``--once``); triggered runs are ``min_interval_s`` apart. The
-training runs in a worker thread of this process, never in the scoring daemon, while the loop keeps
-consuming.
+A run starts when ``min_new_labels`` labels arrived since the last run, when ``interval_s`` passed, on
+a shift of the current model's scores of the sampled readings (ADWIN, ``drift.delta``), or on demand
+(``--once``), ``min_interval_s`` apart. It trains in a worker thread while the loop keeps consuming.
 """
 
 from __future__ import annotations
@@ -42,6 +40,7 @@ from pipeline.records import reading_of
 from pipeline.retrain.clients import retrainer_clients
 from pipeline.retrain.cycle import RunResult, run_cycle
 from pipeline.retrain.deadletters import DeadLetters
+from pipeline.retrain.probing import Probed
 from pipeline.retrain.samples import NormalSampler
 from pipeline.retrain.training import FeatureMap, NotEnoughDataError, RunStoppedError, train_candidate
 
@@ -56,7 +55,7 @@ _RELOAD_CHECK_S = 5.0
 _PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this plus metadata_max_age_ms
 
 
-class Retrainer:
+class Retrainer(Probed):
     """The retrainer's loop on ``bootstrap_servers``; ``run(once=True)`` catches up, trains once, exits."""
 
     def __init__(
@@ -75,8 +74,7 @@ class Retrainer:
         self.store = store
         self.metrics = metrics
         self.bootstrap = bootstrap_servers
-        self.clock = clock
-        self.monotonic = monotonic
+        self.clock, self.monotonic = clock, monotonic
         self._watched: dict[str, float] = {}  # pending label -> when this process first saw it waiting
         self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics)
         self._stop = threading.Event()
@@ -92,6 +90,7 @@ class Retrainer:
         self._producer: KafkaProducer | None = None
         self._parts: list[TopicPartition] = []
         self._parts_checked: float | None = None  # set by open()
+        self._beat = time.monotonic()  # the loop's last poll (its liveness)
         # Across restarts, for DhagRetrainingStale: the last success, or else this store's first run.
         metrics.last_success.set(float(store.setdefault_state(_LAST_SUCCESS, repr(clock()))))
 
@@ -368,6 +367,7 @@ class Retrainer:
 
     def _poll(self, consumer: KafkaConsumer, producer: KafkaProducer) -> int:
         """One poll, handled, flushed, stored and committed; returns how many records it held."""
+        self._beat = time.monotonic()
         if self._parts_checked is not None and self.monotonic() - self._parts_checked >= _PARTITION_CHECK_S:
             self._parts = self._assign(consumer)
         batch = consumer.poll(timeout_ms=self.settings.kafka.poll_timeout_ms)
