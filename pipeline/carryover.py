@@ -205,12 +205,14 @@ def read_alert_events(
     since: float,
     timeout_s: float,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> list[dict[str, Any]]:
     """Every alert event on ``kafka.topics.alerts`` written at or after ``since`` (epoch seconds), in
     each partition's order; values that are not JSON objects are skipped. With ``on_event``, each is
     handed to it as read and none is kept (the list comes back empty). Reads up to each partition's
     high watermark at the time of reading; raises :class:`kafka.errors.KafkaTimeoutError` when that
-    takes over ``timeout_s`` (a half-read topic could carry on an episode that was resolved).
+    takes over ``timeout_s`` (a half-read topic could carry on an episode that was resolved), or once
+    ``stopping()`` (the daemon is shutting down, and the read would hold up its close).
     """
     deadline = time.monotonic() + timeout_s
     topic = kafka.topics.alerts
@@ -220,6 +222,8 @@ def read_alert_events(
         left = deadline - time.monotonic()
         if left <= 0:
             raise KafkaTimeoutError(f"reading {topic} took over {timeout_s:g}s")
+        if stopping():
+            raise KafkaTimeoutError(f"reading {topic} given up: stopping")
         return max(1, int(left * 1000))
 
     consumer = new_consumer(kafka, bootstrap_servers, member=False)

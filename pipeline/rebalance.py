@@ -76,6 +76,7 @@ class RebalanceHandling:
     _joined: bool
     _assigned: bool
     _owned: set[TopicPartition]
+    _stop: threading.Event
 
     # -- called on the IO thread ---------------------------------------------------------------------
     def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None:
@@ -148,9 +149,17 @@ class RebalanceHandling:
         try:
             since = time.time() - lookback
             read_alert_events(
-                self.kafka, self.bootstrap_servers, since=since, timeout_s=budget / 1000, on_event=fold.add
+                self.kafka,
+                self.bootstrap_servers,
+                since=since,
+                timeout_s=budget / 1000,
+                on_event=fold.add,
+                stopping=self._stop.is_set,
             )
         except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
+            if self._stop.is_set():  # given up for the shutdown: no failure, nothing more to score
+                log.info("partitions %s: reading their open alert episodes given up to stop", mine)
+                return True
             self.metrics.broker_failures.labels("carry_over").inc()
             self.metrics.carry_over_failed.set(time.time())
             log.warning(

@@ -184,7 +184,7 @@ def test_a_daemon_assigned_a_partition_carries_on_its_open_episode(
     # episode whose fault ended while it was down was never resolved.
     asked: list[float] = []
 
-    def read(kafka, bootstrap, *, since, timeout_s, on_event):  # noqa: ANN001, ANN202 - read_alert_events
+    def read(kafka, bootstrap, *, since, timeout_s, on_event, stopping):  # noqa: ANN001, ANN202
         asked.append(since)
         return _hand(
             [_event("a1", "hot-1", source="in/0/5"), _event("zz", "cold-1", source="in/1/3")], on_event
@@ -215,7 +215,7 @@ def test_a_daemon_assigned_a_partition_carries_on_its_open_episode(
 
 
 def test_a_daemon_that_cannot_read_the_alerts_topic_starts_the_partition_afresh(fitted, monkeypatch) -> None:
-    def read(kafka, bootstrap, *, since, timeout_s, on_event):  # noqa: ANN001, ANN202 - read_alert_events
+    def read(kafka, bootstrap, *, since, timeout_s, on_event, stopping):  # noqa: ANN001, ANN202
         raise KafkaTimeoutError("reading anomaly-alerts took over 15s")
 
     monkeypatch.setattr("pipeline.rebalance.read_alert_events", read)
@@ -246,7 +246,7 @@ def test_a_revoke_without_the_groups_answer_yet_carries_nothing_over(fitted, mon
     # and resolved them by quiet time while that member carried them on.
     reads: list[float] = []
 
-    def read(kafka, bootstrap, *, since, timeout_s, on_event):  # noqa: ANN001, ANN202 - read_alert_events
+    def read(kafka, bootstrap, *, since, timeout_s, on_event, stopping):  # noqa: ANN001, ANN202
         reads.append(since)
         return _hand([_event("x1", "cold-1", source="in/1/3")], on_event)
 
@@ -323,7 +323,7 @@ def test_an_open_event_too_deep_to_write_again_resolves_with_what_can_be(fitted)
 def test_an_assignment_taken_back_before_it_was_applied_carries_nothing_over(fitted, monkeypatch) -> None:
     reads: list[float] = []
 
-    def read(kafka, bootstrap, *, since, timeout_s, on_event):  # noqa: ANN001, ANN202 - read_alert_events
+    def read(kafka, bootstrap, *, since, timeout_s, on_event, stopping):  # noqa: ANN001, ANN202
         reads.append(since)
         return []
 

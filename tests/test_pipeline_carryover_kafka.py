@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -126,3 +127,38 @@ def test_the_read_of_the_alerts_topic_keeps_to_its_time(monkeypatch) -> None:
     with pytest.raises(KafkaTimeoutError):
         read_alert_events(Settings().kafka, "x:1", since=0.0, timeout_s=0.3)
     assert time.monotonic() - started < 0.8
+
+
+def test_a_stop_cuts_the_read_of_the_alerts_topic_short(fitted, monkeypatch) -> None:
+    # A read with a long budget (max_poll_interval_ms raised) held a stopping daemon past its
+    # shutdown grace, into a forced exit. It now gives up at its next broker call, and the daemon
+    # counts no failure for it.
+    from kafka import TopicPartition
+    from kafka.errors import KafkaTimeoutError
+    from prometheus_client import CollectorRegistry
+
+    from pipeline import carryover
+    from pipeline.config import Settings
+    from pipeline.daemon import Daemon
+    from pipeline.metrics import PipelineMetrics
+    from pipeline.processing import BatchProcessor
+
+    monkeypatch.setattr(carryover, "new_consumer", lambda *a, **k: _SlowBroker())
+    stop = [False]
+    threading.Timer(0.5, lambda: stop.__setitem__(0, True)).start()
+    started = time.monotonic()
+    with pytest.raises(KafkaTimeoutError, match="stopping"):
+        read_alert_events(Settings().kafka, "x:1", since=0.0, timeout_s=60, stopping=lambda: stop[0])
+    assert time.monotonic() - started < 2.5  # at the lookup after the stop, not after 60 s
+
+    settings = Settings.model_validate({"kafka": {"topics": {"input": "in"}}})
+    metrics = PipelineMetrics(CollectorRegistry())
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:1"
+    )
+    daemon.request_stop()
+    assert daemon._carry_over({TopicPartition("in", 0)}) is True
+    assert metrics.registry.get_sample_value("dhag_broker_failures_total", {"operation": "carry_over"}) in (
+        None,
+        0,
+    )
