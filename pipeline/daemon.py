@@ -32,7 +32,7 @@ from itertools import chain
 from typing import Any
 
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 
 from pipeline.backoff import ThrottledLog
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
@@ -44,6 +44,7 @@ from pipeline.errors import BrokerUnavailableError
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.poison import process_guarded
+from pipeline.probes import DaemonProbes
 from pipeline.processing import BatchProcessor
 from pipeline.rebalance import Listener, RebalanceHandling
 
@@ -53,9 +54,11 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_BROKER = 3
+WAIT_FLOOR_MS = 500  # once stopping, the least a broker call is given (see Daemon._wait_ms)
+COMMIT_SLICE_MS = 1000  # a commit waits in slices this long, to see a stop come (Daemon._commit)
 
 
-class Daemon(RebalanceHandling):
+class Daemon(RebalanceHandling, DaemonProbes):
     """One consumer in the group of ``kafka.group_id``, scoring the input topic until stopped."""
 
     def __init__(
@@ -110,34 +113,16 @@ class Daemon(RebalanceHandling):
             self._stop_by = time.monotonic() + self.settings.shutdown_grace_s
         self._stop.set()
 
-    def not_ready(self) -> str | None:
-        """Why the daemon cannot score yet (its ``/ready`` probe), or None when it can: connected to
-        Kafka, in its consumer group, not stopping."""
-        if self._stop.is_set():
-            return "stopping"
-        if self.consumer is None:
-            return f"connecting to Kafka at {self.bootstrap_servers}"
-        if self.health.failing_since is not None:
-            return f"Kafka failing for {time.monotonic() - self.health.failing_since:.0f} s"
-        return None if self._joined else "waiting for the consumer group's assignment"
-
-    def not_live(self) -> str | None:
-        """Why the daemon is stuck (its ``/live`` probe), or None: the loop has not turned for longer
-        than a batch, a broker call and a backoff together may take."""
-        k = self.kafka
-        limit_s = (k.max_poll_interval_ms + 3 * k.request_timeout_ms) / 1000 + k.backoff_max_s
-        idle_s = time.monotonic() - self._beat
-        return f"the loop has not turned for {idle_s:.0f} s" if idle_s > limit_s else None
-
     def _by(self, share: float) -> float:
         """When ``share`` of the shutdown grace will have passed (time.monotonic()); inf until a stop."""
         return self._stop_by - (1 - share) * self.settings.shutdown_grace_s
 
     def _wait_ms(self, share: float) -> int:
         """How long a request may wait: ``kafka.request_timeout_ms``, or once stopping, no longer than
-        until ``share`` of the shutdown grace has passed."""
+        until ``share`` of the shutdown grace has passed, but half a second at least (a healthy broker
+        answers within it: a late stop must not give up what would have worked)."""
         left_ms = (self._by(share) - time.monotonic()) * 1000
-        return max(1, int(min(self.kafka.request_timeout_ms, left_ms)))
+        return max(WAIT_FLOOR_MS, int(min(self.kafka.request_timeout_ms, left_ms)))
 
     def run(self) -> int:
         """Connect, consume until stopped, shut down in order; returns the process exit code."""
@@ -270,12 +255,12 @@ class Daemon(RebalanceHandling):
         """Replace the consumer when it gets no records although the broker has some for it; and say
         the lag of every assigned partition, paused ones too."""
         now = time.monotonic()
-        if now - self._last_records_at < self.kafka.request_timeout_ms / 1000:
+        if self._stop.is_set() or now - self._last_records_at < self.kafka.request_timeout_ms / 1000:
             return
         self._last_records_at = now  # check once per period, not on every idle poll
         assert self.consumer is not None
         assignment = list(self.consumer.assignment())
-        counts = records_waiting(self.consumer, assignment, self.kafka.request_timeout_ms)
+        counts = records_waiting(self.consumer, assignment, self._wait_ms(0.5))
         if not counts:
             return
         # Nothing fetched, nothing processed: the lag gauge, set per batch, would freeze (paused by
@@ -313,7 +298,7 @@ class Daemon(RebalanceHandling):
             self._held_over = {tp: self._committed[tp] for tp in held - unsettled}
             self._joined = False
         try:
-            old.close(autocommit=False)
+            old.close(autocommit=False, timeout_ms=self._wait_ms(0.9))
         except KafkaError as exc:
             log.warning("closing the stalled consumer failed: %s", exc)
         with self._lock:
@@ -355,6 +340,20 @@ class Daemon(RebalanceHandling):
         if out.dlq_tripped and not self.dlq_pause.active:
             self.dlq_pause.pause(self.consumer)
 
+    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Commit, waiting in slices for up to the request timeout: a stop, also one that comes while it
+        waits, cuts that to three quarters of the shutdown grace (see :meth:`_wait_ms`)."""
+        assert self.consumer is not None
+        deadline = time.monotonic() + self.kafka.request_timeout_ms / 1000
+        while True:
+            left_ms = min((deadline - time.monotonic()) * 1000, self._wait_ms(0.75))
+            try:
+                self.consumer.commit(offsets, timeout_ms=max(1, int(min(COMMIT_SLICE_MS, left_ms))))
+                return
+            except KafkaTimeoutError:
+                if left_ms <= COMMIT_SLICE_MS:
+                    raise
+
     def _commit_pending(self) -> None:
         assert self.consumer is not None
         with self._lock:
@@ -363,7 +362,7 @@ class Daemon(RebalanceHandling):
             return
         committed = False
         try:
-            self.consumer.commit(offsets, timeout_ms=self._wait_ms(0.75))
+            self._commit(offsets)
             committed = True
         except CommitFailedError as exc:
             # The group rebalanced: the new owner resumes from the last commit (at-least-once).

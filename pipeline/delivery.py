@@ -78,9 +78,11 @@ class Delivery:
     def _flush(self, producer: KafkaProducer) -> None:
         """Wait for every acknowledgement, for up to the request timeout or until :attr:`give_up_at`;
         raises :class:`~kafka.errors.KafkaTimeoutError` when they did not all come."""
-        until = time.monotonic() + self.kafka.request_timeout_ms / 1000
+        started = time.monotonic()
+        until = started + self.kafka.request_timeout_ms / 1000
         while True:
-            end = min(until, self.give_up_at())
+            # A slice at least: a flush that begins after give_up_at still gets a healthy broker's answer.
+            end = min(until, max(self.give_up_at(), started + FLUSH_SLICE_S))
             try:
                 producer.flush(timeout=max(0.0, min(FLUSH_SLICE_S, end - time.monotonic())))
                 return

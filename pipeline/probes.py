@@ -11,14 +11,19 @@ its consumer group), ``/live`` 503 once its loop has stopped turning; the body s
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
-__all__ = ["Probes", "serve"]
+if TYPE_CHECKING:  # pipeline.metrics serves the endpoint, and pipeline.brokerlink needs pipeline.metrics
+    from pipeline.brokerlink import BrokerHealth
+    from pipeline.config import KafkaSettings
+
+__all__ = ["DaemonProbes", "Probes", "serve"]
 
 Check = Callable[[], "str | None"]  # None: fine; else why not
 
@@ -79,3 +84,35 @@ def serve(registry: CollectorRegistry, host: str, port: int, probes: Probes) -> 
     server = make_server(host, port, app, server_class=_Server, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
     return server, int(server.server_address[1])
+
+
+class DaemonProbes:
+    """What the scoring daemon (:class:`~pipeline.daemon.Daemon`) answers on ``/ready`` and ``/live``."""
+
+    kafka: KafkaSettings
+    bootstrap_servers: str
+    health: BrokerHealth
+    consumer: Any
+    _stop: threading.Event
+    _joined: bool
+    _beat: float
+
+    def not_ready(self) -> str | None:
+        """Why the daemon cannot score yet (its ``/ready`` probe), or None when it can: connected to
+        Kafka, in its consumer group, not stopping."""
+        if self._stop.is_set():
+            return "stopping"
+        if self.consumer is None:
+            return f"connecting to Kafka at {self.bootstrap_servers}"
+        failing_since = self.health.failing_since  # once: the loop may end the outage meanwhile
+        if failing_since is not None:
+            return f"Kafka failing for {time.monotonic() - failing_since:.0f} s"
+        return None if self._joined else "waiting for the consumer group's assignment"
+
+    def not_live(self) -> str | None:
+        """Why the daemon is stuck (its ``/live`` probe), or None: the loop has not turned for longer
+        than a batch, a broker call and a backoff together may take."""
+        k = self.kafka
+        limit_s = (k.max_poll_interval_ms + 3 * k.request_timeout_ms) / 1000 + k.backoff_max_s
+        idle_s = time.monotonic() - self._beat
+        return f"the loop has not turned for {idle_s:.0f} s" if idle_s > limit_s else None

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+import types
 
 import numpy as np
 import orjson
@@ -123,3 +124,88 @@ def test_a_stop_while_the_broker_is_frozen_ends_within_the_grace_committing_only
         assert [(p, o) for p, o in sent if o < done.get(p, 0) and (p, o) not in scored] == []
     finally:
         broker.stop()
+
+
+class _QuickAck(_SilentProducer):
+    """A healthy broker: the acknowledgements come 0.1 s after a flush begins."""
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: object) -> object:
+        return types.SimpleNamespace(failed=lambda: False)
+
+    def flush(self, timeout: float) -> None:
+        self.flushes.append(timeout)
+        if timeout < 0.1:
+            time.sleep(timeout)
+            raise KafkaTimeoutError(f"flush did not complete within {timeout} s")
+        time.sleep(0.1)
+
+
+def test_a_late_stop_still_gives_a_healthy_broker_the_time_to_answer(fitted) -> None:
+    # A stop that came after half the grace left a flush 0 s and the final commit 1 ms: a healthy
+    # broker's answer was given up, the batch processed again and its alert events sent twice.
+    kafka = KafkaSettings(request_timeout_ms=30000)
+    health = BrokerHealth(kafka, PipelineMetrics(CollectorRegistry()), threading.Event(), "x:1")
+    delivery = Delivery(kafka, "x:1", health, give_up_at=lambda: time.monotonic() - 5)
+    delivery.producer = _QuickAck()  # type: ignore[assignment]
+    delivery.deliver([Outgoing("anomaly-alerts", b"k", b"v")])
+    settings = Settings.model_validate({"shutdown_grace_s": 20})
+    metrics = PipelineMetrics(CollectorRegistry())
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:1"
+    )
+    daemon.request_stop()
+    daemon._stop_by = time.monotonic() - 1  # the grace is over: still half a second for a call
+    assert daemon._wait_ms(0.75) == 500
+
+
+class _FrozenCommits:
+    """A consumer whose broker never answers a commit: each waits its whole timeout, then raises."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def commit(self, offsets: dict, timeout_ms: int | None = None) -> None:
+        self.calls.append(timeout_ms or 0)
+        time.sleep((timeout_ms or 0) / 1000)
+        raise KafkaTimeoutError("commit timed out")
+
+
+def test_a_stop_that_comes_while_a_commit_waits_cuts_it_short(fitted) -> None:
+    # A commit under way when the stop came waited its whole request timeout, past the grace.
+    from kafka import TopicPartition
+
+    settings = Settings.model_validate({"shutdown_grace_s": 2, "kafka": {"request_timeout_ms": 20000}})
+    metrics = PipelineMetrics(CollectorRegistry())
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:1"
+    )
+    daemon.consumer = consumer = _FrozenCommits()  # type: ignore[assignment]
+    daemon._pending = {TopicPartition("in", 0): 10}
+    threading.Timer(0.5, daemon.request_stop).start()
+    started = time.monotonic()
+    with pytest.raises(KafkaTimeoutError):
+        daemon._commit_pending()
+    assert time.monotonic() - started < 3.0  # not the 20 s request timeout
+    assert max(consumer.calls) <= 1000  # in slices, each looking at the stop again
+    assert daemon._pending  # nothing settled: the records are processed again after the restart
+
+
+def test_the_ready_probe_survives_the_outage_ending_while_it_answers(fitted) -> None:
+    settings = Settings()
+    metrics = PipelineMetrics(CollectorRegistry())
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:1"
+    )
+    daemon.consumer, daemon._joined = object(), True  # type: ignore[assignment]
+
+    class _Ending:
+        """An outage that the loop ends between two reads of it."""
+
+        reads = iter([time.monotonic() - 3, None])
+
+        @property
+        def failing_since(self) -> float | None:
+            return next(self.reads, None)
+
+    daemon.health = _Ending()  # type: ignore[assignment]
+    assert daemon.not_ready() == "Kafka failing for 3 s"
