@@ -49,7 +49,16 @@ class _Episode:
 
 
 class _AssetState:
-    __slots__ = ("recent", "overs", "episode", "normal_run", "last_over_at", "last_seen_at", "replayed_until")
+    __slots__ = (
+        "recent",
+        "overs",
+        "episode",
+        "normal_run",
+        "last_over_at",
+        "last_seen_at",
+        "replayed_until",
+        "replayed_ts",
+    )
 
     def __init__(self, window: int) -> None:
         self.recent: deque[bool] = deque(maxlen=window)
@@ -60,15 +69,17 @@ class _AssetState:
         self.last_seen_at = 0.0
         # Carried over: the offset from which records are new here. Records before it, met again after
         # a crash between delivery and commit, were scored by the earlier owner into the events the
-        # alerts topic holds.
+        # alerts topic holds; they are no later than the record time replayed_ts (records at lower
+        # offsets but later times come from an input topic whose offsets started over: new ones).
         self.replayed_until: int | None = None
+        self.replayed_ts = 0.0
 
     def copy(self) -> _AssetState:
         twin = _AssetState(self.recent.maxlen or 1)
         twin.recent.extend(self.recent)
         twin.overs, twin.normal_run = self.overs, self.normal_run
         twin.last_over_at, twin.last_seen_at = self.last_over_at, self.last_seen_at
-        twin.replayed_until = self.replayed_until
+        twin.replayed_until, twin.replayed_ts = self.replayed_until, self.replayed_ts
         twin.episode = None if self.episode is None else replace(self.episode)
         return twin
 
@@ -137,7 +148,7 @@ class AlertTracker:
         """
         if episode.asset_id in self._assets:
             return False
-        state = self._take_over(episode.asset_id, now, _offset(episode.source))
+        state = self._take_over(episode.asset_id, now, _offset(episode.source), episode.ts)
         state.episode = _Episode(
             episode.alert_id,
             episode.opened_at,
@@ -149,15 +160,15 @@ class AlertTracker:
         )
         return True
 
-    def replayed(self, asset_id: str, offset: int, *, now: float) -> bool:
+    def replayed(self, asset_id: str, offset: int, *, ts: float, now: float) -> bool:
         """Note that an earlier owner of the partition resolved an episode of ``asset_id`` whose last
-        record was at ``offset`` (its ``resolved`` event, read back from the alerts topic): records of the
-        asset up to that offset, met again after a crash between delivery and commit, were already
-        accounted for by that episode, and neither open nor resolve one again. False (nothing done) when
-        the asset already has state here.
+        record was at ``offset``, of record time ``ts`` (its ``resolved`` event, read back from the
+        alerts topic): records of the asset up to that offset and time, met again after a crash between
+        delivery and commit, were already accounted for by that episode, and neither open nor resolve
+        one again. False (nothing done) when the asset already has state here.
 
         >>> t = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
-        >>> t.replayed("p1", 8, now=0)
+        >>> t.replayed("p1", 8, ts=8.0, now=0)
         True
         >>> t.observe("p1", True, 0.9, 7, now=1, seed="in/0/7", offset=7)  # resolved already: nothing
         >>> t.observe("p1", True, 0.9, 9, now=2, seed="in/0/9", offset=9).kind  # a new fault
@@ -165,14 +176,14 @@ class AlertTracker:
         """
         if asset_id in self._assets:
             return False
-        self._take_over(asset_id, now, offset + 1)
+        self._take_over(asset_id, now, offset + 1, ts)
         return True
 
-    def _take_over(self, asset_id: str, now: float, replayed_until: int | None) -> _AssetState:
+    def _take_over(self, asset_id: str, now: float, replayed_until: int | None, ts: float) -> _AssetState:
         self._touch(asset_id)
         state = self._assets[asset_id] = _AssetState(self.window)
         state.last_seen_at = state.last_over_at = now
-        state.replayed_until = replayed_until
+        state.replayed_until, state.replayed_ts = replayed_until, ts
         return state
 
     # -- savepoints ------------------------------------------------------------------------------
@@ -239,7 +250,7 @@ class AlertTracker:
         self._touch(asset_id)
         state = self._assets.get(asset_id)
         if state is not None and state.replayed_until is not None:
-            if offset is not None and offset < state.replayed_until:
+            if offset is not None and offset < state.replayed_until and ts <= state.replayed_ts:
                 # Met again: the earlier owner scored it into the events the alerts topic holds. It
                 # says the asset is sending (and, over, that a fault goes on), and nothing else.
                 state.last_seen_at = now

@@ -86,7 +86,8 @@ class EpisodeFold:
         self.partitions = None if partitions is None else set(partitions)
         self._latest: dict[str, tuple[int, Transition]] = {}
         self._resolved: set[str] = set()
-        self._until: dict[str, tuple[int, int]] = {}  # asset -> (partition, offset of its last record)
+        # (asset, partition) -> the offset and record time of the last record a resolved episode took
+        self._until: dict[tuple[str, int], tuple[int, float]] = {}
 
     def add(self, event: Mapping[str, Any]) -> None:
         """Fold one event (in its partition's order)."""
@@ -97,13 +98,14 @@ class EpisodeFold:
         if episode.kind == "resolved":
             self._resolved.add(episode.alert_id)
             last = _position(episode.last_source)
-            held_until = self._until.get(episode.asset_id)
+            key = (episode.asset_id, partition)
+            held_until = self._until.get(key)
             if (
                 last is not None
                 and last[:2] == (self.input_topic, partition)
-                and (held_until is None or held_until[1] < last[2])
+                and (held_until is None or held_until[0] < last[2])
             ):
-                self._until[episode.asset_id] = (partition, last[2])
+                self._until[key] = (last[2], episode.ts)
             held = self._latest.get(episode.asset_id)
             if held is not None and held[1].alert_id == episode.alert_id:
                 del self._latest[episode.asset_id]
@@ -121,10 +123,11 @@ class EpisodeFold:
             out.setdefault(partition, []).append(episode)
         return out
 
-    def replayed(self) -> dict[int, dict[str, int]]:
-        """By partition, the assets with no episode left open whose last resolved episode named its
-        last record (``last_source``), with that record's offset: records up to it are accounted for
-        (:meth:`AlertTracker.replayed <pipeline.alerts.AlertTracker.replayed>`).
+    def replayed(self) -> dict[int, dict[str, tuple[int, float]]]:
+        """By partition, the assets with no episode left open there whose last resolved episode there
+        named its last record (``last_source``), with that record's offset and time (the event's
+        ``ts``): records up to both are accounted for (:meth:`AlertTracker.replayed
+        <pipeline.alerts.AlertTracker.replayed>`).
 
         >>> fold = EpisodeFold("in")
         >>> opened = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5.0, "ts": 5.0,
@@ -132,12 +135,13 @@ class EpisodeFold:
         >>> fold.add(opened)
         >>> fold.add(opened | {"state": "resolved", "ts": 9.0, "last_source": "in/2/57"})
         >>> fold.result(), fold.replayed()
-        ({}, {2: {'p1': 57}})
+        ({}, {2: {'p1': (57, 9.0)}})
         """
-        out: dict[int, dict[str, int]] = {}
-        for asset_id, (partition, offset) in self._until.items():
-            if asset_id not in self._latest:
-                out.setdefault(partition, {})[asset_id] = offset
+        out: dict[int, dict[str, tuple[int, float]]] = {}
+        for (asset_id, partition), until in self._until.items():
+            held = self._latest.get(asset_id)
+            if held is None or held[0] != partition:
+                out.setdefault(partition, {})[asset_id] = until
         return out
 
 

@@ -143,15 +143,19 @@ class BatchProcessor:
             self.metrics.forget_assets(assets)
 
     def carry_over(
-        self, tp: tuple[str, int], episodes: Sequence[Transition], now: float, replayed: Mapping[str, int]
+        self,
+        tp: tuple[str, int],
+        episodes: Sequence[Transition],
+        now: float,
+        replayed: Mapping[str, tuple[int, float]],
     ) -> int:
         """Carry on open ``episodes`` of an earlier owner of partition ``tp``, and take the records of
-        each ``replayed`` asset up to its offset as accounted for by a resolved one
+        each ``replayed`` asset up to its offset and record time as accounted for by a resolved one
         (:mod:`pipeline.carryover`); returns how many episodes (an asset with state here keeps it)."""
         tracker = self.trackers.of(tp)
         carried = [e for e in episodes if tracker.adopt(e, now=now)]
-        for asset_id, offset in replayed.items():
-            tracker.replayed(asset_id, offset, now=now)
+        for asset_id, (offset, ts) in replayed.items():
+            tracker.replayed(asset_id, offset, ts=ts, now=now)
         for episode in carried:
             if self.metrics.set_asset(episode.asset_id, score=episode.score, anomalous=True):
                 self._assets.setdefault(tp, set()).add(episode.asset_id)

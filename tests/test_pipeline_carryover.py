@@ -347,14 +347,13 @@ def test_an_assignment_taken_back_before_it_was_applied_carries_nothing_over(fit
 def test_records_met_again_before_a_carried_episode_opened_keep_its_quiet_time_from_running_out() -> None:
     tracker = AlertTracker(open_after=1, window=1, resolve_after=3, quiet_s=60)
     tracker.adopt(Transition("open", "a9", "p1", 5.0, 5.0, 0.9, None, source="in/0/100"), now=0)
-    for k in range(50):  # the ongoing fault, replayed, before the opening record
-        assert (
-            tracker.observe("p1", True, 0.9, 6 + k, now=k * 2, seed=f"in/0/{50 + k}", offset=50 + k) is None
-        )
+    for k in range(50):  # the ongoing fault, replayed, before the opening record (at 5.0)
+        ts = 4.0 + k * 0.01
+        assert tracker.observe("p1", True, 0.9, ts, now=k * 2, seed=f"in/0/{50 + k}", offset=50 + k) is None
     assert tracker.sweep(now=100) == []  # the last over-threshold record was at 98
     one = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
     one.adopt(Transition("open", "a9", "p1", 5.0, 5.0, 0.9, None, source="in/0/100"), now=0)
     point = one.savepoint()
     assert one.observe("p1", False, 0.1, 60, now=1, seed="in/0/101", offset=101).kind == "resolved"
     one.rollback(point)  # the opening offset is remembered again after a rollback
-    assert one.observe("p1", False, 0.1, 6, now=2, seed="in/0/99", offset=99) is None
+    assert one.observe("p1", False, 0.1, 4.9, now=2, seed="in/0/99", offset=99) is None

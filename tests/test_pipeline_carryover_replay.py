@@ -53,21 +53,44 @@ def test_the_fold_keeps_each_assets_last_resolved_record_of_its_partitions() -> 
         _event("f1", "p6", "resolved", source="in/2/3"),  # written before resolved events named it
     ]
     fold = _fold(events)
-    assert fold.replayed() == {0: {"p1": 31}}
+    assert fold.replayed() == {0: {"p1": (31, 20.0)}}
     assert [t.alert_id for t in fold.result()[1]] == ["b2"]
     assert _fold(events, [1, 2]).replayed() == {}
 
 
+def test_the_fold_keeps_an_assets_resolved_records_per_partition() -> None:
+    # An asset re-keyed to another partition: the records of its newer episode there were hidden
+    # by the higher offsets of its older one on the first, and were raised a second time.
+    events = [
+        _event("a1", "X", source="in/0/5000"),
+        _event("a1", "X", "resolved", source="in/0/5000", last_source="in/0/5010"),
+        _event("a2", "X", source="in/1/40"),
+        _event("a2", "X", "resolved", source="in/1/40", last_source="in/1/57"),
+    ]
+    assert _fold(events).replayed() == {0: {"X": (5010, 20.0)}, 1: {"X": (57, 20.0)}}
+
+
 def test_records_of_a_resolved_episode_met_again_leave_the_state_as_it_is() -> None:
     tracker = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
-    assert tracker.replayed("p1", 30, now=0)
+    assert tracker.replayed("p1", 30, ts=30.0, now=0)
     for offset in (24, 25, 30):  # the episode's records, replayed: it opened and resolved already
-        assert (
-            tracker.observe("p1", offset == 24, 0.5, 1.0, now=1, seed=f"in/0/{offset}", offset=offset) is None
-        )
-    assert tracker.observe("p1", True, 0.9, 2.0, now=2, seed="in/0/31", offset=31).kind == "open"
-    assert not tracker.replayed("p1", 40, now=3)  # an asset with state here keeps it
+        over = offset == 24
+        assert tracker.observe("p1", over, 0.5, offset, now=1, seed=f"in/0/{offset}", offset=offset) is None
+    assert tracker.observe("p1", True, 0.9, 31.0, now=2, seed="in/0/31", offset=31).kind == "open"
+    assert not tracker.replayed("p1", 40, ts=40.0, now=3)  # an asset with state here keeps it
     assert tracker.is_open("p1")
+
+
+def test_records_at_old_offsets_but_later_times_are_new_and_raise_their_fault() -> None:
+    # An input topic recreated (or a cluster moved): its offsets start over, and its new records at
+    # offsets below an old episode's last one were skipped as met again: a real fault went unraised.
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    tracker.replayed("p1", 500, ts=1_000.0, now=0)
+    assert tracker.observe("p1", True, 0.9, 5_000.0, now=1, seed="in/0/0", offset=0).kind == "open"
+    adopted = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    adopted.adopt(_fold([_event("a1", "p1", source="in/0/500")]).result()[0][0], now=0)
+    resolved = adopted.observe("p1", False, 0.1, 5_000.0, now=1, seed="in/0/0", offset=0)
+    assert resolved is not None and resolved.alert_id == "a1"  # the new topic's normal record counts
 
 
 @pytest.mark.parametrize("resolved_by", ["normal_scores", "quiet_time"])
