@@ -89,3 +89,11 @@ def model_registry(fitted: DHAG, tmp_path_factory: pytest.TempPathFactory) -> Pa
     root = tmp_path_factory.mktemp("registry")
     publish(root, fitted, "v1")
     return root
+
+
+@pytest.fixture
+def registry(fitted: DHAG, tmp_path: Path) -> Path:
+    """A fresh model registry of this test whose current version is ``fitted`` as "v1"."""
+    root = tmp_path / "registry"
+    publish(root, fitted, "v1")
+    return root

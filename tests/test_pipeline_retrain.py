@@ -19,13 +19,6 @@ from pipeline.labelstore import LabelStore
 from pipeline.retrain import NotEnoughDataError, evaluate, run_cycle, split, train_candidate
 
 
-@pytest.fixture
-def registry(fitted: DHAG, tmp_path: Path) -> Path:
-    root = tmp_path / "registry"
-    reg.publish(root, fitted, "v1")
-    return root
-
-
 def test_a_candidate_that_learned_the_confirmed_fault_is_promoted_with_its_metadata(registry: Path) -> None:
     rng = np.random.default_rng(1)
     normal_rows = _readings(normal(rng, 3000), 0.0)

@@ -20,13 +20,6 @@ from pipeline.retrain import split, train_candidate
 from pipeline.retrain.training import RunStoppedError
 
 
-@pytest.fixture
-def registry(fitted: DHAG, tmp_path: Path) -> Path:
-    root = tmp_path / "registry"
-    reg.publish(root, fitted, "v1")
-    return root
-
-
 def test_a_training_told_to_stop_ends_at_its_next_epoch(fitted: DHAG) -> None:
     data = split([], _readings(normal(np.random.default_rng(2), 800), 0.0), 0.2)
     stop = threading.Event()
