@@ -81,7 +81,7 @@ def test_the_asset_alert_names_the_asset_and_is_one_per_asset() -> None:
     # Its identity is the asset: a label that changes under an ongoing fault (the daemon, the model
     # version) would resolve it and fire it again (promtool tests: a model swap and a partition move).
     (rule,) = [r for r in alert_rules() if r["alert"] == "DhagAssetAnomalous"]
-    assert rule["expr"].startswith("max by (job, asset, asset_group) ")
+    assert rule["expr"].startswith("max without (instance, pod, container, endpoint) ")
     assert "{{ $labels.asset }}" in rule["annotations"]["summary"]
     assert "$labels.instance" not in str(rule) and "$labels.version" not in str(rule)
 

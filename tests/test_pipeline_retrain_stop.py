@@ -3,6 +3,7 @@ stopped before it trains nothing, and training uses no more threads than the con
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ def test_a_training_told_to_stop_ends_at_its_next_epoch(fitted: DHAG) -> None:
 
 
 def test_a_run_under_way_at_a_stop_promotes_nothing_and_leaves_its_labels_for_the_next(
-    registry: Path,
+    registry: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Before, the training went on in a daemon thread after the retrainer returned: interpreter
     # shutdown killed it inside torch (exit -6, "terminate called without an active exception"), or it
@@ -39,7 +40,9 @@ def test_a_run_under_way_at_a_stop_promotes_nothing_and_leaves_its_labels_for_th
     store.add_readings(_readings(normal(np.random.default_rng(6), 600), 0.0), keep=10_000)
     retrainer.request_stop()
     started = time.monotonic()
-    assert retrainer.start_run("labels").result(timeout=60) is None
+    with caplog.at_level(logging.INFO, logger="pipeline.retrain.service"):
+        assert retrainer.start_run("labels").result(timeout=60) is None
+    assert "retraining run given up, nothing promoted: the retrainer is stopping" in caplog.text
     assert time.monotonic() - started < 10
     retrainer._finish_run()
     assert reg.current(registry)[0] == "v1" and [m.version for m in reg.list_models(registry)] == ["v1"]
@@ -82,3 +85,24 @@ def test_training_threads_are_capped_at_the_containers_cpu_limit(monkeypatch) ->
         assert torch.get_num_threads() == 8
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_one_off_run_that_finished_before_the_stop_exits_0(registry: Path, monkeypatch) -> None:
+    from concurrent.futures import Future
+
+    store = LabelStore(":memory:")
+    retrainer, _ = _retrainer(registry, store, [10_000.0])
+    monkeypatch.setattr(retrainer, "_clients", lambda: (_Idle(), _Idle()))
+    monkeypatch.setattr(retrainer, "_assign", lambda consumer: [])
+    monkeypatch.setattr(retrainer, "catch_up", lambda: None)
+    done: Future = Future()
+    done.set_result(object())  # the run promoted its candidate ...
+
+    def run(trigger: str) -> Future:
+        retrainer._training = done
+        retrainer.request_stop()  # ... and the signal came as it finished
+        return done
+
+    monkeypatch.setattr(retrainer, "start_run", run)
+    monkeypatch.setattr(retrainer, "_finish_run", lambda: None)
+    assert retrainer.run(once=True) == 0

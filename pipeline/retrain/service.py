@@ -71,8 +71,7 @@ class Retrainer(Probed):
         self.settings = settings
         self.cfg = settings.retrain
         self.topics = settings.kafka.topics
-        self.store = store
-        self.metrics = metrics
+        self.store, self.metrics = store, metrics
         self.bootstrap = bootstrap_servers
         self.clock, self.monotonic = clock, monotonic
         self._watched: dict[str, float] = {}  # pending label -> when this process first saw it waiting
@@ -81,7 +80,7 @@ class Retrainer(Probed):
         self._drift, self._drifted = ScoreDriftMonitor(delta=settings.drift.delta), False
         self._sampler = NormalSampler(self.cfg.normal_sample_every)
         self._asset_re = re.compile(settings.records.asset_id_pattern)
-        self._model: tuple[str, FeatureMap, Any] | None = None
+        self._model: tuple[str, FeatureMap, Any] | None = None  # checked every _RELOAD_CHECK_S
         self._model_checked = 0.0
         self._training: Future[RunResult | None] | None = None
         self._training_label_id = 0
@@ -341,9 +340,10 @@ class Retrainer(Probed):
                     return 1
                 future = self.start_run("on_demand")
                 failed = future.exception() is not None
+                given_up = not failed and future.result() is None and self._stop.is_set()
                 self._finish_run()
                 self.store.commit()
-                return 1 if failed or self._stop.is_set() else 0
+                return 1 if failed or given_up else 0
             while not self._stop.is_set():
                 self._poll(self._consumer, self._producer)
                 if self._training is not None and self._training.done():
