@@ -294,10 +294,11 @@ class LabelStore(NormalSample):
         )
 
     def setdefault_state(self, key: str, value: str) -> str:
-        """The stored value of ``key``; ``value``, stored, when there is none."""
+        """The stored value of ``key``; ``value``, stored and committed, when there is none."""
         stored = self.get_state(key)
         if stored is None:
             self.set_state(key, value)
+            self.commit()
             return value
         return stored
 

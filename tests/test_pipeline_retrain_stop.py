@@ -106,3 +106,20 @@ def test_a_one_off_run_that_finished_before_the_stop_exits_0(registry: Path, mon
     monkeypatch.setattr(retrainer, "start_run", run)
     monkeypatch.setattr(retrainer, "_finish_run", lambda: None)
     assert retrainer.run(once=True) == 0
+
+
+def test_a_candidate_trained_as_the_stop_came_is_not_published(registry: Path, fitted: DHAG) -> None:
+    # A training that ended just as the stop came went on to publish and promote its candidate,
+    # after the retrainer had logged that nothing was promoted.
+    from pipeline.retrain import run_cycle
+
+    stop = threading.Event()
+
+    def train(current: DHAG, data: object, settings: object) -> DHAG:
+        stop.set()  # the signal comes during the last epoch
+        return current
+
+    normal_rows = _readings(normal(np.random.default_rng(4), 800), 0.0)
+    with pytest.raises(RunStoppedError, match="judged, not published"):
+        run_cycle(registry, [], normal_rows, SETTINGS, train=train, stop=stop)
+    assert [m.version for m in reg.list_models(registry)] == ["v1"]

@@ -12,8 +12,10 @@ which the daemons then hot-swap.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from pipeline.errors import CurrentChangedError
 from pipeline.labelstore import LabelledReading
 from pipeline.retention import REPORT_SUFFIX, prune
 from pipeline.retrain.samples import Reading, TrainingData
-from pipeline.retrain.training import judge, train_candidate
+from pipeline.retrain.training import RunStoppedError, judge, train_candidate
 
 __all__ = ["RunResult", "report_path", "run_cycle"]
 
@@ -62,12 +64,16 @@ def run_cycle(
     settings: RetrainSettings,
     *,
     trigger: str = "on_demand",
-    train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] = train_candidate,
+    train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] | None = None,
+    stop: threading.Event | None = None,
 ) -> RunResult:
     """Train a candidate against the registry's current model and promote it if the gate accepts it.
 
-    Raises :class:`~pipeline.errors.ModelUnavailableError` without a current model and
-    :class:`~pipeline.retrain.training.NotEnoughDataError` when the normal sample is too small.
+    Raises :class:`~pipeline.errors.ModelUnavailableError` without a current model,
+    :class:`~pipeline.retrain.training.NotEnoughDataError` when the normal sample is too small, and
+    :class:`~pipeline.retrain.training.RunStoppedError` when ``stop`` is set before the candidate is
+    published; ``train`` (default: :func:`~pipeline.retrain.training.train_candidate` with ``stop``,
+    which ends the training at the epoch during which it is set) fits the candidate.
     """
     started = time.time()
     parent, current = reg.load_current(registry)
@@ -78,7 +84,10 @@ def run_cycle(
             "sample only",
             parent,
         )
+    train = train or functools.partial(train_candidate, stop=stop)
     verdict = judge(current, labelled, normal, settings, reference=reference, train=train)
+    if stop is not None and stop.is_set():  # trained and judged as the stop came: publish nothing
+        raise RunStoppedError("the retrainer is stopping: the candidate was judged, not published")
     counts = verdict.data.counts()
     label_counts = {
         "confirmed": counts["confirmed_train"] + counts["confirmed_holdout"],

@@ -14,7 +14,6 @@ a shift of the current model's scores of the sampled readings (ADWIN, ``drift.de
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import threading
@@ -42,7 +41,7 @@ from pipeline.retrain.cycle import RunResult, run_cycle
 from pipeline.retrain.deadletters import DeadLetters
 from pipeline.retrain.probing import Probed
 from pipeline.retrain.samples import NormalSampler
-from pipeline.retrain.training import FeatureMap, NotEnoughDataError, RunStoppedError, train_candidate
+from pipeline.retrain.training import FeatureMap, NotEnoughDataError, RunStoppedError
 
 __all__ = ["Retrainer"]
 
@@ -261,9 +260,8 @@ class Retrainer(Probed):
     def _run(self, trigger: str, labelled: list[Any], normal: list[Any]) -> RunResult | None:
         started = time.perf_counter()
         try:
-            train = functools.partial(train_candidate, stop=self._stop)
             registry = self.settings.model.registry
-            result = run_cycle(registry, labelled, normal, self.cfg, trigger=trigger, train=train)
+            result = run_cycle(registry, labelled, normal, self.cfg, trigger=trigger, stop=self._stop)
         except NotEnoughDataError as exc:
             log.warning("no retraining run: %s", exc)
             return None
