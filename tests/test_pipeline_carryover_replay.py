@@ -18,6 +18,12 @@ def _fold(events: list[dict], partitions: list[int] | None = None) -> EpisodeFol
     return fold
 
 
+def _episode(alert_id: str, asset: str, source: str, last_source: str) -> list[dict]:
+    """An episode's open and resolved events."""
+    opened = _event(alert_id, asset, source=source)
+    return [opened, _event(alert_id, asset, "resolved", source=source, last_source=last_source)]
+
+
 def test_a_resolved_event_names_the_last_record_its_episode_accounted_for() -> None:
     tracker = AlertTracker(open_after=1, window=1, resolve_after=2, quiet_s=60)
     opened = tracker.observe("p1", True, 0.9, 1.0, now=0, seed="in/0/7", offset=7)
@@ -39,13 +45,10 @@ def test_a_resolved_event_names_the_last_record_its_episode_accounted_for() -> N
 
 def test_the_fold_keeps_each_assets_last_resolved_record_of_its_partitions() -> None:
     events = [
-        _event("a1", "p1", source="in/0/5"),
-        _event("a1", "p1", "resolved", source="in/0/5", last_source="in/0/9"),
-        _event("a2", "p1", source="in/0/20"),
-        _event("a2", "p1", "resolved", source="in/0/20", last_source="in/0/31"),
+        *_episode("a1", "p1", "in/0/5", "in/0/9"),
+        *_episode("a2", "p1", "in/0/20", "in/0/31"),
         _event("a1", "p1", "resolved", source="in/0/5", last_source="in/0/9"),  # read again: no step back
-        _event("b1", "p2", source="in/1/3"),
-        _event("b1", "p2", "resolved", source="in/1/3", last_source="in/1/4"),
+        *_episode("b1", "p2", "in/1/3", "in/1/4"),
         _event("b2", "p2", source="in/1/8"),  # p2's newer episode is open: carried on instead
         _event("c1", "p3", "resolved", source="in/2/3", last_source="in/0/4"),  # not its partition
         _event("d1", "p4", "resolved", source="in/2/3", last_source="other/2/4"),
@@ -61,12 +64,7 @@ def test_the_fold_keeps_each_assets_last_resolved_record_of_its_partitions() -> 
 def test_the_fold_keeps_an_assets_resolved_records_per_partition() -> None:
     # An asset re-keyed to another partition: the records of its newer episode there were hidden
     # by the higher offsets of its older one on the first, and were raised a second time.
-    events = [
-        _event("a1", "X", source="in/0/5000"),
-        _event("a1", "X", "resolved", source="in/0/5000", last_source="in/0/5010"),
-        _event("a2", "X", source="in/1/40"),
-        _event("a2", "X", "resolved", source="in/1/40", last_source="in/1/57"),
-    ]
+    events = [*_episode("a1", "X", "in/0/5000", "in/0/5010"), *_episode("a2", "X", "in/1/40", "in/1/57")]
     assert _fold(events).replayed() == {0: {"X": (5010, 20.0)}, 1: {"X": (57, 20.0)}}
 
 
