@@ -32,7 +32,7 @@ from itertools import chain
 from typing import Any
 
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
+from kafka.errors import CommitFailedError, KafkaError
 
 from pipeline.backoff import ThrottledLog
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_BROKER = 3
 WAIT_FLOOR_MS = 500  # once stopping, the least a broker call is given (see Daemon._wait_ms)
-COMMIT_SLICE_MS = 1000  # a commit waits in slices this long, to see a stop come (Daemon._commit)
 
 
 class Daemon(RebalanceHandling, DaemonProbes):
@@ -340,20 +339,6 @@ class Daemon(RebalanceHandling, DaemonProbes):
         if out.dlq_tripped and not self.dlq_pause.active:
             self.dlq_pause.pause(self.consumer)
 
-    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        """Commit, waiting in slices for up to the request timeout: a stop, also one that comes while it
-        waits, cuts that to three quarters of the shutdown grace (see :meth:`_wait_ms`)."""
-        assert self.consumer is not None
-        deadline = time.monotonic() + self.kafka.request_timeout_ms / 1000
-        while True:
-            left_ms = min((deadline - time.monotonic()) * 1000, self._wait_ms(0.75))
-            try:
-                self.consumer.commit(offsets, timeout_ms=max(1, int(min(COMMIT_SLICE_MS, left_ms))))
-                return
-            except KafkaTimeoutError:
-                if left_ms <= COMMIT_SLICE_MS:
-                    raise
-
     def _commit_pending(self) -> None:
         assert self.consumer is not None
         with self._lock:
@@ -362,7 +347,10 @@ class Daemon(RebalanceHandling, DaemonProbes):
             return
         committed = False
         try:
-            self._commit(offsets)
+            # One request (kafka-python does not cancel a timed-out one: retrying in slices would send
+            # a new commit each time and never see a slow broker's answer). A stop cuts the next
+            # commit to its share of the grace; one already waiting ends at its request timeout.
+            self.consumer.commit(offsets, timeout_ms=self._wait_ms(0.75))
             committed = True
         except CommitFailedError as exc:
             # The group rebalanced: the new owner resumes from the last commit (at-least-once).

@@ -28,7 +28,7 @@ from pipeline.delivery import Delivery, DeliveryError
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor
 
-GRACE_S = 6.0
+GRACE_S = 12.0
 
 
 class _SilentProducer:
@@ -79,13 +79,14 @@ def test_a_stop_while_the_broker_is_frozen_ends_within_the_grace_committing_only
     fitted, model_registry
 ) -> None:
     # Before, the batch's flush, the final commit and the consumer's close each waited the whole
-    # request timeout (30 s) for a broker that did not answer, so the grace ran out (20 s) and every
-    # such stop was a forced exit 1, without leaving the group.
+    # request timeout for a broker that did not answer (here 8 s each, over 16 s in all), so the
+    # grace ran out and every such stop was a forced exit 1, without leaving the group.
+    # A commit already waiting at the stop still takes its request timeout: the grace holds that too.
     broker = EmbeddedBroker().start()
     try:
         bs = broker.bootstrap_servers
         settings = make_settings(
-            bs, model_registry, scores=True, kafka={"request_timeout_ms": 30000}, shutdown_grace_s=GRACE_S
+            bs, model_registry, scores=True, kafka={"request_timeout_ms": 8000}, shutdown_grace_s=GRACE_S
         )
         topics = settings.kafka.topics
         metrics = PipelineMetrics(CollectorRegistry())
@@ -170,8 +171,10 @@ class _FrozenCommits:
         raise KafkaTimeoutError("commit timed out")
 
 
-def test_a_stop_that_comes_while_a_commit_waits_cuts_it_short(fitted) -> None:
-    # A commit under way when the stop came waited its whole request timeout, past the grace.
+def test_the_final_commit_of_a_stopping_daemon_waits_its_share_of_the_grace(fitted) -> None:
+    # One request, cut to three quarters of the grace, not the request timeout: and one request
+    # only (kafka-python does not cancel a timed-out commit, so retries in slices sent a new one
+    # each time and never saw a slow broker's answer).
     from kafka import TopicPartition
 
     settings = Settings.model_validate({"shutdown_grace_s": 2, "kafka": {"request_timeout_ms": 20000}})
@@ -181,12 +184,12 @@ def test_a_stop_that_comes_while_a_commit_waits_cuts_it_short(fitted) -> None:
     )
     daemon.consumer = consumer = _FrozenCommits()  # type: ignore[assignment]
     daemon._pending = {TopicPartition("in", 0): 10}
-    threading.Timer(0.5, daemon.request_stop).start()
+    daemon.request_stop()
     started = time.monotonic()
     with pytest.raises(KafkaTimeoutError):
         daemon._commit_pending()
-    assert time.monotonic() - started < 3.0  # not the 20 s request timeout
-    assert max(consumer.calls) <= 1000  # in slices, each looking at the stop again
+    assert time.monotonic() - started < 2.0  # not the 20 s request timeout
+    assert len(consumer.calls) == 1 and 1000 <= consumer.calls[0] <= 1500
     assert daemon._pending  # nothing settled: the records are processed again after the restart
 
 
