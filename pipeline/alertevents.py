@@ -86,4 +86,6 @@ def alert_event(
         event["resolved_by"] = transition.resolved_by
     if transition.kind == "resolved" and transition.last_source is not None:
         event["last_source"] = transition.last_source
+    if transition.kind == "resolved" and transition.latest_ts is not None:
+        event["latest_ts"] = transition.latest_ts
     return event

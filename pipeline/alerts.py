@@ -12,6 +12,7 @@ records after a restart (at-least-once) yields the same id and consumers can ded
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -35,6 +36,7 @@ class Transition:
     context: Any = None
     source: str | None = None
     last_source: str | None = None  # resolved: the episode's last record (see AlertTracker.observe)
+    latest_ts: float | None = None  # resolved: the latest record time among the episode's records
 
 
 @dataclass
@@ -46,19 +48,14 @@ class _Episode:
     context: Any = None
     source: str | None = None
     last_source: str | None = None
+    latest_ts: float = -math.inf
+
+
+_HYSTERESIS = ("recent", "overs", "episode", "normal_run", "last_over_at", "last_seen_at")
 
 
 class _AssetState:
-    __slots__ = (
-        "recent",
-        "overs",
-        "episode",
-        "normal_run",
-        "last_over_at",
-        "last_seen_at",
-        "replayed_until",
-        "replayed_ts",
-    )
+    __slots__ = (*_HYSTERESIS, "replayed_until", "replayed_ts")
 
     def __init__(self, window: int) -> None:
         self.recent: deque[bool] = deque(maxlen=window)
@@ -69,8 +66,8 @@ class _AssetState:
         self.last_seen_at = 0.0
         # Carried over: the offset from which records are new here. Records before it, met again after
         # a crash between delivery and commit, were scored by the earlier owner into the events the
-        # alerts topic holds; they are no later than the record time replayed_ts (records at lower
-        # offsets but later times come from an input topic whose offsets started over: new ones).
+        # alerts topic holds; they are no later than the record time replayed_ts (a record at a lower
+        # offset but a later time is new: from an input topic whose offsets started over).
         self.replayed_until: int | None = None
         self.replayed_ts = 0.0
 
@@ -256,7 +253,8 @@ class AlertTracker:
                 state.last_seen_at = now
                 state.last_over_at = now if over else state.last_over_at
                 return None
-            state.replayed_until = None
+            if offset is None or offset >= state.replayed_until:
+                state.replayed_until = None
         if state is None:
             state = self._assets[asset_id] = _AssetState(self.window)
         state.last_seen_at = now
@@ -273,10 +271,11 @@ class AlertTracker:
         if episode is None:
             if over and state.overs >= self.open_after:
                 alert_id = hashlib.blake2b(f"{seed}|{asset_id}".encode(), digest_size=10).hexdigest()
-                state.episode = _Episode(alert_id, ts, score, ts, source=seed, last_source=seed)
+                state.episode = _Episode(alert_id, ts, score, ts, source=seed, last_source=seed, latest_ts=ts)
                 return Transition("open", alert_id, asset_id, ts, ts, score, index, source=seed)
             return None
         episode.last_score, episode.last_ts, episode.last_source = score, ts, seed
+        episode.latest_ts = max(episode.latest_ts, ts)
         if state.normal_run >= self.resolve_after:
             return self._resolve(asset_id, state, ts, score, index, "normal_scores")
         return None
@@ -340,6 +339,7 @@ class AlertTracker:
             episode.context,
             episode.source,
             episode.last_source,
+            episode.latest_ts if math.isfinite(episode.latest_ts) else None,
         )
 
 

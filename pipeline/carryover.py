@@ -98,14 +98,13 @@ class EpisodeFold:
         if episode.kind == "resolved":
             self._resolved.add(episode.alert_id)
             last = _position(episode.last_source)
-            key = (episode.asset_id, partition)
-            held_until = self._until.get(key)
-            if (
-                last is not None
-                and last[:2] == (self.input_topic, partition)
-                and (held_until is None or held_until[0] < last[2])
-            ):
-                self._until[key] = (last[2], episode.ts)
+            key, latest = (episode.asset_id, partition), max(episode.ts, episode.latest_ts or -math.inf)
+            held = self._until.get(key)
+            # The latest episode by record time (then offset): after an input topic was recreated,
+            # its episodes are later in time though lower in offset than the old topic's.
+            mine = last is not None and last[:2] == (self.input_topic, partition)
+            if mine and (held is None or (held[1], held[0]) < (latest, last[2])):
+                self._until[key] = (last[2], latest)  # type: ignore[index]
             held = self._latest.get(episode.asset_id)
             if held is not None and held[1].alert_id == episode.alert_id:
                 del self._latest[episode.asset_id]
@@ -125,9 +124,9 @@ class EpisodeFold:
 
     def replayed(self) -> dict[int, dict[str, tuple[int, float]]]:
         """By partition, the assets with no episode left open there whose last resolved episode there
-        named its last record (``last_source``), with that record's offset and time (the event's
-        ``ts``): records up to both are accounted for (:meth:`AlertTracker.replayed
-        <pipeline.alerts.AlertTracker.replayed>`).
+        named its last record (``last_source``), with that record's offset and the latest record
+        time of the episode (the event's ``latest_ts``, or ``ts``): records up to both are accounted
+        for (:meth:`AlertTracker.replayed <pipeline.alerts.AlertTracker.replayed>`).
 
         >>> fold = EpisodeFold("in")
         >>> opened = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5.0, "ts": 5.0,
@@ -182,8 +181,18 @@ def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition]
         context=context,
         source=event["source"],
         last_source=event.get("last_source"),
+        latest_ts=_finite(event.get("latest_ts")),
     )
     return partition_number, transition
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _sensors(value: Any) -> list[dict[str, Any]]:

@@ -124,3 +124,41 @@ def test_a_fault_opened_and_resolved_after_the_last_commit_is_not_raised_again(
     later = _readings(6, fault=True, start=len(records))  # a new fault is raised as ever
     second._handle(later)
     assert [e["state"] for e in _alerts(again)] == ["open"]
+
+
+def test_records_met_again_out_of_time_order_are_still_met_again() -> None:
+    # Gateways that store and forward, a clock stepped back: an episode's records are not in time
+    # order. Its resolved event names the latest time among them (latest_ts), and a record that still
+    # looks new leaves the replay window open for the records after it.
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    assert tracker.observe("p1", True, 0.9, 100.0, now=0, seed="in/0/10", offset=10).kind == "open"
+    assert tracker.observe("p1", True, 0.9, 500.0, now=1, seed="in/0/11", offset=11) is None
+    resolved = tracker.observe("p1", False, 0.1, 200.0, now=2, seed="in/0/12", offset=12)
+    assert resolved is not None and (resolved.ts, resolved.latest_ts) == (200.0, 500.0)
+    event = alert_event(resolved, threshold=0.5, model_version="v1", top_sensors=[], values={})
+    fold = _fold([_event(resolved.alert_id, "p1", source="in/0/10"), event])
+    assert fold.replayed() == {0: {"p1": (12, 500.0)}}
+    again = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    again.replayed("p1", 12, ts=500.0, now=0)
+    assert [
+        again.observe("p1", True, 0.9, t, now=1, seed=f"in/0/{o}", offset=o)
+        for o, t in ((10, 100.0), (11, 500.0), (12, 200.0))
+    ] == [None] * 3
+    window = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    window.replayed("p1", 12, ts=300.0, now=0)  # as if the episode's latest time were unknown
+    window.observe("p1", False, 0.1, 500.0, now=1, seed="in/0/11", offset=11)  # looks new
+    assert window.observe("p1", True, 0.9, 200.0, now=2, seed="in/0/12", offset=12) is None  # still met again
+
+
+def test_after_an_input_topic_was_recreated_its_own_episodes_count() -> None:
+    # The old topic's episode at a higher offset but an earlier time hid the new topic's, whose
+    # records met again were then raised a second time.
+    old = _episode("a1", "X", "in/0/5000", "in/0/5010")
+    new = _episode("a2", "X", "in/0/40", "in/0/57")
+    events = [
+        old[0] | {"ts": 1_000.0},
+        old[1] | {"ts": 1_010.0},
+        new[0] | {"ts": 5_000.0},
+        new[1] | {"ts": 5_010.0},
+    ]
+    assert _fold(events).replayed() == {0: {"X": (57, 5_010.0)}}
