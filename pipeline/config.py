@@ -342,7 +342,7 @@ class Settings(_Section):
     metrics: MetricsSettings = MetricsSettings()
     retrain: RetrainSettings = RetrainSettings()
     logging: LoggingSettings = LoggingSettings()
-    shutdown_grace_s: float = Field(20.0, gt=0)
+    shutdown_grace_s: float = Field(40.0, gt=0)  # above kafka.request_timeout_ms (config.yaml)
 
     @model_validator(mode="after")
     def _own_groups(self) -> Settings:
