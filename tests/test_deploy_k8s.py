@@ -107,9 +107,11 @@ def test_the_deployment_runs_several_non_root_replicas_with_probes() -> None:
 
 def test_the_retrainer_is_a_non_root_singleton_sharing_the_registry(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    spec = _one("Deployment", "dhag-retrainer")["spec"]
-    # Never two retrainers on one registry, not even during a rollout.
-    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    spec = _one("StatefulSet", "dhag-retrainer")["spec"]
+    # Never two retrainers on one registry: not during a rollout, nor after a node stops answering
+    # (a StatefulSet starts the successor only once the old pod is gone; a Deployment would not wait).
+    assert spec["replicas"] == 1 and spec["updateStrategy"] == {"type": "RollingUpdate"}
+    assert spec["serviceName"] == _one("Service", "dhag-retrainer")["metadata"]["name"]
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
@@ -144,12 +146,12 @@ def test_the_retrainer_is_a_non_root_singleton_sharing_the_registry(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    ("name", "component"), [("dhag-pipeline", "daemons"), ("dhag-retrainer", "retrainer")]
+    ("name", "kind"), [("dhag-pipeline", "Deployment"), ("dhag-retrainer", "StatefulSet")]
 )
-def test_service_and_servicemonitor_select_the_pods_as_the_rules_job(name: str, component: str) -> None:
+def test_service_and_servicemonitor_select_the_pods_as_the_rules_job(name: str, kind: str) -> None:
     service, monitor = _one("Service", name), _one("ServiceMonitor", name)
-    pod_labels = _one("Deployment", name)["spec"]["template"]["metadata"]["labels"]
-    assert service["spec"]["selector"].items() <= pod_labels.items(), component
+    pod_labels = _one(kind, name)["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items(), kind
     # The operator names the job after the Service; the alert rules select job="<name>".
     jobs = {c["job_name"] for c in load_yaml(DEPLOY / "prometheus" / "prometheus.yml")["scrape_configs"]}
     assert name in jobs
@@ -185,7 +187,7 @@ def test_every_pod_runs_one_pinned_image_of_this_release() -> None:
     images = {
         c["image"]
         for _, doc in _documents()
-        if doc["kind"] == "Deployment"
+        if doc["kind"] in ("Deployment", "StatefulSet")
         for c in doc["spec"]["template"]["spec"]["containers"]
     }
     (image,) = images
@@ -203,7 +205,7 @@ def test_the_toolbox_can_publish_a_model_where_no_other_pod_can(tmp_path: Path) 
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
     (container,) = pod["containers"]
-    (retrainer,) = _one("Deployment", "dhag-retrainer")["spec"]["template"]["spec"]["containers"]
+    (retrainer,) = _one("StatefulSet", "dhag-retrainer")["spec"]["template"]["spec"]["containers"]
     assert container["image"] == retrainer["image"] and container["env"] == retrainer["env"]
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert not mounts["registry"].get("readOnly", False)
