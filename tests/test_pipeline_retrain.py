@@ -336,3 +336,14 @@ def test_the_last_success_outlives_a_restart_and_counts_from_the_first_start_bef
     _, metrics = _retrainer(registry, store, clock)  # restarted after a success
     assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") >= before
     assert metrics.get_sample_value("dhag_retrain_started_timestamp_seconds") >= before
+
+
+def test_the_first_start_is_stored_even_when_the_retrainer_exits_at_once(
+    registry: Path, tmp_path: Path
+) -> None:
+    # It was stored but not committed: a retrainer that exited at once (no current model) and was
+    # restarted again and again stored a new first start each time, and never went stale.
+    path = tmp_path / "labels.sqlite"
+    store, clock = LabelStore(path), [10_000.0]
+    _retrainer(registry, store, clock)  # no commit follows
+    assert LabelStore(path).get_state("last_success_at") == repr(10_000.0)  # another connection sees it
