@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-__all__ = ["AlertTracker", "Trackers", "Transition"]
+__all__ = ["AlertTracker", "Trackers", "Transition", "parse_position"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,9 @@ class _AssetState:
 
     def __init__(self, window: int) -> None:
         self.recent: deque[bool] = deque(maxlen=window)
-        self.overs = 0
+        self.overs, self.normal_run = 0, 0
         self.episode: _Episode | None = None
-        self.normal_run = 0
-        self.last_over_at = 0.0
-        self.last_seen_at = 0.0
+        self.last_over_at, self.last_seen_at = 0.0, 0.0
         # Carried over: the offset from which records are new here. Records before it, met again after
         # a crash between delivery and commit, were scored by the earlier owner into the events the
         # alerts topic holds; they are no later than the record time replayed_ts (a record at a lower
@@ -145,7 +143,8 @@ class AlertTracker:
         """
         if episode.asset_id in self._assets:
             return False
-        state = self._take_over(episode.asset_id, now, _offset(episode.source), episode.ts)
+        offset = (parse_position(episode.source) or ("", 0, None))[2]
+        state = self._take_over(episode.asset_id, now, offset, episode.ts)
         state.episode = _Episode(
             episode.alert_id,
             episode.opened_at,
@@ -343,11 +342,16 @@ class AlertTracker:
         )
 
 
-def _offset(source: str | None) -> int | None:
-    """The offset of a ``topic/partition/offset`` position, None when it names none."""
+def parse_position(source: object) -> tuple[str, int, int] | None:
+    """``(topic, partition, offset)`` of a ``topic/partition/offset`` position, else None.
+
+    >>> parse_position("in/2/41"), parse_position("in5"), parse_position(None)
+    (('in', 2, 41), None, None)
+    """
     try:
-        return int(str(source).rsplit("/", 1)[1])
-    except (IndexError, ValueError):
+        topic, partition, offset = str(source).rsplit("/", 2)
+        return topic, int(partition), int(offset)
+    except ValueError:
         return None
 
 

@@ -40,7 +40,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 
 from pipeline.alertevents import sensor_numbers
-from pipeline.alerts import Transition
+from pipeline.alerts import Transition, parse_position
 from pipeline.brokerlink import new_consumer
 from pipeline.config import KafkaSettings
 
@@ -97,7 +97,7 @@ class EpisodeFold:
         partition, episode = parsed
         if episode.kind == "resolved":
             self._resolved.add(episode.alert_id)
-            last = _position(episode.last_source)
+            last = parse_position(episode.last_source)
             key, latest = (episode.asset_id, partition), max(episode.ts, episode.latest_ts or -math.inf)
             held = self._until.get(key)
             # The latest episode by record time (then offset): after an input topic was recreated,
@@ -144,21 +144,12 @@ class EpisodeFold:
         return out
 
 
-def _position(source: Any) -> tuple[str, int, int] | None:
-    """``(topic, partition, offset)`` of a ``topic/partition/offset`` position, else None."""
-    try:
-        topic, partition, offset = str(source).rsplit("/", 2)
-        return topic, int(partition), int(offset)
-    except ValueError:
-        return None
-
-
 def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition] | None:
     """``(partition, transition)`` of an alert event whose source is ``input_topic``, else None."""
     try:
         kind, alert_id, asset_id = event["state"], event["alert_id"], event["asset_id"]
         opened_at, ts, score = (float(event[k]) for k in ("opened_at", "ts", "score"))
-        topic, partition_number, _ = _position(event["source"]) or ("", 0, 0)
+        topic, partition_number, _ = parse_position(event["source"]) or ("", 0, 0)
     except (KeyError, TypeError, ValueError):
         return None
     if (

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pipeline.metrics serves the endpoint, and pipeline.brokerli
     from pipeline.brokerlink import BrokerHealth
     from pipeline.config import KafkaSettings
 
-__all__ = ["DaemonProbes", "Probes", "serve"]
+__all__ = ["DaemonProbes", "Probes", "loop_stuck", "serve"]
 
 Check = Callable[[], "str | None"]  # None: fine; else why not
 
@@ -112,7 +112,12 @@ class DaemonProbes:
     def not_live(self) -> str | None:
         """Why the daemon is stuck (its ``/live`` probe), or None: the loop has not turned for longer
         than a batch, a broker call and a backoff together may take."""
-        k = self.kafka
-        limit_s = (k.max_poll_interval_ms + 3 * k.request_timeout_ms) / 1000 + k.backoff_max_s
-        idle_s = time.monotonic() - self._beat
-        return f"the loop has not turned for {idle_s:.0f} s" if idle_s > limit_s else None
+        return loop_stuck(self._beat, self.kafka, self.kafka.backoff_max_s, "turned")
+
+
+def loop_stuck(beat: float, kafka: KafkaSettings, extra_s: float, did: str) -> str | None:
+    """Why a service's loop, last round at ``beat`` (time.monotonic()), looks stuck, or None: longer
+    ago than a batch (``max_poll_interval_ms``), three broker calls and ``extra_s`` may take."""
+    limit_s = (kafka.max_poll_interval_ms + 3 * kafka.request_timeout_ms) / 1000 + extra_s
+    idle_s = time.monotonic() - beat
+    return f"the loop has not {did} for {idle_s:.0f} s" if idle_s > limit_s else None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.probes import loop_stuck
 
 __all__ = ["Probed"]
 
@@ -31,7 +31,4 @@ class Probed:
     def not_live(self) -> str | None:
         """Why the retrainer's loop looks stuck, or None: it has not polled for longer than a poll,
         its broker calls and a run's start may take."""
-        k = self.settings.kafka
-        limit_s = (k.max_poll_interval_ms + 3 * k.request_timeout_ms) / 1000 + SNAPSHOT_S
-        idle_s = time.monotonic() - self._beat
-        return f"the loop has not polled for {idle_s:.0f} s" if idle_s > limit_s else None
+        return loop_stuck(self._beat, self.settings.kafka, SNAPSHOT_S, "polled")
