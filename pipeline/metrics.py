@@ -318,6 +318,11 @@ class RetrainMetrics:
         self.labels_dlq = Counter(
             "dhag_labels_dlq", "Operator labels sent to the labels DLQ, by reason.", ["reason"], registry=r
         )
+        self.alerts_refused = Counter(
+            "dhag_retrain_alert_events_refused",
+            "anomaly-alerts events that break the alert contract, not recorded (logged with the field).",
+            registry=r,
+        )
         self.labels_pending = Gauge(
             "dhag_labels_pending", "Labels waiting for the alert they name to be seen.", registry=r
         )

@@ -23,7 +23,6 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-import orjson
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
@@ -32,13 +31,13 @@ from pipeline.brokerlink import rewind
 from pipeline.config import Settings
 from pipeline.drift import ScoreDriftMonitor
 from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
-from pipeline.labels import LabelError, LabelReason, parse_label
-from pipeline.labelstore import LabelStore, Source
+from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
 from pipeline.records import reading_of
 from pipeline.retrain.clients import retrainer_clients
 from pipeline.retrain.cycle import RunResult, run_cycle
 from pipeline.retrain.deadletters import DeadLetters
+from pipeline.retrain.intake import Intake
 from pipeline.retrain.probing import Probed
 from pipeline.retrain.samples import NormalSampler
 from pipeline.retrain.training import FeatureMap, NotEnoughDataError, RunStoppedError
@@ -54,7 +53,7 @@ _RELOAD_CHECK_S = 5.0
 _PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this plus metadata_max_age_ms
 
 
-class Retrainer(Probed):
+class Retrainer(Intake, Probed):
     """The retrainer's loop on ``bootstrap_servers``; ``run(once=True)`` catches up, trains once, exits."""
 
     def __init__(
@@ -126,47 +125,6 @@ class Retrainer(Probed):
             else:
                 consumer.seek_to_beginning(tp)
         return sorted(set(parts) | set(self._parts))
-
-    def _alerts(self, messages: list[Any]) -> None:
-        for msg in messages:
-            try:
-                event = orjson.loads(msg.value)
-                self.store.add_alert(event)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                log.warning("alert at %s/%d/%d not recorded: %s", msg.topic, msg.partition, msg.offset, exc)
-
-    def _labels(self, messages: list[Any], producer: KafkaProducer) -> None:
-        now = self.clock()
-        for msg in messages:
-            source = Source.of(msg.topic, msg.partition, msg.offset, msg.value)
-            try:
-                label = parse_label(msg.value, max_bytes=self.cfg.max_label_bytes)
-            except LabelError as exc:
-                self._dead_letters.send(producer, msg.key, msg.value, exc.reason, exc.detail, source, now)
-                continue
-            self.metrics.labels_received.labels(label.label).inc()
-            if label.alert_id is not None and not self.store.has_alert(label.alert_id):
-                self.store.add_pending(label.alert_id, msg.value, source, first_seen=now)
-            else:
-                self.store.add_label(label, source, received_at=now)
-
-    def _retry_pending(self, producer: KafkaProducer) -> None:
-        # A label expires once it has waited label_retry_s by the wall clock (which outlives a restart)
-        # and by this process's monotonic clock (which a step of the wall clock cannot move forward).
-        now, ticks = self.clock(), self.monotonic()
-        waiting = self.store.pending()
-        self._watched = {item.source: self._watched.get(item.source, ticks) for item in waiting}
-        for item in waiting:
-            source = Source.parse(item.source)
-            if self.store.has_alert(item.alert_id):
-                self.store.add_label(parse_label(item.raw, max_bytes=self.cfg.max_label_bytes), source)
-                self.store.drop_pending(item.source)
-            elif min(now - item.first_seen, ticks - self._watched[item.source]) >= self.cfg.label_retry_s:
-                detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
-                reason, key = LabelReason.UNKNOWN_ALERT, item.alert_id.encode()
-                self._dead_letters.send(
-                    producer, key, item.raw, reason, detail, source, item.first_seen, pending=item.source
-                )
 
     def _readings(self, messages: list[Any]) -> None:
         rows = []

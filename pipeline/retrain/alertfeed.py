@@ -1,0 +1,92 @@
+"""The retrainer's reading of ``anomaly-alerts``: an event checked field by field before the label store
+keeps it.
+
+The daemon writes these events, but the topic is open to any producer. One event with a field of the
+wrong type must not stop the retrainer (it would meet the same event after every restart), nor be
+stored and break every later run that trains on it. An event that breaks the alert contract is
+refused with a :class:`AlertEventError` naming the field; the caller logs and counts it and goes on.
+The event itself stays in its topic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from pipeline.alertevents import sensor_numbers
+
+__all__ = ["AlertEventError", "alert_event_of"]
+
+_MAX_ID = 256
+
+
+class AlertEventError(ValueError):
+    """An ``anomaly-alerts`` event that breaks the contract; the message names the field."""
+
+
+def _text(event: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
+    value = event.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID or not value.isprintable():
+        raise AlertEventError(
+            f"{name} must be a printable string of 1 to {_MAX_ID} characters, got {value!r:.80}"
+        )
+    return value
+
+
+def _number(event: dict[str, Any], name: str, *, optional: bool = False) -> float | None:
+    value = event.get(name)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AlertEventError(f"{name} must be a number, got {type(value).__name__}")
+    number = float(value) if abs(value) < 2**1023 else math.inf
+    if not math.isfinite(number):
+        raise AlertEventError(f"{name} must be finite, got {value!r:.40}")
+    return number
+
+
+def alert_event_of(raw: bytes | None) -> dict[str, Any]:
+    """The fields of one ``anomaly-alerts`` value that the label store keeps, checked.
+
+    ``values`` keeps the sensors whose values are numbers (a non-finite one as None: missing for
+    training), as :func:`pipeline.alertevents.sensor_numbers` writes them.
+
+    Example
+    -------
+    >>> event = alert_event_of(b'{"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5,'
+    ...                        b' "ts": 5, "score": 0.9, "values": {"x": 1.5, "on": true}}')
+    >>> event["values"], event["model_version"]
+    ({'x': 1.5}, None)
+    >>> alert_event_of(b'{"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5,'
+    ...                b' "ts": 5, "values": [1, 2]}')
+    Traceback (most recent call last):
+    ...
+    pipeline.retrain.alertfeed.AlertEventError: values must be an object of sensor values, got list
+    """
+    try:
+        event = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError as exc:
+        raise AlertEventError(f"not JSON: {str(exc)[:120]}") from None
+    if not isinstance(event, dict):
+        raise AlertEventError(f"an alert event is a JSON object, got {type(event).__name__}")
+    state = event.get("state")
+    if state not in ("open", "resolved"):
+        raise AlertEventError(f"state must be 'open' or 'resolved', got {state!r:.40}")
+    values = event.get("values")
+    if values is not None and not isinstance(values, dict):
+        raise AlertEventError(f"values must be an object of sensor values, got {type(values).__name__}")
+    return {
+        "alert_id": _text(event, "alert_id"),
+        "asset_id": _text(event, "asset_id"),
+        "state": state,
+        "opened_at": _number(event, "opened_at"),
+        "ts": _number(event, "ts"),
+        "score": _number(event, "score", optional=True),
+        "threshold": _number(event, "threshold", optional=True),
+        "model_version": _text(event, "model_version", optional=True),
+        "values": sensor_numbers(values or {}),
+    }

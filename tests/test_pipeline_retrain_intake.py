@@ -1,0 +1,125 @@
+"""The retrainer's intake of alert events and labels, without a broker: what breaks the contract is
+refused and counted, and the loop goes on (before, one such event stopped the retrainer for good)."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pipeline.config import RetrainSettings
+from pipeline.labels import LabelReason
+from pipeline.labelstore import LabelStore
+from pipeline.metrics import RetrainMetrics
+from pipeline.retrain.alertfeed import AlertEventError, alert_event_of
+from pipeline.retrain.intake import Intake
+from pipeline.retrain.training import FeatureMap
+
+Msg = namedtuple("Msg", "topic partition offset key value")
+
+GOOD = {
+    "alert_id": "a1",
+    "asset_id": "p1",
+    "state": "open",
+    "opened_at": 100.0,
+    "ts": 100.0,
+    "score": 0.9,
+    "threshold": 0.5,
+    "model_version": "v1",
+    "values": {"x": 1.0, "y": 2.0},
+}
+
+
+class _Letters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes | None, LabelReason, str, str | None]] = []
+
+    def send(self, producer: Any, key, raw, reason, detail, source, first_seen, *, pending=None) -> None:  # noqa: ANN001
+        self.sent.append((key, raw, reason, detail, pending))
+
+
+class _Intake(Intake):
+    def __init__(self, store: LabelStore, **cfg: Any) -> None:
+        self.cfg = RetrainSettings(**cfg)
+        self.store = store
+        self.registry = CollectorRegistry()
+        self.metrics = RetrainMetrics(self.registry)
+        self.clock = lambda: 1000.0
+        self.monotonic = lambda: 0.0
+        self._dead_letters = _Letters()  # type: ignore[assignment]
+        self._watched = {}
+
+
+def _events(*events: dict[str, Any] | bytes) -> list[Msg]:
+    return [
+        Msg("alerts", 0, i, b"k", e if isinstance(e, bytes) else orjson.dumps(e))
+        for i, e in enumerate(events)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"model_version": {"name": "v1"}}, "model_version"),
+        ({"values": [1, 2, 3]}, "values"),
+        ({"values": "oops"}, "values"),
+        ({"opened_at": "100"}, "opened_at"),
+        ({"ts": None}, "ts"),
+        ({"score": True}, "score"),
+        ({"alert_id": 7}, "alert_id"),
+        ({"asset_id": ""}, "asset_id"),
+        ({"state": "closed"}, "state"),
+    ],
+)
+def test_an_alert_event_that_breaks_the_contract_is_refused_naming_the_field(
+    tmp_path: Path, change: dict[str, Any], field: str
+) -> None:
+    raw = orjson.dumps(GOOD | change)
+    with pytest.raises(AlertEventError, match=field):
+        alert_event_of(raw)
+    intake = _Intake(LabelStore(tmp_path / "l.sqlite"))
+    intake._alerts(_events(raw, GOOD | {"alert_id": "a2"}))  # the loop goes on past it
+    assert intake.registry.get_sample_value("dhag_retrain_alert_events_refused_total") == 1
+    assert not intake.store.has_alert("a1") and intake.store.has_alert("a2")
+
+
+@pytest.mark.parametrize("raw", [b"{oops", b"[1]", b"null", b""])
+def test_an_alert_event_that_is_no_json_object_is_refused(tmp_path: Path, raw: bytes) -> None:
+    intake = _Intake(LabelStore(tmp_path / "l.sqlite"))
+    intake._alerts(_events(raw))
+    assert intake.registry.get_sample_value("dhag_retrain_alert_events_refused_total") == 1
+
+
+def test_an_alerts_sensors_that_are_no_numbers_are_not_kept_so_its_labels_still_train(tmp_path: Path) -> None:
+    store = LabelStore(tmp_path / "l.sqlite")
+    intake = _Intake(store)
+    values = {"x": 1.5, "y": 2, "on": True, "mode": "auto", "nested": [1], "bad": None}
+    intake._alerts(_events(GOOD | {"values": values}))
+    assert store.alert("a1")["values"] == {"x": 1.5, "y": 2}
+    label = {"alert_id": "a1", "label": "anomaly", "operator": "kim", "ts": 500.0}
+    intake._labels([Msg("labels", 0, 0, b"a1", orjson.dumps(label))], producer=None)
+    rows = [(r.asset_id, r.values) for r in store.latest_labels()]
+    X, kept = FeatureMap(["x", "y"], None).matrix(rows)
+    assert kept.tolist() == [True] and X.tolist() == [[1.5, 2.0]]
+
+
+def test_a_pending_label_that_no_longer_passes_is_dead_lettered_not_raised(tmp_path: Path) -> None:
+    store = LabelStore(tmp_path / "l.sqlite")
+    label = orjson.dumps(
+        {"alert_id": "a1", "label": "anomaly", "operator": "kim", "ts": 500.0, "note": "x" * 400}
+    )
+    first = _Intake(store)
+    first._labels([Msg("labels", 0, 3, b"a1", label)], producer=None)
+    assert store.pending_count() == 1
+    # Restarted with a lower size limit, then the alert comes.
+    again = _Intake(store, max_label_bytes=256)
+    again._alerts(_events(GOOD))
+    again._retry_pending(producer=None)
+    [(key, raw, reason, detail, pending)] = again._dead_letters.sent
+    assert (key, raw, reason) == (b"a1", label, LabelReason.OVERSIZED)
+    assert pending is not None and pending.startswith("labels/0/3#")
+    assert "256" in detail and store.latest_labels() == []
