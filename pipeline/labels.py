@@ -24,7 +24,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.records import parse_timestamp
+from pipeline.recordjson import parse_timestamp
 
 __all__ = ["Label", "LabelError", "LabelReason", "Source", "dlq_headers", "label_message", "parse_label"]
 

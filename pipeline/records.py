@@ -11,12 +11,10 @@ and fall back to checking record by record, which is also the reference the fast
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import chain
 from operator import itemgetter
@@ -24,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import orjson
+
+from pipeline.recordjson import MAX_EPOCH_S, decode, parse_timestamp, reading_of
 
 __all__ = [
     "DLQ_VALUE_LIMIT",
@@ -36,8 +36,6 @@ __all__ = [
     "reading_of",
 ]
 
-# Epoch seconds at or beyond this are almost surely milliseconds (year 5138); refuse rather than guess.
-_MAX_EPOCH_S = 1e11
 _NUMBER = (int, float)
 
 
@@ -118,75 +116,6 @@ class _RejectedError(Exception):
         self.detail = detail
 
 
-def parse_timestamp(ts: Any) -> float:
-    """Epoch seconds from an ISO-8601 string (UTC when no offset is given) or a number of seconds.
-
-    Raises ``ValueError`` (bad value) or ``TypeError`` (neither a string nor a number).
-
-    Example
-    -------
-    >>> parse_timestamp("2026-11-29T10:15:00.250Z")
-    1795947300.25
-    >>> parse_timestamp(1795947300)
-    1795947300.0
-    """
-    if isinstance(ts, str):
-        if not ts.isprintable():  # fromisoformat lets one trailing NUL through
-            raise ValueError(f"ts {ts!r} holds a control character")
-        parsed = datetime.fromisoformat(ts)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        value = parsed.timestamp()
-    elif isinstance(ts, bool) or not isinstance(ts, _NUMBER):
-        raise TypeError(f"ts must be an ISO-8601 string or epoch seconds, got {type(ts).__name__}")
-    else:
-        try:
-            value = float(ts)
-        except OverflowError:
-            value = math.inf
-    if not (0 <= value < _MAX_EPOCH_S):
-        raise ValueError(f"ts {ts!r} is outside 1970 to year 5138 (epoch milliseconds are not accepted)")
-    return value
-
-
-def _decode(raw: bytes) -> Any:
-    """The JSON document in ``raw``; a ``ValueError`` (so: not JSON) for anything else.
-
-    >>> _decode(b'{"a": NaN}')["a"]
-    nan
-    >>> for bad in (b"[" * 100_000, b'{"a": "\\\\ud800", "b": NaN}'):
-    ...     try:
-    ...         _decode(bad)
-    ...     except ValueError as exc:
-    ...         print(type(exc).__name__)
-    ValueError
-    UnicodeEncodeError
-    """
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    # The stdlib also reads NaN, Infinity and out-of-range numbers, which the value policy then
-    # handles, instead of rejecting the whole record as not JSON. It also reads what orjson rightly
-    # refuses: nesting past Python's recursion limit, and lone surrogates ("\ud800"), strings no UTF-8
-    # writer (the DLQ's, an alert's) can encode. Both are not JSON here.
-    try:
-        doc = json.loads(raw)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-    stack = [doc]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            item.encode("utf-8")  # UnicodeEncodeError, a ValueError, for a lone surrogate
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return doc
-
-
 class RecordParser:
     """Turn raw Kafka values into a float64 matrix in ``features`` order, plus DLQ rejections.
 
@@ -233,7 +162,7 @@ class RecordParser:
         if len(raw) > self.max_record_bytes:
             raise _RejectedError(Reason.OVERSIZED, f"{len(raw)} bytes > limit {self.max_record_bytes}")
         try:
-            doc = _decode(raw)
+            doc = decode(raw)
         except (ValueError, TypeError) as exc:
             raise _RejectedError(Reason.NOT_JSON, str(exc)[:200]) from None
         if not isinstance(doc, dict):
@@ -349,7 +278,7 @@ class RecordParser:
                 ts = np.array([parse_timestamp(s) for s in stamps], dtype=np.float64)
             else:
                 ts = np.array(stamps, dtype=np.float64)
-                if not ((ts >= 0) & (ts < _MAX_EPOCH_S)).all():
+                if not ((ts >= 0) & (ts < MAX_EPOCH_S)).all():
                     return None
         except (ValueError, TypeError, OverflowError, OSError):
             return None
@@ -364,35 +293,3 @@ class RecordParser:
             values=values,
             unknown_sensors=unknown,
         )
-
-
-def reading_of(
-    raw: bytes | None, asset_re: re.Pattern[str] | None = None
-) -> tuple[str, float, dict[str, float]] | None:
-    """``(asset_id, ts, values)`` of a well-formed sensor record with finite values (and an asset id
-    that ``asset_re``, the daemon's ``records.asset_id_pattern``, matches), else None: the retrainer's
-    normal sample skips what the daemon dead-letters.
-
-    >>> reading_of(b'{"asset_id": "pump-01", "ts": 1795947300, "values": {"flow_m3h": 12.5}}')
-    ('pump-01', 1795947300.0, {'flow_m3h': 12.5})
-    >>> reading_of(b'{"asset_id": "pump-01", "ts": 1795947300, "values": {"flow_m3h": NaN}}') is None
-    True
-    >>> reading_of(b'{"asset_id": "pump 1", "ts": 1795947300, "values": {}}', re.compile(r"\\S+")) is None
-    True
-    """
-    try:
-        data = orjson.loads(raw or b"")
-        asset, values = data["asset_id"], data["values"]
-        ts = parse_timestamp(data["ts"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
-    if not isinstance(asset, str) or not isinstance(values, dict):
-        return None
-    if asset_re is not None and not asset_re.fullmatch(asset):
-        return None
-    clean = {
-        str(k): float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)
-    }
-    if not all(np.isfinite(list(clean.values()))):
-        return None
-    return asset, ts, clean

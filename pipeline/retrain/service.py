@@ -33,7 +33,7 @@ from pipeline.drift import ScoreDriftMonitor
 from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
-from pipeline.records import reading_of
+from pipeline.recordjson import reading_of
 from pipeline.retrain.clients import retrainer_clients
 from pipeline.retrain.cycle import RunResult, run_cycle
 from pipeline.retrain.deadletters import DeadLetters
@@ -129,7 +129,7 @@ class Retrainer(Intake, Probed):
     def _readings(self, messages: list[Any]) -> None:
         rows = []
         for msg in messages:
-            row = reading_of(msg.value, self._asset_re)
+            row = reading_of(msg.value, self._asset_re, self.settings.records.max_record_bytes)
             # An invalid record is the daemon's to dead-letter; it is simply not sampled here.
             if row is not None and self._sampler.take(row[0]):
                 rows.append(row)

@@ -1,0 +1,130 @@
+"""The JSON side of the sensor-record contract: decoding a value as the daemon decodes it, its
+timestamp, and the reading the retrainer samples (:func:`reading_of`), so that both services read a
+record alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = ["MAX_EPOCH_S", "decode", "parse_timestamp", "reading_of"]
+
+# Epoch seconds at or beyond this are almost surely milliseconds (year 5138); refuse rather than guess.
+MAX_EPOCH_S = 1e11
+_NUMBER = (int, float)
+
+
+def parse_timestamp(ts: Any) -> float:
+    """Epoch seconds from an ISO-8601 string (UTC when no offset is given) or a number of seconds.
+
+    Raises ``ValueError`` (bad value) or ``TypeError`` (neither a string nor a number).
+
+    Example
+    -------
+    >>> parse_timestamp("2026-11-29T10:15:00.250Z")
+    1795947300.25
+    >>> parse_timestamp(1795947300)
+    1795947300.0
+    """
+    if isinstance(ts, str):
+        if not ts.isprintable():  # fromisoformat lets one trailing NUL through
+            raise ValueError(f"ts {ts!r} holds a control character")
+        parsed = datetime.fromisoformat(ts)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        value = parsed.timestamp()
+    elif isinstance(ts, bool) or not isinstance(ts, _NUMBER):
+        raise TypeError(f"ts must be an ISO-8601 string or epoch seconds, got {type(ts).__name__}")
+    else:
+        try:
+            value = float(ts)
+        except OverflowError:
+            value = math.inf
+    if not (0 <= value < MAX_EPOCH_S):
+        raise ValueError(f"ts {ts!r} is outside 1970 to year 5138 (epoch milliseconds are not accepted)")
+    return value
+
+
+def decode(raw: bytes) -> Any:
+    """The JSON document in ``raw``; a ``ValueError`` (so: not JSON) for anything else.
+
+    >>> decode(b'{"a": NaN}')["a"]
+    nan
+    >>> for bad in (b"[" * 100_000, b'{"a": "\\\\ud800", "b": NaN}'):
+    ...     try:
+    ...         decode(bad)
+    ...     except ValueError as exc:
+    ...         print(type(exc).__name__)
+    ValueError
+    UnicodeEncodeError
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    # The stdlib also reads NaN, Infinity and out-of-range numbers, which the value policy then
+    # handles, instead of rejecting the whole record as not JSON. It also reads what orjson rightly
+    # refuses: nesting past Python's recursion limit, and lone surrogates ("\ud800"), strings no UTF-8
+    # writer (the DLQ's, an alert's) can encode. Both are not JSON here.
+    try:
+        doc = json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            item.encode("utf-8")  # UnicodeEncodeError, a ValueError, for a lone surrogate
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return doc
+
+
+def reading_of(
+    raw: bytes | None, asset_re: re.Pattern[str] | None = None, max_bytes: int | None = None
+) -> tuple[str, float, dict[str, float]] | None:
+    """``(asset_id, ts, values)`` of a sensor record the daemon would read (decoded as it decodes, no
+    larger than ``max_bytes``, an asset id that ``asset_re`` matches), else None: the retrainer's normal
+    sample skips what the daemon dead-letters. ``values`` keeps the finite numbers; a sensor that is
+    not one counts as missing, so the reading is left out of a model that needs that sensor, as the
+    daemon refuses it.
+
+    >>> reading_of(b'{"asset_id": "pump-01", "ts": 1795947300, "values": {"flow_m3h": 12.5}}')
+    ('pump-01', 1795947300.0, {'flow_m3h': 12.5})
+    >>> bom = b"\\xef\\xbb\\xbf"
+    >>> reading_of(bom + b'{"asset_id": "p1", "ts": 1795947300, "values": {"a": 1, "b": NaN, "c": "on"}}')
+    ('p1', 1795947300.0, {'a': 1.0})
+    >>> reading_of(b'{"asset_id": "pump 1", "ts": 1795947300, "values": {}}', re.compile(r"\\S+")) is None
+    True
+    """
+    if raw is None or (max_bytes is not None and len(raw) > max_bytes):
+        return None
+    try:
+        data = decode(raw)
+        asset, values = data["asset_id"], data["values"]
+        ts = parse_timestamp(data["ts"])
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return None
+    if not isinstance(asset, str) or not isinstance(values, dict):
+        return None
+    if asset_re is not None and not asset_re.fullmatch(asset):
+        return None
+    clean = {}
+    for name, value in values.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:
+                continue
+            if math.isfinite(number):
+                clean[str(name)] = number
+    return asset, ts, clean
