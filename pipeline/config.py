@@ -15,15 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from pipeline.configsource import (
     ENV_PREFIX,
@@ -202,6 +194,10 @@ class RecordSettings(_Section):
     missing_policy: Literal["reject", "impute"] = "reject"
     max_record_bytes: int = Field(65_536, ge=64)
     asset_id_pattern: str = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+    # A record dated further ahead of the daemon's clock goes to the DLQ (bad_timestamp); null: no limit.
+    max_future_s: float | None = Field(300.0, gt=0)
+    # With impute: a record missing more than this fraction of the model's sensors goes to the DLQ.
+    max_imputed_fraction: float = Field(0.5, ge=0, le=1)
 
     @model_validator(mode="after")
     def _pattern_compiles(self) -> RecordSettings:

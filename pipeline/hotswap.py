@@ -147,6 +147,8 @@ def bind_model(model: DHAG, version: str, records: RecordSettings) -> ActiveMode
         missing_policy=records.missing_policy,
         max_record_bytes=records.max_record_bytes,
         asset_id_pattern=records.asset_id_pattern,
+        max_future_s=records.max_future_s,
+        max_imputed_fraction=records.max_imputed_fraction,
     )
     ranges = dict(model.preprocessor_.ranges_)
     return ActiveModel(model, version, float(model.threshold_), features, means, derived, parser, ranges)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain
@@ -51,6 +52,7 @@ class Reason(StrEnum):
     OVERSIZED = "oversized"
     BAD_ASSET_ID = "bad_asset_id"
     BAD_TIMESTAMP = "bad_timestamp"
+    UNKNOWN_SCHEMA = "unknown_schema"
 
 
 # The DLQ reasons beyond the record contract's: the model refused a valid row, or the service itself
@@ -140,6 +142,9 @@ class RecordParser:
         missing_policy: str = "reject",
         max_record_bytes: int = 65_536,
         asset_id_pattern: str = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+        max_future_s: float | None = None,
+        max_imputed_fraction: float = 1.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not features:
             raise ValueError("RecordParser needs at least one feature name")
@@ -149,6 +154,9 @@ class RecordParser:
         self.means = dict(means or {})
         self.missing_policy = missing_policy
         self.max_record_bytes = max_record_bytes
+        self.max_future_s = max_future_s
+        self.max_imputed = math.floor(max_imputed_fraction * len(self.features) + 1e-9)
+        self.clock = clock
         self._asset_re = re.compile(asset_id_pattern)
         getter = itemgetter(*self.features)
         self._row = getter if len(self.features) > 1 else (lambda v: (getter(v),))
@@ -167,6 +175,11 @@ class RecordParser:
             raise _RejectedError(Reason.NOT_JSON, str(exc)[:200]) from None
         if not isinstance(doc, dict):
             raise _RejectedError(Reason.NOT_OBJECT, f"top level is a {type(doc).__name__}, not an object")
+        schema = doc.get("schema", 1)
+        if schema != 1 or isinstance(schema, bool):
+            raise _RejectedError(
+                Reason.UNKNOWN_SCHEMA, f"schema {schema!r:.40} is not 1, the one this service reads"
+            )
         for name in ("asset_id", "ts", "values"):
             if name not in doc:
                 raise _RejectedError(Reason.MISSING_FIELD, f"field {name!r} is missing")
@@ -181,6 +194,12 @@ class RecordParser:
             raise _RejectedError(Reason.WRONG_TYPE, str(exc)) from None
         except (ValueError, OverflowError, OSError) as exc:
             raise _RejectedError(Reason.BAD_TIMESTAMP, str(exc)[:200]) from None
+        if self.max_future_s is not None and ts > (now := self.clock()) + self.max_future_s:
+            raise _RejectedError(
+                Reason.BAD_TIMESTAMP,
+                f"ts {doc['ts']!r:.40} lies {ts - now:.0f} s ahead of this service's clock (more than"
+                f" records.max_future_s = {self.max_future_s:g}; a local time sent without its UTC offset?)",
+            )
         values = doc["values"]
         if not isinstance(values, dict):
             raise _RejectedError(Reason.WRONG_TYPE, f"values must be an object, got {type(values).__name__}")
@@ -208,12 +227,22 @@ class RecordParser:
         if missing or non_finite:
             bad = missing + non_finite
             no_mean = [n for n in bad if n not in self.means]
-            if self.missing_policy == "reject" or no_mean:
+            too_many = len(bad) > self.max_imputed
+            if self.missing_policy == "reject" or no_mean or too_many:
                 reason = Reason.MISSING_VALUE if missing else Reason.NON_FINITE
-                names = (missing or non_finite) if self.missing_policy == "reject" else no_mean
+                names = (missing or non_finite) if self.missing_policy == "reject" or too_many else no_mean
                 detail = f"sensor(s) {', '.join(map(repr, names[:5]))} missing or not finite"
                 if self.missing_policy == "impute":
-                    detail += " and have no training mean to impute"
+                    detail += (
+                        f": {len(bad)} of the model's {len(self.features)}, more than the"
+                        f" {self.max_imputed} records.max_imputed_fraction lets impute"
+                        if too_many
+                        else " and have no training mean to impute"
+                    )
+                if others := [n for n in values if n not in self.features][:3]:
+                    detail += (
+                        f"; the record has sensors the model does not read: {', '.join(map(repr, others))}"
+                    )
                 raise _RejectedError(reason, detail)
             for j, name in enumerate(self.features):
                 if not math.isfinite(row[j]):
@@ -264,6 +293,10 @@ class RecordParser:
             return None
         if set(map(type, docs)) - {dict} or set(map(type, assets)) - {str} or set(map(type, values)) - {dict}:
             return None
+        if any("schema" in doc for doc in docs) and any(
+            doc.get("schema", 1) != 1 or type(doc.get("schema", 1)) is not int for doc in docs
+        ):
+            return None
         if not all(self._asset_re.fullmatch(a) for a in set(assets)):
             return None
         try:
@@ -283,6 +316,8 @@ class RecordParser:
         except (ValueError, TypeError, OverflowError, OSError):
             return None
         if not np.isfinite(matrix).all():
+            return None
+        if self.max_future_s is not None and len(ts) and ts.max() > self.clock() + self.max_future_s:
             return None
         unknown = sum(map(len, values)) - len(values) * len(self.features)
         return ParsedBatch(

@@ -48,12 +48,13 @@ _POISON = (
     b"\x00\xffnot json",
     b"[1, 2, 3]",
     b'{"asset_id": "asset-000", "values": {}}',
-    b'{"asset_id": "asset-000", "ts": 1800000000, "values": {"s00": "high"}}',
-    b'{"asset_id": "asset-000", "ts": 1800000000, "values": {"s00": 1.0}}',
-    b'{"asset_id": "asset-000", "ts": 1800000000, "values": {"s00": NaN}}',
-    b'{"asset_id": "bad id!", "ts": 1800000000, "values": {"s00": 1.0}}',
+    b'{"asset_id": "asset-000", "ts": 1790000000, "values": {"s00": "high"}}',
+    b'{"asset_id": "asset-000", "ts": 1790000000, "values": {"s00": 1.0}}',
+    b'{"asset_id": "asset-000", "ts": 1790000000, "values": {"s00": NaN}}',
+    b'{"asset_id": "bad id!", "ts": 1790000000, "values": {"s00": 1.0}}',
     b'{"asset_id": "asset-000", "ts": "yesterday", "values": {"s00": 1.0}}',
-    b'{"asset_id": "asset-000", "ts": 1800000000, "note": "' + b"x" * 70_000 + b'"}',
+    b'{"schema": 2, "asset_id": "asset-000", "ts": 1790000000, "values": {"s00": 1.0}}',
+    b'{"asset_id": "asset-000", "ts": 1790000000, "note": "' + b"x" * 70_000 + b'"}',
 )
 # The stream is offered in ticks of this many seconds, one producer batch per partition per tick. The
 # embedded broker's memory storage spends time on every fetch in proportion to the batches it holds

@@ -38,7 +38,7 @@ def test_faults_open_and_resolve_alerts_and_normal_assets_stay_quiet(tansu, fitt
     rng = np.random.default_rng(7)
     assets = [f"pump-{i}" for i in range(6)]
     faulty = {"pump-1": 3, "pump-4": 1}  # asset -> index of the sensor pushed far off
-    items, ts = [], 1_800_000_000.0
+    items, ts = [], 1_790_000_000.0
     for step in range(40):
         rows = normal_rows(rng, len(assets))
         for asset, row in zip(assets, rows, strict=True):
@@ -85,7 +85,7 @@ def test_metrics_endpoint_parses_and_counts_what_was_sent(tansu, fitted, model_r
     settings = make_settings(bs, model_registry)
     rng = np.random.default_rng(3)
     items = [
-        (b"fan-1", reading("fan-1", 1_800_000_000 + i, row)) for i, row in enumerate(normal_rows(rng, 50))
+        (b"fan-1", reading("fan-1", 1_790_000_000 + i, row)) for i, row in enumerate(normal_rows(rng, 50))
     ]
     items += [(b"fan-1", b"not json"), (b"fan-2", b"[]")]
     produce(bs, settings.kafka.topics.input, items)
@@ -135,7 +135,7 @@ def test_every_kind_of_bad_record_is_dead_lettered_and_good_ones_are_scored(
     good = dict(zip(FEATURES, [0.1, 0.2, 0.3, 0.0], strict=True))
 
     def doc(**fields: object) -> bytes:
-        return orjson.dumps({"asset_id": "mix-1", "ts": 1_800_000_000, "values": good} | fields)
+        return orjson.dumps({"asset_id": "mix-1", "ts": 1_790_000_000, "values": good} | fields)
 
     bad = {
         "not_json": b'{"asset_id": "mix-1", ',
@@ -183,7 +183,7 @@ def test_restart_resumes_without_skipping_and_commits_exactly_what_was_processed
     rng = np.random.default_rng(11)
     n = 3000
     items = [
-        (f"m-{i % 20}".encode(), reading(f"m-{i % 20}", 1_800_000_000 + i, row))
+        (f"m-{i % 20}".encode(), reading(f"m-{i % 20}", 1_790_000_000 + i, row))
         for i, row in enumerate(normal_rows(rng, n))
     ]
     positions = produce(bs, settings.kafka.topics.input, items)
@@ -218,7 +218,7 @@ def test_dlq_ratio_cap_pauses_consumption_then_resumes_by_config(tansu, fitted, 
     )
     rng = np.random.default_rng(2)
     garbage = [(b"x", b"garbage %d" % i) for i in range(60)]
-    good = [(b"y", reading("y", 1_800_000_000 + i, r)) for i, r in enumerate(normal_rows(rng, 60))]
+    good = [(b"y", reading("y", 1_790_000_000 + i, r)) for i, r in enumerate(normal_rows(rng, 60))]
     topic = settings.kafka.topics.input
     # Order matters here (the garbage first), so everything goes to one partition.
     producer = KafkaProducer(bootstrap_servers=bs)
@@ -246,7 +246,7 @@ def test_a_second_consumer_takes_over_partitions_and_nothing_is_skipped(
     def burst(start: int, n: int) -> list[tuple[int, int]]:
         rows = normal_rows(rng, n)
         items = [
-            (f"r-{i % 12}".encode(), reading(f"r-{i % 12}", 1_800_000_000 + start + i, r))
+            (f"r-{i % 12}".encode(), reading(f"r-{i % 12}", 1_790_000_000 + start + i, r))
             for i, r in enumerate(rows)
         ]
         return produce(bs, topic, items)

@@ -211,7 +211,7 @@ def test_a_version_promoted_while_the_daemon_runs_scores_what_follows_with_nothi
 
     def burst(start: int, n: int) -> list[tuple[int, int]]:
         items = [
-            (f"h-{i % 9}".encode(), reading(f"h-{i % 9}", 1_800_000_000 + start + i, row))
+            (f"h-{i % 9}".encode(), reading(f"h-{i % 9}", 1_790_000_000 + start + i, row))
             for i, row in enumerate(normal_rows(rng, n))
         ]
         return produce(bs, topic, items)

@@ -125,7 +125,7 @@ def test_sigterm_mid_stream_exits_0_in_the_grace_period_with_offsets_committed(
         i = 0
         while not stop.is_set():
             rows = normal_rows(rng, 200)
-            batch = [(b"k", reading("k", 1_800_000_000 + i + j, r)) for j, r in enumerate(rows)]
+            batch = [(b"k", reading("k", 1_790_000_000 + i + j, r)) for j, r in enumerate(rows)]
             sent.extend(produce(bs, topics.input, batch))
             i += 200
             stop.wait(0.05)

@@ -20,7 +20,7 @@ MEANS = {"flow_a": 1.0, "flow_b": 2.0, "vibration": 3.0}
 def rec(**fields: object) -> bytes:
     base = {
         "asset_id": "pump-1",
-        "ts": 1_800_000_000.5,
+        "ts": 1_790_000_000.5,
         "values": {"flow_a": 0.5, "flow_b": -1, "vibration": 2.25},
     }
     return orjson.dumps(base | fields)
@@ -47,9 +47,12 @@ def rec(**fields: object) -> bytes:
         (rec(asset_id="pump-1\n"), Reason.BAD_ASSET_ID),
         (rec(ts="not a time"), Reason.BAD_TIMESTAMP),
         (rec(ts="2026-01-01T00:00:00\x00"), Reason.BAD_TIMESTAMP),  # fromisoformat alone would accept it
-        (rec(ts=1_800_000_000_000), Reason.BAD_TIMESTAMP),
+        (rec(ts=1_790_000_000_000), Reason.BAD_TIMESTAMP),
         (rec(ts=-5), Reason.BAD_TIMESTAMP),
         (rec(ts="1969-12-31T00:00:00Z"), Reason.BAD_TIMESTAMP),
+        (rec(schema=2), Reason.UNKNOWN_SCHEMA),
+        (rec(schema="1"), Reason.UNKNOWN_SCHEMA),
+        (rec(schema=True), Reason.UNKNOWN_SCHEMA),
     ],
 )
 def test_each_bad_record_gets_its_reason_and_neighbours_are_kept(raw: bytes | None, reason: Reason) -> None:
@@ -162,3 +165,44 @@ def test_a_dead_letter_of_exactly_the_limit_is_not_cut() -> None:
     assert dlq_value(value) == (value, [])
     cut, headers = dlq_value(value + b"y")
     assert cut == value and dict(headers)["dlq.truncated_from"] == str(DLQ_VALUE_LIMIT + 1).encode()
+
+
+def test_a_record_of_the_one_schema_this_service_reads_is_scored() -> None:
+    out = RecordParser(FEATURES).parse([rec(schema=1), rec()])
+    assert out.indices == [0, 1] and not out.rejections
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_record_dated_ahead_of_the_clock_beyond_the_limit_is_dead_lettered(fast: bool) -> None:
+    now = 1_790_000_000.0
+    parser = RecordParser(FEATURES, max_future_s=300.0, clock=lambda: now)
+    out = parser.parse([rec(ts=now + 299.0), rec(ts=now - 86_400.0), rec(ts=now + 301.0)], fast=fast)
+    assert out.indices == [0, 1]
+    [rejection] = out.rejections
+    assert (rejection.index, rejection.reason) == (2, Reason.BAD_TIMESTAMP)
+    assert "301 s ahead" in rejection.detail and "max_future_s" in rejection.detail
+    # Two hours ahead: what a local time sent without its offset looks like east of UTC.
+    local = RecordParser(FEATURES, max_future_s=300.0, clock=lambda: 1795947300.0)
+    assert local.parse([rec(ts="2026-11-29T12:15:00")]).rejections[0].reason == Reason.BAD_TIMESTAMP
+    assert RecordParser(FEATURES, clock=lambda: now).parse([rec(ts=now + 1e6)]).indices == [0]  # no limit
+
+
+def test_impute_stops_at_the_fraction_of_sensors_it_may_fill() -> None:
+    parser = RecordParser(FEATURES, MEANS, missing_policy="impute", max_imputed_fraction=0.5)
+    one = rec(values={"flow_a": 1.5, "flow_b": 2.5})
+    two = rec(values={"flow_a": 1.5})
+    out = parser.parse([one, two])
+    assert out.indices == [0] and out.matrix.tolist() == [[1.5, 2.5, 3.0]] and out.imputed == 1
+    [rejection] = out.rejections
+    assert rejection.reason == Reason.MISSING_VALUE and "2 of the model's 3" in rejection.detail
+
+
+def test_a_record_whose_sensors_were_renamed_is_not_scored_on_means_and_says_so() -> None:
+    renamed = rec(values={"FlowA": 1.0, "FlowB": 2.0, "Vibration": 3.0})
+    for parser in (
+        RecordParser(FEATURES, MEANS, missing_policy="impute", max_imputed_fraction=0.5),
+        RecordParser(FEATURES),
+    ):
+        [rejection] = parser.parse([renamed]).rejections
+        assert rejection.reason == Reason.MISSING_VALUE
+        assert "sensors the model does not read: 'FlowA', 'FlowB', 'Vibration'" in rejection.detail

@@ -73,7 +73,7 @@ def test_kill_9_five_times_mid_stream_skips_nothing_and_repeats_at_most_a_batch_
                     garbage.add(len(sent) + j)
                     items.append((b"c", b"\x00not json %d" % n))
                 else:
-                    items.append((f"c-{n % 10}".encode(), reading(f"c-{n % 10}", 1_800_000_000 + n, row)))
+                    items.append((f"c-{n % 10}".encode(), reading(f"c-{n % 10}", 1_790_000_000 + n, row)))
             sent.extend(produce(bs, topics.input, items))
             i += 50
             stop.wait(0.1)

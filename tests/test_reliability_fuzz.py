@@ -159,6 +159,7 @@ json_values = st.recursive(
 near_records = st.fixed_dictionaries(
     {},
     optional={
+        "schema": st.integers(0, 2) | json_scalars,
         "asset_id": st.text(max_size=12) | json_values,
         "ts": st.floats() | st.integers() | st.text(max_size=30) | json_values,
         "values": st.dictionaries(st.sampled_from([*FEATURES, "extra"]), json_scalars, max_size=6)
@@ -204,7 +205,7 @@ def test_any_bytes_are_scored_or_dead_lettered_with_a_reason_never_raised(
             values[i] = orjson.dumps(
                 {
                     "asset_id": "f-1",
-                    "ts": 1_800_000_000 + i,
+                    "ts": 1_790_000_000 + i,
                     "values": dict(zip(FEATURES, row.tolist(), strict=True)),
                 }
             )

@@ -103,7 +103,7 @@ def test_bad_artifacts_promoted_while_running_are_refused_and_the_old_model_keep
                 f"the refusal of {version}",
             )
             items = [
-                (b"m", reading("m-1", 1_800_000_000 + 100 * n + i, row))
+                (b"m", reading("m-1", 1_790_000_000 + 100 * n + i, row))
                 for i, row in enumerate(normal_rows(rng, 40))
             ]
             positions += produce(bs, topics.input, items)

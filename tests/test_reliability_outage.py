@@ -49,7 +49,7 @@ def _failures(registry) -> float:
 
 def _stream(rng: np.random.Generator, start: int, n: int) -> list[tuple[bytes, bytes]]:
     return [
-        (f"o-{i % 9}".encode(), reading(f"o-{i % 9}", 1_800_000_000 + start + i, row))
+        (f"o-{i % 9}".encode(), reading(f"o-{i % 9}", 1_790_000_000 + start + i, row))
         for i, row in enumerate(normal_rows(rng, n), start=start)
     ]
 
@@ -146,7 +146,7 @@ def test_a_consumer_that_stops_fetching_is_replaced_and_nothing_is_skipped(
 
 def _hot(rng: np.random.Generator, start: int, n: int) -> list[tuple[bytes, bytes]]:
     rows = normal_rows(rng, n) + 12.0
-    return [(b"hot-1", reading("hot-1", 1_800_000_000 + start + i, row)) for i, row in enumerate(rows)]
+    return [(b"hot-1", reading("hot-1", 1_790_000_000 + start + i, row)) for i, row in enumerate(rows)]
 
 
 def _opened(bs: str, topic: str, *, idle_s: float = 0.0) -> list[str]:

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 def _poison(i: int, row: np.ndarray) -> tuple[bytes, str]:
     """The ``i``-th poison record (the kinds rotate) and the DLQ reason it must get."""
     good = dict(zip(FEATURES, map(float, row), strict=True))
-    base = {"asset_id": f"p-{i % 7}", "ts": 1_800_000_000 + i, "values": good}
+    base = {"asset_id": f"p-{i % 7}", "ts": 1_790_000_000 + i, "values": good}
     kinds = [
         (bytes([i % 256]) + b"\xff\xfe binary", "not_json"),
         (b'{"asset_id": "p-1", ', "not_json"),
@@ -70,7 +70,7 @@ def test_twenty_percent_garbage_is_dead_lettered_by_reason_then_a_flood_pauses_c
             value, reason = _poison(i // 5, row)
             expected[len(items)] = reason
         else:
-            value = reading(f"p-{i % 7}", 1_800_000_000 + i, row)
+            value = reading(f"p-{i % 7}", 1_790_000_000 + i, row)
         items.append((f"p-{i % 7}".encode(), value))
     assert len(set(expected.values())) == 9, "every DLQ reason of the record contract is in the mix"
     positions = produce(bs, topics.input, items)

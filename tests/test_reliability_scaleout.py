@@ -52,7 +52,7 @@ def test_three_replicas_share_six_partitions_survive_a_stop_and_a_restart(
             asset = (FAULTY + NORMAL)[i % 12]
             if asset in FAULTY:
                 row = row + 9.0  # far outside normal on every sensor, for the whole test
-            items.append((asset.encode(), reading(asset, 1_800_000_000 + i, row)))
+            items.append((asset.encode(), reading(asset, 1_790_000_000 + i, row)))
         positions.extend(produce(bs, topics.input, items))
         high = {p: max(o for q, o in positions if q == p) + 1 for p, _ in positions}
 

@@ -98,7 +98,7 @@ def test_a_stop_while_the_broker_is_frozen_ends_within_the_grace_committing_only
         thread.start()
         rows = normal(np.random.default_rng(3), 1200)
         records = [
-            (f"a-{i % 7}".encode(), reading(f"a-{i % 7}", 1.8e9 + i, row)) for i, row in enumerate(rows)
+            (f"a-{i % 7}".encode(), reading(f"a-{i % 7}", 1.79e9 + i, row)) for i, row in enumerate(rows)
         ]
         sent = produce(bs, topics.input, records[:300])
         wait_for(

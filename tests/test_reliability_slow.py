@@ -56,7 +56,7 @@ def test_scoring_slower_than_the_poll_interval_adapts_instead_of_looping(
     assert interval_s < 200 * PER_RECORD_S, "a full batch must outlive the poll interval"
     rng = np.random.default_rng(4)
     items = [
-        (f"s-{i % 6}".encode(), reading(f"s-{i % 6}", 1_800_000_000 + i, row))
+        (f"s-{i % 6}".encode(), reading(f"s-{i % 6}", 1_790_000_000 + i, row))
         for i, row in enumerate(normal_rows(rng, 400))
     ]
     with running_daemon(settings, fitted, bs) as (daemon, registry):
