@@ -31,7 +31,6 @@ __all__ = [
     "new_consumer",
     "new_producer",
     "record_lag",
-    "records_waiting",
     "rewind",
 ]
 
@@ -109,20 +108,6 @@ def new_producer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaProducer:
         request_timeout_ms=kafka.request_timeout_ms,
         **client_options(kafka, bootstrap_servers),
     )
-
-
-def records_waiting(
-    consumer: KafkaConsumer, partitions: list[TopicPartition], timeout_ms: int
-) -> dict[TopicPartition, int] | None:
-    """Per partition, how many records the broker holds past ``consumer``'s position (0 for none;
-    partitions without a position left out); None when the broker cannot be asked."""
-    try:
-        ends = consumer.end_offsets(partitions, timeout_ms=timeout_ms)
-        positions = {tp: consumer.position(tp, timeout_ms=timeout_ms) for tp in ends}
-    except KafkaError as exc:
-        log.warning("cannot compare positions with the broker's end offsets: %s", exc)
-        return None
-    return {tp: max(0, ends[tp] - at) for tp, at in positions.items() if at is not None}
 
 
 def rewind(consumer: KafkaConsumer, records: list[Any]) -> None:

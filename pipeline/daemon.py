@@ -36,7 +36,7 @@ from kafka.errors import CommitFailedError, KafkaError
 
 from pipeline.backoff import ThrottledLog
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
-from pipeline.brokerlink import BrokerHealth, new_consumer, record_lag, records_waiting, rewind
+from pipeline.brokerlink import BrokerHealth, new_consumer, record_lag, rewind
 from pipeline.config import Settings
 from pipeline.delivery import Delivery, DeliveryError
 from pipeline.dlqpause import DlqPause
@@ -44,6 +44,7 @@ from pipeline.errors import BrokerUnavailableError
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.poison import process_guarded
+from pipeline.positions import UNMOVED_CHECKS, PositionWatch, positions_waiting
 from pipeline.probes import DaemonProbes
 from pipeline.processing import BatchProcessor
 from pipeline.rebalance import Listener, RebalanceHandling
@@ -96,6 +97,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
         self.dlq_pause = DlqPause(settings.dlq, processor.guard, metrics)
         self._last_records_at = time.monotonic()
+        self.positions = PositionWatch(self.kafka.request_timeout_ms / 1000, last_at=self._last_records_at)
         self.batch_limit = BatchLimit(
             self.kafka.batch_size, budget_s=POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms / 1000
         )
@@ -183,6 +185,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
             self._beat = time.monotonic()
             self._apply_rebalances()
             self.dlq_pause.maybe_resume(self.consumer)
+            self._check_positions()
             if self.reloader is not None:
                 self.reloader.check()
             try:
@@ -232,7 +235,6 @@ class Daemon(RebalanceHandling, DaemonProbes):
 
     def _idle(self) -> None:
         self.health.check(self.consumer)
-        self._check_stall()
         point = self.processor.savepoint()
         messages = self.processor.sweep()
         try:
@@ -249,33 +251,31 @@ class Daemon(RebalanceHandling, DaemonProbes):
             except KafkaError as exc:
                 self.health.failure("commit", exc)
 
-    # -- stalled fetches -------------------------------------------------------------------------------
-    def _check_stall(self) -> None:
-        """Replace the consumer when it gets no records although the broker has some for it; and say
-        the lag of every assigned partition, paused ones too."""
+    # -- where it stands -------------------------------------------------------------------------
+    def _check_positions(self) -> None:
+        """Once a period (:mod:`pipeline.positions`): the lag of every assigned partition, when the
+        daemon was last caught up, and a new consumer when a partition with records waiting stalls."""
         now = time.monotonic()
-        if self._stop.is_set() or now - self._last_records_at < self.kafka.request_timeout_ms / 1000:
+        if self._stop.is_set() or not self.positions.due(now):
             return
-        self._last_records_at = now  # check once per period, not on every idle poll
         assert self.consumer is not None
-        assignment = list(self.consumer.assignment())
-        counts = records_waiting(self.consumer, assignment, self._wait_ms(0.5))
-        if not counts:
+        found = positions_waiting(self.consumer, list(self.consumer.assignment()), self._wait_ms(0.5))
+        if found is None:
             return
-        # Nothing fetched, nothing processed: the lag gauge, set per batch, would freeze (paused by
-        # the DLQ cap, or stalled) while the records pile up.
-        for tp, count in counts.items():
+        for tp, (_, count) in found.items():
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(count)
-        paused = self.consumer.paused()
-        waiting = {tp: count for tp, count in counts.items() if count and tp not in paused}
-        if not waiting:
+        stalled = self.positions.stalled(found, self.consumer.paused(), idle_s=now - self._last_records_at)
+        if stalled is None:
+            self.metrics.caught_up.set(time.time())
+            return
+        if not stalled:
             return
         self.metrics.broker_failures.labels("stalled").inc()
         log.error(
-            "no records for %.0fs although %d are waiting on partitions %s: replacing the Kafka consumer",
-            self.kafka.request_timeout_ms / 1000,
-            sum(waiting.values()),
-            sorted(tp.partition for tp in waiting),
+            "%d records wait on partitions %s, not fetched for %.0fs: replacing the Kafka consumer",
+            sum(stalled.values()),
+            sorted(tp.partition for tp in stalled),
+            min(now - self._last_records_at, self.positions.period_s * UNMOVED_CHECKS),
         )
         self._restart_consumer()
 
@@ -312,6 +312,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
                 continue
             self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))
             self._last_records_at = time.monotonic()
+            self.positions.restart(self._last_records_at)
             return
 
     def _handle(self, records: list[Any]) -> None:

@@ -19,9 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from pipeline.labels import LabelReason
 from pipeline.probes import Probes, serve
 from pipeline.records import DLQ_REASONS
+from pipeline.retrainmetrics import RetrainMetrics
 
 __all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "scrape", "serve_metrics"]
 
@@ -186,6 +186,11 @@ class PipelineMetrics:
             "When the last batch was processed (until the first one: when consumption started).",
             registry=r,
         )
+        self.caught_up = Gauge(
+            "dhag_caught_up_timestamp_seconds",
+            "When the daemon last found no record waiting on a partition it reads (checked once a period).",
+            registry=r,
+        )
         self.last_commit = Gauge(
             "dhag_last_commit_timestamp_seconds", "When offsets were last committed.", registry=r
         )
@@ -292,91 +297,6 @@ class PipelineMetrics:
             with contextlib.suppress(KeyError):  # never set when only a quiet-time sweep touched it
                 self.asset_outside_training_range.remove(asset)
         self._assets -= assets
-
-
-class RetrainMetrics:
-    """The retrainer's metrics on ``registry`` (labels received and dead-lettered, runs, the registry).
-
-    Example
-    -------
-    >>> reg = CollectorRegistry()
-    >>> m = RetrainMetrics(reg)
-    >>> m.set_current_version("v2")
-    >>> m.set_current_version("v3")
-    >>> reg.get_sample_value("dhag_registry_current_info", {"version": "v3"})
-    1.0
-    >>> reg.get_sample_value("dhag_registry_current_info", {"version": "v2"}) is None
-    True
-    """
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-        r = registry
-        self.labels_received = Counter(
-            "dhag_labels_received", "Valid operator labels received, by label.", ["label"], registry=r
-        )
-        self.labels_dlq = Counter(
-            "dhag_labels_dlq", "Operator labels sent to the labels DLQ, by reason.", ["reason"], registry=r
-        )
-        self.alerts_refused = Counter(
-            "dhag_retrain_alert_events_refused",
-            "anomaly-alerts events that break the alert contract, not recorded (logged with the field).",
-            registry=r,
-        )
-        self.labels_pending = Gauge(
-            "dhag_labels_pending", "Labels waiting for the alert they name to be seen.", registry=r
-        )
-        self.runs = Counter(
-            "dhag_retrain_runs",
-            "Retraining runs, by outcome: promoted, rejected, failed.",
-            ["outcome"],
-            registry=r,
-        )
-        self.last_success = Gauge(
-            "dhag_retrain_last_success_timestamp_seconds",
-            "When a retraining run last finished without error (promoted or rejected); before the "
-            "first, when the retrainer first ran on its label store. Kept there across restarts.",
-            registry=r,
-        )
-        self.started = Gauge(
-            "dhag_retrain_started_timestamp_seconds",
-            "When this retrainer process started (its changes count restarts).",
-            registry=r,
-        )
-        self.started.set_to_current_time()
-        self.last_run = Gauge(
-            "dhag_retrain_last_run_timestamp_seconds", "When a retraining run last finished.", registry=r
-        )
-        self.duration = Histogram(
-            "dhag_retrain_duration_seconds",
-            "Duration of a retraining run (data, training, gate).",
-            buckets=(1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0),
-            registry=r,
-        )
-        self.current_info = Gauge(
-            "dhag_registry_current_info",
-            "The registry's current model version (value 1).",
-            ["version"],
-            registry=r,
-        )
-        self._version: str | None = None
-        # Every series exists at 0 from the start, so that rate() and increase() see the first event.
-        for outcome in ("promoted", "rejected", "failed"):
-            self.runs.labels(outcome)
-        for label in ("anomaly", "normal"):
-            self.labels_received.labels(label)
-        for reason in LabelReason:
-            self.labels_dlq.labels(reason.value)
-
-    def set_current_version(self, version: str | None) -> None:
-        """Show ``version`` as the registry's current one (only one series at a time)."""
-        if version == self._version:
-            return
-        if self._version is not None:
-            self.current_info.remove(self._version)
-        if version is not None:
-            self.current_info.labels(version).set(1.0)
-        self._version = version
 
 
 def serve_metrics(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import types
 
 import pytest
@@ -75,7 +76,75 @@ def test_the_lag_of_a_paused_partition_keeps_being_reported_and_is_no_stall(fitt
     daemon.consumer = _PausedConsumer()  # type: ignore[assignment]
     monkeypatch.setattr(daemon, "_restart_consumer", lambda: pytest.fail("a paused partition is no stall"))
     daemon._last_records_at = 0.0  # nothing fetched for longer than the request timeout
-    daemon._check_stall()
+    daemon.positions.last_at = -1e18  # a check is due
+    daemon._check_positions()
     lag = metrics.registry.get_sample_value
     assert lag("dhag_consumer_lag_records", {"topic": "sensor-readings", "partition": "0"}) == 380
     assert lag("dhag_consumer_lag_records", {"topic": "sensor-readings", "partition": "1"}) == 0
+
+
+class _StarvedConsumer(_PausedConsumer):
+    """Partition 0 has records waiting and is never fetched; partition 1 is read on, or caught up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at = {0: 120, 1: 40}
+
+    def paused(self) -> set[TopicPartition]:
+        return set()
+
+    def position(self, tp: TopicPartition, timeout_ms: int) -> int:
+        return self.at[tp.partition]
+
+
+def _daemon(fitted) -> tuple[Daemon, PipelineMetrics]:
+    settings = Settings()
+    metrics = PipelineMetrics(CollectorRegistry())
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:9092"
+    )
+    return daemon, metrics
+
+
+def _check(daemon: Daemon) -> None:
+    daemon._last_records_at = time.monotonic()  # records were fetched just now (from other partitions)
+    daemon.positions.last_at = -1e18
+    daemon._check_positions()
+
+
+def test_a_partition_never_fetched_while_others_are_read_shows_its_lag_and_gets_a_new_consumer(
+    fitted, monkeypatch
+) -> None:
+    # Before, the lag was set only for partitions in a batch, and the stall watch ran only when every
+    # poll came back empty: 380 records waiting on partition 0 showed nowhere, and nothing was done.
+    daemon, metrics = _daemon(fitted)
+    consumer = daemon.consumer = _StarvedConsumer()  # type: ignore[assignment]
+    restarts: list[int] = []
+    monkeypatch.setattr(daemon, "_restart_consumer", lambda: restarts.append(1))
+    lag = metrics.registry.get_sample_value
+    for step in range(2):
+        consumer.ends[TopicPartition("sensor-readings", 1)] += 50
+        consumer.at[1] += 50
+        _check(daemon)
+        assert lag("dhag_consumer_lag_records", {"topic": "sensor-readings", "partition": "0"}) == 380
+        assert restarts == [], step  # a position may stand still for one period (another partition's turn)
+    _check(daemon)
+    assert restarts == [1]
+    assert lag("dhag_broker_failures_total", {"operation": "stalled"}) == 1
+    assert lag("dhag_caught_up_timestamp_seconds") == 0
+
+
+def test_a_replica_whose_partitions_carry_nothing_says_it_is_caught_up(fitted, monkeypatch) -> None:
+    daemon, metrics = _daemon(fitted)
+    consumer = daemon.consumer = _StarvedConsumer()  # type: ignore[assignment]
+    consumer.at = {0: 500, 1: 40}
+    monkeypatch.setattr(daemon, "_restart_consumer", lambda: pytest.fail("caught up is no stall"))
+    before = time.time()
+    _check(daemon)
+    assert metrics.registry.get_sample_value("dhag_caught_up_timestamp_seconds") >= before
+    assert (
+        metrics.registry.get_sample_value(
+            "dhag_consumer_lag_records", {"topic": "sensor-readings", "partition": "0"}
+        )
+        == 0
+    )

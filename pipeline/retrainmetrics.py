@@ -1,0 +1,96 @@
+"""The retrainer's Prometheus metrics (prefix ``dhag_``): labels taken in and dead-lettered, alert events
+refused, runs by outcome, and the registry's current version. :mod:`pipeline.metrics` re-exports it.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from pipeline.labels import LabelReason
+
+__all__ = ["RetrainMetrics"]
+
+
+class RetrainMetrics:
+    """The retrainer's metrics on ``registry`` (labels received and dead-lettered, runs, the registry).
+
+    Example
+    -------
+    >>> reg = CollectorRegistry()
+    >>> m = RetrainMetrics(reg)
+    >>> m.set_current_version("v2")
+    >>> m.set_current_version("v3")
+    >>> reg.get_sample_value("dhag_registry_current_info", {"version": "v3"})
+    1.0
+    >>> reg.get_sample_value("dhag_registry_current_info", {"version": "v2"}) is None
+    True
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        r = registry
+        self.labels_received = Counter(
+            "dhag_labels_received", "Valid operator labels received, by label.", ["label"], registry=r
+        )
+        self.labels_dlq = Counter(
+            "dhag_labels_dlq", "Operator labels sent to the labels DLQ, by reason.", ["reason"], registry=r
+        )
+        self.alerts_refused = Counter(
+            "dhag_retrain_alert_events_refused",
+            "anomaly-alerts events that break the alert contract, not recorded (logged with the field).",
+            registry=r,
+        )
+        self.labels_pending = Gauge(
+            "dhag_labels_pending", "Labels waiting for the alert they name to be seen.", registry=r
+        )
+        self.runs = Counter(
+            "dhag_retrain_runs",
+            "Retraining runs, by outcome: promoted, rejected, failed.",
+            ["outcome"],
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "dhag_retrain_last_success_timestamp_seconds",
+            "When a retraining run last finished without error (promoted or rejected); before the "
+            "first, when the retrainer first ran on its label store. Kept there across restarts.",
+            registry=r,
+        )
+        self.started = Gauge(
+            "dhag_retrain_started_timestamp_seconds",
+            "When this retrainer process started (its changes count restarts).",
+            registry=r,
+        )
+        self.started.set_to_current_time()
+        self.last_run = Gauge(
+            "dhag_retrain_last_run_timestamp_seconds", "When a retraining run last finished.", registry=r
+        )
+        self.duration = Histogram(
+            "dhag_retrain_duration_seconds",
+            "Duration of a retraining run (data, training, gate).",
+            buckets=(1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0),
+            registry=r,
+        )
+        self.current_info = Gauge(
+            "dhag_registry_current_info",
+            "The registry's current model version (value 1).",
+            ["version"],
+            registry=r,
+        )
+        self._version: str | None = None
+        # Every series exists at 0 from the start, so that rate() and increase() see the first event.
+        for outcome in ("promoted", "rejected", "failed"):
+            self.runs.labels(outcome)
+        for label in ("anomaly", "normal"):
+            self.labels_received.labels(label)
+        for reason in LabelReason:
+            self.labels_dlq.labels(reason.value)
+
+    def set_current_version(self, version: str | None) -> None:
+        """Show ``version`` as the registry's current one (only one series at a time)."""
+        if version == self._version:
+            return
+        if self._version is not None:
+            self.current_info.remove(self._version)
+        if version is not None:
+            self.current_info.labels(version).set(1.0)
+        self._version = version
