@@ -96,6 +96,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
         self.delivery = Delivery(self.kafka, bootstrap_servers, self.health, give_up_at=lambda: self._by(0.5))
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
         self.dlq_pause = DlqPause(settings.dlq, processor.guard, metrics)
+        processor.clock = self.dlq_pause.clock
         self._last_records_at = time.monotonic()
         self.positions = PositionWatch(self.kafka.request_timeout_ms / 1000, last_at=self._last_records_at)
         self.batch_limit = BatchLimit(

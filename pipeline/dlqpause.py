@@ -85,6 +85,14 @@ class DlqPause:
         self.guard = guard
         self.metrics = metrics
         self.since: float | None = None
+        self._paused_s = 0.0  # paused time of the pauses that ended
+
+    def clock(self) -> float:
+        """``time.monotonic()`` less the time consumption was paused: the alert hysteresis's clock. An
+        episode open when the pause came stays open through it (its readings are not read, not quiet),
+        and a pause does not count towards forgetting an asset."""
+        now = time.monotonic()
+        return now - self._paused_s - (now - self.since if self.since is not None else 0.0)
 
     @property
     def active(self) -> bool:
@@ -111,6 +119,7 @@ class DlqPause:
         if self.since is None or resume is None or time.monotonic() - self.since < resume:
             return
         consumer.resume(*consumer.paused())
+        self._paused_s += time.monotonic() - self.since
         self.since = None
         self.guard.reset()
         self.metrics.dlq_paused.set(0)

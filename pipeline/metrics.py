@@ -98,6 +98,7 @@ class PipelineMetrics:
         self.registry = registry
         self.asset_limit = asset_limit
         self._assets: set[str] = set()
+        self._unlisted: set[str] = set()  # anomalous assets refused a series
         r = registry
         self.records_consumed = Counter(
             "dhag_records_consumed", "Records polled from the input topic.", registry=r
@@ -241,6 +242,11 @@ class PipelineMetrics:
             ["asset"],
             registry=r,
         )
+        self.assets_anomalous_unlisted = Gauge(
+            "dhag_assets_anomalous_unlisted",
+            "Assets with an open alert but no per-asset series (beyond metrics.asset_limit).",
+            registry=r,
+        )
         self.asset_series_refused = Counter(
             "dhag_asset_series_refused",
             "Per-asset updates not exported because the asset limit was reached.",
@@ -281,8 +287,12 @@ class PipelineMetrics:
         if asset not in self._assets:
             if len(self._assets) >= self.asset_limit:
                 self.asset_series_refused.inc()
+                (self._unlisted.add if anomalous else self._unlisted.discard)(asset)
+                self.assets_anomalous_unlisted.set(len(self._unlisted))
                 return False
             self._assets.add(asset)
+            self._unlisted.discard(asset)
+            self.assets_anomalous_unlisted.set(len(self._unlisted))
         self.asset_score.labels(asset).set(score)
         self.asset_anomalous.labels(asset).set(1.0 if anomalous else 0.0)
         if outside_range is not None:
@@ -297,6 +307,8 @@ class PipelineMetrics:
             with contextlib.suppress(KeyError):  # never set when only a quiet-time sweep touched it
                 self.asset_outside_training_range.remove(asset)
         self._assets -= assets
+        self._unlisted -= assets
+        self.assets_anomalous_unlisted.set(len(self._unlisted))
 
 
 def serve_metrics(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,9 @@ class BatchProcessor:
         )
         self._assets: dict[tuple[str, int], set[str]] = {}
         self.counts = HeldCounts()
+        # The hysteresis's clock: the daemon's stands still while consumption is paused (DlqPause.clock),
+        # so that records not read do not count as quiet time and resolve open episodes.
+        self.clock: Callable[[], float] = time.monotonic
         metrics.set_model(model_version, self.threshold)
 
     # -- savepoints: a batch whose output was not delivered is undone ------------------------------
@@ -165,7 +169,7 @@ class BatchProcessor:
     def process(self, records: Sequence[Any], *, now: float | None = None) -> BatchOutput:
         """Process consumer records (objects with topic, partition, offset, key, value); the caller
         counts them as consumed (:func:`pipeline.poison.process_guarded`), once even if reprocessed."""
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         out = BatchOutput()
         if not records:
             return out
@@ -319,7 +323,13 @@ class BatchProcessor:
                 sensors, values = transition.context or ([], {})
                 messages.append(self._alert_message(transition, sensors, values))
                 self.counts.add(self.metrics.alerts_resolved.labels("quiet_time").inc)
-                self.metrics.set_asset(transition.asset_id, score=transition.score, anomalous=False)
+                # Held like the counts: a resolution not delivered is rolled back, and the asset stays
+                # anomalous on /metrics as it stays open in the tracker.
+                self.counts.add(
+                    partial(
+                        self.metrics.set_asset, transition.asset_id, score=transition.score, anomalous=False
+                    )
+                )
             # An asset silent for quiet_s frees its per-asset series, so a fleet whose ids change over
             # the months keeps exporting its live assets within metrics.asset_limit.
             gone = set(tracker.take_forgotten())
@@ -330,7 +340,7 @@ class BatchProcessor:
 
     def sweep(self, now: float | None = None) -> list[Outgoing]:
         """Quiet-time resolutions due at ``now`` (for idle polls, when no batch arrives)."""
-        return self._resolve_quiet(time.monotonic() if now is None else now)
+        return self._resolve_quiet(self.clock() if now is None else now)
 
     def _publish_scores(
         self, out: BatchOutput, records: Sequence[Any], parsed: Any, good: np.ndarray, scores: list[float]

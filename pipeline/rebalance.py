@@ -170,7 +170,7 @@ class RebalanceHandling:
                 exc,
             )
             return True
-        found, replayed, now = fold.result(), fold.replayed(), time.monotonic()
+        found, replayed, now = fold.result(), fold.replayed(), self.processor.clock()
         topic = self.kafka.topics.input
         carried = sum(
             self.processor.carry_over((topic, p), found.get(p, []), now, replayed.get(p, {})) for p in mine
