@@ -234,11 +234,13 @@ class ModelReloader:
         try:
             version, _path = registry.current(self.settings.registry)
             if version == in_use:
+                self.metrics.model_current_refused.set(0)
                 return False
             model = registry.load_version(self.settings.registry, version, device=self.settings.device)
             candidate = self.processor.prepare_model(model, version)
         except (ModelUnavailableError, DHAGError, RuntimeError, ValueError) as exc:
             self.metrics.model_reloads.labels("failed").inc()
+            self.metrics.model_current_refused.set(1)
             log.error(
                 "model reload refused, %s keeps serving (retried when %s changes again): %s",
                 in_use,
@@ -248,4 +250,5 @@ class ModelReloader:
             return False
         self.processor.swap_model(candidate)
         self.metrics.model_reloads.labels("ok").inc()
+        self.metrics.model_current_refused.set(0)
         return True

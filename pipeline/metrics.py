@@ -201,6 +201,11 @@ class PipelineMetrics:
             "dhag_model_threshold", "The alert threshold of the model in use.", registry=r
         )
         self.model_reloads = Counter("dhag_model_reloads", "Model loads, by result.", ["result"], registry=r)
+        self.model_current_refused = Gauge(
+            "dhag_model_current_refused",
+            "1 while the registry's current version is one this daemon refused (a restart would fail on it).",
+            registry=r,
+        )
         self.drift_detections = Counter(
             "dhag_drift_detections",
             "Drift detected in the anomaly-score stream.",

@@ -139,6 +139,8 @@ def test_a_corrupt_version_is_refused_once_and_the_old_model_keeps_serving(fitte
         assert rig.check_after(3) is False
     assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 1, "retried an unchanged pointer"
     assert not caplog.records
+    # As long as current names the refused version (a restart would exit on it), the gauge says so.
+    assert rig.sample("dhag_model_current_refused") == 1
 
     # A published version is never replaced: the repaired model comes as a new version, and the
     # changed pointer is tried again.
@@ -148,6 +150,7 @@ def test_a_corrupt_version_is_refused_once_and_the_old_model_keeps_serving(fitte
     assert rig.check_after(3) is True
     assert rig.processor.model_version == "v2-fixed"
     assert rig.sample("dhag_model_reloads_total", {"result": "ok"}) == 1
+    assert rig.sample("dhag_model_current_refused") == 0
 
 
 def test_with_a_signing_key_a_version_written_without_it_is_refused(
