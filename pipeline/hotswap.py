@@ -31,6 +31,7 @@ from pipeline.errors import ModelUnavailableError
 from pipeline.features import DERIVED_FEATURES, FEATURE_MEANINGS, PlantFeatures
 from pipeline.metrics import PipelineMetrics
 from pipeline.records import RecordParser
+from pipeline.servable import check_servable
 
 if TYPE_CHECKING:
     from pipeline.processing import BatchProcessor
@@ -168,19 +169,7 @@ def verify_replacement(in_use: ActiveModel, candidate: ActiveModel) -> ActiveMod
             f"use ({in_use.version!r}) reads {sorted(in_use.inputs)}; a different sensor set needs a "
             "restart of the daemon."
         )
-    if not 0.0 <= candidate.threshold <= 1.0:
-        raise ModelUnavailableError(
-            f"Model version {version!r} has threshold {candidate.threshold}; it must be in [0, 1]."
-        )
-    row = np.array([[candidate.means.get(name, 0.0) for name in candidate.features]], dtype=float)
-    try:
-        score = float(candidate.model.decision_function(row)[0])
-    except (DHAGError, RuntimeError, ValueError) as exc:
-        raise ModelUnavailableError(f"Model version {version!r} fails to score: {exc}") from None
-    if not (math.isfinite(score) and 0.0 <= score <= 1.0):
-        raise ModelUnavailableError(
-            f"Model version {version!r} scores its training means as {score}; a score must be in [0, 1]."
-        )
+    check_servable(candidate.model, version)
     return candidate
 
 

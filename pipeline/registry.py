@@ -31,6 +31,7 @@ import dhag
 from dhag import DHAG, ArtifactError
 from dhag.artifact import write_atomic
 from pipeline.errors import CurrentChangedError, ModelUnavailableError
+from pipeline.servable import check_servable
 
 __all__ = [
     "CURRENT",
@@ -252,7 +253,8 @@ def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> 
     """Load and verify one version; raises :class:`ModelUnavailableError` naming the version and the fault.
 
     Beyond dhag's own checks (format version, checksum, consistent weights) the artifact's recorded
-    version must be the one it is filed under, so a copied or renamed file is not served by mistake.
+    version must be the one it is filed under, so a copied or renamed file is not served by mistake,
+    and the model must be servable (:func:`pipeline.servable.check_servable`).
     """
     path = _artifact(Path(registry), version)
     try:
@@ -264,7 +266,7 @@ def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> 
         raise ModelUnavailableError(
             f"Cannot load model version {version!r}: {str(path)!r} records version {recorded!r}."
         )
-    return model
+    return check_servable(model, version)
 
 
 def _recorded_reference_digest(root: Path, version: str) -> str | None:

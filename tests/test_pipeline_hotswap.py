@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 import dhag
 from pipeline import registry
 from pipeline.config import Settings
+from pipeline.errors import ModelUnavailableError
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor
@@ -259,3 +260,28 @@ def test_a_threshold_outside_zero_one_or_a_network_that_scores_nan_is_refused(
     assert "Model version 'v3' scores its training means as nan" in caplog.text
     assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 2
     assert rig.processor.model_version == "v1"
+
+
+def test_promote_rollback_and_start_up_refuse_what_the_hot_swap_refuses(fitted, tmp_path) -> None:
+    # Only the hot swap checked a model's threshold and scores: `models promote` made a model with NaN
+    # weights current, and every daemon started after that served it (scores NaN: no alert, ever).
+    import torch
+
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, _with_threshold(tmp_path, 7.5), "v2", make_current=False)
+    broken = dhag.load_model(tmp_path / "v1.dhag")
+    with torch.no_grad():
+        next(broken.net_.parameters()).fill_(float("nan"))
+    registry.publish(tmp_path, broken, "v3", make_current=False)
+    for version, fault in (("v2", "has threshold 7.5"), ("v3", "scores its training means as nan")):
+        with pytest.raises(ModelUnavailableError, match=fault):
+            registry.promote(tmp_path, version)
+        assert registry.current(tmp_path)[0] == "v1"
+        (tmp_path / "current").write_text(f"{version}\n")  # put there by hand: a start-up refuses it
+        with pytest.raises(ModelUnavailableError, match=fault):
+            registry.load_current(tmp_path)
+        (tmp_path / "current").write_text("v1\n")
+    (tmp_path / registry.HISTORY).write_text('["v3"]\n')
+    with pytest.raises(ModelUnavailableError, match="scores its training means as nan"):
+        registry.rollback(tmp_path)
+    assert registry.current(tmp_path)[0] == "v1"

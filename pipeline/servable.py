@@ -1,0 +1,38 @@
+"""Whether a loaded model can be served: every path that puts a version in service (the daemon's start,
+its hot swap, ``models promote`` and ``rollback``, the retrainer's parent) loads it through
+:func:`pipeline.registry.load_version`, which asks this. A file can pass every artifact check (format,
+checksum, shapes) and still hold NaN weights or a threshold outside [0, 1]: such a model never alerts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dhag import DHAG, DHAGError
+from pipeline.errors import ModelUnavailableError
+
+__all__ = ["check_servable"]
+
+
+def check_servable(model: DHAG, version: str) -> DHAG:
+    """``model`` when its threshold is in [0, 1] and it scores a row of its own training means to a
+    finite score in [0, 1] (which runs preprocessing and every network layer once); else raises
+    :class:`ModelUnavailableError` naming the version and the fault."""
+    threshold = float(model.threshold_)
+    if not (math.isfinite(threshold) and 0.0 <= threshold <= 1.0):
+        raise ModelUnavailableError(
+            f"Model version {version!r} has threshold {threshold}; it must be in [0, 1]."
+        )
+    means = model.preprocessor_.means_
+    row = np.array([[means.get(name, 0.0) for name in model.feature_names_in_]], dtype=float)
+    try:
+        score = float(model.decision_function(row)[0])
+    except (DHAGError, RuntimeError, ValueError) as exc:
+        raise ModelUnavailableError(f"Model version {version!r} fails to score: {exc}") from None
+    if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+        raise ModelUnavailableError(
+            f"Model version {version!r} scores its training means as {score}; a score must be in [0, 1]."
+        )
+    return model
