@@ -19,11 +19,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, Va
 
 from pipeline.configsource import (
     ENV_PREFIX,
+    MergeConflictError,
     child_environment,
     describe_error,
     env_overrides,
+    env_source,
     merge,
-    read_yaml,
+    read_config_file,
     text_setting,
 )
 from pipeline.errors import ConfigError
@@ -366,24 +368,16 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     ...
     pipeline.errors.ConfigError: config error: key 'kafka.batch_size' has value 0; allowed: greater than...
     """
-    data: Any = {}
-    if path is not None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"config error: cannot read {str(path)!r}: {exc.strerror or exc}") from exc
-        try:
-            data = read_yaml(text)
-        except yaml.YAMLError as exc:
-            where = getattr(exc, "problem_mark", None)
-            line = f" at line {where.line + 1}" if where is not None else ""
-            problem = f": {exc.problem}" if getattr(exc, "problem", None) else ""
-            raise ConfigError(f"config error: {str(path)!r} is not valid YAML{line}{problem}") from exc
-        data = {} if data is None else data
-        if not isinstance(data, dict):
-            raise ConfigError(f"config error: {str(path)!r} must hold a mapping at the top level")
+    data = read_config_file(path) if path is not None else {}
     environ = environ or {}
-    data = merge(data, env_overrides(environ, text=lambda key: text_setting(Settings, key)))
+    try:
+        data = merge(data, env_overrides(environ, text=lambda key: text_setting(Settings, key)))
+    except MergeConflictError as exc:
+        variables = env_source(environ, exc.key)
+        raise ConfigError(
+            f"config error: key {'.'.join(exc.key)!r} is {exc.value!r:.60} in {str(path)!r}, but {variables} "
+            "sets keys under it: one of the two is misspelt"
+        ) from None
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -6,9 +6,10 @@ joined by ``__``, each value read as a YAML scalar unless the setting is text) l
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
+from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, SecretStr
@@ -118,8 +119,9 @@ def text_setting(model: type[BaseModel], key: tuple[str, ...]) -> str | None:
 
     >>> from pipeline.config import Settings
     >>> [text_setting(Settings, k) for k in [("kafka", "security", "sasl_plain_password"),
-    ...     ("kafka", "security", "ssl_cafile"), ("kafka", "group_id"), ("kafka", "batch_size")]]
-    ['secret', 'optional', 'text', None]
+    ...     ("kafka", "security", "ssl_cafile"), ("kafka", "group_id"), ("kafka", "batch_size"),
+    ...     ("kafka", "topics", "scores")]]
+    ['secret', 'optional', 'text', None, 'optional']
     """
     annotation: Any = model
     optional = False
@@ -134,6 +136,8 @@ def text_setting(model: type[BaseModel], key: tuple[str, ...]) -> str | None:
         optional = get_origin(annotation) in (Union, UnionType) and len(options) < len(get_args(annotation))
         if get_origin(annotation) in (Union, UnionType) and len(options) == 1:
             annotation = options[0]
+        if get_origin(annotation) is Annotated:  # an optional constrained text: TopicName | None
+            annotation = get_args(annotation)[0]
     if annotation is SecretStr:
         return "secret"
     return ("optional" if optional else "text") if annotation is str else None
@@ -160,14 +164,32 @@ def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     return f"config error: key {key!r} has value {value!r}; allowed: {allowed}{origin}"
 
 
-def merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``override`` laid over it, section by section."""
+class MergeConflictError(ValueError):
+    """An override lays a section over a single value: ``key`` (the dotted path) is one of the two."""
+
+    def __init__(self, key: tuple[str, ...], value: Any) -> None:
+        super().__init__(".".join(key))
+        self.key, self.value = key, value
+
+
+def merge(base: dict[str, Any], override: Mapping[str, Any], _at: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``base`` with ``override`` laid over it, section by section; raises :class:`MergeConflictError`
+    where the override sets keys under what ``base`` holds as a single value (a misspelt variable, or
+    a section the file wrote as a value): silently dropped before.
+
+    >>> merge({"kafka": {"batch_size": 5}}, {"kafka": {"group_id": "g"}})
+    {'kafka': {'batch_size': 5, 'group_id': 'g'}}
+    >>> merge({"kafka": {"batch_size": 5}}, {"kafka": {"batch_size": {"typo": 1}}})
+    Traceback (most recent call last):
+    ...
+    pipeline.configsource.MergeConflictError: kafka.batch_size
+    """
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(dict(out[key]), value)
+            out[key] = merge(dict(out[key]), value, (*_at, key))
         elif isinstance(value, Mapping) and key in out:
-            continue  # the file's value is not a section: leave it for validation to report
+            raise MergeConflictError((*_at, key), out[key])
         else:
             out[key] = value
     return out
@@ -180,6 +202,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):  # what the safe loader itself says of such a key
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    "found unhashable key",
+                    key_node.start_mark,
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
@@ -199,3 +228,26 @@ def read_yaml(text: str) -> Any:
     yaml.constructor.ConstructorError: key 'kafka' appears twice in one mapping...
     """
     return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping of a YAML config file (empty for an empty file); raises :class:`ConfigError` naming
+    the file and the fault: unreadable, not UTF-8, not YAML (duplicate or unhashable keys too), or no
+    mapping at the top level."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config error: cannot read {str(path)!r}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config error: {str(path)!r} is not UTF-8 text (byte {exc.start})") from exc
+    try:
+        data = read_yaml(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = f": {exc.problem}" if getattr(exc, "problem", None) else ""
+        raise ConfigError(f"config error: {str(path)!r} is not valid YAML{line}{problem}") from exc
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"config error: {str(path)!r} must hold a mapping at the top level")
+    return data

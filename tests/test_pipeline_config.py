@@ -148,3 +148,41 @@ def test_a_key_given_twice_in_the_file_stops_start_up_naming_it(tmp_path: Path) 
     path.write_text("kafka:\n  batch_size: 5\nmetrics:\n  port: 0\nkafka:\n  group_id: g\n")
     with pytest.raises(ConfigError, match="not valid YAML at line 5: key 'kafka' appears twice"):
         load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"kafka:\n  batch_size: 5  # d\xe9bit\n", "is not UTF-8 text"),
+        (b"? [a]\n: 1\n", "found unhashable key"),
+    ],
+)
+def test_a_file_that_is_not_utf8_or_has_an_unhashable_key_stops_start_up_with_one_line(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(path, {})
+    assert str(path) in str(info.value)
+
+
+def test_an_override_under_a_single_setting_of_the_file_is_refused_not_dropped(tmp_path: Path) -> None:
+    # With the shipped config.yaml, which sets every key, a misspelt nested variable was dropped
+    # without a word (without a file it was refused).
+    path = tmp_path / "config.yaml"
+    path.write_text("kafka:\n  batch_size: 5\n")
+    environ = {"DHAG_PIPELINE_KAFKA__BATCH_SIZE__TYPO": "1"}
+    with pytest.raises(
+        ConfigError, match="'kafka.batch_size' is 5 in .* DHAG_PIPELINE_KAFKA__BATCH_SIZE__TYPO"
+    ):
+        load_settings(path, environ)
+    repo = Path(__file__).resolve().parent.parent / "config.yaml"
+    with pytest.raises(ConfigError, match="model.registry"):
+        load_settings(repo, {"DHAG_PIPELINE_MODEL__REGISTRY__PATH": "/x"})
+
+
+def test_an_optional_topic_from_the_environment_is_taken_as_written() -> None:
+    settings = load_settings(None, {"DHAG_PIPELINE_KAFKA__TOPICS__SCORES": "2024"})
+    assert settings.kafka.topics.scores == "2024"
+    assert load_settings(None, {"DHAG_PIPELINE_KAFKA__TOPICS__SCORES": "null"}).kafka.topics.scores is None
