@@ -292,6 +292,7 @@ def run_service(settings: Settings) -> int:
 
 
 def _run_service(settings: Settings) -> int:
+    from dhag.exceptions import ParameterError
     from pipeline.broker import EmbeddedBroker
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.daemon import Daemon
@@ -309,12 +310,21 @@ def _run_service(settings: Settings) -> int:
         torch.set_num_threads(settings.model.torch_threads)
     else:
         limit_torch_threads("scoring")
+    if (grace := settings.shutdown_grace_s) <= (wait := settings.kafka.request_timeout_ms / 1000):
+        log.warning(
+            "shutdown_grace_s %gs is not above kafka.request_timeout_ms (%gs): a stop may be forced",
+            grace,
+            wait,
+        )
     try:
         version, model = load_current(settings.model.registry, device=settings.model.device)
     except ModelUnavailableError as exc:
         metrics.model_reloads.labels("failed").inc()
         log.error("%s", exc)
         return EXIT_MODEL
+    except ParameterError as exc:  # the device: "cuda" on a machine without CUDA
+        log.error("config error: model.device: %s", exc)
+        return EXIT_CONFIG
     metrics.model_reloads.labels("ok").inc()
     log.info(
         "model %s loaded (%d sensors, threshold %.4f)",

@@ -153,7 +153,8 @@ class KafkaSettings(_Section):
     session_timeout_ms: int = Field(10_000, ge=1000)
     heartbeat_interval_ms: int = Field(3000, ge=100)
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    request_timeout_ms: int = Field(30_000, ge=1000)
+    # kafka-python's producer refuses a request timeout not below its delivery timeout (120 s) less linger.
+    request_timeout_ms: int = Field(30_000, ge=1000, le=119_000)
     backoff_initial_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(10.0, gt=0)
     unavailable_exit_s: float = Field(120.0, gt=0)
@@ -169,6 +170,11 @@ class KafkaSettings(_Section):
             raise ValueError(
                 f"kafka.heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be below "
                 f"kafka.session_timeout_ms ({self.session_timeout_ms})"
+            )
+        if self.fetch_max_wait_ms >= self.request_timeout_ms:
+            raise ValueError(
+                f"kafka.fetch_max_wait_ms ({self.fetch_max_wait_ms}) must be below "
+                f"kafka.request_timeout_ms ({self.request_timeout_ms})"
             )
         if self.backoff_initial_s > self.backoff_max_s:
             raise ValueError(

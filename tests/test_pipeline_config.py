@@ -186,3 +186,33 @@ def test_an_optional_topic_from_the_environment_is_taken_as_written() -> None:
     settings = load_settings(None, {"DHAG_PIPELINE_KAFKA__TOPICS__SCORES": "2024"})
     assert settings.kafka.topics.scores == "2024"
     assert load_settings(None, {"DHAG_PIPELINE_KAFKA__TOPICS__SCORES": "null"}).kafka.topics.scores is None
+
+
+def test_a_cuda_device_on_a_machine_without_cuda_stops_start_up_naming_the_key(
+    registry: Path, caplog
+) -> None:
+    import torch
+
+    from pipeline.cli import EXIT_CONFIG, _run_service
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    settings = Settings.model_validate({"model": {"registry": str(registry), "device": "cuda:7"}})
+    assert _run_service(settings) == EXIT_CONFIG  # before: a ParameterError traceback, exit 1
+    assert "config error: model.device" in caplog.text and "CUDA is not available" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("kafka", "message"),
+    [
+        ({"request_timeout_ms": 120_000}, "kafka.request_timeout_ms"),
+        (
+            {"fetch_max_wait_ms": 5000, "request_timeout_ms": 2000},
+            "fetch_max_wait_ms \\(5000\\) must be below",
+        ),
+    ],
+)
+def test_kafka_settings_the_clients_would_refuse_stop_start_up(kafka: dict, message: str) -> None:
+    # Before, both passed check-config and then failed at run time as a broker outage: exit 3.
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, {f"DHAG_PIPELINE_KAFKA__{k.upper()}": str(v) for k, v in kafka.items()})
