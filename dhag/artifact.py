@@ -263,9 +263,27 @@ def _read(
             meta = meta | {"signed_with": "previous"}
     try:
         manifest = json.loads(manifest_json)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # also nesting past the limit, a number of 5,000 digits
         raise ArtifactError(f"Model artifact {str(path)!r} has an unreadable manifest: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"Model artifact {str(path)!r} has a manifest that is no JSON object.")
     return manifest, tensors, meta
+
+
+def _check_tensors(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]) -> None:
+    """Raise :class:`ArtifactError` unless ``tensors`` has exactly the names, shapes and dtypes of
+    ``expected`` (a network built on the meta device: its shapes, nothing allocated); loading would
+    otherwise cast an int64 or float16 tensor silently."""
+    if set(expected) != set(tensors):
+        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+        raise ArtifactError(f"weights do not fit the network (missing {missing[:3]}, unexpected {extra[:3]})")
+    for name, want in expected.items():
+        got = tensors[name]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise ArtifactError(
+                f"weight {name!r} is {got.dtype} {tuple(got.shape)}, the network needs {want.dtype} "
+                f"{tuple(want.shape)}"
+            )
 
 
 def sign_artifact(path: str | Path, out: str | Path | None = None) -> Path:
@@ -327,13 +345,21 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         arch = {a: settings[a] for a in DHAG._ARCH}
         # Artifacts written before snapshot ensembles held n_members networks.
         networks = int(manifest.get("networks", settings["n_members"]))
-        net = build_net(networks, lambda: DHAGNet(n_features=len(pre.output_names_), **arch))
+        if not 1 <= networks <= len(tensors):  # each network has weights of its own
+            raise ArtifactError(f"it records {networks} networks for {len(tensors)} weight tensors")
+
+        def make() -> DHAGNet:
+            return DHAGNet(n_features=len(pre.output_names_), **arch)
+
+        with torch.device("meta"):  # the shapes the settings ask for, before any memory is taken
+            _check_tensors(build_net(networks, make).state_dict(), tensors)
+        net = build_net(networks, make)
         net.load_state_dict(tensors, strict=True)
         net.to(dev).eval()
         threshold = float(manifest["threshold"])
     except ArtifactError as exc:
         raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
-    except (KeyError, TypeError, ValueError, RuntimeError, DHAGError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, DHAGError) as exc:
         raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
     model.preprocessor_ = pre
     model.net_ = net

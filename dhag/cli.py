@@ -15,7 +15,7 @@ import numpy as np
 from dhag.artifact import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE, load_model, read_manifest, sign_artifact
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
-from dhag.exceptions import DHAGError
+from dhag.exceptions import ArtifactError, DHAGError
 from dhag.io import read_table
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
@@ -149,9 +149,19 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_sign(args: argparse.Namespace) -> int:
     if args.out is not None and len(args.model) > 1:
         raise DHAGError(f"--out names one file: sign {len(args.model)} models in place, or one at a time")
-    for model in args.model:  # each on its own, atomically: a failure leaves the others signed
-        written = sign_artifact(model, args.out)
+    if not os.environ.get(KEY_VARIABLE):
+        raise DHAGError(f"{KEY_VARIABLE} is not set: there is no key to sign with")
+    failed = []
+    for model in args.model:  # each on its own, atomically: one unreadable file stops no other
+        try:
+            written = sign_artifact(model, args.out)
+        except ArtifactError as exc:
+            print(f"dhag sign: error: not signed: {exc}", file=sys.stderr)
+            failed.append(str(model))
+            continue
         print(f"signed {model} with the key in {KEY_VARIABLE}; wrote {written}")
+    if failed:
+        raise DHAGError(f"{len(failed)} of {len(args.model)} models not signed: {', '.join(failed)}")
     return 0
 
 

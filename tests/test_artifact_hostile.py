@@ -1,0 +1,80 @@
+"""Artifacts that pass their checksum but hold what no DHAG save writes: refused as ArtifactError
+before anything is built, never a traceback of another kind nor gigabytes allocated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+import dhag.artifact
+from dhag import DHAG, ArtifactError, load_model, read_manifest
+
+
+def _parts(fitted: DHAG, tmp_path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    data = fitted.save(tmp_path / "base.dhag").read_bytes()
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    return json.loads(header["__metadata__"]["manifest"]), st_load(data)
+
+
+def _write_raw(path: Path, manifest_json: str, tensors: dict[str, torch.Tensor]) -> Path:
+    """A file whose checksum fits ``manifest_json`` exactly as given (what an editor with the
+    format's description can write)."""
+    header = {
+        "dhag_format": str(dhag.artifact.FORMAT_VERSION),
+        "manifest": manifest_json,
+        "checksum": dhag.artifact._digest(manifest_json, tensors),
+    }
+    path.write_bytes(st_save(tensors, metadata=header))
+    return path
+
+
+@pytest.mark.parametrize(
+    "manifest_json",
+    ['{"a": ' * 100_000 + "1" + "}" * 100_000, '{"threshold": 1' + "0" * 5000 + "}", "[1, 2]", '"text"'],
+    ids=["nested-past-the-recursion-limit", "a-number-of-5000-digits", "a-list", "a-string"],
+)
+def test_a_manifest_no_save_writes_is_an_artifact_error(
+    fitted: DHAG, tmp_path: Path, manifest_json: str
+) -> None:
+    _, tensors = _parts(fitted, tmp_path)
+    path = _write_raw(tmp_path / "odd.dhag", manifest_json, tensors)
+    for read in (load_model, read_manifest):
+        with pytest.raises(ArtifactError, match="manifest"):
+            read(path)
+
+
+def test_a_network_count_past_the_weights_is_refused_before_it_is_built(fitted: DHAG, tmp_path: Path) -> None:
+    # 10**7 networks took 2.7 GB and half a minute before the weights were compared.
+    manifest, tensors = _parts(fitted, tmp_path)
+    path = dhag.artifact.write_artifact(tmp_path / "many.dhag", manifest | {"networks": 10**7}, tensors)
+    with pytest.raises(ArtifactError, match="10000000 networks"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("setting", ["latent_dim", "perturbator_hidden"])
+def test_huge_layer_sizes_are_compared_on_the_meta_device_not_allocated(
+    fitted: DHAG, tmp_path: Path, setting: str
+) -> None:
+    manifest, tensors = _parts(fitted, tmp_path)
+    manifest["settings"][setting] = 10**6
+    path = dhag.artifact.write_artifact(tmp_path / "huge.dhag", manifest, tensors)
+    with pytest.raises(ArtifactError, match="the network needs"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float16, torch.float64])
+def test_weights_of_another_dtype_are_refused_not_cast(
+    fitted: DHAG, tmp_path: Path, dtype: torch.dtype
+) -> None:
+    # An int64 copy loaded (cast silently), passed the hot swap's checks and scored 1.0 on every row.
+    manifest, tensors = _parts(fitted, tmp_path)
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name].to(dtype)
+    path = dhag.artifact.write_artifact(tmp_path / "cast.dhag", manifest, tensors)
+    with pytest.raises(ArtifactError, match=f"weight {name!r} is {dtype}"):
+        load_model(path)
