@@ -26,6 +26,7 @@ import numpy as np
 from dhag import DHAG, DHAGError
 from pipeline import registry
 from pipeline.alertevents import range_side
+from pipeline.backoff import ThrottledLog
 from pipeline.config import ModelSettings, RecordSettings
 from pipeline.errors import ModelUnavailableError
 from pipeline.features import DERIVED_FEATURES, FEATURE_MEANINGS, PlantFeatures
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["ActiveModel", "ModelReloader", "bind_model", "verify_replacement"]
 
 log = logging.getLogger(__name__)
+_THROTTLED = ThrottledLog(log, 60.0)  # a sensor stuck at an absurd value: a line a minute, not per batch
 
 
 @dataclass(frozen=True)
@@ -77,21 +79,24 @@ class ActiveModel:
         chosen = table[rows]
         return chosen[:, :, 0], chosen[:, :, 1]
 
-    def score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scores of the rows of model input, and a mask of those that could not be scored: one batched
-        call when all is well, else row by row, so one bad row costs only itself."""
+    def score(self, matrix: np.ndarray) -> tuple[np.ndarray, dict[int, DHAGError]]:
+        """Scores of the rows of model input, and why each row that could not be scored was refused
+        (row -> the model's error): one batched call when all is well, else row by row, so one bad row
+        costs only itself."""
         try:
-            return self.model.decision_function(matrix), np.zeros(matrix.shape[0], dtype=bool)
-        except DHAGError:
-            log.exception("batched scoring failed; scoring %d records one at a time", matrix.shape[0])
+            return self.model.decision_function(matrix), {}
+        except DHAGError as exc:
+            _THROTTLED.log(
+                "batched", logging.WARNING, "batched scoring refused (%s); scoring row by row", exc
+            )
         scores = np.zeros(matrix.shape[0])
-        failed = np.zeros(matrix.shape[0], dtype=bool)
+        refused: dict[int, DHAGError] = {}
         for j in range(matrix.shape[0]):
             try:
                 scores[j] = self.model.decision_function(matrix[j : j + 1])[0]
-            except DHAGError:
-                failed[j] = True
-        return scores, failed
+            except DHAGError as exc:
+                refused[j] = exc
+        return scores, refused
 
     def outside_training_range(self, matrix: np.ndarray, asset_ids: Sequence[str]) -> np.ndarray:
         """Per row of model input: whether a feature lies beyond the row's training range

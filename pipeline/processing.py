@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from dhag import DHAG
+from dhag.exceptions import InputError
 from pipeline.alertevents import alert_event
 from pipeline.alerts import Trackers, Transition
 from pipeline.backoff import ThrottledLog
@@ -214,12 +215,16 @@ class BatchProcessor:
 
     def _score(self, out: BatchOutput, records: Sequence[Any], parsed: Any, now: float) -> None:
         started = time.perf_counter()
-        scores, failed = self.active.score(parsed.matrix)
+        scores, refused = self.active.score(parsed.matrix)
         self.metrics.scoring_duration.observe(time.perf_counter() - started)
-        for j in np.flatnonzero(failed):
+        failed = np.zeros(scores.shape[0], dtype=bool)
+        for j, exc in refused.items():
+            failed[j] = True
             rec = records[parsed.indices[j]]
-            self._dead_letter(out, rec, SCORING_ERROR, "the model could not score this record")
-            self.counts.add(self.metrics.records_processed.labels("error").inc)
+            self._dead_letter(out, rec, SCORING_ERROR, f"the model could not score this record: {exc}")
+            # A value beyond what the model can standardise is bad data; anything else, the model's fault.
+            outcome = "invalid" if isinstance(exc, InputError) else "error"
+            self.counts.add(self.metrics.records_processed.labels(outcome).inc)
         good = np.flatnonzero(~failed)
         if good.size == 0:
             return

@@ -336,3 +336,24 @@ def test_a_drift_seen_by_an_attempt_that_was_not_delivered_is_counted_when_the_b
     proc.process(recs[3000:], now=2.0)
     proc.release(point)
     assert reg.get_sample_value("dhag_drift_detections_total", {"model_version": "v7"}) >= 1
+
+
+def test_a_value_the_model_cannot_standardise_is_dead_lettered_with_the_models_reason(fitted, caplog) -> None:
+    # The detail said only "could not score", and the record counted as a service error; a traceback
+    # was logged for every batch that held such a record.
+    proc, reg = _processor(fitted)
+    rows = normal(np.random.default_rng(9), 6)
+    huge = orjson.loads(reading("h", 1.0, rows[0]))
+    huge["values"][FEATURES[0]] = 1e300
+    recs = [Rec("in", 0, i, b"h", reading("h", float(i), r)) for i, r in enumerate(rows)]
+    recs.insert(2, Rec("in", 0, 99, b"h", orjson.dumps(huge)))
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            out = proc.process(recs, now=0.0)
+    (dlq,) = [m for m in out.messages if m.topic == "sensor-readings.dlq"]
+    detail = dict(dlq.headers)["dlq.detail"].decode()
+    assert dict(dlq.headers)["dlq.reason"] == b"scoring_error"
+    assert f"Feature {FEATURES[0]!r}" in detail and "too large" in detail
+    assert reg.get_sample_value("dhag_records_processed_total", {"outcome": "invalid"}) == 3
+    assert reg.get_sample_value("dhag_records_processed_total", {"outcome": "error"}) == 0
+    assert caplog.text.count("row by row") <= 1 and "Traceback" not in caplog.text  # a line a minute
