@@ -21,8 +21,10 @@ the retrainer calls before it commits its Kafka offsets.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,12 +124,20 @@ class LabelStore(NormalSample):
                 time.time(),
             ),
         )
-        # Labels of the opening reading that arrived before the alert join it now, as they would have.
-        opened = float(event["opened_at"])
-        self._db.execute(
-            "UPDATE labels SET alert_id = ? WHERE alert_id IS NULL AND asset_id = ? AND ts BETWEEN ? AND ?",
-            (alert_id, str(event["asset_id"]), opened - _TS_TOLERANCE_S, opened + _TS_TOLERANCE_S),
-        )
+        # Labels of the opening reading that arrived before the alert join it now, as they would have,
+        # with the whole reading the alert holds (a label may copy only the sensors its operator read).
+        opened, asset = float(event["opened_at"]), str(event["asset_id"])
+        joining = self._db.execute(
+            "SELECT id, values_json FROM labels"
+            " WHERE alert_id IS NULL AND asset_id = ? AND ts BETWEEN ? AND ?",
+            (asset, opened - _TS_TOLERANCE_S, opened + _TS_TOLERANCE_S),
+        ).fetchall()
+        whole = event.get("values") or {}
+        for label_id, values in joining:
+            self._db.execute(
+                "UPDATE labels SET alert_id = ?, values_json = ? WHERE id = ?",
+                (alert_id, json.dumps(json.loads(values) | whole), label_id),
+            )
         return new
 
     def has_alert(self, alert_id: str) -> bool:
@@ -184,10 +194,11 @@ class LabelStore(NormalSample):
             assert label.asset_id is not None and label.values is not None
             alert_id = self.find_alert(label.asset_id, label.ts)
             asset_id, ts, values = label.asset_id, label.ts, label.values
+            if alert_id is not None:  # the alert holds the whole reading; the label may copy a part
+                values = label.values | self.alert(alert_id)["values"]  # type: ignore[index]
         received = time.time() if received_at is None else received_at
-        # The newest label counts. A label by reading without labelled_at says only when the reading
-        # was taken, long before any label of it: it ranks by when it arrived instead, so a correction
-        # sent that way is not outranked by an earlier verdict sent by alert.
+        # The label that arrived last counts (latest_labels), whatever time an operator's console put
+        # on it. ``given_at`` is kept for the history: when the operator says it was given.
         given = label.given_at if label.by_alert or label.labelled_at is not None else received
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO labels (alert_id, asset_id, ts, values_json, label, operator, note,"
@@ -208,23 +219,23 @@ class LabelStore(NormalSample):
         return cursor.rowcount == 1
 
     def history(self, alert_id: str) -> list[dict[str, Any]]:
-        """Every label of an alert, oldest first (by the time given, then arrival)."""
+        """Every label of an alert, oldest first (:func:`in_label_order`; the last is the one that counts)."""
         rows = self._db.execute(
-            "SELECT id, label, operator, note, given_at, received_at FROM labels WHERE alert_id = ?"
-            " ORDER BY given_at, id",
+            "SELECT id, label, operator, note, given_at, received_at, source FROM labels WHERE alert_id = ?",
             (alert_id,),
         ).fetchall()
         keys = ("id", "label", "operator", "note", "given_at", "received_at")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        return [dict(zip(keys, row[:6], strict=True)) for row in in_label_order(rows, given=4, source=6)]
 
     def latest_labels(self) -> list[LabelledReading]:
         """The label that counts per alert (or per reading without an alert), ordered by reading time."""
         rows = self._db.execute(
-            "SELECT id, alert_id, asset_id, ts, values_json, label, operator, given_at FROM labels"
-            " ORDER BY given_at, id"
+            "SELECT id, alert_id, asset_id, ts, values_json, label, operator, given_at, source FROM labels"
         ).fetchall()
         latest: dict[str, LabelledReading] = {}
-        for label_id, alert_id, asset_id, ts, values, label, operator, given_at in rows:
+        for label_id, alert_id, asset_id, ts, values, label, operator, given_at, _ in in_label_order(
+            rows, given=7, source=8
+        ):
             key = f"alert:{alert_id}" if alert_id is not None else f"reading:{asset_id}@{ts!r}"
             latest[key] = LabelledReading(
                 key,
@@ -268,7 +279,9 @@ class LabelStore(NormalSample):
 
     def pending(self) -> list[PendingLabel]:
         """Labels waiting for their alert, oldest first."""
-        rows = self._db.execute("SELECT source, alert_id, raw, first_seen FROM pending ORDER BY first_seen")
+        rows = self._db.execute(
+            "SELECT source, alert_id, raw, first_seen FROM pending ORDER BY first_seen, rowid"
+        )
         return [PendingLabel(s, a, bytes(r), float(f)) for s, a, r, f in rows.fetchall()]
 
     def drop_pending(self, source: str) -> None:
@@ -314,3 +327,26 @@ class LabelStore(NormalSample):
 
 def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def in_label_order(rows: Sequence[Sequence[Any]], *, given: int, source: int) -> list[Sequence[Any]]:
+    """Label rows oldest first, so that the last of an alert is the label that counts.
+
+    Labels of one Kafka partition (labels sent by alert id share one: they are keyed by it) keep the
+    order they were written in, whatever time each operator's console put on them: a label ranks no
+    earlier than the one before it in its partition. Labels of different partitions (one by alert, one
+    by reading, keyed by asset) rank by the time given, so an older verdict read late does not win.
+
+    >>> rows = [(1, 1000.0, "labels/0/5"), (2, 880.0, "labels/0/6"), (3, 950.0, "labels/1/0")]
+    >>> [r[0] for r in in_label_order(rows, given=1, source=2)]  # 2 came after 1 on a clock 2 min slow
+    [3, 1, 2]
+    """
+    places = [Source.parse(row[source]) for row in rows]
+    walk = sorted(zip(places, rows, strict=True), key=lambda pr: (pr[0].topic, pr[0].partition, pr[0].offset))
+    ranked, floor = [], {}
+    for seq, (place, row) in enumerate(walk):
+        partition = (place.topic, place.partition)
+        rank = max(float(row[given]), floor.get(partition, -math.inf))
+        floor[partition] = rank
+        ranked.append((rank, seq, row))
+    return [row for _, _, row in sorted(ranked, key=lambda item: item[:2])]

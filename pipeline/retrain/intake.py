@@ -76,7 +76,8 @@ class Intake:
                 except LabelError as exc:  # valid when it came, not since a setting changed (a size limit)
                     self._dead_letter(producer, item, exc.reason, exc.detail)
                     continue
-                self.store.add_label(label, Source.parse(item.source))
+                # It ranks by when it came, not when its alert did (the label that came last counts).
+                self.store.add_label(label, Source.parse(item.source), received_at=item.first_seen)
                 self.store.drop_pending(item.source)
             elif min(now - item.first_seen, ticks - self._watched[item.source]) >= self.cfg.label_retry_s:
                 detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"

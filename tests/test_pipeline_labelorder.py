@@ -1,0 +1,65 @@
+"""Which label of an alert counts, and what a label by reading trains on (no broker needed)."""
+
+from __future__ import annotations
+
+import orjson
+
+from pipeline.labels import Label, parse_label
+from pipeline.labelstore import LabelStore, Source
+from pipeline.retrain.training import FeatureMap
+
+
+def _alert(alert_id: str, opened_at: float) -> dict:
+    return {
+        "alert_id": alert_id,
+        "asset_id": "p1",
+        "state": "open",
+        "opened_at": opened_at,
+        "ts": opened_at,
+        "score": 0.9,
+        "threshold": 0.5,
+        "model_version": "v1",
+        "values": {"x": 1.0, "y": 2.0, "z": 3.0},
+    }
+
+
+def _label(**fields: object) -> Label:
+    return parse_label(orjson.dumps({"operator": "kim", "ts": 100.0} | fields))
+
+
+def test_a_later_label_of_the_same_partition_counts_whatever_its_consoles_clock_says() -> None:
+    # Before, labels ranked by the time each console put on them: a rejection sent 30 s after a
+    # confirmation, from a console whose clock ran 2 minutes slow, lost to it for good.
+    store = LabelStore(":memory:")
+    store.add_alert(_alert("a1", 1000.0))
+    store.add_label(_label(alert_id="a1", label="anomaly", operator="ann", ts=5000.0), Source("labels", 0, 5))
+    store.add_label(_label(alert_id="a1", label="normal", operator="bob", ts=4910.0), Source("labels", 0, 6))
+    [latest] = store.latest_labels()
+    assert (latest.operator, latest.y) == ("bob", 0)
+    assert [h["operator"] for h in store.history("a1")] == ["ann", "bob"]
+    # Replayed out of order (a retrainer catching up reads partitions in any order): the same verdict.
+    again = LabelStore(":memory:")
+    again.add_alert(_alert("a1", 1000.0))
+    again.add_label(_label(alert_id="a1", label="normal", operator="bob", ts=4910.0), Source("labels", 0, 6))
+    again.add_label(_label(alert_id="a1", label="anomaly", operator="ann", ts=5000.0), Source("labels", 0, 5))
+    assert again.latest_labels()[0].operator == "bob"
+
+
+def test_a_label_by_reading_that_copies_part_of_it_trains_on_the_alerts_whole_reading() -> None:
+    # Confirmed by alert id, then labelled by reading with only the sensor the operator looked at: the
+    # partial copy became the label that counted, and its row was dropped from training, unreported.
+    features = FeatureMap(["x", "y", "z"], None)
+    for alert_first in (True, False):
+        store = LabelStore(":memory:")
+        if alert_first:
+            store.add_alert(_alert("a1", 1000.0))
+        store.add_label(
+            _label(asset_id="p1", ts=1000.0, values={"z": 3.0}, label="anomaly", labelled_at=1200.0),
+            Source("labels", 1, 0),
+        )
+        if not alert_first:
+            store.add_alert(_alert("a1", 1000.0))
+        [latest] = store.latest_labels()
+        assert latest.alert_id == "a1" and latest.values == {"x": 1.0, "y": 2.0, "z": 3.0}, alert_first
+        X, kept = features.matrix([(latest.asset_id, latest.values)])
+        assert kept.tolist() == [True] and X.tolist() == [[1.0, 2.0, 3.0]]
