@@ -182,6 +182,12 @@ class PipelineMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.started = Gauge(
+            "dhag_daemon_started_timestamp_seconds",
+            "When this daemon process started (its changes count restarts).",
+            registry=r,
+        )
+        self.started.set_to_current_time()
         self.last_processed = Gauge(
             "dhag_last_processed_timestamp_seconds",
             "When the last batch was processed (until the first one: when consumption started).",
