@@ -55,6 +55,12 @@ class RetrainMetrics:
             "first, when the retrainer first ran on its label store. Kept there across restarts.",
             registry=r,
         )
+        self.last_promotion = Gauge(
+            "dhag_retrain_last_promotion_timestamp_seconds",
+            "When a retraining run last promoted its candidate; before the first, when the retrainer "
+            "first ran on its label store. Kept there across restarts.",
+            registry=r,
+        )
         self.started = Gauge(
             "dhag_retrain_started_timestamp_seconds",
             "When this retrainer process started (its changes count restarts).",

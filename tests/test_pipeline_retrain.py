@@ -327,14 +327,17 @@ def test_the_last_success_outlives_a_restart_and_counts_from_the_first_start_bef
     clock[0] = 50_000.0  # restarted, still no success: it counts from the first start
     _, metrics = _retrainer(registry, store, clock, max_far_increase=1.0, max_recall_drop=1.0)
     assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") == 10_000.0
+    assert metrics.get_sample_value("dhag_retrain_last_promotion_timestamp_seconds") == 10_000.0
     retrainer, _ = _retrainer(registry, store, clock, max_far_increase=1.0, max_recall_drop=1.0)
     store.add_readings(_readings(normal(np.random.default_rng(6), 600), 0.0), keep=10_000)
     before = time.time()
-    assert retrainer.start_run("labels").result(timeout=60) is not None
+    result = retrainer.start_run("labels").result(timeout=60)
+    assert result is not None and result.outcome == "promoted"
     retrainer._finish_run()
     store.commit()
     _, metrics = _retrainer(registry, store, clock)  # restarted after a success
     assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") >= before
+    assert metrics.get_sample_value("dhag_retrain_last_promotion_timestamp_seconds") >= before
     assert metrics.get_sample_value("dhag_retrain_started_timestamp_seconds") >= before
 
 

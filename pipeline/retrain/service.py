@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 _LAST_RUN = "last_run_at"
 _LAST_LABEL = "last_run_label_id"
 _LAST_SUCCESS = "last_success_at"
+_LAST_PROMOTION = "last_promotion_at"
 _RELOAD_CHECK_S = 5.0
 _PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this plus metadata_max_age_ms
 
@@ -90,6 +91,7 @@ class Retrainer(Intake, Probed):
         self._beat = time.monotonic()  # the loop's last poll (its liveness)
         # Across restarts, for DhagRetrainingStale: the last success, or else this store's first run.
         metrics.last_success.set(float(store.setdefault_state(_LAST_SUCCESS, repr(clock()))))
+        metrics.last_promotion.set(float(store.setdefault_state(_LAST_PROMOTION, repr(clock()))))
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current poll (a running training gets half the grace period)."""
@@ -235,6 +237,8 @@ class Retrainer(Intake, Probed):
         self.metrics.runs.labels(result.outcome).inc()
         self.metrics.last_run.set(time.time())
         self.metrics.last_success.set(time.time())
+        if result.outcome == "promoted":
+            self.metrics.last_promotion.set(time.time())
         self.metrics.duration.observe(time.perf_counter() - started)
         return result
 
@@ -249,6 +253,8 @@ class Retrainer(Intake, Probed):
         if result is not None:
             self.last_result = result
             self.store.set_state(_LAST_SUCCESS, repr(time.time()))
+            if result.outcome == "promoted":
+                self.store.set_state(_LAST_PROMOTION, repr(time.time()))
         if failed or result is not None:
             self.store.set_state(_LAST_LABEL, str(self._training_label_id))
         self._training = None
