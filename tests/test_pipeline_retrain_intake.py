@@ -123,3 +123,23 @@ def test_a_pending_label_that_no_longer_passes_is_dead_lettered_not_raised(tmp_p
     assert (key, raw, reason) == (b"a1", label, LabelReason.OVERSIZED)
     assert pending is not None and pending.startswith("labels/0/3#")
     assert "256" in detail and store.latest_labels() == []
+
+
+def test_a_damaged_label_store_stops_the_retrainer_with_its_own_code_and_one_line(
+    tmp_path: Path, caplog
+) -> None:
+    # Before: an sqlite3 traceback and exit 1, which the runbook read as a failed run.
+    from pipeline.config import Settings
+    from pipeline.retrain.command import EXIT_STORE, run_retrain
+
+    store = tmp_path / "labels.sqlite"
+    store.write_bytes(b"not a database, whatever it was" * 100)
+    settings = Settings.model_validate(
+        {
+            "model": {"registry": str(tmp_path)},
+            "retrain": {"label_store": str(store)},
+            "metrics": {"enabled": False},
+        }
+    )
+    assert run_retrain(settings, once=True) == EXIT_STORE
+    assert f"the label store {store} cannot be used: file is not a database" in caplog.text

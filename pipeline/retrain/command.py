@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import fcntl
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +21,10 @@ from prometheus_client import CollectorRegistry
 from pipeline.config import Settings
 from pipeline.errors import BrokerUnavailableError, ConfigError
 
-__all__ = ["EXIT_BUSY", "add_arguments", "label_store_path", "only_retrainer", "run_retrain"]
+__all__ = ["EXIT_BUSY", "EXIT_STORE", "add_arguments", "label_store_path", "only_retrainer", "run_retrain"]
 
 EXIT_BUSY = 5
+EXIT_STORE = 6  # the label store cannot be read or written: corrupt, or its volume full
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,17 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
         if not alone:
             log.error("another retrainer holds the label store %s; one retrainer per store", path)
             return EXIT_BUSY
-        return stoppable_at_startup(lambda: _run_retrain(settings, once=once), "reading any label", log)
+        try:
+            return stoppable_at_startup(lambda: _run_retrain(settings, once=once), "reading any label", log)
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "database or disk is full"
+            log.error(
+                "the label store %s cannot be used: %s. A full volume needs space (by default it holds the "
+                "model registry too); a damaged store, a restore from a backup, or a move aside and the "
+                "retrainer group's offsets reset to the earliest (the topics give back what they retain)",
+                path,
+                exc,
+            )
+            return EXIT_STORE
 
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
