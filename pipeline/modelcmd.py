@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from pipeline.config import Settings
@@ -58,6 +59,8 @@ def _summary(metrics: object) -> str:
 def _list(root: str, out: TextIO) -> int:
     from pipeline import registry
 
+    if not Path(root).is_dir():  # a misspelt --registry or model.registry: say so, do not list "nothing"
+        raise ModelUnavailableError(f"there is no registry folder {root!r}")
     infos = registry.list_models(root)
     try:
         registry.current(root)
@@ -108,6 +111,8 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO)
     from pipeline.features import INPUT_SENSORS
     from pipeline.plantmodel import history_reference, read_history, train_plant_model
 
+    if args.version is not None:  # refused before the training, not after it
+        registry.check_new_version(root, args.version)
     try:
         history = read_history(args.history)
     except (OSError, ValueError) as exc:  # missing, unreadable, or not CSV / Parquet

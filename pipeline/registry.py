@@ -85,6 +85,14 @@ class ModelInfo:
         return out
 
 
+def check_new_version(registry: str | Path, version: str) -> None:
+    """Raise ``ValueError`` unless ``version`` is a valid name not yet taken in ``registry``."""
+    if (Path(registry) / f"{_check_version(version)}{_SUFFIX}").exists():
+        raise ValueError(
+            f"version {version!r} already exists in {registry}; a published version is never replaced"
+        )
+
+
 def _check_version(version: str) -> str:
     if not _VERSION.fullmatch(version):
         raise ValueError(
@@ -92,10 +100,6 @@ def _check_version(version: str) -> str:
             f"a letter or digit. Got {version!r} instead."
         )
     return version
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    write_atomic(path, text.encode("utf-8"))
 
 
 @contextmanager
@@ -139,8 +143,8 @@ def _switch(root: Path, version: str, *, remember_previous: bool) -> None:
     past = history(root)
     if remember_previous and previous is not None and previous != version:
         past = (past + [previous])[-_HISTORY_LIMIT:]
-        _write_atomic(root / HISTORY, json.dumps(past) + "\n")
-    _write_atomic(root / CURRENT, version + "\n")
+        write_atomic(root / HISTORY, (json.dumps(past) + "\n").encode())
+    write_atomic(root / CURRENT, (version + "\n").encode())
 
 
 def publish(
@@ -176,11 +180,7 @@ def publish(
             while (root / f"{version}{_SUFFIX}").exists():
                 n += 1
                 version = f"{base}-{n}"
-        _check_version(version)
-        if (root / f"{version}{_SUFFIX}").exists():
-            raise ValueError(
-                f"version {version!r} already exists in {root}; a published version is never replaced"
-            )
+        check_new_version(root, version)
         if parent is None:
             parent = _read_pointer(root)
         registry_fields = {
@@ -231,7 +231,7 @@ def current(registry: str | Path) -> tuple[str, Path]:
     except FileNotFoundError:
         raise ModelUnavailableError(
             f"No model in the registry {str(root)!r}: {str(pointer)!r} does not exist. Publish one with "
-            "pipeline.registry.publish(registry, model), which writes <version>.dhag and 'current'."
+            "'dhag-pipeline models train --history FILE' (in Kubernetes, from the toolbox pod)."
         ) from None
     except OSError as exc:
         raise ModelUnavailableError(f"Cannot read {str(pointer)!r}: {exc.strerror or exc}") from None
@@ -356,7 +356,7 @@ def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, 
         # current first: cut short after it, the history still ends with the version now current,
         # which the next rollback skips (above); the other way round lost the target from the history.
         _switch(root, target, remember_previous=False)
-        _write_atomic(root / HISTORY, json.dumps(past[:-1]) + "\n")
+        write_atomic(root / HISTORY, (json.dumps(past[:-1]) + "\n").encode())
     return present, target
 
 

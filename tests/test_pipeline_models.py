@@ -107,14 +107,14 @@ def test_a_rollback_cut_short_at_either_write_loses_no_version(
     # history while current stayed, so a retry went two versions back and v2 lost its prune protection.
     for version in ("v1", "v2", "v3"):
         registry.publish(tmp_path, fitted, version)
-    real = registry._write_atomic
+    real = registry.write_atomic
 
-    def cut_short(path: Path, text: str) -> None:
+    def cut_short(path: Path, data: bytes) -> Path:
         if path.name == fails:
             raise OSError(28, "No space left on device")
-        real(path, text)
+        return real(path, data)
 
-    monkeypatch.setattr(registry, "_write_atomic", cut_short)
+    monkeypatch.setattr(registry, "write_atomic", cut_short)
     with pytest.raises(OSError, match="No space"):
         registry.rollback(tmp_path)
     monkeypatch.undo()
@@ -251,3 +251,17 @@ def test_models_train_fills_an_empty_registry_from_a_history_file(tmp_path: Path
     pd.read_csv(history).drop(columns="flow_m3h").to_csv(tmp_path / "bad.csv", index=False)
     assert main([*base, "train", str(tmp_path / "bad.csv")]) == 2
     assert "lacks the column(s) flow_m3h" in capsys.readouterr().err
+
+
+def test_a_missing_registry_and_a_taken_or_bad_version_are_refused_before_any_work(
+    fitted, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # `models list` on a misspelt registry said "no models" and exited 0; `models train --version`
+    # trained for up to the whole time budget before it refused a taken or invalid name.
+    assert main(["models", "--registry", str(tmp_path / "nope"), "list"]) == 2
+    assert "there is no registry folder" in capsys.readouterr().err
+    registry.publish(tmp_path, fitted, "v1")
+    monkeypatch.setattr("pipeline.plantmodel.read_history", lambda path: pytest.fail("trained anyway"))
+    for version, message in (("v1", "already exists"), ("../x", "A model version must be")):
+        assert main(["models", "--registry", str(tmp_path), "train", "h.csv", "--version", version]) == 2
+        assert message in capsys.readouterr().err
