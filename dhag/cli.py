@@ -69,9 +69,7 @@ def _kept(training: dict) -> str:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     if args.explain < 0:
-        raise SystemExit(
-            f"dhag score: --explain must be 0 (none) or a count of features. Got {args.explain}."
-        )
+        raise DHAGError(f"--explain must be 0 (none) or a count of features. Got {args.explain}.")
     model = load_model(args.model, device=args.device)
     frame, _ = read_table(args.data, text_columns=model.preprocessor_.categorical)
     scores = model.decision_function(frame)

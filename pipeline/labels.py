@@ -178,7 +178,8 @@ class Label(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
-_TYPE_ERRORS = ("_type", "_parsing", "literal_error", "dict_type", "model_type")
+# A label of the right type but not one of the allowed words ("maybe", "Anomaly") is a bad value.
+_TYPE_ERRORS = ("_type", "_parsing", "dict_type", "model_type")
 
 
 def parse_label(raw: bytes | None, *, max_bytes: int = 16_384) -> Label:
@@ -189,14 +190,14 @@ def parse_label(raw: bytes | None, *, max_bytes: int = 16_384) -> Label:
     >>> parse_label(b'{"alert_id": "a1", "label": "maybe", "operator": "kim", "ts": 5}')
     Traceback (most recent call last):
     ...
-    pipeline.labels.LabelError: wrong_type: label: Input should be 'anomaly' or 'normal' (got 'maybe')
+    pipeline.labels.LabelError: bad_value: label: Input should be 'anomaly' or 'normal' (got 'maybe')
     """
     if raw is None:
         raise LabelError(LabelReason.NOT_JSON, "the message has no value")
     if len(raw) > max_bytes:
         raise LabelError(LabelReason.OVERSIZED, f"{len(raw)} bytes, more than {max_bytes}")
     try:
-        data = orjson.loads(raw)
+        data = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))  # a byte-order mark, as in sensor records
     except orjson.JSONDecodeError as exc:
         raise LabelError(LabelReason.NOT_JSON, str(exc)[:200]) from None
     if not isinstance(data, dict):
@@ -209,7 +210,9 @@ def parse_label(raw: bytes | None, *, max_bytes: int = 16_384) -> Label:
         kind = first["type"]
         if kind == "missing":
             reason = LabelReason.MISSING_FIELD
-        elif any(kind.endswith(t) or kind == t for t in _TYPE_ERRORS):
+        elif any(kind.endswith(t) or kind == t for t in _TYPE_ERRORS) or (
+            kind == "literal_error" and not isinstance(first["input"], str)
+        ):
             reason = LabelReason.WRONG_TYPE
         else:
             reason = LabelReason.BAD_VALUE

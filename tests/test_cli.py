@@ -90,6 +90,12 @@ def test_score_writes_scores_flags_and_explanations(files, model_path: Path) -> 
     assert flagged["top_features"].str.count(";").eq(1).all()  # two features named per flagged row
 
 
+def test_a_negative_explain_count_is_bad_input_exit_2(files, model_path: Path, capsys) -> None:
+    argv = ["score", "--model", str(model_path), "--data", str(files["test"]), "--explain", "-1"]
+    assert main(argv) == 2  # was a SystemExit with a message: exit 1
+    assert "--explain must be 0 (none) or a count of features" in capsys.readouterr().err
+
+
 def test_score_reads_npz_like_csv(files, model_path: Path, capsys) -> None:
     assert main(["score", "--model", str(model_path), "--data", str(files["npz"])]) == 0
     from_npz = pd.read_csv(io.StringIO(capsys.readouterr().out))

@@ -38,9 +38,10 @@ def _label(**fields: object) -> Label:
         (b'{"alert_id": "a1", "operator": "kim", "ts": 1}', LabelReason.MISSING_FIELD, "label"),
         (
             b'{"alert_id": "a1", "label": "maybe", "operator": "kim", "ts": 1}',
-            LabelReason.WRONG_TYPE,
+            LabelReason.BAD_VALUE,
             "label",
         ),
+        (b'{"alert_id": "a1", "label": 1, "operator": "kim", "ts": 1}', LabelReason.WRONG_TYPE, "label"),
         (
             b'{"alert_id": "a1", "label": "normal", "operator": "  ", "ts": 1}',
             LabelReason.BAD_VALUE,
@@ -347,3 +348,8 @@ def test_a_fault_confirmed_by_its_reading_leaves_the_normal_sample() -> None:
     store.add_label(_label(asset_id="p1", ts=20.0, values={"x": 0.0}, label="normal"), Source("labels", 0, 1))
     times = [t for _, t, _ in store.normal_sample(margin_s=30.0)]
     assert times == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 140.0, 150.0, 160.0, 170.0, 180.0, 190.0]
+
+
+def test_a_label_with_a_byte_order_mark_is_read_as_a_sensor_record_with_one_is() -> None:
+    raw = b'\xef\xbb\xbf{"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 1}'
+    assert parse_label(raw).label == "normal"  # before: not_json

@@ -106,8 +106,8 @@ def test_the_retrainer_dead_letters_bad_labels_and_joins_or_expires_pending_ones
         )
         retrainer.catch_up(timeout_s=30)
         dlq = read_topic(bootstrap, t.labels_dlq, count=2, timeout_s=20)
-        assert sorted(dict(m.headers)["dlq.reason"] for m in dlq) == [b"not_json", b"wrong_type"]
-        wrong = next(m for m in dlq if dict(m.headers)["dlq.reason"] == b"wrong_type")
+        assert sorted(dict(m.headers)["dlq.reason"] for m in dlq) == [b"bad_value", b"not_json"]
+        wrong = next(m for m in dlq if dict(m.headers)["dlq.reason"] == b"bad_value")
         assert b"label" in dict(wrong.headers)["dlq.detail"]
         assert orjson.loads(wrong.value)["label"] == "maybe"  # the original bytes
         assert dict(wrong.headers)["dlq.source.topic"] == t.labels.encode()
