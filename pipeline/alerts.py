@@ -290,8 +290,8 @@ class AlertTracker:
         (None, 'open')
         >>> [tr.asset_id for tr in t.sweep(now=30)], len(t)
         ([], 2)
-        >>> [tr.resolved_by for tr in t.sweep(now=60)], len(t)  # "a" forgotten, "b" resolved
-        (['quiet_time'], 1)
+        >>> [tr.resolved_by for tr in t.sweep(now=60)], len(t)  # "a" forgotten, "b" resolved: it fell silent
+        (['silence'], 1)
         >>> t.sweep(now=61), len(t)
         ([], 0)
         """
@@ -299,10 +299,9 @@ class AlertTracker:
         for asset_id, state in self._assets.items():
             episode = state.episode
             if episode is not None and now - state.last_over_at >= self.quiet_s:
-                self._touch(asset_id)
-                out.append(
-                    self._resolve(asset_id, state, episode.last_ts, episode.last_score, None, "quiet_time")
-                )
+                self._touch(asset_id)  # "silence": not one reading for quiet_s, which is no sign of recovery
+                cause = "silence" if now - state.last_seen_at >= self.quiet_s else "quiet_time"
+                out.append(self._resolve(asset_id, state, episode.last_ts, episode.last_score, None, cause))
             elif episode is None and now - state.last_seen_at >= self.quiet_s:
                 idle.append(asset_id)
         for asset_id in idle:

@@ -49,6 +49,7 @@ class Episode:
     model_version: str
     top_sensors: list[str]
     resolved_at: float | None = None
+    resolved_by: str | None = None  # normal_scores, quiet_time, or silence (no reading came)
     #: Top sensors whose value lay beyond the model's training range when the alert opened, and on
     #: which side (``above`` or ``below``).
     outside_training_range: dict[str, str] = field(default_factory=dict)
@@ -79,6 +80,7 @@ class Episode:
             "state": self.state,
             "opened_at": self.opened_at,
             "resolved_at": self.resolved_at,
+            "resolved_by": self.resolved_by,
             "score": self.score,
             "model_version": self.model_version,
             "top_sensors": self.top_sensors,
@@ -158,6 +160,7 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
                 )
             if event.get("state") == "resolved":
                 episodes[alert_id].resolved_at = float(event["ts"])
+                episodes[alert_id].resolved_by = event.get("resolved_by")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             continue  # not an alert event; the topic's producer is the daemon
     for msg in _read_topic(bootstrap, settings.kafka.topics.labels, options):
@@ -220,8 +223,9 @@ def run_alerts(
     for e in chosen:
         label = e.label
         verdict = f"{label['label']} ({label['operator']})" if label else "-"
+        state = e.state + ("-by-silence" if e.resolved_by == "silence" else "")  # no sign of recovery
         rows.append(
-            (e.alert_id, e.asset_id, e.state, _when(e.opened_at), f"{e.score:.3f}", e.model_version,
+            (e.alert_id, e.asset_id, state, _when(e.opened_at), f"{e.score:.3f}", e.model_version,
              ",".join(e.sensor_tags()) or "-", verdict)
         )  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

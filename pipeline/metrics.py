@@ -276,7 +276,7 @@ class PipelineMetrics:
             self.model_reloads.labels(result)
         for operation in BROKER_OPERATIONS:
             self.broker_failures.labels(operation)
-        for cause in ("normal_scores", "quiet_time"):
+        for cause in ("normal_scores", "quiet_time", "silence"):
             self.alerts_resolved.labels(cause)
 
     def set_model(self, version: str, threshold: float, *, previous: str | None = None) -> None:

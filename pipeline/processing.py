@@ -327,7 +327,9 @@ class BatchProcessor:
             for transition in tracker.sweep(now):
                 sensors, values = transition.context or ([], {})
                 messages.append(self._alert_message(transition, sensors, values))
-                self.counts.add(self.metrics.alerts_resolved.labels("quiet_time").inc)
+                self.counts.add(
+                    self.metrics.alerts_resolved.labels(transition.resolved_by or "quiet_time").inc
+                )
                 # Held like the counts: a resolution not delivered is rolled back, and the asset stays
                 # anomalous on /metrics as it stays open in the tracker.
                 self.counts.add(

@@ -147,7 +147,7 @@ def test_a_quiet_time_resolution_whose_delivery_failed_is_sent_on_the_next_idle_
     states = [state for state, _ in _events(delivery)]
     assert states == ["open", "resolved"]
     assert delivery.calls == 3  # the open, the failed resolution, the resolution again
-    assert _count(daemon, "dhag_alerts_resolved_total", {"resolved_by": "quiet_time"}) == 1
+    assert _count(daemon, "dhag_alerts_resolved_total", {"resolved_by": "silence"}) == 1
 
 
 def test_an_episode_opened_by_a_batch_that_raised_opens_again_when_it_is_processed_record_by_record(

@@ -62,9 +62,18 @@ def test_quiet_time_resolves_an_asset_that_went_silent() -> None:
     assert (resolved.kind, resolved.alert_id, resolved.resolved_by) == (
         "resolved",
         opened.alert_id,
-        "quiet_time",
+        "silence",  # not one reading for quiet_s: told apart from a quiet time with normal readings
     )
     assert not tracker.is_open("a")
+
+
+def test_a_slow_asset_whose_readings_stay_under_the_threshold_resolves_by_quiet_time() -> None:
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=100, quiet_s=30)
+    tracker.observe("a", True, 0.9, 5.0, now=100.0, seed="s")
+    for t in (110.0, 120.0, 125.0):  # one reading every few seconds, too few to resolve by count
+        assert tracker.observe("a", False, 0.1, t, now=t, seed=f"s{t}") is None
+    (resolved,) = tracker.sweep(now=130.0)
+    assert resolved.resolved_by == "quiet_time"
 
 
 def test_alert_ids_depend_on_the_opening_position_only() -> None:

@@ -118,7 +118,7 @@ def test_a_carried_episode_of_an_asset_that_stays_silent_resolves_after_the_quie
     tracker.adopt(episode, now=100.0)
     assert tracker.sweep(now=159.0) == []  # the quiet time counts from the carry-over, not the open
     (resolved,) = tracker.sweep(now=160.0)
-    assert (resolved.alert_id, resolved.resolved_by, resolved.ts) == ("a1", "quiet_time", 10.0)
+    assert (resolved.alert_id, resolved.resolved_by, resolved.ts) == ("a1", "silence", 10.0)
 
 
 def test_an_asset_with_state_keeps_it_and_a_rollback_undoes_a_carry_over() -> None:

@@ -40,7 +40,7 @@ def test_a_resolved_event_names_the_last_record_its_episode_accounted_for() -> N
     tracker.observe("p1", True, 0.9, 4.0, now=3, seed="in/0/20", offset=20)
     tracker.observe("p1", False, 0.1, 5.0, now=4, seed="in/0/21", offset=21)
     (quiet,) = tracker.sweep(now=100)
-    assert (quiet.source, quiet.last_source, quiet.resolved_by) == ("in/0/20", "in/0/21", "quiet_time")
+    assert (quiet.source, quiet.last_source, quiet.resolved_by) == ("in/0/20", "in/0/21", "silence")
 
 
 def test_the_fold_keeps_each_assets_last_resolved_record_of_its_partitions() -> None:
@@ -91,7 +91,7 @@ def test_records_at_old_offsets_but_later_times_are_new_and_raise_their_fault() 
     assert resolved is not None and resolved.alert_id == "a1"  # the new topic's normal record counts
 
 
-@pytest.mark.parametrize("resolved_by", ["normal_scores", "quiet_time"])
+@pytest.mark.parametrize("resolved_by", ["normal_scores", "silence"])
 def test_a_fault_opened_and_resolved_after_the_last_commit_is_not_raised_again(
     fitted, monkeypatch, resolved_by
 ) -> None:
@@ -104,7 +104,7 @@ def test_a_fault_opened_and_resolved_after_the_last_commit_is_not_raised_again(
     records = fault + after
     first, delivered, _ = _daemon(fitted, records, quiet_s=60)
     first._handle(records)
-    if resolved_by == "quiet_time":  # the asset went silent in the fault
+    if resolved_by == "silence":  # the asset went silent in the fault
         delivered.deliver(first.processor.sweep(now=1e12))
     said = _alerts(delivered)
     assert [(e["state"], e.get("resolved_by", resolved_by)) for e in said] == [
@@ -112,7 +112,7 @@ def test_a_fault_opened_and_resolved_after_the_last_commit_is_not_raised_again(
         ("resolved", resolved_by),
     ]
     # resolve_after 3: the third normal record; or the last of the fault, before the asset went quiet
-    assert said[1]["last_source"] == {"normal_scores": "in/0/18", "quiet_time": "in/0/15"}[resolved_by]
+    assert said[1]["last_source"] == {"normal_scores": "in/0/18", "silence": "in/0/15"}[resolved_by]
     monkeypatch.setattr(
         "pipeline.rebalance.read_alert_events", lambda *a, on_event, **k: _hand(said, on_event)
     )

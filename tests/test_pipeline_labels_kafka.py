@@ -179,6 +179,14 @@ def test_alerts_and_label_commands_against_the_broker(
             (b"p1", _alert("a1", "p1", 1_795_947_300.0)),
             (b"p1", _alert("a1", "p1", 1_795_947_300.0, state="resolved", ts=1_795_947_400.0)),
             (b"p2", _alert("a2", "p2", 1_795_947_500.0, side="above")),
+            (b"p3", _alert("a3", "p3", 1_795_947_000.0)),
+            (
+                b"p3",
+                orjson.dumps(
+                    orjson.loads(_alert("a3", "p3", 1_795_947_000.0, state="resolved"))
+                    | {"resolved_by": "silence"}
+                ),
+            ),
         ],
     )
     config = ["--config", _config(settings, tmp_path), "--bootstrap", bootstrap]
@@ -186,7 +194,11 @@ def test_alerts_and_label_commands_against_the_broker(
     assert main(["alerts", *config]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["ALERT_ID", "ASSET", "STATE"]
-    assert [line.split()[:3] for line in lines[1:]] == [["a2", "p2", "open"], ["a1", "p1", "resolved"]]
+    assert [line.split()[:3] for line in lines[1:]] == [
+        ["a2", "p2", "open"],
+        ["a1", "p1", "resolved"],
+        ["a3", "p3", "resolved-by-silence"],  # its asset sent nothing: no sign of recovery
+    ]
     assert "2026-11-29T10:15:00Z" in lines[2] and "flow_total" in lines[2]
     # A top sensor beyond the model's training range is marked, with the side.
     assert "flow_total (above history)" in lines[1] and "history" not in lines[2]

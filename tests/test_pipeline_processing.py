@@ -113,7 +113,7 @@ def test_quiet_time_sweep_resolves_with_the_opening_context(fitted) -> None:
     assert proc.sweep(now=5.0) == []
     (msg,) = proc.sweep(now=11.0)
     event = orjson.loads(msg.value)
-    assert (event["state"], event["resolved_by"]) == ("resolved", "quiet_time")
+    assert (event["state"], event["resolved_by"]) == ("resolved", "silence")
     assert event["top_sensors"] and event["values"]
 
 
