@@ -69,10 +69,12 @@ class Delivery:
             self._flush(self.producer)
         except KafkaError as exc:
             raise DeliveryError(f"producing {len(messages)} messages failed: {exc}") from exc
-        failed = [f for f in futures if f.failed()]
+        failed = [(m.topic, f) for m, f in zip(messages, futures, strict=True) if f.failed()]
         if failed:
-            first = failed[0].exception
-            raise DeliveryError(f"{len(failed)} of {len(messages)} messages not acknowledged: {first}")
+            topics, first = ", ".join(sorted({t for t, _ in failed})), failed[0][1].exception
+            raise DeliveryError(
+                f"{len(failed)} of {len(messages)} messages to {topics} not acknowledged: {first}"
+            )
         self.health.success()
 
     def _flush(self, producer: KafkaProducer) -> None:
