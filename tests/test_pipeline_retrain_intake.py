@@ -143,3 +143,14 @@ def test_a_damaged_label_store_stops_the_retrainer_with_its_own_code_and_one_lin
     )
     assert run_retrain(settings, once=True) == EXIT_STORE
     assert f"the label store {store} cannot be used: file is not a database" in caplog.text
+
+
+def test_a_misspelt_registry_stops_the_retrainer_creating_nothing(tmp_path: Path, caplog) -> None:
+    from pipeline.config import Settings
+    from pipeline.retrain.command import run_retrain
+
+    missing = tmp_path / "regsitry" / "models"
+    settings = Settings.model_validate({"model": {"registry": str(missing)}, "metrics": {"enabled": False}})
+    assert run_retrain(settings, once=True) == 4  # before: the folders and a label store appeared there
+    assert not (tmp_path / "regsitry").exists()
+    assert f"there is no registry folder {missing}" in caplog.text

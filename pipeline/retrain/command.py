@@ -61,8 +61,14 @@ def only_retrainer(store: Path) -> Iterator[bool]:
 
 def run_retrain(settings: Settings, *, once: bool) -> int:
     """Start the broker (if embedded), metrics and the retrainer; returns the exit code."""
-    from pipeline.cli import stoppable_at_startup
+    from pipeline.cli import EXIT_MODEL, stoppable_at_startup
 
+    if not Path(settings.model.registry).is_dir():  # a misspelt path: create nothing there
+        log.error(
+            "there is no registry folder %s (model.registry); the retrainer needs its current model",
+            settings.model.registry,
+        )
+        return EXIT_MODEL
     path = label_store_path(settings)
     with only_retrainer(path) as alone:
         if not alone:
