@@ -185,7 +185,15 @@ def train_candidate(
     normal_rows = [(a, v) for a, _, v in data.reference_train + data.normal_train]
     normal_rows += [(r.asset_id, r.values) for r in rejected] * settings.rejected_weight
     X_normal, kept_normal = fmap.matrix(normal_rows)
-    X_known, _ = fmap.matrix([(r.asset_id, r.values) for r in confirmed])
+    X_known, kept_known = fmap.matrix([(r.asset_id, r.values) for r in confirmed])
+    if left_out := [r.alert_id or r.key for r, ok in zip(confirmed, kept_known, strict=True) if not ok]:
+        log.warning(  # a reading imputed by the daemon, or a label by reading that copied part of one
+            "%d of %d confirmed anomalies left out of training: their readings lack a sensor the model "
+            "reads (%s)",
+            len(left_out),
+            len(confirmed),
+            ", ".join(left_out[:5]),
+        )
     if len(X_normal) < settings.min_normal_rows:
         raise NotEnoughDataError(
             f"{len(X_normal)} normal training rows, fewer than retrain.min_normal_rows "
