@@ -228,8 +228,9 @@ def test_sigterm_during_start_up_exits_0_at_once(
     )
     try:
         lines: list[str] = []
-        # Wait until it is retrying the unreachable cluster, i.e. well inside start-up.
-        while not any("retrying" in line for line in lines):
+        # Wait until it serves its metrics and asks the unreachable cluster for its topics (a call that
+        # blocks for up to ten seconds before the first "retrying"), i.e. well inside start-up.
+        while not any("metrics on http" in line for line in lines):
             line = proc.stderr.readline()
             assert line, f"exited early: {''.join(lines)}"
             lines.append(line)
