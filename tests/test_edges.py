@@ -166,7 +166,6 @@ def test_a_header_only_file_scores_to_a_header_only_file(paths, capsys) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["score", "--model", "{model}", "--data", "{root}/rows.csv", "--explain", "-1"], "--explain"),
         (["bench", "speed", "--threads", "0"], "--threads must be at least 1"),
         (["bench", "table2", "--datasets", "thyroid,nosuch"], "unknown --datasets ['nosuch']"),
         (["bench", "table2", "--detectors", "dhag,lof"], "unknown --detectors ['lof']"),
