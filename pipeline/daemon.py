@@ -44,7 +44,7 @@ from pipeline.errors import BrokerUnavailableError
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.poison import process_guarded
-from pipeline.positions import UNMOVED_CHECKS, PositionWatch, positions_waiting
+from pipeline.positions import PositionWatch, caught_up, positions_waiting, stalled
 from pipeline.probes import DaemonProbes
 from pipeline.processing import BatchProcessor
 from pipeline.rebalance import Listener, RebalanceHandling
@@ -186,7 +186,6 @@ class Daemon(RebalanceHandling, DaemonProbes):
             self._beat = time.monotonic()
             self._apply_rebalances()
             self.dlq_pause.maybe_resume(self.consumer)
-            self._check_positions()
             if self.reloader is not None:
                 self.reloader.check()
             try:
@@ -217,6 +216,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
             elapsed = time.perf_counter() - started
             self.metrics.batch_duration.observe(elapsed)
             self._adapt_batch_limit(len(records), elapsed)
+            self._check_positions()
 
     def _adapt_batch_limit(self, records: int, seconds: float) -> None:
         """Fit the next poll's size to the measured cost per record (see :class:`BatchLimit`)."""
@@ -236,6 +236,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
 
     def _idle(self) -> None:
         self.health.check(self.consumer)
+        self._check_positions(idle=True)
         point = self.processor.savepoint()
         messages = self.processor.sweep()
         try:
@@ -253,30 +254,32 @@ class Daemon(RebalanceHandling, DaemonProbes):
                 self.health.failure("commit", exc)
 
     # -- where it stands -------------------------------------------------------------------------
-    def _check_positions(self) -> None:
-        """Once a period (:mod:`pipeline.positions`): the lag of every assigned partition, when the
-        daemon was last caught up, and a new consumer when a partition with records waiting stalls."""
+    def _check_positions(self, *, idle: bool = False) -> None:
+        """Once a period (:mod:`pipeline.positions`): the lag of every assigned partition and when the
+        daemon was last caught up; after an empty poll (``idle``), a new consumer when records wait on
+        a partition it reads and nothing at all was fetched for the period."""
         now = time.monotonic()
         if self._stop.is_set() or not self.positions.due(now):
             return
         assert self.consumer is not None
-        found = positions_waiting(self.consumer, list(self.consumer.assignment()), self._wait_ms(0.5))
+        assignment = set(self.consumer.assignment())
+        found = positions_waiting(self.consumer, list(assignment), self._wait_ms(0.5))
         if found is None:
             return
         for tp, (_, count) in found.items():
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(count)
-        stalled = self.positions.stalled(found, self.consumer.paused(), idle_s=now - self._last_records_at)
-        if stalled is None:
+        if caught_up(found, assignment):
             self.metrics.caught_up.set(time.time())
             return
-        if not stalled:
+        waiting = stalled(found, self.consumer.paused())
+        if not (idle and waiting and now - self._last_records_at >= self.positions.period_s):
             return
         self.metrics.broker_failures.labels("stalled").inc()
         log.error(
-            "%d records wait on partitions %s, not fetched for %.0fs: replacing the Kafka consumer",
-            sum(stalled.values()),
-            sorted(tp.partition for tp in stalled),
-            min(now - self._last_records_at, self.positions.period_s * UNMOVED_CHECKS),
+            "no records for %.0fs although %d are waiting on partitions %s: replacing the Kafka consumer",
+            now - self._last_records_at,
+            sum(waiting.values()),
+            sorted(tp.partition for tp in waiting),
         )
         self._restart_consumer()
 
@@ -313,7 +316,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
                 continue
             self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))
             self._last_records_at = time.monotonic()
-            self.positions.restart(self._last_records_at)
+            self.positions.last_at = self._last_records_at  # the next look a period on
             return
 
     def _handle(self, records: list[Any]) -> None:

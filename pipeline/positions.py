@@ -1,30 +1,30 @@
 """The daemon's periodic look at where it stands against the broker, whether records come or not.
 
 Once per ``kafka.request_timeout_ms`` the daemon compares its position on every assigned partition
-with the broker's end offset. That gives three things a per-batch view cannot:
+with the broker's end offset. That gives what a per-batch view cannot:
 
 * the lag of every assigned partition, paused or starved ones too (a batch sets it only for the
   partitions it holds, so one partition never fetched showed no lag at all);
-* whether it is caught up: nothing waits on any partition it reads. A replica whose partitions carry
-  no records (more partitions than keyed assets) processes nothing and is still healthy;
-* stalled partitions, which it answers by replacing its consumer: records wait on a partition it
-  reads, and either nothing at all was fetched for a whole period, or that partition's position has
-  not moved over two periods while others were read.
+* whether it is caught up: it holds partitions, knows its position on each, and nothing waits on
+  any. A replica whose partitions carry no records (more partitions than keyed assets) processes
+  nothing and is still healthy;
+* a stall, which it answers by replacing its consumer: records wait on a partition it reads, yet the
+  consumer fetched nothing at all for a whole period. Only a look after an empty poll decides this:
+  kafka-python hands out one partition's fetched records before the next one's, so while it works
+  through a backlog a partition may keep its position for minutes, and a slow batch is no stall.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-__all__ = ["PositionWatch", "positions_waiting"]
+__all__ = ["PositionWatch", "caught_up", "positions_waiting", "stalled"]
 
 log = logging.getLogger("pipeline.daemon")
-
-UNMOVED_CHECKS = 2
 
 
 def positions_waiting(
@@ -43,25 +43,19 @@ def positions_waiting(
 
 @dataclass
 class PositionWatch:
-    """When the next look is due, and how many looks each waiting partition's position stood still.
+    """When the next look is due.
 
     Example
     -------
-    >>> watch = PositionWatch(period_s=30.0)
     >>> tp = TopicPartition("in", 0)
-    >>> watch.stalled({tp: (100, 5)}, paused=set(), idle_s=1.0)  # records wait: not caught up
-    {}
-    >>> watch.stalled({tp: (100, 9)}, paused=set(), idle_s=1.0)  # still at 100 after one look
-    {}
-    >>> watch.stalled({tp: (100, 12)}, paused=set(), idle_s=1.0)  # and after two
-    {TopicPartition(topic='in', partition=0): 12}
-    >>> watch.stalled({tp: (140, 0)}, paused=set(), idle_s=1.0) is None  # caught up
-    True
+    >>> caught_up({tp: (140, 0)}, {tp}), caught_up({tp: (100, 5)}, {tp}), caught_up({}, set())
+    (True, False, False)
+    >>> stalled({tp: (100, 12)}, paused=set()), stalled({tp: (100, 12)}, paused={tp})
+    ({TopicPartition(topic='in', partition=0): 12}, {})
     """
 
     period_s: float
     last_at: float = -1e18
-    _unmoved: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
 
     def due(self, now: float) -> bool:
         """True (and the next look set a period ahead) when a period passed since the last look."""
@@ -70,24 +64,14 @@ class PositionWatch:
         self.last_at = now
         return True
 
-    def restart(self, now: float) -> None:
-        """Forget what was seen (a new consumer) and look again a period after ``now``."""
-        self._unmoved.clear()
-        self.last_at = now
 
-    def stalled(
-        self, found: dict[TopicPartition, tuple[int, int]], paused: set[TopicPartition], idle_s: float
-    ) -> dict[TopicPartition, int] | None:
-        """From one look: None when nothing waits on a partition being read (caught up); else the
-        stalled partitions with their waiting records (empty when none is stalled). ``idle_s``: how
-        long ago the consumer last fetched any record."""
-        waiting = {tp: pos_count for tp, pos_count in found.items() if pos_count[1] and tp not in paused}
-        before, self._unmoved = self._unmoved, {}
-        for tp, (position, _) in waiting.items():
-            prev = before.get(tp)
-            self._unmoved[tp] = (position, prev[1] + 1 if prev is not None and prev[0] == position else 0)
-        if not waiting:
-            return None
-        if idle_s >= self.period_s:
-            return {tp: count for tp, (_, count) in waiting.items()}
-        return {tp: waiting[tp][1] for tp, (_, still) in self._unmoved.items() if still >= UNMOVED_CHECKS}
+def caught_up(found: dict[TopicPartition, tuple[int, int]], assignment: set[TopicPartition]) -> bool:
+    """Whether the daemon holds partitions, knows its position on every one, and nothing waits."""
+    return bool(assignment) and set(found) >= assignment and not any(count for _, count in found.values())
+
+
+def stalled(
+    found: dict[TopicPartition, tuple[int, int]], paused: set[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The partitions being read (not paused) with records waiting, and how many."""
+    return {tp: count for tp, (_, count) in found.items() if count and tp not in paused}

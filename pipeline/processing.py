@@ -161,9 +161,9 @@ class BatchProcessor:
         carried = [e for e in episodes if tracker.adopt(e, now=now)]
         for asset_id, (offset, ts) in replayed.items():
             tracker.replayed(asset_id, offset, ts=ts, now=now)
-        for episode in carried:
-            if self.metrics.set_asset(episode.asset_id, score=episode.score, anomalous=True):
-                self._assets.setdefault(tp, set()).add(episode.asset_id)
+        for episode in carried:  # remembered listed or not: an unlisted one counts while anomalous
+            self.metrics.set_asset(episode.asset_id, score=episode.score, anomalous=True)
+            self._assets.setdefault(tp, set()).add(episode.asset_id)
         return len(carried)
 
     # -- the batch -------------------------------------------------------------------------------
@@ -263,9 +263,13 @@ class BatchProcessor:
         self._publish_transitions(out, transitions, parsed)
         for asset, (score, tp, outside) in last_score.items():
             anomalous = self.trackers.of(tp).is_open(asset)
-            # Only assets with series are remembered (to drop them with their partition): the asset
-            # limit bounds this memory as it bounds the series.
-            if self.metrics.set_asset(asset, score=score, anomalous=anomalous, outside_range=outside):
+            # Assets with series are remembered (to drop them with their partition), and anomalous ones
+            # beyond the asset limit (dhag_assets_anomalous_unlisted counts them until then): the limit
+            # and the open episodes bound this memory.
+            if (
+                self.metrics.set_asset(asset, score=score, anomalous=anomalous, outside_range=outside)
+                or anomalous
+            ):
                 self._assets.setdefault(tp, set()).add(asset)
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)

@@ -101,3 +101,19 @@ def test_an_abnormal_asset_beyond_the_series_limit_is_counted_for_its_page(limit
     assert unlisted() == 1
     m.forget_assets({"far-2"})
     assert unlisted() == 0
+
+
+def test_an_unlisted_abnormal_asset_stops_counting_when_its_partition_goes(fitted) -> None:
+    # Only listed assets were remembered per partition: after a revocation the gauge kept counting an
+    # asset this replica no longer owned, and DhagAssetsAnomalousUnlisted paged until a restart.
+    settings = Settings.model_validate({"alerts": {"open_after": 2, "window": 3, "resolve_after": 100}})
+    reg = CollectorRegistry()
+    proc = BatchProcessor(settings, fitted, "v1", PipelineMetrics(reg, asset_limit=1))
+    bad = normal(np.random.default_rng(2), 1)[0] + np.array([9.0, 0, 0, 0])
+    recs = [
+        Rec("in", 0, i, a.encode(), reading(a, float(i), bad)) for i, a in enumerate(["a", "b", "a", "b"])
+    ]
+    proc.process(recs, now=0.0)
+    assert reg.get_sample_value("dhag_assets_anomalous_unlisted") == 1
+    proc.drop_partitions([("in", 0)])
+    assert reg.get_sample_value("dhag_assets_anomalous_unlisted") == 0
