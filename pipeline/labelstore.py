@@ -136,7 +136,7 @@ class LabelStore(NormalSample):
         for label_id, values in joining:
             self._db.execute(
                 "UPDATE labels SET alert_id = ?, values_json = ? WHERE id = ?",
-                (alert_id, json.dumps(json.loads(values) | whole), label_id),
+                (alert_id, json.dumps(whole | json.loads(values)), label_id),
             )
         return new
 
@@ -195,7 +195,7 @@ class LabelStore(NormalSample):
             alert_id = self.find_alert(label.asset_id, label.ts)
             asset_id, ts, values = label.asset_id, label.ts, label.values
             if alert_id is not None:  # the alert holds the whole reading; the label may copy a part
-                values = label.values | self.alert(alert_id)["values"]  # type: ignore[index]
+                values = self.alert(alert_id)["values"] | label.values  # type: ignore[index]
         received = time.time() if received_at is None else received_at
         # The label that arrived last counts (latest_labels), whatever time an operator's console put
         # on it. ``given_at`` is kept for the history: when the operator says it was given.
@@ -225,17 +225,18 @@ class LabelStore(NormalSample):
             (alert_id,),
         ).fetchall()
         keys = ("id", "label", "operator", "note", "given_at", "received_at")
-        return [dict(zip(keys, row[:6], strict=True)) for row in in_label_order(rows, given=4, source=6)]
+        ordered = in_label_order(rows, given=4, received=5, label_id=0, source=6)
+        return [dict(zip(keys, row[:6], strict=True)) for row in ordered]
 
     def latest_labels(self) -> list[LabelledReading]:
         """The label that counts per alert (or per reading without an alert), ordered by reading time."""
         rows = self._db.execute(
-            "SELECT id, alert_id, asset_id, ts, values_json, label, operator, given_at, source FROM labels"
+            "SELECT id, alert_id, asset_id, ts, values_json, label, operator, given_at, source, received_at"
+            " FROM labels"
         ).fetchall()
         latest: dict[str, LabelledReading] = {}
-        for label_id, alert_id, asset_id, ts, values, label, operator, given_at, _ in in_label_order(
-            rows, given=7, source=8
-        ):
+        ordered = in_label_order(rows, given=7, received=9, label_id=0, source=8)
+        for label_id, alert_id, asset_id, ts, values, label, operator, given_at, _, _ in ordered:
             key = f"alert:{alert_id}" if alert_id is not None else f"reading:{asset_id}@{ts!r}"
             latest[key] = LabelledReading(
                 key,
@@ -329,22 +330,30 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def in_label_order(rows: Sequence[Sequence[Any]], *, given: int, source: int) -> list[Sequence[Any]]:
+def in_label_order(
+    rows: Sequence[Sequence[Any]], *, given: int, received: int, label_id: int, source: int
+) -> list[Sequence[Any]]:
     """Label rows oldest first, so that the last of an alert is the label that counts.
 
     Labels of one Kafka partition (labels sent by alert id share one: they are keyed by it) keep the
-    order they were written in, whatever time each operator's console put on them: a label ranks no
-    earlier than the one before it in its partition. Labels of different partitions (one by alert, one
-    by reading, keyed by asset) rank by the time given, so an older verdict read late does not win.
+    order they came in, whatever time each operator's console put on them: a label ranks no earlier
+    than the one that came before it in its partition. The retrainer reads a partition in offset order,
+    and a recreated topic's labels come after the old topic's, whose offsets they may repeat. Labels of
+    different partitions (one by alert, one by reading, keyed by asset) rank by the time given, so an
+    older verdict read late does not win.
 
-    >>> rows = [(1, 1000.0, "labels/0/5"), (2, 880.0, "labels/0/6"), (3, 950.0, "labels/1/0")]
-    >>> [r[0] for r in in_label_order(rows, given=1, source=2)]  # 2 came after 1 on a clock 2 min slow
+    >>> rows = [(1, 1000.0, 1.0, "labels/0/5"), (2, 880.0, 2.0, "labels/0/6"), (3, 950.0, 2.0, "labels/1/0")]
+    >>> [r[0] for r in in_label_order(rows, given=1, received=2, label_id=0, source=3)]
     [3, 1, 2]
     """
     places = [Source.parse(row[source]) for row in rows]
-    walk = sorted(zip(places, rows, strict=True), key=lambda pr: (pr[0].topic, pr[0].partition, pr[0].offset))
+
+    def came(pair: tuple[Source, Sequence[Any]]) -> tuple[Any, ...]:
+        place, row = pair
+        return place.topic, place.partition, float(row[received]), int(row[label_id])
+
     ranked, floor = [], {}
-    for seq, (place, row) in enumerate(walk):
+    for seq, (place, row) in enumerate(sorted(zip(places, rows, strict=True), key=came)):
         partition = (place.topic, place.partition)
         rank = max(float(row[given]), floor.get(partition, -math.inf))
         floor[partition] = rank

@@ -37,15 +37,20 @@ def test_a_later_label_of_the_same_partition_counts_whatever_its_consoles_clock_
     [latest] = store.latest_labels()
     assert (latest.operator, latest.y) == ("bob", 0)
     assert [h["operator"] for h in store.history("a1")] == ["ann", "bob"]
-    # Replayed out of order (a retrainer catching up reads partitions in any order): the same verdict.
+    # The labels topic recreated (or moved to another cluster): its offsets start again, and the
+    # correction at offset 3 came after the verdict at offset 500 of the old topic.
     again = LabelStore(":memory:")
     again.add_alert(_alert("a1", 1000.0))
-    again.add_label(_label(alert_id="a1", label="normal", operator="bob", ts=4910.0), Source("labels", 0, 6))
-    again.add_label(_label(alert_id="a1", label="anomaly", operator="ann", ts=5000.0), Source("labels", 0, 5))
-    assert again.latest_labels()[0].operator == "bob"
+    old = _label(alert_id="a1", label="anomaly", operator="kim", ts=1000.0)
+    new = _label(alert_id="a1", label="normal", operator="lee", ts=90_000.0)
+    again.add_label(old, Source("labels", 0, 500), received_at=1100.0)
+    again.add_label(new, Source("labels", 0, 3), received_at=90_100.0)
+    assert again.latest_labels()[0].operator == "lee"
 
 
 def test_a_label_by_reading_that_copies_part_of_it_trains_on_the_alerts_whole_reading() -> None:
+    # Where both hold a sensor, the operator's value is kept: an alert recorded before alert events
+    # were checked may hold null for a sensor whose value was not finite.
     # Confirmed by alert id, then labelled by reading with only the sensor the operator looked at: the
     # partial copy became the label that counted, and its row was dropped from training, unreported.
     features = FeatureMap(["x", "y", "z"], None)
@@ -63,3 +68,13 @@ def test_a_label_by_reading_that_copies_part_of_it_trains_on_the_alerts_whole_re
         assert latest.alert_id == "a1" and latest.values == {"x": 1.0, "y": 2.0, "z": 3.0}, alert_first
         X, kept = features.matrix([(latest.asset_id, latest.values)])
         assert kept.tolist() == [True] and X.tolist() == [[1.0, 2.0, 3.0]]
+
+
+def test_the_operators_value_stands_over_a_null_the_alert_recorded() -> None:
+    store = LabelStore(":memory:")
+    store.add_alert(_alert("a1", 1000.0) | {"values": {"x": None, "y": 2.0, "z": 3.0}})
+    store.add_label(
+        _label(asset_id="p1", ts=1000.0, values={"x": 1.0}, label="anomaly"), Source("labels", 1, 0)
+    )
+    [latest] = store.latest_labels()
+    assert latest.values == {"x": 1.0, "y": 2.0, "z": 3.0}
