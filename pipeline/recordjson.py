@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-__all__ = ["MAX_EPOCH_S", "decode", "parse_timestamp", "reading_of"]
+__all__ = ["MAX_EPOCH_S", "decode", "is_schema_1", "parse_timestamp", "reading_of"]
 
 # Epoch seconds at or beyond this are almost surely milliseconds (year 5138); refuse rather than guess.
 MAX_EPOCH_S = 1e11
@@ -90,10 +91,14 @@ def decode(raw: bytes) -> Any:
 
 
 def reading_of(
-    raw: bytes | None, asset_re: re.Pattern[str] | None = None, max_bytes: int | None = None
+    raw: bytes | None,
+    asset_re: re.Pattern[str] | None = None,
+    max_bytes: int | None = None,
+    max_future_s: float | None = None,
 ) -> tuple[str, float, dict[str, float]] | None:
     """``(asset_id, ts, values)`` of a sensor record the daemon would read (decoded as it decodes, no
-    larger than ``max_bytes``, an asset id that ``asset_re`` matches), else None: the retrainer's normal
+    larger than ``max_bytes``, an asset id that ``asset_re`` matches, schema 1, dated no more than
+    ``max_future_s`` ahead of this machine's clock), else None: the retrainer's normal
     sample skips what the daemon dead-letters. ``values`` keeps the finite numbers; a sensor that is
     not one counts as missing, so the reading is left out of a model that needs that sensor, as the
     daemon refuses it.
@@ -114,7 +119,9 @@ def reading_of(
         ts = parse_timestamp(data["ts"])
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return None
-    if not isinstance(asset, str) or not isinstance(values, dict):
+    if not isinstance(asset, str) or not isinstance(values, dict) or not is_schema_1(data):
+        return None
+    if max_future_s is not None and ts > time.time() + max_future_s:
         return None
     if asset_re is not None and not asset_re.fullmatch(asset):
         return None
@@ -128,3 +135,9 @@ def reading_of(
             if math.isfinite(number):
                 clean[str(name)] = number
     return asset, ts, clean
+
+
+def is_schema_1(doc: dict[str, Any]) -> bool:
+    """Whether a record is of the one schema this service reads: ``schema`` 1, or none given."""
+    schema = doc.get("schema", 1)
+    return schema == 1 and not isinstance(schema, bool)

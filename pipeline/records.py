@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from pipeline.recordjson import MAX_EPOCH_S, decode, parse_timestamp, reading_of
+from pipeline.recordjson import MAX_EPOCH_S, decode, is_schema_1, parse_timestamp, reading_of
 
 __all__ = [
     "DLQ_VALUE_LIMIT",
@@ -175,8 +175,8 @@ class RecordParser:
             raise _RejectedError(Reason.NOT_JSON, str(exc)[:200]) from None
         if not isinstance(doc, dict):
             raise _RejectedError(Reason.NOT_OBJECT, f"top level is a {type(doc).__name__}, not an object")
-        schema = doc.get("schema", 1)
-        if schema != 1 or isinstance(schema, bool):
+        if not is_schema_1(doc):
+            schema = doc.get("schema")
             raise _RejectedError(
                 Reason.UNKNOWN_SCHEMA, f"schema {schema!r:.40} is not 1, the one this service reads"
             )
@@ -293,9 +293,7 @@ class RecordParser:
             return None
         if set(map(type, docs)) - {dict} or set(map(type, assets)) - {str} or set(map(type, values)) - {dict}:
             return None
-        if any("schema" in doc for doc in docs) and any(
-            doc.get("schema", 1) != 1 or type(doc.get("schema", 1)) is not int for doc in docs
-        ):
+        if any("schema" in doc for doc in docs) and not all(map(is_schema_1, docs)):
             return None
         if not all(self._asset_re.fullmatch(a) for a in set(assets)):
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -12,6 +13,7 @@ from pipeline.records import RecordParser
 from pipeline.retrain.training import FeatureMap
 
 FEATURES = ["a", "b"]
+AHEAD = '{"asset_id": "p1", "ts": TS, "values": {"a": 1, "b": 2}}'
 BASE = '{"asset_id": "p1", "ts": 1795947300, "values": {%s}}'
 CASES = {
     "valid": BASE % '"a": 1, "b": 2',
@@ -28,6 +30,11 @@ CASES = {
     "not JSON": '{"asset_id": "p1"',
     "an asset id the pattern refuses": '{"asset_id": "p 1", "ts": 1795947300, "values": {"a": 1, "b": 2}}',
     "epoch milliseconds": '{"asset_id": "p1", "ts": 1795947300000, "values": {"a": 1, "b": 2}}',
+    "schema 1": '{"schema": 1, "asset_id": "p1", "ts": 1795947300, "values": {"a": 1, "b": 2}}',
+    "schema 2": '{"schema": 2, "asset_id": "p1", "ts": 1795947300, "values": {"a": 1, "b": 2}}',
+    "schema true": '{"schema": true, "asset_id": "p1", "ts": 1795947300, "values": {"a": 1, "b": 2}}',
+    "an hour ahead of the clock": AHEAD.replace("TS", str(int(time.time()) + 3600)),
+    "a minute ahead of the clock": AHEAD.replace("TS", str(int(time.time()) + 60)),
 }
 ENCODINGS = {"utf-8": lambda t: t.encode(), "utf-8 with BOM": lambda t: b"\xef\xbb\xbf" + t.encode()}
 ENCODINGS["utf-16"] = lambda t: t.encode("utf-16")
@@ -37,9 +44,9 @@ ENCODINGS["utf-16"] = lambda t: t.encode("utf-16")
 @pytest.mark.parametrize("case", CASES)
 def test_the_retrainer_samples_a_record_exactly_when_the_daemon_scores_it(case: str, encoding: str) -> None:
     raw = ENCODINGS[encoding](CASES[case])
-    parser = RecordParser(FEATURES, max_record_bytes=256)
+    parser = RecordParser(FEATURES, max_record_bytes=256, max_future_s=300.0)
     scored = parser.parse([raw]).indices == [0]
-    reading = reading_of(raw, re.compile(parser._asset_re.pattern), max_bytes=256)
+    reading = reading_of(raw, re.compile(parser._asset_re.pattern), max_bytes=256, max_future_s=300.0)
     sampled = reading is not None and bool(
         FeatureMap(FEATURES, None).matrix([(reading[0], reading[2])])[1][0]
     )

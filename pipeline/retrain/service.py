@@ -129,9 +129,9 @@ class Retrainer(Intake, Probed):
         return sorted(set(parts) | set(self._parts))
 
     def _readings(self, messages: list[Any]) -> None:
-        rows = []
+        rows, records = [], self.settings.records
         for msg in messages:
-            row = reading_of(msg.value, self._asset_re, self.settings.records.max_record_bytes)
+            row = reading_of(msg.value, self._asset_re, records.max_record_bytes, records.max_future_s)
             # An invalid record is the daemon's to dead-letter; it is simply not sampled here.
             if row is not None and self._sampler.take(row[0]):
                 rows.append(row)
