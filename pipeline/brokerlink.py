@@ -23,6 +23,7 @@ from kafka.errors import KafkaError
 from pipeline.backoff import Backoff, ThrottledLog
 from pipeline.config import KafkaSettings
 from pipeline.errors import BrokerUnavailableError
+from pipeline.heldclock import HeldClock
 from pipeline.metrics import PipelineMetrics
 
 __all__ = [
@@ -146,8 +147,10 @@ class BrokerHealth:
         metrics: PipelineMetrics,
         stop: threading.Event,
         bootstrap_servers: str,
+        clock: HeldClock | None = None,
     ) -> None:
         self.kafka = kafka
+        self.clock = clock if clock is not None else HeldClock()  # held while Kafka is unusable
         self.metrics = metrics
         self.stop = stop
         self.bootstrap_servers = bootstrap_servers
@@ -164,6 +167,7 @@ class BrokerHealth:
         self.metrics.broker_connected.set(0)
         if self._failing_since is None:
             self._failing_since = now
+            self.clock.hold("broker")
         down_for = now - self._failing_since
         self._throttled.log(
             operation, logging.WARNING, "Kafka %s failed (for %.1fs now): %s", operation, down_for, exc
@@ -185,6 +189,7 @@ class BrokerHealth:
         if self._failing_since is not None:
             log.info("Kafka reachable again after %.1fs", time.monotonic() - self._failing_since)
         self._failing_since = None
+        self.clock.release("broker")
         self._backoff.reset()
         self.metrics.broker_connected.set(1)
 

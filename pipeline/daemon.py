@@ -41,6 +41,7 @@ from pipeline.config import Settings
 from pipeline.delivery import Delivery, DeliveryError
 from pipeline.dlqpause import DlqPause
 from pipeline.errors import BrokerUnavailableError
+from pipeline.heldclock import HeldClock
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.poison import process_guarded
@@ -88,15 +89,17 @@ class Daemon(RebalanceHandling, DaemonProbes):
         self._joined = False
         self._owned: set[TopicPartition] = set()  # partitions whose alert state is this consumer's
         self._assigned = False  # an assignment came since the last _apply_rebalances
-        self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers)
+        # The hysteresis's clock: held while Kafka is unusable or the DLQ cap pauses consumption.
+        self.clock = HeldClock()
+        processor.clock = self.clock
+        self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers, self.clock)
         # Once stopping, when the shutdown grace ends (time.monotonic()): waits on a slow broker are
         # cut to their share of it, so that the daemon closes in order before it is forced out.
         self._stop_by = math.inf
         self._beat = time.monotonic()  # the loop's last turn (its liveness)
         self.delivery = Delivery(self.kafka, bootstrap_servers, self.health, give_up_at=lambda: self._by(0.5))
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
-        self.dlq_pause = DlqPause(settings.dlq, processor.guard, metrics)
-        processor.clock = self.dlq_pause.clock
+        self.dlq_pause = DlqPause(settings.dlq, processor.guard, metrics, self.clock)
         self._last_records_at = time.monotonic()
         self.positions = PositionWatch(self.kafka.request_timeout_ms / 1000, last_at=self._last_records_at)
         self.batch_limit = BatchLimit(

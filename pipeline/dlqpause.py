@@ -11,6 +11,7 @@ from collections import deque
 from kafka import KafkaConsumer
 
 from pipeline.config import DlqSettings
+from pipeline.heldclock import HeldClock
 from pipeline.metrics import PipelineMetrics
 
 __all__ = ["DlqGuard", "DlqPause"]
@@ -80,19 +81,15 @@ class DlqGuard:
 class DlqPause:
     """Whether consumption is paused by the DLQ ratio cap, and since when."""
 
-    def __init__(self, dlq: DlqSettings, guard: DlqGuard, metrics: PipelineMetrics) -> None:
+    def __init__(
+        self, dlq: DlqSettings, guard: DlqGuard, metrics: PipelineMetrics, clock: HeldClock | None = None
+    ) -> None:
         self.dlq = dlq
         self.guard = guard
         self.metrics = metrics
         self.since: float | None = None
-        self._paused_s = 0.0  # paused time of the pauses that ended
-
-    def clock(self) -> float:
-        """``time.monotonic()`` less the time consumption was paused: the alert hysteresis's clock. An
-        episode open when the pause came stays open through it (its readings are not read, not quiet),
-        and a pause does not count towards forgetting an asset."""
-        now = time.monotonic()
-        return now - self._paused_s - (now - self.since if self.since is not None else 0.0)
+        # The hysteresis's clock stands still while consumption is paused (pipeline.heldclock).
+        self.clock = clock if clock is not None else HeldClock()
 
     @property
     def active(self) -> bool:
@@ -102,6 +99,7 @@ class DlqPause:
     def pause(self, consumer: KafkaConsumer) -> None:
         """Pause every assigned partition and say why, loudly."""
         self.since = time.monotonic()
+        self.clock.hold("dlq")
         consumer.pause(*consumer.assignment())
         self.metrics.dlq_paused.set(1)
         resume = self.dlq.resume_after_s
@@ -119,7 +117,7 @@ class DlqPause:
         if self.since is None or resume is None or time.monotonic() - self.since < resume:
             return
         consumer.resume(*consumer.paused())
-        self._paused_s += time.monotonic() - self.since
+        self.clock.release("dlq")
         self.since = None
         self.guard.reset()
         self.metrics.dlq_paused.set(0)

@@ -72,7 +72,7 @@ class BatchProcessor:
         )
         self._assets: dict[tuple[str, int], set[str]] = {}
         self.counts = HeldCounts()
-        # The hysteresis's clock: the daemon's stands still while consumption is paused (DlqPause.clock),
+        # The hysteresis's clock: the daemon's stands still while it cannot read (pipeline.heldclock),
         # so that records not read do not count as quiet time and resolve open episodes.
         self.clock: Callable[[], float] = time.monotonic
         metrics.set_model(model_version, self.threshold)

@@ -117,3 +117,25 @@ def test_an_unlisted_abnormal_asset_stops_counting_when_its_partition_goes(fitte
     assert reg.get_sample_value("dhag_assets_anomalous_unlisted") == 1
     proc.drop_partitions([("in", 0)])
     assert reg.get_sample_value("dhag_assets_anomalous_unlisted") == 0
+
+
+def test_a_kafka_outage_is_not_quiet_time_either(fitted, monkeypatch) -> None:
+    # After an outage longer than quiet_s, the first sweep resolved every open episode (as silence),
+    # though nothing had been read, and the faults opened again under new ids.
+    from kafka.errors import KafkaTimeoutError
+
+    clock = [1000.0]
+    daemon, reg = _open_episode(fitted, monkeypatch, clock)
+    daemon._stop.set()  # the failure's backoff returns at once
+    clock[0] += 30.0
+    daemon.health.failure("poll", KafkaTimeoutError("broker gone"))
+    clock[0] += 100.0  # still within kafka.unavailable_exit_s
+    daemon.health.failure("connection", ConnectionError("no connection to any broker"))
+    clock[0] += 15.0
+    assert daemon.processor.sweep() == []
+    daemon.health.success()
+    clock[0] += 29.0
+    assert daemon.processor.sweep() == []
+    clock[0] += 2.0
+    (resolved,) = daemon.processor.sweep()
+    assert reg.get_sample_value("dhag_asset_anomalous", {"asset": "q"}) == 0
