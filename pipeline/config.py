@@ -379,10 +379,11 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     try:
         data = merge(data, env_overrides(environ, text=lambda key: text_setting(Settings, key)))
     except MergeConflictError as exc:
-        variables = env_source(environ, exc.key)
+        key, variables = ".".join(exc.key), env_source(environ, exc.key)
+        what = "empty" if exc.value is None else f"{exc.value!r:.60}"
         raise ConfigError(
-            f"config error: key {'.'.join(exc.key)!r} is {exc.value!r:.60} in {str(path)!r}, but {variables} "
-            "sets keys under it: one of the two is misspelt"
+            f"config error: key {key!r} is {what} in {str(path)!r}, but {variables} sets keys under it: "
+            + ("remove the empty key, or write it as a section" if exc.value is None else "one is misspelt")
         ) from None
     try:
         return Settings.model_validate(data)

@@ -216,3 +216,12 @@ def test_kafka_settings_the_clients_would_refuse_stop_start_up(kafka: dict, mess
     # Before, both passed check-config and then failed at run time as a broker outage: exit 3.
     with pytest.raises(ConfigError, match=message):
         load_settings(None, {f"DHAG_PIPELINE_KAFKA__{k.upper()}": str(v) for k, v in kafka.items()})
+
+
+def test_an_override_under_an_empty_key_of_the_file_says_the_key_is_empty(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("kafka:\n  security:\n")
+    with pytest.raises(
+        ConfigError, match="'kafka.security' is empty .* remove the empty key, or write it as a section"
+    ):
+        load_settings(path, {"DHAG_PIPELINE_KAFKA__SECURITY__PROTOCOL": "SSL"})

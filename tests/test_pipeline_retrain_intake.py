@@ -154,3 +154,20 @@ def test_a_misspelt_registry_stops_the_retrainer_creating_nothing(tmp_path: Path
     assert run_retrain(settings, once=True) == 4  # before: the folders and a label store appeared there
     assert not (tmp_path / "regsitry").exists()
     assert f"there is no registry folder {missing}" in caplog.text
+
+
+def test_a_label_store_locked_by_another_process_is_busy_not_damaged(
+    tmp_path: Path, caplog, monkeypatch
+) -> None:
+    import sqlite3
+
+    from pipeline.config import Settings
+    from pipeline.retrain.command import EXIT_BUSY, run_retrain
+
+    def locked(*args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr("pipeline.labelstore.LabelStore.__init__", locked)
+    settings = Settings.model_validate({"model": {"registry": str(tmp_path)}, "metrics": {"enabled": False}})
+    assert run_retrain(settings, once=True) == EXIT_BUSY  # not "move it aside": nothing is wrong with it
+    assert "is locked by another process" in caplog.text and "move aside" not in caplog.text

@@ -76,15 +76,24 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
             return EXIT_BUSY
         try:
             return stoppable_at_startup(lambda: _run_retrain(settings, once=once), "reading any label", log)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                return _store_unusable(path, exc)
+            log.error("the label store %s is locked by another process (a backup, a copy): %s", path, exc)
+            return EXIT_BUSY
         except sqlite3.DatabaseError as exc:  # "file is not a database", "database or disk is full"
-            log.error(
-                "the label store %s cannot be used: %s. A full volume needs space (by default it holds the "
-                "model registry too); a damaged store, a restore from a backup, or a move aside and the "
-                "retrainer group's offsets reset to the earliest (the topics give back what they retain)",
-                path,
-                exc,
-            )
-            return EXIT_STORE
+            return _store_unusable(path, exc)
+
+
+def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
+    log.error(
+        "the label store %s cannot be used: %s. A full volume needs space (by default it holds the "
+        "model registry too); a damaged store, a restore from a backup, or a move aside and the "
+        "retrainer group's offsets reset to the earliest (the topics give back what they retain)",
+        path,
+        exc,
+    )
+    return EXIT_STORE
 
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
