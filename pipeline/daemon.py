@@ -274,15 +274,18 @@ class Daemon(RebalanceHandling, DaemonProbes):
         if caught_up(found, assignment):
             self.metrics.caught_up.set(time.time())
             return
-        waiting = stalled(found, self.consumer.paused())
-        if not (idle and waiting and now - self._last_records_at >= self.positions.period_s):
+        paused = self.consumer.paused()
+        waiting = self.positions.unmoved(found, paused)
+        if not waiting and idle and now - self._last_records_at >= self.positions.period_s:
+            waiting = stalled(found, paused)
+        if not waiting:
             return
         self.metrics.broker_failures.labels("stalled").inc()
         log.error(
-            "no records for %.0fs although %d are waiting on partitions %s: replacing the Kafka consumer",
-            now - self._last_records_at,
+            "%d records wait on partitions %s, not fetched (last record %.0fs ago): replacing the consumer",
             sum(waiting.values()),
             sorted(tp.partition for tp in waiting),
+            now - self._last_records_at,
         )
         self._restart_consumer()
 
@@ -319,7 +322,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
                 continue
             self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))
             self._last_records_at = time.monotonic()
-            self.positions.last_at = self._last_records_at  # the next look a period on
+            self.positions.restart(self._last_records_at)
             return
 
     def _handle(self, records: list[Any]) -> None:

@@ -8,16 +8,19 @@ with the broker's end offset. That gives what a per-batch view cannot:
 * whether it is caught up: it holds partitions, knows its position on each, and nothing waits on
   any. A replica whose partitions carry no records (more partitions than keyed assets) processes
   nothing and is still healthy;
-* a stall, which it answers by replacing its consumer: records wait on a partition it reads, yet the
-  consumer fetched nothing at all for a whole period. Only a look after an empty poll decides this:
-  kafka-python hands out one partition's fetched records before the next one's, so while it works
-  through a backlog a partition may keep its position for minutes, and a slow batch is no stall.
+* a stall, which it answers by replacing its consumer: records wait on a partition it reads, and
+  either the consumer fetched nothing at all for a whole period (decided only on a look after an
+  empty poll, as a slow batch is no stall), or not one partition with records waiting has moved over
+  two periods. kafka-python hands out one partition's fetched records before the next one's, so while
+  it works through a backlog some partitions keep their position for minutes, but one of them moves;
+  when none does, the fetches of those partitions are stuck (one broker that does not answer starves
+  the partitions it leads while the others deliver).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -56,6 +59,35 @@ class PositionWatch:
 
     period_s: float
     last_at: float = -1e18
+    _still: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)  # position, looks unmoved
+
+    def unmoved(
+        self, found: dict[TopicPartition, tuple[int, int]], paused: set[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """The partitions with records waiting when not one of them has moved over two periods (each
+        with its waiting records), else nothing: a look's verdict on a partial stall.
+
+        >>> tp, other = TopicPartition("in", 0), TopicPartition("in", 1)
+        >>> watch = PositionWatch(30.0)
+        >>> [watch.unmoved({tp: (100, 9), other: (7, 0)}, set()) for _ in range(3)][-1]
+        {TopicPartition(topic='in', partition=0): 9}
+        >>> watch.unmoved({tp: (100, 9), other: (7, 4)}, set())  # another waits, not yet seen unmoved
+        {}
+        """
+        waiting = stalled(found, paused)
+        before, self._still = self._still, {}
+        for tp in waiting:
+            position = found[tp][0]
+            prev = before.get(tp)
+            self._still[tp] = (position, prev[1] + 1 if prev is not None and prev[0] == position else 0)
+        if waiting and all(looks >= 2 for _, looks in self._still.values()):
+            return waiting
+        return {}
+
+    def restart(self, now: float) -> None:
+        """A new consumer: forget the positions seen, and look again a period after ``now``."""
+        self._still.clear()
+        self.last_at = now
 
     def due(self, now: float) -> bool:
         """True (and the next look set a period ahead) when a period passed since the last look."""

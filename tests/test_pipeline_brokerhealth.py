@@ -113,21 +113,37 @@ def _check(daemon: Daemon, *, fetched_ago_s: float, idle: bool) -> None:
     daemon._check_positions(idle=idle)
 
 
-def test_a_partition_never_fetched_while_others_are_read_shows_its_lag_and_is_no_stall(
-    fitted, monkeypatch
-) -> None:
-    # The lag was set only for partitions in a batch: 380 records waiting on partition 0 showed nowhere.
-    # Nor is it a stall: kafka-python drains one partition's fetch before the next one's, so a backlog
-    # keeps a partition's position for minutes, and a batch slower than the period is no stall either.
+def test_a_backlog_worked_through_partition_by_partition_is_no_stall(fitted, monkeypatch) -> None:
+    # kafka-python drains one partition's fetch before the next one's: partition 0 keeps its position
+    # for minutes while partition 1's backlog moves. Nor is a batch slower than the period a stall.
     daemon, metrics = _daemon(fitted)
-    daemon.consumer = _StarvedConsumer()  # type: ignore[assignment]
+    consumer = daemon.consumer = _StarvedConsumer()  # type: ignore[assignment]
+    consumer.at[1] = 0  # 40 records wait on partition 1 as well
     monkeypatch.setattr(daemon, "_restart_consumer", lambda: pytest.fail("a healthy consumer replaced"))
     for _ in range(5):
+        consumer.at[1] += 5
+        consumer.ends[TopicPartition("sensor-readings", 1)] += 5
         _check(daemon, fetched_ago_s=0.0, idle=True)  # records came just now, from partition 1
         _check(daemon, fetched_ago_s=600.0, idle=False)  # a ten-minute batch, then this look
     sample = metrics.registry.get_sample_value
     assert sample("dhag_consumer_lag_records", {"topic": "sensor-readings", "partition": "0"}) == 380
     assert sample("dhag_caught_up_timestamp_seconds") == 0
+
+
+def test_a_partition_that_alone_has_records_and_stands_still_gets_a_new_consumer(fitted, monkeypatch) -> None:
+    # One broker that does not answer starves the partitions it leads while the others deliver: the
+    # lag was set only for partitions in a batch (380 records on partition 0 showed nowhere), and the
+    # consumer was replaced only when nothing at all was fetched.
+    daemon, metrics = _daemon(fitted)
+    daemon.consumer = _StarvedConsumer()  # type: ignore[assignment]
+    restarts: list[int] = []
+    monkeypatch.setattr(daemon, "_restart_consumer", lambda: restarts.append(1))
+    for look in range(3):
+        assert restarts == [], look  # unmoved over one period only: another partition's turn, maybe
+        _check(daemon, fetched_ago_s=0.0, idle=False)  # partition 1 delivers as its records come
+    sample = metrics.registry.get_sample_value
+    assert restarts == [1] and sample("dhag_broker_failures_total", {"operation": "stalled"}) == 1
+    assert sample("dhag_consumer_lag_records", {"topic": "sensor-readings", "partition": "0"}) == 380
 
 
 def test_a_consumer_that_fetches_nothing_while_records_wait_is_replaced(fitted, monkeypatch) -> None:

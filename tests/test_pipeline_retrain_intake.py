@@ -171,3 +171,17 @@ def test_a_label_store_locked_by_another_process_is_busy_not_damaged(
     settings = Settings.model_validate({"model": {"registry": str(tmp_path)}, "metrics": {"enabled": False}})
     assert run_retrain(settings, once=True) == EXIT_BUSY  # not "move it aside": nothing is wrong with it
     assert "is locked by another process" in caplog.text and "move aside" not in caplog.text
+
+
+def test_labels_of_one_partition_keep_their_order_when_the_wall_clock_steps_back(tmp_path: Path) -> None:
+    store = LabelStore(tmp_path / "l.sqlite")
+    intake = _Intake(store)
+    intake._alerts(_events(GOOD))
+    now = [2000.0]
+    intake.clock = lambda: now[0]
+    confirm = {"alert_id": "a1", "label": "anomaly", "operator": "kim", "ts": 500.0}
+    intake._labels([Msg("labels", 0, 5, b"a1", orjson.dumps(confirm))], producer=None)
+    now[0] = 1970.0  # NTP stepped the clock back 30 s
+    reject = confirm | {"label": "normal", "operator": "lee", "ts": 520.0}
+    intake._labels([Msg("labels", 0, 6, b"a1", orjson.dumps(reject))], producer=None)
+    assert store.latest_labels()[0].operator == "lee"

@@ -8,6 +8,7 @@ stops the loop on a bad event, which it would meet again after every restart.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -48,8 +49,15 @@ class Intake:
                 continue
             self.store.add_alert(event)
 
+    def _received_now(self) -> float:
+        """The wall clock, never earlier than its last reading here: labels of one partition rank in the
+        order they came (:func:`pipeline.labelstore.in_label_order`), which a clock stepped back would
+        turn round."""
+        self._received = max(self.clock(), getattr(self, "_received", -math.inf))
+        return self._received
+
     def _labels(self, messages: list[Any], producer: KafkaProducer) -> None:
-        now = self.clock()
+        now = self._received_now()
         for msg in messages:
             source = Source.of(msg.topic, msg.partition, msg.offset, msg.value)
             try:
