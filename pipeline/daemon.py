@@ -188,7 +188,8 @@ class Daemon(RebalanceHandling, DaemonProbes):
         while not self._stop.is_set():
             self._beat = time.monotonic()
             self._apply_rebalances()
-            self.dlq_pause.maybe_resume(self.consumer)
+            if self.dlq_pause.maybe_resume(self.consumer):  # not stalled before the first fetch
+                self._last_records_at = time.monotonic()
             if self.reloader is not None:
                 self.reloader.check()
             try:
@@ -282,7 +283,8 @@ class Daemon(RebalanceHandling, DaemonProbes):
             return
         self.metrics.broker_failures.labels("stalled").inc()
         log.error(
-            "%d records wait on partitions %s, not fetched (last record %.0fs ago): replacing the consumer",
+            "%d records wait on partitions %s, not fetched (last record %.0fs ago): "
+            "replacing the Kafka consumer",
             sum(waiting.values()),
             sorted(tp.partition for tp in waiting),
             now - self._last_records_at,

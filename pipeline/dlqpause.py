@@ -111,14 +111,15 @@ class DlqPause:
             f"for {resume}s" if resume else "until restart",
         )
 
-    def maybe_resume(self, consumer: KafkaConsumer) -> None:
-        """Resume once ``dlq.resume_after_s`` has passed (never when it is unset)."""
+    def maybe_resume(self, consumer: KafkaConsumer) -> bool:
+        """Resume once ``dlq.resume_after_s`` has passed (never when it is unset); True when it did."""
         resume = self.dlq.resume_after_s
         if self.since is None or resume is None or time.monotonic() - self.since < resume:
-            return
+            return False
         consumer.resume(*consumer.paused())
         self.clock.release("dlq")
         self.since = None
         self.guard.reset()
         self.metrics.dlq_paused.set(0)
         log.warning("DLQ pause over after %ss: consumption resumed", resume)
+        return True

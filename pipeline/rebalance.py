@@ -75,6 +75,7 @@ class RebalanceHandling:
     _assignment_changed: bool
     _joined: bool
     _assigned: bool
+    _last_records_at: float
     _owned: set[TopicPartition]
     _stop: threading.Event
 
@@ -131,6 +132,8 @@ class RebalanceHandling:
         for tp in gone:
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         self.metrics.assigned_partitions.set(len(assignment))
+        if assigned:  # a replica idle for long, handed a backlog, is not stalled before its first fetch
+            self._last_records_at = time.monotonic()
         if self.dlq_pause.active and assignment:
             self.consumer.pause(*assignment)
         return assigned and self._carry_over(assignment - live)
