@@ -8,6 +8,7 @@ to, a history that cannot train the plant model), with the reason on stderr and 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -170,9 +171,12 @@ def run_models(
     except (ModelUnavailableError, DHAGError, ValueError) as exc:  # DHAGError: training refused the data
         err.write(f"models {args.action}: refused: {exc}\n")
         return EXIT_REFUSED
-    except OSError as exc:  # a registry this process may read but not write (a daemon's read-only mount)
-        err.write(
-            f"models {args.action}: refused: cannot write to the registry {root!r}: {exc.strerror or exc}; "
-            "run it where the registry is writable (in Kubernetes, in the retrainer's pod)\n"
-        )
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):  # a daemon's read-only mount
+            err.write(
+                f"models {args.action}: refused: cannot write to the registry {root!r}: {exc.strerror}; "
+                "run it where the registry is writable (in Kubernetes, in the toolbox pod)\n"
+            )
+        else:  # a full volume, a 'current' that is a folder, ...: say what the system said
+            err.write(f"models {args.action}: refused: the registry {root!r}: {exc.strerror or exc}\n")
         return EXIT_REFUSED

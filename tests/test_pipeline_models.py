@@ -206,9 +206,20 @@ def test_a_switch_on_a_registry_it_cannot_write_is_refused_with_exit_code_2(
     monkeypatch.setattr("builtins.open", read_only)
     assert main(["models", "--registry", str(tmp_path), "rollback"]) == 2
     err = capsys.readouterr().err
-    assert "models rollback: refused: cannot write to the registry" in err and "retrainer" in err
+    assert "models rollback: refused: cannot write to the registry" in err and "toolbox" in err
     monkeypatch.undo()
     assert _pointer(tmp_path) == "v2"
+
+    # Any other refusal is said as the system said it, not blamed on a read-only mount.
+    def full(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - open's own
+        if str(file).endswith(".lock"):
+            raise OSError(28, "No space left on device")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full)
+    assert main(["models", "--registry", str(tmp_path), "rollback"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "cannot write" not in err
 
 
 def test_python_m_pipeline_models_promote_exits_2_for_a_bad_artifact(fitted, tmp_path: Path) -> None:
