@@ -18,8 +18,12 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from pipeline.configsource import (
+    EMBEDDED,
     ENV_PREFIX,
     MergeConflictError,
+    check_not_blank,
+    check_servers,
+    check_topic_name,
     child_environment,
     describe_error,
     env_overrides,
@@ -49,8 +53,6 @@ __all__ = [
     "effective_config",
 ]
 
-EMBEDDED = "embedded"
-
 
 class _Section(BaseModel):
     # allow_inf_nan: an infinite duration or ratio would pass every bound and break a timer or a cap.
@@ -70,6 +72,12 @@ class SecuritySettings(_Section):
     ssl_password: SecretStr | None = None
     ssl_check_hostname: bool = True
 
+    @model_validator(mode="after")
+    def _sasl_named(self) -> SecuritySettings:
+        if self.security_protocol.startswith("SASL") and self.sasl_mechanism is None:
+            raise ValueError(f"kafka.security.sasl_mechanism must be set for {self.security_protocol}")
+        return self
+
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's clients, secrets revealed, unset options left out."""
         out: dict[str, Any] = {}
@@ -80,29 +88,8 @@ class SecuritySettings(_Section):
         return out
 
 
-def _topic_name(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name) or name in (".", ".."):
-        raise ValueError(f"{name!r} is not a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ -, not . or ..")
-    return name
-
-
-def _not_blank(name: str) -> str:
-    if not name.strip() or name != name.strip():
-        raise ValueError(f"{name!r} must not be blank or start or end with a space")
-    return name
-
-
-def _servers(servers: str) -> str:
-    hosts = servers.split(",")
-    if servers != EMBEDDED and not all(
-        re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}", h) for h in hosts
-    ):
-        raise ValueError(f"{servers!r} must be {EMBEDDED!r} or comma-separated host:port addresses")
-    return servers
-
-
-TopicName = Annotated[str, AfterValidator(_topic_name)]
-Name = Annotated[str, AfterValidator(_not_blank)]
+TopicName = Annotated[str, AfterValidator(check_topic_name)]
+Name = Annotated[str, AfterValidator(check_not_blank)]
 
 
 class TopicSettings(_Section):
@@ -137,7 +124,7 @@ class TopicSettings(_Section):
 class KafkaSettings(_Section):
     """Broker address (or ``embedded``), consumer group and consumer/producer tuning."""
 
-    bootstrap_servers: Annotated[str, AfterValidator(_servers)] = EMBEDDED
+    bootstrap_servers: Annotated[str, AfterValidator(check_servers)] = EMBEDDED
     client_id: Name = "dhag-pipeline"
     group_id: Name = "dhag-pipeline"
     topics: TopicSettings = TopicSettings()

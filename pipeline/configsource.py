@@ -6,6 +6,7 @@ joined by ``__``, each value read as a YAML scalar unless the setting is text) l
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from types import UnionType
@@ -251,3 +252,32 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config error: {str(path)!r} must hold a mapping at the top level")
     return data
+
+
+# -- checks of single settings, used by pipeline.config ------------------------------------------------
+EMBEDDED = "embedded"
+
+
+def check_topic_name(name: str) -> str:
+    """``name`` if Kafka takes it as a topic name, else ``ValueError``."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name) or name in (".", ".."):
+        raise ValueError(f"{name!r} is not a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ -, not . or ..")
+    return name
+
+
+def check_not_blank(name: str) -> str:
+    """``name`` unless blank or padded with spaces (``ValueError``)."""
+    if not name.strip() or name != name.strip():
+        raise ValueError(f"{name!r} must not be blank or start or end with a space")
+    return name
+
+
+def check_servers(servers: str) -> str:
+    """``servers`` if ``embedded`` or ``host:port`` addresses with ports 1-65535, else ``ValueError``."""
+    hosts = servers.split(",")
+    if servers != EMBEDDED and not all(
+        (m := re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})", h)) and 0 < int(m[2]) < 65536
+        for h in hosts
+    ):
+        raise ValueError(f"{servers!r} must be {EMBEDDED!r} or comma-separated host:port addresses")
+    return servers

@@ -225,3 +225,22 @@ def test_an_override_under_an_empty_key_of_the_file_says_the_key_is_empty(tmp_pa
         ConfigError, match="'kafka.security' is empty .* remove the empty key, or write it as a section"
     ):
         load_settings(path, {"DHAG_PIPELINE_KAFKA__SECURITY__PROTOCOL": "SSL"})
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": "kafka-1:99999"}, "kafka.bootstrap_servers"),
+        ({"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": "kafka-1:0"}, "kafka.bootstrap_servers"),
+        (
+            {"DHAG_PIPELINE_KAFKA__SECURITY__SECURITY_PROTOCOL": "SASL_SSL"},
+            "sasl_mechanism must be set for SASL_SSL",
+        ),
+    ],
+)
+def test_kafka_addresses_and_security_the_clients_cannot_use_stop_start_up(
+    environ: dict, message: str
+) -> None:
+    # Before: accepted, then reported as Kafka unreachable until the daemon exited 3.
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, environ)
