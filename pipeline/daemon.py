@@ -277,6 +277,8 @@ class Daemon(RebalanceHandling, DaemonProbes):
             return
         paused = self.consumer.paused()
         waiting = self.positions.unmoved(found, paused)
+        if self.health.failing_since is not None:  # an outage: batches are rewound and retried, no stall
+            return
         if not waiting and idle and now - self._last_records_at >= self.positions.period_s:
             waiting = stalled(found, paused)
         if not waiting:

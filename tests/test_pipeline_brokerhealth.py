@@ -181,3 +181,18 @@ def test_caught_up_means_partitions_held_positions_known_and_nothing_waiting(
     _check(daemon, fetched_ago_s=0.0, idle=True)
     stamp = metrics.registry.get_sample_value("dhag_caught_up_timestamp_seconds")
     assert (stamp >= before) == (case == "caught up"), case
+
+
+def test_a_batch_rewound_through_a_produce_outage_is_no_stall(fitted, monkeypatch) -> None:
+    # A broker refusing produce makes the daemon rewind and retry the batch: its partition's position
+    # stands still for as long, and the outage is the daemon's to handle (and report), not a stall.
+    from kafka.errors import KafkaTimeoutError
+
+    daemon, _ = _daemon(fitted)
+    daemon.consumer = _StarvedConsumer()  # type: ignore[assignment]
+    daemon._stop.set()  # the failure's backoff returns at once (the look itself is not due when stopping)
+    daemon.health.failure("produce", KafkaTimeoutError("not acknowledged"))
+    daemon._stop.clear()
+    monkeypatch.setattr(daemon, "_restart_consumer", lambda: pytest.fail("replaced during an outage"))
+    for _ in range(4):
+        _check(daemon, fetched_ago_s=0.0, idle=False)
