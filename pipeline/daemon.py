@@ -101,6 +101,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
         self.dlq_pause = DlqPause(settings.dlq, processor.guard, metrics, self.clock)
         self._last_records_at = time.monotonic()
+        self._fetched: set[TopicPartition] = set()
         self.positions = PositionWatch(self.kafka.request_timeout_ms / 1000, last_at=self._last_records_at)
         self.batch_limit = BatchLimit(
             self.kafka.batch_size, budget_s=POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms / 1000
@@ -208,6 +209,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
                 continue
             started = time.perf_counter()
             self._last_records_at = time.monotonic()
+            self._fetched.update(polled)  # the partitions that gave records since the last look
             records = list(chain.from_iterable(polled.values()))
             try:
                 self._handle(records)
@@ -275,8 +277,8 @@ class Daemon(RebalanceHandling, DaemonProbes):
         if caught_up(found, assignment):
             self.metrics.caught_up.set(time.time())
             return
-        paused = self.consumer.paused()
-        waiting = self.positions.unmoved(found, paused)
+        paused, fetched, self._fetched = self.consumer.paused(), self._fetched, set()
+        waiting = self.positions.unmoved(found, paused, fetched)
         if self.health.failing_since is not None:  # an outage: batches are rewound and retried, no stall
             return
         if not waiting and idle and now - self._last_records_at >= self.positions.period_s:

@@ -251,6 +251,11 @@ class LabelStore(NormalSample):
             )
         return sorted(latest.values(), key=lambda r: (r.ts, r.label_id))
 
+    def last_received(self) -> float:
+        """When the newest label was received (``-inf`` when there is none)."""
+        row = self._db.execute("SELECT MAX(received_at) FROM labels").fetchone()
+        return -math.inf if row[0] is None else float(row[0])
+
     def label_count(self) -> int:
         """Labels received in all (the history, not only the latest per alert)."""
         return int(self._db.execute("SELECT COUNT(*) FROM labels").fetchone()[0])

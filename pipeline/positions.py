@@ -62,10 +62,15 @@ class PositionWatch:
     _still: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)  # position, looks unmoved
 
     def unmoved(
-        self, found: dict[TopicPartition, tuple[int, int]], paused: set[TopicPartition]
+        self,
+        found: dict[TopicPartition, tuple[int, int]],
+        paused: set[TopicPartition],
+        fetched: frozenset[TopicPartition] | set[TopicPartition] = frozenset(),
     ) -> dict[TopicPartition, int]:
-        """The partitions with records waiting when not one of them has moved over two periods (each
-        with its waiting records), else nothing: a look's verdict on a partial stall.
+        """The partitions with records waiting when not one of them has moved, nor been returned by a
+        poll (``fetched``: a batch rewound after a failed delivery comes back to the same position),
+        over two periods (each with its waiting records), else nothing: a look's verdict on a partial
+        stall.
 
         >>> tp, other = TopicPartition("in", 0), TopicPartition("in", 1)
         >>> watch = PositionWatch(30.0)
@@ -79,7 +84,8 @@ class PositionWatch:
         for tp in waiting:
             position = found[tp][0]
             prev = before.get(tp)
-            self._still[tp] = (position, prev[1] + 1 if prev is not None and prev[0] == position else 0)
+            same = prev is not None and prev[0] == position and tp not in fetched
+            self._still[tp] = (position, prev[1] + 1 if same else 0)
         if waiting and all(looks >= 2 for _, looks in self._still.values()):
             return waiting
         return {}

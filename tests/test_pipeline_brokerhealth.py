@@ -196,3 +196,60 @@ def test_a_batch_rewound_through_a_produce_outage_is_no_stall(fitted, monkeypatc
     monkeypatch.setattr(daemon, "_restart_consumer", lambda: pytest.fail("replaced during an outage"))
     for _ in range(4):
         _check(daemon, fetched_ago_s=0.0, idle=False)
+
+
+class _RewoundConsumer(_StarvedConsumer):
+    """Records wait on two partitions; every batch is refused by the broker and rewound, and every
+    fourth poll comes back empty (the fetch after the seek not back within the poll timeout)."""
+
+    def __init__(self, clock: list[float]) -> None:
+        super().__init__()
+        self.clock, self.polls = clock, 0
+        self.at = {0: 100, 1: 200}
+        self.ends = {TopicPartition("sensor-readings", p): 10_000 for p in (0, 1)}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.at[tp.partition] = offset
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict:
+        self.polls += 1
+        self.clock[0] += 3.0
+        if self.polls % 4 == 0:
+            return {}
+        tp = TopicPartition("sensor-readings", self.polls % 2)
+        start, self.at[tp.partition] = self.at[tp.partition], self.at[tp.partition] + 50
+        return {
+            tp: [
+                types.SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=start + i)
+                for i in range(50)
+            ]
+        }
+
+
+def test_batches_rewound_through_a_produce_outage_are_no_stall(fitted, monkeypatch) -> None:
+    # A rewound batch comes back to the same position at every look: counted as a partition standing
+    # still, the consumer was replaced 108 s into the outage, on top of the outage's own handling.
+    from pipeline.delivery import DeliveryError
+
+    clock = [10_000.0]
+    for module in ("pipeline.daemon", "pipeline.brokerlink"):
+        monkeypatch.setattr(f"{module}.time.monotonic", lambda: clock[0])
+    daemon, _ = _daemon(fitted)
+    daemon._last_records_at = daemon.positions.last_at = clock[0]
+    consumer = daemon.consumer = _RewoundConsumer(clock)  # type: ignore[assignment]
+    monkeypatch.setattr(daemon.health._backoff, "next_delay", lambda: 0.0)
+    monkeypatch.setattr(daemon.delivery, "replace", lambda: None)
+    monkeypatch.setattr(daemon, "_handle", lambda records: (_ for _ in ()).throw(DeliveryError("refused")))
+    monkeypatch.setattr(
+        daemon, "_restart_consumer", lambda: pytest.fail(f"replaced at {clock[0] - 10_000:.0f} s")
+    )
+    real_poll = consumer.poll
+
+    def poll(**kwargs: int) -> dict:
+        if clock[0] > 10_600.0:
+            daemon._stop.set()
+        return real_poll(**kwargs)
+
+    consumer.poll = poll  # type: ignore[method-assign]
+    daemon._loop()
+    assert consumer.polls > 150

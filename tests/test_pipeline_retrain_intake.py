@@ -185,3 +185,9 @@ def test_labels_of_one_partition_keep_their_order_when_the_wall_clock_steps_back
     reject = confirm | {"label": "normal", "operator": "lee", "ts": 520.0}
     intake._labels([Msg("labels", 0, 6, b"a1", orjson.dumps(reject))], producer=None)
     assert store.latest_labels()[0].operator == "lee"
+    # Restarted with the clock further back: the next label still comes after the stored ones.
+    again = _Intake(store)
+    again.clock = lambda: 1900.0
+    confirm_again = confirm | {"operator": "kim", "ts": 540.0}
+    again._labels([Msg("labels", 0, 7, b"a1", orjson.dumps(confirm_again))], producer=None)
+    assert store.latest_labels()[0].operator == "kim"

@@ -8,7 +8,6 @@ stops the loop on a bad event, which it would meet again after every restart.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +52,9 @@ class Intake:
         """The wall clock, never earlier than its last reading here: labels of one partition rank in the
         order they came (:func:`pipeline.labelstore.in_label_order`), which a clock stepped back would
         turn round."""
-        self._received = max(self.clock(), getattr(self, "_received", -math.inf))
+        if not hasattr(self, "_received"):  # across a restart too: from the last label stored
+            self._received = self.store.last_received()
+        self._received = max(self.clock(), self._received)
         return self._received
 
     def _labels(self, messages: list[Any], producer: KafkaProducer) -> None:
