@@ -262,8 +262,9 @@ class Daemon(RebalanceHandling, DaemonProbes):
     # -- where it stands -------------------------------------------------------------------------
     def _check_positions(self, *, idle: bool = False) -> None:
         """Once a period (:mod:`pipeline.positions`): the lag of every assigned partition and when the
-        daemon was last caught up; after an empty poll (``idle``), a new consumer when records wait on
-        a partition it reads and nothing at all was fetched for the period."""
+        daemon was last caught up; a new consumer when no partition with records waiting has moved or
+        given records for two periods, or, after an empty poll (``idle``), when records wait and
+        nothing at all was fetched for the period. No stall is decided during an outage."""
         now = time.monotonic()
         if self._stop.is_set() or not self.positions.due(now):
             return
