@@ -174,7 +174,7 @@ class KafkaSettings(_Section):
 class ModelSettings(_Section):
     """Where the model lives: ``registry/current`` names the version, ``registry/<version>.dhag``."""
 
-    registry: str = Field("models/registry", min_length=1)
+    registry: Name = Field("models/registry", min_length=1)
     device: str = Field("cpu", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     # The scoring MLP is small: one CPU thread scores a 5000-row batch in a few ms, and several threads
     # mostly fight each other (measured 10-20x slower on a busy 2-core machine). 0 = torch's default.

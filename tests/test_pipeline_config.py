@@ -244,3 +244,9 @@ def test_kafka_addresses_and_security_the_clients_cannot_use_stop_start_up(
     # Before: accepted, then reported as Kafka unreachable until the daemon exited 3.
     with pytest.raises(ConfigError, match=message):
         load_settings(None, environ)
+
+
+def test_a_blank_registry_path_stops_start_up() -> None:
+    # Before, "  " was accepted and every daemon looked for its model in a folder named by spaces.
+    with pytest.raises(ConfigError, match="model.registry"):
+        load_settings(None, {"DHAG_PIPELINE_MODEL__REGISTRY": "  "})
