@@ -32,7 +32,6 @@ from pipeline.errors import ModelUnavailableError
 from pipeline.features import DERIVED_FEATURES, FEATURE_MEANINGS, PlantFeatures
 from pipeline.metrics import PipelineMetrics
 from pipeline.records import RecordParser
-from pipeline.servable import check_servable
 
 if TYPE_CHECKING:
     from pipeline.processing import BatchProcessor
@@ -164,8 +163,8 @@ def verify_replacement(in_use: ActiveModel, candidate: ActiveModel) -> ActiveMod
     """Return ``candidate`` when it may replace ``in_use``; raise :class:`ModelUnavailableError` if not.
 
     It must read the same set of sensors (the producers send what the running model reads; changing
-    the sensor set is a restart), have a threshold in [0, 1], and score a row of its own training
-    means to a finite score in [0, 1] (which runs preprocessing and every network layer once).
+    the sensor set is a restart). That it can be served at all (its threshold, its scores) was checked
+    when it was loaded (:func:`pipeline.registry.load_version`).
     """
     version = candidate.version
     if sorted(candidate.inputs) != sorted(in_use.inputs):
@@ -174,7 +173,6 @@ def verify_replacement(in_use: ActiveModel, candidate: ActiveModel) -> ActiveMod
             f"use ({in_use.version!r}) reads {sorted(in_use.inputs)}; a different sensor set needs a "
             "restart of the daemon."
         )
-    check_servable(candidate.model, version)
     return candidate
 
 
