@@ -244,10 +244,12 @@ class DlqSettings(_Section):
 
 
 class DriftSettings(_Section):
-    """River's ADWIN on the anomaly-score stream, one detector per model version."""
+    """River's ADWIN on the anomaly-score stream, one detector per model version, fed the median score
+    of each ``bucket_s`` seconds of record time (0: every score, whose sensitivity grows with the rate)."""
 
     enabled: bool = True
     delta: float = Field(0.002, gt=0, lt=1)
+    bucket_s: float = Field(300.0, ge=0)
 
 
 class MetricsSettings(_Section):

@@ -61,7 +61,8 @@ class BatchProcessor:
         self.trackers = Trackers(
             open_after=a.open_after, window=a.window, resolve_after=a.resolve_after, quiet_s=a.quiet_s
         )
-        self.drift = ScoreDriftMonitor(delta=settings.drift.delta) if settings.drift.enabled else None
+        drift = settings.drift
+        self.drift = ScoreDriftMonitor(delta=drift.delta, bucket_s=drift.bucket_s) if drift.enabled else None
         # A plant whose faults come and go moves the score stream again and again: every detection is
         # counted (dhag_drift_detections_total), but logged at most once a minute. Records keyed other
         # than by their asset (dhag_records_key_mismatch_total) likewise, on their own log.
@@ -274,17 +275,18 @@ class BatchProcessor:
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:  # fed with delivered batches only: a retried one once
-            self.counts.add(self._watch_drift, self.model_version, scores_ok)
+            self.counts.add(self._watch_drift, self.model_version, scores_ok, parsed.timestamps[good])
 
-    def _watch_drift(self, version: str, scores: np.ndarray) -> None:
+    def _watch_drift(self, version: str, scores: np.ndarray, times: np.ndarray) -> None:
         assert self.drift is not None
-        for event in self.drift.update(version, scores):
+        unit = f"{self.drift.bucket_s:g}-s medians" if self.drift.bucket_s else "scores"
+        for event in self.drift.update(version, scores, times):
             self.metrics.drift_detections.labels(event.model_version).inc()
             self._drift_log.log(
                 "drift",  # one model at a time: a key per version would grow with every swap
                 logging.WARNING,
-                "score drift for model %s after %d scores: recent window mean %.4f over %d scores",
-                *(event.model_version, event.scores_seen, event.window_mean, event.window_size),
+                "score drift for model %s after %d scores: recent window mean %.4f over %d %s",
+                *(event.model_version, event.scores_seen, event.window_mean, event.window_size, unit),
             )
 
     def _publish_transitions(

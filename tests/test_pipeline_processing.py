@@ -123,7 +123,8 @@ def test_a_shift_in_the_score_stream_is_a_drift_detection(fitted, caplog) -> Non
     shifted = np.array([0, 0, 0, 6.0])
     blocks = [normal(rng, 3000), normal(rng, 3000) + shifted, normal(rng, 3000), normal(rng, 3000) + shifted]
     rows = np.vstack(blocks)
-    recs = [Rec("in", 0, i, b"d", reading(f"d-{i % 50}", float(i), row)) for i, row in enumerate(rows)]
+    # A reading a minute: ADWIN sees the median of each drift.bucket_s (300 s) of record time.
+    recs = [Rec("in", 0, i, b"d", reading(f"d-{i % 50}", 60.0 * i, row)) for i, row in enumerate(rows)]
     proc.process(recs[:3000], now=0.0)
     assert reg.get_sample_value("dhag_drift_detections_total", {"model_version": "v7"}) in (None, 0.0)
     with caplog.at_level(logging.WARNING, logger="pipeline.processing"):
@@ -327,7 +328,8 @@ def test_a_drift_seen_by_an_attempt_that_was_not_delivered_is_counted_when_the_b
     proc, reg = _processor(fitted)
     rng = np.random.default_rng(4)
     rows = np.vstack([normal(rng, 3000), normal(rng, 3000) + np.array([0, 0, 0, 6.0])])
-    recs = [Rec("in", 0, i, b"d", reading(f"d-{i % 50}", float(i), row)) for i, row in enumerate(rows)]
+    # A reading a minute: ADWIN sees the median of each drift.bucket_s (300 s) of record time.
+    recs = [Rec("in", 0, i, b"d", reading(f"d-{i % 50}", 60.0 * i, row)) for i, row in enumerate(rows)]
     proc.process(recs[:3000], now=0.0)
     point = proc.savepoint()
     proc.process(recs[3000:], now=1.0)

@@ -190,11 +190,16 @@ def test_triggers_new_labels_schedule_and_drift_with_a_minimum_interval(registry
     assert retrainer.due() == "labels"
     store.set_state("last_run_label_id", str(store.last_label_id()))
     assert retrainer.due() is None
-    # Drift: the current model's scores of the sampled readings shift.
+    # Drift: the current model's scores of the sampled readings shift, one reading a minute (ADWIN
+    # sees the median of each drift.bucket_s = 300 s).
     rng = np.random.default_rng(9)
-    retrainer._watch_drift(_readings(normal(rng, 1500), 0.0))
+
+    def minutely(rows: np.ndarray, t0: float) -> list[tuple[str, float, dict[str, float]]]:
+        return [(a, t0 + 60.0 * i, v) for i, (a, _, v) in enumerate(_readings(rows, 0.0))]
+
+    retrainer._watch_drift(minutely(normal(rng, 1500), 0.0))
     assert retrainer.due() is None
-    retrainer._watch_drift(_readings(gross_outliers(rng, 1500), 2000.0))
+    retrainer._watch_drift(minutely(gross_outliers(rng, 1500), 90_000.0))
     assert retrainer.due() == "drift"
     # A run recorded while the clock ran three years fast, then corrected: runs resume once
     # min_interval_s has passed from now, not in three years.

@@ -23,6 +23,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+import numpy as np
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
@@ -76,7 +77,8 @@ class Retrainer(Intake, Probed):
         self._watched: dict[str, float] = {}  # pending label -> when this process first saw it waiting
         self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics)
         self._stop = threading.Event()
-        self._drift, self._drifted = ScoreDriftMonitor(delta=settings.drift.delta), False
+        self._drift = ScoreDriftMonitor(delta=settings.drift.delta, bucket_s=settings.drift.bucket_s)
+        self._drifted = False
         self._sampler = NormalSampler(self.cfg.normal_sample_every)
         self._asset_re = re.compile(settings.records.asset_id_pattern)
         self._model: tuple[str, FeatureMap, Any] | None = None  # checked every _RELOAD_CHECK_S
@@ -163,8 +165,9 @@ class Retrainer(Intake, Probed):
         if current is None:
             return
         version, fmap, model = current
-        X, _ = fmap.matrix([(a, v) for a, _, v in rows])
-        if len(X) and self._drift.update(version, model.decision_function(X).tolist()) and not self._drifted:
+        X, kept = fmap.matrix([(a, v) for a, _, v in rows])
+        times = np.array([t for _, t, _ in rows], dtype=float)[kept]
+        if len(X) and self._drift.update(version, model.decision_function(X), times) and not self._drifted:
             log.info("score drift of model %s in the sampled readings: a retraining run is due", version)
             self._drifted = True  # logged once until the run it asks for
 

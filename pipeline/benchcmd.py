@@ -1,0 +1,122 @@
+"""``dhag-pipeline bench``: its arguments, and which benchmark each target runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.config import Settings
+
+__all__ = ["add_bench_arguments", "run_bench_command"]
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _more_than_two(text: str) -> float:
+    value = float(text)
+    if not value > 2:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be more than 2, got {text}")
+    return value
+
+
+def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> None:
+    """The target and every option of ``bench``; each option's help names the targets it serves."""
+    bench.add_argument(
+        "target",
+        nargs="?",
+        choices=("pipeline", "plant", "feedback", "soak", "scale", "drift"),
+        default="pipeline",
+        help="what to measure",
+    )
+    bench.add_argument("--config", help=help_config)
+    bench.add_argument("--records", type=int, default=200_000, help="records for the throughput runs")
+    bench.add_argument("--rate", type=int, default=5000, help="offered load of the latency run (records/s)")
+    bench.add_argument("--duration", type=float, default=60.0, help="seconds of the latency run")
+    bench.add_argument("--json", type=Path, help="also write the results to this file")
+    bench.add_argument("--seed", type=int, default=0, help="plant, drift: the (first) scenario's seed")
+    bench.add_argument(
+        "--seeds",
+        type=_at_least_one,
+        default=1,
+        help="plant: how many scenarios to run (seeds --seed onwards); their numbers are pooled",
+    )
+    bench.add_argument("--assets", type=int, default=24, help="plant, drift: fleet size")
+    bench.add_argument(
+        "--minutes",
+        type=float,
+        help="plant: simulated minutes per asset (default 120); soak: minutes to run (default 30)",
+    )
+    bench.add_argument(
+        "--history-hours", type=float, default=24.0, help="plant, drift: hours of normal history to train on"
+    )
+    bench.add_argument(
+        "--normal-hours",
+        type=float,
+        default=24.0,
+        help="plant: hours of fault-free operation per asset scored for false alerts (0: none)",
+    )
+    plant_detectors = "plant: detectors (default: dhag sigma3 hst; opt-in: the other dhag models)"
+    detectors = ("dhag", "dhag5", "dhag-classes", "dhag-snapshots", "dhag-reference", "sigma3", "hst")
+    bench.add_argument("--detectors", nargs="+", choices=detectors, help=plant_detectors)
+    quiet = "feedback: answer the alerts of this many fault-free hours (0: of the fault stream's first day)"
+    bench.add_argument("--quiet-hours", type=float, default=0.0, help=quiet)
+    bench.add_argument("--interval", type=float, default=60.0, help="soak: seconds between samples")
+    bench.add_argument("--replicas", type=int, default=3, help="scale: the most daemons in the group")
+    days = "drift: simulated days per scenario (more than 2: the shifts begin on day 2)"
+    bench.add_argument("--days", type=_more_than_two, default=7.0, help=days)
+
+
+def run_bench_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the benchmark ``args.target`` names; returns the exit code."""
+    if args.target == "feedback":
+        from pipeline.feedbackbench import run_feedback_bench, run_quiet_feedback_bench
+
+        if args.quiet_hours:
+            return run_quiet_feedback_bench(
+                settings, seed=args.seed, assets=args.assets, quiet_hours=args.quiet_hours, out=args.json
+            )
+        return run_feedback_bench(settings, seed=args.seed, assets=args.assets, out=args.json)
+    if args.target == "soak":
+        from pipeline.soak import SoakOptions, run_soak
+
+        minutes = args.minutes if args.minutes is not None else 30.0
+        return run_soak(
+            settings, SoakOptions(minutes=minutes, rate=args.rate, interval_s=args.interval, out=args.json)
+        )
+    if args.target == "scale":
+        from pipeline.scalebench import run_scale_bench
+
+        return run_scale_bench(settings, records=args.records, replicas=args.replicas, out=args.json)
+    if args.target == "plant":
+        from pipeline.plantbench import run_plant_bench
+
+        return run_plant_bench(
+            settings,
+            seed=args.seed,
+            seeds=args.seeds,
+            assets=args.assets,
+            minutes=args.minutes if args.minutes is not None else 120.0,
+            history_hours=args.history_hours,
+            normal_hours=args.normal_hours,
+            **({"detectors": tuple(args.detectors)} if args.detectors else {}),
+            out=args.json,
+        )
+    if args.target == "drift":
+        from pipeline.driftbench import run_drift_bench
+
+        return run_drift_bench(
+            settings,
+            seed=args.seed,
+            assets=args.assets,
+            days=args.days,
+            history_hours=args.history_hours,
+            out=args.json,
+        )
+    from pipeline.bench import run_bench
+
+    return run_bench(settings, records=args.records, rate=args.rate, duration=args.duration, out=args.json)
