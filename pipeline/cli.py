@@ -109,6 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         sys.stdout.write(effective_config(settings))
         return 0
+    try:
+        return _dispatch(settings, args)
+    except ConfigError as exc:  # found once a command used it (a TLS file it cannot read)
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_CONFIG
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command in ("alerts", "label"):
         from pipeline.alertscmd import run_alerts, run_label
 

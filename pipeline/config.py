@@ -79,7 +79,21 @@ class SecuritySettings(_Section):
         return self
 
     def client_options(self) -> dict[str, Any]:
-        """Keyword arguments for kafka-python's clients, secrets revealed, unset options left out."""
+        """Keyword arguments for kafka-python's clients, secrets revealed, unset options left out.
+
+        With TLS, each certificate file set must be readable here, or a :class:`ConfigError` names it:
+        kafka-python would report it only as a broker it cannot reach.
+        """
+        if self.security_protocol.endswith("SSL"):
+            for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+                if (path := getattr(self, key)) is not None:
+                    try:
+                        Path(path).open("rb").close()
+                    except OSError as exc:
+                        reason = exc.strerror or type(exc).__name__
+                        raise ConfigError(
+                            f"config error: kafka.security.{key}: cannot read {path!r}: {reason}"
+                        ) from None
         out: dict[str, Any] = {}
         for name, value in self:
             if value is None:

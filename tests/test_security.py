@@ -21,7 +21,7 @@ from pipeline import brokerlink, registry
 from pipeline.broker import ensure_topics, free_port
 from pipeline.config import Settings, load_settings
 from pipeline.daemon import Daemon
-from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
+from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
 from pipeline.labels import LabelError, LabelReason, parse_label
 from pipeline.metrics import PipelineMetrics, serve_metrics
 from pipeline.processing import BatchProcessor
@@ -110,9 +110,17 @@ class _Recorder:
         return ["in"]
 
 
-def test_tls_and_sasl_settings_reach_every_kafka_client(fitted, monkeypatch) -> None:
+def _with_files(tmp_path: Path) -> dict[str, Any]:
+    """:data:`SECURE` with certificate files that exist (a client checks that it can read them)."""
+    files = {key: tmp_path / Path(SECURE[key]).name for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")}
+    for path in files.values():
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
+    return SECURE | {key: str(path) for key, path in files.items()}
+
+
+def test_tls_and_sasl_settings_reach_every_kafka_client(fitted, monkeypatch, tmp_path: Path) -> None:
     settings = Settings.model_validate(
-        {"kafka": {"security": SECURE, "bootstrap_servers": "k1:9093,k2:9093"}}
+        {"kafka": {"security": _with_files(tmp_path), "bootstrap_servers": "k1:9093,k2:9093"}}
     )
     expected = settings.kafka.security.client_options()
     assert expected["sasl_plain_password"] == SECRET and expected["ssl_password"] == "key-pass"
@@ -137,6 +145,50 @@ def test_tls_and_sasl_settings_reach_every_kafka_client(fitted, monkeypatch) -> 
     for options in producers + consumers + admins:
         assert {k: options[k] for k in expected} == expected
     assert consumers[0]["bootstrap_servers"] == ["k1:9093", "k2:9093"]
+
+
+def test_a_tls_file_it_cannot_read_stops_each_command_naming_the_key(
+    model_registry: Path, tmp_path: Path
+) -> None:
+    # kafka-python failed its TLS set-up in every connection attempt and said only that no broker
+    # could be reached: exit 3 after kafka.unavailable_exit_s, the cause in DEBUG logs.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
+    secure = _with_files(tmp_path) | {
+        "ssl_cafile": str(tmp_path / "missing-ca.pem"),
+        "ssl_keyfile": str(tmp_path),
+    }
+    env |= {f"DHAG_PIPELINE_KAFKA__SECURITY__{k.upper()}": str(v) for k, v in secure.items()}
+    env |= {
+        "DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "DHAG_PIPELINE_KAFKA__UNAVAILABLE_EXIT_S": "30",
+        "DHAG_PIPELINE_MODEL__REGISTRY": str(model_registry),
+        "DHAG_PIPELINE_METRICS__ENABLED": "false",
+    }
+    for command in (
+        ["run"],
+        ["retrain", "--once"],
+        ["alerts"],
+        ["label", "a1", "--normal", "--operator", "k"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline", *command],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, (command, done.stderr[-2000:])
+        assert f"kafka.security.ssl_cafile: cannot read '{tmp_path / 'missing-ca.pem'}'" in done.stderr, (
+            command
+        )
+        assert "Traceback" not in done.stderr and SECRET not in done.stderr
+    # A directory given as a file is refused too; files are only read for a TLS protocol.
+    settings = Settings.model_validate({"kafka": {"security": secure | {"ssl_cafile": None}}})
+    with pytest.raises(ConfigError, match="kafka.security.ssl_keyfile: cannot read"):
+        settings.kafka.security.client_options()
+    plain = secure | {"security_protocol": "SASL_PLAINTEXT"}
+    assert Settings.model_validate({"kafka": {"security": plain}}).kafka.security.client_options()
 
 
 # -- the metrics endpoint ------------------------------------------------------------------------------
