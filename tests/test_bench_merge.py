@@ -97,19 +97,26 @@ def test_the_merge_command_writes_the_joined_result_and_refuses_bad_input(
     assert main(["bench", "merge", str(a), str(b), "--json", str(out)]) == 0
     assert json.loads(out.read_text())["kdd"] == _part([0, 1, 2, 3, 4], [0.9, 0.8, 0.95, 0.7, 0.85])["kdd"]
     assert "84.0 ± 8.6" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="Seed 0 of kdd dhag is in more than one part"):
-        main(["bench", "merge", str(a), str(a), "--json", str(tmp_path / "x.json")])
-    with pytest.raises(SystemExit, match="two or more table2 JSON files and --json"):
-        main(["bench", "merge", str(a), str(b)])
+    assert (
+        main(["bench", "merge", str(a), str(a), "--json", str(tmp_path / "x.json")]) == 2
+        and "Seed 0 of kdd dhag is in more than one part" in capsys.readouterr().err
+    )  # a usage error
+    assert (
+        main(["bench", "merge", str(a), str(b)]) == 2
+        and "two or more table2 JSON files and --json" in capsys.readouterr().err
+    )  # a usage error
     (tmp_path / "bad.json").write_text('{"meta": ')
-    with pytest.raises(SystemExit, match="dhag bench merge"):
-        main(["bench", "merge", str(a), str(tmp_path / "bad.json"), "--json", str(out)])
-    with pytest.raises(SystemExit, match="unexpected files"):
-        main(["bench", "speed", str(a)])
+    assert (
+        main(["bench", "merge", str(a), str(tmp_path / "bad.json"), "--json", str(out)]) == 2
+        and "error: merge: " in capsys.readouterr().err
+    )  # a usage error
+    assert (
+        main(["bench", "speed", str(a)]) == 2 and "unexpected files" in capsys.readouterr().err
+    )  # a usage error
     assert not (tmp_path / "x.json").exists()
 
 
-def test_first_seed_runs_the_named_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_seed_runs_the_named_seeds(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     asked: dict[str, Any] = {}
 
     def fake_table2(data: Any, **kwargs: Any) -> dict[str, Any]:
@@ -119,10 +126,14 @@ def test_first_seed_runs_the_named_seeds(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(dhag.bench.table2, "run_table2", fake_table2)
     assert main(["bench", "table2", "--detectors", "dhag", "--first-seed", "3", "--seeds", "2"]) == 0
     assert asked["seeds"] == [3, 4]
-    with pytest.raises(SystemExit, match="--first-seed at least 0"):
-        main(["bench", "table2", "--first-seed", "-1"])
-    with pytest.raises(SystemExit, match="--first-seed is not supported"):
-        main(["bench", "epochs", "--first-seed", "1"])
+    assert (
+        main(["bench", "table2", "--first-seed", "-1"]) == 2
+        and "--first-seed at least 0" in capsys.readouterr().err
+    )  # a usage error
+    assert (
+        main(["bench", "epochs", "--first-seed", "1"]) == 2
+        and "--first-seed is not supported" in capsys.readouterr().err
+    )  # a usage error
 
 
 @needs_data

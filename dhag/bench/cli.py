@@ -1,4 +1,7 @@
-"""The ``dhag bench`` command: its arguments and what each benchmark runs."""
+"""The ``dhag bench`` command: its arguments and what each benchmark runs.
+
+A usage error is a :class:`~dhag.exceptions.ParameterError`: ``dhag`` prints it and exits 2.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Any
 
 from dhag import bench
 from dhag.bench import GAMES, RULES, TRANSFORMS
+from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
 
@@ -28,7 +32,7 @@ def _seed_list(args: argparse.Namespace) -> list[int]:
     """Seeds ``first_seed .. first_seed + seeds - 1``: a run can be split over machines or sessions and
     joined with ``dhag bench merge``."""
     if args.seeds < 1 or args.first_seed < 0:
-        raise SystemExit("dhag bench: --seeds must be at least 1 and --first-seed at least 0")
+        raise ParameterError("--seeds must be at least 1 and --first-seed at least 0")
     return list(range(args.first_seed, args.first_seed + args.seeds))
 
 
@@ -39,35 +43,35 @@ def run_bench(args: argparse.Namespace) -> int:
     from dhag.bench.table2 import DETECTORS
 
     if args.threads < 1:
-        raise SystemExit(f"dhag bench: --threads must be at least 1. Got {args.threads}.")
+        raise ParameterError(f"--threads must be at least 1. Got {args.threads}.")
     # Names are checked before any work starts, not when a long run reaches them.
     for option, given, known in (
         ("--datasets", comma_list(args.datasets), bench.DATASETS),
         ("--detectors", comma_list(args.detectors), DETECTORS),
     ):
         if unknown := [name for name in given if name not in known]:
-            raise SystemExit(f"dhag bench: unknown {option} {unknown}; choose from {', '.join(known)}")
+            raise ParameterError(f"unknown {option} {unknown}; choose from {', '.join(known)}")
     # The networks are small: on a 2-core machine one thread is steadier and often faster.
     torch.set_num_threads(args.threads)
     chosen = {"datasets": tuple(comma_list(args.datasets))} if args.datasets else {}
     seeds = _seed_list(args)
     if args.bench not in ("merge", "show") and args.parts:
-        raise SystemExit(f"dhag bench {args.bench}: unexpected files {[str(p) for p in args.parts]}")
+        raise ParameterError(f"{args.bench}: unexpected files {[str(p) for p in args.parts]}")
     if args.bench == "show":
         if not args.parts:
-            raise SystemExit("dhag bench show: give one or more table2 JSON files")
+            raise ParameterError("show: give one or more table2 JSON files")
         for path in args.parts:
             try:
                 print(f"{path}:\n{bench.format_table2(json.loads(path.read_text()), show_times=True)}\n")
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise SystemExit(f"dhag bench show: {path}: not a table2 result ({exc})") from exc
+                raise ParameterError(f"show: {path}: not a table2 result ({exc})") from exc
     elif args.bench == "merge":
         if args.json is None or len(args.parts) < 2:
-            raise SystemExit("dhag bench merge: give two or more table2 JSON files and --json OUT")
+            raise ParameterError("merge: give two or more table2 JSON files and --json OUT")
         try:
             result = bench.merge_table2([json.loads(p.read_text()) for p in args.parts])
         except (OSError, ValueError) as exc:  # a JSON error is a ValueError too
-            raise SystemExit(f"dhag bench merge: {exc}") from exc
+            raise ParameterError(f"merge: {exc}") from exc
         bench.write_json(result, args.json)
         print(bench.format_table2(result, show_times=True))
     elif args.bench == "table2":
@@ -93,7 +97,7 @@ def run_bench(args: argparse.Namespace) -> int:
         print(bench.format_table2(result, show_times=True))
     elif args.bench == "epochs":
         if args.first_seed:
-            raise SystemExit("dhag bench epochs: --first-seed is not supported; it runs seeds 0 .. N-1")
+            raise ParameterError("epochs: --first-seed is not supported; it runs seeds 0 .. N-1")
         result = bench.run_epochs(
             args.data,
             **chosen,
