@@ -7,31 +7,36 @@ means; it needs no window size and no assumption about the score distribution.
 
 What it is fed decides what it finds. Fed every score, its power grows with the stream's rate: on a
 healthy simulated plant it reported a change several times a day, each time the daily load cycle moved
-the scores (``dhag-pipeline bench drift``, docs/plant-bench.md). So by default the scores are first
+the scores (``dhag-pipeline bench drift``, docs/drift-bench.md). So by default the scores are first
 gathered into buckets of ``bucket_s`` seconds of record time, and ADWIN sees each bucket's median: a
 fixed number of values per day whatever the fleet's size and rate, and a value that one faulted asset
 among many does not move. A shift of most of the plant that outlasts the buckets ADWIN needs to be sure
 (a few hours) is reported; a load cycle or one asset's fault is not. ``bucket_s=0`` feeds every score,
 as the service did before.
 
-Buckets follow record time (``ts``), so a backlog read after an outage fills the buckets its readings
-belong to, not one bucket of arrival time. Time only moves forward: a score older than the open bucket
-(a partition that lags) counts in the open one. The median comes from a histogram of 1,000 bins over
-[0, 1], so a bucket's memory does not grow with the rate.
+Buckets follow record time (``ts``). Kafka hands a consumer one partition's records after another's, so
+a bucket stays open for :data:`LATE_S` (an hour) of newer record time: the other partitions' readings
+of that time still join it, and a backlog read after an outage fills the buckets its readings belong
+to. Older scores join the oldest open bucket. A score dated more than ``bucket_s`` ahead of ``clock``
+is left out (:attr:`ScoreDriftMonitor.future_scores` counts them): one record dated years ahead would
+otherwise close every bucket up to its date and keep the rest in one that never closes. The median
+comes from a histogram of 1,000 bins over [0, 1], so a bucket's memory does not grow with the rate.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from river.drift import ADWIN
 
-__all__ = ["DriftEvent", "ScoreDriftMonitor"]
+__all__ = ["LATE_S", "DriftEvent", "ScoreDriftMonitor"]
 
 _BINS = 1000
+#: How much newer record time a bucket waits for before ADWIN sees its median.
+LATE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,14 @@ class _Bucket:
         self.counts += np.bincount(bins, minlength=_BINS)
 
     def median(self) -> float | None:
+        """The median to a bin's width (the mean of the two middle scores' bins for an even count)."""
         total = int(self.counts.sum())
         if total == 0:
             return None
         cum = np.cumsum(self.counts)
-        return (int(np.searchsorted(cum, total / 2.0)) + 0.5) / _BINS
+        low = int(np.searchsorted(cum, (total + 1) // 2))  # the bin of the lower middle score
+        high = int(np.searchsorted(cum, total // 2 + 1))  # and of the upper one
+        return ((low + high) / 2 + 0.5) / _BINS
 
 
 class ScoreDriftMonitor:
@@ -93,14 +101,25 @@ class ScoreDriftMonitor:
     True
     """
 
-    def __init__(self, *, delta: float = 0.002, bucket_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        *,
+        delta: float = 0.002,
+        bucket_s: float = 300.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         if not (bucket_s >= 0 and math.isfinite(bucket_s)):
             raise ValueError(f"bucket_s must be a finite number >= 0, not {bucket_s!r}")
         self.delta = delta
         self.bucket_s = float(bucket_s)
+        self.clock = clock
+        #: Scores left out for a record time more than ``bucket_s`` ahead of ``clock``.
+        self.future_scores = 0
+        self._late = max(1, math.ceil(LATE_S / self.bucket_s)) if self.bucket_s else 0
         self._detectors: dict[str, ADWIN] = {}
         self._seen: dict[str, int] = {}
-        self._bucket: _Bucket | None = None
+        self._open: dict[int, _Bucket] = {}  # index -> bucket, oldest first
+        self._newest = -1  # the newest bucket index reached
 
     def _detector(self, model_version: str) -> ADWIN:
         detector = self._detectors.get(model_version)
@@ -111,7 +130,7 @@ class ScoreDriftMonitor:
             detector = ADWIN(delta=self.delta, clock=clock)
             self._detectors = {model_version: detector}
             self._seen = {model_version: self._seen.get(model_version, 0)}
-            self._bucket = None
+            self._open, self._newest = {}, -1
         return detector
 
     def update(
@@ -127,7 +146,7 @@ class ScoreDriftMonitor:
         seen = self._seen.get(model_version, 0)
         events: list[DriftEvent] = []
         if not self.bucket_s:
-            for score in values.tolist():
+            for score in values[np.isfinite(values)].tolist():  # one NaN would stop ADWIN for good
                 seen += 1
                 detector.update(score)
                 if detector.drift_detected:
@@ -140,27 +159,29 @@ class ScoreDriftMonitor:
         if stamps.shape != values.shape:
             raise ValueError(f"{values.size} scores but {stamps.size} record times")
         keep = np.isfinite(values) & np.isfinite(stamps)
-        values, stamps = np.clip(values[keep], 0.0, 1.0), stamps[keep]
-        if values.size == 0:
-            return events
-        index = np.floor(stamps / self.bucket_s).astype(np.int64)
-        # Time only moves forward: each score belongs to the latest bucket reached so far.
-        index = np.maximum.accumulate(index)
-        if self._bucket is not None:
-            index = np.maximum(index, self._bucket.index)
-        starts = np.flatnonzero(np.diff(index)) + 1
-        for part, part_values in zip(np.split(index, starts), np.split(values, starts), strict=True):
-            if self._bucket is not None and part[0] != self._bucket.index:
-                median = self._bucket.median()
+        if self.clock is not None:
+            ahead = keep & (stamps > self.clock() + self.bucket_s)
+            self.future_scores += int(ahead.sum())
+            keep &= ~ahead
+        order = np.argsort(stamps[keep], kind="stable")
+        values, stamps = values[keep][order], stamps[keep][order]
+        indices = np.floor(stamps / self.bucket_s).astype(np.int64)
+        starts = np.flatnonzero(np.diff(indices)) + 1
+        for part, part_values in zip(np.split(indices, starts), np.split(values, starts), strict=True):
+            if part.size == 0:
+                continue
+            index = int(part[0])
+            if self._newest >= 0 and index <= self._newest - self._late - 1 and self._open:
+                index = min(self._open)  # older than every open bucket: the oldest takes it
+            self._open.setdefault(index, _Bucket(index)).add(part_values)
+            seen += int(part_values.size)
+            self._newest = max(self._newest, index)
+            for old in sorted(i for i in self._open if i < self._newest - self._late):
+                median = self._open.pop(old).median()
                 if median is not None:
                     detector.update(median)
                     if detector.drift_detected:
                         events.append(self._event(model_version, seen, detector))
-                self._bucket = None
-            if self._bucket is None:
-                self._bucket = _Bucket(int(part[0]))
-            self._bucket.add(part_values)
-            seen += int(part_values.size)
         self._seen[model_version] = seen
         return events
 

@@ -61,13 +61,12 @@ class BatchProcessor:
         self.trackers = Trackers(
             open_after=a.open_after, window=a.window, resolve_after=a.resolve_after, quiet_s=a.quiet_s
         )
-        drift = settings.drift
-        self.drift = ScoreDriftMonitor(delta=drift.delta, bucket_s=drift.bucket_s) if drift.enabled else None
-        # A plant whose faults come and go moves the score stream again and again: every detection is
-        # counted (dhag_drift_detections_total), but logged at most once a minute. Records keyed other
-        # than by their asset (dhag_records_key_mismatch_total) likewise, on their own log.
-        self._drift_log, self._key_log = ThrottledLog(log, LOG_INTERVAL_S), ThrottledLog(log, LOG_INTERVAL_S)
-        self._dlq_log = ThrottledLog(log, LOG_INTERVAL_S)  # one stuck sensor: a line a minute
+        drift, self.drift = settings.drift, None
+        if drift.enabled:
+            self.drift = ScoreDriftMonitor(delta=drift.delta, bucket_s=drift.bucket_s, clock=time.time)
+        # Drift detections, records keyed other than by their asset and dead letters (one stuck sensor)
+        # are each counted, but logged at most once a minute.
+        self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))
         self.guard = DlqGuard(
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
         )
@@ -279,14 +278,14 @@ class BatchProcessor:
 
     def _watch_drift(self, version: str, scores: np.ndarray, times: np.ndarray) -> None:
         assert self.drift is not None
-        unit = f"{self.drift.bucket_s:g}-s medians" if self.drift.bucket_s else "scores"
         for event in self.drift.update(version, scores, times):
             self.metrics.drift_detections.labels(event.model_version).inc()
             self._drift_log.log(
                 "drift",  # one model at a time: a key per version would grow with every swap
                 logging.WARNING,
                 "score drift for model %s after %d scores: recent window mean %.4f over %d %s",
-                *(event.model_version, event.scores_seen, event.window_mean, event.window_size, unit),
+                *(event.model_version, event.scores_seen, event.window_mean, event.window_size),
+                f"{self.drift.bucket_s:g}-s medians" if self.drift.bucket_s else "scores",
             )
 
     def _publish_transitions(

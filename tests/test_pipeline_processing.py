@@ -359,3 +359,34 @@ def test_a_value_the_model_cannot_standardise_is_dead_lettered_with_the_models_r
     assert reg.get_sample_value("dhag_records_processed_total", {"outcome": "invalid"}) == 3
     assert reg.get_sample_value("dhag_records_processed_total", {"outcome": "error"}) == 0
     assert caplog.text.count("row by row") <= 1 and "Traceback" not in caplog.text  # a line a minute
+
+
+def test_drift_is_fed_each_scored_reading_with_its_own_record_time_once(fitted) -> None:
+    # The monitor buckets scores by record time: a score paired with another record's time, or a
+    # retried batch fed twice, would put readings in the wrong bucket, or in one twice.
+    proc, _ = _processor(fitted)
+    assert proc.drift is not None
+    rows = normal(np.random.default_rng(2), 8)
+    recs = [Rec("in", 0, i, b"d", reading("d", 1000.0 + 60 * i, r)) for i, r in enumerate(rows)]
+    huge = orjson.loads(recs[2].value)
+    huge["values"][FEATURES[0]] = 1e300  # parsed, then refused by the model: not scored
+    recs[2] = Rec("in", 0, 2, b"d", orjson.dumps(huge))
+    fed: list[tuple[list[float], list[float]]] = []
+    update = proc.drift.update
+
+    def spy(version, scores, times):
+        fed.append((list(scores), list(times)))
+        return update(version, scores, times)
+
+    proc.drift.update = spy  # type: ignore[method-assign]
+    point = proc.savepoint()
+    proc.process(recs, now=0.0)
+    proc.rollback(point)  # the broker did not take the output: the batch comes again
+    point = proc.savepoint()
+    out = proc.process(recs, now=1.0)
+    proc.release(point)
+    assert len(fed) == 1
+    scores, times = fed[0]
+    assert times == [1000.0 + 60 * i for i in range(8) if i != 2]
+    assert len(scores) == out.scored == 7
+    assert sum(int(b.counts.sum()) for b in proc.drift._open.values()) == 7

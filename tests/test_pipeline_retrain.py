@@ -209,6 +209,19 @@ def test_triggers_new_labels_schedule_and_drift_with_a_minimum_interval(registry
     assert retrainer.due() == "drift"
 
 
+def test_the_drift_trigger_pairs_each_sampled_reading_with_its_own_time(registry: Path) -> None:
+    # Readings without a sensor the model needs are left out of X: their times must go with them.
+    store = LabelStore(":memory:")
+    retrainer, _ = _retrainer(registry, store, [10_000.0])
+    rows = _readings(normal(np.random.default_rng(3), 6), 500.0)
+    del rows[1][2][FEATURES[0]], rows[4][2][FEATURES[1]]
+    fed: list[list[float]] = []
+    update = retrainer._drift.update
+    retrainer._drift.update = lambda v, s, t: fed.append(list(t)) or update(v, s, t)  # type: ignore[method-assign]
+    retrainer._watch_drift(rows)
+    assert fed == [[500.0, 502.0, 503.0, 505.0]]
+
+
 def test_runs_are_counted_by_outcome_with_their_timestamps(registry: Path) -> None:
     store = LabelStore(":memory:")
     clock = [10_000.0]

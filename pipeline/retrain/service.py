@@ -77,7 +77,8 @@ class Retrainer(Intake, Probed):
         self._watched: dict[str, float] = {}  # pending label -> when this process first saw it waiting
         self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics)
         self._stop = threading.Event()
-        self._drift = ScoreDriftMonitor(delta=settings.drift.delta, bucket_s=settings.drift.bucket_s)
+        drift = settings.drift
+        self._drift = ScoreDriftMonitor(delta=drift.delta, bucket_s=drift.bucket_s, clock=time.time)
         self._drifted = False
         self._sampler = NormalSampler(self.cfg.normal_sample_every)
         self._asset_re = re.compile(settings.records.asset_id_pattern)
