@@ -70,6 +70,11 @@ class RetrainMetrics:
         self.last_run = Gauge(
             "dhag_retrain_last_run_timestamp_seconds", "When a retraining run last finished.", registry=r
         )
+        self.last_failure = Gauge(
+            "dhag_retrain_last_failure_timestamp_seconds",
+            "When a retraining run last ended in an error (0: never); kept in the label store.",
+            registry=r,
+        )
         self.duration = Histogram(
             "dhag_retrain_duration_seconds",
             "Duration of a retraining run (data, training, gate).",

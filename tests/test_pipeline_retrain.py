@@ -246,6 +246,18 @@ def test_runs_are_counted_by_outcome_with_their_timestamps(registry: Path) -> No
     assert future.exception(timeout=60) is not None
     assert metrics.get_sample_value("dhag_retrain_runs_total", {"outcome": "failed"}) == 1
     assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") == success
+    failed_at = metrics.get_sample_value("dhag_retrain_last_failure_timestamp_seconds")
+    assert failed_at > success
+    retrainer._finish_run()
+    # After a restart, the failure still outranks the last success (DhagRetrainingFailing stays on);
+    # a retrainer that never failed exports 0.
+    _, restarted = _retrainer(registry, store, clock)
+    assert restarted.get_sample_value("dhag_retrain_last_failure_timestamp_seconds") >= failed_at
+    assert restarted.get_sample_value("dhag_retrain_last_success_timestamp_seconds") == pytest.approx(
+        success, abs=1
+    )
+    _, fresh = _retrainer(registry, LabelStore(":memory:"), clock)
+    assert fresh.get_sample_value("dhag_retrain_last_failure_timestamp_seconds") == 0
 
 
 def test_a_candidate_keeps_its_parents_minimum_threshold(fitted: DHAG) -> None:

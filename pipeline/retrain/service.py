@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 _LAST_RUN = "last_run_at"
 _LAST_LABEL = "last_run_label_id"
 _LAST_SUCCESS = "last_success_at"
+_LAST_FAILURE = "last_failure_at"
 _LAST_PROMOTION = "last_promotion_at"
 _RELOAD_CHECK_S = 5.0
 _PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this plus metadata_max_age_ms
@@ -95,6 +96,8 @@ class Retrainer(Intake, Probed):
         # Across restarts, for DhagRetrainingStale: the last success, or else this store's first run.
         metrics.last_success.set(float(store.setdefault_state(_LAST_SUCCESS, repr(clock()))))
         metrics.last_promotion.set(float(store.setdefault_state(_LAST_PROMOTION, repr(clock()))))
+        # For DhagRetrainingFailing: a restart must not hide that the latest run failed.
+        metrics.last_failure.set(float(store.get_state(_LAST_FAILURE, "0") or 0))
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current poll (a running training gets half the grace period)."""
@@ -236,6 +239,7 @@ class Retrainer(Intake, Probed):
             log.exception("retraining run failed")
             self.metrics.runs.labels("failed").inc()
             self.metrics.last_run.set(time.time())
+            self.metrics.last_failure.set(time.time())
             self.metrics.duration.observe(time.perf_counter() - started)
             raise
         self.metrics.runs.labels(result.outcome).inc()
@@ -254,6 +258,8 @@ class Retrainer(Intake, Probed):
         self.store.set_state(_LAST_RUN, repr(self.clock()))
         failed = self._training.exception() is not None
         result = None if failed else self._training.result()
+        if failed:
+            self.store.set_state(_LAST_FAILURE, repr(time.time()))
         if result is not None:
             self.last_result = result
             self.store.set_state(_LAST_SUCCESS, repr(time.time()))
