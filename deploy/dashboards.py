@@ -67,6 +67,7 @@ def _variable(name: str, label: str, query: str) -> dict[str, Any]:
         "definition": query,
         "refresh": 2,
         "includeAll": True,
+        "allValue": ".*",  # "All" is every series, not only the values listed when the page loaded
         "multi": True,
         "current": {"text": "All", "value": "$__all"},
     }

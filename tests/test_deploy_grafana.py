@@ -226,3 +226,11 @@ def test_every_query_names_exported_metrics_and_labels() -> None:
             metric, label = re.fullmatch(r"label_values\((\S+), (\w+)\)", variable["query"]["query"]).groups()
             assert metric in recorded or metric in series, metric
             assert label in ("asset_group",) or label in series.get(metric, set()), label
+
+
+def test_all_in_a_variable_means_every_series_not_the_values_listed_at_load() -> None:
+    # Without allValue, "All" became the values known when the page loaded (pump|fan): series with a
+    # group seen later, or with none, fell out of every panel.
+    for dashboard in _dashboards():
+        for variable in dashboard["templating"]["list"]:
+            assert variable.get("includeAll") and variable.get("allValue") == ".*", variable["name"]
