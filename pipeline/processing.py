@@ -28,7 +28,7 @@ from pipeline.features import PlantFeatures
 from pipeline.heldcounts import HeldCounts
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
-from pipeline.records import SCORING_ERROR, RecordParser, dlq_value
+from pipeline.records import SCORING_ERROR, RecordParser, broker_time, dlq_value
 
 __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
 
@@ -178,7 +178,7 @@ class BatchProcessor:
             tp = (rec.topic, rec.partition)
             if rec.offset + 1 > out.offsets.get(tp, -1):
                 out.offsets[tp] = rec.offset + 1
-        parsed = self.parser.parse([rec.value for rec in records])
+        parsed = self.parser.parse([rec.value for rec in records], broker_now=broker_time(records))
         if self.derived is not None and parsed.indices:
             parsed.matrix = self.derived.transform(parsed.matrix, parsed.asset_ids)
         for rej in parsed.rejections:

@@ -11,6 +11,7 @@ and fall back to checking record by record, which is also the reference the fast
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 import time
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from pipeline.backoff import ThrottledLog
 from pipeline.recordjson import MAX_EPOCH_S, decode, is_schema_1, parse_timestamp, reading_of
 
 __all__ = [
@@ -32,10 +34,21 @@ __all__ = [
     "Reason",
     "RecordParser",
     "Rejection",
+    "broker_time",
     "dlq_value",
     "parse_timestamp",
     "reading_of",
 ]
+
+log = logging.getLogger(__name__)
+
+
+def broker_time(records: Sequence[Any]) -> float | None:
+    """The median Kafka timestamp (epoch seconds) of consumer ``records``; None when they carry none.
+    The median: one producer with a wrong clock (CreateTime) does not move it."""
+    stamps = [t for rec in records if isinstance(t := getattr(rec, "timestamp", None), int) and t > 0]
+    return float(np.median(stamps)) / 1000.0 if stamps else None
+
 
 _NUMBER = (int, float)
 
@@ -157,6 +170,8 @@ class RecordParser:
         self.max_future_s = max_future_s
         self.max_imputed = math.floor(max_imputed_fraction * len(self.features) + 1e-9)
         self.clock = clock
+        self._broker_now: float | None = None  # the batch's Kafka record time, while parsing
+        self._clock_log = ThrottledLog(log, 60.0)
         self._asset_re = re.compile(asset_id_pattern)
         getter = itemgetter(*self.features)
         self._row = getter if len(self.features) > 1 else (lambda v: (getter(v),))
@@ -194,11 +209,12 @@ class RecordParser:
             raise _RejectedError(Reason.WRONG_TYPE, str(exc)) from None
         except (ValueError, OverflowError, OSError) as exc:
             raise _RejectedError(Reason.BAD_TIMESTAMP, str(exc)[:200]) from None
-        if self.max_future_s is not None and ts > (now := self.clock()) + self.max_future_s:
+        if self.max_future_s is not None and ts > (now := self.now()) + self.max_future_s:
             raise _RejectedError(
                 Reason.BAD_TIMESTAMP,
-                f"ts {doc['ts']!r:.40} lies {ts - now:.0f} s ahead of this service's clock (more than"
-                f" records.max_future_s = {self.max_future_s:g}; a local time sent without its UTC offset?)",
+                f"ts {doc['ts']!r:.40} lies {ts - now:.0f} s ahead of this service's clock and the broker's"
+                f" record time (more than records.max_future_s = {self.max_future_s:g}; a local time sent"
+                " without its UTC offset?)",
             )
         values = doc["values"]
         if not isinstance(values, dict):
@@ -251,13 +267,33 @@ class RecordParser:
         return asset, ts, row, values, imputed, len(values) - present
 
     # -- a batch ---------------------------------------------------------------------------------
-    def parse(self, raws: Sequence[bytes | None], *, fast: bool = True) -> ParsedBatch:
-        """Parse a batch; ``fast=False`` forces the record-by-record path (for tests and comparison)."""
-        if fast:
-            batch = self._parse_fast(raws)
-            if batch is not None:
+    def now(self) -> float:
+        """What a ``ts`` is judged against: this host's clock, or the batch's newest Kafka record time
+        when that is later (a host whose clock fell behind must not refuse every fresh reading)."""
+        now = self.clock()
+        return now if self._broker_now is None else max(now, self._broker_now)
+
+    def parse(
+        self, raws: Sequence[bytes | None], *, fast: bool = True, broker_now: float | None = None
+    ) -> ParsedBatch:
+        """Parse a batch; ``fast=False`` forces the record-by-record path (for tests and comparison).
+        ``broker_now``: the batch's Kafka record time (:func:`broker_time`), if known."""
+        self._broker_now = broker_now
+        behind = (broker_now - self.clock()) if broker_now is not None else 0.0
+        if self.max_future_s is not None and behind > self.max_future_s:
+            self._clock_log.log(
+                "behind",
+                logging.WARNING,
+                "this host's clock is %.0f s behind the Kafka record times: readings' ts are judged"
+                " against those; fix the host's time sync (NTP)",
+                behind,
+            )
+        try:
+            if fast and (batch := self._parse_fast(raws)) is not None:
                 return batch
-        return self._parse_slow(raws)
+            return self._parse_slow(raws)
+        finally:
+            self._broker_now = None
 
     def _parse_slow(self, raws: Sequence[bytes | None]) -> ParsedBatch:
         out = ParsedBatch()
@@ -315,7 +351,7 @@ class RecordParser:
             return None
         if not np.isfinite(matrix).all():
             return None
-        if self.max_future_s is not None and len(ts) and ts.max() > self.clock() + self.max_future_s:
+        if self.max_future_s is not None and len(ts) and ts.max() > self.now() + self.max_future_s:
             return None
         unknown = sum(map(len, values)) - len(values) * len(self.features)
         return ParsedBatch(

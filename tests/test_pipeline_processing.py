@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections import namedtuple
 
 import numpy as np
@@ -390,3 +391,20 @@ def test_drift_is_fed_each_scored_reading_with_its_own_record_time_once(fitted) 
     assert times == [1000.0 + 60 * i for i in range(8) if i != 2]
     assert len(scores) == out.scored == 7
     assert sum(int(b.counts.sum()) for b in proc.drift._open.values()) == 7
+
+
+def test_the_daemon_judges_ts_by_the_kafka_record_time_when_its_own_clock_is_behind(fitted) -> None:
+    # As if this host's clock were an hour behind: the readings and their Kafka times are an hour ahead.
+    proc, reg = _processor(fitted)
+    ahead = time.time() + 3600.0
+    Timed = namedtuple("Timed", "topic partition offset key value timestamp")
+    rows = normal(np.random.default_rng(3), 3)
+    recs = [
+        Timed("in", 0, i, b"t", reading("t", ahead + i, r), int((ahead + i) * 1000))
+        for i, r in enumerate(rows)
+    ]
+    out = proc.process(recs, now=0.0)
+    assert (out.scored, out.dead_lettered) == (3, 0)
+    # Without Kafka times, the host's clock alone: every reading is dated too far ahead.
+    bare = [Rec(*r[:5]) for r in recs]
+    assert proc.process(bare, now=0.0).dead_lettered == 3

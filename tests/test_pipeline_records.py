@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.records import Reason, RecordParser, parse_timestamp
+from pipeline.records import Reason, RecordParser, broker_time, parse_timestamp
 
 FEATURES = ["flow_a", "flow_b", "vibration"]
 MEANS = {"flow_a": 1.0, "flow_b": 2.0, "vibration": 3.0}
@@ -185,6 +186,34 @@ def test_a_record_dated_ahead_of_the_clock_beyond_the_limit_is_dead_lettered(fas
     local = RecordParser(FEATURES, max_future_s=300.0, clock=lambda: 1795947300.0)
     assert local.parse([rec(ts="2026-11-29T12:15:00")]).rejections[0].reason == Reason.BAD_TIMESTAMP
     assert RecordParser(FEATURES, clock=lambda: now).parse([rec(ts=now + 1e6)]).indices == [0]  # no limit
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_host_whose_clock_fell_behind_judges_ts_by_the_kafka_record_time(fast: bool, caplog) -> None:
+    # A VM resumed an hour behind: every fresh reading was "ahead", dead-lettered and committed, and
+    # the DLQ cap paused consumption until a restart.
+    now = 1_790_000_000.0
+    parser = RecordParser(FEATURES, max_future_s=300.0, clock=lambda: now - 3600.0)
+    fresh = [rec(ts=now - 2.0), rec(ts=now), rec(ts=now + 310.0)]
+    with caplog.at_level(logging.WARNING, logger="pipeline.records"):
+        out = parser.parse(fresh, fast=fast, broker_now=now)
+    assert out.indices == [0, 1] and [r.index for r in out.rejections] == [2]  # still 300 s at most
+    assert "3600 s behind the Kafka record times" in caplog.text
+    assert parser.now() == now - 3600.0  # only while that batch is parsed
+    # Without Kafka times (or with them behind the host), the host's clock alone.
+    assert parser.parse(fresh, fast=fast).indices == []
+    assert parser.parse(fresh, fast=fast, broker_now=now - 7200.0).indices == []
+
+
+def test_the_kafka_record_time_of_a_batch_is_its_median() -> None:
+    from collections import namedtuple
+
+    Rec = namedtuple("Rec", "value timestamp")
+    # One producer with a clock a day ahead (CreateTime) does not move it; -1 means none.
+    batch = [Rec(b"", 1_790_000_000_000), Rec(b"", 1_790_000_001_000), Rec(b"", 1_790_086_400_000)]
+    assert broker_time(batch) == 1_790_000_001.0
+    assert broker_time([Rec(b"", -1)]) is None and broker_time([]) is None
+    assert broker_time([namedtuple("Plain", "value")(b"")]) is None
 
 
 def test_impute_stops_at_the_fraction_of_sensors_it_may_fill() -> None:
