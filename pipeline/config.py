@@ -90,16 +90,15 @@ class SecuritySettings(_Section):
                     try:
                         Path(path).open("rb").close()
                     except OSError as exc:
-                        reason = exc.strerror or type(exc).__name__
+                        why = exc.strerror or type(exc).__name__
                         raise ConfigError(
-                            f"config error: kafka.security.{key}: cannot read {path!r}: {reason}"
+                            f"config error: kafka.security.{key}: cannot read {path!r}: {why}"
                         ) from None
-        out: dict[str, Any] = {}
-        for name, value in self:
-            if value is None:
-                continue
-            out[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
-        return out
+        return {
+            name: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for name, value in self
+            if value is not None
+        }
 
 
 TopicName = Annotated[str, AfterValidator(check_topic_name)]
@@ -307,8 +306,9 @@ class RetrainSettings(_Section):
     # After each run the registry keeps the newest `keep_versions` versions, the current one and the
     # rollback history; older ones lose their artifact, sample and report (pipeline.retention).
     keep_versions: int = Field(50, ge=1)
-    # Copies of a rejected alert's reading in the normal training set.
+    # Copies of a rejected alert's reading in the normal training set (at most `rejected_max_share`).
     rejected_weight: int = Field(10, ge=1, le=1000)
+    rejected_max_share: float = Field(0.25, gt=0, lt=1)
     # The gate: the newest `holdout_fraction` of labels and of the normal sample judge both models.
     holdout_fraction: float = Field(0.3, gt=0, lt=1)
     holdout_block_s: float = Field(3600.0, gt=0)

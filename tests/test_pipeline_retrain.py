@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import re
 import time
 from pathlib import Path
 
@@ -267,6 +269,23 @@ def test_a_candidate_keeps_its_parents_minimum_threshold(fitted: DHAG) -> None:
     data = split(_labelled(fault_cluster(rng, 20), 1, 10_100.0), _readings(normal(rng, 1500), 10_000.0), 0.3)
     candidate = train_candidate(parent, data, SETTINGS)
     assert candidate.min_threshold == 0.95 and candidate.threshold_ >= 0.95
+
+
+def test_rejected_alerts_never_outweigh_the_normal_readings(fitted: DHAG, caplog) -> None:
+    # Labels are kept for good: after a year, ten copies of every rejected alert made up 97 % of the
+    # "normal" rows, and each run trained longer.
+    rng = np.random.default_rng(8)
+    rejected = _labelled(normal(rng, 3000), 0, 10_000.0)
+    data = split(rejected, _readings(normal(rng, 1500), 10_000.0), 0.3)
+    with caplog.at_level(logging.INFO, logger="pipeline.retrain.samples"):
+        train_candidate(copy.deepcopy(fitted), data, SETTINGS.model_copy(update={"max_epochs": 1}))
+    line = next(r.getMessage() for r in caplog.records if "rejected alerts train" in r.getMessage())
+    found = re.fullmatch(
+        r"(\d+) of (\d+) rejected alerts train, (\d+) copies each .* of (\d+) normal rows\)", line
+    )
+    assert found, line
+    kept, total, copies, normal_rows = map(int, found.groups())
+    assert total == len(data.labelled_train) and copies == 1 and kept <= normal_rows / 3 + 1
 
 
 def test_a_candidate_repeats_the_training_rules_its_parent_was_kept_with(fitted: DHAG) -> None:

@@ -6,19 +6,32 @@ parent's reference sample, each cut by time into training, holdout and calibrati
   candidate never trains on them);
 * :func:`reference_sample` and :func:`carry_forward` keep the reference sample bounded and spread over
   assets and time;
-* :class:`NormalSampler` picks which streamed readings join the recent normal sample.
+* :class:`NormalSampler` picks which streamed readings join the recent normal sample;
+* :func:`rejected_copies` bounds the share of rejected alerts' readings among the normal rows.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.config import RetrainSettings
 from pipeline.labelstore import LabelledReading
 
-__all__ = ["NormalSampler", "Reading", "TrainingData", "carry_forward", "reference_sample", "split"]
+__all__ = [
+    "NormalSampler",
+    "Reading",
+    "TrainingData",
+    "carry_forward",
+    "reference_sample",
+    "rejected_copies",
+    "split",
+]
+
+log = logging.getLogger(__name__)
 
 # (asset id, epoch seconds, sensor values)
 Reading = tuple[str, float, dict[str, float]]
@@ -217,3 +230,40 @@ class NormalSampler:
             self._seen.clear()  # ids that came and went over the months: only the phase restarts
         self._seen[asset_id] = n + 1
         return n % self.every == 0
+
+
+def rejected_copies(
+    rejected: Sequence[LabelledReading], normal_rows: int, settings: RetrainSettings
+) -> tuple[list[LabelledReading], int]:
+    """The rejected alerts that train, and how many copies of each: ``rejected_weight``, fewer when they
+    would make up more than ``rejected_max_share`` of the normal training rows; when even one copy each
+    would, only the newest that fit. Without it, a year of answers outweighed the normal readings 35 to
+    one, and every run trained longer.
+
+    >>> rows = [LabelledReading(str(i), None, "p", 0.0, {}, 0, "k", 0.0, i) for i in range(40)]
+    >>> kept, copies = rejected_copies(rows[:5], 3000, RetrainSettings())  # 50 copies: room for 1000
+    >>> len(kept), copies
+    (5, 10)
+    >>> kept, copies = rejected_copies(rows, 300, RetrainSettings())  # room for 100: 2 copies of 40
+    >>> len(kept), copies
+    (40, 2)
+    >>> kept, copies = rejected_copies(rows, 60, RetrainSettings())  # room for 20: the newest 20, once
+    >>> [r.label_id for r in kept][:3], copies
+    ([20, 21, 22], 1)
+    """
+    share = settings.rejected_max_share
+    room = int(share / (1.0 - share) * normal_rows)  # copies / (normal_rows + copies) <= share
+    if not rejected or room < 1:
+        return [], 0
+    copies = max(1, min(settings.rejected_weight, room // len(rejected)))
+    kept = (
+        sorted(rejected, key=lambda r: r.label_id)[-room:]
+        if copies * len(rejected) > room
+        else list(rejected)
+    )
+    if len(kept) < len(rejected) or copies < settings.rejected_weight:
+        log.info(
+            "%d of %d rejected alerts train, %d copies each (rejected_max_share %.2f of %d normal rows)",
+            *(len(kept), len(rejected), copies, share, normal_rows),
+        )
+    return kept, copies

@@ -35,7 +35,7 @@ from pipeline.config import RetrainSettings
 from pipeline.features import INPUT_SENSORS, METADATA_KEY, PlantFeatures
 from pipeline.labelstore import LabelledReading
 from pipeline.retrain.gate import gate
-from pipeline.retrain.samples import Reading, TrainingData, carry_forward, split
+from pipeline.retrain.samples import Reading, TrainingData, carry_forward, rejected_copies, split
 
 __all__ = [
     "FeatureMap",
@@ -183,7 +183,8 @@ def train_candidate(
     rejected = [r for r in data.labelled_train if r.y == 0]
     confirmed = [r for r in data.labelled_train if r.y == 1]
     normal_rows = [(a, v) for a, _, v in data.reference_train + data.normal_train]
-    normal_rows += [(r.asset_id, r.values) for r in rejected] * settings.rejected_weight
+    rejected, copies = rejected_copies(rejected, len(normal_rows), settings)
+    normal_rows += [(r.asset_id, r.values) for r in rejected] * copies
     X_normal, kept_normal = fmap.matrix(normal_rows)
     X_known, kept_known = fmap.matrix([(r.asset_id, r.values) for r in confirmed])
     if left_out := [r.alert_id or r.key for r, ok in zip(confirmed, kept_known, strict=True) if not ok]:
