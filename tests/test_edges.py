@@ -171,6 +171,8 @@ def test_a_header_only_file_scores_to_a_header_only_file(paths, capsys) -> None:
         (["bench", "table2", "--detectors", "dhag,lof"], "unknown --detectors ['lof']"),
     ],
 )
-def test_bad_options_stop_before_any_work_naming_the_option(paths, argv: list[str], message: str) -> None:
-    with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("]", r"\]")):
-        main([a.format(**paths) for a in argv])
+def test_bad_options_stop_before_any_work_naming_the_option(
+    paths, argv: list[str], message: str, capsys
+) -> None:
+    assert main([a.format(**paths) for a in argv]) == 2  # a usage error, as every dhag command's
+    assert f"dhag bench: error: {message}" in capsys.readouterr().err
