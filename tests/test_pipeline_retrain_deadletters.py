@@ -115,6 +115,37 @@ def test_a_pending_label_stays_pending_until_its_dead_letter_is_acknowledged() -
     assert (topic, value, headers["dlq.reason"]) == ("operator-labels.dlq", raw, b"unknown_alert")
 
 
+def test_a_pending_label_expires_on_time_after_the_wall_clock_ran_ahead_and_was_corrected() -> None:
+    # The receipt clock never goes back, so a label that came while the wall clock ran six hours
+    # ahead was first seen "then": once the clock was corrected it waited six hours, not label_retry_s.
+    clock, ticks = [1e9 + 6 * 3600], [0.0]
+    store, registry = LabelStore(":memory:"), CollectorRegistry()
+    retrainer = Retrainer(
+        Settings(),
+        store,
+        RetrainMetrics(registry),
+        bootstrap_servers="x:1",
+        clock=lambda: clock[0],
+        monotonic=lambda: ticks[0],
+    )
+    retrainer._current_model = lambda: None  # type: ignore[method-assign]
+    consumer, producer = _Consumer(), _Producer()
+    producer.up = True
+    labels = TopicPartition("operator-labels", 0)
+    raw = b'{"alert_id": "never-seen", "label": "anomaly", "operator": "kim", "ts": 5.0}'
+    consumer.batch = {labels: [_record(labels.topic, 0, raw)]}
+    retrainer._poll(consumer, producer)  # type: ignore[arg-type]
+    assert store.pending_count() == 1
+    clock[0] = 1e9  # corrected
+    ticks[0] += Settings().retrain.label_retry_s - 1
+    retrainer._poll(consumer, producer)  # type: ignore[arg-type]
+    assert store.pending_count() == 1  # not before its time either
+    ticks[0] += 2
+    retrainer._poll(consumer, producer)  # type: ignore[arg-type]
+    assert store.pending_count() == 0
+    assert registry.get_sample_value("dhag_labels_dlq_total", {"reason": "unknown_alert"}) == 1
+
+
 def test_a_dead_letter_too_large_for_the_broker_is_cut_and_says_so() -> None:
     retrainer, _, _ = _retrainer([1e9])
     consumer, producer = _Consumer(), _Producer()

@@ -88,9 +88,19 @@ class Intake:
                 # It ranks by when it came, not when its alert did (the label that came last counts).
                 self.store.add_label(label, Source.parse(item.source), received_at=item.first_seen)
                 self.store.drop_pending(item.source)
-            elif min(now - item.first_seen, ticks - self._watched[item.source]) >= self.cfg.label_retry_s:
+            elif (
+                self._waited(now - item.first_seen, ticks - self._watched[item.source])
+                >= self.cfg.label_retry_s
+            ):
                 detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
                 self._dead_letter(producer, item, LabelReason.UNKNOWN_ALERT, detail)
+
+    @staticmethod
+    def _waited(wall: float, ticks: float) -> float:
+        """How long a pending label has waited: the shorter of the wall clock's and the monotonic
+        clock's count, or the monotonic one alone when the wall clock reads earlier than when the label
+        came (it ran ahead, then was corrected: its count would stay negative for as long)."""
+        return ticks if wall < 0 else min(wall, ticks)
 
     def _dead_letter(
         self, producer: KafkaProducer, item: PendingLabel, reason: LabelReason, detail: str
