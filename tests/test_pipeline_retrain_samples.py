@@ -204,3 +204,26 @@ def test_no_reading_trains_the_candidate_that_judges_or_calibrates_it_in_either_
     assert len(data.reference_train) == len(
         split([], [], 0.3, block_s=50.0, reference=other_run).reference_train
     )
+
+
+def test_assets_the_recent_sample_retired_leave_the_reference_sample(fitted: DHAG, tmp_path: Path) -> None:
+    # A plant that renames assets carried every id it ever had, forever: after a year a third of the
+    # reference was assets gone for months.
+    rng = np.random.default_rng(13)
+    root = tmp_path / "registry"
+    parent_reference = _readings(normal(rng, 600), 0.0) + _readings(normal(rng, 600), 0.0, asset="gone-1")
+    reg.publish(root, fitted, "v1", reference=parent_reference)
+    recent = _readings(normal(rng, 800), 10_000.0)
+    labelled = _labelled(fault_cluster(rng, 30), 1, 10_100.0)
+    update = {"reference_sample_size": 1000, "max_far_increase": 1.0}
+    result = run_cycle(root, labelled, recent, SETTINGS.model_copy(update=update))
+    report = json.loads(result.report.read_text())
+    data = report["data"]
+    assert data["reference_train"] + data["reference_holdout"] + data["reference_calibration"] == 600
+    assert {r[0] for r in reg.load_reference(root, result.candidate)} == {"p1"}
+    # With asset_retire_s null (never retire), the reference keeps them.
+    other = tmp_path / "other"
+    reg.publish(other, fitted, "v1", reference=parent_reference)
+    keep = SETTINGS.model_copy(update=update | {"asset_retire_s": None})
+    kept = run_cycle(other, labelled, recent, keep)
+    assert {r[0] for r in reg.load_reference(other, kept.candidate)} == {"p1", "gone-1"}
