@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -191,3 +193,17 @@ def daemon_env(settings: Settings, **extra: object) -> dict[str, str]:
     for key, value in values.items():
         env[f"DHAG_PIPELINE_{key}"] = "null" if value is None else str(value)
     return env
+
+
+def run_pipeline(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """``python -m pipeline ARGS`` with ``env`` in ``cwd``, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

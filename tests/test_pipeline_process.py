@@ -22,6 +22,7 @@ from pipeline_kafka import (
     produce,
     read_topic,
     reading,
+    run_pipeline,
     wait_for,
 )
 
@@ -45,15 +46,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+_run = run_pipeline
 
 
 def test_check_config_prints_the_effective_config_with_overrides(tmp_path: Path) -> None:

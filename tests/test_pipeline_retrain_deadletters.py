@@ -58,16 +58,18 @@ class _Consumer:
 
 
 def _retrainer(
-    clock: list[float], settings: Settings | None = None
+    clock: list[float], settings: Settings | None = None, ticks: list[float] | None = None
 ) -> tuple[Retrainer, LabelStore, CollectorRegistry]:
+    """A retrainer on ``clock`` (and on ``ticks`` as its monotonic clock; by default the same)."""
     store, registry = LabelStore(":memory:"), CollectorRegistry()
+    monotonic = clock if ticks is None else ticks
     retrainer = Retrainer(
         settings or Settings(),
         store,
         RetrainMetrics(registry),
         bootstrap_servers="x:1",
         clock=lambda: clock[0],
-        monotonic=lambda: clock[0],
+        monotonic=lambda: monotonic[0],
     )
     retrainer._current_model = lambda: None  # type: ignore[method-assign]
     return retrainer, store, registry
@@ -119,16 +121,7 @@ def test_a_pending_label_expires_on_time_after_the_wall_clock_ran_ahead_and_was_
     # The receipt clock never goes back, so a label that came while the wall clock ran six hours
     # ahead was first seen "then": once the clock was corrected it waited six hours, not label_retry_s.
     clock, ticks = [1e9 + 6 * 3600], [0.0]
-    store, registry = LabelStore(":memory:"), CollectorRegistry()
-    retrainer = Retrainer(
-        Settings(),
-        store,
-        RetrainMetrics(registry),
-        bootstrap_servers="x:1",
-        clock=lambda: clock[0],
-        monotonic=lambda: ticks[0],
-    )
-    retrainer._current_model = lambda: None  # type: ignore[method-assign]
+    retrainer, store, registry = _retrainer(clock, ticks=ticks)
     consumer, producer = _Consumer(), _Producer()
     producer.up = True
     labels = TopicPartition("operator-labels", 0)

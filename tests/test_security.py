@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_kafka import run_pipeline
 from prometheus_client import CollectorRegistry
 
 import dhag
@@ -170,14 +171,7 @@ def test_a_tls_file_it_cannot_read_stops_each_command_naming_the_key(
         ["alerts"],
         ["label", "a1", "--normal", "--operator", "k"],
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "pipeline", *command],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_pipeline(command, env, tmp_path)
         assert done.returncode == 2, (command, done.stderr[-2000:])
         assert f"kafka.security.ssl_cafile: cannot read '{tmp_path / 'missing-ca.pem'}'" in done.stderr, (
             command
@@ -238,14 +232,7 @@ def test_no_secret_reaches_the_daemon_log_or_check_config(model_registry: Path, 
     }
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "pipeline", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        return run_pipeline(list(args), env, tmp_path, timeout=90)
 
     checked = run("check-config")
     assert checked.returncode == 0 and "sasl_plain_username: scorer" in checked.stdout
