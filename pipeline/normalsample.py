@@ -84,6 +84,15 @@ class NormalSample:
                 )
         return added
 
+    def live_assets(self, retire_s: float | None) -> set[str] | None:
+        """The assets the sample holds once it spans at least ``retire_s`` (those it has not retired);
+        None while it is younger, or with ``retire_s`` None: no asset can be called retired then."""
+        assets = {a for (a,) in self._db.execute("SELECT DISTINCT asset_id FROM readings")}
+        low, high = self._db.execute("SELECT MIN(ts), MAX(ts) FROM readings").fetchone()
+        if retire_s is None or not assets or high - low < retire_s:
+            return None
+        return assets
+
     def reading_count(self) -> int:
         """Readings in the sample (normal or not)."""
         return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])

@@ -215,15 +215,41 @@ def test_assets_the_recent_sample_retired_leave_the_reference_sample(fitted: DHA
     reg.publish(root, fitted, "v1", reference=parent_reference)
     recent = _readings(normal(rng, 800), 10_000.0)
     labelled = _labelled(fault_cluster(rng, 30), 1, 10_100.0)
-    update = {"reference_sample_size": 1000, "max_far_increase": 1.0}
-    result = run_cycle(root, labelled, recent, SETTINGS.model_copy(update=update))
-    report = json.loads(result.report.read_text())
-    data = report["data"]
+    settings = SETTINGS.model_copy(update={"reference_sample_size": 1000, "max_far_increase": 1.0})
+    result = run_cycle(root, labelled, recent, settings, live_assets={"p1", "p2"})
+    data = json.loads(result.report.read_text())["data"]
     assert data["reference_train"] + data["reference_holdout"] + data["reference_calibration"] == 600
     assert {r[0] for r in reg.load_reference(root, result.candidate)} == {"p1"}
-    # With asset_retire_s null (never retire), the reference keeps them.
+    # Without a live set (a sample too young to call any asset retired), the reference keeps them.
     other = tmp_path / "other"
     reg.publish(other, fitted, "v1", reference=parent_reference)
-    keep = SETTINGS.model_copy(update=update | {"asset_retire_s": None})
-    kept = run_cycle(other, labelled, recent, keep)
+    kept = run_cycle(other, labelled, recent, settings)
     assert {r[0] for r in reg.load_reference(other, kept.candidate)} == {"p1", "gone-1"}
+
+
+def test_the_live_assets_are_those_the_sample_has_not_retired_alerts_or_not() -> None:
+    # The normal sample leaves out the readings near an open alert: judged by it, an asset in a long
+    # fault looked retired, and its normal reference went.
+    from pipeline.labelstore import LabelStore
+
+    store = LabelStore(":memory:")
+    day = 86_400.0
+    store.add_readings(_readings(normal(np.random.default_rng(1), 40), 0.0, asset="gone-1"), keep=10_000)
+    store.add_readings(_readings(normal(np.random.default_rng(2), 40), 0.0, asset="p1"), keep=10_000)
+    assert store.live_assets(30 * day) is None  # a day-old sample cannot call anything retired
+    late = [
+        (a, t + 40 * day, v) for a, t, v in _readings(normal(np.random.default_rng(3), 40), 0.0, asset="p1")
+    ]
+    store.add_readings(late, keep=10_000, retire_s=30 * day, now=41 * day)
+    # p1 has been in a fault since it came back: none of its recent readings count as normal.
+    opened = {
+        "alert_id": "al-1",
+        "asset_id": "p1",
+        "state": "open",
+        "opened_at": 40 * day - 600,
+        "ts": 40 * day,
+    }
+    store.add_alert(opened | {"score": 0.9, "threshold": 0.5, "model_version": "v1", "values": {}})
+    assert "p1" not in {a for a, t, _ in store.normal_sample(margin_s=300.0) if t > day}
+    assert store.live_assets(30 * day) == {"p1"}  # gone-1 retired; p1 live, fault or not
+    assert store.live_assets(None) is None

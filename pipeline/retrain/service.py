@@ -205,6 +205,7 @@ class Retrainer(Intake, Probed):
             before = self.clock() - cfg.alert_retention_s
             forgot = self.store.prune_alerts(seen_before=before, margin_s=cfg.episode_margin_s)
         labelled, normal = self.store.latest_labels(), self.store.normal_sample(margin_s=cfg.episode_margin_s)
+        live = self.store.live_assets(cfg.asset_retire_s)  # not from the normal sample: it leaves out alerts
         self._training_label_id = self.store.last_label_id()
         self._drifted = False
         what = f"{len(labelled)} labelled readings, {len(normal)} normal readings"
@@ -213,7 +214,7 @@ class Retrainer(Intake, Probed):
 
         def work() -> None:
             try:
-                future.set_result(self._run(trigger, labelled, normal))
+                future.set_result(self._run(trigger, labelled, normal, live))
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
                 future.set_exception(exc)
 
@@ -224,11 +225,15 @@ class Retrainer(Intake, Probed):
         self._training = future
         return future
 
-    def _run(self, trigger: str, labelled: list[Any], normal: list[Any]) -> RunResult | None:
+    def _run(
+        self, trigger: str, labelled: list[Any], normal: list[Any], live: set[str] | None
+    ) -> RunResult | None:
         started = time.perf_counter()
         try:
             registry = self.settings.model.registry
-            result = run_cycle(registry, labelled, normal, self.cfg, trigger=trigger, stop=self._stop)
+            result = run_cycle(
+                registry, labelled, normal, self.cfg, trigger=trigger, stop=self._stop, live_assets=live
+            )
         except NotEnoughDataError as exc:
             log.warning("no retraining run: %s", exc)
             return None

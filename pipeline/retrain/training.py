@@ -354,17 +354,18 @@ def judge(
     *,
     reference: Sequence[Reading] = (),
     train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] = train_candidate,
+    live_assets: set[str] | None = None,
 ) -> Judgement:
     """Split, train a candidate with ``train``, evaluate both models on the holdout and apply the gate.
 
     ``reference``: the current model's reference sample (empty when it has none); the judgement's
-    ``reference`` is the candidate's (:func:`carry_forward` of it and the recent normal sample). Assets
-    the recent sample has retired (``asset_retire_s``) leave the reference too: a plant that renames
-    assets would otherwise carry every id it ever had, a smaller share of it each year for the live ones.
+    ``reference`` is the candidate's (:func:`carry_forward` of it and the recent normal sample).
+    ``live_assets`` (:meth:`~pipeline.normalsample.NormalSample.live_assets`): when given, the reference
+    keeps only those: a plant that renames assets would otherwise carry every id it ever had, a smaller
+    share of it each year for the live ones.
     """
-    if settings.asset_retire_s is not None and normal:
-        live = {asset for asset, _, _ in normal}
-        reference = [r for r in reference if r[0] in live]
+    if live_assets is not None:
+        reference = [r for r in reference if r[0] in live_assets]
     data = split(
         labelled,
         normal,
