@@ -17,14 +17,16 @@ as the service did before.
 Buckets follow record time (``ts``). Kafka hands a consumer one partition's records after another's, so
 a bucket stays open for :data:`LATE_S` (an hour) of newer record time: the other partitions' readings
 of that time still join it, and a backlog read after an outage fills the buckets its readings belong
-to. Older scores join the oldest open bucket. A score dated more than ``bucket_s`` ahead of ``clock``
-is left out (:attr:`ScoreDriftMonitor.future_scores` counts them): one record dated years ahead would
-otherwise close every bucket up to its date and keep the rest in one that never closes. The median
+to. Older scores join the oldest open bucket. A score dated more than ``future_s`` (at least
+``bucket_s``) ahead of ``clock``, or of the Kafka record time when later, is left out (and logged): one
+record dated years ahead would otherwise close every bucket up to its date and keep the rest in one
+that never closes. The median
 comes from a histogram of 1,000 bins over [0, 1], so a bucket's memory does not grow with the rate.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,7 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 from river.drift import ADWIN
 
+from pipeline.backoff import ThrottledLog
+
 __all__ = ["LATE_S", "DriftEvent", "ScoreDriftMonitor"]
+
+log = logging.getLogger(__name__)
 
 _BINS = 1000
 #: How much newer record time a bucket waits for before ADWIN sees its median.
@@ -107,14 +113,17 @@ class ScoreDriftMonitor:
         delta: float = 0.002,
         bucket_s: float = 300.0,
         clock: Callable[[], float] | None = None,
+        future_s: float | None = None,
     ) -> None:
         if not (bucket_s >= 0 and math.isfinite(bucket_s)):
             raise ValueError(f"bucket_s must be a finite number >= 0, not {bucket_s!r}")
         self.delta = delta
         self.bucket_s = float(bucket_s)
         self.clock = clock
-        #: Scores left out for a record time more than ``bucket_s`` ahead of ``clock``.
+        self.future_s = self.bucket_s if future_s is None else max(float(future_s), self.bucket_s)
+        #: Scores left out for a record time more than ``future_s`` ahead of ``clock``.
         self.future_scores = 0
+        self._future_log = ThrottledLog(log, 60.0)
         self._late = max(1, math.ceil(LATE_S / self.bucket_s)) if self.bucket_s else 0
         self._detectors: dict[str, ADWIN] = {}
         self._seen: dict[str, int] = {}
@@ -138,9 +147,11 @@ class ScoreDriftMonitor:
         model_version: str,
         scores: Iterable[float],
         times: Sequence[float] | np.ndarray | None = None,
+        now: float | None = None,
     ) -> list[DriftEvent]:
         """Add scores of ``model_version`` in stream order, with their record times (epoch seconds)
-        unless ``bucket_s`` is 0; returns the detections among them."""
+        unless ``bucket_s`` is 0; returns the detections among them. ``now``: a time later than
+        ``clock`` that the record times may be judged against (the Kafka record time)."""
         detector = self._detector(model_version)
         values = np.asarray(list(scores) if not isinstance(scores, np.ndarray) else scores, dtype=float)
         seen = self._seen.get(model_version, 0)
@@ -160,9 +171,18 @@ class ScoreDriftMonitor:
             raise ValueError(f"{values.size} scores but {stamps.size} record times")
         keep = np.isfinite(values) & np.isfinite(stamps)
         if self.clock is not None:
-            ahead = keep & (stamps > self.clock() + self.bucket_s)
-            self.future_scores += int(ahead.sum())
-            keep &= ~ahead
+            limit = max(self.clock(), now if now is not None else -math.inf) + self.future_s
+            ahead = keep & (stamps > limit)
+            if ahead.any():
+                self.future_scores += int(ahead.sum())
+                keep &= ~ahead
+                self._future_log.log(
+                    "ahead",
+                    logging.WARNING,
+                    "%d scores left out of drift detection so far: dated more than %g s ahead of this "
+                    "host's clock (and of the Kafka record time)",
+                    *(self.future_scores, self.future_s),
+                )
         order = np.argsort(stamps[keep], kind="stable")
         values, stamps = values[keep][order], stamps[keep][order]
         indices = np.floor(stamps / self.bucket_s).astype(np.int64)

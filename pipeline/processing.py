@@ -61,11 +61,10 @@ class BatchProcessor:
         self.trackers = Trackers(
             open_after=a.open_after, window=a.window, resolve_after=a.resolve_after, quiet_s=a.quiet_s
         )
-        drift, self.drift = settings.drift, None
-        if drift.enabled:
-            self.drift = ScoreDriftMonitor(delta=drift.delta, bucket_s=drift.bucket_s, clock=time.time)
-        # Drift detections, records keyed other than by their asset and dead letters (one stuck sensor)
-        # are each counted, but logged at most once a minute.
+        d, ahead = settings.drift, settings.records.max_future_s or 0.0  # as far ahead as a record may be
+        self.drift = ScoreDriftMonitor(delta=d.delta, bucket_s=d.bucket_s, clock=time.time, future_s=ahead)
+        self.drift = self.drift if d.enabled else None
+        # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))
         self.guard = DlqGuard(
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
@@ -274,11 +273,11 @@ class BatchProcessor:
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:  # fed with delivered batches only: a retried one once
-            self.counts.add(self._watch_drift, self.model_version, scores_ok, parsed.timestamps[good])
+            self.counts.add(self._watch_drift, self.model_version, scores_ok, parsed.timestamps[good], parsed)
 
-    def _watch_drift(self, version: str, scores: np.ndarray, times: np.ndarray) -> None:
+    def _watch_drift(self, version: str, scores: np.ndarray, times: np.ndarray, parsed: Any) -> None:
         assert self.drift is not None
-        for event in self.drift.update(version, scores, times):
+        for event in self.drift.update(version, scores, times, now=parsed.broker_now):
             self.metrics.drift_detections.labels(event.model_version).inc()
             self._drift_log.log(
                 "drift",  # one model at a time: a key per version would grow with every swap

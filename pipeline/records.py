@@ -43,11 +43,29 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+_LOG_APPEND_TIME = 1  # a record's timestamp_type when the broker stamped it
+
+
 def broker_time(records: Sequence[Any]) -> float | None:
-    """The median Kafka timestamp (epoch seconds) of consumer ``records``; None when they carry none.
-    The median: one producer with a wrong clock (CreateTime) does not move it."""
-    stamps = [t for rec in records if isinstance(t := getattr(rec, "timestamp", None), int) and t > 0]
-    return float(np.median(stamps)) / 1000.0 if stamps else None
+    """The Kafka record time (epoch seconds) of consumer ``records``, or None when it cannot be trusted.
+
+    Times the broker stamped (LogAppendTime) are its clock: their median. Times the producers stamped
+    (CreateTime) are a gateway's clock, which may run as fast as the ``ts`` it writes: only the median
+    of at least three partitions' medians, so that one gateway's clock does not move it.
+    """
+    appended, created = [], {}
+    for rec in records:
+        if not isinstance(t := getattr(rec, "timestamp", None), int) or t <= 0:
+            continue
+        if getattr(rec, "timestamp_type", None) == _LOG_APPEND_TIME:
+            appended.append(t)
+        else:
+            created.setdefault((getattr(rec, "topic", None), getattr(rec, "partition", None)), []).append(t)
+    if appended:
+        return float(np.median(appended)) / 1000.0
+    if len(created) >= 3:
+        return float(np.median([np.median(v) for v in created.values()])) / 1000.0
+    return None
 
 
 _NUMBER = (int, float)
@@ -117,6 +135,7 @@ class ParsedBatch:
     indices: list[int] = field(default_factory=list)
     asset_ids: list[str] = field(default_factory=list)
     timestamps: np.ndarray = field(default_factory=lambda: np.empty(0))
+    broker_now: float | None = None  # the Kafka record time the ts were judged against, if any
     matrix: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     values: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
@@ -289,9 +308,10 @@ class RecordParser:
                 behind,
             )
         try:
-            if fast and (batch := self._parse_fast(raws)) is not None:
-                return batch
-            return self._parse_slow(raws)
+            if not fast or (batch := self._parse_fast(raws)) is None:
+                batch = self._parse_slow(raws)
+            batch.broker_now = broker_now
+            return batch
         finally:
             self._broker_now = None
 

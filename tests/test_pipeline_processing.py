@@ -375,9 +375,9 @@ def test_drift_is_fed_each_scored_reading_with_its_own_record_time_once(fitted) 
     fed: list[tuple[list[float], list[float]]] = []
     update = proc.drift.update
 
-    def spy(version, scores, times):
+    def spy(version, scores, times, now=None):
         fed.append((list(scores), list(times)))
-        return update(version, scores, times)
+        return update(version, scores, times, now)
 
     proc.drift.update = spy  # type: ignore[method-assign]
     point = proc.savepoint()
@@ -397,14 +397,22 @@ def test_the_daemon_judges_ts_by_the_kafka_record_time_when_its_own_clock_is_beh
     # As if this host's clock were an hour behind: the readings and their Kafka times are an hour ahead.
     proc, reg = _processor(fitted)
     ahead = time.time() + 3600.0
-    Timed = namedtuple("Timed", "topic partition offset key value timestamp")
+    Timed = namedtuple("Timed", "topic partition offset key value timestamp timestamp_type")
     rows = normal(np.random.default_rng(3), 3)
+    # Stamped by the broker (LogAppendTime).
     recs = [
-        Timed("in", 0, i, b"t", reading("t", ahead + i, r), int((ahead + i) * 1000))
+        Timed("in", 0, i, b"t", reading("t", ahead + i, r), int((ahead + i) * 1000), 1)
         for i, r in enumerate(rows)
     ]
     out = proc.process(recs, now=0.0)
     assert (out.scored, out.dead_lettered) == (3, 0)
+    # ... and drift detection gets their scores too, judged by the same time.
+    assert proc.drift is not None and proc.drift.future_scores == 0
+    assert sum(int(b.counts.sum()) for b in proc.drift._open.values()) == 3
+    # Stamped by producers (CreateTime): on three partitions, trusted; on one, not.
+    created = [r._replace(partition=i, timestamp_type=0) for i, r in enumerate(recs)]
+    assert proc.process(created, now=0.0).scored == 3
+    assert proc.process(created[:1], now=0.0).dead_lettered == 1
     # Without Kafka times, the host's clock alone: every reading is dated too far ahead.
     bare = [Rec(*r[:5]) for r in recs]
     assert proc.process(bare, now=0.0).dead_lettered == 3

@@ -205,14 +205,24 @@ def test_a_host_whose_clock_fell_behind_judges_ts_by_the_kafka_record_time(fast:
     assert parser.parse(fresh, fast=fast, broker_now=now - 7200.0).indices == []
 
 
-def test_the_kafka_record_time_of_a_batch_is_its_median() -> None:
+def test_the_kafka_record_time_trusts_the_broker_and_not_one_gateways_clock() -> None:
     from collections import namedtuple
 
-    Rec = namedtuple("Rec", "value timestamp")
-    # One producer with a clock a day ahead (CreateTime) does not move it; -1 means none.
-    batch = [Rec(b"", 1_790_000_000_000), Rec(b"", 1_790_000_001_000), Rec(b"", 1_790_086_400_000)]
-    assert broker_time(batch) == 1_790_000_001.0
-    assert broker_time([Rec(b"", -1)]) is None and broker_time([]) is None
+    Rec = namedtuple("Rec", "topic partition value timestamp timestamp_type")
+    now = 1_790_000_000_000
+
+    def batch(times: list[tuple[int, int]], kind: int = 0) -> list:
+        return [Rec("in", p, b"", t, kind) for p, t in times]
+
+    # LogAppendTime is the broker's clock: its median.
+    assert broker_time(batch([(0, now), (0, now + 1000), (0, now + 86_400_000)], kind=1)) == now / 1000 + 1
+    # CreateTime is a producer's: one partition (one gateway, whose clock may run as fast as its ts)
+    # or two are not enough; three partitions' medians are, and one fast gateway does not move them.
+    assert broker_time(batch([(0, now + 86_400_000)] * 5)) is None
+    assert broker_time(batch([(0, now), (1, now + 86_400_000)])) is None
+    assert broker_time(batch([(0, now), (1, now + 2000), (2, now + 86_400_000)])) == now / 1000 + 2
+    # -1 (no time) or records without one: none.
+    assert broker_time(batch([(0, -1), (1, -1), (2, -1)])) is None and broker_time([]) is None
     assert broker_time([namedtuple("Plain", "value")(b"")]) is None
 
 
