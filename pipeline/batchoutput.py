@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["BatchOutput", "Outgoing"]
+import numpy as np
+import orjson
+
+__all__ = ["BatchOutput", "Outgoing", "score_messages"]
 
 
 @dataclass(frozen=True)
@@ -39,3 +45,24 @@ class BatchOutput:
         self.opened += other.opened
         self.resolved += other.resolved
         self.dlq_tripped = self.dlq_tripped or other.dlq_tripped
+
+
+def score_messages(
+    topic: str, model_version: str, records: Sequence[Any], parsed: Any, good: np.ndarray, scores: list[float]
+) -> list[Outgoing]:
+    """One ``kafka.topics.scores`` message per scored record ``good`` of ``parsed`` (its source record,
+    its score), keyed as the record was."""
+    scored_at, out = time.time(), []
+    for j in good.tolist():
+        rec = records[parsed.indices[j]]
+        event = {
+            "asset_id": parsed.asset_ids[j],
+            "ts": float(parsed.timestamps[j]),
+            "score": scores[j],
+            "model_version": model_version,
+            "partition": rec.partition,
+            "offset": rec.offset,
+            "scored_at": scored_at,
+        }
+        out.append(Outgoing(topic, rec.key, orjson.dumps(event)))
+    return out

@@ -84,14 +84,17 @@ class NormalSample:
                 )
         return added
 
-    def live_assets(self, retire_s: float | None) -> set[str] | None:
-        """The assets the sample holds once it spans at least ``retire_s`` (those it has not retired);
-        None while it is younger, or with ``retire_s`` None: no asset can be called retired then."""
-        assets = {a for (a,) in self._db.execute("SELECT DISTINCT asset_id FROM readings")}
+    def retired_before(self, retire_s: float | None, now: float) -> tuple[float, dict[str, float]] | None:
+        """``(cutoff, newest)``: an asset whose newest reading is older than ``cutoff`` is retired, the
+        rule :meth:`add_readings` applies (``retire_s`` before the newest reading, or ``now`` if
+        earlier); ``newest`` maps each asset the sample holds to its newest reading's ts. None while the
+        sample spans less than ``retire_s``, or with ``retire_s`` None: no asset can be called retired.
+        """
         low, high = self._db.execute("SELECT MIN(ts), MAX(ts) FROM readings").fetchone()
-        if retire_s is None or not assets or high - low < retire_s:
+        if retire_s is None or low is None or min(high, now) - low < retire_s:
             return None
-        return assets
+        newest = dict(self._db.execute("SELECT asset_id, MAX(ts) FROM readings GROUP BY asset_id").fetchall())
+        return min(high, now) - retire_s, newest
 
     def reading_count(self) -> int:
         """Readings in the sample (normal or not)."""

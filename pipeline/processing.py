@@ -20,7 +20,7 @@ from dhag.exceptions import InputError
 from pipeline.alertevents import alert_event
 from pipeline.alerts import Trackers, Transition
 from pipeline.backoff import ThrottledLog
-from pipeline.batchoutput import BatchOutput, Outgoing
+from pipeline.batchoutput import BatchOutput, Outgoing, score_messages
 from pipeline.config import Settings
 from pipeline.dlqpause import DlqGuard
 from pipeline.drift import ScoreDriftMonitor
@@ -61,9 +61,10 @@ class BatchProcessor:
         self.trackers = Trackers(
             open_after=a.open_after, window=a.window, resolve_after=a.resolve_after, quiet_s=a.quiet_s
         )
-        d, ahead = settings.drift, settings.records.max_future_s or 0.0  # as far ahead as a record may be
-        self.drift = ScoreDriftMonitor(delta=d.delta, bucket_s=d.bucket_s, clock=time.time, future_s=ahead)
-        self.drift = self.drift if d.enabled else None
+        d = settings.drift
+        self.drift = (
+            ScoreDriftMonitor(delta=d.delta, bucket_s=d.bucket_s, clock=time.time) if d.enabled else None
+        )
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))
         self.guard = DlqGuard(
@@ -166,9 +167,12 @@ class BatchProcessor:
         return len(carried)
 
     # -- the batch -------------------------------------------------------------------------------
-    def process(self, records: Sequence[Any], *, now: float | None = None) -> BatchOutput:
+    def process(
+        self, records: Sequence[Any], *, now: float | None = None, broker_now: float | None = None
+    ) -> BatchOutput:
         """Process consumer records (objects with topic, partition, offset, key, value); the caller
-        counts them as consumed (:func:`pipeline.poison.process_guarded`), once even if reprocessed."""
+        counts them as consumed (:func:`pipeline.poison.process_guarded`), once even if reprocessed;
+        ``broker_now``: their Kafka record time (default: :func:`~pipeline.records.broker_time`)."""
         now = self.clock() if now is None else now
         out = BatchOutput()
         if not records:
@@ -177,7 +181,9 @@ class BatchProcessor:
             tp = (rec.topic, rec.partition)
             if rec.offset + 1 > out.offsets.get(tp, -1):
                 out.offsets[tp] = rec.offset + 1
-        parsed = self.parser.parse([rec.value for rec in records], broker_now=broker_time(records))
+        parsed = self.parser.parse(
+            [rec.value for rec in records], broker_now=broker_now or broker_time(records)
+        )
         if self.derived is not None and parsed.indices:
             parsed.matrix = self.derived.transform(parsed.matrix, parsed.asset_ids)
         for rej in parsed.rejections:
@@ -357,19 +363,7 @@ class BatchProcessor:
         self, out: BatchOutput, records: Sequence[Any], parsed: Any, good: np.ndarray, scores: list[float]
     ) -> None:
         assert self.scores_topic is not None
-        scored_at = time.time()
-        for j in good.tolist():
-            rec = records[parsed.indices[j]]
-            event = {
-                "asset_id": parsed.asset_ids[j],
-                "ts": float(parsed.timestamps[j]),
-                "score": scores[j],
-                "model_version": self.model_version,
-                "partition": rec.partition,
-                "offset": rec.offset,
-                "scored_at": scored_at,
-            }
-            out.messages.append(Outgoing(self.scores_topic, rec.key, orjson.dumps(event)))
+        out.messages += score_messages(self.scores_topic, self.model_version, records, parsed, good, scores)
         self.counts.add(self.metrics.scores_published.inc, int(good.size))
 
     def unprocessable(self, rec: Any, reason: str, detail: str) -> BatchOutput:

@@ -212,31 +212,35 @@ def test_assets_the_recent_sample_retired_leave_the_reference_sample(fitted: DHA
     rng = np.random.default_rng(13)
     root = tmp_path / "registry"
     parent_reference = _readings(normal(rng, 600), 0.0) + _readings(normal(rng, 600), 0.0, asset="gone-1")
+    # p2: live (the last run sampled it), but its partition not read into the store yet.
+    parent_reference += _readings(normal(rng, 300), 9_000.0, asset="p2")
     reg.publish(root, fitted, "v1", reference=parent_reference)
     recent = _readings(normal(rng, 800), 10_000.0)
     labelled = _labelled(fault_cluster(rng, 30), 1, 10_100.0)
     settings = SETTINGS.model_copy(update={"reference_sample_size": 1000, "max_far_increase": 1.0})
-    result = run_cycle(root, labelled, recent, settings, live_assets={"p1", "p2"})
+    # The store holds p1 up to 10,800 s; gone-1's newest reading (in the reference) is at 599 s.
+    result = run_cycle(root, labelled, recent, settings, retired=(5_000.0, {"p1": 10_800.0}))
     data = json.loads(result.report.read_text())["data"]
-    assert data["reference_train"] + data["reference_holdout"] + data["reference_calibration"] == 600
-    assert {r[0] for r in reg.load_reference(root, result.candidate)} == {"p1"}
-    # Without a live set (a sample too young to call any asset retired), the reference keeps them.
+    assert data["reference_train"] + data["reference_holdout"] + data["reference_calibration"] == 900
+    assert {r[0] for r in reg.load_reference(root, result.candidate)} == {"p1", "p2"}
+    # Without a cutoff (a sample too young to call any asset retired), the reference keeps them.
     other = tmp_path / "other"
     reg.publish(other, fitted, "v1", reference=parent_reference)
     kept = run_cycle(other, labelled, recent, settings)
-    assert {r[0] for r in reg.load_reference(other, kept.candidate)} == {"p1", "gone-1"}
+    assert {r[0] for r in reg.load_reference(other, kept.candidate)} == {"p1", "p2", "gone-1"}
 
 
-def test_the_live_assets_are_those_the_sample_has_not_retired_alerts_or_not() -> None:
-    # The normal sample leaves out the readings near an open alert: judged by it, an asset in a long
-    # fault looked retired, and its normal reference went.
+def test_an_asset_is_retired_by_the_stores_own_rule_alerts_or_not() -> None:
+    # Judged by the normal sample (which leaves out readings near an open alert), an asset in a long
+    # fault looked retired; judged by which assets the store held, so did one whose partition the
+    # retrainer had not read yet. Its newest reading, in the store or the reference, decides.
     from pipeline.labelstore import LabelStore
 
     store = LabelStore(":memory:")
     day = 86_400.0
     store.add_readings(_readings(normal(np.random.default_rng(1), 40), 0.0, asset="gone-1"), keep=10_000)
     store.add_readings(_readings(normal(np.random.default_rng(2), 40), 0.0, asset="p1"), keep=10_000)
-    assert store.live_assets(30 * day) is None  # a day-old sample cannot call anything retired
+    assert store.retired_before(30 * day, now=41 * day) is None  # a minute-long sample retires nothing
     late = [
         (a, t + 40 * day, v) for a, t, v in _readings(normal(np.random.default_rng(3), 40), 0.0, asset="p1")
     ]
@@ -251,5 +255,10 @@ def test_the_live_assets_are_those_the_sample_has_not_retired_alerts_or_not() ->
     }
     store.add_alert(opened | {"score": 0.9, "threshold": 0.5, "model_version": "v1", "values": {}})
     assert "p1" not in {a for a, t, _ in store.normal_sample(margin_s=300.0) if t > day}
-    assert store.live_assets(30 * day) == {"p1"}  # gone-1 retired; p1 live, fault or not
-    assert store.live_assets(None) is None
+    cutoff, newest = store.retired_before(30 * day, now=41 * day)
+    assert cutoff == pytest.approx(10 * day + 39) and set(newest) == {"p1"}  # gone-1 left the store
+    # A clock-capped span: one reading dated a year ahead does not make a young sample old.
+    young = LabelStore(":memory:")
+    young.add_readings([("p1", 0.0, {"x": 1.0}), ("gw", 365 * day, {"x": 1.0})], keep=100)
+    assert young.retired_before(30 * day, now=600.0) is None
+    assert store.retired_before(None, now=41 * day) is None

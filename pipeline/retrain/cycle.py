@@ -66,7 +66,7 @@ def run_cycle(
     trigger: str = "on_demand",
     train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] | None = None,
     stop: threading.Event | None = None,
-    live_assets: set[str] | None = None,
+    retired: tuple[float, dict[str, float]] | None = None,
 ) -> RunResult:
     """Train a candidate against the registry's current model and promote it if the gate accepts it.
 
@@ -74,7 +74,7 @@ def run_cycle(
     :class:`~pipeline.retrain.training.NotEnoughDataError` when the normal sample is too small, and
     :class:`~pipeline.retrain.training.RunStoppedError` when ``stop`` is set before the candidate is
     published; ``train`` (default: :func:`~pipeline.retrain.training.train_candidate` with ``stop``,
-    which ends the training at the epoch during which it is set) fits the candidate; ``live_assets``:
+    which ends the training at the epoch during which it is set) fits the candidate; ``retired``:
     see :func:`~pipeline.retrain.training.judge`.
     """
     started = time.time()
@@ -87,9 +87,7 @@ def run_cycle(
             parent,
         )
     train = train or functools.partial(train_candidate, stop=stop)
-    verdict = judge(
-        current, labelled, normal, settings, reference=reference, train=train, live_assets=live_assets
-    )
+    verdict = judge(current, labelled, normal, settings, reference=reference, train=train, retired=retired)
     if stop is not None and stop.is_set():  # trained and judged as the stop came: publish nothing
         raise RunStoppedError("the retrainer is stopping: the candidate was judged, not published")
     counts = verdict.data.counts()

@@ -205,7 +205,8 @@ class Retrainer(Intake, Probed):
             before = self.clock() - cfg.alert_retention_s
             forgot = self.store.prune_alerts(seen_before=before, margin_s=cfg.episode_margin_s)
         labelled, normal = self.store.latest_labels(), self.store.normal_sample(margin_s=cfg.episode_margin_s)
-        live = self.store.live_assets(cfg.asset_retire_s)  # not from the normal sample: it leaves out alerts
+        # From the store's readings, not the normal sample (which leaves out readings near alerts).
+        retired = self.store.retired_before(cfg.asset_retire_s, now=self.clock())
         self._training_label_id = self.store.last_label_id()
         self._drifted = False
         what = f"{len(labelled)} labelled readings, {len(normal)} normal readings"
@@ -214,7 +215,7 @@ class Retrainer(Intake, Probed):
 
         def work() -> None:
             try:
-                future.set_result(self._run(trigger, labelled, normal, live))
+                future.set_result(self._run(trigger, labelled, normal, retired))
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
                 future.set_exception(exc)
 
@@ -226,13 +227,17 @@ class Retrainer(Intake, Probed):
         return future
 
     def _run(
-        self, trigger: str, labelled: list[Any], normal: list[Any], live: set[str] | None
+        self,
+        trigger: str,
+        labelled: list[Any],
+        normal: list[Any],
+        retired: tuple[float, dict[str, float]] | None,
     ) -> RunResult | None:
         started = time.perf_counter()
         try:
             registry = self.settings.model.registry
             result = run_cycle(
-                registry, labelled, normal, self.cfg, trigger=trigger, stop=self._stop, live_assets=live
+                registry, labelled, normal, self.cfg, trigger=trigger, stop=self._stop, retired=retired
             )
         except NotEnoughDataError as exc:
             log.warning("no retraining run: %s", exc)

@@ -354,18 +354,22 @@ def judge(
     *,
     reference: Sequence[Reading] = (),
     train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] = train_candidate,
-    live_assets: set[str] | None = None,
+    retired: tuple[float, dict[str, float]] | None = None,
 ) -> Judgement:
     """Split, train a candidate with ``train``, evaluate both models on the holdout and apply the gate.
 
     ``reference``: the current model's reference sample (empty when it has none); the judgement's
     ``reference`` is the candidate's (:func:`carry_forward` of it and the recent normal sample).
-    ``live_assets`` (:meth:`~pipeline.normalsample.NormalSample.live_assets`): when given, the reference
-    keeps only those: a plant that renames assets would otherwise carry every id it ever had, a smaller
-    share of it each year for the live ones.
+    ``retired`` (:meth:`~pipeline.normalsample.NormalSample.retired_before`): when given, the reference
+    drops the assets whose newest reading, there or in the store, is older than its cutoff: a plant
+    that renames assets would otherwise carry every id it ever had, a smaller share each year for the
+    live ones.
     """
-    if live_assets is not None:
-        reference = [r for r in reference if r[0] in live_assets]
+    if retired is not None:
+        cutoff, newest = retired[0], dict(retired[1])
+        for asset, ts, _ in reference:
+            newest[asset] = max(ts, newest.get(asset, ts))
+        reference = [r for r in reference if newest[r[0]] >= cutoff]
     data = split(
         labelled,
         normal,
