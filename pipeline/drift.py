@@ -17,8 +17,9 @@ as the service did before.
 Buckets follow record time (``ts``). Kafka hands a consumer one partition's records after another's, so
 a bucket stays open for :data:`LATE_S` (an hour) of newer record time: the other partitions' readings
 of that time still join it, and a backlog read after an outage fills the buckets its readings belong
-to. Older scores join the oldest open bucket. A score dated more than ``bucket_s`` ahead of ``clock``,
-or of the Kafka record time when later, is left out (and logged): one record dated years ahead would
+to. Older scores join the oldest open bucket. A score dated further ahead of ``clock`` (or of the Kafka
+record time, when later) than a record may be (``future_s``, at least ``bucket_s``, under an hour) is
+left out (and logged): one record dated years ahead would
 otherwise close every bucket up to its date and keep the rest in one that never closes. The median
 comes from a histogram of 1,000 bins over [0, 1], so a bucket's memory does not grow with the rate.
 """
@@ -112,13 +113,17 @@ class ScoreDriftMonitor:
         delta: float = 0.002,
         bucket_s: float = 300.0,
         clock: Callable[[], float] | None = None,
+        future_s: float = 0.0,
     ) -> None:
         if not (bucket_s >= 0 and math.isfinite(bucket_s)):
             raise ValueError(f"bucket_s must be a finite number >= 0, not {bucket_s!r}")
         self.delta = delta
         self.bucket_s = float(bucket_s)
         self.clock = clock
-        #: Scores left out for a record time more than ``bucket_s`` ahead of ``clock`` (or ``now``).
+        # As far ahead as a record may be (records.max_future_s), but short of the hour a bucket waits:
+        # one reading further ahead would close every on-time bucket.
+        self.future_s = max(self.bucket_s, min(float(future_s), LATE_S - self.bucket_s))
+        #: Scores left out for a record time more than ``future_s`` ahead of ``clock`` (or ``now``).
         self.future_scores = 0
         self._future_log = ThrottledLog(log, 60.0)
         self._late = max(1, math.ceil(LATE_S / self.bucket_s)) if self.bucket_s else 0
@@ -168,7 +173,7 @@ class ScoreDriftMonitor:
             raise ValueError(f"{values.size} scores but {stamps.size} record times")
         keep = np.isfinite(values) & np.isfinite(stamps)
         if self.clock is not None:
-            limit = max(self.clock(), now if now is not None else -math.inf) + self.bucket_s
+            limit = max(self.clock(), now if now is not None else -math.inf) + self.future_s
             ahead = keep & (stamps > limit)
             if ahead.any():
                 self.future_scores += int(ahead.sum())
@@ -178,7 +183,7 @@ class ScoreDriftMonitor:
                     logging.WARNING,
                     "%d scores left out of drift detection so far: dated more than %g s ahead of this "
                     "host's clock (and of the Kafka record time)",
-                    *(self.future_scores, self.bucket_s),
+                    *(self.future_scores, self.future_s),
                 )
         order = np.argsort(stamps[keep], kind="stable")
         values, stamps = values[keep][order], stamps[keep][order]

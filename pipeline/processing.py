@@ -61,10 +61,9 @@ class BatchProcessor:
         self.trackers = Trackers(
             open_after=a.open_after, window=a.window, resolve_after=a.resolve_after, quiet_s=a.quiet_s
         )
-        d = settings.drift
-        self.drift = (
-            ScoreDriftMonitor(delta=d.delta, bucket_s=d.bucket_s, clock=time.time) if d.enabled else None
-        )
+        d, ahead = settings.drift, settings.records.max_future_s or 0.0
+        monitor = ScoreDriftMonitor(delta=d.delta, bucket_s=d.bucket_s, clock=time.time, future_s=ahead)
+        self.drift = monitor if d.enabled else None
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))
         self.guard = DlqGuard(

@@ -173,3 +173,14 @@ def test_the_setting_is_checked_at_start_up() -> None:
     for bad in (-5.0, float("nan")):
         with pytest.raises(ValidationError, match="bucket_s"):
             DriftSettings(bucket_s=bad)
+
+
+def test_scores_as_far_ahead_as_a_record_may_be_are_fed_but_never_an_hour_ahead() -> None:
+    # With drift.bucket_s below records.max_future_s, a gateway two minutes fast was scored but left
+    # out of drift; allowed an hour or more ahead, one reading would close every on-time bucket.
+    mon = ScoreDriftMonitor(bucket_s=60, clock=lambda: 0.0, future_s=300)
+    assert mon.update("v1", [0.5], [120.0]) == [] and mon.future_scores == 0
+    mon.update("v1", [0.5], [400.0])
+    assert mon.future_scores == 1
+    assert ScoreDriftMonitor(bucket_s=300, future_s=7200).future_s == 3300
+    assert ScoreDriftMonitor(bucket_s=300, future_s=0).future_s == 300

@@ -79,7 +79,10 @@ class Retrainer(Intake, Probed):
         self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics)
         self._stop = threading.Event()
         drift = settings.drift
-        self._drift = ScoreDriftMonitor(delta=drift.delta, bucket_s=drift.bucket_s, clock=time.time)
+        ahead = settings.records.max_future_s or 0.0
+        self._drift = ScoreDriftMonitor(
+            delta=drift.delta, bucket_s=drift.bucket_s, clock=time.time, future_s=ahead
+        )
         self._drifted = False
         self._sampler = NormalSampler(self.cfg.normal_sample_every)
         self._asset_re = re.compile(settings.records.asset_id_pattern)
