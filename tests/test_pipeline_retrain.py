@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
-import re
 import time
 from pathlib import Path
 
@@ -211,19 +209,6 @@ def test_triggers_new_labels_schedule_and_drift_with_a_minimum_interval(registry
     assert retrainer.due() == "drift"
 
 
-def test_the_drift_trigger_pairs_each_sampled_reading_with_its_own_time(registry: Path) -> None:
-    # Readings without a sensor the model needs are left out of X: their times must go with them.
-    store = LabelStore(":memory:")
-    retrainer, _ = _retrainer(registry, store, [10_000.0])
-    rows = _readings(normal(np.random.default_rng(3), 6), 500.0)
-    del rows[1][2][FEATURES[0]], rows[4][2][FEATURES[1]]
-    fed: list[list[float]] = []
-    update = retrainer._drift.update
-    retrainer._drift.update = lambda v, s, t: fed.append(list(t)) or update(v, s, t)  # type: ignore[method-assign]
-    retrainer._watch_drift(rows)
-    assert fed == [[500.0, 502.0, 503.0, 505.0]]
-
-
 def test_runs_are_counted_by_outcome_with_their_timestamps(registry: Path) -> None:
     store = LabelStore(":memory:")
     clock = [10_000.0]
@@ -269,23 +254,6 @@ def test_a_candidate_keeps_its_parents_minimum_threshold(fitted: DHAG) -> None:
     data = split(_labelled(fault_cluster(rng, 20), 1, 10_100.0), _readings(normal(rng, 1500), 10_000.0), 0.3)
     candidate = train_candidate(parent, data, SETTINGS)
     assert candidate.min_threshold == 0.95 and candidate.threshold_ >= 0.95
-
-
-def test_rejected_alerts_never_outweigh_the_normal_readings(fitted: DHAG, caplog) -> None:
-    # Labels are kept for good: after a year, ten copies of every rejected alert made up 97 % of the
-    # "normal" rows, and each run trained longer.
-    rng = np.random.default_rng(8)
-    rejected = _labelled(normal(rng, 3000), 0, 10_000.0)
-    data = split(rejected, _readings(normal(rng, 1500), 10_000.0), 0.3)
-    with caplog.at_level(logging.INFO, logger="pipeline.retrain.samples"):
-        train_candidate(copy.deepcopy(fitted), data, SETTINGS.model_copy(update={"max_epochs": 1}))
-    line = next(r.getMessage() for r in caplog.records if "rejected alerts train" in r.getMessage())
-    found = re.fullmatch(
-        r"(\d+) of (\d+) rejected alerts train, (\d+) copies each .* of (\d+) normal rows\)", line
-    )
-    assert found, line
-    kept, total, copies, normal_rows = map(int, found.groups())
-    assert total == len(data.labelled_train) and copies == 1 and kept <= normal_rows / 3 + 1
 
 
 def test_a_candidate_repeats_the_training_rules_its_parent_was_kept_with(fitted: DHAG) -> None:
