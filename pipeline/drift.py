@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -35,8 +36,9 @@ import numpy as np
 from river.drift import ADWIN
 
 from pipeline.backoff import ThrottledLog
+from pipeline.config import Settings
 
-__all__ = ["LATE_S", "DriftEvent", "ScoreDriftMonitor"]
+__all__ = ["LATE_S", "DriftEvent", "ScoreDriftMonitor", "drift_monitor"]
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +151,12 @@ class ScoreDriftMonitor:
         model_version: str,
         scores: Iterable[float],
         times: Sequence[float] | np.ndarray | None = None,
-        now: float | None = None,
+        now: float | Callable[[], float | None] | None = None,
     ) -> list[DriftEvent]:
         """Add scores of ``model_version`` in stream order, with their record times (epoch seconds)
         unless ``bucket_s`` is 0; returns the detections among them. ``now``: a time later than
-        ``clock`` that the record times may be judged against (the Kafka record time)."""
+        ``clock`` that the record times may be judged against (the Kafka record time), or a function
+        giving it, asked only when a score lies ahead of ``clock``."""
         detector = self._detector(model_version)
         values = np.asarray(list(scores) if not isinstance(scores, np.ndarray) else scores, dtype=float)
         seen = self._seen.get(model_version, 0)
@@ -173,8 +176,9 @@ class ScoreDriftMonitor:
             raise ValueError(f"{values.size} scores but {stamps.size} record times")
         keep = np.isfinite(values) & np.isfinite(stamps)
         if self.clock is not None:
-            limit = max(self.clock(), now if now is not None else -math.inf) + self.future_s
-            ahead = keep & (stamps > limit)
+            ahead = keep & (stamps > self.clock() + self.future_s)
+            if ahead.any() and (later := now() if callable(now) else now) is not None:
+                ahead &= stamps > later + self.future_s
             if ahead.any():
                 self.future_scores += int(ahead.sum())
                 keep &= ~ahead
@@ -210,3 +214,11 @@ class ScoreDriftMonitor:
     @staticmethod
     def _event(model_version: str, seen: int, detector: ADWIN) -> DriftEvent:
         return DriftEvent(model_version, seen, float(detector.estimation), int(detector.width))
+
+
+def drift_monitor(settings: Settings) -> ScoreDriftMonitor:
+    """The monitor ``settings`` describe (``drift``), fed record times as far ahead of the wall clock
+    as a record may be (``records.max_future_s``): the daemon's and the retrainer's alike."""
+    drift = settings.drift
+    ahead = settings.records.max_future_s or 0.0
+    return ScoreDriftMonitor(delta=drift.delta, bucket_s=drift.bucket_s, clock=time.time, future_s=ahead)

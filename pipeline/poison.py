@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline.batchoutput import BatchOutput
 from pipeline.processing import BatchProcessor
-from pipeline.records import PROCESSING_ERROR, broker_time
+from pipeline.records import PROCESSING_ERROR, KafkaTime
 
 __all__ = ["PROCESSING_ERROR", "process_guarded"]
 
@@ -37,17 +37,17 @@ def process_guarded(
     now: float | None = None,
     *,
     count: bool = True,
-    broker_now: float | None = None,
+    kafka_time: KafkaTime | None = None,
 ) -> BatchOutput:
     """``processor.process(records)``, counted as consumed (unless ``count`` is False); on an exception,
     each record on its own, the failing ones dead-lettered (see the module). Each record alone is judged
-    by the whole batch's Kafka record time (``broker_now``), as it was in the batch."""
-    broker_now = broker_time(records) if broker_now is None else broker_now
+    by the whole batch's Kafka record time (``kafka_time``), as it was in the batch."""
+    kafka_time = KafkaTime(records) if kafka_time is None else kafka_time
     if count:
         processor.counts.add(processor.metrics.records_consumed.inc, len(records))
     point = processor.savepoint()
     try:
-        out = processor.process(records, now=now, broker_now=broker_now)
+        out = processor.process(records, now=now, kafka_time=kafka_time)
     except Exception as exc:  # noqa: BLE001 - any failure of one record: isolate it, never stop
         # Undo the alert state the failed attempt changed, so that processing again yields its events.
         processor.rollback(point)
@@ -63,5 +63,5 @@ def process_guarded(
         return out
     out = BatchOutput()
     for rec in records:
-        out.add(process_guarded(processor, [rec], now, count=False, broker_now=broker_now))
+        out.add(process_guarded(processor, [rec], now, count=False, kafka_time=kafka_time))
     return out

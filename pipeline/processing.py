@@ -23,12 +23,12 @@ from pipeline.backoff import ThrottledLog
 from pipeline.batchoutput import BatchOutput, Outgoing, score_messages
 from pipeline.config import Settings
 from pipeline.dlqpause import DlqGuard
-from pipeline.drift import ScoreDriftMonitor
+from pipeline.drift import drift_monitor
 from pipeline.features import PlantFeatures
 from pipeline.heldcounts import HeldCounts
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
-from pipeline.records import SCORING_ERROR, RecordParser, broker_time, dlq_value
+from pipeline.records import SCORING_ERROR, KafkaTime, RecordParser, dlq_value
 
 __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
 
@@ -61,9 +61,7 @@ class BatchProcessor:
         self.trackers = Trackers(
             open_after=a.open_after, window=a.window, resolve_after=a.resolve_after, quiet_s=a.quiet_s
         )
-        d, ahead = settings.drift, settings.records.max_future_s or 0.0
-        monitor = ScoreDriftMonitor(delta=d.delta, bucket_s=d.bucket_s, clock=time.time, future_s=ahead)
-        self.drift = monitor if d.enabled else None
+        self.drift = drift_monitor(settings) if settings.drift.enabled else None
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))
         self.guard = DlqGuard(
@@ -167,11 +165,11 @@ class BatchProcessor:
 
     # -- the batch -------------------------------------------------------------------------------
     def process(
-        self, records: Sequence[Any], *, now: float | None = None, broker_now: float | None = None
+        self, records: Sequence[Any], *, now: float | None = None, kafka_time: KafkaTime | None = None
     ) -> BatchOutput:
         """Process consumer records (objects with topic, partition, offset, key, value); the caller
         counts them as consumed (:func:`pipeline.poison.process_guarded`), once even if reprocessed;
-        ``broker_now``: their Kafka record time (default: :func:`~pipeline.records.broker_time`)."""
+        ``kafka_time``: their Kafka record time (default: :class:`~pipeline.records.KafkaTime` of them)."""
         now = self.clock() if now is None else now
         out = BatchOutput()
         if not records:
@@ -180,9 +178,8 @@ class BatchProcessor:
             tp = (rec.topic, rec.partition)
             if rec.offset + 1 > out.offsets.get(tp, -1):
                 out.offsets[tp] = rec.offset + 1
-        parsed = self.parser.parse(
-            [rec.value for rec in records], broker_now=broker_now or broker_time(records)
-        )
+        kafka_time = KafkaTime(records) if kafka_time is None else kafka_time
+        parsed = self.parser.parse([rec.value for rec in records], broker_now=kafka_time)
         if self.derived is not None and parsed.indices:
             parsed.matrix = self.derived.transform(parsed.matrix, parsed.asset_ids)
         for rej in parsed.rejections:
@@ -278,11 +275,12 @@ class BatchProcessor:
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:  # fed with delivered batches only: a retried one once
-            self.counts.add(self._watch_drift, self.model_version, scores_ok, parsed.timestamps[good], parsed)
+            stamps_ok = parsed.timestamps[good]
+            self.counts.add(self._watch_drift, self.model_version, scores_ok, stamps_ok, parsed.kafka_time)
 
-    def _watch_drift(self, version: str, scores: np.ndarray, times: np.ndarray, parsed: Any) -> None:
+    def _watch_drift(self, version: str, scores: np.ndarray, times: np.ndarray, kafka_time: Any) -> None:
         assert self.drift is not None
-        for event in self.drift.update(version, scores, times, now=parsed.broker_now):
+        for event in self.drift.update(version, scores, times, now=kafka_time):
             self.metrics.drift_detections.labels(event.model_version).inc()
             self._drift_log.log(
                 "drift",  # one model at a time: a key per version would grow with every swap

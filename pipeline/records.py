@@ -26,6 +26,7 @@ import numpy as np
 import orjson
 
 from pipeline.backoff import ThrottledLog
+from pipeline.kafkatime import KafkaTime, broker_time
 from pipeline.recordjson import MAX_EPOCH_S, decode, is_schema_1, parse_timestamp, reading_of
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Reason",
     "RecordParser",
     "Rejection",
+    "KafkaTime",
     "broker_time",
     "dlq_value",
     "parse_timestamp",
@@ -41,31 +43,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-_LOG_APPEND_TIME = 1  # a record's timestamp_type when the broker stamped it
-
-
-def broker_time(records: Sequence[Any]) -> float | None:
-    """The Kafka record time (epoch seconds) of consumer ``records``, or None when it cannot be trusted.
-
-    Times the broker stamped (LogAppendTime) are its clock: their median. Times the producers stamped
-    (CreateTime) are a gateway's clock, which may run as fast as the ``ts`` it writes: only the median
-    of at least three partitions' medians, so that one gateway's clock does not move it.
-    """
-    appended, created = [], {}
-    for rec in records:
-        if not isinstance(t := getattr(rec, "timestamp", None), int) or t <= 0:
-            continue
-        if getattr(rec, "timestamp_type", None) == _LOG_APPEND_TIME:
-            appended.append(t)
-        else:
-            created.setdefault((getattr(rec, "topic", None), getattr(rec, "partition", None)), []).append(t)
-    if appended:
-        return float(np.median(appended)) / 1000.0
-    if len(created) >= 3:
-        return float(np.median([np.median(v) for v in created.values()])) / 1000.0
-    return None
 
 
 _NUMBER = (int, float)
@@ -135,7 +112,7 @@ class ParsedBatch:
     indices: list[int] = field(default_factory=list)
     asset_ids: list[str] = field(default_factory=list)
     timestamps: np.ndarray = field(default_factory=lambda: np.empty(0))
-    broker_now: float | None = None  # the Kafka record time the ts were judged against, if any
+    kafka_time: Callable[[], float | None] | None = None  # what the ts were judged against besides the clock
     matrix: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     values: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
@@ -189,7 +166,7 @@ class RecordParser:
         self.max_future_s = max_future_s
         self.max_imputed = math.floor(max_imputed_fraction * len(self.features) + 1e-9)
         self.clock = clock
-        self._broker_now: float | None = None  # the batch's Kafka record time, while parsing
+        self._kafka_time: Callable[[], float | None] | None = None  # the batch's, while parsing
         self._clock_log = ThrottledLog(log, 60.0)
         self._asset_re = re.compile(asset_id_pattern)
         getter = itemgetter(*self.features)
@@ -228,7 +205,8 @@ class RecordParser:
             raise _RejectedError(Reason.WRONG_TYPE, str(exc)) from None
         except (ValueError, OverflowError, OSError) as exc:
             raise _RejectedError(Reason.BAD_TIMESTAMP, str(exc)[:200]) from None
-        if self.max_future_s is not None and ts > (now := self.now()) + self.max_future_s:
+        if self._ahead(ts):
+            now = self.now()
             raise _RejectedError(
                 Reason.BAD_TIMESTAMP,
                 f"ts {doc['ts']!r:.40} lies {ts - now:.0f} s ahead of this service's clock and the broker's"
@@ -287,33 +265,45 @@ class RecordParser:
 
     # -- a batch ---------------------------------------------------------------------------------
     def now(self) -> float:
-        """What a ``ts`` is judged against: this host's clock, or the batch's newest Kafka record time
-        when that is later (a host whose clock fell behind must not refuse every fresh reading)."""
+        """What a ``ts`` is judged against: this host's clock, or the batch's Kafka record time when
+        that is later (a host whose clock fell behind must not refuse every fresh reading)."""
         now = self.clock()
-        return now if self._broker_now is None else max(now, self._broker_now)
-
-    def parse(
-        self, raws: Sequence[bytes | None], *, fast: bool = True, broker_now: float | None = None
-    ) -> ParsedBatch:
-        """Parse a batch; ``fast=False`` forces the record-by-record path (for tests and comparison).
-        ``broker_now``: the batch's Kafka record time (:func:`broker_time`), if known."""
-        self._broker_now = broker_now
-        behind = (broker_now - self.clock()) if broker_now is not None else 0.0
-        if self.max_future_s is not None and behind > self.max_future_s:
+        kafka = self._kafka_time() if self._kafka_time is not None else None
+        if kafka is None:
+            return now
+        if self.max_future_s is not None and kafka - now > self.max_future_s:
             self._clock_log.log(
                 "behind",
                 logging.WARNING,
                 "this host's clock is %.0f s behind the Kafka record times: readings' ts are judged"
                 " against those; fix the host's time sync (NTP)",
-                behind,
+                kafka - now,
             )
+        return max(now, kafka)
+
+    def _ahead(self, ts: float) -> bool:
+        """Whether ``ts`` lies more than ``max_future_s`` ahead (by the host's clock first: the Kafka
+        time is only asked for when that says so)."""
+        limit = self.max_future_s
+        return limit is not None and ts > self.clock() + limit and ts > self.now() + limit
+
+    def parse(
+        self,
+        raws: Sequence[bytes | None],
+        *,
+        fast: bool = True,
+        broker_now: float | Callable[[], float | None] | None = None,
+    ) -> ParsedBatch:
+        """Parse a batch; ``fast=False`` forces the record-by-record path (for tests and comparison).
+        ``broker_now``: the batch's Kafka record time, or a function giving it (:class:`KafkaTime`)."""
+        self._kafka_time = broker_now if callable(broker_now) or broker_now is None else (lambda: broker_now)
         try:
             if not fast or (batch := self._parse_fast(raws)) is None:
                 batch = self._parse_slow(raws)
-            batch.broker_now = broker_now
+            batch.kafka_time = self._kafka_time
             return batch
         finally:
-            self._broker_now = None
+            self._kafka_time = None
 
     def _parse_slow(self, raws: Sequence[bytes | None]) -> ParsedBatch:
         out = ParsedBatch()
@@ -371,7 +361,7 @@ class RecordParser:
             return None
         if not np.isfinite(matrix).all():
             return None
-        if self.max_future_s is not None and len(ts) and ts.max() > self.now() + self.max_future_s:
+        if len(ts) and self._ahead(float(ts.max())):
             return None
         unknown = sum(map(len, values)) - len(values) * len(self.features)
         return ParsedBatch(

@@ -30,7 +30,7 @@ from kafka.errors import KafkaError
 from pipeline import registry as reg
 from pipeline.brokerlink import rewind
 from pipeline.config import Settings
-from pipeline.drift import ScoreDriftMonitor
+from pipeline.drift import drift_monitor
 from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
@@ -78,11 +78,7 @@ class Retrainer(Intake, Probed):
         self._watched: dict[str, float] = {}  # pending label -> when this process first saw it waiting
         self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics)
         self._stop = threading.Event()
-        drift = settings.drift
-        ahead = settings.records.max_future_s or 0.0
-        self._drift = ScoreDriftMonitor(
-            delta=drift.delta, bucket_s=drift.bucket_s, clock=time.time, future_s=ahead
-        )
+        self._drift = drift_monitor(settings)
         self._drifted = False
         self._sampler = NormalSampler(self.cfg.normal_sample_every)
         self._asset_re = re.compile(settings.records.asset_id_pattern)
