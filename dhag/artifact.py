@@ -21,9 +21,11 @@ key: no service has to refuse a model meanwhile.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
+import logging
 import os
 import stat
 import tempfile
@@ -41,6 +43,8 @@ from dhag.retry import CONTROLLER_TARGET
 
 if TYPE_CHECKING:
     from dhag.estimator import DHAG
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -168,6 +172,10 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     """Replace ``path`` with ``data`` all at once: temp file in the same folder, fsync, rename, fsync
     of the folder. A reader sees the old file or the new one, never a partial one.
 
+    A failure before the rename raises and changes nothing. Once renamed, the new file is what every
+    reader sees, so a failing fsync of the folder does not raise (the caller would report a change as
+    failed that has taken effect); it is logged, as the rename may not survive a power loss.
+
     Example
     -------
     >>> import tempfile, os
@@ -198,6 +206,14 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
         return path
     try:
         os.fsync(dir_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # folders that cannot be synced
+            logger.warning(
+                "%s was replaced, but syncing its folder failed (%s): the change is in effect, and may "
+                "not survive a power loss",
+                path,
+                exc,
+            )
     finally:
         os.close(dir_fd)
     return path

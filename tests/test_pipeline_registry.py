@@ -95,3 +95,69 @@ def test_a_promotion_over_a_version_no_longer_current_is_refused(fitted, tmp_pat
         promote(tmp_path, "v3", only_over="v1")
     assert current(tmp_path)[0] == "v2"
     assert promote(tmp_path, "v3", only_over="v2") == "v2" and current(tmp_path)[0] == "v3"
+
+
+def _failing_folder_fsync(monkeypatch, err: int) -> list[int]:
+    """Make fsync of a folder fail with ``err`` (files still sync); returns the folder fds it was asked."""
+    import os
+    import stat
+
+    import dhag.artifact
+
+    real, asked = os.fsync, []
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            asked.append(fd)
+            raise OSError(err, os.strerror(err))
+        real(fd)
+
+    monkeypatch.setattr(dhag.artifact.os, "fsync", fsync)
+    return asked
+
+
+def test_a_folder_fsync_failing_after_the_switch_reports_the_publication_and_warns(
+    fitted, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    # Before, the error of the last fsync escaped publish() though `current` already named the new
+    # version: the caller reported a failed publication while the daemons were loading it.
+    import errno
+
+    publish(tmp_path, fitted, "v1")
+    asked = _failing_folder_fsync(monkeypatch, errno.EIO)
+    with caplog.at_level("WARNING", logger="dhag.artifact"):
+        assert publish(tmp_path, fitted, "v2") == "v2"
+    assert asked and current(tmp_path)[0] == "v2"
+    assert "may not survive a power loss" in caplog.text and "current" in caplog.text
+
+
+def test_a_folder_that_cannot_be_synced_is_not_warned_about(
+    fitted, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    import errno
+
+    asked = _failing_folder_fsync(monkeypatch, errno.EINVAL)
+    with caplog.at_level("WARNING", logger="dhag.artifact"):
+        publish(tmp_path, fitted, "v1")
+    assert asked and current(tmp_path)[0] == "v1" and "power loss" not in caplog.text
+
+
+def test_a_file_fsync_failing_before_the_switch_raises_and_changes_nothing(
+    fitted, tmp_path: Path, monkeypatch
+) -> None:
+    import errno
+    import os
+
+    import dhag.artifact
+
+    publish(tmp_path, fitted, "v1")
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(dhag.artifact.os, "fsync", fsync)
+    with pytest.raises(OSError, match="Input/output"):
+        publish(tmp_path, fitted, "v2")
+    monkeypatch.undo()
+    assert current(tmp_path)[0] == "v1" and not list(tmp_path.glob(".*.tmp"))
+    assert os.path.exists(tmp_path / "current")
