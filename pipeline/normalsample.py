@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -100,15 +100,18 @@ class NormalSample:
         """Readings in the sample (normal or not)."""
         return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
 
-    def normal_sample(self, *, margin_s: float) -> list[Reading]:
+    def normal_sample(
+        self, *, margin_s: float, latest: Sequence[LabelledReading] | None = None
+    ) -> list[Reading]:
         """The sampled readings not within ``margin_s`` of an alert episode or of a reading an operator
         confirmed as an anomaly, oldest first.
 
         The episode of an alert whose label that counts is ``normal`` (rejected: a false alarm) is not
         left out: the operator said those readings were normal operation, which is what the model
-        must learn to accept.
+        must learn to accept. ``latest``: the store's ``latest_labels()`` when the caller has them
+        already (a run reads them once: at a year of labels they take about a second).
         """
-        latest = self.latest_labels()
+        latest = self.latest_labels() if latest is None else latest
         rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}
         windows: dict[str, list[tuple[float, float]]] = {}
         # A fault an operator confirmed by its reading (one no alert caught) is no normal operation.
@@ -154,7 +157,9 @@ class NormalSample:
             )
         return out
 
-    def prune_alerts(self, *, seen_before: float, margin_s: float) -> int:
+    def prune_alerts(
+        self, *, seen_before: float, margin_s: float, latest: Sequence[LabelledReading] | None = None
+    ) -> int:
         """Forget the alert episodes recorded before ``seen_before`` (the store's clock) that nothing
         needs any more; returns how many. An alert reaches the store at every episode, and every run
         reads the table whole: without this it grows for as long as the plant runs.
@@ -164,9 +169,10 @@ class NormalSample:
         sample stays as it was: the readings an episode kept out of it go with the episode, and a
         rejected one kept none out. The labels stay (they carry their reading). A label arriving later
         for a forgotten alert waits for it like one for an alert not seen yet, and is dead-lettered
-        as ``unknown_alert``.
+        as ``unknown_alert``. ``latest``: as for :meth:`normal_sample` (forgetting alerts changes no
+        label, so one computation serves both).
         """
-        latest = self.latest_labels()
+        latest = self.latest_labels() if latest is None else latest
         rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}
         doomed, kept_before = [], False
         for i, episode in enumerate(windows := self._episodes()):

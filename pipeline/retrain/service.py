@@ -200,10 +200,14 @@ class Retrainer(Intake, Probed):
     def start_run(self, trigger: str) -> Future[RunResult | None]:
         """Forget the alerts past ``alert_retention_s``, snapshot the store and train in the worker thread."""
         cfg, forgot = self.cfg, 0
+        # Once per run: forgetting alerts changes no label, and the normal sample reads the same ones.
+        labelled = self.store.latest_labels()
         if cfg.alert_retention_s is not None:  # the alerts no label is expected for any more
             before = self.clock() - cfg.alert_retention_s
-            forgot = self.store.prune_alerts(seen_before=before, margin_s=cfg.episode_margin_s)
-        labelled, normal = self.store.latest_labels(), self.store.normal_sample(margin_s=cfg.episode_margin_s)
+            forgot = self.store.prune_alerts(
+                seen_before=before, margin_s=cfg.episode_margin_s, latest=labelled
+            )
+        normal = self.store.normal_sample(margin_s=cfg.episode_margin_s, latest=labelled)
         # From the store's readings, not the normal sample (which leaves out readings near alerts).
         retired = self.store.retired_before(cfg.asset_retire_s, now=self.clock())
         self._training_label_id = self.store.last_label_id()
