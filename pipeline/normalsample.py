@@ -21,6 +21,8 @@ __all__ = ["NormalSample", "Reading"]
 
 Reading = tuple[str, float, dict[str, float]]  # (asset_id, ts, values)
 
+_SINCE = "readings_since"  # state: when the store received its first readings (the caller's clock)
+
 
 @dataclass(frozen=True)
 class _Window:
@@ -56,18 +58,24 @@ class NormalSample:
         readings of an asset whose newest is ``retire_s`` older than the sample's newest go (a machine
         taken out of service, an id renamed), else retired ids would fill the sample over the months.
         The sample's newest is taken at most at ``now`` (the caller's clock): one device clock a year
-        ahead would otherwise retire every other asset.
+        ahead would otherwise retire every other asset. Nothing is retired before the store has
+        received readings for ``retire_s`` (:meth:`retired_before`).
         """
         cursor = self._db.executemany(
             "INSERT OR IGNORE INTO readings (asset_id, ts, values_json) VALUES (?, ?, ?)",
             ((a, float(t), json.dumps(v)) for a, t, v in rows),
         )
         added = max(cursor.rowcount, 0)
-        if retire_s is not None:
+        if self._db.execute(f"SELECT 1 FROM state WHERE key = '{_SINCE}'").fetchone() is None:
+            # The store's first readings (or the first since it kept this): its age counts from here.
+            start = now if now is not None else self._db.execute("SELECT MAX(ts) FROM readings").fetchone()[0]
+            if start is not None:
+                self._db.execute("INSERT INTO state (key, value) VALUES (?, ?)", (_SINCE, repr(float(start))))
+        if (cutoff := self._retire_cutoff(retire_s, now)) is not None:
             self._db.execute(
                 "DELETE FROM readings WHERE asset_id IN (SELECT asset_id FROM readings GROUP BY asset_id"
-                " HAVING MAX(ts) < MIN((SELECT MAX(ts) FROM readings), ?) - ?)",
-                (math.inf if now is None else now, retire_s),
+                " HAVING MAX(ts) < ?)",
+                (cutoff,),
             )
         while (count := self.reading_count()) > keep:
             dropped = self._db.execute(
@@ -84,17 +92,37 @@ class NormalSample:
                 )
         return added
 
+    def _retire_cutoff(self, retire_s: float | None, now: float | None) -> float | None:
+        """An asset whose newest reading is older than this is retired: ``retire_s`` before the sample's
+        newest reading, or ``now`` if earlier. None with ``retire_s`` None, or while the store has
+        received readings for less than ``retire_s``.
+
+        The store's age counts from its first readings (the caller's clock then, kept in ``state``),
+        not from its oldest reading: thinning keeps each asset's oldest, so one reading a gateway dated
+        1970 would make a store days old look decades old. A store written before this was kept counts
+        from its first readings after the upgrade.
+        """
+        if retire_s is None:
+            return None
+        since = self._db.execute(f"SELECT value FROM state WHERE key = '{_SINCE}'").fetchone()
+        high = self._db.execute("SELECT MAX(ts) FROM readings").fetchone()[0]
+        if since is None or high is None:
+            return None
+        newest = min(float(high), math.inf if now is None else now)
+        return newest - retire_s if newest - float(since[0]) >= retire_s else None
+
     def retired_before(self, retire_s: float | None, now: float) -> tuple[float, dict[str, float]] | None:
         """``(cutoff, newest)``: an asset whose newest reading is older than ``cutoff`` is retired, the
         rule :meth:`add_readings` applies (``retire_s`` before the newest reading, or ``now`` if
         earlier); ``newest`` maps each asset the sample holds to its newest reading's ts. None while the
-        sample spans less than ``retire_s``, or with ``retire_s`` None: no asset can be called retired.
+        store has received readings for less than ``retire_s``, or with ``retire_s`` None: no asset can
+        be called retired.
         """
-        low, high = self._db.execute("SELECT MIN(ts), MAX(ts) FROM readings").fetchone()
-        if retire_s is None or low is None or min(high, now) - low < retire_s:
+        cutoff = self._retire_cutoff(retire_s, now)
+        if cutoff is None:
             return None
         newest = dict(self._db.execute("SELECT asset_id, MAX(ts) FROM readings GROUP BY asset_id").fetchall())
-        return min(high, now) - retire_s, newest
+        return cutoff, newest
 
     def reading_count(self) -> int:
         """Readings in the sample (normal or not)."""

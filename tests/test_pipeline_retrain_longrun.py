@@ -49,3 +49,42 @@ def test_a_run_reads_the_labels_that_count_once_and_samples_as_before(monkeypatc
     [(labelled, normal)] = seen
     assert labelled == expected_labels and normal == expected_normal
     assert store.counts()["alerts"] == reference.counts()["alerts"] < 40
+
+
+def test_one_reading_dated_1970_does_not_make_a_young_store_old_enough_to_retire_assets() -> None:
+    # The store's age was its oldest reading's: one reading a gateway dated 1970 (a clock reset),
+    # from an asset that goes on sending and so keeps its oldest reading through every thinning, made a
+    # store two days old look 56 years old, and the next run dropped from the reference sample every
+    # asset the store had not sampled in the last 30 days (one whose partition it had not read yet).
+    day, now = 86_400.0, 1_780_000_000.0
+    store = LabelStore(":memory:")
+    for d in range(2):
+        t = now + d * day
+        rows = [(f"p{a}", t + 60.0 * i, {"x": 0.0}) for a in range(3) for i in range(10)]
+        if d == 0:
+            rows.append(("p0", 12.0, {"x": 0.0}))
+        store.add_readings(rows, keep=40, retire_s=30 * day, now=t + 600.0)
+    assert min(t for _, t, _ in store.normal_sample(margin_s=0.0)) == 12.0  # it survived thinning
+    assert store.retired_before(30 * day, now=now + day + 600.0) is None
+    # A backlog of an asset dated before the store's start is no sign it was retired, either.
+    store.add_readings([("late", now - 40 * day, {"x": 0.0})], keep=40, retire_s=30 * day, now=now + day)
+    assert "late" in {a for a, _, _ in store.normal_sample(margin_s=0.0)}
+    # Once the store has received for asset_retire_s, its own rule retires as before.
+    later = now + 31 * day
+    store.add_readings([("p1", later, {"x": 0.0})], keep=40, retire_s=30 * day, now=later)
+    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {"p0", "p1", "p2"}  # not "late"
+    cutoff, newest = store.retired_before(30 * day, now=later)
+    assert cutoff == later - 30 * day and set(newest) == {"p0", "p1", "p2"}
+
+
+def test_the_store_counts_its_age_from_its_first_reading_across_a_reopen(tmp_path) -> None:
+    day, now = 86_400.0, 1_780_000_000.0
+    path = tmp_path / "labels.sqlite"
+    store = LabelStore(path)
+    store.add_readings([("p1", 0.0, {"x": 0.0}), ("p1", now, {"x": 0.0})], keep=10, retire_s=day, now=now)
+    store.commit()
+    store.close()
+    again = LabelStore(path)
+    assert again.retired_before(day, now=now + day - 1) is None
+    again.add_readings([("p2", now + day, {"x": 0.0})], keep=10, retire_s=day, now=now + day)
+    assert again.retired_before(day, now=now + day) == (now, {"p1": now, "p2": now + day})
