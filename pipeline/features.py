@@ -24,7 +24,7 @@ Assets missing from the references use the fleet's median reference (and are log
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,14 @@ import pandas as pd
 
 from pipeline.simulator.physics import CORE_SENSORS
 
-__all__ = ["DERIVED_FEATURES", "FEATURE_MEANINGS", "INPUT_SENSORS", "METADATA_KEY", "PlantFeatures"]
+__all__ = [
+    "DERIVED_FEATURES",
+    "FEATURE_MEANINGS",
+    "INPUT_SENSORS",
+    "METADATA_KEY",
+    "PlantFeatures",
+    "keep_references",
+]
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +189,23 @@ class PlantFeatures:
         ranges = {str(a): np.column_stack([low.loc[a], high.loc[a]]).tolist() for a in low.index}
         return PlantFeatures(self.references, self.input_means, ranges)
 
+    def without(self, assets: Collection[str]) -> PlantFeatures:
+        """The same spec without the references and ranges of ``assets`` (retired ones: an asset that
+        comes back is then a new one, scaled by the fleet's median until a retraining run gives it a
+        reference from its recent readings). Unchanged when it would drop every reference.
+
+        >>> import numpy as np
+        >>> pf = PlantFeatures({"p1": [1.0] * 9, "p2": [2.0] * 9}, {})
+        >>> sorted(pf.without({"p2", "p9"}).references), pf.without({"p1", "p2"}) is pf
+        (['p1'], True)
+        """
+        drop = set(assets) & set(self.references)
+        if not drop or drop == set(self.references):
+            return self
+        references = {a: ref for a, ref in self.references.items() if a not in drop}
+        ranges = {a: pairs for a, pairs in self.ranges.items() if a not in drop}
+        return PlantFeatures(references, self.input_means, ranges)
+
     # -- metadata round trip ---------------------------------------------------------------------
     def to_metadata(self) -> dict[str, Any]:
         """JSON-ready spec for the model's metadata (under :data:`METADATA_KEY`)."""
@@ -240,3 +264,16 @@ class PlantFeatures:
                 flow * head / safe(power),
             ]
         )
+
+
+def keep_references(model: Any, assets: Collection[str]) -> list[str]:
+    """Take the references and ranges of every asset not in ``assets`` out of a plant model's spec
+    (:meth:`PlantFeatures.without`); returns the ids taken out, sorted (none for a raw-sensor model)."""
+    spec = PlantFeatures.from_model(model)
+    if spec is None:
+        return []
+    kept = spec.without(set(spec.references) - set(assets))
+    if kept is spec:
+        return []
+    model.metadata_ = dict(model.metadata_) | {METADATA_KEY: kept.to_metadata()}
+    return sorted(set(spec.references) - set(kept.references))

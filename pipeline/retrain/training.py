@@ -32,7 +32,7 @@ import pandas as pd
 from dhag import DHAG
 from dhag.health import PUSH_RANGE
 from pipeline.config import RetrainSettings
-from pipeline.features import INPUT_SENSORS, METADATA_KEY, PlantFeatures
+from pipeline.features import INPUT_SENSORS, METADATA_KEY, PlantFeatures, keep_references
 from pipeline.labelstore import LabelledReading
 from pipeline.retrain.gate import gate
 from pipeline.retrain.samples import Reading, TrainingData, carry_forward, rejected_copies, split
@@ -363,13 +363,17 @@ def judge(
     ``retired`` (:meth:`~pipeline.normalsample.NormalSample.retired_before`): when given, the reference
     drops the assets whose newest reading, there or in the store, is older than its cutoff: a plant
     that renames assets would otherwise carry every id it ever had, a smaller share each year for the
-    live ones.
+    live ones. A plant model's candidate drops their per-asset references and ranges too (any asset
+    with no reading since the cutoff): one that comes back is a new asset. They go once the candidate
+    is judged, so both models are judged on the same features.
     """
+    live: set[str] | None = None
     if retired is not None:
         cutoff, newest = retired[0], dict(retired[1])
         for asset, ts, _ in reference:
             newest[asset] = max(ts, newest.get(asset, ts))
         reference = [r for r in reference if newest[r[0]] >= cutoff]
+        live = {asset for asset, ts in newest.items() if ts >= cutoff}
     data = split(
         labelled,
         normal,
@@ -383,6 +387,8 @@ def judge(
     seconds = time.perf_counter() - started
     current_metrics, candidate_metrics = evaluate(current, data), evaluate(candidate, data)
     accepted, reasons = gate(current_metrics, candidate_metrics, settings)
+    if live is not None and candidate is not current and (gone := keep_references(candidate, live)):
+        log.info("retired assets leave the candidate's feature references: %s", ", ".join(gone[:10]))
     carried = carry_forward(reference, normal, settings.reference_sample_size)
     return Judgement(
         candidate, data, current_metrics, candidate_metrics, accepted, reasons, seconds, reference=carried
