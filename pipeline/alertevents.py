@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipeline.alerts import Transition
 
-__all__ = ["alert_event", "range_side", "sensor_numbers", "sensor_tag"]
+__all__ = ["alert_event", "imputed_sensors", "range_side", "sensor_numbers", "sensor_tag"]
 
 
 def range_side(value: float, training_range: Sequence[float] | None) -> str | None:
@@ -27,16 +27,43 @@ def range_side(value: float, training_range: Sequence[float] | None) -> str | No
 
 
 def sensor_tag(entry: Mapping[str, Any]) -> str:
-    """How consoles name a top sensor of an alert event: its name, and when its value lay beyond what
-    the model's training history saw, on which side.
+    """How consoles name a top sensor of an alert event: its name, when its value lay beyond what the
+    model's training history saw, on which side, and whether it is (or comes from) a value the daemon
+    imputed rather than read.
 
     >>> sensor_tag({"sensor": "suction_pu", "outside_training_range": "below"})
     'suction_pu (below history)'
+    >>> sensor_tag({"sensor": "head_pu", "outside_training_range": "above", "imputed": True})
+    'head_pu (above history, imputed)'
     >>> sensor_tag({"sensor": "flow_pu"})
     'flow_pu'
     """
     side = entry.get("outside_training_range")
-    return f"{entry.get('sensor')} ({side} history)" if side else str(entry.get("sensor"))
+    notes = ([f"{side} history"] if side else []) + (["imputed"] if entry.get("imputed") else [])
+    return f"{entry.get('sensor')} ({', '.join(notes)})" if notes else str(entry.get("sensor"))
+
+
+def imputed_sensors(values: Mapping[str, Any], inputs: Sequence[str]) -> list[str]:
+    """The sensors of ``inputs`` (the model's, in its order) that a record the daemon scored lacks or
+    holds as no finite number: with ``records.missing_policy`` ``impute`` their training means stood in
+    for them (a record missing one it could not impute was dead-lettered, never scored).
+
+    >>> imputed_sensors({"a": 1.0, "b": None, "c": float("nan"), "x": None}, ["a", "b", "c", "d"])
+    ['b', 'c', 'd']
+    """
+    out = []
+    for name in inputs:
+        value = values.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            out.append(name)
+            continue
+        try:
+            finite = math.isfinite(float(value))
+        except OverflowError:  # an integer past what a float holds
+            finite = False
+        if not finite:
+            out.append(name)
+    return out
 
 
 def sensor_numbers(values: Mapping[str, Any]) -> dict[str, float | int | None]:
@@ -65,8 +92,14 @@ def alert_event(
     model_version: str,
     top_sensors: list[dict[str, Any]],
     values: dict[str, Any],
+    imputed: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The JSON-ready ``anomaly-alerts`` value for a transition (``ts`` fields in epoch seconds)."""
+    """The JSON-ready ``anomaly-alerts`` value for a transition (``ts`` fields in epoch seconds).
+
+    ``imputed``: the opening record's sensors the daemon imputed (:func:`imputed_sensors`): they are
+    null among the ``values`` (the record had no number for them) and listed in ``imputed``, which is
+    left out when there are none.
+    """
     event: dict[str, Any] = {
         "schema": 1,
         "alert_id": transition.alert_id,
@@ -78,8 +111,10 @@ def alert_event(
         "threshold": threshold,
         "model_version": model_version,
         "top_sensors": top_sensors,
-        "values": sensor_numbers(values),
+        "values": sensor_numbers(values) | dict.fromkeys(imputed),
     }
+    if imputed:
+        event["imputed"] = list(imputed)
     if transition.source is not None:
         event["source"] = transition.source
     if transition.resolved_by is not None:

@@ -54,6 +54,9 @@ class Episode:
     #: which side (``above`` or ``below``).
     outside_training_range: dict[str, str] = field(default_factory=dict)
     labels: list[dict[str, Any]] = field(default_factory=list)
+    #: The opening record's sensors the daemon imputed, and the top sensors that are (or come from) one.
+    imputed: list[str] = field(default_factory=list)
+    imputed_top: list[str] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -63,7 +66,13 @@ class Episode:
     def sensor_tags(self) -> list[str]:
         """The top sensors as consoles show them (``(below history)`` after one beyond its range)."""
         return [
-            sensor_tag({"sensor": name, "outside_training_range": self.outside_training_range.get(name)})
+            sensor_tag(
+                {
+                    "sensor": name,
+                    "outside_training_range": self.outside_training_range.get(name),
+                    "imputed": name in self.imputed_top,
+                }
+            )
             for name in self.top_sensors
         ]
 
@@ -85,6 +94,7 @@ class Episode:
             "model_version": self.model_version,
             "top_sensors": self.top_sensors,
             "outside_training_range": self.outside_training_range,
+            "imputed": self.imputed,
             "label": self.label,
             "labels": self.labels,
         }
@@ -157,6 +167,10 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
                         for s in event.get("top_sensors") or []
                         if s.get("outside_training_range")
                     },
+                    imputed=[str(name) for name in _list(event.get("imputed"))],
+                    imputed_top=[
+                        str(s.get("sensor")) for s in event.get("top_sensors") or [] if s.get("imputed")
+                    ],
                 )
             if event.get("state") == "resolved":
                 episodes[alert_id].resolved_at = float(event["ts"])
@@ -173,6 +187,10 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
     for episode in episodes.values():
         episode.labels.sort(key=lambda lab: lab.get("labelled_at", lab["ts"]))
     return episodes
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _bootstrap(settings: Settings, given: str | None, err: TextIO) -> str | None:

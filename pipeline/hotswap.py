@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,12 +106,19 @@ class ActiveModel:
         return ((matrix < low) | (matrix > high)).any(axis=1)
 
     def top_sensors(
-        self, ranked: Sequence[tuple[str, float]], row: np.ndarray, asset_id: str
+        self,
+        ranked: Sequence[tuple[str, float]],
+        row: np.ndarray,
+        asset_id: str,
+        imputed: Collection[str] = (),
     ) -> list[dict[str, Any]]:
         """An alert event's ``top_sensors``: for each ``(feature, contribution)`` of the model's
         attribution, the row's value, the training mean and the asset's training range, and on which
         side of that range the value lies (None inside it, or when no range is known). A derived plant
-        feature also says what it means and which raw sensors it comes from."""
+        feature also says what it means and which raw sensors it comes from. ``imputed`` (True or
+        False): whether the value is, or is derived from, one of the record's sensors the daemon
+        ``imputed`` (the training mean in place of a value the record lacked), so that an alert never
+        names a stand-in as its cause without saying so."""
         low, high = (bound[0] for bound in self.training_ranges([asset_id]))
         sensors = []
         for name, contribution in ranked:
@@ -129,9 +136,11 @@ class ActiveModel:
                     "outside_training_range": range_side(value, training_range),
                 }
             )
+            sources: Sequence[str] = (name,)
             if self.derived is not None and name in FEATURE_MEANINGS:
-                meaning, raw = FEATURE_MEANINGS[name]
-                sensors[-1] |= {"meaning": meaning, "from_sensors": list(raw)}
+                meaning, sources = FEATURE_MEANINGS[name]
+                sensors[-1] |= {"meaning": meaning, "from_sensors": list(sources)}
+            sensors[-1]["imputed"] = any(source in imputed for source in sources)
         return sensors
 
     @property

@@ -17,7 +17,7 @@ import orjson
 
 from dhag import DHAG
 from dhag.exceptions import InputError
-from pipeline.alertevents import alert_event
+from pipeline.alertevents import alert_event, imputed_sensors
 from pipeline.alerts import Trackers, Transition
 from pipeline.backoff import ThrottledLog
 from pipeline.batchoutput import BatchOutput, Outgoing, score_messages
@@ -303,7 +303,8 @@ class BatchProcessor:
         explained = self.model.explain(parsed.matrix[rows], top=top) if opens else []
         said: dict[str, tuple[list[dict[str, Any]], Any]] = {}
         for (transition, j, tp), ranked in zip(opens, explained, strict=True):
-            sensors = self.active.top_sensors(ranked, parsed.matrix[j], parsed.asset_ids[j])
+            imputed = imputed_sensors(parsed.values[j], self.parser.features)
+            sensors = self.active.top_sensors(ranked, parsed.matrix[j], parsed.asset_ids[j], imputed)
             said[transition.alert_id] = (sensors, parsed.values[j])
             self.trackers[tp].set_context(transition.asset_id, transition.alert_id, said[transition.alert_id])
         for transition, _, _ in transitions:
@@ -319,12 +320,15 @@ class BatchProcessor:
                 )
 
     def _alert_message(self, transition: Transition, sensors: list[dict[str, Any]], values: Any) -> Outgoing:
+        # The opening record's values as it came (or as a carried-over event wrote them): the model's
+        # sensors it has no number for are those the parser imputed (else it was dead-lettered).
         event = alert_event(
             transition,
             threshold=self.threshold,
             model_version=self.model_version,
             top_sensors=sensors,
             values=values,
+            imputed=imputed_sensors(values, self.parser.features) if values else (),
         )
         return Outgoing(self.alerts_topic, transition.asset_id.encode(), orjson.dumps(event))
 
