@@ -88,3 +88,15 @@ def test_the_store_counts_its_age_from_its_first_reading_across_a_reopen(tmp_pat
     assert again.retired_before(day, now=now + day - 1) is None
     again.add_readings([("p2", now + day, {"x": 0.0})], keep=10, retire_s=day, now=now + day)
     assert again.retired_before(day, now=now + day) == (now, {"p1": now, "p2": now + day})
+
+
+def test_a_store_written_before_it_kept_its_start_counts_from_its_next_readings() -> None:
+    day, now = 86_400.0, 1_780_000_000.0
+    store = LabelStore(":memory:")
+    store.add_readings([("p1", 12.0, {"x": 0.0}), ("p2", now, {"x": 0.0})], keep=10)
+    store._db.execute("DELETE FROM state")  # as an earlier version left it: readings, no start
+    assert store.retired_before(day, now=now) is None
+    store.add_readings([("p2", now + 60, {"x": 0.0})], keep=10, retire_s=day, now=now + 60)
+    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {"p1", "p2"}  # nothing retired yet
+    store.add_readings([("p2", now + day + 60, {"x": 0.0})], keep=10, retire_s=day, now=now + day + 60)
+    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {"p2"}
