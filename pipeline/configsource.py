@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, SecretStr
 
 from pipeline.errors import ConfigError
+from pipeline.safeyaml import RefusedYAMLError, read_yaml
 
 __all__ = [
     "ENV_PREFIX",
@@ -78,7 +79,9 @@ def env_overrides(
             if kind == "optional" and raw.strip() in _NULLS:
                 value = None
             else:
-                value = raw if kind is not None or not raw.strip() else yaml.safe_load(raw)
+                value = raw if kind is not None or not raw.strip() else read_yaml(raw)
+        except RefusedYAMLError as exc:
+            raise ConfigError(f"config error: environment variable {name}: {exc.problem}") from None
         except yaml.YAMLError:
             value = raw
         node = nested
@@ -196,45 +199,10 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], _at: tuple[str, ...
     return out
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a mapping that names a key twice (it keeps the last silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, Hashable):  # what the safe loader itself says of such a key
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    "found unhashable key",
-                    key_node.start_mark,
-                )
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(text: str) -> Any:
-    """The YAML document in ``text``, as ``yaml.safe_load`` reads it, but refusing duplicate keys.
-
-    >>> read_yaml("kafka: {batch_size: 5}\\nmetrics: {port: 0}")
-    {'kafka': {'batch_size': 5}, 'metrics': {'port': 0}}
-    >>> read_yaml("kafka: {batch_size: 5}\\nkafka: {group_id: g}")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    yaml.constructor.ConstructorError: key 'kafka' appears twice in one mapping...
-    """
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-
-
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The mapping of a YAML config file (empty for an empty file); raises :class:`ConfigError` naming
     the file and the fault: unreadable, not UTF-8, not YAML (duplicate or unhashable keys too), or no
-    mapping at the top level."""
+    mapping at the top level; or YAML a settings file may not use (:mod:`pipeline.safeyaml`)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -243,6 +211,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config error: {str(path)!r} is not UTF-8 text (byte {exc.start})") from exc
     try:
         data = read_yaml(text)
+    except RefusedYAMLError as exc:
+        raise ConfigError(
+            f"config error: {str(path)!r} line {exc.problem_mark.line + 1}: {exc.problem}"
+        ) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""

@@ -1,0 +1,88 @@
+"""YAML from outside the process (a config file, an environment override), read by PyYAML's safe loader
+with three refusals it lacks: a key given twice in one mapping (it keeps the last one silently), any
+alias, and nesting deeper than any setting.
+
+Aliases: ``&a [x, x]`` then ``&b [*a, *a]`` and so on doubles (or worse) at each level; a few hundred
+bytes of text become billions of values as soon as anything walks them (a validation error quoting the
+value, a dump). Every setting is a single value in a fixed tree of sections, so an alias can only save
+writing a value twice: the loader refuses the first alias while composing, before anything is expanded,
+rather than guess at a limit. An anchor alone (``&m``) repeats nothing and is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import yaml
+
+__all__ = ["MAX_DEPTH", "RefusedYAMLError", "read_yaml"]
+
+# The settings are at most three sections deep; anything far deeper is no config, and PyYAML's composer
+# recurses once per level, so thousands of levels end in a RecursionError instead of an error message.
+MAX_DEPTH = 32
+
+
+class RefusedYAMLError(yaml.MarkedYAMLError):
+    """Valid YAML that a settings source may not use: an alias, or nesting beyond :data:`MAX_DEPTH`."""
+
+
+class _SettingsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate keys, aliases and deep nesting."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise RefusedYAMLError(
+                problem=f"alias *{event.anchor}: settings take no YAML aliases (each could expand without "
+                "bound); write the value out",
+                problem_mark=event.start_mark,
+            )
+        if self._depth >= MAX_DEPTH:
+            raise RefusedYAMLError(
+                problem=f"values nest deeper than {MAX_DEPTH} levels; no setting does",
+                problem_mark=self.peek_event().start_mark,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):  # what the safe loader itself says of such a key
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    "found unhashable key",
+                    key_node.start_mark,
+                )
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str) -> Any:
+    """The YAML document in ``text``, as ``yaml.safe_load`` reads it, but refusing duplicate keys
+    (``ConstructorError``), aliases and nesting beyond :data:`MAX_DEPTH` (:class:`RefusedYAMLError`).
+
+    >>> read_yaml("kafka: {batch_size: 5}\\nmetrics: &m {port: 0}")
+    {'kafka': {'batch_size': 5}, 'metrics': {'port': 0}}
+    >>> read_yaml("kafka: {batch_size: 5}\\nkafka: {group_id: g}")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    yaml.constructor.ConstructorError: key 'kafka' appears twice in one mapping...
+    >>> read_yaml("a: &x [1, 2]\\nb: [*x, *x]")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pipeline.safeyaml.RefusedYAMLError: alias *x: settings take no YAML aliases...
+    """
+    return yaml.load(text, Loader=_SettingsLoader)  # noqa: S506 - a SafeLoader subclass
