@@ -17,18 +17,17 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from pipeline.configchecks import check_ports
 from pipeline.configsource import (
     EMBEDDED,
     ENV_PREFIX,
-    MergeConflictError,
     check_not_blank,
     check_servers,
     check_topic_name,
     child_environment,
     describe_error,
     env_overrides,
-    env_source,
-    merge,
+    merge_overrides,
     read_config_file,
     text_setting,
 )
@@ -366,7 +365,8 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     """Read ``path`` (YAML; ``None`` = built-in defaults), apply overrides from ``environ``, validate.
 
     Raises :class:`~pipeline.errors.ConfigError` whose message has one line per problem, each naming the
-    key, the value and what is allowed.
+    key, the value and what is allowed; also for YAML aliases in the file or an override
+    (:mod:`pipeline.safeyaml`) and for the daemon's and the retrainer's metrics on one port.
 
     Example
     -------
@@ -378,21 +378,15 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     ...
     pipeline.errors.ConfigError: config error: key 'kafka.batch_size' has value 0; allowed: greater than...
     """
-    data = read_config_file(path) if path is not None else {}
     environ = environ or {}
+    overrides = env_overrides(environ, text=lambda key: text_setting(Settings, key))
+    data = merge_overrides(read_config_file(path) if path is not None else {}, overrides, environ, path)
     try:
-        data = merge(data, env_overrides(environ, text=lambda key: text_setting(Settings, key)))
-    except MergeConflictError as exc:
-        key, variables = ".".join(exc.key), env_source(environ, exc.key)
-        what = "empty" if exc.value is None else f"{exc.value!r:.60}"
-        raise ConfigError(
-            f"config error: key {key!r} is {what} in {str(path)!r}, but {variables} sets keys under it: "
-            + ("remove the empty key, or write it as a section" if exc.value is None else "one is misspelt")
-        ) from None
-    try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError("\n".join(describe_error(e, environ) for e in exc.errors())) from None
+    check_ports(settings, environ)
+    return settings
 
 
 def effective_config(settings: Settings) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "env_overrides",
     "env_source",
     "merge",
+    "merge_overrides",
     "read_yaml",
     "text_setting",
 ]
@@ -197,6 +198,22 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], _at: tuple[str, ...
         else:
             out[key] = value
     return out
+
+
+def merge_overrides(
+    data: dict[str, Any], overrides: Mapping[str, Any], environ: Mapping[str, str], path: str | Path | None
+) -> dict[str, Any]:
+    """:func:`merge` of the ``overrides`` that ``environ`` sets over the ``data`` of the file at ``path``,
+    a conflict raised as a :class:`ConfigError` naming the key and the variables."""
+    try:
+        return merge(data, overrides)
+    except MergeConflictError as exc:
+        key, variables = ".".join(exc.key), env_source(environ, exc.key)
+        what = "empty" if exc.value is None else f"{exc.value!r:.60}"
+        raise ConfigError(
+            f"config error: key {key!r} is {what} in {str(path)!r}, but {variables} sets keys under it: "
+            + ("remove the empty key, or write it as a section" if exc.value is None else "one is misspelt")
+        ) from None
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Settings that were accepted silently and went wrong later: YAML whose aliases expand without bound."""
+"""Settings that were accepted silently and went wrong later: two listeners on one port, and YAML whose
+aliases expand without bound."""
 
 from __future__ import annotations
 
@@ -7,8 +8,43 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli import EXIT_CONFIG, main
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError
+
+
+# -- ports ------------------------------------------------------------------------------------------------
+def test_the_daemon_and_the_retrainer_on_one_port_stop_start_up_naming_both_keys(tmp_path: Path) -> None:
+    # Before: accepted; on one host, whichever of the two started second (maybe days later) could not
+    # bind and exited naming only an address, not the settings at fault.
+    config = tmp_path / "config.yaml"
+    config.write_text("metrics: {port: 9110}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    assert "metrics.port and retrain.metrics_port are both 9110" in str(info.value)
+    with pytest.raises(ConfigError, match="set by DHAG_PIPELINE_RETRAIN__METRICS_PORT"):
+        load_settings(None, {"DHAG_PIPELINE_RETRAIN__METRICS_PORT": "9108"})
+
+
+def test_check_config_exits_2_on_equal_ports(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("retrain: {metrics_port: 9108}\n")
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "metrics.port" in err and "retrain.metrics_port" in err
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DHAG_PIPELINE_METRICS__PORT": "0", "DHAG_PIPELINE_RETRAIN__METRICS_PORT": "0"},  # both ephemeral
+        {"DHAG_PIPELINE_METRICS__ENABLED": "false", "DHAG_PIPELINE_METRICS__PORT": "9110"},  # nothing binds
+        {"DHAG_PIPELINE_METRICS__PORT": "9109"},
+    ],
+)
+def test_ports_that_cannot_collide_are_accepted(env: dict[str, str]) -> None:
+    settings = load_settings(None, env)
+    assert settings.metrics.port == int(env["DHAG_PIPELINE_METRICS__PORT"])
 
 
 # -- YAML aliases -----------------------------------------------------------------------------------------
