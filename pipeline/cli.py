@@ -93,16 +93,15 @@ def _add_feedback_parsers(sub: argparse._SubParsersAction, help_config: str) -> 
     add_retrain_arguments(retrain)
 
 
-def _settings(config: str | None) -> Settings:
-    path = config if config is not None else (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
-    return load_settings(path, os.environ)
+def _config_path(config: str | None) -> str | None:
+    return config if config is not None else (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run a subcommand; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        settings = _settings(args.config)
+        settings = load_settings(_config_path(args.config), os.environ)
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return EXIT_CONFIG
@@ -131,6 +130,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.broker import redact_secrets
 
     redact_secrets(settings.kafka.security)
+    if args.command in ("run", "retrain"):
+        _log_paths(settings, _config_path(args.config), retrainer=args.command == "retrain")
     if args.command == "simulate":
         from pipeline.simulator.command import run_simulate
 
@@ -146,6 +147,23 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
         return run_bench_command(settings, args)
     return run_service(settings)
+
+
+def _log_paths(settings: Settings, config: str | None, *, retrainer: bool) -> None:
+    """The files a service is about to use, absolute (relative ones in a config file are taken against
+    its folder), so that a start from another folder or with another file shows in its log."""
+    where = f"settings from {os.path.abspath(config)}" if config else "built-in settings (no config file)"
+    paths = [f"model.registry {settings.model.registry}"]
+    if retrainer:
+        from pipeline.retrain.command import label_store_path
+
+        paths.append(f"label store {label_store_path(settings)}")
+    security = settings.kafka.security
+    if security.security_protocol.endswith("SSL"):
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if (path := getattr(security, key)) is not None:
+                paths.append(f"kafka.security.{key} {path}")
+    log.info("%s; %s", where, "; ".join(paths))
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:

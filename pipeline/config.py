@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from pipeline.configchecks import check_ports
+from pipeline.configchecks import absolute_paths, check_ports
 from pipeline.configsource import (
     EMBEDDED,
     ENV_PREFIX,
@@ -362,7 +362,9 @@ class Settings(_Section):
 
 
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read ``path`` (YAML; ``None`` = built-in defaults), apply overrides from ``environ``, validate.
+    """Read ``path`` (YAML; ``None`` = built-in defaults), apply overrides from ``environ``, validate;
+    paths come back absolute, a relative one taken against the file's folder, or against the working
+    directory when an override set it (:mod:`pipeline.configchecks`).
 
     Raises :class:`~pipeline.errors.ConfigError` whose message has one line per problem, each naming the
     key, the value and what is allowed; also for YAML aliases in the file or an override
@@ -386,7 +388,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     except ValidationError as exc:
         raise ConfigError("\n".join(describe_error(e, environ) for e in exc.errors())) from None
     check_ports(settings, environ)
-    return settings
+    return absolute_paths(settings, path, overrides)
 
 
 def effective_config(settings: Settings) -> str:

@@ -8,13 +8,19 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.config import Settings, load_settings
+from pipeline.configchecks import absolute_paths
+from pipeline.configsource import read_config_file
 from pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_config_yaml_documents_exactly_the_built_in_defaults() -> None:
-    assert load_settings(ROOT / "config.yaml") == Settings()
+    assert Settings.model_validate(read_config_file(ROOT / "config.yaml")) == Settings()
+    # Loaded, its relative paths (and so the defaults') are taken against its folder.
+    settings = load_settings(ROOT / "config.yaml")
+    assert settings == absolute_paths(Settings(), ROOT / "config.yaml", {})
+    assert settings.model.registry == str(ROOT / "models" / "registry")
 
 
 def test_environment_overrides_nest_with_double_underscores_and_parse_yaml_scalars() -> None:

@@ -1,16 +1,19 @@
-"""Settings that were accepted silently and went wrong later: two listeners on one port, and YAML whose
-aliases expand without bound."""
+"""Settings that were accepted silently and went wrong later: two listeners on one port, relative paths
+that followed the working directory, and YAML whose aliases expand without bound."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-from pipeline.cli import EXIT_CONFIG, main
-from pipeline.config import load_settings
+from pipeline.cli import EXIT_CONFIG, EXIT_MODEL, main
+from pipeline.config import effective_config, load_settings
 from pipeline.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # -- ports ------------------------------------------------------------------------------------------------
@@ -45,6 +48,71 @@ def test_check_config_exits_2_on_equal_ports(tmp_path: Path, capsys) -> None:
 def test_ports_that_cannot_collide_are_accepted(env: dict[str, str]) -> None:
     settings = load_settings(None, env)
     assert settings.metrics.port == int(env["DHAG_PIPELINE_METRICS__PORT"])
+
+
+# -- relative paths ---------------------------------------------------------------------------------------
+PATHS = """\
+model: {registry: models/registry}
+retrain: {label_store: state/labels.sqlite}
+kafka:
+  security: {ssl_cafile: tls/ca.pem, ssl_certfile: /etc/tls/cert.pem, ssl_keyfile: ../keys/key.pem}
+"""
+
+
+def test_relative_paths_in_a_file_are_resolved_against_its_folder(tmp_path: Path, monkeypatch) -> None:
+    # Before: against the working directory, so the same file started elsewhere used another registry.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "config.yaml").write_text(PATHS)
+    seen = []
+    for cwd in (tmp_path, site, ROOT):
+        monkeypatch.chdir(cwd)
+        relative = os.path.relpath(site / "config.yaml", cwd)
+        seen.append(load_settings(relative))
+    assert seen[0] == seen[1] == seen[2]
+    settings = seen[0]
+    assert settings.model.registry == str(site / "models" / "registry")
+    assert settings.retrain.label_store == str(site / "state" / "labels.sqlite")
+    security = settings.kafka.security
+    assert security.ssl_cafile == str(site / "tls" / "ca.pem")
+    assert security.ssl_certfile == "/etc/tls/cert.pem"  # absolute: as written
+    assert security.ssl_keyfile == str(tmp_path / "keys" / "key.pem")
+    assert f"registry: {site / 'models' / 'registry'}" in effective_config(settings)
+
+
+def test_a_default_path_follows_the_file_and_an_override_the_working_directory(
+    tmp_path: Path, monkeypatch
+) -> None:
+    site, cwd = tmp_path / "site", tmp_path / "cwd"
+    site.mkdir()
+    cwd.mkdir()
+    (site / "config.yaml").write_text("logging: {level: INFO}\n")
+    monkeypatch.chdir(cwd)
+    # An unset key is config.yaml's documented default, read as if written in the file.
+    assert load_settings(site / "config.yaml").model.registry == str(site / "models" / "registry")
+    # Without a file, and from the environment: against the working directory, as a shell would.
+    assert load_settings(None).model.registry == str(cwd / "models" / "registry")
+    env = {"DHAG_PIPELINE_MODEL__REGISTRY": "reg", "DHAG_PIPELINE_RETRAIN__LABEL_STORE": "l.sqlite"}
+    settings = load_settings(site / "config.yaml", env)
+    assert (settings.model.registry, settings.retrain.label_store) == (
+        str(cwd / "reg"),
+        str(cwd / "l.sqlite"),
+    )
+    home = load_settings(None, {"DHAG_PIPELINE_KAFKA__SECURITY__SSL_CAFILE": "~/ca.pem"})
+    assert home.kafka.security.ssl_cafile == str(Path("~/ca.pem").expanduser())
+
+
+def test_the_retrainer_logs_the_paths_it_uses(tmp_path: Path, monkeypatch, capsys) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "config.yaml").write_text(PATHS.split("kafka:")[0])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DHAG_PIPELINE_MODEL__REGISTRY", raising=False)
+    assert main(["retrain", "--once", "--config", "site/config.yaml"]) == EXIT_MODEL  # no registry there
+    err = capsys.readouterr().err
+    assert f"model.registry {site / 'models' / 'registry'}" in err
+    assert f"label store {site / 'state' / 'labels.sqlite'}" in err
+    assert f"settings from {site / 'config.yaml'}" in err
 
 
 # -- YAML aliases -----------------------------------------------------------------------------------------

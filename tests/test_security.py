@@ -278,7 +278,7 @@ def test_a_password_from_the_environment_is_taken_as_written(password: str) -> N
     env = {"DHAG_PIPELINE_KAFKA__GROUP_ID": "2024", "DHAG_PIPELINE_KAFKA__BATCH_SIZE": "500"}
     kafka = load_settings(None, env).kafka
     assert (kafka.group_id, kafka.batch_size) == ("2024", 500)
-    # An optional path is still unset by a YAML null; any other text is the path.
-    for raw, path in (("null", None), ("~", None), ("~/ca.pem", "~/ca.pem")):
+    # An optional path is still unset by a YAML null; any other text is the path (made absolute).
+    for raw, path in (("null", None), ("~", None), ("~/ca.pem", str(Path.home() / "ca.pem"))):
         security = load_settings(None, {"DHAG_PIPELINE_KAFKA__SECURITY__SSL_CAFILE": raw}).kafka.security
         assert security.ssl_cafile == path
