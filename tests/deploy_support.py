@@ -27,6 +27,7 @@ TARGET_LABELS = {"job", "instance"}
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?")
 _MATCHER_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+_RANGE = re.compile(r"\[[^\]]*\]")  # [5m], and a subquery's [70m:1m], whose ":1m" is no name
 
 
 def tool(name: str) -> str:
@@ -126,7 +127,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 def selectors(expr: str) -> list[tuple[str, set[str]]]:
     """``(metric name, label names in its matchers)`` for every ``dhag_...`` or recorded-rule selector."""
-    bare = _STRING.sub('""', expr)
+    bare = _RANGE.sub("", _STRING.sub('""', expr))
     found = []
     for match in _SELECTOR.finditer(bare):
         name, matchers = match.group(1), match.group(2) or ""
