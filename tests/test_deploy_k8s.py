@@ -219,3 +219,18 @@ def test_the_toolbox_can_publish_a_model_where_no_other_pod_can(tmp_path: Path) 
     # It idles until exec'd into, and ends on SIGTERM itself (as PID 1, the default would be ignored).
     command = container["command"]
     assert command[:2] == ["python", "-c"] and "SIGTERM" in command[2] and "pause" in command[2]
+
+
+def test_the_monitors_and_rules_carry_the_label_kube_prometheus_stack_selects() -> None:
+    # Before, none had a `release` label: kube-prometheus-stack's Prometheus selects ServiceMonitors and
+    # PrometheusRules by `release: <its Helm release>` unless told otherwise, so it neither scraped the
+    # daemons nor loaded a single alert, silently.
+    monitoring = [d for _, d in _documents() if d["apiVersion"] == OPERATOR_API]
+    assert {d["kind"] for d in monitoring} == {"ServiceMonitor", "PrometheusRule"}
+    releases = {d["metadata"]["labels"].get("release") for d in monitoring}
+    assert len(monitoring) == 3  # the two ServiceMonitors and the PrometheusRule
+    (release,) = releases
+    assert release == "kube-prometheus-stack"  # the chart's release name in its own install command
+    # The README says where it is set and how to do without it.
+    readme = (DEPLOY.parent / "README.md").read_text()
+    assert f"release: {release}" in readme and "serviceMonitorSelectorNilUsesHelmValues" in readme
