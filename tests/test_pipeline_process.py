@@ -27,6 +27,7 @@ from pipeline_kafka import (
 )
 
 from pipeline.broker import free_port
+from pipeline.metrics import scrape
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,6 +172,10 @@ def test_run_with_the_default_config_starts_and_stops_the_embedded_broker(
         pid = int(
             next(line for line in lines if "embedded Tansu broker" in line).rsplit("pid ", 1)[1].rstrip(")\n")
         )
+        # The broker keeps every record in memory: the daemon exports how much it holds.
+        port = int(next(line for line in lines if "metrics on http" in line).split(":")[-1].split("/")[0])
+        samples = {s.name: s.value for s in scrape(port) or []}
+        assert samples["dhag_embedded_broker_memory_bytes"] > 1_000_000
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=25) == 0
     finally:

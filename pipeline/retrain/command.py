@@ -97,7 +97,7 @@ def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
 
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
-    from pipeline.broker import EmbeddedBroker
+    from pipeline.broker import EmbeddedBroker, export_broker_memory
     from pipeline.cli import EXIT_BROKER, EXIT_CONFIG, _provision
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.labelstore import LabelStore
@@ -111,6 +111,8 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
     metrics = RetrainMetrics(registry)
     server, probes = None, Probes()
     broker = EmbeddedBroker() if settings.kafka.embedded else None
+    if broker is not None:
+        export_broker_memory(broker, registry)
     store = LabelStore(label_store_path(settings))
     try:
         if settings.metrics.enabled:
