@@ -234,3 +234,21 @@ def test_the_monitors_and_rules_carry_the_label_kube_prometheus_stack_selects() 
     # The README says where it is set and how to do without it.
     readme = (DEPLOY.parent / "README.md").read_text()
     assert f"release: {release}" in readme and "serviceMonitorSelectorNilUsesHelmValues" in readme
+
+
+def test_the_readwriteonce_alternative_in_the_claims_comment_is_valid_and_follows_the_retrainer() -> None:
+    # Many storage classes offer no ReadWriteMany; registry-pvc.yaml documents running on ReadWriteOnce
+    # with every pod that mounts the registry on the retrainer's node. The snippet must stay usable.
+    text = (K8S / "registry-pvc.yaml").read_text()
+    snippet = yaml.safe_load("\n".join(line[4:] for line in text.splitlines() if line.startswith("#   ")))
+    (term,) = snippet["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    retrainer_pod = _one("StatefulSet", "dhag-retrainer")["spec"]["template"]["metadata"]["labels"]
+    assert term["labelSelector"]["matchLabels"].items() <= retrainer_pod.items()
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    for name in ("dhag-pipeline", "dhag-toolbox"):
+        deployment = copy.deepcopy(_one("Deployment", name))
+        deployment["spec"]["template"]["spec"].update(snippet)
+        _validate(deployment)
+    claim = copy.deepcopy(_one("PersistentVolumeClaim"))
+    claim["spec"]["accessModes"] = ["ReadWriteOnce"]
+    _validate(claim)
