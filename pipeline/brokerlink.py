@@ -6,7 +6,8 @@ operation on them fails.
 waits an exponential backoff before the caller retries, and raises
 :class:`~pipeline.errors.BrokerUnavailableError` once Kafka has been unusable for
 ``kafka.unavailable_exit_s``. While the daemon idles it also notices a lost broker, which kafka-python
-itself only retries, silently.
+itself only retries, silently. The consumer's and the producer's outages are timed apart: polls that
+work do not end an outage of produce.
 """
 
 from __future__ import annotations
@@ -138,8 +139,24 @@ def record_lag(
             metrics.consumer_lag.labels(topic, str(partition)).set(max(0, highwater - next_offset))
 
 
+SIDES = ("consume", "produce")
+
+
+def side_of(operation: str) -> str:
+    """Which of the daemon's two clients an operation uses: ``produce`` (the producer's deliveries)
+    or ``consume`` (connecting, polls, commits, the connection check and the rest)."""
+    return "produce" if operation == "produce" else "consume"
+
+
 class BrokerHealth:
-    """Failures and recoveries of the Kafka operations of one daemon (see the module docstring)."""
+    """Failures and recoveries of the Kafka operations of one daemon (see the module docstring).
+
+    An outage is timed per client, and only that client's success ends it: a broker that takes no
+    produce while polls and commits work is still unusable to the daemon, whose batches are rewound
+    and retried until then. While the producer's outage lasts, the idle connection check keeps its
+    timer running, so it ends the run after ``kafka.unavailable_exit_s`` even when polls come back
+    empty and nothing is sent.
+    """
 
     def __init__(
         self,
@@ -156,7 +173,8 @@ class BrokerHealth:
         self.bootstrap_servers = bootstrap_servers
         self._backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
         self._throttled = ThrottledLog(log, kafka.backoff_max_s)
-        self._failing_since: float | None = None
+        self._since: dict[str, float] = {}  # per side of :data:`SIDES` failing: since when
+        self._last_error: dict[str, BaseException] = {}
         self._last_check = 0.0
 
     def failure(self, operation: str, exc: BaseException) -> None:
@@ -165,42 +183,59 @@ class BrokerHealth:
         now = time.monotonic()
         self.metrics.broker_failures.labels(operation).inc()
         self.metrics.broker_connected.set(0)
-        if self._failing_since is None:
-            self._failing_since = now
+        if not self._since:
             self.clock.hold("broker")
-        down_for = now - self._failing_since
+        side = side_of(operation)
+        self._since.setdefault(side, now)
+        self._last_error[side] = exc
+        down_for = now - self._since[side]
         self._throttled.log(
             operation, logging.WARNING, "Kafka %s failed (for %.1fs now): %s", operation, down_for, exc
         )
-        if down_for >= self.kafka.unavailable_exit_s:
-            raise BrokerUnavailableError(
-                f"Kafka at {self.bootstrap_servers} unusable for {down_for:.0f}s "
-                f"(kafka.unavailable_exit_s = {self.kafka.unavailable_exit_s}); last error: {exc}"
-            )
+        self._give_up_when_over(now)
         self.stop.wait(self._backoff.next_delay())
+
+    def _give_up_when_over(self, now: float) -> None:
+        """Raise :class:`BrokerUnavailableError` when a side has failed for ``kafka.unavailable_exit_s``."""
+        for side, since in self._since.items():
+            down_for = now - since
+            if down_for >= self.kafka.unavailable_exit_s:
+                raise BrokerUnavailableError(
+                    f"Kafka at {self.bootstrap_servers} unusable to {side} for {down_for:.0f}s "
+                    f"(kafka.unavailable_exit_s = {self.kafka.unavailable_exit_s}); "
+                    f"last error: {self._last_error.get(side)}"
+                )
 
     @property
     def failing_since(self) -> float | None:
         """When (time.monotonic()) the failures of the outage under way began; None when there is none."""
-        return self._failing_since
+        return min(self._since.values(), default=None)
 
-    def success(self) -> None:
-        """An operation worked: the outage (if any) is over."""
-        if self._failing_since is not None:
-            log.info("Kafka reachable again after %.1fs", time.monotonic() - self._failing_since)
-        self._failing_since = None
+    def success(self, side: str | None = None) -> None:
+        """An operation of ``side`` (one of :data:`SIDES`; None: both, as after connecting) worked: its
+        outage (if any) is over, and Kafka's once no side fails."""
+        began = self.failing_since
+        for done in SIDES if side is None else (side,):
+            self._since.pop(done, None)
+            self._last_error.pop(done, None)
+        if self._since:
+            return
+        if began is not None:
+            log.info("Kafka reachable again after %.1fs", time.monotonic() - began)
         self.clock.release("broker")
         self._backoff.reset()
         self.metrics.broker_connected.set(1)
 
     def check(self, consumer: KafkaConsumer | None) -> None:
-        """While idle (at most once a second): a failure when ``consumer`` is connected to no broker."""
+        """While idle (at most once a second): a failure when ``consumer`` is connected to no broker;
+        else the consumer's outage is over, and a producer's outage still under way is timed on."""
         now = time.monotonic()
         if now - self._last_check < CONNECTION_CHECK_S:
             return
         self._last_check = now
         if connected(consumer):
-            self.success()
+            self.success("consume")
+            self._give_up_when_over(now)
         else:
             self.failure("connection", ConnectionError("no connection to any broker"))
 

@@ -159,7 +159,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
                 self.delivery.replace()
                 self.health.failure("connect", exc)
                 continue
-            self.health.success()
+            self.health.success()  # both clients
             log.info("connected to Kafka at %s", self.bootstrap_servers)
             return True
         return False
@@ -250,7 +250,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
         except DeliveryError as exc:
             self.processor.rollback(point)  # the next idle poll resolves them again
             self.delivery.replace()
-            log.warning("quiet-time resolutions not delivered (sent again on the next idle poll): %s", exc)
+            self.health.failure("produce", exc)  # a quiet input is no reason to hide a produce outage
         else:
             self.processor.release(point)
         if self._pending:
@@ -384,7 +384,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
         else:
             self.metrics.commits.labels("ok").inc()
             self.metrics.last_commit.set(time.time())
-            self.health.success()  # else a timeout weeks ago would still count as the same outage
+            self.health.success("consume")  # else a timeout weeks ago would still count as the same outage
         with self._lock:
             for tp, meta in offsets.items():
                 if self._pending.get(tp) == meta.offset:

@@ -75,7 +75,7 @@ class Delivery:
             raise DeliveryError(
                 f"{len(failed)} of {len(messages)} messages to {topics} not acknowledged: {first}"
             )
-        self.health.success()
+        self.health.success("produce")
 
     def _flush(self, producer: KafkaProducer) -> None:
         """Wait for every acknowledgement, for up to the request timeout or until :attr:`give_up_at`;

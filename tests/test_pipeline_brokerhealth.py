@@ -11,7 +11,7 @@ from kafka.errors import KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
 from pipeline import brokerlink
-from pipeline.config import Settings
+from pipeline.config import KafkaSettings, Settings
 from pipeline.daemon import Daemon
 from pipeline.errors import BrokerUnavailableError
 from pipeline.metrics import PipelineMetrics
@@ -98,8 +98,8 @@ class _StarvedConsumer(_PausedConsumer):
         return self.at[tp.partition]
 
 
-def _daemon(fitted) -> tuple[Daemon, PipelineMetrics]:
-    settings = Settings()
+def _daemon(fitted, **kafka: float) -> tuple[Daemon, PipelineMetrics]:
+    settings = Settings(kafka=KafkaSettings(**kafka))
     metrics = PipelineMetrics(CollectorRegistry())
     daemon = Daemon(
         settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:9092"
@@ -228,13 +228,14 @@ class _RewoundConsumer(_StarvedConsumer):
 
 def test_batches_rewound_through_a_produce_outage_are_no_stall(fitted, monkeypatch) -> None:
     # A rewound batch comes back to the same position at every look: counted as a partition standing
-    # still, the consumer was replaced 108 s into the outage, on top of the outage's own handling.
+    # still, the consumer was replaced 108 s into the outage, on top of the outage's own handling
+    # (which here lets the outage last: test_pipeline_produce_outage has its end).
     from pipeline.delivery import DeliveryError
 
     clock = [10_000.0]
     for module in ("pipeline.daemon", "pipeline.brokerlink"):
         monkeypatch.setattr(f"{module}.time.monotonic", lambda: clock[0])
-    daemon, _ = _daemon(fitted)
+    daemon, _ = _daemon(fitted, unavailable_exit_s=3600.0)
     daemon._last_records_at = daemon.positions.last_at = clock[0]
     consumer = daemon.consumer = _RewoundConsumer(clock)  # type: ignore[assignment]
     monkeypatch.setattr(daemon.health._backoff, "next_delay", lambda: 0.0)
