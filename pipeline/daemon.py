@@ -20,6 +20,7 @@ without an error. When polls have returned no records for ``kafka.request_timeou
 reports records past this consumer's positions (unpaused partitions only), the daemon logs an error,
 counts ``dhag_broker_failures_total{operation="stalled"}``, commits what it processed and replaces the
 consumer; the group hands the partitions back and consumption resumes from the committed offsets.
+:mod:`pipeline.stalls` has the other stalls it answers so, and how rebalances count.
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ from pipeline.heldclock import HeldClock
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.poison import process_guarded
-from pipeline.positions import PositionWatch, caught_up, positions_waiting, stalled
+from pipeline.positions import PositionWatch
 from pipeline.probes import DaemonProbes
 from pipeline.processing import BatchProcessor
-from pipeline.rebalance import Listener, RebalanceHandling
+from pipeline.rebalance import RebalanceHandling
+from pipeline.stalls import StallHandling
 
 __all__ = ["EXIT_BROKER", "EXIT_OK", "Daemon"]
 
@@ -59,7 +61,7 @@ EXIT_BROKER = 3
 WAIT_FLOOR_MS = 500  # once stopping, the least a broker call is given (see Daemon._wait_ms)
 
 
-class Daemon(RebalanceHandling, DaemonProbes):
+class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
     """One consumer in the group of ``kafka.group_id``, scoring the input topic until stopped."""
 
     def __init__(
@@ -100,7 +102,9 @@ class Daemon(RebalanceHandling, DaemonProbes):
         self.delivery = Delivery(self.kafka, bootstrap_servers, self.health, give_up_at=lambda: self._by(0.5))
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
         self.dlq_pause = DlqPause(settings.dlq, processor.guard, metrics, self.clock)
-        self._last_records_at = time.monotonic()
+        # The stall timers' clock (pipeline.stalls): stands still while a rebalance is under way.
+        self.stall_clock = HeldClock()
+        self._last_records_at = self.stall_clock()
         self._fetched: set[TopicPartition] = set()
         self.positions = PositionWatch(self.kafka.request_timeout_ms / 1000, last_at=self._last_records_at)
         self.batch_limit = BatchLimit(
@@ -136,7 +140,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
             if not self._connect():
                 return EXIT_OK
             assert self.consumer is not None
-            self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))
+            self._subscribe()
             # Until the first batch, "last processed" is the start: a daemon restarted onto a quiet input
             # is stalled after as long as one that went quiet while running, not at once.
             self.metrics.last_processed.set(time.time())
@@ -190,7 +194,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
             self._beat = time.monotonic()
             self._apply_rebalances()
             if self.dlq_pause.maybe_resume(self.consumer):  # not stalled before the first fetch
-                self._last_records_at = time.monotonic()
+                self._last_records_at = self.stall_clock()
             if self.reloader is not None:
                 self.reloader.check()
             try:
@@ -208,7 +212,7 @@ class Daemon(RebalanceHandling, DaemonProbes):
                 self._idle()
                 continue
             started = time.perf_counter()
-            self._last_records_at = time.monotonic()
+            self._last_records_at = self.stall_clock()
             self._fetched.update(polled)  # the partitions that gave records since the last look
             records = list(chain.from_iterable(polled.values()))
             try:
@@ -258,79 +262,6 @@ class Daemon(RebalanceHandling, DaemonProbes):
                 self._commit_pending()
             except KafkaError as exc:
                 self.health.failure("commit", exc)
-
-    # -- where it stands -------------------------------------------------------------------------
-    def _check_positions(self, *, idle: bool = False) -> None:
-        """Once a period (:mod:`pipeline.positions`): the lag of every assigned partition and when the
-        daemon was last caught up; a new consumer when no partition with records waiting has moved or
-        given records for two periods, or, after an empty poll (``idle``), when records wait and
-        nothing at all was fetched for the period. No stall is decided during an outage."""
-        now = time.monotonic()
-        if self._stop.is_set() or not self.positions.due(now):
-            return
-        assert self.consumer is not None
-        assignment = set(self.consumer.assignment())
-        found = positions_waiting(self.consumer, list(assignment), self._wait_ms(0.5))
-        if found is None:
-            return
-        for tp, (_, count) in found.items():
-            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(count)
-        if caught_up(found, assignment):
-            self.metrics.caught_up.set(time.time())
-            return
-        paused, fetched, self._fetched = self.consumer.paused(), self._fetched, set()
-        waiting = self.positions.unmoved(found, paused, fetched)
-        if self.health.failing_since is not None:  # an outage: batches are rewound and retried, no stall
-            return
-        if not waiting and idle and now - self._last_records_at >= self.positions.period_s:
-            waiting = stalled(found, paused)
-        if not waiting:
-            return
-        self.metrics.broker_failures.labels("stalled").inc()
-        log.error(
-            "%d records wait on partitions %s, not fetched (last record %.0fs ago): "
-            "replacing the Kafka consumer",
-            sum(waiting.values()),
-            sorted(tp.partition for tp in waiting),
-            now - self._last_records_at,
-        )
-        self._restart_consumer()
-
-    def _restart_consumer(self) -> None:
-        """Commit what is processed, close the consumer, and join the group again with a new one (left
-        without a consumer only when a stop is requested meanwhile)."""
-        assert self.consumer is not None
-        if self._pending:
-            try:
-                self._commit_pending()
-            except KafkaError as exc:
-                log.warning("commit before the restart failed (records will be redelivered): %s", exc)
-        old, self.consumer = self.consumer, None
-        held = set(old.assignment())
-        with self._lock:
-            # Alert state survives the replacement only where everything scored is committed; the new
-            # consumer's first assignment decides the rest (_moved_on).
-            unsettled = {tp for tp in held if tp in self._pending or tp not in self._committed}
-            self._held_over = {tp: self._committed[tp] for tp in held - unsettled}
-            self._joined = False
-        try:
-            old.close(autocommit=False, timeout_ms=self._wait_ms(0.9))
-        except KafkaError as exc:
-            log.warning("closing the stalled consumer failed: %s", exc)
-        with self._lock:
-            # The stalled consumer may have reported them lost (it stopped polling): _moved_on decides.
-            self._dropped -= set(self._held_over)
-        self._on_revoked(unsettled, lost=True)  # alert state of these partitions starts fresh
-        while not self._stop.is_set():
-            try:
-                self.consumer = self._new_consumer()
-            except KafkaError as exc:
-                self.health.failure("connect", exc)
-                continue
-            self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))
-            self._last_records_at = time.monotonic()
-            self.positions.restart(self._last_records_at)
-            return
 
     def _handle(self, records: list[Any]) -> None:
         # Undelivered, the batch is processed again after a rewind: from the alert state before it, so

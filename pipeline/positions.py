@@ -20,6 +20,7 @@ with the broker's end offset. That gives what a per-batch view cannot:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
@@ -46,7 +47,14 @@ def positions_waiting(
 
 @dataclass
 class PositionWatch:
-    """When the next look is due.
+    """When the next look is due, and the stall timers of the partitions looked at.
+
+    Progress resets a partition's timers (its position moved, a poll returned its records, nothing
+    waits on it), an assignment does not: kafka-python revokes every partition on every rebalance and
+    mostly hands the same ones back, so a consumer that never fetches through a rebalance storm is
+    judged like any other. A partition gets one grace period of ``period_s`` when it comes to this
+    consumer (its first assignment, or back after a period assigned elsewhere: :meth:`rejoined`).
+    The times given are the daemon's stall clock, which stands still while a rebalance is under way.
 
     Example
     -------
@@ -60,6 +68,9 @@ class PositionWatch:
     period_s: float
     last_at: float = -1e18
     _still: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)  # position, looks unmoved
+    _unknown_since: dict[TopicPartition, float] = field(default_factory=dict)  # no position since
+    _granted: dict[TopicPartition, float] = field(default_factory=dict)  # grace period from
+    _left: dict[TopicPartition, float] = field(default_factory=dict)  # assigned elsewhere since
 
     def unmoved(
         self,
@@ -70,7 +81,8 @@ class PositionWatch:
         """The partitions with records waiting when not one of them has moved, nor been returned by a
         poll (``fetched``: a batch rewound after a failed delivery comes back to the same position),
         over two periods (each with its waiting records), else nothing: a look's verdict on a partial
-        stall.
+        stall. A partition missing from ``found`` (its position unknown, or revoked for a rebalance)
+        keeps its count.
 
         >>> tp, other = TopicPartition("in", 0), TopicPartition("in", 1)
         >>> watch = PositionWatch(30.0)
@@ -78,21 +90,93 @@ class PositionWatch:
         {TopicPartition(topic='in', partition=0): 9}
         >>> watch.unmoved({tp: (100, 9), other: (7, 4)}, set())  # another waits, not yet seen unmoved
         {}
+        >>> watch.unmoved({other: (7, 4)}, set()), watch.unmoved({tp: (100, 9), other: (7, 4)}, set())
+        ({}, {TopicPartition(topic='in', partition=0): 9, TopicPartition(topic='in', partition=1): 4})
         """
         waiting = stalled(found, paused)
-        before, self._still = self._still, {}
+        for tp in set(self._still).intersection(found) - set(waiting):  # caught up, or paused
+            del self._still[tp]
         for tp in waiting:
             position = found[tp][0]
-            prev = before.get(tp)
+            prev = self._still.get(tp)
             same = prev is not None and prev[0] == position and tp not in fetched
-            self._still[tp] = (position, prev[1] + 1 if same else 0)
-        if waiting and all(looks >= 2 for _, looks in self._still.values()):
+            self._still[tp] = (position, prev[1] + 1 if same and prev else 0)
+        if waiting and all(self._still[tp][1] >= 2 for tp in waiting):
             return waiting
         return {}
 
+    def unknown(
+        self,
+        found: dict[TopicPartition, tuple[int, int]],
+        assignment: set[TopicPartition],
+        paused: set[TopicPartition],
+        now: float,
+        fetched: frozenset[TopicPartition] | set[TopicPartition] = frozenset(),
+    ) -> set[TopicPartition]:
+        """The partitions being read whose position has been unknown at every look for ``period_s``
+        (kafka-python fetches only from a known position), after their grace period; a position known,
+        a pause or records polled (``fetched``) start the timer again.
+
+        >>> tp, watch = TopicPartition("in", 0), PositionWatch(30.0)
+        >>> watch.rejoined({tp}, 0.0)
+        >>> watch.unknown({}, {tp}, set(), 100.0), watch.unknown({}, {tp}, set(), 130.0)
+        (set(), {TopicPartition(topic='in', partition=0)})
+        >>> watch.unknown({tp: (5, 0)}, {tp}, set(), 140.0), watch.unknown({}, {tp}, set(), 169.0)
+        (set(), set())
+        """
+        self.seen(assignment, now)
+        for tp in set(self._unknown_since) & (set(found) | paused | set(fetched)):
+            del self._unknown_since[tp]
+        missing = assignment - set(found) - paused
+        for tp in missing:
+            self._unknown_since.setdefault(tp, now)
+        return {
+            tp
+            for tp in missing
+            if now - self._unknown_since[tp] >= self.period_s and not self.in_grace(tp, now)
+        }
+
+    def seen(self, assignment: set[TopicPartition], now: float) -> None:
+        """A partition assigned and never granted a grace period gets one from ``now`` (the group can
+        hand out an assignment before the daemon is told of it)."""
+        for tp in assignment:
+            if tp not in self._granted:
+                self._grant(tp, now)
+
+    def rejoined(self, assignment: set[TopicPartition], now: float) -> None:
+        """The group's assignment came: a partition new here, or back after a period assigned
+        elsewhere, gets its grace period from ``now``; one that comes straight back (each cycle of a
+        rebalance storm) keeps the timers it had.
+
+        >>> tp, watch = TopicPartition("in", 0), PositionWatch(30.0)
+        >>> watch.rejoined({tp}, 100.0); watch.in_grace(tp, 129.0), watch.in_grace(tp, 130.0)
+        (True, False)
+        >>> watch.rejoined({tp}, 131.0); watch.in_grace(tp, 131.0)  # a storm: no new grace
+        False
+        >>> watch.rejoined(set(), 140.0); watch.rejoined({tp}, 175.0); watch.in_grace(tp, 200.0)
+        True
+        """
+        for tp in assignment:
+            left = self._left.pop(tp, None)
+            if tp not in self._granted or (left is not None and now - left >= self.period_s):
+                self._grant(tp, now)
+        for tp in set(self._granted) - assignment:
+            self._left.setdefault(tp, now)
+
+    def _grant(self, tp: TopicPartition, at: float) -> None:
+        self._granted[tp] = at
+        self._left.pop(tp, None)
+        self._still.pop(tp, None)
+        self._unknown_since.pop(tp, None)
+
+    def in_grace(self, tp: TopicPartition, now: float) -> bool:
+        """Whether ``tp`` came to this consumer less than ``period_s`` before ``now``."""
+        return now - self._granted.get(tp, -math.inf) < self.period_s
+
     def restart(self, now: float) -> None:
-        """A new consumer: forget the positions seen, and look again a period after ``now``."""
-        self._still.clear()
+        """A new consumer: forget the partitions seen, and look again a period after ``now``."""
+        for timers in (self._still, self._unknown_since, self._granted, self._left):
+            timers.clear()
         self.last_at = now
 
     def due(self, now: float) -> bool:

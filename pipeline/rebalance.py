@@ -33,7 +33,9 @@ from pipeline.carryover import EpisodeFold, read_alert_events
 if TYPE_CHECKING:
     from pipeline.config import KafkaSettings, Settings
     from pipeline.dlqpause import DlqPause
+    from pipeline.heldclock import HeldClock
     from pipeline.metrics import PipelineMetrics
+    from pipeline.positions import PositionWatch
     from pipeline.processing import BatchProcessor
 
 __all__ = ["Listener", "RebalanceHandling"]
@@ -75,9 +77,10 @@ class RebalanceHandling:
     _assignment_changed: bool
     _joined: bool
     _assigned: bool
-    _last_records_at: float
     _owned: set[TopicPartition]
     _stop: threading.Event
+    stall_clock: HeldClock
+    positions: PositionWatch
 
     # -- called on the IO thread ---------------------------------------------------------------------
     def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None:
@@ -91,6 +94,7 @@ class RebalanceHandling:
             self._assignment_changed = True
             if partitions:  # an assignment not applied yet is being taken back: wait for the next one
                 self._assigned = False
+                self.stall_clock.hold("rebalance")  # until the assignment comes (pipeline.stalls)
         if pending and not lost and self.consumer is not None:
             self.consumer.commit_async({tp: OffsetAndMetadata(o, "", -1) for tp, o in pending.items()})
         log.info("partitions %s: %s", "lost" if lost else "revoked", sorted(p.partition for p in partitions))
@@ -132,8 +136,9 @@ class RebalanceHandling:
         for tp in gone:
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         self.metrics.assigned_partitions.set(len(assignment))
-        if assigned:  # a replica idle for long, handed a backlog, is not stalled before its first fetch
-            self._last_records_at = time.monotonic()
+        if assigned:  # a partition new here gets its grace period from now (pipeline.stalls)
+            self.stall_clock.release("rebalance")
+            self.positions.rejoined(assignment, self.stall_clock())
         if self.dlq_pause.active and assignment:
             self.consumer.pause(*assignment)
         return assigned and self._carry_over(assignment - live)

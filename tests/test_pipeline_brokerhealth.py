@@ -148,7 +148,9 @@ def test_a_partition_that_alone_has_records_and_stands_still_gets_a_new_consumer
 
 def test_a_consumer_that_fetches_nothing_while_records_wait_is_replaced(fitted, monkeypatch) -> None:
     daemon, metrics = _daemon(fitted)
-    daemon.consumer = _StarvedConsumer()  # type: ignore[assignment]
+    consumer = daemon.consumer = _StarvedConsumer()  # type: ignore[assignment]
+    # Its partitions came past their grace period (test_pipeline_stall_timer: the one they get).
+    daemon.positions.rejoined(consumer.assignment(), daemon.stall_clock() - 31.0)
     restarts: list[int] = []
     monkeypatch.setattr(daemon, "_restart_consumer", lambda: restarts.append(1))
     _check(daemon, fetched_ago_s=31.0, idle=True)

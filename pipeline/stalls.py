@@ -1,0 +1,155 @@
+"""The scoring daemon's stall watch: a consumer that stops fetching is replaced.
+
+Once a period the daemon looks where it stands (:mod:`pipeline.positions`) and replaces its consumer
+when records wait and it does not fetch them: nothing at all fetched for a period (decided after an
+empty poll), no partition with records waiting moved for two periods, or a partition's position
+unknown for a period (kafka-python never fetches such a partition).
+
+The timers run on the daemon's *stall clock*, which stands still from a revoke (or a new consumer
+subscribing) until the group's assignment is applied: a slow join is no stall, and the join's end is
+where a new consumer's grace period starts. Only progress resets them; a partition gets one grace
+period when it comes (not one per rebalance: a consumer that never fetches through a rebalance storm
+is replaced like any other).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from pipeline.positions import PositionWatch, caught_up, positions_waiting, stalled
+from pipeline.rebalance import Listener
+
+if TYPE_CHECKING:
+    from pipeline.brokerlink import BrokerHealth
+    from pipeline.config import KafkaSettings
+    from pipeline.heldclock import HeldClock
+    from pipeline.metrics import PipelineMetrics
+
+__all__ = ["StallHandling"]
+
+log = logging.getLogger("pipeline.daemon")
+
+REBALANCE = "rebalance"  # what holds the stall clock: the consumer holds no assignment yet
+
+
+class StallHandling:
+    """The daemon's half that replaces a stalled consumer (see the module); state is the daemon's."""
+
+    consumer: KafkaConsumer | None
+    kafka: KafkaSettings
+    metrics: PipelineMetrics
+    health: BrokerHealth
+    positions: PositionWatch
+    stall_clock: HeldClock
+    _stop: threading.Event
+    _lock: threading.Lock
+    _pending: dict[TopicPartition, int]
+    _committed: dict[TopicPartition, int]
+    _held_over: dict[TopicPartition, int]
+    _dropped: set[TopicPartition]
+    _joined: bool
+    _fetched: set[TopicPartition]
+    _last_records_at: float
+
+    def _commit_pending(self) -> None: ...
+    def _new_consumer(self) -> KafkaConsumer: ...
+    def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None: ...
+    def _wait_ms(self, share: float) -> int: ...
+
+    def _subscribe(self) -> None:
+        """Join the group; the stall clock stands still until the assignment comes."""
+        assert self.consumer is not None
+        self.stall_clock.hold(REBALANCE)
+        self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))  # type: ignore[arg-type]
+
+    def _check_positions(self, *, idle: bool = False) -> None:
+        """Once a period (:mod:`pipeline.positions`): the lag of every assigned partition and when the
+        daemon was last caught up; a new consumer when no partition with records waiting has moved or
+        given records for two periods, a partition's position stayed unknown for a period, or, after
+        an empty poll (``idle``), when records wait and nothing at all was fetched for the period
+        (partitions in their grace period aside). No stall is decided during an outage."""
+        now = self.stall_clock()
+        if self._stop.is_set() or not self.positions.due(now):
+            return
+        assert self.consumer is not None
+        assignment = set(self.consumer.assignment())
+        found = positions_waiting(self.consumer, list(assignment), self._wait_ms(0.5))
+        if found is None:
+            return
+        for tp, (_, count) in found.items():
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(count)
+        if caught_up(found, assignment):
+            self.metrics.caught_up.set(time.time())
+            return
+        paused, fetched, self._fetched = self.consumer.paused(), self._fetched, set()
+        unknown = self.positions.unknown(found, assignment, paused, now, fetched)
+        waiting = self.positions.unmoved(found, paused, fetched)
+        if self.health.failing_since is not None:  # an outage: batches are rewound and retried, no stall
+            return
+        if not waiting and idle and now - self._last_records_at >= self.positions.period_s:
+            waiting = {
+                tp: count
+                for tp, count in stalled(found, paused).items()
+                if not self.positions.in_grace(tp, now)
+            }
+        if not waiting and not unknown:
+            return
+        self.metrics.broker_failures.labels("stalled").inc()
+        if unknown:
+            log.error(
+                "the positions of partitions %s stayed unknown for %.0fs, so they are not fetched: "
+                "replacing the Kafka consumer",
+                sorted(tp.partition for tp in unknown),
+                self.positions.period_s,
+            )
+        else:
+            log.error(
+                "%d records wait on partitions %s, not fetched (last record %.0fs ago): "
+                "replacing the Kafka consumer",
+                sum(waiting.values()),
+                sorted(tp.partition for tp in waiting),
+                now - self._last_records_at,
+            )
+        self._restart_consumer()
+
+    def _restart_consumer(self) -> None:
+        """Commit what is processed, close the consumer, and join the group again with a new one (left
+        without a consumer only when a stop is requested meanwhile)."""
+        assert self.consumer is not None
+        if self._pending:
+            try:
+                self._commit_pending()
+            except KafkaError as exc:
+                log.warning("commit before the restart failed (records will be redelivered): %s", exc)
+        old, self.consumer = self.consumer, None
+        held = set(old.assignment())
+        with self._lock:
+            # Alert state survives the replacement only where everything scored is committed; the new
+            # consumer's first assignment decides the rest (_moved_on).
+            unsettled = {tp for tp in held if tp in self._pending or tp not in self._committed}
+            self._held_over = {tp: self._committed[tp] for tp in held - unsettled}
+            self._joined = False
+        try:
+            old.close(autocommit=False, timeout_ms=self._wait_ms(0.9))
+        except KafkaError as exc:
+            log.warning("closing the stalled consumer failed: %s", exc)
+        with self._lock:
+            # The stalled consumer may have reported them lost (it stopped polling): _moved_on decides.
+            self._dropped -= set(self._held_over)
+        self._on_revoked(unsettled, lost=True)  # alert state of these partitions starts fresh
+        while not self._stop.is_set():
+            try:
+                self.consumer = self._new_consumer()
+            except KafkaError as exc:
+                self.health.failure("connect", exc)
+                continue
+            self._subscribe()
+            self._last_records_at = self.stall_clock()
+            self.positions.restart(self._last_records_at)  # every partition gets its grace again
+            return
