@@ -30,6 +30,7 @@ from pipeline.metrics import PipelineMetrics
 __all__ = [
     "BrokerHealth",
     "client_options",
+    "delivery_timeout_ms",
     "new_consumer",
     "new_producer",
     "record_lag",
@@ -100,14 +101,27 @@ def _consumer_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str,
     )
 
 
+PRODUCER_LINGER_MS = 5
+
+
+def delivery_timeout_ms(kafka: KafkaSettings) -> int:
+    """How long a record may stay in the daemon's producer: as long as a flush waits for it (the
+    request timeout), its linger and a second. The daemon gives up on a record after that anyway (it is
+    processed again from the uncommitted input); past it, the producer fails the record itself, so a
+    producer left with unsent records can be closed within that time (:mod:`pipeline.delivery`)."""
+    return kafka.request_timeout_ms + PRODUCER_LINGER_MS + 1000
+
+
 def new_producer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaProducer:
-    """A producer whose sends are acknowledged by every in-sync replica (``acks=all``)."""
+    """A producer whose sends are acknowledged by every in-sync replica (``acks=all``), and whose
+    records fail after :func:`delivery_timeout_ms`."""
     return KafkaProducer(
         acks="all",
-        linger_ms=5,
+        linger_ms=PRODUCER_LINGER_MS,
         batch_size=262_144,
         max_block_ms=int(min(10.0, kafka.unavailable_exit_s) * 1000),
         request_timeout_ms=kafka.request_timeout_ms,
+        delivery_timeout_ms=delivery_timeout_ms(kafka),
         **client_options(kafka, bootstrap_servers),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 
@@ -17,7 +18,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from pipeline.batchoutput import Outgoing
-from pipeline.brokerlink import BrokerHealth, new_producer
+from pipeline.brokerlink import BrokerHealth, delivery_timeout_ms, new_producer
 from pipeline.config import KafkaSettings
 
 __all__ = ["Delivery", "DeliveryError"]
@@ -106,25 +107,27 @@ class Delivery:
 
     def _drop(self, *, timeout: float, level: int, what: str) -> None:
         producer, self.producer = self.producer, None
-        if producer is not None:
-            try:
-                producer.close(timeout=timeout)
-            except KafkaError as exc:
-                log.log(level, "%s: %s", what, exc)
-                _stop_network_thread(producer)
+        if producer is None:
+            return
+        try:
+            producer.close(timeout=timeout)
+        except KafkaError as exc:
+            log.log(level, "%s: %s", what, exc)
+            _close_when_expired(producer, delivery_timeout_ms(self.kafka) / 1000)
 
 
-def _stop_network_thread(producer: KafkaProducer) -> None:
-    """kafka-python's ``close`` flushes first and raises when records cannot be sent, before it stops the
-    producer's network thread: each broker outage would leave a thread, its sockets and a connection
-    behind for the life of the daemon. Abandon the unsent records (they are re-sent from the
-    uncommitted input) and stop the thread."""
-    sender = getattr(producer, "_sender", None)
-    if sender is None:
-        return
-    sender.force_close()  # aborts the incomplete batches, then closes the network client
-    sender.join(5.0)
-    try:
-        producer.close(timeout=0)  # nothing left to flush: marks it closed, releases its metrics
-    except KafkaError as exc:
-        log.debug("closing the abandoned producer: %s", exc)
+def _close_when_expired(producer: KafkaProducer, expiry_s: float) -> None:
+    """kafka-python's ``close`` flushes first and raises when records are still unsent, before it stops
+    the producer's network thread: each broker outage would leave a thread, its sockets and a
+    connection behind for the life of the daemon. Every record fails by itself within ``expiry_s`` of
+    its send (the producer's ``delivery_timeout_ms``), so a close given that long completes: it runs on
+    a thread of its own, and the daemon goes on meanwhile (the records are sent again from the
+    uncommitted input)."""
+
+    def close() -> None:
+        try:
+            producer.close(timeout=expiry_s + 1.0)
+        except Exception as exc:  # noqa: BLE001 - nothing more to do for a producer given up
+            log.warning("closing a producer given up failed: %s", exc)
+
+    threading.Thread(target=close, name="dhag-producer-close", daemon=True).start()

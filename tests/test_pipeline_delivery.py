@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.batchoutput import Outgoing
 from pipeline.broker import EmbeddedBroker
-from pipeline.brokerlink import BrokerHealth, new_consumer
+from pipeline.brokerlink import BrokerHealth, delivery_timeout_ms, new_consumer
 from pipeline.config import KafkaSettings
 from pipeline.delivery import Delivery, DeliveryError
 from pipeline.metrics import PipelineMetrics
@@ -43,6 +43,12 @@ def _pause(pid: int) -> None:
 
 def _network_threads() -> int:
     return sum(t.name.startswith("dhag-pipeline-network-thread") for t in threading.enumerate())
+
+
+def _left_behind() -> tuple[int, int, int]:
+    """Network threads, open files, and closes of given-up producers under way."""
+    closing = sum(t.name == "dhag-producer-close" for t in threading.enumerate())
+    return _network_threads(), _open_fds(), closing
 
 
 def test_every_outage_leaves_no_producer_thread_or_socket_behind() -> None:
@@ -77,7 +83,12 @@ def test_every_outage_leaves_no_producer_thread_or_socket_behind() -> None:
             finally:
                 os.kill(broker.pid, signal.SIGCONT)
             delivery.deliver(message)  # a fresh producer, once the broker answers again
-        assert (_network_threads(), _open_fds()) == baseline
+        # A producer given up is closed once its records expired (or were acknowledged after all):
+        # within a record's delivery timeout, on a thread of its own.
+        deadline = time.monotonic() + delivery_timeout_ms(kafka) / 1000 + 5
+        while _left_behind() != (*baseline, 0) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _left_behind() == (*baseline, 0)
     finally:
         delivery.close()
         broker.stop()
@@ -156,3 +167,45 @@ def test_a_broker_that_could_not_bind_its_port_is_not_taken_for_started(tansu) -
         assert broker.port != tansu.port
     finally:
         broker.stop()
+
+
+class _StuckProducer:
+    """The public face of a kafka-python producer whose records the broker never acknowledged: close
+    flushes first and raises until they expire (``delivery_timeout_ms`` after they were sent)."""
+
+    def __init__(self, expires_in_s: float) -> None:
+        self.expires_at = time.monotonic() + expires_in_s
+        self.closed = threading.Event()
+        self.close_timeouts: list[float] = []
+
+    def close(self, timeout: float | None = None) -> None:
+        from kafka.errors import KafkaTimeoutError
+
+        self.close_timeouts.append(timeout)
+        wait_s = max(0.0, self.expires_at - time.monotonic())
+        if timeout is not None and timeout < wait_s:
+            time.sleep(timeout)
+            raise KafkaTimeoutError("Timeout waiting for future")
+        time.sleep(wait_s)  # every record expired: the flush is done, the network thread stops
+        self.closed.set()
+
+
+@pytest.mark.parametrize("shutdown", [False, True])
+def test_a_producer_left_with_unsent_records_is_closed_once_they_expire(shutdown: bool) -> None:
+    # close() flushes first and raises while records are unsent: its network thread, sockets and
+    # connection stayed open. Stopping that thread took kafka-python's private Sender, which a producer
+    # need not have: this one (public methods only) was never closed at all.
+    kafka = KafkaSettings(request_timeout_ms=1000)
+    health = BrokerHealth(kafka, PipelineMetrics(CollectorRegistry()), threading.Event(), "x:1")
+    delivery = Delivery(kafka, "x:1", health)
+    producer = delivery.producer = _StuckProducer(expires_in_s=0.5)  # type: ignore[assignment]
+    started = time.monotonic()
+    if shutdown:
+        delivery.close(timeout_s=0.1)
+    else:
+        delivery.replace()
+    assert time.monotonic() - started < 0.4  # the daemon does not wait for the records to expire
+    assert delivery.producer is None
+    assert producer.closed.wait(timeout=kafka.request_timeout_ms / 1000 + 5)
+    # bounded: the last close may wait as long as a record can live in the producer
+    assert max(producer.close_timeouts) <= (kafka.request_timeout_ms + 5 + 1000) / 1000 + 1
