@@ -14,7 +14,8 @@ with the broker's end offset. That gives what a per-batch view cannot:
   two periods. kafka-python hands out one partition's fetched records before the next one's, so while
   it works through a backlog some partitions keep their position for minutes, but one of them moves;
   when none does, the fetches of those partitions are stuck (one broker that does not answer starves
-  the partitions it leads while the others deliver).
+  the partitions it leads while the others deliver). A partition whose position stays unknown for a
+  period is stalled too: kafka-python fetches only from a known position.
 """
 
 from __future__ import annotations

@@ -38,9 +38,11 @@ if TYPE_CHECKING:
     from pipeline.positions import PositionWatch
     from pipeline.processing import BatchProcessor
 
-__all__ = ["Listener", "RebalanceHandling"]
+__all__ = ["REBALANCE", "Listener", "RebalanceHandling"]
 
 log = logging.getLogger(__name__)
+
+REBALANCE = "rebalance"  # what holds the daemon's stall clock (pipeline.stalls): no assignment yet
 
 
 class Listener(ConsumerRebalanceListener):
@@ -94,7 +96,7 @@ class RebalanceHandling:
             self._assignment_changed = True
             if partitions:  # an assignment not applied yet is being taken back: wait for the next one
                 self._assigned = False
-                self.stall_clock.hold("rebalance")  # until the assignment comes (pipeline.stalls)
+                self.stall_clock.hold(REBALANCE)  # until the assignment comes (pipeline.stalls)
         if pending and not lost and self.consumer is not None:
             self.consumer.commit_async({tp: OffsetAndMetadata(o, "", -1) for tp, o in pending.items()})
         log.info("partitions %s: %s", "lost" if lost else "revoked", sorted(p.partition for p in partitions))
@@ -120,6 +122,8 @@ class RebalanceHandling:
                 self._held_over = {}
             undecided = set(self._held_over)
             assigned, self._assigned = self._assigned, False
+            if assigned:  # under the lock: a revoke coming meanwhile holds the clock again
+                self.stall_clock.release(REBALANCE)
         assert self.consumer is not None
         assignment = self.consumer.assignment()
         dropped |= self._moved_on(held_over, assignment)
@@ -137,7 +141,6 @@ class RebalanceHandling:
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         self.metrics.assigned_partitions.set(len(assignment))
         if assigned:  # a partition new here gets its grace period from now (pipeline.stalls)
-            self.stall_clock.release("rebalance")
             self.positions.rejoined(assignment, self.stall_clock())
         if self.dlq_pause.active and assignment:
             self.consumer.pause(*assignment)

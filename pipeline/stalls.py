@@ -23,7 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.positions import PositionWatch, caught_up, positions_waiting, stalled
-from pipeline.rebalance import Listener
+from pipeline.rebalance import REBALANCE, Listener
 
 if TYPE_CHECKING:
     from pipeline.brokerlink import BrokerHealth
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["StallHandling"]
 
 log = logging.getLogger("pipeline.daemon")
-
-REBALANCE = "rebalance"  # what holds the stall clock: the consumer holds no assignment yet
 
 
 class StallHandling:
@@ -65,7 +63,8 @@ class StallHandling:
     def _subscribe(self) -> None:
         """Join the group; the stall clock stands still until the assignment comes."""
         assert self.consumer is not None
-        self.stall_clock.hold(REBALANCE)
+        with self._lock:
+            self.stall_clock.hold(REBALANCE)
         self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))  # type: ignore[arg-type]
 
     def _check_positions(self, *, idle: bool = False) -> None:
