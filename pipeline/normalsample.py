@@ -6,6 +6,7 @@ whole store; this half works on its ``readings`` and ``alerts`` tables).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -14,14 +15,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipeline.backoff import ThrottledLog
+
 if TYPE_CHECKING:
     from pipeline.labelstore import LabelledReading
 
 __all__ = ["NormalSample", "Reading"]
 
+log = logging.getLogger(__name__)
+_thin_log = ThrottledLog(log, 3600.0)
+
 Reading = tuple[str, float, dict[str, float]]  # (asset_id, ts, values)
 
 _SINCE = "readings_since"  # state: when the store received its first readings (the caller's clock)
+# The id of each asset's newest reading.
+_NEWEST_IDS = (
+    "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY asset_id ORDER BY ts DESC, id DESC) AS k"
+    " FROM readings) WHERE k = 1"
+)
 
 
 @dataclass(frozen=True)
@@ -54,9 +65,12 @@ class NormalSample:
         Beyond ``keep`` rows, every second row of each asset in the older half is dropped (repeatedly if
         need be): the sample stays dense for the recent past and, thinner and thinner, reaches back over
         earlier operating conditions (a daily load cycle, last week's set points) within a bounded size,
-        with every asset still in it. Every asset: thinning keeps each one's oldest reading, so the
-        readings of an asset whose newest is ``retire_s`` older than the sample's newest go (a machine
-        taken out of service, an id renamed), else retired ids would fill the sample over the months.
+        with every asset still in it. Every asset: thinning keeps each one's oldest reading, and never
+        takes an asset's newest (when the older half holds one reading per asset, the sample exceeds
+        ``keep`` by up to one reading per asset, at most to ``2 * keep``; past that the assets silent
+        longest go, with a warning), so the readings of an asset whose newest is ``retire_s`` older than
+        the sample's newest go (a machine taken out of service, an id renamed), else retired ids would
+        fill the sample over the months; thinning alone never makes a live asset look retired.
         The sample's newest is taken at most at ``now`` (the caller's clock): one device clock a year
         ahead would otherwise retire every other asset. Nothing is retired before the store has
         received readings for ``retire_s`` (:meth:`retired_before`).
@@ -78,17 +92,40 @@ class NormalSample:
                 (cutoff,),
             )
         while (count := self.reading_count()) > keep:
+            half = max(2, count // 2)
             dropped = self._db.execute(
                 "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
                 " (PARTITION BY asset_id ORDER BY ts, id) AS n FROM (SELECT id, asset_id, ts FROM readings"
                 " ORDER BY ts, id LIMIT ?)) WHERE n % 2 = 0)",
-                (max(2, count // 2),),
+                (half,),
             ).rowcount
-            if dropped <= 0:  # one reading per asset in the older half: thin it regardless of asset
-                self._db.execute(
+            if dropped <= 0:
+                # One reading per asset in the older half: thin it regardless of asset, but never an
+                # asset's newest reading. Else an asset that sends rarely, in a store holding more than
+                # about keep / 2 assets, lost its only reading and counted as retired (its reference
+                # rows and per-asset feature reference went with it).
+                dropped = self._db.execute(
                     "DELETE FROM readings WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
-                    " (ORDER BY ts, id) AS n FROM readings ORDER BY ts, id LIMIT ?) WHERE n % 2 = 0)",
-                    (max(2, count // 2),),
+                    " (ORDER BY ts, id) AS n FROM (SELECT id, ts FROM readings ORDER BY ts, id LIMIT ?)"
+                    f" WHERE id NOT IN ({_NEWEST_IDS})) WHERE n % 2 = 0)",
+                    (half,),
+                ).rowcount
+            if dropped <= 0:
+                # The older half is all assets' only readings: the sample holds one reading per asset
+                # beyond ``keep``, up to twice ``keep``; past that, the assets silent longest go.
+                if count <= 2 * keep:
+                    break
+                _thin_log.log(
+                    "assets",
+                    logging.WARNING,
+                    "the normal sample holds more assets than retrain.normal_sample_size / 2 (%d readings,"
+                    " each the only one of its asset, in its older half): the assets silent longest"
+                    " leave it; raise retrain.normal_sample_size",
+                    count // 2,
+                )
+                self._db.execute(
+                    "DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY ts, id LIMIT ?)",
+                    (count - 2 * keep,),
                 )
         return added
 

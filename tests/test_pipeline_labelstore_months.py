@@ -109,3 +109,30 @@ def test_forgetting_old_alerts_leaves_the_normal_sample_as_it_was(seed: int) -> 
     assert store.latest_labels() == labels
     assert all(store.has_alert(f"p{a}-11") for a in range(3))  # each asset's newest stays
     assert store.counts()["alerts"] == len(episodes) - forgotten
+
+
+def test_thinning_never_takes_an_assets_only_reading_from_a_store_of_many_assets() -> None:
+    # With more than about keep / 2 assets, the older half held one reading per asset and was thinned
+    # regardless of asset: a live asset that sends rarely lost its only reading, and counted as retired.
+    day, now = 86_400.0, 1_780_000_000.0
+    store = LabelStore(":memory:")
+    store.add_readings([("x", now - 31 * day, {"x": 0.0})], keep=100, retire_s=30 * day, now=now - 31 * day)
+    rare = [(f"s{i:02d}", now - 3600 + i, {"x": 0.0}) for i in range(60)]
+    busy = [("busy", now - 100 + j, {"x": 0.0}) for j in range(60)]
+    store.add_readings(rare + busy, keep=100, retire_s=30 * day, now=now)
+    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {a for a, _, _ in rare} | {"busy"}
+    cutoff, newest = store.retired_before(30 * day, now=now)
+    assert cutoff == now - 41 - 30 * day and len(newest) == 61  # "x" was retired by the rule, none else
+    # More of the busy asset's readings thin it, not the rare ones, and the sample stays bounded.
+    for k in range(20):
+        more = [("busy", now + 60.0 * k + j, {"x": 0.0}) for j in range(60)]
+        store.add_readings(more, keep=100, retire_s=30 * day, now=now + 60.0 * k + 60)
+    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} >= {a for a, _, _ in rare}
+    assert store.reading_count() <= 100 + 60
+
+
+def test_a_sample_of_more_assets_than_it_can_hold_keeps_the_newest_within_twice_its_size() -> None:
+    store = LabelStore(":memory:")
+    store.add_readings([(f"id-{i:03d}", float(i), {"x": 0.0}) for i in range(300)], keep=100)
+    held = {a for a, _, _ in store.normal_sample(margin_s=0.0)}
+    assert store.reading_count() == 200 and held == {f"id-{i:03d}" for i in range(100, 300)}
