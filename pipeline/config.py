@@ -294,8 +294,9 @@ class RetrainSettings(_Section):
     normal_sample_size: int = Field(20_000, ge=100)
     normal_sample_every: int = Field(10, ge=1)
     # An asset with no reading in the sample's last `asset_retire_s` leaves it (null: never), once the
-    # store has received readings for that long; alerts recorded over `alert_retention_s` ago are
-    # forgotten, except those the sample needs (null: never).
+    # store has received readings for that long, and a reading dated that long before the sample's
+    # newest is not sampled; alerts recorded over `alert_retention_s` ago are forgotten, except those
+    # the sample needs (null: never).
     asset_retire_s: float | None = Field(30 * 86_400.0, gt=0)
     alert_retention_s: float | None = Field(90 * 86_400.0, gt=0)
     episode_margin_s: float = Field(300.0, ge=0)

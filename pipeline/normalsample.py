@@ -72,9 +72,29 @@ class NormalSample:
         the sample's newest go (a machine taken out of service, an id renamed), else retired ids would
         fill the sample over the months; thinning alone never makes a live asset look retired.
         The sample's newest is taken at most at ``now`` (the caller's clock): one device clock a year
-        ahead would otherwise retire every other asset. Nothing is retired before the store has
-        received readings for ``retire_s`` (:meth:`retired_before`).
+        ahead would otherwise retire every other asset. A reading dated more than ``retire_s`` before
+        the sample's newest (this batch's included, at most ``now``) is not sampled: it would count as
+        retired, and as its asset's oldest reading it would stay for good. Nothing is retired before
+        the store has received readings for ``retire_s`` (:meth:`retired_before`).
         """
+        rows = list(rows)
+        if retire_s is not None and rows:
+            # A reading dated before the retirement horizon (a gateway's clock reset to 1970) would be
+            # retired on arrival were it its asset's only one, and as an asset's oldest it would stay
+            # through every thinning and train every later model: it is not sampled.
+            stored = self._db.execute("SELECT MAX(ts) FROM readings").fetchone()[0]
+            high = max(float(t) for _, t, _ in rows)
+            high = high if stored is None else max(high, float(stored))
+            floor = min(high, math.inf if now is None else now) - retire_s
+            if len(kept := [r for r in rows if r[1] >= floor]) < len(rows):
+                _thin_log.log(
+                    "old",
+                    logging.WARNING,
+                    "%d sampled reading(s) dated over retrain.asset_retire_s before the sample's newest (a"
+                    " device clock reset?) left out of the normal sample",
+                    len(rows) - len(kept),
+                )
+            rows = kept
         cursor = self._db.executemany(
             "INSERT OR IGNORE INTO readings (asset_id, ts, values_json) VALUES (?, ?, ?)",
             ((a, float(t), json.dumps(v)) for a, t, v in rows),

@@ -61,13 +61,13 @@ def test_one_reading_dated_1970_does_not_make_a_young_store_old_enough_to_retire
     for d in range(2):
         t = now + d * day
         rows = [(f"p{a}", t + 60.0 * i, {"x": 0.0}) for a in range(3) for i in range(10)]
-        if d == 0:
-            rows.append(("p0", 12.0, {"x": 0.0}))
         store.add_readings(rows, keep=40, retire_s=30 * day, now=t + 600.0)
+        if d == 0:  # as a store that sampled it before readings that old were refused holds it
+            store.add_readings([("p0", 12.0, {"x": 0.0})], keep=40)
     assert min(t for _, t, _ in store.normal_sample(margin_s=0.0)) == 12.0  # it survived thinning
     assert store.retired_before(30 * day, now=now + day + 600.0) is None
     # A backlog of an asset dated before the store's start is no sign it was retired, either.
-    store.add_readings([("late", now - 40 * day, {"x": 0.0})], keep=40, retire_s=30 * day, now=now + day)
+    store.add_readings([("late", now - 20 * day, {"x": 0.0})], keep=40, retire_s=30 * day, now=now + day)
     assert "late" in {a for a, _, _ in store.normal_sample(margin_s=0.0)}
     # Once the store has received for asset_retire_s, its own rule retires as before.
     later = now + 31 * day
@@ -100,3 +100,29 @@ def test_a_store_written_before_it_kept_its_start_counts_from_its_next_readings(
     assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {"p1", "p2"}  # nothing retired yet
     store.add_readings([("p2", now + day + 60, {"x": 0.0})], keep=10, retire_s=day, now=now + day + 60)
     assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {"p2"}
+
+
+def test_a_reading_dated_before_the_retirement_horizon_is_not_sampled() -> None:
+    # A reading a gateway dated 1970 joined the sample, and thinning keeps each asset's oldest reading:
+    # it stayed for good and trained every later model as normal operation (and opened every training
+    # window in 1970). A reading older than asset_retire_s before the sample's newest is not sampled.
+    day, now = 86_400.0, 1_780_000_000.0
+    store = LabelStore(":memory:")
+    rows = [("p0", now + 60.0 * i, {"x": 0.0}) for i in range(10)]
+    added = store.add_readings(
+        [*rows, ("p0", 12.0, {"x": 9.0}), ("p1", now - 31 * day, {"x": 0.0}), ("p1", now - 29 * day, {})],
+        keep=40,
+        retire_s=30 * day,
+        now=now + 600.0,
+    )
+    assert added == 11
+    assert sorted(t for a, t, _ in store.normal_sample(margin_s=0.0) if a == "p1") == [now - 29 * day]
+    store.add_readings([("p0", 12.0, {"x": 9.0})], keep=40, retire_s=30 * day, now=now + 900.0)
+    assert min(t for _, t, _ in store.normal_sample(margin_s=0.0)) == now - 29 * day
+    # Judged against the sample's newest reading when the host's clock runs a year ahead, as the
+    # retirement rule is: the fleet's readings still join it.
+    store.add_readings([("p2", now + 700.0, {})], keep=40, retire_s=30 * day, now=now + 365 * day)
+    assert "p2" in {a for a, _, _ in store.normal_sample(margin_s=0.0)}
+    # With asset_retire_s null (no asset ever retired) there is no horizon either.
+    store.add_readings([("p3", 12.0, {})], keep=40, now=now + 900.0)
+    assert "p3" in {a for a, _, _ in store.normal_sample(margin_s=0.0)}
