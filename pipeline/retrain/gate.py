@@ -2,7 +2,7 @@
 
 Compared on the holdout that :func:`pipeline.retrain.training.evaluate` scores: recall on held-out
 confirmed anomalies, recall on gross faults made from held-out normal readings
-(:func:`~pipeline.retrain.training.fault_probes`: the one detection check that needs no label, so that a
+(:func:`~pipeline.retrain.faultprobes.fault_probes`: the one detection check that needs no label, so that a
 run with no confirmed anomaly held out cannot promote a model that flags nothing), the share of
 held-out rejected alerts still flagged, and the share of held-out normal readings flagged. Small
 holdouts and rare flags are judged with exact binomial tails, so that a single miss, or a single
