@@ -14,8 +14,9 @@ from pipeline import registry as reg
 from pipeline.config import RecordSettings, RetrainSettings
 from pipeline.features import INPUT_SENSORS, PlantFeatures
 from pipeline.hotswap import bind_model
+from pipeline.labelstore import LabelledReading
 from pipeline.plantmodel import history_reference, train_plant_model
-from pipeline.retrain import judge
+from pipeline.retrain import TrainingData, judge, run_cycle, train_candidate
 from pipeline.simulator import Fleet
 
 DAY = 86_400.0
@@ -94,3 +95,38 @@ def test_without_drops_references_and_ranges_but_never_the_last_reference(plant_
     }
     assert PlantFeatures.from_metadata(kept.to_metadata()).references == kept.references
     assert spec.without(set(spec.references)) is spec  # a model needs at least one asset's reference
+
+
+def _label(asset: str, ts: float, values: dict[str, float], y: int, n: int) -> LabelledReading:
+    return LabelledReading(f"alert:a{n}", f"a{n}", asset, ts, values, y, "kim", ts + 60.0, n)
+
+
+def test_labels_of_an_asset_without_a_reference_neither_train_nor_judge(
+    history: pd.DataFrame, plant_model: DHAG, tmp_path: Path
+) -> None:
+    # Labels stay for good, and a retired asset's reference leaves the model: its old rejected alerts
+    # trained as normal operation, rejected_weight copies each, scaled by the fleet's median reference
+    # (a fan's readings read as a compressor's), and its confirmed ones as anomalies, scaled alike.
+    recent = Fleet(3, seed=11, run=1).run(2 * 3600, 10.0)
+    live = _readings(recent[recent["asset_id"] != "compressor-01"], 40 * DAY)
+    old = _readings(history[history["asset_id"] == "compressor-01"], 0.0)
+    labelled = [_label("compressor-01", t, v, k % 2, k) for k, (_, t, v) in enumerate(old[:40:4])]
+    fleet = [r for r in live if r[0] == "pump-01"][:300:60] + [r for r in live if r[0] == "fan-01"][:300:60]
+    labelled += [_label(a, t, v, 0, 100 + k) for k, (a, t, v) in enumerate(fleet)]
+    root = tmp_path / "registry"
+    reg.publish(root, plant_model, "v1", reference=history_reference(history, 2000))
+    newest = {"pump-01": 40 * DAY + 7200, "fan-01": 40 * DAY + 7200}
+    first = run_cycle(root, labelled, live, SETTINGS, retired=(10 * DAY, newest))
+    assert first.content["references_dropped"] == ["compressor-01"]
+    assert first.content["labels_without_reference"] == 0  # v1 still holds its reference
+    reg.promote(root, first.candidate)
+    seen = []
+
+    def train(current: DHAG, data: TrainingData, settings: RetrainSettings) -> DHAG:
+        seen.append(data)
+        return train_candidate(current, data, settings)
+
+    second = judge(reg.load_version(root, first.candidate), labelled, live, SETTINGS, train=train)
+    [data] = seen
+    assert {r.asset_id for r in data.labelled_train + data.labelled_holdout} == {"pump-01", "fan-01"}
+    assert second.unreferenced == 10

@@ -126,6 +126,10 @@ def run_cycle(
         "train_seconds": round(verdict.train_seconds, 2),
         "data": counts,
         "reference_sample": {"parent": len(reference), "candidate": len(verdict.reference)},
+        # A plant model: labels left out for want of their asset's reference, and the retired assets
+        # whose references the candidate dropped.
+        "labels_without_reference": verdict.unreferenced,
+        "references_dropped": verdict.dropped_references,
         "label_counts": label_counts,
         "training_window": verdict.data.window(),
         "metrics": {"current": verdict.current_metrics, "candidate": verdict.candidate_metrics},

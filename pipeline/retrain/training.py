@@ -102,6 +102,13 @@ class FeatureMap:
         assets = [asset for (asset, _), ok in zip(rows, kept, strict=True) if ok]
         return self.derived.transform(raw, assets), kept
 
+    def referenced(self, normal: Sequence[Reading]) -> set[str] | None:
+        """The assets a plant model's :meth:`extended` map holds a reference for: those it knows, and
+        those of ``normal`` with every input sensor; None for a raw-sensor map (no references)."""
+        if self.derived is None:
+            return None
+        return set(self.derived.references) | {a for a, _, v in normal if all(s in v for s in INPUT_SENSORS)}
+
     def extended(self, normal: Sequence[Reading]) -> FeatureMap:
         """The same map with per-asset references for assets of ``normal`` that a plant model has none
         for (assets it knows keep theirs: a reference is a long-run median, which a recent sample of
@@ -287,6 +294,10 @@ class Judgement:
     train_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
     reference: list[Reading] = field(default_factory=list)
+    #: Labelled readings left out: a plant model has no reference for their asset.
+    unreferenced: int = 0
+    #: Assets whose per-asset feature references the candidate dropped (retired ones).
+    dropped_references: list[str] = field(default_factory=list)
 
 
 def judge(
@@ -308,7 +319,10 @@ def judge(
     that renames assets would otherwise carry every id it ever had, a smaller share each year for the
     live ones. A plant model's candidate drops their per-asset references and ranges too (any asset
     with no reading since the cutoff): one that comes back is a new asset. They go once the candidate
-    is judged, so both models are judged on the same features.
+    is judged, so both models are judged on the same features. A plant model leaves out of training
+    and holdout the labelled readings of an asset it has no reference for, and will get none for from
+    the samples (a retired one's labels stay for good): scaled by the fleet's median, a rejected
+    alert's reading would train as another machine's normal operation (``unreferenced`` counts them).
     """
     live: set[str] | None = None
     if retired is not None:
@@ -317,6 +331,17 @@ def judge(
             newest[asset] = max(ts, newest.get(asset, ts))
         reference = [r for r in reference if newest[r[0]] >= cutoff]
         live = {asset for asset, ts in newest.items() if ts >= cutoff}
+    unreferenced = 0
+    if (known := FeatureMap.of(current).referenced([*normal, *reference])) is not None:
+        kept = [r for r in labelled if r.asset_id in known]
+        if unreferenced := len(labelled) - len(kept):
+            assets = sorted({r.asset_id for r in labelled} - known)
+            log.info(
+                "%d labelled reading(s) left out: the model has no feature reference for their asset (%s)",
+                unreferenced,
+                ", ".join(assets[:10]),
+            )
+        labelled = kept
     data = split(
         labelled,
         normal,
@@ -330,9 +355,19 @@ def judge(
     seconds = time.perf_counter() - started
     current_metrics, candidate_metrics = evaluate(current, data), evaluate(candidate, data)
     accepted, reasons = gate(current_metrics, candidate_metrics, settings)
+    gone: list[str] = []
     if live is not None and candidate is not current and (gone := keep_references(candidate, live)):
         log.info("retired assets leave the candidate's feature references: %s", ", ".join(gone[:10]))
     carried = carry_forward(reference, normal, settings.reference_sample_size)
     return Judgement(
-        candidate, data, current_metrics, candidate_metrics, accepted, reasons, seconds, reference=carried
+        candidate,
+        data,
+        current_metrics,
+        candidate_metrics,
+        accepted,
+        reasons,
+        seconds,
+        reference=carried,
+        unreferenced=unreferenced,
+        dropped_references=gone,
     )
