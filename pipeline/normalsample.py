@@ -78,11 +78,11 @@ class NormalSample:
         the store has received readings for ``retire_s`` (:meth:`retired_before`).
         """
         rows = list(rows)
+        stored = self._db.execute("SELECT MAX(ts) FROM readings").fetchone()[0]
         if retire_s is not None and rows:
             # A reading dated before the retirement horizon (a gateway's clock reset to 1970) would be
             # retired on arrival were it its asset's only one, and as an asset's oldest it would stay
             # through every thinning and train every later model: it is not sampled.
-            stored = self._db.execute("SELECT MAX(ts) FROM readings").fetchone()[0]
             high = max(float(t) for _, t, _ in rows)
             high = high if stored is None else max(high, float(stored))
             floor = min(high, math.inf if now is None else now) - retire_s
@@ -100,11 +100,7 @@ class NormalSample:
             ((a, float(t), json.dumps(v)) for a, t, v in rows),
         )
         added = max(cursor.rowcount, 0)
-        if self._db.execute(f"SELECT 1 FROM state WHERE key = '{_SINCE}'").fetchone() is None:
-            # The store's first readings (or the first since it kept this): its age counts from here.
-            start = now if now is not None else self._db.execute("SELECT MAX(ts) FROM readings").fetchone()[0]
-            if start is not None:
-                self._db.execute("INSERT INTO state (key, value) VALUES (?, ?)", (_SINCE, repr(float(start))))
+        self._keep_start(None if stored is None else float(stored), retire_s, now)
         if (cutoff := self._retire_cutoff(retire_s, now)) is not None:
             self._db.execute(
                 "DELETE FROM readings WHERE asset_id IN (SELECT asset_id FROM readings GROUP BY asset_id"
@@ -148,6 +144,39 @@ class NormalSample:
                     (count - 2 * keep,),
                 )
         return added
+
+    def _keep_start(self, before: float | None, retire_s: float | None, now: float | None) -> None:
+        """Keep when the store started receiving readings (``now``, else its newest reading's ts), which
+        its age counts from. Counted again from now when it is none yet (a new store, or one written
+        before this was kept), when the one kept lies ahead of ``now`` (recorded by a clock since
+        stepped back: nothing would be retired until the clock caught up, a year later for a host that
+        booted a year ahead), or when the sample's newest moved ahead of ``before`` (its newest before
+        this batch) by more than ``retire_s`` at once: the store was not receiving for longer than that
+        (restored from an old backup, the retrainer stopped), and would retire at once every asset whose
+        partition it has not read again yet.
+        """
+        high = self._db.execute("SELECT MAX(ts) FROM readings").fetchone()[0]
+        clock = now if now is not None else high
+        if clock is None:
+            return
+        kept = self._db.execute(f"SELECT value FROM state WHERE key = '{_SINCE}'").fetchone()
+        if kept is not None:
+            ahead = now is not None and float(kept[0]) > now
+            gap = retire_s is not None and before is not None and min(float(high), clock) - before > retire_s
+            if not (ahead or gap):
+                return
+            log.warning(
+                "the label store's age counts again from now: %s; no asset is retired for %.0f s",
+                "its start was recorded ahead of this clock"
+                if ahead
+                else "it received no reading for longer than retrain.asset_retire_s",
+                retire_s if retire_s is not None else 0.0,
+            )
+        self._db.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_SINCE, repr(float(clock))),
+        )
 
     def _retire_cutoff(self, retire_s: float | None, now: float | None) -> float | None:
         """An asset whose newest reading is older than this is retired: ``retire_s`` before the sample's

@@ -116,13 +116,14 @@ def test_thinning_never_takes_an_assets_only_reading_from_a_store_of_many_assets
     # regardless of asset: a live asset that sends rarely lost its only reading, and counted as retired.
     day, now = 86_400.0, 1_780_000_000.0
     store = LabelStore(":memory:")
-    store.add_readings([("x", now - 31 * day, {"x": 0.0})], keep=100, retire_s=30 * day, now=now - 31 * day)
+    for d in range(31, 0, -1):  # an old store: "x" sends once a day
+        store.add_readings([("x", now - d * day, {"x": 0.0})], keep=100, retire_s=30 * day, now=now - d * day)
     rare = [(f"s{i:02d}", now - 3600 + i, {"x": 0.0}) for i in range(60)]
     busy = [("busy", now - 100 + j, {"x": 0.0}) for j in range(60)]
     store.add_readings(rare + busy, keep=100, retire_s=30 * day, now=now)
-    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {a for a, _, _ in rare} | {"busy"}
+    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {a for a, _, _ in rare} | {"busy", "x"}
     cutoff, newest = store.retired_before(30 * day, now=now)
-    assert cutoff == now - 41 - 30 * day and len(newest) == 61  # "x" was retired by the rule, none else
+    assert cutoff == now - 41 - 30 * day and len(newest) == 62
     # More of the busy asset's readings thin it, not the rare ones, and the sample stays bounded.
     for k in range(20):
         more = [("busy", now + 60.0 * k + j, {"x": 0.0}) for j in range(60)]

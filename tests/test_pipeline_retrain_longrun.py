@@ -126,3 +126,37 @@ def test_a_reading_dated_before_the_retirement_horizon_is_not_sampled() -> None:
     # With asset_retire_s null (no asset ever retired) there is no horizon either.
     store.add_readings([("p3", 12.0, {})], keep=40, now=now + 900.0)
     assert "p3" in {a for a, _, _ in store.normal_sample(margin_s=0.0)}
+
+
+def test_a_store_restored_from_an_old_backup_retires_nothing_on_its_first_new_reading(tmp_path) -> None:
+    # A store restored from a backup older than asset_retire_s (or a retrainer stopped that long)
+    # retired every asset but those of its first new batch: the readings of assets whose partitions it
+    # had not read again yet went, and the next run dropped their reference rows and feature references.
+    day, then = 86_400.0, 1_780_000_000.0
+    store = LabelStore(tmp_path / "labels.sqlite")
+    for d in range(40):  # an old store, five assets
+        rows = [(f"p{a}", then + d * day + 60.0 * a, {"x": 0.0}) for a in range(5)]
+        store.add_readings(rows, keep=1000, retire_s=30 * day, now=then + d * day + 600.0)
+    assert store.retired_before(30 * day, now=then + 40 * day) is not None
+    now = then + 80 * day  # restored 40 days later: p0's partition is read first
+    store.add_readings([("p0", now, {"x": 0.0})], keep=1000, retire_s=30 * day, now=now + 1.0)
+    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {f"p{a}" for a in range(5)}
+    assert store.retired_before(30 * day, now=now + day) is None
+    # Received for asset_retire_s since: the assets that never came back are retired.
+    for d in range(1, 32):
+        later = now + d * day
+        store.add_readings([("p1", later, {"x": 0.0})], keep=1000, retire_s=30 * day, now=later)
+    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {"p1"}
+
+
+def test_a_start_recorded_by_a_clock_far_ahead_is_counted_again_from_now() -> None:
+    # The retrainer's host booted with its clock a year ahead (no NTP yet) as the store received its
+    # first readings: nothing was retired for a year and 30 days, whatever the fleet did.
+    day, now = 86_400.0, 1_780_000_000.0
+    store = LabelStore(":memory:")
+    store.add_readings([("p0", now, {"x": 0.0}), ("p1", now, {"x": 0.0})], keep=100, now=now + 365 * day)
+    for d in range(1, 32):
+        store.add_readings(
+            [("p0", now + d * day, {"x": 0.0})], keep=100, retire_s=30 * day, now=now + d * day
+        )
+    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {"p0"}

@@ -241,6 +241,8 @@ def test_an_asset_is_retired_by_the_stores_own_rule_alerts_or_not() -> None:
     store.add_readings(_readings(normal(np.random.default_rng(1), 40), 0.0, asset="gone-1"), keep=10_000)
     store.add_readings(_readings(normal(np.random.default_rng(2), 40), 0.0, asset="p1"), keep=10_000)
     assert store.retired_before(30 * day, now=41 * day) is None  # a minute-long sample retires nothing
+    for d in range(1, 40):  # the store goes on receiving (a gap past asset_retire_s restarts its age)
+        store.add_readings([("hb", d * day, {"x": 0.0})], keep=10_000, retire_s=30 * day, now=d * day)
     late = [
         (a, t + 40 * day, v) for a, t, v in _readings(normal(np.random.default_rng(3), 40), 0.0, asset="p1")
     ]
@@ -256,7 +258,7 @@ def test_an_asset_is_retired_by_the_stores_own_rule_alerts_or_not() -> None:
     store.add_alert(opened | {"score": 0.9, "threshold": 0.5, "model_version": "v1", "values": {}})
     assert "p1" not in {a for a, t, _ in store.normal_sample(margin_s=300.0) if t > day}
     cutoff, newest = store.retired_before(30 * day, now=41 * day)
-    assert cutoff == pytest.approx(10 * day + 39) and set(newest) == {"p1"}  # gone-1 left the store
+    assert cutoff == pytest.approx(10 * day + 39) and set(newest) == {"p1", "hb"}  # gone-1 left it
     # A clock-capped span: one reading dated a year ahead does not make a young sample old.
     young = LabelStore(":memory:")
     young.add_readings([("p1", 0.0, {"x": 1.0}), ("gw", 365 * day, {"x": 1.0})], keep=100)
