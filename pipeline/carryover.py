@@ -61,7 +61,7 @@ def open_episodes(events: Iterable[Mapping[str, Any]], *, input_topic: str) -> d
     ...           "score": 0.9, "source": "in/2/41", "top_sensors": [], "values": {"flow": 1.0}}
     >>> found = open_episodes([opened], input_topic="in")
     >>> [(tp, t.alert_id, t.context) for tp, ts in found.items() for t in ts]
-    [(2, 'a1', ([], {'flow': 1.0}))]
+    [(2, 'a1', ([], {'flow': 1.0}, None))]
     >>> open_episodes([opened, opened | {"state": "resolved", "ts": 9.0}], input_topic="in")
     {}
     """
@@ -160,7 +160,15 @@ def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition]
         or not all(math.isfinite(x) for x in (opened_at, ts, score))
     ):
         return None
-    context = (_sensors(event.get("top_sensors")), sensor_numbers(event.get("values") or {}))
+    sensors = _sensors(event.get("top_sensors"))
+    # The sensors the open event said were imputed; None for one written before events said so.
+    imputed = event.get("imputed") if isinstance(event.get("imputed"), list) else []
+    said = any("imputed" in s for s in sensors) or "imputed" in event
+    context = (
+        sensors,
+        sensor_numbers(event.get("values") or {}),
+        [str(x) for x in imputed] if said else None,
+    )
     transition = Transition(
         kind,
         alert_id,

@@ -301,15 +301,15 @@ class BatchProcessor:
         opens = [(t, j, tp) for t, j, tp in transitions if t.kind == "open"]
         top, rows = self.settings.alerts.top_sensors, [j for _, j, _ in opens]
         explained = self.model.explain(parsed.matrix[rows], top=top) if opens else []
-        said: dict[str, tuple[list[dict[str, Any]], Any]] = {}
+        said: dict[str, tuple[list[dict[str, Any]], Any, list[str]]] = {}
         for (transition, j, tp), ranked in zip(opens, explained, strict=True):
             imputed = imputed_sensors(parsed.values[j], self.parser.features)
             sensors = self.active.top_sensors(ranked, parsed.matrix[j], parsed.asset_ids[j], imputed)
-            said[transition.alert_id] = (sensors, parsed.values[j])
+            said[transition.alert_id] = (sensors, parsed.values[j], imputed)
             self.trackers[tp].set_context(transition.asset_id, transition.alert_id, said[transition.alert_id])
         for transition, _, _ in transitions:
-            sensors, values = said.get(transition.alert_id) or transition.context or ([], {})
-            out.messages.append(self._alert_message(transition, sensors, values))
+            context = said.get(transition.alert_id) or transition.context
+            out.messages.append(self._alert_message(transition, context))
             if transition.kind == "open":
                 out.opened += 1
                 self.counts.add(self.metrics.alerts_opened.inc)
@@ -319,16 +319,20 @@ class BatchProcessor:
                     self.metrics.alerts_resolved.labels(transition.resolved_by or "normal_scores").inc
                 )
 
-    def _alert_message(self, transition: Transition, sensors: list[dict[str, Any]], values: Any) -> Outgoing:
-        # The opening record's values as it came (or as a carried-over event wrote them): the model's
-        # sensors it has no number for are those the parser imputed (else it was dead-lettered).
+    def _alert_message(self, transition: Transition, context: Any) -> Outgoing:
+        """The event of ``transition``, saying what its open event said: ``context`` is ``(top sensors,
+        the opening record's values, the sensors imputed in it)``, the last None for an episode carried
+        over from an event that did not say (an earlier version's)."""
+        sensors, values, imputed = (*context, None)[:3] if context else ([], {}, [])
+        if imputed is None:  # the model's sensors the record has no number for (else dead-lettered)
+            imputed = imputed_sensors(values, self.parser.features) if values else []
         event = alert_event(
             transition,
             threshold=self.threshold,
             model_version=self.model_version,
             top_sensors=sensors,
             values=values,
-            imputed=imputed_sensors(values, self.parser.features) if values else (),
+            imputed=imputed,
         )
         return Outgoing(self.alerts_topic, transition.asset_id.encode(), orjson.dumps(event))
 
@@ -336,8 +340,7 @@ class BatchProcessor:
         messages = []
         for tp, tracker in self.trackers.items():
             for transition in tracker.sweep(now):
-                sensors, values = transition.context or ([], {})
-                messages.append(self._alert_message(transition, sensors, values))
+                messages.append(self._alert_message(transition, transition.context))
                 self.counts.add(
                     self.metrics.alerts_resolved.labels(transition.resolved_by or "quiet_time").inc
                 )

@@ -117,3 +117,25 @@ def test_the_alerts_console_marks_an_imputed_top_sensor(monkeypatch) -> None:
     (episode,) = alertscmd.read_episodes(Settings(), "x:1").values()
     assert episode.sensor_tags() == ["flow_a", "vibration (imputed)"]
     assert episode.as_dict()["imputed"] == ["vibration"]
+
+
+def test_an_episode_carried_over_by_a_model_of_other_sensors_resolves_with_what_its_open_said(
+    fitted, train_rows
+) -> None:
+    # The resolution worked the imputed sensors out again with the model in use then: a daemon
+    # restarted with a model that does not read the sensor carried the episode over and resolved it
+    # naming none, while its top sensors still said imputed (and one reading a sensor the record
+    # lacked would have named that one, which nothing had imputed).
+    from dhag import DHAG
+
+    proc = _processor(fitted)
+    bad = normal(np.random.default_rng(1), 1)[0] + np.array([9.0, 0, 0, 0])
+    out = proc.process([Rec("in", 0, 0, b"p", _record("p", 1.0, bad, left_out="vibration"))], now=0.0)
+    event = orjson.loads(next(m.value for m in out.messages if m.topic == "anomaly-alerts"))
+    [(carried,)] = open_episodes([event], input_topic="in").values()
+    other = DHAG(max_epochs=2, batch_size=128, feature_names=FEATURES[:3], random_state=0)
+    later = _processor(other.fit(train_rows[:, :3]), quiet_s=10.0)
+    later.carry_over(("in", 0), [carried], now=0.0, replayed={})
+    (end,) = [orjson.loads(m.value) for m in later.sweep(now=100.0)]
+    assert end["state"] == "resolved" and end["imputed"] == event["imputed"] == ["vibration"]
+    assert end["values"] == event["values"] and end["top_sensors"] == event["top_sensors"]
