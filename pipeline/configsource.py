@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, SecretStr
 
 from pipeline.errors import ConfigError
-from pipeline.safeyaml import RefusedYAMLError, read_yaml
+from pipeline.safeyaml import RefusedYAMLError, dotted, read_yaml
 
 __all__ = [
     "ENV_PREFIX",
@@ -82,7 +82,10 @@ def env_overrides(
             else:
                 value = raw if kind is not None or not raw.strip() else read_yaml(raw)
         except RefusedYAMLError as exc:
-            raise ConfigError(f"config error: environment variable {name}: {exc.problem}") from None
+            key = dotted((*path, *exc.key))
+            raise ConfigError(
+                f"config error: environment variable {name} (key {key}): {exc.problem}"
+            ) from None
         except yaml.YAMLError:
             value = raw
         node = nested
@@ -229,8 +232,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         data = read_yaml(text)
     except RefusedYAMLError as exc:
+        key = f", key {dotted(exc.key)}" if exc.key else ""
         raise ConfigError(
-            f"config error: {str(path)!r} line {exc.problem_mark.line + 1}: {exc.problem}"
+            f"config error: {str(path)!r} line {exc.problem_mark.line + 1}{key}: {exc.problem}"
         ) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)

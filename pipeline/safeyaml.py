@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_DEPTH", "RefusedYAMLError", "read_yaml"]
+__all__ = ["MAX_DEPTH", "RefusedYAMLError", "dotted", "read_yaml"]
 
 # The settings are at most three sections deep; anything far deeper is no config, and PyYAML's composer
 # recurses once per level, so thousands of levels end in a RecursionError instead of an error message.
@@ -24,32 +24,64 @@ MAX_DEPTH = 32
 
 
 class RefusedYAMLError(yaml.MarkedYAMLError):
-    """Valid YAML that a settings source may not use: an alias, or nesting beyond :data:`MAX_DEPTH`."""
+    """Valid YAML that a settings source may not use: an alias, or nesting beyond :data:`MAX_DEPTH`;
+    ``key`` is where in the document, e.g. ``("kafka", "group_id")`` (empty: the document itself)."""
+
+    def __init__(self, problem: str, problem_mark: yaml.Mark, key: tuple[str, ...] = ()) -> None:
+        super().__init__(problem=problem, problem_mark=problem_mark)
+        self.key = key
+
+
+def dotted(key: tuple[str, ...], *, limit: int = 6) -> str:
+    """``key`` as a settings path: ``kafka.group_id``, a list item as ``[2]``; beyond ``limit`` parts cut.
+
+    >>> dotted(("kafka", "topics", "[0]")), dotted(tuple("abcdefgh"), limit=3)
+    ('kafka.topics[0]', 'a.b.c...')
+    """
+    text = ""
+    for part in key[:limit]:
+        text += part if part.startswith("[") or not text else f".{part}"
+    return text + ("..." if len(key) > limit else "")
 
 
 class _SettingsLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing duplicate keys, aliases and deep nesting."""
 
-    _depth = 0
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._key: list[str] = []  # the mapping keys (and list positions) down to the node composed
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise RefusedYAMLError(
-                problem=f"alias *{event.anchor}: settings take no YAML aliases (each could expand without "
-                "bound); write the value out",
-                problem_mark=event.start_mark,
-            )
-        if self._depth >= MAX_DEPTH:
-            raise RefusedYAMLError(
-                problem=f"values nest deeper than {MAX_DEPTH} levels; no setting does",
-                problem_mark=self.peek_event().start_mark,
-            )
-        self._depth += 1
+        # A mapping's value comes with its key's node as ``index``, a list item with its position; a
+        # mapping's key itself with None.
+        part = index.value if isinstance(index, yaml.ScalarNode) else None
+        part = f"[{index}]" if isinstance(index, int) and not isinstance(index, bool) else part
+        if part is not None:
+            self._key.append(str(part))
         try:
-            return super().compose_node(parent, index)
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise RefusedYAMLError(
+                    f"alias *{event.anchor}: settings take no YAML aliases (each could expand without "
+                    "bound); write the value out",
+                    event.start_mark,
+                    tuple(self._key),
+                )
+            if self._depth >= MAX_DEPTH:
+                raise RefusedYAMLError(
+                    f"values nest deeper than {MAX_DEPTH} levels; no setting does",
+                    self.peek_event().start_mark,
+                    tuple(self._key),
+                )
+            self._depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
         finally:
-            self._depth -= 1
+            if part is not None:
+                self._key.pop()
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()

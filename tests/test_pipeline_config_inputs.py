@@ -169,3 +169,18 @@ def test_a_config_nested_past_any_setting_is_refused_not_a_crash(tmp_path: Path)
         load_settings(config)
     with pytest.raises(ConfigError, match="DHAG_PIPELINE_KAFKA__BATCH_SIZE"):
         load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "[" * 5000 + "]" * 5000})
+
+
+def test_a_refused_alias_or_nesting_names_the_key_it_is_under(tmp_path: Path) -> None:
+    # Before: the file and line only; every other config error names the key.
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  client_id: &name plant-7\n  group_id: *name\n")
+    with pytest.raises(ConfigError, match=r"line 3, key kafka\.group_id: alias \*name"):
+        load_settings(config)
+    config.write_text("metrics:\n  port: 0\nretrain:\n  device: " + "[" * 40 + "]" * 40 + "\n")
+    with pytest.raises(ConfigError, match=r"line 4, key retrain\.device\[0\]\[0\].*: values nest deeper"):
+        load_settings(config)
+    with pytest.raises(ConfigError, match=r"DHAG_PIPELINE_KAFKA \(key kafka\.group_id\): alias \*x"):
+        load_settings(None, {"DHAG_PIPELINE_KAFKA": "{client_id: &x a, group_id: *x}"})
+    with pytest.raises(ConfigError, match=r"DHAG_PIPELINE_KAFKA__BATCH_SIZE \(key kafka\.batch_size\[0\]\)"):
+        load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "[*x]"})
