@@ -102,6 +102,20 @@ def test_a_default_path_follows_the_file_and_an_override_the_working_directory(
     assert home.kafka.security.ssl_cafile == str(Path("~/ca.pem").expanduser())
 
 
+def test_a_symlinked_config_takes_its_paths_against_the_links_folder(tmp_path: Path) -> None:
+    # A Kubernetes ConfigMap volume: config.yaml -> ..data/config.yaml -> ..<timestamp>/config.yaml, the
+    # timestamped folder replaced at every update of the ConfigMap. Against the target's folder, a
+    # relative path would move with each update; against the link's, it stays where it was written.
+    mount = tmp_path / "etc" / "dhag"
+    (mount / "..2026_01_01_00_00_00.1").mkdir(parents=True)
+    (mount / "..2026_01_01_00_00_00.1" / "config.yaml").write_text("retrain: {label_store: labels.sqlite}\n")
+    (mount / "..data").symlink_to("..2026_01_01_00_00_00.1")
+    (mount / "config.yaml").symlink_to("..data/config.yaml")
+    settings = load_settings(mount / "config.yaml")
+    assert settings.retrain.label_store == str(mount / "labels.sqlite")
+    assert settings.model.registry == str(mount / "models" / "registry")
+
+
 def test_the_retrainer_logs_the_paths_it_uses(tmp_path: Path, monkeypatch, capsys) -> None:
     site = tmp_path / "site"
     site.mkdir()
