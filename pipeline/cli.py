@@ -1,9 +1,10 @@
 """The ``dhag-pipeline`` command (also ``python -m pipeline``): run, check-config, models, bench, simulate,
-demo, alerts, label, retrain.
+demo, alerts, label, retrain, probe.
 
 Exit codes: 0 clean stop; 1 forced stop (second signal or grace period exceeded) or unexpected error;
 2 bad configuration (or a refused ``models`` command); 3 Kafka unreachable for longer than
-``kafka.unavailable_exit_s``; 4 no usable model.
+``kafka.unavailable_exit_s``; 4 no usable model. ``probe`` (:mod:`pipeline.probecmd`): 0 the endpoint
+answered 200, 1 it did not, 2 bad configuration.
 """
 
 from __future__ import annotations
@@ -19,14 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from prometheus_client import CollectorRegistry
-
-from pipeline.benchcmd import add_bench_arguments
 from pipeline.config import Settings, effective_config, load_settings
+from pipeline.configsource import DEFAULT_CONFIG, config_file
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
-from pipeline.modelcmd import add_arguments as add_models_arguments
 from pipeline.signals import EXIT_FORCED, install_signals
-from pipeline.simulator.command import add_arguments as add_simulate_arguments
 
 __all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
 
@@ -35,10 +32,15 @@ log = logging.getLogger("pipeline")
 EXIT_CONFIG = 2
 EXIT_BROKER = 3
 EXIT_MODEL = 4
-DEFAULT_CONFIG = "config.yaml"
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Imported here, not above: `probe` (a health check every few seconds) needs none of them.
+    from pipeline.benchcmd import add_bench_arguments
+    from pipeline.modelcmd import add_arguments as add_models_arguments
+    from pipeline.probecmd import add_arguments as add_probe_arguments
+    from pipeline.simulator.command import add_arguments as add_simulate_arguments
+
     parser = argparse.ArgumentParser(prog="dhag-pipeline", description="The DHAG streaming scoring service.")
     sub = parser.add_subparsers(dest="command", required=True)
     help_config = f"YAML settings (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)"
@@ -74,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--operator-errors", type=float, default=0.05, help="share of wrong labels (0-1)")
     demo.add_argument("--retrain-labels", type=int, default=10, help="labels that trigger a retraining run")
     demo.add_argument("--no-retrain", action="store_true", help="run without the retrainer")
+    probe = sub.add_parser("probe", help="health check: the configured /live of the daemon or the retrainer")
+    add_probe_arguments(probe)
     return parser
 
 
@@ -93,15 +97,16 @@ def _add_feedback_parsers(sub: argparse._SubParsersAction, help_config: str) -> 
     add_retrain_arguments(retrain)
 
 
-def _config_path(config: str | None) -> str | None:
-    return config if config is not None else (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run a subcommand; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["probe"]:  # before the full parser, whose subcommands import torch and pandas
+        from pipeline.probecmd import main as probe
+
+        return probe(argv[1:])
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings(_config_path(args.config), os.environ)
+        settings = load_settings(config_file(args.config), os.environ)
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return EXIT_CONFIG
@@ -131,7 +136,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
     redact_secrets(settings.kafka.security)
     if args.command in ("run", "retrain"):
-        _log_paths(settings, _config_path(args.config), retrainer=args.command == "retrain")
+        _log_paths(settings, config_file(args.config), retrainer=args.command == "retrain")
     if args.command == "simulate":
         from pipeline.simulator.command import run_simulate
 
@@ -237,6 +242,8 @@ def run_service(settings: Settings) -> int:
 
 
 def _run_service(settings: Settings) -> int:
+    from prometheus_client import CollectorRegistry
+
     from dhag.exceptions import ParameterError
     from pipeline.broker import EmbeddedBroker, export_broker_memory
     from pipeline.cpuquota import limit_torch_threads

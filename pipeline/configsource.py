@@ -19,8 +19,10 @@ from pipeline.errors import ConfigError
 from pipeline.safeyaml import RefusedYAMLError, dotted, read_yaml
 
 __all__ = [
+    "DEFAULT_CONFIG",
     "ENV_PREFIX",
     "child_environment",
+    "config_file",
     "describe_error",
     "env_overrides",
     "env_source",
@@ -31,6 +33,13 @@ __all__ = [
 ]
 
 ENV_PREFIX = "DHAG_PIPELINE_"
+DEFAULT_CONFIG = "config.yaml"
+
+
+def config_file(config: str | None) -> str | None:
+    """The config file a command reads: ``config`` (its ``--config``), else ``./config.yaml`` when there
+    is one, else None (the built-in defaults)."""
+    return config if config is not None else (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
 
 
 def child_environment(overrides: Mapping[str, str], *, inherit: bool = False) -> dict[str, str]:

@@ -3,6 +3,7 @@ files, and the Dockerfile's shape (multi-stage, non-root, CPU torch by default).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,8 +12,13 @@ from typing import Any
 
 import yaml
 from deploy_support import DEPLOY, REPO, load_yaml, run, tool
+from prometheus_client import CollectorRegistry
 
+from pipeline.cli import main
 from pipeline.config import load_settings
+from pipeline.metrics import serve_metrics
+from pipeline.probecmd import DEFAULT_TIMEOUT_S
+from pipeline.probes import Probes
 
 COMPOSE = DEPLOY / "compose.yaml"
 DOCKERFILE = DEPLOY / "Dockerfile"
@@ -132,7 +138,10 @@ def test_the_retrainer_watches_and_shares_the_daemons_registry_volume() -> None:
     assert jobs["dhag-retrainer"]["static_configs"][0]["targets"] == [
         f"retrainer:{settings.retrain.metrics_port}"
     ]
-    assert str(settings.retrain.metrics_port) in " ".join(retrainer["healthcheck"]["test"])
+    # Its health check asks the retrainer on the port its own settings give (below: it follows them).
+    check = retrainer["healthcheck"]["test"]
+    assert check[:4] == ["CMD", "dhag-pipeline", "probe", "--retrainer"]
+    assert _config_of(check) == _config_of(retrainer["command"])
     grace = retrainer["stop_grace_period"]
     seconds = float(re.fullmatch(r"(\d+)s", grace).group(1)) if isinstance(grace, str) else float(grace)
     assert seconds > settings.shutdown_grace_s
@@ -168,7 +177,64 @@ def test_services_without_a_metrics_port_do_not_inherit_its_healthcheck() -> Non
     for name in ("demo-model", "simulator"):
         check = services[name]["healthcheck"]  # docker-compose spells "disable: true" as test [NONE]
         assert check.get("disable") is True or check.get("test") == ["NONE"], name
-    assert "9108" in DOCKERFILE.read_text()
+    assert _dockerfile_healthcheck()[:2] == ["dhag-pipeline", "probe"]
+
+
+def _config_of(argv: list[str]) -> str:
+    return argv[argv.index("--config") + 1]
+
+
+def _dockerfile_healthcheck() -> list[str]:
+    """The image's HEALTHCHECK command (its exec form)."""
+    text = DOCKERFILE.read_text()
+    match = re.search(r"^HEALTHCHECK\s(?:.*\\\n)*.*?\bCMD (\[.*\])$", text, flags=re.MULTILINE)
+    assert match, "no HEALTHCHECK ... CMD [...] in the Dockerfile"
+    return json.loads(match.group(1))
+
+
+def test_the_health_checks_follow_the_configured_ports(tmp_path: Path, monkeypatch, capsys) -> None:
+    # Before: the image's check asked 127.0.0.1:9108 and compose's retrainer 127.0.0.1:9110 whatever the
+    # settings said, so a changed metrics.port or retrain.metrics_port marked a working container unhealthy.
+    services = _resolved()["services"]
+    dockerfile = DOCKERFILE.read_text()
+    # The image's check reads the config file its CMD and the compose daemon read: the image's config.yaml.
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, flags=re.MULTILINE).group(1))
+    assert (
+        _config_of(_dockerfile_healthcheck()) == _config_of(cmd) == _config_of(services["daemon"]["command"])
+    )
+    assert f"COPY --chown=dhag:dhag config.yaml {_config_of(cmd)}" in dockerfile
+    # The probe gives up before Docker does, so its reason is what Docker records.
+    docker_timeout = float(re.search(r"--timeout=(\d+)s", dockerfile).group(1))
+    assert services["retrainer"]["healthcheck"]["timeout"] == f"{docker_timeout:g}s"
+    assert docker_timeout > DEFAULT_TIMEOUT_S
+    server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
+    try:
+        for name, check, key in (
+            ("daemon", _dockerfile_healthcheck(), ("metrics", "port")),
+            ("retrainer", services["retrainer"]["healthcheck"]["test"][1:], ("retrain", "metrics_port")),
+        ):
+            for variable in [v for v in os.environ if v.startswith("DHAG_PIPELINE_")]:
+                monkeypatch.delenv(variable)
+            for variable, value in services[name].get("environment", {}).items():
+                monkeypatch.setenv(variable, str(value))
+            config = tmp_path / name / "config.yaml"  # the image's copy of config.yaml
+            config.parent.mkdir()
+            config.write_text((REPO / "config.yaml").read_text())
+            argv = [str(config) if arg == _config_of(check) else arg for arg in check[1:]]
+            assert main(argv) == 1, name  # the documented port: nothing listens there in this test
+            variable = f"DHAG_PIPELINE_{key[0].upper()}__{key[1].upper()}"
+            monkeypatch.setenv(variable, str(port))  # an operator's override ...
+            assert main(argv) == 0, name
+            monkeypatch.delenv(variable)
+            pattern = re.compile(rf"^(\s+{key[1]}:) \d+", flags=re.MULTILINE)
+            config.write_text(pattern.sub(rf"\1 {port}", config.read_text(), count=1))  # ... or the file's
+            assert main(argv) == 0, name
+            assert (
+                capsys.readouterr().out.splitlines()[-1] == f"ok: http://127.0.0.1:{port}/live answered 200"
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_dockerfile_is_multi_stage_non_root_with_cpu_torch_by_default() -> None:

@@ -1,0 +1,140 @@
+"""``dhag-pipeline probe``, the containers' health check: it asks the endpoint the settings (file, then
+environment) give the daemon or the retrainer, answers in one line, and stays cheap."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pipeline.cli import main
+from pipeline.metrics import serve_metrics
+from pipeline.probes import Probes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def endpoint() -> Iterator[tuple[int, Probes]]:
+    """A service's metrics endpoint in this process, on a free loopback port, with its probes."""
+    probes = Probes()
+    server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, probes)
+    try:
+        yield port, probes
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in os.environ:
+        if name.startswith("DHAG_PIPELINE_"):
+            monkeypatch.delenv(name)
+
+
+def _probe(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["probe", *args])
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, out  # one line: what `docker inspect` shows of a health check
+    return code, out.strip()
+
+
+def test_the_probe_follows_the_port_set_in_the_config_file(endpoint, tmp_path: Path, capsys) -> None:
+    port, probes = endpoint
+    config = tmp_path / "config.yaml"
+    config.write_text(f"metrics: {{port: {port}}}\n")  # host 0.0.0.0: probed on the loopback address
+    assert _probe(capsys, "--config", str(config)) == (0, f"ok: http://127.0.0.1:{port}/live answered 200")
+    probes.attach(ready=lambda: None, live=lambda: "the loop has not turned for 300 s")
+    assert _probe(capsys, "--config", str(config)) == (
+        1,
+        f"unhealthy: http://127.0.0.1:{port}/live answered 503: the loop has not turned for 300 s",
+    )
+
+
+def test_the_probe_follows_an_environment_override_and_asks_the_retrainer_on_its_port(
+    endpoint, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    port, probes = endpoint
+    config = tmp_path / "config.yaml"
+    config.write_text("metrics: {port: 9108}\nretrain: {metrics_port: 9110}\n")
+    monkeypatch.setenv("DHAG_PIPELINE_METRICS__HOST", "127.0.0.1")
+    monkeypatch.setenv("DHAG_PIPELINE_RETRAIN__METRICS_PORT", str(port))
+    code, line = _probe(capsys, "--config", str(config), "--retrainer")
+    assert (code, line) == (0, f"ok: http://127.0.0.1:{port}/live answered 200")
+    # /ready says why not, until the service has attached its own checks.
+    assert _probe(capsys, "--config", str(config), "--retrainer", "--ready") == (
+        1,
+        f"unhealthy: http://127.0.0.1:{port}/ready answered 503: starting",
+    )
+    monkeypatch.setenv("DHAG_PIPELINE_METRICS__PORT", str(port))
+    monkeypatch.setenv("DHAG_PIPELINE_RETRAIN__METRICS_PORT", "9110")
+    assert _probe(capsys, "--config", str(config))[0] == 0  # the daemon's port, now the endpoint's
+
+
+def test_nothing_listening_or_no_fixed_port_is_unhealthy_with_the_reason(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on once this closes
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("DHAG_PIPELINE_METRICS__PORT", str(port))
+    code, line = _probe(capsys)
+    assert code == 1 and line.startswith(f"unreachable: http://127.0.0.1:{port}/live: ")
+    assert "refused" in line.lower()
+    monkeypatch.setenv("DHAG_PIPELINE_METRICS__PORT", "0")
+    assert _probe(capsys) == (1, "unhealthy: metrics.port is 0 (any free port): no fixed port to probe")
+    monkeypatch.setenv("DHAG_PIPELINE_METRICS__ENABLED", "false")
+    assert _probe(capsys, "--retrainer") == (1, "unhealthy: metrics.enabled is false: no endpoint to probe")
+
+
+def test_invalid_settings_exit_2_in_one_line(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("metrics: {port: 70000}\nkafka: {batch_size: 0}\n")
+    code, line = _probe(capsys, "--config", str(config))
+    assert code == 2 and "metrics.port" in line and "kafka.batch_size" in line
+
+
+def test_an_endpoint_that_never_answers_fails_within_the_timeout(monkeypatch, capsys) -> None:
+    with socket.socket() as sock:  # accepts connections (the backlog), never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        monkeypatch.setenv("DHAG_PIPELINE_METRICS__PORT", str(sock.getsockname()[1]))
+        started = time.monotonic()
+        code, line = _probe(capsys, "--timeout", "0.5")
+    assert time.monotonic() - started < 3.0
+    assert code == 1 and line.startswith("unreachable: ") and "timed out" in line
+
+
+def test_a_proxy_in_the_environment_is_not_used_for_the_local_endpoint(endpoint, monkeypatch, capsys) -> None:
+    port, _ = endpoint
+    monkeypatch.setenv("DHAG_PIPELINE_METRICS__PORT", str(port))
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing there: a proxied request would fail
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    assert _probe(capsys)[0] == 0
+
+
+def test_the_probe_imports_neither_torch_nor_pandas(tmp_path: Path) -> None:
+    # Docker runs it every 15 s with a 5 s timeout: the other commands' imports take seconds.
+    script = (
+        "import json, sys; from pipeline.cli import main; code = main(['probe', '--timeout', '0.2']); "
+        "print(json.dumps([code, sorted(m for m in ('torch', 'pandas', 'kafka') if m in sys.modules)]))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
+    env |= {"PYTHONPATH": str(ROOT), "DHAG_PIPELINE_METRICS__PORT": "9"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    code, heavy = json.loads(result.stdout.splitlines()[-1])
+    assert code == 1 and heavy == []
