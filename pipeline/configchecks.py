@@ -72,20 +72,29 @@ def absolute_paths(settings: Settings, path: str | Path | None, overrides: Mappi
     ...     == os.path.join(os.getcwd(), "r")
     True
     """
-    cwd = os.getcwd()
-    folder = os.path.dirname(os.path.abspath(path)) if path is not None else cwd
+    folder = os.path.dirname(os.path.abspath(path)) if path is not None else None
     for key in PATH_KEYS:
         value = _get(settings, key)
         if not value:  # unset, or empty: left for the check that names it
             continue
         expanded = os.path.expanduser(value)
         if not os.path.isabs(expanded):
-            expanded = os.path.abspath(
-                os.path.join(cwd if _get(overrides, key) is not None else folder, expanded)
-            )
+            from_file = folder is not None and _get(overrides, key) is None
+            expanded = os.path.abspath(os.path.join(folder if from_file else _cwd(key, value), expanded))
         if expanded != value:
             settings = _replace(settings, key, expanded)
     return settings
+
+
+def _cwd(key: tuple[str, ...], value: str) -> str:
+    """The working directory, asked only for a path taken against it (it may have been removed)."""
+    try:
+        return os.getcwd()
+    except OSError as exc:
+        raise ConfigError(
+            f"config error: {'.'.join(key)}: the relative path {value!r} is taken against the working "
+            f"directory, which cannot be found ({exc.strerror}); give an absolute path"
+        ) from None
 
 
 def _get(node: Any, key: tuple[str, ...]) -> Any:

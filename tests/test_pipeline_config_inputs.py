@@ -116,6 +116,23 @@ def test_a_symlinked_config_takes_its_paths_against_the_links_folder(tmp_path: P
     assert settings.model.registry == str(mount / "models" / "registry")
 
 
+def test_a_removed_working_directory_matters_only_to_a_path_taken_against_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # Before: os.getcwd() was asked first, so every command (the health check too) ended in a
+    # FileNotFoundError traceback when started in a folder removed since, whatever the paths were.
+    site, gone = tmp_path / "site", tmp_path / "gone"
+    site.mkdir()
+    gone.mkdir()
+    (site / "config.yaml").write_text(PATHS.split("kafka:")[0])
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert load_settings(site / "config.yaml").model.registry == str(site / "models" / "registry")
+    env = {"DHAG_PIPELINE_RETRAIN__LABEL_STORE": "labels.sqlite"}
+    with pytest.raises(ConfigError, match="retrain.label_store: .*'labels.sqlite'.*working directory"):
+        load_settings(site / "config.yaml", env)
+
+
 def test_the_retrainer_logs_the_paths_it_uses(tmp_path: Path, monkeypatch, capsys) -> None:
     site = tmp_path / "site"
     site.mkdir()
