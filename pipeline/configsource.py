@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -93,7 +93,7 @@ def env_overrides(
         except RefusedYAMLError as exc:
             key = dotted((*path, *exc.key))
             raise ConfigError(
-                f"config error: environment variable {name} (key {key}): {exc.problem}"
+                f"config error: environment variable {name} (key {key}): {refused_problem(exc, path)}"
             ) from None
         except yaml.YAMLError:
             value = raw
@@ -228,6 +228,14 @@ def merge_overrides(
         ) from None
 
 
+def refused_problem(exc: RefusedYAMLError, at: Sequence[str] = ()) -> str:
+    """What :mod:`pipeline.safeyaml` refused, the text it quotes hidden under a password's key (``at``:
+    the keys above the document, for an environment variable's value)."""
+    if exc.quoted and any("password" in part for part in (*at, *exc.key)):
+        return exc.problem.replace(exc.quoted, "(hidden)")
+    return exc.problem
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The mapping of a YAML config file (empty for an empty file); raises :class:`ConfigError` naming
     the file and the fault: unreadable, not UTF-8, not YAML (duplicate or unhashable keys too), or no
@@ -243,7 +251,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except RefusedYAMLError as exc:
         key = f", key {dotted(exc.key)}" if exc.key else ""
         raise ConfigError(
-            f"config error: {str(path)!r} line {exc.problem_mark.line + 1}{key}: {exc.problem}"
+            f"config error: {str(path)!r} line {exc.problem_mark.line + 1}{key}: {refused_problem(exc)}"
         ) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)

@@ -1,12 +1,14 @@
 """YAML from outside the process (a config file, an environment override), read by PyYAML's safe loader
-with three refusals it lacks: a key given twice in one mapping (it keeps the last one silently), any
-alias, and nesting deeper than any setting.
+with the refusals it lacks: a key given twice in one mapping (it keeps the last one silently), any
+alias, an anchor on a single value, and nesting deeper than any setting.
 
 Aliases: ``&a [x, x]`` then ``&b [*a, *a]`` and so on doubles (or worse) at each level; a few hundred
 bytes of text become billions of values as soon as anything walks them (a validation error quoting the
 value, a dump). Every setting is a single value in a fixed tree of sections, so an alias can only save
 writing a value twice: the loader refuses the first alias while composing, before anything is expanded,
-rather than guess at a limit. An anchor alone (``&m``) repeats nothing and is accepted.
+rather than guess at a limit. An anchor alone (``&m``) on a section or a list repeats nothing and is
+accepted; on a single value it is refused: there it is most likely text that starts with ``&`` written
+unquoted (a password), of which YAML would keep only what follows the first word.
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ MAX_DEPTH = 32
 
 
 class RefusedYAMLError(yaml.MarkedYAMLError):
-    """Valid YAML that a settings source may not use: an alias, or nesting beyond :data:`MAX_DEPTH`;
-    ``key`` is where in the document, e.g. ``("kafka", "group_id")`` (empty: the document itself)."""
+    """Valid YAML that a settings source may not use: an alias, an anchor on a single value, or nesting
+    beyond :data:`MAX_DEPTH`; ``key`` is where in the document, e.g. ``("kafka", "group_id")`` (empty:
+    the document itself); ``quoted`` the text of the document the problem quotes (``*name``), for a
+    caller to hide when it is a password's."""
 
-    def __init__(self, problem: str, problem_mark: yaml.Mark, key: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, problem: str, problem_mark: yaml.Mark, key: tuple[str, ...] = (), quoted: str = ""
+    ) -> None:
         super().__init__(problem=problem, problem_mark=problem_mark)
-        self.key = key
+        self.key, self.quoted = key, quoted
 
 
 def dotted(key: tuple[str, ...], *, limit: int = 6) -> str:
@@ -64,9 +70,19 @@ class _SettingsLoader(yaml.SafeLoader):
                 event = self.peek_event()
                 raise RefusedYAMLError(
                     f"alias *{event.anchor}: settings take no YAML aliases (each could expand without "
-                    "bound); write the value out",
+                    "bound); write the value out, or quote it if its text starts with '*'",
                     event.start_mark,
                     tuple(self._key),
+                    f"*{event.anchor}",
+                )
+            if self.check_event(yaml.ScalarEvent) and (event := self.peek_event()).anchor is not None:
+                # Unquoted text that starts with "&" (a password) loses that word to the anchor, silently.
+                raise RefusedYAMLError(
+                    f"&{event.anchor} before the value is a YAML anchor, which no setting uses; quote the "
+                    "value if its text starts with '&'",
+                    event.start_mark,
+                    tuple(self._key),
+                    f"&{event.anchor}",
                 )
             if self._depth >= MAX_DEPTH:
                 raise RefusedYAMLError(

@@ -185,11 +185,38 @@ def test_a_billion_laughs_environment_value_is_refused_naming_the_variable() -> 
 
 def test_any_alias_is_refused_and_an_anchor_alone_is_harmless(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text("kafka:\n  client_id: &name plant-7\n  group_id: *name\n")
+    config.write_text("records: &name {missing_policy: reject}\nalerts: *name\n")
     with pytest.raises(ConfigError, match="alias \\*name"):
         load_settings(config)
     config.write_text("metrics: &m {port: 0}\n")
     assert load_settings(config).metrics.port == 0
+
+
+def test_text_that_starts_with_an_anchor_or_alias_sign_is_refused_and_a_password_never_shown(
+    tmp_path: Path,
+) -> None:
+    # Before: YAML took "&Xy9" of an unquoted password "&Xy9 secret" as an anchor and the password as
+    # "secret", without a word; and "*hunter2" was refused quoting the password in the error.
+    config = tmp_path / "config.yaml"
+    security = "kafka:\n  security: {security_protocol: SASL_SSL, sasl_mechanism: PLAIN}\n"
+    for value, secret in (("&Xy9 secret", "Xy9"), ("*hunter2", "hunter2")):
+        config.write_text(security.replace("PLAIN}", f"PLAIN, sasl_plain_password: {value}}}"))
+        with pytest.raises(ConfigError) as info:
+            load_settings(config)
+        message = str(info.value)
+        assert "line 2, key kafka.security.sasl_plain_password: " in message and "quote" in message
+        assert secret not in message, message
+    config.write_text("kafka:\n  group_id: &team-a\n")  # not a password: the text is shown
+    with pytest.raises(ConfigError, match=r"line 2, key kafka\.group_id: &team-a .*anchor.*quote"):
+        load_settings(config)
+    # Quoted, each is the text as written.
+    config.write_text(
+        security.replace("PLAIN}", "PLAIN, sasl_plain_password: '&Xy9 secret'}")
+        + "  group_id: '&team-a'\n  client_id: \"*x\"\n"
+    )
+    kafka = load_settings(config).kafka
+    assert kafka.security.sasl_plain_password.get_secret_value() == "&Xy9 secret"
+    assert (kafka.group_id, kafka.client_id) == ("&team-a", "*x")
 
 
 def test_a_config_nested_past_any_setting_is_refused_not_a_crash(tmp_path: Path) -> None:
@@ -205,13 +232,13 @@ def test_a_config_nested_past_any_setting_is_refused_not_a_crash(tmp_path: Path)
 def test_a_refused_alias_or_nesting_names_the_key_it_is_under(tmp_path: Path) -> None:
     # Before: the file and line only; every other config error names the key.
     config = tmp_path / "config.yaml"
-    config.write_text("kafka:\n  client_id: &name plant-7\n  group_id: *name\n")
+    config.write_text("kafka:\n  topics: &name {input: plant-7}\n  group_id: *name\n")
     with pytest.raises(ConfigError, match=r"line 3, key kafka\.group_id: alias \*name"):
         load_settings(config)
     config.write_text("metrics:\n  port: 0\nretrain:\n  device: " + "[" * 40 + "]" * 40 + "\n")
     with pytest.raises(ConfigError, match=r"line 4, key retrain\.device\[0\]\[0\].*: values nest deeper"):
         load_settings(config)
     with pytest.raises(ConfigError, match=r"DHAG_PIPELINE_KAFKA \(key kafka\.group_id\): alias \*x"):
-        load_settings(None, {"DHAG_PIPELINE_KAFKA": "{client_id: &x a, group_id: *x}"})
+        load_settings(None, {"DHAG_PIPELINE_KAFKA": "{topics: &x {input: a}, group_id: *x}"})
     with pytest.raises(ConfigError, match=r"DHAG_PIPELINE_KAFKA__BATCH_SIZE \(key kafka\.batch_size\[0\]\)"):
         load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "[*x]"})
