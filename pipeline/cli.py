@@ -4,7 +4,7 @@ demo, alerts, label, retrain, probe.
 Exit codes: 0 clean stop; 1 forced stop (second signal or grace period exceeded) or unexpected error;
 2 bad configuration (or a refused ``models`` command); 3 Kafka unreachable for longer than
 ``kafka.unavailable_exit_s``; 4 no usable model. ``probe`` (:mod:`pipeline.probecmd`): 0 the endpoint
-answered 200, 1 it did not, 2 bad configuration.
+answered 200, 1 anything else (Docker reserves 2 of a health check).
 """
 
 from __future__ import annotations

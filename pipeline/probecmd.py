@@ -3,10 +3,11 @@ config file, then the ``DHAG_PIPELINE_*`` environment) and asks the daemon's ``/
 ``--retrainer``, the retrainer's) on the port those settings give, so a changed ``metrics.port`` or
 ``retrain.metrics_port`` moves the check with the service instead of marking it unhealthy.
 
-One line on stdout, then the exit code: 0 the endpoint answered 200; 1 it answered otherwise, could not
-be reached in ``--timeout`` seconds, or the settings give it no fixed port (``metrics.enabled: false``,
-or port 0); 2 the settings are invalid. It imports none of the service's heavy modules (no torch, no
-pandas), so a check every few seconds stays cheap.
+One line on stdout, then the exit code: 0 the endpoint answered 200; 1 anything else: it answered
+otherwise, could not be reached in ``--timeout`` seconds, the settings give it no fixed port
+(``metrics.enabled: false``, or port 0), or they are invalid, or the options are (Docker reserves
+exit code 2 of a health check; every failure is 1, the line says which). It imports none of the
+service's heavy modules (no torch, no pandas), so a check every few seconds stays cheap.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pipeline.errors import ConfigError
 
 __all__ = ["DEFAULT_TIMEOUT_S", "add_arguments", "main", "probe", "probe_url"]
 
-EXIT_OK, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_UNHEALTHY = 0, 1
 DEFAULT_TIMEOUT_S = 3.0  # below the 5 s Docker allows the whole check (deploy/Dockerfile)
 
 # A service bound to every address answers on the loopback one; a probe cannot connect to "0.0.0.0".
@@ -89,12 +90,15 @@ def main(argv: Sequence[str], environ: Mapping[str, str] | None = None, out: Tex
     out = out or sys.stdout
     parser = argparse.ArgumentParser(prog="dhag-pipeline probe", description="the container health check")
     add_arguments(parser)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0), or argparse's usage error (2), which Docker reserves
+        return EXIT_OK if not exc.code else EXIT_UNHEALTHY
     try:
         settings = load_settings(config_file(args.config), os.environ if environ is None else environ)
     except ConfigError as exc:
         out.write("; ".join(str(exc).splitlines()) + "\n")
-        return EXIT_CONFIG
+        return EXIT_UNHEALTHY
     url, why = probe_url(settings, retrainer=args.retrainer, ready=args.ready)
     code, line = (EXIT_UNHEALTHY, f"unhealthy: {why}") if url is None else probe(url, args.timeout)
     out.write(line + "\n")

@@ -96,11 +96,19 @@ def test_nothing_listening_or_no_fixed_port_is_unhealthy_with_the_reason(
     assert _probe(capsys, "--retrainer") == (1, "unhealthy: metrics.enabled is false: no endpoint to probe")
 
 
-def test_invalid_settings_exit_2_in_one_line(tmp_path: Path, capsys) -> None:
+def test_invalid_settings_or_options_exit_1_in_one_line(tmp_path: Path, capsys) -> None:
+    # Exit 1, never 2: Docker reserves a health check's exit code 2.
     config = tmp_path / "config.yaml"
     config.write_text("metrics: {port: 70000}\nkafka: {batch_size: 0}\n")
     code, line = _probe(capsys, "--config", str(config))
-    assert code == 2 and "metrics.port" in line and "kafka.batch_size" in line
+    assert (
+        code == 1
+        and line.startswith("config error")
+        and "metrics.port" in line
+        and "kafka.batch_size" in line
+    )
+    assert main(["probe", "--retrainr"]) == 1
+    assert "unrecognized arguments: --retrainr" in capsys.readouterr().err
 
 
 def test_an_endpoint_that_never_answers_fails_within_the_timeout(monkeypatch, capsys) -> None:
