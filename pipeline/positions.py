@@ -36,14 +36,23 @@ def positions_waiting(
     consumer: KafkaConsumer, partitions: list[TopicPartition], timeout_ms: int
 ) -> dict[TopicPartition, tuple[int, int]] | None:
     """Per partition, ``(position, records the broker holds past it)`` (partitions without a position
-    left out); None when the broker cannot be asked."""
+    left out); None when the broker cannot be asked.
+
+    The end is the larger of the broker's end offset and the high watermark of the consumer's last
+    fetch of the partition: the embedded Tansu answers the end offset with its last record batch's
+    first offset + 1, which a position inside that batch passes while records still wait."""
     try:
         ends = consumer.end_offsets(partitions, timeout_ms=timeout_ms)
         positions = {tp: consumer.position(tp, timeout_ms=timeout_ms) for tp in ends}
     except KafkaError as exc:
         log.warning("cannot compare positions with the broker's end offsets: %s", exc)
         return None
-    return {tp: (at, max(0, ends[tp] - at)) for tp, at in positions.items() if at is not None}
+    found = {}
+    for tp, at in positions.items():
+        if at is not None:
+            end = max(ends[tp], consumer.highwater(tp) or 0)
+            found[tp] = (at, max(0, end - at))
+    return found
 
 
 @dataclass

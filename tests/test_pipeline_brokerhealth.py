@@ -61,6 +61,9 @@ class _PausedConsumer:
     def end_offsets(self, partitions: list[TopicPartition], timeout_ms: int) -> dict[TopicPartition, int]:
         return {tp: self.ends[tp] for tp in partitions}
 
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None  # as kafka-python's before a fetch of the partition
+
     def position(self, tp: TopicPartition, timeout_ms: int) -> int:
         return {0: 120, 1: 40}[tp.partition]
 
