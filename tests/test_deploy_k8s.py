@@ -236,19 +236,38 @@ def test_the_monitors_and_rules_carry_the_label_kube_prometheus_stack_selects() 
     assert f"release: {release}" in readme and "serviceMonitorSelectorNilUsesHelmValues" in readme
 
 
-def test_the_readwriteonce_alternative_in_the_claims_comment_is_valid_and_follows_the_retrainer() -> None:
+def test_the_readwriteonce_alternative_in_the_claims_comment_keeps_every_pod_of_the_volume_together() -> None:
     # Many storage classes offer no ReadWriteMany; registry-pvc.yaml documents running on ReadWriteOnce
-    # with every pod that mounts the registry on the retrainer's node. The snippet must stay usable.
+    # with every pod that mounts the registry on one node. The scheduler does not keep them together
+    # for a ReadWriteOnce volume, so each of them must carry the affinity and each must be matched by
+    # it: a retrainer left free was recreated by a rollout on any node and hung on a Multi-Attach
+    # error, and a toolbox that followed the retrainer alone could not start with it scaled to 0.
     text = (K8S / "registry-pvc.yaml").read_text()
     snippet = yaml.safe_load("\n".join(line[4:] for line in text.splitlines() if line.startswith("#   ")))
     (term,) = snippet["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-    retrainer_pod = _one("StatefulSet", "dhag-retrainer")["spec"]["template"]["metadata"]["labels"]
-    assert term["labelSelector"]["matchLabels"].items() <= retrainer_pod.items()
     assert term["topologyKey"] == "kubernetes.io/hostname"
-    for name in ("dhag-pipeline", "dhag-toolbox"):
-        deployment = copy.deepcopy(_one("Deployment", name))
-        deployment["spec"]["template"]["spec"].update(snippet)
-        _validate(deployment)
-    claim = copy.deepcopy(_one("PersistentVolumeClaim"))
+    claim = _one("PersistentVolumeClaim")
+    mounting = [
+        (path, doc)
+        for path, doc in _documents()
+        if doc["kind"] in ("Deployment", "StatefulSet")
+        and any(
+            (volume.get("persistentVolumeClaim") or {}).get("claimName") == claim["metadata"]["name"]
+            for volume in doc["spec"]["template"]["spec"].get("volumes", [])
+        )
+    ]
+    assert {doc["metadata"]["name"] for _, doc in mounting} == {
+        "dhag-pipeline",
+        "dhag-retrainer",
+        "dhag-toolbox",
+    }
+    for path, doc in mounting:
+        assert path.name in text  # the comment says to put it there
+        labels = doc["spec"]["template"]["metadata"]["labels"]
+        assert term["labelSelector"]["matchLabels"].items() <= labels.items()
+        workload = copy.deepcopy(doc)
+        workload["spec"]["template"]["spec"].update(snippet)
+        _validate(workload)
+    claim = copy.deepcopy(claim)
     claim["spec"]["accessModes"] = ["ReadWriteOnce"]
     _validate(claim)
