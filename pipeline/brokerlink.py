@@ -7,7 +7,8 @@ waits an exponential backoff before the caller retries, and raises
 :class:`~pipeline.errors.BrokerUnavailableError` once Kafka has been unusable for
 ``kafka.unavailable_exit_s``. While the daemon idles it also notices a lost broker, which kafka-python
 itself only retries, silently. The consumer's and the producer's outages are timed apart: polls that
-work do not end an outage of produce.
+work do not end an outage of produce; a delivery does, or the daemon owing nothing more to send
+(:meth:`BrokerHealth.settled`).
 """
 
 from __future__ import annotations
@@ -228,14 +229,27 @@ class BrokerHealth:
     def success(self, side: str | None = None) -> None:
         """An operation of ``side`` (one of :data:`SIDES`; None: both, as after connecting) worked: its
         outage (if any) is over, and Kafka's once no side fails."""
+        self._end(SIDES if side is None else (side,), "Kafka reachable again after %.1fs")
+
+    def failing(self, side: str) -> bool:
+        """Whether an outage of ``side`` is under way."""
+        return side in self._since
+
+    def settled(self, side: str) -> None:
+        """Nothing of ``side``'s is left to retry (the output a refused delivery owed is no longer due,
+        or no longer this daemon's): its outage, proven over by nothing, is no longer timed."""
+        if side in self._since:
+            self._end((side,), f"Kafka {side}: nothing left to retry after %.1fs, the outage no longer timed")
+
+    def _end(self, sides: tuple[str, ...], message: str) -> None:
         began = self.failing_since
-        for done in SIDES if side is None else (side,):
+        for done in sides:
             self._since.pop(done, None)
             self._last_error.pop(done, None)
         if self._since:
             return
         if began is not None:
-            log.info("Kafka reachable again after %.1fs", time.monotonic() - began)
+            log.info(message, time.monotonic() - began)
         self.clock.release("broker")
         self._backoff.reset()
         self.metrics.broker_connected.set(1)

@@ -101,6 +101,10 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         self._beat = time.monotonic()  # the loop's last turn (its liveness)
         self.delivery = Delivery(self.kafka, bootstrap_servers, self.health, give_up_at=lambda: self._by(0.5))
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
+        # What refused deliveries left owed (a produce outage is timed only while something is): per
+        # partition, the offset past a refused batch; and whether an idle sweep's resolutions were refused.
+        self._owed: dict[TopicPartition, int] = {}
+        self._sweep_owed = False
         self.dlq_pause = DlqPause(settings.dlq, processor.guard, metrics, self.clock)
         # The stall timers' clock (pipeline.stalls): stands still while a rebalance is under way.
         self.stall_clock = HeldClock()
@@ -220,6 +224,9 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
             except DeliveryError as exc:
                 assert self.consumer is not None
                 rewind(self.consumer, records)
+                for rec in records:
+                    tp = TopicPartition(rec.topic, rec.partition)
+                    self._owed[tp] = max(rec.offset + 1, self._owed.get(tp, 0))
                 self.delivery.replace()
                 self.health.failure("produce", exc)
                 continue
@@ -227,6 +234,8 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
             self.metrics.batch_duration.observe(elapsed)
             self._adapt_batch_limit(len(records), elapsed)
             self._check_positions()
+            if self._sweep_owed:
+                self._sweep()
 
     def _adapt_batch_limit(self, records: int, seconds: float) -> None:
         """Fit the next poll's size to the measured cost per record (see :class:`BatchLimit`)."""
@@ -247,21 +256,32 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
     def _idle(self) -> None:
         self.health.check(self.consumer)
         self._check_positions(idle=True)
-        point = self.processor.savepoint()
-        messages = self.processor.sweep()
-        try:
-            self.delivery.deliver(messages)
-        except DeliveryError as exc:
-            self.processor.rollback(point)  # the next idle poll resolves them again
-            self.delivery.replace()
-            self.health.failure("produce", exc)  # a quiet input is no reason to hide a produce outage
-        else:
-            self.processor.release(point)
+        self._sweep()
         if self._pending:
             try:
                 self._commit_pending()
             except KafkaError as exc:
                 self.health.failure("commit", exc)
+
+    def _sweep(self) -> None:
+        """Deliver the resolutions that quiet time brought; refused, they are resolved again by the next
+        sweep: on the next idle poll, or after the next batch while a daemon busy with records owes them
+        (else a produce outage would be timed on for as long as it never idles)."""
+        point = self.processor.savepoint()
+        messages = self.processor.sweep()
+        try:
+            self.delivery.deliver(messages)
+        except DeliveryError as exc:
+            self.processor.rollback(point)
+            self._sweep_owed = True
+            self.delivery.replace()
+            self.health.failure("produce", exc)  # a quiet input is no reason to hide a produce outage
+        else:
+            self.processor.release(point)
+            self._sweep_owed = False
+            if messages:  # produce works: output owed before is timed anew when it is refused again
+                self._owed.clear()
+            self._settle_produce()
 
     def _handle(self, records: list[Any]) -> None:
         # Undelivered, the batch is processed again after a rewind: from the alert state before it, so
@@ -274,10 +294,15 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
             self.processor.rollback(point)
             raise
         self.processor.release(point)
+        if out.messages:  # produce works: output owed before is timed anew when it is refused again
+            self._owed.clear()
         with self._lock:
             for (topic, partition), offset in out.offsets.items():
                 tp = TopicPartition(topic, partition)
                 self._pending[tp] = max(offset, self._pending.get(tp, 0))
+                if self._owed.get(tp, math.inf) <= offset:
+                    del self._owed[tp]
+        self._settle_produce()
         try:
             self._commit_pending()
         except KafkaError as exc:
@@ -287,6 +312,20 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         record_lag(self.consumer, self.metrics, out.offsets)
         if out.dlq_tripped and not self.dlq_pause.active:
             self.dlq_pause.pause(self.consumer)
+
+    def _settle_produce(self) -> None:
+        """A produce outage is over for the daemon once it owes nothing: the batches refused are
+        delivered or went to another member (nothing proves produce works again, and nothing needs it),
+        and no refused resolution is due any more. Else nothing would end it: a quiet input held the
+        alert clock and the stall watch until ``kafka.unavailable_exit_s`` ended the run, however long
+        after the broker had recovered."""
+        if self._sweep_owed or not self.health.failing("produce"):
+            return
+        assert self.consumer is not None
+        assignment = self.consumer.assignment()  # until the group's answer, the partitions held before
+        self._owed = {tp: offset for tp, offset in self._owed.items() if tp in assignment}
+        if not self._owed:
+            self.health.settled("produce")
 
     def _commit_pending(self) -> None:
         assert self.consumer is not None
