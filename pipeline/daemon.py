@@ -17,7 +17,8 @@ when a commit is refused anyway. ``dhag_poll_max_records`` shows the limit in fo
 Stalled fetches: kafka-python can stop fetching a partition for good while the broker holds records
 for it (a fetch that never completes keeps its broker marked busy), and polls then return nothing
 without an error. When polls have returned no records for ``kafka.request_timeout_ms`` while the broker
-reports records past this consumer's positions (unpaused partitions only), the daemon logs an error,
+reports records past this consumer's positions (unpaused partitions only; records that came since the
+last look are looked at again shortly: :data:`pipeline.stalls.CONFIRM_S`), the daemon logs an error,
 counts ``dhag_broker_failures_total{operation="stalled"}``, commits what it processed and replaces the
 consumer; the group hands the partitions back and consumption resumes from the committed offsets.
 :mod:`pipeline.stalls` has the other stalls it answers so, and how rebalances count.

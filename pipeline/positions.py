@@ -115,6 +115,18 @@ class PositionWatch:
             return waiting
         return {}
 
+    def waited(self, tp: TopicPartition) -> bool:
+        """Whether the last look found records waiting on ``tp`` at the position where the look before
+        found them waiting too (not one that came between the last poll and the look).
+
+        >>> tp, watch = TopicPartition("in", 0), PositionWatch(30.0)
+        >>> _ = watch.unmoved({tp: (100, 1)}, set()); watch.waited(tp)
+        False
+        >>> _ = watch.unmoved({tp: (100, 1)}, set()); watch.waited(tp)
+        True
+        """
+        return self._still.get(tp, (0, 0))[1] >= 1
+
     def unknown(
         self,
         found: dict[TopicPartition, tuple[int, int]],
@@ -188,6 +200,10 @@ class PositionWatch:
         for timers in (self._still, self._unknown_since, self._granted, self._left):
             timers.clear()
         self.last_at = now
+
+    def again_in(self, now: float, seconds: float) -> None:
+        """The next look due ``seconds`` after ``now`` (or sooner, as it was)."""
+        self.last_at = min(self.last_at, now - self.period_s + seconds)
 
     def due(self, now: float) -> bool:
         """True (and the next look set a period ahead) when a period passed since the last look."""

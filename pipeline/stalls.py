@@ -2,8 +2,9 @@
 
 Once a period the daemon looks where it stands (:mod:`pipeline.positions`) and replaces its consumer
 when records wait and it does not fetch them: nothing at all fetched for a period (decided after an
-empty poll), no partition with records waiting moved for two periods, or a partition's position
-unknown for a period (kafka-python never fetches such a partition).
+empty poll, on records that waited at the look before, or at one :data:`CONFIRM_S` later), no
+partition with records waiting moved for two periods, or a partition's position unknown for a period
+(kafka-python never fetches such a partition).
 
 The timers run on the daemon's *stall clock*, which stands still from a revoke (or a new consumer
 subscribing) until the group's assignment is applied: a slow join is no stall, and the join's end is
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["StallHandling"]
 
 log = logging.getLogger("pipeline.daemon")
+
+# How soon a look that finds records new since the last one, on a partition that fetched nothing for a
+# period, looks again: a healthy consumer has fetched them by then (the broker answers a waiting fetch
+# as soon as records come).
+CONFIRM_S = 5.0
 
 
 class StallHandling:
@@ -94,11 +100,18 @@ class StallHandling:
         if self.health.failing_since is not None:  # an outage: batches are rewound and retried, no stall
             return
         if not waiting and idle and now - self._last_records_at >= self.positions.period_s:
-            waiting = {
+            judged = {
                 tp: count
                 for tp, count in stalled(found, paused).items()
                 if not self.positions.in_grace(tp, now)
             }
+            # On a quiet input a record can come between the empty poll and this look: only records
+            # that waited at the look before count. The others, and positions unknown at this look,
+            # are looked at again shortly.
+            waiting = {tp: count for tp, count in judged.items() if self.positions.waited(tp)}
+            unsure = set(judged) | (assignment - set(found) - paused)
+            if not waiting and any(not self.positions.in_grace(tp, now) for tp in unsure):
+                self.positions.again_in(now, CONFIRM_S)
         if not waiting and not unknown:
             return
         self.metrics.broker_failures.labels("stalled").inc()

@@ -16,6 +16,7 @@ from pipeline.daemon import Daemon
 from pipeline.errors import BrokerUnavailableError
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor
+from pipeline.stalls import CONFIRM_S
 
 
 def test_a_commit_that_works_ends_the_outage_so_weeks_later_a_timeout_starts_a_new_one(
@@ -157,6 +158,9 @@ def test_a_consumer_that_fetches_nothing_while_records_wait_is_replaced(fitted, 
     restarts: list[int] = []
     monkeypatch.setattr(daemon, "_restart_consumer", lambda: restarts.append(1))
     _check(daemon, fetched_ago_s=31.0, idle=True)
+    assert restarts == []  # the records may have come just now: looked at again shortly
+    assert daemon.positions.last_at + daemon.positions.period_s <= daemon.stall_clock() + CONFIRM_S
+    _check(daemon, fetched_ago_s=36.0, idle=True)
     assert (
         restarts == [1]
         and metrics.registry.get_sample_value("dhag_broker_failures_total", {"operation": "stalled"}) == 1

@@ -11,6 +11,7 @@ from pipeline.config import Settings
 from pipeline.daemon import Daemon
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor
+from pipeline.stalls import CONFIRM_S
 
 P0, P1 = TopicPartition("sensor-readings", 0), TopicPartition("sensor-readings", 1)
 PERIOD_S = Settings().kafka.request_timeout_ms / 1000
@@ -185,6 +186,8 @@ def test_a_new_consumer_after_a_slow_join_gets_its_grace_from_the_join(
     rig, consumer = _started(fitted, monkeypatch, {P0})
     rig.now += PERIOD_S + 1
     rig.look()
+    rig.now += CONFIRM_S  # (records that waited at the look before)
+    rig.look()
     assert rig.replaced == 1 and consumer.closed
     new = rig.next_consumer
     rig.now += 3 * PERIOD_S  # the join is slow
@@ -206,3 +209,55 @@ def test_a_new_consumer_after_a_slow_join_gets_its_grace_from_the_join(
     rig.daemon.positions.last_at = -1e18
     rig.look()
     assert rig.replaced == 2  # a period held without a fetch: this one is stalled too
+
+
+def test_a_record_that_arrives_just_before_a_look_on_a_quiet_partition_is_no_stall(
+    fitted, monkeypatch
+) -> None:
+    # A quiet plant: the last record came ten minutes ago. One arrives between an empty poll and the
+    # look that follows it; the look sees it waiting, the position not yet past it and nothing fetched
+    # for a period: a healthy consumer was replaced (about once in a few days at a record a minute).
+    rig, consumer = _started(fitted, monkeypatch, {P0})
+    consumer.ends[P0] = consumer.at[P0]  # caught up
+    rig.now += 600.0
+    rig.look()
+    consumer.ends[P0] += 1  # the record just came
+    rig.now += PERIOD_S
+    rig.look()
+    assert rig.replaced == 0
+    consumer.at[P0] += 1  # the next poll returned it
+    rig.daemon._fetched.add(P0)
+    rig.daemon._last_records_at = rig.now + 0.2
+    rig.now += CONFIRM_S  # looked at again this soon
+    assert rig.daemon.positions.due(rig.now)
+    rig.daemon.positions.last_at = -1e18
+    rig.look()
+    assert rig.replaced == 0
+
+
+def test_records_come_just_before_a_look_and_never_fetched_are_a_stall_a_moment_later(
+    fitted, monkeypatch
+) -> None:
+    rig, consumer = _started(fitted, monkeypatch, {P0})
+    consumer.ends[P0] = consumer.at[P0]
+    rig.now += 600.0
+    rig.look()
+    consumer.ends[P0] += 1
+    rig.now += PERIOD_S
+    rig.look()
+    assert rig.replaced == 0
+    rig.now += CONFIRM_S
+    rig.look()
+    assert rig.replaced == 1
+
+
+def test_records_waiting_a_whole_period_with_nothing_fetched_are_a_stall(fitted, monkeypatch) -> None:
+    rig, consumer = _started(fitted, monkeypatch, {P0})
+    consumer.ends[P0] = consumer.at[P0]
+    rig.now += 600.0
+    rig.look()
+    consumer.ends[P0] += 1  # it came, and is never fetched
+    for _ in range(3):
+        rig.now += PERIOD_S
+        rig.look()
+    assert rig.replaced == 1
