@@ -50,7 +50,7 @@ from pipeline.poison import process_guarded
 from pipeline.positions import PositionWatch
 from pipeline.probes import DaemonProbes
 from pipeline.processing import BatchProcessor
-from pipeline.rebalance import RebalanceHandling
+from pipeline.rebalance import REBALANCE, RebalanceHandling
 from pipeline.stalls import StallHandling
 
 __all__ = ["EXIT_BROKER", "EXIT_OK", "Daemon"]
@@ -320,10 +320,12 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         and no refused resolution is due any more. Else nothing would end it: a quiet input held the
         alert clock and the stall watch until ``kafka.unavailable_exit_s`` ended the run, however long
         after the broker had recovered."""
-        if self._sweep_owed or not self.health.failing("produce"):
+        with self._lock:  # partitions revoked or lost come back mostly: decided on the group's answer
+            rebalancing = self.stall_clock.holds(REBALANCE)
+        if self._sweep_owed or rebalancing or not self.health.failing("produce"):
             return
         assert self.consumer is not None
-        assignment = self.consumer.assignment()  # until the group's answer, the partitions held before
+        assignment = self.consumer.assignment()
         self._owed = {tp: offset for tp, offset in self._owed.items() if tp in assignment}
         if not self._owed:
             self.health.settled("produce")

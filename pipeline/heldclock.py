@@ -49,6 +49,10 @@ class HeldClock:
             self._held_s += self._monotonic() - self._since
             self._since = None
 
+    def holds(self, reason: str) -> bool:
+        """Whether ``reason`` holds the clock now."""
+        return reason in self._reasons
+
     def __call__(self) -> float:
         now = self._monotonic()
         return now - self._held_s - (now - self._since if self._since is not None else 0.0)

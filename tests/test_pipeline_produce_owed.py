@@ -169,3 +169,29 @@ def test_a_batch_still_owed_keeps_its_produce_outage_timed(fitted, monkeypatch):
     with pytest.raises(BrokerUnavailableError):
         _run_for(daemon, clock, 600.0)
     assert clock[0] - 10_000.0 < 200.0
+
+
+def test_a_refused_batch_is_still_owed_while_its_partitions_are_lost_until_the_group_answers(
+    fitted, monkeypatch
+):
+    # A broker restart: the batch of partition 0 is refused, then the consumer loses its partitions
+    # (assignment() empty until the group answers). Counted as gone elsewhere, the outage was no
+    # longer timed, and started anew each time the partitions came back and were refused again.
+    clock = [10_000.0]
+    daemon, _ = _daemon(fitted, monkeypatch, clock)
+    consumer = _Consumer(clock, {P0}, [])
+
+    def lost() -> dict:
+        daemon._on_revoked({P0}, lost=True)
+        consumer.held = set()
+        return {}
+
+    consumer.script = [lambda: {P0: [_record(P0, 100)]}, lost] + [dict] * 10
+    daemon.consumer = consumer  # type: ignore[assignment]
+    monkeypatch.setattr(
+        "pipeline.daemon.process_guarded",
+        lambda processor, records: BatchOutput(messages=[ALERT], offsets={(P0.topic, 0): 101}),
+    )
+    monkeypatch.setattr(daemon.delivery, "deliver", _refuse_any)
+    _run_for(daemon, clock, 8.0)
+    assert daemon.health.failing("produce") and daemon.health.failing_since == 10_001.0
