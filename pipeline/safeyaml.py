@@ -1,6 +1,7 @@
 """YAML from outside the process (a config file, an environment override), read by PyYAML's safe loader
 with the refusals it lacks: a key given twice in one mapping (it keeps the last one silently), any
-alias, an anchor on a single value, and nesting deeper than any setting.
+alias, an anchor on a single value, a tag it has no constructor for, and nesting deeper than any
+setting.
 
 Aliases: ``&a [x, x]`` then ``&b [*a, *a]`` and so on doubles (or worse) at each level; a few hundred
 bytes of text become billions of values as soon as anything walks them (a validation error quoting the
@@ -8,7 +9,9 @@ value, a dump). Every setting is a single value in a fixed tree of sections, so 
 writing a value twice: the loader refuses the first alias while composing, before anything is expanded,
 rather than guess at a limit. An anchor alone (``&m``) on a section or a list repeats nothing and is
 accepted; on a single value it is refused: there it is most likely text that starts with ``&`` written
-unquoted (a password), of which YAML would keep only what follows the first word.
+unquoted (a password), of which YAML would keep only what follows the first word. A tag the safe
+loader cannot construct (``!Xy9``: text that starts with ``!``) is refused here too, naming the key, so
+that the refusal does not quote a password.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ MAX_DEPTH = 32
 
 
 class RefusedYAMLError(yaml.MarkedYAMLError):
-    """Valid YAML that a settings source may not use: an alias, an anchor on a single value, or nesting
-    beyond :data:`MAX_DEPTH`; ``key`` is where in the document, e.g. ``("kafka", "group_id")`` (empty:
-    the document itself); ``quoted`` the text of the document the problem quotes (``*name``), for a
-    caller to hide when it is a password's."""
+    """Valid YAML that a settings source may not use: an alias, an anchor on a single value, a tag with
+    no safe constructor, or nesting beyond :data:`MAX_DEPTH`; ``key`` is where in the document, e.g.
+    ``("kafka", "group_id")`` (empty: the document itself); ``quoted`` the text of the document the
+    problem quotes (``*name``, ``&name``, the tag), for a caller to hide when it is a password's."""
 
     def __init__(
         self, problem: str, problem_mark: yaml.Mark, key: tuple[str, ...] = (), quoted: str = ""
@@ -51,7 +54,8 @@ def dotted(key: tuple[str, ...], *, limit: int = 6) -> str:
 
 
 class _SettingsLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing duplicate keys, aliases and deep nesting."""
+    """PyYAML's safe loader, refusing duplicate keys, aliases, anchors on values, unknown tags and deep
+    nesting."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -84,6 +88,18 @@ class _SettingsLoader(yaml.SafeLoader):
                     tuple(self._key),
                     f"&{event.anchor}",
                 )
+            if self.check_event(yaml.ScalarEvent, yaml.CollectionStartEvent):
+                event = self.peek_event()
+                if event.tag not in (None, "!") and event.tag not in self.yaml_constructors:
+                    # Unquoted text that starts with "!" (a password) is a tag: the safe loader's own
+                    # refusal quotes it and names no key.
+                    raise RefusedYAMLError(
+                        f"tag {event.tag}: no setting takes a YAML tag; quote the value if its text "
+                        "starts with '!'",
+                        event.start_mark,
+                        tuple(self._key),
+                        event.tag,
+                    )
             if self._depth >= MAX_DEPTH:
                 raise RefusedYAMLError(
                     f"values nest deeper than {MAX_DEPTH} levels; no setting does",

@@ -242,3 +242,30 @@ def test_a_refused_alias_or_nesting_names_the_key_it_is_under(tmp_path: Path) ->
         load_settings(None, {"DHAG_PIPELINE_KAFKA": "{topics: &x {input: a}, group_id: *x}"})
     with pytest.raises(ConfigError, match=r"DHAG_PIPELINE_KAFKA__BATCH_SIZE \(key kafka\.batch_size\[0\]\)"):
         load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "[*x]"})
+
+
+def test_text_that_starts_with_a_tag_sign_is_refused_naming_the_key_and_a_password_never_shown(
+    tmp_path: Path,
+) -> None:
+    # Before: an unquoted password "!Xy9secret" was a YAML tag, and the error quoted it ("could not
+    # determine a constructor for the tag '!Xy9secret'"), naming neither the key nor the fix; from an
+    # environment variable that sets a section, the whole value was printed, password and all.
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  security:\n    sasl_plain_password: !Xy9secret\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    message = str(info.value)
+    assert "line 3, key kafka.security.sasl_plain_password: " in message and "quote" in message
+    assert "Xy9secret" not in message, message
+    environ = {"DHAG_PIPELINE_KAFKA__SECURITY": "{ssl_password: !Xy9secret , ssl_check_hostname: true}"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, environ)
+    message = str(info.value)
+    assert "DHAG_PIPELINE_KAFKA__SECURITY (key kafka.security.ssl_password)" in message
+    assert "Xy9secret" not in message, message
+    config.write_text("kafka:\n  group_id: !team-a\n")  # not a password: the text is shown
+    with pytest.raises(ConfigError, match=r"line 2, key kafka\.group_id: tag !team-a: .*quote"):
+        load_settings(config)
+    # YAML's own tags still read as they always did; quoted, the text is as written.
+    config.write_text("kafka:\n  group_id: !!str 42\n  client_id: '!x'\n")
+    assert (load_settings(config).kafka.group_id, load_settings(config).kafka.client_id) == ("42", "!x")
