@@ -168,7 +168,9 @@ def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     the environment variable that set it, if one did."""
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     value = error.get("input")
-    if any("password" in str(part) for part in error["loc"]):
+    # A password's own value, or a section's that holds one: text that was meant as the section
+    # (unbalanced quotes or braces in an override, a block quoted in the file) shows it whole.
+    if any("password" in str(part) for part in error["loc"]) or "password" in str(value).lower():
         value = "(hidden)"
     variable = env_source(environ, tuple(str(p) for p in error["loc"]))
     origin = f" (set by {variable})" if variable else ""

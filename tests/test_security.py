@@ -282,3 +282,26 @@ def test_a_password_from_the_environment_is_taken_as_written(password: str) -> N
     for raw, path in (("null", None), ("~", None), ("~/ca.pem", str(Path.home() / "ca.pem"))):
         security = load_settings(None, {"DHAG_PIPELINE_KAFKA__SECURITY__SSL_CAFILE": raw}).kafka.security
         assert security.ssl_cafile == path
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["file", "DHAG_PIPELINE_KAFKA__SECURITY", "DHAG_PIPELINE_KAFKA"],
+)
+def test_a_section_written_as_text_that_holds_a_password_is_reported_without_it(tmp_path, source) -> None:
+    # Before: "config error: key 'kafka.security' has value '{sasl_plain_password: \"hunter2}'": a
+    # section that is no mapping (unbalanced quotes, a missing brace, a quoted block) was printed whole.
+    text = '{sasl_plain_password: "hunter2}' if source != "file" else "sasl_plain_password: hunter2"
+    config, environ = None, {}
+    if source == "file":
+        config = tmp_path / "config.yaml"
+        config.write_text(f"kafka:\n  security: {text!r}\n")
+    elif source == "DHAG_PIPELINE_KAFKA":
+        environ = {source: "{security: {ssl_password: 'hunter2}}"}
+    else:
+        environ = {source: text}
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, environ)
+    message = str(info.value)
+    assert "hunter2" not in message, message
+    assert "(hidden)" in message and "kafka" in message
