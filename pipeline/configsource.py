@@ -169,8 +169,14 @@ def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     value = error.get("input")
     # A password's own value, or a section's that holds one: text that was meant as the section
-    # (unbalanced quotes or braces in an override, a block quoted in the file) shows it whole.
-    if any("password" in str(part) for part in error["loc"]) or "password" in str(value).lower():
+    # (unbalanced quotes or braces in an override, a block quoted in the file) shows it whole. An
+    # unknown key among the security settings is most likely a password's key misspelt.
+    unknown_security = error["type"] == "extra_forbidden" and "security" in error["loc"][:-1]
+    if (
+        any("password" in str(part) for part in error["loc"])
+        or "password" in str(value).lower()
+        or unknown_security
+    ):
         value = "(hidden)"
     variable = env_source(environ, tuple(str(p) for p in error["loc"]))
     origin = f" (set by {variable})" if variable else ""

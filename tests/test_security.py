@@ -305,3 +305,25 @@ def test_a_section_written_as_text_that_holds_a_password_is_reported_without_it(
     message = str(info.value)
     assert "hunter2" not in message, message
     assert "(hidden)" in message and "kafka" in message
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "DHAG_PIPELINE_KAFKA__SECURITY__SASL_PLAIN_PASWORD",  # a letter missing
+        "DHAG_PIPELINE_KAFKA__SECURITY__SASL_PASSWD",
+        "DHAG_PIPELINE_KAFKA__SECURITY__SSL_KEY_PASS",
+    ],
+)
+def test_a_misspelt_secret_key_is_named_without_its_value(variable: str) -> None:
+    # Before: "unknown key 'kafka.security.sasl_plain_pasword' (value 'hunter2')": only a key spelt
+    # with "password" hid its value, and a misspelt one is the likeliest unknown key to hold a secret.
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {variable: "hunter2"})
+    message = str(info.value)
+    assert "hunter2" not in message, message
+    key = variable.removeprefix("DHAG_PIPELINE_").lower().replace("__", ".")
+    assert f"unknown key '{key}' (value '(hidden)')" in message
+    # Elsewhere the value of an unknown key is still shown: it helps find the key meant.
+    with pytest.raises(ConfigError, match=r"unknown key 'kafka\.batchsize' \(value 500\)"):
+        load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCHSIZE": "500"})
