@@ -28,6 +28,7 @@ _thin_log = ThrottledLog(log, 3600.0)
 Reading = tuple[str, float, dict[str, float]]  # (asset_id, ts, values)
 
 _SINCE = "readings_since"  # state: when the store received its first readings (the caller's clock)
+_RECEIVED = "readings_received"  # state: when the store last received readings (the caller's clock)
 # The id of each asset's newest reading.
 _NEWEST_IDS = (
     "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY asset_id ORDER BY ts DESC, id DESC) AS k"
@@ -151,19 +152,27 @@ class NormalSample:
         before this was kept), when the one kept lies ahead of ``now`` (recorded by a clock since
         stepped back: nothing would be retired until the clock caught up, a year later for a host that
         booted a year ahead), or when the sample's newest moved ahead of ``before`` (its newest before
-        this batch) by more than ``retire_s`` at once: the store was not receiving for longer than that
-        (restored from an old backup, the retrainer stopped), and would retire at once every asset whose
-        partition it has not read again yet.
+        this batch) by more than ``retire_s`` at once, or ``now`` moved ahead of the last batch's by more
+        than ``retire_s``: the store was not receiving for longer than that (restored from an old backup,
+        the retrainer stopped), and would retire every asset whose partition it has not read again yet.
+        The backlog of a stopped retrainer comes back a partition's fetch at a time, and a partition of
+        rare senders covers hours a fetch where a busy one covers minutes: the sample's newest moves
+        ahead by no more than a fetch at a time, yet days ahead of the busy partitions' readings.
         """
         high = self._db.execute("SELECT MAX(ts) FROM readings").fetchone()[0]
         clock = now if now is not None else high
         if clock is None:
             return
         kept = self._db.execute(f"SELECT value FROM state WHERE key = '{_SINCE}'").fetchone()
+        last = self._db.execute(f"SELECT value FROM state WHERE key = '{_RECEIVED}'").fetchone()
+        if now is not None:
+            self._set(_RECEIVED, now)
         if kept is not None:
             ahead = now is not None and float(kept[0]) > now
             gap = retire_s is not None and before is not None and min(float(high), clock) - before > retire_s
-            if not (ahead or gap):
+            away = now - float(last[0]) if now is not None and last is not None else 0.0
+            idle = retire_s is not None and away > retire_s
+            if not (ahead or gap or idle):
                 return
             log.warning(
                 "the label store's age counts again from now: %s; no asset is retired for %.0f s",
@@ -172,10 +181,13 @@ class NormalSample:
                 else "it received no reading for longer than retrain.asset_retire_s",
                 retire_s if retire_s is not None else 0.0,
             )
+        self._set(_SINCE, clock)
+
+    def _set(self, key: str, value: float) -> None:
         self._db.execute(
             "INSERT INTO state (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (_SINCE, repr(float(clock))),
+            (key, repr(float(value))),
         )
 
     def _retire_cutoff(self, retire_s: float | None, now: float | None) -> float | None:

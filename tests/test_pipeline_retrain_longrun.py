@@ -160,3 +160,30 @@ def test_a_start_recorded_by_a_clock_far_ahead_is_counted_again_from_now() -> No
             [("p0", now + d * day, {"x": 0.0})], keep=100, retire_s=30 * day, now=now + d * day
         )
     assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} == {"p0"}
+
+
+def test_a_retrainer_down_past_asset_retire_s_retires_nothing_while_it_reads_its_backlog() -> None:
+    # asset_retire_s of two days, the retrainer down over a weekend (62 h). Its backlog comes back in
+    # batches of a partition's fetch each: one of a quiet asset covers ten hours, one of the busy
+    # assets ten minutes, so the quiet partition's readings reach Monday while the busy ones are still
+    # at Friday evening. No batch jumped by more than asset_retire_s, so the store's age went on
+    # counting, and the busy assets (live all along) were retired as silent for two days.
+    hour, retire_s = 3600.0, 48 * 3600.0
+    store, start = LabelStore(":memory:"), 1_780_000_000.0
+    busy = [f"b{k}" for k in range(3)]
+    for h in range(5 * 24):  # five days of receiving, every asset live
+        t = start + h * hour
+        rows = [("quiet", t, {"x": 0.0})] + [(b, t + 60.0 * k, {"x": 0.0}) for k, b in enumerate(busy)]
+        store.add_readings(rows, keep=10_000, retire_s=retire_s, now=t + 300.0)
+    friday = start + 5 * 24 * hour
+    monday = friday + 62 * hour
+    now = monday
+    for n in range(7):  # the backlog: quiet partition 10 h a batch, busy one 10 min a batch
+        quiet = [("quiet", friday + n * 10 * hour + h * hour, {"x": 0.0}) for h in range(10)]
+        store.add_readings(quiet, keep=10_000, retire_s=retire_s, now=now)
+        now += 1.0
+        rows = [(b, friday + n * 600.0 + 60.0 * k, {"x": 0.0}) for k, b in enumerate(busy)]
+        store.add_readings(rows, keep=10_000, retire_s=retire_s, now=now)
+        now += 1.0
+    assert {a for a, _, _ in store.normal_sample(margin_s=0.0)} >= set(busy)
+    assert store.retired_before(retire_s, now=now) is None  # its age counts again from the restart
