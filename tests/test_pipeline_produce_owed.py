@@ -195,3 +195,39 @@ def test_a_refused_batch_is_still_owed_while_its_partitions_are_lost_until_the_g
     monkeypatch.setattr(daemon.delivery, "deliver", _refuse_any)
     _run_for(daemon, clock, 8.0)
     assert daemon.health.failing("produce") and daemon.health.failing_since == 10_001.0
+
+
+def test_output_refused_for_one_partition_while_another_delivers_never_ends_the_run(fitted, monkeypatch):
+    # The alerts topic refuses this client (an ACL, a partition without a leader) while the scores
+    # topic takes its messages: partition 0's batch, which opens an episode, is refused every time,
+    # partition 1's batches of scores are delivered, each ending the produce outage. The daemon never
+    # gives up and partition 0 never moves; only the count of refused deliveries keeps rising, which
+    # DhagOutputRefused watches (dhag_broker_connected is 1 for most of the time).
+    clock = [10_000.0]
+    daemon, metrics = _daemon(fitted, monkeypatch, clock)
+    script = [
+        b for n in range(400) for b in (lambda: {P0: [_record(P0, 100)]}, lambda n=n: {P1: [_record(P1, n)]})
+    ]
+    consumer = _Consumer(clock, {P0, P1}, script)
+    daemon.consumer = consumer  # type: ignore[assignment]
+    score = Outgoing("anomaly-scores", b"s", b"{}")
+
+    outage_s: list[float] = []
+
+    def process(processor, records) -> BatchOutput:
+        outage_s.append(clock[0] - (daemon.health.failing_since or clock[0]))
+        rec = records[-1]
+        if rec.partition == 0:
+            return BatchOutput(messages=[ALERT, score], offsets={(P0.topic, 0): rec.offset + 1})
+        return BatchOutput(messages=[score], offsets={(P1.topic, 1): rec.offset + 1})
+
+    def deliver(messages: list[Outgoing]) -> None:
+        if any(m.topic == ALERT.topic for m in messages):
+            raise DeliveryError("1 of 2 messages to anomaly-alerts not acknowledged")
+
+    monkeypatch.setattr("pipeline.daemon.process_guarded", process)
+    monkeypatch.setattr(daemon.delivery, "deliver", deliver)
+    _run_for(daemon, clock, 600.0)  # ten times kafka.unavailable_exit_s, and no BrokerUnavailableError
+    assert consumer.seeks.count((P0, 100)) >= 290 and daemon._pending.get(P0) is None
+    refused = metrics.registry.get_sample_value("dhag_broker_failures_total", {"operation": "produce"})
+    assert refused >= 290 and max(outage_s) <= 2.0  # each delivery of scores ended the outage
