@@ -115,3 +115,21 @@ def test_a_plant_wide_cause_inhibits_asset_silence_in_its_own_plant_only(alertma
         _silent("pump-01", namespace="plant-b"),
     ]
     assert _suppressed(alertmanager, alerts) == {("DhagAssetSilent", "pump-01", "plant-a")}
+
+
+def test_a_daemon_whose_output_is_refused_inhibits_its_plants_asset_silence_and_kafka_down_its_page(
+    alertmanager: str,
+) -> None:
+    # Refused output stands the daemon's input partitions still, so their assets look silent; with
+    # Kafka unreachable from that daemon every delivery is refused, and DhagKafkaUnreachable says it.
+    alerts = [
+        _pipeline("DhagOutputRefused", "critical", instance="a1:9108", namespace="plant-a"),
+        _pipeline("DhagKafkaUnreachable", "critical", instance="a1:9108", namespace="plant-a"),
+        _pipeline("DhagOutputRefused", "critical", instance="b1:9108", namespace="plant-b"),
+        _silent("pump-01", namespace="plant-a"),
+        _silent("pump-02", namespace="plant-c"),
+    ]
+    assert _suppressed(alertmanager, alerts) == {
+        ("DhagOutputRefused", "a1:9108", "plant-a"),
+        ("DhagAssetSilent", "pump-01", "plant-a"),
+    }
