@@ -77,7 +77,10 @@ def probe(url: str, timeout_s: float) -> tuple[int, str]:
             return EXIT_OK, f"ok: {url} answered {resp.status}"
     except urllib.error.HTTPError as exc:
         with exc:
-            body = exc.read(300).decode("utf-8", "replace").strip().splitlines()
+            try:
+                body = exc.read(300).decode("utf-8", "replace").strip().splitlines()
+            except (OSError, http.client.HTTPException):  # the status came, its reason did not
+                body = []
         why = f": {body[0]}" if body else ""
         return EXIT_UNHEALTHY, f"unhealthy: {url} answered {exc.code}{why}"
     except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out, not HTTP

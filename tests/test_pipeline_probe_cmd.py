@@ -122,6 +122,33 @@ def test_an_endpoint_that_never_answers_fails_within_the_timeout(monkeypatch, ca
     assert code == 1 and line.startswith("unreachable: ") and "timed out" in line
 
 
+def test_a_503_whose_body_never_comes_is_unhealthy_in_one_line(monkeypatch, capsys) -> None:
+    # Before, the body's read timed out inside the error handler: a traceback, not one line.
+    import threading
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        done = threading.Event()
+
+        def answer() -> None:
+            conn, _ = sock.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 100\r\n\r\nstar")
+                done.wait(5)
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        monkeypatch.setenv("DHAG_PIPELINE_METRICS__PORT", str(sock.getsockname()[1]))
+        started = time.monotonic()
+        code, line = _probe(capsys, "--timeout", "0.5")
+        done.set()
+        thread.join(5)
+    assert time.monotonic() - started < 3.0
+    assert code == 1 and line.startswith("unhealthy: ") and "answered 503" in line and "\n" not in line
+
+
 def test_a_proxy_in_the_environment_is_not_used_for_the_local_endpoint(endpoint, monkeypatch, capsys) -> None:
     port, _ = endpoint
     monkeypatch.setenv("DHAG_PIPELINE_METRICS__PORT", str(port))
