@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from pipeline.configchecks import absolute_paths, check_ports
+from pipeline.configchecks import absolute_paths, check_ports, label_store_path
 from pipeline.configsource import (
     EMBEDDED,
     ENV_PREFIX,
@@ -393,6 +393,8 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
 
 
 def effective_config(settings: Settings) -> str:
-    """The settings as YAML, secrets masked: what ``check-config`` prints."""
+    """The settings as YAML, secrets masked, the label store's default path filled in: what
+    ``check-config`` prints."""
     dumped = settings.model_dump(mode="json")
+    dumped["retrain"]["label_store"] = str(label_store_path(settings))
     return yaml.safe_dump(dumped, sort_keys=False)

@@ -21,7 +21,7 @@ from pipeline.errors import ConfigError
 if TYPE_CHECKING:
     from pipeline.config import Settings
 
-__all__ = ["PATH_KEYS", "absolute_paths", "check_ports"]
+__all__ = ["PATH_KEYS", "absolute_paths", "check_ports", "label_store_path"]
 
 PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("model", "registry"),
@@ -107,3 +107,9 @@ def _replace(model: Any, key: tuple[str, ...], value: str) -> Any:
     head, *rest = key
     inner = _replace(getattr(model, head), tuple(rest), value) if rest else value
     return model.model_copy(update={head: inner})
+
+
+def label_store_path(settings: Settings) -> Path:
+    """``retrain.label_store``, or ``<model.registry>/labels.sqlite`` when unset."""
+    configured = settings.retrain.label_store
+    return Path(configured) if configured else Path(settings.model.registry) / "labels.sqlite"

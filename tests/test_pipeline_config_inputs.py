@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.cli import EXIT_CONFIG, EXIT_MODEL, main
 from pipeline.config import effective_config, load_settings
@@ -78,6 +79,16 @@ def test_relative_paths_in_a_file_are_resolved_against_its_folder(tmp_path: Path
     assert security.ssl_certfile == "/etc/tls/cert.pem"  # absolute: as written
     assert security.ssl_keyfile == str(tmp_path / "keys" / "key.pem")
     assert f"registry: {site / 'models' / 'registry'}" in effective_config(settings)
+
+
+def test_check_config_prints_the_label_store_the_retrainer_opens(tmp_path: Path) -> None:
+    # Before, an unset label store printed as null: where the retrainer keeps its labels was not shown.
+    (tmp_path / "config.yaml").write_text("model: {registry: models}\n")
+    shown = yaml.safe_load(effective_config(load_settings(tmp_path / "config.yaml", {})))
+    assert shown["retrain"]["label_store"] == str(tmp_path / "models" / "labels.sqlite")
+    (tmp_path / "config.yaml").write_text("retrain: {label_store: /srv/labels.sqlite}\n")
+    shown = yaml.safe_load(effective_config(load_settings(tmp_path / "config.yaml", {})))
+    assert shown["retrain"]["label_store"] == "/srv/labels.sqlite"
 
 
 def test_a_default_path_follows_the_file_and_an_override_the_working_directory(

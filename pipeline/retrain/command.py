@@ -19,6 +19,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
+from pipeline.configchecks import label_store_path
 from pipeline.errors import BrokerUnavailableError, ConfigError
 
 __all__ = ["EXIT_BUSY", "EXIT_STORE", "add_arguments", "label_store_path", "only_retrainer", "run_retrain"]
@@ -34,12 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--watch", action="store_true", help="run until SIGTERM/SIGINT, retraining on triggers")
     mode.add_argument("--once", action="store_true", help="catch up with the topics, retrain once, exit")
-
-
-def label_store_path(settings: Settings) -> Path:
-    """``retrain.label_store``, or ``<model.registry>/labels.sqlite`` when unset."""
-    configured = settings.retrain.label_store
-    return Path(configured) if configured else Path(settings.model.registry) / "labels.sqlite"
 
 
 @contextlib.contextmanager
