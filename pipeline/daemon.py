@@ -50,6 +50,7 @@ from pipeline.poison import process_guarded
 from pipeline.positions import PositionWatch
 from pipeline.probes import DaemonProbes
 from pipeline.processing import BatchProcessor
+from pipeline.readthrough import ReadThrough
 from pipeline.rebalance import REBALANCE, RebalanceHandling
 from pipeline.stalls import StallHandling
 
@@ -95,6 +96,9 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         # The hysteresis's clock: held while Kafka is unusable or the DLQ cap pauses consumption.
         self.clock = HeldClock()
         processor.clock = self.clock
+        # Each partition's silence is judged when it was last read through (pipeline.readthrough).
+        self.read_through = ReadThrough()
+        processor.read_until = self.read_through.until
         self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers, self.clock)
         # Once stopping, when the shutdown grace ends (time.monotonic()): waits on a slow broker are
         # cut to their share of it, so that the daemon closes in order before it is forced out.
@@ -303,6 +307,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
                 self._pending[tp] = max(offset, self._pending.get(tp, 0))
                 if self._owed.get(tp, math.inf) <= offset:
                     del self._owed[tp]
+        self.read_through.read(out.offsets)
         self._settle_produce()
         try:
             self._commit_pending()

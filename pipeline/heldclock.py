@@ -4,7 +4,9 @@ An episode resolves after ``alerts.quiet_s`` without a score over the threshold,
 nothing for that long is forgotten (or its open episode resolved as ``silence``). Both are about the
 plant, so neither may count time in which the daemon read nothing for reasons of its own: consumption
 paused by the DLQ cap, or Kafka unusable. The clock is held while any such reason lasts (the reasons may
-overlap: the time counts once) and runs on when the last one ends.
+overlap: the time counts once) and runs on when the last one ends. While the daemon reads, a partition
+whose records wait behind another's is judged as of when it was last read through
+(:mod:`pipeline.readthrough`).
 """
 
 from __future__ import annotations

@@ -69,9 +69,11 @@ class BatchProcessor:
         )
         self._assets: dict[tuple[str, int], set[str]] = {}
         self.counts = HeldCounts()
-        # The hysteresis's clock: the daemon's stands still while it cannot read (pipeline.heldclock),
-        # so that records not read do not count as quiet time and resolve open episodes.
+        # The hysteresis's clock, and when (tp, now) a partition's quiet time is judged: the daemon's
+        # clock stands still while it cannot read (pipeline.heldclock), and it judges a partition when
+        # it was last read through (pipeline.readthrough): records not read are no quiet time.
         self.clock: Callable[[], float] = time.monotonic
+        self.read_until: Callable[[tuple[str, int], float], float] = lambda tp, now: now
         metrics.set_model(model_version, self.threshold)
 
     # -- savepoints: a batch whose output was not delivered is undone ------------------------------
@@ -339,7 +341,7 @@ class BatchProcessor:
     def _resolve_quiet(self, now: float) -> list[Outgoing]:
         messages = []
         for tp, tracker in self.trackers.items():
-            for transition in tracker.sweep(now):
+            for transition in tracker.sweep(self.read_until(tp, now)):
                 messages.append(self._alert_message(transition, transition.context))
                 self.counts.add(
                     self.metrics.alerts_resolved.labels(transition.resolved_by or "quiet_time").inc

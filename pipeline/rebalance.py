@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pipeline.metrics import PipelineMetrics
     from pipeline.positions import PositionWatch
     from pipeline.processing import BatchProcessor
+    from pipeline.readthrough import ReadThrough
 
 __all__ = ["REBALANCE", "Listener", "RebalanceHandling"]
 
@@ -83,6 +84,7 @@ class RebalanceHandling:
     _stop: threading.Event
     stall_clock: HeldClock
     positions: PositionWatch
+    read_through: ReadThrough
 
     # -- called on the IO thread ---------------------------------------------------------------------
     def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None:
@@ -137,6 +139,7 @@ class RebalanceHandling:
         # A revoked partition that comes back with uncommitted records starts fresh too: they may have
         # been handled elsewhere in between.
         self.processor.drop_partitions([(tp.topic, tp.partition) for tp in dropped])
+        self.read_through.forget(dropped)
         for tp in gone:
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         self.metrics.assigned_partitions.set(len(assignment))

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pipeline.config import KafkaSettings
     from pipeline.heldclock import HeldClock
     from pipeline.metrics import PipelineMetrics
+    from pipeline.readthrough import ReadThrough
 
 __all__ = ["StallHandling"]
 
@@ -51,6 +52,8 @@ class StallHandling:
     health: BrokerHealth
     positions: PositionWatch
     stall_clock: HeldClock
+    clock: HeldClock
+    read_through: ReadThrough
     _stop: threading.Event
     _lock: threading.Lock
     _pending: dict[TopicPartition, int]
@@ -85,10 +88,11 @@ class StallHandling:
         if self._stop.is_set() or not self.positions.due(now):
             return
         assert self.consumer is not None
-        assignment = set(self.consumer.assignment())
+        assignment, asked_at = set(self.consumer.assignment()), self.clock()
         found = positions_waiting(self.consumer, list(assignment), self._wait_ms(0.5))
         if found is None:
             return
+        self.read_through.looked(found, asked_at)  # when the silence of each partition is judged
         for tp, (_, count) in found.items():
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(count)
         if caught_up(found, assignment):

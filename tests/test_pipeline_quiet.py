@@ -52,6 +52,12 @@ def _open_episode(fitted, monkeypatch, clock: list[float], **alerts) -> tuple[Da
     return daemon, reg
 
 
+def _swept(daemon: Daemon) -> list:
+    """An idle poll's sweep, after a look at the positions that found nothing waiting."""
+    daemon.read_through.looked({("in", 0): (2, 0)}, now=daemon.clock())
+    return daemon.processor.sweep()
+
+
 def test_a_pause_of_consumption_by_the_dlq_cap_is_not_quiet_time(fitted, monkeypatch) -> None:
     # Before, the idle sweeps of a paused daemon resolved every open episode as quiet_time: the fault
     # was "over" because its readings were not read, and opened again under a new id after the resume.
@@ -61,14 +67,14 @@ def test_a_pause_of_consumption_by_the_dlq_cap_is_not_quiet_time(fitted, monkeyp
     clock[0] += 30.0
     daemon.dlq_pause.pause(_Consumer())
     clock[0] += 700.0  # paused, reading nothing, far past quiet_s, until dlq.resume_after_s
-    assert daemon.processor.sweep() == []
+    assert _swept(daemon) == []
     daemon.dlq_pause.maybe_resume(_Consumer())
     assert daemon.dlq_pause.active is False
     clock[0] += 29.0  # 30 s read before the pause and 29 s since the resume: not yet quiet_s
-    assert daemon.processor.sweep() == []
+    assert _swept(daemon) == []
     assert reg.get_sample_value("dhag_asset_anomalous", anomalous) == 1
     clock[0] += 2.0  # 61 s of reading without a score over the threshold
-    (resolved,) = daemon.processor.sweep()
+    (resolved,) = _swept(daemon)
     assert reg.get_sample_value("dhag_asset_anomalous", anomalous) == 0
 
 
@@ -78,7 +84,7 @@ def test_a_quiet_time_resolution_not_delivered_leaves_the_asset_anomalous(fitted
     proc = daemon.processor
     clock[0] += 61.0
     point = proc.savepoint()
-    (resolved,) = proc.sweep()
+    (resolved,) = _swept(daemon)
     proc.rollback(point)  # the broker did not take it: it is resolved again on the next idle poll
     assert reg.get_sample_value("dhag_asset_anomalous", {"asset": "q"}) == 1
     point = proc.savepoint()
@@ -132,10 +138,10 @@ def test_a_kafka_outage_is_not_quiet_time_either(fitted, monkeypatch) -> None:
     clock[0] += 100.0  # still within kafka.unavailable_exit_s
     daemon.health.failure("connection", ConnectionError("no connection to any broker"))
     clock[0] += 15.0
-    assert daemon.processor.sweep() == []
+    assert _swept(daemon) == []
     daemon.health.success()
     clock[0] += 29.0
-    assert daemon.processor.sweep() == []
+    assert _swept(daemon) == []
     clock[0] += 2.0
-    (resolved,) = daemon.processor.sweep()
+    (resolved,) = _swept(daemon)
     assert reg.get_sample_value("dhag_asset_anomalous", {"asset": "q"}) == 0
