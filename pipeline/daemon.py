@@ -97,7 +97,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         self.clock = HeldClock()
         processor.clock = self.clock
         # Each partition's silence is judged when it was last read through (pipeline.readthrough).
-        self.read_through = ReadThrough()
+        self.read_through = ReadThrough(give_up_s=settings.alerts.quiet_s)
         processor.read_until = self.read_through.until
         self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers, self.clock)
         # Once stopping, when the shutdown grace ends (time.monotonic()): waits on a slow broker are

@@ -20,6 +20,13 @@ is judged about one look period (``kafka.request_timeout_ms``) late at most; on 
 late as its backlog. A partition this daemon never looked at is not judged at all: after a restart or
 an assignment, until the first look (a period) and the records it found waiting are read.
 
+Without looks the daemon cannot tell a backlog from silence. Should the broker not answer them (it
+serves fetches but not the end offsets: a partition without a leader fails the whole request), the
+read-through times would stay where they were and no asset would be judged silent, nor forgotten, for
+as long as that lasts. So once the looks have failed for ``give_up_s`` (the daemon passes
+``alerts.quiet_s``), every partition is judged at the present again, as if nothing waited, until a look
+comes back.
+
 Example
 -------
 >>> reads = ReadThrough()
@@ -34,6 +41,11 @@ Example
 60.0
 >>> reads.until(("in", 1), now=30.0)  # never later than now
 30.0
+>>> reads = ReadThrough(give_up_s=300.0)
+>>> reads.failed(now=100.0), reads.failed(now=399.0), reads.until(("in", 0), now=399.0)
+(False, False, -inf)
+>>> reads.failed(now=400.0), reads.until(("in", 0), now=410.0)  # no answer for 300 s: the present
+(True, 410.0)
 """
 
 from __future__ import annotations
@@ -50,14 +62,18 @@ class ReadThrough:
     """Per partition, the read-through time and the end offset that will move it on (see the module);
     times are the hysteresis's clock (:class:`~pipeline.heldclock.HeldClock`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, give_up_s: float = math.inf) -> None:
+        self.give_up_s = give_up_s
         self._at: dict[tuple[str, int], float] = {}
         self._next: dict[tuple[str, int], tuple[float, int]] = {}  # (look time, end offset then)
+        self._failing_since: float | None = None  # the first of the looks failing since the last answer
+        self._told = False  # whether failed() said that they have failed for give_up_s
 
     def looked(self, found: Mapping[Partition, tuple[int, int]], now: float) -> None:
         """A look begun at ``now`` found ``(position, records waiting past it)`` per partition
         (:func:`~pipeline.positions.positions_waiting`); ``now`` must be taken before the broker
         was asked, so that every record written before it lies below the end it answered."""
+        self._failing_since = None
         for tp, (position, waiting) in found.items():
             key = (tp[0], tp[1])
             self.read({key: position})
@@ -66,6 +82,20 @@ class ReadThrough:
                 self._next.pop(key, None)
             elif key not in self._next:
                 self._next[key] = (now, position + waiting)
+
+    def failed(self, now: float) -> bool:
+        """A look begun at ``now`` got no answer; True when that makes ``give_up_s`` of them, so
+        that partitions are judged at the present from now on (see the module)."""
+        if self._failing_since is None:
+            self._failing_since, self._told = now, False
+        newly = self.blind(now) and not self._told
+        self._told = self._told or newly
+        return newly
+
+    def blind(self, now: float) -> bool:
+        """Whether the looks have failed for ``give_up_s`` at ``now``."""
+        since = self._failing_since
+        return since is not None and now - since >= self.give_up_s
 
     def read(self, offsets: Mapping[Partition, int]) -> None:
         """Every record before ``offsets`` (per partition, the next to process) is processed."""
@@ -78,7 +108,9 @@ class ReadThrough:
 
     def until(self, tp: Partition, now: float) -> float:
         """The time at which the silence of ``tp``'s assets is judged: its read-through time, at most
-        ``now``; ``-inf`` for a partition never looked at."""
+        ``now``; ``-inf`` for a partition never looked at; ``now`` while the looks fail (:meth:`blind`)."""
+        if self.blind(now):
+            return now
         return min(now, self._at.get((tp[0], tp[1]), -math.inf))
 
     def forget(self, partitions: Iterable[Partition]) -> None:

@@ -91,6 +91,12 @@ class StallHandling:
         assignment, asked_at = set(self.consumer.assignment()), self.clock()
         found = positions_waiting(self.consumer, list(assignment), self._wait_ms(0.5))
         if found is None:
+            if self.read_through.failed(asked_at):
+                log.warning(
+                    "no end offsets from the broker for %.0fs: silence is judged at the present until "
+                    "it answers again (readings still waiting unread may make an asset look silent)",
+                    self.read_through.give_up_s,
+                )
             return
         self.read_through.looked(found, asked_at)  # when the silence of each partition is judged
         for tp, (_, count) in found.items():

@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 import pytest
 from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
 from pipeline_kafka import reading
 from plant_data import normal
 from prometheus_client import CollectorRegistry
@@ -288,3 +289,30 @@ def test_only_delivered_records_count_as_read_and_a_partition_that_moves_starts_
     assert reads.until(P1, rig.daemon.clock()) == -math.inf
     assert reads.until(P0, rig.daemon.clock()) == looked_at  # came back unchanged: kept, as its state
     assert set(rig.daemon.processor.trackers) == {(TOPIC, 0)}
+
+
+def test_silence_is_still_judged_when_the_broker_will_not_say_its_end_offsets(fitted, monkeypatch, caplog):
+    # A broker that serves fetches but never answers for its end offsets (a partition without a
+    # leader fails the whole request, a timeout): no look ever came back, so no partition was ever
+    # read through and not one asset was judged silent again, nor forgotten, for as long as it lasted.
+    rig = _Rig(fitted, monkeypatch)
+    answer = rig.member.end_offsets
+
+    def unanswered(partitions, timeout_ms):
+        raise KafkaTimeoutError("Failed to get offsets by timestamps")
+
+    monkeypatch.setattr(rig.member, "end_offsets", unanswered)
+    rig.sends("a", P0, 10.0)
+    rig.sends("d", P1, 10.0, until=100.0)
+    rig.sends("f", P1, 10.0, over=True, until=100.0)
+    rig.run_until(1000.0)
+    gone = rig.forgotten_at("d")  # its last reading came at 90 s; the looks failed from 30 s
+    assert gone is not None and 90.0 + 300.0 <= gone <= 90.0 + 300.0 + 5.0
+    ((_, resolved),) = rig.of("f", "resolved")
+    assert resolved["resolved_by"] == "silence"
+    assert rig.forgotten_at("a") is None
+    assert sum("no end offsets from the broker for 300s" in r.message for r in caplog.records) == 1
+    monkeypatch.setattr(rig.member, "end_offsets", answer)  # answered again: judged as read once more
+    rig.run_until(1000.0 + rig.period_s + 2.0)
+    now = rig.daemon.clock()
+    assert rig.daemon.read_through.until(P1, now) <= now - 2.0
