@@ -82,6 +82,8 @@ class ReadThrough:
                 self._next.pop(key, None)
             elif key not in self._next:
                 self._next[key] = (now, position + waiting)
+            elif position + waiting < self._next[key][1]:  # the log was cut below the end noted
+                self._next[key] = (self._next[key][0], position + waiting)
 
     def failed(self, now: float) -> bool:
         """A look begun at ``now`` got no answer; True when that makes ``give_up_s`` of them, so

@@ -61,3 +61,15 @@ def test_forgotten_partitions_keep_nothing() -> None:
         reads.forget([("in", n), ("in", n + 100)])
     assert reads.until(("in", 7), now=100.0) == -math.inf
     assert not reads._at and not reads._next
+
+
+def test_a_log_cut_below_the_noted_end_is_read_through_at_its_new_end() -> None:
+    # After an unclean leader election the log may end below the end a look noted: the records above
+    # it are gone, and waiting for them held the partition's silence back until new records passed it.
+    reads = ReadThrough()
+    reads.looked({TP: (0, 500)}, now=0.0)  # end 500 noted at 0 s
+    reads.looked({TP: (100, 200)}, now=30.0)  # the log now ends at 300
+    reads.read({TP: 300})
+    assert reads.until(TP, now=40.0) == 0.0  # the records before 0 s that remain are read
+    reads.looked({TP: (300, 0)}, now=60.0)
+    assert reads.until(TP, now=70.0) == 60.0
