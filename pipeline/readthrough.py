@@ -24,8 +24,10 @@ Without looks the daemon cannot tell a backlog from silence. Should the broker n
 serves fetches but not the end offsets: a partition without a leader fails the whole request), the
 read-through times would stay where they were and no asset would be judged silent, nor forgotten, for
 as long as that lasts. So once the looks have failed for ``give_up_s`` (the daemon passes
-``alerts.quiet_s``), every partition is judged at the present again, as if nothing waited, until a look
-comes back.
+``alerts.quiet_s``), every partition is judged as of the last failed look, as if nothing waited then,
+until a look comes back. Only looks made count: while none is made (a join under way holds the stall
+clock, and the daemon reads nothing), the failing looks neither add up nor move that time on, so
+readings that wait unread meanwhile are no silence.
 
 Example
 -------
@@ -44,8 +46,10 @@ Example
 >>> reads = ReadThrough(give_up_s=300.0)
 >>> reads.failed(now=100.0), reads.failed(now=399.0), reads.until(("in", 0), now=399.0)
 (False, False, -inf)
->>> reads.failed(now=400.0), reads.until(("in", 0), now=410.0)  # no answer for 300 s: the present
-(True, 410.0)
+>>> reads.until(("in", 0), now=900.0)  # no look made since: nothing more is judged
+-inf
+>>> reads.failed(now=400.0), reads.until(("in", 0), now=410.0)  # no answer for 300 s: the last look
+(True, 400.0)
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class ReadThrough:
         self._at: dict[tuple[str, int], float] = {}
         self._next: dict[tuple[str, int], tuple[float, int]] = {}  # (look time, end offset then)
         self._failing_since: float | None = None  # the first of the looks failing since the last answer
+        self._failed_at = -math.inf  # the last of them
         self._told = False  # whether failed() said that they have failed for give_up_s
 
     def looked(self, found: Mapping[Partition, tuple[int, int]], now: float) -> None:
@@ -87,17 +92,18 @@ class ReadThrough:
 
     def failed(self, now: float) -> bool:
         """A look begun at ``now`` got no answer; True when that makes ``give_up_s`` of them, so
-        that partitions are judged at the present from now on (see the module)."""
+        that partitions are judged as of each failed look from now on (see the module)."""
         if self._failing_since is None:
             self._failing_since, self._told = now, False
-        newly = self.blind(now) and not self._told
+        self._failed_at = now
+        newly = self.blind() and not self._told
         self._told = self._told or newly
         return newly
 
-    def blind(self, now: float) -> bool:
-        """Whether the looks have failed for ``give_up_s`` at ``now``."""
+    def blind(self) -> bool:
+        """Whether the looks made since the last answer have failed over ``give_up_s``."""
         since = self._failing_since
-        return since is not None and now - since >= self.give_up_s
+        return since is not None and self._failed_at - since >= self.give_up_s
 
     def read(self, offsets: Mapping[Partition, int]) -> None:
         """Every record before ``offsets`` (per partition, the next to process) is processed."""
@@ -110,9 +116,10 @@ class ReadThrough:
 
     def until(self, tp: Partition, now: float) -> float:
         """The time at which the silence of ``tp``'s assets is judged: its read-through time, at most
-        ``now``; ``-inf`` for a partition never looked at; ``now`` while the looks fail (:meth:`blind`)."""
-        if self.blind(now):
-            return now
+        ``now``; ``-inf`` for a partition never looked at; the last failed look while they fail
+        (:meth:`blind`)."""
+        if self.blind():
+            return min(now, self._failed_at)
         return min(now, self._at.get((tp[0], tp[1]), -math.inf))
 
     def forget(self, partitions: Iterable[Partition]) -> None:

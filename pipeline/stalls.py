@@ -93,7 +93,7 @@ class StallHandling:
         if found is None:
             if self.read_through.failed(asked_at):
                 log.warning(
-                    "no end offsets from the broker for %.0fs: silence is judged at the present until "
+                    "no end offsets from the broker for %.0fs: silence is judged as of each look until "
                     "it answers again (readings still waiting unread may make an asset look silent)",
                     self.read_through.give_up_s,
                 )

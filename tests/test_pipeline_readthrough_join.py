@@ -1,0 +1,62 @@
+"""Silence while the daemon reads nothing for reasons of its own: a look that was not made (a join
+under way holds the stall clock, so no look falls due) is no failed look, and no asset is judged
+silent on readings that wait unread meanwhile."""
+
+from __future__ import annotations
+
+from kafka.errors import KafkaTimeoutError
+from test_pipeline_backlog_silence import P0, P1, _Rig
+
+
+def _join_pending_after_a_failed_look(rig: _Rig, monkeypatch, *, fail: bool) -> None:
+    """The next look fails (when ``fail``); at the poll after it, the group revokes every partition and
+    its answer does not come: polls return nothing while the plant keeps writing."""
+    answer, poll = rig.member.end_offsets, rig.member.poll
+    joining: list[bool] = []
+
+    def unanswered(partitions, timeout_ms):
+        if not joining:
+            joining.append(True)
+        if fail:
+            raise KafkaTimeoutError("Failed to get offsets by timestamps")
+        return answer(partitions, timeout_ms)
+
+    def polled(timeout_ms: int, max_records: int) -> dict:
+        if not joining:
+            return poll(timeout_ms=timeout_ms, max_records=max_records)
+        if len(joining) == 1:
+            joining.append(True)
+            rig.daemon._on_revoked(set(rig.member.held), lost=False)
+        rig.clock[0] += 1.0
+        rig._plant(rig.clock[0])
+        return {}
+
+    monkeypatch.setattr(rig.member, "end_offsets", unanswered)
+    monkeypatch.setattr(rig.member, "poll", polled)
+
+
+def _rig(fitted, monkeypatch, *, fail: bool) -> _Rig:
+    rig = _Rig(fitted, monkeypatch)
+    rig.sends("a", P0, 10.0)
+    rig.sends("b", P1, 10.0, over=True)
+    rig.run_until(120.0)
+    assert [e["state"] for _, e in rig.of("b", "open")] == ["open"]
+    _join_pending_after_a_failed_look(rig, monkeypatch, fail=fail)
+    return rig
+
+
+def test_a_join_that_does_not_end_judges_no_asset_silent(fitted, monkeypatch):
+    rig = _rig(fitted, monkeypatch, fail=False)
+    rig.run_until(120.0 + 700.0)
+    assert rig.of("b", "resolved") == [] and rig.forgotten == {}
+
+
+def test_a_join_after_one_failed_look_judges_no_asset_silent_either(fitted, monkeypatch):
+    # One look got no answer, then a rebalance began and its join did not end: no look fell due while
+    # it lasted, and quiet_s after the failed look every partition was judged at the present, though
+    # not one record was read: the open episode of "b" resolved as silence, "a" was forgotten.
+    rig = _rig(fitted, monkeypatch, fail=True)
+    rig.run_until(120.0 + 700.0)
+    assert rig.daemon.stall_clock.holds("rebalance")
+    assert rig.of("b", "resolved") == [], "an asset whose readings wait unread was judged silent"
+    assert rig.forgotten == {}
