@@ -83,9 +83,12 @@ class StallHandling:
         daemon was last caught up; a new consumer when no partition with records waiting has moved or
         given records for two periods, a partition's position stayed unknown for a period, or, after
         an empty poll (``idle``), when records wait and nothing at all was fetched for the period
-        (partitions in their grace period aside). No stall is decided during an outage."""
-        now = self.stall_clock()
-        if self._stop.is_set() or not self.positions.due(now):
+        (partitions in their grace period aside). No stall is decided during an outage. No look is
+        made while a rebalance is under way: the assignment named then is the one revoked (a look due
+        is made once the group's answer is applied)."""
+        with self._lock:
+            now, joining = self.stall_clock(), self.stall_clock.holds(REBALANCE)
+        if self._stop.is_set() or joining or not self.positions.due(now):
             return
         assert self.consumer is not None
         assignment, asked_at = set(self.consumer.assignment()), self.clock()

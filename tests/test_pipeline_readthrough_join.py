@@ -60,3 +60,26 @@ def test_a_join_after_one_failed_look_judges_no_asset_silent_either(fitted, monk
     assert rig.daemon.stall_clock.holds("rebalance")
     assert rig.of("b", "resolved") == [], "an asset whose readings wait unread was judged silent"
     assert rig.forgotten == {}
+
+
+def test_a_partition_revoked_and_gone_keeps_no_read_through_time_from_a_look_during_the_join(
+    fitted, monkeypatch
+):
+    # A look already due when the revoke came was still made during the join, on the assignment
+    # kafka-python names until the group answers: it noted a read-through time for partition 1 after
+    # it was forgotten, and the partition, back here later, was judged on it instead of starting
+    # unknown (and a stall could be judged on partitions no longer this consumer's).
+    rig = _Rig(fitted, monkeypatch)
+    rig.sends("a", P0, 10.0)
+    rig.run_until(5.0)
+    daemon = rig.daemon
+    daemon._stop.clear()
+    rig.clock[0] += 2 * rig.period_s  # a look is due (a long batch): the revoke comes after that
+    daemon._on_revoked({P1}, lost=True)  # partition 1's alert state starts fresh
+    daemon._apply_rebalances()
+    daemon._check_positions(idle=True)
+    assert daemon.read_through.until(P1, daemon.clock()) == float("-inf")
+    rig.member.held = {P0}
+    daemon._on_assigned({P0})
+    daemon._apply_rebalances()
+    assert daemon.read_through.until(P1, daemon.clock()) == float("-inf")
