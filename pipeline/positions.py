@@ -27,9 +27,13 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from pipeline.backoff import ThrottledLog
+
 __all__ = ["PositionWatch", "caught_up", "positions_waiting", "stalled"]
 
 log = logging.getLogger("pipeline.daemon")
+# A broker that will not say its end offsets fails every look (one per kafka.request_timeout_ms).
+_LOOK_LOG = ThrottledLog(log, 600.0)
 
 
 def positions_waiting(
@@ -45,7 +49,9 @@ def positions_waiting(
         ends = consumer.end_offsets(partitions, timeout_ms=timeout_ms)
         positions = {tp: consumer.position(tp, timeout_ms=timeout_ms) for tp in ends}
     except KafkaError as exc:
-        log.warning("cannot compare positions with the broker's end offsets: %s", exc)
+        _LOOK_LOG.log(
+            "look", logging.WARNING, "cannot compare positions with the broker's end offsets: %s", exc
+        )
         return None
     found = {}
     for tp, at in positions.items():

@@ -73,3 +73,24 @@ def test_a_log_cut_below_the_noted_end_is_read_through_at_its_new_end() -> None:
     assert reads.until(TP, now=40.0) == 0.0  # the records before 0 s that remain are read
     reads.looked({TP: (300, 0)}, now=60.0)
     assert reads.until(TP, now=70.0) == 60.0
+
+
+def test_looks_that_keep_failing_warn_once_in_ten_minutes(monkeypatch, caplog) -> None:
+    # A broker that will not say its end offsets fails every look, one per kafka.request_timeout_ms:
+    # before, each one logged a warning, for as long as it lasted.
+    from kafka.errors import KafkaTimeoutError
+
+    from pipeline import positions
+    from pipeline.backoff import ThrottledLog
+
+    class NoEnds:
+        def end_offsets(self, partitions, timeout_ms):
+            raise KafkaTimeoutError("no answer")
+
+    monkeypatch.setattr(positions, "_LOOK_LOG", ThrottledLog(positions.log, 600.0))
+    with caplog.at_level("WARNING", logger="pipeline.daemon"):
+        for _ in range(5):
+            assert positions.positions_waiting(NoEnds(), [TP], timeout_ms=10) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot compare positions with the broker's end offsets: KafkaTimeoutError: no answer"
+    ]
