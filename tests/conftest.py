@@ -97,3 +97,20 @@ def registry(fitted: DHAG, tmp_path: Path) -> Path:
     root = tmp_path / "registry"
     publish(root, fitted, "v1")
     return root
+
+
+@pytest.fixture(scope="module")
+def history() -> Any:
+    """Two simulated hours of three assets, one of each machine type (a pandas frame, as the
+    simulator writes it)."""
+    from pipeline.simulator import Fleet
+
+    return Fleet(3, seed=11, run=0).run(2 * 3600, 10.0)
+
+
+@pytest.fixture(scope="module")
+def plant_model(history: Any) -> DHAG:
+    """A plant model trained on ``history`` for two epochs (once per test module that asks)."""
+    from pipeline.plantmodel import train_plant_model
+
+    return train_plant_model(history, seed=0, max_epochs=2, time_budget=None)

@@ -11,20 +11,8 @@ from dhag import DHAG
 from pipeline.config import RecordSettings, RetrainSettings
 from pipeline.features import DERIVED_FEATURES, FEATURE_MEANINGS, INPUT_SENSORS, METADATA_KEY, PlantFeatures
 from pipeline.hotswap import bind_model
-from pipeline.plantmodel import train_plant_model
 from pipeline.retrain import split, train_candidate
 from pipeline.simulator import Fleet
-
-
-@pytest.fixture(scope="module")
-def history() -> pd.DataFrame:
-    """Two simulated hours of three assets, one of each machine type."""
-    return Fleet(3, seed=11, run=0).run(2 * 3600, 10.0)
-
-
-@pytest.fixture(scope="module")
-def plant_model(history: pd.DataFrame) -> DHAG:
-    return train_plant_model(history, seed=0, max_epochs=2, time_budget=None)
 
 
 def _derived(frame: pd.DataFrame, model: DHAG) -> np.ndarray:

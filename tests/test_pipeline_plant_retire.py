@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from dhag import DHAG
 from pipeline import registry as reg
@@ -15,22 +14,12 @@ from pipeline.config import RecordSettings, RetrainSettings
 from pipeline.features import INPUT_SENSORS, PlantFeatures
 from pipeline.hotswap import bind_model
 from pipeline.labelstore import LabelledReading
-from pipeline.plantmodel import history_reference, train_plant_model
+from pipeline.plantmodel import history_reference
 from pipeline.retrain import TrainingData, judge, run_cycle, train_candidate
 from pipeline.simulator import Fleet
 
 DAY = 86_400.0
 SETTINGS = RetrainSettings(device="cpu", max_epochs=2, time_budget_s=30, min_normal_rows=100, seed=0)
-
-
-@pytest.fixture(scope="module")
-def history() -> pd.DataFrame:
-    return Fleet(3, seed=11, run=0).run(2 * 3600, 10.0)
-
-
-@pytest.fixture(scope="module")
-def plant_model(history: pd.DataFrame) -> DHAG:
-    return train_plant_model(history, seed=0, max_epochs=2, time_budget=None)
 
 
 def _readings(
