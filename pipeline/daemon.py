@@ -21,7 +21,8 @@ reports records past this consumer's positions (unpaused partitions only; record
 last look are looked at again shortly: :data:`pipeline.stalls.CONFIRM_S`), the daemon logs an error,
 counts ``dhag_broker_failures_total{operation="stalled"}``, commits what it processed and replaces the
 consumer; the group hands the partitions back and consumption resumes from the committed offsets.
-:mod:`pipeline.stalls` has the other stalls it answers so, and how rebalances count.
+:mod:`pipeline.stalls` has the other stalls it answers so (one partition stuck while others are read
+among them), how rebalances count, and the hold-off after replacements that did not help.
 """
 
 from __future__ import annotations

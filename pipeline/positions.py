@@ -15,7 +15,22 @@ with the broker's end offset. That gives what a per-batch view cannot:
   it works through a backlog some partitions keep their position for minutes, but one of them moves;
   when none does, the fetches of those partitions are stuck (one broker that does not answer starves
   the partitions it leads while the others deliver). A partition whose position stays unknown for a
-  period is stalled too: kafka-python fetches only from a known position.
+  period is stalled too: kafka-python fetches only from a known position;
+* one partition stuck while others deliver: records wait on it, and its position has not moved (nor
+  has a poll returned its records) while the records fetched ahead of it were handed out. A healthy
+  consumer leaves a partition standing only while the records already fetched for others go first:
+  kafka-python hands out fetched records in the order the fetches came, one partition's at a time, so
+  once a partition stood still for a period (its fetch, answered within that time, is in line), what
+  lies ahead of it is at most what waited on the other partitions then. So the look that finds it
+  standing for a period notes the other partitions' end offsets; once each of them has been read past
+  its noted end (or stands still itself), and a period more has passed, it is stuck.
+
+A replacement for partitions that stood still and did not help (a broker that answers for their end
+offsets and never for their fetches) would rebalance the whole group every few periods for as long as
+the fault lasts. So once the partitions judged have all stood still through a replacement, they are
+judged again only a hold-off after it: :data:`HOLD_OFF_PERIODS` periods, doubled after each
+replacement that did not help up to :data:`HOLD_OFF_MAX` times that. Any of them moving, or leaving this
+consumer, ends the hold-off; other partitions stuck are judged as ever.
 """
 
 from __future__ import annotations
@@ -29,11 +44,23 @@ from kafka.errors import KafkaError
 
 from pipeline.backoff import ThrottledLog
 
-__all__ = ["PositionWatch", "caught_up", "positions_waiting", "stalled"]
+__all__ = [
+    "HOLD_OFF_MAX",
+    "HOLD_OFF_PERIODS",
+    "PositionWatch",
+    "caught_up",
+    "positions_waiting",
+    "stalled",
+]
 
 log = logging.getLogger("pipeline.daemon")
 # A broker that will not say its end offsets fails every look (one per kafka.request_timeout_ms).
 _LOOK_LOG = ThrottledLog(log, 600.0)
+
+# The hold-off after a replacement for partitions standing still, in look periods; it doubles while
+# replacements do not help, up to HOLD_OFF_MAX times that.
+HOLD_OFF_PERIODS = 10
+HOLD_OFF_MAX = 8
 
 
 def positions_waiting(
@@ -83,16 +110,25 @@ class PositionWatch:
 
     period_s: float
     last_at: float = -1e18
-    _still: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)  # position, looks unmoved
+    # position, looks unmoved, since when (the first look that found it there with records waiting)
+    _still: dict[TopicPartition, tuple[int, int, float]] = field(default_factory=dict)
     _unknown_since: dict[TopicPartition, float] = field(default_factory=dict)  # no position since
     _granted: dict[TopicPartition, float] = field(default_factory=dict)  # grace period from
     _left: dict[TopicPartition, float] = field(default_factory=dict)  # assigned elsewhere since
+    # Partitions that stood still through a replacement made for them, and the hold-off (see the module).
+    _suspects: set[TopicPartition] = field(default_factory=set)
+    _hold_off_s: float = 0.0
+    # Per partition standing still for a period: when the look noted it, the end offsets of the other
+    # partitions with records waiting then that have not been read past it yet, and when the last one was.
+    _notes: dict[TopicPartition, tuple[float, dict[TopicPartition, int], float]] = field(default_factory=dict)
+    _replaced_at: float = -math.inf
 
     def unmoved(
         self,
         found: dict[TopicPartition, tuple[int, int]],
         paused: set[TopicPartition],
         fetched: frozenset[TopicPartition] | set[TopicPartition] = frozenset(),
+        now: float = 0.0,
     ) -> dict[TopicPartition, int]:
         """The partitions with records waiting when not one of them has moved, nor been returned by a
         poll (``fetched``: a batch rewound after a failed delivery comes back to the same position),
@@ -112,14 +148,104 @@ class PositionWatch:
         waiting = stalled(found, paused)
         for tp in set(self._still).intersection(found) - set(waiting):  # caught up, or paused
             del self._still[tp]
+            if tp not in paused:
+                self._moved(tp)
         for tp in waiting:
             position = found[tp][0]
             prev = self._still.get(tp)
-            same = prev is not None and prev[0] == position and tp not in fetched
-            self._still[tp] = (position, prev[1] + 1 if same and prev else 0)
+            if prev is not None and prev[0] == position and tp not in fetched:
+                self._still[tp] = (position, prev[1] + 1, prev[2])
+                continue
+            self._still[tp] = (position, 0, now)
+            if prev is not None or tp in fetched:
+                self._moved(tp)
+        self._note(found, paused, waiting, now)
         if waiting and all(self._still[tp][1] >= 2 for tp in waiting):
             return waiting
         return {}
+
+    def _note(
+        self,
+        found: dict[TopicPartition, tuple[int, int]],
+        paused: set[TopicPartition],
+        waiting: dict[TopicPartition, int],
+        now: float,
+    ) -> None:
+        """Note the others' ends for each partition standing still a period, and strike those read past."""
+        for tp in list(self._notes):
+            if tp not in waiting or self._still[tp][2] > self._notes[tp][0]:  # it moved, or nothing waits
+                del self._notes[tp]
+        for tp, (noted_at, ends, _) in self._notes.items():
+            passed = {
+                other
+                for other, end in ends.items()
+                if other in paused or (other in found and (found[other][0] >= end or not found[other][1]))
+            }
+            if passed:
+                self._notes[tp] = (noted_at, {o: e for o, e in ends.items() if o not in passed}, now)
+        for tp in waiting:
+            if tp not in self._notes and now - self._still[tp][2] >= self.period_s:
+                ends = {other: sum(found[other]) for other in waiting if other != tp}
+                self._notes[tp] = (now, ends, -math.inf if ends else now)
+
+    def stuck(self, waiting: dict[TopicPartition, int], now: float) -> dict[TopicPartition, float]:
+        """Of ``waiting`` (partitions with records waiting at this look, after :meth:`unmoved`), those
+        stuck (see the module), and for how long they have stood still: two periods at least, the
+        others read past the ends noted for them a period ago at least, and the others not read past
+        them standing still since the note.
+
+        >>> tp, other = TopicPartition("in", 0), TopicPartition("in", 1)
+        >>> watch = PositionWatch(30.0)
+        >>> for at, read in ((0, 10), (30, 60), (60, 120), (90, 180)):  # 150 waited on the other at 30 s
+        ...     _ = watch.unmoved({tp: (100, 9), other: (read, 200 - read)}, set(), now=float(at))
+        >>> watch.stuck({tp: 9, other: 20}, 90.0)
+        {}
+        >>> _ = watch.unmoved({tp: (100, 9), other: (240, 10)}, set(), now=120.0)  # read past 200
+        >>> watch.stuck({tp: 9, other: 10}, 120.0)
+        {}
+        >>> _ = watch.unmoved({tp: (100, 9), other: (300, 10)}, set(), now=150.0)  # a period on
+        >>> watch.stuck({tp: 9, other: 10}, 150.0)
+        {TopicPartition(topic='in', partition=0): 150.0}
+        """
+        found = {}
+        for tp in waiting:
+            note = self._notes.get(tp)
+            if note is None or self.in_grace(tp, now):
+                continue
+            noted_at, ends, last_passed = note
+            standing = all(o in self._still and self._still[o][2] <= noted_at for o in ends)
+            since = self._still[tp][2]
+            if standing and now - last_passed >= self.period_s and now - since >= 2 * self.period_s:
+                found[tp] = now - since
+        return found
+
+    def held_off(self, partitions: dict[TopicPartition, int] | set[TopicPartition], now: float) -> bool:
+        """Whether ``partitions`` all stood still through a replacement made for them less than the
+        hold-off before ``now`` (see the module), so that they are not judged yet."""
+        held = now - self._replaced_at < self._hold_off_s
+        return bool(partitions) and set(partitions) <= self._suspects and held
+
+    def replacing(self, partitions: dict[TopicPartition, int] | set[TopicPartition], now: float) -> float:
+        """The consumer is replaced at ``now`` for ``partitions`` standing still; the hold-off they get
+        should the new consumer not move them either (doubled when the last one did not help).
+
+        >>> tp, watch = TopicPartition("in", 0), PositionWatch(30.0)
+        >>> [watch.replacing({tp}, 0.0) for _ in range(5)]
+        [300.0, 600.0, 1200.0, 2400.0, 2400.0]
+        >>> _ = watch.unmoved({tp: (5, 3)}, set(), {tp}); watch.replacing({tp}, 0.0)  # it moved: anew
+        300.0
+        """
+        window = HOLD_OFF_PERIODS * self.period_s
+        self._hold_off_s = min(2 * self._hold_off_s, HOLD_OFF_MAX * window) if self._suspects else window
+        self._suspects |= set(partitions)
+        self._replaced_at = now
+        return self._hold_off_s
+
+    def _moved(self, tp: TopicPartition) -> None:
+        """``tp`` moved (or nothing waits on it): a replacement made for it helped."""
+        self._suspects.discard(tp)
+        if not self._suspects:
+            self._hold_off_s = 0.0
 
     def waited(self, tp: TopicPartition) -> bool:
         """Whether the last look found records waiting on ``tp`` at the position where the look before
@@ -190,20 +316,24 @@ class PositionWatch:
                 self._grant(tp, now)
         for tp in set(self._granted) - assignment:
             self._left.setdefault(tp, now)
+        for tp in self._suspects - assignment:  # another member's to read now
+            self._moved(tp)
 
     def _grant(self, tp: TopicPartition, at: float) -> None:
         self._granted[tp] = at
         self._left.pop(tp, None)
         self._still.pop(tp, None)
         self._unknown_since.pop(tp, None)
+        self._notes.pop(tp, None)
 
     def in_grace(self, tp: TopicPartition, now: float) -> bool:
         """Whether ``tp`` came to this consumer less than ``period_s`` before ``now``."""
         return now - self._granted.get(tp, -math.inf) < self.period_s
 
     def restart(self, now: float) -> None:
-        """A new consumer: forget the partitions seen, and look again a period after ``now``."""
-        for timers in (self._still, self._unknown_since, self._granted, self._left):
+        """A new consumer: forget the partitions seen (not the hold-off), and look again a period after
+        ``now``."""
+        for timers in (self._still, self._unknown_since, self._granted, self._left, self._notes):
             timers.clear()
         self.last_at = now
 

@@ -3,8 +3,11 @@
 Once a period the daemon looks where it stands (:mod:`pipeline.positions`) and replaces its consumer
 when records wait and it does not fetch them: nothing at all fetched for a period (decided after an
 empty poll, on records that waited at the look before, or at one :data:`CONFIRM_S` later), no
-partition with records waiting moved for two periods, or a partition's position unknown for a period
-(kafka-python never fetches such a partition).
+partition with records waiting moved for two periods, one partition with records waiting unmoved
+while the records fetched ahead of it were read (:mod:`pipeline.positions`), or a partition's position
+unknown for a period (kafka-python never fetches such a partition). Partitions that stood still
+through a replacement made for them are judged again only after a hold-off that doubles while
+replacements do not help (:mod:`pipeline.positions`).
 
 The timers run on the daemon's *stall clock*, which stands still from a revoke (or a new consumer
 subscribing) until the group's assignment is applied: a slow join is no stall, and the join's end is
@@ -81,7 +84,9 @@ class StallHandling:
     def _check_positions(self, *, idle: bool = False) -> None:
         """Once a period (:mod:`pipeline.positions`): the lag of every assigned partition and when the
         daemon was last caught up; a new consumer when no partition with records waiting has moved or
-        given records for two periods, a partition's position stayed unknown for a period, or, after
+        given records for two periods, one is stuck while others are read (partitions that stood
+        still through a replacement: after their hold-off), a partition's position stayed unknown for a
+        period, or, after
         an empty poll (``idle``), when records wait and nothing at all was fetched for the period
         (partitions in their grace period aside). No stall is decided during an outage. No look is
         made while a rebalance is under way: the assignment named then is the one revoked (a look due
@@ -109,7 +114,8 @@ class StallHandling:
             return
         paused, fetched, self._fetched = self.consumer.paused(), self._fetched, set()
         unknown = self.positions.unknown(found, assignment, paused, now, fetched)
-        waiting = self.positions.unmoved(found, paused, fetched)
+        waiting = self.positions.unmoved(found, paused, fetched, now=now)
+        stuck = self.positions.stuck(stalled(found, paused), now)
         if self.health.failing_since is not None:  # an outage: batches are rewound and retried, no stall
             return
         if not waiting and idle and now - self._last_records_at >= self.positions.period_s:
@@ -125,7 +131,12 @@ class StallHandling:
             unsure = set(judged) | (assignment - set(found) - paused)
             if not waiting and any(not self.positions.in_grace(tp, now) for tp in unsure):
                 self.positions.again_in(now, CONFIRM_S)
-        if not waiting and not unknown:
+        # Partitions that stood still through a replacement made for them wait out their hold-off.
+        if self.positions.held_off(waiting, now):
+            waiting = {}
+        if self.positions.held_off(stuck, now):
+            stuck = {}
+        if not waiting and not unknown and not stuck:
             return
         self.metrics.broker_failures.labels("stalled").inc()
         if unknown:
@@ -135,13 +146,26 @@ class StallHandling:
                 sorted(tp.partition for tp in unknown),
                 self.positions.period_s,
             )
-        else:
+        elif waiting:
+            hold_off = self.positions.replacing(waiting, now)
             log.error(
                 "%d records wait on partitions %s, not fetched (last record %.0fs ago): "
-                "replacing the Kafka consumer",
+                "replacing the Kafka consumer (if it does not help, judged again after %.0fs)",
                 sum(waiting.values()),
                 sorted(tp.partition for tp in waiting),
                 now - self._last_records_at,
+                hold_off,
+            )
+        else:
+            hold_off = self.positions.replacing(stuck, now)
+            counts = stalled(found, paused)
+            log.error(
+                "%d records wait on partitions %s, whose position has not moved for %.0fs while others "
+                "are read: replacing the Kafka consumer (if it does not help, judged again after %.0fs)",
+                sum(counts[tp] for tp in stuck),
+                sorted(tp.partition for tp in stuck),
+                min(stuck.values()),
+                hold_off,
             )
         self._restart_consumer()
 
