@@ -21,13 +21,15 @@ late as its backlog. A partition this daemon never looked at is not judged at al
 an assignment, until the first look (a period) and the records it found waiting are read.
 
 Without looks the daemon cannot tell a backlog from silence. Should the broker not answer them (it
-serves fetches but not the end offsets: a partition without a leader fails the whole request), the
+serves fetches but not the end offsets), the
 read-through times would stay where they were and no asset would be judged silent, nor forgotten, for
 as long as that lasts. So once the looks have failed for ``give_up_s`` (the daemon passes
 ``alerts.quiet_s``), every partition is judged as of the last failed look, as if nothing waited then,
 until a look comes back. Only looks made count: while none is made (a join under way holds the stall
 clock, and the daemon reads nothing), the failing looks neither add up nor move that time on, so
-readings that wait unread meanwhile are no silence.
+readings that wait unread meanwhile are no silence. A look that gets answers for some partitions and
+not others (one without a leader: :func:`~pipeline.positions.positions_waiting` asks each leader on
+its own) moves the others on as usual, and gives up on those alone after ``give_up_s``.
 
 Example
 -------
@@ -73,6 +75,8 @@ class ReadThrough:
         self._failing_since: float | None = None  # the first of the looks failing since the last answer
         self._failed_at = -math.inf  # the last of them
         self._told = False  # whether failed() said that they have failed for give_up_s
+        # Partitions a look that answered for others left out (no leader): (first, last) such look.
+        self._unanswered: dict[tuple[str, int], tuple[float, float]] = {}
 
     def looked(self, found: Mapping[Partition, tuple[int, int]], now: float) -> None:
         """A look begun at ``now`` found ``(position, records waiting past it)`` per partition
@@ -81,6 +85,7 @@ class ReadThrough:
         self._failing_since = None
         for tp, (position, waiting) in found.items():
             key = (tp[0], tp[1])
+            self._unanswered.pop(key, None)
             self.read({key: position})
             if not waiting:
                 self._at[key] = now
@@ -98,6 +103,26 @@ class ReadThrough:
         self._failed_at = now
         newly = self.blind() and not self._told
         self._told = self._told or newly
+        return newly
+
+    def unanswered(self, partitions: Iterable[Partition], now: float) -> list[tuple[str, int]]:
+        """A look begun at ``now`` got answers for other partitions, not for ``partitions`` (no leader):
+        each of them is judged as of its last such look once they have lasted ``give_up_s``, as a whole
+        look failing would have every partition judged. The partitions that makes so now.
+
+        >>> reads = ReadThrough(give_up_s=300.0)
+        >>> reads.unanswered([("in", 1)], now=100.0), reads.unanswered([("in", 1)], now=400.0)
+        ([], [('in', 1)])
+        >>> reads.until(("in", 1), now=410.0), reads.until(("in", 0), now=410.0)
+        (400.0, -inf)
+        """
+        newly = []
+        for tp in partitions:
+            key = (tp[0], tp[1])
+            first, last = self._unanswered.get(key, (now, now))
+            if last - first < self.give_up_s <= now - first:
+                newly.append(key)
+            self._unanswered[key] = (first, now)
         return newly
 
     def blind(self) -> bool:
@@ -120,7 +145,11 @@ class ReadThrough:
         (:meth:`blind`)."""
         if self.blind():
             return min(now, self._failed_at)
-        return min(now, self._at.get((tp[0], tp[1]), -math.inf))
+        key = (tp[0], tp[1])
+        first, last = self._unanswered.get(key, (0.0, -math.inf))
+        if last - first >= self.give_up_s:
+            return min(now, last)
+        return min(now, self._at.get(key, -math.inf))
 
     def forget(self, partitions: Iterable[Partition]) -> None:
         """Partitions no longer this daemon's: they start unknown if they come back."""
@@ -128,3 +157,4 @@ class ReadThrough:
             key = (tp[0], tp[1])
             self._at.pop(key, None)
             self._next.pop(key, None)
+            self._unanswered.pop(key, None)

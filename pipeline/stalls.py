@@ -97,7 +97,8 @@ class StallHandling:
             return
         assert self.consumer is not None
         assignment, asked_at = set(self.consumer.assignment()), self.clock()
-        found = positions_waiting(self.consumer, list(assignment), self._wait_ms(0.5))
+        unanswered: set[TopicPartition] = set()  # no end offset (no leader): not judged at this look
+        found = positions_waiting(self.consumer, list(assignment), self._wait_ms(0.5), unanswered)
         if found is None:
             if self.read_through.failed(asked_at):
                 log.warning(
@@ -107,13 +108,23 @@ class StallHandling:
                 )
             return
         self.read_through.looked(found, asked_at)  # when the silence of each partition is judged
+        given_up = self.read_through.unanswered(unanswered, asked_at)
+        if given_up:
+            log.warning(
+                "no end offsets from the broker for partitions %s for %.0fs: their silence is judged as "
+                "of each look until it answers again (readings waiting unread may make an asset look "
+                "silent)",
+                sorted(p for _, p in given_up),
+                self.read_through.give_up_s,
+            )
         for tp, (_, count) in found.items():
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(count)
         if caught_up(found, assignment):
             self.metrics.caught_up.set(time.time())
             return
         paused, fetched, self._fetched = self.consumer.paused(), self._fetched, set()
-        unknown = self.positions.unknown(found, assignment, paused, now, fetched)
+        # A partition left unanswered is not judged: its position may be known, its end is not.
+        unknown = self.positions.unknown(found, assignment, paused | unanswered, now, fetched)
         waiting = self.positions.unmoved(found, paused, fetched, now=now)
         stuck = self.positions.stuck(stalled(found, paused), now)
         if self.health.failing_since is not None:  # an outage: batches are rewound and retried, no stall
@@ -128,7 +139,7 @@ class StallHandling:
             # that waited at the look before count. The others, and positions unknown at this look,
             # are looked at again shortly.
             waiting = {tp: count for tp, count in judged.items() if self.positions.waited(tp)}
-            unsure = set(judged) | (assignment - set(found) - paused)
+            unsure = set(judged) | (assignment - set(found) - paused - unanswered)
             if not waiting and any(not self.positions.in_grace(tp, now) for tp in unsure):
                 self.positions.again_in(now, CONFIRM_S)
         # Partitions that stood still through a replacement made for them wait out their hold-off.
