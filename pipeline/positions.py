@@ -23,7 +23,8 @@ with the broker's end offset. That gives what a per-batch view cannot:
   once a partition stood still for a period (its fetch, answered within that time, is in line), what
   lies ahead of it is at most what waited on the other partitions then. So the look that finds it
   standing for a period notes the other partitions' end offsets; once each of them has been read past
-  its noted end (or stands still itself), and a period more has passed, it is stuck.
+  its noted end (or stands still itself, or went to another member), and a period more has passed, it
+  is stuck.
 
 A replacement for partitions that stood still and did not help (a broker that answers for their end
 offsets and never for their fetches) would rebalance the whole group every few periods for as long as
@@ -390,6 +391,9 @@ class PositionWatch:
             self._left.setdefault(tp, now)
         for tp in self._suspects - assignment:  # another member's to read now
             self._moved(tp)
+        for tp, (noted_at, ends, _) in list(self._notes.items()):
+            if set(ends) - assignment:  # another member's: nothing of it is handed out here any more
+                self._notes[tp] = (noted_at, {o: e for o, e in ends.items() if o in assignment}, now)
 
     def _grant(self, tp: TopicPartition, at: float) -> None:
         self._granted[tp] = at

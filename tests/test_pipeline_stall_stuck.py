@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from kafka import TopicPartition
 from test_pipeline_stall_timer import P0, P1, PERIOD_S, _Consumer, _Rig, _started
 
 from pipeline.positions import HOLD_OFF_MAX, HOLD_OFF_PERIODS
@@ -14,6 +15,7 @@ HOLD_OFF_S = HOLD_OFF_PERIODS * PERIOD_S
 # Partition 1 is read 50 records a period with 200 waiting: a grace period, a period standing before
 # the note, four to read past it, one more.
 DETECT_S = 7 * PERIOD_S
+P2 = TopicPartition(P0.topic, 2)
 
 
 def _busy_beside_stuck(rig: _Rig, consumer: _Consumer, *, backlog: bool = False) -> None:
@@ -129,4 +131,27 @@ def test_a_stuck_partition_revoked_is_not_judged_and_starts_afresh_when_it_comes
         _busy_beside_stuck(rig, consumer)
     assert rig.replaced == 0
     _busy_beside_stuck(rig, consumer)
+    assert rig.replaced == 1
+
+
+def test_a_partition_stuck_while_another_read_beside_it_goes_elsewhere_is_still_judged(
+    fitted, monkeypatch
+) -> None:
+    # Partition 2 was read on beside the stuck partition 0 when a rebalance gave it to another member:
+    # the end noted for it was never read past here, nor did it stand still, so partition 0 was never
+    # judged stuck, partition 1 read on meanwhile (the rule for all standing still never held).
+    rig, consumer = _started(fitted, monkeypatch, {P0, P1})
+    consumer.at[P2], consumer.ends[P2] = 0, 200
+    rig.join(consumer, {P0, P1, P2})
+    rig.now += PERIOD_S  # its grace period over
+    for _ in range(3):
+        consumer.at[P2] += 50
+        consumer.ends[P2] = consumer.at[P2] + 200
+        rig.daemon._fetched.add(P2)
+        _busy_beside_stuck(rig, consumer)
+    rig.join(consumer, {P0, P1})  # partition 2 goes to a new member, for good
+    for _ in range(12):
+        _busy_beside_stuck(rig, consumer)
+        if rig.replaced:
+            break
     assert rig.replaced == 1
