@@ -219,9 +219,9 @@ class PositionWatch:
         ({}, {TopicPartition(topic='in', partition=0): 9, TopicPartition(topic='in', partition=1): 4})
         """
         waiting = stalled(found, paused)
-        for tp in set(self._still).intersection(found) - set(waiting):  # caught up, or paused
-            del self._still[tp]
-            if tp not in paused:
+        for tp in set(found) - set(waiting):  # caught up, or paused
+            self._still.pop(tp, None)
+            if tp not in paused:  # (one a new consumer read to its end before its first look too)
                 self._moved(tp)
         for tp in waiting:
             position = found[tp][0]

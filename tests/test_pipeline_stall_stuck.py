@@ -155,3 +155,19 @@ def test_a_partition_stuck_while_another_read_beside_it_goes_elsewhere_is_still_
         if rig.replaced:
             break
     assert rig.replaced == 1
+
+
+def test_a_replacement_after_which_the_partition_caught_up_resets_the_hold_off(fitted, monkeypatch) -> None:
+    # The new consumer read partition 0 to its end before its first look: the replacement helped, but
+    # partition 0 was still taken for one that stood through it, so a stall on a new fault later on
+    # got twice the hold-off (and each one after that twice again, up to the cap).
+    rig, consumer = _started(fitted, monkeypatch, {P0, P1})
+    (first,) = _replacements(rig, consumer, int(DETECT_S // PERIOD_S))
+    consumer.at[P0] = consumer.ends[P0]  # the new consumer reads partition 0's records
+    rig.daemon._fetched.add(P0)
+    for _ in range(4 * HOLD_OFF_PERIODS):
+        _busy_beside_stuck(rig, consumer)
+    consumer.ends[P0] += 380  # then it sticks again, on another fault
+    times = _replacements(rig, consumer, 3 * HOLD_OFF_PERIODS)
+    assert len(times) >= 2
+    assert HOLD_OFF_S <= times[1] - times[0] <= HOLD_OFF_S + PERIOD_S  # the first hold-off, not the second
