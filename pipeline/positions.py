@@ -128,13 +128,24 @@ def positions_waiting(
 
 def _leaders(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> dict[TopicPartition, int | None]:
     """The leader of each partition in the consumer's metadata (None: none known); empty when that
-    cannot be read (kafka-python has no public call for it: its internal layout may change)."""
+    cannot be read (kafka-python has no public call for it: its internal layout may change).
+
+    kafka-python's IO thread replaces the whole partition table on each metadata update while this
+    reads it, and ``leader_for_partition`` looks a topic up twice: a table replaced in between without
+    the topic raises a ``KeyError``. Such a partition gets no leader at this look."""
     try:
         cluster = consumer._client.cluster  # type: ignore[attr-defined]
-        leaders = {tp: cluster.leader_for_partition(tp) for tp in partitions}
+        find = cluster.leader_for_partition
     except AttributeError:
         return {}
-    return {tp: leader if isinstance(leader, int) and leader >= 0 else None for tp, leader in leaders.items()}
+    leaders: dict[TopicPartition, int | None] = {}
+    for tp in partitions:
+        try:
+            leader = find(tp)
+        except KeyError:
+            leader = None
+        leaders[tp] = leader if isinstance(leader, int) and leader >= 0 else None
+    return leaders
 
 
 def _ends_by_leader(

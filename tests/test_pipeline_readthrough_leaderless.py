@@ -8,7 +8,9 @@ import types
 import pytest
 from kafka.errors import KafkaTimeoutError
 from test_pipeline_backlog_silence import P0, P1, _Rig
-from test_pipeline_stall_timer import _started
+from test_pipeline_stall_timer import _Consumer, _started
+
+from pipeline.positions import positions_waiting
 
 LEADERS = {P0: 0, P1: -1}  # partition 1's leader is gone (kafka-python's metadata says -1)
 
@@ -65,3 +67,21 @@ def test_a_stall_is_still_judged_beside_a_partition_without_a_leader(fitted, mon
         rig.now += rig.daemon.positions.period_s
         rig.look()
     assert rig.replaced == 1
+
+
+def test_metadata_replaced_while_its_leaders_are_read_costs_only_that_partition(monkeypatch) -> None:
+    # kafka-python's IO thread swaps the whole partition table on each metadata update, and its
+    # leader_for_partition looks a topic up twice: a table replaced in between, without the topic,
+    # raises a KeyError, which ended the daemon's loop.
+    consumer = _Consumer({P0, P1})
+
+    def leader_for_partition(tp):
+        if tp == P1:
+            raise KeyError(tp.topic)
+        return 0
+
+    cluster = types.SimpleNamespace(leader_for_partition=leader_for_partition)
+    consumer._client = types.SimpleNamespace(cluster=cluster)
+    unanswered: set = set()
+    found = positions_waiting(consumer, [P0, P1], 1_000, unanswered)
+    assert found == {P0: (120, 380)} and unanswered == {P1}
