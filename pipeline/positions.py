@@ -30,8 +30,10 @@ A replacement for partitions that stood still and did not help (a broker that an
 offsets and never for their fetches) would rebalance the whole group every few periods for as long as
 the fault lasts. So once the partitions judged have all stood still through a replacement, they are
 judged again only a hold-off after it: :data:`HOLD_OFF_PERIODS` periods, doubled after each
-replacement that did not help up to :data:`HOLD_OFF_MAX` times that. Any of them moving, or leaving this
-consumer, ends the hold-off; other partitions stuck are judged as ever.
+replacement that did not help up to :data:`HOLD_OFF_MAX` times that. A partition moving (or nothing
+waiting on it), or leaving this consumer, is no longer held off, the others still are; once none is
+left the hold-off starts again from :data:`HOLD_OFF_PERIODS`. Other partitions stuck are judged as
+ever.
 """
 
 from __future__ import annotations
