@@ -138,10 +138,9 @@ def test_the_retrainer_watches_and_shares_the_daemons_registry_volume() -> None:
     assert jobs["dhag-retrainer"]["static_configs"][0]["targets"] == [
         f"retrainer:{settings.retrain.metrics_port}"
     ]
-    # Its health check asks the retrainer on the port its own settings give (below: it follows them).
-    check = retrainer["healthcheck"]["test"]
-    assert check[:4] == ["CMD", "dhag-pipeline", "probe", "--retrainer"]
-    assert _config_of(check) == _config_of(retrainer["command"])
+    # Its health check, the image's, asks the retrainer on the port its own settings give (below).
+    assert "healthcheck" not in retrainer
+    assert _config_of(_dockerfile_healthcheck()) == _config_of(retrainer["command"])
     grace = retrainer["stop_grace_period"]
     seconds = float(re.fullmatch(r"(\d+)s", grace).group(1)) if isinstance(grace, str) else float(grace)
     assert seconds > settings.shutdown_grace_s
@@ -192,6 +191,58 @@ def _dockerfile_healthcheck() -> list[str]:
     return json.loads(match.group(1))
 
 
+def _fake_proc(root: Path, argv: list[str]) -> Path:
+    """A /proc whose PID 1 runs ``argv``."""
+    (root / "1").mkdir(parents=True)
+    (root / "1" / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    return root
+
+
+def _container_argv(service: dict[str, Any], *, init: bool = False) -> list[str]:
+    """PID 1's command line in a container of the image running this compose service."""
+    entrypoint = json.loads(
+        re.search(r"^ENTRYPOINT (\[.*\])$", DOCKERFILE.read_text(), re.MULTILINE).group(1)
+    )
+    assert entrypoint == ["dhag-pipeline"]
+    # A console script: the interpreter its shebang names, then the script, then the arguments.
+    argv = ["/opt/venv/bin/python", "/opt/venv/bin/dhag-pipeline", *service["command"]]
+    return ["/sbin/docker-init", "--", *argv[1:]] if init else argv
+
+
+def test_the_image_health_check_probes_the_service_its_container_runs(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    # Before, the image's check asked the daemon's port whatever the container ran: a container started
+    # as `retrain` was unhealthy unless compose gave it a check of its own.
+    import pipeline.probecmd
+
+    services = _resolved()["services"]
+    assert "healthcheck" not in load_yaml(COMPOSE)["services"]["retrainer"]  # the image's check is its own
+    for variable in [v for v in os.environ if v.startswith("DHAG_PIPELINE_")]:
+        monkeypatch.delenv(variable)
+    check = _dockerfile_healthcheck()
+    config = tmp_path / "config.yaml"
+    config.write_text((REPO / "config.yaml").read_text())
+    argv = [str(config) if arg == _config_of(check) else arg for arg in check[1:]]
+    server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
+    try:
+        for name, init, key, other in (
+            ("retrainer", False, "RETRAIN__METRICS_PORT", "METRICS__PORT"),
+            ("retrainer", True, "RETRAIN__METRICS_PORT", "METRICS__PORT"),  # `docker run --init`
+            ("daemon", False, "METRICS__PORT", "RETRAIN__METRICS_PORT"),
+            ("daemon", True, "METRICS__PORT", "RETRAIN__METRICS_PORT"),
+        ):
+            proc = _fake_proc(tmp_path / f"proc-{name}-{init}", _container_argv(services[name], init=init))
+            monkeypatch.setattr(pipeline.probecmd, "PROC", proc)
+            monkeypatch.setenv(f"DHAG_PIPELINE_{key}", str(port))  # this service answers there ...
+            monkeypatch.setenv(f"DHAG_PIPELINE_{other}", "9")  # ... and nothing listens on the other's port
+            assert main(argv) == 0, (name, init, capsys.readouterr().out)
+            assert capsys.readouterr().out == f"ok: http://127.0.0.1:{port}/live answered 200\n"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_the_health_checks_follow_the_configured_ports(tmp_path: Path, monkeypatch, capsys) -> None:
     # Before: the image's check asked 127.0.0.1:9108 and compose's retrainer 127.0.0.1:9110 whatever the
     # settings said, so a changed metrics.port or retrain.metrics_port marked a working container unhealthy.
@@ -205,14 +256,15 @@ def test_the_health_checks_follow_the_configured_ports(tmp_path: Path, monkeypat
     assert f"COPY --chown=dhag:dhag config.yaml {_config_of(cmd)}" in dockerfile
     # The probe gives up before Docker does, so its reason is what Docker records.
     docker_timeout = float(re.search(r"--timeout=(\d+)s", dockerfile).group(1))
-    assert services["retrainer"]["healthcheck"]["timeout"] == f"{docker_timeout:g}s"
     assert docker_timeout > DEFAULT_TIMEOUT_S
+    import pipeline.probecmd
+
+    check = _dockerfile_healthcheck()
     server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
     try:
-        for name, check, key in (
-            ("daemon", _dockerfile_healthcheck(), ("metrics", "port")),
-            ("retrainer", services["retrainer"]["healthcheck"]["test"][1:], ("retrain", "metrics_port")),
-        ):
+        for name, key in (("daemon", ("metrics", "port")), ("retrainer", ("retrain", "metrics_port"))):
+            proc = _fake_proc(tmp_path / f"proc-{name}", _container_argv(services[name]))
+            monkeypatch.setattr(pipeline.probecmd, "PROC", proc)
             for variable in [v for v in os.environ if v.startswith("DHAG_PIPELINE_")]:
                 monkeypatch.delenv(variable)
             for variable, value in services[name].get("environment", {}).items():

@@ -173,3 +173,95 @@ def test_the_probe_imports_neither_torch_nor_pandas(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     code, heavy = json.loads(result.stdout.splitlines()[-1])
     assert code == 1 and heavy == []
+
+
+def _proc(root: Path, *processes: tuple[int, int, list[str]]) -> Path:
+    """A fake /proc: each (pid, parent pid, command line), written as the kernel writes them."""
+    for pid, ppid, argv in processes:
+        (root / str(pid)).mkdir(parents=True)
+        (root / str(pid) / "cmdline").write_bytes(b"".join(a.encode() + b"\0" for a in argv))
+        name = argv[0].rsplit("/", 1)[-1][:15] if argv else "kworker"
+        (root / str(pid) / "stat").write_text(f"{pid} ({name}) S {ppid} {pid} {pid} 0 -1 4194560 0 0\n")
+    (root / "self").mkdir(parents=True, exist_ok=True)  # not a process directory: skipped
+    return root
+
+
+VENV = ["/opt/venv/bin/python", "/opt/venv/bin/dhag-pipeline"]
+PROBE = [*VENV, "probe", "--auto", "--config", "/app/config.yaml"]
+RETRAINER, DAEMON = "retrainer", "daemon"
+
+
+@pytest.mark.parametrize(
+    ("processes", "service"),
+    [
+        # The image's exec-form ENTRYPOINT: the service is PID 1 (a console script under its interpreter).
+        ([(1, 0, [*VENV, "retrain", "--watch", "--config", "/app/config.yaml"])], "retrainer"),
+        ([(1, 0, [*VENV, "run", "--config", "/app/config.yaml"])], "daemon"),
+        # `docker run --init` / compose `init: true`: docker-init with the command after `--`.
+        ([(1, 0, ["/sbin/docker-init", "--", "dhag-pipeline", "retrain", "--watch"])], "retrainer"),
+        ([(1, 0, ["/sbin/docker-init", "--", "dhag-pipeline", "run"])], "daemon"),
+        # tini and dumb-init with options of their own, before the command.
+        (
+            [(1, 0, ["/usr/bin/tini", "-s", "-g", "-p", "SIGTERM", "--", "dhag-pipeline", "retrain"])],
+            "retrainer",
+        ),
+        ([(1, 0, ["dumb-init", "--rewrite", "15:2", "dhag-pipeline", "retrain"])], "retrainer"),
+        # `python -m pipeline` and a shell's `-c` string (the shell may or may not exec it).
+        ([(1, 0, ["python3", "-m", "pipeline", "retrain", "--watch"])], "retrainer"),
+        (
+            [(1, 0, ["/bin/sh", "-c", "exec dhag-pipeline retrain --watch --config '/etc/my dhag/c.yaml'"])],
+            "retrainer",
+        ),
+        ([(1, 0, ["/bin/sh", "-c", "dhag-pipeline run; echo stopped"])], "daemon"),
+        # A script that starts the service without exec: its child decides; the probe itself never does.
+        (
+            [
+                (1, 0, ["/bin/sh", "/entrypoint.sh"]),
+                (7, 1, [*VENV, "retrain", "--watch"]),
+                (9, 1, ["sleep", "60"]),
+                (30, 0, PROBE),
+            ],
+            "retrainer",
+        ),
+        ([(1, 0, ["/bin/sh", "/entrypoint.sh"]), (7, 1, [*VENV, "run"]), (30, 0, PROBE)], "daemon"),
+        # Undecided, or a container of the image running neither service: the daemon, as before.
+        (
+            [(1, 0, ["/bin/sh", "/entrypoint.sh"]), (7, 1, [*VENV, "retrain"]), (8, 1, [*VENV, "run"])],
+            "daemon",
+        ),
+        ([(1, 0, ["python", "-c", "import pipeline.demo; print('a \"quote')"])], "daemon"),
+        ([(1, 0, [*VENV, "simulate", "--rate", "48"])], "daemon"),
+        ([(1, 0, ["/opt/venv/bin/dhag-pipeline"])], "daemon"),  # no subcommand
+        ([(1, 0, [])], "daemon"),  # a kernel thread's empty command line
+        ([], "daemon"),  # no PID 1 readable (another OS, hidepid)
+    ],
+)
+def test_auto_probes_the_service_the_container_runs(tmp_path: Path, processes, service) -> None:
+    from pipeline.probecmd import container_service
+
+    assert container_service(_proc(tmp_path / "proc", *processes)) == service
+    assert container_service(tmp_path / "no-proc") == "daemon"  # no /proc at all
+
+
+def test_auto_asks_the_retrainers_port_in_a_retrainer_container(
+    endpoint, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import pipeline.probecmd
+
+    port, _ = endpoint
+    monkeypatch.setenv("DHAG_PIPELINE_METRICS__PORT", "9")  # nothing listens on the daemon's port
+    monkeypatch.setenv("DHAG_PIPELINE_RETRAIN__METRICS_PORT", str(port))
+    retrainer = _proc(tmp_path / "retrainer", (1, 0, [*VENV, "retrain", "--watch"]))
+    monkeypatch.setattr(pipeline.probecmd, "PROC", retrainer)
+    assert _probe(capsys, "--auto") == (0, f"ok: http://127.0.0.1:{port}/live answered 200")
+    assert _probe(capsys, "--auto", "--ready") == (
+        1,
+        f"unhealthy: http://127.0.0.1:{port}/ready answered 503: starting",
+    )
+    daemon = _proc(tmp_path / "daemon", (1, 0, [*VENV, "run"]))
+    monkeypatch.setattr(pipeline.probecmd, "PROC", daemon)
+    code, line = _probe(capsys, "--auto")
+    assert code == 1 and line.startswith("unreachable: http://127.0.0.1:9/live: ")
+    # --auto decides between the two; naming one of them as well is a usage error.
+    assert main(["probe", "--auto", "--retrainer"]) == 1
+    assert "not allowed with argument" in capsys.readouterr().err
