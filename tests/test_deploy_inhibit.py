@@ -17,7 +17,8 @@ from deploy_support import DEPLOY
 from pipeline.broker import free_port
 
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
-# The labels of each source alert as its rule produces them (absent() keeps none of the selector's).
+# The labels of each source alert as its rule produces them: DhagPipelineAbsent from absent(), no
+# target of the job at all, keeps none of the selector's.
 PIPELINE_ABSENT = {"alertname": "DhagPipelineAbsent", "severity": "critical"}
 
 
@@ -132,4 +133,39 @@ def test_a_daemon_whose_output_is_refused_inhibits_its_plants_asset_silence_and_
     assert _suppressed(alertmanager, alerts) == {
         ("DhagOutputRefused", "a1:9108", "plant-a"),
         ("DhagAssetSilent", "pump-01", "plant-a"),
+    }
+
+
+def test_one_plant_without_daemons_inhibits_its_own_alerts_only(alertmanager: str) -> None:
+    # With a plant per namespace, DhagPipelineAbsent names the plant whose daemons are all gone (its
+    # namespace and job). Before, it carried neither and inhibited every plant's daemon alerts.
+    alerts = [
+        _pipeline("DhagPipelineAbsent", "critical", namespace="plant-a"),
+        _pipeline("DhagDaemonMissing", "warning", instance="10.0.0.2:9108", namespace="plant-a"),
+        _pipeline("DhagDaemonDown", "critical", instance="10.0.1.1:9108", namespace="plant-b"),
+        _pipeline("DhagConsumerLagHigh", "warning", topic="readings", namespace="plant-b"),
+        _silent("pump-01", namespace="plant-a"),
+        _silent("pump-01", namespace="plant-b"),
+    ]
+    assert _suppressed(alertmanager, alerts) == {
+        ("DhagDaemonMissing", "10.0.0.2:9108", "plant-a"),
+        ("DhagAssetSilent", "pump-01", "plant-a"),
+        ("DhagAssetSilent", "pump-01", "plant-b"),  # by plant-b's own DhagDaemonDown
+    }
+
+
+def test_a_single_deployment_without_daemons_inhibits_its_daemon_alerts_and_asset_silence(
+    alertmanager: str,
+) -> None:
+    # Compose: no namespace on any alert; the deployment's DhagPipelineAbsent carries its job.
+    alerts = [
+        _pipeline("DhagPipelineAbsent", "critical"),
+        _pipeline("DhagDaemonMissing", "warning", instance="172.18.0.6:9108"),
+        _pipeline("DhagProcessingStalled", "critical", instance="172.18.0.5:9108"),
+        _silent("fan-02"),
+    ]
+    assert _suppressed(alertmanager, alerts) == {
+        ("DhagDaemonMissing", "172.18.0.6:9108", ""),
+        ("DhagProcessingStalled", "172.18.0.5:9108", ""),
+        ("DhagAssetSilent", "fan-02", ""),
     }
