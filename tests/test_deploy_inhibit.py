@@ -142,13 +142,16 @@ def test_one_plant_without_daemons_inhibits_its_own_alerts_only(alertmanager: st
     alerts = [
         _pipeline("DhagPipelineAbsent", "critical", namespace="plant-a"),
         _pipeline("DhagDaemonMissing", "warning", instance="10.0.0.2:9108", namespace="plant-a"),
+        _pipeline("DhagDaemonReplicasMissing", "warning", namespace="plant-a"),
         _pipeline("DhagDaemonDown", "critical", instance="10.0.1.1:9108", namespace="plant-b"),
+        _pipeline("DhagDaemonReplicasMissing", "warning", namespace="plant-b"),
         _pipeline("DhagConsumerLagHigh", "warning", topic="readings", namespace="plant-b"),
         _silent("pump-01", namespace="plant-a"),
         _silent("pump-01", namespace="plant-b"),
     ]
     assert _suppressed(alertmanager, alerts) == {
         ("DhagDaemonMissing", "10.0.0.2:9108", "plant-a"),
+        ("DhagDaemonReplicasMissing", "", "plant-a"),
         ("DhagAssetSilent", "pump-01", "plant-a"),
         ("DhagAssetSilent", "pump-01", "plant-b"),  # by plant-b's own DhagDaemonDown
     }

@@ -170,6 +170,29 @@ def test_service_and_servicemonitor_select_the_pods_as_the_rules_job(name: str, 
     assert set(monitor["spec"]) <= {"selector", "endpoints", "namespaceSelector", "jobLabel"}
 
 
+def test_the_replica_count_rules_read_the_daemons_deployment() -> None:
+    # kube-state-metrics names the workload by kind and name: kube_deployment_spec_replicas{deployment=...}
+    # of the daemons' workload (a StatefulSet would be kube_statefulset_replicas{statefulset=...}).
+    service = _one("Service", "dhag-pipeline")  # the job the rules select
+    (workload,) = [
+        d
+        for _, d in _documents()
+        if d["kind"] in {"Deployment", "StatefulSet"}
+        and service["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
+    ]
+    assert workload["kind"] == "Deployment"
+    selector = f'kube_deployment_spec_replicas{{deployment="{workload["metadata"]["name"]}"}}'
+    exprs = {
+        rule["alert"]: rule["expr"]
+        for path in RULES
+        for g in load_yaml(path)["groups"]
+        for rule in g["rules"]
+        if "alert" in rule
+    }
+    assert exprs["DhagDaemonReplicasMissing"].count(selector) == 2
+    assert f"unless on (namespace) {selector}" in exprs["DhagDaemonMissing"]  # one warning, never two
+
+
 def test_the_prometheusrule_carries_exactly_the_rule_files() -> None:
     rule = _one("PrometheusRule")
     groups = [
