@@ -13,7 +13,7 @@ import torch
 
 from dhag.attribution import occlusion_attribution
 from dhag.ensemble import DHAGEnsemble, members_record, train_members
-from dhag.exceptions import InputError, NotFittedError
+from dhag.exceptions import DHAGError, InputError, NotFittedError
 from dhag.health import check_finite_weights, outlier_probe, warn_small_calibration
 from dhag.modules import DHAGNet
 from dhag.params import ARCH_PARAMS, Settings, resolve_device, train_config, validate_params
@@ -336,7 +336,11 @@ class DHAG(Settings):
         return self.preprocessor_.transform(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Anomaly score per row in [0, 1] (float64); higher = more anomalous."""
+        """Anomaly score per row in [0, 1] (float64); higher = more anomalous.
+
+        Raises :class:`InputError` naming the feature or row for input it cannot score: wrong names,
+        dtypes, NaN or inf, and values so large that the network overflows float32 on them.
+        """
         return self.score_matrix(self.transform(X))
 
     def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
@@ -351,7 +355,27 @@ class DHAG(Settings):
         if not np.isfinite(matrix).all():
             rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
             raise InputError(f"{rows.size} row(s) hold NaN or infinite values (first: row {int(rows[0])}).")
-        return self._raw_scores(matrix)
+        scores = self._raw_scores(matrix)
+        # A NaN score is never above the threshold: a row scored NaN would be reported as normal. It
+        # comes from weights that are not finite (a damaged model), or from finite inputs near
+        # float32's limit that overflow inside the network (inf - inf is NaN): the row is refused.
+        overflowed = np.flatnonzero(~np.isfinite(scores))
+        if overflowed.size:
+            broken = [
+                n
+                for n, p in self.net_.state_dict().items()
+                if p.is_floating_point() and not p.isfinite().all()
+            ]
+            if broken:
+                raise DHAGError(
+                    f"The model's weights are not finite ({len(broken)} tensors, first: {broken[0]}): it "
+                    "scores rows NaN; load or train another model."
+                )
+            raise InputError(
+                f"{overflowed.size} row(s) too large for the model to score: the network overflows "
+                f"float32 on them (first: row {int(overflowed[0])})."
+            )
+        return scores
 
     def member_scores(self, X: Any) -> np.ndarray:
         """Each network's anomaly score per row, shape (networks, rows): ``n_members`` times the
@@ -374,7 +398,7 @@ class DHAG(Settings):
         """
         self._check_fitted()
         matrix, pre = self.transform(X), self.preprocessor_
-        return occlusion_attribution(self._raw_scores, matrix, pre.baseline(), pre.feature_slices(), top=top)
+        return occlusion_attribution(self.score_matrix, matrix, pre.baseline(), pre.feature_slices(), top=top)
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:

@@ -257,7 +257,7 @@ def test_a_threshold_outside_zero_one_or_a_network_that_scores_nan_is_refused(
     registry.publish(tmp_path, broken, "v3")
     with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
         assert rig.check_after(3) is False
-    assert "Model version 'v3' scores its training means as nan" in caplog.text
+    assert "Model version 'v3' fails to score: The model's weights are not finite" in caplog.text
     assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 2
     assert rig.processor.model_version == "v1"
 
@@ -273,7 +273,10 @@ def test_promote_rollback_and_start_up_refuse_what_the_hot_swap_refuses(fitted, 
     with torch.no_grad():
         next(broken.net_.parameters()).fill_(float("nan"))
     registry.publish(tmp_path, broken, "v3", make_current=False)
-    for version, fault in (("v2", "has threshold 7.5"), ("v3", "scores its training means as nan")):
+    for version, fault in (
+        ("v2", "has threshold 7.5"),
+        ("v3", "fails to score: The model's weights are not finite"),
+    ):
         with pytest.raises(ModelUnavailableError, match=fault):
             registry.promote(tmp_path, version)
         assert registry.current(tmp_path)[0] == "v1"
@@ -282,6 +285,6 @@ def test_promote_rollback_and_start_up_refuse_what_the_hot_swap_refuses(fitted, 
             registry.load_current(tmp_path)
         (tmp_path / "current").write_text("v1\n")
     (tmp_path / registry.HISTORY).write_text('["v3"]\n')
-    with pytest.raises(ModelUnavailableError, match="scores its training means as nan"):
+    with pytest.raises(ModelUnavailableError, match="fails to score: The model's weights are not finite"):
         registry.rollback(tmp_path)
     assert registry.current(tmp_path)[0] == "v1"

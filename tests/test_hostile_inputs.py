@@ -1,0 +1,56 @@
+"""Hostile but realistic inputs to a fitted model: finite values at the edge of what float32 holds,
+dtypes callers hand over, and matrices that skip preprocessing. A row the model accepts must get a
+finite score in [0, 1]; a row it cannot score must be refused, naming why."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from plant_data import FEATURES, normal
+
+from dhag import DHAG, DHAGError, InputError
+
+
+def _standardised_rows(model: DHAG, z: np.ndarray) -> pd.DataFrame:
+    """Raw rows that the model's preprocessing turns into ``z``."""
+    pre = model.preprocessor_
+    return pd.DataFrame({n: pre.means_[n] + z[:, i] * pre.scales_[n] for i, n in enumerate(FEATURES)})
+
+
+def test_rows_the_network_overflows_on_are_refused_not_scored_nan(fitted: DHAG) -> None:
+    # Every sign pattern at 3e38 standardised: within float32 (so preprocessing lets them through),
+    # but the first layer's sums of such values overflow, and inf - inf is NaN. A NaN score is never
+    # above the threshold: the wildest rows would be reported as normal.
+    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=len(FEATURES))))
+    rows = _standardised_rows(fitted, signs * 3e38)
+    with pytest.raises(InputError, match=r"row\(s\) too large for the model to score: .*first: row \d+"):
+        fitted.decision_function(rows)
+    refused = 0
+    for i in range(len(rows)):
+        try:
+            score = fitted.decision_function(rows.iloc[i : i + 1])
+        except InputError:
+            refused += 1
+            continue
+        assert np.isfinite(score).all() and 0.0 <= score[0] <= 1.0
+    assert refused  # the case this test is about does occur with this model
+    with pytest.raises(InputError, match="too large for the model to score"):
+        fitted.explain(rows)
+    with pytest.raises(InputError, match="too large for the model to score"):
+        fitted.predict(rows)
+
+
+def test_a_model_whose_weights_are_not_finite_refuses_to_score_naming_its_weights(
+    fitted: DHAG, tmp_path, rng
+) -> None:
+    import torch
+
+    broken = DHAG.load(fitted.save(tmp_path / "m.dhag"))
+    with torch.no_grad():
+        next(broken.net_.parameters()).fill_(float("nan"))
+    with pytest.raises(DHAGError, match="weights are not finite") as caught:
+        broken.decision_function(normal(rng, 3))
+    assert not isinstance(caught.value, InputError)  # the rows are fine: the model is not
