@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,9 @@ def read_table(
     CSV (header row), Parquet, or NPZ (array ``X``; optional ``feature_names`` and, with a label
     column, an array of that name) are understood, by file suffix. A CSV's ``text_columns`` (the
     categorical ones) are read as text, so that a category is the same whatever the other rows hold:
-    left to guess, pandas reads ``01`` as the number 1 in a file where every value looks numeric.
+    left to guess, pandas reads ``01`` as the number 1 in a file where every value looks numeric. A CSV
+    whose header leaves a column unnamed or names one twice, or whose rows are wider than its header,
+    is refused (pandas would rename the columns or shift the values under other names).
 
     Example
     -------
@@ -34,13 +37,20 @@ def read_table(
     (['a', 'b'], [0, 1])
     """
     path = Path(path)
-    if not path.is_file():
-        what = "is not a file" if path.exists() else "does not exist"
-        raise InputError(f"Data file {str(path)!r} {what}.")
+    try:
+        is_file = stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError as exc:
+        raise InputError(f"Data file {str(path)!r} does not exist.") from exc
+    except OSError as exc:  # a symlink loop, a folder that may not be searched
+        raise InputError(f"Data file {str(path)!r} cannot be read: {exc.strerror or exc}.") from exc
+    if not is_file:
+        raise InputError(f"Data file {str(path)!r} is not a file.")
+    if label_column is not None and label_column in [str(c) for c in text_columns]:
+        raise InputError(f"{label_column!r} is the label column; it cannot also be a feature (categorical).")
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     try:
         if suffix in (".csv", ".csv.gz"):
-            frame = pd.read_csv(path, dtype={str(c): str for c in text_columns} or None)
+            frame = _read_csv(path, text_columns)
         elif suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         elif suffix == ".npz":
@@ -50,12 +60,31 @@ def read_table(
                 X = npz["X"]
                 if X.ndim != 2:
                     raise InputError(f"Array 'X' in {str(path)!r} must be 2-D. Got shape {X.shape}.")
-                names = [str(n) for n in npz["feature_names"]] if "feature_names" in npz else None
-                frame = pd.DataFrame(X, columns=names or [f"x{i}" for i in range(X.shape[1])])
+                names = [f"x{i}" for i in range(X.shape[1])]
+                if "feature_names" in npz:
+                    given = npz["feature_names"]
+                    if given.shape != (X.shape[1],):
+                        raise InputError(
+                            f"NPZ file {str(path)!r}: 'feature_names' must be a 1-D array of {X.shape[1]} "
+                            f"names (one per column of 'X'). Got shape {given.shape}."
+                        )
+                    names = [str(n) for n in given]
+                frame = pd.DataFrame(X, columns=names)
                 if label_column is not None:
                     if label_column not in npz:
                         raise InputError(f"NPZ file {str(path)!r} has no array named {label_column!r}.")
-                    frame[label_column] = npz[label_column]
+                    if label_column in names:  # the label would silently replace that feature's values
+                        raise InputError(
+                            f"NPZ file {str(path)!r}: {label_column!r} is both a feature of 'X' and an array "
+                            "of its own; the label must be one or the other."
+                        )
+                    label = npz[label_column]
+                    if label.shape != (X.shape[0],):
+                        raise InputError(
+                            f"NPZ file {str(path)!r}: {label_column!r} must be 1-D with one value per row of "
+                            f"'X' ({X.shape[0]}). Got shape {label.shape}."
+                        )
+                    frame[label_column] = label
         else:
             raise InputError(
                 f"Cannot read {str(path)!r}: the suffix must be .csv, .csv.gz, .parquet or .npz."
@@ -71,7 +100,45 @@ def read_table(
                 f"Label column {label_column!r} is not in {str(path)!r} (columns: {list(frame.columns)[:8]})."
             )
         raw = frame.pop(label_column)
-        if raw.isna().any() or not raw.isin([0, 1]).all():
-            raise InputError(f"Label column {label_column!r} must hold only 0 and 1.")
-        labels = raw.to_numpy().astype(np.int64)
+        # One word in a column makes every value of it text: "0" is still the label 0.
+        numbers = pd.to_numeric(raw, errors="coerce")
+        bad = np.flatnonzero(~numbers.isin([0, 1]).to_numpy())
+        if bad.size:
+            first = raw.iloc[bad[0]]
+            shown = first.item() if isinstance(first, np.generic) else first
+            raise InputError(
+                f"Label column {label_column!r} must hold only 0 and 1. Got {shown!r} (row {int(bad[0])}"
+                f"{f', and {bad.size - 1} more' if bad.size > 1 else ''})."
+            )
+        labels = numbers.to_numpy().astype(np.int64)
     return frame, labels
+
+
+def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
+    """A CSV whose header names every column once, with no row wider than the header.
+
+    pandas would read past both silently: a repeated name becomes ``a.1``, a blank one ``Unnamed: 3``
+    (a frame's index written with it, a trailing comma), and rows one field wider than the header make
+    their first field the index, so that every value lands under the name of the column after it.
+    Read without a header, the first data row must split into as many fields as the header row.
+    """
+    try:
+        head = pd.read_csv(path, header=None, nrows=2, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        raise InputError(
+            f"Cannot read {str(path)!r}: {str(exc).strip()}. Every row must hold as many fields as the "
+            "header names; is the separator not ',', or a decimal mark a comma?"
+        ) from exc
+    names = [str(n) for n in head.iloc[0]] if len(head) else []
+    for position, name in enumerate(names, start=1):
+        if not name.strip():
+            raise InputError(
+                f"Cannot read {str(path)!r}: column {position} of the header has no name (a frame's index "
+                "written with the data, or a trailing comma?); every column must be named."
+            )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(
+            f"Cannot read {str(path)!r}: the header names {', '.join(map(repr, repeated))} more than once."
+        )
+    return pd.read_csv(path, dtype={str(c): str for c in text_columns} or None)

@@ -1,0 +1,116 @@
+"""read_table on files as they arrive: headers that do not name every column once, rows wider than
+their header, NPZ archives whose parts disagree, and label columns that are not 0/1."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dhag import InputError
+from dhag.cli import main
+from dhag.io import read_table
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b\n1,2,3\n4,5,6\n",  # every row one field wider: pandas would make the first field the index
+        "a;b\n1,5;2,5\n3,5;4,5\n",  # separated by ';' with decimal commas
+    ],
+)
+def test_rows_wider_than_the_header_are_refused_not_shifted_under_other_names(tmp_path, text: str) -> None:
+    path = _write(tmp_path / "wide.csv", text)
+    with pytest.raises(InputError, match="Every row must hold as many fields as the header names"):
+        read_table(path)
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path) -> None:
+    path = _write(tmp_path / "dup.csv", "a,b,a\n1,2,3\n4,5,6\n")
+    with pytest.raises(InputError, match="header names 'a' more than once"):
+        read_table(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        (",a,b\n0,1,2\n1,3,4\n", 1),  # a frame's index written with it (to_csv without index=False)
+        ("a,b,\n1,2,\n3,4,\n", 3),  # a trailing comma on every line
+    ],
+)
+def test_a_column_without_a_name_is_refused_naming_its_position(tmp_path, text: str, column: int) -> None:
+    path = _write(tmp_path / "unnamed.csv", text)
+    with pytest.raises(InputError, match=f"column {column} of the header has no name"):
+        read_table(path)
+
+
+def test_a_well_formed_csv_with_a_byte_order_mark_and_quoted_numbers_reads_as_numbers(tmp_path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b'\xef\xbb\xbfa,"b"\n"1.5",2\n3,"4"\n')
+    frame, _ = read_table(path)
+    assert list(frame.columns) == ["a", "b"] and frame.to_numpy().tolist() == [[1.5, 2.0], [3.0, 4.0]]
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (np.array("abc"), "Got shape ()."),
+        (np.array(["a", "b"]), "Got shape (2,)."),
+        (np.array([["a", "b", "c"]]), "Got shape (1, 3)."),
+    ],
+)
+def test_npz_feature_names_that_do_not_fit_x_are_refused(tmp_path, names: np.ndarray, message: str) -> None:
+    path = tmp_path / "x.npz"
+    np.savez(path, X=np.zeros((4, 3)), feature_names=names)
+    with pytest.raises(InputError, match="'feature_names' must be a 1-D array of 3 names") as caught:
+        read_table(path)
+    assert str(caught.value).endswith(message)
+
+
+def test_npz_label_that_is_also_a_feature_of_x_is_refused_not_overwritten(tmp_path) -> None:
+    path = tmp_path / "x.npz"
+    np.savez(path, X=np.ones((4, 2)), feature_names=np.array(["a", "label"]), label=np.zeros(4))
+    with pytest.raises(InputError, match="'label' is both a feature of 'X' and an array of its own"):
+        read_table(path, label_column="label")
+
+
+def test_npz_label_of_another_length_is_refused_naming_both_lengths(tmp_path) -> None:
+    path = tmp_path / "x.npz"
+    np.savez(path, X=np.ones((4, 2)), label=np.zeros(3))
+    with pytest.raises(
+        InputError, match=r"'label' must be 1-D with one value per row of 'X' \(4\). Got shape \(3,\)"
+    ):
+        read_table(path, label_column="label")
+
+
+@pytest.mark.parametrize(("values", "shown"), [([0, "yes"], "'yes'"), ([0, 2], "2"), ([0.0, None], "nan")])
+def test_labels_other_than_0_and_1_are_refused_naming_one(tmp_path, values: list, shown: str) -> None:
+    path = tmp_path / "l.csv"
+    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": values * 2}).to_csv(path, index=False)
+    with pytest.raises(
+        InputError, match=re.escape(f"must hold only 0 and 1. Got {shown} (row 1, and 1 more).")
+    ):
+        read_table(path, label_column="y")
+
+
+def test_a_label_column_declared_categorical_is_refused_as_such(tmp_path) -> None:
+    path = tmp_path / "l.csv"
+    pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}).to_csv(path, index=False)
+    with pytest.raises(InputError, match="'y' is the label column; it cannot also be a feature"):
+        read_table(path, label_column="y", text_columns=["y"])
+
+
+def test_a_data_path_in_a_symlink_loop_says_so(tmp_path, capsys) -> None:
+    loop = tmp_path / "loop.csv"
+    os.symlink(loop, loop)
+    assert main(["train", "--data", str(loop), "--out", str(tmp_path / "m.dhag"), "--quiet"]) == 2
+    assert "Too many levels of symbolic links" in capsys.readouterr().err
