@@ -346,7 +346,10 @@ class DHAG(Settings):
     def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """Score an already preprocessed float32 matrix (the hot path of a streaming scorer)."""
         self._check_fitted()
-        matrix = np.asarray(matrix, dtype=np.float32)
+        try:
+            matrix = np.asarray(matrix, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"A preprocessed matrix must hold numbers: {exc}") from exc
         width = len(self.preprocessor_.output_names_)
         if matrix.ndim != 2 or matrix.shape[1] != width:
             raise InputError(

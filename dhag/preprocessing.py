@@ -14,6 +14,7 @@ __all__ = ["Preprocessor", "as_columns"]
 
 logger = logging.getLogger(__name__)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
 
 
 def _is_frame(X: Any) -> bool:
@@ -68,8 +69,8 @@ def _preview(names: Iterable[str], limit: int = 6) -> str:
 def _numeric(name: str, col: np.ndarray) -> np.ndarray:
     if col.size == 0:
         return np.zeros(0)  # no rows: nothing to check (a header-only CSV reads as dtype object)
-    if col.dtype.kind == "O" and all(isinstance(v, (int, float, np.number)) for v in col.tolist()):
-        col = col.astype(np.float64)  # numbers in an object array, as a mixed frame's to_numpy() gives
+    if col.dtype.kind == "O":
+        col = _object_numbers(name, col)
     if col.dtype.kind not in "biuf":
         raise InputError(
             f"Feature {name!r} must be numeric (bool, int or float). Got dtype {col.dtype} instead."
@@ -84,6 +85,38 @@ def _numeric(name: str, col: np.ndarray) -> np.ndarray:
     return out
 
 
+def _is_missing(value: Any) -> bool:
+    """None, a float NaN or pandas' NA (what a nullable column's to_numpy() holds for a gap)."""
+    return value is None or (isinstance(value, float) and value != value) or type(value).__name__ == "NAType"
+
+
+def _object_numbers(name: str, col: np.ndarray) -> np.ndarray:
+    """The float64 values of an object column of numbers (as a mixed frame's or a nullable column's
+    to_numpy() gives); raises naming the first gap, non-number or number too large for a float."""
+    values = col.tolist()
+    # A float NaN is a number here: the NaN check after conversion names it as such.
+    missing = np.asarray([_is_missing(v) and not isinstance(v, float) for v in values], dtype=bool)
+    if missing.any():
+        raise InputError(
+            f"Feature {name!r} has {int(missing.sum())} missing value(s) "
+            f"(first at row {int(np.argmax(missing))})."
+        )
+    for row, v in enumerate(values):
+        # np.timedelta64 is an np.integer, and a complex cast to float drops its imaginary part.
+        if not isinstance(v, (int, float, np.bool_, np.integer, np.floating)) or isinstance(
+            v, np.timedelta64
+        ):
+            raise InputError(
+                f"Feature {name!r} must be numeric (bool, int or float). Got {v!r} "
+                f"({type(v).__name__}) at row {row}."
+            )
+    try:
+        return col.astype(np.float64)
+    except OverflowError:
+        row = next(i for i, v in enumerate(values) if isinstance(v, int) and abs(v) > _FLOAT64_MAX)
+        raise InputError(f"Feature {name!r} has a value too large for a float at row {row}.") from None
+
+
 def _category_strings(name: str, col: np.ndarray) -> np.ndarray:
     if col.dtype.kind == "f" and not np.isfinite(col).all():
         raise InputError(f"Categorical feature {name!r} has NaN or infinite values.")
@@ -96,9 +129,7 @@ def _category_strings(name: str, col: np.ndarray) -> np.ndarray:
     )
     # Missing is None, a float NaN or pandas' NA, told before they become strings: a category may be
     # called "None" or "NaN" itself.
-    missing = np.asarray(
-        [v is None or (isinstance(v, float) and v != v) or type(v).__name__ == "NAType" for v in values]
-    )
+    missing = np.asarray([_is_missing(v) for v in values])
     if missing.any():
         raise InputError(
             f"Categorical feature {name!r} has {int(missing.sum())} missing value(s) "

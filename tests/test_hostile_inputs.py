@@ -54,3 +54,47 @@ def test_a_model_whose_weights_are_not_finite_refuses_to_score_naming_its_weight
     with pytest.raises(DHAGError, match="weights are not finite") as caught:
         broken.decision_function(normal(rng, 3))
     assert not isinstance(caught.value, InputError)  # the rows are fine: the model is not
+
+
+def test_an_integer_too_large_for_a_float_in_an_object_column_is_refused_naming_the_column(
+    fitted: DHAG, rng
+) -> None:
+    rows = normal(rng, 3).astype(object)
+    rows[1, 2] = 10**400  # a Python int: exact, but past any float
+    with pytest.raises(InputError, match=f"{FEATURES[2]!r} has a value too large for a float at row 1"):
+        fitted.decision_function(rows)
+
+
+@pytest.mark.parametrize("missing", [None, pd.NA])
+def test_a_missing_value_in_an_object_column_is_named_as_missing(fitted: DHAG, rng, missing) -> None:
+    rows = normal(rng, 4).astype(object)
+    rows[2, 0] = missing
+    with pytest.raises(InputError, match=f"{FEATURES[0]!r} has 1 missing value\\(s\\) \\(first at row 2\\)"):
+        fitted.decision_function(rows)
+
+
+def test_a_nullable_pandas_column_with_na_is_named_as_missing(fitted: DHAG, rng) -> None:
+    frame = pd.DataFrame(normal(rng, 3), columns=FEATURES)
+    frame[FEATURES[1]] = pd.array([True, None, False], dtype="boolean")
+    with pytest.raises(InputError, match=f"{FEATURES[1]!r} has 1 missing value\\(s\\) \\(first at row 1\\)"):
+        fitted.decision_function(frame)
+
+
+def test_text_in_a_numeric_column_is_refused_showing_the_value_and_row(fitted: DHAG, rng) -> None:
+    frame = pd.DataFrame(normal(rng, 3), columns=FEATURES)
+    frame[FEATURES[3]] = pd.array(["1.5", "high", "2"], dtype="string")
+    with pytest.raises(InputError, match=f"{FEATURES[3]!r} must be numeric .* Got '1.5' \\(str\\) at row 0"):
+        fitted.decision_function(frame)
+
+
+def test_a_preprocessed_matrix_of_text_is_an_input_error(fitted: DHAG) -> None:
+    with pytest.raises(InputError, match="preprocessed matrix must hold numbers"):
+        fitted.score_matrix(np.array([["a"] * len(FEATURES)]))
+
+
+@pytest.mark.parametrize("odd", [np.complex128(1 + 2j), np.timedelta64(5, "s"), "3.0"])
+def test_values_that_only_look_numeric_in_an_object_column_are_refused(fitted: DHAG, rng, odd) -> None:
+    rows = normal(rng, 3).astype(object)
+    rows[0, 1] = odd
+    with pytest.raises(InputError, match=f"{FEATURES[1]!r} must be numeric .* at row 0"):
+        fitted.decision_function(rows)
