@@ -13,7 +13,7 @@ import torch
 
 from dhag.attribution import occlusion_attribution
 from dhag.ensemble import DHAGEnsemble, members_record, train_members
-from dhag.exceptions import DHAGError, InputError, NotFittedError
+from dhag.exceptions import DHAGError, InputError, NotFittedError, TrainingError
 from dhag.health import check_finite_weights, outlier_probe, warn_small_calibration
 from dhag.modules import DHAGNet
 from dhag.params import ARCH_PARAMS, Settings, resolve_device, train_config, validate_params
@@ -255,15 +255,17 @@ class DHAG(Settings):
         nets = [n for t in members for n in kept_networks(t.net, t.result, make_net)]
         net = nets[0] if len(nets) == 1 else DHAGEnsemble(nets)
         check_finite_weights(net)
+        calib = net.anomaly_scores(val_rows if n_val else train_rows)
+        train_scores = net.anomaly_scores(train_rows)
+        threshold = self._calibrate(calib, np.concatenate([train_scores, calib]))
+        _check_threshold(threshold, pre, normal)
         self.preprocessor_ = pre
         self.net_ = net
         self.metadata_: dict[str, Any] = {}  # an earlier model's metadata is not this one's
         self.device_ = device
         self.n_features_in_ = len(pre.feature_names_in_)
         self.feature_names_in_ = list(pre.feature_names_in_)
-        calib = self._raw_scores(val_rows if n_val else train_rows)
-        train_scores = self._raw_scores(train_rows)
-        self.threshold_ = self._calibrate(calib, np.concatenate([train_scores, calib]))
+        self.threshold_ = threshold
         probe_rows = val_rows if n_val else train_rows
         probe = outlier_probe(self._raw_scores, probe_rows, numeric, seed=seed) if numeric else float("nan")
         report_collapse(collapsed, attempts[-1], ce_ratio, probe)
@@ -417,6 +419,25 @@ class DHAG(Settings):
         from dhag.artifact import load_model
 
         return load_model(path, device=device)
+
+
+def _check_threshold(threshold: float, pre: Preprocessor, normal: np.ndarray) -> None:
+    """Raise :class:`TrainingError` when the calibrated threshold is 1.0 or NaN: no score is above
+    either, so such a model would never flag a row. Normal rows scoring the maximum come from inputs
+    that saturate the network; passthrough columns, the only ones preprocessing does not scale, are
+    named with their largest value."""
+    if threshold < 1.0:
+        return
+    passthrough = [
+        f"{name!r} (up to {float(np.abs(normal[:, sl]).max()):.3g})"
+        for name, sl in pre.feature_slices()
+        if name in pre.passthrough and normal.size
+    ]
+    hint = f"; passthrough columns are not standardised: {', '.join(passthrough)}" if passthrough else ""
+    raise TrainingError(
+        f"DHAG training leaves no score above its threshold ({threshold}): held-out normal rows score "
+        f"{threshold}, so no row could ever be flagged{hint}."
+    )
 
 
 # fit's on_epoch(record, score): an epoch's training record, a scorer of rows by the network then.

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from plant_data import FEATURES, normal
 
-from dhag import DHAG, DHAGError, InputError
+from dhag import DHAG, DHAGError, InputError, NotFittedError, TrainingError
 
 
 def _standardised_rows(model: DHAG, z: np.ndarray) -> pd.DataFrame:
@@ -98,3 +98,18 @@ def test_values_that_only_look_numeric_in_an_object_column_are_refused(fitted: D
     rows[0, 1] = odd
     with pytest.raises(InputError, match=f"{FEATURES[1]!r} must be numeric .* at row 0"):
         fitted.decision_function(rows)
+
+
+def test_a_fit_whose_normal_rows_already_score_the_maximum_is_refused(quick_model, rng) -> None:
+    # A passthrough column is not standardised: readings of 1e20 saturate the network, every held-out
+    # normal row scores 1.0, and a threshold of 1.0 can never be exceeded: a model that flags nothing.
+    frame = pd.DataFrame(normal(rng, 300), columns=FEATURES)
+    frame["raw_counter"] = rng.uniform(1e20, 2e20, size=300)
+    model = quick_model(passthrough=["raw_counter"])
+    with pytest.raises(
+        TrainingError,
+        match=r"normal rows score 1\.0, so no row could ever be flagged.*'raw_counter' \(up to \d\.\d+e\+20\)",
+    ):
+        model.fit(frame)
+    with pytest.raises(NotFittedError):
+        model.decision_function(frame)
