@@ -373,6 +373,8 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         net.load_state_dict(tensors, strict=True)
         net.to(dev).eval()
         threshold = float(manifest["threshold"])
+        if not np.isfinite(threshold):  # JSON as Python reads it takes NaN: no score is above it
+            raise ArtifactError(f"its threshold {threshold} is not a finite number")
     except ArtifactError as exc:
         raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, DHAGError) as exc:

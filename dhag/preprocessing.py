@@ -357,6 +357,8 @@ class Preprocessor:
         numeric = [n for n in pre.feature_names_in_ if n not in pre.categories_]
         if sorted(numeric) != sorted(pre.means_) or sorted(numeric) != sorted(pre.scales_):
             raise InputError("Invalid preprocessing state: statistics do not cover the features.")
+        if not all(np.isfinite(m) for m in pre.means_.values()):
+            raise InputError("Invalid preprocessing state: a mean is not a finite number.")
         if any(s <= 0 or not np.isfinite(s) for s in pre.scales_.values()):
             raise InputError("Invalid preprocessing state: a scale is not a positive finite number.")
         if pre.ranges_ and (

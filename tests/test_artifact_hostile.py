@@ -78,3 +78,20 @@ def test_weights_of_another_dtype_are_refused_not_cast(
     path = dhag.artifact.write_artifact(tmp_path / "cast.dhag", manifest, tensors)
     with pytest.raises(ArtifactError, match=f"weight {name!r} is {dtype}"):
         load_model(path)
+
+
+@pytest.mark.parametrize("field", ["means", "threshold"])
+def test_a_statistic_or_threshold_that_is_not_a_finite_number_is_refused_on_load(
+    fitted: DHAG, tmp_path: Path, field: str
+) -> None:
+    # JSON as Python reads it takes NaN; loaded, a NaN mean made every row "hold NaN" at scoring, and
+    # a NaN threshold flagged nothing.
+    manifest, tensors = _parts(fitted, tmp_path)
+    if field == "means":
+        pre = manifest["preprocessing"]
+        manifest["preprocessing"] = pre | {"means": {n: float("nan") for n in pre["means"]}}
+    else:
+        manifest["threshold"] = float("nan")
+    path = _write_raw(tmp_path / "nan.dhag", json.dumps(manifest), tensors)
+    with pytest.raises(ArtifactError, match="not a finite number"):
+        load_model(path)
