@@ -8,7 +8,8 @@ waits an exponential backoff before the caller retries, and raises
 ``kafka.unavailable_exit_s``. While the daemon idles it also notices a lost broker, which kafka-python
 itself only retries, silently. The consumer's and the producer's outages are timed apart: polls that
 work do not end an outage of produce; a delivery does, or the daemon owing nothing more to send
-(:meth:`BrokerHealth.settled`).
+(:meth:`BrokerHealth.settled`). A group join that did not end in time (:mod:`pipeline.stalls`) is an
+outage of its own: brokers that answer do not end it, only the group's assignment does.
 """
 
 from __future__ import annotations
@@ -154,13 +155,15 @@ def record_lag(
             metrics.consumer_lag.labels(topic, str(partition)).set(max(0, highwater - next_offset))
 
 
-SIDES = ("consume", "produce")
+SIDES = ("consume", "produce")  # the daemon's two clients
+JOIN = "join"  # the consumer's group join: an outage of its own, which only an assignment ends
 
 
 def side_of(operation: str) -> str:
-    """Which of the daemon's two clients an operation uses: ``produce`` (the producer's deliveries)
-    or ``consume`` (connecting, polls, commits, the connection check and the rest)."""
-    return "produce" if operation == "produce" else "consume"
+    """Which outage an operation's failure belongs to: ``produce`` (the producer's deliveries),
+    ``join`` (a group join that did not end in time) or ``consume`` (connecting, polls, commits, the
+    connection check and the rest)."""
+    return operation if operation in ("produce", JOIN) else "consume"
 
 
 class BrokerHealth:
@@ -227,13 +230,17 @@ class BrokerHealth:
         return min(self._since.values(), default=None)
 
     def success(self, side: str | None = None) -> None:
-        """An operation of ``side`` (one of :data:`SIDES`; None: both, as after connecting) worked: its
-        outage (if any) is over, and Kafka's once no side fails."""
+        """An operation of ``side`` (one of :data:`SIDES` or :data:`JOIN`; None: both clients, as after
+        connecting) worked: its outage (if any) is over, and Kafka's once no side fails."""
         self._end(SIDES if side is None else (side,), "Kafka reachable again after %.1fs")
 
     def failing(self, side: str) -> bool:
         """Whether an outage of ``side`` is under way."""
         return side in self._since
+
+    def down_since(self, side: str) -> float | None:
+        """When (time.monotonic()) the outage of ``side`` under way began; None when there is none."""
+        return self._since.get(side)
 
     def settled(self, side: str) -> None:
         """Nothing of ``side``'s is left to retry (the output a refused delivery owed is no longer due,
@@ -256,7 +263,8 @@ class BrokerHealth:
 
     def check(self, consumer: KafkaConsumer | None) -> None:
         """While idle (at most once a second): a failure when ``consumer`` is connected to no broker;
-        else the consumer's outage is over, and a producer's outage still under way is timed on."""
+        else the consumer's outage is over, and an outage of produce or of the group join still under
+        way is timed on."""
         now = time.monotonic()
         if now - self._last_check < CONNECTION_CHECK_S:
             return

@@ -22,7 +22,8 @@ last look are looked at again shortly: :data:`pipeline.stalls.CONFIRM_S`), the d
 counts ``dhag_broker_failures_total{operation="stalled"}``, commits what it processed and replaces the
 consumer; the group hands the partitions back and consumption resumes from the committed offsets.
 :mod:`pipeline.stalls` has the other stalls it answers so (one partition stuck while others are read
-among them), how rebalances count, and the hold-off after replacements that did not help.
+among them, and a group join that does not end in time), how rebalances count, and the hold-off after
+replacements that did not help.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         self._joined = False
         self._owned: set[TopicPartition] = set()  # partitions whose alert state is this consumer's
         self._assigned = False  # an assignment came since the last _apply_rebalances
+        # A group join under way since (time.monotonic()), and whether the group answered it: a join
+        # that lasts too long gets a new consumer (pipeline.stalls).
+        self._join_since: float | None = None
+        self._join_answered = False
         # The hysteresis's clock: held while Kafka is unusable or the DLQ cap pauses consumption.
         self.clock = HeldClock()
         processor.clock = self.clock

@@ -99,12 +99,18 @@ class DaemonProbes:
 
     def not_ready(self) -> str | None:
         """Why the daemon cannot score yet (its ``/ready`` probe), or None when it can: connected to
-        Kafka, in its consumer group, not stopping."""
+        Kafka, in its consumer group (a join that did not end in time says so), not stopping."""
         if self._stop.is_set():
             return "stopping"
         if self.consumer is None:
             return f"connecting to Kafka at {self.bootstrap_servers}"
-        failing_since = self.health.failing_since  # once: the loop may end the outage meanwhile
+        join_failing = self.health.down_since("join")  # once: the loop may end the outage meanwhile
+        if join_failing is not None:
+            return (
+                f"joining the consumer group {self.kafka.group_id} failing for "
+                f"{time.monotonic() - join_failing:.0f} s: no assignment in time, the consumer replaced"
+            )
+        failing_since = self.health.failing_since
         if failing_since is not None:
             return f"Kafka failing for {time.monotonic() - failing_since:.0f} s"
         return None if self._joined else "waiting for the consumer group's assignment"

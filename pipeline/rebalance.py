@@ -31,6 +31,7 @@ from pipeline.batchlimit import POLL_BUDGET_SHARE
 from pipeline.carryover import EpisodeFold, read_alert_events
 
 if TYPE_CHECKING:
+    from pipeline.brokerlink import BrokerHealth
     from pipeline.config import KafkaSettings, Settings
     from pipeline.dlqpause import DlqPause
     from pipeline.heldclock import HeldClock
@@ -71,6 +72,7 @@ class RebalanceHandling:
     bootstrap_servers: str
     processor: BatchProcessor
     metrics: PipelineMetrics
+    health: BrokerHealth
     dlq_pause: DlqPause
     _lock: threading.Lock
     _pending: dict[TopicPartition, int]
@@ -80,6 +82,8 @@ class RebalanceHandling:
     _assignment_changed: bool
     _joined: bool
     _assigned: bool
+    _join_since: float | None  # time.monotonic(): a join under way since (pipeline.stalls)
+    _join_answered: bool  # the group answered since the last revoke; applied next
     _owned: set[TopicPartition]
     _stop: threading.Event
     stall_clock: HeldClock
@@ -96,6 +100,11 @@ class RebalanceHandling:
                 self._joined = False  # the assignment to come decides (_moved_on)
             self._dropped |= partitions - settled
             self._assignment_changed = True
+            # A join begins (kafka-python revokes before it joins, an empty set too): its time limit
+            # counts from the first revoke until an assignment is applied (pipeline.stalls).
+            if self._join_since is None:
+                self._join_since = time.monotonic()
+            self._join_answered = False
             if partitions:  # an assignment not applied yet is being taken back: wait for the next one
                 self._assigned = False
                 self.stall_clock.hold(REBALANCE)  # until the assignment comes (pipeline.stalls)
@@ -108,6 +117,7 @@ class RebalanceHandling:
             self._assignment_changed = True
             self._joined = True
             self._assigned = True
+            self._join_answered = True
         log.info("partitions assigned: %s", sorted(p.partition for p in partitions))
 
     # -- on the loop thread ----------------------------------------------------------------------------
@@ -126,6 +136,11 @@ class RebalanceHandling:
             assigned, self._assigned = self._assigned, False
             if assigned:  # under the lock: a revoke coming meanwhile holds the clock again
                 self.stall_clock.release(REBALANCE)
+            answered, self._join_answered = self._join_answered, False
+            if answered:  # the join is over (a revoke since would have taken the answer back)
+                self._join_since = None
+        if answered and self.health.failing("join"):
+            self.health.success("join")  # a join that failed is over only once the group answers
         assert self.consumer is not None
         assignment = self.consumer.assignment()
         dropped |= self._moved_on(held_over, assignment)

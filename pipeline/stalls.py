@@ -14,6 +14,14 @@ subscribing) until the group's assignment is applied: a slow join is no stall, a
 where a new consumer's grace period starts. Only progress resets them; a partition gets one grace
 period when it comes (not one per rebalance: a consumer that never fetches through a rebalance storm
 is replaced like any other).
+
+A join that never ends would so hold off every look for good: the daemon would read nothing, judge
+nothing, and never exit. So a join may last :func:`join_limit_s` (twice ``kafka.max_poll_interval_ms``
+and a request: what the group allows a healthy one), counted on the real clock from the revoke that
+began it (or from a new consumer's subscribe) until an assignment is applied; longer, it is logged as
+an error, counts as a failure of the ``join``, and the consumer is replaced. That outage ends only
+with an assignment, so a join that keeps failing ends the run after ``kafka.unavailable_exit_s`` (exit
+code 3), for the supervisor to start the process afresh.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import time
 from typing import TYPE_CHECKING
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from pipeline.positions import PositionWatch, caught_up, positions_waiting, stalled
 from pipeline.rebalance import REBALANCE, Listener
@@ -36,7 +44,7 @@ if TYPE_CHECKING:
     from pipeline.metrics import PipelineMetrics
     from pipeline.readthrough import ReadThrough
 
-__all__ = ["StallHandling"]
+__all__ = ["StallHandling", "join_limit_s"]
 
 log = logging.getLogger("pipeline.daemon")
 
@@ -44,6 +52,22 @@ log = logging.getLogger("pipeline.daemon")
 # period, looks again: a healthy consumer has fetched them by then (the broker answers a waiting fetch
 # as soon as records come).
 CONFIRM_S = 5.0
+
+
+def join_limit_s(kafka: KafkaSettings) -> float:
+    """How long a join of the consumer group may take before the daemon gives up on it: twice
+    ``kafka.max_poll_interval_ms`` and a request.
+
+    kafka-python sends the group's rebalance timeout as ``max_poll_interval_ms``: the broker holds the
+    join phase open that long at most for the members to rejoin (kafka-python waits that and 5 s for the
+    JoinGroup answer), and the sync phase, waiting for the leader's assignment, about as long again;
+    the request timeout covers finding the coordinator and the round trips.
+
+    >>> from pipeline.config import KafkaSettings
+    >>> join_limit_s(KafkaSettings())
+    90.0
+    """
+    return (2 * kafka.max_poll_interval_ms + kafka.request_timeout_ms) / 1000
 
 
 class StallHandling:
@@ -64,6 +88,8 @@ class StallHandling:
     _held_over: dict[TopicPartition, int]
     _dropped: set[TopicPartition]
     _joined: bool
+    _join_since: float | None
+    _join_answered: bool
     _fetched: set[TopicPartition]
     _last_records_at: float
 
@@ -75,10 +101,12 @@ class StallHandling:
         def _wait_ms(self, share: float) -> int: ...
 
     def _subscribe(self) -> None:
-        """Join the group; the stall clock stands still until the assignment comes."""
+        """Join the group; the stall clock stands still until the assignment comes, and the join's
+        time limit (:func:`join_limit_s`) counts from now."""
         assert self.consumer is not None
         with self._lock:
             self.stall_clock.hold(REBALANCE)
+            self._join_since, self._join_answered = time.monotonic(), False
         self.consumer.subscribe([self.kafka.topics.input], listener=Listener(self))  # type: ignore[arg-type]
 
     def _check_positions(self, *, idle: bool = False) -> None:
@@ -90,10 +118,14 @@ class StallHandling:
         an empty poll (``idle``), when records wait and nothing at all was fetched for the period
         (partitions in their grace period aside). No stall is decided during an outage. No look is
         made while a rebalance is under way: the assignment named then is the one revoked (a look due
-        is made once the group's answer is applied)."""
+        is made once the group's answer is applied), but a join that lasts longer than
+        :func:`join_limit_s` gets a new consumer (:meth:`_join_failed`)."""
         with self._lock:
             now, joining = self.stall_clock(), self.stall_clock.holds(REBALANCE)
-        if self._stop.is_set() or joining or not self.positions.due(now):
+            join_since = self._join_since
+        if self._stop.is_set() or (join_since is not None and self._join_failed(join_since)):
+            return
+        if joining or not self.positions.due(now):
             return
         assert self.consumer is not None
         assignment, asked_at = set(self.consumer.assignment()), self.clock()
@@ -179,6 +211,30 @@ class StallHandling:
                 hold_off,
             )
         self._restart_consumer()
+
+    def _join_failed(self, since: float) -> bool:
+        """Replace the consumer when the group's join under way since ``since`` (time.monotonic()) has
+        lasted longer than :func:`join_limit_s`; True when it did (or a stop came first). It counts as
+        a failure of the ``join`` (:class:`~pipeline.brokerlink.BrokerHealth`): an outage that only an
+        assignment ends, so a join that keeps failing ends the run after ``kafka.unavailable_exit_s``.
+        Not while no broker is reachable at all: a new consumer cannot help, and that outage is timed
+        on its own."""
+        lasted, limit = time.monotonic() - since, join_limit_s(self.kafka)
+        if lasted <= limit or self.health.failing("consume"):
+            return False
+        group = self.kafka.group_id
+        log.error(
+            "joining the consumer group %s has not ended after %.0fs (the limit: %.0fs, twice "
+            "kafka.max_poll_interval_ms and kafka.request_timeout_ms): replacing the Kafka consumer",
+            group,
+            lasted,
+            limit,
+        )
+        failed = KafkaTimeoutError(f"joining the consumer group {group}: no answer in {lasted:.0f}s")
+        self.health.failure("join", failed)
+        if not self._stop.is_set():  # (a stop during the backoff: the shutdown closes the consumer)
+            self._restart_consumer()
+        return True
 
     def _restart_consumer(self) -> None:
         """Commit what is processed, close the consumer, and join the group again with a new one (left

@@ -101,14 +101,14 @@ class _Member:
 class _Rig:
     """The daemon on the fake clock, what it published, and the assets whose series it dropped."""
 
-    def __init__(self, fitted, monkeypatch) -> None:
+    def __init__(self, fitted, monkeypatch, kafka: dict | None = None) -> None:
         self.clock = [10_000.0]
         monkeypatch.setattr("pipeline.daemon.time.monotonic", lambda: self.clock[0])
         self.rng = np.random.default_rng(7)
         self.senders: dict[str, tuple[TopicPartition, float, bool, float]] = {}  # tp, every, over, until
         settings = Settings.model_validate(
             {
-                "kafka": {"batch_size": BATCH},
+                "kafka": {"batch_size": BATCH, **(kafka or {})},
                 "alerts": {"open_after": 2, "window": 3, "resolve_after": 1000, "quiet_s": 300.0},
             }
         )

@@ -1,6 +1,7 @@
 """Silence while the daemon reads nothing for reasons of its own: a look that was not made (a join
 under way holds the stall clock, so no look falls due) is no failed look, and no asset is judged
-silent on readings that wait unread meanwhile."""
+silent on readings that wait unread meanwhile (a join longer than ``alerts.quiet_s``, still within
+the join's limit of :func:`pipeline.stalls.join_limit_s`)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ def _join_pending_after_a_failed_look(rig: _Rig, monkeypatch, *, fail: bool) -> 
 
 
 def _rig(fitted, monkeypatch, *, fail: bool) -> _Rig:
-    rig = _Rig(fitted, monkeypatch)
+    # A join may last twice max_poll_interval_ms and a request before it gets a new consumer
+    # (pipeline.stalls): this one lasts longer than quiet_s, and stays within that.
+    rig = _Rig(fitted, monkeypatch, kafka={"max_poll_interval_ms": 600_000})
     rig.sends("a", P0, 10.0)
     rig.sends("b", P1, 10.0, over=True)
     rig.run_until(120.0)

@@ -1,0 +1,149 @@
+"""A group join that does not end: the daemon's loop runs against a fake group member on a fake clock
+(:mod:`test_pipeline_backlog_silence`); once a join begins, polls return nothing until the group
+answers, or never. A join that lasts longer than twice ``kafka.max_poll_interval_ms`` and a request
+gets a new consumer, and one that keeps failing ends the run as a Kafka outage does; a slow join that
+ends within it, or a rebalance storm whose joins end, changes nothing."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from test_pipeline_backlog_silence import P0, P1, _Rig
+
+from pipeline import brokerlink
+from pipeline.daemon import Daemon
+from pipeline.errors import BrokerUnavailableError
+from pipeline.stalls import join_limit_s
+
+
+class _Group:
+    """The group's side of the rig's member. :meth:`begin` starts a join (a revoke; a new consumer's
+    subscribe starts one too); polls return nothing while it lasts, and the group answers (assigns what
+    the member held) after the next of ``answers`` seconds (None: never; when they run out: at once).
+    With ``storm_every``, a join begins that often while none is under way."""
+
+    def __init__(self, rig: _Rig, monkeypatch, answers: list[float | None], storm_every: float = 0.0):
+        self.rig, self.answers, self.storm_every = rig, list(answers), storm_every
+        self.since: float | None = None  # the join under way began (None: none)
+        self.answer_in: float | None = None
+        self.last_begun = rig.clock[0]
+        self.replaced: list[float] = []  # when the daemon replaced its consumer
+        self.ready_after: list[str | None] = []  # /ready's answer after each replacement
+        poll, daemon = rig.member.poll, rig.daemon
+
+        def polled(timeout_ms: int, max_records: int) -> dict:
+            now = rig.clock[0]
+            if self.since is None and self.storm_every and now - self.last_begun >= self.storm_every:
+                self.begin()
+            if self.since is not None and self.answer_in is not None and now - self.since >= self.answer_in:
+                self.since = None
+                daemon._on_assigned(set(rig.member.held))
+            if self.since is None:
+                return poll(timeout_ms=timeout_ms, max_records=max_records)
+            rig.clock[0] += 1.0
+            rig._plant(rig.clock[0])
+            return {}
+
+        def restart() -> None:
+            self.replaced.append(rig.clock[0])
+            Daemon._restart_consumer(daemon)
+            self.ready_after.append(daemon.not_ready())
+
+        monkeypatch.setattr(rig.member, "poll", polled)
+        subscribe = lambda topics, listener: self.begin(revoke=False)  # noqa: E731 - a new consumer joins
+        monkeypatch.setattr(rig.member, "subscribe", subscribe, raising=False)
+        monkeypatch.setattr(rig.member, "close", lambda autocommit, timeout_ms: None, raising=False)
+        monkeypatch.setattr(daemon, "_new_consumer", lambda: rig.member)
+        monkeypatch.setattr(daemon, "_restart_consumer", restart)
+        monkeypatch.setattr(daemon.health._backoff, "next_delay", lambda: 0.0)  # no real sleeps
+
+    def begin(self, *, revoke: bool = True) -> None:
+        self.since = self.last_begun = self.rig.clock[0]
+        self.answer_in = self.answers.pop(0) if self.answers else 0.0
+        if revoke:
+            self.rig.daemon._on_revoked(set(self.rig.member.held), lost=False)
+
+
+def _rig(fitted, monkeypatch) -> _Rig:
+    rig = _Rig(fitted, monkeypatch)
+    rig.sends("a", P0, 10.0)
+    rig.sends("b", P1, 10.0)
+    rig.run_until(120.0)
+    return rig
+
+
+def test_a_join_that_never_ends_gets_a_new_consumer_and_then_ends_the_run(fitted, monkeypatch, caplog):
+    # The group revoked every partition and never answered: while the join lasted no look was made,
+    # so no stall was judged and nothing ended the run; the daemon read nothing, for ever.
+    rig = _rig(fitted, monkeypatch)
+    group = _Group(rig, monkeypatch, answers=[None, None, None, None])
+    limit_s, exit_s = join_limit_s(rig.daemon.kafka), rig.daemon.kafka.unavailable_exit_s
+    assert limit_s == 2 * 30 + 30
+    group.begin()
+    began = rig.clock[0]
+    caplog.set_level(logging.ERROR, logger="pipeline.daemon")
+    with pytest.raises(BrokerUnavailableError) as ended:
+        rig.run_until(began - rig.started + limit_s + exit_s + 200.0)
+    assert group.replaced, "a join that never ended got no new consumer"
+    first = group.replaced[0]
+    assert limit_s < first - began <= limit_s + 2.0
+    assert "joining the consumer group" in caplog.text and f"{first - began:.0f}s" in caplog.text
+    assert "join" in str(group.ready_after[0]), group.ready_after[0]
+    # The new consumer's join gets a limit of its own (a second replacement at twice the limit); the
+    # outage counts from the first failure, and the idle connection check (polls work) does not end it.
+    assert len(group.replaced) == 2 and limit_s < group.replaced[1] - first <= limit_s + 2.0
+    assert exit_s <= rig.clock[0] - first <= exit_s + 2.0
+    assert "join" in str(ended.value)
+    assert rig.daemon.metrics.broker_failures.labels("join")._value.get() == len(group.replaced)
+
+
+def test_a_join_answered_after_a_replacement_ends_the_outage(fitted, monkeypatch):
+    rig = _rig(fitted, monkeypatch)
+    group = _Group(rig, monkeypatch, answers=[None, 20.0])
+    read = dict(rig.member.at)
+    group.begin()
+    began = rig.clock[0]
+    rig.run_until(began - rig.started + join_limit_s(rig.daemon.kafka) + 300.0)
+    assert len(group.replaced) == 1
+    rig.daemon._stop.clear()  # (the rig stops the loop at its end)
+    assert rig.daemon.health.failing_since is None and rig.daemon.not_ready() is None
+    assert rig.daemon.metrics.broker_connected._value.get() == 1
+    assert all(rig.member.at[tp] > read[tp] for tp in (P0, P1))  # reading again
+
+
+def test_slow_joins_that_end_within_the_limit_change_nothing(fitted, monkeypatch):
+    rig = _rig(fitted, monkeypatch)
+    limit_s = join_limit_s(rig.daemon.kafka)
+    group = _Group(rig, monkeypatch, answers=[limit_s - 5.0, limit_s - 5.0])
+    group.begin()
+    read = dict(rig.member.at)
+    rig.run_until(rig.clock[0] - rig.started + limit_s - 3.0)
+    group.begin()  # a second slow join right after the first: together longer than the limit
+    rig.run_until(rig.clock[0] - rig.started + limit_s + 60.0)
+    assert group.replaced == []
+    assert rig.daemon.health.failing_since is None
+    assert rig.daemon.metrics.broker_failures.labels("join")._value.get() == 0
+    assert all(rig.member.at[tp] > read[tp] for tp in (P0, P1))
+
+
+def test_a_rebalance_storm_whose_joins_end_is_no_failed_join(fitted, monkeypatch):
+    rig = _rig(fitted, monkeypatch)
+    group = _Group(rig, monkeypatch, answers=[4.0] * 1000, storm_every=8.0)
+    rig.run_until(120.0 + 10 * join_limit_s(rig.daemon.kafka))
+    assert len(group.answers) < 1000 - 50  # the storm went on
+    assert group.replaced == [] and rig.daemon.health.failing_since is None
+
+
+def test_a_join_under_way_while_no_broker_is_reachable_is_left_to_that_outage(fitted, monkeypatch):
+    # Nothing to join with: a new consumer cannot help, and the outage ends the run on its own time.
+    rig = _rig(fitted, monkeypatch)
+    group = _Group(rig, monkeypatch, answers=[None])
+    monkeypatch.setattr(brokerlink, "connected", lambda consumer: False)
+    group.begin()
+    began = rig.clock[0]
+    with pytest.raises(BrokerUnavailableError) as ended:
+        rig.run_until(began - rig.started + 400.0)
+    assert group.replaced == []
+    assert "consume" in str(ended.value)
+    assert rig.clock[0] - began <= rig.daemon.kafka.unavailable_exit_s + 2.0
