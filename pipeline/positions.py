@@ -83,9 +83,12 @@ def positions_waiting(
     One partition must not cost the others their ends. kafka-python asks every leader in one call that
     fails as a whole: a partition whose leader is unknown to it fails it (a ``KeyError``, not even a
     Kafka error), and one whose leader does not answer makes the call time out. So partitions without a
-    leader in the consumer's metadata are not asked, and each leader is asked on its own, all within
-    ``timeout_ms`` (one call for all when the metadata cannot be read). The partitions not answered are
-    left out of the result and added to ``unanswered``; None only when no partition was answered."""
+    leader in the consumer's metadata are not asked, and each leader is asked on its own (one call for
+    all when the metadata cannot be read). The partitions not answered are left out of the result and
+    added to ``unanswered``; None only when no partition was answered.
+
+    The calls share ``timeout_ms``, the positions too (one not known yet is read from the committed
+    offset, or reset): the look holds up the next poll, and one call may not take all of it each."""
     deadline = time.monotonic() + timeout_ms / 1000
     leaders = _leaders(consumer, partitions)
     error: BaseException | None = None
@@ -106,7 +109,7 @@ def positions_waiting(
             raise KafkaTimeoutError(
                 f"no leader answered for partitions {sorted(p.partition for p in missing)}"
             )
-        positions = {tp: consumer.position(tp, timeout_ms=timeout_ms) for tp in ends}
+        positions = {tp: consumer.position(tp, timeout_ms=_left_ms(deadline)) for tp in ends}
     except KafkaError as exc:
         _LOOK_LOG.log(
             "look", logging.WARNING, "cannot compare positions with the broker's end offsets: %s", exc
@@ -126,6 +129,12 @@ def positions_waiting(
             end = max(ends[tp], consumer.highwater(tp) or 0)
             found[tp] = (at, max(0, end - at))
     return found
+
+
+def _left_ms(deadline: float) -> int:
+    """Milliseconds left to ``deadline`` (time.monotonic()), 0 once past it (a position then is the one
+    kafka-python knows, without a request)."""
+    return max(0, int((deadline - time.monotonic()) * 1000))
 
 
 def _leaders(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> dict[TopicPartition, int | None]:
@@ -163,7 +172,7 @@ def _ends_by_leader(
     ends: dict[TopicPartition, int] = {}
     error: BaseException | None = None
     for n, group in enumerate(groups.values()):
-        share_ms = int((deadline - time.monotonic()) * 1000 / (len(groups) - n))
+        share_ms = _left_ms(deadline) // (len(groups) - n)
         if share_ms <= 0:
             error = KafkaTimeoutError(f"no time left to ask for the end offsets of {len(group)} partition(s)")
             break

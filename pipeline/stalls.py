@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from pipeline.batchlimit import POLL_BUDGET_SHARE
 from pipeline.positions import PositionWatch, caught_up, positions_waiting, stalled
 from pipeline.rebalance import REBALANCE, Listener
 
@@ -130,7 +131,7 @@ class StallHandling:
         assert self.consumer is not None
         assignment, asked_at = set(self.consumer.assignment()), self.clock()
         unanswered: set[TopicPartition] = set()  # no end offset (no leader): not judged at this look
-        found = positions_waiting(self.consumer, list(assignment), self._wait_ms(0.5), unanswered)
+        found = positions_waiting(self.consumer, list(assignment), self._look_ms(), unanswered)
         if found is None:
             if self.read_through.failed(asked_at):
                 log.warning(
@@ -211,6 +212,20 @@ class StallHandling:
                 hold_off,
             )
         self._restart_consumer()
+
+    def _look_ms(self) -> int:
+        """How long a look may wait for the broker, all its calls together: it holds up the next poll,
+        so, as the carry-over read, no longer than the share of ``kafka.max_poll_interval_ms`` a batch
+        leaves (the request timeout defaults to the whole interval: one look that timed out after a
+        batch cost the consumer its partitions); once stopping, its share of the shutdown grace.
+
+        >>> from types import SimpleNamespace
+        >>> from pipeline.config import KafkaSettings
+        >>> daemon = SimpleNamespace(kafka=KafkaSettings(), _wait_ms=lambda share: 30_000)
+        >>> StallHandling._look_ms(daemon)  # the defaults: 30 s request timeout and poll interval
+        15000
+        """
+        return min(self._wait_ms(0.5), int(POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms))
 
     def _join_failed(self, since: float) -> bool:
         """Replace the consumer when the group's join under way since ``since`` (time.monotonic()) has
