@@ -3,6 +3,7 @@ with the metrics the daemon exports and the runbooks in docs/runbooks."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -118,14 +119,18 @@ def test_every_counter_an_alert_counts_is_exported_at_zero_from_the_start() -> N
         for group in load_yaml(path)["groups"]:
             for rule in group["rules"]:
                 for name, matchers in _COUNTED.findall(rule["expr"]):
-                    wanted = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', matchers))
-                    at_zero = [
-                        v for n, labels, v in samples if n == name and wanted.items() <= labels.items()
-                    ]
-                    assert at_zero and all(v == 0 for v in at_zero), (
-                        rule.get("alert") or rule["record"],
-                        name,
-                    )
+                    # A regex matcher of alternatives (operation=~"a|b") wants every one of them.
+                    found = re.findall(r'(\w+)\s*(=~|=)\s*"([^"]*)"', matchers)
+                    choices = [[(k, a) for a in (v.split("|") if op == "=~" else [v])] for k, op, v in found]
+                    for wanted in map(dict, itertools.product(*choices)):
+                        at_zero = [
+                            v for n, labels, v in samples if n == name and wanted.items() <= labels.items()
+                        ]
+                        assert at_zero and all(v == 0 for v in at_zero), (
+                            rule.get("alert") or rule["record"],
+                            name,
+                            wanted,
+                        )
                     checked.append(name)
     assert {"dhag_model_reloads_total", "dhag_drift_detections_total", "dhag_labels_dlq_total"} <= set(
         checked
