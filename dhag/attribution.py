@@ -20,6 +20,7 @@ def occlusion_attribution(
     slices: Sequence[tuple[str, slice]],
     *,
     top: int | None = None,
+    score_occluded: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[list[tuple[str, float]]]:
     """Rank features by the score drop when each one alone is reset to its typical value.
 
@@ -28,6 +29,10 @@ def occlusion_attribution(
     feature (a one-hot group is reset as a whole). A positive contribution means the feature raises
     the score: an operator reads it as "this sensor would look normal and the score would fall by
     this much". Rows are explained in batched scoring calls of bounded memory.
+
+    ``score_occluded`` scores the occluded copies (default: ``score``); a copy it scores NaN (one the
+    scorer cannot score, though the row itself it can) gives that feature a NaN contribution, unknown,
+    ranked after every known one.
 
     Example
     -------
@@ -46,6 +51,7 @@ def occlusion_attribution(
     if n_rows == 0:
         return []
     base = score(matrix)
+    score_occluded = score if score_occluded is None else score_occluded
     # The occluded copies take rows x features x columns floats: built a chunk of rows at a time, so
     # that explaining a large frame never holds more than about _CHUNK_FLOATS of them.
     chunk = max(1, _CHUNK_FLOATS // max(1, n_features * matrix.shape[1]))
@@ -55,12 +61,12 @@ def occlusion_attribution(
         occluded = np.repeat(rows[:, None, :], n_features, axis=1)  # (n, F, d)
         for j, (_, cols) in enumerate(slices):
             occluded[:, j, cols] = baseline[cols]
-        scored = score(occluded.reshape(len(rows) * n_features, -1)).reshape(len(rows), n_features)
+        scored = score_occluded(occluded.reshape(len(rows) * n_features, -1)).reshape(len(rows), n_features)
         drops[start : start + len(rows)] = base[start : start + len(rows), None] - scored
     names = [name for name, _ in slices]
     limit = n_features if top is None else max(0, min(top, n_features))
     ranked = []
     for row in drops:
-        order = np.argsort(-row, kind="stable")[:limit]
+        order = np.argsort(-row, kind="stable")[:limit]  # NaN (unknown) sorts last
         ranked.append([(names[j], float(row[j])) for j in order])
     return ranked

@@ -399,11 +399,21 @@ class DHAG(Settings):
 
         A feature's contribution is the score drop when that feature alone is set to its training
         typical value (its mean; the training category frequencies for a categorical feature).
-        ``top`` keeps that many of each row's features (all when None).
+        ``top`` keeps that many of each row's features (all when None). A row the model cannot score
+        is refused as by :meth:`decision_function`; a feature whose reset leaves a row the network
+        overflows on (values near float32's limit of opposite signs) has a NaN contribution, unknown,
+        ranked last.
         """
         self._check_fitted()
         matrix, pre = self.transform(X), self.preprocessor_
-        return occlusion_attribution(self.score_matrix, matrix, pre.baseline(), pre.feature_slices(), top=top)
+        return occlusion_attribution(
+            self.score_matrix,
+            matrix,
+            pre.baseline(),
+            pre.feature_slices(),
+            top=top,
+            score_occluded=self._raw_scores,
+        )
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:

@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from plant_data import FEATURES, normal
+from plant_data import FEATURES, near_float32_limit, normal
 
 from dhag import DHAG, DHAGError, InputError, NotFittedError, TrainingError
 
@@ -113,3 +113,20 @@ def test_a_fit_whose_normal_rows_already_score_the_maximum_is_refused(quick_mode
         model.fit(frame)
     with pytest.raises(NotFittedError):
         model.decision_function(frame)
+
+
+def test_a_row_the_model_scores_is_explained_even_where_a_reset_feature_overflows(fitted: DHAG) -> None:
+    # explain raised the scoring refusal of the occluded copy, which is no row of the caller's: a
+    # flagged row (this one scores the maximum) could not be explained, and `dhag score --explain`
+    # failed. The drop for that feature is unknown: NaN, ranked after every known one.
+    _, (row, j) = near_float32_limit(fitted)
+    score = fitted.decision_function(row[None, :])
+    assert np.isfinite(score).all() and fitted.predict(row[None, :]).tolist() == [1]
+    reset = row.copy()
+    reset[j] = fitted.preprocessor_.means_[FEATURES[j]]
+    with pytest.raises(InputError, match="too large for the model to score"):
+        fitted.decision_function(reset[None, :])
+    ((*known, (last, unknown)),) = fitted.explain(row[None, :])
+    assert last == FEATURES[j] and np.isnan(unknown)
+    assert all(np.isfinite(c) for _, c in known) and len(known) == len(FEATURES) - 1
+    assert [name for name, _ in fitted.explain(row[None, :], top=1)[0]] == [known[0][0]]

@@ -9,7 +9,7 @@ from collections import namedtuple
 import numpy as np
 import orjson
 from pipeline_kafka import reading
-from plant_data import FEATURES, normal
+from plant_data import FEATURES, near_float32_limit, normal
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
@@ -359,3 +359,33 @@ def test_a_value_the_model_cannot_standardise_is_dead_lettered_with_the_models_r
     assert reg.get_sample_value("dhag_records_processed_total", {"outcome": "invalid"}) == 3
     assert reg.get_sample_value("dhag_records_processed_total", {"outcome": "error"}) == 0
     assert caplog.text.count("row by row") <= 1 and "Traceback" not in caplog.text  # a line a minute
+
+
+def test_readings_near_float32s_limit_dead_letter_only_the_row_the_model_overflows_on(fitted, caplog) -> None:
+    # A row the network overflows on was scored NaN and reported as normal; now it is refused, and
+    # its batch is scored row by row so that it costs only itself. A row that scores (the maximum)
+    # opened its alert only if explaining it did not overflow: when it did, the batch raised, and the
+    # anomaly went to the DLQ as a processing error instead of alerting.
+    from pipeline.poison import process_guarded
+
+    proc, reg = _processor(fitted, open_after=1, window=1, top_sensors=len(FEATURES))
+    overflows, (flagged, j) = near_float32_limit(fitted)
+    rows = normal(np.random.default_rng(10), 4)
+    recs = [Rec("in", 0, i, b"n", reading("n", float(i), r)) for i, r in enumerate(rows)]
+    recs.insert(1, Rec("in", 0, 50, b"o", reading("o", 1.0, overflows)))
+    recs.insert(3, Rec("in", 0, 51, b"f", reading("f", 1.0, flagged)))
+    with caplog.at_level(logging.WARNING):
+        out = process_guarded(proc, recs, now=0.0)
+    assert (out.scored, out.dead_lettered, out.opened) == (5, 1, 1)
+    (dlq,) = [m for m in out.messages if m.topic == "sensor-readings.dlq"]
+    headers = dict(dlq.headers)
+    assert (headers["dlq.reason"], headers["dlq.source.offset"]) == (b"scoring_error", b"50")
+    assert b"too large for the model to score" in headers["dlq.detail"]
+    assert reg.get_sample_value("dhag_records_processed_total", {"outcome": "invalid"}) == 1
+    assert reg.get_sample_value("dhag_records_processed_total", {"outcome": "ok"}) == 5
+    (alert,) = [orjson.loads(m.value) for m in out.messages if m.topic == "anomaly-alerts"]
+    assert alert["asset_id"] == "f" and alert["score"] > alert["threshold"]
+    *known, unknown = alert["top_sensors"]  # resetting it overflows: its contribution is unknown
+    assert (unknown["sensor"], unknown["contribution"]) == (FEATURES[j], None)
+    assert all(isinstance(s["contribution"], float) for s in known)
+    assert "Traceback" not in caplog.text
