@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 import zipfile
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -125,10 +126,7 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
     try:
         head = pd.read_csv(path, header=None, nrows=2, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
-        raise InputError(
-            f"Cannot read {str(path)!r}: {str(exc).strip()}. Every row must hold as many fields as the "
-            "header names; is the separator not ',', or a decimal mark a comma?"
-        ) from exc
+        raise _too_wide(path, exc) from exc
     names = [str(n) for n in head.iloc[0]] if len(head) else []
     for position, name in enumerate(names, start=1):
         if not name.strip():
@@ -136,9 +134,20 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
                 f"Cannot read {str(path)!r}: column {position} of the header has no name (a frame's index "
                 "written with the data, or a trailing comma?); every column must be named."
             )
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(n for n, times in Counter(names).items() if times > 1)
     if repeated:
-        raise InputError(
-            f"Cannot read {str(path)!r}: the header names {', '.join(map(repr, repeated))} more than once."
-        )
-    return pd.read_csv(path, dtype={str(c): str for c in text_columns} or None)
+        shown = ", ".join(map(repr, repeated[:5]))
+        shown += f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+        raise InputError(f"Cannot read {str(path)!r}: the header names {shown} more than once.")
+    try:
+        return pd.read_csv(path, dtype={str(c): str for c in text_columns} or None)
+    except pd.errors.ParserError as exc:  # a later row wider than the header
+        raise _too_wide(path, exc) from exc
+
+
+def _too_wide(path: Path, exc: Exception) -> InputError:
+    said = " ".join(str(exc).split())  # pandas' message ends in a line break
+    return InputError(
+        f"Cannot read {str(path)!r}: {said}. Every row must hold as many fields as the header names; is "
+        "the separator not ',', or a decimal mark a comma?"
+    )
