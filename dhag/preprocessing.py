@@ -90,26 +90,37 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value) or type(value).__name__ == "NAType"
 
 
+def _is_number_type(kind: type) -> bool:
+    # np.timedelta64 is an np.integer, and a complex cast to float drops its imaginary part.
+    return issubclass(kind, (int, float, np.bool_, np.integer, np.floating)) and not issubclass(
+        kind, np.timedelta64
+    )
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` on one line, cut to about ``limit`` characters (a cell may hold a document)."""
+    text = " ".join(repr(value)[: 4 * limit].split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _object_numbers(name: str, col: np.ndarray) -> np.ndarray:
     """The float64 values of an object column of numbers (as a mixed frame's or a nullable column's
     to_numpy() gives); raises naming the first gap, non-number or number too large for a float."""
     values = col.tolist()
-    # A float NaN is a number here: the NaN check after conversion names it as such.
-    missing = np.asarray([_is_missing(v) and not isinstance(v, float) for v in values], dtype=bool)
-    if missing.any():
-        raise InputError(
-            f"Feature {name!r} has {int(missing.sum())} missing value(s) "
-            f"(first at row {int(np.argmax(missing))})."
-        )
-    for row, v in enumerate(values):
-        # np.timedelta64 is an np.integer, and a complex cast to float drops its imaginary part.
-        if not isinstance(v, (int, float, np.bool_, np.integer, np.floating)) or isinstance(
-            v, np.timedelta64
-        ):
+    # The types are checked once each: a column of a million numbers holds only a few of them.
+    if not all(map(_is_number_type, set(map(type, values)))):
+        # A float NaN is a number here: the NaN check after conversion names it as such.
+        missing = np.asarray([_is_missing(v) and not isinstance(v, float) for v in values], dtype=bool)
+        if missing.any():
             raise InputError(
-                f"Feature {name!r} must be numeric (bool, int or float). Got {v!r} "
-                f"({type(v).__name__}) at row {row}."
+                f"Feature {name!r} has {int(missing.sum())} missing value(s) "
+                f"(first at row {int(np.argmax(missing))})."
             )
+        row, v = next((i, v) for i, v in enumerate(values) if not _is_number_type(type(v)))
+        raise InputError(
+            f"Feature {name!r} must be numeric (bool, int or float). Got {_shown(v)} "
+            f"({type(v).__name__}) at row {row}."
+        )
     try:
         return col.astype(np.float64)
     except OverflowError:

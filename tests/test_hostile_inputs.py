@@ -130,3 +130,14 @@ def test_a_row_the_model_scores_is_explained_even_where_a_reset_feature_overflow
     assert last == FEATURES[j] and np.isnan(unknown)
     assert all(np.isfinite(c) for _, c in known) and len(known) == len(FEATURES) - 1
     assert [name for name, _ in fitted.explain(row[None, :], top=1)[0]] == [known[0][0]]
+
+
+@pytest.mark.parametrize("odd", ["x" * 1_000_000, np.arange(100.0).reshape(10, 10), "two\nlines"])
+def test_a_non_number_is_shown_on_one_line_of_bounded_length(fitted: DHAG, rng, odd) -> None:
+    # The value was shown whole: a text cell of a megabyte made a megabyte message, and an array
+    # held in a cell one of ten lines (the CLI prints the message as its one-line error).
+    rows = normal(rng, 3).astype(object)
+    rows[2, 3] = odd
+    with pytest.raises(InputError, match=f"{FEATURES[3]!r} must be numeric .* at row 2") as caught:
+        fitted.decision_function(rows)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
