@@ -432,11 +432,12 @@ class DHAG(Settings):
 
 
 def _check_threshold(threshold: float, pre: Preprocessor, normal: np.ndarray) -> None:
-    """Raise :class:`TrainingError` when the calibrated threshold is 1.0 or NaN: no score is above
-    either, so such a model would never flag a row. Normal rows scoring the maximum come from inputs
-    that saturate the network; passthrough columns, the only ones preprocessing does not scale, are
-    named with their largest value."""
-    if threshold < 1.0:
+    """Raise :class:`TrainingError` when the calibrated threshold is 1.0, 0.0 or NaN. No score is above
+    1.0 or NaN; at 0.0, the normal rows it was calibrated on score 0.0: the network is saturated on
+    them, and rows like them score 0.0 whatever their other readings, so such a model flags nothing
+    either. Inputs that saturate the network come from passthrough columns, the only ones
+    preprocessing does not scale: they are named with their largest value."""
+    if 0.0 < threshold < 1.0:
         return
     passthrough = [
         f"{name!r} (up to {float(np.abs(normal[:, sl]).max()):.3g})"
@@ -444,8 +445,13 @@ def _check_threshold(threshold: float, pre: Preprocessor, normal: np.ndarray) ->
         if name in pre.passthrough and normal.size
     ]
     hint = f"; passthrough columns are not standardised: {', '.join(passthrough)}" if passthrough else ""
+    if threshold == 0.0:
+        raise TrainingError(
+            "DHAG training saturates the network: normal rows score 0.0, its threshold: rows like them "
+            f"score 0.0 whatever their other readings, so they could never be flagged{hint}."
+        )
     raise TrainingError(
-        f"DHAG training leaves no score above its threshold ({threshold}): held-out normal rows score "
+        f"DHAG training leaves no score above its threshold ({threshold}): normal rows score "
         f"{threshold}, so no row could ever be flagged{hint}."
     )
 

@@ -141,3 +141,18 @@ def test_a_non_number_is_shown_on_one_line_of_bounded_length(fitted: DHAG, rng, 
     with pytest.raises(InputError, match=f"{FEATURES[3]!r} must be numeric .* at row 2") as caught:
         fitted.decision_function(rows)
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_a_fit_whose_normal_rows_all_score_zero_is_refused() -> None:
+    # The mirror of the above: the huge passthrough column drives the network to 0.0 on every row,
+    # the threshold lands on 0.0, and a sensor fault (vibration at 9 standard deviations) scores 0.0
+    # too: a model that flags nothing, with only the generic collapse warning to tell.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(normal(rng, 600), columns=FEATURES)
+    frame["raw_counter"] = rng.uniform(1e20, 2e20, size=600)
+    model = DHAG(max_epochs=5, random_state=0, passthrough=["raw_counter"])
+    with pytest.raises(
+        TrainingError,
+        match=r"normal rows score 0\.0, its threshold: .*'raw_counter' \(up to [\d.]+e\+20\)",
+    ):
+        model.fit(frame)
