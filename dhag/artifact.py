@@ -375,6 +375,8 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         threshold = float(manifest["threshold"])
         if not np.isfinite(threshold):  # JSON as Python reads it takes NaN: no score is above it
             raise ArtifactError(f"its threshold {threshold} is not a finite number")
+        if not 0.0 <= threshold <= 1.0:  # scores lie in [0, 1]: it would flag nothing, or everything
+            raise ArtifactError(f"its threshold {threshold} is outside [0, 1], where scores lie")
     except ArtifactError as exc:
         raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, DHAGError) as exc:

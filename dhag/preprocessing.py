@@ -372,6 +372,16 @@ class Preprocessor:
             raise InputError("Invalid preprocessing state: a mean is not a finite number.")
         if any(s <= 0 or not np.isfinite(s) for s in pre.scales_.values()):
             raise InputError("Invalid preprocessing state: a scale is not a positive finite number.")
+        # explain resets a categorical feature to them: one share in [0, 1] per category.
+        freqs = pre.category_frequencies_
+        if sorted(freqs) != sorted(pre.categories_) or not all(
+            len(freqs[n]) == len(cats) and all(0.0 <= f <= 1.0 for f in freqs[n])
+            for n, cats in pre.categories_.items()
+        ):
+            raise InputError(
+                "Invalid preprocessing state: the category frequencies are not one share in [0, 1] "
+                "per category."
+            )
         if pre.ranges_ and (
             sorted(pre.ranges_) != sorted(numeric)
             or not all(np.isfinite(lo) and np.isfinite(hi) and lo <= hi for lo, hi in pre.ranges_.values())

@@ -95,3 +95,43 @@ def test_a_statistic_or_threshold_that_is_not_a_finite_number_is_refused_on_load
     path = _write_raw(tmp_path / "nan.dhag", json.dumps(manifest), tensors)
     with pytest.raises(ArtifactError, match="not a finite number"):
         load_model(path)
+
+
+@pytest.mark.parametrize("threshold", [float("inf"), float("-inf"), 1.5, -0.25])
+def test_a_threshold_that_is_infinite_or_outside_zero_one_is_refused_on_load(
+    fitted: DHAG, tmp_path: Path, threshold: float
+) -> None:
+    # Scores lie in [0, 1]: above 1 nothing is ever flagged, below 0 everything is, and no fit writes
+    # either. `dhag score` and predict used such a threshold as it was.
+    manifest, tensors = _parts(fitted, tmp_path)
+    manifest["threshold"] = threshold
+    path = _write_raw(tmp_path / "odd.dhag", json.dumps(manifest), tensors)
+    with pytest.raises(ArtifactError, match=r"threshold .* (is not a finite number|is outside \[0, 1\])"):
+        load_model(path)
+
+
+def test_an_infinite_mean_is_refused_on_load(fitted: DHAG, tmp_path: Path) -> None:
+    manifest, tensors = _parts(fitted, tmp_path)
+    pre = manifest["preprocessing"]
+    manifest["preprocessing"] = pre | {"means": {n: float("-inf") for n in pre["means"]}}
+    path = _write_raw(tmp_path / "inf.dhag", json.dumps(manifest), tensors)
+    with pytest.raises(ArtifactError, match="mean is not a finite number"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("frequencies", [[float("nan"), 0.5], [0.5, float("inf")], [1.5, -0.5], [1.0]])
+def test_category_frequencies_that_are_not_one_share_per_category_are_refused_on_load(
+    quick_model, tmp_path: Path, frequencies: list[float]
+) -> None:
+    # They are the typical row explain resets a categorical feature to: a NaN made every contribution
+    # of the feature unknown, and a list of another length an occluded row of the wrong width.
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [0.1 * i for i in range(40)], "mode": ["a", "b"] * 20})
+    model = quick_model(categorical=["mode"]).fit(frame)
+    manifest, tensors = _parts(model, tmp_path)
+    pre = manifest["preprocessing"]
+    manifest["preprocessing"] = pre | {"category_frequencies": {"mode": frequencies}}
+    path = _write_raw(tmp_path / "freq.dhag", json.dumps(manifest), tensors)
+    with pytest.raises(ArtifactError, match="category frequencies"):
+        load_model(path)

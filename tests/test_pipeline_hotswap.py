@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import namedtuple
 from pathlib import Path
@@ -250,7 +251,8 @@ def test_a_threshold_outside_zero_one_or_a_network_that_scores_nan_is_refused(
     registry.publish(tmp_path, _with_threshold(tmp_path, 1.5), "v2")
     with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
         assert rig.check_after(3) is False
-    assert "has threshold 1.5; it must be in [0, 1]" in caplog.text
+    assert "Cannot load model version 'v2'" in caplog.text  # dhag refuses the file itself
+    assert "its threshold 1.5 is outside [0, 1]" in caplog.text
     broken = dhag.load_model(tmp_path / "v1.dhag")
     with torch.no_grad():
         next(broken.net_.parameters()).fill_(float("nan"))
@@ -274,7 +276,7 @@ def test_promote_rollback_and_start_up_refuse_what_the_hot_swap_refuses(fitted, 
         next(broken.net_.parameters()).fill_(float("nan"))
     registry.publish(tmp_path, broken, "v3", make_current=False)
     for version, fault in (
-        ("v2", "has threshold 7.5"),
+        ("v2", "Cannot load model version 'v2': .* its threshold 7.5 is outside \\[0, 1\\]"),
         ("v3", "fails to score: The model's weights are not finite"),
     ):
         with pytest.raises(ModelUnavailableError, match=fault):
@@ -288,3 +290,15 @@ def test_promote_rollback_and_start_up_refuse_what_the_hot_swap_refuses(fitted, 
     with pytest.raises(ModelUnavailableError, match="fails to score: The model's weights are not finite"):
         registry.rollback(tmp_path)
     assert registry.current(tmp_path)[0] == "v1"
+
+
+def test_a_model_in_memory_with_a_threshold_outside_zero_one_is_not_servable(fitted) -> None:
+    # A file holding one no longer loads (dhag refuses it); a model handed over in memory, as a
+    # retraining run's candidate is, is still checked here.
+    from pipeline.servable import check_servable
+
+    model = copy.copy(fitted)
+    for threshold in (1.5, -0.1, float("nan")):
+        model.threshold_ = threshold
+        with pytest.raises(ModelUnavailableError, match=f"has threshold {threshold}; it must be in"):
+            check_servable(model, "v9")
