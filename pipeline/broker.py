@@ -207,6 +207,10 @@ class EmbeddedBroker:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                # Its own session: a Ctrl-C at the terminal reaches the whole foreground process group,
+                # and a broker in it would die before the processes using it had committed and left
+                # their groups. The process that started it stops it (and on Linux it dies with it).
+                start_new_session=True,
                 preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
             if self._wait_ready(port):

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -100,3 +104,41 @@ def test_the_gauge_reads_the_running_broker() -> None:
     with broker:
         value = registry.get_sample_value("dhag_embedded_broker_memory_bytes")
         assert value == pytest.approx(broker.memory_bytes(), rel=0.2) and value > 1_000_000
+
+
+_CTRL_C_CHILD = """
+import signal, sys, time
+from pipeline.broker import EmbeddedBroker
+signal.signal(signal.SIGINT, lambda *_: None)  # the process that started it stops it in its own time
+broker = EmbeddedBroker().start()
+print("up", flush=True)
+sys.stdin.readline()
+time.sleep(0.5)
+print("alive" if broker._proc.poll() is None else f"dead {broker._proc.returncode}", flush=True)
+broker.stop()
+"""
+
+
+def test_a_ctrl_c_at_the_terminal_leaves_the_broker_to_the_process_that_started_it() -> None:
+    # Ctrl-C sends SIGINT to the terminal's whole foreground process group. A broker in that group
+    # died at once, before the daemon beside it had committed its last batch or left its group (a
+    # warning and a slow stop on every Ctrl-C of `make run`); the process that started it stops it.
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C_CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, standing for the terminal's foreground group
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "up"
+        os.killpg(child.pid, signal.SIGINT)
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "alive"
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
