@@ -159,7 +159,10 @@ def run_models(
             return 0
         if args.action == "promote":
             previous = registry.promote(root, args.version, device=device)
-            out.write(f"{args.version} is current (was {previous or 'none'})\n")
+            if previous == args.version:
+                out.write(f"{args.version} is already current\n")
+            else:
+                out.write(f"{args.version} is current (was {previous or 'none'})\n")
             return 0
         if args.action == "train":
             return _train(root, settings, args, out)

@@ -276,3 +276,17 @@ def test_a_missing_registry_and_a_taken_or_bad_version_are_refused_before_any_wo
     for version, message in (("v1", "already exists"), ("../x", "A model version must be")):
         assert main(["models", "--registry", str(tmp_path), "train", "h.csv", "--version", version]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_promoting_the_current_version_says_it_already_was_and_keeps_the_history(
+    fitted, tmp_path: Path, capsys
+) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2")
+    base = ["models", "--registry", str(tmp_path)]
+    capsys.readouterr()
+    assert main([*base, "promote", "v2"]) == 0
+    assert capsys.readouterr().out == "v2 is already current\n"
+    assert registry.history(tmp_path) == ["v1"]
+    assert main([*base, "promote", "v1"]) == 0
+    assert capsys.readouterr().out == "v1 is current (was v2)\n"
