@@ -49,11 +49,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     model.save(args.out, metadata={"source": str(args.data)})
     t = model.training_
     print(
-        f"trained on {t['n_train']} rows ({t['n_known_anomalies']} known anomalies) in "
+        f"trained on {_rows(t)} in "
         f"{t['fit_seconds']:.1f}s: {t['epochs_run']} epochs, {_kept(t)} "
         f"({t['stopped_by']}); threshold {model.threshold_:.4f}; wrote {args.out}"
     )
     return 0
+
+
+def _rows(training: dict) -> str:
+    """The rows a model trained on: normal ones and known anomalies, and the normal rows held out of
+    training to calibrate its threshold (counted apart: they were never trained on)."""
+    text = f"{training.get('n_train')} normal rows and {training.get('n_known_anomalies')} known anomalies"
+    held_out = training.get("n_validation")
+    return text + (f" ({held_out} normal rows held out for the threshold)" if held_out else "")
 
 
 def _kept(training: dict) -> str:
@@ -113,7 +121,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     recipe, weighting = settings.get("recipe", "paper"), settings.get("ce_weighting", "rows")
     print(f"recipe: {recipe} (networks and regularisers), L_ce weighed by {weighting}")
     print(
-        f"trained: {t.get('n_train')} rows, {t.get('n_known_anomalies')} known anomalies, "
+        f"trained: {_rows(t)}, "
         f"{t.get('epochs_run')} epochs ({_kept(t)}, {t.get('stopped_by')}), "
         f"{t.get('fit_seconds')}s on {t.get('device')}"
     )

@@ -113,6 +113,11 @@ def test_info_describes_the_model(model_path: Path, capsys) -> None:
     assert "20 known anomalies" in text and "training health" in text
     assert "outlier probe" in text and "final lambda_norm" in text
     assert "5 epochs (kept epoch 5, max_epochs)" in text
+    t = load_model(model_path).training_
+    # 600 normal rows: a tenth held out for the threshold, the rest trained on beside the 20 known anomalies.
+    assert (t["n_train"], t["n_validation"]) == (540, 60)
+    held_out = "(60 normal rows held out for the threshold)"
+    assert f"trained: 540 normal rows and 20 known anomalies {held_out}" in text
     assert main(["info", str(model_path), "--json"]) == 0
     manifest = json.loads(capsys.readouterr().out)
     assert manifest["format_version"] == 1 and manifest["feature_names"] == FEATURES
@@ -313,3 +318,15 @@ def test_a_reader_that_stops_early_ends_score_quietly(model_path: Path, files, t
         err = proc.stderr.read() if proc.stderr else b""
         assert proc.wait(timeout=120) == 141
     assert b"Broken pipe" not in err and b"Traceback" not in err
+
+
+def test_train_says_how_many_normal_rows_it_trained_on_and_held_out(files, capsys) -> None:
+    # The count it printed was of normal rows only, next to the known anomalies, and left out the rows
+    # held out to calibrate the threshold: 600 normal rows read as "540 rows (20 known anomalies)".
+    out = files["root"] / "summary.dhag"
+    argv = ["train", "--data", str(files["train"]), "--out", str(out), "--label-column", "label"]
+    assert main([*argv, "--max-epochs", "1", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(
+        "trained on 540 normal rows and 20 known anomalies (60 normal rows held out for the threshold) in "
+    )
