@@ -230,8 +230,9 @@ def current(registry: str | Path) -> tuple[str, Path]:
         version = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise ModelUnavailableError(
-            f"No model in the registry {str(root)!r}: {str(pointer)!r} does not exist. Publish one with "
-            "'dhag-pipeline models train --history FILE' (in Kubernetes, from the toolbox pod)."
+            f"No model in the registry {str(root)!r}: {str(pointer)!r} does not exist. Train and publish "
+            "one from a normal-operation history (CSV or Parquet: asset_id, t and the sensors) with "
+            "'dhag-pipeline models train HISTORY' (in Kubernetes, from the toolbox pod)."
         ) from None
     except OSError as exc:
         raise ModelUnavailableError(f"Cannot read {str(pointer)!r}: {exc.strerror or exc}") from None

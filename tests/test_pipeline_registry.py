@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -161,3 +162,17 @@ def test_a_file_fsync_failing_before_the_switch_raises_and_changes_nothing(
     monkeypatch.undo()
     assert current(tmp_path)[0] == "v1" and not list(tmp_path.glob(".*.tmp"))
     assert os.path.exists(tmp_path / "current")
+
+
+def test_the_command_an_empty_registry_suggests_is_one_the_command_line_takes(tmp_path: Path) -> None:
+    # It named `models train --history FILE`, which the command line refuses: the history is positional.
+    from pipeline.cli import _parser
+
+    with pytest.raises(ModelUnavailableError) as raised:
+        current(tmp_path)
+    suggested = re.findall(r"'dhag-pipeline ([^']+)'", str(raised.value))
+    assert suggested, str(raised.value)
+    for command in suggested:
+        argv = command.replace("HISTORY", str(tmp_path / "history.parquet")).split()
+        args = _parser().parse_args(argv)  # a SystemExit here: the command line refuses it
+        assert (args.command, args.action) == ("models", "train")
