@@ -178,26 +178,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model on normal rows (CSV, Parquet or NPZ)")
-    train.add_argument("--data", required=True, type=Path)
-    train.add_argument("--out", required=True, type=Path)
+    train.add_argument("--data", required=True, type=Path, help="the rows: CSV, Parquet or NPZ")
+    train.add_argument("--out", required=True, type=Path, help="the model file to write")
     train.add_argument("--label-column", help="column with 1 = known anomaly, 0 = normal")
     train.add_argument("--categorical", help="comma-separated columns to one-hot encode")
     train.add_argument("--passthrough", help="comma-separated columns to keep unscaled")
-    train.add_argument("--max-epochs", type=int, default=100)
+    train.add_argument("--max-epochs", type=int, default=100, help="training epochs at most (default 100)")
     train.add_argument("--time-budget", type=float, help="stop training after this many seconds")
-    train.add_argument("--device", default="auto")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N] (default auto)"
+    )
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument(
         "--members",
         type=int,
         default=1,
-        help="train N networks from their own seeds and score with their mean",
+        help="train N networks from their own seeds and score with their mean (default 1)",
     )
     train.add_argument(
         "--snapshots",
         type=int,
         default=1,
-        help="keep N end-of-epoch states over the second half of training and score with their mean",
+        help="keep N end-of-epoch states over the second half of training and score with their mean "
+        "(default 1: the last epoch's weights)",
     )
     train.add_argument(
         "--recipe",
@@ -208,24 +211,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--ce-weighting", choices=CE_WEIGHTINGS, default="rows", help="L_ce row by row (default) or per class"
     )
-    train.add_argument("--target-far", type=float, default=0.01, help="false-alarm rate of the threshold")
+    train.add_argument(
+        "--target-far", type=float, default=0.01, help="false-alarm rate of the threshold (default 0.01)"
+    )
     train.add_argument("--contamination", type=float, help="expected anomaly ratio instead of --target-far")
     train.add_argument(
         "--validation-split",
         choices=("random", "blocks", "last"),
         default="random",
         help="rows the threshold is calibrated on: a random slice; for data in time order, stretches "
-        "spread over it (blocks) or the last rows",
+        "spread over it (blocks) or the last rows (default random)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
 
     score = sub.add_parser("score", help="score rows; writes CSV with score and anomaly columns")
-    score.add_argument("--model", required=True, type=Path)
-    score.add_argument("--data", required=True, type=Path)
+    score.add_argument("--model", required=True, type=Path, help="the model file")
+    score.add_argument("--data", required=True, type=Path, help="the rows: CSV, Parquet or NPZ")
     score.add_argument("--out", type=Path, help="CSV file to write (default: stdout)")
-    score.add_argument("--explain", type=int, default=0, metavar="N", help="top N features of flagged rows")
-    score.add_argument("--device", default="cpu")
+    score.add_argument(
+        "--explain", type=int, default=0, metavar="N", help="top N features of flagged rows (default 0: none)"
+    )
+    score.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto (default cpu)")
     score.set_defaults(func=_cmd_score)
 
     info = sub.add_parser("info", help="describe a model artifact")

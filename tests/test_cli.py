@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from plant_data import FEATURES, gross_outliers, normal
 
 from dhag import DHAG, load_model
-from dhag.cli import main
+from dhag.cli import build_parser, main
 
 
 @pytest.fixture(scope="module")
@@ -330,3 +331,28 @@ def test_train_says_how_many_normal_rows_it_trained_on_and_held_out(files, capsy
     assert printed.startswith(
         "trained on 540 normal rows and 20 known anomalies (60 normal rows held out for the threshold) in "
     )
+
+
+def _defaults_left_unsaid(parser: argparse.ArgumentParser) -> list[str]:
+    """Options of ``parser`` with a default that matters (not None, not a switch's False) whose help text
+    does not say it."""
+    return [
+        action.option_strings[-1]
+        for action in parser._actions
+        if action.option_strings
+        and action.default not in (None, False, argparse.SUPPRESS)
+        and "default" not in (action.help or "")
+    ]
+
+
+@pytest.mark.parametrize("command", ["train", "score"])
+def test_every_option_of_train_and_score_says_its_default(command: str) -> None:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert _defaults_left_unsaid(sub.choices[command]) == []
+
+
+def test_every_option_of_the_demo_says_its_default() -> None:
+    from pipeline.cli import _parser
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert _defaults_left_unsaid(sub.choices["demo"]) == []
