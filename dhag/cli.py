@@ -75,6 +75,11 @@ def _kept(training: dict) -> str:
     return f"kept epoch {training.get('best_epoch')}"
 
 
+def _contribution(drop: float) -> str:
+    """A feature's score drop to four places; one that rounds to zero is ``0.0000``, never ``-0.0000``."""
+    return f"{round(float(drop), 4) + 0.0:.4f}"
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     if args.explain < 0:
         raise DHAGError(f"--explain must be 0 (none) or a count of features. Got {args.explain}.")
@@ -89,7 +94,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         ranked = model.explain(frame.iloc[flagged], top=args.explain) if flagged.size else []
         out["top_features"] = ""
         for row, pairs in zip(flagged, ranked, strict=True):
-            out.iloc[row, out.columns.get_loc("top_features")] = ";".join(f"{n}:{c:.4f}" for n, c in pairs)
+            named = ";".join(f"{n}:{_contribution(c)}" for n, c in pairs)
+            out.iloc[row, out.columns.get_loc("top_features")] = named
     target = args.out if args.out else sys.stdout
     out.to_csv(target, index=False)
     logger.info(

@@ -356,3 +356,15 @@ def test_every_option_of_the_demo_says_its_default() -> None:
 
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert _defaults_left_unsaid(sub.choices["demo"]) == []
+
+
+def test_a_contribution_that_rounds_to_zero_is_written_without_a_sign(
+    files, model_path: Path, capsys, monkeypatch
+) -> None:
+    # A feature whose reset lowers the score by a hair less than nothing was written "b:-0.0000".
+    monkeypatch.setattr(
+        DHAG, "explain", lambda self, X, top=3: [[("flow_a", 0.61), ("flow_b", -0.00001)]] * len(X)
+    )
+    assert main(["score", "--model", str(model_path), "--data", str(files["test"]), "--explain", "2"]) == 0
+    named = pd.read_csv(io.StringIO(capsys.readouterr().out))["top_features"].dropna()
+    assert len(named) and named.eq("flow_a:0.6100;flow_b:0.0000").all()
