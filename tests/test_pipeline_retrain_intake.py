@@ -191,3 +191,23 @@ def test_labels_of_one_partition_keep_their_order_when_the_wall_clock_steps_back
     confirm_again = confirm | {"operator": "kim", "ts": 540.0}
     again._labels([Msg("labels", 0, 7, b"a1", orjson.dumps(confirm_again))], producer=None)
     assert store.latest_labels()[0].operator == "kim"
+
+
+def test_a_registry_without_a_current_model_stops_the_retrainer_with_an_error(tmp_path: Path, caplog) -> None:
+    # It exited 4 having logged only a warning: the line that says why it stopped is an error.
+    import logging
+
+    from pipeline.config import Settings
+    from pipeline.retrain.command import run_retrain
+
+    settings = Settings.model_validate(
+        {
+            "model": {"registry": str(tmp_path)},
+            "retrain": {"label_store": str(tmp_path / "labels.sqlite")},
+            "metrics": {"enabled": False},
+        }
+    )
+    with caplog.at_level(logging.INFO):
+        assert run_retrain(settings, once=True) == 4
+    said = [r for r in caplog.records if "No model in the registry" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.ERROR]

@@ -146,7 +146,9 @@ class Retrainer(Intake, Probed):
             )
             self._watch_drift(rows)
 
-    def _current_model(self) -> tuple[str, FeatureMap, Any] | None:
+    def _current_model(self, *, level: int = logging.WARNING) -> tuple[str, FeatureMap, Any] | None:
+        """The current model, looked up again at most every few seconds; None (logged at ``level``)
+        while the registry has none that loads and none was loaded before."""
         now = time.monotonic()
         if self._model is not None and now - self._model_checked < _RELOAD_CHECK_S:
             return self._model
@@ -158,7 +160,7 @@ class Retrainer(Intake, Probed):
                 self._model = (version, FeatureMap.of(model), model)
             self.metrics.set_current_version(version)
         except ModelUnavailableError as exc:
-            log.warning("%s", exc)
+            log.log(level, "%s", exc)
         return self._model
 
     def _watch_drift(self, rows: list[tuple[str, float, dict[str, float]]]) -> None:
@@ -313,7 +315,7 @@ class Retrainer(Intake, Probed):
 
     def run(self, *, once: bool = False) -> int:
         """Consume until stopped (``once``: until caught up, then one run); returns the exit code."""
-        if self._current_model() is None:
+        if self._current_model(level=logging.ERROR) is None:  # why it exits: an error, not a warning
             return 4
         self.open()
         assert self._consumer is not None and self._producer is not None
