@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.signals import install_signals
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import stream_fleet
 
 __all__ = ["add_arguments", "run_simulate"]
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 40.0  # a stopped stream's last flush (up to 30 s) and the producer's close (5 s)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth-topic", default="sensor-truth", help="ground-truth topic")
     parser.add_argument("--rate", type=float, default=48.0, help="records per second (all assets)")
     parser.add_argument("--speedup", type=float, default=10.0, help="simulated seconds per real second")
-    parser.add_argument("--duration", type=float, help="seconds to stream (default: until Ctrl-C)")
+    parser.add_argument("--duration", type=float, help="seconds to stream (default: until Ctrl-C or SIGTERM)")
     parser.add_argument("--fault-rate", type=float, default=0.5, help="faults per asset per simulated hour")
 
 
@@ -64,18 +68,20 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
             "(`dhag-pipeline demo` runs broker, daemon and simulator together)\n"
         )
         return 2
-    try:
-        stats = stream_fleet(
-            fleet,
-            bootstrap,
-            topic=args.topic or settings.kafka.topics.input,
-            truth_topic=args.truth_topic,
-            rate=args.rate,
-            speedup=args.speedup,
-            duration_s=args.duration,
-            fault_rate=args.fault_rate,
-        )
-    except KeyboardInterrupt:
-        return 0
+    # SIGTERM (a container stopped) or Ctrl-C ends the stream as --duration does: what was sent is
+    # delivered and counted; a second signal, or a broker that takes longer, forces the exit (code 1).
+    stop = threading.Event()
+    install_signals(stop.set, STOP_GRACE_S)
+    stats = stream_fleet(
+        fleet,
+        bootstrap,
+        topic=args.topic or settings.kafka.topics.input,
+        truth_topic=args.truth_topic,
+        rate=args.rate,
+        speedup=args.speedup,
+        duration_s=args.duration,
+        stop=stop,
+        fault_rate=args.fault_rate,
+    )
     sys.stdout.write(f"streamed {stats.records} records and {stats.truth_events} truth events\n")
     return 0
