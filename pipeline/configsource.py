@@ -186,6 +186,8 @@ def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     if message.startswith("Value error, "):
         return f"config error: {key}: {message[len('Value error, ') :]}{origin}"
     allowed = message[len("Input should be ") :] if message.startswith("Input should be ") else message
+    if error["type"] == "model_type":  # a section given one value: pydantic names the class
+        allowed = "a section of keys (key: value lines indented under it)"
     return f"config error: key {key!r} has value {value!r}; allowed: {allowed}{origin}"
 
 

@@ -280,3 +280,19 @@ def test_text_that_starts_with_a_tag_sign_is_refused_naming_the_key_and_a_passwo
     # YAML's own tags still read as they always did; quoted, the text is as written.
     config.write_text("kafka:\n  group_id: !!str 42\n  client_id: '!x'\n")
     assert (load_settings(config).kafka.group_id, load_settings(config).kafka.client_id) == ("42", "!x")
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [("kafka:\n  topics: 5\n", "kafka.topics"), ("alerts: on\n", "alerts"), ("kafka: []\n", "kafka")],
+)
+def test_a_section_given_a_single_value_says_it_takes_keys(tmp_path: Path, text: str, key: str) -> None:
+    # It said "allowed: a valid dictionary or instance of TopicSettings", a name from the code.
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, {})
+    message = str(raised.value)
+    assert f"key {key!r} has value" in message
+    assert "allowed: a section of keys (key: value lines indented under it)" in message
+    assert "instance of" not in message and "Settings" not in message
