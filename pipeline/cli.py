@@ -202,6 +202,9 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         retrain=not args.no_retrain,
         retrain_labels=args.retrain_labels,
     )
+    if problems := opts.problems():
+        sys.stderr.write("".join(f"demo: {line}\n" for line in problems))
+        return EXIT_CONFIG
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt_once)  # `docker stop`, `kill`: stop as Ctrl-C does
     try:

@@ -88,6 +88,23 @@ class DemoOptions:
         self.retrain = retrain
         self.retrain_labels = retrain_labels
 
+    def problems(self) -> list[str]:
+        """One line per option out of its range, named as on the command line (empty when all are fine)."""
+        out = []
+        at_least_1 = {"--assets": self.assets, "--max-epochs": self.max_epochs}
+        at_least_1["--retrain-labels"] = self.retrain_labels
+        out += [f"{k} must be at least 1, got {v:g}" for k, v in at_least_1.items() if v < 1]
+        positive = {"--rate": self.rate, "--speedup": self.speedup, "--every": self.every}
+        positive |= {"--history-hours": self.history_hours, "--time-budget": self.time_budget}
+        if self.duration is not None:
+            positive["--duration"] = self.duration
+        out += [f"{k} must be above 0, got {v:g}" for k, v in positive.items() if not v > 0]
+        not_negative = {"--fault-rate": self.fault_rate, "--operator-delay": self.operator_delay}
+        out += [f"{k} must be 0 or more, got {v:g}" for k, v in not_negative.items() if not v >= 0]
+        if not 0 <= self.operator_errors <= 1:
+            out.append(f"--operator-errors must be within 0-1, got {self.operator_errors:g}")
+        return out
+
     def fleet(self) -> dict[str, Any]:
         """What identifies the simulated plant a model must have been trained on."""
         return {"simulator": 1, "seed": self.seed, "assets": self.assets, "types": list(DEFAULT_TYPES)}

@@ -80,3 +80,28 @@ def test_demo_finds_injected_faults_and_leaves_nothing_behind(tmp_path: Path) ->
     assert again.wait(60) == 0, out[-3000:]
     assert "reusing" in out and "training one" not in out
     assert "summary: " in out and not list(tmp_path.glob("dhag-demo-labels-*"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--assets", "0"], "--assets must be at least 1, got 0"),
+        (["--rate", "0"], "--rate must be above 0, got 0"),
+        (["--speedup", "-1"], "--speedup must be above 0, got -1"),
+        (["--every", "0"], "--every must be above 0, got 0"),
+        (["--duration", "-5"], "--duration must be above 0, got -5"),
+        (["--operator-errors", "2"], "--operator-errors must be within 0-1, got 2"),
+        (["--fault-rate", "-0.1"], "--fault-rate must be 0 or more, got -0.1"),
+        (["--retrain-labels", "0"], "--retrain-labels must be at least 1, got 0"),
+    ],
+)
+def test_a_demo_option_out_of_range_is_a_usage_error_before_anything_starts(
+    argv: list[str], said: str, capsys, monkeypatch
+) -> None:
+    # They started the broker and the daemon, then raised a traceback (--assets 0, --operator-errors 2),
+    # printed "the simulator stopped" (--rate 0), a summary in a tight loop (--every 0), or ran backwards.
+    from pipeline.cli import main
+
+    monkeypatch.setattr("pipeline.demo.run_demo", lambda *a, **k: pytest.fail("the demo started"))
+    assert main(["demo", *argv]) == 2
+    assert said in capsys.readouterr().err
