@@ -385,3 +385,22 @@ def test_a_stopped_stream_delivers_what_it_counted_says_so_and_exits_0(tansu, si
     # Every record it counted is on the topic (read, not end offsets, which Tansu under-reports).
     assert streamed > 0
     assert len(read_topic(tansu.bootstrap_servers, topic, count=streamed, idle_s=1.0)) == streamed
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--rate", "0"], "--rate must be above 0, got 0"),  # was a ZeroDivisionError traceback
+        (["--speedup", "0"], "--speedup must be above 0, got 0"),  # streamed one frozen instant
+        (["--fault-rate", "-1"], "--fault-rate must be 0 or more, got -1"),
+        (["--duration", "-1"], "--duration must be above 0, got -1"),
+    ],
+)
+def test_a_stream_option_out_of_range_is_a_usage_error_before_connecting(
+    argv: list[str], said: str, capsys, monkeypatch
+) -> None:
+    from pipeline.cli import main
+
+    monkeypatch.setattr("pipeline.simulator.command.stream_fleet", lambda *a, **k: pytest.fail("it streamed"))
+    assert main(["simulate", "--bootstrap", "127.0.0.1:1", *argv]) == 2
+    assert said in capsys.readouterr().err

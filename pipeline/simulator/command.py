@@ -68,6 +68,15 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
             "(`dhag-pipeline demo` runs broker, daemon and simulator together)\n"
         )
         return 2
+    positive = {"--rate": args.rate, "--speedup": args.speedup}
+    if args.duration is not None:
+        positive["--duration"] = args.duration
+    problems = [f"{k} must be above 0, got {v:g}" for k, v in positive.items() if not v > 0]
+    if not args.fault_rate >= 0:
+        problems.append(f"--fault-rate must be 0 or more, got {args.fault_rate:g}")
+    if problems:
+        sys.stderr.write("".join(f"{line}\n" for line in problems))
+        return 2
     # SIGTERM (a container stopped) or Ctrl-C ends the stream as --duration does: what was sent is
     # delivered and counted; a second signal, or a broker that takes longer, forces the exit (code 1).
     stop = threading.Event()
