@@ -191,6 +191,9 @@ def main(argv: Sequence[str], environ: Mapping[str, str] | None = None, out: Tex
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0), or argparse's usage error (2), which Docker reserves
         return EXIT_OK if not exc.code else EXIT_UNHEALTHY
+    if not args.timeout > 0:  # no time to answer: every endpoint would read as unreachable
+        out.write(f"usage error: --timeout must be above 0, got {args.timeout:g}\n")
+        return EXIT_UNHEALTHY
     try:
         settings = load_settings(config_file(args.config), os.environ if environ is None else environ)
     except ConfigError as exc:

@@ -265,3 +265,15 @@ def test_auto_asks_the_retrainers_port_in_a_retrainer_container(
     # --auto decides between the two; naming one of them as well is a usage error.
     assert main(["probe", "--auto", "--retrainer"]) == 1
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1"])
+def test_a_timeout_that_is_no_time_is_named_not_reported_as_an_unreachable_service(
+    endpoint, tmp_path: Path, capsys, timeout: str
+) -> None:
+    # A live endpoint read "unreachable: ...: [Errno 115] Operation now in progress" with --timeout 0.
+    port, _probes = endpoint
+    config = tmp_path / "config.yaml"
+    config.write_text(f"metrics: {{port: {port}}}\n")
+    code, line = _probe(capsys, "--config", str(config), "--timeout", timeout)
+    assert (code, line) == (1, f"usage error: --timeout must be above 0, got {timeout}")
