@@ -17,9 +17,26 @@ from deploy_support import DEPLOY
 from pipeline.broker import free_port
 
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
-# The labels of each source alert as its rule produces them: DhagPipelineAbsent from absent(), no
-# target of the job at all, keeps none of the selector's.
-PIPELINE_ABSENT = {"alertname": "DhagPipelineAbsent", "severity": "critical"}
+# The labels of each source alert as its rule produces them: DhagPipelineAbsent with no target of the
+# job at all in a day (absent_over_time) keeps the selector's job, and no namespace.
+PIPELINE_ABSENT = {"alertname": "DhagPipelineAbsent", "severity": "critical", "job": "dhag-pipeline"}
+# Posted after the alerts under test: Alertmanager's inhibitor learns of source alerts in the order
+# they were posted, after the API has stored them. Once this pair's target shows inhibited, every
+# source posted before it has been seen, and what the API says of the others is final.
+SENTINEL = [
+    {
+        "alertname": "DhagRetrainingStale",
+        "severity": "warning",
+        "job": "dhag-retrainer",
+        "namespace": "sentinel",
+    },
+    {
+        "alertname": "DhagRetrainerDown",
+        "severity": "warning",
+        "job": "dhag-retrainer",
+        "namespace": "sentinel",
+    },
+]
 
 
 def _pipeline(alertname: str, severity: str, **labels: str) -> dict[str, str]:
@@ -61,33 +78,44 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
         proc.wait(10)
 
 
-def _suppressed(api: str, alerts: list[dict[str, str]]) -> set[tuple[str, str, str]]:
-    """Post ``alerts`` (firing) and return ``(alertname, asset or instance, namespace)`` of those
-    inhibited."""
-    body = json.dumps([{"labels": labels} for labels in alerts]).encode()
+def _post(api: str, alerts: list[dict[str, str]]) -> list[dict]:
+    """Post ``alerts`` (firing), then the sentinel pair; the alerts as the API lists them once the
+    inhibitor has seen every one of them (the sentinel left out)."""
+    body = json.dumps([{"labels": labels} for labels in [*alerts, *SENTINEL]]).encode()
     request = urllib.request.Request(f"{api}/alerts", data=body, headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=5).close()
     deadline = time.monotonic() + 10
-    while True:  # the API lists an alert once it is stored; inhibition is decided when it is listed
+    while True:
         with urllib.request.urlopen(f"{api}/alerts", timeout=5) as resp:
             listed = json.load(resp)
-        if len(listed) == len(alerts) or time.monotonic() > deadline:
-            break
+        sentinel = [a for a in listed if a["labels"].get("namespace") == "sentinel"]
+        settled = any(
+            a["labels"]["alertname"] == SENTINEL[0]["alertname"] and a["status"]["inhibitedBy"]
+            for a in sentinel
+        )
+        if len(listed) == len(alerts) + len(SENTINEL) and settled:
+            return [a for a in listed if a not in sentinel]
+        assert time.monotonic() < deadline, f"alertmanager did not take in the alerts: {listed}"
         time.sleep(0.1)
+
+
+def _suppressed(api: str, alerts: list[dict[str, str]]) -> set[tuple[str, str, str]]:
+    """Post ``alerts`` (firing) and return ``(alertname, asset or instance, namespace)`` of those
+    inhibited."""
     return {
         (
             a["labels"]["alertname"],
             a["labels"].get("asset") or a["labels"].get("instance", ""),
             a["labels"].get("namespace", ""),
         )
-        for a in listed
+        for a in _post(api, alerts)
         if a["status"]["inhibitedBy"]
     }
 
 
 def test_no_daemon_at_all_inhibits_every_asset_silence(alertmanager: str) -> None:
-    # DhagPipelineAbsent's absent() carries neither job nor namespace: an inhibit rule asking for equal
-    # job and namespace never matched it, and every asset of the plant was reported silent.
+    # With no daemon target at all in a day, DhagPipelineAbsent carries the job and no namespace: every
+    # asset, of every namespace, looks silent for that reason.
     alerts = [PIPELINE_ABSENT, _silent("pump-01"), _silent("fan-02", namespace="plant-b")]
     suppressed = _suppressed(alertmanager, alerts)
     assert suppressed == {("DhagAssetSilent", "pump-01", ""), ("DhagAssetSilent", "fan-02", "plant-b")}
@@ -172,3 +200,53 @@ def test_a_single_deployment_without_daemons_inhibits_its_daemon_alerts_and_asse
         ("DhagProcessingStalled", "172.18.0.5:9108", ""),
         ("DhagAssetSilent", "fan-02", ""),
     }
+
+
+def test_a_retrainer_down_inhibits_its_own_plants_retraining_stale_only(alertmanager: str) -> None:
+    # DhagRetrainerDown names the plant whose retrainer is gone; before, it carried no namespace and
+    # its inhibition ignored the namespace: another plant's stale retraining went unreported.
+    def retrain(alertname: str, namespace: str) -> dict[str, str]:
+        labels = {"alertname": alertname, "severity": "warning", "job": "dhag-retrainer"}
+        return labels | {"namespace": namespace}
+
+    alerts = [
+        retrain("DhagRetrainerDown", "plant-a"),
+        retrain("DhagRetrainingStale", "plant-a"),
+        retrain("DhagRetrainingStale", "plant-b"),
+    ]
+    assert _suppressed(alertmanager, alerts) == {("DhagRetrainingStale", "", "plant-a")}
+
+
+def test_each_plant_pages_in_a_notification_group_of_its_own(alertmanager: str) -> None:
+    # One plant's outage and another's are separate pages (each resolves on its own, and the second
+    # is not held back for the first group's interval); so are each plant's silent assets.
+    alerts = [
+        _pipeline("DhagPipelineAbsent", "critical", namespace="plant-a"),
+        _pipeline("DhagPipelineAbsent", "critical", namespace="plant-b"),
+        _silent("pump-01", namespace="plant-c"),
+        _silent("pump-02", namespace="plant-c"),
+        _silent("pump-01", namespace="plant-d"),
+    ]
+    _post(alertmanager, alerts)
+    deadline = time.monotonic() + 10
+    while True:  # grouped as they arrive, in order: once the sentinel is, so is everything before it
+        with urllib.request.urlopen(f"{alertmanager}/alerts/groups", timeout=5) as resp:
+            groups = json.load(resp)
+        if any(a["labels"].get("namespace") == "sentinel" for g in groups for a in g["alerts"]):
+            break
+        assert time.monotonic() < deadline, f"alertmanager did not group the alerts: {groups}"
+        time.sleep(0.1)
+    members = sorted(
+        sorted(
+            (a["labels"]["alertname"], a["labels"]["namespace"], a["labels"].get("asset", ""))
+            for a in g["alerts"]
+        )
+        for g in groups
+        if all(a["labels"].get("namespace") != "sentinel" for a in g["alerts"])
+    )
+    assert members == [
+        [("DhagAssetSilent", "plant-c", "pump-01"), ("DhagAssetSilent", "plant-c", "pump-02")],
+        [("DhagAssetSilent", "plant-d", "pump-01")],
+        [("DhagPipelineAbsent", "plant-a", "")],
+        [("DhagPipelineAbsent", "plant-b", "")],
+    ]

@@ -190,7 +190,24 @@ def test_the_replica_count_rules_read_the_daemons_deployment() -> None:
         if "alert" in rule
     }
     assert exprs["DhagDaemonReplicasMissing"].count(selector) == 2
-    assert f"unless on (namespace) {selector}" in exprs["DhagDaemonMissing"]  # one warning, never two
+    # One warning, never two, also while kube-state-metrics is away for less than the hour it looks back.
+    assert f"unless on (namespace) last_over_time({selector}[1h])" in exprs["DhagDaemonMissing"]
+    # A Deployment scaled to 0 on purpose is not a missing pipeline.
+    assert f"unless on (namespace) ({selector} == 0)" in exprs["DhagPipelineAbsent"]
+    assert f"unless on () (max({selector}) == 0)" in exprs["DhagPipelineAbsent"]
+    # Nor a retrainer scaled to 0: its workload, a StatefulSet, under the name kube-state-metrics gives it.
+    retrainer_service = _one("Service", "dhag-retrainer")
+    (retrainer,) = [
+        d
+        for _, d in _documents()
+        if d["kind"] in {"Deployment", "StatefulSet"}
+        and retrainer_service["spec"]["selector"].items()
+        <= d["spec"]["template"]["metadata"]["labels"].items()
+    ]
+    assert retrainer["kind"] == "StatefulSet"
+    replicas = f'kube_statefulset_replicas{{statefulset="{retrainer["metadata"]["name"]}"}}'
+    assert f"unless on (namespace) ({replicas} == 0)" in exprs["DhagRetrainerDown"]
+    assert f"unless on () (max({replicas}) == 0)" in exprs["DhagRetrainerDown"]
 
 
 def test_the_prometheusrule_carries_exactly_the_rule_files() -> None:
