@@ -3,8 +3,9 @@ config file, then the ``DHAG_PIPELINE_*`` environment) and asks the daemon's ``/
 ``--retrainer``, the retrainer's) on the port those settings give, so a changed ``metrics.port`` or
 ``retrain.metrics_port`` moves the check with the service instead of marking it unhealthy. With
 ``--auto`` (the image's ``HEALTHCHECK``) it asks whichever of the two the container runs: the retrainer
-when the container's main process is ``dhag-pipeline retrain``, else the daemon
-(:func:`container_service`), so one image's check serves both.
+when the container's main process is ``dhag-pipeline retrain``, else the daemon, with the ``--config``
+that process was started with (:func:`container_main`), so one image's check serves both, however
+the container was started.
 
 One line on stdout, then the exit code: 0 the endpoint answered 200; 1 anything else: it answered
 otherwise, could not be reached in ``--timeout`` seconds, the settings give it no fixed port
@@ -33,6 +34,7 @@ from pipeline.errors import ConfigError
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "add_arguments",
+    "container_main",
     "container_service",
     "main",
     "probe",
@@ -47,7 +49,12 @@ DEFAULT_TIMEOUT_S = 3.0  # below the 5 s Docker allows the whole check (deploy/D
 _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}
 
 PROC = Path("/proc")  # where --auto reads the container's processes
-_SHELLS = {"sh", "bash", "dash", "ash", "busybox"}  # whose `-c` string may start the service
+_SHELLS = {"sh", "bash", "dash", "ash", "busybox", "zsh"}  # whose `-c` string may start the service
+# A container's init: it starts the container's command and does nothing else, so what it started is
+# the container's service. A host's init (systemd) starts every service of the host: not one of these.
+_INITS = {"docker-init", "tini", "tini-static", "dumb-init", "catatonit"}
+_SERVICES = {"run": "daemon", "retrain": "retrainer"}  # the subcommands that serve an endpoint
+_OPERATORS = {"&&", "||", ";", "&", "|", "(", ")", ";;"}  # end a command in a shell string
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--auto",
         action="store_true",
         help="probe the service this container runs: the retrainer when its main process is "
-        "`dhag-pipeline retrain`, else the daemon",
+        "`dhag-pipeline retrain`, else the daemon, with the --config it was started with (else this one's)",
     )
     parser.add_argument("--ready", action="store_true", help="probe /ready instead of /live")
     parser.add_argument(
@@ -92,8 +99,41 @@ def probe_url(settings: Settings, *, retrainer: bool = False, ready: bool = Fals
     return f"http://{host}:{port}/{'ready' if ready else 'live'}", ""
 
 
+def _commands(argv: Sequence[str]) -> list[list[str]]:
+    """The ``dhag-pipeline`` commands a command line runs: each a subcommand and its arguments.
+
+    The command may come after an interpreter (a console script's shebang), an init and its options,
+    or inside a shell's ``-c`` string, which may run several (``check-config && exec ... retrain``).
+    """
+    found: list[list[str]] = []
+    for i, arg in enumerate(argv[:-1]):
+        if arg.rsplit("/", 1)[-1] == "dhag-pipeline" or (arg == "-m" and argv[i + 1] == "pipeline"):
+            start = i + 1 if arg != "-m" else i + 2
+            rest = list(argv[start:])
+            end = next((j for j, word in enumerate(rest) if word in _OPERATORS), len(rest))
+            if rest[:end]:
+                found.append(rest[:end])
+            found.extend(_commands(rest[end:]))
+            return found
+        shell_c = arg.startswith("-") and not arg.startswith("--") and "c" in arg[1:]
+        if shell_c and argv[0].rsplit("/", 1)[-1] in _SHELLS:
+            return _commands(_shell_words(argv[i + 1]))
+    return found
+
+
+def _shell_words(command: str) -> list[str]:
+    """A shell string's words, its control operators (``&&``, ``;``, ...) words of their own."""
+    lexer = shlex.shlex(command.replace("\n", " ; "), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        return list(lexer)
+    except ValueError:  # not shell words (an unclosed quote)
+        return []
+
+
 def subcommand(argv: Sequence[str]) -> str | None:
-    """The ``dhag-pipeline`` subcommand a process's command line runs, or None when it runs none.
+    """The ``dhag-pipeline`` subcommand a process's command line runs, or None when it runs none: of
+    several (a shell string), the first that serves an endpoint (``run``, ``retrain``).
 
     The command may come after an interpreter (a console script's shebang), an init and its options
     (``docker run --init``), or inside a shell's ``-c`` string.
@@ -106,19 +146,28 @@ def subcommand(argv: Sequence[str]) -> str | None:
     'retrain'
     >>> subcommand(["/bin/sh", "-c", "exec dhag-pipeline retrain --watch"])
     'retrain'
+    >>> subcommand(["sh", "-c", "dhag-pipeline check-config>/dev/null && exec dhag-pipeline retrain"])
+    'retrain'
     >>> subcommand(["python", "-c", "import pipeline"]) is None
     True
     """
-    for i, arg in enumerate(argv[:-1]):
-        if arg.rsplit("/", 1)[-1] == "dhag-pipeline":
-            return argv[i + 1]
-        if arg == "-m" and argv[i + 1] == "pipeline":
-            return argv[i + 2] if i + 2 < len(argv) else None
-        if arg == "-c" and argv[0].rsplit("/", 1)[-1] in _SHELLS:
-            try:
-                return subcommand(shlex.split(argv[i + 1]))
-            except ValueError:  # not shell words
-                return None
+    command = _service_command(argv)
+    return None if command is None else command[0]
+
+
+def _service_command(argv: Sequence[str]) -> list[str] | None:
+    commands = [c for c in _commands(argv) if c[0] != "probe"]
+    return next((c for c in commands if c[0] in _SERVICES), commands[0] if commands else None)
+
+
+def _option(args: Sequence[str], name: str) -> str | None:
+    """The value of ``--name`` in ``args`` (``--name V``, ``--name=V``, or a prefix argparse accepts)."""
+    for i, arg in enumerate(args):
+        option, equals, value = arg.partition("=")
+        if len(option) >= 3 and name.startswith(option) and option.startswith("--"):
+            if equals:
+                return value
+            return args[i + 1] if i + 1 < len(args) else None
     return None
 
 
@@ -130,37 +179,82 @@ def _cmdline(proc: Path, pid: str) -> list[str]:
     return raw.decode("utf-8", "replace").rstrip("\0").split("\0") if raw else []
 
 
-def _children_of_init(proc: Path) -> list[str]:
-    """The processes whose parent is PID 1 (from each ``/proc/PID/stat``: the field after the name)."""
-    children = []
-    for entry in proc.iterdir() if proc.is_dir() else ():
-        if not entry.name.isdigit() or entry.name == "1":
-            continue
+def _parents(proc: Path) -> dict[str, str]:
+    """Every process's parent (from each ``/proc/PID/stat``: the field after the name)."""
+    parents = {}
+    try:
+        entries = [e for e in proc.iterdir() if e.name.isdigit()]
+    except OSError:  # no /proc (another OS), or not readable
+        return {}
+    for entry in entries:
         try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+            stat = (entry / "stat").read_bytes()
+        except OSError:  # gone meanwhile
             continue
-        fields = stat.rpartition(")")[2].split()  # the name, in parentheses, may hold spaces
-        if len(fields) > 1 and fields[1] == "1":
-            children.append(entry.name)
-    return sorted(children, key=int)
+        # The name, in parentheses, is any bytes the process gave itself: spaces, ")", not UTF-8.
+        fields = stat.rpartition(b")")[2].split()
+        if len(fields) > 1:
+            parents[entry.name] = fields[1].decode("ascii", "replace")
+    return parents
+
+
+def _descendants_of_init(proc: Path) -> list[str]:
+    """The processes PID 1 started, and theirs, in order of PID. A ``docker exec`` (this probe among
+    them) has no parent in the container: not one of them."""
+    children: dict[str, list[str]] = {}
+    for pid, parent in _parents(proc).items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], list(children.get("1", []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return sorted(found, key=int)
+
+
+def _starts_others(argv: Sequence[str]) -> bool:
+    """PID 1 is a container's init or a shell (running a script): what it started is the service."""
+    if not argv:
+        return False
+    return argv[0].rsplit("/", 1)[-1] in _INITS | _SHELLS
+
+
+def container_main(proc: Path | None = None) -> tuple[str, str | None]:
+    """The service this container runs, ``"retrainer"`` or ``"daemon"``, and the ``--config`` it was
+    started with (absolute: a relative one is taken against that process's working folder), or None.
+
+    The container's main process is PID 1: the service itself (the image's exec-form ENTRYPOINT), or an
+    init or a shell whose command line names it. When PID 1 is an init or a shell whose command line
+    runs no ``dhag-pipeline`` service (a script that starts it without ``exec``), the commands it
+    started, and theirs, decide: the retrainer when ``retrain`` is the only service among them. Any
+    other PID 1 (a host's systemd, which starts every service of the host) decides nothing by its
+    children. ``probe`` itself never counts, and anything undecided (no ``/proc``, no such process) is
+    the daemon.
+    """
+    proc = PROC if proc is None else proc
+    init = _cmdline(proc, "1")
+    command, pid = _service_command(init), "1"
+    if (command is None or command[0] not in _SERVICES) and _starts_others(init):
+        started = [(p, _service_command(_cmdline(proc, p))) for p in _descendants_of_init(proc)]
+        services = [(p, c) for p, c in started if c is not None and c[0] in _SERVICES]
+        if len({c[0] for _, c in services}) == 1:
+            pid, command = services[0]
+    service = _SERVICES.get(command[0]) if command is not None else None
+    if service is None:
+        return "daemon", None
+    config = _option(command[1:], "--config")
+    if config is not None and not os.path.isabs(config):
+        try:
+            config = os.path.join(os.readlink(proc / pid / "cwd"), config)
+        except OSError:  # not ours to read: the probe's own folder (the image's WORKDIR, as the service's)
+            config = os.path.abspath(config)
+    return service, config
 
 
 def container_service(proc: Path | None = None) -> str:
-    """``"retrainer"`` when this container runs ``dhag-pipeline retrain``, else ``"daemon"``.
-
-    The container's main process is PID 1: the service itself (the image's exec-form ENTRYPOINT), or an
-    init or a shell whose command line names it. When PID 1's command line runs no ``dhag-pipeline``
-    subcommand (a script that starts the service without ``exec``), the commands PID 1 started decide:
-    the retrainer when ``retrain`` is the only subcommand among them. ``probe`` itself never counts,
-    and anything undecided (no ``/proc``, no such process) is the daemon.
-    """
-    proc = PROC if proc is None else proc
-    main_command = subcommand(_cmdline(proc, "1"))
-    if main_command is not None and main_command != "probe":
-        return "retrainer" if main_command == "retrain" else "daemon"
-    started = {subcommand(_cmdline(proc, pid)) for pid in _children_of_init(proc)} - {None, "probe"}
-    return "retrainer" if started == {"retrain"} else "daemon"
+    """``"retrainer"`` when this container runs ``dhag-pipeline retrain``, else ``"daemon"``
+    (:func:`container_main`)."""
+    return container_main(proc)[0]
 
 
 def probe(url: str, timeout_s: float) -> tuple[int, str]:
@@ -194,12 +288,15 @@ def main(argv: Sequence[str], environ: Mapping[str, str] | None = None, out: Tex
     if not args.timeout > 0:  # no time to answer: every endpoint would read as unreachable
         out.write(f"usage error: --timeout must be above 0, got {args.timeout:g}\n")
         return EXIT_UNHEALTHY
+    retrainer, config = args.retrainer, args.config
+    if args.auto:  # the service the container runs, with the settings file it was started with
+        service, started_with = container_main()
+        retrainer, config = service == "retrainer", started_with or args.config
     try:
-        settings = load_settings(config_file(args.config), os.environ if environ is None else environ)
+        settings = load_settings(config_file(config), os.environ if environ is None else environ)
     except ConfigError as exc:
         out.write("; ".join(str(exc).splitlines()) + "\n")
         return EXIT_UNHEALTHY
-    retrainer = args.retrainer or (args.auto and container_service() == "retrainer")
     url, why = probe_url(settings, retrainer=retrainer, ready=args.ready)
     code, line = (EXIT_UNHEALTHY, f"unhealthy: {why}") if url is None else probe(url, args.timeout)
     out.write(line + "\n")

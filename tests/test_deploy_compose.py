@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -198,15 +201,26 @@ def _fake_proc(root: Path, argv: list[str]) -> Path:
     return root
 
 
-def _container_argv(service: dict[str, Any], *, init: bool = False) -> list[str]:
-    """PID 1's command line in a container of the image running this compose service."""
+def _container_argv(service: dict[str, Any], config: Path, *, init: bool = False) -> list[str]:
+    """PID 1's command line in a container of the image running this compose service, the image's
+    config file (its HEALTHCHECK's) at ``config``."""
     entrypoint = json.loads(
         re.search(r"^ENTRYPOINT (\[.*\])$", DOCKERFILE.read_text(), re.MULTILINE).group(1)
     )
     assert entrypoint == ["dhag-pipeline"]
+    image_config = _config_of(_dockerfile_healthcheck())
+    command = [str(config) if arg == image_config else arg for arg in service["command"]]
     # A console script: the interpreter its shebang names, then the script, then the arguments.
-    argv = ["/opt/venv/bin/python", "/opt/venv/bin/dhag-pipeline", *service["command"]]
+    argv = ["/opt/venv/bin/python", "/opt/venv/bin/dhag-pipeline", *command]
     return ["/sbin/docker-init", "--", *argv[1:]] if init else argv
+
+
+@contextmanager
+def _refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound here, so taken by nobody else, not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 def test_the_image_health_check_probes_the_service_its_container_runs(
@@ -221,23 +235,26 @@ def test_the_image_health_check_probes_the_service_its_container_runs(
     for variable in [v for v in os.environ if v.startswith("DHAG_PIPELINE_")]:
         monkeypatch.delenv(variable)
     check = _dockerfile_healthcheck()
-    config = tmp_path / "config.yaml"
+    config = tmp_path / "config.yaml"  # the image's config file
     config.write_text((REPO / "config.yaml").read_text())
     argv = [str(config) if arg == _config_of(check) else arg for arg in check[1:]]
     server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
     try:
-        for name, init, key, other in (
-            ("retrainer", False, "RETRAIN__METRICS_PORT", "METRICS__PORT"),
-            ("retrainer", True, "RETRAIN__METRICS_PORT", "METRICS__PORT"),  # `docker run --init`
-            ("daemon", False, "METRICS__PORT", "RETRAIN__METRICS_PORT"),
-            ("daemon", True, "METRICS__PORT", "RETRAIN__METRICS_PORT"),
-        ):
-            proc = _fake_proc(tmp_path / f"proc-{name}-{init}", _container_argv(services[name], init=init))
-            monkeypatch.setattr(pipeline.probecmd, "PROC", proc)
-            monkeypatch.setenv(f"DHAG_PIPELINE_{key}", str(port))  # this service answers there ...
-            monkeypatch.setenv(f"DHAG_PIPELINE_{other}", "9")  # ... and nothing listens on the other's port
-            assert main(argv) == 0, (name, init, capsys.readouterr().out)
-            assert capsys.readouterr().out == f"ok: http://127.0.0.1:{port}/live answered 200\n"
+        with _refused_port() as refused:
+            for name, init, key, other in (
+                ("retrainer", False, "RETRAIN__METRICS_PORT", "METRICS__PORT"),
+                ("retrainer", True, "RETRAIN__METRICS_PORT", "METRICS__PORT"),  # `docker run --init`
+                ("daemon", False, "METRICS__PORT", "RETRAIN__METRICS_PORT"),
+                ("daemon", True, "METRICS__PORT", "RETRAIN__METRICS_PORT"),
+            ):
+                pid_1 = _container_argv(services[name], config, init=init)
+                monkeypatch.setattr(
+                    pipeline.probecmd, "PROC", _fake_proc(tmp_path / f"proc-{name}-{init}", pid_1)
+                )
+                monkeypatch.setenv(f"DHAG_PIPELINE_{key}", str(port))  # this service answers there ...
+                monkeypatch.setenv(f"DHAG_PIPELINE_{other}", str(refused))  # ... the other's port refuses
+                assert main(argv) == 0, (name, init, capsys.readouterr().out)
+                assert capsys.readouterr().out == f"ok: http://127.0.0.1:{port}/live answered 200\n"
     finally:
         server.shutdown()
         server.server_close()
@@ -260,30 +277,53 @@ def test_the_health_checks_follow_the_configured_ports(tmp_path: Path, monkeypat
     import pipeline.probecmd
 
     check = _dockerfile_healthcheck()
+    original_probe, asked = pipeline.probecmd.probe, []
+
+    def noting(url: str, timeout_s: float) -> tuple[int, str]:
+        asked.append(url)
+        return 1, f"noted: {url}"
+
     server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
     try:
-        for name, key in (("daemon", ("metrics", "port")), ("retrainer", ("retrain", "metrics_port"))):
-            proc = _fake_proc(tmp_path / f"proc-{name}", _container_argv(services[name]))
-            monkeypatch.setattr(pipeline.probecmd, "PROC", proc)
-            for variable in [v for v in os.environ if v.startswith("DHAG_PIPELINE_")]:
+        with _refused_port() as refused:
+            for name, key in (("daemon", ("metrics", "port")), ("retrainer", ("retrain", "metrics_port"))):
+                for variable in [v for v in os.environ if v.startswith("DHAG_PIPELINE_")]:
+                    monkeypatch.delenv(variable)
+                for variable, value in services[name].get("environment", {}).items():
+                    monkeypatch.setenv(variable, str(value))
+                config = tmp_path / name / "config.yaml"  # the image's copy of config.yaml
+                config.parent.mkdir()
+                config.write_text((REPO / "config.yaml").read_text())
+                pid_1 = _container_argv(services[name], config)
+                monkeypatch.setattr(pipeline.probecmd, "PROC", _fake_proc(tmp_path / f"proc-{name}", pid_1))
+                argv = [str(config) if arg == _config_of(check) else arg for arg in check[1:]]
+                pattern = re.compile(rf"^(\s+{key[1]}:) (\d+)", flags=re.MULTILINE)
+                documented = int(pattern.search(config.read_text()).group(2))
+                # The file's port is the one asked (noted, not connected to: anything may listen there) ...
+                asked.clear()
+                monkeypatch.setattr(pipeline.probecmd, "probe", noting)
+                assert main(argv) == 1 and asked == [f"http://127.0.0.1:{documented}/live"], name
+                monkeypatch.setattr(pipeline.probecmd, "probe", original_probe)
+                # ... and one that refuses is reported so.
+                config.write_text(pattern.sub(rf"\1 {refused}", config.read_text(), count=1))
+                assert main(argv) == 1, name
+                assert (
+                    capsys.readouterr()
+                    .out.splitlines()[-1]
+                    .startswith(f"unreachable: http://127.0.0.1:{refused}/live: ")
+                )
+                variable = f"DHAG_PIPELINE_{key[0].upper()}__{key[1].upper()}"
+                monkeypatch.setenv(variable, str(port))  # an operator's override ...
+                assert main(argv) == 0, name
                 monkeypatch.delenv(variable)
-            for variable, value in services[name].get("environment", {}).items():
-                monkeypatch.setenv(variable, str(value))
-            config = tmp_path / name / "config.yaml"  # the image's copy of config.yaml
-            config.parent.mkdir()
-            config.write_text((REPO / "config.yaml").read_text())
-            argv = [str(config) if arg == _config_of(check) else arg for arg in check[1:]]
-            assert main(argv) == 1, name  # the documented port: nothing listens there in this test
-            variable = f"DHAG_PIPELINE_{key[0].upper()}__{key[1].upper()}"
-            monkeypatch.setenv(variable, str(port))  # an operator's override ...
-            assert main(argv) == 0, name
-            monkeypatch.delenv(variable)
-            pattern = re.compile(rf"^(\s+{key[1]}:) \d+", flags=re.MULTILINE)
-            config.write_text(pattern.sub(rf"\1 {port}", config.read_text(), count=1))  # ... or the file's
-            assert main(argv) == 0, name
-            assert (
-                capsys.readouterr().out.splitlines()[-1] == f"ok: http://127.0.0.1:{port}/live answered 200"
-            )
+                config.write_text(
+                    pattern.sub(rf"\1 {port}", config.read_text(), count=1)
+                )  # ... or the file's
+                assert main(argv) == 0, name
+                assert (
+                    capsys.readouterr().out.splitlines()[-1]
+                    == f"ok: http://127.0.0.1:{port}/live answered 200"
+                )
     finally:
         server.shutdown()
         server.server_close()

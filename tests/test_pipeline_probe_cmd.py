@@ -34,6 +34,15 @@ def endpoint() -> Iterator[tuple[int, Probes]]:
         server.server_close()
 
 
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound by this test, so taken by nobody else, and not
+    listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
 @pytest.fixture(autouse=True)
 def _no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in os.environ:
@@ -159,14 +168,16 @@ def test_a_proxy_in_the_environment_is_not_used_for_the_local_endpoint(endpoint,
     assert _probe(capsys)[0] == 0
 
 
-def test_the_probe_imports_neither_torch_nor_pandas(tmp_path: Path) -> None:
-    # Docker runs it every 15 s with a 5 s timeout: the other commands' imports take seconds.
+def test_the_probe_imports_neither_torch_nor_pandas(tmp_path: Path, refused_port: int) -> None:
+    # Docker runs it every 15 s with a 5 s timeout: the other commands' imports take seconds. --auto
+    # (the image's check) reads this machine's processes on top.
     script = (
-        "import json, sys; from pipeline.cli import main; code = main(['probe', '--timeout', '0.2']); "
+        "import json, sys; from pipeline.cli import main; "
+        "code = main(['probe', '--auto', '--timeout', '0.2']); "
         "print(json.dumps([code, sorted(m for m in ('torch', 'pandas', 'kafka') if m in sys.modules)]))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
-    env |= {"PYTHONPATH": str(ROOT), "DHAG_PIPELINE_METRICS__PORT": "9"}
+    env |= {"PYTHONPATH": str(ROOT), "DHAG_PIPELINE_METRICS__PORT": str(refused_port)}
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
@@ -180,8 +191,11 @@ def _proc(root: Path, *processes: tuple[int, int, list[str]]) -> Path:
     for pid, ppid, argv in processes:
         (root / str(pid)).mkdir(parents=True)
         (root / str(pid) / "cmdline").write_bytes(b"".join(a.encode() + b"\0" for a in argv))
-        name = argv[0].rsplit("/", 1)[-1][:15] if argv else "kworker"
-        (root / str(pid) / "stat").write_text(f"{pid} ({name}) S {ppid} {pid} {pid} 0 -1 4194560 0 0\n")
+        name = argv[0].rsplit("/", 1)[-1][:15].encode() if argv else b"kworker"
+        # A name is any bytes a process gave itself (prctl): not always UTF-8, may hold ") ".
+        name = b"\xff) x" if argv[:1] == ["odd-name"] else name
+        stat = b"%d (%s) S %d %d %d 0 -1 4194560 0 0\n" % (pid, name, ppid, pid, pid)
+        (root / str(pid) / "stat").write_bytes(stat)
     (root / "self").mkdir(parents=True, exist_ok=True)  # not a process directory: skipped
     return root
 
@@ -224,6 +238,52 @@ RETRAINER, DAEMON = "retrainer", "daemon"
             "retrainer",
         ),
         ([(1, 0, ["/bin/sh", "/entrypoint.sh"]), (7, 1, [*VENV, "run"]), (30, 0, PROBE)], "daemon"),
+        # A script started by an init (`docker run --init IMAGE` with a script as its command): the
+        # service is the init's grandchild.
+        (
+            [
+                (1, 0, ["/sbin/docker-init", "--", "/entrypoint.sh"]),
+                (6, 1, ["/bin/bash", "/entrypoint.sh"]),
+                (7, 6, [*VENV, "retrain", "--watch"]),
+            ],
+            "retrainer",
+        ),
+        # Another process whose name is not UTF-8 (or holds ") ") beside the service.
+        (
+            [
+                (1, 0, ["/bin/sh", "/entrypoint.sh"]),
+                (5, 1, ["odd-name"]),
+                (7, 1, [*VENV, "retrain", "--watch"]),
+            ],
+            "retrainer",
+        ),
+        # A shell string that checks the settings before it starts the service.
+        (
+            [
+                (
+                    1,
+                    0,
+                    [
+                        "/bin/sh",
+                        "-c",
+                        "dhag-pipeline check-config >/dev/null&&exec dhag-pipeline retrain --watch",
+                    ],
+                )
+            ],
+            "retrainer",
+        ),
+        (
+            [(1, 0, ["bash", "-ec", "dhag-pipeline models list; exec dhag-pipeline retrain --watch"])],
+            "retrainer",
+        ),
+        ([(1, 0, ["sh", "-c", "dhag-pipeline check-config\nexec dhag-pipeline retrain"])], "retrainer"),
+        # Not a container's init: a host's PID 1 (systemd) starts every service of the host, whichever
+        # one this probe is meant for; its children decide nothing.
+        (
+            [(1, 0, ["/usr/lib/systemd/systemd", "--system"]), (700, 1, [*VENV, "retrain", "--watch"])],
+            "daemon",
+        ),
+        ([(1, 0, ["/sbin/init", "splash"]), (700, 1, [*VENV, "retrain", "--watch"])], "daemon"),
         # Undecided, or a container of the image running neither service: the daemon, as before.
         (
             [(1, 0, ["/bin/sh", "/entrypoint.sh"]), (7, 1, [*VENV, "retrain"]), (8, 1, [*VENV, "run"])],
@@ -244,12 +304,12 @@ def test_auto_probes_the_service_the_container_runs(tmp_path: Path, processes, s
 
 
 def test_auto_asks_the_retrainers_port_in_a_retrainer_container(
-    endpoint, tmp_path: Path, monkeypatch, capsys
+    endpoint, refused_port: int, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     import pipeline.probecmd
 
     port, _ = endpoint
-    monkeypatch.setenv("DHAG_PIPELINE_METRICS__PORT", "9")  # nothing listens on the daemon's port
+    monkeypatch.setenv("DHAG_PIPELINE_METRICS__PORT", str(refused_port))  # the daemon's port refuses
     monkeypatch.setenv("DHAG_PIPELINE_RETRAIN__METRICS_PORT", str(port))
     retrainer = _proc(tmp_path / "retrainer", (1, 0, [*VENV, "retrain", "--watch"]))
     monkeypatch.setattr(pipeline.probecmd, "PROC", retrainer)
@@ -261,7 +321,7 @@ def test_auto_asks_the_retrainers_port_in_a_retrainer_container(
     daemon = _proc(tmp_path / "daemon", (1, 0, [*VENV, "run"]))
     monkeypatch.setattr(pipeline.probecmd, "PROC", daemon)
     code, line = _probe(capsys, "--auto")
-    assert code == 1 and line.startswith("unreachable: http://127.0.0.1:9/live: ")
+    assert code == 1 and line.startswith(f"unreachable: http://127.0.0.1:{refused_port}/live: ")
     # --auto decides between the two; naming one of them as well is a usage error.
     assert main(["probe", "--auto", "--retrainer"]) == 1
     assert "not allowed with argument" in capsys.readouterr().err
@@ -277,3 +337,40 @@ def test_a_timeout_that_is_no_time_is_named_not_reported_as_an_unreachable_servi
     config.write_text(f"metrics: {{port: {port}}}\n")
     code, line = _probe(capsys, "--config", str(config), "--timeout", timeout)
     assert (code, line) == (1, f"usage error: --timeout must be above 0, got {timeout}")
+
+
+def test_auto_reads_the_settings_the_container_was_started_with(
+    endpoint, refused_port: int, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    # `docker run IMAGE retrain --watch --config /etc/plant/retrain.yaml`: the image's check names the
+    # image's config file; the retrainer listens where its own file says.
+    import pipeline.probecmd
+
+    port, _ = endpoint
+    image_config = tmp_path / "app" / "config.yaml"  # the image's file: the documented ports
+    image_config.parent.mkdir()
+    image_config.write_text(f"retrain: {{metrics_port: {refused_port}}}\n")
+    own = tmp_path / "etc" / "retrain.yaml"
+    own.parent.mkdir()
+    own.write_text(f"retrain: {{metrics_port: {port}}}\n")
+    check = ["--auto", "--config", str(image_config)]
+    for argv in (
+        [*VENV, "retrain", "--watch", "--config", str(own)],
+        [*VENV, "retrain", f"--config={own}", "--watch"],
+        ["/bin/sh", "-c", f"exec dhag-pipeline retrain --watch --config {own}"],
+    ):
+        proc = _proc(tmp_path / f"proc-{len(argv)}-{argv[-1][-4:]}", (1, 0, argv))
+        monkeypatch.setattr(pipeline.probecmd, "PROC", proc)
+        assert _probe(capsys, *check) == (0, f"ok: http://127.0.0.1:{port}/live answered 200"), argv
+    # A relative --config is the service's, from its working folder (its /proc/PID/cwd).
+    proc = _proc(
+        tmp_path / "proc-relative", (1, 0, [*VENV, "retrain", "--watch", "--config", "retrain.yaml"])
+    )
+    (proc / "1" / "cwd").symlink_to(own.parent)
+    monkeypatch.setattr(pipeline.probecmd, "PROC", proc)
+    assert _probe(capsys, *check) == (0, f"ok: http://127.0.0.1:{port}/live answered 200")
+    # A service started without --config reads ./config.yaml where it runs: the check's file stands in.
+    proc = _proc(tmp_path / "proc-none", (1, 0, [*VENV, "retrain", "--watch"]))
+    monkeypatch.setattr(pipeline.probecmd, "PROC", proc)
+    code, line = _probe(capsys, *check)
+    assert code == 1 and line.startswith(f"unreachable: http://127.0.0.1:{refused_port}/live: "), line
