@@ -245,6 +245,8 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
             self.metrics.batch_duration.observe(elapsed)
             self._adapt_batch_limit(len(records), elapsed)
             self._check_positions()
+            if self.consumer is None:  # a stop came while the consumer was replaced: the loop ends
+                continue
             if self._sweep_owed:
                 self._sweep()
 
@@ -267,6 +269,10 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
     def _idle(self) -> None:
         self.health.check(self.consumer)
         self._check_positions(idle=True)
+        if self.consumer is None:
+            # A stop came while the consumer was replaced: nothing is left to commit with, and what is
+            # pending is read again after the restart (the shutdown closes the producer).
+            return
         self._sweep()
         if self._pending:
             try:
