@@ -45,10 +45,13 @@ CONNECTION_CHECK_S = 1.0
 
 
 def client_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, Any]:
-    """The options both clients share: servers, client id, reconnect backoff and security."""
+    """The options every client shares: servers, client id, request timeout, reconnect backoff and
+    security (kafka-python's own request timeout, 30 s, would hold each wait of the consumers' as long
+    whatever ``kafka.request_timeout_ms`` says)."""
     return {
         "bootstrap_servers": bootstrap_servers.split(","),
         "client_id": kafka.client_id,
+        "request_timeout_ms": kafka.request_timeout_ms,
         "bootstrap_timeout_ms": int(min(5.0, kafka.unavailable_exit_s) * 1000),
         "reconnect_backoff_ms": int(kafka.backoff_initial_s * 1000),
         "reconnect_backoff_max_ms": int(kafka.backoff_max_s * 1000),
@@ -122,7 +125,6 @@ def new_producer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaProducer:
         linger_ms=PRODUCER_LINGER_MS,
         batch_size=262_144,
         max_block_ms=int(min(10.0, kafka.unavailable_exit_s) * 1000),
-        request_timeout_ms=kafka.request_timeout_ms,
         delivery_timeout_ms=delivery_timeout_ms(kafka),
         **client_options(kafka, bootstrap_servers),
     )

@@ -1,0 +1,100 @@
+"""The daemon's Kafka clients get the ``kafka`` settings that concern them, and every combination the
+settings accept builds clients kafka-python accepts (built here without a broker: the API version is
+given, so nothing is asked of one)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from pipeline import brokerlink
+from pipeline.config import KafkaSettings
+
+SERVERS = "127.0.0.1:1"  # nothing listens: no client may need it
+
+
+@contextmanager
+def _offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[list]:
+    """The clients brokerlink builds, real but told the API version (so they ask no broker)."""
+    made: list = []
+
+    def consumer(**options):
+        made.append(KafkaConsumer(api_version=(2, 8), **options))
+        return made[-1]
+
+    def producer(**options):
+        made.append(KafkaProducer(api_version=(2, 8), **options))
+        return made[-1]
+
+    monkeypatch.setattr(brokerlink, "KafkaConsumer", consumer)
+    monkeypatch.setattr(brokerlink, "KafkaProducer", producer)
+    try:
+        yield made
+    finally:
+        for client in made:
+            client.close(timeout_ms=100) if isinstance(client, KafkaConsumer) else client.close(timeout=0.1)
+
+
+def test_the_consumers_wait_the_configured_request_timeout(monkeypatch) -> None:
+    # The group member and the reader of the alerts topic used kafka-python's 30 s whatever
+    # kafka.request_timeout_ms said (the producer alone got it): a committed offset read while the
+    # broker did not answer waited 30 s where 5 s was configured.
+    kafka = KafkaSettings(
+        request_timeout_ms=5000,
+        session_timeout_ms=12_000,
+        heartbeat_interval_ms=2000,
+        max_poll_interval_ms=40_000,
+        fetch_max_wait_ms=50,
+        fetch_max_bytes=2_000_000,
+        max_partition_fetch_bytes=500_000,
+        batch_size=321,
+        auto_offset_reset="latest",
+        client_id="daemon-7",
+        group_id="scorers",
+    )
+    with _offline(monkeypatch) as made:
+        member = brokerlink.new_consumer(kafka, SERVERS)
+        reader = brokerlink.new_consumer(kafka, SERVERS, member=False)
+        producer = brokerlink.new_producer(kafka, SERVERS)
+        assert made == [member, reader, producer]
+        expected = {
+            "request_timeout_ms": 5000,
+            "session_timeout_ms": 12_000,
+            "heartbeat_interval_ms": 2000,
+            "max_poll_interval_ms": 40_000,
+            "fetch_max_wait_ms": 50,
+            "fetch_max_bytes": 2_000_000,
+            "max_partition_fetch_bytes": 500_000,
+            "max_poll_records": 321,
+            "auto_offset_reset": "latest",
+            "client_id": "daemon-7",
+            "group_id": "scorers",
+            "enable_auto_commit": False,
+        }
+        assert {key: member.config[key] for key in expected} == expected
+        assert reader.config["request_timeout_ms"] == 5000 and reader.config["group_id"] is None
+        assert producer.config["request_timeout_ms"] == 5000
+        assert producer.config["delivery_timeout_ms"] == brokerlink.delivery_timeout_ms(kafka)
+
+
+@pytest.mark.parametrize(
+    "edges",
+    [
+        {"request_timeout_ms": 1000, "fetch_max_wait_ms": 999},
+        {"request_timeout_ms": 119_000, "fetch_max_wait_ms": 10_000},
+        {"request_timeout_ms": 1000, "session_timeout_ms": 600_000, "heartbeat_interval_ms": 599_999},
+        {"session_timeout_ms": 1000, "heartbeat_interval_ms": 999, "max_poll_interval_ms": 1000},
+        {"fetch_max_wait_ms": 0, "fetch_max_bytes": 1024, "max_partition_fetch_bytes": 1024},
+    ],
+    ids=["shortest request", "longest request", "session past request", "shortest session", "smallest"],
+)
+def test_every_combination_the_settings_accept_builds_clients(monkeypatch, edges) -> None:
+    kafka = KafkaSettings(**edges)
+    with _offline(monkeypatch) as made:
+        brokerlink.new_consumer(kafka, SERVERS)
+        brokerlink.new_consumer(kafka, SERVERS, member=False)
+        brokerlink.new_producer(kafka, SERVERS)
+        assert all(client.config["request_timeout_ms"] == kafka.request_timeout_ms for client in made)
