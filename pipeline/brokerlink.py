@@ -2,8 +2,9 @@
 operation on them fails.
 
 :class:`BrokerHealth` counts every failure (``dhag_broker_failures_total{operation}``), sets
-``dhag_broker_connected``, logs each operation's failures at most once per ``kafka.backoff_max_s``,
-waits an exponential backoff before the caller retries, and raises
+``dhag_broker_connected`` (0 while the consumer or the producer fails; a group join that does not end is
+no failure to reach the brokers, which answer it), logs each operation's failures at most once per
+``kafka.backoff_max_s``, waits an exponential backoff before the caller retries, and raises
 :class:`~pipeline.errors.BrokerUnavailableError` once Kafka has been unusable for
 ``kafka.unavailable_exit_s``. While the daemon idles it also notices a lost broker, which kafka-python
 itself only retries, silently. The consumer's and the producer's outages are timed apart: polls that
@@ -202,10 +203,11 @@ class BrokerHealth:
         raise :class:`BrokerUnavailableError` when Kafka has been unusable for too long."""
         now = time.monotonic()
         self.metrics.broker_failures.labels(operation).inc()
-        self.metrics.broker_connected.set(0)
+        side = side_of(operation)
+        if side in SIDES:  # a join that did not end: the brokers answer (DhagConsumerReplaced says it)
+            self.metrics.broker_connected.set(0)
         if not self._since:
             self.clock.hold("broker")
-        side = side_of(operation)
         self._since.setdefault(side, now)
         self._last_error[side] = exc
         down_for = now - self._since[side]
@@ -255,13 +257,14 @@ class BrokerHealth:
         for done in sides:
             self._since.pop(done, None)
             self._last_error.pop(done, None)
+        if not any(side in self._since for side in SIDES):  # (a join failing: the brokers answer)
+            self.metrics.broker_connected.set(1)
         if self._since:
             return
         if began is not None:
             log.info(message, time.monotonic() - began)
         self.clock.release("broker")
         self._backoff.reset()
-        self.metrics.broker_connected.set(1)
 
     def check(self, consumer: KafkaConsumer | None) -> None:
         """While idle (at most once a second): a failure when ``consumer`` is connected to no broker;

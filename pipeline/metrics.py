@@ -225,7 +225,10 @@ class PipelineMetrics:
             "dhag_dlq_window_ratio", "Share of the recent window sent to the DLQ.", registry=r
         )
         self.broker_connected = Gauge(
-            "dhag_broker_connected", "1 while the broker is reachable, 0 while retrying.", registry=r
+            "dhag_broker_connected",
+            "1 while the broker is reachable, 0 while the consumer or the producer retries (a group join "
+            "that does not end counts in dhag_broker_failures_total{operation='join'} alone).",
+            registry=r,
         )
         self.broker_failures = Counter(
             "dhag_broker_failures",

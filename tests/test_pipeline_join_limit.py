@@ -147,3 +147,30 @@ def test_a_join_under_way_while_no_broker_is_reachable_is_left_to_that_outage(fi
     assert group.replaced == []
     assert "consume" in str(ended.value)
     assert rig.clock[0] - began <= rig.daemon.kafka.unavailable_exit_s + 2.0
+
+
+def test_a_join_that_does_not_end_leaves_the_brokers_counted_reachable(fitted, monkeypatch):
+    # A failed join set dhag_broker_connected to 0 like any failure, so DhagKafkaUnreachable (critical:
+    # "retrying its Kafka connection") paged a minute into a join whose brokers answered throughout;
+    # DhagConsumerReplaced is the alert for it. A connection outage during the join still counts.
+    rig = _rig(fitted, monkeypatch)
+    group = _Group(rig, monkeypatch, answers=[None, None])
+    connected_after: list[float] = []
+    restart = rig.daemon._restart_consumer
+
+    def replaced() -> None:
+        restart()
+        connected_after.append(rig.daemon.metrics.broker_connected._value.get())
+
+    monkeypatch.setattr(rig.daemon, "_restart_consumer", replaced)
+    group.begin()
+    began = rig.clock[0]
+    rig.run_until(began - rig.started + join_limit_s(rig.daemon.kafka) + 10.0)
+    assert len(group.replaced) == 1 and rig.daemon.health.failing("join")
+    assert connected_after == [1] and rig.daemon.metrics.broker_connected._value.get() == 1
+    # The brokers lost meanwhile, then back: reachable again, while the join still fails.
+    health = rig.daemon.health
+    health.failure("connection", ConnectionError("no connection to any broker"))
+    assert rig.daemon.metrics.broker_connected._value.get() == 0
+    health.success("consume")
+    assert rig.daemon.metrics.broker_connected._value.get() == 1 and health.failing("join")
