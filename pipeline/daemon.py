@@ -121,6 +121,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         self.stall_clock = HeldClock()
         self._last_records_at = self.stall_clock()
         self._fetched: set[TopicPartition] = set()
+        self._polled_at: float | None = None  # when the last poll returned (the look's budget: stalls)
         self.positions = PositionWatch(self.kafka.request_timeout_ms / 1000, last_at=self._last_records_at)
         self.batch_limit = BatchLimit(
             self.kafka.batch_size, budget_s=POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms / 1000
@@ -219,6 +220,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
             except KafkaError as exc:
                 self.health.failure("poll", exc)
                 continue
+            self._polled_at = time.monotonic()
             if self._apply_rebalances() and polled:
                 # The read of the alerts topic took part of the poll interval: the batch gets a new one.
                 rewind(self.consumer, list(chain.from_iterable(polled.values())))

@@ -53,6 +53,10 @@ log = logging.getLogger("pipeline.daemon")
 # period, looks again: a healthy consumer has fetched them by then (the broker answers a waiting fetch
 # as soon as records come).
 CONFIRM_S = 5.0
+# A look ends by this share of kafka.max_poll_interval_ms after the poll before it returned (the rest is
+# for what follows it before the next poll); with less than LOOK_MIN_MS left it waits for the next turn.
+LOOK_BY_SHARE = 0.75
+LOOK_MIN_MS = 500
 
 
 def join_limit_s(kafka: KafkaSettings) -> float:
@@ -93,6 +97,7 @@ class StallHandling:
     _join_answered: bool
     _fetched: set[TopicPartition]
     _last_records_at: float
+    _polled_at: float | None  # time.monotonic(): when the last poll returned (None: no poll yet)
 
     if TYPE_CHECKING:  # the daemon's and RebalanceHandling's
 
@@ -126,12 +131,13 @@ class StallHandling:
             join_since = self._join_since
         if self._stop.is_set() or (join_since is not None and self._join_failed(join_since)):
             return
-        if joining or not self.positions.due(now):
-            return
+        look_ms = self._look_ms()
+        if joining or look_ms < LOOK_MIN_MS or not self.positions.due(now):
+            return  # (a batch that left too little of the poll interval: the look due is made next turn)
         assert self.consumer is not None
         assignment, asked_at = set(self.consumer.assignment()), self.clock()
         unanswered: set[TopicPartition] = set()  # no end offset (no leader): not judged at this look
-        found = positions_waiting(self.consumer, list(assignment), self._look_ms(), unanswered)
+        found = positions_waiting(self.consumer, list(assignment), look_ms, unanswered)
         if found is None:
             if self.read_through.failed(asked_at):
                 log.warning(
@@ -217,15 +223,25 @@ class StallHandling:
         """How long a look may wait for the broker, all its calls together: it holds up the next poll,
         so, as the carry-over read, no longer than the share of ``kafka.max_poll_interval_ms`` a batch
         leaves (the request timeout defaults to the whole interval: one look that timed out after a
-        batch cost the consumer its partitions); once stopping, its share of the shutdown grace.
+        batch cost the consumer its partitions), and only until :data:`LOOK_BY_SHARE` of the interval
+        has passed since the poll returned (a batch may take longer than its share); once stopping, its
+        share of the shutdown grace. Negative when the batch took all of that.
 
         >>> from types import SimpleNamespace
         >>> from pipeline.config import KafkaSettings
-        >>> daemon = SimpleNamespace(kafka=KafkaSettings(), _wait_ms=lambda share: 30_000)
+        >>> daemon = SimpleNamespace(kafka=KafkaSettings(), _wait_ms=lambda share: 30_000, _polled_at=None)
         >>> StallHandling._look_ms(daemon)  # the defaults: 30 s request timeout and poll interval
         15000
+        >>> daemon._polled_at = time.monotonic() - 20.0  # a batch that took 20 s of the 30
+        >>> 2000 < StallHandling._look_ms(daemon) <= 2500
+        True
         """
-        return min(self._wait_ms(0.5), int(POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms))
+        interval_ms = self.kafka.max_poll_interval_ms
+        budget = min(self._wait_ms(0.5), int(POLL_BUDGET_SHARE * interval_ms))
+        if self._polled_at is None:
+            return budget
+        left_ms = LOOK_BY_SHARE * interval_ms - (time.monotonic() - self._polled_at) * 1000
+        return min(budget, int(left_ms))
 
     def _join_failed(self, since: float) -> bool:
         """Replace the consumer when the group's join under way since ``since`` (time.monotonic()) has

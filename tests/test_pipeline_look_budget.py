@@ -78,3 +78,42 @@ def test_one_look_stays_within_its_time_whatever_its_calls_wait(monkeypatch):
     found = positions_waiting(_Slow(clock, partitions), partitions, 15_000, unanswered)  # type: ignore[arg-type]
     assert clock[0] - 1000.0 <= 15.0 + 1e-6
     assert found == {} and unanswered == {tp for tp in partitions if tp.partition % 2}
+
+
+def test_a_look_after_a_slow_batch_gets_only_what_the_batch_left_of_the_poll_interval(fitted, monkeypatch):
+    # The look got half of the poll interval from when it began: after a batch that took 20 s of the
+    # 30 s, a look the broker did not answer took 15 s more, and the next poll came 35 s after the last.
+    rig = _Rig(fitted, monkeypatch)
+    rig.sends("a", P0, 2.0)
+    rig.sends("b", P1, 2.0)
+    asked: list[int] = []
+
+    def unanswered(partitions: list[TopicPartition], timeout_ms: int) -> dict:
+        asked.append(timeout_ms)
+        rig.clock[0] += timeout_ms / 1000
+        raise KafkaTimeoutError("Failed to get offsets by timestamps")
+
+    handle = rig.daemon._handle
+    slow_s = [20.0, 26.0]  # the batches take these, in turn: the second leaves too little for a look
+
+    def slow(records: list) -> None:
+        rig.clock[0] += slow_s[len(polls) % 2]
+        handle(records)
+
+    polls: list[tuple[float, float]] = []
+    poll = rig.member.poll
+
+    def timed(timeout_ms: int, max_records: int) -> dict:
+        began = rig.clock[0]
+        out = poll(timeout_ms=timeout_ms, max_records=max_records)
+        polls.append((began, rig.clock[0]))
+        return out
+
+    monkeypatch.setattr(rig.member, "end_offsets", unanswered)
+    monkeypatch.setattr(rig.member, "poll", timed)
+    monkeypatch.setattr(rig.daemon, "_handle", slow)
+    rig.run_until(600.0)
+    assert len(asked) >= 5  # the looks are made, put off to the next batch when one left too little
+    interval_s = rig.daemon.kafka.max_poll_interval_ms / 1000
+    gaps = [b - a for (_, a), (b, _) in zip(polls, polls[1:], strict=False)]
+    assert max(gaps) < interval_s, f"{max(gaps):.0f}s between polls (of {interval_s:.0f}s)"
