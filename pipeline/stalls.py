@@ -158,10 +158,14 @@ class StallHandling:
             )
         for tp, (_, count) in found.items():
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(count)
+        # The partitions polled since the last look, whatever this one decides (else records polled
+        # long ago would count as progress at the first look after a caught-up one).
+        paused, fetched, self._fetched = self.consumer.paused(), self._fetched, set()
         if caught_up(found, assignment):
             self.metrics.caught_up.set(time.time())
+            # Nothing waits: no timer runs on, and a replacement made for partitions standing still helped.
+            self.positions.unmoved(found, paused, fetched, now=now)
             return
-        paused, fetched, self._fetched = self.consumer.paused(), self._fetched, set()
         # A partition left unanswered is not judged: its position may be known, its end is not.
         unknown = self.positions.unknown(found, assignment, paused | unanswered, now, fetched)
         waiting = self.positions.unmoved(found, paused, fetched, now=now)

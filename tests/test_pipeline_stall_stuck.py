@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from kafka import TopicPartition
 from test_pipeline_stall_timer import P0, P1, PERIOD_S, _Consumer, _Rig, _started
 
@@ -171,3 +172,38 @@ def test_a_replacement_after_which_the_partition_caught_up_resets_the_hold_off(f
     times = _replacements(rig, consumer, 3 * HOLD_OFF_PERIODS)
     assert len(times) >= 2
     assert HOLD_OFF_S <= times[1] - times[0] <= HOLD_OFF_S + PERIOD_S  # the first hold-off, not the second
+
+
+@pytest.mark.parametrize("polled", [True, False], ids=["read", "records deleted"])
+def test_a_partition_at_its_end_after_a_replacement_is_no_longer_held_off(
+    fitted, monkeypatch, polled
+) -> None:
+    # The daemon's only partition stood still, and then nothing waited on it any more: the look that
+    # found everything caught up returned before any timer was looked at, so the partition stayed one
+    # that "stood still through its replacement", and when it stuck again, on a new fault, it waited
+    # out the hold-off (ten periods) first. Only records polled before that look, which counted as
+    # progress at every look after it however long ago they came, hid it; records deleted by retention
+    # (the position reset to the end, nothing polled) did not.
+    rig, consumer = _started(fitted, monkeypatch, {P0})
+    rig.next_consumer = consumer
+    for _ in range(6):  # partition 0 never moves, 380 records waiting
+        rig.now += PERIOD_S
+        rig.look(idle=False)
+        if rig.replaced:
+            break
+    assert rig.replaced == 1
+    rig.join(consumer, {P0}, revoke=False)
+    for _ in range(2):  # the new consumer reads partition 0 to its end, or it is emptied
+        rig.now += PERIOD_S
+        consumer.at[P0] = consumer.ends[P0]
+        if polled:
+            rig.daemon._fetched.add(P0)
+        rig.look(idle=False)
+    stuck_from = rig.daemon.stall_clock()
+    consumer.ends[P0] += 200  # then it sticks again, on another fault
+    for _ in range(HOLD_OFF_PERIODS):
+        rig.now += PERIOD_S
+        rig.look(idle=False)
+        if rig.replaced > 1:
+            break
+    assert rig.replaced == 2 and rig.daemon.stall_clock() - stuck_from == 3 * PERIOD_S
