@@ -24,7 +24,8 @@ with the broker's end offset. That gives what a per-batch view cannot:
   lies ahead of it is at most what waited on the other partitions then. So the look that finds it
   standing for a period notes the other partitions' end offsets; once each of them has been read past
   its noted end (or stands still itself, or went to another member), and a period more has passed, it
-  is stuck.
+  is stuck. One the broker gives no end offset for (no leader) is judged by the consumer's own
+  position: read past its noted end, or neither moved nor polled for a period.
 
 A replacement for partitions that stood still and did not help (a broker that answers for their end
 offsets and never for their fetches) would rebalance the whole group every few periods for as long as
@@ -216,6 +217,9 @@ class PositionWatch:
     # Per partition standing still for a period: when the look noted it, the end offsets of the other
     # partitions with records waiting then that have not been read past it yet, and when the last one was.
     _notes: dict[TopicPartition, tuple[float, dict[TopicPartition, int], float]] = field(default_factory=dict)
+    # Partitions the last look had no end offset for (no leader): the consumer's own position on each,
+    # and since when it has neither moved nor been polled (:meth:`_note`).
+    _local: dict[TopicPartition, tuple[int, float]] = field(default_factory=dict)
     _replaced_at: float = -math.inf
 
     def unmoved(
@@ -224,12 +228,14 @@ class PositionWatch:
         paused: set[TopicPartition],
         fetched: frozenset[TopicPartition] | set[TopicPartition] = frozenset(),
         now: float = 0.0,
+        local: dict[TopicPartition, int] | None = None,
     ) -> dict[TopicPartition, int]:
         """The partitions with records waiting when not one of them has moved, nor been returned by a
         poll (``fetched``: a batch rewound after a failed delivery comes back to the same position),
         over two periods (each with its waiting records), else nothing: a look's verdict on a partial
         stall. A partition missing from ``found`` (its position unknown, or revoked for a rebalance)
-        keeps its count.
+        keeps its count. ``local``: the consumer's own positions on the partitions this look got no
+        end offset for (they still tell whether a partition was read past an end noted for it).
 
         >>> tp, other = TopicPartition("in", 0), TopicPartition("in", 1)
         >>> watch = PositionWatch(30.0)
@@ -254,7 +260,7 @@ class PositionWatch:
             self._still[tp] = (position, 0, now)
             if prev is not None or tp in fetched:
                 self._moved(tp)
-        self._note(found, paused, waiting, now)
+        self._note(found, paused, waiting, now, local or {}, fetched)
         if waiting and all(self._still[tp][1] >= 2 for tp in waiting):
             return waiting
         return {}
@@ -265,17 +271,35 @@ class PositionWatch:
         paused: set[TopicPartition],
         waiting: dict[TopicPartition, int],
         now: float,
+        local: dict[TopicPartition, int],
+        fetched: frozenset[TopicPartition] | set[TopicPartition],
     ) -> None:
-        """Note the others' ends for each partition standing still a period, and strike those read past."""
+        """Note the others' ends for each partition standing still a period, and strike those read past.
+
+        A partition without an end offset at this look (no leader) is struck off by the consumer's own
+        position: once read past its end, or once it has neither moved nor been polled for a period
+        (none of its records can be in line ahead any more). Else one whose leader stays missing would
+        keep the partitions noted beside it from being judged for as long as that lasts."""
         for tp in list(self._notes):
             if tp not in waiting or self._still[tp][2] > self._notes[tp][0]:  # it moved, or nothing waits
                 del self._notes[tp]
+        for tp in set(self._local) - set(local):
+            del self._local[tp]
+        for tp, at in local.items():
+            seen = self._local.get(tp)
+            if seen is None or seen[0] != at or tp in fetched:
+                self._local[tp] = (at, now)
+
+        def passed_by(other: TopicPartition, end: int) -> bool:
+            if other in paused:
+                return True
+            if other in found:
+                return found[other][0] >= end or not found[other][1]
+            seen = self._local.get(other)
+            return seen is not None and (seen[0] >= end or now - seen[1] >= self.period_s)
+
         for tp, (noted_at, ends, _) in self._notes.items():
-            passed = {
-                other
-                for other, end in ends.items()
-                if other in paused or (other in found and (found[other][0] >= end or not found[other][1]))
-            }
+            passed = {other for other, end in ends.items() if passed_by(other, end)}
             if passed:
                 self._notes[tp] = (noted_at, {o: e for o, e in ends.items() if o not in passed}, now)
         for tp in waiting:
@@ -423,6 +447,7 @@ class PositionWatch:
         self._still.pop(tp, None)
         self._unknown_since.pop(tp, None)
         self._notes.pop(tp, None)
+        self._local.pop(tp, None)
 
     def in_grace(self, tp: TopicPartition, now: float) -> bool:
         """Whether ``tp`` came to this consumer less than ``period_s`` before ``now``."""
@@ -431,7 +456,7 @@ class PositionWatch:
     def restart(self, now: float) -> None:
         """A new consumer: forget the partitions seen (not the hold-off), and look again a period after
         ``now``."""
-        for timers in (self._still, self._unknown_since, self._granted, self._left, self._notes):
+        for timers in (self._still, self._unknown_since, self._granted, self._left, self._notes, self._local):
             timers.clear()
         self.last_at = now
 

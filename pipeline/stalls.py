@@ -168,7 +168,8 @@ class StallHandling:
             return
         # A partition left unanswered is not judged: its position may be known, its end is not.
         unknown = self.positions.unknown(found, assignment, paused | unanswered, now, fetched)
-        waiting = self.positions.unmoved(found, paused, fetched, now=now)
+        local = self._own_positions(unanswered & assignment)
+        waiting = self.positions.unmoved(found, paused, fetched, now=now, local=local)
         stuck = self.positions.stuck(stalled(found, paused), now)
         if self.health.failing_since is not None:  # an outage: batches are rewound and retried, no stall
             return
@@ -222,6 +223,20 @@ class StallHandling:
                 hold_off,
             )
         self._restart_consumer()
+
+    def _own_positions(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """The consumer's positions on ``partitions`` as it knows them, without asking the broker
+        (those it does not know are left out)."""
+        assert self.consumer is not None
+        known = {}
+        for tp in partitions:
+            try:
+                at = self.consumer.position(tp, timeout_ms=0)
+            except KafkaError:  # (no longer assigned)
+                continue
+            if at is not None:
+                known[tp] = at
+        return known
 
     def _look_ms(self) -> int:
         """How long a look may wait for the broker, all its calls together: it holds up the next poll,

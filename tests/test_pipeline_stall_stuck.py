@@ -5,6 +5,7 @@ that doubles up to a cap."""
 from __future__ import annotations
 
 import logging
+import types
 
 import pytest
 from kafka import TopicPartition
@@ -207,3 +208,35 @@ def test_a_partition_at_its_end_after_a_replacement_is_no_longer_held_off(
         if rig.replaced > 1:
             break
     assert rig.replaced == 2 and rig.daemon.stall_clock() - stuck_from == 3 * PERIOD_S
+
+
+@pytest.mark.parametrize("read_on", [True, False], ids=["read on", "standing"])
+def test_a_partition_stuck_beside_one_whose_leader_is_gone_is_still_judged(
+    fitted, monkeypatch, read_on
+) -> None:
+    # Partition 2 was read on beside the stuck partition 0 when its leader went missing from the
+    # metadata: no end offset for it at any look, so the end noted for it was never struck off (nor was
+    # it seen standing), and partition 0 was not judged for as long as that lasted, partition 1 read
+    # past its own end meanwhile. Its position here still says whether it was read past that end, or
+    # stood still.
+    rig, consumer = _started(fitted, monkeypatch, {P0, P1})
+    leaders = {P0: 0, P1: 0, P2: 0}
+    cluster = types.SimpleNamespace(leader_for_partition=lambda tp: leaders[tp])
+    consumer._client = types.SimpleNamespace(cluster=cluster)  # type: ignore[attr-defined]
+    consumer.at[P2], consumer.ends[P2] = 0, 200
+    rig.join(consumer, {P0, P1, P2})
+    rig.now += PERIOD_S  # its grace period over
+    for _ in range(3):  # partition 0 noted standing, partitions 1 and 2 read on beside it
+        consumer.at[P2] += 50
+        consumer.ends[P2] = consumer.at[P2] + 200
+        rig.daemon._fetched.add(P2)
+        _busy_beside_stuck(rig, consumer)
+    leaders[P2] = -1  # its leader gone: no end offset for it from now on
+    for _ in range(12):
+        if read_on:  # the records fetched for it before are handed out
+            consumer.at[P2] += 50
+            rig.daemon._fetched.add(P2)
+        _busy_beside_stuck(rig, consumer)
+        if rig.replaced:
+            break
+    assert rig.replaced == 1
