@@ -18,10 +18,10 @@ is replaced like any other).
 A join that never ends would so hold off every look for good: the daemon would read nothing, judge
 nothing, and never exit. So a join may last :func:`join_limit_s` (twice ``kafka.max_poll_interval_ms``
 and a request: what the group allows a healthy one), counted on the real clock from the revoke that
-began it (or from a new consumer's subscribe) until an assignment is applied; longer, it is logged as
-an error, counts as a failure of the ``join``, and the consumer is replaced. That outage ends only
-with an assignment, so a join that keeps failing ends the run after ``kafka.unavailable_exit_s`` (exit
-code 3), for the supervisor to start the process afresh.
+began it (or from a new consumer's subscribe, or the end of a Kafka outage that stopped it) until an
+assignment is applied; longer, it is logged as an error, counts as a failure of the ``join``, and the
+consumer is replaced. That outage ends only with an assignment, so a join that keeps failing ends the
+run after ``kafka.unavailable_exit_s`` (exit code 3), for the supervisor to start the process afresh.
 """
 
 from __future__ import annotations
@@ -267,10 +267,15 @@ class StallHandling:
         lasted longer than :func:`join_limit_s`; True when it did (or a stop came first). It counts as
         a failure of the ``join`` (:class:`~pipeline.brokerlink.BrokerHealth`): an outage that only an
         assignment ends, so a join that keeps failing ends the run after ``kafka.unavailable_exit_s``.
-        Not while no broker is reachable at all: a new consumer cannot help, and that outage is timed
-        on its own."""
+        Not while no broker is reachable at all: a new consumer cannot help, that outage is timed on
+        its own, and the join cannot go on meanwhile, so it counts from the outage's end."""
+        if self.health.failing("consume"):
+            with self._lock:
+                if self._join_since is not None:  # (the group may have answered meanwhile)
+                    self._join_since = time.monotonic()
+            return False
         lasted, limit = time.monotonic() - since, join_limit_s(self.kafka)
-        if lasted <= limit or self.health.failing("consume"):
+        if lasted <= limit:
             return False
         group = self.kafka.group_id
         log.error(

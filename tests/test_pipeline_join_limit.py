@@ -174,3 +174,25 @@ def test_a_join_that_does_not_end_leaves_the_brokers_counted_reachable(fitted, m
     assert rig.daemon.metrics.broker_connected._value.get() == 0
     health.success("consume")
     assert rig.daemon.metrics.broker_connected._value.get() == 1 and health.failing("join")
+
+
+def test_a_join_under_way_through_a_broker_outage_gets_its_time_once_the_brokers_are_back(
+    fitted, monkeypatch
+):
+    # The join's time counted on through the outage: the brokers back after 100 s, the join (which
+    # cannot progress without them) had already lasted longer than its limit, and the consumer was
+    # replaced at the first look after the reconnection, a join that would have ended 30 s later.
+    rig = _rig(fitted, monkeypatch)
+    limit_s = join_limit_s(rig.daemon.kafka)
+    outage_s = limit_s + 10.0
+    assert outage_s < rig.daemon.kafka.unavailable_exit_s
+    group = _Group(rig, monkeypatch, answers=[outage_s + 30.0])
+    group.begin()
+    began = rig.clock[0]
+    monkeypatch.setattr(brokerlink, "connected", lambda consumer: rig.clock[0] - began >= outage_s)
+    read = dict(rig.member.at)
+    rig.run_until(began - rig.started + outage_s + 120.0)
+    assert group.replaced == []
+    assert rig.daemon.metrics.broker_failures.labels("join")._value.get() == 0
+    assert rig.daemon.health.failing_since is None
+    assert all(rig.member.at[tp] > read[tp] for tp in (P0, P1))
