@@ -98,3 +98,42 @@ def test_every_combination_the_settings_accept_builds_clients(monkeypatch, edges
         brokerlink.new_consumer(kafka, SERVERS, member=False)
         brokerlink.new_producer(kafka, SERVERS)
         assert all(client.config["request_timeout_ms"] == kafka.request_timeout_ms for client in made)
+
+
+@pytest.mark.parametrize(
+    "edges",
+    [
+        {},
+        {"request_timeout_ms": 5000},
+        {"request_timeout_ms": 1000, "session_timeout_ms": 600_000, "heartbeat_interval_ms": 599_999},
+        {"request_timeout_ms": 119_000, "fetch_max_wait_ms": 10_000},
+    ],
+    ids=["defaults", "short request", "session past the idle limit", "longest request"],
+)
+def test_the_retrainers_clients_build_for_every_setting_and_wait_the_request_timeout(
+    monkeypatch, edges
+) -> None:
+    # The retrainer's consumer waited max(request, session + 1 s): a session timeout of 539 s or more
+    # (which the settings accept) passed kafka-python's connections_max_idle_ms and the retrainer could
+    # not start. Its consumer is assigned its partitions and never joins a group, so the session timeout
+    # is no bound on its requests.
+    from pipeline.config import Settings
+    from pipeline.retrain import clients
+
+    settings = Settings(kafka=KafkaSettings(**edges))
+    made: list = []
+    monkeypatch.setattr(
+        clients, "KafkaConsumer", lambda **o: made.append(KafkaConsumer(api_version=(2, 8), **o)) or made[-1]
+    )
+    monkeypatch.setattr(
+        clients, "KafkaProducer", lambda **o: made.append(KafkaProducer(api_version=(2, 8), **o)) or made[-1]
+    )
+    try:
+        consumer, producer = clients.retrainer_clients(settings, SERVERS)
+        assert made == [consumer, producer]
+        assert consumer.config["request_timeout_ms"] == settings.kafka.request_timeout_ms
+        assert producer.config["request_timeout_ms"] == settings.kafka.request_timeout_ms
+        assert consumer.config["group_id"] == settings.retrain.group_id
+    finally:
+        for client in made:
+            client.close(timeout_ms=100) if isinstance(client, KafkaConsumer) else client.close(timeout=0.1)

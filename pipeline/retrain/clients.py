@@ -22,7 +22,9 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
             group_id=settings.retrain.group_id,
             enable_auto_commit=False,
             max_poll_records=kafka.batch_size,
-            request_timeout_ms=max(kafka.request_timeout_ms, kafka.session_timeout_ms + 1000),
+            # Assigned its partitions, it never joins a group: the session timeout bounds none of its
+            # requests (and above kafka-python's idle-connection limit it would refuse to build).
+            request_timeout_ms=kafka.request_timeout_ms,
             **common,
         )
         producer = KafkaProducer(
