@@ -42,7 +42,8 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry, Gauge
 
-from pipeline.config import SecuritySettings
+from pipeline.backoff import Backoff
+from pipeline.config import KafkaSettings, SecuritySettings
 from pipeline.errors import BrokerUnavailableError, ConfigError
 from pipeline.procs import stop_process
 
@@ -53,6 +54,7 @@ __all__ = [
     "ensure_topics",
     "export_broker_memory",
     "free_port",
+    "provision_topics",
     "redact_secrets",
 ]
 
@@ -315,7 +317,9 @@ def ensure_topics(
 
     Missing topics are created when ``create_missing`` is true (``replication_factor=-1`` leaves it
     to the broker's default), otherwise a :class:`ConfigError` names them. Existing topics are left
-    as they are. Raises :class:`BrokerUnavailableError` when the cluster cannot be reached.
+    as they are; one with another partition count than asked for (a broker that auto-created it when
+    something produced to it first) is logged as a warning naming both counts. Raises
+    :class:`BrokerUnavailableError` when the cluster cannot be reached.
     """
     try:
         admin = KafkaAdminClient(
@@ -327,7 +331,16 @@ def ensure_topics(
     except KafkaError as exc:
         raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from None
     try:
-        existing = set(admin.list_topics())
+        existing = {t["name"]: len(t["partitions"]) for t in admin.describe_topics()}
+        for name, partitions in topics.items():
+            if name in existing and existing[name] != partitions:
+                log.warning(
+                    "topic %s has %d partitions where %d were asked for (kafka.topics.partitions); it is "
+                    "used as it is (partitions can be added to a topic, never removed)",
+                    name,
+                    existing[name],
+                    partitions,
+                )
         missing = [name for name in topics if name not in existing]
         if not missing:
             return []
@@ -349,3 +362,30 @@ def ensure_topics(
         raise BrokerUnavailableError(f"cannot list or create topics on {bootstrap_servers}: {exc}") from None
     finally:
         admin.close()
+
+
+def provision_topics(
+    kafka: KafkaSettings, bootstrap: str, topics: Mapping[str, int], *, replication_factor: int = -1
+) -> None:
+    """:func:`ensure_topics` as the services run it before they consume or produce (``kafka.topics
+    .create_missing``, the security settings), retrying an unreachable cluster with backoff until
+    ``kafka.unavailable_exit_s``, then raising :class:`BrokerUnavailableError`."""
+    backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
+    deadline = time.monotonic() + kafka.unavailable_exit_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            ensure_topics(
+                bootstrap,
+                topics,
+                create_missing=kafka.topics.create_missing,
+                replication_factor=replication_factor,
+                client_options=kafka.security.client_options(),
+                timeout_s=max(1.0, min(10.0, left)),
+            )
+            return
+        except BrokerUnavailableError as exc:
+            if time.monotonic() + backoff.maximum >= deadline:
+                raise BrokerUnavailableError(f"{exc} (for {kafka.unavailable_exit_s}s)") from None
+            log.warning("%s; retrying", exc)
+            time.sleep(backoff.next_delay())

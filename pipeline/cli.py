@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -258,7 +257,7 @@ def _run_service(settings: Settings) -> int:
     from prometheus_client import CollectorRegistry
 
     from dhag.exceptions import ParameterError
-    from pipeline.broker import EmbeddedBroker, export_broker_memory
+    from pipeline.broker import EmbeddedBroker, export_broker_memory, provision_topics
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.daemon import Daemon
     from pipeline.hotswap import ModelReloader
@@ -319,7 +318,9 @@ def _run_service(settings: Settings) -> int:
         topics = settings.kafka.topics
         names = [topics.input, topics.alerts, topics.dlq_topic] + ([topics.scores] if topics.scores else [])
         wanted = dict.fromkeys(names, topics.partitions)
-        _provision(settings, bootstrap, wanted, replication_factor=1 if broker is not None else -1)
+        provision_topics(
+            settings.kafka, bootstrap, wanted, replication_factor=1 if broker is not None else -1
+        )
         reloader = ModelReloader(settings.model, processor, metrics)
         daemon = Daemon(settings, processor, metrics, bootstrap_servers=bootstrap, reloader=reloader)
         probes.attach(ready=daemon.not_ready, live=daemon.not_live)
@@ -336,32 +337,3 @@ def _run_service(settings: Settings) -> int:
             server.shutdown()
         if broker is not None:
             broker.stop()
-
-
-def _provision(
-    settings: Settings, bootstrap: str, topics: dict[str, int], *, replication_factor: int
-) -> None:
-    """Create missing topics, retrying an unreachable cluster with backoff up to the exit deadline."""
-    from pipeline.backoff import Backoff
-    from pipeline.broker import ensure_topics
-
-    kafka = settings.kafka
-    backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
-    deadline = time.monotonic() + kafka.unavailable_exit_s
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            ensure_topics(
-                bootstrap,
-                topics,
-                create_missing=kafka.topics.create_missing,
-                replication_factor=replication_factor,
-                client_options=kafka.security.client_options(),
-                timeout_s=max(1.0, min(10.0, left)),
-            )
-            return
-        except BrokerUnavailableError as exc:
-            if time.monotonic() + backoff.maximum >= deadline:
-                raise BrokerUnavailableError(f"{exc} (for {kafka.unavailable_exit_s}s)") from None
-            log.warning("%s; retrying", exc)
-            time.sleep(backoff.next_delay())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -404,3 +405,29 @@ def test_a_stream_option_out_of_range_is_a_usage_error_before_connecting(
     monkeypatch.setattr("pipeline.simulator.command.stream_fleet", lambda *a, **k: pytest.fail("it streamed"))
     assert main(["simulate", "--bootstrap", "127.0.0.1:1", *argv]) == 2
     assert said in capsys.readouterr().err
+
+
+def _partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return {t["name"]: len(t["partitions"]) for t in admin.describe_topics() if t["name"] in names}
+    finally:
+        admin.close()
+
+
+def test_a_stream_started_before_the_daemon_creates_its_topics_with_the_configured_partitions(tansu) -> None:
+    # The broker auto-created them on the first record, with its own default (4 on Tansu): a daemon
+    # started later found its input topic there and never used kafka.topics.partitions.
+    topic = f"sim-parts-{uuid.uuid4().hex[:8]}"
+    argv = [sys.executable, "-m", "pipeline", "simulate", "--bootstrap", tansu.bootstrap_servers]
+    argv += ["--topic", topic, "--truth-topic", f"{topic}-truth", "--assets", "2", "--duration", "0.5"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
+    env["DHAG_PIPELINE_KAFKA__TOPICS__PARTITIONS"] = "3"
+    ran = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert _partition_counts(tansu.bootstrap_servers, [topic, f"{topic}-truth"]) == {
+        topic: 3,
+        f"{topic}-truth": 3,
+    }

@@ -107,8 +107,8 @@ class _Recorder:
     def close(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def list_topics(self) -> list[str]:
-        return ["in"]
+    def describe_topics(self) -> list[dict[str, Any]]:
+        return [{"name": "in", "partitions": [{"partition_index": 0}]}]
 
 
 def _with_files(tmp_path: Path) -> dict[str, Any]:

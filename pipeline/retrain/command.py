@@ -92,8 +92,8 @@ def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
 
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
-    from pipeline.broker import EmbeddedBroker, export_broker_memory
-    from pipeline.cli import EXIT_BROKER, EXIT_CONFIG, _provision
+    from pipeline.broker import EmbeddedBroker, export_broker_memory, provision_topics
+    from pipeline.cli import EXIT_BROKER, EXIT_CONFIG
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.labelstore import LabelStore
     from pipeline.metrics import RetrainMetrics, serve_metrics
@@ -129,8 +129,8 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
         )
         topics = settings.kafka.topics
         names = [topics.input, topics.alerts, topics.labels, topics.labels_dlq]
-        _provision(
-            settings,
+        provision_topics(
+            settings.kafka,
             bootstrap,
             dict.fromkeys(names, topics.partitions),
             replication_factor=1 if broker is not None else -1,

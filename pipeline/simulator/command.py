@@ -77,6 +77,28 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if problems:
         sys.stderr.write("".join(f"{line}\n" for line in problems))
         return 2
+    from pipeline.cli import stoppable_at_startup
+
+    return stoppable_at_startup(lambda: _stream(settings, args, fleet, bootstrap), "streaming anything", log)
+
+
+def _stream(settings: Settings, args: argparse.Namespace, fleet: Fleet, bootstrap: str) -> int:
+    from pipeline.broker import provision_topics
+    from pipeline.cli import EXIT_BROKER
+    from pipeline.errors import BrokerUnavailableError
+
+    topic = args.topic or settings.kafka.topics.input
+    # Created here as the daemon creates them (kafka.topics.partitions, create_missing): a broker that
+    # auto-creates topics would otherwise give them its own default partition count on the first record.
+    try:
+        provision_topics(
+            settings.kafka,
+            bootstrap,
+            dict.fromkeys([topic, args.truth_topic], settings.kafka.topics.partitions),
+        )
+    except BrokerUnavailableError as exc:
+        log.error("%s", exc)
+        return EXIT_BROKER
     # SIGTERM (a container stopped) or Ctrl-C ends the stream as --duration does: what was sent is
     # delivered and counted; a second signal, or a broker that takes longer, forces the exit (code 1).
     stop = threading.Event()
@@ -84,7 +106,7 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     stats = stream_fleet(
         fleet,
         bootstrap,
-        topic=args.topic or settings.kafka.topics.input,
+        topic=topic,
         truth_topic=args.truth_topic,
         rate=args.rate,
         speedup=args.speedup,
