@@ -324,7 +324,9 @@ def _run_service(settings: Settings) -> int:
         reloader = ModelReloader(settings.model, processor, metrics)
         daemon = Daemon(settings, processor, metrics, bootstrap_servers=bootstrap, reloader=reloader)
         probes.attach(ready=daemon.not_ready, live=daemon.not_live)
-        install_signals(daemon.request_stop, settings.shutdown_grace_s)
+        install_signals(
+            daemon.request_stop, settings.shutdown_grace_s, stopping="finishing the batch and shutting down"
+        )
         return daemon.run()
     except ConfigError as exc:
         log.error("%s", exc)

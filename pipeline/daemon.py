@@ -128,6 +128,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         )
         metrics.poll_max_records.set(self.batch_limit.current)
         self.consumer: KafkaConsumer | None = None
+        self.records_done = 0  # records of the batches delivered since start (the closing log line)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -151,9 +152,12 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         return max(WAIT_FLOOR_MS, int(min(self.kafka.request_timeout_ms, left_ms)))
 
     def run(self) -> int:
-        """Connect, consume until stopped, shut down in order; returns the process exit code."""
+        """Connect, consume until stopped, shut down in order; returns the process exit code. A stop
+        ends the log with a line saying what was processed and whether its offsets were committed."""
+        ended = "failed"
         try:
             if not self._connect():
+                ended = "before connecting"
                 return EXIT_OK
             assert self.consumer is not None
             self._subscribe()
@@ -161,12 +165,24 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
             # is stalled after as long as one that went quiet while running, not at once.
             self.metrics.last_processed.set(time.time())
             self._loop()
+            ended = "stopped"
             return EXIT_OK
         except BrokerUnavailableError as exc:
             log.error("giving up: %s", exc)
             return EXIT_BROKER
         finally:
-            self._close()
+            settled = self._close()
+            if ended == "before connecting":
+                log.info("stopped before connecting to Kafka: nothing processed")
+            elif ended == "stopped":
+                log.info(
+                    "stopped: %d records processed since start%s",
+                    self.records_done,
+                    ", their offsets committed"
+                    if settled
+                    else "; the final commit failed: the records since the last commit are processed "
+                    "again after a restart",
+                )
 
     def _connect(self) -> bool:
         """Create the clients, retrying with backoff; False when a stop came first."""
@@ -187,21 +203,25 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
     def _new_consumer(self) -> KafkaConsumer:
         return new_consumer(self.kafka, self.bootstrap_servers)
 
-    def _close(self) -> None:
-        """Commit what is processed, then close the consumer and the producer (each bounded)."""
+    def _close(self) -> bool:
+        """Commit what is processed, then close the consumer and the producer (each bounded); True when
+        every processed offset is committed."""
         consumer = self.consumer
+        settled = True
         if consumer is not None:
-            if self._pending:
+            if pending := dict(self._pending):
                 try:
                     self._commit_pending()
                 except (KafkaError, BrokerUnavailableError) as exc:
                     log.warning("final commit failed (records will be redelivered): %s", exc)
+                settled = all(self._committed.get(tp) == offset for tp, offset in pending.items())
             try:
                 consumer.close(autocommit=False, timeout_ms=self._wait_ms(0.9))
             except KafkaError as exc:
                 log.warning("closing the consumer failed: %s", exc)
         self.delivery.close(timeout_s=min(5.0, max(0.1, self._by(0.95) - time.monotonic())))
         self.consumer = None
+        return settled
 
     # -- the loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -313,6 +333,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
             self.processor.rollback(point)
             raise
         self.processor.release(point)
+        self.records_done += len(records)
         if out.messages:  # produce works: output owed before is timed anew when it is refused again
             self._owed.clear()
         with self._lock:

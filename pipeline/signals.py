@@ -19,8 +19,9 @@ EXIT_FORCED = 1
 _SAY_S = 0.5  # how long a forced exit waits to say why
 
 
-def install_signals(request_stop: Callable[[], None], grace_s: float) -> None:
-    """First SIGTERM/SIGINT: ``request_stop()``, and a forced exit (:data:`EXIT_FORCED`) after
+def install_signals(request_stop: Callable[[], None], grace_s: float, *, stopping: str) -> None:
+    """First SIGTERM/SIGINT: ``request_stop()``, a log line "SIGTERM received: ``stopping``" (what the
+    service finishes before it stops, in its own words), and a forced exit (:data:`EXIT_FORCED`) after
     ``grace_s``; a second one: the forced exit at once. Neither waits on logging for long: a log
     collector that stopped reading blocks every write, and would keep the process from stopping."""
     received = []
@@ -40,7 +41,7 @@ def install_signals(request_stop: Callable[[], None], grace_s: float) -> None:
         timer = threading.Timer(grace_s, force, args=(f"shutdown took longer than {grace_s}s",))
         timer.daemon = True
         timer.start()
-        log.info("%s received: finishing the batch and shutting down", signal.Signals(signum).name)
+        log.info("%s received: %s", signal.Signals(signum).name, stopping)
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

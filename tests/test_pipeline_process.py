@@ -149,6 +149,12 @@ def test_sigterm_mid_stream_exits_0_in_the_grace_period_with_offsets_committed(
     scores = read_topic(bs, topics.scores, count=sum(done.values()), timeout_s=10)
     scored = {(orjson.loads(m.value)["partition"], orjson.loads(m.value)["offset"]) for m in scores}
     assert {(p, o) for p, o in sent if o < done.get(p, 0)} <= scored
+    # The log says that the stop was clean: it ended with "partitions revoked" before.
+    lines = stderr.splitlines()
+    assert any("SIGTERM received: finishing the batch and shutting down" in line for line in lines)
+    assert lines[-1].endswith(
+        f"stopped: {sum(done.values())} records processed since start, their offsets committed"
+    ), stderr[-2000:]
 
 
 def test_run_with_the_default_config_starts_and_stops_the_embedded_broker(
@@ -195,9 +201,14 @@ def test_first_signal_stops_gracefully_a_second_or_the_grace_deadline_forces_exi
         signals.signal, "signal", lambda signum, handler: handlers.__setitem__(signum, handler)
     )
     monkeypatch.setattr(signals.os, "_exit", exits.append)
-    signals.install_signals(lambda: stops.append(True), grace_s=0.2)
+    said: list[str] = []
+    monkeypatch.setattr(signals.log, "info", lambda fmt, *args: said.append(fmt % args))
+    signals.install_signals(
+        lambda: stops.append(True), grace_s=0.2, stopping="finishing the work and stopping"
+    )
     handlers[signal.SIGTERM](signal.SIGTERM, None)
     assert stops == [True] and exits == []
+    assert said == ["SIGTERM received: finishing the work and stopping"]
     wait_for(lambda: exits == [signals.EXIT_FORCED], 5, "the grace deadline")
     handlers[signal.SIGINT](signal.SIGINT, None)
     assert exits == [signals.EXIT_FORCED, signals.EXIT_FORCED]
@@ -276,7 +287,9 @@ def test_a_stalled_log_collector_neither_holds_up_the_stop_nor_the_forced_exit(m
     monkeypatch.setattr(signals.os, "_exit", exits.append)
     monkeypatch.setattr(signals.sys, "stderr", _StalledStream())
     try:
-        signals.install_signals(lambda: stops.append(True), grace_s=0.3)
+        signals.install_signals(
+            lambda: stops.append(True), grace_s=0.3, stopping="finishing the batch and shutting down"
+        )
         threading.Thread(target=handlers[signal.SIGTERM], args=(signal.SIGTERM, None), daemon=True).start()
         wait_for(lambda: stops == [True], 2, "the stop request")
         wait_for(lambda: exits == [signals.EXIT_FORCED], 3, "the forced exit at the grace deadline")

@@ -123,3 +123,28 @@ def test_a_candidate_trained_as_the_stop_came_is_not_published(registry: Path, f
     with pytest.raises(RunStoppedError, match="judged, not published"):
         run_cycle(registry, [], normal_rows, SETTINGS, train=train, stop=stop)
     assert [m.version for m in reg.list_models(registry)] == ["v1"]
+
+
+def test_a_retrainer_stopped_says_so_with_what_it_read(
+    registry: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its log ended at the signal: nothing told a clean stop from a process killed mid-poll.
+    store = LabelStore(":memory:")
+    retrainer, _ = _retrainer(registry, store, [10_000.0])
+    monkeypatch.setattr(retrainer, "_clients", lambda: (_Idle(), _Idle()))
+    monkeypatch.setattr(retrainer, "_assign", lambda consumer: [])
+    monkeypatch.setattr(retrainer, "due", lambda: None)
+    polls = iter([3, 4])
+
+    def poll(consumer: object, producer: object) -> int:
+        held = next(polls)
+        if held == 4:
+            retrainer.request_stop()
+        return held
+
+    monkeypatch.setattr(retrainer, "_poll", poll)
+    with caplog.at_level(logging.INFO, logger="pipeline.retrain.service"):
+        assert retrainer.run() == 0
+    assert caplog.records[-1].getMessage() == (
+        "stopped: 7 records read since start, labels and samples saved in the label store"
+    )

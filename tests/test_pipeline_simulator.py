@@ -368,18 +368,22 @@ def test_a_stopped_stream_delivers_what_it_counted_says_so_and_exits_0(tansu, si
     topic = f"sim-stop-{uuid.uuid4().hex[:8]}"
     argv = [sys.executable, "-m", "pipeline", "simulate", "--bootstrap", tansu.bootstrap_servers]
     argv += ["--topic", topic, "--truth-topic", f"{topic}-truth", "--rate", "240", "--assets", "6"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 60
         while not _has_records(tansu.bootstrap_servers, topic):
             assert proc.poll() is None and time.monotonic() < deadline
         proc.send_signal(signum)
-        out, _ = proc.communicate(timeout=45)
+        out, err = proc.communicate(timeout=45)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0
+    assert proc.returncode == 0, err[-2000:]
+    # It said "finishing the batch", the daemon's words: a stream has no batch.
+    assert f"{signal.Signals(signum).name} received: delivering the records sent and stopping" in err
     said = re.fullmatch(r"streamed (\d+) records and (\d+) truth events\n", out)
     assert said, out
     streamed = int(said[1])

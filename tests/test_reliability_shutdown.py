@@ -193,6 +193,51 @@ def test_the_final_commit_of_a_stopping_daemon_waits_its_share_of_the_grace(fitt
     assert daemon._pending  # nothing settled: the records are processed again after the restart
 
 
+class _ClosingConsumer(_FrozenCommits):
+    def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None:
+        pass
+
+
+@pytest.mark.parametrize("connects", [True, False])
+def test_a_stopped_daemon_ends_its_log_saying_what_it_left(
+    fitted, monkeypatch, caplog, connects: bool
+) -> None:
+    # After "SIGTERM received" the log ended with "partitions revoked", or with nothing at all: a
+    # clean stop, a final commit that failed and a process killed mid-batch all read the same.
+    from kafka import TopicPartition
+
+    settings = Settings.model_validate({"shutdown_grace_s": 2, "kafka": {"request_timeout_ms": 1000}})
+    metrics = PipelineMetrics(CollectorRegistry())
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:1"
+    )
+
+    def connect() -> bool:
+        daemon.consumer = _ClosingConsumer()  # type: ignore[assignment]
+        return True
+
+    def loop() -> None:  # a batch processed, its commit not answered before the stop
+        daemon._pending = {TopicPartition("in", 0): 10}
+        daemon.request_stop()
+
+    if connects:
+        monkeypatch.setattr(daemon, "_connect", connect)
+    else:
+        daemon.request_stop()  # before it connected
+    monkeypatch.setattr(daemon, "_subscribe", lambda: None)
+    monkeypatch.setattr(daemon, "_loop", loop)
+    with caplog.at_level("INFO", logger="pipeline.daemon"):
+        assert daemon.run() == 0
+    said = [r.getMessage() for r in caplog.records if r.name == "pipeline.daemon"]
+    if connects:
+        assert said[-1] == (
+            "stopped: 0 records processed since start; the final commit failed: the records since the "
+            "last commit are processed again after a restart"
+        )
+    else:
+        assert said[-1] == "stopped before connecting to Kafka: nothing processed"
+
+
 def test_the_ready_probe_survives_the_outage_ending_while_it_answers(fitted) -> None:
     settings = Settings()
     metrics = PipelineMetrics(CollectorRegistry())

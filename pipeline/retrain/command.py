@@ -137,7 +137,11 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
         )
         retrainer = Retrainer(settings, store, metrics, bootstrap_servers=bootstrap)
         probes.attach(ready=retrainer.not_ready, live=retrainer.not_live)
-        install_signals(retrainer.request_stop, settings.shutdown_grace_s)
+        install_signals(
+            retrainer.request_stop,
+            settings.shutdown_grace_s,
+            stopping="finishing the poll (a retraining run under way: up to half the grace) and stopping",
+        )
         code = retrainer.run(once=once)
         if once and retrainer.last_result is not None:
             result = retrainer.last_result

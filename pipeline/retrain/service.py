@@ -92,6 +92,7 @@ class Retrainer(Intake, Probed):
         self._parts: list[TopicPartition] = []
         self._parts_checked: float | None = None  # set by open()
         self._beat = time.monotonic()  # the loop's last poll (its liveness)
+        self._read = 0  # records polled since start (the closing log line)
         # Across restarts, for DhagRetrainingStale: the last success, or else this store's first run.
         metrics.last_success.set(float(store.setdefault_state(_LAST_SUCCESS, repr(clock()))))
         metrics.last_promotion.set(float(store.setdefault_state(_LAST_PROMOTION, repr(clock()))))
@@ -319,6 +320,7 @@ class Retrainer(Intake, Probed):
             return 4
         self.open()
         assert self._consumer is not None and self._producer is not None
+        stopped = False
         try:
             if once:
                 self.catch_up()
@@ -332,7 +334,7 @@ class Retrainer(Intake, Probed):
                 self.store.commit()
                 return 1 if failed or given_up else 0
             while not self._stop.is_set():
-                self._poll(self._consumer, self._producer)
+                self._read += self._poll(self._consumer, self._producer)
                 if self._training is not None and self._training.done():
                     self._finish_run()
                 trigger = None if self._stop.is_set() else self.due()
@@ -348,9 +350,15 @@ class Retrainer(Intake, Probed):
                     self.store.commit()
                 except FutureTimeout:
                     log.warning("stopping without the unfinished retraining run; nothing was promoted by it")
+            stopped = True
             return 0
         finally:
             self.close()
+            if stopped:  # the pod's log confirms a clean stop
+                log.info(
+                    "stopped: %d records read since start, labels and samples saved in the label store",
+                    self._read,
+                )
 
     def _poll(self, consumer: KafkaConsumer, producer: KafkaProducer) -> int:
         """One poll, handled, flushed, stored and committed; returns how many records it held."""

@@ -102,7 +102,7 @@ def _stream(settings: Settings, args: argparse.Namespace, fleet: Fleet, bootstra
     # SIGTERM (a container stopped) or Ctrl-C ends the stream as --duration does: what was sent is
     # delivered and counted; a second signal, or a broker that takes longer, forces the exit (code 1).
     stop = threading.Event()
-    install_signals(stop.set, STOP_GRACE_S)
+    install_signals(stop.set, STOP_GRACE_S, stopping="delivering the records sent and stopping")
     stats = stream_fleet(
         fleet,
         bootstrap,
