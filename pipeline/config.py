@@ -9,15 +9,25 @@ being ignored.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
-from pipeline.configchecks import absolute_paths, check_ports, label_store_path
+from pipeline.configchecks import CROSS_CHECKS, absolute_paths, cross_key_problems, label_store_path
 from pipeline.configsource import (
     EMBEDDED,
     ENV_PREFIX,
@@ -71,12 +81,6 @@ class SecuritySettings(_Section):
     ssl_password: SecretStr | None = None
     ssl_check_hostname: bool = True
 
-    @model_validator(mode="after")
-    def _sasl_named(self) -> SecuritySettings:
-        if self.security_protocol.startswith("SASL") and self.sasl_mechanism is None:
-            raise ValueError(f"kafka.security.sasl_mechanism must be set for {self.security_protocol}")
-        return self
-
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's clients, secrets revealed, unset options left out.
 
@@ -121,17 +125,6 @@ class TopicSettings(_Section):
         """The dead-letter topic actually used."""
         return self.dlq or f"{self.input}.dlq"
 
-    @model_validator(mode="after")
-    def _distinct(self) -> TopicSettings:
-        names = [self.input, self.alerts, self.dlq_topic] + ([self.scores] if self.scores else [])
-        names += [self.labels, self.labels_dlq]
-        if len(set(names)) != len(names):
-            raise ValueError(
-                "topics input, alerts, dlq, scores, labels and labels_dlq must be distinct names, "
-                f"got {names}"
-            )
-        return self
-
 
 class KafkaSettings(_Section):
     """Broker address (or ``embedded``), consumer group and consumer/producer tuning."""
@@ -162,25 +155,6 @@ class KafkaSettings(_Section):
     def embedded(self) -> bool:
         """True when the service starts its own broker."""
         return self.bootstrap_servers == EMBEDDED
-
-    @model_validator(mode="after")
-    def _consistent(self) -> KafkaSettings:
-        if self.heartbeat_interval_ms >= self.session_timeout_ms:
-            raise ValueError(
-                f"kafka.heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be below "
-                f"kafka.session_timeout_ms ({self.session_timeout_ms})"
-            )
-        if self.fetch_max_wait_ms >= self.request_timeout_ms:
-            raise ValueError(
-                f"kafka.fetch_max_wait_ms ({self.fetch_max_wait_ms}) must be below "
-                f"kafka.request_timeout_ms ({self.request_timeout_ms})"
-            )
-        if self.backoff_initial_s > self.backoff_max_s:
-            raise ValueError(
-                f"kafka.backoff_initial_s ({self.backoff_initial_s}) must be <= "
-                f"kafka.backoff_max_s ({self.backoff_max_s})"
-            )
-        return self
 
 
 class ModelSettings(_Section):
@@ -228,14 +202,6 @@ class AlertSettings(_Section):
     top_sensors: int = Field(3, ge=1, le=100)
     carry_over_s: float | None = Field(7 * 86400.0, gt=0)
 
-    @model_validator(mode="after")
-    def _n_of_m(self) -> AlertSettings:
-        if self.open_after > self.window:
-            raise ValueError(
-                f"alerts.open_after ({self.open_after}) must be <= alerts.window ({self.window})"
-            )
-        return self
-
 
 class DlqSettings(_Section):
     """The DLQ ratio cap: pause when more than ``max_ratio`` of the last ``window`` records failed."""
@@ -244,15 +210,6 @@ class DlqSettings(_Section):
     window: int = Field(1000, ge=1)
     min_records: int = Field(100, ge=1)
     resume_after_s: float | None = Field(None, gt=0)
-
-    @model_validator(mode="after")
-    def _can_trip(self) -> DlqSettings:
-        if self.min_records > self.window:
-            raise ValueError(
-                f"dlq.min_records ({self.min_records}) must be <= dlq.window ({self.window}): the window "
-                "never holds more records than that, so the cap could never trip"
-            )
-        return self
 
 
 class DriftSettings(_Section):
@@ -353,13 +310,17 @@ class Settings(_Section):
     shutdown_grace_s: float = Field(40.0, gt=0)  # above kafka.request_timeout_ms (config.yaml)
 
     @model_validator(mode="after")
-    def _own_groups(self) -> Settings:
-        if self.retrain.group_id == self.kafka.group_id:
-            raise ValueError(
-                f"retrain.group_id and kafka.group_id must differ (both {self.kafka.group_id!r}): the "
-                "retrainer would commit offsets of the daemon's consumer group"
-            )
+    def _cross_keys(self, info: ValidationInfo) -> Settings:
+        """The rules between keys (:data:`~pipeline.configchecks.CROSS_CHECKS`); :func:`load_settings`
+        judges them itself, with the field errors."""
+        if not (info.context or {}).get(_CROSS_KEYS_LATER):
+            for check in CROSS_CHECKS:
+                if (problem := check.problem(self)) is not None:
+                    raise ValueError(problem)
         return self
+
+
+_CROSS_KEYS_LATER = "cross_keys_later"
 
 
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -384,12 +345,39 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     environ = environ or {}
     overrides = env_overrides(environ, text=lambda key: text_setting(Settings, key))
     data = merge_overrides(read_config_file(path) if path is not None else {}, overrides, environ, path)
+    later = {_CROSS_KEYS_LATER: True}
+    problems: list[str] = []
+    invalid: list[tuple[str, ...]] = []
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate(data, context=later)
     except ValidationError as exc:
-        raise ConfigError("\n".join(describe_error(e, environ) for e in exc.errors())) from None
-    check_ports(settings, environ)
+        problems = [describe_error(e, environ) for e in exc.errors()]
+        invalid = [tuple(str(part) for part in e["loc"]) for e in exc.errors()]
+        try:  # the refused values at their defaults, to judge the rules between valid keys
+            settings = Settings.model_validate(_without(data, invalid), context=later)
+        except ValidationError:
+            raise ConfigError("\n".join(problems)) from None
+    problems += cross_key_problems(settings, environ, invalid)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return absolute_paths(settings, path, overrides)
+
+
+def _without(data: Any, keys: list[tuple[str, ...]]) -> Any:
+    """``data`` (nested mappings) without each of ``keys``, or the deepest part of it that is there (an
+    error's location can go on past the value into a type's name)."""
+    if not isinstance(data, Mapping):
+        return data
+    pruned = copy.deepcopy(dict(data))
+    for key in keys:
+        parent, node, name = None, pruned, None
+        for part in key:
+            if not (isinstance(node, dict) and part in node):
+                break
+            parent, node, name = node, node[part], part
+        if parent is not None:
+            del parent[name]
+    return pruned
 
 
 def effective_config(settings: Settings) -> str:

@@ -1,6 +1,11 @@
-"""What :func:`pipeline.config.load_settings` settles once the settings are valid one by one: that no two
-listeners want the same port, and that every path is absolute, so a config file means the same files
+"""What :func:`pipeline.config.load_settings` settles once the settings are valid one by one: the rules
+between keys (:data:`CROSS_CHECKS`: a heartbeat below the session timeout, distinct topics, no two
+listeners on one port, ...), and that every path is absolute, so a config file means the same files
 whichever folder the process starts in.
+
+A rule between keys is judged whenever the keys it reads are valid, also when other keys are not, so
+that one run of ``check-config`` names every problem; one whose key is invalid is not judged (a default
+would stand in for what the operator wrote).
 
 Relative paths: one written in a config file (or left at its documented default while a file is read) is
 taken relative to that file's folder; one from an environment override (``DHAG_PIPELINE_...``), or any
@@ -11,7 +16,8 @@ home. An absolute path is kept as written.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +27,15 @@ from pipeline.errors import ConfigError
 if TYPE_CHECKING:
     from pipeline.config import Settings
 
-__all__ = ["PATH_KEYS", "absolute_paths", "check_ports", "label_store_path"]
+__all__ = [
+    "CROSS_CHECKS",
+    "PATH_KEYS",
+    "PORTS",
+    "CrossCheck",
+    "absolute_paths",
+    "cross_key_problems",
+    "label_store_path",
+]
 
 PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("model", "registry"),
@@ -32,31 +46,120 @@ PATH_KEYS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def check_ports(settings: Settings, environ: Mapping[str, str]) -> None:
-    """Raise :class:`ConfigError` naming both keys when the daemon's and the retrainer's metrics ports
-    are one non-zero port: both listen on ``metrics.host``, and one config serves both processes (the
-    Kubernetes ConfigMap, the compose file's and ``make run``'s config.yaml), so on one host the second
-    to start could not bind, maybe days after the first. Port 0 (a free port each) never collides; with
-    ``metrics.enabled: false`` neither listens.
+@dataclass(frozen=True)
+class CrossCheck:
+    """A rule between settings: ``problem(settings)`` says what is wrong, or None; ``keys`` are the
+    dotted keys it reads (a section's name covers every key in it)."""
+
+    keys: tuple[str, ...]
+    problem: Callable[[Settings], str | None]
+
+
+def _ordered(low: str, high: str, *, strict: bool, why: str = "") -> CrossCheck:
+    """``low`` below ``high`` (``strict``) or at most it."""
+
+    def problem(settings: Settings) -> str | None:
+        a, b = _get(settings, tuple(low.split("."))), _get(settings, tuple(high.split(".")))
+        if a < b or (not strict and a == b):
+            return None
+        return f"{low} ({a}) must be {'below' if strict else '<='} {high} ({b}){why}"
+
+    return CrossCheck((low, high), problem)
+
+
+def _sasl_named(settings: Settings) -> str | None:
+    security = settings.kafka.security
+    if security.security_protocol.startswith("SASL") and security.sasl_mechanism is None:
+        return f"kafka.security.sasl_mechanism must be set for {security.security_protocol}"
+    return None
+
+
+def _distinct_topics(settings: Settings) -> str | None:
+    t = settings.kafka.topics
+    names = [t.input, t.alerts, t.dlq_topic] + ([t.scores] if t.scores else []) + [t.labels, t.labels_dlq]
+    if len(set(names)) == len(names):
+        return None
+    return f"topics input, alerts, dlq, scores, labels and labels_dlq must be distinct names, got {names}"
+
+
+def _own_groups(settings: Settings) -> str | None:
+    if settings.retrain.group_id != settings.kafka.group_id:
+        return None
+    return (
+        f"retrain.group_id and kafka.group_id must differ (both {settings.kafka.group_id!r}): the "
+        "retrainer would commit offsets of the daemon's consumer group"
+    )
+
+
+def _ports(settings: Settings) -> str | None:
+    """The daemon's and the retrainer's metrics ports must not be one non-zero port: both listen on
+    ``metrics.host``, and one config serves both processes (the Kubernetes ConfigMap, the compose file's
+    and ``make run``'s config.yaml), so on one host the second to start could not bind, maybe days
+    after the first. Port 0 (a free port each) never collides; with ``metrics.enabled: false`` neither
+    listens.
 
     >>> from pipeline.config import Settings
-    >>> check_ports(Settings.model_validate({"metrics": {"port": 9110}}), {})  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    pipeline.errors.ConfigError: config error: metrics.port and retrain.metrics_port are both 9110: ...
+    >>> _ports(Settings.model_validate({"metrics": {"port": 9110}}))  # doctest: +ELLIPSIS
+    'metrics.port and retrain.metrics_port are both 9110: ...'
     """
     port = settings.metrics.port
     if not settings.metrics.enabled or port == 0 or port != settings.retrain.metrics_port:
-        return
-    variables = [
-        v for k in (("metrics", "port"), ("retrain", "metrics_port")) if (v := env_source(environ, k))
-    ]
-    origin = f" (set by {', '.join(variables)})" if variables else ""
-    raise ConfigError(
-        f"config error: metrics.port and retrain.metrics_port are both {port}: the daemon and the retrainer "
+        return None
+    return (
+        f"metrics.port and retrain.metrics_port are both {port}: the daemon and the retrainer "
         f"would both listen on {settings.metrics.host}:{port}; give each its own port (0: any free port)"
-        + origin
     )
+
+
+# Checked by every validation of the settings (pydantic, ``Settings.model_validate``).
+CROSS_CHECKS: tuple[CrossCheck, ...] = (
+    _ordered("kafka.heartbeat_interval_ms", "kafka.session_timeout_ms", strict=True),
+    _ordered("kafka.fetch_max_wait_ms", "kafka.request_timeout_ms", strict=True),
+    _ordered("kafka.backoff_initial_s", "kafka.backoff_max_s", strict=False),
+    CrossCheck(("kafka.security.security_protocol", "kafka.security.sasl_mechanism"), _sasl_named),
+    CrossCheck(("kafka.topics",), _distinct_topics),
+    _ordered("alerts.open_after", "alerts.window", strict=False),
+    _ordered(
+        "dlq.min_records",
+        "dlq.window",
+        strict=False,
+        why=": the window never holds more records than that, so the cap could never trip",
+    ),
+    CrossCheck(("kafka.group_id", "retrain.group_id"), _own_groups),
+)
+# Checked by load_settings only: a config file serves both processes, a test's settings one of them.
+PORTS = CrossCheck(("metrics.enabled", "metrics.host", "metrics.port", "retrain.metrics_port"), _ports)
+
+
+def cross_key_problems(
+    settings: Settings, environ: Mapping[str, str], invalid: Iterable[tuple[str, ...]] = ()
+) -> list[str]:
+    """One ``config error`` line for each rule of :data:`CROSS_CHECKS` and :data:`PORTS` that
+    ``settings`` breaks, naming the environment variables that set its keys; rules reading a key of
+    ``invalid`` (keys, or sections, whose value was refused and stands at its default in ``settings``)
+    are not judged.
+
+    >>> from pipeline.config import Settings
+    >>> same = Settings.model_validate({"metrics": {"port": 9110}})
+    >>> cross_key_problems(same, {"DHAG_PIPELINE_METRICS__PORT": "9110"})  # doctest: +ELLIPSIS
+    ['config error: metrics.port and retrain.metrics_port are both 9110: ...DHAG_PIPELINE_METRICS__PORT)']
+    >>> cross_key_problems(same, {}, invalid=[("metrics",)])
+    []
+    """
+    invalid = list(invalid)
+    problems = []
+    for check in (*CROSS_CHECKS, PORTS):
+        keys = [tuple(key.split(".")) for key in check.keys]
+        if any(key[: len(bad)] == bad[: len(key)] for key in keys for bad in invalid):
+            continue
+        if (problem := check.problem(settings)) is None:
+            continue
+        variables = sorted(
+            {name for key in keys if (v := env_source(environ, key)) for name in v.split(", ")}
+        )
+        origin = f" (set by {', '.join(variables)})" if variables else ""
+        problems.append(f"config error: {problem}{origin}")
+    return problems
 
 
 def absolute_paths(settings: Settings, path: str | Path | None, overrides: Mapping[str, Any]) -> Settings:

@@ -30,6 +30,57 @@ def test_the_daemon_and_the_retrainer_on_one_port_stop_start_up_naming_both_keys
         load_settings(None, {"DHAG_PIPELINE_RETRAIN__METRICS_PORT": "9108"})
 
 
+def test_cross_key_problems_are_reported_with_the_field_errors() -> None:
+    # Before, a rule between keys was checked only once every key was valid (one of a section's, once
+    # its section was): an operator fixed one line, ran check-config again, and met the next problem.
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            None,
+            {
+                "DHAG_PIPELINE_KAFKA__BATCH_SIZE": "0",  # a field error ...
+                "DHAG_PIPELINE_KAFKA__HEARTBEAT_INTERVAL_MS": "10000",  # ... beside a rule of its section
+                "DHAG_PIPELINE_ALERTS__WINDOW": "x",  # a field error of another section
+                "DHAG_PIPELINE_RETRAIN__GROUP_ID": "dhag-pipeline",  # rules across sections
+                "DHAG_PIPELINE_METRICS__PORT": "9110",
+            },
+        )
+    lines = str(info.value).splitlines()
+    assert len(lines) == 5, lines
+    for said in (
+        "key 'kafka.batch_size' has value 0",
+        "key 'alerts.window' has value 'x'",
+        "kafka.heartbeat_interval_ms (10000) must be below kafka.session_timeout_ms (10000)",
+        "retrain.group_id and kafka.group_id must differ",
+        "metrics.port and retrain.metrics_port are both 9110",
+    ):
+        assert sum(said in line for line in lines) == 1, (said, lines)
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        # Its default stands in for an invalid value: the rule would judge a value nobody wrote.
+        (
+            {
+                "DHAG_PIPELINE_KAFKA__SESSION_TIMEOUT_MS": "'x'",
+                "DHAG_PIPELINE_KAFKA__HEARTBEAT_INTERVAL_MS": "20000",
+            },
+            "kafka.session_timeout_ms",
+        ),
+        (
+            {"DHAG_PIPELINE_METRICS__PORT": "'x'", "DHAG_PIPELINE_RETRAIN__METRICS_PORT": "9108"},
+            "metrics.port",
+        ),
+        ({"DHAG_PIPELINE_KAFKA__GROUP_ID": " ", "DHAG_PIPELINE_RETRAIN__GROUP_ID": "dhag-pipeline"}, "blank"),
+    ],
+)
+def test_a_rule_between_keys_one_of_which_is_invalid_is_not_judged(env: dict[str, str], said: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, env)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 and said in lines[0], lines
+
+
 def test_check_config_exits_2_on_equal_ports(tmp_path: Path, capsys) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("retrain: {metrics_port: 9108}\n")
