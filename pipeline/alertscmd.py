@@ -146,9 +146,20 @@ def _read_topic(bootstrap: str, topic: str, options: dict[str, Any], timeout_s: 
         consumer.close()
 
 
+def _client_options(settings: Settings) -> dict[str, Any]:
+    """The security settings, and ``kafka.request_timeout_ms`` for each request and for reaching the
+    cluster at all: kafka-python's own bootstrap timeout (30 s) would otherwise keep a one-shot command
+    waiting on a wrong address whatever the settings say."""
+    timeout_ms = settings.kafka.request_timeout_ms
+    return settings.kafka.security.client_options() | {
+        "bootstrap_timeout_ms": timeout_ms,
+        "request_timeout_ms": timeout_ms,
+    }
+
+
 def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
     """Alert episodes by id (from the alerts topic) with their valid labels (from the labels topic)."""
-    options = settings.kafka.security.client_options()
+    options = _client_options(settings) | {"fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms}
     episodes: dict[str, Episode] = {}
     for msg in _read_topic(bootstrap, settings.kafka.topics.alerts, options):
         try:
@@ -276,11 +287,10 @@ def run_label(
             )
             return EXIT_REFUSED
         previous = episode.label
-        producer = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", **settings.kafka.security.client_options()
-        )
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **_client_options(settings))
         try:
-            producer.send(settings.kafka.topics.labels, key=args.alert_id.encode(), value=raw).get(timeout=30)
+            sent = producer.send(settings.kafka.topics.labels, key=args.alert_id.encode(), value=raw)
+            sent.get(timeout=settings.kafka.request_timeout_ms / 1000)
         finally:
             producer.close(timeout=5)
     except KafkaError as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import orjson
@@ -238,3 +240,22 @@ def test_alerts_and_label_commands_against_the_broker(
         "normal",
     ]
     assert main(["alerts", "--limit", "0", *config]) == 2
+
+
+@pytest.mark.parametrize("command", [["alerts"], ["label", "a-1", "--anomaly", "--operator", "kim"]])
+def test_alerts_and_label_report_an_unreachable_broker_within_the_request_timeout(
+    command: list[str], monkeypatch, capsys
+) -> None:
+    # kafka-python waited its own 30 s bootstrap timeout, whatever kafka.request_timeout_ms said: an
+    # operator with a wrong address waited over half a minute for the answer.
+    from pipeline.broker import free_port
+
+    for name in [n for n in os.environ if n.startswith("DHAG_PIPELINE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DHAG_PIPELINE_KAFKA__REQUEST_TIMEOUT_MS", "2000")
+    monkeypatch.setenv("DHAG_PIPELINE_KAFKA__FETCH_MAX_WAIT_MS", "100")
+    started = time.monotonic()
+    assert main([*command, "--bootstrap", f"127.0.0.1:{free_port()}"]) == 3
+    took = time.monotonic() - started
+    assert "cannot" in capsys.readouterr().err
+    assert took < 5, f"{took:.1f} s"
