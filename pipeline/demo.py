@@ -349,7 +349,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     code = code or daemon_code or retrainer_code
     children = (daemon.pid if daemon else None, retrainer.pid if retrainer else None, broker_pid)
     result = (console.summary(stats) if console is not None else {}) | {
-        "model_version": version,
+        "model_at_start": version,
         "daemon_exit_code": daemon_code,
         "retrainer_exit_code": retrainer_code,
         "child_pids": [p for p in children if p is not None],

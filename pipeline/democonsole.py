@@ -172,6 +172,8 @@ class DemoConsole:
         return {v: {"alerts": r["alerts"], "precision": r["true"] / r["alerts"]} for v, r in rows.items()}
 
     def summary(self, stats: StreamStats) -> dict[str, Any]:
+        """The run's results for the final summary line; ``model_at_end`` is the version the daemon's
+        metrics last named (None if they never answered)."""
         board, now = self.board, time.time()
         return {
             "records_produced": stats.records,
@@ -183,7 +185,7 @@ class DemoConsole:
             "precision": board.precision(),
             "recall": board.recall(now=now),
             "detected_kinds": sorted({f.kind for f in board.detected()}),
-            "model_in_use": self.version,
+            "model_at_end": self.version,
             "precision_by_model": self.by_model(),
             "labels_given": self.operator.stats.total if self.operator is not None else 0,
             "retrain_runs": self.runs,

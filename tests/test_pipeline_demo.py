@@ -55,7 +55,13 @@ def test_demo_finds_injected_faults_and_leaves_nothing_behind(tmp_path: Path) ->
     # The simulated operator answered alerts; the retrainer ran beside the daemon and stopped cleanly.
     assert "retrainer pid" in first.stdout and "model in use" in first.stdout
     assert summary["labels_given"] >= 1 and summary["retrainer_exit_code"] == 0
-    assert summary["model_in_use"] is not None and summary["precision_by_model"]
+    assert summary["precision_by_model"]
+    # Two versions, told apart by name: the one the daemon started with (trained by this run), and
+    # the one it scored with at the end (a version the retrainer promoted meanwhile, or the same).
+    # They were "model_version" and "model_in_use".
+    assert f"trained and published {summary['model_at_start']} in" in first.stdout
+    assert (tmp_path / "registry" / f"{summary['model_at_end']}.dhag").is_file()
+    assert not {"model_version", "model_in_use"} & set(summary)
     assert len(summary["child_pids"]) == 3
     assert not [pid for pid in summary["child_pids"] if _alive(pid)]
 
