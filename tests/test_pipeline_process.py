@@ -278,22 +278,29 @@ def test_a_stalled_log_collector_neither_holds_up_the_stop_nor_the_forced_exit(m
     exits: list[int] = []
     stops: list[bool] = []
     blocker, logger = _Stalled(), logging.getLogger("pipeline")
-    level = logger.level
+    level, propagate = logger.level, logger.propagate
     logger.addHandler(blocker)
     logger.setLevel(logging.INFO)
+    # Only the stalled handler: the root logger may hold a handler an earlier in-process CLI run left on
+    # a captured stderr that is closed since, and the stop's log line, released at the end, went there.
+    logger.propagate = False
     monkeypatch.setattr(
         signals.signal, "signal", lambda signum, handler: handlers.__setitem__(signum, handler)
     )
     monkeypatch.setattr(signals.os, "_exit", exits.append)
     monkeypatch.setattr(signals.sys, "stderr", _StalledStream())
+    signalled = threading.Thread(target=lambda: handlers[signal.SIGTERM](signal.SIGTERM, None), daemon=True)
     try:
         signals.install_signals(
             lambda: stops.append(True), grace_s=0.3, stopping="finishing the batch and shutting down"
         )
-        threading.Thread(target=handlers[signal.SIGTERM], args=(signal.SIGTERM, None), daemon=True).start()
+        signalled.start()
         wait_for(lambda: stops == [True], 2, "the stop request")
         wait_for(lambda: exits == [signals.EXIT_FORCED], 3, "the forced exit at the grace deadline")
     finally:
         stalled.set()
+        if signalled.is_alive():  # its log line, released, goes out now: before the logger is restored
+            signalled.join(5)
         logger.removeHandler(blocker)
         logger.setLevel(level)
+        logger.propagate = propagate
