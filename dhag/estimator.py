@@ -23,7 +23,7 @@ from dhag.snapshots import kept_networks
 from dhag.splits import known_anomaly_mask, validation_order
 from dhag.training import TrainConfig
 
-__all__ = ["DHAG", "resolve_device"]
+__all__ = ["DHAG", "check_threshold", "resolve_device"]
 
 
 class DHAG(Settings):
@@ -258,7 +258,7 @@ class DHAG(Settings):
         calib = net.anomaly_scores(val_rows if n_val else train_rows)
         train_scores = net.anomaly_scores(train_rows)
         threshold = self._calibrate(calib, np.concatenate([train_scores, calib]))
-        _check_threshold(threshold, pre, normal)
+        check_threshold(threshold, pre, normal)
         self.preprocessor_ = pre
         self.net_ = net
         self.metadata_: dict[str, Any] = {}  # an earlier model's metadata is not this one's
@@ -307,11 +307,16 @@ class DHAG(Settings):
         if self.contamination is not None:
             return self._floored(float(np.quantile(training, 1.0 - self.contamination, method="higher")))
         warn_small_calibration(held_out.size, self.target_far)
-        return self.threshold_for(held_out)
+        return self._at_target(held_out)
 
-    def threshold_for(self, normal_scores: np.ndarray) -> float:
+    def threshold_for(self, normal_scores: np.ndarray, rows: Any = None) -> float:
         """The threshold these settings give on ``normal_scores`` (scores of held-out normal rows): their
         ``1 - target_far`` quantile, raised to ``min_threshold`` when that is higher.
+
+        Raises :class:`TrainingError` when that is 1.0, 0.0 or NaN, as ``fit`` does
+        (:func:`check_threshold`): held to it, the model would flag nothing. ``rows``: the rows the
+        scores are of, for a fitted model: its passthrough columns are then named with their largest
+        value (the usual cause: values no preprocessing scales saturate the network).
 
         Example
         -------
@@ -319,6 +324,13 @@ class DHAG(Settings):
         >>> round(DHAG().threshold_for(scores), 4), DHAG(min_threshold=0.5).threshold_for(scores)
         (0.2898, 0.5)
         """
+        threshold = self._at_target(normal_scores)
+        pre = getattr(self, "preprocessor_", None)
+        matrix = self.transform(rows) if rows is not None and pre is not None else None
+        check_threshold(threshold, pre, matrix)
+        return threshold
+
+    def _at_target(self, normal_scores: np.ndarray) -> float:
         return self._floored(float(np.quantile(normal_scores, 1.0 - self.target_far, method="higher")))
 
     def _floored(self, threshold: float) -> float:
@@ -431,18 +443,28 @@ class DHAG(Settings):
         return load_model(path, device=device)
 
 
-def _check_threshold(threshold: float, pre: Preprocessor, normal: np.ndarray) -> None:
-    """Raise :class:`TrainingError` when the calibrated threshold is 1.0, 0.0 or NaN. No score is above
-    1.0 or NaN; at 0.0, the normal rows it was calibrated on score 0.0: the network is saturated on
-    them, and rows like them score 0.0 whatever their other readings, so such a model flags nothing
-    either. Inputs that saturate the network come from passthrough columns, the only ones
-    preprocessing does not scale: they are named with their largest value."""
+def check_threshold(
+    threshold: float, pre: Preprocessor | None = None, normal: np.ndarray | None = None
+) -> None:
+    """Raise :class:`TrainingError` when a calibrated threshold is 1.0, 0.0 or NaN (``fit`` and
+    :meth:`DHAG.threshold_for` ask). No score is above 1.0 or NaN; at 0.0, the normal rows it was
+    calibrated on score 0.0: the network is saturated on them, and rows like them score 0.0 whatever
+    their other readings, so such a model flags nothing either. Inputs that saturate the network come
+    from passthrough columns, the only ones preprocessing does not scale: given the preprocessing and
+    the preprocessed ``normal`` rows, they are named with their largest value.
+
+    >>> check_threshold(0.62)
+    >>> check_threshold(1.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dhag.exceptions.TrainingError: DHAG training leaves no score above its threshold (1.0): ...
+    """
     if 0.0 < threshold < 1.0:
         return
     passthrough = [
         f"{name!r} (up to {float(np.abs(normal[:, sl]).max()):.3g})"
-        for name, sl in pre.feature_slices()
-        if name in pre.passthrough and normal.size
+        for name, sl in (pre.feature_slices() if pre is not None else [])
+        if name in pre.passthrough and normal is not None and normal.size
     ]
     hint = f"; passthrough columns are not standardised: {', '.join(passthrough)}" if passthrough else ""
     if threshold == 0.0:

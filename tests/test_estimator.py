@@ -373,3 +373,15 @@ def test_a_threshold_calibrated_on_too_few_rows_is_warned_about(rng, caplog) -> 
 def test_training_on_no_column_says_so(rng) -> None:
     with pytest.raises(InputError, match=r"Need at least 1 feature \(column\) to train. Got 0."):
         DHAG().fit(np.zeros((10, 0)))  # said "Need at least 2 normal rows", of 10 rows
+
+
+@pytest.mark.parametrize("score", [0.0, 1.0, float("nan")])
+def test_threshold_for_refuses_a_threshold_that_flags_nothing(score: float) -> None:
+    # fit refused a calibrated threshold of 1.0, 0.0 or NaN, but threshold_for, which a caller uses to
+    # recalibrate a fitted model on rows of its own, gave it back as it was.
+    from dhag import TrainingError
+
+    scores = np.full(200, score)
+    with pytest.raises(TrainingError, match="could ever be flagged|could never be flagged"):
+        DHAG().threshold_for(scores)
+    assert DHAG(min_threshold=0.5).threshold_for(np.full(200, 0.0)) == 0.5  # raised by the floor
