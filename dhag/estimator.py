@@ -359,6 +359,12 @@ class DHAG(Settings):
 
     def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """Score an already preprocessed float32 matrix (the hot path of a streaming scorer)."""
+        matrix = self._checked_matrix(matrix)
+        scores = self._raw_scores(matrix)
+        self._refuse_overflow(np.isfinite(scores))
+        return scores
+
+    def _checked_matrix(self, matrix: np.ndarray) -> np.ndarray:
         self._check_fitted()
         try:
             matrix = np.asarray(matrix, dtype=np.float32)
@@ -372,34 +378,40 @@ class DHAG(Settings):
         if not np.isfinite(matrix).all():
             rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
             raise InputError(f"{rows.size} row(s) hold NaN or infinite values (first: row {int(rows[0])}).")
-        scores = self._raw_scores(matrix)
-        # A NaN score is never above the threshold: a row scored NaN would be reported as normal. It
-        # comes from weights that are not finite (a damaged model), or from finite inputs near
-        # float32's limit that overflow inside the network (inf - inf is NaN): the row is refused.
-        overflowed = np.flatnonzero(~np.isfinite(scores))
-        if overflowed.size:
-            broken = [
-                n
-                for n, p in self.net_.state_dict().items()
-                if p.is_floating_point() and not p.isfinite().all()
-            ]
-            if broken:
-                raise DHAGError(
-                    f"The model's weights are not finite ({len(broken)} tensors, first: {broken[0]}): it "
-                    "scores rows NaN; load or train another model."
-                )
-            raise InputError(
-                f"{overflowed.size} row(s) too large for the model to score: the network overflows "
-                f"float32 on them (first: row {int(overflowed[0])})."
+        return matrix
+
+    def _refuse_overflow(self, scored: np.ndarray) -> None:
+        """Raise unless every row was scored to a finite number (``scored``: one bool per row).
+
+        A NaN score is never above the threshold: a row scored NaN would be reported as normal. It
+        comes from weights that are not finite (a damaged model: :class:`DHAGError`), or from finite
+        inputs near float32's limit that overflow inside the network (inf - inf is NaN): the row is
+        refused (:class:`InputError` naming the first)."""
+        overflowed = np.flatnonzero(~scored)
+        if not overflowed.size:
+            return
+        broken = [
+            n for n, p in self.net_.state_dict().items() if p.is_floating_point() and not p.isfinite().all()
+        ]
+        if broken:
+            raise DHAGError(
+                f"The model's weights are not finite ({len(broken)} tensors, first: {broken[0]}): it "
+                "scores rows NaN; load or train another model."
             )
-        return scores
+        raise InputError(
+            f"{overflowed.size} row(s) too large for the model to score: the network overflows "
+            f"float32 on them (first: row {int(overflowed[0])})."
+        )
 
     def member_scores(self, X: Any) -> np.ndarray:
         """Each network's anomaly score per row, shape (networks, rows): ``n_members`` times the
-        snapshots each keeps. Their mean is the score; where they disagree, the model is unsure."""
+        snapshots each keeps. Their mean is the score; where they disagree, the model is unsure.
+        A row the model cannot score is refused as by :meth:`decision_function`."""
         matrix = self.transform(X)
         if isinstance(self.net_, DHAGEnsemble):
-            return self.net_.member_scores(matrix)
+            scores = self.net_.member_scores(self._checked_matrix(matrix))
+            self._refuse_overflow(np.isfinite(scores).all(axis=0))
+            return scores
         return self.score_matrix(matrix)[None, :]
 
     def predict(self, X: Any) -> np.ndarray:

@@ -136,3 +136,19 @@ def test_known_anomalies_feed_every_member(train_rows: np.ndarray, rng: np.rando
 def test_a_bad_member_count_is_refused_naming_the_setting(bad: object, train_rows: np.ndarray) -> None:
     with pytest.raises(ParameterError, match="'n_members'.*an int >= 1"):
         DHAG(n_members=bad, **SMALL).fit(train_rows)
+
+
+def test_member_scores_refuse_a_row_the_networks_overflow_on_as_scoring_does(ensemble: DHAG) -> None:
+    # decision_function refuses such a row (InputError naming it); member_scores gave each network's
+    # score as NaN, which read as a member unsure of nothing.
+    from plant_data import near_float32_limit
+
+    from dhag import InputError
+
+    bad, _ = near_float32_limit(ensemble)
+    rows = np.vstack([normal(np.random.default_rng(3), 3), bad])
+    with pytest.raises(InputError, match=r"1 row\(s\) too large for the model to score.*first: row 3"):
+        ensemble.decision_function(rows)
+    with pytest.raises(InputError, match=r"1 row\(s\) too large for the model to score.*first: row 3"):
+        ensemble.member_scores(rows)
+    assert np.isfinite(ensemble.member_scores(rows[:3])).all()
