@@ -107,6 +107,17 @@ def _serialisable(part: Any) -> bool:
     return True
 
 
+def _threshold_problem(threshold: float) -> str | None:
+    """What is wrong with a threshold no save writes and no load accepts, or None. Scores lie in
+    [0, 1]: above 1 it flags nothing, below 0 everything; JSON as Python reads it takes NaN, which no
+    score is above."""
+    if not np.isfinite(threshold):
+        return "is not a finite number"
+    if not 0.0 <= threshold <= 1.0:
+        return "is outside [0, 1], where scores lie"
+    return None
+
+
 def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
     """Write a fitted :class:`~dhag.DHAG` to ``path`` atomically (temp file, fsync, rename).
 
@@ -116,6 +127,12 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
     from dhag.ensemble import DHAGEnsemble
 
     path = Path(path)
+    threshold = float(model.threshold_)
+    if (problem := _threshold_problem(threshold)) is not None:  # written, it could never be loaded
+        raise ArtifactError(
+            f"The model cannot be saved: its threshold {threshold} {problem}; load_model refuses a "
+            "threshold that is not a number in [0, 1]."
+        )
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.net_.state_dict().items()}
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -124,7 +141,7 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
         "feature_names": list(model.feature_names_in_),
         "output_names": list(model.preprocessor_.output_names_),
         "preprocessing": model.preprocessor_.to_dict(),
-        "threshold": float(model.threshold_),
+        "threshold": threshold,
         # How many networks the weights hold: n_members times the snapshots each training kept.
         "networks": len(model.net_.members) if isinstance(model.net_, DHAGEnsemble) else 1,
         "training": model.training_,
@@ -373,10 +390,8 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         net.load_state_dict(tensors, strict=True)
         net.to(dev).eval()
         threshold = float(manifest["threshold"])
-        if not np.isfinite(threshold):  # JSON as Python reads it takes NaN: no score is above it
-            raise ArtifactError(f"its threshold {threshold} is not a finite number")
-        if not 0.0 <= threshold <= 1.0:  # scores lie in [0, 1]: it would flag nothing, or everything
-            raise ArtifactError(f"its threshold {threshold} is outside [0, 1], where scores lie")
+        if (problem := _threshold_problem(threshold)) is not None:
+            raise ArtifactError(f"its threshold {threshold} {problem}")
     except ArtifactError as exc:
         raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, DHAGError) as exc:

@@ -203,7 +203,14 @@ def publish(
             # with DHAG_ARTIFACT_KEY, signed) manifest, so an edited sample is refused like an edited model.
             registry_fields["reference_sha256"] = hashlib.sha256(blob).hexdigest()
         metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
-        model.save(root / f"{version}{_SUFFIX}", metadata=metadata)
+        try:
+            model.save(root / f"{version}{_SUFFIX}", metadata=metadata)
+        except BaseException:
+            # A model save refuses (a threshold no load accepts, a file over the size limit) or that
+            # fails leaves no version: not its sample either, which would sit there for no model.
+            if reference is not None:
+                (root / f"{version}{_REFERENCE_SUFFIX}").unlink(missing_ok=True)
+            raise
         if make_current:
             _switch(root, version, remember_previous=True)
         return version

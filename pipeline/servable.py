@@ -1,8 +1,8 @@
 """Whether a loaded model can be served: every path that puts a version in service (the daemon's start,
 its hot swap, ``models promote`` and ``rollback``, the retrainer's parent) loads it through
 :func:`pipeline.registry.load_version`, which asks this. A file can pass every artifact check (format,
-checksum, shapes) and still hold NaN weights: such a model never alerts. dhag refuses to load a file
-whose threshold lies outside [0, 1]; a model in memory is checked for that here too.
+checksum, shapes) and still hold NaN weights: such a model never alerts. dhag refuses to save or load a
+model whose threshold lies outside [0, 1]; a model in memory is checked for that here too.
 """
 
 from __future__ import annotations

@@ -398,3 +398,21 @@ def test_the_recipe_travels_with_the_model_and_its_weights_fit_no_other_layout(
     # A reference model's weights under a manifest that reads "paper" are refused, not half loaded.
     with pytest.raises(ArtifactError, match="inconsistent"):
         load_model(save_without_setting(model, tmp_path / "relabelled.dhag", "recipe"))
+
+
+@pytest.mark.parametrize("threshold", [1.5, -0.25, float("inf"), float("nan")])
+def test_a_threshold_loading_would_refuse_is_refused_at_save_and_nothing_written(
+    fitted: DHAG, tmp_path, threshold: float
+) -> None:
+    # load_model refuses a threshold outside [0, 1] (or not a number), but save wrote one: an artifact
+    # that could never be loaded, found only when a daemon or a promote tried.
+    import copy
+
+    odd = copy.copy(fitted)
+    odd.threshold_ = threshold
+    with pytest.raises(ArtifactError, match=rf"cannot be saved: its threshold {threshold} .*\[0, 1\]"):
+        odd.save(tmp_path / "odd.dhag")
+    assert not (tmp_path / "odd.dhag").exists()
+    for edge in (0.0, 1.0):  # the bounds load: saved as they are
+        odd.threshold_ = edge
+        assert load_model(odd.save(tmp_path / f"{edge}.dhag")).threshold_ == edge

@@ -25,6 +25,7 @@ from plant_data import normal
 from prometheus_client import CollectorRegistry
 
 import dhag
+import dhag.artifact
 from pipeline import registry
 from pipeline.config import Settings
 from pipeline.errors import ModelUnavailableError
@@ -85,6 +86,16 @@ def _with_threshold(root: Path, threshold: float) -> dhag.DHAG:
     model = dhag.load_model(root / "v1.dhag")
     model.threshold_ = threshold
     return model
+
+
+def _publish_with_threshold(root: Path, threshold: float, version: str, **publish) -> None:
+    """Publish ``version`` with a threshold that dhag neither saves nor loads (outside [0, 1]): a copy
+    of ``v1`` published as it is, then its file rewritten with ``threshold``, checksum and all, as an
+    editor with the format's description could."""
+    registry.publish(root, dhag.load_model(root / "v1.dhag"), version, **publish)
+    path = root / f"{version}.dhag"
+    manifest, tensors, _ = dhag.artifact._read(path)
+    dhag.artifact.write_artifact(path, manifest | {"threshold": threshold}, tensors)
 
 
 def _corrupt(path: Path) -> None:
@@ -248,7 +259,7 @@ def test_a_threshold_outside_zero_one_or_a_network_that_scores_nan_is_refused(
 
     rig = _Rig(fitted, tmp_path)
     rig.check_after(0)
-    registry.publish(tmp_path, _with_threshold(tmp_path, 1.5), "v2")
+    _publish_with_threshold(tmp_path, 1.5, "v2")
     with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
         assert rig.check_after(3) is False
     assert "Cannot load model version 'v2'" in caplog.text  # dhag refuses the file itself
@@ -270,7 +281,7 @@ def test_promote_rollback_and_start_up_refuse_what_the_hot_swap_refuses(fitted, 
     import torch
 
     registry.publish(tmp_path, fitted, "v1")
-    registry.publish(tmp_path, _with_threshold(tmp_path, 7.5), "v2", make_current=False)
+    _publish_with_threshold(tmp_path, 7.5, "v2", make_current=False)
     broken = dhag.load_model(tmp_path / "v1.dhag")
     with torch.no_grad():
         next(broken.net_.parameters()).fill_(float("nan"))

@@ -176,3 +176,23 @@ def test_the_command_an_empty_registry_suggests_is_one_the_command_line_takes(tm
         argv = command.replace("HISTORY", str(tmp_path / "history.parquet")).split()
         args = _parser().parse_args(argv)  # a SystemExit here: the command line refuses it
         assert (args.command, args.action) == ("models", "train")
+
+
+def test_a_model_its_file_could_not_hold_is_refused_before_its_version_or_sample_exists(
+    fitted, tmp_path: Path
+) -> None:
+    # save refuses a threshold outside [0, 1] (load_model would refuse the file); the reference
+    # sample, written first so a version is never visible without it, was left behind alone.
+    import copy
+
+    from dhag import ArtifactError
+
+    publish(tmp_path, fitted, "v1")
+    odd = copy.copy(fitted)
+    odd.threshold_ = 1.5
+    reference = [("p1", 0.0, {"flow_a": 1.0})]
+    with pytest.raises(ArtifactError, match="cannot be saved: its threshold 1.5"):
+        publish(tmp_path, odd, "v2", reference=reference)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("v")) == ["v1.dhag"]
+    assert current(tmp_path)[0] == "v1"
+    assert publish(tmp_path, fitted, "v2", reference=reference) == "v2"  # the name is still free
