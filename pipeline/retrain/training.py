@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dhag import DHAG
+from dhag import DHAG, TrainingError
 from pipeline.config import RetrainSettings
 from pipeline.features import INPUT_SENSORS, METADATA_KEY, PlantFeatures, keep_references
 from pipeline.labelstore import LabelledReading
@@ -184,7 +184,10 @@ def train_candidate(
     """Fit a new DHAG with ``current``'s settings on the training part of ``data``.
 
     Raises :class:`NotEnoughDataError` when fewer than ``settings.min_normal_rows`` normal rows remain,
-    and :class:`RunStoppedError` at the end of the epoch during which ``stop`` is set.
+    :class:`RunStoppedError` at the end of the epoch during which ``stop`` is set, and
+    :class:`~dhag.TrainingError` when the training diverges or the threshold, as fitted or as
+    recalibrated on the calibration blocks, is one no model should be held to (1.0, 0.0: it would flag
+    nothing).
     """
     fmap = FeatureMap.of(current).extended(data.normal_train + data.reference_train)
     rejected = [r for r in data.labelled_train if r.y == 0]
@@ -232,7 +235,12 @@ def train_candidate(
     X_cal, _ = fmap.matrix(calibration)
     if len(X_cal) >= settings.min_normal_rows // 10:
         scores = model.decision_function(X_cal)
-        model.threshold_ = model.threshold_for(scores)
+        try:
+            model.threshold_ = model.threshold_for(scores, X_cal)
+        except TrainingError as exc:
+            raise TrainingError(
+                f"The candidate's threshold recalibrated on {len(X_cal)} unseen normal readings: {exc}"
+            ) from exc
     metadata = {
         k: v for k, v in (getattr(current, "metadata_", None) or {}).items() if k not in _REGISTRY_FIELDS
     }
