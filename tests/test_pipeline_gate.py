@@ -140,3 +140,17 @@ def test_a_candidate_blind_to_the_gross_fault_probes_is_refused_and_one_miss_in_
     assert not accepted and reasons[0].startswith("probe_recall 0.000 < current 1.000")
     assert "gross-fault probes" in reasons[0]
     assert gate({"probe_recall": 1.0, "probes": 200}, {"probe_recall": 0.995, "probes": 200}, s) == (True, [])
+
+
+def test_a_candidate_that_cannot_score_a_reading_the_current_model_scores_is_refused() -> None:
+    # The daemon dead-letters a reading its model cannot score: one the current model judges today
+    # would go unjudged. Readings neither can score are left out of both models' metrics upstream.
+    current, candidate = _recall(15, 15) | {"unscorable": 0}, _recall(15, 15) | {"unscorable": 2}
+    assert gate(current, candidate, SETTINGS) == (
+        False,
+        [
+            "candidate cannot score 2 held-out reading(s) that the current model scores: the daemon would "
+            "dead-letter them"
+        ],
+    )
+    assert gate(current | {"unscorable": 3}, candidate | {"unscorable": 0}, SETTINGS) == (True, [])

@@ -1,15 +1,29 @@
-"""The retrainer's recalibrated threshold: one no score can exceed fails the run with its reason."""
+"""Readings a model cannot score (its network overflows on values near float32's limit) in the
+retrainer's calibration and holdout: left out and counted, not the end of every run; and a threshold
+recalibrated to 1.0 fails the run with its reason."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
-from plant_data import normal
-from retrain_data import SETTINGS, _readings
+from plant_data import FEATURES, gross_outliers, near_float32_limit, normal
+from retrain_data import SETTINGS, _labelled, _readings
 
-from dhag import DHAG, TrainingError
-from pipeline.retrain import train_candidate
+from dhag import DHAG, InputError, TrainingError
+from pipeline.retrain import judge, run_cycle, split, train_candidate
 from pipeline.retrain.samples import TrainingData
+from pipeline.retrain.training import scores_of
+
+
+def _refuses(model: DHAG, row: np.ndarray) -> bool:
+    try:
+        model.decision_function(row[None, :])
+    except InputError:
+        return True
+    return False
 
 
 def test_a_recalibrated_threshold_no_score_can_exceed_fails_the_run_with_its_reason(fitted: DHAG) -> None:
@@ -25,3 +39,90 @@ def test_a_recalibrated_threshold_no_score_can_exceed_fails_the_run_with_its_rea
         match=r"recalibrated on 100 unseen normal readings: .*no score above its threshold \(1\.0\)",
     ):
         train_candidate(fitted, data, SETTINGS)
+
+
+def test_a_calibration_reading_the_candidate_overflows_on_is_left_out_and_counted(
+    fitted: DHAG, caplog
+) -> None:
+    # One reading near float32's limit among the calibration blocks: scoring it raised InputError,
+    # which failed the run, and every later run while the reading stayed in the normal sample.
+    rng = np.random.default_rng(3)
+    bad, _ = near_float32_limit(fitted)
+    calibration = normal(rng, 100)
+    data = TrainingData(
+        [], [], _readings(normal(rng, 600), 0.0), [], _readings(np.vstack([calibration, bad]), 1000.0)
+    )
+    with caplog.at_level("WARNING", logger="pipeline.retrain.training"):
+        candidate = train_candidate(fitted, data, SETTINGS)
+    assert _refuses(candidate, bad)
+    assert candidate.threshold_ == candidate.threshold_for(candidate.decision_function(calibration))
+    record = candidate.training_["calibration"]
+    assert record["rows"] == 100 and record["unscored"] == 1 and record["source"] == "unseen blocks"
+    assert "1 of 101 calibration readings left out of the candidate's threshold" in caplog.text
+
+
+def test_scores_of_gives_nan_for_the_rows_a_model_refuses_and_scores_the_rest(fitted: DHAG) -> None:
+    bad, _ = near_float32_limit(fitted)
+    rows = normal(np.random.default_rng(4), 5)
+    scores = scores_of(fitted, np.vstack([rows[:2], bad, rows[2:]]))
+    np.testing.assert_array_equal(np.isnan(scores), [False, False, True, False, False, False])
+    np.testing.assert_allclose(scores[[0, 1, 3, 4, 5]], fitted.decision_function(rows), rtol=0, atol=0)
+    assert scores_of(fitted, np.zeros((0, 4))).shape == (0,)
+
+
+def test_a_held_out_label_neither_model_can_score_is_left_out_of_the_gate_and_reported(
+    registry: Path, fitted: DHAG, caplog
+) -> None:
+    # A confirmed anomaly whose reading is near float32's limit, the newest label: held out, scoring it
+    # failed the run, and every run after while it stayed among the newest labels.
+    rng = np.random.default_rng(2)
+    normal_rows = _readings(normal(rng, 1500), 0.0)
+    bad, _ = near_float32_limit(fitted)
+    labelled = _labelled(np.vstack([gross_outliers(rng, 30), bad]), 1, 5.0)
+    with caplog.at_level("WARNING", logger="pipeline.retrain.training"):
+        result = run_cycle(registry, labelled, normal_rows, SETTINGS)
+    report = result.content
+    held = report["data"]["confirmed_holdout"]
+    assert held == round(0.3 * 31)
+    current, candidate = report["metrics"]["current"], report["metrics"]["candidate"]
+    # Both models overflow on it: both are judged on the other held-out confirmations.
+    assert report["holdout_unscored"] == {"current": {"confirmed": 1}, "candidate": {"confirmed": 1}}
+    assert current["confirmed"] == candidate["confirmed"] == held - 1
+    assert current["unscorable"] == candidate["unscorable"] == 0
+    assert report["calibration_unscored"] == 0
+    assert not any("cannot score" in reason for reason in report["reasons"])  # judged on the rest
+    assert "1 held-out reading(s) left out of the gate: the current model cannot score 1 (confirmed 1)" in (
+        caplog.text
+    )
+    assert json.loads(result.report.read_text())["holdout_unscored"] == report["holdout_unscored"]
+
+
+def test_a_candidate_that_cannot_score_a_reading_the_current_model_scores_is_refused(
+    fitted: DHAG, caplog
+) -> None:
+    # The daemon dead-letters a reading its model cannot score: promoted, such a candidate would drop
+    # readings the current model judges (here a confirmed fault). The reading is left out of both
+    # models' metrics, and the candidate is refused for it.
+    rng = np.random.default_rng(2)
+    normal_rows = _readings(normal(rng, 1500), 0.0)
+    confirmed = gross_outliers(rng, 30)
+    candidate = train_candidate(fitted, split(_labelled(confirmed, 1, 5.0), normal_rows, 0.3), SETTINGS)
+    pre = fitted.preprocessor_
+    draw = np.random.default_rng(2)
+    z = draw.choice([-1.0, 1.0], size=(2000, 4)) * draw.uniform(0.05, 1.0, size=(2000, 4))
+    huge = np.column_stack(
+        [pre.means_[n] + z[:, i] * 3.4e38 * pre.scales_[n] for i, n in enumerate(FEATURES)]
+    )
+    row = next(r for r in huge if not _refuses(fitted, r) and _refuses(candidate, r))
+    labelled = _labelled(np.vstack([confirmed, row]), 1, 5.0)
+    with caplog.at_level("WARNING", logger="pipeline.retrain.training"):
+        verdict = judge(fitted, labelled, normal_rows, SETTINGS, train=lambda *_: candidate)
+    assert verdict.holdout_unscored == {"current": {}, "candidate": {"confirmed": 1}}
+    assert verdict.candidate_metrics["unscorable"] == 1 and verdict.current_metrics["unscorable"] == 0
+    held = sum(r.y == 1 for r in verdict.data.labelled_holdout)
+    assert verdict.current_metrics["confirmed"] == verdict.candidate_metrics["confirmed"] == held - 1
+    assert not verdict.accepted
+    assert (
+        "candidate cannot score 1 held-out reading(s) that the current model scores: the daemon would "
+        "dead-letter them" in verdict.reasons
+    )

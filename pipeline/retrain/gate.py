@@ -8,6 +8,13 @@ held-out rejected alerts still flagged, and the share of held-out normal reading
 holdouts and rare flags are judged with exact binomial tails, so that a single miss, or a single
 rejected alert still flagged, among a few does not refuse a candidate, and a tenfold rise in rare flags
 does.
+
+Both models are compared on the held-out readings both can score
+(:func:`~pipeline.retrain.training.compare`): a reading near float32's limit that a network overflows
+on is left out of every metric rather than failing the run. A candidate that cannot score a held-out
+reading the current model scores (``unscorable``) is refused, however few: the daemon dead-letters a
+reading its model cannot score, so promoting it would leave readings unjudged, a fault among them
+unflagged, that are judged today.
 """
 
 from __future__ import annotations
@@ -126,7 +133,9 @@ def gate(
 ) -> tuple[bool, list[str]]:
     """Accept the candidate unless a metric is worse than the current model's beyond its tolerance.
 
-    Returns ``(accepted, reasons)``; the reasons name each metric that failed, with both values.
+    Returns ``(accepted, reasons)``; the reasons name each metric that failed, with both values. A
+    candidate's ``unscorable`` (held-out readings it cannot score that the current model scores) above
+    0 refuses it.
     With the number of held-out confirmed anomalies (``confirmed``), a recall drop must also be more
     than chance on that many (:func:`_recall_drop`); likewise a rise of the shares flagged of the
     held-out rejected alerts (``rejected``) and normal readings beyond their tolerances
@@ -201,4 +210,9 @@ def gate(
         and (why := _far_rise(far, cur, cand, n, settings))
     ):
         reasons.append(why)
+    if lost := int(candidate.get("unscorable") or 0):
+        reasons.append(
+            f"candidate cannot score {lost} held-out reading(s) that the current model scores: the daemon "
+            "would dead-letter them"
+        )
     return not reasons, reasons

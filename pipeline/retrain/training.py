@@ -10,6 +10,9 @@ Plain functions on plain data, so the retrainer service, the tests and ``bench f
   get one). The threshold is calibrated on unseen blocks of both normal samples, at the target
   false-alarm rate;
 * :func:`evaluate` scores one model on the holdout at its own calibrated threshold;
+* a reading a model cannot score (:func:`scores_of`: its network overflows on values near float32's
+  limit, which the daemon dead-letters) is left out of the threshold's calibration and of the gate,
+  counted in the run report, not the end of the run;
 * :func:`~pipeline.retrain.gate.gate` accepts the candidate unless it is worse than the current model
   beyond the tolerances;
 * :func:`judge` does all of it for one current model.
@@ -29,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dhag import DHAG, TrainingError
+from dhag import DHAG, InputError, TrainingError
 from pipeline.config import RetrainSettings
 from pipeline.features import INPUT_SENSORS, METADATA_KEY, PlantFeatures, keep_references
 from pipeline.labelstore import LabelledReading
@@ -42,10 +45,12 @@ __all__ = [
     "Judgement",
     "NotEnoughDataError",
     "RunStoppedError",
+    "compare",
     "evaluate",
     "judge",
     "matching_epochs",
     "parent_recipe",
+    "scores_of",
     "train_candidate",
 ]
 
@@ -171,6 +176,30 @@ def matching_epochs(current: DHAG, n_rows: int, settings: RetrainSettings) -> in
     return max(settings.max_epochs, math.ceil(steps / per_epoch))
 
 
+def scores_of(model: DHAG, X: np.ndarray) -> np.ndarray:
+    """The model's score of each row of ``X`` (its input matrix), NaN for a row it refuses
+    (:class:`~dhag.InputError`: values its network overflows on, or beyond float32 once standardised):
+    one batched call when it scores them all, else each row is tried alone and the rest scored together,
+    so that such a row costs only itself, as in the daemon, which dead-letters it. A model whose weights
+    are not finite still raises."""
+    if not len(X):
+        return np.zeros(0)
+    try:
+        return model.decision_function(X)
+    except InputError:
+        pass
+    ok = np.ones(len(X), dtype=bool)
+    for j in range(len(X)):
+        try:
+            model.decision_function(X[j : j + 1])
+        except InputError:
+            ok[j] = False
+    scores = np.full(len(X), np.nan)
+    if ok.any():  # the rest in one call: the very scores decision_function gives them together
+        scores[ok] = model.decision_function(X[ok])
+    return scores
+
+
 def _stop_at(stop: threading.Event, record: dict[str, float], score: Any) -> None:
     """An epoch hook of fit: ends the training once ``stop`` is set."""
     if stop.is_set():
@@ -187,7 +216,8 @@ def train_candidate(
     :class:`RunStoppedError` at the end of the epoch during which ``stop`` is set, and
     :class:`~dhag.TrainingError` when the training diverges or the threshold, as fitted or as
     recalibrated on the calibration blocks, is one no model should be held to (1.0, 0.0: it would flag
-    nothing).
+    nothing). Calibration readings the candidate cannot score are left out of its threshold, logged,
+    and counted in its ``training_["calibration"]["unscored"]``.
     """
     fmap = FeatureMap.of(current).extended(data.normal_train + data.reference_train)
     rejected = [r for r in data.labelled_train if r.y == 0]
@@ -234,13 +264,7 @@ def train_candidate(
     calibration = [(a, v) for a, _, v in data.normal_calibration + data.reference_calibration]
     X_cal, _ = fmap.matrix(calibration)
     if len(X_cal) >= settings.min_normal_rows // 10:
-        scores = model.decision_function(X_cal)
-        try:
-            model.threshold_ = model.threshold_for(scores, X_cal)
-        except TrainingError as exc:
-            raise TrainingError(
-                f"The candidate's threshold recalibrated on {len(X_cal)} unseen normal readings: {exc}"
-            ) from exc
+        _recalibrate(model, X_cal, settings)
     metadata = {
         k: v for k, v in (getattr(current, "metadata_", None) or {}).items() if k not in _REGISTRY_FIELDS
     }
@@ -252,28 +276,79 @@ def train_candidate(
     return model
 
 
-def evaluate(model: DHAG, data: TrainingData) -> dict[str, float | int | None]:
-    """One model on the holdout, at its own threshold.
+def _recalibrate(model: DHAG, X_cal: np.ndarray, settings: RetrainSettings) -> None:
+    """Set the candidate's threshold from its scores of the calibration rows it can score (at least
+    ``min_normal_rows // 10`` of them, else fit's own stays), and record how in its
+    ``training_["calibration"]``."""
+    scores = scores_of(model, X_cal)
+    scored = np.isfinite(scores)
+    unscored = int((~scored).sum())
+    if unscored:
+        log.warning(
+            "%d of %d calibration readings left out of the candidate's threshold: it cannot score them "
+            "(values near float32's limit that its network overflows on)",
+            unscored,
+            len(X_cal),
+        )
+    record = dict(model.training_.get("calibration") or {})
+    n = int(scored.sum())
+    if n >= settings.min_normal_rows // 10:
+        try:
+            model.threshold_ = model.threshold_for(scores[scored], X_cal[scored])
+        except TrainingError as exc:
+            raise TrainingError(
+                f"The candidate's threshold recalibrated on {n} unseen normal readings: {exc}"
+            ) from exc
+        quantiles = {q: float(np.quantile(scores[scored], float(q))) for q in ("0.5", "0.9", "0.99")}
+        record = {"rows": n, "source": "unseen blocks", "split": "blocks", "score_quantiles": quantiles}
+    model.training_["calibration"] = record | {"unscored": unscored}
 
-    ``recall``: share of confirmed anomalies scored over the threshold; ``false_alarm_rate``: share of
-    rejected alerts still over it; ``normal_far``: share of recent normal readings over it;
-    ``reference_far``: share of the held-out reference sample over it (None where a part is empty).
-    """
-    fmap = FeatureMap.of(model)
 
-    def flagged(rows: list[tuple[str, dict[str, float]]]) -> tuple[float | None, int]:
-        X, _ = fmap.matrix(rows)
-        if not len(X):
-            return None, 0
-        return float(np.mean(model.decision_function(X) > model.threshold_)), int(len(X))
+_Part = list[tuple[str, dict[str, float]]]
+# Per part of the holdout: a model's score of each reading (NaN where it has none), which it refused.
+_Scored = dict[str, tuple[np.ndarray, np.ndarray]]
 
+
+def _holdout(data: TrainingData, fmap: FeatureMap) -> dict[str, _Part]:
+    """The held-out readings each gate metric is computed on, by part (the fault probes are made from
+    the reference holdout, or the recent one without a reference, and are the same for every model)."""
     normal_rows = [(a, v) for a, _, v in data.reference_holdout or data.normal_holdout]
-    probes = fault_probes(normal_rows, fmap.inputs, reads=lambda rows: fmap.matrix(rows)[0])
-    probe_recall, n_probes = flagged(probes)
-    recall, n_pos = flagged([(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 1])
-    false_alarms, n_neg = flagged([(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 0])
-    far, n_normal = flagged([(a, v) for a, _, v in data.normal_holdout])
-    reference_far, n_reference = flagged([(a, v) for a, _, v in data.reference_holdout])
+    return {
+        "probes": fault_probes(normal_rows, fmap.inputs, reads=lambda rows: fmap.matrix(rows)[0]),
+        "confirmed": [(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 1],
+        "rejected": [(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 0],
+        "normal": [(a, v) for a, _, v in data.normal_holdout],
+        "reference": [(a, v) for a, _, v in data.reference_holdout],
+    }
+
+
+def _holdout_scores(model: DHAG, parts: dict[str, _Part]) -> _Scored:
+    """Per part, ``(scores, refused)``: the model's score of each reading (NaN where it cannot read it,
+    a sensor missing, or cannot score it) and which readings it read but refused to score."""
+    fmap = FeatureMap.of(model)
+    out = {}
+    for part, rows in parts.items():
+        X, kept = fmap.matrix(rows)
+        scores = np.full(len(rows), np.nan)
+        scores[kept] = scores_of(model, X)
+        out[part] = (scores, kept & np.isnan(scores))
+    return out
+
+
+def _metrics(model: DHAG, scored: _Scored, judged: dict[str, np.ndarray]) -> dict[str, float | int | None]:
+    """The gate's metrics of one model from its scores, on the ``judged`` readings of each part."""
+
+    def flagged(part: str) -> tuple[float | None, int]:
+        scores = scored[part][0][judged[part]]
+        if not scores.size:
+            return None, 0
+        return float(np.mean(scores > model.threshold_)), int(scores.size)
+
+    probe_recall, n_probes = flagged("probes")
+    recall, n_pos = flagged("confirmed")
+    false_alarms, n_neg = flagged("rejected")
+    far, n_normal = flagged("normal")
+    reference_far, n_reference = flagged("reference")
     return {
         "recall": recall,
         "false_alarm_rate": false_alarms,
@@ -287,6 +362,64 @@ def evaluate(model: DHAG, data: TrainingData) -> dict[str, float | int | None]:
         "probe_recall": probe_recall,
         "probes": n_probes,
     }
+
+
+def _refused(scored: _Scored) -> dict[str, int]:
+    return {part: int(refused.sum()) for part, (_, refused) in scored.items() if refused.any()}
+
+
+def evaluate(model: DHAG, data: TrainingData) -> dict[str, Any]:
+    """One model on the holdout, at its own threshold.
+
+    ``recall``: share of confirmed anomalies scored over the threshold; ``false_alarm_rate``: share of
+    rejected alerts still over it; ``normal_far``: share of recent normal readings over it;
+    ``reference_far``: share of the held-out reference sample over it (None where a part is empty);
+    ``probe_recall``: share of gross-fault probes over it. Readings the model cannot score are left
+    out, and counted by part in ``unscored``.
+    """
+    scored = _holdout_scores(model, _holdout(data, FeatureMap.of(model)))
+    metrics: dict[str, Any] = _metrics(model, scored, {p: ~np.isnan(s) for p, (s, _) in scored.items()})
+    return metrics | {"unscored": _refused(scored)}
+
+
+def compare(
+    current: DHAG, candidate: DHAG, data: TrainingData
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, int]]]:
+    """Both models' metrics (:func:`evaluate`) on the held-out readings both can score, and by model
+    and part, how many readings each could not (``{"current": {...}, "candidate": {...}}``).
+
+    Each model's ``unscorable``: readings it cannot score that the other one scores. The daemon
+    dead-letters a reading its model cannot score, so the gate refuses a candidate with any
+    (:func:`~pipeline.retrain.gate.gate`); readings neither can score judge neither.
+    """
+    parts = _holdout(data, FeatureMap.of(current))
+    now, new = _holdout_scores(current, parts), _holdout_scores(candidate, parts)
+    judged = {p: ~np.isnan(now[p][0]) & ~np.isnan(new[p][0]) for p in parts}
+
+    def unscorable(own: _Scored, other: _Scored) -> int:
+        return sum(int((own[p][1] & ~np.isnan(other[p][0])).sum()) for p in parts)
+
+    current_metrics: dict[str, Any] = _metrics(current, now, judged) | {"unscorable": unscorable(now, new)}
+    candidate_metrics: dict[str, Any] = _metrics(candidate, new, judged) | {
+        "unscorable": unscorable(new, now)
+    }
+    refused = {"current": _refused(now), "candidate": _refused(new)}
+    left_out = sum(int((~judged[p] & (now[p][1] | new[p][1])).sum()) for p in parts)
+    if left_out:
+        log.warning(
+            "%d held-out reading(s) left out of the gate: the current model cannot score %d (%s), the "
+            "candidate %d (%s): values near float32's limit that the network overflows on",
+            left_out,
+            sum(refused["current"].values()),
+            _by_part(refused["current"]),
+            sum(refused["candidate"].values()),
+            _by_part(refused["candidate"]),
+        )
+    return current_metrics, candidate_metrics, refused
+
+
+def _by_part(counts: dict[str, int]) -> str:
+    return ", ".join(f"{part} {n}" for part, n in counts.items()) or "none"
 
 
 @dataclass
@@ -306,6 +439,10 @@ class Judgement:
     unreferenced: int = 0
     #: Assets whose per-asset feature references the candidate dropped (retired ones).
     dropped_references: list[str] = field(default_factory=list)
+    #: Calibration readings the candidate could not score, left out of its threshold.
+    calibration_unscored: int = 0
+    #: Held-out readings each model could not score, by model and part (left out of the gate).
+    holdout_unscored: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def judge(
@@ -318,7 +455,8 @@ def judge(
     train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] = train_candidate,
     retired: tuple[float, dict[str, float]] | None = None,
 ) -> Judgement:
-    """Split, train a candidate with ``train``, evaluate both models on the holdout and apply the gate.
+    """Split, train a candidate with ``train``, evaluate both models on the holdout (:func:`compare`: on
+    the held-out readings both can score) and apply the gate.
 
     ``reference``: the current model's reference sample (empty when it has none); the judgement's
     ``reference`` is the candidate's (:func:`carry_forward` of it and the recent normal sample).
@@ -361,7 +499,7 @@ def judge(
     started = time.perf_counter()
     candidate = train(current, data, settings)
     seconds = time.perf_counter() - started
-    current_metrics, candidate_metrics = evaluate(current, data), evaluate(candidate, data)
+    current_metrics, candidate_metrics, unscored = compare(current, candidate, data)
     accepted, reasons = gate(current_metrics, candidate_metrics, settings)
     gone: list[str] = []
     if live is not None and candidate is not current and (gone := keep_references(candidate, live)):
@@ -378,4 +516,8 @@ def judge(
         reference=carried,
         unreferenced=unreferenced,
         dropped_references=gone,
+        calibration_unscored=int(
+            ((getattr(candidate, "training_", None) or {}).get("calibration") or {}).get("unscored", 0)
+        ),
+        holdout_unscored=unscored,
     )
