@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +28,21 @@ settings.load_profile(os.environ.get("DHAG_HYPOTHESIS", "dhag"))
 # model the others write and read unsigned.
 os.environ.pop("DHAG_ARTIFACT_KEY", None)
 os.environ.pop("DHAG_ARTIFACT_PREVIOUS_KEY", None)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A command run in-process sets the root logger up for itself (its handler writes to that test's
+    captured stderr, closed once the test ends): each test leaves the root and kafka loggers as it
+    found them, so a later test's log line never reaches a closed stream."""
+    root, kafka = logging.getLogger(), logging.getLogger("kafka")
+    handlers, level, kafka_level = list(root.handlers), root.level, kafka.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        kafka.setLevel(kafka_level)
 
 
 @pytest.fixture(scope="session")
