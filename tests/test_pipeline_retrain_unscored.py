@@ -126,3 +126,91 @@ def test_a_candidate_that_cannot_score_a_reading_the_current_model_scores_is_ref
         "candidate cannot score 1 held-out reading(s) that the current model scores: the daemon would "
         "dead-letter them" in verdict.reasons
     )
+
+
+def test_training_readings_the_current_model_cannot_score_are_left_out_of_training_and_counted(
+    fitted: DHAG, caplog
+) -> None:
+    # A confirmed anomaly near float32's limit among the training labels diverged the candidate's fit
+    # ("weight tensors are not finite"), and since labels are kept, every later run: retraining stopped
+    # for good.
+    rng = np.random.default_rng(3)
+    bad, _ = near_float32_limit(fitted)
+    assert _refuses(fitted, bad)
+    data = TrainingData(
+        _labelled(np.vstack([gross_outliers(rng, 20), bad]), 1, 5.0),
+        [],
+        _readings(normal(rng, 600), 0.0),
+        [],
+        _readings(normal(rng, 100), 1000.0),
+    )
+    with caplog.at_level("WARNING", logger="pipeline.retrain.training"):
+        candidate = train_candidate(fitted, data, SETTINGS)
+    assert candidate.training_["unscored"] == {"confirmed": 1}
+    assert candidate.metadata_["rows"] == 600 + 20
+    assert (
+        "1 training reading(s) left out of the candidate's training: the current model cannot score them "
+        "(confirmed 1)" in caplog.text
+    )
+
+
+def test_sampled_normal_readings_the_current_model_cannot_score_are_left_out_of_training(
+    fitted: DHAG,
+) -> None:
+    # One such reading in the recent sample, one in the reference sample and a rejected alert's (its
+    # copies join the normal rows): the candidate trained on them, standardised by a spread they
+    # inflated to ~1e37, which squeezes all of normal operation into a point.
+    rng = np.random.default_rng(3)
+    bad, _ = near_float32_limit(fitted)
+    recent, carried = normal(rng, 400), normal(rng, 300)
+    data = TrainingData(
+        _labelled(bad[None, :], 0, 30.0),
+        [],
+        _readings(np.vstack([recent[:200], bad, recent[200:]]), 0.0),
+        [],
+        _readings(normal(rng, 100), 1000.0),
+        reference_train=_readings(np.vstack([bad, carried]), -5000.0),
+    )
+    candidate = train_candidate(fitted, data, SETTINGS)
+    # Standardised by the normal operation it trained on, and by nothing else.
+    pre = candidate.preprocessor_
+    rows = np.vstack([carried, recent])
+    for i, name in enumerate(FEATURES):
+        assert pre.scales_[name] == pytest.approx(rows[:, i].std(), rel=1e-6)
+    assert candidate.metadata_["rows"] == 700
+    assert candidate.training_["unscored"] == {"reference": 1, "normal": 1, "rejected": 1}
+
+
+def test_a_training_reading_the_current_model_scores_but_the_candidate_cannot_train_on_names_the_cause(
+    fitted: DHAG,
+) -> None:
+    # The current model scores this reading near float32's limit, so it stays in training: the
+    # candidate's fit diverges on it, and the run fails with that reading named as the likely cause
+    # rather than only "weight tensors are not finite".
+    rng = np.random.default_rng(3)
+    _, (scored, _) = near_float32_limit(fitted)
+    assert not _refuses(fitted, scored)
+    data = TrainingData(
+        _labelled(np.vstack([gross_outliers(rng, 20), scored]), 1, 5.0),
+        [],
+        _readings(normal(rng, 600), 0.0),
+        [],
+        _readings(normal(rng, 100), 1000.0),
+    )
+    with pytest.raises(
+        TrainingError,
+        match=r"likely cause: 1 training reading\(s\) \(confirmed 1\) hold values near float32's limit "
+        r"\(up to \S+ median absolute deviations",
+    ):
+        train_candidate(fitted, data, SETTINGS)
+
+
+def test_the_run_report_counts_the_training_readings_left_out(registry: Path, fitted: DHAG) -> None:
+    # The oldest label (so it is trained on, not held out) is a confirmed anomaly near float32's limit.
+    rng = np.random.default_rng(2)
+    bad, _ = near_float32_limit(fitted)
+    labelled = _labelled(np.vstack([bad, gross_outliers(rng, 30)]), 1, 5.0)
+    result = run_cycle(registry, labelled, _readings(normal(rng, 1500), 0.0), SETTINGS)
+    assert result.content["training_unscored"] == {"confirmed": 1}
+    assert result.content["holdout_unscored"] == {"current": {}, "candidate": {}}
+    assert json.loads(result.report.read_text())["training_unscored"] == {"confirmed": 1}

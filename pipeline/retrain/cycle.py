@@ -130,8 +130,10 @@ def run_cycle(
         # whose references the candidate dropped.
         "labels_without_reference": verdict.unreferenced,
         "references_dropped": verdict.dropped_references,
-        # Readings a model cannot score (its network overflows on them): calibration readings left out
-        # of the candidate's threshold, and held-out readings left out of the gate, by model and part.
+        # Readings a model cannot score (its network overflows on them): training readings the current
+        # model cannot score, left out of the candidate's training by kind, calibration readings left
+        # out of the candidate's threshold, and held-out readings left out of the gate, by model and part.
+        "training_unscored": verdict.training_unscored,
         "calibration_unscored": verdict.calibration_unscored,
         "holdout_unscored": verdict.holdout_unscored,
         "label_counts": label_counts,

@@ -11,8 +11,9 @@ Plain functions on plain data, so the retrainer service, the tests and ``bench f
   false-alarm rate;
 * :func:`evaluate` scores one model on the holdout at its own calibrated threshold;
 * a reading a model cannot score (:func:`scores_of`: its network overflows on values near float32's
-  limit, which the daemon dead-letters) is left out of the threshold's calibration and of the gate,
-  counted in the run report, not the end of the run;
+  limit, which the daemon dead-letters) is left out of the candidate's training (the current model's
+  scores), of the threshold's calibration and of the gate, counted in the run report, not the end of
+  the run;
 * :func:`~pipeline.retrain.gate.gate` accepts the candidate unless it is worse than the current model
   beyond the tolerances;
 * :func:`judge` does all of it for one current model.
@@ -216,13 +217,31 @@ def train_candidate(
     :class:`RunStoppedError` at the end of the epoch during which ``stop`` is set, and
     :class:`~dhag.TrainingError` when the training diverges or the threshold, as fitted or as
     recalibrated on the calibration blocks, is one no model should be held to (1.0, 0.0: it would flag
-    nothing). Calibration readings the candidate cannot score are left out of its threshold, logged,
-    and counted in its ``training_["calibration"]["unscored"]``.
+    nothing); its message names the likely cause when training rows hold values near float32's limit.
+    Training readings (labelled and sampled) the current model cannot score, which the daemon
+    dead-letters, are left out of the training, logged, and counted by kind (``confirmed``,
+    ``rejected``, ``normal``, ``reference``) in the candidate's ``training_["unscored"]``; calibration
+    readings the candidate cannot score are left out of its threshold, logged, and counted in its
+    ``training_["calibration"]["unscored"]``.
     """
     fmap = FeatureMap.of(current).extended(data.normal_train + data.reference_train)
-    rejected = [r for r in data.labelled_train if r.y == 0]
-    confirmed = [r for r in data.labelled_train if r.y == 1]
-    normal_rows = [(a, v) for a, _, v in data.reference_train + data.normal_train]
+    # Readings the parent cannot score (the daemon dead-letters them) diverge the candidate's training:
+    # left out, as from its threshold and the gate, and counted by kind.
+    scorable = functools.partial(_scorable, current, fmap)
+    unscored: dict[str, int] = {}
+    reference_rows = scorable("reference", [(a, v) for a, _, v in data.reference_train], unscored)
+    recent_rows = scorable("normal", [(a, v) for a, _, v in data.normal_train], unscored)
+    rejected = scorable("rejected", [r for r in data.labelled_train if r.y == 0], unscored)
+    confirmed = scorable("confirmed", [r for r in data.labelled_train if r.y == 1], unscored)
+    if unscored:
+        log.warning(
+            "%d training reading(s) left out of the candidate's training: the current model cannot score "
+            "them (%s), values near float32's limit that its network overflows on (the daemon "
+            "dead-letters them)",
+            sum(unscored.values()),
+            _by_part(unscored),
+        )
+    normal_rows = reference_rows + recent_rows
     rejected, copies = rejected_copies(rejected, len(normal_rows), settings)
     normal_rows += [(r.asset_id, r.values) for r in rejected] * copies
     X_normal, kept_normal = fmap.matrix(normal_rows)
@@ -254,7 +273,12 @@ def train_candidate(
         # for fit's own use; the threshold comes from the unseen blocks below.
         "validation_split": "random",
     }
-    model = DHAG(**params).fit(X, y, on_epoch=None if stop is None else functools.partial(_stop_at, stop))
+    try:
+        model = DHAG(**params).fit(X, y, on_epoch=None if stop is None else functools.partial(_stop_at, stop))
+    except (TrainingError, InputError) as exc:
+        if cause := _near_limit(X, y):
+            raise TrainingError(f"{exc} ({cause})") from exc
+        raise
     # DHAG calibrates on random held-out training rows, which neighbours in time make look familiar;
     # whole unseen blocks of normal operation (recent and carried) give a threshold that holds on new
     # hours of the plant, at the target rate (and at least the model's min_threshold). Not at the
@@ -273,7 +297,49 @@ def train_candidate(
         assets = [a for (a, _), ok in zip(normal_rows, kept_normal, strict=True) if ok]
         metadata[METADATA_KEY] = fmap.derived.with_ranges(X_normal, assets).to_metadata()
     model.metadata_ = metadata | {"rows": int(len(X))}
+    model.training_["unscored"] = unscored
     return model
+
+
+def _scorable(
+    current: DHAG, fmap: FeatureMap, kind: str, rows: list[Any], unscored: dict[str, int]
+) -> list[Any]:
+    """``rows`` (readings, or labelled readings) but those ``current`` cannot score (:func:`scores_of`),
+    whose number is added to ``unscored[kind]``; rows ``fmap`` cannot read stay, for the caller."""
+    pairs = [(r.asset_id, r.values) if isinstance(r, LabelledReading) else r for r in rows]
+    X, kept = fmap.matrix(pairs)
+    refused = np.zeros(len(rows), dtype=bool)
+    refused[kept] = np.isnan(scores_of(current, X))
+    if n := int(refused.sum()):
+        unscored[kind] = n
+    return [r for r, out in zip(rows, refused, strict=True) if not out]
+
+
+# Values this many spreads from normal operation: their square overflows float32, the network's precision.
+_SQUARE_LIMIT = float(np.sqrt(np.finfo(np.float32).max))
+
+
+def _near_limit(X: np.ndarray, y: np.ndarray) -> str:
+    """Why a candidate's fit on ``X`` likely failed, when training rows hold values beyond
+    ``_SQUARE_LIMIT`` median absolute deviations of the normal rows (``y == 0``) from their median
+    (robust: such a value inflates the standard deviation fit scales by); else ""."""
+    normal = X[y == 0]
+    centre = np.median(normal, axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.median(np.abs(normal - centre), axis=0)
+        z = np.abs(X - centre) / np.where(spread > 0, spread, 1.0)
+    far = ~(z <= _SQUARE_LIMIT).all(axis=1)  # an overflow (inf) counts as far
+    if not far.any():
+        return ""
+    kinds = {
+        k: n for k, n in (("confirmed", int(far[y == 1].sum())), ("normal", int(far[y == 0].sum()))) if n
+    }
+    return (
+        f"likely cause: {int(far.sum())} training reading(s) ({_by_part(kinds)}) hold values "
+        f"near float32's limit (up to {float(np.max(z)):.3g} median absolute deviations of the normal "
+        "training rows from their median) that the current model scores but the candidate cannot train "
+        "on: its standardisation or network overflows float32 on them"
+    )
 
 
 def _recalibrate(model: DHAG, X_cal: np.ndarray, settings: RetrainSettings) -> None:
@@ -439,6 +505,8 @@ class Judgement:
     unreferenced: int = 0
     #: Assets whose per-asset feature references the candidate dropped (retired ones).
     dropped_references: list[str] = field(default_factory=list)
+    #: Training readings the current model could not score, left out of the candidate's training, by kind.
+    training_unscored: dict[str, int] = field(default_factory=dict)
     #: Calibration readings the candidate could not score, left out of its threshold.
     calibration_unscored: int = 0
     #: Held-out readings each model could not score, by model and part (left out of the gate).
@@ -516,6 +584,7 @@ def judge(
         reference=carried,
         unreferenced=unreferenced,
         dropped_references=gone,
+        training_unscored=dict((getattr(candidate, "training_", None) or {}).get("unscored") or {}),
         calibration_unscored=int(
             ((getattr(candidate, "training_", None) or {}).get("calibration") or {}).get("unscored", 0)
         ),
