@@ -67,6 +67,20 @@ def _ordered(low: str, high: str, *, strict: bool, why: str = "") -> CrossCheck:
     return CrossCheck((low, high), problem)
 
 
+def _fetch_wait(settings: Settings) -> str | None:
+    """The broker holds a fetch ``kafka.fetch_max_wait_ms`` when no records come, and its answer must
+    still come within the request timeout: one that does not closes the consumer's connection, with
+    every request on it (heartbeats, commits, the group join)."""
+    wait, request = settings.kafka.fetch_max_wait_ms, settings.kafka.request_timeout_ms
+    if 2 * wait <= request:
+        return None
+    return (
+        f"kafka.fetch_max_wait_ms ({wait}) must be at most half of kafka.request_timeout_ms ({request}): "
+        "the broker holds a fetch that long when no records come, and a fetch not answered within the "
+        "request timeout closes the consumer's connection"
+    )
+
+
 def _sasl_named(settings: Settings) -> str | None:
     security = settings.kafka.security
     if security.security_protocol.startswith("SASL") and security.sasl_mechanism is None:
@@ -114,7 +128,7 @@ def _ports(settings: Settings) -> str | None:
 # Checked by every validation of the settings (pydantic, ``Settings.model_validate``).
 CROSS_CHECKS: tuple[CrossCheck, ...] = (
     _ordered("kafka.heartbeat_interval_ms", "kafka.session_timeout_ms", strict=True),
-    _ordered("kafka.fetch_max_wait_ms", "kafka.request_timeout_ms", strict=True),
+    CrossCheck(("kafka.fetch_max_wait_ms", "kafka.request_timeout_ms"), _fetch_wait),
     _ordered("kafka.backoff_initial_s", "kafka.backoff_max_s", strict=False),
     CrossCheck(("kafka.security.security_protocol", "kafka.security.sasl_mechanism"), _sasl_named),
     CrossCheck(("kafka.topics",), _distinct_topics),

@@ -4,6 +4,9 @@ given, so nothing is asked of one)."""
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,7 +14,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from pipeline import brokerlink
-from pipeline.config import KafkaSettings
+from pipeline.config import KafkaSettings, Settings
 
 SERVERS = "127.0.0.1:1"  # nothing listens: no client may need it
 
@@ -83,7 +86,7 @@ def test_the_consumers_wait_the_configured_request_timeout(monkeypatch) -> None:
 @pytest.mark.parametrize(
     "edges",
     [
-        {"request_timeout_ms": 1000, "fetch_max_wait_ms": 999},
+        {"request_timeout_ms": 1000, "fetch_max_wait_ms": 500},
         {"request_timeout_ms": 119_000, "fetch_max_wait_ms": 10_000},
         {"request_timeout_ms": 1000, "session_timeout_ms": 600_000, "heartbeat_interval_ms": 599_999},
         {"session_timeout_ms": 1000, "heartbeat_interval_ms": 999, "max_poll_interval_ms": 1000},
@@ -117,7 +120,6 @@ def test_the_retrainers_clients_build_for_every_setting_and_wait_the_request_tim
     # (which the settings accept) passed kafka-python's connections_max_idle_ms and the retrainer could
     # not start. Its consumer is assigned its partitions and never joins a group, so the session timeout
     # is no bound on its requests.
-    from pipeline.config import Settings
     from pipeline.retrain import clients
 
     settings = Settings(kafka=KafkaSettings(**edges))
@@ -137,3 +139,56 @@ def test_the_retrainers_clients_build_for_every_setting_and_wait_the_request_tim
     finally:
         for client in made:
             client.close(timeout_ms=100) if isinstance(client, KafkaConsumer) else client.close(timeout=0.1)
+
+
+def _longest_fetch_wait(request_timeout_ms: int) -> int:
+    """The longest ``kafka.fetch_max_wait_ms`` the settings accept beside ``request_timeout_ms``."""
+    low, high = 0, 10_000  # accepted, and the field's bound
+    while low < high:
+        mid = (low + high + 1) // 2
+        try:  # the rules between keys are judged on the whole settings
+            Settings.model_validate(
+                {"kafka": {"request_timeout_ms": request_timeout_ms, "fetch_max_wait_ms": mid}}
+            )
+        except ValueError:
+            high = mid - 1
+        else:
+            low = mid
+    return low
+
+
+@pytest.mark.parametrize("request_timeout_ms", [1000, 3000])
+def test_an_idle_fetch_held_as_long_as_the_settings_allow_is_answered_within_the_request_timeout(
+    tansu, caplog, request_timeout_ms
+) -> None:
+    # The broker holds a fetch for fetch_max_wait_ms when no records come; the settings took any wait
+    # below the request timeout (999 ms of 1000), so once the consumers waited kafka.request_timeout_ms,
+    # every fetch of a quiet partition timed out, and kafka-python closed the connection each time
+    # (with the heartbeats, commits and the join on it).
+    from kafka import KafkaAdminClient, TopicPartition
+    from kafka.admin import NewTopic
+
+    topic = f"quiet-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=tansu.bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        admin.close()
+    kafka = KafkaSettings(
+        request_timeout_ms=request_timeout_ms,
+        fetch_max_wait_ms=_longest_fetch_wait(request_timeout_ms),
+        group_id=f"quiet-{uuid.uuid4().hex[:8]}",
+    )
+    caplog.set_level(logging.DEBUG, logger="kafka")
+    consumer = brokerlink.new_consumer(kafka, tansu.bootstrap_servers)
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek_to_end(tp)
+        until = time.monotonic() + 4 * request_timeout_ms / 1000 + 2.0
+        while time.monotonic() < until:
+            assert consumer.poll(timeout_ms=200) == {}
+    finally:
+        consumer.close(autocommit=False, timeout_ms=1000)
+    timed_out = [r.getMessage() for r in caplog.records if "timed out" in r.getMessage().lower()]
+    assert timed_out == [], timed_out[:2]

@@ -214,7 +214,11 @@ def test_a_cuda_device_on_a_machine_without_cuda_stops_start_up_naming_the_key(
         ({"request_timeout_ms": 120_000}, "kafka.request_timeout_ms"),
         (
             {"fetch_max_wait_ms": 5000, "request_timeout_ms": 2000},
-            "fetch_max_wait_ms \\(5000\\) must be below",
+            "fetch_max_wait_ms \\(5000\\) must be at most half",
+        ),
+        (
+            {"fetch_max_wait_ms": 999, "request_timeout_ms": 1000},
+            "fetch_max_wait_ms \\(999\\) must be at most half of kafka.request_timeout_ms \\(1000\\)",
         ),
     ],
 )
