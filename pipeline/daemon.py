@@ -99,6 +99,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         # that lasts too long gets a new consumer (pipeline.stalls).
         self._join_since: float | None = None
         self._join_answered = False
+        self._join_paused_from: float | None = None  # no broker reachable during the join since
         # The hysteresis's clock: held while Kafka is unusable or the DLQ cap pauses consumption.
         self.clock = HeldClock()
         processor.clock = self.clock

@@ -18,10 +18,11 @@ is replaced like any other).
 A join that never ends would so hold off every look for good: the daemon would read nothing, judge
 nothing, and never exit. So a join may last :func:`join_limit_s` (twice ``kafka.max_poll_interval_ms``
 and a request: what the group allows a healthy one), counted on the real clock from the revoke that
-began it (or from a new consumer's subscribe, or the end of a Kafka outage that stopped it) until an
-assignment is applied; longer, it is logged as an error, counts as a failure of the ``join``, and the
-consumer is replaced. That outage ends only with an assignment, so a join that keeps failing ends the
-run after ``kafka.unavailable_exit_s`` (exit code 3), for the supervisor to start the process afresh.
+began it (or from a new consumer's subscribe) until an assignment is applied, less the time no broker
+was reachable meanwhile (the join cannot go on without them); longer, it is logged as an error, counts
+as a failure of the ``join``, and the consumer is replaced. That outage ends only with an assignment,
+so a join that keeps failing ends the run after ``kafka.unavailable_exit_s`` (exit code 3), for the
+supervisor to start the process afresh.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class StallHandling:
     _joined: bool
     _join_since: float | None
     _join_answered: bool
+    _join_paused_from: float | None  # time.monotonic(): no broker reachable during the join since
     _fetched: set[TopicPartition]
     _last_records_at: float
     _polled_at: float | None  # time.monotonic(): when the last poll returned (None: no poll yet)
@@ -129,6 +131,8 @@ class StallHandling:
         with self._lock:
             now, joining = self.stall_clock(), self.stall_clock.holds(REBALANCE)
             join_since = self._join_since
+        if join_since is None:
+            self._join_paused_from = None  # (a join over: an outage during it no longer matters)
         if self._stop.is_set() or (join_since is not None and self._join_failed(join_since)):
             return
         look_ms = self._look_ms()
@@ -268,12 +272,21 @@ class StallHandling:
         a failure of the ``join`` (:class:`~pipeline.brokerlink.BrokerHealth`): an outage that only an
         assignment ends, so a join that keeps failing ends the run after ``kafka.unavailable_exit_s``.
         Not while no broker is reachable at all: a new consumer cannot help, that outage is timed on
-        its own, and the join cannot go on meanwhile, so it counts from the outage's end."""
-        if self.health.failing("consume"):
+        its own, and the join cannot go on meanwhile, so that time is not counted. Only that time: a
+        join counted afresh after each outage would never be judged while the brokers keep dropping
+        out, each time for less than the limit."""
+        down = self.health.down_since("consume")
+        if down is not None:
+            if self._join_paused_from is None:
+                self._join_paused_from = down
+            return False
+        if self._join_paused_from is not None:
             with self._lock:
                 if self._join_since is not None:  # (the group may have answered meanwhile)
-                    self._join_since = time.monotonic()
-            return False
+                    # The join's time without brokers: from the outage's start, or the join's if later.
+                    self._join_since += time.monotonic() - max(self._join_paused_from, self._join_since)
+                    since = self._join_since
+            self._join_paused_from = None
         lasted, limit = time.monotonic() - since, join_limit_s(self.kafka)
         if lasted <= limit:
             return False

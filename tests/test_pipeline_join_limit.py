@@ -196,3 +196,20 @@ def test_a_join_under_way_through_a_broker_outage_gets_its_time_once_the_brokers
     assert rig.daemon.metrics.broker_failures.labels("join")._value.get() == 0
     assert rig.daemon.health.failing_since is None
     assert all(rig.member.at[tp] > read[tp] for tp in (P0, P1))
+
+
+def test_a_join_that_never_ends_is_judged_although_the_brokers_keep_dropping_out(fitted, monkeypatch):
+    # Each time the connection check found no broker, the join's time started again from the outage's
+    # end: brokers that dropped out for a couple of seconds every ten kept a join the group never
+    # answered from ever being judged (nor did the outages, each shorter than kafka.unavailable_exit_s,
+    # end the run): the daemon read nothing, for ever. Only the time without a broker is left out.
+    rig = _rig(fitted, monkeypatch)
+    limit_s = join_limit_s(rig.daemon.kafka)
+    group = _Group(rig, monkeypatch, answers=[None, None, None, None])
+    group.begin()
+    began = rig.clock[0]
+    monkeypatch.setattr(brokerlink, "connected", lambda consumer: (rig.clock[0] - began) % 10.0 >= 2.0)
+    with pytest.raises(BrokerUnavailableError):
+        rig.run_until(began - rig.started + 1200.0)
+    assert group.replaced, "a join that never ended was never judged"
+    assert limit_s < group.replaced[0] - began <= limit_s * 10.0 / 8.0 + 12.0
