@@ -50,6 +50,12 @@ class BatchLimit:
             self.current = max(self.current, min(fits, 2 * self.current))
         return self.current
 
+    def make_room(self) -> int:
+        """A batch left too little of the poll interval for the look at the positions after it: halve
+        the limit (the next batches that are fast raise it again, twofold at most each)."""
+        self.current = max(1, self.current // 2)
+        return self.current
+
     def refused(self) -> int:
         """A commit was refused (the group gave up on this consumer): halve the limit."""
         self.current = max(1, self.current // 2)

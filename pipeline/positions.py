@@ -464,9 +464,14 @@ class PositionWatch:
         """The next look due ``seconds`` after ``now`` (or sooner, as it was)."""
         self.last_at = min(self.last_at, now - self.period_s + seconds)
 
+    def overdue(self, now: float) -> float | None:
+        """How long past its time the next look is at ``now`` (0 or more); None while it is not due."""
+        late = now - self.last_at - self.period_s
+        return late if late >= 0 else None
+
     def due(self, now: float) -> bool:
         """True (and the next look set a period ahead) when a period passed since the last look."""
-        if now - self.last_at < self.period_s:
+        if self.overdue(now) is None:
             return False
         self.last_at = now
         return True

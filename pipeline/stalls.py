@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from pipeline.batchlimit import POLL_BUDGET_SHARE
+from pipeline.backoff import ThrottledLog
+from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
 from pipeline.positions import PositionWatch, caught_up, positions_waiting, stalled
 from pipeline.rebalance import REBALANCE, Listener
 
@@ -55,7 +56,8 @@ log = logging.getLogger("pipeline.daemon")
 # as soon as records come).
 CONFIRM_S = 5.0
 # A look ends by this share of kafka.max_poll_interval_ms after the poll before it returned (the rest is
-# for what follows it before the next poll); with less than LOOK_MIN_MS left it waits for the next turn.
+# for what follows it before the next poll); with less than LOOK_MIN_MS left it waits for the next turn,
+# after a smaller batch (StallHandling._put_off_look).
 LOOK_BY_SHARE = 0.75
 LOOK_MIN_MS = 500
 
@@ -100,6 +102,8 @@ class StallHandling:
     _fetched: set[TopicPartition]
     _last_records_at: float
     _polled_at: float | None  # time.monotonic(): when the last poll returned (None: no poll yet)
+    batch_limit: BatchLimit
+    _throttled: ThrottledLog
 
     if TYPE_CHECKING:  # the daemon's and RebalanceHandling's
 
@@ -135,9 +139,13 @@ class StallHandling:
             self._join_paused_from = None  # (a join over: an outage during it no longer matters)
         if self._stop.is_set() or (join_since is not None and self._join_failed(join_since)):
             return
+        if joining or self.positions.overdue(now) is None:
+            return
         look_ms = self._look_ms()
-        if joining or look_ms < LOOK_MIN_MS or not self.positions.due(now):
-            return  # (a batch that left too little of the poll interval: the look due is made next turn)
+        if look_ms < LOOK_MIN_MS:  # the batch left too little of the poll interval
+            self._put_off_look(now)
+            return
+        self.positions.due(now)
         assert self.consumer is not None
         assignment, asked_at = set(self.consumer.assignment()), self.clock()
         unanswered: set[TopicPartition] = set()  # no end offset (no leader): not judged at this look
@@ -227,6 +235,26 @@ class StallHandling:
                 hold_off,
             )
         self._restart_consumer()
+
+    def _put_off_look(self, now: float) -> None:
+        """The look due is made at the next turn, after a batch of half as many records at most: else
+        batches that each leave too little of the poll interval (a backlog, never an idle turn) would
+        put it off for as long as they last, and no lag, stall or silence be judged meanwhile. Logged
+        once it is a period late."""
+        limit = self.batch_limit.make_room()
+        self.metrics.poll_max_records.set(limit)
+        late = self.positions.overdue(now) or 0.0
+        if late >= self.positions.period_s:
+            self._throttled.log(
+                "look-put-off",
+                logging.WARNING,
+                "the look at the positions is %.0fs late: batches leave under %d ms of "
+                "kafka.max_poll_interval_ms (%d) for it; polling at most %d records",
+                late,
+                LOOK_MIN_MS,
+                self.kafka.max_poll_interval_ms,
+                limit,
+            )
 
     def _own_positions(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
         """The consumer's positions on ``partitions`` as it knows them, without asking the broker

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import types
 
+import numpy as np
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from test_pipeline_backlog_silence import P0, P1, _Rig
@@ -117,3 +118,47 @@ def test_a_look_after_a_slow_batch_gets_only_what_the_batch_left_of_the_poll_int
     interval_s = rig.daemon.kafka.max_poll_interval_ms / 1000
     gaps = [b - a for (_, a), (b, _) in zip(polls, polls[1:], strict=False)]
     assert max(gaps) < interval_s, f"{max(gaps):.0f}s between polls (of {interval_s:.0f}s)"
+
+
+def test_looks_are_made_through_a_backlog_whose_batches_leave_too_little_for_them(fitted, monkeypatch):
+    # A one-second kafka.max_poll_interval_ms: the batch limit sizes batches to 0.4 s, which leaves the
+    # look 0.35 s of the three quarters of the interval, under the half second a look needs. Through a
+    # backlog the daemon never idles, so the look was put off at every turn: while the backlog lasted
+    # (here seven minutes) no lag, no stall and no read-through time was set, and nothing said so.
+    rig = _Rig(fitted, monkeypatch, kafka={"max_poll_interval_ms": 1000})
+    monkeypatch.setattr("pipeline.daemon.time.perf_counter", lambda: rig.clock[0])
+    handle = rig.daemon._handle
+
+    def slow(records: list) -> None:  # 40 ms a record
+        rig.clock[0] += 0.04 * len(records)
+        handle(records)
+
+    looks: list[float] = []
+    ends = rig.member.end_offsets
+
+    def looked(partitions: list[TopicPartition], timeout_ms: int) -> dict:
+        looks.append(rig.clock[0] - rig.started)
+        return ends(partitions, timeout_ms)
+
+    polls: list[tuple[float, float]] = []  # (began, returned)
+    poll = rig.member.poll
+
+    def timed(timeout_ms: int, max_records: int) -> dict:
+        began = rig.clock[0]
+        out = poll(timeout_ms=timeout_ms, max_records=max_records)
+        polls.append((began, rig.clock[0]))
+        return out
+
+    monkeypatch.setattr(rig.daemon, "_handle", slow)
+    monkeypatch.setattr(rig.member, "end_offsets", looked)
+    monkeypatch.setattr(rig.member, "poll", timed)
+    for tp in (P0, P1):
+        for _ in range(3000):
+            rig.member.write(tp, "a" if tp == P0 else "b", np.zeros(4))
+    rig.run_until(400.0)
+    assert sum(rig.member.at.values()) < 6000, "the backlog was read before the end"
+    gaps = [b - a for a, b in zip([0.0, *looks], [*looks, 400.0], strict=False)]
+    assert len(looks) >= 10 and max(gaps) <= 2 * rig.period_s, looks
+    interval_s = rig.daemon.kafka.max_poll_interval_ms / 1000
+    between = [b - a for (_, a), (b, _) in zip(polls, polls[1:], strict=False)]
+    assert max(between) < interval_s
