@@ -173,13 +173,14 @@ class StallHandling:
         # The partitions polled since the last look, whatever this one decides (else records polled
         # long ago would count as progress at the first look after a caught-up one).
         paused, fetched, self._fetched = self.consumer.paused(), self._fetched, set()
+        # A partition left unanswered is not judged: its position may be known, its end is not. (At a
+        # caught-up look every position is known: it ends their timers, as nothing is unknown.)
+        unknown = self.positions.unknown(found, assignment, paused | unanswered, now, fetched)
         if caught_up(found, assignment):
             self.metrics.caught_up.set(time.time())
             # Nothing waits: no timer runs on, and a replacement made for partitions standing still helped.
             self.positions.unmoved(found, paused, fetched, now=now)
             return
-        # A partition left unanswered is not judged: its position may be known, its end is not.
-        unknown = self.positions.unknown(found, assignment, paused | unanswered, now, fetched)
         local = self._own_positions(unanswered & assignment)
         waiting = self.positions.unmoved(found, paused, fetched, now=now, local=local)
         stuck = self.positions.stuck(stalled(found, paused), now)

@@ -268,3 +268,28 @@ def test_records_waiting_a_whole_period_with_nothing_fetched_are_a_stall(fitted,
         rig.now += PERIOD_S
         rig.look()
     assert rig.replaced == 1
+
+
+def test_a_position_known_at_caught_up_looks_is_no_longer_counted_unknown(fitted, monkeypatch) -> None:
+    # A look that found everything caught up returned before the position timers were looked at: a
+    # position unknown at one look (the committed offset not read in time), then known and caught up
+    # at every look for hours, still counted as unknown since then, and the first look after a
+    # rebalance that found it unknown again (read back from the committed offset) replaced the consumer
+    # at once, not a period later.
+    rig, consumer = _started(fitted, monkeypatch, {P0})
+    rig.now += PERIOD_S  # its grace period over
+    consumer.at[P0] = None
+    rig.look(idle=False)
+    consumer.at[P0] = consumer.ends[P0]  # known, and nothing waits: caught up for a while
+    for _ in range(20):
+        rig.now += PERIOD_S
+        rig.look(idle=False)
+    assert rig.replaced == 0 and rig.metrics.caught_up._value.get() > 0
+    rig.join(consumer, {P0})  # a rebalance gives it back: its position is read again
+    consumer.at[P0] = None
+    rig.now += PERIOD_S
+    rig.look(idle=False)
+    assert rig.replaced == 0
+    rig.now += PERIOD_S  # unknown for a whole period: stalled
+    rig.look(idle=False)
+    assert rig.replaced == 1
