@@ -104,15 +104,20 @@ class DaemonProbes:
             return "stopping"
         if self.consumer is None:
             return f"connecting to Kafka at {self.bootstrap_servers}"
-        join_failing = self.health.down_since("join")  # once: the loop may end the outage meanwhile
-        if join_failing is not None:
-            return (
-                f"joining the consumer group {self.kafka.group_id} failing for "
-                f"{time.monotonic() - join_failing:.0f} s: no assignment in time, the consumer replaced"
+        now = time.monotonic()
+        # Each read once: the loop may end an outage meanwhile.
+        join_since = self.health.down_since("join")
+        clients = [at for at in map(self.health.down_since, ("consume", "produce")) if at is not None]
+        reasons = []
+        if clients:  # dhag_broker_connected 0: first, as the join cannot end without the brokers
+            reasons.append(f"Kafka failing for {now - min(clients):.0f} s")
+        if join_since is not None:
+            reasons.append(
+                f"joining the consumer group {self.kafka.group_id} failing for {now - join_since:.0f} s: "
+                "no assignment in time, the consumer replaced"
             )
-        failing_since = self.health.failing_since
-        if failing_since is not None:
-            return f"Kafka failing for {time.monotonic() - failing_since:.0f} s"
+        if reasons:
+            return "; ".join(reasons)
         return None if self._joined else "waiting for the consumer group's assignment"
 
     def not_live(self) -> str | None:

@@ -170,10 +170,15 @@ def test_a_join_that_does_not_end_leaves_the_brokers_counted_reachable(fitted, m
     assert connected_after == [1] and rig.daemon.metrics.broker_connected._value.get() == 1
     # The brokers lost meanwhile, then back: reachable again, while the join still fails.
     health = rig.daemon.health
+    rig.daemon._stop.clear()  # (the rig stops the loop at its end)
     health.failure("connection", ConnectionError("no connection to any broker"))
     assert rig.daemon.metrics.broker_connected._value.get() == 0
+    # /ready says so too (DhagKafkaUnreachable follows), not only that the join fails.
+    assert str(rig.daemon.not_ready()).startswith("Kafka failing for "), rig.daemon.not_ready()
+    assert "joining the consumer group" in str(rig.daemon.not_ready())
     health.success("consume")
     assert rig.daemon.metrics.broker_connected._value.get() == 1 and health.failing("join")
+    assert str(rig.daemon.not_ready()).startswith("joining the consumer group")
 
 
 def test_a_join_under_way_through_a_broker_outage_gets_its_time_once_the_brokers_are_back(

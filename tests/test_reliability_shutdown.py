@@ -256,7 +256,7 @@ def test_the_ready_probe_survives_the_outage_ending_while_it_answers(fitted) -> 
             return next(self.reads, None)
 
         def down_since(self, side: str) -> float | None:
-            return None  # no group join failing
+            return next(self.reads, None) if side == "consume" else None  # no group join failing
 
     daemon.health = _Ending()  # type: ignore[assignment]
     assert daemon.not_ready() == "Kafka failing for 3 s"
