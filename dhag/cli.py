@@ -14,7 +14,7 @@ import numpy as np
 
 from dhag.artifact import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE, load_model, read_manifest, sign_artifact
 from dhag.bench.cli import add_bench_parser, comma_list
-from dhag.estimator import DHAG
+from dhag.estimator import DHAG, check_threshold
 from dhag.exceptions import ArtifactError, DHAGError
 from dhag.io import read_table
 from dhag.losses import CE_WEIGHTINGS
@@ -46,6 +46,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "progress": not args.quiet,
     }
     model = DHAG(**settings).fit(frame, labels)
+    # A model written to flag rows: one whose threshold no score can exceed (fit only warns) is refused.
+    check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(frame))
     model.save(args.out, metadata={"source": str(args.data)})
     t = model.training_
     print(

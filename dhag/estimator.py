@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ from dhag.retry import report_collapse
 from dhag.snapshots import kept_networks
 from dhag.splits import known_anomaly_mask, validation_order
 from dhag.training import TrainConfig
+
+logger = logging.getLogger("dhag")
 
 __all__ = ["DHAG", "check_threshold", "resolve_device"]
 
@@ -258,7 +261,12 @@ class DHAG(Settings):
         calib = net.anomaly_scores(val_rows if n_val else train_rows)
         train_scores = net.anomaly_scores(train_rows)
         threshold = self._calibrate(calib, np.concatenate([train_scores, calib]))
-        check_threshold(threshold, pre, normal)
+        try:
+            check_threshold(threshold, pre, normal)
+        except TrainingError as exc:
+            # Its ranking may still serve (``decision_function``, a benchmark's top-k); a model meant to
+            # flag rows is refused where one is made for that (``dhag train``, the plant's trainers).
+            logger.warning("%s predict will flag nothing; decision_function still ranks rows", exc)
         self.preprocessor_ = pre
         self.net_ = net
         self.metadata_: dict[str, Any] = {}  # an earlier model's metadata is not this one's
@@ -313,8 +321,8 @@ class DHAG(Settings):
         """The threshold these settings give on ``normal_scores`` (scores of held-out normal rows): their
         ``1 - target_far`` quantile, raised to ``min_threshold`` when that is higher.
 
-        Raises :class:`TrainingError` when that is 1.0, 0.0 or NaN, as ``fit`` does
-        (:func:`check_threshold`): held to it, the model would flag nothing. ``rows``: the rows the
+        Raises :class:`TrainingError` when that is 1.0, 0.0 or NaN (:func:`check_threshold`, of which
+        ``fit`` only warns): held to it, the model would flag nothing. ``rows``: the rows the
         scores are of, for a fitted model: its passthrough columns are then named with their largest
         value (the usual cause: values no preprocessing scales saturate the network).
 
@@ -458,8 +466,9 @@ class DHAG(Settings):
 def check_threshold(
     threshold: float, pre: Preprocessor | None = None, normal: np.ndarray | None = None
 ) -> None:
-    """Raise :class:`TrainingError` when a calibrated threshold is 1.0, 0.0 or NaN (``fit`` and
-    :meth:`DHAG.threshold_for` ask). No score is above 1.0 or NaN; at 0.0, the normal rows it was
+    """Raise :class:`TrainingError` when a calibrated threshold is 1.0, 0.0 or NaN (``fit`` logs it
+    as a warning, its ranking may still serve; :meth:`DHAG.threshold_for`, ``dhag train`` and the
+    plant's trainers refuse such a model). No score is above 1.0 or NaN; at 0.0, the normal rows it was
     calibrated on score 0.0: the network is saturated on them, and rows like them score 0.0 whatever
     their other readings, so such a model flags nothing either. Inputs that saturate the network come
     from passthrough columns, the only ones preprocessing does not scale: given the preprocessing and

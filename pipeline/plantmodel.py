@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dhag import DHAG
+from dhag.estimator import check_threshold
 from dhag.params import BEYOND_SHIFT_RANGE
 from dhag.retry import CONTROLLER_TARGET
 from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, METADATA_KEY, PlantFeatures
@@ -81,6 +82,8 @@ def train_plant_model(
     settings = PLANT_MODEL_SETTINGS | overrides
     model = DHAG(feature_names=list(DERIVED_FEATURES), random_state=seed, progress=progress, **settings)
     model.fit(X)
+    # The daemon serves it to flag readings: a threshold no score can exceed (fit only warns) is refused.
+    check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(X))
     features = features.with_ranges(X, history["asset_id"].astype(str).tolist())
     model.metadata_ = {METADATA_KEY: features.to_metadata(), "fleet": fleet or {}, "rows": int(len(X))}
     return model

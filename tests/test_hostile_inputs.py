@@ -5,13 +5,15 @@ finite score in [0, 1]; a row it cannot score must be refused, naming why."""
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 from plant_data import FEATURES, near_float32_limit, normal
 
-from dhag import DHAG, DHAGError, InputError, NotFittedError, TrainingError
+from dhag import DHAG, DHAGError, InputError, TrainingError
+from dhag.cli import main
 
 
 def _standardised_rows(model: DHAG, z: np.ndarray) -> pd.DataFrame:
@@ -100,19 +102,27 @@ def test_values_that_only_look_numeric_in_an_object_column_are_refused(fitted: D
         fitted.decision_function(rows)
 
 
-def test_a_fit_whose_normal_rows_already_score_the_maximum_is_refused(quick_model, rng) -> None:
+def test_a_fit_whose_normal_rows_already_score_the_maximum_is_warned_of_and_dhag_train_refuses_it(
+    quick_model, rng, caplog, tmp_path, capsys
+) -> None:
     # A passthrough column is not standardised: readings of 1e20 saturate the network, every held-out
     # normal row scores 1.0, and a threshold of 1.0 can never be exceeded: a model that flags nothing.
+    # fit says so, naming the column (its ranking may still serve); `dhag train`, which writes a model
+    # to flag rows, refuses it and writes nothing.
     frame = pd.DataFrame(normal(rng, 300), columns=FEATURES)
     frame["raw_counter"] = rng.uniform(1e20, 2e20, size=300)
-    model = quick_model(passthrough=["raw_counter"])
-    with pytest.raises(
-        TrainingError,
-        match=r"normal rows score 1\.0, so no row could ever be flagged.*'raw_counter' \(up to [\d.]+e\+20\)",
-    ):
-        model.fit(frame)
-    with pytest.raises(NotFittedError):
-        model.decision_function(frame)
+    cause = r"normal rows score 1\.0, so no row could ever be flagged.*'raw_counter' \(up to [\d.]+e\+20\)"
+    with caplog.at_level("WARNING", logger="dhag"):
+        model = quick_model(passthrough=["raw_counter"]).fit(frame)
+    assert model.threshold_ == 1.0
+    assert any(re.search(cause, r.getMessage()) for r in caplog.records), caplog.text
+    data, out = tmp_path / "plant.csv", tmp_path / "model.dhag"
+    frame.to_csv(data, index=False)
+    argv = ["train", "--data", str(data), "--out", str(out), "--passthrough", "raw_counter", "--quiet"]
+    assert main([*argv, "--max-epochs", "3", "--seed", "0"]) == 2
+    # The command's own settings saturate it either way (here at 0.0): refused, the column named.
+    refused = r"so (no row could ever|they could never) be flagged.*'raw_counter' \(up to [\d.]+e\+20\)"
+    assert re.search(refused, capsys.readouterr().err) and not out.exists()
 
 
 def test_a_row_the_model_scores_is_explained_even_where_a_reset_feature_overflows(fitted: DHAG) -> None:
@@ -143,16 +153,24 @@ def test_a_non_number_is_shown_on_one_line_of_bounded_length(fitted: DHAG, rng, 
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
 
 
-def test_a_fit_whose_normal_rows_all_score_zero_is_refused() -> None:
+def test_a_fit_whose_normal_rows_all_score_zero_is_warned_of(caplog) -> None:
     # The mirror of the above: the huge passthrough column drives the network to 0.0 on every row,
     # the threshold lands on 0.0, and a sensor fault (vibration at 9 standard deviations) scores 0.0
-    # too: a model that flags nothing, with only the generic collapse warning to tell.
+    # too: a model that flags nothing, with only the generic collapse warning to tell; fit names it.
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(normal(rng, 600), columns=FEATURES)
     frame["raw_counter"] = rng.uniform(1e20, 2e20, size=600)
-    model = DHAG(max_epochs=5, random_state=0, passthrough=["raw_counter"])
-    with pytest.raises(
-        TrainingError,
-        match=r"normal rows score 0\.0, its threshold: .*'raw_counter' \(up to [\d.]+e\+20\)",
-    ):
-        model.fit(frame)
+    with caplog.at_level("WARNING", logger="dhag"):
+        model = DHAG(max_epochs=5, random_state=0, passthrough=["raw_counter"]).fit(frame)
+    assert model.threshold_ == 0.0
+    cause = r"normal rows score 0\.0, its threshold: .*'raw_counter' \(up to [\d.]+e\+20\)"
+    assert any(re.search(cause, r.getMessage()) for r in caplog.records), caplog.text
+
+
+def test_the_plants_model_trainer_refuses_a_threshold_no_score_can_exceed(history, monkeypatch) -> None:
+    # `models train` and the demo serve the model to flag readings: fit's warning is not enough there.
+    from pipeline.plantmodel import train_plant_model
+
+    monkeypatch.setattr(DHAG, "_calibrate", lambda self, held_out, training: 1.0)
+    with pytest.raises(TrainingError, match=r"normal rows score 1\.0, so no row could ever be flagged"):
+        train_plant_model(history, seed=0, time_budget=None, max_epochs=2)
