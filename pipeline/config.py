@@ -352,9 +352,15 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
         settings = Settings.model_validate(data, context=later)
     except ValidationError as exc:
         problems = [describe_error(e, environ) for e in exc.errors()]
-        invalid = [tuple(str(part) for part in e["loc"]) for e in exc.errors()]
+        refused = [tuple(str(part) for part in e["loc"]) for e in exc.errors()]
+        # An unknown key is most likely one of its section's misspelt, left at its default: no rule
+        # reading that section is judged.
+        invalid = [
+            key[:-1] if e["type"] == "extra_forbidden" else key
+            for key, e in zip(refused, exc.errors(), strict=True)
+        ]
         try:  # the refused values at their defaults, to judge the rules between valid keys
-            settings = Settings.model_validate(_without(data, invalid), context=later)
+            settings = Settings.model_validate(_without(data, refused), context=later)
         except ValidationError:
             raise ConfigError("\n".join(problems)) from None
     problems += cross_key_problems(settings, environ, invalid)

@@ -4,8 +4,9 @@ listeners on one port, ...), and that every path is absolute, so a config file m
 whichever folder the process starts in.
 
 A rule between keys is judged whenever the keys it reads are valid, also when other keys are not, so
-that one run of ``check-config`` names every problem; one whose key is invalid is not judged (a default
-would stand in for what the operator wrote).
+that one run of ``check-config`` names every problem; one whose key is invalid, or whose key's section
+holds an unknown (likely misspelt) key, is not judged (a default would stand in for what the operator
+wrote).
 
 Relative paths: one written in a config file (or left at its documented default while a file is read) is
 taken relative to that file's folder; one from an environment override (``DHAG_PIPELINE_...``), or any

@@ -81,6 +81,34 @@ def test_a_rule_between_keys_one_of_which_is_invalid_is_not_judged(env: dict[str
     assert len(lines) == 1 and said in lines[0], lines
 
 
+@pytest.mark.parametrize(
+    ("text", "unknown"),
+    [
+        # A misspelt key leaves the one meant at its default: a rule beside it would judge that default.
+        ("kafka:\n  sesion_timeout_ms: 60000\n  heartbeat_interval_ms: 20000\n", "kafka.sesion_timeout_ms"),
+        ("alerts:\n  windw: 20\n  open_after: 10\n", "alerts.windw"),
+        ("retrain:\n  group_idd: x\nkafka:\n  group_id: dhag-retrainer\n", "retrain.group_idd"),
+        ("kafak:\n  session_timeout_ms: 60000\nkafka:\n  heartbeat_interval_ms: 20000\n", "kafak"),
+    ],
+)
+def test_a_rule_beside_an_unknown_key_is_not_judged(tmp_path: Path, text: str, unknown: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 and f"unknown key {unknown!r}" in lines[0], lines
+
+
+def test_a_rule_in_another_section_than_an_unknown_key_is_still_judged(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("alerts:\n  windw: 20\nkafka:\n  heartbeat_interval_ms: 20000\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2 and "must be below kafka.session_timeout_ms" in lines[1], lines
+
+
 def test_check_config_exits_2_on_equal_ports(tmp_path: Path, capsys) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("retrain: {metrics_port: 9108}\n")
