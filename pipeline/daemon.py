@@ -130,6 +130,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
         metrics.poll_max_records.set(self.batch_limit.current)
         self.consumer: KafkaConsumer | None = None
         self.records_done = 0  # records of the batches delivered since start (the closing log line)
+        self.commits_refused = 0  # commits refused after a rebalance since start (the closing log line)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -176,13 +177,19 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
             if ended == "before connecting":
                 log.info("stopped before connecting to Kafka: nothing processed")
             elif ended == "stopped":
+                # Only what the final commit settled is claimed: a commit refused after a rebalance, or
+                # one sent as partitions were revoked or lost, left its records to their new owner.
                 log.info(
-                    "stopped: %d records processed since start%s",
+                    "stopped: %d records processed since start; %s%s",
                     self.records_done,
-                    ", their offsets committed"
+                    "the final commit done"
                     if settled
-                    else "; the final commit failed: the records since the last commit are processed "
-                    "again after a restart",
+                    else "the final commit failed: the records since the last commit are processed again "
+                    "after a restart",
+                    f" ({self.commits_refused} commits refused after a rebalance: their records are "
+                    "processed again by the partitions' new owners)"
+                    if self.commits_refused
+                    else "",
                 )
 
     def _connect(self) -> bool:
@@ -395,6 +402,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
                 exc,
             )
             self.metrics.commits.labels("refused").inc()
+            self.commits_refused += 1
         else:
             self.metrics.commits.labels("ok").inc()
             self.metrics.last_commit.set(time.time())

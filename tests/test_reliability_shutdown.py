@@ -238,6 +238,49 @@ def test_a_stopped_daemon_ends_its_log_saying_what_it_left(
         assert said[-1] == "stopped before connecting to Kafka: nothing processed"
 
 
+class _RefusingCommits(_ClosingConsumer):
+    """A consumer whose group rebalanced under it: each commit is refused."""
+
+    def commit(self, offsets: dict, timeout_ms: int | None = None) -> None:
+        from kafka.errors import CommitFailedError
+
+        raise CommitFailedError("the group rebalanced")
+
+
+def test_the_closing_line_claims_no_commit_that_was_refused(fitted, monkeypatch, caplog) -> None:
+    # It said "N records processed since start, their offsets committed" whenever nothing was pending
+    # at the stop, also when a commit refused after a rebalance left those records to be processed again.
+    from kafka import TopicPartition
+
+    settings = Settings.model_validate({"shutdown_grace_s": 2, "kafka": {"request_timeout_ms": 1000}})
+    metrics = PipelineMetrics(CollectorRegistry())
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:1"
+    )
+
+    def connect() -> bool:
+        daemon.consumer = _RefusingCommits()  # type: ignore[assignment]
+        return True
+
+    def loop() -> None:  # a batch of 10 processed, its commit refused, then the stop
+        daemon._pending = {TopicPartition("in", 0): 10}
+        daemon.records_done = 10
+        daemon._commit_pending()
+        assert not daemon._pending
+        daemon.request_stop()
+
+    monkeypatch.setattr(daemon, "_connect", connect)
+    monkeypatch.setattr(daemon, "_subscribe", lambda: None)
+    monkeypatch.setattr(daemon, "_loop", loop)
+    with caplog.at_level("INFO", logger="pipeline.daemon"):
+        assert daemon.run() == 0
+    said = [r.getMessage() for r in caplog.records if r.name == "pipeline.daemon"]
+    assert said[-1] == (
+        "stopped: 10 records processed since start; the final commit done (1 commits refused after a "
+        "rebalance: their records are processed again by the partitions' new owners)"
+    ), said
+
+
 def test_the_ready_probe_survives_the_outage_ending_while_it_answers(fitted) -> None:
     settings = Settings()
     metrics = PipelineMetrics(CollectorRegistry())
