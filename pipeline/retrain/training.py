@@ -180,9 +180,12 @@ def matching_epochs(current: DHAG, n_rows: int, settings: RetrainSettings) -> in
 def scores_of(model: DHAG, X: np.ndarray) -> np.ndarray:
     """The model's score of each row of ``X`` (its input matrix), NaN for a row it refuses
     (:class:`~dhag.InputError`: values its network overflows on, or beyond float32 once standardised):
-    one batched call when it scores them all, else each row is tried alone and the rest scored together,
-    so that such a row costs only itself, as in the daemon, which dead-letters it. A model whose weights
-    are not finite still raises."""
+    one batched call when it scores them all, else the refused rows are found one after another by
+    halving (the first refused row of a refused block is in its first half if that half is refused,
+    else in its second), about log2(len(X)) + 1 calls per refused row, and the rest scored together
+    in one last call, the very scores decision_function gives them together (float32 results can
+    depend on the batch). So such a row costs only itself, as in the daemon, which dead-letters it.
+    A model whose weights are not finite still raises."""
     if not len(X):
         return np.zeros(0)
     try:
@@ -190,13 +193,28 @@ def scores_of(model: DHAG, X: np.ndarray) -> np.ndarray:
     except InputError:
         pass
     ok = np.ones(len(X), dtype=bool)
-    for j in range(len(X)):
+    start = 0  # X[start:] is refused, and the rows before it are known
+    while start < len(X):
+        lo, hi = start, len(X)
+        while hi - lo > 1:  # X[lo:hi] holds the first refused row of X[start:]
+            mid = (lo + hi) // 2
+            try:
+                model.decision_function(X[lo:mid])
+            except InputError:
+                hi = mid
+            else:
+                lo = mid
+        ok[lo] = False
+        start = lo + 1
+        if start == len(X):
+            break
         try:
-            model.decision_function(X[j : j + 1])
+            model.decision_function(X[start:])
         except InputError:
-            ok[j] = False
+            continue
+        break
     scores = np.full(len(X), np.nan)
-    if ok.any():  # the rest in one call: the very scores decision_function gives them together
+    if ok.any():
         scores[ok] = model.decision_function(X[ok])
     return scores
 
