@@ -382,3 +382,39 @@ def test_the_first_start_is_stored_even_when_the_retrainer_exits_at_once(
     store, clock = LabelStore(path), [10_000.0]
     _retrainer(registry, store, clock)  # no commit follows
     assert LabelStore(path).get_state("last_success_at") == repr(10_000.0)  # another connection sees it
+
+
+def test_a_metric_that_is_not_a_number_is_written_as_null(
+    registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # json.dumps wrote NaN as the bare word NaN, which no strict JSON reader takes; and the artifact,
+    # whose metadata holds the validation metrics, refused to be saved.
+    import dataclasses
+
+    from pipeline.retrain import cycle
+
+    judge = cycle.judge
+
+    def judge_with_nan(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        verdict = judge(*args, **kwargs)
+        metrics = verdict.candidate_metrics | {
+            "recall": float("nan"),
+            "detail": {"scores": [float("inf"), 0.5, -float("inf")], "far": np.float64("nan")},
+        }
+        return dataclasses.replace(verdict, candidate_metrics=metrics)
+
+    monkeypatch.setattr(cycle, "judge", judge_with_nan)
+    rng = np.random.default_rng(1)
+    labelled = _labelled(fault_cluster(rng, 60), 1, 10.0)
+    result = run_cycle(registry, labelled, _readings(normal(rng, 3000), 0.0), SETTINGS)
+
+    def refuse(word: str) -> None:
+        raise ValueError(f"not JSON: {word}")
+
+    report = json.loads(result.report.read_text(), parse_constant=refuse)
+    candidate = report["metrics"]["candidate"]
+    assert candidate["recall"] is None
+    assert candidate["detail"] == {"scores": [None, 0.5, None], "far": None}
+    assert isinstance(candidate["threshold"], float)
+    validation = reg.describe(registry, result.candidate).validation
+    assert "recall" not in validation and validation["threshold"] == candidate["threshold"]

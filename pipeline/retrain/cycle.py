@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -54,7 +55,24 @@ def report_path(registry: str | Path, version: str) -> Path:
 
 
 def _flat(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v is not None}
+    """The finite numbers of ``metrics``: the artifact's metadata takes no NaN or infinity."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and math.isfinite(v)}
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every float that is not finite (NaN, infinities), at any depth of its dicts,
+    lists and tuples, replaced by None: JSON has no such numbers, and ``json.dumps`` would write NaN.
+
+    >>> finite({"recall": float("nan"), "runs": [1.5, float("inf")], "n": 3})
+    {'recall': None, 'runs': [1.5, None], 'n': 3}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def run_cycle(
@@ -152,7 +170,8 @@ def run_cycle(
         "reasons": reasons or ["no metric worse than the current model's beyond its tolerance"],
     }
     path = report_path(registry, version)
-    write_atomic(path, (json.dumps(content, indent=2) + "\n").encode())
+    content = finite(content)
+    write_atomic(path, (json.dumps(content, indent=2, allow_nan=False) + "\n").encode())
     log.info(
         "retrain run (%s): candidate %s %s against %s; %s",
         trigger,
