@@ -221,12 +221,12 @@ def test_sampled_normal_readings_the_current_model_cannot_score_are_left_out_of_
     assert candidate.training_["unscored"] == {"reference": 1, "normal": 1, "rejected": 1}
 
 
-def test_a_training_reading_the_current_model_scores_but_the_candidate_cannot_train_on_names_the_cause(
-    fitted: DHAG,
+def test_a_training_reading_the_current_model_scores_but_the_candidate_cannot_train_on_is_left_out(
+    fitted: DHAG, caplog
 ) -> None:
     # The current model scores this reading near float32's limit, so it stays in training: the
-    # candidate's fit diverges on it, and the run fails with that reading named as the likely cause
-    # rather than only "weight tensors are not finite".
+    # candidate's fit diverges on it. Labels are kept, so that failed every later run too; the fit is
+    # now tried once more without it, and the reading counted.
     rng = np.random.default_rng(3)
     _, (scored, _) = near_float32_limit(fitted)
     assert not _refuses(fitted, scored)
@@ -237,12 +237,41 @@ def test_a_training_reading_the_current_model_scores_but_the_candidate_cannot_tr
         [],
         _readings(normal(rng, 100), 1000.0),
     )
+    with caplog.at_level("WARNING", logger="pipeline.retrain.training"):
+        candidate = train_candidate(fitted, data, SETTINGS)
+    assert candidate.training_["unscored"] == {"near_limit": 1}
+    assert candidate.metadata_["rows"] == 620
+    assert "trained again without 1 training reading(s) (confirmed 1)" in caplog.text
+    assert "near float32's limit" in caplog.text
+
+
+def test_a_fit_that_fails_without_the_readings_near_float32s_limit_too_fails_the_run_naming_them(
+    fitted: DHAG, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(3)
+    _, (scored, _) = near_float32_limit(fitted)
+    data = TrainingData(
+        _labelled(np.vstack([gross_outliers(rng, 20), scored]), 1, 5.0),
+        [],
+        _readings(normal(rng, 600), 0.0),
+        [],
+        _readings(normal(rng, 100), 1000.0),
+    )
+    fits: list[int] = []
+
+    def diverging_fit(self: DHAG, X: np.ndarray, y: np.ndarray, **kwargs: object) -> DHAG:
+        fits.append(len(X))
+        raise TrainingError("weight tensors are not finite")
+
+    monkeypatch.setattr(DHAG, "fit", diverging_fit)
     with pytest.raises(
         TrainingError,
         match=r"likely cause: 1 training reading\(s\) \(confirmed 1\) hold values near float32's limit "
-        r"\(up to \S+ median absolute deviations",
+        r"\(up to \S+ median absolute deviations.*; "
+        r"trained again without them: weight tensors are not finite",
     ):
         train_candidate(fitted, data, SETTINGS)
+    assert fits == [621, 620]
 
 
 def test_the_run_report_counts_the_training_readings_left_out(registry: Path, fitted: DHAG) -> None:

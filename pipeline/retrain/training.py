@@ -235,7 +235,10 @@ def train_candidate(
     :class:`RunStoppedError` at the end of the epoch during which ``stop`` is set, and
     :class:`~dhag.TrainingError` when the training diverges or the threshold, as fitted or as
     recalibrated on the calibration blocks, is one no model should be held to (1.0, 0.0: it would flag
-    nothing); its message names the likely cause when training rows hold values near float32's limit.
+    nothing). A training that fails while training rows hold values near float32's limit (readings the
+    current model scores, but the candidate's standardisation or network overflows on) is tried once
+    more without them, logged, and counted in ``training_["unscored"]["near_limit"]``; if that fails
+    too, the error names them as the likely cause.
     Training readings (labelled and sampled) the current model cannot score, which the daemon
     dead-letters, are left out of the training, logged, and counted by kind (``confirmed``,
     ``rejected``, ``normal``, ``reference``) in the candidate's ``training_["unscored"]``; calibration
@@ -291,12 +294,31 @@ def train_candidate(
         # for fit's own use; the threshold comes from the unseen blocks below.
         "validation_split": "random",
     }
+    on_epoch = None if stop is None else functools.partial(_stop_at, stop)
     try:
-        model = DHAG(**params).fit(X, y, on_epoch=None if stop is None else functools.partial(_stop_at, stop))
+        model = DHAG(**params).fit(X, y, on_epoch=on_epoch)
     except (TrainingError, InputError) as exc:
-        if cause := _near_limit(X, y):
-            raise TrainingError(f"{exc} ({cause})") from exc
-        raise
+        far = _far_rows(X, y)
+        if not far.any():
+            raise
+        # Such a reading stays in the labels and the normal sample: failing here would fail every run.
+        cause = _near_limit(X, y)
+        log.warning(
+            "candidate's training failed (%s); trained again without %d training reading(s) (%s) "
+            "near float32's limit: %s",
+            exc,
+            int(far.sum()),
+            _by_part(_far_kinds(far, y)),
+            cause,
+        )
+        try:
+            model = DHAG(**params).fit(X[~far], y[~far], on_epoch=on_epoch)
+        except (TrainingError, InputError) as again:
+            raise TrainingError(f"{exc} ({cause}); trained again without them: {again}") from again
+        unscored["near_limit"] = int(far.sum())
+        far_normal = far[: len(X_normal)]
+        kept_normal[np.flatnonzero(kept_normal)[far_normal]] = False
+        X_normal, X, y = X_normal[~far_normal], X[~far], y[~far]
     # DHAG calibrates on random held-out training rows, which neighbours in time make look familiar;
     # whole unseen blocks of normal operation (recent and carried) give a threshold that holds on new
     # hours of the plant, at the target rate (and at least the model's min_threshold). Not at the
@@ -337,23 +359,34 @@ def _scorable(
 _SQUARE_LIMIT = float(np.sqrt(np.finfo(np.float32).max))
 
 
-def _near_limit(X: np.ndarray, y: np.ndarray) -> str:
-    """Why a candidate's fit on ``X`` likely failed, when training rows hold values beyond
-    ``_SQUARE_LIMIT`` median absolute deviations of the normal rows (``y == 0``) from their median
-    (robust: such a value inflates the standard deviation fit scales by); else ""."""
+def _deviations(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each value's distance from the normal rows' (``y == 0``) median in their median absolute
+    deviations (robust: a value near float32's limit inflates the standard deviation fit scales by)."""
     normal = X[y == 0]
     centre = np.median(normal, axis=0)
     with np.errstate(over="ignore", invalid="ignore"):
         spread = np.median(np.abs(normal - centre), axis=0)
-        z = np.abs(X - centre) / np.where(spread > 0, spread, 1.0)
-    far = ~(z <= _SQUARE_LIMIT).all(axis=1)  # an overflow (inf) counts as far
+        return np.abs(X - centre) / np.where(spread > 0, spread, 1.0)
+
+
+def _far_rows(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which training rows hold values beyond ``_SQUARE_LIMIT`` :func:`_deviations`."""
+    return ~(_deviations(X, y) <= _SQUARE_LIMIT).all(axis=1)  # an overflow (inf) counts as far
+
+
+def _far_kinds(far: np.ndarray, y: np.ndarray) -> dict[str, int]:
+    return {k: n for k, n in (("confirmed", int(far[y == 1].sum())), ("normal", int(far[y == 0].sum()))) if n}
+
+
+def _near_limit(X: np.ndarray, y: np.ndarray) -> str:
+    """Why a candidate's fit on ``X`` likely failed, when training rows hold values far beyond the
+    normal rows' spread (:func:`_far_rows`); else ""."""
+    z = _deviations(X, y)
+    far = ~(z <= _SQUARE_LIMIT).all(axis=1)
     if not far.any():
         return ""
-    kinds = {
-        k: n for k, n in (("confirmed", int(far[y == 1].sum())), ("normal", int(far[y == 0].sum()))) if n
-    }
     return (
-        f"likely cause: {int(far.sum())} training reading(s) ({_by_part(kinds)}) hold values "
+        f"likely cause: {int(far.sum())} training reading(s) ({_by_part(_far_kinds(far, y))}) hold values "
         f"near float32's limit (up to {float(np.max(z)):.3g} median absolute deviations of the normal "
         "training rows from their median) that the current model scores but the candidate cannot train "
         "on: its standardisation or network overflows float32 on them"
