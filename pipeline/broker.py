@@ -39,7 +39,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import AuthorizationError, KafkaError, TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry, Gauge
 
 from pipeline.backoff import Backoff
@@ -319,7 +319,9 @@ def ensure_topics(
     to the broker's default), otherwise a :class:`ConfigError` names them. Existing topics are left
     as they are; one with another partition count than asked for (a broker that auto-created it when
     something produced to it first) is logged as a warning naming both counts. Raises
-    :class:`BrokerUnavailableError` when the cluster cannot be reached.
+    :class:`BrokerUnavailableError` when the cluster cannot be reached, and :class:`ConfigError` when it
+    refuses the client the permission to describe or create them (an authorization error: no retry
+    would change that).
     """
     try:
         admin = KafkaAdminClient(
@@ -331,14 +333,19 @@ def ensure_topics(
     except KafkaError as exc:
         raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from None
     try:
-        existing = {t["name"]: len(t["partitions"]) for t in admin.describe_topics()}
+        doing = f"describe the topics on {bootstrap_servers} (Describe)"
+        listed = admin.describe_topics()
+        existing = {t["name"] for t in listed}
+        # A topic listed with an error of its own (no leader yet: just created by another process) may
+        # come without its partitions: its count says nothing then.
+        counts = {t["name"]: len(t["partitions"]) for t in listed if t["partitions"] and not t["error_code"]}
         for name, partitions in topics.items():
-            if name in existing and existing[name] != partitions:
+            if name in counts and counts[name] != partitions:
                 log.warning(
                     "topic %s has %d partitions where %d were asked for (kafka.topics.partitions); it is "
                     "used as it is (partitions can be added to a topic, never removed)",
                     name,
-                    existing[name],
+                    counts[name],
                     partitions,
                 )
         missing = [name for name in topics if name not in existing]
@@ -351,6 +358,7 @@ def ensure_topics(
             )
         created = []
         for name in missing:
+            doing = f"create topic {name} on {bootstrap_servers} (Create)"
             try:
                 admin.create_topics([NewTopic(name, topics[name], replication_factor)])
                 created.append(name)
@@ -358,6 +366,11 @@ def ensure_topics(
                 pass  # created meanwhile by another replica
         log.info("created topics %s", created)
         return created
+    except AuthorizationError as exc:  # no retry: the broker answered, and refuses
+        raise ConfigError(
+            f"config error: Kafka refused to {doing}: {type(exc).__name__}; the client (kafka.security) "
+            f"needs that permission on topics {sorted(topics)}, or create them beforehand"
+        ) from None
     except KafkaError as exc:
         raise BrokerUnavailableError(f"cannot list or create topics on {bootstrap_servers}: {exc}") from None
     finally:
@@ -369,7 +382,8 @@ def provision_topics(
 ) -> None:
     """:func:`ensure_topics` as the services run it before they consume or produce (``kafka.topics
     .create_missing``, the security settings), retrying an unreachable cluster with backoff until
-    ``kafka.unavailable_exit_s``, then raising :class:`BrokerUnavailableError`."""
+    ``kafka.unavailable_exit_s``, then raising :class:`BrokerUnavailableError`. A refused permission
+    (:class:`ConfigError`) stops it at once."""
     backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
     deadline = time.monotonic() + kafka.unavailable_exit_s
     while True:

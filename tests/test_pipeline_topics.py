@@ -7,8 +7,12 @@ import uuid
 
 import pytest
 from kafka import KafkaAdminClient
+from kafka import errors as Errors
 
+from pipeline import broker
 from pipeline.broker import ensure_topics
+from pipeline.cli import main
+from pipeline.config import KafkaSettings
 from pipeline.errors import ConfigError
 
 
@@ -55,3 +59,93 @@ def test_missing_topics_not_to_be_created_are_named(tansu) -> None:
     with pytest.raises(ConfigError, match=name):
         ensure_topics(tansu.bootstrap_servers, {name: 3}, create_missing=False)
     assert _partition_counts(tansu.bootstrap_servers, [name]) == {}
+
+
+class _Admin:
+    """A KafkaAdminClient with the answers a test gives it."""
+
+    listed: list[dict] = []
+    refuse: dict[str, Exception] = {}
+    made: list[str] = []
+
+    def __init__(self, **_options: object) -> None:
+        pass
+
+    def describe_topics(self) -> list[dict]:
+        if "describe" in self.refuse:
+            raise self.refuse["describe"]
+        return self.listed
+
+    def create_topics(self, new: list) -> None:
+        if "create" in self.refuse:
+            raise self.refuse["create"]
+        self.made += [t.name for t in new]
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def admin(monkeypatch: pytest.MonkeyPatch) -> type[_Admin]:
+    monkeypatch.setattr(_Admin, "listed", [])
+    monkeypatch.setattr(_Admin, "refuse", {})
+    monkeypatch.setattr(_Admin, "made", [])
+    monkeypatch.setattr(broker, "KafkaAdminClient", _Admin)
+    return _Admin
+
+
+@pytest.mark.parametrize(
+    ("step", "error", "permission"),
+    [
+        ("create", Errors.TopicAuthorizationFailedError(), "Create"),
+        ("create", Errors.ClusterAuthorizationFailedError(), "Create"),
+        ("describe", Errors.TopicAuthorizationFailedError(), "Describe"),
+    ],
+)
+def test_a_refused_permission_stops_start_up_at_once_as_a_config_error(
+    admin, monkeypatch, step, error, permission
+) -> None:
+    # It read as an unreachable broker: retried for kafka.unavailable_exit_s, then "broker unreachable".
+    admin.refuse = {step: error}
+    calls = []
+    real = broker.ensure_topics
+    monkeypatch.setattr(broker, "ensure_topics", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(broker.time, "sleep", lambda _s: pytest.fail("it retried"))
+    with pytest.raises(ConfigError) as raised:
+        broker.provision_topics(KafkaSettings(), "kafka:9092", {"sensors": 3, "alerts": 3})
+    said = str(raised.value)
+    assert permission in said and type(error).__name__ in said
+    assert "sensors" in said and "alerts" in said
+    assert calls == [1]
+
+
+def test_a_refused_permission_exits_2_from_simulate(admin, monkeypatch, capsys) -> None:
+    admin.refuse = {"create": Errors.TopicAuthorizationFailedError()}
+    monkeypatch.setattr("pipeline.simulator.command.stream_fleet", lambda *a, **k: pytest.fail("it streamed"))
+    assert main(["simulate", "--bootstrap", "kafka:9092", "--duration", "1"]) == 2
+    assert "Create" in capsys.readouterr().err
+
+
+def test_a_topic_listed_with_an_error_and_no_partitions_draws_no_count_warning(admin, caplog) -> None:
+    # A topic another process just created may be listed without a leader, and without its partitions:
+    # that read as "has 0 partitions where 3 were asked for".
+    admin.listed = [
+        {"name": "sensors", "error_code": 5, "partitions": []},  # LEADER_NOT_AVAILABLE
+        {"name": "alerts", "error_code": 0, "partitions": []},
+        {"name": "labels", "error_code": 0, "partitions": [{"partition": 0}]},
+    ]
+    with caplog.at_level("WARNING", logger="pipeline.broker"):
+        made = ensure_topics("kafka:9092", {"sensors": 3, "alerts": 3, "labels": 3}, create_missing=True)
+    assert made == [] and admin.made == []  # they exist: none is created again
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == 1 and "labels has 1 partitions where 3 were asked for" in said[0], said
+
+
+def test_simulate_without_creation_names_its_truth_topic_among_missing(admin, monkeypatch, capsys) -> None:
+    admin.listed = [{"name": "sensor-readings", "error_code": 0, "partitions": [{"partition": 0}]}]
+    monkeypatch.setenv("DHAG_PIPELINE_KAFKA__TOPICS__CREATE_MISSING", "false")
+    monkeypatch.setattr("pipeline.simulator.command.stream_fleet", lambda *a, **k: pytest.fail("it streamed"))
+    argv = ["simulate", "--bootstrap", "kafka:9092", "--topic", "sensor-readings", "--duration", "1"]
+    assert main(argv) == 2
+    assert "['sensor-truth'] do not exist" in capsys.readouterr().err
+    assert admin.made == []
