@@ -29,6 +29,7 @@ from kafka.errors import KafkaError
 
 from pipeline.batchlimit import POLL_BUDGET_SHARE
 from pipeline.carryover import EpisodeFold, read_alert_events
+from pipeline.positions import _left_ms
 
 if TYPE_CHECKING:
     from pipeline.brokerlink import BrokerHealth
@@ -89,6 +90,10 @@ class RebalanceHandling:
     stall_clock: HeldClock
     positions: PositionWatch
     read_through: ReadThrough
+
+    if TYPE_CHECKING:  # StallHandling's
+
+        def _look_ms(self) -> int: ...
 
     # -- called on the IO thread ---------------------------------------------------------------------
     def _on_revoked(self, partitions: set[TopicPartition], *, lost: bool) -> None:
@@ -214,23 +219,39 @@ class RebalanceHandling:
     ) -> set[TopicPartition]:
         """Of the partitions held over, those whose alert state must go: not assigned again, committed
         past where this consumer left them (another member scored records), or processed past it here
-        (a batch that ended after the revoke: its commit failed, or moved the offset on)."""
+        (a batch that ended after the revoke: its commit failed, or moved the offset on).
+
+        The committed offsets are read before the next poll: all the reads together get the time a
+        look at the positions gets (:meth:`StallHandling._look_ms <pipeline.stalls.StallHandling
+        ._look_ms>`), not a request timeout each. A partition whose offset was not read in that time,
+        as one whose read failed, starts afresh (whether another member scored it is unknown)."""
         if not held_over:
             return set()
         assert self.consumer is not None
-        moved = set()
+        deadline = time.monotonic() + self._look_ms() / 1000
+        moved, unread = set(), []
         for tp, offset in held_over.items():
+            if tp not in assignment or self._committed.get(tp) != offset:
+                moved.add(tp)
+                continue
+            left_ms = _left_ms(deadline)
+            if left_ms <= 0:
+                unread.append(tp.partition)
+                moved.add(tp)
+                continue
             try:
-                same = (
-                    tp in assignment
-                    and self._committed.get(tp) == offset
-                    and self.consumer.committed(tp) == offset
-                )
+                same = self.consumer.committed(tp, timeout_ms=left_ms) == offset
             except KafkaError as exc:
                 log.warning("cannot read the committed offset of %s: %s", tp, exc)
                 same = False
             if not same:
                 moved.add(tp)
+        if unread:
+            log.warning(
+                "no time left before the next poll to read the committed offsets of partitions %s: "
+                "their alert state starts afresh, as after a move to another member",
+                sorted(unread),
+            )
         kept = sorted(tp.partition for tp in set(held_over) - moved)
         if kept:
             log.info("partitions %s came back unchanged: their alert episodes carry on", kept)

@@ -48,7 +48,7 @@ class _Consumer:
 
     commit_async = commit
 
-    def committed(self, tp: TopicPartition) -> int | None:
+    def committed(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
         return next((c[tp.partition] for c in reversed(self.commits) if tp.partition in c), None)
 
     def pause(self, *partitions: TopicPartition) -> None:

@@ -91,7 +91,7 @@ class _Member:
     def commit(self, offsets: dict, timeout_ms: int) -> None:
         self.commits.update({tp: meta.offset for tp, meta in offsets.items()})
 
-    def committed(self, tp: TopicPartition) -> int | None:
+    def committed(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
         return self.commits.get(tp)
 
     def commit_async(self, offsets: dict) -> None:
