@@ -43,6 +43,7 @@ from kafka.errors import AuthorizationError, KafkaError, TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry, Gauge
 
 from pipeline.backoff import Backoff
+from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import KafkaSettings, SecuritySettings
 from pipeline.errors import BrokerUnavailableError, ConfigError
 from pipeline.procs import stop_process
@@ -320,8 +321,8 @@ def ensure_topics(
     as they are; one with another partition count than asked for (a broker that auto-created it when
     something produced to it first) is logged as a warning naming both counts. Raises
     :class:`BrokerUnavailableError` when the cluster cannot be reached, and :class:`ConfigError` when it
-    refuses the client the permission to describe or create them (an authorization error: no retry
-    would change that).
+    refuses the client's credentials (a failed authentication) or the permission to describe or create
+    them (an authorization error): no retry would change either.
     """
     try:
         admin = KafkaAdminClient(
@@ -330,6 +331,8 @@ def ensure_topics(
             bootstrap_timeout_ms=int(timeout_s * 1000),
             **dict(client_options or {}),
         )
+    except AUTHENTICATION_FAILURES as exc:
+        raise authentication_refused(exc, bootstrap_servers) from None
     except KafkaError as exc:
         raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from None
     try:
@@ -371,6 +374,8 @@ def ensure_topics(
             f"config error: Kafka refused to {doing}: {type(exc).__name__}; the client (kafka.security) "
             f"needs that permission on topics {sorted(topics)}, or create them beforehand"
         ) from None
+    except AUTHENTICATION_FAILURES as exc:
+        raise authentication_refused(exc, bootstrap_servers) from None
     except KafkaError as exc:
         raise BrokerUnavailableError(f"cannot list or create topics on {bootstrap_servers}: {exc}") from None
     finally:
@@ -382,8 +387,8 @@ def provision_topics(
 ) -> None:
     """:func:`ensure_topics` as the services run it before they consume or produce (``kafka.topics
     .create_missing``, the security settings), retrying an unreachable cluster with backoff until
-    ``kafka.unavailable_exit_s``, then raising :class:`BrokerUnavailableError`. A refused permission
-    (:class:`ConfigError`) stops it at once."""
+    ``kafka.unavailable_exit_s``, then raising :class:`BrokerUnavailableError`. Refused credentials or a
+    refused permission (:class:`ConfigError`) stop it at once."""
     backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
     deadline = time.monotonic() + kafka.unavailable_exit_s
     while True:

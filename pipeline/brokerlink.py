@@ -22,16 +22,18 @@ import time
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, SaslAuthenticationFailedError
 
 from pipeline.backoff import Backoff, ThrottledLog
 from pipeline.config import KafkaSettings
-from pipeline.errors import BrokerUnavailableError
+from pipeline.errors import BrokerUnavailableError, ConfigError
 from pipeline.heldclock import HeldClock
 from pipeline.metrics import PipelineMetrics
 
 __all__ = [
+    "AUTHENTICATION_FAILURES",
     "BrokerHealth",
+    "authentication_refused",
     "client_options",
     "delivery_timeout_ms",
     "new_consumer",
@@ -58,6 +60,21 @@ def client_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, An
         "reconnect_backoff_max_ms": int(kafka.backoff_max_s * 1000),
         **kafka.security.client_options(),
     }
+
+
+# The broker answered and refused the client's credentials: no retry would change that. (kafka-python
+# raises it from a client's constructor, or from its first request, once the handshake has failed.)
+AUTHENTICATION_FAILURES: tuple[type[KafkaError], ...] = (SaslAuthenticationFailedError,)
+
+
+def authentication_refused(exc: BaseException, bootstrap_servers: str) -> ConfigError:
+    """The :class:`ConfigError` for a failed authentication (one of :data:`AUTHENTICATION_FAILURES`):
+    it names the security settings to check, never their values."""
+    return ConfigError(
+        f"config error: Kafka at {bootstrap_servers} refused the client's authentication: {exc}; check "
+        "kafka.security.security_protocol, kafka.security.sasl_mechanism, "
+        "kafka.security.sasl_plain_username and kafka.security.sasl_plain_password"
+    )
 
 
 _KAFKA_CLIENT = KafkaConsumer.DEFAULT_CONFIG["kafka_client"]

@@ -69,7 +69,8 @@ class _Admin:
     made: list[str] = []
 
     def __init__(self, **_options: object) -> None:
-        pass
+        if "connect" in self.refuse:
+            raise self.refuse["connect"]
 
     def describe_topics(self) -> list[dict]:
         if "describe" in self.refuse:
@@ -117,6 +118,44 @@ def test_a_refused_permission_stops_start_up_at_once_as_a_config_error(
     assert permission in said and type(error).__name__ in said
     assert "sensors" in said and "alerts" in said
     assert calls == [1]
+
+
+SASL_FAILED = Errors.SaslAuthenticationFailedError("SaslAuthenticationFailedError: invalid credentials")
+
+
+@pytest.mark.parametrize("step", ["connect", "describe", "create"])
+def test_a_failed_authentication_stops_start_up_at_once_as_a_config_error(admin, monkeypatch, step) -> None:
+    # It read as an unreachable broker: retried for kafka.unavailable_exit_s, then "broker unreachable".
+    admin.refuse = {step: SASL_FAILED}
+    calls = []
+    real = broker.ensure_topics
+    monkeypatch.setattr(broker, "ensure_topics", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(broker.time, "sleep", lambda _s: pytest.fail("it retried"))
+    kafka = KafkaSettings.model_validate(
+        {
+            "security": {
+                "security_protocol": "SASL_SSL",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_plain_username": "monitor",
+                "sasl_plain_password": "hunter2-secret",
+            }
+        }
+    )
+    with pytest.raises(ConfigError) as raised:
+        broker.provision_topics(kafka, "kafka:9092", {"sensors": 3})
+    said = str(raised.value)
+    assert "SaslAuthenticationFailedError" in said and "kafka:9092" in said
+    for key in ("security_protocol", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password"):
+        assert f"kafka.security.{key}" in said
+    assert "hunter2-secret" not in said
+    assert calls == [1]
+
+
+def test_a_failed_authentication_exits_2_from_simulate(admin, monkeypatch, capsys) -> None:
+    admin.refuse = {"connect": SASL_FAILED}
+    monkeypatch.setattr("pipeline.simulator.command.stream_fleet", lambda *a, **k: pytest.fail("it streamed"))
+    assert main(["simulate", "--bootstrap", "kafka:9092", "--duration", "1"]) == 2
+    assert "kafka.security.sasl_plain_password" in capsys.readouterr().err
 
 
 def test_a_refused_permission_exits_2_from_simulate(admin, monkeypatch, capsys) -> None:

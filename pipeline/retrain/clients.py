@@ -6,6 +6,7 @@ from __future__ import annotations
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
+from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.errors import BrokerUnavailableError
 
@@ -13,7 +14,8 @@ __all__ = ["retrainer_clients"]
 
 
 def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer, KafkaProducer]:
-    """Both clients on ``bootstrap``; raises :class:`BrokerUnavailableError` when it cannot be reached."""
+    """Both clients on ``bootstrap``; raises :class:`BrokerUnavailableError` when it cannot be reached,
+    :class:`~pipeline.errors.ConfigError` when it refuses the client's credentials."""
     kafka = settings.kafka
     common = {"bootstrap_servers": bootstrap, "client_id": f"{kafka.client_id}-retrainer"}
     common |= kafka.security.client_options()
@@ -30,6 +32,8 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
         producer = KafkaProducer(
             acks="all", linger_ms=5, request_timeout_ms=kafka.request_timeout_ms, **common
         )
+    except AUTHENTICATION_FAILURES as exc:
+        raise authentication_refused(exc, bootstrap) from None
     except KafkaError as exc:
         raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
     return consumer, producer
