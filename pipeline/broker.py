@@ -341,7 +341,9 @@ def ensure_topics(
         existing = {t["name"] for t in listed}
         # A topic listed with an error of its own (no leader yet: just created by another process) may
         # come without its partitions: its count says nothing then.
-        counts = {t["name"]: len(t["partitions"]) for t in listed if t["partitions"] and not t["error_code"]}
+        counts = {
+            t["name"]: len(t["partitions"]) for t in listed if t.get("partitions") and not t.get("error_code")
+        }
         for name, partitions in topics.items():
             if name in counts and counts[name] != partitions:
                 log.warning(
