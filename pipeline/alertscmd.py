@@ -5,7 +5,9 @@ any broker the daemon writes to: ``--bootstrap HOST:PORT`` or ``kafka.bootstrap_
 broker lives only inside the process that started it, so it cannot be reached from here).
 
 ``label`` refuses (exit 2) an alert id that is not on the alerts topic, and says so when the alert was
-labelled before: the newest label counts, the earlier ones stay in the history.
+labelled before: the newest label counts, the earlier ones stay in the history. Both exit with code 3
+when the broker cannot be reached, and with code 2 (a config error) when it refuses the client's
+credentials.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.alertevents import sensor_tag
+from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.labels import LabelError, label_message, parse_label
 
@@ -34,7 +37,7 @@ __all__ = [
     "run_label",
 ]
 
-EXIT_REFUSED = 2
+EXIT_REFUSED = 2  # also a config error: the broker refused the client's credentials
 EXIT_BROKER = 3
 
 
@@ -232,6 +235,9 @@ def run_alerts(
         return EXIT_REFUSED
     try:
         episodes = list(read_episodes(settings, bootstrap).values())
+    except AUTHENTICATION_FAILURES as exc:
+        err.write(f"{authentication_refused(exc, bootstrap)}\n")
+        return EXIT_REFUSED
     except KafkaError as exc:
         err.write(f"cannot read the alerts from Kafka at {bootstrap}: {exc}\n")
         return EXIT_BROKER
@@ -293,6 +299,9 @@ def run_label(
             sent.get(timeout=settings.kafka.request_timeout_ms / 1000)
         finally:
             producer.close(timeout=5)
+    except AUTHENTICATION_FAILURES as exc:
+        err.write(f"{authentication_refused(exc, bootstrap)}\n")
+        return EXIT_REFUSED
     except KafkaError as exc:
         err.write(f"cannot reach Kafka at {bootstrap}: {exc}\n")
         return EXIT_BROKER
