@@ -40,7 +40,14 @@ from kafka.errors import CommitFailedError, KafkaError
 
 from pipeline.backoff import ThrottledLog
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
-from pipeline.brokerlink import BrokerHealth, new_consumer, record_lag, rewind
+from pipeline.brokerlink import (
+    AUTHENTICATION_FAILURES,
+    BrokerHealth,
+    authentication_refused,
+    new_consumer,
+    record_lag,
+    rewind,
+)
 from pipeline.config import Settings
 from pipeline.delivery import Delivery, DeliveryError
 from pipeline.dlqpause import DlqPause
@@ -193,12 +200,15 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
                 )
 
     def _connect(self) -> bool:
-        """Create the clients, retrying with backoff; False when a stop came first."""
+        """Create the clients, retrying with backoff; False when a stop came first. Refused credentials
+        raise :class:`~pipeline.errors.ConfigError` at once: no retry would change them."""
         while not self._stop.is_set():
             self._beat = time.monotonic()
             try:
                 self.delivery.connect()
                 self.consumer = self._new_consumer()
+            except AUTHENTICATION_FAILURES as exc:
+                raise authentication_refused(exc, self.bootstrap_servers) from None
             except KafkaError as exc:
                 self.delivery.replace()
                 self.health.failure("connect", exc)

@@ -37,6 +37,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 
 from pipeline.backoff import ThrottledLog
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
+from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.positions import PositionWatch, caught_up, positions_waiting, stalled
 from pipeline.rebalance import REBALANCE, Listener
 
@@ -82,6 +83,7 @@ class StallHandling:
     """The daemon's half that replaces a stalled consumer (see the module); state is the daemon's."""
 
     consumer: KafkaConsumer | None
+    bootstrap_servers: str
     kafka: KafkaSettings
     metrics: PipelineMetrics
     health: BrokerHealth
@@ -361,6 +363,8 @@ class StallHandling:
         while not self._stop.is_set():
             try:
                 self.consumer = self._new_consumer()
+            except AUTHENTICATION_FAILURES as exc:  # credentials rotated under the daemon
+                raise authentication_refused(exc, self.bootstrap_servers) from None
             except KafkaError as exc:
                 self.health.failure("connect", exc)
                 continue
