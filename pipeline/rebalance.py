@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from pipeline.batchlimit import POLL_BUDGET_SHARE
 from pipeline.carryover import EpisodeFold, read_alert_events
@@ -41,9 +41,13 @@ if TYPE_CHECKING:
     from pipeline.processing import BatchProcessor
     from pipeline.readthrough import ReadThrough
 
-__all__ = ["REBALANCE", "Listener", "RebalanceHandling"]
+__all__ = ["CARRY_OVER_FLOOR_MS", "REBALANCE", "Listener", "RebalanceHandling"]
 
 log = logging.getLogger(__name__)
+
+#: Under this much time left before the next poll, the carry-over read is not tried (the partitions
+#: start afresh, as after a failed read): it could not read the alerts topic in it.
+CARRY_OVER_FLOOR_MS = 100
 
 REBALANCE = "rebalance"  # what holds the daemon's stall clock (pipeline.stalls): no assignment yet
 
@@ -148,7 +152,9 @@ class RebalanceHandling:
             self.health.success("join")  # a join that failed is over only once the group answers
         assert self.consumer is not None
         assignment = self.consumer.assignment()
-        dropped |= self._moved_on(held_over, assignment)
+        # The committed-offset reads and the carry-over read hold up the next poll together: one budget.
+        deadline = time.monotonic() + self._look_ms() / 1000
+        dropped |= self._moved_on(held_over, assignment, deadline)
         if assigned:  # nothing kept of a partition neither assigned nor waiting for the decision
             dropped |= self._owned - assignment - undecided
         live = self._owned - dropped  # the partitions whose alert state this consumer kept
@@ -167,20 +173,30 @@ class RebalanceHandling:
             self.positions.rejoined(assignment, self.stall_clock())
         if self.dlq_pause.active and assignment:
             self.consumer.pause(*assignment)
-        return assigned and self._carry_over(assignment - live)
+        return assigned and self._carry_over(assignment - live, deadline)
 
-    def _carry_over(self, partitions: set[TopicPartition]) -> bool:
+    def _carry_over(self, partitions: set[TopicPartition], deadline: float | None = None) -> bool:
         """Carry on the episodes still open on ``partitions``, which came without their alert state
         (:mod:`pipeline.carryover`); when the alerts topic cannot be read, they start afresh. True when
-        the topic was read (or tried)."""
+        the topic was read (or tried).
+
+        The read holds up the next poll: it gets a share of the poll interval, as a batch does, and no
+        more than is left before ``deadline`` (time.monotonic(): the budget it shares with the reads of
+        the committed offsets before it). With less than :data:`CARRY_OVER_FLOOR_MS` left it is not
+        tried, and the partitions start afresh as after a failed read."""
         lookback = self.settings.alerts.carry_over_s
         mine = sorted(tp.partition for tp in partitions if tp.topic == self.kafka.topics.input)
         if lookback is None or not mine:
             return False
-        # The read holds up the next poll: it gets a share of the poll interval, as a batch does.
         budget = min(self.kafka.request_timeout_ms, POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms)
+        if deadline is not None:
+            budget = min(budget, _left_ms(deadline))
         fold = EpisodeFold(self.kafka.topics.input, mine)
         try:
+            if budget < CARRY_OVER_FLOOR_MS:
+                raise KafkaTimeoutError(
+                    f"no time left before the next poll ({max(0, int(budget))} ms) to read them"
+                )
             since = time.time() - lookback
             read_alert_events(
                 self.kafka,
@@ -215,20 +231,20 @@ class RebalanceHandling:
         return True
 
     def _moved_on(
-        self, held_over: dict[TopicPartition, int], assignment: set[TopicPartition]
+        self, held_over: dict[TopicPartition, int], assignment: set[TopicPartition], deadline: float
     ) -> set[TopicPartition]:
         """Of the partitions held over, those whose alert state must go: not assigned again, committed
         past where this consumer left them (another member scored records), or processed past it here
         (a batch that ended after the revoke: its commit failed, or moved the offset on).
 
-        The committed offsets are read before the next poll: all the reads together get the time a
-        look at the positions gets (:meth:`StallHandling._look_ms <pipeline.stalls.StallHandling
-        ._look_ms>`), not a request timeout each. A partition whose offset was not read in that time,
-        as one whose read failed, starts afresh (whether another member scored it is unknown)."""
+        The committed offsets are read before the next poll: all the reads together get the time until
+        ``deadline`` (time.monotonic(); the time a look at the positions gets, :meth:`StallHandling
+        ._look_ms <pipeline.stalls.StallHandling._look_ms>`, shared with the carry-over read after
+        them), not a request timeout each. A partition whose offset was not read in that time, as one
+        whose read failed, starts afresh (whether another member scored it is unknown)."""
         if not held_over:
             return set()
         assert self.consumer is not None
-        deadline = time.monotonic() + self._look_ms() / 1000
         moved, unread = set(), []
         for tp, offset in held_over.items():
             if tp not in assignment or self._committed.get(tp) != offset:

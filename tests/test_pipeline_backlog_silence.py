@@ -128,7 +128,7 @@ class _Rig:
 
         monkeypatch.setattr(metrics, "forget_assets", forget_assets)
         monkeypatch.setattr(self.daemon.delivery, "deliver", self._deliver)
-        monkeypatch.setattr(self.daemon, "_carry_over", lambda partitions: False)
+        monkeypatch.setattr(self.daemon, "_carry_over", lambda partitions, deadline=None: False)
         monkeypatch.setattr(self.daemon, "_restart_consumer", lambda: pytest.fail("no stall here"))
         self.member = _Member(self.clock, self._plant)
         self.daemon.consumer = self.member  # type: ignore[assignment]
@@ -212,7 +212,7 @@ def test_a_carried_over_episode_waits_for_its_partition_to_be_read(fitted, monke
     episode = Transition("open", "b-1", "b", 1.7e9, 1.7e9, 9.0, None, source=f"{TOPIC}/1/0")
     carried: list[int] = []
 
-    def carry_over(partitions: set[TopicPartition]) -> bool:
+    def carry_over(partitions: set[TopicPartition], deadline: float | None = None) -> bool:
         now = rig.daemon.processor.clock()
         carried.append(rig.daemon.processor.carry_over((TOPIC, 1), [episode], now, {}))
         return False

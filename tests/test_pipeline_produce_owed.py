@@ -74,7 +74,7 @@ def _daemon(fitted, monkeypatch, clock: list[float]) -> tuple[Daemon, PipelineMe
     )
     monkeypatch.setattr(daemon.health._backoff, "next_delay", lambda: 0.0)
     monkeypatch.setattr(daemon.delivery, "replace", lambda: None)
-    monkeypatch.setattr(daemon, "_carry_over", lambda partitions: False)
+    monkeypatch.setattr(daemon, "_carry_over", lambda partitions, deadline=None: False)
     monkeypatch.setattr(daemon, "_restart_consumer", lambda: pytest.fail("no stall here"))
     return daemon, metrics
 

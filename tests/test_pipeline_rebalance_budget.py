@@ -44,9 +44,9 @@ class _Consumer:
         raise KafkaTimeoutError(f"no committed offset for {tp} within the timeout")
 
 
-def _daemon(fitted, monkeypatch: pytest.MonkeyPatch, answers: dict[TopicPartition, int]):  # noqa: ANN001, ANN202
+def _daemon(fitted, monkeypatch: pytest.MonkeyPatch, answers: dict[TopicPartition, int], carry_over_s=None):  # noqa: ANN001, ANN202
     settings = Settings.model_validate(
-        {"kafka": {"topics": {"input": "in"}}, "alerts": {"carry_over_s": None}}
+        {"kafka": {"topics": {"input": "in"}}, "alerts": {"carry_over_s": carry_over_s}}
     )
     metrics = PipelineMetrics(CollectorRegistry())
     daemon = Daemon(
@@ -91,3 +91,50 @@ def test_partitions_read_in_time_keep_their_state_and_the_rest_start_afresh(fitt
     daemon._apply_rebalances()
     kept = {p for (_, p) in daemon.processor.trackers}
     assert kept == {0, 1}
+
+
+def _carrying(fitted, monkeypatch: pytest.MonkeyPatch, answers: dict[TopicPartition, int]):  # noqa: ANN001, ANN202
+    """The rig with ``alerts.carry_over_s`` set, and the alerts-topic read recording its time limit
+    (and taking all of it: a broker that does not answer)."""
+    daemon, consumer, clock = _daemon(fitted, monkeypatch, answers, carry_over_s=3600.0)
+    reads: list[float] = []
+
+    def read_alert_events(kafka, bootstrap, *, since, timeout_s, on_event, stopping):  # noqa: ANN001, ANN202
+        reads.append(timeout_s)
+        clock.now += timeout_s
+        raise KafkaTimeoutError(f"the alerts topic did not answer within {timeout_s} s")
+
+    monkeypatch.setattr("pipeline.rebalance.read_alert_events", read_alert_events)
+    return daemon, consumer, clock, reads
+
+
+def test_the_carry_over_read_gets_only_what_the_committed_offset_reads_left(fitted, monkeypatch) -> None:
+    # The carry-over read had a budget of its own: after the committed-offset reads had used up the
+    # share of the poll interval, it waited that long again, and the next poll came after the interval.
+    daemon, consumer, clock, reads = _carrying(fitted, monkeypatch, {})
+    look_ms = daemon._look_ms()
+    start = clock()
+    daemon._on_revoked(set(PARTS), lost=False)
+    daemon._on_assigned(set(PARTS))
+    daemon._apply_rebalances()
+    assert sum(consumer.asked) + 1000 * sum(reads) <= look_ms
+    assert (clock() - start) * 1000 <= look_ms
+    # No time was left to read the alerts topic: the partitions start afresh, as after a failed read.
+    assert reads == []
+    assert daemon.metrics.carry_over_failed._value.get() > 0
+    assert daemon.metrics.broker_failures.labels("carry_over")._value.get() == 1
+    assert not any((tp.topic, tp.partition) in daemon.processor.trackers for tp in PARTS)
+
+
+def test_the_carry_over_read_gets_its_budget_when_the_offset_reads_took_no_time(fitted, monkeypatch) -> None:
+    moved = dict.fromkeys(PARTS, 9)  # answered at once: another member scored them
+    daemon, consumer, clock, reads = _carrying(fitted, monkeypatch, moved)
+    look_ms = daemon._look_ms()
+    daemon._on_revoked(set(PARTS), lost=False)
+    daemon._on_assigned(set(PARTS))
+    daemon._apply_rebalances()
+    kafka = daemon.kafka
+    assert reads == [
+        pytest.approx(min(look_ms, kafka.request_timeout_ms, 0.5 * kafka.max_poll_interval_ms) / 1000)
+    ]
+    assert daemon.metrics.broker_failures.labels("carry_over")._value.get() == 1  # the read timed out

@@ -63,7 +63,7 @@ class _Rig:
             settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers="x:1"
         )
         self.metrics = metrics
-        monkeypatch.setattr(self.daemon, "_carry_over", lambda partitions: False)
+        monkeypatch.setattr(self.daemon, "_carry_over", lambda partitions, deadline=None: False)
         self.replaced = 0
         self.next_consumer = _Consumer()
         real_restart = self.daemon._restart_consumer
