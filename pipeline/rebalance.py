@@ -246,7 +246,8 @@ class RebalanceHandling:
             return set()
         assert self.consumer is not None
         moved, unread = set(), []
-        for tp, offset in held_over.items():
+        # In partition order: which ones a short budget leaves unread does not depend on hashing.
+        for tp, offset in sorted(held_over.items()):
             if tp not in assignment or self._committed.get(tp) != offset:
                 moved.add(tp)
                 continue
