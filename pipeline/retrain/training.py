@@ -40,6 +40,7 @@ from pipeline.labelstore import LabelledReading
 from pipeline.retrain.faultprobes import fault_probes
 from pipeline.retrain.gate import gate
 from pipeline.retrain.samples import Reading, TrainingData, carry_forward, rejected_copies, split
+from pipeline.retrain.unscorable import by_part, far_kinds, far_rows, near_limit, scores_of
 
 __all__ = [
     "FeatureMap",
@@ -177,48 +178,6 @@ def matching_epochs(current: DHAG, n_rows: int, settings: RetrainSettings) -> in
     return max(settings.max_epochs, math.ceil(steps / per_epoch))
 
 
-def scores_of(model: DHAG, X: np.ndarray) -> np.ndarray:
-    """The model's score of each row of ``X`` (its input matrix), NaN for a row it refuses
-    (:class:`~dhag.InputError`: values its network overflows on, or beyond float32 once standardised):
-    one batched call when it scores them all, else the refused rows are found one after another by
-    halving (the first refused row of a refused block is in its first half if that half is refused,
-    else in its second), about log2(len(X)) + 1 calls per refused row, and the rest scored together
-    in one last call, the very scores decision_function gives them together (float32 results can
-    depend on the batch). So such a row costs only itself, as in the daemon, which dead-letters it.
-    A model whose weights are not finite still raises."""
-    if not len(X):
-        return np.zeros(0)
-    try:
-        return model.decision_function(X)
-    except InputError:
-        pass
-    ok = np.ones(len(X), dtype=bool)
-    start = 0  # X[start:] is refused, and the rows before it are known
-    while start < len(X):
-        lo, hi = start, len(X)
-        while hi - lo > 1:  # X[lo:hi] holds the first refused row of X[start:]
-            mid = (lo + hi) // 2
-            try:
-                model.decision_function(X[lo:mid])
-            except InputError:
-                hi = mid
-            else:
-                lo = mid
-        ok[lo] = False
-        start = lo + 1
-        if start == len(X):
-            break
-        try:
-            model.decision_function(X[start:])
-        except InputError:
-            continue
-        break
-    scores = np.full(len(X), np.nan)
-    if ok.any():
-        scores[ok] = model.decision_function(X[ok])
-    return scores
-
-
 def _stop_at(stop: threading.Event, record: dict[str, float], score: Any) -> None:
     """An epoch hook of fit: ends the training once ``stop`` is set."""
     if stop.is_set():
@@ -260,7 +219,7 @@ def train_candidate(
             "them (%s), values near float32's limit that its network overflows on (the daemon "
             "dead-letters them)",
             sum(unscored.values()),
-            _by_part(unscored),
+            by_part(unscored),
         )
     normal_rows = reference_rows + recent_rows
     rejected, copies = rejected_copies(rejected, len(normal_rows), settings)
@@ -298,17 +257,17 @@ def train_candidate(
     try:
         model = DHAG(**params).fit(X, y, on_epoch=on_epoch)
     except (TrainingError, InputError) as exc:
-        far = _far_rows(X, y)
+        far = far_rows(X, y)
         if not far.any():
             raise
         # Such a reading stays in the labels and the normal sample: failing here would fail every run.
-        cause = _near_limit(X, y)
+        cause = near_limit(X, y)
         log.warning(
             "candidate's training failed (%s); trained again without %d training reading(s) (%s) "
             "near float32's limit: %s",
             exc,
             int(far.sum()),
-            _by_part(_far_kinds(far, y)),
+            by_part(far_kinds(far, y)),
             cause,
         )
         try:
@@ -353,44 +312,6 @@ def _scorable(
     if n := int(refused.sum()):
         unscored[kind] = n
     return [r for r, out in zip(rows, refused, strict=True) if not out]
-
-
-# Values this many spreads from normal operation: their square overflows float32, the network's precision.
-_SQUARE_LIMIT = float(np.sqrt(np.finfo(np.float32).max))
-
-
-def _deviations(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each value's distance from the normal rows' (``y == 0``) median in their median absolute
-    deviations (robust: a value near float32's limit inflates the standard deviation fit scales by)."""
-    normal = X[y == 0]
-    centre = np.median(normal, axis=0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        spread = np.median(np.abs(normal - centre), axis=0)
-        return np.abs(X - centre) / np.where(spread > 0, spread, 1.0)
-
-
-def _far_rows(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Which training rows hold values beyond ``_SQUARE_LIMIT`` :func:`_deviations`."""
-    return ~(_deviations(X, y) <= _SQUARE_LIMIT).all(axis=1)  # an overflow (inf) counts as far
-
-
-def _far_kinds(far: np.ndarray, y: np.ndarray) -> dict[str, int]:
-    return {k: n for k, n in (("confirmed", int(far[y == 1].sum())), ("normal", int(far[y == 0].sum()))) if n}
-
-
-def _near_limit(X: np.ndarray, y: np.ndarray) -> str:
-    """Why a candidate's fit on ``X`` likely failed, when training rows hold values far beyond the
-    normal rows' spread (:func:`_far_rows`); else ""."""
-    z = _deviations(X, y)
-    far = ~(z <= _SQUARE_LIMIT).all(axis=1)
-    if not far.any():
-        return ""
-    return (
-        f"likely cause: {int(far.sum())} training reading(s) ({_by_part(_far_kinds(far, y))}) hold values "
-        f"near float32's limit (up to {float(np.max(z)):.3g} median absolute deviations of the normal "
-        "training rows from their median) that the current model scores but the candidate cannot train "
-        "on: its standardisation or network overflows float32 on them"
-    )
 
 
 def _recalibrate(model: DHAG, X_cal: np.ndarray, settings: RetrainSettings) -> None:
@@ -528,15 +449,11 @@ def compare(
             "candidate %d (%s): values near float32's limit that the network overflows on",
             left_out,
             sum(refused["current"].values()),
-            _by_part(refused["current"]),
+            by_part(refused["current"]),
             sum(refused["candidate"].values()),
-            _by_part(refused["candidate"]),
+            by_part(refused["candidate"]),
         )
     return current_metrics, candidate_metrics, refused
-
-
-def _by_part(counts: dict[str, int]) -> str:
-    return ", ".join(f"{part} {n}" for part, n in counts.items()) or "none"
 
 
 @dataclass
