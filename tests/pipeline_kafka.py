@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from plant_data import FEATURES
 from prometheus_client import CollectorRegistry
 
@@ -207,3 +207,12 @@ def run_pipeline(
         text=True,
         timeout=timeout,
     )
+
+
+def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
+    """How many partitions each of the topics ``names`` has on the broker (those it holds)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return {t["name"]: len(t["partitions"]) for t in admin.describe_topics() if t["name"] in names}
+    finally:
+        admin.close()

@@ -13,7 +13,7 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_kafka import read_topic
+from pipeline_kafka import partition_counts, read_topic
 
 from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, PlantFeatures
 from pipeline.scoreboard import Scoreboard
@@ -411,16 +411,6 @@ def test_a_stream_option_out_of_range_is_a_usage_error_before_connecting(
     assert said in capsys.readouterr().err
 
 
-def _partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        return {t["name"]: len(t["partitions"]) for t in admin.describe_topics() if t["name"] in names}
-    finally:
-        admin.close()
-
-
 def test_a_stream_started_before_the_daemon_creates_its_topics_with_the_configured_partitions(tansu) -> None:
     # The broker auto-created them on the first record, with its own default (4 on Tansu): a daemon
     # started later found its input topic there and never used kafka.topics.partitions.
@@ -431,7 +421,7 @@ def test_a_stream_started_before_the_daemon_creates_its_topics_with_the_configur
     env["DHAG_PIPELINE_KAFKA__TOPICS__PARTITIONS"] = "3"
     ran = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
     assert ran.returncode == 0, ran.stderr[-2000:]
-    assert _partition_counts(tansu.bootstrap_servers, [topic, f"{topic}-truth"]) == {
+    assert partition_counts(tansu.bootstrap_servers, [topic, f"{topic}-truth"]) == {
         topic: 3,
         f"{topic}-truth": 3,
     }
