@@ -18,7 +18,7 @@ the demo's 48 records/s), and the service makes that visible instead: ``memory_b
 Its end offsets are low: it answers a partition's latest offset with its last record batch's first
 offset + 1 (a batch of 100 records from offset 0 ends at 1), although a fetch reads every record and
 reports the right high watermark. What reads to the end or measures the lag takes the larger of the
-two (:func:`pipeline.positions.positions_waiting`), or also waits for empty polls.
+two (:func:`pipeline.endoffsets.positions_waiting`), or also waits for empty polls.
 """
 
 from __future__ import annotations

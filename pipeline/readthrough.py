@@ -28,7 +28,7 @@ as long as that lasts. So once the looks have failed for ``give_up_s`` (the daem
 until a look comes back. Only looks made count: while none is made (a join under way holds the stall
 clock, and the daemon reads nothing), the failing looks neither add up nor move that time on, so
 readings that wait unread meanwhile are no silence. A look that gets answers for some partitions and
-not others (one without a leader: :func:`~pipeline.positions.positions_waiting` asks each leader on
+not others (one without a leader: :func:`~pipeline.endoffsets.positions_waiting` asks each leader on
 its own) moves the others on as usual, and gives up on those alone after ``give_up_s``.
 
 Example
@@ -80,7 +80,7 @@ class ReadThrough:
 
     def looked(self, found: Mapping[Partition, tuple[int, int]], now: float) -> None:
         """A look begun at ``now`` found ``(position, records waiting past it)`` per partition
-        (:func:`~pipeline.positions.positions_waiting`); ``now`` must be taken before the broker
+        (:func:`~pipeline.endoffsets.positions_waiting`); ``now`` must be taken before the broker
         was asked, so that every record written before it lies below the end it answered."""
         self._failing_since = None
         for tp, (position, waiting) in found.items():

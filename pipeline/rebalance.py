@@ -29,7 +29,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 
 from pipeline.batchlimit import POLL_BUDGET_SHARE
 from pipeline.carryover import EpisodeFold, read_alert_events
-from pipeline.positions import _left_ms
+from pipeline.endoffsets import left_ms
 
 if TYPE_CHECKING:
     from pipeline.brokerlink import BrokerHealth
@@ -190,7 +190,7 @@ class RebalanceHandling:
             return False
         budget = min(self.kafka.request_timeout_ms, POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms)
         if deadline is not None:
-            budget = min(budget, _left_ms(deadline))
+            budget = min(budget, left_ms(deadline))
         fold = EpisodeFold(self.kafka.topics.input, mine)
         try:
             if budget < CARRY_OVER_FLOOR_MS:
@@ -251,13 +251,13 @@ class RebalanceHandling:
             if tp not in assignment or self._committed.get(tp) != offset:
                 moved.add(tp)
                 continue
-            left_ms = _left_ms(deadline)
-            if left_ms <= 0:
+            time_left_ms = left_ms(deadline)
+            if time_left_ms <= 0:
                 unread.append(tp.partition)
                 moved.add(tp)
                 continue
             try:
-                same = self.consumer.committed(tp, timeout_ms=left_ms) == offset
+                same = self.consumer.committed(tp, timeout_ms=time_left_ms) == offset
             except KafkaError as exc:
                 log.warning("cannot read the committed offset of %s: %s", tp, exc)
                 same = False

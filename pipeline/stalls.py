@@ -38,7 +38,8 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from pipeline.backoff import ThrottledLog
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
-from pipeline.positions import PositionWatch, caught_up, positions_waiting, stalled
+from pipeline.endoffsets import positions_waiting
+from pipeline.positions import PositionWatch, caught_up, stalled
 from pipeline.rebalance import REBALANCE, Listener
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from test_pipeline_backlog_silence import P0, P1, _Rig
 
-from pipeline.positions import positions_waiting
+from pipeline.endoffsets import positions_waiting
 
 
 def test_a_look_the_broker_does_not_answer_keeps_the_polls_within_the_poll_interval(fitted, monkeypatch):
@@ -73,7 +73,7 @@ def test_one_look_stays_within_its_time_whatever_its_calls_wait(monkeypatch):
     # Each position was given the look's whole time: four partitions whose position was not known
     # made one look wait five times as long as it was given.
     clock = [1000.0]
-    monkeypatch.setattr("pipeline.positions.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("pipeline.endoffsets.time.monotonic", lambda: clock[0])
     partitions = [TopicPartition("in", p) for p in range(4)]
     unanswered: set[TopicPartition] = set()
     found = positions_waiting(_Slow(clock, partitions), partitions, 15_000, unanswered)  # type: ignore[arg-type]

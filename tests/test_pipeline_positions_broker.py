@@ -1,5 +1,6 @@
-"""pipeline.positions against a real broker: the embedded Tansu reports a partition's end offset as its
-last record batch's first offset + 1, while the high watermark of a fetch is right."""
+"""pipeline.endoffsets and pipeline.positions against a real broker: the embedded Tansu reports a
+partition's end offset as its last record batch's first offset + 1, while the high watermark of a
+fetch is right."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from pipeline.broker import EmbeddedBroker
-from pipeline.positions import caught_up, positions_waiting
+from pipeline.endoffsets import positions_waiting
+from pipeline.positions import caught_up
 
 
 def _topic_of_two_batches(broker: EmbeddedBroker) -> TopicPartition:

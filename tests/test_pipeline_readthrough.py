@@ -80,17 +80,17 @@ def test_looks_that_keep_failing_warn_once_in_ten_minutes(monkeypatch, caplog) -
     # before, each one logged a warning, for as long as it lasted.
     from kafka.errors import KafkaTimeoutError
 
-    from pipeline import positions
+    from pipeline import endoffsets
     from pipeline.backoff import ThrottledLog
 
     class NoEnds:
         def end_offsets(self, partitions, timeout_ms):
             raise KafkaTimeoutError("no answer")
 
-    monkeypatch.setattr(positions, "_LOOK_LOG", ThrottledLog(positions.log, 600.0))
+    monkeypatch.setattr(endoffsets, "_LOOK_LOG", ThrottledLog(endoffsets.log, 600.0))
     with caplog.at_level("WARNING", logger="pipeline.daemon"):
         for _ in range(5):
-            assert positions.positions_waiting(NoEnds(), [TP], timeout_ms=10) is None
+            assert endoffsets.positions_waiting(NoEnds(), [TP], timeout_ms=10) is None
     assert [r.getMessage() for r in caplog.records] == [
         "cannot compare positions with the broker's end offsets: KafkaTimeoutError: no answer"
     ]

@@ -10,7 +10,7 @@ from kafka.errors import KafkaTimeoutError
 from test_pipeline_backlog_silence import P0, P1, _Rig
 from test_pipeline_stall_timer import _Consumer, _started
 
-from pipeline.positions import positions_waiting
+from pipeline.endoffsets import positions_waiting
 
 LEADERS = {P0: 0, P1: -1}  # partition 1's leader is gone (kafka-python's metadata says -1)
 
