@@ -8,7 +8,7 @@ in turn. The stream is cut in two at a fault-free boundary:
    (``label_fraction``, at most ``max_labels``) from the ground truth: ``anomaly`` when the asset had a
    fault under way or was still recovering from one (plus the grace time), else ``normal``; the
    period's readings outside alert episodes are the recent normal sample, as the retrainer takes it;
-2. the retrainer's own functions (:func:`pipeline.retrain.training.judge`, the settings of the
+2. the retrainer's own functions (:func:`pipeline.retrain.judgement.judge`, the settings of the
    ``retrain`` section) train a candidate and run the gate, with the first model's reference sample
    (:func:`pipeline.plantmodel.history_reference` of its training history, as the demo publishes it);
 3. the *evaluation period*, unseen by either model's training: precision (alerts opened during a fault),
@@ -39,8 +39,9 @@ from pipeline.labels import Label
 from pipeline.labelstore import LabelledReading, LabelStore, Source
 from pipeline.plantbench import evaluate, fault_windows, in_window, scenario
 from pipeline.plantmodel import history_reference, train_plant_model
+from pipeline.retrain.featuremap import FeatureMap
+from pipeline.retrain.judgement import Judgement, judge
 from pipeline.retrain.samples import NormalSampler, Reading
-from pipeline.retrain.training import FeatureMap, Judgement, judge
 from pipeline.simulator.faults import Fault
 
 __all__ = ["Episode", "episodes", "run_feedback_bench", "run_quiet_feedback_bench"]

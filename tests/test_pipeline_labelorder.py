@@ -6,7 +6,7 @@ import orjson
 
 from pipeline.labels import Label, parse_label
 from pipeline.labelstore import LabelStore, Source
-from pipeline.retrain.training import FeatureMap
+from pipeline.retrain.featuremap import FeatureMap
 
 
 def _alert(alert_id: str, opened_at: float) -> dict:

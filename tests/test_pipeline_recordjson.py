@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.recordjson import reading_of
 from pipeline.records import RecordParser
-from pipeline.retrain.training import FeatureMap
+from pipeline.retrain.featuremap import FeatureMap
 
 FEATURES = ["a", "b"]
 AHEAD = '{"asset_id": "p1", "ts": TS, "values": {"a": 1, "b": 2}}'

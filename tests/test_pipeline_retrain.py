@@ -339,7 +339,7 @@ def test_the_normal_sample_skips_readings_the_daemon_dead_letters(registry: Path
 def test_a_reading_with_a_sensor_json_could_not_hold_is_left_out_not_fatal(fitted: DHAG) -> None:
     # An alert carries a sensor value JSON cannot hold (an integer past 64 bits, imputed) as null; once
     # labelled, every later run raised TypeError on it.
-    from pipeline.retrain.training import FeatureMap
+    from pipeline.retrain.featuremap import FeatureMap
 
     fmap = FeatureMap.of(fitted)
     good = dict(zip(FEATURES, map(float, normal(np.random.default_rng(0), 1)[0]), strict=True))

@@ -16,8 +16,8 @@ from pipeline.labels import LabelReason
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
 from pipeline.retrain.alertfeed import AlertEventError, alert_event_of
+from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.intake import Intake
-from pipeline.retrain.training import FeatureMap
 
 Msg = namedtuple("Msg", "topic partition offset key value")
 

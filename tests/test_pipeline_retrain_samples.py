@@ -19,8 +19,8 @@ from pipeline.errors import ModelUnavailableError
 from pipeline.features import INPUT_SENSORS
 from pipeline.plantmodel import history_reference
 from pipeline.retrain import evaluate, run_cycle, split, train_candidate
+from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.samples import carry_forward, reference_sample
-from pipeline.retrain.training import FeatureMap
 
 
 def _half_range(rng: np.random.Generator, n: int) -> np.ndarray:

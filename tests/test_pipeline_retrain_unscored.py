@@ -15,7 +15,7 @@ from retrain_data import SETTINGS, _labelled, _readings
 from dhag import DHAG, InputError, TrainingError
 from pipeline.retrain import judge, run_cycle, split, train_candidate
 from pipeline.retrain.samples import TrainingData
-from pipeline.retrain.training import scores_of
+from pipeline.retrain.unscorable import scores_of
 
 
 def _refuses(model: DHAG, row: np.ndarray) -> bool:
@@ -119,7 +119,7 @@ def test_a_held_out_label_neither_model_can_score_is_left_out_of_the_gate_and_re
     normal_rows = _readings(normal(rng, 1500), 0.0)
     bad, _ = near_float32_limit(fitted)
     labelled = _labelled(np.vstack([gross_outliers(rng, 30), bad]), 1, 5.0)
-    with caplog.at_level("WARNING", logger="pipeline.retrain.training"):
+    with caplog.at_level("WARNING", logger="pipeline.retrain.judgement"):
         result = run_cycle(registry, labelled, normal_rows, SETTINGS)
     report = result.content
     held = report["data"]["confirmed_holdout"]
@@ -155,7 +155,7 @@ def test_a_candidate_that_cannot_score_a_reading_the_current_model_scores_is_ref
     )
     row = next(r for r in huge if not _refuses(fitted, r) and _refuses(candidate, r))
     labelled = _labelled(np.vstack([confirmed, row]), 1, 5.0)
-    with caplog.at_level("WARNING", logger="pipeline.retrain.training"):
+    with caplog.at_level("WARNING", logger="pipeline.retrain.judgement"):
         verdict = judge(fitted, labelled, normal_rows, SETTINGS, train=lambda *_: candidate)
     assert verdict.holdout_unscored == {"current": {}, "candidate": {"confirmed": 1}}
     assert verdict.candidate_metrics["unscorable"] == 1 and verdict.current_metrics["unscorable"] == 0

@@ -2,22 +2,18 @@
 
 ``dhag-pipeline retrain --watch`` (a long-running singleton) or ``--once``; see
 :mod:`pipeline.retrain.service` for the loop, :mod:`pipeline.retrain.samples` for the data's split,
-:mod:`pipeline.retrain.training` for the training and :mod:`pipeline.retrain.gate` for the gate (plain
-functions, shared with ``bench feedback``) and :mod:`pipeline.retrain.cycle` for one run against the
-model registry.
+:mod:`pipeline.retrain.featuremap` for the model input, :mod:`pipeline.retrain.training` for the
+candidate's training, :mod:`pipeline.retrain.judgement` for its judgement on the holdout and
+:mod:`pipeline.retrain.gate` for the gate (plain functions, shared with ``bench feedback``), and
+:mod:`pipeline.retrain.cycle` for one run against the model registry.
 """
 
 from pipeline.retrain.cycle import RunResult, report_path, run_cycle
+from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.gate import gate
+from pipeline.retrain.judgement import Judgement, evaluate, judge
 from pipeline.retrain.samples import TrainingData, split
-from pipeline.retrain.training import (
-    FeatureMap,
-    Judgement,
-    NotEnoughDataError,
-    evaluate,
-    judge,
-    train_candidate,
-)
+from pipeline.retrain.training import NotEnoughDataError, train_candidate
 
 __all__ = [
     "FeatureMap",

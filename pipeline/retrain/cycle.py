@@ -30,8 +30,9 @@ from pipeline.config import RetrainSettings
 from pipeline.errors import CurrentChangedError
 from pipeline.labelstore import LabelledReading
 from pipeline.retention import REPORT_SUFFIX, prune
+from pipeline.retrain.judgement import judge
 from pipeline.retrain.samples import Reading, TrainingData
-from pipeline.retrain.training import RunStoppedError, judge, train_candidate
+from pipeline.retrain.training import RunStoppedError, train_candidate
 
 __all__ = ["RunResult", "report_path", "run_cycle"]
 
@@ -93,7 +94,7 @@ def run_cycle(
     :class:`~pipeline.retrain.training.RunStoppedError` when ``stop`` is set before the candidate is
     published; ``train`` (default: :func:`~pipeline.retrain.training.train_candidate` with ``stop``,
     which ends the training at the epoch during which it is set) fits the candidate; ``retired``:
-    see :func:`~pipeline.retrain.training.judge`.
+    see :func:`~pipeline.retrain.judgement.judge`.
     """
     started = time.time()
     parent, current = reg.load_current(registry)

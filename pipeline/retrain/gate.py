@@ -1,6 +1,6 @@
 """The retrain gate: accept a candidate unless it is worse than the current model beyond a tolerance.
 
-Compared on the holdout that :func:`pipeline.retrain.training.evaluate` scores: recall on held-out
+Compared on the holdout that :func:`pipeline.retrain.judgement.evaluate` scores: recall on held-out
 confirmed anomalies, recall on gross faults made from held-out normal readings
 (:func:`~pipeline.retrain.faultprobes.fault_probes`: the one detection check that needs no label, so that a
 run with no confirmed anomaly held out cannot promote a model that flags nothing), the share of
@@ -10,7 +10,7 @@ rejected alert still flagged, among a few does not refuse a candidate, and a ten
 does.
 
 Both models are compared on the held-out readings both can score
-(:func:`~pipeline.retrain.training.compare`): a reading near float32's limit that a network overflows
+(:func:`~pipeline.retrain.judgement.compare`): a reading near float32's limit that a network overflows
 on is left out of every metric rather than failing the run. A candidate that cannot score a held-out
 reading the current model scores (``unscorable``) is refused, however few: the daemon dead-letters a
 reading its model cannot score, so promoting it would leave readings unjudged, a fault among them

@@ -38,10 +38,11 @@ from pipeline.recordjson import reading_of
 from pipeline.retrain.clients import retrainer_clients
 from pipeline.retrain.cycle import RunResult, run_cycle
 from pipeline.retrain.deadletters import DeadLetters
+from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.intake import Intake
 from pipeline.retrain.probing import Probed
 from pipeline.retrain.samples import NormalSampler
-from pipeline.retrain.training import FeatureMap, NotEnoughDataError, RunStoppedError
+from pipeline.retrain.training import NotEnoughDataError, RunStoppedError
 
 __all__ = ["Retrainer"]
 

@@ -1,22 +1,15 @@
-"""Train a candidate model from labels and recent normal operation, and judge it against the current one.
+"""Train a candidate model from labels and recent normal operation, with the current model's settings.
 
-Plain functions on plain data, so the retrainer service, the tests and ``bench feedback`` share them:
-
-* :func:`~pipeline.retrain.samples.split` cuts the data into training, holdout and calibration parts;
-* :func:`train_candidate` fits DHAG with the current model's settings: confirmed anomalies with y = 1
-  (the semi-supervised term), the recent normal sample, the reference sample (the normal operation the
-  parent was trained on, carried forward from version to version) plus ``rejected_weight`` copies of
-  every rejected alert's reading with y = 0; a plant model keeps its per-asset references (new assets
-  get one). The threshold is calibrated on unseen blocks of both normal samples, at the target
-  false-alarm rate;
-* :func:`evaluate` scores one model on the holdout at its own calibrated threshold;
-* a reading a model cannot score (:func:`scores_of`: its network overflows on values near float32's
-  limit, which the daemon dead-letters) is left out of the candidate's training (the current model's
-  scores), of the threshold's calibration and of the gate, counted in the run report, not the end of
-  the run;
-* :func:`~pipeline.retrain.gate.gate` accepts the candidate unless it is worse than the current model
-  beyond the tolerances;
-* :func:`judge` does all of it for one current model.
+:func:`train_candidate` fits DHAG with the current model's settings: confirmed anomalies with y = 1
+(the semi-supervised term), the recent normal sample, the reference sample (the normal operation the
+parent was trained on, carried forward from version to version) plus ``rejected_weight`` copies of
+every rejected alert's reading with y = 0; a plant model keeps its per-asset references (new assets get
+one). The threshold is calibrated on unseen blocks of both normal samples, at the target false-alarm
+rate. A reading a model cannot score (:func:`~pipeline.retrain.unscorable.scores_of`: its network
+overflows on values near float32's limit, which the daemon dead-letters) is left out of the candidate's
+training (the current model's scores) and of the threshold's calibration, counted in the run report,
+not the end of the run. :mod:`pipeline.retrain.judgement` judges the candidate against the current
+model.
 """
 
 from __future__ import annotations
@@ -25,34 +18,23 @@ import functools
 import logging
 import math
 import threading
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from dhag import DHAG, InputError, TrainingError
 from pipeline.config import RetrainSettings
-from pipeline.features import INPUT_SENSORS, METADATA_KEY, PlantFeatures, keep_references
+from pipeline.features import METADATA_KEY
 from pipeline.labelstore import LabelledReading
-from pipeline.retrain.faultprobes import fault_probes
-from pipeline.retrain.gate import gate
-from pipeline.retrain.samples import Reading, TrainingData, carry_forward, rejected_copies, split
+from pipeline.retrain.featuremap import FeatureMap
+from pipeline.retrain.samples import TrainingData, rejected_copies
 from pipeline.retrain.unscorable import by_part, far_kinds, far_rows, near_limit, scores_of
 
 __all__ = [
-    "FeatureMap",
-    "Judgement",
     "NotEnoughDataError",
     "RunStoppedError",
-    "compare",
-    "evaluate",
-    "judge",
     "matching_epochs",
     "parent_recipe",
-    "scores_of",
     "train_candidate",
 ]
 
@@ -68,71 +50,6 @@ class NotEnoughDataError(ValueError):
 
 class RunStoppedError(Exception):
     """The retrainer is stopping: the candidate's training ended at an epoch, and nothing is published."""
-
-
-class FeatureMap:
-    """Readings (asset, values) -> a model's input matrix: derived plant features or raw sensors.
-
-    Readings that lack a sensor the model needs are left out (:meth:`matrix` returns which were kept).
-    """
-
-    def __init__(self, features: list[str], derived: PlantFeatures | None) -> None:
-        self.features = features
-        self.derived = derived
-        self.inputs = list(derived.inputs) if derived is not None else list(features)
-
-    @classmethod
-    def of(cls, model: DHAG) -> FeatureMap:
-        """The map a fitted model reads with."""
-        return cls(list(model.feature_names_in_), PlantFeatures.from_model(model))
-
-    def matrix(self, rows: Sequence[tuple[str, dict[str, float]]]) -> tuple[np.ndarray, np.ndarray]:
-        """``(X, kept)``: the model input of the readings that carry every needed sensor, and a mask."""
-        # An alert carries a sensor whose number JSON could not hold as null: missing, like an absent one.
-        kept = np.array(
-            [all(values.get(name) is not None for name in self.inputs) for _, values in rows], dtype=bool
-        )
-        raw = np.array(
-            [
-                [float(values[name]) for name in self.inputs]
-                for (_, values), ok in zip(rows, kept, strict=True)
-                if ok
-            ],
-            dtype=float,
-        ).reshape(int(kept.sum()), len(self.inputs))
-        finite = np.isfinite(raw).all(axis=1)
-        if not finite.all():
-            kept[np.flatnonzero(kept)[~finite]] = False
-            raw = raw[finite]
-        if self.derived is None:
-            return raw, kept
-        assets = [asset for (asset, _), ok in zip(rows, kept, strict=True) if ok]
-        return self.derived.transform(raw, assets), kept
-
-    def referenced(self, normal: Sequence[Reading]) -> set[str] | None:
-        """The assets a plant model's :meth:`extended` map holds a reference for: those it knows, and
-        those of ``normal`` with every input sensor; None for a raw-sensor map (no references)."""
-        if self.derived is None:
-            return None
-        return set(self.derived.references) | {a for a, _, v in normal if all(s in v for s in INPUT_SENSORS)}
-
-    def extended(self, normal: Sequence[Reading]) -> FeatureMap:
-        """The same map with per-asset references for assets of ``normal`` that a plant model has none
-        for (assets it knows keep theirs: a reference is a long-run median, which a recent sample of
-        one part of the load cycle would bias); a raw-sensor map is returned unchanged."""
-        if self.derived is None:
-            return self
-        usable = [
-            (a, v)
-            for a, _, v in normal
-            if a not in self.derived.references and all(s in v for s in INPUT_SENSORS)
-        ]
-        if not usable:
-            return self
-        frame = pd.DataFrame([v for _, v in usable], columns=list(INPUT_SENSORS))
-        frame["asset_id"] = [a for a, _ in usable]
-        references = self.derived.references | PlantFeatures.fit(frame).references
-        return FeatureMap(self.features, PlantFeatures(references, self.derived.input_means))
 
 
 def parent_recipe(current: DHAG) -> dict[str, Any]:
@@ -340,221 +257,3 @@ def _recalibrate(model: DHAG, X_cal: np.ndarray, settings: RetrainSettings) -> N
         quantiles = {q: float(np.quantile(scores[scored], float(q))) for q in ("0.5", "0.9", "0.99")}
         record = {"rows": n, "source": "unseen blocks", "split": "blocks", "score_quantiles": quantiles}
     model.training_["calibration"] = record | {"unscored": unscored}
-
-
-_Part = list[tuple[str, dict[str, float]]]
-# Per part of the holdout: a model's score of each reading (NaN where it has none), which it refused.
-_Scored = dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-def _holdout(data: TrainingData, fmap: FeatureMap) -> dict[str, _Part]:
-    """The held-out readings each gate metric is computed on, by part (the fault probes are made from
-    the reference holdout, or the recent one without a reference, and are the same for every model)."""
-    normal_rows = [(a, v) for a, _, v in data.reference_holdout or data.normal_holdout]
-    return {
-        "probes": fault_probes(normal_rows, fmap.inputs, reads=lambda rows: fmap.matrix(rows)[0]),
-        "confirmed": [(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 1],
-        "rejected": [(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 0],
-        "normal": [(a, v) for a, _, v in data.normal_holdout],
-        "reference": [(a, v) for a, _, v in data.reference_holdout],
-    }
-
-
-def _holdout_scores(model: DHAG, parts: dict[str, _Part]) -> _Scored:
-    """Per part, ``(scores, refused)``: the model's score of each reading (NaN where it cannot read it,
-    a sensor missing, or cannot score it) and which readings it read but refused to score."""
-    fmap = FeatureMap.of(model)
-    out = {}
-    for part, rows in parts.items():
-        X, kept = fmap.matrix(rows)
-        scores = np.full(len(rows), np.nan)
-        scores[kept] = scores_of(model, X)
-        out[part] = (scores, kept & np.isnan(scores))
-    return out
-
-
-def _metrics(model: DHAG, scored: _Scored, judged: dict[str, np.ndarray]) -> dict[str, float | int | None]:
-    """The gate's metrics of one model from its scores, on the ``judged`` readings of each part."""
-
-    def flagged(part: str) -> tuple[float | None, int]:
-        scores = scored[part][0][judged[part]]
-        if not scores.size:
-            return None, 0
-        return float(np.mean(scores > model.threshold_)), int(scores.size)
-
-    probe_recall, n_probes = flagged("probes")
-    recall, n_pos = flagged("confirmed")
-    false_alarms, n_neg = flagged("rejected")
-    far, n_normal = flagged("normal")
-    reference_far, n_reference = flagged("reference")
-    return {
-        "recall": recall,
-        "false_alarm_rate": false_alarms,
-        "normal_far": far,
-        "reference_far": reference_far,
-        "threshold": float(model.threshold_),
-        "confirmed": n_pos,
-        "rejected": n_neg,
-        "normal": n_normal,
-        "reference": n_reference,
-        "probe_recall": probe_recall,
-        "probes": n_probes,
-    }
-
-
-def _refused(scored: _Scored) -> dict[str, int]:
-    return {part: int(refused.sum()) for part, (_, refused) in scored.items() if refused.any()}
-
-
-def evaluate(model: DHAG, data: TrainingData) -> dict[str, Any]:
-    """One model on the holdout, at its own threshold.
-
-    ``recall``: share of confirmed anomalies scored over the threshold; ``false_alarm_rate``: share of
-    rejected alerts still over it; ``normal_far``: share of recent normal readings over it;
-    ``reference_far``: share of the held-out reference sample over it (None where a part is empty);
-    ``probe_recall``: share of gross-fault probes over it. Readings the model cannot score are left
-    out, and counted by part in ``unscored``.
-    """
-    scored = _holdout_scores(model, _holdout(data, FeatureMap.of(model)))
-    metrics: dict[str, Any] = _metrics(model, scored, {p: ~np.isnan(s) for p, (s, _) in scored.items()})
-    return metrics | {"unscored": _refused(scored)}
-
-
-def compare(
-    current: DHAG, candidate: DHAG, data: TrainingData
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, int]]]:
-    """Both models' metrics (:func:`evaluate`) on the held-out readings both can score, and by model
-    and part, how many readings each could not (``{"current": {...}, "candidate": {...}}``).
-
-    Each model's ``unscorable``: readings it cannot score that the other one scores. The daemon
-    dead-letters a reading its model cannot score, so the gate refuses a candidate with any
-    (:func:`~pipeline.retrain.gate.gate`); readings neither can score judge neither.
-    """
-    parts = _holdout(data, FeatureMap.of(current))
-    now, new = _holdout_scores(current, parts), _holdout_scores(candidate, parts)
-    judged = {p: ~np.isnan(now[p][0]) & ~np.isnan(new[p][0]) for p in parts}
-
-    def unscorable(own: _Scored, other: _Scored) -> int:
-        return sum(int((own[p][1] & ~np.isnan(other[p][0])).sum()) for p in parts)
-
-    current_metrics: dict[str, Any] = _metrics(current, now, judged) | {"unscorable": unscorable(now, new)}
-    candidate_metrics: dict[str, Any] = _metrics(candidate, new, judged) | {
-        "unscorable": unscorable(new, now)
-    }
-    refused = {"current": _refused(now), "candidate": _refused(new)}
-    left_out = sum(int((~judged[p] & (now[p][1] | new[p][1])).sum()) for p in parts)
-    if left_out:
-        log.warning(
-            "%d held-out reading(s) left out of the gate: the current model cannot score %d (%s), the "
-            "candidate %d (%s): values near float32's limit that the network overflows on",
-            left_out,
-            sum(refused["current"].values()),
-            by_part(refused["current"]),
-            sum(refused["candidate"].values()),
-            by_part(refused["candidate"]),
-        )
-    return current_metrics, candidate_metrics, refused
-
-
-@dataclass
-class Judgement:
-    """A candidate and the evidence for or against it."""
-
-    candidate: DHAG
-    data: TrainingData
-    current_metrics: dict[str, Any]
-    candidate_metrics: dict[str, Any]
-    accepted: bool
-    reasons: list[str]
-    train_seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
-    reference: list[Reading] = field(default_factory=list)
-    #: Labelled readings left out: a plant model has no reference for their asset.
-    unreferenced: int = 0
-    #: Assets whose per-asset feature references the candidate dropped (retired ones).
-    dropped_references: list[str] = field(default_factory=list)
-    #: Training readings the current model could not score, left out of the candidate's training, by kind.
-    training_unscored: dict[str, int] = field(default_factory=dict)
-    #: Calibration readings the candidate could not score, left out of its threshold.
-    calibration_unscored: int = 0
-    #: Held-out readings each model could not score, by model and part (left out of the gate).
-    holdout_unscored: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
-def judge(
-    current: DHAG,
-    labelled: Sequence[LabelledReading],
-    normal: Sequence[Reading],
-    settings: RetrainSettings,
-    *,
-    reference: Sequence[Reading] = (),
-    train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] = train_candidate,
-    retired: tuple[float, dict[str, float]] | None = None,
-) -> Judgement:
-    """Split, train a candidate with ``train``, evaluate both models on the holdout (:func:`compare`: on
-    the held-out readings both can score) and apply the gate.
-
-    ``reference``: the current model's reference sample (empty when it has none); the judgement's
-    ``reference`` is the candidate's (:func:`carry_forward` of it and the recent normal sample).
-    ``retired`` (:meth:`~pipeline.normalsample.NormalSample.retired_before`): when given, the reference
-    drops the assets whose newest reading, there or in the store, is older than its cutoff: a plant
-    that renames assets would otherwise carry every id it ever had, a smaller share each year for the
-    live ones. A plant model's candidate drops their per-asset references and ranges too (any asset
-    with no reading since the cutoff): one that comes back is a new asset. They go once the candidate
-    is judged, so both models are judged on the same features. A plant model leaves out of training
-    and holdout the labelled readings of an asset it has no reference for, and will get none for from
-    the samples (a retired one's labels stay for good): scaled by the fleet's median, a rejected
-    alert's reading would train as another machine's normal operation (``unreferenced`` counts them).
-    """
-    live: set[str] | None = None
-    if retired is not None:
-        cutoff, newest = retired[0], dict(retired[1])
-        for asset, ts, _ in reference:
-            newest[asset] = max(ts, newest.get(asset, ts))
-        reference = [r for r in reference if newest[r[0]] >= cutoff]
-        live = {asset for asset, ts in newest.items() if ts >= cutoff}
-    unreferenced = 0
-    if (known := FeatureMap.of(current).referenced([*normal, *reference])) is not None:
-        kept = [r for r in labelled if r.asset_id in known]
-        if unreferenced := len(labelled) - len(kept):
-            assets = sorted({r.asset_id for r in labelled} - known)
-            log.info(
-                "%d labelled reading(s) left out: the model has no feature reference for their asset (%s)",
-                unreferenced,
-                ", ".join(assets[:10]),
-            )
-        labelled = kept
-    data = split(
-        labelled,
-        normal,
-        settings.holdout_fraction,
-        block_s=settings.holdout_block_s,
-        reference=reference,
-        margin_s=settings.episode_margin_s,
-    )
-    started = time.perf_counter()
-    candidate = train(current, data, settings)
-    seconds = time.perf_counter() - started
-    current_metrics, candidate_metrics, unscored = compare(current, candidate, data)
-    accepted, reasons = gate(current_metrics, candidate_metrics, settings)
-    gone: list[str] = []
-    if live is not None and candidate is not current and (gone := keep_references(candidate, live)):
-        log.info("retired assets leave the candidate's feature references: %s", ", ".join(gone[:10]))
-    carried = carry_forward(reference, normal, settings.reference_sample_size)
-    return Judgement(
-        candidate,
-        data,
-        current_metrics,
-        candidate_metrics,
-        accepted,
-        reasons,
-        seconds,
-        reference=carried,
-        unreferenced=unreferenced,
-        dropped_references=gone,
-        training_unscored=dict((getattr(candidate, "training_", None) or {}).get("unscored") or {}),
-        calibration_unscored=int(
-            ((getattr(candidate, "training_", None) or {}).get("calibration") or {}).get("unscored", 0)
-        ),
-        holdout_unscored=unscored,
-    )

@@ -1,0 +1,80 @@
+"""Readings -> a model's input matrix, in the retrainer: the derived plant features a plant model reads,
+or the raw sensors, and the per-asset references a candidate extends to new assets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dhag import DHAG
+from pipeline.features import INPUT_SENSORS, PlantFeatures
+from pipeline.retrain.samples import Reading
+
+__all__ = ["FeatureMap"]
+
+
+class FeatureMap:
+    """Readings (asset, values) -> a model's input matrix: derived plant features or raw sensors.
+
+    Readings that lack a sensor the model needs are left out (:meth:`matrix` returns which were kept).
+    """
+
+    def __init__(self, features: list[str], derived: PlantFeatures | None) -> None:
+        self.features = features
+        self.derived = derived
+        self.inputs = list(derived.inputs) if derived is not None else list(features)
+
+    @classmethod
+    def of(cls, model: DHAG) -> FeatureMap:
+        """The map a fitted model reads with."""
+        return cls(list(model.feature_names_in_), PlantFeatures.from_model(model))
+
+    def matrix(self, rows: Sequence[tuple[str, dict[str, float]]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, kept)``: the model input of the readings that carry every needed sensor, and a mask."""
+        # An alert carries a sensor whose number JSON could not hold as null: missing, like an absent one.
+        kept = np.array(
+            [all(values.get(name) is not None for name in self.inputs) for _, values in rows], dtype=bool
+        )
+        raw = np.array(
+            [
+                [float(values[name]) for name in self.inputs]
+                for (_, values), ok in zip(rows, kept, strict=True)
+                if ok
+            ],
+            dtype=float,
+        ).reshape(int(kept.sum()), len(self.inputs))
+        finite = np.isfinite(raw).all(axis=1)
+        if not finite.all():
+            kept[np.flatnonzero(kept)[~finite]] = False
+            raw = raw[finite]
+        if self.derived is None:
+            return raw, kept
+        assets = [asset for (asset, _), ok in zip(rows, kept, strict=True) if ok]
+        return self.derived.transform(raw, assets), kept
+
+    def referenced(self, normal: Sequence[Reading]) -> set[str] | None:
+        """The assets a plant model's :meth:`extended` map holds a reference for: those it knows, and
+        those of ``normal`` with every input sensor; None for a raw-sensor map (no references)."""
+        if self.derived is None:
+            return None
+        return set(self.derived.references) | {a for a, _, v in normal if all(s in v for s in INPUT_SENSORS)}
+
+    def extended(self, normal: Sequence[Reading]) -> FeatureMap:
+        """The same map with per-asset references for assets of ``normal`` that a plant model has none
+        for (assets it knows keep theirs: a reference is a long-run median, which a recent sample of
+        one part of the load cycle would bias); a raw-sensor map is returned unchanged."""
+        if self.derived is None:
+            return self
+        usable = [
+            (a, v)
+            for a, _, v in normal
+            if a not in self.derived.references and all(s in v for s in INPUT_SENSORS)
+        ]
+        if not usable:
+            return self
+        frame = pd.DataFrame([v for _, v in usable], columns=list(INPUT_SENSORS))
+        frame["asset_id"] = [a for a, _ in usable]
+        references = self.derived.references | PlantFeatures.fit(frame).references
+        return FeatureMap(self.features, PlantFeatures(references, self.derived.input_means))
