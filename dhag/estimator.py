@@ -13,20 +13,23 @@ import numpy as np
 import torch
 
 from dhag.attribution import occlusion_attribution
-from dhag.ensemble import DHAGEnsemble, members_record, train_members
-from dhag.exceptions import DHAGError, InputError, NotFittedError, TrainingError
+from dhag.ensemble import DHAGEnsemble, train_members
+from dhag.exceptions import NotFittedError, TrainingError
+from dhag.fitrecord import training_record
 from dhag.health import check_finite_weights, outlier_probe, warn_small_calibration
 from dhag.modules import DHAGNet
-from dhag.params import ARCH_PARAMS, Settings, resolve_device, train_config, validate_params
-from dhag.preprocessing import Preprocessor, as_columns
+from dhag.params import ARCH_PARAMS, Settings, resolve_device, resolve_seed, train_config, validate_params
+from dhag.preprocessing import Preprocessor
 from dhag.retry import report_collapse
+from dhag.scoring import checked_matrix, refuse_unscored
 from dhag.snapshots import kept_networks
-from dhag.splits import known_anomaly_mask, validation_order
+from dhag.splits import fit_rows
+from dhag.threshold import check_threshold, quantile_threshold
 from dhag.training import TrainConfig
 
 logger = logging.getLogger("dhag")
 
-__all__ = ["DHAG", "check_threshold", "resolve_device"]
+__all__ = ["DHAG", "resolve_device"]
 
 
 class DHAG(Settings):
@@ -205,38 +208,26 @@ class DHAG(Settings):
         cfg = train_config(self)
         device = resolve_device(self.device)
         started = time.perf_counter()
-        names, cols = as_columns(X, self.feature_names)
-        if not names:
-            raise InputError("Need at least 1 feature (column) to train. Got 0.")
-        n_rows = len(cols[names[0]])
-        known_mask = known_anomaly_mask(y, n_rows)
-        if int((~known_mask).sum()) < 2:
-            raise InputError(f"Need at least 2 normal rows to train. Got {int((~known_mask).sum())}.")
-        # Statistics come from the normal rows only: known anomalies must not shift the z-scores.
-        pre = Preprocessor(categorical=self.categorical, passthrough=self.passthrough)
-        pre.fit({n: cols[n][~known_mask] for n in names})
-        matrix = pre.transform(cols)
-        normal = matrix[~known_mask]
+        seed = resolve_seed(self.random_state)
+        rows = fit_rows(
+            X,
+            y,
+            feature_names=self.feature_names,
+            categorical=self.categorical,
+            passthrough=self.passthrough,
+            fraction=self.validation_fraction,
+            split=self.validation_split,
+            rng=np.random.default_rng(seed),
+        )
+        pre = rows.preprocessor
 
-        seed = self.random_state
-        if seed is None:
-            seed = np.random.SeedSequence().entropy % 2**31
-        seed = int(seed)  # a numpy int seed: the int it holds
-        rng = np.random.default_rng(seed)
-        order, n_val = validation_order(normal.shape[0], self.validation_fraction, self.validation_split, rng)
-        val_rows, train_rows = normal[order[:n_val]], normal[order[n_val:]]
-
-        x_train = torch.as_tensor(train_rows, device=device)
-        x_val = torch.as_tensor(val_rows, device=device) if n_val else None
-        x_known = torch.as_tensor(matrix[known_mask], device=device) if known_mask.any() else None
-        numeric = [
-            sl.start
-            for name, sl in pre.feature_slices()
-            if name not in pre.categorical and name not in pre.passthrough
-        ]
+        x_train = torch.as_tensor(rows.train, device=device)
+        x_val = torch.as_tensor(rows.validation, device=device) if len(rows.validation) else None
+        x_known = torch.as_tensor(rows.known, device=device) if len(rows.known) else None
+        numeric = rows.numeric_columns()
         shift_columns = torch.tensor(numeric, dtype=torch.long, device=device)
         arch = {a: getattr(self, a) for a in self._ARCH}
-        make_net = functools.partial(DHAGNet, n_features=matrix.shape[1], **arch)
+        make_net = functools.partial(DHAGNet, n_features=rows.normal.shape[1], **arch)
         members = train_members(
             make_net,
             x_train,
@@ -252,17 +243,16 @@ class DHAG(Settings):
         )
         # Member 0 is the fit's single model; the ensemble collapsed only when every member did (a
         # collapsed member adds a near-constant to the mean and leaves the others' ranking).
-        result, attempts = members[0].result, members[0].attempts
         collapsed = all(t.collapsed for t in members)
         ce_ratio = min(t.ce_ratio for t in members)
         nets = [n for t in members for n in kept_networks(t.net, t.result, make_net)]
         net = nets[0] if len(nets) == 1 else DHAGEnsemble(nets)
         check_finite_weights(net)
-        calib = net.anomaly_scores(val_rows if n_val else train_rows)
-        train_scores = net.anomaly_scores(train_rows)
+        calib = net.anomaly_scores(rows.calibration)
+        train_scores = net.anomaly_scores(rows.train)
         threshold = self._calibrate(calib, np.concatenate([train_scores, calib]))
         try:
-            check_threshold(threshold, pre, normal)
+            check_threshold(threshold, pre, rows.normal)
         except TrainingError as exc:
             # Its ranking may still serve (``decision_function``, a benchmark's top-k); a model meant to
             # flag rows is refused where one is made for that (``dhag train``, the plant's trainers).
@@ -274,57 +264,38 @@ class DHAG(Settings):
         self.n_features_in_ = len(pre.feature_names_in_)
         self.feature_names_in_ = list(pre.feature_names_in_)
         self.threshold_ = threshold
-        probe_rows = val_rows if n_val else train_rows
-        probe = outlier_probe(self._raw_scores, probe_rows, numeric, seed=seed) if numeric else float("nan")
-        report_collapse(collapsed, attempts[-1], ce_ratio, probe)
-        self.training_ = {
-            "seed": seed,
-            "n_rows": int(n_rows),
-            "n_train": int(train_rows.shape[0]),
-            "n_validation": int(n_val),
-            "n_known_anomalies": int(known_mask.sum()),
-            "epochs_run": result.epochs_run,
-            "steps": result.steps,
-            "best_epoch": result.best_epoch,
-            "averaged_epochs": result.averaged_epochs,
-            "stopped_by": result.stopped_by,
-            "train_seconds": round(sum(t.result.seconds for t in members), 3),
-            "fit_seconds": round(time.perf_counter() - started, 3),
-            "device": str(device),
-            "ce_vs_constant": round(float(ce_ratio), 4),
-            "collapsed": collapsed,
-            "attempts": attempts,
-            "lambda_norm_final": result.history[-1]["lambda_norm"] if result.history else self.lambda_norm,
-            # None when no column is z-scored (all categorical or passed through): nothing to probe.
-            "outlier_probe_auroc": round(float(probe), 4) if np.isfinite(probe) else None,
-            "history": result.history,
-            "calibration": {
-                "rows": int(calib.shape[0]),
-                "source": "validation" if n_val else "training",
-                "split": self.validation_split if n_val else None,
-                "score_quantiles": {q: float(np.quantile(calib, float(q))) for q in ("0.5", "0.9", "0.99")},
-            },
-        }
-        if len(result.snapshot_epochs) > 1:
-            self.training_["snapshot_epochs"] = result.snapshot_epochs
-        if self.n_members > 1:
-            self.training_["members"] = members_record(members, seed)
+        probe = outlier_probe(self._raw_scores, rows.calibration, numeric, seed=seed) if numeric else np.nan
+        report_collapse(collapsed, members[0].attempts[-1], ce_ratio, probe)
+        self.training_ = training_record(
+            members,
+            rows,
+            calib,
+            seed=seed,
+            collapsed=collapsed,
+            ce_ratio=ce_ratio,
+            probe=probe,
+            lambda_norm=self.lambda_norm,
+            split=self.validation_split,
+            device=device,
+            fit_seconds=time.perf_counter() - started,
+        )
         return self
 
     def _calibrate(self, held_out: np.ndarray, training: np.ndarray) -> float:
         if self.contamination is not None:
-            return self._floored(float(np.quantile(training, 1.0 - self.contamination, method="higher")))
+            return quantile_threshold(training, 1.0 - self.contamination, self.min_threshold)
         warn_small_calibration(held_out.size, self.target_far)
-        return self._at_target(held_out)
+        return quantile_threshold(held_out, 1.0 - self.target_far, self.min_threshold)
 
     def threshold_for(self, normal_scores: np.ndarray, rows: Any = None) -> float:
         """The threshold these settings give on ``normal_scores`` (scores of held-out normal rows): their
         ``1 - target_far`` quantile, raised to ``min_threshold`` when that is higher.
 
-        Raises :class:`TrainingError` when that is 1.0, 0.0 or NaN (:func:`check_threshold`, of which
-        ``fit`` only warns): held to it, the model would flag nothing. ``rows``: the rows the
-        scores are of, for a fitted model: its passthrough columns are then named with their largest
-        value (the usual cause: values no preprocessing scales saturate the network).
+        Raises :class:`TrainingError` when that is 1.0, 0.0 or NaN
+        (:func:`~dhag.threshold.check_threshold`, of which ``fit`` only warns): held to it, the model
+        would flag nothing. ``rows``: the rows the scores are of, for a fitted model: its passthrough
+        columns are then named with their largest value (the usual cause: values no preprocessing
+        scales saturate the network).
 
         Example
         -------
@@ -332,17 +303,11 @@ class DHAG(Settings):
         >>> round(DHAG().threshold_for(scores), 4), DHAG(min_threshold=0.5).threshold_for(scores)
         (0.2898, 0.5)
         """
-        threshold = self._at_target(normal_scores)
+        threshold = quantile_threshold(normal_scores, 1.0 - self.target_far, self.min_threshold)
         pre = getattr(self, "preprocessor_", None)
         matrix = self.transform(rows) if rows is not None and pre is not None else None
         check_threshold(threshold, pre, matrix)
         return threshold
-
-    def _at_target(self, normal_scores: np.ndarray) -> float:
-        return self._floored(float(np.quantile(normal_scores, 1.0 - self.target_far, method="higher")))
-
-    def _floored(self, threshold: float) -> float:
-        return threshold if self.min_threshold is None else max(threshold, float(self.min_threshold))
 
     # -- scoring ---------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -367,49 +332,11 @@ class DHAG(Settings):
 
     def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """Score an already preprocessed float32 matrix (the hot path of a streaming scorer)."""
-        matrix = self._checked_matrix(matrix)
-        scores = self._raw_scores(matrix)
-        self._refuse_overflow(np.isfinite(scores))
-        return scores
-
-    def _checked_matrix(self, matrix: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        try:
-            matrix = np.asarray(matrix, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"A preprocessed matrix must hold numbers: {exc}") from exc
-        width = len(self.preprocessor_.output_names_)
-        if matrix.ndim != 2 or matrix.shape[1] != width:
-            raise InputError(
-                f"Expected a preprocessed matrix with {width} columns. Got shape {matrix.shape}."
-            )
-        if not np.isfinite(matrix).all():
-            rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
-            raise InputError(f"{rows.size} row(s) hold NaN or infinite values (first: row {int(rows[0])}).")
-        return matrix
-
-    def _refuse_overflow(self, scored: np.ndarray) -> None:
-        """Raise unless every row was scored to a finite number (``scored``: one bool per row).
-
-        A NaN score is never above the threshold: a row scored NaN would be reported as normal. It
-        comes from weights that are not finite (a damaged model: :class:`DHAGError`), or from finite
-        inputs near float32's limit that overflow inside the network (inf - inf is NaN): the row is
-        refused (:class:`InputError` naming the first)."""
-        overflowed = np.flatnonzero(~scored)
-        if not overflowed.size:
-            return
-        broken = [
-            n for n, p in self.net_.state_dict().items() if p.is_floating_point() and not p.isfinite().all()
-        ]
-        if broken:
-            raise DHAGError(
-                f"The model's weights are not finite ({len(broken)} tensors, first: {broken[0]}): it "
-                "scores rows NaN; load or train another model."
-            )
-        raise InputError(
-            f"{overflowed.size} row(s) too large for the model to score: the network overflows "
-            f"float32 on them (first: row {int(overflowed[0])})."
-        )
+        matrix = checked_matrix(matrix, len(self.preprocessor_.output_names_))
+        scores = self._raw_scores(matrix)
+        refuse_unscored(np.isfinite(scores), self.net_)
+        return scores
 
     def member_scores(self, X: Any) -> np.ndarray:
         """Each network's anomaly score per row, shape (networks, rows): ``n_members`` times the
@@ -417,8 +344,8 @@ class DHAG(Settings):
         A row the model cannot score is refused as by :meth:`decision_function`."""
         matrix = self.transform(X)
         if isinstance(self.net_, DHAGEnsemble):
-            scores = self.net_.member_scores(self._checked_matrix(matrix))
-            self._refuse_overflow(np.isfinite(scores).all(axis=0))
+            scores = self.net_.member_scores(checked_matrix(matrix, len(self.preprocessor_.output_names_)))
+            refuse_unscored(np.isfinite(scores).all(axis=0), self.net_)
             return scores
         return self.score_matrix(matrix)[None, :]
 
@@ -461,42 +388,6 @@ class DHAG(Settings):
         from dhag.artifact import load_model
 
         return load_model(path, device=device)
-
-
-def check_threshold(
-    threshold: float, pre: Preprocessor | None = None, normal: np.ndarray | None = None
-) -> None:
-    """Raise :class:`TrainingError` when a calibrated threshold is 1.0, 0.0 or NaN (``fit`` logs it
-    as a warning, its ranking may still serve; :meth:`DHAG.threshold_for`, ``dhag train`` and the
-    plant's trainers refuse such a model). No score is above 1.0 or NaN; at 0.0, the normal rows it was
-    calibrated on score 0.0: the network is saturated on them, and rows like them score 0.0 whatever
-    their other readings, so such a model flags nothing either. Inputs that saturate the network come
-    from passthrough columns, the only ones preprocessing does not scale: given the preprocessing and
-    the preprocessed ``normal`` rows, they are named with their largest value.
-
-    >>> check_threshold(0.62)
-    >>> check_threshold(1.0)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    dhag.exceptions.TrainingError: DHAG training leaves no score above its threshold (1.0): ...
-    """
-    if 0.0 < threshold < 1.0:
-        return
-    passthrough = [
-        f"{name!r} (up to {float(np.abs(normal[:, sl]).max()):.3g})"
-        for name, sl in (pre.feature_slices() if pre is not None else [])
-        if name in pre.passthrough and normal is not None and normal.size
-    ]
-    hint = f"; passthrough columns are not standardised: {', '.join(passthrough)}" if passthrough else ""
-    if threshold == 0.0:
-        raise TrainingError(
-            "DHAG training saturates the network: normal rows score 0.0, its threshold: rows like them "
-            f"score 0.0 whatever their other readings, so they could never be flagged{hint}."
-        )
-    raise TrainingError(
-        f"DHAG training leaves no score above its threshold ({threshold}): normal rows score "
-        f"{threshold}, so no row could ever be flagged{hint}."
-    )
 
 
 # fit's on_epoch(record, score): an epoch's training record, a scorer of rows by the network then.

@@ -1,4 +1,4 @@
-"""Validation of the DHAG estimator's settings and of the device it runs on."""
+"""Validation of the DHAG estimator's settings, and the device and seed a fit runs with."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
 import torch
 
 from dhag.exceptions import ParameterError
@@ -20,6 +21,7 @@ __all__ = [
     "BEYOND_SHIFT_RANGE",
     "PERTURBATOR_GAMES",
     "resolve_device",
+    "resolve_seed",
     "train_config",
     "validate_params",
 ]
@@ -80,6 +82,18 @@ def resolve_device(device: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"{allowed}; CUDA is not available on this machine. Got {device!r}.")
     return dev
+
+
+def resolve_seed(random_state: Any) -> int:
+    """The seed a fit trains from: ``random_state`` as the int it holds (a numpy int too), or, when it is
+    None, a fresh one from the operating system's entropy.
+
+    >>> resolve_seed(np.int64(7)), 0 <= resolve_seed(None) < 2**31
+    (7, True)
+    """
+    if random_state is None:
+        random_state = np.random.SeedSequence().entropy % 2**31
+    return int(random_state)
 
 
 def _is_number(value: Any) -> bool:

@@ -1,4 +1,5 @@
-"""Which normal training rows :class:`~dhag.estimator.DHAG` holds out to calibrate its threshold.
+"""The rows a fit of :class:`~dhag.estimator.DHAG` learns from: which are known anomalies, and which
+normal rows it holds out to calibrate its threshold.
 
 ``validation_split``: ``"random"`` (a random slice), or for rows in time order ``"blocks"`` (whole
 stretches spread over the history) or ``"last"`` (the latest rows). A random slice of a slowly varying
@@ -7,9 +8,16 @@ history sits among its neighbours, so the rate it calibrates looks lower than ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
-__all__ = ["held_out_blocks", "known_anomaly_mask", "validation_order"]
+from dhag.exceptions import InputError
+from dhag.preprocessing import Preprocessor, as_columns
+
+__all__ = ["FitRows", "fit_rows", "held_out_blocks", "known_anomaly_mask", "validation_order"]
 
 
 def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
@@ -19,8 +27,6 @@ def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
     >>> known_anomaly_mask([0, 1, 0], 3).tolist(), int(known_anomaly_mask(None, 2).sum())
     ([False, True, False], 0)
     """
-    from dhag.exceptions import InputError
-
     if y is None:
         return np.zeros(n_rows, dtype=bool)
     labels = np.asarray(y)
@@ -75,3 +81,75 @@ def validation_order(
         order = np.concatenate([np.flatnonzero(held), rng.permutation(np.flatnonzero(~held))])
         n_val = int(held.sum())
     return order, n_val
+
+
+@dataclass(frozen=True)
+class FitRows:
+    """A fit's rows, preprocessed: float32 matrices with one column per output of ``preprocessor``."""
+
+    preprocessor: Preprocessor  # fitted on the normal rows only
+    n_rows: int  # every row of X
+    normal: np.ndarray  # the normal rows, in X's order
+    known: np.ndarray  # the rows y marks as known anomalies (maybe none)
+    train: np.ndarray  # the normal rows the networks train on
+    validation: np.ndarray  # the normal rows held out of training (maybe none)
+
+    @property
+    def calibration(self) -> np.ndarray:
+        """The rows the threshold is calibrated on: the held-out ones, the training ones when none are."""
+        return self.validation if len(self.validation) else self.train
+
+    def numeric_columns(self) -> list[int]:
+        """The matrix column of each z-scored feature (neither categorical nor passed through)."""
+        pre = self.preprocessor
+        return [
+            sl.start
+            for name, sl in pre.feature_slices()
+            if name not in pre.categorical and name not in pre.passthrough
+        ]
+
+
+def fit_rows(
+    X: Any,
+    y: Any,
+    *,
+    feature_names: Sequence[str] | None,
+    categorical: Sequence[str],
+    passthrough: Sequence[str],
+    fraction: float,
+    split: str,
+    rng: np.random.Generator,
+) -> FitRows:
+    """``fit``'s ``X`` and ``y`` checked, preprocessed and split (``split`` and ``fraction``: the
+    estimator's ``validation_split`` and ``validation_fraction``; see :func:`validation_order`).
+    Refuses input with no feature or fewer than two normal rows.
+
+    Example
+    -------
+    >>> X = np.arange(40.0).reshape(20, 2)
+    >>> rows = fit_rows(X, [1] + [0] * 19, feature_names=None, categorical=(), passthrough=(),
+    ...                 fraction=0.1, split="last", rng=np.random.default_rng(0))
+    >>> len(rows.known), len(rows.train), rows.validation.shape, rows.numeric_columns()
+    (1, 17, (2, 2), [0, 1])
+    """
+    names, cols = as_columns(X, feature_names)
+    if not names:
+        raise InputError("Need at least 1 feature (column) to train. Got 0.")
+    n_rows = len(cols[names[0]])
+    known_mask = known_anomaly_mask(y, n_rows)
+    if int((~known_mask).sum()) < 2:
+        raise InputError(f"Need at least 2 normal rows to train. Got {int((~known_mask).sum())}.")
+    # Statistics come from the normal rows only: known anomalies must not shift the z-scores.
+    pre = Preprocessor(categorical=categorical, passthrough=passthrough)
+    pre.fit({n: cols[n][~known_mask] for n in names})
+    matrix = pre.transform(cols)
+    normal = matrix[~known_mask]
+    order, n_val = validation_order(normal.shape[0], fraction, split, rng)
+    return FitRows(
+        preprocessor=pre,
+        n_rows=int(n_rows),
+        normal=normal,
+        known=matrix[known_mask],
+        train=normal[order[n_val:]],
+        validation=normal[order[:n_val]],
+    )

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from dhag import DHAG
-from dhag.estimator import check_threshold
 from dhag.params import BEYOND_SHIFT_RANGE
 from dhag.retry import CONTROLLER_TARGET
+from dhag.threshold import check_threshold
 from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, METADATA_KEY, PlantFeatures
 
 __all__ = [

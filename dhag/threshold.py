@@ -1,0 +1,64 @@
+"""The decision threshold of :class:`~dhag.estimator.DHAG`: a high quantile of normal rows' scores, and
+the check that refuses one no row could be above.
+
+A row is flagged when its score is above ``threshold_``. The threshold is the ``1 - target_far``
+quantile of held-out normal rows' scores (or the ``1 - contamination`` quantile of the training
+scores), never below ``min_threshold`` when that is set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dhag.exceptions import TrainingError
+from dhag.preprocessing import Preprocessor
+
+__all__ = ["check_threshold", "quantile_threshold"]
+
+
+def quantile_threshold(scores: np.ndarray, level: float, floor: float | None = None) -> float:
+    """The ``level`` quantile of ``scores`` (a score that occurs in them), raised to ``floor`` when
+    that is higher.
+
+    >>> scores = np.linspace(0.27, 0.29, 1001)
+    >>> round(quantile_threshold(scores, 0.99), 4), quantile_threshold(scores, 0.99, floor=0.5)
+    (0.2898, 0.5)
+    """
+    threshold = float(np.quantile(scores, level, method="higher"))
+    return threshold if floor is None else max(threshold, float(floor))
+
+
+def check_threshold(
+    threshold: float, pre: Preprocessor | None = None, normal: np.ndarray | None = None
+) -> None:
+    """Raise :class:`TrainingError` when a calibrated threshold is 1.0, 0.0 or NaN (``fit`` logs it
+    as a warning, its ranking may still serve; :meth:`DHAG.threshold_for`, ``dhag train`` and the
+    plant's trainers refuse such a model). No score is above 1.0 or NaN; at 0.0, the normal rows it was
+    calibrated on score 0.0: the network is saturated on them, and rows like them score 0.0 whatever
+    their other readings, so such a model flags nothing either. Inputs that saturate the network come
+    from passthrough columns, the only ones preprocessing does not scale: given the preprocessing and
+    the preprocessed ``normal`` rows, they are named with their largest value.
+
+    >>> check_threshold(0.62)
+    >>> check_threshold(1.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dhag.exceptions.TrainingError: DHAG training leaves no score above its threshold (1.0): ...
+    """
+    if 0.0 < threshold < 1.0:
+        return
+    passthrough = [
+        f"{name!r} (up to {float(np.abs(normal[:, sl]).max()):.3g})"
+        for name, sl in (pre.feature_slices() if pre is not None else [])
+        if name in pre.passthrough and normal is not None and normal.size
+    ]
+    hint = f"; passthrough columns are not standardised: {', '.join(passthrough)}" if passthrough else ""
+    if threshold == 0.0:
+        raise TrainingError(
+            "DHAG training saturates the network: normal rows score 0.0, its threshold: rows like them "
+            f"score 0.0 whatever their other readings, so they could never be flagged{hint}."
+        )
+    raise TrainingError(
+        f"DHAG training leaves no score above its threshold ({threshold}): normal rows score "
+        f"{threshold}, so no row could ever be flagged{hint}."
+    )
