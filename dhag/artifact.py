@@ -6,24 +6,14 @@ statistics, threshold, training metadata and metrics, user metadata) and ``check
 the manifest and every tensor's bytes). A truncated file fails the safetensors header check; a changed
 byte anywhere fails the checksum; a different format version is refused before anything is built.
 
-The checksum detects damage, not a deliberate forgery: whoever can write the file can rewrite the
-checksum too. Where the environment variable ``DHAG_ARTIFACT_KEY`` holds a secret, every artifact is
-written with ``signature`` (HMAC-SHA256 of the format version and the checksum under that key), and
-only artifacts whose signature matches it are loaded: an unsigned one, one signed with another key and
-one edited together with its checksum are all refused. Without the variable nothing is signed and a
-signature present is not checked.
-
-Rotating the key: set the new key in ``DHAG_ARTIFACT_KEY`` and the old one in
-``DHAG_ARTIFACT_PREVIOUS_KEY``. Models signed with either load; new ones are signed with the new key.
-Re-sign the old models with ``dhag sign`` (which reports what it re-signed), then unset the previous
-key: no service has to refuse a model meanwhile.
+The checksum detects damage, not a deliberate forgery: where ``DHAG_ARTIFACT_KEY`` holds a secret, every
+artifact is also signed with it, and only artifacts it signed are loaded (:mod:`dhag.signing`).
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import hmac
 import json
 import logging
 import os
@@ -40,6 +30,7 @@ from safetensors.torch import save as st_save
 from dhag.exceptions import ArtifactError, DHAGError
 from dhag.preprocessing import Preprocessor
 from dhag.retry import CONTROLLER_TARGET
+from dhag.signing import KEY_VARIABLE, signature, signing_key, verify_signature
 
 if TYPE_CHECKING:
     from dhag.estimator import DHAG
@@ -48,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "FORMAT_VERSION",
-    "KEY_VARIABLE",
-    "PREVIOUS_KEY_VARIABLE",
     "load_model",
     "read_manifest",
     "save_model",
@@ -60,18 +49,6 @@ __all__ = [
 
 FORMAT_VERSION = 1
 _MAX_BYTES = 1 << 30
-KEY_VARIABLE = "DHAG_ARTIFACT_KEY"
-PREVIOUS_KEY_VARIABLE = "DHAG_ARTIFACT_PREVIOUS_KEY"
-
-
-def _key(variable: str = KEY_VARIABLE) -> bytes | None:
-    """The signing key from the environment; ``None`` (no signing) when it is unset or empty."""
-    key = os.environ.get(variable, "")
-    return key.encode("utf-8") if key else None
-
-
-def _signature(key: bytes, version: str, checksum: str) -> str:
-    return hmac.new(key, f"dhag artifact {version} {checksum}".encode(), hashlib.sha256).hexdigest()
 
 
 def _digest(manifest_json: str, tensors: dict[str, torch.Tensor]) -> str:
@@ -165,9 +142,9 @@ def write_artifact(path: Path, manifest: dict[str, Any], tensors: dict[str, torc
         "manifest": manifest_json,
         "checksum": _digest(manifest_json, tensors),
     }
-    key = _key()
+    key = signing_key()
     if key is not None:
-        header["signature"] = _signature(key, header["dhag_format"], header["checksum"])
+        header["signature"] = signature(key, header["dhag_format"], header["checksum"])
     payload = st_save(tensors, metadata=header)
     if len(payload) > _MAX_BYTES:  # written, it could never be loaded
         raise ArtifactError(f"The model is {len(payload)} bytes; an artifact may hold at most {_MAX_BYTES}.")
@@ -271,29 +248,8 @@ def _read(
     manifest_json = meta.get("manifest", "")
     if _digest(manifest_json, tensors) != meta.get("checksum"):
         raise ArtifactError(f"Model artifact {str(path)!r} fails its checksum: it was modified or damaged.")
-    key = _key() if check_signature else None
-    if key is not None:
-        signature = meta.get("signature")
-        if signature is None:
-            raise ArtifactError(
-                f"Model artifact {str(path)!r} is not signed, and {KEY_VARIABLE} is set: only models "
-                "signed with this deployment's key are loaded."
-            )
-        if not hmac.compare_digest(str(signature), _signature(key, version, meta["checksum"])):
-            previous = _key(PREVIOUS_KEY_VARIABLE)
-            if previous is None or not hmac.compare_digest(
-                str(signature), _signature(previous, version, meta["checksum"])
-            ):
-                which = (
-                    f"neither {KEY_VARIABLE} nor {PREVIOUS_KEY_VARIABLE} matches"
-                    if previous is not None
-                    else f"{KEY_VARIABLE} does not match"
-                )
-                raise ArtifactError(
-                    f"Model artifact {str(path)!r} has a signature that {which}: it was signed with "
-                    "another key, or modified."
-                )
-            meta = meta | {"signed_with": "previous"}
+    if check_signature:
+        meta = verify_signature(path, meta)
     try:
         manifest = json.loads(manifest_json)
     except (ValueError, RecursionError) as exc:  # also nesting past the limit, a number of 5,000 digits
@@ -324,7 +280,7 @@ def sign_artifact(path: str | Path, out: str | Path | None = None) -> Path:
     atomically): how models written before a deployment set its key are carried over. The file must pass
     its checksum; an existing signature is not checked, since replacing it is the point.
     """
-    if _key() is None:
+    if signing_key() is None:
         raise ArtifactError(f"{KEY_VARIABLE} is not set: there is no key to sign {str(path)!r} with.")
     manifest, tensors, _ = _read(Path(path), check_signature=False)
     return write_artifact(Path(path if out is None else out), manifest, tensors)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dhag.artifact import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE, load_model, read_manifest, sign_artifact
+from dhag.artifact import load_model, read_manifest, sign_artifact
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError
@@ -20,6 +20,7 @@ from dhag.io import read_table
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
 from dhag.retry import describe_health
+from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 from dhag.threshold import check_threshold
 
 __all__ = ["main"]

@@ -16,6 +16,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 import dhag.artifact
+import dhag.signing
 from dhag import DHAG, FORMAT_VERSION, ArtifactError, load_model, read_manifest
 
 
@@ -215,7 +216,7 @@ def test_a_modified_manifest_fails_the_checksum(saved: Path, tmp_path) -> None:
 def test_with_a_key_set_only_artifacts_signed_with_it_load(
     fitted: DHAG, saved: Path, tmp_path, monkeypatch, rng
 ) -> None:
-    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "plant-secret")
+    monkeypatch.setenv(dhag.signing.KEY_VARIABLE, "plant-secret")
     signed = fitted.save(tmp_path / "signed.dhag")
     rows = normal(rng, 50)
     np.testing.assert_array_equal(load_model(signed).decision_function(rows), fitted.decision_function(rows))
@@ -230,23 +231,23 @@ def test_with_a_key_set_only_artifacts_signed_with_it_load(
         load_model(forged)
     with pytest.raises(ArtifactError, match="is not signed, and DHAG_ARTIFACT_KEY is set"):
         read_manifest(saved)  # written without a key
-    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "another-plant")
+    monkeypatch.setenv(dhag.signing.KEY_VARIABLE, "another-plant")
     with pytest.raises(ArtifactError, match="does not match"):
         load_model(signed)
     # Without a key nothing is checked: the forgery loads, which is why a deployment sets one.
-    monkeypatch.delenv(dhag.artifact.KEY_VARIABLE)
+    monkeypatch.delenv(dhag.signing.KEY_VARIABLE)
     assert load_model(forged).threshold_ == 0.999
     assert "signature" not in _header(fitted.save(tmp_path / "plain.dhag").read_bytes())["__metadata__"]
 
 
 def test_a_key_is_rotated_without_refusing_a_model(fitted: DHAG, tmp_path, monkeypatch, rng) -> None:
-    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "old-secret")
+    monkeypatch.setenv(dhag.signing.KEY_VARIABLE, "old-secret")
     old = fitted.save(tmp_path / "old.dhag")
-    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "new-secret")
+    monkeypatch.setenv(dhag.signing.KEY_VARIABLE, "new-secret")
     with pytest.raises(ArtifactError, match="DHAG_ARTIFACT_KEY does not match"):
         load_model(old)
     # During the rotation the old key still verifies, and nothing new is signed with it.
-    monkeypatch.setenv(dhag.artifact.PREVIOUS_KEY_VARIABLE, "old-secret")
+    monkeypatch.setenv(dhag.signing.PREVIOUS_KEY_VARIABLE, "old-secret")
     rows = normal(rng, 20)
     np.testing.assert_array_equal(load_model(old).decision_function(rows), fitted.decision_function(rows))
     assert read_manifest(old, with_signature=True)["signed_with_previous_key"]
@@ -255,16 +256,16 @@ def test_a_key_is_rotated_without_refusing_a_model(fitted: DHAG, tmp_path, monke
     dhag.artifact.sign_artifact(old)
     assert not read_manifest(old, with_signature=True)["signed_with_previous_key"]
     # A third key is refused, naming both variables; once the rotation ends, the re-signed model loads.
-    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "third-secret")
+    monkeypatch.setenv(dhag.signing.KEY_VARIABLE, "third-secret")
     neither = "neither DHAG_ARTIFACT_KEY nor DHAG_ARTIFACT_PREVIOUS_KEY matches"
     with pytest.raises(ArtifactError, match=neither):
         load_model(new)
-    monkeypatch.setenv(dhag.artifact.KEY_VARIABLE, "new-secret")
-    monkeypatch.delenv(dhag.artifact.PREVIOUS_KEY_VARIABLE)
+    monkeypatch.setenv(dhag.signing.KEY_VARIABLE, "new-secret")
+    monkeypatch.delenv(dhag.signing.PREVIOUS_KEY_VARIABLE)
     assert load_model(old).threshold_ == fitted.threshold_
     # The previous key alone signs nothing and verifies nothing.
-    monkeypatch.delenv(dhag.artifact.KEY_VARIABLE)
-    monkeypatch.setenv(dhag.artifact.PREVIOUS_KEY_VARIABLE, "old-secret")
+    monkeypatch.delenv(dhag.signing.KEY_VARIABLE)
+    monkeypatch.setenv(dhag.signing.PREVIOUS_KEY_VARIABLE, "old-secret")
     assert "signature" not in _header(fitted.save(tmp_path / "plain.dhag").read_bytes())["__metadata__"]
 
 
