@@ -400,6 +400,8 @@ def test_a_metric_that_is_not_a_number_is_written_as_null(
         metrics = verdict.candidate_metrics | {
             "recall": float("nan"),
             "detail": {"scores": [float("inf"), 0.5, -float("inf")], "far": np.float64("nan")},
+            # numpy's own scalars: np.float32 is no float, np.int64 no JSON number at all
+            "numpy": {"far": np.float32("inf"), "n": np.int64(4), "share": np.float32(0.25)},
         }
         return dataclasses.replace(verdict, candidate_metrics=metrics)
 
@@ -415,6 +417,51 @@ def test_a_metric_that_is_not_a_number_is_written_as_null(
     candidate = report["metrics"]["candidate"]
     assert candidate["recall"] is None
     assert candidate["detail"] == {"scores": [None, 0.5, None], "far": None}
+    assert candidate["numpy"] == {"far": None, "n": 4, "share": 0.25}
     assert isinstance(candidate["threshold"], float)
     validation = reg.describe(registry, result.candidate).validation
     assert "recall" not in validation and validation["threshold"] == candidate["threshold"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (np.float32("nan"), None),
+        (np.float32("inf"), None),
+        (np.float16("-inf"), None),
+        (np.float64("nan"), None),
+        (np.float32(0.5), 0.5),
+        (np.int64(7), 7),
+        (np.uint8(255), 255),
+        (np.bool_(True), True),
+        (np.array([1.5, np.nan], dtype=np.float32), [1.5, None]),
+        ({"n": np.int64(3), "runs": (np.float32("inf"), [np.int32(-1)])}, {"n": 3, "runs": [None, [-1]]}),
+    ],
+)
+def test_the_report_guard_turns_numpy_scalars_into_strict_json(value: object, expected: object) -> None:
+    # np.float32 is no float subclass: its NaN passed the guard and json.dumps wrote NaN (or refused,
+    # with allow_nan=False); np.int64 and np.bool_ are no JSON numbers at all and json.dumps raised.
+    from pipeline.retrain.cycle import finite
+
+    out = finite(value)
+    assert out == expected
+    assert json.loads(json.dumps(out, allow_nan=False)) == expected
+    if expected is not None and not isinstance(expected, list | dict):
+        assert type(out) is type(expected)  # a plain Python number, not the numpy one
+
+
+def test_the_version_metadata_keeps_finite_numpy_metrics_and_drops_the_rest() -> None:
+    from pipeline.retrain.cycle import _flat
+
+    metrics = {
+        "recall": np.float32(0.75),
+        "n": np.int64(12),
+        "far": np.float32("nan"),
+        "worst": np.float64("-inf"),
+        "note": "text",
+        "detail": {"x": 1.0},
+    }
+    flat = _flat(metrics)
+    assert flat == {"recall": 0.75, "n": 12.0}
+    assert all(type(v) is float for v in flat.values())
+    json.dumps(flat, allow_nan=False)

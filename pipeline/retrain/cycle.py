@@ -16,12 +16,15 @@ import functools
 import json
 import logging
 import math
+import numbers
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from dhag import DHAG
 from dhag.artifact import write_atomic
@@ -56,21 +59,32 @@ def report_path(registry: str | Path, version: str) -> Path:
 
 
 def _flat(metrics: dict[str, Any]) -> dict[str, float]:
-    """The finite numbers of ``metrics``: the artifact's metadata takes no NaN or infinity."""
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and math.isfinite(v)}
+    """The finite numbers of ``metrics`` (numpy's too), as floats: the artifact's metadata takes no NaN
+    or infinity."""
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, numbers.Real) and not isinstance(v, np.bool_) and math.isfinite(v)
+    }
 
 
 def finite(value: Any) -> Any:
-    """``value`` with every float that is not finite (NaN, infinities), at any depth of its dicts,
-    lists and tuples, replaced by None: JSON has no such numbers, and ``json.dumps`` would write NaN.
+    """``value`` as strict JSON takes it: every float that is not finite (NaN, infinities), at any depth
+    of its dicts, lists, tuples and arrays, replaced by None (JSON has no such numbers, and
+    ``json.dumps`` would write NaN), and numpy's scalars and arrays as Python numbers and lists
+    (``np.float32`` is no ``float``, and ``json.dumps`` refuses ``np.int64`` outright).
 
     >>> finite({"recall": float("nan"), "runs": [1.5, float("inf")], "n": 3})
     {'recall': None, 'runs': [1.5, None], 'n': 3}
+    >>> finite({"far": np.float32("nan"), "n": np.int64(3), "scores": np.array([0.5, np.inf])})
+    {'far': None, 'n': 3, 'scores': [0.5, None]}
     """
+    if isinstance(value, np.generic | np.ndarray):
+        value = value.tolist()  # Python numbers (a numpy bool as bool), an array as nested lists
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
+        return {finite(k) if isinstance(k, np.generic) else k: finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [finite(v) for v in value]
     return value
