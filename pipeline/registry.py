@@ -10,7 +10,9 @@ pointing ``current`` at it.
 
 A version may carry a bounded *reference sample* of the normal readings it was trained on
 (``<version>.reference.json.gz``, :func:`load_reference`), which the retrainer carries forward so that a
-successor knows at least as much normal operation as its parent.
+successor knows at least as much normal operation as its parent. The sample is strict JSON: a sensor
+value that is not a finite number is left out of its reading (a missing sensor, as the daemon reads
+it), and a reading whose time is not one is left out, with a warning counting both.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import fcntl
 import gzip
 import hashlib
 import json
+import logging
+import math
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +60,8 @@ _SUFFIX = ".dhag"
 _REFERENCE_SUFFIX = ".reference.json.gz"
 _HISTORY_LIMIT = 20
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,8 @@ def publish(
     to the version current at the time. The version, parent, creation time, training window, label
     counts and validation metrics are stored in the artifact's metadata. ``reference``: readings
     ``(asset_id, ts, values)`` of the normal operation the model was trained on, saved beside it (before
-    the artifact, so a version is never visible without its sample).
+    the artifact, so a version is never visible without its sample), as strict JSON: a value that is no
+    finite number is left out of its reading, a reading whose time is not one left out, with a warning.
     """
     root = Path(registry)
     root.mkdir(parents=True, exist_ok=True)
@@ -192,11 +199,19 @@ def publish(
             "validation": dict(validation) if validation is not None else None,
         }
         if reference is not None:
-            rows = [
-                [str(a), float(t), {str(k): float(v) for k, v in values.items()}]
-                for a, t, values in reference
-            ]
-            payload = json.dumps({"schema": 1, "version": version, "readings": rows}).encode("utf-8")
+            rows, untimed, partial = _sample_rows(reference)
+            if untimed or partial:
+                log.warning(
+                    "reference sample of %s: %d reading(s) left out, their time not a finite number; "
+                    "%d reading(s) kept without their values that are not finite numbers (missing "
+                    "sensors, as the daemon reads them)",
+                    version,
+                    untimed,
+                    partial,
+                )
+            payload = json.dumps(
+                {"schema": 1, "version": version, "readings": [list(r) for r in rows]}, allow_nan=False
+            ).encode("utf-8")
             blob = gzip.compress(payload, mtime=0)
             write_atomic(root / f"{version}{_REFERENCE_SUFFIX}", blob)
             # The sample trains the next candidate: its digest rides in the model's checksummed (and,
@@ -287,6 +302,29 @@ def _recorded_reference_digest(root: Path, version: str) -> str | None:
     return metadata.get("reference_sha256")
 
 
+def _sample_rows(
+    readings: Iterable[Sequence[Any]],
+) -> tuple[list[tuple[str, float, dict[str, float]]], int, int]:
+    """``(rows, untimed, partial)``: ``readings`` as reference rows ``(asset_id, ts, values)`` of finite
+    numbers, which strict JSON holds. A value that is no finite number (NaN, an infinity, None) is left
+    out of its reading: a missing sensor, as the daemon and the normal sample read one, so a model that
+    needs it leaves the reading out; ``partial`` counts such readings. A reading whose time is not
+    finite cannot be placed in time and is left out; ``untimed`` counts them.
+
+    >>> _sample_rows([("p1", 1, {"a": 1.5, "b": float("nan")}), ("p1", float("inf"), {"a": 1.0})])
+    ([('p1', 1.0, {'a': 1.5})], 1, 1)
+    """
+    rows, untimed, partial = [], 0, 0
+    for asset, ts, values in readings:
+        if not math.isfinite(float(ts)):
+            untimed += 1
+            continue
+        kept = {str(k): float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))}
+        partial += len(kept) < len(values)
+        rows.append((str(asset), float(ts), kept))
+    return rows, untimed, partial
+
+
 def load_reference(registry: str | Path, version: str) -> list[tuple[str, float, dict[str, float]]]:
     """The reference sample saved with ``version`` (``(asset_id, ts, values)``, oldest first); empty
     when the version has none. Raises :class:`ModelUnavailableError` for an unreadable sample."""
@@ -301,13 +339,10 @@ def load_reference(registry: str | Path, version: str) -> list[tuple[str, float,
         data = json.loads(gzip.decompress(blob))
         if data.get("version") != version:
             raise ValueError(f"it records version {data.get('version')!r}")
-        rows = [
-            (str(a), float(t), {str(k): float(v) for k, v in values.items()})
-            for a, t, values in data["readings"]
-        ]
+        rows, _, _ = _sample_rows(data["readings"])
     except FileNotFoundError:
         return []
-    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
         raise ModelUnavailableError(f"Cannot read the reference sample {str(path)!r}: {exc}") from None
     return sorted(rows, key=lambda r: r[1])
 

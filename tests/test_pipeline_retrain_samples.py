@@ -53,6 +53,58 @@ def test_the_reference_sample_is_published_with_a_version_and_read_back(fitted: 
     assert [i.version for i in reg.list_models(root)] == ["v1", "v2"]
 
 
+def _strict(word: str) -> None:
+    raise ValueError(f"not strict JSON: {word}")
+
+
+def test_a_reference_reading_with_a_value_that_is_no_number_is_written_without_it(
+    fitted: DHAG, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # json.dumps wrote NaN and Infinity as bare words, which no strict JSON reader takes; a null (None)
+    # value made the publication fail. Such a sensor counts as missing, as the daemon and the normal
+    # sample read it, and a reading with no time to order it by is left out.
+    root = tmp_path / "registry"
+    whole = {"flow_a": 1.0, "flow_b": 2.0, "flow_total": 3.0, "vibration": 0.5}
+    rows = [
+        ("p1", 10.0, whole),
+        ("p1", 20.0, whole | {"flow_a": float("nan")}),
+        ("p2", 30.0, {"flow_a": float("inf"), "flow_b": -float("inf")}),
+        ("p2", 40.0, whole | {"flow_a": None, "flow_b": np.float32("nan"), "vibration": np.float32(3.5)}),
+        ("p3", float("nan"), whole),
+        ("p3", float("inf"), whole),
+    ]
+    with caplog.at_level("WARNING", logger="pipeline.registry"):
+        reg.publish(root, fitted, "v1", reference=rows)
+    blob = (root / "v1.reference.json.gz").read_bytes()
+    written = json.loads(gzip.decompress(blob), parse_constant=_strict)
+    partial = {"flow_total": 3.0, "vibration": 3.5}
+    expected = [
+        ("p1", 10.0, whole),
+        ("p1", 20.0, {"flow_b": 2.0, "flow_total": 3.0, "vibration": 0.5}),
+        ("p2", 30.0, {}),
+        ("p2", 40.0, partial),
+    ]
+    assert written["readings"] == [list(r) for r in expected]
+    assert reg.load_reference(root, "v1") == expected
+    warned = [r.getMessage() for r in caplog.records if "reference sample" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert "3 reading(s)" in warned[0] and "2 reading(s)" in warned[0], warned[0]
+    # What the retrainer makes of the readings is unchanged: a model needing the sensor leaves them out.
+    _, kept = FeatureMap.of(fitted).matrix([(a, v) for a, _, v in reg.load_reference(root, "v1")])
+    assert kept.tolist() == [True, False, False, False]
+
+
+def test_a_reference_sample_written_with_bare_nan_reads_back_without_it(fitted: DHAG, tmp_path: Path) -> None:
+    # A sample published before its numbers were checked (and before samples were digested) may hold
+    # NaN, which Python's json module reads: it reads back as the sample published now would hold it.
+    root = tmp_path / "registry"
+    reg.publish(root, fitted, "v1")
+    readings = '[["p1", 5.0, {"flow_a": NaN, "flow_b": 1.0}], ["p1", NaN, {"flow_a": 1.0}], ["p1", 1.0, {}]]'
+    payload = '{"schema": 1, "version": "v1", "readings": ' + readings + "}"
+    (root / "v1.reference.json.gz").write_bytes(gzip.compress(payload.encode()))
+    assert reg.load_reference(root, "v1") == [("p1", 1.0, {}), ("p1", 5.0, {"flow_b": 1.0})]
+
+
 def test_reference_sample_is_bounded_and_spread_over_assets_and_time() -> None:
     rows = [(a, float(t), {"x": float(t)}) for a in ("p1", "p2", "p3") for t in range(1000)]
     rows += [("p4", 5.0, {"x": 0.0})]
