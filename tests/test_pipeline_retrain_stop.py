@@ -18,7 +18,7 @@ from dhag import DHAG
 from pipeline import registry as reg
 from pipeline.labelstore import LabelStore
 from pipeline.retrain import split, train_candidate
-from pipeline.retrain.training import RunStoppedError
+from pipeline.retrain.training import NotEnoughDataError, RunStoppedError
 
 
 def test_a_training_told_to_stop_ends_at_its_next_epoch(fitted: DHAG) -> None:
@@ -96,7 +96,7 @@ def test_a_one_off_run_that_finished_before_the_stop_exits_0(registry: Path, mon
     monkeypatch.setattr(retrainer, "_assign", lambda consumer: [])
     monkeypatch.setattr(retrainer, "catch_up", lambda: None)
     done: Future = Future()
-    done.set_result(object())  # the run promoted its candidate ...
+    done.set_result(_result("promoted", []))  # the run promoted its candidate ...
 
     def run(trigger: str) -> Future:
         retrainer._training = done
@@ -147,4 +147,111 @@ def test_a_retrainer_stopped_says_so_with_what_it_read(
         assert retrainer.run() == 0
     assert caplog.records[-1].getMessage() == (
         "stopped: 7 records read since start, labels and samples saved in the label store"
+    )
+
+
+class _CaughtUp(_Idle):
+    """A consumer whose partitions are all read (catch_up then stops after two empty polls)."""
+
+    def end_offsets(self, parts: object) -> dict:
+        return {}
+
+
+def _one_off(registry: Path, monkeypatch, cycle) -> object:  # noqa: ANN001
+    """A retrainer whose ``--once`` catch-up reads 5 records, and whose run is ``cycle``."""
+    from pipeline.retrain import service
+
+    retrainer, _ = _retrainer(registry, LabelStore(":memory:"), [10_000.0])
+    monkeypatch.setattr(retrainer, "_clients", lambda: (_CaughtUp(), _Idle()))
+    monkeypatch.setattr(retrainer, "_assign", lambda consumer: [])
+    polls = iter([5, 0, 0])
+    monkeypatch.setattr(retrainer, "_poll", lambda consumer, producer: next(polls))
+    monkeypatch.setattr(service, "run_cycle", lambda *args, **kwargs: cycle(retrainer))
+    return retrainer
+
+
+def _result(outcome: str, reasons: list[str]) -> object:
+    from pipeline.retrain.cycle import RunResult
+
+    return RunResult(outcome, "v1", "v2", Path("/r/v2.report.json"), {"reasons": reasons})
+
+
+def _raise(exc: BaseException):  # noqa: ANN202
+    def cycle(retrainer: object) -> None:
+        raise exc
+
+    return cycle
+
+
+def _stop_then_raise(retrainer) -> None:  # noqa: ANN001
+    retrainer.request_stop()  # the signal comes during the training, which ends at its next epoch
+    raise RunStoppedError("the retrainer is stopping: the training ended after epoch 2")
+
+
+SAVED = "5 records read, labels and samples saved in the label store"
+
+
+@pytest.mark.parametrize(
+    ("cycle", "code", "closing"),
+    [
+        (
+            lambda r: _result("promoted", ["no metric worse than the current model's beyond its tolerance"]),
+            0,
+            f"retrain --once done: candidate v2 promoted over v1 (report /r/v2.report.json); {SAVED}",
+        ),
+        (
+            lambda r: _result("rejected", ["recall 0.100 < current 0.900 - 0.05", "far 0.2 > 0.01"]),
+            0,
+            "retrain --once done: candidate v2 rejected, judged against v1: recall 0.100 < current "
+            f"0.900 - 0.05; far 0.2 > 0.01 (report /r/v2.report.json); {SAVED}",
+        ),
+        (
+            _raise(NotEnoughDataError("12 normal training rows, fewer than retrain.min_normal_rows (500)")),
+            0,
+            "retrain --once done: no retraining run, nothing trained: 12 normal training rows, fewer than "
+            f"retrain.min_normal_rows (500); {SAVED}",
+        ),
+        (
+            _raise(OSError(28, "No space left on device")),
+            1,
+            "retrain --once failed: the retraining run raised OSError: [Errno 28] No space left on device "
+            f"(traceback above); {SAVED}",
+        ),
+        (
+            _stop_then_raise,
+            1,
+            f"retrain --once stopped: the retraining run was given up at the stop, nothing promoted; {SAVED}",
+        ),
+    ],
+    ids=["promoted", "rejected", "nothing to do", "failed", "given up"],
+)
+def test_a_one_off_run_ends_its_log_with_its_outcome(
+    registry: Path, monkeypatch, caplog: pytest.LogCaptureFixture, cycle, code: int, closing: str
+) -> None:
+    # `run` ends its log with a closing line; `--once` ended with the run's own lines (a promoted run
+    # with "run report: ..." after them, a run with too little data with a warning), or with nothing.
+    retrainer = _one_off(registry, monkeypatch, cycle)
+    with caplog.at_level(logging.INFO):
+        assert retrainer.run(once=True) == code
+    assert caplog.records[-1].getMessage() == closing
+    assert caplog.records[-1].levelno == (logging.INFO if code == 0 else logging.WARNING)
+
+
+def test_a_one_off_run_stopped_while_catching_up_ends_its_log_saying_so(
+    registry: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    retrainer = _one_off(registry, monkeypatch, lambda r: pytest.fail("a run started"))
+    polls = iter([5, 0])
+
+    def poll(consumer: object, producer: object) -> int:
+        held = next(polls)
+        if held == 0:
+            retrainer.request_stop()
+        return held
+
+    monkeypatch.setattr(retrainer, "_poll", poll)
+    with caplog.at_level(logging.INFO):
+        assert retrainer.run(once=True) == 1
+    assert caplog.records[-1].getMessage() == (
+        f"retrain --once stopped before the retraining run, nothing trained; {SAVED}"
     )

@@ -1,9 +1,16 @@
 """``dhag-pipeline retrain --watch | --once``: the retrainer process, with its metrics endpoint.
 
-Exit codes as for ``run``: 0 clean stop (``--once``: the run finished, promoted or rejected); 1 the run
-failed or a forced stop; 2 bad configuration; 3 Kafka unreachable; 4 no current model in the registry;
-5 another retrainer holds the label store (one retrainer per store: two would train and promote over
-each other, and commit the same label offsets).
+Exit codes as for ``run``: 0 clean stop (``--once``: the run finished, its candidate promoted or
+rejected, or no run for want of normal readings); 1 the run failed, or a stop came before it finished,
+or a forced stop; 2 bad configuration; 3 Kafka unreachable (or ``--once`` could not catch up with the
+topics); 4 no current model in the registry; 5 another retrainer holds the label store (one retrainer
+per store: two would train and promote over each other, and commit the same label offsets); 6 the label
+store cannot be read or written.
+
+``--once`` ends its log with one line stating the outcome: ``retrain --once done: candidate V promoted
+over P (report R)``, ``... rejected, judged against P: <reasons> (report R)``, ``... done: no
+retraining run, nothing trained: <why>``, ``retrain --once failed: ...`` or ``retrain --once stopped
+...``, followed by ``; N records read, labels and samples saved in the label store``.
 """
 
 from __future__ import annotations
@@ -34,7 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``retrain`` subcommand's options."""
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--watch", action="store_true", help="run until SIGTERM/SIGINT, retraining on triggers")
-    mode.add_argument("--once", action="store_true", help="catch up with the topics, retrain once, exit")
+    mode.add_argument(
+        "--once",
+        action="store_true",
+        help="catch up with the topics, retrain once, exit (0: promoted, rejected, or too little normal "
+        "data to train; 1: the run failed or was stopped; the last log line says which)",
+    )
 
 
 @contextlib.contextmanager
@@ -142,11 +154,7 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
             settings.shutdown_grace_s,
             stopping="finishing the poll (a retraining run under way: up to half the grace) and stopping",
         )
-        code = retrainer.run(once=once)
-        if once and retrainer.last_result is not None:
-            result = retrainer.last_result
-            log.info("run report: %s", result.report)
-        return code
+        return retrainer.run(once=once)  # --once ends its log with the run's outcome and report
     except ConfigError as exc:
         log.error("%s", exc)
         return EXIT_CONFIG

@@ -88,6 +88,7 @@ class Retrainer(Intake, Probed):
         self._training: Future[RunResult | None] | None = None
         self._training_label_id = 0
         self.last_result: RunResult | None = None
+        self._no_run: str | None = None  # why the latest run trained or published nothing
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._parts: list[TopicPartition] = []
@@ -241,6 +242,7 @@ class Retrainer(Intake, Probed):
         retired: tuple[float, dict[str, float]] | None,
     ) -> RunResult | None:
         started = time.perf_counter()
+        self._no_run = None
         try:
             registry = self.settings.model.registry
             result = run_cycle(
@@ -248,6 +250,7 @@ class Retrainer(Intake, Probed):
             )
         except NotEnoughDataError as exc:
             log.warning("no retraining run: %s", exc)
+            self._no_run = str(exc)
             return None
         except RunStoppedError as exc:  # its labels count as new again at the next start
             log.info("retraining run given up, nothing promoted: %s", exc)
@@ -309,7 +312,9 @@ class Retrainer(Intake, Probed):
         quiet = 0
         while not self._stop.is_set():
             # Some Kafka-protocol brokers under-report end offsets: also wait for two empty polls.
-            quiet = 0 if self._poll(self._consumer, self._producer) else quiet + 1
+            held = self._poll(self._consumer, self._producer)
+            self._read += held
+            quiet = 0 if held else quiet + 1
             if quiet >= 2 and all(self._consumer.position(tp) >= end for tp, end in ends.items()):
                 return
             if time.monotonic() > deadline:
@@ -324,16 +329,7 @@ class Retrainer(Intake, Probed):
         stopped = False
         try:
             if once:
-                self.catch_up()
-                if self._stop.is_set():  # caught up with part of the topics only: no run on them
-                    log.warning("stopped before the retraining run: nothing trained")
-                    return 1
-                future = self.start_run("on_demand")
-                failed = future.exception() is not None
-                given_up = not failed and future.result() is None and self._stop.is_set()
-                self._finish_run()
-                self.store.commit()
-                return 1 if failed or given_up else 0
+                return self._once()
             while not self._stop.is_set():
                 self._read += self._poll(self._consumer, self._producer)
                 if self._training is not None and self._training.done():
@@ -360,6 +356,42 @@ class Retrainer(Intake, Probed):
                     "stopped: %d records read since start, labels and samples saved in the label store",
                     self._read,
                 )
+
+    def _once(self) -> int:
+        """``--once``: catch up, run once, and end the log with the outcome; returns the exit code (0 the
+        run finished, promoted, rejected or with nothing to train on; 1 it failed, or a stop came first)."""
+        self.catch_up()
+        if self._stop.is_set():  # caught up with part of the topics only: no run on them
+            return self._closing(1, "stopped before the retraining run, nothing trained")
+        future = self.start_run("on_demand")
+        error = future.exception()
+        result = None if error is not None else future.result()
+        self._finish_run()
+        self.store.commit()
+        if error is not None:
+            return self._closing(
+                1, f"failed: the retraining run raised {type(error).__name__}: {error} (traceback above)"
+            )
+        if result is None and self._stop.is_set():
+            return self._closing(1, "stopped: the retraining run was given up at the stop, nothing promoted")
+        if result is None:
+            return self._closing(0, f"done: no retraining run, nothing trained: {self._no_run}")
+        if result.outcome == "promoted":
+            what = f"promoted over {result.parent}"
+        else:
+            what = f"rejected, judged against {result.parent}: {'; '.join(result.content['reasons'])}"
+        return self._closing(0, f"done: candidate {result.candidate} {what} (report {result.report})")
+
+    def _closing(self, code: int, outcome: str) -> int:
+        """Log ``--once``'s last line, its ``outcome`` and what it read (saved: each poll commits the
+        store); returns ``code``."""
+        log.log(
+            logging.INFO if code == 0 else logging.WARNING,
+            "retrain --once %s; %d records read, labels and samples saved in the label store",
+            outcome,
+            self._read,
+        )
+        return code
 
     def _poll(self, consumer: KafkaConsumer, producer: KafkaProducer) -> int:
         """One poll, handled, flushed, stored and committed; returns how many records it held."""
