@@ -32,7 +32,9 @@ def occlusion_attribution(
 
     ``score_occluded`` scores the occluded copies (default: ``score``); a copy it scores NaN (one the
     scorer cannot score, though the row itself it can) gives that feature a NaN contribution, unknown,
-    ranked after every known one.
+    ranked after every known one. A feature already at its typical value (the copy is the row itself)
+    contributes exactly 0.0: the copies are scored in larger batches than the rows, whose sums can
+    differ in the last bits.
 
     Example
     -------
@@ -52,6 +54,7 @@ def occlusion_attribution(
         return []
     base = score(matrix)
     score_occluded = score if score_occluded is None else score_occluded
+    baseline = np.asarray(baseline, dtype=np.float32)  # as the copies hold it
     # The occluded copies take rows x features x columns floats: built a chunk of rows at a time, so
     # that explaining a large frame never holds more than about _CHUNK_FLOATS of them.
     chunk = max(1, _CHUNK_FLOATS // max(1, n_features * matrix.shape[1]))
@@ -62,7 +65,11 @@ def occlusion_attribution(
         for j, (_, cols) in enumerate(slices):
             occluded[:, j, cols] = baseline[cols]
         scored = score_occluded(occluded.reshape(len(rows) * n_features, -1)).reshape(len(rows), n_features)
-        drops[start : start + len(rows)] = base[start : start + len(rows), None] - scored
+        scores = base[start : start + len(rows)]
+        drops[start : start + len(rows)] = scores[:, None] - scored
+        for j, (_, cols) in enumerate(slices):  # a reset that changes nothing drops nothing
+            unchanged = (rows[:, cols] == baseline[cols]).all(axis=1) & np.isfinite(scores)
+            drops[start : start + len(rows), j][unchanged] = 0.0
     names = [name for name, _ in slices]
     limit = n_features if top is None else max(0, min(top, n_features))
     ranked = []

@@ -247,6 +247,48 @@ def test_explain_in_chunks_of_bounded_memory_gives_the_same_ranking(fitted: DHAG
     )
 
 
+def test_a_feature_whose_reset_leaves_the_row_unchanged_contributes_exactly_zero(fitted: DHAG) -> None:
+    # The row and its reset copies are scored in batches of different sizes, whose float32 sums differ
+    # in the last bits: a row at the training means got -2e-8 per feature instead of 0.
+    pre = fitted.preprocessor_
+    typical = np.array([[pre.means_[name] for name in FEATURES]])
+    assert fitted.explain(typical) == [[(name, 0.0) for name in FEATURES]]
+    off = typical.copy()
+    off[0, 0] += 7.0 * pre.scales_[FEATURES[0]]  # one sensor seven scales off, the rest at their means
+    [ranked] = fitted.explain(np.vstack([off, typical]))[:1]
+    assert ranked[0][0] == FEATURES[0] and ranked[0][1] > 0
+    assert ranked[1:] == [(name, 0.0) for name in FEATURES[1:]]
+
+
+def test_an_unchanged_reset_is_zero_whatever_the_scorer_does_with_batch_sizes() -> None:
+    from dhag.attribution import occlusion_attribution
+
+    def score(m: np.ndarray) -> np.ndarray:  # a scorer whose rounding depends on the batch's size
+        return np.abs(m).sum(axis=1, dtype=np.float64) + 1e-9 * len(m)
+
+    slices = [("a", slice(0, 1)), ("b", slice(1, 2)), ("c", slice(2, 4))]
+    rows = np.array([[0.5, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]], dtype=np.float32)
+    ranked = occlusion_attribution(score, rows, np.zeros(4), slices)
+    assert [dict(r)["b"] for r in ranked] == [0.0, 0.0]  # b is at its baseline in both rows
+    assert dict(ranked[0])["c"] == 0.0  # a one-hot group unchanged only when all its columns are
+    assert dict(ranked[1])["c"] != 0.0 and dict(ranked[0])["a"] != 0.0
+
+
+def test_explain_scores_each_row_once_and_each_reset_copy_once(fitted: DHAG, rng, monkeypatch) -> None:
+    # Explaining takes one pass of the network over the rows and one over their reset copies: an
+    # exact zero for an unchanged reset costs no extra scoring.
+    scored: list[int] = []
+    raw = fitted._raw_scores
+
+    def counted(m: np.ndarray) -> np.ndarray:
+        scored.append(len(m))
+        return raw(m)
+
+    monkeypatch.setattr(fitted, "_raw_scores", counted)
+    fitted.explain(normal(rng, 30))
+    assert scored == [30, 30 * len(FEATURES)]
+
+
 # -- quality -----------------------------------------------------------------------------------------
 def _aurocs(model: DHAG) -> tuple[float, float]:
     """AUROC of normal rows against gross outliers, and against those and relation-breaking rows."""
