@@ -250,7 +250,9 @@ class DHAG(Settings):
         check_finite_weights(net)
         calib = net.anomaly_scores(rows.calibration)
         train_scores = net.anomaly_scores(rows.train)
-        threshold = self._calibrate(calib, np.concatenate([train_scores, calib]))
+        threshold = self._calibrate(
+            calib, np.concatenate([train_scores, calib]), held_out=len(rows.validation) > 0
+        )
         try:
             check_threshold(threshold, pre, rows.normal)
         except TrainingError as exc:
@@ -281,11 +283,11 @@ class DHAG(Settings):
         )
         return self
 
-    def _calibrate(self, held_out: np.ndarray, training: np.ndarray) -> float:
+    def _calibrate(self, calibration: np.ndarray, training: np.ndarray, *, held_out: bool) -> float:
         if self.contamination is not None:
             return quantile_threshold(training, 1.0 - self.contamination, self.min_threshold)
-        warn_small_calibration(held_out.size, self.target_far)
-        return quantile_threshold(held_out, 1.0 - self.target_far, self.min_threshold)
+        warn_small_calibration(calibration.size, self.target_far, held_out=held_out)
+        return quantile_threshold(calibration, 1.0 - self.target_far, self.min_threshold)
 
     def threshold_for(self, normal_scores: np.ndarray, rows: Any = None) -> float:
         """The threshold these settings give on ``normal_scores`` (scores of held-out normal rows): their

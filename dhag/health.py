@@ -112,15 +112,27 @@ def check_finite_weights(net: torch.nn.Module) -> None:
         )
 
 
-def warn_small_calibration(rows: int, target_far: float) -> bool:
-    """Warn (and return True) when ``rows`` held-out normal rows are too few to place a threshold at a
-    false-alarm rate of ``target_far``: fewer than ten expected false alarms among them.
+def warn_small_calibration(rows: int, target_far: float, *, held_out: bool = True) -> bool:
+    """Warn (and return True) when the threshold's calibration rows cannot place it at a false-alarm
+    rate of ``target_far``: fewer than ten expected false alarms among ``rows``, or (``held_out``
+    False) rows the network trained on, which score lower than new rows do.
 
     Example
     -------
     >>> warn_small_calibration(30, 0.01), warn_small_calibration(5000, 0.01)
     (True, False)
+    >>> warn_small_calibration(5000, 0.01, held_out=False)
+    True
     """
+    if not held_out:
+        logger.warning(
+            "the threshold was calibrated on the %d rows the network trained on (validation_fraction "
+            "held none out): they score lower than new rows, so the false-alarm rate on new data may be "
+            "several times target_far %g; hold out normal rows, or set contamination instead",
+            rows,
+            target_far,
+        )
+        return True
     if rows * target_far >= 10:
         return False
     logger.warning(

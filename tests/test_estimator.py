@@ -427,3 +427,14 @@ def test_threshold_for_refuses_a_threshold_that_flags_nothing(score: float) -> N
     with pytest.raises(TrainingError, match="could ever be flagged|could never be flagged"):
         DHAG().threshold_for(scores)
     assert DHAG(min_threshold=0.5).threshold_for(np.full(200, 0.0)) == 0.5  # raised by the floor
+
+
+def test_a_threshold_calibrated_on_the_rows_trained_on_says_so(rng, caplog) -> None:
+    # With nothing held out the threshold comes from rows the network learned, which score lower than
+    # new ones; the warning said "held-out normal rows" of them, or nothing with enough rows.
+    with caplog.at_level("WARNING", logger="dhag"):
+        model = DHAG(max_epochs=1, random_state=0, validation_fraction=0.0).fit(normal(rng, 2000))
+    assert model.training_["n_validation"] == 0
+    (said,) = [r.getMessage() for r in caplog.records if "calibrated on" in r.getMessage()]
+    assert said.startswith("the threshold was calibrated on the 2000 rows the network trained on")
+    assert "held-out" not in said

@@ -171,6 +171,6 @@ def test_the_plants_model_trainer_refuses_a_threshold_no_score_can_exceed(histor
     # `models train` and the demo serve the model to flag readings: fit's warning is not enough there.
     from pipeline.plantmodel import train_plant_model
 
-    monkeypatch.setattr(DHAG, "_calibrate", lambda self, held_out, training: 1.0)
+    monkeypatch.setattr(DHAG, "_calibrate", lambda self, calibration, training, held_out: 1.0)
     with pytest.raises(TrainingError, match=r"normal rows score 1\.0, so no row could ever be flagged"):
         train_plant_model(history, seed=0, time_budget=None, max_epochs=2)
