@@ -22,7 +22,15 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.recordjson import parse_timestamp
 
@@ -30,7 +38,8 @@ __all__ = ["Label", "LabelError", "LabelReason", "Source", "dlq_headers", "label
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 MAX_SENSORS = 512
-# How far ahead of this machine's clock a label's times may be (clocks of operator consoles drift).
+# How far ahead of this machine's clock a label's times may be (clocks of operator consoles drift); the
+# retrainer judges them against the Kafka record time instead when its own clock is behind that.
 MAX_CLOCK_SKEW_S = 300.0
 
 
@@ -154,10 +163,12 @@ class Label(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _not_ahead(self) -> Label:
+    def _not_ahead(self, info: ValidationInfo) -> Label:
         # The newest label of an alert or reading is the one that counts: a label dated in the future
-        # would outrank every correction until then.
-        limit = time.time() + MAX_CLOCK_SKEW_S
+        # would outrank every correction until then. ``now`` in the context: what "now" is (the
+        # retrainer's clock, or the Kafka record time when later; inf: judged already).
+        now = (info.context or {}).get("now")
+        limit = (time.time() if now is None else now) + MAX_CLOCK_SKEW_S
         for name, value in (("ts", self.ts), ("labelled_at", self.labelled_at)):
             if value is not None and value > limit:
                 raise ValueError(f"{name} lies {value - limit + MAX_CLOCK_SKEW_S:.0f} s in the future")
@@ -182,8 +193,10 @@ class Label(BaseModel):
 _TYPE_ERRORS = ("_type", "_parsing", "dict_type", "model_type")
 
 
-def parse_label(raw: bytes | None, *, max_bytes: int = 16_384) -> Label:
-    """Validate one ``operator-labels`` value; raises :class:`LabelError` with the reason.
+def parse_label(raw: bytes | None, *, max_bytes: int = 16_384, now: float | None = None) -> Label:
+    """Validate one ``operator-labels`` value; raises :class:`LabelError` with the reason. Its times may
+    lie at most :data:`MAX_CLOCK_SKEW_S` ahead of ``now`` (default: this machine's clock; ``math.inf``
+    for a label whose times were judged when it came).
 
     Example
     -------
@@ -203,7 +216,7 @@ def parse_label(raw: bytes | None, *, max_bytes: int = 16_384) -> Label:
     if not isinstance(data, dict):
         raise LabelError(LabelReason.NOT_OBJECT, f"a label is a JSON object, got {type(data).__name__}")
     try:
-        return Label.model_validate(data)
+        return Label.model_validate(data, context=None if now is None else {"now": now})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(label)"

@@ -9,6 +9,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,11 +96,13 @@ def reading_of(
     asset_re: re.Pattern[str] | None = None,
     max_bytes: int | None = None,
     max_future_s: float | None = None,
+    kafka_time: Callable[[], float | None] | None = None,
 ) -> tuple[str, float, dict[str, float]] | None:
     """``(asset_id, ts, values)`` of a sensor record the daemon would read (decoded as it decodes, no
     larger than ``max_bytes``, an asset id that ``asset_re`` matches, schema 1, dated no more than
-    ``max_future_s`` ahead of this machine's clock), else None: the retrainer's normal
-    sample skips what the daemon dead-letters. ``values`` keeps the finite numbers; a sensor that is
+    ``max_future_s`` ahead of this machine's clock, or of ``kafka_time`` when that is later: the
+    batch's Kafka record time, asked only for a ``ts`` ahead of the clock), else None: the retrainer's
+    normal sample skips what the daemon dead-letters. ``values`` keeps the finite numbers; a sensor that is
     not one counts as missing, so the reading is left out of a model that needs that sensor, as the
     daemon refuses it.
 
@@ -122,7 +125,9 @@ def reading_of(
     if not isinstance(asset, str) or not isinstance(values, dict) or not is_schema_1(data):
         return None
     if max_future_s is not None and ts > time.time() + max_future_s:
-        return None
+        later = kafka_time() if kafka_time is not None else None
+        if later is None or ts > later + max_future_s:
+            return None
     if asset_re is not None and not asset_re.fullmatch(asset):
         return None
     clean = {}

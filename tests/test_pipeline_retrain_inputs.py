@@ -26,7 +26,7 @@ def test_the_drift_trigger_pairs_each_sampled_reading_with_its_own_time(registry
     del rows[1][2][FEATURES[0]], rows[4][2][FEATURES[1]]
     fed: list[list[float]] = []
     update = retrainer._drift.update
-    retrainer._drift.update = lambda v, s, t: fed.append(list(t)) or update(v, s, t)  # type: ignore[method-assign]
+    retrainer._drift.update = lambda v, s, t, **kw: fed.append(list(t)) or update(v, s, t, **kw)  # type: ignore[method-assign]
     retrainer._watch_drift(rows)
     assert fed == [[500.0, 502.0, 503.0, 505.0]]
 

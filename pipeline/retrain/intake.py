@@ -8,13 +8,15 @@ stops the loop on a bad event, which it would meet again after every restart.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaProducer
 
+from pipeline.backoff import ThrottledLog
 from pipeline.config import RetrainSettings
-from pipeline.labels import LabelError, LabelReason, parse_label
+from pipeline.labels import MAX_CLOCK_SKEW_S, LabelError, LabelReason, parse_label
 from pipeline.labelstore import LabelStore, PendingLabel, Source
 from pipeline.metrics import RetrainMetrics
 from pipeline.retrain.alertfeed import AlertEventError, alert_event_of
@@ -23,6 +25,7 @@ from pipeline.retrain.deadletters import DeadLetters
 __all__ = ["Intake"]
 
 log = logging.getLogger(__name__)
+_behind_log = ThrottledLog(log, 600.0)
 
 
 class Intake:
@@ -57,12 +60,39 @@ class Intake:
         self._received = max(self.clock(), self._received)
         return self._received
 
-    def _labels(self, messages: list[Any], producer: KafkaProducer) -> None:
-        now = self._received_now()
+    def _judged_now(self, kafka_time: Callable[[], float | None] | None) -> float:
+        """What a label's (or a reading's) time is judged against: this host's clock, or the Kafka record
+        time of the poll (:class:`~pipeline.kafkatime.KafkaTime`) when that is later. A host whose clock
+        fell behind (stepped back, a VM resumed before its clock was synced) would otherwise refuse every
+        fresh label for good, as the daemon would every fresh reading."""
+        host = self.clock()
+        kafka = kafka_time() if kafka_time is not None else None
+        if kafka is None:
+            return host
+        if kafka - host > MAX_CLOCK_SKEW_S:
+            _behind_log.log(
+                "behind",
+                logging.WARNING,
+                "this host's clock is %.0f s behind the Kafka record times: labels' and readings' times"
+                " are judged against those; fix the host's time sync (NTP)",
+                kafka - host,
+            )
+        return max(host, kafka)
+
+    def _labels(
+        self,
+        messages: list[Any],
+        producer: KafkaProducer,
+        kafka_time: Callable[[], float | None] | None = None,
+    ) -> None:
+        """Take in a poll's labels; ``kafka_time``: the poll's Kafka record time (see :meth:`_judged_now`)."""
+        if not messages:
+            return
+        now, judged = self._received_now(), self._judged_now(kafka_time)
         for msg in messages:
             source = Source.of(msg.topic, msg.partition, msg.offset, msg.value)
             try:
-                label = parse_label(msg.value, max_bytes=self.cfg.max_label_bytes)
+                label = parse_label(msg.value, max_bytes=self.cfg.max_label_bytes, now=judged)
             except LabelError as exc:
                 self._dead_letters.send(producer, msg.key, msg.value, exc.reason, exc.detail, source, now)
                 continue
@@ -80,8 +110,8 @@ class Intake:
         self._watched = {item.source: self._watched.get(item.source, ticks) for item in waiting}
         for item in waiting:
             if self.store.has_alert(item.alert_id):
-                try:
-                    label = parse_label(item.raw, max_bytes=self.cfg.max_label_bytes)
+                try:  # its times were judged when it came (against the Kafka record time, maybe)
+                    label = parse_label(item.raw, max_bytes=self.cfg.max_label_bytes, now=math.inf)
                 except LabelError as exc:  # valid when it came, not since a setting changed (a size limit)
                     self._dead_letter(producer, item, exc.reason, exc.detail)
                     continue

@@ -32,6 +32,7 @@ from pipeline.brokerlink import rewind
 from pipeline.config import Settings
 from pipeline.drift import drift_monitor
 from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
+from pipeline.kafkatime import KafkaTime
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
 from pipeline.recordjson import reading_of
@@ -136,10 +137,15 @@ class Retrainer(Intake, Probed):
                 consumer.seek_to_beginning(tp)
         return sorted(set(parts) | set(self._parts))
 
-    def _readings(self, messages: list[Any]) -> None:
+    def _readings(self, messages: list[Any], kafka_time: Callable[[], float | None] | None = None) -> None:
+        """Sample a poll's readings; a ``ts`` ahead of this host's clock is judged against ``kafka_time``
+        (the poll's Kafka record time), as the daemon judges it."""
         rows, records = [], self.settings.records
+        later = None if kafka_time is None else (lambda: self._judged_now(kafka_time))
         for msg in messages:
-            row = reading_of(msg.value, self._asset_re, records.max_record_bytes, records.max_future_s)
+            row = reading_of(
+                msg.value, self._asset_re, records.max_record_bytes, records.max_future_s, kafka_time=later
+            )
             # An invalid record is the daemon's to dead-letter; it is simply not sampled here.
             if row is not None and self._sampler.take(row[0]):
                 rows.append(row)
@@ -147,7 +153,7 @@ class Retrainer(Intake, Probed):
             self.store.add_readings(
                 rows, keep=self.cfg.normal_sample_size, retire_s=self.cfg.asset_retire_s, now=self.clock()
             )
-            self._watch_drift(rows)
+            self._watch_drift(rows, kafka_time)
 
     def _current_model(self, *, level: int = logging.WARNING) -> tuple[str, FeatureMap, Any] | None:
         """The current model, looked up again at most every few seconds; None (logged at ``level``)
@@ -166,7 +172,11 @@ class Retrainer(Intake, Probed):
             log.log(level, "%s", exc)
         return self._model
 
-    def _watch_drift(self, rows: list[tuple[str, float, dict[str, float]]]) -> None:
+    def _watch_drift(
+        self,
+        rows: list[tuple[str, float, dict[str, float]]],
+        kafka_time: Callable[[], float | None] | None = None,
+    ) -> None:
         if not (self.cfg.on_drift and self.settings.drift.enabled):
             return
         current = self._current_model()
@@ -175,7 +185,10 @@ class Retrainer(Intake, Probed):
         version, fmap, model = current
         X, kept = fmap.matrix([(a, v) for a, _, v in rows])
         times = np.array([t for _, t, _ in rows], dtype=float)[kept]
-        if len(X) and self._drift.update(version, model.decision_function(X), times) and not self._drifted:
+        if not len(X):
+            return
+        drifted = self._drift.update(version, model.decision_function(X), times, now=kafka_time)
+        if drifted and not self._drifted:
             log.info("score drift of model %s in the sampled readings: a retraining run is due", version)
             self._drifted = True  # logged once until the run it asks for
 
@@ -404,9 +417,12 @@ class Retrainer(Intake, Probed):
         for tp, messages in batch.items():
             by_topic.setdefault(tp.topic, []).extend(messages)
             offsets[tp] = messages[-1].offset + 1
+        # Labels' and readings' times are judged against the poll's Kafka record time when this host's
+        # clock is behind it (the readings' many partitions make it one no single producer moves).
+        kafka_time = KafkaTime([m for messages in batch.values() for m in messages])
         self._alerts(by_topic.get(self.topics.alerts, []))
-        self._labels(by_topic.get(self.topics.labels, []), producer)
-        self._readings(by_topic.get(self.topics.input, []))
+        self._labels(by_topic.get(self.topics.labels, []), producer, kafka_time)
+        self._readings(by_topic.get(self.topics.input, []), kafka_time)
         self._retry_pending(producer)
         try:
             producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
