@@ -104,10 +104,19 @@ class LabelStore(NormalSample):
 
     # -- alerts ----------------------------------------------------------------------------------
     def add_alert(self, event: dict[str, Any]) -> bool:
-        """Record an ``anomaly-alerts`` event (``open`` or ``resolved``); returns True for a new episode."""
+        """Record an ``anomaly-alerts`` event (``open`` or ``resolved``); returns True for a new episode.
+
+        An episode ends at the latest record time among its readings (``latest_ts``), at its last
+        reading's (``ts``), and never before it opened: readings are not always dated in order (a
+        device whose clock was reset dates one 1970, a gateway back-fills), and an end before the
+        episode's readings would let its fault into the normal sample.
+        """
         alert_id = str(event["alert_id"])
         new = not self.has_alert(alert_id)
-        resolved = float(event["ts"]) if event.get("state") == "resolved" else None
+        resolved = None
+        if event.get("state") == "resolved":
+            ends = (event["ts"], event.get("latest_ts"), event["opened_at"])
+            resolved = max(float(t) for t in ends if t is not None)
         self._db.execute(
             "INSERT INTO alerts (alert_id, asset_id, opened_at, resolved_at, score, threshold, model_version,"
             " values_json, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
