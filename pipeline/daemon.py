@@ -172,7 +172,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
             self._subscribe()
             # Until the first batch, "last processed" is the start: a daemon restarted onto a quiet input
             # is stalled after as long as one that went quiet while running, not at once.
-            self.metrics.last_processed.set(time.time())
+            self.metrics.mark_processed()
             self._loop()
             ended = "stopped"
             return EXIT_OK
@@ -366,7 +366,7 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
             self._commit_pending()
         except KafkaError as exc:
             self.health.failure("commit", exc)
-        self.metrics.last_processed.set(time.time())
+        self.metrics.mark_processed()
         assert self.consumer is not None
         record_lag(self.consumer, self.metrics, out.offsets)
         if out.dlq_tripped and not self.dlq_pause.active:

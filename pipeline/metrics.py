@@ -7,7 +7,9 @@ Labels are bounded: outcomes, DLQ reasons, topic partitions, model versions, and
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from wsgiref.simple_server import WSGIServer
@@ -188,16 +190,33 @@ class PipelineMetrics:
             registry=r,
         )
         self.started.set_to_current_time()
+        # Each moment twice: as a wall-clock time (for people and dashboards) and as an age read on this
+        # process's monotonic clock at every scrape (for the alert rules: a step of this host's clock, or
+        # its skew against Prometheus's, would make a healthy daemon look stalled, or a stuck one not).
+        self._processed_at: float | None = None
+        self._caught_up_at: float | None = None
         self.last_processed = Gauge(
             "dhag_last_processed_timestamp_seconds",
             "When the last batch was processed (until the first one: when consumption started).",
             registry=r,
         )
+        Gauge(
+            "dhag_last_processed_age_seconds",
+            "Seconds since the last batch was processed (until the first one: since consumption started),"
+            " on the daemon's monotonic clock; +Inf before.",
+            registry=r,
+        ).set_function(lambda: _age(self._processed_at))
         self.caught_up = Gauge(
             "dhag_caught_up_timestamp_seconds",
             "When the daemon last found no record waiting on a partition it reads (checked once a period).",
             registry=r,
         )
+        Gauge(
+            "dhag_caught_up_age_seconds",
+            "Seconds since the daemon last found no record waiting on a partition it reads, on its"
+            " monotonic clock; +Inf before the first time.",
+            registry=r,
+        ).set_function(lambda: _age(self._caught_up_at))
         self.last_commit = Gauge(
             "dhag_last_commit_timestamp_seconds", "When offsets were last committed.", registry=r
         )
@@ -282,6 +301,16 @@ class PipelineMetrics:
         for cause in ("normal_scores", "quiet_time", "silence"):
             self.alerts_resolved.labels(cause)
 
+    def mark_processed(self) -> None:
+        """A batch was processed (or consumption started): ``dhag_last_processed_*``."""
+        self.last_processed.set(time.time())
+        self._processed_at = time.monotonic()
+
+    def mark_caught_up(self) -> None:
+        """No record waits on a partition the daemon reads: ``dhag_caught_up_*``."""
+        self.caught_up.set(time.time())
+        self._caught_up_at = time.monotonic()
+
     def set_model(self, version: str, threshold: float, *, previous: str | None = None) -> None:
         """The model in use is ``version`` (replacing ``previous``, whose series go: months of swaps must
         not pile them up); its drift count starts at 0."""
@@ -323,6 +352,11 @@ class PipelineMetrics:
         self._assets -= assets
         self._unlisted -= assets
         self.assets_anomalous_unlisted.set(len(self._unlisted))
+
+
+def _age(since: float | None) -> float:
+    """Seconds from ``since`` (``time.monotonic()``) to now; +Inf for None (never)."""
+    return math.inf if since is None else time.monotonic() - since
 
 
 def serve_metrics(

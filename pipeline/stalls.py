@@ -180,7 +180,7 @@ class StallHandling:
         # caught-up look every position is known: it ends their timers, as nothing is unknown.)
         unknown = self.positions.unknown(found, assignment, paused | unanswered, now, fetched)
         if caught_up(found, assignment):
-            self.metrics.caught_up.set(time.time())
+            self.metrics.mark_caught_up()
             # Nothing waits: no timer runs on, and a replacement made for partitions standing still helped.
             self.positions.unmoved(found, paused, fetched, now=now)
             return

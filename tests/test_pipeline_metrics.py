@@ -62,3 +62,28 @@ def test_two_services_in_one_process_do_not_share_metrics() -> None:
     PipelineMetrics(r2)
     assert r1.get_sample_value("dhag_records_consumed_total") == 3
     assert r2.get_sample_value("dhag_records_consumed_total") == 0
+
+
+def test_the_ages_the_stall_alerts_read_are_not_moved_by_a_step_of_the_wall_clock(monkeypatch) -> None:
+    # The alert rules read how long ago the daemon last processed and was caught up. As time() minus a
+    # wall-clock gauge, a daemon host an hour behind Prometheus's clock (NTP stepped it back, a VM
+    # resumed before its clock was synced) was paged as DhagProcessingStalled while it kept pace, and
+    # one an hour ahead hid a real stall for that hour.
+    import time
+
+    wall, ticks = [1.8e9], [500.0]
+    monkeypatch.setattr(time, "time", lambda: wall[0])
+    monkeypatch.setattr(time, "monotonic", lambda: ticks[0])
+    reg = CollectorRegistry()
+    m = PipelineMetrics(reg)
+    assert reg.get_sample_value("dhag_caught_up_age_seconds") == float("inf")  # never caught up yet
+    m.mark_processed()
+    m.mark_caught_up()
+    for step in (-3600.0, 7200.0):
+        wall[0] += step + 30.0
+        ticks[0] += 30.0
+        assert reg.get_sample_value("dhag_last_processed_age_seconds") == 30.0
+        assert reg.get_sample_value("dhag_caught_up_age_seconds") == 30.0
+        m.mark_processed()
+        m.mark_caught_up()
+    assert reg.get_sample_value("dhag_last_processed_timestamp_seconds") == wall[0]  # what people read
