@@ -6,10 +6,16 @@ tell a probe anything: a daemon with wrong broker settings served it for the two
 gave up, and a rollout replaced every healthy replica with such pods in that time; a loop stuck for
 ever served it too. ``/ready`` answers 200 only once the service works (the daemon: connected and in
 its consumer group), ``/live`` 503 once its loop has stopped turning; the body says why.
+
+Each connection is served on a thread of its own. A client that sends nothing for
+:data:`REQUEST_TIMEOUT_S` (a scraper or balancer whose host vanished mid-request leaves no FIN or RST
+to end its connection) has its connection closed: else its thread and socket stayed for the life of
+the process, and months of them piled up.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +32,11 @@ if TYPE_CHECKING:  # pipeline.metrics serves the endpoint, and pipeline.brokerli
 __all__ = ["DaemonProbes", "Probes", "loop_stuck", "serve"]
 
 Check = Callable[[], "str | None"]  # None: fine; else why not
+
+#: How long the endpoint waits on a client, for each read of its request and each write of the answer.
+#: Prometheus and Kubernetes' probes send their request at once and read the answer within their own
+#: timeouts (seconds).
+REQUEST_TIMEOUT_S = 30.0
 
 
 class Probes:
@@ -61,8 +72,17 @@ class Probes:
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):  # a client that timed out or went away: its loss
+            return
+        super().handle_error(request, client_address)
+
 
 class _Quiet(WSGIRequestHandler):
+    def setup(self) -> None:
+        self.timeout = REQUEST_TIMEOUT_S  # applied to the connection by StreamRequestHandler.setup
+        super().setup()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the overridden signature
         pass  # a scrape every few seconds would flood the log
 

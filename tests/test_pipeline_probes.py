@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -10,6 +12,7 @@ import pytest
 from pipeline_kafka import make_settings, running_daemon, wait_for
 from prometheus_client import CollectorRegistry
 
+from pipeline import probes as probes_module
 from pipeline.config import Settings
 from pipeline.daemon import Daemon
 from pipeline.metrics import PipelineMetrics, serve_metrics
@@ -40,6 +43,29 @@ def test_the_endpoint_serves_metrics_and_the_probes_answers() -> None:
         probes.attach(ready=lambda: 1 / 0, live=lambda: None)  # a check that raises says so
         assert _get(port, "/ready") == (503, "the check failed: ZeroDivisionError: division by zero\n")
     finally:
+        server.shutdown()
+
+
+def test_a_client_that_never_finishes_its_request_does_not_keep_a_thread_and_socket(monkeypatch) -> None:
+    # Each connection gets a thread that reads its request; one that never completes it (a scraper or
+    # balancer whose host vanished mid-request, leaving no FIN or RST to end the connection) held that
+    # thread and its socket for the life of the process: months of them piled up.
+    monkeypatch.setattr(probes_module, "REQUEST_TIMEOUT_S", 0.5)
+    server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
+    clients = []
+    try:
+        before = threading.active_count()
+        for _ in range(5):
+            client = socket.create_connection(("127.0.0.1", port), timeout=5)
+            client.sendall(b"GET /metr")  # and nothing more
+            clients.append(client)
+        wait_for(lambda: threading.active_count() >= before + 5, 5, "a thread per connection")
+        wait_for(lambda: threading.active_count() == before, 10, "the stalled connections' threads to end")
+        assert all(client.recv(1) == b"" for client in clients)  # the server closed each connection
+        assert _get(port, "/live") == (200, "ok\n")  # a client that sends its request is still served
+    finally:
+        for client in clients:
+            client.close()
         server.shutdown()
 
 
