@@ -10,9 +10,11 @@ reference sample and its retraining report (``<version>.report.json``): at a run
 reports alone would be some fifty thousand files a year.
 
 A publication or removal cut short (the process killed, the node lost) can leave a reference sample
-without its artifact, or a temp file of an atomic write; :func:`prune` removes those leftovers too (a
-sample at once, since publication writes it under the same lock; a temp file once it is an hour old,
-since a report is written outside the lock).
+or a report without its artifact, or a temp file of an atomic write; :func:`prune` removes those
+leftovers too (a sample at once, since publication writes it under the same lock; a report at once, as
+it is written only once its version is published; a temp file once it is an hour old, since a report
+is written outside the lock). So does an artifact removed by hand: its sample and report go with the
+next prune.
 """
 
 from __future__ import annotations
@@ -78,12 +80,14 @@ def prune(
 
 
 def _leftovers(root: Path) -> list[Path]:
-    """Reference samples whose artifact is gone, and temp files older than :data:`STALE_TEMP_S`. Called
-    under the registry's lock, which every publication holds from its sample to its artifact."""
+    """Reference samples and reports whose artifact is gone, and temp files older than
+    :data:`STALE_TEMP_S`. Called under the registry's lock, which every publication holds from its
+    sample to its artifact (a report is written after its artifact)."""
     orphans = [
         path
-        for path in root.glob(f"*{_REFERENCE_SUFFIX}")
-        if not (root / f"{path.name[: -len(_REFERENCE_SUFFIX)]}{_SUFFIX}").exists()
+        for suffix in (_REFERENCE_SUFFIX, REPORT_SUFFIX)
+        for path in root.glob(f"*{suffix}")
+        if not (root / f"{path.name[: -len(suffix)]}{_SUFFIX}").exists()
     ]
     cutoff = time.time() - STALE_TEMP_S
     stale = []

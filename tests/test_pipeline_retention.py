@@ -55,6 +55,10 @@ def test_prune_removes_the_leftovers_of_interrupted_writes(fitted, tmp_path) -> 
     registry.publish(tmp_path, fitted, "v1", reference=SAMPLE)
     # A publication killed between its sample and its artifact, and atomic writes killed mid-way.
     (tmp_path / "v2.reference.json.gz").write_bytes((tmp_path / "v1.reference.json.gz").read_bytes())
+    # A removal killed between a version's artifact and its report (or an artifact removed by hand):
+    # the report stayed for good, one more file with every interruption.
+    (tmp_path / "v1.report.json").write_text("{}")
+    (tmp_path / "v0.report.json").write_text("{}")
     old_temp = tmp_path / ".v3.dhag.abc123.tmp"
     old_temp.write_bytes(b"partial")
     hour_ago = time.time() - 3700
@@ -65,6 +69,8 @@ def test_prune_removes_the_leftovers_of_interrupted_writes(fitted, tmp_path) -> 
     assert (tmp_path / "v2.reference.json.gz").exists()  # a dry run removes nothing
     assert prune(tmp_path, keep=1) == []  # no version went; the leftovers did
     assert not (tmp_path / "v2.reference.json.gz").exists()
+    assert not (tmp_path / "v0.report.json").exists()
+    assert (tmp_path / "v1.report.json").exists()  # the report of a version still there stays
     assert not old_temp.exists()
     assert fresh_temp.exists()
     assert (tmp_path / "v1.reference.json.gz").exists()
