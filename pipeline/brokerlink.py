@@ -19,7 +19,8 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, SaslAuthenticationFailedError
@@ -78,15 +79,17 @@ def authentication_refused(exc: BaseException, bootstrap_servers: str) -> Config
 
 
 _KAFKA_CLIENT = KafkaConsumer.DEFAULT_CONFIG["kafka_client"]
+_Client = TypeVar("_Client", KafkaConsumer, KafkaProducer)
 
 
-def new_consumer(kafka: KafkaSettings, bootstrap_servers: str, *, member: bool = True) -> KafkaConsumer:
-    """A group member of ``kafka.group_id`` that commits only when told to (``member=False``: a reader
-    in no group, for partitions it assigns itself).
+def _closed_on_failure(build: Callable[..., _Client], **options: Any) -> _Client:
+    """``build(kafka_client=..., **options)``; when it raises, the network clients it made are closed
+    before the error goes on.
 
-    kafka-python starts the consumer's network thread before it first reaches a broker and, when that
-    fails, raises from the constructor with the thread and its sockets still open; every failed
-    attempt of an outage would leave them behind. They are closed before the error goes on.
+    kafka-python opens a client's sockets (and, for a consumer, starts its network thread) before it
+    first reaches a broker, and when that fails raises from the constructor with them still open: a
+    consumer's thread keeps them for good, a producer's wait for the garbage collector. Every failed
+    attempt of an outage would leave them behind.
     """
     made: list[Any] = []
 
@@ -95,17 +98,24 @@ def new_consumer(kafka: KafkaSettings, bootstrap_servers: str, *, member: bool =
         return made[-1]
 
     try:
-        options = (
-            _consumer_options(kafka, bootstrap_servers)
-            if member
-            else dict(group_id=None, enable_auto_commit=False, **client_options(kafka, bootstrap_servers))
-        )
-        return KafkaConsumer(kafka_client=client, **options)
+        return build(kafka_client=client, **options)
     except Exception:
         for inner in made:
             with contextlib.suppress(Exception):
                 inner.close()
         raise
+
+
+def new_consumer(kafka: KafkaSettings, bootstrap_servers: str, *, member: bool = True) -> KafkaConsumer:
+    """A group member of ``kafka.group_id`` that commits only when told to (``member=False``: a reader
+    in no group, for partitions it assigns itself). One that cannot reach the broker leaves nothing
+    open (:func:`_closed_on_failure`)."""
+    options = (
+        _consumer_options(kafka, bootstrap_servers)
+        if member
+        else dict(group_id=None, enable_auto_commit=False, **client_options(kafka, bootstrap_servers))
+    )
+    return _closed_on_failure(KafkaConsumer, **options)
 
 
 def _consumer_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, Any]:
@@ -137,8 +147,10 @@ def delivery_timeout_ms(kafka: KafkaSettings) -> int:
 
 def new_producer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaProducer:
     """A producer whose sends are acknowledged by every in-sync replica (``acks=all``), and whose
-    records fail after :func:`delivery_timeout_ms`."""
-    return KafkaProducer(
+    records fail after :func:`delivery_timeout_ms`. One that cannot reach the broker leaves nothing
+    open (:func:`_closed_on_failure`)."""
+    return _closed_on_failure(
+        KafkaProducer,
         acks="all",
         linger_ms=PRODUCER_LINGER_MS,
         batch_size=262_144,

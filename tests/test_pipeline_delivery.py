@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -13,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.batchoutput import Outgoing
 from pipeline.broker import EmbeddedBroker
-from pipeline.brokerlink import BrokerHealth, delivery_timeout_ms, new_consumer
+from pipeline.brokerlink import BrokerHealth, delivery_timeout_ms, new_consumer, new_producer
 from pipeline.config import KafkaSettings
 from pipeline.delivery import Delivery, DeliveryError
 from pipeline.metrics import PipelineMetrics
@@ -109,6 +110,29 @@ def test_a_consumer_that_cannot_reach_the_broker_leaves_no_thread_or_socket_behi
         finally:
             os.kill(broker.pid, signal.SIGCONT)
         assert (threading.active_count(), _open_fds()) == (threads, fds)
+    finally:
+        broker.stop()
+
+
+def test_a_producer_that_cannot_reach_the_broker_leaves_no_socket_behind() -> None:
+    # kafka-python opens the producer's sockets before its first broker contact and raises from the
+    # constructor when that fails. The garbage collector closed them at some point, but a long-running
+    # daemon's full collections are rare: every attempt of an outage kept its sockets (and a
+    # connection to the broker) open meanwhile.
+    broker = EmbeddedBroker().start()
+    try:
+        kafka = KafkaSettings(request_timeout_ms=2000, unavailable_exit_s=2)
+        fds = _open_fds()
+        _pause(broker.pid)
+        gc.disable()  # closed when the attempt fails, not whenever a collection comes
+        try:
+            for _ in range(2):
+                with pytest.raises(KafkaError):
+                    new_producer(kafka, broker.bootstrap_servers)
+            assert _open_fds() == fds
+        finally:
+            gc.enable()
+            os.kill(broker.pid, signal.SIGCONT)
     finally:
         broker.stop()
 
