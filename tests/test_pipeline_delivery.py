@@ -1,4 +1,4 @@
-"""The daemon's Kafka clients across broker outages: what a failure leaves behind is closed."""
+"""The daemon's Kafka clients across outages and replacements: what each leaves behind is closed."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import time
 
 import pytest
 from kafka.errors import KafkaError
+from pipeline_kafka import make_settings, wait_for
 from prometheus_client import CollectorRegistry
 
 from pipeline.batchoutput import Outgoing
 from pipeline.broker import EmbeddedBroker
 from pipeline.brokerlink import BrokerHealth, delivery_timeout_ms, new_consumer, new_producer
 from pipeline.config import KafkaSettings
+from pipeline.daemon import Daemon
 from pipeline.delivery import Delivery, DeliveryError
 from pipeline.metrics import PipelineMetrics
+from pipeline.processing import BatchProcessor
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +47,11 @@ def _pause(pid: int) -> None:
 
 def _network_threads() -> int:
     return sum(t.name.startswith("dhag-pipeline-network-thread") for t in threading.enumerate())
+
+
+def _kafka_threads() -> int:
+    """The threads of kafka-python's clients (network and IO threads)."""
+    return sum(t.name.startswith(("dhag-pipeline", "kafka-io")) for t in threading.enumerate())
 
 
 def _left_behind() -> tuple[int, int, int]:
@@ -135,6 +143,34 @@ def test_a_producer_that_cannot_reach_the_broker_leaves_no_socket_behind() -> No
             os.kill(broker.pid, signal.SIGCONT)
     finally:
         broker.stop()
+
+
+def test_every_consumer_replacement_leaves_no_thread_or_socket_behind(tansu, fitted, tmp_path) -> None:
+    # A stalled fetch or a group join that does not end gets the daemon a new consumer: over months,
+    # many. Each replaced consumer's network thread, sockets and connections go with it.
+    settings = make_settings(tansu.bootstrap_servers, tmp_path)
+    metrics = PipelineMetrics(CollectorRegistry())
+    processor = BatchProcessor(settings, fitted, "v1", metrics)
+    daemon = Daemon(settings, processor, metrics, bootstrap_servers=tansu.bootstrap_servers)
+
+    def assigned() -> bool:
+        assert daemon.consumer is not None
+        daemon.consumer.poll(timeout_ms=100)
+        daemon._apply_rebalances()
+        return bool(daemon.consumer.assignment())
+
+    try:
+        assert daemon._connect()
+        daemon._subscribe()
+        wait_for(assigned, 30, "the first assignment")
+        baseline = (_kafka_threads(), _open_fds())
+        assert baseline[0] == 2  # the consumer's IO thread, the producer's network thread
+        for _ in range(3):
+            daemon._restart_consumer()
+            wait_for(assigned, 30, "the new consumer's assignment")
+            assert (_kafka_threads(), _open_fds()) == baseline
+    finally:
+        daemon._close()
 
 
 class _Future:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import gc
 import logging
+import weakref
 from collections import namedtuple
 from pathlib import Path
 
@@ -132,6 +134,23 @@ def test_a_new_version_is_swapped_in_between_batches_and_open_alerts_carry_it(fi
     assert rig.sample("dhag_model_threshold") == pytest.approx(new_threshold)
     assert rig.sample("dhag_model_reloads_total", {"result": "ok"}) == 1
     assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 0
+
+
+def test_models_swapped_out_are_released_with_whatever_they_scored(fitted, tmp_path) -> None:
+    # Months of promotions: the daemon keeps the model it serves, not every one it served (an alert
+    # open across a swap, the drift monitor and the metrics keep no reference to the old ones).
+    rig = _Rig(fitted, tmp_path)
+    faulty = normal(np.random.default_rng(1), 2) + np.array([0, 0, 0, 9.0])
+    swapped_out = []
+    for n in range(2, 7):
+        rig.batch(faulty if n % 2 else np.zeros((3, 4)))  # an episode opens, resolves, opens...
+        swapped_out.append(weakref.ref(rig.processor.model))
+        registry.publish(tmp_path, dhag.load_model(tmp_path / "v1.dhag"), f"v{n}")
+        assert rig.check_after(3) is True
+    rig.batch(np.zeros((3, 4)))
+    gc.collect()
+    assert [ref() is None for ref in swapped_out] == [True] * 5
+    assert rig.processor.model_version == "v6"
 
 
 def test_a_corrupt_version_is_refused_once_and_the_old_model_keeps_serving(fitted, tmp_path, caplog) -> None:
