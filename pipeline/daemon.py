@@ -1,9 +1,9 @@
 """The scoring daemon's Kafka loop: poll, process, produce, flush, commit; rebalances, pauses, retries.
 
 At-least-once: offsets (last + 1) are committed only after every alert, score and DLQ record of the
-batch was acknowledged by the broker (:class:`~pipeline.delivery.Delivery`). A failed produce rewinds
-the consumer to the batch's first offsets and retries after a backoff with a new producer; a broker
-that stays unreachable for ``kafka.unavailable_exit_s`` ends the run with :data:`EXIT_BROKER` so a
+batch was acknowledged by the broker (the account is :mod:`pipeline.batchcommit`'s). A failed produce
+rewinds the consumer to the batch's first offsets and retries after a backoff with a new producer; a
+broker that stays unreachable for ``kafka.unavailable_exit_s`` ends the run with :data:`EXIT_BROKER` so a
 supervisor restarts the process. Only the thread that calls :meth:`Daemon.run` touches the consumer;
 :meth:`Daemon.request_stop` may be called from anywhere.
 With a :class:`~pipeline.hotswap.ModelReloader`, a new registry version is swapped in between batches
@@ -33,19 +33,18 @@ import math
 import threading
 import time
 from itertools import chain
-from typing import Any
 
-from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from pipeline.backoff import ThrottledLog
+from pipeline.batchcommit import BatchCommitting
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
 from pipeline.brokerlink import (
     AUTHENTICATION_FAILURES,
     BrokerHealth,
     authentication_refused,
     new_consumer,
-    record_lag,
     rewind,
 )
 from pipeline.config import Settings
@@ -55,12 +54,11 @@ from pipeline.errors import BrokerUnavailableError
 from pipeline.heldclock import HeldClock
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
-from pipeline.poison import process_guarded
 from pipeline.positions import PositionWatch
 from pipeline.probes import DaemonProbes
 from pipeline.processing import BatchProcessor
 from pipeline.readthrough import ReadThrough
-from pipeline.rebalance import REBALANCE, RebalanceHandling
+from pipeline.rebalance import RebalanceHandling
 from pipeline.stalls import StallHandling
 
 __all__ = ["EXIT_BROKER", "EXIT_OK", "Daemon"]
@@ -72,7 +70,7 @@ EXIT_BROKER = 3
 WAIT_FLOOR_MS = 500  # once stopping, the least a broker call is given (see Daemon._wait_ms)
 
 
-class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
+class Daemon(RebalanceHandling, StallHandling, BatchCommitting, DaemonProbes):
     """One consumer in the group of ``kafka.group_id``, scoring the input topic until stopped."""
 
     def __init__(
@@ -319,109 +317,3 @@ class Daemon(RebalanceHandling, StallHandling, DaemonProbes):
                 self._commit_pending()
             except KafkaError as exc:
                 self.health.failure("commit", exc)
-
-    def _sweep(self) -> None:
-        """Deliver the resolutions that quiet time brought; refused, they are resolved again by the next
-        sweep: on the next idle poll, or after the next batch while a daemon busy with records owes them
-        (else a produce outage would be timed on for as long as it never idles)."""
-        point = self.processor.savepoint()
-        messages = self.processor.sweep()
-        try:
-            self.delivery.deliver(messages)
-        except DeliveryError as exc:
-            self.processor.rollback(point)
-            self._sweep_owed = True
-            self.delivery.replace()
-            self.health.failure("produce", exc)  # a quiet input is no reason to hide a produce outage
-        else:
-            self.processor.release(point)
-            self._sweep_owed = False
-            if messages:  # produce works: output owed before is timed anew when it is refused again
-                self._owed.clear()
-            self._settle_produce()
-
-    def _handle(self, records: list[Any]) -> None:
-        # Undelivered, the batch is processed again after a rewind: from the alert state before it, so
-        # that its alert events come again (never an episode open that nobody was told of).
-        point = self.processor.savepoint()
-        try:
-            out = process_guarded(self.processor, records)
-            self.delivery.deliver(out.messages)
-        except BaseException:
-            self.processor.rollback(point)
-            raise
-        self.processor.release(point)
-        self.records_done += len(records)
-        if out.messages:  # produce works: output owed before is timed anew when it is refused again
-            self._owed.clear()
-        with self._lock:
-            for (topic, partition), offset in out.offsets.items():
-                tp = TopicPartition(topic, partition)
-                self._pending[tp] = max(offset, self._pending.get(tp, 0))
-                if self._owed.get(tp, math.inf) <= offset:
-                    del self._owed[tp]
-        self.read_through.read(out.offsets)
-        self._settle_produce()
-        try:
-            self._commit_pending()
-        except KafkaError as exc:
-            self.health.failure("commit", exc)
-        self.metrics.mark_processed()
-        assert self.consumer is not None
-        record_lag(self.consumer, self.metrics, out.offsets)
-        if out.dlq_tripped and not self.dlq_pause.active:
-            self.dlq_pause.pause(self.consumer)
-
-    def _settle_produce(self) -> None:
-        """A produce outage is over for the daemon once it owes nothing: the batches refused are
-        delivered or went to another member (nothing proves produce works again, and nothing needs it),
-        and no refused resolution is due any more. Else nothing would end it: a quiet input held the
-        alert clock and the stall watch until ``kafka.unavailable_exit_s`` ended the run, however long
-        after the broker had recovered."""
-        with self._lock:  # partitions revoked or lost come back mostly: decided on the group's answer
-            rebalancing = self.stall_clock.holds(REBALANCE)
-        if self._sweep_owed or rebalancing or not self.health.failing("produce"):
-            return
-        assert self.consumer is not None
-        assignment = self.consumer.assignment()
-        self._owed = {tp: offset for tp, offset in self._owed.items() if tp in assignment}
-        if not self._owed:
-            self.health.settled("produce")
-
-    def _commit_pending(self) -> None:
-        assert self.consumer is not None
-        with self._lock:
-            offsets = {tp: OffsetAndMetadata(o, "", -1) for tp, o in self._pending.items()}
-        if not offsets:
-            return
-        committed = False
-        try:
-            # One request (kafka-python does not cancel a timed-out one: retrying in slices would send
-            # a new commit each time and never see a slow broker's answer). A stop cuts the next
-            # commit to its share of the grace; one already waiting ends at its request timeout.
-            self.consumer.commit(offsets, timeout_ms=self._wait_ms(0.75))
-            committed = True
-        except CommitFailedError as exc:
-            # The group rebalanced: the new owner resumes from the last commit (at-least-once).
-            limit = self.batch_limit.refused()
-            self.metrics.poll_max_records.set(limit)
-            log.warning(
-                "commit refused after a rebalance; records will be redelivered, polling at most %d "
-                "records: %s",
-                limit,
-                exc,
-            )
-            self.metrics.commits.labels("refused").inc()
-            self.commits_refused += 1
-        else:
-            self.metrics.commits.labels("ok").inc()
-            self.metrics.last_commit.set(time.time())
-            self.health.success("consume")  # else a timeout weeks ago would still count as the same outage
-        with self._lock:
-            for tp, meta in offsets.items():
-                if self._pending.get(tp) == meta.offset:
-                    del self._pending[tp]
-                if committed:
-                    self._committed[tp] = meta.offset
-                else:
-                    self._committed.pop(tp, None)

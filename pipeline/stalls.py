@@ -108,7 +108,7 @@ class StallHandling:
     batch_limit: BatchLimit
     _throttled: ThrottledLog
 
-    if TYPE_CHECKING:  # the daemon's and RebalanceHandling's
+    if TYPE_CHECKING:  # the daemon's, BatchCommitting's and RebalanceHandling's
 
         def _commit_pending(self) -> None: ...
         def _new_consumer(self) -> KafkaConsumer: ...

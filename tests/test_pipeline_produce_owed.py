@@ -117,7 +117,7 @@ def test_a_failed_batch_whose_partition_moved_away_leaves_no_outage_to_end_the_r
     consumer.script = [lambda: {P0: [_record(P0, 100)]}, moved]
     daemon.consumer = consumer  # type: ignore[assignment]
     outputs = iter([BatchOutput(messages=[ALERT], offsets={(P0.topic, 0): 101})])
-    monkeypatch.setattr("pipeline.daemon.process_guarded", lambda processor, records: next(outputs))
+    monkeypatch.setattr("pipeline.batchcommit.process_guarded", lambda processor, records: next(outputs))
 
     monkeypatch.setattr(daemon.delivery, "deliver", _refuse_any)
     held_at = daemon.clock()
@@ -141,7 +141,7 @@ def test_resolutions_no_longer_due_leave_no_outage_behind(fitted, monkeypatch):
     sweeps = iter([[ALERT]])
     monkeypatch.setattr(daemon.processor, "sweep", lambda: next(sweeps, []))
     monkeypatch.setattr(
-        "pipeline.daemon.process_guarded",
+        "pipeline.batchcommit.process_guarded",
         lambda processor, records: BatchOutput(offsets={(P0.topic, 0): records[-1].offset + 1}),
     )
 
@@ -162,7 +162,7 @@ def test_a_batch_still_owed_keeps_its_produce_outage_timed(fitted, monkeypatch):
     consumer = _Consumer(clock, {P0}, [lambda: {P0: [_record(P0, 100)]}])
     daemon.consumer = consumer  # type: ignore[assignment]
     monkeypatch.setattr(
-        "pipeline.daemon.process_guarded",
+        "pipeline.batchcommit.process_guarded",
         lambda processor, records: BatchOutput(messages=[ALERT], offsets={(P0.topic, 0): 101}),
     )
     monkeypatch.setattr(daemon.delivery, "deliver", _refuse_any)
@@ -189,7 +189,7 @@ def test_a_refused_batch_is_still_owed_while_its_partitions_are_lost_until_the_g
     consumer.script = [lambda: {P0: [_record(P0, 100)]}, lost] + [dict] * 10
     daemon.consumer = consumer  # type: ignore[assignment]
     monkeypatch.setattr(
-        "pipeline.daemon.process_guarded",
+        "pipeline.batchcommit.process_guarded",
         lambda processor, records: BatchOutput(messages=[ALERT], offsets={(P0.topic, 0): 101}),
     )
     monkeypatch.setattr(daemon.delivery, "deliver", _refuse_any)
@@ -225,7 +225,7 @@ def test_output_refused_for_one_partition_while_another_delivers_never_ends_the_
         if any(m.topic == ALERT.topic for m in messages):
             raise DeliveryError("1 of 2 messages to anomaly-alerts not acknowledged")
 
-    monkeypatch.setattr("pipeline.daemon.process_guarded", process)
+    monkeypatch.setattr("pipeline.batchcommit.process_guarded", process)
     monkeypatch.setattr(daemon.delivery, "deliver", deliver)
     _run_for(daemon, clock, 600.0)  # ten times kafka.unavailable_exit_s, and no BrokerUnavailableError
     assert consumer.seeks.count((P0, 100)) >= 290 and daemon._pending.get(P0) is None
