@@ -27,9 +27,10 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.benchio import emit
-from pipeline.broker import EmbeddedBroker, ensure_topics
+from pipeline.broker import EmbeddedBroker
 from pipeline.config import Settings, child_environment
 from pipeline.procs import stop_process
+from pipeline.topics import ensure_topics
 
 __all__ = ["run_bench"]
 

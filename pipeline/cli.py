@@ -141,7 +141,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.logs import configure_logging
 
     configure_logging(settings.logging)
-    from pipeline.broker import redact_secrets
+    from pipeline.logs import redact_secrets
 
     redact_secrets(settings.kafka.security)
     if args.command in ("run", "retrain"):
@@ -257,7 +257,7 @@ def _run_service(settings: Settings) -> int:
     from prometheus_client import CollectorRegistry
 
     from dhag.exceptions import ParameterError
-    from pipeline.broker import EmbeddedBroker, export_broker_memory, provision_topics
+    from pipeline.broker import EmbeddedBroker, export_broker_memory
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.daemon import Daemon
     from pipeline.hotswap import ModelReloader
@@ -265,6 +265,7 @@ def _run_service(settings: Settings) -> int:
     from pipeline.probes import Probes
     from pipeline.processing import BatchProcessor
     from pipeline.registry import load_current
+    from pipeline.topics import provision_topics
 
     registry = CollectorRegistry()
     metrics = PipelineMetrics(registry, asset_limit=settings.metrics.asset_limit)

@@ -35,13 +35,14 @@ from typing import Any, TextIO
 
 from kafka import KafkaProducer
 
-from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
+from pipeline.broker import EmbeddedBroker, die_with_parent, free_port
 from pipeline.config import Settings, child_environment
 from pipeline.democonsole import TRUTH_TOPIC, DemoConsole
 from pipeline.errors import ModelUnavailableError
 from pipeline.operator import SimulatedOperator
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import StreamStats, stream_fleet
+from pipeline.topics import ensure_topics
 
 __all__ = ["DemoOptions", "run_demo"]
 

@@ -19,10 +19,11 @@ from typing import Any
 
 from pipeline.bench import _train
 from pipeline.benchio import emit
-from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
+from pipeline.broker import EmbeddedBroker, die_with_parent, free_port
 from pipeline.config import Settings, child_environment
 from pipeline.metrics import scrape
 from pipeline.procs import stop_process
+from pipeline.topics import ensure_topics
 
 __all__ = ["run_scale_bench"]
 

@@ -30,11 +30,12 @@ from kafka import KafkaProducer
 
 from pipeline.bench import N_ASSETS, _record, _rows, _train
 from pipeline.benchio import emit
-from pipeline.broker import EmbeddedBroker, die_with_parent, ensure_topics, free_port
+from pipeline.broker import EmbeddedBroker, die_with_parent, free_port
 from pipeline.config import Settings, child_environment
 from pipeline.metrics import scrape
 from pipeline.procs import stop_process
 from pipeline.soakledger import Ledger, LedgerCollector
+from pipeline.topics import ensure_topics
 
 __all__ = ["SoakOptions", "run_soak"]
 

@@ -19,12 +19,12 @@ from plant_data import FEATURES
 from prometheus_client import CollectorRegistry
 
 from dhag import DHAG
-from pipeline.broker import ensure_topics
 from pipeline.config import Settings
 from pipeline.daemon import Daemon
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor
+from pipeline.topics import ensure_topics
 
 # Small group timings: Tansu makes a join wait about max_poll_interval_ms.
 FAST_KAFKA = {

@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_live import running_prometheus, wait_for
 
 from dhag import DHAG
-from pipeline.broker import EmbeddedBroker, ensure_topics
+from pipeline.broker import EmbeddedBroker
 from pipeline.config import Settings
 from pipeline.labels import label_message
 from pipeline.labelstore import LabelStore
@@ -42,6 +42,7 @@ from pipeline.retrain.service import Retrainer
 from pipeline.simulator.faults import Fault
 from pipeline.simulator.fleet import Fleet
 from pipeline.simulator.stream import stream_fleet
+from pipeline.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

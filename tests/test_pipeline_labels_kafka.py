@@ -14,13 +14,14 @@ from pipeline_kafka import make_settings, produce, read_topic, sample
 from prometheus_client import CollectorRegistry
 
 from dhag import DHAG
-from pipeline.broker import EmbeddedBroker, ensure_topics
+from pipeline.broker import EmbeddedBroker
 from pipeline.cli import main
 from pipeline.config import Settings
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
 from pipeline.registry import publish
 from pipeline.retrain.service import Retrainer
+from pipeline.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

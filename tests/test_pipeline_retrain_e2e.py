@@ -17,9 +17,10 @@ from plant_data import gross_outliers, normal
 
 from dhag import DHAG
 from pipeline import registry as reg
-from pipeline.broker import EmbeddedBroker, ensure_topics
+from pipeline.broker import EmbeddedBroker
 from pipeline.cli import main
 from pipeline.labelstore import LabelStore
+from pipeline.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ import pytest
 from kafka import errors as Errors
 from pipeline_kafka import partition_counts
 
-from pipeline import broker
-from pipeline.broker import ensure_topics
+from pipeline import topics
 from pipeline.cli import main
 from pipeline.config import KafkaSettings
 from pipeline.errors import ConfigError
+from pipeline.topics import ensure_topics
 
 
 def test_missing_topics_are_created_with_the_partitions_asked_for(tansu) -> None:
@@ -83,7 +83,7 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> type[_Admin]:
     monkeypatch.setattr(_Admin, "listed", [])
     monkeypatch.setattr(_Admin, "refuse", {})
     monkeypatch.setattr(_Admin, "made", [])
-    monkeypatch.setattr(broker, "KafkaAdminClient", _Admin)
+    monkeypatch.setattr(topics, "KafkaAdminClient", _Admin)
     return _Admin
 
 
@@ -101,11 +101,11 @@ def test_a_refused_permission_stops_start_up_at_once_as_a_config_error(
     # It read as an unreachable broker: retried for kafka.unavailable_exit_s, then "broker unreachable".
     admin.refuse = {step: error}
     calls = []
-    real = broker.ensure_topics
-    monkeypatch.setattr(broker, "ensure_topics", lambda *a, **k: calls.append(1) or real(*a, **k))
-    monkeypatch.setattr(broker.time, "sleep", lambda _s: pytest.fail("it retried"))
+    real = topics.ensure_topics
+    monkeypatch.setattr(topics, "ensure_topics", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(topics.time, "sleep", lambda _s: pytest.fail("it retried"))
     with pytest.raises(ConfigError) as raised:
-        broker.provision_topics(KafkaSettings(), "kafka:9092", {"sensors": 3, "alerts": 3})
+        topics.provision_topics(KafkaSettings(), "kafka:9092", {"sensors": 3, "alerts": 3})
     said = str(raised.value)
     assert permission in said and type(error).__name__ in said
     assert "sensors" in said and "alerts" in said
@@ -120,9 +120,9 @@ def test_a_failed_authentication_stops_start_up_at_once_as_a_config_error(admin,
     # It read as an unreachable broker: retried for kafka.unavailable_exit_s, then "broker unreachable".
     admin.refuse = {step: SASL_FAILED}
     calls = []
-    real = broker.ensure_topics
-    monkeypatch.setattr(broker, "ensure_topics", lambda *a, **k: calls.append(1) or real(*a, **k))
-    monkeypatch.setattr(broker.time, "sleep", lambda _s: pytest.fail("it retried"))
+    real = topics.ensure_topics
+    monkeypatch.setattr(topics, "ensure_topics", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(topics.time, "sleep", lambda _s: pytest.fail("it retried"))
     kafka = KafkaSettings.model_validate(
         {
             "security": {
@@ -134,7 +134,7 @@ def test_a_failed_authentication_stops_start_up_at_once_as_a_config_error(admin,
         }
     )
     with pytest.raises(ConfigError) as raised:
-        broker.provision_topics(kafka, "kafka:9092", {"sensors": 3})
+        topics.provision_topics(kafka, "kafka:9092", {"sensors": 3})
     said = str(raised.value)
     assert "SaslAuthenticationFailedError" in said and "kafka:9092" in said
     for key in ("security_protocol", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password"):

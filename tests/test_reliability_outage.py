@@ -29,7 +29,8 @@ from pipeline_kafka import (
     wait_for,
 )
 
-from pipeline.broker import EmbeddedBroker, ensure_topics, free_port
+from pipeline.broker import EmbeddedBroker, free_port
+from pipeline.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,8 @@ from prometheus_client import CollectorRegistry
 
 import dhag
 from dhag.artifact import ArtifactError
-from pipeline import broker as broker_module
-from pipeline import brokerlink, registry
-from pipeline.broker import ensure_topics, free_port
+from pipeline import brokerlink, registry, topics
+from pipeline.broker import free_port
 from pipeline.config import Settings, load_settings
 from pipeline.daemon import Daemon
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
@@ -27,6 +26,7 @@ from pipeline.labels import LabelError, LabelReason, parse_label
 from pipeline.metrics import PipelineMetrics, serve_metrics
 from pipeline.processing import BatchProcessor
 from pipeline.records import Reason, RecordParser
+from pipeline.topics import ensure_topics
 
 SECRET = "s3cr3t-Pa55word-never-logged"
 SECURE = {
@@ -130,7 +130,7 @@ def test_tls_and_sasl_settings_reach_every_kafka_client(fitted, monkeypatch, tmp
     admins: list[dict[str, Any]] = []
     monkeypatch.setattr(brokerlink, "KafkaProducer", _Recorder(producers))
     monkeypatch.setattr(brokerlink, "KafkaConsumer", _Recorder(consumers))
-    monkeypatch.setattr(broker_module, "KafkaAdminClient", _Recorder(admins))
+    monkeypatch.setattr(topics, "KafkaAdminClient", _Recorder(admins))
     metrics = PipelineMetrics(CollectorRegistry())
     daemon = Daemon(
         settings,

@@ -104,7 +104,7 @@ def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
 
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
-    from pipeline.broker import EmbeddedBroker, export_broker_memory, provision_topics
+    from pipeline.broker import EmbeddedBroker, export_broker_memory
     from pipeline.cli import EXIT_BROKER, EXIT_CONFIG
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.labelstore import LabelStore
@@ -112,6 +112,7 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
     from pipeline.probes import Probes
     from pipeline.retrain.service import Retrainer
     from pipeline.signals import install_signals
+    from pipeline.topics import provision_topics
 
     limit_torch_threads("training")
     registry = CollectorRegistry()

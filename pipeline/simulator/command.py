@@ -83,9 +83,9 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _stream(settings: Settings, args: argparse.Namespace, fleet: Fleet, bootstrap: str) -> int:
-    from pipeline.broker import provision_topics
     from pipeline.cli import EXIT_BROKER
     from pipeline.errors import BrokerUnavailableError
+    from pipeline.topics import provision_topics
 
     topic = args.topic or settings.kafka.topics.input
     # Created here as the daemon creates them (kafka.topics.partitions, create_missing): a broker that
