@@ -9,23 +9,16 @@ commands cannot interleave. :func:`promote` and :func:`rollback` load and verify
 pointing ``current`` at it.
 
 A version may carry a bounded *reference sample* of the normal readings it was trained on
-(``<version>.reference.json.gz``, :func:`load_reference`), which the retrainer carries forward so that a
-successor knows at least as much normal operation as its parent. The sample is strict JSON: a sensor
-value that is not a finite number is left out of its reading (a missing sensor, as the daemon reads
-it), and a reading whose time is not one is left out, with a warning counting both.
+(``<version>.reference.json.gz``, :func:`load_reference`; the file is :mod:`pipeline.reference`'s).
 """
 
 from __future__ import annotations
 
 import fcntl
-import gzip
-import hashlib
 import json
-import logging
-import math
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +28,7 @@ import dhag
 from dhag import DHAG, ArtifactError
 from dhag.artifact import write_atomic
 from pipeline.errors import CurrentChangedError, ModelUnavailableError
+from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
 from pipeline.servable import check_servable
 
 __all__ = [
@@ -57,11 +51,8 @@ CURRENT = "current"
 HISTORY = "history"
 _LOCK = ".lock"
 _SUFFIX = ".dhag"
-_REFERENCE_SUFFIX = ".reference.json.gz"
 _HISTORY_LIMIT = 20
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -199,24 +190,11 @@ def publish(
             "validation": dict(validation) if validation is not None else None,
         }
         if reference is not None:
-            rows, untimed, partial = _sample_rows(reference)
-            if untimed or partial:
-                log.warning(
-                    "reference sample of %s: %d reading(s) left out, their time not a finite number; "
-                    "%d reading(s) kept without their values that are not finite numbers (missing "
-                    "sensors, as the daemon reads them)",
-                    version,
-                    untimed,
-                    partial,
-                )
-            payload = json.dumps(
-                {"schema": 1, "version": version, "readings": [list(r) for r in rows]}, allow_nan=False
-            ).encode("utf-8")
-            blob = gzip.compress(payload, mtime=0)
-            write_atomic(root / f"{version}{_REFERENCE_SUFFIX}", blob)
             # The sample trains the next candidate: its digest rides in the model's checksummed (and,
             # with DHAG_ARTIFACT_KEY, signed) manifest, so an edited sample is refused like an edited model.
-            registry_fields["reference_sha256"] = hashlib.sha256(blob).hexdigest()
+            registry_fields["reference_sha256"] = write_reference(
+                root / f"{version}{REFERENCE_SUFFIX}", version, reference
+            )
         metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
         try:
             model.save(root / f"{version}{_SUFFIX}", metadata=metadata)
@@ -224,7 +202,7 @@ def publish(
             # A model save refuses (a threshold no load accepts, a file over the size limit) or that
             # fails leaves no version: not its sample either, which would sit there for no model.
             if reference is not None:
-                (root / f"{version}{_REFERENCE_SUFFIX}").unlink(missing_ok=True)
+                (root / f"{version}{REFERENCE_SUFFIX}").unlink(missing_ok=True)
             raise
         if make_current:
             _switch(root, version, remember_previous=True)
@@ -302,49 +280,11 @@ def _recorded_reference_digest(root: Path, version: str) -> str | None:
     return metadata.get("reference_sha256")
 
 
-def _sample_rows(
-    readings: Iterable[Sequence[Any]],
-) -> tuple[list[tuple[str, float, dict[str, float]]], int, int]:
-    """``(rows, untimed, partial)``: ``readings`` as reference rows ``(asset_id, ts, values)`` of finite
-    numbers, which strict JSON holds. A value that is no finite number (NaN, an infinity, None) is left
-    out of its reading: a missing sensor, as the daemon and the normal sample read one, so a model that
-    needs it leaves the reading out; ``partial`` counts such readings. A reading whose time is not
-    finite cannot be placed in time and is left out; ``untimed`` counts them.
-
-    >>> _sample_rows([("p1", 1, {"a": 1.5, "b": float("nan")}), ("p1", float("inf"), {"a": 1.0})])
-    ([('p1', 1.0, {'a': 1.5})], 1, 1)
-    """
-    rows, untimed, partial = [], 0, 0
-    for asset, ts, values in readings:
-        if not math.isfinite(float(ts)):
-            untimed += 1
-            continue
-        kept = {str(k): float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))}
-        partial += len(kept) < len(values)
-        rows.append((str(asset), float(ts), kept))
-    return rows, untimed, partial
-
-
 def load_reference(registry: str | Path, version: str) -> list[tuple[str, float, dict[str, float]]]:
     """The reference sample saved with ``version`` (``(asset_id, ts, values)``, oldest first); empty
     when the version has none. Raises :class:`ModelUnavailableError` for an unreadable sample."""
-    path = Path(registry) / f"{_check_version(version)}{_REFERENCE_SUFFIX}"
-    expected = _recorded_reference_digest(Path(registry), version)
-    if expected is not None and not path.exists():
-        raise ModelUnavailableError(f"The reference sample {str(path)!r} is missing; its model records one.")
-    try:
-        blob = path.read_bytes()
-        if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
-            raise ValueError("it does not match the digest its model records: it was modified or damaged")
-        data = json.loads(gzip.decompress(blob))
-        if data.get("version") != version:
-            raise ValueError(f"it records version {data.get('version')!r}")
-        rows, _, _ = _sample_rows(data["readings"])
-    except FileNotFoundError:
-        return []
-    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-        raise ModelUnavailableError(f"Cannot read the reference sample {str(path)!r}: {exc}") from None
-    return sorted(rows, key=lambda r: r[1])
+    path = Path(registry) / f"{_check_version(version)}{REFERENCE_SUFFIX}"
+    return read_reference(path, version, _recorded_reference_digest(Path(registry), version))
 
 
 def load_current(registry: str | Path, *, device: str = "cpu") -> tuple[str, DHAG]:

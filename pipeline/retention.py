@@ -24,7 +24,8 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
-from pipeline.registry import _REFERENCE_SUFFIX, _SUFFIX, _locked, _read_pointer, history, list_models
+from pipeline.reference import REFERENCE_SUFFIX
+from pipeline.registry import _SUFFIX, _locked, _read_pointer, history, list_models
 
 __all__ = ["prune"]
 
@@ -60,7 +61,7 @@ def prune(
             # The artifact first: a version is never visible without its sample (publish writes the
             # sample first), and a removal cut short leaves at most a stray sample.
             info.path.unlink(missing_ok=True)
-            (root / f"{info.version}{_REFERENCE_SUFFIX}").unlink(missing_ok=True)
+            (root / f"{info.version}{REFERENCE_SUFFIX}").unlink(missing_ok=True)
             (root / f"{info.version}{REPORT_SUFFIX}").unlink(missing_ok=True)
         leftovers = _leftovers(root)
         for path in leftovers:
@@ -85,7 +86,7 @@ def _leftovers(root: Path) -> list[Path]:
     sample to its artifact (a report is written after its artifact)."""
     orphans = [
         path
-        for suffix in (_REFERENCE_SUFFIX, REPORT_SUFFIX)
+        for suffix in (REFERENCE_SUFFIX, REPORT_SUFFIX)
         for path in root.glob(f"*{suffix}")
         if not (root / f"{path.name[: -len(suffix)]}{_SUFFIX}").exists()
     ]

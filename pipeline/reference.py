@@ -1,0 +1,98 @@
+"""A model version's reference sample: the file that holds the normal readings it was trained on.
+
+A version may carry a bounded *reference sample* (``<version>.reference.json.gz`` beside its artifact,
+read through :func:`pipeline.registry.load_reference`), which the retrainer carries forward so that a
+successor knows at least as much normal operation as its parent. The sample is strict JSON: a sensor
+value that is not a finite number is left out of its reading (a missing sensor, as the daemon reads
+it), and a reading whose time is not one is left out, with a warning counting both. Its SHA-256 rides
+in the model's manifest (:func:`pipeline.registry.publish` records what :func:`write_reference`
+returns), so an edited sample is refused like an edited model.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dhag.artifact import write_atomic
+from pipeline.errors import ModelUnavailableError
+
+__all__ = ["REFERENCE_SUFFIX", "Reading", "read_reference", "write_reference"]
+
+REFERENCE_SUFFIX = ".reference.json.gz"
+
+Reading = tuple[str, float, dict[str, float]]  # (asset_id, ts, values)
+
+log = logging.getLogger("pipeline.registry")  # its warning reads as the registry's, as it always has
+
+
+def _sample_rows(readings: Iterable[Sequence[Any]]) -> tuple[list[Reading], int, int]:
+    """``(rows, untimed, partial)``: ``readings`` as reference rows ``(asset_id, ts, values)`` of finite
+    numbers, which strict JSON holds. A value that is no finite number (NaN, an infinity, None) is left
+    out of its reading: a missing sensor, as the daemon and the normal sample read one, so a model that
+    needs it leaves the reading out; ``partial`` counts such readings. A reading whose time is not
+    finite cannot be placed in time and is left out; ``untimed`` counts them.
+
+    >>> _sample_rows([("p1", 1, {"a": 1.5, "b": float("nan")}), ("p1", float("inf"), {"a": 1.0})])
+    ([('p1', 1.0, {'a': 1.5})], 1, 1)
+    """
+    rows, untimed, partial = [], 0, 0
+    for asset, ts, values in readings:
+        if not math.isfinite(float(ts)):
+            untimed += 1
+            continue
+        kept = {str(k): float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))}
+        partial += len(kept) < len(values)
+        rows.append((str(asset), float(ts), kept))
+    return rows, untimed, partial
+
+
+def write_reference(
+    path: Path, version: str, readings: Sequence[tuple[str, float, Mapping[str, float]]]
+) -> str:
+    """Write ``readings`` ``(asset_id, ts, values)`` as ``version``'s sample at ``path`` (atomically),
+    left out what strict JSON cannot hold, with a warning; returns the file's SHA-256 (hex)."""
+    rows, untimed, partial = _sample_rows(readings)
+    if untimed or partial:
+        log.warning(
+            "reference sample of %s: %d reading(s) left out, their time not a finite number; "
+            "%d reading(s) kept without their values that are not finite numbers (missing "
+            "sensors, as the daemon reads them)",
+            version,
+            untimed,
+            partial,
+        )
+    payload = json.dumps(
+        {"schema": 1, "version": version, "readings": [list(r) for r in rows]}, allow_nan=False
+    ).encode("utf-8")
+    blob = gzip.compress(payload, mtime=0)
+    write_atomic(path, blob)
+    return hashlib.sha256(blob).hexdigest()
+
+
+def read_reference(path: Path, version: str, expected: str | None) -> list[Reading]:
+    """The sample of ``version`` at ``path`` (``(asset_id, ts, values)``, oldest first), checked against
+    the SHA-256 its model records (``expected``; None: published before samples were digested); empty
+    when there is none and none is recorded. Raises :class:`ModelUnavailableError` for an unreadable
+    sample."""
+    if expected is not None and not path.exists():
+        raise ModelUnavailableError(f"The reference sample {str(path)!r} is missing; its model records one.")
+    try:
+        blob = path.read_bytes()
+        if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
+            raise ValueError("it does not match the digest its model records: it was modified or damaged")
+        data = json.loads(gzip.decompress(blob))
+        if data.get("version") != version:
+            raise ValueError(f"it records version {data.get('version')!r}")
+        rows, _, _ = _sample_rows(data["readings"])
+    except FileNotFoundError:
+        return []
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise ModelUnavailableError(f"Cannot read the reference sample {str(path)!r}: {exc}") from None
+    return sorted(rows, key=lambda r: r[1])
