@@ -159,14 +159,14 @@ class _CaughtUp(_Idle):
 
 def _one_off(registry: Path, monkeypatch, cycle) -> object:  # noqa: ANN001
     """A retrainer whose ``--once`` catch-up reads 5 records, and whose run is ``cycle``."""
-    from pipeline.retrain import service
+    from pipeline.retrain import runs
 
     retrainer, _ = _retrainer(registry, LabelStore(":memory:"), [10_000.0])
     monkeypatch.setattr(retrainer, "_clients", lambda: (_CaughtUp(), _Idle()))
     monkeypatch.setattr(retrainer, "_assign", lambda consumer: [])
     polls = iter([5, 0, 0])
     monkeypatch.setattr(retrainer, "_poll", lambda consumer, producer: next(polls))
-    monkeypatch.setattr(service, "run_cycle", lambda *args, **kwargs: cycle(retrainer))
+    monkeypatch.setattr(runs, "run_cycle", lambda *args, **kwargs: cycle(retrainer))
     return retrainer
 
 

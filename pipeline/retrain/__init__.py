@@ -1,7 +1,8 @@
 """The feedback loop's retrainer: operator labels + recent normal operation -> a gated new model.
 
 ``dhag-pipeline retrain --watch`` (a long-running singleton) or ``--once``; see
-:mod:`pipeline.retrain.service` for the loop, :mod:`pipeline.retrain.samples` for the data's split,
+:mod:`pipeline.retrain.service` for the loop, :mod:`pipeline.retrain.runs` for when a run starts and
+what its end leaves, :mod:`pipeline.retrain.samples` for the data's split,
 :mod:`pipeline.retrain.featuremap` for the model input, :mod:`pipeline.retrain.training` for the
 candidate's training, :mod:`pipeline.retrain.judgement` for its judgement on the holdout and
 :mod:`pipeline.retrain.gate` for the gate (plain functions, shared with ``bench feedback``), and

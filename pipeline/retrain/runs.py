@@ -1,0 +1,211 @@
+"""The retrainer's runs: when one is due, the worker thread that trains it, and what its end leaves.
+
+A run starts when ``min_new_labels`` labels arrived since the last run, when ``interval_s`` passed, on
+a shift of the current model's scores of the sampled readings (ADWIN, ``drift.delta``), or on demand
+(``--once``), ``min_interval_s`` apart. It trains in a worker thread while the loop keeps consuming.
+Its end is recorded in the label store (the next triggers count from it) and in the run metrics, across
+restarts; ``--once`` ends the log with a line saying the run's outcome and what was read.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from pipeline.config import RetrainSettings, Settings
+from pipeline.labelstore import LabelStore
+from pipeline.metrics import RetrainMetrics
+from pipeline.retrain.cycle import RunResult, run_cycle
+from pipeline.retrain.training import NotEnoughDataError, RunStoppedError
+
+__all__ = ["Runs"]
+
+log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's, as they always have
+
+_LAST_RUN = "last_run_at"
+_LAST_LABEL = "last_run_label_id"
+_LAST_SUCCESS = "last_success_at"
+_LAST_FAILURE = "last_failure_at"
+_LAST_PROMOTION = "last_promotion_at"
+
+
+class Runs:
+    """The retrainer's runs (a mixin of the service; see the module): state is the service's."""
+
+    settings: Settings
+    cfg: RetrainSettings
+    store: LabelStore
+    metrics: RetrainMetrics
+    clock: Callable[[], float]
+    last_result: RunResult | None
+    _stop: threading.Event
+    _drifted: bool  # the sampled readings' scores shifted since the last run
+    _training: Future[RunResult | None] | None
+    _training_label_id: int
+    _no_run: str | None  # why the latest run trained or published nothing
+    _model_checked: float
+    _read: int
+
+    if TYPE_CHECKING:  # the service's
+
+        def catch_up(self, timeout_s: float = 300.0) -> None: ...
+
+    def _restore_run_times(self) -> None:
+        """Set the run gauges from the label store, as the last process left them."""
+        store, metrics, clock = self.store, self.metrics, self.clock
+        # Across restarts, for DhagRetrainingStale: the last success, or else this store's first run.
+        metrics.last_success.set(float(store.setdefault_state(_LAST_SUCCESS, repr(clock()))))
+        metrics.last_promotion.set(float(store.setdefault_state(_LAST_PROMOTION, repr(clock()))))
+        # For DhagRetrainingFailing: a restart must not hide that the latest run failed.
+        metrics.last_failure.set(float(store.get_state(_LAST_FAILURE, "0") or 0))
+
+    def due(self) -> str | None:
+        """The trigger that asks for a run now (``labels``, ``schedule``, ``drift``), or None."""
+        now = self.clock()
+        last_run = float(self.store.get_state(_LAST_RUN, "0") or 0)
+        if last_run > now:
+            # The clock was stepped back (or the last run recorded a clock that ran ahead): count from
+            # now, or no run would start until the clock caught up, hours or years later.
+            log.warning("the last run is recorded %.0f s in the future; counting from now", last_run - now)
+            last_run = now
+            self.store.set_state(_LAST_RUN, repr(now))
+        if now - last_run < self.cfg.min_interval_s:
+            return None
+        last_label = int(self.store.get_state(_LAST_LABEL, "0") or 0)
+        if self.cfg.min_new_labels and self.store.labels_since(last_label) >= self.cfg.min_new_labels:
+            return "labels"
+        if self.cfg.interval_s and now - last_run >= self.cfg.interval_s and last_run > 0:
+            return "schedule"
+        if self._drifted:
+            return "drift"
+        if self.cfg.interval_s and last_run == 0:
+            self.store.set_state(_LAST_RUN, repr(now))  # the schedule counts from the first start
+        return None
+
+    def start_run(self, trigger: str) -> Future[RunResult | None]:
+        """Forget the alerts past ``alert_retention_s``, snapshot the store and train in the worker thread."""
+        cfg, forgot = self.cfg, 0
+        # Once per run: forgetting alerts changes no label, and the normal sample reads the same ones.
+        labelled = self.store.latest_labels()
+        if cfg.alert_retention_s is not None:  # the alerts no label is expected for any more
+            before = self.clock() - cfg.alert_retention_s
+            forgot = self.store.prune_alerts(
+                seen_before=before, margin_s=cfg.episode_margin_s, latest=labelled
+            )
+        normal = self.store.normal_sample(margin_s=cfg.episode_margin_s, latest=labelled)
+        # From the store's readings, not the normal sample (which leaves out readings near alerts).
+        retired = self.store.retired_before(cfg.asset_retire_s, now=self.clock())
+        self._training_label_id = self.store.last_label_id()
+        self._drifted = False
+        what = f"{len(labelled)} labelled readings, {len(normal)} normal readings"
+        log.info("retraining (%s): %s; %d old alert(s) forgotten", trigger, what, forgot)
+        future: Future[RunResult | None] = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(self._run(trigger, labelled, normal, retired))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                future.set_exception(exc)
+
+        # A stop ends the training at its next epoch (train_candidate's stop), so the run is over well
+        # within the grace. A daemon thread all the same: a stop never waits on the rest of a run that
+        # overruns (its artifact and the registry switch are atomic: at most an unpromoted candidate).
+        threading.Thread(target=work, name="retrain", daemon=True).start()
+        self._training = future
+        return future
+
+    def _run(
+        self,
+        trigger: str,
+        labelled: list[Any],
+        normal: list[Any],
+        retired: tuple[float, dict[str, float]] | None,
+    ) -> RunResult | None:
+        started = time.perf_counter()
+        self._no_run = None
+        try:
+            registry = self.settings.model.registry
+            result = run_cycle(
+                registry, labelled, normal, self.cfg, trigger=trigger, stop=self._stop, retired=retired
+            )
+        except NotEnoughDataError as exc:
+            log.warning("no retraining run: %s", exc)
+            self._no_run = str(exc)
+            return None
+        except RunStoppedError as exc:  # its labels count as new again at the next start
+            log.info("retraining run given up, nothing promoted: %s", exc)
+            return None
+        except Exception:
+            log.exception("retraining run failed")
+            self.metrics.runs.labels("failed").inc()
+            self.metrics.last_run.set(time.time())
+            self.metrics.last_failure.set(time.time())
+            self.metrics.duration.observe(time.perf_counter() - started)
+            raise
+        self.metrics.runs.labels(result.outcome).inc()
+        self.metrics.last_run.set(time.time())
+        self.metrics.last_success.set(time.time())
+        if result.outcome == "promoted":
+            self.metrics.last_promotion.set(time.time())
+        self.metrics.duration.observe(time.perf_counter() - started)
+        return result
+
+    def _finish_run(self) -> None:
+        """Record a finished run in the store (the next triggers count from it). A run skipped for want
+        of normal readings leaves the labels counted as new, so it is tried again after
+        ``min_interval_s``."""
+        assert self._training is not None
+        self.store.set_state(_LAST_RUN, repr(self.clock()))
+        failed = self._training.exception() is not None
+        result = None if failed else self._training.result()
+        if failed:
+            self.store.set_state(_LAST_FAILURE, repr(time.time()))
+        if result is not None:
+            self.last_result = result
+            self.store.set_state(_LAST_SUCCESS, repr(time.time()))
+            if result.outcome == "promoted":
+                self.store.set_state(_LAST_PROMOTION, repr(time.time()))
+        if failed or result is not None:
+            self.store.set_state(_LAST_LABEL, str(self._training_label_id))
+        self._training = None
+        self._model_checked = 0.0
+
+    def _once(self) -> int:
+        """``--once``: catch up, run once, and end the log with the outcome; returns the exit code (0 the
+        run finished, promoted, rejected or with nothing to train on; 1 it failed, or a stop came first)."""
+        self.catch_up()
+        if self._stop.is_set():  # caught up with part of the topics only: no run on them
+            return self._closing(1, "stopped before the retraining run, nothing trained")
+        future = self.start_run("on_demand")
+        error = future.exception()
+        result = None if error is not None else future.result()
+        self._finish_run()
+        self.store.commit()
+        if error is not None:
+            return self._closing(
+                1, f"failed: the retraining run raised {type(error).__name__}: {error} (traceback above)"
+            )
+        if result is None and self._stop.is_set():
+            return self._closing(1, "stopped: the retraining run was given up at the stop, nothing promoted")
+        if result is None:
+            return self._closing(0, f"done: no retraining run, nothing trained: {self._no_run}")
+        if result.outcome == "promoted":
+            what = f"promoted over {result.parent}"
+        else:
+            what = f"rejected, judged against {result.parent}: {'; '.join(result.content['reasons'])}"
+        return self._closing(0, f"done: candidate {result.candidate} {what} (report {result.report})")
+
+    def _closing(self, code: int, outcome: str) -> int:
+        """Log ``--once``'s last line, its ``outcome`` and what it read (saved: each poll commits the
+        store); returns ``code``."""
+        log.log(
+            logging.INFO if code == 0 else logging.WARNING,
+            "retrain --once %s; %d records read, labels and samples saved in the label store",
+            outcome,
+            self._read,
+        )
+        return code
