@@ -123,4 +123,6 @@ def alert_event(
         event["last_source"] = transition.last_source
     if transition.kind == "resolved" and transition.latest_ts is not None:
         event["latest_ts"] = transition.latest_ts
+    if transition.kind == "resolved" and transition.earliest_ts is not None:
+        event["earliest_ts"] = transition.earliest_ts
     return event

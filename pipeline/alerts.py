@@ -5,6 +5,11 @@ An episode opens when ``open_after`` of the last ``window`` scores of an asset a
 scores, or once ``quiet_s`` seconds pass without a score over the threshold (an asset that went silent).
 One episode is one ``open`` and one ``resolved`` event with the same ``alert_id``.
 
+Readings are not always dated in order (a gateway back-fills what it buffered, a device's clock is
+reset): the resolved event also names the latest record time among the episode's readings
+(``latest_ts``) and the earliest among those over the threshold (``earliest_ts``, at most the opening
+reading's), so that the episode's faulty readings can be told by time whatever order they came in.
+
 The id is derived from the Kafka position of the record that opened the episode, so replaying the same
 records after a restart (at-least-once) yields the same id and consumers can deduplicate.
 """
@@ -37,6 +42,7 @@ class Transition:
     source: str | None = None
     last_source: str | None = None  # resolved: the episode's last record (see AlertTracker.observe)
     latest_ts: float | None = None  # resolved: the latest record time among the episode's records
+    earliest_ts: float | None = None  # resolved: the earliest record time among its readings over
 
 
 @dataclass
@@ -49,6 +55,7 @@ class _Episode:
     source: str | None = None
     last_source: str | None = None
     latest_ts: float = -math.inf
+    earliest_ts: float = math.inf  # of the readings over the threshold: the fault's
 
 
 _HYSTERESIS = ("recent", "overs", "episode", "normal_run", "last_over_at", "last_seen_at")
@@ -153,6 +160,9 @@ class AlertTracker:
             episode.context,
             episode.source,
             episode.source,
+            earliest_ts=episode.opened_at
+            if episode.earliest_ts is None
+            else min(episode.opened_at, episode.earliest_ts),
         )
         return True
 
@@ -270,11 +280,15 @@ class AlertTracker:
         if episode is None:
             if over and state.overs >= self.open_after:
                 alert_id = hashlib.blake2b(f"{seed}|{asset_id}".encode(), digest_size=10).hexdigest()
-                state.episode = _Episode(alert_id, ts, score, ts, source=seed, last_source=seed, latest_ts=ts)
+                state.episode = _Episode(
+                    alert_id, ts, score, ts, source=seed, last_source=seed, latest_ts=ts, earliest_ts=ts
+                )
                 return Transition("open", alert_id, asset_id, ts, ts, score, index, source=seed)
             return None
         episode.last_score, episode.last_ts, episode.last_source = score, ts, seed
         episode.latest_ts = max(episode.latest_ts, ts)
+        if over:  # a reading of the fault dated before the opening (back-filled) widens it back
+            episode.earliest_ts = min(episode.earliest_ts, ts)
         if state.normal_run >= self.resolve_after:
             return self._resolve(asset_id, state, ts, score, index, "normal_scores")
         return None
@@ -338,6 +352,7 @@ class AlertTracker:
             episode.source,
             episode.last_source,
             episode.latest_ts if math.isfinite(episode.latest_ts) else None,
+            min(episode.earliest_ts, episode.opened_at),
         )
 
 

@@ -181,6 +181,7 @@ def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition]
         source=event["source"],
         last_source=event.get("last_source"),
         latest_ts=_finite(event.get("latest_ts")),
+        earliest_ts=_finite(event.get("earliest_ts")),
     )
     return partition_number, transition
 

@@ -1,13 +1,20 @@
 """The tables of the retrainer's SQLite label store (:class:`~pipeline.labelstore.LabelStore` says what
-each holds). Every statement is ``IF NOT EXISTS``: opening an existing store leaves its data as it is."""
+each holds). Every statement is ``IF NOT EXISTS``: opening an existing store leaves its data as it is,
+and :data:`COLUMNS_ADDED` names the columns a store written by an earlier version lacks (added on open,
+empty: their readers fall back as each says)."""
 
-__all__ = ["SCHEMA"]
+__all__ = ["COLUMNS_ADDED", "SCHEMA"]
+
+# (table, column, declaration): columns added since the table was first written.
+# alerts.started_at: the earliest record time of the episode's faulty readings (NULL: its opened_at).
+COLUMNS_ADDED = (("alerts", "started_at", "REAL"),)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
     alert_id TEXT PRIMARY KEY,
     asset_id TEXT NOT NULL,
     opened_at REAL NOT NULL,
+    started_at REAL,
     resolved_at REAL,
     score REAL,
     threshold REAL,

@@ -3,7 +3,7 @@
 Tables:
 
 * ``alerts``: every alert episode seen on ``anomaly-alerts`` (opening values, score, model version,
-  resolution time);
+  the time span of its readings: start and resolution);
 * ``labels``: every valid label ever received, never overwritten (the full history); the label that
   counts for an alert or a reading is the latest one (by the time it was given, then by arrival);
 * ``pending``: labels naming an alert not seen yet, with their original bytes and Kafka position, until
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.labels import Label, Source
-from pipeline.labelschema import SCHEMA
+from pipeline.labelschema import COLUMNS_ADDED, SCHEMA
 from pipeline.normalsample import NormalSample, Reading
 
 __all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Reading", "Source"]
@@ -91,6 +91,9 @@ class LabelStore(NormalSample):
         # NORMAL may lose the last commits on a power loss. One fsync per poll is cheap.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        for table, column, declaration in COLUMNS_ADDED:
+            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
         self._db.commit()
 
     def close(self) -> None:
@@ -109,7 +112,11 @@ class LabelStore(NormalSample):
         An episode ends at the latest record time among its readings (``latest_ts``), at its last
         reading's (``ts``), and never before it opened: readings are not always dated in order (a
         device whose clock was reset dates one 1970, a gateway back-fills), and an end before the
-        episode's readings would let its fault into the normal sample.
+        episode's readings would let its fault into the normal sample. For the same reason it starts at
+        the earliest record time among its readings over the threshold (``earliest_ts``, which a
+        resolved event names: a reading of the fault back-filled after the opening), never after it
+        opened; at its opening for an event without one (an earlier daemon version's). A faulty reading
+        dated far back (a reset clock) stretches the start back to it, as a back-filled one does.
         """
         alert_id = str(event["alert_id"])
         new = not self.has_alert(alert_id)
@@ -117,14 +124,18 @@ class LabelStore(NormalSample):
         if event.get("state") == "resolved":
             ends = (event["ts"], event.get("latest_ts"), event["opened_at"])
             resolved = max(float(t) for t in ends if t is not None)
+        starts = (event.get("earliest_ts"), event["opened_at"])
+        started = min(float(t) for t in starts if t is not None)
         self._db.execute(
-            "INSERT INTO alerts (alert_id, asset_id, opened_at, resolved_at, score, threshold, model_version,"
-            " values_json, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (alert_id) DO UPDATE SET resolved_at = COALESCE(excluded.resolved_at, resolved_at)",
+            "INSERT INTO alerts (alert_id, asset_id, opened_at, started_at, resolved_at, score, threshold,"
+            " model_version, values_json, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (alert_id) DO UPDATE SET resolved_at = COALESCE(excluded.resolved_at, resolved_at),"
+            " started_at = MIN(COALESCE(started_at, excluded.started_at), excluded.started_at)",
             (
                 alert_id,
                 str(event["asset_id"]),
                 float(event["opened_at"]),
+                started,
                 resolved,
                 _float_or_none(event.get("score")),
                 _float_or_none(event.get("threshold")),
@@ -155,16 +166,18 @@ class LabelStore(NormalSample):
         return row is not None
 
     def alert(self, alert_id: str) -> dict[str, Any] | None:
-        """One alert's stored fields (``values`` decoded), or None."""
+        """One alert's stored fields (``values`` decoded; ``started_at``: where its episode starts, see
+        :meth:`add_alert`), or None."""
         row = self._db.execute(
-            "SELECT alert_id, asset_id, opened_at, resolved_at, score, threshold, model_version, values_json"
-            " FROM alerts WHERE alert_id = ?",
+            "SELECT alert_id, asset_id, opened_at, resolved_at, score, threshold, model_version,"
+            " COALESCE(started_at, opened_at), values_json FROM alerts WHERE alert_id = ?",
             (alert_id,),
         ).fetchone()
         if row is None:
             return None
         keys = ("alert_id", "asset_id", "opened_at", "resolved_at", "score", "threshold", "model_version")
-        return dict(zip(keys, row[:7], strict=True)) | {"values": json.loads(row[7])}
+        fields = dict(zip(keys, row[:7], strict=True))
+        return fields | {"started_at": row[7], "values": json.loads(row[8])}
 
     def find_alert(self, asset_id: str, ts: float) -> str | None:
         """The alert that opened on the reading of ``asset_id`` at ``ts``, if any."""

@@ -43,6 +43,7 @@ class _Window:
     alert_id: str
     asset_id: str
     opened_at: float
+    start: float  # the earliest faulty reading's time (a back-filled one), at most opened_at
     end: float  # resolved, or where the asset's next episode opened; inf for the newest still open
     unresolved: bool
     newest: bool  # the asset's newest episode
@@ -247,7 +248,7 @@ class NormalSample:
         for episode in self._episodes():
             if episode.alert_id not in rejected:
                 windows.setdefault(episode.asset_id, []).append(
-                    (episode.opened_at - margin_s, episode.end + margin_s)
+                    (episode.start - margin_s, episode.end + margin_s)
                 )
         bounds = {
             a: (np.array([w[0] for w in ws]), np.array([w[1] for w in ws])) for a, ws in windows.items()
@@ -266,11 +267,11 @@ class NormalSample:
     def _episodes(self) -> list[_Window]:
         """Every alert episode, by asset and opening time, with the end that keeps readings out."""
         rows = self._db.execute(
-            "SELECT alert_id, asset_id, opened_at, resolved_at, seen_at FROM alerts"
-            " ORDER BY asset_id, opened_at"
+            "SELECT alert_id, asset_id, opened_at, resolved_at, seen_at, COALESCE(started_at, opened_at)"
+            " FROM alerts ORDER BY asset_id, opened_at"
         ).fetchall()
         out = []
-        for i, (alert_id, asset, opened, resolved, seen) in enumerate(rows):
+        for i, (alert_id, asset, opened, resolved, seen, start) in enumerate(rows):
             newest = i + 1 == len(rows) or rows[i + 1][1] != asset
             end = float(resolved) if resolved is not None else math.inf
             if resolved is None and not newest:
@@ -279,7 +280,16 @@ class NormalSample:
                 # when the asset's next one opened, else the asset would give no normal reading for ever.
                 end = float(rows[i + 1][2])
             out.append(
-                _Window(str(alert_id), str(asset), float(opened), end, resolved is None, newest, float(seen))
+                _Window(
+                    str(alert_id),
+                    str(asset),
+                    float(opened),
+                    min(float(start), float(opened)),
+                    end,
+                    resolved is None,
+                    newest,
+                    float(seen),
+                )
             )
         return out
 
@@ -311,7 +321,7 @@ class NormalSample:
             if episode.alert_id not in rejected:
                 self._db.execute(
                     "DELETE FROM readings WHERE asset_id = ? AND ts BETWEEN ? AND ?",
-                    (episode.asset_id, episode.opened_at - margin_s, episode.end + margin_s),
+                    (episode.asset_id, episode.start - margin_s, episode.end + margin_s),
                 )
             self._db.execute("DELETE FROM alerts WHERE alert_id = ?", (episode.alert_id,))
         return len(doomed)

@@ -86,6 +86,7 @@ def alert_event_of(raw: bytes | None) -> dict[str, Any]:
         "opened_at": _number(event, "opened_at"),
         "ts": _number(event, "ts"),
         "latest_ts": _number(event, "latest_ts", optional=True),
+        "earliest_ts": _number(event, "earliest_ts", optional=True),
         "score": _number(event, "score", optional=True),
         "threshold": _number(event, "threshold", optional=True),
         "model_version": _text(event, "model_version", optional=True),
