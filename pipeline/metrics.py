@@ -176,7 +176,10 @@ class PipelineMetrics:
             "dhag_anomaly_score", "Anomaly scores of the scored records.", buckets=_SCORE, registry=r
         )
         self.end_to_end_lag = BulkHistogram(
-            "dhag_end_to_end_lag_seconds", "Scoring time minus the record's ts.", buckets=_LAG, registry=r
+            "dhag_end_to_end_lag_seconds",
+            "Scoring time minus the record's ts (0 for a record dated ahead of this host's clock).",
+            buckets=_LAG,
+            registry=r,
         )
         self.consumer_lag = Gauge(
             "dhag_consumer_lag_records",

@@ -239,7 +239,10 @@ class BatchProcessor:
         )
         self.counts.add(self.metrics.outside_training_range.inc, int(beyond.sum()))
         self.counts.add(self.metrics.anomaly_score.observe_many, scores_ok)
-        self.counts.add(self.metrics.end_to_end_lag.observe_many, time.time() - parsed.timestamps[good])
+        # A reading dated ahead of this host's clock (within records.max_future_s) counts as no lag: a
+        # negative one would make the histogram's sum, a counter, go down.
+        lags = np.maximum(time.time() - parsed.timestamps[good], 0.0)
+        self.counts.add(self.metrics.end_to_end_lag.observe_many, lags)
         out.scored += int(good.size)
         over = scores > self.threshold
         transitions: list[tuple[Transition, int, tuple[str, int]]] = []

@@ -82,3 +82,19 @@ def test_the_daemon_judges_ts_by_the_kafka_record_time_when_its_own_clock_is_beh
     proc.process = fails_once  # type: ignore[method-assign]
     out = process_guarded(proc, created, now=0.0)
     assert calls == [3, 1, 1, 1] and (out.scored, out.dead_lettered) == (3, 0)
+
+
+def test_a_reading_dated_ahead_counts_no_negative_lag(fitted) -> None:
+    # Within records.max_future_s, a reading dated ahead of this host's clock is scored; its lag is
+    # clamped at 0 so that the histogram's sum, a counter, never goes down.
+    proc, reg = _processor(fitted)
+    rows = normal(np.random.default_rng(4), 2)
+    now = time.time()
+    proc.process([Rec("in", 0, 0, b"a", reading("a", now - 30.0, rows[0]))], now=0.0)
+    before = reg.get_sample_value("dhag_end_to_end_lag_seconds_sum")
+    assert before is not None and before >= 30.0
+    out = proc.process([Rec("in", 0, 1, b"a", reading("a", now + 120.0, rows[1]))], now=1.0)
+    assert out.scored == 1
+    assert reg.get_sample_value("dhag_end_to_end_lag_seconds_count") == 2
+    assert before <= reg.get_sample_value("dhag_end_to_end_lag_seconds_sum") < before + 5.0
+    assert reg.get_sample_value("dhag_end_to_end_lag_seconds_bucket", {"le": "0.01"}) == 1.0
