@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ class Episode:
     score: float
     model_version: str
     top_sensors: list[str]
+    #: The latest record time among its readings (``latest_ts``, else the resolved event's ``ts``),
+    #: never before ``opened_at``: where the retrainer's label store ends it.
     resolved_at: float | None = None
     resolved_by: str | None = None  # normal_scores, quiet_time, or silence (no reading came)
     #: Top sensors whose value lay beyond the model's training range when the alert opened, and on
@@ -187,13 +190,18 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
                     ],
                 )
             if event.get("state") == "resolved":
-                episodes[alert_id].resolved_at = float(event["ts"])
+                # Where the label store ends it: its latest reading's time, never before it opened
+                # (readings are not always dated in order: its last one may be dated earlier).
+                ends = (event["ts"], event.get("latest_ts"), episodes[alert_id].opened_at)
+                episodes[alert_id].resolved_at = max(float(t) for t in ends if t is not None)
                 episodes[alert_id].resolved_by = event.get("resolved_by")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             continue  # not an alert event; the topic's producer is the daemon
     for msg in _read_topic(bootstrap, settings.kafka.topics.labels, options):
         try:
-            label = parse_label(msg.value, max_bytes=settings.retrain.max_label_bytes)
+            # Its times are judged against when it was written to Kafka, not this host's clock: a
+            # host whose clock is behind would hide every fresh label.
+            label = parse_label(msg.value, max_bytes=settings.retrain.max_label_bytes, now=_written_at(msg))
         except LabelError:
             continue  # the retrainer dead-letters it
         if label.alert_id in episodes:
@@ -201,6 +209,12 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
     for episode in episodes.values():
         episode.labels.sort(key=lambda lab: lab.get("labelled_at", lab["ts"]))
     return episodes
+
+
+def _written_at(msg: Any) -> float:
+    """When a record was written to Kafka (epoch seconds), ``inf`` when it carries no time."""
+    stamp = getattr(msg, "timestamp", None)
+    return stamp / 1000 if isinstance(stamp, int) and stamp >= 0 else math.inf
 
 
 def _list(value: Any) -> list[Any]:
