@@ -145,12 +145,20 @@ class PipelineMetrics:
             registry=r,
         )
         # A gauge, not only the failure counter: a carry-over fails mostly at start-up, before the first
-        # scrape, where a counter that starts at 1 shows no increase().
+        # scrape, where a counter that starts at 1 shows no increase(). Its time twice, as below: the
+        # rule reads the age, on this process's monotonic clock (mark_carry_over_failed sets both).
+        self._carry_over_failed_at: float | None = None
         self.carry_over_failed = Gauge(
             "dhag_alerts_carry_over_failed_timestamp_seconds",
             "When reading the alerts topic for open episodes last failed (0: not since start-up).",
             registry=r,
         )
+        Gauge(
+            "dhag_alerts_carry_over_failed_age_seconds",
+            "Seconds since reading the alerts topic for open episodes last failed, on the daemon's"
+            " monotonic clock; +Inf when it has not failed since start-up.",
+            registry=r,
+        ).set_function(lambda: _age(self._carry_over_failed_at))
         self.scores_published = Counter(
             "dhag_scores_published", "Records published to the scores topic.", registry=r
         )
@@ -313,6 +321,11 @@ class PipelineMetrics:
         """No record waits on a partition the daemon reads: ``dhag_caught_up_*``."""
         self.caught_up.set(time.time())
         self._caught_up_at = time.monotonic()
+
+    def mark_carry_over_failed(self) -> None:
+        """Reading the alerts topic for open episodes failed: ``dhag_alerts_carry_over_failed_*``."""
+        self.carry_over_failed.set(time.time())
+        self._carry_over_failed_at = time.monotonic()
 
     def set_model(self, version: str, threshold: float, *, previous: str | None = None) -> None:
         """The model in use is ``version`` (replacing ``previous``, whose series go: months of swaps must

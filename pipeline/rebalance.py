@@ -211,7 +211,7 @@ class RebalanceHandling:
                 log.info("partitions %s: reading their open alert episodes given up to stop", mine)
                 return True
             self.metrics.broker_failures.labels("carry_over").inc()
-            self.metrics.carry_over_failed.set(time.time())
+            self.metrics.mark_carry_over_failed()
             log.warning(
                 "partitions %s: cannot read their open alert episodes from %s, so they start afresh (an "
                 "ongoing fault opens again under a new alert_id): %s",

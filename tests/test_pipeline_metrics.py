@@ -87,3 +87,22 @@ def test_the_ages_the_stall_alerts_read_are_not_moved_by_a_step_of_the_wall_cloc
         m.mark_processed()
         m.mark_caught_up()
     assert reg.get_sample_value("dhag_last_processed_timestamp_seconds") == wall[0]  # what people read
+
+
+def test_a_failed_carry_over_is_aged_on_the_monotonic_clock(monkeypatch) -> None:
+    # DhagAlertsNotCarriedOver warns for an hour after the failure: time() minus a wall-clock time
+    # would make it last an hour longer on a host whose clock is an hour behind Prometheus's.
+    import time
+
+    wall, ticks = [1.8e9], [500.0]
+    monkeypatch.setattr(time, "time", lambda: wall[0])
+    monkeypatch.setattr(time, "monotonic", lambda: ticks[0])
+    reg = CollectorRegistry()
+    m = PipelineMetrics(reg)
+    assert reg.get_sample_value("dhag_alerts_carry_over_failed_age_seconds") == float("inf")
+    assert reg.get_sample_value("dhag_alerts_carry_over_failed_timestamp_seconds") == 0.0
+    m.mark_carry_over_failed()
+    wall[0] -= 3600.0  # the host's clock stepped back an hour
+    ticks[0] += 45.0
+    assert reg.get_sample_value("dhag_alerts_carry_over_failed_age_seconds") == 45.0
+    assert reg.get_sample_value("dhag_alerts_carry_over_failed_timestamp_seconds") == 1.8e9

@@ -122,6 +122,7 @@ def test_the_carry_over_read_gets_only_what_the_committed_offset_reads_left(fitt
     # No time was left to read the alerts topic: the partitions start afresh, as after a failed read.
     assert reads == []
     assert daemon.metrics.carry_over_failed._value.get() > 0
+    assert daemon.metrics.registry.get_sample_value("dhag_alerts_carry_over_failed_age_seconds") < 60
     assert daemon.metrics.broker_failures.labels("carry_over")._value.get() == 1
     assert not any((tp.topic, tp.partition) in daemon.processor.trackers for tp in PARTS)
 
