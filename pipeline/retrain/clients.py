@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
@@ -12,10 +14,13 @@ from pipeline.errors import BrokerUnavailableError
 
 __all__ = ["retrainer_clients"]
 
+_CLOSE_MS = 1000  # closing a consumer that never fetched: nothing to wait for
+
 
 def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer, KafkaProducer]:
     """Both clients on ``bootstrap``; raises :class:`BrokerUnavailableError` when it cannot be reached,
-    :class:`~pipeline.errors.ConfigError` when it refuses the client's credentials."""
+    :class:`~pipeline.errors.ConfigError` when it refuses the client's credentials. When the producer
+    cannot be built, the consumer built before it is closed before the error is raised."""
     kafka = settings.kafka
     common = {"bootstrap_servers": bootstrap, "client_id": f"{kafka.client_id}-retrainer"}
     common |= kafka.security.client_options()
@@ -29,9 +34,15 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
             request_timeout_ms=kafka.request_timeout_ms,
             **common,
         )
-        producer = KafkaProducer(
-            acks="all", linger_ms=5, request_timeout_ms=kafka.request_timeout_ms, **common
-        )
+        try:
+            producer = KafkaProducer(
+                acks="all", linger_ms=5, request_timeout_ms=kafka.request_timeout_ms, **common
+            )
+        except BaseException:
+            # Else its thread and sockets stay behind, one more at every retry while Kafka is down.
+            with contextlib.suppress(Exception):
+                consumer.close(autocommit=False, timeout_ms=_CLOSE_MS)
+            raise
     except AUTHENTICATION_FAILURES as exc:
         raise authentication_refused(exc, bootstrap) from None
     except KafkaError as exc:
