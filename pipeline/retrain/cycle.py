@@ -8,6 +8,12 @@ window, label counts, validation metrics, created time) and that reference sampl
 written beside it as ``<version>.report.json``: data sizes, label counts, both models' metrics, the
 decision and why. Only a candidate the gate accepts becomes current (:func:`pipeline.registry.promote`),
 which the daemons then hot-swap.
+
+Once the decision is made (the candidate published, and promoted or not), what follows is
+housekeeping: pruning the registry and writing the report. Should either fail, the run still returns
+its decision, with the failure logged as an error and named in :attr:`RunResult.after_error` (and in
+the report when it could be written): a run that promoted its candidate is not passed off as a
+failed one while the daemons hot-swap to it.
 """
 
 from __future__ import annotations
@@ -44,13 +50,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run decided: ``outcome`` is ``promoted`` or ``rejected``; the report's path and content."""
+    """What a run decided: ``outcome`` is ``promoted`` or ``rejected``; the report's path and content.
+
+    ``after_error``: what failed after the decision, when something did (pruning the registry, writing
+    the report: then ``report`` does not exist). The decision stands all the same: the candidate is
+    published, and current when promoted.
+    """
 
     outcome: str
     parent: str
     candidate: str
     report: Path
     content: dict[str, Any]
+    after_error: str | None = None
 
 
 def report_path(registry: str | Path, version: str) -> Path:
@@ -148,7 +160,17 @@ def run_cycle(
         except CurrentChangedError as exc:
             # An operator rolled back (or promoted) while this run trained: their choice stands.
             outcome, reasons = "rejected", [str(exc)]
-    pruned = prune(registry, keep=settings.keep_versions, also_keep={version})
+    decided = (
+        f"candidate {version} promoted over {parent}; {version} is current"
+        if outcome == "promoted"
+        else f"candidate {version} rejected against {parent}"
+    )
+    after_error = None
+    try:
+        pruned = prune(registry, keep=settings.keep_versions, also_keep={version})
+    except Exception as exc:  # noqa: BLE001 - the decision stands; the next run prunes again
+        pruned, after_error = [], f"pruning the registry failed: {type(exc).__name__}: {exc}"
+        log.error("retrain run (%s): %s; then %s", trigger, decided, after_error)
     content = {
         "schema": 1,
         "candidate": version,
@@ -184,9 +206,16 @@ def run_cycle(
         "pruned": pruned,
         "reasons": reasons or ["no metric worse than the current model's beyond its tolerance"],
     }
+    if after_error is not None:
+        content["after_error"] = after_error
     path = report_path(registry, version)
     content = finite(content)
-    write_atomic(path, (json.dumps(content, indent=2, allow_nan=False) + "\n").encode())
+    try:
+        write_atomic(path, (json.dumps(content, indent=2, allow_nan=False) + "\n").encode())
+    except Exception as exc:  # noqa: BLE001 - the decision stands without its report
+        failed = f"writing its report {path} failed: {type(exc).__name__}: {exc}"
+        after_error = failed if after_error is None else f"{after_error}; {failed}"
+        log.error("retrain run (%s): %s; then %s", trigger, decided, failed)
     log.info(
         "retrain run (%s): candidate %s %s against %s; %s",
         trigger,
@@ -195,4 +224,4 @@ def run_cycle(
         parent,
         "; ".join(content["reasons"]),
     )
-    return RunResult(outcome, parent, version, path, content)
+    return RunResult(outcome, parent, version, path, content, after_error)
