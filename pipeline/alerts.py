@@ -102,15 +102,21 @@ class AlertTracker:
     'normal_scores'
     """
 
-    def __init__(self, *, open_after: int, window: int, resolve_after: int, quiet_s: float) -> None:
+    def __init__(
+        self, *, open_after: int, window: int, resolve_after: int, quiet_s: float, backfill_s: float = 3600.0
+    ) -> None:
         if not 1 <= open_after <= window:
             raise ValueError(f"need 1 <= open_after <= window, got {open_after} and {window}")
-        if resolve_after < 1 or quiet_s <= 0:
-            raise ValueError("resolve_after must be >= 1 and quiet_s > 0")
+        if resolve_after < 1 or quiet_s <= 0 or not backfill_s >= 0:
+            raise ValueError("resolve_after must be >= 1, quiet_s > 0 and backfill_s >= 0")
         self.open_after = open_after
         self.window = window
         self.resolve_after = resolve_after
         self.quiet_s = quiet_s
+        # How far back a faulty reading delivered late moves an episode's start: a back-filled stretch,
+        # not a device clock reset to 1970, whose reading would keep (and, once the episode is
+        # forgotten, take) all of the asset's normal readings since then out of the retraining sample.
+        self.backfill_s = backfill_s
         self._assets: dict[str, _AssetState] = {}
         self._forgotten: list[str] = []
         # Savepoints, innermost last: each maps the assets changed since it to their state before
@@ -287,7 +293,7 @@ class AlertTracker:
             return None
         episode.last_score, episode.last_ts, episode.last_source = score, ts, seed
         episode.latest_ts = max(episode.latest_ts, ts)
-        if over:  # a reading of the fault dated before the opening (back-filled) widens it back
+        if over and ts >= episode.opened_at - self.backfill_s:  # a back-filled reading of the fault
             episode.earliest_ts = min(episode.earliest_ts, ts)
         if state.normal_run >= self.resolve_after:
             return self._resolve(asset_id, state, ts, score, index, "normal_scores")

@@ -193,7 +193,9 @@ class AlertSettings(_Section):
     """Hysteresis: open after ``open_after`` of the last ``window`` scores are over the threshold;
     resolve after ``resolve_after`` consecutive normal scores, or ``quiet_s`` seconds without one over.
     ``carry_over_s``: how far back the alerts topic is read for open episodes when a partition comes
-    without its state (:mod:`pipeline.carryover`); null: never, every such partition starts afresh."""
+    without its state (:mod:`pipeline.carryover`); null: never, every such partition starts afresh.
+    ``backfill_s``: how far before its opening reading a reading of the fault delivered late may move an
+    episode's start (:class:`~pipeline.alerts.AlertTracker`)."""
 
     open_after: int = Field(3, ge=1)
     window: int = Field(5, ge=1, le=10_000)
@@ -201,6 +203,7 @@ class AlertSettings(_Section):
     quiet_s: float = Field(300.0, gt=0)
     top_sensors: int = Field(3, ge=1, le=100)
     carry_over_s: float | None = Field(7 * 86400.0, gt=0)
+    backfill_s: float = Field(3600.0, ge=0)
 
 
 class DlqSettings(_Section):

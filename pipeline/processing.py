@@ -59,7 +59,7 @@ class BatchProcessor:
         self.scores_topic = topics.scores
         a = settings.alerts
         self.trackers = Trackers(
-            open_after=a.open_after, window=a.window, resolve_after=a.resolve_after, quiet_s=a.quiet_s
+            **a.model_dump(include={"open_after", "window", "resolve_after", "quiet_s", "backfill_s"})
         )
         self.drift = drift_monitor(settings) if settings.drift.enabled else None
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.

@@ -83,6 +83,25 @@ def test_a_normal_reading_dated_before_the_opening_does_not_stretch_the_episode_
     assert resolved is not None and resolved.earliest_ts == T
 
 
+def test_a_faulty_reading_dated_1970_does_not_stretch_the_episode_back_to_it() -> None:
+    # A device whose clock was reset sends a reading over the threshold dated 1970: stretching the
+    # episode's start back to it kept every reading of the asset since then out of the normal sample,
+    # and forgetting the episode deleted them. Only late readings within alerts.backfill_s count.
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=600, backfill_s=3600.0)
+    store = LabelStore(":memory:")
+    opened = tracker.observe("p1", True, 0.9, T, now=0.0, seed="in/0/0", offset=0)
+    assert tracker.observe("p1", True, 0.9, 0.0, now=1.0, seed="in/0/1", offset=1) is None
+    assert tracker.observe("p1", True, 0.9, T - 1800.0, now=2.0, seed="in/0/2", offset=2) is None
+    resolved = tracker.observe("p1", False, 0.1, T + 60.0, now=3.0, seed="in/0/3", offset=3)
+    assert opened is not None and resolved is not None and resolved.earliest_ts == T - 1800.0
+    _stored(store, opened)
+    _stored(store, resolved)
+    weeks_before = [T - 86400.0 * k for k in range(1, 15)]
+    store.add_readings([("p1", ts, {"x": 9.0}) for ts in [*weeks_before, T - 1800.0, T]], keep=1000)
+    assert {ts for _, ts, _ in store.normal_sample(margin_s=300.0)} == set(weeks_before)
+    assert store.prune_alerts(seen_before=float("inf"), margin_s=300.0) == 0  # the asset's newest stays
+
+
 def test_an_event_without_earliest_ts_starts_its_window_at_the_opening() -> None:
     # Events of an earlier daemon version stay in the topic and still read.
     store = LabelStore(":memory:")
