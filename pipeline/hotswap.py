@@ -143,6 +143,26 @@ class ActiveModel:
             sensors[-1]["imputed"] = any(source in imputed for source in sources)
         return sensors
 
+    def explain(
+        self,
+        matrix: np.ndarray,
+        asset_ids: Sequence[str],
+        imputed: Sequence[Collection[str]],
+        *,
+        top: int,
+    ) -> list[list[dict[str, Any]]]:
+        """The ``top_sensors`` of alerts opened on rows of model input: the model's attribution of
+        each row (:meth:`~dhag.DHAG.explain`, its ``top`` features), each entry as :meth:`top_sensors`
+        describes it, with the row's asset and its ``imputed`` sensors. The daemon's alert events and
+        the plant bench's measure of naming both come from here."""
+        if matrix.shape[0] == 0:
+            return []
+        explained = self.model.explain(matrix, top=top)
+        return [
+            self.top_sensors(ranked, matrix[j], asset_ids[j], imputed[j])
+            for j, ranked in enumerate(explained)
+        ]
+
     @property
     def inputs(self) -> list[str]:
         """The sensors a record must carry for this model (raw inputs of derived features, if any)."""

@@ -304,13 +304,17 @@ class BatchProcessor:
         """The batch's alert events, in the order they happened (an episode that opens and resolves
         within the batch resolves with what its open event said)."""
         opens = [(t, j, tp) for t, j, tp in transitions if t.kind == "open"]
-        top, rows = self.settings.alerts.top_sensors, [j for _, j, _ in opens]
-        explained = self.model.explain(parsed.matrix[rows], top=top) if opens else []
+        rows = [j for _, j, _ in opens]
+        imputed = [imputed_sensors(parsed.values[j], self.parser.features) for j in rows]
+        explained = self.active.explain(
+            parsed.matrix[rows],
+            [parsed.asset_ids[j] for j in rows],
+            imputed,
+            top=self.settings.alerts.top_sensors,
+        )
         said: dict[str, tuple[list[dict[str, Any]], Any, list[str]]] = {}
-        for (transition, j, tp), ranked in zip(opens, explained, strict=True):
-            imputed = imputed_sensors(parsed.values[j], self.parser.features)
-            sensors = self.active.top_sensors(ranked, parsed.matrix[j], parsed.asset_ids[j], imputed)
-            said[transition.alert_id] = (sensors, parsed.values[j], imputed)
+        for (transition, j, tp), sensors, missing in zip(opens, explained, imputed, strict=True):
+            said[transition.alert_id] = (sensors, parsed.values[j], missing)
             self.trackers[tp].set_context(transition.asset_id, transition.alert_id, said[transition.alert_id])
         for transition, _, _ in transitions:
             context = said.get(transition.alert_id) or transition.context
