@@ -9,8 +9,19 @@ import numpy as np
 import pytest
 
 from pipeline.config import Settings
-from pipeline.plantbench import DETECTORS, PLANT_DETECTORS, pool, run_plant_bench, summarize
+from pipeline.plantbench import (
+    DETECTORS,
+    PLANT_DETECTORS,
+    PROCESS_FAULT_SENSORS,
+    first_alerts,
+    naming,
+    pool,
+    run_plant_bench,
+    summarize,
+)
 from pipeline.plantmodel import PLANT_MODEL_SETTINGS
+from pipeline.simulator.faults import FAULT_KINDS, SENSOR_FAULTS, Fault, process_effects
+from pipeline.simulator.physics import CORE_SENSORS, Effects, PlantPhysics, make_nameplates
 
 
 def _counts(detected: dict[str, list[bool]], delays: dict[str, list[float]], false: int, days: float) -> dict:
@@ -81,6 +92,25 @@ def test_a_small_two_seed_run_reports_pooled_and_per_seed_numbers(tmp_path: Path
         assert pooled["normal_asset_days"] == pytest.approx(
             sum(r["normal_asset_days"] for r in runs), abs=2e-3
         )
+    # Naming: DHAG's alerts and the 3-sigma limits' name sensors; HalfSpaceTrees' do not.
+    for name in ("dhag", "sigma3"):
+        named = result[name]["naming"]
+        assert named["top_sensors"] == Settings().alerts.top_sensors
+        assert set(named) == {"top_sensors", "sensor_faults", "process_faults", "by_kind"}
+        for rates in (named["sensor_faults"], named["process_faults"], *named["by_kind"].values()):
+            assert set(rates) == {"episodes", "rank1", "in_top", "chance_rank1", "chance_in_top"}
+        # One rate per detected episode, in every kind it detected (pooled: nothing listed per alert).
+        found = {k: round(r * result[name]["episodes"][k]) for k, r in result[name]["detection_rate"].items()}
+        assert {k: v["episodes"] for k, v in named["by_kind"].items()} == {
+            k: n for k, n in found.items() if n
+        }
+        for s in ("3", "4"):
+            alerts = result["per_seed"][s][name]["naming"]["alerts"]
+            assert len(alerts) == sum(
+                v["episodes"] for v in result["per_seed"][s][name]["naming"]["by_kind"].values()
+            )
+            assert all(len(a["named"]) == named["top_sensors"] for a in alerts)
+    assert "naming" not in result["hst"]
     # Three assets of three types over two half-hour slots each: six episodes per seed.
     assert sum(result["dhag"]["episodes"].values()) == 12
     # Every kind the fleet's types can have was injected; DHAG found the cavitation, the plainest fault.
@@ -91,7 +121,6 @@ def test_each_scenario_names_its_false_alerts_where_and_when() -> None:
     import pandas as pd
 
     from pipeline.plantbench import tally
-    from pipeline.simulator.faults import Fault
 
     # Two assets, a reading every 2 s from t = 1000; one fault on pump-01 from 1100 to 1200.
     times = [1000.0 + 2 * i for i in range(300)]
@@ -141,7 +170,7 @@ def test_the_opt_in_detectors_train_other_plant_models(monkeypatch) -> None:
     monkeypatch.setattr(plantbench, "train_plant_model", fake_train)
     for name in ("dhag", "dhag5", "dhag-classes", "dhag-snapshots", "dhag-reference"):
         with pytest.raises(RuntimeError, match="stop after training"):
-            plantbench._FLAGGERS[name](None, 7)
+            plantbench._DETECTORS[name](None, 7)
     assert all(k["time_budget"] is None and k["fleet"] == {"bench": 7} for k in seen)
     assert [(k["n_members"], k.get("ce_weighting"), k.get("snapshots"), k.get("recipe")) for k in seen] == [
         (1, None, None, None),
@@ -168,3 +197,107 @@ def test_the_command_line_offers_exactly_the_benchmarks_detectors() -> None:
     assert tuple(args.detectors) == PLANT_DETECTORS
     with pytest.raises(SystemExit):
         _parser().parse_args(["bench", "plant", "--detectors", "nope"])
+
+
+def _fault(kind: str, asset_id: str, onset: float, sensor: str | None = None) -> Fault:
+    return Fault(
+        asset=0, asset_id=asset_id, kind=kind, onset=onset, duration=100.0, severity=1.0, sensor=sensor
+    )
+
+
+def _entry(feature: str, *sensors: str) -> dict:
+    # An entry of an alert's top_sensors: a derived feature carries the raw sensors it comes from.
+    return {"sensor": feature, "contribution": 0.1} | ({"from_sensors": list(sensors)} if sensors else {})
+
+
+def test_naming_counts_the_faulty_sensor_at_rank_one_and_in_the_top_entries() -> None:
+    features = {
+        "flow_pu": ["flow_m3h"],
+        "speed_pu": ["speed_rpm"],
+        "power_pu": ["motor_power_kw"],
+        "flow_per_speed": ["flow_m3h", "speed_rpm"],
+    }
+    episodes = [
+        # The right sensor first: counts at rank 1 and in the top.
+        (_fault("sensor_stuck", "p1", 0.0, "flow_m3h"), [_entry("flow_pu", "flow_m3h"), _entry("power_pu")]),
+        # A derived feature that comes from the faulty sensor names it too.
+        (_fault("sensor_stuck", "p2", 0.0, "speed_rpm"), [_entry("flow_per_speed", "flow_m3h", "speed_rpm")]),
+        # Second: in the top, not at rank 1.
+        (
+            _fault("sensor_drift", "p1", 500.0, "speed_rpm"),
+            [
+                _entry("power_pu", "motor_power_kw"),
+                _entry("speed_pu", "speed_rpm"),
+                _entry("flow_pu", "flow_m3h"),
+            ],
+        ),
+        # Wrong sensors only: counts in neither.
+        (
+            _fault("sensor_drift", "p2", 500.0, "motor_power_kw"),
+            [_entry("flow_pu", "flow_m3h"), _entry("speed_pu", "speed_rpm")],
+        ),
+        # Beyond the top count (here 2) it does not count.
+        (
+            _fault("sensor_spikes", "p3", 0.0, "flow_m3h"),
+            [
+                _entry("speed_pu", "speed_rpm"),
+                _entry("power_pu", "motor_power_kw"),
+                _entry("flow_pu", "flow_m3h"),
+            ],
+        ),
+        # A process fault against the sensors its kind moves.
+        (_fault("efficiency_loss", "p3", 500.0), [_entry("power_pu", "motor_power_kw")]),
+    ]
+    tallied = naming(episodes, features, top=2)
+    kinds = tallied["kinds"]
+    assert kinds["sensor_stuck"]["rank1"] == [True, True] and kinds["sensor_stuck"]["in_top"] == [True, True]
+    assert kinds["sensor_drift"]["rank1"] == [False, False] and kinds["sensor_drift"]["in_top"] == [
+        True,
+        False,
+    ]
+    assert kinds["sensor_spikes"]["rank1"] == [False] and kinds["sensor_spikes"]["in_top"] == [False]
+    assert kinds["efficiency_loss"]["rank1"] == [True]
+    # Chance: two features of four name the flow meter; two drawn at random miss both in 1 of 6 draws.
+    assert kinds["sensor_stuck"]["chance_rank1"][0] == 0.5
+    assert kinds["sensor_stuck"]["chance_in_top"][0] == pytest.approx(5 / 6)
+    assert tallied["alerts"][2]["named"] == ["power_pu", "speed_pu"] and tallied["alerts"][2]["truth"] == [
+        "speed_rpm"
+    ]
+    summary = summarize(pool([_counts({}, {}, 0, 1.0) | {"naming": tallied}] * 2))["naming"]
+    assert summary["top_sensors"] == 2
+    # Pooled over the five sensor-fault episodes of both copies: 2 of 5 at rank 1, 3 of 5 in the top.
+    assert summary["sensor_faults"]["episodes"] == 10
+    assert (summary["sensor_faults"]["rank1"], summary["sensor_faults"]["in_top"]) == (0.4, 0.6)
+    assert summary["by_kind"]["sensor_drift"] == {
+        "episodes": 4,
+        "rank1": 0.0,
+        "in_top": 0.5,
+        "chance_rank1": 0.375,  # the speed sensor: 2 features of 4; the power meter: 1
+        "chance_in_top": pytest.approx((5 / 6 + 1 / 2) / 2, abs=1e-3),
+    }
+    assert summary["process_faults"]["episodes"] == 2 and summary["process_faults"]["rank1"] == 1.0
+    assert "alerts" not in summary  # each scenario lists its own (per_seed)
+
+
+def test_an_episode_is_named_by_its_first_alert_within_its_window() -> None:
+    faults = [
+        _fault("sensor_stuck", "p1", 1000.0, "flow_m3h"),
+        _fault("sensor_drift", "p2", 1000.0, "speed_rpm"),
+    ]
+    # p1: one before the onset (not its alert), then two within: the earlier one counts. p2: none.
+    openings = [("p1", 990.0), ("p1", 1060.0), ("p1", 1010.0), ("p2", 1300.0)]
+    assert [(f.asset_id, i) for f, i in first_alerts(openings, faults, grace_s=120.0)] == [("p1", 2)]
+
+
+def test_the_process_fault_table_is_what_the_physics_moves_at_once() -> None:
+    # Two copies of one pump with the same random draws, one under the fault, stepped a millisecond:
+    # a sensor that follows at once differs by the fault's full effect, a lagged temperature by ~1e-6.
+    assert set(PROCESS_FAULT_SENSORS) == set(FAULT_KINDS) - set(SENSOR_FAULTS)
+    plates = make_nameplates(["pump"], np.random.default_rng(0))
+    for kind, sensors in PROCESS_FAULT_SENSORS.items():
+        fault = _fault(kind, "pump-01", 0.0)
+        fx = process_effects(1, [fault], 50.0, np.random.default_rng(1))
+        clean, faulty = (PlantPhysics(plates, np.random.default_rng(2), start_s=50.0) for _ in range(2))
+        a, b = clean.step(1e-3, Effects(1)), faulty.step(1e-3, fx)
+        moved = {s for s in CORE_SENSORS if abs(b[s][0] - a[s][0]) > 1e-4 * abs(a[s][0])}
+        assert moved == set(sensors), kind
