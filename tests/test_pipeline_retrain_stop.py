@@ -170,10 +170,10 @@ def _one_off(registry: Path, monkeypatch, cycle) -> object:  # noqa: ANN001
     return retrainer
 
 
-def _result(outcome: str, reasons: list[str]) -> object:
+def _result(outcome: str, reasons: list[str], after_error: str | None = None) -> object:
     from pipeline.retrain.cycle import RunResult
 
-    return RunResult(outcome, "v1", "v2", Path("/r/v2.report.json"), {"reasons": reasons})
+    return RunResult(outcome, "v1", "v2", Path("/r/v2.report.json"), {"reasons": reasons}, after_error)
 
 
 def _raise(exc: BaseException):  # noqa: ANN202
@@ -200,6 +200,12 @@ SAVED = "5 records read, labels and samples saved in the label store"
             f"retrain --once done: candidate v2 promoted over v1 (report /r/v2.report.json); {SAVED}",
         ),
         (
+            lambda r: _result("promoted", [], "writing its report /r/v2.report.json failed: OSError: full"),
+            0,
+            "retrain --once done: candidate v2 promoted over v1; then writing its report /r/v2.report.json "
+            f"failed: OSError: full; {SAVED}",
+        ),
+        (
             lambda r: _result("rejected", ["recall 0.100 < current 0.900 - 0.05", "far 0.2 > 0.01"]),
             0,
             "retrain --once done: candidate v2 rejected, judged against v1: recall 0.100 < current "
@@ -223,7 +229,7 @@ SAVED = "5 records read, labels and samples saved in the label store"
             f"retrain --once stopped: the retraining run was given up at the stop, nothing promoted; {SAVED}",
         ),
     ],
-    ids=["promoted", "rejected", "nothing to do", "failed", "given up"],
+    ids=["promoted", "promoted, report not written", "rejected", "nothing to do", "failed", "given up"],
 )
 def test_a_one_off_run_ends_its_log_with_its_outcome(
     registry: Path, monkeypatch, caplog: pytest.LogCaptureFixture, cycle, code: int, closing: str

@@ -197,7 +197,9 @@ class Runs:
             what = f"promoted over {result.parent}"
         else:
             what = f"rejected, judged against {result.parent}: {'; '.join(result.content['reasons'])}"
-        return self._closing(0, f"done: candidate {result.candidate} {what} (report {result.report})")
+        # A failure after the decision (pruning, the report) leaves the decision standing: said, not hidden.
+        after = f"; then {result.after_error}" if result.after_error else f" (report {result.report})"
+        return self._closing(0, f"done: candidate {result.candidate} {what}{after}")
 
     def _closing(self, code: int, outcome: str) -> int:
         """Log ``--once``'s last line, its ``outcome`` and what it read (saved: each poll commits the
