@@ -19,11 +19,10 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-__all__ = ["AlertTracker", "Trackers", "Transition", "parse_position"]
+__all__ = ["AlertTracker", "Transition", "parse_position"]
 
 
 @dataclass(frozen=True)
@@ -373,47 +372,3 @@ def parse_position(source: object) -> tuple[str, int, int] | None:
         return topic, int(partition), int(offset)
     except ValueError:
         return None
-
-
-class Trackers(dict[tuple[str, int], AlertTracker]):
-    """The :class:`AlertTracker` of each input partition, made on first use with the same settings, and
-    savepoints over all of them: the daemon undoes a batch whose output the broker did not take, so
-    that processing it again yields the same alert events instead of none.
-
-    >>> trackers = Trackers(open_after=1, window=1, resolve_after=1, quiet_s=60)
-    >>> point = trackers.savepoint()
-    >>> trackers.of(("in", 0)).observe("p1", True, 0.9, 0, now=0, seed="0").kind
-    'open'
-    >>> trackers.rollback(point)
-    >>> len(trackers)  # a tracker made since the point goes too
-    0
-    """
-
-    def __init__(self, **settings: Any) -> None:
-        super().__init__()
-        self._settings = settings
-
-    def of(self, tp: tuple[str, int]) -> AlertTracker:
-        """The tracker of partition ``tp``, made when it has none."""
-        tracker = self.get(tp)
-        if tracker is None:
-            tracker = self[tp] = AlertTracker(**self._settings)
-        return tracker
-
-    def savepoint(self) -> dict[tuple[str, int], int]:
-        """A savepoint in every tracker (see :meth:`AlertTracker.savepoint`)."""
-        return {tp: tracker.savepoint() for tp, tracker in self.items()}
-
-    def rollback(self, point: Mapping[tuple[str, int], int]) -> None:
-        """Undo everything since ``point``: trackers made since are dropped."""
-        for tp, tracker in list(self.items()):
-            if tp in point:
-                tracker.rollback(point[tp])
-            else:
-                del self[tp]
-
-    def release(self, point: Mapping[tuple[str, int], int]) -> None:
-        """Keep everything since ``point``."""
-        for tp, tracker in self.items():
-            if tp in point:
-                tracker.release(point[tp])

@@ -7,7 +7,7 @@ would be counted once per attempt: through a broker outage of two minutes, retri
 ``dhag_alerts_opened_total`` would count one episode a dozen times. So the processor adds its counts
 through :class:`HeldCounts`: inside a savepoint they wait, and they reach the metrics only when the
 outermost savepoint is released (the output delivered); a rollback drops them, as it undoes the alert
-state (:class:`pipeline.alerts.Trackers`).
+state (:class:`pipeline.trackers.Trackers`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import orjson
 from dhag import DHAG
 from dhag.exceptions import InputError
 from pipeline.alertevents import alert_event, imputed_sensors
-from pipeline.alerts import Trackers, Transition
+from pipeline.alerts import Transition
 from pipeline.backoff import ThrottledLog
 from pipeline.batchoutput import BatchOutput, Outgoing, score_messages
 from pipeline.config import Settings
@@ -29,6 +29,7 @@ from pipeline.heldcounts import HeldCounts
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
 from pipeline.records import SCORING_ERROR, KafkaTime, RecordParser, dlq_value
+from pipeline.trackers import Trackers
 
 __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
 
@@ -78,7 +79,7 @@ class BatchProcessor:
 
     # -- savepoints: a batch whose output was not delivered is undone ------------------------------
     def savepoint(self) -> Savepoint:
-        """Hold the changes of alert state (:class:`~pipeline.alerts.Trackers`) and the counts
+        """Hold the changes of alert state (:class:`~pipeline.trackers.Trackers`) and the counts
         (:class:`~pipeline.heldcounts.HeldCounts`) from now on, to :meth:`rollback` or :meth:`release`;
         a rollback also puts back the DLQ ratio cap's window."""
         return self.trackers.savepoint(), self.counts.savepoint(), self.guard.snapshot()
