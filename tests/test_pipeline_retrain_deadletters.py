@@ -16,6 +16,7 @@ from pipeline.labelstore import LabelStore, Source
 from pipeline.metrics import RetrainMetrics
 from pipeline.records import DLQ_VALUE_LIMIT
 from pipeline.retrain.service import Retrainer
+from pipeline.retrain.storepositions import positions, record
 
 
 class _Producer:
@@ -80,7 +81,7 @@ def _record(topic: str, offset: int, value: bytes) -> SimpleNamespace:
 
 
 def test_a_label_refused_on_arrival_is_read_again_until_its_dead_letter_is_acknowledged() -> None:
-    retrainer, _, registry = _retrainer([1e9])
+    retrainer, store, registry = _retrainer([1e9])
     consumer, producer = _Consumer(), _Producer()
     labels, readings = TopicPartition("operator-labels", 0), TopicPartition("sensor-readings", 0)
     consumer.batch = {
@@ -91,11 +92,13 @@ def test_a_label_refused_on_arrival_is_read_again_until_its_dead_letter_is_ackno
     # Before, the offset was committed past the label and the label was gone.
     assert consumer.commits == [{("sensor-readings", 0): 4}]  # the readings go on; the label does not
     assert consumer.seeks == [(0, 7)]
+    assert positions(store) == {"sensor-readings/0": 4}  # nor in the store's own positions
     assert registry.get_sample_value("dhag_labels_dlq_total", {"reason": "not_json"}) == 0
     producer.up = True
     consumer.batch = {labels: [_record(labels.topic, 7, b"{broken")]}
     retrainer._poll(consumer, producer)  # type: ignore[arg-type]
     assert consumer.commits[-1] == {("operator-labels", 0): 8}
+    assert positions(store) == {"operator-labels/0": 8, "sensor-readings/0": 4}
     assert [(topic, value) for topic, value, _ in producer.sent] == [("operator-labels.dlq", b"{broken")]
     assert registry.get_sample_value("dhag_labels_dlq_total", {"reason": "not_json"}) == 1
 
@@ -174,6 +177,12 @@ class _GrowingConsumer(_Consumer):
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.positions[tp] = offset
 
+    def beginning_offsets(self, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return dict.fromkeys(parts, 0)
+
+    def end_offsets(self, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return dict.fromkeys(parts, 5)
+
     def seek_to_beginning(self, *tps: TopicPartition) -> None:
         self.started.extend(tps)
 
@@ -186,7 +195,12 @@ def test_partitions_added_while_the_retrainer_runs_are_read_from_their_start(res
     # onto new input partitions left the normal sample, and labels of alerts on new alerts partitions
     # were dead-lettered as unknown until a restart.
     clock = [1e9]
-    retrainer, _, _ = _retrainer(clock, Settings.model_validate({"kafka": {"auto_offset_reset": reset}}))
+    retrainer, store, _ = _retrainer(clock, Settings.model_validate({"kafka": {"auto_offset_reset": reset}}))
+    # The store read partition 0 of each topic up to where the group did.
+    record(
+        store,
+        {TopicPartition(topic, 0): 5 for topic in ("operator-labels", "anomaly-alerts", "sensor-readings")},
+    )
     consumer, producer = _GrowingConsumer(1), _Producer()
     producer.up = True
     retrainer._parts = retrainer._assign(consumer)  # type: ignore[arg-type]  # as open() does

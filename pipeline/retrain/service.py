@@ -5,7 +5,9 @@ partition, resuming from the committed offsets of ``retrain.group_id``. Per poll
 labels validated (bad ones go to ``operator-labels.dlq`` with the reason) and joined to their alert or
 kept pending, one reading in ``normal_sample_every`` of each asset joins the bounded sample; then DLQ
 records are flushed, the store committed, and only then the Kafka offsets (at-least-once; the store
-ignores replays).
+ignores replays). It resumes each partition from the store's own position, committed with what it
+read (:mod:`pipeline.retrain.storepositions`): a store restored from a backup, or a new one in place
+of a lost one, reads again what it lacks.
 
 A run starts on a trigger and trains in a worker thread while the loop keeps consuming
 (:mod:`pipeline.retrain.runs`).
@@ -35,6 +37,7 @@ from pipeline.kafkatime import KafkaTime
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
 from pipeline.recordjson import reading_of
+from pipeline.retrain import storepositions
 from pipeline.retrain.clients import retrainer_clients
 from pipeline.retrain.cycle import RunResult
 from pipeline.retrain.deadletters import DeadLetters
@@ -90,6 +93,7 @@ class Retrainer(Intake, Runs, Probed):
         self._parts_checked: float | None = None  # set by open()
         self._beat = time.monotonic()  # the loop's last poll (its liveness)
         self._read = 0  # records polled since start (the closing log line)
+        storepositions.mark_new(store)  # before anything else writes to it
         self._restore_run_times()
 
     def request_stop(self) -> None:
@@ -117,8 +121,11 @@ class Retrainer(Intake, Runs, Probed):
         latest = not self._parts and self.settings.kafka.auto_offset_reset == "latest"
         if self._parts:
             log.info("partitions added: %s; reading them from their start", ", ".join(map(str, new)))
+        # From the label store's own positions: what a store restored from a backup, or a new one in
+        # place of a lost one, lacks is read again (the group's offsets are past it).
+        starts = storepositions.resume(self.store, consumer, new, self.cfg.group_id)
         for tp in new:
-            offset = consumer.committed(tp)
+            offset = starts[tp]
             if offset is not None:
                 consumer.seek(tp, offset)
             elif latest and tp.topic == self.topics.input:
@@ -272,13 +279,14 @@ class Retrainer(Intake, Runs, Probed):
         except KafkaError as exc:  # what was not acknowledged counts as refused below: sent again
             log.warning("label dead letters not all acknowledged in time: %s", exc)
         refused = self._dead_letters.settle(self.store)
+        if refused:  # a label refused on arrival is read again, and sent again
+            offsets = {tp: o for tp, o in offsets.items() if tp.topic != self.topics.labels}
+        storepositions.record(self.store, offsets)  # committed with what the poll stored
         self.store.commit()
         self.metrics.labels_pending.set(self.store.pending_count())
         self._current_model()  # keeps dhag_registry_current_info up to date (rate-limited)
-        if refused:  # a label refused on arrival is read again, and sent again
-            labels = by_topic.get(self.topics.labels, [])
-            rewind(consumer, labels)
-            offsets = {tp: o for tp, o in offsets.items() if tp.topic != self.topics.labels}
+        if refused:
+            rewind(consumer, by_topic.get(self.topics.labels, []))
         if offsets:
             try:
                 consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})

@@ -1,0 +1,143 @@
+"""Where the label store has read each partition to, kept in the store itself.
+
+The retrainer commits its Kafka offsets after its store, so the group's offsets say what *some* store
+took in: not necessarily the one on disk now. A store restored from an old backup, a new one in place
+of a lost or damaged one, lacks what the group read since; resuming from the group's offsets would lose
+those alerts and operators' labels without a word. So every poll records, in the same transaction as
+what it read, the next offset of each partition (:func:`record`), and a start resumes each partition
+from the store's own position (:func:`start_offset`): what the store lacks is read again from the
+topics (the store ignores what it holds already), as far as they still retain it, with a warning.
+
+A store from before positions were kept (none recorded, yet not empty) trusts the group's offsets, as
+it always did, and starts keeping its own from them (:func:`adopt`). A new store (nothing in it at
+all) starts with none recorded: each partition is read as a new group would read it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from pipeline.labelstore import LabelStore
+
+__all__ = ["POSITIONS", "mark_new", "positions", "record", "resume"]
+
+log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's
+
+POSITIONS = "kafka_positions"  # state key: JSON {"topic/partition": next offset}
+_FIRST_START = "last_success_at"  # set by the retrainer's first start (Runs._restore_run_times)
+
+
+def _key(tp: TopicPartition) -> str:
+    return f"{tp.topic}/{tp.partition}"  # a topic name holds no "/"
+
+
+def positions(store: LabelStore) -> dict[str, int] | None:
+    """The store's next offset per ``"topic/partition"``; None for a store from before they were kept."""
+    raw = store.get_state(POSITIONS)
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return {str(k): int(v) for k, v in data.items()}
+
+
+def _write(store: LabelStore, data: Mapping[str, int]) -> None:
+    store.set_state(POSITIONS, json.dumps(dict(sorted(data.items()))))
+
+
+def mark_new(store: LabelStore) -> bool:
+    """Record "nothing read" in a store that holds nothing at all (a new one, or one that replaced a
+    lost store): from then on its partitions are read from where a new group would start. Returns
+    whether it did; call before anything else writes to the store."""
+    if positions(store) is not None or store.get_state(_FIRST_START) is not None:
+        return False
+    if any(store.counts().values()):
+        return False
+    _write(store, {})
+    store.commit()
+    return True
+
+
+def record(store: LabelStore, offsets: Mapping[TopicPartition, int]) -> None:
+    """Record the next offsets a poll leaves (written with it, visible at the store's commit)."""
+    if offsets:
+        _write(store, (positions(store) or {}) | {_key(tp): int(o) for tp, o in offsets.items()})
+
+
+def resume(
+    store: LabelStore, consumer: KafkaConsumer, parts: Sequence[TopicPartition], group_id: str
+) -> dict[TopicPartition, int | None]:
+    """Where each of ``parts`` resumes: the store's own position, within what the topic retains; None
+    to read it as a new group would (the store never read it, or the topic was recreated since). A
+    store from before positions were kept takes the group's offsets as its own. Logs a warning where
+    the store and the group disagree: what the store lacks is read again, or is gone."""
+    committed = {tp: consumer.committed(tp) for tp in parts}
+    if positions(store) is None:  # kept from now on, from the group's offsets (trusted, as before)
+        _write(store, {_key(tp): int(o) for tp, o in committed.items() if o is not None})
+    mine = positions(store) or {}
+    known = [tp for tp in parts if _key(tp) in mine]
+    try:
+        first = consumer.beginning_offsets(known) if known else {}
+        last = consumer.end_offsets(known) if known else {}
+    except KafkaError as exc:  # not checked against retention then; Kafka resets what is out of range
+        log.warning(
+            "cannot look up what the topics retain (%s): resuming from the label store's positions", exc
+        )
+        first, last = {}, {}
+    where = f"the label store {store.path}"
+    starts: dict[TopicPartition, int | None] = {}
+    for tp in parts:
+        group, at = committed[tp], mine.get(_key(tp))
+        name = f"{tp.topic}/{tp.partition}"
+        if at is None:
+            if group is not None:
+                log.warning(
+                    "%s has not read %s, which the group %s read up to offset %d (a new store, or one in "
+                    "place of a lost one): reading it again as a new group would, as far as the topic "
+                    "retains it",
+                    where,
+                    name,
+                    group_id,
+                    group,
+                )
+            starts[tp] = None
+            continue
+        if group is not None and group > at:
+            log.warning(
+                "%s has read %s up to offset %d, the group %s up to %d (a store restored from a "
+                "backup?): reading the %d records between again",
+                where,
+                name,
+                at,
+                group_id,
+                group,
+                group - at,
+            )
+        if tp in last and at > last[tp]:
+            log.warning(
+                "%s has read %s up to offset %d, but it holds records only up to %d (the topic was "
+                "recreated?): reading it again from its start",
+                where,
+                name,
+                at,
+                last[tp],
+            )
+            starts[tp] = None
+        elif tp in first and at < first[tp]:
+            log.warning(
+                "%s has read %s up to offset %d, but the topic retains it only from %d: the %d records "
+                "between are gone, with any alerts and labels among them",
+                where,
+                name,
+                at,
+                first[tp],
+                first[tp] - at,
+            )
+            starts[tp] = first[tp]
+        else:
+            starts[tp] = at
+    return starts
