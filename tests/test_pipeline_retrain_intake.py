@@ -145,6 +145,52 @@ def test_a_damaged_label_store_stops_the_retrainer_with_its_own_code_and_one_lin
     assert f"the label store {store} cannot be used: file is not a database" in caplog.text
 
 
+def test_a_full_volume_under_the_label_store_is_named_as_such_not_as_damage(
+    tmp_path: Path, caplog, monkeypatch
+) -> None:
+    import sqlite3
+
+    from pipeline.config import Settings
+    from pipeline.retrain.command import EXIT_STORE, run_retrain
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr("pipeline.labelstore.LabelStore.__init__", full)
+    settings = Settings.model_validate({"model": {"registry": str(tmp_path)}, "metrics": {"enabled": False}})
+    assert run_retrain(settings, once=True) == EXIT_STORE
+    assert "cannot be used: database or disk is full" in caplog.text
+    # Before: the same advice as for a damaged store, restore it or move it aside, which loses nothing
+    # here only if the operator read past it.
+    assert "its volume needs space" in caplog.text and "move" not in caplog.text
+
+
+def test_a_damaged_label_store_is_refused_with_what_a_restore_or_a_new_store_reads_again(
+    tmp_path: Path, caplog
+) -> None:
+    from pipeline.config import Settings
+    from pipeline.retrain.command import EXIT_STORE, run_retrain
+
+    store = tmp_path / "labels.sqlite"
+    LabelStore(store).close()
+    data = bytearray(store.read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)  # the schema page overwritten: "malformed"
+    store.write_bytes(bytes(data))
+    settings = Settings.model_validate(
+        {
+            "model": {"registry": str(tmp_path)},
+            "retrain": {"label_store": str(store)},
+            "metrics": {"enabled": False},
+        }
+    )
+    assert run_retrain(settings, once=True) == EXIT_STORE
+    assert f"the label store {store} cannot be used: database disk image is malformed" in caplog.text
+    # Before: it told the operator to reset the group's offsets, which a restored or new store no
+    # longer needs (and which reads every topic again).
+    assert "-wal and -shm" in caplog.text and "reads again what it lacks" in caplog.text
+    assert "offsets reset" not in caplog.text
+
+
 def test_a_misspelt_registry_stops_the_retrainer_creating_nothing(tmp_path: Path, caplog) -> None:
     from pipeline.config import Settings
     from pipeline.retrain.command import run_retrain

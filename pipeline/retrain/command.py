@@ -93,13 +93,18 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
 
 
 def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
-    log.error(
-        "the label store %s cannot be used: %s. A full volume needs space (by default it holds the "
-        "model registry too); a damaged store, a restore from a backup, or a move aside and the "
-        "retrainer group's offsets reset to the earliest (the topics give back what they retain)",
-        path,
-        exc,
-    )
+    problem = str(exc)
+    if "full" in problem:
+        advice = "its volume needs space (by default it holds the model registry too)"
+    elif "readonly" in problem or "unable to open" in problem:
+        advice = "check that it is a file the retrainer's user can write, in a folder it can write"
+    else:
+        advice = (
+            "with the retrainer stopped, move it aside with its -wal and -shm files and put a backup in "
+            "its place, or none: at its next start the retrainer reads again what it lacks, as far as the "
+            "topics retain it"
+        )
+    log.error("the label store %s cannot be used: %s; %s (runbook DhagRetrainerDown)", path, problem, advice)
     return EXIT_STORE
 
 
