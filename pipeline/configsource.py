@@ -247,9 +247,11 @@ def refused_problem(exc: RefusedYAMLError, at: Sequence[str] = ()) -> str:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The mapping of a YAML config file (empty for an empty file); raises :class:`ConfigError` naming
-    the file and the fault: unreadable, not UTF-8, not YAML (duplicate or unhashable keys too), or no
-    mapping at the top level; or YAML a settings file may not use (:mod:`pipeline.safeyaml`)."""
+    """The mapping of a YAML config file; raises :class:`ConfigError` naming the file and the fault:
+    unreadable, not UTF-8, not YAML (duplicate or unhashable keys too), no mapping at the top level, or
+    nothing at all (empty, blank or only comments: a write cut short leaves such a file, and the
+    defaults would run an embedded broker; ``{}`` asks for the defaults); or YAML a settings file may
+    not use (:mod:`pipeline.safeyaml`)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -268,7 +270,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         line = f" at line {where.line + 1}" if where is not None else ""
         problem = f": {exc.problem}" if getattr(exc, "problem", None) else ""
         raise ConfigError(f"config error: {str(path)!r} is not valid YAML{line}{problem}") from exc
-    data = {} if data is None else data
+    if data is None:
+        raise ConfigError(
+            f"config error: {str(path)!r} holds no settings (it is empty, blank or only comments: was "
+            "its write cut short?); restore it, or write {} in it to run on the defaults"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"config error: {str(path)!r} must hold a mapping at the top level")
     return data

@@ -375,3 +375,21 @@ def test_a_section_given_a_single_value_says_it_takes_keys(tmp_path: Path, text:
     assert f"key {key!r} has value" in message
     assert "allowed: a section of keys (key: value lines indented under it)" in message
     assert "instance of" not in message and "Settings" not in message
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n", "# dhag-pipeline settings\n# kafka:\n"])
+def test_a_config_file_with_no_settings_in_it_is_refused_not_run_on_the_defaults(
+    tmp_path: Path, text: str
+) -> None:
+    # Before: a file emptied by a write cut short (a full disk, an editor killed) ran the service on the
+    # built-in defaults, an embedded broker among them, with nothing said.
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=f"{config}' holds no settings .* to run on the defaults"):
+        load_settings(config)
+
+
+def test_a_config_file_that_says_it_wants_the_defaults_is_taken(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("{}  # the documented defaults\n")
+    assert load_settings(config, {}).kafka.bootstrap_servers == "embedded"
