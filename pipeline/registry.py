@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -52,7 +53,15 @@ HISTORY = "history"
 _LOCK = ".lock"
 _SUFFIX = ".dhag"
 _HISTORY_LIMIT = 20
+_HISTORY_LOST = (
+    "It lists the earlier current versions, the rollback targets: restore it from a backup, or move it "
+    "aside (rollback then has no earlier version; 'models promote VERSION' switches to any one)"
+)
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_PROMOTE = "'models promote VERSION'"
+_REPAIR = f"{_PROMOTE} rewrites it ('models list' shows the versions)"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -111,13 +120,35 @@ def _locked(root: Path) -> Iterator[None]:
 
 
 def _read_pointer(root: Path) -> str | None:
-    """The version ``current`` names, or None when there is no pointer (unchecked)."""
+    """The version ``current`` names, or None when there is no pointer (or an empty one); raises
+    :class:`ModelUnavailableError` naming the file when it cannot be read or names no valid version."""
+    pointer = root / CURRENT
     try:
-        return (root / CURRENT).read_text(encoding="utf-8").strip() or None
+        text = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise ModelUnavailableError(f"{str(pointer)!r} is not a file: remove it, then {_PROMOTE}") from None
+    except OSError as exc:
+        raise ModelUnavailableError(f"Cannot read {str(pointer)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise ModelUnavailableError(f"the pointer {str(root / CURRENT)!r} is not text: rewrite it") from None
+        raise ModelUnavailableError(f"the pointer {str(pointer)!r} is not text: {_REPAIR}") from None
+    if text and not _VERSION.fullmatch(text):
+        raise ModelUnavailableError(f"the pointer {str(pointer)!r} does not name a valid version: {_REPAIR}")
+    return text or None
+
+
+def _pointer_to_replace(root: Path, version: str) -> str | None:
+    """The version an operator's switch to ``version`` replaces: that :func:`_read_pointer` reads, or
+    None, with a warning, for a damaged pointer the switch repairs (one that is a folder is refused:
+    no rename replaces it)."""
+    try:
+        return _read_pointer(root)
+    except ModelUnavailableError as exc:
+        if (root / CURRENT).is_dir():
+            raise
+        log.warning("%s; replacing it with %r", exc, version)
+        return None
 
 
 def history(registry: str | Path) -> list[str]:
@@ -128,15 +159,18 @@ def history(registry: str | Path) -> list[str]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:
-        raise ModelUnavailableError(f"Cannot read the registry history {str(path)!r}: {exc}") from None
+        raise ModelUnavailableError(
+            f"Cannot read the registry history {str(path)!r}: {exc}. {_HISTORY_LOST}"
+        ) from None
     if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
-        raise ModelUnavailableError(f"The registry history {str(path)!r} is not a list of versions.")
+        raise ModelUnavailableError(
+            f"The registry history {str(path)!r} is not a list of versions. {_HISTORY_LOST}"
+        )
     return data
 
 
-def _switch(root: Path, version: str, *, remember_previous: bool) -> None:
-    """Point ``current`` at ``version``; the previous one joins the history unless this is a rollback."""
-    previous = _read_pointer(root)
+def _switch(root: Path, version: str, previous: str | None, *, remember_previous: bool) -> None:
+    """Point ``current`` at ``version``; the ``previous`` one joins the history unless this is a rollback."""
     past = history(root)
     if remember_previous and previous is not None and previous != version:
         past = (past + [previous])[-_HISTORY_LIMIT:]
@@ -205,7 +239,7 @@ def publish(
                 (root / f"{version}{REFERENCE_SUFFIX}").unlink(missing_ok=True)
             raise
         if make_current:
-            _switch(root, version, remember_previous=True)
+            _switch(root, version, _read_pointer(root), remember_previous=True)
         return version
 
 
@@ -216,8 +250,9 @@ def _artifact(root: Path, version: str) -> Path:
         raise ModelUnavailableError(str(exc)) from None
     path = root / f"{version}{_SUFFIX}"
     if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
         raise ModelUnavailableError(
-            f"The registry {str(root)!r} has no version {version!r} ({str(path)!r} does not exist)."
+            f"The registry {str(root)!r} has no version {version!r} ({str(path)!r} {what})."
         )
     return path
 
@@ -244,9 +279,8 @@ def current(registry: str | Path) -> tuple[str, Path]:
         raise ModelUnavailableError(f"{str(pointer)!r} does not name a valid version: {exc}") from None
     path = root / f"{version}{_SUFFIX}"
     if not path.is_file():
-        raise ModelUnavailableError(
-            f"{str(pointer)!r} names version {version!r}, but {str(path)!r} does not exist."
-        )
+        what = "is not a file" if path.exists() else "does not exist"
+        raise ModelUnavailableError(f"{str(pointer)!r} names version {version!r}, but {str(path)!r} {what}.")
     return version, path
 
 
@@ -301,19 +335,21 @@ def promote(
     Raises :class:`ModelUnavailableError` (and changes nothing) when the artifact is missing or fails to
     load. With ``only_over``, the switch happens only while that version is still current, checked under
     the registry's lock; else :class:`CurrentChangedError` and nothing changes (a retrained candidate
-    judged against a model an operator has since rolled back must not replace the rollback).
+    judged against a model an operator has since rolled back must not replace the rollback). A
+    ``current`` that cannot be read or names no valid version is replaced (the switch repairs it), with
+    a warning; with ``only_over`` it is refused (:class:`ModelUnavailableError`), changing nothing.
     """
     root = Path(registry)
     load_version(root, version, device=device)
     with _locked(root):
-        previous = _read_pointer(root)
+        previous = _read_pointer(root) if only_over is not None else _pointer_to_replace(root, version)
         if only_over is not None and previous != only_over:
             raise CurrentChangedError(
                 f"not promoting {version!r}: it was judged against {only_over!r}, but {previous!r} is "
                 "current now"
             )
         _artifact(root, version)  # still there: a prune may have run since it was loaded
-        _switch(root, version, remember_previous=True)
+        _switch(root, version, previous, remember_previous=True)
     return previous
 
 
@@ -322,12 +358,12 @@ def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, 
 
     The restored version leaves the history, so a second rollback goes one further back. Raises
     :class:`ModelUnavailableError` (and changes nothing) when there is no previous version or it fails
-    to load.
+    to load. A damaged ``current`` is replaced, as by :func:`promote`.
     """
     root = Path(registry)
     with _locked(root):
-        present = _read_pointer(root)
         past = history(root)
+        present = _pointer_to_replace(root, past[-1]) if past else _read_pointer(root)
         while past and past[-1] == present:
             past.pop()
         if not past:
@@ -338,7 +374,7 @@ def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, 
         load_version(root, target, device=device)
         # current first: cut short after it, the history still ends with the version now current,
         # which the next rollback skips (above); the other way round lost the target from the history.
-        _switch(root, target, remember_previous=False)
+        _switch(root, target, present, remember_previous=False)
         write_atomic(root / HISTORY, (json.dumps(past[:-1]) + "\n").encode())
     return present, target
 
@@ -366,7 +402,7 @@ def _info(version: str, path: Path, is_current: bool) -> ModelInfo:
 def list_models(registry: str | Path) -> list[ModelInfo]:
     """Every artifact of the registry, oldest first (by creation time, then name; unreadable ones last)."""
     root = Path(registry)
-    present = _read_pointer(root)
+    present = _present(root)
     infos = [
         _info(path.name[: -len(_SUFFIX)], path, path.name[: -len(_SUFFIX)] == present)
         for path in sorted(root.glob(f"*{_SUFFIX}"))
@@ -379,4 +415,12 @@ def describe(registry: str | Path, version: str) -> ModelInfo:
     """One version's :class:`ModelInfo`; raises :class:`ModelUnavailableError` when it does not exist."""
     root = Path(registry)
     path = _artifact(root, version)
-    return _info(version, path, _read_pointer(root) == version)
+    return _info(version, path, _present(root) == version)
+
+
+def _present(root: Path) -> str | None:
+    """The version ``current`` names; None when it names none or is damaged (:func:`current` says why)."""
+    try:
+        return _read_pointer(root)
+    except ModelUnavailableError:
+        return None
