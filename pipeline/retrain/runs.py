@@ -28,7 +28,7 @@ log = logging.getLogger("pipeline.retrain.service")  # its lines read as the ret
 
 _LAST_RUN = "last_run_at"
 _LAST_LABEL = "last_run_label_id"
-_LAST_SUCCESS = "last_success_at"
+LAST_SUCCESS = "last_success_at"
 _LAST_FAILURE = "last_failure_at"
 _LAST_PROMOTION = "last_promotion_at"
 
@@ -58,7 +58,7 @@ class Runs:
         """Set the run gauges from the label store, as the last process left them."""
         store, metrics, clock = self.store, self.metrics, self.clock
         # Across restarts, for DhagRetrainingStale: the last success, or else this store's first run.
-        metrics.last_success.set(float(store.setdefault_state(_LAST_SUCCESS, repr(clock()))))
+        metrics.last_success.set(float(store.setdefault_state(LAST_SUCCESS, repr(clock()))))
         metrics.last_promotion.set(float(store.setdefault_state(_LAST_PROMOTION, repr(clock()))))
         # For DhagRetrainingFailing: a restart must not hide that the latest run failed.
         metrics.last_failure.set(float(store.get_state(_LAST_FAILURE, "0") or 0))
@@ -166,7 +166,7 @@ class Runs:
             self.store.set_state(_LAST_FAILURE, repr(time.time()))
         if result is not None:
             self.last_result = result
-            self.store.set_state(_LAST_SUCCESS, repr(time.time()))
+            self.store.set_state(LAST_SUCCESS, repr(time.time()))
             if result.outcome == "promoted":
                 self.store.set_state(_LAST_PROMOTION, repr(time.time()))
         if failed or result is not None:

@@ -5,7 +5,7 @@ took in: not necessarily the one on disk now. A store restored from an old backu
 of a lost or damaged one, lacks what the group read since; resuming from the group's offsets would lose
 those alerts and operators' labels without a word. So every poll records, in the same transaction as
 what it read, the next offset of each partition (:func:`record`), and a start resumes each partition
-from the store's own position (:func:`start_offset`): what the store lacks is read again from the
+from the store's own position (:func:`resume`): what the store lacks is read again from the
 topics (the store ignores what it holds already), as far as they still retain it, with a warning.
 
 A store from before positions were kept (none recorded, yet not empty) trusts the group's offsets, as
@@ -23,13 +23,13 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.labelstore import LabelStore
+from pipeline.retrain.runs import LAST_SUCCESS
 
 __all__ = ["POSITIONS", "mark_new", "positions", "record", "resume"]
 
 log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's
 
 POSITIONS = "kafka_positions"  # state key: JSON {"topic/partition": next offset}
-_FIRST_START = "last_success_at"  # set by the retrainer's first start (Runs._restore_run_times)
 
 
 def _key(tp: TopicPartition) -> str:
@@ -53,7 +53,8 @@ def mark_new(store: LabelStore) -> bool:
     """Record "nothing read" in a store that holds nothing at all (a new one, or one that replaced a
     lost store): from then on its partitions are read from where a new group would start. Returns
     whether it did; call before anything else writes to the store."""
-    if positions(store) is not None or store.get_state(_FIRST_START) is not None:
+    # LAST_SUCCESS is set at the retrainer's first start on the store.
+    if positions(store) is not None or store.get_state(LAST_SUCCESS) is not None:
         return False
     if any(store.counts().values()):
         return False
