@@ -15,6 +15,7 @@ class _Consumer:
     made: list[_Consumer] = []
 
     def __init__(self, **options: object) -> None:
+        self.options = options
         self.closed: dict[str, object] | None = None
         _Consumer.made.append(self)
 
@@ -44,3 +45,14 @@ def test_a_producer_that_cannot_be_built_closes_the_consumer_built_before_it(
     (consumer,) = _Consumer.made
     assert consumer.closed is not None
     assert consumer.closed.get("autocommit") is False  # it committed nothing, and must not now
+
+
+def test_a_position_out_of_what_a_topic_retains_reads_on_from_the_oldest_record_kept(monkeypatch) -> None:
+    # kafka-python's default reset ("latest") would skip every alert and label the topic still holds
+    # once retention overtook a retrainer held up for days.
+    _Consumer.made = []
+    monkeypatch.setattr(clients, "KafkaConsumer", _Consumer)
+    monkeypatch.setattr(clients, "KafkaProducer", lambda **options: object())
+    clients.retrainer_clients(Settings(), "k:9092")
+    (consumer,) = _Consumer.made
+    assert consumer.options["auto_offset_reset"] == "earliest"

@@ -32,6 +32,10 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
             # Assigned its partitions, it never joins a group: the session timeout bounds none of its
             # requests (and above kafka-python's idle-connection limit it would refuse to build).
             request_timeout_ms=kafka.request_timeout_ms,
+            # Every start position is sought explicitly; this applies when a position falls out of what
+            # a topic retains while it runs (retention overtook a retrainer held up for days): read on
+            # from the oldest record kept, not skip every alert and label still retained (the default).
+            auto_offset_reset="earliest",
             **common,
         )
         try:
