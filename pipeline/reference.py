@@ -76,13 +76,22 @@ def write_reference(
     return hashlib.sha256(blob).hexdigest()
 
 
+# Retraining from this version fails until one of these is done.
+_REMEDY = (
+    "Retraining on this version needs it: restore the file from a backup of the registry, or promote "
+    "another version ('models promote VERSION')"
+)
+
+
 def read_reference(path: Path, version: str, expected: str | None) -> list[Reading]:
     """The sample of ``version`` at ``path`` (``(asset_id, ts, values)``, oldest first), checked against
     the SHA-256 its model records (``expected``; None: published before samples were digested); empty
     when there is none and none is recorded. Raises :class:`ModelUnavailableError` for an unreadable
     sample."""
     if expected is not None and not path.exists():
-        raise ModelUnavailableError(f"The reference sample {str(path)!r} is missing; its model records one.")
+        raise ModelUnavailableError(
+            f"The reference sample {str(path)!r} is missing; its model records one. {_REMEDY}"
+        )
     try:
         blob = path.read_bytes()
         if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
@@ -94,5 +103,6 @@ def read_reference(path: Path, version: str, expected: str | None) -> list[Readi
     except FileNotFoundError:
         return []
     except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-        raise ModelUnavailableError(f"Cannot read the reference sample {str(path)!r}: {exc}") from None
+        why = f"Cannot read the reference sample {str(path)!r}: {exc}"
+        raise ModelUnavailableError(f"{why}. {_REMEDY}") from None
     return sorted(rows, key=lambda r: r[1])
