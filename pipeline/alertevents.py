@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipeline.alerts import Transition
 
-__all__ = ["alert_event", "imputed_sensors", "range_side", "sensor_numbers", "sensor_tag"]
+__all__ = ["alert_event", "event_of", "imputed_sensors", "range_side", "sensor_numbers", "sensor_tag"]
+__all__ += ["suspect_tag"]
 
 
 def range_side(value: float, training_range: Sequence[float] | None) -> str | None:
@@ -93,12 +94,15 @@ def alert_event(
     top_sensors: list[dict[str, Any]],
     values: dict[str, Any],
     imputed: Sequence[str] = (),
+    suspect_sensors: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The JSON-ready ``anomaly-alerts`` value for a transition (``ts`` fields in epoch seconds).
 
     ``imputed``: the opening record's sensors the daemon imputed (:func:`imputed_sensors`): they are
     null among the ``values`` (the record had no number for them) and listed in ``imputed``, which is
-    left out when there are none.
+    left out when there are none. ``suspect_sensors``
+    (:meth:`~pipeline.hotswap.ActiveModel.suspect_sensors`): the raw sensors that, read differently
+    alone, make the opening reading most normal; an empty list when none does or it is not known.
     """
     event: dict[str, Any] = {
         "schema": 1,
@@ -111,6 +115,7 @@ def alert_event(
         "threshold": threshold,
         "model_version": model_version,
         "top_sensors": top_sensors,
+        "suspect_sensors": suspect_sensors or [],
         "values": sensor_numbers(values) | dict.fromkeys(imputed),
     }
     if imputed:
@@ -126,3 +131,39 @@ def alert_event(
     if transition.kind == "resolved" and transition.earliest_ts is not None:
         event["earliest_ts"] = transition.earliest_ts
     return event
+
+
+def event_of(
+    transition: Transition, context: Any, threshold: float, model_version: str, inputs: Sequence[str]
+) -> dict[str, Any]:
+    """:func:`alert_event` of ``transition`` saying what its open event said: ``context`` is ``(top
+    sensors, the opening record's values, the sensors imputed in it, suspect sensors)``; the imputed
+    sensors None for an episode carried over from an event that did not say (an earlier version's,
+    found again among the model's ``inputs``), the suspects missing for one that did not carry them."""
+    sensors, values, imputed, suspects = (*context, None, None)[:4] if context else ([], {}, [], [])
+    if imputed is None:  # the model's sensors the record has no number for (else dead-lettered)
+        imputed = imputed_sensors(values, inputs) if values else []
+    return alert_event(
+        transition,
+        threshold=threshold,
+        model_version=model_version,
+        top_sensors=sensors,
+        values=values,
+        imputed=imputed,
+        suspect_sensors=suspects,
+    )
+
+
+def suspect_tag(entry: Mapping[str, Any]) -> str:
+    """How consoles name a suspect sensor of an alert event: its name, what it read and the value that
+    made the reading most normal.
+
+    >>> suspect_tag({"sensor": "flow_m3h", "value": 0.0, "typical_value": 41.23, "score_if_typical": 0.1})
+    'flow_m3h (reads 0, typical 41.2)'
+    """
+    reads, typical = _short(entry.get("value")), _short(entry.get("typical_value"))
+    return f"{entry.get('sensor')} (reads {reads}, typical {typical})"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, int | float) and not isinstance(value, bool) else "?"

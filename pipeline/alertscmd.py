@@ -24,7 +24,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from pipeline.alertevents import sensor_tag
+from pipeline.alertevents import sensor_tag, suspect_tag
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.labels import LabelError, label_message, parse_label
@@ -63,6 +63,9 @@ class Episode:
     #: The opening record's sensors the daemon imputed, and the top sensors that are (or come from) one.
     imputed: list[str] = field(default_factory=list)
     imputed_top: list[str] = field(default_factory=list)
+    #: The event's ``suspect_sensors``: raw sensors that, read differently alone, make the opening reading
+    #: most normal, with what they read and the value that did (empty for an event without them).
+    suspect_sensors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -99,6 +102,7 @@ class Episode:
             "score": self.score,
             "model_version": self.model_version,
             "top_sensors": self.top_sensors,
+            "suspect_sensors": self.suspect_sensors,
             "outside_training_range": self.outside_training_range,
             "imputed": self.imputed,
             "label": self.label,
@@ -188,6 +192,7 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
                     imputed_top=[
                         str(s.get("sensor")) for s in event.get("top_sensors") or [] if s.get("imputed")
                     ],
+                    suspect_sensors=[s for s in _list(event.get("suspect_sensors")) if isinstance(s, dict)],
                 )
             if event.get("state") == "resolved":
                 # Where the label store ends it: its latest reading's time, never before it opened
@@ -268,14 +273,15 @@ def run_alerts(
     if not chosen:
         out.write("no alerts\n")
         return 0
-    rows = [("ALERT_ID", "ASSET", "STATE", "OPENED", "SCORE", "MODEL", "TOP SENSORS", "LABEL")]
+    rows = [("ALERT_ID", "ASSET", "STATE", "OPENED", "SCORE", "MODEL", "TOP SENSORS", "SUSPECT", "LABEL")]
     for e in chosen:
         label = e.label
         verdict = f"{label['label']} ({label['operator']})" if label else "-"
         state = e.state + ("-by-silence" if e.resolved_by == "silence" else "")  # no sign of recovery
         rows.append(
             (e.alert_id, e.asset_id, state, _when(e.opened_at), f"{e.score:.3f}", e.model_version,
-             ",".join(e.sensor_tags()) or "-", verdict)
+             ",".join(e.sensor_tags()) or "-",
+             suspect_tag(e.suspect_sensors[0]) if e.suspect_sensors else "-", verdict)
         )  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:

@@ -61,7 +61,7 @@ def open_episodes(events: Iterable[Mapping[str, Any]], *, input_topic: str) -> d
     ...           "score": 0.9, "source": "in/2/41", "top_sensors": [], "values": {"flow": 1.0}}
     >>> found = open_episodes([opened], input_topic="in")
     >>> [(tp, t.alert_id, t.context) for tp, ts in found.items() for t in ts]
-    [(2, 'a1', ([], {'flow': 1.0}, None))]
+    [(2, 'a1', ([], {'flow': 1.0}, None, []))]
     >>> open_episodes([opened, opened | {"state": "resolved", "ts": 9.0}], input_topic="in")
     {}
     """
@@ -168,6 +168,7 @@ def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition]
         sensors,
         sensor_numbers(event.get("values") or {}),
         [str(x) for x in imputed] if said else None,
+        _sensors(event.get("suspect_sensors")),  # none for an event written before alerts had them
     )
     transition = Transition(
         kind,
@@ -196,9 +197,9 @@ def _finite(value: Any) -> float | None:
 
 
 def _sensors(value: Any) -> list[dict[str, Any]]:
-    """The ``top_sensors`` an open event said, to say again at the resolution: its entries that are
-    objects of flat values (or lists of them), so that they serialise again (orjson reads deeper
-    nesting than it writes, and an episode that cannot be written cannot resolve)."""
+    """The ``top_sensors`` (or ``suspect_sensors``) an open event said, to say again at the resolution:
+    its entries that are objects of flat values (or lists of them), so that they serialise again
+    (orjson reads deeper nesting than it writes, and an episode that cannot be written cannot resolve)."""
     if not isinstance(value, list):
         return []
     return [e for e in value[:_MAX_SENSORS] if isinstance(e, dict) and all(map(_flat, e.values()))]

@@ -158,7 +158,7 @@ class DemoConsole:
             cause = board.cause(alert) or "no fault: false alert"
             self.out.write(
                 f"    OPEN {alert.asset_id:<14} score {alert.score:.3f}  top {', '.join(alert.top_sensors)}"
-                f"  [truth: {cause}]\n"
+                f"  suspect: {alert.suspects[0] if alert.suspects else '-'}  [truth: {cause}]\n"
             )
         self.out.flush()
 

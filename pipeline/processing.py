@@ -17,7 +17,7 @@ import orjson
 
 from dhag import DHAG
 from dhag.exceptions import InputError
-from pipeline.alertevents import alert_event, imputed_sensors
+from pipeline.alertevents import event_of, imputed_sensors
 from pipeline.alerts import Transition
 from pipeline.backoff import ThrottledLog
 from pipeline.batchoutput import BatchOutput, Outgoing, score_messages
@@ -305,17 +305,14 @@ class BatchProcessor:
         """The batch's alert events, in the order they happened (an episode that opens and resolves
         within the batch resolves with what its open event said)."""
         opens = [(t, j, tp) for t, j, tp in transitions if t.kind == "open"]
-        rows = [j for _, j, _ in opens]
-        imputed = [imputed_sensors(parsed.values[j], self.parser.features) for j in rows]
-        explained = self.active.explain(
-            parsed.matrix[rows],
-            [parsed.asset_ids[j] for j in rows],
-            imputed,
-            top=self.settings.alerts.top_sensors,
-        )
-        said: dict[str, tuple[list[dict[str, Any]], Any, list[str]]] = {}
-        for (transition, j, tp), sensors, missing in zip(opens, explained, imputed, strict=True):
-            said[transition.alert_id] = (sensors, parsed.values[j], missing)
+        rows, top = [j for _, j, _ in opens], self.settings.alerts.top_sensors
+        values, assets = [parsed.values[j] for j in rows], [parsed.asset_ids[j] for j in rows]
+        imputed = [imputed_sensors(v, self.parser.features) for v in values]
+        explained = self.active.explain(parsed.matrix[rows], assets, imputed, top=top)
+        suspects = self.active.suspect_sensors(values, assets, imputed, top=top)
+        said: dict[str, tuple[Any, ...]] = {}
+        for (transition, _, tp), *context in zip(opens, explained, values, imputed, suspects, strict=True):
+            said[transition.alert_id] = tuple(context)
             self.trackers[tp].set_context(transition.asset_id, transition.alert_id, said[transition.alert_id])
         for transition, _, _ in transitions:
             context = said.get(transition.alert_id) or transition.context
@@ -330,20 +327,8 @@ class BatchProcessor:
                 )
 
     def _alert_message(self, transition: Transition, context: Any) -> Outgoing:
-        """The event of ``transition``, saying what its open event said: ``context`` is ``(top sensors,
-        the opening record's values, the sensors imputed in it)``, the last None for an episode carried
-        over from an event that did not say (an earlier version's)."""
-        sensors, values, imputed = (*context, None)[:3] if context else ([], {}, [])
-        if imputed is None:  # the model's sensors the record has no number for (else dead-lettered)
-            imputed = imputed_sensors(values, self.parser.features) if values else []
-        event = alert_event(
-            transition,
-            threshold=self.threshold,
-            model_version=self.model_version,
-            top_sensors=sensors,
-            values=values,
-            imputed=imputed,
-        )
+        """The event of ``transition``, saying what its open event said (:func:`event_of` ``context``)."""
+        event = event_of(transition, context, self.threshold, self.model_version, self.parser.features)
         return Outgoing(self.alerts_topic, transition.asset_id.encode(), orjson.dumps(event))
 
     def _resolve_quiet(self, now: float) -> list[Outgoing]:

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.alertevents import sensor_tag
+from pipeline.alertevents import sensor_tag, suspect_tag
 
 __all__ = ["Scoreboard"]
 
@@ -39,6 +39,8 @@ class _Alert:
     score: float
     top_sensors: list[str]
     open: bool = True
+    #: The event's ``suspect_sensors`` as consoles show them (:func:`~pipeline.alertevents.suspect_tag`).
+    suspects: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -97,6 +99,9 @@ class Scoreboard:
         if event["state"] == "open":
             sensors = [sensor_tag(s) for s in event.get("top_sensors", [])]
             alert = _Alert(str(event["asset_id"]), float(event["opened_at"]), float(event["score"]), sensors)
+            said = event.get("suspect_sensors")
+            said = said if isinstance(said, list) else []
+            alert.suspects = [suspect_tag(s) for s in said if isinstance(s, dict)]
             if alert_id not in self.alerts:
                 bisect.insort(self._opened_of.setdefault(alert.asset_id, []), alert.opened_at)
             self.alerts[alert_id] = alert

@@ -109,7 +109,8 @@ def test_a_carried_episode_resolves_under_its_own_id_with_what_its_open_event_sa
         10.0,
         "in/0/5",
     )
-    assert resolved.context == (SENSORS, {"bearing_temp": 95.0}, None)  # imputed: not said (an old event)
+    # imputed: not said (an old event); no suspect sensors either
+    assert resolved.context == (SENSORS, {"bearing_temp": 95.0}, None, [])
 
 
 def test_a_carried_episode_of_an_asset_that_stays_silent_resolves_after_the_quiet_time() -> None:

@@ -1,0 +1,172 @@
+"""An alert's ``suspect_sensors``: which single raw sensor, read differently, makes the opening reading
+look most normal to the model (:meth:`pipeline.hotswap.ActiveModel.suspect_sensors`)."""
+
+from __future__ import annotations
+
+import io
+from collections import namedtuple
+from types import SimpleNamespace
+
+import numpy as np
+import orjson
+import pytest
+from plant_data import FEATURES, normal
+from prometheus_client import CollectorRegistry
+
+from pipeline import alertscmd
+from pipeline.carryover import open_episodes
+from pipeline.config import RecordSettings, Settings
+from pipeline.hotswap import ActiveModel, _candidates, bind_model
+from pipeline.metrics import PipelineMetrics
+from pipeline.processing import BatchProcessor
+from pipeline.scoreboard import Scoreboard
+
+Rec = namedtuple("Rec", "topic partition offset key value")
+
+
+def _values(row: np.ndarray) -> dict[str, float]:
+    return {name: float(x) for name, x in zip(FEATURES, row, strict=True)}
+
+
+@pytest.mark.parametrize("pushed", [1, 3])
+def test_the_sensor_pushed_far_off_is_named_first(fitted, pushed: int) -> None:
+    # flow_total = flow_a + flow_b and vibration on its own: push one sensor 8 standard deviations off.
+    active = bind_model(fitted, "v1", RecordSettings())
+    rows = normal(np.random.default_rng(7), 5)
+    rows[:, pushed] += 8.0
+    values = [_values(r) for r in rows]
+    found = active.suspect_sensors(values, ["p1"] * 5, [[]] * 5, top=2)
+    own = fitted.decision_function(rows)
+    for entries, row, score in zip(found, rows, own, strict=True):
+        assert entries[0]["sensor"] == FEATURES[pushed]
+        first = entries[0]
+        assert first["value"] == pytest.approx(row[pushed]) and first["imputed"] is False
+        # The value that made it most normal lies far nearer the training mean (about 0) than the reading.
+        assert abs(first["typical_value"]) < abs(row[pushed]) / 2
+        assert first["score_if_typical"] < score
+        assert [e["score_if_typical"] for e in entries] == sorted(e["score_if_typical"] for e in entries)
+
+
+def test_an_imputed_sensor_is_never_a_suspect(fitted) -> None:
+    active = bind_model(fitted, "v1", RecordSettings())
+    row = normal(np.random.default_rng(8), 1)[0]
+    row[3] += 8.0
+    found = active.suspect_sensors([_values(row)], ["p1"], [["vibration"]], top=4)[0]
+    assert "vibration" not in [e["sensor"] for e in found]
+    # Named when the record read it.
+    assert active.suspect_sensors([_values(row)], ["p1"], [[]], top=4)[0][0]["sensor"] == "vibration"
+
+
+class _Scores:
+    """A model stand-in scoring rows by a rule of their raw values (features a and b)."""
+
+    def __init__(self, rule) -> None:
+        self.rule = rule
+
+    def decision_function(self, matrix: np.ndarray) -> np.ndarray:
+        return np.array([self.rule(r) for r in np.asarray(matrix, dtype=float)])
+
+
+def _active(rule) -> ActiveModel:
+    return ActiveModel(_Scores(rule), "v", 0.5, ["a", "b"], {"a": 10.0, "b": 10.0}, None, None)  # type: ignore[arg-type]
+
+
+def test_a_reading_no_single_change_makes_more_normal_names_nothing() -> None:
+    # Saturated: every copy still scores 1.0; naming a sensor would be the order of the features.
+    assert _active(lambda r: 1.0).suspect_sensors([{"a": 50.0, "b": 60.0}], ["p1"], [[]], top=2) == [[]]
+
+
+def test_equal_lowest_scores_rank_the_smaller_change_first() -> None:
+    # Either sensor at its mean makes the reading look normal (0.2); b needs the smaller change.
+    rule = lambda r: 0.2 if 10.0 in (r[0], r[1]) else 1.0  # noqa: E731
+    found = _active(rule).suspect_sensors([{"a": 40.0, "b": 11.0}], ["p1"], [[]], top=2)[0]
+    assert [(e["sensor"], e["typical_value"], e["score_if_typical"]) for e in found] == [
+        ("b", 10.0, 0.2),
+        ("a", 10.0, 0.2),
+    ]
+
+
+def test_candidates_span_value_and_mean_for_zero_and_negative_readings() -> None:
+    for value, mean in [(0.0, 41.2), (-3.0, 5.0), (7.0, 0.0), (-2.0, -2.0)]:
+        tried = _candidates(value, mean)
+        assert mean in tried and len(tried) <= 123
+        assert tried.min() < min(value, mean) or value == mean == 0
+        assert tried.max() > max(value, mean) or value == mean == 0
+
+
+def _processor(fitted) -> BatchProcessor:
+    settings = Settings.model_validate(
+        {"alerts": {"open_after": 1, "window": 1, "resolve_after": 1, "top_sensors": 3}}
+    )
+    return BatchProcessor(settings, fitted, "v7", PipelineMetrics(CollectorRegistry()))
+
+
+def _record(ts: float, row: np.ndarray) -> bytes:
+    return orjson.dumps({"asset_id": "p1", "ts": ts, "values": _values(row), "schema": 1})
+
+
+def test_the_open_event_carries_suspects_and_the_resolution_repeats_them(fitted) -> None:
+    proc = _processor(fitted)
+    row = normal(np.random.default_rng(9), 1)[0]
+    far = row.copy()
+    far[3] += 9.0
+    opened = proc.process([Rec("in", 0, 0, b"p1", _record(100.0, far))], now=100.0)
+    event = orjson.loads(opened.messages[0].value)
+    assert event["state"] == "open"
+    assert event["suspect_sensors"][0]["sensor"] == "vibration"
+    keys = {"sensor", "value", "typical_value", "score_if_typical", "imputed"}
+    assert set(event["suspect_sensors"][0]) == keys
+    assert event["top_sensors"]  # unchanged beside it
+    closed = proc.process([Rec("in", 0, 1, b"p1", _record(101.0, row))], now=101.0)
+    resolved = [orjson.loads(m.value) for m in closed.messages if b'"resolved"' in m.value]
+    assert resolved and resolved[0]["suspect_sensors"] == event["suspect_sensors"]
+    # Carried over by another owner of the partition, its resolution still says them.
+    (carried,) = open_episodes([event], input_topic="in")[0]
+    later = _processor(fitted)
+    later.carry_over(("in", 0), [carried], now=101.0, replayed={})
+    out = later.process([Rec("in", 0, 1, b"p1", _record(101.0, row))], now=101.0)
+    again = [orjson.loads(m.value) for m in out.messages if b'"resolved"' in m.value]
+    assert again and again[0]["suspect_sensors"] == event["suspect_sensors"]
+
+
+def test_an_event_written_before_suspects_carries_over_with_none() -> None:
+    old = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5.0, "ts": 5.0}
+    old |= {"score": 0.9, "source": "in/0/4", "top_sensors": [], "values": {"flow": 1.0}}
+    (carried,) = open_episodes([old], input_topic="in")[0]
+    assert carried.context[3] == []
+
+
+_SUSPECT = {"sensor": "flow_m3h", "value": 0.0, "typical_value": 41.23, "score_if_typical": 0.1}
+_SUSPECT |= {"imputed": False}
+
+
+def test_the_consoles_show_the_first_suspect(monkeypatch) -> None:
+    event = {"state": "open", "alert_id": "a1", "asset_id": "pump-01", "opened_at": 5.0, "score": 0.99}
+    event |= {"model_version": "v1", "top_sensors": [{"sensor": "flow_pu"}], "suspect_sensors": [_SUSPECT]}
+    board = Scoreboard()
+    board.add_alert(event)
+    assert board.alerts["a1"].suspects == ["flow_m3h (reads 0, typical 41.2)"]
+
+    messages = [SimpleNamespace(value=orjson.dumps(event))]
+    monkeypatch.setattr(alertscmd, "_read_topic", lambda _b, topic, _o: messages if "alert" in topic else [])
+    monkeypatch.setattr(alertscmd, "_bootstrap", lambda *a: "broker:9092")
+    args = SimpleNamespace(open=False, asset=None, limit=10, json=False, bootstrap=None)
+    out = io.StringIO()
+    assert alertscmd.run_alerts(Settings(), args, out=out, err=io.StringIO()) == 0
+    assert "SUSPECT" in out.getvalue() and "flow_m3h (reads 0, typical 41.2)" in out.getvalue()
+
+
+def test_the_demo_console_prints_each_open_alerts_first_suspect() -> None:
+    from pipeline.democonsole import DemoConsole
+    from pipeline.simulator.stream import StreamStats
+
+    console = object.__new__(DemoConsole)
+    console.out, console.operator, console.board = io.StringIO(), None, Scoreboard()
+    console.scored, console.lag = SimpleNamespace(rate=0.0), 0.0
+    event = {"state": "open", "alert_id": "a1", "asset_id": "pump-01", "opened_at": 5.0, "score": 0.99}
+    console.board.add_alert(event | {"top_sensors": [{"sensor": "flow_pu"}], "suspect_sensors": [_SUSPECT]})
+    console.board.add_alert(event | {"alert_id": "a2", "asset_id": "fan-01", "top_sensors": []})
+    console.print_summary(1.0, StreamStats())
+    lines = [line for line in console.out.getvalue().splitlines() if "OPEN" in line]
+    assert "suspect: flow_m3h (reads 0, typical 41.2)" in lines[0]
+    assert "suspect: -" in lines[1]
