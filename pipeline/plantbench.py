@@ -33,7 +33,10 @@ the truth; ``in_top``: one of the entries does. The truth is the faulty sensor o
 (:attr:`~pipeline.simulator.faults.Fault.sensor`) and, for a process fault, the sensors its kind moves
 at once (:data:`PROCESS_FAULT_SENSORS`). ``chance_*`` is what entries drawn at random from the
 detector's features would score. DHAG models and ``sigma3`` (raw sensors ranked by how many standard
-deviations they lie from their mean) are measured; ``hst`` names nothing.
+deviations they lie from their mean) are measured; ``hst`` names nothing. For DHAG models ``naming`` also
+holds, under ``suspect_sensors``, the same rates of the alerts' ``suspect_sensors``
+(:meth:`~pipeline.hotswap.ActiveModel.suspect_sensors`: which single raw sensor, read differently, makes
+the reading most normal), their chance that of raw sensors drawn at random.
 """
 
 from __future__ import annotations
@@ -144,6 +147,9 @@ class Detector:
     flag: Flagger
     explain: Explainer | None = None
     features: Mapping[str, Sequence[str]] | None = None
+    #: The ``suspect_sensors`` of alerts opened on rows (raw sensors each:
+    #: :meth:`~pipeline.hotswap.ActiveModel.suspect_sensors`); None for a detector whose alerts carry none.
+    suspects: Explainer | None = None
 
 
 def _dhag_detector(history: pd.DataFrame, seed: int, members: int = 1, **overrides: Any) -> Detector:
@@ -170,8 +176,14 @@ def _dhag_detector(history: pd.DataFrame, seed: int, members: int = 1, **overrid
         imputed = [imputed_sensors(v, active.parser.features) for v in values]
         return active.explain(active.derived.transform(raw, assets), assets, imputed, top=top)
 
+    def suspects(stream: pd.DataFrame, rows: Sequence[int], top: int) -> list[list[dict[str, Any]]]:
+        frame = stream.iloc[list(rows)]
+        values = frame[active.parser.features].to_dict("records")
+        imputed = [imputed_sensors(v, active.parser.features) for v in values]
+        return active.suspect_sensors(values, frame["asset_id"].astype(str).tolist(), imputed, top=top)
+
     every = active.top_sensors([(f, 0.0) for f in active.features], np.zeros(len(active.features)), "")
-    return Detector(flag, explain, {e["sensor"]: sensors_named(e) for e in every})
+    return Detector(flag, explain, {e["sensor"]: sensors_named(e) for e in every}, suspects)
 
 
 def _sigma3_detector(history: pd.DataFrame, seed: int) -> Detector:
@@ -447,9 +459,9 @@ def pool(tallies: list[dict[str, Any]]) -> dict[str, Any]:
         "alerts_during_recovery": sum(one["alerts_during_recovery"] for one in tallies),
         "normal_asset_days": sum(one["normal_asset_days"] for one in tallies),
     }
-    named = [one["naming"] for one in tallies if "naming" in one]
-    if named:
-        pooled["naming"] = _pool_naming(named)
+    for key in ("naming", "suspect_naming"):
+        if named := [one[key] for one in tallies if key in one]:
+            pooled[key] = _pool_naming(named)
     return pooled
 
 
@@ -470,7 +482,16 @@ def summarize(counts: dict[str, Any]) -> dict[str, Any]:
     if "false_alert_openings" in counts:  # one scenario's: where and when (seconds into its stream)
         out["false_alert_openings"] = counts["false_alert_openings"]
     if "naming" in counts:
-        out["naming"] = _naming_summary(counts["naming"])
+        out["naming"] = _naming_out(counts)
+    return out
+
+
+def _naming_out(counts: dict[str, Any]) -> dict[str, Any]:
+    """The ``naming`` of :func:`summarize`: of the alerts' ``top_sensors`` and, where the detector's
+    alerts carry them, under ``suspect_sensors`` the same rates of their ``suspect_sensors``."""
+    out = _naming_summary(counts["naming"])
+    if "suspect_naming" in counts:
+        out["suspect_sensors"] = _naming_summary(counts["suspect_naming"])
     return out
 
 
@@ -559,6 +580,10 @@ def run_plant_bench(
                 said = detector.explain(stream, [opened[i][2] for _, i in firsts], top)
                 episodes = [(f, entries) for (f, _), entries in zip(firsts, said, strict=True)]
                 counts["naming"] = naming(episodes, detector.features, top)
+                if detector.suspects is not None:
+                    named = detector.suspects(stream, [opened[i][2] for _, i in firsts], top)
+                    episodes = [(f, entries) for (f, _), entries in zip(firsts, named, strict=True)]
+                    counts["suspect_naming"] = naming(episodes, {s: [s] for s in INPUT_SENSORS}, top)
             tallies[name].append(counts)
             per_seed[str(s)][name] = summarize(counts)
             if quiet is not None:
@@ -571,7 +596,7 @@ def run_plant_bench(
                     "normal_day": _normal_day_summary(quiet_counts),
                 }
                 if "naming" in counts:  # with each first alert's entries, as the fault stream's alone
-                    per_seed[str(s)][name]["naming"] = _naming_summary(counts["naming"])
+                    per_seed[str(s)][name]["naming"] = _naming_out(counts)
             seconds[name] += time.perf_counter() - t0
             log.warning("seed %d: %s done in %.0f s", s, name, time.perf_counter() - t0)
     result: dict[str, Any] = {}

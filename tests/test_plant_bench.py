@@ -96,9 +96,16 @@ def test_a_small_two_seed_run_reports_pooled_and_per_seed_numbers(tmp_path: Path
     for name in ("dhag", "sigma3"):
         named = result[name]["naming"]
         assert named["top_sensors"] == Settings().alerts.top_sensors
-        assert set(named) == {"top_sensors", "sensor_faults", "process_faults", "by_kind"}
+        keys = {"top_sensors", "sensor_faults", "process_faults", "by_kind"}
+        # DHAG's alerts also carry suspect_sensors (raw sensors), measured the same way beside.
+        assert set(named) == keys | ({"suspect_sensors"} if name == "dhag" else set())
+        suspects = named.get("suspect_sensors", named)
+        assert set(suspects) == keys
         for rates in (named["sensor_faults"], named["process_faults"], *named["by_kind"].values()):
             assert set(rates) == {"episodes", "rank1", "in_top", "chance_rank1", "chance_in_top"}
+        for kind, rates in suspects["by_kind"].items():
+            assert rates["episodes"] == named["by_kind"][kind]["episodes"]
+            assert 0.0 <= rates["rank1"] <= rates["in_top"] <= 1.0
         # One rate per detected episode, in every kind it detected (pooled: nothing listed per alert).
         found = {k: round(r * result[name]["episodes"][k]) for k, r in result[name]["detection_rate"].items()}
         assert {k: v["episodes"] for k, v in named["by_kind"].items()} == {
@@ -110,6 +117,11 @@ def test_a_small_two_seed_run_reports_pooled_and_per_seed_numbers(tmp_path: Path
                 v["episodes"] for v in result["per_seed"][s][name]["naming"]["by_kind"].values()
             )
             assert all(len(a["named"]) == named["top_sensors"] for a in alerts)
+            if name == "dhag":  # at most top_sensors suspects, raw sensors; fewer where none is found
+                said = result["per_seed"][s][name]["naming"]["suspect_sensors"]["alerts"]
+                assert len(said) == len(alerts)
+                assert all(set(a["named"]) <= set(CORE_SENSORS) for a in said)
+                assert all(len(a["named"]) <= named["top_sensors"] for a in said)
     assert "naming" not in result["hst"]
     # Three assets of three types over two half-hour slots each: six episodes per seed.
     assert sum(result["dhag"]["episodes"].values()) == 12
