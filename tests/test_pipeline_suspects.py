@@ -170,3 +170,25 @@ def test_the_demo_console_prints_each_open_alerts_first_suspect() -> None:
     lines = [line for line in console.out.getvalue().splitlines() if "OPEN" in line]
     assert "suspect: flow_m3h (reads 0, typical 41.2)" in lines[0]
     assert "suspect: -" in lines[1]
+
+
+def test_a_plant_model_suspects_raw_sensors_through_its_derived_features() -> None:
+    from pipeline.features import INPUT_SENSORS
+    from pipeline.plantmodel import train_plant_model
+    from pipeline.simulator import Fleet
+
+    history = Fleet(3, seed=11, run=0).run(3600, 10.0)
+    model = train_plant_model(history, seed=0, max_epochs=5, time_budget=None)
+    active = bind_model(model, "v1", RecordSettings(missing_policy="impute"))
+    readings = history[history["asset_id"] == "pump-01"].iloc[::50][list(INPUT_SENSORS)].to_dict("records")
+    for sensor in ("motor_power_kw", "vibration_mm_s"):
+        values = [r | {sensor: 3 * r[sensor]} for r in readings]
+        found = active.suspect_sensors(values, ["pump-01"] * len(values), [[]] * len(values), top=3)
+        assert [entries[0]["sensor"] for entries in found] == [sensor] * len(values)
+        assert all(set(e["sensor"] for e in entries) <= set(INPUT_SENSORS) for entries in found)
+    # The record lacked the power: its training mean stood in, and it is never a suspect.
+    values = [{k: v for k, v in r.items() if k != "motor_power_kw"} for r in readings]
+    found = active.suspect_sensors(
+        values, ["pump-01"] * len(values), [["motor_power_kw"]] * len(values), top=3
+    )
+    assert not any(e["sensor"] == "motor_power_kw" for entries in found for e in entries)
