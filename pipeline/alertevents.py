@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipeline.alerts import Transition
 
-__all__ = ["alert_event", "event_of", "imputed_sensors", "range_side", "sensor_numbers", "sensor_tag"]
-__all__ += ["suspect_tag"]
+__all__ = [
+    "alert_event",
+    "event_of",
+    "imputed_sensors",
+    "range_side",
+    "sensor_numbers",
+    "sensor_tag",
+    "suspect_tag",
+]
 
 
 def range_side(value: float, training_range: Sequence[float] | None) -> str | None:
