@@ -31,7 +31,7 @@ detected episode, the reading its first alert opened on is explained as the daem
 a derived feature naming the raw sensors it comes from). ``rank1``: the first entry names a sensor of
 the truth; ``in_top``: one of the entries does. The truth is the faulty sensor of a sensor fault
 (:attr:`~pipeline.simulator.faults.Fault.sensor`) and, for a process fault, the sensors its kind moves
-at once (:data:`PROCESS_FAULT_SENSORS`). ``chance_*`` is what entries drawn at random from the
+at once (``PROCESS_FAULT_SENSORS``). ``chance_*`` is what entries drawn at random from the
 detector's features would score. DHAG models and ``sigma3`` (raw sensors ranked by how many standard
 deviations they lie from their mean) are measured; ``hst`` names nothing. For DHAG models ``naming`` also
 holds, under ``suspect_sensors``, the same rates of the alerts' ``suspect_sensors``
@@ -41,64 +41,39 @@ the reading most normal), their chance that of raw sensors drawn at random.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline.alertevents import imputed_sensors
 from pipeline.alerts import AlertTracker
 from pipeline.benchio import emit
-from pipeline.config import AlertSettings, RecordSettings, Settings
-from pipeline.features import INPUT_SENSORS, PlantFeatures
-from pipeline.hotswap import bind_model
-from pipeline.plantmodel import PLANT_MODEL_SETTINGS, train_plant_model
-from pipeline.simulator.faults import FAULT_KINDS, SENSOR_FAULTS, Fault, applicable_kinds, make_fault
+from pipeline.config import AlertSettings, Settings
+from pipeline.features import INPUT_SENSORS
+from pipeline.plantdetectors import BUILDERS, PLANT_DETECTORS
+from pipeline.plantnaming import GRACE_S, first_alerts, naming, naming_out, pool_naming
+from pipeline.simulator.faults import FAULT_KINDS, Fault, applicable_kinds, make_fault
 from pipeline.simulator.fleet import Fleet
 
-__all__ = ["PLANT_DETECTORS", "PROCESS_FAULT_SENSORS", "evaluate", "fault_windows", "first_alerts"]
-__all__ += ["in_window", "naming", "normal_day", "pool", "run_plant_bench", "scenario", "sensors_named"]
-__all__ += ["summarize", "tally"]
+__all__ = [
+    "PLANT_DETECTORS",
+    "evaluate",
+    "fault_windows",
+    "in_window",
+    "normal_day",
+    "pool",
+    "run_plant_bench",
+]
+__all__ += ["scenario", "summarize", "tally"]
 
 log = logging.getLogger(__name__)
 
 DETECTORS = ("dhag", "sigma3", "hst")
-GRACE_S = 120.0
 DAY_S = 86_400.0
-
-# The sensors each process fault moves at once, read off the simulator's code: the Effects that
-# pipeline/simulator/faults.py process_effects sets for the kind, carried to the readings by
-# PlantPhysics._targets and step in pipeline/simulator/physics.py. There the flow q scales the flow
-# reading and lowers the suction pressure (-0.04 q^2); the discharge pressure is suction plus head; the
-# current follows power (0.25 + 0.75 p); suction_drop lowers suction (so discharge). Not at once: the
-# bearing temperature (bearing_wear's heat) and the winding temperature (the current) follow through
-# thermal lags of 10 and 15 minutes, so an alert in a fault's first minute cannot see them move.
-# tests/test_plant_bench.py checks this table against the physics.
-PROCESS_FAULT_SENSORS: dict[str, frozenset[str]] = {
-    "bearing_wear": frozenset({"vibration_mm_s"}),
-    "cavitation": frozenset(
-        {
-            "flow_m3h",
-            "suction_pressure_bar",
-            "discharge_pressure_bar",
-            "motor_power_kw",
-            "motor_current_a",
-            "vibration_mm_s",
-        }
-    ),
-    "seal_leak": frozenset(
-        {"flow_m3h", "suction_pressure_bar", "discharge_pressure_bar", "motor_power_kw", "motor_current_a"}
-    ),
-    "motor_overload": frozenset({"motor_power_kw", "motor_current_a", "vibration_mm_s"}),
-    "efficiency_loss": frozenset({"motor_power_kw", "motor_current_a"}),
-}
 
 
 def scenario(
@@ -130,131 +105,6 @@ def scenario(
     fleet.faults = sorted(faults, key=lambda f: f.onset)
     stream = fleet.run(minutes * 60.0, interval_s, substep_s=interval_s)
     return history, stream, fleet.faults
-
-
-# -- detectors: trained on the history, then flag any stream reading by reading ------------------
-Flagger = Callable[[pd.DataFrame], np.ndarray]
-#: ``(stream, rows, top)`` -> per row (a position in ``stream``), the ``top_sensors`` of an alert opened
-#: on it: entries with ``sensor`` and, for a derived feature, the raw sensors it comes from.
-Explainer = Callable[[pd.DataFrame, Sequence[int], int], list[list[dict[str, Any]]]]
-
-
-@dataclass(frozen=True)
-class Detector:
-    """A trained detector: its flags, and how its alerts name sensors (``explain`` None: they don't).
-    ``features`` maps every name an entry can carry to the sensors it names (:func:`sensors_named`)."""
-
-    flag: Flagger
-    explain: Explainer | None = None
-    features: Mapping[str, Sequence[str]] | None = None
-    #: The ``suspect_sensors`` of alerts opened on rows (raw sensors each:
-    #: :meth:`~pipeline.hotswap.ActiveModel.suspect_sensors`); None for a detector whose alerts carry none.
-    suspects: Explainer | None = None
-
-
-def _dhag_detector(history: pd.DataFrame, seed: int, members: int = 1, **overrides: Any) -> Detector:
-    # No time limit here: the benchmark must train the same model on any machine.
-    overrides |= {"time_budget": None, "n_members": members}
-    model = train_plant_model(history, seed=seed, fleet={"bench": seed}, **overrides)
-    features = PlantFeatures.from_model(model)
-    assert features is not None
-    # The daemon's binding of a model (pipeline.processing.BatchProcessor), for its alerts' top sensors.
-    active = bind_model(model, f"bench-{seed}", RecordSettings())
-    assert active.derived is not None
-
-    def flag(stream: pd.DataFrame) -> np.ndarray:
-        X = features.transform(stream[list(INPUT_SENSORS)].to_numpy(float), stream["asset_id"].tolist())
-        return model.decision_function(X) > model.threshold_
-
-    def explain(stream: pd.DataFrame, rows: Sequence[int], top: int) -> list[list[dict[str, Any]]]:
-        # As the daemon: the record's values in the parser's order, derived features, then the same
-        # explanation, with the sensors the record lacked (none in the simulator's readings).
-        frame = stream.iloc[list(rows)]
-        raw = frame[active.parser.features].to_numpy(float)
-        assets = frame["asset_id"].astype(str).tolist()
-        values = frame[active.parser.features].to_dict("records")
-        imputed = [imputed_sensors(v, active.parser.features) for v in values]
-        return active.explain(active.derived.transform(raw, assets), assets, imputed, top=top)
-
-    def suspects(stream: pd.DataFrame, rows: Sequence[int], top: int) -> list[list[dict[str, Any]]]:
-        frame = stream.iloc[list(rows)]
-        values = frame[active.parser.features].to_dict("records")
-        imputed = [imputed_sensors(v, active.parser.features) for v in values]
-        return active.suspect_sensors(values, frame["asset_id"].astype(str).tolist(), imputed, top=top)
-
-    every = active.top_sensors([(f, 0.0) for f in active.features], np.zeros(len(active.features)), "")
-    return Detector(flag, explain, {e["sensor"]: sensors_named(e) for e in every}, suspects)
-
-
-def _sigma3_detector(history: pd.DataFrame, seed: int) -> Detector:
-    sensors = list(INPUT_SENSORS)
-    stats = history.groupby("asset_id")[sensors].agg(["mean", "std"])
-
-    def deviations(stream: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        mean = stats.xs("mean", axis=1, level=1).loc[stream["asset_id"]].to_numpy()
-        std = stats.xs("std", axis=1, level=1).loc[stream["asset_id"]].to_numpy()
-        return np.abs(stream[sensors].to_numpy(float) - mean), std
-
-    def flag(stream: pd.DataFrame) -> np.ndarray:
-        off, std = deviations(stream)
-        return (off > 3 * std).any(axis=1)
-
-    def explain(stream: pd.DataFrame, rows: Sequence[int], top: int) -> list[list[dict[str, Any]]]:
-        # What a limit alarm tells: the sensors furthest beyond their limits, in standard deviations.
-        off, std = deviations(stream.iloc[list(rows)])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = off / std
-        order = np.argsort(-np.nan_to_num(z, nan=-np.inf), axis=1, kind="stable")[:, :top]
-        return [
-            [{"sensor": sensors[c], "contribution": float(zr[c])} for c in cols]
-            for zr, cols in zip(z, order, strict=True)
-        ]
-
-    return Detector(flag, explain, {s: [s] for s in sensors})
-
-
-def _hst_detector(history: pd.DataFrame, seed: int) -> Detector:
-    from river.anomaly import HalfSpaceTrees
-
-    features = PlantFeatures.fit(history)
-
-    def derive(frame: pd.DataFrame) -> np.ndarray:
-        return features.transform(frame[list(INPUT_SENSORS)].to_numpy(float), frame["asset_id"].tolist())
-
-    train = derive(history)
-    low, high = train.min(axis=0), train.max(axis=0)
-    span = np.where(high > low, high - low, 1.0)
-
-    def rows(X: np.ndarray) -> list[dict[int, float]]:
-        scaled = np.clip((X - low) / span, 0.0, 1.0)
-        return [dict(enumerate(r)) for r in scaled.tolist()]
-
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(train))
-    n_cal = len(train) // 10
-    hst = HalfSpaceTrees(n_trees=25, height=12, window_size=250, seed=seed)
-    for x in rows(train[order[n_cal:]]):
-        hst.learn_one(x)
-    calibration = np.array([hst.score_one(x) for x in rows(train[order[:n_cal]])])
-    threshold = np.quantile(calibration, 1 - PLANT_MODEL_SETTINGS["target_far"])
-
-    def flag(stream: pd.DataFrame) -> np.ndarray:
-        # Frozen after training: scoring does not learn, so every stream meets the same trees.
-        return np.array([hst.score_one(x) for x in rows(derive(stream))]) > threshold
-
-    return Detector(flag)  # a score over the whole reading: nothing that names a sensor
-
-
-_DETECTORS: dict[str, Callable[[pd.DataFrame, int], Detector]] = {
-    "dhag": _dhag_detector,
-    "dhag5": functools.partial(_dhag_detector, members=5),
-    "dhag-classes": functools.partial(_dhag_detector, ce_weighting="classes"),
-    "dhag-snapshots": functools.partial(_dhag_detector, snapshots=10),
-    "dhag-reference": functools.partial(_dhag_detector, recipe="reference"),
-    "sigma3": _sigma3_detector,
-    "hst": _hst_detector,
-}
-PLANT_DETECTORS = tuple(_DETECTORS)
 
 
 # -- flags -> alerts -> numbers ------------------------------------------------------------------
@@ -346,103 +196,6 @@ def tally(
     }
 
 
-def first_alerts(
-    openings: list[tuple[str, float]], faults: list[Fault], *, grace_s: float = GRACE_S
-) -> list[tuple[Fault, int]]:
-    """Each detected episode with its first alert (an index into ``openings``): the earliest opened on
-    its asset between onset and end + ``grace_s``, the one :func:`tally` times its detection by."""
-    out = []
-    for f in faults:
-        hits = [(t, i) for i, (asset, t) in enumerate(openings) if asset == f.asset_id]
-        hits = [(t, i) for t, i in hits if f.onset <= t <= f.end + grace_s]
-        if hits:
-            out.append((f, min(hits)[1]))
-    return out
-
-
-def sensors_named(entry: Mapping[str, Any]) -> list[str]:
-    """The raw sensors one entry of an alert's ``top_sensors`` points the operator to: those a derived
-    feature comes from (``from_sensors``), else the sensor it names."""
-    return list(entry.get("from_sensors") or [entry["sensor"]])
-
-
-def _truth(fault: Fault) -> frozenset[str] | None:
-    if fault.kind in SENSOR_FAULTS:
-        return frozenset({fault.sensor}) if fault.sensor else None
-    return PROCESS_FAULT_SENSORS.get(fault.kind)
-
-
-def naming(
-    episodes: Sequence[tuple[Fault, Sequence[Mapping[str, Any]]]],
-    features: Mapping[str, Sequence[str]],
-    top: int,
-) -> dict[str, Any]:
-    """The raw tally of naming: per fault kind, for each ``(episode, top_sensors of its first alert)``,
-    whether the first entry names a sensor of the truth (``rank1``) and whether one of the first
-    ``top`` does (``in_top``); beside them the chance of each for entries drawn at random, without
-    repeats, from the detector's ``features`` (name -> sensors it names). Add up with :func:`pool`."""
-    kinds: dict[str, dict[str, list[Any]]] = {}
-    alerts: list[dict[str, Any]] = []
-    n_features = len(features)
-    k = min(top, n_features)
-    for fault, entries in episodes:
-        truth = _truth(fault)
-        if truth is None:
-            continue
-        named = [set(sensors_named(e)) & truth for e in entries[:top]]
-        hits = sum(bool(set(sensors) & truth) for sensors in features.values())
-        one = kinds.setdefault(
-            fault.kind, {"rank1": [], "in_top": [], "chance_rank1": [], "chance_in_top": []}
-        )
-        one["rank1"].append(bool(named and named[0]))
-        one["in_top"].append(any(named))
-        one["chance_rank1"].append(hits / n_features)
-        one["chance_in_top"].append(1.0 - math.comb(n_features - hits, k) / math.comb(n_features, k))
-        alerts.append(
-            {
-                "asset_id": fault.asset_id,
-                "kind": fault.kind,
-                "onset": fault.onset,
-                "truth": sorted(truth),
-                "named": [e["sensor"] for e in entries[:top]],
-            }
-        )
-    return {"top": top, "kinds": kinds, "alerts": alerts}
-
-
-def _pool_naming(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    kinds: dict[str, dict[str, list[Any]]] = {}
-    for part in parts:
-        for kind, columns in part["kinds"].items():
-            into = kinds.setdefault(kind, {name: [] for name in columns})
-            for name, values in columns.items():
-                into[name].extend(values)
-    return {"top": parts[0]["top"], "kinds": kinds}
-
-
-def _naming_summary(counts: dict[str, Any]) -> dict[str, Any]:
-    """Rates of :func:`naming`'s tally per kind, and pooled over the sensor faults and over the process
-    faults (each detected episode counts once)."""
-
-    def rates(columns: list[dict[str, list[Any]]]) -> dict[str, Any]:
-        n = sum(len(c["rank1"]) for c in columns)
-        out: dict[str, Any] = {"episodes": n}
-        for name in ("rank1", "in_top", "chance_rank1", "chance_in_top"):
-            values = [v for c in columns for v in c[name]]
-            out[name] = round(float(np.mean(values)), 3) if values else None
-        return out
-
-    kinds = counts["kinds"]
-    sensor = [kinds[k] for k in sorted(kinds) if k in SENSOR_FAULTS]
-    process = [kinds[k] for k in sorted(kinds) if k not in SENSOR_FAULTS]
-    return {
-        "top_sensors": counts["top"],
-        "sensor_faults": rates(sensor),
-        "process_faults": rates(process),
-        "by_kind": {k: rates([kinds[k]]) for k in sorted(kinds)},
-    } | ({"alerts": counts["alerts"]} if "alerts" in counts else {})
-
-
 def pool(tallies: list[dict[str, Any]]) -> dict[str, Any]:
     """One tally of several scenarios: episodes and delays side by side, counts and asset-days summed."""
     detected: dict[str, list[bool]] = {}
@@ -461,7 +214,7 @@ def pool(tallies: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for key in ("naming", "suspect_naming"):
         if named := [one[key] for one in tallies if key in one]:
-            pooled[key] = _pool_naming(named)
+            pooled[key] = pool_naming(named)
     return pooled
 
 
@@ -482,16 +235,7 @@ def summarize(counts: dict[str, Any]) -> dict[str, Any]:
     if "false_alert_openings" in counts:  # one scenario's: where and when (seconds into its stream)
         out["false_alert_openings"] = counts["false_alert_openings"]
     if "naming" in counts:
-        out["naming"] = _naming_out(counts)
-    return out
-
-
-def _naming_out(counts: dict[str, Any]) -> dict[str, Any]:
-    """The ``naming`` of :func:`summarize`: of the alerts' ``top_sensors`` and, where the detector's
-    alerts carry them, under ``suspect_sensors`` the same rates of their ``suspect_sensors``."""
-    out = _naming_summary(counts["naming"])
-    if "suspect_naming" in counts:
-        out["suspect_sensors"] = _naming_summary(counts["suspect_naming"])
+        out["naming"] = naming_out(counts)
     return out
 
 
@@ -570,7 +314,7 @@ def run_plant_bench(
         per_seed[str(s)] = {}
         for name in detectors:
             t0 = time.perf_counter()
-            detector = _DETECTORS[name](history, s)
+            detector = BUILDERS[name](history, s)
             opened = _openings(stream, detector.flag(stream), settings.alerts)
             openings = [(asset, t) for asset, t, _ in opened]
             counts = tally(openings, faults, stream)
@@ -596,7 +340,7 @@ def run_plant_bench(
                     "normal_day": _normal_day_summary(quiet_counts),
                 }
                 if "naming" in counts:  # with each first alert's entries, as the fault stream's alone
-                    per_seed[str(s)][name]["naming"] = _naming_out(counts)
+                    per_seed[str(s)][name]["naming"] = naming_out(counts)
             seconds[name] += time.perf_counter() - t0
             log.warning("seed %d: %s done in %.0f s", s, name, time.perf_counter() - t0)
     result: dict[str, Any] = {}

@@ -9,17 +9,9 @@ import numpy as np
 import pytest
 
 from pipeline.config import Settings
-from pipeline.plantbench import (
-    DETECTORS,
-    PLANT_DETECTORS,
-    PROCESS_FAULT_SENSORS,
-    first_alerts,
-    naming,
-    pool,
-    run_plant_bench,
-    summarize,
-)
+from pipeline.plantbench import DETECTORS, PLANT_DETECTORS, pool, run_plant_bench, summarize
 from pipeline.plantmodel import PLANT_MODEL_SETTINGS
+from pipeline.plantnaming import PROCESS_FAULT_SENSORS, first_alerts, naming
 from pipeline.simulator.faults import FAULT_KINDS, SENSOR_FAULTS, Fault, process_effects
 from pipeline.simulator.physics import CORE_SENSORS, Effects, PlantPhysics, make_nameplates
 
@@ -171,7 +163,7 @@ def test_the_fault_free_day_is_the_same_fleet_without_faults_at_every_hour() -> 
 
 
 def test_the_opt_in_detectors_train_other_plant_models(monkeypatch) -> None:
-    import pipeline.plantbench as plantbench
+    import pipeline.plantdetectors as plantdetectors
 
     seen: list[dict] = []
 
@@ -179,10 +171,10 @@ def test_the_opt_in_detectors_train_other_plant_models(monkeypatch) -> None:
         seen.append(kwargs)
         raise RuntimeError("stop after training")
 
-    monkeypatch.setattr(plantbench, "train_plant_model", fake_train)
+    monkeypatch.setattr(plantdetectors, "train_plant_model", fake_train)
     for name in ("dhag", "dhag5", "dhag-classes", "dhag-snapshots", "dhag-reference"):
         with pytest.raises(RuntimeError, match="stop after training"):
-            plantbench._DETECTORS[name](None, 7)
+            plantdetectors.BUILDERS[name](None, 7)
     assert all(k["time_budget"] is None and k["fleet"] == {"bench": 7} for k in seen)
     assert [(k["n_members"], k.get("ce_weighting"), k.get("snapshots"), k.get("recipe")) for k in seen] == [
         (1, None, None, None),
