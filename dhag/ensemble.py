@@ -25,7 +25,14 @@ from dhag.modules import DHAGNet
 from dhag.retry import Trained, train_with_retry
 from dhag.training import TrainConfig
 
-__all__ = ["MEMBER_SEED_STEP", "DHAGEnsemble", "build_net", "members_record", "train_members"]
+__all__ = [
+    "MEMBER_SEED_STEP",
+    "DHAGEnsemble",
+    "build_net",
+    "ensemble_logit",
+    "members_record",
+    "train_members",
+]
 
 # Member m of a fit with seed s trains from s + MEMBER_SEED_STEP * m: apart from the seeds of other
 # fits (bench seeds run 0-4), and member 0 is the fit's single model.
@@ -61,6 +68,39 @@ class DHAGEnsemble(nn.Module):
     def anomaly_scores(self, matrix: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
         """The mean of the members' scores per row, float64 in [0, 1]."""
         return self.member_scores(matrix, chunk=chunk).mean(axis=0)
+
+    def scores_and_logits(self, matrix: np.ndarray, *, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+        """The anomaly scores (as :meth:`anomaly_scores`) and their logits, from one pass of each member.
+
+        The logit is that of the ensemble's own score, ``log(s / (1 - s))`` for the mean ``s`` of the
+        members' probabilities, computed from the members' logits without forming ``s``:
+        ``log(mean(sigmoid(l))) - log(mean(sigmoid(-l)))``. So its sigmoid is the score, it orders rows
+        as the score does, and it still tells rows apart where the score is exactly 1.0 or 0.0 (every
+        member saturated): there it follows the least sure members (the mean of the members' logits
+        would follow the surest). NaN where a member's logit is (a row it overflows on); +-inf where
+        every member's logit is.
+
+        Example
+        -------
+        >>> rows = np.array([[0.0, 1.0, -1.0]], dtype=np.float32)
+        >>> ens = DHAGEnsemble([DHAGNet(n_features=3), DHAGNet(n_features=3)])
+        >>> scores, logits = ens.scores_and_logits(rows)
+        >>> bool(np.allclose(1 / (1 + np.exp(-logits)), ens.anomaly_scores(rows)))
+        True
+        >>> round(float(ensemble_logit(np.array([[40.0], [50.0]]))[0]), 3)  # both score 1.0, so does the mean
+        40.693
+        """
+        each = [net.scores_and_logits(matrix, chunk=chunk) for net in self.members]
+        scores = np.stack([s for s, _ in each]).mean(axis=0)  # as anomaly_scores, to the last bit
+        return scores, ensemble_logit(np.stack([lg for _, lg in each]))
+
+
+def ensemble_logit(member_logits: np.ndarray) -> np.ndarray:
+    """The logit of the mean of ``sigmoid(member_logits)`` over axis 0, computed in log space so that it
+    neither saturates nor overflows: ``logsumexp(log_sigmoid(l)) - logsumexp(log_sigmoid(-l))``."""
+    up = np.logaddexp.reduce(-np.logaddexp(0.0, -member_logits), axis=0)  # log of the sum of p
+    down = np.logaddexp.reduce(-np.logaddexp(0.0, member_logits), axis=0)  # log of the sum of 1 - p
+    return up - down  # never inf - inf: at most one of the two sums is 0
 
 
 def build_net(n_members: int, make_net: Callable[[], DHAGNet]) -> nn.Module:

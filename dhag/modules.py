@@ -189,9 +189,32 @@ class DHAGNet(nn.Module):
         >>> scores.shape, scores.dtype, bool(((scores > 0) & (scores < 1)).all())
         ((3,), dtype('float64'), True)
         """
+        return self.scores_and_logits(matrix, chunk=chunk)[0]
+
+    @torch.inference_mode()
+    def scores_and_logits(self, matrix: np.ndarray, *, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+        """The anomaly scores and the logits they are the sigmoid of (``forward(x)``), both float64, from
+        one pass of the network over a preprocessed float32 matrix.
+
+        A score saturates where the logit does not: past a logit of about 37 the float64 sigmoid is
+        exactly 1.0, and below about -745 exactly 0.0, while the logit still tells rows apart. A row on
+        which the network overflows float32 has a NaN logit and score; a logit of +-inf scores 1.0 or
+        0.0.
+
+        Example
+        -------
+        >>> import numpy as np
+        >>> net = DHAGNet(n_features=2)
+        >>> scores, logits = net.scores_and_logits(np.array([[0.0, 0.0], [1.0, -2.0]], dtype=np.float32))
+        >>> bool(np.allclose(scores, 1 / (1 + np.exp(-logits)))), logits.dtype
+        (True, dtype('float64'))
+        """
         device = next(self.parameters()).device
-        out = np.empty(matrix.shape[0], dtype=np.float64)
+        scores = np.empty(matrix.shape[0], dtype=np.float64)
+        logits = np.empty(matrix.shape[0], dtype=np.float64)
         for start in range(0, matrix.shape[0], chunk):
             rows = torch.as_tensor(matrix[start : start + chunk], device=device)
-            out[start : start + chunk] = torch.sigmoid(self(rows).double()).cpu().numpy()
-        return out
+            logit = self(rows).double()
+            scores[start : start + chunk] = torch.sigmoid(logit).cpu().numpy()
+            logits[start : start + chunk] = logit.cpu().numpy()
+        return scores, logits

@@ -152,3 +152,18 @@ def test_member_scores_refuse_a_row_the_networks_overflow_on_as_scoring_does(ens
     with pytest.raises(InputError, match=r"1 row\(s\) too large for the model to score.*first: row 3"):
         ensemble.member_scores(rows)
     assert np.isfinite(ensemble.member_scores(rows[:3])).all()
+
+
+def test_an_ensemble_explains_a_row_it_scores_exactly_one_by_its_logit(
+    ensemble: DHAG, rng: np.random.Generator
+) -> None:
+    # Every member saturated: the score is 1.0 with any one feature reset, every drop 0.0; the logit of
+    # the members' mean probability still ranks the feature pushed furthest first.
+    pre, rows = ensemble.preprocessor_, normal(rng, 5)
+    for j, scales in [(2, 2000.0), (3, 800.0)]:
+        rows[:, j] = pre.means_[FEATURES[j]] + scales * pre.scales_[FEATURES[j]]
+    assert (ensemble.decision_function(rows) == 1.0).all()
+    assert all(ranked[0][0] == "flow_total" for ranked in ensemble.explain(rows))
+    matrix = ensemble.transform(normal(rng, 20))
+    logits = ensemble.logit_matrix(matrix)
+    np.testing.assert_allclose(1.0 / (1.0 + np.exp(-logits)), ensemble.score_matrix(matrix), rtol=1e-12)

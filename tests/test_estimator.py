@@ -233,6 +233,23 @@ def test_explain_ranks_the_faulty_sensor_first(fitted: DHAG, rng, sensor: int, s
     assert [len(r) for r in fitted.explain(rows[:2], top=2)] == [2, 2]
 
 
+@pytest.mark.parametrize("sensor", [1, 2, 3])
+def test_explain_names_the_sensor_pushed_furthest_of_a_row_scored_exactly_one(
+    fitted: DHAG, rng, sensor: int
+) -> None:
+    # A gross anomaly scores exactly 1.0 (the sigmoid saturates in float64), and so does the row with
+    # any one feature reset while another stays far out: every score drop was 0.0 and the stable sort
+    # named the first columns whatever the fault. Ties are broken by the drop of the network's output.
+    pre, other = fitted.preprocessor_, (sensor + 1) % len(FEATURES)
+    rows = normal(rng, 5)
+    for j, scales in [(sensor, 2000.0), (other, 800.0)]:
+        rows[:, j] = pre.means_[FEATURES[j]] + scales * pre.scales_[FEATURES[j]]
+    assert (fitted.decision_function(rows) == 1.0).all()
+    for ranked in fitted.explain(rows):
+        assert ranked[0][0] == FEATURES[sensor], ranked
+        assert [c for _, c in ranked] == sorted((c for _, c in ranked), reverse=True)
+
+
 def test_explain_in_chunks_of_bounded_memory_gives_the_same_ranking(fitted: DHAG, rng, monkeypatch) -> None:
     # The occluded copies are rows x features x columns: at once, 200k rows of 100 columns took 8 GB.
     import dhag.attribution
@@ -276,17 +293,57 @@ def test_an_unchanged_reset_is_zero_whatever_the_scorer_does_with_batch_sizes() 
 
 def test_explain_scores_each_row_once_and_each_reset_copy_once(fitted: DHAG, rng, monkeypatch) -> None:
     # Explaining takes one pass of the network over the rows and one over their reset copies: an
-    # exact zero for an unchanged reset costs no extra scoring.
-    scored: list[int] = []
-    raw = fitted._raw_scores
+    # exact zero for an unchanged reset, and the logits that break ties, cost no extra scoring.
+    passes: list[int] = []
+    forward = fitted.net_.forward
 
-    def counted(m: np.ndarray) -> np.ndarray:
-        scored.append(len(m))
-        return raw(m)
+    def counted(x: torch.Tensor) -> torch.Tensor:
+        passes.append(len(x))
+        return forward(x)
 
-    monkeypatch.setattr(fitted, "_raw_scores", counted)
+    monkeypatch.setattr(fitted.net_, "forward", counted)
     fitted.explain(normal(rng, 30))
-    assert scored == [30, 30 * len(FEATURES)]
+    assert passes == [30, 30 * len(FEATURES)]
+
+
+def test_equal_score_drops_are_ranked_by_the_logit_drop() -> None:
+    from dhag.attribution import occlusion_attribution
+
+    weights = np.array([1.0, -2.0, 50.0, 3.0, 1.0])
+
+    def score(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # a sigmoid saturated at 1.0 on these rows
+        logits = 100.0 + m.astype(np.float64) @ weights
+        logits[m[:, 4] == 0.0] = np.nan  # resetting e leaves a row the scorer cannot score
+        return 1.0 / (1.0 + np.exp(-logits)), logits
+
+    slices = [(name, slice(j, j + 1)) for j, name in enumerate("abcde")]
+    # a is at its baseline; resetting b raises the logit by 2, c lowers it by 50, d by 3.
+    rows = np.array([[0.0, 1.0, 1.0, 1.0, 1.0]], dtype=np.float32)
+    assert score(rows)[0].tolist() == [1.0]
+    ranked = occlusion_attribution(score, rows, np.zeros(5), slices, logit_drops=True)
+    assert [(n, c, d) for n, c, d in ranked[0][:4]] == [
+        ("c", 0.0, 50.0),
+        ("d", 0.0, 3.0),
+        ("a", 0.0, 0.0),
+        ("b", 0.0, -2.0),
+    ]
+    assert ranked[0][4][0] == "e" and np.isnan(ranked[0][4][1]) and np.isnan(ranked[0][4][2])
+    # The contributions and the shape callers use are unchanged without logit_drops.
+    assert occlusion_attribution(score, rows, np.zeros(5), slices, top=2) == [[("c", 0.0), ("d", 0.0)]]
+    # Where the score drops differ they decide, whatever the logits say.
+    plain = occlusion_attribution(
+        lambda m: (m.sum(axis=1), -m.sum(axis=1)), [[1.0, 2.0]], np.zeros(2), slices[:2]
+    )
+    assert plain == [[("b", 2.0), ("a", 1.0)]]
+
+
+def test_the_logit_matrix_is_what_the_score_is_the_sigmoid_of(fitted: DHAG, rng) -> None:
+    matrix = fitted.transform(np.vstack([normal(rng, 50), gross_outliers(rng, 50)]))
+    logits = fitted.logit_matrix(matrix)
+    assert logits.dtype == np.float64 and logits.shape == (100,)
+    np.testing.assert_allclose(1.0 / (1.0 + np.exp(-logits)), fitted.score_matrix(matrix), rtol=1e-12)
+    with pytest.raises(InputError, match="Expected a preprocessed matrix with 4 columns"):
+        fitted.logit_matrix(matrix[:, :3])
 
 
 # -- quality -----------------------------------------------------------------------------------------

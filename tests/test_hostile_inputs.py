@@ -42,6 +42,8 @@ def test_rows_the_network_overflows_on_are_refused_not_scored_nan(fitted: DHAG) 
     with pytest.raises(InputError, match="too large for the model to score"):
         fitted.explain(rows)
     with pytest.raises(InputError, match="too large for the model to score"):
+        fitted.logit_matrix(fitted.transform(rows))
+    with pytest.raises(InputError, match="too large for the model to score"):
         fitted.predict(rows)
 
 
