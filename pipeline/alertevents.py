@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 __all__ = [
     "alert_event",
     "event_of",
+    "first_suspect",
     "imputed_sensors",
     "range_side",
     "sensor_numbers",
@@ -159,6 +160,21 @@ def event_of(
         imputed=imputed,
         suspect_sensors=suspects,
     )
+
+
+def first_suspect(context: Any, inputs: Sequence[str]) -> str | None:
+    """The sensor an open event's ``context`` (as :func:`event_of` takes it) names first among its
+    suspect sensors, if it is one of the model's raw ``inputs`` (an event read back from the alerts
+    topic may say anything); None when it names none.
+
+    >>> first_suspect(([], {}, [], [{"sensor": "flow"}, {"sensor": "head"}]), ["head", "flow"])
+    'flow'
+    >>> first_suspect(([], {}, [], [{"sensor": "made_up"}]), ["flow"]), first_suspect(([], {}, []), ["flow"])
+    (None, None)
+    """
+    suspects = context[3] if context and len(context) > 3 else None
+    sensor = suspects[0].get("sensor") if suspects and isinstance(suspects[0], Mapping) else None
+    return sensor if isinstance(sensor, str) and sensor in inputs else None
 
 
 def suspect_tag(entry: Mapping[str, Any]) -> str:

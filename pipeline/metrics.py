@@ -101,6 +101,7 @@ class PipelineMetrics:
         self.asset_limit = asset_limit
         self._assets: set[str] = set()
         self._unlisted: set[str] = set()  # anomalous assets refused a series
+        self._suspects: dict[str, str] = {}  # asset -> the sensor of its dhag_asset_suspect_sensor series
         r = registry
         self.records_consumed = Counter(
             "dhag_records_consumed", "Records polled from the input topic.", registry=r
@@ -280,6 +281,13 @@ class PipelineMetrics:
         self.asset_anomalous = Gauge(
             "dhag_asset_anomalous", "1 while an asset has an open alert.", ["asset"], registry=r
         )
+        self.asset_suspect_sensor = Gauge(
+            "dhag_asset_suspect_sensor",
+            "1 while an asset has an open alert, for the first of the alert's suspect sensors (no series"
+            " when the alert names none).",
+            ["asset", "sensor"],
+            registry=r,
+        )
         self.asset_outside_training_range = Gauge(
             "dhag_asset_outside_training_range",
             "1 while an asset's latest scored reading has a feature beyond its training range.",
@@ -354,13 +362,27 @@ class PipelineMetrics:
             self.assets_anomalous_unlisted.set(len(self._unlisted))
         self.asset_score.labels(asset).set(score)
         self.asset_anomalous.labels(asset).set(1.0 if anomalous else 0.0)
+        if not anomalous:
+            self.set_suspect(asset, None)
         if outside_range is not None:
             self.asset_outside_training_range.labels(asset).set(1.0 if outside_range else 0.0)
         return True
 
+    def set_suspect(self, asset: str, sensor: str | None) -> None:
+        """The open alert of ``asset`` names ``sensor`` first among its suspects (None: names none);
+        nothing for an asset without per-asset series. :meth:`set_asset` removes it when the alert
+        resolves, :meth:`forget_assets` with the asset's other series."""
+        previous = self._suspects.pop(asset, None)
+        if previous is not None and previous != sensor:
+            self.asset_suspect_sensor.remove(asset, previous)
+        if sensor is not None and asset in self._assets:
+            self.asset_suspect_sensor.labels(asset, sensor).set(1)
+            self._suspects[asset] = sensor
+
     def forget_assets(self, assets: set[str]) -> None:
         """Drop the series of assets this consumer no longer owns (their partitions were revoked)."""
         for asset in assets & self._assets:
+            self.set_suspect(asset, None)
             self.asset_score.remove(asset)
             self.asset_anomalous.remove(asset)
             with contextlib.suppress(KeyError):  # never set when only a quiet-time sweep touched it

@@ -17,7 +17,7 @@ import orjson
 
 from dhag import DHAG
 from dhag.exceptions import InputError
-from pipeline.alertevents import event_of, imputed_sensors
+from pipeline.alertevents import event_of, first_suspect, imputed_sensors
 from pipeline.alerts import Transition
 from pipeline.backoff import ThrottledLog
 from pipeline.batchoutput import BatchOutput, Outgoing, score_messages
@@ -162,7 +162,8 @@ class BatchProcessor:
         for asset_id, (offset, ts) in replayed.items():
             tracker.replayed(asset_id, offset, ts=ts, now=now)
         for episode in carried:  # remembered listed or not: an unlisted one counts while anomalous
-            self.metrics.set_asset(episode.asset_id, score=episode.score, anomalous=True)
+            if self.metrics.set_asset(episode.asset_id, score=episode.score, anomalous=True):
+                self.metrics.set_suspect(episode.asset_id, first_suspect(episode.context, self.active.inputs))
             self._assets.setdefault(tp, set()).add(episode.asset_id)
         return len(carried)
 
@@ -267,17 +268,17 @@ class BatchProcessor:
             last_score[asset] = (scores_list[j], tp, beyond_list[j])
             if transition is not None:
                 transitions.append((transition, j, tp))
-        self._publish_transitions(out, transitions, parsed)
+        suspects = self._publish_transitions(out, transitions, parsed)
         for asset, (score, tp, outside) in last_score.items():
             anomalous = self.trackers.of(tp).is_open(asset)
             # Assets with series are remembered (to drop them with their partition), and anomalous ones
             # beyond the asset limit (dhag_assets_anomalous_unlisted counts them until then): the limit
             # and the open episodes bound this memory.
-            if (
-                self.metrics.set_asset(asset, score=score, anomalous=anomalous, outside_range=outside)
-                or anomalous
-            ):
+            listed = self.metrics.set_asset(asset, score=score, anomalous=anomalous, outside_range=outside)
+            if listed or anomalous:
                 self._assets.setdefault(tp, set()).add(asset)
+            if listed and anomalous and asset in suspects:  # opened in this batch: its episode's
+                self.metrics.set_suspect(asset, suspects[asset])
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:  # fed with delivered batches only: a retried one once
@@ -301,9 +302,10 @@ class BatchProcessor:
         out: BatchOutput,
         transitions: list[tuple[Transition, int, tuple[str, int]]],
         parsed: Any,
-    ) -> None:
+    ) -> dict[str, str | None]:
         """The batch's alert events, in the order they happened (an episode that opens and resolves
-        within the batch resolves with what its open event said)."""
+        within the batch resolves with what its open event said); returns the first suspect sensor of
+        each asset's last episode opened (None: it names none)."""
         opens = [(t, j, tp) for t, j, tp in transitions if t.kind == "open"]
         rows, top = [j for _, j, _ in opens], self.settings.alerts.top_sensors
         values, assets = [parsed.values[j] for j in rows], [parsed.asset_ids[j] for j in rows]
@@ -325,6 +327,7 @@ class BatchProcessor:
                 self.counts.add(
                     self.metrics.alerts_resolved.labels(transition.resolved_by or "normal_scores").inc
                 )
+        return {t.asset_id: first_suspect(said[t.alert_id], self.active.inputs) for t, _, _ in opens}
 
     def _alert_message(self, transition: Transition, context: Any) -> Outgoing:
         """The event of ``transition``, saying what its open event said (:func:`event_of` ``context``)."""

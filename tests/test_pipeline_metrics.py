@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.metrics import BulkHistogram, PipelineMetrics
 
@@ -106,3 +107,46 @@ def test_a_failed_carry_over_is_aged_on_the_monotonic_clock(monkeypatch) -> None
     ticks[0] += 45.0
     assert reg.get_sample_value("dhag_alerts_carry_over_failed_age_seconds") == 45.0
     assert reg.get_sample_value("dhag_alerts_carry_over_failed_timestamp_seconds") == 1.8e9
+
+
+def _suspects(reg: CollectorRegistry) -> dict[str, str]:
+    text = generate_latest(reg).decode()
+    return {
+        s.labels["asset"]: s.labels["sensor"]
+        for family in text_string_to_metric_families(text)
+        if family.name == "dhag_asset_suspect_sensor"
+        for s in family.samples
+        if s.value == 1
+    }
+
+
+def test_an_open_alerts_first_suspect_is_a_series_until_the_episode_resolves() -> None:
+    reg = CollectorRegistry()
+    m = PipelineMetrics(reg, asset_limit=2)
+    m.set_asset("a0", score=0.9, anomalous=True)
+    m.set_suspect("a0", "flow")
+    m.set_asset("a1", score=0.9, anomalous=True)
+    m.set_suspect("a1", None)  # an alert no single sensor explains: no series
+    assert _suspects(reg) == {"a0": "flow"}
+    m.set_suspect("a0", "vibration")  # a later episode's suspect replaces it
+    assert _suspects(reg) == {"a0": "vibration"}
+    m.set_asset("a0", score=0.95, anomalous=True)  # the episode goes on: the suspect stays
+    assert _suspects(reg) == {"a0": "vibration"}
+    m.set_asset("a0", score=0.1, anomalous=False)  # resolved
+    assert _suspects(reg) == {}
+    m.set_asset("a0", score=0.9, anomalous=True)
+    m.set_suspect("a0", "flow")
+    m.forget_assets({"a0"})  # its partition left
+    assert _suspects(reg) == {}
+
+
+def test_an_asset_refused_a_series_gets_no_suspect() -> None:
+    reg = CollectorRegistry()
+    m = PipelineMetrics(reg, asset_limit=1)
+    m.set_asset("a0", score=0.9, anomalous=True)
+    assert m.set_asset("a1", score=0.9, anomalous=True) is False
+    m.set_suspect("a0", "flow")
+    m.set_suspect("a1", "flow")
+    assert _suspects(reg) == {"a0": "flow"}
+    m.set_suspect("a0", None)  # a new episode without one clears the old one's
+    assert _suspects(reg) == {}

@@ -129,6 +129,64 @@ def test_the_open_event_carries_suspects_and_the_resolution_repeats_them(fitted)
     assert again and again[0]["suspect_sensors"] == event["suspect_sensors"]
 
 
+def _suspect_series(proc: BatchProcessor) -> dict[str, str]:
+    reg = proc.metrics.registry
+    return {
+        s.labels["asset"]: s.labels["sensor"]
+        for family in reg.collect()
+        if family.name == "dhag_asset_suspect_sensor"
+        for s in family.samples
+        if s.value == 1
+    }
+
+
+def test_an_open_alerts_first_suspect_is_exported_until_it_resolves_or_its_partition_leaves(fitted) -> None:
+    proc = _processor(fitted)
+    row = normal(np.random.default_rng(9), 1)[0]
+    far = row.copy()
+    far[3] += 9.0
+    opened = proc.process([Rec("in", 0, 0, b"p1", _record(100.0, far))], now=100.0)
+    event = orjson.loads(opened.messages[0].value)
+    assert _suspect_series(proc) == {"p1": event["suspect_sensors"][0]["sensor"]} == {"p1": "vibration"}
+    proc.process([Rec("in", 0, 1, b"p1", _record(101.0, row))], now=101.0)  # resolved
+    assert _suspect_series(proc) == {}
+    # Carried over by another owner of the partition: its series again, until the partition leaves.
+    (carried,) = open_episodes([event], input_topic="in")[0]
+    later = _processor(fitted)
+    later.carry_over(("in", 0), [carried], now=101.0, replayed={})
+    assert _suspect_series(later) == {"p1": "vibration"}
+    later.drop_partitions([("in", 0)])
+    assert _suspect_series(later) == {}
+    # An event naming a sensor the model does not read (written by anything) exports none.
+    odd = event | {"suspect_sensors": [{"sensor": "made_up", "value": 1.0}]}
+    (carried,) = open_episodes([odd], input_topic="in")[0]
+    other = _processor(fitted)
+    other.carry_over(("in", 0), [carried], now=101.0, replayed={})
+    assert _suspect_series(other) == {}
+    assert other.metrics.registry.get_sample_value("dhag_asset_anomalous", {"asset": "p1"}) == 1
+
+
+def test_an_alert_naming_no_suspect_or_beyond_the_asset_limit_exports_none(fitted, monkeypatch) -> None:
+    settings = Settings.model_validate(
+        {"alerts": {"open_after": 1, "window": 1, "resolve_after": 1, "top_sensors": 3}}
+    )
+    proc = BatchProcessor(settings, fitted, "v7", PipelineMetrics(CollectorRegistry(), asset_limit=1))
+    far = normal(np.random.default_rng(9), 1)[0]
+    far[3] += 9.0
+
+    def record(asset: str, ts: float) -> bytes:
+        return orjson.dumps({"asset_id": asset, "ts": ts, "values": _values(far), "schema": 1})
+
+    out = proc.process([Rec("in", 0, i, a.encode(), record(a, 100.0)) for i, a in enumerate(["p1", "p2"])])
+    assert out.opened == 2 and _suspect_series(proc) == {"p1": "vibration"}  # p2: no per-asset series
+    monkeypatch.setattr(ActiveModel, "suspect_sensors", lambda self, values, *a, **k: [[] for _ in values])
+    proc.drop_partitions([("in", 0)])
+    out = proc.process([Rec("in", 0, 5, b"p1", record("p1", 101.0))])
+    event = orjson.loads(out.messages[0].value)
+    assert out.opened == 1 and event["suspect_sensors"] == [] and _suspect_series(proc) == {}
+    assert proc.metrics.registry.get_sample_value("dhag_asset_anomalous", {"asset": "p1"}) == 1
+
+
 def test_an_event_written_before_suspects_carries_over_with_none() -> None:
     old = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5.0, "ts": 5.0}
     old |= {"score": 0.9, "source": "in/0/4", "top_sensors": [], "values": {"flow": 1.0}}
