@@ -2,7 +2,8 @@
 
 - ``k8s/prometheusrule.yaml``: the Prometheus Operator's PrometheusRule, from ``prometheus/rules/*.yml``.
 - ``grafana/provisioning/alerting/dhag-rules.yaml``: Grafana-managed alert rules equivalent to the
-  Prometheus alerts (same expression, ``for``, labels and annotations).
+  Prometheus alerts (same expression, ``for``, labels and annotations, less the parts of annotations
+  that read other series with ``query``, which Grafana's templates do not have).
 - ``grafana/dashboards/*.json``: the plant-overview and pipeline-health dashboards, built in
   ``dashboards.py``.
 
@@ -64,9 +65,14 @@ def prometheus_rule() -> str:
     return _dump(manifest)
 
 
+# A part of an annotation that reads other series with Prometheus's template function `query`, which
+# Grafana's templates lack: `{{ with ... | query }}...{{ end }}` (no nested `end`), and a space after it.
+PROMETHEUS_QUERY = re.compile(r"\{\{ with (?:(?!\}\}).)*\| query \}\}.*?\{\{ end \}\} ?", re.DOTALL)
+
+
 def _grafana_template(text: str) -> str:
     # Grafana exposes each query's value as $values.<refId>.Value; Prometheus has the one $value.
-    return re.sub(r"\$value\b", "$values.A.Value", text)
+    return re.sub(r"\$value\b", "$values.A.Value", PROMETHEUS_QUERY.sub("", text))
 
 
 def _grafana_rule(rule: dict[str, Any]) -> dict[str, Any]:
