@@ -11,6 +11,8 @@ from typing import Any
 
 DATASOURCE_UID = "dhag-prometheus"
 DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
+# The plant overview's table of each open alert's first suspect sensor (empty while no alert is open).
+OPEN_ALERTS_SUSPECT = "Open alerts: suspect sensor"
 
 
 def _target(ref: str, expr: str, legend: str = "", *, instant: bool = False) -> dict[str, Any]:
@@ -74,8 +76,8 @@ def _variable(name: str, label: str, query: str) -> dict[str, Any]:
 
 
 def plant_overview() -> str:
-    """Assets by state, alert timeline, anomaly score per asset, top assets, alerts per hour, and which
-    assets run beyond their training history."""
+    """Assets by state, alert timeline, anomaly score per asset, top assets, the suspect sensor of each
+    open alert, alerts per hour, and which assets run beyond their training history."""
     sel = '{asset_group=~"$asset_group"}'
     panels = [
         _panel(
@@ -128,9 +130,17 @@ def plant_overview() -> str:
             unit="percentunit",
         ),
         _panel(
+            "table",
+            OPEN_ALERTS_SUSPECT,
+            (0, 24, 24, 6),
+            [_target("A", f"max by (asset, sensor) (dhag:asset_suspect_sensor{sel})", instant=True)],
+            # One row per open alert that names a suspect: the sensor to check first.
+            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}],
+        ),
+        _panel(
             "timeseries",
             "Alerts opened, resolved and carried over a restart (per hour)",
-            (0, 24, 24, 7),
+            (0, 30, 24, 7),
             [
                 _target("A", "sum(increase(dhag_alerts_opened_total[1h]))", "opened"),
                 _target(
@@ -144,7 +154,7 @@ def plant_overview() -> str:
         _panel(
             "state-timeline",
             "Beyond the training history (1 = the asset's latest reading is outside what it did in training)",
-            (0, 31, 24, 8),
+            (0, 37, 24, 8),
             [_target("A", f"max by (asset) (dhag:asset_outside_training_range{sel})", "{{asset}}")],
             options={"mergeValues": True, "showValue": "never"},
         ),

@@ -253,3 +253,14 @@ def test_all_in_a_variable_means_every_series_not_the_values_listed_at_load() ->
     for dashboard in _dashboards():
         for variable in dashboard["templating"]["list"]:
             assert variable.get("includeAll") and variable.get("allValue") == ".*", variable["name"]
+
+
+def test_the_plant_overview_lists_each_open_alerts_suspect_sensor() -> None:
+    (plant,) = [d for d in _dashboards() if d["uid"] == "dhag-plant-overview"]
+    (panel,) = [p for p in plant["panels"] if p["title"] == "Open alerts: suspect sensor"]
+    (target,) = panel["targets"]
+    assert panel["type"] == "table" and target.get("instant") and target["format"] == "table"
+    assert re.fullmatch(
+        r"max by \(asset, sensor\) \(dhag:asset_suspect_sensor\{asset_group=~\"\$asset_group\"\}\)",
+        target["expr"],
+    )

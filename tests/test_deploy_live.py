@@ -55,6 +55,8 @@ FAULT_ONSET_S = 60.0  # simulated seconds after the stream starts (6 s of normal
 FAULT_DURATION_S = 200.0  # simulated seconds (20 s)
 RATE_INTERVAL = "10s"  # what Grafana's $__rate_interval resolves to at a 1 s scrape interval, with margin
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+# The panel that lists open alerts only: it has data while the fault's alert is open, not after.
+OPEN_ALERTS_PANEL = "dhag-plant-overview / Open alerts: suspect sensor / A"
 GRAFANA_RULES = DEPLOY / "grafana" / "provisioning" / "alerting" / "dhag-rules.yaml"
 
 
@@ -240,12 +242,16 @@ def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
                 # 1. Detection: the asset alert fires for the faulted asset, and for no healthy one.
                 seen: dict[str, set[str]] = {}
                 fired: list[dict[str, str]] = []
+                # While it fires: its summary, and the dashboard's table of open alerts' suspects.
+                firing: list[tuple[str, list[dict[str, Any]]]] = []
+                suspects_expr = _dashboard_queries()[OPEN_ALERTS_PANEL]
 
                 def faulty_fires() -> bool:
                     for alert in prom.asset_alerts():
                         seen.setdefault(alert["labels"]["asset"], set()).add(alert["state"])
                         if alert["state"] == "firing" and alert["labels"]["asset"] == FAULTY:
                             fired.append(alert["labels"])
+                            firing.append((alert["annotations"]["summary"], prom.query(suspects_expr)))
                     return bool(fired)
 
                 wait_for(faulty_fires, 60, f"DhagAssetAnomalous to fire for {FAULTY}", prom)
@@ -265,6 +271,15 @@ def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
                 # 2. Feedback: labels reach the retrainer, which promotes a candidate; the daemon swaps to it.
                 alerts = [orjson.loads(m.value) for m in read_topic(bs, topics.alerts, count=1)]
                 opened = next(a for a in alerts if a["asset_id"] == FAULTY and a["state"] == "open")
+                # The firing alert and the dashboard name the first suspect its open event named (if any).
+                summary, rows = firing[0]
+                suspect = (opened["suspect_sensors"] or [{"sensor": None}])[0]["sensor"]
+                listed = {r["metric"]["sensor"] for r in rows if r["metric"]["asset"] == FAULTY}
+                if suspect is None:
+                    assert "suspect" not in summary and not listed, (summary, rows)
+                else:
+                    assert summary.endswith(f"(suspect sensor: {suspect})"), summary
+                    assert listed == {suspect}, rows
                 produce(bs, topics.labels, _labels(bs, settings, opened))
                 wait_for(
                     lambda: prom.query('dhag_retrain_runs_total{outcome="promoted"} > 0'),
@@ -306,6 +321,7 @@ def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
                 # 4. Every dashboard panel query returns data (a rate or increase needs a second scrape
                 #    of a series that appeared only a moment ago, hence the few seconds of patience).
                 queries = _dashboard_queries()
+                del queries[OPEN_ALERTS_PANEL]  # read while the alert was open, above
                 deadline = time.monotonic() + 20
                 while empty := sorted(where for where, expr in queries.items() if not prom.query(expr)):
                     if time.monotonic() > deadline:
