@@ -1,0 +1,138 @@
+"""What a fitted :class:`~dhag.estimator.DHAG` does with rows: preprocess, score, flag and explain them.
+
+The estimator owns its settings and its training; these methods read only what ``fit`` (or loading)
+left: ``net_``, ``preprocessor_`` and ``threshold_``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dhag.attribution import occlusion_attribution
+from dhag.ensemble import DHAGEnsemble
+from dhag.exceptions import NotFittedError
+from dhag.scoring import checked_matrix, refuse_unscored
+
+__all__ = ["FittedScoring"]
+
+
+class FittedScoring:
+    """The scoring side of :class:`~dhag.estimator.DHAG` (a mixin: it holds no state of its own)."""
+
+    net_: Any
+    preprocessor_: Any
+    threshold_: float
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "net_"):
+            raise NotFittedError("This DHAG instance is not fitted yet. Call 'fit' first.")
+
+    def _raw_scores(self, matrix: np.ndarray) -> np.ndarray:
+        return self.net_.anomaly_scores(matrix)
+
+    def _raw_scores_and_logits(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # NaN where _raw_scores is (rows the network overflows on), from the same single pass.
+        return self.net_.scores_and_logits(matrix)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The preprocessed float32 matrix the network sees (validates names, dtypes, NaN/inf)."""
+        self._check_fitted()
+        return self.preprocessor_.transform(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Anomaly score per row in [0, 1] (float64); higher = more anomalous.
+
+        Raises :class:`InputError` naming the feature or row for input it cannot score: wrong names,
+        dtypes, NaN or inf, and values so large that the network overflows float32 on them.
+        """
+        return self.score_matrix(self.transform(X))
+
+    def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Score an already preprocessed float32 matrix (the hot path of a streaming scorer)."""
+        self._check_fitted()
+        matrix = checked_matrix(matrix, len(self.preprocessor_.output_names_))
+        scores = self._raw_scores(matrix)
+        refuse_unscored(np.isfinite(scores), self.net_)
+        return scores
+
+    def logit_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """The network's pre-sigmoid output per row of an already preprocessed matrix (float64): the
+        logit whose sigmoid is the score. It orders rows as the score does and goes on telling them
+        apart where the score is exactly 1.0 (a gross anomaly: past a logit of about 37) or 0.0. With
+        ``n_members`` or ``snapshots`` > 1 it is the logit of the mean of the networks' probabilities
+        (:meth:`DHAGEnsemble.scores_and_logits <dhag.ensemble.DHAGEnsemble.scores_and_logits>`), so
+        its sigmoid is still the score. Rows are checked and refused as by :meth:`score_matrix`; a row
+        the network takes to an infinite logit (scored 1.0 or 0.0) gives +-inf.
+
+        Example
+        -------
+        >>> from dhag import DHAG
+        >>> rng = np.random.default_rng(0)
+        >>> model = DHAG(max_epochs=3, batch_size=128, shift_weight=1.0, random_state=0)
+        >>> model = model.fit(rng.normal(size=(512, 4)))
+        >>> rows = model.transform(np.array([[300.0, 0.0, 0.0, 0.0], [600.0, 0.0, 0.0, 0.0]]))
+        >>> model.score_matrix(rows).tolist()  # both saturated
+        [1.0, 1.0]
+        >>> logits = model.logit_matrix(rows)  # the second is further out
+        >>> bool(logits[1] > logits[0] > 37.0)
+        True
+        """
+        return self._scored(matrix)[1]
+
+    def _scored(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``score_matrix`` and ``logit_matrix`` of the rows, from one pass of the network."""
+        self._check_fitted()
+        matrix = checked_matrix(matrix, len(self.preprocessor_.output_names_))
+        scores, logits = self._raw_scores_and_logits(matrix)
+        refuse_unscored(np.isfinite(scores), self.net_)
+        return scores, logits
+
+    def member_scores(self, X: Any) -> np.ndarray:
+        """Each network's anomaly score per row, shape (networks, rows): ``n_members`` times the
+        snapshots each keeps. Their mean is the score; where they disagree, the model is unsure.
+        A row the model cannot score is refused as by :meth:`decision_function`."""
+        matrix = self.transform(X)
+        if isinstance(self.net_, DHAGEnsemble):
+            scores = self.net_.member_scores(checked_matrix(matrix, len(self.preprocessor_.output_names_)))
+            refuse_unscored(np.isfinite(scores).all(axis=0), self.net_)
+            return scores
+        return self.score_matrix(matrix)[None, :]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """0 (normal) / 1 (anomaly) per row: score above ``threshold_``."""
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    def explain(
+        self, X: Any, *, top: int | None = None, logit_drops: bool = False
+    ) -> list[list[tuple[str, float]]] | list[list[tuple[str, float, float]]]:
+        """Per row, the input features ranked by how much they raise the score.
+
+        A feature's contribution is the score drop when that feature alone is set to its training
+        typical value (its mean; the training category frequencies for a categorical feature).
+        Features whose drops are equal are ranked by the drop of the network's logit
+        (:meth:`logit_matrix`) under the same reset. That decides the order where the score saturates:
+        a gross anomaly scores exactly 1.0 and often keeps 1.0 whichever one feature is reset (another
+        is still far out), so every contribution is 0.0, and the first feature is the one whose reset
+        moves the network furthest towards normal, not the first column. A feature already at its
+        typical value contributes exactly 0.0 and ranks after those whose reset lowers the logit.
+        ``logit_drops``: each entry is ``(feature, contribution, logit_drop)`` instead.
+
+        ``top`` keeps that many of each row's features (all when None). A row the model cannot score
+        is refused as by :meth:`decision_function`; a feature whose reset leaves a row the network
+        overflows on (values near float32's limit of opposite signs) has a NaN contribution, unknown,
+        ranked last. The rows and their reset copies each take one pass of the network.
+        """
+        self._check_fitted()
+        matrix, pre = self.transform(X), self.preprocessor_
+        return occlusion_attribution(
+            self._scored,
+            matrix,
+            pre.baseline(),
+            pre.feature_slices(),
+            top=top,
+            score_occluded=self._raw_scores_and_logits,
+            logit_drops=logit_drops,
+        )
