@@ -14,13 +14,10 @@ A version may carry a bounded *reference sample* of the normal readings it was t
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,18 @@ from dhag import DHAG, ArtifactError
 from dhag.artifact import write_atomic
 from pipeline.errors import CurrentChangedError, ModelUnavailableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
+from pipeline.registrypointer import (
+    CURRENT,
+    HISTORY,
+    SUFFIX,
+    VERSION,
+    check_version,
+    history,
+    locked,
+    pointer_to_replace,
+    read_pointer,
+    switch,
+)
 from pipeline.servable import check_servable
 
 __all__ = [
@@ -47,19 +56,6 @@ __all__ = [
     "publish",
     "rollback",
 ]
-
-CURRENT = "current"
-HISTORY = "history"
-_LOCK = ".lock"
-_SUFFIX = ".dhag"
-_HISTORY_LIMIT = 20
-_HISTORY_LOST = (
-    "It lists the earlier current versions, the rollback targets: restore it from a backup, or move it "
-    "aside (rollback then has no earlier version; 'models promote VERSION' switches to any one)"
-)
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_PROMOTE = "'models promote VERSION'"
-_REPAIR = f"{_PROMOTE} rewrites it ('models list' shows the versions)"
 
 log = logging.getLogger(__name__)
 
@@ -93,89 +89,10 @@ class ModelInfo:
 
 def check_new_version(registry: str | Path, version: str) -> None:
     """Raise ``ValueError`` unless ``version`` is a valid name not yet taken in ``registry``."""
-    if (Path(registry) / f"{_check_version(version)}{_SUFFIX}").exists():
+    if (Path(registry) / f"{check_version(version)}{SUFFIX}").exists():
         raise ValueError(
             f"version {version!r} already exists in {registry}; a published version is never replaced"
         )
-
-
-def _check_version(version: str) -> str:
-    if not _VERSION.fullmatch(version):
-        raise ValueError(
-            f"A model version must be 1-100 characters of letters, digits, '.', '_' or '-', starting with "
-            f"a letter or digit. Got {version!r} instead."
-        )
-    return version
-
-
-@contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """Serialise pointer switches of concurrent commands (advisory; readers never need it)."""
-    with open(root / _LOCK, "a", encoding="utf-8") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _read_pointer(root: Path) -> str | None:
-    """The version ``current`` names, or None when there is no pointer (or an empty one); raises
-    :class:`ModelUnavailableError` naming the file when it cannot be read or names no valid version."""
-    pointer = root / CURRENT
-    try:
-        text = pointer.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise ModelUnavailableError(f"{str(pointer)!r} is not a file: remove it, then {_PROMOTE}") from None
-    except OSError as exc:
-        raise ModelUnavailableError(f"Cannot read {str(pointer)!r}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ModelUnavailableError(f"the pointer {str(pointer)!r} is not text: {_REPAIR}") from None
-    if text and not _VERSION.fullmatch(text):
-        raise ModelUnavailableError(f"the pointer {str(pointer)!r} does not name a valid version: {_REPAIR}")
-    return text or None
-
-
-def _pointer_to_replace(root: Path, version: str) -> str | None:
-    """The version an operator's switch to ``version`` replaces: that :func:`_read_pointer` reads, or
-    None, with a warning, for a damaged pointer the switch repairs (one that is a folder is refused:
-    no rename replaces it)."""
-    try:
-        return _read_pointer(root)
-    except ModelUnavailableError as exc:
-        if (root / CURRENT).is_dir():
-            raise
-        log.warning("%s; replacing it with %r", exc, version)
-        return None
-
-
-def history(registry: str | Path) -> list[str]:
-    """Versions that were current before the present one, oldest first (empty when none)."""
-    path = Path(registry) / HISTORY
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        raise ModelUnavailableError(
-            f"Cannot read the registry history {str(path)!r}: {exc}. {_HISTORY_LOST}"
-        ) from None
-    if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
-        raise ModelUnavailableError(
-            f"The registry history {str(path)!r} is not a list of versions. {_HISTORY_LOST}"
-        )
-    return data
-
-
-def _switch(root: Path, version: str, previous: str | None, *, remember_previous: bool) -> None:
-    """Point ``current`` at ``version``; the ``previous`` one joins the history unless this is a rollback."""
-    past = history(root)
-    if remember_previous and previous is not None and previous != version:
-        past = (past + [previous])[-_HISTORY_LIMIT:]
-        write_atomic(root / HISTORY, (json.dumps(past) + "\n").encode())
-    write_atomic(root / CURRENT, (version + "\n").encode())
 
 
 def publish(
@@ -205,16 +122,16 @@ def publish(
     # The whole publication holds the registry's lock: two publishers never pick the same version,
     # and a version, once written, is never replaced (a daemon serving it, and a rollback to it,
     # would otherwise mean another model under the same name).
-    with _locked(root):
+    with locked(root):
         if version is None:
             base = time.strftime("v%Y%m%dT%H%M%SZ", time.gmtime())
             version, n = base, 1
-            while (root / f"{version}{_SUFFIX}").exists():
+            while (root / f"{version}{SUFFIX}").exists():
                 n += 1
                 version = f"{base}-{n}"
         check_new_version(root, version)
         if parent is None:
-            parent = _read_pointer(root)
+            parent = read_pointer(root)
         registry_fields = {
             "version": version,
             "parent": parent,
@@ -231,7 +148,7 @@ def publish(
             )
         metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
         try:
-            model.save(root / f"{version}{_SUFFIX}", metadata=metadata)
+            model.save(root / f"{version}{SUFFIX}", metadata=metadata)
         except BaseException:
             # A model save refuses (a threshold no load accepts, a file over the size limit) or that
             # fails leaves no version: not its sample either, which would sit there for no model.
@@ -239,16 +156,16 @@ def publish(
                 (root / f"{version}{REFERENCE_SUFFIX}").unlink(missing_ok=True)
             raise
         if make_current:
-            _switch(root, version, _read_pointer(root), remember_previous=True)
+            switch(root, version, read_pointer(root), remember_previous=True)
         return version
 
 
 def _artifact(root: Path, version: str) -> Path:
     try:
-        _check_version(version)
+        check_version(version)
     except ValueError as exc:
         raise ModelUnavailableError(str(exc)) from None
-    path = root / f"{version}{_SUFFIX}"
+    path = root / f"{version}{SUFFIX}"
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
         raise ModelUnavailableError(
@@ -274,10 +191,10 @@ def current(registry: str | Path) -> tuple[str, Path]:
     except UnicodeDecodeError:
         raise ModelUnavailableError(f"the pointer {str(pointer)!r} is not text: rewrite it") from None
     try:
-        _check_version(version)
+        check_version(version)
     except ValueError as exc:
         raise ModelUnavailableError(f"{str(pointer)!r} does not name a valid version: {exc}") from None
-    path = root / f"{version}{_SUFFIX}"
+    path = root / f"{version}{SUFFIX}"
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
         raise ModelUnavailableError(f"{str(pointer)!r} names version {version!r}, but {str(path)!r} {what}.")
@@ -317,7 +234,7 @@ def _recorded_reference_digest(root: Path, version: str) -> str | None:
 def load_reference(registry: str | Path, version: str) -> list[tuple[str, float, dict[str, float]]]:
     """The reference sample saved with ``version`` (``(asset_id, ts, values)``, oldest first); empty
     when the version has none. Raises :class:`ModelUnavailableError` for an unreadable sample."""
-    path = Path(registry) / f"{_check_version(version)}{REFERENCE_SUFFIX}"
+    path = Path(registry) / f"{check_version(version)}{REFERENCE_SUFFIX}"
     return read_reference(path, version, _recorded_reference_digest(Path(registry), version))
 
 
@@ -341,15 +258,15 @@ def promote(
     """
     root = Path(registry)
     load_version(root, version, device=device)
-    with _locked(root):
-        previous = _read_pointer(root) if only_over is not None else _pointer_to_replace(root, version)
+    with locked(root):
+        previous = read_pointer(root) if only_over is not None else pointer_to_replace(root, version)
         if only_over is not None and previous != only_over:
             raise CurrentChangedError(
                 f"not promoting {version!r}: it was judged against {only_over!r}, but {previous!r} is "
                 "current now"
             )
         _artifact(root, version)  # still there: a prune may have run since it was loaded
-        _switch(root, version, previous, remember_previous=True)
+        switch(root, version, previous, remember_previous=True)
     return previous
 
 
@@ -361,9 +278,9 @@ def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, 
     to load. A damaged ``current`` is replaced, as by :func:`promote`.
     """
     root = Path(registry)
-    with _locked(root):
+    with locked(root):
         past = history(root)
-        present = _pointer_to_replace(root, past[-1]) if past else _read_pointer(root)
+        present = pointer_to_replace(root, past[-1]) if past else read_pointer(root)
         while past and past[-1] == present:
             past.pop()
         if not past:
@@ -374,7 +291,7 @@ def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, 
         load_version(root, target, device=device)
         # current first: cut short after it, the history still ends with the version now current,
         # which the next rollback skips (above); the other way round lost the target from the history.
-        _switch(root, target, present, remember_previous=False)
+        switch(root, target, present, remember_previous=False)
         write_atomic(root / HISTORY, (json.dumps(past[:-1]) + "\n").encode())
     return present, target
 
@@ -404,9 +321,9 @@ def list_models(registry: str | Path) -> list[ModelInfo]:
     root = Path(registry)
     present = _present(root)
     infos = [
-        _info(path.name[: -len(_SUFFIX)], path, path.name[: -len(_SUFFIX)] == present)
-        for path in sorted(root.glob(f"*{_SUFFIX}"))
-        if _VERSION.fullmatch(path.name[: -len(_SUFFIX)])
+        _info(path.name[: -len(SUFFIX)], path, path.name[: -len(SUFFIX)] == present)
+        for path in sorted(root.glob(f"*{SUFFIX}"))
+        if VERSION.fullmatch(path.name[: -len(SUFFIX)])
     ]
     return sorted(infos, key=lambda i: (i.error is not None, i.created or "", i.version))
 
@@ -421,6 +338,6 @@ def describe(registry: str | Path, version: str) -> ModelInfo:
 def _present(root: Path) -> str | None:
     """The version ``current`` names; None when it names none or is damaged (:func:`current` says why)."""
     try:
-        return _read_pointer(root)
+        return read_pointer(root)
     except ModelUnavailableError:
         return None

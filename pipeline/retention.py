@@ -25,7 +25,8 @@ from collections.abc import Collection
 from pathlib import Path
 
 from pipeline.reference import REFERENCE_SUFFIX
-from pipeline.registry import _SUFFIX, _locked, _read_pointer, history, list_models
+from pipeline.registry import list_models
+from pipeline.registrypointer import SUFFIX, history, locked, read_pointer
 
 __all__ = ["prune"]
 
@@ -51,8 +52,8 @@ def prune(
     root = Path(registry)
     if not root.is_dir():
         return []
-    with _locked(root):
-        protected = set(history(root)) | {_read_pointer(root)} | set(also_keep)
+    with locked(root):
+        protected = set(history(root)) | {read_pointer(root)} | set(also_keep)
         readable = [info for info in list_models(root) if info.error is None]  # oldest first
         doomed = [info for info in readable[:-keep] if info.version not in protected]
         if dry_run:
@@ -88,7 +89,7 @@ def _leftovers(root: Path) -> list[Path]:
         path
         for suffix in (REFERENCE_SUFFIX, REPORT_SUFFIX)
         for path in root.glob(f"*{suffix}")
-        if not (root / f"{path.name[: -len(suffix)]}{_SUFFIX}").exists()
+        if not (root / f"{path.name[: -len(suffix)]}{SUFFIX}").exists()
     ]
     cutoff = time.time() - STALE_TEMP_S
     stale = []

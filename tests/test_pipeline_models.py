@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import registry
+from pipeline import registry, registrypointer
 from pipeline.cli import main
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError, ModelUnavailableError
@@ -114,7 +114,8 @@ def test_a_rollback_cut_short_at_either_write_loses_no_version(
             raise OSError(28, "No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(registry, "write_atomic", cut_short)
+    monkeypatch.setattr(registry, "write_atomic", cut_short)  # the history a rollback shortens
+    monkeypatch.setattr(registrypointer, "write_atomic", cut_short)  # the pointer it switches
     with pytest.raises(OSError, match="No space"):
         registry.rollback(tmp_path)
     monkeypatch.undo()

@@ -1,0 +1,114 @@
+"""The registry folder's pointer files: ``current`` (the version in use) and ``history`` (the versions
+current before it, newest last), read and switched under the folder's lock; and what a version's name
+may be. :mod:`pipeline.registry` builds publishing, promotion and rollback on them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dhag.artifact import write_atomic
+from pipeline.errors import ModelUnavailableError
+
+__all__ = ["CURRENT", "HISTORY", "SUFFIX", "check_version", "history", "locked", "pointer_to_replace"]
+__all__ += ["VERSION", "read_pointer", "switch"]
+
+CURRENT = "current"
+HISTORY = "history"
+LOCK = ".lock"
+SUFFIX = ".dhag"
+HISTORY_LIMIT = 20
+_HISTORY_LOST = (
+    "It lists the earlier current versions, the rollback targets: restore it from a backup, or move it "
+    "aside (rollback then has no earlier version; 'models promote VERSION' switches to any one)"
+)
+VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_PROMOTE = "'models promote VERSION'"
+_REPAIR = f"{_PROMOTE} rewrites it ('models list' shows the versions)"
+
+log = logging.getLogger("pipeline.registry")  # its lines read as the registry's
+
+
+def check_version(version: str) -> str:
+    if not VERSION.fullmatch(version):
+        raise ValueError(
+            f"A model version must be 1-100 characters of letters, digits, '.', '_' or '-', starting with "
+            f"a letter or digit. Got {version!r} instead."
+        )
+    return version
+
+
+@contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Serialise pointer switches of concurrent commands (advisory; readers never need it)."""
+    with open(root / LOCK, "a", encoding="utf-8") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def read_pointer(root: Path) -> str | None:
+    """The version ``current`` names, or None when there is no pointer (or an empty one); raises
+    :class:`ModelUnavailableError` naming the file when it cannot be read or names no valid version."""
+    pointer = root / CURRENT
+    try:
+        text = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ModelUnavailableError(f"{str(pointer)!r} is not a file: remove it, then {_PROMOTE}") from None
+    except OSError as exc:
+        raise ModelUnavailableError(f"Cannot read {str(pointer)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ModelUnavailableError(f"the pointer {str(pointer)!r} is not text: {_REPAIR}") from None
+    if text and not VERSION.fullmatch(text):
+        raise ModelUnavailableError(f"the pointer {str(pointer)!r} does not name a valid version: {_REPAIR}")
+    return text or None
+
+
+def pointer_to_replace(root: Path, version: str) -> str | None:
+    """The version an operator's switch to ``version`` replaces: that :func:`read_pointer` reads, or
+    None, with a warning, for a damaged pointer the switch repairs (one that is a folder is refused:
+    no rename replaces it)."""
+    try:
+        return read_pointer(root)
+    except ModelUnavailableError as exc:
+        if (root / CURRENT).is_dir():
+            raise
+        log.warning("%s; replacing it with %r", exc, version)
+        return None
+
+
+def history(registry: str | Path) -> list[str]:
+    """Versions that were current before the present one, oldest first (empty when none)."""
+    path = Path(registry) / HISTORY
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(
+            f"Cannot read the registry history {str(path)!r}: {exc}. {_HISTORY_LOST}"
+        ) from None
+    if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
+        raise ModelUnavailableError(
+            f"The registry history {str(path)!r} is not a list of versions. {_HISTORY_LOST}"
+        )
+    return data
+
+
+def switch(root: Path, version: str, previous: str | None, *, remember_previous: bool) -> None:
+    """Point ``current`` at ``version``; the ``previous`` one joins the history unless this is a rollback."""
+    past = history(root)
+    if remember_previous and previous is not None and previous != version:
+        past = (past + [previous])[-HISTORY_LIMIT:]
+        write_atomic(root / HISTORY, (json.dumps(past) + "\n").encode())
+    write_atomic(root / CURRENT, (version + "\n").encode())
