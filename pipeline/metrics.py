@@ -146,20 +146,14 @@ class PipelineMetrics:
             registry=r,
         )
         # A gauge, not only the failure counter: a carry-over fails mostly at start-up, before the first
-        # scrape, where a counter that starts at 1 shows no increase(). Its time twice, as below: the
-        # rule reads the age, on this process's monotonic clock (mark_carry_over_failed sets both).
-        self._carry_over_failed_at: float | None = None
-        self.carry_over_failed = Gauge(
-            "dhag_alerts_carry_over_failed_timestamp_seconds",
-            "When reading the alerts topic for open episodes last failed (0: not since start-up).",
+        # scrape, where a counter that starts at 1 shows no increase(). The rule reads its age.
+        self._carry_over_failed = Moment(
+            "dhag_alerts_carry_over_failed",
+            "reading the alerts topic for open episodes last failed",
+            before="0: not since start-up",
             registry=r,
         )
-        Gauge(
-            "dhag_alerts_carry_over_failed_age_seconds",
-            "Seconds since reading the alerts topic for open episodes last failed, on the daemon's"
-            " monotonic clock; +Inf when it has not failed since start-up.",
-            registry=r,
-        ).set_function(lambda: _age(self._carry_over_failed_at))
+        self.carry_over_failed = self._carry_over_failed.timestamp
         self.scores_published = Counter(
             "dhag_scores_published", "Records published to the scores topic.", registry=r
         )
@@ -202,33 +196,20 @@ class PipelineMetrics:
             registry=r,
         )
         self.started.set_to_current_time()
-        # Each moment twice: as a wall-clock time (for people and dashboards) and as an age read on this
-        # process's monotonic clock at every scrape (for the alert rules: a step of this host's clock, or
-        # its skew against Prometheus's, would make a healthy daemon look stalled, or a stuck one not).
-        self._processed_at: float | None = None
-        self._caught_up_at: float | None = None
-        self.last_processed = Gauge(
-            "dhag_last_processed_timestamp_seconds",
-            "When the last batch was processed (until the first one: when consumption started).",
+        # The stall rules read the ages (Moment says why).
+        self._processed = Moment(
+            "dhag_last_processed",
+            "the last batch was processed",
+            before="until the first one: when consumption started",
             registry=r,
         )
-        Gauge(
-            "dhag_last_processed_age_seconds",
-            "Seconds since the last batch was processed (until the first one: since consumption started),"
-            " on the daemon's monotonic clock; +Inf before.",
-            registry=r,
-        ).set_function(lambda: _age(self._processed_at))
-        self.caught_up = Gauge(
-            "dhag_caught_up_timestamp_seconds",
-            "When the daemon last found no record waiting on a partition it reads (checked once a period).",
+        self.last_processed = self._processed.timestamp
+        self._caught_up = Moment(
+            "dhag_caught_up",
+            "the daemon last found no record waiting on a partition it reads (checked once a period)",
             registry=r,
         )
-        Gauge(
-            "dhag_caught_up_age_seconds",
-            "Seconds since the daemon last found no record waiting on a partition it reads, on its"
-            " monotonic clock; +Inf before the first time.",
-            registry=r,
-        ).set_function(lambda: _age(self._caught_up_at))
+        self.caught_up = self._caught_up.timestamp
         self.last_commit = Gauge(
             "dhag_last_commit_timestamp_seconds", "When offsets were last committed.", registry=r
         )
@@ -322,18 +303,15 @@ class PipelineMetrics:
 
     def mark_processed(self) -> None:
         """A batch was processed (or consumption started): ``dhag_last_processed_*``."""
-        self.last_processed.set(time.time())
-        self._processed_at = time.monotonic()
+        self._processed.mark()
 
     def mark_caught_up(self) -> None:
         """No record waits on a partition the daemon reads: ``dhag_caught_up_*``."""
-        self.caught_up.set(time.time())
-        self._caught_up_at = time.monotonic()
+        self._caught_up.mark()
 
     def mark_carry_over_failed(self) -> None:
         """Reading the alerts topic for open episodes failed: ``dhag_alerts_carry_over_failed_*``."""
-        self.carry_over_failed.set(time.time())
-        self._carry_over_failed_at = time.monotonic()
+        self._carry_over_failed.mark()
 
     def set_model(self, version: str, threshold: float, *, previous: str | None = None) -> None:
         """The model in use is ``version`` (replacing ``previous``, whose series go: months of swaps must
@@ -392,9 +370,40 @@ class PipelineMetrics:
         self.assets_anomalous_unlisted.set(len(self._unlisted))
 
 
-def _age(since: float | None) -> float:
-    """Seconds from ``since`` (``time.monotonic()``) to now; +Inf for None (never)."""
-    return math.inf if since is None else time.monotonic() - since
+class Moment:
+    """A moment exported twice: ``<name>_timestamp_seconds``, its wall-clock time (for people and
+    dashboards), and ``<name>_age_seconds``, the seconds since it on this process's monotonic clock at
+    each scrape, +Inf before the first (for alert rules: a step of this host's clock, or its skew
+    against Prometheus's, would make a healthy daemon look stalled, or a stuck one not).
+
+    >>> from prometheus_client import CollectorRegistry
+    >>> r = CollectorRegistry()
+    >>> m = Moment("x_done", "x was last done", registry=r)
+    >>> r.get_sample_value("x_done_age_seconds")
+    inf
+    >>> m.mark()
+    >>> r.get_sample_value("x_done_age_seconds") < 1.0, r.get_sample_value("x_done_timestamp_seconds") > 0
+    (True, True)
+    """
+
+    def __init__(self, name: str, what: str, *, registry: CollectorRegistry, before: str = "") -> None:
+        self._at: float | None = None
+        note = f" ({before})" if before else ""
+        self.timestamp = Gauge(f"{name}_timestamp_seconds", f"When {what}{note}.", registry=registry)
+        Gauge(
+            f"{name}_age_seconds",
+            f"Seconds since {what}, on this process's monotonic clock; +Inf before the first time.",
+            registry=registry,
+        ).set_function(self.age)
+
+    def age(self) -> float:
+        """Seconds since the last :meth:`mark`; +Inf before the first."""
+        return math.inf if self._at is None else time.monotonic() - self._at
+
+    def mark(self) -> None:
+        """It happened now."""
+        self.timestamp.set(time.time())
+        self._at = time.monotonic()
 
 
 def serve_metrics(
