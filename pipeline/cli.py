@@ -48,8 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate the settings and print the effective config")
     check.add_argument("--config", help=help_config)
     models = sub.add_parser("models", help="the model registry: list, show V, promote V, rollback, prune")
-    models.add_argument("--config", help=help_config)
-    add_models_arguments(models)
+    add_models_arguments(models, help_config)
     bench = sub.add_parser(
         "bench", help="throughput and latency on a fresh embedded broker; `bench plant`: detection quality"
     )

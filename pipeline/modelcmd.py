@@ -22,23 +22,35 @@ __all__ = ["EXIT_REFUSED", "add_arguments", "run_models"]
 EXIT_REFUSED = 2
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``models`` subcommand's own subcommands and options."""
-    parser.add_argument("--registry", help="the registry folder (default: model.registry of the settings)")
+def add_arguments(parser: argparse.ArgumentParser, help_config: str) -> None:
+    """The ``models`` subcommand's own subcommands and options; ``--config`` and ``--registry`` are taken
+    before the action and after it (``models list --config FILE``)."""
+    help_registry = "the registry folder (default: model.registry of the settings)"
+    parser.add_argument("--config", help=help_config)
+    parser.add_argument("--registry", help=help_registry)
+    # After the action: given there, they win; not given there, SUPPRESS keeps what came before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=help_config)
+    common.add_argument("--registry", default=argparse.SUPPRESS, help=help_registry)
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("list", help="every version, oldest first; '*' marks the current one")
-    show = sub.add_parser("show", help="one version's metadata as JSON")
+    sub.add_parser("list", parents=[common], help="every version, oldest first; '*' marks the current one")
+    show = sub.add_parser("show", parents=[common], help="one version's metadata as JSON")
     show.add_argument("version")
-    promote = sub.add_parser("promote", help="load and verify a version, then make it current")
+    promote = sub.add_parser(
+        "promote", parents=[common], help="load and verify a version, then make it current"
+    )
     promote.add_argument("version")
-    sub.add_parser("rollback", help="make the previous current version current again")
+    sub.add_parser("rollback", parents=[common], help="make the previous current version current again")
     prune = sub.add_parser(
-        "prune", help="remove old versions, keeping the newest N, the current one and the rollback history"
+        "prune",
+        parents=[common],
+        help="remove old versions, keeping the newest N, the current one and the rollback history",
     )
     prune.add_argument("--keep", type=int, help="versions to keep (default: retrain.keep_versions)")
     prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     train = sub.add_parser(
         "train",
+        parents=[common],
         help="train the plant model on a normal-operation history (CSV or Parquet: asset_id, t and the "
         "sensors, as `simulate --history` writes) and publish it with its reference sample",
     )

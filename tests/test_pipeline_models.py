@@ -183,6 +183,27 @@ def test_models_command_prints_and_switches_and_refuses_with_exit_code_2(
     assert "Nothing to roll back to" in capsys.readouterr().err
 
 
+def test_models_options_may_follow_the_action(fitted, tmp_path: Path, capsys) -> None:
+    # `models list --config FILE`, as an operator types it: the options are the same after the action as
+    # before it, and one given before it is not undone by the action's.
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2", make_current=False)
+    config = tmp_path / "settings.yaml"
+    config.write_text(f"model:\n  registry: {tmp_path}\n")
+    assert main(["models", "list", "--config", str(config)]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["*", "v2"]
+    assert main(["models", "promote", "v2", "--registry", str(tmp_path)]) == 0
+    assert _pointer(tmp_path) == "v2"
+    assert main(["models", "--config", str(config), "rollback"]) == 0
+    assert _pointer(tmp_path) == "v1"
+    capsys.readouterr()
+    # Both given: the one after the action is the one it acts on.
+    other = tmp_path / "empty"
+    other.mkdir()
+    assert main(["models", "--registry", str(other), "show", "v2", "--registry", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "v2"
+
+
 def test_models_list_says_first_when_current_names_no_usable_version(fitted, tmp_path: Path, capsys) -> None:
     registry.publish(tmp_path, fitted, "v1")
     (tmp_path / "current").write_text("v9\n")  # a version removed by hand, or a pointer restored from backup
