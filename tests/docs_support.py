@@ -24,6 +24,7 @@ class Snippet:
     where: str
     text: str
     block: bool  # a line of a fenced block (else an inline span)
+    lang: str = ""  # the fenced block's language (```python)
 
 
 def doc_files() -> list[Path]:
@@ -44,17 +45,17 @@ def markdown_snippets(path: Path) -> Iterator[Snippet]:
     """The fenced blocks' lines and the inline spans of the markdown file ``path``."""
     lines = path.read_text().splitlines()
     prose: list[tuple[int, str]] = []
-    fence = None
+    fence, lang = None, ""
     for number, line in enumerate(lines, 1):
         marker = _FENCE.match(line.strip())
         if fence is None and marker:
-            fence = marker.group(1)
+            fence, lang = marker.group(1), line.strip()[3:].strip()
             prose.append((number, ""))
         elif fence is not None and line.strip().startswith(fence):
             fence = None
             prose.append((number, ""))
         elif fence is not None:
-            yield Snippet(_where(path, number), line, block=True)
+            yield Snippet(_where(path, number), line, block=True, lang=lang)
         else:
             prose.append((number, line))
     yield from _spans(path, prose)
