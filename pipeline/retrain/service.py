@@ -30,6 +30,7 @@ from kafka.errors import KafkaError
 
 from pipeline import registry as reg
 from pipeline.brokerlink import rewind
+from pipeline.cli import EXIT_MODEL
 from pipeline.config import Settings
 from pipeline.drift import drift_monitor
 from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
@@ -222,7 +223,7 @@ class Retrainer(Intake, Runs, Probed):
     def run(self, *, once: bool = False) -> int:
         """Consume until stopped (``once``: until caught up, then one run); returns the exit code."""
         if self._current_model(level=logging.ERROR) is None:  # why it exits: an error, not a warning
-            return 4
+            return EXIT_MODEL
         self.open()
         assert self._consumer is not None and self._producer is not None
         stopped = False
