@@ -133,3 +133,33 @@ def _nest(key: str, value: Any) -> dict[str, Any]:
     for part in reversed(key.split(".")):
         tree = {part: tree}
     return tree
+
+
+_UNITS = {"": 1.0, "ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, "day": 86400.0, "days": 86400.0}
+_STATED = re.compile(
+    r"`((?:[a-z_]+\.)+[a-z_]+|shutdown_grace_s)`,? "
+    r"\((\d[\d,]*(?:\.\d+)?)\s*(ms|s|min|h|days?)?(?: by default)?\)"
+)
+
+
+def stated_defaults(text: str) -> list[tuple[str, float, str]]:
+    """``(key, value in the key's unit, as written)`` for each "`key` (value unit)" in ``text``."""
+    found = []
+    for key, number, unit in _STATED.findall(" ".join(text.split())):
+        value = float(number.replace(",", "")) * _UNITS[unit or ""]
+        if key.endswith("_ms"):
+            value *= 1000
+        found.append((key, value, f"{number} {unit}".strip()))
+    return found
+
+
+def test_defaults_the_documents_state_beside_a_key_are_its_defaults() -> None:
+    keys = schema_keys()
+    stated = [(p.relative_to(REPO), *s) for p in doc_files() for s in stated_defaults(p.read_text())]
+    assert len(stated) >= 8  # e.g. `alerts.carry_over_s` (7 days), `shutdown_grace_s` (40 s)
+    wrong = [(str(p), key, said) for p, key, value, said in stated if key in keys and value != keys[key]]
+    assert wrong == []
+    assert stated_defaults("`a.b_s` (2 h), `a.c_ms` (30 s by default), `a.d` (90 s at the defaults)") == [
+        ("a.b_s", 7200.0, "2 h"),
+        ("a.c_ms", 30000.0, "30 s"),
+    ]
