@@ -10,6 +10,7 @@ __all__ = [
     "BrokerUnavailableError",
     "ConfigError",
     "CurrentChangedError",
+    "LockFileError",
     "ModelUnavailableError",
     "PipelineError",
 ]
@@ -34,3 +35,8 @@ class CurrentChangedError(PipelineError):
 
 class BrokerUnavailableError(PipelineError):
     """Kafka could not be reached (or stayed unreachable) for longer than allowed."""
+
+
+class LockFileError(PipelineError):
+    """A lock file cannot be used as one (a folder in its place): the message names it, what it guards,
+    and how to recover."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.config import Settings
-from pipeline.errors import ModelUnavailableError
+from pipeline.errors import LockFileError, ModelUnavailableError
 
 __all__ = ["EXIT_REFUSED", "add_arguments", "run_models"]
 
@@ -183,7 +183,7 @@ def run_models(
         replaced, restored = registry.rollback(root, device=device)
         out.write(f"{restored} is current again (was {replaced or 'none'})\n")
         return 0
-    except (ModelUnavailableError, DHAGError, ValueError) as exc:  # DHAGError: training refused the data
+    except (ModelUnavailableError, LockFileError, DHAGError, ValueError) as exc:  # DHAGError: refused data
         err.write(f"models {args.action}: refused: {exc}\n")
         return EXIT_REFUSED
     except OSError as exc:

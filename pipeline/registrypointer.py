@@ -5,7 +5,6 @@ may be. :mod:`pipeline.registry` builds publishing, promotion and rollback on th
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import re
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from dhag.artifact import write_atomic
 from pipeline.errors import ModelUnavailableError
+from pipeline.lockfile import flocked
 
 __all__ = ["CURRENT", "HISTORY", "SUFFIX", "check_version", "history", "locked", "pointer_to_replace"]
 __all__ += ["VERSION", "read_pointer", "switch"]
@@ -47,12 +47,9 @@ def check_version(version: str) -> str:
 @contextmanager
 def locked(root: Path) -> Iterator[None]:
     """Serialise pointer switches of concurrent commands (advisory; readers never need it)."""
-    with open(root / LOCK, "a", encoding="utf-8") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    purpose = f"the registry {root} (its pointer switches and publications, one at a time)"
+    with flocked(root / LOCK, purpose, "'models' command or retrainer on this registry", wait=True):
+        yield
 
 
 def read_pointer(root: Path) -> str | None:

@@ -5,7 +5,7 @@ rejected, or no run for want of normal readings); 1 the run failed, or a stop ca
 or a forced stop; 2 bad configuration; 3 Kafka unreachable (or ``--once`` could not catch up with the
 topics); 4 no current model in the registry; 5 another retrainer holds the label store (one retrainer
 per store: two would train and promote over each other, and commit the same label offsets); 6 the label
-store cannot be read or written.
+store (or its lock file) cannot be read or written.
 
 ``--once`` ends its log with one line stating the outcome: ``retrain --once done: candidate V promoted
 over P (report R)``, ``... rejected, judged against P: <reasons> (report R)``, ``... done: no
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -27,7 +26,8 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
 from pipeline.configchecks import label_store_path
-from pipeline.errors import BrokerUnavailableError, ConfigError
+from pipeline.errors import BrokerUnavailableError, ConfigError, LockFileError
+from pipeline.lockfile import flocked, holder
 
 __all__ = ["EXIT_BUSY", "EXIT_STORE", "add_arguments", "label_store_path", "only_retrainer", "run_retrain"]
 
@@ -52,18 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 @contextlib.contextmanager
 def only_retrainer(store: Path) -> Iterator[bool]:
     """Hold ``<store>.lock`` while the block runs; yields False (holding nothing) when another process
-    holds it. The lock goes with the process, so a crashed retrainer never leaves it behind."""
+    holds it. The lock goes with the process, so a crashed retrainer never leaves it behind; raises
+    :class:`~pipeline.errors.LockFileError` for a folder in its place."""
     store.parent.mkdir(parents=True, exist_ok=True)
-    with open(store.with_name(store.name + ".lock"), "a", encoding="utf-8") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    purpose = f"the label store {store} (one retrainer per label store)"
+    with flocked(_lock_of(store), purpose, "retrainer on this store", wait=False) as alone:
+        yield alone
+
+
+def _lock_of(store: Path) -> Path:
+    return store.with_name(store.name + ".lock")
 
 
 def run_retrain(settings: Settings, *, once: bool) -> int:
@@ -77,9 +75,30 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
         )
         return EXIT_MODEL
     path = label_store_path(settings)
-    with only_retrainer(path) as alone:
+    with contextlib.ExitStack() as held:
+        try:
+            alone = held.enter_context(only_retrainer(path))
+        except LockFileError as exc:
+            log.error("%s (runbook DhagRetrainerDown)", exc)
+            return EXIT_STORE
+        except OSError as exc:  # a read-only or full volume: the store could not be written either
+            log.error(
+                "cannot open %s, the lock of the label store %s (one retrainer per label store): %s; "
+                "the retrainer needs to write beside its store (runbook DhagRetrainerDown)",
+                _lock_of(path),
+                path,
+                exc.strerror or exc,
+            )
+            return EXIT_STORE
         if not alone:
-            log.error("another retrainer holds the label store %s; one retrainer per store", path)
+            log.error(
+                "another retrainer holds the label store %s (its lock %s, last taken by %s); one "
+                "retrainer per store: stop that one, or let its 'retrain --once' end (the lock is "
+                "released when its process ends, so a file left by a crashed retrainer blocks nothing)",
+                path,
+                _lock_of(path),
+                holder(_lock_of(path)) or "a process that did not say which",
+            )
             return EXIT_BUSY
         try:
             return stoppable_at_startup(lambda: _run_retrain(settings, once=once), "reading any label", log)

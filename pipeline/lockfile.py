@@ -1,0 +1,68 @@
+"""Lock files: ``<label store>.lock`` (one retrainer per label store) and the registry's ``.lock`` (one
+pointer switch at a time). Each is a small file that a process locks with ``flock`` while it works
+and in which it notes who it is; the lock goes with the process, so a file left by a crashed one
+blocks nothing. Something in its place that cannot be opened as one (a folder) stops the command with
+:class:`~pipeline.errors.LockFileError`, saying what the lock is for and how to recover.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from pipeline.errors import LockFileError
+
+__all__ = ["flocked", "holder"]
+
+
+@contextmanager
+def flocked(path: Path, purpose: str, others: str, *, wait: bool) -> Iterator[bool]:
+    """Hold the lock file ``path`` while the block runs (created when missing); yields False, holding
+    nothing, when another process holds it and ``wait`` is False. ``purpose`` says what the lock is
+    for, ``others`` which processes take it (both for :class:`~pipeline.errors.LockFileError`'s
+    message); other :class:`OSError` (a read-only or full volume) are raised as they are.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> lock = Path(tempfile.mkdtemp()) / "x.lock"
+    >>> with flocked(lock, "one example at a time", "examples", wait=False) as held:
+    ...     held, holder(lock) == f"process {os.getpid()} on {socket.gethostname()}"
+    (True, True)
+    """
+    try:
+        fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed below, after the unlock
+    except IsADirectoryError:
+        raise LockFileError(
+            f"{path} is a folder, where the lock file of {purpose} belongs; no process holds it (the lock "
+            f"is a file, locked while a process works and released when it ends). Once you are sure no "
+            f"{others} runs, remove it (rmdir, or move it aside if it holds files) and start again; the "
+            "lock file is created when next needed"
+        ) from None
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            # Who holds it, for whoever finds it held (best effort: the lock does not depend on it).
+            with suppress(OSError, UnicodeDecodeError):
+                fh.truncate(0)
+                fh.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+                fh.flush()
+            yield True
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def holder(path: Path) -> str | None:
+    """Who last took the lock file ``path`` (``process PID on HOST``), or None when it does not say."""
+    with suppress(OSError, UnicodeDecodeError):
+        text = path.read_text(encoding="utf-8").strip()
+        return text or None
+    return None

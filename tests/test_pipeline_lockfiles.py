@@ -1,0 +1,124 @@
+"""The lock files beside the label store and in the registry: what an operator reads when one is in the
+way, and that one left behind by a dead process blocks nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipeline import registry
+from pipeline.cli import main
+from pipeline.config import Settings
+from pipeline.errors import LockFileError
+from pipeline.retrain.command import EXIT_BUSY, EXIT_STORE, only_retrainer, run_retrain
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _settings(tmp_path: Path) -> Settings:
+    (tmp_path / "registry").mkdir(exist_ok=True)
+    return Settings.model_validate(
+        {"model": {"registry": str(tmp_path / "registry")}, "metrics": {"enabled": False}}
+    )
+
+
+def _holder(store: Path) -> subprocess.Popen[str]:
+    """A process that takes the retrainer's lock on ``store``, says so, and waits."""
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from pipeline.retrain.command import only_retrainer
+        with only_retrainer(Path({str(store)!r})) as alone:
+            print(alone, flush=True)
+            time.sleep(60)
+        """
+    )
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "True"
+    return proc
+
+
+def test_a_folder_in_place_of_the_label_stores_lock_stops_the_retrainer_saying_what_to_do(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: IsADirectoryError and a traceback, exit 1, which the runbook reads as a failed run.
+    settings = _settings(tmp_path)
+    lock = tmp_path / "registry" / "labels.sqlite.lock"
+    lock.mkdir()
+    assert run_retrain(settings, once=True) == EXIT_STORE
+    text = caplog.text
+    assert str(lock) in text and "is a folder" in text and "one retrainer per label store" in text
+    assert "no process holds it" in text and "remove it" in text
+    assert not (tmp_path / "registry" / "labels.sqlite").exists()  # nothing touched the store
+
+
+def test_a_label_store_lock_the_retrainer_cannot_open_stops_it_naming_the_lock(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path)
+    real_open = open
+
+    def full(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - open's own
+        if str(file).endswith(".lock"):
+            raise OSError(28, "No space left on device")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full)
+    assert run_retrain(settings, once=True) == EXIT_STORE
+    lock = tmp_path / "registry" / "labels.sqlite.lock"
+    assert f"cannot open {lock}" in caplog.text and "No space left on device" in caplog.text
+
+
+def test_a_lock_left_by_a_killed_retrainer_blocks_no_successor(tmp_path: Path) -> None:
+    store = tmp_path / "labels.sqlite"
+    holder = _holder(store)
+    with only_retrainer(store) as alone:
+        assert not alone  # held while its process lives
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert store.with_name("labels.sqlite.lock").exists()  # left behind ...
+    with only_retrainer(store) as alone:
+        assert alone  # ... and free
+
+
+def test_a_busy_label_store_names_its_lock_and_the_process_that_holds_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry_dir = tmp_path / "registry"
+    registry_dir.mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model:\n  registry: {registry_dir}\nmetrics:\n  enabled: false\n")
+    holder = _holder(registry_dir / "labels.sqlite")
+    try:
+        assert main(["retrain", "--once", "--config", str(config)]) == EXIT_BUSY
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert "another retrainer holds the label store" in err
+    assert f"{registry_dir / 'labels.sqlite.lock'}" in err and f"process {holder.pid} on " in err
+
+
+def test_a_folder_in_place_of_the_registry_lock_refuses_a_switch_saying_what_to_do(
+    fitted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2")
+    (tmp_path / ".lock").unlink()
+    (tmp_path / ".lock").mkdir()
+    # Before: "refused: the registry '...': Is a directory", naming neither the lock nor a remedy.
+    assert main(["models", "--registry", str(tmp_path), "rollback"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / '.lock'} is a folder" in err and "no process holds it" in err and "remove it" in err
+    assert (tmp_path / "current").read_text().strip() == "v2"
+    # The retrainer's publication reads the same.
+    with pytest.raises(LockFileError, match="pointer switches"):
+        registry.publish(tmp_path, fitted, "v3")
