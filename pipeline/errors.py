@@ -10,6 +10,7 @@ __all__ = [
     "BrokerUnavailableError",
     "ConfigError",
     "CurrentChangedError",
+    "LabelStoreError",
     "LockFileError",
     "ModelUnavailableError",
     "PipelineError",
@@ -40,3 +41,8 @@ class BrokerUnavailableError(PipelineError):
 class LockFileError(PipelineError):
     """A lock file cannot be used as one (a folder in its place): the message names it, what it guards,
     and how to recover."""
+
+
+class LabelStoreError(PipelineError):
+    """The file named as the label store is not one this version can use (a newer layout, or no label
+    store at all); the message names it, the versions and what to do."""

@@ -1,13 +1,38 @@
 """The tables of the retrainer's SQLite label store (:class:`~pipeline.labelstore.LabelStore` says what
-each holds). Every statement is ``IF NOT EXISTS``: opening an existing store leaves its data as it is,
-and :data:`COLUMNS_ADDED` names the columns a store written by an earlier version lacks (added on open,
-empty: their readers fall back as each says)."""
+each holds) and their layout version, kept in SQLite's ``PRAGMA user_version``.
 
-__all__ = ["COLUMNS_ADDED", "SCHEMA"]
+:func:`prepare` reads the version before anything is written: a store of a newer layout, or a file that
+is no label store (another SQLite database), is refused with
+:class:`~pipeline.errors.LabelStoreError` and left as it is; a store written before the version was
+recorded (``user_version`` 0: the same tables, the earliest without ``alerts.started_at``) is
+upgraded in place, its rows kept, in one transaction.
+"""
 
-# (table, column, declaration): columns added since the table was first written.
+from __future__ import annotations
+
+import logging
+import sqlite3
+from functools import cache
+
+from pipeline.errors import LabelStoreError
+
+__all__ = ["COLUMNS_ADDED", "SCHEMA", "VERSION", "prepare"]
+
+# Layout versions: 1, the tables of SCHEMA. A change of layout raises VERSION and adds its step to
+# prepare(), which takes a store of any earlier version there.
+VERSION = 1
+
+# (table, column, declaration): columns an unversioned store may lack, added on its upgrade to 1
+# (empty: their readers fall back as each says).
 # alerts.started_at: the earliest record time of the episode's faulty readings (NULL: its opened_at).
 COLUMNS_ADDED = (("alerts", "started_at", "REAL"),)
+
+_MOVE_ASIDE = (
+    "with the retrainer stopped, move it aside with its -wal and -shm files and start with none (or a "
+    "backup of this version): the retrainer reads again what it lacks, as far as the topics retain it"
+)
+
+log = logging.getLogger("pipeline.labelstore")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -54,3 +79,61 @@ CREATE TABLE IF NOT EXISTS readings (
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+@cache
+def _layout() -> dict[str, tuple[str, ...]]:
+    """Each table of :data:`SCHEMA` and its columns, in order."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(SCHEMA)
+        return _tables(db)
+    finally:
+        db.close()
+
+
+def _tables(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
+    names = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    return {name: tuple(row[1] for row in db.execute(f'PRAGMA table_info("{name}")')) for (name,) in names}
+
+
+def prepare(db: sqlite3.Connection, path: str) -> None:
+    """Make ``db``, opened on ``path``, a label store of :data:`VERSION`: created when it holds no
+    table, upgraded from an earlier version; raises :class:`~pipeline.errors.LabelStoreError`, having
+    written nothing, for a newer version or a database that is no label store."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables, layout = _tables(db), _layout()
+    if version > VERSION and set(tables) & set(layout):
+        raise LabelStoreError(
+            f"the label store {path} cannot be used: it was written by a newer version of dhag-pipeline "
+            f"(layout version {version}; this version reads versions up to {VERSION}). Run that version "
+            f"or a later one, or {_MOVE_ASIDE}"
+        )
+    odd, missing = [], []
+    for table, columns in tables.items():
+        lacking = [(t, c, d) for t, c, d in COLUMNS_ADDED if t == table and c not in columns]
+        if table not in layout:
+            odd.append(table)
+        elif set(columns) | {c for _, c, _ in lacking} != set(layout[table]) or (lacking and version):
+            odd.append(f"{table} (other columns)")
+        missing += lacking
+    if version == VERSION and not odd:  # a store of this version has every table
+        odd += [f"no {table}" for table in layout if table not in tables]
+    if odd or version > VERSION:
+        raise LabelStoreError(
+            f"{path} is not a label store: an SQLite database of layout version {version} with the "
+            f"table(s) {', '.join(odd) or 'none'}, where this version keeps label stores of version "
+            f"{VERSION}. Point retrain.label_store at the label store (or a new file), or move this "
+            "file aside if it is not needed: the retrainer then starts a new store there"
+        )
+    if version == VERSION:
+        return
+    if tables:
+        log.info("upgrading the label store %s from layout version %d to %d", path, version, VERSION)
+    script = SCHEMA + "".join(f"ALTER TABLE {t} ADD COLUMN {c} {d};\n" for t, c, d in missing)
+    try:
+        db.executescript(f"BEGIN IMMEDIATE;\n{script}PRAGMA user_version = {VERSION};\nCOMMIT;")
+    except BaseException:
+        if db.in_transaction:
+            db.rollback()
+        raise

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.labels import Label, Source
-from pipeline.labelschema import COLUMNS_ADDED, SCHEMA
+from pipeline.labelschema import prepare
 from pipeline.normalsample import NormalSample, Reading
 
 __all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Reading", "Source"]
@@ -86,15 +86,17 @@ class LabelStore(NormalSample):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            # First: a newer store, or a database that is no label store, is refused as it is (WAL
+            # mode would already change its file).
+            prepare(self._db, self.path)
+        except BaseException:
+            self._db.close()
+            raise
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: commit() promises durability before the Kafka offsets behind it are committed; with WAL,
         # NORMAL may lose the last commits on a power loss. One fsync per poll is cheap.
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
-        for table, column, declaration in COLUMNS_ADDED:
-            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-        self._db.commit()
 
     def close(self) -> None:
         """Commit and close the database."""

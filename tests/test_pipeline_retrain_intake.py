@@ -143,6 +143,7 @@ def test_a_damaged_label_store_stops_the_retrainer_with_its_own_code_and_one_lin
     )
     assert run_retrain(settings, once=True) == EXIT_STORE
     assert f"the label store {store} cannot be used: file is not a database" in caplog.text
+    assert "no label store of any layout version (check retrain.label_store names it)" in caplog.text
 
 
 def test_a_full_volume_under_the_label_store_is_named_as_such_not_as_damage(

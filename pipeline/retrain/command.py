@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
 from pipeline.configchecks import label_store_path
-from pipeline.errors import BrokerUnavailableError, ConfigError, LockFileError
+from pipeline.errors import BrokerUnavailableError, ConfigError, LabelStoreError, LockFileError
 from pipeline.lockfile import flocked, holder
 
 __all__ = ["EXIT_BUSY", "EXIT_STORE", "add_arguments", "label_store_path", "only_retrainer", "run_retrain"]
@@ -109,6 +109,9 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
             return EXIT_BUSY
         except sqlite3.DatabaseError as exc:  # "file is not a database", "database or disk is full"
             return _store_unusable(path, exc)
+        except LabelStoreError as exc:  # a newer store, or no label store at all
+            log.error("%s (runbook DhagRetrainerDown)", exc)
+            return EXIT_STORE
 
 
 def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
@@ -123,6 +126,8 @@ def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
             "its place, or none: at its next start the retrainer reads again what it lacks, as far as the "
             "topics retain it"
         )
+        if "not a database" in problem:  # damaged from its first page, or never a label store
+            advice = f"no label store of any layout version (check retrain.label_store names it); {advice}"
     log.error("the label store %s cannot be used: %s; %s (runbook DhagRetrainerDown)", path, problem, advice)
     return EXIT_STORE
 
