@@ -1,5 +1,6 @@
 """The retrainer's Prometheus metrics (prefix ``dhag_``): labels taken in and dead-lettered, alert events
-refused, runs by outcome, and the registry's current version. :mod:`pipeline.metrics` re-exports it.
+refused, runs by outcome (and the steps after a decision that failed), and the registry's current
+version. :mod:`pipeline.metrics` re-exports it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ class RetrainMetrics:
             ["outcome"],
             registry=r,
         )
+        self.after_decision_failures = Counter(
+            "dhag_retrain_after_decision_failures",
+            "Steps after a run's decision that failed, by step: prune (the registry's old versions), "
+            "report (the run report). The run keeps its outcome.",
+            ["step"],
+            registry=r,
+        )
         self.last_success = Gauge(
             "dhag_retrain_last_success_timestamp_seconds",
             "When a retraining run last finished without error (promoted or rejected); before the "
@@ -93,6 +101,8 @@ class RetrainMetrics:
             self.runs.labels(outcome)
         for label in ("anomaly", "normal"):
             self.labels_received.labels(label)
+        for step in ("prune", "report"):
+            self.after_decision_failures.labels(step)
         for reason in LabelReason:
             self.labels_dlq.labels(reason.value)
 

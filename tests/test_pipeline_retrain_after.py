@@ -37,6 +37,7 @@ def test_a_prune_that_fails_after_the_promotion_leaves_the_run_promoted(
         result = _promoting(registry)
     assert result.outcome == "promoted" and reg.current(registry)[0] == result.candidate
     assert result.after_error is not None and "pruning the registry failed" in result.after_error
+    assert result.after_failures == ("prune",)
     report = json.loads(result.report.read_text())
     assert report["decision"] == "promoted" and report["pruned"] == []
     assert "read-only" in report["after_error"]
@@ -61,6 +62,7 @@ def test_a_report_that_cannot_be_written_after_the_promotion_leaves_the_run_prom
         and "No space left" in result.after_error
     )
     assert not result.report.exists() and result.content["decision"] == "promoted"
+    assert result.after_failures == ("report",)
     assert any(f"{result.candidate} is current" in r.getMessage() for r in caplog.records)
 
 

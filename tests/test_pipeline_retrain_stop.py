@@ -243,6 +243,26 @@ def test_a_one_off_run_ends_its_log_with_its_outcome(
     assert caplog.records[-1].levelno == (logging.INFO if code == 0 else logging.WARNING)
 
 
+@pytest.mark.parametrize("failures", [("prune",), ("prune", "report")])
+def test_a_failure_after_the_decision_is_counted_by_step_beside_the_runs_outcome(
+    registry: Path, monkeypatch, failures: tuple[str, ...]
+) -> None:
+    # Before: only --once's closing line said so; a --watch retrainer's metrics showed a clean run.
+    from pipeline.retrain.cycle import RunResult
+
+    def cycle(retrainer: object) -> RunResult:
+        report = Path("/r/v2.report.json")
+        return RunResult("promoted", "v1", "v2", report, {"reasons": []}, "failed", failures)
+
+    retrainer = _one_off(registry, monkeypatch, cycle)
+    assert retrainer.run(once=True) == 0
+    value = retrainer.metrics.registry.get_sample_value
+    assert value("dhag_retrain_runs_total", {"outcome": "promoted"}) == 1
+    for step in ("prune", "report"):
+        counted = value("dhag_retrain_after_decision_failures_total", {"step": step})
+        assert counted == (1 if step in failures else 0)
+
+
 def test_a_one_off_run_stopped_while_catching_up_ends_its_log_saying_so(
     registry: Path, monkeypatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -53,8 +53,9 @@ class RunResult:
     """What a run decided: ``outcome`` is ``promoted`` or ``rejected``; the report's path and content.
 
     ``after_error``: what failed after the decision, when something did (pruning the registry, writing
-    the report: then ``report`` does not exist). The decision stands all the same: the candidate is
-    published, and current when promoted.
+    the report: then ``report`` does not exist), and ``after_failures`` those steps (``prune``,
+    ``report``). The decision stands all the same: the candidate is published, and current when
+    promoted.
     """
 
     outcome: str
@@ -63,6 +64,7 @@ class RunResult:
     report: Path
     content: dict[str, Any]
     after_error: str | None = None
+    after_failures: tuple[str, ...] = ()
 
 
 def report_path(registry: str | Path, version: str) -> Path:
@@ -165,11 +167,12 @@ def run_cycle(
         if outcome == "promoted"
         else f"candidate {version} rejected against {parent}"
     )
-    after_error = None
+    after_error, failures = None, ()
     try:
         pruned = prune(registry, keep=settings.keep_versions, also_keep={version})
     except Exception as exc:  # noqa: BLE001 - the decision stands; the next run prunes again
         pruned, after_error = [], f"pruning the registry failed: {type(exc).__name__}: {exc}"
+        failures = ("prune",)
         log.error("retrain run (%s): %s; then %s", trigger, decided, after_error)
     content = {
         "schema": 1,
@@ -215,6 +218,7 @@ def run_cycle(
     except Exception as exc:  # noqa: BLE001 - the decision stands without its report
         failed = f"writing its report {path} failed: {type(exc).__name__}: {exc}"
         after_error = failed if after_error is None else f"{after_error}; {failed}"
+        failures += ("report",)
         log.error("retrain run (%s): %s; then %s", trigger, decided, failed)
     log.info(
         "retrain run (%s): candidate %s %s against %s; %s",
@@ -224,4 +228,4 @@ def run_cycle(
         parent,
         "; ".join(content["reasons"]),
     )
-    return RunResult(outcome, parent, version, path, content, after_error)
+    return RunResult(outcome, parent, version, path, content, after_error, failures)

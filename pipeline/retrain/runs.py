@@ -147,6 +147,8 @@ class Runs:
             self.metrics.duration.observe(time.perf_counter() - started)
             raise
         self.metrics.runs.labels(result.outcome).inc()
+        for step in result.after_failures:  # the decision stands; the registry needs a look
+            self.metrics.after_decision_failures.labels(step).inc()
         self.metrics.last_run.set(time.time())
         self.metrics.last_success.set(time.time())
         if result.outcome == "promoted":
