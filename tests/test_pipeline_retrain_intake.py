@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+import torch
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import RetrainSettings
@@ -258,3 +259,24 @@ def test_a_registry_without_a_current_model_stops_the_retrainer_with_an_error(tm
         assert run_retrain(settings, once=True) == 4
     said = [r for r in caplog.records if "No model in the registry" in r.getMessage()]
     assert [r.levelno for r in said] == [logging.ERROR]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_training_device_the_host_lacks_stops_start_up_naming_the_key(tmp_path: Path, caplog) -> None:
+    # Before: the retrainer started, read its topics and failed every run at training (a run error
+    # each cycle, DhagRetrainingFailing a day later), where the daemon's model.device stops start-up.
+    from pipeline.cli import EXIT_CONFIG
+    from pipeline.config import Settings
+    from pipeline.retrain.command import run_retrain
+
+    settings = Settings.model_validate(
+        {
+            "model": {"registry": str(tmp_path)},
+            "retrain": {"device": "cuda", "label_store": str(tmp_path / "labels.sqlite")},
+            "metrics": {"enabled": False},
+        }
+    )
+    assert run_retrain(settings, once=True) == EXIT_CONFIG
+    assert "config error: retrain.device" in caplog.text
+    assert "CUDA is not available" in caplog.text
+    assert not (tmp_path / "labels.sqlite").exists()  # stopped before it opened anything

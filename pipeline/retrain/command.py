@@ -66,8 +66,14 @@ def _lock_of(store: Path) -> Path:
 
 def run_retrain(settings: Settings, *, once: bool) -> int:
     """Start the broker (if embedded), metrics and the retrainer; returns the exit code."""
-    from pipeline.cli import EXIT_MODEL, stoppable_at_startup
+    from dhag import ParameterError, resolve_device
+    from pipeline.cli import EXIT_CONFIG, EXIT_MODEL, stoppable_at_startup
 
+    try:  # as the daemon's model.device: refused at start, not by every run's training
+        resolve_device(settings.retrain.device)
+    except ParameterError as exc:
+        log.error("config error: retrain.device: %s", exc)
+        return EXIT_CONFIG
     if not Path(settings.model.registry).is_dir():  # a misspelt path: create nothing there
         log.error(
             "there is no registry folder %s (model.registry); the retrainer needs its current model",
