@@ -82,6 +82,24 @@ class FittedScoring:
         """
         return self._scored(matrix)[1]
 
+    def score_and_logit_matrix(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`score_matrix` and :meth:`logit_matrix` of an already preprocessed matrix from one pass
+        of the network (of each network with ``n_members`` or ``snapshots`` > 1): the same scores to
+        the last bit, and the logits they are the sigmoid of. Rows are refused as by
+        :meth:`score_matrix`.
+
+        >>> from dhag import DHAG
+        >>> model = DHAG(max_epochs=2, batch_size=128, random_state=0)
+        >>> model = model.fit(np.random.default_rng(0).normal(size=(512, 3)))
+        >>> rows = model.transform(np.array([[0.0, 0.0, 0.0], [50.0, 0.0, 0.0]]))
+        >>> scores, logits = model.score_and_logit_matrix(rows)
+        >>> scores.tolist() == model.score_matrix(rows).tolist()
+        True
+        >>> logits.tolist() == model.logit_matrix(rows).tolist()
+        True
+        """
+        return self._scored(matrix)
+
     def _scored(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``score_matrix`` and ``logit_matrix`` of the rows, from one pass of the network."""
         self._check_fitted()
