@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dhag import DHAG, DHAGError
-from pipeline import registry
+from pipeline import registry, suspects
 from pipeline.alertevents import range_side
 from pipeline.backoff import ThrottledLog
 from pipeline.config import ModelSettings, RecordSettings
@@ -171,114 +171,16 @@ class ActiveModel:
         *,
         top: int,
     ) -> list[list[dict[str, Any]]]:
-        """The ``suspect_sensors`` of alerts opened on readings: which single raw sensor, read
-        differently, makes the reading look most normal to the model.
-
-        ``values`` are the readings as parsed (a record's ``values``: raw sensor -> number), with their
-        asset ids and ``imputed`` sensors (:func:`~pipeline.alertevents.imputed_sensors`; the training
-        mean stands in for them, as when the reading was scored). For each raw input sensor (the raw
-        inputs of derived features, else the model's features) copies of the reading try candidate
-        values for that sensor alone, the others unchanged; the copies go through the derived features
-        exactly as the daemon computes them (with the reading's asset) and the model scores them, all
-        the readings' copies in one call (rows x sensors x at most 123 candidates). A sensor's entry is
-        its lowest score (``score_if_typical``) and the candidate that reached it (``typical_value``).
-
-        Candidates, for a reading ``v`` of a sensor with training mean ``m`` (``input_means`` of a
-        plant model, the preprocessor's mean of a plain one):
-
-        * ``v`` scaled by 0.50, 0.51, ... 1.50 (101 values): the sensor reading up to half off, at the
-          asset's own scale (a fleet's fans and pumps differ by orders of magnitude, which the fleet's
-          mean cannot tell);
-        * 21 evenly spaced values from ``min(v, m) - w`` to ``max(v, m) + w``, ``w = max(|v - m|,
-          |m|) / 2``, and ``m`` itself: the way back to what training saw, for a reading no scaling
-          reaches (a sensor stuck at 0, a spike of the wrong sign), and beyond it on both sides.
-
-        Ranking: by the lowest score, ascending; a sensor whose best candidate does not lower the
-        reading's own score is not named (a reading no single change makes more normal, e.g. one whose
-        score stays saturated at 1.0, names nothing rather than an order of features). Equal lowest
-        scores: the sensor that needed the smaller change, relative to ``max(|v|, |m|)``, first. An
-        imputed sensor is never named (its value is a stand-in), nor one without a training mean.
-        At most ``top`` entries per reading: ``sensor``, ``value`` (the reading's),
-        ``typical_value``, ``score_if_typical`` and ``imputed`` (always False, kept for consoles that
-        mark stand-ins).
-        """
-        if not values:
-            return []
-        inputs = self.inputs
-        means = self.derived.input_means if self.derived is not None else self.means
-        raw = np.array(
-            [
-                [
-                    means.get(name, math.nan) if name in missing else float(row.get(name, math.nan))
-                    for name in inputs
-                ]
-                for row, missing in zip(values, imputed, strict=True)
-            ],
-            dtype=float,
-        )
-        plans: list[tuple[int, int, np.ndarray]] = []  # (reading, sensor column, candidates)
-        blocks = [raw]  # the readings themselves first: their own scores
-        for j, missing in enumerate(imputed):
-            for col, name in enumerate(inputs):
-                v, m = raw[j, col], means.get(name)
-                if name in missing or m is None or not (math.isfinite(v) and math.isfinite(m)):
-                    continue
-                values_tried = _candidates(float(v), float(m))
-                copies = np.repeat(raw[j : j + 1], len(values_tried), axis=0)
-                copies[:, col] = values_tried
-                plans.append((j, col, values_tried))
-                blocks.append(copies)
-        copies = np.concatenate(blocks)
-        if not np.isfinite(copies).all():  # a reading the daemon could not have scored: nothing to say
-            return [[] for _ in values]
-        repeated = [asset_ids[j] for j in range(len(values))]
-        repeated += [asset_ids[j] for j, _, tried in plans for _ in range(len(tried))]
-        matrix = self.derived.transform(copies, repeated) if self.derived is not None else copies
-        scores, refused = self.score(matrix)
-        if refused:  # a candidate the network overflows on is no way to normal
-            scores[list(refused)] = math.inf
-        own, at = scores[: len(values)], len(values)
-        found: list[list[tuple[float, float, dict[str, Any]]]] = [[] for _ in values]
-        for j, col, tried in plans:
-            block = scores[at : at + len(tried)]
-            at += len(tried)
-            best = int(np.argmin(block))
-            if not block[best] < own[j]:
-                continue
-            v, m = float(raw[j, col]), float(means[inputs[col]])
-            change = abs(float(tried[best]) - v) / (max(abs(v), abs(m)) or 1.0)
-            entry = {
-                "sensor": inputs[col],
-                "value": v,
-                "typical_value": float(tried[best]),
-                "score_if_typical": float(block[best]),
-                "imputed": False,
-            }
-            found[j].append((float(block[best]), change, entry))
-        return [[e for _, _, e in sorted(entries, key=lambda t: t[:2])[:top]] for entries in found]
+        """The ``suspect_sensors`` of alerts opened on readings (:func:`pipeline.suspects.suspect_sensors`):
+        which single raw sensor, read differently, makes the reading look most normal to the model.
+        ``values`` are the readings as parsed (a record's ``values``), with their asset ids and
+        ``imputed`` sensors (:func:`~pipeline.alertevents.imputed_sensors`)."""
+        return suspects.suspect_sensors(self, values, asset_ids, imputed, top=top)
 
     @property
     def inputs(self) -> list[str]:
         """The sensors a record must carry for this model (raw inputs of derived features, if any)."""
         return list(self.derived.inputs) if self.derived is not None else self.features
-
-
-def _candidates(value: float, mean: float) -> np.ndarray:
-    """The values :meth:`ActiveModel.suspect_sensors` tries for a sensor that read ``value`` and
-    averaged ``mean`` in training: ``value`` scaled by 0.50 .. 1.50 in steps of 0.01, 21 evenly spaced
-    values over ``[min - w, max + w]`` of the two with ``w = max(|value - mean|, |mean|) / 2``, and
-    ``mean``; without repeats, ascending.
-
-    >>> _candidates(0.0, 10.0)[[0, -1]].tolist(), bool(10.0 in _candidates(0.0, 10.0))
-    ([-5.0, 15.0], True)
-    >>> len(_candidates(0.0, 0.0)), len(_candidates(-4.0, 0.0)) <= 123
-    (1, True)
-    """
-    low, high = min(value, mean), max(value, mean)
-    widen = max(high - low, abs(mean)) / 2
-    scaled = value * np.linspace(0.5, 1.5, 101)
-    spanned = np.linspace(low - widen, high + widen, 21)
-    return np.unique(np.concatenate([scaled, spanned, [mean]]))
 
 
 def bind_model(model: DHAG, version: str, records: RecordSettings) -> ActiveModel:

@@ -1,5 +1,5 @@
 """An alert's ``suspect_sensors``: which single raw sensor, read differently, makes the opening reading
-look most normal to the model (:meth:`pipeline.hotswap.ActiveModel.suspect_sensors`)."""
+look most normal to the model (:mod:`pipeline.suspects`)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from prometheus_client import CollectorRegistry
 from pipeline import alertscmd
 from pipeline.carryover import open_episodes
 from pipeline.config import RecordSettings, Settings
-from pipeline.hotswap import ActiveModel, _candidates, bind_model
+from pipeline.hotswap import ActiveModel, bind_model
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor
 from pipeline.scoreboard import Scoreboard
+from pipeline.suspects import candidates
 
 Rec = namedtuple("Rec", "topic partition offset key value")
 
@@ -88,7 +89,7 @@ def test_equal_lowest_scores_rank_the_smaller_change_first() -> None:
 
 def test_candidates_span_value_and_mean_for_zero_and_negative_readings() -> None:
     for value, mean in [(0.0, 41.2), (-3.0, 5.0), (7.0, 0.0), (-2.0, -2.0)]:
-        tried = _candidates(value, mean)
+        tried = candidates(value, mean)
         assert mean in tried and len(tried) <= 123
         assert tried.min() < min(value, mean) or value == mean == 0
         assert tried.max() > max(value, mean) or value == mean == 0
