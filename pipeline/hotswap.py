@@ -82,20 +82,37 @@ class ActiveModel:
         """Scores of the rows of model input, and why each row that could not be scored was refused
         (row -> the model's error): one batched call when all is well, else row by row, so one bad row
         costs only itself."""
+        (scores,), refused = self._rows(matrix, lambda rows: (self.model.decision_function(rows),), 1)
+        return scores, refused
+
+    def scores_and_logits(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[int, DHAGError]]:
+        """As :meth:`score`, with the network's logit of each row from the same pass (the score is its
+        sigmoid; :meth:`~dhag.DHAG.score_and_logit_matrix`): refused rows are 0.0 in both."""
+        model = self.model
+        (scores, logits), refused = self._rows(
+            matrix, lambda rows: model.score_and_logit_matrix(model.transform(rows)), 2
+        )
+        return scores, logits, refused
+
+    def _rows(
+        self, matrix: np.ndarray, call: Callable[[np.ndarray], Sequence[np.ndarray]], width: int
+    ) -> tuple[list[np.ndarray], dict[int, DHAGError]]:
+        """``call``'s ``width`` arrays over the rows, batched, else row by row as :meth:`score` says."""
         try:
-            return self.model.decision_function(matrix), {}
+            return list(call(matrix)), {}
         except DHAGError as exc:
             _THROTTLED.log(
                 "batched", logging.WARNING, "batched scoring refused (%s); scoring row by row", exc
             )
-        scores = np.zeros(matrix.shape[0])
+        out = [np.zeros(matrix.shape[0]) for _ in range(width)]
         refused: dict[int, DHAGError] = {}
         for j in range(matrix.shape[0]):
             try:
-                scores[j] = self.model.decision_function(matrix[j : j + 1])[0]
+                for column, got in zip(out, call(matrix[j : j + 1]), strict=True):
+                    column[j] = got[0]
             except DHAGError as exc:
                 refused[j] = exc
-        return scores, refused
+        return out, refused
 
     def outside_training_range(self, matrix: np.ndarray, asset_ids: Sequence[str]) -> np.ndarray:
         """Per row of model input: whether a feature lies beyond the row's training range
@@ -172,9 +189,11 @@ class ActiveModel:
         top: int,
     ) -> list[list[dict[str, Any]]]:
         """The ``suspect_sensors`` of alerts opened on readings (:func:`pipeline.suspects.suspect_sensors`):
-        which single raw sensor, read differently, makes the reading look most normal to the model.
-        ``values`` are the readings as parsed (a record's ``values``), with their asset ids and
-        ``imputed`` sensors (:func:`~pipeline.alertevents.imputed_sensors`)."""
+        which single raw sensor, read differently, makes the reading look most normal to the model,
+        ranked by the lowest logit its candidate values reached, so that a reading whose score stays
+        saturated at 1.0 whatever one sensor reads still names the one whose change moves the network
+        furthest towards normal. ``values`` are the readings as parsed (a record's ``values``), with
+        their asset ids and ``imputed`` sensors (:func:`~pipeline.alertevents.imputed_sensors`)."""
         return suspects.suspect_sensors(self, values, asset_ids, imputed, top=top)
 
     @property

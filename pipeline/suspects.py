@@ -5,13 +5,18 @@ For each raw input sensor of a reading (the raw inputs of derived features, else
 features) copies of the reading try candidate values (:func:`candidates`) for that sensor alone, the
 others unchanged; the copies go through the derived features exactly as the daemon computes them (with
 the reading's asset) and the model scores them, all the readings' copies in one call (rows x sensors x
-at most 123 candidates).
+at most 123 candidates), with the network's logit from the same pass
+(:meth:`~pipeline.hotswap.ActiveModel.scores_and_logits`).
 
-Ranking: by the lowest score one of a sensor's candidates reached, ascending; a sensor whose best
-candidate does not lower the reading's own score is not named (a reading no single change makes more
-normal, e.g. one whose score stays saturated at 1.0, names nothing rather than an order of features).
-Equal lowest scores: the sensor that needed the smaller change, relative to ``max(|v|, |m|)``, first.
-An imputed sensor is never named (its value is a stand-in), nor one without a training mean.
+Ranking: by the lowest logit one of a sensor's candidates reached, ascending. The score is the
+sigmoid of the logit, so this is the order of the lowest score, except where the score saturates: a
+gross fault scores exactly 1.0 and often keeps 1.0 whichever one sensor changes (another derived
+feature is still far out, or no candidate reaches the asset's normal range), while the logit still
+falls as the reading moves towards normal, and so still names the sensor whose change moves it
+furthest. A sensor whose best candidate does not lower the reading's own logit is not named (a reading
+no single change moves towards normal names nothing). Equal lowest logits: the sensor that needed the
+smaller change, relative to ``max(|v|, |m|)``, first. An imputed sensor is never named (its value is a
+stand-in), nor one without a training mean.
 """
 
 from __future__ import annotations
@@ -37,8 +42,8 @@ def suspect_sensors(
     top: int,
 ) -> list[list[dict[str, Any]]]:
     """Per reading, at most ``top`` suspects ranked as the module says, each ``sensor``, ``value`` (the
-    reading's), ``typical_value`` (the candidate with the lowest score), ``score_if_typical`` (that
-    score) and ``imputed`` (always False, kept for
+    reading's), ``typical_value`` (the candidate with the lowest logit), ``score_if_typical`` (that
+    candidate's score: 1.0 where the reading stays saturated) and ``imputed`` (always False, kept for
     consoles that mark stand-ins). ``values``: the readings as parsed (raw sensor -> number), with
     their asset ids and ``imputed`` sensors, for which the training mean stands in."""
     if not values:
@@ -56,7 +61,7 @@ def suspect_sensors(
         dtype=float,
     )
     plans: list[tuple[int, int, np.ndarray]] = []  # (reading, sensor column, candidates)
-    blocks = [raw]  # the readings themselves first: their own scores
+    blocks = [raw]  # the readings themselves first: their own logits
     for j, missing in enumerate(imputed):
         for col, name in enumerate(inputs):
             v, m = raw[j, col], means.get(name)
@@ -73,15 +78,16 @@ def suspect_sensors(
     repeated = list(asset_ids[: len(values)])
     repeated += [asset_ids[j] for j, _, tried in plans for _ in range(len(tried))]
     matrix = active.derived.transform(copies, repeated) if active.derived is not None else copies
-    scores, refused = active.score(matrix)
+    scores, logits, refused = active.scores_and_logits(matrix)
     if refused:  # a candidate the network overflows on is no way to normal
-        scores[list(refused)] = math.inf
-    own, at = scores[: len(values)], len(values)
+        logits[list(refused)] = math.inf
+    own, at = logits[: len(values)], len(values)
     found: list[list[tuple[float, float, dict[str, Any]]]] = [[] for _ in values]
     for j, col, tried in plans:
-        block = scores[at : at + len(tried)]
-        at += len(tried)
+        block = logits[at : at + len(tried)]
         best = int(np.argmin(block))
+        score = float(scores[at + best])
+        at += len(tried)
         if not block[best] < own[j]:
             continue
         v, m = float(raw[j, col]), float(means[inputs[col]])
@@ -90,7 +96,7 @@ def suspect_sensors(
             "sensor": inputs[col],
             "value": v,
             "typical_value": float(tried[best]),
-            "score_if_typical": float(block[best]),
+            "score_if_typical": score,
             "imputed": False,
         }
         found[j].append((float(block[best]), change, entry))

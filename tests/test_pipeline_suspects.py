@@ -48,6 +48,20 @@ def test_the_sensor_pushed_far_off_is_named_first(fitted, pushed: int) -> None:
         assert [e["score_if_typical"] for e in entries] == sorted(e["score_if_typical"] for e in entries)
 
 
+def test_a_reading_saturated_whatever_one_sensor_reads_still_names_the_one_furthest_out(fitted) -> None:
+    # Vibration 1000 and flow_a 400 standard deviations off: no single change brings the score below
+    # exactly 1.0, but resetting the vibration moves the network's logit furthest towards normal.
+    active = bind_model(fitted, "v1", RecordSettings())
+    row = normal(np.random.default_rng(10), 1)[0]
+    row[3] += 1000.0
+    row[0] += 400.0
+    assert fitted.decision_function(row[None]).tolist() == [1.0]
+    found = active.suspect_sensors([_values(row)], ["p1"], [[]], top=4)[0]
+    assert [e["sensor"] for e in found[:2]] == ["vibration", "flow_a"]
+    assert [e["score_if_typical"] for e in found[:2]] == [1.0, 1.0]  # still saturated: a score, as before
+    assert abs(found[0]["typical_value"]) < abs(row[3]) / 2
+
+
 def test_an_imputed_sensor_is_never_a_suspect(fitted) -> None:
     active = bind_model(fitted, "v1", RecordSettings())
     row = normal(np.random.default_rng(8), 1)[0]
@@ -58,32 +72,63 @@ def test_an_imputed_sensor_is_never_a_suspect(fitted) -> None:
     assert active.suspect_sensors([_values(row)], ["p1"], [[]], top=4)[0][0]["sensor"] == "vibration"
 
 
-class _Scores:
-    """A model stand-in scoring rows by a rule of their raw values (features a and b)."""
+class _Logits:
+    """A model stand-in: its network's logit of a row is a rule of the row's raw values (features a
+    and b), and its score the sigmoid of that (exactly 1.0 past a logit of about 37)."""
 
     def __init__(self, rule) -> None:
         self.rule = rule
 
-    def decision_function(self, matrix: np.ndarray) -> np.ndarray:
-        return np.array([self.rule(r) for r in np.asarray(matrix, dtype=float)])
+    def transform(self, matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(matrix, dtype=float)
+
+    def score_and_logit_matrix(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits = np.array([float(self.rule(r)) for r in matrix])  # the rule may refuse a row
+        return 1 / (1 + np.exp(-logits)), logits
 
 
 def _active(rule) -> ActiveModel:
-    return ActiveModel(_Scores(rule), "v", 0.5, ["a", "b"], {"a": 10.0, "b": 10.0}, None, None)  # type: ignore[arg-type]
+    return ActiveModel(_Logits(rule), "v", 0.5, ["a", "b"], {"a": 10.0, "b": 10.0}, None, None)  # type: ignore[arg-type]
 
 
-def test_a_reading_no_single_change_makes_more_normal_names_nothing() -> None:
-    # Saturated: every copy still scores 1.0; naming a sensor would be the order of the features.
-    assert _active(lambda r: 1.0).suspect_sensors([{"a": 50.0, "b": 60.0}], ["p1"], [[]], top=2) == [[]]
+def test_a_reading_no_single_change_moves_towards_normal_names_nothing() -> None:
+    # Whatever one sensor reads, the logit stays where it was: naming one would be the order of features.
+    assert _active(lambda r: 60.0).suspect_sensors([{"a": 50.0, "b": 60.0}], ["p1"], [[]], top=2) == [[]]
 
 
-def test_equal_lowest_scores_rank_the_smaller_change_first() -> None:
-    # Either sensor at its mean makes the reading look normal (0.2); b needs the smaller change.
-    rule = lambda r: 0.2 if 10.0 in (r[0], r[1]) else 1.0  # noqa: E731
-    found = _active(rule).suspect_sensors([{"a": 40.0, "b": 11.0}], ["p1"], [[]], top=2)[0]
+def test_saturated_scores_rank_by_the_logit_and_say_the_score() -> None:
+    # Every copy scores exactly 1.0; the logit falls furthest as b nears its mean, less as a does.
+    rule = lambda r: 100.0 + 0.5 * abs(r[0] - 10.0) + 2.0 * abs(r[1] - 10.0)  # noqa: E731
+    found = _active(rule).suspect_sensors([{"a": 50.0, "b": 60.0}], ["p1"], [[]], top=2)[0]
     assert [(e["sensor"], e["typical_value"], e["score_if_typical"]) for e in found] == [
-        ("b", 10.0, 0.2),
-        ("a", 10.0, 0.2),
+        ("b", 10.0, 1.0),
+        ("a", 10.0, 1.0),
+    ]
+
+
+def test_a_candidate_the_model_refuses_is_passed_over_not_the_whole_reading() -> None:
+    # The model refuses any row with b at exactly its mean: the batch is scored again row by row, that
+    # copy alone is left out, and b is still named with the nearest candidate the model did score.
+    from dhag import DHAGError
+
+    def rule(r: np.ndarray) -> float:
+        if r[1] == 10.0:
+            raise DHAGError("the network returned NaN")
+        return 100.0 + 0.5 * abs(r[0] - 10.0) + 2.0 * abs(r[1] - 10.0)
+
+    found = _active(rule).suspect_sensors([{"a": 50.0, "b": 60.0}], ["p1"], [[]], top=2)[0]
+    assert [e["sensor"] for e in found] == ["b", "a"]
+    assert found[0]["typical_value"] != 10.0 and abs(found[0]["typical_value"] - 10.0) <= 5.0
+
+
+def test_equal_lowest_logits_rank_the_smaller_change_first() -> None:
+    # Either sensor at its mean makes the reading look normal (logit -1.4); b needs the smaller change.
+    rule = lambda r: -1.4 if 10.0 in (r[0], r[1]) else 60.0  # noqa: E731
+    found = _active(rule).suspect_sensors([{"a": 40.0, "b": 11.0}], ["p1"], [[]], top=2)[0]
+    score = 1 / (1 + np.exp(1.4))
+    assert [(e["sensor"], e["typical_value"], e["score_if_typical"]) for e in found] == [
+        ("b", 10.0, score),
+        ("a", 10.0, score),
     ]
 
 
