@@ -4,8 +4,8 @@ look most normal to the model (:meth:`pipeline.hotswap.ActiveModel.suspect_senso
 For each raw input sensor of a reading (the raw inputs of derived features, else the model's
 features) copies of the reading try candidate values (:func:`candidates`) for that sensor alone, the
 others unchanged; the copies go through the derived features exactly as the daemon computes them (with
-the reading's asset) and the model scores them, all the readings' copies in one call (rows x sensors x
-at most 123 candidates), with the network's logit from the same pass
+the reading's asset) and the model scores them, the copies of up to :data:`SUSPECT_READINGS` readings
+in one call (rows x sensors x at most 123 candidates), with the network's logit from the same pass
 (:meth:`~pipeline.hotswap.ActiveModel.scores_and_logits`).
 
 Ranking: by the lowest logit one of a sensor's candidates reached, ascending. The score is the
@@ -30,7 +30,12 @@ import numpy as np
 if TYPE_CHECKING:
     from pipeline.hotswap import ActiveModel
 
-__all__ = ["candidates", "suspect_sensors"]
+__all__ = ["SUSPECT_READINGS", "candidates", "suspect_sensors"]
+
+# Readings whose copies go to the model together: a plant-wide event opens an alert on every asset in
+# one batch, and each reading brings up to 123 copies per sensor (64 readings of 30 sensors: about
+# 236,000 rows, some tens of MB), so memory stays bounded however many alerts open at once.
+SUSPECT_READINGS = 64
 
 
 def suspect_sensors(
@@ -46,6 +51,18 @@ def suspect_sensors(
     candidate's score: 1.0 where the reading stays saturated) and ``imputed`` (always False, kept for
     consoles that mark stand-ins). ``values``: the readings as parsed (raw sensor -> number), with
     their asset ids and ``imputed`` sensors, for which the training mean stands in."""
+    if len(values) > SUSPECT_READINGS:
+        return [
+            entries
+            for start in range(0, len(values), SUSPECT_READINGS)
+            for entries in suspect_sensors(
+                active,
+                values[start : start + SUSPECT_READINGS],
+                asset_ids[start : start + SUSPECT_READINGS],
+                imputed[start : start + SUSPECT_READINGS],
+                top=top,
+            )
+        ]
     if not values:
         return []
     inputs = active.inputs

@@ -296,3 +296,35 @@ def test_a_plant_model_suspects_raw_sensors_through_its_derived_features() -> No
         values, ["pump-01"] * len(values), [["motor_power_kw"]] * len(values), top=3
     )
     assert not any(e["sensor"] == "motor_power_kw" for entries in found for e in entries)
+
+
+def test_many_alerts_opening_at_once_are_scored_in_bounded_slices(fitted, monkeypatch) -> None:
+    # A plant-wide event opens an alert on every asset in one batch: before, every reading's copies
+    # (sensors x up to 123 candidates each) went to the model in one matrix, so memory grew with the
+    # number of alerts. Now at most SUSPECT_READINGS readings' copies go at once, with the same answer.
+    from pipeline import suspects
+
+    active = bind_model(fitted, "v1", RecordSettings())
+    rows = normal(np.random.default_rng(11), 2 * suspects.SUSPECT_READINGS + 5)
+    rows[::3, 1] += 8.0
+    rows[1::3, 3] -= 9.0
+    values = [_values(r) for r in rows]
+    assets = [f"p{j}" for j in range(len(rows))]
+    one_by_one = [
+        active.suspect_sensors([v], [a], [[]], top=3)[0] for v, a in zip(values, assets, strict=True)
+    ]
+    sizes: list[int] = []
+    scored = ActiveModel.scores_and_logits
+
+    def counted(self: ActiveModel, matrix: np.ndarray):
+        sizes.append(len(matrix))
+        return scored(self, matrix)
+
+    monkeypatch.setattr(ActiveModel, "scores_and_logits", counted)
+    together = active.suspect_sensors(values, assets, [[]] * len(values), top=3)
+    # The same suspects; scores to float noise (the network's sums depend on how many rows go at once).
+    assert [[e["sensor"] for e in r] for r in together] == [[e["sensor"] for e in r] for r in one_by_one]
+    flat = [e["score_if_typical"] for r in one_by_one for e in r]
+    assert [e["score_if_typical"] for r in together for e in r] == pytest.approx(flat, abs=1e-6)
+    per_reading = 1 + len(FEATURES) * 123  # the reading and at most 123 candidates per sensor
+    assert len(sizes) == 3 and max(sizes) <= suspects.SUSPECT_READINGS * per_reading
