@@ -11,7 +11,8 @@ rather than guess at a limit. An anchor alone (``&m``) on a section or a list re
 accepted; on a single value it is refused: there it is most likely text that starts with ``&`` written
 unquoted (a password), of which YAML would keep only what follows the first word. A tag the safe
 loader cannot construct (``!Xy9``: text that starts with ``!``) is refused here too, naming the key, so
-that the refusal does not quote a password.
+that the refusal does not quote a password; and so is text that one of YAML's own tags cannot read
+(``!!int lots``), whose constructor's error quoted it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = ["MAX_DEPTH", "RefusedYAMLError", "dotted", "read_yaml"]
 # The settings are at most three sections deep; anything far deeper is no config, and PyYAML's composer
 # recurses once per level, so thousands of levels end in a RecursionError instead of an error message.
 MAX_DEPTH = 32
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"  # what "!!" stands for
 
 
 class RefusedYAMLError(yaml.MarkedYAMLError):
@@ -61,6 +63,7 @@ class _SettingsLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
         self._key: list[str] = []  # the mapping keys (and list positions) down to the node composed
+        self._keys: dict[int, tuple[str, ...]] = {}  # each composed node's key, by id(node)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         # A mapping's value comes with its key's node as ``index``, a list item with its position; a
@@ -108,16 +111,34 @@ class _SettingsLoader(yaml.SafeLoader):
                 )
             self._depth += 1
             try:
-                return super().compose_node(parent, index)
+                node = super().compose_node(parent, index)
             finally:
                 self._depth -= 1
+            self._keys[id(node)] = tuple(self._key)  # the nodes live until the document is constructed
+            return node
         finally:
             if part is not None:
                 self._key.pop()
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except Exception:  # noqa: BLE001 - a tag's constructor refusing its text, in its own way
+            # YAML's own tags (!!int, !!timestamp, ...) raise ValueError, KeyError or AttributeError on
+            # text they cannot read, quoting it: a traceback that printed a password. Name the key and
+            # the tag, never the text.
+            tag = node.tag.replace(_YAML_TAG_PREFIX, "!!")  # one the composer let through: YAML's own
+            raise RefusedYAMLError(
+                f"tag {tag}: the value is not one it can read; quote the value to take its text as written",
+                node.start_mark,
+                self._keys.get(id(node), ()),
+            ) from None
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
-        for key_node, _ in node.value:
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():  # !!map on text
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):  # what the safe loader itself says of such a key
                 raise yaml.constructor.ConstructorError(

@@ -359,6 +359,41 @@ def test_text_that_starts_with_a_tag_sign_is_refused_naming_the_key_and_a_passwo
     # YAML's own tags still read as they always did; quoted, the text is as written.
     config.write_text("kafka:\n  group_id: !!str 42\n  client_id: '!x'\n")
     assert (load_settings(config).kafka.group_id, load_settings(config).kafka.client_id) == ("42", "!x")
+    config.write_text("kafka:\n  batch_size: !!int lots\n")  # any key: named, exit code 2
+    with pytest.raises(ConfigError, match=r"line 2, key kafka\.batch_size: tag !!int: .*quote"):
+        load_settings(config)
+
+
+_TAGGED_TEXT = {  # what the error says of a value its YAML tag cannot read
+    **{tag: f"key kafka.security.sasl_plain_password: tag {tag}:" for tag in ("!!int", "!!float", "!!bool")},
+    "!!timestamp": "key kafka.security.sasl_plain_password: tag !!timestamp:",
+    "!!map": "line 3: expected a mapping node, but found scalar",
+    "!!set": "line 3: expected a mapping node, but found scalar",
+}
+
+
+@pytest.mark.parametrize("tag", list(_TAGGED_TEXT))
+def test_a_value_its_own_yaml_tag_cannot_read_stops_start_up_naming_the_key_never_the_password(
+    tmp_path: Path, capsys, tag: str
+) -> None:
+    # Before: the tag's constructor raised (ValueError, KeyError, AttributeError) out of the loader:
+    # check-config and run ended with a traceback quoting the value, password and all, and exit code 1.
+    config = tmp_path / "config.yaml"
+    config.write_text(f"kafka:\n  security:\n    sasl_plain_password: {tag} Xy9secret\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    message = str(info.value)
+    assert _TAGGED_TEXT[tag] in message, message
+    assert "Xy9secret".lower() not in message.lower(), message
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    printed = capsys.readouterr()
+    assert "Xy9secret".lower() not in (printed.out + printed.err).lower()
+    environ = {"DHAG_PIPELINE_KAFKA__SECURITY": f"{{ssl_password: {tag} Xy9secret}}"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, environ)
+    message = str(info.value)
+    assert "DHAG_PIPELINE_KAFKA__SECURITY" in message, message
+    assert "Xy9secret".lower() not in message.lower(), message
 
 
 @pytest.mark.parametrize(
