@@ -7,14 +7,20 @@ gave up, and a rollout replaced every healthy replica with such pods in that tim
 ever served it too. ``/ready`` answers 200 only once the service works (the daemon: connected and in
 its consumer group), ``/live`` 503 once its loop has stopped turning; the body says why.
 
-Each connection is served on a thread of its own. A client that sends nothing for
-:data:`REQUEST_TIMEOUT_S` (a scraper or balancer whose host vanished mid-request leaves no FIN or RST
-to end its connection) has its connection closed: else its thread and socket stayed for the life of
-the process, and months of them piled up.
+Each connection is served on a thread of its own, one request per connection, and lasts at most
+:data:`REQUEST_TIMEOUT_S`: a client that sends nothing (a scraper or balancer whose host vanished
+mid-request leaves no FIN or RST to end its connection), or trickles its request a byte at a time, has
+its connection closed then: else its thread and socket stayed for as long as it liked. At most
+:data:`MAX_CONNECTIONS` are open at once; one beyond is closed as soon as it is accepted, with a
+warning (at most one a minute), so that no client that can reach the port can take the process's
+threads or file descriptors, which its Kafka clients and model reloads need.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import socket
 import sys
 import threading
 import time
@@ -37,6 +43,12 @@ Check = Callable[[], "str | None"]  # None: fine; else why not
 #: Prometheus and Kubernetes' probes send their request at once and read the answer within their own
 #: timeouts (seconds).
 REQUEST_TIMEOUT_S = 30.0
+#: Connections served at once. Prometheus scrapes one at a time, and Kubernetes' probes as often as
+#: every few seconds, each answered in milliseconds.
+MAX_CONNECTIONS = 32
+_REFUSAL_LOG_S = 60.0
+
+log = logging.getLogger(__name__)
 
 
 class Probes:
@@ -71,6 +83,54 @@ class Probes:
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._open: dict[socket.socket, float] = {}  # each connection served: its deadline (monotonic)
+        self._open_lock = threading.Lock()
+        self._refused, self._refusal_logged = 0, -_REFUSAL_LOG_S
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._close_overdue()
+        with self._open_lock:
+            full = len(self._open) >= MAX_CONNECTIONS
+            if not full:
+                self._open[request] = time.monotonic() + REQUEST_TIMEOUT_S
+        if full:
+            self._refuse(request)
+            return
+        super().process_request(request, client_address)
+
+    def _refuse(self, request: Any) -> None:
+        self.shutdown_request(request)
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refusal_logged >= _REFUSAL_LOG_S:
+            log.warning(
+                "the metrics endpoint closed %d connection(s) on arrival: %d were open, the most it serves "
+                "at once (a client opening many, or a scraper whose requests never finish?)",
+                self._refused,
+                MAX_CONNECTIONS,
+            )
+            self._refused, self._refusal_logged = 0, now
+
+    def service_actions(self) -> None:  # serve_forever calls it every poll interval (0.5 s)
+        super().service_actions()
+        self._close_overdue()
+
+    def _close_overdue(self) -> None:
+        """Cut off connections past their deadline: their threads see the end of the stream and end."""
+        now = time.monotonic()
+        with self._open_lock:  # held while shutting down: the handler closes a socket only after leaving
+            for sock, deadline in self._open.items():
+                if deadline <= now:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.pop(request, None)
+        super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], OSError):  # a client that timed out or went away: its loss

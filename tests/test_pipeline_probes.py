@@ -69,6 +69,56 @@ def test_a_client_that_never_finishes_its_request_does_not_keep_a_thread_and_soc
         server.shutdown()
 
 
+def test_connections_beyond_the_limit_are_closed_at_once_and_never_get_a_thread(monkeypatch) -> None:
+    # Before: every connection got a thread and a socket, without bound: anyone who could reach the
+    # port could open thousands and hold each for the read timeout, until the process ran out of
+    # threads or file descriptors, and the Kafka clients and model reloads of the daemon with it.
+    monkeypatch.setattr(probes_module, "MAX_CONNECTIONS", 4)
+    server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
+    clients = []
+    try:
+        before = threading.active_count()
+        for _ in range(4):
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        wait_for(lambda: threading.active_count() == before + 4, 5, "a thread per connection")
+        extra = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(20)]
+        clients += extra
+        assert all(client.recv(1) == b"" for client in extra)  # closed without waiting on the client
+        assert threading.active_count() == before + 4
+        for client in clients[:4]:
+            client.close()
+        wait_for(lambda: threading.active_count() == before, 10, "the closed connections' threads to end")
+        assert _get(port, "/live") == (200, "ok\n")  # a slot free again: served
+    finally:
+        for client in clients:
+            client.close()
+        server.shutdown()
+
+
+def test_a_client_that_trickles_its_request_is_cut_off_after_the_timeout(monkeypatch) -> None:
+    # Before: the timeout applied to each read, so a client sending a byte every few seconds (slowloris)
+    # kept its thread and socket for as long as it liked.
+    monkeypatch.setattr(probes_module, "REQUEST_TIMEOUT_S", 1.0)
+    server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        start, closed = time.monotonic(), False
+        client.sendall(b"GET /metrics HTTP/1.1\r\n")
+        while time.monotonic() - start < 5:
+            try:
+                client.sendall(b"X-Slow: 1\r\n")
+            except OSError:  # reset by the server
+                closed = True
+                break
+            time.sleep(0.1)
+        assert closed, "the server kept a trickling client for 5 s"
+        assert time.monotonic() - start < 3.0
+        assert _get(port, "/live") == (200, "ok\n")
+    finally:
+        client.close()
+        server.shutdown()
+
+
 def _daemon(fitted, **kafka: object) -> Daemon:  # noqa: ANN001 - the fitted model
     settings = Settings.model_validate({"kafka": {"bootstrap_servers": "x:1"} | kafka})
     metrics = PipelineMetrics(CollectorRegistry())
