@@ -7,15 +7,25 @@ value that is not a finite number is left out of its reading (a missing sensor, 
 it), and a reading whose time is not one is left out, with a warning counting both. Its SHA-256 rides
 in the model's manifest (:func:`pipeline.registry.publish` records what :func:`write_reference`
 returns), so an edited sample is refused like an edited model.
+
+A sample holds at most :data:`MAX_SAMPLE_BYTES` of JSON (its file as much again): one whose model
+records no digest (published before samples were digested; or anyone's, where no ``DHAG_ARTIFACT_KEY``
+signs the models) could otherwise be a few KB of gzip holding gigabytes. A larger one is not written,
+and one read is refused past the limit, before it is all decompressed; so is JSON nested past Python's
+recursion limit, and a file that is not a regular one (a FIFO would block the reader for ever).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import logging
 import math
+import os
+import stat
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +36,9 @@ from pipeline.errors import ModelUnavailableError
 __all__ = ["REFERENCE_SUFFIX", "Reading", "read_reference", "write_reference"]
 
 REFERENCE_SUFFIX = ".reference.json.gz"
+#: The most JSON a sample holds (and the largest file read as one): 1 GiB, as for a model artifact; the
+#: default 20,000 readings of a few dozen sensors take tens of MB.
+MAX_SAMPLE_BYTES = 1 << 30
 
 Reading = tuple[str, float, dict[str, float]]  # (asset_id, ts, values)
 
@@ -71,6 +84,11 @@ def write_reference(
     payload = json.dumps(
         {"schema": 1, "version": version, "readings": [list(r) for r in rows]}, allow_nan=False
     ).encode("utf-8")
+    if len(payload) > MAX_SAMPLE_BYTES:  # written, it could never be read back
+        raise ValueError(
+            f"the reference sample of {version} is {len(payload)} bytes of JSON, over the limit of "
+            f"{MAX_SAMPLE_BYTES} bytes: lower retrain.reference_sample_size"
+        )
     blob = gzip.compress(payload, mtime=0)
     write_atomic(path, blob)
     return hashlib.sha256(blob).hexdigest()
@@ -93,16 +111,45 @@ def read_reference(path: Path, version: str, expected: str | None) -> list[Readi
             f"The reference sample {str(path)!r} is missing; its model records one. {_REMEDY}"
         )
     try:
-        blob = path.read_bytes()
+        blob = _read_bounded(path)
         if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
             raise ValueError("it does not match the digest its model records: it was modified or damaged")
-        data = json.loads(gzip.decompress(blob))
+        with gzip.GzipFile(fileobj=io.BytesIO(blob)) as unzipped:
+            text = unzipped.read(MAX_SAMPLE_BYTES + 1)
+        if len(text) > MAX_SAMPLE_BYTES:
+            raise ValueError(f"it decompresses to over the limit of {MAX_SAMPLE_BYTES} bytes")
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise ValueError("its JSON is nested too deeply") from None
         if data.get("version") != version:
             raise ValueError(f"it records version {data.get('version')!r}")
         rows, _, _ = _sample_rows(data["readings"])
     except FileNotFoundError:
         return []
-    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        OverflowError,
+    ) as exc:  # noqa: E501
         why = f"Cannot read the reference sample {str(path)!r}: {exc}"
         raise ModelUnavailableError(f"{why}. {_REMEDY}") from None
     return sorted(rows, key=lambda r: r[1])
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of the regular file at ``path``, at most :data:`MAX_SAMPLE_BYTES` (``ValueError``
+    beyond); opened without blocking, so that a FIFO put at its name is refused rather than waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("it is not a regular file")
+        blob = fh.read(MAX_SAMPLE_BYTES + 1)  # the file may grow after the check
+    if len(blob) > MAX_SAMPLE_BYTES:
+        raise ValueError(f"the file is over the limit of {MAX_SAMPLE_BYTES} bytes")
+    return blob

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +16,12 @@ from plant_data import fault_cluster, normal
 from retrain_data import SETTINGS, _labelled, _readings
 
 from dhag import DHAG
+from pipeline import reference
 from pipeline import registry as reg
 from pipeline.errors import ModelUnavailableError
 from pipeline.features import INPUT_SENSORS
 from pipeline.plantmodel import history_reference
+from pipeline.reference import read_reference
 from pipeline.retrain import evaluate, run_cycle, split, train_candidate
 from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.samples import carry_forward, reference_sample
@@ -316,3 +320,54 @@ def test_an_asset_is_retired_by_the_stores_own_rule_alerts_or_not() -> None:
     young.add_readings([("p1", 0.0, {"x": 1.0}), ("gw", 365 * day, {"x": 1.0})], keep=100)
     assert young.retired_before(30 * day, now=600.0) is None
     assert store.retired_before(None, now=41 * day) is None
+
+
+def _read_in_thread(path: Path, version: str, expected: str | None) -> object:
+    """What read_reference returns or raises, or "blocked" when it has not returned within 10 s."""
+    outcome: list[object] = []
+
+    def read() -> None:
+        try:
+            outcome.append(read_reference(path, version, expected))
+        except Exception as exc:  # noqa: BLE001 - the test inspects what it raised
+            outcome.append(exc)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(10)
+    return outcome[0] if outcome else "blocked"
+
+
+def test_a_reference_sample_that_decompresses_past_the_limit_or_nests_deep_is_refused(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # A sample a model records no digest of (published before samples were digested; or anyone's, where
+    # no DHAG_ARTIFACT_KEY signs the models) was decompressed whole: a few KB of gzip can hold gigabytes,
+    # the retrainer killed for its memory; JSON nested too deep escaped as a RecursionError; a FIFO
+    # put at its name blocked the retrainer for ever.
+    monkeypatch.setattr(reference, "MAX_SAMPLE_BYTES", 1 << 20)
+    path = tmp_path / "v1.reference.json.gz"
+    rows = ",".join(['["p1", 1.0, {"flow_a": 1.0}]'] * 50_000)  # 1.4 MB of JSON, 10 KB compressed
+    path.write_bytes(gzip.compress(f'{{"schema": 1, "version": "v1", "readings": [{rows}]}}'.encode()))
+    assert path.stat().st_size < 1 << 20
+    refused = _read_in_thread(path, "v1", None)
+    assert isinstance(refused, ModelUnavailableError) and "over the limit of 1048576 bytes" in str(refused)
+    path.write_bytes(gzip.compress(b'{"schema": 1, "version": "v1", "readings": ' + b"[" * 100_000))
+    refused = _read_in_thread(path, "v1", None)
+    assert isinstance(refused, ModelUnavailableError) and "nested too deeply" in str(refused), refused
+    path.unlink()
+    os.mkfifo(path)
+    refused = _read_in_thread(path, "v1", None)
+    assert isinstance(refused, ModelUnavailableError) and "not a regular file" in str(refused), refused
+    monkeypatch.undo()
+    path.unlink()
+    reference.write_reference(path, "v1", [("p1", 1.0, {"flow_a": 1.0})])
+    assert _read_in_thread(path, "v1", None) == [("p1", 1.0, {"flow_a": 1.0})]
+
+
+def test_a_reference_sample_too_large_to_be_read_back_is_not_written(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(reference, "MAX_SAMPLE_BYTES", 1 << 10)
+    path = tmp_path / "v1.reference.json.gz"
+    with pytest.raises(ValueError, match="over the limit of 1024 bytes"):
+        reference.write_reference(path, "v1", [("p1", float(t), {"flow_a": 1.0}) for t in range(100)])
+    assert not path.exists()
