@@ -225,10 +225,12 @@ class DriftSettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """The Prometheus endpoint; ``port: 0`` picks a free port; ``enabled: false`` serves nothing."""
+    """The Prometheus endpoint; ``port: 0`` picks a free port; ``enabled: false`` serves nothing. It has
+    no login: by default only this host reaches it (``host: 0.0.0.0`` serves every address, as a
+    container scraped from another one needs)."""
 
     enabled: bool = True
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = Field(9108, ge=0, le=65535)
     asset_limit: int = Field(200, ge=0)
 

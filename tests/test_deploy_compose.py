@@ -94,6 +94,7 @@ def test_daemon_settings_and_shutdown_grace() -> None:
     env = {k: str(v) for k, v in daemon["environment"].items()}
     settings = load_settings(REPO / "config.yaml", env)
     assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert settings.metrics.host == "0.0.0.0"  # Prometheus scrapes it from its own container
     grace = daemon["stop_grace_period"]
     seconds = float(re.fullmatch(r"(\d+)s", grace).group(1)) if isinstance(grace, str) else float(grace)
     assert seconds > settings.shutdown_grace_s
@@ -124,6 +125,7 @@ def test_the_retrainer_watches_and_shares_the_daemons_registry_volume() -> None:
         REPO / "config.yaml", {k: str(v) for k, v in daemon["environment"].items()}
     )
     assert settings.kafka.bootstrap_servers == daemon_settings.kafka.bootstrap_servers
+    assert settings.metrics.host == "0.0.0.0"  # Prometheus scrapes it from its own container
     assert settings.model.registry == daemon_settings.model.registry
     # One signing key for both, from the operator's environment (empty: no signing).
     for variable in ("DHAG_ARTIFACT_KEY", "DHAG_ARTIFACT_PREVIOUS_KEY"):  # and the same one during a rotation

@@ -70,6 +70,7 @@ def test_strict_validation_rejects_an_unknown_field() -> None:
 def test_the_configmap_is_a_valid_daemon_config(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     assert settings.metrics.port == 9108 and settings.model.registry == "/models/registry"
+    assert settings.metrics.host == "0.0.0.0"  # Prometheus and the kubelet's probes reach the pod's address
     deployment = _one("Deployment", "dhag-pipeline")["spec"]
     pod = deployment["template"]["spec"]
     # The kubelet must not kill a daemon that is still finishing its batch and committing.

@@ -199,6 +199,15 @@ def test_the_metrics_server_listens_on_the_configured_address_only() -> None:
         server.server_close()
 
 
+def test_the_endpoint_listens_on_the_loopback_address_unless_told_otherwise() -> None:
+    # Before: every address (0.0.0.0) by default: on a plant host, anyone on the plant network could read
+    # the asset names, scores and open alerts, and open connections to the unauthenticated endpoint.
+    config = Path(__file__).resolve().parents[1] / "config.yaml"
+    assert Settings().metrics.host == "127.0.0.1"
+    assert load_settings(config, {}).metrics.host == "127.0.0.1"  # the documented default
+    assert load_settings(config, {"DHAG_PIPELINE_METRICS__HOST": "0.0.0.0"}).metrics.host == "0.0.0.0"
+
+
 # -- input sizes ---------------------------------------------------------------------------------------
 def test_records_and_labels_beyond_their_size_bound_are_refused_unparsed() -> None:
     parser = RecordParser(["a"], max_record_bytes=1024)
