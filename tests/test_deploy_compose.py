@@ -58,6 +58,24 @@ def test_the_monitoring_uis_listen_on_this_host_only_and_grafana_needs_a_passwor
     assert services["simulator"]["init"] is True  # as PID 1 it would ignore SIGTERM
 
 
+def test_the_services_of_the_image_run_locked_down_as_in_kubernetes() -> None:
+    # Before: the daemon, the retrainer and the demo's containers ran with a writable root file system,
+    # Docker's default capabilities and setuid escalation allowed, where the Kubernetes pods drop all.
+    services = _resolved()["services"]
+    ours = [name for name, svc in services.items() if svc.get("image") == services["daemon"]["image"]]
+    assert set(ours) == {"daemon", "retrainer", "demo-model", "simulator"}
+    for name in ours:
+        service = services[name]
+        assert service.get("read_only") is True, name
+        assert service.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert "/tmp" in service.get("tmpfs", []), name  # the one path written outside the registry
+        assert "user" not in service  # the image's own non-root user (the Dockerfile test below)
+    # The daemon only reads the registry; the retrainer and the demo model publish into it.
+    assert ("model-registry", "/models") in _named_volumes(services["daemon"])
+    assert services["daemon"]["volumes"] == ["model-registry:/models:ro"]  # written short when resolved
+
+
 def test_compose_validation_rejects_a_broken_file(tmp_path: Path) -> None:
     broken = load_yaml(COMPOSE)
     broken["services"]["daemon"]["stop_grace_period"] = {"not": "a duration"}

@@ -222,6 +222,31 @@ def test_the_prometheusrule_carries_exactly_the_rule_files() -> None:
     assert set(rule) == {"apiVersion", "kind", "metadata", "spec"}
 
 
+def test_every_pod_is_locked_down_and_takes_its_secrets_from_secrets(tmp_path: Path) -> None:
+    # Before: each pod got the namespace's service-account token mounted, which none of them uses: a
+    # process taken over could call the Kubernetes API with it.
+    pods = [
+        (doc["metadata"]["name"], doc["spec"]["template"]["spec"])
+        for _, doc in _documents()
+        if doc["kind"] in ("Deployment", "StatefulSet")
+    ]
+    assert {name for name, _ in pods} >= {"dhag-pipeline", "dhag-retrainer", "dhag-toolbox"}
+    for name, pod in pods:
+        assert pod.get("automountServiceAccountToken") is False, name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            for variable in container.get("env", []):  # a key or password: from a Secret, never written here
+                if any(word in variable["name"] for word in ("KEY", "PASSWORD", "TOKEN")):
+                    assert "secretKeyRef" in variable.get("valueFrom", {}), (name, variable["name"])
+    security = _settings(tmp_path).kafka.security
+    assert security.sasl_plain_password is None and security.ssl_password is None  # not in the ConfigMap
+
+
 def test_every_pod_runs_one_pinned_image_of_this_release() -> None:
     # Before, "dhag-monitor:latest" with imagePullPolicy IfNotPresent: a new :latest was never pulled
     # on nodes that had one, so daemons and retrainer could run different code and artifact formats.
