@@ -213,30 +213,65 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def _unreadable(path: Path, exc: BaseException) -> ArtifactError:
+    return ArtifactError(
+        f"Model artifact {str(path)!r} is not a readable DHAG model (truncated or not a safetensors "
+        f"file): {exc}"
+    )
+
+
 def _read(
     path: Path, *, check_signature: bool = True
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, str]]:
+    """The manifest, weights and header metadata of the artifact at ``path``, verified. With a key set,
+    the signature is checked on the header alone, before the weights are read: a file the key did not
+    sign costs no more than its header, however large it is."""
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):  # a device or a pipe reports no size and never ends
+        # Opened without blocking, then checked: a pipe or a device reports no size and never ends.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
             raise ArtifactError(f"Model artifact {str(path)!r} is not a regular file.")
-        with path.open("rb") as fh:
-            data = fh.read(_MAX_BYTES + 1)  # the file may grow after the stat
+        with os.fdopen(fd, "rb") as fh:
+            head = fh.read(8)
+            header_len = int.from_bytes(head, "little")
+            header_bytes = fh.read(min(header_len, _MAX_BYTES))
+            if len(head) < 8 or len(header_bytes) < header_len:
+                raise _unreadable(path, ValueError(f"its header of {header_len} bytes is cut short"))
+            try:
+                header = json.loads(header_bytes)
+                meta = _header_meta(path, header)
+            except (ValueError, RecursionError, AttributeError) as exc:
+                raise _unreadable(path, exc) from exc
+            if check_signature and "checksum" in meta:  # without one, the checksum check refuses it
+                meta = verify_signature(path, meta)
+            data = head + header_bytes + fh.read(_MAX_BYTES + 1 - 8 - header_len)  # it may have grown
         if len(data) > _MAX_BYTES:
             raise ArtifactError(f"Model artifact {str(path)!r} is over the limit of {_MAX_BYTES} bytes.")
     except OSError as exc:
         raise ArtifactError(f"Cannot read model artifact {str(path)!r}: {exc.strerror or exc}.") from exc
     try:
         tensors = st_load(data)
-        # safetensors exposes header metadata only through safe_open; parse the header directly.
-        header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + header_len])
     except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
-        raise ArtifactError(
-            f"Model artifact {str(path)!r} is not a readable DHAG model (truncated or not a "
-            f"safetensors file): {exc}"
-        ) from exc
-    meta = header.get("__metadata__") or {}
+        raise _unreadable(path, exc) from exc
+    manifest_json = meta.get("manifest", "")
+    if _digest(manifest_json, tensors) != meta.get("checksum"):
+        raise ArtifactError(f"Model artifact {str(path)!r} fails its checksum: it was modified or damaged.")
+    try:
+        manifest = json.loads(manifest_json)
+    except (ValueError, RecursionError) as exc:  # also nesting past the limit, a number of 5,000 digits
+        raise ArtifactError(f"Model artifact {str(path)!r} has an unreadable manifest: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"Model artifact {str(path)!r} has a manifest that is no JSON object.")
+    return manifest, tensors, meta
+
+
+def _header_meta(path: Path, header: Any) -> dict[str, str]:
+    """The string metadata of a safetensors header, of this build's format version, or
+    :class:`ArtifactError`."""
+    meta = header.get("__metadata__") or {}  # a header that is no JSON object: AttributeError
+    if not isinstance(meta, dict):
+        raise ValueError("its header metadata is no JSON object")
     version = meta.get("dhag_format")
     if version is None:
         raise ArtifactError(f"Model artifact {str(path)!r} carries no 'dhag_format' marker.")
@@ -245,18 +280,7 @@ def _read(
             f"Model artifact {str(path)!r} has format version {version}; this build reads "
             f"version {FORMAT_VERSION} only."
         )
-    manifest_json = meta.get("manifest", "")
-    if _digest(manifest_json, tensors) != meta.get("checksum"):
-        raise ArtifactError(f"Model artifact {str(path)!r} fails its checksum: it was modified or damaged.")
-    if check_signature:
-        meta = verify_signature(path, meta)
-    try:
-        manifest = json.loads(manifest_json)
-    except (ValueError, RecursionError) as exc:  # also nesting past the limit, a number of 5,000 digits
-        raise ArtifactError(f"Model artifact {str(path)!r} has an unreadable manifest: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise ArtifactError(f"Model artifact {str(path)!r} has a manifest that is no JSON object.")
-    return manifest, tensors, meta
+    return meta
 
 
 def _check_tensors(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]) -> None:

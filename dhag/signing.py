@@ -4,7 +4,9 @@ An artifact's checksum (:mod:`dhag.artifact`) detects damage, not a deliberate f
 write the file can rewrite the checksum too. Where the environment variable ``DHAG_ARTIFACT_KEY`` holds
 a secret, every artifact is written with ``signature`` (HMAC-SHA256 of the format version and the
 checksum under that key), and only artifacts whose signature matches it are loaded: an unsigned one,
-one signed with another key and one edited together with its checksum are all refused. Without the
+one signed with another key and one edited together with its checksum are all refused, on the file's
+header alone (the signature binds the checksum the header claims, which the weights are then checked
+against), so a forged file costs no more to refuse than its header, whatever its size. Without the
 variable nothing is signed and a signature present is not checked.
 
 Rotating the key: set the new key in ``DHAG_ARTIFACT_KEY`` and the old one in

@@ -12,6 +12,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 import dhag.artifact
+import dhag.signing
 from dhag import DHAG, ArtifactError, load_model, read_manifest
 
 
@@ -134,4 +135,38 @@ def test_category_frequencies_that_are_not_one_share_per_category_are_refused_on
     manifest["preprocessing"] = pre | {"category_frequencies": {"mode": frequencies}}
     path = _write_raw(tmp_path / "freq.dhag", json.dumps(manifest), tensors)
     with pytest.raises(ArtifactError, match="category frequencies"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("signature", ["f" * 64, None], ids=["another-key", "unsigned"])
+def test_with_a_key_set_a_file_it_did_not_sign_is_refused_on_its_header_alone(
+    tmp_path: Path, monkeypatch, signature: str | None
+) -> None:
+    # Before: the whole file (up to 1 GiB) was read and its tensors copied out before the signature was
+    # looked at: whoever could write the registry, without the key, could make the current version a
+    # file of 1 GiB, and every daemon reloading it was killed for its memory instead of refusing it.
+    monkeypatch.setenv(dhag.signing.KEY_VARIABLE, "plant-secret")
+    meta = {"dhag_format": str(dhag.artifact.FORMAT_VERSION), "manifest": "{}", "checksum": "0" * 64}
+    if signature is not None:
+        meta["signature"] = signature
+    header = json.dumps(
+        {"__metadata__": meta, "w": {"dtype": "F32", "shape": [1 << 20], "data_offsets": [0, 4 << 20]}}
+    ).encode()
+    path = tmp_path / "v9.dhag"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(4 << 20))
+    parsed = []
+    monkeypatch.setattr(dhag.artifact, "st_load", lambda data: parsed.append(len(data)) or st_load(data))
+    with pytest.raises(ArtifactError, match="DHAG_ARTIFACT_KEY"):
+        load_model(path)
+    assert parsed == []  # refused before the weights were read
+    monkeypatch.delenv(dhag.signing.KEY_VARIABLE)  # no key: the file is read, and fails its checksum
+    with pytest.raises(ArtifactError, match="fails its checksum"):
+        load_model(path)
+    assert parsed == [path.stat().st_size]
+
+
+def test_a_header_longer_than_the_file_or_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "v9.dhag"
+    path.write_bytes((1 << 40).to_bytes(8, "little") + b"{}")
+    with pytest.raises(ArtifactError, match="not a readable DHAG model"):
         load_model(path)
