@@ -290,7 +290,7 @@ def test_the_health_checks_follow_the_configured_ports(tmp_path: Path, monkeypat
     assert (
         _config_of(_dockerfile_healthcheck()) == _config_of(cmd) == _config_of(services["daemon"]["command"])
     )
-    assert f"COPY --chown=dhag:dhag config.yaml {_config_of(cmd)}" in dockerfile
+    assert f"COPY config.yaml {_config_of(cmd)}" in dockerfile
     # The probe gives up before Docker does, so its reason is what Docker records.
     docker_timeout = float(re.search(r"--timeout=(\d+)s", dockerfile).group(1))
     assert docker_timeout > DEFAULT_TIMEOUT_S
@@ -357,6 +357,12 @@ def test_dockerfile_is_multi_stage_non_root_with_cpu_torch_by_default() -> None:
     assert "COPY --from=build" in runtime
     (user,) = re.findall(r"^USER\s+(\S+)", runtime, flags=re.MULTILINE)
     assert user.split(":")[0] not in {"0", "root"}
+    # The code and the settings belong to root, readable by the service's user but not its to change: a
+    # process taken over could otherwise rewrite the config the next start reads (run without a
+    # read-only root file system).
+    assert not re.findall(r"^COPY --chown", runtime, flags=re.MULTILINE)
+    (owned,) = re.findall(r"chown \S+ ([^\\\n]+)", runtime)
+    assert owned.split() == ["/models", "/models/registry"]  # the volume only
     assert re.search(r"^ARG TORCH_VARIANT=cpu$", text, flags=re.MULTILINE)
     assert "download.pytorch.org/whl/${TORCH_VARIANT}" in text
     makefile_torch = re.search(r"^TORCH \?= torch==(\S+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
