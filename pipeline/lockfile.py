@@ -7,16 +7,18 @@ blocks nothing. Something in its place that cannot be opened as one (a folder) s
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TextIO
 
 from pipeline.errors import LockFileError
 
-__all__ = ["flocked", "holder"]
+__all__ = ["flocked", "holder", "open_lock"]
 
 
 @contextmanager
@@ -35,13 +37,22 @@ def flocked(path: Path, purpose: str, others: str, *, wait: bool) -> Iterator[bo
     (True, True)
     """
     try:
-        fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed below, after the unlock
+        fh = open_lock(path)
     except IsADirectoryError:
         raise LockFileError(
             f"{path} is a folder, where the lock file of {purpose} belongs; no process holds it (the lock "
             f"is a file, locked while a process works and released when it ends). Once you are sure no "
             f"{others} runs, remove it (rmdir, or move it aside if it holds files) and start again; the "
             "lock file is created when next needed"
+        ) from None
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise LockFileError(
+            f"{path}, the lock file of {purpose}, is a symbolic link, which is never followed (whoever "
+            "could write its folder could make this command create the file it names, wherever the "
+            "service may write). Nothing of this product makes one: find out who put it there, remove "
+            "it and start again; the lock file is created when next needed"
         ) from None
     with fh:
         try:
@@ -58,6 +69,14 @@ def flocked(path: Path, purpose: str, others: str, *, wait: bool) -> Iterator[bo
             yield True
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def open_lock(path: Path) -> TextIO:
+    """The lock file at ``path``, created if missing, opened for appending: never through a symbolic link
+    at its name (``OSError`` ELOOP)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o666)
+    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 def holder(path: Path) -> str | None:

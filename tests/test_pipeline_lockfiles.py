@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import registry
+from pipeline import lockfile, registry
 from pipeline.cli import main
 from pipeline.config import Settings
 from pipeline.errors import LockFileError
@@ -64,14 +64,11 @@ def test_a_label_store_lock_the_retrainer_cannot_open_stops_it_naming_the_lock(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(tmp_path)
-    real_open = open
 
-    def full(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - open's own
-        if str(file).endswith(".lock"):
-            raise OSError(28, "No space left on device")
-        return real_open(file, mode, *args, **kwargs)
+    def full(path: Path) -> None:
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("builtins.open", full)
+    monkeypatch.setattr(lockfile, "open_lock", full)
     assert run_retrain(settings, once=True) == EXIT_STORE
     lock = tmp_path / "registry" / "labels.sqlite.lock"
     assert f"cannot open {lock}" in caplog.text and "No space left on device" in caplog.text

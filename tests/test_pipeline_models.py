@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import registry, registrypointer
+from pipeline import lockfile, registry, registrypointer
 from pipeline.cli import main
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError, ModelUnavailableError
@@ -218,14 +218,11 @@ def test_a_switch_on_a_registry_it_cannot_write_is_refused_with_exit_code_2(
 ) -> None:
     registry.publish(tmp_path, fitted, "v1")
     registry.publish(tmp_path, fitted, "v2")
-    real_open = open
 
-    def read_only(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - open's own
-        if str(file).endswith(".lock"):
-            raise OSError(30, "Read-only file system")  # a daemon pod mounts the registry read-only
-        return real_open(file, mode, *args, **kwargs)
+    def read_only(path: Path) -> None:
+        raise OSError(30, "Read-only file system")  # a daemon pod mounts the registry read-only
 
-    monkeypatch.setattr("builtins.open", read_only)
+    monkeypatch.setattr(lockfile, "open_lock", read_only)
     assert main(["models", "--registry", str(tmp_path), "rollback"]) == 2
     err = capsys.readouterr().err
     assert "models rollback: refused: cannot write to the registry" in err and "toolbox" in err
@@ -233,12 +230,10 @@ def test_a_switch_on_a_registry_it_cannot_write_is_refused_with_exit_code_2(
     assert _pointer(tmp_path) == "v2"
 
     # Any other refusal is said as the system said it, not blamed on a read-only mount.
-    def full(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - open's own
-        if str(file).endswith(".lock"):
-            raise OSError(28, "No space left on device")
-        return real_open(file, mode, *args, **kwargs)
+    def full(path: Path) -> None:
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("builtins.open", full)
+    monkeypatch.setattr(lockfile, "open_lock", full)
     assert main(["models", "--registry", str(tmp_path), "rollback"]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "cannot write" not in err

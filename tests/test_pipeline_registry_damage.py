@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import ModelUnavailableError
+from pipeline.errors import LockFileError, ModelUnavailableError
 from pipeline.registry import current, history, list_models, promote, publish, rollback
 
 DAMAGE = {
@@ -80,3 +80,18 @@ def test_an_artifact_that_is_a_folder_is_not_said_to_be_missing(registry: Path) 
         current(registry)
     with pytest.raises(ModelUnavailableError, match=r"v3.dhag' is not a file"):
         promote(registry, "v3")
+
+
+def test_a_lock_file_planted_as_a_symbolic_link_is_refused_not_followed(
+    registry: Path, tmp_path_factory
+) -> None:
+    # Before: the lock was opened for appending through any link at its name, creating the file it named:
+    # whoever could write the registry folder made the retrainer or an operator's command create files
+    # wherever they could write.
+    victim = tmp_path_factory.mktemp("elsewhere") / "created-by-the-registry"
+    (registry / ".lock").unlink()
+    (registry / ".lock").symlink_to(victim)
+    with pytest.raises(LockFileError, match=r"\.lock, the lock file of .* is a symbolic link"):
+        promote(registry, "v2")
+    assert not victim.exists()
+    assert current(registry)[0] == "v1"

@@ -166,3 +166,20 @@ def test_a_second_retrainer_on_the_same_store_stops_at_once(
         assert not store.exists()
     with only_retrainer(store) as again:
         assert again  # released with the holder
+
+
+def test_a_store_lock_planted_as_a_symbolic_link_stops_the_retrainer_creating_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: opened for appending through the link, it created the file it named, wherever that was.
+    from pipeline.retrain.command import EXIT_STORE
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model:\n  registry: {tmp_path / 'registry'}\nmetrics:\n  enabled: false\n")
+    (tmp_path / "registry").mkdir()
+    victim = tmp_path / "elsewhere" / "created-by-the-retrainer"
+    victim.parent.mkdir()
+    (tmp_path / "registry" / "labels.sqlite.lock").symlink_to(victim)
+    assert main(["retrain", "--once", "--config", str(config)]) == EXIT_STORE
+    assert "labels.sqlite.lock" in capsys.readouterr().err
+    assert not victim.exists()
