@@ -155,7 +155,10 @@ def serve(registry: CollectorRegistry, host: str, port: int, probes: Probes) -> 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path not in ("/ready", "/live"):
-            return metrics(environ, start_response)
+            return metrics(environ, start_response)  # GET (and OPTIONS) only: 405 for the rest
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):  # a probe reads; nothing here is written
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
+            return [b""]
         status, body = probes.answer(path)
         reason = "OK" if status == 200 else "Service Unavailable"
         start_response(f"{status} {reason}", [("Content-Type", "text/plain; charset=utf-8")])

@@ -95,6 +95,26 @@ def test_connections_beyond_the_limit_are_closed_at_once_and_never_get_a_thread(
         server.shutdown()
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "TRACE"])
+def test_the_endpoint_answers_reads_only(method: str) -> None:
+    # Before: /ready and /live answered any method as GET (a POST, a TRACE, a DELETE: 200 "ok");
+    # /metrics (prometheus_client's) already refused them.
+    server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
+    try:
+        for path in ("/metrics", "/ready", "/live"):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=b"x=1", method=method)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=5)
+            assert refused.value.code == 405, path
+            if path != "/metrics":
+                assert refused.value.headers["Allow"] == "GET, HEAD"
+        head = urllib.request.Request(f"http://127.0.0.1:{port}/live", method="HEAD")
+        with urllib.request.urlopen(head, timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        server.shutdown()
+
+
 def test_a_client_that_trickles_its_request_is_cut_off_after_the_timeout(monkeypatch) -> None:
     # Before: the timeout applied to each read, so a client sending a byte every few seconds (slowloris)
     # kept its thread and socket for as long as it liked.
