@@ -8,8 +8,11 @@ A label names what it judges in one of two ways:
 
 Then ``label`` (``anomaly`` confirms, ``normal`` rejects: a false alarm), ``operator`` and an optional
 ``note``; ``labelled_at`` (optional) says when the label was given when ``ts`` is the reading's time.
-Sizes are bounded. A label that breaks the contract goes to ``operator-labels.dlq`` with its original
-bytes and a :class:`LabelReason` (the same headers as the record DLQ).
+Sizes are bounded. A field the contract does not name is ignored (:attr:`Label.ignored_fields` names
+them): a later release may add one, and its labels still count here; a change that an earlier
+release must not read raises ``schema``, and a label of another schema is refused. A label that
+breaks the contract goes to ``operator-labels.dlq`` with its original bytes and a
+:class:`LabelReason` (the same headers as the record DLQ).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -114,7 +118,9 @@ class Label(BaseModel):
     """
 
     # strict: "12.5" or true is not a sensor value and true not a schema, as in the sensor records.
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # extra="ignore": a field added by a later release (its consoles, its retrainer) is no reason to
+    # dead-letter the operator's answer while two releases run side by side.
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
 
     schema_: int = Field(1, alias="schema", ge=1, le=1)
     alert_id: str | None = Field(None, pattern=_ID)
@@ -125,6 +131,7 @@ class Label(BaseModel):
     operator: str = Field(min_length=1, max_length=128)
     note: str | None = Field(None, max_length=2000)
     labelled_at: float | None = None
+    _ignored: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("ts", "labelled_at", mode="before")
     @classmethod
@@ -180,6 +187,12 @@ class Label(BaseModel):
         return self.alert_id is not None
 
     @property
+    def ignored_fields(self) -> tuple[str, ...]:
+        """The fields of the message :func:`parse_label` read it from that the contract does not name
+        (sorted; a later release's, or misspelt ones), which the label was taken without."""
+        return self._ignored
+
+    @property
     def given_at(self) -> float:
         """When the operator gave the label (a reading's label without ``labelled_at``: the reading's ts)."""
         return self.labelled_at if self.labelled_at is not None else self.ts
@@ -196,10 +209,13 @@ _TYPE_ERRORS = ("_type", "_parsing", "dict_type", "model_type")
 def parse_label(raw: bytes | None, *, max_bytes: int = 16_384, now: float | None = None) -> Label:
     """Validate one ``operator-labels`` value; raises :class:`LabelError` with the reason. Its times may
     lie at most :data:`MAX_CLOCK_SKEW_S` ahead of ``now`` (default: this machine's clock; ``math.inf``
-    for a label whose times were judged when it came).
+    for a label whose times were judged when it came). Fields the contract does not name are ignored.
 
     Example
     -------
+    >>> later = b'{"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 5, "console": 3}'
+    >>> parse_label(later).ignored_fields
+    ('console',)
     >>> parse_label(b'{"alert_id": "a1", "label": "maybe", "operator": "kim", "ts": 5}')
     Traceback (most recent call last):
     ...
@@ -216,7 +232,7 @@ def parse_label(raw: bytes | None, *, max_bytes: int = 16_384, now: float | None
     if not isinstance(data, dict):
         raise LabelError(LabelReason.NOT_OBJECT, f"a label is a JSON object, got {type(data).__name__}")
     try:
-        return Label.model_validate(data, context=None if now is None else {"now": now})
+        label = Label.model_validate(data, context=None if now is None else {"now": now})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(label)"
@@ -232,6 +248,12 @@ def parse_label(raw: bytes | None, *, max_bytes: int = 16_384, now: float | None
         message = str(first["msg"]).removeprefix("Value error, ")
         got = f" (got {first['input']!r})" if kind != "missing" and where != "(label)" else ""
         raise LabelError(reason, f"{where}: {message}{got}"[:1000]) from None
+    label._ignored = tuple(sorted(str(name)[:128] for name in data.keys() - _FIELDS))
+    return label
+
+
+# The names a label message may give its fields.
+_FIELDS = frozenset(field.alias or name for name, field in Label.model_fields.items())
 
 
 def label_message(

@@ -69,11 +69,6 @@ def _label(**fields: object) -> Label:
             LabelReason.WRONG_TYPE,
             "values.x",
         ),  # fmt: skip
-        (
-            b'{"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 1, "extra": 1}',
-            LabelReason.BAD_VALUE,
-            "extra",
-        ),  # fmt: skip
         # Types the sensor records refuse are refused here too, not converted.
         (
             b'{"asset_id": "p1", "values": {"x": "12.5"}, "label": "normal", "operator": "k", "ts": 1}',

@@ -26,6 +26,7 @@ __all__ = ["Intake"]
 
 log = logging.getLogger(__name__)
 _behind_log = ThrottledLog(log, 600.0)
+_ignored_log = ThrottledLog(log, 600.0)
 
 
 class Intake:
@@ -96,6 +97,15 @@ class Intake:
             except LabelError as exc:
                 self._dead_letters.send(producer, msg.key, msg.value, exc.reason, exc.detail, source, now)
                 continue
+            if label.ignored_fields:
+                _ignored_log.log(
+                    ",".join(label.ignored_fields),
+                    logging.WARNING,
+                    "label at %s carries field(s) this version does not know, taken without them: %s "
+                    "(a later release's, or misspelt)",
+                    source.position,
+                    ", ".join(label.ignored_fields),
+                )
             self.metrics.labels_received.labels(label.label).inc()
             if label.alert_id is not None and not self.store.has_alert(label.alert_id):
                 self.store.add_pending(label.alert_id, msg.value, source, first_seen=now)
