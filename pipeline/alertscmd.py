@@ -28,6 +28,7 @@ from pipeline.alertevents import sensor_tag, suspect_tag
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.labels import LabelError, label_message, parse_label
+from pipeline.recordjson import is_schema_1
 
 __all__ = [
     "Episode",
@@ -174,6 +175,8 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
     for msg in _read_topic(bootstrap, settings.kafka.topics.alerts, options):
         try:
             event = orjson.loads(msg.value)
+            if not is_schema_1(event):
+                continue  # an incompatible change of the contract, which a later release reads
             alert_id = str(event["alert_id"])
             if alert_id not in episodes:
                 episodes[alert_id] = Episode(

@@ -23,8 +23,10 @@ Without that, the records after the committed offset, scored with none of the hi
 could raise the fault again at another record, under another ``alert_id``.
 
 Not carried on: an episode whose open event the topic no longer holds (opened before ``carry_over_s``,
-or past the topic's retention), or written by a version that did not name its source; nor, after a
-crash, a resolved episode written by a version that did not name its last record.
+or past the topic's retention), or written by a version that did not name its source, or of another
+``schema`` than 1 (an incompatible change of the alert contract); nor, after a crash, a resolved
+episode written by a version that did not name its last record. Fields an event has that this version
+does not know are left out of what a carried episode says again.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pipeline.alertevents import sensor_numbers
 from pipeline.alerts import Transition, parse_position
 from pipeline.brokerlink import new_consumer
 from pipeline.config import KafkaSettings
+from pipeline.recordjson import is_schema_1
 
 __all__ = ["EpisodeFold", "open_episodes", "read_alert_events"]
 
@@ -145,7 +148,10 @@ class EpisodeFold:
 
 
 def _parse(event: Mapping[str, Any], input_topic: str) -> tuple[int, Transition] | None:
-    """``(partition, transition)`` of an alert event whose source is ``input_topic``, else None."""
+    """``(partition, transition)`` of an alert event of schema 1 whose source is ``input_topic``, else
+    None."""
+    if not is_schema_1(event):
+        return None
     try:
         kind, alert_id, asset_id = event["state"], event["alert_id"], event["asset_id"]
         opened_at, ts, score = (float(event[k]) for k in ("opened_at", "ts", "score"))

@@ -9,7 +9,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,7 +142,8 @@ def reading_of(
     return asset, ts, clean
 
 
-def is_schema_1(doc: dict[str, Any]) -> bool:
-    """Whether a record is of the one schema this service reads: ``schema`` 1, or none given."""
+def is_schema_1(doc: Mapping[str, Any]) -> bool:
+    """Whether a record (or an alert event) is of the one schema this service reads: ``schema`` 1, or
+    none given."""
     schema = doc.get("schema", 1)
     return schema == 1 and not isinstance(schema, bool)

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import orjson
 import pytest
 from test_pipeline_retrain_intake import Msg, _Intake
 
+from pipeline import alertscmd
 from pipeline.alertevents import event_of
 from pipeline.alerts import AlertTracker
 from pipeline.carryover import open_episodes
+from pipeline.config import Settings
 from pipeline.labels import LabelError, LabelReason, parse_label
 from pipeline.labelstore import LabelStore, Source
-from pipeline.retrain.alertfeed import alert_event_of
+from pipeline.retrain.alertfeed import AlertEventError, alert_event_of
 
 # -- literal messages ----------------------------------------------------------------------------------
 
@@ -50,6 +53,8 @@ LATER_OPEN = (
     b' "score_if_typical": 0.1, "imputed": false}], "values": {"vibration": 9.1},'
     b' "source": "in/1/7", "severity_band": "high", "explanation": {"method": "shap", "rank": [1, 2]}}'
 )
+# An event of another schema: what an incompatible change of the alert contract would write.
+SCHEMA_2_OPEN = LATER_OPEN.replace(b'"schema": 1', b'"schema": 2')
 
 # A label as the `label` command writes it, and one as a later console might: with fields this release
 # does not know.
@@ -128,6 +133,13 @@ def test_the_retrainer_keeps_a_later_releases_event_without_the_fields_it_does_n
     assert (event["alert_id"], event["asset_id"], event["values"]) == ("in-1-7", "fan-02", {"vibration": 9.1})
 
 
+def test_the_retrainer_refuses_an_event_of_another_schema_naming_it() -> None:
+    with pytest.raises(AlertEventError, match="schema 2"):
+        alert_event_of(SCHEMA_2_OPEN)
+    with pytest.raises(AlertEventError, match="schema"):
+        alert_event_of(EARLIER_OPEN.replace(b'"schema": 1', b'"schema": true'))
+
+
 # -- alert events: the daemon's carry-over --------------------------------------------------------------
 
 
@@ -160,3 +172,37 @@ def test_an_episode_a_later_release_opened_is_carried_on_without_the_fields_it_d
     assert event["suspect_sensors"][0]["sensor"] == "vibration"
     assert "severity_band" not in event and "explanation" not in event
     orjson.dumps(event)
+
+
+def test_an_event_of_another_schema_is_not_carried_on() -> None:
+    assert _carried(SCHEMA_2_OPEN) == []
+    assert [t.alert_id for t in _carried(LATER_OPEN.replace(b'"schema": 1, ', b""))] == ["in-1-7"]
+
+
+# -- alert events: the `alerts` command -----------------------------------------------------------------
+
+
+def test_the_alerts_command_lists_both_releases_episodes_and_leaves_out_another_schemas(monkeypatch) -> None:
+    topics = Settings().kafka.topics
+    held = {
+        topics.alerts: [
+            EARLIER_OPEN,
+            EARLIER_RESOLVED,
+            LATER_OPEN,
+            SCHEMA_2_OPEN.replace(b"in-1-7", b"in-1-8"),
+        ],
+        topics.labels: [LATER_LABEL],
+    }
+    monkeypatch.setattr(
+        alertscmd,
+        "_read_topic",
+        lambda bootstrap, topic, options: [
+            SimpleNamespace(value=v, timestamp=int(NOW * 1000)) for v in held[topic]
+        ],
+    )
+    episodes = alertscmd.read_episodes(Settings(), "broker:9092")
+    assert sorted(episodes) == ["in-0-41", "in-1-7"]
+    earlier, later = episodes["in-0-41"], episodes["in-1-7"]
+    assert (earlier.state, earlier.resolved_at, earlier.suspect_sensors) == ("resolved", 1790000600.0, [])
+    assert [lab["label"] for lab in earlier.labels] == ["normal"]
+    assert (later.state, later.suspect_sensors[0]["sensor"]) == ("open", "vibration")

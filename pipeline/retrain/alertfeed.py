@@ -6,6 +6,11 @@ wrong type must not stop the retrainer (it would meet the same event after every
 stored and break every later run that trains on it. An event that breaks the alert contract is
 refused with a :class:`AlertEventError` naming the field; the caller logs and counts it and goes on.
 The event itself stays in its topic.
+
+Fields the contract does not name are ignored (a later release's daemon may add some), and those added
+since the first events (``latest_ts``, ``earliest_ts``) are optional. An event of another ``schema``
+than 1, the one an incompatible change of the contract would write, is refused: read as this one, it
+would be misread.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 import orjson
 
 from pipeline.alertevents import sensor_numbers
+from pipeline.recordjson import is_schema_1
 
 __all__ = ["AlertEventError", "alert_event_of"]
 
@@ -73,6 +79,8 @@ def alert_event_of(raw: bytes | None) -> dict[str, Any]:
         raise AlertEventError(f"not JSON: {str(exc)[:120]}") from None
     if not isinstance(event, dict):
         raise AlertEventError(f"an alert event is a JSON object, got {type(event).__name__}")
+    if not is_schema_1(event):
+        raise AlertEventError(f"schema {event.get('schema')!r:.40} is not 1, the one this version reads")
     state = event.get("state")
     if state not in ("open", "resolved"):
         raise AlertEventError(f"state must be 'open' or 'resolved', got {state!r:.40}")
