@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -49,6 +50,9 @@ __all__ = [
 
 FORMAT_VERSION = 1
 _MAX_BYTES = 1 << 30
+# What to do with an artifact a newer version wrote (while two versions run side by side, or after
+# going back to an earlier one).
+_NEWER = "load it with that version or a later one, or use a model this version wrote"
 
 
 def _digest(manifest_json: str, tensors: dict[str, torch.Tensor]) -> str:
@@ -276,9 +280,11 @@ def _header_meta(path: Path, header: Any) -> dict[str, str]:
     if version is None:
         raise ArtifactError(f"Model artifact {str(path)!r} carries no 'dhag_format' marker.")
     if version != str(FORMAT_VERSION):
+        later = version.isdigit() and int(version) > FORMAT_VERSION
         raise ArtifactError(
             f"Model artifact {str(path)!r} has format version {version}; this build reads "
             f"version {FORMAT_VERSION} only."
+            + (f" It was written by a newer version of dhag: {_NEWER}." if later else "")
         )
     return meta
 
@@ -334,6 +340,15 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     path = Path(path)
     dev = resolve_device(device)  # a bad device is the caller's error, not the file's
     manifest, tensors, _ = _read(path)
+    # A setting added by a later version changes how its model trains or scores, which this version
+    # cannot honour: it says so, rather than fail on an unexpected keyword.
+    given = manifest.get("settings")
+    if isinstance(given, dict) and (unknown := sorted(set(given) - set(inspect.signature(DHAG).parameters))):
+        names = ", ".join(map(repr, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
+        raise ArtifactError(
+            f"Model artifact {str(path)!r} was written by a newer version of dhag, with settings this "
+            f"version does not know ({names}): {_NEWER}."
+        )
     try:
         settings = dict(manifest["settings"])
         # Artifacts written before shift_mode existed were trained with the offset rule; a retrain from

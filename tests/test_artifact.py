@@ -417,3 +417,24 @@ def test_a_threshold_loading_would_refuse_is_refused_at_save_and_nothing_written
     for edge in (0.0, 1.0):  # the bounds load: saved as they are
         odd.threshold_ = edge
         assert load_model(odd.save(tmp_path / f"{edge}.dhag")).threshold_ == edge
+
+
+def test_an_artifact_with_settings_this_version_does_not_know_is_refused_naming_them(
+    fitted: DHAG, tmp_path: Path
+) -> None:
+    # What a later release writes once it has added settings: the format is the same, the settings not.
+    manifest, tensors, _ = dhag.artifact._read(fitted.save(tmp_path / "now.dhag"))
+    manifest["settings"] |= {"attention_heads": 4, "calibration": "isotonic"}
+    later = dhag.artifact.write_artifact(tmp_path / "later.dhag", manifest, tensors)
+    with pytest.raises(ArtifactError) as caught:
+        load_model(later)
+    message = str(caught.value)
+    assert str(later) in message and "a newer version of dhag" in message
+    assert "'attention_heads', 'calibration'" in message
+    assert "load it with that version or a later one" in message
+
+
+def test_a_later_format_version_is_refused_as_a_newer_versions_file(saved: Path, tmp_path) -> None:
+    later = _resave(saved, tmp_path / "v2.dhag", dhag_format=str(FORMAT_VERSION + 1))
+    with pytest.raises(ArtifactError, match="written by a newer version of dhag"):
+        load_model(later)
