@@ -36,6 +36,7 @@ from pipeline.errors import ModelUnavailableError
 __all__ = ["REFERENCE_SUFFIX", "Reading", "read_reference", "write_reference"]
 
 REFERENCE_SUFFIX = ".reference.json.gz"
+SAMPLE_SCHEMA = 1  # the layout of a sample file: {"schema", "version", "readings": [[asset, ts, values]]}
 #: The most JSON a sample holds (and the largest file read as one): 1 GiB, as for a model artifact; the
 #: default 20,000 readings of a few dozen sensors take tens of MB.
 MAX_SAMPLE_BYTES = 1 << 30
@@ -82,7 +83,7 @@ def write_reference(
             partial,
         )
     payload = json.dumps(
-        {"schema": 1, "version": version, "readings": [list(r) for r in rows]}, allow_nan=False
+        {"schema": SAMPLE_SCHEMA, "version": version, "readings": [list(r) for r in rows]}, allow_nan=False
     ).encode("utf-8")
     if len(payload) > MAX_SAMPLE_BYTES:  # written, it could never be read back
         raise ValueError(
@@ -122,6 +123,11 @@ def read_reference(path: Path, version: str, expected: str | None) -> list[Readi
             data = json.loads(text)
         except RecursionError:
             raise ValueError("its JSON is nested too deeply") from None
+        if data.get("schema") != SAMPLE_SCHEMA:  # e.g. a later release's sample met after a rollback
+            raise ValueError(
+                f"it records layout {data.get('schema')!r} and this version reads layout {SAMPLE_SCHEMA} "
+                "(a sample from another release of dhag-pipeline)"
+            )
         if data.get("version") != version:
             raise ValueError(f"it records version {data.get('version')!r}")
         rows, _, _ = _sample_rows(data["readings"])

@@ -109,6 +109,19 @@ def test_a_reference_sample_written_with_bare_nan_reads_back_without_it(fitted: 
     assert reg.load_reference(root, "v1") == [("p1", 1.0, {}), ("p1", 5.0, {"flow_b": 1.0})]
 
 
+@pytest.mark.parametrize("schema", [2, None, "1"])
+def test_a_reference_sample_of_another_layout_is_refused_naming_it(tmp_path: Path, schema: object) -> None:
+    # Before: read as layout 1 whatever its "schema" said, so a sample a later release wrote in another
+    # layout, met after a rollback, was misread rather than refused.
+    path = tmp_path / "v1.reference.json.gz"
+    data: dict = {"version": "v1", "readings": [["p1", 1.0, {"flow_a": 1.0}]]}
+    if schema is not None:
+        data["schema"] = schema
+    path.write_bytes(gzip.compress(json.dumps(data).encode()))
+    with pytest.raises(ModelUnavailableError, match=r"layout .*this version reads layout 1"):
+        read_reference(path, "v1", None)
+
+
 def test_reference_sample_is_bounded_and_spread_over_assets_and_time() -> None:
     rows = [(a, float(t), {"x": float(t)}) for a in ("p1", "p2", "p3") for t in range(1000)]
     rows += [("p4", 5.0, {"x": 0.0})]
