@@ -30,6 +30,10 @@ class FittedScoring:
         if not hasattr(self, "net_"):
             raise NotFittedError("This DHAG instance is not fitted yet. Call 'fit' first.")
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether ``fit`` (or loading) has left a model to score with, as ``check_is_fitted`` asks."""
+        return hasattr(self, "net_")
+
     def _raw_scores(self, matrix: np.ndarray) -> np.ndarray:
         return self.net_.anomaly_scores(matrix)
 

@@ -67,6 +67,23 @@ class Settings:
             setattr(self, name, value)
         return self
 
+    # scikit-learn's name for what an estimator is; PyOD's detectors give the same (read by sklearn < 1.6).
+    _estimator_type = "outlier_detector"
+
+    def __sklearn_tags__(self) -> Any:
+        """What scikit-learn (1.6 and later) asks of an estimator before it checks, clones or chains it
+        (``check_is_fitted``, ``Pipeline``): an outlier detector that learns without a target and must be
+        fitted before use. scikit-learn is imported only here: the library does not need it.
+        """
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type=self._estimator_type,
+            target_tags=TargetTags(required=False),
+            input_tags=InputTags(two_d_array=True, allow_nan=False),
+            requires_fit=True,
+        )
+
 
 def resolve_device(device: str) -> torch.device:
     """``"auto"`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
