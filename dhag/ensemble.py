@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dhag.modules import DHAGNet
+from dhag.modules import DHAGNet, net_for_weights
 from dhag.retry import Trained, train_with_retry
 from dhag.training import TrainConfig
 
@@ -104,10 +104,11 @@ def ensemble_logit(member_logits: np.ndarray) -> np.ndarray:
 
 
 def build_net(n_members: int, make_net: Callable[[], DHAGNet]) -> nn.Module:
-    """An untrained network of the shape a fit with ``n_members`` keeps (for loading its weights)."""
+    """An untrained network of the shape a fit with ``n_members`` keeps (for loading its weights; built
+    without drawing from the process-wide torch random stream)."""
     if n_members == 1:
-        return make_net()
-    return DHAGEnsemble([make_net() for _ in range(n_members)])
+        return net_for_weights(make_net)
+    return DHAGEnsemble([net_for_weights(make_net) for _ in range(n_members)])
 
 
 def train_members(

@@ -6,16 +6,20 @@ Each module maps tensors to tensors; the estimator in :mod:`dhag.estimator` owns
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["RECIPES", "DHAGNet", "Discriminator", "Encoder", "Perturbators"]
+__all__ = ["RECIPES", "DHAGNet", "Discriminator", "Encoder", "Perturbators", "net_for_weights"]
 
 # How the networks and the regularisers are built (DHAG(recipe=...)): "paper", this library's reading of
 # the paper and its default, or "reference", as the method's reference implementation builds them.
 RECIPES = ("paper", "reference")
+
+Net = TypeVar("Net", bound=nn.Module)
 
 
 class Encoder(nn.Module):
@@ -218,3 +222,21 @@ class DHAGNet(nn.Module):
             scores[start : start + chunk] = torch.sigmoid(logit).cpu().numpy()
             logits[start : start + chunk] = logit.cpu().numpy()
         return scores, logits
+
+
+def net_for_weights(make_net: Callable[[], Net]) -> Net:
+    """``make_net()`` for weights about to be loaded into it, built without drawing from the process-wide
+    torch random stream: its random initial weights are thrown away, and a caller's own draws after a
+    load or a fit must not depend on them.
+
+    Example
+    -------
+    >>> _ = torch.manual_seed(0)
+    >>> before = torch.rand(1)
+    >>> _ = torch.manual_seed(0)
+    >>> _ = net_for_weights(lambda: DHAGNet(n_features=3))
+    >>> bool(torch.equal(torch.rand(1), before))
+    True
+    """
+    with torch.random.fork_rng(devices=[]):  # networks are built on the CPU: only its generator
+        return make_net()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dhag.modules import DHAGNet
+from dhag.modules import DHAGNet, net_for_weights
 
 if TYPE_CHECKING:
     from dhag.training import TrainConfig, TrainResult
@@ -58,7 +58,7 @@ def kept_networks(net: DHAGNet, result: TrainResult, make_net: Callable[[], DHAG
         return [net]
     nets = []
     for state in result.snapshot_states:
-        snap = make_net().to(next(iter(state.values())).device)
+        snap = net_for_weights(make_net).to(next(iter(state.values())).device)
         snap.load_state_dict(state)
         snap.eval()
         nets.append(snap)

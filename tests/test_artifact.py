@@ -49,6 +49,20 @@ def test_load_gives_identical_scores_threshold_and_names(fitted: DHAG, saved: Pa
     assert loaded.explain(rows[-3:]) == fitted.explain(rows[-3:])
 
 
+@pytest.mark.parametrize("settings", [{}, {"n_members": 2}])
+def test_load_leaves_the_global_torch_random_stream_alone(tmp_path, rng, settings: dict) -> None:
+    path = (
+        DHAG(max_epochs=2, batch_size=64, random_state=0, **settings)
+        .fit(normal(rng, 300))
+        .save(tmp_path / "m.dhag")
+    )
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    load_model(path)
+    assert torch.equal(torch.rand(3), expected), "load consumed the process-wide torch RNG"
+
+
 def test_load_keeps_settings_training_record_and_metadata(fitted: DHAG, saved: Path) -> None:
     loaded = DHAG.load(saved)
 

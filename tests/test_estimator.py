@@ -154,6 +154,19 @@ def test_fit_leaves_the_global_torch_random_stream_alone(quick_model, rng) -> No
     assert torch.equal(torch.rand(3), expected), "fit reseeded or consumed the process-wide torch RNG"
 
 
+@pytest.mark.parametrize("settings", [{"snapshots": 3, "max_epochs": 6}, {"n_members": 2}])
+def test_a_fit_that_keeps_several_networks_leaves_the_global_torch_random_stream_alone(
+    quick_model, rng, settings: dict
+) -> None:
+    rows = normal(rng, 300)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    model = quick_model(random_state=0, **settings).fit(rows)
+    assert model.member_scores(rows[:2]).shape[0] > 1  # it did keep several
+    assert torch.equal(torch.rand(3), expected), "fit reseeded or consumed the process-wide torch RNG"
+
+
 # -- threshold and predict ---------------------------------------------------------------------------
 def test_threshold_gives_about_the_target_false_alarm_rate_on_fresh_normal_data(rng) -> None:
     # 1200 held-out rows calibrate the threshold: the rate's spread is about 0.006 (measured 0.044-0.057
