@@ -67,6 +67,14 @@ class Settings:
             setattr(self, name, value)
         return self
 
+    def __repr__(self) -> str:
+        """The class and the settings that differ from their defaults, in ``__init__``'s order:
+        ``DHAG(max_epochs=20, random_state=0)``."""
+        defaults = {name: p.default for name, p in inspect.signature(type(self)).parameters.items()}
+        params = self.get_params().items()
+        changed = [f"{name}={value!r}" for name, value in params if repr(value) != repr(defaults[name])]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
     # scikit-learn's name for what an estimator is; PyOD's detectors give the same (read by sklearn < 1.6).
     _estimator_type = "outlier_detector"
 

@@ -145,6 +145,14 @@ def test_get_params_accepts_deep_like_scikit_learn() -> None:
     assert DHAG(max_epochs=3).get_params(deep=False)["max_epochs"] == 3
 
 
+def test_repr_shows_the_settings_that_differ_from_the_defaults() -> None:
+    assert repr(DHAG()) == "DHAG()"
+    assert repr(DHAG(max_epochs=3, categorical=["kind"], ce_target=0.5)) == (
+        "DHAG(ce_target=0.5, max_epochs=3, categorical=['kind'])"
+    )
+    assert repr(DHAG(max_epochs=100, min_threshold=float("nan"))) == "DHAG(min_threshold=nan)"
+
+
 def test_fit_leaves_the_global_torch_random_stream_alone(quick_model, rng) -> None:
     rows = normal(rng, 200)
     torch.manual_seed(123)
