@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from dhag.artifact import load_model, read_manifest, sign_artifact
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
-from dhag.exceptions import ArtifactError, DHAGError
+from dhag.exceptions import ArtifactError, DHAGError, InputError
 from dhag.io import read_table
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
@@ -28,9 +29,35 @@ __all__ = ["main"]
 logger = logging.getLogger("dhag")
 
 
+# The columns `dhag score` writes: an id column of the same name would be overwritten.
+_SCORE_COLUMNS = ("score", "anomaly", "top_features")
+
+
+def _id_columns(frame: pd.DataFrame, ids: list[str], path: Path) -> pd.DataFrame:
+    """Take the id columns out of ``frame`` (in the order given) and return them: they identify rows,
+    they are no features."""
+    for name in ids:
+        if name not in frame.columns:
+            raise InputError(
+                f"Id column {name!r} is not in {str(path)!r} "
+                f"(columns: {[str(c) for c in frame.columns][:8]})."
+            )
+    return pd.DataFrame({name: frame.pop(name) for name in ids})
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     categorical = comma_list(args.categorical)
-    frame, labels = read_table(args.data, label_column=args.label_column, text_columns=categorical)
+    passthrough = comma_list(args.passthrough)
+    ids = comma_list(args.id_columns)
+    for name in ids:
+        if name == args.label_column:
+            raise InputError(f"{name!r} is the label column; it cannot also be an id column.")
+        if name in categorical or name in passthrough:
+            raise InputError(
+                f"{name!r} is an id column; it cannot also be a feature (--categorical, --passthrough)."
+            )
+    frame, labels = read_table(args.data, label_column=args.label_column, text_columns=[*categorical, *ids])
+    _id_columns(frame, ids, args.data)
     settings = {
         "max_epochs": args.max_epochs,
         "time_budget": args.time_budget,
@@ -44,7 +71,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "validation_split": args.validation_split,
         "contamination": args.contamination,
         "categorical": categorical,
-        "passthrough": comma_list(args.passthrough),
+        "passthrough": passthrough,
         "progress": not args.quiet,
     }
     model = DHAG(**settings).fit(frame, labels)
@@ -87,10 +114,17 @@ def _contribution(drop: float) -> str:
 def _cmd_score(args: argparse.Namespace) -> int:
     if args.explain < 0:
         raise DHAGError(f"--explain must be 0 (none) or a count of features. Got {args.explain}.")
+    ids = comma_list(args.id_columns)
+    for name in ids:
+        if name in _SCORE_COLUMNS:
+            raise InputError(f"{name!r} is a column dhag score writes; it cannot also be an id column.")
     model = load_model(args.model, device=args.device)
-    frame, _ = read_table(args.data, text_columns=model.preprocessor_.categorical)
+    for name in ids:
+        if name in model.feature_names_in_:
+            raise InputError(f"{name!r} is a feature of the model; it cannot also be an id column.")
+    frame, _ = read_table(args.data, text_columns=[*model.preprocessor_.categorical, *ids])
+    out = _id_columns(frame, ids, args.data)
     scores = model.decision_function(frame)
-    out = frame.iloc[:, :0].copy()
     out["score"] = scores
     out["anomaly"] = (scores > model.threshold_).astype(int)
     if args.explain:
@@ -193,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-column", help="column with 1 = known anomaly, 0 = normal")
     train.add_argument("--categorical", help="comma-separated columns to one-hot encode")
     train.add_argument("--passthrough", help="comma-separated columns to keep unscaled")
+    train.add_argument(
+        "--id-columns", help="comma-separated columns that identify rows (read as text, not trained on)"
+    )
     train.add_argument("--max-epochs", type=int, default=100, help="training epochs at most (default 100)")
     train.add_argument("--time-budget", type=float, help="stop training after this many seconds")
     train.add_argument(
@@ -239,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--model", required=True, type=Path, help="the model file")
     score.add_argument("--data", required=True, type=Path, help="the rows: CSV, Parquet or NPZ")
     score.add_argument("--out", type=Path, help="CSV file to write (default: stdout)")
+    score.add_argument(
+        "--id-columns",
+        help="comma-separated columns that identify rows: written first, as read, before the scores",
+    )
     score.add_argument(
         "--explain", type=int, default=0, metavar="N", help="top N features of flagged rows (default 0: none)"
     )
