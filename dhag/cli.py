@@ -217,7 +217,13 @@ def _cmd_sign(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dhag`` command."""
-    parser = argparse.ArgumentParser(prog="dhag", description="DHAG anomaly detector for tabular data.")
+    parser = argparse.ArgumentParser(
+        prog="dhag",
+        description="DHAG anomaly detector for tabular data.",
+        epilog="exit status: 0 done; 1 an unexpected failure (a traceback follows); 2 bad input, settings, "
+        "options or model file (one line on stderr says which); 130 interrupted; 141 the reader of the "
+        "output went away (dhag score ... | head).",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
 

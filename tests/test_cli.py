@@ -424,3 +424,13 @@ def test_id_columns_that_are_absent_or_used_otherwise_are_refused(
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.dhag").exists()
+
+
+def test_help_and_readme_say_what_each_exit_status_means(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    for said in ("0 done", "1 an unexpected failure", "2 bad input", "130 interrupted", "141 the reader"):
+        assert said in text
+        assert f"`{said.split()[0]}` {said.split(' ', 1)[1]}" in readme
