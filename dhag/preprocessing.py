@@ -24,15 +24,25 @@ def _is_frame(X: Any) -> bool:
 def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str, np.ndarray]]:
     """Split tabular input into named 1-D columns.
 
-    ``X`` is a pandas DataFrame (names from its columns), a mapping of name -> 1-D array, or a 2-D
-    array-like (names from ``names``, else ``x0``, ``x1``, ...). Raises :class:`InputError` for
-    anything else.
+    ``X`` is a pandas DataFrame (names from its columns), a mapping of name -> 1-D array, a numpy
+    structured array (names from its fields), or a 2-D array-like (names from ``names``, else ``x0``,
+    ``x1``, ...). Raises :class:`InputError` for anything else.
+
+    >>> as_columns(np.array([(1.0, 2)], dtype=[("a", "f8"), ("b", "i4")]), None)[0]
+    ['a', 'b']
     """
     if _is_frame(X):
         cols = [str(c) for c in X.columns]
         if len(set(cols)) != len(cols):
             raise InputError("Input has duplicate column names.")
-        return cols, {str(c): X[c].to_numpy() for c in X.columns}
+        return cols, {str(c): _frame_column(X[c]) for c in X.columns}
+    if isinstance(X, np.ndarray) and X.dtype.names is not None:
+        if X.ndim != 1 or any(X.dtype[n].shape for n in X.dtype.names):
+            raise InputError(
+                f"A structured array must be 1-D with one value per field and row. Got shape {X.shape} "
+                f"and fields {X.dtype}."
+            )
+        return [str(n) for n in X.dtype.names], {str(n): X[n] for n in X.dtype.names}
     if isinstance(X, Mapping):
         cols = [str(c) for c in X]
         data = {str(c): np.asarray(v) for c, v in X.items()}
@@ -45,7 +55,8 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
     except (TypeError, ValueError) as exc:
         raise InputError(f"Input cannot be read as a 2-D table: {exc}") from exc
     if arr.ndim != 2:
-        raise InputError(f"Expected a 2-D table (rows x features). Got an array with shape {arr.shape}.")
+        how = ": X.reshape(1, -1) makes it one row, X.reshape(-1, 1) one feature" if arr.ndim == 1 else ""
+        raise InputError(f"Expected a 2-D table (rows x features). Got an array with shape {arr.shape}{how}.")
     names = None if names is None else list(names)
     if names is None:
         names = [f"x{i}" for i in range(arr.shape[1])]
@@ -60,20 +71,39 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
     return list(names), {n: arr[:, i] for i, n in enumerate(names)}
 
 
+def _frame_column(col: Any) -> np.ndarray:
+    """A frame's column as numpy values. A nullable numeric column (``Int64``, ``Float64``, ``boolean``)
+    with gaps comes as objects with None for them, so that a gap is named as missing, not as NaN."""
+    if not isinstance(col.dtype, np.dtype) and getattr(col.dtype, "kind", "O") in "iufb" and col.hasnans:
+        return col.to_numpy(dtype=object, na_value=None)
+    return col.to_numpy()
+
+
 def _preview(names: Iterable[str], limit: int = 6) -> str:
     names = list(names)
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _numeric(name: str, col: np.ndarray) -> np.ndarray:
+def _declare_text(name: str) -> str:
+    """How to train on a column of text: what ``fit`` adds to its refusal of one it takes for numbers."""
+    return (
+        f" A column of categories must be declared: categorical=[{name!r}] (dhag train --categorical "
+        f"{name}); one that identifies rows is no feature: leave it out (dhag train --id-columns {name})."
+    )
+
+
+def _numeric(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray:
+    """``col`` as float64, refused naming ``name`` unless it holds only finite numbers. ``fitting``: the
+    column is being learned from, and a refusal of text says how to declare it."""
     if col.size == 0:
         return np.zeros(0)  # no rows: nothing to check (a header-only CSV reads as dtype object)
     if col.dtype.kind == "O":
-        col = _object_numbers(name, col)
+        col = _object_numbers(name, col, fitting=fitting)
     if col.dtype.kind not in "biuf":
+        hint = _declare_text(name) if fitting and col.dtype.kind in "US" else ""
         raise InputError(
-            f"Feature {name!r} must be numeric (bool, int or float). Got dtype {col.dtype} instead."
+            f"Feature {name!r} must be numeric (bool, int or float). Got dtype {col.dtype} instead.{hint}"
         )
     out = col.astype(np.float64, copy=False)
     bad = ~np.isfinite(out)
@@ -103,7 +133,7 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _object_numbers(name: str, col: np.ndarray) -> np.ndarray:
+def _object_numbers(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray:
     """The float64 values of an object column of numbers (as a mixed frame's or a nullable column's
     to_numpy() gives); raises naming the first gap, non-number or number too large for a float."""
     values = col.tolist()
@@ -117,9 +147,10 @@ def _object_numbers(name: str, col: np.ndarray) -> np.ndarray:
                 f"(first at row {int(np.argmax(missing))})."
             )
         row, v = next((i, v) for i, v in enumerate(values) if not _is_number_type(type(v)))
+        hint = _declare_text(name) if fitting and isinstance(v, str) else ""
         raise InputError(
             f"Feature {name!r} must be numeric (bool, int or float). Got {_shown(v)} "
-            f"({type(v).__name__}) at row {row}."
+            f"({type(v).__name__}) at row {row}.{hint}"
         )
     try:
         return col.astype(np.float64)
@@ -211,7 +242,7 @@ class Preprocessor:
                 categories[name] = [str(c) for c in cats]
                 frequencies[name] = (counts / counts.sum()).tolist()
                 continue
-            col = _numeric(name, cols[name])
+            col = _numeric(name, cols[name], fitting=True)
             with np.errstate(over="ignore", invalid="ignore"):
                 means[name], std = float(col.mean()), float(col.std())
             ranges[name] = [float(col.min()), float(col.max())]

@@ -115,6 +115,41 @@ def test_no_rows_score_to_no_scores_whatever_the_column_dtype(fitted: DHAG) -> N
     assert fitted.decision_function(empty).shape == (0,)
 
 
+def test_a_structured_array_is_read_by_its_field_names(fitted: DHAG, rng) -> None:
+    rows = normal(rng, 5)
+    fields = np.zeros(5, dtype=[(name, "f8") for name in reversed(FEATURES)])  # names, not positions
+    for i, name in enumerate(FEATURES):
+        fields[name] = rows[:, i]
+    np.testing.assert_array_equal(fitted.decision_function(fields), fitted.decision_function(rows))
+
+
+def test_an_array_that_is_not_a_table_is_refused_saying_how_to_make_one(fitted: DHAG) -> None:
+    with pytest.raises(InputError, match=r"2-D table.*shape \(4,\).*reshape\(1, -1\).*reshape\(-1, 1\)"):
+        fitted.decision_function(np.zeros(4))
+    with pytest.raises(InputError, match=r"2-D table.*shape \(2, 2, 4\)"):
+        fitted.decision_function(np.zeros((2, 2, 4)))
+
+
+@pytest.mark.parametrize("dtype", ["Int64", "Float64"])
+def test_a_gap_in_a_nullable_pandas_column_is_named_as_missing(fitted: DHAG, rng, dtype: str) -> None:
+    frame = pd.DataFrame(normal(rng, 4).round(), columns=FEATURES).astype(dtype)
+    frame.loc[2, FEATURES[1]] = pd.NA
+    with pytest.raises(InputError, match=f"{FEATURES[1]!r} has 1 missing value\\(s\\) \\(first at row 2\\)"):
+        fitted.decision_function(frame)
+
+
+@pytest.mark.parametrize("text", [pd.Categorical(["pump", "valve"] * 50), np.array(["pump", "valve"] * 50)])
+def test_text_in_a_column_not_declared_categorical_is_refused_saying_how_to_declare_it(
+    quick_model, rng, text
+) -> None:
+    frame = pd.DataFrame(normal(rng, 100), columns=FEATURES).assign(kind=text)
+    with pytest.raises(
+        InputError, match="'kind' must be numeric.*categorical=\\['kind'\\].*--categorical kind"
+    ):
+        quick_model().fit(frame)
+    assert quick_model(categorical=["kind"]).fit(frame).n_features_in_ == 5
+
+
 def test_explain_refuses_a_count_below_one(fitted: DHAG, rng) -> None:
     for top in (0, -1, 1.5):
         with pytest.raises(ParameterError, match="'top'"):
