@@ -10,7 +10,7 @@ import numpy as np
 
 from dhag.exceptions import InputError, NotFittedError, ParameterError
 
-__all__ = ["Preprocessor", "as_columns"]
+__all__ = ["Preprocessor", "as_columns", "is_missing"]
 
 logger = logging.getLogger(__name__)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -115,7 +115,7 @@ def _numeric(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray
     return out
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
     """None, a float NaN or pandas' NA (what a nullable column's to_numpy() holds for a gap)."""
     return value is None or (isinstance(value, float) and value != value) or type(value).__name__ == "NAType"
 
@@ -140,7 +140,7 @@ def _object_numbers(name: str, col: np.ndarray, *, fitting: bool = False) -> np.
     # The types are checked once each: a column of a million numbers holds only a few of them.
     if not all(map(_is_number_type, set(map(type, values)))):
         # A float NaN is a number here: the NaN check after conversion names it as such.
-        missing = np.asarray([_is_missing(v) and not isinstance(v, float) for v in values], dtype=bool)
+        missing = np.asarray([is_missing(v) and not isinstance(v, float) for v in values], dtype=bool)
         if missing.any():
             raise InputError(
                 f"Feature {name!r} has {int(missing.sum())} missing value(s) "
@@ -171,7 +171,7 @@ def _category_strings(name: str, col: np.ndarray) -> np.ndarray:
     )
     # Missing is None, a float NaN or pandas' NA, told before they become strings: a category may be
     # called "None" or "NaN" itself.
-    missing = np.asarray([_is_missing(v) for v in values])
+    missing = np.asarray([is_missing(v) for v in values])
     if missing.any():
         raise InputError(
             f"Categorical feature {name!r} has {int(missing.sum())} missing value(s) "

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dhag.exceptions import InputError
-from dhag.preprocessing import Preprocessor, as_columns
+from dhag.preprocessing import Preprocessor, as_columns, is_missing
 
 __all__ = ["FitRows", "fit_rows", "held_out_blocks", "known_anomaly_mask", "validation_order"]
 
@@ -32,8 +32,21 @@ def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
     labels = np.asarray(y)
     if labels.shape != (n_rows,):
         raise InputError(f"y must have one value per row ({n_rows}). Got shape {labels.shape}.")
-    if not np.isin(labels, (0, 1)).all():
-        raise InputError("y must hold only 0 (normal or unlabelled) and 1 (known anomaly).")
+    bad = np.flatnonzero(~np.isin(labels, (0, 1)))
+    if bad.size:
+        first = labels[bad[0]]
+        first = first.item() if isinstance(first, np.generic) else first
+        shown = "a missing value" if is_missing(first) else repr(first)
+        more = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
+        sklearn = (
+            "; scikit-learn's -1/1 outlier labels are not this y: 1 marks a known anomaly here"
+            if first == -1
+            else ""
+        )
+        raise InputError(
+            "y must hold only 0 (normal or unlabelled) and 1 (known anomaly). "
+            f"Got {shown} at row {int(bad[0])}{more}{sklearn}."
+        )
     return labels.astype(int) == 1
 
 

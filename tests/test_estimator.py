@@ -131,6 +131,22 @@ def test_labels_must_match_the_rows_and_be_zero_or_one(quick_model, rng) -> None
         quick_model().fit(rows, np.full(50, 2))
 
 
+@pytest.mark.parametrize(
+    ("labels", "said"),
+    [
+        # scikit-learn's outlier detectors mark outliers -1 and inliers 1: that is not DHAG's y.
+        (np.where(np.arange(50) < 3, -1, 1), "Got -1 at row 0 (and 2 more); scikit-learn's -1/1"),
+        (pd.Series([0.0] * 49 + [np.nan]), "Got a missing value at row 49."),
+        (pd.array([0] * 10 + [None] + [1] * 39, dtype="Int64"), "Got a missing value at row 10."),
+        (np.array(["no"] * 50), "Got 'no' at row 0 (and 49 more)"),
+    ],
+)
+def test_labels_other_than_zero_and_one_are_refused_naming_the_first(quick_model, rng, labels, said) -> None:
+    with pytest.raises(InputError, match="only 0 .* and 1 .*") as info:
+        quick_model().fit(normal(rng, 50), labels)
+    assert said in str(info.value)
+
+
 def test_known_anomalies_do_not_shift_the_scaling(quick_model, rng) -> None:
     rows = normal(rng, 200)
     labels = np.r_[np.zeros(190), np.ones(10)]
