@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy as copy_module
 import json
 import os
 import pickle
@@ -47,6 +48,18 @@ def test_load_gives_identical_scores_threshold_and_names(fitted: DHAG, saved: Pa
     assert loaded.threshold_ == fitted.threshold_
     assert loaded.feature_names_in_ == FEATURES
     assert loaded.explain(rows[-3:]) == fitted.explain(rows[-3:])
+
+
+@pytest.mark.parametrize("settings", [{}, {"n_members": 2, "snapshots": 2, "max_epochs": 4}])
+def test_a_pickled_or_copied_model_scores_as_the_model_does(tmp_path, rng, settings: dict) -> None:
+    # Not an artifact (save/load are that: no code runs on load), but what multiprocessing, joblib and
+    # a notebook's copies use.
+    model = DHAG(batch_size=64, random_state=0, **({"max_epochs": 2} | settings)).fit(normal(rng, 300))
+    rows = normal(rng, 20)
+    for copy in (pickle.loads(pickle.dumps(model)), copy_module.deepcopy(model)):
+        np.testing.assert_array_equal(copy.decision_function(rows), model.decision_function(rows))
+        assert copy.threshold_ == model.threshold_ and copy.feature_names_in_ == model.feature_names_in_
+        assert copy.get_params() == model.get_params()
 
 
 @pytest.mark.parametrize("settings", [{}, {"n_members": 2}])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -265,6 +267,18 @@ def test_contamination_flags_that_share_of_the_training_rows(quick_model, rng) -
     rows = normal(rng, 1000)
     model = quick_model(contamination=0.1).fit(rows)
     assert model.predict(rows).mean() == pytest.approx(0.1, abs=0.01)
+
+
+def test_scoring_from_several_threads_at_once_gives_the_serial_scores(fitted: DHAG, rng) -> None:
+    batches = [normal(rng, 2000) for _ in range(8)]
+    serial = [fitted.decision_function(b) for b in batches]
+    explained = [fitted.explain(b[:5]) for b in batches]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(fitted.decision_function, batches))
+        threaded_explained = list(pool.map(lambda b: fitted.explain(b[:5]), batches))
+    for a, b in zip(serial, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert threaded_explained == explained
 
 
 def test_predict_is_the_score_above_the_threshold(fitted: DHAG, rng) -> None:
