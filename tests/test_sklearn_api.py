@@ -40,3 +40,12 @@ def test_clone_of_a_fitted_model_is_unfitted_with_the_same_settings(fitted: DHAG
     assert not hasattr(copy, "net_") and not hasattr(copy, "n_features_in_")
     with pytest.raises(SklearnNotFittedError):
         check_is_fitted(copy)
+
+
+def test_joblib_round_trips_a_fitted_model(fitted: DHAG, rng, tmp_path) -> None:
+    joblib = pytest.importorskip("joblib")
+    joblib.dump(fitted, tmp_path / "m.joblib")
+    rows = normal(rng, 20)
+    np.testing.assert_array_equal(
+        joblib.load(tmp_path / "m.joblib").decision_function(rows), fitted.decision_function(rows)
+    )
