@@ -124,6 +124,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
             raise InputError(f"{name!r} is a feature of the model; it cannot also be an id column.")
     frame, _ = read_table(args.data, text_columns=[*model.preprocessor_.categorical, *ids])
     out = _id_columns(frame, ids, args.data)
+    if any(str(c) not in model.feature_names_in_ for c in frame.columns):
+        try:
+            model.preprocessor_.check_names([str(c) for c in frame.columns])
+        except InputError as exc:
+            raise InputError(f"{exc} Columns that identify rows are named with --id-columns.") from None
     scores = model.decision_function(frame)
     out["score"] = scores
     out["anomaly"] = (scores > model.threshold_).astype(int)

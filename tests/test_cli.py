@@ -434,3 +434,11 @@ def test_help_and_readme_say_what_each_exit_status_means(capsys) -> None:
     for said in ("0 done", "1 an unexpected failure", "2 bad input", "130 interrupted", "141 the reader"):
         assert said in text
         assert f"`{said.split()[0]}` {said.split(' ', 1)[1]}" in readme
+
+
+def test_score_refusing_a_column_the_model_lacks_points_to_id_columns(
+    with_ids, model_path: Path, capsys
+) -> None:
+    assert main(["score", "--model", str(model_path), "--data", str(with_ids["test"])]) == 2
+    err = capsys.readouterr().err
+    assert "unexpected 'asset', 'reading'" in err and "--id-columns" in err
