@@ -36,6 +36,12 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
         if len(set(cols)) != len(cols):
             raise InputError("Input has duplicate column names.")
         return cols, {str(c): _frame_column(X[c]) for c in X.columns}
+    if hasattr(X, "to_frame") and hasattr(X, "index"):  # a pandas Series: a row, or a column?
+        raise InputError(
+            f"Expected a 2-D table (rows x features). Got a pandas Series of {len(X)} values: "
+            "frame.iloc[[i]] (or series.to_frame().T) is one row named by its features, "
+            "series.to_frame() one feature."
+        )
     if isinstance(X, np.ndarray) and X.dtype.names is not None:
         if X.ndim != 1 or any(X.dtype[n].shape for n in X.dtype.names):
             raise InputError(

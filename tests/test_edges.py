@@ -128,6 +128,12 @@ def test_an_array_that_is_not_a_table_is_refused_saying_how_to_make_one(fitted: 
         fitted.decision_function(np.zeros(4))
     with pytest.raises(InputError, match=r"2-D table.*shape \(2, 2, 4\)"):
         fitted.decision_function(np.zeros((2, 2, 4)))
+    row = pd.DataFrame(np.zeros((3, 4)), columns=FEATURES).iloc[0]  # one row, as a Series
+    with pytest.raises(InputError, match=r"2-D table.*a pandas Series of 4 values.*frame.iloc\[\[i\]\]"):
+        fitted.decision_function(row)
+    np.testing.assert_array_equal(
+        fitted.decision_function(row.to_frame().T), fitted.decision_function(np.zeros((1, 4)))
+    )
 
 
 @pytest.mark.parametrize("dtype", ["Int64", "Float64"])
