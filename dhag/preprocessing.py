@@ -36,6 +36,11 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
         if len(set(cols)) != len(cols):
             raise InputError("Input has duplicate column names.")
         return cols, {str(c): _frame_column(X[c]) for c in X.columns}
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse: the networks take dense rows
+        raise InputError(
+            f"Expected a dense table. Got a sparse matrix of shape {X.shape}: X.toarray() makes it dense "
+            "(in a Pipeline, OneHotEncoder(sparse_output=False) writes dense columns)."
+        )
     if hasattr(X, "to_frame") and hasattr(X, "index"):  # a pandas Series: a row, or a column?
         raise InputError(
             f"Expected a 2-D table (rows x features). Got a pandas Series of {len(X)} values: "

@@ -136,6 +136,14 @@ def test_an_array_that_is_not_a_table_is_refused_saying_how_to_make_one(fitted: 
     )
 
 
+def test_a_sparse_matrix_is_refused_saying_how_to_make_it_dense(fitted: DHAG, rng) -> None:
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(
+        InputError, match=r"sparse matrix of shape \(3, 4\).*toarray\(\).*sparse_output=False"
+    ):
+        fitted.decision_function(sparse.csr_matrix(normal(rng, 3)))
+
+
 @pytest.mark.parametrize("dtype", ["Int64", "Float64"])
 def test_a_gap_in_a_nullable_pandas_column_is_named_as_missing(fitted: DHAG, rng, dtype: str) -> None:
     frame = pd.DataFrame(normal(rng, 4).round(), columns=FEATURES).astype(dtype)
