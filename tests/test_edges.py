@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from plant_data import FEATURES, gross_outliers, normal
-from sklearn.base import clone
 
 from dhag import DHAG, InputError, NotFittedError, ParameterError, TrainingError, load_model, read_manifest
 from dhag.cli import main
@@ -47,6 +46,7 @@ def test_a_diverged_training_is_refused_and_keeps_nothing(quick_model, rng) -> N
 
 
 def test_scikit_learn_can_clone_and_set_the_settings() -> None:
+    clone = pytest.importorskip("sklearn.base").clone  # scikit-learn is optional (the benchmarks')
     model = clone(DHAG(max_epochs=3, random_state=2, categorical=("kind",)))
     assert (model.max_epochs, model.random_state, model.categorical) == (3, 2, ("kind",))
     assert model.set_params(max_epochs=4) is model and model.max_epochs == 4
