@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dhag.exceptions import InputError
-from dhag.preprocessing import Preprocessor, as_columns, is_missing
+from dhag.preprocessing import Preprocessor, _preview, as_columns, is_missing
 
 __all__ = ["FitRows", "fit_rows", "held_out_blocks", "known_anomaly_mask", "validation_order"]
 
@@ -146,6 +146,12 @@ def fit_rows(
     (1, 17, (2, 2), [0, 1])
     """
     names, cols = as_columns(X, feature_names)
+    if feature_names is not None and set(map(str, feature_names)) != set(names):
+        # A frame, a mapping or a structured array names its own columns; feature_names names an array's.
+        raise InputError(
+            f"feature_names {_preview(feature_names)} are not the input's columns {_preview(names)}; "
+            "named input is read by its own names (leave feature_names unset, or rename the columns)."
+        )
     if not names:
         raise InputError("Need at least 1 feature (column) to train. Got 0.")
     n_rows = len(cols[names[0]])

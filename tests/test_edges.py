@@ -55,6 +55,14 @@ def test_scikit_learn_can_clone_and_set_the_settings() -> None:
     assert model.max_epochs == 4  # a refused call changes nothing
 
 
+def test_feature_names_that_a_frame_contradicts_are_refused(quick_model, rng) -> None:
+    frame = pd.DataFrame(normal(rng, 100), columns=FEATURES)
+    with pytest.raises(InputError, match=r"feature_names .*'a'.* not the input's columns .*'flow_a'"):
+        quick_model(feature_names=["a", "b", "c", "d"]).fit(frame)
+    reordered = list(reversed(FEATURES))  # the same names: the frame's columns are matched by name
+    assert quick_model(feature_names=reordered).fit(frame).feature_names_in_ == FEATURES
+
+
 def test_duplicate_feature_names_are_refused(quick_model, rng) -> None:
     with pytest.raises(InputError, match="duplicates: 'a'"):
         quick_model(feature_names=["a", "a", "b", "c"]).fit(normal(rng, 100))
