@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from dhag.columns import _category_strings, _is_frame, _numeric, _preview, as_columns, is_missing
 from dhag.exceptions import InputError, NotFittedError, ParameterError
 
 __all__ = ["Preprocessor", "as_columns", "is_missing"]
@@ -15,180 +16,6 @@ __all__ = ["Preprocessor", "as_columns", "is_missing"]
 logger = logging.getLogger(__name__)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
-
-
-def _is_frame(X: Any) -> bool:
-    return hasattr(X, "columns") and hasattr(X, "dtypes")
-
-
-def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Split tabular input into named 1-D columns.
-
-    ``X`` is a pandas DataFrame (names from its columns), a mapping of name -> 1-D array, a numpy
-    structured array (names from its fields), or a 2-D array-like (names from ``names``, else ``x0``,
-    ``x1``, ...). Raises :class:`InputError` for anything else.
-
-    >>> as_columns(np.array([(1.0, 2)], dtype=[("a", "f8"), ("b", "i4")]), None)[0]
-    ['a', 'b']
-    """
-    if _is_frame(X):
-        cols = [str(c) for c in X.columns]
-        if len(set(cols)) != len(cols):
-            raise InputError("Input has duplicate column names.")
-        return cols, {str(c): _frame_column(X[c]) for c in X.columns}
-    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse: the networks take dense rows
-        raise InputError(
-            f"Expected a dense table. Got a sparse matrix of shape {X.shape}: X.toarray() makes it dense "
-            "(in a Pipeline, OneHotEncoder(sparse_output=False) writes dense columns)."
-        )
-    if hasattr(X, "to_frame") and hasattr(X, "index"):  # a pandas Series: a row, or a column?
-        raise InputError(
-            f"Expected a 2-D table (rows x features). Got a pandas Series of {len(X)} values: "
-            "frame.iloc[[i]] (or series.to_frame().T) is one row named by its features, "
-            "series.to_frame() one feature."
-        )
-    if isinstance(X, np.ndarray) and X.dtype.names is not None:
-        if X.ndim != 1 or any(X.dtype[n].shape for n in X.dtype.names):
-            raise InputError(
-                f"A structured array must be 1-D with one value per field and row. Got shape {X.shape} "
-                f"and fields {X.dtype}."
-            )
-        return [str(n) for n in X.dtype.names], {str(n): X[n] for n in X.dtype.names}
-    if isinstance(X, Mapping):
-        cols = [str(c) for c in X]
-        data = {str(c): np.asarray(v) for c, v in X.items()}
-        lengths = {v.shape for v in data.values()}
-        if any(v.ndim != 1 for v in data.values()) or len({s[0] for s in lengths}) > 1:
-            raise InputError("A mapping input must hold 1-D columns of equal length.")
-        return cols, data
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"Input cannot be read as a 2-D table: {exc}") from exc
-    if arr.ndim != 2:
-        how = ": X.reshape(1, -1) makes it one row, X.reshape(-1, 1) one feature" if arr.ndim == 1 else ""
-        raise InputError(f"Expected a 2-D table (rows x features). Got an array with shape {arr.shape}{how}.")
-    names = None if names is None else list(names)
-    if names is None:
-        names = [f"x{i}" for i in range(arr.shape[1])]
-    elif len(set(names)) != len(names):
-        raise InputError(
-            f"feature_names has duplicates: {_preview(sorted({n for n in names if names.count(n) > 1}))}."
-        )
-    elif len(names) != arr.shape[1]:
-        raise InputError(
-            f"Expected {len(names)} features ({_preview(names)}). Got {arr.shape[1]} columns instead."
-        )
-    return list(names), {n: arr[:, i] for i, n in enumerate(names)}
-
-
-def _frame_column(col: Any) -> np.ndarray:
-    """A frame's column as numpy values. A nullable numeric column (``Int64``, ``Float64``, ``boolean``)
-    with gaps comes as objects with None for them, so that a gap is named as missing, not as NaN."""
-    if not isinstance(col.dtype, np.dtype) and getattr(col.dtype, "kind", "O") in "iufb" and col.hasnans:
-        return col.to_numpy(dtype=object, na_value=None)
-    return col.to_numpy()
-
-
-def _preview(names: Iterable[str], limit: int = 6) -> str:
-    names = list(names)
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
-
-
-def _declare_text(name: str) -> str:
-    """How to train on a column of text: what ``fit`` adds to its refusal of one it takes for numbers."""
-    return (
-        f" A column of categories must be declared: categorical=[{name!r}] (dhag train --categorical "
-        f"{name}); one that identifies rows is no feature: leave it out (dhag train --id-columns {name})."
-    )
-
-
-def _numeric(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray:
-    """``col`` as float64, refused naming ``name`` unless it holds only finite numbers. ``fitting``: the
-    column is being learned from, and a refusal of text says how to declare it."""
-    if col.size == 0:
-        return np.zeros(0)  # no rows: nothing to check (a header-only CSV reads as dtype object)
-    if col.dtype.kind == "O":
-        col = _object_numbers(name, col, fitting=fitting)
-    if col.dtype.kind not in "biuf":
-        hint = _declare_text(name) if fitting and col.dtype.kind in "US" else ""
-        raise InputError(
-            f"Feature {name!r} must be numeric (bool, int or float). Got dtype {col.dtype} instead.{hint}"
-        )
-    out = col.astype(np.float64, copy=False)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        raise InputError(
-            f"Feature {name!r} has {int(bad.sum())} NaN or infinite value(s) "
-            f"(first at row {int(np.argmax(bad))})."
-        )
-    return out
-
-
-def is_missing(value: Any) -> bool:
-    """None, a float NaN or pandas' NA (what a nullable column's to_numpy() holds for a gap)."""
-    return value is None or (isinstance(value, float) and value != value) or type(value).__name__ == "NAType"
-
-
-def _is_number_type(kind: type) -> bool:
-    # np.timedelta64 is an np.integer, and a complex cast to float drops its imaginary part.
-    return issubclass(kind, (int, float, np.bool_, np.integer, np.floating)) and not issubclass(
-        kind, np.timedelta64
-    )
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` on one line, cut to about ``limit`` characters (a cell may hold a document)."""
-    text = " ".join(repr(value)[: 4 * limit].split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _object_numbers(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray:
-    """The float64 values of an object column of numbers (as a mixed frame's or a nullable column's
-    to_numpy() gives); raises naming the first gap, non-number or number too large for a float."""
-    values = col.tolist()
-    # The types are checked once each: a column of a million numbers holds only a few of them.
-    if not all(map(_is_number_type, set(map(type, values)))):
-        # A float NaN is a number here: the NaN check after conversion names it as such.
-        missing = np.asarray([is_missing(v) and not isinstance(v, float) for v in values], dtype=bool)
-        if missing.any():
-            raise InputError(
-                f"Feature {name!r} has {int(missing.sum())} missing value(s) "
-                f"(first at row {int(np.argmax(missing))})."
-            )
-        row, v = next((i, v) for i, v in enumerate(values) if not _is_number_type(type(v)))
-        hint = _declare_text(name) if fitting and isinstance(v, str) else ""
-        raise InputError(
-            f"Feature {name!r} must be numeric (bool, int or float). Got {_shown(v)} "
-            f"({type(v).__name__}) at row {row}.{hint}"
-        )
-    try:
-        return col.astype(np.float64)
-    except OverflowError:
-        row = next(i for i, v in enumerate(values) if isinstance(v, int) and abs(v) > _FLOAT64_MAX)
-        raise InputError(f"Feature {name!r} has a value too large for a float at row {row}.") from None
-
-
-def _category_strings(name: str, col: np.ndarray) -> np.ndarray:
-    if col.dtype.kind == "f" and not np.isfinite(col).all():
-        raise InputError(f"Categorical feature {name!r} has NaN or infinite values.")
-    # 1 and 1.0 are one category: integral floats are written as ints. Floats are written at their own
-    # precision, so 0.1 as float32 and as float64 is one category too.
-    values = list(col) if col.dtype.kind == "f" else col.tolist()
-    out = np.asarray(
-        [str(int(v)) if isinstance(v, (float, np.floating)) and v.is_integer() else str(v) for v in values],
-        dtype=object,
-    )
-    # Missing is None, a float NaN or pandas' NA, told before they become strings: a category may be
-    # called "None" or "NaN" itself.
-    missing = np.asarray([is_missing(v) for v in values])
-    if missing.any():
-        raise InputError(
-            f"Categorical feature {name!r} has {int(missing.sum())} missing value(s) "
-            f"(first at row {int(np.argmax(missing))})."
-        )
-    return out
 
 
 class Preprocessor:

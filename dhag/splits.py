@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from dhag.columns import _preview, as_columns, is_missing
 from dhag.exceptions import InputError
-from dhag.preprocessing import Preprocessor, _preview, as_columns, is_missing
+from dhag.preprocessing import Preprocessor
 
 __all__ = ["FitRows", "fit_rows", "held_out_blocks", "known_anomaly_mask", "validation_order"]
 
