@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dhag.artifact import write_atomic
+from dhag.atomicwrite import write_atomic
 from pipeline.errors import ModelUnavailableError
 
 __all__ = ["REFERENCE_SUFFIX", "Reading", "read_reference", "write_reference"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import dhag
 from dhag import DHAG, ArtifactError
-from dhag.artifact import write_atomic
+from dhag.atomicwrite import write_atomic
 from pipeline.errors import CurrentChangedError, ModelUnavailableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
 from pipeline.registrypointer import (

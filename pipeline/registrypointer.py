@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dhag.artifact import write_atomic
+from dhag.atomicwrite import write_atomic
 from pipeline.errors import ModelUnavailableError
 from pipeline.lockfile import flocked
 

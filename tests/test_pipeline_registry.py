@@ -126,7 +126,7 @@ def test_a_folder_fsync_failing_after_the_switch_reports_the_publication_and_war
 
     publish(tmp_path, fitted, "v1")
     asked = _failing_folder_fsync(monkeypatch, errno.EIO)
-    with caplog.at_level("WARNING", logger="dhag.artifact"):
+    with caplog.at_level("WARNING", logger="dhag.atomicwrite"):
         assert publish(tmp_path, fitted, "v2") == "v2"
     assert asked and current(tmp_path)[0] == "v2"
     assert "may not survive a power loss" in caplog.text and "current" in caplog.text
@@ -138,7 +138,7 @@ def test_a_folder_that_cannot_be_synced_is_not_warned_about(
     import errno
 
     asked = _failing_folder_fsync(monkeypatch, errno.EINVAL)
-    with caplog.at_level("WARNING", logger="dhag.artifact"):
+    with caplog.at_level("WARNING", logger="dhag.atomicwrite"):
         publish(tmp_path, fitted, "v1")
     assert asked and current(tmp_path)[0] == "v1" and "power loss" not in caplog.text
 

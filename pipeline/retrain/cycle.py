@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from dhag import DHAG
-from dhag.artifact import write_atomic
+from dhag.atomicwrite import write_atomic
 from pipeline import registry as reg
 from pipeline.config import RetrainSettings
 from pipeline.errors import CurrentChangedError
