@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import stat
 from functools import cache
+from pathlib import Path
 
 from pipeline.errors import LabelStoreError
 
-__all__ = ["COLUMNS_ADDED", "SCHEMA", "VERSION", "prepare"]
+__all__ = ["COLUMNS_ADDED", "SCHEMA", "VERSION", "prepare", "refuse_other_than_a_file"]
 
 # Layout versions: 1, the tables of SCHEMA. A change of layout raises VERSION and adds its step to
 # prepare(), which takes a store of any earlier version there.
@@ -137,3 +139,19 @@ def prepare(db: sqlite3.Connection, path: str) -> None:
         if db.in_transaction:
             db.rollback()
         raise
+
+
+def refuse_other_than_a_file(path: Path) -> None:
+    """A folder, FIFO, socket or device at the store's name is no store that is damaged: say what it is
+    (SQLite says "unable to open" or "disk I/O error"). Missing: the store is created."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(mode):
+        return
+    kind = "folder" if stat.S_ISDIR(mode) else "fifo" if stat.S_ISFIFO(mode) else "special file"
+    raise LabelStoreError(
+        f"{path} is a {kind}, not a file: no label store. Check that retrain.label_store names the store's "
+        "file (a new one is created where none exists), or move the thing in its place aside"
+    )

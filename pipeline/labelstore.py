@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.labels import Label, Source
-from pipeline.labelschema import prepare
+from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
 
 __all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Reading", "Source"]
@@ -85,6 +85,7 @@ class LabelStore(NormalSample):
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            refuse_other_than_a_file(Path(self.path))
         self._db = sqlite3.connect(self.path, timeout=30.0)
         try:
             # First: a newer store, or a database that is no label store, is refused as it is (WAL

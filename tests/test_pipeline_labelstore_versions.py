@@ -4,6 +4,7 @@ untouched, with what to do."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -145,3 +146,17 @@ def test_the_retrainer_refuses_a_newer_store_with_exit_6_and_what_to_do(
     assert run_retrain(settings, once=True) == EXIT_STORE
     assert f"the label store {store} cannot be used" in caplog.text
     assert "-wal and -shm" in caplog.text and "DhagRetrainerDown" in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_store_path_that_is_no_regular_file_is_refused_naming_what_it_is(tmp_path: Path, kind: str) -> None:
+    # Before: a folder gave "unable to open database file" and a FIFO "disk I/O error", and the advice
+    # for a damaged store (move it aside, restore a backup), though nothing was damaged.
+    path = tmp_path / "labels.sqlite"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    expected = rf"labels.sqlite is a {kind}, not a file: .*retrain.label_store"
+    with pytest.raises(LabelStoreError, match=expected):
+        LabelStore(path)
