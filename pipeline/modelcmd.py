@@ -119,22 +119,23 @@ def _prune(root: str, keep: int, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    from pipeline import registry
-    from pipeline.features import INPUT_SENSORS
-    from pipeline.plantmodel import history_reference, read_history, train_plant_model
+def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pipeline import historyfile, registry
+    from pipeline.plantmodel import history_reference, train_plant_model
 
     if args.version is not None:  # refused before the training, not after it
         registry.check_new_version(root, args.version)
-    try:
-        history = read_history(args.history)
-    except (OSError, ValueError) as exc:  # missing, unreadable, or not CSV / Parquet
-        raise ModelUnavailableError(f"cannot read the history {args.history!r}: {exc}") from None
-    missing = [c for c in ("asset_id", "t", *INPUT_SENSORS) if c not in history.columns]
-    if missing:
-        raise ModelUnavailableError(f"the history {args.history!r} lacks the column(s) {', '.join(missing)}")
     if args.time_budget is not None and not 0 < args.time_budget < float("inf"):
         raise ModelUnavailableError(f"--time-budget must be a number of seconds > 0, got {args.time_budget}")
+    try:
+        read = historyfile.read_history(args.history)
+    except OSError as exc:  # missing or unreadable
+        raise ModelUnavailableError(f"cannot read the history {args.history!r}: {exc}") from None
+    except historyfile.HistoryError as exc:
+        raise ModelUnavailableError(f"the history {args.history!r}: {exc}") from None
+    for note in read.notes:  # what was left out, what rests on few rows: said before the training
+        err.write(f"models train: {note}\n")
+    history = read.frame
     budget = {} if args.time_budget is None else {"time_budget": args.time_budget}
     model = train_plant_model(history, seed=args.seed, fleet={"history": str(args.history)}, **budget)
     reference = history_reference(history, settings.retrain.reference_sample_size)
@@ -177,7 +178,7 @@ def run_models(
                 out.write(f"{args.version} is current (was {previous or 'none'})\n")
             return 0
         if args.action == "train":
-            return _train(root, settings, args, out)
+            return _train(root, settings, args, out, err)
         if args.action == "prune":
             return _prune(root, settings.retrain.keep_versions if args.keep is None else args.keep, args, out)
         replaced, restored = registry.rollback(root, device=device)

@@ -7,7 +7,6 @@ derives exactly the same features from raw records as training did.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,6 @@ __all__ = [
     "PLANT_MODEL_SETTINGS",
     "history_reference",
     "plant_model_matches",
-    "read_history",
     "train_plant_model",
 ]
 
@@ -53,12 +51,6 @@ PLANT_MODEL_SETTINGS: dict[str, Any] = {
     "min_threshold": 0.5,
     "device": "cpu",
 }
-
-
-def read_history(path: str | Path) -> pd.DataFrame:
-    """A history written by ``python -m pipeline simulate --history`` (CSV or Parquet)."""
-    path = Path(path)
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
 def train_plant_model(

@@ -289,7 +289,7 @@ def test_a_missing_registry_and_a_taken_or_bad_version_are_refused_before_any_wo
     assert main(["models", "--registry", str(tmp_path / "nope"), "list"]) == 2
     assert "there is no registry folder" in capsys.readouterr().err
     registry.publish(tmp_path, fitted, "v1")
-    monkeypatch.setattr("pipeline.plantmodel.read_history", lambda path: pytest.fail("trained anyway"))
+    monkeypatch.setattr("pipeline.historyfile.read_history", lambda path: pytest.fail("trained anyway"))
     for version, message in (("v1", "already exists"), ("../x", "A model version must be")):
         assert main(["models", "--registry", str(tmp_path), "train", "h.csv", "--version", version]) == 2
         assert message in capsys.readouterr().err

@@ -1,0 +1,212 @@
+"""`models train HISTORY` on the histories real exports produce: each trains on what the file means, or
+is refused (exit 2) naming the column, the line and what to do, before any training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import registry
+from pipeline.cli import main
+from pipeline.features import INPUT_SENSORS
+from pipeline.simulator.fleet import Fleet
+
+T0 = 1_772_323_200  # 2026-03-01T00:00:00Z
+
+
+@pytest.fixture(scope="module")
+def plant() -> pd.DataFrame:
+    """Two hours of two assets, one reading every 60 s, t in epoch seconds, as an export has it."""
+    frame = Fleet(2, seed=3, run=0).run(7200, 60).drop(columns=["fault", "recovering"])
+    return frame.assign(t=frame["t"] + T0)
+
+
+class Trained:
+    """Stands in for the training: keeps the history it was given and stops the command there."""
+
+    def __init__(self) -> None:
+        self.history: pd.DataFrame | None = None
+
+    def __call__(self, history: pd.DataFrame, **_: Any) -> None:
+        self.history = history.copy()
+        raise ValueError("training stopped by the test")
+
+
+@pytest.fixture
+def trained(monkeypatch) -> Trained:
+    fake = Trained()
+    monkeypatch.setattr("pipeline.plantmodel.train_plant_model", fake)
+    return fake
+
+
+def _train(path: Path, capsys, *more: str) -> tuple[int, str]:
+    code = main(["models", "--registry", str(path.parent / "registry"), "train", str(path), *more])
+    return code, capsys.readouterr().err
+
+
+def _csv(tmp_path: Path, frame: pd.DataFrame, name: str = "history.csv", **options: Any) -> Path:
+    path = tmp_path / name
+    frame.to_csv(path, index=False, **options)
+    return path
+
+
+def test_epoch_milliseconds_are_refused_naming_the_line(plant, tmp_path: Path, capsys, trained) -> None:
+    # Before, t in milliseconds trained and published a reference sample dated in the year 57,000.
+    path = _csv(tmp_path, plant.assign(t=plant["t"] * 1000))
+    code, err = _train(path, capsys)
+    assert code == 2 and trained.history is None
+    assert "t 1.77232e+12 at line 2 and 239 more" in err and "epoch milliseconds?" in err
+    assert "divide by 1000" in err
+
+
+def test_iso_times_with_an_offset_or_none_are_utc_epoch_seconds(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before, ISO-8601 times trained for the whole budget, then were refused with "could not convert
+    # string to float" and no column named.
+    stamps = pd.to_datetime(plant["t"], unit="s", utc=True)
+    local = stamps.dt.tz_convert("Europe/Berlin").dt.strftime("%Y-%m-%dT%H:%M:%S%z")
+    naive = stamps.dt.strftime("%Y-%m-%d %H:%M:%S")
+    iso = local.where(np.arange(len(plant)) % 2 == 0, naive)
+    code, err = _train(_csv(tmp_path, plant.assign(t=iso)), capsys)
+    assert (code, err.strip()) == (2, "models train: refused: training stopped by the test")
+    assert trained.history["t"].tolist() == plant["t"].astype(float).tolist()
+    assert trained.history["t"].iloc[0] == T0 + 60
+    bad = plant.assign(t=iso.where(np.arange(len(plant)) != 5, "03/01/2026 00:06"))
+    code, err = _train(_csv(tmp_path, bad, "bad.csv"), capsys)
+    assert code == 2 and "t '03/01/2026 00:06' at line 7 is neither epoch seconds nor an ISO-8601" in err
+
+
+def test_a_parquet_timestamp_column_is_epoch_seconds(plant, tmp_path: Path, capsys, trained) -> None:
+    # Before, a timestamp column was read as microseconds (or nanoseconds) since 1970, as seconds.
+    for stamps in (
+        pd.to_datetime(plant["t"], unit="s"),
+        pd.to_datetime(plant["t"], unit="s", utc=True).dt.tz_convert("America/New_York"),
+    ):
+        path = tmp_path / "history.parquet"
+        plant.assign(t=stamps).to_parquet(path, index=False)
+        assert _train(path, capsys)[0] == 2
+        assert trained.history["t"].tolist() == plant["t"].astype(float).tolist()
+
+
+def test_rows_in_any_order_train_in_time_order_and_a_repeated_row_counts_once(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before, rows trained in file order, so the threshold was calibrated on scattered rows whose
+    # neighbours it had trained on, and a repeated export window trained twice.
+    messy = pd.concat([plant, plant.iloc[:30]]).sample(frac=1.0, random_state=1)
+    code, err = _train(_csv(tmp_path, messy), capsys)
+    assert code == 2 and "models train: kept one of each of 30 repeated rows" in err
+    got = trained.history
+    assert got["t"].is_monotonic_increasing and len(got) == len(plant)
+    expected = plant.sort_values(["t", "asset_id"]).reset_index(drop=True)
+    assert (
+        got.sort_values(["t", "asset_id"])
+        .reset_index(drop=True)[list(INPUT_SENSORS)]
+        .equals(expected[list(INPUT_SENSORS)].astype(float))
+    )
+
+
+def test_two_different_readings_of_one_asset_at_one_time_are_refused(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    twice = plant.iloc[[4]].assign(flow_m3h=plant["flow_m3h"].iloc[4] + 1.0)
+    code, err = _train(_csv(tmp_path, pd.concat([plant, twice])), capsys)
+    assert code == 2 and trained.history is None
+    asset = plant["asset_id"].iloc[4]
+    assert f"asset {asset!r} has different readings at one time, t={T0 + 180}" in err
+    assert "line 6 and 1 more" in err and "export UTC" in err
+
+
+def test_an_asset_without_a_sensor_is_refused_and_rows_left_out_are_said(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before, every row of that asset was dropped in silence: the model had no reference for it, and
+    # the daemon scaled its readings by the fleet's median. Rows with one gap were dropped unsaid.
+    first = plant["asset_id"].iloc[0]
+    no_power = plant.assign(motor_power_kw=plant["motor_power_kw"].where(plant["asset_id"] != first))
+    code, err = _train(_csv(tmp_path, no_power), capsys)
+    assert code == 2 and trained.history is None
+    assert f"1 asset(s) have no row with every sensor: {first!r} ({first!r} lacks motor_power_kw)" in err
+    sparse = plant.assign(vibration_mm_s=plant["vibration_mm_s"].where(np.arange(len(plant)) % 8 < 2))
+    code, err = _train(_csv(tmp_path, sparse), capsys)
+    assert "left out 180 of 240 rows with a missing sensor value (most often vibration_mm_s" in err
+    assert "2 asset(s) have fewer than 100 complete rows" in err and len(trained.history) == 60
+
+
+def test_text_in_a_sensor_column_is_a_missing_value_or_is_refused_naming_column_and_line(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before: "could not convert string to float: '1,234.5'", naming no column and no line.
+    flow = plant["flow_m3h"].astype(object)
+    markers = flow.where(np.arange(len(plant)) % 10 != 3, "N/A").where(np.arange(len(plant)) != 9, "")
+    assert _train(_csv(tmp_path, plant.assign(flow_m3h=markers)), capsys)[0] == 2
+    assert len(trained.history) == 240 - 25
+    for value, hint in (("1,234.5", "'.' as the decimal point"), ("broken", "leave a missing value's")):
+        bad = plant.assign(flow_m3h=flow.where(np.arange(len(plant)) != 6, value))
+        code, err = _train(_csv(tmp_path, bad), capsys)
+        assert code == 2 and f"flow_m3h holds {value!r} at line 8, not a number: " in err and hint in err
+
+
+def test_column_names_in_any_case_with_spaces_a_bom_or_semicolons_are_read(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before, each of these was refused as lacking columns it had (or read them as one column).
+    renamed = plant.rename(columns={"flow_m3h": " Flow_M3H ", "t": "T"}).assign(site="north", unit="m3/h")
+    for frame, options in ((renamed, {}), (plant, {"sep": ";"}), (plant, {"encoding": "utf-8-sig"})):
+        code, err = _train(_csv(tmp_path, frame, **options), capsys)
+        assert (code, err.strip()) == (2, "models train: refused: training stopped by the test")
+        assert trained.history["flow_m3h"].tolist() == plant["flow_m3h"].tolist()
+    doubled = plant.assign(FLOW_M3H=plant["flow_m3h"])
+    code, err = _train(_csv(tmp_path, doubled), capsys)
+    assert code == 2 and "the columns 'flow_m3h' and 'FLOW_M3H' both name flow_m3h: keep one" in err
+
+
+def test_asset_ids_are_text_as_written_and_an_empty_one_is_refused(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before, ids "007" and "008" were read as the numbers 7 and 8: a record's "007" matched no asset.
+    ids = dict(zip(plant["asset_id"].unique(), ["007", "008"], strict=True))
+    numbered = plant.assign(asset_id=plant["asset_id"].map(ids))
+    assert _train(_csv(tmp_path, numbered), capsys)[0] == 2
+    assert sorted(set(trained.history["asset_id"])) == ["007", "008"]
+    blank = plant.assign(asset_id=plant["asset_id"].where(np.arange(len(plant)) != 11, ""))
+    code, err = _train(_csv(tmp_path, blank), capsys)
+    assert code == 2 and "asset_id is empty at line 13: every row names its asset" in err
+
+
+def test_a_numeric_fault_column_leaves_out_its_nonzero_rows(plant, tmp_path: Path, capsys, trained) -> None:
+    # Before, a 0/1 fault column left out every row, and the refusal spoke of "references".
+    marked = plant.assign(fault=(np.arange(len(plant)) < 40).astype(int))
+    code, err = _train(_csv(tmp_path, marked), capsys)
+    assert code == 2 and "left out 40 rows marked in the fault column" in err
+    assert len(trained.history) == 200
+
+
+def test_a_file_with_no_rows_or_a_row_wider_than_its_header_is_refused(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    code, err = _train(_csv(tmp_path, plant.iloc[:0]), capsys)
+    assert code == 2 and "history.csv': it holds no rows" in err
+    path = _csv(tmp_path, plant)
+    lines = path.read_text().splitlines()
+    lines[3] += ",surplus"
+    path.write_text("\n".join(lines) + "\n")
+    code, err = _train(path, capsys)
+    assert code == 2 and "cannot read it as CSV (',' between fields)" in err
+    assert "Expected 16 fields in line 4, saw 17\n" in err
+    assert trained.history is None
+
+
+def test_an_iso_time_history_trains_and_its_reference_sample_is_dated_in_epoch_seconds(
+    plant, tmp_path: Path, capsys
+) -> None:
+    iso = pd.to_datetime(plant["t"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = _csv(tmp_path, plant.assign(t=iso).iloc[::-1])
+    assert _train(path, capsys, "--time-budget", "5", "--version", "v1")[0] == 0
+    reference = registry.load_reference(tmp_path / "registry", "v1")
+    assert [r[1] for r in reference] == sorted(plant["t"].astype(float).tolist())
