@@ -84,22 +84,20 @@ def train_plant_model(
 def history_reference(history: pd.DataFrame, size: int) -> list[tuple[str, float, dict[str, float]]]:
     """The reference sample to publish with a model trained on ``history``: at most ``size`` normal
     readings ``(asset_id, t, sensor values)``, spread over assets and time (fault rows left out)."""
-    from pipeline.retrain.samples import reference_sample
+    from pipeline.retrain.samples import reference_picks
 
     if "fault" in history:
         history = history[history["fault"].fillna("") == ""]
     history = history.dropna(subset=list(INPUT_SENSORS))
     sensors = list(INPUT_SENSORS)
-    rows = [
-        (str(asset), float(t), dict(zip(sensors, values, strict=True)))
-        for asset, t, values in zip(
-            history["asset_id"].tolist(),
-            history["t"].to_numpy(float).tolist(),
-            history[sensors].to_numpy(float).tolist(),
-            strict=True,
-        )
+    times = history["t"].to_numpy(float)
+    picks = reference_picks(history["asset_id"].astype(str).tolist(), times, size)
+    values = history[sensors].to_numpy(float)[picks].tolist()
+    assets = history["asset_id"].astype(str).to_numpy()[picks].tolist()
+    return [
+        (asset, float(times[i]), dict(zip(sensors, row, strict=True)))
+        for asset, i, row in zip(assets, picks, values, strict=True)
     ]
-    return reference_sample(rows, size)
 
 
 def plant_model_matches(model: DHAG, fleet: dict[str, Any]) -> bool:

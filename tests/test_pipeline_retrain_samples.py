@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import threading
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,31 @@ def test_history_reference_leaves_out_fault_rows() -> None:
     sample = history_reference(frame, 10)
     assert len(sample) == 10 and all(t % 2 == 0 for _, t, _ in sample)
     assert {a for a, _, _ in sample} == {"a", "b"} and set(sample[0][2]) == set(INPUT_SENSORS)
+
+
+def test_history_reference_picks_as_reference_sample_does_without_a_reading_per_row() -> None:
+    # A history of millions of rows built a tuple and a dict of every row first (gigabytes) to keep
+    # 20,000 of them; the same rows are picked from the columns.
+    rng = np.random.default_rng(5)
+    n = 100_000
+    frame = pd.DataFrame({"asset_id": rng.choice(["p2", "p10", "p1", "f1"], n, p=[0.7, 0.2, 0.0999, 0.0001])})
+    frame["t"] = rng.integers(0, 50_000, n).astype(float)  # unsorted, with repeated times
+    for sensor in INPUT_SENSORS:
+        frame[sensor] = rng.normal(size=n)
+    rows = [
+        (a, t, dict(zip(INPUT_SENSORS, v, strict=True)))
+        for a, t, v in zip(
+            frame["asset_id"], frame["t"], frame[list(INPUT_SENSORS)].to_numpy().tolist(), strict=True
+        )
+    ]
+    tracemalloc.start()
+    try:
+        sample = history_reference(frame, 2000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sample == reference_sample(rows, 2000)
+    assert peak < 20e6, f"{peak / 1e6:.0f} MB for a 2000-reading sample of {n} rows"
 
 
 def test_the_retrainer_carries_the_parents_reference_sample_forward(fitted: DHAG, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "Reading",
     "TrainingData",
     "carry_forward",
+    "reference_picks",
     "reference_sample",
     "rejected_copies",
     "split",
@@ -171,23 +172,44 @@ def reference_sample(rows: Sequence[Reading], size: int) -> list[Reading]:
     >>> [r[1] for r in picked if r[0] == "p1"]
     [0.0, 25.0, 50.0, 74.0, 99.0]
     """
-    by_asset: dict[str, list[Reading]] = {}
-    for r in sorted(rows, key=lambda r: (r[0], r[1])):
-        by_asset.setdefault(r[0], []).append(r)
+    picks = reference_picks([r[0] for r in rows], np.array([r[1] for r in rows], dtype=float), size)
+    return [rows[i] for i in picks]
+
+
+def reference_picks(assets: Sequence[str], times: np.ndarray, size: int) -> list[int]:
+    """The positions :func:`reference_sample` keeps of rows with these ``assets`` and ``times``, in its
+    order: a history of millions of rows need not become readings to be sampled.
+
+    >>> reference_picks(["p1", "p2", "p1", "p1"], np.array([9.0, 1.0, 3.0, 5.0]), 3)
+    [1, 2, 0]
+    """
+    if not len(assets):
+        return []
+    names = np.asarray(assets, dtype=str)
+    order = np.lexsort((np.asarray(times, dtype=float), names))  # by asset, then time; stable
+    sorted_names = names[order]
+    starts = np.flatnonzero(np.r_[True, sorted_names[1:] != sorted_names[:-1]])
+    bounds = dict(
+        zip(
+            sorted_names[starts].tolist(),
+            zip(starts, np.r_[starts[1:], len(order)], strict=True),
+            strict=True,
+        )
+    )
+    count = {asset: int(end - start) for asset, (start, end) in bounds.items()}
     quota: dict[str, int] = {}
-    left, pending = max(0, size), sorted(by_asset, key=lambda a: (len(by_asset[a]), a))
+    left, pending = max(0, size), sorted(count, key=lambda a: (count[a], a))
     while pending:
         share = left // len(pending)
         asset = pending.pop(0)
-        quota[asset] = min(len(by_asset[asset]), share + (1 if left - share * (len(pending) + 1) > 0 else 0))
+        quota[asset] = min(count[asset], share + (1 if left - share * (len(pending) + 1) > 0 else 0))
         left -= quota[asset]
-    out = []
-    for asset, items in by_asset.items():
-        n = quota[asset]
-        if n:
-            picks = np.unique(np.round(np.linspace(0, len(items) - 1, n)).astype(int))
-            out += [items[i] for i in picks.tolist()]
-    return sorted(out, key=lambda r: (r[1], r[0]))
+    out: list[int] = []
+    for asset, (start, end) in bounds.items():
+        if n := quota[asset]:
+            picks = np.unique(np.round(np.linspace(0, end - start - 1, n)).astype(int))
+            out += order[start + picks].tolist()
+    return sorted(out, key=lambda i: (float(times[i]), str(names[i])))
 
 
 def carry_forward(reference: Sequence[Reading], recent: Sequence[Reading], size: int) -> list[Reading]:
