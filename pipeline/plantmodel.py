@@ -16,7 +16,13 @@ from dhag import DHAG
 from dhag.params import BEYOND_SHIFT_RANGE
 from dhag.retry import CONTROLLER_TARGET
 from dhag.threshold import check_threshold
-from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, METADATA_KEY, PlantFeatures
+from pipeline.features import (
+    DERIVED_FEATURES,
+    FEATURE_MEANINGS,
+    INPUT_SENSORS,
+    METADATA_KEY,
+    PlantFeatures,
+)
 
 __all__ = [
     "PLANT_MODEL_SETTINGS",
@@ -69,16 +75,33 @@ def train_plant_model(
     if "fault" in history:
         history = history[history["fault"].fillna("") == ""]
     history = history.dropna(subset=list(INPUT_SENSORS))
+    # Ids as text, as the references keep them and records carry them: 7 is looked up as "7".
+    history = history.assign(asset_id=history["asset_id"].astype(str))
     features = PlantFeatures.fit(history)
+    _check_references(features)
     X = features.transform(history[list(INPUT_SENSORS)].to_numpy(float), history["asset_id"].tolist())
     settings = PLANT_MODEL_SETTINGS | overrides
     model = DHAG(feature_names=list(DERIVED_FEATURES), random_state=seed, progress=progress, **settings)
     model.fit(X)
     # The daemon serves it to flag readings: a threshold no score can exceed (fit only warns) is refused.
     check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(X))
-    features = features.with_ranges(X, history["asset_id"].astype(str).tolist())
+    features = features.with_ranges(X, history["asset_id"].tolist())
     model.metadata_ = {METADATA_KEY: features.to_metadata(), "fleet": fleet or {}, "rows": int(len(X))}
     return model
+
+
+def _check_references(features: PlantFeatures) -> None:
+    """Refuse an asset whose per-unit reference (a median) of a quantity the model scores is 0: every
+    reading would be divided by it."""
+    for asset, reference in features.references.items():
+        for name, value in zip(DERIVED_FEATURES, reference, strict=False):  # the "_pu" ones lead
+            if name.endswith("_pu") and value == 0:
+                sensors = " minus ".join(FEATURE_MEANINGS[name][1])
+                raise ValueError(
+                    f"asset {asset!r}: the median of {sensors} over its history is 0, and the plant model "
+                    "divides each of its readings by that median: leave out its standstill rows (a "
+                    "machine stopped half of the time), or the asset"
+                )
 
 
 def history_reference(history: pd.DataFrame, size: int) -> list[tuple[str, float, dict[str, float]]]:

@@ -210,3 +210,28 @@ def test_an_iso_time_history_trains_and_its_reference_sample_is_dated_in_epoch_s
     assert _train(path, capsys, "--time-budget", "5", "--version", "v1")[0] == 0
     reference = registry.load_reference(tmp_path / "registry", "v1")
     assert [r[1] for r in reference] == sorted(plant["t"].astype(float).tolist())
+
+
+def test_a_sensor_whose_median_is_zero_is_refused_naming_the_asset(plant, tmp_path: Path, capsys) -> None:
+    # Before: "Feature 'suction_pu' has 120 NaN or infinite value(s)", naming neither asset nor sensor.
+    first = plant["asset_id"].iloc[0]
+    at_zero = plant.assign(
+        suction_pressure_bar=plant["suction_pressure_bar"].where(plant["asset_id"] != first, 0.0)
+    )
+    code, err = _train(_csv(tmp_path, at_zero), capsys, "--time-budget", "5")
+    assert code == 2
+    assert f"asset {first!r}: the median of suction_pressure_bar over its history is 0" in err
+
+
+def test_numeric_asset_ids_train_on_their_own_references(plant, caplog) -> None:
+    # Before, ids given as numbers were looked up as numbers among references kept as text: every row
+    # was scaled by the fleet's median, not by its own asset's.
+    from pipeline.plantmodel import train_plant_model
+
+    numbered = plant.assign(
+        asset_id=plant["asset_id"].map({a: i for i, a in enumerate(plant["asset_id"].unique())})
+    )
+    with caplog.at_level("WARNING", logger="pipeline.features"):
+        model = train_plant_model(numbered, max_epochs=2, time_budget=5)
+    assert sorted(model.metadata_["plant_features"]["references"]) == ["0", "1"]
+    assert "not in the model's references" not in caplog.text
