@@ -147,9 +147,10 @@ def _times(frame: pd.DataFrame, unit: str) -> pd.Series:
             bad = (stamps.isna() & t.notna()).to_numpy()
             if bad.any():
                 value = t.iloc[int(np.flatnonzero(bad)[0])]
+                hint = f": {_NUMBER_HINT}" if "," in str(value) else ""
                 raise HistoryError(
                     f"t {value!r} at {_where(frame, bad, unit)} is neither epoch seconds nor an ISO-8601 "
-                    "time (such as 2026-03-01T12:00:00Z)"
+                    f"time (such as 2026-03-01T12:00:00Z){hint}"
                 )
             seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
     seconds = seconds.astype(float)

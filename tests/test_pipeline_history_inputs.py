@@ -79,6 +79,11 @@ def test_iso_times_with_an_offset_or_none_are_utc_epoch_seconds(
     bad = plant.assign(t=iso.where(np.arange(len(plant)) != 5, "03/01/2026 00:06"))
     code, err = _train(_csv(tmp_path, bad, "bad.csv"), capsys)
     assert code == 2 and "t '03/01/2026 00:06' at line 7 is neither epoch seconds nor an ISO-8601" in err
+    # A ';' file from a spreadsheet set to decimal commas: the first column it stops at is t.
+    path = _csv(tmp_path, plant.assign(t=plant["t"] + 0.5), "comma.csv", sep=";", decimal=",")
+    code, err = _train(path, capsys)
+    assert code == 2 and f"t '{T0 + 60},5' at line 2 and 239 more is neither" in err
+    assert "'.' as the decimal point" in err
 
 
 def test_a_parquet_timestamp_column_is_epoch_seconds(plant, tmp_path: Path, capsys, trained) -> None:
