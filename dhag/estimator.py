@@ -76,11 +76,13 @@ class DHAG(FittedScoring, Settings):
     ``snapshots`` > 1 keeps that many end-of-epoch states of each training over the second half of the
     planned epochs and scores with their mean (:mod:`dhag.snapshots`; ``training_["snapshot_epochs"]``).
 
-    Training runs ``max_epochs`` epochs or ``max_steps`` updates, whichever ends first, and keeps the
-    last weights; ``average_weights=True`` the mean of the end-of-epoch weights over the second half
-    of the planned epochs (much worse where the retry steers lambda1, ``docs/benchmarks.md`` 1.3);
-    ``early_stopping=True`` the epoch with the lowest held-out objective, which comes early as the
-    objective hardens its own task (epoch 3 of 13 on KDD).
+    Training runs ``max_epochs`` epochs or ``max_steps`` updates, whichever ends first (or until
+    ``time_budget`` seconds have passed, checked after every update, so an epoch of a large table
+    cannot outlast it), and keeps the last weights; ``average_weights=True`` the mean of the
+    end-of-epoch weights over the second half of the planned epochs (much worse where the retry
+    steers lambda1, ``docs/benchmarks.md`` 1.3); ``early_stopping=True`` the epoch with the lowest
+    held-out objective, which comes early as the objective hardens its own task (epoch 3 of 13 on
+    KDD).
 
     Example
     -------

@@ -324,6 +324,9 @@ def train(
                 if cfg.max_steps is not None and result.steps >= cfg.max_steps:
                     n_done = b + 1
                     break
+                if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
+                    n_done = b + 1  # within the epoch: one epoch of a large table can outlast the budget
+                    break
             else:
                 n_done = n_batches
             disc_schedule.step()

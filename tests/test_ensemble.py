@@ -108,7 +108,7 @@ def test_a_time_budget_bounds_the_whole_fit_not_each_member(train_rows: np.ndarr
     ).fit(train_rows)
     record = model.training_["members"]
     assert all(m["stopped_by"] == "time_budget" for m in record)
-    # Each member stops at the end of the epoch that crosses its share; an epoch here is milliseconds.
+    # Each member stops at the first update past its share.
     assert sum(m["train_seconds"] for m in record) < 2.5
 
 
