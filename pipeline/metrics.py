@@ -11,7 +11,7 @@ import math
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from wsgiref.simple_server import WSGIServer
 
 import numpy as np
@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from pipeline.clockoffset import ClockOffsets
 from pipeline.probes import Probes, serve
 from pipeline.records import DLQ_REASONS
 from pipeline.retrainmetrics import RetrainMetrics
@@ -275,6 +276,14 @@ class PipelineMetrics:
             ["asset"],
             registry=r,
         )
+        self.asset_clock_offset = Gauge(
+            "dhag_asset_clock_offset_seconds",
+            "An asset's reading ts minus its Kafka record time (this host's clock for a record without one),"
+            " the largest of its last minute or two of readings: negative, its clock is behind.",
+            ["asset"],
+            registry=r,
+        )
+        self._clock_offsets = ClockOffsets(self.asset_clock_offset)
         self.assets_anomalous_unlisted = Gauge(
             "dhag_assets_anomalous_unlisted",
             "Assets with an open alert but no per-asset series (beyond metrics.asset_limit).",
@@ -357,6 +366,11 @@ class PipelineMetrics:
             self.asset_suspect_sensor.labels(asset, sensor).set(1)
             self._suspects[asset] = sensor
 
+    def set_clock_offsets(self, offsets: Mapping[str, float], *, now: float) -> None:
+        """Each asset's largest clock offset in a batch scored at ``now`` (monotonic seconds), for the
+        assets with per-asset series (:class:`~pipeline.clockoffset.ClockOffsets` says what shows)."""
+        self._clock_offsets.update(offsets, now=now, listed=self._assets)
+
     def forget_assets(self, assets: set[str]) -> None:
         """Drop the series of assets this consumer no longer owns (their partitions were revoked)."""
         for asset in assets & self._assets:
@@ -365,6 +379,7 @@ class PipelineMetrics:
             self.asset_anomalous.remove(asset)
             with contextlib.suppress(KeyError):  # never set when only a quiet-time sweep touched it
                 self.asset_outside_training_range.remove(asset)
+        self._clock_offsets.forget(assets)
         self._assets -= assets
         self._unlisted -= assets
         self.assets_anomalous_unlisted.set(len(self._unlisted))

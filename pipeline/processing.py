@@ -21,6 +21,7 @@ from pipeline.alertevents import event_of, first_suspect, imputed_sensors
 from pipeline.alerts import Transition
 from pipeline.backoff import ThrottledLog
 from pipeline.batchoutput import BatchOutput, Outgoing, score_messages
+from pipeline.clockoffset import newest_offsets
 from pipeline.config import Settings
 from pipeline.dlqpause import DlqGuard
 from pipeline.drift import drift_monitor
@@ -243,7 +244,8 @@ class BatchProcessor:
         self.counts.add(self.metrics.anomaly_score.observe_many, scores_ok)
         # A reading dated ahead of this host's clock (within records.max_future_s) counts as no lag: a
         # negative one would make the histogram's sum, a counter, go down.
-        lags = np.maximum(time.time() - parsed.timestamps[good], 0.0)
+        wall_now = time.time()
+        lags = np.maximum(wall_now - parsed.timestamps[good], 0.0)
         self.counts.add(self.metrics.end_to_end_lag.observe_many, lags)
         out.scored += int(good.size)
         over = scores > self.threshold
@@ -279,6 +281,7 @@ class BatchProcessor:
                 self._assets.setdefault(tp, set()).add(asset)
             if listed and anomalous and asset in suspects:  # opened in this batch: its episode's
                 self.metrics.set_suspect(asset, suspects[asset])
+        self.metrics.set_clock_offsets(newest_offsets(records, parsed, good, wall_now), now=now)
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:  # fed with delivered batches only: a retried one once
