@@ -181,6 +181,7 @@ def test_alertmanager_config_is_valid() -> None:
         ),
         (["alertname=DhagAssetAnomalous", "asset_group=fan", "severity=critical"], "hvac-oncall"),
         (["alertname=DhagAssetAnomalous", "asset_group=mixer", "severity=critical"], "plant-operations"),
+        (["alertname=DhagAssetClockSkewed", "asset_group=pump", "severity=warning"], "plant-operations"),
         (["alertname=DhagDaemonDown", "severity=critical"], "platform-pager"),
         (["alertname=DhagDlqRatioHigh", "severity=warning"], "ops-chat"),
         (["alertname=DhagDriftDetected", "severity=info"], "ops-chat"),
