@@ -77,8 +77,10 @@ def _variable(name: str, label: str, query: str) -> dict[str, Any]:
 
 def plant_overview() -> str:
     """Assets by state, alert timeline, anomaly score per asset, top assets, the suspect sensor of each
-    open alert, alerts per hour, and which assets run beyond their training history."""
+    open alert, alerts per hour, which assets run beyond their training history, and how far each
+    asset's clock lies from Kafka's."""
     sel = '{asset_group=~"$asset_group"}'
+    off = f"dhag:asset_clock_offset_seconds{sel}"
     panels = [
         _panel(
             "stat",
@@ -157,6 +159,21 @@ def plant_overview() -> str:
             (0, 37, 24, 8),
             [_target("A", f"max by (asset) (dhag:asset_outside_training_range{sel})", "{{asset}}")],
             options={"mergeValues": True, "showValue": "never"},
+        ),
+        # A gateway whose clock is off dates its assets' readings, and so their alerts, off by as much.
+        _panel(
+            "timeseries",
+            "Clock offset per asset (reading ts minus the time Kafka took it; negative: behind)",
+            (0, 45, 16, 8),
+            [_target("A", f"max by (asset) ({off})", "{{asset}}")],
+            unit="s",
+        ),
+        _panel(
+            "table",
+            "Assets whose clock is off by over a minute",
+            (16, 45, 8, 8),
+            [_target("A", f"max by (asset, asset_group) ({off} < -60 or {off} > 60)", instant=True)],
+            unit="s",
         ),
     ]
     variables = [_variable("asset_group", "Asset group", "label_values(dhag:asset_score, asset_group)")]

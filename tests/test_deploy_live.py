@@ -6,10 +6,12 @@ Prometheus runs on loopback with a config generated from deploy/prometheus/prome
 and evaluation intervals; every job's discovery replaced by a loopback target) and copies of the real
 rule files in which every alert's ``for:`` is shortened to two seconds, since production's are minutes
 long. Through its HTTP API the test checks that the asset alert fires for the faulted asset and for no
-healthy one, that every rule evaluates without error, that every dashboard panel query returns data
-(the test makes each series exist for real: bad records for the DLQ, a fault that opens and resolves
-an episode, labels (one of them malformed) that trigger a retraining run, whose promoted model the
-daemon hot-swaps), and that every Grafana-managed alert rule's query evaluates.
+healthy one, that the clock alert fires for an asset whose readings are dated an hour behind and for no
+other, that every rule evaluates without error, that every dashboard panel query returns data (the
+test makes each series exist for real: bad records for the DLQ, a fault that opens and resolves an
+episode, readings of an asset whose clock is an hour behind, labels (one of them malformed) that
+trigger a retraining run, whose promoted model the daemon hot-swaps), and that every Grafana-managed
+alert rule's query evaluates.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ pytestmark = pytest.mark.integration
 SEED = 0
 ASSETS = 3  # pump-01, fan-01, compressor-01
 FAULTY = "pump-01"
+SKEWED = "mixer-01"  # not of the fleet: a few readings from a gateway whose clock is an hour behind
 RATE = 30.0  # records/s over the whole fleet
 SPEEDUP = 10.0  # simulated seconds per second
 FAULT_ONSET_S = 60.0  # simulated seconds after the stream starts (6 s of normal operation first)
@@ -318,7 +321,36 @@ def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
                     'up{job="dhag-pipeline"} == 1'
                 )
 
-                # 4. Every dashboard panel query returns data (a rate or increase needs a second scrape
+                # 4. An asset whose gateway clock is an hour behind among the fleet's on time: its
+                #    clock offset is exported, and its alert (and only its) fires.
+                template = next(
+                    event
+                    for event in map(_json_or_none, read_topic(bs, topics.input, count=20))
+                    if isinstance(event, dict) and "values" in event
+                )
+                behind = [
+                    {"asset_id": SKEWED, "ts": time.time() - 3600.0 + i, "values": template["values"]}
+                    for i in range(3)
+                ]
+                produce(bs, topics.input, [(SKEWED.encode(), orjson.dumps(r)) for r in behind])
+
+                def clock_alerts() -> set[str]:
+                    alerts = prom.get("/api/v1/alerts")["alerts"]
+                    return {
+                        a["labels"]["asset"]
+                        for a in alerts
+                        if a["labels"]["alertname"] == "DhagAssetClockSkewed"
+                    }
+
+                wait_for(lambda: SKEWED in clock_alerts(), 30, f"DhagAssetClockSkewed for {SKEWED}", prom)
+                assert clock_alerts() == {SKEWED}
+                (offset,) = prom.query(f'dhag:asset_clock_offset_seconds{{asset="{SKEWED}"}}')
+                assert (
+                    -3600.0 < float(offset["value"][1]) < -3590.0
+                    and offset["metric"]["asset_group"] == "mixer"
+                )
+
+                # 5. Every dashboard panel query returns data (a rate or increase needs a second scrape
                 #    of a series that appeared only a moment ago, hence the few seconds of patience).
                 queries = _dashboard_queries()
                 del queries[OPEN_ALERTS_PANEL]  # read while the alert was open, above
@@ -329,7 +361,7 @@ def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
                     time.sleep(1)
                 assert not empty, f"panel queries without data: {empty}"
 
-                # 5. Every Grafana-managed alert rule's query evaluates (an empty result is "no alert").
+                # 6. Every Grafana-managed alert rule's query evaluates (an empty result is "no alert").
                 rules = [r for g in load_yaml(GRAFANA_RULES)["groups"] for r in g["rules"]]
                 assert len(rules) == len(alert_rules())
                 for rule in rules:
