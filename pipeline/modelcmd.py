@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -133,6 +134,15 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO,
         raise ModelUnavailableError(f"cannot read the history {args.history!r}: {exc}") from None
     except historyfile.HistoryError as exc:
         raise ModelUnavailableError(f"the history {args.history!r}: {exc}") from None
+    pattern = re.compile(settings.records.asset_id_pattern)
+    if refused := sorted(a for a in read.frame["asset_id"].unique() if not pattern.match(a)):
+        shown = ", ".join(map(repr, refused[:5]))
+        shown += f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+        raise ModelUnavailableError(
+            f"the history {args.history!r} names assets whose live records the daemon refuses "
+            f"(records.asset_id_pattern {pattern.pattern!r}): {shown}; write their ids as the plant's "
+            "records do, or widen the pattern in the config"
+        )
     for note in read.notes:  # what was left out, what rests on few rows: said before the training
         err.write(f"models train: {note}\n")
     history = read.frame

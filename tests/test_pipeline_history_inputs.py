@@ -240,3 +240,15 @@ def test_numeric_asset_ids_train_on_their_own_references(plant, caplog) -> None:
         model = train_plant_model(numbered, max_epochs=2, time_budget=5)
     assert sorted(model.metadata_["plant_features"]["references"]) == ["0", "1"]
     assert "not in the model's references" not in caplog.text
+
+
+def test_asset_ids_the_daemon_would_refuse_are_refused_before_training(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before: "pump 7" trained and got its per-asset reference, but every live record of that id goes
+    # to the dead-letter topic (bad_asset_id), so the model was trained for an asset it never scores.
+    first = plant["asset_id"].iloc[0]
+    path = _csv(tmp_path, plant.assign(asset_id=plant["asset_id"].replace({first: "pump 7"})))
+    code, err = _train(path, capsys)
+    assert code == 2 and trained.history is None
+    assert "'pump 7'" in err and "records.asset_id_pattern" in err
