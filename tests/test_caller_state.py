@@ -1,0 +1,54 @@
+"""A fit, a load and scoring leave the caller's process-wide state alone: torch's random stream and
+threads, numpy's global stream, torch's mode flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from plant_data import normal
+
+
+def test_fit_leaves_the_global_torch_random_stream_alone(quick_model, rng) -> None:
+    rows = normal(rng, 200)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    quick_model(random_state=0).fit(rows)
+    assert torch.equal(torch.rand(3), expected), "fit reseeded or consumed the process-wide torch RNG"
+
+
+def test_fit_and_scoring_leave_the_callers_process_wide_settings_alone(quick_model, rng) -> None:
+    def settings() -> dict:
+        return {
+            "threads": torch.get_num_threads(),
+            "numpy_stream": np.random.get_state()[1].tolist(),
+            "grad": torch.is_grad_enabled(),
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "matmul_precision": torch.get_float32_matmul_precision(),
+            "default_dtype": torch.get_default_dtype(),
+        }
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(max(1, threads - 1))
+        np.random.seed(5)
+        before = settings()
+        model = quick_model(random_state=None, snapshots=2, max_epochs=4).fit(normal(rng, 300))
+        model.explain(normal(rng, 3))
+        assert settings() == before
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("settings", [{"snapshots": 3, "max_epochs": 6}, {"n_members": 2}])
+def test_a_fit_that_keeps_several_networks_leaves_the_global_torch_random_stream_alone(
+    quick_model, rng, settings: dict
+) -> None:
+    rows = normal(rng, 300)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    model = quick_model(random_state=0, **settings).fit(rows)
+    assert model.member_scores(rows[:2]).shape[0] > 1  # it did keep several
+    assert torch.equal(torch.rand(3), expected), "fit reseeded or consumed the process-wide torch RNG"
