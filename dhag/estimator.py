@@ -84,6 +84,15 @@ class DHAG(FittedScoring, Settings):
     held-out objective, which comes early as the objective hardens its own task (epoch 3 of 13 on
     KDD).
 
+    After ``fit``, as PyOD's detectors: ``decision_scores_``, the score of every row of ``X`` in its
+    order (float64, known anomalies included; the scores the threshold is calibrated from, one pass
+    of the network over ``X``), and ``labels_``, those above ``threshold_`` (``predict(X)``'s 0 / 1;
+    a ``threshold_`` set later moves them with it). Both describe the rows of one fit: a clone has
+    neither, a copy or a pickle keeps them, and an artifact does not hold them (they are as long as the
+    training table): a model from :meth:`load` raises ``AttributeError`` saying so.
+    ``feature_names_in_`` is set by every fit, as a list (names given by ``feature_names``, or ``x0``,
+    ``x1``, ... for an unnamed array), unlike scikit-learn's, which only named input sets.
+
     Example
     -------
     >>> import numpy as np
@@ -93,6 +102,8 @@ class DHAG(FittedScoring, Settings):
     >>> scores = det.decision_function(np.array([[0.0, 0.0, 0.0, 0.0], [9.0, -9.0, 9.0, -9.0]]))
     >>> bool(((scores >= 0) & (scores <= 1)).all())
     True
+    >>> det.decision_scores_.shape, bool((det.labels_ == det.predict(X)).all())
+    ((512,), True)
     """
 
     def __init__(
@@ -249,8 +260,11 @@ class DHAG(FittedScoring, Settings):
         nets = [n for t in members for n in kept_networks(t.net, t.result, make_net)]
         net = nets[0] if len(nets) == 1 else DHAGEnsemble(nets)
         check_finite_weights(net)
-        calib = net.anomaly_scores(rows.calibration)
-        train_scores = net.anomaly_scores(rows.train)
+        # Every row of X scored once, in one pass as decision_function(X) scores them: the threshold is
+        # then one of decision_scores_ (or min_threshold), and labels_ are predict(X) to the last bit.
+        scores = net.anomaly_scores(rows.matrix)
+        train_scores, validation_scores = rows.split_scores(scores)
+        calib = validation_scores if len(rows.validation) else train_scores
         threshold = self._calibrate(
             calib, np.concatenate([train_scores, calib]), held_out=len(rows.validation) > 0
         )
@@ -267,6 +281,7 @@ class DHAG(FittedScoring, Settings):
         self.n_features_in_ = len(pre.feature_names_in_)
         self.feature_names_in_ = list(pre.feature_names_in_)
         self.threshold_ = threshold
+        self._training_scores = scores
         probe = outlier_probe(self._raw_scores, rows.calibration, numeric, seed=seed) if numeric else np.nan
         report_collapse(collapsed, members[0].attempts[-1], ce_ratio, probe)
         self.training_ = training_record(
@@ -283,6 +298,19 @@ class DHAG(FittedScoring, Settings):
             fit_seconds=time.perf_counter() - started,
         )
         return self
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit on ``X`` (and ``y``, as :meth:`fit`), then return ``labels_``: 0 (normal) / 1 (anomaly) per
+        training row, as PyOD's detectors do (not scikit-learn's -1 / 1 of ``OutlierMixin``).
+
+        Example
+        -------
+        >>> X = np.vstack([np.random.default_rng(0).normal(size=(512, 3)), [[30.0, -30.0, 30.0]]])
+        >>> labels = DHAG(max_epochs=3, batch_size=128, random_state=0).fit_predict(X)
+        >>> labels.shape, int(labels[-1])
+        ((513,), 1)
+        """
+        return self.fit(X, y).labels_
 
     def _calibrate(self, calibration: np.ndarray, training: np.ndarray, *, held_out: bool) -> float:
         if self.contamination is not None:

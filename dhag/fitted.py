@@ -1,7 +1,8 @@
 """What a fitted :class:`~dhag.estimator.DHAG` does with rows: preprocess, score, flag and explain them.
 
 The estimator owns its settings and its training; these methods read only what ``fit`` (or loading)
-left: ``net_``, ``preprocessor_`` and ``threshold_``.
+left: ``net_``, ``preprocessor_`` and ``threshold_`` (and the training rows' scores, which ``fit`` alone
+leaves).
 """
 
 from __future__ import annotations
@@ -29,6 +30,23 @@ class FittedScoring:
     def _check_fitted(self) -> None:
         if not hasattr(self, "net_"):
             raise NotFittedError("This DHAG instance is not fitted yet. Call 'fit' first.")
+
+    @property
+    def decision_scores_(self) -> np.ndarray:
+        """The anomaly score of each row ``fit`` was given, in its order (PyOD's attribute)."""
+        scores = self.__dict__.get("_training_scores")
+        if scores is None:
+            self._check_fitted()
+            raise AttributeError(
+                "decision_scores_ and labels_ describe the rows of a fit and are not saved in the artifact "
+                "this model was loaded from: decision_function(X) and predict(X) give them for rows X."
+            )
+        return scores
+
+    @property
+    def labels_(self) -> np.ndarray:
+        """0 (normal) / 1 (anomaly) per row ``fit`` was given: ``decision_scores_`` above ``threshold_``."""
+        return (self.decision_scores_ > self.threshold_).astype(np.int64)
 
     def __sklearn_is_fitted__(self) -> bool:
         """Whether ``fit`` (or loading) has left a model to score with, as ``check_is_fitted`` asks."""

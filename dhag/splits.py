@@ -103,15 +103,33 @@ class FitRows:
 
     preprocessor: Preprocessor  # fitted on the normal rows only
     n_rows: int  # every row of X
+    matrix: np.ndarray  # every row of X, in X's order
     normal: np.ndarray  # the normal rows, in X's order
     known: np.ndarray  # the rows y marks as known anomalies (maybe none)
     train: np.ndarray  # the normal rows the networks train on
     validation: np.ndarray  # the normal rows held out of training (maybe none)
+    known_mask: np.ndarray  # per row of X: whether it is a known anomaly
+    order: np.ndarray  # positions in ``normal`` of the validation rows, then of the training rows
 
     @property
     def calibration(self) -> np.ndarray:
         """The rows the threshold is calibrated on: the held-out ones, the training ones when none are."""
         return self.validation if len(self.validation) else self.train
+
+    def split_scores(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Of values for every row of X (``scores``, in X's order, as of ``matrix``), those of the
+        ``train`` rows and of the ``validation`` rows, in those matrices' order.
+
+        >>> X = np.arange(10.0).reshape(5, 2)
+        >>> rows = fit_rows(X, [0, 1, 0, 0, 0], feature_names=None, categorical=(), passthrough=(),
+        ...                 fraction=0.25, split="last", rng=np.random.default_rng(0))
+        >>> train, validation = rows.split_scores(rows.matrix[:, 0])
+        >>> bool((train == rows.train[:, 0]).all()), bool((validation == rows.validation[:, 0]).all())
+        (True, True)
+        """
+        normal_rows = np.flatnonzero(~self.known_mask)[self.order]
+        n_val = len(self.validation)
+        return scores[normal_rows[n_val:]], scores[normal_rows[:n_val]]
 
     def numeric_columns(self) -> list[int]:
         """The matrix column of each z-scored feature (neither categorical nor passed through)."""
@@ -168,8 +186,11 @@ def fit_rows(
     return FitRows(
         preprocessor=pre,
         n_rows=int(n_rows),
+        matrix=matrix,
         normal=normal,
         known=matrix[known_mask],
         train=normal[order[n_val:]],
         validation=normal[order[:n_val]],
+        known_mask=known_mask,
+        order=order,
     )
