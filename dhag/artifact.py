@@ -27,8 +27,8 @@ from safetensors.torch import save as st_save
 
 from dhag.atomicwrite import write_atomic
 from dhag.exceptions import ArtifactError, DHAGError
+from dhag.legacy import left_out, read_as_before
 from dhag.preprocessing import Preprocessor
-from dhag.retry import CONTROLLER_TARGET
 from dhag.signing import KEY_VARIABLE, signature, signing_key, verify_signature
 
 if TYPE_CHECKING:
@@ -115,7 +115,8 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
     manifest = {
         "format_version": FORMAT_VERSION,
         "kind": "dhag",
-        "settings": {k: _jsonable(v) for k, v in model.get_params().items()},
+        # Less those at their value from before they existed, so releases from then load the model.
+        "settings": left_out({k: _jsonable(v) for k, v in model.get_params().items()}),
         "feature_names": list(model.feature_names_in_),
         "output_names": list(model.preprocessor_.output_names_),
         "preprocessing": model.preprocessor_.to_dict(),
@@ -265,6 +266,13 @@ def read_manifest(path: str | Path, *, with_signature: bool = False) -> dict[str
     }
 
 
+def _known_settings() -> frozenset[str]:
+    """The settings this release's DHAG takes: a manifest listing another is a later release's."""
+    from dhag.estimator import DHAG
+
+    return frozenset(inspect.signature(DHAG).parameters)
+
+
 def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     """Load and verify an artifact; the model is rebuilt fully before it is returned, or not at all."""
     from dhag.ensemble import build_net
@@ -278,25 +286,16 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     # A setting added by a later version changes how its model trains or scores, which this version
     # cannot honour: it says so, rather than fail on an unexpected keyword.
     given = manifest.get("settings")
-    if isinstance(given, dict) and (unknown := sorted(set(given) - set(inspect.signature(DHAG).parameters))):
+    if isinstance(given, dict) and (unknown := sorted(set(given) - _known_settings())):
         names = ", ".join(map(repr, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
         raise ArtifactError(
             f"Model artifact {str(path)!r} was written by a newer version of dhag, with settings this "
             f"version does not know ({names}): {_NEWER}."
         )
     try:
-        settings = dict(manifest["settings"])
-        # Artifacts written before shift_mode existed were trained with the offset rule; a retrain from
-        # their settings keeps it until the model is replaced by one trained with the new default.
-        settings.setdefault("shift_mode", "offset")
-        # Likewise, those written before retry_ce_target existed retried with the L_ce controller on.
-        settings.setdefault("retry_ce_target", CONTROLLER_TARGET)
-        settings.setdefault("n_members", 1)
-        settings.setdefault("snapshots", 1)
-        # Every artifact before ce_weighting existed weighed L_ce row by row.
-        settings.setdefault("ce_weighting", "rows")
-        settings.setdefault("recipe", "paper")  # and built the networks and regularisers as the paper
-        settings.setdefault("perturbator_game", "cooperative")  # and played Algorithm 1's game
+        # A setting the manifest leaves out (written before it existed, or at the value from before it):
+        # as before it existed, whatever the default is now, so a retrain from it trains as its model was.
+        settings = read_as_before(manifest["settings"])
         for key in ("categorical", "passthrough", "feature_names", "shift_range"):
             if settings.get(key) is not None:
                 settings[key] = tuple(settings[key])

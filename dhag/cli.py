@@ -18,6 +18,7 @@ from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError
 from dhag.io import read_table
+from dhag.legacy import read_as_before
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
 from dhag.retry import describe_health
@@ -165,9 +166,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     else:
         signed = "yes" if manifest["signed"] else "no"
         print(f"signed: {signed} (with {KEY_VARIABLE} set, only signed models load)")
-    settings = manifest.get("settings", {})
-    # Artifacts from before these settings existed were trained as the paper, row by row.
-    recipe, weighting = settings.get("recipe", "paper"), settings.get("ce_weighting", "rows")
+    # A setting the manifest leaves out is at its value from before it existed (dhag.legacy).
+    settings = read_as_before(manifest.get("settings", {}))
+    recipe, weighting = settings["recipe"], settings["ce_weighting"]
     print(f"recipe: {recipe} (networks and regularisers), L_ce weighed by {weighting}")
     print(
         f"trained: {_rows(t)}, "

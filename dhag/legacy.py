@@ -1,0 +1,75 @@
+"""The settings DHAG gained after the first artifact format, and the value of each that trains and scores
+a model as releases from before it existed did: what a manifest that leaves the setting out means.
+
+A release refuses an artifact whose manifest lists a setting it does not know (:func:`dhag.load_model`):
+it cannot honour it. So :func:`dhag.save_model` leaves out every setting of :data:`BEFORE_IT_EXISTED` at
+that value, and a release from before the setting loads the model and does what the writer did; at any
+other value the setting is written, and that release refuses the model, as it must. Reading, a setting
+left out takes that value, whatever DHAG's default is by then.
+
+Leaving a setting out is safe only if every release that knows it reads its absence as that value too:
+its loader filled that value in, or its default was that value. The git history holds that for every
+entry, from the commit that added it on. Settings also added after the first format, but always
+written (:data:`ALWAYS_WRITTEN`):
+
+- ``max_steps`` and ``collapse_retry``: releases that know them read their absence as their defaults
+  (20,000 updates, a retry) rather than what came before them (no cap, no retry);
+- ``shift_mode`` and ``shift_range``: for a few commits (7a32323 to 5021b76) a missing one was read as
+  ``"beyond"`` and ``(0, 2)``; a release that predates them also predates ``retry_ce_target``, which a
+  default model writes, so nothing loads there that would otherwise be refused.
+
+A setting added later joins :data:`BEFORE_IT_EXISTED` when one of its values does exactly what the
+releases before it did, and the new release's loader reads its absence as that value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dhag.retry import CONTROLLER_TARGET
+
+__all__ = ["ALWAYS_WRITTEN", "BEFORE_IT_EXISTED", "left_out", "read_as_before"]
+
+# Setting -> the value that does what the releases before it did (the commit that added it).
+BEFORE_IT_EXISTED: dict[str, Any] = {
+    "ce_target": None,  # lambda1 fixed (7a1902f)
+    "shift_weight": 0.0,  # no shifted-row anomalies (7a1902f)
+    "validation_split": "random",  # a random slice held out (bae2c31)
+    "shift_mode": "offset",  # the shifted rows' only rule (7a32323); always written, read only
+    "min_threshold": None,  # no floor under the threshold (1e4abdc)
+    "average_weights": False,  # the last weights kept (f77b6d3)
+    "retry_ce_target": CONTROLLER_TARGET,  # a retry steered L_ce at 0.9 (ba57165)
+    "perturbator_game": "cooperative",  # Algorithm 1's game (188b71d)
+    "n_members": 1,  # one network (90b8961)
+    "ce_weighting": "rows",  # L_ce row by row, the paper's equation (2) (447d341)
+    "snapshots": 1,  # one state per training (532b19f)
+    "recipe": "paper",  # the paper's networks and regularisers (d2027ec)
+}
+ALWAYS_WRITTEN = frozenset({"max_steps", "collapse_retry", "shift_mode", "shift_range"})
+
+
+def _is_before(name: str, value: Any) -> bool:
+    if name in ALWAYS_WRITTEN or name not in BEFORE_IT_EXISTED:
+        return False
+    before = BEFORE_IT_EXISTED[name]
+    return value is before or (type(value) is type(before) and value == before)
+
+
+def left_out(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` (as JSON holds them) less those at the value from before they existed.
+
+    >>> left_out({"max_epochs": 20, "recipe": "paper", "snapshots": 3, "ce_target": None})
+    {'max_epochs': 20, 'snapshots': 3}
+    """
+    return {name: value for name, value in settings.items() if not _is_before(name, value)}
+
+
+def read_as_before(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` from a manifest, each setting of :data:`BEFORE_IT_EXISTED` it leaves out read as
+    before that setting existed.
+
+    >>> read_as_before({"recipe": "reference", "max_epochs": 20})["recipe"], read_as_before({})["snapshots"]
+    ('reference', 1)
+    """
+    return BEFORE_IT_EXISTED | dict(settings)
