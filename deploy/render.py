@@ -66,8 +66,12 @@ def prometheus_rule() -> str:
 
 
 # A part of an annotation that reads other series with Prometheus's template function `query`, which
-# Grafana's templates lack: `{{ with ... | query }}...{{ end }}` (no nested `end`), and a space after it.
-PROMETHEUS_QUERY = re.compile(r"\{\{ with (?:(?!\}\}).)*\| query \}\}.*?\{\{ end \}\} ?", re.DOTALL)
+# Grafana's templates lack: `{{ with ... | query }}...{{ end }}` or `{{ range ... | query }}...{{ end }}`
+# (a `sortByLabel` after `query` allowed; no nested `end`), and a space after it.
+PROMETHEUS_QUERY = re.compile(
+    r"\{\{ (?:with|range) (?:(?!\}\}).)*\| query(?: \| sortByLabel \"\w+\")? \}\}.*?\{\{ end \}\} ?",
+    re.DOTALL,
+)
 
 
 def _grafana_template(text: str) -> str:

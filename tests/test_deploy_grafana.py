@@ -151,8 +151,12 @@ def test_grafana_rules_are_equivalent_to_the_prometheus_alerts() -> None:
             assert twin["annotations"][key] == text.replace("$value", "$values.A.Value"), (name, key)
 
 
-# `{{ with ... | query }}...{{ end }}` and the space after it (no `}}` before `| query`, no nested end).
-PROMETHEUS_QUERY = re.compile(r"\{\{ with (?:(?!\}\}).)*\| query \}\}.*?\{\{ end \}\} ?", re.DOTALL)
+# `{{ with ... | query }}...{{ end }}` or `{{ range ... | query }}...{{ end }}` (a `sortByLabel` after
+# `query` allowed) and the space after it (no `}}` before `| query`, no nested end).
+PROMETHEUS_QUERY = re.compile(
+    r"\{\{ (?:with|range) (?:(?!\}\}).)*\| query(?: \| sortByLabel \"\w+\")? \}\}.*?\{\{ end \}\} ?",
+    re.DOTALL,
+)
 
 
 def test_grafana_annotations_use_no_prometheus_only_template_function() -> None:
