@@ -211,7 +211,8 @@ def _route(route: dict[str, Any], labels: dict[str, str], matchers: Any) -> str:
 @pytest.mark.parametrize(
     "labels",
     [
-        {"alertname": "DhagAssetAnomalous", "severity": "critical", "asset_group": group}
+        {"alertname": alertname, "severity": "critical", "asset_group": group}
+        for alertname in ("DhagAssetAnomalous", "DhagManyAssetsAnomalous")
         for group in ("pump", "compressor", "fan", "valve", "")
     ]
     + [{"alertname": "DhagDaemonDown", "severity": s} for s in ("critical", "warning", "info")],

@@ -250,3 +250,59 @@ def test_each_plant_pages_in_a_notification_group_of_its_own(alertmanager: str) 
         [("DhagPipelineAbsent", "plant-a", "")],
         [("DhagPipelineAbsent", "plant-b", "")],
     ]
+
+
+def _anomalous(asset: str, **labels: str) -> dict[str, str]:
+    return {
+        "alertname": "DhagAssetAnomalous",
+        "severity": "critical",
+        "job": "dhag-pipeline",
+        "asset": asset,
+        "asset_group": asset.split("-")[0],
+    } | labels
+
+
+def _many(**labels: str) -> dict[str, str]:
+    return _pipeline("DhagManyAssetsAnomalous", "critical", **labels)
+
+
+def test_many_assets_anomalous_in_a_plant_holds_back_that_plants_asset_pages_only(alertmanager: str) -> None:
+    # One page for a plant-wide event: the plant's alert holds back each asset's, and its groups' alerts.
+    alerts = [
+        _many(namespace="plant-a"),
+        _many(namespace="plant-a", asset_group="pump"),
+        _anomalous("pump-01", namespace="plant-a"),
+        _anomalous("fan-02", namespace="plant-a"),
+        _anomalous("pump-01", namespace="plant-b"),
+        _silent("pump-03", namespace="plant-a"),
+    ]
+    suppressed = {
+        (
+            a["labels"]["alertname"],
+            a["labels"].get("asset", ""),
+            a["labels"].get("asset_group", ""),
+            a["labels"]["namespace"],
+        )
+        for a in _post(alertmanager, alerts)
+        if a["status"]["inhibitedBy"]
+    }
+    assert suppressed == {
+        ("DhagManyAssetsAnomalous", "", "pump", "plant-a"),
+        ("DhagAssetAnomalous", "pump-01", "pump", "plant-a"),
+        ("DhagAssetAnomalous", "fan-02", "fan", "plant-a"),
+    }
+
+
+def test_many_assets_anomalous_in_a_group_holds_back_that_groups_asset_pages_only(alertmanager: str) -> None:
+    # Compose: no namespace. The compressors' alert leaves the pumps' own pages, and the plant's.
+    alerts = [
+        _many(asset_group="compressor"),
+        _anomalous("compressor-01"),
+        _anomalous("compressor-02"),
+        _anomalous("pump-01"),
+        _anomalous("compressor-01", job="dhag-pipeline-b"),
+    ]
+    assert _suppressed(alertmanager, alerts) == {
+        ("DhagAssetAnomalous", "compressor-01", ""),
+        ("DhagAssetAnomalous", "compressor-02", ""),
+    }
