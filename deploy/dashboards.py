@@ -39,7 +39,13 @@ def _panel(
     return panel | extra
 
 
-def _dashboard(uid: str, title: str, panels: list[dict[str, Any]], variables: list[dict[str, Any]]) -> str:
+def _dashboard(
+    uid: str,
+    title: str,
+    panels: list[dict[str, Any]],
+    variables: list[dict[str, Any]],
+    annotations: list[dict[str, Any]] | None = None,
+) -> str:
     for number, panel in enumerate(panels, start=1):
         panel["id"] = number
     dashboard = {
@@ -53,7 +59,7 @@ def _dashboard(uid: str, title: str, panels: list[dict[str, Any]], variables: li
         "refresh": "10s",
         "time": {"from": "now-1h", "to": "now"},
         "templating": {"list": variables},
-        "annotations": {"list": []},
+        "annotations": {"list": annotations or []},
         "panels": panels,
     }
     return json.dumps(dashboard, indent=2) + "\n"
@@ -73,6 +79,36 @@ def _variable(name: str, label: str, query: str) -> dict[str, Any]:
         "multi": True,
         "current": {"text": "All", "value": "$__all"},
     }
+
+
+# The fewest anomalous assets at once that make DhagManyAssetsAnomalous fire for a plant:
+# max(5, min(a fifth, 20), a tenth) of its assets scored, rounded up.
+_SCORED = "job:dhag_asset_anomalous:count"
+_COMMON_CAUSE_AT = f"ceil(clamp_min(clamp_max(0.2 * {_SCORED}, 20), 5) > 0.1 * {_SCORED} or 0.1 * {_SCORED})"
+# Marks on the plant overview's time axis: when a model version came into use (a promotion or a
+# rollback: did many assets turn anomalous right after?), and while DhagManyAssetsAnomalous fired
+# (Prometheus's own alert state; none where Grafana evaluates the rules).
+_PLANT_ANNOTATIONS = [
+    {
+        "name": "Model promoted",
+        "datasource": DATASOURCE,
+        "enable": True,
+        "iconColor": "purple",
+        "expr": "count by (version) (dhag_model_info == 1)"
+        " unless count by (version) (dhag_model_info offset 5m == 1)",
+        "step": "1m",
+        "titleFormat": "Model {{version}} in use",
+    },
+    {
+        "name": "Many assets anomalous",
+        "datasource": DATASOURCE,
+        "enable": True,
+        "iconColor": "red",
+        "expr": 'ALERTS{alertname="DhagManyAssetsAnomalous", alertstate="firing"}',
+        "step": "1m",
+        "titleFormat": "DhagManyAssetsAnomalous {{asset_group}}",
+    },
+]
 
 
 def plant_overview() -> str:
@@ -102,17 +138,41 @@ def plant_overview() -> str:
             (12, 0, 12, 5),
             [_target("A", f"job_asset_group:dhag_asset_anomalous:sum{sel}", "{{asset_group}}", instant=True)],
         ),
+        # A plant-wide event (DhagManyAssetsAnomalous): how many assets are anomalous at once, of how
+        # many scored, and how many make the plant's alert fire (dhag-recording.yml's common-cause rule:
+        # at least 5, at least a fifth or 20, at least a tenth; for one plant, all groups).
+        _panel(
+            "timeseries",
+            "Assets anomalous at once, of those scored (the plant-wide alert fires at the dashed line)",
+            (0, 5, 24, 8),
+            [
+                _target("A", f"sum(job_asset_group:dhag_asset_anomalous:sum{sel})", "anomalous"),
+                _target("B", f"sum(job_asset_group:dhag_asset_anomalous:count{sel})", "scored"),
+                _target("C", f"max({_COMMON_CAUSE_AT})", "plant-wide alert at"),
+            ],
+            fieldConfig={
+                "defaults": {"unit": "short"},
+                "overrides": [
+                    {
+                        "matcher": {"id": "byName", "options": "plant-wide alert at"},
+                        "properties": [
+                            {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}
+                        ],
+                    }
+                ],
+            },
+        ),
         _panel(
             "state-timeline",
             "Alert timeline (1 = open alert)",
-            (0, 5, 24, 9),
+            (0, 13, 24, 9),
             [_target("A", f"max by (asset) (dhag:asset_anomalous{sel})", "{{asset}}")],
             options={"mergeValues": True, "showValue": "never"},
         ),
         _panel(
             "timeseries",
             "Anomaly score per asset",
-            (0, 14, 16, 10),
+            (0, 22, 16, 10),
             [
                 _target("A", f"max by (asset) (dhag:asset_score{sel})", "{{asset}}"),
                 _target(
@@ -127,14 +187,14 @@ def plant_overview() -> str:
         _panel(
             "table",
             "Top assets by anomaly score",
-            (16, 14, 8, 10),
+            (16, 22, 8, 10),
             [_target("A", f"topk(10, max by (asset, asset_group) (dhag:asset_score{sel}))", instant=True)],
             unit="percentunit",
         ),
         _panel(
             "table",
             OPEN_ALERTS_SUSPECT,
-            (0, 24, 24, 6),
+            (0, 32, 24, 6),
             [_target("A", f"max by (asset, sensor) (dhag:asset_suspect_sensor{sel})", instant=True)],
             # One row per open alert that names a suspect: the sensor to check first.
             transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}],
@@ -142,7 +202,7 @@ def plant_overview() -> str:
         _panel(
             "timeseries",
             "Alerts opened, resolved and carried over a restart (per hour)",
-            (0, 30, 24, 7),
+            (0, 38, 24, 7),
             [
                 _target("A", "sum(increase(dhag_alerts_opened_total[1h]))", "opened"),
                 _target(
@@ -156,7 +216,7 @@ def plant_overview() -> str:
         _panel(
             "state-timeline",
             "Beyond the training history (1 = the asset's latest reading is outside what it did in training)",
-            (0, 37, 24, 8),
+            (0, 45, 24, 8),
             [_target("A", f"max by (asset) (dhag:asset_outside_training_range{sel})", "{{asset}}")],
             options={"mergeValues": True, "showValue": "never"},
         ),
@@ -164,20 +224,20 @@ def plant_overview() -> str:
         _panel(
             "timeseries",
             "Clock offset per asset (reading ts minus the time Kafka took it; negative: behind)",
-            (0, 45, 16, 8),
+            (0, 53, 16, 8),
             [_target("A", f"max by (asset) ({off})", "{{asset}}")],
             unit="s",
         ),
         _panel(
             "table",
             "Assets whose clock is off by over a minute",
-            (16, 45, 8, 8),
+            (16, 53, 8, 8),
             [_target("A", f"max by (asset, asset_group) ({off} < -60 or {off} > 60)", instant=True)],
             unit="s",
         ),
     ]
     variables = [_variable("asset_group", "Asset group", "label_values(dhag:asset_score, asset_group)")]
-    return _dashboard("dhag-plant-overview", "DHAG plant overview", panels, variables)
+    return _dashboard("dhag-plant-overview", "DHAG plant overview", panels, variables, _PLANT_ANNOTATIONS)
 
 
 def pipeline_health() -> str:

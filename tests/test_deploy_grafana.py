@@ -55,6 +55,11 @@ def _queries() -> dict[str, str]:
                 queries[f"{dashboard['uid']} / {panel['title']} / {target['refId']}"] = _as_promql(
                     target["expr"]
                 )
+        for annotation in dashboard["annotations"]["list"]:
+            if "expr" in annotation:
+                queries[f"{dashboard['uid']} / annotation {annotation['name']}"] = _as_promql(
+                    annotation["expr"]
+                )
     for rule in _grafana_rules():
         for query in rule["data"]:
             if query["datasourceUid"] != "__expr__":
@@ -269,3 +274,19 @@ def test_the_plant_overview_lists_each_open_alerts_suspect_sensor() -> None:
         r"max by \(asset, sensor\) \(dhag:asset_suspect_sensor\{asset_group=~\"\$asset_group\"\}\)",
         target["expr"],
     )
+
+
+def test_the_plant_overview_shows_how_many_assets_are_anomalous_at_once_and_model_promotions() -> None:
+    # A plant-wide event (DhagManyAssetsAnomalous): how many assets, against how many scored and the
+    # count that fires the plant's alert; and whether a model was promoted just before it began.
+    (plant,) = [d for d in _dashboards() if d["uid"] == "dhag-plant-overview"]
+    (panel,) = [p for p in plant["panels"] if p["title"].startswith("Assets anomalous at once")]
+    exprs = [target["expr"] for target in panel["targets"]]
+    assert any("job_asset_group:dhag_asset_anomalous:sum" in e for e in exprs)
+    assert any("job_asset_group:dhag_asset_anomalous:count" in e for e in exprs)
+    assert any("job:dhag_asset_anomalous:count" in e and "clamp" in e for e in exprs)
+    annotations = {a["name"]: a for a in plant["annotations"]["list"]}
+    assert "dhag_model_info" in annotations["Model promoted"]["expr"]
+    assert 'alertname="DhagManyAssetsAnomalous"' in annotations["Many assets anomalous"]["expr"]
+    for annotation in annotations.values():
+        assert annotation["datasource"]["uid"] == DATASOURCE_UID and annotation["enable"]

@@ -3,10 +3,11 @@ deploy/prometheus/tests do not reach: promtool evaluates the recording rules on 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
-from deploy_support import RULES, run, tool
+from deploy_support import DEPLOY, RULES, run, tool
 
 # Plant size -> the fewest anomalous assets at once that share a cause (None: never, the plant is
 # smaller than that): at least 5; at least a fifth of the plant, or 20 assets; at least a tenth.
@@ -62,5 +63,31 @@ def test_the_share_of_assets_that_makes_a_common_cause_scales_with_the_plant(tmp
     spec = {"rule_files": [str(recording)], "evaluation_interval": "1m", "tests": cases}
     path = tmp_path / "many-assets-test.yml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = run([tool("promtool"), "test", "rules", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_plant_overview_marks_the_count_that_fires_the_plant_alert(tmp_path: Path) -> None:
+    # The dashed line of the plant overview's panel is the same rule as the recording rule's.
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "dhag-plant-overview.json").read_text())
+    (panel,) = [p for p in dashboard["panels"] if p["title"].startswith("Assets anomalous at once")]
+    (expr,) = [t["expr"] for t in panel["targets"] if t["legendFormat"] == "plant-wide alert at"]
+    cases = [
+        {
+            "name": f"a plant of {size}",
+            "interval": "1m",
+            "input_series": [
+                {"series": 'job:dhag_asset_anomalous:count{job="dhag-pipeline"}', "values": f"{size}x2"}
+            ],
+            "promql_expr_test": [
+                {"expr": expr, "eval_time": "1m", "exp_samples": [{"labels": "{}", "value": fewest or 5}]}
+            ],
+        }
+        for size, fewest in FEWEST.items()
+    ]
+    path = tmp_path / "panel-test.yml"
+    path.write_text(
+        yaml.safe_dump({"rule_files": [], "evaluation_interval": "1m", "tests": cases}, sort_keys=False)
+    )
     result = run([tool("promtool"), "test", "rules", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
