@@ -11,7 +11,7 @@ import math
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from wsgiref.simple_server import WSGIServer
 
 import numpy as np
@@ -283,7 +283,6 @@ class PipelineMetrics:
             ["asset"],
             registry=r,
         )
-        self._clock_offsets = ClockOffsets(self.asset_clock_offset)
         self.assets_anomalous_unlisted = Gauge(
             "dhag_assets_anomalous_unlisted",
             "Assets with an open alert but no per-asset series (beyond metrics.asset_limit).",
@@ -293,6 +292,9 @@ class PipelineMetrics:
             "dhag_asset_series_refused",
             "Per-asset updates not exported because the asset limit was reached.",
             registry=r,
+        )
+        self.clock_offsets = ClockOffsets(
+            self.asset_clock_offset, listed=self._assets, limit=asset_limit, refused=self.asset_series_refused
         )
         # Every labelled counter an alert takes increase() of is exported at 0 from the start: a series
         # that first appears at 1 reads to Prometheus as no increase, so the first event after each
@@ -337,9 +339,10 @@ class PipelineMetrics:
         self, asset: str, *, score: float, anomalous: bool, outside_range: bool | None = None
     ) -> bool:
         """Update an asset's series, unless it would be a new series beyond the asset limit (then
-        False). ``outside_range`` None leaves the asset's beyond-training-range state as it was."""
+        False; the assets with a clock offset series only, :class:`ClockOffsets`, count in it).
+        ``outside_range`` None leaves the asset's beyond-training-range state as it was."""
         if asset not in self._assets:
-            if len(self._assets) >= self.asset_limit:
+            if len(self._assets) + self.clock_offsets.apart_besides(asset) >= self.asset_limit:
                 self.asset_series_refused.inc()
                 (self._unlisted.add if anomalous else self._unlisted.discard)(asset)
                 self.assets_anomalous_unlisted.set(len(self._unlisted))
@@ -366,11 +369,6 @@ class PipelineMetrics:
             self.asset_suspect_sensor.labels(asset, sensor).set(1)
             self._suspects[asset] = sensor
 
-    def set_clock_offsets(self, offsets: Mapping[str, float], *, now: float) -> None:
-        """Each asset's largest clock offset in a batch scored at ``now`` (monotonic seconds), for the
-        assets with per-asset series (:class:`~pipeline.clockoffset.ClockOffsets` says what shows)."""
-        self._clock_offsets.update(offsets, now=now, listed=self._assets)
-
     def forget_assets(self, assets: set[str]) -> None:
         """Drop the series of assets this consumer no longer owns (their partitions were revoked)."""
         for asset in assets & self._assets:
@@ -379,7 +377,7 @@ class PipelineMetrics:
             self.asset_anomalous.remove(asset)
             with contextlib.suppress(KeyError):  # never set when only a quiet-time sweep touched it
                 self.asset_outside_training_range.remove(asset)
-        self._clock_offsets.forget(assets)
+        self.clock_offsets.forget(assets)
         self._assets -= assets
         self._unlisted -= assets
         self.assets_anomalous_unlisted.set(len(self._unlisted))

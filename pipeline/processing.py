@@ -21,7 +21,6 @@ from pipeline.alertevents import event_of, first_suspect, imputed_sensors
 from pipeline.alerts import Transition
 from pipeline.backoff import ThrottledLog
 from pipeline.batchoutput import BatchOutput, Outgoing, score_messages
-from pipeline.clockoffset import newest_offsets
 from pipeline.config import Settings
 from pipeline.dlqpause import DlqGuard
 from pipeline.drift import drift_monitor
@@ -145,8 +144,8 @@ class BatchProcessor:
         """Forget alert state of partitions this consumer no longer owns; their assets start fresh."""
         for tp in partitions:
             self.trackers.pop(tp, None)
-            assets = self._assets.pop(tp, set())
-            self.metrics.forget_assets(assets)
+            self.metrics.forget_assets(self._assets.pop(tp, set()))
+        self.metrics.clock_offsets.expire(partitions=partitions)
 
     def carry_over(
         self,
@@ -194,8 +193,8 @@ class BatchProcessor:
         if parsed.unknown_sensors:
             self.counts.add(self.metrics.unknown_sensors.inc, parsed.unknown_sensors)
         self._check_keys(records, parsed)
-        if parsed.indices:
-            self._score(out, records, parsed, now)
+        good = self._score(out, records, parsed, now) if parsed.indices else np.empty(0, np.intp)
+        self.metrics.clock_offsets.observe(records, parsed, good, wall_now=time.time(), now=now)
         out.messages.extend(self._resolve_quiet(now))
         self.counts.add(self.metrics.records_processed.labels("invalid").inc, len(parsed.rejections))
         out.dlq_tripped = self.guard.add(total=len(records), dead=out.dead_lettered)
@@ -219,7 +218,7 @@ class BatchProcessor:
                 wrong[0],
             )
 
-    def _score(self, out: BatchOutput, records: Sequence[Any], parsed: Any, now: float) -> None:
+    def _score(self, out: BatchOutput, records: Sequence[Any], parsed: Any, now: float) -> np.ndarray:
         started = time.perf_counter()
         scores, refused = self.active.score(parsed.matrix)
         self.metrics.scoring_duration.observe(time.perf_counter() - started)
@@ -233,7 +232,7 @@ class BatchProcessor:
             self.counts.add(self.metrics.records_processed.labels(outcome).inc)
         good = np.flatnonzero(~failed)
         if good.size == 0:
-            return
+            return good
         scores_ok = scores[good]
         self.counts.add(self.metrics.records_processed.labels("ok").inc, int(good.size))
         beyond = np.zeros(scores.shape[0], dtype=bool)
@@ -281,12 +280,12 @@ class BatchProcessor:
                 self._assets.setdefault(tp, set()).add(asset)
             if listed and anomalous and asset in suspects:  # opened in this batch: its episode's
                 self.metrics.set_suspect(asset, suspects[asset])
-        self.metrics.set_clock_offsets(newest_offsets(records, parsed, good, wall_now), now=now)
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:  # fed with delivered batches only: a retried one once
             stamps_ok = parsed.timestamps[good]
             self.counts.add(self._watch_drift, self.model_version, scores_ok, stamps_ok, parsed.kafka_time)
+        return good
 
     def _watch_drift(self, version: str, scores: np.ndarray, times: np.ndarray, kafka_time: Any) -> None:
         assert self.drift is not None
@@ -358,6 +357,7 @@ class BatchProcessor:
             if gone:
                 self._assets.get(tp, set()).difference_update(gone)
                 self.metrics.forget_assets(gone)
+        self.metrics.clock_offsets.expire(before=now - self.settings.alerts.quiet_s)
         return messages
 
     def sweep(self, now: float | None = None) -> list[Outgoing]:

@@ -98,11 +98,13 @@ def dlq_value(value: bytes | None) -> tuple[bytes, list[tuple[str, bytes]]]:
 
 @dataclass(frozen=True)
 class Rejection:
-    """One record that cannot be scored: its position in the batch, the reason and a short detail."""
+    """One record that cannot be scored: its position in the batch, the reason and a short detail; for a
+    record refused only for lying ahead (``records.max_future_s``), its asset and ``ts`` (``ahead``)."""
 
     index: int
     reason: Reason
     detail: str
+    ahead: tuple[str, float] | None = None
 
 
 @dataclass
@@ -121,10 +123,11 @@ class ParsedBatch:
 
 
 class _RejectedError(Exception):
-    def __init__(self, reason: Reason, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str, ahead: tuple[str, float] | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.ahead = ahead
 
 
 class RecordParser:
@@ -212,6 +215,7 @@ class RecordParser:
                 f"ts {doc['ts']!r:.40} lies {ts - now:.0f} s ahead of this service's clock and the broker's"
                 f" record time (more than records.max_future_s = {self.max_future_s:g}; a local time sent"
                 " without its UTC offset?)",
+                (asset, ts),
             )
         values = doc["values"]
         if not isinstance(values, dict):
@@ -312,7 +316,7 @@ class RecordParser:
             try:
                 asset, ts, row, values, imputed, unknown = self.parse_one(raw)
             except _RejectedError as rej:
-                out.rejections.append(Rejection(i, rej.reason, rej.detail))
+                out.rejections.append(Rejection(i, rej.reason, rej.detail, rej.ahead))
                 continue
             out.indices.append(i)
             out.asset_ids.append(asset)

@@ -7,6 +7,7 @@ import time
 from collections import namedtuple
 
 import numpy as np
+import orjson
 from pipeline_kafka import reading
 from plant_data import normal
 from prometheus_client import CollectorRegistry
@@ -160,3 +161,62 @@ def test_producer_stamped_times_are_the_reference_too(fitted) -> None:
     feed, now = Feed(timestamp_type=CREATE_TIME), time.time()
     proc.process([feed.record("mill-1", now - HOUR, now), feed.record("mill-2", now - 2.0, now)], now=0.0)
     assert (_offset(reg, "mill-1"), _offset(reg, "mill-2")) == (-HOUR, -2.0)
+
+
+def test_an_asset_hours_ahead_shows_its_offset_though_its_records_are_dead_lettered(fitted) -> None:
+    # pump-07's gateway runs two hours fast: every reading lies beyond records.max_future_s and is
+    # dead-lettered, yet its offset shows (DhagAssetClockSkewed names it), while it has no score.
+    proc, reg = _processor(fitted)
+    feed, now = Feed(), time.time()
+    for k in range(3):
+        t = now + 5 * k
+        batch = [feed.record("pump-07", t + 2 * HOUR - 0.4, t), feed.record("pump-08", t - 0.4, t)]
+        out = proc.process(batch, now=5.0 * k)
+        assert (out.scored, out.dead_lettered) == (1, 1)
+    assert _offset(reg, "pump-07") == 2 * HOUR - 0.4
+    assert _offset(reg, "pump-08") == -0.4
+    assert reg.get_sample_value("dhag_asset_score", {"asset": "pump-07"}) is None
+    # A record that is malformed besides stays just a dead letter: an asset id the pattern refuses, a
+    # ts that does not parse, an asset id that is not a string.
+    t = now + 20.0
+    docs = [("bad id!", t + 2 * HOUR), ("oven-2", "soon"), (7, t + 2 * HOUR)]
+    bad = [
+        Timed("in", 0, 90 + k, b"x", orjson.dumps({"asset_id": a, "ts": ts, "values": {}}), int(t * 1000), 1)
+        for k, (a, ts) in enumerate(docs)
+    ]
+    assert proc.process(bad, now=20.0).dead_lettered == 3
+    sample = [s for m in reg.collect() for s in m.samples if s.name == "dhag_asset_clock_offset_seconds"]
+    assert {s.labels["asset"] for s in sample} == {"pump-07", "pump-08"}
+
+
+def test_an_asset_only_dead_lettered_ahead_counts_in_the_asset_limit_and_goes_when_silent(fitted) -> None:
+    proc, reg = _processor(fitted, asset_limit=2, quiet_s=60.0)
+    feed, now = Feed(), time.time()
+    refused = lambda: reg.get_sample_value("dhag_asset_series_refused_total")  # noqa: E731
+    proc.process([feed.record("a", now - 1.0, now), feed.record("fast", now + HOUR, now)], now=0.0)
+    assert (_offset(reg, "a"), _offset(reg, "fast")) == (-1.0, HOUR)
+    # The limit is full with an asset of its clock offset only: a third asset gets no series.
+    proc.process([feed.record("b", now - 1.0, now), feed.record("faster", now + 2 * HOUR, now)], now=1.0)
+    assert _offset(reg, "b") is None and reg.get_sample_value("dhag_asset_score", {"asset": "b"}) is None
+    assert _offset(reg, "faster") is None
+    assert refused() == 2.0
+    # Its clock fixed, the asset is scored and keeps its place.
+    proc.process([feed.record("fast", now + 2.0, now + 2.0)], now=2.0)
+    assert reg.get_sample_value("dhag_asset_score", {"asset": "fast"}) is not None
+    assert _offset(reg, "fast") == HOUR  # the largest of its window still
+    # Silent for alerts.quiet_s, an asset seen only ahead loses its series like a scored one.
+    proc.process([feed.record("slow", now + HOUR, now + 3.0)], now=3.0)
+    assert _offset(reg, "slow") is None, "the limit is full"
+    proc.sweep(now=62.5)
+    assert _offset(reg, "fast") is None and _offset(reg, "a") is None
+    proc.process([feed.record("slow", now + 70.0 + HOUR, now + 70.0)], now=70.0)
+    assert _offset(reg, "slow") == HOUR
+    proc.sweep(now=129.0)
+    assert _offset(reg, "slow") == HOUR, "not silent for alerts.quiet_s yet"
+    proc.sweep(now=130.0)
+    assert _offset(reg, "slow") is None
+    # Its partition revoked: the series goes too.
+    proc.process([feed.record("slow", now + 140.0 + HOUR, now + 140.0)], now=140.0)
+    assert _offset(reg, "slow") == HOUR
+    proc.drop_partitions([("in", 0)])
+    assert _offset(reg, "slow") is None
