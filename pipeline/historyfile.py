@@ -22,7 +22,8 @@ asset left with no complete row is refused.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,11 +68,59 @@ def _header(path: Path) -> tuple[list[str], str]:
     return next(csv.reader([line], delimiter=sep), []), sep
 
 
-def _read(path: Path) -> tuple[pd.DataFrame, str]:
-    """The raw frame and how to name one of its rows ("line" of a CSV, "row" of a Parquet file)."""
+class _Places:
+    """Where a row of the raw frame is, as a person finds it: "row N" of a Parquet file, or "line N" of a
+    CSV, the physical line its record starts on. A quoted field may hold line breaks and blank lines are
+    skipped, so a row's count says little: when a refusal names a line, the CSV is read again with the
+    csv module, up to that row (the rest of the file is never read twice)."""
+
+    def __init__(self, path: Path | None = None, sep: str = ",") -> None:
+        self.path, self.sep = path, sep
+
+    def __call__(self, label: int) -> str:
+        """Where the frame's row ``label`` is (0: the first row after the header)."""
+        if self.path is None:
+            return f"row {label + 1}"
+        rows = (start for record, start in self._records() if not _blank(record))
+        try:
+            for count, start in enumerate(rows, start=-1):  # the header's is -1
+                if count == label:
+                    return f"line {start}"
+        except csv.Error:  # a field over the csv module's size limit: the count is all there is
+            pass
+        return f"line {label + 2}"
+
+    def record_line(self, number: int) -> int:
+        """The physical line record ``number`` starts on (1-based, blank lines counted as records, as
+        pandas counts its "lines")."""
+        try:
+            for count, (_, start) in enumerate(self._records(), start=1):
+                if count == number:
+                    return start
+        except csv.Error:
+            pass
+        return number
+
+    def _records(self) -> Iterator[tuple[list[str], int]]:
+        """Each record of the CSV and the physical line it starts on."""
+        assert self.path is not None
+        with self.path.open(encoding="utf-8-sig", newline="") as f:
+            reader, start = csv.reader(f, delimiter=self.sep), 1
+            for record in reader:
+                yield record, start
+                start = reader.line_num + 1
+
+
+def _blank(record: Sequence[str]) -> bool:
+    """A record pandas skips: an empty line, or one of spaces."""
+    return not record or (len(record) == 1 and not record[0].strip())
+
+
+def _read(path: Path) -> tuple[pd.DataFrame, _Places]:
+    """The raw frame and where each of its rows is."""
     if path.suffix == ".parquet":
         try:
-            return pd.read_parquet(path), "row"
+            return pd.read_parquet(path), _Places()
         except (OSError, ValueError) as exc:
             if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
                 raise
@@ -81,6 +130,7 @@ def _read(path: Path) -> tuple[pd.DataFrame, str]:
     except UnicodeDecodeError:
         raise HistoryError("it is not UTF-8 text: export the CSV as UTF-8") from None
     text = {n for n in names if _normal_name(n) == "asset_id"}  # ids as written: "007" is not 7
+    places = _Places(path, sep)
     try:
         frame = pd.read_csv(
             path,
@@ -93,9 +143,11 @@ def _read(path: Path) -> tuple[pd.DataFrame, str]:
     except UnicodeDecodeError:
         raise HistoryError("it is not UTF-8 text: export the CSV as UTF-8") from None
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise HistoryError(f"cannot read it as CSV ({sep!r} between fields): {str(exc).strip()}") from None
+        # pandas counts a record with line breaks in its quotes as one line: say the physical one.
+        said = re.sub(r"in line (\d+)", lambda m: f"in line {places.record_line(int(m[1]))}", str(exc))
+        raise HistoryError(f"cannot read it as CSV ({sep!r} between fields): {said.strip()}") from None
     frame.columns = names if len(names) == frame.shape[1] else frame.columns  # pandas renames repeats
-    return frame, "line"
+    return frame, places
 
 
 def _columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -121,15 +173,14 @@ def _columns(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _where(frame: pd.DataFrame, mask: np.ndarray, unit: str) -> str:
+def _where(frame: pd.DataFrame, mask: np.ndarray, places: _Places) -> str:
     """'line 7' (or 'row 6') of the first row of ``mask``, with how many more there are."""
     hits = np.flatnonzero(mask)
-    label = int(frame.index[hits[0]])
-    at = f"{unit} {label + 2}" if unit == "line" else f"{unit} {label + 1}"
+    at = places(int(frame.index[hits[0]]))
     return at + (f" and {len(hits) - 1} more" if len(hits) > 1 else "")
 
 
-def _times(frame: pd.DataFrame, unit: str) -> pd.Series:
+def _times(frame: pd.DataFrame, places: _Places) -> pd.Series:
     """``t`` as epoch seconds (float), or a refusal naming the first bad value and its line."""
     t = frame["t"]
     if isinstance(t.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(t):
@@ -149,26 +200,26 @@ def _times(frame: pd.DataFrame, unit: str) -> pd.Series:
                 value = t.iloc[int(np.flatnonzero(bad)[0])]
                 hint = f": {_NUMBER_HINT}" if "," in str(value) else ""
                 raise HistoryError(
-                    f"t {value!r} at {_where(frame, bad, unit)} is neither epoch seconds nor an ISO-8601 "
+                    f"t {value!r} at {_where(frame, bad, places)} is neither epoch seconds nor an ISO-8601 "
                     f"time (such as 2026-03-01T12:00:00Z){hint}"
                 )
             seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
     seconds = seconds.astype(float)
     if (empty := seconds.isna().to_numpy()).any():
-        raise HistoryError(f"t is empty at {_where(frame, empty, unit)}: every row needs its time")
+        raise HistoryError(f"t is empty at {_where(frame, empty, places)}: every row needs its time")
     if (late := (seconds >= MAX_EPOCH_S).to_numpy()).any():
         value = seconds.iloc[int(np.flatnonzero(late)[0])]
         raise HistoryError(
-            f"t {value:.6g} at {_where(frame, late, unit)} is past the year 5138 in epoch seconds: "
+            f"t {value:.6g} at {_where(frame, late, places)} is past the year 5138 in epoch seconds: "
             "epoch milliseconds? t must be epoch seconds (divide by 1000) or an ISO-8601 time"
         )
     if (early := (seconds < 0).to_numpy()).any():
         value = seconds.iloc[int(np.flatnonzero(early)[0])]
-        raise HistoryError(f"t {value:.6g} at {_where(frame, early, unit)} is before 1970")
+        raise HistoryError(f"t {value:.6g} at {_where(frame, early, places)} is before 1970")
     return seconds
 
 
-def _numbers(frame: pd.DataFrame, name: str, unit: str) -> pd.Series:
+def _numbers(frame: pd.DataFrame, name: str, places: _Places) -> pd.Series:
     """A sensor column as floats (missing: NaN), or a refusal naming the first value that is no number."""
     column = frame[name]
     if pd.api.types.is_bool_dtype(column):
@@ -178,10 +229,10 @@ def _numbers(frame: pd.DataFrame, name: str, unit: str) -> pd.Series:
     if (bad := (values.isna() & column.notna()).to_numpy()).any():
         value = column.iloc[int(np.flatnonzero(bad)[0])]
         hint = _NUMBER_HINT if any(c in str(value) for c in ",.") else "leave a missing value's cell empty"
-        raise HistoryError(f"{name} holds {value!r} at {_where(frame, bad, unit)}, not a number: {hint}")
+        raise HistoryError(f"{name} holds {value!r} at {_where(frame, bad, places)}, not a number: {hint}")
     if (odd := np.isinf(values.to_numpy())).any():
         raise HistoryError(
-            f"{name} is infinite at {_where(frame, odd, unit)}: a reading is a finite number "
+            f"{name} is infinite at {_where(frame, odd, places)}: a reading is a finite number "
             "(leave a missing value's cell empty)"
         )
     return values
@@ -194,15 +245,15 @@ def _normal_rows(fault: pd.Series) -> np.ndarray:
     return fault.fillna("").astype(str).str.strip().isin(["", "0"]).to_numpy()
 
 
-def _asset_ids(frame: pd.DataFrame, unit: str) -> pd.Series:
+def _asset_ids(frame: pd.DataFrame, places: _Places) -> pd.Series:
     ids = frame["asset_id"]
     text = ids.astype(str).str.strip().where(ids.notna(), "")
     if (empty := (text == "").to_numpy()).any():
-        raise HistoryError(f"asset_id is empty at {_where(frame, empty, unit)}: every row names its asset")
+        raise HistoryError(f"asset_id is empty at {_where(frame, empty, places)}: every row names its asset")
     return text
 
 
-def _deduplicated(frame: pd.DataFrame, unit: str) -> tuple[pd.DataFrame, int]:
+def _deduplicated(frame: pd.DataFrame, places: _Places) -> tuple[pd.DataFrame, int]:
     """``frame`` without repeated rows; refuses two different readings of one asset at one time."""
     same = frame.duplicated(subset=["asset_id", "t", *INPUT_SENSORS])
     frame = frame[~same.to_numpy()]
@@ -212,7 +263,7 @@ def _deduplicated(frame: pd.DataFrame, unit: str) -> tuple[pd.DataFrame, int]:
         both = ((frame["asset_id"] == first["asset_id"]) & (frame["t"] == first["t"])).to_numpy()
         raise HistoryError(
             f"asset {first['asset_id']!r} has different readings at one time, t={first['t']:.10g} "
-            f"({_where(frame, both, unit)}; {int(clash.sum())} such rows in all): keep one reading per "
+            f"({_where(frame, both, places)}; {int(clash.sum())} such rows in all): keep one reading per "
             "asset and time (local times repeat an hour when the clocks go back: export UTC)"
         )
     return frame, int(same.sum())
@@ -246,14 +297,14 @@ def read_history(path: str | Path) -> History:
     """Read and check a history file; raises :class:`HistoryError` (a ``ValueError``) naming what is
     wrong, or ``OSError`` when the file cannot be opened."""
     path = Path(path)
-    raw, unit = _read(path)
+    raw, places = _read(path)
     frame = _columns(raw)
     if frame.empty:
         raise HistoryError("it holds no rows")
     notes: list[str] = []
     clean = pd.DataFrame(
-        {"asset_id": _asset_ids(frame, unit), "t": _times(frame, unit)}
-        | {name: _numbers(frame, name, unit) for name in INPUT_SENSORS},
+        {"asset_id": _asset_ids(frame, places), "t": _times(frame, places)}
+        | {name: _numbers(frame, name, places) for name in INPUT_SENSORS},
         index=frame.index,
     )
     if "fault" in frame:
@@ -262,7 +313,7 @@ def read_history(path: str | Path) -> History:
             notes.append(f"left out {int((~normal).sum())} rows marked in the fault column")
             clean = clean[normal]
     clean = clean.sort_values("t", kind="stable")
-    clean, repeated = _deduplicated(clean, unit)
+    clean, repeated = _deduplicated(clean, places)
     if repeated:
         notes.append(f"kept one of each of {repeated} repeated rows")
     clean = _complete(clean, notes)

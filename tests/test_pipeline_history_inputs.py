@@ -252,3 +252,33 @@ def test_asset_ids_the_daemon_would_refuse_are_refused_before_training(
     code, err = _train(path, capsys)
     assert code == 2 and trained.history is None
     assert "'pump 7'" in err and "records.asset_id_pattern" in err
+
+
+def _lines(path: Path) -> list[str]:
+    """The file's physical lines as a text editor counts them, each with its line break."""
+    with path.open(newline="") as f:
+        return f.read().splitlines(keepends=True)
+
+
+def test_refusals_name_the_physical_line_past_line_breaks_in_quoted_fields_and_blank_lines(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # A comment column may hold line breaks inside its quotes (CSV allows them) and an export may have
+    # blank lines: the line named is the one a text editor shows, where the row's record starts. Before,
+    # it was the row's count plus 2 (line 8 here).
+    notes = pd.Series([""] * len(plant), dtype=object)
+    notes[1] = "seal replaced\nrecheck in a week"
+    notes[3] = "note\r\non two lines\nor three"
+    flow = plant["flow_m3h"].astype(object).where(plant.index != 6, "broken")
+    path = _csv(tmp_path, plant.assign(note=notes, flow_m3h=flow))
+    lines = _lines(path)
+    path.write_bytes("".join([*lines[:8], "\n", *lines[8:]]).encode())  # a blank line after row 3
+    lines = _lines(path)
+    assert lines[11].startswith(f"{plant['t'].iloc[6]},") and lines[8] == "\n"
+    code, err = _train(path, capsys)
+    assert code == 2 and "flow_m3h holds 'broken' at line 12, not a number" in err
+    # pandas's own message for a row wider than its header is put right too (it said line 11).
+    lines[13] = lines[13].replace("\n", ",surplus\n")
+    path.write_bytes("".join(lines).encode())
+    code, err = _train(path, capsys)
+    assert code == 2 and "Expected 17 fields in line 14, saw 18" in err
