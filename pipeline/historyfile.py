@@ -11,7 +11,9 @@ The contract (README, "The history file"):
 * ``t``: epoch seconds (0 up to 1e11, as a record's ``ts``: larger numbers are epoch milliseconds and
   are refused), an ISO-8601 time (UTC when it has no offset) or, in Parquet, a timestamp column;
 * sensor values: numbers with ``.`` as the decimal point and no thousands separator; an empty cell or
-  a marker such as ``NA``, ``N/A`` or ``null`` is a missing value.
+  a marker such as ``NA``, ``N/A`` or ``null`` is a missing value. Decimal commas are refused, saying
+  so: as text in a ``;`` or tab file, and in a ``,`` file, where they split fields, as rows wider than
+  the header (which pandas would otherwise cut to the header's width).
 
 Rows may come in any order (they are put in time order, as the threshold's calibration on held-out
 stretches of the history needs); a row repeated with the same values is kept once, two different
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +104,19 @@ class _Places:
             pass
         return number
 
+    def wider_row(self, width: int) -> tuple[int, int] | None:
+        """The line of the first row with more than ``width`` fields (not counting empty ones past
+        ``width``), and how many it has; None when there is none (as far as the csv module reads)."""
+        rows = ((record, start) for record, start in self._records() if not _blank(record))
+        try:
+            next(rows, None)  # the header
+            for record, start in rows:
+                if len(record) > width and any(f.strip() for f in record[width:]):
+                    return start, len(record)
+        except csv.Error:
+            pass
+        return None
+
     def _records(self) -> Iterator[tuple[list[str], int]]:
         """Each record of the CSV and the physical line it starts on."""
         assert self.path is not None
@@ -114,6 +130,12 @@ class _Places:
 def _blank(record: Sequence[str]) -> bool:
     """A record pandas skips: an empty line, or one of spaces."""
     return not record or (len(record) == 1 and not record[0].strip())
+
+
+def _wide_hint(sep: str) -> str:
+    """What makes a row wider than its header."""
+    hint = f": a {sep!r} inside a field must be quoted"
+    return hint + (", and numbers need '.' as the decimal point (12.5, not 12,5)" if sep == "," else "")
 
 
 def _read(path: Path) -> tuple[pd.DataFrame, _Places]:
@@ -130,22 +152,36 @@ def _read(path: Path) -> tuple[pd.DataFrame, _Places]:
     except UnicodeDecodeError:
         raise HistoryError("it is not UTF-8 text: export the CSV as UTF-8") from None
     text = {n for n in names if _normal_name(n) == "asset_id"}  # ids as written: "007" is not 7
-    places = _Places(path, sep)
+    places, refused = _Places(path, sep), f"cannot read it as CSV ({sep!r} between fields)"
     try:
-        frame = pd.read_csv(
-            path,
-            sep=sep,
-            encoding="utf-8-sig",
-            index_col=False,  # a trailing separator on every row must not turn asset_id into the index
-            dtype=dict.fromkeys(text, str),
-            low_memory=False,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path,
+                sep=sep,
+                encoding="utf-8-sig",
+                index_col=False,  # a trailing separator on every row must not turn asset_id into the index
+                dtype=dict.fromkeys(text, str),
+                low_memory=False,
+            )
     except UnicodeDecodeError:
         raise HistoryError("it is not UTF-8 text: export the CSV as UTF-8") from None
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         # pandas counts a record with line breaks in its quotes as one line: say the physical one.
         said = re.sub(r"in line (\d+)", lambda m: f"in line {places.record_line(int(m[1]))}", str(exc))
-        raise HistoryError(f"cannot read it as CSV ({sep!r} between fields): {said.strip()}") from None
+        hint = _wide_hint(sep) if "Expected" in said else ""
+        raise HistoryError(f"{refused}: {said.strip()}{hint}") from None
+    for warning in caught:
+        if "does not match length of data" not in str(warning.message):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        # The first row wider than the header: pandas keeps each row's first fields, as many as the
+        # header's, and drops the rest, which only trailing separators may leave empty.
+        elif wide := places.wider_row(len(names)):
+            line, fields = wide
+            raise HistoryError(
+                f"{refused}: line {line} has {fields} fields, more than the {len(names)} of its header"
+                + _wide_hint(sep)
+            )
     frame.columns = names if len(names) == frame.shape[1] else frame.columns  # pandas renames repeats
     return frame, places
 

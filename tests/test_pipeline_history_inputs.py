@@ -203,7 +203,7 @@ def test_a_file_with_no_rows_or_a_row_wider_than_its_header_is_refused(
     path.write_text("\n".join(lines) + "\n")
     code, err = _train(path, capsys)
     assert code == 2 and "cannot read it as CSV (',' between fields)" in err
-    assert "Expected 16 fields in line 4, saw 17\n" in err
+    assert "Expected 16 fields in line 4, saw 17: a ',' inside a field must be quoted" in err
     assert trained.history is None
 
 
@@ -282,3 +282,35 @@ def test_refusals_name_the_physical_line_past_line_breaks_in_quoted_fields_and_b
     path.write_bytes("".join(lines).encode())
     code, err = _train(path, capsys)
     assert code == 2 and "Expected 17 fields in line 14, saw 18" in err
+
+
+def _decimal_commas(frame: pd.DataFrame) -> str:
+    """``frame`` as a CSV with ',' between fields and, unquoted, a ',' as each number's decimal point."""
+    rows = frame.to_csv(index=False, float_format="%.2f").splitlines()
+    return "\n".join([rows[0], *(row.replace(".", ",") for row in rows[1:]), ""])
+
+
+def test_decimal_commas_in_a_comma_separated_file_are_refused_saying_to_export_a_decimal_point(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before, such a file trained: pandas kept each row's first fields as wide as the header (with a
+    # warning only), so flow_m3h held the decimals of speed_rpm, and so on.
+    sensors = plant[["asset_id", "t", *INPUT_SENSORS]]
+    path = tmp_path / "history.csv"
+    path.write_text(_decimal_commas(sensors))
+    code, err = _train(path, capsys)
+    assert code == 2 and trained.history is None
+    width = len(path.read_text().splitlines()[1].split(","))
+    assert f"cannot read it as CSV (',' between fields): line 2 has {width} fields, more than the 12" in err
+    assert "numbers need '.' as the decimal point (12.5, not 12,5)" in err
+    # From the second row on, pandas refuses the row itself: the same advice follows its message.
+    path.write_text(
+        sensors.iloc[:1].to_csv(index=False) + _decimal_commas(sensors.iloc[1:]).split("\n", 1)[1]
+    )
+    code, err = _train(path, capsys)
+    assert code == 2 and "Expected 12 fields in line 3, saw" in err and "(12.5, not 12,5)" in err
+    # A trailing ',' on every row but the header is no wider row: it trains.
+    rows = sensors.to_csv(index=False).splitlines()
+    path.write_text("\n".join([rows[0], *(row + "," for row in rows[1:]), ""]))
+    assert _train(path, capsys) == (2, "models train: refused: training stopped by the test\n")
+    assert trained.history["flow_m3h"].tolist() == plant["flow_m3h"].tolist()
