@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -14,7 +15,8 @@ __all__ = ["JsonFormatter", "SecretRedactor", "configure_logging", "redact_secre
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, message (and the exception, if any)."""
+    """One JSON object per record: time, level, logger, message (and the exception's traceback and the
+    stack, when the record has them)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -24,8 +26,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # as the plain format does: the text a filter may have set (secrets masked)
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
         return orjson.dumps(entry).decode()
 
 
@@ -45,10 +51,14 @@ def configure_logging(settings: LoggingSettings) -> None:
 
 
 class SecretRedactor(logging.Filter):
-    """Replace secret strings in a log record's message with ``***`` (the record is kept).
+    """Replace secret strings in a log record with ``***`` (the record is kept): in its message, in
+    the traceback of its exception and in its stack, each also as a ``repr`` or a JSON string writes
+    it (escaped quotes and backslashes).
 
-    kafka-python logs its whole client configuration at DEBUG, SASL and key passwords included; with
-    this filter on the log handlers those values never reach the output.
+    kafka-python logs its whole client configuration at DEBUG, SASL and key passwords included, and a
+    client or settings error may carry one in its text, so in a traceback logged with it; with this
+    filter on the log handlers those values never reach the output. The traceback is formatted here
+    (``record.exc_text``), as :class:`logging.Formatter` would, and masked; the formatters print it.
 
     Example
     -------
@@ -59,20 +69,46 @@ class SecretRedactor(logging.Filter):
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s]
+        written = {form for secret in secrets if secret for form in _written_forms(secret)}
+        self.secrets = sorted(written, key=len, reverse=True)  # a longer form first: none is cut in two
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret replaced by ``***``."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
         try:
             message = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+        except (TypeError, ValueError):  # arguments that do not fit: the handler's error report prints both
+            message = f"{record.msg} (arguments that do not fit it: {record.args!r})"
+        if (masked := self.redact(message)) != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
+
+
+def _written_forms(secret: str) -> set[str]:
+    """``secret`` as it may appear in a log: as it is, inside a ``repr`` (a string's, or one in a dict
+    or an exception's arguments, with either quote escaped) and inside a JSON string."""
+    return {
+        secret,
+        repr(secret)[1:-1],
+        repr('"' + secret)[2:-1],  # in a repr that quotes with ' because the text holds a " too
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
 
 
 def redact_secrets(security: SecuritySettings, logger: logging.Logger | None = None) -> None:
