@@ -13,18 +13,23 @@ mid-request leaves no FIN or RST to end its connection), or trickles its request
 its connection closed then: else its thread and socket stayed for as long as it liked. At most
 :data:`MAX_CONNECTIONS` are open at once; one beyond is closed as soon as it is accepted, with a
 warning (at most one a minute), so that no client that can reach the port can take the process's
-threads or file descriptors, which its Kafka clients and model reloads need.
+threads or file descriptors, which its Kafka clients and model reloads need. A request's line and
+headers together may take :data:`MAX_REQUEST_HEAD_BYTES`: one longer is answered 414 (its line alone)
+or 431 and its connection closed, without reading on, so that the connections served at once hold
+half a megabyte of requests at most (the standard library's own bounds let each hold 6.5 MB).
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -46,6 +51,9 @@ REQUEST_TIMEOUT_S = 30.0
 #: Connections served at once. Prometheus scrapes one at a time, and Kubernetes' probes as often as
 #: every few seconds, each answered in milliseconds.
 MAX_CONNECTIONS = 32
+#: The most a request's line and headers (and the blank line that ends them) may take, in bytes.
+#: Prometheus's scrape, with a service account's bearer token, and Kubernetes' probes send under 2 KiB.
+MAX_REQUEST_HEAD_BYTES = 16384
 _REFUSAL_LOG_S = 60.0
 
 log = logging.getLogger(__name__)
@@ -138,10 +146,49 @@ class _Server(ThreadingMixIn, WSGIServer):
         super().handle_error(request, client_address)
 
 
+class _HeadTooLarge(http.client.LineTooLong):
+    """A request's line and headers longer than :data:`MAX_REQUEST_HEAD_BYTES` together (a
+    LineTooLong: parse_request answers it 431)."""
+
+    def __init__(self) -> None:
+        http.client.HTTPException.__init__(
+            self, f"request line and headers over {MAX_REQUEST_HEAD_BYTES} bytes in all"
+        )
+
+
+class _BoundedLines:
+    """A connection's input whose lines (the request line, the headers and the blank line that ends
+    them: the endpoint reads no body) may take ``limit`` bytes in all: a line that would pass it is
+    read no further than one byte over, and raises :class:`_HeadTooLarge`."""
+
+    def __init__(self, rfile: Any, limit: int) -> None:
+        self._rfile, self._left = rfile, limit
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._rfile.readline(self._left + 1 if size < 0 else min(size, self._left + 1))
+        self._left -= len(line)
+        if self._left < 0:
+            raise _HeadTooLarge
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rfile, name)
+
+
 class _Quiet(WSGIRequestHandler):
     def setup(self) -> None:
         self.timeout = REQUEST_TIMEOUT_S  # applied to the connection by StreamRequestHandler.setup
         super().setup()
+        self.rfile = _BoundedLines(self.rfile, MAX_REQUEST_HEAD_BYTES)
+
+    def handle(self) -> None:
+        # Headers over the limit are answered 431 by parse_request (a LineTooLong); the request line
+        # is read before it, by WSGIRequestHandler.handle.
+        try:
+            super().handle()
+        except _HeadTooLarge as exc:
+            self.requestline, self.request_version, self.command = "", "", ""
+            self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG, None, str(exc))
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the overridden signature
         pass  # a scrape every few seconds would flood the log

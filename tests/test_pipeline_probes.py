@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -136,6 +137,84 @@ def test_a_client_that_trickles_its_request_is_cut_off_after_the_timeout(monkeyp
         assert _get(port, "/live") == (200, "ok\n")
     finally:
         client.close()
+        server.shutdown()
+
+
+def _exchange(port: int, head: bytes, *, end: bool = True) -> bytes:
+    """Send ``head`` (and the blank line that ends it, unless ``end`` is False) on a connection of its
+    own; what the server answered before closing it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(head + (b"\r\n" if end else b""))
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):  # closed with the rest of the request unread
+            while chunk := client.recv(65536):
+                answer += chunk
+        return answer
+
+
+def _head(path: str, size: int) -> bytes:
+    """A GET of ``path`` padded with ``X-Pad-<n>`` header lines to exactly ``size`` bytes with the
+    blank line that ends it (which :func:`_exchange` sends)."""
+    head = f"GET {path} HTTP/1.1\r\n".encode()
+    while (left := size - 2 - len(head)) > 0:
+        line = f"X-Pad-{len(head)}: ".encode()
+        head += line + b"a" * (min(left, 1000) - len(line) - 2) + b"\r\n"
+    assert len(head) == size - 2, len(head)
+    return head
+
+
+def test_a_request_head_over_the_limit_is_answered_431_without_waiting_for_its_end() -> None:
+    # Before: a request line of up to 64 KiB and 100 header lines of up to 64 KiB each were read and
+    # kept (about 6.5 MB a connection, 210 MB for the 32 served at once).
+    limit = probes_module.MAX_REQUEST_HEAD_BYTES
+    assert 8192 <= limit <= 16384
+    server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
+    try:
+        assert _exchange(port, _head("/live", limit)).startswith(b"HTTP/1.0 200 ")  # at the limit: served
+        over = _exchange(port, _head("/live", limit + 1))
+        assert over.startswith(b"HTTP/1.0 431 "), over[:200]
+        assert b"Connection: close" in over
+        # A head that never ends is cut off at the limit, not read on (nor waited on) to its end.
+        start = time.monotonic()
+        assert _exchange(port, _head("/metrics", 60_000), end=False).startswith(b"HTTP/1.0 431 ")
+        assert time.monotonic() - start < 2
+        long_line = f"GET /metrics?{'a' * limit} HTTP/1.1\r\n".encode()
+        assert _exchange(port, long_line, end=False).startswith(b"HTTP/1.0 414 ")
+        assert _get(port, "/live") == (200, "ok\n")
+    finally:
+        server.shutdown()
+
+
+def test_prometheus_scrapes_and_kubelet_probes_are_served_under_the_limit() -> None:
+    registry, probes = CollectorRegistry(), Probes()
+    PipelineMetrics(registry)
+    server, port = serve_metrics(registry, "127.0.0.1", 0, probes)
+    scrape = {  # what Prometheus sends, with a service account's bearer token (about 1 KiB)
+        "Host": f"10.244.3.17:{port}",
+        "User-Agent": "Prometheus/2.53.0",
+        "Accept": "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"
+        "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+        "Accept-Encoding": "gzip",
+        "Authorization": "Bearer " + "eyJhbGciOiJSUzI1NiJ9." + "x" * 1000,
+        "X-Prometheus-Scrape-Timeout-Seconds": "10",
+    }
+    probe = {
+        "Host": f"10.244.3.17:{port}",
+        "User-Agent": "kube-probe/1.30",
+        "Accept": "*/*",
+        "Connection": "close",
+    }
+    try:
+        head = b"GET /metrics HTTP/1.1\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in scrape.items())
+        answer = _exchange(port, head)
+        assert answer.startswith(b"HTTP/1.0 200 ") and b"Content-Encoding: gzip" in answer
+        probes.attach(ready=lambda: None, live=lambda: None)
+        for path in ("/ready", "/live"):
+            head = f"GET {path} HTTP/1.1\r\n".encode() + b"".join(
+                f"{k}: {v}\r\n".encode() for k, v in probe.items()
+            )
+            assert _exchange(port, head).startswith(b"HTTP/1.0 200 "), path
+    finally:
         server.shutdown()
 
 
