@@ -5,7 +5,9 @@ Kubernetes' probes, each answered by what the service says of itself (:class:`Pr
 tell a probe anything: a daemon with wrong broker settings served it for the two minutes until it
 gave up, and a rollout replaced every healthy replica with such pods in that time; a loop stuck for
 ever served it too. ``/ready`` answers 200 only once the service works (the daemon: connected and in
-its consumer group), ``/live`` 503 once its loop has stopped turning; the body says why.
+its consumer group), ``/live`` 503 once its loop has stopped turning; the body says why. Any client
+that reaches the port may ask, so ``/ready`` names the failing check and what fails, never an address,
+a name or an error's text: those the service logs, once each time the answer changes.
 
 Each connection is served on a thread of its own, one request per connection, and lasts at most
 :data:`REQUEST_TIMEOUT_S`: a client that sends nothing (a scraper or balancer whose host vanished
@@ -31,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from socketserver import ThreadingMixIn
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -40,9 +42,12 @@ if TYPE_CHECKING:  # pipeline.metrics serves the endpoint, and pipeline.brokerli
     from pipeline.brokerlink import BrokerHealth
     from pipeline.config import KafkaSettings
 
-__all__ = ["DaemonProbes", "Probes", "loop_stuck", "serve"]
+__all__ = ["CHECK_FAILED", "DaemonProbes", "NotReady", "Probes", "loop_stuck", "serve"]
 
 Check = Callable[[], "str | None"]  # None: fine; else why not
+ReadyCheck = Callable[[], "list[NotReady] | None"]  # None: ready; else why not
+#: The answer of a check that raised: its error, which may name files and hosts, goes to the log.
+CHECK_FAILED = "the check failed (its error is in the service's log)"
 
 #: How long the endpoint waits on a client, for each read of its request and each write of the answer.
 #: Prometheus and Kubernetes' probes send their request at once and read the answer within their own
@@ -59,9 +64,33 @@ _REFUSAL_LOG_S = 60.0
 log = logging.getLogger(__name__)
 
 
+class NotReady(NamedTuple):
+    """One reason a service is not ready. ``/ready`` answers any client ``check``, the part that fails
+    ("kafka", "consumer group"; empty for the service as a whole), ``state``, what of it, and for how
+    long (since ``since``, a time.monotonic()); ``detail`` (the brokers' addresses, the group's name)
+    only the service's log says.
+
+    >>> NotReady("kafka", "failing", "the brokers at k1:9093", since=time.monotonic() - 40).text()
+    'kafka: failing for 40 s'
+    """
+
+    check: str
+    state: str
+    detail: str = ""
+    since: float | None = None
+
+    def text(self) -> str:
+        """What ``/ready`` says of it."""
+        what = f"{self.check}: {self.state}" if self.check else self.state
+        return what if self.since is None else f"{what} for {time.monotonic() - self.since:.0f} s"
+
+
 class Probes:
-    """What ``/ready`` and ``/live`` answer: ``ready`` and ``live`` return None when fine, else the
-    reason; until a service attaches its own, the process is live and not ready ("starting").
+    """What ``/ready`` and ``/live`` answer: ``ready`` returns None when ready, else the
+    :class:`NotReady` reasons; ``live`` None when fine, else why not. Until a service attaches its own,
+    the process is live and not ready ("starting"). Each change of ``/ready``'s answer is logged, with
+    the reasons' details, and a check that raises is answered :data:`CHECK_FAILED` and logged with
+    its traceback, once until the answer changes: the kubelet asks every few seconds.
 
     >>> probes = Probes()
     >>> probes.answer("/ready"), probes.answer("/live")
@@ -72,21 +101,36 @@ class Probes:
     """
 
     def __init__(self) -> None:
-        self.ready: Check = lambda: "starting"
+        self.ready: ReadyCheck = lambda: [NotReady("", "starting")]
         self.live: Check = lambda: None
+        self._said: dict[str, object] = {}  # each path's last answer: (check, state) pairs, or an error type
+        self._said_lock = threading.Lock()
 
-    def attach(self, *, ready: Check, live: Check) -> None:
+    def attach(self, *, ready: ReadyCheck, live: Check) -> None:
         """Answer with the service's own checks from now on."""
         self.ready, self.live = ready, live
 
     def answer(self, path: str) -> tuple[int, str]:
         """The status and body of ``path`` (``/ready`` or ``/live``)."""
-        check = self.ready if path == "/ready" else self.live
         try:
-            why = check()
+            if path == "/ready":
+                reasons = self.ready() or []
+                why = "; ".join(reason.text() for reason in reasons) or None
+            else:
+                reasons, why = [], self.live()
         except Exception as exc:  # noqa: BLE001 - a check that fails says so; the endpoint stays up
-            why = f"the check failed: {type(exc).__name__}: {exc}"
+            if self._changed(path, type(exc)):
+                log.error("%s answers 503: the check failed", path, exc_info=exc)
+            return 503, CHECK_FAILED
+        if self._changed(path, [(reason.check, reason.state) for reason in reasons]) and path == "/ready":
+            details = [f"{r.text()} ({r.detail})" if r.detail else r.text() for r in reasons]
+            log.info("/ready answers %s", f"503: {'; '.join(details)}" if reasons else "200")
         return (200, "ok") if why is None else (503, why)
+
+    def _changed(self, path: str, said: object) -> bool:
+        with self._said_lock:  # each connection is answered on a thread of its own
+            changed, self._said[path] = self._said.get(path) != said, said
+        return changed
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -227,28 +271,27 @@ class DaemonProbes:
     _joined: bool
     _beat: float
 
-    def not_ready(self) -> str | None:
+    def not_ready(self) -> list[NotReady] | None:
         """Why the daemon cannot score yet (its ``/ready`` probe), or None when it can: connected to
         Kafka, in its consumer group (a join that did not end in time says so), not stopping."""
         if self._stop.is_set():
-            return "stopping"
+            return [NotReady("", "stopping")]
+        brokers = f"the brokers at {self.bootstrap_servers}"
+        group = f"the consumer group {self.kafka.group_id}"
         if self.consumer is None:
-            return f"connecting to Kafka at {self.bootstrap_servers}"
-        now = time.monotonic()
+            return [NotReady("kafka", "connecting", brokers)]
         # Each read once: the loop may end an outage meanwhile.
         join_since = self.health.down_since("join")
         clients = [at for at in map(self.health.down_since, ("consume", "produce")) if at is not None]
         reasons = []
         if clients:  # dhag_broker_connected 0: first, as the join cannot end without the brokers
-            reasons.append(f"Kafka failing for {now - min(clients):.0f} s")
+            reasons.append(NotReady("kafka", "failing", brokers, min(clients)))
         if join_since is not None:
-            reasons.append(
-                f"joining the consumer group {self.kafka.group_id} failing for {now - join_since:.0f} s: "
-                "no assignment in time, the consumer replaced"
-            )
+            why = f"{group}: no assignment in time, the consumer replaced"
+            reasons.append(NotReady("consumer group", "join failing", why, join_since))
         if reasons:
-            return "; ".join(reasons)
-        return None if self._joined else "waiting for the consumer group's assignment"
+            return reasons
+        return None if self._joined else [NotReady("consumer group", "waiting for the assignment", group)]
 
     def not_live(self) -> str | None:
         """Why the daemon is stuck (its ``/live`` probe), or None: the loop has not turned for longer

@@ -14,6 +14,7 @@ from test_pipeline_backlog_silence import P0, P1, _Rig
 from pipeline import brokerlink
 from pipeline.daemon import Daemon
 from pipeline.errors import BrokerUnavailableError
+from pipeline.probes import NotReady
 from pipeline.stalls import join_limit_s
 
 
@@ -29,7 +30,7 @@ class _Group:
         self.answer_in: float | None = None
         self.last_begun = rig.clock[0]
         self.replaced: list[float] = []  # when the daemon replaced its consumer
-        self.ready_after: list[str | None] = []  # /ready's answer after each replacement
+        self.ready_after: list[list[NotReady] | None] = []  # /ready's reasons after each replacement
         poll, daemon = rig.member.poll, rig.daemon
 
         def polled(timeout_ms: int, max_records: int) -> dict:
@@ -89,7 +90,7 @@ def test_a_join_that_never_ends_gets_a_new_consumer_and_then_ends_the_run(fitted
     first = group.replaced[0]
     assert limit_s < first - began <= limit_s + 2.0
     assert "joining the consumer group" in caplog.text and f"{first - began:.0f}s" in caplog.text
-    assert "join" in str(group.ready_after[0]), group.ready_after[0]
+    assert ("consumer group", "join failing") in [(r.check, r.state) for r in group.ready_after[0] or []]
     # The new consumer's join gets a limit of its own (a second replacement at twice the limit); the
     # outage counts from the first failure, and the idle connection check (polls work) does not end it.
     assert len(group.replaced) == 2 and limit_s < group.replaced[1] - first <= limit_s + 2.0
@@ -174,11 +175,12 @@ def test_a_join_that_does_not_end_leaves_the_brokers_counted_reachable(fitted, m
     health.failure("connection", ConnectionError("no connection to any broker"))
     assert rig.daemon.metrics.broker_connected._value.get() == 0
     # /ready says so too (DhagKafkaUnreachable follows), not only that the join fails.
-    assert str(rig.daemon.not_ready()).startswith("Kafka failing for "), rig.daemon.not_ready()
-    assert "joining the consumer group" in str(rig.daemon.not_ready())
+    said = [(reason.check, reason.state) for reason in rig.daemon.not_ready() or []]
+    assert said == [("kafka", "failing"), ("consumer group", "join failing")], said
     health.success("consume")
     assert rig.daemon.metrics.broker_connected._value.get() == 1 and health.failing("join")
-    assert str(rig.daemon.not_ready()).startswith("joining the consumer group")
+    said = [(reason.check, reason.state) for reason in rig.daemon.not_ready() or []]
+    assert said == [("consumer group", "join failing")], said
 
 
 def test_a_join_under_way_through_a_broker_outage_gets_its_time_once_the_brokers_are_back(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 import socket
 import threading
 import time
@@ -17,7 +19,7 @@ from pipeline import probes as probes_module
 from pipeline.config import Settings
 from pipeline.daemon import Daemon
 from pipeline.metrics import PipelineMetrics, serve_metrics
-from pipeline.probes import Probes
+from pipeline.probes import NotReady, Probes
 from pipeline.processing import BatchProcessor
 
 
@@ -42,7 +44,7 @@ def test_the_endpoint_serves_metrics_and_the_probes_answers() -> None:
         assert _get(port, "/ready") == (200, "ok\n")
         assert _get(port, "/live") == (503, "the loop has not turned for 200 s\n")
         probes.attach(ready=lambda: 1 / 0, live=lambda: None)  # a check that raises says so
-        assert _get(port, "/ready") == (503, "the check failed: ZeroDivisionError: division by zero\n")
+        assert _get(port, "/ready") == (503, f"{probes_module.CHECK_FAILED}\n")
     finally:
         server.shutdown()
 
@@ -218,6 +220,11 @@ def test_prometheus_scrapes_and_kubelet_probes_are_served_under_the_limit() -> N
         server.shutdown()
 
 
+def _said(reasons: list[NotReady] | None) -> str | None:
+    """What /ready answers for ``reasons`` (None: 200 "ok")."""
+    return "; ".join(reason.text() for reason in reasons) if reasons else None
+
+
 def _daemon(fitted, **kafka: object) -> Daemon:  # noqa: ANN001 - the fitted model
     settings = Settings.model_validate({"kafka": {"bootstrap_servers": "x:1"} | kafka})
     metrics = PipelineMetrics(CollectorRegistry())
@@ -226,13 +233,13 @@ def _daemon(fitted, **kafka: object) -> Daemon:  # noqa: ANN001 - the fitted mod
 
 def test_the_daemon_is_ready_once_connected_and_in_its_group_and_live_while_its_loop_turns(fitted) -> None:
     daemon = _daemon(fitted, max_poll_interval_ms=30000, request_timeout_ms=30000, backoff_max_s=30)
-    assert daemon.not_ready() == "connecting to Kafka at x:1"
+    assert _said(daemon.not_ready()) == "kafka: connecting"
     daemon.consumer = object()  # type: ignore[assignment]
-    assert daemon.not_ready() == "waiting for the consumer group's assignment"
+    assert _said(daemon.not_ready()) == "consumer group: waiting for the assignment"
     daemon._on_assigned(set())  # a replica beyond the partitions is in the group too, with none
     assert daemon.not_ready() is None
     daemon.health.failure("poll", ConnectionError("refused"))
-    assert daemon.not_ready().startswith("Kafka failing for ")  # type: ignore[union-attr]
+    assert re.fullmatch(r"kafka: failing for \d+ s", str(_said(daemon.not_ready())))  # the backoff waited
     daemon.health.success()
     assert daemon.not_live() is None
     daemon._beat = time.monotonic() - 149  # a batch, three broker calls and a backoff: 150 s here
@@ -240,7 +247,65 @@ def test_the_daemon_is_ready_once_connected_and_in_its_group_and_live_while_its_
     daemon._beat = time.monotonic() - 151
     assert daemon.not_live() == "the loop has not turned for 151 s"
     daemon.request_stop()
-    assert daemon.not_ready() == "stopping"
+    assert _said(daemon.not_ready()) == "stopping"
+
+
+def test_ready_names_the_failing_check_and_logs_the_addresses_once_per_change(fitted, caplog) -> None:
+    # Before: /ready told any client that could reach the port the brokers' addresses ("connecting to
+    # Kafka at kafka-0...:9093") and the consumer group's name; the log said neither.
+    settings = Settings.model_validate({"kafka": {"group_id": "plant-7-scorers"}})
+    metrics = PipelineMetrics(CollectorRegistry())
+    brokers = "kafka-0.plant.internal:9093"
+    daemon = Daemon(
+        settings, BatchProcessor(settings, fitted, "v1", metrics), metrics, bootstrap_servers=brokers
+    )
+    probes = Probes()
+    probes.attach(ready=daemon.not_ready, live=daemon.not_live)
+    caplog.set_level(logging.INFO, logger="pipeline.probes")
+
+    def ready() -> tuple[int, str]:
+        status, body = probes.answer("/ready")
+        assert "kafka-0" not in body and "9093" not in body and "plant-7" not in body, body
+        return status, body
+
+    for _ in range(3):  # each state logged once, however often the kubelet asks
+        assert ready() == (503, "kafka: connecting")
+    daemon.consumer = object()  # type: ignore[assignment]
+    assert ready() == (503, "consumer group: waiting for the assignment")
+    daemon._on_assigned(set())
+    assert ready() == (200, "ok")
+    now = time.monotonic()
+    down = {"consume": now - 40}
+    daemon.health.down_since = down.get  # type: ignore[method-assign]
+    assert ready() == (503, "kafka: failing for 40 s")
+    down["consume"] = now - 41  # the same state, a second longer: not logged again
+    assert ready() == (503, "kafka: failing for 41 s")
+    down["join"] = now - 95
+    assert ready() == (503, "kafka: failing for 41 s; consumer group: join failing for 95 s")
+    down.clear()
+    assert ready() == (200, "ok")
+    logged = [r.getMessage() for r in caplog.records if r.name == "pipeline.probes"]
+    assert len(logged) == 6, logged
+    assert brokers in logged[0] and "kafka: connecting" in logged[0]
+    assert "plant-7-scorers" in logged[1] and "plant-7-scorers" in logged[4] and brokers in logged[4]
+    assert "answers 200" in logged[2] and "answers 200" in logged[5]
+
+
+def test_a_check_that_raises_is_answered_without_its_error_which_is_logged_once(caplog) -> None:
+    # Before: the body was the exception's text ("the check failed: FileNotFoundError: [Errno 2] No
+    # such file or directory: '/var/lib/dhag/models/current'"), paths and addresses included.
+    def broken() -> None:
+        raise FileNotFoundError(2, "No such file or directory", "/var/lib/dhag/models/current")
+
+    probes = Probes()
+    probes.attach(ready=broken, live=broken)
+    for _ in range(3):
+        for path in ("/ready", "/live"):
+            status, body = probes.answer(path)
+            assert status == 503 and body == "the check failed (its error is in the service's log)"
+    errors = [r for r in caplog.records if r.name == "pipeline.probes" and r.levelno == logging.ERROR]
+    assert len(errors) == 2 and all(r.exc_info for r in errors)  # once for each probe, with the traceback
+    assert "/var/lib/dhag/models/current" in caplog.text
 
 
 @pytest.mark.integration
@@ -265,7 +330,8 @@ def test_the_retrainer_is_ready_once_it_consumes_and_live_while_its_loop_polls(t
     retrainer = Retrainer(
         settings, LabelStore(":memory:"), RetrainMetrics(CollectorRegistry()), bootstrap_servers="x:1"
     )
-    assert retrainer.not_ready() == "connecting to Kafka"
+    assert _said(retrainer.not_ready()) == "kafka: connecting"
+    assert retrainer.not_ready()[0].detail == "the brokers at x:1"  # type: ignore[index] - the log's
     retrainer._consumer = object()
     assert retrainer.not_ready() is None and retrainer.not_live() is None
     retrainer._beat = time.monotonic() - 179  # a poll, three broker calls and a run's start: 180 s here
@@ -273,4 +339,4 @@ def test_the_retrainer_is_ready_once_it_consumes_and_live_while_its_loop_polls(t
     retrainer._beat = time.monotonic() - 181
     assert retrainer.not_live() == "the loop has not polled for 181 s"
     retrainer.request_stop()
-    assert retrainer.not_ready() == "stopping"
+    assert _said(retrainer.not_ready()) == "stopping"

@@ -302,4 +302,4 @@ def test_the_ready_probe_survives_the_outage_ending_while_it_answers(fitted) -> 
             return next(self.reads, None) if side == "consume" else None  # no group join failing
 
     daemon.health = _Ending()  # type: ignore[assignment]
-    assert daemon.not_ready() == "Kafka failing for 3 s"
+    assert [reason.text() for reason in daemon.not_ready() or []] == ["kafka: failing for 3 s"]

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from pipeline.config import Settings
-from pipeline.probes import loop_stuck
+from pipeline.probes import NotReady, loop_stuck
 
 __all__ = ["Probed"]
 
@@ -18,15 +18,18 @@ class Probed:
     polls (the training runs in its own thread, so the loop polls on through it)."""
 
     settings: Settings
+    bootstrap: str
     _stop: threading.Event
     _consumer: Any
     _beat: float
 
-    def not_ready(self) -> str | None:
+    def not_ready(self) -> list[NotReady] | None:
         """Why the retrainer does not consume yet, or None."""
         if self._stop.is_set():
-            return "stopping"
-        return "connecting to Kafka" if self._consumer is None else None
+            return [NotReady("", "stopping")]
+        if self._consumer is None:
+            return [NotReady("kafka", "connecting", f"the brokers at {self.bootstrap}")]
+        return None
 
     def not_live(self) -> str | None:
         """Why the retrainer's loop looks stuck, or None: it has not polled for longer than a poll,
