@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
+from types import TracebackType
 
 import orjson
 
@@ -36,7 +38,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(settings: LoggingSettings) -> None:
-    """Send the service's logs to stderr in the configured format and level."""
+    """Send the service's logs to stderr in the configured format and level, exceptions that no code
+    catches (in any thread) with them."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.format == "json":
         handler.setFormatter(JsonFormatter())
@@ -48,6 +51,27 @@ def configure_logging(settings: LoggingSettings) -> None:
     # kafka-python logs every reconnect attempt, many times a second while a broker is down; the daemon
     # reports connection failures itself, once per interval.
     logging.getLogger("kafka").setLevel(logging.DEBUG if settings.level == "DEBUG" else logging.CRITICAL)
+    # An exception no code catches is logged through the same handler, not printed past it: in the
+    # configured format, and with the secrets masked once redact_secrets has put its filter there.
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("pipeline").critical("uncaught exception: the process ends", exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:  # as threading's own hook: a thread's exit, nothing to report
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+    logging.getLogger("pipeline").error(
+        "uncaught exception in thread %s: the thread ends", name, exc_info=exc_info
+    )
 
 
 class SecretRedactor(logging.Filter):

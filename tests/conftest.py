@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,16 +35,19 @@ os.environ.pop("DHAG_ARTIFACT_PREVIOUS_KEY", None)
 @pytest.fixture(autouse=True)
 def _logging_as_it_was() -> Iterator[None]:
     """A command run in-process sets the root logger up for itself (its handler writes to that test's
-    captured stderr, closed once the test ends): each test leaves the root and kafka loggers as it
-    found them, so a later test's log line never reaches a closed stream."""
+    captured stderr, closed once the test ends): each test leaves the root and kafka loggers, and the
+    exception hooks that log through them, as it found them, so a later test's log line never reaches
+    a closed stream."""
     root, kafka = logging.getLogger(), logging.getLogger("kafka")
     handlers, level, kafka_level = list(root.handlers), root.level, kafka.level
+    hooks = sys.excepthook, threading.excepthook  # the command's set-up logs uncaught exceptions
     try:
         yield
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
         kafka.setLevel(kafka_level)
+        sys.excepthook, threading.excepthook = hooks
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +89,30 @@ def test_a_message_whose_arguments_do_not_fit_it_is_logged_with_the_password_mas
     err = capsys.readouterr().err
     assert SASL not in err, err
     assert "connecting as %s (arguments that do not fit it: ('scorer', '***'))" in err
+
+
+@pytest.mark.parametrize("where", ["main", "thread"])
+def test_an_uncaught_exception_that_carries_a_password_is_logged_with_it_masked(where: str) -> None:
+    # Before: Python printed an exception no code caught (in the main thread, or a thread of the
+    # service's) to stderr itself, past the log's handlers: the password unmasked, a JSON log's line
+    # no JSON object.
+    code = f"""
+import threading
+from test_security_logs import _configured, _connect
+_configured("json")
+if {where!r} == "thread":
+    thread = threading.Thread(target=_connect, name="trainer")
+    thread.start()
+    thread.join()
+else:
+    _connect()
+"""
+    tests = str(Path(__file__).parent)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(Path(tests).parent), tests])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == (1 if where == "main" else 0), done.stderr
+    assert SASL not in done.stderr, done.stderr
+    entries = [json.loads(line) for line in done.stderr.splitlines()]
+    assert len(entries) == 1 and entries[0]["level"] == ("CRITICAL" if where == "main" else "ERROR")
+    assert "broker refused the login with ***" in entries[0]["exception"]
+    assert where != "thread" or "trainer" in entries[0]["message"]
