@@ -11,6 +11,7 @@ from types import TracebackType
 
 import orjson
 
+from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE, signing_key
 from pipeline.config import LoggingSettings, SecuritySettings
 
 __all__ = ["JsonFormatter", "SecretRedactor", "configure_logging", "redact_secrets"]
@@ -136,9 +137,11 @@ def _written_forms(secret: str) -> set[str]:
 
 
 def redact_secrets(security: SecuritySettings, logger: logging.Logger | None = None) -> None:
-    """Put a :class:`SecretRedactor` for the configured Kafka passwords on ``logger``'s handlers (the
-    root logger's by default); call it after logging is configured."""
+    """Put a :class:`SecretRedactor` for the configured Kafka passwords and the artifact signing keys
+    (``DHAG_ARTIFACT_KEY``, ``DHAG_ARTIFACT_PREVIOUS_KEY``) on ``logger``'s handlers (the root logger's
+    by default); call it after logging is configured."""
     secrets = [v.get_secret_value() for v in (security.sasl_plain_password, security.ssl_password) if v]
+    secrets += [k.decode() for k in map(signing_key, (KEY_VARIABLE, PREVIOUS_KEY_VARIABLE)) if k]
     if not secrets:
         return
     redactor = SecretRedactor(secrets)

@@ -91,6 +91,23 @@ def test_a_message_whose_arguments_do_not_fit_it_is_logged_with_the_password_mas
     assert "connecting as %s (arguments that do not fit it: ('scorer', '***'))" in err
 
 
+@pytest.mark.parametrize("variable", ["DHAG_ARTIFACT_KEY", "DHAG_ARTIFACT_PREVIOUS_KEY"])
+def test_the_artifact_signing_keys_are_masked_too(variable: str, monkeypatch, capsys) -> None:
+    # Before: only the Kafka passwords were masked; a signing key in an error's text was logged as is.
+    signing_key = "model-signing-key-0f3a9c"
+    monkeypatch.setenv(variable, signing_key)
+    settings = Settings.model_validate({"logging": {"format": "plain"}})  # no Kafka password at all
+    configure_logging(settings.logging)
+    redact_secrets(settings.kafka.security)
+    try:
+        raise ValueError(f"cannot sign with {signing_key!r}")
+    except ValueError:
+        logging.getLogger("pipeline.retrain").exception("signing failed for %s", signing_key)
+    err = capsys.readouterr().err
+    assert signing_key not in err, err
+    assert "signing failed for ***" in err and "ValueError: cannot sign with '***'" in err
+
+
 @pytest.mark.parametrize("where", ["main", "thread"])
 def test_an_uncaught_exception_that_carries_a_password_is_logged_with_it_masked(where: str) -> None:
     # Before: Python printed an exception no code caught (in the main thread, or a thread of the
