@@ -8,7 +8,9 @@ import logging
 import os
 import stat
 import tempfile
+from contextlib import suppress
 from pathlib import Path
+from typing import NoReturn
 
 __all__ = ["write_atomic"]
 
@@ -26,13 +28,23 @@ def _umask() -> int:
     return 0o022
 
 
+def _raise_naming(exc: OSError, path: Path) -> NoReturn:
+    """Raise ``exc`` naming ``path``, the file being written (a failed write names no file; mkstemp and
+    the rename name the temp file), with its errno and class (``PermissionError`` for EACCES...)."""
+    if exc.errno is None or exc.filename == str(path):
+        raise exc
+    raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
+
+
 def write_atomic(path: str | Path, data: bytes) -> Path:
     """Replace ``path`` with ``data`` all at once: temp file in the same folder, fsync, rename, fsync
     of the folder. A reader sees the old file or the new one, never a partial one.
 
-    A failure before the rename raises and changes nothing. Once renamed, the new file is what every
-    reader sees, so a failing fsync of the folder does not raise (the caller would report a change as
-    failed that has taken effect); it is logged, as the rename may not survive a power loss.
+    A failure before the rename raises and changes nothing, leaving no temp file; its ``OSError`` names
+    ``path`` (whatever the system call that failed named) and keeps its errno. Once renamed, the new
+    file is what every reader sees, so a failing fsync of the folder does not raise (the caller would
+    report a change as failed that has taken effect); it is logged, as the rename may not survive a
+    power loss.
 
     Example
     -------
@@ -47,16 +59,24 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, mode)  # mkstemp makes it 0600: a daemon running as another user could not read it
-        with os.fdopen(fd, "wb") as fh:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # a read-only, full or forbidden folder: named by the file, not a temp name
+        _raise_naming(exc, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:  # owns fd from here: closed whatever fails below
+            os.fchmod(fd, mode)  # mkstemp makes it 0600: a daemon running as another user could not read it
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        # The temp file goes; should that fail too (the volume went read-only), the error that stopped
+        # the write is the one raised: the next prune of a registry removes the stale temp file.
+        with suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            _raise_naming(exc, path)
         raise
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)
