@@ -198,11 +198,12 @@ def run_models(
         err.write(f"models {args.action}: refused: {exc}\n")
         return EXIT_REFUSED
     except OSError as exc:
+        where = f": {exc.filename!r}" if exc.filename is not None else ""  # the file it failed on
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):  # a daemon's read-only mount
             err.write(
-                f"models {args.action}: refused: cannot write to the registry {root!r}: {exc.strerror}; "
-                "run it where the registry is writable (in Kubernetes, in the toolbox pod)\n"
+                f"models {args.action}: refused: cannot write to the registry {root!r}: {exc.strerror}"
+                f"{where}; run it where the registry is writable (in Kubernetes, in the toolbox pod)\n"
             )
         else:  # a full volume, a 'current' that is a folder, ...: say what the system said
-            err.write(f"models {args.action}: refused: the registry {root!r}: {exc.strerror or exc}\n")
+            err.write(f"models {args.action}: refused: the registry {root!r}: {exc.strerror or exc}{where}\n")
         return EXIT_REFUSED

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,9 @@ def publish(
     ``(asset_id, ts, values)`` of the normal operation the model was trained on, saved beside it (before
     the artifact, so a version is never visible without its sample), as strict JSON: a value that is no
     finite number is left out of its reading, a reading whose time is not one left out, with a warning.
+
+    A publication that fails (a full or read-only volume) raises and leaves no version: neither the
+    artifact nor its sample, and ``current`` as it was.
     """
     root = Path(registry)
     root.mkdir(parents=True, exist_ok=True)
@@ -149,15 +153,25 @@ def publish(
         metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
         try:
             model.save(root / f"{version}{SUFFIX}", metadata=metadata)
+            if make_current:
+                switch(root, version, read_pointer(root), remember_previous=True)
         except BaseException:
             # A model save refuses (a threshold no load accepts, a file over the size limit) or that
-            # fails leaves no version: not its sample either, which would sit there for no model.
-            if reference is not None:
-                (root / f"{version}{REFERENCE_SUFFIX}").unlink(missing_ok=True)
+            # fails, or a switch that fails (a full volume), leaves no version: not its sample either,
+            # which would sit there for no model. Nothing has served it (it never became current, and
+            # the lock was held), and its name is free for a retry once the volume has space.
+            if _present(root) != version:  # an interrupt after the rename leaves the switch done
+                _withdraw(root, version)
             raise
-        if make_current:
-            switch(root, version, read_pointer(root), remember_previous=True)
         return version
+
+
+def _withdraw(root: Path, version: str) -> None:
+    """Remove a version whose publication failed, as far as its volume lets (best effort: what stays
+    behind, a read-only volume's, is what the failure left; a prune removes a sample left alone)."""
+    for path in (root / f"{version}{SUFFIX}", root / f"{version}{REFERENCE_SUFFIX}"):
+        with suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def _artifact(root: Path, version: str) -> Path:
