@@ -134,6 +134,13 @@ def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
         )
         if "not a database" in problem:  # damaged from its first page, or never a label store
             advice = f"no label store of any layout version (check retrain.label_store names it); {advice}"
+        elif "disk I/O error" in problem:  # SQLite's word for a write past a quota (EDQUOT) too
+            advice = (
+                "a read or a write of it failed: look at its volume first (a quota it is over, free "
+                "space, I/O errors in the kernel log); a refused write leaves the store whole, and "
+                "the retrainer goes on from it once the volume takes writes again. Only if the store "
+                f"itself stays unreadable, {advice}"
+            )
     log.error("the label store %s cannot be used: %s; %s (runbook DhagRetrainerDown)", path, problem, advice)
     return EXIT_STORE
 
