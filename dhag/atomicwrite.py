@@ -8,11 +8,12 @@ import logging
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import NoReturn
+from typing import BinaryIO, NoReturn
 
-__all__ = ["write_atomic"]
+__all__ = ["write_atomic", "write_atomic_with"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,17 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     >>> p.read_bytes()
     b'v2\\n'
     """
+    return write_atomic_with(path, lambda fh: fh.write(data))
+
+
+def write_atomic_with(path: str | Path, fill: Callable[[BinaryIO], object]) -> Path:
+    """:func:`write_atomic` of what ``fill`` writes to the binary file it is given (a table written as
+    it is rendered, never held whole in memory), with the same guarantees.
+
+    >>> import tempfile, os
+    >>> write_atomic_with(os.path.join(tempfile.mkdtemp(), "t.csv"), lambda fh: fh.write(b"a\\n")).name
+    't.csv'
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:  # the file replaced keeps its mode; a new one gets the mode the umask gives any new file
@@ -66,7 +78,7 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:  # owns fd from here: closed whatever fails below
             os.fchmod(fd, mode)  # mkstemp makes it 0600: a daemon running as another user could not read it
-            fh.write(data)
+            fill(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

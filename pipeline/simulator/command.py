@@ -54,11 +54,20 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
             sys.stderr.write(f"--hours and --interval must be > 0, got {args.hours:g}, {args.interval:g}\n")
             return 2
         frame = fleet.run(args.hours * 3600, args.interval).drop(columns="fault")
-        args.history.parent.mkdir(parents=True, exist_ok=True)
-        if args.history.suffix == ".parquet":
-            frame.to_parquet(args.history, index=False)
-        else:
-            frame.to_csv(args.history, index=False)
+        # All at once: a volume that refuses part of it leaves the file that was there, not a CSV cut
+        # short that 'models train' would read as a shorter history.
+        from dhag.atomicwrite import write_atomic_with  # dhag imports torch: only for a history
+
+        parquet = args.history.suffix == ".parquet"
+        try:
+            args.history.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic_with(
+                args.history,
+                lambda fh: frame.to_parquet(fh, index=False) if parquet else frame.to_csv(fh, index=False),
+            )
+        except OSError as exc:
+            sys.stderr.write(f"cannot write the history {str(args.history)!r}: {exc.strerror or exc}\n")
+            return 2
         sys.stdout.write(f"wrote {len(frame)} rows of {fleet.plates.n} assets to {args.history}\n")
         return 0
     bootstrap = args.bootstrap or settings.kafka.bootstrap_servers
