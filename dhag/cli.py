@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dhag.artifact import load_model, read_manifest, sign_artifact
+from dhag.atomicwrite import write_atomic_with
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError
@@ -140,12 +142,28 @@ def _cmd_score(args: argparse.Namespace) -> int:
         for row, pairs in zip(flagged, ranked, strict=True):
             named = ";".join(f"{n}:{_contribution(c)}" for n, c in pairs)
             out.iloc[row, out.columns.get_loc("top_features")] = named
-    target = args.out if args.out else sys.stdout
-    out.to_csv(target, index=False)
+    if args.out:
+        _write_csv(out, args.out)
+    else:
+        out.to_csv(sys.stdout, index=False)
     logger.info(
         "scored %d rows, %d above threshold %.4f", len(out), int(out["anomaly"].sum()), model.threshold_
     )
     return 0
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """``frame`` as CSV at ``path``: a file all at once (a volume that refuses part of it leaves the
+    file that was there, not one cut short, and the error names it); through a pipe, a device or a
+    symbolic link, as it comes, to what it names."""
+    try:
+        regular = stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        regular = True
+    if regular:
+        write_atomic_with(path, lambda fh: frame.to_csv(fh, index=False))
+    else:
+        frame.to_csv(path, index=False)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

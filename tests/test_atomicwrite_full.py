@@ -179,3 +179,46 @@ def test_dhag_train_on_a_volume_that_refuses_the_model_says_which_file(tmp_path:
     assert f"dhag train: error: [Errno {errno.EFBIG}] File too large: {str(out)!r}" in done.stderr
     assert "Traceback" not in done.stderr
     assert out.read_bytes() == b"the model trained before" and _only(out.parent) == ["m.dhag"]
+
+
+def test_dhag_score_on_a_volume_that_refuses_the_scores_leaves_no_file_cut_short(
+    fitted, train_rows, tmp_path: Path
+) -> None:
+    model = fitted.save(tmp_path / "m.dhag")
+    data = tmp_path / "rows.csv"
+    header = ",".join(fitted.feature_names_in_)
+    data.write_text(header + "\n" + "\n".join(",".join(map(str, row)) for row in train_rows) + "\n")
+    out = tmp_path / "scores.csv"
+    out.write_text("scores of yesterday\n")
+    done = _under_size_limit(
+        f"""
+        from dhag.cli import main
+        sys.exit(main(["score", "--model", {str(model)!r}, "--data", {str(data)!r}, "--out", {str(out)!r}]))
+        """,
+        limit=8192,  # 1000 rows of scores do not fit
+    )
+    assert done.returncode == 2, done.stderr
+    # Before: the CSV cut off at the limit (a reader took it for fewer rows) and no word of which file.
+    assert f"dhag score: error: [Errno {errno.EFBIG}] File too large: {str(out)!r}" in done.stderr
+    assert out.read_text() == "scores of yesterday\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.dhag", "rows.csv", "scores.csv"]
+
+
+def test_dhag_score_still_writes_through_a_pipe_or_a_link(fitted, train_rows, tmp_path: Path) -> None:
+    from dhag.cli import main
+
+    model = fitted.save(tmp_path / "m.dhag")
+    data = tmp_path / "rows.csv"
+    header = ",".join(fitted.feature_names_in_)
+    data.write_text(header + "\n" + "\n".join(",".join(map(str, row)) for row in train_rows[:5]) + "\n")
+    target = tmp_path / "target.csv"
+    target.write_text("")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert main(["score", "--model", str(model), "--data", str(data), "--out", str(link)]) == 0
+    assert link.is_symlink() and len(target.read_text().splitlines()) == 6  # the link's file, not the link
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
+    assert main(["score", "--model", str(model), "--data", str(data), "--out", str(fifo)]) == 0
+    assert len(reader.communicate(timeout=30)[0].splitlines()) == 6
