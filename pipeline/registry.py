@@ -289,7 +289,8 @@ def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, 
 
     The restored version leaves the history, so a second rollback goes one further back. Raises
     :class:`ModelUnavailableError` (and changes nothing) when there is no previous version or it fails
-    to load. A damaged ``current`` is replaced, as by :func:`promote`.
+    to load. A damaged ``current`` is replaced, as by :func:`promote`. A history that cannot be
+    shortened once ``current`` switched (a full volume) is logged, not raised: the rollback is done.
     """
     root = Path(registry)
     with locked(root):
@@ -306,7 +307,17 @@ def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, 
         # current first: cut short after it, the history still ends with the version now current,
         # which the next rollback skips (above); the other way round lost the target from the history.
         switch(root, target, present, remember_previous=False)
-        write_atomic(root / HISTORY, (json.dumps(past[:-1]) + "\n").encode())
+        try:
+            write_atomic(root / HISTORY, (json.dumps(past[:-1]) + "\n").encode())
+        except OSError as exc:  # the rollback is done: raised, it read as refused, and a retry went further
+            log.warning(
+                "%s is current again, but the history %s could not be shortened (%s): it still ends "
+                "with %s, which the next rollback skips",
+                target,
+                root / HISTORY,
+                exc.strerror or exc,
+                target,
+            )
     return present, target
 
 

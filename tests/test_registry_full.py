@@ -138,3 +138,29 @@ def test_an_interrupt_after_the_switch_took_effect_keeps_the_version_it_made_cur
         registry.publish(tmp_path, fitted, "v2")
     monkeypatch.undo()
     assert registry.load_current(tmp_path)[0] == "v2"  # current never names a withdrawn version
+
+
+def test_a_rollback_whose_history_cannot_be_shortened_is_reported_done(
+    fitted,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for version in ("v1", "v2", "v3"):
+        registry.publish(tmp_path, fitted, version)
+    capsys.readouterr()
+    real_replace = os.replace
+    _full_at(monkeypatch, "history")
+    assert main(["models", "--registry", str(tmp_path), "rollback"]) == 0
+    out = capsys.readouterr().out
+    # Before: "refused" (exit 2) while v2 had become current; an operator who ran it again went back
+    # to v1, two versions further than the one rollback asked for.
+    assert out == "v2 is current again (was v3)\n"
+    assert "v2 is current again, but the history" in caplog.text and "could not be shortened" in caplog.text
+    assert "No space left on device" in caplog.text
+    assert registry.current(tmp_path)[0] == "v2"
+    monkeypatch.setattr(atomicwrite.os, "replace", real_replace)  # space again
+    assert registry.rollback(tmp_path) == ("v2", "v1")  # a second rollback: one further back
+    with pytest.raises(registry.ModelUnavailableError, match="Nothing to roll back to"):
+        registry.rollback(tmp_path)
