@@ -62,10 +62,11 @@ def flocked(path: Path, purpose: str, others: str, *, wait: bool) -> Iterator[bo
             return
         try:
             # Who holds it, for whoever finds it held (best effort: the lock does not depend on it).
-            with suppress(OSError, UnicodeDecodeError):
-                fh.truncate(0)
-                fh.write(f"process {os.getpid()} on {socket.gethostname()}\n")
-                fh.flush()
+            # Unbuffered: a note a full volume refuses is dropped, not written again by the close at
+            # the release, which raised then (a prune that freed the volume reported as refused).
+            with suppress(OSError, UnicodeError):
+                os.ftruncate(fh.fileno(), 0)
+                os.write(fh.fileno(), f"process {os.getpid()} on {socket.gethostname()}\n".encode())
             yield True
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

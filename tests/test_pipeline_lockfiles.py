@@ -119,3 +119,47 @@ def test_a_folder_in_place_of_the_registry_lock_refuses_a_switch_saying_what_to_
     # The retrainer's publication reads the same.
     with pytest.raises(LockFileError, match="pointer switches"):
         registry.publish(tmp_path, fitted, "v3")
+
+
+def test_a_lock_whose_note_the_volume_refuses_is_still_taken_and_still_excludes(tmp_path: Path) -> None:
+    # The note of who holds it is best effort: a full volume (here a file size limit of 0 bytes, which
+    # refuses it alike) must not stop the retrainer from taking its lock, nor let a second one in.
+    store = tmp_path / "labels.sqlite"
+    code = textwrap.dedent(
+        f"""
+        import resource, signal
+        from pathlib import Path
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+        from pipeline.retrain.command import only_retrainer
+        with only_retrainer(Path({str(store)!r})) as alone:
+            with only_retrainer(Path({str(store)!r})) as second:
+                print(alone, second)
+        """
+    )
+    env = os.environ | {"PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"]
+    assert (tmp_path / "labels.sqlite.lock").read_text() == ""  # no note: the holder is said to be unknown
+
+
+def test_a_prune_on_a_full_registry_volume_reports_what_it_removed(fitted, tmp_path: Path) -> None:
+    # Pruning is what frees a full registry volume. The refused note of the lock's holder stayed in
+    # its file buffer, and the release of the lock wrote it again and raised: 'refused' (exit 2), with
+    # the versions already removed.
+    for version in ("v1", "v2", "v3"):
+        registry.publish(tmp_path, fitted, version, make_current=version == "v1")
+    code = textwrap.dedent(
+        f"""
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+        from pipeline.cli import main
+        sys.exit(main(["models", "--registry", {str(tmp_path)!r}, "prune", "--keep", "1"]))
+        """
+    )
+    env = os.environ | {"PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert (done.returncode, done.stdout) == (0, "removed 1 version(s): v2\n"), done.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.dhag")) == ["v1.dhag", "v3.dhag"]  # current, newest
