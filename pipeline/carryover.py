@@ -26,7 +26,11 @@ Not carried on: an episode whose open event the topic no longer holds (opened be
 or past the topic's retention), or written by a version that did not name its source, or of another
 ``schema`` than 1 (an incompatible change of the alert contract); nor, after a crash, a resolved
 episode written by a version that did not name its last record. Fields an event has that this version
-does not know are left out of what a carried episode says again.
+does not know are left out of what a carried episode says again. Nor an episode whose asset moved to
+another partition because the input topic got more partitions (its key hashes anew): it is found by
+the partition of its opening record, so the new partition's owner opens an ongoing fault once more
+under a new ``alert_id``, and the old partition's owner resolves the first episode by silence once
+``alerts.quiet_s`` passes without a reading of the asset there.
 """
 
 from __future__ import annotations
