@@ -9,13 +9,16 @@ its readings: a replayed or buffered batch among live ones leaves it at the live
 a wrong clock shows in every reading, the largest included.
 
 A record refused for a ``ts`` more than ``records.max_future_s`` ahead counts too (when its asset id
-and ``ts`` are valid): a gateway hours fast has not one reading scored, and its offset is what names it.
+and ``ts`` are valid), but only while none of its asset's readings of those one to two minutes was
+scored: a gateway hours fast has not one reading scored, and its offset is what names it, while one
+corrupt reading dated 2100 among an asset's scored ones says nothing of its clock.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Container, Iterable, Mapping, Sequence
+from itertools import chain
 from types import MappingProxyType
 from typing import Any
 
@@ -27,17 +30,16 @@ from pipeline.records import ParsedBatch
 __all__ = ["WINDOW_S", "ClockOffsets", "newest_offsets"]
 
 WINDOW_S = 60.0  # an asset's offset is its largest over the last WINDOW_S to 2 * WINDOW_S seconds
-_NONE: Mapping[str, tuple[str, int]] = MappingProxyType({})
+_NONE: Mapping[str, tuple[float, tuple[str, int]]] = MappingProxyType({})
 
 
 def newest_offsets(
     records: Sequence[Any], parsed: ParsedBatch, rows: np.ndarray, wall_now: float
-) -> tuple[dict[str, float], dict[str, tuple[str, int]]]:
+) -> tuple[dict[str, float], dict[str, tuple[float, tuple[str, int]]]]:
     """Each asset's largest offset (seconds) among the readings ``rows`` of ``parsed`` (parsed from
-    ``records``) and the records ``parsed`` refused for lying ahead (``records.max_future_s``): ``ts``
-    minus its record's Kafka timestamp, or minus ``wall_now`` (this host's clock) for a record without
-    one. And the partition of each asset none of whose readings is among ``rows``: the batch's records of
-    it were all refused for lying ahead.
+    ``records``), and apart from those, among the records ``parsed`` refused for lying ahead
+    (``records.max_future_s``) with the partition of the asset's last one: ``ts`` minus its record's
+    Kafka timestamp, or minus ``wall_now`` (this host's clock) for a record without one.
 
     >>> from collections import namedtuple
     >>> from pipeline.records import Reason, Rejection
@@ -46,28 +48,43 @@ def newest_offsets(
     >>> parsed = ParsedBatch([0, 2, 3], ["a", "a", "b"], np.array([-2600.0, 998.0, 50.0]))
     >>> newest_offsets(recs, parsed, np.array([0, 1, 2]), wall_now=60.0)
     ({'a': -3.0, 'b': -10.0}, {})
-    >>> parsed.rejections = [Rejection(1, Reason.BAD_TIMESTAMP, "ahead", ahead=("c", 7260.0))]
+    >>> parsed.rejections = [
+    ...     Rejection(1, Reason.BAD_TIMESTAMP, "ahead", ahead=("c", 7260.0)),
+    ...     Rejection(3, Reason.BAD_TIMESTAMP, "ahead", ahead=("a", 9e9)),
+    ... ]
     >>> newest_offsets(recs, parsed, np.array([0, 1]), wall_now=60.0)
-    ({'a': -3.0, 'c': 7200.0}, {'c': ('in', 0)})
+    ({'a': -3.0}, {'c': (7200.0, ('in', 0)), 'a': (8999999940.0, ('in', 1))})
     """
-    ahead = [(r.index, *r.ahead) for r in parsed.rejections if r.ahead is not None]
+    scored = _largest(records, parsed.indices, parsed.asset_ids, parsed.timestamps, rows, wall_now)
+    refused = [(r.index, *r.ahead) for r in parsed.rejections if r.ahead is not None]
+    if not refused:
+        return scored, {}
+    indices = [i for i, _, _ in refused]
+    assets = [asset for _, asset, _ in refused]
+    stamps = np.array([ts for _, _, ts in refused], dtype=np.float64)
+    ahead = _largest(records, indices, assets, stamps, np.arange(len(refused)), wall_now)
+    where = {asset: (records[i].topic, records[i].partition) for i, asset, _ in refused}
+    return scored, {asset: (offset, where[asset]) for asset, offset in ahead.items()}
+
+
+def _largest(
+    records: Sequence[Any],
+    indices: Sequence[int],
+    assets: Sequence[str],
+    stamps: np.ndarray,
+    rows: np.ndarray,
+    wall_now: float,
+) -> dict[str, float]:
+    """Each asset's largest ``ts`` (``stamps``) minus its record's time, over ``rows`` of the entries
+    (``indices`` into ``records``, ``assets``, ``stamps``)."""
     picked = rows.tolist()
-    indices = [parsed.indices[j] for j in picked] + [i for i, _, _ in ahead]
-    assets = [parsed.asset_ids[j] for j in picked] + [asset for _, asset, _ in ahead]
-    stamps = np.concatenate([parsed.timestamps[rows], np.array([ts for _, _, ts in ahead])])
     # None (no such attribute) becomes NaN, and NaN > 0 is False: this host's clock.
-    written = np.array([getattr(records[i], "timestamp", None) for i in indices], dtype=np.float64)
-    offsets = stamps - np.where(written > 0, written / 1000.0, wall_now)
+    written = np.array([getattr(records[indices[j]], "timestamp", None) for j in picked], dtype=np.float64)
+    offsets = stamps[rows] - np.where(written > 0, written / 1000.0, wall_now)
     # In ascending order, each asset's last entry in the dict is its largest.
     order = np.argsort(offsets, kind="stable")
-    ordered = np.asarray(assets, dtype=object)[order].tolist()
-    largest = dict(zip(ordered, offsets[order].tolist(), strict=True))
-    if not ahead:
-        return largest, {}
-    scored = set(assets[: len(picked)])
-    return largest, {
-        asset: (records[i].topic, records[i].partition) for i, asset, _ in ahead if asset not in scored
-    }
+    ordered = [assets[picked[j]] for j in order.tolist()]
+    return dict(zip(ordered, offsets[order].tolist(), strict=True))
 
 
 class ClockOffsets:
@@ -76,10 +93,13 @@ class ClockOffsets:
     readings does not move it.
 
     The assets ``listed`` (those with per-asset series, a collection the caller keeps up to date) have
-    one. So does an asset whose records were all refused for lying ahead (:func:`newest_offsets`'s
-    ``unscored``), while the listed assets and those ones number under ``limit``: a gateway hours
-    fast has no reading scored, and its offset is all that names it (each one refused is counted on
-    ``refused``). Such an asset's series goes when it is silent (:meth:`expire`), or listed.
+    one. So does an asset of a batch whose records were all refused for lying ahead (``ahead``, none
+    ``scored``: :func:`newest_offsets`), while the listed assets and those ones number under
+    ``limit``: a gateway hours fast has no reading scored, and its offset is all that names it (each
+    one refused is counted on ``refused``). Such an asset's series goes when it is silent
+    (:meth:`expire`), or listed. The offsets of records refused for lying ahead count only while the
+    asset has no reading scored in those one to two windows: one corrupt reading dated decades ahead
+    among scored ones says nothing of the asset's clock.
 
     Example
     -------
@@ -96,9 +116,12 @@ class ClockOffsets:
     (-2.0, -3600.0)
     >>> shown(-3600.0, now=150, asset="b") is None  # not listed: no series
     True
-    >>> c.update({"f": 7200.0}, now=150, unscored={"f": ("in", 0)})  # only dead letters, 2 h ahead
+    >>> c.update({}, now=150, ahead={"f": (7200.0, ("in", 0))})  # only dead letters, 2 h ahead
     >>> reg.get_sample_value("offset_seconds", {"asset": "f"})
     7200.0
+    >>> c.update({"a": -1.0}, now=150, ahead={"a": (3e9, ("in", 0))})  # a reading dated 2100
+    >>> reg.get_sample_value("offset_seconds", {"asset": "a"})
+    -1.0
     >>> c.expire(before=150); reg.get_sample_value("offset_seconds", {"asset": "f"}) is None
     True
     >>> c.forget({"a"}); reg.get_sample_value("offset_seconds", {"asset": "a"}) is None
@@ -119,8 +142,8 @@ class ClockOffsets:
         self.limit = limit
         self.refused = refused
         self.window_s = window_s
-        # asset -> (its series, [when its window began, its largest offset in it, in the window before,
-        # the value its series shows])
+        # asset -> (its series, [when its window began, its largest offset in it of readings scored, of
+        # records refused for lying ahead, those two in the window before, the value its series shows])
         self._windows: dict[str, tuple[Any, list[float]]] = {}
         # The assets not listed with a series: asset -> (its partition, when it was last read).
         self._apart: dict[str, tuple[tuple[str, int], float]] = {}
@@ -130,39 +153,46 @@ class ClockOffsets:
         return len(self._apart) - (asset in self._apart)
 
     def update(
-        self, offsets: Mapping[str, float], *, now: float, unscored: Mapping[str, tuple[str, int]] = _NONE
+        self,
+        scored: Mapping[str, float],
+        *,
+        now: float,
+        ahead: Mapping[str, tuple[float, tuple[str, int]]] = _NONE,
     ) -> None:
-        """Add each asset's largest offset of a batch (``offsets``), and ``unscored``'s partition of the
-        assets of that batch with no reading scored (:func:`newest_offsets`); sets the series where
-        that changes them."""
+        """Add each asset's largest offset of a batch among its readings scored (``scored``) and, with
+        its partition, among its records refused for lying ahead (``ahead``: :func:`newest_offsets`);
+        sets the series where that changes them."""
         windows, span, listed, apart = self._windows, self.window_s, self.listed, self._apart
-        for asset, offset in offsets.items():
+        for asset in chain(scored, (asset for asset in ahead if asset not in scored)):
+            offset, far = scored.get(asset, -math.inf), ahead.get(asset)
             known = windows.get(asset)
             if known is None:
                 if asset not in listed:
-                    if asset not in unscored:
+                    if far is None or asset in scored:
                         continue
                     if len(listed) + len(apart) >= self.limit:
                         if self.refused is not None:
                             self.refused.inc()
                         continue
-                    apart[asset] = (unscored[asset], now)
-                known = windows[asset] = (self.gauge.labels(asset), [now, offset, -math.inf, math.nan])
+                    apart[asset] = (far[1], now)
+                known = windows[asset] = (self.gauge.labels(asset), [now, *[-math.inf] * 4, math.nan])
             elif asset in apart:
                 if asset in listed:
                     del apart[asset]
                 else:
-                    apart[asset] = (unscored.get(asset, apart[asset][0]), now)
+                    apart[asset] = (apart[asset][0] if far is None else far[1], now)
             series, window = known
-            began, largest, before, value = window
-            if now - began >= span:
-                before = largest if now - began < 2 * span else -math.inf
-                window[0], window[1], window[2] = now, offset, before
-                largest = offset
-            elif offset > largest:
-                window[1] = largest = offset
-            if max(largest, before) != value:  # most batches move no asset's largest
-                window[3] = value = max(largest, before)
+            if now - window[0] >= span:
+                window[3:5] = window[1:3] if now - window[0] < 2 * span else [-math.inf] * 2
+                window[0:3] = [now, -math.inf, -math.inf]
+            window[1] = max(window[1], offset)
+            if far is not None:
+                window[2] = max(window[2], far[0])
+            value = max(window[1], window[3])
+            if value == -math.inf:  # no reading scored in either window
+                value = max(window[2], window[4])
+            if value != window[5]:  # most batches move no asset's largest
+                window[5] = value
                 series.set(value)
 
     def observe(
@@ -170,8 +200,8 @@ class ClockOffsets:
     ) -> None:
         """:meth:`update` with a batch: ``records``, ``parsed`` from them, its ``rows`` scored
         (:func:`newest_offsets`)."""
-        offsets, unscored = newest_offsets(records, parsed, rows, wall_now)
-        self.update(offsets, now=now, unscored=unscored)
+        scored, ahead = newest_offsets(records, parsed, rows, wall_now)
+        self.update(scored, now=now, ahead=ahead)
 
     def expire(self, *, before: float = -math.inf, partitions: Container[tuple[str, int]] = ()) -> None:
         """Drop the series of the assets not listed that were last read at ``before`` or earlier (an

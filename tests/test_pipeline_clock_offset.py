@@ -200,10 +200,11 @@ def test_an_asset_only_dead_lettered_ahead_counts_in_the_asset_limit_and_goes_wh
     assert _offset(reg, "b") is None and reg.get_sample_value("dhag_asset_score", {"asset": "b"}) is None
     assert _offset(reg, "faster") is None
     assert refused() == 2.0
-    # Its clock fixed, the asset is scored and keeps its place.
+    # Its clock fixed, the asset is scored and keeps its place; with a reading scored in its window,
+    # its dead letters no longer give its offset.
     proc.process([feed.record("fast", now + 2.0, now + 2.0)], now=2.0)
     assert reg.get_sample_value("dhag_asset_score", {"asset": "fast"}) is not None
-    assert _offset(reg, "fast") == HOUR  # the largest of its window still
+    assert _offset(reg, "fast") == 0.0
     # Silent for alerts.quiet_s, an asset seen only ahead loses its series like a scored one.
     proc.process([feed.record("slow", now + HOUR, now + 3.0)], now=3.0)
     assert _offset(reg, "slow") is None, "the limit is full"
@@ -220,3 +221,31 @@ def test_an_asset_only_dead_lettered_ahead_counts_in_the_asset_limit_and_goes_wh
     assert _offset(reg, "slow") == HOUR
     proc.drop_partitions([("in", 0)])
     assert _offset(reg, "slow") is None
+
+
+Y2100 = 4102444800.0  # 2100-01-01T00:00:00Z
+
+
+def test_a_far_future_reading_among_scored_ones_does_not_move_the_offset(fitted) -> None:
+    # kiln-4's gateway sends good readings every 5 s, 1 s behind, and once a minute a corrupt one dated
+    # 2100 (dead-lettered as ahead); press-9's clock is three hours behind with the same corrupt
+    # readings. The corrupt readings fall in a window's first batch or in its middle, among scored ones
+    # or alone in a batch that opens a window: the offsets stay at the scored readings', steady for
+    # DhagAssetClockSkewed and the dashboard.
+    proc, reg = _processor(fitted)
+    feed, now = Feed(), time.time() - 36 * 60.0
+    seen = []
+    for k in range(36 * 12):  # 36 minutes, a batch every 5 s
+        t, clock = now + 5 * k, 5.0 * k
+        batch = [feed.record("kiln-4", t - 1.0, t), feed.record("press-9", t - 3 * HOUR, t)]
+        if k % 12 == (k // 12) % 3:
+            spikes = [feed.record("kiln-4", Y2100, t), feed.record("press-9", Y2100, t)]
+            batch = spikes + batch if k % 2 else batch + spikes
+        out = proc.process(batch, now=clock)
+        assert out.scored == 2
+        if k % 12 == 11:  # alone in its batch, the first of the next window
+            proc.process([feed.record("kiln-4", Y2100, t + 5.0)], now=clock + 5.0)
+            seen.append((_offset(reg, "kiln-4"), _offset(reg, "press-9")))
+        seen.append((_offset(reg, "kiln-4"), _offset(reg, "press-9")))
+    assert set(seen) == {(-1.0, -3 * HOUR)}
+    assert reg.get_sample_value("dhag_dlq_records_total", {"reason": "bad_timestamp"}) == 36 * 3
