@@ -18,6 +18,7 @@ from deploy_support import (
     promtool_syntax_errors,
     recorded_names,
     run,
+    tool,
     unknown_references,
 )
 
@@ -290,3 +291,49 @@ def test_the_plant_overview_shows_how_many_assets_are_anomalous_at_once_and_mode
     assert 'alertname="DhagManyAssetsAnomalous"' in annotations["Many assets anomalous"]["expr"]
     for annotation in annotations.values():
         assert annotation["datasource"]["uid"] == DATASOURCE_UID and annotation["enable"]
+
+
+def test_the_plant_overview_counts_an_asset_on_two_daemons_once(tmp_path: Path) -> None:
+    # While its partition moves from d1 to d2, both daemons export pump-01 (anomalous) and pump-02 for a
+    # scrape or two: the stats "Assets anomalous now" and "Assets normal now" count each of them once.
+    (plant,) = [d for d in _dashboards() if d["uid"] == "dhag-plant-overview"]
+    stats = {p["title"]: p["targets"][0]["expr"] for p in plant["panels"] if p["type"] == "stat"}
+    anomalous, normal = stats["Assets anomalous now"], stats["Assets normal now"]
+
+    def series(instance: str, asset: str, values: str) -> dict[str, str]:
+        labels = f'job="dhag-pipeline", instance="{instance}:9108", asset="{asset}"'
+        return {"series": f"dhag_asset_anomalous{{{labels}}}", "values": values}
+
+    def case(expr: str, group: str, value: int) -> dict[str, Any]:
+        expr = expr.replace("$asset_group", group)
+        return {"expr": expr, "eval_time": "3m", "exp_samples": [{"labels": "{}", "value": value}]}
+
+    tests = {
+        "rule_files": [str(DEPLOY / "prometheus" / "rules" / "dhag-recording.yml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    series("d1", "pump-01", "1 1 1 1 stale"),
+                    series("d2", "pump-01", "_ _ _ 1 1"),
+                    series("d1", "pump-02", "0 0 0 0 stale"),
+                    series("d2", "pump-02", "_ _ _ 0 0"),
+                    series("d1", "fan-01", "0 0 0 0 0"),
+                ],
+                "promql_expr_test": [
+                    # The daemons' raw series hold pump-01 twice.
+                    case("sum(dhag:asset_anomalous)", ".*", 2),
+                    case(anomalous, ".*", 1),
+                    case(normal, ".*", 2),
+                    case(anomalous, "pump", 1),
+                    case(normal, "pump", 1),
+                    case(normal, "fan", 1),
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "stats-test.yml"
+    path.write_text(json.dumps(tests))
+    result = run([tool("promtool"), "test", "rules", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
