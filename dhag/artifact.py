@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMAT_VERSION",
+    "check_settings",
     "load_model",
     "read_manifest",
     "save_model",
@@ -273,6 +274,19 @@ def _known_settings() -> frozenset[str]:
     return frozenset(inspect.signature(DHAG).parameters)
 
 
+def check_settings(path: str | Path, manifest: dict[str, Any]) -> None:
+    """Raise :class:`ArtifactError` when ``manifest`` (of the artifact at ``path``) lists a setting this
+    release does not know, as :func:`load_model` does before it reads any weights: a setting added by a
+    later version changes how its model trains or scores, which this version cannot honour."""
+    given = manifest.get("settings")
+    if isinstance(given, dict) and (unknown := sorted(set(given) - _known_settings())):
+        names = ", ".join(map(repr, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
+        raise ArtifactError(
+            f"Model artifact {str(path)!r} was written by a newer version of dhag, with settings this "
+            f"version does not know ({names}): {_NEWER}."
+        )
+
+
 def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     """Load and verify an artifact; the model is rebuilt fully before it is returned, or not at all."""
     from dhag.ensemble import build_net
@@ -283,15 +297,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     path = Path(path)
     dev = resolve_device(device)  # a bad device is the caller's error, not the file's
     manifest, tensors, _ = _read(path)
-    # A setting added by a later version changes how its model trains or scores, which this version
-    # cannot honour: it says so, rather than fail on an unexpected keyword.
-    given = manifest.get("settings")
-    if isinstance(given, dict) and (unknown := sorted(set(given) - _known_settings())):
-        names = ", ".join(map(repr, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
-        raise ArtifactError(
-            f"Model artifact {str(path)!r} was written by a newer version of dhag, with settings this "
-            f"version does not know ({names}): {_NEWER}."
-        )
+    check_settings(path, manifest)  # rather than fail on an unexpected keyword
     try:
         # A setting the manifest leaves out (written before it existed, or at the value from before it):
         # as before it existed, whatever the default is now, so a retrain from it trains as its model was.

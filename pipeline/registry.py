@@ -25,6 +25,7 @@ from typing import Any
 
 import dhag
 from dhag import DHAG, ArtifactError
+from dhag.artifact import check_settings
 from dhag.atomicwrite import write_atomic
 from pipeline.errors import CurrentChangedError, ModelUnavailableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
@@ -65,7 +66,8 @@ log = logging.getLogger(__name__)
 class ModelInfo:
     """One artifact of the registry as :func:`list_models` and :func:`describe` report it.
 
-    ``error`` is set (and the manifest fields are empty) when the artifact cannot be read.
+    ``error`` is set (and the manifest fields are empty) when the artifact cannot be read, or lists a
+    setting this release does not know (:func:`dhag.artifact.check_settings`: it cannot load it).
     """
 
     version: str
@@ -324,6 +326,7 @@ def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, 
 def _info(version: str, path: Path, is_current: bool) -> ModelInfo:
     try:
         manifest = dhag.read_manifest(path)
+        check_settings(path, manifest)
     except ArtifactError as exc:
         return ModelInfo(version, path, is_current, error=str(exc))
     meta = manifest.get("metadata") or {}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import dhag.artifact
 from pipeline import lockfile, registry, registrypointer
 from pipeline.cli import main
 from pipeline.config import load_settings
@@ -309,3 +310,22 @@ def test_promoting_the_current_version_says_it_already_was_and_keeps_the_history
     assert registry.history(tmp_path) == ["v1"]
     assert main([*base, "promote", "v1"]) == 0
     assert capsys.readouterr().out == "v1 is current (was v2)\n"
+
+
+def test_list_marks_a_version_whose_settings_this_release_does_not_know(fitted, tmp_path: Path) -> None:
+    # A version a later release wrote with a setting this one does not know: load_model refuses it, and
+    # models list says so with the same reason, before a rollback points current at it.
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2", make_current=False)
+    path = tmp_path / "v2.dhag"
+    manifest, tensors, _ = dhag.artifact._read(path)
+    manifest["settings"] |= {"attention_heads": 4}
+    dhag.artifact.write_artifact(path, manifest, tensors)
+    with pytest.raises(dhag.ArtifactError) as refused:
+        dhag.load_model(path)
+    infos = {info.version: info for info in registry.list_models(tmp_path)}
+    assert infos["v1"].error is None
+    assert infos["v2"].error == str(refused.value) and "'attention_heads'" in infos["v2"].error
+    assert registry.describe(tmp_path, "v2").error == str(refused.value)
+    with pytest.raises(ModelUnavailableError, match="settings this version does not know"):
+        registry.promote(tmp_path, "v2")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import dhag.artifact
 from pipeline import registry
 from pipeline.cli import main
 from pipeline.errors import ModelUnavailableError
@@ -46,6 +47,17 @@ def test_prune_keeps_the_newest_the_current_the_history_and_what_it_cannot_read(
     assert prune(tmp_path, keep=2) == []  # nothing more to remove
     with pytest.raises(ValueError, match="keep must be at least 1"):
         prune(tmp_path, keep=0)
+
+
+def test_prune_keeps_a_version_naming_a_setting_this_release_does_not_know(fitted, tmp_path) -> None:
+    # A later release's model (a setting this one does not know): this release cannot read it as a
+    # model, so it leaves it to the release that can.
+    _registry(fitted, tmp_path)
+    manifest, tensors, _ = dhag.artifact._read(tmp_path / "v04.dhag")
+    manifest["settings"] |= {"attention_heads": 4}
+    dhag.artifact.write_artifact(tmp_path / "v04.dhag", manifest, tensors)
+    assert prune(tmp_path, keep=2) == ["v02", "v05", "v06"]
+    assert _versions(tmp_path) == ["v01", "v03", "v04", "v07", "v08"]
 
 
 def test_prune_removes_the_leftovers_of_interrupted_writes(fitted, tmp_path) -> None:
