@@ -7,21 +7,15 @@ Labels are bounded: outcomes, DLQ reasons, topic partitions, model versions, and
 from __future__ import annotations
 
 import contextlib
-import math
-import threading
-import time
 import urllib.request
-from collections.abc import Iterator, Sequence
 from wsgiref.simple_server import WSGIServer
 
-import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from pipeline.clockoffset import ClockOffsets
+from pipeline.collectors import BulkHistogram, Moment
 from pipeline.probes import Probes, serve
 from pipeline.records import DLQ_REASONS
 from pipeline.retrainmetrics import RetrainMetrics
@@ -33,52 +27,6 @@ BROKER_OPERATIONS = ("connect", "connection", "poll", "produce", "commit", "stal
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 _SCORE = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.99, 1.0)
-
-
-class BulkHistogram(Collector):
-    """A Prometheus histogram fed a whole array at a time (one numpy pass instead of one call per value).
-
-    Per-record ``Histogram.observe`` costs about a microsecond each, a real share of the hot path at
-    tens of thousands of records per second; this keeps the same exposition at a fraction of the cost.
-
-    Example
-    -------
-    >>> reg = CollectorRegistry()
-    >>> h = BulkHistogram("demo_seconds", "Demo.", buckets=(0.1, 1.0), registry=reg)
-    >>> h.observe_many(np.array([0.05, 0.5, 5.0]))
-    >>> reg.get_sample_value("demo_seconds_bucket", {"le": "1.0"}), reg.get_sample_value("demo_seconds_count")
-    (2.0, 3.0)
-    """
-
-    def __init__(
-        self, name: str, documentation: str, *, buckets: Sequence[float], registry: CollectorRegistry
-    ):
-        self.name = name
-        self.documentation = documentation
-        self.bounds = np.asarray(sorted(buckets), dtype=np.float64)
-        self._counts = np.zeros(self.bounds.size + 1, dtype=np.int64)
-        self._sum = 0.0
-        self._lock = threading.Lock()
-        registry.register(self)
-
-    def observe_many(self, values: np.ndarray) -> None:
-        """Add every value of ``values`` (NaN values are skipped)."""
-        values = np.asarray(values, dtype=np.float64)
-        values = values[~np.isnan(values)]
-        # Prometheus buckets are "less than or equal": side="left" puts a value equal to a bound in it.
-        counts = np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=self._counts.size)
-        with self._lock:
-            self._counts += counts
-            self._sum += float(values.sum())
-
-    def collect(self) -> Iterator[HistogramMetricFamily]:
-        with self._lock:
-            cumulative = np.cumsum(self._counts).astype(np.float64).tolist()
-            total = self._sum
-        labels = [repr(float(b)) for b in self.bounds] + ["+Inf"]
-        family = HistogramMetricFamily(self.name, self.documentation)
-        family.add_metric([], list(zip(labels, cumulative, strict=True)), sum_value=total)
-        yield family
 
 
 class PipelineMetrics:
@@ -381,42 +329,6 @@ class PipelineMetrics:
         self._assets -= assets
         self._unlisted -= assets
         self.assets_anomalous_unlisted.set(len(self._unlisted))
-
-
-class Moment:
-    """A moment exported twice: ``<name>_timestamp_seconds``, its wall-clock time (for people and
-    dashboards), and ``<name>_age_seconds``, the seconds since it on this process's monotonic clock at
-    each scrape, +Inf before the first (for alert rules: a step of this host's clock, or its skew
-    against Prometheus's, would make a healthy daemon look stalled, or a stuck one not).
-
-    >>> from prometheus_client import CollectorRegistry
-    >>> r = CollectorRegistry()
-    >>> m = Moment("x_done", "x was last done", registry=r)
-    >>> r.get_sample_value("x_done_age_seconds")
-    inf
-    >>> m.mark()
-    >>> r.get_sample_value("x_done_age_seconds") < 1.0, r.get_sample_value("x_done_timestamp_seconds") > 0
-    (True, True)
-    """
-
-    def __init__(self, name: str, what: str, *, registry: CollectorRegistry, before: str = "") -> None:
-        self._at: float | None = None
-        note = f" ({before})" if before else ""
-        self.timestamp = Gauge(f"{name}_timestamp_seconds", f"When {what}{note}.", registry=registry)
-        Gauge(
-            f"{name}_age_seconds",
-            f"Seconds since {what}, on this process's monotonic clock; +Inf before the first time.",
-            registry=registry,
-        ).set_function(self.age)
-
-    def age(self) -> float:
-        """Seconds since the last :meth:`mark`; +Inf before the first."""
-        return math.inf if self._at is None else time.monotonic() - self._at
-
-    def mark(self) -> None:
-        """It happened now."""
-        self.timestamp.set(time.time())
-        self._at = time.monotonic()
 
 
 def serve_metrics(
