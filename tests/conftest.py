@@ -64,6 +64,12 @@ def fitted(train_rows: np.ndarray) -> DHAG:
     return DHAG(max_epochs=15, batch_size=128, feature_names=FEATURES, random_state=0).fit(train_rows)
 
 
+@pytest.fixture(scope="session")
+def saved(fitted: DHAG, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``fitted`` saved once, with user metadata. Tests copy it before damaging it."""
+    return fitted.save(tmp_path_factory.mktemp("registry") / "plant.dhag", metadata={"version": 3})
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A fresh, seeded generator per test."""
