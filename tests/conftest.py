@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import settings
-from plant_data import FEATURES, normal
+from plant_data import FEATURES, gross_outliers, normal
 
 from dhag import DHAG
+from dhag.cli import main as dhag_main
 from pipeline.broker import EmbeddedBroker
 from pipeline.registry import publish
 
@@ -141,3 +143,42 @@ def plant_model(history: Any) -> DHAG:
     from pipeline.plantmodel import train_plant_model
 
     return train_plant_model(history, seed=0, max_epochs=2, time_budget=None)
+
+
+# -- the small files and the model of the `dhag` command-line tests (test_cli*.py) ---------------------
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    gen = np.random.default_rng(3)
+    train = pd.DataFrame(normal(gen, 600), columns=FEATURES)
+    train["label"] = 0
+    known = pd.DataFrame(gross_outliers(gen, 20), columns=FEATURES)
+    known["label"] = 1
+    pd.concat([train, known]).to_csv(root / "train.csv", index=False)
+    test = pd.DataFrame(np.vstack([normal(gen, 40), gross_outliers(gen, 10)]), columns=FEATURES)
+    test.to_csv(root / "test.csv", index=False)
+    np.savez(root / "test.npz", X=test.to_numpy(), feature_names=np.array(FEATURES))
+    return {"root": root, "train": root / "train.csv", "test": root / "test.csv", "npz": root / "test.npz"}
+
+
+@pytest.fixture(scope="module")
+def model_path(files: dict[str, Path]) -> Path:
+    out = files["root"] / "model.dhag"
+    code = dhag_main(
+        [
+            "train",
+            "--data",
+            str(files["train"]),
+            "--out",
+            str(out),
+            "--label-column",
+            "label",
+            "--max-epochs",
+            "5",
+            "--quiet",
+            "--seed",
+            "1",
+        ]
+    )
+    assert code == 0
+    return out
