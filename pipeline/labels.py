@@ -131,6 +131,7 @@ class Label(BaseModel):
     operator: str = Field(min_length=1, max_length=128)
     note: str | None = Field(None, max_length=2000)
     labelled_at: float | None = None
+    label_id: str | None = Field(None, pattern=_ID)
     _ignored: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("ts", "labelled_at", mode="before")

@@ -4,8 +4,8 @@ each holds) and their layout version, kept in SQLite's ``PRAGMA user_version``.
 :func:`prepare` reads the version before anything is written: a store of a newer layout, or a file that
 is no label store (another SQLite database), is refused with
 :class:`~pipeline.errors.LabelStoreError` and left as it is; a store written before the version was
-recorded (``user_version`` 0: the same tables, the earliest without ``alerts.started_at``) is
-upgraded in place, its rows kept, in one transaction.
+recorded (``user_version`` 0: the same tables, the earliest without ``alerts.started_at``), or of an
+earlier version, is upgraded in place, its rows kept, in one transaction.
 """
 
 from __future__ import annotations
@@ -20,14 +20,21 @@ from pipeline.errors import LabelStoreError
 
 __all__ = ["COLUMNS_ADDED", "SCHEMA", "VERSION", "prepare", "refuse_other_than_a_file"]
 
-# Layout versions: 1, the tables of SCHEMA. A change of layout raises VERSION and adds its step to
-# prepare(), which takes a store of any earlier version there.
-VERSION = 1
+# Layout versions: 1, the tables of SCHEMA before labels.repeat_of and labels.sent_id; 2, SCHEMA. A
+# change of layout raises VERSION and adds its step to prepare(), which takes a store of any earlier
+# version there.
+VERSION = 2
 
-# (table, column, declaration): columns an unversioned store may lack, added on its upgrade to 1
-# (empty: their readers fall back as each says).
+# (version, table, column, declaration): columns a store of an earlier version may lack, added on its
+# upgrade (empty: their readers fall back as each says).
 # alerts.started_at: the earliest record time of the episode's faulty readings (NULL: its opened_at).
-COLUMNS_ADDED = (("alerts", "started_at", "REAL"),)
+# labels.repeat_of: the id of the earlier label a label repeats (NULL: it counts; pipeline.labelorder);
+# labels.sent_id: the label's own ``label_id``, when its sender gave one.
+COLUMNS_ADDED = (
+    (1, "alerts", "started_at", "REAL"),
+    (2, "labels", "repeat_of", "INTEGER"),
+    (2, "labels", "sent_id", "TEXT"),
+)
 
 _MOVE_ASIDE = (
     "with the retrainer stopped, move it aside with its -wal and -shm files and start with none (or a "
@@ -61,7 +68,9 @@ CREATE TABLE IF NOT EXISTS labels (
     note TEXT,
     given_at REAL NOT NULL,
     received_at REAL NOT NULL,
-    source TEXT NOT NULL UNIQUE
+    source TEXT NOT NULL UNIQUE,
+    repeat_of INTEGER,
+    sent_id TEXT
 );
 CREATE INDEX IF NOT EXISTS labels_alert ON labels (alert_id);
 -- add_alert joins a reading's label to the alert that opened on it: by asset and time, per event.
@@ -113,12 +122,14 @@ def prepare(db: sqlite3.Connection, path: str) -> None:
         )
     odd, missing = [], []
     for table, columns in tables.items():
-        lacking = [(t, c, d) for t, c, d in COLUMNS_ADDED if t == table and c not in columns]
+        lacking = [(n, t, c, d) for n, t, c, d in COLUMNS_ADDED if t == table and c not in columns]
         if table not in layout:
             odd.append(table)
-        elif set(columns) | {c for _, c, _ in lacking} != set(layout[table]) or (lacking and version):
+        elif set(columns) | {c for _, _, c, _ in lacking} != set(layout[table]) or any(
+            n <= version for n, _, _, _ in lacking
+        ):
             odd.append(f"{table} (other columns)")
-        missing += lacking
+        missing += [(t, c, d) for _, t, c, d in lacking]
     if version == VERSION and not odd:  # a store of this version has every table
         odd += [f"no {table}" for table in layout if table not in tables]
     if odd or version > VERSION:

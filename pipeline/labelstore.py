@@ -5,7 +5,9 @@ Tables:
 * ``alerts``: every alert episode seen on ``anomaly-alerts`` (opening values, score, model version,
   the time span of its readings: start and resolution);
 * ``labels``: every valid label ever received, never overwritten (the full history); the label that
-  counts for an alert or a reading is the latest one (by the time it was given, then by arrival);
+  counts for an alert or a reading is the latest one (:func:`~pipeline.labelorder.in_label_order`); a
+  label that repeats an earlier one (the same operator's same answer sent again) is kept marked as a
+  repeat and counts nowhere (:mod:`pipeline.labelorder`);
 * ``pending``: labels naming an alert not seen yet, with their original bytes and Kafka position, until
   the alert arrives or the retry window ends (then the caller dead-letters them);
 * ``readings``: a bounded sample of readings, dense for the recent past and thinner further back;
@@ -29,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.labelorder import Answer, Taken, in_label_order, repeated
 from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
 
-__all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Reading", "Source"]
+__all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Reading", "Source", "Taken", "in_label_order"]
 
 # A label by reading joins an alert whose opening record has this ts (JSON round trips keep it exact;
 # the tolerance absorbs an ISO-8601 rendering of the same instant).
@@ -76,7 +79,7 @@ class LabelStore(NormalSample):
     True
     >>> lab = Label.model_validate({"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 20})
     >>> store.add_label(lab, Source("labels", 0, 0))
-    True
+    <Taken.NEW: 1>
     >>> [(r.alert_id, r.y) for r in store.latest_labels()]
     [('a1', 0)]
     """
@@ -196,25 +199,23 @@ class LabelStore(NormalSample):
         return [(a, float(o), float(r) if r is not None else float("inf")) for a, o, r in rows]
 
     # -- labels ----------------------------------------------------------------------------------
-    def add_label(self, label: Label, source: Source, *, received_at: float | None = None) -> bool:
+    def add_label(self, label: Label, source: Source, *, received_at: float | None = None) -> Taken:
         """Record a label whose target is known: its alert was seen, or it carries the reading itself.
 
-        A label by reading joins the alert that opened on that reading, when there is one. Returns False
-        when this Kafka position was recorded before (a replay). Raises KeyError for a label naming an
-        alert that was not seen (keep it with :meth:`add_pending` instead).
+        A label by reading joins the alert that opened on that reading, when there is one. Returns how it
+        was taken (:class:`~pipeline.labelorder.Taken`): ``REPLAY`` (false) when this Kafka position was
+        recorded before, ``REPEAT`` for one that repeats an earlier label (kept, counting nowhere),
+        ``CHANGED`` when it replaces another answer as the one that counts, else ``NEW``. Raises
+        KeyError for a label naming an alert that was not seen (keep it with :meth:`add_pending`).
         """
         if self._recorded_before_digests("labels", source):
-            return False
+            return Taken.REPLAY
         if label.alert_id is not None:
             alert = self.alert(label.alert_id)
             if alert is None:
                 raise KeyError(label.alert_id)
-            alert_id, asset_id, ts, values = (
-                label.alert_id,
-                alert["asset_id"],
-                alert["opened_at"],
-                alert["values"],
-            )
+            alert_id, asset_id = label.alert_id, alert["asset_id"]
+            ts, values = alert["opened_at"], alert["values"]
         else:
             assert label.asset_id is not None and label.values is not None
             alert_id = self.find_alert(label.asset_id, label.ts)
@@ -224,10 +225,21 @@ class LabelStore(NormalSample):
         received = time.time() if received_at is None else received_at
         # The label that arrived last counts (latest_labels), whatever time an operator's console put
         # on it. ``given_at`` is kept for the history: when the operator says it was given.
-        given = label.given_at if label.by_alert or label.labelled_at is not None else received
+        stamped = label.by_alert or label.labelled_at is not None
+        given = label.given_at if stamped else received
+        target = (
+            ("alert_id = ?", (alert_id,))
+            if alert_id is not None
+            else ("alert_id IS NULL AND asset_id = ? AND ts = ?", (asset_id, float(ts)))
+        )
+        before = self._counted(*target)  # a reading's label without labelled_at: no time of its own
+        answer = Answer(label.operator, label.label, given if stamped else None, label.label_id)
+        earlier = {Answer(r[2], r[1], r[4], r[7]): r[0] for r in before}
+        counting = Answer(*(before[-1][i] for i in (2, 1, 4, 7))) if before else None
+        repeats = repeated(answer, earlier, counting)
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO labels (alert_id, asset_id, ts, values_json, label, operator, note,"
-            " given_at, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " given_at, received_at, source, repeat_of, sent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 alert_id,
                 asset_id,
@@ -239,25 +251,49 @@ class LabelStore(NormalSample):
                 given,
                 received,
                 str(source),
+                None if repeats is None else earlier[repeats],
+                label.label_id,
             ),
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return Taken.REPLAY
+        if repeats is not None:
+            return Taken.REPEAT
+        after = self._counted(*target)[-1]
+        changed = counting is not None and after[0] == cursor.lastrowid and counting.label != label.label
+        return Taken.CHANGED if changed else Taken.NEW
+
+    def _counted(self, where: str, params: tuple[Any, ...]) -> list[Sequence[Any]]:
+        """The labels (not repeats) of one alert or reading, oldest first: ``(id, label, operator, note,
+        given_at, received_at, source, sent_id)``."""
+        rows = self._db.execute(
+            "SELECT id, label, operator, note, given_at, received_at, source, sent_id FROM labels"
+            f" WHERE {where} AND repeat_of IS NULL",
+            params,
+        ).fetchall()
+        return in_label_order(rows, given=4, received=5, label_id=0, source=6)
 
     def history(self, alert_id: str) -> list[dict[str, Any]]:
-        """Every label of an alert, oldest first (:func:`in_label_order`; the last is the one that counts)."""
-        rows = self._db.execute(
-            "SELECT id, label, operator, note, given_at, received_at, source FROM labels WHERE alert_id = ?",
-            (alert_id,),
-        ).fetchall()
+        """Every label of an alert, oldest first (:func:`in_label_order`; the last is the one that counts),
+        with ``repeats``: how many times it came again (repeats are not listed on their own)."""
         keys = ("id", "label", "operator", "note", "given_at", "received_at")
-        ordered = in_label_order(rows, given=4, received=5, label_id=0, source=6)
-        return [dict(zip(keys, row[:6], strict=True)) for row in ordered]
+        again = dict(
+            self._db.execute(
+                "SELECT repeat_of, COUNT(*) FROM labels WHERE alert_id = ? AND repeat_of IS NOT NULL"
+                " GROUP BY repeat_of",
+                (alert_id,),
+            ).fetchall()
+        )
+        return [
+            dict(zip(keys, row[:6], strict=True)) | {"repeats": again.get(row[0], 0)}
+            for row in self._counted("alert_id = ?", (alert_id,))
+        ]
 
     def latest_labels(self) -> list[LabelledReading]:
         """The label that counts per alert (or per reading without an alert), ordered by reading time."""
         rows = self._db.execute(
             "SELECT id, alert_id, asset_id, ts, values_json, label, operator, given_at, source, received_at"
-            " FROM labels"
+            " FROM labels WHERE repeat_of IS NULL"
         ).fetchall()
         latest: dict[str, LabelledReading] = {}
         ordered = in_label_order(rows, given=7, received=9, label_id=0, source=8)
@@ -281,17 +317,20 @@ class LabelStore(NormalSample):
         row = self._db.execute("SELECT MAX(received_at) FROM labels").fetchone()
         return -math.inf if row[0] is None else float(row[0])
 
-    def label_count(self) -> int:
-        """Labels received in all (the history, not only the latest per alert)."""
-        return int(self._db.execute("SELECT COUNT(*) FROM labels").fetchone()[0])
+    def label_count(self, *, repeats: bool = False) -> int:
+        """Labels received in all (the history, not only the latest per alert), repeats left out; with
+        ``repeats``, the repeats alone."""
+        query = f"SELECT COUNT(*) FROM labels WHERE repeat_of IS {'NOT ' if repeats else ''}NULL"
+        return int(self._db.execute(query).fetchone()[0])
 
     def last_label_id(self) -> int:
         """The id of the newest label (0 when there is none)."""
         return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM labels").fetchone()[0])
 
     def labels_since(self, label_id: int) -> int:
-        """Labels received after the label with id ``label_id``."""
-        return int(self._db.execute("SELECT COUNT(*) FROM labels WHERE id > ?", (label_id,)).fetchone()[0])
+        """Labels received after the label with id ``label_id`` (repeats left out)."""
+        query = "SELECT COUNT(*) FROM labels WHERE id > ? AND repeat_of IS NULL"
+        return int(self._db.execute(query, (label_id,)).fetchone()[0])
 
     # -- pending labels --------------------------------------------------------------------------
     def add_pending(self, alert_id: str, raw: bytes, source: Source, *, first_seen: float) -> None:
@@ -351,6 +390,7 @@ class LabelStore(NormalSample):
         return {
             "alerts": int(self._db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]),
             "labels": self.label_count(),
+            "repeated_labels": self.label_count(repeats=True),
             "pending": self.pending_count(),
             "readings": self.reading_count(),
         }
@@ -358,34 +398,3 @@ class LabelStore(NormalSample):
 
 def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def in_label_order(
-    rows: Sequence[Sequence[Any]], *, given: int, received: int, label_id: int, source: int
-) -> list[Sequence[Any]]:
-    """Label rows oldest first, so that the last of an alert is the label that counts.
-
-    Labels of one Kafka partition (labels sent by alert id share one: they are keyed by it) keep the
-    order they came in, whatever time each operator's console put on them: a label ranks no earlier
-    than the one that came before it in its partition. The retrainer reads a partition in offset order,
-    and a recreated topic's labels come after the old topic's, whose offsets they may repeat. Labels of
-    different partitions (one by alert, one by reading, keyed by asset) rank by the time given, so an
-    older verdict read late does not win.
-
-    >>> rows = [(1, 1000.0, 1.0, "labels/0/5"), (2, 880.0, 2.0, "labels/0/6"), (3, 950.0, 2.0, "labels/1/0")]
-    >>> [r[0] for r in in_label_order(rows, given=1, received=2, label_id=0, source=3)]
-    [3, 1, 2]
-    """
-    places = [Source.parse(row[source]) for row in rows]
-
-    def came(pair: tuple[Source, Sequence[Any]]) -> tuple[Any, ...]:
-        place, row = pair
-        return place.topic, place.partition, float(row[received]), int(row[label_id])
-
-    ranked, floor = [], {}
-    for seq, (place, row) in enumerate(sorted(zip(places, rows, strict=True), key=came)):
-        partition = (place.topic, place.partition)
-        rank = max(float(row[given]), floor.get(partition, -math.inf))
-        floor[partition] = rank
-        ranked.append((rank, seq, row))
-    return [row for _, _, row in sorted(ranked, key=lambda item: item[:2])]

@@ -14,7 +14,7 @@ from pipeline.config import Settings
 from pipeline.errors import LabelStoreError
 from pipeline.labels import Label, Source
 from pipeline.labelschema import VERSION
-from pipeline.labelstore import LabelStore
+from pipeline.labelstore import LabelStore, Taken
 from pipeline.retrain.command import EXIT_STORE, run_retrain
 
 # The layout every store had before the version was recorded (user_version 0), as those releases
@@ -84,6 +84,33 @@ def test_a_store_written_before_the_version_opens_keeps_its_rows_and_is_upgraded
     assert _user_version(path) == VERSION
     again = LabelStore(path)  # and opens again as a store of this version
     assert [r.operator for r in again.latest_labels()] == ["lee"]
+
+
+def test_a_store_of_version_1_is_upgraded_in_place_and_repeats_then_count_once(tmp_path: Path) -> None:
+    # Version 1: the unversioned layout with alerts.started_at, before labels recorded their repeats.
+    path = tmp_path / "labels.sqlite"
+    _unversioned(path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 1")
+    db.close()
+    store = LabelStore(path)
+    assert [(h["label"], h["operator"]) for h in store.history("a1")] == [("normal", "kim")]
+    lab = Label.model_validate({"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 260})
+    assert store.add_label(lab, Source("labels", 0, 1)) == Taken.REPEAT
+    assert store.label_count() == 1 and store.history("a1")[0]["repeats"] == 1
+    store.close()
+    assert _user_version(path) == VERSION == 2
+    assert LabelStore(path).counts()["repeated_labels"] == 1
+
+
+def test_a_store_of_version_1_lacking_a_column_it_had_is_no_label_store(tmp_path: Path) -> None:
+    path = tmp_path / "labels.sqlite"
+    _unversioned(path, started_at=False)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 1")
+    db.close()
+    with pytest.raises(LabelStoreError, match=r"alerts \(other columns\)"):
+        LabelStore(path)
 
 
 def test_a_store_of_a_newer_version_is_refused_untouched(tmp_path: Path) -> None:

@@ -1,0 +1,109 @@
+"""Which of an alert's labels counts, and which label repeats an earlier one (the label store's rules,
+which ``dhag-pipeline alerts`` follows too).
+
+The label that counts for an alert (or a reading) is the last in :func:`in_label_order`. A label that
+repeats an earlier answer is recorded once: it is kept in the store's history, marked as a repeat, and
+counts nowhere (not in training, not among the labels received, not towards
+``retrain.min_new_labels``). A label repeats an earlier one (:func:`repeated`) when it is the same
+operator's same answer (``anomaly`` or ``normal``) about the same alert or reading, and
+
+* it is the same message: it carries the same ``label_id`` as that one, or was given at the same time
+  (``ts`` for a label by alert, ``labelled_at`` for one by reading): a producer's retry, a console's
+  second submit, wherever it lands in the topic, even after another operator's answer;
+* or it repeats the answer that counts when it comes: ``dhag-pipeline label`` run again after it
+  reported a timeout that still delivered the first, a console that stamps each submit anew.
+
+An answer that differs from the one that counts is a change: it counts from then on (the store logs
+and counts it). An operator who repeats an answer after another one came between is heard again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from pipeline.labels import Source
+
+__all__ = ["Answer", "Taken", "in_label_order", "repeated"]
+
+
+class Taken(IntEnum):
+    """How :meth:`~pipeline.labelstore.LabelStore.add_label` took a label (false: not at all)."""
+
+    REPLAY = 0  # its Kafka position was recorded before: nothing written
+    NEW = 1  # recorded, and counts (or ranks before the label that counts)
+    CHANGED = 2  # recorded, and replaces another answer as the one that counts
+    REPEAT = 3  # recorded in the history as a repeat of an earlier label: counts nowhere
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What :func:`repeated` compares: who answered what, when they say they did, and the sender's id."""
+
+    operator: str
+    label: str
+    given_at: float | None
+    label_id: str | None = None
+
+
+def repeated(answer: Answer, earlier: Iterable[Answer], counting: Answer | None) -> Answer | None:
+    """The earlier label (of the same alert or reading) that ``answer`` repeats, or None; ``counting``:
+    the label that counts before it comes.
+
+    >>> kim = Answer("kim", "anomaly", 100.0)
+    >>> repeated(Answer("kim", "anomaly", 140.0), [kim], kim) == kim  # sent again
+    True
+    >>> lee = Answer("lee", "normal", 200.0)
+    >>> repeated(Answer("kim", "anomaly", 100.0), [kim, lee], lee) == kim  # the same message, late
+    True
+    >>> repeated(Answer("kim", "anomaly", 300.0), [kim, lee], lee) is None  # answered again
+    True
+    """
+
+    def same(other: Answer) -> bool:
+        return (other.operator, other.label) == (answer.operator, answer.label)
+
+    if counting is not None and same(counting):
+        return counting
+    for other in earlier:
+        if not same(other):
+            continue
+        if answer.label_id is not None and other.label_id == answer.label_id:
+            return other
+        if answer.given_at is not None and other.given_at == answer.given_at:
+            return other
+    return None
+
+
+def in_label_order(
+    rows: Sequence[Sequence[Any]], *, given: int, received: int, label_id: int, source: int
+) -> list[Sequence[Any]]:
+    """Label rows oldest first, so that the last of an alert is the label that counts.
+
+    Labels of one Kafka partition (labels sent by alert id share one: they are keyed by it) keep the
+    order they came in, whatever time each operator's console put on them: a label ranks no earlier
+    than the one that came before it in its partition. The retrainer reads a partition in offset order,
+    and a recreated topic's labels come after the old topic's, whose offsets they may repeat. Labels of
+    different partitions (one by alert, one by reading, keyed by asset) rank by the time given, so an
+    older verdict read late does not win.
+
+    >>> rows = [(1, 1000.0, 1.0, "labels/0/5"), (2, 880.0, 2.0, "labels/0/6"), (3, 950.0, 2.0, "labels/1/0")]
+    >>> [r[0] for r in in_label_order(rows, given=1, received=2, label_id=0, source=3)]
+    [3, 1, 2]
+    """
+    places = [Source.parse(row[source]) for row in rows]
+
+    def came(pair: tuple[Source, Sequence[Any]]) -> tuple[Any, ...]:
+        place, row = pair
+        return place.topic, place.partition, float(row[received]), int(row[label_id])
+
+    ranked, floor = [], {}
+    for seq, (place, row) in enumerate(sorted(zip(places, rows, strict=True), key=came)):
+        partition = (place.topic, place.partition)
+        rank = max(float(row[given]), floor.get(partition, -math.inf))
+        floor[partition] = rank
+        ranked.append((rank, seq, row))
+    return [row for _, _, row in sorted(ranked, key=lambda item: item[:2])]

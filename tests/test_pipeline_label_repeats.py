@@ -1,0 +1,102 @@
+"""The same label sent twice (a command run again after a timeout, a console that submits twice, a
+producer retry) counts once; a changed answer replaces the earlier one (no broker needed)."""
+
+from __future__ import annotations
+
+import orjson
+
+from pipeline.labels import Label, parse_label
+from pipeline.labelstore import LabelStore, Source
+
+
+def _alert(alert_id: str, opened_at: float) -> dict:
+    return {
+        "alert_id": alert_id,
+        "asset_id": "p1",
+        "state": "open",
+        "opened_at": opened_at,
+        "ts": opened_at,
+        "score": 0.9,
+        "threshold": 0.5,
+        "model_version": "v1",
+        "values": {"x": 1.0, "y": 2.0},
+    }
+
+
+def _label(**fields: object) -> Label:
+    return parse_label(orjson.dumps({"alert_id": "a1", "operator": "kim", "ts": 100.0} | fields))
+
+
+def _store() -> LabelStore:
+    store = LabelStore(":memory:")
+    store.add_alert(_alert("a1", 1000.0))
+    return store
+
+
+def test_the_same_label_at_two_positions_counts_once() -> None:
+    # A producer retry, or a console's double submit: the same message at two offsets.
+    store = _store()
+    assert store.add_label(_label(label="anomaly"), Source("labels", 0, 0))
+    assert store.add_label(_label(label="anomaly"), Source("labels", 0, 1))
+    assert [(h["label"], h["operator"]) for h in store.history("a1")] == [("anomaly", "kim")]
+    assert store.label_count() == 1 and store.labels_since(0) == 1
+    assert len(store.latest_labels()) == 1
+    assert store.counts()["labels"] == 1 and store.counts()["repeated_labels"] == 1
+
+
+def test_a_command_run_again_after_a_timeout_counts_once() -> None:
+    # `dhag-pipeline label` timed out while its producer still delivered; the operator ran it again, 40 s
+    # later: the same answer with another time.
+    store = _store()
+    store.add_label(_label(label="normal", ts=100.0), Source("labels", 0, 0))
+    store.add_label(_label(label="normal", ts=140.0, note="again"), Source("labels", 0, 1))
+    assert [(h["label"], h["given_at"]) for h in store.history("a1")] == [("normal", 100.0)]
+    assert store.labels_since(0) == 1
+    # A replay of either position adds nothing more.
+    assert not store.add_label(_label(label="normal", ts=140.0, note="again"), Source("labels", 0, 1))
+    assert store.label_count() == 1
+
+
+def test_a_retry_delivered_after_another_operators_correction_does_not_undo_it() -> None:
+    # kim's confirmation, lee's rejection, then a copy of kim's message (a producer retry, or a console's
+    # second submit, delivered late): it ranked last in its partition and kim's confirmation counted.
+    store = _store()
+    store.add_label(_label(label="anomaly", operator="kim", ts=100.0), Source("labels", 0, 0))
+    store.add_label(_label(label="normal", operator="lee", ts=200.0), Source("labels", 0, 1))
+    store.add_label(_label(label="anomaly", operator="kim", ts=100.0), Source("labels", 0, 2))
+    [latest] = store.latest_labels()
+    assert (latest.operator, latest.y) == ("lee", 0)
+    assert [h["operator"] for h in store.history("a1")] == ["kim", "lee"]
+    # The same with the console's own id on the label, the second submit stamped with a later time.
+    again = _store()
+    again.add_label(_label(label="anomaly", ts=100.0, label_id="c-7f3a"), Source("labels", 0, 0))
+    again.add_label(_label(label="normal", operator="lee", ts=200.0), Source("labels", 0, 1))
+    again.add_label(_label(label="anomaly", ts=230.0, label_id="c-7f3a"), Source("labels", 0, 2))
+    assert [(r.operator, r.y) for r in again.latest_labels()] == [("lee", 0)]
+
+
+def test_an_operator_who_answers_again_after_a_change_is_heard() -> None:
+    # Not a repeat: another answer came between, and kim's new one (its own time) replaces it.
+    store = _store()
+    store.add_label(_label(label="anomaly", operator="kim", ts=100.0), Source("labels", 0, 0))
+    store.add_label(_label(label="normal", operator="lee", ts=200.0), Source("labels", 0, 1))
+    store.add_label(_label(label="anomaly", operator="kim", ts=300.0), Source("labels", 0, 2))
+    assert [(r.operator, r.y) for r in store.latest_labels()] == [("kim", 1)]
+    assert [h["operator"] for h in store.history("a1")] == ["kim", "lee", "kim"]
+    assert store.label_count() == 3
+
+
+def test_two_operators_giving_the_same_answer_are_two_labels() -> None:
+    store = _store()
+    store.add_label(_label(label="anomaly", operator="kim"), Source("labels", 0, 0))
+    store.add_label(_label(label="anomaly", operator="lee", ts=150.0), Source("labels", 0, 1))
+    assert [h["operator"] for h in store.history("a1")] == ["kim", "lee"]
+    assert [r.operator for r in store.latest_labels()] == ["lee"]
+
+
+def test_a_reading_labelled_twice_counts_once() -> None:
+    store = LabelStore(":memory:")
+    reading = {"alert_id": None, "asset_id": "p2", "ts": 500.0, "values": {"x": 3.0}, "label": "anomaly"}
+    store.add_label(_label(**reading), Source("labels", 1, 0), received_at=600.0)
+    store.add_label(_label(**reading), Source("labels", 1, 1), received_at=650.0)
+    assert store.label_count() == 1 and [r.key for r in store.latest_labels()] == ["reading:p2@500.0"]
