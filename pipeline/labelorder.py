@@ -19,6 +19,7 @@ and counts it). An operator who repeats an answer after another one came between
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ from typing import Any
 
 from pipeline.labels import Source
 
-__all__ = ["Answer", "Taken", "in_label_order", "repeated"]
+__all__ = ["Answer", "Taken", "compare", "in_label_order", "replaced", "repeated"]
+
+log = logging.getLogger(__name__)
 
 
 class Taken(IntEnum):
@@ -76,6 +79,28 @@ def repeated(answer: Answer, earlier: Iterable[Answer], counting: Answer | None)
         if answer.given_at is not None and other.given_at == answer.given_at:
             return other
     return None
+
+
+def compare(answer: Answer, rows: Sequence[Sequence[Any]]) -> tuple[int | None, Answer | None]:
+    """The id of the label ``answer`` repeats (None: none), and the answer that counts before it;
+    ``rows``: the labels (not repeats) of its alert or reading in :func:`in_label_order`, each ``(id,
+    label, operator, note, given_at, received_at, source, sent_id)``."""
+    earlier = {Answer(r[2], r[1], r[4], r[7]): int(r[0]) for r in rows}
+    counting = Answer(*(rows[-1][i] for i in (2, 1, 4, 7))) if rows else None
+    repeats = repeated(answer, earlier, counting)
+    return (None if repeats is None else earlier[repeats]), counting
+
+
+def replaced(target: str, answer: Answer, before: Answer) -> None:
+    """Log that ``answer`` replaces the answer that counted for ``target`` (an alert or a reading)."""
+    log.info(
+        "%s: %s's %s replaces %s's %s (the label that counts now)",
+        target,
+        answer.operator,
+        answer.label,
+        before.operator,
+        before.label,
+    )
 
 
 def in_label_order(

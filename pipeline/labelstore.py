@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.labelorder import Answer, Taken, in_label_order, repeated
+from pipeline.labelorder import Answer, Taken, compare, in_label_order, replaced
 from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
@@ -227,41 +227,29 @@ class LabelStore(NormalSample):
         # on it. ``given_at`` is kept for the history: when the operator says it was given.
         stamped = label.by_alert or label.labelled_at is not None
         given = label.given_at if stamped else received
-        target = (
-            ("alert_id = ?", (alert_id,))
-            if alert_id is not None
-            else ("alert_id IS NULL AND asset_id = ? AND ts = ?", (asset_id, float(ts)))
-        )
-        before = self._counted(*target)  # a reading's label without labelled_at: no time of its own
+        by_alert = alert_id is not None
+        where = "alert_id = ?" if by_alert else "alert_id IS NULL AND asset_id = ? AND ts = ?"
+        target = (where, (alert_id,) if by_alert else (asset_id, float(ts)))
         answer = Answer(label.operator, label.label, given if stamped else None, label.label_id)
-        earlier = {Answer(r[2], r[1], r[4], r[7]): r[0] for r in before}
-        counting = Answer(*(before[-1][i] for i in (2, 1, 4, 7))) if before else None
-        repeats = repeated(answer, earlier, counting)
+        repeat_of, counting = compare(answer, self._counted(*target))  # by reading: no time of its own
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO labels (alert_id, asset_id, ts, values_json, label, operator, note,"
             " given_at, received_at, source, repeat_of, sent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                alert_id,
-                asset_id,
-                float(ts),
-                json.dumps(values),
-                label.label,
-                label.operator,
-                label.note,
-                given,
-                received,
-                str(source),
-                None if repeats is None else earlier[repeats],
-                label.label_id,
-            ),
-        )
+            (alert_id, asset_id, float(ts), json.dumps(values), label.label, label.operator, label.note,
+             given, received, str(source), repeat_of, label.label_id),
+        )  # fmt: skip
         if cursor.rowcount != 1:
             return Taken.REPLAY
-        if repeats is not None:
+        if repeat_of is not None:
             return Taken.REPEAT
-        after = self._counted(*target)[-1]
-        changed = counting is not None and after[0] == cursor.lastrowid and counting.label != label.label
-        return Taken.CHANGED if changed else Taken.NEW
+        if (
+            counting is None
+            or counting.label == label.label
+            or self._counted(*target)[-1][0] != cursor.lastrowid
+        ):
+            return Taken.NEW
+        replaced(f"alert {alert_id}" if by_alert else f"reading {asset_id}@{float(ts)!r}", answer, counting)
+        return Taken.CHANGED
 
     def _counted(self, where: str, params: tuple[Any, ...]) -> list[Sequence[Any]]:
         """The labels (not repeats) of one alert or reading, oldest first: ``(id, label, operator, note,

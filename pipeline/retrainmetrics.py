@@ -31,7 +31,23 @@ class RetrainMetrics:
         self.registry = registry
         r = registry
         self.labels_received = Counter(
-            "dhag_labels_received", "Valid operator labels received, by label.", ["label"], registry=r
+            "dhag_labels_received",
+            "Valid operator labels taken in, by label (a repeat of an earlier one left out; a label "
+            "waiting for its alert once it joins it).",
+            ["label"],
+            registry=r,
+        )
+        self.labels_repeated = Counter(
+            "dhag_labels_repeated",
+            "Operator labels that repeat an earlier one (the same operator's same answer sent again): "
+            "kept in the label store's history, counted nowhere.",
+            registry=r,
+        )
+        self.labels_changed = Counter(
+            "dhag_labels_changed",
+            "Operator labels that replaced another answer as the label that counts, by the new label.",
+            ["label"],
+            registry=r,
         )
         self.labels_dlq = Counter(
             "dhag_labels_dlq", "Operator labels sent to the labels DLQ, by reason.", ["reason"], registry=r
@@ -101,6 +117,7 @@ class RetrainMetrics:
             self.runs.labels(outcome)
         for label in ("anomaly", "normal"):
             self.labels_received.labels(label)
+            self.labels_changed.labels(label)
         for step in ("prune", "report"):
             self.after_decision_failures.labels(step)
         for reason in LabelReason:

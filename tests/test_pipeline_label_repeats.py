@@ -3,10 +3,19 @@ producer retry) counts once; a changed answer replaces the earlier one (no broke
 
 from __future__ import annotations
 
-import orjson
+import logging
+from pathlib import Path
+from types import SimpleNamespace
 
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pipeline.config import Settings
 from pipeline.labels import Label, parse_label
 from pipeline.labelstore import LabelStore, Source
+from pipeline.metrics import RetrainMetrics
+from pipeline.retrain.service import Retrainer
 
 
 def _alert(alert_id: str, opened_at: float) -> dict:
@@ -100,3 +109,49 @@ def test_a_reading_labelled_twice_counts_once() -> None:
     store.add_label(_label(**reading), Source("labels", 1, 0), received_at=600.0)
     store.add_label(_label(**reading), Source("labels", 1, 1), received_at=650.0)
     assert store.label_count() == 1 and [r.key for r in store.latest_labels()] == ["reading:p2@500.0"]
+
+
+def _retrainer(tmp_path: Path) -> tuple[Retrainer, CollectorRegistry]:
+    settings = Settings.model_validate({"model": {"registry": str(tmp_path)}, "retrain": {"on_drift": False}})
+    registry = CollectorRegistry()
+    store = LabelStore(":memory:")
+    store.add_alert(_alert("a1", 1000.0))
+    retrainer = Retrainer(settings, store, RetrainMetrics(registry), bootstrap_servers="unused:9092")
+    retrainer.clock = lambda: 2000.0
+    return retrainer, registry
+
+
+def _message(offset: int, **fields: object) -> SimpleNamespace:
+    value = orjson.dumps({"alert_id": "a1", "operator": "kim", "ts": 100.0} | fields)
+    return SimpleNamespace(topic="labels", partition=0, offset=offset, key=b"a1", value=value)
+
+
+def test_the_retrainer_counts_a_repeated_label_once_and_counts_a_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    retrainer, registry = _retrainer(tmp_path)
+    caplog.set_level(logging.INFO, logger="pipeline.labelorder")
+    retrainer._labels([_message(0, label="anomaly"), _message(1, label="anomaly", ts=140.0)], producer=None)
+    assert registry.get_sample_value("dhag_labels_received_total", {"label": "anomaly"}) == 1
+    assert registry.get_sample_value("dhag_labels_repeated_total") == 1
+    retrainer._labels([_message(2, label="normal", operator="lee", ts=200.0)], producer=None)
+    assert registry.get_sample_value("dhag_labels_received_total", {"label": "normal"}) == 1
+    assert registry.get_sample_value("dhag_labels_changed_total", {"label": "normal"}) == 1
+    assert "alert a1: lee's normal replaces kim's anomaly (the label that counts now)" in caplog.text
+    # A replay after a restart (the same positions) counts nothing again.
+    retrainer._labels([_message(0, label="anomaly"), _message(1, label="anomaly", ts=140.0)], producer=None)
+    assert registry.get_sample_value("dhag_labels_received_total", {"label": "anomaly"}) == 1
+    assert registry.get_sample_value("dhag_labels_repeated_total") == 1
+    assert [(r.operator, r.y) for r in retrainer.store.latest_labels()] == [("lee", 0)]
+
+
+def test_a_label_waiting_for_its_alert_counts_when_it_joins_and_a_repeat_of_it_once(tmp_path: Path) -> None:
+    retrainer, registry = _retrainer(tmp_path)
+    late = [_message(0, alert_id="a2", label="normal"), _message(1, alert_id="a2", label="normal", ts=130.0)]
+    retrainer._labels(late, producer=None)
+    assert registry.get_sample_value("dhag_labels_received_total", {"label": "normal"}) == 0
+    retrainer.store.add_alert(_alert("a2", 1500.0))
+    retrainer._retry_pending(producer=None)
+    assert registry.get_sample_value("dhag_labels_received_total", {"label": "normal"}) == 1
+    assert registry.get_sample_value("dhag_labels_repeated_total") == 1
+    assert retrainer.store.pending_count() == 0 and retrainer.store.label_count() == 1

@@ -16,8 +16,8 @@ from kafka import KafkaProducer
 
 from pipeline.backoff import ThrottledLog
 from pipeline.config import RetrainSettings
-from pipeline.labels import MAX_CLOCK_SKEW_S, LabelError, LabelReason, parse_label
-from pipeline.labelstore import LabelStore, PendingLabel, Source
+from pipeline.labels import MAX_CLOCK_SKEW_S, Label, LabelError, LabelReason, parse_label
+from pipeline.labelstore import LabelStore, PendingLabel, Source, Taken
 from pipeline.metrics import RetrainMetrics
 from pipeline.retrain.alertfeed import AlertEventError, alert_event_of
 from pipeline.retrain.deadletters import DeadLetters
@@ -106,11 +106,19 @@ class Intake:
                     source.position,
                     ", ".join(label.ignored_fields),
                 )
-            self.metrics.labels_received.labels(label.label).inc()
             if label.alert_id is not None and not self.store.has_alert(label.alert_id):
                 self.store.add_pending(label.alert_id, msg.value, source, first_seen=now)
             else:
-                self.store.add_label(label, source, received_at=now)
+                self._count(label, self.store.add_label(label, source, received_at=now))
+
+    def _count(self, label: Label, taken: Taken) -> None:
+        """Count a label the store took: a repeat of an earlier one apart, and a change of answer."""
+        if taken == Taken.REPEAT:
+            self.metrics.labels_repeated.inc()
+        elif taken:
+            self.metrics.labels_received.labels(label.label).inc()
+        if taken == Taken.CHANGED:
+            self.metrics.labels_changed.labels(label.label).inc()
 
     def _retry_pending(self, producer: KafkaProducer) -> None:
         # A label expires once it has waited label_retry_s by the wall clock (which outlives a restart)
@@ -126,7 +134,8 @@ class Intake:
                     self._dead_letter(producer, item, exc.reason, exc.detail)
                     continue
                 # It ranks by when it came, not when its alert did (the label that came last counts).
-                self.store.add_label(label, Source.parse(item.source), received_at=item.first_seen)
+                taken = self.store.add_label(label, Source.parse(item.source), received_at=item.first_seen)
+                self._count(label, taken)
                 self.store.drop_pending(item.source)
             elif (
                 self._waited(now - item.first_seen, ticks - self._watched[item.source])
