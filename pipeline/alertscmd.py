@@ -5,7 +5,8 @@ any broker the daemon writes to: ``--bootstrap HOST:PORT`` or ``kafka.bootstrap_
 broker lives only inside the process that started it, so it cannot be reached from here).
 
 ``label`` refuses (exit 2) an alert id that is not on the alerts topic, and says so when the alert was
-labelled before: the newest label counts, the earlier ones stay in the history. Both exit with code 3
+labelled before: the newest label counts, the earlier ones stay in the history; the same operator's
+same answer again is a repeat, which counts once (and ``alerts`` lists once). Both exit with code 3
 when the broker cannot be reached, and with code 2 (a config error) when it refuses the client's
 credentials.
 """
@@ -27,6 +28,7 @@ from kafka.errors import KafkaError
 from pipeline.alertevents import sensor_tag, suspect_tag
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
+from pipeline.labelorder import Answer, repeated
 from pipeline.labels import LabelError, label_message, parse_label
 from pipeline.recordjson import is_schema_1
 
@@ -215,8 +217,19 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
         if label.alert_id in episodes:
             episodes[label.alert_id].labels.append(label.as_json())
     for episode in episodes.values():
-        episode.labels.sort(key=lambda lab: lab.get("labelled_at", lab["ts"]))
+        episode.labels = _once(sorted(episode.labels, key=lambda lab: lab.get("labelled_at", lab["ts"])))
     return episodes
+
+
+def _once(labels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Labels oldest first, each once: without those that repeat an earlier one, as the retrainer's
+    label store records them (:mod:`pipeline.labelorder`)."""
+    kept: list[tuple[Answer, dict[str, Any]]] = []
+    for lab in labels:
+        answer = Answer(lab["operator"], lab["label"], lab.get("labelled_at", lab["ts"]), lab.get("label_id"))
+        if repeated(answer, (a for a, _ in kept), kept[-1][0] if kept else None) is None:
+            kept.append((answer, lab))
+    return [lab for _, lab in kept]
 
 
 def _written_at(msg: Any) -> float:
@@ -333,6 +346,11 @@ def run_label(
             f"note: alert {args.alert_id} was labelled {previous['label']} by {previous['operator']} at "
             f"{_when(previous.get('labelled_at', previous['ts']))}; this {verdict} label replaces it "
             "(the newest label counts; the earlier ones stay in the history)\n"
+        )
+    elif previous is not None and previous["operator"] == args.operator:
+        out.write(
+            f"note: alert {args.alert_id} was already labelled {verdict} by {args.operator}; this label "
+            "repeats it and counts once\n"
         )
     elif previous is not None:
         out.write(f"note: alert {args.alert_id} was already labelled {verdict} by {previous['operator']}\n")

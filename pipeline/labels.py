@@ -7,7 +7,9 @@ A label names what it judges in one of two ways:
   reading's time); when an alert opened on exactly that reading, the label joins that alert.
 
 Then ``label`` (``anomaly`` confirms, ``normal`` rejects: a false alarm), ``operator`` and an optional
-``note``; ``labelled_at`` (optional) says when the label was given when ``ts`` is the reading's time.
+``note``; ``labelled_at`` (optional) says when the label was given when ``ts`` is the reading's time;
+``label_id`` (optional) is the sender's id of the label, which a resend of it keeps (a label that
+repeats an earlier one counts once: :mod:`pipeline.labelorder`).
 Sizes are bounded. A field the contract does not name is ignored (:attr:`Label.ignored_fields` names
 them): a later release may add one, and its labels still count here; a change that an earlier
 release must not read raises ``schema``, and a label of another schema is refused. A label that
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -264,14 +267,18 @@ def label_message(
     operator: str,
     note: str | None = None,
     now: float | None = None,
+    label_id: str | None = None,
 ) -> bytes:
-    """A validated label for an alert, encoded for ``operator-labels`` (raises :class:`LabelError`)."""
+    """A validated label for an alert, encoded for ``operator-labels`` (raises :class:`LabelError`), with
+    ``label_id`` (default: a new random one), which its copies keep: a producer's retry, which the label
+    store records once (:mod:`pipeline.labelorder`)."""
     data: dict[str, Any] = {
         "schema": 1,
         "alert_id": alert_id,
         "label": label,
         "operator": operator,
         "ts": time.time() if now is None else now,
+        "label_id": uuid.uuid4().hex if label_id is None else label_id,
     }
     if note is not None:
         data["note"] = note
