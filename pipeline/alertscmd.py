@@ -329,7 +329,11 @@ def run_label(
             )
             return EXIT_REFUSED
         previous = episode.label
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **_client_options(settings))
+        # Idempotent (kafka-python's default, asked for here so that no other setting turns it off
+        # unsaid): a retry of the send within this run is not written twice.
+        producer = KafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **_client_options(settings)
+        )
         try:
             sent = producer.send(settings.kafka.topics.labels, key=args.alert_id.encode(), value=raw)
             sent.get(timeout=settings.kafka.request_timeout_ms / 1000)

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
+from kafka import KafkaProducer
 from pipeline_kafka import make_settings, produce, read_topic, sample
 from prometheus_client import CollectorRegistry
 
@@ -173,8 +174,19 @@ def _config(settings: Settings, tmp_path: Path) -> str:
 
 
 def test_alerts_and_label_commands_against_the_broker(
-    tansu: EmbeddedBroker, tmp_path: Path, fitted: DHAG, capsys: pytest.CaptureFixture[str]
+    tansu: EmbeddedBroker,
+    tmp_path: Path,
+    fitted: DHAG,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    producers: list[KafkaProducer] = []
+
+    def producer(**options: object) -> KafkaProducer:
+        producers.append(KafkaProducer(**options))
+        return producers[-1]
+
+    monkeypatch.setattr("pipeline.alertscmd.KafkaProducer", producer)
     settings = _settings(tansu, tmp_path, fitted)
     t, bootstrap = settings.kafka.topics, tansu.bootstrap_servers
     produce(
@@ -224,6 +236,9 @@ def test_alerts_and_label_commands_against_the_broker(
 
     assert main(["label", "a1", "--anomaly", "--operator", "kim", "--note", "bearing noise", *config]) == 0
     assert "labelled alert a1 (p1" in capsys.readouterr().out
+    # Its producer is idempotent: the broker gave it a producer id (retries are not written twice).
+    assert producers[-1].config["enable_idempotence"]
+    assert producers[-1]._transaction_manager.producer_id_and_epoch.producer_id >= 0
     assert main(["label", "a1", "--normal", "--operator", "lee", *config]) == 0
     out = capsys.readouterr().out
     assert "was labelled anomaly by kim" in out and "replaces it" in out and "history" in out
