@@ -1,7 +1,14 @@
 """The simulated plant: physics of a fleet of pumps, fans and compressors, faults with ground truth,
-a training history writer and a Kafka streamer (``python -m pipeline simulate``)."""
+plant-wide events (one cause on many assets at once), a training history writer and a Kafka streamer
+(``python -m pipeline simulate``)."""
 
-from pipeline.simulator.faults import FAULT_KINDS, IN_RANGE_FAULTS, SENSOR_FAULTS, Fault
+from pipeline.simulator.faults import (
+    FAULT_KINDS,
+    IN_RANGE_FAULTS,
+    PLANT_EVENT_KINDS,
+    SENSOR_FAULTS,
+    Fault,
+)
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.physics import CORE_SENSORS, MACHINE_TYPES
 
@@ -11,6 +18,7 @@ __all__ = [
     "FAULT_KINDS",
     "IN_RANGE_FAULTS",
     "MACHINE_TYPES",
+    "PLANT_EVENT_KINDS",
     "SENSOR_FAULTS",
     "Fault",
     "Fleet",

@@ -6,6 +6,11 @@ an onset, a duration and a severity in (0, 1]; gradual ones ramp up over their f
 
 ``efficiency_loss`` is the in-range fault: the machine draws about 10 % more power (and current) than
 the affinity laws give for its speed and flow, while every sensor stays inside its normal range.
+
+A plant event (:data:`PLANT_EVENT_KINDS`) has one cause outside the machines, shared by every asset it
+hits from the same moment (:meth:`~pipeline.simulator.fleet.Fleet.add_plant_event`); it is never drawn
+at random. ``cooling_water``: the cooling water runs 8 deg C warm, so every cooled temperature (bearing,
+winding, compressor discharge) settles that much higher, each with its own thermal lag (minutes).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pipeline.simulator.physics import Effects
 __all__ = [
     "FAULT_KINDS",
     "IN_RANGE_FAULTS",
+    "PLANT_EVENT_KINDS",
     "SENSOR_FAULTS",
     "Fault",
     "SensorFaultState",
@@ -40,6 +46,7 @@ FAULT_KINDS = (
     "sensor_spikes",
 )
 SENSOR_FAULTS = ("sensor_stuck", "sensor_drift", "sensor_spikes")
+PLANT_EVENT_KINDS = ("cooling_water",)
 IN_RANGE_FAULTS = ("efficiency_loss",)
 _PUMP_ONLY = ("cavitation", "seal_leak")
 # Sensors a sensor fault may hit: the ones whose relations to the others the physics fixes.
@@ -157,6 +164,8 @@ def process_effects(n_assets: int, faults: Sequence[Fault], t: float, rng: np.ra
             fx.vibration[a] *= 1 + 0.2 * s
         elif f.kind == "efficiency_loss":
             fx.power[a] *= 1 + 0.1 * s
+        elif f.kind == "cooling_water":
+            fx.coolant_heat[a] += 8 * s
     return fx
 
 

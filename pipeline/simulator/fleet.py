@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.simulator.faults import Fault, SensorFaultState, process_effects, schedule_faults
+from pipeline.simulator.faults import (
+    PLANT_EVENT_KINDS,
+    Fault,
+    SensorFaultState,
+    process_effects,
+    schedule_faults,
+)
 from pipeline.simulator.physics import LAGGED_SENSORS, MACHINE_TYPES, PlantPhysics, make_nameplates
 
 __all__ = ["DEFAULT_TYPES", "RECOVERY_NOISE_SDS", "Fleet"]
@@ -123,6 +129,43 @@ class Fleet:
             rate_per_hour=rate_per_hour,
             **options,
         )
+        self.faults = sorted(self.faults + new, key=lambda f: f.onset)
+        return new
+
+    def add_plant_event(
+        self, kind: str, *, onset: float, duration: float, types: Sequence[str] | None = None
+    ) -> list[Fault]:
+        """One shared cause (a kind of :data:`~pipeline.simulator.faults.PLANT_EVENT_KINDS`) hitting every
+        asset, or every asset of the machine ``types`` given, from ``onset`` for ``duration`` simulated
+        seconds, at full severity. It enters :attr:`faults` and the ground truth as one fault per asset
+        hit, all with the same onset and end.
+
+        Example
+        -------
+        >>> fleet = Fleet(3, seed=1)
+        >>> hit = fleet.add_plant_event("cooling_water", onset=60, duration=300)
+        >>> [(f.asset_id, f.onset, f.end) for f in hit]
+        [('pump-01', 60.0, 360.0), ('fan-01', 60.0, 360.0), ('compressor-01', 60.0, 360.0)]
+        >>> fans = fleet.add_plant_event("cooling_water", onset=600, duration=60, types=["fan"])
+        >>> [f.asset_id for f in fans]
+        ['fan-01']
+        """
+        present = list(dict.fromkeys(self.machine_types))
+        hit_types = present if types is None else list(types)
+        problems = []
+        if kind not in PLANT_EVENT_KINDS:
+            problems.append(f"kind must be one of {', '.join(PLANT_EVENT_KINDS)}, got {kind!r}")
+        if not (np.isfinite(onset) and np.isfinite(duration) and duration > 0):
+            problems.append(f"onset must be a time and duration above 0, got {onset:g}, {duration:g}")
+        if not hit_types or set(hit_types) - set(present):
+            problems.append(f"types must be machine types of the fleet ({', '.join(present)}), got {types}")
+        if problems:
+            raise ValueError("A plant event's " + "; ".join(problems) + ".")
+        new = [
+            Fault(i, asset, kind, float(onset), float(duration), 1.0)
+            for i, (asset, mtype) in enumerate(zip(self.asset_ids, self.machine_types, strict=True))
+            if mtype in hit_types
+        ]
         self.faults = sorted(self.faults + new, key=lambda f: f.onset)
         return new
 

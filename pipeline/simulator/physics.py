@@ -149,17 +149,20 @@ class Effects:
     vibration: np.ndarray = field(init=False)
     suction_drop: np.ndarray = field(init=False)
     bearing_heat: np.ndarray = field(init=False)
+    #: deg C added to every cooled temperature (bearing, winding, compressor discharge): warmer coolant.
+    coolant_heat: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         for name in ("flow", "head", "power", "current", "vibration"):
             setattr(self, name, np.ones(self.n))
         self.suction_drop = np.zeros(self.n)
         self.bearing_heat = np.zeros(self.n)
+        self.coolant_heat = np.zeros(self.n)
 
     def any(self) -> bool:
         """Whether any fault acts on the physics (all multipliers 1 and offsets 0 when none does)."""
         scaled = (self.flow, self.head, self.power, self.current, self.vibration)
-        offsets = (self.suction_drop, self.bearing_heat)
+        offsets = (self.suction_drop, self.bearing_heat, self.coolant_heat)
         return any(bool((a != 1).any()) for a in scaled) or any(bool(a.any()) for a in offsets)
 
 
@@ -229,9 +232,9 @@ class PlantPhysics:
             "current": current,
             "suction": suction,
             "ambient": ambient,
-            "bearing": ambient + p.bearing_rise * (0.5 + 0.5 * speed**2) + fx.bearing_heat,
-            "winding": ambient + p.winding_rise * current**2,
-            "discharge_temp": ambient + 60 * h,
+            "bearing": ambient + p.bearing_rise * (0.5 + 0.5 * speed**2) + fx.bearing_heat + fx.coolant_heat,
+            "winding": ambient + p.winding_rise * current**2 + fx.coolant_heat,
+            "discharge_temp": ambient + 60 * h + fx.coolant_heat,
         }
 
     def fault_heat(self) -> dict[str, np.ndarray]:
