@@ -1,6 +1,6 @@
 """A plant-wide event in the simulator (the cooling water running warm on every asset at once): what it
-does to the readings, its ground truth, and that the daemon's processing opens an alert on most assets
-at once, which is what DhagManyAssetsAnomalous counts."""
+does to the readings, its ground truth, the `simulate --plant-event` option, and that the daemon's
+processing opens an alert on most assets at once, which is what DhagManyAssetsAnomalous counts."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pipeline.config import Settings
 from pipeline.metrics import PipelineMetrics
 from pipeline.plantmodel import train_plant_model
 from pipeline.processing import BatchProcessor
-from pipeline.simulator import Fleet
+from pipeline.simulator import PLANT_EVENT_KINDS, Fleet
 from pipeline.simulator.faults import Fault
 
 Rec = namedtuple("Rec", "topic partition offset key value")
@@ -160,6 +160,61 @@ def test_the_truth_stream_starts_and_ends_the_event_on_every_asset_at_the_same_s
         }
     assert all(e["recovering"] for e in by_state["end"])  # still warm when the water is cool again
     assert sorted(e["asset_id"] for e in by_state["recovered"]) == sorted(fleet.asset_ids)
+
+
+def _streamed_fleet(monkeypatch, argv: list[str]) -> tuple[int, list[Fleet]]:
+    from pipeline.cli import main
+
+    fleets: list[Fleet] = []
+    monkeypatch.setattr(
+        "pipeline.simulator.command._stream", lambda s, a, fleet, b: fleets.append(fleet) or 0
+    )
+    return main(["simulate", "--bootstrap", "127.0.0.1:1", "--assets", "6", *argv]), fleets
+
+
+def test_simulate_plant_event_schedules_it_after_the_stream_starts(monkeypatch) -> None:
+    code, (fleet,) = _streamed_fleet(monkeypatch, ["--plant-event", "600:900"])
+    assert code == 0
+    assert [(f.asset_id, f.kind, f.onset, f.duration) for f in fleet.faults] == [
+        (asset, "cooling_water", fleet.t + 600.0, 900.0) for asset in fleet.asset_ids
+    ]
+    code, (fleet,) = _streamed_fleet(monkeypatch, ["--plant-event", "0", "--plant-event-types", "fan, pump"])
+    assert code == 0 and {f.asset_id for f in fleet.faults} == {"pump-01", "pump-02", "fan-01", "fan-02"}
+    assert {f.duration for f in fleet.faults} == {1800.0}
+    # Off by default: the plant streams its random faults only (drawn while it streams).
+    code, (fleet,) = _streamed_fleet(monkeypatch, [])
+    assert code == 0 and fleet.faults == [] and PLANT_EVENT_KINDS == ("cooling_water",)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["--plant-event", "soon"],
+            "--plant-event takes AT[:DURATION] in simulated seconds after the stream",
+        ),
+        (["--plant-event", "-5"], "got '-5'"),
+        (["--plant-event", "600:0"], "DURATION above 0 (e.g. 600:1800); got '600:0'"),
+        (["--plant-event", "600:"], "got '600:'"),
+        (["--plant-event", "nan"], "got 'nan'"),
+        (["--plant-event", "600", "--plant-event-types", "pumps"], "must name machine types of this fleet"),
+        (["--plant-event-types", "pump"], "--plant-event-types needs --plant-event"),
+    ],
+)
+def test_a_plant_event_option_out_of_range_is_a_usage_error_before_streaming(
+    argv: list[str], said: str, capsys, monkeypatch
+) -> None:
+    code, fleets = _streamed_fleet(monkeypatch, argv)
+    assert code == 2 and fleets == []
+    assert said in capsys.readouterr().err
+
+
+def test_a_history_has_no_plant_event(tmp_path, capsys) -> None:
+    from pipeline.cli import main
+
+    out = tmp_path / "h.csv"
+    assert main(["simulate", "--history", str(out), "--hours", "0.1", "--plant-event", "60"]) == 2
+    assert "--plant-event is for streaming" in capsys.readouterr().err and not out.exists()
 
 
 def _open_at_once(model: Any, fleet: Fleet, until: float) -> list[tuple[float, int, set[str]]]:

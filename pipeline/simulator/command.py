@@ -10,14 +10,16 @@ from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.signals import install_signals
+from pipeline.simulator.faults import PLANT_EVENT_KINDS
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import stream_fleet
 
-__all__ = ["add_arguments", "run_simulate"]
+__all__ = ["PLANT_EVENT_DURATION_S", "add_arguments", "parse_plant_event", "run_simulate"]
 
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 40.0  # a stopped stream's last flush (up to 30 s) and the producer's close (5 s)
+PLANT_EVENT_DURATION_S = 1800.0  # long enough for the bearings (10-minute thermal lag) to settle warm
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +38,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speedup", type=float, default=10.0, help="simulated seconds per real second")
     parser.add_argument("--duration", type=float, help="seconds to stream (default: until Ctrl-C or SIGTERM)")
     parser.add_argument("--fault-rate", type=float, default=0.5, help="faults per asset per simulated hour")
+    parser.add_argument(
+        "--plant-event",
+        metavar="AT[:DURATION]",
+        help="a plant-wide event: the cooling water 8 deg C warm on every asset from AT simulated seconds "
+        f"after the stream starts, for DURATION (default {PLANT_EVENT_DURATION_S:g}); default: none",
+    )
+    parser.add_argument(
+        "--plant-event-types",
+        metavar="TYPES",
+        help="only the assets of these machine types share the event (e.g. compressor); default: all",
+    )
+
+
+def parse_plant_event(spec: str) -> tuple[float, float]:
+    """``(at_s, duration_s)`` of a ``--plant-event`` value ``AT[:DURATION]``; ValueError naming the option.
+
+    Example
+    -------
+    >>> parse_plant_event("600"), parse_plant_event("600:900")
+    ((600.0, 1800.0), (600.0, 900.0))
+    """
+    at_text, colon, duration_text = spec.partition(":")
+    try:
+        at = float(at_text)
+        duration = float(duration_text) if colon else PLANT_EVENT_DURATION_S
+    except ValueError:
+        at = duration = float("nan")
+    if not (0 <= at < float("inf") and 0 < duration < float("inf")):
+        raise ValueError(
+            "--plant-event takes AT[:DURATION] in simulated seconds after the stream starts, AT 0 or more "
+            f"and DURATION above 0 (e.g. 600:1800); got {spec!r}"
+        )
+    return at, duration
 
 
 def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
@@ -50,6 +85,9 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
         sys.stderr.write(f"{exc}\n")
         return 2
     if args.history is not None:
+        if args.plant_event is not None or args.plant_event_types is not None:
+            sys.stderr.write("--plant-event is for streaming: a history is normal operation to train on\n")
+            return 2
         if not (args.hours > 0 and args.interval > 0):
             sys.stderr.write(f"--hours and --interval must be > 0, got {args.hours:g}, {args.interval:g}\n")
             return 2
@@ -83,12 +121,45 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     problems = [f"{k} must be above 0, got {v:g}" for k, v in positive.items() if not v > 0]
     if not args.fault_rate >= 0:
         problems.append(f"--fault-rate must be 0 or more, got {args.fault_rate:g}")
+    problems += _add_plant_event(fleet, args)
     if problems:
         sys.stderr.write("".join(f"{line}\n" for line in problems))
         return 2
     from pipeline.cli import stoppable_at_startup
 
     return stoppable_at_startup(lambda: _stream(settings, args, fleet, bootstrap), "streaming anything", log)
+
+
+def _add_plant_event(fleet: Fleet, args: argparse.Namespace) -> list[str]:
+    """Schedule ``--plant-event`` on ``fleet``; the problems with the options, if any (nothing scheduled)."""
+    if args.plant_event is None:
+        return [] if args.plant_event_types is None else ["--plant-event-types needs --plant-event"]
+    problems = []
+    try:
+        at, duration = parse_plant_event(args.plant_event)
+    except ValueError as exc:
+        problems.append(str(exc))
+    types = None
+    if args.plant_event_types is not None:
+        types = [t.strip() for t in args.plant_event_types.split(",") if t.strip()]
+        present = list(dict.fromkeys(fleet.machine_types))
+        if not types or set(types) - set(present):
+            problems.append(
+                f"--plant-event-types must name machine types of this fleet ({', '.join(present)}); "
+                f"got {args.plant_event_types!r}"
+            )
+    if problems:
+        return problems
+    (kind,) = PLANT_EVENT_KINDS
+    hit = fleet.add_plant_event(kind, onset=fleet.t + at, duration=duration, types=types)
+    log.info(
+        "plant event %s on %d assets from %g to %g simulated seconds into the stream",
+        kind,
+        len(hit),
+        at,
+        at + duration,
+    )
+    return []
 
 
 def _stream(settings: Settings, args: argparse.Namespace, fleet: Fleet, bootstrap: str) -> int:
