@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -156,6 +157,9 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     """``frame`` as CSV at ``path``: a file all at once (a volume that refuses part of it leaves the
     file that was there, not one cut short, and the error names it); through a pipe, a device or a
     symbolic link, as it comes, to what it names."""
+    folder = Path(path).parent
+    if not folder.is_dir():  # a mistyped folder is an error, not one to create (as a model's is)
+        raise FileNotFoundError(errno.ENOENT, "No such folder to write the scores in", str(folder))
     try:
         regular = stat.S_ISREG(os.lstat(path).st_mode)
     except FileNotFoundError:
