@@ -28,8 +28,8 @@ from kafka.errors import KafkaError
 from pipeline.alertevents import sensor_tag, suspect_tag
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
-from pipeline.labelorder import Answer, repeated
-from pipeline.labels import LabelError, label_message, parse_label
+from pipeline.labelorder import Answer, in_label_order, repeated
+from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.recordjson import is_schema_1
 
 __all__ = [
@@ -47,7 +47,8 @@ EXIT_BROKER = 3
 
 @dataclass
 class Episode:
-    """One alert episode as the alerts topic tells it, with the labels given to it (oldest first)."""
+    """One alert episode as the alerts topic tells it, with the labels given to it, in the label store's
+    order (the last counts)."""
 
     alert_id: str
     asset_id: str
@@ -90,7 +91,7 @@ class Episode:
 
     @property
     def label(self) -> dict[str, Any] | None:
-        """The label that counts (the newest), or None."""
+        """The label that counts (the last in the label store's order), or None."""
         return self.labels[-1] if self.labels else None
 
     def as_dict(self) -> dict[str, Any]:
@@ -207,6 +208,7 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
                 episodes[alert_id].resolved_by = event.get("resolved_by")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             continue  # not an alert event; the topic's producer is the daemon
+    came: dict[str, list[tuple[Source, dict[str, Any]]]] = {}
     for msg in _read_topic(bootstrap, settings.kafka.topics.labels, options):
         try:
             # Its times are judged against when it was written to Kafka, not this host's clock: a
@@ -215,21 +217,29 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
         except LabelError:
             continue  # the retrainer dead-letters it
         if label.alert_id in episodes:
-            episodes[label.alert_id].labels.append(label.as_json())
-    for episode in episodes.values():
-        episode.labels = _once(sorted(episode.labels, key=lambda lab: lab.get("labelled_at", lab["ts"])))
+            place = Source(msg.topic, msg.partition, msg.offset)
+            came.setdefault(label.alert_id, []).append((place, label.as_json()))
+    for alert_id, labels in came.items():
+        episodes[alert_id].labels = _once(labels)
     return episodes
 
 
-def _once(labels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Labels oldest first, each once: without those that repeat an earlier one, as the retrainer's
-    label store records them (:mod:`pipeline.labelorder`)."""
-    kept: list[tuple[Answer, dict[str, Any]]] = []
-    for lab in labels:
-        answer = Answer(lab["operator"], lab["label"], lab.get("labelled_at", lab["ts"]), lab.get("label_id"))
-        if repeated(answer, (a for a, _ in kept), kept[-1][0] if kept else None) is None:
-            kept.append((answer, lab))
-    return [lab for _, lab in kept]
+def _once(labels: list[tuple[Source, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """An alert's labels (each with its Kafka position, in the order read) in the label store's order
+    (:func:`~pipeline.labelorder.in_label_order`: the last counts), each once: without those that repeat
+    an earlier one, as the retrainer's label store records them (:mod:`pipeline.labelorder`)."""
+    kept: list[tuple[int, float, int, str, Answer, dict[str, Any]]] = []
+
+    def ranked() -> list[Any]:
+        return in_label_order(kept, given=1, received=2, label_id=0, source=3)
+
+    for seq, (place, lab) in enumerate(labels):
+        given = lab.get("labelled_at", lab["ts"])
+        answer = Answer(lab["operator"], lab["label"], given, lab.get("label_id"))
+        counting = ranked()[-1][4] if kept else None
+        if repeated(answer, (row[4] for row in kept), counting) is None:
+            kept.append((seq, given, place.offset, str(place), answer, lab))
+    return [row[5] for row in ranked()]
 
 
 def _written_at(msg: Any) -> float:

@@ -197,7 +197,8 @@ def test_the_alerts_command_lists_both_releases_episodes_and_leaves_out_another_
         alertscmd,
         "_read_topic",
         lambda bootstrap, topic, options: [
-            SimpleNamespace(value=v, timestamp=int(NOW * 1000)) for v in held[topic]
+            SimpleNamespace(topic=topic, partition=0, offset=i, value=v, timestamp=int(NOW * 1000))
+            for i, v in enumerate(held[topic])
         ],
     )
     episodes = alertscmd.read_episodes(Settings(), "broker:9092")
