@@ -28,7 +28,7 @@ from typing import Any
 
 from pipeline.labels import Source
 
-__all__ = ["Answer", "Taken", "compare", "in_label_order", "replaced", "repeated"]
+__all__ = ["Answer", "Taken", "answer_of", "compare", "in_label_order", "replaced", "repeated"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,16 @@ def compare(answer: Answer, rows: Sequence[Sequence[Any]]) -> tuple[int | None, 
     counting = Answer(*(rows[-1][i] for i in (2, 1, 4, 7))) if rows else None
     repeats = repeated(answer, earlier, counting)
     return (None if repeats is None else earlier[repeats]), counting
+
+
+def answer_of(row: Sequence[Any]) -> Answer:
+    """The answer of a stored label row, shaped as :func:`compare` takes them; a label given no time of
+    its own (by reading, without ``labelled_at``: stored with the time it was received) has none.
+
+    >>> answer_of((7, "normal", "kim", None, 130.0, 130.0, "labels/1/0", None)).given_at is None
+    True
+    """
+    return Answer(row[2], row[1], None if row[4] == row[5] else row[4], row[7])
 
 
 def replaced(target: str, answer: Answer, before: Answer) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.labelorder import Answer, Taken, compare, in_label_order, replaced
+from pipeline.labelorder import Answer, Taken, answer_of, compare, in_label_order, replaced
 from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
@@ -151,19 +151,26 @@ class LabelStore(NormalSample):
             ),
         )
         # Labels of the opening reading that arrived before the alert join it now, as they would have,
-        # with the whole reading the alert holds (a label may copy only the sensors its operator read).
+        # with the whole reading the alert holds (a label may copy only the sensors its operator read),
+        # in the order they came, each checked as add_label checks one: its ts rendered apart, a label
+        # stored as another reading's may repeat an earlier one (it counts nowhere, nor do its repeats).
         opened, asset = float(event["opened_at"]), str(event["asset_id"])
         joining = self._db.execute(
-            "SELECT id, values_json FROM labels"
-            " WHERE alert_id IS NULL AND asset_id = ? AND ts BETWEEN ? AND ?",
+            "SELECT id, label, operator, note, given_at, received_at, source, sent_id, values_json, repeat_of"
+            " FROM labels WHERE alert_id IS NULL AND asset_id = ? AND ts BETWEEN ? AND ? ORDER BY id",
             (asset, opened - _TS_TOLERANCE_S, opened + _TS_TOLERANCE_S),
         ).fetchall()
         whole = event.get("values") or {}
-        for label_id, values in joining:
+        for row in joining:
+            before = self._counted("alert_id = ? AND id < ?", (alert_id, row[0]))
+            repeat_of = None if row[9] is not None else compare(answer_of(row), before)[0]
             self._db.execute(
-                "UPDATE labels SET alert_id = ?, values_json = ? WHERE id = ?",
-                (alert_id, json.dumps(whole | json.loads(values)), label_id),
+                "UPDATE labels SET alert_id = ?, values_json = ?, repeat_of = COALESCE(repeat_of, ?)"
+                " WHERE id = ?",
+                (alert_id, json.dumps(whole | json.loads(row[8])), repeat_of, row[0]),
             )
+            if repeat_of is not None:
+                self._db.execute("UPDATE labels SET repeat_of = ? WHERE repeat_of = ?", (repeat_of, row[0]))
         return new
 
     def has_alert(self, alert_id: str) -> bool:

@@ -111,6 +111,36 @@ def test_a_reading_labelled_twice_counts_once() -> None:
     assert store.label_count() == 1 and [r.key for r in store.latest_labels()] == ["reading:p2@500.0"]
 
 
+def test_labels_of_one_reading_rendered_apart_count_once_when_its_alert_comes() -> None:
+    # The same reading's label sent twice, its ts rendered a little apart (within the tolerance an alert
+    # is matched by): two readings while no alert opened on it; the alert's arrival joined both to it,
+    # and the copy counted twice.
+    for labelled_at in (120.0, None):
+        store = LabelStore(":memory:")
+        reading = {"alert_id": None, "asset_id": "p1", "values": {"x": 1.0}, "label": "anomaly"}
+        stamp = {} if labelled_at is None else {"labelled_at": labelled_at}
+        store.add_label(_label(**reading, **stamp, ts=1000.0), Source("labels", 1, 0), received_at=1100.0)
+        store.add_label(_label(**reading, **stamp, ts=1000.0004), Source("labels", 1, 1), received_at=1101.0)
+        store.add_label(_label(**reading, **stamp, ts=1000.0004), Source("labels", 1, 2), received_at=1102.0)
+        assert store.label_count() == 2  # no alert yet: two readings (the third repeats the second)
+        store.add_alert(_alert("a1", 1000.0))
+        assert store.label_count() == 1 and store.counts()["repeated_labels"] == 2
+        assert [(h["operator"], h["repeats"]) for h in store.history("a1")] == [("kim", 2)]
+        assert [(r.alert_id, r.y) for r in store.latest_labels()] == [("a1", 1)]
+        assert store.labels_since(0) == 1
+
+
+def test_different_answers_of_one_reading_rendered_apart_both_count_when_its_alert_comes() -> None:
+    store = LabelStore(":memory:")
+    reading = {"alert_id": None, "asset_id": "p1", "values": {"x": 1.0}}
+    store.add_label(_label(**reading, ts=1000.0, label="anomaly"), Source("labels", 1, 0), received_at=1100.0)
+    later = _label(**reading, ts=1000.0004, label="normal", operator="lee")
+    store.add_label(later, Source("labels", 1, 1), received_at=1101.0)
+    store.add_alert(_alert("a1", 1000.0))
+    assert [h["operator"] for h in store.history("a1")] == ["kim", "lee"] and store.label_count() == 2
+    assert [(r.operator, r.y) for r in store.latest_labels()] == [("lee", 0)]
+
+
 def _retrainer(tmp_path: Path) -> tuple[Retrainer, CollectorRegistry]:
     settings = Settings.model_validate({"model": {"registry": str(tmp_path)}, "retrain": {"on_drift": False}})
     registry = CollectorRegistry()
