@@ -22,6 +22,8 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from pipeline.journal import Journal
+
 __all__ = ["AlertTracker", "Transition", "parse_position"]
 
 
@@ -85,8 +87,8 @@ class _AssetState:
         return twin
 
 
-class AlertTracker:
-    """Hysteresis state for the assets of one partition.
+class AlertTracker(Journal):
+    """Hysteresis state for the assets of one partition, with savepoints (:class:`~pipeline.journal.Journal`).
 
     Example
     -------
@@ -118,9 +120,7 @@ class AlertTracker:
         self.backfill_s = backfill_s
         self._assets: dict[str, _AssetState] = {}
         self._forgotten: list[str] = []
-        # Savepoints, innermost last: each maps the assets changed since it to their state before
-        # (None: the asset did not exist), so a batch whose events were not delivered can be undone.
-        self._journal: list[dict[str, _AssetState | None]] = []
+        self._journal: list[dict[str, Any]] = []  # savepoints (pipeline.journal)
 
     def __len__(self) -> int:
         return len(self._assets)
@@ -196,48 +196,6 @@ class AlertTracker:
         state.last_seen_at = state.last_over_at = now
         state.replayed_until, state.replayed_ts = replayed_until, ts
         return state
-
-    # -- savepoints ------------------------------------------------------------------------------
-    def savepoint(self) -> int:
-        """Start recording changes; :meth:`rollback` to the returned point undoes every observation,
-        sweep and context since, :meth:`release` keeps them. Points nest (innermost first).
-
-        >>> t = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
-        >>> point = t.savepoint()
-        >>> t.observe("p1", True, 0.9, 0, now=0, seed="0").kind
-        'open'
-        >>> t.rollback(point)  # the open event was never delivered
-        >>> t.is_open("p1"), len(t)
-        (False, 0)
-        >>> t.observe("p1", True, 0.9, 0, now=0, seed="0").kind  # replayed: the same event again
-        'open'
-        """
-        self._journal.append({})
-        return len(self._journal)
-
-    def rollback(self, point: int) -> None:
-        """Restore the state at ``point`` (and end it and every point opened after it)."""
-        while len(self._journal) >= point:
-            for asset_id, saved in self._journal.pop().items():
-                if saved is None:
-                    self._assets.pop(asset_id, None)
-                else:
-                    self._assets[asset_id] = saved
-
-    def release(self, point: int) -> None:
-        """Keep the changes since ``point`` (and end it and every point opened after it)."""
-        while len(self._journal) >= point:
-            layer = self._journal.pop()
-            if self._journal:  # an outer point still needs the states from before this one
-                outer = self._journal[-1]
-                for asset_id, saved in layer.items():
-                    outer.setdefault(asset_id, saved)
-
-    def _touch(self, asset_id: str) -> None:
-        """Remember ``asset_id``'s state before its first change since the innermost savepoint."""
-        if self._journal and asset_id not in self._journal[-1]:
-            state = self._assets.get(asset_id)
-            self._journal[-1][asset_id] = None if state is None else state.copy()
 
     def observe(
         self,
