@@ -57,6 +57,8 @@ class _Episode:
     last_source: str | None = None
     latest_ts: float = -math.inf
     earliest_ts: float = math.inf  # of the readings over the threshold: the fault's
+    movable: bool = False  # its asset's readings may have moved to another partition (sweep's vet)
+    held_until: float | None = None  # a silence held back once, until then (settle)
 
 
 _HYSTERESIS = ("recent", "overs", "episode", "normal_run", "last_over_at", "last_seen_at")
@@ -120,10 +122,14 @@ class AlertTracker(Journal):
         self.backfill_s = backfill_s
         self._assets: dict[str, _AssetState] = {}
         self._forgotten: list[str] = []
+        self._due: list[tuple[str, str, bool]] = []
         self._journal: list[dict[str, Any]] = []  # savepoints (pipeline.journal)
 
     def __len__(self) -> int:
         return len(self._assets)
+
+    def __contains__(self, asset_id: object) -> bool:
+        return asset_id in self._assets
 
     def is_open(self, asset_id: str) -> bool:
         """Whether the asset has an open episode."""
@@ -168,6 +174,7 @@ class AlertTracker(Journal):
             earliest_ts=episode.opened_at
             if episode.earliest_ts is None
             else min(episode.opened_at, episode.earliest_ts),
+            movable=True,
         )
         return True
 
@@ -249,6 +256,7 @@ class AlertTracker(Journal):
                 return Transition("open", alert_id, asset_id, ts, ts, score, index, source=seed)
             return None
         episode.last_score, episode.last_ts, episode.last_source = score, ts, seed
+        episode.held_until = None  # a silence after this one waits again (settle)
         episode.latest_ts = max(episode.latest_ts, ts)
         if over and ts >= episode.opened_at - self.backfill_s:  # a back-filled reading of the fault
             episode.earliest_ts = min(episode.earliest_ts, ts)
@@ -256,11 +264,15 @@ class AlertTracker(Journal):
             return self._resolve(asset_id, state, ts, score, index, "normal_scores")
         return None
 
-    def sweep(self, now: float) -> list[Transition]:
+    def sweep(self, now: float, *, vet: bool = False) -> list[Transition]:
         """Resolve the episodes that saw no score over the threshold for ``quiet_s`` seconds, and forget
         the assets without an open episode that sent nothing for ``quiet_s`` seconds: a fleet whose
         asset ids come and go over months would otherwise grow this state without end. A forgotten
         asset starts afresh, as an episode must be earned afresh after a quiet time.
+
+        With ``vet``, a silence of an episode whose asset may have moved to another partition (one
+        carried over, or open when the assignment changed: :meth:`mark_movable`) is not resolved but
+        left to :meth:`settle`, listed by :meth:`take_due` (once held back, not before its time).
 
         >>> t = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
         >>> t.observe("a", False, 0.1, 0, now=0, seed="0"), t.observe("b", True, 0.9, 0, now=0, seed="1").kind
@@ -276,8 +288,13 @@ class AlertTracker(Journal):
         for asset_id, state in self._assets.items():
             episode = state.episode
             if episode is not None and now - state.last_over_at >= self.quiet_s:
-                self._touch(asset_id)  # "silence": not one reading for quiet_s, which is no sign of recovery
+                # "silence": not one reading for quiet_s, which is no sign of recovery
                 cause = "silence" if now - state.last_seen_at >= self.quiet_s else "quiet_time"
+                if cause == "silence" and vet and episode.movable:
+                    if episode.held_until is None or now >= episode.held_until:
+                        self._due.append((asset_id, episode.alert_id, episode.held_until is not None))
+                    continue
+                self._touch(asset_id)
                 out.append(self._resolve(asset_id, state, episode.last_ts, episode.last_score, None, cause))
             elif episode is None and now - state.last_seen_at >= self.quiet_s:
                 idle.append(asset_id)
@@ -286,6 +303,48 @@ class AlertTracker(Journal):
             del self._assets[asset_id]
         self._forgotten.extend(idle)
         return out
+
+    def take_due(self) -> list[tuple[str, str, bool]]:
+        """The silences :meth:`sweep` left to :meth:`settle` since the last call: ``(asset_id, alert_id,
+        held back before)``."""
+        due, self._due = self._due, []
+        return due
+
+    def settle(self, asset_id: str, verdict: str, *, until: float) -> Transition | None:
+        """Settle a silence of :meth:`take_due`: ``"silence"`` resolves it as :meth:`sweep` would;
+        ``"wait"`` holds it back until ``until``; ``"handed_over"`` drops the asset (its episode goes on
+        on another partition) and returns the episode as resolved so, which no event says.
+
+        >>> t = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+        >>> t.adopt(Transition("open", "a9", "p1", 5.0, 5.0, 0.9, None, source="in/0/7"), now=0)
+        True
+        >>> t.sweep(60, vet=True), t.take_due()
+        ([], [('p1', 'a9', False)])
+        >>> t.settle("p1", "wait", until=90), t.sweep(89, vet=True), t.sweep(90, vet=True), t.take_due()
+        (None, [], [], [('p1', 'a9', True)])
+        >>> t.settle("p1", "handed_over", until=0).resolved_by, len(t)
+        ('handed_over', 0)
+        """
+        state = self._assets.get(asset_id)
+        if state is None or state.episode is None:
+            return None
+        self._touch(asset_id)
+        episode = state.episode
+        if verdict == "wait":
+            episode.held_until = until
+            return None
+        resolved = self._resolve(asset_id, state, episode.last_ts, episode.last_score, None, verdict)
+        if verdict == "handed_over":
+            del self._assets[asset_id]
+        return resolved
+
+    def mark_movable(self) -> None:
+        """Note that the open episodes' assets may have moved to another partition (the assignment
+        changed: partitions may have been added): their silences are vetted (:meth:`sweep`)."""
+        for asset_id, state in self._assets.items():
+            if state.episode is not None and not state.episode.movable:
+                self._touch(asset_id)
+                state.episode.movable = True
 
     def take_forgotten(self) -> list[str]:
         """The assets :meth:`sweep` forgot since the last call (their per-asset metrics can go too)."""

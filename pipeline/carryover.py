@@ -26,11 +26,13 @@ Not carried on: an episode whose open event the topic no longer holds (opened be
 or past the topic's retention), or written by a version that did not name its source, or of another
 ``schema`` than 1 (an incompatible change of the alert contract); nor, after a crash, a resolved
 episode written by a version that did not name its last record. Fields an event has that this version
-does not know are left out of what a carried episode says again. Nor an episode whose asset moved to
-another partition because the input topic got more partitions (its key hashes anew): it is found by
-the partition of its opening record, so the new partition's owner opens an ongoing fault once more
-under a new ``alert_id``, and the old partition's owner resolves the first episode by silence once
-``alerts.quiet_s`` passes without a reading of the asset there.
+does not know are left out of what a carried episode says again.
+
+An episode whose asset moved to another partition because the input topic got more partitions (its
+key hashes anew) is not found by its partition: the read also keeps the episodes left open on the
+other partitions (:meth:`EpisodeFold.elsewhere`), which the asset's new owner takes over at its first
+record there, and the old owner drops when it finds that, rather than resolve it by silence
+(:mod:`pipeline.handover`, which says when it is not handed over).
 """
 
 from __future__ import annotations
@@ -84,24 +86,37 @@ class EpisodeFold:
     and into each asset's last record that a resolved episode accounted for (:meth:`replayed`).
 
     An asset has one episode open at a time: of two left open (the older one orphaned by a version that
-    did not carry episodes over), the newer one is kept. Events that are not alert events, or whose
-    source is another topic, are skipped.
+    did not carry episodes over, or one the asset's new partition took over), the newer one is kept.
+    Events that are not alert events, or whose source is another topic, are skipped. With
+    ``elsewhere``, the episodes left open on the other partitions are kept too, one per asset
+    (:meth:`elsewhere`): those of assets whose readings may come here now (:mod:`pipeline.handover`).
     """
 
-    def __init__(self, input_topic: str, partitions: Iterable[int] | None = None) -> None:
+    def __init__(
+        self, input_topic: str, partitions: Iterable[int] | None = None, *, elsewhere: bool = False
+    ) -> None:
         self.input_topic = input_topic
         self.partitions = None if partitions is None else set(partitions)
+        self._all = elsewhere or self.partitions is None
         self._latest: dict[str, tuple[int, Transition]] = {}
         self._resolved: set[str] = set()
+        self._closed: dict[str, str] = {}  # elsewhere: each asset's last episode resolved there
         # (asset, partition) -> the offset and record time of the last record a resolved episode took
         self._until: dict[tuple[str, int], tuple[int, float]] = {}
 
     def add(self, event: Mapping[str, Any]) -> None:
         """Fold one event (in its partition's order)."""
         parsed = _parse(event, self.input_topic)
-        if parsed is None or (self.partitions is not None and parsed[0] not in self.partitions):
+        ours = parsed is not None and (self.partitions is None or parsed[0] in self.partitions)
+        if parsed is None or not (ours or self._all):
             return
         partition, episode = parsed
+        if episode.kind == "resolved" and not ours:  # one per asset: an open read again after it is its last
+            self._closed[episode.asset_id] = episode.alert_id
+            held = self._latest.get(episode.asset_id)
+            if held is not None and held[1].alert_id == episode.alert_id:
+                del self._latest[episode.asset_id]
+            return
         if episode.kind == "resolved":
             self._resolved.add(episode.alert_id)
             last = parse_position(episode.last_source)
@@ -116,18 +131,36 @@ class EpisodeFold:
             if held is not None and held[1].alert_id == episode.alert_id:
                 del self._latest[episode.asset_id]
             return
-        if episode.alert_id in self._resolved:  # an open event read again after its resolution
-            return
+        if episode.alert_id in self._resolved or self._closed.get(episode.asset_id) == episode.alert_id:
+            return  # an open event read again after its resolution
         held = self._latest.get(episode.asset_id)
         if held is None or held[1].opened_at <= episode.opened_at:
             self._latest[episode.asset_id] = (partition, episode)
 
     def result(self) -> dict[int, list[Transition]]:
-        """The episodes left open, by partition."""
+        """The episodes left open, by partition (of ``partitions``)."""
         out: dict[int, list[Transition]] = {}
         for partition, episode in self._latest.values():
-            out.setdefault(partition, []).append(episode)
+            if self.partitions is None or partition in self.partitions:
+                out.setdefault(partition, []).append(episode)
         return out
+
+    def elsewhere(self) -> dict[str, tuple[int, Transition]]:
+        """With ``elsewhere``: by asset, the episode left open on a partition not of ``partitions``, and
+        that partition; the newer one of an asset open here too is kept (:meth:`result` or this).
+
+        >>> fold = EpisodeFold("in", [3], elsewhere=True)
+        >>> opened = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5.0, "ts": 5.0,
+        ...           "score": 0.9, "source": "in/0/41"}
+        >>> fold.add(opened)
+        >>> fold.result(), [(a, p, t.alert_id) for a, (p, t) in fold.elsewhere().items()]
+        ({}, [('p1', 0, 'a1')])
+        >>> fold.add(opened | {"ts": 8.0, "source": "in/3/2"})  # taken over on partition 3
+        >>> [(p, t.alert_id) for p, ts in fold.result().items() for t in ts], fold.elsewhere()
+        ([(3, 'a1')], {})
+        """
+        mine = self.partitions
+        return {a: held for a, held in self._latest.items() if mine is not None and held[0] not in mine}
 
     def replayed(self) -> dict[int, dict[str, tuple[int, float]]]:
         """By partition, the assets with no episode left open there whose last resolved episode there

@@ -111,6 +111,8 @@ class Daemon(RebalanceHandling, StallHandling, BatchCommitting, DaemonProbes):
         # Each partition's silence is judged when it was last read through (pipeline.readthrough).
         self.read_through = ReadThrough(give_up_s=settings.alerts.quiet_s)
         processor.read_until = self.read_through.until
+        if settings.alerts.carry_over_s is not None:  # a silence of an asset that may have moved is vetted
+            processor.latest_sources = self._latest_sources
         self.health = BrokerHealth(self.kafka, metrics, self._stop, bootstrap_servers, self.clock)
         # Once stopping, when the shutdown grace ends (time.monotonic()): waits on a slow broker are
         # cut to their share of it, so that the daemon closes in order before it is forced out.

@@ -91,7 +91,12 @@ class PipelineMetrics:
         )
         self.alerts_carried_over = Counter(
             "dhag_alerts_carried_over",
-            "Open alert episodes of an earlier owner of a partition carried on (restart, partition move).",
+            "Open alert episodes carried on from an earlier owner (restart, partition move, asset moved).",
+            registry=r,
+        )
+        self.alerts_handed_over = Counter(
+            "dhag_alerts_handed_over",
+            "Open alert episodes left without an event to their asset's new partition (partitions added).",
             registry=r,
         )
         # A gauge, not only the failure counter: a carry-over fails mostly at start-up, before the first

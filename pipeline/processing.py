@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from pipeline.config import Settings
 from pipeline.dlqpause import DlqGuard
 from pipeline.drift import drift_monitor
 from pipeline.features import PlantFeatures
+from pipeline.handover import HandOver
 from pipeline.heldcounts import HeldCounts
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
@@ -40,14 +40,15 @@ LOG_INTERVAL_S = 60.0  # each recurring condition below logs at most once in thi
 Savepoint = tuple[dict[tuple[str, int], int], int, tuple[tuple[tuple[int, int], ...], int, int]]
 
 
-class BatchProcessor:
+class BatchProcessor(HandOver):
     """Decode, validate, score and track alerts for polled records of the input topic.
 
     The model in use is one :class:`~pipeline.hotswap.ActiveModel` (``active``); :meth:`swap_model`
     replaces it in one assignment, and the daemon calls it only between batches, so every record of a
     batch is scored, thresholded and reported by the same model. Alert state survives a swap: an open
     episode stays open under its ``alert_id`` and the hysteresis windows keep their history, while every
-    later score, alert event and metric carries the new model's version and threshold.
+    later score, alert event and metric carries the new model's version and threshold. An episode
+    whose asset's readings moved to another partition is handed over (:mod:`pipeline.handover`).
     """
 
     def __init__(self, settings: Settings, model: DHAG, model_version: str, metrics: PipelineMetrics) -> None:
@@ -75,6 +76,7 @@ class BatchProcessor:
         # it was last read through (pipeline.readthrough): records not read are no quiet time.
         self.clock: Callable[[], float] = time.monotonic
         self.read_until: Callable[[tuple[str, int], float], float] = lambda tp, now: now
+        self._init_handover()
         metrics.set_model(model_version, self.threshold)
 
     # -- savepoints: a batch whose output was not delivered is undone ------------------------------
@@ -256,6 +258,8 @@ class BatchProcessor:
             rec = records[parsed.indices[j]]
             tp = (rec.topic, rec.partition)
             asset = assets[j]
+            if self.offered and (said := self._take_over(rec, asset, stamps[j], now)) is not None:
+                out.messages.append(said)  # before the batch's events: a resolution of it comes after
             transition = self.trackers.of(tp).observe(
                 asset,
                 over_list[j],
@@ -335,30 +339,6 @@ class BatchProcessor:
         """The event of ``transition``, saying what its open event said (:func:`event_of` ``context``)."""
         event = event_of(transition, context, self.threshold, self.model_version, self.parser.features)
         return Outgoing(self.alerts_topic, transition.asset_id.encode(), orjson.dumps(event))
-
-    def _resolve_quiet(self, now: float) -> list[Outgoing]:
-        messages = []
-        for tp, tracker in self.trackers.items():
-            for transition in tracker.sweep(self.read_until(tp, now)):
-                messages.append(self._alert_message(transition, transition.context))
-                self.counts.add(
-                    self.metrics.alerts_resolved.labels(transition.resolved_by or "quiet_time").inc
-                )
-                # Held like the counts: a resolution not delivered is rolled back, and the asset stays
-                # anomalous on /metrics as it stays open in the tracker.
-                self.counts.add(
-                    partial(
-                        self.metrics.set_asset, transition.asset_id, score=transition.score, anomalous=False
-                    )
-                )
-            # An asset silent for quiet_s frees its per-asset series, so a fleet whose ids change over
-            # the months keeps exporting its live assets within metrics.asset_limit.
-            gone = set(tracker.take_forgotten())
-            if gone:
-                self._assets.get(tp, set()).difference_update(gone)
-                self.metrics.forget_assets(gone)
-        self.metrics.clock_offsets.expire(before=now - self.settings.alerts.quiet_s)
-        return messages
 
     def sweep(self, now: float | None = None) -> list[Outgoing]:
         """Quiet-time resolutions due at ``now`` (for idle polls, when no batch arrives)."""

@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING
 from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from pipeline.alerts import parse_position
 from pipeline.batchlimit import POLL_BUDGET_SHARE
 from pipeline.carryover import EpisodeFold, read_alert_events
 from pipeline.endoffsets import left_ms
+from pipeline.recordjson import is_schema_1
 
 if TYPE_CHECKING:
     from pipeline.brokerlink import BrokerHealth
@@ -171,6 +173,7 @@ class RebalanceHandling:
         self.metrics.assigned_partitions.set(len(assignment))
         if assigned:  # a partition new here gets its grace period from now (pipeline.stalls)
             self.positions.rejoined(assignment, self.stall_clock())
+            self.processor.mark_movable()  # partitions may have been added: assets moved (handover)
         if self.dlq_pause.active and assignment:
             self.consumer.pause(*assignment)
         return assigned and self._carry_over(assignment - live, deadline)
@@ -191,7 +194,7 @@ class RebalanceHandling:
         budget = min(self.kafka.request_timeout_ms, POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms)
         if deadline is not None:
             budget = min(budget, left_ms(deadline))
-        fold = EpisodeFold(self.kafka.topics.input, mine)
+        fold = EpisodeFold(self.kafka.topics.input, mine, elsewhere=True)  # pipeline.handover
         try:
             if budget < CARRY_OVER_FLOOR_MS:
                 raise KafkaTimeoutError(
@@ -226,9 +229,41 @@ class RebalanceHandling:
             self.processor.carry_over((topic, p), found.get(p, []), now, replayed.get(p, {})) for p in mine
         )
         self.metrics.alerts_carried_over.inc(carried)
+        self.processor.offer(fold.elsewhere(), now)
         alerts = self.kafka.topics.alerts
         log.info("partitions %s: %d open alert episode(s) carried on from %s", mine, carried, alerts)
         return True
+
+    def _latest_sources(self, alert_ids: set[str]) -> dict[str, int] | None:
+        """By alert id of ``alert_ids``, the input partition that the latest of its events on the alerts
+        topic names (its ``source``), of the last ``alerts.carry_over_s``; None when the read failed.
+        One read as the carry-over's, in as much time (:mod:`pipeline.handover`)."""
+        lookback = self.settings.alerts.carry_over_s
+        assert lookback is not None
+        budget = min(self.kafka.request_timeout_ms, POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms)
+        latest: dict[str, int] = {}
+
+        def add(event: dict) -> None:
+            alert_id = event.get("alert_id")
+            if alert_id in alert_ids and is_schema_1(event):
+                where = parse_position(event.get("source"))
+                if where is not None and where[0] == self.kafka.topics.input:
+                    latest[alert_id] = where[1]  # type: ignore[index]
+
+        try:
+            read_alert_events(
+                self.kafka,
+                self.bootstrap_servers,
+                since=time.time() - lookback,
+                timeout_s=budget / 1000,
+                on_event=add,
+                stopping=self._stop.is_set,
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
+            alerts = self.kafka.topics.alerts
+            log.warning("cannot read %s to vet %d silence(s): %s", alerts, len(alert_ids), exc)
+            return None
+        return latest
 
     def _moved_on(
         self, held_over: dict[TopicPartition, int], assignment: set[TopicPartition], deadline: float

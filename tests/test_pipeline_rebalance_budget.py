@@ -59,7 +59,7 @@ def _daemon(fitted, monkeypatch: pytest.MonkeyPatch, answers: dict[TopicPartitio
     daemon._polled_at = clock()  # the poll just returned
     daemon._committed = dict.fromkeys(PARTS, 7)
     for tp in PARTS:
-        daemon.processor.trackers[(tp.topic, tp.partition)] = object()  # type: ignore[assignment]
+        daemon.processor.trackers.of((tp.topic, tp.partition))
     daemon._owned = set(PARTS)
     return daemon, consumer, clock
 
