@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from plant_data import FEATURES, normal
 from retrain_data import SETTINGS, _labelled, _readings
-from test_pipeline_retrain import _retrainer
+from test_pipeline_retrain_loop import _retrainer
 
 from dhag import DHAG
 from pipeline.labelstore import LabelStore

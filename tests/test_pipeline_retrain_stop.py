@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from plant_data import normal
 from retrain_data import SETTINGS, _readings
-from test_pipeline_retrain import _retrainer
+from test_pipeline_retrain_loop import _retrainer
 
 from dhag import DHAG
 from pipeline import registry as reg
