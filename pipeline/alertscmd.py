@@ -6,14 +6,16 @@ broker lives only inside the process that started it, so it cannot be reached fr
 
 ``label`` refuses (exit 2) an alert id that is not on the alerts topic, and says so when the alert was
 labelled before: the newest label counts, the earlier ones stay in the history; the same operator's
-same answer again is a repeat, which counts once (and ``alerts`` lists once). Both exit with code 3
-when the broker cannot be reached, and with code 2 (a config error) when it refuses the client's
-credentials.
+same answer again is a repeat, which counts once (and ``alerts`` lists once). ``alerts`` lists a label
+given by reading with the alert that opened on that reading, as the label store joins it. Both exit
+with code 3 when the broker cannot be reached, and with code 2 (a config error) when it refuses the
+client's credentials.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import math
 import sys
@@ -28,7 +30,7 @@ from kafka.errors import KafkaError
 from pipeline.alertevents import sensor_tag, suspect_tag
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
-from pipeline.labelorder import Answer, in_label_order, repeated
+from pipeline.labelorder import Answer, in_label_order, opened_on, repeated
 from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.recordjson import is_schema_1
 
@@ -208,34 +210,55 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
                 episodes[alert_id].resolved_by = event.get("resolved_by")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             continue  # not an alert event; the topic's producer is the daemon
-    came: dict[str, list[tuple[Source, dict[str, Any]]]] = {}
-    for msg in _read_topic(bootstrap, settings.kafka.topics.labels, options):
+    # A label by reading joins the alert that opened on that reading, as in the label store.
+    by_asset: dict[str, list[tuple[str, float]]] = {}
+    for episode in episodes.values():
+        by_asset.setdefault(episode.asset_id, []).append((episode.alert_id, episode.opened_at))
+    came: dict[str, list[tuple[Source, float, Answer, dict[str, Any]]]] = {}
+    for msg in _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options)):
         try:
             # Its times are judged against when it was written to Kafka, not this host's clock: a
             # host whose clock is behind would hide every fresh label.
             label = parse_label(msg.value, max_bytes=settings.retrain.max_label_bytes, now=_written_at(msg))
         except LabelError:
             continue  # the retrainer dead-letters it
-        if label.alert_id in episodes:
+        alert_id = label.alert_id
+        if alert_id is None and label.asset_id is not None:
+            alert_id = opened_on(label.ts, by_asset.get(label.asset_id, ()))
+        if alert_id in episodes:
+            # A label by reading without labelled_at ranks by when it came (the store's clock then;
+            # here, when it was written to Kafka), and has no time of its own to tell a copy by.
+            stamped = label.by_alert or label.labelled_at is not None
+            written = _written_at(msg)
+            given = label.given_at if stamped or not math.isfinite(written) else written
+            answer = Answer(label.operator, label.label, given if stamped else None, label.label_id)
             place = Source(msg.topic, msg.partition, msg.offset)
-            came.setdefault(label.alert_id, []).append((place, label.as_json()))
+            came.setdefault(alert_id, []).append((place, given, answer, label.as_json()))
     for alert_id, labels in came.items():
         episodes[alert_id].labels = _once(labels)
     return episodes
 
 
-def _once(labels: list[tuple[Source, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """An alert's labels (each with its Kafka position, in the order read) in the label store's order
-    (:func:`~pipeline.labelorder.in_label_order`: the last counts), each once: without those that repeat
-    an earlier one, as the retrainer's label store records them (:mod:`pipeline.labelorder`)."""
+def _as_they_came(records: list[Any]) -> list[Any]:
+    """Records of several partitions in about the order they were written (each partition's in offset
+    order), as the retrainer meets them, rather than one partition after another."""
+    partitions: dict[tuple[str, int], list[Any]] = {}
+    for record in records:
+        partitions.setdefault((record.topic, record.partition), []).append(record)
+    return list(heapq.merge(*partitions.values(), key=_written_at))
+
+
+def _once(labels: list[tuple[Source, float, Answer, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """An alert's labels (each with its Kafka position, the time it ranks by and its answer, in the
+    order they came) in the label store's order (:func:`~pipeline.labelorder.in_label_order`: the last
+    counts), each once: without those that repeat an earlier one, as the retrainer's label store records
+    them (:mod:`pipeline.labelorder`)."""
     kept: list[tuple[int, float, int, str, Answer, dict[str, Any]]] = []
 
     def ranked() -> list[Any]:
         return in_label_order(kept, given=1, received=2, label_id=0, source=3)
 
-    for seq, (place, lab) in enumerate(labels):
-        given = lab.get("labelled_at", lab["ts"])
-        answer = Answer(lab["operator"], lab["label"], given, lab.get("label_id"))
+    for seq, (place, given, answer, lab) in enumerate(labels):
         counting = ranked()[-1][4] if kept else None
         if repeated(answer, (row[4] for row in kept), counting) is None:
             kept.append((seq, given, place.offset, str(place), answer, lab))

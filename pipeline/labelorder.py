@@ -15,6 +15,10 @@ operator's same answer (``anomaly`` or ``normal``) about the same alert or readi
 
 An answer that differs from the one that counts is a change: it counts from then on (the store logs
 and counts it). An operator who repeats an answer after another one came between is heard again.
+
+A label by reading is about the reading whose time lies within :data:`TS_TOLERANCE_S` of its ``ts``
+(:func:`reading_window`): it joins the alert that opened on that reading (:func:`opened_on`), and the
+labels of one reading rendered a little apart are one reading's.
 """
 
 from __future__ import annotations
@@ -28,9 +32,47 @@ from typing import Any
 
 from pipeline.labels import Source
 
-__all__ = ["Answer", "Taken", "answer_of", "compare", "in_label_order", "replaced", "repeated"]
+__all__ = [
+    "TS_TOLERANCE_S",
+    "Answer",
+    "Taken",
+    "answer_of",
+    "compare",
+    "in_label_order",
+    "opened_on",
+    "reading_window",
+    "replaced",
+    "repeated",
+]
 
 log = logging.getLogger(__name__)
+
+#: How far apart two times of one reading may lie: JSON round trips keep a reading's ``ts`` exact, and
+#: this absorbs an ISO-8601 rendering of the same instant (to the millisecond).
+TS_TOLERANCE_S = 0.0015
+
+
+def reading_window(ts: float) -> tuple[float, float]:
+    """The times (both ends included) that name the same reading as ``ts``.
+
+    >>> lo, hi = reading_window(1000.0)
+    >>> lo <= 1000.0004 <= hi, lo <= 1000.002 <= hi
+    (True, False)
+    """
+    return ts - TS_TOLERANCE_S, ts + TS_TOLERANCE_S
+
+
+def opened_on(ts: float, alerts: Iterable[tuple[str, float]]) -> str | None:
+    """The alert that opened on the reading at ``ts`` (of the asset whose alerts are given, each ``(id,
+    opened_at)`` in the order they were first seen): the earliest opened within :func:`reading_window`,
+    the first seen of those opened at once; None when there is none.
+
+    >>> opened_on(1000.001, [("a2", 1000.0012), ("a1", 1000.0), ("a0", 990.0)])
+    'a1'
+    """
+    lo, hi = reading_window(ts)
+    near = [(opened, seq, alert_id) for seq, (alert_id, opened) in enumerate(alerts) if lo <= opened <= hi]
+    return min(near)[2] if near else None
 
 
 class Taken(IntEnum):

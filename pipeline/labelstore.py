@@ -31,16 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.labelorder import Answer, Taken, answer_of, compare, in_label_order, replaced
+from pipeline.labelorder import Answer, Taken, compare, in_label_order, replaced
 from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
+from pipeline.readinglabels import alert_of, join_alert
 
 __all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Reading", "Source", "Taken", "in_label_order"]
-
-# A label by reading joins an alert whose opening record has this ts (JSON round trips keep it exact;
-# the tolerance absorbs an ISO-8601 rendering of the same instant).
-_TS_TOLERANCE_S = 0.0015
 
 
 @dataclass(frozen=True)
@@ -150,27 +147,11 @@ class LabelStore(NormalSample):
                 time.time(),
             ),
         )
-        # Labels of the opening reading that arrived before the alert join it now, as they would have,
-        # with the whole reading the alert holds (a label may copy only the sensors its operator read),
-        # in the order they came, each checked as add_label checks one: its ts rendered apart, a label
-        # stored as another reading's may repeat an earlier one (it counts nowhere, nor do its repeats).
-        opened, asset = float(event["opened_at"]), str(event["asset_id"])
-        joining = self._db.execute(
-            "SELECT id, label, operator, note, given_at, received_at, source, sent_id, values_json, repeat_of"
-            " FROM labels WHERE alert_id IS NULL AND asset_id = ? AND ts BETWEEN ? AND ? ORDER BY id",
-            (asset, opened - _TS_TOLERANCE_S, opened + _TS_TOLERANCE_S),
-        ).fetchall()
+        # Labels of the opening reading that arrived before the alert join it now, as they would have.
         whole = event.get("values") or {}
-        for row in joining:
-            before = self._counted("alert_id = ? AND id < ?", (alert_id, row[0]))
-            repeat_of = None if row[9] is not None else compare(answer_of(row), before)[0]
-            self._db.execute(
-                "UPDATE labels SET alert_id = ?, values_json = ?, repeat_of = COALESCE(repeat_of, ?)"
-                " WHERE id = ?",
-                (alert_id, json.dumps(whole | json.loads(row[8])), repeat_of, row[0]),
-            )
-            if repeat_of is not None:
-                self._db.execute("UPDATE labels SET repeat_of = ? WHERE repeat_of = ?", (repeat_of, row[0]))
+        join_alert(
+            self._db, alert_id, str(event["asset_id"]), float(event["opened_at"]), whole, self._counted
+        )
         return new
 
     def has_alert(self, alert_id: str) -> bool:
@@ -193,12 +174,9 @@ class LabelStore(NormalSample):
         return fields | {"started_at": row[7], "values": json.loads(row[8])}
 
     def find_alert(self, asset_id: str, ts: float) -> str | None:
-        """The alert that opened on the reading of ``asset_id`` at ``ts``, if any."""
-        row = self._db.execute(
-            "SELECT alert_id FROM alerts WHERE asset_id = ? AND opened_at BETWEEN ? AND ? ORDER BY opened_at",
-            (asset_id, ts - _TS_TOLERANCE_S, ts + _TS_TOLERANCE_S),
-        ).fetchone()
-        return None if row is None else str(row[0])
+        """The alert that opened on the reading of ``asset_id`` at ``ts``, if any
+        (:func:`~pipeline.labelorder.opened_on`)."""
+        return alert_of(self._db, asset_id, ts)
 
     def episodes(self) -> list[tuple[str, float, float]]:
         """``(asset_id, opened_at, resolved_at)`` of every episode (an open one ends at +inf)."""

@@ -1,0 +1,65 @@
+"""Labels given by reading (``asset_id``, ``ts``, ``values``, no ``alert_id``) in the label store: the
+alert one joins, and their joining an alert that opens on their reading later, by the rules of
+:mod:`pipeline.labelorder` (:func:`~pipeline.labelorder.reading_window`,
+:func:`~pipeline.labelorder.opened_on`), which ``dhag-pipeline alerts`` follows too.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pipeline.labelorder import answer_of, compare, opened_on, reading_window
+
+__all__ = ["alert_of", "join_alert"]
+
+#: ``LabelStore._counted``: the labels (not repeats) matching a WHERE clause, in the label store's order.
+Counted = Callable[[str, tuple[Any, ...]], list[Sequence[Any]]]
+
+
+def alert_of(db: sqlite3.Connection, asset_id: str, ts: float) -> str | None:
+    """The alert that opened on the reading of ``asset_id`` at ``ts``, if any."""
+    rows = db.execute(
+        "SELECT alert_id, opened_at FROM alerts WHERE asset_id = ? AND opened_at BETWEEN ? AND ?"
+        " ORDER BY rowid",
+        (asset_id, *reading_window(ts)),
+    ).fetchall()
+    return opened_on(ts, ((str(a), float(o)) for a, o in rows))
+
+
+def join_alert(
+    db: sqlite3.Connection,
+    alert_id: str,
+    asset_id: str,
+    opened: float,
+    whole: dict[str, Any],
+    counted: Counted,
+) -> int:
+    """Join the labels of the reading an alert opened on that came before it; returns how many of them
+    were found to repeat an earlier label as they joined.
+
+    They join with the whole reading the alert holds (``whole``: a label may copy only the sensors its
+    operator read), in the order they came, each checked as ``add_label`` checks one: its ts rendered
+    apart, a label stored as another reading's may repeat an earlier one (it counts nowhere from then
+    on, nor do its repeats).
+    """
+    joining = db.execute(
+        "SELECT id, label, operator, note, given_at, received_at, source, sent_id, values_json, repeat_of"
+        " FROM labels WHERE alert_id IS NULL AND asset_id = ? AND ts BETWEEN ? AND ? ORDER BY id",
+        (asset_id, *reading_window(opened)),
+    ).fetchall()
+    repeats = 0
+    for row in joining:
+        before = counted("alert_id = ? AND id < ?", (alert_id, row[0]))
+        repeat_of = None if row[9] is not None else compare(answer_of(row), before)[0]
+        db.execute(
+            "UPDATE labels SET alert_id = ?, values_json = ?, repeat_of = COALESCE(repeat_of, ?)"
+            " WHERE id = ?",
+            (alert_id, json.dumps(whole | json.loads(row[8])), repeat_of, row[0]),
+        )
+        if repeat_of is not None:
+            repeats += 1
+            db.execute("UPDATE labels SET repeat_of = ? WHERE repeat_of = ?", (repeat_of, row[0]))
+    return repeats
