@@ -35,7 +35,7 @@ from pipeline.labelorder import Answer, Taken, compare, in_label_order, replaced
 from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
-from pipeline.readinglabels import alert_of, join_alert
+from pipeline.readinglabels import alert_of, join_alert, reading_of
 
 __all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Reading", "Source", "Taken", "in_label_order"]
 
@@ -207,6 +207,8 @@ class LabelStore(NormalSample):
             asset_id, ts, values = label.asset_id, label.ts, label.values
             if alert_id is not None:  # the alert holds the whole reading; the label may copy a part
                 values = self.alert(alert_id)["values"] | label.values  # type: ignore[index]
+            else:  # the same instant rendered apart is the same reading
+                ts = reading_of(self._db, asset_id, ts)
         received = time.time() if received_at is None else received_at
         # The label that arrived last counts (latest_labels), whatever time an operator's console put
         # on it. ``given_at`` is kept for the history: when the operator says it was given.

@@ -1,5 +1,6 @@
 """Labels given by reading (``asset_id``, ``ts``, ``values``, no ``alert_id``) in the label store: the
-alert one joins, and their joining an alert that opens on their reading later, by the rules of
+alert one joins, the reading one is about while no alert opened on it, and their joining an alert that
+opens on their reading later, by the rules of
 :mod:`pipeline.labelorder` (:func:`~pipeline.labelorder.reading_window`,
 :func:`~pipeline.labelorder.opened_on`), which ``dhag-pipeline alerts`` follows too.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 from pipeline.labelorder import answer_of, compare, opened_on, reading_window
 
-__all__ = ["alert_of", "join_alert"]
+__all__ = ["alert_of", "join_alert", "reading_of"]
 
 #: ``LabelStore._counted``: the labels (not repeats) matching a WHERE clause, in the label store's order.
 Counted = Callable[[str, tuple[Any, ...]], list[Sequence[Any]]]
@@ -27,6 +28,19 @@ def alert_of(db: sqlite3.Connection, asset_id: str, ts: float) -> str | None:
         (asset_id, *reading_window(ts)),
     ).fetchall()
     return opened_on(ts, ((str(a), float(o)) for a, o in rows))
+
+
+def reading_of(db: sqlite3.Connection, asset_id: str, ts: float) -> float:
+    """The time a label of the reading of ``asset_id`` at ``ts`` that no alert opened on is stored under:
+    that of a label of the same reading stored before (its time rendered a little apart, within
+    :func:`~pipeline.labelorder.reading_window`; the nearest, the first stored of those as near), so that
+    the two are one reading's, and a repeat is known as it comes; else ``ts``."""
+    row = db.execute(
+        "SELECT ts FROM labels WHERE alert_id IS NULL AND asset_id = ? AND ts BETWEEN ? AND ?"
+        " ORDER BY ABS(ts - ?), id LIMIT 1",
+        (asset_id, *reading_window(ts), ts),
+    ).fetchone()
+    return ts if row is None else float(row[0])
 
 
 def join_alert(

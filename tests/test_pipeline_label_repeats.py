@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
 from pipeline.labels import Label, parse_label
-from pipeline.labelstore import LabelStore, Source
+from pipeline.labelstore import LabelStore, Source, Taken
 from pipeline.metrics import RetrainMetrics
 from pipeline.retrain.service import Retrainer
 
@@ -111,10 +111,10 @@ def test_a_reading_labelled_twice_counts_once() -> None:
     assert store.label_count() == 1 and [r.key for r in store.latest_labels()] == ["reading:p2@500.0"]
 
 
-def test_labels_of_one_reading_rendered_apart_count_once_when_its_alert_comes() -> None:
+def test_labels_of_one_reading_rendered_apart_count_once() -> None:
     # The same reading's label sent twice, its ts rendered a little apart (within the tolerance an alert
-    # is matched by): two readings while no alert opened on it; the alert's arrival joined both to it,
-    # and the copy counted twice.
+    # is matched by): two readings while no alert opened on it, both trained on and counted towards
+    # retrain.min_new_labels; the alert's arrival joined both to it, and before that the copy counted twice.
     for labelled_at in (120.0, None):
         store = LabelStore(":memory:")
         reading = {"alert_id": None, "asset_id": "p1", "values": {"x": 1.0}, "label": "anomaly"}
@@ -122,7 +122,8 @@ def test_labels_of_one_reading_rendered_apart_count_once_when_its_alert_comes() 
         store.add_label(_label(**reading, **stamp, ts=1000.0), Source("labels", 1, 0), received_at=1100.0)
         store.add_label(_label(**reading, **stamp, ts=1000.0004), Source("labels", 1, 1), received_at=1101.0)
         store.add_label(_label(**reading, **stamp, ts=1000.0004), Source("labels", 1, 2), received_at=1102.0)
-        assert store.label_count() == 2  # no alert yet: two readings (the third repeats the second)
+        assert store.label_count() == 1 and store.counts()["repeated_labels"] == 2, labelled_at
+        assert [r.key for r in store.latest_labels()] == ["reading:p1@1000.0"] and store.labels_since(0) == 1
         store.add_alert(_alert("a1", 1000.0))
         assert store.label_count() == 1 and store.counts()["repeated_labels"] == 2
         assert [(h["operator"], h["repeats"]) for h in store.history("a1")] == [("kim", 2)]
@@ -130,15 +131,26 @@ def test_labels_of_one_reading_rendered_apart_count_once_when_its_alert_comes() 
         assert store.labels_since(0) == 1
 
 
-def test_different_answers_of_one_reading_rendered_apart_both_count_when_its_alert_comes() -> None:
+def test_different_answers_of_one_reading_rendered_apart_are_one_readings() -> None:
+    # Two readings before: the rejection and the confirmation of the same instant both trained.
     store = LabelStore(":memory:")
     reading = {"alert_id": None, "asset_id": "p1", "values": {"x": 1.0}}
-    store.add_label(_label(**reading, ts=1000.0, label="anomaly"), Source("labels", 1, 0), received_at=1100.0)
+    first = _label(**reading, ts=1000.0, label="anomaly")
+    assert store.add_label(first, Source("labels", 1, 0), received_at=1100.0) == Taken.NEW
     later = _label(**reading, ts=1000.0004, label="normal", operator="lee")
-    store.add_label(later, Source("labels", 1, 1), received_at=1101.0)
+    assert store.add_label(later, Source("labels", 1, 1), received_at=1101.0) == Taken.CHANGED
+    assert [(r.operator, r.y, r.ts) for r in store.latest_labels()] == [("lee", 0, 1000.0)]
+    # A reading farther off, or another asset's, is another reading.
+    store.add_label(
+        _label(**reading, ts=1000.002, label="anomaly"), Source("labels", 1, 2), received_at=1102.0
+    )
+    store.add_label(
+        _label(**reading | {"asset_id": "p2"}, ts=1000.0, label="anomaly"), Source("labels", 2, 0)
+    )
+    assert len(store.latest_labels()) == 3 and store.label_count() == 4
     store.add_alert(_alert("a1", 1000.0))
-    assert [h["operator"] for h in store.history("a1")] == ["kim", "lee"] and store.label_count() == 2
-    assert [(r.operator, r.y) for r in store.latest_labels()] == [("lee", 0)]
+    assert [h["operator"] for h in store.history("a1")] == ["kim", "lee"]
+    assert [(r.alert_id, r.operator, r.y) for r in store.latest_labels()][0] == ("a1", "lee", 0)
 
 
 def _retrainer(tmp_path: Path) -> tuple[Retrainer, CollectorRegistry]:
@@ -185,3 +197,14 @@ def test_a_label_waiting_for_its_alert_counts_when_it_joins_and_a_repeat_of_it_o
     assert registry.get_sample_value("dhag_labels_received_total", {"label": "normal"}) == 1
     assert registry.get_sample_value("dhag_labels_repeated_total") == 1
     assert retrainer.store.pending_count() == 0 and retrainer.store.label_count() == 1
+
+
+def test_the_retrainer_counts_a_reading_labelled_twice_rendered_apart_once(tmp_path: Path) -> None:
+    retrainer, registry = _retrainer(tmp_path)
+    reading = {"alert_id": None, "asset_id": "p7", "values": {"x": 1.0}, "label": "anomaly"}
+    retrainer._labels(
+        [_message(0, **reading, ts=1000.0), _message(1, **reading, ts=1000.0004)], producer=None
+    )
+    assert registry.get_sample_value("dhag_labels_received_total", {"label": "anomaly"}) == 1
+    assert registry.get_sample_value("dhag_labels_repeated_total") == 1
+    assert retrainer.store.labels_since(0) == 1
