@@ -37,7 +37,25 @@ from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
 from pipeline.readinglabels import alert_of, join_alert, reading_of
 
-__all__ = ["LabelStore", "LabelledReading", "PendingLabel", "Reading", "Source", "Taken", "in_label_order"]
+__all__ = [
+    "AlertTaken",
+    "LabelStore",
+    "LabelledReading",
+    "PendingLabel",
+    "Reading",
+    "Source",
+    "Taken",
+    "in_label_order",
+]
+
+
+@dataclass(frozen=True)
+class AlertTaken:
+    """How :meth:`LabelStore.add_alert` took an alert event: whether it opened a new episode, and how many
+    labels of its reading that came before it were found to repeat an earlier one as they joined it."""
+
+    new: bool
+    repeats: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,7 +91,7 @@ class LabelStore(NormalSample):
     >>> store = LabelStore(":memory:")
     >>> store.add_alert({"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 10.0,
     ...                  "score": 0.9, "threshold": 0.5, "model_version": "v1", "values": {"x": 1.0}})
-    True
+    AlertTaken(new=True, repeats=0)
     >>> lab = Label.model_validate({"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 20})
     >>> store.add_label(lab, Source("labels", 0, 0))
     <Taken.NEW: 1>
@@ -109,8 +127,9 @@ class LabelStore(NormalSample):
         self._db.commit()
 
     # -- alerts ----------------------------------------------------------------------------------
-    def add_alert(self, event: dict[str, Any]) -> bool:
-        """Record an ``anomaly-alerts`` event (``open`` or ``resolved``); returns True for a new episode.
+    def add_alert(self, event: dict[str, Any]) -> AlertTaken:
+        """Record an ``anomaly-alerts`` event (``open`` or ``resolved``); returns whether it is a new
+        episode, and how many of the labels of its reading joining it were found to be repeats.
 
         An episode ends at the latest record time among its readings (``latest_ts``), at its last
         reading's (``ts``), and never before it opened: readings are not always dated in order (a
@@ -149,10 +168,10 @@ class LabelStore(NormalSample):
         )
         # Labels of the opening reading that arrived before the alert join it now, as they would have.
         whole = event.get("values") or {}
-        join_alert(
+        repeats = join_alert(
             self._db, alert_id, str(event["asset_id"]), float(event["opened_at"]), whole, self._counted
         )
-        return new
+        return AlertTaken(new, repeats)
 
     def has_alert(self, alert_id: str) -> bool:
         """Whether the alert was seen."""

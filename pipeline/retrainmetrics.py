@@ -40,7 +40,8 @@ class RetrainMetrics:
         self.labels_repeated = Counter(
             "dhag_labels_repeated",
             "Operator labels that repeat an earlier one (the same operator's same answer sent again): "
-            "kept in the label store's history, counted nowhere.",
+            "kept in the label store's history, counted nowhere (a label by reading found one as it "
+            "joins its alert: then).",
             registry=r,
         )
         self.labels_changed = Counter(

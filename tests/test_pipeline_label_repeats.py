@@ -208,3 +208,23 @@ def test_the_retrainer_counts_a_reading_labelled_twice_rendered_apart_once(tmp_p
     assert registry.get_sample_value("dhag_labels_received_total", {"label": "anomaly"}) == 1
     assert registry.get_sample_value("dhag_labels_repeated_total") == 1
     assert retrainer.store.labels_since(0) == 1
+
+
+def test_a_label_found_a_repeat_as_it_joins_its_alert_is_counted_in_repeated(tmp_path: Path) -> None:
+    # Two labels of p8's readings 2.8 ms apart (two readings while no alert opened on them), both within
+    # the tolerance of the alert that opened between them: the second repeats the first as they join it.
+    # It was marked a repeat, and counted nowhere in the metrics.
+    retrainer, registry = _retrainer(tmp_path)
+    reading = {"alert_id": None, "asset_id": "p8", "values": {"x": 1.0}, "label": "anomaly"}
+    retrainer._labels(
+        [_message(0, **reading, ts=1000.0), _message(1, **reading, ts=1000.0028)], producer=None
+    )
+    assert registry.get_sample_value("dhag_labels_received_total", {"label": "anomaly"}) == 2
+    assert registry.get_sample_value("dhag_labels_repeated_total") == 0
+    event = _alert("a8", 1000.0014) | {"asset_id": "p8"}
+    retrainer._alerts([SimpleNamespace(topic="alerts", partition=0, offset=0, value=orjson.dumps(event))])
+    assert retrainer.store.counts()["repeated_labels"] == 1
+    assert registry.get_sample_value("dhag_labels_repeated_total") == 1
+    # The same event again (a resolution, a replay) joins nothing more.
+    retrainer._alerts([SimpleNamespace(topic="alerts", partition=0, offset=1, value=orjson.dumps(event))])
+    assert registry.get_sample_value("dhag_labels_repeated_total") == 1

@@ -143,8 +143,8 @@ def test_valid_labels_in_both_forms_round_trip() -> None:
 
 def test_labels_join_alerts_by_id_and_by_asset_ts_values() -> None:
     store = LabelStore(":memory:")
-    assert store.add_alert(_alert("a1", "p1", 1000.0))
-    assert not store.add_alert(_alert("a1", "p1", 1000.0, state="resolved", ts=1100.0))
+    assert store.add_alert(_alert("a1", "p1", 1000.0)).new
+    assert not store.add_alert(_alert("a1", "p1", 1000.0, state="resolved", ts=1100.0)).new
     assert store.alert("a1")["resolved_at"] == 1100.0
     store.add_label(_label(alert_id="a1", label="anomaly"), Source("labels", 0, 0))
     # The same reading as the alert's opening record: joins the alert.

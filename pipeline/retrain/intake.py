@@ -50,7 +50,11 @@ class Intake:
                     "alert event at %s/%d/%d not recorded: %s", msg.topic, msg.partition, msg.offset, exc
                 )
                 continue
-            self.store.add_alert(event)
+            # A label of its reading that came before it may be found a repeat as it joins it (one
+            # whose ts lay farther from an earlier label of it than the two lie from the opening).
+            joined = self.store.add_alert(event)
+            if joined.repeats:
+                self.metrics.labels_repeated.inc(joined.repeats)
 
     def _received_now(self) -> float:
         """The wall clock, never earlier than its last reading here: labels of one partition rank in the
