@@ -14,27 +14,43 @@ resolve the first episode by silence though the fault goes on. Instead:
   repeats what the first one said, with ``source`` the record on the new partition and ``ts`` its
   time. Consumers fold it into the episode (the same ``alert_id``); a later carry-over finds the
   episode by that partition.
+* Only an episode still open is taken over. The old owner may have resolved it since the carry-over
+  read (by normal scores, its last readings there, or by silence): so a batch whose records would take
+  episodes over first reads the alerts topic once for them (the vet's read, below), and an offer that
+  an event resolved is dropped: its asset is scored afresh, as any new one. A failed read drops the
+  offers asked about too (``dhag_broker_failures_total{operation="carry_over"}``): not handed over, as
+  before it existed. The read, not a first reading over the threshold, decides: such a reading may be
+  a stray one, or a new fault after the resolution, and would reopen the episode that is over all the
+  same (an ``open`` again, the asset anomalous); and an episode whose fault ended as its asset moved
+  (normal readings on the new partition, its resolution not yet written) would be left to a silence
+  resolution though its asset reports, where taking it over resolves it by normal scores there. The
+  read is bounded (the carry-over's budget), and made only by a batch with a take-over: moved assets
+  with an open episode, within ``alerts.quiet_s`` of a partition-count increase.
 * The old owner does not resolve it by silence. A silence of an episode whose asset may have moved
   (one carried over or taken over, or open when the assignment changed, as it does when partitions
   are added) is vetted first: one bounded read of the alerts topic (the carry-over's reader,
   :meth:`RebalanceHandling._latest_sources <pipeline.rebalance.RebalanceHandling._latest_sources>`)
   for the partition its latest event names. Another partition than its own: it was taken over, and
   the episode is dropped here without an event (``dhag_alerts_handed_over_total``). Its own partition
-  (no take-over seen) or a failed read: the resolution waits once, ``kafka.max_poll_interval_ms``
-  (within it a new owner's batch that took the episode over is delivered or given up), and the next
-  vet decides: handed over, or resolved by silence as before (also when the read fails again).
+  (no take-over seen) or a failed read (counted as above): the resolution waits once,
+  ``kafka.max_poll_interval_ms`` (within it a new owner's batch that took the episode over is delivered
+  or given up), and the next vet decides: handed over, or resolved by silence as before (also when the
+  read fails again).
 
 Not handed over: an asset whose readings reach its new partition more than ``alerts.quiet_s`` after the
 new owner's carry-over read, or only after the old owner's vet (a new owner more than
 ``kafka.max_poll_interval_ms`` behind on the new partition), or whose fault opened on the old partition
 after the rebalance (not offered, nor vetted): it opens once more under a new ``alert_id`` and its first
-episode resolves by silence, as before. Nor with ``alerts.carry_over_s`` off. An asset whose records
-reach two partitions at once (keyed other than by it) may have its episode taken over by the other.
+episode resolves by silence, as before; nor when the new owner's read before the take-over fails.
+Nor with ``alerts.carry_over_s`` off. An asset whose records reach two partitions at once (keyed other
+than by it, or while producers learn of the new partitions) may have its episode taken over by the
+other; if the old owner resolves it after the new owner's read, it is resolved there and said open
+again here, until its resolution here (by normal scores, or by silence).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -71,8 +87,9 @@ class HandOver:
         #: asset -> (partition, its open episode there, offered until): from the last carry-over read
         self.offered: dict[str, tuple[int, Transition, float]] = {}
         #: The daemon's read of the alerts topic: by alert id among those asked, the input partition
-        #: its latest event names; None when the read failed. Unset: silences are not vetted.
-        self.latest_sources: Callable[[set[str]], Mapping[str, int] | None] | None = None
+        #: its latest event names, and whether an event resolved it; None when the read failed. Unset:
+        #: silences are not vetted, and nothing offered is taken over.
+        self.latest_sources: Callable[[set[str]], Mapping[str, tuple[int | None, bool]] | None] | None = None
         self.hold_s = self.settings.kafka.max_poll_interval_ms / 1000
 
     def offer(self, elsewhere: Mapping[str, tuple[int, Transition]], now: float) -> None:
@@ -87,22 +104,42 @@ class HandOver:
         for tracker in self.trackers.values():
             tracker.mark_movable()
 
-    def _take_over(self, rec: Any, asset: str, ts: float, now: float) -> Outgoing | None:
-        """The episode offered for ``asset``, carried on on the partition of ``rec`` (its first record
-        there, which has no state for it), and its ``open`` event said again; None when none is."""
+    def _offered_to(self, rec: Any, asset: str, now: float) -> Transition | None:
+        """The episode offered for ``asset`` that ``rec`` would take over: its first record on a partition
+        with no state for it, other than the episode's, while offered."""
         held = self.offered.get(asset)
-        tracker = self.trackers.of((rec.topic, rec.partition))
-        if held is None or held[0] == rec.partition or asset in tracker or now > held[2]:
+        if held is None or held[0] == rec.partition or now > held[2]:
             return None
-        first = held[1]
+        return None if asset in self.trackers.of((rec.topic, rec.partition)) else held[1]
+
+    def check_offers(self, batch: Iterable[tuple[Any, str]], now: float) -> None:
+        """Before ``batch`` (records and their assets) takes episodes over: one read of the alerts topic
+        for them, and the offers dropped of those an event resolved since the carry-over read, or of all
+        of them when the read fails (see the module)."""
+        offers = ((self._offered_to(rec, asset, now), asset) for rec, asset in batch)
+        asked = {episode.alert_id: asset for episode, asset in offers if episode is not None}
+        if not asked:
+            return
+        latest = None if self.latest_sources is None else self.latest_sources(set(asked))
+        for alert_id, asset in asked.items():
+            if latest is None or latest.get(alert_id, (None, False))[1]:
+                del self.offered[asset]
+
+    def _take_over(self, rec: Any, asset: str, ts: float, now: float) -> Transition | None:
+        """The episode offered for ``asset`` (:meth:`check_offers` checked), carried on on the partition
+        of ``rec``, its first record there, and returned to say its ``open`` event again; None when none
+        is offered to it."""
+        first = self._offered_to(rec, asset, now)
+        if first is None:
+            return None
         seed = f"{rec.topic}/{rec.partition}/{rec.offset}"
         episode = Transition(
             "open", first.alert_id, asset, first.opened_at, ts, first.score, None, context=first.context,
             source=seed, earliest_ts=first.earliest_ts,
         )  # fmt: skip
-        tracker.adopt(episode, now=now)  # kept offered: a batch undone takes it over again
-        self.counts.add(self.metrics.alerts_carried_over.inc)
-        return self._alert_message(episode, episode.context)
+        self.trackers.of((rec.topic, rec.partition)).adopt(episode, now=now)  # kept offered: a batch
+        self.counts.add(self.metrics.alerts_carried_over.inc)  # undone takes it over again
+        return episode
 
     def _resolve_quiet(self, now: float) -> list[Outgoing]:
         messages: list[Outgoing] = []
@@ -139,7 +176,7 @@ class HandOver:
         assert self.latest_sources is not None
         latest = self.latest_sources({alert_id for _, _, _, alert_id, _ in due})
         for tp, until, asset, alert_id, held in due:
-            partition = None if latest is None else latest.get(alert_id)
+            partition = None if latest is None else latest.get(alert_id, (None, False))[0]
             verdict = (
                 HANDED_OVER if partition is not None and partition != tp[1] else "silence" if held else "wait"
             )

@@ -254,12 +254,15 @@ class BatchProcessor(HandOver):
         last_score: dict[str, tuple[float, tuple[str, int], bool]] = {}
         assets, stamps = parsed.asset_ids, parsed.timestamps.tolist()
         scores_list, over_list, beyond_list = scores.tolist(), over.tolist(), beyond.tolist()
+        if self.offered:
+            self.check_offers(((records[parsed.indices[j]], assets[j]) for j in good.tolist()), now)
         for j in good.tolist():
             rec = records[parsed.indices[j]]
             tp = (rec.topic, rec.partition)
             asset = assets[j]
-            if self.offered and (said := self._take_over(rec, asset, stamps[j], now)) is not None:
-                out.messages.append(said)  # before the batch's events: a resolution of it comes after
+            if self.offered and (episode := self._take_over(rec, asset, stamps[j], now)) is not None:
+                # before the batch's events: a resolution of it comes after
+                out.messages.append(self._alert_message(episode, episode.context))
             transition = self.trackers.of(tp).observe(
                 asset,
                 over_list[j],

@@ -234,21 +234,25 @@ class RebalanceHandling:
         log.info("partitions %s: %d open alert episode(s) carried on from %s", mine, carried, alerts)
         return True
 
-    def _latest_sources(self, alert_ids: set[str]) -> dict[str, int] | None:
-        """By alert id of ``alert_ids``, the input partition that the latest of its events on the alerts
-        topic names (its ``source``), of the last ``alerts.carry_over_s``; None when the read failed.
-        One read as the carry-over's, in as much time (:mod:`pipeline.handover`)."""
+    def _latest_sources(self, alert_ids: set[str]) -> dict[str, tuple[int | None, bool]] | None:
+        """By alert id of ``alert_ids``, of its events on the alerts topic of the last
+        ``alerts.carry_over_s``: the input partition that the latest one naming one names (its
+        ``source``; None: none does), and whether one resolved it; None when the read failed (counted as
+        a carry-over's). One read as the carry-over's, in as much time (:mod:`pipeline.handover`)."""
         lookback = self.settings.alerts.carry_over_s
         assert lookback is not None
         budget = min(self.kafka.request_timeout_ms, POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms)
-        latest: dict[str, int] = {}
+        latest: dict[str, tuple[int | None, bool]] = {}
 
         def add(event: dict) -> None:
             alert_id = event.get("alert_id")
-            if alert_id in alert_ids and is_schema_1(event):
-                where = parse_position(event.get("source"))
-                if where is not None and where[0] == self.kafka.topics.input:
-                    latest[alert_id] = where[1]  # type: ignore[index]
+            if not isinstance(alert_id, str) or alert_id not in alert_ids or not is_schema_1(event):
+                return
+            partition, resolved = latest.get(alert_id, (None, False))
+            where = parse_position(event.get("source"))
+            if where is not None and where[0] == self.kafka.topics.input:
+                partition = where[1]  # type: ignore[assignment]
+            latest[alert_id] = (partition, resolved or event.get("state") == "resolved")
 
         try:
             read_alert_events(
@@ -260,8 +264,10 @@ class RebalanceHandling:
                 stopping=self._stop.is_set,
             )
         except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
+            if not self._stop.is_set():  # given up for the shutdown: no failure
+                self.metrics.broker_failures.labels("carry_over").inc()
             alerts = self.kafka.topics.alerts
-            log.warning("cannot read %s to vet %d silence(s): %s", alerts, len(alert_ids), exc)
+            log.warning("cannot read %s to hand %d alert episode(s) over: %s", alerts, len(alert_ids), exc)
             return None
         return latest
 

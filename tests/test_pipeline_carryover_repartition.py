@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import orjson
+import pytest
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from pipeline_kafka import reading
@@ -88,11 +89,9 @@ def _rebalanced(daemon, tp: TopicPartition, committed: int) -> None:  # noqa: AN
     daemon._apply_rebalances()
 
 
-def _moved_fault(fitted, monkeypatch, *, moved: bool = True) -> _Move:  # noqa: ANN001
-    """hot-1 faulty on the old partition (owner A), then, the topic grown, on the new one (owner B),
-    the fault going on (``moved``; else hot-1 falls silent); A's partition keeps its other asset and
-    comes back to A unchanged. Ends once quiet_s passed since hot-1's last reading on the old
-    partition, with A's sweep then."""
+def _grown(fitted, monkeypatch) -> _Move:  # noqa: ANN001
+    """hot-1 faulty on the old partition (owner A), then the topic grown: A's partition comes back to A
+    unchanged, and B, given the new partition, has made its carry-over read."""
     topic = _Topic()
     monkeypatch.setattr("pipeline.rebalance.read_alert_events", topic.read)
     a, _, a_registry = _daemon(fitted, [], quiet_s=QUIET_S)
@@ -113,7 +112,15 @@ def _moved_fault(fitted, monkeypatch, *, moved: bool = True) -> _Move:  # noqa: 
     b.consumer.assignment = lambda: {NEW}  # type: ignore[method-assign, union-attr]
     b._on_assigned({NEW})
     b._apply_rebalances()
-    move = _Move(a, b, a_registry, b_registry, by_a, [], [], topic)
+    return _Move(a, b, a_registry, b_registry, by_a, [], [], topic)
+
+
+def _moved_fault(fitted, monkeypatch, *, moved: bool = True) -> _Move:  # noqa: ANN001
+    """:func:`_grown`, then hot-1's fault goes on on the new partition (``moved``; else hot-1 falls
+    silent); A's partition keeps its other asset. Ends once quiet_s passed since hot-1's last reading on
+    the old partition, with A's sweep then."""
+    move = _grown(fitted, monkeypatch)
+    a, b, topic = move.a, move.b, move.topic
     for k in range(6):  # the fault goes on, now on the new partition; A's partition keeps its other asset
         t = 10.0 + k * 10
         if moved:
@@ -123,7 +130,7 @@ def _moved_fault(fitted, monkeypatch, *, moved: bool = True) -> _Move:  # noqa: 
         a_out = a.processor.process(_records(OLD, "cold-1", 2, fault=False, start=200 + 2 * k), now=t)
         move.by_a += _events(a_out.messages)
         topic += _events(a_out.messages)
-        registries = (a_registry, b_registry)
+        registries = (move.a_registry, move.b_registry)
         move.gauges.append(
             tuple(r.get_sample_value("dhag_asset_anomalous", {"asset": "hot-1"}) for r in registries)
         )
@@ -152,7 +159,7 @@ def test_a_moved_fault_stays_one_episode(fitted, monkeypatch) -> None:
     assert [e["state"] for e in move.by_a] == ["open"]  # not resolved by the old owner: its asset moved
     assert move.a_registry.get_sample_value("dhag_alerts_resolved_total", {"resolved_by": "silence"}) == 0
     assert move.a_registry.get_sample_value("dhag_alerts_handed_over_total") == 1
-    assert move.topic.reads == 2  # B's carry-over, A's one vet of the silence
+    assert move.topic.reads == 3  # B's carry-over, its check at the take-over, A's one vet of the silence
     assert "hot-1" not in move.a.processor.trackers[("in", 0)]
     # B: the episode taken over and said again under its alert_id; no second episode.
     assert [(e["state"], e["alert_id"]) for e in move.by_b] == [("open", first)]
@@ -168,7 +175,7 @@ def test_a_moved_fault_stays_one_episode(fitted, monkeypatch) -> None:
     opened = move.by_a[0]["opened_at"]
     assert [(e["alert_id"], e["state"], e["opened_at"]) for e in listed] == [(first, "open", opened)]
     # Later sweeps of A neither resolve it nor read again.
-    assert move.sweep_a(QUIET_S + 500.0) == [] and move.topic.reads == 2
+    assert move.sweep_a(QUIET_S + 500.0) == [] and move.topic.reads == 3
 
 
 def test_the_taken_over_episode_is_said_again_from_its_new_partition(fitted, monkeypatch) -> None:
@@ -209,6 +216,9 @@ def test_a_silence_vetted_while_the_alerts_topic_cannot_be_read_is_resolved_afte
     hold = move.a.settings.kafka.max_poll_interval_ms / 1000
     (resolved,) = move.sweep_a(QUIET_S + hold)  # as before the hand-over existed
     assert resolved["resolved_by"] == "silence"
+    # The failed read counts as a failed read of the alerts topic does at a carry-over.
+    failures = {"operation": "carry_over"}
+    assert move.a_registry.get_sample_value("dhag_broker_failures_total", failures) == 1
 
 
 def test_an_old_owner_restarted_after_the_take_over_does_not_carry_the_episode_on(
@@ -257,3 +267,83 @@ def test_the_episodes_kept_of_other_partitions_are_the_open_ones_one_per_asset(f
     late = _records(NEW, "p0", 1, fault=True, start=0)[0]
     assert daemon.processor._take_over(late, "p0", 1.0, QUIET_S + 1.0) is None
     assert daemon.processor._take_over(late, "p0", 1.0, QUIET_S) is not None
+
+
+def _b_reads(move: _Move, *, fault: bool, now: float = 10.0) -> list[dict]:
+    """hot-1's next two readings, on the new partition (B's first of it)."""
+    events = _events(
+        move.b.processor.process(_records(NEW, "hot-1", 2, fault=fault, start=100), now=now).messages
+    )
+    move.by_b += events
+    move.topic += events
+    return events
+
+
+def _resolved_on_a(move: _Move, resolved_by: str) -> dict:
+    """The old owner resolves hot-1's episode after B's carry-over read, before hot-1 reaches B."""
+    a = move.a.processor
+    if resolved_by == "normal_scores":  # its last readings on the old partition: the fault ended
+        events = _events(a.process(_records(OLD, "hot-1", 3, fault=False, start=6), now=5.0).messages)
+    else:  # it fell silent there: vetted (nobody took it over), held back once, then resolved
+        hold = move.a.settings.kafka.max_poll_interval_ms / 1000
+        assert move.sweep_a(QUIET_S) == []
+        events = _events(a.sweep(now=QUIET_S + hold))
+    move.by_a += events
+    move.topic += events
+    (resolved,) = events
+    assert (resolved["state"], resolved["resolved_by"]) == ("resolved", resolved_by)
+    return resolved
+
+
+@pytest.mark.parametrize("resolved_by", ["normal_scores", "silence"])
+@pytest.mark.parametrize("fault", [False, True])
+def test_an_episode_resolved_before_its_asset_reaches_the_new_partition_is_not_taken_over(
+    fitted, monkeypatch, resolved_by, fault
+) -> None:
+    # Before, B took the episode it was offered over at hot-1's first record, though the old owner had
+    # resolved it since: an `open` again for an episode that was over, and hot-1 anomalous (a page).
+    move = _grown(fitted, monkeypatch)
+    first = _resolved_on_a(move, resolved_by)["alert_id"]
+    events = _b_reads(move, fault=fault)
+    assert move.b_registry.get_sample_value("dhag_alerts_carried_over_total") == 0
+    assert all(e["alert_id"] != first for e in events)
+    if not fault:  # scored afresh: nothing to say, not anomalous
+        assert events == [] and not move.b.processor.trackers[("in", 3)].is_open("hot-1")
+        assert move.b_registry.get_sample_value("dhag_asset_anomalous", {"asset": "hot-1"}) == 0
+    else:  # a fault again is a new episode, opened as any (open_after readings over the threshold)
+        assert [e["state"] for e in events] == ["open"]
+        assert move.b_registry.get_sample_value("dhag_alerts_opened_total") == 1
+    listed = _listed(fitted, monkeypatch, move.topic)
+    assert [(e["alert_id"], e["state"]) for e in listed if e["alert_id"] == first] == [(first, "resolved")]
+
+
+def test_a_take_over_that_cannot_check_the_alerts_topic_leaves_the_episode(fitted, monkeypatch) -> None:
+    move = _grown(fitted, monkeypatch)
+
+    def fail(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KafkaTimeoutError("reading anomaly-alerts took over 15s")
+
+    monkeypatch.setattr("pipeline.rebalance.read_alert_events", fail)
+    events = _b_reads(move, fault=True)  # scored afresh, as before the hand-over existed
+    assert [e["state"] for e in events] == ["open"] and events[0]["alert_id"] != move.by_a[0]["alert_id"]
+    assert move.b_registry.get_sample_value("dhag_alerts_carried_over_total") == 0
+    failures = {"operation": "carry_over"}
+    assert move.b_registry.get_sample_value("dhag_broker_failures_total", failures) == 1
+    assert "hot-1" not in move.b.processor.offered
+
+
+def test_the_read_before_a_hand_over_finds_resolutions_without_a_source(fitted, monkeypatch) -> None:
+    topic = _Topic()
+    opened = {"schema": 1, "alert_id": "a1", "asset_id": "p1", "state": "open", "source": "in/0/4"}
+    topic += [
+        opened,
+        opened | {"source": "in/3/9"},  # taken over on partition 3
+        {"alert_id": ["a1"], "state": "resolved"},  # not an alert event
+        opened | {"alert_id": "a2", "source": "other/5/1"},
+        {k: v for k, v in opened.items() if k != "source"} | {"alert_id": "a2", "state": "resolved"},
+        opened | {"alert_id": "a3"},
+    ]
+    monkeypatch.setattr("pipeline.rebalance.read_alert_events", topic.read)
+    daemon, _, _ = _daemon(fitted, [])
+    latest = daemon._latest_sources({"a1", "a2", "a4"})
+    assert latest == {"a1": (3, False), "a2": (None, True)}
