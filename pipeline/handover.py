@@ -10,7 +10,8 @@ resolve the first episode by silence though the fault goes on. Instead:
   (:meth:`EpisodeFold.elsewhere <pipeline.carryover.EpisodeFold.elsewhere>`), offered for
   ``alerts.quiet_s`` from the read (:meth:`HandOver.offer`). The first record of such an asset that
   comes to a partition with no state for it carries the episode on there, under its ``alert_id`` and
-  ``opened_at`` (``dhag_alerts_carried_over_total``), and says so again: an ``open`` event that
+  ``opened_at`` (``dhag_alerts_carried_over_total``; on ``/metrics`` the asset anomalous, with its
+  ``dhag_asset_suspect_sensor``, as a carried-over one), and says so again: an ``open`` event that
   repeats what the first one said, with ``source`` the record on the new partition and ``ts`` its
   time. Consumers fold it into the episode (the same ``alert_id``); a later carry-over finds the
   episode by that partition.

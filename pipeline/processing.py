@@ -254,6 +254,7 @@ class BatchProcessor(HandOver):
         last_score: dict[str, tuple[float, tuple[str, int], bool]] = {}
         assets, stamps = parsed.asset_ids, parsed.timestamps.tolist()
         scores_list, over_list, beyond_list = scores.tolist(), over.tolist(), beyond.tolist()
+        taken: dict[str, str | None] = {}  # assets whose episodes this batch took over: first suspect
         if self.offered:
             self.check_offers(((records[parsed.indices[j]], assets[j]) for j in good.tolist()), now)
         for j in good.tolist():
@@ -263,6 +264,7 @@ class BatchProcessor(HandOver):
             if self.offered and (episode := self._take_over(rec, asset, stamps[j], now)) is not None:
                 # before the batch's events: a resolution of it comes after
                 out.messages.append(self._alert_message(episode, episode.context))
+                taken[asset] = first_suspect(episode.context, self.active.inputs)
             transition = self.trackers.of(tp).observe(
                 asset,
                 over_list[j],
@@ -276,7 +278,7 @@ class BatchProcessor(HandOver):
             last_score[asset] = (scores_list[j], tp, beyond_list[j])
             if transition is not None:
                 transitions.append((transition, j, tp))
-        suspects = self._publish_transitions(out, transitions, parsed)
+        suspects = taken | self._publish_transitions(out, transitions, parsed)
         for asset, (score, tp, outside) in last_score.items():
             anomalous = self.trackers.of(tp).is_open(asset)
             # Assets with series are remembered (to drop them with their partition), and anomalous ones
@@ -285,7 +287,7 @@ class BatchProcessor(HandOver):
             listed = self.metrics.set_asset(asset, score=score, anomalous=anomalous, outside_range=outside)
             if listed or anomalous:
                 self._assets.setdefault(tp, set()).add(asset)
-            if listed and anomalous and asset in suspects:  # opened in this batch: its episode's
+            if listed and anomalous and asset in suspects:  # opened or taken over in this batch
                 self.metrics.set_suspect(asset, suspects[asset])
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)

@@ -332,6 +332,17 @@ def test_a_take_over_that_cannot_check_the_alerts_topic_leaves_the_episode(fitte
     assert "hot-1" not in move.b.processor.offered
 
 
+def test_the_new_owner_names_the_taken_over_episodes_suspect_sensor(fitted, monkeypatch) -> None:
+    move = _grown(fitted, monkeypatch)
+    (again,) = _b_reads(move, fault=True)
+    assert again["alert_id"] == move.by_a[0]["alert_id"]
+    sensor = again["suspect_sensors"][0]["sensor"]
+    assert sensor == move.by_a[0]["suspect_sensors"][0]["sensor"]
+    suspect = {"asset": "hot-1", "sensor": sensor}
+    assert move.b_registry.get_sample_value("dhag_asset_suspect_sensor", suspect) == 1
+    assert move.a_registry.get_sample_value("dhag_asset_suspect_sensor", suspect) == 1  # A's, until its vet
+
+
 def test_the_read_before_a_hand_over_finds_resolutions_without_a_source(fitted, monkeypatch) -> None:
     topic = _Topic()
     opened = {"schema": 1, "alert_id": "a1", "asset_id": "p1", "state": "open", "source": "in/0/4"}
