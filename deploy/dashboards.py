@@ -205,8 +205,8 @@ def plant_overview() -> str:
         ),
         _panel(
             "timeseries",
-            "Alerts opened, resolved and carried over a restart (per hour)",
-            (0, 38, 24, 7),
+            "Alerts opened and resolved (per hour)",
+            (0, 38, 14, 7),
             [
                 _target("A", "sum(increase(dhag_alerts_opened_total[1h]))", "opened"),
                 _target(
@@ -214,7 +214,24 @@ def plant_overview() -> str:
                     "sum by (resolved_by) (increase(dhag_alerts_resolved_total[1h]))",
                     "resolved ({{resolved_by}})",
                 ),
-                _target("C", "sum(increase(dhag_alerts_carried_over_total[1h]))", "carried over"),
+            ],
+        ),
+        # Open episodes passed from one daemon to another: carried over to a partition's next owner
+        # (restart, partition move) or to an asset's new partition, handed over by the old owner (its
+        # silence resolution dropped), and the reads of the alerts topic for them that failed (a fault
+        # under way then opens again under a new alert_id).
+        _panel(
+            "timeseries",
+            "Open alerts passed between daemons (per hour)",
+            (14, 38, 10, 7),
+            [
+                _target("A", "sum(increase(dhag_alerts_carried_over_total[1h]))", "carried over"),
+                _target("B", "sum(increase(dhag_alerts_handed_over_total[1h]))", "handed over"),
+                _target(
+                    "C",
+                    'sum(increase(dhag_broker_failures_total{operation="carry_over"}[1h]))',
+                    "alerts topic not read",
+                ),
             ],
         ),
         _panel(
@@ -386,7 +403,8 @@ def pipeline_health() -> str:
 
 
 def _retraining_panels(top: int) -> list[dict[str, Any]]:
-    """The retrainer's row (job dhag-retrainer): runs, last success, labels, label DLQ, registry version."""
+    """The retrainer's row (job dhag-retrainer): runs, last success, labels received, answers sent again
+    and changed, label DLQ, registry version."""
     return [
         _panel("stat", "Retrainer up", (0, top, 4, 4), [_target("A", 'sum(up{job="dhag-retrainer"})')]),
         _panel(
@@ -424,19 +442,32 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
         _panel(
             "timeseries",
             "Retraining runs by outcome (per day)",
-            (0, top + 4, 8, 7),
+            (0, top + 4, 6, 7),
             [_target("A", "sum by (outcome) (increase(dhag_retrain_runs_total[1d]))", "{{outcome}}")],
         ),
         _panel(
             "timeseries",
             "Labels received (per hour)",
-            (8, top + 4, 8, 7),
+            (6, top + 4, 6, 7),
             [_target("A", "sum by (label) (increase(dhag_labels_received_total[1h]))", "{{label}}")],
+        ),
+        # Beside the labels received: answers sent again (a producer retry, a console's second submit;
+        # left out of those received) and answers that replaced an earlier one, by the new answer.
+        _panel(
+            "timeseries",
+            "Answers sent again, and changed (per hour)",
+            (12, top + 4, 6, 7),
+            [
+                _target("A", "sum(increase(dhag_labels_repeated_total[1h]))", "sent again"),
+                _target(
+                    "B", "sum by (label) (increase(dhag_labels_changed_total[1h]))", "changed to {{label}}"
+                ),
+            ],
         ),
         _panel(
             "timeseries",
             "Label DLQ (per hour)",
-            (16, top + 4, 8, 7),
+            (18, top + 4, 6, 7),
             [_target("A", "sum by (reason) (increase(dhag_labels_dlq_total[1h]))", "{{reason}}")],
         ),
         _panel(

@@ -56,6 +56,8 @@ def load_yaml(path: Path) -> Any:
 # against; test_deploy_prometheus checks that pipeline.metrics.RetrainMetrics exports each of them.
 RETRAINER_CONTRACT: dict[str, set[str]] = {
     "dhag_labels_received_total": {"label"},
+    "dhag_labels_repeated_total": set(),
+    "dhag_labels_changed_total": {"label"},
     "dhag_labels_dlq_total": {"reason"},
     "dhag_labels_pending": set(),
     "dhag_retrain_runs_total": {"outcome"},

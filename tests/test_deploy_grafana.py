@@ -337,3 +337,31 @@ def test_the_plant_overview_counts_an_asset_on_two_daemons_once(tmp_path: Path) 
     path.write_text(json.dumps(tests))
     result = run([tool("promtool"), "test", "rules", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _panel_exprs(uid: str) -> dict[str, list[str]]:
+    (dashboard,) = [d for d in _dashboards() if d["uid"] == uid]
+    return {p["title"]: [t["expr"] for t in p["targets"]] for p in dashboard["panels"]}
+
+
+def _neighbours(uid: str, title: str) -> list[str]:
+    """The titles of the panels on the same row as ``title`` (same y) in dashboard ``uid``."""
+    (dashboard,) = [d for d in _dashboards() if d["uid"] == uid]
+    (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
+    return [p["title"] for p in dashboard["panels"] if p["gridPos"]["y"] == panel["gridPos"]["y"]]
+
+
+def test_the_retraining_row_shows_answers_sent_again_and_changed_next_to_labels_received() -> None:
+    # A console that submits twice, or an operator who changes an answer, shows beside the labels
+    # received: the repeats are left out of those, the changed answers replace an earlier one.
+    exprs = _panel_exprs("dhag-pipeline-health")
+    (title,) = [t for t, e in exprs.items() if any("dhag_labels_repeated_total" in x for x in e)]
+    assert any("sum by (label) (increase(dhag_labels_changed_total[1h]))" in x for x in exprs[title])
+    assert "Labels received (per hour)" in _neighbours("dhag-pipeline-health", title)
+
+
+def test_the_plant_overview_shows_alerts_handed_over_and_failed_reads_with_those_carried_over() -> None:
+    exprs = _panel_exprs("dhag-plant-overview")
+    (title,) = [t for t, e in exprs.items() if any("dhag_alerts_carried_over_total" in x for x in e)]
+    assert any("dhag_alerts_handed_over_total" in x for x in exprs[title])
+    assert any('dhag_broker_failures_total{operation="carry_over"}' in x for x in exprs[title])
