@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
+from labels_support import open_alert
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
@@ -19,17 +20,7 @@ from pipeline.retrain.service import Retrainer
 
 
 def _alert(alert_id: str, opened_at: float) -> dict:
-    return {
-        "alert_id": alert_id,
-        "asset_id": "p1",
-        "state": "open",
-        "opened_at": opened_at,
-        "ts": opened_at,
-        "score": 0.9,
-        "threshold": 0.5,
-        "model_version": "v1",
-        "values": {"x": 1.0, "y": 2.0},
-    }
+    return open_alert(alert_id, opened_at, {"x": 1.0, "y": 2.0})
 
 
 def _label(**fields: object) -> Label:

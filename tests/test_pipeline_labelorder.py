@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+from labels_support import open_alert
 
 from pipeline.labels import Label, parse_label
 from pipeline.labelstore import LabelStore, Source
@@ -10,17 +11,7 @@ from pipeline.retrain.featuremap import FeatureMap
 
 
 def _alert(alert_id: str, opened_at: float) -> dict:
-    return {
-        "alert_id": alert_id,
-        "asset_id": "p1",
-        "state": "open",
-        "opened_at": opened_at,
-        "ts": opened_at,
-        "score": 0.9,
-        "threshold": 0.5,
-        "model_version": "v1",
-        "values": {"x": 1.0, "y": 2.0, "z": 3.0},
-    }
+    return open_alert(alert_id, opened_at, {"x": 1.0, "y": 2.0, "z": 3.0})
 
 
 def _label(**fields: object) -> Label:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from labels_support import open_alert
 from pipeline_kafka import make_settings, produce
 from prometheus_client import CollectorRegistry
 
@@ -43,20 +44,7 @@ def _settings(tansu: EmbeddedBroker, tmp_path: Path, fitted: DHAG) -> Settings:
 
 
 def _alert(alert_id: str, opened_at: float) -> bytes:
-    return orjson.dumps(
-        {
-            "schema": 1,
-            "alert_id": alert_id,
-            "asset_id": "p1",
-            "state": "open",
-            "opened_at": opened_at,
-            "ts": opened_at,
-            "score": 0.9,
-            "threshold": 0.5,
-            "model_version": "v1",
-            "values": {"flow_a": 1.0},
-        }
-    )
+    return orjson.dumps({"schema": 1} | open_alert(alert_id, opened_at, {"flow_a": 1.0}))
 
 
 def _label(alert_id: str) -> bytes:
