@@ -2,7 +2,8 @@
 and first fill the model registry.
 
 Exit codes: 0 done; 2 refused (an unknown version, an artifact that fails to load, nothing to roll back
-to, a history that cannot train the plant model), with the reason on stderr and the registry unchanged.
+to, a history that cannot train the plant model, a write the volume refuses: full, over its quota or
+read-only, the file named), with the reason on stderr and the registry unchanged.
 """
 
 from __future__ import annotations
