@@ -192,8 +192,8 @@ class RecordSettings(_Section):
 class AlertSettings(_Section):
     """Hysteresis: open after ``open_after`` of the last ``window`` scores are over the threshold;
     resolve after ``resolve_after`` consecutive normal scores, or ``quiet_s`` seconds without one over.
-    ``carry_over_s``: how far back the alerts topic is read for open episodes when a partition comes
-    without its state (:mod:`pipeline.carryover`); null: never, every such partition starts afresh.
+    ``carry_over_s``: how far back the alerts topic is read for open episodes (:mod:`pipeline.carryover`,
+    :mod:`pipeline.handover`); null: never, a partition that comes without its state starts afresh.
     ``backfill_s``: how far before its opening reading a reading of the fault delivered late may move an
     episode's start (:class:`~pipeline.alerts.AlertTracker`)."""
 
