@@ -262,8 +262,9 @@ def plant_overview() -> str:
 
 
 def pipeline_health() -> str:
-    """Throughput, lag, latency, DLQ, model version, reloads, drift, replicas; then the retrainer; then
-    the poll size and the share of readings beyond the model's training range."""
+    """Throughput, lag, latency, DLQ, model version, reloads, drift, replicas, broker failures by
+    operation; then the retrainer; then the poll size and the share of readings beyond the model's
+    training range."""
     rate = "[$__rate_interval]"
     panels = [
         _panel("stat", "Daemons up", (0, 0, 4, 4), [_target("A", 'sum(up{job="dhag-pipeline"})')]),
@@ -341,13 +342,13 @@ def pipeline_health() -> str:
         _panel(
             "timeseries",
             "Model reloads (per hour)",
-            (0, 20, 8, 7),
+            (0, 20, 6, 7),
             [_target("A", "sum by (result) (increase(dhag_model_reloads_total[1h]))", "{{result}}")],
         ),
         _panel(
             "timeseries",
             "Drift detections (per hour)",
-            (8, 20, 8, 7),
+            (6, 20, 6, 7),
             [
                 _target(
                     "A",
@@ -359,8 +360,16 @@ def pipeline_health() -> str:
         _panel(
             "timeseries",
             "Partitions and replicas",
-            (16, 20, 8, 7),
+            (12, 20, 6, 7),
             [_target("A", "dhag_assigned_partitions", "{{instance}}")],
+        ),
+        # Which broker operation fails (DhagKafkaUnreachable, DhagOutputRefused, DhagConsumerReplaced,
+        # DhagAlertsNotCarriedOver): connect, connection, poll, produce, commit, stalled, join, carry_over.
+        _panel(
+            "timeseries",
+            "Broker failures by operation (per hour)",
+            (18, 20, 6, 7),
+            [_target("A", "sum by (operation) (increase(dhag_broker_failures_total[1h]))", "{{operation}}")],
         ),
         *_retraining_panels(27),
         _panel(

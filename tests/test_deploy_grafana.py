@@ -365,3 +365,15 @@ def test_the_plant_overview_shows_alerts_handed_over_and_failed_reads_with_those
     (title,) = [t for t, e in exprs.items() if any("dhag_alerts_carried_over_total" in x for x in e)]
     assert any("dhag_alerts_handed_over_total" in x for x in exprs[title])
     assert any('dhag_broker_failures_total{operation="carry_over"}' in x for x in exprs[title])
+
+
+def test_the_pipeline_health_shows_broker_failures_by_operation_beside_the_replicas() -> None:
+    # Which broker operation fails (connect, poll, produce, join, carry_over, ...) tells
+    # DhagKafkaUnreachable and DhagConsumerReplaced apart from the brokers refusing one topic or read.
+    exprs = _panel_exprs("dhag-pipeline-health")
+    title = "Broker failures by operation (per hour)"
+    assert exprs[title] == ["sum by (operation) (increase(dhag_broker_failures_total[1h]))"]
+    (dashboard,) = [d for d in _dashboards() if d["uid"] == "dhag-pipeline-health"]
+    (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
+    assert panel["type"] == "timeseries" and panel["targets"][0]["legendFormat"] == "{{operation}}"
+    assert "Partitions and replicas" in _neighbours("dhag-pipeline-health", title)
