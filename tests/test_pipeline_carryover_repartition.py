@@ -48,6 +48,17 @@ def _events(messages: list) -> list[dict]:
     return [orjson.loads(m.value) for m in messages if m.topic == "anomaly-alerts"]
 
 
+class _Clock:
+    """The processors' clock (``processor.clock``, which stamps the carry-over's offers): the test's
+    time, which the ``now=`` of its batches and sweeps follow."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class _Topic(list):
     """The alerts topic the daemons write to and read back (pipeline.rebalance.read_alert_events)."""
 
@@ -70,6 +81,7 @@ class _Move:
     by_b: list[dict]
     gauges: list[tuple]  # dhag_asset_anomalous of hot-1 on A and B at each step
     topic: _Topic
+    clock: _Clock
 
     def sweep_a(self, now: float) -> list[dict]:
         events = _events(self.a.processor.sweep(now=now))
@@ -91,10 +103,12 @@ def _rebalanced(daemon, tp: TopicPartition, committed: int) -> None:  # noqa: AN
 
 def _grown(fitted, monkeypatch) -> _Move:  # noqa: ANN001
     """hot-1 faulty on the old partition (owner A), then the topic grown: A's partition comes back to A
-    unchanged, and B, given the new partition, has made its carry-over read."""
-    topic = _Topic()
+    unchanged, and B, given the new partition, has made its carry-over read, all at time 0: B's offers
+    run until QUIET_S."""
+    topic, clock = _Topic(), _Clock()
     monkeypatch.setattr("pipeline.rebalance.read_alert_events", topic.read)
     a, _, a_registry = _daemon(fitted, [], quiet_s=QUIET_S)
+    a.processor.clock = clock
     a.processor.read_until = lambda tp, now: now  # A reads its partition through: it keeps records coming
     a._on_assigned({OLD})  # A owns the old partition (nothing open on the alerts topic yet)
     a._apply_rebalances()
@@ -108,11 +122,12 @@ def _grown(fitted, monkeypatch) -> _Move:  # noqa: ANN001
     _rebalanced(a, OLD, 6)
     assert topic.reads == 0
     b, _, b_registry = _daemon(fitted, [], quiet_s=QUIET_S)
+    b.processor.clock = clock
     b.processor.read_until = lambda tp, now: now
     b.consumer.assignment = lambda: {NEW}  # type: ignore[method-assign, union-attr]
     b._on_assigned({NEW})
     b._apply_rebalances()
-    return _Move(a, b, a_registry, b_registry, by_a, [], [], topic)
+    return _Move(a, b, a_registry, b_registry, by_a, [], [], topic, clock)
 
 
 def _moved_fault(fitted, monkeypatch, *, moved: bool = True) -> _Move:  # noqa: ANN001
@@ -315,6 +330,37 @@ def test_an_episode_resolved_before_its_asset_reaches_the_new_partition_is_not_t
         assert move.b_registry.get_sample_value("dhag_alerts_opened_total") == 1
     listed = _listed(fitted, monkeypatch, move.topic)
     assert [(e["alert_id"], e["state"]) for e in listed if e["alert_id"] == first] == [(first, "resolved")]
+
+
+@pytest.mark.parametrize("late", [0.0, 1.0])
+def test_an_asset_that_reaches_the_new_partition_after_the_offer_expired_opens_a_new_episode(
+    fitted, monkeypatch, late
+) -> None:
+    # The offer runs alerts.quiet_s from B's carry-over read (time 0): hot-1's first record on the new
+    # partition up to then takes the episode over; after it, its fault opens once more under a new
+    # alert_id, without a read of the alerts topic, and the old owner resolves the first by silence.
+    move = _grown(fitted, monkeypatch)
+    first = move.by_a[0]["alert_id"]
+    assert move.b.processor.offered["hot-1"][2] == QUIET_S
+    events = _b_reads(move, fault=True, now=QUIET_S + late)
+    (again,) = events
+    assert again["state"] == "open"
+    if not late:  # still offered: taken over, after the check of the alerts topic
+        assert again["alert_id"] == first and move.topic.reads == 2
+        assert move.b_registry.get_sample_value("dhag_alerts_carried_over_total") == 1
+        assert move.b_registry.get_sample_value("dhag_alerts_opened_total") == 0
+        return
+    assert again["alert_id"] != first and again["opened_at"] != move.by_a[0]["opened_at"]
+    assert again["source"].startswith("in/3/") and move.topic.reads == 1  # B's carry-over read alone
+    assert move.b_registry.get_sample_value("dhag_alerts_carried_over_total") == 0
+    assert move.b_registry.get_sample_value("dhag_alerts_opened_total") == 1
+    resolved = _resolved_on_a(move, "silence")  # not taken over: the vet finds it on A's partition
+    assert resolved["alert_id"] == first
+    assert move.a_registry.get_sample_value("dhag_alerts_handed_over_total") == 0
+    listed = _listed(fitted, monkeypatch, move.topic)
+    assert sorted((e["alert_id"], e["state"]) for e in listed) == sorted(
+        [(first, "resolved"), (again["alert_id"], "open")]
+    )
 
 
 def test_a_take_over_that_cannot_check_the_alerts_topic_leaves_the_episode(fitted, monkeypatch) -> None:
