@@ -142,6 +142,7 @@ def _mentioning_files() -> list[Path]:
         *(DEPLOY / "grafana").rglob("*.yaml"),
         *(DEPLOY / "alertmanager").rglob("*.yml"),
         DEPLOY / "dashboards.py",
+        DEPLOY / "dashboard_health.py",
         DEPLOY / "render.py",
         DEPLOY / "k8s" / "prometheusrule.yaml",
     ]

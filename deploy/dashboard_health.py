@@ -1,0 +1,264 @@
+"""The pipeline health dashboard (throughput, lag, latency, DLQ, the model, the consumer group, broker
+failures, the retrainer) as JSON, from the building blocks of :mod:`dashboards`; :mod:`render` writes
+it to ``grafana/dashboards/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboards import make_panel, query_target, render_dashboard
+
+
+def pipeline_health() -> str:
+    """Throughput, lag, latency, DLQ, model version, reloads, drift, replicas, broker failures by
+    operation; then the retrainer; then the poll size and the share of readings beyond the model's
+    training range."""
+    rate = "[$__rate_interval]"
+    panels = [
+        make_panel("stat", "Daemons up", (0, 0, 4, 4), [query_target("A", 'sum(up{job="dhag-pipeline"})')]),
+        make_panel(
+            "stat",
+            "Model in use",
+            (4, 0, 6, 4),
+            [query_target("A", "count by (version) (dhag_model_info == 1)", "{{version}}")],
+            options={"textMode": "name", "reduceOptions": {"calcs": ["lastNotNull"]}},
+        ),
+        make_panel(
+            "stat",
+            "Alert threshold",
+            (10, 0, 4, 4),
+            [query_target("A", "max(dhag_model_threshold)")],
+            unit="percentunit",
+        ),
+        make_panel(
+            "stat",
+            "DLQ cap tripped (daemons paused)",
+            (14, 0, 5, 4),
+            [query_target("A", "sum(dhag_dlq_paused)")],
+        ),
+        make_panel(
+            "stat", "Broker connected", (19, 0, 5, 4), [query_target("A", "min(dhag_broker_connected)")]
+        ),
+        make_panel(
+            "timeseries",
+            "Throughput (records/s)",
+            (0, 4, 12, 8),
+            [
+                query_target("A", "sum(job:dhag_records_consumed:rate1m)", "consumed"),
+                query_target(
+                    "B", "sum by (outcome) (job_outcome:dhag_records_processed:rate1m)", "{{outcome}}"
+                ),
+            ],
+            unit="reqps",
+        ),
+        make_panel(
+            "timeseries",
+            "Consumer lag (records)",
+            (12, 4, 12, 8),
+            [
+                query_target("A", "sum by (topic) (job_topic:dhag_consumer_lag_records:sum)", "{{topic}}"),
+                query_target(
+                    "B", "max by (topic, partition) (dhag_consumer_lag_records)", "{{topic}}/{{partition}}"
+                ),
+            ],
+        ),
+        make_panel(
+            "timeseries",
+            "Latency",
+            (0, 12, 12, 8),
+            [
+                query_target("A", "max(job:dhag_end_to_end_lag_seconds:p99_5m)", "record ts to score p99"),
+                query_target(
+                    "B",
+                    f"histogram_quantile(0.5, sum by (le) (rate(dhag_end_to_end_lag_seconds_bucket{rate})))",
+                    "record ts to score p50",
+                ),
+                query_target("C", "max(job:dhag_batch_duration_seconds:p99_5m)", "poll to commit p99"),
+                query_target(
+                    "D",
+                    "histogram_quantile(0.99, sum by (le) "
+                    f"(rate(dhag_scoring_duration_seconds_bucket{rate})))",
+                    "scoring p99",
+                ),
+            ],
+            unit="s",
+        ),
+        make_panel(
+            "timeseries",
+            "Dead-letter queue",
+            (12, 12, 12, 8),
+            [
+                query_target("A", "max(dhag_dlq_window_ratio)", "share of recent window"),
+                query_target("B", "max(job:dhag_dlq_records:ratio_rate5m)", "share over 5 min"),
+                query_target("C", f"sum by (reason) (rate(dhag_dlq_records_total{rate}))", "{{reason}} /s"),
+            ],
+            unit="percentunit",
+        ),
+        make_panel(
+            "timeseries",
+            "Model reloads (per hour)",
+            (0, 20, 6, 7),
+            [query_target("A", "sum by (result) (increase(dhag_model_reloads_total[1h]))", "{{result}}")],
+        ),
+        make_panel(
+            "timeseries",
+            "Drift detections (per hour)",
+            (6, 20, 6, 7),
+            [
+                query_target(
+                    "A",
+                    "sum by (model_version) (increase(dhag_drift_detections_total[1h]))",
+                    "{{model_version}}",
+                )
+            ],
+        ),
+        make_panel(
+            "timeseries",
+            "Partitions and replicas",
+            (12, 20, 6, 7),
+            [query_target("A", "dhag_assigned_partitions", "{{instance}}")],
+        ),
+        # Which broker operation fails (DhagKafkaUnreachable, DhagOutputRefused, DhagConsumerReplaced,
+        # DhagAlertsNotCarriedOver): connect, connection, poll, produce, commit, stalled, join, carry_over.
+        make_panel(
+            "timeseries",
+            "Broker failures by operation (per hour)",
+            (18, 20, 6, 7),
+            [
+                query_target(
+                    "A", "sum by (operation) (increase(dhag_broker_failures_total[1h]))", "{{operation}}"
+                )
+            ],
+        ),
+        *_retraining_panels(27),
+        make_panel(
+            "timeseries",
+            "Records per poll allowed (shrinks when batches run slow)",
+            (0, 38, 24, 6),
+            [
+                query_target("A", "dhag_poll_max_records", "limit {{instance}}"),
+                query_target(
+                    "B", "sum by (instance) (rate(dhag_batch_records_sum[5m]))", "records/s {{instance}}"
+                ),
+            ],
+        ),
+        make_panel(
+            "timeseries",
+            "Readings beyond the training range (share of scored; alert above 10 % for 30 min)",
+            (0, 44, 24, 6),
+            [
+                query_target(
+                    "A",
+                    f"sum(rate(dhag_readings_outside_training_range_total{rate})) / "
+                    f'sum(rate(dhag_records_processed_total{{outcome="ok"}}{rate}))',
+                    "beyond the training range",
+                )
+            ],
+            unit="percentunit",
+        ),
+        make_panel(
+            "heatmap",
+            "Anomaly-score distribution (a lasting shift is what DhagDriftDetected reports)",
+            (0, 50, 24, 8),
+            [
+                query_target(
+                    "A", "sum by (le) (increase(dhag_anomaly_score_bucket[$__rate_interval]))", "{{le}}"
+                )
+                | {"format": "heatmap"}
+            ],
+            options={"calculate": False, "yAxis": {"unit": "short"}, "cellGap": 1},
+        ),
+    ]
+    return render_dashboard("dhag-pipeline-health", "DHAG pipeline health", panels, [])
+
+
+def _retraining_panels(top: int) -> list[dict[str, Any]]:
+    """The retrainer's row (job dhag-retrainer): runs, last success, labels received, answers sent again
+    and changed, label DLQ, registry version."""
+    return [
+        make_panel(
+            "stat", "Retrainer up", (0, top, 4, 4), [query_target("A", 'sum(up{job="dhag-retrainer"})')]
+        ),
+        make_panel(
+            "stat",
+            "Registry current version",
+            (4, top, 6, 4),
+            [query_target("A", "count by (version) (dhag_registry_current_info == 1)", "{{version}}")],
+            options={"textMode": "name", "reduceOptions": {"calcs": ["lastNotNull"]}},
+        ),
+        make_panel(
+            "stat",
+            "Since the last successful retraining",
+            (10, top, 5, 4),
+            # The latest over a week, as DhagRetrainingStale reads it: a restarted retrainer starts at 0.
+            [
+                query_target(
+                    "A", "time() - max(max_over_time(dhag_retrain_last_success_timestamp_seconds[7d]) > 0)"
+                )
+            ],
+            unit="s",
+        ),
+        make_panel(
+            "stat",
+            "Since the last retraining run",
+            (15, top, 5, 4),
+            [
+                query_target(
+                    "A", "time() - max(max_over_time(dhag_retrain_last_run_timestamp_seconds[7d]) > 0)"
+                )
+            ],
+            unit="s",
+        ),
+        make_panel(
+            "stat",
+            "Labels waiting for their alert",
+            (20, top, 4, 4),
+            [query_target("A", "sum(dhag_labels_pending)")],
+        ),
+        make_panel(
+            "timeseries",
+            "Retraining runs by outcome (per day)",
+            (0, top + 4, 6, 7),
+            [query_target("A", "sum by (outcome) (increase(dhag_retrain_runs_total[1d]))", "{{outcome}}")],
+        ),
+        make_panel(
+            "timeseries",
+            "Labels received (per hour)",
+            (6, top + 4, 6, 7),
+            [query_target("A", "sum by (label) (increase(dhag_labels_received_total[1h]))", "{{label}}")],
+        ),
+        # Beside the labels received: answers sent again (a producer retry, a console's second submit;
+        # left out of those received) and answers that replaced an earlier one, by the new answer.
+        make_panel(
+            "timeseries",
+            "Answers sent again, and changed (per hour)",
+            (12, top + 4, 6, 7),
+            [
+                query_target("A", "sum(increase(dhag_labels_repeated_total[1h]))", "sent again"),
+                query_target(
+                    "B", "sum by (label) (increase(dhag_labels_changed_total[1h]))", "changed to {{label}}"
+                ),
+            ],
+        ),
+        make_panel(
+            "timeseries",
+            "Label DLQ (per hour)",
+            (18, top + 4, 6, 7),
+            [query_target("A", "sum by (reason) (increase(dhag_labels_dlq_total[1h]))", "{{reason}}")],
+        ),
+        make_panel(
+            "timeseries",
+            "Retraining run duration (mean over a day)",
+            (0, top + 11, 24, 6),
+            [
+                query_target(
+                    "A",
+                    "sum(increase(dhag_retrain_duration_seconds_sum[1d]))"
+                    " / sum(increase(dhag_retrain_duration_seconds_count[1d]))",
+                    "mean run duration",
+                )
+            ],
+            unit="s",
+        ),
+    ]
