@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.features import INPUT_SENSORS
+from pipeline.historyspan import coverage_note
 from pipeline.recordjson import MAX_EPOCH_S
 
 __all__ = ["History", "HistoryError", "MIN_ASSET_ROWS", "read_history"]
@@ -361,6 +362,8 @@ def read_history(path: str | Path) -> History:
             f"{len(thin)} asset(s) have fewer than {MIN_ASSET_ROWS} complete rows, so their per-unit "
             f"reference and ranges rest on little: {_listed(list(thin.sort_values().items()))}"
         )
+    if note := coverage_note(clean):
+        notes.append(note)
     return History(clean.reset_index(drop=True), notes)
 
 
