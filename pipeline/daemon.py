@@ -54,6 +54,7 @@ from pipeline.errors import BrokerUnavailableError
 from pipeline.heldclock import HeldClock
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
+from pipeline.offsetresets import report, watch
 from pipeline.positions import PositionWatch
 from pipeline.probes import DaemonProbes
 from pipeline.processing import BatchProcessor
@@ -120,6 +121,7 @@ class Daemon(RebalanceHandling, StallHandling, BatchCommitting, DaemonProbes):
         self._beat = time.monotonic()  # the loop's last turn (its liveness)
         self.delivery = Delivery(self.kafka, bootstrap_servers, self.health, give_up_at=lambda: self._by(0.5))
         self._throttled = ThrottledLog(log, self.kafka.backoff_max_s)
+        self._resets = watch()
         # What refused deliveries left owed (a produce outage is timed only while something is): per
         # partition, the offset past a refused batch; and whether an idle sweep's resolutions were refused.
         self._owed: dict[TopicPartition, int] = {}
@@ -258,6 +260,8 @@ class Daemon(RebalanceHandling, StallHandling, BatchCommitting, DaemonProbes):
             except KafkaError as exc:
                 self.health.failure("poll", exc)
                 continue
+            finally:
+                self._note_resets()
             self._polled_at = time.monotonic()
             if self._apply_rebalances() and polled:
                 # The read of the alerts topic took part of the poll interval: the batch gets a new one.
@@ -289,6 +293,21 @@ class Daemon(RebalanceHandling, StallHandling, BatchCommitting, DaemonProbes):
                 continue
             if self._sweep_owed:
                 self._sweep()
+
+    def _note_resets(self) -> None:
+        """Say and count the positions kafka-python reset during the poll (:mod:`pipeline.offsetresets`)."""
+        assignment = self.consumer.assignment() if self.consumer is not None else set()
+        resets = self._resets.take(lambda topic, partition: TopicPartition(topic, partition) in assignment)
+        if not resets:
+            return
+        report(resets, self.kafka.auto_offset_reset, self.kafka.group_id, log)
+        for reset in resets:
+            self.metrics.position_resets.labels(
+                "no_commit" if reset.fetched is None else "out_of_range"
+            ).inc()
+        if skipped := sum(reset.skipped for reset in resets):
+            self.metrics.records_skipped.inc(skipped)
+            self.metrics.records_skipped_at.mark()
 
     def _adapt_batch_limit(self, records: int, seconds: float) -> None:
         """Fit the next poll's size to the measured cost per record (see :class:`BatchLimit`)."""

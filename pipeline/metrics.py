@@ -108,6 +108,24 @@ class PipelineMetrics:
             registry=r,
         )
         self.carry_over_failed = self._carry_over_failed.timestamp
+        self.position_resets = Counter(
+            "dhag_input_position_resets",
+            "Input partitions whose position kafka.auto_offset_reset set, by cause: no_commit (no committed "
+            "position), out_of_range (the position lay outside the partition's retained records).",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("no_commit", "out_of_range"):
+            self.position_resets.labels(reason)
+        self.records_skipped = Counter(
+            "dhag_input_records_skipped",
+            "Input records never read: a position reset jumped over them (deleted by retention first).",
+            registry=r,
+        )
+        # A moment too: the skip comes mostly at start-up, before the first scrape (as the carry-over's).
+        self.records_skipped_at = Moment(
+            "dhag_input_records_skipped", "input records were last skipped", before="0: never", registry=r
+        )
         self.scores_published = Counter(
             "dhag_scores_published", "Records published to the scores topic.", registry=r
         )
