@@ -174,8 +174,8 @@ def pipeline_health() -> str:
 
 
 def _retraining_panels(top: int) -> list[dict[str, Any]]:
-    """The retrainer's row (job dhag-retrainer): runs, last success, labels received, answers sent again
-    and changed, label DLQ, registry version."""
+    """The retrainer's row (job dhag-retrainer): runs and the steps failed after their decision, last
+    success, labels received, answers sent again and changed, label DLQ, registry version."""
     return [
         make_panel(
             "stat", "Retrainer up", (0, top, 4, 4), [query_target("A", 'sum(up{job="dhag-retrainer"})')]
@@ -218,9 +218,18 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
         ),
         make_panel(
             "timeseries",
-            "Retraining runs by outcome (per day)",
+            "Retraining runs by outcome, and steps failed after the decision (per day)",
             (0, top + 4, 6, 7),
-            [query_target("A", "sum by (outcome) (increase(dhag_retrain_runs_total[1d]))", "{{outcome}}")],
+            # A run that decided and then failed to prune the registry or write its report counts as
+            # promoted or rejected; the step shows beside it (DhagRetrainingHousekeepingFailing).
+            [
+                query_target("A", "sum by (outcome) (increase(dhag_retrain_runs_total[1d]))", "{{outcome}}"),
+                query_target(
+                    "B",
+                    "sum by (step) (increase(dhag_retrain_after_decision_failures_total[1d]))",
+                    "then {{step}} failed",
+                ),
+            ],
         ),
         make_panel(
             "timeseries",

@@ -377,3 +377,12 @@ def test_the_pipeline_health_shows_broker_failures_by_operation_beside_the_repli
     (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
     assert panel["type"] == "timeseries" and panel["targets"][0]["legendFormat"] == "{{operation}}"
     assert "Partitions and replicas" in _neighbours("dhag-pipeline-health", title)
+
+
+def test_the_retraining_runs_panel_shows_the_steps_that_failed_after_a_decision() -> None:
+    # A registry that cannot be pruned grows at every run that still counts as promoted or rejected:
+    # the steps that failed after the decision (DhagRetrainingHousekeepingFailing) show beside them.
+    exprs = _panel_exprs("dhag-pipeline-health")
+    (title,) = [t for t, e in exprs.items() if any("dhag_retrain_runs_total" in x for x in e)]
+    step_failures = "sum by (step) (increase(dhag_retrain_after_decision_failures_total[1d]))"
+    assert exprs[title] == ["sum by (outcome) (increase(dhag_retrain_runs_total[1d]))", step_failures]
