@@ -139,7 +139,9 @@ class Runs:
         except RunStoppedError as exc:  # its labels count as new again at the next start
             log.info("retraining run given up, nothing promoted: %s", exc)
             return None
-        except Exception:
+        except BaseException:  # noqa: BLE001 - re-raised; whatever ends the run, its traceback is logged
+            # Not only an Exception: GeneratorExit, or a library's own BaseException, raised in the run's
+            # thread ends the run as well, and --once's closing line points at this traceback.
             log.exception("retraining run failed")
             self.metrics.runs.labels("failed").inc()
             self.metrics.last_run.set(time.time())
@@ -187,10 +189,9 @@ class Runs:
         result = None if error is not None else future.result()
         self._finish_run()
         self.store.commit()
-        if error is not None:
-            return self._closing(
-                1, f"failed: the retraining run raised {type(error).__name__}: {error} (traceback above)"
-            )
+        if error is not None:  # logged with its traceback by _run, whatever it is
+            raised = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            return self._closing(1, f"failed: the retraining run raised {raised} (traceback above)")
         if result is None and self._stop.is_set():
             return self._closing(1, "stopped: the retraining run was given up at the stop, nothing promoted")
         if result is None:
