@@ -39,8 +39,8 @@ class BrokerUnavailableError(PipelineError):
 
 
 class LockFileError(PipelineError):
-    """A lock file cannot be used as one (a folder in its place): the message names it, what it guards,
-    and how to recover."""
+    """A lock file cannot be used as one (a folder, a link, a pipe in its place): the message names it,
+    what it guards, and how to recover."""
 
 
 class LabelStoreError(PipelineError):

@@ -1,8 +1,9 @@
 """Lock files: ``<label store>.lock`` (one retrainer per label store) and the registry's ``.lock`` (one
 pointer switch at a time). Each is a small file that a process locks with ``flock`` while it works
 and in which it notes who it is; the lock goes with the process, so a file left by a crashed one
-blocks nothing. Something in its place that cannot be opened as one (a folder) stops the command with
-:class:`~pipeline.errors.LockFileError`, saying what the lock is for and how to recover.
+blocks nothing. Something in its place that is no lock file (a folder, a symbolic link, a named pipe,
+a socket, a device) stops the command at once with :class:`~pipeline.errors.LockFileError`, saying what
+the lock is for and how to recover.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import errno
 import fcntl
 import os
 import socket
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -36,24 +38,11 @@ def flocked(path: Path, purpose: str, others: str, *, wait: bool) -> Iterator[bo
     ...     held, holder(lock) == f"process {os.getpid()} on {socket.gethostname()}"
     (True, True)
     """
-    try:
-        fh = open_lock(path)
-    except IsADirectoryError:
-        raise LockFileError(
-            f"{path} is a folder, where the lock file of {purpose} belongs; no process holds it (the lock "
-            f"is a file, locked while a process works and released when it ends). Once you are sure no "
-            f"{others} runs, remove it (rmdir, or move it aside if it holds files) and start again; the "
-            "lock file is created when next needed"
-        ) from None
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        raise LockFileError(
-            f"{path}, the lock file of {purpose}, is a symbolic link, which is never followed (whoever "
-            "could write its folder could make this command create the file it names, wherever the "
-            "service may write). Nothing of this product makes one: find out who put it there, remove "
-            "it and start again; the lock file is created when next needed"
-        ) from None
+    fh = _open(path, purpose, others)
+    kind = _kind(os.fstat(fh.fileno()).st_mode)
+    if kind is not None:  # opened all the same (a named pipe with a reader, a device): no lock file
+        fh.close()
+        raise _not_a_file(path, kind, purpose, others)
     with fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -72,11 +61,63 @@ def flocked(path: Path, purpose: str, others: str, *, wait: bool) -> Iterator[bo
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def _kind(mode: int) -> str | None:
+    """What a file of ``mode`` is, when it is neither a regular file nor a folder (None then)."""
+    return _KINDS.get(stat.S_IFMT(mode))
+
+
+def _not_a_file(path: Path, kind: str, purpose: str, others: str) -> LockFileError:
+    return LockFileError(
+        f"{path} is {kind}, where the lock file of {purpose} belongs; nothing of this product makes "
+        f"one, and it cannot serve as the lock. Find out who put it there; once you are sure no {others} "
+        "runs, remove it and start again; the lock file is created when next needed"
+    )
+
+
+def _open(path: Path, purpose: str, others: str) -> TextIO:
+    """:func:`open_lock`; a folder, a symbolic link, a named pipe or a socket in its place refused with
+    what to do."""
+    try:
+        return open_lock(path)
+    except IsADirectoryError:
+        raise LockFileError(
+            f"{path} is a folder, where the lock file of {purpose} belongs; no process holds it (the lock "
+            f"is a file, locked while a process works and released when it ends). Once you are sure no "
+            f"{others} runs, remove it (rmdir, or move it aside if it holds files) and start again; the "
+            "lock file is created when next needed"
+        ) from None
+    except OSError as exc:
+        kind = None
+        if exc.errno == errno.ENXIO:  # a named pipe without a reader, a socket
+            with suppress(OSError):
+                kind = _kind(os.lstat(path).st_mode)
+        if kind is not None:
+            raise _not_a_file(path, kind, purpose, others) from None
+        if exc.errno != errno.ELOOP:
+            raise
+        raise LockFileError(
+            f"{path}, the lock file of {purpose}, is a symbolic link, which is never followed (whoever "
+            "could write its folder could make this command create the file it names, wherever the "
+            "service may write). Nothing of this product makes one: find out who put it there, remove "
+            "it and start again; the lock file is created when next needed"
+        ) from None
+
+
 def open_lock(path: Path) -> TextIO:
     """The lock file at ``path``, created if missing, opened for appending: never through a symbolic link
-    at its name (``OSError`` ELOOP)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    at its name (``OSError`` ELOOP), nor waiting for a reader of a named pipe there (``OSError`` ENXIO,
+    as for a socket)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     fd = os.open(path, flags, 0o666)
+    os.set_blocking(fd, True)  # O_NONBLOCK was for the open only
     return os.fdopen(fd, "a", encoding="utf-8")
 
 

@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def only_retrainer(store: Path) -> Iterator[bool]:
     """Hold ``<store>.lock`` while the block runs; yields False (holding nothing) when another process
     holds it. The lock goes with the process, so a crashed retrainer never leaves it behind; raises
-    :class:`~pipeline.errors.LockFileError` for a folder or a symbolic link in its place."""
+    :class:`~pipeline.errors.LockFileError` for a folder, a symbolic link, a pipe or a socket in its
+    place."""
     store.parent.mkdir(parents=True, exist_ok=True)
     purpose = f"the label store {store} (one retrainer per label store)"
     with flocked(_lock_of(store), purpose, "retrainer on this store", wait=False) as alone:
