@@ -269,8 +269,10 @@ def promote(
     load. With ``only_over``, the switch happens only while that version is still current, checked under
     the registry's lock; else :class:`CurrentChangedError` and nothing changes (a retrained candidate
     judged against a model an operator has since rolled back must not replace the rollback). A
-    ``current`` that cannot be read or names no valid version is replaced (the switch repairs it), with
-    a warning; with ``only_over`` it is refused (:class:`ModelUnavailableError`), changing nothing.
+    damaged ``current`` (not text, or no valid version name) is replaced (the switch repairs it), with a
+    warning; with ``only_over`` it is refused (:class:`ModelUnavailableError`), changing nothing. One
+    that cannot be read (no permission, an I/O error) is refused either way, naming the file and the
+    error: it may name the version in use, which the history would lose.
     """
     root = Path(registry)
     load_version(root, version, device=device)
@@ -291,8 +293,9 @@ def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, 
 
     The restored version leaves the history, so a second rollback goes one further back. Raises
     :class:`ModelUnavailableError` (and changes nothing) when there is no previous version or it fails
-    to load. A damaged ``current`` is replaced, as by :func:`promote`. A history that cannot be
-    shortened once ``current`` switched (a full volume) is logged, not raised: the rollback is done.
+    to load. A damaged ``current`` is replaced, and an unreadable one refused, as by :func:`promote`.
+    A history that cannot be shortened once ``current`` switched (a full volume) is logged, not raised:
+    the rollback is done.
     """
     root = Path(registry)
     with locked(root):

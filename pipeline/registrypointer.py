@@ -5,6 +5,7 @@ may be. :mod:`pipeline.registry` builds publishing, promotion and rollback on th
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
@@ -35,6 +36,11 @@ _REPAIR = f"{_PROMOTE} rewrites it ('models list' shows the versions)"
 log = logging.getLogger("pipeline.registry")  # its lines read as the registry's
 
 
+class _UnreadableError(ModelUnavailableError):
+    """``current`` is there but cannot be read (no permission, an I/O error): unlike a damaged one, it
+    may well name the version the daemons run."""
+
+
 def check_version(version: str) -> str:
     if not VERSION.fullmatch(version):
         raise ValueError(
@@ -63,7 +69,8 @@ def read_pointer(root: Path) -> str | None:
     except IsADirectoryError:
         raise ModelUnavailableError(f"{str(pointer)!r} is not a file: remove it, then {_PROMOTE}") from None
     except OSError as exc:
-        raise ModelUnavailableError(f"Cannot read {str(pointer)!r}: {exc.strerror or exc}") from None
+        code = f" ({errno.errorcode[exc.errno]})" if exc.errno in errno.errorcode else ""
+        raise _UnreadableError(f"Cannot read {str(pointer)!r}: {exc.strerror or exc}{code}") from None
     except UnicodeDecodeError:
         raise ModelUnavailableError(f"the pointer {str(pointer)!r} is not text: {_REPAIR}") from None
     if text and not VERSION.fullmatch(text):
@@ -73,10 +80,19 @@ def read_pointer(root: Path) -> str | None:
 
 def pointer_to_replace(root: Path, version: str) -> str | None:
     """The version an operator's switch to ``version`` replaces: that :func:`read_pointer` reads, or
-    None, with a warning, for a damaged pointer the switch repairs (one that is a folder is refused:
-    no rename replaces it)."""
+    None, with a warning, for a damaged pointer the switch repairs. Refused (:class:`ModelUnavailableError`)
+    are a folder (no rename replaces it) and a pointer that cannot be read (no permission, an I/O
+    error): that is no damage, and the version it names, likely the one in use, would be replaced
+    unseen and never join the history."""
     try:
         return read_pointer(root)
+    except _UnreadableError as exc:
+        raise ModelUnavailableError(
+            f"{exc}; not replacing it with {version!r}: it may name the version in use, which would join "
+            "no history. Fix what stops reading it (its owner and mode: run the command as the service's "
+            "user; the volume: I/O errors in the kernel log), or, to replace it all the same, move it "
+            "aside first"
+        ) from None
     except ModelUnavailableError as exc:
         if (root / CURRENT).is_dir():
             raise
