@@ -30,6 +30,7 @@ from pipeline.config import KafkaSettings
 from pipeline.errors import BrokerUnavailableError, ConfigError
 from pipeline.heldclock import HeldClock
 from pipeline.metrics import PipelineMetrics
+from pipeline.refusals import RefusalWatch
 
 __all__ = [
     "AUTHENTICATION_FAILURES",
@@ -226,6 +227,7 @@ class BrokerHealth:
         self._since: dict[str, float] = {}  # per side of :data:`SIDES` failing: since when
         self._last_error: dict[str, BaseException] = {}
         self._last_check = 0.0
+        self.refusals = RefusalWatch(kafka, metrics.broker_refusals)  # what Kafka refuses each side
 
     def failure(self, operation: str, exc: BaseException) -> None:
         """Count a failure, log it at most once per interval, wait a backoff (cut short by a stop), or
@@ -239,6 +241,7 @@ class BrokerHealth:
             self.clock.hold("broker")
         self._since.setdefault(side, now)
         self._last_error[side] = exc
+        self.refusals.failed(side, operation, exc, now)
         down_for = now - self._since[side]
         self._throttled.log(
             operation, logging.WARNING, "Kafka %s failed (for %.1fs now): %s", operation, down_for, exc
@@ -286,6 +289,7 @@ class BrokerHealth:
         for done in sides:
             self._since.pop(done, None)
             self._last_error.pop(done, None)
+            self.refusals.ended(done, time.monotonic())
         if not any(side in self._since for side in SIDES):  # (a join failing: the brokers answer)
             self.metrics.broker_connected.set(1)
         if self._since:

@@ -20,6 +20,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from pipeline.batchoutput import Outgoing
 from pipeline.brokerlink import BrokerHealth, delivery_timeout_ms, new_producer
 from pipeline.config import KafkaSettings
+from pipeline.refusals import refusal_of
 
 __all__ = ["Delivery", "DeliveryError"]
 
@@ -72,10 +73,13 @@ class Delivery:
             raise DeliveryError(f"producing {len(messages)} messages failed: {exc}") from exc
         failed = [(m.topic, f) for m, f in zip(messages, futures, strict=True) if f.failed()]
         if failed:
-            topics, first = ", ".join(sorted({t for t, _ in failed})), failed[0][1].exception
+            topics = ", ".join(sorted({t for t, _ in failed}))
+            # A refusal first, whatever failed beside it: it is what the operator must fix (its cause).
+            errors = [f.exception for _, f in failed]
+            first = next((e for e in errors if refusal_of(e) is not None), errors[0])
             raise DeliveryError(
                 f"{len(failed)} of {len(messages)} messages to {topics} not acknowledged: {first}"
-            )
+            ) from first
         self.health.success("produce")
 
     def _flush(self, producer: KafkaProducer) -> None:

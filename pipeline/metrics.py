@@ -24,6 +24,9 @@ __all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "scrape", "serv
 
 # The Kafka operations whose failures are counted (pipeline.brokerlink and the daemon's stall watch).
 BROKER_OPERATIONS = ("connect", "connection", "poll", "produce", "commit", "stalled", "join", "carry_over")
+# The operations Kafka may refuse (pipeline.refusals), and how: the credentials, or an ACL.
+REFUSED_OPERATIONS = ("connect", "poll", "produce", "commit", "carry_over")
+REFUSAL_KINDS = ("authentication", "authorisation")
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 _SCORE = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.99, 1.0)
@@ -220,6 +223,13 @@ class PipelineMetrics:
             ["operation"],
             registry=r,
         )
+        self.broker_refusals = Counter(
+            "dhag_broker_refusals",
+            "Broker failures that were Kafka refusing the client: its credentials (authentication) or an "
+            "ACL (authorisation).",
+            ["operation", "kind"],
+            registry=r,
+        )
         self.assigned_partitions = Gauge(
             "dhag_assigned_partitions", "Input partitions assigned to this consumer.", registry=r
         )
@@ -280,6 +290,9 @@ class PipelineMetrics:
             self.model_reloads.labels(result)
         for operation in BROKER_OPERATIONS:
             self.broker_failures.labels(operation)
+        for operation in REFUSED_OPERATIONS:
+            for kind in REFUSAL_KINDS:
+                self.broker_refusals.labels(operation, kind)
         for cause in ("normal_scores", "quiet_time", "silence"):
             self.alerts_resolved.labels(cause)
 

@@ -273,7 +273,8 @@ class DaemonProbes:
 
     def not_ready(self) -> list[NotReady] | None:
         """Why the daemon cannot score yet (its ``/ready`` probe), or None when it can: connected to
-        Kafka, in its consumer group (a join that did not end in time says so), not stopping."""
+        Kafka, in its consumer group (a join that did not end in time says so), not stopping. A client
+        that Kafka refuses (credentials, an ACL) is named so (:mod:`pipeline.refusals`), not "failing"."""
         if self._stop.is_set():
             return [NotReady("", "stopping")]
         brokers = f"the brokers at {self.bootstrap_servers}"
@@ -282,10 +283,19 @@ class DaemonProbes:
             return [NotReady("kafka", "connecting", brokers)]
         # Each read once: the loop may end an outage meanwhile.
         join_since = self.health.down_since("join")
-        clients = [at for at in map(self.health.down_since, ("consume", "produce")) if at is not None]
+        clients, refused = [], []  # (a client refused by Kafka is named: a different fix from an outage)
+        for side in ("consume", "produce"):
+            if (since := self.health.down_since(side)) is None:
+                continue
+            if (refusal := self.health.refusals.state(side)) is None:
+                clients.append(since)
+            elif all(refusal[0] != other.state for other in refused):
+                what, named, at = refusal
+                refused.append(NotReady("kafka", what, f"{named} at {self.bootstrap_servers}", at))
         reasons = []
         if clients:  # dhag_broker_connected 0: first, as the join cannot end without the brokers
             reasons.append(NotReady("kafka", "failing", brokers, min(clients)))
+        reasons += refused
         if join_since is not None:
             why = f"{group}: no assignment in time, the consumer replaced"
             reasons.append(NotReady("consumer group", "join failing", why, join_since))

@@ -214,6 +214,7 @@ class RebalanceHandling:
                 log.info("partitions %s: reading their open alert episodes given up to stop", mine)
                 return True
             self.metrics.broker_failures.labels("carry_over").inc()
+            self.health.refusals.once("carry_over", exc)  # an ACL on the alerts topic says so
             self.metrics.mark_carry_over_failed()
             log.warning(
                 "partitions %s: cannot read their open alert episodes from %s, so they start afresh (an "
@@ -266,6 +267,7 @@ class RebalanceHandling:
         except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
             if not self._stop.is_set():  # given up for the shutdown: no failure
                 self.metrics.broker_failures.labels("carry_over").inc()
+                self.health.refusals.once("carry_over", exc)
             alerts = self.kafka.topics.alerts
             log.warning("cannot read %s to hand %d alert episode(s) over: %s", alerts, len(alert_ids), exc)
             return None
