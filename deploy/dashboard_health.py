@@ -120,7 +120,8 @@ def pipeline_health() -> str:
             [query_target("A", "dhag_assigned_partitions", "{{instance}}")],
         ),
         # Which broker operation fails (DhagKafkaUnreachable, DhagOutputRefused, DhagConsumerReplaced,
-        # DhagAlertsNotCarriedOver): connect, connection, poll, produce, commit, stalled, join, carry_over.
+        # DhagAlertsNotCarriedOver): connect, connection, poll, produce, commit, stalled, join, carry_over;
+        # and of those, the ones Kafka refused, by how (DhagKafkaAccessRefused): a different fix.
         make_panel(
             "timeseries",
             "Broker failures by operation (per hour)",
@@ -128,7 +129,12 @@ def pipeline_health() -> str:
             [
                 query_target(
                     "A", "sum by (operation) (increase(dhag_broker_failures_total[1h]))", "{{operation}}"
-                )
+                ),
+                query_target(
+                    "B",
+                    "sum by (operation, kind) (increase(dhag_broker_refusals_total[1h]))",
+                    "{{operation}} refused ({{kind}})",
+                ),
             ],
         ),
         *_retraining_panels(27),
