@@ -128,11 +128,13 @@ class RefusalWatch:
 
     def failed(self, side: str, operation: str, exc: BaseException, now: float) -> None:
         """An operation of ``side`` failed with ``exc``: a refusal lasts on (logged when it is another
-        than the one before); any other failure ends the refusal of the side (an outage again)."""
+        than the one before); any other failure ends the refusal of the side (an outage again), but for
+        the idle check's finding no connection, which a refusal leaves behind (it tells nothing new)."""
         refusal = self.note(operation, exc)
         before = self._current.get(side)
         if refusal is None:
-            self._current.pop(side, None)
+            if operation != "connection":
+                self._current.pop(side, None)
         elif before is None or before[:2] != (refusal, operation):
             since = before[2] if before is not None and before[0] == refusal else now
             self._current[side] = (refusal, operation, since)

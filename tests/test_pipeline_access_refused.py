@@ -354,3 +354,23 @@ def test_other_failures_are_no_refusal(error: BaseException) -> None:
     from pipeline.refusals import refusal_of
 
     assert refusal_of(error) is None
+
+
+def test_the_idle_connection_check_does_not_hide_a_refusal_that_left_no_connection(
+    fitted, monkeypatch
+) -> None:
+    # Credentials refused on reconnect leave the consumer without a connection: the idle check's
+    # "no connection to any broker" says nothing new, and /ready flipped between the two each turn.
+    clock = [10_000.0]
+    daemon, _, _ = _daemon(fitted, monkeypatch, clock)
+    daemon.consumer = object()  # type: ignore[assignment]
+    disconnected = types.SimpleNamespace(
+        _client=types.SimpleNamespace(
+            cluster=types.SimpleNamespace(brokers=lambda: [types.SimpleNamespace(node_id=0)]),
+            connected=lambda node_id: False,
+        )
+    )
+    daemon.health.failure("poll", SaslAuthenticationFailedError("Invalid username or password"))
+    clock[0] += 2.0
+    daemon.health.check(disconnected)  # type: ignore[arg-type]
+    assert [r.text() for r in daemon.not_ready() or []] == ["kafka: authentication refused for 2 s"]
