@@ -301,5 +301,10 @@ def test_the_ready_probe_survives_the_outage_ending_while_it_answers(fitted) -> 
         def down_since(self, side: str) -> float | None:
             return next(self.reads, None) if side == "consume" else None  # no group join failing
 
+        class refusals:  # noqa: N801 - as BrokerHealth's attribute: nothing refused, an outage
+            @staticmethod
+            def state(side: str) -> None:
+                return None
+
     daemon.health = _Ending()  # type: ignore[assignment]
     assert [reason.text() for reason in daemon.not_ready() or []] == ["kafka: failing for 3 s"]
