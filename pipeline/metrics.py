@@ -18,6 +18,7 @@ from pipeline.clockoffset import ClockOffsets
 from pipeline.collectors import BulkHistogram, Moment
 from pipeline.probes import Probes, serve
 from pipeline.records import DLQ_REASONS
+from pipeline.refusals import REFUSAL_KINDS
 from pipeline.retrainmetrics import RetrainMetrics
 
 __all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "scrape", "serve_metrics"]
@@ -26,7 +27,6 @@ __all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "scrape", "serv
 BROKER_OPERATIONS = ("connect", "connection", "poll", "produce", "commit", "stalled", "join", "carry_over")
 # The operations Kafka may refuse (pipeline.refusals), and how: the credentials, or an ACL.
 REFUSED_OPERATIONS = ("connect", "poll", "produce", "commit", "carry_over")
-REFUSAL_KINDS = ("authentication", "authorisation")
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 _SCORE = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.99, 1.0)

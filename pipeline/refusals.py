@@ -17,6 +17,7 @@ The daemon retries a refusal as any outage (nothing it refused is committed), an
 settings (:meth:`RefusalWatch.state`: no topic, group or broker name, as every answer of ``/ready``),
 the log says once per change which operation, which topic or group, and which ACL or
 ``kafka.security`` setting to check, and ``dhag_broker_refusals_total{operation,kind}`` counts each one.
+The retrainer keeps a watch of its own (:mod:`pipeline.retrain.refused`).
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ from prometheus_client import Counter
 
 from pipeline.config import KafkaSettings
 
-__all__ = ["Refusal", "RefusalWatch", "refusal_of"]
+__all__ = ["REFUSAL_KINDS", "Refusal", "RefusalWatch", "refusal_of"]
 
 log = logging.getLogger("pipeline.daemon")
+
+REFUSAL_KINDS = ("authentication", "authorisation")  # the credentials, or an ACL
 
 # What each operation does to a topic refused (ready's words), and the ACLs it needs on it.
 _VERBS = {"produce": "write", "commit": "commit offsets of"}
@@ -106,11 +109,21 @@ def refusal_of(exc: BaseException | None) -> Refusal | None:
 
 class RefusalWatch:
     """What Kafka refuses each of the daemon's clients (a side of :data:`pipeline.brokerlink.SIDES`),
-    counted on ``counter`` (``dhag_broker_refusals_total``) and logged once per change."""
+    counted on ``counter`` (``dhag_broker_refusals_total``) and logged once per change. The retrainer
+    keeps its own (``who``, its ``group`` and its ``logger``; its sides are its operations)."""
 
-    def __init__(self, kafka: KafkaSettings, counter: Counter) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        counter: Counter,
+        *,
+        who: str = "daemon",
+        group: str | None = None,
+        logger: logging.Logger = log,
+    ) -> None:
         self.kafka = kafka
         self.counter = counter
+        self.who, self.group, self.logger = who, group or kafka.group_id, logger
         self._current: dict[str, tuple[Refusal, str, float]] = {}  # side: refusal, operation, since
 
     def note(self, operation: str, exc: BaseException) -> Refusal | None:
@@ -126,10 +139,19 @@ class RefusalWatch:
         if (refusal := self.note(operation, exc)) is not None:
             self.log(operation, refusal, then="not retried: the partitions start afresh")
 
-    def failed(self, side: str, operation: str, exc: BaseException, now: float) -> None:
+    def failed(
+        self,
+        side: str,
+        operation: str,
+        exc: BaseException,
+        now: float,
+        *,
+        then: str = "retried with backoff, nothing committed past it",
+    ) -> None:
         """An operation of ``side`` failed with ``exc``: a refusal lasts on (logged when it is another
-        than the one before); any other failure ends the refusal of the side (an outage again), but for
-        the idle check's finding no connection, which a refusal leaves behind (it tells nothing new)."""
+        than the one before, with what is done meanwhile: ``then``); any other failure ends the refusal
+        of the side (an outage again), but for the idle check's finding no connection, which a refusal
+        leaves behind (it tells nothing new)."""
         refusal = self.note(operation, exc)
         before = self._current.get(side)
         if refusal is None:
@@ -138,12 +160,14 @@ class RefusalWatch:
         elif before is None or before[:2] != (refusal, operation):
             since = before[2] if before is not None and before[0] == refusal else now
             self._current[side] = (refusal, operation, since)
-            self.log(operation, refusal, then="retried with backoff, nothing committed past it")
+            self.log(operation, refusal, then=then)
 
     def ended(self, side: str, now: float) -> None:
         """``side`` works again, or has nothing left to retry: its refusal is over."""
         if (before := self._current.pop(side, None)) is not None:
-            log.info("Kafka no longer refuses the daemon's %s (after %.1fs)", before[1], now - before[2])
+            self.logger.info(
+                "Kafka no longer refuses the %s's %s (after %.1fs)", self.who, before[1], now - before[2]
+            )
 
     def state(self, side: str) -> tuple[str, str, float] | None:
         """What ``/ready`` says of the refusal of ``side`` under way, the detail only the log gets, and
@@ -171,7 +195,7 @@ class RefusalWatch:
         if refusal.resource == "topic" and refusal.names:
             return ", ".join(f"topic {name!r}" for name in refusal.names)
         if refusal.resource == "group":
-            return f"group {(refusal.names or (self.kafka.group_id,))[0]!r}"
+            return f"group {(refusal.names or (self.group,))[0]!r}"
         return refusal.resource
 
     def log(self, operation: str, refusal: Refusal, *, then: str) -> None:
@@ -184,8 +208,8 @@ class RefusalWatch:
                 "rotated or revoked on the broker?)"
             )
         else:
-            check = f"check the ACLs of {self._principal()}: it needs {self._acl(refusal, operation)}"
-        log.error(
+            check = f"check the ACLs of {self._principal()}: it needs {self.acl(refusal, operation)}"
+        self.logger.error(
             "Kafka refused %s: %s (%s; %s); %s. Meanwhile %s",
             operation,
             self.what(refusal, operation),
@@ -195,7 +219,8 @@ class RefusalWatch:
             then,
         )
 
-    def _acl(self, refusal: Refusal, operation: str) -> str:
+    def acl(self, refusal: Refusal, operation: str) -> str:
+        """The ACL ``operation`` needs on what ``refusal`` names."""
         if refusal.resource == "topic":
             return f"{_TOPIC_ACLS.get(operation, 'Read and Describe')} on {self.named(refusal)}"
         if refusal.resource == "group":

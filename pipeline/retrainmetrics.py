@@ -1,6 +1,7 @@
 """The retrainer's Prometheus metrics (prefix ``dhag_``): labels taken in and dead-lettered, alert events
-refused, runs by outcome (and the steps after a decision that failed), and the registry's current
-version. :mod:`pipeline.metrics` re-exports it.
+refused, runs by outcome (and the steps after a decision that failed), the registry's current version,
+and Kafka refusing it (``dhag_broker_refusals_total``, the daemon's name and labels, so that one alert
+covers both). :mod:`pipeline.metrics` re-exports it.
 """
 
 from __future__ import annotations
@@ -8,8 +9,13 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from pipeline.labels import LabelReason
+from pipeline.refusals import REFUSAL_KINDS
 
-__all__ = ["RetrainMetrics"]
+__all__ = ["RETRAINER_REFUSED_OPERATIONS", "RetrainMetrics"]
+
+# What Kafka may refuse the retrainer (pipeline.retrain.refused): its start (its group's offsets, its
+# topics' partitions), its polls, its label dead letters, its offset commits.
+RETRAINER_REFUSED_OPERATIONS = ("connect", "poll", "produce", "commit")
 
 
 class RetrainMetrics:
@@ -112,6 +118,12 @@ class RetrainMetrics:
             ["version"],
             registry=r,
         )
+        self.broker_refusals = Counter(
+            "dhag_broker_refusals",
+            "Kafka refusing the retrainer: its credentials (authentication) or an ACL (authorisation).",
+            ["operation", "kind"],
+            registry=r,
+        )
         self._version: str | None = None
         # Every series exists at 0 from the start, so that rate() and increase() see the first event.
         for outcome in ("promoted", "rejected", "failed"):
@@ -123,6 +135,9 @@ class RetrainMetrics:
             self.after_decision_failures.labels(step)
         for reason in LabelReason:
             self.labels_dlq.labels(reason.value)
+        for operation in RETRAINER_REFUSED_OPERATIONS:
+            for kind in REFUSAL_KINDS:
+                self.broker_refusals.labels(operation, kind)
 
     def set_current_version(self, version: str | None) -> None:
         """Show ``version`` as the registry's current one (only one series at a time)."""

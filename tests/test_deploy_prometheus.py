@@ -110,10 +110,15 @@ def test_every_counter_an_alert_counts_is_exported_at_zero_from_the_start() -> N
     # broker or processing_error after each restart would go unalerted. So every series an alert or
     # recording rule takes increase() or rate() of must already be exported at 0 by a daemon that has
     # just loaded its model, and by a retrainer that has just started.
-    registry = CollectorRegistry()
-    PipelineMetrics(registry).set_model("v1", 0.5)
-    RetrainMetrics(registry)
-    samples = [(s.name, s.labels, s.value) for family in registry.collect() for s in family.samples]
+    daemon, retrainer = CollectorRegistry(), CollectorRegistry()  # two processes: a shared name each
+    PipelineMetrics(daemon).set_model("v1", 0.5)
+    RetrainMetrics(retrainer)
+    samples = [
+        (s.name, s.labels, s.value)
+        for registry in (daemon, retrainer)
+        for family in registry.collect()
+        for s in family.samples
+    ]
     checked = []
     for path in RULES:
         for group in load_yaml(path)["groups"]:

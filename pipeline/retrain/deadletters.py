@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 
 from pipeline.labels import LabelReason, dlq_headers
 from pipeline.labelstore import LabelStore, Source
 from pipeline.metrics import RetrainMetrics
 from pipeline.records import dlq_value
+from pipeline.refusals import refusal_of
 
 __all__ = ["DeadLetters"]
 
@@ -41,6 +43,8 @@ class DeadLetters:
         self.topic = topic
         self.metrics = metrics
         self._sent: list[_Sent] = []
+        self.acknowledged = 0  # of the latest settle
+        self.error: BaseException | None = None  # the latest settle's first failure (a refusal?)
 
     def send(
         self,
@@ -71,15 +75,18 @@ class DeadLetters:
         """After the producer's flush: count and log what the broker acknowledged, drop its pending rows
         from ``store``; returns how many dead letters were not acknowledged (they are sent again)."""
         sent, self._sent = self._sent, []
-        failed = 0
+        failed, self.error = 0, None
         for item in sent:
             if not item.future.succeeded():  # refused, or not done within the flush's timeout
                 failed += 1
+                if self.error is None:
+                    self.error = item.future.exception or KafkaTimeoutError("not acknowledged in time")
                 continue
             if item.pending is not None:
                 store.drop_pending(item.pending)
             self.metrics.labels_dlq.labels(str(item.reason)).inc()
             log.warning("label at %s dead-lettered: %s (%s)", item.source, item.reason, item.detail)
-        if failed:
+        self.acknowledged = len(sent) - failed
+        if failed and refusal_of(self.error) is None:  # a refusal is the retrainer's to log, once
             log.error("%d label dead letter(s) not acknowledged by Kafka: they are sent again", failed)
         return failed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.config import Settings
@@ -14,14 +15,16 @@ SNAPSHOT_S = 60.0  # a run's start reads the label store on the loop thread
 
 
 class Probed:
-    """The retrainer's probes: ready once its consumer is open and until it stops; live while its loop
-    polls (the training runs in its own thread, so the loop polls on through it)."""
+    """The retrainer's probes: ready once its consumer is open, while Kafka does not refuse it, and until
+    it stops; live while its loop polls (the training runs in its own thread, so the loop polls on
+    through it)."""
 
     settings: Settings
     bootstrap: str
     _stop: threading.Event
     _consumer: Any
     _beat: float
+    refusal_reasons: Callable[[], list[NotReady]]
 
     def not_ready(self) -> list[NotReady] | None:
         """Why the retrainer does not consume yet, or None."""
@@ -29,7 +32,8 @@ class Probed:
             return [NotReady("", "stopping")]
         if self._consumer is None:
             return [NotReady("kafka", "connecting", f"the brokers at {self.bootstrap}")]
-        return None
+        # Kafka refusing it (credentials, an ACL: pipeline.retrain.refused), named by the topic's role.
+        return self.refusal_reasons() or None
 
     def not_live(self) -> str | None:
         """Why the retrainer's loop looks stuck, or None: it has not polled for longer than a poll,

@@ -45,6 +45,7 @@ from pipeline.retrain.deadletters import DeadLetters
 from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.intake import Intake
 from pipeline.retrain.probing import Probed
+from pipeline.retrain.refused import Refused
 from pipeline.retrain.runs import Runs
 from pipeline.retrain.samples import NormalSampler
 
@@ -56,7 +57,7 @@ _RELOAD_CHECK_S = 5.0
 _PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this plus metadata_max_age_ms
 
 
-class Retrainer(Intake, Runs, Probed):
+class Retrainer(Intake, Runs, Probed, Refused):
     """The retrainer's loop on ``bootstrap_servers``; ``run(once=True)`` catches up, trains once, exits."""
 
     def __init__(
@@ -94,6 +95,7 @@ class Retrainer(Intake, Runs, Probed):
         self._parts_checked: float | None = None  # set by open()
         self._beat = time.monotonic()  # the loop's last poll (its liveness)
         self._read = 0  # records polled since start (the closing log line)
+        self._watch_refusals()  # Kafka refusing it: credentials, ACLs (pipeline.retrain.refused)
         storepositions.mark_new(store)  # before anything else writes to it
         self._restore_run_times()
 
@@ -207,31 +209,37 @@ class Retrainer(Intake, Runs, Probed):
     def catch_up(self, timeout_s: float = 300.0) -> None:
         """Consume until every partition reaches the end it had when this was called (no training)."""
         assert self._consumer is not None and self._producer is not None, "open() first"
-        ends = self._consumer.end_offsets(self._parts)
+        with self._starting():
+            ends = self._consumer.end_offsets(self._parts)
         deadline = time.monotonic() + timeout_s
         quiet = 0
         while not self._stop.is_set():
             # Some Kafka-protocol brokers under-report end offsets: also wait for two empty polls.
-            held = self._poll(self._consumer, self._producer)
+            held = self._refused_poll(self._consumer, self._producer)
             self._read += held
             quiet = 0 if held else quiet + 1
             if quiet >= 2 and all(self._consumer.position(tp) >= end for tp, end in ends.items()):
                 return
             if time.monotonic() > deadline:
-                raise BrokerUnavailableError(f"could not catch up with the topics within {timeout_s:g} s")
+                refused = self.refused_now()
+                raise BrokerUnavailableError(
+                    f"could not catch up with the topics within {timeout_s:g} s"
+                    + (f": Kafka refuses the retrainer, {refused}" if refused else "")
+                )
 
     def run(self, *, once: bool = False) -> int:
         """Consume until stopped (``once``: until caught up, then one run); returns the exit code."""
         if self._current_model(level=logging.ERROR) is None:  # why it exits: an error, not a warning
             return EXIT_MODEL
-        self.open()
+        with self._starting():
+            self.open()
         assert self._consumer is not None and self._producer is not None
         stopped = False
         try:
             if once:
                 return self._once()
             while not self._stop.is_set():
-                self._read += self._poll(self._consumer, self._producer)
+                self._read += self._refused_poll(self._consumer, self._producer)
                 if self._training is not None and self._training.done():
                     self._finish_run()
                 trigger = None if self._stop.is_set() else self.due()
@@ -280,6 +288,7 @@ class Retrainer(Intake, Runs, Probed):
         except KafkaError as exc:  # what was not acknowledged counts as refused below: sent again
             log.warning("label dead letters not all acknowledged in time: %s", exc)
         refused = self._dead_letters.settle(self.store)
+        self._produce_settled(self._dead_letters.acknowledged, self._dead_letters.error)
         if refused:  # a label refused on arrival is read again, and sent again
             offsets = {tp: o for tp, o in offsets.items() if tp.topic != self.topics.labels}
         storepositions.record(self.store, offsets)  # committed with what the poll stored
@@ -288,9 +297,11 @@ class Retrainer(Intake, Runs, Probed):
         self._current_model()  # keeps dhag_registry_current_info up to date (rate-limited)
         if refused:
             rewind(consumer, by_topic.get(self.topics.labels, []))
-        if offsets:
+        if offsets:  # the store holds what was read: a commit refused or failed loses nothing
             try:
                 consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
             except KafkaError as exc:
-                log.warning("offset commit failed (the batch will be replayed after a restart): %s", exc)
+                self._commit_settled(exc)
+            else:
+                self._commit_settled(None)
         return sum(len(m) for m in batch.values())
