@@ -121,7 +121,8 @@ def pipeline_health() -> str:
         ),
         # Which broker operation fails (DhagKafkaUnreachable, DhagOutputRefused, DhagConsumerReplaced,
         # DhagAlertsNotCarriedOver): connect, connection, poll, produce, commit, stalled, join, carry_over;
-        # and of those, the ones Kafka refused, by how (DhagKafkaAccessRefused): a different fix.
+        # and of those, the ones Kafka refused, by how (DhagKafkaAccessRefused): a different fix. The
+        # retrainer counts its refusals too (DhagRetrainerAccessRefused): by job, so they stay apart.
         make_panel(
             "timeseries",
             "Broker failures by operation (per hour)",
@@ -132,8 +133,8 @@ def pipeline_health() -> str:
                 ),
                 query_target(
                     "B",
-                    "sum by (operation, kind) (increase(dhag_broker_refusals_total[1h]))",
-                    "{{operation}} refused ({{kind}})",
+                    "sum by (job, operation, kind) (increase(dhag_broker_refusals_total[1h]))",
+                    "{{operation}} refused ({{kind}}, {{job}})",
                 ),
             ],
         ),

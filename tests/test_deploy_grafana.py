@@ -370,17 +370,18 @@ def test_the_plant_overview_shows_alerts_handed_over_and_failed_reads_with_those
 def test_the_pipeline_health_shows_broker_failures_by_operation_beside_the_replicas() -> None:
     # Which broker operation fails (connect, poll, produce, join, carry_over, ...) tells
     # DhagKafkaUnreachable and DhagConsumerReplaced apart from the brokers refusing one topic or read;
-    # the failures that were Kafka refusing the daemon (credentials, ACLs) beside them, by how.
+    # the failures that were Kafka refusing the daemon (credentials, ACLs) beside them, by how; the
+    # retrainer's refusals (the same counter) apart from the daemons', by job.
     exprs = _panel_exprs("dhag-pipeline-health")
     title = "Broker failures by operation (per hour)"
     assert exprs[title] == [
         "sum by (operation) (increase(dhag_broker_failures_total[1h]))",
-        "sum by (operation, kind) (increase(dhag_broker_refusals_total[1h]))",
+        "sum by (job, operation, kind) (increase(dhag_broker_refusals_total[1h]))",
     ]
     (dashboard,) = [d for d in _dashboards() if d["uid"] == "dhag-pipeline-health"]
     (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
     assert panel["type"] == "timeseries" and panel["targets"][0]["legendFormat"] == "{{operation}}"
-    assert panel["targets"][1]["legendFormat"] == "{{operation}} refused ({{kind}})"
+    assert panel["targets"][1]["legendFormat"] == "{{operation}} refused ({{kind}}, {{job}})"
     assert "Partitions and replicas" in _neighbours("dhag-pipeline-health", title)
 
 
