@@ -7,6 +7,8 @@ from dhag.artifact import FORMAT_VERSION, load_model, read_manifest, save_model
 from dhag.estimator import DHAG
 from dhag.exceptions import (
     ArtifactError,
+    ArtifactSignatureError,
+    ArtifactTooNewError,
     DHAGError,
     InputError,
     NotFittedError,
@@ -20,6 +22,8 @@ __all__ = [
     "DHAG",
     "FORMAT_VERSION",
     "ArtifactError",
+    "ArtifactSignatureError",
+    "ArtifactTooNewError",
     "DHAGError",
     "InputError",
     "NotFittedError",

@@ -26,7 +26,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from dhag.atomicwrite import write_atomic
-from dhag.exceptions import ArtifactError, DHAGError
+from dhag.exceptions import ArtifactError, ArtifactTooNewError, DHAGError
 from dhag.legacy import left_out, read_as_before
 from dhag.preprocessing import Preprocessor
 from dhag.signing import KEY_VARIABLE, signature, signing_key, verify_signature
@@ -218,7 +218,7 @@ def _header_meta(path: Path, header: Any) -> dict[str, str]:
         raise ArtifactError(f"Model artifact {str(path)!r} carries no 'dhag_format' marker.")
     if version != str(FORMAT_VERSION):
         later = version.isdigit() and int(version) > FORMAT_VERSION
-        raise ArtifactError(
+        raise (ArtifactTooNewError if later else ArtifactError)(
             f"Model artifact {str(path)!r} has format version {version}; this build reads "
             f"version {FORMAT_VERSION} only."
             + (f" It was written by a newer version of dhag: {_NEWER}." if later else "")
@@ -275,13 +275,14 @@ def _known_settings() -> frozenset[str]:
 
 
 def check_settings(path: str | Path, manifest: dict[str, Any]) -> None:
-    """Raise :class:`ArtifactError` when ``manifest`` (of the artifact at ``path``) lists a setting this
-    release does not know, as :func:`load_model` does before it reads any weights: a setting added by a
-    later version changes how its model trains or scores, which this version cannot honour."""
+    """Raise :class:`ArtifactTooNewError` when ``manifest`` (of the artifact at ``path``) lists a
+    setting this release does not know, as :func:`load_model` does before it reads any weights: a
+    setting added by a later version changes how its model trains or scores, which this version cannot
+    honour."""
     given = manifest.get("settings")
     if isinstance(given, dict) and (unknown := sorted(set(given) - _known_settings())):
         names = ", ".join(map(repr, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
-        raise ArtifactError(
+        raise ArtifactTooNewError(
             f"Model artifact {str(path)!r} was written by a newer version of dhag, with settings this "
             f"version does not know ({names}): {_NEWER}."
         )

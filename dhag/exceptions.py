@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["ArtifactError", "DHAGError", "InputError", "NotFittedError", "ParameterError", "TrainingError"]
+__all__ = [
+    "ArtifactError",
+    "ArtifactSignatureError",
+    "ArtifactTooNewError",
+    "DHAGError",
+    "InputError",
+    "NotFittedError",
+    "ParameterError",
+    "TrainingError",
+]
 
 
 class DHAGError(Exception):
@@ -23,6 +32,16 @@ class NotFittedError(DHAGError, AttributeError):
 
 class ArtifactError(DHAGError):
     """A model artifact is missing, truncated, tampered with, or of an unsupported version."""
+
+
+class ArtifactTooNewError(ArtifactError):
+    """The artifact was written by a later release of dhag (a later format version, or settings this
+    release does not know): that release loads it, this one cannot."""
+
+
+class ArtifactSignatureError(ArtifactError):
+    """``DHAG_ARTIFACT_KEY`` is set and the artifact is not signed with it (nor with the previous key):
+    unsigned, signed with another key, or edited together with its checksum."""
 
 
 class TrainingError(DHAGError, RuntimeError):

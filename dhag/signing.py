@@ -22,7 +22,7 @@ import hmac
 import os
 from pathlib import Path
 
-from dhag.exceptions import ArtifactError
+from dhag.exceptions import ArtifactSignatureError
 
 __all__ = ["KEY_VARIABLE", "PREVIOUS_KEY_VARIABLE", "signature", "signing_key", "verify_signature"]
 
@@ -44,13 +44,13 @@ def signature(key: bytes, version: str, checksum: str) -> str:
 def verify_signature(path: Path, meta: dict[str, str]) -> dict[str, str]:
     """``meta``, an artifact's header metadata whose checksum matched, when ``DHAG_ARTIFACT_KEY`` is
     unset or its signature matches that key, or the previous key (``"signed_with": "previous"`` is then
-    added); else raise :class:`ArtifactError`."""
+    added); else raise :class:`ArtifactSignatureError`."""
     key = signing_key()
     if key is None:
         return meta
     found, version, checksum = meta.get("signature"), meta["dhag_format"], meta["checksum"]
     if found is None:
-        raise ArtifactError(
+        raise ArtifactSignatureError(
             f"Model artifact {str(path)!r} is not signed, and {KEY_VARIABLE} is set: only models "
             "signed with this deployment's key are loaded."
         )
@@ -63,7 +63,7 @@ def verify_signature(path: Path, meta: dict[str, str]) -> dict[str, str]:
             if previous is not None
             else f"{KEY_VARIABLE} does not match"
         )
-        raise ArtifactError(
+        raise ArtifactSignatureError(
             f"Model artifact {str(path)!r} has a signature that {which}: it was signed with "
             "another key, or modified."
         )
