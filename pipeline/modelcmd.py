@@ -46,10 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser, help_config: str) -> None:
     prune = sub.add_parser(
         "prune",
         parents=[common],
-        help="remove old versions, keeping the newest N, the current one and the rollback history",
+        help="remove old versions, keeping the newest N, the current one, the rollback history and "
+        "those it cannot read (listed, with why)",
     )
     prune.add_argument("--keep", type=int, help="versions to keep (default: retrain.keep_versions)")
-    prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    prune.add_argument(
+        "--dry-run", action="store_true", help="only list what would be removed (and the unreadable kept)"
+    )
     train = sub.add_parser(
         "train",
         parents=[common],
@@ -115,9 +118,11 @@ def _prune(root: str, keep: int, args: argparse.Namespace, out: TextIO) -> int:
 
     if keep < 1:
         raise ModelUnavailableError(f"--keep must be at least 1, got {keep}")
-    removed = prune(root, keep=keep, dry_run=args.dry_run)
-    verb = "would remove" if args.dry_run else "removed"
+    pruned = prune(root, keep=keep, dry_run=args.dry_run)
+    removed, verb = pruned.removed, "would remove" if args.dry_run else "removed"
     out.write(f"{verb} {len(removed)} version(s){': ' + ', '.join(removed) if removed else ''}\n")
+    for kept in pruned.kept_unreadable:  # never removed: said, one line each, with what to do
+        out.write(kept.line() + "\n")
     return 0
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import dhag
-from dhag import DHAG, ArtifactError
+from dhag import DHAG, ArtifactError, ArtifactSignatureError, ArtifactTooNewError
 from dhag.artifact import check_settings
 from dhag.atomicwrite import write_atomic
 from pipeline.errors import CurrentChangedError, ModelUnavailableError
@@ -45,6 +45,7 @@ from pipeline.servable import check_servable
 
 __all__ = [
     "CURRENT",
+    "FAULTS",
     "HISTORY",
     "ModelInfo",
     "current",
@@ -61,13 +62,19 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Why a version cannot be read: written by a later release of dhag (a later format, settings this one
+# does not know: that release reads it); not signed with DHAG_ARTIFACT_KEY (nor the previous key);
+# anything else (truncated, failing its checksum, not a file, an I/O or permission error).
+FAULTS = ("newer_release", "bad_signature", "damaged")
+
 
 @dataclass(frozen=True)
 class ModelInfo:
     """One artifact of the registry as :func:`list_models` and :func:`describe` report it.
 
     ``error`` is set (and the manifest fields are empty) when the artifact cannot be read, or lists a
-    setting this release does not know (:func:`dhag.artifact.check_settings`: it cannot load it).
+    setting this release does not know (:func:`dhag.artifact.check_settings`: it cannot load it), and
+    ``fault`` says which of :data:`FAULTS` it is.
     """
 
     version: str
@@ -81,6 +88,7 @@ class ModelInfo:
     threshold: float | None = None
     features: tuple[str, ...] = ()
     error: str | None = None
+    fault: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields (``path`` as a string)."""
@@ -331,7 +339,7 @@ def _info(version: str, path: Path, is_current: bool) -> ModelInfo:
         manifest = dhag.read_manifest(path)
         check_settings(path, manifest)
     except ArtifactError as exc:
-        return ModelInfo(version, path, is_current, error=str(exc))
+        return ModelInfo(version, path, is_current, error=str(exc), fault=_fault(exc))
     meta = manifest.get("metadata") or {}
     return ModelInfo(
         version,
@@ -345,6 +353,12 @@ def _info(version: str, path: Path, is_current: bool) -> ModelInfo:
         threshold=manifest.get("threshold"),
         features=tuple(manifest.get("feature_names", ())),
     )
+
+
+def _fault(exc: ArtifactError) -> str:
+    if isinstance(exc, ArtifactTooNewError):
+        return "newer_release"
+    return "bad_signature" if isinstance(exc, ArtifactSignatureError) else "damaged"
 
 
 def list_models(registry: str | Path) -> list[ModelInfo]:

@@ -5,7 +5,12 @@ over the months. :func:`prune` removes the versions nobody can still need.
 Kept, always: the current version, every version in the history (the rollback targets), the newest
 ``keep`` versions by creation time, the versions named in ``also_keep`` (the retrainer names the one it
 just published, in case a clock step back dated it before older ones), and any artifact that cannot be
-read (an operator should look at it before it goes). A removed version loses its artifact, its
+read, which :class:`Pruned` names with its fault (:data:`pipeline.registry.FAULTS`). A newer release's
+version is that release's to load and prune (an upgrade of the retrainer rolled back must find its
+models again when it comes back); a damaged one or one signed with another key is an operator's to look
+at: nothing this release writes leaves one (publication writes a temp file and renames it), so it came
+from a copy by hand, a restore or the storage, and a copy may still be under way; its file dates say
+nothing sure of that (``cp -p`` and restores keep them). A removed version loses its artifact, its
 reference sample and its retraining report (``<version>.report.json``): at a run every ten minutes the
 reports alone would be some fifty thousand files a year.
 
@@ -21,43 +26,119 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pipeline.reference import REFERENCE_SUFFIX
-from pipeline.registry import list_models
+from pipeline.registry import FAULTS, ModelInfo, list_models
 from pipeline.registrypointer import SUFFIX, history, locked, read_pointer
 
-__all__ = ["prune"]
+__all__ = ["Kept", "Pruned", "prune", "survey"]
 
 log = logging.getLogger(__name__)
 
 REPORT_SUFFIX = ".report.json"  # written by pipeline.retrain.cycle beside the version it describes
 STALE_TEMP_S = 3600.0  # a temp file of write_atomic this old belongs to no write still running
+STATES = ("readable", *FAULTS)  # dhag_registry_versions{state}
+
+# Why an unreadable version is kept, and what to do with it (``models prune`` prints both).
+_WHY = {
+    "newer_release": ("written by a newer release of dhag", "that release loads and prunes it"),
+    "bad_signature": (
+        "not signed with this deployment's key (DHAG_ARTIFACT_KEY)",
+        "re-sign it with 'dhag sign' or remove it by hand",
+    ),
+    "damaged": (
+        "damaged or not readable (truncated, failing its checksum, an I/O error)",
+        "see 'models list', then remove it by hand",
+    ),
+}
+
+
+class Kept(NamedTuple):
+    """An unreadable version :func:`prune` kept: its ``fault`` (of :data:`pipeline.registry.FAULTS`) and
+    ``role``: ``current``, ``history`` (a rollback target) or None."""
+
+    version: str
+    fault: str
+    role: str | None = None
+
+    def line(self) -> str:
+        """One line saying which version was kept and why.
+
+        >>> Kept("v3", "newer_release").line()
+        'kept v3, unreadable: written by a newer release of dhag; that release loads and prunes it'
+        """
+        what, advice = _WHY[self.fault]
+        if self.role == "current" and self.fault != "newer_release":
+            advice = "promote a readable version before anything else"
+        role = {"current": ", current", "history": ", in the rollback history"}.get(self.role or "", "")
+        return f"kept {self.version}, unreadable{role}: {what}; {advice}"
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What :func:`prune` removed (or would, with ``dry_run``), oldest first; the unreadable versions it
+    kept; and the versions left by state (:data:`STATES`), counted from the listing it made."""
+
+    removed: list[str]
+    kept_unreadable: list[Kept]
+    versions: dict[str, int]
+
+
+def _count(infos: Sequence[ModelInfo]) -> dict[str, int]:
+    counts = dict.fromkeys(STATES, 0)
+    for info in infos:
+        counts[info.fault or "readable"] += 1
+    return counts
+
+
+def survey(registry: str | Path) -> dict[str, int]:
+    """The registry's versions by state (:data:`STATES`), all of them at 0 for a missing folder. It
+    reads every artifact's header and checks its checksum, as :func:`prune` does; no model is built.
+
+    >>> import tempfile
+    >>> survey(tempfile.mkdtemp())
+    {'readable': 0, 'newer_release': 0, 'bad_signature': 0, 'damaged': 0}
+    """
+    root = Path(registry)
+    return _count(list_models(root) if root.is_dir() else [])
 
 
 def prune(
     registry: str | Path, *, keep: int, also_keep: Collection[str] = (), dry_run: bool = False
-) -> list[str]:
-    """Remove the versions beyond the ``keep`` newest that are neither current nor in the history;
-    returns them, oldest first (with ``dry_run``, what would be removed; nothing is). Holds the
-    registry's lock, so no version is published, promoted or rolled back meanwhile.
+) -> Pruned:
+    """Remove the readable versions beyond the ``keep`` newest that are neither current nor in the
+    history (with ``dry_run``, say which would go; nothing does). Holds the registry's lock, so no
+    version is published, promoted or rolled back meanwhile.
 
     >>> import tempfile
-    >>> prune(tempfile.mkdtemp(), keep=5)
+    >>> prune(tempfile.mkdtemp(), keep=5).removed
     []
     """
     if keep < 1:
         raise ValueError(f"keep must be at least 1 (the newest version), got {keep}")
     root = Path(registry)
     if not root.is_dir():
-        return []
+        return Pruned([], [], _count([]))
     with locked(root):
-        protected = set(history(root)) | {read_pointer(root)} | set(also_keep)
-        readable = [info for info in list_models(root) if info.error is None]  # oldest first
+        past, present = history(root), read_pointer(root)
+        protected = set(past) | {present} | set(also_keep)
+        infos = list_models(root)  # oldest first, the unreadable last
+        readable = [info for info in infos if info.error is None]
         doomed = [info for info in readable[:-keep] if info.version not in protected]
+        roles = dict.fromkeys(past, "history") | {present: "current"}
+        kept = [
+            Kept(info.version, info.fault or "damaged", roles.get(info.version))
+            for info in infos
+            if info.error is not None
+        ]
+        gone = {info.version for info in doomed}
+        left = _count([info for info in infos if info.version not in gone or dry_run])
         if dry_run:
-            return [info.version for info in doomed]
+            return Pruned([info.version for info in doomed], kept, left)
         for info in doomed:
             # The artifact first: a version is never visible without its sample (publish writes the
             # sample first), and a removal cut short leaves at most a stray sample.
@@ -78,7 +159,14 @@ def prune(
             ", ".join(path.name for path in leftovers) or "-",
             keep,
         )
-    return [info.version for info in doomed]
+    if kept:
+        log.info(
+            "registry %s: kept %d version(s) it cannot read (%s); 'models prune --dry-run' says why",
+            root,
+            len(kept),
+            ", ".join(f"{k.version}: {k.fault}" for k in kept),
+        )
+    return Pruned([info.version for info in doomed], kept, left)
 
 
 def _leftovers(root: Path) -> list[Path]:

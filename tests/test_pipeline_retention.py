@@ -35,16 +35,16 @@ def _versions(root: Path) -> list[str]:
 
 def test_prune_keeps_the_newest_the_current_the_history_and_what_it_cannot_read(fitted, tmp_path) -> None:
     _registry(fitted, tmp_path)
-    assert prune(tmp_path, keep=2, dry_run=True) == ["v02", "v04", "v05", "v06"]
+    assert prune(tmp_path, keep=2, dry_run=True).removed == ["v02", "v04", "v05", "v06"]
     assert len(_versions(tmp_path)) == 8  # a dry run removes nothing
-    assert prune(tmp_path, keep=2) == ["v02", "v04", "v05", "v06"]
+    assert prune(tmp_path, keep=2).removed == ["v02", "v04", "v05", "v06"]
     assert _versions(tmp_path) == ["v01", "v03", "v07", "v08"]
     samples = sorted(p.name.split(".")[0] for p in tmp_path.glob("*.reference.json.gz"))
     assert samples == ["v01", "v03", "v07", "v08"]
     assert not (tmp_path / "v02.report.json").exists()  # the run's report goes with its version
     assert registry.current(tmp_path)[0] == "v08"
     assert registry.rollback(tmp_path) == ("v08", "v01")  # the rollback target survived
-    assert prune(tmp_path, keep=2) == []  # nothing more to remove
+    assert prune(tmp_path, keep=2).removed == []  # nothing more to remove
     with pytest.raises(ValueError, match="keep must be at least 1"):
         prune(tmp_path, keep=0)
 
@@ -56,7 +56,7 @@ def test_prune_keeps_a_version_naming_a_setting_this_release_does_not_know(fitte
     manifest, tensors, _ = dhag.artifact._read(tmp_path / "v04.dhag")
     manifest["settings"] |= {"attention_heads": 4}
     dhag.artifact.write_artifact(tmp_path / "v04.dhag", manifest, tensors)
-    assert prune(tmp_path, keep=2) == ["v02", "v05", "v06"]
+    assert prune(tmp_path, keep=2).removed == ["v02", "v05", "v06"]
     assert _versions(tmp_path) == ["v01", "v03", "v04", "v07", "v08"]
 
 
@@ -77,9 +77,9 @@ def test_prune_removes_the_leftovers_of_interrupted_writes(fitted, tmp_path) -> 
     os.utime(old_temp, (hour_ago, hour_ago))
     fresh_temp = tmp_path / ".v3.report.json.def456.tmp"  # a report being written right now
     fresh_temp.write_bytes(b"{")
-    assert prune(tmp_path, keep=1, dry_run=True) == []
+    assert prune(tmp_path, keep=1, dry_run=True).removed == []
     assert (tmp_path / "v2.reference.json.gz").exists()  # a dry run removes nothing
-    assert prune(tmp_path, keep=1) == []  # no version went; the leftovers did
+    assert prune(tmp_path, keep=1).removed == []  # no version went; the leftovers did
     assert not (tmp_path / "v2.reference.json.gz").exists()
     assert not (tmp_path / "v0.report.json").exists()
     assert (tmp_path / "v1.report.json").exists()  # the report of a version still there stays
@@ -92,8 +92,8 @@ def test_prune_removes_the_leftovers_of_interrupted_writes(fitted, tmp_path) -> 
 def test_a_version_named_to_keep_stays_whatever_its_date(fitted, tmp_path) -> None:
     # A clock stepped back dates a new candidate before the older ones; the retrainer names it.
     _registry(fitted, tmp_path)
-    assert "v02" not in prune(tmp_path, keep=1, also_keep={"v02"}, dry_run=True)
-    assert "v02" in prune(tmp_path, keep=1, dry_run=True)
+    assert "v02" not in prune(tmp_path, keep=1, also_keep={"v02"}, dry_run=True).removed
+    assert "v02" in prune(tmp_path, keep=1, dry_run=True).removed
 
 
 def test_promoting_a_version_removed_since_it_was_loaded_is_refused(fitted, tmp_path, monkeypatch) -> None:
@@ -115,11 +115,15 @@ def test_promoting_a_version_removed_since_it_was_loaded_is_refused(fitted, tmp_
 def test_models_prune_command(fitted, tmp_path, capsys) -> None:
     _registry(fitted, tmp_path)
     base = ["models", "--registry", str(tmp_path), "prune"]
+    kept = (
+        "kept v03, unreadable: damaged or not readable (truncated, failing its checksum, an I/O error); "
+        "see 'models list', then remove it by hand\n"
+    )
     assert main([*base, "--keep", "3", "--dry-run"]) == 0
-    assert capsys.readouterr().out == "would remove 3 version(s): v02, v04, v05\n"
+    assert capsys.readouterr().out == "would remove 3 version(s): v02, v04, v05\n" + kept
     assert main([*base, "--keep", "0"]) == 2
     assert "--keep must be at least 1" in capsys.readouterr().err
     assert main(base) == 0  # the default, retrain.keep_versions (50), keeps all eight
-    assert capsys.readouterr().out == "removed 0 version(s)\n"
+    assert capsys.readouterr().out == "removed 0 version(s)\n" + kept
     assert main([*base, "--keep", "3"]) == 0
     assert _versions(tmp_path) == ["v01", "v03", "v06", "v07", "v08"]

@@ -55,7 +55,8 @@ class RunResult:
     ``after_error``: what failed after the decision, when something did (pruning the registry, writing
     the report: then ``report`` does not exist), and ``after_failures`` those steps (``prune``,
     ``report``). The decision stands all the same: the candidate is published, and current when
-    promoted.
+    promoted. ``registry_versions``: the registry's versions by state once pruned
+    (:data:`pipeline.retention.STATES`), counted from the prune's own listing; None when it failed.
     """
 
     outcome: str
@@ -65,6 +66,7 @@ class RunResult:
     content: dict[str, Any]
     after_error: str | None = None
     after_failures: tuple[str, ...] = ()
+    registry_versions: dict[str, int] | None = None
 
 
 def report_path(registry: str | Path, version: str) -> Path:
@@ -167,9 +169,11 @@ def run_cycle(
         if outcome == "promoted"
         else f"candidate {version} rejected against {parent}"
     )
-    after_error, failures = None, ()
+    after_error, failures, versions, unreadable = None, (), None, {}
     try:
-        pruned = prune(registry, keep=settings.keep_versions, also_keep={version})
+        swept = prune(registry, keep=settings.keep_versions, also_keep={version})
+        pruned, versions = swept.removed, swept.versions
+        unreadable = {kept.version: kept.fault for kept in swept.kept_unreadable}
     except Exception as exc:  # noqa: BLE001 - the decision stands; the next run prunes again
         pruned, after_error = [], f"pruning the registry failed: {type(exc).__name__}: {exc}"
         failures = ("prune",)
@@ -207,6 +211,9 @@ def run_cycle(
         },
         "decision": outcome,
         "pruned": pruned,
+        # The versions the prune kept for they cannot be read, by version: their fault (newer_release,
+        # bad_signature, damaged); `models prune --dry-run` says what to do with them.
+        "kept_unreadable": unreadable,
         "reasons": reasons or ["no metric worse than the current model's beyond its tolerance"],
     }
     if after_error is not None:
@@ -228,4 +235,4 @@ def run_cycle(
         parent,
         "; ".join(content["reasons"]),
     )
-    return RunResult(outcome, parent, version, path, content, after_error, failures)
+    return RunResult(outcome, parent, version, path, content, after_error, failures, versions)
