@@ -1,7 +1,7 @@
 """The retrainer's Prometheus metrics (prefix ``dhag_``): labels taken in and dead-lettered, alert events
-refused, runs by outcome (and the steps after a decision that failed), the registry's current version,
-and Kafka refusing it (``dhag_broker_refusals_total``, the daemon's name and labels, so that one alert
-covers both). :mod:`pipeline.metrics` re-exports it.
+refused, runs by outcome (and the steps after a decision that failed), the registry's current version
+and its versions by state, and Kafka refusing it (``dhag_broker_refusals_total``, the daemon's name and
+labels). :mod:`pipeline.metrics` re-exports it.
 """
 
 from __future__ import annotations
@@ -124,6 +124,15 @@ class RetrainMetrics:
             ["operation", "kind"],
             registry=r,
         )
+        self.registry_versions = Gauge(
+            "dhag_registry_versions",
+            "The registry's model versions by state: readable, newer_release (a later dhag release's), "
+            "bad_signature (not signed with the deployment's key), damaged (truncated, failing its "
+            "checksum, not readable). Prune keeps every unreadable one. Counted at start and after "
+            "each run's prune.",
+            ["state"],
+            registry=r,
+        )
         self._version: str | None = None
         # Every series exists at 0 from the start, so that rate() and increase() see the first event.
         for outcome in ("promoted", "rejected", "failed"):
@@ -138,6 +147,11 @@ class RetrainMetrics:
         for operation in RETRAINER_REFUSED_OPERATIONS:
             for kind in REFUSAL_KINDS:
                 self.broker_refusals.labels(operation, kind)
+
+    def set_registry_versions(self, counts: dict[str, int]) -> None:
+        """Show the registry's versions by state (``{"readable": 48, "damaged": 1, ...}``)."""
+        for state, count in counts.items():
+            self.registry_versions.labels(state).set(count)
 
     def set_current_version(self, version: str | None) -> None:
         """Show ``version`` as the registry's current one (only one series at a time)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.config import RetrainSettings, Settings
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
+from pipeline.retention import survey
 from pipeline.retrain.cycle import RunResult, run_cycle
 from pipeline.retrain.training import NotEnoughDataError, RunStoppedError
 
@@ -62,6 +63,14 @@ class Runs:
         metrics.last_promotion.set(float(store.setdefault_state(_LAST_PROMOTION, repr(clock()))))
         # For DhagRetrainingFailing: a restart must not hide that the latest run failed.
         metrics.last_failure.set(float(store.get_state(_LAST_FAILURE, "0") or 0))
+
+    def _survey_registry(self) -> None:
+        """Set ``dhag_registry_versions`` at start (each run's prune sets it after): one read of every
+        artifact's header and checksum, no model built."""
+        try:
+            self.metrics.set_registry_versions(survey(self.settings.model.registry))
+        except OSError as exc:  # the runs' prune says more; the gauge waits for it
+            log.warning("cannot count the registry's versions: %s", exc)
 
     def due(self) -> str | None:
         """The trigger that asks for a run now (``labels``, ``schedule``, ``drift``), or None."""
@@ -149,6 +158,8 @@ class Runs:
             self.metrics.duration.observe(time.perf_counter() - started)
             raise
         self.metrics.runs.labels(result.outcome).inc()
+        if result.registry_versions is not None:  # counted by its prune, from the listing it made
+            self.metrics.set_registry_versions(result.registry_versions)
         for step in result.after_failures:  # the decision stands; the registry needs a look
             self.metrics.after_decision_failures.labels(step).inc()
         self.metrics.last_run.set(time.time())

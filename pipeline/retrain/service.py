@@ -231,6 +231,7 @@ class Retrainer(Intake, Runs, Probed, Refused):
         """Consume until stopped (``once``: until caught up, then one run); returns the exit code."""
         if self._current_model(level=logging.ERROR) is None:  # why it exits: an error, not a warning
             return EXIT_MODEL
+        self._survey_registry()  # dhag_registry_versions before the first run's prune
         with self._starting():
             self.open()
         assert self._consumer is not None and self._producer is not None
