@@ -182,7 +182,8 @@ def pipeline_health() -> str:
 
 def _retraining_panels(top: int) -> list[dict[str, Any]]:
     """The retrainer's row (job dhag-retrainer): runs and the steps failed after their decision, last
-    success, labels received, answers sent again and changed, label DLQ, registry version."""
+    success, labels received, answers sent again and changed, label DLQ, registry version, the
+    registry's versions by state."""
     return [
         make_panel(
             "stat", "Retrainer up", (0, top, 4, 4), [query_target("A", 'sum(up{job="dhag-retrainer"})')]
@@ -266,7 +267,7 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
         make_panel(
             "timeseries",
             "Retraining run duration (mean over a day)",
-            (0, top + 11, 24, 6),
+            (0, top + 11, 12, 6),
             [
                 query_target(
                     "A",
@@ -276,5 +277,14 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
                 )
             ],
             unit="s",
+        ),
+        # Counted at the retrainer's start and after each run's prune, which keeps every version it
+        # cannot read: damaged or bad_signature for a day is DhagRegistryUnreadableVersions;
+        # newer_release versions wait for the release that wrote them.
+        make_panel(
+            "timeseries",
+            "Registry versions by state (prune keeps the unreadable)",
+            (12, top + 11, 12, 6),
+            [query_target("A", "max by (state) (dhag_registry_versions)", "{{state}}")],
         ),
     ]
