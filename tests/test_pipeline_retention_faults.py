@@ -75,3 +75,16 @@ def test_a_registry_with_nothing_unreadable_prints_only_what_it_removed(fitted, 
     registry.publish(tmp_path, fitted, "v1")
     assert main(["models", "--registry", str(tmp_path), "prune", "--keep", "1"]) == 0
     assert capsys.readouterr().out == "removed 0 version(s)\n"
+
+
+def test_an_unreadable_current_version_is_kept_with_advice_to_promote_another_first(fitted, tmp_path) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2")
+    (tmp_path / "v2.dhag").write_bytes(b"cut")
+    pruned = prune(tmp_path, keep=1)
+    assert pruned.removed == [] and [tuple(k) for k in pruned.kept_unreadable] == [
+        ("v2", "damaged", "current")
+    ]
+    line = pruned.kept_unreadable[0].line()
+    assert line.startswith("kept v2, unreadable, current: damaged") and "promote a readable version" in line
+    assert sorted(p.stem for p in tmp_path.glob("*.dhag")) == ["v1", "v2"]  # v1 is in the history
