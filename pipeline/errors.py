@@ -14,6 +14,7 @@ __all__ = [
     "LockFileError",
     "ModelUnavailableError",
     "PipelineError",
+    "VersionUnreadableError",
 ]
 
 
@@ -27,6 +28,16 @@ class ConfigError(PipelineError):
 
 class ModelUnavailableError(PipelineError):
     """The registry has no current model, or the artifact it names cannot be loaded."""
+
+
+class VersionUnreadableError(ModelUnavailableError):
+    """One version of the registry cannot be loaded; ``fault`` says why: ``missing`` (no such file),
+    ``damaged`` (truncated, failing its checksum, misfiled, not servable, an I/O error),
+    ``bad_signature`` (not signed with the deployment's key) or ``newer_release`` (a later release's)."""
+
+    def __init__(self, message: str, fault: str = "damaged") -> None:
+        super().__init__(message)
+        self.fault = fault
 
 
 class CurrentChangedError(PipelineError):

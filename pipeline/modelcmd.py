@@ -42,7 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser, help_config: str) -> None:
         "promote", parents=[common], help="load and verify a version, then make it current"
     )
     promote.add_argument("version")
-    sub.add_parser("rollback", parents=[common], help="make the previous current version current again")
+    sub.add_parser(
+        "rollback",
+        parents=[common],
+        help="make the previous current version current again, passing over (and saying) those in the "
+        "history that no longer load",
+    )
     prune = sub.add_parser(
         "prune",
         parents=[common],
@@ -197,7 +202,10 @@ def run_models(
             return _train(root, settings, args, out, err)
         if args.action == "prune":
             return _prune(root, settings.retrain.keep_versions if args.keep is None else args.keep, args, out)
-        replaced, restored = registry.rollback(root, device=device)
+        passed: list[registry.PassedOver] = []
+        replaced, restored = registry.rollback(root, device=device, passed_over=passed)
+        for entry in passed:  # the history entries it went past, as they no longer load: one line each
+            err.write(f"models rollback: passed over {entry.version}: {entry.why()}\n")
         out.write(f"{restored} is current again (was {replaced or 'none'})\n")
         return 0
     except (ModelUnavailableError, LockFileError, DHAGError, ValueError) as exc:  # DHAGError: refused data

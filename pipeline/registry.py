@@ -27,7 +27,7 @@ import dhag
 from dhag import DHAG, ArtifactError, ArtifactSignatureError, ArtifactTooNewError
 from dhag.artifact import check_settings
 from dhag.atomicwrite import write_atomic
-from pipeline.errors import CurrentChangedError, ModelUnavailableError
+from pipeline.errors import CurrentChangedError, ModelUnavailableError, VersionUnreadableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
 from pipeline.registrypointer import (
     CURRENT,
@@ -41,6 +41,7 @@ from pipeline.registrypointer import (
     read_pointer,
     switch,
 )
+from pipeline.rollbackwalk import PassedOver, walk_back
 from pipeline.servable import check_servable
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "FAULTS",
     "HISTORY",
     "ModelInfo",
+    "PassedOver",
     "current",
     "describe",
     "history",
@@ -188,12 +190,12 @@ def _artifact(root: Path, version: str) -> Path:
     try:
         check_version(version)
     except ValueError as exc:
-        raise ModelUnavailableError(str(exc)) from None
+        raise VersionUnreadableError(str(exc), "missing") from None
     path = root / f"{version}{SUFFIX}"
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
-        raise ModelUnavailableError(
-            f"The registry {str(root)!r} has no version {version!r} ({str(path)!r} {what})."
+        raise VersionUnreadableError(
+            f"The registry {str(root)!r} has no version {version!r} ({str(path)!r} {what}).", "missing"
         )
     return path
 
@@ -226,7 +228,8 @@ def current(registry: str | Path) -> tuple[str, Path]:
 
 
 def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> DHAG:
-    """Load and verify one version; raises :class:`ModelUnavailableError` naming the version and the fault.
+    """Load and verify one version; raises :class:`~pipeline.errors.VersionUnreadableError` naming the
+    version and the fault (its ``fault``: ``missing``, ``damaged``, ``bad_signature``, ``newer_release``).
 
     Beyond dhag's own checks (format version, checksum, consistent weights) the artifact's recorded
     version must be the one it is filed under, so a copied or renamed file is not served by mistake,
@@ -236,11 +239,11 @@ def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> 
     try:
         model = dhag.load_model(path, device=device)
     except ArtifactError as exc:
-        raise ModelUnavailableError(f"Cannot load model version {version!r}: {exc}") from None
+        raise VersionUnreadableError(f"Cannot load model version {version!r}: {exc}", _fault(exc)) from None
     recorded = (model.metadata_ or {}).get("version")
     if recorded is not None and recorded != version:
-        raise ModelUnavailableError(
-            f"Cannot load model version {version!r}: {str(path)!r} records version {recorded!r}."
+        raise VersionUnreadableError(
+            f"Cannot load model version {version!r}: {str(path)!r} records version {recorded!r}.", "damaged"
         )
     return check_servable(model, version)
 
@@ -296,41 +299,44 @@ def promote(
     return previous
 
 
-def rollback(registry: str | Path, *, device: str = "cpu") -> tuple[str | None, str]:
-    """Go back to the previous current version; returns ``(replaced, restored)``.
+def rollback(
+    registry: str | Path, *, device: str = "cpu", passed_over: list[PassedOver] | None = None
+) -> tuple[str | None, str]:
+    """Go back to the newest earlier current version that loads; returns ``(replaced, restored)``.
 
-    The restored version leaves the history, so a second rollback goes one further back. Raises
-    :class:`ModelUnavailableError` (and changes nothing) when there is no previous version or it fails
-    to load. A damaged ``current`` is replaced, and an unreadable one refused, as by :func:`promote`.
-    A history that cannot be shortened once ``current`` switched (a full volume) is logged, not raised:
-    the rollback is done.
+    The history is shortened to the entries before the restored one, so a second rollback goes one
+    further back. Entries after it that no longer load (damaged, signed with another key, a newer
+    release's, missing) are passed over and leave the history with it; each is appended to
+    ``passed_over`` when given, else logged as a warning. Raises :class:`ModelUnavailableError` (and
+    changes nothing) when no earlier version loads, naming each entry and why. A damaged ``current``
+    is replaced, and an unreadable one refused, as by :func:`promote`. A history that cannot be
+    shortened once ``current`` switched (a full volume) is logged, not raised: the rollback is done.
     """
     root = Path(registry)
     with locked(root):
         past = history(root)
-        present = pointer_to_replace(root, past[-1]) if past else read_pointer(root)
-        while past and past[-1] == present:
-            past.pop()
-        if not past:
-            raise ModelUnavailableError(
-                f"Nothing to roll back to: the registry {str(root)!r} has no earlier current version."
-            )
-        target = past[-1]
-        load_version(root, target, device=device)
-        # current first: cut short after it, the history still ends with the version now current,
-        # which the next rollback skips (above); the other way round lost the target from the history.
+        index, passed = walk_back(root, past, _present(root), lambda v: load_version(root, v, device=device))
+        target = past[index]
+        present = pointer_to_replace(root, target)  # refuses an unreadable pointer, before any write
+        # current first: cut short after it, the history still lists the version now current, which
+        # the next rollback skips, and those passed over, which it passes over again (walk_back).
         switch(root, target, present, remember_previous=False)
         try:
-            write_atomic(root / HISTORY, (json.dumps(past[:-1]) + "\n").encode())
+            write_atomic(root / HISTORY, (json.dumps(past[:index]) + "\n").encode())
         except OSError as exc:  # the rollback is done: raised, it read as refused, and a retry went further
             log.warning(
-                "%s is current again, but the history %s could not be shortened (%s): it still ends "
-                "with %s, which the next rollback skips",
+                "%s is current again, but the history %s could not be shortened (%s): the next "
+                "rollback skips %s and passes over what this one did",
                 target,
                 root / HISTORY,
                 exc.strerror or exc,
                 target,
             )
+    for entry in passed:
+        if passed_over is None:
+            log.warning("rollback passed over %s: %s", entry.version, entry.why())
+        else:
+            passed_over.append(entry)
     return present, target
 
 

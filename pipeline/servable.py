@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from dhag import DHAG, DHAGError
-from pipeline.errors import ModelUnavailableError
+from pipeline.errors import VersionUnreadableError
 
 __all__ = ["check_servable"]
 
@@ -20,20 +20,21 @@ __all__ = ["check_servable"]
 def check_servable(model: DHAG, version: str) -> DHAG:
     """``model`` when its threshold is in [0, 1] and it scores a row of its own training means to a
     finite score in [0, 1] (which runs preprocessing and every network layer once); else raises
-    :class:`ModelUnavailableError` naming the version and the fault."""
+    :class:`~pipeline.errors.VersionUnreadableError` (``damaged``) naming the version and the fault."""
     threshold = float(model.threshold_)
     if not (math.isfinite(threshold) and 0.0 <= threshold <= 1.0):
-        raise ModelUnavailableError(
-            f"Model version {version!r} has threshold {threshold}; it must be in [0, 1]."
+        raise VersionUnreadableError(
+            f"Model version {version!r} has threshold {threshold}; it must be in [0, 1].", "damaged"
         )
     means = model.preprocessor_.means_
     row = np.array([[means.get(name, 0.0) for name in model.feature_names_in_]], dtype=float)
     try:
         score = float(model.decision_function(row)[0])
     except (DHAGError, RuntimeError, ValueError) as exc:
-        raise ModelUnavailableError(f"Model version {version!r} fails to score: {exc}") from None
+        raise VersionUnreadableError(f"Model version {version!r} fails to score: {exc}", "damaged") from None
     if not (math.isfinite(score) and 0.0 <= score <= 1.0):
-        raise ModelUnavailableError(
-            f"Model version {version!r} scores its training means as {score}; a score must be in [0, 1]."
+        raise VersionUnreadableError(
+            f"Model version {version!r} scores its training means as {score}; a score must be in [0, 1].",
+            "damaged",
         )
     return model

@@ -1,0 +1,79 @@
+"""Which entry of the registry's history a rollback goes back to: the newest that still loads.
+
+A version in the history may have stopped loading since it was current: damaged (truncated, failing
+its checksum), signed with another key, written by a newer release, removed by hand. A rollback that
+stopped at it could never reach the older, good versions; :func:`walk_back` passes over it, and says
+so (:class:`PassedOver`), so that :func:`pipeline.registry.rollback` can leave it out of the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from pipeline.errors import ModelUnavailableError, VersionUnreadableError
+
+__all__ = ["PassedOver", "walk_back"]
+
+# What each fault of pipeline.errors.VersionUnreadableError is called in the lines a rollback writes.
+WHY = {
+    "damaged": "damaged",
+    "bad_signature": "not signed with the deployment's key",
+    "newer_release": "a newer release's",
+    "missing": "missing",
+}
+
+
+class PassedOver(NamedTuple):
+    """A history entry a rollback went past because it does not load: ``fault`` (a key of :data:`WHY`)
+    and the error that loading it raised."""
+
+    version: str
+    fault: str
+    error: str
+
+    def why(self) -> str:
+        """``why (error)`` on one line.
+
+        >>> PassedOver("v2", "missing", "The registry 'r' has no version 'v2'.").why()
+        "missing (The registry 'r' has no version 'v2'.)"
+        """
+        error = " ".join(self.error.split())
+        return f"{WHY.get(self.fault, self.fault)} ({error})"
+
+
+def walk_back(
+    root: Path, past: Sequence[str], present: str | None, load: Callable[[str], object]
+) -> tuple[int, list[PassedOver]]:
+    """``(index, passed)``: the index in ``past`` (oldest first) of the newest entry other than
+    ``present`` that ``load`` loads, and the entries after it that did not load, newest first, each
+    version once. ``load`` raises :class:`VersionUnreadableError` for a version that does not load;
+    anything else it raises (an I/O error on the device, a lock) ends the walk, changing nothing.
+
+    Raises :class:`ModelUnavailableError` when no entry loads, naming each one and why, one line each.
+    """
+    passed: list[PassedOver] = []
+    seen = {present}
+    for index in range(len(past) - 1, -1, -1):
+        version = past[index]
+        if version in seen:  # the version current now (a history cut short), or one already passed
+            continue
+        seen.add(version)
+        try:
+            load(version)
+        except VersionUnreadableError as exc:
+            passed.append(PassedOver(version, exc.fault, str(exc)))
+            continue
+        return index, passed
+    if not passed:
+        raise ModelUnavailableError(
+            f"Nothing to roll back to: the registry {str(root)!r} has no earlier current version."
+        )
+    named = "".join(f"\n  {p.version}: {p.why()}" for p in passed)
+    raise ModelUnavailableError(
+        f"Nothing to roll back to: no earlier current version of the registry {str(root)!r} loads; "
+        f"nothing changed. Its history lists, newest first:{named}\nRestore one from a backup, re-sign "
+        "one signed with another key ('dhag sign'), or switch to a version that loads with 'models "
+        "promote VERSION' ('models list' shows which do)."
+    )
