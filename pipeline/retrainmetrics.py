@@ -1,7 +1,8 @@
 """The retrainer's Prometheus metrics (prefix ``dhag_``): labels taken in and dead-lettered, alert events
 refused, runs by outcome (and the steps after a decision that failed), the registry's current version
-and its versions by state, and Kafka refusing it (``dhag_broker_refusals_total``, the daemon's name and
-labels). :mod:`pipeline.metrics` re-exports it.
+and its versions by state, its Kafka operations that failed (``dhag_broker_failures_total``) and Kafka
+refusing it (``dhag_broker_refusals_total``), with the daemon's names and labels.
+:mod:`pipeline.metrics` re-exports it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pipeline.labels import LabelReason
 from pipeline.refusals import REFUSAL_KINDS
 
-__all__ = ["RETRAINER_REFUSED_OPERATIONS", "RetrainMetrics"]
+__all__ = ["RETRAINER_FAILED_OPERATIONS", "RETRAINER_REFUSED_OPERATIONS", "RetrainMetrics"]
 
 # What Kafka may refuse the retrainer (pipeline.retrain.refused): its start (its group's offsets, its
 # topics' partitions), its polls, its label dead letters, its offset commits.
 RETRAINER_REFUSED_OPERATIONS = ("connect", "poll", "produce", "commit")
+# Its Kafka operations that fail (pipeline.retrain.outage): its start, its polls, the connection check
+# after an empty poll, its offset commits. (Its label dead letters are sent again: not counted here.)
+RETRAINER_FAILED_OPERATIONS = ("connect", "connection", "poll", "commit")
 
 
 class RetrainMetrics:
@@ -124,6 +128,13 @@ class RetrainMetrics:
             ["operation", "kind"],
             registry=r,
         )
+        self.broker_failures = Counter(
+            "dhag_broker_failures",
+            "Failed Kafka operations of the retrainer, refusals included: its start, its polls, the "
+            "connection check after an empty poll, its offset commits (the daemon's name and label).",
+            ["operation"],
+            registry=r,
+        )
         self.registry_versions = Gauge(
             "dhag_registry_versions",
             "The registry's model versions by state: readable, newer_release (a later dhag release's), "
@@ -147,6 +158,8 @@ class RetrainMetrics:
         for operation in RETRAINER_REFUSED_OPERATIONS:
             for kind in REFUSAL_KINDS:
                 self.broker_refusals.labels(operation, kind)
+        for operation in RETRAINER_FAILED_OPERATIONS:
+            self.broker_failures.labels(operation)
 
     def set_registry_versions(self, counts: dict[str, int]) -> None:
         """Show the registry's versions by state (``{"readable": 48, "damaged": 1, ...}``)."""

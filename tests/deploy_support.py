@@ -94,8 +94,15 @@ def retrainer_series() -> dict[str, set[str]]:
 
 
 # Series both export on purpose, with the same labels: one alert covers both (DhagKafkaAccessRefused's
-# counter). Any other name both export would be caught by rules meant for one of them.
-SHARED = {"dhag_broker_refusals_total", "dhag_broker_refusals_created"}
+# counter), or the rules meant for the daemon read only operations the retrainer never fails
+# (dhag_broker_failures_total: produce, stalled, join, carry_over are the daemon's alone). Any other name
+# both export would be caught by rules meant for one of them.
+SHARED = {
+    "dhag_broker_refusals_total",
+    "dhag_broker_refusals_created",
+    "dhag_broker_failures_total",
+    "dhag_broker_failures_created",
+}
 
 
 def pipeline_series() -> dict[str, set[str]]:

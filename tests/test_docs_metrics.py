@@ -113,9 +113,13 @@ def test_the_catalogue_lists_every_series_the_daemon_exports_as_it_exports_it() 
 def test_the_catalogue_lists_every_series_the_retrainer_exports_as_it_exports_it() -> None:
     rows, exported = _table("The retrainer"), retrainer_families()
     # The embedded broker's memory, which both processes export alike, is listed once, with the
-    # daemon's; Kafka's refusals, counted for other operations, in both tables.
+    # daemon's; Kafka's failures and refusals, counted for other operations, in both tables.
     shared = set(_table("The scoring daemon")) & set(exported)
-    assert shared == {"dhag_embedded_broker_memory_bytes", "dhag_broker_refusals_total"}
+    assert shared == {
+        "dhag_embedded_broker_memory_bytes",
+        "dhag_broker_failures_total",
+        "dhag_broker_refusals_total",
+    }
     listed = set(rows) | {"dhag_embedded_broker_memory_bytes"}
     assert sorted(set(exported) - listed) == [], "exported but not in docs/metrics.md"
     assert _check(rows, exported) == []

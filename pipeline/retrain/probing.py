@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline.config import Settings
 from pipeline.probes import NotReady, loop_stuck
+from pipeline.retrain.outage import Outage
 
 __all__ = ["Probed"]
 
@@ -15,9 +16,9 @@ SNAPSHOT_S = 60.0  # a run's start reads the label store on the loop thread
 
 
 class Probed:
-    """The retrainer's probes: ready once its consumer is open, while Kafka does not refuse it, and until
-    it stops; live while its loop polls (the training runs in its own thread, so the loop polls on
-    through it)."""
+    """The retrainer's probes: ready once its consumer is open, while Kafka neither refuses it nor fails
+    it, and until it stops; live while its loop polls (the training runs in its own thread, so the loop
+    polls on through it)."""
 
     settings: Settings
     bootstrap: str
@@ -25,15 +26,18 @@ class Probed:
     _consumer: Any
     _beat: float
     refusal_reasons: Callable[[], list[NotReady]]
+    outage: Outage
 
     def not_ready(self) -> list[NotReady] | None:
         """Why the retrainer does not consume yet, or None."""
         if self._stop.is_set():
             return [NotReady("", "stopping")]
-        if self._consumer is None:
-            return [NotReady("kafka", "connecting", f"the brokers at {self.bootstrap}")]
-        # Kafka refusing it (credentials, an ACL: pipeline.retrain.refused), named by the topic's role.
-        return self.refusal_reasons() or None
+        if self._consumer is None:  # starting, or its start retried while Kafka is away
+            connecting = NotReady("kafka", "connecting", f"the brokers at {self.bootstrap}")
+            return self.outage.reasons() or [connecting]
+        # Kafka refusing it (credentials, an ACL: pipeline.retrain.refused), named by the topic's role;
+        # Kafka away (pipeline.retrain.outage): "failing".
+        return self.refusal_reasons() + self.outage.reasons() or None
 
     def not_live(self) -> str | None:
         """Why the retrainer's loop looks stuck, or None: it has not polled for longer than a poll,

@@ -35,6 +35,7 @@ from pipeline.errors import ConfigError
 from pipeline.metrics import RetrainMetrics
 from pipeline.probes import NotReady
 from pipeline.refusals import RefusalWatch, refusal_of
+from pipeline.retrain.outage import Outage
 
 __all__ = ["Refused"]
 
@@ -60,6 +61,7 @@ class Refused:
     _stop: threading.Event
     _dead_letters: Any
     _poll: Callable[[Any, Any], int]
+    outage: Outage
     close: Callable[[], None]
 
     def _watch_refusals(self) -> None:
@@ -75,15 +77,20 @@ class Refused:
 
     def _refused_poll(self, consumer: Any, producer: Any) -> int:
         """One poll (:meth:`_poll`); one Kafka refuses is counted, logged once and retried after a
-        backoff, as is one whose label dead letters it refused. Other errors raise as before."""
+        backoff, as is one whose label dead letters it refused. One that fails otherwise (Kafka away) is
+        an outage (:mod:`pipeline.retrain.outage`)."""
         try:
             held = self._poll(consumer, producer)
         except KafkaError as exc:
             if refusal_of(exc) is None:
-                raise
+                self.refusals.failed("poll", "poll", exc, self.monotonic())  # no refusal now, an outage
+                self.outage.failed("poll", exc)  # backs off; raises after kafka.unavailable_exit_s
+                return 0
+            self.outage.refused("poll")
             self.refusals.failed("poll", "poll", exc, self.monotonic(), then=_THEN["poll"])
             self._stop.wait(self._refusal_backoff.next_delay())
             return 0
+        self.outage.polled(consumer, held)
         self.refusals.ended("poll", self.monotonic())
         if self.refusals.state("produce") is not None:  # else the refused labels come back at once
             self._stop.wait(self._refusal_backoff.next_delay())
@@ -104,10 +111,10 @@ class Refused:
         now = self.monotonic()
         if exc is None:
             self.refusals.ended("commit", now)
+            self.outage.commit_worked()
             return
         self.refusals.failed("commit", "commit", exc, now, then=_THEN["commit"])
-        if refusal_of(exc) is None:
-            log.warning("offset commit failed (the label store resumes from its own positions): %s", exc)
+        self.outage.commit_failed(exc, refused=refusal_of(exc) is not None)  # counted; logged once
 
     @contextmanager
     def _starting(self) -> Iterator[None]:

@@ -44,6 +44,7 @@ from pipeline.retrain.cycle import RunResult
 from pipeline.retrain.deadletters import DeadLetters
 from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.intake import Intake
+from pipeline.retrain.outage import Outage
 from pipeline.retrain.probing import Probed
 from pipeline.retrain.refused import Refused
 from pipeline.retrain.runs import Runs
@@ -96,6 +97,10 @@ class Retrainer(Intake, Runs, Probed, Refused):
         self._beat = time.monotonic()  # the loop's last poll (its liveness)
         self._read = 0  # records polled since start (the closing log line)
         self._watch_refusals()  # Kafka refusing it: credentials, ACLs (pipeline.retrain.refused)
+        # Kafka away: retried with backoff, exit code 3 after a while (pipeline.retrain.outage)
+        self.outage = Outage(
+            settings.kafka, metrics.broker_failures, self._stop, bootstrap_servers, monotonic
+        )
         storepositions.mark_new(store)  # before anything else writes to it
         self._restore_run_times()
 
@@ -198,6 +203,22 @@ class Retrainer(Intake, Runs, Probed, Refused):
         self._consumer, self._producer = self._clients()
         self._parts = self._assign(self._consumer)
 
+    def _connect(self) -> bool:
+        """:meth:`open`, retried with backoff while Kafka is away (:mod:`pipeline.retrain.outage`: exit
+        code 3 after ``kafka.unavailable_exit_s``); False when a stop came first. A refusal raises
+        :class:`~pipeline.errors.ConfigError` (:meth:`_starting`)."""
+        while not self._stop.is_set():
+            try:
+                with self._starting():
+                    self.open()
+            except (KafkaError, BrokerUnavailableError) as exc:
+                self.close()
+                self.outage.failed("connect", exc)
+                continue
+            self.outage.ended()
+            return True
+        return False
+
     def close(self) -> None:
         """Disconnect (a running training is left to finish in its thread)."""
         if self._producer is not None:
@@ -209,8 +230,15 @@ class Retrainer(Intake, Runs, Probed, Refused):
     def catch_up(self, timeout_s: float = 300.0) -> None:
         """Consume until every partition reaches the end it had when this was called (no training)."""
         assert self._consumer is not None and self._producer is not None, "open() first"
-        with self._starting():
-            ends = self._consumer.end_offsets(self._parts)
+        while True:  # the ends to reach, retried while Kafka is away
+            try:
+                with self._starting():
+                    ends = self._consumer.end_offsets(self._parts)
+                break
+            except KafkaError as exc:
+                self.outage.failed("connect", exc)
+                if self._stop.is_set():
+                    return
         deadline = time.monotonic() + timeout_s
         quiet = 0
         while not self._stop.is_set():
@@ -232,8 +260,9 @@ class Retrainer(Intake, Runs, Probed, Refused):
         if self._current_model(level=logging.ERROR) is None:  # why it exits: an error, not a warning
             return EXIT_MODEL
         self._survey_registry()  # dhag_registry_versions before the first run's prune
-        with self._starting():
-            self.open()
+        if not self._connect():
+            log.info("stopped before connecting to Kafka: nothing read")
+            return 0
         assert self._consumer is not None and self._producer is not None
         stopped = False
         try:
@@ -272,6 +301,14 @@ class Retrainer(Intake, Runs, Probed, Refused):
         if self._parts_checked is not None and self.monotonic() - self._parts_checked >= _PARTITION_CHECK_S:
             self._parts = self._assign(consumer)
         batch = consumer.poll(timeout_ms=self.settings.kafka.poll_timeout_ms)
+        try:
+            return self._handle(batch, consumer, producer)
+        except KafkaError:  # Kafka failed it midway (a dead letter's send): read the poll again, not skip it
+            rewind(consumer, [m for messages in batch.values() for m in messages])
+            raise
+
+    def _handle(self, batch: dict[Any, list[Any]], consumer: KafkaConsumer, producer: KafkaProducer) -> int:
+        """A poll's ``batch`` handled, flushed, stored and committed; returns how many records it held."""
         by_topic: dict[str, list[Any]] = {}
         offsets = {}
         for tp, messages in batch.items():

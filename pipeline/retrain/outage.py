@@ -1,0 +1,146 @@
+"""Kafka away from the retrainer (no broker answers, a metadata update or a request timed out, a connection
+lost), told apart from Kafka refusing it (:mod:`pipeline.retrain.refused`), and handled as the daemon
+handles an outage (:class:`pipeline.brokerlink.BrokerHealth`):
+
+- its start (connecting, taking its partitions, ``--once``'s end offsets) and its polls are retried
+  after a capped exponential backoff (``kafka.backoff_initial_s`` to ``kafka.backoff_max_s``); a poll
+  that returns nothing while no broker is connected is a failure too (``connection``), as kafka-python
+  only retries that silently;
+- the log says once per outage which operation failed with which error (again for each other one), and
+  once when Kafka is back; ``/ready`` answers ``kafka: failing`` meanwhile;
+- after ``kafka.unavailable_exit_s`` of it, :class:`~pipeline.errors.BrokerUnavailableError` ends the
+  run: exit code 3, as the daemon's;
+- an offset commit that fails (a rebalance of the group's other members, its coordinator moving) is no
+  outage: the label store holds what each poll read with its own positions, which a start resumes from.
+  Logged once until commits work again.
+
+Nothing is lost: a failed poll stored and committed nothing, and what it had taken from the consumer is
+sought back to (:meth:`pipeline.retrain.service.Retrainer._poll`). Every failure, refusals included, is
+counted in ``dhag_broker_failures_total{operation}`` (the daemon's name and label).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pipeline.backoff import Backoff
+from pipeline.brokerlink import connected
+from pipeline.config import KafkaSettings
+from pipeline.errors import BrokerUnavailableError
+from pipeline.probes import NotReady
+
+__all__ = ["Outage"]
+
+log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's
+
+CONNECTION_CHECK_S = 1.0  # as the daemon's
+
+
+class Outage:
+    """The retrainer's Kafka outage under way, if any (see the module docstring)."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        failures: Any,
+        stop: threading.Event,
+        bootstrap: str,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kafka, self.failures, self.stop, self.bootstrap = kafka, failures, stop, bootstrap
+        self.monotonic = monotonic
+        self.backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
+        self.since: float | None = None  # when the outage under way began (self.monotonic())
+        self._said: set[tuple[str, str]] = set()  # (operation, error type) logged in this outage
+        self._last: BaseException | None = None
+        self._commit: str | None = None  # the error type of the commits failing, once logged
+        self._checked: float | None = None
+
+    def failed(self, operation: str, exc: BaseException) -> None:
+        """Count ``exc``, log it when new to this outage, raise :class:`BrokerUnavailableError` after
+        ``kafka.unavailable_exit_s`` of outage, else wait the backoff (cut short by a stop)."""
+        self.failures.labels(operation).inc()
+        now = self.monotonic()
+        if self.since is None:
+            self.since = now
+        self._last = exc
+        down_for = now - self.since
+        if (operation, type(exc).__name__) not in self._said:
+            self._said.add((operation, type(exc).__name__))
+            log.warning(
+                "Kafka %s failed (for %.1fs now): %s; retried with backoff, nothing committed past what "
+                "the label store holds; the retrainer stops (exit code 3) after kafka.unavailable_exit_s "
+                "(%gs) without Kafka",
+                operation,
+                down_for,
+                exc,
+                self.kafka.unavailable_exit_s,
+            )
+        if down_for >= self.kafka.unavailable_exit_s:
+            raise BrokerUnavailableError(
+                f"Kafka at {self.bootstrap} unusable to the retrainer for {down_for:.0f}s "
+                f"(kafka.unavailable_exit_s = {self.kafka.unavailable_exit_s:g}); last error: {exc}"
+            )
+        self.stop.wait(self.backoff.next_delay())
+
+    def refused(self, operation: str) -> None:
+        """Kafka answered, refusing ``operation`` (:mod:`pipeline.retrain.refused`): a failure counted,
+        but no outage (a refusal is retried until fixed, however long)."""
+        self.failures.labels(operation).inc()
+        self.ended()
+
+    def ended(self) -> None:
+        """Kafka answered: the outage under way, if any, is over."""
+        if self.since is not None:
+            log.info("Kafka reachable again after %.1fs", self.monotonic() - self.since)
+            self.since, self._last = None, None
+            self._said.clear()
+        self.backoff.reset()
+
+    def polled(self, consumer: Any, held: int) -> None:
+        """A poll returned ``held`` records: records end the outage; none, while no broker is connected
+        (checked at most once a second), is a failure."""
+        if held:
+            self.ended()
+            return
+        now = self.monotonic()
+        if self._checked is not None and now - self._checked < CONNECTION_CHECK_S:
+            return
+        self._checked = now
+        if connected(consumer):
+            self.ended()
+        else:
+            self.failed("connection", ConnectionError("no connection to any broker"))
+
+    def commit_failed(self, exc: BaseException, *, refused: bool) -> None:
+        """An offset commit failed (``refused``: the refusal's watch logs it): counted, logged once."""
+        self.failures.labels("commit").inc()
+        if refused or self._commit == type(exc).__name__:
+            return
+        self._commit = type(exc).__name__
+        log.warning(
+            "offset commit failed: %s; the label store keeps what each poll read with its own positions, "
+            "which a restart resumes from: nothing is lost (logged once until commits work again)",
+            exc,
+        )
+
+    def commit_worked(self) -> None:
+        """An offset commit worked."""
+        if self._commit is not None:
+            log.info("offset commits work again")
+            self._commit = None
+
+    def reasons(self) -> list[NotReady]:
+        """``/ready``'s reason while the outage lasts (the brokers' addresses only the log gets)."""
+        if self.since is None:
+            return []
+        return [NotReady("kafka", "failing", f"the brokers at {self.bootstrap}", self._ready_since())]
+
+    def _ready_since(self) -> float:
+        # /ready's text counts from time.monotonic(), which a test's clock need not be.
+        assert self.since is not None
+        return time.monotonic() - (self.monotonic() - self.since)
