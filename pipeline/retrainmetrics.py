@@ -19,7 +19,7 @@ __all__ = ["RETRAINER_FAILED_OPERATIONS", "RETRAINER_REFUSED_OPERATIONS", "Retra
 RETRAINER_REFUSED_OPERATIONS = ("connect", "poll", "produce", "commit")
 # Its Kafka operations that fail (pipeline.retrain.outage): its start, its polls, the connection check
 # after an empty poll, its offset commits. (Its label dead letters are sent again: not counted here.)
-RETRAINER_FAILED_OPERATIONS = ("connect", "connection", "poll", "commit")
+RETRAINER_FAILED_OPERATIONS = ("connect", "connection", "poll", "commit", "dead_letter")
 
 
 class RetrainMetrics:

@@ -12,7 +12,11 @@ handles an outage (:class:`pipeline.brokerlink.BrokerHealth`):
   run: exit code 3, as the daemon's;
 - an offset commit that fails (a rebalance of the group's other members, its coordinator moving) is no
   outage: the label store holds what each poll read with its own positions, which a start resumes from.
-  Logged once until commits work again.
+  Logged once until commits work again;
+- label dead letters not acknowledged (a timeout, their topic's leader away) are no outage either while
+  polls work: their labels are read and sent again after a backoff, logged once until they are
+  acknowledged (``dhag_broker_failures_total{operation="dead_letter"}``: the daemons' rules on
+  ``produce`` are theirs alone).
 
 Nothing is lost: a failed poll stored and committed nothing, and what it had taken from the consumer is
 sought back to (:meth:`pipeline.retrain.service.Retrainer._poll`). Every failure, refusals included, is
@@ -58,6 +62,7 @@ class Outage:
         self._said: set[tuple[str, str]] = set()  # (operation, error type) logged in this outage
         self._last: BaseException | None = None
         self._commit: str | None = None  # the error type of the commits failing, once logged
+        self._produce: str | None = None  # the error type of the dead letters failing, once logged
         self._checked: float | None = None
 
     def failed(self, operation: str, exc: BaseException) -> None:
@@ -127,6 +132,30 @@ class Outage:
             "which a restart resumes from: nothing is lost (logged once until commits work again)",
             exc,
         )
+
+    def produce_failed(self, exc: BaseException) -> None:
+        """Label dead letters were not acknowledged, for a reason other than a refusal (a timeout, a
+        leader away): counted, logged once until they are; the poll's labels are read and sent again
+        (:mod:`pipeline.retrain.deadletters`) after the backoff :meth:`producing` asks for."""
+        self.failures.labels("dead_letter").inc()
+        if self._produce is None:
+            log.warning(
+                "label dead letters not acknowledged: %s; their labels are read again and sent again with "
+                "backoff, nothing committed past them (logged once until dead letters are acknowledged)",
+                exc,
+            )
+        self._produce = type(exc).__name__
+
+    def produce_worked(self) -> None:
+        """Label dead letters were acknowledged."""
+        if self._produce is not None:
+            log.info("label dead letters acknowledged again")
+            self._produce = None
+
+    @property
+    def producing(self) -> bool:
+        """Whether the latest label dead letters failed (not refused): the next poll waits a backoff."""
+        return self._produce is not None
 
     def commit_worked(self) -> None:
         """An offset commit worked."""

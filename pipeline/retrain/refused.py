@@ -92,8 +92,8 @@ class Refused:
             return 0
         self.outage.polled(consumer, held)
         self.refusals.ended("poll", self.monotonic())
-        if self.refusals.state("produce") is not None:  # else the refused labels come back at once
-            self._stop.wait(self._refusal_backoff.next_delay())
+        if self.refusals.state("produce") is not None or self.outage.producing:
+            self._stop.wait(self._refusal_backoff.next_delay())  # else the labels come back at once
         else:
             self._refusal_backoff.reset()
         return held
@@ -103,8 +103,11 @@ class Refused:
         now = self.monotonic()
         if error is not None:  # a failure other than a refusal: an outage, the refusal's end
             self.refusals.failed("produce", "produce", error, now, then=_THEN["produce"])
+            if refusal_of(error) is None:
+                self.outage.produce_failed(error)
         elif sent:
             self.refusals.ended("produce", now)
+            self.outage.produce_worked()
 
     def _commit_settled(self, exc: KafkaError | None) -> None:
         """The poll's offset commit worked (None) or failed with ``exc``."""

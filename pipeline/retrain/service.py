@@ -323,8 +323,8 @@ class Retrainer(Intake, Runs, Probed, Refused):
         self._retry_pending(producer)
         try:
             producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
-        except KafkaError as exc:  # what was not acknowledged counts as refused below: sent again
-            log.warning("label dead letters not all acknowledged in time: %s", exc)
+        except KafkaError as exc:  # what was not acknowledged is settled as failed below: sent again
+            log.debug("label dead letters not all acknowledged in time: %s", exc)
         refused = self._dead_letters.settle(self.store)
         self._produce_settled(self._dead_letters.acknowledged, self._dead_letters.error)
         if refused:  # a label refused on arrival is read again, and sent again
