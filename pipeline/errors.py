@@ -32,8 +32,10 @@ class ModelUnavailableError(PipelineError):
 
 class VersionUnreadableError(ModelUnavailableError):
     """One version of the registry cannot be loaded; ``fault`` says why: ``missing`` (no such file),
-    ``damaged`` (truncated, failing its checksum, misfiled, not servable, an I/O error),
-    ``bad_signature`` (not signed with the deployment's key) or ``newer_release`` (a later release's)."""
+    ``damaged`` (truncated, failing its checksum, misfiled, not servable), ``bad_signature`` (not signed
+    with the deployment's key), ``newer_release`` (a later release's) or ``io_error`` (reading its file
+    failed, an ``OSError`` such as EIO or EACCES: that says nothing of the version, which may load once
+    the read works)."""
 
     def __init__(self, message: str, fault: str = "damaged") -> None:
         super().__init__(message)

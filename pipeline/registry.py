@@ -14,6 +14,7 @@ A version may carry a bounded *reference sample* of the normal readings it was t
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import time
@@ -24,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import dhag
-from dhag import DHAG, ArtifactError, ArtifactSignatureError, ArtifactTooNewError
+from dhag import DHAG, ArtifactError
 from dhag.artifact import check_settings
 from dhag.atomicwrite import write_atomic
+from pipeline.artifactfault import FAULTS, fault_of, read_error, read_failure
 from pipeline.errors import CurrentChangedError, ModelUnavailableError, VersionUnreadableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
 from pipeline.registrypointer import (
@@ -64,11 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Why a version cannot be read: written by a later release of dhag (a later format, settings this one
-# does not know: that release reads it); not signed with DHAG_ARTIFACT_KEY (nor the previous key);
-# anything else (truncated, failing its checksum, not a file, an I/O or permission error).
-FAULTS = ("newer_release", "bad_signature", "damaged")
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -76,7 +73,7 @@ class ModelInfo:
 
     ``error`` is set (and the manifest fields are empty) when the artifact cannot be read, or lists a
     setting this release does not know (:func:`dhag.artifact.check_settings`: it cannot load it), and
-    ``fault`` says which of :data:`FAULTS` it is.
+    ``fault`` says which of :data:`FAULTS` (:mod:`pipeline.artifactfault`) it is.
     """
 
     version: str
@@ -229,7 +226,8 @@ def current(registry: str | Path) -> tuple[str, Path]:
 
 def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> DHAG:
     """Load and verify one version; raises :class:`~pipeline.errors.VersionUnreadableError` naming the
-    version and the fault (its ``fault``: ``missing``, ``damaged``, ``bad_signature``, ``newer_release``).
+    version and the fault (its ``fault``: ``missing``, ``damaged``, ``bad_signature``, ``newer_release``,
+    or ``io_error``: the read failed, an ``OSError`` such as EIO or EACCES, which says nothing of the file).
 
     Beyond dhag's own checks (format version, checksum, consistent weights) the artifact's recorded
     version must be the one it is filed under, so a copied or renamed file is not served by mistake,
@@ -239,7 +237,11 @@ def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> 
     try:
         model = dhag.load_model(path, device=device)
     except ArtifactError as exc:
-        raise VersionUnreadableError(f"Cannot load model version {version!r}: {exc}", _fault(exc)) from None
+        if (error := read_error(exc)) is not None:  # ENOENT: removed since it was found, so missing
+            fault = "missing" if error.errno == errno.ENOENT else "io_error"
+            said = f"{read_failure(path, error)} (version {version!r})"
+            raise VersionUnreadableError(said, fault) from None
+        raise VersionUnreadableError(f"Cannot load model version {version!r}: {exc}", fault_of(exc)) from None
     recorded = (model.metadata_ or {}).get("version")
     if recorded is not None and recorded != version:
         raise VersionUnreadableError(
@@ -345,7 +347,9 @@ def _info(version: str, path: Path, is_current: bool) -> ModelInfo:
         manifest = dhag.read_manifest(path)
         check_settings(path, manifest)
     except ArtifactError as exc:
-        return ModelInfo(version, path, is_current, error=str(exc), fault=_fault(exc))
+        error = read_error(exc)
+        said = str(exc) if error is None else read_failure(path, error)
+        return ModelInfo(version, path, is_current, error=said, fault=fault_of(exc))
     meta = manifest.get("metadata") or {}
     return ModelInfo(
         version,
@@ -359,12 +363,6 @@ def _info(version: str, path: Path, is_current: bool) -> ModelInfo:
         threshold=manifest.get("threshold"),
         features=tuple(manifest.get("feature_names", ())),
     )
-
-
-def _fault(exc: ArtifactError) -> str:
-    if isinstance(exc, ArtifactTooNewError):
-        return "newer_release"
-    return "bad_signature" if isinstance(exc, ArtifactSignatureError) else "damaged"
 
 
 def list_models(registry: str | Path) -> list[ModelInfo]:

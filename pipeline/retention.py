@@ -10,9 +10,10 @@ version is that release's to load and prune (an upgrade of the retrainer rolled 
 models again when it comes back); a damaged one or one signed with another key is an operator's to look
 at: nothing this release writes leaves one (publication writes a temp file and renames it), so it came
 from a copy by hand, a restore or the storage, and a copy may still be under way; its file dates say
-nothing sure of that (``cp -p`` and restores keep them). A removed version loses its artifact, its
-reference sample and its retraining report (``<version>.report.json``): at a run every ten minutes the
-reports alone would be some fifty thousand files a year.
+nothing sure of that (``cp -p`` and restores keep them). One whose file failed to be read (``io_error``:
+an I/O or permission error) may well be fine: its owner, mode and volume are to check. A removed
+version loses its artifact, its reference sample and its retraining report (``<version>.report.json``):
+at a run every ten minutes the reports alone would be some fifty thousand files a year.
 
 A publication or removal cut short (the process killed, the node lost) can leave a reference sample
 or a report without its artifact, or a temp file of an atomic write; :func:`prune` removes those
@@ -51,8 +52,12 @@ _WHY = {
         "re-sign it with 'dhag sign' or remove it by hand",
     ),
     "damaged": (
-        "damaged or not readable (truncated, failing its checksum, an I/O error)",
+        "damaged (truncated, failing its checksum, not a regular file)",
         "see 'models list', then remove it by hand",
+    ),
+    "io_error": (
+        "its file failed to be read (an I/O or permission error, which says nothing of its content)",
+        "check its owner and mode and the registry's volume (I/O errors in the node's kernel log)",
     ),
 }
 
@@ -72,7 +77,7 @@ class Kept(NamedTuple):
         'kept v3, unreadable: written by a newer release of dhag; that release loads and prunes it'
         """
         what, advice = _WHY[self.fault]
-        if self.role == "current" and self.fault != "newer_release":
+        if self.role == "current" and self.fault in ("damaged", "bad_signature"):
             advice = "promote a readable version before anything else"
         role = {"current": ", current", "history": ", in the rollback history"}.get(self.role or "", "")
         return f"kept {self.version}, unreadable{role}: {what}; {advice}"
@@ -101,7 +106,7 @@ def survey(registry: str | Path) -> dict[str, int]:
 
     >>> import tempfile
     >>> survey(tempfile.mkdtemp())
-    {'readable': 0, 'newer_release': 0, 'bad_signature': 0, 'damaged': 0}
+    {'readable': 0, 'newer_release': 0, 'bad_signature': 0, 'damaged': 0, 'io_error': 0}
     """
     root = Path(registry)
     return _count(list_models(root) if root.is_dir() else [])

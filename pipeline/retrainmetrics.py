@@ -139,8 +139,8 @@ class RetrainMetrics:
             "dhag_registry_versions",
             "The registry's model versions by state: readable, newer_release (a later dhag release's), "
             "bad_signature (not signed with the deployment's key), damaged (truncated, failing its "
-            "checksum, not readable). Prune keeps every unreadable one. Counted at start and after "
-            "each run's prune.",
+            "checksum), io_error (its read failed: an I/O or permission error). Prune keeps every "
+            "unreadable one. Counted at start and after each run's prune.",
             ["state"],
             registry=r,
         )

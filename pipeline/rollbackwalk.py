@@ -4,6 +4,8 @@ A version in the history may have stopped loading since it was current: damaged 
 its checksum), signed with another key, written by a newer release, removed by hand. A rollback that
 stopped at it could never reach the older, good versions; :func:`walk_back` passes over it, and says
 so (:class:`PassedOver`), so that :func:`pipeline.registry.rollback` can leave it out of the history.
+A version whose file the system failed to read (``io_error``: an I/O error, no permission) is not
+passed over: the read may work a moment later and the version be fine, so the rollback is refused.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ def walk_back(
     """``(index, passed)``: the index in ``past`` (oldest first) of the newest entry other than
     ``present`` that ``load`` loads, and the entries after it that did not load, newest first, each
     version once. ``load`` raises :class:`VersionUnreadableError` for a version that does not load;
-    anything else it raises (an I/O error on the device, a lock) ends the walk, changing nothing.
+    anything else it raises (a device that loads no model, a lock) ends the walk, changing nothing.
 
-    Raises :class:`ModelUnavailableError` when no entry loads, naming each one and why, one line each.
+    Raises :class:`ModelUnavailableError` when no entry loads, naming each one and why, one line each,
+    and when reading one failed (``io_error``), naming its file, the error and what to check.
     """
     passed: list[PassedOver] = []
     seen = {present}
@@ -63,6 +66,13 @@ def walk_back(
         try:
             load(version)
         except VersionUnreadableError as exc:
+            if exc.fault == "io_error":
+                raise ModelUnavailableError(
+                    f"{exc}: a read error, which says nothing of the version; it is not passed over, and "
+                    "nothing changed. Check what stops reading it (its owner and mode: run the command as "
+                    "the service's user; the registry's volume: I/O errors in the node's kernel log), "
+                    "then roll back again; to go further back all the same, 'models promote VERSION'."
+                ) from None
             passed.append(PassedOver(version, exc.fault, str(exc)))
             continue
         return index, passed

@@ -116,7 +116,7 @@ def test_models_prune_command(fitted, tmp_path, capsys) -> None:
     _registry(fitted, tmp_path)
     base = ["models", "--registry", str(tmp_path), "prune"]
     kept = (
-        "kept v03, unreadable: damaged or not readable (truncated, failing its checksum, an I/O error); "
+        "kept v03, unreadable: damaged (truncated, failing its checksum, not a regular file); "
         "see 'models list', then remove it by hand\n"
     )
     assert main([*base, "--keep", "3", "--dry-run"]) == 0

@@ -12,7 +12,7 @@ from pipeline import registry
 from pipeline.cli import main
 from pipeline.retention import prune, survey
 
-STATES = ("readable", "newer_release", "bad_signature", "damaged")
+STATES = ("readable", "newer_release", "bad_signature", "damaged", "io_error")
 
 
 def _faulty(fitted, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,11 +42,11 @@ def test_prune_says_which_unreadable_versions_it_kept_and_counts_the_registry_by
     dry = prune(tmp_path, keep=1, dry_run=True)
     assert dry.removed == ["v5", "v6"] and [(k.version, k.fault) for k in dry.kept_unreadable] == kept
     assert [k.role for k in dry.kept_unreadable] == ["history", None, None, None]
-    assert dry.versions == {"readable": 3, "newer_release": 1, "bad_signature": 1, "damaged": 2}
+    assert dry.versions == dict.fromkeys(STATES, 1) | {"readable": 3, "damaged": 2, "io_error": 0}
     done = prune(tmp_path, keep=1)
     assert done.removed == ["v5", "v6"] and [(k.version, k.fault) for k in done.kept_unreadable] == kept
     # What is left once they went: the listing prune made, less what it removed (no second read).
-    assert done.versions == {"readable": 1, "newer_release": 1, "bad_signature": 1, "damaged": 2}
+    assert done.versions == dict.fromkeys(STATES, 1) | {"damaged": 2, "io_error": 0}
     assert sorted(p.stem for p in tmp_path.glob("*.dhag")) == ["v1", "v2", "v3", "v4", "v7"]
     assert survey(tmp_path) == done.versions
     assert survey(tmp_path / "absent") == dict.fromkeys(STATES, 0)
