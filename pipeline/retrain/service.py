@@ -269,22 +269,19 @@ class Retrainer(Intake, Runs, Probed, Refused):
             if once:
                 return self._once()
             while not self._stop.is_set():
-                self._read += self._refused_poll(self._consumer, self._producer)
+                try:
+                    self._read += self._refused_poll(self._consumer, self._producer)
+                except BrokerUnavailableError:  # exit code 3, as a stop: a run under way ends first
+                    self._stop.set()
+                    self._end_run_under_way("Kafka unusable: ")
+                    raise
                 if self._training is not None and self._training.done():
                     self._finish_run()
                 trigger = None if self._stop.is_set() else self.due()
                 if trigger is not None and self._training is None:
                     self.start_run(trigger)
                 self.store.commit()
-            if self._training is not None:
-                wait_s = self.settings.shutdown_grace_s / 2
-                log.info("waiting up to %.0f s for the retraining run to finish", wait_s)
-                try:
-                    self._training.exception(timeout=wait_s)
-                    self._finish_run()
-                    self.store.commit()
-                except FutureTimeout:
-                    log.warning("stopping without the unfinished retraining run; nothing was promoted by it")
+            self._end_run_under_way()
             stopped = True
             return 0
         finally:
@@ -294,6 +291,23 @@ class Retrainer(Intake, Runs, Probed, Refused):
                     "stopped: %d records read since start, labels and samples saved in the label store",
                     self._read,
                 )
+
+    def _end_run_under_way(self, why: str = "") -> None:
+        """Once stopping (``_stop`` set: a training ends at its next epoch and publishes nothing), wait up
+        to half of ``shutdown_grace_s`` for the run under way, if any, and record its end. One that
+        overruns is left to its daemon thread, unrecorded (its labels count as new at the next start):
+        left running unawaited, it died inside torch at the interpreter's shutdown."""
+        if self._training is None:
+            return
+        wait_s = self.settings.shutdown_grace_s / 2
+        log.info("%swaiting up to %.0f s for the retraining run to finish", why, wait_s)
+        try:
+            self._training.exception(timeout=wait_s)
+        except FutureTimeout:
+            log.warning("stopping without the unfinished retraining run; nothing was promoted by it")
+            return
+        self._finish_run()
+        self.store.commit()
 
     def _poll(self, consumer: KafkaConsumer, producer: KafkaProducer) -> int:
         """One poll, handled, flushed, stored and committed; returns how many records it held."""
