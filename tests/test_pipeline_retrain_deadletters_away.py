@@ -10,7 +10,16 @@ import logging
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from kafka.producer.future import FutureProduceResult
-from test_pipeline_retrain_refused import LABELS, _Consumer, _Producer, _record, _retrainer, _run
+from test_pipeline_retrain_refused import (
+    LABELS,
+    _backoffs,
+    _Consumer,
+    _mended_at,
+    _Producer,
+    _record,
+    _retrainer,
+    _run,
+)
 
 
 class _Unacknowledged(_Producer):
@@ -35,16 +44,9 @@ def test_dead_letters_not_acknowledged_are_counted_logged_once_and_sent_again_af
     producer = _Unacknowledged()
     bad = {LABELS: [_record(LABELS, 7, b"{broken")]}
     consumer = _Consumer(retrainer, [bad, bad, bad, bad])
-    real_poll = consumer.poll
-
-    def poll(timeout_ms: int = 0) -> dict:
-        if len(consumer.ready) == 3:  # the dead-letter topic's leader back: the label read again goes
-            producer.away = False
-        return real_poll(timeout_ms)
-
-    consumer.poll = poll  # type: ignore[method-assign]
-    waits: list[int] = []
-    monkeypatch.setattr(retrainer._refusal_backoff, "next_delay", lambda: waits.append(1) or 0.0)
+    # The dead-letter topic's leader back before the fourth poll: the label read again goes.
+    _mended_at(consumer, 3, lambda: setattr(producer, "away", False))
+    waits = _backoffs(monkeypatch, retrainer)
     caplog.set_level(logging.INFO)
     assert _run(retrainer, monkeypatch, consumer, producer) == 0
     failures = registry.get_sample_value("dhag_broker_failures_total", {"operation": "dead_letter"})

@@ -29,6 +29,7 @@ from test_pipeline_retrain_refused import (
     _Consumer,
     _Producer,
     _record,
+    _resumes_from_the_store,
     _said,
 )
 
@@ -199,14 +200,7 @@ def test_commits_failing_after_a_rebalance_are_logged_once_and_the_store_keeps_w
     assert len(_lines(caplog, "offset commits work again")) == 1
     assert consumer.commits == [{"sensor-readings": 42}]
     assert store.counts()["labels"] == 1
-    assert storepositions.positions(store) == {"operator-labels/0": 8, "sensor-readings/0": 42}
-    group = SimpleNamespace(
-        committed=lambda tp: 3,
-        beginning_offsets=lambda parts: dict.fromkeys(parts, 0),
-        end_offsets=lambda parts: dict.fromkeys(parts, 50),
-    )
-    starts = storepositions.resume(store, group, [LABELS, READINGS], "plant-7-retrainer")  # type: ignore[arg-type]
-    assert starts == {LABELS: 8, READINGS: 42}
+    _resumes_from_the_store(store)
 
 
 def test_a_start_that_cannot_reach_kafka_is_retried_with_backoff(monkeypatch, caplog) -> None:

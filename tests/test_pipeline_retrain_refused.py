@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import pytest
@@ -147,6 +148,38 @@ def _refused(registry: CollectorRegistry, operation: str, kind: str) -> float | 
     return registry.get_sample_value("dhag_broker_refusals_total", {"operation": operation, "kind": kind})
 
 
+def _mended_at(consumer: _Consumer, turn: int, mend: Callable[[], None]) -> None:
+    """``mend`` (an ACL granted again, a leader back) runs before the consumer's poll number ``turn``."""
+    real_poll = consumer.poll
+
+    def poll(timeout_ms: int = 0) -> dict:
+        if len(consumer.ready) == turn:
+            mend()
+        return real_poll(timeout_ms)
+
+    consumer.poll = poll  # type: ignore[method-assign]
+
+
+def _backoffs(monkeypatch, retrainer: Retrainer) -> list[int]:
+    """One entry per backoff the retrainer waits between turns (each of no time here)."""
+    waits: list[int] = []
+    monkeypatch.setattr(retrainer._refusal_backoff, "next_delay", lambda: waits.append(1) or 0.0)
+    return waits
+
+
+def _resumes_from_the_store(store: LabelStore) -> None:
+    """A restart resumes from the label store's own positions (labels 8, readings 42), not from the
+    group's offsets (3) that failed commits left behind."""
+    assert storepositions.positions(store) == {"operator-labels/0": 8, "sensor-readings/0": 42}
+    group = SimpleNamespace(
+        committed=lambda tp: 3,
+        beginning_offsets=lambda parts: dict.fromkeys(parts, 0),
+        end_offsets=lambda parts: dict.fromkeys(parts, 50),
+    )
+    starts = storepositions.resume(store, group, [LABELS, READINGS], "plant-7-retrainer")  # type: ignore[arg-type]
+    assert starts == {LABELS: 8, READINGS: 42}
+
+
 @pytest.mark.parametrize(
     ("error", "said", "kind", "check"),
     [
@@ -216,14 +249,7 @@ def test_commits_refused_by_the_groups_acl_are_named_once_and_the_store_keeps_wh
     # The store took in every poll with its own positions: a restart resumes from them, not from the
     # group's offsets the refused commits left behind.
     assert store.counts()["labels"] == 1
-    assert storepositions.positions(store) == {"operator-labels/0": 8, "sensor-readings/0": 42}
-    group = SimpleNamespace(
-        committed=lambda tp: 3,
-        beginning_offsets=lambda parts: dict.fromkeys(parts, 0),
-        end_offsets=lambda parts: dict.fromkeys(parts, 50),
-    )
-    starts = storepositions.resume(store, group, [LABELS, READINGS], "plant-7-retrainer")  # type: ignore[arg-type]
-    assert starts == {LABELS: 8, READINGS: 42}
+    _resumes_from_the_store(store)
 
 
 def test_label_dead_letters_refused_by_an_acl_are_named_once_and_sent_again_uncommitted(
@@ -233,16 +259,9 @@ def test_label_dead_letters_refused_by_an_acl_are_named_once_and_sent_again_unco
     producer = _Producer(refused=True)
     bad = {LABELS: [_record(LABELS, 7, b"{broken")]}
     consumer = _Consumer(retrainer, [bad, bad, bad])
-    real_poll = consumer.poll
-
-    def poll(timeout_ms: int = 0) -> dict:
-        if len(consumer.ready) == 2:  # the ACL granted again: the label read again is delivered
-            producer.refused = False
-        return real_poll(timeout_ms)
-
-    consumer.poll = poll  # type: ignore[method-assign]
-    waits: list[int] = []
-    monkeypatch.setattr(retrainer._refusal_backoff, "next_delay", lambda: waits.append(1) or 0.0)
+    # The ACL granted again before the third poll: the label read again is delivered.
+    _mended_at(consumer, 2, lambda: setattr(producer, "refused", False))
+    waits = _backoffs(monkeypatch, retrainer)
     caplog.set_level(logging.INFO)
     assert _run(retrainer, monkeypatch, consumer, producer) == 0
     assert _refused(registry, "produce", "authorisation") == 2
