@@ -296,15 +296,17 @@ class Daemon(RebalanceHandling, StallHandling, BatchCommitting, DaemonProbes):
 
     def _note_resets(self) -> None:
         """Say and count the positions kafka-python reset during the poll (:mod:`pipeline.offsetresets`)."""
-        assignment = self.consumer.assignment() if self.consumer is not None else set()
-        resets = self._resets.take(lambda topic, partition: TopicPartition(topic, partition) in assignment)
+        resets = self._resets.take()
+        if not resets or self.consumer is None:  # nearly every poll: no assignment read then
+            return
+        # Another consumer's in this process, or a partition since revoked: not this daemon's to say.
+        owned = self.consumer.assignment()
+        resets = [r for r in resets if TopicPartition(r.topic, r.partition) in owned]
         if not resets:
             return
         report(resets, self.kafka.auto_offset_reset, self.kafka.group_id, log)
         for reset in resets:
-            self.metrics.position_resets.labels(
-                "no_commit" if reset.fetched is None else "out_of_range"
-            ).inc()
+            self.metrics.position_resets.labels(reset.reason).inc()
         if skipped := sum(reset.skipped for reset in resets):
             self.metrics.records_skipped.inc(skipped)
             self.metrics.records_skipped_at.mark()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,12 +98,12 @@ class ResetWatch(logging.Filter):
                 fetched = self._out_of_range.pop(where, None)
                 self._resets.append(Reset(where[0], where[1], int(offset), fetched))
 
-    def take(self, owned: Callable[[str, int], bool] | None = None) -> list[Reset]:
-        """The resets kept since the last take, of the partitions ``owned`` says (all without it); the
-        others are dropped (another consumer's in this process, or a partition since revoked)."""
+    def take(self) -> list[Reset]:
+        """The resets kept since the last take, of every consumer of this process (the caller keeps its
+        own partitions')."""
         with self._lock:
             resets, self._resets = self._resets, []
-        return [r for r in resets if owned is None or owned(r.topic, r.partition)]
+        return resets
 
 
 _WATCH: ResetWatch | None = None
