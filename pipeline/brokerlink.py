@@ -30,7 +30,7 @@ from pipeline.config import KafkaSettings
 from pipeline.errors import BrokerUnavailableError, ConfigError
 from pipeline.heldclock import HeldClock
 from pipeline.metrics import PipelineMetrics
-from pipeline.refusals import RefusalWatch
+from pipeline.refusals import CREDENTIAL_SETTINGS, RefusalWatch
 
 __all__ = [
     "AUTHENTICATION_FAILURES",
@@ -74,8 +74,7 @@ def authentication_refused(exc: BaseException, bootstrap_servers: str) -> Config
     it names the security settings to check, never their values."""
     return ConfigError(
         f"config error: Kafka at {bootstrap_servers} refused the client's authentication: {exc}; check "
-        "kafka.security.security_protocol, kafka.security.sasl_mechanism, "
-        "kafka.security.sasl_plain_username and kafka.security.sasl_plain_password"
+        f"{CREDENTIAL_SETTINGS}"
     )
 
 

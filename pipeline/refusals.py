@@ -43,6 +43,12 @@ log = logging.getLogger("pipeline.daemon")
 
 REFUSAL_KINDS = ("authentication", "authorisation")  # the credentials, or an ACL
 
+# The settings a refused authentication points to (their names; never their values).
+CREDENTIAL_SETTINGS = (
+    "kafka.security.security_protocol, kafka.security.sasl_mechanism, kafka.security.sasl_plain_username "
+    "and kafka.security.sasl_plain_password"
+)
+
 # What each operation does to a topic refused (ready's words), and the ACLs it needs on it.
 _VERBS = {"produce": "write", "commit": "commit offsets of"}
 _TOPIC_ACLS = {"produce": "Write and Describe", "commit": "Read"}
@@ -202,11 +208,7 @@ class RefusalWatch:
         """Say what was refused, what to check (the ACL to grant, or the credential settings), and
         what the daemon does meanwhile (``then``)."""
         if refusal.kind == "authentication":
-            check = (
-                "check kafka.security.security_protocol, kafka.security.sasl_mechanism, "
-                "kafka.security.sasl_plain_username and kafka.security.sasl_plain_password (credentials "
-                "rotated or revoked on the broker?)"
-            )
+            check = f"check {CREDENTIAL_SETTINGS} (credentials rotated or revoked on the broker?)"
         else:
             check = f"check the ACLs of {self._principal()}: it needs {self.acl(refusal, operation)}"
         self.logger.error(
