@@ -140,7 +140,7 @@ class RetrainMetrics:
             "The registry's model versions by state: readable, newer_release (a later dhag release's), "
             "bad_signature (not signed with the deployment's key), damaged (truncated, failing its "
             "checksum), io_error (its read failed: an I/O or permission error). Prune keeps every "
-            "unreadable one. Counted at start and after each run's prune.",
+            "unreadable one. Counted at start, after each run's prune and hourly between runs.",
             ["state"],
             registry=r,
         )

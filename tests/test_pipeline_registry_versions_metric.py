@@ -1,14 +1,20 @@
-"""``dhag_registry_versions{state}``: the retrainer counts the registry's versions by state at start and
-after each run, from the listing its prune already makes (no second read of the registry)."""
+"""``dhag_registry_versions{state}``: the retrainer counts the registry's versions by state at start,
+after each run, from the listing its prune already makes (no second read of the registry), and hourly
+between runs."""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
 from test_pipeline_retrain_after import _promoting
-from test_pipeline_retrain_stop import _one_off, _result
+from test_pipeline_retrain_loop import _retrainer
+from test_pipeline_retrain_stop import _Idle, _one_off, _result
+
+from pipeline.labelstore import LabelStore
+from pipeline.retrain.runs import REGISTRY_SURVEY_S
 
 STATES = ("readable", "newer_release", "bad_signature", "damaged", "io_error")
 
@@ -38,3 +44,47 @@ def test_the_retrainer_exports_the_registry_by_state_at_start_and_after_each_run
     assert seen == dict.fromkeys(STATES, 0) | {"readable": 1, "damaged": 1}
     after = {s: value("dhag_registry_versions", {"state": s}) for s in STATES}
     assert after == dict.fromkeys(STATES, 0) | {"readable": 7, "newer_release": 2, "io_error": 1}
+
+
+def test_a_version_removed_by_hand_leaves_the_count_within_the_hour_with_no_run(
+    registry: Path, monkeypatch
+) -> None:
+    # Before, the count changed only at a run or a restart: with runs days apart, a damaged version an
+    # operator removed (as the runbook says) kept DhagRegistryUnreadableVersions firing until then.
+    (registry / "v0.dhag").write_bytes(b"not a model")
+    now = [500.0]
+    retrainer, metrics = _retrainer(registry, LabelStore(":memory:"), [10_000.0])
+    retrainer.monotonic = lambda: now[0]
+    monkeypatch.setattr(retrainer, "_clients", lambda: (_Idle(), _Idle()))
+    monkeypatch.setattr(retrainer, "_assign", lambda consumer: [])
+    monkeypatch.setattr(retrainer, "due", lambda: None)
+    seen = []
+
+    def poll(consumer: object, producer: object) -> int:  # each poll half an hour after the last
+        seen.append(metrics.get_sample_value("dhag_registry_versions", {"state": "damaged"}))
+        if len(seen) == 1:
+            (registry / "v0.dhag").unlink()
+        if len(seen) == 4:
+            retrainer.request_stop()
+        now[0] += REGISTRY_SURVEY_S / 2
+        return 0
+
+    monkeypatch.setattr(retrainer, "_poll", poll)
+    assert retrainer.run() == 0
+    assert seen == [1, 1, 0, 0]  # counted at start, then an hour on
+    assert metrics.get_sample_value("dhag_registry_versions", {"state": "readable"}) == 1
+
+
+def test_no_count_while_a_run_may_be_publishing_or_pruning(registry: Path) -> None:
+    now = [500.0]
+    retrainer, metrics = _retrainer(registry, LabelStore(":memory:"), [10_000.0])
+    retrainer.monotonic = lambda: now[0]
+    retrainer._survey_registry()
+    (registry / "v0.dhag").write_bytes(b"not a model")
+    now[0] += 2 * REGISTRY_SURVEY_S
+    retrainer._training = Future()  # a run under way
+    retrainer._survey_when_due()
+    assert metrics.get_sample_value("dhag_registry_versions", {"state": "damaged"}) == 0
+    retrainer._training = None
+    retrainer._survey_when_due()
+    assert metrics.get_sample_value("dhag_registry_versions", {"state": "damaged"}) == 1

@@ -32,6 +32,9 @@ _LAST_LABEL = "last_run_label_id"
 LAST_SUCCESS = "last_success_at"
 _LAST_FAILURE = "last_failure_at"
 _LAST_PROMOTION = "last_promotion_at"
+# dhag_registry_versions is counted again this often between runs: a version an operator removed or
+# mended by hand, or a read error that passed, leaves the count within the hour, not at the next run.
+REGISTRY_SURVEY_S = 3600.0
 
 
 class Runs:
@@ -42,6 +45,7 @@ class Runs:
     store: LabelStore
     metrics: RetrainMetrics
     clock: Callable[[], float]
+    monotonic: Callable[[], float]
     last_result: RunResult | None
     _stop: threading.Event
     _drifted: bool  # the sampled readings' scores shifted since the last run
@@ -49,6 +53,7 @@ class Runs:
     _training_label_id: int
     _no_run: str | None  # why the latest run trained or published nothing
     _model_checked: float
+    _surveyed: float  # when dhag_registry_versions was last counted (monotonic)
     _read: int
 
     if TYPE_CHECKING:  # the service's
@@ -65,12 +70,20 @@ class Runs:
         metrics.last_failure.set(float(store.get_state(_LAST_FAILURE, "0") or 0))
 
     def _survey_registry(self) -> None:
-        """Set ``dhag_registry_versions`` at start (each run's prune sets it after): one read of every
-        artifact's header and checksum, no model built."""
+        """Set ``dhag_registry_versions`` at start and every ``REGISTRY_SURVEY_S`` with no run under way
+        (each run's prune sets it too): one read of every artifact's header and checksum, no model
+        built."""
+        self._surveyed = self.monotonic()
         try:
             self.metrics.set_registry_versions(survey(self.settings.model.registry))
         except OSError as exc:  # the runs' prune says more; the gauge waits for it
             log.warning("cannot count the registry's versions: %s", exc)
+
+    def _survey_when_due(self) -> None:
+        """Count the registry's versions again once ``REGISTRY_SURVEY_S`` has passed since the last count
+        (a run's prune counts too), never while a run may be publishing or pruning."""
+        if self._training is None and self.monotonic() - self._surveyed >= REGISTRY_SURVEY_S:
+            self._survey_registry()
 
     def due(self) -> str | None:
         """The trigger that asks for a run now (``labels``, ``schedule``, ``drift``), or None."""
@@ -160,6 +173,7 @@ class Runs:
         self.metrics.runs.labels(result.outcome).inc()
         if result.registry_versions is not None:  # counted by its prune, from the listing it made
             self.metrics.set_registry_versions(result.registry_versions)
+            self._surveyed = self.monotonic()
         for step in result.after_failures:  # the decision stands; the registry needs a look
             self.metrics.after_decision_failures.labels(step).inc()
         self.metrics.last_run.set(time.time())

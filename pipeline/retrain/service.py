@@ -95,6 +95,7 @@ class Retrainer(Intake, Runs, Probed, Refused):
         self._parts: list[TopicPartition] = []
         self._parts_checked: float | None = None  # set by open()
         self._beat = time.monotonic()  # the loop's last poll (its liveness)
+        self._surveyed = monotonic()  # dhag_registry_versions last counted (at start, after runs, hourly)
         self._read = 0  # records polled since start (the closing log line)
         self._watch_refusals()  # Kafka refusing it: credentials, ACLs (pipeline.retrain.refused)
         # Kafka away: retried with backoff, exit code 3 after a while (pipeline.retrain.outage)
@@ -277,6 +278,7 @@ class Retrainer(Intake, Runs, Probed, Refused):
                     raise
                 if self._training is not None and self._training.done():
                     self._finish_run()
+                self._survey_when_due()
                 trigger = None if self._stop.is_set() else self.due()
                 if trigger is not None and self._training is None:
                     self.start_run(trigger)
