@@ -126,7 +126,7 @@ def test_the_read_of_the_alerts_topic_keeps_to_its_time(monkeypatch) -> None:
     started = time.monotonic()
     with pytest.raises(KafkaTimeoutError):
         read_alert_events(Settings().kafka, "x:1", since=0.0, timeout_s=0.3)
-    assert time.monotonic() - started < 0.8
+    assert time.monotonic() - started < 1.5  # each lookup given the whole second: over 2 s
 
 
 def test_a_stop_cuts_the_read_of_the_alerts_topic_short(fitted, monkeypatch) -> None:
