@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
@@ -366,7 +367,9 @@ def _info(version: str, path: Path, is_current: bool) -> ModelInfo:
 
 
 def list_models(registry: str | Path) -> list[ModelInfo]:
-    """Every artifact of the registry, oldest first (by creation time, then name; unreadable ones last)."""
+    """Every artifact of the registry, oldest first (by creation time, then name; unreadable ones last).
+    One removed between the folder's listing and its read (a prune elsewhere, a hand removal) is left
+    out, not reported as a failed read; a link whose target is gone is still one."""
     root = Path(registry)
     present = _present(root)
     infos = [
@@ -374,6 +377,7 @@ def list_models(registry: str | Path) -> list[ModelInfo]:
         for path in sorted(root.glob(f"*{SUFFIX}"))
         if VERSION.fullmatch(path.name[: -len(SUFFIX)])
     ]
+    infos = [info for info in infos if info.fault != "io_error" or os.path.lexists(info.path)]
     return sorted(infos, key=lambda i: (i.error is not None, i.created or "", i.version))
 
 

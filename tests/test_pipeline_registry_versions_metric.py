@@ -88,3 +88,26 @@ def test_no_count_while_a_run_may_be_publishing_or_pruning(registry: Path) -> No
     retrainer._training = None
     retrainer._survey_when_due()
     assert metrics.get_sample_value("dhag_registry_versions", {"state": "damaged"}) == 1
+
+
+def test_a_version_removed_while_the_registry_is_read_is_left_out_not_counted_as_failing(
+    registry: Path, monkeypatch
+) -> None:
+    # Before, a version pruned elsewhere (or removed by hand) between the folder's listing and its
+    # read counted as a failed read (io_error); a link whose target is gone still does.
+    import dhag
+    from pipeline import registry as reg
+    from pipeline.retention import survey
+
+    reg.publish(registry, reg.load_version(registry, "v1"), "v2", make_current=False)
+    (registry / "v9.dhag").symlink_to(registry / "gone.dhag")
+    read_manifest = dhag.read_manifest
+
+    def removed_first(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if Path(path).name == "v2.dhag":
+            Path(path).unlink()
+        return read_manifest(path, *args, **kwargs)
+
+    monkeypatch.setattr(dhag, "read_manifest", removed_first)
+    assert [info.version for info in reg.list_models(registry)] == ["v1", "v9"]
+    assert survey(registry) == dict.fromkeys(STATES, 0) | {"readable": 1, "io_error": 1}
