@@ -10,6 +10,7 @@ TORCH ?= torch==2.13.0
 # of them, so its module fixtures are built once. More workers than cores: many tests wait on a broker,
 # a subprocess or a timer rather than compute (on 2 cores, 3 workers took the suite from 16 to 7 min).
 TEST_WORKERS ?= 3
+# `make test` ends with its 15 slowest tests: the suite is meant to stay well under 10 minutes here.
 
 .PHONY: install test fuzz lint bench run clean
 
@@ -28,7 +29,7 @@ lint: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # The property tests with fresh random examples, many more of them than `make test` draws.
 fuzz: $(VENV)/.installed
