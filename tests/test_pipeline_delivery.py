@@ -45,25 +45,23 @@ def _pause(pid: int) -> None:
     raise AssertionError(f"process {pid} did not stop within 10 s")
 
 
-def _network_threads() -> int:
-    return sum(t.name.startswith("dhag-pipeline-network-thread") for t in threading.enumerate())
+def _started_since(earlier: set[threading.Thread], *prefixes: str) -> list[str]:
+    """The names of the threads alive now, not in ``earlier``, whose names begin with one of
+    ``prefixes``: counted against the test's own start, since an earlier test of this worker process
+    may still be closing a given-up producer (up to its delivery timeout) while this one counts."""
+    return [t.name for t in threading.enumerate() if t not in earlier and t.name.startswith(prefixes)]
 
 
-def _kafka_threads() -> int:
-    """The threads of kafka-python's clients (network and IO threads)."""
-    return sum(t.name.startswith(("dhag-pipeline", "kafka-io")) for t in threading.enumerate())
-
-
-def _left_behind() -> tuple[int, int, int]:
-    """Network threads, open files, and closes of given-up producers under way."""
-    closing = sum(t.name == "dhag-producer-close" for t in threading.enumerate())
-    return _network_threads(), _open_fds(), closing
+def _kafka_threads(earlier: set[threading.Thread]) -> list[str]:
+    """The threads of kafka-python's clients (network and IO threads) started since ``earlier``."""
+    return _started_since(earlier, "dhag-pipeline", "kafka-io")
 
 
 def test_every_outage_leaves_no_producer_thread_or_socket_behind() -> None:
     # A broker that stops answering (SIGSTOP) makes flush time out; the producer is replaced. Its
     # network thread, sockets and connection must go with it: months of outages and restarts would
     # otherwise pile them up in the daemon.
+    earlier = set(threading.enumerate())
     broker = EmbeddedBroker().start()
     try:
         kafka = KafkaSettings(request_timeout_ms=2000, unavailable_exit_s=3600)
@@ -81,8 +79,9 @@ def test_every_outage_leaves_no_producer_thread_or_socket_behind() -> None:
                 delivery.replace()
                 assert time.monotonic() < deadline, "the broker never accepted a record"
                 time.sleep(0.5)
-        baseline = (_network_threads(), _open_fds())
-        assert baseline[0] == 1
+        network = _started_since(earlier, "dhag-pipeline-network-thread")
+        fds = _open_fds()
+        assert len(network) == 1, network
         for _ in range(2):
             _pause(broker.pid)
             try:
@@ -92,12 +91,23 @@ def test_every_outage_leaves_no_producer_thread_or_socket_behind() -> None:
             finally:
                 os.kill(broker.pid, signal.SIGCONT)
             delivery.deliver(message)  # a fresh producer, once the broker answers again
+
         # A producer given up is closed once its records expired (or were acknowledged after all):
         # within a record's delivery timeout, on a thread of its own.
+        def left_behind() -> tuple[int, int, bool]:
+            """Network threads and closes of given-up producers under way started since the test
+            began, and whether files are open beyond the first count (one an earlier test left open
+            may have closed since)."""
+            return (
+                len(_started_since(earlier, "dhag-pipeline-network-thread")),
+                len(_started_since(earlier, "dhag-producer-close")),
+                _open_fds() > fds,
+            )
+
         deadline = time.monotonic() + delivery_timeout_ms(kafka) / 1000 + 5
-        while _left_behind() != (*baseline, 0) and time.monotonic() < deadline:
+        while left_behind() != (1, 0, False) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _left_behind() == (*baseline, 0)
+        assert left_behind() == (1, 0, False)
     finally:
         delivery.close()
         broker.stop()
@@ -109,7 +119,7 @@ def test_a_consumer_that_cannot_reach_the_broker_leaves_no_thread_or_socket_behi
     broker = EmbeddedBroker().start()
     try:
         kafka = KafkaSettings(request_timeout_ms=2000)
-        threads, fds = threading.active_count(), _open_fds()
+        earlier, fds = set(threading.enumerate()), _open_fds()
         _pause(broker.pid)
         try:
             for _ in range(2):
@@ -117,7 +127,8 @@ def test_a_consumer_that_cannot_reach_the_broker_leaves_no_thread_or_socket_behi
                     new_consumer(kafka, broker.bootstrap_servers)
         finally:
             os.kill(broker.pid, signal.SIGCONT)
-        assert (threading.active_count(), _open_fds()) == (threads, fds)
+        assert _started_since(earlier, "") == []  # no thread of any name left running
+        assert _open_fds() <= fds  # one an earlier test left open may have closed since
     finally:
         broker.stop()
 
@@ -148,6 +159,7 @@ def test_a_producer_that_cannot_reach_the_broker_leaves_no_socket_behind() -> No
 def test_every_consumer_replacement_leaves_no_thread_or_socket_behind(tansu, fitted, tmp_path) -> None:
     # A stalled fetch or a group join that does not end gets the daemon a new consumer: over months,
     # many. Each replaced consumer's network thread, sockets and connections go with it.
+    earlier = set(threading.enumerate())
     settings = make_settings(tansu.bootstrap_servers, tmp_path)
     metrics = PipelineMetrics(CollectorRegistry())
     processor = BatchProcessor(settings, fitted, "v1", metrics)
@@ -164,17 +176,17 @@ def test_every_consumer_replacement_leaves_no_thread_or_socket_behind(tansu, fit
         daemon._subscribe()
         wait_for(assigned, 30, "the first assignment")
         gc.collect()  # an earlier test's unreachable sockets close now, not during the count
-        threads, fds = _kafka_threads(), _open_fds()
-        assert threads == 2  # the consumer's IO thread, the producer's network thread
+        threads, fds = _kafka_threads(earlier), _open_fds()
+        assert len(threads) == 2, threads  # the consumer's IO thread, the producer's network thread
         for _ in range(3):
             daemon._restart_consumer()
             wait_for(assigned, 30, "the new consumer's assignment")
             # A socket open at the first count may have closed since (a loaded machine: CI saw 27 -> 25);
             # a leaked one never does.
             wait_for(
-                lambda: _kafka_threads() == threads and _open_fds() <= fds,
+                lambda: len(_kafka_threads(earlier)) == 2 and _open_fds() <= fds,
                 10,
-                f"the replaced consumer's thread and sockets to go ({threads} threads, {fds} files before)",
+                f"the replaced consumer's thread and sockets to go ({threads}, {fds} files before)",
             )
     finally:
         daemon._close()
