@@ -49,6 +49,12 @@ def test_the_endpoint_serves_metrics_and_the_probes_answers() -> None:
         server.shutdown()
 
 
+def _started_since(earlier: set[threading.Thread]) -> int:
+    """Threads alive now that were not in ``earlier``: counted against the test's own start, since a
+    thread an earlier test of this worker process left (a producer still closing) may end meanwhile."""
+    return sum(thread not in earlier for thread in threading.enumerate())
+
+
 def test_a_client_that_never_finishes_its_request_does_not_keep_a_thread_and_socket(monkeypatch) -> None:
     # Each connection gets a thread that reads its request; one that never completes it (a scraper or
     # balancer whose host vanished mid-request, leaving no FIN or RST to end the connection) held that
@@ -57,13 +63,13 @@ def test_a_client_that_never_finishes_its_request_does_not_keep_a_thread_and_soc
     server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
     clients = []
     try:
-        before = threading.active_count()
+        earlier = set(threading.enumerate())
         for _ in range(5):
             client = socket.create_connection(("127.0.0.1", port), timeout=5)
             client.sendall(b"GET /metr")  # and nothing more
             clients.append(client)
-        wait_for(lambda: threading.active_count() >= before + 5, 5, "a thread per connection")
-        wait_for(lambda: threading.active_count() == before, 10, "the stalled connections' threads to end")
+        wait_for(lambda: _started_since(earlier) >= 5, 5, "a thread per connection")
+        wait_for(lambda: _started_since(earlier) == 0, 10, "the stalled connections' threads to end")
         assert all(client.recv(1) == b"" for client in clients)  # the server closed each connection
         assert _get(port, "/live") == (200, "ok\n")  # a client that sends its request is still served
     finally:
@@ -80,17 +86,17 @@ def test_connections_beyond_the_limit_are_closed_at_once_and_never_get_a_thread(
     server, port = serve_metrics(CollectorRegistry(), "127.0.0.1", 0, Probes())
     clients = []
     try:
-        before = threading.active_count()
+        earlier = set(threading.enumerate())
         for _ in range(4):
             clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
-        wait_for(lambda: threading.active_count() == before + 4, 5, "a thread per connection")
+        wait_for(lambda: _started_since(earlier) == 4, 5, "a thread per connection")
         extra = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(20)]
         clients += extra
         assert all(client.recv(1) == b"" for client in extra)  # closed without waiting on the client
-        assert threading.active_count() == before + 4
+        assert _started_since(earlier) == 4
         for client in clients[:4]:
             client.close()
-        wait_for(lambda: threading.active_count() == before, 10, "the closed connections' threads to end")
+        wait_for(lambda: _started_since(earlier) == 0, 10, "the closed connections' threads to end")
         assert _get(port, "/live") == (200, "ok\n")  # a slot free again: served
     finally:
         for client in clients:
