@@ -18,7 +18,7 @@ __all__ = ["RETRAINER_FAILED_OPERATIONS", "RETRAINER_REFUSED_OPERATIONS", "Retra
 # topics' partitions), its polls, its label dead letters, its offset commits.
 RETRAINER_REFUSED_OPERATIONS = ("connect", "poll", "produce", "commit")
 # Its Kafka operations that fail (pipeline.retrain.outage): its start, its polls, the connection check
-# after an empty poll, its offset commits. (Its label dead letters are sent again: not counted here.)
+# after an empty poll, its offset commits, its label dead letters not acknowledged.
 RETRAINER_FAILED_OPERATIONS = ("connect", "connection", "poll", "commit", "dead_letter")
 
 
@@ -131,7 +131,8 @@ class RetrainMetrics:
         self.broker_failures = Counter(
             "dhag_broker_failures",
             "Failed Kafka operations of the retrainer, refusals included: its start, its polls, the "
-            "connection check after an empty poll, its offset commits (the daemon's name and label).",
+            "connection check after an empty poll, its offset commits, its label dead letters not "
+            "acknowledged (the daemon's name and label).",
             ["operation"],
             registry=r,
         )

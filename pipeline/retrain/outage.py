@@ -60,7 +60,6 @@ class Outage:
         self.backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
         self.since: float | None = None  # when the outage under way began (self.monotonic())
         self._said: set[tuple[str, str]] = set()  # (operation, error type) logged in this outage
-        self._last: BaseException | None = None
         self._commit: str | None = None  # the error type of the commits failing, once logged
         self._produce: str | None = None  # the error type of the dead letters failing, once logged
         self._checked: float | None = None
@@ -72,7 +71,6 @@ class Outage:
         now = self.monotonic()
         if self.since is None:
             self.since = now
-        self._last = exc
         down_for = now - self.since
         if (operation, type(exc).__name__) not in self._said:
             self._said.add((operation, type(exc).__name__))
@@ -102,7 +100,7 @@ class Outage:
         """Kafka answered: the outage under way, if any, is over."""
         if self.since is not None:
             log.info("Kafka reachable again after %.1fs", self.monotonic() - self.since)
-            self.since, self._last = None, None
+            self.since = None
             self._said.clear()
         self.backoff.reset()
 
