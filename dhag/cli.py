@@ -81,7 +81,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     model = DHAG(**settings).fit(frame, labels)
     # A model written to flag rows: one whose threshold no score can exceed (fit only warns) is refused.
     check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(frame))
-    model.save(args.out, metadata={"source": str(args.data)})
+    # The columns that are no features are kept with the model, so that `dhag score` knows them again.
+    model.save(
+        args.out, metadata={"source": str(args.data), "id_columns": ids, "label_column": args.label_column}
+    )
     t = model.training_
     print(
         f"trained on {_rows(t)} in "
@@ -126,8 +129,18 @@ def _cmd_score(args: argparse.Namespace) -> int:
     for name in ids:
         if name in model.feature_names_in_:
             raise InputError(f"{name!r} is a feature of the model; it cannot also be an id column.")
-    frame, _ = read_table(args.data, text_columns=[*model.preprocessor_.categorical, *ids])
-    out = _id_columns(frame, ids, args.data)
+    known = _known_columns(model, given=ids if args.id_columns is not None else None)
+    frame, _ = read_table(args.data, text_columns=[*model.preprocessor_.categorical, *ids, *known])
+    carried = ids + [name for name in known if name in frame.columns and name not in ids]
+    clashing = [name for name in carried if name in _SCORE_COLUMNS]
+    if clashing:
+        logger.warning(
+            "left out of the scores: %s, the training's id or label column(s), named as a column "
+            "dhag score writes",
+            ", ".join(repr(n) for n in clashing),
+        )
+        frame = frame.drop(columns=clashing)
+    out = _id_columns(frame, [name for name in carried if name not in clashing], args.data)
     if any(str(c) not in model.feature_names_in_ for c in frame.columns):
         try:
             model.preprocessor_.check_names([str(c) for c in frame.columns])
@@ -151,6 +164,22 @@ def _cmd_score(args: argparse.Namespace) -> int:
         "scored %d rows, %d above threshold %.4f", len(out), int(out["anomaly"].sum()), model.threshold_
     )
     return 0
+
+
+def _known_columns(model: DHAG, *, given: list[str] | None) -> list[str]:
+    """The columns ``dhag train`` was told are no features, as the model keeps them: its id columns
+    (unless ``--id-columns`` were ``given`` to score), then its label column. A file to score that holds
+    them has them carried into the scores. None for a model written otherwise (the pipeline's).
+
+    >>> m = DHAG(); m.feature_names_in_ = ["flow"]
+    >>> m.metadata_ = {"id_columns": ["asset"], "label_column": "label"}
+    >>> _known_columns(m, given=None), _known_columns(m, given=["reading"])
+    (['asset', 'label'], ['label'])
+    """
+    metadata = getattr(model, "metadata_", None) or {}
+    ids = metadata.get("id_columns") if given is None else []
+    names = [*(ids if isinstance(ids, list) else []), metadata.get("label_column")]
+    return [n for n in dict.fromkeys(names) if isinstance(n, str) and n not in model.feature_names_in_]
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -94,3 +94,43 @@ def test_score_refusing_a_column_the_model_lacks_points_to_id_columns(
     assert main(["score", "--model", str(model_path), "--data", str(with_ids["test"])]) == 2
     err = capsys.readouterr().err
     assert "unexpected 'asset', 'reading'" in err and "--id-columns" in err
+
+
+def test_a_model_knows_its_id_and_label_columns_again_when_scoring(
+    files, with_ids, tmp_path: Path, capsys
+) -> None:
+    model = tmp_path / "ids.dhag"
+    train = ["train", "--data", str(with_ids["train"]), "--out", str(model), "--label-column", "label"]
+    assert main([*train, "--id-columns", "asset,reading", "--max-epochs", "2", "--quiet", "--seed", "1"]) == 0
+    labelled = tmp_path / "labelled.csv"
+    test = pd.read_csv(with_ids["test"], dtype={"reading": str}).assign(label=[0] * 40 + [1] * 10)
+    test.to_csv(labelled, index=False)
+    capsys.readouterr()
+    assert main(["score", "--model", str(model), "--data", str(labelled)]) == 0
+    scored = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype={"reading": str})
+    assert list(scored.columns) == ["asset", "reading", "label", "score", "anomaly"]
+    assert scored["reading"].tolist() == test["reading"].tolist()
+    assert scored["label"].tolist() == test["label"].tolist()
+    np.testing.assert_allclose(scored["score"], load_model(model).decision_function(test[FEATURES]))
+    # A file without them is scored as it is; ids named to score replace the model's.
+    assert main(["score", "--model", str(model), "--data", str(files["test"])]) == 0
+    assert pd.read_csv(io.StringIO(capsys.readouterr().out)).columns.tolist() == ["score", "anomaly"]
+    assert main(["score", "--model", str(model), "--data", str(labelled), "--id-columns", "asset"]) == 2
+    assert "unexpected 'reading'" in capsys.readouterr().err
+
+
+def test_a_label_column_named_as_an_output_column_is_left_out_of_the_scores(
+    files, tmp_path: Path, capsys, caplog
+) -> None:
+    data = pd.read_csv(files["train"]).rename(columns={"label": "anomaly"})
+    data.to_csv(tmp_path / "train.csv", index=False)
+    model = tmp_path / "m.dhag"
+    argv = ["train", "--data", str(tmp_path / "train.csv"), "--out", str(model), "--label-column", "anomaly"]
+    assert main([*argv, "--max-epochs", "2", "--quiet", "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert main(["score", "--model", str(model), "--data", str(tmp_path / "train.csv")]) == 0
+    scored = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(scored.columns) == ["score", "anomaly"] and len(scored) == len(data)
+    flagged = (scored["score"] > load_model(model).threshold_).astype(int)
+    assert scored["anomaly"].tolist() == flagged.tolist()  # the model's flag, not the file's label
+    assert "left out of the scores: 'anomaly'" in caplog.text
