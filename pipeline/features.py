@@ -246,6 +246,66 @@ class PlantFeatures:
                 rows.append(ref)
         return np.array(rows, dtype=float).reshape(len(asset_ids), len(_REFERENCED))
 
+    def impute(self, raw: np.ndarray, asset_ids: Sequence[str], missing: np.ndarray) -> np.ndarray:
+        """``raw`` (rows of ``INPUT_SENSORS``) with each ``missing`` cell (a boolean mask of its shape)
+        replaced by what that row's asset reads at the row's operating point, so that a sensor a record
+        lacks reads as usual for the asset (``records.missing_policy: impute``); the fleet's mean of a
+        raw sensor (a fan's flow in place of a pump's) would alone make the reading an anomaly.
+
+        The operating point is the row's speed relative to the asset's reference (when speed is
+        missing: the median of what the carried flow, pressure rise and power say by the affinity
+        laws, else the reference speed). Flow, pressure rise and power follow it by those laws; current
+        and vibration are the asset's reference; a pressure or temperature is what the carried one and
+        the asset's usual pressure rise or temperature rise over ambient give (ambient itself, without
+        a temperature to infer it from, is the training mean).
+        """
+        raw = np.array(raw, dtype=float)
+        missing = np.asarray(missing, dtype=bool)
+        if not missing.any():
+            return raw
+        speed, flow, head, power, current, suction, vibration, bearing, winding = self._reference_rows(
+            asset_ids
+        ).T
+        col = {name: i for i, name in enumerate(INPUT_SENSORS)}
+        has = {name: ~missing[:, i] for name, i in col.items()}
+        get = {name: raw[:, i] for name, i in col.items()}  # views: they see what is filled
+
+        def fill(name: str, value: np.ndarray | float) -> None:
+            raw[:, col[name]] = np.where(missing[:, col[name]], value, raw[:, col[name]])
+
+        rise = get["discharge_pressure_bar"] - get["suction_pressure_bar"]
+        with np.errstate(all="ignore"):
+            said = np.array(
+                [
+                    np.where(has["flow_m3h"], get["flow_m3h"] / flow, np.nan),
+                    np.where(has["discharge_pressure_bar"] & has["suction_pressure_bar"], rise / head, np.nan)
+                    ** 0.5,
+                    np.where(has["motor_power_kw"], get["motor_power_kw"] / power, np.nan) ** (1 / 3),
+                ]
+            )
+        said[~(np.isfinite(said) & (said > 0))] = np.nan
+        ratio, known = np.ones(len(raw)), np.isfinite(said).any(axis=0)
+        ratio[known] = np.nanmedian(said[:, known], axis=0)
+        fill("speed_rpm", speed * ratio)
+        with np.errstate(all="ignore"):
+            s = get["speed_rpm"] / speed
+        s = np.where(np.isfinite(s), s, 1.0)
+        fill("flow_m3h", flow * s)
+        fill("motor_power_kw", power * s**3)
+        fill("motor_current_a", current)
+        fill("vibration_mm_s", vibration)
+        fill(
+            "suction_pressure_bar",
+            np.where(has["discharge_pressure_bar"], get["discharge_pressure_bar"] - head * s**2, suction),
+        )
+        fill("discharge_pressure_bar", get["suction_pressure_bar"] + head * s**2)
+        ambient = self.input_means.get("ambient_temp_c", np.nan)
+        ambient = np.where(has["winding_temp_c"], get["winding_temp_c"] - winding, ambient)
+        fill("ambient_temp_c", np.where(has["bearing_temp_c"], get["bearing_temp_c"] - bearing, ambient))
+        fill("bearing_temp_c", get["ambient_temp_c"] + bearing)
+        fill("winding_temp_c", get["ambient_temp_c"] + winding)
+        return raw
+
     def transform(self, raw: np.ndarray, asset_ids: Sequence[str]) -> np.ndarray:
         """The ``DERIVED_FEATURES`` matrix for rows of ``raw`` (``INPUT_SENSORS`` order)."""
         raw = np.asarray(raw, dtype=float)

@@ -69,7 +69,7 @@ class PipelineMetrics:
         )
         self.imputed_values = Counter(
             "dhag_imputed_values",
-            "Missing or non-finite sensor values filled with training means.",
+            "Missing or non-finite sensor values filled with training means (plant model: the asset's own).",
             registry=r,
         )
         self.key_mismatches = Counter(

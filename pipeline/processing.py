@@ -187,6 +187,10 @@ class BatchProcessor(HandOver):
         kafka_time = KafkaTime(records) if kafka_time is None else kafka_time
         parsed = self.parser.parse([rec.value for rec in records], broker_now=kafka_time)
         if self.derived is not None and parsed.indices:
+            if parsed.imputed:  # the parser's stand-ins are the fleet's means: the asset's own instead
+                missing = [imputed_sensors(v, self.parser.features) for v in parsed.values]
+                mask = np.array([[name in m for name in self.parser.features] for m in missing], dtype=bool)
+                parsed.matrix = self.derived.impute(parsed.matrix, parsed.asset_ids, mask)
             parsed.matrix = self.derived.transform(parsed.matrix, parsed.asset_ids)
         for rej in parsed.rejections:
             self._dead_letter(out, records[rej.index], str(rej.reason), rej.detail)

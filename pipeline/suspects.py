@@ -50,7 +50,8 @@ def suspect_sensors(
     reading's), ``typical_value`` (the candidate with the lowest logit), ``score_if_typical`` (that
     candidate's score: 1.0 where the reading stays saturated) and ``imputed`` (always False, kept for
     consoles that mark stand-ins). ``values``: the readings as parsed (raw sensor -> number), with
-    their asset ids and ``imputed`` sensors, for which the training mean stands in."""
+    their asset ids and ``imputed`` sensors, for which the daemon's stand-in does (the training mean;
+    for a plant model the asset's own reading, :meth:`~pipeline.features.PlantFeatures.impute`)."""
     if len(values) > SUSPECT_READINGS:
         return [
             entries
@@ -77,6 +78,9 @@ def suspect_sensors(
         ],
         dtype=float,
     )
+    if active.derived is not None and any(imputed):  # what the daemon scored (PlantFeatures.impute)
+        missing = np.array([[name in m for name in inputs] for m in imputed], dtype=bool)
+        raw = active.derived.impute(raw, asset_ids[: len(values)], missing)
     plans: list[tuple[int, int, np.ndarray]] = []  # (reading, sensor column, candidates)
     blocks = [raw]  # the readings themselves first: their own logits
     for j, missing in enumerate(imputed):
