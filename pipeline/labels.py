@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from pipeline.recordjson import parse_timestamp
+from pipeline.records import dlq_detail
 
 __all__ = ["Label", "LabelError", "LabelReason", "Source", "dlq_headers", "label_message", "parse_label"]
 
@@ -299,7 +300,7 @@ def dlq_headers(
     """The DLQ headers of a refused label (the same names as the record DLQ's)."""
     return [
         ("dlq.reason", str(reason).encode()),
-        ("dlq.detail", detail.encode("utf-8", "replace")[:1000]),
+        ("dlq.detail", dlq_detail(detail)),
         ("dlq.source.topic", topic.encode()),
         ("dlq.source.partition", str(partition).encode()),
         ("dlq.source.offset", str(offset).encode()),

@@ -28,7 +28,7 @@ from pipeline.handover import HandOver
 from pipeline.heldcounts import HeldCounts
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
-from pipeline.records import SCORING_ERROR, KafkaTime, RecordParser, dlq_value
+from pipeline.records import SCORING_ERROR, KafkaTime, RecordParser, dlq_detail, dlq_value
 from pipeline.trackers import Trackers
 
 __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
@@ -373,7 +373,7 @@ class BatchProcessor(HandOver):
     def _dead_letter(self, out: BatchOutput, rec: Any, reason: str, detail: str) -> None:
         headers = [
             ("dlq.reason", reason.encode()),
-            ("dlq.detail", detail.encode("utf-8", "replace")[:1000]),
+            ("dlq.detail", dlq_detail(detail)),
             ("dlq.source.topic", rec.topic.encode()),
             ("dlq.source.partition", str(rec.partition).encode()),
             ("dlq.source.offset", str(rec.offset).encode()),

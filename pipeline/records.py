@@ -37,6 +37,7 @@ __all__ = [
     "Rejection",
     "KafkaTime",
     "broker_time",
+    "dlq_detail",
     "dlq_value",
     "parse_timestamp",
     "reading_of",
@@ -94,6 +95,16 @@ def dlq_value(value: bytes | None) -> tuple[bytes, list[tuple[str, bytes]]]:
         ("dlq.truncated_from", str(len(value)).encode()),
         ("dlq.original_sha256", digest),
     ]
+
+
+def dlq_detail(detail: str, limit: int = 1000) -> bytes:
+    """A dead letter's ``dlq.detail`` header: ``detail`` in UTF-8, cut to ``limit`` bytes at a character
+    boundary, so that a detail quoting a record's non-ASCII names stays readable.
+
+    >>> dlq_detail("é" * 3, limit=5).decode()
+    'éé'
+    """
+    return detail.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").encode()
 
 
 @dataclass(frozen=True)
