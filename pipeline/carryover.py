@@ -17,8 +17,9 @@ Every event a daemon produces is acknowledged before it commits the offsets behi
 holds at least the state of the committed offsets. After a crash it may hold more (a batch delivered,
 its commit lost). The records processed again then neither open nor resolve those episodes a second
 time: an open episode goes on from its opening record (``source``), and an asset's records up to the
-last one its resolved episode accounted for (the resolved event's ``last_source``) leave its state as
-it is (:meth:`EpisodeFold.replayed`, :meth:`AlertTracker.replayed <pipeline.alerts.AlertTracker.replayed>`).
+last one its resolved episodes accounted for (the furthest ``last_source`` of their resolved events),
+and dated no later than the latest of their records, leave its state as it is
+(:meth:`EpisodeFold.replayed`, :meth:`AlertTracker.replayed <pipeline.alerts.AlertTracker.replayed>`).
 Without that, the records after the committed offset, scored with none of the history before it,
 could raise the fault again at another record, under another ``alert_id``.
 
@@ -121,12 +122,14 @@ class EpisodeFold:
             self._resolved.add(episode.alert_id)
             last = parse_position(episode.last_source)
             key, latest = (episode.asset_id, partition), max(episode.ts, episode.latest_ts or -math.inf)
-            held = self._until.get(key)
-            # The latest episode by record time (then offset): after an input topic was recreated,
+            held = self._until.get(key, (-1, -math.inf))
+            # The furthest record and the latest record time of all of them, each on its own: the
+            # records met again may be of several episodes, whose times need not follow their offsets
+            # (readings out of order, a clock stepped back), and after an input topic was recreated
             # its episodes are later in time though lower in offset than the old topic's.
             mine = last is not None and last[:2] == (self.input_topic, partition)
-            if mine and (held is None or (held[1], held[0]) < (latest, last[2])):
-                self._until[key] = (last[2], latest)  # type: ignore[index]
+            if mine:
+                self._until[key] = (max(held[0], last[2]), max(held[1], latest))  # type: ignore[index]
             held = self._latest.get(episode.asset_id)
             if held is not None and held[1].alert_id == episode.alert_id:
                 del self._latest[episode.asset_id]
@@ -163,10 +166,10 @@ class EpisodeFold:
         return {a: held for a, held in self._latest.items() if mine is not None and held[0] not in mine}
 
     def replayed(self) -> dict[int, dict[str, tuple[int, float]]]:
-        """By partition, the assets with no episode left open there whose last resolved episode there
-        named its last record (``last_source``), with that record's offset and the latest record
-        time of the episode (the event's ``latest_ts``, or ``ts``): records up to both are accounted
-        for (:meth:`AlertTracker.replayed <pipeline.alerts.AlertTracker.replayed>`).
+        """By partition, the assets with no episode left open there whose resolved episodes there
+        named their last record (``last_source``), with the furthest such record's offset and the
+        latest record time among those episodes (the events' ``latest_ts``, or ``ts``): records up to
+        both are accounted for (:meth:`AlertTracker.replayed <pipeline.alerts.AlertTracker.replayed>`).
 
         >>> fold = EpisodeFold("in")
         >>> opened = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5.0, "ts": 5.0,

@@ -162,4 +162,41 @@ def test_after_an_input_topic_was_recreated_its_own_episodes_count() -> None:
         new[0] | {"ts": 5_000.0},
         new[1] | {"ts": 5_010.0},
     ]
-    assert _fold(events).replayed() == {0: {"X": (57, 5_010.0)}}
+    assert _fold(events).replayed() == {0: {"X": (5_010, 5_010.0)}}  # the new topic's time bounds it
+    tracker = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    tracker.replayed("X", 5_010, ts=5_010.0, now=0)
+    assert tracker.observe("X", True, 0.9, 5_000.0, now=1, seed="in/0/40", offset=40) is None  # met again
+    assert tracker.observe("X", True, 0.9, 5_011.0, now=1, seed="in/0/58", offset=58).kind == "open"
+
+
+def test_a_resolved_fault_dated_seconds_before_the_one_before_it_is_not_raised_again() -> None:
+    # Readings a few seconds out of order across two episodes (a gateway's jitter): the later episode's
+    # readings are dated before the earlier one's latest. The fold took the episode with the later
+    # record time as the asset's last, so after a crash between delivery and commit the later
+    # episode's records, met again, were taken as new and its fault raised a second time; and the
+    # earlier episode's reading dated after all of the later one's would have raised that one again.
+    first = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    readings = [(7, True, 100.0), (8, True, 106.0), (9, False, 101.0), (10, True, 102.0), (11, False, 103.0)]
+    said = []
+    for offset, over, ts in readings:
+        transition = first.observe(
+            "p1", over, 0.9 if over else 0.1, ts, now=0, seed=f"in/0/{offset}", offset=offset
+        )
+        if transition is not None:
+            said.append(alert_event(transition, threshold=0.5, model_version="v1", top_sensors=[], values={}))
+    assert [(e["state"], e["source"]) for e in said] == [
+        ("open", "in/0/7"),
+        ("resolved", "in/0/7"),
+        ("open", "in/0/10"),
+        ("resolved", "in/0/10"),
+    ]
+    fold = _fold(said)
+    again = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
+    for asset, (offset, ts) in fold.replayed()[0].items():
+        again.replayed(asset, offset, ts=ts, now=0)
+    met = [
+        again.observe("p1", over, 0.9 if over else 0.1, ts, now=1, seed=f"in/0/{o}", offset=o)
+        for o, over, ts in readings  # committed before the first episode: every record met again
+    ]
+    assert met == [None] * 5
+    assert again.observe("p1", True, 0.9, 104.0, now=2, seed="in/0/12", offset=12).kind == "open"  # a new one
