@@ -307,8 +307,12 @@ class LabelStore(NormalSample):
         return sorted(latest.values(), key=lambda r: (r.ts, r.label_id))
 
     def last_received(self) -> float:
-        """When the newest label was received (``-inf`` when there is none)."""
-        row = self._db.execute("SELECT MAX(received_at) FROM labels").fetchone()
+        """When the newest label was received, a label waiting for its alert included (``-inf`` when
+        there is none)."""
+        row = self._db.execute(
+            "SELECT MAX(t) FROM (SELECT MAX(received_at) AS t FROM labels"
+            " UNION ALL SELECT MAX(first_seen) FROM pending)"
+        ).fetchone()
         return -math.inf if row[0] is None else float(row[0])
 
     def label_count(self, *, repeats: bool = False) -> int:

@@ -241,6 +241,37 @@ def test_labels_of_one_partition_keep_their_order_when_the_wall_clock_steps_back
     assert store.latest_labels()[0].operator == "kim"
 
 
+def test_a_label_that_waited_for_its_alert_ranks_before_a_later_one_when_the_wall_clock_steps_back(
+    tmp_path: Path,
+) -> None:
+    # kim's answer came before its alert and waited; lee's correction came next on the same partition,
+    # with the alert, while the wall clock read earlier than when kim's came. kim's counted: the two
+    # were taken as received at one time, and the waiting label, stored last, ranked last.
+    store = LabelStore(tmp_path / "l.sqlite")
+    intake = _Intake(store)
+    now = [2000.0]
+    intake.clock = lambda: now[0]
+    confirm = {"alert_id": "a1", "label": "anomaly", "operator": "kim", "ts": 500.0}
+    intake._labels([Msg("labels", 0, 5, b"a1", orjson.dumps(confirm))], producer=None)
+    assert store.pending_count() == 1
+    now[0] = 1970.0  # NTP stepped the clock back 30 s
+    intake._alerts(_events(GOOD))
+    reject = confirm | {"label": "normal", "operator": "lee", "ts": 520.0}
+    intake._labels([Msg("labels", 0, 6, b"a1", orjson.dumps(reject))], producer=None)
+    intake._retry_pending(producer=None)
+    assert [(r.operator, r.y) for r in store.latest_labels()] == [("lee", 0)]
+    # Restarted with the clock still behind: a label waiting then ranks before the next one too.
+    store.add_alert(GOOD | {"alert_id": "a2", "opened_at": 200.0, "ts": 200.0})
+    waiting = confirm | {"alert_id": "a3"}
+    intake._labels([Msg("labels", 1, 0, b"a3", orjson.dumps(waiting))], producer=None)
+    again = _Intake(store)
+    again.clock = lambda: 1900.0
+    again._alerts(_events(GOOD | {"alert_id": "a3", "opened_at": 300.0, "ts": 300.0}))
+    again._labels([Msg("labels", 1, 1, b"a3", orjson.dumps(reject | {"alert_id": "a3"}))], producer=None)
+    again._retry_pending(producer=None)
+    assert [(r.alert_id, r.operator) for r in store.latest_labels()][-1] == ("a3", "lee")
+
+
 def test_a_registry_without_a_current_model_stops_the_retrainer_with_an_error(tmp_path: Path, caplog) -> None:
     # It exited 4 having logged only a warning: the line that says why it stopped is an error.
     import logging

@@ -57,12 +57,13 @@ class Intake:
                 self.metrics.labels_repeated.inc(joined.repeats)
 
     def _received_now(self) -> float:
-        """The wall clock, never earlier than its last reading here: labels of one partition rank in the
-        order they came (:func:`pipeline.labelstore.in_label_order`), which a clock stepped back would
-        turn round."""
-        if not hasattr(self, "_received"):  # across a restart too: from the last label stored
+        """The wall clock, later than its last reading here: labels of one partition rank in the order
+        they came (:func:`pipeline.labelstore.in_label_order`), which a clock stepped back would turn
+        round. Later, not as late: a label waiting for its alert joins it with the time it came, and
+        ranks after a label of a later poll stamped as late."""
+        if not hasattr(self, "_received"):  # across a restart too: from the last label stored or waiting
             self._received = self.store.last_received()
-        self._received = max(self.clock(), self._received)
+        self._received = max(self.clock(), math.nextafter(self._received, math.inf))
         return self._received
 
     def _judged_now(self, kafka_time: Callable[[], float | None] | None) -> float:
