@@ -9,7 +9,9 @@ A label names what it judges in one of two ways:
 Then ``label`` (``anomaly`` confirms, ``normal`` rejects: a false alarm), ``operator`` and an optional
 ``note``; ``labelled_at`` (optional) says when the label was given when ``ts`` is the reading's time;
 ``label_id`` (optional) is the sender's id of the label, which a resend of it keeps (a label that
-repeats an earlier one counts once: :mod:`pipeline.labelorder`).
+repeats an earlier one counts once: :mod:`pipeline.labelorder`). A reading's ``asset_id`` matches the
+pattern the plant's sensor records are held to (``records.asset_id_pattern``; the default one unless
+:func:`parse_label` is given it).
 Sizes are bounded. A field the contract does not name is ignored (:attr:`Label.ignored_fields` names
 them): a later release may add one, and its labels still count here; a change that an earlier
 release must not read raises ``schema``, and a label of another schema is refused. A label that
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -128,7 +131,7 @@ class Label(BaseModel):
 
     schema_: int = Field(1, alias="schema", ge=1, le=1)
     alert_id: str | None = Field(None, pattern=_ID)
-    asset_id: str | None = Field(None, pattern=_ID)
+    asset_id: str | None = None  # the records' asset pattern (_asset)
     ts: float
     values: dict[str, float] | None = Field(None, min_length=1, max_length=MAX_SENSORS)
     label: Literal["anomaly", "normal"]
@@ -147,6 +150,15 @@ class Label(BaseModel):
             return parse_timestamp(value)
         except (TypeError, ValueError) as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("asset_id")
+    @classmethod
+    def _asset(cls, asset_id: str | None, info: ValidationInfo) -> str | None:
+        # As the sensor records name it (``asset_pattern`` in the context: records.asset_id_pattern).
+        pattern = (info.context or {}).get("asset_pattern") or _ID
+        if asset_id is not None and re.fullmatch(pattern, asset_id) is None:
+            raise ValueError(f"does not match records.asset_id_pattern {pattern!r}")
+        return asset_id
 
     @field_validator("values")
     @classmethod
@@ -211,10 +223,14 @@ class Label(BaseModel):
 _TYPE_ERRORS = ("_type", "_parsing", "dict_type", "model_type")
 
 
-def parse_label(raw: bytes | None, *, max_bytes: int = 16_384, now: float | None = None) -> Label:
+def parse_label(
+    raw: bytes | None, *, max_bytes: int = 16_384, now: float | None = None, asset_pattern: str | None = None
+) -> Label:
     """Validate one ``operator-labels`` value; raises :class:`LabelError` with the reason. Its times may
     lie at most :data:`MAX_CLOCK_SKEW_S` ahead of ``now`` (default: this machine's clock; ``math.inf``
-    for a label whose times were judged when it came). Fields the contract does not name are ignored.
+    for a label whose times were judged when it came); a reading's ``asset_id`` matches
+    ``asset_pattern`` (``records.asset_id_pattern``; default: its default). Fields the contract does
+    not name are ignored.
 
     Example
     -------
@@ -237,7 +253,8 @@ def parse_label(raw: bytes | None, *, max_bytes: int = 16_384, now: float | None
     if not isinstance(data, dict):
         raise LabelError(LabelReason.NOT_OBJECT, f"a label is a JSON object, got {type(data).__name__}")
     try:
-        label = Label.model_validate(data, context=None if now is None else {"now": now})
+        context = {"now": now, "asset_pattern": asset_pattern}
+        label = Label.model_validate(data, context=context)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(label)"

@@ -3,6 +3,7 @@ refused and counted, and the loop goes on (before, one such event stopped the re
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 import torch
 from prometheus_client import CollectorRegistry
 
-from pipeline.config import RetrainSettings
+from pipeline.config import RecordSettings, RetrainSettings
 from pipeline.labels import LabelReason
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
@@ -53,6 +54,7 @@ class _Intake(Intake):
         self.monotonic = lambda: 0.0
         self._dead_letters = _Letters()  # type: ignore[assignment]
         self._watched = {}
+        self._asset_re = re.compile(RecordSettings().asset_id_pattern)
 
 
 def _events(*events: dict[str, Any] | bytes) -> list[Msg]:

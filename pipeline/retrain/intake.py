@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ class Intake:
     monotonic: Callable[[], float]
     _dead_letters: DeadLetters
     _watched: dict[str, float]
+    _asset_re: re.Pattern[str]  # records.asset_id_pattern: a reading's label names its asset by it
 
     def _alerts(self, messages: list[Any]) -> None:
         for msg in messages:
@@ -98,7 +100,12 @@ class Intake:
         for msg in messages:
             source = Source.of(msg.topic, msg.partition, msg.offset, msg.value)
             try:
-                label = parse_label(msg.value, max_bytes=self.cfg.max_label_bytes, now=judged)
+                label = parse_label(
+                    msg.value,
+                    max_bytes=self.cfg.max_label_bytes,
+                    now=judged,
+                    asset_pattern=self._asset_re.pattern,
+                )
             except LabelError as exc:
                 self._dead_letters.send(producer, msg.key, msg.value, exc.reason, exc.detail, source, now)
                 continue
