@@ -154,6 +154,8 @@ class Intake:
                 >= self.cfg.label_retry_s
             ):
                 detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
+                if self.store.history(item.alert_id):  # its earlier labels outlive it (prune_alerts)
+                    detail += ": forgotten, recorded over retrain.alert_retention_s ago"
                 self._dead_letter(producer, item, LabelReason.UNKNOWN_ALERT, detail)
 
     @staticmethod
