@@ -37,6 +37,7 @@ from pipeline.registrypointer import (
     HISTORY,
     SUFFIX,
     VERSION,
+    absence,
     check_version,
     history,
     locked,
@@ -190,8 +191,7 @@ def _artifact(root: Path, version: str) -> Path:
     except ValueError as exc:
         raise VersionUnreadableError(str(exc), "missing") from None
     path = root / f"{version}{SUFFIX}"
-    if not path.is_file():
-        what = "is not a file" if path.exists() else "does not exist"
+    if (what := absence(path, version)) is not None:
         raise VersionUnreadableError(
             f"The registry {str(root)!r} has no version {version!r} ({str(path)!r} {what}).", "missing"
         )
@@ -219,8 +219,7 @@ def current(registry: str | Path) -> tuple[str, Path]:
     except ValueError as exc:
         raise ModelUnavailableError(f"{str(pointer)!r} does not name a valid version: {exc}") from None
     path = root / f"{version}{SUFFIX}"
-    if not path.is_file():
-        what = "is not a file" if path.exists() else "does not exist"
+    if (what := absence(path, version)) is not None:
         raise ModelUnavailableError(f"{str(pointer)!r} names version {version!r}, but {str(path)!r} {what}.")
     return version, path
 

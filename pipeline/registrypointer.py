@@ -9,16 +9,18 @@ import errno
 import json
 import logging
 import re
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from dhag.atomicwrite import write_atomic
-from pipeline.errors import ModelUnavailableError
+from pipeline.artifactfault import read_failure
+from pipeline.errors import ModelUnavailableError, VersionUnreadableError
 from pipeline.lockfile import flocked
 
 __all__ = ["CURRENT", "HISTORY", "SUFFIX", "check_version", "history", "locked", "pointer_to_replace"]
-__all__ += ["VERSION", "read_pointer", "switch"]
+__all__ += ["VERSION", "absence", "read_pointer", "switch"]
 
 CURRENT = "current"
 HISTORY = "history"
@@ -98,6 +100,19 @@ def pointer_to_replace(root: Path, version: str) -> str | None:
             raise
         log.warning("%s; replacing it with %r", exc, version)
         return None
+
+
+def absence(path: Path, version: str) -> str | None:
+    """Why ``path``, the artifact of ``version``, is none: None for a regular file, else ``does not
+    exist`` or ``is not a file``. A stat the system fails otherwise (EIO, ESTALE on a shared volume,
+    EACCES) says nothing of the version: :class:`VersionUnreadableError` (``io_error``) names the file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):  # a broken link is no artifact either
+            return "does not exist"
+        raise VersionUnreadableError(f"{read_failure(path, exc)} (version {version!r})", "io_error") from None
+    return None if stat.S_ISREG(mode) else "is not a file"
 
 
 def history(registry: str | Path) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import errno
 import gc
 import logging
 import weakref
@@ -332,3 +333,27 @@ def test_a_model_in_memory_with_a_threshold_outside_zero_one_is_not_servable(fit
         model.threshold_ = threshold
         with pytest.raises(ModelUnavailableError, match=f"has threshold {threshold}; it must be in"):
             check_servable(model, "v9")
+
+
+def test_a_version_whose_file_fails_to_stat_is_refused_and_the_old_model_keeps_serving(
+    fitted, tmp_path, monkeypatch, caplog
+) -> None:
+    # On a shared volume the stat of the new artifact can fail (EIO, ESTALE): that is one more swap
+    # that fails, not an exception out of the daemon's loop.
+    rig = _Rig(fitted, tmp_path)
+    rig.check_after(0)
+    registry.publish(tmp_path, fitted, "v2")
+    real_stat = Path.stat
+
+    def failing_stat(self: Path, *args, **kwargs):
+        if self.name == "v2.dhag":
+            raise OSError(errno.ESTALE, "Stale file handle", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", failing_stat)
+    with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
+        assert rig.check_after(3) is False
+    assert "model reload refused, v1 keeps serving" in caplog.text and "Stale file handle" in caplog.text
+    assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 1
+    assert rig.sample("dhag_model_current_refused") == 1
+    assert {e["model_version"] for e in rig.batch(np.zeros((2, 4)))} == {"v1"}

@@ -117,3 +117,27 @@ def test_listing_prune_and_the_count_report_a_read_error_as_io_error_not_damaged
     lines = capsys.readouterr().out.splitlines()
     v1 = next(line for line in lines if line.startswith("kept v1"))
     assert "failed to be read" in v1 and "volume" in v1 and "damaged" not in v1
+
+
+def test_a_history_entry_whose_stat_fails_refuses_the_rollback_as_a_read_error_not_a_write_one(
+    published: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _on_disk(published)
+    real_stat = Path.stat
+
+    def failing_stat(self: Path, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - Path.stat's own
+        if self.name == "v2.dhag":
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", failing_stat)
+    capsys.readouterr()
+    # Before: the OSError left the rollback as if a write had failed ("cannot write to the registry").
+    assert main(["models", "--registry", str(published), "rollback"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" not in err and "a read error" in err and "(EACCES)" in err
+    with pytest.raises(VersionUnreadableError) as failed:
+        registry.load_version(published, "v2")
+    assert failed.value.fault == "io_error"
+    monkeypatch.undo()
+    assert _on_disk(published) == before
