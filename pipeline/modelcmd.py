@@ -85,8 +85,8 @@ def _list(root: str, out: TextIO) -> int:
     if not Path(root).is_dir():  # a misspelt --registry or model.registry: say so, do not list "nothing"
         raise ModelUnavailableError(f"there is no registry folder {root!r}")
     infos = registry.list_models(root)
-    try:
-        registry.current(root)
+    try:  # loaded and verified as a daemon starts on it: a damaged or misfiled current one is no use
+        registry.load_current(root)
     except ModelUnavailableError as exc:  # the daemon cannot start on this registry: say why first
         out.write(f"current: NONE USABLE: {exc}\n")
     if not infos:

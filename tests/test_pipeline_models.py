@@ -216,6 +216,29 @@ def test_models_list_says_first_when_current_names_no_usable_version(fitted, tmp
     assert header.split()[0] == "VERSION" and row.split()[0] == "v1"  # no version is marked current
 
 
+def test_models_list_says_first_when_current_names_a_version_the_daemon_refuses(
+    fitted, tmp_path: Path, capsys
+) -> None:
+    # The runbook's first check: a restarted daemon exits on such a current version, so the listing
+    # must say so on top, as it does for a missing one.
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2")
+    _corrupt(tmp_path / "v2.dhag")
+    assert main(["models", "--registry", str(tmp_path), "list"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("current: NONE USABLE:") and "v2" in first and "checksum" in first
+    # A copy filed under another name reads well, but the daemon refuses it (it records 'v1').
+    (tmp_path / "v3.dhag").write_bytes((tmp_path / "v1.dhag").read_bytes())
+    registry.promote(tmp_path, "v1")
+    (tmp_path / "current").write_text("v3\n")
+    assert main(["models", "--registry", str(tmp_path), "list"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("current: NONE USABLE:") and "records version 'v1'" in first
+    registry.promote(tmp_path, "v1")
+    assert main(["models", "--registry", str(tmp_path), "list"]) == 0
+    assert not capsys.readouterr().out.startswith("current:")
+
+
 def test_a_switch_on_a_registry_it_cannot_write_is_refused_with_exit_code_2(
     fitted, tmp_path: Path, capsys, monkeypatch
 ) -> None:
