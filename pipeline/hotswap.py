@@ -6,7 +6,9 @@ publish: each replaces it with a new file) does it read the version, load and ve
 hand it to :meth:`~pipeline.processing.BatchProcessor.swap_model`, which switches in one assignment. A
 model that fails (missing, corrupt, wrong format or recorded version, different sensors, unusable
 scores) is refused: ``dhag_model_reloads_total{result="failed"}`` counts it, an error is logged, the
-model in use keeps serving, and the same pointer is not tried again until ``current`` changes again.
+model in use keeps serving, and the same pointer is not tried again until ``current`` changes again;
+except when reading a file failed (``io_error``: no permission, an I/O error), which says nothing of
+the version: that is tried again at every check until the read works, counted and logged once.
 """
 
 from __future__ import annotations
@@ -262,6 +264,7 @@ class ModelReloader:
         self.pointer = Path(settings.registry) / registry.CURRENT
         self._last_check = -math.inf
         self._seen: _Stamp | str = "unchecked"
+        self._read_failed: _Stamp | str = "none"  # the pointer whose version last failed to be read
 
     def _stamp(self) -> _Stamp:
         try:
@@ -293,15 +296,24 @@ class ModelReloader:
             model = registry.load_version(self.settings.registry, version, device=self.settings.device)
             candidate = self.processor.prepare_model(model, version)
         except (ModelUnavailableError, DHAGError, RuntimeError, ValueError) as exc:
-            self.metrics.model_reloads.labels("failed").inc()
+            # A read the system failed (no permission, EIO) says nothing of the version: tried again at
+            # every check until it works, counted and said once per pointer.
+            read_failed = getattr(exc, "fault", None) == "io_error"
+            said = read_failed and self._read_failed == stamp
+            self._read_failed = stamp if read_failed else "none"
+            if read_failed:
+                self._seen = "unchecked"
             self.metrics.model_current_refused.set(1)
-            log.error(
-                "model reload refused, %s keeps serving (retried when %s changes again): %s",
-                in_use,
-                self.pointer,
-                exc,
-            )
+            if not said:
+                self.metrics.model_reloads.labels("failed").inc()
+                log.error(
+                    "model reload refused, %s keeps serving (retried %s): %s",
+                    in_use,
+                    "while reading it fails" if read_failed else f"when {self.pointer} changes again",
+                    exc,
+                )
             return False
+        self._read_failed = "none"  # read at last
         self.processor.swap_model(candidate)
         self.metrics.model_reloads.labels("ok").inc()
         self.metrics.model_current_refused.set(0)

@@ -210,8 +210,10 @@ def current(registry: str | Path) -> tuple[str, Path]:
             "one from a normal-operation history (CSV or Parquet: asset_id, t and the sensors) with "
             "'dhag-pipeline models train HISTORY' (in Kubernetes, from the toolbox pod)."
         ) from None
-    except OSError as exc:
-        raise ModelUnavailableError(f"Cannot read {str(pointer)!r}: {exc.strerror or exc}") from None
+    except IsADirectoryError:
+        raise ModelUnavailableError(f"{str(pointer)!r} is not a file: remove it") from None
+    except OSError as exc:  # io_error: the read may work once its owner or volume is fixed
+        raise VersionUnreadableError(read_failure(pointer, exc), "io_error") from None
     except UnicodeDecodeError:
         raise ModelUnavailableError(f"the pointer {str(pointer)!r} is not text: rewrite it") from None
     try:

@@ -6,6 +6,7 @@ import copy
 import errno
 import gc
 import logging
+import os
 import weakref
 from collections import namedtuple
 from pathlib import Path
@@ -357,3 +358,31 @@ def test_a_version_whose_file_fails_to_stat_is_refused_and_the_old_model_keeps_s
     assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 1
     assert rig.sample("dhag_model_current_refused") == 1
     assert {e["model_version"] for e in rig.batch(np.zeros((2, 4)))} == {"v1"}
+
+
+def test_a_version_whose_file_fails_to_be_read_is_tried_again_until_the_read_works(
+    fitted, tmp_path, monkeypatch, caplog
+) -> None:
+    # A read error (no permission for the service's user, EIO) says nothing of the version: once the
+    # owner or the volume is fixed it loads, without anyone switching current again.
+    rig = _Rig(fitted, tmp_path)
+    rig.check_after(0)
+    registry.publish(tmp_path, fitted, "v2")
+    real_open = os.open
+
+    def denied(path, flags, *args, **kwargs):  # noqa: ANN001, ANN202 - os.open's own signature
+        if Path(path).name == "v2.dhag":
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(dhag.artifact.os, "open", denied)
+    with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
+        assert rig.check_after(3) is False
+        assert rig.check_after(3) is False
+    assert rig.processor.model_version == "v1" and "(EACCES)" in caplog.text
+    assert caplog.text.count("model reload refused") == 1, "said once, not at every try"
+    assert rig.sample("dhag_model_reloads_total", {"result": "failed"}) == 1
+    assert rig.sample("dhag_model_current_refused") == 1
+    monkeypatch.undo()  # the owner fixed
+    assert rig.check_after(3) is True and rig.processor.model_version == "v2"
+    assert rig.sample("dhag_model_current_refused") == 0
