@@ -220,11 +220,18 @@ class PlantFeatures:
 
     @classmethod
     def from_metadata(cls, spec: Mapping[str, Any]) -> PlantFeatures:
-        """Rebuild from :meth:`to_metadata`'s output; raises ValueError for a spec of another version."""
-        if spec.get("version") != 1 or list(spec.get("inputs", ())) != list(INPUT_SENSORS):
-            raise ValueError(f"unsupported {METADATA_KEY} spec (version {spec.get('version')!r})")
-        # A spec written before the per-asset ranges were kept has none.
-        return cls(spec["references"], spec["input_means"], spec.get("ranges"))
+        """Rebuild from :meth:`to_metadata`'s output; raises ValueError for a spec of another version
+        or a malformed one (a model that loads must not fail at its first batch, nor stop a hot swap)."""
+        try:
+            if spec.get("version") != 1 or list(spec.get("inputs", ())) != list(INPUT_SENSORS):
+                raise ValueError(f"unsupported {METADATA_KEY} spec (version {spec.get('version')!r})")
+            # A spec written before the per-asset ranges were kept has none.
+            features = cls(spec["references"], spec["input_means"], spec.get("ranges"))
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise ValueError(f"malformed {METADATA_KEY} spec: {type(exc).__name__} {exc}") from None
+        if any(len(ref) != len(_REFERENCED) for ref in features.references.values()):
+            raise ValueError(f"malformed {METADATA_KEY} spec: a reference is not {len(_REFERENCED)} numbers")
+        return features
 
     @classmethod
     def from_model(cls, model: Any) -> PlantFeatures | None:
