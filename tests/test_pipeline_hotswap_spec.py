@@ -5,6 +5,7 @@ put in service to fail at the first batch."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry
 import dhag.artifact
 from pipeline import registry
 from pipeline.config import Settings
+from pipeline.errors import ModelUnavailableError
 from pipeline.features import INPUT_SENSORS, METADATA_KEY, PlantFeatures
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
@@ -59,3 +61,23 @@ def test_a_malformed_feature_spec_is_refused_and_the_model_in_use_keeps_serving(
     assert prom.get_sample_value("dhag_model_reloads_total", {"result": "failed"}) == 1
     with pytest.raises(ValueError, match=METADATA_KEY):
         PlantFeatures.from_metadata(SPECS[name])  # type: ignore[arg-type]
+
+
+def test_a_malformed_feature_spec_stops_the_daemons_start_naming_the_version(
+    plant_model, tmp_path: Path, capfd, monkeypatch
+) -> None:
+    import yaml
+
+    from pipeline import cli
+
+    for name in [n for n in os.environ if n.startswith("DHAG_PIPELINE_")]:
+        monkeypatch.delenv(name)
+    registry.publish(tmp_path, plant_model, "v1")
+    _with_spec(tmp_path, "v1", SPECS["no references"])
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"model": {"registry": str(tmp_path)}, "metrics": {"enabled": False}}))
+    # Before: the ValueError came from building the batch processor: a traceback, exit 1.
+    assert cli.main(["run", "--config", str(config)]) == cli.EXIT_MODEL
+    assert "Model version 'v1' cannot be fed: malformed" in capfd.readouterr().err
+    with pytest.raises(ModelUnavailableError, match="cannot be fed"):
+        registry.load_current(tmp_path)
