@@ -324,7 +324,6 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
             _check_tensors(build_net(networks, make).state_dict(), tensors)
         net = build_net(networks, make)
         net.load_state_dict(tensors, strict=True)
-        net.to(dev).eval()
         threshold = float(manifest["threshold"])
         if (problem := _threshold_problem(threshold)) is not None:
             raise ArtifactError(f"its threshold {threshold} {problem}")
@@ -332,6 +331,9 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, DHAGError) as exc:
         raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
+    # Outside the file's checks: a device that cannot take the model (out of memory, gone) raises its
+    # own error (a RuntimeError), which says nothing of the file.
+    net.to(dev).eval()
     model.preprocessor_ = pre
     model.net_ = net
     model.device_ = dev

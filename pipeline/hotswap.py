@@ -296,9 +296,11 @@ class ModelReloader:
             model = registry.load_version(self.settings.registry, version, device=self.settings.device)
             candidate = self.processor.prepare_model(model, version)
         except (ModelUnavailableError, DHAGError, RuntimeError, ValueError) as exc:
-            # A read the system failed (no permission, EIO) says nothing of the version: tried again at
-            # every check until it works, counted and said once per pointer.
-            read_failed = getattr(exc, "fault", None) == "io_error"
+            # A read the system failed (no permission, EIO), or a device that could not take the model
+            # (out of memory: a RuntimeError of torch's own), says nothing of the version: tried again
+            # at every check until it works, counted and said once per pointer.
+            device_failed = isinstance(exc, RuntimeError) and not isinstance(exc, DHAGError)
+            read_failed = getattr(exc, "fault", None) == "io_error" or device_failed
             said = read_failed and self._read_failed == stamp
             self._read_failed = stamp if read_failed else "none"
             if read_failed:
@@ -309,7 +311,9 @@ class ModelReloader:
                 log.error(
                     "model reload refused, %s keeps serving (retried %s): %s",
                     in_use,
-                    "while reading it fails" if read_failed else f"when {self.pointer} changes again",
+                    ("while the device fails" if device_failed else "while reading it fails")
+                    if read_failed
+                    else f"when {self.pointer} changes again",
                     exc,
                 )
             return False

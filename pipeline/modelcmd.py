@@ -211,6 +211,13 @@ def run_models(
     except (ModelUnavailableError, LockFileError, DHAGError, ValueError) as exc:  # DHAGError: refused data
         err.write(f"models {args.action}: refused: {exc}\n")
         return EXIT_REFUSED
+    except RuntimeError as exc:  # torch's: the device would not take the model (out of memory, gone)
+        err.write(
+            f"models {args.action}: refused: model.device {device!r} could not take the model, which says "
+            f"nothing of the version; nothing changed. Run it again once the device has room, or on the "
+            f"CPU (DHAG_PIPELINE_MODEL__DEVICE=cpu): {exc}\n"
+        )
+        return EXIT_REFUSED
     except OSError as exc:
         where = f": {exc.filename!r}" if exc.filename is not None else ""  # the file it failed on
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):  # a daemon's read-only mount

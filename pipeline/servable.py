@@ -38,6 +38,8 @@ def check_servable(model: DHAG, version: str) -> DHAG:
     try:
         score = float(model.decision_function(row)[0])
     except (DHAGError, RuntimeError, ValueError) as exc:
+        if isinstance(exc, RuntimeError) and not isinstance(exc, DHAGError) and str(model.device_) != "cpu":
+            raise  # the device's (out of memory, gone), not the version's: a rollback does not pass it over
         raise VersionUnreadableError(f"Model version {version!r} fails to score: {exc}", "damaged") from None
     if not (math.isfinite(score) and 0.0 <= score <= 1.0):
         raise VersionUnreadableError(
