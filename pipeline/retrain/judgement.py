@@ -32,7 +32,7 @@ from pipeline.labelstore import LabelledReading
 from pipeline.retrain.faultprobes import fault_probes
 from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.gate import gate
-from pipeline.retrain.samples import Reading, TrainingData, carry_forward, split
+from pipeline.retrain.samples import Reading, TrainingData, away_from_faults, carry_forward, split
 from pipeline.retrain.training import train_candidate
 from pipeline.retrain.unscorable import by_part, scores_of
 
@@ -193,8 +193,11 @@ def judge(
     """Split, train a candidate with ``train``, evaluate both models on the holdout (:func:`compare`: on
     the held-out readings both can score) and apply the gate.
 
-    ``reference``: the current model's reference sample (empty when it has none); the judgement's
-    ``reference`` is the candidate's (:func:`carry_forward` of it and the recent normal sample).
+    ``reference``: the current model's reference sample (empty when it has none), less its readings
+    within ``episode_margin_s`` of a confirmed anomaly of their asset
+    (:func:`~pipeline.retrain.samples.away_from_faults`: confirmed since they were sampled, as the
+    store's recent sample leaves them out); the judgement's ``reference`` is the candidate's
+    (:func:`carry_forward` of it and the recent normal sample).
     ``retired`` (:meth:`~pipeline.normalsample.NormalSample.retired_before`): when given, the reference
     drops the assets whose newest reading, there or in the store, is older than its cutoff: a plant
     that renames assets would otherwise carry every id it ever had, a smaller share each year for the
@@ -212,6 +215,14 @@ def judge(
             newest[asset] = max(ts, newest.get(asset, ts))
         reference = [r for r in reference if newest[r[0]] >= cutoff]
         live = {asset for asset, ts in newest.items() if ts >= cutoff}
+    # Readings an operator confirmed as faults since they were sampled are no normal operation (the
+    # store leaves them out of the recent sample).
+    if len(cleared := away_from_faults(reference, labelled, settings.episode_margin_s)) < len(reference):
+        log.info(
+            "%d reference reading(s) left out: within retrain.episode_margin_s of a confirmed anomaly",
+            len(reference) - len(cleared),
+        )
+        reference = cleared
     unreferenced = 0
     if (known := FeatureMap.of(current).referenced([*normal, *reference])) is not None:
         kept = [r for r in labelled if r.asset_id in known]

@@ -25,6 +25,7 @@ __all__ = [
     "NormalSampler",
     "Reading",
     "TrainingData",
+    "away_from_faults",
     "carry_forward",
     "reference_picks",
     "reference_sample",
@@ -137,6 +138,36 @@ def split(
         carried["holdout"],
         carried["calibration"],
     )
+
+
+def away_from_faults(
+    rows: Sequence[Reading], labelled: Sequence[LabelledReading], margin_s: float
+) -> list[Reading]:
+    """``rows`` but those within ``margin_s`` of a reading of their asset that an operator confirmed as
+    an anomaly. The store's normal sample leaves them out as they are labelled; the parent's reference
+    sample was drawn before, and would train the candidate on a confirmed fault as normal operation
+    (and judge it there) while the label trains it as a known anomaly.
+
+    >>> rows = [("p1", float(t), {}) for t in range(0, 50, 10)] + [("p2", 20.0, {})]
+    >>> fault = LabelledReading("k", None, "p1", 21.0, {}, 1, "kim", 0.0, 1)
+    >>> [(a, t) for a, t, _ in away_from_faults(rows, [fault], 5.0)]
+    [('p1', 0.0), ('p1', 10.0), ('p1', 30.0), ('p1', 40.0), ('p2', 20.0)]
+    """
+    faults: dict[str, list[float]] = {}
+    for r in labelled:
+        if r.y == 1:
+            faults.setdefault(r.asset_id, []).append(r.ts)
+    if not faults:
+        return list(rows)
+    times = {a: np.sort(np.asarray(ts, dtype=float)) for a, ts in faults.items()}
+
+    def near(asset: str, ts: float) -> bool:
+        if (at := times.get(asset)) is None:
+            return False
+        i = int(np.searchsorted(at, ts - margin_s))
+        return i < len(at) and at[i] <= ts + margin_s
+
+    return [r for r in rows if not near(r[0], r[1])]
 
 
 def _identity(reading: Reading) -> tuple[str, float, tuple[tuple[str, float], ...]]:
