@@ -88,8 +88,9 @@ def split(
     margin_s: float = 0.0,
 ) -> TrainingData:
     """Hold out the newest ``holdout_fraction`` of the labelled readings (by time), and whole blocks of
-    ``block_s`` seconds of the normal sample (shorter when the sample spans less than 12 blocks): every
-    k-th block, k = 1 / ``holdout_fraction``; every (2k)-th block calibrates the candidate's threshold.
+    ``block_s`` seconds of the normal sample (shorter when the sample spans less than 12 blocks, or
+    than 2k): every k-th block, k = 1 / ``holdout_fraction``; every (2k)-th block calibrates the
+    candidate's threshold.
     The ``reference`` sample is cut into blocks the same way, over its own time span.
 
     Normal operation is held out in interleaved blocks rather than as the newest part: the newest hours
@@ -179,9 +180,10 @@ def _blocks(rows: Sequence[Reading], every: int, block_s: float) -> dict[str, li
     (2 ``every``)-th block)."""
     rows = sorted(rows, key=lambda r: r[1])
     start = rows[0][1] if rows else 0.0
-    # A sample shorter than a dozen blocks is cut into a dozen, so every part gets some of it.
+    # A sample shorter than a dozen blocks, or than two rounds of ``every``, is cut into that many, so
+    # every part gets some of it (with k = 20, a day of hourly blocks held none out).
     span = rows[-1][1] - start if rows else 0.0
-    block_s = min(block_s, span / 12) if span > 0 else block_s
+    block_s = min(block_s, span / max(12, 2 * every)) if span > 0 else block_s
     parts: dict[str, list[Reading]] = {"train": [], "holdout": [], "calibration": []}
     for r in rows:
         b = int((r[1] - start) // block_s)
