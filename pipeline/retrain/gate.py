@@ -135,7 +135,8 @@ def gate(
 
     Returns ``(accepted, reasons)``; the reasons name each metric that failed, with both values. A
     candidate's ``unscorable`` (held-out readings it cannot score that the current model scores) above
-    0 refuses it.
+    0 refuses it, and so does a holdout on which no metric could be compared (every one None for
+    either model): a candidate is never promoted unjudged.
     With the number of held-out confirmed anomalies (``confirmed``), a recall drop must also be more
     than chance on that many (:func:`_recall_drop`); likewise a rise of the shares flagged of the
     held-out rejected alerts (``rejected``) and normal readings beyond their tolerances
@@ -166,6 +167,11 @@ def gate(
     recall 0.800 < current 1.000 - tolerance 0.050 (3 of 15 held-out confirmed anomalies missed, p = 0.036)
     """
     with_reference = current.get("reference_far") is not None and candidate.get("reference_far") is not None
+    compared = [
+        m
+        for m in ("recall", "probe_recall", "false_alarm_rate", "reference_far", "normal_far")
+        if current.get(m) is not None and candidate.get(m) is not None
+    ]
     reasons = []
     cur_recall, cand_recall = current.get("recall"), candidate.get("recall")
     if cur_recall is not None and cand_recall is not None:
@@ -210,6 +216,11 @@ def gate(
         and (why := _far_rise(far, cur, cand, n, settings))
     ):
         reasons.append(why)
+    if not compared:
+        reasons.append(
+            "nothing held out to judge the candidate on: no held-out label, normal reading or gross-fault "
+            "probe that both models score"
+        )
     if lost := int(candidate.get("unscorable") or 0):
         reasons.append(
             f"candidate cannot score {lost} held-out reading(s) that the current model scores: the daemon "
