@@ -3,12 +3,15 @@ says: the samples against the labels, the holdout against the training."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-from plant_data import normal
-from retrain_data import SETTINGS, _readings
+from plant_data import FEATURES, gross_outliers, normal
+from retrain_data import SETTINGS, _labelled, _readings
 
 from dhag import DHAG
 from pipeline.labelstore import LabelledReading
+from pipeline.retrain.cycle import run_cycle
 from pipeline.retrain.judgement import judge
 from pipeline.retrain.samples import TrainingData
 
@@ -46,3 +49,24 @@ def test_a_reference_reading_confirmed_as_a_fault_since_is_no_normal_operation_a
     assert near == []
     assert len(parts) == 900 - 22  # only those: 11 readings around each fault
     assert not [r for r in verdict.reference if any(abs(r[1] - t) <= 5.0 for t in (100.0, 700.0))]
+
+
+def test_the_report_counts_the_rows_the_candidate_was_trained_on(registry: Path) -> None:
+    # The report's ``data`` counts the parts of the split: confirmed anomalies left out for a sensor
+    # their reading lacks, and rejected alerts past retrain.rejected_max_share, were counted there
+    # as trained, and nothing in the report said what the candidate actually learned from.
+    rng = np.random.default_rng(23)
+    recent = _readings(normal(rng, 600), 0.0)
+    confirmed = _labelled(gross_outliers(rng, 10), 1, 500.0)  # older than the held-out labels
+    for r in confirmed[:3]:
+        del r.values[FEATURES[0]]
+    rejected = _labelled(normal(rng, 400), 0, 1_000.0, first_id=100)
+    settings = SETTINGS.model_copy(update={"max_epochs": 2, "max_far_increase": 1.0})
+    report = run_cycle(registry, confirmed + rejected, recent, settings).content
+    data, trained = report["data"], report["trained"]
+    assert data["confirmed_train"] == 10 and data["rejected_train"] == 277
+    assert trained["confirmed"] == 7  # 3 lack flow_a
+    assert trained["rejected_copies"] == 1 and 0 < trained["rejected"] < data["rejected_train"]
+    assert trained["normal"] == data["normal_train"] and trained["reference"] == 0
+    share = trained["rejected"] / (trained["normal"] + trained["rejected"])
+    assert share <= settings.rejected_max_share

@@ -187,6 +187,9 @@ def run_cycle(
         "finished": time.time(),
         "train_seconds": round(verdict.train_seconds, 2),
         "data": counts,
+        # The readings the candidate's fit was given, by kind: those of ``data``'s training parts
+        # less those left out (a sensor missing, unscorable, rejected alerts past rejected_max_share).
+        "trained": verdict.trained,
         "reference_sample": {"parent": len(reference), "candidate": len(verdict.reference)},
         # A plant model: labels left out for want of their asset's reference, and the retired assets
         # whose references the candidate dropped.

@@ -178,6 +178,8 @@ class Judgement:
     calibration_unscored: int = 0
     #: Held-out readings each model could not score, by model and part (left out of the gate).
     holdout_unscored: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The readings the candidate's fit was given, by kind (``training_["trained"]``; empty if unknown).
+    trained: dict[str, int] = field(default_factory=dict)
 
 
 def judge(
@@ -267,4 +269,5 @@ def judge(
             ((getattr(candidate, "training_", None) or {}).get("calibration") or {}).get("unscored", 0)
         ),
         holdout_unscored=unscored,
+        trained=dict((getattr(candidate, "training_", None) or {}).get("trained") or {}),
     )

@@ -119,7 +119,9 @@ def train_candidate(
     dead-letters, are left out of the training, logged, and counted by kind (``confirmed``,
     ``rejected``, ``normal``, ``reference``) in the candidate's ``training_["unscored"]``; calibration
     readings the candidate cannot score are left out of its threshold, logged, and counted in its
-    ``training_["calibration"]["unscored"]``.
+    ``training_["calibration"]["unscored"]``. ``training_["trained"]`` counts the readings fit was
+    given, by kind (``confirmed``, ``rejected`` with ``rejected_copies`` copies each, ``normal``,
+    ``reference``).
     """
     fmap = FeatureMap.of(current).extended(data.normal_train + data.reference_train)
     # Readings the parent cannot score (the daemon dead-letters them) diverge the candidate's training:
@@ -214,6 +216,16 @@ def train_candidate(
         metadata[METADATA_KEY] = fmap.derived.with_ranges(X_normal, assets).to_metadata()
     model.metadata_ = metadata | {"rows": int(len(X))}
     model.training_["unscored"] = unscored
+    # What fit was given, by kind: readings left out (a sensor missing, unscorable, near float32's
+    # limit, past rejected_max_share) are not counted.
+    n_reference, n_base = len(reference_rows), len(reference_rows) + len(recent_rows)
+    model.training_["trained"] = {
+        "confirmed": int((y == 1).sum()),
+        "rejected": int(kept_normal[n_base : n_base + len(rejected)].sum()) if copies else 0,
+        "rejected_copies": int(copies),
+        "normal": int(kept_normal[n_reference:n_base].sum()),
+        "reference": int(kept_normal[:n_reference].sum()),
+    }
     return model
 
 
