@@ -13,7 +13,7 @@ from dhag import DHAG
 from pipeline.labelstore import LabelledReading
 from pipeline.retrain.cycle import run_cycle
 from pipeline.retrain.judgement import judge
-from pipeline.retrain.samples import TrainingData
+from pipeline.retrain.samples import TrainingData, split
 
 
 def _by_reading(reading: tuple, y: int, label_id: int) -> LabelledReading:
@@ -70,3 +70,21 @@ def test_the_report_counts_the_rows_the_candidate_was_trained_on(registry: Path)
     assert trained["normal"] == data["normal_train"] and trained["reference"] == 0
     share = trained["rejected"] / (trained["normal"] + trained["rejected"])
     assert share <= settings.rejected_max_share
+
+
+def test_a_rejected_alerts_reading_that_trains_neither_judges_nor_calibrates_the_candidate() -> None:
+    # A rejected alert's episode returns to the normal sample, its opening reading with it when it was
+    # sampled. That reading trained the candidate (rejected_weight copies) from the label, and was
+    # held out or calibrated the threshold from the sample.
+    recent = _readings(normal(np.random.default_rng(25), 1200), 0.0)
+    rejected = [
+        LabelledReading(f"alert:r{i}", f"r{i}", a, t, dict(v), 0, "kim", t, i + 1)
+        for i, (a, t, v) in enumerate(recent[::37])
+    ]
+    data = split(rejected, recent, 0.3, block_s=50.0, margin_s=5.0)
+    trained = {(r.asset_id, r.ts) for r in data.labelled_train}
+    judged = data.normal_holdout + data.normal_calibration
+    assert trained and not [r for r in judged if (r[0], r[1]) in trained]
+    kept = split([], recent, 0.3, block_s=50.0)
+    dropped = len(kept.normal_holdout) + len(kept.normal_calibration) - len(judged)
+    assert 0 < dropped <= len(trained)  # only those readings

@@ -99,7 +99,8 @@ def split(
     training reading lies within ``margin_s`` of a held-out labelled reading of its asset: a rejected
     alert's episode returns to the normal sample, and training on it would judge the candidate's false
     alarms on readings it learned. Both rules hold for the reference sample too, and a reading that
-    is in both samples trains only if neither holds it out.
+    is in both samples trains only if neither holds it out. A labelled reading that trains is in no
+    holdout or calibration part of either sample.
 
     Example
     -------
@@ -129,6 +130,16 @@ def split(
             for n in sample["train"]
             if _identity(n) not in judged and not any(abs(n[1] - t) <= margin_s for t in held.get(n[0], ()))
         ]
+    # A labelled reading that trains is not judged or calibrated on either: a rejected alert's episode
+    # returns to the normal sample, its opening reading with it when sampled.
+    taught: dict[tuple[str, float], list[dict[str, float]]] = {}
+    for r in labelled[:k]:
+        taught.setdefault((r.asset_id, r.ts), []).append(r.values)
+    for sample in (recent, carried):
+        for part in ("holdout", "calibration"):
+            sample[part] = [
+                n for n in sample[part] if not any(_same(v, n[2]) for v in taught.get((n[0], n[1]), ()))
+            ]
     return TrainingData(
         list(labelled[:k]),
         list(labelled[k:]),
@@ -169,6 +180,17 @@ def away_from_faults(
         return i < len(at) and at[i] <= ts + margin_s
 
     return [r for r in rows if not near(r[0], r[1])]
+
+
+def _same(labelled: dict[str, float], values: dict[str, float]) -> bool:
+    """Whether a labelled reading's ``labelled`` values are a sampled reading's ``values`` of the same
+    asset and time: equal on every sensor both carry (an alert holds a sensor it lacked as null).
+
+    >>> _same({"x": 1.0, "y": None}, {"x": 1.0}), _same({"x": 1.0}, {"x": 2.0}), _same({}, {"x": 1.0})
+    (True, False, False)
+    """
+    common = [name for name, v in labelled.items() if v is not None and name in values]
+    return bool(common) and all(labelled[name] == values[name] for name in common)
 
 
 def _identity(reading: Reading) -> tuple[str, float, tuple[tuple[str, float], ...]]:
