@@ -341,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", type=Path, help="CSV file to write (default: stdout)")
     score.add_argument(
         "--id-columns",
-        help="comma-separated columns that identify rows: written first, as read, before the scores",
+        help="comma-separated columns that identify rows: written first, as read, before the scores "
+        "(default: the model's own, from dhag train --id-columns, those the file holds)",
     )
     score.add_argument(
         "--explain", type=int, default=0, metavar="N", help="top N features of flagged rows (default 0: none)"
