@@ -93,6 +93,7 @@ class Daemon(RebalanceHandling, StallHandling, BatchCommitting, DaemonProbes):
         self._lock = threading.Lock()
         self._pending: dict[TopicPartition, int] = {}
         self._dropped: set[TopicPartition] = set()
+        self._dropped_named: set[TopicPartition] = set()  # their lag series wait for the group's answer
         self._assignment_changed = False
         # Offsets this consumer committed, and after a consumer replacement the partitions whose alert
         # state waits for the new consumer's first assignment (kept when nobody committed past them).

@@ -84,6 +84,7 @@ class RebalanceHandling:
     _lock: threading.Lock
     _pending: dict[TopicPartition, int]
     _dropped: set[TopicPartition]
+    _dropped_named: set[TopicPartition]  # dropped while assignment() still named them (see below)
     _committed: dict[TopicPartition, int]
     _held_over: dict[TopicPartition, int]
     _assignment_changed: bool
@@ -163,7 +164,13 @@ class RebalanceHandling:
         # Between a revoke and the group's answer, assignment() still names the partitions held before:
         # what this consumer owns, and what it carries over, are decided only once the answer came.
         self._owned = assignment | undecided if assigned else live
-        gone = [tp for tp in dropped if tp not in assignment]
+        gone = {tp for tp in dropped if tp not in assignment}
+        # A partition dropped while assignment() still names it (a revoke the group has not answered
+        # yet) keeps its lag series until the answer says whether it stays here.
+        self._dropped_named |= dropped & assignment
+        if assigned:
+            gone |= self._dropped_named - assignment
+            self._dropped_named = set()
         # A revoked partition that comes back with uncommitted records starts fresh too: they may have
         # been handled elsewhere in between.
         self.processor.drop_partitions([(tp.topic, tp.partition) for tp in dropped])
