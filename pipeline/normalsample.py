@@ -264,6 +264,19 @@ class NormalSample:
             out.append((str(asset), float(ts), json.loads(values)))
         return out
 
+    def confirmed_episodes(
+        self, latest: Sequence[LabelledReading] | None = None
+    ) -> dict[str, tuple[float, float]]:
+        """The windows of the alert episodes an operator confirmed, by alert id: from their first faulty
+        reading to their last (:meth:`_episodes`: an open one to +inf, or to the asset's next opening),
+        as :meth:`normal_sample` leaves them out. A retraining run leaves the parent's reference
+        readings there out too (:func:`~pipeline.retrain.samples.away_from_faults`): a labelled alert
+        names only its opening reading. ``latest``: as for :meth:`normal_sample`.
+        """
+        latest = self.latest_labels() if latest is None else latest
+        confirmed = {r.alert_id for r in latest if r.alert_id is not None and r.y == 1}
+        return {e.alert_id: (e.start, e.end) for e in self._episodes() if e.alert_id in confirmed}
+
     def _episodes(self) -> list[_Window]:
         """Every alert episode, by asset and opening time, with the end that keeps readings out."""
         rows = self._db.execute(

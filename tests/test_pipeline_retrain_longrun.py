@@ -38,16 +38,19 @@ def test_a_run_reads_the_labels_that_count_once_and_samples_as_before(monkeypatc
     _store_with_labels(reference, 40)
     reference.prune_alerts(seen_before=clock[0] - 60.0, margin_s=margin)
     expected_normal = reference.normal_sample(margin_s=margin)
+    expected_episodes = reference.confirmed_episodes()
     calls, latest = [], store.latest_labels
     monkeypatch.setattr(store, "latest_labels", lambda: calls.append(1) or latest())
     seen = []
     monkeypatch.setattr(
-        retrainer, "_run", lambda trigger, labelled, normal, retired: seen.append((labelled, normal))
+        retrainer,
+        "_run",
+        lambda trigger, labelled, normal, retired, episodes: seen.append((labelled, normal, episodes)),
     )
     retrainer.start_run("on_demand").result(timeout=10)
     assert len(calls) == 1
-    [(labelled, normal)] = seen
-    assert labelled == expected_labels and normal == expected_normal
+    [(labelled, normal, episodes)] = seen
+    assert labelled == expected_labels and normal == expected_normal and episodes == expected_episodes
     assert store.counts()["alerts"] == reference.counts()["alerts"] < 40
 
 

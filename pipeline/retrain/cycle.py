@@ -25,7 +25,7 @@ import math
 import numbers
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,7 @@ def run_cycle(
     train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] | None = None,
     stop: threading.Event | None = None,
     retired: tuple[float, dict[str, float]] | None = None,
+    episodes: Mapping[str, tuple[float, float]] | None = None,
 ) -> RunResult:
     """Train a candidate against the registry's current model and promote it if the gate accepts it.
 
@@ -123,8 +124,8 @@ def run_cycle(
     :class:`~pipeline.retrain.training.NotEnoughDataError` when the normal sample is too small, and
     :class:`~pipeline.retrain.training.RunStoppedError` when ``stop`` is set before the candidate is
     published; ``train`` (default: :func:`~pipeline.retrain.training.train_candidate` with ``stop``,
-    which ends the training at the epoch during which it is set) fits the candidate; ``retired``:
-    see :func:`~pipeline.retrain.judgement.judge`.
+    which ends the training at the epoch during which it is set) fits the candidate; ``retired`` and
+    ``episodes``: see :func:`~pipeline.retrain.judgement.judge`.
     """
     started = time.time()
     parent, current = reg.load_current(registry)
@@ -136,7 +137,16 @@ def run_cycle(
             parent,
         )
     train = train or functools.partial(train_candidate, stop=stop)
-    verdict = judge(current, labelled, normal, settings, reference=reference, train=train, retired=retired)
+    verdict = judge(
+        current,
+        labelled,
+        normal,
+        settings,
+        reference=reference,
+        train=train,
+        retired=retired,
+        episodes=episodes,
+    )
     if stop is not None and stop.is_set():  # trained and judged as the stop came: publish nothing
         raise RunStoppedError("the retrainer is stopping: the candidate was judged, not published")
     counts = verdict.data.counts()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,6 +191,7 @@ def judge(
     reference: Sequence[Reading] = (),
     train: Callable[[DHAG, TrainingData, RetrainSettings], DHAG] = train_candidate,
     retired: tuple[float, dict[str, float]] | None = None,
+    episodes: Mapping[str, tuple[float, float]] | None = None,
 ) -> Judgement:
     """Split, train a candidate with ``train``, evaluate both models on the holdout (:func:`compare`: on
     the held-out readings both can score) and apply the gate.
@@ -198,8 +199,11 @@ def judge(
     ``reference``: the current model's reference sample (empty when it has none), less its readings
     within ``episode_margin_s`` of a confirmed anomaly of their asset
     (:func:`~pipeline.retrain.samples.away_from_faults`: confirmed since they were sampled, as the
-    store's recent sample leaves them out); the judgement's ``reference`` is the candidate's
-    (:func:`carry_forward` of it and the recent normal sample).
+    store's recent sample leaves them out): of the whole episode of a confirmed alert whose window
+    ``episodes`` gives (alert id: first and last reading's times, as the label store knows them,
+    :meth:`~pipeline.normalsample.NormalSample.confirmed_episodes`), else of the confirmed reading;
+    the judgement's ``reference`` is the candidate's (:func:`carry_forward` of it and the recent
+    normal sample).
     ``retired`` (:meth:`~pipeline.normalsample.NormalSample.retired_before`): when given, the reference
     drops the assets whose newest reading, there or in the store, is older than its cutoff: a plant
     that renames assets would otherwise carry every id it ever had, a smaller share each year for the
@@ -218,10 +222,12 @@ def judge(
         reference = [r for r in reference if newest[r[0]] >= cutoff]
         live = {asset for asset, ts in newest.items() if ts >= cutoff}
     # Readings an operator confirmed as faults since they were sampled are no normal operation (the
-    # store leaves them out of the recent sample).
-    if len(cleared := away_from_faults(reference, labelled, settings.episode_margin_s)) < len(reference):
+    # store leaves them out of the recent sample), nor are the rest of a confirmed alert's episode.
+    cleared = away_from_faults(reference, labelled, settings.episode_margin_s, episodes=episodes)
+    if len(cleared) < len(reference):
         log.info(
-            "%d reference reading(s) left out: within retrain.episode_margin_s of a confirmed anomaly",
+            "%d reference reading(s) left out: within retrain.episode_margin_s of a confirmed anomaly's"
+            " episode or reading",
             len(reference) - len(cleared),
         )
         reference = cleared

@@ -119,6 +119,8 @@ class Runs:
                 seen_before=before, margin_s=cfg.episode_margin_s, latest=labelled
             )
         normal = self.store.normal_sample(margin_s=cfg.episode_margin_s, latest=labelled)
+        # After forgetting: a forgotten alert's label keeps the margin around its opening reading.
+        episodes = self.store.confirmed_episodes(labelled)
         # From the store's readings, not the normal sample (which leaves out readings near alerts).
         retired = self.store.retired_before(cfg.asset_retire_s, now=self.clock())
         self._training_label_id = self.store.last_label_id()
@@ -129,7 +131,7 @@ class Runs:
 
         def work() -> None:
             try:
-                future.set_result(self._run(trigger, labelled, normal, retired))
+                future.set_result(self._run(trigger, labelled, normal, retired, episodes))
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
                 future.set_exception(exc)
 
@@ -146,13 +148,21 @@ class Runs:
         labelled: list[Any],
         normal: list[Any],
         retired: tuple[float, dict[str, float]] | None,
+        episodes: dict[str, tuple[float, float]] | None = None,
     ) -> RunResult | None:
         started = time.perf_counter()
         self._no_run = None
         try:
             registry = self.settings.model.registry
             result = run_cycle(
-                registry, labelled, normal, self.cfg, trigger=trigger, stop=self._stop, retired=retired
+                registry,
+                labelled,
+                normal,
+                self.cfg,
+                trigger=trigger,
+                stop=self._stop,
+                retired=retired,
+                episodes=episodes,
             )
         except NotEnoughDataError as exc:
             log.warning("no retraining run: %s", exc)

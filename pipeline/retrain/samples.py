@@ -13,7 +13,7 @@ parent's reference sample, each cut by time into training, holdout and calibrati
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,33 +153,65 @@ def split(
 
 
 def away_from_faults(
-    rows: Sequence[Reading], labelled: Sequence[LabelledReading], margin_s: float
+    rows: Sequence[Reading],
+    labelled: Sequence[LabelledReading],
+    margin_s: float,
+    *,
+    episodes: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[Reading]:
-    """``rows`` but those within ``margin_s`` of a reading of their asset that an operator confirmed as
-    an anomaly. The store's normal sample leaves them out as they are labelled; the parent's reference
-    sample was drawn before, and would train the candidate on a confirmed fault as normal operation
-    (and judge it there) while the label trains it as a known anomaly.
+    """``rows`` but those within ``margin_s`` of a fault of their asset that an operator confirmed: of
+    the whole episode of a confirmed alert whose window ``episodes`` gives (alert id: its first and
+    last reading's times, :meth:`~pipeline.normalsample.NormalSample.confirmed_episodes`), else of the
+    confirmed reading (labelled by reading, or an alert the store forgot). The store's normal sample
+    leaves them out as they are labelled; the parent's reference sample was drawn before, and would
+    train the candidate on a confirmed fault as normal operation (and judge it there) while the label
+    trains it as a known anomaly.
 
     >>> rows = [("p1", float(t), {}) for t in range(0, 50, 10)] + [("p2", 20.0, {})]
     >>> fault = LabelledReading("k", None, "p1", 21.0, {}, 1, "kim", 0.0, 1)
     >>> [(a, t) for a, t, _ in away_from_faults(rows, [fault], 5.0)]
     [('p1', 0.0), ('p1', 10.0), ('p1', 30.0), ('p1', 40.0), ('p2', 20.0)]
+    >>> alert = LabelledReading("alert:a1", "a1", "p1", 10.0, {}, 1, "kim", 0.0, 2)
+    >>> [(a, t) for a, t, _ in away_from_faults(rows, [alert], 5.0, episodes={"a1": (10.0, 28.0)})]
+    [('p1', 0.0), ('p1', 40.0), ('p2', 20.0)]
     """
-    faults: dict[str, list[float]] = {}
+    episodes = episodes or {}
+    windows: dict[str, list[tuple[float, float]]] = {}
     for r in labelled:
         if r.y == 1:
-            faults.setdefault(r.asset_id, []).append(r.ts)
-    if not faults:
+            known = episodes.get(r.alert_id) if r.alert_id is not None else None
+            start, end = known or (r.ts, r.ts)
+            # The window holds the labelled reading whatever the store says of its episode.
+            low, high = min(start, r.ts) - margin_s, max(end, r.ts) + margin_s
+            windows.setdefault(r.asset_id, []).append((low, high))
+    if not windows:
         return list(rows)
-    times = {a: np.sort(np.asarray(ts, dtype=float)) for a, ts in faults.items()}
+    merged = {a: _merged(ws) for a, ws in windows.items()}
 
     def near(asset: str, ts: float) -> bool:
-        if (at := times.get(asset)) is None:
+        if (at := merged.get(asset)) is None:
             return False
-        i = int(np.searchsorted(at, ts - margin_s))
-        return i < len(at) and at[i] <= ts + margin_s
+        i = int(np.searchsorted(at[0], ts, side="right")) - 1
+        return i >= 0 and ts <= at[1][i]
 
     return [r for r in rows if not near(r[0], r[1])]
+
+
+def _merged(windows: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """``windows`` ``(low, high)`` merged where they overlap: their starts and ends, in order.
+
+    >>> _merged([(5.0, 9.0), (0.0, 2.0), (1.0, 3.0)])
+    (array([0., 5.]), array([3., 9.]))
+    """
+    starts: list[float] = []
+    ends: list[float] = []
+    for low, high in sorted(windows):
+        if ends and low <= ends[-1]:
+            ends[-1] = max(ends[-1], high)
+        else:
+            starts.append(low)
+            ends.append(high)
+    return np.array(starts), np.array(ends)
 
 
 def _same(labelled: dict[str, float], values: dict[str, float]) -> bool:
