@@ -272,7 +272,8 @@ class RetrainSettings(_Section):
     # Copies of a rejected alert's reading in the normal training set (at most `rejected_max_share`).
     rejected_weight: int = Field(10, ge=1, le=1000)
     rejected_max_share: float = Field(0.25, gt=0, lt=1)
-    # The gate: the newest `holdout_fraction` of labels and of the normal sample judge both models.
+    # The gate: the newest `holdout_fraction` of labels and of the normal sample judge both models
+    # (labels of one asset within `episode_margin_s` of each other are one fault, on one side of the cut).
     holdout_fraction: float = Field(0.3, gt=0, lt=1)
     holdout_block_s: float = Field(3600.0, gt=0)
     max_recall_drop: float = Field(0.05, ge=0, le=1)

@@ -23,7 +23,9 @@ def test_a_candidate_that_learned_the_confirmed_fault_is_promoted_with_its_metad
     # The fault cluster sits inside every sensor's normal range: unsupervised, the model misses much of it.
     cluster = fault_cluster(rng, 60)
     labelled = _labelled(cluster, 1, 10.0) + _labelled(normal(rng, 20), 0, 12.0, first_id=100)
-    settings = SETTINGS.model_copy(update={"max_far_increase": 0.02})
+    # Labels a second apart are distinct faults only with a margin under a second: with the default
+    # 300 s they would be one fault, held out whole, and the candidate would learn none of it.
+    settings = SETTINGS.model_copy(update={"max_far_increase": 0.02, "episode_margin_s": 0.5})
     result = run_cycle(registry, labelled, normal_rows, settings, trigger="labels")
     report = json.loads(result.report.read_text())
     current, candidate = report["metrics"]["current"], report["metrics"]["candidate"]
@@ -33,15 +35,15 @@ def test_a_candidate_that_learned_the_confirmed_fault_is_promoted_with_its_metad
     assert result.report == registry / f"{result.candidate}.report.json"
     info = reg.describe(registry, result.candidate)
     assert info.parent == "v1" and info.created is not None
-    # 120 normal readings lie within episode_margin_s of a held-out label and train no model.
-    assert info.label_counts == {"confirmed": 60, "rejected": 20, "normal_readings": 2880}
+    # The held-out labels (46-69 s) share their time with normal readings of a calibration block only.
+    assert info.label_counts == {"confirmed": 60, "rejected": 20, "normal_readings": 3000}
     assert info.training_window == {"start": 0.0, "end": 2999.0}
     assert info.validation["recall"] == candidate["recall"]
     assert info.validation["current_recall"] == current["recall"]
     data = report["data"]
     assert data["confirmed_holdout"] == 24 and data["rejected_holdout"] == 0
     # Interleaved blocks: about a third held out, a sixth calibrates the threshold, the rest trains.
-    assert data["normal_train"] + data["normal_holdout"] + data["normal_calibration"] == 2880
+    assert data["normal_train"] + data["normal_holdout"] + data["normal_calibration"] == 3000
     assert 900 <= data["normal_holdout"] <= 1100 and 400 <= data["normal_calibration"] <= 600
     assert report["trigger"] == "labels" and report["parent"] == "v1"
 

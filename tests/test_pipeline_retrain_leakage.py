@@ -61,7 +61,8 @@ def test_the_report_counts_the_rows_the_candidate_was_trained_on(registry: Path)
     for r in confirmed[:3]:
         del r.values[FEATURES[0]]
     rejected = _labelled(normal(rng, 400), 0, 1_000.0, first_id=100)
-    settings = SETTINGS.model_copy(update={"max_epochs": 2, "max_far_increase": 1.0})
+    # Labels a second apart are distinct alerts here, not one fault (retrain.episode_margin_s).
+    settings = SETTINGS.model_copy(update={"max_epochs": 2, "max_far_increase": 1.0, "episode_margin_s": 0.5})
     report = run_cycle(registry, confirmed + rejected, recent, settings).content
     data, trained = report["data"], report["trained"]
     assert data["confirmed_train"] == 10 and data["rejected_train"] == 277

@@ -197,12 +197,13 @@ def test_no_normal_training_reading_lies_beside_a_held_out_label() -> None:
         normal(np.random.default_rng(5), 2000), 0.0, asset="p2"
     )
     labelled = _labelled(normal(np.random.default_rng(6), 10), 0, 1700.0)  # p1 at 1700-1709
-    # Blocks of 50 s, every third held out: 1650-1749 are training blocks.
+    # Blocks of 50 s, every third held out: 1650-1749 are training blocks. Labels a second apart are
+    # one fault within the 30 s margin: held out whole, as the newest 3 of them were.
     data = split(labelled, normal_rows, 0.3, block_s=50.0, margin_s=30.0)
-    assert [r.ts for r in data.labelled_holdout] == [1707.0, 1708.0, 1709.0]
+    assert [r.ts for r in data.labelled_holdout] == [1700.0 + i for i in range(10)]
 
     def near(rows: list, asset: str) -> list:
-        return [n for n in rows if n[0] == asset and 1677.0 <= n[1] <= 1739.0]
+        return [n for n in rows if n[0] == asset and 1670.0 <= n[1] <= 1739.0]
 
     without = split(labelled, normal_rows, 0.3, block_s=50.0)
     beside = len(near(without.normal_train, "p1"))

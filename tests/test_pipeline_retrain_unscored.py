@@ -119,8 +119,9 @@ def test_a_held_out_label_neither_model_can_score_is_left_out_of_the_gate_and_re
     normal_rows = _readings(normal(rng, 1500), 0.0)
     bad, _ = near_float32_limit(fitted)
     labelled = _labelled(np.vstack([gross_outliers(rng, 30), bad]), 1, 5.0)
+    settings = SETTINGS.model_copy(update={"episode_margin_s": 0.5})  # labels a second apart: 31 faults
     with caplog.at_level("WARNING", logger="pipeline.retrain.judgement"):
-        result = run_cycle(registry, labelled, normal_rows, SETTINGS)
+        result = run_cycle(registry, labelled, normal_rows, settings)
     report = result.content
     held = report["data"]["confirmed_holdout"]
     assert held == round(0.3 * 31)
@@ -279,7 +280,8 @@ def test_the_run_report_counts_the_training_readings_left_out(registry: Path, fi
     rng = np.random.default_rng(2)
     bad, _ = near_float32_limit(fitted)
     labelled = _labelled(np.vstack([bad, gross_outliers(rng, 30)]), 1, 5.0)
-    result = run_cycle(registry, labelled, _readings(normal(rng, 1500), 0.0), SETTINGS)
+    settings = SETTINGS.model_copy(update={"episode_margin_s": 0.5})  # labels a second apart: 31 faults
+    result = run_cycle(registry, labelled, _readings(normal(rng, 1500), 0.0), settings)
     assert result.content["training_unscored"] == {"confirmed": 1}
     assert result.content["holdout_unscored"] == {"current": {}, "candidate": {}}
     assert json.loads(result.report.read_text())["training_unscored"] == {"confirmed": 1}

@@ -1,7 +1,8 @@
 """What the retrainer trains and judges on: the recent normal sample, the labelled readings and the
 parent's reference sample, each cut by time into training, holdout and calibration parts.
 
-* :func:`split` keeps the newest ``holdout_fraction`` of the labelled readings and interleaved blocks of
+* :func:`split` keeps the newest ``holdout_fraction`` of the labelled readings (a fault's labels on one
+  side of the cut) and interleaved blocks of
   the recent normal sample and of the parent's *reference sample* for the gate and the threshold (the
   candidate never trains on them);
 * :func:`reference_sample` and :func:`carry_forward` keep the reference sample bounded and spread over
@@ -20,6 +21,7 @@ import numpy as np
 
 from pipeline.config import RetrainSettings
 from pipeline.labelstore import LabelledReading
+from pipeline.retrain.labelcut import cut_labels
 
 __all__ = [
     "NormalSampler",
@@ -87,7 +89,9 @@ def split(
     reference: Sequence[Reading] = (),
     margin_s: float = 0.0,
 ) -> TrainingData:
-    """Hold out the newest ``holdout_fraction`` of the labelled readings (by time), and whole blocks of
+    """Hold out the newest ``holdout_fraction`` of the labelled readings (by time; labels of one asset
+    within ``margin_s`` of each other are one fault, on one side of the cut:
+    :func:`~pipeline.retrain.labelcut.cut_labels`), and whole blocks of
     ``block_s`` seconds of the normal sample (shorter when the sample spans less than 12 blocks, or
     than 2k): every k-th block, k = 1 / ``holdout_fraction``; every (2k)-th block calibrates the
     candidate's threshold.
@@ -113,11 +117,12 @@ def split(
     """
     labelled = sorted(labelled, key=lambda r: (r.ts, r.label_id))
     k = len(labelled) - int(round(holdout_fraction * len(labelled)))
+    labelled_train, labelled_holdout = cut_labels(labelled, k, margin_s)
     every = max(2, int(round(1 / holdout_fraction)))
     recent = _blocks(normal, every, block_s)
     carried = _blocks(reference, every, block_s)
     held: dict[str, list[float]] = {}
-    for r in labelled[k:]:
+    for r in labelled_holdout:
         held.setdefault(r.asset_id, []).append(r.ts)
     # The reference carries earlier recent samples forward, on a time grid of its own: a reading may sit
     # in both samples, held out in one. Nothing a candidate is judged or calibrated on trains it.
@@ -133,7 +138,7 @@ def split(
     # A labelled reading that trains is not judged or calibrated on either: a rejected alert's episode
     # returns to the normal sample, its opening reading with it when sampled.
     taught: dict[tuple[str, float], list[dict[str, float]]] = {}
-    for r in labelled[:k]:
+    for r in labelled_train:
         taught.setdefault((r.asset_id, r.ts), []).append(r.values)
     for sample in (recent, carried):
         for part in ("holdout", "calibration"):
@@ -141,8 +146,8 @@ def split(
                 n for n in sample[part] if not any(_same(v, n[2]) for v in taught.get((n[0], n[1]), ()))
             ]
     return TrainingData(
-        list(labelled[:k]),
-        list(labelled[k:]),
+        labelled_train,
+        labelled_holdout,
         recent["train"],
         recent["holdout"],
         recent["calibration"],
