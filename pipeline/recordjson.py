@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -53,6 +54,18 @@ def parse_timestamp(ts: Any) -> float:
     return value
 
 
+def _integer(text: str) -> int | float:
+    """A JSON integer; one of more digits than Python converts (``sys.get_int_max_str_digits``, 4,300 by
+    default) as the float it rounds to, infinite: a value the value policy handles, as it does a long
+    number orjson reads, rather than a whole record refused as not JSON.
+
+    >>> _integer("-12"), _integer("9" * 5000)
+    (-12, inf)
+    """
+    limit = sys.get_int_max_str_digits()
+    return float(text) if limit and len(text.lstrip("-")) > limit else int(text)
+
+
 def decode(raw: bytes) -> Any:
     """The JSON document in ``raw``; a ``ValueError`` (so: not JSON) for anything else.
 
@@ -75,7 +88,7 @@ def decode(raw: bytes) -> Any:
     # refuses: nesting past Python's recursion limit, and lone surrogates ("\ud800"), strings no UTF-8
     # writer (the DLQ's, an alert's) can encode. Both are not JSON here.
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw, parse_int=_integer)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     stack = [doc]

@@ -57,3 +57,18 @@ def test_the_retrainer_samples_a_record_exactly_when_the_daemon_scores_it(case: 
             and [reading[2][f] for f in FEATURES] == parser.parse([raw]).matrix[0].tolist()
         )
     json.dumps(reading)  # what is sampled is plain JSON again (the store keeps it so)
+
+
+def test_an_integer_of_more_digits_than_python_converts_is_a_value_not_a_record_that_is_not_json() -> None:
+    # Before: json.loads refused the whole record ("Exceeds the limit (4300 digits)"): dead-lettered as
+    # not_json even when the number sat in a sensor the model does not read.
+    huge = "9" * 5000
+    parser = RecordParser(FEATURES, max_record_bytes=65536, max_future_s=300.0)
+    spare, used = (
+        (BASE % f'"a": 1, "b": 2, "spare": {huge}').encode(),
+        (BASE % f'"a": -{huge}, "b": 2').encode(),
+    )
+    parsed = parser.parse([spare, used])
+    assert parsed.indices == [0] and parsed.matrix[0].tolist() == [1.0, 2.0]
+    assert [(r.index, str(r.reason)) for r in parsed.rejections] == [(1, "non_finite")]
+    assert reading_of(spare, max_bytes=65536) == ("p1", 1795947300.0, {"a": 1.0, "b": 2.0})
