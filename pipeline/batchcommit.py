@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
-from pipeline.brokerlink import record_lag
+from pipeline.brokerlink import reached, record_lag
 from pipeline.delivery import DeliveryError
 from pipeline.poison import process_guarded
 from pipeline.rebalance import REBALANCE
@@ -104,14 +104,14 @@ class BatchCommitting:
                 self._pending[tp] = max(offset, self._pending.get(tp, 0))
                 if self._owed.get(tp, math.inf) <= offset:
                     del self._owed[tp]
-        self.read_through.read(out.offsets)
+        assert self.consumer is not None
+        self.read_through.read(reached(self.consumer, out.offsets))  # past a trailing commit marker
         self._settle_produce()
         try:
             self._commit_pending()
         except KafkaError as exc:
             self.health.failure("commit", exc)
         self.metrics.mark_processed()
-        assert self.consumer is not None
         record_lag(self.consumer, self.metrics, out.offsets)
         if out.dlq_tripped and not self.dlq_pause.active:
             self.dlq_pause.pause(self.consumer)

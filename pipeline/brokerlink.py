@@ -38,8 +38,10 @@ __all__ = [
     "authentication_refused",
     "client_options",
     "delivery_timeout_ms",
+    "known_position",
     "new_consumer",
     "new_producer",
+    "reached",
     "record_lag",
     "rewind",
 ]
@@ -172,12 +174,52 @@ def rewind(consumer: KafkaConsumer, records: list[Any]) -> None:
             consumer.seek(tp, offset)
 
 
+def known_position(consumer: KafkaConsumer, tp: TopicPartition) -> int | None:
+    """The consumer's position on ``tp`` (the next offset it fetches) as it knows it, without a request;
+    None when it knows none, or no longer holds ``tp``.
+
+    kafka-python's ``position()`` first fetches the committed offsets of every assigned partition
+    without a position from the group coordinator, and awaits resets and validations, so the
+    subscription state it keeps is read instead; a consumer without one (another layout) is asked with
+    no time to wait.
+    """
+    read = getattr(getattr(consumer, "_subscription", None), "position", None)
+    if read is None:
+        try:
+            return consumer.position(tp, timeout_ms=0)
+        except KafkaError:  # (no longer assigned)
+            return None
+    try:
+        at = read(tp)
+    except KeyError:  # no longer assigned
+        return None
+    offset = getattr(at, "offset", None)
+    return offset if isinstance(offset, int) else None
+
+
+def reached(consumer: KafkaConsumer, offsets: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+    """Per partition of a batch, where the daemon stands once the batch is processed: its position when
+    known, at least ``offsets`` (per partition, the last record's offset + 1).
+
+    The position passes the offsets that are never handed out as records: the commit marker of each
+    transaction on a transactional topic, and aborted records under ``read_committed``. kafka-python
+    moves it past them once every record before them is polled, and the daemon processes each poll
+    whole, so nothing before the position waits. Measured from the last record + 1, a partition read
+    to its end behind a commit marker would keep a lag of 1."""
+    found = {}
+    for (topic, partition), next_offset in offsets.items():
+        at = known_position(consumer, TopicPartition(topic, partition))
+        found[(topic, partition)] = next_offset if at is None else max(at, next_offset)
+    return found
+
+
 def record_lag(
     consumer: KafkaConsumer, metrics: PipelineMetrics, offsets: dict[tuple[str, int], int]
 ) -> None:
-    """Set ``dhag_consumer_lag`` of each partition in ``offsets`` (its next offset to process) from the
-    consumer's last known high watermark; a partition whose watermark is unknown is left as it was."""
-    for (topic, partition), next_offset in offsets.items():
+    """Set ``dhag_consumer_lag`` of each partition in ``offsets`` (its last processed offset + 1) from the
+    consumer's last known high watermark and where the batch left the daemon (:func:`reached`); a
+    partition whose watermark is unknown is left as it was."""
+    for (topic, partition), next_offset in reached(consumer, offsets).items():
         tp = TopicPartition(topic, partition)
         try:
             highwater = consumer.highwater(tp)
