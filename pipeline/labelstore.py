@@ -35,6 +35,7 @@ from pipeline.labelorder import Answer, Taken, compare, in_label_order, replaced
 from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
+from pipeline.pendinglabels import PendingLabel, PendingLabels
 from pipeline.readinglabels import alert_of, join_alert, reading_of
 
 __all__ = [
@@ -59,16 +60,6 @@ class AlertTaken:
 
 
 @dataclass(frozen=True)
-class PendingLabel:
-    """A label waiting for its alert: original bytes, Kafka position, when it was first seen."""
-
-    source: str
-    alert_id: str
-    raw: bytes
-    first_seen: float
-
-
-@dataclass(frozen=True)
 class LabelledReading:
     """The label that counts for one alert (or one reading): the reading's values and the verdict."""
 
@@ -83,7 +74,7 @@ class LabelledReading:
     label_id: int
 
 
-class LabelStore(NormalSample):
+class LabelStore(NormalSample, PendingLabels):
     """The SQLite label store at ``path`` (created with its folder when missing).
 
     Example
@@ -329,36 +320,6 @@ class LabelStore(NormalSample):
         """Labels received after the label with id ``label_id`` (repeats left out)."""
         query = "SELECT COUNT(*) FROM labels WHERE id > ? AND repeat_of IS NULL"
         return int(self._db.execute(query, (label_id,)).fetchone()[0])
-
-    # -- pending labels --------------------------------------------------------------------------
-    def add_pending(self, alert_id: str, raw: bytes, source: Source, *, first_seen: float) -> None:
-        """Keep a label whose alert was not seen yet (idempotent per Kafka position)."""
-        if self._recorded_before_digests("pending", source):
-            return
-        self._db.execute(
-            "INSERT OR IGNORE INTO pending (source, alert_id, raw, first_seen) VALUES (?, ?, ?, ?)",
-            (str(source), alert_id, raw, first_seen),
-        )
-
-    def _recorded_before_digests(self, table: str, source: Source) -> bool:
-        """Whether this position is stored under its key from before keys had a digest (a replay)."""
-        query = f"SELECT 1 FROM {table} WHERE source = ?"
-        return bool(source.digest) and self._db.execute(query, (source.position,)).fetchone() is not None
-
-    def pending(self) -> list[PendingLabel]:
-        """Labels waiting for their alert, oldest first."""
-        rows = self._db.execute(
-            "SELECT source, alert_id, raw, first_seen FROM pending ORDER BY first_seen, rowid"
-        )
-        return [PendingLabel(s, a, bytes(r), float(f)) for s, a, r, f in rows.fetchall()]
-
-    def drop_pending(self, source: str) -> None:
-        """Forget a pending label (joined, or dead-lettered)."""
-        self._db.execute("DELETE FROM pending WHERE source = ?", (source,))
-
-    def pending_count(self) -> int:
-        """Labels waiting for their alert."""
-        return int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
 
     # -- small state -----------------------------------------------------------------------------
     def get_state(self, key: str, default: str | None = None) -> str | None:
