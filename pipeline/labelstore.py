@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.labelorder import Answer, Taken, compare, in_label_order, replaced
+from pipeline.labelchanges import changes_made, log_changes
+from pipeline.labelorder import Answer, Taken, compare, in_label_order
 from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
@@ -194,13 +195,22 @@ class LabelStore(NormalSample, PendingLabels):
         return [(a, float(o), float(r) if r is not None else float("inf")) for a, o, r in rows]
 
     # -- labels ----------------------------------------------------------------------------------
-    def add_label(self, label: Label, source: Source, *, received_at: float | None = None) -> Taken:
+    def add_label(
+        self,
+        label: Label,
+        source: Source,
+        *,
+        received_at: float | None = None,
+        changes: list[str] | None = None,
+    ) -> Taken:
         """Record a label whose target is known: its alert was seen, or it carries the reading itself.
 
         A label by reading joins the alert that opened on that reading, when there is one. Returns how it
         was taken (:class:`~pipeline.labelorder.Taken`): ``REPLAY`` (false) when this Kafka position was
         recorded before, ``REPEAT`` for one that repeats an earlier label (kept, counting nowhere),
-        ``CHANGED`` when it replaces another answer as the one that counts, else ``NEW``. Raises
+        ``CHANGED`` when it replaces another answer as the one that counts, else ``NEW``. Each change of
+        answer it makes (:func:`~pipeline.labelchanges.changes_made`: one ranking before the label that
+        counts makes that one a change) is logged, and its new answer appended to ``changes``. Raises
         KeyError for a label naming an alert that was not seen (keep it with :meth:`add_pending`).
         """
         if self._recorded_before_digests("labels", source):
@@ -228,7 +238,7 @@ class LabelStore(NormalSample, PendingLabels):
         where = "alert_id = ?" if by_alert else "alert_id IS NULL AND asset_id = ? AND ts = ?"
         target = (where, (alert_id,) if by_alert else (asset_id, float(ts)))
         answer = Answer(label.operator, label.label, given if stamped else None, label.label_id)
-        repeat_of, counting = compare(answer, self._counted(*target))  # by reading: no time of its own
+        repeat_of, _ = compare(answer, self._counted(*target))  # by reading: no time of its own
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO labels (alert_id, asset_id, ts, values_json, label, operator, note,"
             " given_at, received_at, source, repeat_of, sent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -239,14 +249,11 @@ class LabelStore(NormalSample, PendingLabels):
             return Taken.REPLAY
         if repeat_of is not None:
             return Taken.REPEAT
-        if (
-            counting is None
-            or counting.label == label.label
-            or self._counted(*target)[-1][0] != cursor.lastrowid
-        ):
-            return Taken.NEW
-        replaced(f"alert {alert_id}" if by_alert else f"reading {asset_id}@{float(ts)!r}", answer, counting)
-        return Taken.CHANGED
+        made = changes_made(rows := self._counted(*target), row_id := int(cursor.lastrowid or 0))
+        news = log_changes(f"alert {alert_id}" if by_alert else f"reading {asset_id}@{float(ts)!r}", made)
+        if changes is not None:
+            changes.extend(news)
+        return Taken.CHANGED if made and rows[-1][0] == row_id else Taken.NEW
 
     def _counted(self, where: str, params: tuple[Any, ...]) -> list[Sequence[Any]]:
         """The labels (not repeats) of one alert or reading, oldest first: ``(id, label, operator, note,

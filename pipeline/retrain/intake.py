@@ -121,16 +121,20 @@ class Intake:
             if label.alert_id is not None and not self.store.has_alert(label.alert_id):
                 self.store.add_pending(label.alert_id, msg.value, source, first_seen=now)
             else:
-                self._count(label, self.store.add_label(label, source, received_at=now))
+                self._take(label, source, now)
 
-    def _count(self, label: Label, taken: Taken) -> None:
-        """Count a label the store took: a repeat of an earlier one apart, and a change of answer."""
+    def _take(self, label: Label, source: Source, received_at: float) -> None:
+        """Store a label whose target is known, and count it: a repeat of an earlier one apart, and each
+        change of answer it makes (by the new answer: a label that joins ranking before the one that
+        counts makes that one a change)."""
+        changes: list[str] = []
+        taken = self.store.add_label(label, source, received_at=received_at, changes=changes)
         if taken == Taken.REPEAT:
             self.metrics.labels_repeated.inc()
         elif taken:
             self.metrics.labels_received.labels(label.label).inc()
-        if taken == Taken.CHANGED:
-            self.metrics.labels_changed.labels(label.label).inc()
+        for answer in changes:
+            self.metrics.labels_changed.labels(answer).inc()
 
     def _retry_pending(self, producer: KafkaProducer) -> None:
         # A label expires once it has waited label_retry_s by the wall clock (which outlives a restart)
@@ -146,8 +150,7 @@ class Intake:
                     self._dead_letter(producer, item, exc.reason, exc.detail)
                     continue
                 # It ranks by when it came, not when its alert did (the label that came last counts).
-                taken = self.store.add_label(label, Source.parse(item.source), received_at=item.first_seen)
-                self._count(label, taken)
+                self._take(label, Source.parse(item.source), item.first_seen)
                 self.store.drop_pending(item.source)
             elif (
                 self._waited(now - item.first_seen, ticks - self._watched[item.source])
