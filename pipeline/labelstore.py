@@ -37,7 +37,7 @@ from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
 from pipeline.pendinglabels import PendingLabel, PendingLabels
-from pipeline.readinglabels import alert_of, join_alert, reading_of
+from pipeline.readinglabels import join_alert, target_of
 
 __all__ = [
     "AlertTaken",
@@ -184,11 +184,6 @@ class LabelStore(NormalSample, PendingLabels):
         fields = dict(zip(keys, row[:7], strict=True))
         return fields | {"started_at": row[7], "values": json.loads(row[8])}
 
-    def find_alert(self, asset_id: str, ts: float) -> str | None:
-        """The alert that opened on the reading of ``asset_id`` at ``ts``, if any
-        (:func:`~pipeline.labelorder.opened_on`)."""
-        return alert_of(self._db, asset_id, ts)
-
     def episodes(self) -> list[tuple[str, float, float]]:
         """``(asset_id, opened_at, resolved_at)`` of every episode (an open one ends at +inf)."""
         rows = self._db.execute("SELECT asset_id, opened_at, resolved_at FROM alerts").fetchall()
@@ -205,13 +200,15 @@ class LabelStore(NormalSample, PendingLabels):
     ) -> Taken:
         """Record a label whose target is known: its alert was seen, or it carries the reading itself.
 
-        A label by reading joins the alert that opened on that reading, when there is one. Returns how it
-        was taken (:class:`~pipeline.labelorder.Taken`): ``REPLAY`` (false) when this Kafka position was
-        recorded before, ``REPEAT`` for one that repeats an earlier label (kept, counting nowhere),
-        ``CHANGED`` when it replaces another answer as the one that counts, else ``NEW``. Each change of
-        answer it makes (:func:`~pipeline.labelchanges.changes_made`: one ranking before the label that
-        counts makes that one a change) is logged, and its new answer appended to ``changes``. Raises
-        KeyError for a label naming an alert that was not seen (keep it with :meth:`add_pending`).
+        A label by reading joins the alert that opened on that reading, when there is one, or the labels
+        of that reading an alert the store forgot left (:func:`~pipeline.readinglabels.target_of`).
+        Returns how it was taken (:class:`~pipeline.labelorder.Taken`): ``REPLAY`` (false) when this
+        Kafka position was recorded before, ``REPEAT`` for one that repeats an earlier label (kept,
+        counting nowhere), ``CHANGED`` when it replaces another answer as the one that counts, else
+        ``NEW``. Each change of answer it makes (:func:`~pipeline.labelchanges.changes_made`: one ranking
+        before the label that counts makes that one a change) is logged, and its new answer appended to
+        ``changes``. Raises KeyError for a label naming an alert that was not seen (keep it with
+        :meth:`add_pending`), or forgotten.
         """
         if self._recorded_before_digests("labels", source):
             return Taken.REPLAY
@@ -223,12 +220,8 @@ class LabelStore(NormalSample, PendingLabels):
             ts, values = alert["opened_at"], alert["values"]
         else:
             assert label.asset_id is not None and label.values is not None
-            alert_id = self.find_alert(label.asset_id, label.ts)
-            asset_id, ts, values = label.asset_id, label.ts, label.values
-            if alert_id is not None:  # the alert holds the whole reading; the label may copy a part
-                values = self.alert(alert_id)["values"] | label.values  # type: ignore[index]
-            else:  # the same instant rendered apart is the same reading
-                ts = reading_of(self._db, asset_id, ts)
+            asset_id = label.asset_id
+            alert_id, ts, values = target_of(self._db, asset_id, label.ts, label.values)
         received = time.time() if received_at is None else received_at
         # The label that arrived last counts (latest_labels), whatever time an operator's console put
         # on it. ``given_at`` is kept for the history: when the operator says it was given.

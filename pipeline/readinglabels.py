@@ -1,6 +1,7 @@
 """Labels given by reading (``asset_id``, ``ts``, ``values``, no ``alert_id``) in the label store: the
-alert one joins, the reading one is about while no alert opened on it, and their joining an alert that
-opens on their reading later, by the rules of
+alert one joins (the one that opened on its reading, or one the store forgot whose labels are about
+it), the reading one is about while no alert opened on it, and their joining an alert that opens on
+their reading later, by the rules of
 :mod:`pipeline.labelorder` (:func:`~pipeline.labelorder.reading_window`,
 :func:`~pipeline.labelorder.opened_on`), which ``dhag-pipeline alerts`` follows too.
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 from pipeline.labelorder import answer_of, compare, opened_on, reading_window
 
-__all__ = ["alert_of", "join_alert", "reading_of"]
+__all__ = ["alert_of", "join_alert", "reading_of", "target_of"]
 
 #: ``LabelStore._counted``: the labels (not repeats) matching a WHERE clause, in the label store's order.
 Counted = Callable[[str, tuple[Any, ...]], list[Sequence[Any]]]
@@ -28,6 +29,32 @@ def alert_of(db: sqlite3.Connection, asset_id: str, ts: float) -> str | None:
         (asset_id, *reading_window(ts)),
     ).fetchall()
     return opened_on(ts, ((str(a), float(o)) for a, o in rows))
+
+
+def target_of(
+    db: sqlite3.Connection, asset_id: str, ts: float, values: dict[str, Any]
+) -> tuple[str | None, float, dict[str, Any]]:
+    """Where a label by reading of ``asset_id`` at ``ts`` is stored: ``(alert_id, ts, values)``.
+
+    It joins the alert that opened on that reading (:func:`alert_of`), with the whole reading the alert
+    holds (the label may copy only a part); else the labels an alert the store forgot left behind
+    (:meth:`~pipeline.normalsample.NormalSample.prune_alerts` keeps them, with their reading), so that
+    the newest answer about that reading counts, once; else it is the reading's (:func:`reading_of`).
+    """
+    alert_id = alert_of(db, asset_id, ts)
+    if alert_id is not None:
+        held = db.execute("SELECT values_json FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()[0]
+        return alert_id, ts, json.loads(held) | values
+    left = db.execute(
+        "SELECT alert_id, values_json FROM labels WHERE asset_id = ? AND ts BETWEEN ? AND ?"
+        " AND alert_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM alerts WHERE alerts.alert_id = labels.alert_id)"
+        " ORDER BY ABS(ts - ?), id LIMIT 1",
+        (asset_id, *reading_window(ts), ts),
+    ).fetchone()
+    if left is not None:
+        return str(left[0]), ts, json.loads(left[1]) | values
+    return None, reading_of(db, asset_id, ts), values
 
 
 def reading_of(db: sqlite3.Connection, asset_id: str, ts: float) -> float:
