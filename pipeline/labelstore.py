@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.forgottenalerts import ForgottenAlerts
 from pipeline.labelchanges import changes_made, log_changes
 from pipeline.labelorder import Answer, Taken, compare, in_label_order
 from pipeline.labels import Label, Source
@@ -75,7 +76,7 @@ class LabelledReading:
     label_id: int
 
 
-class LabelStore(NormalSample, PendingLabels):
+class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
     """The SQLite label store at ``path`` (created with its folder when missing).
 
     Example
@@ -201,19 +202,20 @@ class LabelStore(NormalSample, PendingLabels):
         """Record a label whose target is known: its alert was seen, or it carries the reading itself.
 
         A label by reading joins the alert that opened on that reading, when there is one, or the labels
-        of that reading an alert the store forgot left (:func:`~pipeline.readinglabels.target_of`).
+        of that reading an alert the store forgot left (:func:`~pipeline.readinglabels.target_of`); a
+        label by id of a forgotten alert joins the labels it left (:mod:`pipeline.forgottenalerts`).
         Returns how it was taken (:class:`~pipeline.labelorder.Taken`): ``REPLAY`` (false) when this
         Kafka position was recorded before, ``REPEAT`` for one that repeats an earlier label (kept,
         counting nowhere), ``CHANGED`` when it replaces another answer as the one that counts, else
         ``NEW``. Each change of answer it makes (:func:`~pipeline.labelchanges.changes_made`: one ranking
         before the label that counts makes that one a change) is logged, and its new answer appended to
         ``changes``. Raises KeyError for a label naming an alert that was not seen (keep it with
-        :meth:`add_pending`), or forgotten.
+        :meth:`add_pending`), or forgotten with no label left (:meth:`knows_alert`).
         """
         if self._recorded_before_digests("labels", source):
             return Taken.REPLAY
         if label.alert_id is not None:
-            alert = self.alert(label.alert_id)
+            alert = self._target_of_alert(label.alert_id)
             if alert is None:
                 raise KeyError(label.alert_id)
             alert_id, asset_id = label.alert_id, alert["asset_id"]

@@ -317,10 +317,9 @@ class NormalSample:
         an episode whose open predecessor is kept (that one ends where this one opens). The normal
         sample stays as it was: the readings an episode kept out of it go with the episode, and a
         rejected one kept none out. The labels stay (they carry their reading): a label by reading of
-        that reading arriving later joins them, and the newest answer counts. A label by id arriving
-        later for a forgotten alert waits for it like one for an alert not seen yet, and is
-        dead-lettered as ``unknown_alert``. ``latest``: as for :meth:`normal_sample` (forgetting alerts
-        changes no label, so one computation serves both).
+        that reading arriving later joins them, and so does one by the alert's id
+        (:mod:`pipeline.forgottenalerts`): the newest answer counts. ``latest``: as for
+        :meth:`normal_sample` (forgetting alerts changes no label, so one computation serves both).
         """
         latest = self.latest_labels() if latest is None else latest
         rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}

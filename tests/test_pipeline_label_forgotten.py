@@ -1,6 +1,7 @@
-"""A label by reading for the reading an alert the store forgot (retrain.alert_retention_s) opened on
-joins the labels that alert left behind: the newest answer about that reading counts, once (before, it
-was stored as another reading's, and both counted: contradictory training data for one reading)."""
+"""A label by reading for the reading an alert the store forgot (retrain.alert_retention_s) opened on,
+or by that alert's id, joins the labels that alert left behind: the newest answer about that reading
+counts, once (before, one by reading was stored as another reading's, and both counted: contradictory
+training data for one reading; one by id was dead-lettered as unknown_alert)."""
 
 from __future__ import annotations
 
@@ -74,13 +75,52 @@ def test_the_newest_answer_counts_whichever_path_it_came_by() -> None:
     assert [(r.key, r.operator, r.y) for r in store.latest_labels()] == [("alert:a1", "kim", 1)]
 
 
-def test_a_correction_by_id_of_a_forgotten_alert_still_waits_and_is_not_taken() -> None:
-    # By its id the alert is unknown: the retrainer keeps it pending, then dead-letters it (intake).
+def _by_id(**fields: object) -> Label:
+    reject = {"alert_id": "a1", "label": "normal", "operator": "lee", "ts": 1200.0}
+    return parse_label(orjson.dumps(reject | fields))
+
+
+def test_a_correction_by_id_of_a_forgotten_alert_joins_the_labels_it_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Before: KeyError, as for an alert never seen (the retrainer dead-lettered it as unknown_alert).
     store = _forgotten()
-    reject = parse_label(orjson.dumps({"alert_id": "a1", "label": "normal", "operator": "lee", "ts": 1200.0}))
+    caplog.set_level(logging.INFO, logger="pipeline.labelorder")
+    assert store.knows_alert("a1") and not store.knows_alert("a9")
+    changes: list[str] = []
+    taken = store.add_label(_by_id(), Source("labels", 0, 1), received_at=2000.0, changes=changes)
+    assert taken == Taken.CHANGED and changes == ["normal"]
+    [latest] = store.latest_labels()
+    assert (latest.key, latest.operator, latest.y, latest.ts) == ("alert:a1", "lee", 0, 1000.0)
+    assert latest.values == {"x": 1.0, "y": 2.0}
+    assert "alert a1: lee's normal replaces kim's anomaly" in caplog.text
+    assert [h["operator"] for h in store.history("a1")] == ["kim", "lee"]
+    # Sent again, it is a repeat; a label by reading of that reading joins the same labels.
+    assert store.add_label(_by_id(ts=1300.0), Source("labels", 0, 2), received_at=2001.0) == Taken.REPEAT
+    again = _by_reading(label="anomaly", operator="kim")
+    assert store.add_label(again, Source("labels", 1, 0), received_at=2002.0) == Taken.CHANGED
+    assert [(r.key, r.operator, r.y) for r in store.latest_labels()] == [("alert:a1", "kim", 1)]
+
+
+def test_a_label_by_id_of_an_alert_never_seen_still_raises() -> None:
+    store = _forgotten()
     with pytest.raises(KeyError):
-        store.add_label(reject, Source("labels", 0, 1))
+        store.add_label(_by_id(alert_id="a9"), Source("labels", 0, 1))
     assert [(r.key, r.y) for r in store.latest_labels()] == [("alert:a1", 1)]
+
+
+def test_the_retrainer_takes_a_correction_by_id_of_a_forgotten_alert_at_once(tmp_path: Path) -> None:
+    settings = Settings.model_validate({"model": {"registry": str(tmp_path)}, "retrain": {"on_drift": False}})
+    registry, store = CollectorRegistry(), _forgotten()
+    retrainer = Retrainer(settings, store, RetrainMetrics(registry), bootstrap_servers="unused:9092")
+    retrainer.clock = lambda: 2000.0
+    label = {"alert_id": "a1", "label": "normal", "operator": "lee", "ts": 1200.0}
+    message = SimpleNamespace(topic="labels", partition=0, offset=1, key=b"a1", value=orjson.dumps(label))
+    retrainer._labels([message], producer=None)
+    assert store.pending_count() == 0
+    assert registry.get_sample_value("dhag_labels_changed_total", {"label": "normal"}) == 1
+    assert registry.get_sample_value("dhag_labels_received_total", {"label": "normal"}) == 1
+    assert [(r.key, r.y) for r in store.latest_labels()] == [("alert:a1", 0)]
 
 
 def test_the_retrainer_counts_the_change_by_reading_of_a_forgotten_alert(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.config import RecordSettings, RetrainSettings
 from pipeline.labels import LabelReason
-from pipeline.labelstore import LabelStore
+from pipeline.labelstore import LabelStore, Source
 from pipeline.metrics import RetrainMetrics
 from pipeline.retrain.alertfeed import AlertEventError, alert_event_of
 from pipeline.retrain.featuremap import FeatureMap
@@ -128,8 +128,9 @@ def test_a_pending_label_that_no_longer_passes_is_dead_lettered_not_raised(tmp_p
     assert "256" in detail and store.latest_labels() == []
 
 
-def test_a_label_for_an_alert_the_retrainer_forgot_is_dead_lettered_saying_so(tmp_path: Path) -> None:
-    # Its detail said "not seen within 600 s", which sends an operator looking for a mistyped alert_id.
+def test_a_label_waiting_for_an_alert_the_retrainer_forgot_joins_the_labels_it_left(tmp_path: Path) -> None:
+    # One an earlier version kept waiting (it knew no forgotten alert): it was dead-lettered as
+    # unknown_alert once label_retry_s had passed, and the correction never counted.
     store = LabelStore(tmp_path / "l.sqlite")
     intake = _Intake(store)
     intake._alerts(_events(GOOD, GOOD | {"alert_id": "a2", "opened_at": 900.0, "ts": 900.0}))
@@ -137,14 +138,12 @@ def test_a_label_for_an_alert_the_retrainer_forgot_is_dead_lettered_saying_so(tm
     intake._labels([Msg("labels", 0, 0, b"a1", orjson.dumps(confirm))], producer=None)
     store._db.execute("UPDATE alerts SET seen_at = 0")
     assert store.prune_alerts(seen_before=10.0, margin_s=0.0) == 1  # a1: a2 is p1's newest
-    reject = confirm | {"label": "normal", "operator": "lee", "ts": 900.0}
-    intake._labels([Msg("labels", 0, 1, b"a1", orjson.dumps(reject))], producer=None)
-    intake._retry_pending(producer=None)  # watched from now
-    intake.clock = intake.monotonic = lambda: 1e6  # label_retry_s later
+    reject = orjson.dumps(confirm | {"label": "normal", "operator": "lee", "ts": 900.0})
+    store.add_pending("a1", reject, Source.of("labels", 0, 1, reject), first_seen=1500.0)
     intake._retry_pending(producer=None)
-    [(_, _, reason, detail, _)] = intake._dead_letters.sent
-    assert reason == LabelReason.UNKNOWN_ALERT
-    assert "retrain.alert_retention_s" in detail and "forgotten" in detail
+    assert intake._dead_letters.sent == [] and store.pending_count() == 0
+    assert [(r.alert_id, r.y, r.values) for r in store.latest_labels()] == [("a1", 0, GOOD["values"])]
+    assert intake.registry.get_sample_value("dhag_labels_changed_total", {"label": "normal"}) == 1
 
 
 def test_a_damaged_label_store_stops_the_retrainer_with_its_own_code_and_one_line(

@@ -118,7 +118,8 @@ class Intake:
                     source.position,
                     ", ".join(label.ignored_fields),
                 )
-            if label.alert_id is not None and not self.store.has_alert(label.alert_id):
+            # An alert the store forgot that left labels is known: the label joins them (knows_alert).
+            if label.alert_id is not None and not self.store.knows_alert(label.alert_id):
                 self.store.add_pending(label.alert_id, msg.value, source, first_seen=now)
             else:
                 self._take(label, source, now)
@@ -143,7 +144,7 @@ class Intake:
         waiting = self.store.pending()
         self._watched = {item.source: self._watched.get(item.source, ticks) for item in waiting}
         for item in waiting:
-            if self.store.has_alert(item.alert_id):
+            if self.store.knows_alert(item.alert_id):
                 try:  # its times were judged when it came (against the Kafka record time, maybe)
                     label = parse_label(item.raw, max_bytes=self.cfg.max_label_bytes, now=math.inf)
                 except LabelError as exc:  # valid when it came, not since a setting changed (a size limit)
@@ -157,8 +158,6 @@ class Intake:
                 >= self.cfg.label_retry_s
             ):
                 detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
-                if self.store.history(item.alert_id):  # its earlier labels outlive it (prune_alerts)
-                    detail += ": forgotten, recorded over retrain.alert_retention_s ago"
                 self._dead_letter(producer, item, LabelReason.UNKNOWN_ALERT, detail)
 
     @staticmethod

@@ -1,0 +1,60 @@
+"""Alerts the label store forgot (:meth:`~pipeline.normalsample.NormalSample.prune_alerts`, after
+``retrain.alert_retention_s``) and the labels they left behind: those carry the alert's reading, so a
+label by the alert's id that comes later joins them, as a label by that reading does
+(:func:`~pipeline.readinglabels.target_of`): the newest answer about the reading counts, once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+__all__ = ["ForgottenAlerts"]
+
+
+class ForgottenAlerts:
+    """What a label by id finds of an alert the store forgot (a mixin of
+    :class:`~pipeline.labelstore.LabelStore`).
+
+    Example
+    -------
+    >>> from pipeline.labels import Label, Source
+    >>> from pipeline.labelstore import LabelStore
+    >>> store = LabelStore(":memory:")
+    >>> for alert_id, opened in (("a1", 10.0), ("a2", 50.0)):
+    ...     _ = store.add_alert({"alert_id": alert_id, "asset_id": "p1", "state": "open",
+    ...                          "opened_at": opened, "values": {"x": opened}})
+    >>> confirm = Label.model_validate({"alert_id": "a1", "label": "anomaly", "operator": "kim", "ts": 20})
+    >>> _ = store.add_label(confirm, Source("labels", 0, 0))
+    >>> store.prune_alerts(seen_before=float("inf"), margin_s=0.0)  # a1 (a2 is p1's newest)
+    1
+    >>> store.has_alert("a1"), store.knows_alert("a1"), store.knows_alert("a9")
+    (False, True, False)
+    >>> reject = Label.model_validate({"alert_id": "a1", "label": "normal", "operator": "lee", "ts": 30})
+    >>> store.add_label(reject, Source("labels", 0, 1))
+    <Taken.CHANGED: 2>
+    """
+
+    _db: sqlite3.Connection
+
+    def knows_alert(self, alert_id: str) -> bool:
+        """Whether a label naming ``alert_id`` can be stored now: the alert is held, or the store forgot
+        it and still holds the labels it left (else the label waits for it, as for an alert not seen)."""
+        return self._target_of_alert(alert_id) is not None
+
+    def _target_of_alert(self, alert_id: str) -> dict[str, Any] | None:
+        """``asset_id``, ``opened_at`` and ``values`` of the reading a label of ``alert_id`` is about: the
+        alert's, while it is held; else that of the first label it left behind, when the store forgot it
+        (None: nothing of it is held)."""
+        row = self._db.execute(
+            "SELECT asset_id, opened_at, values_json FROM alerts WHERE alert_id = ?", (alert_id,)
+        ).fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT asset_id, ts, values_json FROM labels WHERE alert_id = ? ORDER BY id LIMIT 1",
+                (alert_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return {"asset_id": str(row[0]), "opened_at": float(row[1]), "values": json.loads(row[2])}
