@@ -2,6 +2,11 @@
 ``retrain.alert_retention_s``) and the labels they left behind: those carry the alert's reading, so a
 label by the alert's id that comes later joins them, as a label by that reading does
 (:func:`~pipeline.readinglabels.target_of`): the newest answer about the reading counts, once.
+
+The store keeps each forgotten alert's id with the reading it opened on (asset and time, the table
+``forgotten``): a label by reading of it that comes when it left no label is stored under its id, for a
+later label by id to join; and a label by id of one that left none is told from one of an alert never
+seen (:meth:`ForgottenAlerts.forgotten`).
 """
 
 from __future__ import annotations
@@ -42,6 +47,14 @@ class ForgottenAlerts:
         """Whether a label naming ``alert_id`` can be stored now: the alert is held, or the store forgot
         it and still holds the labels it left (else the label waits for it, as for an alert not seen)."""
         return self._target_of_alert(alert_id) is not None
+
+    def forgotten(self, alert_id: str) -> tuple[str, float] | None:
+        """``(asset_id, opened_at)`` of the reading ``alert_id`` opened on, when the store forgot it (None:
+        held, or never seen; alerts forgotten before the store kept these are not known)."""
+        row = self._db.execute(
+            "SELECT asset_id, opened_at FROM forgotten WHERE alert_id = ?", (alert_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), float(row[1]))
 
     def _target_of_alert(self, alert_id: str) -> dict[str, Any] | None:
         """``asset_id``, ``opened_at`` and ``values`` of the reading a label of ``alert_id`` is about: the

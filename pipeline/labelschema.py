@@ -20,10 +20,11 @@ from pipeline.errors import LabelStoreError
 
 __all__ = ["COLUMNS_ADDED", "SCHEMA", "VERSION", "prepare", "refuse_other_than_a_file"]
 
-# Layout versions: 1, the tables of SCHEMA before labels.repeat_of and labels.sent_id; 2, SCHEMA. A
+# Layout versions: 1, the tables of SCHEMA before labels.repeat_of and labels.sent_id; 2, before the
+# table forgotten; 3, SCHEMA. A
 # change of layout raises VERSION and adds its step to prepare(), which takes a store of any earlier
 # version there.
-VERSION = 2
+VERSION = 3
 
 # (version, table, column, declaration): columns a store of an earlier version may lack, added on its
 # upgrade (empty: their readers fall back as each says).
@@ -89,6 +90,13 @@ CREATE TABLE IF NOT EXISTS readings (
     UNIQUE (asset_id, ts)
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- The alerts prune_alerts forgot, and the reading each opened on (pipeline.forgottenalerts).
+CREATE TABLE IF NOT EXISTS forgotten (
+    alert_id TEXT PRIMARY KEY,
+    asset_id TEXT NOT NULL,
+    opened_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS forgotten_asset ON forgotten (asset_id, opened_at);
 """
 
 

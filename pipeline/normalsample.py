@@ -316,7 +316,8 @@ class NormalSample:
         Kept: an asset's newest episode (a label may still join it, and it may still be open), and
         an episode whose open predecessor is kept (that one ends where this one opens). The normal
         sample stays as it was: the readings an episode kept out of it go with the episode, and a
-        rejected one kept none out. The labels stay (they carry their reading): a label by reading of
+        rejected one kept none out. Its id and opening reading are kept (:mod:`pipeline.forgottenalerts`),
+        and so are its labels (they carry their reading): a label by reading of
         that reading arriving later joins them, and so does one by the alert's id
         (:mod:`pipeline.forgottenalerts`): the newest answer counts. ``latest``: as for
         :meth:`normal_sample` (forgetting alerts changes no label, so one computation serves both).
@@ -337,4 +338,8 @@ class NormalSample:
                     (episode.asset_id, episode.start - margin_s, episode.end + margin_s),
                 )
             self._db.execute("DELETE FROM alerts WHERE alert_id = ?", (episode.alert_id,))
+            self._db.execute(
+                "INSERT OR IGNORE INTO forgotten (alert_id, asset_id, opened_at) VALUES (?, ?, ?)",
+                (episode.alert_id, episode.asset_id, episode.opened_at),
+            )
         return len(doomed)

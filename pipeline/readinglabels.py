@@ -39,7 +39,9 @@ def target_of(
     It joins the alert that opened on that reading (:func:`alert_of`), with the whole reading the alert
     holds (the label may copy only a part); else the labels an alert the store forgot left behind
     (:meth:`~pipeline.normalsample.NormalSample.prune_alerts` keeps them, with their reading), so that
-    the newest answer about that reading counts, once; else it is the reading's (:func:`reading_of`).
+    the newest answer about that reading counts, once; else a forgotten alert that opened on it and left
+    no label (:mod:`pipeline.forgottenalerts`), so that a label by its id joins this one; else it is the
+    reading's (:func:`reading_of`).
     """
     alert_id = alert_of(db, asset_id, ts)
     if alert_id is not None:
@@ -54,6 +56,14 @@ def target_of(
     ).fetchone()
     if left is not None:
         return str(left[0]), ts, json.loads(left[1]) | values
+    rows = db.execute(
+        "SELECT alert_id, opened_at FROM forgotten WHERE asset_id = ? AND opened_at BETWEEN ? AND ?"
+        " ORDER BY rowid",
+        (asset_id, *reading_window(ts)),
+    ).fetchall()
+    forgotten = opened_on(ts, ((str(a), float(o)) for a, o in rows))
+    if forgotten is not None:  # it left no label: this one keeps its id, for a label by id to join
+        return forgotten, ts, values
     return None, reading_of(db, asset_id, ts), values
 
 

@@ -133,3 +133,52 @@ def test_the_retrainer_counts_the_change_by_reading_of_a_forgotten_alert(tmp_pat
     retrainer._labels([message], producer=None)
     assert registry.get_sample_value("dhag_labels_changed_total", {"label": "normal"}) == 1
     assert [(r.key, r.y) for r in store.latest_labels()] == [("alert:a1", 0)]
+
+
+def _forgotten_unlabelled(store: LabelStore) -> LabelStore:
+    """``store`` once it forgot alert a1 (opened on p1's reading at 1000.0) before any label of it came."""
+    store.add_alert(open_alert("a1", 1000.0, {"x": 1.0, "y": 2.0}))
+    store.add_alert(open_alert("a2", 5000.0, {"x": 9.0, "y": 9.0}))
+    store._db.execute("UPDATE alerts SET seen_at = 0")
+    assert store.prune_alerts(seen_before=10.0, margin_s=0.0) == 1
+    return store
+
+
+def test_a_label_by_id_of_an_alert_forgotten_unlabelled_is_dead_lettered_saying_so(tmp_path: Path) -> None:
+    # Before: "alert 'a1' not seen within 600 s", as for a mistyped id: nothing said it had been seen.
+    settings = Settings.model_validate({"model": {"registry": str(tmp_path)}, "retrain": {"on_drift": False}})
+    store = _forgotten_unlabelled(LabelStore(":memory:"))
+    retrainer = Retrainer(
+        settings, store, RetrainMetrics(CollectorRegistry()), bootstrap_servers="unused:9092"
+    )
+    retrainer.clock = retrainer.monotonic = lambda: 2000.0
+    sent: list[tuple[str, str]] = []
+    retrainer._dead_letters = SimpleNamespace(
+        send=lambda _p, _k, _r, reason, detail, *_a, **_k2: sent.append((reason, detail))
+    )
+    for offset, alert_id in enumerate(("a1", "a9")):
+        label = {"alert_id": alert_id, "label": "normal", "operator": "lee", "ts": 1200.0}
+        message = SimpleNamespace(
+            topic="labels", partition=0, offset=offset, key=b"k", value=orjson.dumps(label)
+        )
+        retrainer._labels([message], producer=None)
+    retrainer._retry_pending(producer=None)  # watched from now
+    retrainer.clock = retrainer.monotonic = lambda: 1e6  # label_retry_s later
+    retrainer._retry_pending(producer=None)
+    [(reason, forgotten), (_, never)] = sent
+    assert reason == "unknown_alert"
+    assert "forgotten" in forgotten and "retrain.alert_retention_s" in forgotten
+    assert "asset_id 'p1'" in forgotten and "ts 1000.0" in forgotten  # how to send it by reading
+    assert never == "alert 'a9' not seen within 600 s"
+
+
+def test_a_label_by_reading_of_an_alert_forgotten_unlabelled_keeps_its_id_for_a_label_by_id() -> None:
+    store = _forgotten_unlabelled(LabelStore(":memory:"))
+    assert not store.knows_alert("a1")
+    kim = _by_reading(label="anomaly", operator="kim")
+    assert store.add_label(kim, Source("labels", 1, 0), received_at=2000.0) == Taken.NEW
+    assert [r.key for r in store.latest_labels()] == ["alert:a1"]
+    assert store.knows_alert("a1")
+    changes: list[str] = []
+    assert store.add_label(_by_id(ts=3000.0), Source("labels", 0, 0), changes=changes) == Taken.CHANGED
+    assert changes == ["normal"] and [(r.key, r.y) for r in store.latest_labels()] == [("alert:a1", 0)]

@@ -158,6 +158,12 @@ class Intake:
                 >= self.cfg.label_retry_s
             ):
                 detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
+                if (forgotten := self.store.forgotten(item.alert_id)) is not None:
+                    detail = (
+                        f"alert {item.alert_id!r} forgotten, recorded over retrain.alert_retention_s ago,"
+                        " before any label of it came: send the label by reading"
+                        f" (asset_id {forgotten[0]!r}, ts {forgotten[1]!r}, and the alert's values)"
+                    )
                 self._dead_letter(producer, item, LabelReason.UNKNOWN_ALERT, detail)
 
     @staticmethod
