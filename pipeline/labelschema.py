@@ -5,7 +5,9 @@ each holds) and their layout version, kept in SQLite's ``PRAGMA user_version``.
 is no label store (another SQLite database), is refused with
 :class:`~pipeline.errors.LabelStoreError` and left as it is; a store written before the version was
 recorded (``user_version`` 0: the same tables, the earliest without ``alerts.started_at``), or of an
-earlier version, is upgraded in place, its rows kept, in one transaction.
+earlier version, is upgraded in place, its rows kept, in one transaction; one of a version before 3
+has its labels by reading of a forgotten alert's reading merged with that alert's
+(:mod:`pipeline.labelmerge`), once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from pipeline.errors import LabelStoreError
+from pipeline.labelmerge import merge_forgotten_readings
 
 __all__ = ["COLUMNS_ADDED", "SCHEMA", "VERSION", "prepare", "refuse_other_than_a_file"]
 
@@ -153,11 +156,25 @@ def prepare(db: sqlite3.Connection, path: str) -> None:
         log.info("upgrading the label store %s from layout version %d to %d", path, version, VERSION)
     script = SCHEMA + "".join(f"ALTER TABLE {t} ADD COLUMN {c} {d};\n" for t, c, d in missing)
     try:
-        db.executescript(f"BEGIN IMMEDIATE;\n{script}PRAGMA user_version = {VERSION};\nCOMMIT;")
+        db.executescript(f"BEGIN IMMEDIATE;\n{script}")  # left open: one transaction with the merge
+        merged = merge_forgotten_readings(db) if tables and version < 3 else None
+        db.execute(f"PRAGMA user_version = {VERSION}")
+        db.commit()
     except BaseException:
         if db.in_transaction:
             db.rollback()
         raise
+    if merged is not None and merged.joined:
+        log.info(
+            "label store %s: %d label(s) by reading joined the labels of %d forgotten alert(s) about the "
+            "same reading (an earlier version stored them apart, and both trained); %d of them repeat(s) "
+            "an earlier label; the answer that counts changed for %d reading(s)",
+            path,
+            merged.joined,
+            merged.alerts,
+            merged.repeats,
+            merged.changed,
+        )
 
 
 def refuse_other_than_a_file(path: Path) -> None:

@@ -40,7 +40,7 @@ from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
 from pipeline.pendinglabels import PendingLabel, PendingLabels
-from pipeline.readinglabels import join_alert, target_of
+from pipeline.readinglabels import counted, join_alert, target_of
 
 __all__ = [
     "AlertTaken",
@@ -253,14 +253,8 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
         return Taken.CHANGED if made and rows[-1][0] == row_id else Taken.NEW
 
     def _counted(self, where: str, params: tuple[Any, ...]) -> list[Sequence[Any]]:
-        """The labels (not repeats) of one alert or reading, oldest first: ``(id, label, operator, note,
-        given_at, received_at, source, sent_id)``."""
-        rows = self._db.execute(
-            "SELECT id, label, operator, note, given_at, received_at, source, sent_id FROM labels"
-            f" WHERE {where} AND repeat_of IS NULL",
-            params,
-        ).fetchall()
-        return in_label_order(rows, given=4, received=5, label_id=0, source=6)
+        """The labels (not repeats) of one alert or reading, oldest first (:func:`counted`)."""
+        return counted(self._db, where, params)
 
     def history(self, alert_id: str) -> list[dict[str, Any]]:
         """Every label of an alert, oldest first (:func:`in_label_order`; the last is the one that counts),

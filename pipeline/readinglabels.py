@@ -13,12 +13,24 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.labelorder import answer_of, compare, opened_on, reading_window
+from pipeline.labelorder import answer_of, compare, in_label_order, opened_on, reading_window
 
-__all__ = ["alert_of", "join_alert", "reading_of", "target_of"]
+__all__ = ["alert_of", "counted", "join_alert", "reading_of", "target_of"]
 
 #: ``LabelStore._counted``: the labels (not repeats) matching a WHERE clause, in the label store's order.
 Counted = Callable[[str, tuple[Any, ...]], list[Sequence[Any]]]
+
+
+def counted(db: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> list[Sequence[Any]]:
+    """The labels (not repeats) matching ``where`` (one alert's or reading's), in
+    :func:`~pipeline.labelorder.in_label_order`: ``(id, label, operator, note, given_at, received_at,
+    source, sent_id)``."""
+    rows = db.execute(
+        "SELECT id, label, operator, note, given_at, received_at, source, sent_id FROM labels"
+        f" WHERE {where} AND repeat_of IS NULL",
+        params,
+    ).fetchall()
+    return in_label_order(rows, given=4, received=5, label_id=0, source=6)
 
 
 def alert_of(db: sqlite3.Connection, asset_id: str, ts: float) -> str | None:
