@@ -215,12 +215,13 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
     for episode in episodes.values():
         by_asset.setdefault(episode.asset_id, []).append((episode.alert_id, episode.opened_at))
     came: dict[str, list[tuple[Source, float, Answer, dict[str, Any]]]] = {}
-    most, assets = settings.retrain.max_label_bytes, settings.records.asset_id_pattern  # as the retrainer
+    most, records = settings.retrain.max_label_bytes, settings.records  # as the retrainer judges them
+    fits: dict[str, Any] = {"asset_pattern": records.asset_id_pattern, "max_future_s": records.max_future_s}
     for msg in _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options)):
         try:
             # Its times are judged against when it was written to Kafka, not this host's clock: a
             # host whose clock is behind would hide every fresh label.
-            label = parse_label(msg.value, max_bytes=most, now=_written_at(msg), asset_pattern=assets)
+            label = parse_label(msg.value, max_bytes=most, now=_written_at(msg), **fits)
         except LabelError:
             continue  # the retrainer dead-letters it
         alert_id = label.alert_id

@@ -189,13 +189,19 @@ class Label(BaseModel):
     @model_validator(mode="after")
     def _not_ahead(self, info: ValidationInfo) -> Label:
         # The newest label of an alert or reading is the one that counts: a label dated in the future
-        # would outrank every correction until then. ``now`` in the context: what "now" is (the
-        # retrainer's clock, or the Kafka record time when later; inf: judged already).
-        now = (info.context or {}).get("now")
-        limit = (time.time() if now is None else now) + MAX_CLOCK_SKEW_S
-        for name, value in (("ts", self.ts), ("labelled_at", self.labelled_at)):
-            if value is not None and value > limit:
-                raise ValueError(f"{name} lies {value - limit + MAX_CLOCK_SKEW_S:.0f} s in the future")
+        # would outrank every correction until then. A reading's ts ranks nothing: it is held to the
+        # readings' limit (``max_future_s``: records.max_future_s; None, none), as the daemon holds it.
+        # ``now`` in the context: what "now" is (the retrainer's clock, or the Kafka record time when
+        # later; inf: judged already).
+        context = info.context or {}
+        now = time.time() if context.get("now") is None else context["now"]
+        ahead = context.get("max_future_s", MAX_CLOCK_SKEW_S) if self.alert_id is None else MAX_CLOCK_SKEW_S
+        for name, value, most in (
+            ("ts", self.ts, ahead),
+            ("labelled_at", self.labelled_at, MAX_CLOCK_SKEW_S),
+        ):
+            if value is not None and most is not None and value > now + most:
+                raise ValueError(f"{name} lies {value - now:.0f} s in the future")
         return self
 
     @property
@@ -224,11 +230,17 @@ _TYPE_ERRORS = ("_type", "_parsing", "dict_type", "model_type")
 
 
 def parse_label(
-    raw: bytes | None, *, max_bytes: int = 16_384, now: float | None = None, asset_pattern: str | None = None
+    raw: bytes | None,
+    *,
+    max_bytes: int = 16_384,
+    now: float | None = None,
+    asset_pattern: str | None = None,
+    max_future_s: float | None = MAX_CLOCK_SKEW_S,
 ) -> Label:
     """Validate one ``operator-labels`` value; raises :class:`LabelError` with the reason. Its times may
     lie at most :data:`MAX_CLOCK_SKEW_S` ahead of ``now`` (default: this machine's clock; ``math.inf``
-    for a label whose times were judged when it came); a reading's ``asset_id`` matches
+    for a label whose times were judged when it came), a reading's ``ts`` at most ``max_future_s``
+    (``records.max_future_s``; None: no limit); a reading's ``asset_id`` matches
     ``asset_pattern`` (``records.asset_id_pattern``; default: its default). Fields the contract does
     not name are ignored.
 
@@ -253,7 +265,7 @@ def parse_label(
     if not isinstance(data, dict):
         raise LabelError(LabelReason.NOT_OBJECT, f"a label is a JSON object, got {type(data).__name__}")
     try:
-        context = {"now": now, "asset_pattern": asset_pattern}
+        context = {"now": now, "asset_pattern": asset_pattern, "max_future_s": max_future_s}
         label = Label.model_validate(data, context=context)
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -55,6 +55,7 @@ class _Intake(Intake):
         self._dead_letters = _Letters()  # type: ignore[assignment]
         self._watched = {}
         self._asset_re = re.compile(RecordSettings().asset_id_pattern)
+        self._max_future_s = RecordSettings().max_future_s
 
 
 def _events(*events: dict[str, Any] | bytes) -> list[Msg]:

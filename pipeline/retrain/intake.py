@@ -41,6 +41,7 @@ class Intake:
     _dead_letters: DeadLetters
     _watched: dict[str, float]
     _asset_re: re.Pattern[str]  # records.asset_id_pattern: a reading's label names its asset by it
+    _max_future_s: float | None  # records.max_future_s: how far ahead a reading's label may date it
 
     def _alerts(self, messages: list[Any]) -> None:
         for msg in messages:
@@ -105,6 +106,7 @@ class Intake:
                     max_bytes=self.cfg.max_label_bytes,
                     now=judged,
                     asset_pattern=self._asset_re.pattern,
+                    max_future_s=self._max_future_s,
                 )
             except LabelError as exc:
                 self._dead_letters.send(producer, msg.key, msg.value, exc.reason, exc.detail, source, now)

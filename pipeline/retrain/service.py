@@ -84,6 +84,7 @@ class Retrainer(Intake, Runs, Probed, Refused):
         self._drifted = False
         self._sampler = NormalSampler(self.cfg.normal_sample_every)
         self._asset_re = re.compile(settings.records.asset_id_pattern)
+        self._max_future_s = settings.records.max_future_s
         self._model: tuple[str, FeatureMap, Any] | None = None  # checked every _RELOAD_CHECK_S
         self._model_checked = 0.0
         self._training: Future[RunResult | None] | None = None
