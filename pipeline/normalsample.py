@@ -9,7 +9,7 @@ import json
 import logging
 import math
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -228,7 +228,11 @@ class NormalSample:
         return int(self._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
 
     def normal_sample(
-        self, *, margin_s: float, latest: Sequence[LabelledReading] | None = None
+        self,
+        *,
+        margin_s: float,
+        latest: Sequence[LabelledReading] | None = None,
+        ends: Mapping[str, float] | None = None,
     ) -> list[Reading]:
         """The sampled readings not within ``margin_s`` of an alert episode or of a reading an operator
         confirmed as an anomaly, oldest first.
@@ -236,7 +240,9 @@ class NormalSample:
         The episode of an alert whose label that counts is ``normal`` (rejected: a false alarm) is not
         left out: the operator said those readings were normal operation, which is what the model
         must learn to accept. ``latest``: the store's ``latest_labels()`` when the caller has them
-        already (a run reads them once: at a year of labels they take about a second).
+        already (a run reads them once: at a year of labels they take about a second). ``ends``: by
+        alert id, where an episode of :meth:`open_episodes` ended
+        (:func:`~pipeline.retrain.openepisodes.open_episode_ends`); one not named reaches to +inf.
         """
         latest = self.latest_labels() if latest is None else latest
         rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}
@@ -245,7 +251,7 @@ class NormalSample:
         for r in latest:
             if r.alert_id is None and r.y == 1:
                 windows.setdefault(r.asset_id, []).append((r.ts - margin_s, r.ts + margin_s))
-        for episode in self._episodes():
+        for episode in self._episodes(ends):
             if episode.alert_id not in rejected:
                 windows.setdefault(episode.asset_id, []).append(
                     (episode.start - margin_s, episode.end + margin_s)
@@ -265,20 +271,36 @@ class NormalSample:
         return out
 
     def confirmed_episodes(
-        self, latest: Sequence[LabelledReading] | None = None
+        self, latest: Sequence[LabelledReading] | None = None, ends: Mapping[str, float] | None = None
     ) -> dict[str, tuple[float, float]]:
         """The windows of the alert episodes an operator confirmed, by alert id: from their first faulty
-        reading to their last (:meth:`_episodes`: an open one to +inf, or to the asset's next opening),
-        as :meth:`normal_sample` leaves them out. A retraining run leaves the parent's reference
-        readings there out too (:func:`~pipeline.retrain.samples.away_from_faults`): a labelled alert
-        names only its opening reading. ``latest``: as for :meth:`normal_sample`.
+        reading to their last (:meth:`_episodes`: an open one to +inf, or to the asset's next opening,
+        or to its end in ``ends``), as :meth:`normal_sample` leaves them out. A retraining run leaves
+        the parent's reference readings there out too
+        (:func:`~pipeline.retrain.samples.away_from_faults`): a labelled alert names only its opening
+        reading. ``latest`` and ``ends``: as for :meth:`normal_sample`.
         """
         latest = self.latest_labels() if latest is None else latest
         confirmed = {r.alert_id for r in latest if r.alert_id is not None and r.y == 1}
-        return {e.alert_id: (e.start, e.end) for e in self._episodes() if e.alert_id in confirmed}
+        return {e.alert_id: (e.start, e.end) for e in self._episodes(ends) if e.alert_id in confirmed}
 
-    def _episodes(self) -> list[_Window]:
-        """Every alert episode, by asset and opening time, with the end that keeps readings out."""
+    def open_episodes(self) -> list[tuple[str, str, float]]:
+        """``(alert_id, asset_id, start)`` of each asset's newest episode that no event resolved: its
+        window reaches to +inf unless the caller says where it ended (``ends`` of
+        :meth:`normal_sample`)."""
+        return [(e.alert_id, e.asset_id, e.start) for e in self._episodes() if e.unresolved and e.newest]
+
+    def readings_of(self, asset_id: str, since: float) -> list[Reading]:
+        """The sampled readings of ``asset_id`` dated ``since`` or later, oldest first."""
+        rows = self._db.execute(
+            "SELECT ts, values_json FROM readings WHERE asset_id = ? AND ts >= ? ORDER BY ts, id",
+            (asset_id, since),
+        )
+        return [(asset_id, float(ts), json.loads(values)) for ts, values in rows]
+
+    def _episodes(self, ends: Mapping[str, float] | None = None) -> list[_Window]:
+        """Every alert episode, by asset and opening time, with the end that keeps readings out (for
+        an asset's newest one never resolved, its end in ``ends``, else +inf)."""
         rows = self._db.execute(
             "SELECT alert_id, asset_id, opened_at, resolved_at, seen_at, COALESCE(started_at, opened_at)"
             " FROM alerts ORDER BY asset_id, opened_at"
@@ -292,6 +314,8 @@ class NormalSample:
                 # its partition moved, while it was open, and its state was not carried over) ended
                 # when the asset's next one opened, else the asset would give no normal reading for ever.
                 end = float(rows[i + 1][2])
+            elif resolved is None and ends and str(alert_id) in ends:
+                end = max(float(opened), float(ends[str(alert_id)]))
             out.append(
                 _Window(
                     str(alert_id),

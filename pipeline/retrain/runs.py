@@ -21,6 +21,7 @@ from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
 from pipeline.retention import survey
 from pipeline.retrain.cycle import RunResult, run_cycle
+from pipeline.retrain.openepisodes import open_episode_ends
 from pipeline.retrain.training import NotEnoughDataError, RunStoppedError
 
 __all__ = ["Runs"]
@@ -59,6 +60,8 @@ class Runs:
     if TYPE_CHECKING:  # the service's
 
         def catch_up(self, timeout_s: float = 300.0) -> None: ...
+
+        def _current_model(self) -> tuple[str, Any, Any] | None: ...
 
     def _restore_run_times(self) -> None:
         """Set the run gauges from the label store, as the last process left them."""
@@ -118,9 +121,10 @@ class Runs:
             forgot = self.store.prune_alerts(
                 seen_before=before, margin_s=cfg.episode_margin_s, latest=labelled
             )
-        normal = self.store.normal_sample(margin_s=cfg.episode_margin_s, latest=labelled)
+        ends = self._open_episode_ends()
+        normal = self.store.normal_sample(margin_s=cfg.episode_margin_s, latest=labelled, ends=ends)
         # After forgetting: a forgotten alert's label keeps the margin around its opening reading.
-        episodes = self.store.confirmed_episodes(labelled)
+        episodes = self.store.confirmed_episodes(labelled, ends)
         # From the store's readings, not the normal sample (which leaves out readings near alerts).
         retired = self.store.retired_before(cfg.asset_retire_s, now=self.clock())
         self._training_label_id = self.store.last_label_id()
@@ -141,6 +145,19 @@ class Runs:
         threading.Thread(target=work, name="retrain", daemon=True).start()
         self._training = future
         return future
+
+    def _open_episode_ends(self) -> dict[str, float]:
+        """Where the episodes no event resolved ended, as the current model finds their assets' sampled
+        readings (:func:`~pipeline.retrain.openepisodes.open_episode_ends`); none without a current
+        model, or when it cannot score them (they stay open: their readings stay out)."""
+        current = self._current_model()
+        if current is None or current[2] is None:
+            return {}
+        try:
+            return open_episode_ends(self.store, current[2], self.settings.alerts.resolve_after)
+        except Exception as exc:  # noqa: BLE001 - the run goes on with the episodes as they were
+            log.warning("cannot tell where the alert episodes never resolved ended: %s", exc)
+            return {}
 
     def _run(
         self,
