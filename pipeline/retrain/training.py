@@ -1,15 +1,16 @@
 """Train a candidate model from labels and recent normal operation, with the current model's settings.
 
-:func:`train_candidate` fits DHAG with the current model's settings: confirmed anomalies with y = 1
-(the semi-supervised term), the recent normal sample, the reference sample (the normal operation the
-parent was trained on, carried forward from version to version) plus ``rejected_weight`` copies of
-every rejected alert's reading with y = 0; a plant model keeps its per-asset references (new assets get
-one). The threshold is calibrated on unseen blocks of both normal samples, at the target false-alarm
-rate. A reading a model cannot score (:func:`~pipeline.retrain.unscorable.scores_of`: its network
-overflows on values near float32's limit, which the daemon dead-letters) is left out of the candidate's
-training (the current model's scores) and of the threshold's calibration, counted in the run report,
-not the end of the run. :mod:`pipeline.retrain.judgement` judges the candidate against the current
-model.
+:func:`train_candidate` fits DHAG with the current model's settings: confirmed anomalies with y = 1 (the
+semi-supervised term), the recent normal sample, the reference sample (the normal operation the parent
+was trained on, carried forward from version to version) plus ``rejected_weight`` copies of every
+rejected alert's reading with y = 0; a plant model keeps its per-asset references (new assets get one).
+The threshold is calibrated on unseen blocks of both normal samples, at the target false-alarm rate;
+when they hold fewer than ``min_normal_rows // 10`` readings, with distinct normal training readings
+held out of the fit (fit's own slice holds the rejected alerts' copies). A reading a model cannot score
+(:func:`~pipeline.retrain.unscorable.scores_of`: its network overflows on values near float32's limit,
+which the daemon dead-letters) is left out of the candidate's training (the current model's scores) and
+of the threshold's calibration, counted in the run report, not the end of the run.
+:mod:`pipeline.retrain.judgement` judges the candidate against the current model.
 """
 
 from __future__ import annotations
@@ -140,6 +141,16 @@ def train_candidate(
             sum(unscored.values()),
             by_part(unscored),
         )
+    calibration = [(a, v) for a, _, v in data.normal_calibration + data.reference_calibration]
+    X_cal, _ = fmap.matrix(calibration)
+    spare: list[tuple[str, dict[str, float]]] = []
+    if len(X_cal) < settings.min_normal_rows // 10:
+        # Too few unseen blocks: fit's own random slice would set the threshold, and it holds rejected
+        # alerts' copies (one reading rejected_weight times, trained on as well), whose scores
+        # then make the threshold. Distinct normal training readings are held out of the fit instead.
+        reference_rows, recent_rows, spare = _spare_rows(
+            reference_rows, recent_rows, len(X_cal), current, settings
+        )
     normal_rows = reference_rows + recent_rows
     rejected, copies = rejected_copies(rejected, len(normal_rows), settings)
     normal_rows += [(r.asset_id, r.values) for r in rejected] * copies
@@ -203,10 +214,10 @@ def train_candidate(
     # parent's own rate on these rows when lower: the carried blocks are rows the parent trained on, so
     # it flags few of them, and holding each candidate to at most its parent's rate lets the threshold
     # drift stricter over generations.
-    calibration = [(a, v) for a, _, v in data.normal_calibration + data.reference_calibration]
-    X_cal, _ = fmap.matrix(calibration)
+    if spare:
+        X_cal = np.vstack([X_cal, fmap.matrix(spare)[0]])
     if len(X_cal) >= settings.min_normal_rows // 10:
-        _recalibrate(model, X_cal, settings)
+        _recalibrate(model, X_cal, settings, spare=bool(spare))
     metadata = {
         k: v for k, v in (getattr(current, "metadata_", None) or {}).items() if k not in _REGISTRY_FIELDS
     }
@@ -243,7 +254,32 @@ def _scorable(
     return [r for r, out in zip(rows, refused, strict=True) if not out]
 
 
-def _recalibrate(model: DHAG, X_cal: np.ndarray, settings: RetrainSettings) -> None:
+def _spare_rows(
+    reference: list[Any], recent: list[Any], have: int, current: DHAG, settings: RetrainSettings
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """``(reference, recent, spare)``: a seeded random ``validation_fraction`` of the distinct normal
+    training readings (at least enough to make ``have`` calibration rows ``min_normal_rows // 10``,
+    at most half of them) taken out of ``reference`` and ``recent`` as ``spare``, to calibrate the
+    candidate's threshold on."""
+    n = len(reference) + len(recent)
+    need = settings.min_normal_rows // 10 - have
+    take = min(n // 2, max(need, int(round(current.validation_fraction * n))))
+    held = np.zeros(n, dtype=bool)
+    held[np.random.default_rng(settings.seed).choice(n, size=take, replace=False)] = True
+    rows = reference + recent
+    spare = [r for r, out in zip(rows, held, strict=True) if out]
+    kept = [r for r, out in zip(rows, held, strict=True) if not out]
+    n_reference = len(reference) - int(held[: len(reference)].sum())
+    log.info(
+        "%d calibration reading(s), fewer than retrain.min_normal_rows / 10: %d normal training"
+        " reading(s) held out of the candidate's fit calibrate its threshold with them",
+        have,
+        take,
+    )
+    return kept[:n_reference], kept[n_reference:], spare
+
+
+def _recalibrate(model: DHAG, X_cal: np.ndarray, settings: RetrainSettings, *, spare: bool = False) -> None:
     """Set the candidate's threshold from its scores of the calibration rows it can score (at least
     ``min_normal_rows // 10`` of them, else fit's own stays), and record how in its
     ``training_["calibration"]``."""
@@ -268,4 +304,6 @@ def _recalibrate(model: DHAG, X_cal: np.ndarray, settings: RetrainSettings) -> N
             ) from exc
         quantiles = {q: float(np.quantile(scores[scored], float(q))) for q in ("0.5", "0.9", "0.99")}
         record = {"rows": n, "source": "unseen blocks", "split": "blocks", "score_quantiles": quantiles}
+        if spare:
+            record |= {"source": "unseen blocks and training rows", "split": "blocks and random"}
     model.training_["calibration"] = record | {"unscored": unscored}
