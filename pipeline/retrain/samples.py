@@ -22,6 +22,7 @@ import numpy as np
 from pipeline.config import RetrainSettings
 from pipeline.labelstore import LabelledReading
 from pipeline.retrain.labelcut import cut_labels
+from pipeline.retrain.taughtmargin import away_from_taught
 
 __all__ = [
     "NormalSampler",
@@ -104,7 +105,8 @@ def split(
     alert's episode returns to the normal sample, and training on it would judge the candidate's false
     alarms on readings it learned. Both rules hold for the reference sample too, and a reading that
     is in both samples trains only if neither holds it out. A labelled reading that trains is in no
-    holdout or calibration part of either sample.
+    holdout or calibration part of either sample, nor, but for half of an asset's readings there, one
+    within ``margin_s`` of a rejected one (:func:`~pipeline.retrain.taughtmargin.away_from_taught`).
 
     Example
     -------
@@ -145,6 +147,9 @@ def split(
             sample[part] = [
                 n for n in sample[part] if not any(_same(v, n[2]) for v in taught.get((n[0], n[1]), ()))
             ]
+            # Nor a rejected one's neighbours: its episode is in the normal sample (a confirmed one's is
+            # not: normal_sample and away_from_faults leave it out).
+            sample[part] = away_from_taught(sample[part], [r for r in labelled_train if r.y == 0], margin_s)
     return TrainingData(
         labelled_train,
         labelled_holdout,
