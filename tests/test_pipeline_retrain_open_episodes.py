@@ -13,6 +13,7 @@ from test_pipeline_retrain_loop import _retrainer
 
 from dhag import DHAG
 from pipeline import registry as reg
+from pipeline.config import AlertSettings
 from pipeline.labels import Label
 from pipeline.labelstore import LabelStore, Source
 from pipeline.retrain.openepisodes import ended_at
@@ -93,11 +94,21 @@ def test_an_unresolved_episode_whose_asset_is_still_faulty_keeps_its_readings_ou
         assert [t for t in _times(rows) if t >= OPENED - MARGIN] == []
 
 
-def test_ended_at_waits_for_a_run_of_normal_readings() -> None:
-    times = np.arange(10.0, 130.0, 10.0)  # 10 .. 120 s
-    over = np.array([1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0], dtype=bool)
-    # A lone reading over the threshold after a run (70 s) does not reopen the episode.
-    assert ended_at(times, over, 3, start=0.0) == 30.0
-    assert ended_at(times, over, 4, start=0.0) == 70.0
-    assert ended_at(times, over, 6, start=0.0) is None  # no run of six yet: still open
-    assert ended_at(times[3:6], over[3:6], 3, start=35.0) == 35.0  # normal from the start
+def test_ended_at_follows_the_daemons_hysteresis() -> None:
+    alerts = AlertSettings(open_after=3, window=5, resolve_after=3)
+    times = np.arange(10.0, 170.0, 10.0)  # 10 .. 160 s
+    over = np.array([1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype=bool)
+    # Three normal readings in a row after 30 s resolve it; a lone reading over later (70 s) is a false
+    # alarm, as the daemon would take it: the readings after 30 s return.
+    assert ended_at(times, over, alerts, start=0.0) == 30.0
+    assert ended_at(times, over, alerts.model_copy(update={"resolve_after": 4}), start=0.0) == 70.0
+    assert ended_at(times[:6], over[:6], alerts.model_copy(update={"resolve_after": 4}), start=0.0) is None
+    assert ended_at(times[3:6], over[3:6], alerts, start=35.0) == 35.0  # normal from the start
+    assert ended_at(times[:0], over[:0], alerts, start=35.0) is None  # nothing sampled since it opened
+    # An intermittent fault: its sampled readings scored normal for a while, then three of five were
+    # flagged again (the episode may still be open in a running daemon): it lasts to where that
+    # stretch resolved, and while it has not, the episode is open.
+    again = over.copy()
+    again[[8, 10, 11]] = True
+    assert ended_at(times, again, alerts, start=0.0) == 120.0
+    assert ended_at(times[:13], again[:13], alerts, start=0.0) is None

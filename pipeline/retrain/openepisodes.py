@@ -7,20 +7,27 @@ lasts that is right. But a resolution is sometimes never sent: the daemon stoppe
 once the asset has recovered, it raises no alert that would end the episode either, and its readings
 would be left out for good.
 
-So at each run the current model scores the asset's sampled readings since the episode began: the
-episode ended at its last reading over the threshold (a reading it cannot score counts as one) before
-the first ``alerts.resolve_after`` sampled readings in a row scored normal; its opening when they
-follow it at once. The sample holds one reading in ``retrain.normal_sample_every``, so such a run spans
-more normal readings than the daemon's own rule needs. An episode with no such run yet is still open.
+So at each run the current model scores the asset's sampled readings since the episode began and
+follows them with the daemon's own hysteresis (``alerts.open_after`` of ``alerts.window`` over the
+threshold open, ``alerts.resolve_after`` in a row not over resolve; a reading it cannot score counts as
+over): the episode ended at its last reading over before the first such resolving run (its opening
+when the run follows it at once). When the readings after that open an episode again, as they would
+have in a daemon (an intermittent fault whose sampled readings scored normal for a while; it may
+still be open in a running daemon), the end moves to where that one resolved; while one is open the
+episode is still open. A lone reading over among normal ones, as a false alarm, opens none. The
+sample holds one reading in ``retrain.normal_sample_every``, so a run spans more readings than the
+daemon's rule needs.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 import numpy as np
 
+from pipeline.config import AlertSettings
 from pipeline.normalsample import NormalSample
 from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.unscorable import scores_of
@@ -30,26 +37,37 @@ __all__ = ["ended_at", "open_episode_ends"]
 log = logging.getLogger(__name__)
 
 
-def ended_at(times: np.ndarray, over: np.ndarray, resolve_after: int, *, start: float) -> float | None:
+def ended_at(times: np.ndarray, over: np.ndarray, alerts: AlertSettings, *, start: float) -> float | None:
     """When an episode that began at ``start`` ended, from its asset's readings since (``times``, in
-    order, and whether each scored ``over`` the threshold): the last one over before the first
-    ``resolve_after`` in a row that are not (``start`` when they come first); None without such a run.
+    order, and whether each scored ``over`` the threshold), with the hysteresis of ``alerts`` (see the
+    module): where the last episode they hold resolved; None while one is open.
 
-    >>> ended_at(np.array([5.0, 6.0, 7.0, 8.0]), np.array([True, False, False, True]), 2, start=0.0)
+    >>> from pipeline.config import AlertSettings
+    >>> alerts = AlertSettings(open_after=2, window=3, resolve_after=2)
+    >>> t = np.arange(5.0, 13.0)
+    >>> ended_at(t, np.array([1, 0, 0, 1, 0, 0, 0, 0], dtype=bool), alerts, start=0.0)  # a lone one
     5.0
+    >>> ended_at(t, np.array([1, 0, 0, 1, 0, 1, 0, 0], dtype=bool), alerts, start=0.0)  # opens again
+    10.0
+    >>> ended_at(t, np.array([1, 0, 0, 1, 0, 1, 1, 0], dtype=bool), alerts, start=0.0) is None
+    True
     """
-    last, run = start, 0
+    recent: deque[bool] = deque(maxlen=alerts.window)
+    is_open, last, run, end = True, start, 0, None
     for t, flagged in zip(times.tolist(), over.tolist(), strict=True):
-        if flagged:
-            last, run = t, 0
+        if is_open:
+            last, run = (t, 0) if flagged else (last, run + 1)
+            if run >= alerts.resolve_after:
+                is_open, end = False, last
+                recent.clear()
             continue
-        run += 1
-        if run >= resolve_after:
-            return last
-    return None
+        recent.append(flagged)
+        if flagged and sum(recent) >= alerts.open_after:
+            is_open, last, run = True, t, 0
+    return None if is_open else end
 
 
-def open_episode_ends(store: NormalSample, model: Any, resolve_after: int) -> dict[str, float]:
+def open_episode_ends(store: NormalSample, model: Any, alerts: AlertSettings) -> dict[str, float]:
     """By alert id, where each episode no event resolved and that is its asset's newest ended, as
     ``model`` (the current one) finds its asset's sampled readings since (see the module); an episode
     still open is left out. Passed to :meth:`~pipeline.normalsample.NormalSample.normal_sample` and
@@ -63,7 +81,7 @@ def open_episode_ends(store: NormalSample, model: Any, resolve_after: int) -> di
         scores = scores_of(model, X)
         # A reading the model cannot score may be the fault: it counts as one over the threshold.
         over = ~(scores <= model.threshold_)
-        end = ended_at(times, over, resolve_after, start=start)
+        end = ended_at(times, over, alerts, start=start)
         if end is not None:
             ends[alert_id] = end
             log.info(

@@ -154,7 +154,7 @@ class Runs:
         if current is None or current[2] is None:
             return {}
         try:
-            return open_episode_ends(self.store, current[2], self.settings.alerts.resolve_after)
+            return open_episode_ends(self.store, current[2], self.settings.alerts)
         except Exception as exc:  # noqa: BLE001 - the run goes on with the episodes as they were
             log.warning("cannot tell where the alert episodes never resolved ended: %s", exc)
             return {}
