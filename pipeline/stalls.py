@@ -37,7 +37,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 
 from pipeline.backoff import ThrottledLog
 from pipeline.batchlimit import POLL_BUDGET_SHARE, BatchLimit
-from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
+from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused, known_position
 from pipeline.endoffsets import positions_waiting
 from pipeline.positions import PositionWatch, caught_up, stalled
 from pipeline.rebalance import REBALANCE, Listener
@@ -262,15 +262,12 @@ class StallHandling:
 
     def _own_positions(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
         """The consumer's positions on ``partitions`` as it knows them, without asking the broker
-        (those it does not know are left out)."""
+        (those it does not know, or no longer holds, are left out): :func:`known_position`, since
+        kafka-python's ``position()`` sends requests even when given no time to wait."""
         assert self.consumer is not None
         known = {}
         for tp in partitions:
-            try:
-                at = self.consumer.position(tp, timeout_ms=0)
-            except KafkaError:  # (no longer assigned)
-                continue
-            if at is not None:
+            if (at := known_position(self.consumer, tp)) is not None:
                 known[tp] = at
         return known
 
