@@ -1,7 +1,9 @@
 """The scoring daemon's batch bookkeeping: a batch's output delivered, its offsets pending, then committed.
 
-At-least-once: offsets (last + 1) become pending only after every alert, score and DLQ record of the
-batch was acknowledged by the broker (:class:`~pipeline.delivery.Delivery`), and are committed then.
+At-least-once: offsets become pending only after every alert, score and DLQ record of the batch was
+acknowledged by the broker (:class:`~pipeline.delivery.Delivery`), and are committed then: per
+partition the consumer's position (:func:`~pipeline.brokerlink.reached`), the last record + 1 or past
+the offsets after it that are never handed out (a transaction's commit marker), where it is known.
 A batch whose output is refused is rolled back to the alert state before it and stays *owed* until
 it is delivered or its partition goes to another member; resolutions that quiet time brought are
 delivered by a sweep, owed too when refused. A produce outage ends once nothing is owed. A commit
@@ -98,14 +100,16 @@ class BatchCommitting:
         self.records_done += len(records)
         if out.messages:  # produce works: output owed before is timed anew when it is refused again
             self._owed.clear()
+        assert self.consumer is not None
+        # Past a trailing commit marker: committed there, so a partition read to its end shows no lag.
+        done = reached(self.consumer, out.offsets)
         with self._lock:
             for (topic, partition), offset in out.offsets.items():
                 tp = TopicPartition(topic, partition)
-                self._pending[tp] = max(offset, self._pending.get(tp, 0))
+                self._pending[tp] = max(done[(topic, partition)], self._pending.get(tp, 0))
                 if self._owed.get(tp, math.inf) <= offset:
                     del self._owed[tp]
-        assert self.consumer is not None
-        self.read_through.read(reached(self.consumer, out.offsets))  # past a trailing commit marker
+        self.read_through.read(done)
         self._settle_produce()
         try:
             self._commit_pending()

@@ -1,11 +1,11 @@
 """The scoring daemon's Kafka loop: poll, process, produce, flush, commit; rebalances, pauses, retries.
 
-At-least-once: offsets (last + 1) are committed only after every alert, score and DLQ record of the
-batch was acknowledged by the broker (the account is :mod:`pipeline.batchcommit`'s). A failed produce
-rewinds the consumer to the batch's first offsets and retries after a backoff with a new producer; a
-broker that stays unreachable for ``kafka.unavailable_exit_s`` ends the run with :data:`EXIT_BROKER` so a
-supervisor restarts the process. Only the thread that calls :meth:`Daemon.run` touches the consumer;
-:meth:`Daemon.request_stop` may be called from anywhere.
+At-least-once: offsets (the position past the batch) are committed only after every alert, score and
+DLQ record of the batch was acknowledged by the broker (the account is :mod:`pipeline.batchcommit`'s).
+A failed produce rewinds the consumer to the batch's first offsets and retries after a backoff with a
+new producer; a broker that stays unreachable for ``kafka.unavailable_exit_s`` ends the run with
+:data:`EXIT_BROKER` so a supervisor restarts the process. Only the thread that calls :meth:`Daemon.run`
+touches the consumer; :meth:`Daemon.request_stop` may be called from anywhere.
 With a :class:`~pipeline.hotswap.ModelReloader`, a new registry version is swapped in between batches
 on the same thread, so no batch is scored by two models and no record is skipped.
 
