@@ -67,6 +67,12 @@ class PipelineMetrics:
         self.dlq_records = Counter(
             "dhag_dlq_records", "Records sent to the DLQ, by reason.", ["reason"], registry=r
         )
+        self.outputs_too_large = Counter(
+            "dhag_outputs_too_large",
+            "Output records Kafka refused as too large, by output; each went to the DLQ in their place.",
+            ["output"],
+            registry=r,
+        )
         self.imputed_values = Counter(
             "dhag_imputed_values",
             "Missing or non-finite sensor values filled with training means (plant model: the asset's own).",
@@ -284,6 +290,8 @@ class PipelineMetrics:
             self.records_processed.labels(outcome)
         for reason in DLQ_REASONS:
             self.dlq_records.labels(reason)
+        for output in ("alerts", "scores", "dlq"):
+            self.outputs_too_large.labels(output)
         for result in ("ok", "refused"):
             self.commits.labels(result)
         for result in ("ok", "failed"):

@@ -23,6 +23,9 @@ _DLQ_HEADERS = {
     "dlq.first_seen",
     "dlq.truncated_from",
     "dlq.original_sha256",
+    "dlq.output.topic",
+    "dlq.value_dropped",
+    "dlq.key_dropped_from",
 }
 _FILE_SUFFIXES = {"yml", "yaml", "py", "md", "json", "dhag", "sqlite", "csv", "parquet", "lock", "gz"}
 _ENV = re.compile(r"\bDHAG_PIPELINE_([A-Z0-9_]+?)(?==|\b)")
