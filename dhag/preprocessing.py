@@ -90,6 +90,7 @@ class Preprocessor:
                     f"{np.abs(col).max():.3g}): its mean or spread overflows; rescale it"
                 )
             scales[name] = 1.0 if name in self.passthrough or np.ptp(col) == 0 or std == 0 else std
+        _refuse_shared_output_names(names, categories)
         self.feature_names_in_ = names
         self.means_ = means
         self.scales_ = scales
@@ -100,13 +101,7 @@ class Preprocessor:
         return self
 
     def _output_names(self) -> list[str]:
-        out: list[str] = []
-        for name in self.feature_names_in_:
-            if name in self.categories_:
-                out.extend(f"{name}={c}" for c in self.categories_[name])
-            else:
-                out.append(name)
-        return out
+        return [out for _, out in _named_outputs(self.feature_names_in_, self.categories_)]
 
     # -- transforming ----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -258,3 +253,29 @@ class Preprocessor:
             raise InputError("Invalid preprocessing state: the training ranges do not fit the features.")
         pre.output_names_ = pre._output_names()
         return pre
+
+
+def _named_outputs(names: Sequence[str], categories: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
+    """(input feature, output feature) for each model column: ``name=category`` for a one-hot one."""
+    out: list[tuple[str, str]] = []
+    for name in names:
+        if name in categories:
+            out.extend((name, f"{name}={c}") for c in categories[name])
+        else:
+            out.append((name, name))
+    return out
+
+
+def _refuse_shared_output_names(names: Sequence[str], categories: Mapping[str, Sequence[str]]) -> None:
+    """Refuse two input features that would write an output feature of one name: a column named
+    ``site=x`` beside a categorical ``site`` with category ``x``. Renaming one of them here would give
+    the model a feature name the user never chose (and the manifest, ``explain`` and the next training
+    on the same file another); the user's own rename is one line and keeps every name theirs."""
+    source: dict[str, str] = {}
+    for name, out in _named_outputs(names, categories):
+        first = source.setdefault(out, name)
+        if first != name:
+            raise InputError(
+                f"Features {first!r} and {name!r} both become the model feature {out!r} (a categorical "
+                f"feature's category c is the feature 'name=c'); rename one of the two columns."
+            )

@@ -1,0 +1,43 @@
+"""Output feature names are unique: a one-hot column never shares its name with another feature's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dhag import DHAG, InputError, Preprocessor
+
+
+def test_a_numeric_column_named_like_a_one_hot_column_is_refused_naming_both() -> None:
+    frame = pd.DataFrame({"site": ["x", "y", "x"], "site=x": [1.0, 2.0, 3.0]})
+    with pytest.raises(InputError) as info:
+        Preprocessor(categorical=["site"]).fit(frame)
+    message = str(info.value)
+    assert "'site=x'" in message and "'site'" in message and "rename" in message
+
+
+def test_two_categorical_columns_whose_one_hot_names_meet_are_refused() -> None:
+    # 'a' with category 'b=c' and 'a=b' with category 'c' would both write the feature 'a=b=c'.
+    frame = pd.DataFrame({"a": ["b=c", "d"], "a=b": ["c", "e"]})
+    with pytest.raises(InputError, match=r"'a' and 'a=b' both become the model feature 'a=b=c'"):
+        Preprocessor(categorical=["a", "a=b"]).fit(frame)
+
+
+def test_a_passthrough_column_named_like_a_one_hot_column_is_refused() -> None:
+    frame = pd.DataFrame({"site": ["x", "y"], "site=y": [0, 1]})
+    with pytest.raises(InputError, match="'site=y'"):
+        Preprocessor(categorical=["site"], passthrough=["site=y"]).fit(frame)
+
+
+def test_names_that_only_look_alike_are_kept() -> None:
+    frame = pd.DataFrame({"site": ["x", "y"], "site=z": [1.0, 2.0]})
+    pre = Preprocessor(categorical=["site"]).fit(frame)
+    assert pre.output_names_ == ["site=x", "site=y", "site=z"]
+    assert len(set(pre.output_names_)) == len(pre.output_names_)
+
+
+def test_the_estimator_refuses_before_training() -> None:
+    frame = pd.DataFrame({"site": ["x", "y"] * 10, "site=x": np.arange(20.0)})
+    with pytest.raises(InputError, match="'site=x'"):
+        DHAG(categorical=["site"], max_epochs=1).fit(frame)
