@@ -1,14 +1,16 @@
 """Hot swap: the model in use as one object, the checks a replacement must pass, and the reloader.
 
 The daemon calls :meth:`ModelReloader.check` between batches. At most every ``model.reload_check_s``
-seconds it stats the registry's ``current`` file; only when that file changed (a promote, a rollback, a
-publish: each replaces it with a new file) does it read the version, load and verify that model, and
-hand it to :meth:`~pipeline.processing.BatchProcessor.swap_model`, which switches in one assignment. A
-model that fails (missing, corrupt, wrong format or recorded version, different sensors, unusable
-scores) is refused: ``dhag_model_reloads_total{result="failed"}`` counts it, an error is logged, the
-model in use keeps serving, and the same pointer is not tried again until ``current`` changes again;
-except when reading a file failed (``io_error``: no permission, an I/O error), which says nothing of
-the version: that is tried again at every check until the read works, counted and logged once.
+seconds it stats and reads the registry's ``current`` file (a few bytes); only when that file changed (a
+promote, a rollback, a publish: each replaces it with a new file), in its stat or in its bytes (a volume
+with coarse timestamps that reuses inodes may give a rewrite the old stat), does it read the version,
+load and verify that model, and hand it to :meth:`~pipeline.processing.BatchProcessor.swap_model`, which
+switches in one assignment. A model that fails (missing, corrupt, wrong format or recorded version,
+different sensors, unusable scores) is refused: ``dhag_model_reloads_total{result="failed"}`` counts it,
+an error is logged, the model in use keeps serving, and the same pointer is not tried again until
+``current`` changes again; except when reading a file failed (``io_error``: no permission, an I/O error),
+which says nothing of the version: that is tried again at every check until the read works, counted and
+logged once.
 """
 
 from __future__ import annotations
@@ -240,7 +242,9 @@ def verify_replacement(in_use: ActiveModel, candidate: ActiveModel) -> ActiveMod
     return candidate
 
 
-_Stamp = tuple[int, int, int, int] | None
+_Stamp = tuple[int, int, int, int, bytes | None] | None
+# ``current`` holds a version name (at most 100 characters and a newline); a longer file names none.
+_POINTER_READ_LIMIT = 4096
 
 
 class ModelReloader:
@@ -267,11 +271,21 @@ class ModelReloader:
         self._read_failed: _Stamp | str = "none"  # the pointer whose version last failed to be read
 
     def _stamp(self) -> _Stamp:
+        """What tells one ``current`` from another: its stat (device, inode, mtime, size) and its bytes.
+        The stat alone misses a rewrite within one timestamp tick to another version of the same length
+        on a volume that reuses inodes; the file is a version name, so reading it costs a stat's worth.
+        Bytes that cannot be read (no permission, an I/O error) are None: reading the version then fails
+        as an ``io_error``, which is tried again at every check."""
         try:
             st = os.stat(self.pointer)
         except FileNotFoundError:
             return None
-        return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        try:
+            with open(self.pointer, "rb") as fh:
+                content: bytes | None = fh.read(_POINTER_READ_LIMIT)
+        except OSError:
+            content = None
+        return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, content)
 
     def check(self) -> bool:
         """Swap in a new current model if the pointer changed and the model passes; True when swapped."""
