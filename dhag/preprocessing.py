@@ -16,6 +16,8 @@ __all__ = ["Preprocessor", "as_columns", "is_missing"]
 logger = logging.getLogger(__name__)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
+# Below this many categories a categorical is kept however few rows each has (a small table of modes).
+_FEW_CATEGORIES = 100
 
 
 class Preprocessor:
@@ -77,6 +79,7 @@ class Preprocessor:
             if name in self.categorical:
                 values = _category_strings(name, cols[name])
                 cats, counts = np.unique(values.astype(str), return_counts=True)
+                _refuse_identifier(name, len(cats), n_rows)
                 categories[name] = [str(c) for c in cats]
                 frequencies[name] = (counts / counts.sum()).tolist()
                 continue
@@ -279,3 +282,17 @@ def _refuse_shared_output_names(names: Sequence[str], categories: Mapping[str, S
                 f"Features {first!r} and {name!r} both become the model feature {out!r} (a categorical "
                 f"feature's category c is the feature 'name=c'); rename one of the two columns."
             )
+
+
+def _refuse_identifier(name: str, n_categories: int, n_rows: int) -> None:
+    """Refuse a categorical feature with more than ``_FEW_CATEGORIES`` categories that outnumber half
+    its rows: most are seen once or twice, which the model cannot learn a normal from, each would be an
+    input column of its own (20,000 serial numbers: 20,000 columns, minutes an epoch), and a new row's
+    value would be a category never seen. Such a column identifies rows."""
+    if n_categories > _FEW_CATEGORIES and 2 * n_categories > n_rows:
+        raise InputError(
+            f"Categorical feature {name!r} has {n_categories} categories in {n_rows} rows: most are seen "
+            "once or twice, which the model cannot learn from, and a new row's value would be one never "
+            f"seen. A column that identifies rows is no feature: leave it out (dhag train --id-columns "
+            f"{name}); categories are refused past {_FEW_CATEGORIES} when they number over half the rows."
+        )
