@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +16,7 @@ from dhag.exceptions import InputError
 __all__ = ["as_columns", "is_missing"]
 
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
+_SEPARATED = re.compile(r"[+-]?(\d{1,3}(,\d{3})+(\.\d*)?|\d+,\d+)")
 
 
 def _is_frame(X: Any) -> bool:
@@ -103,6 +106,37 @@ def _declare_text(name: str) -> str:
     )
 
 
+def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any] = ()) -> str:
+    """What a refusal of ``value`` (or of a column of its dtype) in the numeric feature ``name`` adds:
+    numbers written with a separator (the first of them among the column's ``values``) are no category,
+    a time no feature; text while ``fitting`` may be a column of categories to declare."""
+    separated = next(
+        ((row, v) for row, v in enumerate(values) if isinstance(v, str) and _separated_number(v)), None
+    )
+    if separated is not None:
+        return (
+            f" It holds numbers written with a thousands separator or a decimal comma ({separated[1]!r} at "
+            f"row {separated[0]}): write numbers without separators, with '.' as the decimal mark."
+        )
+    if isinstance(value, (np.dtype, datetime.date, datetime.timedelta, np.datetime64, np.timedelta64)) and (
+        not isinstance(value, np.dtype) or value.kind in "mM"
+    ):
+        return (
+            f" A time is no feature: leave it out (dhag train --id-columns {name}), or derive numbers from "
+            "it (the hour of day, seconds since an event)."
+        )
+    return _declare_text(name) if fitting and (isinstance(value, str) or _is_text_dtype(value)) else ""
+
+
+def _is_text_dtype(value: Any) -> bool:
+    return isinstance(value, np.dtype) and value.kind in "US"
+
+
+def _separated_number(text: str) -> bool:
+    """``1,257``, ``-12,345,678.5`` or ``0,25``: digits a comma splits, that a locale writes as a number."""
+    return bool(_SEPARATED.fullmatch(text.strip()))
+
+
 def _numeric(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray:
     """``col`` as float64, refused naming ``name`` unless it holds only finite numbers. ``fitting``: the
     column is being learned from, and a refusal of text says how to declare it."""
@@ -111,16 +145,25 @@ def _numeric(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray
     if col.dtype.kind == "O":
         col = _object_numbers(name, col, fitting=fitting)
     if col.dtype.kind not in "biuf":
-        hint = _declare_text(name) if fitting and col.dtype.kind in "US" else ""
+        hint = _not_a_number(
+            name, col.dtype, fitting=fitting, values=col.tolist() if col.dtype.kind == "U" else ()
+        )
         raise InputError(
             f"Feature {name!r} must be numeric (bool, int or float). Got dtype {col.dtype} instead.{hint}"
         )
     out = col.astype(np.float64, copy=False)
     bad = ~np.isfinite(out)
+    if bad.all() and np.isnan(out).all():
+        leave_out = f": leave it out (dhag train --id-columns {name})" if fitting else ""
+        raise InputError(
+            f"Feature {name!r} is empty: all its {out.size} values are NaN (an empty cell of a file reads "
+            f"as NaN){leave_out}."
+        )
     if bad.any():
+        empty = " An empty cell of a file reads as NaN." if np.isnan(out).any() else ""
         raise InputError(
             f"Feature {name!r} has {int(bad.sum())} NaN or infinite value(s) "
-            f"(first at row {int(np.argmax(bad))})."
+            f"(first at row {int(np.argmax(bad))}).{empty}"
         )
     return out
 
@@ -157,7 +200,7 @@ def _object_numbers(name: str, col: np.ndarray, *, fitting: bool = False) -> np.
                 f"(first at row {int(np.argmax(missing))})."
             )
         row, v = next((i, v) for i, v in enumerate(values) if not _is_number_type(type(v)))
-        hint = _declare_text(name) if fitting and isinstance(v, str) else ""
+        hint = _not_a_number(name, v, fitting=fitting, values=values if isinstance(v, str) else ())
         raise InputError(
             f"Feature {name!r} must be numeric (bool, int or float). Got {_shown(v)} "
             f"({type(v).__name__}) at row {row}.{hint}"

@@ -31,3 +31,51 @@ def test_few_rows_with_distinct_categories_are_kept() -> None:
         "mode=idle",
         "mode=run",
     ]
+
+
+@pytest.mark.parametrize("written", ["1,257", "-12,345,678.5", "0,25"])
+def test_a_number_written_with_a_separator_is_refused_as_such_not_as_a_category(written: str) -> None:
+    frame = pd.DataFrame({"flow": ["7", written, "9"]}, dtype=object)
+    with pytest.raises(InputError) as info:
+        Preprocessor().fit(frame)
+    message = str(info.value)
+    assert (
+        "Got '7' (str) at row 0" in message
+        and f"separator or a decimal comma ({written!r} at row 1)" in message
+    )
+    assert "categorical" not in message, "a number is no category to declare"
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        pd.date_range("2024-01-01", periods=3, freq="h"),
+        pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC"),
+        pd.to_timedelta([1, 2, 3], unit="s"),
+    ],
+)
+def test_a_column_of_times_is_refused_saying_to_leave_it_out_or_derive_numbers(times) -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "at": times})
+    with pytest.raises(InputError, match=r"'at'.*time.*--id-columns at"):
+        Preprocessor().fit(frame)
+
+
+def test_an_empty_column_is_named_as_empty() -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "spare": [np.nan] * 3})
+    with pytest.raises(
+        InputError, match=r"Feature 'spare' is empty: all its 3 values are NaN.*--id-columns spare"
+    ):
+        Preprocessor().fit(frame)
+
+
+def test_a_gap_says_that_an_empty_cell_reads_as_nan() -> None:
+    frame = pd.DataFrame({"a": [1.0, np.nan, 3.0]})
+    with pytest.raises(
+        InputError, match=r"'a' has 1 NaN or infinite value\(s\) \(first at row 1\).*empty cell"
+    ):
+        Preprocessor().fit(frame)
+
+
+def test_a_text_array_of_separated_numbers_names_the_first() -> None:
+    with pytest.raises(InputError, match=r"dtype <U5.*\('1,257' at row 1\)"):
+        Preprocessor().fit(np.array([["7"], ["1,257"]]))
