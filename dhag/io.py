@@ -7,6 +7,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,15 +56,21 @@ def read_table(
         elif suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         elif suffix == ".npz":
+            if not zipfile.is_zipfile(path):  # np.load would take it for pickled data
+                raise InputError(
+                    f"Cannot read {str(path)!r}: it is not an NPZ archive (np.savez writes one)."
+                )
             with np.load(path, allow_pickle=False) as npz:
                 if "X" not in npz:
-                    raise InputError(f"NPZ file {str(path)!r} has no array named 'X'.")
-                X = npz["X"]
+                    raise InputError(
+                        f"NPZ file {str(path)!r} has no array named 'X' (it holds {_preview(npz.files)})."
+                    )
+                X = _npz_array(npz, "X", path)
                 if X.ndim != 2:
                     raise InputError(f"Array 'X' in {str(path)!r} must be 2-D. Got shape {X.shape}.")
                 names = [f"x{i}" for i in range(X.shape[1])]
                 if "feature_names" in npz:
-                    given = npz["feature_names"]
+                    given = _npz_array(npz, "feature_names", path)
                     if given.shape != (X.shape[1],):
                         raise InputError(
                             f"NPZ file {str(path)!r}: 'feature_names' must be a 1-D array of {X.shape[1]} "
@@ -79,7 +86,7 @@ def read_table(
                             f"NPZ file {str(path)!r}: {label_column!r} is both a feature of 'X' and an array "
                             "of its own; the label must be one or the other."
                         )
-                    label = npz[label_column]
+                    label = _npz_array(npz, label_column, path)
                     if label.shape != (X.shape[0],):
                         raise InputError(
                             f"NPZ file {str(path)!r}: {label_column!r} must be 1-D with one value per row of "
@@ -92,6 +99,11 @@ def read_table(
             )
     except InputError:
         raise
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"Cannot read {str(path)!r}: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+            f"position {exc.start}); save it as UTF-8."
+        ) from exc
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a truncated .npz is a bad zip
         raise InputError(f"Cannot read {str(path)!r}: {exc}") from exc
     labels = None
@@ -127,6 +139,7 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
         head = pd.read_csv(path, header=None, nrows=2, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
         raise _too_wide(path, exc) from exc
+    _other_separator(path, head)
     names = [str(n) for n in head.iloc[0]] if len(head) else []
     for position, name in enumerate(names, start=1):
         if not name.strip():
@@ -143,6 +156,39 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
         return pd.read_csv(path, dtype={str(c): str for c in text_columns} or None)
     except pd.errors.ParserError as exc:  # a later row wider than the header
         raise _too_wide(path, exc) from exc
+
+
+def _npz_array(npz: Any, key: str, path: Path) -> np.ndarray:
+    """``npz[key]``; an array of Python objects is refused saying how to save it instead (loading one
+    may run code the file holds)."""
+    try:
+        return npz[key]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+        raise InputError(
+            f"NPZ file {str(path)!r}: the array {key!r} holds Python objects, which are not loaded (they "
+            "could run code); save numbers as a numeric array and names as np.array(names, dtype=str)."
+        ) from None
+
+
+def _preview(names: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(repr(n) for n in list(names)[:limit])
+    return (shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")) or "no arrays"
+
+
+def _other_separator(path: Path, head: pd.DataFrame) -> None:
+    """Refuse a file whose header and first row are one field each that another separator splits alike
+    (``a;b;mode`` over ``1.5;2;run``): read as CSV it would be one column of text."""
+    if head.shape != (2, 1):
+        return
+    header, first = str(head.iloc[0, 0]), str(head.iloc[1, 0])
+    for sep in (";", "\t", "|"):
+        if header.count(sep) and header.count(sep) == first.count(sep):
+            raise InputError(
+                f"Cannot read {str(path)!r}: its header and rows are separated by {sep!r}; dhag reads "
+                "comma-separated values: write the file with ',' between fields."
+            )
 
 
 def _too_wide(path: Path, exc: Exception) -> InputError:
