@@ -24,6 +24,7 @@ from dhag.io import read_table
 from dhag.legacy import read_as_before
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
+from dhag.outpath import check_model_out
 from dhag.retry import describe_health
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 from dhag.threshold import check_threshold
@@ -60,6 +61,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise InputError(
                 f"{name!r} is an id column; it cannot also be a feature (--categorical, --passthrough)."
             )
+    check_model_out(args.out)
     frame, labels = read_table(args.data, label_column=args.label_column, text_columns=[*categorical, *ids])
     _id_columns(frame, ids, args.data)
     settings = {
@@ -286,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model on normal rows (CSV, Parquet or NPZ)")
     train.add_argument("--data", required=True, type=Path, help="the rows: CSV, Parquet or NPZ")
-    train.add_argument("--out", required=True, type=Path, help="the model file to write")
+    train.add_argument(
+        "--out", required=True, type=Path, help="the model file to write (missing folders are made)"
+    )
     train.add_argument("--label-column", help="column with 1 = known anomaly, 0 = normal")
     train.add_argument("--categorical", help="comma-separated columns to one-hot encode")
     train.add_argument("--passthrough", help="comma-separated columns to keep unscaled")

@@ -3,6 +3,7 @@ refuse with advice that misleads: each is refused naming the file and what is wr
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from dhag import InputError
+from dhag.cli import main
 from dhag.io import read_table
 
 
@@ -52,3 +54,44 @@ def test_npz_feature_names_saved_as_objects_say_how_to_save_them(tmp_path: Path)
         read_table(path)
     message = str(info.value)
     assert "'feature_names'" in message and "dtype=str" in message and "allow_pickle" not in message
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training fails the test: each refusal below must come before it."""
+
+    def fit(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("trained before refusing --out")
+
+    monkeypatch.setattr("dhag.cli.DHAG.fit", fit)
+
+
+def _rows(tmp_path: Path) -> Path:
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(50)))
+    return path
+
+
+def test_train_out_naming_a_folder_is_refused_before_training(tmp_path: Path, no_training, capsys) -> None:
+    assert main(["train", "--data", str(_rows(tmp_path)), "--out", str(tmp_path), "--quiet"]) == 2
+    assert "is a folder: name the model file to write" in capsys.readouterr().err
+
+
+def test_train_out_under_a_file_is_refused_before_training(tmp_path: Path, no_training, capsys) -> None:
+    rows = _rows(tmp_path)
+    assert main(["train", "--data", str(rows), "--out", str(rows / "m.dhag"), "--quiet"]) == 2
+    assert f"{str(rows)!r} is not a folder" in capsys.readouterr().err
+
+
+def test_train_out_in_a_folder_it_may_not_write_is_refused_before_training(
+    tmp_path: Path, no_training, monkeypatch, capsys
+) -> None:
+    # As root every folder is writable: the system's answer for a read-only one is given here.
+    locked = tmp_path / "models"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and real_access(p, mode))
+    out = locked / "new" / "m.dhag"
+    assert main(["train", "--data", str(_rows(tmp_path)), "--out", str(out), "--quiet"]) == 2
+    assert f"cannot write in {str(locked)!r}" in capsys.readouterr().err
+    assert not (locked / "new").exists()
