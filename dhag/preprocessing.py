@@ -60,6 +60,7 @@ class Preprocessor:
                 f"A feature cannot be both categorical and passthrough. Got {_preview(sorted(overlap))}."
             )
         names, cols = as_columns(X, self.feature_names)
+        _refuse_undeclared_categories(X, self.categorical)
         n_rows = len(next(iter(cols.values()))) if cols else 0
         if not names or n_rows == 0:
             raise InputError("Cannot fit on an empty table.")
@@ -296,3 +297,18 @@ def _refuse_identifier(name: str, n_categories: int, n_rows: int) -> None:
             f"seen. A column that identifies rows is no feature: leave it out (dhag train --id-columns "
             f"{name}); categories are refused past {_FEW_CATEGORIES} when they number over half the rows."
         )
+
+
+def _refuse_undeclared_categories(X: Any, categorical: Sequence[str]) -> None:
+    """Refuse a frame's column of pandas' category dtype (a Parquet file keeps it) that is not declared
+    categorical: its values are categories by its own type, and codes 0, 1, 2 scaled as magnitudes
+    would train a model on an order they do not have."""
+    if not _is_frame(X):
+        return
+    for column, dtype in zip(X.columns, X.dtypes, strict=True):
+        if getattr(dtype, "name", None) == "category" and str(column) not in categorical:
+            raise InputError(
+                f"Feature {str(column)!r} is typed categorical (pandas' category dtype) but not declared "
+                f"so: declare it, categorical=[{str(column)!r}] (dhag train --categorical {column}), or "
+                "store it as numbers to scale it as such."
+            )

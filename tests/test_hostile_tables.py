@@ -79,3 +79,12 @@ def test_a_gap_says_that_an_empty_cell_reads_as_nan() -> None:
 def test_a_text_array_of_separated_numbers_names_the_first() -> None:
     with pytest.raises(InputError, match=r"dtype <U5.*\('1,257' at row 1\)"):
         Preprocessor().fit(np.array([["7"], ["1,257"]]))
+
+
+def test_a_column_typed_categorical_but_not_declared_is_refused_not_scaled_as_numbers() -> None:
+    # A Parquet file keeps pandas' category dtype: codes 0, 1, 2 in it are categories, not magnitudes.
+    frame = pd.DataFrame({"a": np.arange(6.0), "line": pd.Categorical([0, 1, 2, 0, 1, 2])})
+    with pytest.raises(InputError, match=r"'line' is typed categorical.*--categorical line"):
+        Preprocessor().fit(frame)
+    pre = Preprocessor(categorical=["line"]).fit(frame)
+    assert pre.output_names_ == ["a", "line=0", "line=1", "line=2"]
