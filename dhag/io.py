@@ -16,6 +16,12 @@ from dhag.exceptions import InputError
 
 __all__ = ["read_table"]
 
+# What pandas' read_csv takes for a missing value by default (its documented na_values).
+_PANDAS_MISSING = (
+    *("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>"),
+    *("N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"),
+)
+
 
 def read_table(
     path: str | Path, *, label_column: str | None = None, text_columns: Sequence[str] = ()
@@ -152,8 +158,14 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
         shown = ", ".join(map(repr, repeated[:5]))
         shown += f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
         raise InputError(f"Cannot read {str(path)!r}: the header names {shown} more than once.")
+    text = [str(c) for c in text_columns]
+    # Only an empty cell is a missing category or id: pandas' words for missing ('NA', 'None', 'null')
+    # are a region code, a fault class, a tag there. The other columns keep pandas' words.
+    missing = {n: [""] if n in text else list(_PANDAS_MISSING) for n in names}
     try:
-        return pd.read_csv(path, dtype={str(c): str for c in text_columns} or None)
+        return pd.read_csv(
+            path, dtype=dict.fromkeys(text, str) or None, keep_default_na=False, na_values=missing
+        )
     except pd.errors.ParserError as exc:  # a later row wider than the header
         raise _too_wide(path, exc) from exc
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dhag import InputError
@@ -95,3 +96,14 @@ def test_train_out_in_a_folder_it_may_not_write_is_refused_before_training(
     assert main(["train", "--data", str(_rows(tmp_path)), "--out", str(out), "--quiet"]) == 2
     assert f"cannot write in {str(locked)!r}" in capsys.readouterr().err
     assert not (locked / "new").exists()
+
+
+def test_a_category_or_id_spelled_like_a_missing_value_is_read_as_written(tmp_path: Path) -> None:
+    # pandas takes 'NA', 'None', 'null' for missing: a region code, a fault class, a tag would be lost,
+    # refused as missing, or written back as an empty id.
+    path = tmp_path / "rows.csv"
+    path.write_text("a,region,tag\n1,NA,None\n2,EU,null\n3,,x\nNA,EU,y\n")
+    frame, _ = read_table(path, text_columns=["region", "tag"])
+    assert frame["region"].tolist()[:2] == ["NA", "EU"] and frame["tag"].tolist()[:2] == ["None", "null"]
+    assert pd.isna(frame["region"].iloc[2]), "an empty cell is still missing"
+    assert pd.isna(frame["a"].iloc[3]), "a number column reads 'NA' as missing, as before"
