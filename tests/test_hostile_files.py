@@ -107,3 +107,10 @@ def test_a_category_or_id_spelled_like_a_missing_value_is_read_as_written(tmp_pa
     assert frame["region"].tolist()[:2] == ["NA", "EU"] and frame["tag"].tolist()[:2] == ["None", "null"]
     assert pd.isna(frame["region"].iloc[2]), "an empty cell is still missing"
     assert pd.isna(frame["a"].iloc[3]), "a number column reads 'NA' as missing, as before"
+
+
+def test_an_npz_without_x_names_the_arrays_it_holds(tmp_path: Path) -> None:
+    path = tmp_path / "rows.npz"
+    np.savez(path, data=np.ones((3, 2)), names=np.array(["a", "b"]))
+    with pytest.raises(InputError, match=r"has no array named 'X' \(it holds 'data', 'names'\)"):
+        read_table(path)
