@@ -9,7 +9,8 @@ The contract (README, "The history file"):
   any case with spaces around them allowed; other columns are ignored; a ``fault`` column, when there,
   leaves out each row whose value is neither empty nor 0;
 * ``t``: epoch seconds (0 up to 1e11, as a record's ``ts``: larger numbers are epoch milliseconds and
-  are refused), an ISO-8601 time (UTC when it has no offset) or, in Parquet, a timestamp column;
+  are refused), an ISO-8601 time (UTC when it has no offset), each row in either form, or, in
+  Parquet, a timestamp column;
 * sensor values: numbers with ``.`` as the decimal point and no thousands separator; an empty cell or
   a marker such as ``NA``, ``N/A`` or ``null`` is a missing value. Decimal commas are refused, saying
   so: as text in a ``;`` or tab file, and in a ``,`` file, where they split fields, as rows wider than
@@ -230,9 +231,9 @@ def _times(frame: pd.DataFrame, places: _Places) -> pd.Series:
     else:
         seconds = pd.to_numeric(t, errors="coerce")
         text = seconds.isna() & t.notna()
-        if text.any():  # not all numbers: ISO-8601 times (a number among them is refused below)
-            stamps = pd.to_datetime(t, utc=True, format="ISO8601", errors="coerce")
-            bad = (stamps.isna() & t.notna()).to_numpy()
+        if text.any():  # not all numbers: the others are ISO-8601 times, each value read by its form
+            stamps = pd.to_datetime(t.where(text), utc=True, format="ISO8601", errors="coerce")
+            bad = (stamps.isna() & text).to_numpy()
             if bad.any():
                 value = t.iloc[int(np.flatnonzero(bad)[0])]
                 hint = f": {_NUMBER_HINT}" if "," in str(value) else ""
@@ -240,7 +241,7 @@ def _times(frame: pd.DataFrame, places: _Places) -> pd.Series:
                     f"t {value!r} at {_where(frame, bad, places)} is neither epoch seconds nor an ISO-8601 "
                     f"time (such as 2026-03-01T12:00:00Z){hint}"
                 )
-            seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+            seconds = seconds.where(~text, (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1))
     seconds = seconds.astype(float)
     if (empty := seconds.isna().to_numpy()).any():
         raise HistoryError(f"t is empty at {_where(frame, empty, places)}: every row needs its time")

@@ -89,6 +89,22 @@ def test_iso_times_with_an_offset_or_none_are_utc_epoch_seconds(
     assert "'.' as the decimal point" in err
 
 
+def test_epoch_seconds_and_iso_times_in_one_column_are_each_read_and_only_bad_ones_counted(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before, a column mixing the two forms (exports of two systems joined) was refused, every epoch
+    # second among ISO times named as "neither epoch seconds nor an ISO-8601 time", and one bad date
+    # among epoch seconds was said to be at "line 2 and 239 more".
+    iso = pd.to_datetime(plant["t"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    mixed = plant["t"].astype(str).where(np.arange(len(plant)) % 3 != 0, iso)
+    code, err = _train(_csv(tmp_path, plant.assign(t=mixed)), capsys)
+    assert (code, err.strip()) == (2, "models train: refused: training stopped by the test")
+    assert trained.history["t"].tolist() == plant["t"].astype(float).tolist()
+    bad = plant["t"].astype(str).where(~np.isin(np.arange(len(plant)), [4, 9]), "03/01/2026")
+    code, err = _train(_csv(tmp_path, plant.assign(t=bad), "bad.csv"), capsys)
+    assert code == 2 and "t '03/01/2026' at line 6 and 1 more is neither epoch seconds nor" in err
+
+
 def test_a_parquet_timestamp_column_is_epoch_seconds(plant, tmp_path: Path, capsys, trained) -> None:
     # Before, a timestamp column was read as microseconds (or nanoseconds) since 1970, as seconds.
     for stamps in (
