@@ -160,8 +160,15 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO,
     budget = {} if args.time_budget is None else {"time_budget": args.time_budget}
     model = train_plant_model(history, seed=args.seed, fleet={"history": str(args.history)}, **budget)
     reference = history_reference(history, settings.retrain.reference_sample_size)
+    # The span of the history trained on, in epoch seconds, as a retraining run records its window.
+    window = {"start": float(history["t"].min()), "end": float(history["t"].max())}
     version = registry.publish(
-        root, model, args.version, reference=reference, make_current=not args.no_promote
+        root,
+        model,
+        args.version,
+        training_window=window,
+        reference=reference,
+        make_current=not args.no_promote,
     )
     t = model.training_
     state = "published, not current" if args.no_promote else "current"

@@ -300,6 +300,9 @@ def test_models_train_fills_an_empty_registry_from_a_history_file(tmp_path: Path
     version, model = registry.load_current(tmp_path / "registry")
     assert version == "v1" and len(registry.load_reference(tmp_path / "registry", "v1")) == 720
     assert model.metadata_["fleet"] == {"history": str(history)}
+    times = pd.read_csv(history)["t"]  # the span of the history it trained on, as a run's window is
+    window = registry.describe(tmp_path / "registry", "v1").training_window
+    assert window == {"start": times.min(), "end": times.max()}
     assert main([*base, "train", str(history), "--version", "v1"]) == 2  # a version is never replaced
     assert "already exists" in capsys.readouterr().err
     pd.read_csv(history).drop(columns="flow_m3h").to_csv(tmp_path / "bad.csv", index=False)
