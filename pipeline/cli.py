@@ -295,13 +295,11 @@ def _run_service(settings: Settings) -> int:
         log.error("model.device %r could not take the model (the version is not at fault): %s", device, exc)
         return EXIT_MODEL
     metrics.model_reloads.labels("ok").inc()
-    log.info(
-        "model %s loaded (%d sensors, threshold %.4f)",
-        version,
-        len(model.feature_names_in_),
-        model.threshold_,
-    )
     processor = BatchProcessor(settings, model, version, metrics)
+    spec = processor.derived  # a plant model: records carry its raw sensors, it scores features of them
+    sensors = len(spec.inputs) if spec is not None else len(model.feature_names_in_)
+    derived = f", {len(model.feature_names_in_)} features derived from them" if spec is not None else ""
+    log.info("model %s loaded (%d sensors%s, threshold %.4f)", version, sensors, derived, model.threshold_)
 
     server, probes = None, Probes()
     broker = EmbeddedBroker() if settings.kafka.embedded else None

@@ -1,0 +1,46 @@
+"""The daemon's start-up line names the sensors a record must carry: a plant model reads the raw sensors
+and scores features derived from them, and the line says both."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+
+import yaml
+
+from pipeline import cli, registry
+from pipeline.features import INPUT_SENSORS
+
+
+def _start(root: Path, monkeypatch) -> int:
+    """``run`` on the registry ``root``, stopped before any broker by a metrics port already taken."""
+    for name in [n for n in os.environ if n.startswith("DHAG_PIPELINE_")]:
+        monkeypatch.delenv(name)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = {"model": {"registry": str(root)}, "metrics": {"port": taken.getsockname()[1]}}
+        config = root / "config.yaml"
+        config.write_text(yaml.safe_dump(settings))
+        return cli.main(["run", "--config", str(config)])
+
+
+def test_a_plant_models_start_line_counts_its_raw_sensors_and_the_features_derived(
+    plant_model, tmp_path: Path, capfd, monkeypatch
+) -> None:
+    # Before: "model v1 loaded (12 sensors, ...)" for a model whose records carry 10 sensors.
+    registry.publish(tmp_path, plant_model, "v1")
+    assert _start(tmp_path, monkeypatch) == cli.EXIT_CONFIG
+    sensors, features = len(INPUT_SENSORS), len(plant_model.feature_names_in_)
+    assert sensors != features
+    line = f"model v1 loaded ({sensors} sensors, {features} features derived from them, threshold "
+    assert line in capfd.readouterr().err
+
+
+def test_a_model_on_raw_sensors_names_only_their_count(fitted, tmp_path: Path, capfd, monkeypatch) -> None:
+    registry.publish(tmp_path, fitted, "v1")
+    assert _start(tmp_path, monkeypatch) == cli.EXIT_CONFIG
+    sensors = len(fitted.feature_names_in_)
+    assert re.search(rf"model v1 loaded \({sensors} sensors, threshold \d\.\d{{4}}\)", capfd.readouterr().err)
