@@ -91,10 +91,19 @@ def _sasl_named(settings: Settings) -> str | None:
 
 def _distinct_topics(settings: Settings) -> str | None:
     t = settings.kafka.topics
-    names = [t.input, t.alerts, t.dlq_topic] + ([t.scores] if t.scores else []) + [t.labels, t.labels_dlq]
-    if len(set(names)) == len(names):
-        return None
-    return f"topics input, alerts, dlq, scores, labels and labels_dlq must be distinct names, got {names}"
+    dlq = "kafka.topics.dlq" + (" (null: kafka.topics.input + '.dlq')" if t.dlq is None else "")
+    keys = {"kafka.topics.input": t.input, "kafka.topics.alerts": t.alerts, dlq: t.dlq_topic}
+    keys |= {"kafka.topics.scores": t.scores} if t.scores else {}
+    keys |= {"kafka.topics.labels": t.labels, "kafka.topics.labels_dlq": t.labels_dlq}
+    by_name: dict[str, list[str]] = {}
+    for key, name in keys.items():
+        by_name.setdefault(name, []).append(key)
+    clashes = [
+        f"{', '.join(named[:-1])} and {named[-1]} are both {name!r}"
+        for name, named in by_name.items()
+        if len(named) > 1
+    ]
+    return f"{'; '.join(clashes)}: each topic needs its own name" if clashes else None
 
 
 def _own_groups(settings: Settings) -> str | None:

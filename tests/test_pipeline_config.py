@@ -83,6 +83,17 @@ def test_settings_are_frozen() -> None:
             {"DHAG_PIPELINE_RETRAIN__GROUP_ID": "dhag-pipeline"},
             "retrain.group_id and kafka.group_id must differ",
         ),
+        # Topics sharing a name: the keys are named (before: a list of names without the keys, the unset
+        # scores left out of it).
+        (
+            {"DHAG_PIPELINE_KAFKA__TOPICS__ALERTS": "sensor-readings"},
+            "kafka.topics.input and kafka.topics.alerts are both 'sensor-readings'",
+        ),
+        (
+            {"DHAG_PIPELINE_KAFKA__TOPICS__LABELS": "sensor-readings.dlq"},
+            "kafka.topics.dlq (null: kafka.topics.input + '.dlq') and kafka.topics.labels are both "
+            "'sensor-readings.dlq'",
+        ),
     ],
 )
 def test_bad_settings_name_key_value_and_what_is_allowed(env: dict[str, str], message: str) -> None:
