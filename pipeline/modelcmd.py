@@ -167,6 +167,7 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO,
         model,
         args.version,
         training_window=window,
+        derived=False,  # trained from the history alone: the version current then is not its parent
         reference=reference,
         make_current=not args.no_promote,
     )

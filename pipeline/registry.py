@@ -113,6 +113,7 @@ def publish(
     version: str | None = None,
     *,
     parent: str | None = None,
+    derived: bool = True,
     training_window: Mapping[str, Any] | None = None,
     label_counts: Mapping[str, int] | None = None,
     validation: Mapping[str, float] | None = None,
@@ -123,8 +124,9 @@ def publish(
     current; returns the version.
 
     ``version`` defaults to a UTC timestamp (``v20261129T101500Z``, with a suffix if taken); ``parent``
-    to the version current at the time. The version, parent, creation time, training window, label
-    counts and validation metrics are stored in the artifact's metadata. ``reference``: readings
+    to the version current at the time, unless ``derived`` is False (a model trained afresh: none). The
+    version, parent, creation time, training window, label counts and validation metrics are stored in
+    the artifact's metadata. ``reference``: readings
     ``(asset_id, ts, values)`` of the normal operation the model was trained on, saved beside it (before
     the artifact, so a version is never visible without its sample), as strict JSON: a value that is no
     finite number is left out of its reading, a reading whose time is not one left out, with a warning.
@@ -145,7 +147,7 @@ def publish(
                 n += 1
                 version = f"{base}-{n}"
         check_new_version(root, version)
-        if parent is None:
+        if parent is None and derived:
             parent = read_pointer(root)
         registry_fields = {
             "version": version,

@@ -303,6 +303,10 @@ def test_models_train_fills_an_empty_registry_from_a_history_file(tmp_path: Path
     times = pd.read_csv(history)["t"]  # the span of the history it trained on, as a run's window is
     window = registry.describe(tmp_path / "registry", "v1").training_window
     assert window == {"start": times.min(), "end": times.max()}
+    assert registry.describe(tmp_path / "registry", "v1").parent is None
+    # A model trained from a history learned nothing from the version current then: none is its parent.
+    assert main([*base, "train", str(history), "--time-budget", "2", "--version", "v2", "--no-promote"]) == 0
+    assert registry.describe(tmp_path / "registry", "v2").parent is None
     assert main([*base, "train", str(history), "--version", "v1"]) == 2  # a version is never replaced
     assert "already exists" in capsys.readouterr().err
     pd.read_csv(history).drop(columns="flow_m3h").to_csv(tmp_path / "bad.csv", index=False)
