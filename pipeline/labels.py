@@ -42,7 +42,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.recordjson import parse_timestamp
+from pipeline.recordjson import decode, parse_timestamp
 from pipeline.records import dlq_detail
 
 __all__ = ["Label", "LabelError", "LabelReason", "Source", "dlq_headers", "label_message", "parse_label"]
@@ -242,7 +242,8 @@ def parse_label(
     for a label whose times were judged when it came), a reading's ``ts`` at most ``max_future_s``
     (``records.max_future_s``; None: no limit); a reading's ``asset_id`` matches
     ``asset_pattern`` (``records.asset_id_pattern``; default: its default). Fields the contract does
-    not name are ignored.
+    not name are ignored. The JSON is read as a sensor record's (:func:`~pipeline.recordjson.decode`):
+    a number no double holds is infinite, a bad value where the label has a number, not bad JSON.
 
     Example
     -------
@@ -258,9 +259,9 @@ def parse_label(
         raise LabelError(LabelReason.NOT_JSON, "the message has no value")
     if len(raw) > max_bytes:
         raise LabelError(LabelReason.OVERSIZED, f"{len(raw)} bytes, more than {max_bytes}")
-    try:
-        data = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))  # a byte-order mark, as in sensor records
-    except orjson.JSONDecodeError as exc:
+    try:  # as a sensor record is read: a number no double holds is infinite (a bad value, not bad JSON)
+        data = decode(raw.removeprefix(b"\xef\xbb\xbf"))  # a byte-order mark, as in sensor records
+    except ValueError as exc:
         raise LabelError(LabelReason.NOT_JSON, str(exc)[:200]) from None
     if not isinstance(data, dict):
         raise LabelError(LabelReason.NOT_OBJECT, f"a label is a JSON object, got {type(data).__name__}")

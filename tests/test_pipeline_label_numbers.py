@@ -1,0 +1,53 @@
+"""Numbers in a label are read as the sensor records read them (:func:`pipeline.recordjson.decode`): one
+too large for a double is infinite, and the label's own validation says what that means for it, rather
+than the whole label dead-lettered as not JSON."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.labels import LabelError, LabelReason, parse_label
+from pipeline.recordjson import reading_of
+
+_BY_READING = b'{"asset_id": "p1", "label": "normal", "operator": "kim", "ts": 100, "values": {"x": %s}}'
+_BY_ID = b'{"alert_id": "a1", "label": "normal", "operator": "kim", "ts": %s%s}'
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"9" * 5000, b"-" + b"9" * 5000, b"NaN"])
+def test_a_sensor_value_no_double_holds_is_a_non_finite_value_not_json_that_is_refused(number: bytes) -> None:
+    raw = _BY_READING % number
+    # A sensor record holding that number is read, the value as a non-finite one (left out).
+    record = b'{"asset_id": "p1", "ts": 100, "values": {"x": %s, "y": 1}}' % number
+    assert reading_of(record) == ("p1", 100.0, {"y": 1.0})
+    with pytest.raises(LabelError) as caught:
+        parse_label(raw)
+    assert caught.value.reason == LabelReason.BAD_VALUE  # before: not_json
+    assert caught.value.detail.startswith("values: sensor 'x' has a non-finite value")
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"9" * 5000])
+def test_a_time_no_double_holds_is_refused_as_a_bad_time(number: bytes) -> None:
+    with pytest.raises(LabelError) as caught:
+        parse_label(_BY_ID % (number, b""))
+    assert caught.value.reason == LabelReason.BAD_VALUE  # before: not_json
+    assert caught.value.detail.startswith("ts: ts inf is outside 1970")
+
+
+def test_a_number_no_double_holds_in_a_field_the_contract_does_not_name_is_ignored_with_it() -> None:
+    # A sensor record takes such a number in a field it does not read; so does a label now.
+    label = parse_label(_BY_ID % (b"100", b', "console": 1e400'))
+    assert label.label == "normal" and label.ignored_fields == ("console",)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"alert_id": "a1", "label": "normal", ',
+        b"[" * 100_000,  # nested past the recursion limit
+        b'{"alert_id": "a1", "label": "normal", "operator": "\\ud800", "ts": 1}',  # a lone surrogate
+    ],
+)
+def test_what_the_records_refuse_as_not_json_is_still_not_json(raw: bytes) -> None:
+    with pytest.raises(LabelError) as caught:
+        parse_label(raw, max_bytes=1_048_576)
+    assert caught.value.reason == LabelReason.NOT_JSON
