@@ -240,15 +240,15 @@ class RetrainSettings(_Section):
 
     group_id: Name = "dhag-retrainer"
     metrics_port: int = Field(9110, ge=0, le=65535)
-    # None: <model.registry>/labels.sqlite
-    label_store: str | None = Field(None, min_length=1)
+    label_store: str | None = Field(None, min_length=1)  # None: <model.registry>/labels.sqlite
     # Triggers: this many new labels since the last run (0: off), a schedule (0: off), score drift.
     min_new_labels: int = Field(20, ge=0)
     interval_s: float = Field(86_400.0, ge=0)
     on_drift: bool = True
     min_interval_s: float = Field(600.0, ge=0)
-    # A label naming an alert not seen yet is retried this long, then dead-lettered (unknown_alert).
+    # A label naming an alert not seen yet waits this long, then is dead-lettered (unknown_alert).
     label_retry_s: float = Field(600.0, gt=0)
+    max_pending_labels: int = Field(100_000, ge=1)  # at most; one more: dead-lettered at once
     max_label_bytes: int = Field(16_384, ge=256, le=1_048_576)
     # The recent normal sample: one reading in `normal_sample_every` of each asset, at most
     # `normal_sample_size` kept (older ones thinned), none within `episode_margin_s` of an alert episode

@@ -85,6 +85,9 @@ CREATE TABLE IF NOT EXISTS pending (
     raw BLOB NOT NULL,
     first_seen REAL NOT NULL
 );
+-- A poll reads the labels waiting for the alerts that arrived, and those whose wait is over.
+CREATE INDEX IF NOT EXISTS pending_alert ON pending (alert_id);
+CREATE INDEX IF NOT EXISTS pending_first_seen ON pending (first_seen);
 CREATE TABLE IF NOT EXISTS readings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     asset_id TEXT NOT NULL,
@@ -151,6 +154,7 @@ def prepare(db: sqlite3.Connection, path: str) -> None:
             "file aside if it is not needed: the retrainer then starts a new store there"
         )
     if version == VERSION:
+        _add_indexes(db)
         return
     if tables:
         log.info("upgrading the label store %s from layout version %d to %d", path, version, VERSION)
@@ -175,6 +179,27 @@ def prepare(db: sqlite3.Connection, path: str) -> None:
             merged.repeats,
             merged.changed,
         )
+
+
+def _add_indexes(db: sqlite3.Connection) -> None:
+    """Create the indexes of :data:`SCHEMA` a store of this version lacks (an index is no change of
+    layout: an earlier release of it reads the store, and keeps it up to date)."""
+    have = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    missing = [sql for name, sql in _indexes().items() if name not in have]
+    if missing:
+        db.executescript("BEGIN IMMEDIATE;\n" + ";\n".join(missing) + ";\nCOMMIT;")
+
+
+@cache
+def _indexes() -> dict[str, str]:
+    """Each index of :data:`SCHEMA` (the named ones) and the statement that creates it."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(SCHEMA)
+        rows = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        return dict(rows.fetchall())
+    finally:
+        db.close()
 
 
 def refuse_other_than_a_file(path: Path) -> None:

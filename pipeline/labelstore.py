@@ -9,7 +9,8 @@ Tables:
   label that repeats an earlier one (the same operator's same answer sent again) is kept marked as a
   repeat and counts nowhere (:mod:`pipeline.labelorder`);
 * ``pending``: labels naming an alert not seen yet, with their original bytes and Kafka position, until
-  the alert arrives or the retry window ends (then the caller dead-letters them);
+  the alert arrives or the retry window ends (then the caller dead-letters them), a bounded number
+  (:mod:`pipeline.pendinglabels`);
 * ``readings``: a bounded sample of readings, dense for the recent past and thinner further back;
   :meth:`LabelStore.normal_sample` leaves out those near an alert episode (unless an operator rejected
   the alert: its readings were normal operation), so retraining follows the plant's normal operation;
@@ -100,6 +101,7 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             refuse_other_than_a_file(Path(self.path))
         self._db = sqlite3.connect(self.path, timeout=30.0)
+        self._arrived, self._pending_n = set(), None  # PendingLabels
         try:
             # First: a newer store, or a database that is no label store, is refused as it is (WAL
             # mode would already change its file).
@@ -166,6 +168,7 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
         repeats = join_alert(
             self._db, alert_id, str(event["asset_id"]), float(event["opened_at"]), whole, self._counted
         )
+        self._arrives(alert_id)  # labels waiting for it join it at the next retry
         return AlertTaken(new, repeats)
 
     def has_alert(self, alert_id: str) -> bool:
@@ -244,6 +247,8 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
         )  # fmt: skip
         if cursor.rowcount != 1:
             return Taken.REPLAY
+        if by_alert:  # a label by reading stored under a forgotten alert's id makes that alert known
+            self._arrives(alert_id)
         if repeat_of is not None:
             return Taken.REPEAT
         made = changes_made(rows := self._counted(*target), row_id := int(cursor.lastrowid or 0))

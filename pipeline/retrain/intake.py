@@ -1,8 +1,9 @@
 """How the retrainer takes in alerts and operator labels: each event is checked before the label store
 keeps it, and a label that cannot be kept goes to ``operator-labels.dlq`` with its reason.
 
-Labels naming an alert not seen yet wait in the store (pending) for ``label_retry_s``; nothing here
-stops the loop on a bad event, which it would meet again after every restart.
+Labels naming an alert not seen yet wait in the store (pending) for ``label_retry_s``, at most
+``max_pending_labels`` of them (one more is dead-lettered at once); nothing here stops the loop on a bad
+event, which it would meet again after every restart.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +30,9 @@ __all__ = ["Intake"]
 log = logging.getLogger(__name__)
 _behind_log = ThrottledLog(log, 600.0)
 _ignored_log = ThrottledLog(log, 600.0)
+# At most this many waiting labels are dead-lettered a poll (the rest at the next ones): a flood that
+# expires at once costs a poll no more sends than this.
+_DUE_PER_POLL = 200
 
 
 class Intake:
@@ -39,7 +44,6 @@ class Intake:
     clock: Callable[[], float]
     monotonic: Callable[[], float]
     _dead_letters: DeadLetters
-    _watched: dict[str, float]
     _asset_re: re.Pattern[str]  # records.asset_id_pattern: a reading's label names its asset by it
     _max_future_s: float | None  # records.max_future_s: how far ahead a reading's label may date it
 
@@ -122,9 +126,24 @@ class Intake:
                 )
             # An alert the store forgot that left labels is known: the label joins them (knows_alert).
             if label.alert_id is not None and not self.store.knows_alert(label.alert_id):
-                self.store.add_pending(label.alert_id, msg.value, source, first_seen=now)
+                self._wait(producer, msg, label.alert_id, source, now)
             else:
                 self._take(label, source, now)
+
+    def _wait(self, producer: KafkaProducer, msg: Any, alert_id: str, source: Source, now: float) -> None:
+        """Keep a label whose alert the store does not know yet, waiting; dead-letter it at once when
+        ``max_pending_labels`` wait already (a console sending wrong ids would fill the store)."""
+        most = self.cfg.max_pending_labels
+        if self.store.add_pending(alert_id, msg.value, source, first_seen=now, most=most):
+            kept = self._watch_start()
+            if not kept or kept[-1][0] != now:
+                kept.append((now, self.monotonic()))
+            return
+        detail = (
+            f"alert {alert_id!r} not seen yet, and {most} labels wait for theirs already, the most"
+            " retrain.max_pending_labels lets wait: check the alert ids the labelling tool sends"
+        )
+        self._dead_letters.send(producer, msg.key, msg.value, LabelReason.UNKNOWN_ALERT, detail, source, now)
 
     def _take(self, label: Label, source: Source, received_at: float) -> None:
         """Store a label whose target is known, and count it: a repeat of an earlier one apart, and each
@@ -140,40 +159,75 @@ class Intake:
             self.metrics.labels_changed.labels(answer).inc()
 
     def _retry_pending(self, producer: KafkaProducer) -> None:
-        # A label expires once it has waited label_retry_s by the wall clock (which outlives a restart)
-        # and by this process's monotonic clock (which a step of the wall clock cannot move forward).
+        """Join the labels waiting for an alert the store knows now, and dead-letter those that waited
+        ``label_retry_s`` (:meth:`_due`), a few hundred a poll at most. A poll reads only the labels that
+        can have changed: of the alerts that arrived since the last one, and those whose time is up;
+        the first after a start reads every label waiting (one an earlier run left may be known now)."""
         now, ticks = self.clock(), self.monotonic()
-        waiting = self.store.pending()
-        self._watched = {item.source: self._watched.get(item.source, ticks) for item in waiting}
-        for item in waiting:
-            if self.store.knows_alert(item.alert_id):
-                try:  # its times were judged when it came (against the Kafka record time, maybe)
-                    label = parse_label(item.raw, max_bytes=self.cfg.max_label_bytes, now=math.inf)
-                except LabelError as exc:  # valid when it came, not since a setting changed (a size limit)
-                    self._dead_letter(producer, item, exc.reason, exc.detail)
-                    continue
-                # It ranks by when it came, not when its alert did (the label that came last counts).
-                self._take(label, Source.parse(item.source), item.first_seen)
-                self.store.drop_pending(item.source)
-            elif (
-                self._waited(now - item.first_seen, ticks - self._watched[item.source])
-                >= self.cfg.label_retry_s
-            ):
-                detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
-                if (forgotten := self.store.forgotten(item.alert_id)) is not None:
-                    detail = (
-                        f"alert {item.alert_id!r} forgotten, recorded over retrain.alert_retention_s ago,"
-                        " before any label of it came: send the label by reading"
-                        f" (asset_id {forgotten[0]!r}, ts {forgotten[1]!r}, and the alert's values)"
-                    )
-                self._dead_letter(producer, item, LabelReason.UNKNOWN_ALERT, detail)
+        self._watch_start()
+        if not getattr(self, "_swept", False):
+            self._swept = True
+            self.store.take_arrived()
+            joining = self.store.pending_known()
+        else:
+            joining = self.store.pending_of(self.store.take_arrived())
+        for item in joining:
+            self._join(producer, item)
+        seen = {item.source for item in joining}  # one refused as it joined waits for its dead letter
+        for item in self._due(now, ticks):
+            if item.source in seen:
+                continue
+            if self.store.knows_alert(item.alert_id):  # known, with no arrival noted: joins all the same
+                self._join(producer, item)
+                continue
+            detail = f"alert {item.alert_id!r} not seen within {self.cfg.label_retry_s:g} s"
+            if (forgotten := self.store.forgotten(item.alert_id)) is not None:
+                detail = (
+                    f"alert {item.alert_id!r} forgotten, recorded over retrain.alert_retention_s ago,"
+                    " before any label of it came: send the label by reading"
+                    f" (asset_id {forgotten[0]!r}, ts {forgotten[1]!r}, and the alert's values)"
+                )
+            self._dead_letter(producer, item, LabelReason.UNKNOWN_ALERT, detail)
 
-    @staticmethod
-    def _waited(wall: float, ticks: float) -> float:
-        """How long a pending label has waited: the shorter of the wall clock's and the monotonic
-        clock's count, or the monotonic one alone when the wall clock reads earlier than when the label
-        came (it ran ahead, then was corrected: its count would stay negative for as long)."""
-        return ticks if wall < 0 else min(wall, ticks)
+    def _join(self, producer: KafkaProducer, item: PendingLabel) -> None:
+        """Take a pending label whose alert the store knows now, and drop it from the pending table."""
+        try:  # its times were judged when it came (against the Kafka record time, maybe)
+            label = parse_label(item.raw, max_bytes=self.cfg.max_label_bytes, now=math.inf)
+        except LabelError as exc:  # valid when it came, not since a setting changed (a size limit)
+            self._dead_letter(producer, item, exc.reason, exc.detail)
+            return
+        # It ranks by when it came, not when its alert did (the label that came last counts).
+        self._take(label, Source.parse(item.source), item.first_seen)
+        self.store.drop_pending(item.source)
+
+    def _due(self, now: float, ticks: float) -> list[PendingLabel]:
+        """The pending labels (at most :data:`_DUE_PER_POLL`, oldest first) that have waited
+        ``label_retry_s`` by the wall clock (which outlives a restart) and by this process's monotonic
+        clock (which a step of the wall clock cannot move forward); by the monotonic one alone for one
+        that came while the wall clock read later than now (it ran ahead, then was corrected).
+
+        Labels are first seen in the order they come (:meth:`_received_now`), so those that waited long
+        enough by the monotonic clock are the ones first seen before a time: that of the oldest poll
+        still within ``label_retry_s`` that kept a label waiting (``_kept``: one entry a poll), and none
+        while this process has watched for less than that (a label left by an earlier run waits from
+        this process's start)."""
+        retry, kept = self.cfg.label_retry_s, self._watch_start()
+        while kept and ticks - kept[0][1] >= retry:
+            kept.popleft()
+        if ticks - self._since < retry:
+            return []
+        before = kept[0][0] if kept else math.inf
+        due = self.store.pending_between(
+            -math.inf, min(before, math.nextafter(now - retry, math.inf)), limit=_DUE_PER_POLL
+        )
+        return due + self.store.pending_between(now, before, limit=_DUE_PER_POLL - len(due))
+
+    def _watch_start(self) -> deque[tuple[float, float]]:
+        """The polls that kept labels waiting (when the labels came, by the wall clock and the monotonic
+        one), started with the process's first look at the pending labels."""
+        if not hasattr(self, "_kept"):
+            self._since, self._kept = self.monotonic(), deque()
+        return self._kept
 
     def _dead_letter(
         self, producer: KafkaProducer, item: PendingLabel, reason: LabelReason, detail: str

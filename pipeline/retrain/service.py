@@ -77,7 +77,6 @@ class Retrainer(Intake, Runs, Probed, Refused):
         self.store, self.metrics = store, metrics
         self.bootstrap = bootstrap_servers
         self.clock, self.monotonic = clock, monotonic
-        self._watched: dict[str, float] = {}  # pending label -> when this process first saw it waiting
         self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics)
         self._stop = threading.Event()
         self._drift = drift_monitor(settings)
