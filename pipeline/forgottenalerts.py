@@ -6,13 +6,17 @@ label by the alert's id that comes later joins them, as a label by that reading 
 The store keeps each forgotten alert's id with the reading it opened on (asset and time, the table
 ``forgotten``): a label by reading of it that comes when it left no label is stored under its id, for a
 later label by id to join; and a label by id of one that left none is told from one of an alert never
-seen (:meth:`ForgottenAlerts.forgotten`).
+seen (:meth:`ForgottenAlerts.forgotten`). It keeps them for as long again as the alert was kept
+(``retrain.alert_retention_s``: :meth:`ForgottenAlerts.prune_forgotten`), then forgets the id too: a
+label by reading of that reading is then the reading's, and one by the id is an unknown alert's (the
+labels the alert left stay, and a label by its id or reading still joins those).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from typing import Any
 
 __all__ = ["ForgottenAlerts"]
@@ -55,6 +59,17 @@ class ForgottenAlerts:
             "SELECT asset_id, opened_at FROM forgotten WHERE alert_id = ?", (alert_id,)
         ).fetchone()
         return None if row is None else (str(row[0]), float(row[1]))
+
+    def prune_forgotten(self, *, forgotten_before: float, now: float | None = None) -> int:
+        """Forget the ids of the alerts forgotten before ``forgotten_before`` (the store's clock); returns
+        how many. An id kept before the time of forgetting was (a store of layout version 3) counts as
+        forgotten ``now`` (default: this machine's clock), so it is kept one period more."""
+        self._db.execute(
+            "UPDATE forgotten SET forgotten_at = ? WHERE forgotten_at IS NULL",
+            (time.time() if now is None else now,),
+        )
+        cursor = self._db.execute("DELETE FROM forgotten WHERE forgotten_at < ?", (forgotten_before,))
+        return cursor.rowcount
 
     def _target_of_alert(self, alert_id: str) -> dict[str, Any] | None:
         """``asset_id``, ``opened_at`` and ``values`` of the reading a label of ``alert_id`` is about: the

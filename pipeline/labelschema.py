@@ -24,20 +24,21 @@ from pipeline.labelmerge import merge_forgotten_readings
 __all__ = ["COLUMNS_ADDED", "SCHEMA", "VERSION", "prepare", "refuse_other_than_a_file"]
 
 # Layout versions: 1, the tables of SCHEMA before labels.repeat_of and labels.sent_id; 2, before the
-# table forgotten; 3, SCHEMA. A
-# change of layout raises VERSION and adds its step to prepare(), which takes a store of any earlier
-# version there.
-VERSION = 3
+# table forgotten; 3, before forgotten.forgotten_at; 4, SCHEMA. A change of layout raises VERSION and
+# adds its step to prepare(), which takes a store of any earlier version there.
+VERSION = 4
 
 # (version, table, column, declaration): columns a store of an earlier version may lack, added on its
 # upgrade (empty: their readers fall back as each says).
 # alerts.started_at: the earliest record time of the episode's faulty readings (NULL: its opened_at).
 # labels.repeat_of: the id of the earlier label a label repeats (NULL: it counts; pipeline.labelorder);
 # labels.sent_id: the label's own ``label_id``, when its sender gave one.
+# forgotten.forgotten_at: when the alert was forgotten (NULL: before this was kept; pipeline.forgottenalerts).
 COLUMNS_ADDED = (
     (1, "alerts", "started_at", "REAL"),
     (2, "labels", "repeat_of", "INTEGER"),
     (2, "labels", "sent_id", "TEXT"),
+    (4, "forgotten", "forgotten_at", "REAL"),
 )
 
 _MOVE_ASIDE = (
@@ -100,7 +101,8 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS forgotten (
     alert_id TEXT PRIMARY KEY,
     asset_id TEXT NOT NULL,
-    opened_at REAL NOT NULL
+    opened_at REAL NOT NULL,
+    forgotten_at REAL
 );
 CREATE INDEX IF NOT EXISTS forgotten_asset ON forgotten (asset_id, opened_at);
 """

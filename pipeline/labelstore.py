@@ -15,7 +15,7 @@ Tables:
   :meth:`LabelStore.normal_sample` leaves out those near an alert episode (unless an operator rejected
   the alert: its readings were normal operation), so retraining follows the plant's normal operation;
 * ``forgotten``: the alerts :meth:`~pipeline.normalsample.NormalSample.prune_alerts` forgot, with the
-  reading each opened on (:mod:`pipeline.forgottenalerts`);
+  reading each opened on and when, for a while (:mod:`pipeline.forgottenalerts`);
 * ``state``: small values such as the last label a run used.
 
 Writes are idempotent per Kafka position and value (:class:`~pipeline.labels.Source`: a replay after

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -331,7 +332,12 @@ class NormalSample:
         return out
 
     def prune_alerts(
-        self, *, seen_before: float, margin_s: float, latest: Sequence[LabelledReading] | None = None
+        self,
+        *,
+        seen_before: float,
+        margin_s: float,
+        latest: Sequence[LabelledReading] | None = None,
+        now: float | None = None,
     ) -> int:
         """Forget the alert episodes recorded before ``seen_before`` (the store's clock) that nothing
         needs any more; returns how many. An alert reaches the store at every episode, and every run
@@ -345,6 +351,7 @@ class NormalSample:
         that reading arriving later joins them, and so does one by the alert's id
         (:mod:`pipeline.forgottenalerts`): the newest answer counts. ``latest``: as for
         :meth:`normal_sample` (forgetting alerts changes no label, so one computation serves both).
+        ``now``: the store's clock (default: this machine's), when they are forgotten.
         """
         latest = self.latest_labels() if latest is None else latest
         rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}
@@ -363,7 +370,8 @@ class NormalSample:
                 )
             self._db.execute("DELETE FROM alerts WHERE alert_id = ?", (episode.alert_id,))
             self._db.execute(
-                "INSERT OR IGNORE INTO forgotten (alert_id, asset_id, opened_at) VALUES (?, ?, ?)",
-                (episode.alert_id, episode.asset_id, episode.opened_at),
+                "INSERT OR IGNORE INTO forgotten (alert_id, asset_id, opened_at, forgotten_at)"
+                " VALUES (?, ?, ?, ?)",
+                (episode.alert_id, episode.asset_id, episode.opened_at, time.time() if now is None else now),
             )
         return len(doomed)

@@ -85,7 +85,7 @@ def test_a_version_2_store_merges_a_readings_labels_with_those_a_forgotten_alert
     caplog.clear()
     again = LabelStore(path)  # once: a store of this version is not merged again
     assert "joined the labels" not in caplog.text
-    assert again._db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 3
+    assert again._db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 4
     assert [r.key for r in again.latest_labels()] == ["alert:a0", "alert:a1", "reading:p1@3000.0"]
 
 

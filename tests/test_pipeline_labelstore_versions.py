@@ -99,7 +99,7 @@ def test_a_store_of_version_1_is_upgraded_in_place_and_repeats_then_count_once(t
     assert store.add_label(lab, Source("labels", 0, 1)) == Taken.REPEAT
     assert store.label_count() == 1 and store.history("a1")[0]["repeats"] == 1
     store.close()
-    assert _user_version(path) == VERSION == 3
+    assert _user_version(path) == VERSION == 4
     assert LabelStore(path).counts()["repeated_labels"] == 1
 
 

@@ -117,10 +117,13 @@ class Runs:
         # Once per run: forgetting alerts changes no label, and the normal sample reads the same ones.
         labelled = self.store.latest_labels()
         if cfg.alert_retention_s is not None:  # the alerts no label is expected for any more
-            before = self.clock() - cfg.alert_retention_s
+            now = self.clock()
+            before = now - cfg.alert_retention_s
             forgot = self.store.prune_alerts(
-                seen_before=before, margin_s=cfg.episode_margin_s, latest=labelled
+                seen_before=before, margin_s=cfg.episode_margin_s, latest=labelled, now=now
             )
+            # Their ids, kept as long again (labels by id of them told apart: pipeline.forgottenalerts).
+            self.store.prune_forgotten(forgotten_before=before, now=now)
         ends = self._open_episode_ends()
         normal = self.store.normal_sample(margin_s=cfg.episode_margin_s, latest=labelled, ends=ends)
         # After forgetting: a forgotten alert's label keeps the margin around its opening reading.
