@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -33,12 +34,18 @@ def test_the_truth_stream_says_when_a_fault_is_over_and_when_its_after_effect_is
     from pipeline.simulator import stream
 
     sent: list[tuple[str, bytes]] = []
+    # 4,500 simulated seconds (1,500 readings), however slow the machine: a stream stopped by the wall
+    # clock streamed less on a busy one.
+    enough, readings = threading.Event(), [0]
 
     class Recorder:
         def __init__(self, **_: object) -> None: ...
 
         def send(self, topic: str, key: bytes, value: bytes) -> None:
             sent.append((topic, value))
+            readings[0] += topic == "sensor-readings"
+            if readings[0] >= 1500:
+                enough.set()
 
         def flush(self, timeout: float) -> None: ...
 
@@ -50,8 +57,8 @@ def test_the_truth_stream_says_when_a_fault_is_over_and_when_its_after_effect_is
         Fault(0, "pump-01", "bearing_wear", 60.0, 600.0, 1.0),
         Fault(0, "pump-01", "sensor_spikes", 3600.0, 300.0, 1.0, "flow_m3h"),
     ]
-    # 4,500 simulated seconds in about 1.5 s: one record per simulated 3 s.
-    stream.stream_fleet(fleet, "unused:9092", rate=3000.0, speedup=9000.0, duration_s=1.5)
+    # One record per simulated 3 s, about 1.5 s at this rate.
+    stream.stream_fleet(fleet, "unused:9092", rate=3000.0, speedup=9000.0, duration_s=120, stop=enough)
     truth = [orjson.loads(v) for topic, v in sent if topic == "sensor-truth"]
     states = [(e["kind"], e["state"], e.get("recovering")) for e in truth]
     assert states == [
