@@ -123,6 +123,10 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
         """Make every write so far durable (call before committing the Kafka offsets behind them)."""
         self._db.commit()
 
+    def rollback(self) -> None:
+        """Undo every write since the last :meth:`commit` (a step that failed midway)."""
+        self._db.rollback()
+
     # -- alerts ----------------------------------------------------------------------------------
     def add_alert(self, event: dict[str, Any]) -> AlertTaken:
         """Record an ``anomaly-alerts`` event (``open`` or ``resolved``); returns whether it is a new

@@ -338,6 +338,7 @@ class NormalSample:
         margin_s: float,
         latest: Sequence[LabelledReading] | None = None,
         now: float | None = None,
+        limit: int | None = None,
     ) -> int:
         """Forget the alert episodes recorded before ``seen_before`` (the store's clock) that nothing
         needs any more; returns how many. An alert reaches the store at every episode, and every run
@@ -352,6 +353,7 @@ class NormalSample:
         (:mod:`pipeline.forgottenalerts`): the newest answer counts. ``latest``: as for
         :meth:`normal_sample` (forgetting alerts changes no label, so one computation serves both).
         ``now``: the store's clock (default: this machine's), when they are forgotten.
+        ``limit``: forget at most that many, those seen first (a backlog is forgotten over several calls).
         """
         latest = self.latest_labels() if latest is None else latest
         rejected = {r.alert_id for r in latest if r.alert_id is not None and r.y == 0}
@@ -362,6 +364,8 @@ class NormalSample:
             kept_before = keep
             if not keep:
                 doomed.append(episode)
+        if limit is not None and len(doomed) > limit:
+            doomed = sorted(doomed, key=lambda e: (e.seen_at, e.opened_at))[:limit]
         for episode in doomed:
             if episode.alert_id not in rejected:
                 self._db.execute(

@@ -22,9 +22,10 @@ from pipeline.metrics import RetrainMetrics
 from pipeline.retention import survey
 from pipeline.retrain.cycle import RunResult, run_cycle
 from pipeline.retrain.openepisodes import open_episode_ends
+from pipeline.retrain.probing import SNAPSHOT_S
 from pipeline.retrain.training import NotEnoughDataError, RunStoppedError
 
-__all__ = ["Runs"]
+__all__ = ["FORGET_PER_RUN", "RunNotStartedError", "Runs"]
 
 log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's, as they always have
 
@@ -36,6 +37,13 @@ _LAST_PROMOTION = "last_promotion_at"
 # dhag_registry_versions is counted again this often between runs: a version an operator removed or
 # mended by hand, or a read error that passed, leaves the count within the hour, not at the next run.
 REGISTRY_SURVEY_S = 3600.0
+# Alerts one run's start forgets at most (about 2 s of the loop's time): a backlog (a first retention, a
+# long stop) is forgotten over several runs, not in one start that outlasts the liveness probe.
+FORGET_PER_RUN = 20_000
+
+
+class RunNotStartedError(Exception):
+    """A run's start could not read the label store; the run counts as failed, the loop goes on."""
 
 
 class Runs:
@@ -112,28 +120,27 @@ class Runs:
         return None
 
     def start_run(self, trigger: str) -> Future[RunResult | None]:
-        """Forget the alerts past ``alert_retention_s``, snapshot the store and train in the worker thread."""
-        cfg, forgot = self.cfg, 0
-        # Once per run: forgetting alerts changes no label, and the normal sample reads the same ones.
-        labelled = self.store.latest_labels()
-        if cfg.alert_retention_s is not None:  # the alerts no label is expected for any more
-            now = self.clock()
-            before = now - cfg.alert_retention_s
-            forgot = self.store.prune_alerts(
-                seen_before=before, margin_s=cfg.episode_margin_s, latest=labelled, now=now
+        """Forget the alerts past ``alert_retention_s`` (at most :data:`FORGET_PER_RUN`), snapshot the
+        store and train in the worker thread. A start that fails (the store locked past its timeout, its
+        volume full, memory) undoes its writes and returns the run failed (:class:`RunNotStartedError`):
+        the loop polls on, and the next start waits ``min_interval_s``."""
+        started = time.monotonic()
+        self.store.commit()  # what the loop wrote stands, whatever the start does
+        try:
+            labelled, normal, retired, episodes, forgot = self._snapshot()
+        except Exception as exc:  # noqa: BLE001 - the run fails; the loop goes on
+            return self._not_started(trigger, exc)
+        if (took := time.monotonic() - started) > SNAPSHOT_S / 2:
+            log.warning(
+                "reading the label store for the run took %.0f s, polling nothing meanwhile (the liveness "
+                "probe allows %.0f s more than a poll)",
+                took,
+                SNAPSHOT_S,
             )
-            # Their ids, kept as long again (labels by id of them told apart: pipeline.forgottenalerts).
-            self.store.prune_forgotten(forgotten_before=before, now=now)
-        ends = self._open_episode_ends()
-        normal = self.store.normal_sample(margin_s=cfg.episode_margin_s, latest=labelled, ends=ends)
-        # After forgetting: a forgotten alert's label keeps the margin around its opening reading.
-        episodes = self.store.confirmed_episodes(labelled, ends)
-        # From the store's readings, not the normal sample (which leaves out readings near alerts).
-        retired = self.store.retired_before(cfg.asset_retire_s, now=self.clock())
-        self._training_label_id = self.store.last_label_id()
         self._drifted = False
         what = f"{len(labelled)} labelled readings, {len(normal)} normal readings"
-        log.info("retraining (%s): %s; %d old alert(s) forgotten", trigger, what, forgot)
+        more = " (more at the next runs)" if forgot >= FORGET_PER_RUN else ""
+        log.info("retraining (%s): %s; %d old alert(s) forgotten%s", trigger, what, forgot, more)
         future: Future[RunResult | None] = Future()
 
         def work() -> None:
@@ -146,6 +153,58 @@ class Runs:
         # within the grace. A daemon thread all the same: a stop never waits on the rest of a run that
         # overruns (its artifact and the registry switch are atomic: at most an unpromoted candidate).
         threading.Thread(target=work, name="retrain", daemon=True).start()
+        self._training = future
+        return future
+
+    def _snapshot(self) -> tuple[list[Any], list[Any], Any, dict[str, tuple[float, float]], int]:
+        """``(labelled, normal, retired, episodes, forgot)`` for a run, from the label store."""
+        cfg, forgot = self.cfg, 0
+        # Once per run: forgetting alerts changes no label, and the normal sample reads the same ones.
+        labelled = self.store.latest_labels()
+        if cfg.alert_retention_s is not None:  # the alerts no label is expected for any more
+            now = self.clock()
+            before = now - cfg.alert_retention_s
+            forgot = self.store.prune_alerts(
+                seen_before=before,
+                margin_s=cfg.episode_margin_s,
+                latest=labelled,
+                now=now,
+                limit=FORGET_PER_RUN,
+            )
+            # Their ids, kept as long again (labels by id of them told apart: pipeline.forgottenalerts).
+            self.store.prune_forgotten(forgotten_before=before, now=now)
+        ends = self._open_episode_ends()
+        normal = self.store.normal_sample(margin_s=cfg.episode_margin_s, latest=labelled, ends=ends)
+        # After forgetting: a forgotten alert's label keeps the margin around its opening reading.
+        episodes = self.store.confirmed_episodes(labelled, ends)
+        # From the store's readings, not the normal sample (which leaves out readings near alerts).
+        retired = self.store.retired_before(cfg.asset_retire_s, now=self.clock())
+        self._training_label_id = self.store.last_label_id()
+        return labelled, normal, retired, episodes, forgot
+
+    def _not_started(self, trigger: str, exc: Exception) -> Future[RunResult | None]:
+        """A run whose start failed: its writes undone, logged, counted as failed; its labels still new."""
+        try:
+            self.store.rollback()  # a prune that failed midway forgets nothing
+        except Exception as again:  # noqa: BLE001 - said; the failure stands as it is
+            log.warning("cannot undo the failed start's writes to the label store: %s", again)
+        self._training_label_id = -1  # its labels count as new at the next run
+        why = f"reading the label store failed: {type(exc).__name__}: {exc}"
+        log.error(
+            "retraining run (%s) could not start: %s; the next is tried after retrain.min_interval_s "
+            "(%.0f s)",
+            trigger,
+            why,
+            self.cfg.min_interval_s,
+            exc_info=exc,
+        )
+        self.metrics.runs.labels("failed").inc()
+        self.metrics.last_run.set(time.time())
+        self.metrics.last_failure.set(time.time())
+        future: Future[RunResult | None] = Future()
+        error = RunNotStartedError(why)
+        error.__cause__ = exc
+        future.set_exception(error)
         self._training = future
         return future
 
@@ -228,7 +287,7 @@ class Runs:
             self.store.set_state(LAST_SUCCESS, repr(time.time()))
             if result.outcome == "promoted":
                 self.store.set_state(_LAST_PROMOTION, repr(time.time()))
-        if failed or result is not None:
+        if (failed or result is not None) and self._training_label_id >= 0:
             self.store.set_state(_LAST_LABEL, str(self._training_label_id))
         self._training = None
         self._model_checked = 0.0
@@ -244,6 +303,8 @@ class Runs:
         result = None if error is not None else future.result()
         self._finish_run()
         self.store.commit()
+        if isinstance(error, RunNotStartedError):
+            return self._closing(1, f"failed: the retraining run could not start: {error}")
         if error is not None:  # logged with its traceback by _run, whatever it is
             raised = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             return self._closing(1, f"failed: the retraining run raised {raised} (traceback above)")
