@@ -40,3 +40,41 @@ def test_enough_unseen_blocks_calibrate_alone(fitted: DHAG) -> None:
     assert candidate.training_["calibration"]["source"] == "unseen blocks"
     assert candidate.training_["calibration"]["rows"] == 200
     assert candidate.training_["trained"]["normal"] == 600
+
+
+def test_calibration_readings_the_parent_cannot_score_do_not_count_towards_enough(fitted: DHAG) -> None:
+    # Fifteen calibration readings, ten of them near float32's limit (the daemon dead-letters them):
+    # enough by count, so no training reading was held out. The candidate scored those ten 1.0 and its
+    # threshold recalibrated on them was 1.0: the run failed, and every run while they were sampled.
+    # Had it been unable to score them, fit's own threshold (rejected alerts' copies) stood.
+    from plant_data import near_float32_limit
+
+    rng = np.random.default_rng(5)
+    recent = _readings(normal(rng, 600), 0.0)
+    rejected = _labelled(gross_outliers(rng, 40), 0, 1000.0)
+    bad, _ = near_float32_limit(fitted)
+    calibration = _readings(np.vstack([normal(rng, 5), np.repeat(bad[None, :], 10, axis=0)]), 2000.0)
+    data = TrainingData(rejected, [], recent, [], calibration)
+    candidate = train_candidate(fitted, data, SETTINGS)
+    record = candidate.training_["calibration"]
+    assert record["source"] == "unseen blocks and training rows"
+    assert record["rows"] == 5 + 60 and record["unscored"] == 10
+    fresh = normal(rng, 20_000)
+    far = float((candidate.decision_function(fresh) > candidate.threshold_).mean())
+    assert candidate.target_far / 3 <= far <= 3 * candidate.target_far
+
+
+def test_too_few_calibration_readings_the_candidate_scores_fail_the_run_not_keep_fits_threshold(
+    fitted: DHAG,
+) -> None:
+    # Fit's own threshold stood, silently, from a random slice holding the rejected alerts' copies.
+    import pytest
+    from plant_data import near_float32_limit
+
+    from dhag import TrainingError
+    from pipeline.retrain.training import _recalibrate
+
+    bad, _ = near_float32_limit(fitted)
+    X_cal = np.vstack([normal(np.random.default_rng(7), 5), np.repeat(bad[None, :], 10, axis=0)])
+    with pytest.raises(TrainingError, match=r"scores 5 of 15 calibration readings, fewer than .* \(10\)"):
+        _recalibrate(fitted, X_cal, SETTINGS)

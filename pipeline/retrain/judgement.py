@@ -174,7 +174,7 @@ class Judgement:
     dropped_references: list[str] = field(default_factory=list)
     #: Training readings the current model could not score, left out of the candidate's training, by kind.
     training_unscored: dict[str, int] = field(default_factory=dict)
-    #: Calibration readings the candidate could not score, left out of its threshold.
+    #: Calibration readings the candidate (or the current model) could not score, left out of its threshold.
     calibration_unscored: int = 0
     #: Held-out readings each model could not score, by model and part (left out of the gate).
     holdout_unscored: dict[str, dict[str, int]] = field(default_factory=dict)

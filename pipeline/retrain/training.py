@@ -9,7 +9,8 @@ when they hold fewer than ``min_normal_rows // 10`` readings, with distinct norm
 held out of the fit (fit's own slice holds the rejected alerts' copies). A reading a model cannot score
 (:func:`~pipeline.retrain.unscorable.scores_of`: its network overflows on values near float32's limit,
 which the daemon dead-letters) is left out of the candidate's training (the current model's scores) and
-of the threshold's calibration, counted in the run report, not the end of the run.
+of the threshold's calibration (the current model's and the candidate's), counted in the run report,
+not the end of the run; calibration readings left out do not count towards ``min_normal_rows // 10``.
 :mod:`pipeline.retrain.judgement` judges the candidate against the current model.
 """
 
@@ -141,8 +142,11 @@ def train_candidate(
             sum(unscored.values()),
             by_part(unscored),
         )
+    # As in training, calibration readings the parent cannot score (the daemon dead-letters them) are
+    # left out before they count towards enough: the candidate may score them, saturated, at 1.0.
+    cal_unscored: dict[str, int] = {}
     calibration = [(a, v) for a, _, v in data.normal_calibration + data.reference_calibration]
-    X_cal, _ = fmap.matrix(calibration)
+    X_cal, _ = fmap.matrix(scorable("calibration", calibration, cal_unscored))
     spare: list[tuple[str, dict[str, float]]] = []
     if len(X_cal) < settings.min_normal_rows // 10:
         # Too few unseen blocks: fit's own random slice would set the threshold, and it holds rejected
@@ -217,7 +221,7 @@ def train_candidate(
     if spare:
         X_cal = np.vstack([X_cal, fmap.matrix(spare)[0]])
     if len(X_cal) >= settings.min_normal_rows // 10:
-        _recalibrate(model, X_cal, settings, spare=bool(spare))
+        _recalibrate(model, X_cal, settings, spare=bool(spare), left_out=cal_unscored.get("calibration", 0))
     metadata = {
         k: v for k, v in (getattr(current, "metadata_", None) or {}).items() if k not in _REGISTRY_FIELDS
     }
@@ -279,31 +283,40 @@ def _spare_rows(
     return kept[:n_reference], kept[n_reference:], spare
 
 
-def _recalibrate(model: DHAG, X_cal: np.ndarray, settings: RetrainSettings, *, spare: bool = False) -> None:
-    """Set the candidate's threshold from its scores of the calibration rows it can score (at least
-    ``min_normal_rows // 10`` of them, else fit's own stays), and record how in its
-    ``training_["calibration"]``."""
+def _recalibrate(
+    model: DHAG, X_cal: np.ndarray, settings: RetrainSettings, *, spare: bool = False, left_out: int = 0
+) -> None:
+    """Set the candidate's threshold from its scores of the calibration rows it can score, and record
+    how in its ``training_["calibration"]`` (``unscored``: those it cannot score, and ``left_out`` that
+    the parent could not). Raises :class:`~dhag.TrainingError` when fewer than ``min_normal_rows // 10``
+    are left: fit's own threshold, from a random slice that holds the rejected alerts' copies, is none
+    to keep."""
     scores = scores_of(model, X_cal)
     scored = np.isfinite(scores)
     unscored = int((~scored).sum())
-    if unscored:
+    if unscored or left_out:
         log.warning(
-            "%d of %d calibration readings left out of the candidate's threshold: it cannot score them "
-            "(values near float32's limit that its network overflows on)",
-            unscored,
-            len(X_cal),
+            "%d of %d calibration readings left out of the candidate's threshold: %s cannot score them "
+            "(values near float32's limit that a network overflows on)",
+            unscored + left_out,
+            len(X_cal) + left_out,
+            "it" if not left_out else "the current model" if not unscored else "it or the current model",
         )
-    record = dict(model.training_.get("calibration") or {})
-    n = int(scored.sum())
-    if n >= settings.min_normal_rows // 10:
-        try:
-            model.threshold_ = model.threshold_for(scores[scored], X_cal[scored])
-        except TrainingError as exc:
-            raise TrainingError(
-                f"The candidate's threshold recalibrated on {n} unseen normal readings: {exc}"
-            ) from exc
-        quantiles = {q: float(np.quantile(scores[scored], float(q))) for q in ("0.5", "0.9", "0.99")}
-        record = {"rows": n, "source": "unseen blocks", "split": "blocks", "score_quantiles": quantiles}
-        if spare:
-            record |= {"source": "unseen blocks and training rows", "split": "blocks and random"}
-    model.training_["calibration"] = record | {"unscored": unscored}
+    n, need = int(scored.sum()), settings.min_normal_rows // 10
+    if n < need:
+        raise TrainingError(
+            f"The candidate scores {n} of {len(X_cal)} calibration readings, fewer than "
+            f"retrain.min_normal_rows / 10 ({need}) to set its threshold on: the others hold values "
+            "near float32's limit that its network overflows on"
+        )
+    try:
+        model.threshold_ = model.threshold_for(scores[scored], X_cal[scored])
+    except TrainingError as exc:
+        raise TrainingError(
+            f"The candidate's threshold recalibrated on {n} unseen normal readings: {exc}"
+        ) from exc
+    quantiles = {q: float(np.quantile(scores[scored], float(q))) for q in ("0.5", "0.9", "0.99")}
+    record = {"rows": n, "source": "unseen blocks", "split": "blocks", "score_quantiles": quantiles}
+    if spare:
+        record |= {"source": "unseen blocks and training rows", "split": "blocks and random"}
+    model.training_["calibration"] = record | {"unscored": unscored + left_out}
