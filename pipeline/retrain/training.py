@@ -30,6 +30,7 @@ from pipeline.features import METADATA_KEY
 from pipeline.labelstore import LabelledReading
 from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.samples import TrainingData, rejected_copies
+from pipeline.retrain.sensorset import refuse_changed_sensors
 from pipeline.retrain.unscorable import by_part, far_kinds, far_rows, near_limit, scores_of
 
 __all__ = [
@@ -109,7 +110,9 @@ def train_candidate(
 ) -> DHAG:
     """Fit a new DHAG with ``current``'s settings on the training part of ``data``.
 
-    Raises :class:`NotEnoughDataError` when fewer than ``settings.min_normal_rows`` normal rows remain,
+    Raises :class:`~pipeline.retrain.sensorset.SensorsChangedError` when most recent normal readings
+    lack a sensor ``current`` reads (one renamed or removed in the plant),
+    :class:`NotEnoughDataError` when fewer than ``settings.min_normal_rows`` normal rows remain,
     :class:`RunStoppedError` at the end of the epoch during which ``stop`` is set, and
     :class:`~dhag.TrainingError` when the training diverges or the threshold, as fitted or as
     recalibrated on the calibration blocks, is one no model should be held to (1.0, 0.0: it would flag
@@ -125,7 +128,11 @@ def train_candidate(
     given, by kind (``confirmed``, ``rejected`` with ``rejected_copies`` copies each, ``normal``,
     ``reference``).
     """
-    fmap = FeatureMap.of(current).extended(data.normal_train + data.reference_train)
+    parent_map = FeatureMap.of(current)
+    refuse_changed_sensors(
+        parent_map.inputs, data.normal_train + data.normal_calibration + data.normal_holdout
+    )
+    fmap = parent_map.extended(data.normal_train + data.reference_train)
     # Readings the parent cannot score (the daemon dead-letters them) diverge the candidate's training:
     # left out, as from its threshold and the gate, and counted by kind.
     scorable = functools.partial(_scorable, current, fmap)
