@@ -8,6 +8,16 @@ A batch whose output is refused is rolled back to the alert state before it and 
 it is delivered or its partition goes to another member; resolutions that quiet time brought are
 delivered by a sweep, owed too when refused. A produce outage ends once nothing is owed. A commit
 refused after a rebalance halves the next poll's size (:class:`~pipeline.batchlimit.BatchLimit`).
+
+A position can also pass offsets while no record comes: a transaction's commit marker written after
+its records were read (``read_uncommitted`` hands them out before it), an aborted transaction. So
+after every batch and on every empty poll, each assigned partition the consumer reads (not paused),
+with nothing pending or owed, whose position is past what this consumer committed there (or that it
+has committed nothing on) is committed at its position (:meth:`BatchCommitting._passed`): else the
+group's committed offset stayed one short of the end, a lag of 1 in every tool that reads it, until
+the next record came. At-least-once holds: the position passes only records a poll handed out, each
+poll processed and delivered whole (or rewound) before the next, and offsets never handed out. Not
+while a rebalance is under way: the assignment named then is the one being revoked.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
-from pipeline.brokerlink import reached, record_lag
+from pipeline.brokerlink import known_position, reached, record_lag
 from pipeline.delivery import DeliveryError
 from pipeline.poison import process_guarded
 from pipeline.rebalance import REBALANCE
@@ -111,6 +121,7 @@ class BatchCommitting:
                     del self._owed[tp]
         self.read_through.read(done)
         self._settle_produce()
+        self._passed()
         try:
             self._commit_pending()
         except KafkaError as exc:
@@ -135,6 +146,21 @@ class BatchCommitting:
         self._owed = {tp: offset for tp, offset in self._owed.items() if tp in assignment}
         if not self._owed:
             self.health.settled("produce")
+
+    def _passed(self) -> None:
+        """Make pending the position of each partition that passed offsets no record was handed out
+        for since this consumer's last commit there (see the module)."""
+        assert self.consumer is not None
+        read = self.consumer.assignment() - self.consumer.paused()  # (kafka-python's locks: not under ours)
+        positions = {tp: known_position(self.consumer, tp) for tp in read}
+        with self._lock:  # a revoke since holds the clock: the positions may be the revoked assignment's
+            if self.stall_clock.holds(REBALANCE):
+                return
+            for tp, at in positions.items():
+                if tp in self._pending or tp in self._owed or at is None:
+                    continue
+                if at > self._committed.get(tp, -1):
+                    self._pending[tp] = at
 
     def _commit_pending(self) -> None:
         assert self.consumer is not None

@@ -336,6 +336,7 @@ class Daemon(RebalanceHandling, StallHandling, BatchCommitting, DaemonProbes):
             # pending is read again after the restart (the shutdown closes the producer).
             return
         self._sweep()
+        self._passed()  # a commit marker that came after its records (pipeline.batchcommit)
         if self._pending:
             try:
                 self._commit_pending()
