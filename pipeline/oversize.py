@@ -20,6 +20,9 @@ and without its key when that is over :data:`KEY_LIMIT` bytes (``dlq.key_dropped
 is counted in ``dhag_outputs_too_large_total{output}`` and logged. A dead-letter topic that refuses even
 a dead letter without its value cannot hold what the daemon must set aside: :func:`smaller` raises
 :class:`~pipeline.errors.ConfigError` (exit code 2), naming the topic and ``max.message.bytes``.
+
+The retrainer sets its label dead letters aside so too (:func:`without_value`,
+:mod:`pipeline.retrain.deadletters`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,16 @@ from pipeline.config import TopicSettings
 from pipeline.errors import ConfigError
 from pipeline.records import dlq_detail, dlq_value
 
-__all__ = ["KEY_LIMIT", "OUTPUTS", "OUTPUT_TOO_LARGE", "SIZE_REFUSALS", "output_of", "size", "smaller"]
+__all__ = [
+    "KEY_LIMIT",
+    "OUTPUTS",
+    "OUTPUT_TOO_LARGE",
+    "SIZE_REFUSALS",
+    "output_of",
+    "size",
+    "smaller",
+    "without_value",
+]
 
 OUTPUT_TOO_LARGE = "output_too_large"  # the dlq.reason of an alert or score set aside
 OUTPUTS = ("alerts", "scores", "dlq")  # the outputs_too_large label: which output a refused record was
@@ -76,11 +88,18 @@ def smaller(topics: TopicSettings, message: Outgoing, error: BaseException) -> O
             ("dlq.first_seen", f"{time.time():.3f}".encode()),
         ]
         return Outgoing(dlq, message.key, value, headers + message.headers + cut)
+    return without_value(message, error, setting="kafka.topics.dlq")
+
+
+def without_value(message: Outgoing, error: BaseException, *, setting: str) -> Outgoing:
+    """The dead letter ``message``, refused with ``error`` for its size, without its value (and without
+    a key over :data:`KEY_LIMIT` bytes), saying so in its headers; raises :class:`ConfigError` naming
+    the topic and ``setting`` (where it is configured) when ``message`` was that already."""
     if _dropped(message):
         raise ConfigError(
-            f"config error: the dead-letter topic {dlq!r} (kafka.topics.dlq) refused a dead letter of "
-            f"{size(message)} bytes without its value as too large ({error}): the daemon cannot set "
-            f"aside what it must; raise the topic's max.message.bytes (and the broker's message.max.bytes)"
+            f"config error: the dead-letter topic {message.topic!r} ({setting}) refused a dead letter of "
+            f"{size(message)} bytes without its value as too large ({error}): nothing can be set aside "
+            f"there; raise the topic's max.message.bytes (and the broker's message.max.bytes)"
         )
     headers = list(message.headers)
     named = {name for name, _ in headers}
@@ -93,4 +112,4 @@ def smaller(topics: TopicSettings, message: Outgoing, error: BaseException) -> O
     if key is not None and len(key) > KEY_LIMIT:
         headers.append(("dlq.key_dropped_from", str(len(key)).encode()))
         key = None
-    return Outgoing(dlq, key, b"", headers)
+    return Outgoing(message.topic, key, b"", headers)

@@ -63,6 +63,12 @@ class RetrainMetrics:
         self.labels_dlq = Counter(
             "dhag_labels_dlq", "Operator labels sent to the labels DLQ, by reason.", ["reason"], registry=r
         )
+        self.labels_dlq_too_large = Counter(
+            "dhag_labels_dlq_too_large",
+            "Label dead letters the labels DLQ topic (or the producer, over its 1 MiB) refused as too "
+            "large: each sent again without its value (its label stays in its topic at dlq.source.*).",
+            registry=r,
+        )
         self.alerts_refused = Counter(
             "dhag_retrain_alert_events_refused",
             "anomaly-alerts events that break the alert contract, not recorded (logged with the field).",

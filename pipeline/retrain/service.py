@@ -337,10 +337,8 @@ class Retrainer(Intake, Runs, Probed, Refused):
         self._labels(by_topic.get(self.topics.labels, []), producer, kafka_time)
         self._readings(by_topic.get(self.topics.input, []), kafka_time)
         self._retry_pending(producer)
-        try:
-            producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
-        except KafkaError as exc:  # what was not acknowledged is settled as failed below: sent again
-            log.debug("label dead letters not all acknowledged in time: %s", exc)
+        # What was not acknowledged is settled as failed below: sent again.
+        self._dead_letters.flush(producer, self.settings.kafka.request_timeout_ms / 1000)
         refused = self._dead_letters.settle(self.store)
         self._produce_settled(self._dead_letters.acknowledged, self._dead_letters.error)
         if refused:  # a label refused on arrival is read again, and sent again
