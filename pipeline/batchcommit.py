@@ -176,12 +176,14 @@ class BatchCommitting:
             self.consumer.commit(offsets, timeout_ms=self._wait_ms(0.75))
             committed = True
         except CommitFailedError as exc:
-            # The group rebalanced: the new owner resumes from the last commit (at-least-once).
+            # The group rebalanced: a new owner resumes from the last commit (at-least-once); a
+            # partition assigned here again keeps kafka-python's position, so _passed commits it.
             limit = self.batch_limit.refused()
             self.metrics.poll_max_records.set(limit)
             log.warning(
-                "commit refused after a rebalance; records will be redelivered, polling at most %d "
-                "records: %s",
+                "commit refused after a rebalance (a partition gone to another member is processed "
+                "again there from its last commit, one assigned here again is committed at its position "
+                "at the next batch or empty poll); polling at most %d records: %s",
                 limit,
                 exc,
             )

@@ -16,6 +16,7 @@ import uuid
 import numpy as np
 import pytest
 from kafka import KafkaProducer, TopicPartition
+from kafka.errors import CommitFailedError
 from pipeline_kafka import committed, make_settings, reading, running_daemon, sample, wait_for
 from plant_data import normal
 from test_pipeline_commit_markers import _Committing, _daemon, _records
@@ -110,3 +111,30 @@ def test_a_commit_marker_written_after_its_records_were_read_is_committed(tansu,
             wait_for(lambda: committed(bootstrap, group, topic) == {0: 21}, 20, "the commit past the marker")
     finally:
         producer.close(timeout=5)
+
+
+class _Refusing(_Idle):
+    """Refuses the first commit as the group rebalanced (the generation moved on meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__(position=LAST + 1)
+        self.held, self.refuse = {TP}, True
+
+    def commit(self, offsets: dict, timeout_ms: int | None = None) -> None:
+        if self.refuse:
+            self.refuse = False
+            raise CommitFailedError("the group has already rebalanced")
+        super().commit(offsets, timeout_ms)
+
+
+def test_a_batch_whose_commit_a_rebalance_refused_is_committed_once_the_partition_stays(fitted) -> None:
+    # kafka-python keeps the position of a partition assigned again by the rebalance: its records are
+    # not handed out again, so before, the offsets the refused commit carried stayed uncommitted until
+    # the partition's next record (a restart in between processed them again; tools showed them as lag).
+    consumer = _Refusing()
+    daemon = _daemon(fitted, consumer)
+    daemon._committed = {TP: 0}
+    daemon._handle(_records())
+    assert consumer.commits == [] and daemon.commits_refused == 1
+    daemon._idle()  # the partition came back (the group answered): its position is where it was
+    assert consumer.commits == [{TP: LAST + 1}]
