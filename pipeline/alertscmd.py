@@ -15,22 +15,21 @@ client's credentials.
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from pipeline.alertevents import sensor_tag, suspect_tag
+from pipeline.alertepisodes import Episode, _as_they_came, _list, _once, _written_at
+from pipeline.alertevents import suspect_tag
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
-from pipeline.labelorder import Answer, in_label_order, opened_on, repeated
+from pipeline.labelorder import Answer, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.recordjson import is_schema_1
 
@@ -45,75 +44,6 @@ __all__ = [
 
 EXIT_REFUSED = 2  # also a config error: the broker refused the client's credentials
 EXIT_BROKER = 3
-
-
-@dataclass
-class Episode:
-    """One alert episode as the alerts topic tells it, with the labels given to it, in the label store's
-    order (the last counts)."""
-
-    alert_id: str
-    asset_id: str
-    opened_at: float
-    score: float
-    model_version: str
-    top_sensors: list[str]
-    #: The latest record time among its readings (``latest_ts``, else the resolved event's ``ts``),
-    #: never before ``opened_at``: where the retrainer's label store ends it.
-    resolved_at: float | None = None
-    resolved_by: str | None = None  # normal_scores, quiet_time, or silence (no reading came)
-    #: Top sensors whose value lay beyond the model's training range when the alert opened, and on
-    #: which side (``above`` or ``below``).
-    outside_training_range: dict[str, str] = field(default_factory=dict)
-    labels: list[dict[str, Any]] = field(default_factory=list)
-    #: The opening record's sensors the daemon imputed, and the top sensors that are (or come from) one.
-    imputed: list[str] = field(default_factory=list)
-    imputed_top: list[str] = field(default_factory=list)
-    #: The event's ``suspect_sensors``: raw sensors that, read differently alone, make the opening reading
-    #: most normal, with what they read and the value that did (empty for an event without them).
-    suspect_sensors: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def state(self) -> str:
-        """``open`` or ``resolved``."""
-        return "open" if self.resolved_at is None else "resolved"
-
-    def sensor_tags(self) -> list[str]:
-        """The top sensors as consoles show them (``(below history)`` after one beyond its range)."""
-        return [
-            sensor_tag(
-                {
-                    "sensor": name,
-                    "outside_training_range": self.outside_training_range.get(name),
-                    "imputed": name in self.imputed_top,
-                }
-            )
-            for name in self.top_sensors
-        ]
-
-    @property
-    def label(self) -> dict[str, Any] | None:
-        """The label that counts (the last in the label store's order), or None."""
-        return self.labels[-1] if self.labels else None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return {
-            "alert_id": self.alert_id,
-            "asset_id": self.asset_id,
-            "state": self.state,
-            "opened_at": self.opened_at,
-            "resolved_at": self.resolved_at,
-            "resolved_by": self.resolved_by,
-            "score": self.score,
-            "model_version": self.model_version,
-            "top_sensors": self.top_sensors,
-            "suspect_sensors": self.suspect_sensors,
-            "outside_training_range": self.outside_training_range,
-            "imputed": self.imputed,
-            "label": self.label,
-            "labels": self.labels,
-        }
 
 
 def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
@@ -239,42 +169,6 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
     for alert_id, labels in came.items():
         episodes[alert_id].labels = _once(labels)
     return episodes
-
-
-def _as_they_came(records: list[Any]) -> list[Any]:
-    """Records of several partitions in about the order they were written (each partition's in offset
-    order), as the retrainer meets them, rather than one partition after another."""
-    partitions: dict[tuple[str, int], list[Any]] = {}
-    for record in records:
-        partitions.setdefault((record.topic, record.partition), []).append(record)
-    return list(heapq.merge(*partitions.values(), key=_written_at))
-
-
-def _once(labels: list[tuple[Source, float, Answer, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """An alert's labels (each with its Kafka position, the time it ranks by and its answer, in the
-    order they came) in the label store's order (:func:`~pipeline.labelorder.in_label_order`: the last
-    counts), each once: without those that repeat an earlier one, as the retrainer's label store records
-    them (:mod:`pipeline.labelorder`)."""
-    kept: list[tuple[int, float, int, str, Answer, dict[str, Any]]] = []
-
-    def ranked() -> list[Any]:
-        return in_label_order(kept, given=1, received=2, label_id=0, source=3)
-
-    for seq, (place, given, answer, lab) in enumerate(labels):
-        counting = ranked()[-1][4] if kept else None
-        if repeated(answer, (row[4] for row in kept), counting) is None:
-            kept.append((seq, given, place.offset, str(place), answer, lab))
-    return [row[5] for row in ranked()]
-
-
-def _written_at(msg: Any) -> float:
-    """When a record was written to Kafka (epoch seconds), ``inf`` when it carries no time."""
-    stamp = getattr(msg, "timestamp", None)
-    return stamp / 1000 if isinstance(stamp, int) and stamp >= 0 else math.inf
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _bootstrap(settings: Settings, given: str | None, err: TextIO) -> str | None:
