@@ -7,9 +7,10 @@ broker lives only inside the process that started it, so it cannot be reached fr
 ``label`` refuses (exit 2) an alert id that is not on the alerts topic, and says so when the alert was
 labelled before: the newest label counts, the earlier ones stay in the history; the same operator's
 same answer again is a repeat, which counts once (and ``alerts`` lists once). ``alerts`` lists a label
-given by reading with the alert that opened on that reading, as the label store joins it. Both exit
-with code 3 when the broker cannot be reached, and with code 2 (a config error) when it refuses the
-client's credentials.
+given by reading with the alert that opened on that reading, as the label store joins it. A first
+``label`` creates a missing labels topic as the services do, or refuses (:mod:`pipeline.labeltopic`).
+Both exit with code 3 when the broker cannot be reached, and with code 2 (a config error) when it
+refuses the client's credentials.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.labelorder import Answer, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
+from pipeline.labeltopic import LabelTopicError, ensure_labels_topic
 from pipeline.recordjson import is_schema_1
 
 __all__ = [
@@ -258,6 +260,12 @@ def run_label(
             )
             return EXIT_REFUSED
         previous = episode.label
+        labels = settings.kafka.topics
+        if ensure_labels_topic(labels, bootstrap, _client_options(settings)):
+            err.write(
+                f"created the topic {labels.labels} ({labels.partitions} partitions, "
+                "kafka.topics.partitions), as the retrainer creates it\n"
+            )
         # Idempotent (kafka-python's default, asked for here so that no other setting turns it off
         # unsaid): a retry of the send within this run is not written twice.
         producer = KafkaProducer(
@@ -268,6 +276,9 @@ def run_label(
             sent.get(timeout=settings.kafka.request_timeout_ms / 1000)
         finally:
             producer.close(timeout=5)
+    except LabelTopicError as exc:
+        err.write(f"label refused: {exc}\n")
+        return EXIT_REFUSED
     except AUTHENTICATION_FAILURES as exc:
         err.write(f"{authentication_refused(exc, bootstrap)}\n")
         return EXIT_REFUSED

@@ -35,6 +35,19 @@ class _Refused:
         raise SaslAuthenticationFailedError("Authentication failed: Invalid username or password")
 
 
+class _LabelsTopicThere:
+    """An admin client that finds the labels topic (the retrainer created it)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def list_topics(self) -> list[str]:
+        return ["operator-labels"]
+
+    def close(self) -> None:
+        pass
+
+
 def _args(add, argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add(parser)
@@ -70,6 +83,7 @@ def test_label_with_refused_credentials_on_sending_is_a_config_error(monkeypatch
     topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(event))]}
     monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, options: topics.get(topic, []))
     monkeypatch.setattr(alertscmd, "KafkaProducer", _Refused)
+    monkeypatch.setattr("pipeline.labeltopic.KafkaAdminClient", _LabelsTopicThere)
     err = io.StringIO()
     args = _args(
         alertscmd.add_label_arguments, ["a1", "--anomaly", "--operator", "kim", "--bootstrap", "k:9092"]
