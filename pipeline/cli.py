@@ -32,6 +32,8 @@ EXIT_CONFIG = 2
 EXIT_BROKER = 3
 EXIT_MODEL = 4
 
+HELP_CONFIG = f"YAML settings (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)"
+
 
 def _parser() -> argparse.ArgumentParser:
     # Imported here, not above: `probe` (a health check every few seconds) needs none of them.
@@ -42,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="dhag-pipeline", description="The DHAG streaming scoring service.")
     sub = parser.add_subparsers(dest="command", required=True)
-    help_config = f"YAML settings (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)"
+    help_config = HELP_CONFIG
     run = sub.add_parser("run", help="score the input topic until SIGTERM/SIGINT")
     run.add_argument("--config", help=help_config)
     check = sub.add_parser("check-config", help="validate the settings and print the effective config")
@@ -89,10 +91,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _console_parser() -> argparse.ArgumentParser:
+    """The parser of ``alerts`` and ``label`` alone (the same options as in the full one)."""
+    parser = argparse.ArgumentParser(prog="dhag-pipeline", description="The DHAG streaming scoring service.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_console_parsers(sub, HELP_CONFIG)
+    return parser
+
+
 def _add_feedback_parsers(sub: argparse._SubParsersAction, help_config: str) -> None:
     """The operator feedback loop's subcommands: alerts, label, retrain."""
-    from pipeline.alertscmd import add_alerts_arguments, add_label_arguments
     from pipeline.retrain.command import add_arguments as add_retrain_arguments
+
+    _add_console_parsers(sub, help_config)
+    retrain = sub.add_parser("retrain", help="the retrainer: labels + recent normal operation -> new model")
+    retrain.add_argument("--config", help=help_config)
+    add_retrain_arguments(retrain)
+
+
+def _add_console_parsers(sub: argparse._SubParsersAction, help_config: str) -> None:
+    """The operator consoles: alerts, label."""
+    from pipeline.alertscmd import add_alerts_arguments, add_label_arguments
 
     alerts = sub.add_parser("alerts", help="recent alert episodes from the alerts topic, with their labels")
     alerts.add_argument("--config", help=help_config)
@@ -100,9 +119,6 @@ def _add_feedback_parsers(sub: argparse._SubParsersAction, help_config: str) -> 
     label = sub.add_parser("label", help="label an alert: --anomaly (confirm) or --normal (false alarm)")
     label.add_argument("--config", help=help_config)
     add_label_arguments(label)
-    retrain = sub.add_parser("retrain", help="the retrainer: labels + recent normal operation -> new model")
-    retrain.add_argument("--config", help=help_config)
-    add_retrain_arguments(retrain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,7 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipeline.probecmd import main as probe
 
         return probe(argv[1:])
-    args = _parser().parse_args(argv)
+    # The operator consoles parse with their own options only: the others import torch and pandas,
+    # which took longer than the Kafka client's wait on an unreachable broker.
+    args = (_console_parser() if argv[:1] in (["alerts"], ["label"]) else _parser()).parse_args(argv)
     try:
         settings = load_settings(config_file(args.config), os.environ)
     except ConfigError as exc:
