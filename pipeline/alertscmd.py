@@ -10,7 +10,7 @@ same answer again is a repeat, which counts once (and ``alerts`` lists once). ``
 given by reading with the alert that opened on that reading, as the label store joins it. A first
 ``label`` creates a missing labels topic as the services do, or refuses (:mod:`pipeline.labeltopic`).
 Both exit with code 3 when the broker cannot be reached, and with code 2 (a config error) when it
-refuses the client's credentials.
+refuses the client's credentials or a permission (an ACL, named with the topic refused).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pipeline.labelorder import Answer, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic
 from pipeline.recordjson import is_schema_1
+from pipeline.refusals import refusal_of
 
 __all__ = [
     "Episode",
@@ -184,6 +185,25 @@ def _bootstrap(settings: Settings, given: str | None, err: TextIO) -> str | None
     return bootstrap
 
 
+def _acl_refused(exc: BaseException, verb: str, bootstrap: str) -> str | None:
+    """What an authorisation error says to the operator (the topic or resource refused and the ACL to
+    grant), or None for any other failure. ``verb``: ``read`` or ``write to``."""
+    refusal = refusal_of(exc)
+    if refusal is None or refusal.kind != "authorisation":
+        return None
+    topics = ", ".join(f"topic {name}" for name in refusal.names) or "a topic"
+    if refusal.resource == "topic":
+        what, need = topics, f"{'Read' if verb == 'read' else 'Write'} and Describe on {topics}"
+    elif refusal.resource == "cluster":
+        what, need = "the cluster", "IdempotentWrite on the cluster (brokers before Kafka 3.0)"
+    else:
+        what, need = refusal.resource, "the permission the broker's authorizer log names"
+    return (
+        f"Kafka at {bootstrap} refused to {verb} {what} ({refusal.error}): the client's principal "
+        f"(kafka.security) needs {need}"
+    )
+
+
 def _when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
@@ -205,6 +225,9 @@ def run_alerts(
         err.write(f"{authentication_refused(exc, bootstrap)}\n")
         return EXIT_REFUSED
     except KafkaError as exc:
+        if (refused := _acl_refused(exc, "read", bootstrap)) is not None:
+            err.write(f"{refused}\n")
+            return EXIT_REFUSED
         err.write(f"cannot read the alerts from Kafka at {bootstrap}: {exc}\n")
         return EXIT_BROKER
     chosen = [
@@ -250,6 +273,7 @@ def run_label(
     bootstrap = _bootstrap(settings, args.bootstrap, err)
     if bootstrap is None:
         return EXIT_REFUSED
+    doing = "read"
     try:
         episodes = read_episodes(settings, bootstrap)
         episode = episodes.get(args.alert_id)
@@ -266,6 +290,7 @@ def run_label(
                 f"created the topic {labels.labels} ({labels.partitions} partitions, "
                 "kafka.topics.partitions), as the retrainer creates it\n"
             )
+        doing = "write to"
         # Idempotent (kafka-python's default, asked for here so that no other setting turns it off
         # unsaid): a retry of the send within this run is not written twice.
         producer = KafkaProducer(
@@ -283,6 +308,9 @@ def run_label(
         err.write(f"{authentication_refused(exc, bootstrap)}\n")
         return EXIT_REFUSED
     except KafkaError as exc:
+        if (refused := _acl_refused(exc, doing, bootstrap)) is not None:
+            err.write(f"{refused}; no label was written\n")
+            return EXIT_REFUSED
         err.write(f"cannot reach Kafka at {bootstrap}: {exc}\n")
         return EXIT_BROKER
     if previous is not None and previous["label"] != verdict:
