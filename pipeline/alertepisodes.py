@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +86,7 @@ class Episode:
         }
 
 
-def _as_they_came(records: list[Any]) -> list[Any]:
+def _as_they_came(records: Iterable[Any]) -> list[Any]:
     """Records of several partitions in about the order they were written (each partition's in offset
     order), as the retrainer meets them, rather than one partition after another."""
     partitions: dict[tuple[str, int], list[Any]] = {}

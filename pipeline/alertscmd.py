@@ -20,6 +20,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 import orjson
@@ -69,28 +70,30 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", help="Kafka address (default: kafka.bootstrap_servers)")
 
 
-def _read_topic(bootstrap: str, topic: str, options: dict[str, Any], timeout_s: float = 30.0) -> list[Any]:
-    """Every record the topic retains, partition by partition in offset order."""
+def _read_topic(bootstrap: str, topic: str, options: dict[str, Any], stall_s: float = 30.0) -> Iterator[Any]:
+    """Every record the topic retains, each partition's in offset order, as they come (the caller keeps
+    what it needs of them, not the records); raises :class:`KafkaError` once a read has made no
+    progress for ``stall_s``, however long a big topic takes to read while it makes some."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options)
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not parts:
-            return []
+            return
         consumer.assign(parts)
         consumer.seek_to_beginning()
         ends = consumer.end_offsets(parts)
-        out: list[Any] = []
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + stall_s
         quiet = 0
         # Some Kafka-protocol brokers under-report end offsets: the end is also two empty polls.
         while quiet < 2 or any(consumer.position(tp) < end for tp, end in ends.items()):
             if time.monotonic() > deadline:
-                raise KafkaError(f"reading {topic} took longer than {timeout_s:g} s")
+                raise KafkaError(f"reading {topic} made no progress for {stall_s:g} s")
             batch = consumer.poll(timeout_ms=200)
             quiet = 0 if batch else quiet + 1
+            if batch:
+                deadline = time.monotonic() + stall_s
             for messages in batch.values():
-                out.extend(messages)
-        return out
+                yield from messages
     finally:
         consumer.close()
 
