@@ -16,6 +16,7 @@ refuses the client's credentials or a permission (an ACL, named with the topic r
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import sys
@@ -281,9 +282,12 @@ def run_label(
         episodes = read_episodes(settings, bootstrap)
         episode = episodes.get(args.alert_id)
         if episode is None:
+            near = difflib.get_close_matches(args.alert_id, list(episodes), n=3, cutoff=0.75)
             err.write(
-                f"unknown alert {args.alert_id!r}: it is not on the topic {settings.kafka.topics.alerts!r} "
-                "(`dhag-pipeline alerts` lists the recent ones)\n"
+                f"unknown alert {args.alert_id!r}: it is not on the topic {settings.kafka.topics.alerts!r}"
+                + (f"; did you mean {' or '.join(near)}?" if near else "")
+                + " (an alert older than the topic's retention is no longer on it; `dhag-pipeline alerts` "
+                "lists the recent ones)\n"
             )
             return EXIT_REFUSED
         previous = episode.label
