@@ -25,6 +25,7 @@ import hashlib
 import math
 import re
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -175,7 +176,8 @@ class Label(BaseModel):
     def _operator(cls, operator: str) -> str:
         if not operator.strip() or not operator.isprintable():
             raise ValueError("operator must name who labelled (not blank, no control characters)")
-        return operator
+        # One name, however a console composed its accents (NFC): else a repeat counts as another's.
+        return unicodedata.normalize("NFC", operator)
 
     @model_validator(mode="after")
     def _one_target(self) -> Label:

@@ -219,3 +219,15 @@ def test_a_label_found_a_repeat_as_it_joins_its_alert_is_counted_in_repeated(tmp
     # The same event again (a resolution, a replay) joins nothing more.
     retrainer._alerts([SimpleNamespace(topic="alerts", partition=0, offset=1, value=orjson.dumps(event))])
     assert registry.get_sample_value("dhag_labels_repeated_total") == 1
+
+
+def test_one_operator_name_typed_in_two_unicode_forms_is_one_operator() -> None:
+    # "Zoë" from a console that composes the accent and from one that sends e + a combining diaeresis:
+    # the same person, so the second is a repeat of the same answer, not another operator's.
+    composed, decomposed = "Zo\u00eb", "Zoe\u0308"
+    assert _label(label="anomaly", operator=decomposed).operator == composed
+    store = _store()
+    store.add_label(_label(label="anomaly", operator=composed), Source("labels", 0, 0))
+    store.add_label(_label(label="anomaly", operator=decomposed, ts=140.0), Source("labels", 0, 1))
+    assert [h["operator"] for h in store.history("a1")] == [composed]
+    assert store.counts()["repeated_labels"] == 1
