@@ -301,7 +301,12 @@ def run_label(
         # Idempotent (kafka-python's default, asked for here so that no other setting turns it off
         # unsaid): a retry of the send within this run is not written twice.
         producer = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **_client_options(settings)
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            # A send waits this long for the topic's metadata (kafka-python's default: 60 s).
+            max_block_ms=settings.kafka.request_timeout_ms,
+            **_client_options(settings),
         )
         try:
             sent = producer.send(settings.kafka.topics.labels, key=args.alert_id.encode(), value=raw)

@@ -97,3 +97,35 @@ def test_a_refused_write_is_exit_2_and_says_no_label_was_written(monkeypatch, er
     assert out.getvalue() == "" and "cannot reach" not in text
     assert "Kafka at k:9 refused to write to" in text and need in text
     assert "no label was written" in text
+
+
+def test_the_label_producer_waits_for_the_topic_no_longer_than_the_request_timeout(monkeypatch) -> None:
+    # kafka-python's send waits up to max_block_ms (60 s by default) for the topic's metadata: a topic
+    # gone between the check and the send held the command a minute whatever the settings said.
+    event = {"alert_id": "a1", "asset_id": "p", "state": "open", "opened_at": 1.0, "ts": 1.0}
+    topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(event))]}
+    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, options: topics.get(topic, []))
+    monkeypatch.setattr("pipeline.labeltopic.KafkaAdminClient", _LabelsTopicThere)
+    seen: dict[str, object] = {}
+
+    class _Sent:
+        def get(self, timeout: float) -> None:
+            pass
+
+    class _Producer:
+        def __init__(self, **options: object) -> None:
+            seen.update(options)
+
+        def send(self, *args: object, **kwargs: object) -> _Sent:
+            return _Sent()
+
+        def close(self, timeout: float) -> None:
+            pass
+
+    monkeypatch.setattr(alertscmd, "KafkaProducer", _Producer)
+    settings = Settings.model_validate({"kafka": {"request_timeout_ms": 4000}})
+    args = _args(
+        alertscmd.add_label_arguments, ["a1", "--anomaly", "--operator", "kim", "--bootstrap", "k:9"]
+    )
+    assert alertscmd.run_label(settings, args, io.StringIO(), io.StringIO()) == 0
+    assert seen["max_block_ms"] == 4000 and seen["request_timeout_ms"] == 4000
