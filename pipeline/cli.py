@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from pipeline.config import Settings, effective_config, load_settings
+from pipeline.config import Settings, load_settings
+from pipeline.configdump import effective_config
 from pipeline.configsource import DEFAULT_CONFIG, config_file
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
 from pipeline.signals import EXIT_FORCED, install_signals

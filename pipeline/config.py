@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.configchecks import CROSS_CHECKS, absolute_paths, cross_key_problems, label_store_path
+from pipeline.configchecks import CROSS_CHECKS, absolute_paths, cross_key_problems
 from pipeline.configsource import (
     EMBEDDED,
     ENV_PREFIX,
@@ -59,7 +58,6 @@ __all__ = [
     "TopicSettings",
     "child_environment",
     "load_settings",
-    "effective_config",
 ]
 
 
@@ -390,11 +388,3 @@ def _without(data: Any, keys: list[tuple[str, ...]]) -> Any:
         if parent is not None:
             del parent[name]
     return pruned
-
-
-def effective_config(settings: Settings) -> str:
-    """The settings as YAML, secrets masked, the label store's default path filled in: what
-    ``check-config`` prints."""
-    dumped = settings.model_dump(mode="json")
-    dumped["retrain"]["label_store"] = str(label_store_path(settings))
-    return yaml.safe_dump(dumped, sort_keys=False)

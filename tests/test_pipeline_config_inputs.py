@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from pipeline.cli import EXIT_CONFIG, EXIT_MODEL, main
-from pipeline.config import effective_config, load_settings
+from pipeline.config import load_settings
+from pipeline.configdump import effective_config
 from pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
