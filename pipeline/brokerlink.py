@@ -52,13 +52,15 @@ CONNECTION_CHECK_S = 1.0
 
 
 def client_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, Any]:
-    """The options every client shares: servers, client id, request timeout, reconnect backoff and
-    security (kafka-python's own request timeout, 30 s, would hold each wait of the consumers' as long
-    whatever ``kafka.request_timeout_ms`` says)."""
+    """The options every client shares: servers, client id, request timeout, metadata refresh,
+    reconnect backoff and security (kafka-python's own request timeout, 30 s, would hold each wait of
+    the consumers' as long whatever ``kafka.request_timeout_ms`` says; its metadata refresh, every 5
+    minutes, would leave partitions added to the input topic unassigned, their lag unseen, as long)."""
     return {
         "bootstrap_servers": bootstrap_servers.split(","),
         "client_id": kafka.client_id,
         "request_timeout_ms": kafka.request_timeout_ms,
+        "metadata_max_age_ms": kafka.metadata_max_age_ms,
         "bootstrap_timeout_ms": int(min(5.0, kafka.unavailable_exit_s) * 1000),
         "reconnect_backoff_ms": int(kafka.backoff_initial_s * 1000),
         "reconnect_backoff_max_ms": int(kafka.backoff_max_s * 1000),

@@ -145,6 +145,8 @@ class KafkaSettings(_Section):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     # kafka-python's producer refuses a request timeout not below its delivery timeout (120 s) less linger.
     request_timeout_ms: int = Field(30_000, ge=1000, le=119_000)
+    # How often every client refreshes topic metadata: partitions added are assigned within about this.
+    metadata_max_age_ms: int = Field(30_000, ge=1000, le=3_600_000)
     backoff_initial_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(10.0, gt=0)
     unavailable_exit_s: float = Field(120.0, gt=0)

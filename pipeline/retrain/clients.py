@@ -22,7 +22,11 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
     :class:`~pipeline.errors.ConfigError` when it refuses the client's credentials. When the producer
     cannot be built, the consumer built before it is closed before the error is raised."""
     kafka = settings.kafka
-    common = {"bootstrap_servers": bootstrap, "client_id": f"{kafka.client_id}-retrainer"}
+    common = {
+        "bootstrap_servers": bootstrap,
+        "client_id": f"{kafka.client_id}-retrainer",
+        "metadata_max_age_ms": kafka.metadata_max_age_ms,  # partitions added: seen within it
+    }
     common |= kafka.security.client_options()
     try:
         consumer = KafkaConsumer(

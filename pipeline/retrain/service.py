@@ -55,7 +55,7 @@ __all__ = ["Retrainer"]
 log = logging.getLogger(__name__)
 
 _RELOAD_CHECK_S = 5.0
-_PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this plus metadata_max_age_ms
+_PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this and kafka.metadata_max_age_ms
 
 
 class Retrainer(Intake, Runs, Probed, Refused):
