@@ -39,6 +39,7 @@ from pipeline.config import RetrainSettings
 from pipeline.errors import CurrentChangedError
 from pipeline.labelstore import LabelledReading
 from pipeline.retention import REPORT_SUFFIX, prune
+from pipeline.retrain.interrupted import RUN_KEY
 from pipeline.retrain.judgement import judge
 from pipeline.retrain.samples import Reading, TrainingData
 from pipeline.retrain.training import RunStoppedError, train_candidate
@@ -117,6 +118,7 @@ def run_cycle(
     stop: threading.Event | None = None,
     retired: tuple[float, dict[str, float]] | None = None,
     episodes: Mapping[str, tuple[float, float]] | None = None,
+    run: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Train a candidate against the registry's current model and promote it if the gate accepts it.
 
@@ -125,7 +127,9 @@ def run_cycle(
     :class:`~pipeline.retrain.training.RunStoppedError` when ``stop`` is set before the candidate is
     published; ``train`` (default: :func:`~pipeline.retrain.training.train_candidate` with ``stop``,
     which ends the training at the epoch during which it is set) fits the candidate; ``retired`` and
-    ``episodes``: see :func:`~pipeline.retrain.judgement.judge`.
+    ``episodes``: see :func:`~pipeline.retrain.judgement.judge`. ``run``: the run's stamp
+    (:func:`~pipeline.retrain.interrupted.begin`), recorded in the candidate's metadata with the gate's
+    decision, so that a restart after a kill finds what the run did.
     """
     started = time.time()
     parent, current = reg.load_current(registry)
@@ -155,6 +159,11 @@ def run_cycle(
         "rejected": counts["rejected_train"] + counts["rejected_holdout"],
         "normal_readings": counts["normal_train"] + counts["normal_holdout"] + counts["normal_calibration"],
     }
+    if run is not None:
+        stamp = dict(run) | {"accepted": bool(verdict.accepted), "reasons": list(verdict.reasons)}
+        verdict.candidate.metadata_ = dict(getattr(verdict.candidate, "metadata_", None) or {}) | {
+            RUN_KEY: stamp
+        }
     version = reg.publish(
         registry,
         verdict.candidate,

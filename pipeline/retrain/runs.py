@@ -20,6 +20,7 @@ from pipeline.config import RetrainSettings, Settings
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
 from pipeline.retention import survey
+from pipeline.retrain import interrupted
 from pipeline.retrain.cycle import RunResult, run_cycle
 from pipeline.retrain.openepisodes import open_episode_ends
 from pipeline.retrain.probing import SNAPSHOT_S
@@ -72,13 +73,39 @@ class Runs:
         def _current_model(self) -> tuple[str, Any, Any] | None: ...
 
     def _restore_run_times(self) -> None:
-        """Set the run gauges from the label store, as the last process left them."""
+        """Set the run gauges from the label store, as the last process left them, once a run it did not
+        live to record is recorded (:meth:`_recover`)."""
+        self._recover()
         store, metrics, clock = self.store, self.metrics, self.clock
         # Across restarts, for DhagRetrainingStale: the last success, or else this store's first run.
         metrics.last_success.set(float(store.setdefault_state(LAST_SUCCESS, repr(clock()))))
         metrics.last_promotion.set(float(store.setdefault_state(_LAST_PROMOTION, repr(clock()))))
         # For DhagRetrainingFailing: a restart must not hide that the latest run failed.
         metrics.last_failure.set(float(store.get_state(_LAST_FAILURE, "0") or 0))
+
+    def _recover(self) -> None:
+        """Record the run the last process died in before recording it, as far as it got
+        (:func:`~pipeline.retrain.interrupted.recover`): a decision made (promoted, or refused) is
+        recorded as :meth:`_finish_run` would have, its labels used; a candidate accepted but not promoted,
+        or nothing published, leaves its labels new for the next run."""
+        found = interrupted.recover(self.store, self.settings.model.registry)
+        if found is not None and found.outcome in ("promoted", "rejected") and found.finished is not None:
+            self.store.set_state(_LAST_RUN, repr(self.clock()))
+            self.store.set_state(LAST_SUCCESS, repr(found.finished))
+            if found.outcome == "promoted":
+                self.store.set_state(_LAST_PROMOTION, repr(found.finished))
+            self.store.set_state(_LAST_LABEL, str(found.label_id))
+        self.store.commit()
+        if found is None:
+            return
+        if found.version is None:
+            said = "it published nothing; its labels count as new"
+        elif found.outcome == "not_promoted":
+            said = f"its candidate {found.version} was accepted, not promoted; its labels count as new"
+        else:
+            said = f"its candidate {found.version} was {found.outcome}; recorded now"
+        what = "the retraining run (%s) under way when the retrainer last stopped was not recorded: %s"
+        log.warning(what, found.trigger, said)
 
     def _survey_registry(self) -> None:
         """Set ``dhag_registry_versions`` at start and every ``REGISTRY_SURVEY_S`` with no run under way
@@ -128,6 +155,9 @@ class Runs:
         self.store.commit()  # what the loop wrote stands, whatever the start does
         try:
             labelled, normal, retired, episodes, forgot = self._snapshot()
+            # Committed before it trains: a kill from here on leaves the stamp for the next start.
+            stamp = interrupted.begin(self.store, label_id=self._training_label_id, trigger=trigger)
+            self.store.commit()
         except Exception as exc:  # noqa: BLE001 - the run fails; the loop goes on
             return self._not_started(trigger, exc)
         if (took := time.monotonic() - started) > SNAPSHOT_S / 2:
@@ -145,7 +175,7 @@ class Runs:
 
         def work() -> None:
             try:
-                future.set_result(self._run(trigger, labelled, normal, retired, episodes))
+                future.set_result(self._run(trigger, labelled, normal, retired, episodes, stamp))
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
                 future.set_exception(exc)
 
@@ -228,6 +258,7 @@ class Runs:
         normal: list[Any],
         retired: tuple[float, dict[str, float]] | None,
         episodes: dict[str, tuple[float, float]] | None = None,
+        stamp: dict[str, Any] | None = None,
     ) -> RunResult | None:
         started = time.perf_counter()
         self._no_run = None
@@ -242,6 +273,7 @@ class Runs:
                 stop=self._stop,
                 retired=retired,
                 episodes=episodes,
+                run=stamp,
             )
         except NotEnoughDataError as exc:
             log.warning("no retraining run: %s", exc)
@@ -277,6 +309,7 @@ class Runs:
         of normal readings leaves the labels counted as new, so it is tried again after
         ``min_interval_s``."""
         assert self._training is not None
+        interrupted.end(self.store)  # with the record, in one transaction
         self.store.set_state(_LAST_RUN, repr(self.clock()))
         failed = self._training.exception() is not None
         result = None if failed else self._training.result()

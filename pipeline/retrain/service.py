@@ -297,7 +297,8 @@ class Retrainer(Intake, Runs, Probed, Refused):
     def _end_run_under_way(self, why: str = "") -> None:
         """Once stopping (``_stop`` set: a training ends at its next epoch and publishes nothing), wait up
         to half of ``shutdown_grace_s`` for the run under way, if any, and record its end. One that
-        overruns is left to its daemon thread, unrecorded (its labels count as new at the next start):
+        overruns is left to its daemon thread, unrecorded (the next start records what it did in the
+        registry, :mod:`pipeline.retrain.interrupted`; nothing published, its labels count as new):
         left running unawaited, it died inside torch at the interpreter's shutdown."""
         if self._training is None:
             return

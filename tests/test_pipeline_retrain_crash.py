@@ -1,0 +1,162 @@
+"""A retrainer killed (SIGKILL, OOM) in the middle of a run, at each step of it, then started again on the
+same label store and registry: what the run did in the registry is recorded at the restart (the last
+promotion, the labels it used, the report it lacks), and what it did not do is tried again."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from plant_data import normal
+from retrain_data import _readings
+from test_pipeline_retrain_loop import _retrainer
+
+from pipeline import registry as reg
+from pipeline.labels import Label
+from pipeline.labelstore import LabelStore, Source
+from pipeline.retrain import cycle
+from pipeline.retrain.cycle import report_path
+
+LOOSE = {"max_far_increase": 1.0, "max_recall_drop": 1.0, "min_new_labels": 2, "min_interval_s": 60.0}
+
+
+class _Killed(SystemExit):
+    """Where the process dies: raised in the run's thread, it ends the run as a kill would."""
+
+
+def _kill(*args: object, **kwargs: object) -> None:
+    raise _Killed(137)
+
+
+def _started(registry: Path, path: Path) -> tuple[LabelStore, list[float]]:
+    """A store with a normal sample and two new labels (a run is due on them)."""
+    store, clock = LabelStore(path), [10_000.0]
+    store.add_readings(_readings(normal(np.random.default_rng(6), 600), 0.0), keep=10_000)
+    for i in range(2):
+        label = Label.model_validate(
+            {"asset_id": "p1", "ts": float(i), "values": {"x": 1.0}, "label": "normal", "operator": "k"}
+        )
+        store.add_label(label, Source("labels", 0, i))
+    store.commit()
+    return store, clock
+
+
+def _crash_and_restart(registry: Path, store: LabelStore, clock: list[float]):  # noqa: ANN202
+    """Start a run, let the patched step kill it, and start a new retrainer on the same files."""
+    retrainer, _ = _retrainer(registry, store, clock, **LOOSE)
+    assert retrainer.due() == "labels"
+    error = retrainer.start_run("labels").exception(timeout=120)
+    assert isinstance(error, _Killed)
+    store.rollback()  # what the killed process had not committed is lost
+    store.close()
+    clock[0] += 600.0
+    again = LabelStore(store.path)
+    restarted, metrics = _retrainer(registry, again, clock, **LOOSE)
+    return restarted, metrics, again
+
+
+def _newest(registry: Path) -> str:
+    return max((m for m in reg.list_models(registry) if m.version != "v1"), key=lambda m: m.version).version
+
+
+def test_a_kill_after_the_promotion_before_the_run_is_recorded(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, clock = _started(registry, tmp_path / "labels.sqlite")
+    before = time.time()
+    monkeypatch.setattr(cycle, "prune", _kill)  # the step after the promotion
+    restarted, metrics, store = _crash_and_restart(registry, store, clock)
+    version, _ = reg.current(registry)
+    assert version != "v1"  # the run promoted its candidate before it died
+    # Before: the promotion of a week ago (here: the store's first start), so DhagRetrainingNeverPromotes
+    # could page while a fresh model served; and the run's labels counted as new, so a second run on the
+    # same labels trained and promoted an equivalent model over it at once.
+    assert metrics.get_sample_value("dhag_retrain_last_promotion_timestamp_seconds") >= before - 1
+    assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") >= before - 1
+    assert restarted.due() is None
+    assert store.get_state("last_run_label_id") == str(store.last_label_id())
+    report = json.loads(report_path(registry, version).read_text())
+    assert report["decision"] == "promoted" and report["parent"] == "v1" and report["trigger"] == "labels"
+    assert "before writing this report" in report["after_error"]
+    assert report["label_counts"]["normal_readings"] > 0
+    # Recorded once: a second restart finds nothing to mend.
+    store.commit()
+    _, again = _retrainer(registry, store, clock, **LOOSE)
+    assert again.get_sample_value("dhag_retrain_last_promotion_timestamp_seconds") == pytest.approx(
+        metrics.get_sample_value("dhag_retrain_last_promotion_timestamp_seconds")
+    )
+
+
+def test_a_kill_after_the_report_before_the_run_is_recorded(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, clock = _started(registry, tmp_path / "labels.sqlite")
+    real_info = cycle.log.info
+
+    def info(msg: str, *args: object) -> None:  # the run's last line, after its report
+        if msg.startswith("retrain run ("):
+            raise _Killed(137)
+        real_info(msg, *args)
+
+    monkeypatch.setattr(cycle.log, "info", info)
+    restarted, metrics, store = _crash_and_restart(registry, store, clock)
+    version, _ = reg.current(registry)
+    written = json.loads(report_path(registry, version).read_text())
+    assert "after_error" not in written  # the run's own report, left as it was
+    finished = written["finished"]
+    assert metrics.get_sample_value("dhag_retrain_last_promotion_timestamp_seconds") == finished
+    assert restarted.due() is None
+
+
+def test_a_kill_after_a_refused_candidate_is_published(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, clock = _started(registry, tmp_path / "labels.sqlite")
+    real_judge = cycle.judge
+
+    def refusing(*args: object, **kwargs: object) -> object:
+        return dataclasses.replace(real_judge(*args, **kwargs), accepted=False, reasons=["recall 0.5 < 0.8"])
+
+    monkeypatch.setattr(cycle, "judge", refusing)
+    monkeypatch.setattr(cycle, "prune", _kill)
+    before = time.time()
+    restarted, metrics, store = _crash_and_restart(registry, store, clock)
+    assert reg.current(registry)[0] == "v1"
+    candidate = _newest(registry)
+    report = json.loads(report_path(registry, candidate).read_text())
+    assert report["decision"] == "rejected" and report["reasons"] == ["recall 0.5 < 0.8"]
+    # A finished run: its labels are used, the promotion stays the store's first start.
+    assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") >= before - 1
+    assert metrics.get_sample_value("dhag_retrain_last_promotion_timestamp_seconds") == 10_000.0
+    assert restarted.due() is None
+
+
+def test_a_kill_between_the_publication_and_the_promotion(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, clock = _started(registry, tmp_path / "labels.sqlite")
+    monkeypatch.setattr(reg, "promote", _kill)
+    restarted, metrics, store = _crash_and_restart(registry, store, clock)
+    assert reg.current(registry)[0] == "v1"  # accepted, never promoted: not promoted at the restart
+    candidate = _newest(registry)
+    report = json.loads(report_path(registry, candidate).read_text())
+    assert report["decision"] == "not_promoted" and "accepted" in report["reasons"][0]
+    # The run did not end: its labels count as new, and the next run trains on them again.
+    assert metrics.get_sample_value("dhag_retrain_last_promotion_timestamp_seconds") == 10_000.0
+    assert store.get_state("last_run_label_id") is None
+    assert restarted.due() == "labels"
+
+
+def test_a_kill_during_the_training_leaves_the_labels_new(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, clock = _started(registry, tmp_path / "labels.sqlite")
+    monkeypatch.setattr(cycle, "judge", _kill)
+    restarted, metrics, store = _crash_and_restart(registry, store, clock)
+    assert [m.version for m in reg.list_models(registry)] == ["v1"]
+    assert store.get_state("last_run_label_id") is None and restarted.due() == "labels"
+    assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") == 10_000.0
