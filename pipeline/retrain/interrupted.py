@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 RUN_KEY = "retrain_run"  # the stamp's key in a candidate's registry metadata
 _UNDER_WAY = "run_under_way"  # the stamp's key in the label store's state
-_SLACK_S = 60.0  # a candidate is published after its run started: older artifacts are not read
+# A candidate is published after its run started: older artifacts are not read (an hour early allows
+# for a shared volume whose clock differs from this host's).
+_SLACK_S = 3600.0
 _NOT_WRITTEN = (
     "the retrainer stopped (killed: SIGKILL, out of memory) before writing this report; written at its "
     "next start from the version's metadata (no data sizes, reference sample or pruning)"
