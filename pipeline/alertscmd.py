@@ -1,6 +1,7 @@
 """``dhag-pipeline alerts`` (list recent alert episodes) and ``dhag-pipeline label`` (answer one).
 
-Both read the topics themselves (from the beginning of what the cluster retains), so they work against
+Both read the topics themselves (from the beginning of what the cluster retains; ``alerts --since``
+from that time, :func:`read_episodes`), so they work against
 any broker the daemon writes to: ``--bootstrap HOST:PORT`` or ``kafka.bootstrap_servers`` (an embedded
 broker lives only inside the process that started it, so it cannot be reached from here).
 
@@ -30,6 +31,7 @@ from kafka.errors import KafkaError
 
 from pipeline.alertepisodes import Episode, _as_they_came, _list, _once, _written_at
 from pipeline.alertevents import suspect_tag
+from pipeline.alertsince import SINCE_HELP, parse_since
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.labelorder import Answer, opened_on
@@ -56,6 +58,7 @@ def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--open", action="store_true", help="only episodes not resolved yet")
     parser.add_argument("--asset", help="only this asset")
     parser.add_argument("--limit", type=int, default=20, help="newest N episodes (default 20)")
+    parser.add_argument("--since", metavar="DURATION_OR_TIME", help=SINCE_HELP)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--bootstrap", help="Kafka address (default: kafka.bootstrap_servers)")
 
@@ -71,9 +74,12 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", help="Kafka address (default: kafka.bootstrap_servers)")
 
 
-def _read_topic(bootstrap: str, topic: str, options: dict[str, Any], stall_s: float = 30.0) -> Iterator[Any]:
-    """Every record the topic retains, each partition's in offset order, as they come (the caller keeps
-    what it needs of them, not the records); raises :class:`KafkaError` once a read has made no
+def _read_topic(
+    bootstrap: str, topic: str, options: dict[str, Any], since: float | None = None, stall_s: float = 30.0
+) -> Iterator[Any]:
+    """Every record the topic retains (``since``: those written to Kafka at or after that time, each
+    partition read from its offset for it), each partition's in offset order, as they come (the caller
+    keeps what it needs of them, not the records); raises :class:`KafkaError` once a read has made no
     progress for ``stall_s``, however long a big topic takes to read while it makes some."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options)
     try:
@@ -81,7 +87,14 @@ def _read_topic(bootstrap: str, topic: str, options: dict[str, Any], stall_s: fl
         if not parts:
             return
         consumer.assign(parts)
-        consumer.seek_to_beginning()
+        since_ms = None if since is None else int(since * 1000)
+        if since_ms is None:
+            consumer.seek_to_beginning()
+        else:
+            starts = consumer.offsets_for_times(dict.fromkeys(parts, since_ms))
+            latest = consumer.end_offsets(parts)
+            for tp in parts:  # none: nothing written to the partition since then
+                consumer.seek(tp, latest[tp] if starts.get(tp) is None else starts[tp].offset)
         ends = consumer.end_offsets(parts)
         deadline = time.monotonic() + stall_s
         quiet = 0
@@ -94,7 +107,9 @@ def _read_topic(bootstrap: str, topic: str, options: dict[str, Any], stall_s: fl
             if batch:
                 deadline = time.monotonic() + stall_s
             for messages in batch.values():
-                yield from messages
+                for message in messages:  # a broker may start a partition a little earlier
+                    if since_ms is None or getattr(message, "timestamp", since_ms) >= since_ms:
+                        yield message
     finally:
         consumer.close()
 
@@ -110,11 +125,17 @@ def _client_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
-    """Alert episodes by id (from the alerts topic) with their valid labels (from the labels topic)."""
+def read_episodes(settings: Settings, bootstrap: str, since: float | None = None) -> dict[str, Episode]:
+    """Alert episodes by id (from the alerts topic) with their valid labels (from the labels topic).
+
+    ``since``: both topics are read from what was written at or after that time, and only the episodes
+    opened since then are kept: an open event read and ``opened_at`` not before it. One opened earlier
+    (resolved since, or said open again by a daemon that took it over) may have labels older than
+    ``since``, which were not read: it is left out rather than shown without them."""
     options = _client_options(settings) | {"fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms}
     episodes: dict[str, Episode] = {}
-    for msg in _read_topic(bootstrap, settings.kafka.topics.alerts, options):
+    opened: set[str] = set()
+    for msg in _read_topic(bootstrap, settings.kafka.topics.alerts, options, since):
         try:
             event = orjson.loads(msg.value)
             if not is_schema_1(event):
@@ -139,6 +160,8 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
                     ],
                     suspect_sensors=[s for s in _list(event.get("suspect_sensors")) if isinstance(s, dict)],
                 )
+            if event.get("state") == "open":
+                opened.add(alert_id)
             if event.get("state") == "resolved":
                 # Where the label store ends it: its latest reading's time, never before it opened
                 # (readings are not always dated in order: its last one may be dated earlier).
@@ -147,6 +170,8 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
                 episodes[alert_id].resolved_by = event.get("resolved_by")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             continue  # not an alert event; the topic's producer is the daemon
+    if since is not None:
+        episodes = {k: e for k, e in episodes.items() if k in opened and e.opened_at >= since}
     # A label by reading joins the alert that opened on that reading, as in the label store.
     by_asset: dict[str, list[tuple[str, float]]] = {}
     for episode in episodes.values():
@@ -154,7 +179,7 @@ def read_episodes(settings: Settings, bootstrap: str) -> dict[str, Episode]:
     came: dict[str, list[tuple[Source, float, Answer, dict[str, Any]]]] = {}
     most, records = settings.retrain.max_label_bytes, settings.records  # as the retrainer judges them
     fits: dict[str, Any] = {"asset_pattern": records.asset_id_pattern, "max_future_s": records.max_future_s}
-    for msg in _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options)):
+    for msg in _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options, since)):
         try:
             # Its times are judged against when it was written to Kafka, not this host's clock: a
             # host whose clock is behind would hide every fresh label.
@@ -215,16 +240,23 @@ def _when(ts: float | None) -> str:
 def run_alerts(
     settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
-    """List the newest alert episodes (``--open``, ``--asset``, ``--limit``)."""
+    """List the newest alert episodes (``--open``, ``--asset``, ``--limit``, ``--since``)."""
     out, err = out or sys.stdout, err or sys.stderr
     if args.limit < 1:
         err.write(f"--limit must be at least 1, got {args.limit}\n")
         return EXIT_REFUSED
+    since = None
+    if getattr(args, "since", None) is not None:
+        try:
+            since = parse_since(args.since, time.time())
+        except ValueError as exc:
+            err.write(f"--since: {exc}\n")
+            return EXIT_REFUSED
     bootstrap = _bootstrap(settings, args.bootstrap, err)
     if bootstrap is None:
         return EXIT_REFUSED
     try:
-        episodes = list(read_episodes(settings, bootstrap).values())
+        episodes = list(read_episodes(settings, bootstrap, since).values())
     except AUTHENTICATION_FAILURES as exc:
         err.write(f"{authentication_refused(exc, bootstrap)}\n")
         return EXIT_REFUSED

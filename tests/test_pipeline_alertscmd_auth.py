@@ -81,7 +81,7 @@ def test_label_with_refused_credentials_on_reading_is_a_config_error(monkeypatch
 def test_label_with_refused_credentials_on_sending_is_a_config_error(monkeypatch) -> None:
     event = {"alert_id": "a1", "asset_id": "p", "state": "open", "opened_at": 1.0, "ts": 1.0}
     topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(event))]}
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, options: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
     monkeypatch.setattr(alertscmd, "KafkaProducer", _Refused)
     monkeypatch.setattr("pipeline.labeltopic.KafkaAdminClient", _LabelsTopicThere)
     err = io.StringIO()
