@@ -5,7 +5,8 @@ from that time, :func:`read_episodes`), so they work against
 any broker the daemon writes to: ``--bootstrap HOST:PORT`` or ``kafka.bootstrap_servers`` (an embedded
 broker lives only inside the process that started it, so it cannot be reached from here).
 
-``label`` refuses (exit 2) an alert id that is not on the alerts topic, and says so when the alert was
+``label`` refuses (exit 2) an alert id that is not on the alerts topic (``--unchecked`` writes it without
+looking: :func:`~pipeline.labeltopic.unchecked_warning`), and says so when the alert was
 labelled before: the newest label counts, the earlier ones stay in the history; the same operator's
 same answer again is a repeat, which counts once (and ``alerts`` lists once). ``alerts`` lists a label
 given by reading with the alert that opened on that reading, as the label store joins it. A first
@@ -36,7 +37,7 @@ from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.labelorder import Answer, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
-from pipeline.labeltopic import LabelTopicError, ensure_labels_topic
+from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
 from pipeline.recordjson import is_schema_1
 from pipeline.refusals import refusal_of
 
@@ -71,6 +72,12 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     verdict.add_argument("--normal", action="store_true", help="reject: a false alarm")
     parser.add_argument("--operator", required=True, help="who labels")
     parser.add_argument("--note", help="free text kept with the label")
+    parser.add_argument(
+        "--unchecked",
+        action="store_true",
+        help="write the label without finding the alert on the alerts topic (one aged off it that the "
+        "retrainer still keeps); the retrainer dead-letters it if it does not know the alert either",
+    )
     parser.add_argument("--bootstrap", help="Kafka address (default: kafka.bootstrap_servers)")
 
 
@@ -309,20 +316,22 @@ def run_label(
     bootstrap = _bootstrap(settings, args.bootstrap, err)
     if bootstrap is None:
         return EXIT_REFUSED
-    doing = "read"
+    doing, episode = "read", None
     try:
-        episodes = read_episodes(settings, bootstrap)
+        episodes = {} if args.unchecked else read_episodes(settings, bootstrap)
         episode = episodes.get(args.alert_id)
-        if episode is None:
+        if args.unchecked:
+            err.write(f"{unchecked_warning(args.alert_id, settings)}\n")
+        elif episode is None:
             near = difflib.get_close_matches(args.alert_id, list(episodes), n=3, cutoff=0.75)
             err.write(
                 f"unknown alert {args.alert_id!r}: it is not on the topic {settings.kafka.topics.alerts!r}"
                 + (f"; did you mean {' or '.join(near)}?" if near else "")
-                + " (an alert older than the topic's retention is no longer on it; `dhag-pipeline alerts` "
-                "lists the recent ones)\n"
+                + " (an alert older than the topic's retention is no longer on it, and --unchecked labels "
+                "it unchecked; `dhag-pipeline alerts` lists the recent ones)\n"
             )
             return EXIT_REFUSED
-        previous = episode.label
+        previous = None if episode is None else episode.label
         labels = settings.kafka.topics
         if ensure_labels_topic(labels, bootstrap, _client_options(settings)):
             err.write(
@@ -370,8 +379,6 @@ def run_label(
         )
     elif previous is not None:
         out.write(f"note: alert {args.alert_id} was already labelled {verdict} by {previous['operator']}\n")
-    out.write(
-        f"labelled alert {args.alert_id} ({episode.asset_id}, opened {_when(episode.opened_at)}) "
-        f"as {verdict} by {args.operator}\n"
-    )
+    seen = "not checked" if episode is None else f"{episode.asset_id}, opened {_when(episode.opened_at)}"
+    out.write(f"labelled alert {args.alert_id} ({seen}) as {verdict} by {args.operator}\n")
     return 0

@@ -20,9 +20,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import AuthorizationError, TopicAlreadyExistsError
 
-from pipeline.config import TopicSettings
+from pipeline.config import Settings, TopicSettings
 
-__all__ = ["LabelTopicError", "ensure_labels_topic"]
+__all__ = ["LabelTopicError", "ensure_labels_topic", "unchecked_warning"]
 
 
 class LabelTopicError(Exception):
@@ -57,3 +57,16 @@ def ensure_labels_topic(topics: TopicSettings, bootstrap: str, options: Mapping[
         return True
     finally:
         admin.close()
+
+
+def unchecked_warning(alert_id: str, settings: Settings) -> str:
+    """What ``label --unchecked`` says on stderr: the alert was not looked for, and what the retrainer
+    does with a label of an alert it does not know either."""
+    kept = settings.retrain.alert_retention_s
+    keeps = "for good" if kept is None else f"for {kept / 86400:g} days, retrain.alert_retention_s"
+    return (
+        f"not checked: alert {alert_id!r} was not looked for on the topic {settings.kafka.topics.alerts!r} "
+        f"(--unchecked). The retrainer keeps alerts {keeps}, longer than the topic may; if it does not know "
+        f"this alert either, it dead-letters the label to {settings.kafka.topics.labels_dlq!r} "
+        f"(dlq.reason unknown_alert) after retrain.label_retry_s ({settings.retrain.label_retry_s:g} s)"
+    )
