@@ -1,0 +1,41 @@
+"""deploy/prometheus/rules keep the labels that tell plants apart: two plants may share a Prometheus
+and the job name (a namespace each), and Alertmanager groups, routes and inhibits by the namespace."""
+
+from __future__ import annotations
+
+import re
+
+from deploy_support import RULES, load_yaml
+
+# An aggregation's `by (...)` clause: the labels it keeps.
+_BY = re.compile(r"\bby\s*\(([^)]*)\)")
+
+
+def _kept_by(expr: str) -> list[set[str]]:
+    """The label sets of every ``by (...)`` clause of ``expr``."""
+    return [{label.strip() for label in labels.split(",") if label.strip()} for labels in _BY.findall(expr)]
+
+
+def test_the_check_sees_an_aggregation_that_drops_the_namespace() -> None:
+    assert _kept_by("sum by (instance, job) (x) or max by (namespace) (y)") == [
+        {"instance", "job"},
+        {"namespace"},
+    ]
+    assert _kept_by("sum without (instance) (x)") == []
+
+
+def test_no_rule_aggregates_the_namespace_away() -> None:
+    # `sum by (instance, job)` merges two plants' series of one instance name (compose: the same
+    # container address in two projects) and, above all, strips the namespace the alert is grouped,
+    # routed and inhibited by (and the pod the operator looks for): aggregate `without` the target's
+    # own labels instead, or keep the namespace.
+    seen = 0
+    for path in RULES:
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                for kept in _kept_by(rule["expr"]):
+                    seen += 1
+                    name = rule.get("alert") or rule.get("record")
+                    clause = ", ".join(sorted(kept))
+                    assert "namespace" in kept, f"{name}: `by ({clause})` drops the namespace"
+    assert seen, "no `by` clause found: the check checks nothing"
