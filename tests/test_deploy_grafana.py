@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from deploy_support import (
     DEPLOY,
     alert_rules,
@@ -28,7 +27,6 @@ DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 DATASOURCE_UID = "dhag-prometheus"
 # Grafana's built-in variables, replaced by what they typically resolve to so that promtool can parse.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
-MATCH_OPERATORS = {"=", "!=", "=~", "!~"}
 
 
 def _dashboards() -> list[dict[str, Any]]:
@@ -176,63 +174,6 @@ def test_grafana_annotations_use_no_prometheus_only_template_function() -> None:
     assert "dhag_asset_suspect_sensor" in anomalous["annotations"]["summary"]
     (twin,) = [r for r in _grafana_rules() if r["title"] == "DhagAssetAnomalous"]
     assert "suspect sensor of each open alert" in twin["annotations"]["description"]
-
-
-def test_contact_points_and_policies_are_consistent() -> None:
-    provisioned = load_yaml(PROVISIONING / "alerting" / "contact-points.yaml")
-    assert provisioned["apiVersion"] == 1
-    names = set()
-    for point in provisioned["contactPoints"]:
-        assert {"orgId", "name", "receivers"} <= set(point)
-        names.add(point["name"])
-        for receiver in point["receivers"]:
-            assert {"uid", "type", "settings"} <= set(receiver) and receiver["settings"]["url"]
-
-    def walk(route: dict[str, Any]) -> None:
-        assert route["receiver"] in names, route["receiver"]
-        for matcher in route.get("object_matchers", []):
-            label, operator, _value = matcher
-            assert operator in MATCH_OPERATORS, matcher
-        for child in route.get("routes", []):
-            walk(child)
-
-    (policy,) = provisioned["policies"]
-    walk(policy)
-
-
-def _matches(labels: dict[str, str], label: str, operator: str, value: str) -> bool:
-    have = labels.get(label, "")
-    found = re.fullmatch(value, have) is not None if "~" in operator else have == value
-    return found != operator.startswith("!")
-
-
-def _route(route: dict[str, Any], labels: dict[str, str], matchers: Any) -> str:
-    """The receiver ``route`` (first matching child, no ``continue``) sends ``labels`` to."""
-    for child in route.get("routes", []):
-        if all(_matches(labels, *m) for m in matchers(child)):
-            return _route(child, labels, matchers)
-    return route["receiver"]
-
-
-@pytest.mark.parametrize(
-    "labels",
-    [
-        {"alertname": alertname, "severity": "critical", "asset_group": group}
-        for alertname in ("DhagAssetAnomalous", "DhagManyAssetsAnomalous")
-        for group in ("pump", "compressor", "fan", "valve", "")
-    ]
-    + [{"alertname": "DhagDaemonDown", "severity": s} for s in ("critical", "warning", "info")],
-)
-def test_grafana_routes_every_alert_as_alertmanager_does(labels: dict[str, str]) -> None:
-    # Operators pick either delivery path; an asset alert must reach the same team on both.
-    (policy,) = load_yaml(PROVISIONING / "alerting" / "contact-points.yaml")["policies"]
-    grafana = _route(policy, labels, lambda r: r.get("object_matchers", []))
-
-    def parsed(route: dict[str, Any]) -> list[tuple[str, ...]]:
-        return [re.fullmatch(r'(\w+)\s*(=~|!~|!=|=)\s*"(.*)"', m).groups() for m in route.get("matchers", [])]
-
-    manager = _route(load_yaml(DEPLOY / "alertmanager" / "alertmanager.yml")["route"], labels, parsed)
-    assert grafana == manager, labels
 
 
 def test_every_query_is_valid_promql(tmp_path: Path) -> None:

@@ -39,6 +39,9 @@ SENTINEL = [
 ]
 
 
+PJ = "dhag-pipeline"  # the scoring daemons' job
+
+
 def _pipeline(alertname: str, severity: str, **labels: str) -> dict[str, str]:
     return {"alertname": alertname, "severity": severity, "job": "dhag-pipeline"} | labels
 
@@ -217,6 +220,26 @@ def test_a_retrainer_down_inhibits_its_own_plants_retraining_stale_only(alertman
     assert _suppressed(alertmanager, alerts) == {("DhagRetrainingStale", "", "plant-a")}
 
 
+def _groups(api: str, alerts: list[dict[str, str]], label: str) -> list[list[tuple[str, str, str, str]]]:
+    """Post ``alerts`` (firing) and return Alertmanager's notification groups of them, each as its
+    sorted ``(alertname, namespace, job, <label>)``, sorted (the sentinel's group left out)."""
+    _post(api, alerts)
+    deadline = time.monotonic() + 10
+    while True:  # grouped as they arrive, in order: once the sentinel is, so is everything before it
+        with urllib.request.urlopen(f"{api}/alerts/groups", timeout=5) as resp:
+            groups = json.load(resp)
+        if any(a["labels"].get("namespace") == "sentinel" for g in groups for a in g["alerts"]):
+            break
+        assert time.monotonic() < deadline, f"alertmanager did not group the alerts: {groups}"
+        time.sleep(0.1)
+    keys = ("alertname", "namespace", "job", label)
+    return sorted(
+        sorted(tuple(a["labels"].get(key, "") for key in keys) for a in g["alerts"])
+        for g in groups
+        if all(a["labels"].get("namespace") != "sentinel" for a in g["alerts"])
+    )
+
+
 def test_each_plant_pages_in_a_notification_group_of_its_own(alertmanager: str) -> None:
     # One plant's outage and another's are separate pages (each resolves on its own, and the second
     # is not held back for the first group's interval); so are each plant's silent assets.
@@ -227,28 +250,11 @@ def test_each_plant_pages_in_a_notification_group_of_its_own(alertmanager: str) 
         _silent("pump-02", namespace="plant-c"),
         _silent("pump-01", namespace="plant-d"),
     ]
-    _post(alertmanager, alerts)
-    deadline = time.monotonic() + 10
-    while True:  # grouped as they arrive, in order: once the sentinel is, so is everything before it
-        with urllib.request.urlopen(f"{alertmanager}/alerts/groups", timeout=5) as resp:
-            groups = json.load(resp)
-        if any(a["labels"].get("namespace") == "sentinel" for g in groups for a in g["alerts"]):
-            break
-        assert time.monotonic() < deadline, f"alertmanager did not group the alerts: {groups}"
-        time.sleep(0.1)
-    members = sorted(
-        sorted(
-            (a["labels"]["alertname"], a["labels"]["namespace"], a["labels"].get("asset", ""))
-            for a in g["alerts"]
-        )
-        for g in groups
-        if all(a["labels"].get("namespace") != "sentinel" for a in g["alerts"])
-    )
-    assert members == [
-        [("DhagAssetSilent", "plant-c", "pump-01"), ("DhagAssetSilent", "plant-c", "pump-02")],
-        [("DhagAssetSilent", "plant-d", "pump-01")],
-        [("DhagPipelineAbsent", "plant-a", "")],
-        [("DhagPipelineAbsent", "plant-b", "")],
+    assert _groups(alertmanager, alerts, "asset") == [
+        [("DhagAssetSilent", "plant-c", PJ, "pump-01"), ("DhagAssetSilent", "plant-c", PJ, "pump-02")],
+        [("DhagAssetSilent", "plant-d", PJ, "pump-01")],
+        [("DhagPipelineAbsent", "plant-a", PJ, "")],
+        [("DhagPipelineAbsent", "plant-b", PJ, "")],
     ]
 
 
@@ -306,3 +312,22 @@ def test_many_assets_anomalous_in_a_group_holds_back_that_groups_asset_pages_onl
         ("DhagAssetAnomalous", "compressor-01", ""),
         ("DhagAssetAnomalous", "compressor-02", ""),
     }
+
+
+def test_each_asset_group_and_each_plant_pages_in_a_notification_group_of_its_own(alertmanager: str) -> None:
+    # Two groups' common causes go to the same owners (pumps and compressors): each is a page of its
+    # own, not the second held back for the first's group_interval and sent as an update of it; so is
+    # the same asset id in two plants that share a Prometheus without namespaces (compose: a job each).
+    alerts = [
+        _many(namespace="plant-a", asset_group="pump"),
+        _many(namespace="plant-a", asset_group="compressor"),
+        _anomalous("compressor-01"),
+        _anomalous("compressor-01", job="dhag-pipeline-b"),
+    ]
+    many, one = "DhagManyAssetsAnomalous", "DhagAssetAnomalous"
+    assert _groups(alertmanager, alerts, "asset_group") == [
+        [(one, "", PJ, "compressor")],
+        [(one, "", "dhag-pipeline-b", "compressor")],
+        [(many, "plant-a", PJ, "compressor")],
+        [(many, "plant-a", PJ, "pump")],
+    ]
