@@ -331,3 +331,26 @@ def test_each_asset_group_and_each_plant_pages_in_a_notification_group_of_its_ow
         [(many, "plant-a", PJ, "compressor")],
         [(many, "plant-a", PJ, "pump")],
     ]
+
+
+def test_a_daemon_kafka_refuses_or_cannot_reach_pages_for_that_not_for_its_stall(alertmanager: str) -> None:
+    # With kafka.unavailable_exit_s over the stall's seven minutes, or output refused, the daemon's stall
+    # is the broker's doing: the page that names the cause holds back the one that does not, for that
+    # daemon only (the same instance address in another plant, or another daemon, still pages).
+    alerts = [
+        _pipeline("DhagKafkaUnreachable", "critical", instance="a1:9108", namespace="plant-a"),
+        _pipeline("DhagProcessingStalled", "critical", instance="a1:9108", namespace="plant-a"),
+        _pipeline("DhagKafkaAccessRefused", "critical", instance="a2:9108", namespace="plant-a", kind="x"),
+        _pipeline("DhagProcessingStalled", "critical", instance="a2:9108", namespace="plant-a"),
+        _pipeline("DhagOutputRefused", "critical", instance="a3:9108", namespace="plant-a"),
+        _pipeline("DhagProcessingStalled", "critical", instance="a3:9108", namespace="plant-a"),
+        _pipeline("DhagProcessingStalled", "critical", instance="a4:9108", namespace="plant-a"),
+        _pipeline("DhagProcessingStalled", "critical", instance="a1:9108", namespace="plant-b"),
+        _pipeline("DhagDaemonDown", "critical", instance="a5:9108", namespace="plant-b"),
+        _pipeline("DhagProcessingStalled", "critical", instance="a5:9108", namespace="plant-c"),
+    ]
+    assert _suppressed(alertmanager, alerts) == {
+        ("DhagProcessingStalled", "a1:9108", "plant-a"),
+        ("DhagProcessingStalled", "a2:9108", "plant-a"),
+        ("DhagProcessingStalled", "a3:9108", "plant-a"),
+    }
