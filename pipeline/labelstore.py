@@ -102,6 +102,7 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
             refuse_other_than_a_file(Path(self.path))
         self._db = sqlite3.connect(self.path, timeout=30.0)
         self._arrived, self._pending_n = set(), None  # PendingLabels
+        self._arrived_committed: set[str] = set()  # _arrived at the last commit (rollback restores it)
         try:
             # First: a newer store, or a database that is no label store, is refused as it is (WAL
             # mode would already change its file).
@@ -122,10 +123,14 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
     def commit(self) -> None:
         """Make every write so far durable (call before committing the Kafka offsets behind them)."""
         self._db.commit()
+        self._arrived_committed = set(self._arrived)
 
     def rollback(self) -> None:
-        """Undo every write since the last :meth:`commit` (a step that failed midway)."""
+        """Undo every write since the last :meth:`commit` (a step that failed midway), and what this
+        object noted of them: the alerts that arrived with labels waiting (as they were at the commit:
+        one taken since waits again), the count of pending labels."""
         self._db.rollback()
+        self._arrived, self._pending_n = set(self._arrived_committed), None
 
     # -- alerts ----------------------------------------------------------------------------------
     def add_alert(self, event: dict[str, Any]) -> AlertTaken:

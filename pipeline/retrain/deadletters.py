@@ -25,6 +25,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 
 from pipeline.backoff import ThrottledLog
 from pipeline.batchoutput import Outgoing
+from pipeline.heldcounts import HeldCounts
 from pipeline.labels import LabelReason, dlq_headers
 from pipeline.labelstore import LabelStore, Source
 from pipeline.metrics import RetrainMetrics
@@ -59,9 +60,10 @@ class _Sent:
 class DeadLetters:
     """Dead letters sent since the last :meth:`settle`."""
 
-    def __init__(self, topic: str, metrics: RetrainMetrics) -> None:
+    def __init__(self, topic: str, metrics: RetrainMetrics, counts: HeldCounts | None = None) -> None:
         self.topic = topic
         self.metrics = metrics
+        self.counts = counts or HeldCounts()  # the retrainer's: held until its poll is stored
         self._sent: list[_Sent] = []
         self.acknowledged = 0  # of the latest settle
         self.error: BaseException | None = None  # the latest settle's first failure (a refusal?)
@@ -117,7 +119,7 @@ class DeadLetters:
             for item, error in refused:
                 before = size(item.message)
                 item.message = without_value(item.message, error, setting="kafka.topics.labels_dlq")
-                self.metrics.labels_dlq_too_large.inc()
+                self.counts.add(self.metrics.labels_dlq_too_large.inc)
                 _too_large_log.log(
                     "too-large",
                     logging.ERROR,
@@ -129,6 +131,11 @@ class DeadLetters:
                     type(error).__name__,
                 )
                 self._send(producer, item)
+
+    def forget(self) -> None:
+        """Forget the dead letters sent since the last :meth:`settle`: their poll was given up, and is
+        read again (sending them again). The broker may hold one sent before twice: at least once."""
+        self._sent = []
 
     def settle(self, store: LabelStore) -> int:
         """After :meth:`flush`: count and log what the broker acknowledged, drop its pending rows from
@@ -144,7 +151,7 @@ class DeadLetters:
                 continue
             if item.pending is not None:
                 store.drop_pending(item.pending)
-            self.metrics.labels_dlq.labels(str(item.reason)).inc()
+            self.counts.add(self.metrics.labels_dlq.labels(str(item.reason)).inc)
             log.warning("label at %s dead-lettered: %s (%s)", item.source, item.reason, item.detail)
         self.acknowledged = len(sent) - failed
         if failed and refusal_of(self.error) is None:  # a refusal is the retrainer's to log, once

@@ -4,6 +4,10 @@ keeps it, and a label that cannot be kept goes to ``operator-labels.dlq`` with i
 Labels naming an alert not seen yet wait in the store (pending) for ``label_retry_s``, at most
 ``max_pending_labels`` of them (one more is dead-lettered at once); nothing here stops the loop on a bad
 event, which it would meet again after every restart.
+
+A poll is taken in whole or not at all (:meth:`Intake._whole_poll`): one given up midway (a dead
+letter's send raising, the label store failing) leaves the store, the counts and the notes of this
+object as they were, and is read again.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ import logging
 import math
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kafka import KafkaProducer
 
 from pipeline.backoff import ThrottledLog
 from pipeline.config import RetrainSettings
+from pipeline.heldcounts import HeldCounts
 from pipeline.labels import MAX_CLOCK_SKEW_S, Label, LabelError, LabelReason, parse_label
 from pipeline.labelstore import LabelStore, PendingLabel, Source, Taken
 from pipeline.metrics import RetrainMetrics
@@ -47,12 +53,39 @@ class Intake:
     _asset_re: re.Pattern[str]  # records.asset_id_pattern: a reading's label names its asset by it
     _max_future_s: float | None  # records.max_future_s: how far ahead a reading's label may date it
 
+    def _count(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Count now, or once the poll under way is stored (:meth:`_whole_poll`)."""
+        if not hasattr(self, "_counts"):
+            self._counts = HeldCounts()
+        self._counts.add(fn, *args)
+
+    @contextmanager
+    def _whole_poll(self) -> Iterator[None]:
+        """Hold the counts of a poll until the block ends (the store committed); a poll that raises
+        (a dead letter's send, the store) is undone: the store's transaction rolled back with what it
+        noted, the counts and the dead letters sent dropped, the first look at every waiting label
+        made again if it was this poll's. Its notes of when labels came to wait stay (an extra one only
+        keeps later labels waiting as long as their own would). The sampled readings are taken after
+        the poll's last send, so a send that raises never moves the sampler on."""
+        if not hasattr(self, "_counts"):
+            self._counts = HeldCounts()
+        point, swept = self._counts.savepoint(), getattr(self, "_swept", False)
+        try:
+            yield
+        except BaseException:
+            self._counts.rollback(point)
+            self.store.rollback()
+            self._dead_letters.forget()
+            self._swept = swept
+            raise
+        self._counts.release(point)
+
     def _alerts(self, messages: list[Any]) -> None:
         for msg in messages:
             try:
                 event = alert_event_of(msg.value)
             except AlertEventError as exc:
-                self.metrics.alerts_refused.inc()
+                self._count(self.metrics.alerts_refused.inc)
                 log.warning(
                     "alert event at %s/%d/%d not recorded: %s", msg.topic, msg.partition, msg.offset, exc
                 )
@@ -61,7 +94,7 @@ class Intake:
             # whose ts lay farther from an earlier label of it than the two lie from the opening).
             joined = self.store.add_alert(event)
             if joined.repeats:
-                self.metrics.labels_repeated.inc(joined.repeats)
+                self._count(self.metrics.labels_repeated.inc, joined.repeats)
 
     def _received_now(self) -> float:
         """The wall clock, later than its last reading here: labels of one partition rank in the order
@@ -152,11 +185,11 @@ class Intake:
         changes: list[str] = []
         taken = self.store.add_label(label, source, received_at=received_at, changes=changes)
         if taken == Taken.REPEAT:
-            self.metrics.labels_repeated.inc()
+            self._count(self.metrics.labels_repeated.inc)
         elif taken:
-            self.metrics.labels_received.labels(label.label).inc()
+            self._count(self.metrics.labels_received.labels(label.label).inc)
         for answer in changes:
-            self.metrics.labels_changed.labels(answer).inc()
+            self._count(self.metrics.labels_changed.labels(answer).inc)
 
     def _retry_pending(self, producer: KafkaProducer) -> None:
         """Join the labels waiting for an alert the store knows now, and dead-letter those that waited

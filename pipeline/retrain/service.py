@@ -3,11 +3,13 @@
 It reads ``anomaly-alerts``, ``operator-labels`` and ``sensor-readings`` as a singleton: assigned every
 partition, resuming from the committed offsets of ``retrain.group_id``. Per poll: alerts are recorded,
 labels validated (bad ones go to ``operator-labels.dlq`` with the reason) and joined to their alert or
-kept pending, one reading in ``normal_sample_every`` of each asset joins the bounded sample; then DLQ
-records are flushed, the store committed, and only then the Kafka offsets (at-least-once; the store
-ignores replays). It resumes each partition from the store's own position, committed with what it
-read (:mod:`pipeline.retrain.storepositions`): a store restored from a backup, or a new one in place
-of a lost one, reads again what it lacks.
+kept pending; DLQ records are flushed; then one reading in ``normal_sample_every`` of each asset joins
+the bounded sample, the store is committed, and only then the Kafka offsets (at-least-once; the store
+ignores replays). A poll given up midway (a dead letter's send raising, the store failing) is rolled
+back whole, its counts dropped, and read again (:meth:`~pipeline.retrain.intake.Intake._whole_poll`).
+It resumes each partition from the store's own position, committed with what it read
+(:mod:`pipeline.retrain.storepositions`): a store restored from a backup, or a new one in place of a
+lost one, reads again what it lacks.
 
 A run starts on a trigger and trains in a worker thread while the loop keeps consuming
 (:mod:`pipeline.retrain.runs`).
@@ -34,6 +36,7 @@ from pipeline.cli import EXIT_MODEL
 from pipeline.config import Settings
 from pipeline.drift import drift_monitor
 from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
+from pipeline.heldcounts import HeldCounts
 from pipeline.kafkatime import KafkaTime
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
@@ -77,7 +80,8 @@ class Retrainer(Intake, Runs, Probed, Refused):
         self.store, self.metrics = store, metrics
         self.bootstrap = bootstrap_servers
         self.clock, self.monotonic = clock, monotonic
-        self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics)
+        self._counts = HeldCounts()  # a poll's counts, held until it is stored (Intake._whole_poll)
+        self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics, self._counts)
         self._stop = threading.Event()
         self._drift = drift_monitor(settings)
         self._drifted = False
@@ -334,18 +338,20 @@ class Retrainer(Intake, Runs, Probed, Refused):
         # Labels' and readings' times are judged against the poll's Kafka record time when this host's
         # clock is behind it (the readings' many partitions make it one no single producer moves).
         kafka_time = KafkaTime([m for messages in batch.values() for m in messages])
-        self._alerts(by_topic.get(self.topics.alerts, []))
-        self._labels(by_topic.get(self.topics.labels, []), producer, kafka_time)
-        self._readings(by_topic.get(self.topics.input, []), kafka_time)
-        self._retry_pending(producer)
-        # What was not acknowledged is settled as failed below: sent again.
-        self._dead_letters.flush(producer, self.settings.kafka.request_timeout_ms / 1000)
-        refused = self._dead_letters.settle(self.store)
-        self._produce_settled(self._dead_letters.acknowledged, self._dead_letters.error)
-        if refused:  # a label refused on arrival is read again, and sent again
-            offsets = {tp: o for tp, o in offsets.items() if tp.topic != self.topics.labels}
-        storepositions.record(self.store, offsets)  # committed with what the poll stored
-        self.store.commit()
+        with self._whole_poll():  # given up midway, the poll leaves nothing (read again, stored once)
+            self._alerts(by_topic.get(self.topics.alerts, []))
+            self._labels(by_topic.get(self.topics.labels, []), producer, kafka_time)
+            self._retry_pending(producer)
+            # What was not acknowledged is settled as failed below: sent again.
+            self._dead_letters.flush(producer, self.settings.kafka.request_timeout_ms / 1000)
+            refused = self._dead_letters.settle(self.store)
+            self._produce_settled(self._dead_letters.acknowledged, self._dead_letters.error)
+            # After the last send: a send that raises leaves the sampler and the drift monitor as they were.
+            self._readings(by_topic.get(self.topics.input, []), kafka_time)
+            if refused:  # a label refused on arrival is read again, and sent again
+                offsets = {tp: o for tp, o in offsets.items() if tp.topic != self.topics.labels}
+            storepositions.record(self.store, offsets)  # committed with what the poll stored
+            self.store.commit()
         self.metrics.labels_pending.set(self.store.pending_count())
         self._current_model()  # keeps dhag_registry_current_info up to date (rate-limited)
         if refused:
