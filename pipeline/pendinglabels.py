@@ -71,6 +71,12 @@ class PendingLabels:
             self._pending_n += cursor.rowcount
         return True
 
+    def waits(self, source: Source) -> bool:
+        """Whether the label at ``source`` waits for its alert (kept under its key from before keys had
+        a digest too)."""
+        keys = (str(source), source.position)
+        return self._db.execute("SELECT 1 FROM pending WHERE source IN (?, ?)", keys).fetchone() is not None
+
     def _recorded_before_digests(self, table: str, source: Source) -> bool:
         """Whether this position is stored under its key from before keys had a digest (a replay)."""
         query = f"SELECT 1 FROM {table} WHERE source = ?"

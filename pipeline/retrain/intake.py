@@ -157,6 +157,11 @@ class Intake:
                     source.position,
                     ", ".join(label.ignored_fields),
                 )
+            # Read again while it waits (its poll's dead letters were not acknowledged, or a restart came
+            # before the store held its position): it joins as it waits, ranked by when it first came.
+            # Taken now, it ranked after the labels its partition brought since.
+            if label.alert_id is not None and self.store.waits(source):
+                continue
             # An alert the store forgot that left labels is known: the label joins them (knows_alert).
             if label.alert_id is not None and not self.store.knows_alert(label.alert_id):
                 self._wait(producer, msg, label.alert_id, source, now)
