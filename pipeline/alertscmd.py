@@ -1,7 +1,7 @@
 """``dhag-pipeline alerts`` (list recent alert episodes) and ``dhag-pipeline label`` (answer one).
 
 Both read the topics themselves (from the beginning of what the cluster retains; ``alerts --since``
-from that time, :func:`read_episodes`), so they work against
+from that time, its labels from a margin before it: :func:`read_episodes`), so they work against
 any broker the daemon writes to: ``--bootstrap HOST:PORT`` or ``kafka.bootstrap_servers`` (an embedded
 broker lives only inside the process that started it, so it cannot be reached from here).
 
@@ -32,7 +32,7 @@ from kafka.errors import KafkaError
 
 from pipeline.alertepisodes import Episode, _as_they_came, _list, _once, _written_at
 from pipeline.alertevents import suspect_tag
-from pipeline.alertsince import SINCE_HELP, parse_since
+from pipeline.alertsince import SINCE_HELP, labels_from, parse_since
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.labelorder import Answer, opened_on
@@ -135,7 +135,8 @@ def _client_options(settings: Settings) -> dict[str, Any]:
 def read_episodes(settings: Settings, bootstrap: str, since: float | None = None) -> dict[str, Episode]:
     """Alert episodes by id (from the alerts topic) with their valid labels (from the labels topic).
 
-    ``since``: both topics are read from what was written at or after that time, and only the episodes
+    ``since``: the alerts topic is read from what was written at or after that time (the labels topic
+    from :func:`~pipeline.alertsince.labels_from` it), and only the episodes
     opened since then are kept: an open event read and ``opened_at`` not before it. One opened earlier
     (resolved since, or said open again by a daemon that took it over) may have labels older than
     ``since``, which were not read: it is left out rather than shown without them."""
@@ -186,7 +187,8 @@ def read_episodes(settings: Settings, bootstrap: str, since: float | None = None
     came: dict[str, list[tuple[Source, float, Answer, dict[str, Any]]]] = {}
     most, records = settings.retrain.max_label_bytes, settings.records  # as the retrainer judges them
     fits: dict[str, Any] = {"asset_pattern": records.asset_id_pattern, "max_future_s": records.max_future_s}
-    for msg in _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options, since)):
+    early = None if since is None else labels_from(since, settings)  # labels written before their alert
+    for msg in _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options, early)):
         try:
             # Its times are judged against when it was written to Kafka, not this host's clock: a
             # host whose clock is behind would hide every fresh label.

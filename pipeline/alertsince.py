@@ -1,6 +1,7 @@
 """``dhag-pipeline alerts --since``: the time to read the topics from, given as a duration back from now
 (``90m``, ``2h``, ``7d``) or an ISO-8601 time (``2024-05-01``, ``2024-05-01T08:00Z``, UTC unless it
-names an offset, as the console shows its times)."""
+names an offset, as the console shows its times), and how far before it the labels topic is read
+(:func:`labels_from`)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import math
 import re
 from datetime import UTC, datetime
 
-__all__ = ["SINCE_HELP", "parse_since"]
+from pipeline.config import Settings
+
+__all__ = ["SINCE_HELP", "labels_from", "parse_since"]
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 SINCE_HELP = (
-    "read only what was written to Kafka since then: a duration back from now (a number and s, m, h, d "
-    "or w: 90m, 2h, 7d) or an ISO-8601 time (2024-05-01, 2024-05-01T08:00Z; UTC unless it gives an "
-    "offset); lists the episodes opened since then (default: everything the topics retain)"
+    "read only what was written to Kafka since then (the labels from a margin before it: README): a "
+    "duration back from now (a number and s, m, h, d or w: 90m, 2h, 7d) or an ISO-8601 time "
+    "(2024-05-01, 2024-05-01T08:00Z; UTC unless it gives an offset); lists the episodes opened since "
+    "then (default: everything the topics retain)"
 )
 
 
@@ -48,3 +52,16 @@ def parse_since(text: str, now: float) -> float:
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         raise ValueError(f"{text!r} is in the future (now is {stamp}): nothing was written since then")
     return max(0.0, at)
+
+
+def labels_from(since: float, settings: Settings) -> float:
+    """When to read the labels topic from, for the episodes opened since ``since``: that far back as the
+    label store takes a label written before its alert, the longer of ``retrain.label_retry_s`` (a label
+    by id waits that long for its alert) and ``records.max_future_s`` (a label by reading written before
+    the reading's time, dated ahead of Kafka's clock as far as the readings may be); never before 1970.
+
+    >>> labels_from(1e9, Settings())  # label_retry_s: 600 s; max_future_s: 300 s
+    999999400.0
+    """
+    ahead = settings.records.max_future_s or 0.0
+    return max(0.0, since - max(settings.retrain.label_retry_s, ahead))
