@@ -40,6 +40,7 @@ from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
 from pipeline.recordjson import is_schema_1
 from pipeline.refusals import refusal_of
+from pipeline.textwidth import table_lines
 
 __all__ = [
     "Episode",
@@ -298,9 +299,7 @@ def run_alerts(
              ",".join(e.sensor_tags()) or "-",
              suspect_tag(e.suspect_sensors[0]) if e.suspect_sensors else "-", verdict)
         )  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    out.writelines(line + "\n" for line in table_lines(rows))  # by terminal columns: wide scripts too
     return 0
 
 
