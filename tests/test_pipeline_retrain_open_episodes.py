@@ -112,3 +112,12 @@ def test_ended_at_follows_the_daemons_hysteresis() -> None:
     again[[8, 10, 11]] = True
     assert ended_at(times, again, alerts, start=0.0) == 120.0
     assert ended_at(times[:13], again[:13], alerts, start=0.0) is None
+
+
+def test_each_resolution_starts_the_window_afresh_as_the_daemons_does() -> None:
+    # Reopened once (t 13, 14) and resolved again: a lone reading over after that second resolution is
+    # a false alarm, not a third episode made of the readings that reopened the second.
+    alerts = AlertSettings(open_after=2, window=3, resolve_after=2)
+    times = np.arange(10.0, 20.0)
+    over = np.array([1, 0, 0, 1, 1, 0, 0, 1, 0, 0], dtype=bool)
+    assert ended_at(times, over, alerts, start=0.0) == 14.0

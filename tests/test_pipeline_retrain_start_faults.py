@@ -139,3 +139,17 @@ def test_a_backlog_of_alerts_to_forget_is_forgotten_over_several_runs(registry: 
         forgotten.append(sum(not store.has_alert(f"a{i}") for i in range(10)))
     assert forgotten == [4, 8, 9]
     assert not store.has_alert("a0") and store.has_alert("a9")  # the oldest first
+
+
+def test_a_backlog_is_forgotten_by_when_its_alerts_were_seen_across_assets(registry: Path) -> None:
+    # The oldest seen first, whichever asset they belong to (not the assets in the order of their ids).
+    store = LabelStore(":memory:")
+    for asset, seen in (("a1", 5_000.0), ("b1", 1_000.0)):
+        for i in range(3):  # the third, each asset's newest, is kept
+            store.add_alert(
+                {"alert_id": f"{asset}-{i}", "asset_id": asset, "state": "resolved", "opened_at": 100.0 * i,
+                 "ts": 100.0 * i + 5, "values": {"x": 1.0}}
+            )  # fmt: skip
+        store._db.execute("UPDATE alerts SET seen_at = ? WHERE asset_id = ?", (seen, asset))
+    assert store.prune_alerts(seen_before=1e12, margin_s=0.0, limit=2) == 2
+    assert [a for a in ("a1-0", "a1-1", "b1-0", "b1-1") if not store.has_alert(a)] == ["b1-0", "b1-1"]
