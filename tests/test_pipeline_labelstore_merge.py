@@ -100,3 +100,33 @@ def test_a_version_2_store_with_nothing_to_merge_upgrades_saying_nothing_of_it(
     store = LabelStore(path)
     assert store.latest_labels() == [] and "joined the labels" not in caplog.text
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == VERSION
+
+
+def test_an_upgrade_that_fails_midway_leaves_the_version_2_store_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import labelmerge
+
+    path = tmp_path / "labels.sqlite"
+    _version_2(path)
+    joins, join = [], labelmerge.join_alert
+
+    def join_then_fail(*args: object) -> int:  # the first label joins, then the volume fills up
+        if joins:
+            raise sqlite3.OperationalError("database or disk is full")
+        joins.append(join(*args))  # type: ignore[arg-type]
+        return joins[-1]
+
+    monkeypatch.setattr(labelmerge, "join_alert", join_then_fail)
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        LabelStore(path)
+    assert joins  # it failed midway, past the new table and the first join
+    db = sqlite3.connect(path)
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2 and "forgotten" not in tables
+    stored = db.execute("SELECT alert_id, source FROM labels ORDER BY id").fetchall()
+    db.close()
+    assert stored == [(row[0], row[7]) for row in LABELS]  # no label joined
+    monkeypatch.undo()
+    store = LabelStore(path)  # upgraded whole at the next start
+    assert [r.key for r in store.latest_labels()] == ["alert:a0", "alert:a1", "reading:p1@3000.0"]
