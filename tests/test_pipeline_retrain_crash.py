@@ -4,6 +4,7 @@ promotion, the labels it used, the report it lacks), and what it did not do is t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import time
@@ -160,3 +161,35 @@ def test_a_kill_during_the_training_leaves_the_labels_new(
     assert [m.version for m in reg.list_models(registry)] == ["v1"]
     assert store.get_state("last_run_label_id") is None and restarted.due() == "labels"
     assert metrics.get_sample_value("dhag_retrain_last_success_timestamp_seconds") == 10_000.0
+
+
+@pytest.mark.parametrize(
+    ("stamp", "report"),
+    [
+        ({"id": "r1", "label_id": 3, "trigger": "labels"}, None),  # no start time
+        ({"id": "r1", "label_id": 3, "trigger": "labels", "started": "soon"}, None),
+        (
+            {"id": "r1", "label_id": 3, "trigger": "labels", "started": 0.0},
+            {"decision": "promoted", "finished": "?"},
+        ),
+    ],
+)
+def test_a_damaged_stamp_or_report_is_left_aside_not_raised_at_every_start(
+    fitted, tmp_path: Path, caplog, stamp: dict, report: dict | None
+) -> None:
+    # A stamp or report edited by hand, or from another release, raised KeyError or ValueError out of
+    # the start: the retrainer failed at every start until the file was mended.
+    from pipeline.retrain import interrupted
+
+    root = tmp_path / "registry"
+    model = copy.deepcopy(fitted)  # the candidate of the run the stamp names
+    model.metadata_ = dict(getattr(model, "metadata_", {}) or {}) | {"retrain_run": {"id": "r1"}}
+    reg.publish(root, model, "v1")
+    if report is not None:
+        report_path(root, "v1").write_text(json.dumps(report))
+    store = LabelStore(":memory:")
+    store.set_state("run_under_way", json.dumps(stamp))
+    found = interrupted.recover(store, root)
+    assert found is not None and found.label_id == 3 and found.outcome is None
+    assert store.get_state("run_under_way") == ""
+    assert "cannot tell what the unrecorded retraining run left" in caplog.text

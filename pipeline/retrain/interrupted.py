@@ -85,7 +85,8 @@ def recover(store: LabelStore, registry: str | Path) -> Interrupted | None:
         return None
     try:
         return _found(Path(registry), stamp, found)
-    except (OSError, ModelUnavailableError) as exc:
+    # A stamp or report mended by hand, or another release's: left aside, not raised at every start.
+    except (OSError, ModelUnavailableError, KeyError, ValueError, TypeError) as exc:
         log.warning("cannot tell what the unrecorded retraining run left in the registry: %s", exc)
         return found
 
