@@ -33,7 +33,7 @@ test: $(VENV)/.installed
 
 # The property tests with fresh random examples, many more of them than `make test` draws.
 fuzz: $(VENV)/.installed
-	DHAG_HYPOTHESIS=fuzz $(VENV)/bin/python -m pytest -q $(shell grep -l '^from hypothesis' tests/test_*.py)
+	DHAG_HYPOTHESIS=fuzz $(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(shell grep -l '^from hypothesis' tests/test_*.py)
 
 bench: $(VENV)/.installed
 	mkdir -p docs/bench
