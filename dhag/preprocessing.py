@@ -301,7 +301,7 @@ def _refuse_identifier(name: str, n_categories: int, n_rows: int) -> None:
 
 def _refuse_undeclared_categories(X: Any, categorical: Sequence[str]) -> None:
     """Refuse a frame's column of pandas' category dtype (a Parquet file keeps it) that is not declared
-    categorical: its values are categories by its own type, and codes 0, 1, 2 scaled as magnitudes
+    categorical: its values are categories by its own type, and categories 0, 1, 2 scaled as magnitudes
     would train a model on an order they do not have."""
     if not _is_frame(X):
         return

@@ -16,7 +16,7 @@ import numpy as np
 
 from dhag.columns import _preview, as_columns, is_missing
 from dhag.exceptions import InputError
-from dhag.preprocessing import Preprocessor
+from dhag.preprocessing import Preprocessor, _refuse_undeclared_categories
 
 __all__ = ["FitRows", "fit_rows", "held_out_blocks", "known_anomaly_mask", "validation_order"]
 
@@ -165,6 +165,8 @@ def fit_rows(
     (1, 17, (2, 2), [0, 1])
     """
     names, cols = as_columns(X, feature_names)
+    # The preprocessor is fitted on the normal rows' columns, no frame: the frame's dtypes are read here.
+    _refuse_undeclared_categories(X, [str(c) for c in categorical])
     if feature_names is not None and set(map(str, feature_names)) != set(names):
         # A frame, a mapping or a structured array names its own columns; feature_names names an array's.
         raise InputError(
