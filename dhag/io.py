@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import stat
 import zipfile
 from collections import Counter
@@ -107,8 +109,8 @@ def read_table(
         raise
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"Cannot read {str(path)!r}: it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
-            f"position {exc.start}); save it as UTF-8."
+            f"Cannot read {str(path)!r}: it is not UTF-8 text ({_first_non_utf8(path, exc)}); "
+            "save it as UTF-8."
         ) from exc
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a truncated .npz is a bad zip
         raise InputError(f"Cannot read {str(path)!r}: {exc}") from exc
@@ -168,6 +170,29 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
         )
     except pd.errors.ParserError as exc:  # a later row wider than the header
         raise _too_wide(path, exc) from exc
+
+
+def _first_non_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """Where the first byte of ``path`` (its text, for a .gz) that is not UTF-8 lies: pandas decodes a
+    file in chunks, and ``exc`` gives the position in one of them only."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = lines = 0
+    try:
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                pending = decoder.getstate()[0]  # a character the last chunk ended inside
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as found:
+                    text = pending + chunk
+                    lines += text.count(b"\n", len(pending), found.start)
+                    where = offset - len(pending) + found.start
+                    return f"byte 0x{text[found.start]:02x} at position {where}, line {lines + 1}"
+                offset += len(chunk)
+                lines += chunk.count(b"\n")
+    except (OSError, EOFError):
+        pass
+    return f"byte 0x{exc.object[exc.start]:02x}"
 
 
 def _npz_array(npz: Any, key: str, path: Path) -> np.ndarray:

@@ -11,6 +11,7 @@ import pytest
 
 from dhag import DHAG, InputError
 from dhag.cli import main
+from dhag.io import read_table
 
 
 def _typed(n: int = 60) -> pd.DataFrame:
@@ -42,3 +43,31 @@ def test_train_on_parquet_refuses_an_undeclared_category_column_and_takes_a_decl
     assert "'line' is typed categorical" in capsys.readouterr().err and not out.exists()
     assert main([*base, "--categorical", "line"]) == 0
     assert out.exists()
+
+
+def test_a_byte_not_utf8_deep_in_a_file_is_named_where_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    head = b"a,mode\n" + b"".join(b"%d,run\n" % i for i in range(100_000))
+    path.write_bytes(head + "7,caf\u00e9\n".encode("latin-1"))
+    offset = len(head) + len(b"7,caf")
+    with pytest.raises(InputError, match=rf"byte 0xe9 at position {offset}, line 100002\)"):
+        read_table(path, text_columns=["mode"])
+
+
+def test_a_byte_not_utf8_in_a_gzipped_file_is_named_in_its_text(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "rows.csv.gz"
+    path.write_bytes(gzip.compress("a,mode\n1,run\n2,caf\u00e9\n".encode("latin-1")))
+    with pytest.raises(InputError, match=r"byte 0xe9 at position 18, line 3\)"):
+        read_table(path, text_columns=["mode"])
+
+
+def test_a_character_cut_by_a_read_and_then_broken_is_named_at_its_first_byte(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    head = b"a,mode\n" + b"1,run\n" * 1000
+    head += b"x" * ((1 << 20) - len(head) - 2) + b"\n"  # filler: the character's first byte ends a read
+    assert len(head) == (1 << 20) - 1
+    path.write_bytes(head + b"\xc3(\n")  # a two-byte character's first byte, then no second byte
+    with pytest.raises(InputError, match=rf"byte 0xc3 at position {len(head)}, line"):
+        read_table(path, text_columns=["mode"])
