@@ -110,10 +110,10 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
     """What a refusal of ``value`` (or of a column of its dtype) in the numeric feature ``name`` adds:
     numbers written with a separator (the first of them among the column's ``values``) are no category,
     a time no feature; text while ``fitting`` may be a column of categories to declare."""
-    separated = next(
-        ((row, v) for row, v in enumerate(values) if isinstance(v, str) and _separated_number(v)), None
-    )
-    if separated is not None:
+    texts = [(row, v) for row, v in enumerate(values) if isinstance(v, str)]
+    # Numbers only when every text is one: a column of zones holding '3,4' beside 'north' is categories.
+    separated = next(((row, v) for row, v in texts if _separated_number(v)), None)
+    if separated is not None and all(_separated_number(v) or _plain_number(v) for _, v in texts):
         return (
             f" It holds numbers written with a thousands separator or a decimal comma ({separated[1]!r} at "
             f"row {separated[0]}): write numbers without separators, with '.' as the decimal mark."
@@ -130,6 +130,14 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
 
 def _is_text_dtype(value: Any) -> bool:
     return isinstance(value, np.dtype) and value.kind in "US"
+
+
+def _plain_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _separated_number(text: str) -> bool:

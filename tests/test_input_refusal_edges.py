@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dhag import DHAG, InputError
+from dhag import DHAG, InputError, Preprocessor
 from dhag.cli import main
 from dhag.io import read_table
 
@@ -71,3 +71,18 @@ def test_a_character_cut_by_a_read_and_then_broken_is_named_at_its_first_byte(tm
     path.write_bytes(head + b"\xc3(\n")  # a two-byte character's first byte, then no second byte
     with pytest.raises(InputError, match=rf"byte 0xc3 at position {len(head)}, line"):
         read_table(path, text_columns=["mode"])
+
+
+def test_text_holding_one_value_with_a_comma_is_told_to_be_declared_not_written_as_numbers() -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "zone": ["north", "3,4", "south"]})
+    with pytest.raises(InputError) as info:
+        Preprocessor().fit(frame)
+    message = str(info.value)
+    assert "categorical=['zone']" in message and "thousands separator" not in message
+
+
+def test_numbers_some_written_with_a_decimal_comma_are_still_told_so() -> None:
+    frame = pd.DataFrame({"flow": ["7", "0,25", "9.5"]}, dtype=object)
+    with pytest.raises(InputError, match=r"decimal comma \('0,25' at row 1\)") as info:
+        Preprocessor().fit(frame)
+    assert "categorical" not in str(info.value)
