@@ -165,8 +165,10 @@ def test_text_in_a_column_not_declared_categorical_is_refused_saying_how_to_decl
     quick_model, rng, text
 ) -> None:
     frame = pd.DataFrame(normal(rng, 100), columns=FEATURES).assign(kind=text)
+    # Text, or pandas' category dtype (typed categorical, whatever its categories): each says how.
     with pytest.raises(
-        InputError, match="'kind' must be numeric.*categorical=\\['kind'\\].*--categorical kind"
+        InputError,
+        match="'kind' (must be numeric|is typed categorical).*categorical=\\['kind'\\].*--categorical kind",
     ):
         quick_model().fit(frame)
     assert quick_model(categorical=["kind"]).fit(frame).n_features_in_ == 5
