@@ -162,11 +162,7 @@ def _numeric(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray
     out = col.astype(np.float64, copy=False)
     bad = ~np.isfinite(out)
     if bad.all() and np.isnan(out).all():
-        leave_out = f": leave it out (dhag train --id-columns {name})" if fitting else ""
-        raise InputError(
-            f"Feature {name!r} is empty: all its {out.size} values are NaN (an empty cell of a file reads "
-            f"as NaN){leave_out}."
-        )
+        raise _empty(name, out.size, "NaN (an empty cell of a file reads as NaN)", fitting=fitting)
     if bad.any():
         empty = " An empty cell of a file reads as NaN." if np.isnan(out).any() else ""
         raise InputError(
@@ -174,6 +170,12 @@ def _numeric(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray
             f"(first at row {int(np.argmax(bad))}).{empty}"
         )
     return out
+
+
+def _empty(name: str, size: int, what: str, *, fitting: bool) -> InputError:
+    """The refusal of a feature with no value at all: NaN in each row, or a gap (None, pd.NA)."""
+    leave_out = f": leave it out (dhag train --id-columns {name})" if fitting else ""
+    return InputError(f"Feature {name!r} is empty: all its {size} values are {what}{leave_out}.")
 
 
 def is_missing(value: Any) -> bool:
@@ -202,6 +204,8 @@ def _object_numbers(name: str, col: np.ndarray, *, fitting: bool = False) -> np.
     if not all(map(_is_number_type, set(map(type, values)))):
         # A float NaN is a number here: the NaN check after conversion names it as such.
         missing = np.asarray([is_missing(v) and not isinstance(v, float) for v in values], dtype=bool)
+        if all(map(is_missing, values)):  # gaps, maybe with NaN: a column of nulls in a Parquet file
+            raise _empty(name, len(values), "missing", fitting=fitting)
         if missing.any():
             raise InputError(
                 f"Feature {name!r} has {int(missing.sum())} missing value(s) "

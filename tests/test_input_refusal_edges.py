@@ -86,3 +86,22 @@ def test_numbers_some_written_with_a_decimal_comma_are_still_told_so() -> None:
     with pytest.raises(InputError, match=r"decimal comma \('0,25' at row 1\)") as info:
         Preprocessor().fit(frame)
     assert "categorical" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [pd.Series([None] * 3, dtype=object), pd.array([None] * 3, dtype="Float64")],
+    ids=["nulls", "nullable"],
+)
+def test_a_column_of_nulls_is_named_as_empty_as_a_column_of_nan_is(empty) -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "spare": empty})
+    with pytest.raises(InputError, match=r"Feature 'spare' is empty: .*--id-columns spare"):
+        Preprocessor().fit(frame)
+
+
+def test_a_parquet_column_with_no_value_is_named_as_empty(tmp_path: Path) -> None:
+    data = tmp_path / "rows.parquet"
+    pd.DataFrame({"a": np.arange(30.0), "spare": [None] * 30}).to_parquet(data)
+    frame, _ = read_table(data)
+    with pytest.raises(InputError, match=r"Feature 'spare' is empty"):
+        DHAG(max_epochs=1, progress=False).fit(frame)
