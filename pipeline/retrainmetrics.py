@@ -151,6 +151,14 @@ class RetrainMetrics:
             ["state"],
             registry=r,
         )
+        self.partitions_recreated = Counter(
+            "dhag_retrain_partitions_recreated",
+            "Partitions of a topic deleted and created again while the retrainer ran: read_again (an "
+            "alerts or labels partition whose position was past its end, read from its start), dropped "
+            "(a partition the topic no longer has).",
+            ["change"],
+            registry=r,
+        )
         self._version: str | None = None
         # Every series exists at 0 from the start, so that rate() and increase() see the first event.
         for outcome in ("promoted", "rejected", "failed"):
@@ -158,6 +166,8 @@ class RetrainMetrics:
         for label in ("anomaly", "normal"):
             self.labels_received.labels(label)
             self.labels_changed.labels(label)
+        for change in ("read_again", "dropped"):
+            self.partitions_recreated.labels(change)
         for step in ("prune", "report"):
             self.after_decision_failures.labels(step)
         for reason in LabelReason:

@@ -186,6 +186,9 @@ class _GrowingConsumer(_Consumer):
     def seek_to_beginning(self, *tps: TopicPartition) -> None:
         self.started.extend(tps)
 
+    def position(self, tp: TopicPartition) -> int:
+        return self.positions.get(tp, 0)
+
     seek_to_end = seek_to_beginning
 
 

@@ -41,7 +41,7 @@ from pipeline.kafkatime import KafkaTime
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
 from pipeline.recordjson import reading_of
-from pipeline.retrain import storepositions
+from pipeline.retrain import recreated, storepositions
 from pipeline.retrain.clients import retrainer_clients
 from pipeline.retrain.cycle import RunResult
 from pipeline.retrain.deadletters import DeadLetters
@@ -98,6 +98,7 @@ class Retrainer(Intake, Runs, Probed, Refused):
         self._producer: KafkaProducer | None = None
         self._parts: list[TopicPartition] = []
         self._parts_checked: float | None = None  # set by open()
+        self._recreations = recreated.Recreations()  # topics deleted and created again under it
         self._beat = time.monotonic()  # the loop's last poll (its liveness)
         self._surveyed = monotonic()  # dhag_registry_versions last counted (at start, after runs, hourly)
         self._read = 0  # records polled since start (the closing log line)
@@ -119,17 +120,31 @@ class Retrainer(Intake, Runs, Probed, Refused):
 
     def _assign(self, consumer: KafkaConsumer) -> list[TopicPartition]:
         """Take every partition of the three topics. Called again every :data:`_PARTITION_CHECK_S`, it
-        takes those added since (a scale-out: their assets and alerts are not lost) from their start."""
+        takes those added since (a scale-out: their assets and alerts are not lost) from their start,
+        drops those a topic recreated with fewer no longer has, and reads again from their start the
+        alerts and labels partitions past their end (a topic recreated: :mod:`pipeline.retrain.recreated`)."""
         self._parts_checked = self.monotonic()
-        parts = [
-            TopicPartition(topic, p)
-            for topic in (self.topics.alerts, self.topics.labels, self.topics.input)
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        parts: list[TopicPartition] = []
+        known: set[str] = set()  # topics in the metadata
+        for topic in (self.topics.alerts, self.topics.labels, self.topics.input):
+            found = consumer.partitions_for_topic(topic) or ()
+            known |= {topic} if found else set()
+            parts += [TopicPartition(topic, p) for p in sorted(found)]
+        # A topic not in the metadata (deleted, not yet created again) keeps its partitions for now.
+        gone = [tp for tp in self._parts if tp.topic in known and tp not in parts]
+        kept = sorted(set(parts) | {tp for tp in self._parts if tp.topic not in known})
+        if self._parts:
+            recreated.drop(self.store, self.metrics, gone)
+            again = [tp for tp in self._parts if tp in parts and tp.topic != self.topics.input]
+            if gone:
+                consumer.assign(sorted(set(self._parts) - set(gone)))  # kafka-python keeps known positions
+            self._recreations.read_again(consumer, self.store, self.metrics, again)
+        else:
+            self._recreations.note(consumer, known)
         new = [tp for tp in parts if tp not in self._parts]
         if not new:
-            return self._parts
-        consumer.assign(sorted(set(parts) | set(self._parts)))  # kafka-python keeps known positions
+            return kept
+        consumer.assign(kept)
         # Only at start-up may input skip to its end: a partition added since holds only new records.
         latest = not self._parts and self.settings.kafka.auto_offset_reset == "latest"
         if self._parts:
@@ -145,7 +160,7 @@ class Retrainer(Intake, Runs, Probed, Refused):
                 consumer.seek_to_end(tp)
             else:
                 consumer.seek_to_beginning(tp)
-        return sorted(set(parts) | set(self._parts))
+        return kept
 
     def _readings(self, messages: list[Any], kafka_time: Callable[[], float | None] | None = None) -> None:
         """Sample a poll's readings; a ``ts`` ahead of this host's clock is judged against ``kafka_time``

@@ -25,7 +25,7 @@ from kafka.errors import KafkaError
 from pipeline.labelstore import LabelStore
 from pipeline.retrain.runs import LAST_SUCCESS
 
-__all__ = ["POSITIONS", "mark_new", "positions", "record", "resume"]
+__all__ = ["POSITIONS", "forget", "mark_new", "positions", "record", "resume"]
 
 log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's
 
@@ -67,6 +67,13 @@ def record(store: LabelStore, offsets: Mapping[TopicPartition, int]) -> None:
     """Record the next offsets a poll leaves (written with it, visible at the store's commit)."""
     if offsets:
         _write(store, (positions(store) or {}) | {_key(tp): int(o) for tp, o in offsets.items()})
+
+
+def forget(store: LabelStore, parts: Sequence[TopicPartition]) -> None:
+    """Drop the positions of ``parts`` (partitions their topic no longer has; visible at the commit)."""
+    mine = positions(store)
+    if mine is not None:
+        _write(store, {k: v for k, v in mine.items() if k not in {_key(tp) for tp in parts}})
 
 
 def resume(

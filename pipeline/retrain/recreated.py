@@ -1,0 +1,116 @@
+"""A topic deleted and created again under the running retrainer (possibly with fewer partitions).
+
+The retrainer is assigned its partitions, so nothing tells it of a recreation: kafka-python goes on
+fetching each partition from its old position. A partition the new topic lacks is fetched forever
+(no leader; a metadata request at every fetch) and its position stays in the label store. A partition
+it has again holds records from offset 0 while the position is past them: Kafka answers
+``OFFSET_OUT_OF_RANGE`` and kafka-python starts again from the earliest record, but a broker that
+answers nothing instead (the embedded Tansu broker does) leaves the partition silent until the new
+topic's offsets pass the old position, and its records before that are never read: alerts and
+operators' labels lost without a word.
+
+So the retrainer's partition check (every ``_PARTITION_CHECK_S``, :meth:`Retrainer._assign`) drops
+the partitions of a topic that no longer has them, with their positions in the label store
+(:func:`drop`), and reads again from its start each alerts or labels partition of a topic recreated
+(:class:`Recreations`: a new topic id, or a position past the end): the store ignores what it holds
+already. Input partitions are left to
+``auto_offset_reset``: a reading sampled twice would count twice. Both are logged as warnings and
+counted in ``dhag_retrain_partitions_recreated_total``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from pipeline.labelstore import LabelStore
+from pipeline.retrain import storepositions
+from pipeline.retrainmetrics import RetrainMetrics
+
+__all__ = ["Recreations", "drop"]
+
+log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's
+
+
+def _names(parts: Sequence[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}/{tp.partition}" for tp in parts)
+
+
+def drop(store: LabelStore, metrics: RetrainMetrics, gone: Sequence[TopicPartition]) -> None:
+    """Forget ``gone`` (partitions their topic no longer has): their positions leave the label store,
+    so that a partition created again later is read from its start."""
+    if not gone:
+        return
+    storepositions.forget(store, gone)
+    store.commit()
+    metrics.partitions_recreated.labels("dropped").inc(len(gone))
+    log.warning(
+        "partitions no longer in their topic (deleted and created again with fewer?): %s; no longer read",
+        _names(gone),
+    )
+
+
+def _topic_ids(consumer: KafkaConsumer, topics: set[str]) -> dict[str, Any]:
+    """Each topic's id in the consumer's metadata (None: not known, a broker before Kafka 2.8); empty
+    when that cannot be read (kafka-python has no public call for it: its internal layout may change)."""
+    try:
+        find = consumer._client.cluster.topic_id  # type: ignore[attr-defined]
+        return {topic: find(topic) for topic in topics}
+    except (AttributeError, KeyError):
+        return {}
+
+
+class Recreations:
+    """Tells the partitions of a recreated topic: by its topic id, changed since the last check; where
+    the broker gives none, by a position past the partition's end offset (not where it gives one: the
+    embedded Tansu answers the end offset with its last batch's first offset + 1, which a position
+    inside that batch passes)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, Any] = {}  # topic -> its id at the last check
+
+    def note(self, consumer: KafkaConsumer, topics: set[str]) -> None:
+        """Take the ids ``topics`` have now (at the start) as those to compare with."""
+        self._ids |= {t: i for t, i in _topic_ids(consumer, topics).items() if i is not None}
+
+    def read_again(
+        self,
+        consumer: KafkaConsumer,
+        store: LabelStore,
+        metrics: RetrainMetrics,
+        parts: Sequence[TopicPartition],
+    ) -> list[TopicPartition]:
+        """Seek to its start each of ``parts`` whose topic was recreated, its position in the label
+        store with it; returns those. A failed lookup leaves them to the next check."""
+        ids = _topic_ids(consumer, {tp.topic for tp in parts})
+        changed = {t for t, i in ids.items() if i is not None and self._ids.get(t, i) != i}
+        unsure = [tp for tp in parts if ids.get(tp.topic) is None]
+        try:
+            ends = consumer.end_offsets(unsure) if unsure else {}
+            past = [
+                tp for tp in parts if tp.topic in changed or tp in ends and consumer.position(tp) > ends[tp]
+            ]
+            firsts = consumer.beginning_offsets(past) if past else {}
+        except (KafkaError, KeyError) as exc:  # KeyError: a partition gone since the metadata was read
+            log.warning("cannot compare the positions with the topics' ends (%s): checked again later", exc)
+            return []  # a changed id stays changed for the next check
+        self._ids |= {t: i for t, i in ids.items() if i is not None}
+        for tp in past:
+            log.warning(
+                "%s/%d, read up to offset %d, %s (the topic was deleted and created again): reading it "
+                "again from its start",
+                tp.topic,
+                tp.partition,
+                consumer.position(tp),
+                "has a new topic id" if tp.topic in changed else f"holds records only up to {ends[tp]}",
+            )
+            consumer.seek(tp, firsts[tp])
+        if past:
+            storepositions.record(store, {tp: firsts[tp] for tp in past})
+            store.commit()
+            metrics.partitions_recreated.labels("read_again").inc(len(past))
+        return past
