@@ -39,3 +39,28 @@ def test_no_rule_aggregates_the_namespace_away() -> None:
                     clause = ", ".join(sorted(kept))
                     assert "namespace" in kept, f"{name}: `by ({clause})` drops the namespace"
     assert seen, "no `by` clause found: the check checks nothing"
+
+
+# How a per-daemon alert names its daemon: on Kubernetes the pod and its namespace before the target's
+# address (a pod IP and port, which says nothing to whoever is paged); under compose, which has neither
+# label, the address alone. An alert whose series lost the pod (aggregated away) names the namespace.
+DAEMON = (
+    "{{ with $labels.pod }}{{ . }} ({{ with $labels.namespace }}namespace {{ . }}, {{ end }}"
+    "{{ $labels.instance }}){{ else }}{{ $labels.instance }}"
+    "{{ with $labels.namespace }} (namespace {{ . }}){{ end }}{{ end }}"
+)
+
+
+def test_per_daemon_summaries_name_the_pod_and_namespace_where_present() -> None:
+    # The promtool cases render it both ways (dhag-daemon-names-test.yml with the pod and namespace,
+    # the others with the address alone); this holds every per-daemon summary to the same template.
+    per_daemon = []
+    for path in RULES:
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                summary = rule.get("annotations", {}).get("summary", "")
+                if "$labels.instance" in summary:
+                    per_daemon.append(rule["alert"])
+                    assert DAEMON in summary, f"{rule['alert']}: summary names the address alone"
+                    assert summary.count("$labels.instance") == 2, f"{rule['alert']}: address named twice"
+    assert "DhagKafkaUnreachable" in per_daemon and "DhagDaemonDown" in per_daemon
