@@ -45,7 +45,9 @@ def test_a_run_reads_the_labels_that_count_once_and_samples_as_before(monkeypatc
     monkeypatch.setattr(
         retrainer,
         "_run",
-        lambda trigger, labelled, normal, retired, episodes: seen.append((labelled, normal, episodes)),
+        lambda trigger, labelled, normal, retired, episodes, *stamp: seen.append(
+            (labelled, normal, episodes)
+        ),
     )
     retrainer.start_run("on_demand").result(timeout=10)
     assert len(calls) == 1
