@@ -22,12 +22,11 @@ from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError
 from dhag.io import read_table
 from dhag.legacy import read_as_before
-from dhag.losses import CE_WEIGHTINGS
-from dhag.modules import RECIPES
 from dhag.outpath import check_model_out
 from dhag.retry import describe_health
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 from dhag.threshold import check_threshold
+from dhag.trainargs import add_train_parser
 
 __all__ = ["main"]
 
@@ -77,6 +76,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "validation_split": args.validation_split,
         "contamination": args.contamination,
         "categorical": categorical,
+        "allow_many_categories": args.allow_many_categories,
         "passthrough": passthrough,
         "progress": not args.quiet,
     }
@@ -286,57 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a model on normal rows (CSV, Parquet or NPZ)")
-    train.add_argument("--data", required=True, type=Path, help="the rows: CSV, Parquet or NPZ")
-    train.add_argument(
-        "--out", required=True, type=Path, help="the model file to write (missing folders are made)"
-    )
-    train.add_argument("--label-column", help="column with 1 = known anomaly, 0 = normal")
-    train.add_argument("--categorical", help="comma-separated columns to one-hot encode")
-    train.add_argument("--passthrough", help="comma-separated columns to keep unscaled")
-    train.add_argument(
-        "--id-columns", help="comma-separated columns that identify rows (read as text, not trained on)"
-    )
-    train.add_argument("--max-epochs", type=int, default=100, help="training epochs at most (default 100)")
-    train.add_argument("--time-budget", type=float, help="stop training after this many seconds")
-    train.add_argument(
-        "--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N] (default auto)"
-    )
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument(
-        "--members",
-        type=int,
-        default=1,
-        help="train N networks from their own seeds and score with their mean (default 1)",
-    )
-    train.add_argument(
-        "--snapshots",
-        type=int,
-        default=1,
-        help="keep N end-of-epoch states over the second half of training and score with their mean "
-        "(default 1: the last epoch's weights)",
-    )
-    train.add_argument(
-        "--recipe",
-        choices=RECIPES,
-        default="paper",
-        help="networks and regularisers as the paper (default) or as the reference implementation",
-    )
-    train.add_argument(
-        "--ce-weighting", choices=CE_WEIGHTINGS, default="rows", help="L_ce row by row (default) or per class"
-    )
-    train.add_argument(
-        "--target-far", type=float, default=0.01, help="false-alarm rate of the threshold (default 0.01)"
-    )
-    train.add_argument("--contamination", type=float, help="expected anomaly ratio instead of --target-far")
-    train.add_argument(
-        "--validation-split",
-        choices=("random", "blocks", "last"),
-        default="random",
-        help="rows the threshold is calibrated on: a random slice; for data in time order, stretches "
-        "spread over it (blocks) or the last rows (default random)",
-    )
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train = add_train_parser(sub)
     train.set_defaults(func=_cmd_train)
 
     score = sub.add_parser("score", help="score rows; writes CSV with score and anomaly columns")

@@ -93,6 +93,11 @@ class DHAG(FittedScoring, Settings):
     ``feature_names_in_`` is set by every fit, as a list (names given by ``feature_names``, or ``x0``,
     ``x1``, ... for an unnamed array), unlike scikit-learn's, which only named input sets.
 
+    ``categorical`` columns are one-hot encoded and ``passthrough`` ones kept unscaled
+    (:class:`~dhag.preprocessing.Preprocessor`). A categorical with over 100 categories that outnumber
+    half the rows is refused as a column that identifies rows; ``allow_many_categories=True`` keeps such
+    columns, for a small table whose categories are real ones.
+
     Example
     -------
     >>> import numpy as np
@@ -145,6 +150,7 @@ class DHAG(FittedScoring, Settings):
         contamination: float | None = None,
         min_threshold: float | None = None,
         categorical: tuple[str, ...] | list[str] = (),
+        allow_many_categories: bool = False,
         passthrough: tuple[str, ...] | list[str] = (),
         feature_names: tuple[str, ...] | list[str] | None = None,
         device: str = "auto",
@@ -190,6 +196,7 @@ class DHAG(FittedScoring, Settings):
         self.contamination = contamination
         self.min_threshold = min_threshold
         self.categorical = categorical
+        self.allow_many_categories = allow_many_categories
         self.passthrough = passthrough
         self.feature_names = feature_names
         self.device = device
@@ -227,6 +234,7 @@ class DHAG(FittedScoring, Settings):
             feature_names=self.feature_names,
             categorical=self.categorical,
             passthrough=self.passthrough,
+            allow_many_categories=self.allow_many_categories,
             fraction=self.validation_fraction,
             split=self.validation_split,
             rng=np.random.default_rng(seed),

@@ -164,7 +164,14 @@ def validate_params(est: Any) -> None:
         isinstance(est.discriminator_decay_epoch, int) and est.discriminator_decay_epoch >= 1,
         "an int >= 1",
     )
-    for name in ("early_stopping", "average_weights", "collapse_retry", "bf16", "progress"):
+    for name in (
+        "early_stopping",
+        "average_weights",
+        "collapse_retry",
+        "bf16",
+        "progress",
+        "allow_many_categories",
+    ):
         _check(name, getattr(est, name), isinstance(getattr(est, name), bool), "True or False")
     _check(
         "validation_fraction",

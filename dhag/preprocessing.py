@@ -25,7 +25,9 @@ class Preprocessor:
 
     Numeric columns become ``(x - mean) / std`` (a constant column gets std 1); ``passthrough``
     columns are kept as they are (already-encoded 0/1 columns, say); ``categorical`` columns become
-    one 0/1 column per category seen in training (an unseen category scores as all zeros).
+    one 0/1 column per category seen in training (an unseen category scores as all zeros). A
+    categorical with over 100 categories that outnumber half the rows is refused as a column that
+    identifies rows, unless ``allow_many_categories`` says its categories are real ones.
     ``ranges_`` keeps each numeric feature's training minimum and maximum (empty for an artifact
     written before it was kept), so that a caller can say when a value lies beyond what training saw.
 
@@ -45,11 +47,13 @@ class Preprocessor:
         categorical: Sequence[str] = (),
         passthrough: Sequence[str] = (),
         feature_names: Sequence[str] | None = None,
+        allow_many_categories: bool = False,
     ) -> None:
         # Column names are read as text (a frame's integer column 1 is feature "1"): so are these.
         self.categorical = tuple(str(c) for c in categorical)
         self.passthrough = tuple(str(c) for c in passthrough)
         self.feature_names = None if feature_names is None else tuple(feature_names)
+        self.allow_many_categories = allow_many_categories
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, X: Any) -> Preprocessor:
@@ -80,7 +84,8 @@ class Preprocessor:
             if name in self.categorical:
                 values = _category_strings(name, cols[name])
                 cats, counts = np.unique(values.astype(str), return_counts=True)
-                _refuse_identifier(name, len(cats), n_rows)
+                if not self.allow_many_categories:
+                    _refuse_identifier(name, len(cats), n_rows)
                 categories[name] = [str(c) for c in cats]
                 frequencies[name] = (counts / counts.sum()).tolist()
                 continue
@@ -295,7 +300,9 @@ def _refuse_identifier(name: str, n_categories: int, n_rows: int) -> None:
             f"Categorical feature {name!r} has {n_categories} categories in {n_rows} rows: most are seen "
             "once or twice, which the model cannot learn from, and a new row's value would be one never "
             f"seen. A column that identifies rows is no feature: leave it out (dhag train --id-columns "
-            f"{name}); categories are refused past {_FEW_CATEGORIES} when they number over half the rows."
+            f"{name}); categories are refused past {_FEW_CATEGORIES} when they number over half the rows. "
+            "If they are real categories, each seen as a normal row may be, keep them: "
+            "allow_many_categories=True (dhag train --allow-many-categories)."
         )
 
 

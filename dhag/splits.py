@@ -151,9 +151,11 @@ def fit_rows(
     fraction: float,
     split: str,
     rng: np.random.Generator,
+    allow_many_categories: bool = False,
 ) -> FitRows:
     """``fit``'s ``X`` and ``y`` checked, preprocessed and split (``split`` and ``fraction``: the
-    estimator's ``validation_split`` and ``validation_fraction``; see :func:`validation_order`).
+    estimator's ``validation_split`` and ``validation_fraction``; see :func:`validation_order`;
+    ``allow_many_categories``: :class:`~dhag.preprocessing.Preprocessor`'s).
     Refuses input with no feature or fewer than two normal rows.
 
     Example
@@ -180,7 +182,9 @@ def fit_rows(
     if int((~known_mask).sum()) < 2:
         raise InputError(f"Need at least 2 normal rows to train. Got {int((~known_mask).sum())}.")
     # Statistics come from the normal rows only: known anomalies must not shift the z-scores.
-    pre = Preprocessor(categorical=categorical, passthrough=passthrough)
+    pre = Preprocessor(
+        categorical=categorical, passthrough=passthrough, allow_many_categories=allow_many_categories
+    )
     pre.fit({n: cols[n][~known_mask] for n in names})
     matrix = pre.transform(cols)
     normal = matrix[~known_mask]

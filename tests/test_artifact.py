@@ -197,6 +197,8 @@ def test_an_artifact_from_before_retry_ce_target_keeps_the_retry_it_was_trained_
         # snapshots existed kept one state per training (their network count is n_members).
         ("ce_weighting", "classes", "rows"),
         ("snapshots", 3, 1),
+        # Those from before allow_many_categories existed refused a categorical that looks like an id.
+        ("allow_many_categories", True, False),
     ],
 )
 def test_a_training_setting_travels_with_the_model(

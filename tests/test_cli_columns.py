@@ -134,3 +134,17 @@ def test_a_label_column_named_as_an_output_column_is_left_out_of_the_scores(
     flagged = (scored["score"] > load_model(model).threshold_).astype(int)
     assert scored["anomaly"].tolist() == flagged.tolist()  # the model's flag, not the file's label
     assert "left out of the scores: 'anomaly'" in caplog.text
+
+
+def test_train_keeps_many_real_categories_in_a_small_table_when_told_to(tmp_path: Path, capsys) -> None:
+    gen = np.random.default_rng(4)
+    data = pd.DataFrame(normal(gen, 200), columns=FEATURES).assign(part=[f"p{i % 150}" for i in range(200)])
+    data.to_csv(tmp_path / "parts.csv", index=False)
+    model = tmp_path / "parts.dhag"
+    argv = ["train", "--data", str(tmp_path / "parts.csv"), "--out", str(model), "--categorical", "part"]
+    argv += ["--max-epochs", "1", "--quiet", "--seed", "1"]
+    assert main(argv) == 2
+    assert "--allow-many-categories" in capsys.readouterr().err and not model.exists()
+    assert main([*argv, "--allow-many-categories"]) == 0
+    loaded = load_model(model)
+    assert loaded.allow_many_categories is True and len(loaded.preprocessor_.categories_["part"]) == 150

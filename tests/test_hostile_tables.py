@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dhag import InputError, Preprocessor
+from dhag import DHAG, InputError, ParameterError, Preprocessor
 
 
 def test_a_categorical_with_a_category_per_row_is_refused_as_an_identifier() -> None:
@@ -16,6 +16,28 @@ def test_a_categorical_with_a_category_per_row_is_refused_as_an_identifier() -> 
         Preprocessor(categorical=["serial"]).fit(frame)
     message = str(info.value)
     assert "'serial'" in message and "500 categories in 500 rows" in message and "--id-columns" in message
+
+
+def test_many_real_categories_in_a_small_table_are_kept_when_that_is_chosen() -> None:
+    # 150 part numbers over 200 rows: the refusal's rule takes them for identifiers; the user says not.
+    frame = pd.DataFrame({"a": np.arange(200.0), "part": [f"p{i % 150}" for i in range(200)]})
+    with pytest.raises(InputError) as info:
+        Preprocessor(categorical=["part"]).fit(frame)
+    message = str(info.value)
+    assert "allow_many_categories=True" in message and "--allow-many-categories" in message
+    pre = Preprocessor(categorical=["part"], allow_many_categories=True).fit(frame)
+    assert len(pre.categories_["part"]) == 150 and len(pre.output_names_) == 151
+
+
+def test_the_estimator_passes_the_choice_of_many_categories_to_its_preprocessing() -> None:
+    frame = pd.DataFrame({"a": np.arange(200.0), "part": [f"p{i % 150}" for i in range(200)]})
+    quick = {"max_epochs": 1, "batch_size": 64, "random_state": 0, "categorical": ["part"]}
+    with pytest.raises(InputError, match="'part' has 150 categories in 200 rows"):
+        DHAG(**quick).fit(frame)
+    model = DHAG(**quick, allow_many_categories=True).fit(frame)
+    assert len(model.preprocessor_.categories_["part"]) == 150
+    with pytest.raises(ParameterError, match="'allow_many_categories' parameter of DHAG must be True or"):
+        DHAG(**quick, allow_many_categories="yes").fit(frame)
 
 
 def test_many_categories_each_seen_often_are_kept() -> None:
