@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
+import itertools
 import stat
 import zipfile
 from collections import Counter
@@ -141,13 +143,14 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
     pandas would read past both silently: a repeated name becomes ``a.1``, a blank one ``Unnamed: 3``
     (a frame's index written with it, a trailing comma), and rows one field wider than the header make
     their first field the index, so that every value lands under the name of the column after it.
-    Read without a header, the first data row must split into as many fields as the header row.
+    Read without a header, the first data row must split into as many fields as the header row. A file
+    that another separator splits into a table is refused (:func:`_other_separator`).
     """
     try:
         head = pd.read_csv(path, header=None, nrows=2, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
         raise _too_wide(path, exc) from exc
-    _other_separator(path, head)
+    _other_separator(path, head, [str(c) for c in text_columns])
     names = [str(n) for n in head.iloc[0]] if len(head) else []
     for position, name in enumerate(names, start=1):
         if not name.strip():
@@ -214,18 +217,65 @@ def _preview(names: Sequence[str], limit: int = 8) -> str:
     return (shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")) or "no arrays"
 
 
-def _other_separator(path: Path, head: pd.DataFrame) -> None:
+def _other_separator(path: Path, head: pd.DataFrame, declared: Sequence[str]) -> None:
     """Refuse a file whose header and first row are one field each that another separator splits alike
-    (``a;b;mode`` over ``1.5;2;run``): read as CSV it would be one column of text."""
+    (``a;b;mode`` over ``1.5;2;run``): read as CSV it would be one column of text.
+
+    A one-column file of text may hold that separator too (categories ``north;3`` under ``zone;sector``):
+    it is read when its column is among the ``declared`` text columns (the user named it, separator and
+    all), or when the separator does not split its first rows into the header's number of fields.
+    """
     if head.shape != (2, 1):
         return
     header, first = str(head.iloc[0, 0]), str(head.iloc[1, 0])
+    if header in declared:
+        return
     for sep in (";", "\t", "|"):
-        if header.count(sep) and header.count(sep) == first.count(sep):
-            raise InputError(
-                f"Cannot read {str(path)!r}: its header and rows are separated by {sep!r}; dhag reads "
-                "comma-separated values: write the file with ',' between fields."
-            )
+        fields = header.count(sep) + 1
+        if fields == 1 or first.count(sep) != fields - 1:
+            continue
+        rows = _split_alike(path, sep, fields)
+        if rows is None:
+            continue
+        numbers = any(all(_is_number(row[i]) for row in rows) for i in range(fields))
+        one_column = (
+            ""
+            if numbers
+            else f" A file of one column named {header!r} is read as such when that column is declared "
+            "(dhag train --categorical or --id-columns)."
+        )
+        raise InputError(
+            f"Cannot read {str(path)!r}: its header and rows are separated by {sep!r}; dhag reads "
+            f"comma-separated values: write the file with ',' between fields.{one_column}"
+        )
+
+
+# How many records of a file are split by another separator to tell a table of it from one column.
+_SEPARATOR_SAMPLE = 50
+
+
+def _split_alike(path: Path, sep: str, fields: int) -> list[list[str]] | None:
+    """The data rows among the first records of ``path`` when ``sep`` splits every one of them (the
+    header too, blank lines aside, quotes as a CSV's) into ``fields`` fields; None when one splits
+    otherwise."""
+    with (gzip.open if path.suffix.lower() == ".gz" else open)(
+        path, "rt", encoding="utf-8-sig", newline=""
+    ) as fh:
+        try:
+            records = [r for r in itertools.islice(csv.reader(fh, delimiter=sep), _SEPARATOR_SAMPLE) if r]
+        except csv.Error:  # a field past the csv module's limit (128 KiB): no table of sensor values
+            return None
+    if any(len(r) != fields for r in records):
+        return None
+    return records[1:]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _too_wide(path: Path, exc: Exception) -> InputError:

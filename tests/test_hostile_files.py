@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dhag import InputError
+from dhag import InputError, load_model
 from dhag.cli import main
 from dhag.io import read_table
 
@@ -30,6 +30,65 @@ def test_a_one_column_file_whose_name_holds_a_semicolon_alone_is_read(tmp_path: 
     path.write_text("flow;total\n1.5\n2.5\n")
     frame, _ = read_table(path)
     assert list(frame.columns) == ["flow;total"] and frame["flow;total"].tolist() == [1.5, 2.5]
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_a_file_of_one_declared_column_whose_name_and_values_hold_a_separator_is_read(
+    tmp_path: Path, sep: str
+) -> None:
+    # One comma-separated column of categories 'zone;sector': its header and every row hold one ';'.
+    path = tmp_path / "rows.csv"
+    path.write_text(f"zone{sep}sector\nnorth{sep}3\nsouth{sep}4\nnorth{sep}3\n")
+    frame, _ = read_table(path, text_columns=[f"zone{sep}sector"])
+    assert list(frame.columns) == [f"zone{sep}sector"]
+    assert frame[f"zone{sep}sector"].tolist() == [f"north{sep}3", f"south{sep}4", f"north{sep}3"]
+
+
+def test_train_reads_a_one_column_csv_of_categories_holding_a_semicolon(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("temp;C\n" + "".join(f"{v};x\n" for v in [1.5, 2.5, 3.5] * 40))
+    out = tmp_path / "m.dhag"
+    argv = ["train", "--data", str(path), "--out", str(out), "--categorical", "temp;C"]
+    assert main([*argv, "--max-epochs", "1", "--quiet"]) == 0, capsys.readouterr().err
+    assert load_model(out).preprocessor_.output_names_ == ["temp;C=1.5;x", "temp;C=2.5;x", "temp;C=3.5;x"]
+
+
+def test_a_one_column_file_whose_first_row_alone_splits_as_its_header_is_read(tmp_path: Path) -> None:
+    # Notes that hold a ';' now and then: the later rows do not split as the header does.
+    path = tmp_path / "rows.csv"
+    path.write_text("note;x\nbad;valve\nok\nseal; gland; leak\n")
+    frame, _ = read_table(path)
+    assert frame["note;x"].tolist() == ["bad;valve", "ok", "seal; gland; leak"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'a;b;note\n1.5;2;x\n3;4;"p;q"\n',  # a quoted field that holds the separator
+        "mode;site\nrun;A\nidle;B\n",  # text only
+    ],
+)
+def test_a_file_another_separator_splits_alike_in_every_row_is_still_refused(
+    tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match="separated by ';'"):
+        read_table(path, text_columns=["mode", "note"])
+
+
+def test_the_refusal_of_a_file_of_text_split_by_another_separator_says_how_to_read_one_column(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("mode;site\nrun;A\nidle;B\n")
+    with pytest.raises(InputError, match=r"one column named 'mode;site'.*--categorical") as info:
+        read_table(path)
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("a;b;mode\n1.5;2;run\n3;4;idle\n")
+    with pytest.raises(InputError) as info:
+        read_table(numbers)
+    assert "one column named" not in str(info.value), "columns of numbers are no one column of text"
 
 
 @pytest.mark.parametrize(("encoding", "shown"), [("latin-1", "0xe9"), ("utf-16", "0xff")])
