@@ -22,7 +22,9 @@ from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError
 from dhag.io import read_table
 from dhag.legacy import read_as_before
+from dhag.outofmemory import is_out_of_memory, out_of_memory_message
 from dhag.outpath import check_model_out
+from dhag.params import resolve_device
 from dhag.retry import describe_health
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 from dhag.threshold import check_threshold
@@ -65,6 +67,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _id_columns(frame, ids, args.data)
     settings = {
         "max_epochs": args.max_epochs,
+        "batch_size": args.batch_size,
         "time_budget": args.time_budget,
         "device": args.device,
         "random_state": args.seed,
@@ -80,9 +83,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "passthrough": passthrough,
         "progress": not args.quiet,
     }
-    model = DHAG(**settings).fit(frame, labels)
-    # A model written to flag rows: one whose threshold no score can exceed (fit only warns) is refused.
-    check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(frame))
+    model = DHAG(**settings)
+    try:
+        model.fit(frame, labels)
+        # A model written to flag rows: one whose threshold no score can exceed (fit only warns) is refused.
+        check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(frame))
+    except (MemoryError, RuntimeError) as exc:
+        if isinstance(exc, DHAGError) or not is_out_of_memory(exc):
+            raise
+        device = str(resolve_device(args.device)) + (" (--device auto)" if args.device == "auto" else "")
+        shape = {"rows": len(frame), "features": frame.shape[1], "device": device}
+        raise DHAGError(
+            out_of_memory_message(exc, **shape, batch_size=args.batch_size, out=str(args.out))
+        ) from None
     # The columns that are no features are kept with the model, so that `dhag score` knows them again.
     model.save(
         args.out, metadata={"source": str(args.data), "id_columns": ids, "label_column": args.label_column}
@@ -280,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dhag",
         description="DHAG anomaly detector for tabular data.",
         epilog="exit status: 0 done; 1 an unexpected failure (a traceback follows); 2 bad input, settings, "
-        "options or model file (one line on stderr says which); 130 interrupted; 141 the reader of the "
-        "output went away (dhag score ... | head).",
+        "options or model file, or training out of memory (one line on stderr says which); 130 "
+        "interrupted; 141 the reader of the output went away (dhag score ... | head).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -32,6 +32,12 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--id-columns", help="comma-separated columns that identify rows (read as text, not trained on)"
     )
     train.add_argument("--max-epochs", type=int, default=100, help="training epochs at most (default 100)")
+    train.add_argument(
+        "--batch-size",
+        type=int,
+        default=256,
+        help="rows per training update (default 256; fewer take less memory)",
+    )
     train.add_argument("--time-budget", type=float, help="stop training after this many seconds")
     train.add_argument(
         "--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N] (default auto)"
