@@ -18,6 +18,7 @@ from typing import TextIO
 
 from pipeline.config import Settings
 from pipeline.errors import LockFileError, ModelUnavailableError
+from pipeline.textwidth import table_lines
 
 __all__ = ["EXIT_REFUSED", "add_arguments", "run_models"]
 
@@ -110,11 +111,9 @@ def _list(root: str, out: TextIO) -> int:
                 _summary(info.validation),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        out.write(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] + "\n"
-        )
+    # Padded by the terminal columns each cell takes: a version saved by hand keeps the metadata it was
+    # saved with, whose creation date and parent may be written in a script of wide characters.
+    out.writelines(line + "\n" for line in table_lines(rows))
     return 0
 
 

@@ -17,6 +17,7 @@ from pipeline import lockfile, registry, registrypointer
 from pipeline.cli import main
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError, ModelUnavailableError
+from pipeline.textwidth import display_width
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -359,3 +360,18 @@ def test_list_marks_a_version_whose_settings_this_release_does_not_know(fitted, 
     assert registry.describe(tmp_path, "v2").error == str(refused.value)
     with pytest.raises(ModelUnavailableError, match="settings this version does not know"):
         registry.promote(tmp_path, "v2")
+
+
+def test_models_list_aligns_its_columns_by_the_terminal_columns_text_takes(
+    fitted, tmp_path: Path, capsys
+) -> None:
+    # A model saved by hand into the registry keeps the metadata it was saved with: a creation date and
+    # a parent written in Japanese take two terminal columns a character, and pushed the later columns out.
+    registry.publish(tmp_path, fitted, "v1")
+    fitted.save(tmp_path / "v0.dhag", metadata={"created": "2026年11月01日", "parent": "山田の版"})
+    assert main(["models", "--registry", str(tmp_path), "list"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 2 and any("山田の版" in row for row in rows)
+    for row in rows:  # each threshold starts under THRESHOLD, as a terminal shows it
+        at = row.index(f"{fitted.threshold_:.4f}")
+        assert display_width(row[:at]) == header.index("THRESHOLD")
