@@ -45,7 +45,7 @@ BEFORE_IT_EXISTED: dict[str, Any] = {
     "ce_weighting": "rows",  # L_ce row by row, the paper's equation (2) (447d341)
     "snapshots": 1,  # one state per training (532b19f)
     "recipe": "paper",  # the paper's networks and regularisers (d2027ec)
-    "allow_many_categories": False,  # a categorical that looks like an id refused (the commit adding it)
+    "allow_many_categories": False,  # a categorical that looks like an id refused (8120da3)
 }
 ALWAYS_WRITTEN = frozenset({"max_steps", "collapse_retry", "shift_mode", "shift_range"})
 
