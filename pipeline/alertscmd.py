@@ -23,7 +23,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 import orjson
@@ -32,14 +32,22 @@ from kafka.errors import KafkaError
 
 from pipeline.alertepisodes import Episode, _as_they_came, _list, _once, _written_at
 from pipeline.alertevents import suspect_tag
-from pipeline.alertsince import SINCE_HELP, labels_from, parse_since
+from pipeline.alertsince import (
+    SINCE_HELP,
+    kafka_time_ms,
+    labels_from,
+    own_time_since,
+    parse_since,
+    since_offsets,
+    untimed_note,
+)
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.labelorder import Answer, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
 from pipeline.recordjson import is_schema_1
-from pipeline.refusals import refusal_of
+from pipeline.refusals import acl_refused
 from pipeline.textwidth import table_lines
 
 __all__ = [
@@ -83,10 +91,16 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_topic(
-    bootstrap: str, topic: str, options: dict[str, Any], since: float | None = None, stall_s: float = 30.0
+    bootstrap: str,
+    topic: str,
+    options: dict[str, Any],
+    since: float | None = None,
+    say: Callable[[str], None] | None = None,
+    stall_s: float = 30.0,
 ) -> Iterator[Any]:
     """Every record the topic retains (``since``: those written to Kafka at or after that time, each
-    partition read from its offset for it), each partition's in offset order, as they come (the caller
+    partition read from its offset for it; ``say`` is told of partitions whose records carry no Kafka
+    time: :mod:`pipeline.alertsince`), each partition's in offset order, as they come (the caller
     keeps what it needs of them, not the records); raises :class:`KafkaError` once a read has made no
     progress for ``stall_s``, however long a big topic takes to read while it makes some."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options)
@@ -99,13 +113,12 @@ def _read_topic(
         if since_ms is None:
             consumer.seek_to_beginning()
         else:
-            starts = consumer.offsets_for_times(dict.fromkeys(parts, since_ms))
-            latest = consumer.end_offsets(parts)
-            for tp in parts:  # none: nothing written to the partition since then
-                consumer.seek(tp, latest[tp] if starts.get(tp) is None else starts[tp].offset)
+            for tp, offset in since_offsets(consumer, parts, since_ms).items():
+                consumer.seek(tp, offset)
         ends = consumer.end_offsets(parts)
         deadline = time.monotonic() + stall_s
         quiet = 0
+        untimed: set[int] = set()
         # Some Kafka-protocol brokers under-report end offsets: the end is also two empty polls.
         while quiet < 2 or any(consumer.position(tp) < end for tp, end in ends.items()):
             if time.monotonic() > deadline:
@@ -114,10 +127,20 @@ def _read_topic(
             quiet = 0 if batch else quiet + 1
             if batch:
                 deadline = time.monotonic() + stall_s
-            for messages in batch.values():
+            for tp, messages in batch.items():
                 for message in messages:  # a broker may start a partition a little earlier
-                    if since_ms is None or getattr(message, "timestamp", since_ms) >= since_ms:
+                    if (
+                        since_ms is None
+                        or (stamp := kafka_time_ms(message)) is not None
+                        and stamp >= since_ms
+                    ):
                         yield message
+                    elif stamp is None:
+                        untimed.add(tp.partition)
+                        if own_time_since(message, since_ms):
+                            yield message
+        if untimed and say is not None:
+            say(untimed_note(topic, sorted(untimed)))
     finally:
         consumer.close()
 
@@ -133,18 +156,21 @@ def _client_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def read_episodes(settings: Settings, bootstrap: str, since: float | None = None) -> dict[str, Episode]:
+def read_episodes(
+    settings: Settings, bootstrap: str, since: float | None = None, say: Callable[[str], None] | None = None
+) -> dict[str, Episode]:
     """Alert episodes by id (from the alerts topic) with their valid labels (from the labels topic).
 
     ``since``: the alerts topic is read from what was written at or after that time (the labels topic
     from :func:`~pipeline.alertsince.labels_from` it), and only the episodes
     opened since then are kept: an open event read and ``opened_at`` not before it. One opened earlier
     (resolved since, or said open again by a daemon that took it over) may have labels older than
-    ``since``, which were not read: it is left out rather than shown without them."""
+    ``since``, which were not read: it is left out rather than shown without them. ``say`` is told of
+    partitions read by the records' own times, as they carry no Kafka time."""
     options = _client_options(settings) | {"fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms}
     episodes: dict[str, Episode] = {}
     opened: set[str] = set()
-    for msg in _read_topic(bootstrap, settings.kafka.topics.alerts, options, since):
+    for msg in _read_topic(bootstrap, settings.kafka.topics.alerts, options, since, say):
         try:
             event = orjson.loads(msg.value)
             if not is_schema_1(event):
@@ -189,7 +215,7 @@ def read_episodes(settings: Settings, bootstrap: str, since: float | None = None
     most, records = settings.retrain.max_label_bytes, settings.records  # as the retrainer judges them
     fits: dict[str, Any] = {"asset_pattern": records.asset_id_pattern, "max_future_s": records.max_future_s}
     early = None if since is None else labels_from(since, settings)  # labels written before their alert
-    for msg in _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options, early)):
+    for msg in _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options, early, say)):
         try:
             # Its times are judged against when it was written to Kafka, not this host's clock: a
             # host whose clock is behind would hide every fresh label.
@@ -224,25 +250,6 @@ def _bootstrap(settings: Settings, given: str | None, err: TextIO) -> str | None
     return bootstrap
 
 
-def _acl_refused(exc: BaseException, verb: str, bootstrap: str) -> str | None:
-    """What an authorisation error says to the operator (the topic or resource refused and the ACL to
-    grant), or None for any other failure. ``verb``: ``read`` or ``write to``."""
-    refusal = refusal_of(exc)
-    if refusal is None or refusal.kind != "authorisation":
-        return None
-    topics = ", ".join(f"topic {name}" for name in refusal.names) or "a topic"
-    if refusal.resource == "topic":
-        what, need = topics, f"{'Read' if verb == 'read' else 'Write'} and Describe on {topics}"
-    elif refusal.resource == "cluster":
-        what, need = "the cluster", "IdempotentWrite on the cluster (brokers before Kafka 3.0)"
-    else:
-        what, need = refusal.resource, "the permission the broker's authorizer log names"
-    return (
-        f"Kafka at {bootstrap} refused to {verb} {what} ({refusal.error}): the client's principal "
-        f"(kafka.security) needs {need}"
-    )
-
-
 def _when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
@@ -266,12 +273,14 @@ def run_alerts(
     if bootstrap is None:
         return EXIT_REFUSED
     try:
-        episodes = list(read_episodes(settings, bootstrap, since).values())
+        episodes = list(
+            read_episodes(settings, bootstrap, since, lambda note: err.write(f"{note}\n")).values()
+        )
     except AUTHENTICATION_FAILURES as exc:
         err.write(f"{authentication_refused(exc, bootstrap)}\n")
         return EXIT_REFUSED
     except KafkaError as exc:
-        if (refused := _acl_refused(exc, "read", bootstrap)) is not None:
+        if (refused := acl_refused(exc, "read", bootstrap)) is not None:
             err.write(f"{refused}\n")
             return EXIT_REFUSED
         err.write(f"cannot read the alerts from Kafka at {bootstrap}: {exc}\n")
@@ -362,7 +371,7 @@ def run_label(
         err.write(f"{authentication_refused(exc, bootstrap)}\n")
         return EXIT_REFUSED
     except KafkaError as exc:
-        if (refused := _acl_refused(exc, doing, bootstrap)) is not None:
+        if (refused := acl_refused(exc, doing, bootstrap)) is not None:
             err.write(f"{refused}; no label was written\n")
             return EXIT_REFUSED
         err.write(f"cannot reach Kafka at {bootstrap}: {exc}\n")

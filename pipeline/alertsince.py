@@ -1,17 +1,33 @@
 """``dhag-pipeline alerts --since``: the time to read the topics from, given as a duration back from now
 (``90m``, ``2h``, ``7d``) or an ISO-8601 time (``2024-05-01``, ``2024-05-01T08:00Z``, UTC unless it
-names an offset, as the console shows its times), and how far before it the labels topic is read
-(:func:`labels_from`)."""
+names an offset, as the console shows its times), how far before it the labels topic is read
+(:func:`labels_from`) and where each partition is read from (:func:`since_offsets`).
+
+Kafka finds a record by time only when it carries one: records without (timestamp -1, written by an old
+producer or in message format v0) are judged by their own time, their ``ts`` field, and a partition
+holding only such records is read whole; the console says so (:func:`untimed_note`)."""
 
 from __future__ import annotations
 
 import math
 import re
 from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from kafka import TopicPartition
 
 from pipeline.config import Settings
 
-__all__ = ["SINCE_HELP", "labels_from", "parse_since"]
+__all__ = [
+    "SINCE_HELP",
+    "kafka_time_ms",
+    "labels_from",
+    "own_time_since",
+    "parse_since",
+    "since_offsets",
+    "untimed_note",
+]
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -65,3 +81,62 @@ def labels_from(since: float, settings: Settings) -> float:
     """
     ahead = settings.records.max_future_s or 0.0
     return max(0.0, since - max(settings.retrain.label_retry_s, ahead))
+
+
+def since_offsets(consumer: Any, parts: list[TopicPartition], since_ms: int) -> dict[TopicPartition, int]:
+    """Where to read each of ``parts`` from for what was written at or after ``since_ms``: its offset for
+    that time; where Kafka finds none, its end (nothing written since), unless it finds no record by time
+    at all in a partition that holds some, whose records then carry no time: its start (read whole)."""
+    found = consumer.offsets_for_times(dict.fromkeys(parts, since_ms))
+    starts = {tp: found[tp].offset for tp in parts if found.get(tp) is not None}
+    ends = consumer.end_offsets(parts)
+    unfound = [tp for tp in parts if tp not in starts]
+    if unfound:
+        timed = consumer.offsets_for_times(dict.fromkeys(unfound, 0))
+        untimed = [tp for tp in unfound if timed.get(tp) is None]
+        first = consumer.beginning_offsets(untimed) if untimed else {}
+        starts |= {tp: first[tp] for tp in untimed if first[tp] < ends[tp]}
+    return {tp: starts.get(tp, ends[tp]) for tp in parts}
+
+
+def kafka_time_ms(record: Any) -> int | None:
+    """When ``record`` was written to Kafka (epoch milliseconds), None when it carries no time.
+
+    >>> from types import SimpleNamespace as R
+    >>> kafka_time_ms(R(timestamp=2000)), kafka_time_ms(R(timestamp=-1))
+    (2000, None)
+    """
+    stamp = getattr(record, "timestamp", None)
+    return stamp if isinstance(stamp, int) and stamp >= 0 else None
+
+
+def own_time_since(record: Any, since_ms: int) -> bool:
+    """Whether a record without a Kafka time says it was written at or after ``since_ms`` (its ``ts``
+    field, epoch seconds); True when it says no time (not JSON, no number there).
+
+    >>> from types import SimpleNamespace as R
+    >>> [own_time_since(R(value=v), 1000) for v in (b'{"ts": 0.5}', b'{"ts": 2}', b"{}", b"x")]
+    [False, True, True, True]
+    """
+    try:
+        ts = orjson.loads(record.value).get("ts")
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return True
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        return True
+    return ts * 1000 >= since_ms
+
+
+def untimed_note(topic: str, partitions: list[int]) -> str:
+    """What the console says of ``partitions`` of ``topic`` holding records without a Kafka time.
+
+    >>> untimed_note("alerts", [0])[:61]
+    'alerts --since: the topic alerts partition 0 holds records wi'
+    """
+    many = len(partitions) > 1
+    which = f"partition{'s' if many else ''} {', '.join(map(str, partitions))} {'hold' if many else 'holds'}"
+    return (
+        f"alerts --since: the topic {topic} {which} records without a Kafka timestamp (written by an "
+        "old producer or in message format v0), which Kafka cannot find by time: each was kept by its own "
+        "time (its ts field) instead, and a partition holding only such records was read whole"
+    )

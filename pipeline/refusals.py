@@ -17,7 +17,8 @@ The daemon retries a refusal as any outage (nothing it refused is committed), an
 settings (:meth:`RefusalWatch.state`: no topic, group or broker name, as every answer of ``/ready``),
 the log says once per change which operation, which topic or group, and which ACL or
 ``kafka.security`` setting to check, and ``dhag_broker_refusals_total{operation,kind}`` counts each one.
-The retrainer keeps a watch of its own (:mod:`pipeline.retrain.refused`).
+The retrainer keeps a watch of its own (:mod:`pipeline.retrain.refused`); the consoles tell the
+operator the ACL to grant (:func:`acl_refused`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from prometheus_client import Counter
 
 from pipeline.config import KafkaSettings
 
-__all__ = ["REFUSAL_KINDS", "Refusal", "RefusalWatch", "refusal_of"]
+__all__ = ["REFUSAL_KINDS", "Refusal", "RefusalWatch", "acl_refused", "refusal_of"]
 
 log = logging.getLogger("pipeline.daemon")
 
@@ -111,6 +112,25 @@ def refusal_of(exc: BaseException | None) -> Refusal | None:
             return found
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def acl_refused(exc: BaseException, verb: str, bootstrap: str) -> str | None:
+    """What an authorisation error says to an operator at a console (the topic or resource refused and
+    the ACL to grant), or None for any other failure. ``verb``: ``read`` or ``write to``."""
+    refusal = refusal_of(exc)
+    if refusal is None or refusal.kind != "authorisation":
+        return None
+    topics = ", ".join(f"topic {name}" for name in refusal.names) or "a topic"
+    if refusal.resource == "topic":
+        what, need = topics, f"{'Read' if verb == 'read' else 'Write'} and Describe on {topics}"
+    elif refusal.resource == "cluster":
+        what, need = "the cluster", "IdempotentWrite on the cluster (brokers before Kafka 3.0)"
+    else:
+        what, need = refusal.resource, "the permission the broker's authorizer log names"
+    return (
+        f"Kafka at {bootstrap} refused to {verb} {what} ({refusal.error}): the client's principal "
+        f"(kafka.security) needs {need}"
+    )
 
 
 class RefusalWatch:

@@ -26,8 +26,8 @@ from pipeline.topics import ensure_topics
 H = 3600.0
 
 
-def _record(topic: str, partition: int, offset: int, value: dict, written: float) -> SimpleNamespace:
-    stamp = int(written * 1000)
+def _record(topic: str, partition: int, offset: int, value: dict, written: float | None) -> SimpleNamespace:
+    stamp = -1 if written is None else int(written * 1000)  # None: no Kafka time (an old producer)
     return SimpleNamespace(
         topic=topic, partition=partition, offset=offset, value=orjson.dumps(value), timestamp=stamp
     )
@@ -38,15 +38,19 @@ def _event(alert_id: str, state: str, opened: float, ts: float) -> dict:
 
 
 class _Topics:
-    """Records by topic and partition, and a consumer class reading them that counts what it hands out."""
+    """Records by topic and partition (``empty``: that many more partitions of each topic, never written
+    to), and a consumer class reading them that counts what it hands out."""
 
-    def __init__(self, items: dict[str, list[tuple[int, dict, float]]]) -> None:
+    def __init__(self, items: dict[str, list[tuple[int, dict, float | None]]], empty: int = 0) -> None:
         self.held: dict[TopicPartition, list[SimpleNamespace]] = {}
         for topic, rows in items.items():
             for partition, value, written in rows:
                 tp = TopicPartition(topic, partition)
                 part = self.held.setdefault(tp, [])
                 part.append(_record(topic, partition, len(part), value, written))
+            after = 1 + max((partition for partition, _, _ in rows), default=-1)
+            for partition in range(after, after + empty):  # never written to
+                self.held[TopicPartition(topic, partition)] = []
         self.read = 0
         self.asked: list[int] = []  # the times asked of offsets_for_times
         self.consumers = 0
@@ -73,11 +77,14 @@ class _Topics:
 
             def offsets_for_times(self, stamps: dict[TopicPartition, int]) -> dict:
                 found = {}
-                for tp, ms in stamps.items():
+                for tp, ms in stamps.items():  # as Kafka: a record without a time is never found
                     topics.asked.append(ms)
                     at = next((r.offset for r in topics.held[tp] if r.timestamp >= ms), None)
                     found[tp] = None if at is None else SimpleNamespace(offset=at, timestamp=ms)
                 return found
+
+            def beginning_offsets(self, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
+                return dict.fromkeys(parts, 0)
 
             def end_offsets(self, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
                 return {tp: len(topics.held[tp]) for tp in parts}
@@ -108,9 +115,10 @@ def _alerts(monkeypatch: pytest.MonkeyPatch, topics: _Topics, **given: object) -
     return code, out.getvalue(), err.getvalue()
 
 
-def _plant(now: float) -> _Topics:
+def _plant(now: float, *, timed: bool = True, empty: int = 0) -> _Topics:
     """Months of old alerts on two partitions, then the last hours: ``new`` opened an hour ago and was
-    labelled, ``long`` opened the day before and resolved half an hour ago (labelled the day before)."""
+    labelled, ``long`` opened the day before and resolved half an hour ago (labelled the day before).
+    ``timed=False``: the records carry no Kafka time, as an old producer or message format v0 writes."""
     day = 86400.0
     old = [(p, _event(f"old{p}-{i}", "open", now - 90 * day + i, now - 90 * day + i), now - 90 * day + i)
            for p in (0, 1) for i in range(100)]  # fmt: skip
@@ -130,7 +138,9 @@ def _plant(now: float) -> _Topics:
          now - H + 60),
     ]  # fmt: skip
     settings = Settings().kafka.topics
-    return _Topics({settings.alerts: alerts, settings.labels: labels})
+    if not timed:
+        alerts, labels = ([(p, value, None) for p, value, _ in rows] for rows in (alerts, labels))
+    return _Topics({settings.alerts: alerts, settings.labels: labels}, empty)
 
 
 def test_since_reads_each_partition_from_its_offset_for_that_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,7 +151,8 @@ def test_since_reads_each_partition_from_its_offset_for_that_time(monkeypatch: p
     assert code == 0, err
     assert topics.read == 3 + 1  # the three alert events and the label written in the last two hours
     # The alerts topic from that time, the labels topic from retrain.label_retry_s (600 s) before it.
-    assert sorted(round((now - 2 * H - ms / 1000) / 60) for ms in topics.asked) == [0, 0, 10, 10]
+    looked = [ms for ms in topics.asked if ms]  # time 0: whether a partition found nothing holds times
+    assert sorted(round((now - 2 * H - ms / 1000) / 60) for ms in looked) == [0, 0, 10, 10]
     (episode,) = [json.loads(line) for line in out.splitlines()]
     assert (episode["alert_id"], episode["state"]) == ("new", "resolved")
     assert episode["label"]["operator"] == "lee"
@@ -211,6 +222,57 @@ def test_a_label_written_before_since_for_an_alert_opened_after_it_is_shown(
     assert held.read == 2 + 2
 
 
+def test_since_on_records_without_kafka_time_reads_them_by_their_own_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Kafka finds no offset for a time among records that carry none: every partition looked as if
+    # nothing had been written since, and the console listed nothing, saying nothing of why.
+    now = time.time()
+    topics = _plant(now, timed=False, empty=1)
+    code, out, err = _alerts(monkeypatch, topics, since="2h")
+    assert code == 0, err
+    (episode,) = [json.loads(line) for line in out.splitlines()]
+    assert (episode["alert_id"], episode["state"], episode["label"]["operator"]) == ("new", "resolved", "lee")
+    assert topics.read == 204 + 3  # the partitions holding records read whole; the empty ones not at all
+    alerts, labels = Settings().kafka.topics.alerts, Settings().kafka.topics.labels
+    notes = err.splitlines()
+    assert len(notes) == 2 and "without a Kafka timestamp" in err and "own time (its ts field)" in err
+    assert f"{alerts} partitions 0, 1 " in notes[0] and f"{labels} partitions 0, 1 " in notes[1]
+    # With Kafka's times, as before: no note, and only what was written since is read.
+    topics = _plant(now, empty=1)
+    code, out, err = _alerts(monkeypatch, topics, since="2h")
+    assert (code, err, topics.read) == (0, "", 3 + 1)
+    assert [json.loads(line)["alert_id"] for line in out.splitlines()] == ["new"]
+
+
+def test_a_record_without_kafka_time_after_the_offset_found_is_judged_by_its_own_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A producer replaced by an old one midway: the records it wrote after those with a time were
+    # dropped as written before any --since.
+    now, topics = time.time(), Settings().kafka.topics
+    alerts = [
+        (0, _event("kept", "open", now - H, now - H), now - H),
+        (0, _event("late", "open", now - 60.0, now - 60.0), None),
+    ]
+    # By their own time (ts): the label for "late" was given long before --since and its margin (the
+    # label store dead-letters one that waits that long for its alert), so it is not shown.
+    labels = [
+        (
+            0,
+            {"schema": 1, "alert_id": "kept", "label": "anomaly", "operator": "lee", "ts": now - H + 60},
+            None,
+        ),
+        (0, {"schema": 1, "alert_id": "late", "label": "normal", "operator": "ann", "ts": now - 5 * H}, None),
+    ]
+    held = _Topics({topics.alerts: alerts, topics.labels: labels})
+    code, out, err = _alerts(monkeypatch, held, since="2h")
+    listed = {e["alert_id"]: e["label"] for e in map(json.loads, out.splitlines())}
+    assert code == 0 and listed.keys() == {"kept", "late"}
+    assert listed["kept"]["operator"] == "lee" and listed["late"] is None
+    assert f"{topics.alerts} partition 0 " in err and f"{topics.labels} partition 0 " in err
+
+
 @pytest.mark.parametrize(
     ("given", "says"),
     [
@@ -269,3 +331,27 @@ def test_since_against_a_broker(tansu, tmp_path, capsys: pytest.CaptureFixture[s
     assert [json.loads(line)["alert_id"] for line in capsys.readouterr().out.splitlines()] == ["a2"]
     assert main(["alerts", *common]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+@pytest.mark.integration
+def test_since_against_a_broker_on_records_without_kafka_time(tansu) -> None:  # noqa: ANN001
+    # Tansu finds an offset for the time, but every record read after it was dropped as written before.
+    names = {"alerts": f"alerts-{uuid.uuid4().hex[:8]}", "labels": f"labels-{uuid.uuid4().hex[:8]}"}
+    ensure_topics(tansu.bootstrap_servers, {names["alerts"]: 1}, create_missing=True, replication_factor=1)
+    producer = KafkaProducer(bootstrap_servers=tansu.bootstrap_servers)
+    try:
+        now = time.time()
+        for i, written in enumerate([now - 3 * H, now - 60.0]):
+            event = orjson.dumps(_event(f"a{i}", "open", written, written))
+            producer.send(names["alerts"], event, partition=0, timestamp_ms=-1)  # no time, as an old producer
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=5)
+    out, err = io.StringIO(), io.StringIO()
+    args = argparse.Namespace(
+        open=False, asset=None, limit=20, json=True, bootstrap=tansu.bootstrap_servers, since="1h"
+    )
+    settings = Settings(kafka={"topics": names})
+    assert alertscmd.run_alerts(settings, args, out=out, err=err) == 0, err.getvalue()
+    assert [json.loads(line)["alert_id"] for line in out.getvalue().splitlines()] == ["a1"]
+    assert f"{names['alerts']} partition 0 " in err.getvalue()
