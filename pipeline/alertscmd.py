@@ -43,7 +43,7 @@ from pipeline.alertsince import (
 )
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
-from pipeline.labelorder import Answer, opened_on
+from pipeline.labelorder import Answer, given_rank, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
 from pipeline.recordjson import is_schema_1
@@ -230,7 +230,10 @@ def read_episodes(
             # here, when it was written to Kafka), and has no time of its own to tell a copy by.
             stamped = label.by_alert or label.labelled_at is not None
             written = _written_at(msg)
-            given = label.given_at if stamped or not math.isfinite(written) else written
+            if stamped:  # no earlier than a margin before it reached Kafka, as the label store ranks it
+                given = given_rank(label.given_at, written)
+            else:
+                given = written if math.isfinite(written) else label.given_at
             answer = Answer(label.operator, label.label, given if stamped else None, label.label_id)
             place = Source(msg.topic, msg.partition, msg.offset)
             came.setdefault(alert_id, []).append((place, given, answer, label.as_json()))

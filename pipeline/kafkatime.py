@@ -8,9 +8,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KafkaTime", "broker_time"]
+__all__ = ["KafkaTime", "broker_time", "record_time"]
 
 _LOG_APPEND_TIME = 1  # a record's timestamp_type when the broker stamped it
+
+
+def record_time(record: Any) -> float | None:
+    """When ``record`` was written to Kafka (epoch seconds), None when it carries no time.
+
+    >>> from types import SimpleNamespace as R
+    >>> record_time(R(timestamp=1500)), record_time(R(timestamp=-1)), record_time(R())
+    (1.5, None, None)
+    """
+    stamp = getattr(record, "timestamp", None)
+    return stamp / 1000.0 if isinstance(stamp, int) and stamp >= 0 else None
 
 
 def broker_time(records: Sequence[Any]) -> float | None:

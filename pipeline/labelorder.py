@@ -13,6 +13,10 @@ operator's same answer (``anomaly`` or ``normal``) about the same alert or readi
 * or it repeats the answer that counts when it comes: ``dhag-pipeline label`` run again after it
   reported a timeout that still delivered the first, a console that stamps each submit anew.
 
+A label's given time ranks no earlier than :data:`~pipeline.labels.MAX_CLOCK_SKEW_S` before the time its
+record was written to Kafka (:func:`given_rank`): a console whose clock is behind would otherwise rank a
+correction before the answer it corrects, given on another partition.
+
 An answer that differs from the one that counts is a change: it counts from then on (the store logs
 and counts it). An operator who repeats an answer after another one came between is heard again.
 
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from pipeline.labels import Source
+from pipeline.labels import MAX_CLOCK_SKEW_S, Source
 
 __all__ = [
     "TS_TOLERANCE_S",
@@ -38,6 +42,7 @@ __all__ = [
     "Taken",
     "answer_of",
     "compare",
+    "given_rank",
     "in_label_order",
     "opened_on",
     "reading_window",
@@ -60,6 +65,21 @@ def reading_window(ts: float) -> tuple[float, float]:
     (True, False)
     """
     return ts - TS_TOLERANCE_S, ts + TS_TOLERANCE_S
+
+
+def given_rank(given_at: float, written_at: float | None) -> float:
+    """The time a label given at ``given_at`` (by its sender's clock) ranks by, its record written to
+    Kafka at ``written_at`` (None or not finite: no Kafka time): never more than
+    :data:`~pipeline.labels.MAX_CLOCK_SKEW_S` before that. A label may take a while to reach Kafka; one
+    dated further back came from a clock that is behind, and ranked as given it would lose to an
+    earlier answer of another partition.
+
+    >>> given_rank(1000.0, 12_000.0), given_rank(1000.0, 1200.0), given_rank(1000.0, None)
+    (11700.0, 1000.0, 1000.0)
+    """
+    if written_at is None or not math.isfinite(written_at):
+        return given_at
+    return max(given_at, written_at - MAX_CLOCK_SKEW_S)
 
 
 def opened_on(ts: float, alerts: Iterable[tuple[str, float]]) -> str | None:

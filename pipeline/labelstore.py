@@ -36,7 +36,7 @@ from typing import Any
 
 from pipeline.forgottenalerts import ForgottenAlerts
 from pipeline.labelchanges import changes_made, log_changes
-from pipeline.labelorder import Answer, Taken, compare, in_label_order
+from pipeline.labelorder import Answer, Taken, compare, given_rank, in_label_order
 from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
 from pipeline.normalsample import NormalSample, Reading
@@ -211,6 +211,7 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
         source: Source,
         *,
         received_at: float | None = None,
+        written_at: float | None = None,
         changes: list[str] | None = None,
     ) -> Taken:
         """Record a label whose target is known: its alert was seen, or it carries the reading itself.
@@ -224,7 +225,9 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
         ``NEW``. Each change of answer it makes (:func:`~pipeline.labelchanges.changes_made`: one ranking
         before the label that counts makes that one a change) is logged, and its new answer appended to
         ``changes``. Raises KeyError for a label naming an alert that was not seen (keep it with
-        :meth:`add_pending`), or forgotten with no label left (:meth:`knows_alert`).
+        :meth:`add_pending`), or forgotten with no label left (:meth:`knows_alert`). ``written_at``: when
+        its record was written to Kafka, which its given time ranks no earlier than a margin before
+        (:func:`~pipeline.labelorder.given_rank`; stored as its ``given_at``).
         """
         if self._recorded_before_digests("labels", source):
             return Taken.REPLAY
@@ -240,9 +243,10 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
             alert_id, ts, values = target_of(self._db, asset_id, label.ts, label.values)
         received = time.time() if received_at is None else received_at
         # The label that arrived last counts (latest_labels), whatever time an operator's console put
-        # on it. ``given_at`` is kept for the history: when the operator says it was given.
+        # on it. ``given_at`` is kept for the history: when the operator says it was given, or, from a
+        # clock that is behind, the earliest its Kafka record lets it rank by (given_rank).
         stamped = label.by_alert or label.labelled_at is not None
-        given = label.given_at if stamped else received
+        given = given_rank(label.given_at, written_at) if stamped else received
         by_alert = alert_id is not None
         where = "alert_id = ?" if by_alert else "alert_id IS NULL AND asset_id = ? AND ts = ?"
         target = (where, (alert_id,) if by_alert else (asset_id, float(ts)))

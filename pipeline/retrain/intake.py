@@ -25,6 +25,8 @@ from kafka import KafkaProducer
 from pipeline.backoff import ThrottledLog
 from pipeline.config import RetrainSettings
 from pipeline.heldcounts import HeldCounts
+from pipeline.kafkatime import record_time
+from pipeline.labelorder import given_rank
 from pipeline.labels import MAX_CLOCK_SKEW_S, Label, LabelError, LabelReason, parse_label
 from pipeline.labelstore import LabelStore, PendingLabel, Source, Taken
 from pipeline.metrics import RetrainMetrics
@@ -36,6 +38,7 @@ __all__ = ["Intake"]
 log = logging.getLogger(__name__)
 _behind_log = ThrottledLog(log, 600.0)
 _ignored_log = ThrottledLog(log, 600.0)
+_given_behind_log = ThrottledLog(log, 600.0)
 # At most this many waiting labels are dead-lettered a poll (the rest at the next ones): a flood that
 # expires at once costs a poll no more sends than this.
 _DUE_PER_POLL = 200
@@ -166,7 +169,26 @@ class Intake:
             if label.alert_id is not None and not self.store.knows_alert(label.alert_id):
                 self._wait(producer, msg, label.alert_id, source, now)
             else:
-                self._take(label, source, now)
+                self._take(label, source, now, self._written_at(label, msg, source))
+
+    @staticmethod
+    def _written_at(label: Label, msg: Any, source: Source) -> float | None:
+        """When the label's record was written to Kafka, which its given time ranks no earlier than
+        ``MAX_CLOCK_SKEW_S`` before (:func:`~pipeline.labelorder.given_rank`); logged when it moves it."""
+        written = record_time(msg)
+        stamped = label.by_alert or label.labelled_at is not None
+        if stamped and written is not None and given_rank(label.given_at, written) > label.given_at:
+            _given_behind_log.log(
+                label.operator,
+                logging.WARNING,
+                "label at %s by %s is dated %.0f s before its Kafka record time (its console's clock is "
+                "behind?): it ranks as given %.0f s before that time (MAX_CLOCK_SKEW_S)",
+                source.position,
+                label.operator,
+                written - label.given_at,
+                MAX_CLOCK_SKEW_S,
+            )
+        return written
 
     def _wait(self, producer: KafkaProducer, msg: Any, alert_id: str, source: Source, now: float) -> None:
         """Keep a label whose alert the store does not know yet, waiting; dead-letter it at once when
@@ -183,12 +205,16 @@ class Intake:
         )
         self._dead_letters.send(producer, msg.key, msg.value, LabelReason.UNKNOWN_ALERT, detail, source, now)
 
-    def _take(self, label: Label, source: Source, received_at: float) -> None:
+    def _take(
+        self, label: Label, source: Source, received_at: float, written_at: float | None = None
+    ) -> None:
         """Store a label whose target is known, and count it: a repeat of an earlier one apart, and each
         change of answer it makes (by the new answer: a label that joins ranking before the one that
-        counts makes that one a change)."""
+        counts makes that one a change). ``written_at``: its Kafka record time (None: not known)."""
         changes: list[str] = []
-        taken = self.store.add_label(label, source, received_at=received_at, changes=changes)
+        taken = self.store.add_label(
+            label, source, received_at=received_at, written_at=written_at, changes=changes
+        )
         if taken == Taken.REPEAT:
             self._count(self.metrics.labels_repeated.inc)
         elif taken:
