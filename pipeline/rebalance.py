@@ -87,6 +87,7 @@ class RebalanceHandling:
     _dropped_named: set[TopicPartition]  # dropped while assignment() still named them (see below)
     _committed: dict[TopicPartition, int]
     _held_over: dict[TopicPartition, int]
+    _owed: dict[TopicPartition, int]  # per partition, the offset past a refused batch (pipeline.batchcommit)
     _assignment_changed: bool
     _joined: bool
     _assigned: bool
@@ -172,8 +173,15 @@ class RebalanceHandling:
             gone |= self._dropped_named - assignment
             self._dropped_named = set()
         # A revoked partition that comes back with uncommitted records starts fresh too: they may have
-        # been handled elsewhere in between.
+        # been handled elsewhere in between. What this consumer committed there is forgotten with it: an
+        # old offset kept would hold back the commits of a partition back from a member that set its
+        # offset lower; what it owed there went to the member that reads it now.
         self.processor.drop_partitions([(tp.topic, tp.partition) for tp in dropped])
+        with self._lock:
+            for tp in dropped:
+                self._committed.pop(tp, None)
+        for tp in gone:
+            self._owed.pop(tp, None)
         self.read_through.forget(dropped)
         for tp in gone:
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
