@@ -34,7 +34,6 @@ from pipeline.alertepisodes import Episode, _as_they_came, _list, _once, _writte
 from pipeline.alertevents import suspect_tag
 from pipeline.alertsince import (
     SINCE_HELP,
-    kafka_time_ms,
     labels_from,
     own_time_since,
     parse_since,
@@ -43,6 +42,7 @@ from pipeline.alertsince import (
 )
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
+from pipeline.kafkatime import record_time
 from pipeline.labelorder import Answer, given_rank, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
@@ -129,15 +129,14 @@ def _read_topic(
                 deadline = time.monotonic() + stall_s
             for tp, messages in batch.items():
                 for message in messages:  # a broker may start a partition a little earlier
-                    if (
-                        since_ms is None
-                        or (stamp := kafka_time_ms(message)) is not None
-                        and stamp >= since_ms
-                    ):
+                    if since_ms is None:
                         yield message
-                    elif stamp is None:
+                    elif (written := record_time(message)) is not None:
+                        if written >= since_ms / 1000:
+                            yield message
+                    else:  # no Kafka time: its own says
                         untimed.add(tp.partition)
-                        if own_time_since(message, since_ms):
+                        if own_time_since(message, since_ms / 1000):
                             yield message
         if untimed and say is not None:
             say(untimed_note(topic, sorted(untimed)))

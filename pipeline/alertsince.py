@@ -21,7 +21,6 @@ from pipeline.config import Settings
 
 __all__ = [
     "SINCE_HELP",
-    "kafka_time_ms",
     "labels_from",
     "own_time_since",
     "parse_since",
@@ -99,23 +98,12 @@ def since_offsets(consumer: Any, parts: list[TopicPartition], since_ms: int) -> 
     return {tp: starts.get(tp, ends[tp]) for tp in parts}
 
 
-def kafka_time_ms(record: Any) -> int | None:
-    """When ``record`` was written to Kafka (epoch milliseconds), None when it carries no time.
+def own_time_since(record: Any, since: float) -> bool:
+    """Whether a record without a Kafka time says it was written at or after ``since`` (its ``ts``
+    field; both epoch seconds); True when it says no time (not JSON, no number there).
 
     >>> from types import SimpleNamespace as R
-    >>> kafka_time_ms(R(timestamp=2000)), kafka_time_ms(R(timestamp=-1))
-    (2000, None)
-    """
-    stamp = getattr(record, "timestamp", None)
-    return stamp if isinstance(stamp, int) and stamp >= 0 else None
-
-
-def own_time_since(record: Any, since_ms: int) -> bool:
-    """Whether a record without a Kafka time says it was written at or after ``since_ms`` (its ``ts``
-    field, epoch seconds); True when it says no time (not JSON, no number there).
-
-    >>> from types import SimpleNamespace as R
-    >>> [own_time_since(R(value=v), 1000) for v in (b'{"ts": 0.5}', b'{"ts": 2}', b"{}", b"x")]
+    >>> [own_time_since(R(value=v), 1.0) for v in (b'{"ts": 0.5}', b'{"ts": 2}', b"{}", b"x")]
     [False, True, True, True]
     """
     try:
@@ -124,7 +112,7 @@ def own_time_since(record: Any, since_ms: int) -> bool:
         return True
     if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
         return True
-    return ts * 1000 >= since_ms
+    return ts >= since
 
 
 def untimed_note(topic: str, partitions: list[int]) -> str:
