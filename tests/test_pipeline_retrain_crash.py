@@ -22,6 +22,7 @@ from pipeline.labelstore import LabelStore, Source
 from pipeline.retrain import cycle
 from pipeline.retrain.cycle import report_path
 
+OUTCOMES = ("promoted", "rejected", "failed")
 LOOSE = {"max_far_increase": 1.0, "max_recall_drop": 1.0, "min_new_labels": 2, "min_interval_s": 60.0}
 
 
@@ -193,3 +194,40 @@ def test_a_damaged_stamp_or_report_is_left_aside_not_raised_at_every_start(
     assert found is not None and found.label_id == 3 and found.outcome is None
     assert store.get_state("run_under_way") == ""
     assert "cannot tell what the unrecorded retraining run left" in caplog.text
+
+
+def _refusing(*args: object, **kwargs: object) -> object:
+    return dataclasses.replace(_real_judge(*args, **kwargs), accepted=False, reasons=["recall 0.5 < 0.8"])
+
+
+_real_judge = cycle.judge
+
+
+@pytest.mark.parametrize(
+    ("patches", "outcome"),
+    [
+        ([(cycle, "prune", _kill)], "promoted"),  # killed after its promotion
+        ([(cycle, "judge", _refusing), (cycle, "prune", _kill)], "rejected"),  # a refused candidate's
+        ([(reg, "promote", _kill)], "failed"),  # accepted, killed before its promotion
+        ([(cycle, "judge", _kill)], "failed"),  # during its training: it decided nothing
+    ],
+)
+def test_a_killed_run_is_counted_once_by_the_outcome_it_is_recorded_with(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patches: list, outcome: str
+) -> None:
+    # Before, a run recovered at the restart was recorded but counted nowhere: increase() of
+    # dhag_retrain_runs_total (the health dashboard, DhagRetrainingNeverPromotes) missed it.
+    store, clock = _started(registry, tmp_path / "labels.sqlite")
+    for owner, name, patch in patches:
+        monkeypatch.setattr(owner, name, patch)
+    before = time.time()
+    _, metrics, store = _crash_and_restart(registry, store, clock)
+    counted = {o: metrics.get_sample_value("dhag_retrain_runs_total", {"outcome": o}) for o in OUTCOMES}
+    assert counted == {o: float(o == outcome) for o in OUTCOMES}
+    failed_at = metrics.get_sample_value("dhag_retrain_last_failure_timestamp_seconds")
+    # A run killed before its decision ended in an error: DhagRetrainingFailing says so until a success.
+    assert (failed_at >= before) == (outcome == "failed")
+    store.commit()
+    _, again = _retrainer(registry, store, clock, **LOOSE)  # a second restart counts it no more
+    assert all(again.get_sample_value("dhag_retrain_runs_total", {"outcome": o}) == 0 for o in OUTCOMES)
+    assert again.get_sample_value("dhag_retrain_last_failure_timestamp_seconds") == failed_at

@@ -87,21 +87,32 @@ class Runs:
         """Record the run the last process died in before recording it, as far as it got
         (:func:`~pipeline.retrain.interrupted.recover`): a decision made (promoted, or refused) is
         recorded as :meth:`_finish_run` would have, its labels used; a candidate accepted but not promoted,
-        or nothing published, leaves its labels new for the next run."""
+        or nothing published, is recorded as failed (killed before its decision), its labels new for the
+        next run. Counted in ``dhag_retrain_runs_total`` once its record is committed: the stamp goes with
+        it, so a later start counts it no more."""
         found = interrupted.recover(self.store, self.settings.model.registry)
-        if found is not None and found.outcome in ("promoted", "rejected") and found.finished is not None:
+        if found is None:
+            self.store.commit()
+            return
+        outcome = "failed"  # killed before a decision (out of memory, a node lost): the run ended in an error
+        if found.outcome in ("promoted", "rejected") and found.finished is not None:
+            outcome = found.outcome
             self.store.set_state(_LAST_RUN, repr(self.clock()))
             self.store.set_state(LAST_SUCCESS, repr(found.finished))
             if found.outcome == "promoted":
                 self.store.set_state(_LAST_PROMOTION, repr(found.finished))
             self.store.set_state(_LAST_LABEL, str(found.label_id))
+        else:
+            self.store.set_state(_LAST_FAILURE, repr(time.time()))
         self.store.commit()
-        if found is None:
-            return
+        self.metrics.runs.labels(outcome).inc()
         if found.version is None:
-            said = "it published nothing; its labels count as new"
+            said = "it published nothing; counted as failed, its labels count as new"
         elif found.outcome == "not_promoted":
-            said = f"its candidate {found.version} was accepted, not promoted; its labels count as new"
+            said = (
+                f"its candidate {found.version} was accepted, not promoted; counted as failed, its labels "
+                "count as new"
+            )
         else:
             said = f"its candidate {found.version} was {found.outcome}; recorded now"
         what = "the retraining run (%s) under way when the retrainer last stopped was not recorded: %s"
