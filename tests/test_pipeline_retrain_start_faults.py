@@ -68,6 +68,49 @@ def test_a_label_store_failing_at_a_runs_start_fails_the_run_and_the_loop_polls_
     assert store.get_state("last_run_label_id") == "7"  # its labels still count as new
 
 
+def test_a_label_store_commit_failing_at_a_runs_start_fails_the_run_and_the_loop_polls_on(
+    registry: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, the start's first commit (of what the loop wrote) was outside the start's guard: its error
+    # left the loop, and the retrainer exited into the same start at every restart.
+    store, clock = LabelStore(":memory:"), [10_000.0]
+    retrainer, metrics = _retrainer(registry, store, clock, min_interval_s=600.0)
+    store.set_state("last_run_label_id", "7")
+    store.commit()
+    real_commit, real_due, armed, asked = store.commit, retrainer.due, [], []
+
+    def commit() -> None:  # the next commit after the trigger, the start's first, fails once
+        if armed:
+            armed.clear()
+            raise sqlite3.OperationalError("database is locked")
+        real_commit()
+
+    def due() -> str | None:
+        asked.append(1)
+        if len(asked) > 1:
+            return real_due()
+        store.set_state("loop_wrote", "yes")  # as the loop records a finished run before a start
+        armed.append(1)
+        return "labels"
+
+    monkeypatch.setattr(store, "commit", commit)
+    monkeypatch.setattr(retrainer, "due", due)
+    with caplog.at_level(logging.INFO, logger="pipeline.retrain.service"):
+        assert len(_watching(retrainer, monkeypatch, 3)) == 3
+    (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert error.getMessage() == (
+        "retraining run (labels) could not start: committing to the label store failed: "
+        "OperationalError: database is locked; the next is tried after retrain.min_interval_s (600 s)"
+    )
+    assert metrics.get_sample_value("dhag_retrain_runs_total", {"outcome": "failed"}) == 1
+    store.rollback()  # what was committed stays
+    # What the loop wrote before the start is not undone with it: the loop's own commit keeps it.
+    assert store.get_state("loop_wrote") == "yes"
+    assert store.get_state("last_run_label_id") == "7"  # the run's labels still count as new
+    assert store.get_state("last_run_at") == repr(10_000.0)  # the next start waits min_interval_s
+    assert store.get_state("run_under_way") in (None, "")  # no stamp: nothing to recover at a restart
+
+
 def test_a_prune_failing_midway_leaves_the_store_as_it_was(registry: Path, monkeypatch) -> None:
     store, clock = LabelStore(":memory:"), [10_000.0]
     retrainer, _ = _retrainer(registry, store, clock, alert_retention_s=60.0)

@@ -44,7 +44,8 @@ FORGET_PER_RUN = 20_000
 
 
 class RunNotStartedError(Exception):
-    """A run's start could not read the label store; the run counts as failed, the loop goes on."""
+    """A run's start could not read or commit the label store; the run counts as failed, the loop goes
+    on."""
 
 
 class Runs:
@@ -160,10 +161,16 @@ class Runs:
     def start_run(self, trigger: str) -> Future[RunResult | None]:
         """Forget the alerts past ``alert_retention_s`` (at most :data:`FORGET_PER_RUN`), snapshot the
         store and train in the worker thread. A start that fails (the store locked past its timeout, its
-        volume full, memory) undoes its writes and returns the run failed (:class:`RunNotStartedError`):
+        volume full, memory), its first commit of what the loop wrote included, undoes its own writes and
+        returns the run failed (:class:`RunNotStartedError`):
         the loop polls on, and the next start waits ``min_interval_s``."""
         started = time.monotonic()
-        self.store.commit()  # what the loop wrote stands, whatever the start does
+        try:
+            self.store.commit()  # what the loop wrote stands, whatever the start does
+        except Exception as exc:  # noqa: BLE001 - the run fails; the loop goes on
+            # Not undone: the start wrote nothing yet, and the loop's writes (a finished run's record)
+            # stay for the loop's own commit, which tries again.
+            return self._not_started(trigger, exc, step="committing to", undo=False)
         try:
             labelled, normal, retired, episodes, forgot = self._snapshot()
             # Committed before it trains: a kill from here on leaves the stamp for the next start.
@@ -223,14 +230,18 @@ class Runs:
         self._training_label_id = self.store.last_label_id()
         return labelled, normal, retired, episodes, forgot
 
-    def _not_started(self, trigger: str, exc: Exception) -> Future[RunResult | None]:
-        """A run whose start failed: its writes undone, logged, counted as failed; its labels still new."""
+    def _not_started(
+        self, trigger: str, exc: Exception, *, step: str = "reading", undo: bool = True
+    ) -> Future[RunResult | None]:
+        """A run whose start failed at ``step`` of the label store: its writes undone (``undo``), logged,
+        counted as failed; its labels still new."""
         try:
-            self.store.rollback()  # a prune that failed midway forgets nothing
+            if undo:
+                self.store.rollback()  # a prune that failed midway forgets nothing
         except Exception as again:  # noqa: BLE001 - said; the failure stands as it is
             log.warning("cannot undo the failed start's writes to the label store: %s", again)
         self._training_label_id = -1  # its labels count as new at the next run
-        why = f"reading the label store failed: {type(exc).__name__}: {exc}"
+        why = f"{step} the label store failed: {type(exc).__name__}: {exc}"
         log.error(
             "retraining run (%s) could not start: %s; the next is tried after retrain.min_interval_s "
             "(%.0f s)",
