@@ -153,9 +153,10 @@ class RetrainMetrics:
         )
         self.partitions_recreated = Counter(
             "dhag_retrain_partitions_recreated",
-            "Partitions of a topic deleted and created again while the retrainer ran: read_again (an "
-            "alerts or labels partition whose position was past its end, read from its start), dropped "
-            "(a partition the topic no longer has).",
+            "Partitions of a topic deleted and created again while the retrainer ran (or was stopped: "
+            "a new topic id at its start): read_again (an alerts or labels partition of a new topic id, "
+            "or whose position was past its end, read from its start), dropped (a partition the topic "
+            "no longer has).",
             ["change"],
             registry=r,
         )

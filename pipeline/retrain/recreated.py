@@ -1,4 +1,5 @@
-"""A topic deleted and created again under the running retrainer (possibly with fewer partitions).
+"""A topic deleted and created again under the running retrainer (possibly with fewer partitions), or
+while it was stopped.
 
 The retrainer is assigned its partitions, so nothing tells it of a recreation: kafka-python goes on
 fetching each partition from its old position. A partition the new topic lacks is fetched forever
@@ -16,6 +17,12 @@ the partitions of a topic that no longer has them, with their positions in the l
 already. Input partitions are left to
 ``auto_offset_reset``: a reading sampled twice would count twice. Both are logged as warnings and
 counted in ``dhag_retrain_partitions_recreated_total``.
+
+While the retrainer is stopped nothing watches: a new topic holding more records than the stored
+position would be resumed there, its records before it never read. So the label store keeps each
+alerts and labels topic's id with its positions (:func:`~pipeline.retrain.storepositions.keep_topic_ids`),
+and a start (:meth:`Recreations.since_stopped`) reads from its start each partition of a topic whose id
+is not the one kept, counted and logged as above.
 """
 
 from __future__ import annotations
@@ -77,6 +84,38 @@ class Recreations:
         """Take the ids ``topics`` have now (at the start) as those to compare with."""
         self._ids |= {t: i for t, i in _topic_ids(consumer, topics).items() if i is not None}
 
+    def since_stopped(
+        self,
+        consumer: KafkaConsumer,
+        store: LabelStore,
+        metrics: RetrainMetrics,
+        parts: Sequence[TopicPartition],
+    ) -> set[TopicPartition]:
+        """Of ``parts`` (alerts and labels partitions taken at the start, or added since), those the label
+        store read in a topic of another id (deleted and created again while the retrainer was stopped):
+        their positions forgotten, to be read from their start; returns them. The topics' ids are kept
+        with the positions from then on (committed). A topic recreated under the running retrainer, its
+        new id not yet seen by :meth:`read_again`, is left to it (whose check may have failed)."""
+        found = _topic_ids(consumer, {tp.topic for tp in parts})
+        ids = {t: i for t, i in found.items() if self._ids.get(t, i) == i}
+        kept, mine = storepositions.topic_ids(store), storepositions.positions(store) or {}
+        changed = {t for t, i in ids.items() if i is not None and kept.get(t, str(i)) != str(i)}
+        again = [tp for tp in parts if tp.topic in changed and f"{tp.topic}/{tp.partition}" in mine]
+        self._ids |= {t: i for t, i in ids.items() if i is not None}
+        for tp in again:
+            log.warning(
+                "%s/%d, read up to offset %d before the retrainer started, has a new topic id (the topic was "
+                "deleted and created again while the retrainer was stopped): reading it again from its start",
+                tp.topic,
+                tp.partition,
+                mine[f"{tp.topic}/{tp.partition}"],
+            )
+        storepositions.forget(store, again)  # a start that dies before its first poll reads them again
+        storepositions.keep_topic_ids(store, ids)
+        store.commit()
+        metrics.partitions_recreated.labels("read_again").inc(len(again))
+        return set(again)
+
     def read_again(
         self,
         consumer: KafkaConsumer,
@@ -111,6 +150,8 @@ class Recreations:
             consumer.seek(tp, firsts[tp])
         if past:
             storepositions.record(store, {tp: firsts[tp] for tp in past})
+        storepositions.keep_topic_ids(store, {t: i for t, i in ids.items() if t in changed})
+        if past or changed:
             store.commit()
-            metrics.partitions_recreated.labels("read_again").inc(len(past))
+        metrics.partitions_recreated.labels("read_again").inc(len(past))
         return past

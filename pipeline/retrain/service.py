@@ -122,7 +122,8 @@ class Retrainer(Intake, Runs, Probed, Refused):
         """Take every partition of the three topics. Called again every :data:`_PARTITION_CHECK_S`, it
         takes those added since (a scale-out: their assets and alerts are not lost) from their start,
         drops those a topic recreated with fewer no longer has, and reads again from their start the
-        alerts and labels partitions past their end (a topic recreated: :mod:`pipeline.retrain.recreated`)."""
+        alerts and labels partitions past their end or of a new topic id, at the start too (a topic
+        recreated: :mod:`pipeline.retrain.recreated`)."""
         self._parts_checked = self.monotonic()
         parts: list[TopicPartition] = []
         known: set[str] = set()  # topics in the metadata
@@ -149,11 +150,17 @@ class Retrainer(Intake, Runs, Probed, Refused):
         latest = not self._parts and self.settings.kafka.auto_offset_reset == "latest"
         if self._parts:
             log.info("partitions added: %s; reading them from their start", ", ".join(map(str, new)))
+        # A topic deleted and created again while the retrainer was stopped: read from its start.
+        fresh = self._recreations.since_stopped(
+            consumer, self.store, self.metrics, [tp for tp in new if tp.topic != self.topics.input]
+        )
         # From the label store's own positions: what a store restored from a backup, or a new one in
         # place of a lost one, lacks is read again (the group's offsets are past it).
-        starts = storepositions.resume(self.store, consumer, new, self.cfg.group_id)
+        starts = storepositions.resume(
+            self.store, consumer, [tp for tp in new if tp not in fresh], self.cfg.group_id
+        )
         for tp in new:
-            offset = starts[tp]
+            offset = starts.get(tp)
             if offset is not None:
                 consumer.seek(tp, offset)
             elif latest and tp.topic == self.topics.input:

@@ -11,6 +11,12 @@ topics (the store ignores what it holds already), as far as they still retain it
 A store from before positions were kept (none recorded, yet not empty) trusts the group's offsets, as
 it always did, and starts keeping its own from them (:func:`adopt`). A new store (nothing in it at
 all) starts with none recorded: each partition is read as a new group would read it.
+
+With the positions, the store keeps the id of the alerts and labels topics they were read from
+(:func:`keep_topic_ids`, where the broker gives ids: Kafka 2.8 and later, Tansu): a topic deleted and
+created again while the retrainer was stopped has a new id at the next start, and is read from its start
+(:meth:`~pipeline.retrain.recreated.Recreations.since_stopped`), not resumed at a position in the old
+topic. A store of an earlier release, which kept none, takes the ids the topics have at its first start.
 """
 
 from __future__ import annotations
@@ -25,11 +31,22 @@ from kafka.errors import KafkaError
 from pipeline.labelstore import LabelStore
 from pipeline.retrain.runs import LAST_SUCCESS
 
-__all__ = ["POSITIONS", "forget", "mark_new", "positions", "record", "resume"]
+__all__ = [
+    "POSITIONS",
+    "TOPIC_IDS",
+    "forget",
+    "keep_topic_ids",
+    "mark_new",
+    "positions",
+    "record",
+    "resume",
+    "topic_ids",
+]
 
 log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's
 
 POSITIONS = "kafka_positions"  # state key: JSON {"topic/partition": next offset}
+TOPIC_IDS = "kafka_topic_ids"  # state key: JSON {topic: its id when its positions were read}
 
 
 def _key(tp: TopicPartition) -> str:
@@ -67,6 +84,22 @@ def record(store: LabelStore, offsets: Mapping[TopicPartition, int]) -> None:
     """Record the next offsets a poll leaves (written with it, visible at the store's commit)."""
     if offsets:
         _write(store, (positions(store) or {}) | {_key(tp): int(o) for tp, o in offsets.items()})
+
+
+def topic_ids(store: LabelStore) -> dict[str, str]:
+    """The id of each topic whose positions the store keeps (none kept: an earlier release's store, a
+    broker that gives no ids)."""
+    raw = store.get_state(TOPIC_IDS)
+    return {} if raw is None else {str(k): str(v) for k, v in json.loads(raw).items()}
+
+
+def keep_topic_ids(store: LabelStore, ids: Mapping[str, object]) -> None:
+    """Keep ``ids`` (topic -> id, None: not known) as those of the topics the store's positions are in
+    (written with them, visible at the store's commit); a topic without an id keeps the one it had."""
+    kept = topic_ids(store)
+    new = kept | {topic: str(i) for topic, i in ids.items() if i is not None}
+    if new != kept:
+        store.set_state(TOPIC_IDS, json.dumps(dict(sorted(new.items()))))
 
 
 def forget(store: LabelStore, parts: Sequence[TopicPartition]) -> None:
