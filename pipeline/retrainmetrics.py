@@ -7,7 +7,12 @@ refusing it (``dhag_broker_refusals_total``), with the daemon's names and labels
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from pipeline.labels import LabelReason
 from pipeline.refusals import REFUSAL_KINDS
@@ -20,6 +25,21 @@ RETRAINER_REFUSED_OPERATIONS = ("connect", "poll", "produce", "commit")
 # Its Kafka operations that fail (pipeline.retrain.outage): its start, its polls, the connection check
 # after an empty poll, its offset commits, its label dead letters not acknowledged.
 RETRAINER_FAILED_OPERATIONS = ("connect", "connection", "poll", "commit", "dead_letter")
+
+
+class _Scrapes(Collector):
+    """Notes that the registry was collected (scraped); exports nothing. Registered last, so the scrape
+    that sets it has read every metric before."""
+
+    def __init__(self, seen: threading.Event) -> None:
+        self._seen = seen
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # no names: the registry does not collect it to learn them
+
+    def collect(self) -> Iterable[Metric]:
+        self._seen.set()
+        return []
 
 
 class RetrainMetrics:
@@ -178,6 +198,10 @@ class RetrainMetrics:
                 self.broker_refusals.labels(operation, kind)
         for operation in RETRAINER_FAILED_OPERATIONS:
             self.broker_failures.labels(operation)
+        # Set at the first scrape: a count made before it is lost to increase() where a restart starts
+        # new series (a new pod address), as their first sample holds it already.
+        self.scraped = threading.Event()
+        registry.register(_Scrapes(self.scraped))
 
     def set_registry_versions(self, counts: dict[str, int]) -> None:
         """Show the registry's versions by state (``{"readable": 48, "damaged": 1, ...}``)."""

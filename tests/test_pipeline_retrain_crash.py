@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from plant_data import normal
+from prometheus_client import generate_latest
 from retrain_data import _readings
 from test_pipeline_retrain_loop import _retrainer
+from test_pipeline_retrain_start_faults import _watching
 
 from pipeline import registry as reg
 from pipeline.labels import Label
@@ -221,13 +223,21 @@ def test_a_killed_run_is_counted_once_by_the_outcome_it_is_recorded_with(
     for owner, name, patch in patches:
         monkeypatch.setattr(owner, name, patch)
     before = time.time()
-    _, metrics, store = _crash_and_restart(registry, store, clock)
+    restarted, metrics, store = _crash_and_restart(registry, store, clock)
+
+    # The first scrape sees every outcome at 0 (on a new pod address, a series first seen at 1 would
+    # show no increase), the loop's next step counts the run.
+    scraped = generate_latest(metrics).decode()
+    assert all(f'dhag_retrain_runs_total{{outcome="{o}"}} 0.0' in scraped for o in OUTCOMES)
+    _watching(restarted, monkeypatch, 1)
     counted = {o: metrics.get_sample_value("dhag_retrain_runs_total", {"outcome": o}) for o in OUTCOMES}
     assert counted == {o: float(o == outcome) for o in OUTCOMES}
     failed_at = metrics.get_sample_value("dhag_retrain_last_failure_timestamp_seconds")
     # A run killed before its decision ended in an error: DhagRetrainingFailing says so until a success.
     assert (failed_at >= before) == (outcome == "failed")
     store.commit()
-    _, again = _retrainer(registry, store, clock, **LOOSE)  # a second restart counts it no more
+    second, again = _retrainer(registry, store, clock, **LOOSE)  # a second restart counts it no more
+    generate_latest(again)
+    _watching(second, monkeypatch, 1)
     assert all(again.get_sample_value("dhag_retrain_runs_total", {"outcome": o}) == 0 for o in OUTCOMES)
     assert again.get_sample_value("dhag_retrain_last_failure_timestamp_seconds") == failed_at

@@ -66,6 +66,7 @@ class Runs:
     _model_checked: float
     _surveyed: float  # when dhag_registry_versions was last counted (monotonic)
     _read: int
+    _recovered: str | None  # the outcome of a run recovered at the start, until it is counted
 
     if TYPE_CHECKING:  # the service's
 
@@ -89,8 +90,9 @@ class Runs:
         (:func:`~pipeline.retrain.interrupted.recover`): a decision made (promoted, or refused) is
         recorded as :meth:`_finish_run` would have, its labels used; a candidate accepted but not promoted,
         or nothing published, is recorded as failed (killed before its decision), its labels new for the
-        next run. Counted in ``dhag_retrain_runs_total`` once its record is committed: the stamp goes with
-        it, so a later start counts it no more."""
+        next run. Counted in ``dhag_retrain_runs_total`` after its record is committed (the stamp goes
+        with it, so a later start counts it no more), by :meth:`_count_recovered`."""
+        self._recovered = None
         found = interrupted.recover(self.store, self.settings.model.registry)
         if found is None:
             self.store.commit()
@@ -106,7 +108,7 @@ class Runs:
         else:
             self.store.set_state(_LAST_FAILURE, repr(time.time()))
         self.store.commit()
-        self.metrics.runs.labels(outcome).inc()
+        self._recovered = outcome  # counted once the metrics were scraped (_count_recovered)
         if found.version is None:
             said = "it published nothing; counted as failed, its labels count as new"
         elif found.outcome == "not_promoted":
@@ -118,6 +120,14 @@ class Runs:
             said = f"its candidate {found.version} was {found.outcome}; recorded now"
         what = "the retraining run (%s) under way when the retrainer last stopped was not recorded: %s"
         log.warning(what, found.trigger, said)
+
+    def _count_recovered(self) -> None:
+        """Count the run :meth:`_recover` recorded in ``dhag_retrain_runs_total`` once the metrics were
+        scraped: counted before, on a new pod address, its outcome's series would be seen first at 1,
+        and increase() would show no run."""
+        if self._recovered is not None and self.metrics.scraped.is_set():
+            self.metrics.runs.labels(self._recovered).inc()
+            self._recovered = None
 
     def _survey_registry(self) -> None:
         """Set ``dhag_registry_versions`` at start and every ``REGISTRY_SURVEY_S`` with no run under way
@@ -351,6 +361,7 @@ class Runs:
         """``--once``: catch up, run once, and end the log with the outcome; returns the exit code (0 the
         run finished, promoted, rejected or with nothing to train on; 1 it failed, or a stop came first)."""
         self.catch_up()
+        self._count_recovered()
         if self._stop.is_set():  # caught up with part of the topics only: no run on them
             return self._closing(1, "stopped before the retraining run, nothing trained")
         future = self.start_run("on_demand")

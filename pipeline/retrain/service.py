@@ -304,6 +304,7 @@ class Retrainer(Intake, Runs, Probed, Refused):
                     raise
                 if self._training is not None and self._training.done():
                     self._finish_run()
+                self._count_recovered()
                 self._survey_when_due()
                 trigger = None if self._stop.is_set() else self.due()
                 if trigger is not None and self._training is None:
