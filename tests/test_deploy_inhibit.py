@@ -354,3 +354,22 @@ def test_a_daemon_kafka_refuses_or_cannot_reach_pages_for_that_not_for_its_stall
         ("DhagProcessingStalled", "a2:9108", "plant-a"),
         ("DhagProcessingStalled", "a3:9108", "plant-a"),
     }
+
+
+def test_a_daemon_that_cannot_reach_kafka_pages_for_that_not_for_being_down(alertmanager: str) -> None:
+    # Through a Kafka outage the daemon exits 3 and restarts with a growing back-off: it is down now and
+    # then, and DhagKafkaUnreachable, which holds through the restarts, names the cause. Only that
+    # daemon's (its plant, job and address) is held back; another plant's daemon at the same address,
+    # and another daemon of the same plant, still page.
+    alerts = [
+        _pipeline("DhagKafkaUnreachable", "critical", instance="a1:9108", namespace="plant-a"),
+        _pipeline("DhagDaemonDown", "critical", instance="a1:9108", namespace="plant-a"),
+        _pipeline("DhagDaemonDown", "critical", instance="a2:9108", namespace="plant-a"),
+        _pipeline("DhagDaemonDown", "critical", instance="a1:9108", namespace="plant-b"),
+        _pipeline("DhagKafkaUnreachable", "critical", instance="172.18.0.5:9108"),
+        _pipeline("DhagDaemonDown", "critical", instance="172.18.0.5:9108"),
+    ]
+    assert _suppressed(alertmanager, alerts) == {
+        ("DhagDaemonDown", "a1:9108", "plant-a"),
+        ("DhagDaemonDown", "172.18.0.5:9108", ""),
+    }
