@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards import make_panel, query_target, render_dashboard
+from dashboards import make_panel, plant_variable, query_target, render_dashboard
 
 
 def pipeline_health() -> str:
@@ -177,7 +177,7 @@ def pipeline_health() -> str:
             options={"calculate": False, "yAxis": {"unit": "short"}, "cellGap": 1},
         ),
     ]
-    return render_dashboard("dhag-pipeline-health", "DHAG pipeline health", panels, [])
+    return render_dashboard("dhag-pipeline-health", "DHAG pipeline health", panels, [plant_variable()])
 
 
 def _retraining_panels(top: int) -> list[dict[str, Any]]:

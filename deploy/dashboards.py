@@ -8,16 +8,45 @@ plant overview built from them; the pipeline health dashboard is :mod:`dashboard
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 DATASOURCE_UID = "dhag-prometheus"
 DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
 # The plant overview's table of each open alert's first suspect sensor (empty while no alert is open).
 OPEN_ALERTS_SUSPECT = "Open alerts: suspect sensor"
+# The plant filter: several plants (a Kubernetes namespace each) may report to one Prometheus, so every
+# selector of every query carries the dashboards' namespace variable. Its "All" is the regex ".*"
+# (Grafana writes a custom all value in unescaped), which matches a series without the label too: under
+# compose no series has a namespace, and they all show.
+PLANT_MATCHER = 'namespace=~"$namespace"'
+# A selector of the dashboards' queries: a daemon's or retrainer's series, a recording rule (a name
+# with a colon), `up` or `ALERTS`, with its matchers if it has any (none of them is a function name).
+_SELECTOR = re.compile(r"\b(dhag_\w+|[a-zA-Z_]\w*(?::\w+)+|up|ALERTS)\b(?!\s*\()(\{[^}]*\})?")
+
+
+def plant_filtered(expr: str) -> str:
+    """``expr`` with the plant filter added to the matchers of each of its selectors.
+
+    >>> plant_filtered('sum(up{job="x"}) / count(dhag:asset_score)')
+    'sum(up{job="x", namespace=~"$namespace"}) / count(dhag:asset_score{namespace=~"$namespace"})'
+    """
+
+    def filtered(selector: re.Match[str]) -> str:
+        matchers = (selector.group(2) or "{}")[1:-1].strip()
+        return f"{selector.group(1)}{{{matchers + ', ' if matchers else ''}{PLANT_MATCHER}}}"
+
+    return _SELECTOR.sub(filtered, expr)
 
 
 def query_target(ref: str, expr: str, legend: str = "", *, instant: bool = False) -> dict[str, Any]:
-    target = {"refId": ref, "datasource": DATASOURCE, "expr": expr, "legendFormat": legend or "__auto"}
+    """A Prometheus query of a panel, ``expr`` filtered by the plant variable (:func:`plant_filtered`)."""
+    target = {
+        "refId": ref,
+        "datasource": DATASOURCE,
+        "expr": plant_filtered(expr),
+        "legendFormat": legend or "__auto",
+    }
     if instant:
         target |= {"instant": True, "range": False, "format": "table"}
     return target
@@ -66,6 +95,14 @@ def render_dashboard(
     return json.dumps(dashboard, indent=2) + "\n"
 
 
+def plant_variable() -> dict[str, Any]:
+    """The dashboards' plant filter: the namespaces of the series every daemon and retrainer exports
+    from its start (none under compose, where "All" still shows every series)."""
+    return template_variable(
+        "namespace", "Plant (namespace)", "label_values(dhag_broker_failures_total, namespace)"
+    )
+
+
 def template_variable(name: str, label: str, query: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -95,8 +132,10 @@ _PLANT_ANNOTATIONS = [
         "datasource": DATASOURCE,
         "enable": True,
         "iconColor": "purple",
-        "expr": "count by (version) (dhag_model_info == 1)"
-        " unless count by (version) (dhag_model_info offset 5m == 1)",
+        "expr": plant_filtered(
+            "count by (version) (dhag_model_info == 1)"
+            " unless count by (version) (dhag_model_info offset 5m == 1)"
+        ),
         "step": "1m",
         "titleFormat": "Model {{version}} in use",
     },
@@ -105,7 +144,7 @@ _PLANT_ANNOTATIONS = [
         "datasource": DATASOURCE,
         "enable": True,
         "iconColor": "red",
-        "expr": 'ALERTS{alertname="DhagManyAssetsAnomalous", alertstate="firing"}',
+        "expr": plant_filtered('ALERTS{alertname="DhagManyAssetsAnomalous", alertstate="firing"}'),
         "step": "1m",
         "titleFormat": "DhagManyAssetsAnomalous {{asset_group}}",
     },
@@ -266,9 +305,8 @@ def plant_overview() -> str:
             unit="s",
         ),
     ]
-    variables = [
-        template_variable("asset_group", "Asset group", "label_values(dhag:asset_score, asset_group)")
-    ]
+    groups = plant_filtered("label_values(dhag:asset_score, asset_group)")  # the plants' groups only
+    variables = [plant_variable(), template_variable("asset_group", "Asset group", groups)]
     return render_dashboard(
         "dhag-plant-overview", "DHAG plant overview", panels, variables, _PLANT_ANNOTATIONS
     )

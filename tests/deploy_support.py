@@ -21,8 +21,9 @@ DEPLOY = REPO / "deploy"
 RULES = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))
 RUNBOOKS = REPO / "docs" / "runbooks"
 SEVERITIES = {"critical", "warning", "info"}
-# Labels Prometheus adds to every scraped series, and the histogram bucket label.
-TARGET_LABELS = {"job", "instance"}
+# Labels Prometheus adds to every scraped series, and the namespace Kubernetes discovery adds (none
+# under compose) by which the dashboards filter a plant.
+TARGET_LABELS = {"job", "instance", "namespace"}
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?")

@@ -194,9 +194,10 @@ def test_every_query_names_exported_metrics_and_labels() -> None:
         assert not problems, f"{where}: {problems}"
     for dashboard in _dashboards():
         for variable in dashboard["templating"]["list"]:
-            metric, label = re.fullmatch(r"label_values\((\S+), (\w+)\)", variable["query"]["query"]).groups()
+            query = variable["query"]["query"]
+            metric, label = re.fullmatch(r"label_values\(([\w:]+)(?:\{[^}]*\})?, (\w+)\)", query).groups()
             assert metric in recorded or metric in series, metric
-            assert label in ("asset_group",) or label in series.get(metric, set()), label
+            assert label in ("asset_group", "namespace") or label in series.get(metric, set()), label
 
 
 def test_all_in_a_variable_means_every_series_not_the_values_listed_at_load() -> None:
@@ -213,7 +214,8 @@ def test_the_plant_overview_lists_each_open_alerts_suspect_sensor() -> None:
     (target,) = panel["targets"]
     assert panel["type"] == "table" and target.get("instant") and target["format"] == "table"
     assert re.fullmatch(
-        r"max by \(asset, sensor\) \(dhag:asset_suspect_sensor\{asset_group=~\"\$asset_group\"\}\)",
+        r"max by \(asset, sensor\) \(dhag:asset_suspect_sensor"
+        r"\{asset_group=~\"\$asset_group\", namespace=~\"\$namespace\"\}\)",
         target["expr"],
     )
 
@@ -246,7 +248,7 @@ def test_the_plant_overview_counts_an_asset_on_two_daemons_once(tmp_path: Path) 
         return {"series": f"dhag_asset_anomalous{{{labels}}}", "values": values}
 
     def case(expr: str, group: str, value: int) -> dict[str, Any]:
-        expr = expr.replace("$asset_group", group)
+        expr = expr.replace("$asset_group", group).replace("$namespace", ".*")
         return {"expr": expr, "eval_time": "3m", "exp_samples": [{"labels": "{}", "value": value}]}
 
     tests = {
@@ -297,7 +299,8 @@ def test_the_retraining_row_shows_answers_sent_again_and_changed_next_to_labels_
     # received: the repeats are left out of those, the changed answers replace an earlier one.
     exprs = _panel_exprs("dhag-pipeline-health")
     (title,) = [t for t, e in exprs.items() if any("dhag_labels_repeated_total" in x for x in e)]
-    assert any("sum by (label) (increase(dhag_labels_changed_total[1h]))" in x for x in exprs[title])
+    changed = 'sum by (label) (increase(dhag_labels_changed_total{namespace=~"$namespace"}[1h]))'
+    assert any(changed in x for x in exprs[title])
     assert "Labels received (per hour)" in _neighbours("dhag-pipeline-health", title)
 
 
@@ -305,7 +308,7 @@ def test_the_plant_overview_shows_alerts_handed_over_and_failed_reads_with_those
     exprs = _panel_exprs("dhag-plant-overview")
     (title,) = [t for t, e in exprs.items() if any("dhag_alerts_carried_over_total" in x for x in e)]
     assert any("dhag_alerts_handed_over_total" in x for x in exprs[title])
-    assert any('dhag_broker_failures_total{operation="carry_over"}' in x for x in exprs[title])
+    assert any('dhag_broker_failures_total{operation="carry_over", namespace' in x for x in exprs[title])
 
 
 def test_the_pipeline_health_shows_broker_failures_by_operation_beside_the_replicas() -> None:
@@ -316,8 +319,8 @@ def test_the_pipeline_health_shows_broker_failures_by_operation_beside_the_repli
     exprs = _panel_exprs("dhag-pipeline-health")
     title = "Broker failures by operation (per hour)"
     assert exprs[title] == [
-        "sum by (operation) (increase(dhag_broker_failures_total[1h]))",
-        "sum by (job, operation, kind) (increase(dhag_broker_refusals_total[1h]))",
+        'sum by (operation) (increase(dhag_broker_failures_total{namespace=~"$namespace"}[1h]))',
+        'sum by (job, operation, kind) (increase(dhag_broker_refusals_total{namespace=~"$namespace"}[1h]))',
     ]
     (dashboard,) = [d for d in _dashboards() if d["uid"] == "dhag-pipeline-health"]
     (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
@@ -331,5 +334,6 @@ def test_the_retraining_runs_panel_shows_the_steps_that_failed_after_a_decision(
     # the steps that failed after the decision (DhagRetrainingHousekeepingFailing) show beside them.
     exprs = _panel_exprs("dhag-pipeline-health")
     (title,) = [t for t, e in exprs.items() if any("dhag_retrain_runs_total" in x for x in e)]
-    step_failures = "sum by (step) (increase(dhag_retrain_after_decision_failures_total[1d]))"
-    assert exprs[title] == ["sum by (outcome) (increase(dhag_retrain_runs_total[1d]))", step_failures]
+    plant = '{namespace=~"$namespace"}'
+    step_failures = f"sum by (step) (increase(dhag_retrain_after_decision_failures_total{plant}[1d]))"
+    assert exprs[title] == [f"sum by (outcome) (increase(dhag_retrain_runs_total{plant}[1d]))", step_failures]

@@ -77,7 +77,9 @@ def _dashboard_queries() -> dict[str, str]:
         dashboard = json.loads(path.read_text())
         for panel in dashboard["panels"]:
             for target in panel["targets"]:
-                expr = target["expr"].replace("$__rate_interval", RATE_INTERVAL).replace("$asset_group", ".*")
+                expr = target["expr"].replace("$__rate_interval", RATE_INTERVAL)
+                # "All" of each variable: the plant filter's matches the series without a namespace.
+                expr = expr.replace("$asset_group", ".*").replace("$namespace", ".*")
                 assert "$" not in expr, f"{panel['title']}: an unresolved Grafana variable in {expr}"
                 queries[f"{dashboard['uid']} / {panel['title']} / {target['refId']}"] = expr
     return queries
