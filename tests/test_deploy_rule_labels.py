@@ -41,6 +41,41 @@ def test_no_rule_aggregates_the_namespace_away() -> None:
     assert seen, "no `by` clause found: the check checks nothing"
 
 
+# A vector match's `on (...)` clause: the labels two sides are matched by. (`ignoring (...)` keeps
+# the namespace: the rules ignore only the target's own labels and the asset's.)
+_ON = re.compile(r"\bon\s*\(([^)]*)\)")
+
+
+def _matched_on(expr: str) -> list[set[str]]:
+    """The label sets of every ``on (...)`` clause of ``expr``."""
+    return [{label.strip() for label in labels.split(",") if label.strip()} for labels in _ON.findall(expr)]
+
+
+def test_the_check_sees_a_match_that_ignores_the_namespace() -> None:
+    expr = "a and on (instance, job) b unless on(namespace, job) c > ignoring (pod) group_left d"
+    assert _matched_on(expr) == [{"instance", "job"}, {"namespace", "job"}]
+    assert _matched_on("a unless on () max(b) == 0") == [set()]
+
+
+def test_every_match_of_two_daemons_series_keeps_the_plant() -> None:
+    # A pod IP is used again in another namespace and a compose address repeats across sites: matched
+    # on job and address alone, another plant's daemon at the same address satisfies the other side
+    # and holds back, or raises, this plant's alert. `on ()` matches a single series left of every
+    # label (an aggregation over all plants), which has no plant to keep.
+    seen = 0
+    for path in RULES:
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                for matched in _matched_on(rule["expr"]):
+                    seen += 1
+                    name = rule.get("alert") or rule.get("record")
+                    clause = ", ".join(sorted(matched))
+                    assert not matched or "namespace" in matched, (
+                        f"{name}: `on ({clause})` matches across plants"
+                    )
+    assert seen, "no `on` clause found: the check checks nothing"
+
+
 # How a per-daemon alert names its daemon: on Kubernetes the pod and its namespace before the target's
 # address (a pod IP and port, which says nothing to whoever is paged); under compose, which has neither
 # label, the address alone. An alert whose series lost the pod (aggregated away) names the namespace.
