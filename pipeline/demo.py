@@ -42,7 +42,7 @@ from pipeline.errors import ModelUnavailableError
 from pipeline.operator import SimulatedOperator
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import StreamStats, stream_fleet
-from pipeline.topics import ensure_topics
+from pipeline.topics import LABELS_TOPIC_CONFIGS, ensure_topics
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -247,7 +247,11 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         topics = settings.kafka.topics
         names = [topics.input, topics.alerts, topics.dlq_topic, TRUTH_TOPIC, topics.labels, topics.labels_dlq]
         ensure_topics(
-            bootstrap, dict.fromkeys(names, topics.partitions), create_missing=True, replication_factor=1
+            bootstrap,
+            dict.fromkeys(names, topics.partitions),
+            create_missing=True,
+            replication_factor=1,
+            configs={topics.labels: LABELS_TOPIC_CONFIGS},
         )
         port, configured = _metrics_port(settings.metrics.host, settings.metrics.port)
         if not configured:

@@ -21,6 +21,7 @@ from kafka.admin import NewTopic
 from kafka.errors import AuthorizationError, TopicAlreadyExistsError
 
 from pipeline.config import Settings, TopicSettings
+from pipeline.topics import LABELS_TOPIC_CONFIGS
 
 __all__ = ["LabelTopicError", "ensure_labels_topic", "unchecked_warning"]
 
@@ -48,7 +49,7 @@ def ensure_labels_topic(topics: TopicSettings, bootstrap: str, options: Mapping[
             raise LabelTopicError(what.format(why="kafka.topics.create_missing is false"))
         try:
             # -1: the broker's default replication factor, as the services create their topics.
-            admin.create_topics([NewTopic(name, partitions, -1)])
+            admin.create_topics([NewTopic(name, partitions, -1, topic_configs=dict(LABELS_TOPIC_CONFIGS))])
         except TopicAlreadyExistsError:
             return False  # created meanwhile (a retrainer starting, another console)
         except AuthorizationError as exc:

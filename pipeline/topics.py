@@ -21,9 +21,15 @@ from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import KafkaSettings
 from pipeline.errors import BrokerUnavailableError, ConfigError
 
-__all__ = ["ensure_topics", "provision_topics"]
+__all__ = ["LABELS_TOPIC_CONFIGS", "ensure_topics", "provision_topics"]
 
 log = logging.getLogger("pipeline.broker")  # its lines read as the broker plumbing's, as they always have
+
+# The labels topic keeps the broker's time on its records: the retrainer bounds a label's given time
+# below by its record time (pipeline.labelorder.given_rank), which then comes from one clock, not from
+# the clock of whichever console or tool produced it. Asked when the topic is created; a topic created
+# beforehand keeps what it was given (README, "Answers that differ").
+LABELS_TOPIC_CONFIGS: Mapping[str, str] = {"message.timestamp.type": "LogAppendTime"}
 
 
 def ensure_topics(
@@ -34,11 +40,13 @@ def ensure_topics(
     replication_factor: int = -1,
     client_options: Mapping[str, Any] | None = None,
     timeout_s: float = 10.0,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """Make sure ``topics`` (name -> partitions) exist; returns the names created.
 
     Missing topics are created when ``create_missing`` is true (``replication_factor=-1`` leaves it
-    to the broker's default), otherwise a :class:`ConfigError` names them. Existing topics are left
+    to the broker's default, ``configs`` a topic's settings by its name), otherwise a
+    :class:`ConfigError` names them. Existing topics are left
     as they are; one with another partition count than asked for (a broker that auto-created it when
     something produced to it first) is logged as a warning naming both counts. Raises
     :class:`BrokerUnavailableError` when the cluster cannot be reached, and :class:`ConfigError` when it
@@ -86,7 +94,8 @@ def ensure_topics(
         for name in missing:
             doing = f"create topic {name} on {bootstrap_servers} (Create)"
             try:
-                admin.create_topics([NewTopic(name, topics[name], replication_factor)])
+                given = dict((configs or {}).get(name, {}))
+                admin.create_topics([NewTopic(name, topics[name], replication_factor, topic_configs=given)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass  # created meanwhile by another replica
@@ -111,7 +120,8 @@ def provision_topics(
     """:func:`ensure_topics` as the services run it before they consume or produce (``kafka.topics
     .create_missing``, the security settings), retrying an unreachable cluster with backoff until
     ``kafka.unavailable_exit_s``, then raising :class:`BrokerUnavailableError`. Refused credentials or a
-    refused permission (:class:`ConfigError`) stop it at once."""
+    refused permission (:class:`ConfigError`) stop it at once. The labels topic, when it is among
+    ``topics``, is created with :data:`LABELS_TOPIC_CONFIGS`."""
     backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
     deadline = time.monotonic() + kafka.unavailable_exit_s
     while True:
@@ -124,6 +134,7 @@ def provision_topics(
                 replication_factor=replication_factor,
                 client_options=kafka.security.client_options(),
                 timeout_s=max(1.0, min(10.0, left)),
+                configs={kafka.topics.labels: LABELS_TOPIC_CONFIGS},
             )
             return
         except BrokerUnavailableError as exc:

@@ -120,3 +120,17 @@ def test_a_label_says_what_to_do_when_kafka_refuses_to_create_the_topic(
     assert f"Kafka refused to create it ({refused.__name__}: the client lacks the Create permission)" in text
     assert "no label was written; start the retrainer first" in text
     assert "created with 3 partitions (kafka.topics.partitions)" in text
+
+
+def test_a_first_label_creates_the_labels_topic_to_keep_the_brokers_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As the retrainer creates it (pipeline.topics.LABELS_TOPIC_CONFIGS): the bound on a label's given
+    # time then reads the broker's clock, not the console's.
+    made: list[NewTopic] = []
+    creating = type("Creating", (_Admin,), {"create_topics": lambda self, topics: made.extend(topics)})
+    monkeypatch.setattr(labeltopic, "KafkaAdminClient", creating)
+    assert labeltopic.ensure_labels_topic(Settings().kafka.topics, "k:9092", {}) is True
+    assert [(t.name, t.num_partitions, t.topic_configs) for t in made] == [
+        ("operator-labels", 3, {"message.timestamp.type": "LogAppendTime"})
+    ]

@@ -65,6 +65,7 @@ class _Admin:
     listed: list[dict] = []
     refuse: dict[str, Exception] = {}
     made: list[str] = []
+    configs: dict[str, dict[str, str]] = {}
 
     def __init__(self, **_options: object) -> None:
         if "connect" in self.refuse:
@@ -79,6 +80,7 @@ class _Admin:
         if "create" in self.refuse:
             raise self.refuse["create"]
         self.made += [t.name for t in new]
+        self.configs.update({t.name: t.topic_configs for t in new})
 
     def close(self) -> None:
         pass
@@ -89,6 +91,7 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> type[_Admin]:
     monkeypatch.setattr(_Admin, "listed", [])
     monkeypatch.setattr(_Admin, "refuse", {})
     monkeypatch.setattr(_Admin, "made", [])
+    monkeypatch.setattr(_Admin, "configs", {})
     monkeypatch.setattr(topics, "KafkaAdminClient", _Admin)
     return _Admin
 
@@ -186,3 +189,28 @@ def test_simulate_without_creation_names_its_truth_topic_among_missing(admin, mo
     assert main(argv) == 2
     assert "['sensor-truth'] do not exist" in capsys.readouterr().err
     assert admin.made == []
+
+
+def test_the_labels_topic_is_created_to_keep_the_brokers_time_and_no_other_topic_is(admin) -> None:
+    # The retrainer bounds a label's given time below by its record time; a topic keeping the time each
+    # producer put on its records gave a console whose clock is behind the last word on that bound.
+    settings = KafkaSettings()
+    names = {settings.topics.input: 3, settings.topics.alerts: 3, settings.topics.labels: 3}
+    topics.provision_topics(settings, "kafka:9092", names)
+    assert sorted(admin.made) == sorted(names)
+    assert admin.configs[settings.topics.labels] == {"message.timestamp.type": "LogAppendTime"}
+    assert admin.configs[settings.topics.input] == admin.configs[settings.topics.alerts] == {}
+
+
+@pytest.mark.integration
+def test_the_embedded_broker_takes_the_labels_topics_settings(tansu) -> None:
+    name = f"labels-{uuid.uuid4().hex[:8]}"
+    created = ensure_topics(
+        tansu.bootstrap_servers,
+        {name: 2},
+        create_missing=True,
+        replication_factor=1,
+        configs={name: topics.LABELS_TOPIC_CONFIGS},
+    )
+    assert created == [name]
+    assert partition_counts(tansu.bootstrap_servers, [name]) == {name: 2}
