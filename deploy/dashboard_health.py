@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards import make_panel, plant_variable, query_target, render_dashboard
+from dashboards import PLANT_LEGEND, make_panel, plant_variable, query_target, render_dashboard
 
 
 def pipeline_health() -> str:
@@ -15,20 +15,26 @@ def pipeline_health() -> str:
     operation; then the retrainer; then the poll size and the share of readings beyond the model's
     training range."""
     rate = "[$__rate_interval]"
+    # A stat that adds up (daemons, paused daemons, labels waiting) or shows the worst (the broker) is
+    # the chosen plants' total; one of a plant's own (its model, threshold, retraining) shows each plant.
     panels = [
         make_panel("stat", "Daemons up", (0, 0, 4, 4), [query_target("A", 'sum(up{job="dhag-pipeline"})')]),
         make_panel(
             "stat",
             "Model in use",
             (4, 0, 6, 4),
-            [query_target("A", "count by (version) (dhag_model_info == 1)", "{{version}}")],
+            [
+                query_target(
+                    "A", "count by (namespace, version) (dhag_model_info == 1)", "{{version}}" + PLANT_LEGEND
+                )
+            ],
             options={"textMode": "name", "reduceOptions": {"calcs": ["lastNotNull"]}},
         ),
         make_panel(
             "stat",
             "Alert threshold",
             (10, 0, 4, 4),
-            [query_target("A", "max(dhag_model_threshold)")],
+            [query_target("A", "max by (namespace) (dhag_model_threshold)", PLANT_LEGEND.strip())],
             unit="percentunit",
         ),
         make_panel(
@@ -45,9 +51,13 @@ def pipeline_health() -> str:
             "Throughput (records/s)",
             (0, 4, 12, 8),
             [
-                query_target("A", "sum(job:dhag_records_consumed:rate1m)", "consumed"),
                 query_target(
-                    "B", "sum by (outcome) (job_outcome:dhag_records_processed:rate1m)", "{{outcome}}"
+                    "A", "sum by (namespace) (job:dhag_records_consumed:rate1m)", "consumed" + PLANT_LEGEND
+                ),
+                query_target(
+                    "B",
+                    "sum by (namespace, outcome) (job_outcome:dhag_records_processed:rate1m)",
+                    "{{outcome}}" + PLANT_LEGEND,
                 ),
             ],
             unit="reqps",
@@ -57,9 +67,15 @@ def pipeline_health() -> str:
             "Consumer lag (records)",
             (12, 4, 12, 8),
             [
-                query_target("A", "sum by (topic) (job_topic:dhag_consumer_lag_records:sum)", "{{topic}}"),
                 query_target(
-                    "B", "max by (topic, partition) (dhag_consumer_lag_records)", "{{topic}}/{{partition}}"
+                    "A",
+                    "sum by (namespace, topic) (job_topic:dhag_consumer_lag_records:sum)",
+                    "{{topic}}" + PLANT_LEGEND,
+                ),
+                query_target(
+                    "B",
+                    "max by (namespace, topic, partition) (dhag_consumer_lag_records)",
+                    "{{topic}}/{{partition}}" + PLANT_LEGEND,
                 ),
             ],
         ),
@@ -68,18 +84,27 @@ def pipeline_health() -> str:
             "Latency",
             (0, 12, 12, 8),
             [
-                query_target("A", "max(job:dhag_end_to_end_lag_seconds:p99_5m)", "record ts to score p99"),
+                query_target(
+                    "A",
+                    "max by (namespace) (job:dhag_end_to_end_lag_seconds:p99_5m)",
+                    "record ts to score p99" + PLANT_LEGEND,
+                ),
                 query_target(
                     "B",
-                    f"histogram_quantile(0.5, sum by (le) (rate(dhag_end_to_end_lag_seconds_bucket{rate})))",
-                    "record ts to score p50",
+                    "histogram_quantile(0.5, sum by (namespace, le) "
+                    f"(rate(dhag_end_to_end_lag_seconds_bucket{rate})))",
+                    "record ts to score p50" + PLANT_LEGEND,
                 ),
-                query_target("C", "max(job:dhag_batch_duration_seconds:p99_5m)", "poll to commit p99"),
+                query_target(
+                    "C",
+                    "max by (namespace) (job:dhag_batch_duration_seconds:p99_5m)",
+                    "poll to commit p99" + PLANT_LEGEND,
+                ),
                 query_target(
                     "D",
-                    "histogram_quantile(0.99, sum by (le) "
+                    "histogram_quantile(0.99, sum by (namespace, le) "
                     f"(rate(dhag_scoring_duration_seconds_bucket{rate})))",
-                    "scoring p99",
+                    "scoring p99" + PLANT_LEGEND,
                 ),
             ],
             unit="s",
@@ -89,9 +114,19 @@ def pipeline_health() -> str:
             "Dead-letter queue",
             (12, 12, 12, 8),
             [
-                query_target("A", "max(dhag_dlq_window_ratio)", "share of recent window"),
-                query_target("B", "max(job:dhag_dlq_records:ratio_rate5m)", "share over 5 min"),
-                query_target("C", f"sum by (reason) (rate(dhag_dlq_records_total{rate}))", "{{reason}} /s"),
+                query_target(
+                    "A", "max by (namespace) (dhag_dlq_window_ratio)", "share of recent window" + PLANT_LEGEND
+                ),
+                query_target(
+                    "B",
+                    "max by (namespace) (job:dhag_dlq_records:ratio_rate5m)",
+                    "share over 5 min" + PLANT_LEGEND,
+                ),
+                query_target(
+                    "C",
+                    f"sum by (namespace, reason) (rate(dhag_dlq_records_total{rate}))",
+                    "{{reason}} /s" + PLANT_LEGEND,
+                ),
             ],
             unit="percentunit",
         ),
@@ -99,7 +134,13 @@ def pipeline_health() -> str:
             "timeseries",
             "Model reloads (per hour)",
             (0, 20, 6, 7),
-            [query_target("A", "sum by (result) (increase(dhag_model_reloads_total[1h]))", "{{result}}")],
+            [
+                query_target(
+                    "A",
+                    "sum by (namespace, result) (increase(dhag_model_reloads_total[1h]))",
+                    "{{result}}" + PLANT_LEGEND,
+                )
+            ],
         ),
         make_panel(
             "timeseries",
@@ -108,8 +149,8 @@ def pipeline_health() -> str:
             [
                 query_target(
                     "A",
-                    "sum by (model_version) (increase(dhag_drift_detections_total[1h]))",
-                    "{{model_version}}",
+                    "sum by (namespace, model_version) (increase(dhag_drift_detections_total[1h]))",
+                    "{{model_version}}" + PLANT_LEGEND,
                 )
             ],
         ),
@@ -117,7 +158,7 @@ def pipeline_health() -> str:
             "timeseries",
             "Partitions and replicas",
             (12, 20, 6, 7),
-            [query_target("A", "dhag_assigned_partitions", "{{instance}}")],
+            [query_target("A", "dhag_assigned_partitions", "{{instance}}" + PLANT_LEGEND)],
         ),
         # Which broker operation fails (DhagKafkaUnreachable, DhagOutputRefused, DhagConsumerReplaced,
         # DhagAlertsNotCarriedOver): connect, connection, poll, produce, commit, stalled, join, carry_over;
@@ -129,12 +170,14 @@ def pipeline_health() -> str:
             (18, 20, 6, 7),
             [
                 query_target(
-                    "A", "sum by (operation) (increase(dhag_broker_failures_total[1h]))", "{{operation}}"
+                    "A",
+                    "sum by (namespace, operation) (increase(dhag_broker_failures_total[1h]))",
+                    "{{operation}}" + PLANT_LEGEND,
                 ),
                 query_target(
                     "B",
-                    "sum by (job, operation, kind) (increase(dhag_broker_refusals_total[1h]))",
-                    "{{operation}} refused ({{kind}}, {{job}})",
+                    "sum by (namespace, job, operation, kind) (increase(dhag_broker_refusals_total[1h]))",
+                    "{{operation}} refused ({{kind}}, {{job}})" + PLANT_LEGEND,
                 ),
             ],
         ),
@@ -144,9 +187,11 @@ def pipeline_health() -> str:
             "Records per poll allowed (shrinks when batches run slow)",
             (0, 38, 24, 6),
             [
-                query_target("A", "dhag_poll_max_records", "limit {{instance}}"),
+                query_target("A", "dhag_poll_max_records", "limit {{instance}}" + PLANT_LEGEND),
                 query_target(
-                    "B", "sum by (instance) (rate(dhag_batch_records_sum[5m]))", "records/s {{instance}}"
+                    "B",
+                    "sum by (namespace, instance) (rate(dhag_batch_records_sum[5m]))",
+                    "records/s {{instance}}" + PLANT_LEGEND,
                 ),
             ],
         ),
@@ -157,9 +202,9 @@ def pipeline_health() -> str:
             [
                 query_target(
                     "A",
-                    f"sum(rate(dhag_readings_outside_training_range_total{rate})) / "
-                    f'sum(rate(dhag_records_processed_total{{outcome="ok"}}{rate}))',
-                    "beyond the training range",
+                    f"sum by (namespace) (rate(dhag_readings_outside_training_range_total{rate})) / "
+                    f'sum by (namespace) (rate(dhag_records_processed_total{{outcome="ok"}}{rate}))',
+                    "beyond the training range" + PLANT_LEGEND,
                 )
             ],
             unit="percentunit",
@@ -168,6 +213,7 @@ def pipeline_health() -> str:
             "heatmap",
             "Anomaly-score distribution (a lasting shift is what DhagDriftDetected reports)",
             (0, 50, 24, 8),
+            # The chosen plants' scores together: a heatmap has one series per bucket bound.
             [
                 query_target(
                     "A", "sum by (le) (increase(dhag_anomaly_score_bucket[$__rate_interval]))", "{{le}}"
@@ -192,7 +238,13 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
             "stat",
             "Registry current version",
             (4, top, 6, 4),
-            [query_target("A", "count by (version) (dhag_registry_current_info == 1)", "{{version}}")],
+            [
+                query_target(
+                    "A",
+                    "count by (namespace, version) (dhag_registry_current_info == 1)",
+                    "{{version}}" + PLANT_LEGEND,
+                )
+            ],
             options={"textMode": "name", "reduceOptions": {"calcs": ["lastNotNull"]}},
         ),
         make_panel(
@@ -202,7 +254,10 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
             # The latest over a week, as DhagRetrainingStale reads it: a restarted retrainer starts at 0.
             [
                 query_target(
-                    "A", "time() - max(max_over_time(dhag_retrain_last_success_timestamp_seconds[7d]) > 0)"
+                    "A",
+                    "time() - max by (namespace) "
+                    "(max_over_time(dhag_retrain_last_success_timestamp_seconds[7d]) > 0)",
+                    PLANT_LEGEND.strip(),
                 )
             ],
             unit="s",
@@ -213,7 +268,10 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
             (15, top, 5, 4),
             [
                 query_target(
-                    "A", "time() - max(max_over_time(dhag_retrain_last_run_timestamp_seconds[7d]) > 0)"
+                    "A",
+                    "time() - max by (namespace) "
+                    "(max_over_time(dhag_retrain_last_run_timestamp_seconds[7d]) > 0)",
+                    PLANT_LEGEND.strip(),
                 )
             ],
             unit="s",
@@ -231,11 +289,15 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
             # A run that decided and then failed to prune the registry or write its report counts as
             # promoted or rejected; the step shows beside it (DhagRetrainingHousekeepingFailing).
             [
-                query_target("A", "sum by (outcome) (increase(dhag_retrain_runs_total[1d]))", "{{outcome}}"),
+                query_target(
+                    "A",
+                    "sum by (namespace, outcome) (increase(dhag_retrain_runs_total[1d]))",
+                    "{{outcome}}" + PLANT_LEGEND,
+                ),
                 query_target(
                     "B",
-                    "sum by (step) (increase(dhag_retrain_after_decision_failures_total[1d]))",
-                    "then {{step}} failed",
+                    "sum by (namespace, step) (increase(dhag_retrain_after_decision_failures_total[1d]))",
+                    "then {{step}} failed" + PLANT_LEGEND,
                 ),
             ],
         ),
@@ -243,7 +305,13 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
             "timeseries",
             "Labels received (per hour)",
             (6, top + 4, 6, 7),
-            [query_target("A", "sum by (label) (increase(dhag_labels_received_total[1h]))", "{{label}}")],
+            [
+                query_target(
+                    "A",
+                    "sum by (namespace, label) (increase(dhag_labels_received_total[1h]))",
+                    "{{label}}" + PLANT_LEGEND,
+                )
+            ],
         ),
         # Beside the labels received: answers sent again (a producer retry, a console's second submit;
         # left out of those received) and answers that replaced an earlier one, by the new answer.
@@ -252,9 +320,15 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
             "Answers sent again, and changed (per hour)",
             (12, top + 4, 6, 7),
             [
-                query_target("A", "sum(increase(dhag_labels_repeated_total[1h]))", "sent again"),
                 query_target(
-                    "B", "sum by (label) (increase(dhag_labels_changed_total[1h]))", "changed to {{label}}"
+                    "A",
+                    "sum by (namespace) (increase(dhag_labels_repeated_total[1h]))",
+                    "sent again" + PLANT_LEGEND,
+                ),
+                query_target(
+                    "B",
+                    "sum by (namespace, label) (increase(dhag_labels_changed_total[1h]))",
+                    "changed to {{label}}" + PLANT_LEGEND,
                 ),
             ],
         ),
@@ -262,7 +336,13 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
             "timeseries",
             "Label DLQ (per hour)",
             (18, top + 4, 6, 7),
-            [query_target("A", "sum by (reason) (increase(dhag_labels_dlq_total[1h]))", "{{reason}}")],
+            [
+                query_target(
+                    "A",
+                    "sum by (namespace, reason) (increase(dhag_labels_dlq_total[1h]))",
+                    "{{reason}}" + PLANT_LEGEND,
+                )
+            ],
         ),
         make_panel(
             "timeseries",
@@ -271,9 +351,9 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
             [
                 query_target(
                     "A",
-                    "sum(increase(dhag_retrain_duration_seconds_sum[1d]))"
-                    " / sum(increase(dhag_retrain_duration_seconds_count[1d]))",
-                    "mean run duration",
+                    "sum by (namespace) (increase(dhag_retrain_duration_seconds_sum[1d]))"
+                    " / sum by (namespace) (increase(dhag_retrain_duration_seconds_count[1d]))",
+                    "mean run duration" + PLANT_LEGEND,
                 )
             ],
             unit="s",
@@ -285,6 +365,10 @@ def _retraining_panels(top: int) -> list[dict[str, Any]]:
             "timeseries",
             "Registry versions by state (prune keeps the unreadable)",
             (12, top + 11, 12, 6),
-            [query_target("A", "max by (state) (dhag_registry_versions)", "{{state}}")],
+            [
+                query_target(
+                    "A", "max by (namespace, state) (dhag_registry_versions)", "{{state}}" + PLANT_LEGEND
+                )
+            ],
         ),
     ]

@@ -20,6 +20,10 @@ OPEN_ALERTS_SUSPECT = "Open alerts: suspect sensor"
 # (Grafana writes a custom all value in unescaped), which matches a series without the label too: under
 # compose no series has a namespace, and they all show.
 PLANT_MATCHER = 'namespace=~"$namespace"'
+# What a legend adds for the plant of a series. Every aggregation and match keeps the namespace, so that
+# two plants' assets (or versions, topics, daemons) of one name stay apart; Grafana writes a label the
+# series lacks as nothing, so under compose the legend only ends in a space.
+PLANT_LEGEND = " {{namespace}}"
 # A selector of the dashboards' queries: a daemon's or retrainer's series, a recording rule (a name
 # with a colon), `up` or `ALERTS`, with its matchers if it has any (none of them is a function name).
 _SELECTOR = re.compile(r"\b(dhag_\w+|[a-zA-Z_]\w*(?::\w+)+|up|ALERTS)\b(?!\s*\()(\{[^}]*\})?")
@@ -50,6 +54,17 @@ def query_target(ref: str, expr: str, legend: str = "", *, instant: bool = False
     if instant:
         target |= {"instant": True, "range": False, "format": "table"}
     return target
+
+
+def plant_table(*, hidden: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """A table panel's transformations: its plant (the namespace label) first, as column "Plant"
+    (absent under compose), and the ``hidden`` columns left out."""
+    options = {
+        "excludeByName": dict.fromkeys(hidden, True),
+        "indexByName": {"namespace": 0},
+        "renameByName": {"namespace": "Plant"},
+    }
+    return [{"id": "organize", "options": options}]
 
 
 def make_panel(
@@ -133,11 +148,13 @@ _PLANT_ANNOTATIONS = [
         "enable": True,
         "iconColor": "purple",
         "expr": plant_filtered(
-            "count by (version) (dhag_model_info == 1)"
-            " unless count by (version) (dhag_model_info offset 5m == 1)"
+            "count by (namespace, version) (dhag_model_info == 1)"
+            " unless count by (namespace, version) (dhag_model_info offset 5m == 1)"
         ),
         "step": "1m",
+        # The plant as a tag: a title would read a missing label (compose) as its name.
         "titleFormat": "Model {{version}} in use",
+        "tagKeys": "namespace",
     },
     {
         "name": "Many assets anomalous",
@@ -147,6 +164,7 @@ _PLANT_ANNOTATIONS = [
         "expr": plant_filtered('ALERTS{alertname="DhagManyAssetsAnomalous", alertstate="firing"}'),
         "step": "1m",
         "titleFormat": "DhagManyAssetsAnomalous {{asset_group}}",
+        "tagKeys": "namespace",
     },
 ]
 
@@ -159,8 +177,10 @@ def plant_overview() -> str:
     off = f"dhag:asset_clock_offset_seconds{sel}"
     # Each asset once, whichever daemons export it: while its partition moves, two do for a scrape or two
     # (dhag-recording.yml's per-group counts take the largest state over the daemons).
-    anomalous = f"sum(job_asset_group:dhag_asset_anomalous:sum{sel})"
-    scored = f"sum(job_asset_group:dhag_asset_anomalous:count{sel})"
+    anomalous_series = f"job_asset_group:dhag_asset_anomalous:sum{sel}"
+    scored_series = f"job_asset_group:dhag_asset_anomalous:count{sel}"
+    # The stats: the chosen plants' total (choosing one plant shows its own).
+    anomalous, scored = f"sum({anomalous_series})", f"sum({scored_series})"
     panels = [
         make_panel(
             "stat",
@@ -181,9 +201,14 @@ def plant_overview() -> str:
             "Anomalous assets by group",
             (12, 0, 12, 5),
             [
+                # A bar per series, named by its legend (a table's rows would reduce to one bar).
                 query_target(
-                    "A", f"job_asset_group:dhag_asset_anomalous:sum{sel}", "{{asset_group}}", instant=True
+                    "A",
+                    f"job_asset_group:dhag_asset_anomalous:sum{sel}",
+                    "{{asset_group}}" + PLANT_LEGEND,
+                    instant=True,
                 )
+                | {"format": "time_series"}
             ],
         ),
         # A plant-wide event (DhagManyAssetsAnomalous): how many assets are anomalous at once, of how
@@ -194,15 +219,17 @@ def plant_overview() -> str:
             "Assets anomalous at once, of those scored (the plant-wide alert fires at the dashed line)",
             (0, 5, 24, 8),
             [
-                query_target("A", anomalous, "anomalous"),
-                query_target("B", scored, "scored"),
-                query_target("C", f"max({_COMMON_CAUSE_AT})", "plant-wide alert at"),
+                query_target("A", f"sum by (namespace) ({anomalous_series})", "anomalous" + PLANT_LEGEND),
+                query_target("B", f"sum by (namespace) ({scored_series})", "scored" + PLANT_LEGEND),
+                query_target(
+                    "C", f"max by (namespace) ({_COMMON_CAUSE_AT})", "plant-wide alert at" + PLANT_LEGEND
+                ),
             ],
             fieldConfig={
                 "defaults": {"unit": "short"},
                 "overrides": [
                     {
-                        "matcher": {"id": "byName", "options": "plant-wide alert at"},
+                        "matcher": {"id": "byRegexp", "options": "plant-wide alert at.*"},
                         "properties": [
                             {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}
                         ],
@@ -214,7 +241,11 @@ def plant_overview() -> str:
             "state-timeline",
             "Alert timeline (1 = open alert)",
             (0, 13, 24, 9),
-            [query_target("A", f"max by (asset) (dhag:asset_anomalous{sel})", "{{asset}}")],
+            [
+                query_target(
+                    "A", f"max by (namespace, asset) (dhag:asset_anomalous{sel})", "{{asset}}" + PLANT_LEGEND
+                )
+            ],
             options={"mergeValues": True, "showValue": "never"},
         ),
         make_panel(
@@ -222,12 +253,14 @@ def plant_overview() -> str:
             "Anomaly score per asset",
             (0, 22, 16, 10),
             [
-                query_target("A", f"max by (asset) (dhag:asset_score{sel})", "{{asset}}"),
+                query_target(
+                    "A", f"max by (namespace, asset) (dhag:asset_score{sel})", "{{asset}}" + PLANT_LEGEND
+                ),
                 query_target(
                     "B",
-                    "max by (version) (dhag_model_threshold * on (instance, job) group_left (version) "
-                    "(dhag_model_info == 1))",
-                    "threshold {{version}}",
+                    "max by (namespace, version) (dhag_model_threshold"
+                    " * on (namespace, instance, job) group_left (version) (dhag_model_info == 1))",
+                    "threshold {{version}}" + PLANT_LEGEND,
                 ),
             ],
             unit="percentunit",
@@ -238,29 +271,40 @@ def plant_overview() -> str:
             (16, 22, 8, 10),
             [
                 query_target(
-                    "A", f"topk(10, max by (asset, asset_group) (dhag:asset_score{sel}))", instant=True
+                    "A",
+                    f"topk(10, max by (namespace, asset, asset_group) (dhag:asset_score{sel}))",
+                    instant=True,
                 )
             ],
             unit="percentunit",
+            transformations=plant_table(hidden=("Time",)),
         ),
         make_panel(
             "table",
             OPEN_ALERTS_SUSPECT,
             (0, 32, 24, 6),
-            [query_target("A", f"max by (asset, sensor) (dhag:asset_suspect_sensor{sel})", instant=True)],
+            [
+                query_target(
+                    "A", f"max by (namespace, asset, sensor) (dhag:asset_suspect_sensor{sel})", instant=True
+                )
+            ],
             # One row per open alert that names a suspect: the sensor to check first.
-            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}],
+            transformations=plant_table(hidden=("Time", "Value")),
         ),
         make_panel(
             "timeseries",
             "Alerts opened and resolved (per hour)",
             (0, 38, 14, 7),
             [
-                query_target("A", "sum(increase(dhag_alerts_opened_total[1h]))", "opened"),
+                query_target(
+                    "A",
+                    "sum by (namespace) (increase(dhag_alerts_opened_total[1h]))",
+                    "opened" + PLANT_LEGEND,
+                ),
                 query_target(
                     "B",
-                    "sum by (resolved_by) (increase(dhag_alerts_resolved_total[1h]))",
-                    "resolved ({{resolved_by}})",
+                    "sum by (namespace, resolved_by) (increase(dhag_alerts_resolved_total[1h]))",
+                    "resolved ({{resolved_by}})" + PLANT_LEGEND,
                 ),
             ],
         ),
@@ -273,12 +317,20 @@ def plant_overview() -> str:
             "Open alerts passed between daemons (per hour)",
             (14, 38, 10, 7),
             [
-                query_target("A", "sum(increase(dhag_alerts_carried_over_total[1h]))", "carried over"),
-                query_target("B", "sum(increase(dhag_alerts_handed_over_total[1h]))", "handed over"),
+                query_target(
+                    "A",
+                    "sum by (namespace) (increase(dhag_alerts_carried_over_total[1h]))",
+                    "carried over" + PLANT_LEGEND,
+                ),
+                query_target(
+                    "B",
+                    "sum by (namespace) (increase(dhag_alerts_handed_over_total[1h]))",
+                    "handed over" + PLANT_LEGEND,
+                ),
                 query_target(
                     "C",
-                    'sum(increase(dhag_broker_failures_total{operation="carry_over"}[1h]))',
-                    "alerts topic not read",
+                    'sum by (namespace) (increase(dhag_broker_failures_total{operation="carry_over"}[1h]))',
+                    "alerts topic not read" + PLANT_LEGEND,
                 ),
             ],
         ),
@@ -286,7 +338,13 @@ def plant_overview() -> str:
             "state-timeline",
             "Beyond the training history (1 = the asset's latest reading is outside what it did in training)",
             (0, 45, 24, 8),
-            [query_target("A", f"max by (asset) (dhag:asset_outside_training_range{sel})", "{{asset}}")],
+            [
+                query_target(
+                    "A",
+                    f"max by (namespace, asset) (dhag:asset_outside_training_range{sel})",
+                    "{{asset}}" + PLANT_LEGEND,
+                )
+            ],
             options={"mergeValues": True, "showValue": "never"},
         ),
         # A gateway whose clock is off dates its assets' readings, and so their alerts, off by as much.
@@ -294,15 +352,20 @@ def plant_overview() -> str:
             "timeseries",
             "Clock offset per asset (reading ts minus the time Kafka took it; negative: behind)",
             (0, 53, 16, 8),
-            [query_target("A", f"max by (asset) ({off})", "{{asset}}")],
+            [query_target("A", f"max by (namespace, asset) ({off})", "{{asset}}" + PLANT_LEGEND)],
             unit="s",
         ),
         make_panel(
             "table",
             "Assets whose clock is off by over a minute",
             (16, 53, 8, 8),
-            [query_target("A", f"max by (asset, asset_group) ({off} < -60 or {off} > 60)", instant=True)],
+            [
+                query_target(
+                    "A", f"max by (namespace, asset, asset_group) ({off} < -60 or {off} > 60)", instant=True
+                )
+            ],
             unit="s",
+            transformations=plant_table(hidden=("Time",)),
         ),
     ]
     groups = plant_filtered("label_values(dhag:asset_score, asset_group)")  # the plants' groups only

@@ -214,7 +214,7 @@ def test_the_plant_overview_lists_each_open_alerts_suspect_sensor() -> None:
     (target,) = panel["targets"]
     assert panel["type"] == "table" and target.get("instant") and target["format"] == "table"
     assert re.fullmatch(
-        r"max by \(asset, sensor\) \(dhag:asset_suspect_sensor"
+        r"max by \(namespace, asset, sensor\) \(dhag:asset_suspect_sensor"
         r"\{asset_group=~\"\$asset_group\", namespace=~\"\$namespace\"\}\)",
         target["expr"],
     )
@@ -299,7 +299,7 @@ def test_the_retraining_row_shows_answers_sent_again_and_changed_next_to_labels_
     # received: the repeats are left out of those, the changed answers replace an earlier one.
     exprs = _panel_exprs("dhag-pipeline-health")
     (title,) = [t for t, e in exprs.items() if any("dhag_labels_repeated_total" in x for x in e)]
-    changed = 'sum by (label) (increase(dhag_labels_changed_total{namespace=~"$namespace"}[1h]))'
+    changed = 'sum by (namespace, label) (increase(dhag_labels_changed_total{namespace=~"$namespace"}[1h]))'
     assert any(changed in x for x in exprs[title])
     assert "Labels received (per hour)" in _neighbours("dhag-pipeline-health", title)
 
@@ -319,13 +319,16 @@ def test_the_pipeline_health_shows_broker_failures_by_operation_beside_the_repli
     exprs = _panel_exprs("dhag-pipeline-health")
     title = "Broker failures by operation (per hour)"
     assert exprs[title] == [
-        'sum by (operation) (increase(dhag_broker_failures_total{namespace=~"$namespace"}[1h]))',
-        'sum by (job, operation, kind) (increase(dhag_broker_refusals_total{namespace=~"$namespace"}[1h]))',
+        'sum by (namespace, operation) (increase(dhag_broker_failures_total{namespace=~"$namespace"}[1h]))',
+        "sum by (namespace, job, operation, kind) "
+        '(increase(dhag_broker_refusals_total{namespace=~"$namespace"}[1h]))',
     ]
     (dashboard,) = [d for d in _dashboards() if d["uid"] == "dhag-pipeline-health"]
     (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
-    assert panel["type"] == "timeseries" and panel["targets"][0]["legendFormat"] == "{{operation}}"
-    assert panel["targets"][1]["legendFormat"] == "{{operation}} refused ({{kind}}, {{job}})"
+    assert (
+        panel["type"] == "timeseries" and panel["targets"][0]["legendFormat"] == "{{operation}} {{namespace}}"
+    )
+    assert panel["targets"][1]["legendFormat"] == "{{operation}} refused ({{kind}}, {{job}}) {{namespace}}"
     assert "Partitions and replicas" in _neighbours("dhag-pipeline-health", title)
 
 
@@ -335,5 +338,8 @@ def test_the_retraining_runs_panel_shows_the_steps_that_failed_after_a_decision(
     exprs = _panel_exprs("dhag-pipeline-health")
     (title,) = [t for t, e in exprs.items() if any("dhag_retrain_runs_total" in x for x in e)]
     plant = '{namespace=~"$namespace"}'
-    step_failures = f"sum by (step) (increase(dhag_retrain_after_decision_failures_total{plant}[1d]))"
-    assert exprs[title] == [f"sum by (outcome) (increase(dhag_retrain_runs_total{plant}[1d]))", step_failures]
+    step_failures = (
+        f"sum by (namespace, step) (increase(dhag_retrain_after_decision_failures_total{plant}[1d]))"
+    )
+    runs = f"sum by (namespace, outcome) (increase(dhag_retrain_runs_total{plant}[1d]))"
+    assert exprs[title] == [runs, step_failures]
