@@ -21,17 +21,16 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dhag
 from dhag import DHAG, ArtifactError
-from dhag.artifact import check_settings
 from dhag.atomicwrite import write_atomic
 from pipeline.artifactfault import FAULTS, fault_of, read_error, read_failure
 from pipeline.errors import CurrentChangedError, ModelUnavailableError, VersionUnreadableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
+from pipeline.registryinfo import ModelInfo, model_info
 from pipeline.registrypointer import (
     CURRENT,
     HISTORY,
@@ -67,36 +66,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """One artifact of the registry as :func:`list_models` and :func:`describe` report it.
-
-    ``error`` is set (and the manifest fields are empty) when the artifact cannot be read, or lists a
-    setting this release does not know (:func:`dhag.artifact.check_settings`: it cannot load it), and
-    ``fault`` says which of :data:`FAULTS` (:mod:`pipeline.artifactfault`) it is.
-    """
-
-    version: str
-    path: Path
-    is_current: bool
-    created: str | None = None
-    parent: str | None = None
-    training_window: Any = None
-    label_counts: Any = None
-    validation: Any = None
-    threshold: float | None = None
-    features: tuple[str, ...] = ()
-    error: str | None = None
-    fault: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (``path`` as a string)."""
-        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        out["path"] = str(self.path)
-        out["features"] = list(self.features)
-        return out
 
 
 def check_new_version(registry: str | Path, version: str) -> None:
@@ -246,7 +215,14 @@ def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> 
             said = f"{read_failure(path, error)} (version {version!r})"
             raise VersionUnreadableError(said, fault) from None
         raise VersionUnreadableError(f"Cannot load model version {version!r}: {exc}", fault_of(exc)) from None
-    recorded = (model.metadata_ or {}).get("version")
+    if not isinstance(model.metadata_, dict):  # saved by hand with metadata that is no JSON object
+        log.warning(
+            "model version %r has metadata that is no JSON object (%s): read as none",
+            version,
+            type(model.metadata_).__name__,
+        )
+        model.metadata_ = {}
+    recorded = model.metadata_.get("version")
     if recorded is not None and recorded != version:
         raise VersionUnreadableError(
             f"Cannot load model version {version!r}: {str(path)!r} records version {recorded!r}.", "damaged"
@@ -258,10 +234,10 @@ def _recorded_reference_digest(root: Path, version: str) -> str | None:
     """The reference sample's SHA-256 as ``version``'s verified manifest records it (None: published
     before samples were digested)."""
     try:
-        metadata = dhag.read_manifest(_artifact(root, version)).get("metadata") or {}
+        metadata = dhag.read_manifest(_artifact(root, version)).get("metadata")
     except ArtifactError as exc:
         raise ModelUnavailableError(f"Cannot load model version {version!r}: {exc}") from None
-    return metadata.get("reference_sha256")
+    return metadata.get("reference_sha256") if isinstance(metadata, dict) else None
 
 
 def load_reference(registry: str | Path, version: str) -> list[tuple[str, float, dict[str, float]]]:
@@ -346,29 +322,6 @@ def rollback(
     return present, target
 
 
-def _info(version: str, path: Path, is_current: bool) -> ModelInfo:
-    try:
-        manifest = dhag.read_manifest(path)
-        check_settings(path, manifest)
-    except ArtifactError as exc:
-        error = read_error(exc)
-        said = str(exc) if error is None else read_failure(path, error)
-        return ModelInfo(version, path, is_current, error=said, fault=fault_of(exc))
-    meta = manifest.get("metadata") or {}
-    return ModelInfo(
-        version,
-        path,
-        is_current,
-        created=meta.get("created"),
-        parent=meta.get("parent"),
-        training_window=meta.get("training_window"),
-        label_counts=meta.get("label_counts"),
-        validation=meta.get("validation"),
-        threshold=manifest.get("threshold"),
-        features=tuple(manifest.get("feature_names", ())),
-    )
-
-
 def list_models(registry: str | Path) -> list[ModelInfo]:
     """Every artifact of the registry, oldest first (by creation time, then name; unreadable ones last).
     One removed between the folder's listing and its read (a prune elsewhere, a hand removal) is left
@@ -376,7 +329,7 @@ def list_models(registry: str | Path) -> list[ModelInfo]:
     root = Path(registry)
     present = _present(root)
     infos = [
-        _info(path.name[: -len(SUFFIX)], path, path.name[: -len(SUFFIX)] == present)
+        model_info(path.name[: -len(SUFFIX)], path, path.name[: -len(SUFFIX)] == present)
         for path in sorted(root.glob(f"*{SUFFIX}"))
         if VERSION.fullmatch(path.name[: -len(SUFFIX)])
     ]
@@ -388,7 +341,7 @@ def describe(registry: str | Path, version: str) -> ModelInfo:
     """One version's :class:`ModelInfo`; raises :class:`ModelUnavailableError` when it does not exist."""
     root = Path(registry)
     path = _artifact(root, version)
-    return _info(version, path, _present(root) == version)
+    return model_info(version, path, _present(root) == version)
 
 
 def _present(root: Path) -> str | None:

@@ -1,0 +1,84 @@
+"""What the registry reports of one version: :class:`ModelInfo`, read from its artifact's manifest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dhag
+from dhag import ArtifactError
+from dhag.artifact import check_settings
+from pipeline.artifactfault import fault_of, read_error, read_failure
+
+__all__ = ["ModelInfo", "model_info"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One artifact of the registry as :func:`pipeline.registry.list_models` and
+    :func:`pipeline.registry.describe` report it.
+
+    ``error`` is set (and the manifest fields are empty) when the artifact cannot be read, or lists a
+    setting this release does not know (:func:`dhag.artifact.check_settings`: it cannot load it), and
+    ``fault`` says which of :data:`FAULTS` (:mod:`pipeline.artifactfault`) it is.
+    """
+
+    version: str
+    path: Path
+    is_current: bool
+    created: str | None = None
+    parent: str | None = None
+    training_window: Any = None
+    label_counts: Any = None
+    validation: Any = None
+    threshold: float | None = None
+    features: tuple[str, ...] = ()
+    error: str | None = None
+    fault: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (``path`` as a string)."""
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        out["path"] = str(self.path)
+        out["features"] = list(self.features)
+        return out
+
+
+def model_info(version: str, path: Path, is_current: bool) -> ModelInfo:
+    """``version``'s artifact at ``path`` as the registry reports it: its manifest's fields, or why it
+    cannot be read."""
+    try:
+        manifest = dhag.read_manifest(path)
+        check_settings(path, manifest)
+    except ArtifactError as exc:
+        error = read_error(exc)
+        said = str(exc) if error is None else read_failure(path, error)
+        return ModelInfo(version, path, is_current, error=said, fault=fault_of(exc))
+    meta = manifest.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}  # saved by hand: metadata may be no JSON object
+    return ModelInfo(
+        version,
+        path,
+        is_current,
+        created=_as_text(meta.get("created")),
+        parent=_as_text(meta.get("parent")),
+        training_window=meta.get("training_window"),
+        label_counts=meta.get("label_counts"),
+        validation=meta.get("validation"),
+        threshold=manifest.get("threshold"),
+        features=tuple(manifest.get("feature_names", ())),
+    )
+
+
+def _as_text(value: Any) -> str | None:
+    """A creation time or parent as text: a version saved by hand may record a number, a list, ... there,
+    shown (and sorted) as its JSON; null is none.
+
+    >>> _as_text("v1"), _as_text(20261101), _as_text(["x"]), _as_text(None)
+    ('v1', '20261101', '["x"]', None)
+    """
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -1,0 +1,71 @@
+"""The ``models`` console on a registry holding versions saved into it by hand, whose metadata is not what
+``publish`` writes (a creation time or parent that is a number, null or a list; metadata that is no
+object), and files that are no model: every version is listed with what it has, none stops the console."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline import registry
+from pipeline.cli import main
+
+_ODD = {
+    "v0": {"created": 20261101, "parent": None},
+    "v2": {"created": ["2026-11-02"], "parent": 7, "validation": {"f1": None, "n": [1, 2]}},
+    "v3": ["not", "an", "object"],
+    "v4": "a note",
+}
+
+
+@pytest.fixture
+def odd(fitted, tmp_path: Path) -> Path:
+    registry.publish(tmp_path, fitted, "v1")
+    for version, metadata in _ODD.items():
+        fitted.save(tmp_path / f"{version}.dhag", metadata=metadata)
+    (tmp_path / "v9.dhag").write_text("a file that is no model\n")
+    return tmp_path
+
+
+def _models(root: Path, *argv: str) -> int:
+    return main(["models", "--registry", str(root), *argv])
+
+
+def test_list_shows_every_version_with_the_metadata_it_has(odd: Path, fitted, capsys) -> None:
+    assert _models(odd, "list") == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    by_version = {row.lstrip("* ").split()[0]: row for row in rows}
+    assert sorted(by_version) == ["v0", "v1", "v2", "v3", "v4", "v9"]
+    assert "20261101" in by_version["v0"] and '["2026-11-02"]' in by_version["v2"]
+    assert " 7 " in by_version["v2"] and "n=[1, 2]" in by_version["v2"]
+    assert "UNREADABLE" in by_version["v9"] and rows[-1] == by_version["v9"]
+    for version in ("v0", "v1", "v2", "v3", "v4"):  # each threshold under THRESHOLD
+        assert by_version[version].index(f"{fitted.threshold_:.4f}") == header.index("THRESHOLD")
+
+
+def test_list_models_sorts_odd_creation_times_as_text(odd: Path) -> None:
+    infos = registry.list_models(odd)
+    assert [i.version for i in infos][-1] == "v9" and infos[-1].error
+    assert all(i.created is None or isinstance(i.created, str) for i in infos)
+    assert all(i.parent is None or isinstance(i.parent, str) for i in infos)
+
+
+@pytest.mark.parametrize("version", ["v0", "v2", "v3", "v4"])
+def test_show_and_promote_and_rollback_take_a_version_with_odd_metadata(
+    odd: Path, version: str, capsys
+) -> None:
+    assert _models(odd, "show", version) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["version"] == version and shown["error"] is None
+    assert _models(odd, "promote", version) == 0
+    assert capsys.readouterr().out == f"{version} is current (was v1)\n"
+    assert _models(odd, "promote", "v1") == 0 and _models(odd, "rollback") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"{version} is current again (was v1)"
+
+
+def test_show_of_a_file_that_is_no_model_says_why(odd: Path, capsys) -> None:
+    assert _models(odd, "show", "v9") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["error"] and shown["fault"] == "damaged"
