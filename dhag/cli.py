@@ -22,7 +22,7 @@ from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError
 from dhag.io import read_table
 from dhag.legacy import read_as_before
-from dhag.outofmemory import is_out_of_memory, out_of_memory_message
+from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, scoring_message
 from dhag.outpath import check_model_out
 from dhag.params import resolve_device
 from dhag.retry import describe_health
@@ -63,7 +63,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 f"{name!r} is an id column; it cannot also be a feature (--categorical, --passthrough)."
             )
     check_model_out(args.out)
-    frame, labels = read_table(args.data, label_column=args.label_column, text_columns=[*categorical, *ids])
+    text_columns = [*categorical, *ids]
+    with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="train", out=args.out)):
+        frame, labels = read_table(args.data, label_column=args.label_column, text_columns=text_columns)
     _id_columns(frame, ids, args.data)
     settings = {
         "max_epochs": args.max_epochs,
@@ -84,18 +86,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "progress": not args.quiet,
     }
     model = DHAG(**settings)
-    try:
+
+    def training_message(exc: BaseException) -> str:
+        device = str(resolve_device(args.device)) + (" (--device auto)" if args.device == "auto" else "")
+        shape = {"rows": len(frame), "features": frame.shape[1], "device": device}
+        return out_of_memory_message(exc, **shape, batch_size=args.batch_size, out=str(args.out))
+
+    with said_when_out_of_memory(training_message):
         model.fit(frame, labels)
         # A model written to flag rows: one whose threshold no score can exceed (fit only warns) is refused.
         check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(frame))
-    except (MemoryError, RuntimeError) as exc:
-        if isinstance(exc, DHAGError) or not is_out_of_memory(exc):
-            raise
-        device = str(resolve_device(args.device)) + (" (--device auto)" if args.device == "auto" else "")
-        shape = {"rows": len(frame), "features": frame.shape[1], "device": device}
-        raise DHAGError(
-            out_of_memory_message(exc, **shape, batch_size=args.batch_size, out=str(args.out))
-        ) from None
     # The columns that are no features are kept with the model, so that `dhag score` knows them again.
     model.save(
         args.out, metadata={"source": str(args.data), "id_columns": ids, "label_column": args.label_column}
@@ -145,7 +145,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         if name in model.feature_names_in_:
             raise InputError(f"{name!r} is a feature of the model; it cannot also be an id column.")
     known = _known_columns(model, given=ids if args.id_columns is not None else None)
-    frame, _ = read_table(args.data, text_columns=[*model.preprocessor_.categorical, *ids, *known])
+    with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="score", out=args.out)):
+        frame, _ = read_table(args.data, text_columns=[*model.preprocessor_.categorical, *ids, *known])
     carried = ids + [name for name in known if name in frame.columns and name not in ids]
     clashing = [name for name in carried if name in _SCORE_COLUMNS]
     if clashing:
@@ -161,16 +162,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
             model.preprocessor_.check_names([str(c) for c in frame.columns])
         except InputError as exc:
             raise InputError(f"{exc} Columns that identify rows are named with --id-columns.") from None
-    scores = model.decision_function(frame)
-    out["score"] = scores
-    out["anomaly"] = (scores > model.threshold_).astype(int)
-    if args.explain:
-        flagged = np.flatnonzero(out["anomaly"].to_numpy())
-        ranked = model.explain(frame.iloc[flagged], top=args.explain) if flagged.size else []
-        out["top_features"] = ""
-        for row, pairs in zip(flagged, ranked, strict=True):
-            named = ";".join(f"{n}:{_contribution(c)}" for n, c in pairs)
-            out.iloc[row, out.columns.get_loc("top_features")] = named
+    shape = {"rows": len(frame), "features": frame.shape[1], "device": str(model.device_)}
+    with said_when_out_of_memory(lambda e: scoring_message(e, **shape, explain=args.explain, out=args.out)):
+        _scores(model, frame, out, args.explain)
     if args.out:
         _write_csv(out, args.out)
     else:
@@ -179,6 +173,21 @@ def _cmd_score(args: argparse.Namespace) -> int:
         "scored %d rows, %d above threshold %.4f", len(out), int(out["anomaly"].sum()), model.threshold_
     )
     return 0
+
+
+def _scores(model: DHAG, frame: pd.DataFrame, out: pd.DataFrame, explain: int) -> None:
+    """Add to ``out`` the rows' scores, whether each is flagged, and with ``explain`` the features that
+    raise a flagged row's score most."""
+    scores = model.decision_function(frame)
+    out["score"] = scores
+    out["anomaly"] = (scores > model.threshold_).astype(int)
+    if explain:
+        flagged = np.flatnonzero(out["anomaly"].to_numpy())
+        ranked = model.explain(frame.iloc[flagged], top=explain) if flagged.size else []
+        out["top_features"] = ""
+        for row, pairs in zip(flagged, ranked, strict=True):
+            named = ";".join(f"{n}:{_contribution(c)}" for n, c in pairs)
+            out.iloc[row, out.columns.get_loc("top_features")] = named
 
 
 def _known_columns(model: DHAG, *, given: list[str] | None) -> list[str]:
@@ -293,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dhag",
         description="DHAG anomaly detector for tabular data.",
         epilog="exit status: 0 done; 1 an unexpected failure (a traceback follows); 2 bad input, settings, "
-        "options or model file, or training out of memory (one line on stderr says which); 130 "
-        "interrupted; 141 the reader of the output went away (dhag score ... | head).",
+        "options or model file, or out of memory reading, training or scoring (one line on stderr says "
+        "which); 130 interrupted; 141 the reader of the output went away (dhag score ... | head).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -149,7 +149,7 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
     try:
         head = pd.read_csv(path, header=None, nrows=2, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
-        raise _too_wide(path, exc) from exc
+        raise _parser_failure(path, exc) from exc
     _other_separator(path, head, [str(c) for c in text_columns])
     names = [str(n) for n in head.iloc[0]] if len(head) else []
     for position, name in enumerate(names, start=1):
@@ -171,8 +171,8 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
         return pd.read_csv(
             path, dtype=dict.fromkeys(text, str) or None, keep_default_na=False, na_values=missing
         )
-    except pd.errors.ParserError as exc:  # a later row wider than the header
-        raise _too_wide(path, exc) from exc
+    except pd.errors.ParserError as exc:  # a later row wider than the header, or memory running out
+        raise _parser_failure(path, exc) from exc
 
 
 def _first_non_utf8(path: Path, exc: UnicodeDecodeError) -> str:
@@ -276,6 +276,14 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _parser_failure(path: Path, exc: Exception) -> Exception:
+    """What pandas' C tokenizer failing on ``path`` means: a shortage of memory (a ``MemoryError``, which
+    its ParserError says only in words), else a row wider than the header."""
+    if "out of memory" in str(exc):
+        return MemoryError(f"reading {str(path)!r}: {exc}")
+    return _too_wide(path, exc)
 
 
 def _too_wide(path: Path, exc: Exception) -> InputError:

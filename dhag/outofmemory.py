@@ -1,12 +1,24 @@
-"""A training that ran out of memory: telling it from other failures, and what ``dhag train`` says then."""
+"""Memory that ran out: telling it from other failures, and what ``dhag train`` and ``dhag score`` say when
+it ran out reading the data, training or scoring."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
-__all__ = ["is_out_of_memory", "out_of_memory_message"]
+from dhag.exceptions import DHAGError
+
+__all__ = [
+    "is_out_of_memory",
+    "out_of_memory_message",
+    "reading_message",
+    "said_when_out_of_memory",
+    "scoring_message",
+]
 
 # torch's CPU allocator says "can't allocate memory"; its CUDA one, in builds or paths that raise a
 # plain RuntimeError (cuBLAS, older releases), "out of memory".
@@ -43,18 +55,87 @@ def out_of_memory_message(
     or a shorter stretch of time), with a smaller --batch-size (now 256), or on a machine with more
     memory free; nothing was written to m.dhag.
     """
-    asked = _ASKED.search(str(exc))
-    more = f" (it asked for {asked.group(1)} more)" if asked else ""
-    accelerator = not device.startswith("cpu")
-    where = "the device's memory" if accelerator else "this machine's memory"
-    instead = (
-        "on the CPU (--device cpu), whose memory is usually larger"
-        if accelerator
-        else "on a machine with more memory free"
-    )
+    where, instead = _where(device)
     return (
-        f"out of memory training {rows:,} rows x {features:,} features on {device}{more}. The rows, "
+        f"out of memory training {rows:,} rows x {features:,} features on {device}{_asked(exc)}. The rows, "
         f"one-hot encoded, and the networks must fit in {where}: train on fewer rows (a sample, or a "
         f"shorter stretch of time), with a smaller --batch-size (now {batch_size}), or {instead}; "
         f"nothing was written to {out}."
     )
+
+
+def reading_message(exc: BaseException, *, path: Path, command: str, out: Path | None) -> str:
+    """What ``dhag train`` or ``dhag score`` (``command``) says when reading the data file at ``path`` ran
+    out of memory: its size on disk, and how to read less of it at once.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "rows.csv"; _ = path.write_text("a\\n1\\n")
+    >>> reading_message(MemoryError(), path=path, command="score", out=None)  # doctest: +ELLIPSIS
+    "out of memory reading '...rows.csv' (4 bytes): ... score it in parts: ... nothing was written."
+    """
+    try:
+        size = f" ({path.stat().st_size:,} bytes)"
+    except OSError:
+        size = ""
+    if command == "train":
+        instead = "train on a sample of its rows (or a shorter stretch of time)"
+    else:  # a row's score depends on that row alone: the parts' scores are the whole file's
+        instead = "score it in parts: split its rows into smaller files (each with the header) and score each"
+    return (
+        f"out of memory reading {str(path)!r}{size}{_asked(exc)}: the whole table, as read, must fit in this "
+        f"machine's memory at once, which takes several times its size as text; {instead}, or on a machine "
+        f"with more memory free; nothing was written{f' to {out}' if out else ''}."
+    )
+
+
+def scoring_message(
+    exc: BaseException, *, rows: int, features: int, device: str, explain: int, out: Path | None
+) -> str:
+    """What ``dhag score`` says when scoring ``rows`` x ``features`` on ``device`` (with ``--explain``
+    ``explain``) ran out of memory, and what to change.
+
+    >>> print(scoring_message(MemoryError(), rows=9_000_000, features=40, device="cuda:0", explain=3,
+    ...                       out=None))  # doctest: +NORMALIZE_WHITESPACE
+    out of memory scoring 9,000,000 rows x 40 features on cuda:0. The rows, one-hot encoded, are scored at
+    once and must fit in the device's memory: score the file in parts (split its rows into smaller files,
+    each with the header, and score each: a row's score depends on that row alone), with a smaller
+    --explain (now 3), which scores each flagged row once per feature, or on the CPU (--device cpu),
+    whose memory is usually larger.
+    """
+    where, instead = _where(device)
+    explaining = (
+        f" with a smaller --explain (now {explain}), which scores each flagged row once per feature,"
+        if explain
+        else ""
+    )
+    return (
+        f"out of memory scoring {rows:,} rows x {features:,} features on {device}{_asked(exc)}. The rows, "
+        f"one-hot encoded, are scored at once and must fit in {where}: score the file in parts (split its "
+        f"rows into smaller files, each with the header, and score each: a row's score depends on that row "
+        f"alone),{explaining} or {instead}{f'; nothing was written to {out}' if out else ''}."
+    )
+
+
+@contextmanager
+def said_when_out_of_memory(say: Callable[[BaseException], str]) -> Iterator[None]:
+    """Turn memory running out inside the block into a :class:`DHAGError` of one paragraph, ``say(exc)``;
+    other errors, torch's other ``RuntimeError`` s among them, go through as they are."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if isinstance(exc, DHAGError) or not is_out_of_memory(exc):
+            raise
+        raise DHAGError(say(exc)) from None
+
+
+def _asked(exc: BaseException) -> str:
+    """The size the failed allocation asked for, as the error gives it; empty when it gives none."""
+    asked = _ASKED.search(str(exc))
+    return f" (it asked for {asked.group(1)} more)" if asked else ""
+
+
+def _where(device: str) -> tuple[str, str]:
+    """The memory that ran out on ``device``, and where else to run."""
+    if device.startswith("cpu"):
+        return "this machine's memory", "on a machine with more memory free"
+    return "the device's memory", "on the CPU (--device cpu), whose memory is usually larger"
