@@ -23,7 +23,7 @@ from dhag.exceptions import ArtifactError, DHAGError, InputError
 from dhag.io import read_table
 from dhag.legacy import read_as_before
 from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, scoring_message
-from dhag.outpath import check_model_out
+from dhag.outpath import check_model_out, check_scores_out
 from dhag.params import resolve_device
 from dhag.retry import describe_health
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
@@ -140,6 +140,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     for name in ids:
         if name in _SCORE_COLUMNS:
             raise InputError(f"{name!r} is a column dhag score writes; it cannot also be an id column.")
+    if args.out:
+        check_scores_out(args.out)
     model = load_model(args.model, device=args.device)
     for name in ids:
         if name in model.feature_names_in_:

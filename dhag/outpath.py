@@ -1,5 +1,6 @@
-"""Where ``dhag train --out`` will write its model, checked before training: a model that minutes of
-training made should not be lost to a folder given as the file, or one the user may not write in."""
+"""Where ``dhag train --out`` will write its model, checked before training, and ``dhag score --out`` its
+scores, checked before scoring: what minutes of work made should not be lost to a folder given as the
+file, or one the user may not write in."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from dhag.exceptions import InputError
 
-__all__ = ["check_model_out"]
+__all__ = ["check_model_out", "check_scores_out"]
 
 
 def check_model_out(path: Path) -> None:
@@ -32,4 +33,34 @@ def check_model_out(path: Path) -> None:
         raise InputError(
             f"--out {str(path)!r}: cannot write in {str(folder)!r} (no permission for this user, or a "
             "read-only volume); nothing was trained."
+        )
+
+
+def check_scores_out(path: Path) -> None:
+    """Raise :class:`InputError` unless scores can be written at ``path``: not a folder, in a folder that
+    exists (one mistyped is not created) and may be written in; a pipe or a device that exists is
+    written as it is, so only it need take writes.
+
+    >>> import tempfile
+    >>> check_scores_out(Path(tempfile.mkdtemp()) / "scores.csv")
+    """
+    if path.is_dir():
+        raise InputError(
+            f"--out {str(path)!r} is a folder: name the CSV file to write, such as "
+            f"{str(path / 'scores.csv')!r}; nothing was scored."
+        )
+    folder = path.absolute().parent
+    if not os.path.lexists(folder):
+        raise InputError(
+            f"--out {str(path)!r}: there is no folder {str(folder)!r} (it is not made for the scores); "
+            "nothing was scored."
+        )
+    if not folder.is_dir():
+        raise InputError(f"--out {str(path)!r}: {str(folder)!r} is not a folder; nothing was scored.")
+    # A regular file is replaced whole, by a new one made in its folder; a pipe or a device is written to.
+    special = path.exists() and not path.is_file()
+    if not os.access(path if special else folder, os.W_OK | (0 if special else os.X_OK)):
+        raise InputError(
+            f"--out {str(path)!r}: cannot write in {str(path if special else folder)!r} (no permission "
+            "for this user, or a read-only volume); nothing was scored."
         )

@@ -1,0 +1,82 @@
+"""``dhag score --out`` that cannot be written is refused before the file is read and scored, as
+``dhag train --out`` is before training: a mistyped path is said at once, not after a long scoring."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dhag.cli import main
+
+
+@pytest.fixture
+def rows(tmp_path: Path) -> Path:
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(200)))
+    return path
+
+
+@pytest.fixture
+def model(rows: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "m.dhag"
+    argv = ["train", "--data", str(rows), "--out", str(out), "--device", "cpu", "--max-epochs", "1"]
+    assert main([*argv, "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture
+def no_scoring(monkeypatch):
+    """Reading the rows fails the test: each refusal below must come before it."""
+
+    def read(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("read the rows before refusing --out")
+
+    monkeypatch.setattr("dhag.cli.read_table", read)
+
+
+def _score(model: Path, rows: Path, out: Path | str) -> int:
+    return main(["score", "--model", str(model), "--data", str(rows), "--out", str(out)])
+
+
+def test_score_out_naming_a_folder_is_refused_before_scoring(
+    model: Path, rows: Path, tmp_path: Path, no_scoring, capsys
+) -> None:
+    assert _score(model, rows, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert f"--out {str(tmp_path)!r} is a folder: name the CSV file to write" in err
+    assert "nothing was scored" in err
+
+
+def test_score_out_under_a_file_is_refused_before_scoring(
+    model: Path, rows: Path, no_scoring, capsys
+) -> None:
+    assert _score(model, rows, rows / "scores.csv") == 2
+    err = capsys.readouterr().err
+    assert f"{str(rows)!r} is not a folder" in err and "No such folder" not in err
+
+
+def test_score_out_in_a_missing_folder_is_refused_before_scoring(
+    model: Path, rows: Path, tmp_path: Path, no_scoring, capsys
+) -> None:
+    assert _score(model, rows, tmp_path / "typo" / "scores.csv") == 2
+    err = capsys.readouterr().err
+    assert f"there is no folder {str(tmp_path / 'typo')!r}" in err and not (tmp_path / "typo").exists()
+
+
+def test_score_out_in_a_folder_it_may_not_write_is_refused_before_scoring(
+    model: Path, rows: Path, tmp_path: Path, no_scoring, monkeypatch, capsys
+) -> None:
+    # As root every folder is writable: the system's answer for a read-only one is given here.
+    locked = tmp_path / "scores"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and real_access(p, mode))
+    assert _score(model, rows, locked / "s.csv") == 2
+    assert f"cannot write in {str(locked)!r}" in capsys.readouterr().err
+
+
+def test_score_out_to_a_device_is_written_as_before(model: Path, rows: Path, capfd) -> None:
+    assert _score(model, rows, "/dev/stdout") == 0
+    assert capfd.readouterr().out.startswith("score,anomaly\n")
