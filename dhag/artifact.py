@@ -161,6 +161,25 @@ def _unreadable(path: Path, exc: BaseException) -> ArtifactError:
     )
 
 
+def _cut_short(head: bytes, header_len: int, header_bytes: bytes) -> str:
+    """Why a file's first bytes hold no whole safetensors header: it is empty or a few bytes long, it is
+    text (a data file given as the model), or the header its first 8 bytes announce is cut short.
+
+    >>> print(_cut_short(b"a,b\\n0,0\\n", 3474863307848982625, b"1,1\\n"))
+    it starts with 'a,b\\n0,0\\n1,1\\n': text, not a DHAG model (a data file given as the model?)
+    """
+    if not head:
+        return "it is empty (0 bytes)"
+    if len(head) < 8:
+        return f"it holds only {len(head)} bytes"
+    # A header's length is 8 bytes of a binary number (zeros at its top): text is no header.
+    text = (head + header_bytes)[:32].decode("utf-8", errors="replace").rstrip("\ufffd")
+    if all(c.isprintable() or c in "\n\r\t" for c in text):
+        return f"it starts with {text!r}: text, not a DHAG model (a data file given as the model?)"
+    size = len(head) + len(header_bytes)
+    return f"its header of {header_len} bytes is cut short: the file holds {size} bytes"
+
+
 def _read(
     path: Path, *, check_signature: bool = True
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, str]]:
@@ -178,7 +197,7 @@ def _read(
             header_len = int.from_bytes(head, "little")
             header_bytes = fh.read(min(header_len, _MAX_BYTES))
             if len(head) < 8 or len(header_bytes) < header_len:
-                raise _unreadable(path, ValueError(f"its header of {header_len} bytes is cut short"))
+                raise _unreadable(path, ValueError(_cut_short(head, header_len, header_bytes)))
             try:
                 header = json.loads(header_bytes)
                 meta = _header_meta(path, header)

@@ -109,6 +109,11 @@ def read_table(
             )
     except InputError:
         raise
+    except pd.errors.EmptyDataError as exc:  # no byte, or blank lines only
+        raise InputError(
+            f"Cannot read {str(path)!r}: it is empty (nothing but blank lines, if any); a CSV starts with a "
+            "header row naming its columns."
+        ) from exc
     except UnicodeDecodeError as exc:
         raise InputError(
             f"Cannot read {str(path)!r}: it is not UTF-8 text ({_first_non_utf8(path, exc)}); "

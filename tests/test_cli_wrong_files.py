@@ -1,0 +1,71 @@
+"""``dhag info`` and ``dhag score`` given the wrong file: an empty one, a data file as the model, a model
+cut short. Each is refused in one line that says what the file is, not a header size read from text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dhag.cli import main
+
+
+@pytest.fixture
+def rows(tmp_path: Path) -> Path:
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(200)))
+    return path
+
+
+@pytest.fixture
+def model(rows: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "m.dhag"
+    argv = ["train", "--data", str(rows), "--out", str(out), "--device", "cpu", "--max-epochs", "1"]
+    assert main([*argv, "--quiet"]) == 0
+    return out
+
+
+def _refused(argv: list[str], capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("command", ["info", "score"])
+def test_a_data_file_given_as_the_model_is_said_to_be_text(
+    command: str, rows: Path, capsys, tmp_path: Path
+) -> None:
+    argv = ["info", str(rows)] if command == "info" else ["score", "--model", str(rows), "--data", str(rows)]
+    err = _refused(argv, capsys)
+    assert "it starts with 'a,b\\n0,0\\n1,1\\n2,2" in err and "text, not a DHAG model" in err
+    assert "bytes is cut short" not in err
+
+
+def test_an_empty_model_file_is_said_to_be_empty(tmp_path: Path, capsys) -> None:
+    (tmp_path / "m.dhag").touch()
+    err = _refused(["info", str(tmp_path / "m.dhag")], capsys)
+    assert "it is empty (0 bytes)" in err and "header" not in err
+
+
+def test_a_model_file_of_a_few_bytes_says_how_few(model: Path, tmp_path: Path, capsys) -> None:
+    short = tmp_path / "short.dhag"
+    short.write_bytes(model.read_bytes()[:5])
+    err = _refused(["info", str(short)], capsys)
+    assert "it holds only 5 bytes" in err
+
+
+def test_a_model_cut_short_says_how_much_is_left(model: Path, tmp_path: Path, capsys) -> None:
+    cut = tmp_path / "cut.dhag"
+    cut.write_bytes(model.read_bytes()[:500])
+    err = _refused(["info", str(cut)], capsys)
+    assert "truncated or not a safetensors file" in err and "cut short: the file holds 500 bytes" in err
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "  \n"])
+def test_an_empty_data_file_is_said_to_be_empty(model: Path, tmp_path: Path, text: str, capsys) -> None:
+    data = tmp_path / "empty.csv"
+    data.write_text(text)
+    err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
+    assert f"Cannot read {str(data)!r}: it is empty" in err and "header row" in err
+    assert "No columns to parse" not in err
