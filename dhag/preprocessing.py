@@ -131,6 +131,8 @@ class Preprocessor:
                 parts.append(f"missing {_preview(missing)}")
             if extra:
                 parts.append(f"unexpected {_preview(extra)}")
+            if near := _near_names(extra, missing):
+                parts.append(f"{near}: names must match the training's exactly")
             raise InputError(
                 f"Input features do not match the {len(expected)} training features: "
                 + "; ".join(parts)
@@ -319,3 +321,24 @@ def _refuse_undeclared_categories(X: Any, categorical: Sequence[str]) -> None:
                 f"so: declare it, categorical=[{str(column)!r}] (dhag train --categorical {column}), or "
                 "store it as numbers to scale it as such."
             )
+
+
+def _near_names(given: Sequence[str], expected: Sequence[str], limit: int = 3) -> str:
+    """The ``given`` names that are an ``expected`` one but for case or the spaces around it, as
+    ``' flow' is 'flow' with spaces around it``; empty when none is.
+
+    >>> _near_names(["Flow ", "levels"], ["flow", "level"])
+    "'Flow ' is 'flow' in another case and with spaces around it"
+    """
+    said = []
+    for name in given:
+        for feature in expected:
+            if name.strip().casefold() != feature.strip().casefold():
+                continue
+            how = [
+                *(["in another case"] if name.strip() != feature.strip() else []),
+                *(["with spaces around it"] if name.strip() != name or feature.strip() != feature else []),
+            ]
+            said.append(f"{name!r} is {feature!r} {' and '.join(how)}")
+            break
+    return ", ".join(said[:limit]) + (f" and {len(said) - limit} more" if len(said) > limit else "")

@@ -41,3 +41,18 @@ def test_the_estimator_refuses_before_training() -> None:
     frame = pd.DataFrame({"site": ["x", "y"] * 10, "site=x": np.arange(20.0)})
     with pytest.raises(InputError, match="'site=x'"):
         DHAG(categorical=["site"], max_epochs=1).fit(frame)
+
+
+def test_input_names_that_differ_from_the_features_only_in_case_or_spaces_are_pointed_out() -> None:
+    # A header written " flow, Pressure" was told only that 'flow' and 'pressure' were missing and
+    # ' flow' and 'Pressure' unexpected, which reads as two different columns.
+    pre = Preprocessor().fit(pd.DataFrame({"flow": [1.0, 2.0], "pressure": [3.0, 4.0], "level": [5.0, 6.0]}))
+    with pytest.raises(InputError) as info:
+        pre.check_names([" flow", "Pressure", "levels"])
+    message = str(info.value)
+    assert "missing 'flow', 'pressure', 'level'" in message
+    assert "' flow' is 'flow' with spaces around it" in message
+    assert "'Pressure' is 'pressure' in another case" in message and "'levels' is" not in message
+    assert message.endswith("names must match the training's exactly.")
+    with pytest.raises(InputError, match=r"unexpected 'levels'\.$"):
+        pre.check_names(["flow", "pressure", "levels"])
