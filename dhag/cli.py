@@ -20,6 +20,7 @@ from dhag.atomicwrite import write_atomic_with
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError
+from dhag.infotext import SHOWN, listed_in_part, shown_metadata
 from dhag.io import read_table
 from dhag.legacy import read_as_before
 from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, scoring_message
@@ -232,11 +233,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
         return 0
     t = manifest.get("training", {})
     print(f"DHAG model, format {manifest['format_version']}")
-    print(f"features ({len(manifest['feature_names'])}): {', '.join(manifest['feature_names'][:20])}")
+    names = manifest["feature_names"]
+    listed = listed_in_part(names) + (" (dhag info --json lists them)" if len(names) > SHOWN else "")
+    print(f"features ({len(names)}): {listed}")
     ranges = manifest.get("preprocessing", {}).get("ranges") or {}
     if ranges:
-        shown = [f"{name} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in list(ranges.items())[:20]]
-        print(f"training ranges: {', '.join(shown)}")
+        shown = [f"{name} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in ranges.items()]
+        print(f"training ranges: {listed_in_part(shown)}")
     print(f"threshold: {manifest['threshold']:.6f}")
     if manifest["signed_with_previous_key"]:
         print(f"signed: with {PREVIOUS_KEY_VARIABLE}, the key being rotated out; re-sign it with `dhag sign`")
@@ -275,7 +278,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             f"{t['outlier_probe_auroc']:.3f}; final lambda_norm {t.get('lambda_norm_final')}"
         )
     if manifest.get("metadata"):
-        print(f"metadata: {json.dumps(manifest['metadata'], sort_keys=True)}")
+        print(f"metadata: {json.dumps(shown_metadata(manifest['metadata']), sort_keys=True)}")
     return 0
 
 

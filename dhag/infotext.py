@@ -1,0 +1,36 @@
+"""How ``dhag info`` keeps its lines short: long lists named in part, large metadata by its size."""
+
+from __future__ import annotations
+
+import json
+
+__all__ = ["SHOWN", "listed_in_part", "shown_metadata"]
+
+
+SHOWN = 20  # features and ranges named on one line of `dhag info`
+
+
+def listed_in_part(items: list[str]) -> str:
+    """The first items, and how many more there are."""
+    more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
+    return ", ".join(items[:SHOWN]) + more
+
+
+def shown_metadata(metadata: object, limit: int = 200) -> object:
+    """``metadata`` with each value whose JSON passes ``limit`` characters (a plant model's references,
+    one per asset) shown by its size: ``dhag info --json`` shows it whole.
+
+    >>> shown_metadata({"source": "rows.csv", "refs": {"p1": list(range(90))}})
+    {'source': 'rows.csv', 'refs': '<an object of 1 key, 358 characters: dhag info --json shows it>'}
+    """
+
+    def shown(value: object) -> object:
+        text = json.dumps(value)
+        if len(text) <= limit:
+            return value
+        many = len(value) if isinstance(value, (dict, list)) else None
+        kind = {dict: "an object of {} key", list: "a list of {} item"}.get(type(value), "a value")
+        what = kind.format(many) + ("s" if many is not None and many != 1 else "")
+        return f"<{what}, {len(text):,} characters: dhag info --json shows it>"
+
+    return {k: shown(v) for k, v in metadata.items()} if isinstance(metadata, dict) else shown(metadata)
