@@ -164,7 +164,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         try:
             model.preprocessor_.check_names([str(c) for c in frame.columns])
         except InputError as exc:
-            raise InputError(f"{exc} Columns that identify rows are named with --id-columns.") from None
+            raise InputError(f"{exc} {_unexpected_columns(args.data, frame, model)}") from None
     shape = {"rows": len(frame), "features": frame.shape[1], "device": str(model.device_)}
     with said_when_out_of_memory(lambda e: scoring_message(e, **shape, explain=args.explain, out=args.out)):
         _scores(model, frame, out, args.explain)
@@ -191,6 +191,20 @@ def _scores(model: DHAG, frame: pd.DataFrame, out: pd.DataFrame, explain: int) -
         for row, pairs in zip(flagged, ranked, strict=True):
             named = ";".join(f"{n}:{_contribution(c)}" for n, c in pairs)
             out.iloc[row, out.columns.get_loc("top_features")] = named
+
+
+def _unexpected_columns(path: Path, frame: pd.DataFrame, model: DHAG) -> str:
+    """What to do about columns of the file to score that are no feature of the model."""
+    named = [f"x{i}" for i in range(frame.shape[1])]
+    if path.suffix.lower() == ".npz" and [str(c) for c in frame.columns] == named:
+        names = list(model.feature_names_in_)
+        shown = repr(names) if len(names) <= 6 else f"[{', '.join(map(repr, names[:3]))}, ...]"
+        return (
+            "The NPZ file has no array 'feature_names', so its columns were named x0, x1, ...: save it "
+            f"with the model's {len(names)} names beside X, as "
+            f"np.savez(path, X=X, feature_names=np.array({shown}))."
+        )
+    return "Columns that identify rows are named with --id-columns."
 
 
 def _known_columns(model: DHAG, *, given: list[str] | None) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dhag.cli import main
@@ -69,3 +70,15 @@ def test_an_empty_data_file_is_said_to_be_empty(model: Path, tmp_path: Path, tex
     err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
     assert f"Cannot read {str(data)!r}: it is empty" in err and "header row" in err
     assert "No columns to parse" not in err
+
+
+def test_an_npz_without_feature_names_says_its_columns_were_named_for_it(
+    model: Path, tmp_path: Path, capsys
+) -> None:
+    # Its columns read as x0, x1: it was told only that 'a' and 'b' were missing and 'x0', 'x1' unexpected,
+    # and to name id columns with --id-columns, which has nothing to do with it.
+    data = tmp_path / "rows.npz"
+    np.savez(data, X=np.ones((3, 2)))
+    err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
+    assert "unexpected 'x0', 'x1'" in err and "has no array 'feature_names'" in err
+    assert "feature_names=np.array(['a', 'b'])" in err and "--id-columns" not in err
