@@ -24,7 +24,7 @@ from dhag.infotext import SHOWN, listed_in_part, shown_metadata
 from dhag.io import read_table
 from dhag.legacy import read_as_before
 from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, scoring_message
-from dhag.outpath import check_model_out, check_scores_out
+from dhag.outpath import check_model_out, check_not_an_input, check_scores_out
 from dhag.params import resolve_device
 from dhag.retry import describe_health
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
@@ -64,6 +64,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 f"{name!r} is an id column; it cannot also be a feature (--categorical, --passthrough)."
             )
     check_model_out(args.out)
+    check_not_an_input(args.out, {"--data": args.data}, writes="model", done="trained")
     text_columns = [*categorical, *ids]
     with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="train", out=args.out)):
         frame, labels = read_table(args.data, label_column=args.label_column, text_columns=text_columns)
@@ -143,6 +144,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
             raise InputError(f"{name!r} is a column dhag score writes; it cannot also be an id column.")
     if args.out:
         check_scores_out(args.out)
+        inputs = {"--model": args.model, "--data": args.data}
+        check_not_an_input(args.out, inputs, writes="scores", done="scored")
     model = load_model(args.model, device=args.device)
     for name in ids:
         if name in model.feature_names_in_:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dhag.exceptions import InputError
 
-__all__ = ["check_model_out", "check_scores_out"]
+__all__ = ["check_model_out", "check_not_an_input", "check_scores_out"]
 
 
 def check_model_out(path: Path) -> None:
@@ -64,3 +64,21 @@ def check_scores_out(path: Path) -> None:
             f"--out {str(path)!r}: cannot write in {str(path if special else folder)!r} (no permission "
             "for this user, or a read-only volume); nothing was scored."
         )
+
+
+def check_not_an_input(out: Path, inputs: dict[str, Path], *, writes: str, done: str) -> None:
+    """Raise :class:`InputError` when ``out`` is the file of one of ``inputs`` (by any name: a link, a
+    path of its own), which the ``writes`` would replace; the error says nothing was ``done``.
+
+    >>> check_not_an_input(Path("scores.csv"), {"--data": Path("rows.csv")}, writes="scores", done="scored")
+    """
+    for option, path in inputs.items():
+        try:
+            same = os.path.samefile(out, path)
+        except OSError:  # either is missing (or unreadable): no file of the two is the other
+            continue
+        if same:
+            raise InputError(
+                f"--out {str(out)!r} is the {option} file: the {writes} would replace it; name another "
+                f"file; nothing was {done}."
+            )

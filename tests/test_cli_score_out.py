@@ -80,3 +80,27 @@ def test_score_out_in_a_folder_it_may_not_write_is_refused_before_scoring(
 def test_score_out_to_a_device_is_written_as_before(model: Path, rows: Path, capfd) -> None:
     assert _score(model, rows, "/dev/stdout") == 0
     assert capfd.readouterr().out.startswith("score,anomaly\n")
+
+
+@pytest.mark.parametrize("given", ["--model", "--data"])
+def test_score_out_naming_the_model_or_the_rows_is_refused(
+    model: Path, rows: Path, given: str, capsys
+) -> None:
+    # Before, the scores replaced the model (or the rows they were scored from) without a word.
+    target = model if given == "--model" else rows
+    before = target.read_bytes()
+    link = target.with_name("same" + target.suffix)
+    link.symlink_to(target)  # the same file under another name is the same file
+    for out in (target, link):
+        assert _score(model, rows, out) == 2
+        err = capsys.readouterr().err
+        assert f"--out {str(out)!r} is the {given} file" in err and "nothing was scored" in err
+    assert target.read_bytes() == before
+
+
+def test_train_out_naming_the_rows_is_refused(rows: Path, capsys) -> None:
+    before = rows.read_bytes()
+    assert main(["train", "--data", str(rows), "--out", str(rows), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {str(rows)!r} is the --data file" in err and "nothing was trained" in err
+    assert rows.read_bytes() == before
