@@ -18,7 +18,7 @@ from typing import TextIO
 
 from pipeline.config import Settings
 from pipeline.errors import LockFileError, ModelUnavailableError
-from pipeline.textwidth import table_lines
+from pipeline.textwidth import escaped, table_lines
 
 __all__ = ["EXIT_REFUSED", "add_arguments", "run_models"]
 
@@ -105,10 +105,10 @@ def _list(root: str, out: TextIO) -> int:
             (
                 "*" if info.is_current else "",
                 info.version,
-                info.created or "-",
-                info.parent or "-",
+                escaped(info.created or "-"),  # as saved by hand, it may hold a line break or an ESC
+                escaped(info.parent or "-"),
                 threshold,
-                _summary(info.validation),
+                escaped(_summary(info.validation)),
             )
         )
     # Padded by the terminal columns each cell takes: a version saved by hand keeps the metadata it was

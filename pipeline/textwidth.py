@@ -7,7 +7,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-__all__ = ["display_width", "table_lines"]
+__all__ = ["display_width", "escaped", "table_lines"]
 
 
 def display_width(text: str) -> int:
@@ -22,6 +22,18 @@ def display_width(text: str) -> int:
         0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
         for c in text
     )
+
+
+def escaped(text: str) -> str:
+    """``text`` with each character a terminal would act on (a line break, an escape sequence's ESC) written
+    as its Python escape, so that a cell stays on its line and the terminal shows what it holds.
+
+    >>> print(escaped("v1\\n\\x1b[2J 山田"))
+    v1\\n\\x1b[2J 山田
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def table_lines(rows: Sequence[Sequence[str]], gap: str = "  ") -> list[str]:

@@ -69,3 +69,18 @@ def test_show_of_a_file_that_is_no_model_says_why(odd: Path, capsys) -> None:
     assert _models(odd, "show", "v9") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["error"] and shown["fault"] == "damaged"
+
+
+def test_list_keeps_each_version_on_its_line_whatever_its_metadata_holds(
+    fitted, tmp_path: Path, capsys
+) -> None:
+    # A line break in a creation time split its row in two; a terminal's escape sequence in a parent
+    # (here: clear the screen) was written to the terminal as it was.
+    registry.publish(tmp_path, fitted, "v1")
+    metadata = {"created": "2026-11-01\n", "parent": "\x1b[2Jv1", "validation": {"f1\r": 0.5}}
+    fitted.save(tmp_path / "v0.dhag", metadata=metadata)
+    assert _models(tmp_path, "list") == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 3 and "\x1b" not in out and "\r" not in out
+    row = next(line for line in out.splitlines() if "v0" in line)
+    assert "2026-11-01\\n" in row and "\\x1b[2Jv1" in row and "f1\\r=0.5" in row
