@@ -92,6 +92,7 @@ def _list(root: str, out: TextIO) -> int:
         out.write(f"current: NONE USABLE: {exc}\n")
     if not infos:
         out.write(f"no models in {root}\n")
+        _misnamed(root, out)
         return 0
     rows = [("", "VERSION", "CREATED", "PARENT", "THRESHOLD", "VALIDATION")]
     for info in infos:
@@ -114,7 +115,21 @@ def _list(root: str, out: TextIO) -> int:
     # Padded by the terminal columns each cell takes: a version saved by hand keeps the metadata it was
     # saved with, whose creation date and parent may be written in a script of wide characters.
     out.writelines(line + "\n" for line in table_lines(rows))
+    _misnamed(root, out)
     return 0
+
+
+def _misnamed(root: str, out: TextIO) -> None:
+    """Say which model files of the registry no version names (a copy made by hand, 'v1 copy.dhag'): the
+    daemon, promote and prune never see them."""
+    from pipeline.registrypointer import SUFFIX, VERSION
+
+    for path in sorted(Path(root).glob(f"*{SUFFIX}")):
+        if not VERSION.fullmatch(path.name[: -len(SUFFIX)]):
+            out.write(
+                f"not a version: {escaped(repr(path.name))} (a version's name is 1-100 letters, digits, '.', "
+                "'_' or '-', starting with a letter or digit): rename it to list, promote or prune it\n"
+            )
 
 
 def _prune(root: str, keep: int, args: argparse.Namespace, out: TextIO) -> int:

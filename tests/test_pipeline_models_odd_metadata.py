@@ -84,3 +84,18 @@ def test_list_keeps_each_version_on_its_line_whatever_its_metadata_holds(
     assert len(out.splitlines()) == 3 and "\x1b" not in out and "\r" not in out
     row = next(line for line in out.splitlines() if "v0" in line)
     assert "2026-11-01\\n" in row and "\\x1b[2Jv1" in row and "f1\\r=0.5" in row
+
+
+def test_list_names_a_model_file_whose_name_is_no_version(fitted, tmp_path: Path, capsys) -> None:
+    # A copy made by hand ('v1 copy.dhag') was left out of the listing without a word: it is no version
+    # the daemon, promote or prune will ever see.
+    registry.publish(tmp_path, fitted, "v1")
+    fitted.save(tmp_path / "v1 copy.dhag")
+    (tmp_path / "notes.txt").write_text("not a model file\n")
+    assert _models(tmp_path, "list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == (
+        "not a version: 'v1 copy.dhag' (a version's name is 1-100 letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit): rename it to list, promote or prune it"
+    )
+    assert len(lines) == 3 and "notes.txt" not in "\n".join(lines)
