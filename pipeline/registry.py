@@ -30,7 +30,7 @@ from dhag.atomicwrite import write_atomic
 from pipeline.artifactfault import FAULTS, fault_of, read_error, read_failure
 from pipeline.errors import CurrentChangedError, ModelUnavailableError, VersionUnreadableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
-from pipeline.registryinfo import ModelInfo, model_info
+from pipeline.registryinfo import ModelInfo, created_at, model_info
 from pipeline.registrypointer import (
     CURRENT,
     HISTORY,
@@ -323,7 +323,8 @@ def rollback(
 
 
 def list_models(registry: str | Path) -> list[ModelInfo]:
-    """Every artifact of the registry, oldest first (by creation time, then name; unreadable ones last).
+    """Every artifact of the registry, oldest first (by creation time, then name; unreadable ones last;
+    :func:`~pipeline.registryinfo.created_at`).
     One removed between the folder's listing and its read (a prune elsewhere, a hand removal) is left
     out, not reported as a failed read; a link whose target is gone is still one."""
     root = Path(registry)
@@ -334,7 +335,7 @@ def list_models(registry: str | Path) -> list[ModelInfo]:
         if VERSION.fullmatch(path.name[: -len(SUFFIX)])
     ]
     infos = [info for info in infos if info.fault != "io_error" or os.path.lexists(info.path)]
-    return sorted(infos, key=lambda i: (i.error is not None, i.created or "", i.version))
+    return sorted(infos, key=lambda i: (i.error is not None, created_at(i), i.version))
 
 
 def describe(registry: str | Path, version: str) -> ModelInfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from dhag import ArtifactError
 from dhag.artifact import check_settings
 from pipeline.artifactfault import fault_of, read_error, read_failure
 
-__all__ = ["ModelInfo", "model_info"]
+__all__ = ["ModelInfo", "created_at", "model_info"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def model_info(version: str, path: Path, is_current: bool) -> ModelInfo:
 
 def _as_text(value: Any) -> str | None:
     """A creation time or parent as text: a version saved by hand may record a number, a list, ... there,
-    shown (and sorted) as its JSON; null is none.
+    shown as its JSON; null is none (ordered by :func:`created_at`).
 
     >>> _as_text("v1"), _as_text(20261101), _as_text(["x"]), _as_text(None)
     ('v1', '20261101', '["x"]', None)
@@ -82,3 +83,27 @@ def _as_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def created_at(info: ModelInfo) -> float:
+    """When ``info``'s version was made, in seconds since the epoch, to order versions by: the creation
+    time its metadata records as ``publish`` writes it (ISO 8601), else, for a version saved by hand
+    with none or another kind (a number, a list, "yesterday"), its file's modification time. Ordered as
+    text, such a time came after every ISO time and the hand-saved version counted as the newest, which
+    a prune keeps in a real version's place.
+
+    >>> info = ModelInfo("v1", Path("v1.dhag"), False, created="2026-11-01T10:00:00Z")
+    >>> created_at(info)
+    1793527200.0
+    """
+    if info.created is not None:
+        try:
+            when = datetime.fromisoformat(info.created)
+        except ValueError:
+            pass
+        else:
+            return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    try:
+        return info.path.stat().st_mtime
+    except OSError:  # gone meanwhile, or a link whose target is gone
+        return 0.0

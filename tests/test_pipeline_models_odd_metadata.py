@@ -45,7 +45,7 @@ def test_list_shows_every_version_with_the_metadata_it_has(odd: Path, fitted, ca
         assert by_version[version].index(f"{fitted.threshold_:.4f}") == header.index("THRESHOLD")
 
 
-def test_list_models_sorts_odd_creation_times_as_text(odd: Path) -> None:
+def test_list_models_gives_odd_creation_times_as_text(odd: Path) -> None:
     infos = registry.list_models(odd)
     assert [i.version for i in infos][-1] == "v9" and infos[-1].error
     assert all(i.created is None or isinstance(i.created, str) for i in infos)
@@ -99,3 +99,23 @@ def test_list_names_a_model_file_whose_name_is_no_version(fitted, tmp_path: Path
         "starting with a letter or digit): rename it to list, promote or prune it"
     )
     assert len(lines) == 3 and "notes.txt" not in "\n".join(lines)
+
+
+def test_a_version_saved_by_hand_with_an_odd_creation_time_is_as_old_as_its_file(fitted, tmp_path) -> None:
+    # Sorted as text, "20261101", '["x"]' or "yesterday" came after every ISO time publish writes: the
+    # hand-saved version counted as the newest, and a prune removed the real one in its place.
+    import os
+    import time
+
+    from pipeline import retention
+
+    for version in ("v1", "v2"):
+        registry.publish(tmp_path, fitted, version)
+    registry.promote(tmp_path, "v1")
+    for version, created in (("v0", 20261101), ("v00", "yesterday"), ("v000", ["x"]), ("v0000", None)):
+        fitted.save(tmp_path / f"{version}.dhag", metadata={"created": created})
+        os.utime(tmp_path / f"{version}.dhag", (time.time() - 86400, time.time() - 86400))
+    order = [i.version for i in registry.list_models(tmp_path)]
+    assert order[-2:] == ["v1", "v2"]
+    assert retention.prune(tmp_path, keep=2).removed == sorted(["v0", "v00", "v000", "v0000"])
+    assert sorted(i.version for i in registry.list_models(tmp_path)) == ["v1", "v2"]
