@@ -27,6 +27,7 @@ from dhag.outofmemory import out_of_memory_message, reading_message, said_when_o
 from dhag.outpath import check_model_out, check_not_an_input, check_scores_out
 from dhag.params import resolve_device
 from dhag.retry import describe_health
+from dhag.rownote import with_row_note
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 from dhag.threshold import check_threshold
 from dhag.trainargs import add_train_parser
@@ -376,7 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except DHAGError as exc:
-        print(f"dhag {args.command}: error: {exc}", file=sys.stderr)
+        said = with_row_note(str(exc), getattr(args, "data", None)) if isinstance(exc, InputError) else exc
+        print(f"dhag {args.command}: error: {said}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`dhag score ... | head`): nothing left to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

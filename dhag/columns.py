@@ -211,7 +211,10 @@ def _object_numbers(name: str, col: np.ndarray, *, fitting: bool = False) -> np.
                 f"Feature {name!r} has {int(missing.sum())} missing value(s) "
                 f"(first at row {int(np.argmax(missing))})."
             )
-        row, v = next((i, v) for i, v in enumerate(values) if not _is_number_type(type(v)))
+        # A file's column with one word among numbers reads as text throughout: name the word, not the
+        # first number written as text.
+        odd = [(i, v) for i, v in enumerate(values) if not _is_number_type(type(v))]
+        row, v = next(((i, v) for i, v in odd if not (isinstance(v, str) and _plain_number(v))), odd[0])
         hint = _not_a_number(name, v, fitting=fitting, values=values if isinstance(v, str) else ())
         raise InputError(
             f"Feature {name!r} must be numeric (bool, int or float). Got {_shown(v)} "

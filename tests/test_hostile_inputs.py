@@ -87,7 +87,8 @@ def test_a_nullable_pandas_column_with_na_is_named_as_missing(fitted: DHAG, rng)
 def test_text_in_a_numeric_column_is_refused_showing_the_value_and_row(fitted: DHAG, rng) -> None:
     frame = pd.DataFrame(normal(rng, 3), columns=FEATURES)
     frame[FEATURES[3]] = pd.array(["1.5", "high", "2"], dtype="string")
-    with pytest.raises(InputError, match=f"{FEATURES[3]!r} must be numeric .* Got '1.5' \\(str\\) at row 0"):
+    # The word, not the number before it that a text column also holds as text.
+    with pytest.raises(InputError, match=f"{FEATURES[3]!r} must be numeric .* Got 'high' \\(str\\) at row 1"):
         fitted.decision_function(frame)
 
 

@@ -62,7 +62,7 @@ def test_a_number_written_with_a_separator_is_refused_as_such_not_as_a_category(
         Preprocessor().fit(frame)
     message = str(info.value)
     assert (
-        "Got '7' (str) at row 0" in message
+        f"Got {written!r} (str) at row 1" in message  # not '7', a number written as text like the rest
         and f"separator or a decimal comma ({written!r} at row 1)" in message
     )
     assert "categorical" not in message, "a number is no category to declare"
