@@ -39,6 +39,7 @@ from pipeline.labelchanges import changes_made, log_changes
 from pipeline.labelorder import Answer, Taken, compare, given_rank, in_label_order
 from pipeline.labels import Label, Source
 from pipeline.labelschema import prepare, refuse_other_than_a_file
+from pipeline.latestlabels import LabelledReading, latest_labels
 from pipeline.normalsample import NormalSample, Reading
 from pipeline.pendinglabels import PendingLabel, PendingLabels
 from pipeline.readinglabels import counted, join_alert, target_of
@@ -62,21 +63,6 @@ class AlertTaken:
 
     new: bool
     repeats: int = 0
-
-
-@dataclass(frozen=True)
-class LabelledReading:
-    """The label that counts for one alert (or one reading): the reading's values and the verdict."""
-
-    key: str
-    alert_id: str | None
-    asset_id: str
-    ts: float
-    values: dict[str, float]
-    y: int
-    operator: str
-    given_at: float
-    label_id: int
 
 
 class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
@@ -291,27 +277,9 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
         ]
 
     def latest_labels(self) -> list[LabelledReading]:
-        """The label that counts per alert (or per reading without an alert), ordered by reading time."""
-        rows = self._db.execute(
-            "SELECT id, alert_id, asset_id, ts, values_json, label, operator, given_at, source, received_at"
-            " FROM labels WHERE repeat_of IS NULL"
-        ).fetchall()
-        latest: dict[str, LabelledReading] = {}
-        ordered = in_label_order(rows, given=7, received=9, label_id=0, source=8)
-        for label_id, alert_id, asset_id, ts, values, label, operator, given_at, _, _ in ordered:
-            key = f"alert:{alert_id}" if alert_id is not None else f"reading:{asset_id}@{ts!r}"
-            latest[key] = LabelledReading(
-                key,
-                alert_id,
-                asset_id,
-                float(ts),
-                json.loads(values),
-                1 if label == "anomaly" else 0,
-                operator,
-                float(given_at),
-                int(label_id),
-            )
-        return sorted(latest.values(), key=lambda r: (r.ts, r.label_id))
+        """The label that counts per alert (or per reading without an alert), ordered by reading time
+        (:func:`~pipeline.latestlabels.latest_labels`)."""
+        return latest_labels(self._db)
 
     def last_received(self) -> float:
         """When the newest label was received, a label waiting for its alert included (``-inf`` when
