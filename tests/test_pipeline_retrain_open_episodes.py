@@ -16,7 +16,8 @@ from pipeline import registry as reg
 from pipeline.config import AlertSettings
 from pipeline.labels import Label
 from pipeline.labelstore import LabelStore, Source
-from pipeline.retrain.openepisodes import ended_at
+from pipeline.retrain.featuremap import FeatureMap
+from pipeline.retrain.openepisodes import ended_at, open_episode_ends
 from pipeline.retrain.samples import TrainingData
 
 MARGIN = 300.0
@@ -121,3 +122,45 @@ def test_each_resolution_starts_the_window_afresh_as_the_daemons_does() -> None:
     times = np.arange(10.0, 20.0)
     over = np.array([1, 0, 0, 1, 1, 0, 0, 1, 0, 0], dtype=bool)
     assert ended_at(times, over, alerts, start=0.0) == 14.0
+
+
+class _Counted:
+    """``fitted``, counting its calls of decision_function."""
+
+    def __init__(self, model: DHAG) -> None:
+        self.model, self.calls = model, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return self.model.decision_function(X)
+
+
+def test_the_episodes_of_many_assets_never_resolved_are_scored_in_one_call(fitted: DHAG) -> None:
+    # Each asset's readings were scored in a call of their own, on the loop thread at every run's start:
+    # with 2,000 assets whose newest episode never resolved (their daemon stopped past carry_over_s)
+    # over a sample of 20,000 readings, about 35 s of the liveness probe's allowance.
+    rng = np.random.default_rng(7)
+    store = LabelStore(":memory:")
+    rows = np.concatenate([normal(rng, 1200), gross_outliers(rng, 60)])
+    rng.shuffle(rows)
+    readings = [
+        (f"p{i % 60}", 1000.0 + 10.0 * (i // 60), v) for i, (_, _, v) in enumerate(_readings(rows, 0.0))
+    ]
+    store.add_readings(readings, keep=10_000)
+    for n in range(60):
+        store.add_alert({"alert_id": f"a{n}", "asset_id": f"p{n}", "state": "open", "opened_at": 1000.0 + n,
+                         "score": 0.9, "threshold": 0.5, "model_version": "v1", "values": {}})  # fmt: skip
+    alerts = AlertSettings(open_after=2, window=3, resolve_after=3)
+    expected = {}
+    for alert_id, asset, start in store.open_episodes():  # each asset's readings scored on their own
+        X, kept = FeatureMap.of(fitted).matrix([(a, v) for a, _, v in store.readings_of(asset, start)])
+        times = np.array([t for _, t, _ in store.readings_of(asset, start)])[kept]
+        end = ended_at(times, ~(fitted.decision_function(X) <= fitted.threshold_), alerts, start=start)
+        if end is not None:
+            expected[alert_id] = end
+    counted = _Counted(fitted)
+    assert open_episode_ends(store, counted, alerts) == expected
+    assert 0 < len(expected) < 60 and counted.calls == 1
