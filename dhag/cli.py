@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import os
-import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from dhag.artifact import load_model, read_manifest, sign_artifact
-from dhag.atomicwrite import write_atomic_with
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError
@@ -28,6 +25,7 @@ from dhag.outpath import check_model_out, check_not_an_input, check_scores_out
 from dhag.params import resolve_device
 from dhag.retry import describe_health
 from dhag.rownote import with_row_note
+from dhag.scoreswrite import write_scores
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 from dhag.threshold import check_threshold
 from dhag.trainargs import add_train_parser
@@ -172,10 +170,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     shape = {"rows": len(frame), "features": frame.shape[1], "device": str(model.device_)}
     with said_when_out_of_memory(lambda e: scoring_message(e, **shape, explain=args.explain, out=args.out)):
         _scores(model, frame, out, args.explain)
-    if args.out:
-        _write_csv(out, args.out)
-    else:
-        out.to_csv(sys.stdout, index=False)
+    write_scores(out, args.out)
     logger.info(
         "scored %d rows, %d above threshold %.4f", len(out), int(out["anomaly"].sum()), model.threshold_
     )
@@ -225,23 +220,6 @@ def _known_columns(model: DHAG, *, given: list[str] | None) -> list[str]:
     ids = metadata.get("id_columns") if given is None else []
     names = [*(ids if isinstance(ids, list) else []), metadata.get("label_column")]
     return [n for n in dict.fromkeys(names) if isinstance(n, str) and n not in model.feature_names_in_]
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """``frame`` as CSV at ``path``: a file all at once (a volume that refuses part of it leaves the
-    file that was there, not one cut short, and the error names it); through a pipe, a device or a
-    symbolic link, as it comes, to what it names."""
-    folder = Path(path).parent
-    if not folder.is_dir():  # a mistyped folder is an error, not one to create (as a model's is)
-        raise FileNotFoundError(errno.ENOENT, "No such folder to write the scores in", str(folder))
-    try:
-        regular = stat.S_ISREG(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        regular = True
-    if regular:
-        write_atomic_with(path, lambda fh: frame.to_csv(fh, index=False))
-    else:
-        frame.to_csv(path, index=False)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

@@ -4,7 +4,10 @@ file, or one the user may not write in."""
 
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 from dhag.exceptions import InputError
@@ -34,6 +37,7 @@ def check_model_out(path: Path) -> None:
             f"--out {str(path)!r}: cannot write in {str(folder)!r} (no permission for this user, or a "
             "read-only volume); nothing was trained."
         )
+    _check_makes_files(path, folder, done="trained")
 
 
 def check_scores_out(path: Path) -> None:
@@ -64,6 +68,27 @@ def check_scores_out(path: Path) -> None:
             f"--out {str(path)!r}: cannot write in {str(path if special else folder)!r} (no permission "
             "for this user, or a read-only volume); nothing was scored."
         )
+    if not special:
+        _check_makes_files(path, folder, done="scored")
+
+
+def _check_makes_files(path: Path, folder: Path, *, done: str) -> None:
+    """Raise :class:`InputError` unless a file can be made in ``folder``, found by making one and
+    removing it: a folder of the system's own (/proc, /sys) may be written by root, yet makes no file,
+    and says so as ENOENT, which would read as a missing file."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            why = "a folder of the system's own, as /proc and /sys are, that holds only the files it makes"
+        else:
+            why = exc.strerror or str(exc)
+        raise InputError(
+            f"--out {str(path)!r}: no file can be made in {str(folder)!r} ({why}); nothing was {done}."
+        ) from None
+    os.close(fd)
+    with suppress(OSError):  # made, so the folder takes files: a probe left behind is a dot file
+        os.unlink(probe)
 
 
 def check_not_an_input(out: Path, inputs: dict[str, Path], *, writes: str, done: str) -> None:

@@ -1,0 +1,79 @@
+"""Where ``dhag score`` writes its scores: a CSV file at ``--out``, or standard output, and what it says
+when the system refuses them there (a full volume or device), naming where they were going."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+from contextlib import suppress
+from pathlib import Path
+
+import pandas as pd
+
+from dhag.atomicwrite import write_atomic_with
+from dhag.exceptions import DHAGError
+
+__all__ = ["write_scores"]
+
+
+def write_scores(frame: pd.DataFrame, path: Path | None) -> None:
+    """``frame`` as CSV at ``path``, or on standard output for None. A write the system refuses raises
+    :class:`DHAGError` naming where the scores were going and what became of them; a reader of standard
+    output that went away still raises ``BrokenPipeError``."""
+    if path is None:
+        try:
+            frame.to_csv(sys.stdout, index=False)
+            sys.stdout.flush()  # a full device refuses at the flush: said here, not as Python exits
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            _drop_unwritten()
+            raise DHAGError(
+                f"cannot write the scores of {len(frame):,} rows to standard output: {_reason(exc)}; what "
+                "it took of them is cut short: name a file with --out on a volume with room, which is "
+                "written whole or not at all."
+            ) from None
+        return
+    regular = _regular(path)
+    try:
+        _write_csv(frame, path, regular=regular)
+    except OSError as exc:
+        kept = "nothing was written to it (a file there is kept)" if regular else "what it took is cut short"
+        raise DHAGError(
+            f"cannot write the scores of {len(frame):,} rows to {str(path)!r}: {_reason(exc)}; {kept}."
+        ) from None
+
+
+def _regular(path: Path) -> bool:
+    """Whether scores at ``path`` are written as a regular file (replaced whole): not a pipe, a device or
+    a symbolic link, which are written to as they are."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return True
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, *, regular: bool) -> None:
+    """``frame`` as CSV at ``path``: a file all at once (a volume that refuses part of it leaves the
+    file that was there, not one cut short); through a pipe, a device or a symbolic link, as it comes,
+    to what it names."""
+    folder = Path(path).parent
+    if not folder.is_dir():  # a mistyped folder is an error, not one to create (as a model's is)
+        raise FileNotFoundError(errno.ENOENT, "No such folder to write the scores in", str(folder))
+    if regular:
+        write_atomic_with(path, lambda fh: frame.to_csv(fh, index=False))
+    else:
+        frame.to_csv(path, index=False)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _drop_unwritten() -> None:
+    """Point standard output at the null device, so that what its buffer still holds is not written
+    again, and refused again, as Python exits (an 'Exception ignored' and exit status 120)."""
+    with suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
