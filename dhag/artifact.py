@@ -28,6 +28,7 @@ from safetensors.torch import save as st_save
 from dhag.atomicwrite import write_atomic
 from dhag.exceptions import ArtifactError, ArtifactTooNewError, DHAGError
 from dhag.legacy import left_out, read_as_before
+from dhag.outofmemory import is_out_of_memory
 from dhag.preprocessing import Preprocessor
 from dhag.signing import KEY_VARIABLE, signature, signing_key, verify_signature
 
@@ -213,6 +214,8 @@ def _read(
     try:
         tensors = st_load(data)
     except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
+        if is_out_of_memory(exc):  # the weights are too many for this memory, not damaged
+            raise
         raise _unreadable(path, exc) from exc
     manifest_json = meta.get("manifest", "")
     if _digest(manifest_json, tensors) != meta.get("checksum"):
@@ -349,6 +352,8 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     except ArtifactError as exc:
         raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, DHAGError) as exc:
+        if is_out_of_memory(exc):  # the networks did not fit in memory: no fault of the file
+            raise
         raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc
     # Outside the file's checks: a device that cannot take the model (out of memory, gone) raises its
     # own error (a RuntimeError), which says nothing of the file.

@@ -20,7 +20,13 @@ from dhag.exceptions import ArtifactError, DHAGError, InputError
 from dhag.infotext import SHOWN, listed_in_part, shown_metadata
 from dhag.io import read_table
 from dhag.legacy import read_as_before
-from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, scoring_message
+from dhag.outofmemory import (
+    loading_message,
+    out_of_memory_message,
+    reading_message,
+    said_when_out_of_memory,
+    scoring_message,
+)
 from dhag.outpath import check_model_out, check_not_an_input, check_scores_out
 from dhag.params import resolve_device
 from dhag.retry import describe_health
@@ -145,7 +151,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         check_scores_out(args.out)
         inputs = {"--model": args.model, "--data": args.data}
         check_not_an_input(args.out, inputs, writes="scores", done="scored")
-    model = load_model(args.model, device=args.device)
+    device = str(resolve_device(args.device))
+    with said_when_out_of_memory(lambda e: loading_message(e, path=args.model, device=device, out=args.out)):
+        model = load_model(args.model, device=args.device)
     for name in ids:
         if name in model.feature_names_in_:
             raise InputError(f"{name!r} is a feature of the model; it cannot also be an id column.")
@@ -303,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dhag",
         description="DHAG anomaly detector for tabular data.",
         epilog="exit status: 0 done; 1 an unexpected failure (a traceback follows); 2 bad input, settings, "
-        "options or model file, or out of memory reading, training or scoring (one line on stderr says "
+        "options or model file, or out of memory reading, training, loading the model, scoring or writing "
+        "the scores (one line on stderr says "
         "which); 130 interrupted; 141 the reader of the output went away (dhag score ... | head).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")

@@ -14,10 +14,12 @@ from dhag.exceptions import DHAGError
 
 __all__ = [
     "is_out_of_memory",
+    "loading_message",
     "out_of_memory_message",
     "reading_message",
     "said_when_out_of_memory",
     "scoring_message",
+    "writing_message",
 ]
 
 # torch's CPU allocator says "can't allocate memory"; its CUDA one, in builds or paths that raise a
@@ -73,10 +75,7 @@ def reading_message(exc: BaseException, *, path: Path, command: str, out: Path |
     >>> reading_message(MemoryError(), path=path, command="score", out=None)  # doctest: +ELLIPSIS
     "out of memory reading '...rows.csv' (4 bytes): ... score it in parts: ... nothing was written."
     """
-    try:
-        size = f" ({path.stat().st_size:,} bytes)"
-    except OSError:
-        size = ""
+    size = _size(path)
     if command == "train":
         instead = "train on a sample of its rows (or a shorter stretch of time)"
     else:  # a row's score depends on that row alone: the parts' scores are the whole file's
@@ -116,6 +115,53 @@ def scoring_message(
     )
 
 
+def loading_message(exc: BaseException, *, path: Path, device: str, out: Path | None) -> str:
+    """What ``dhag score`` says when loading the model at ``path`` onto ``device`` ran out of memory:
+    the model file's size, and where else to load it.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "m.dhag"; _ = path.write_bytes(b"0" * 2048)
+    >>> print(loading_message(MemoryError(), path=path, device="cuda:0", out=None))
+    ... # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    out of memory loading the model '...m.dhag' (2,048 bytes) onto cuda:0: its networks must fit in the
+    device's memory, with room left to score: load it on the CPU (--device cpu), whose memory is usually
+    larger, or where less of that memory is taken by other work; nothing was scored.
+    """
+    where, instead = _where(device)
+    if device.startswith("cpu"):
+        instead = "score on a machine with more memory free, or where less of it is taken by other work"
+    else:
+        instead = f"load it {instead}, or where less of that memory is taken by other work"
+    return (
+        f"out of memory loading the model {str(path)!r}{_size(path)} onto {device}{_asked(exc)}: its "
+        f"networks must fit in {where}, with room left to score: {instead}; nothing was scored"
+        f"{f' (nor written to {out})' if out else ''}."
+    )
+
+
+def writing_message(exc: BaseException, *, rows: int, out: Path | None) -> str:
+    """What ``dhag score`` says when writing the scores of ``rows`` rows to ``out`` (standard output for
+    None) ran out of memory, and what became of them.
+
+    >>> print(writing_message(MemoryError(), rows=9_000_000, out=Path("s.csv")))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    out of memory writing the scores of 9,000,000 rows to 's.csv': the scores, rendered as CSV, are held
+    in this machine's memory beside the rows: score the file in parts (split its rows into smaller files,
+    each with the header, and score each: a row's score depends on that row alone), or on a machine
+    with more memory free; nothing was written to it (a file there is kept).
+    """
+    if out is None:
+        where, kept = "standard output", "what it took of them, if anything, is cut short"
+    else:
+        where, kept = repr(str(out)), "nothing was written to it (a file there is kept)"
+    return (
+        f"out of memory writing the scores of {rows:,} rows to {where}{_asked(exc)}: the scores, rendered as "
+        "CSV, are held in this machine's memory beside the rows: score the file in parts (split its rows "
+        "into smaller files, each with the header, and score each: a row's score depends on that row "
+        f"alone), or on a machine with more memory free; {kept}."
+    )
+
+
 @contextmanager
 def said_when_out_of_memory(say: Callable[[BaseException], str]) -> Iterator[None]:
     """Turn memory running out inside the block into a :class:`DHAGError` of one paragraph, ``say(exc)``;
@@ -126,6 +172,14 @@ def said_when_out_of_memory(say: Callable[[BaseException], str]) -> Iterator[Non
         if isinstance(exc, DHAGError) or not is_out_of_memory(exc):
             raise
         raise DHAGError(say(exc)) from None
+
+
+def _size(path: Path) -> str:
+    """`` (2,048 bytes)``: the size of the file at ``path``, or nothing when it cannot be read."""
+    try:
+        return f" ({path.stat().st_size:,} bytes)"
+    except OSError:
+        return ""
 
 
 def _asked(exc: BaseException) -> str:

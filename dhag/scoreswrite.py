@@ -14,6 +14,7 @@ import pandas as pd
 
 from dhag.atomicwrite import write_atomic_with
 from dhag.exceptions import DHAGError
+from dhag.outofmemory import said_when_out_of_memory, writing_message
 
 __all__ = ["write_scores"]
 
@@ -21,7 +22,20 @@ __all__ = ["write_scores"]
 def write_scores(frame: pd.DataFrame, path: Path | None) -> None:
     """``frame`` as CSV at ``path``, or on standard output for None. A write the system refuses raises
     :class:`DHAGError` naming where the scores were going and what became of them; a reader of standard
-    output that went away still raises ``BrokenPipeError``."""
+    output that went away still raises ``BrokenPipeError``; memory that ran out writing them, a
+    :class:`DHAGError` saying so.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "scores.csv"
+    >>> write_scores(pd.DataFrame({"score": [0.25], "anomaly": [0]}), path)
+    >>> path.read_text()
+    'score,anomaly\\n0.25,0\\n'
+    """
+    with said_when_out_of_memory(lambda e: writing_message(e, rows=len(frame), out=path)):
+        _write_scores(frame, path)
+
+
+def _write_scores(frame: pd.DataFrame, path: Path | None) -> None:
     if path is None:
         try:
             frame.to_csv(sys.stdout, index=False)
