@@ -109,7 +109,8 @@ def _declare_text(name: str) -> str:
 def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any] = ()) -> str:
     """What a refusal of ``value`` (or of a column of its dtype) in the numeric feature ``name`` adds:
     numbers written with a separator (the first of them among the column's ``values``) are no category,
-    a time no feature; text while ``fitting`` may be a column of categories to declare."""
+    a column of numbers holding a few cells that are none is to be corrected, a time is no feature;
+    text while ``fitting`` may be a column of categories to declare."""
     texts = [(row, v) for row, v in enumerate(values) if isinstance(v, str)]
     # Numbers only when every text is one: a column of zones holding '3,4' beside 'north' is categories.
     separated = next(((row, v) for row, v in texts if _separated_number(v)), None)
@@ -118,6 +119,8 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
             f" It holds numbers written with a thousands separator or a decimal comma ({separated[1]!r} at "
             f"row {separated[0]}): write numbers without separators, with '.' as the decimal mark."
         )
+    if texts and (bad_cells := _bad_cells(values)):
+        return bad_cells
     if isinstance(value, (np.dtype, datetime.date, datetime.timedelta, np.datetime64, np.timedelta64)) and (
         not isinstance(value, np.dtype) or value.kind in "mM"
     ):
@@ -126,6 +129,27 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
             "it (the hour of day, seconds since an event)."
         )
     return _declare_text(name) if fitting and (isinstance(value, str) or _is_text_dtype(value)) else ""
+
+
+def _bad_cells(values: Sequence[Any], shown: int = 3) -> str:
+    """For ``values`` most of which are numbers (or text that is one), a few not: how many are not, the
+    first ``shown`` with their rows, and to correct them; empty for a column of words. A word among
+    numbers is a bad cell (a sensor's 'broken', an export's '?'), no category to declare."""
+    odd = [(row, v) for row, v in enumerate(values) if not _is_number_type(type(v)) and not _plain_text(v)]
+    numbers = len(values) - len(odd)
+    if not odd or numbers <= len(values) / 2:
+        return ""
+    listed = ", ".join(f"{_shown(v)} at row {row}" for row, v in odd[:shown])
+    more = ", ..." if len(odd) > shown else ""
+    if len(odd) == 1:
+        fix = f"is not ({listed}): correct that cell, or drop its row"
+    else:
+        fix = f"are not ({listed}{more}): correct those cells, or drop their rows"
+    return f" It holds numbers: {numbers:,} of its {len(values):,} values are, {len(odd):,} {fix}."
+
+
+def _plain_text(value: Any) -> bool:
+    return isinstance(value, str) and _plain_number(value)
 
 
 def _is_text_dtype(value: Any) -> bool:
