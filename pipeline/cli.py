@@ -308,7 +308,7 @@ def _run_service(settings: Settings) -> int:
     except ParameterError as exc:  # the device: "cuda" on a machine without CUDA
         log.error("config error: model.device: %s", exc)
         return EXIT_CONFIG
-    except RuntimeError as exc:  # torch's: the device would not take the model (out of memory, gone)
+    except (RuntimeError, MemoryError) as exc:  # the device (or the CPU's memory) would not take the model
         metrics.model_reloads.labels("failed").inc()
         device = settings.model.device
         log.error("model.device %r could not take the model (the version is not at fault): %s", device, exc)

@@ -309,11 +309,12 @@ class ModelReloader:
                 return False
             model = registry.load_version(self.settings.registry, version, device=self.settings.device)
             candidate = self.processor.prepare_model(model, version)
-        except (ModelUnavailableError, DHAGError, RuntimeError, ValueError) as exc:
+        except (ModelUnavailableError, DHAGError, RuntimeError, ValueError, MemoryError) as exc:
             # A read the system failed (no permission, EIO), or a device that could not take the model
-            # (out of memory: a RuntimeError of torch's own), says nothing of the version: tried again
-            # at every check until it works, counted and said once per pointer.
-            device_failed = isinstance(exc, RuntimeError) and not isinstance(exc, DHAGError)
+            # (out of memory: a RuntimeError of torch's own, or the CPU's MemoryError reading its
+            # weights), says nothing of the version: tried again at every check until it works, counted
+            # and said once per pointer.
+            device_failed = isinstance(exc, (RuntimeError, MemoryError)) and not isinstance(exc, DHAGError)
             read_failed = getattr(exc, "fault", None) == "io_error" or device_failed
             said = read_failed and self._read_failed == stamp
             self._read_failed = stamp if read_failed else "none"

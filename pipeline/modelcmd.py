@@ -233,7 +233,7 @@ def run_models(
     except (ModelUnavailableError, LockFileError, DHAGError, ValueError) as exc:  # DHAGError: refused data
         err.write(f"models {args.action}: refused: {exc}\n")
         return EXIT_REFUSED
-    except RuntimeError as exc:  # torch's: the device would not take the model (out of memory, gone)
+    except (RuntimeError, MemoryError) as exc:  # the device (or the CPU's memory) would not take the model
         err.write(
             f"models {args.action}: refused: model.device {device!r} could not take the model, which says "
             f"nothing of the version; nothing changed. Run it again once the device has room, or on the "

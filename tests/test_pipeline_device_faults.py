@@ -123,3 +123,92 @@ def test_the_commands_say_the_device_would_not_take_the_model(
     assert cli.main(["run", "--config", str(config)]) == cli.EXIT_MODEL  # before: a traceback, exit 1
     assert "could not take the model (the version is not at fault)" in capfd.readouterr().err
     assert registry.current(tmp_path)[0] == "v2"
+
+
+def _weights_too_many(monkeypatch, times: int) -> None:
+    """Reading a model's weights runs out of the CPU's memory the next ``times`` calls (MemoryError)."""
+    from dhag import artifact
+
+    failed: list[int] = []
+    real = artifact.st_load
+
+    def load(data):
+        if len(failed) < times:
+            failed.append(1)
+            raise MemoryError("Unable to allocate 2.00 GiB")
+        return real(data)
+
+    monkeypatch.setattr(artifact, "st_load", load)
+
+
+def test_the_hot_swap_tries_a_version_again_when_memory_runs_out_reading_it(
+    plant_model, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    # A shortage of memory reading the weights is no damaged file (dhag lets it through as itself):
+    # the daemon keeps serving and tries again, as for a device's shortage; it must not leave the loop.
+    registry.publish(tmp_path, plant_model, "v1")
+    settings = Settings.model_validate({"model": {"registry": str(tmp_path), "reload_check_s": 1.0}})
+    prom = CollectorRegistry()
+    metrics = PipelineMetrics(prom)
+    processor = BatchProcessor(settings, *reversed(registry.load_current(tmp_path)), metrics)
+    clock = [0.0]
+    reloader = ModelReloader(settings.model, processor, metrics, clock=lambda: clock[0])
+    registry.publish(tmp_path, plant_model, "v2")
+    _weights_too_many(monkeypatch, times=1)
+    with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
+        assert reloader.check() is False
+    assert "model reload refused, v1 keeps serving (retried while the device fails)" in caplog.text
+    clock[0] += 1.0
+    assert reloader.check() is True and processor.model_version == "v2"
+
+
+def test_the_retrainer_keeps_its_model_when_memory_runs_out_loading_the_next(
+    plant_model, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    from pipeline.labelstore import LabelStore
+    from pipeline.metrics import RetrainMetrics
+    from pipeline.retrain.service import Retrainer
+
+    registry.publish(tmp_path, plant_model, "v1")
+    settings = Settings.model_validate({"model": {"registry": str(tmp_path)}})
+    clock = [100.0]
+    retrainer = Retrainer(
+        settings,
+        LabelStore(":memory:"),
+        RetrainMetrics(CollectorRegistry()),
+        bootstrap_servers="unused:9092",
+        clock=lambda: clock[0],
+    )
+    assert retrainer._current_model()[0] == "v1"
+    registry.publish(tmp_path, plant_model, "v2")
+    registry.promote(tmp_path, "v2")
+    _weights_too_many(monkeypatch, times=1)
+    retrainer._model_checked = -1e9  # due for a look
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        assert retrainer._current_model()[0] == "v1"  # before: the MemoryError left the loop
+    assert "out of memory" in caplog.text and "v2" in caplog.text
+    retrainer._model_checked = -1e9
+    assert retrainer._current_model()[0] == "v2"
+
+
+def test_the_commands_say_memory_would_not_take_the_model(
+    plant_model, tmp_path: Path, monkeypatch, capfd
+) -> None:
+    import os
+
+    import yaml
+
+    from pipeline import cli
+
+    for name in [n for n in os.environ if n.startswith("DHAG_PIPELINE_")]:
+        monkeypatch.delenv(name)
+    for version in ("v1", "v2"):
+        registry.publish(tmp_path, plant_model, version)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"model": {"registry": str(tmp_path)}, "metrics": {"enabled": False}}))
+    _weights_too_many(monkeypatch, times=2)
+    assert cli.main(["models", "--config", str(config), "rollback"]) == 2  # before: a traceback
+    assert "could not take the model, which says nothing of the version" in capfd.readouterr().err
+    assert cli.main(["run", "--config", str(config)]) == cli.EXIT_MODEL
+    assert "could not take the model (the version is not at fault)" in capfd.readouterr().err
+    assert registry.current(tmp_path)[0] == "v2"

@@ -30,6 +30,7 @@ import numpy as np
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
+from dhag.outofmemory import is_out_of_memory
 from pipeline import registry as reg
 from pipeline.brokerlink import rewind
 from pipeline.cli import EXIT_MODEL
@@ -194,6 +195,7 @@ class Retrainer(Intake, Runs, Probed, Refused):
         if self._model is not None and now - self._model_checked < _RELOAD_CHECK_S:
             return self._model
         self._model_checked = now
+        version: str | None = None
         try:
             version, _ = reg.current(self.settings.model.registry)
             if self._model is None or self._model[0] != version:
@@ -202,6 +204,11 @@ class Retrainer(Intake, Runs, Probed, Refused):
             self.metrics.set_current_version(version)
         except ModelUnavailableError as exc:
             log.log(level, "%s", exc)
+        except (MemoryError, RuntimeError) as exc:  # the weights did not fit: looked at again later
+            if not is_out_of_memory(exc):
+                raise
+            kept = "none loaded yet" if self._model is None else f"{self._model[0]} kept"
+            log.warning("out of memory loading model version %s (%s): %s", version, kept, exc)
         return self._model
 
     def _watch_drift(
