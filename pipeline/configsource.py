@@ -266,10 +266,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             f"config error: {str(path)!r} line {exc.problem_mark.line + 1}{key}: {refused_problem(exc)}"
         ) from None
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        problem = f": {exc.problem}" if getattr(exc, "problem", None) else ""
-        raise ConfigError(f"config error: {str(path)!r} is not valid YAML{line}{problem}") from exc
+        raise ConfigError(f"config error: {str(path)!r} is not valid YAML{_yaml_fault(exc)}") from exc
     if data is None:
         raise ConfigError(
             f"config error: {str(path)!r} holds no settings (it is empty, blank or only comments: was "
@@ -278,6 +275,22 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config error: {str(path)!r} must hold a mapping at the top level")
     return data
+
+
+def _yaml_fault(exc: yaml.YAMLError) -> str:
+    """Where and what PyYAML found wrong: line and column, and where the construct it was reading began
+    (a quote left open is found only at the end of the file)."""
+    where, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    context, began = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and problem and not context.startswith("while "):  # "expected ..., but found ..."
+        problem, context = f"{context}, {problem}", None
+    text = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+    text += f": {problem}" if problem else ""
+    if problem and "'\\t'" in problem:
+        text += " (YAML indents with spaces, never tabs)"
+    if context and began is not None and (where is None or began.line != where.line):
+        text += f", {context} that starts at line {began.line + 1}, column {began.column + 1}"
+    return text
 
 
 # -- checks of single settings, used by pipeline.config ------------------------------------------------

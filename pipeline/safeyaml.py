@@ -137,7 +137,7 @@ class _SettingsLoader(yaml.SafeLoader):
             ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
+        seen: dict[Any, yaml.Mark] = {}
         for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():  # !!map on text
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):  # what the safe loader itself says of such a key
@@ -148,10 +148,15 @@ class _SettingsLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             if key in seen:
+                where = dotted((*self._keys.get(id(node), ()), str(key)))
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                    None,
+                    None,
+                    f"key {where} at line {key_node.start_mark.line + 1} was already given at line "
+                    f"{seen[key].line + 1}; YAML would keep only the last, silently: remove one",
+                    key_node.start_mark,
                 )
-            seen.add(key)
+            seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
 
@@ -164,7 +169,7 @@ def read_yaml(text: str) -> Any:
     >>> read_yaml("kafka: {batch_size: 5}\\nkafka: {group_id: g}")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    yaml.constructor.ConstructorError: key 'kafka' appears twice in one mapping...
+    yaml.constructor.ConstructorError: key kafka at line 2 was already given at line 1; ...
     >>> read_yaml("a: &x [1, 2]\\nb: [*x, *x]")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...

@@ -147,8 +147,8 @@ def test_text_that_starts_with_a_tag_sign_is_refused_naming_the_key_and_a_passwo
 _TAGGED_TEXT = {  # what the error says of a value its YAML tag cannot read
     **{tag: f"key kafka.security.sasl_plain_password: tag {tag}:" for tag in ("!!int", "!!float", "!!bool")},
     "!!timestamp": "key kafka.security.sasl_plain_password: tag !!timestamp:",
-    "!!map": "line 3: expected a mapping node, but found scalar",
-    "!!set": "line 3: expected a mapping node, but found scalar",
+    "!!map": "line 3, column 26: expected a mapping node, but found scalar",
+    "!!set": "line 3, column 26: expected a mapping node, but found scalar",
 }
 
 
@@ -208,3 +208,58 @@ def test_a_config_file_that_says_it_wants_the_defaults_is_taken(tmp_path: Path) 
     config = tmp_path / "config.yaml"
     config.write_text("{}  # the documented defaults\n")
     assert load_settings(config, {}).kafka.bootstrap_servers == "embedded"
+
+
+# -- YAML the parser refuses ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # A tab where YAML wants spaces: the column shows it, the hint says why.
+        (
+            "kafka:\n\tbatch_size: 5\n",
+            "at line 2, column 1: found character '\\t' that cannot start any "
+            "token (YAML indents with spaces, never tabs)",
+        ),
+        # An unclosed quote ends at the end of the file: the quote's own line is what to fix.
+        (
+            'kafka:\n  group_id: "abc\n  batch_size: 5\n',
+            "at line 4, column 1: found unexpected end of "
+            "stream, while scanning a quoted scalar that starts at line 2, column 13",
+        ),
+    ],
+)
+def test_a_yaml_syntax_error_names_the_line_and_column_and_where_its_construct_began(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    # Before: "at line 4: found unexpected end of stream", a line past the end of what the file holds,
+    # and never the column or the line of the quote left open.
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, {})
+    assert str(raised.value) == f"config error: {str(path)!r} is not valid YAML {said}"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "kafka:\n  batch_size: 5\n  group_id: g\n  batch_size: 6\n",
+            "key kafka.batch_size at line 4 was already given at line 2",
+        ),
+        (
+            "kafka:\n  topics:\n    input: a\n    input: b\n",
+            "key kafka.topics.input at line 4 was already given at line 3",
+        ),
+        ("kafka: {}\nalerts: {}\nkafka: {group_id: g}\n", "key kafka at line 3 was already given at line 1"),
+    ],
+)
+def test_a_key_given_twice_names_its_full_key_and_both_lines(tmp_path: Path, text: str, said: str) -> None:
+    # Before: "at line 4: key 'batch_size' appears twice in one mapping": which section's, and where
+    # the other one was, the operator had to search for.
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, {})
+    message = str(raised.value)
+    assert said in message and "YAML would keep only the last" in message, message
