@@ -188,7 +188,38 @@ def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     allowed = message[len("Input should be ") :] if message.startswith("Input should be ") else message
     if error["type"] == "model_type":  # a section given one value: pydantic names the class
         allowed = "a section of keys (key: value lines indented under it)"
-    return f"config error: key {key!r} has value {value!r}; allowed: {allowed}{origin}"
+    hint = _misread_hint(error, value)
+    return f"config error: key {key!r} has value {value!r}{hint}; allowed: {allowed}{origin}"
+
+
+_DURATION = re.compile(r"[-+]?\d+(\.\d*)?\s*(ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)")
+_UNITS = {"_s": "seconds", "_ms": "milliseconds"}
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+_PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
+
+
+def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
+    """Why a value the operator wrote as meant was refused, where YAML 1.1 read it otherwise: ``no`` or
+    ``on`` as a boolean, ``5e3`` (no dot, no sign in the exponent) as text; or a duration given a unit.
+    """
+    if isinstance(value, bool) and error["type"] != "bool_type":
+        fix = "write a number" if error["type"] in ("int_type", "float_type") else "quote it to mean the word"
+        return f" (YAML read an unquoted yes, no, on, off, true or false as a boolean: {fix})"
+    if not isinstance(value, str) or error["type"] not in ("int_type", "float_type"):
+        return ""
+    name = str(error["loc"][-1]) if error["loc"] else ""
+    unit = next((unit for end, unit in _UNITS.items() if name.endswith(end)), None)
+    if unit and _DURATION.fullmatch(value.strip()):
+        return f" ({name} is a number of {unit}, without a unit)"
+    if _EXPONENT.fullmatch(value.strip()):
+        write = "the digits" if error["type"] == "int_type" else "1.0e+3 for 1e3, or the digits"
+        return (
+            " (YAML reads a number with an exponent as text unless it has a dot and a signed exponent: "
+            f"write {write})"
+        )
+    if _PLAIN_NUMBER.fullmatch(value.strip()):
+        return " (quoted, a number is text: write it unquoted)"
+    return ""
 
 
 class MergeConflictError(ValueError):

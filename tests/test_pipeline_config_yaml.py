@@ -263,3 +263,52 @@ def test_a_key_given_twice_names_its_full_key_and_both_lines(tmp_path: Path, tex
         load_settings(path, {})
     message = str(raised.value)
     assert said in message and "YAML would keep only the last" in message, message
+
+
+# -- values YAML reads otherwise than written -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # YAML 1.1 reads an unquoted yes/no/on/off as a boolean: a topic named "no" became False.
+        (
+            "kafka:\n  topics:\n    input: no\n",
+            "key 'kafka.topics.input' has value False (YAML read an unquoted",
+        ),
+        ("kafka:\n  group_id: on\n", "key 'kafka.group_id' has value True (YAML read an unquoted"),
+        ("kafka:\n  batch_size: yes\n", "key 'kafka.batch_size' has value True (YAML read an unquoted"),
+        (
+            "kafka:\n  auto_offset_reset: off\n",
+            "key 'kafka.auto_offset_reset' has value False (YAML read an unquoted",
+        ),
+    ],
+)
+def test_a_yaml_boolean_where_no_boolean_goes_says_how_yaml_read_it(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    # Before: "key 'kafka.topics.input' has value False; allowed: a valid string", though the file
+    # says "no" and nothing in it says False.
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, {})
+    message = str(raised.value)
+    fix = "write a number" if "batch_size" in said else "quote it to mean the word"
+    assert said in message and fix in message, message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("ALERTS__QUIET_S", "30s", "a number of seconds, without a unit"),
+        ("KAFKA__UNAVAILABLE_EXIT_S", "5m", "a number of seconds, without a unit"),
+        ("KAFKA__REQUEST_TIMEOUT_MS", "30s", "a number of milliseconds, without a unit"),
+        ("ALERTS__CARRY_OVER_S", "6.048e5", "YAML reads a number with an exponent as text"),
+        ("KAFKA__BATCH_SIZE", "5e3", "YAML reads a number with an exponent as text"),
+    ],
+)
+def test_a_number_written_as_text_says_how_to_write_it(key: str, value: str, said: str) -> None:
+    # Before: "has value '6.048e5'; allowed: a valid number", of a value that is one.
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {f"DHAG_PIPELINE_{key}": value})
+    message = str(raised.value)
+    assert said in message and f"(set by DHAG_PIPELINE_{key})" in message, message
