@@ -1,7 +1,7 @@
 """What :func:`pipeline.config.load_settings` settles once the settings are valid one by one: the rules
 between keys (:data:`CROSS_CHECKS`: a heartbeat below the session timeout, distinct topics, no two
-listeners on one port, ...), and that every path is absolute, so a config file means the same files
-whichever folder the process starts in.
+listeners on one port, a retraining schedule no shorter than the gap between runs, ...), and that every
+path is absolute, so a config file means the same files whichever folder the process starts in.
 
 A rule between keys is judged whenever the keys it reads are valid, also when other keys are not, so
 that one run of ``check-config`` names every problem; one whose key is invalid, or whose key's section
@@ -115,6 +115,19 @@ def _own_groups(settings: Settings) -> str | None:
     )
 
 
+def _schedule(settings: Settings) -> str | None:
+    """A scheduled run is due every ``retrain.interval_s``, but no run starts within
+    ``retrain.min_interval_s`` of the last: a shorter schedule would run at the longer gap, not as
+    written. 0 turns the schedule off."""
+    every, apart = settings.retrain.interval_s, settings.retrain.min_interval_s
+    if not every or every >= apart:
+        return None
+    return (
+        f"retrain.interval_s ({every}) must be at least retrain.min_interval_s ({apart}): no run starts "
+        "sooner than that after the last, so the schedule would run less often than written (0: off)"
+    )
+
+
 def _ports(settings: Settings) -> str | None:
     """The daemon's and the retrainer's metrics ports must not be one non-zero port: both listen on
     ``metrics.host``, and one config serves both processes (the Kubernetes ConfigMap, the compose file's
@@ -150,6 +163,7 @@ CROSS_CHECKS: tuple[CrossCheck, ...] = (
         why=": the window never holds more records than that, so the cap could never trip",
     ),
     CrossCheck(("kafka.group_id", "retrain.group_id"), _own_groups),
+    CrossCheck(("retrain.interval_s", "retrain.min_interval_s"), _schedule),
 )
 # Checked by load_settings only: a config file serves both processes, a test's settings one of them.
 PORTS = CrossCheck(("metrics.enabled", "metrics.host", "metrics.port", "retrain.metrics_port"), _ports)

@@ -234,3 +234,23 @@ def test_the_retrainer_logs_the_paths_it_uses(tmp_path: Path, monkeypatch, capsy
     assert f"model.registry {site / 'models' / 'registry'}" in err
     assert f"label store {site / 'state' / 'labels.sqlite'}" in err
     assert f"settings from {site / 'config.yaml'}" in err
+
+
+# -- the retrainer's schedule -----------------------------------------------------------------------------
+def test_a_schedule_more_often_than_runs_may_start_stops_start_up_naming_both_keys() -> None:
+    # Before: interval_s 300 ("a run at least this often") under min_interval_s 600 ("runs at least
+    # this far apart") was taken, and the schedule ran every 600 s, not the 300 s written.
+    env = {"DHAG_PIPELINE_RETRAIN__INTERVAL_S": "300"}
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, env)
+    message = str(raised.value)
+    assert message.startswith(
+        "config error: retrain.interval_s (300.0) must be at least retrain.min_interval_s (600.0)"
+    ), message
+    assert message.endswith("(set by DHAG_PIPELINE_RETRAIN__INTERVAL_S)"), message
+
+
+@pytest.mark.parametrize("interval", ["0", "600", "86400"])
+def test_a_schedule_off_or_no_more_often_than_runs_may_start_is_accepted(interval: str) -> None:
+    settings = load_settings(None, {"DHAG_PIPELINE_RETRAIN__INTERVAL_S": interval})
+    assert settings.retrain.interval_s == float(interval)
