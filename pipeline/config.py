@@ -291,7 +291,7 @@ class RetrainSettings(_Section):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     max_epochs: int = Field(30, ge=1)
     time_budget_s: float = Field(300.0, gt=0)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # DHAG's random_state (dhag.params.MAX_SEED)
 
 
 class LoggingSettings(_Section):

@@ -254,3 +254,15 @@ def test_a_schedule_more_often_than_runs_may_start_stops_start_up_naming_both_ke
 def test_a_schedule_off_or_no_more_often_than_runs_may_start_is_accepted(interval: str) -> None:
     settings = load_settings(None, {"DHAG_PIPELINE_RETRAIN__INTERVAL_S": interval})
     assert settings.retrain.interval_s == float(interval)
+
+
+def test_a_seed_the_detector_refuses_stops_start_up_not_every_run() -> None:
+    # Before: retrain.seed 2**32 was taken, and every retraining run then failed in DHAG's own
+    # parameter check (random_state at most 2**32 - 1), a day after start-up at the earliest.
+    from dhag import DHAG
+    from dhag.params import MAX_SEED, validate_params
+
+    largest = load_settings(None, {"DHAG_PIPELINE_RETRAIN__SEED": str(MAX_SEED)}).retrain.seed
+    validate_params(DHAG(random_state=largest))
+    with pytest.raises(ConfigError, match=r"key 'retrain\.seed' has value 4294967296; allowed: less than"):
+        load_settings(None, {"DHAG_PIPELINE_RETRAIN__SEED": str(MAX_SEED + 1)})
