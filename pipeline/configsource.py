@@ -180,6 +180,8 @@ def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
         value = "(hidden)"
     variable = env_source(environ, tuple(str(p) for p in error["loc"]))
     origin = f" (set by {variable})" if variable else ""
+    if error["type"] == "invalid_key":  # YAML read the key itself as no text: `no:`, `1:`, `null:`
+        return _not_a_name(error)
     if error["type"] == "extra_forbidden":
         return f"config error: unknown key {key!r} (value {value!r}); remove it or fix its spelling{origin}"
     message = str(error["msg"])
@@ -190,6 +192,20 @@ def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
         allowed = "a section of keys (key: value lines indented under it)"
     hint = _misread_hint(error, value)
     return f"config error: key {key!r} has value {value!r}{hint}; allowed: {allowed}{origin}"
+
+
+def _not_a_name(error: Mapping[str, Any]) -> str:
+    """A key YAML read as a boolean, a number or a null, where every setting's key is text."""
+    key, above = error.get("input"), ".".join(str(p) for p in error["loc"][:-1])
+    kind = "a boolean" if isinstance(key, bool) else "a null" if key is None else "a number"
+    kind = kind if isinstance(key, bool | int | float) or key is None else type(key).__name__
+    why = (
+        " (YAML reads an unquoted yes, no, on, off, true or false as a boolean)"
+        if isinstance(key, bool)
+        else ""
+    )
+    where = f"in {above}" if above else "at the top level"
+    return f"config error: key {key!r} {where} is {kind} to YAML, not a name: fix or remove it{why}"
 
 
 _DURATION = re.compile(r"[-+]?\d+(\.\d*)?\s*(ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)")

@@ -312,3 +312,24 @@ def test_a_number_written_as_text_says_how_to_write_it(key: str, value: str, sai
         load_settings(None, {f"DHAG_PIPELINE_{key}": value})
     message = str(raised.value)
     assert said in message and f"(set by DHAG_PIPELINE_{key})" in message, message
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("kafka:\n  1: 2\n", "key 1 in kafka is a number to YAML, not a name"),
+        ("no: 1\n", "key False at the top level is a boolean to YAML, not a name"),
+        ("kafka:\n  topics:\n    on: x\n", "key True in kafka.topics is a boolean to YAML, not a name"),
+        ("alerts:\n  null: 3\n", "key None in alerts is a null to YAML, not a name"),
+    ],
+)
+def test_a_key_yaml_reads_as_no_text_is_named_where_it_is(tmp_path: Path, text: str, said: str) -> None:
+    # Before: "key '0' has value False; allowed: Keys should be strings" of "no: 1", naming a key
+    # the file does not hold and calling the key a value.
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, {})
+    message = str(raised.value)
+    assert message.startswith(f"config error: {said}"), message
+    assert ("reads an unquoted yes, no" in message) == ("a boolean" in said), message
