@@ -330,7 +330,10 @@ def _run_service(settings: Settings) -> int:
                 server, port = serve_metrics(registry, settings.metrics.host, settings.metrics.port, probes)
             except OSError as exc:
                 log.error(
-                    "cannot serve metrics on %s:%d: %s", settings.metrics.host, settings.metrics.port, exc
+                    "cannot serve metrics on %s:%d (metrics.host, metrics.port): %s",
+                    settings.metrics.host,
+                    settings.metrics.port,
+                    exc,
                 )
                 return EXIT_CONFIG
             log.info("metrics on http://%s:%d/metrics", settings.metrics.host, port)

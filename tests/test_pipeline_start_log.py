@@ -1,5 +1,6 @@
 """The daemon's start-up line names the sensors a record must carry: a plant model reads the raw sensors
-and scores features derived from them, and the line says both."""
+and scores features derived from them, and the line says both; a start stopped by a metrics port taken
+names the keys to change."""
 
 from __future__ import annotations
 
@@ -44,3 +45,22 @@ def test_a_model_on_raw_sensors_names_only_their_count(fitted, tmp_path: Path, c
     assert _start(tmp_path, monkeypatch) == cli.EXIT_CONFIG
     sensors = len(fitted.feature_names_in_)
     assert re.search(rf"model v1 loaded \({sensors} sensors, threshold \d\.\d{{4}}\)", capfd.readouterr().err)
+
+
+def test_a_metrics_port_taken_names_the_keys_to_change(fitted, tmp_path: Path, capfd, monkeypatch) -> None:
+    # Before: "cannot serve metrics on 127.0.0.1:9108: [Errno 98] Address already in use", exit 2 for
+    # bad configuration with no word of which setting: the retrainer listens on retrain.metrics_port.
+    registry.publish(tmp_path, fitted, "v1")
+    assert _start(tmp_path, monkeypatch) == cli.EXIT_CONFIG
+    assert re.search(
+        r"cannot serve metrics on 127\.0\.0\.1:\d+ \(metrics\.host, metrics\.port\): ", capfd.readouterr().err
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = tmp_path / "retrain.yaml"
+        settings = {"model": {"registry": str(tmp_path)}, "retrain": {"metrics_port": taken.getsockname()[1]}}
+        config.write_text(yaml.safe_dump(settings))
+        assert cli.main(["retrain", "--once", "--config", str(config)]) == cli.EXIT_CONFIG
+    said = r"cannot serve metrics on 127\.0\.0\.1:\d+ \(metrics\.host, retrain\.metrics_port\): "
+    assert re.search(said, capfd.readouterr().err)

@@ -173,7 +173,7 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
                 )
             except OSError as exc:
                 log.error(
-                    "cannot serve metrics on %s:%d: %s",
+                    "cannot serve metrics on %s:%d (metrics.host, retrain.metrics_port): %s",
                     settings.metrics.host,
                     settings.retrain.metrics_port,
                     exc,
