@@ -148,7 +148,8 @@ class KafkaSettings(_Section):
     # How often every client refreshes topic metadata: partitions added are assigned within about this.
     metadata_max_age_ms: int = Field(30_000, ge=1000, le=3_600_000)
     backoff_initial_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(10.0, gt=0)
+    # Waited on (Event.wait, time.sleep), which overflow far beyond these bounds.
+    backoff_max_s: float = Field(10.0, gt=0, le=3600)
     unavailable_exit_s: float = Field(120.0, gt=0)
 
     @property
@@ -313,7 +314,8 @@ class Settings(_Section):
     metrics: MetricsSettings = MetricsSettings()
     retrain: RetrainSettings = RetrainSettings()
     logging: LoggingSettings = LoggingSettings()
-    shutdown_grace_s: float = Field(40.0, gt=0)  # above kafka.request_timeout_ms (config.yaml)
+    # Above kafka.request_timeout_ms (config.yaml); at most a day: a timer waits it, and overflows far beyond.
+    shutdown_grace_s: float = Field(40.0, gt=0, le=86_400)
 
     @model_validator(mode="after")
     def _cross_keys(self, info: ValidationInfo) -> Settings:

@@ -266,3 +266,20 @@ def test_a_seed_the_detector_refuses_stops_start_up_not_every_run() -> None:
     validate_params(DHAG(random_state=largest))
     with pytest.raises(ConfigError, match=r"key 'retrain\.seed' has value 4294967296; allowed: less than"):
         load_settings(None, {"DHAG_PIPELINE_RETRAIN__SEED": str(MAX_SEED + 1)})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("SHUTDOWN_GRACE_S", "1.0e+10"), ("KAFKA__BACKOFF_MAX_S", "1.0e+10")]
+)
+def test_a_wait_longer_than_the_platform_can_time_stops_start_up(key: str, value: str) -> None:
+    # Before: taken, and the wait itself raised OverflowError ("timestamp out of range for platform
+    # time_t"): at SIGTERM a traceback from the grace timer's thread, and no forced exit; in an outage
+    # a traceback out of the broker retry loop.
+    import threading
+
+    with pytest.raises(OverflowError):
+        threading.Event().wait(float(value))
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {f"DHAG_PIPELINE_{key}": value})
+    dotted = key.lower().replace("__", ".")
+    assert str(raised.value).startswith(f"config error: key {dotted!r} has value 10000000000.0; allowed:")
