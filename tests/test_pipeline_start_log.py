@@ -1,6 +1,6 @@
 """The daemon's start-up line names the sensors a record must carry: a plant model reads the raw sensors
 and scores features derived from them, and the line says both; a start stopped by a metrics port taken
-names the keys to change."""
+names the keys to change, and a watching retrainer with every trigger off says so."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 import socket
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline import cli, registry
@@ -64,3 +65,31 @@ def test_a_metrics_port_taken_names_the_keys_to_change(fitted, tmp_path: Path, c
         assert cli.main(["retrain", "--once", "--config", str(config)]) == cli.EXIT_CONFIG
     said = r"cannot serve metrics on 127\.0\.0\.1:\d+ \(metrics\.host, retrain\.metrics_port\): "
     assert re.search(said, capfd.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("retrain", "drift", "warned"),
+    [
+        ({"min_new_labels": 0, "interval_s": 0, "on_drift": False}, True, True),
+        ({"min_new_labels": 0, "interval_s": 0}, False, True),  # on_drift needs drift.enabled
+        ({"min_new_labels": 0, "interval_s": 0}, True, False),
+        ({"interval_s": 0, "on_drift": False}, True, False),
+    ],
+)
+def test_a_watching_retrainer_with_every_trigger_off_says_it_will_never_train(
+    tmp_path: Path, capfd, monkeypatch, retrain: dict, drift: bool, warned: bool
+) -> None:
+    # Before: `retrain --watch` with no trigger on took labels in for ever and never trained, saying
+    # nothing of it.
+    for name in [n for n in os.environ if n.startswith("DHAG_PIPELINE_")]:
+        monkeypatch.delenv(name)
+    with socket.socket() as taken:  # stops it before any broker
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        retrain = retrain | {"metrics_port": taken.getsockname()[1]}
+        settings = {"model": {"registry": str(tmp_path)}, "retrain": retrain, "drift": {"enabled": drift}}
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(settings))
+        assert cli.main(["retrain", "--watch", "--config", str(config)]) == cli.EXIT_CONFIG
+    said = "no retraining trigger is on (retrain.min_new_labels 0, retrain.interval_s 0, retrain.on_drift"
+    assert (said in capfd.readouterr().err) == warned
