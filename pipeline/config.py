@@ -359,7 +359,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     try:
         settings = Settings.model_validate(data, context=later)
     except ValidationError as exc:
-        problems = [describe_error(e, environ) for e in exc.errors()]
+        problems = [describe_error(e, environ, Settings) for e in exc.errors()]
         refused = [tuple(str(part) for part in e["loc"]) for e in exc.errors()]
         # An unknown key is most likely one of its section's misspelt, left at its default: no rule
         # reading that section is judged.

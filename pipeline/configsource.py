@@ -15,6 +15,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, SecretStr
 
+from pipeline.configspelling import meant_key
 from pipeline.errors import ConfigError
 from pipeline.safeyaml import RefusedYAMLError, dotted, read_yaml
 
@@ -163,9 +164,12 @@ def text_setting(model: type[BaseModel], key: tuple[str, ...]) -> str | None:
 _NULLS = ("null", "Null", "NULL", "~")
 
 
-def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+def describe_error(
+    error: Mapping[str, Any], environ: Mapping[str, str], model: type[BaseModel] | None = None
+) -> str:
     """One line for one validation error: the key, the value (never a secret's), what is allowed, and
-    the environment variable that set it, if one did."""
+    the environment variable that set it, if one did; of an unknown key, the setting of ``model`` it
+    likely meant (:func:`~pipeline.configspelling.meant_key`)."""
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     value = error.get("input")
     # A password's own value, or a section's that holds one: text that was meant as the section
@@ -183,7 +187,9 @@ def describe_error(error: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     if error["type"] == "invalid_key":  # YAML read the key itself as no text: `no:`, `1:`, `null:`
         return _not_a_name(error)
     if error["type"] == "extra_forbidden":
-        return f"config error: unknown key {key!r} (value {value!r}); remove it or fix its spelling{origin}"
+        meant = meant_key(model, error["loc"]) if model is not None else None
+        fix = f"did you mean {meant}?" if meant else "remove it or fix its spelling"
+        return f"config error: unknown key {key!r} (value {value!r}); {fix}{origin}"
     message = str(error["msg"])
     if message.startswith("Value error, "):
         return f"config error: {key}: {message[len('Value error, ') :]}{origin}"

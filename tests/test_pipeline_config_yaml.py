@@ -333,3 +333,32 @@ def test_a_key_yaml_reads_as_no_text_is_named_where_it_is(tmp_path: Path, text: 
     message = str(raised.value)
     assert message.startswith(f"config error: {said}"), message
     assert ("reads an unquoted yes, no" in message) == ("a boolean" in said), message
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "kafka:\n  bootstrap_server: k:9092\n",
+            "unknown key 'kafka.bootstrap_server' (value 'k:9092'); did you mean kafka.bootstrap_servers?",
+        ),
+        (
+            "alerts:\n  threshhold: 3\n",
+            "unknown key 'alerts.threshhold' (value 3); remove it or fix its spelling",
+        ),
+        ("kafak:\n  batch_size: 3\n", "unknown key 'kafak' (value {'batch_size': 3}); did you mean kafka?"),
+        ("kafka:\n  port: 9108\n", "unknown key 'kafka.port' (value 9108); did you mean metrics.port?"),
+        (
+            "kafka:\n  topics:\n    inptu: x\n",
+            "unknown key 'kafka.topics.inptu' (value 'x'); did you mean kafka.topics.input?",
+        ),
+    ],
+)
+def test_an_unknown_key_names_the_setting_it_likely_meant(tmp_path: Path, text: str, said: str) -> None:
+    # Before: "remove it or fix its spelling" alone, of a key one letter off a setting, or one that
+    # belongs in another section.
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, {})
+    assert str(raised.value).startswith(f"config error: {said}"), str(raised.value)

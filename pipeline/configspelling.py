@@ -1,0 +1,63 @@
+"""The setting an unknown key most likely meant: one of its own section's keys spelt nearly alike, else
+the same key in another section (``kafka.port`` for ``metrics.port``), for the error that names it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Sequence
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+__all__ = ["meant_key"]
+
+# Near enough to be a slip of the keyboard (a letter left out, two swapped), not merely alike.
+_CUTOFF = 0.75
+
+
+def meant_key(model: type[BaseModel], key: Sequence[Any]) -> str | None:
+    """The dotted setting ``key`` (an unknown key's path in ``model``) most likely meant, or None.
+
+    >>> from pipeline.config import Settings
+    >>> meant_key(Settings, ("kafka", "bootstrap_server")), meant_key(Settings, ("kafka", "port"))
+    ('kafka.bootstrap_servers', 'metrics.port')
+    >>> meant_key(Settings, ("alerts", "threshhold")) is None
+    True
+    """
+    *above, name = (str(part) for part in key)
+    section = _section(model, above)
+    if section is not None:
+        close = difflib.get_close_matches(name, list(section.model_fields), n=1, cutoff=_CUTOFF)
+        if close:
+            return ".".join((*above, close[0]))
+    elsewhere = [path for path in _keys(model) if path[-1] == name and list(path[:-1]) != above]
+    return ".".join(elsewhere[0]) if len(elsewhere) == 1 else None
+
+
+def _section(model: type[BaseModel], path: Sequence[str]) -> type[BaseModel] | None:
+    section: Any = model
+    for part in path:
+        field = section.model_fields.get(part) if _is_section(section) else None
+        if field is None:
+            return None
+        section = _unwrapped(field.annotation)
+    return section if _is_section(section) else None
+
+
+def _keys(model: type[BaseModel], above: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, field in model.model_fields.items():
+        yield (*above, name)
+        if _is_section(inner := _unwrapped(field.annotation)):
+            yield from _keys(inner, (*above, name))
+
+
+def _unwrapped(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        return options[0] if len(options) == 1 else annotation
+    return annotation
+
+
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
