@@ -1,5 +1,6 @@
 """The setting an unknown key most likely meant: one of its own section's keys spelt nearly alike, else
-the same key in another section (``kafka.port`` for ``metrics.port``), for the error that names it."""
+the same key in another section (``kafka.port`` for ``metrics.port``), or a section and its key joined
+by one underscore (``kafka_batch_size``), for the error that names it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def meant_key(model: type[BaseModel], key: Sequence[Any]) -> str | None:
     >>> from pipeline.config import Settings
     >>> meant_key(Settings, ("kafka", "bootstrap_server")), meant_key(Settings, ("kafka", "port"))
     ('kafka.bootstrap_servers', 'metrics.port')
+    >>> meant_key(Settings, ("kafka_batch_size",))
+    'kafka.batch_size'
     >>> meant_key(Settings, ("alerts", "threshhold")) is None
     True
     """
@@ -31,6 +34,12 @@ def meant_key(model: type[BaseModel], key: Sequence[Any]) -> str | None:
         close = difflib.get_close_matches(name, list(section.model_fields), n=1, cutoff=_CUTOFF)
         if close:
             return ".".join((*above, close[0]))
+        # A section and its key joined by one underscore, as in DHAG_PIPELINE_KAFKA_BATCH_SIZE.
+        for inner, field in section.model_fields.items():
+            sub = _unwrapped(field.annotation)
+            rest = name[len(inner) + 1 :] if name.startswith(f"{inner}_") else ""
+            if _is_section(sub) and rest in sub.model_fields:
+                return ".".join((*above, inner, rest))
     elsewhere = [path for path in _keys(model) if path[-1] == name and list(path[:-1]) != above]
     return ".".join(elsewhere[0]) if len(elsewhere) == 1 else None
 

@@ -362,3 +362,14 @@ def test_an_unknown_key_names_the_setting_it_likely_meant(tmp_path: Path, text: 
     with pytest.raises(ConfigError) as raised:
         load_settings(path, {})
     assert str(raised.value).startswith(f"config error: {said}"), str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [("KAFKA_BATCH_SIZE", "kafka.batch_size"), ("KAFKA__TOPICS_INPUT", "kafka.topics.input")],
+)
+def test_a_variable_joining_keys_with_one_underscore_names_the_setting_meant(name: str, meant: str) -> None:
+    # Before: "unknown key 'kafka_batch_size' (value 5); remove it or fix its spelling".
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {f"DHAG_PIPELINE_{name}": "5"})
+    assert f"; did you mean {meant}? (set by DHAG_PIPELINE_{name})" in str(raised.value), str(raised.value)
