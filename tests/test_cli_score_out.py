@@ -7,23 +7,19 @@ import os
 from pathlib import Path
 
 import pytest
+from cli_files import numbers_csv, one_epoch_model
 
 from dhag.cli import main
 
 
 @pytest.fixture
 def rows(tmp_path: Path) -> Path:
-    path = tmp_path / "rows.csv"
-    path.write_text("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(200)))
-    return path
+    return numbers_csv(tmp_path)
 
 
 @pytest.fixture
 def model(rows: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "m.dhag"
-    argv = ["train", "--data", str(rows), "--out", str(out), "--device", "cpu", "--max-epochs", "1"]
-    assert main([*argv, "--quiet"]) == 0
-    return out
+    return one_epoch_model(rows, tmp_path)
 
 
 @pytest.fixture

@@ -1,0 +1,23 @@
+"""Small files for the tests of the ``dhag`` command line: a CSV of two numeric columns and a model
+trained on it in one epoch, on the CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dhag.cli import main
+
+
+def numbers_csv(folder: Path, rows: int = 200) -> Path:
+    """``rows.csv`` in ``folder``: columns ``a`` (0, 1, ...) and ``b`` (their remainder by 7)."""
+    path = folder / "rows.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(rows)))
+    return path
+
+
+def one_epoch_model(data: Path, folder: Path) -> Path:
+    """``m.dhag`` in ``folder``, trained on ``data`` by ``dhag train`` for one epoch on the CPU."""
+    out = folder / "m.dhag"
+    argv = ["train", "--data", str(data), "--out", str(out), "--device", "cpu", "--max-epochs", "1"]
+    assert main([*argv, "--quiet"]) == 0
+    return out
