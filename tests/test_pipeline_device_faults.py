@@ -99,14 +99,11 @@ def test_a_scoring_fault_on_a_device_is_the_devices_and_on_the_cpu_the_models(
         check_servable(plant_model, "v1")
 
 
-def test_the_commands_say_the_device_would_not_take_the_model(
-    plant_model, tmp_path: Path, monkeypatch, capfd
-) -> None:
+def _registry_of_two(plant_model, tmp_path: Path, monkeypatch) -> Path:
+    """A registry of v1 and v2 (current) in ``tmp_path``, and the config file the commands read it by."""
     import os
 
     import yaml
-
-    from pipeline import cli
 
     for name in [n for n in os.environ if n.startswith("DHAG_PIPELINE_")]:
         monkeypatch.delenv(name)
@@ -114,6 +111,15 @@ def test_the_commands_say_the_device_would_not_take_the_model(
         registry.publish(tmp_path, plant_model, version)
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"model": {"registry": str(tmp_path)}, "metrics": {"enabled": False}}))
+    return config
+
+
+def test_the_commands_say_the_device_would_not_take_the_model(
+    plant_model, tmp_path: Path, monkeypatch, capfd
+) -> None:
+    from pipeline import cli
+
+    config = _registry_of_two(plant_model, tmp_path, monkeypatch)
     _device_full(monkeypatch, times=2)
     assert cli.main(["models", "--config", str(config), "rollback"]) == 2
     assert (
@@ -194,18 +200,9 @@ def test_the_retrainer_keeps_its_model_when_memory_runs_out_loading_the_next(
 def test_the_commands_say_memory_would_not_take_the_model(
     plant_model, tmp_path: Path, monkeypatch, capfd
 ) -> None:
-    import os
-
-    import yaml
-
     from pipeline import cli
 
-    for name in [n for n in os.environ if n.startswith("DHAG_PIPELINE_")]:
-        monkeypatch.delenv(name)
-    for version in ("v1", "v2"):
-        registry.publish(tmp_path, plant_model, version)
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"model": {"registry": str(tmp_path)}, "metrics": {"enabled": False}}))
+    config = _registry_of_two(plant_model, tmp_path, monkeypatch)
     _weights_too_many(monkeypatch, times=2)
     assert cli.main(["models", "--config", str(config), "rollback"]) == 2  # before: a traceback
     assert "could not take the model, which says nothing of the version" in capfd.readouterr().err
