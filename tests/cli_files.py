@@ -15,6 +15,15 @@ def numbers_csv(folder: Path, rows: int = 200) -> Path:
     return path
 
 
+def modes_csv(folder: Path, rows: int = 300) -> Path:
+    """``rows.csv`` in ``folder``: as :func:`numbers_csv`, with a categorical ``mode`` (run, idle)."""
+    path = folder / "rows.csv"
+    path.write_text(
+        "a,b,mode\n" + "".join(f"{i},{i % 7},{'run' if i % 2 else 'idle'}\n" for i in range(rows))
+    )
+    return path
+
+
 def one_epoch_model(data: Path, folder: Path) -> Path:
     """``m.dhag`` in ``folder``, trained on ``data`` by ``dhag train`` for one epoch on the CPU."""
     out = folder / "m.dhag"

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_files import modes_csv
 from numpy._core._exceptions import _ArrayMemoryError  # what numpy raises: a MemoryError
 
 from dhag.cli import main
@@ -30,9 +31,7 @@ _SHORTAGES = {
 
 @pytest.fixture
 def rows(tmp_path: Path) -> Path:
-    path = tmp_path / "rows.csv"
-    path.write_text("a,b,mode\n" + "".join(f"{i},{i % 7},{'run' if i % 2 else 'idle'}\n" for i in range(300)))
-    return path
+    return modes_csv(tmp_path)
 
 
 def _shortage(error: BaseException, monkeypatch: pytest.MonkeyPatch) -> None:

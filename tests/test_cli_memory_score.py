@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cli_files import modes_csv
 from numpy._core._exceptions import _ArrayMemoryError  # what numpy raises: a MemoryError
 
 from dhag.cli import main
@@ -32,9 +33,7 @@ _SCORE_SHORTAGES = {
 
 @pytest.fixture
 def rows(tmp_path: Path) -> Path:
-    path = tmp_path / "rows.csv"
-    path.write_text("a,b,mode\n" + "".join(f"{i},{i % 7},{'run' if i % 2 else 'idle'}\n" for i in range(300)))
-    return path
+    return modes_csv(tmp_path)
 
 
 @pytest.fixture

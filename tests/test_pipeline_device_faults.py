@@ -62,9 +62,9 @@ def test_a_rollback_on_a_full_device_changes_nothing_and_keeps_the_history(
     assert registry.rollback(tmp_path) == ("v3", "v2")  # once the device takes it
 
 
-def test_the_hot_swap_tries_a_version_again_until_the_device_takes_it(
-    plant_model, tmp_path: Path, monkeypatch, caplog
-) -> None:
+def _reloader_behind(plant_model, tmp_path: Path):
+    """A daemon's hot swap serving v1 of a registry in ``tmp_path`` whose current version is now v2; its
+    processor, metrics registry and clock (a list to move on)."""
     registry.publish(tmp_path, plant_model, "v1")
     settings = Settings.model_validate({"model": {"registry": str(tmp_path), "reload_check_s": 1.0}})
     prom = CollectorRegistry()
@@ -73,6 +73,13 @@ def test_the_hot_swap_tries_a_version_again_until_the_device_takes_it(
     clock = [0.0]
     reloader = ModelReloader(settings.model, processor, metrics, clock=lambda: clock[0])
     registry.publish(tmp_path, plant_model, "v2")
+    return reloader, processor, prom, clock
+
+
+def test_the_hot_swap_tries_a_version_again_until_the_device_takes_it(
+    plant_model, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    reloader, processor, prom, clock = _reloader_behind(plant_model, tmp_path)
     _device_full(monkeypatch, times=2)
     with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
         for _ in range(2):
@@ -152,14 +159,7 @@ def test_the_hot_swap_tries_a_version_again_when_memory_runs_out_reading_it(
 ) -> None:
     # A shortage of memory reading the weights is no damaged file (dhag lets it through as itself):
     # the daemon keeps serving and tries again, as for a device's shortage; it must not leave the loop.
-    registry.publish(tmp_path, plant_model, "v1")
-    settings = Settings.model_validate({"model": {"registry": str(tmp_path), "reload_check_s": 1.0}})
-    prom = CollectorRegistry()
-    metrics = PipelineMetrics(prom)
-    processor = BatchProcessor(settings, *reversed(registry.load_current(tmp_path)), metrics)
-    clock = [0.0]
-    reloader = ModelReloader(settings.model, processor, metrics, clock=lambda: clock[0])
-    registry.publish(tmp_path, plant_model, "v2")
+    reloader, processor, prom, clock = _reloader_behind(plant_model, tmp_path)
     _weights_too_many(monkeypatch, times=1)
     with caplog.at_level(logging.ERROR, logger="pipeline.hotswap"):
         assert reloader.check() is False
