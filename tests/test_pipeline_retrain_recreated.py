@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
+from log_support import own_text
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
@@ -148,7 +149,7 @@ def test_input_partitions_past_their_end_are_left_to_kafka_and_a_quiet_check_cha
     with caplog.at_level(logging.WARNING):
         retrainer._poll(cluster, _Producer())  # type: ignore[arg-type]
     assert all(cluster.pos[tp] == 50 for tp in cluster.assigned) and len(cluster.assigned) == 9
-    assert caplog.text == "" and _count(registry, "read_again") == _count(registry, "dropped") == 0
+    assert own_text(caplog) == "" and _count(registry, "read_again") == _count(registry, "dropped") == 0
 
 
 def test_a_topic_recreated_past_the_old_positions_is_read_from_its_start_by_its_new_id() -> None:

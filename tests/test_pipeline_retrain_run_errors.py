@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from log_support import own_records
 from test_pipeline_retrain_stop import SAVED, _one_off, _raise
 
 
@@ -34,12 +35,13 @@ def test_a_run_that_raises_anything_logs_its_traceback_and_counts_as_failed(
     retrainer = _one_off(registry, monkeypatch, _raise(exc))
     with caplog.at_level(logging.INFO):
         assert retrainer.run(once=True) == 1
-    closing = caplog.records[-1].getMessage()
+    records = own_records(caplog)
+    closing = records[-1].getMessage()
     assert closing == f"retrain --once failed: the retraining run raised {said} (traceback above); {SAVED}"
-    (logged,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    (logged,) = [r for r in records if r.levelno == logging.ERROR]
     assert logged.getMessage() == "retraining run failed"
     assert logged.exc_info is not None and logged.exc_info[1] is exc
-    assert caplog.records.index(logged) < len(caplog.records) - 1  # above the closing line
+    assert records.index(logged) < len(records) - 1  # above the closing line
     value = retrainer.metrics.registry.get_sample_value
     assert value("dhag_retrain_runs_total", {"outcome": "failed"}) == 1
     assert value("dhag_retrain_last_failure_timestamp_seconds") > 0

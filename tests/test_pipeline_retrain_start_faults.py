@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from log_support import own_records
 from plant_data import normal
 from retrain_data import _readings
 from test_pipeline_retrain_loop import _retrainer
@@ -57,7 +58,7 @@ def test_a_label_store_failing_at_a_runs_start_fails_the_run_and_the_loop_polls_
     monkeypatch.setattr(retrainer, "due", due)
     with caplog.at_level(logging.INFO, logger="pipeline.retrain.service"):
         assert len(_watching(retrainer, monkeypatch, 3)) == 3
-    (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    (error,) = [r for r in own_records(caplog) if r.levelno == logging.ERROR]
     assert error.getMessage() == (
         "retraining run (labels) could not start: reading the label store failed: "
         "OperationalError: database is locked; the next is tried after retrain.min_interval_s (600 s)"
@@ -97,7 +98,7 @@ def test_a_label_store_commit_failing_at_a_runs_start_fails_the_run_and_the_loop
     monkeypatch.setattr(retrainer, "due", due)
     with caplog.at_level(logging.INFO, logger="pipeline.retrain.service"):
         assert len(_watching(retrainer, monkeypatch, 3)) == 3
-    (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    (error,) = [r for r in own_records(caplog) if r.levelno == logging.ERROR]
     assert error.getMessage() == (
         "retraining run (labels) could not start: committing to the label store failed: "
         "OperationalError: database is locked; the next is tried after retrain.min_interval_s (600 s)"
@@ -156,7 +157,7 @@ def test_a_one_off_run_whose_start_fails_says_so_and_exits_1(
     monkeypatch.setattr(store, "normal_sample", _locked)
     with caplog.at_level(logging.INFO):
         assert retrainer.run(once=True) == 1
-    assert caplog.records[-1].getMessage() == (
+    assert own_records(caplog)[-1].getMessage() == (
         "retrain --once failed: the retraining run could not start: reading the label store failed: "
         f"OperationalError: database is locked; {SAVED}"
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from log_support import own_records
 from plant_data import normal
 from retrain_data import SETTINGS, _readings
 from test_pipeline_retrain_loop import _retrainer
@@ -145,7 +146,7 @@ def test_a_retrainer_stopped_says_so_with_what_it_read(
     monkeypatch.setattr(retrainer, "_poll", poll)
     with caplog.at_level(logging.INFO, logger="pipeline.retrain.service"):
         assert retrainer.run() == 0
-    assert caplog.records[-1].getMessage() == (
+    assert own_records(caplog)[-1].getMessage() == (
         "stopped: 7 records read since start, labels and samples saved in the label store"
     )
 
@@ -239,8 +240,8 @@ def test_a_one_off_run_ends_its_log_with_its_outcome(
     retrainer = _one_off(registry, monkeypatch, cycle)
     with caplog.at_level(logging.INFO):
         assert retrainer.run(once=True) == code
-    assert caplog.records[-1].getMessage() == closing
-    assert caplog.records[-1].levelno == (logging.INFO if code == 0 else logging.WARNING)
+    assert own_records(caplog)[-1].getMessage() == closing
+    assert own_records(caplog)[-1].levelno == (logging.INFO if code == 0 else logging.WARNING)
 
 
 @pytest.mark.parametrize("failures", [("prune",), ("prune", "report")])
@@ -278,6 +279,6 @@ def test_a_one_off_run_stopped_while_catching_up_ends_its_log_saying_so(
     monkeypatch.setattr(retrainer, "_poll", poll)
     with caplog.at_level(logging.INFO):
         assert retrainer.run(once=True) == 1
-    assert caplog.records[-1].getMessage() == (
+    assert own_records(caplog)[-1].getMessage() == (
         f"retrain --once stopped before the retraining run, nothing trained; {SAVED}"
     )

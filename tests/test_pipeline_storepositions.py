@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
+from log_support import own_text
 
 from pipeline.labelstore import LabelStore
 from pipeline.retrain.storepositions import mark_new, positions, record, resume
@@ -49,7 +50,7 @@ def test_a_store_from_before_positions_were_kept_trusts_the_group_and_keeps_them
         starts = resume(store, _Consumer({LABELS: 7}), [LABELS, ALERTS], "dhag-retrainer")
     assert starts == {LABELS: 7, ALERTS: None}  # ALERTS: never committed, read from its start as before
     assert positions(store) == {"operator-labels/0": 7}
-    assert caplog.text == ""
+    assert own_text(caplog) == ""
 
 
 def test_a_new_store_reads_what_the_group_read_again(
