@@ -121,6 +121,8 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
         )
     if texts and (bad_cells := _bad_cells(values)):
         return bad_cells
+    if texts and all(_plain_number(v) for _, v in texts):
+        return _stored_as_text(name, *texts[0], fitting=fitting)
     if isinstance(value, (np.dtype, datetime.date, datetime.timedelta, np.datetime64, np.timedelta64)) and (
         not isinstance(value, np.dtype) or value.kind in "mM"
     ):
@@ -129,6 +131,16 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
             "it (the hour of day, seconds since an event)."
         )
     return _declare_text(name) if fitting and (isinstance(value, str) or _is_text_dtype(value)) else ""
+
+
+def _stored_as_text(name: str, row: int, text: str, *, fitting: bool) -> str:
+    """What a refusal of a column of numbers held as strings adds: text in memory is never taken for
+    numbers (a file's is read as numbers: a CSV's, an NPZ's), so the caller converts it."""
+    codes = f"; category codes are declared: categorical=[{name!r}] (dhag train --categorical {name})"
+    return (
+        f" Its values are numbers stored as text ({text!r} at row {row}): convert them to numbers "
+        f"(frame.astype({{{name!r}: float}}), or X.astype(float) for an array){codes if fitting else ''}."
+    )
 
 
 def _bad_cells(values: Sequence[Any], shown: int = 3) -> str:

@@ -35,7 +35,8 @@ def read_table(
     CSV (header row), Parquet, or NPZ (array ``X``; optional ``feature_names`` and, with a label
     column, an array of that name) are understood, by file suffix. A CSV's ``text_columns`` (the
     categorical ones) are read as text, so that a category is the same whatever the other rows hold:
-    left to guess, pandas reads ``01`` as the number 1 in a file where every value looks numeric. A CSV
+    left to guess, pandas reads ``01`` as the number 1 in a file where every value looks numeric. An
+    NPZ's ``X`` of strings has its other columns read as a CSV's (:func:`_numbers_of_text`). A CSV
     whose header leaves a column unnamed or names one twice, or whose rows are wider than its header,
     is refused (pandas would rename the columns or shift the values under other names).
 
@@ -88,6 +89,8 @@ def read_table(
                         )
                     names = [str(n) for n in given]
                 frame = pd.DataFrame(X, columns=names)
+                if X.dtype.kind == "U":
+                    _numbers_of_text(frame, text_columns)
                 if label_column is not None:
                     if label_column not in npz:
                         raise InputError(f"NPZ file {str(path)!r} has no array named {label_column!r}.")
@@ -201,6 +204,21 @@ def _first_non_utf8(path: Path, exc: UnicodeDecodeError) -> str:
     except (OSError, EOFError):
         pass
     return f"byte 0x{exc.object[exc.start]:02x}"
+
+
+def _numbers_of_text(frame: pd.DataFrame, text_columns: Sequence[str]) -> None:
+    """Read the columns of ``frame`` (an NPZ's ``X`` of strings) as a CSV's: those that are not
+    ``text_columns`` and hold only numbers, or pandas' words for missing, become numbers (with NaN).
+    np.savez keeps a table with a column of categories only as text; a column with a word among its
+    numbers stays text, so that the word is named."""
+    text = {str(c) for c in text_columns}
+    for name in frame.columns:
+        if name in text:
+            continue
+        missing = frame[name].isin(_PANDAS_MISSING)
+        numbers = pd.to_numeric(frame[name].mask(missing), errors="coerce")
+        if not (numbers.isna() & ~missing).any():
+            frame[name] = numbers
 
 
 def _npz_array(npz: Any, key: str, path: Path) -> np.ndarray:

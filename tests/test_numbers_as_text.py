@@ -1,0 +1,98 @@
+"""Numbers written as text. A file's text is read as a CSV's is: an NPZ archive's ``X`` of strings (all
+np.savez can hold of a table with a column of categories) has its undeclared columns of numbers read as
+numbers. Text handed to the library in memory is never taken for numbers: it is refused saying that the
+values are numbers stored as text and how to convert them, not with the hint to declare a category."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dhag import load_model
+from dhag.cli import main
+from dhag.exceptions import InputError
+from dhag.io import read_table
+from dhag.preprocessing import Preprocessor
+
+
+def _table(rows: int = 300) -> tuple[list[str], np.ndarray]:
+    """A table of two numeric columns and a categorical one, as the text array np.savez keeps of it."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=rows), rng.normal(size=rows)
+    modes = np.where(np.arange(rows) % 2, "run", "idle")
+    return ["a", "b", "mode"], np.column_stack([a.astype(str), b.astype(str), modes])
+
+
+def test_an_npz_of_text_reads_its_columns_of_numbers_as_a_csv_does(tmp_path: Path) -> None:
+    names, X = _table()
+    npz, csv = tmp_path / "rows.npz", tmp_path / "rows.csv"
+    np.savez(npz, X=X, feature_names=np.array(names))
+    pd.DataFrame(X, columns=names).to_csv(csv, index=False)
+    from_npz, _ = read_table(npz, text_columns=["mode"])
+    from_csv, _ = read_table(csv, text_columns=["mode"])
+    assert from_npz["a"].dtype == np.float64 and from_npz["b"].dtype == np.float64
+    for name in names:
+        assert from_npz[name].tolist() == from_csv[name].tolist()
+
+
+def test_a_declared_category_of_an_npz_stays_text_as_written(tmp_path: Path) -> None:
+    npz = tmp_path / "rows.npz"
+    X = np.array([["1.5", "01"], ["2.5", "02"], ["3.5", "01"]])
+    np.savez(npz, X=X, feature_names=np.array(["a", "zone"]))
+    frame, _ = read_table(npz, text_columns=["zone"])
+    assert frame["zone"].tolist() == ["01", "02", "01"] and frame["a"].tolist() == [1.5, 2.5, 3.5]
+
+
+def test_train_and_score_an_npz_of_text_with_a_categorical_column(tmp_path: Path, capsys) -> None:
+    names, X = _table()
+    data, model = tmp_path / "rows.npz", tmp_path / "m.dhag"
+    np.savez(data, X=X, feature_names=np.array(names))
+    argv = ["train", "--data", str(data), "--out", str(model), "--categorical", "mode", "--device", "cpu"]
+    # Before: "Feature 'a' must be numeric ... Got dtype <U... A column of categories must be declared".
+    assert main([*argv, "--max-epochs", "1", "--quiet"]) == 0, capsys.readouterr().err
+    assert load_model(model).preprocessor_.categorical == ("mode",)
+    capsys.readouterr()
+    assert main(["score", "--model", str(model), "--data", str(data)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 301
+
+
+def test_a_word_in_an_npz_column_of_numbers_is_named_as_a_bad_cell(tmp_path: Path, capsys) -> None:
+    names, X = _table()
+    X[7, 1] = "broken"
+    data = tmp_path / "rows.npz"
+    np.savez(data, X=X, feature_names=np.array(names))
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--categorical", "mode"]
+    assert main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Feature 'b' must be numeric" in err
+    assert "299 of its 300 values are, 1 is not ('broken' at row 7" in err
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.array([["1.5", "2"], ["3", "4"], ["5", "6"]]),
+        np.array([["1.5", "2"], ["3", "4"], ["5", "6"]], dtype=object),
+        pd.DataFrame({"x0": ["1.5", "3", "5"], "x1": [2.0, 4.0, 6.0]}),
+        {"x0": np.array(["1.5", "3", "5"]), "x1": np.array([2.0, 4.0, 6.0])},
+    ],
+    ids=["str array", "object array", "frame", "mapping"],
+)
+def test_numbers_stored_as_text_in_memory_are_told_to_be_converted(X) -> None:  # noqa: ANN001
+    with pytest.raises(InputError) as info:
+        Preprocessor().fit(X)
+    said = str(info.value)
+    assert said.startswith("Feature 'x0' must be numeric")
+    # Before: only "A column of categories must be declared: categorical=['x0'] ...".
+    assert "Its values are numbers stored as text ('1.5' at row 0): convert them to numbers" in said
+    assert "astype(float)" in said
+
+
+def test_numbers_stored_as_text_when_scoring_are_told_to_be_converted_too() -> None:
+    pre = Preprocessor().fit(np.array([[1.5, 2.0], [3.0, 4.0]]))
+    with pytest.raises(InputError, match=r"numbers stored as text \('3' at row 0\)") as info:
+        pre.transform(np.array([["3", "4"]], dtype=object))
+    assert "categorical" not in str(info.value)
