@@ -151,8 +151,8 @@ def _bad_cells(values: Sequence[Any], shown: int = 3) -> str:
     numbers = len(values) - len(odd)
     if not odd or numbers <= len(values) / 2:
         return ""
-    listed = ", ".join(f"{_shown(v)} at row {row}" for row, v in odd[:shown])
-    more = ", ..." if len(odd) > shown else ""
+    listed = "; ".join(f"{_shown(v)} at row {row}" for row, v in odd[:shown])
+    more = "; ..." if len(odd) > shown else ""
     if len(odd) == 1:
         fix = f"is not ({listed}): correct that cell, or drop its row"
     else:

@@ -12,24 +12,33 @@ _ROW = re.compile(r"\brow (\d+)\b")
 
 
 def with_row_note(message: str, data: Path | None) -> str:
-    """``message`` with, after the first row it names by index, where that row lies in ``data``: in a CSV
-    its line (the header is line 1), otherwise its place among the file's rows.
+    """``message`` with, after each row it names by index, where that row lies in ``data``: in a CSV
+    its line (the header is line 1), otherwise its place among the file's rows; the file is named
+    after the first.
 
     >>> with_row_note("Feature 'temp' has text at row 4. Declare it.", Path("readings.csv"))
     "Feature 'temp' has text at row 4, line 6 of readings.csv. Declare it."
     >>> with_row_note("Feature 'b' has 1 NaN (first at row 0).", Path("readings.parquet"))
     "Feature 'b' has 1 NaN (first at row 0, the first row of readings.parquet)."
+    >>> with_row_note("Cells that are not numbers ('?' at row 2; 'x' at row 9).", Path("r.csv"))
+    "Cells that are not numbers ('?' at row 2, line 4 of r.csv; 'x' at row 9, line 11)."
     >>> with_row_note("no row named here", Path("readings.csv"))
     'no row named here'
     """
-    found = _ROW.search(message)
-    if found is None or data is None:
+    if data is None:
         return message
-    row = int(found.group(1))
     name = data.name
     csv = name.lower().endswith((".csv", ".csv.gz"))
-    where = f"line {row + 2:,} of {name}" if csv else f"the {_ordinal(row + 1)} row of {name}"
-    return f"{message[: found.end()]}, {where}{message[found.end() :]}"
+    named: list[bool] = []  # whether the file has been named: after the first row only
+
+    def where(found: re.Match[str]) -> str:
+        row = int(found.group(1))
+        place = f"line {row + 2:,}" if csv else f"the {_ordinal(row + 1)} row"
+        of = "" if named else f" of {name}"
+        named.append(True)
+        return f"{found.group(0)}, {place}{of}"
+
+    return _ROW.sub(where, message)
 
 
 _WORDS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")

@@ -32,7 +32,10 @@ def test_one_word_among_ten_thousand_numbers_is_a_bad_cell_not_a_category(
     said = capsys.readouterr().err
     assert "Got 'broken' (str) at row 5000, line 5,002 of readings.csv." in said
     # Before: "A column of categories must be declared: ... (dhag train --categorical b)".
-    assert "It holds numbers: 9,999 of its 10,000 values are, 1 is not ('broken' at row 5000)" in said
+    assert (
+        "It holds numbers: 9,999 of its 10,000 values are, 1 is not ('broken' at row 5000, line 5,002)"
+        in said
+    )
     assert "correct that cell, or drop its row" in said and "--categorical" not in said
 
 
@@ -42,9 +45,24 @@ def test_several_bad_cells_are_counted_and_the_first_few_named(tmp_path: Path, c
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet"]) == 2
     said = capsys.readouterr().err
     assert "Got '?' (str) at row 12, line 14 of readings.csv." in said
-    assert "9,995 of its 10,000 values are, 5 are not ('?' at row 12, 'broken' at row 40, " in said
-    assert "'broken' at row 41, ...): correct those cells, or drop their rows" in said
+    # Each cell listed says where it lies; before, only the first row the line named did.
+    assert (
+        "9,995 of its 10,000 values are, 5 are not ('?' at row 12, line 14; 'broken' at row 40, line 42; "
+        in said
+    )
+    assert "'broken' at row 41, line 43; ...): correct those cells, or drop their rows" in said
     assert "--categorical" not in said
+    lines = data.read_text().splitlines()
+    assert [lines[n - 1].split(",")[1] for n in (14, 42, 43)] == ["?", "broken", "broken"]
+
+
+def test_each_bad_cell_of_a_parquet_file_is_placed_among_its_rows(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "readings.parquet"
+    pd.read_csv(_readings(tmp_path / "readings.csv", {3: "?", 20: "broken"})).to_parquet(data)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet"]) == 2
+    said = capsys.readouterr().err
+    assert "Got '?' (str) at row 3, the fourth row of readings.parquet." in said
+    assert "2 are not ('?' at row 3, the fourth row; 'broken' at row 20, the 21st row)" in said
 
 
 def test_scoring_a_column_of_numbers_with_a_bad_cell_says_so_too(tmp_path: Path, capsys) -> None:
@@ -55,7 +73,7 @@ def test_scoring_a_column_of_numbers_with_a_bad_cell_says_so_too(tmp_path: Path,
     capsys.readouterr()
     assert main(["score", "--model", str(model), "--data", str(data)]) == 2
     said = capsys.readouterr().err
-    assert "299 of its 300 values are, 1 is not ('broken' at row 7)" in said
+    assert "299 of its 300 values are, 1 is not ('broken' at row 7, line 9)" in said
 
 
 @pytest.mark.parametrize(
