@@ -25,6 +25,7 @@ from dhag.outofmemory import (
     out_of_memory_message,
     reading_message,
     said_when_out_of_memory,
+    saving_message,
     scoring_message,
 )
 from dhag.outpath import check_model_out, check_not_an_input, check_scores_out
@@ -103,10 +104,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         model.fit(frame, labels)
         # A model written to flag rows: one whose threshold no score can exceed (fit only warns) is refused.
         check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(frame))
-    # The columns that are no features are kept with the model, so that `dhag score` knows them again.
-    model.save(
-        args.out, metadata={"source": str(args.data), "id_columns": ids, "label_column": args.label_column}
-    )
+    weights = sum(t.numel() * t.element_size() for t in model.net_.state_dict().values())
+    with said_when_out_of_memory(
+        lambda e: saving_message(
+            e, out=args.out, weights=weights, members=args.members, snapshots=args.snapshots
+        )
+    ):
+        # The columns that are no features are kept with the model, so that `dhag score` knows them again.
+        metadata = {"source": str(args.data), "id_columns": ids, "label_column": args.label_column}
+        model.save(args.out, metadata=metadata)
     t = model.training_
     print(
         f"trained on {_rows(t)} in "
@@ -311,8 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dhag",
         description="DHAG anomaly detector for tabular data.",
         epilog="exit status: 0 done; 1 an unexpected failure (a traceback follows); 2 bad input, settings, "
-        "options or model file, or out of memory reading, training, loading the model, scoring or writing "
-        "the scores (one line on stderr says "
+        "options or model file, or out of memory reading, training, saving the model, loading the model, "
+        "scoring or writing the scores (one line on stderr says "
         "which); 130 interrupted; 141 the reader of the output went away (dhag score ... | head).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")

@@ -1,5 +1,5 @@
 """Memory that ran out: telling it from other failures, and what ``dhag train`` and ``dhag score`` say when
-it ran out reading the data, training or scoring."""
+it ran out reading the data, training, saving the model, loading it, scoring or writing the scores."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ __all__ = [
     "out_of_memory_message",
     "reading_message",
     "said_when_out_of_memory",
+    "saving_message",
     "scoring_message",
     "writing_message",
 ]
@@ -159,6 +160,27 @@ def writing_message(exc: BaseException, *, rows: int, out: Path | None) -> str:
         "CSV, are held in this machine's memory beside the rows: score the file in parts (split its rows "
         "into smaller files, each with the header, and score each: a row's score depends on that row "
         f"alone), or on a machine with more memory free; {kept}."
+    )
+
+
+def saving_message(exc: BaseException, *, out: Path, weights: int, members: int, snapshots: int) -> str:
+    """What ``dhag train`` says when saving the trained model (its networks' ``weights`` bytes, from
+    ``members`` networks keeping ``snapshots`` states each) to ``out`` ran out of memory.
+
+    >>> print(saving_message(MemoryError(), out=Path("m.dhag"), weights=4_096, members=1, snapshots=1))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    out of memory saving the trained model to 'm.dhag' (weights of 4,096 bytes): the weights, copied
+    and rendered as one file, must fit in this machine's memory beside the training data: train again
+    on a machine with more memory free, or where less of it is taken by other work, or with fewer
+    networks (--members, now 1; --snapshots, now 1); nothing was written to it.
+    """
+    kept = " (a file there is kept)" if out.exists() else ""
+    return (
+        f"out of memory saving the trained model to {str(out)!r} (weights of {weights:,} bytes)"
+        f"{_asked(exc)}: the weights, copied and rendered as one file, must fit in this machine's memory "
+        "beside the training data: train again on a machine with more memory free, or where less of it "
+        f"is taken by other work, or with fewer networks (--members, now {members}; --snapshots, now "
+        f"{snapshots}); nothing was written to it{kept}."
     )
 
 

@@ -1,6 +1,6 @@
 """``dhag train`` running out of memory: one paragraph naming what was being trained, where, and what to
-change, exit 2, no traceback, no model written. The errors are raised in place of training (no real
-shortage of memory is made)."""
+change, exit 2, no traceback, no model written. The errors are raised in place of training, or of a
+step of saving the model (no real shortage of memory is made)."""
 
 from __future__ import annotations
 
@@ -90,3 +90,40 @@ def test_a_batch_size_trains_with_it(rows: Path, tmp_path: Path) -> None:
     argv = ["train", "--data", str(rows), "--out", str(out), "--categorical", "mode", "--device", "cpu"]
     assert main([*argv, "--batch-size", "32", "--max-epochs", "1", "--quiet"]) == 0
     assert load_model(out).batch_size == 32
+
+
+_SAVING_SHORTAGES = {
+    "serialising": ("dhag.artifact.st_save", MemoryError()),
+    "the manifest": ("dhag.artifact.json.dumps", _SHORTAGES["cpu allocator"]),
+    "writing": ("dhag.atomicwrite.os.fsync", MemoryError()),
+}
+
+
+@pytest.mark.parametrize("where", list(_SAVING_SHORTAGES))
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "replacing"])
+def test_running_out_of_memory_saving_the_model_says_so_and_writes_nothing(
+    rows: Path, tmp_path: Path, where: str, existing: bool, monkeypatch, capsys
+) -> None:
+    target, error = _SAVING_SHORTAGES[where]
+
+    def fail(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise error
+
+    out = tmp_path / "models" / "m.dhag"
+    if existing:
+        out.parent.mkdir()
+        out.write_bytes(b"the model trained last week")
+    monkeypatch.setattr(target, fail)
+    argv = ["train", "--data", str(rows), "--out", str(out), "--categorical", "mode", "--device", "cpu"]
+    assert main([*argv, "--max-epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    # Before: a traceback ending in MemoryError (or torch's RuntimeError), exit 1.
+    assert err.startswith(f"dhag train: error: out of memory saving the trained model to {str(out)!r}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "more memory free" in err and "--members" in err
+    if existing:
+        assert "a file there is kept" in err and out.read_bytes() == b"the model trained last week"
+        assert sorted(p.name for p in out.parent.iterdir()) == ["m.dhag"]  # no temp file left
+    else:
+        assert "nothing was written to it." in err and not out.exists()
+        assert not out.parent.exists() or list(out.parent.iterdir()) == []  # the folder made, if any
