@@ -31,7 +31,7 @@ from dhag.outofmemory import (
 from dhag.outpath import check_model_out, check_not_an_input, check_scores_out
 from dhag.params import resolve_device
 from dhag.retry import describe_health
-from dhag.rownote import with_row_note
+from dhag.rownote import with_row_note, written_cell
 from dhag.scoreswrite import write_scores
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 from dhag.threshold import check_threshold
@@ -370,7 +370,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except DHAGError as exc:
-        said = with_row_note(str(exc), getattr(args, "data", None)) if isinstance(exc, InputError) else exc
+        if isinstance(exc, InputError):
+            data = getattr(args, "data", None)
+            said = with_row_note(str(exc), data, written=written_cell(data, exc.cell))
+        else:
+            said = str(exc)
         print(f"dhag {args.command}: error: {said}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`dhag score ... | head`): nothing left to say

@@ -200,10 +200,12 @@ def _numeric(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray
     if bad.all() and np.isnan(out).all():
         raise _empty(name, out.size, "NaN (an empty cell of a file reads as NaN)", fitting=fitting)
     if bad.any():
-        empty = " An empty cell of a file reads as NaN." if np.isnan(out).any() else ""
+        missing = " An empty cell of a file, or one holding a word for missing such as NA, n/a or null,"
+        empty = f"{missing} reads as NaN." if np.isnan(out).any() else ""
+        row = int(np.argmax(bad))
         raise InputError(
-            f"Feature {name!r} has {int(bad.sum())} NaN or infinite value(s) "
-            f"(first at row {int(np.argmax(bad))}).{empty}"
+            f"Feature {name!r} has {int(bad.sum())} NaN or infinite value(s) (first at row {row}).{empty}",
+            cell=(name, row),
         )
     return out
 

@@ -19,7 +19,15 @@ class DHAGError(Exception):
 
 
 class InputError(DHAGError, ValueError):
-    """The data handed to fit or score is unusable: wrong shape, names, dtype, NaN or inf."""
+    """The data handed to fit or score is unusable: wrong shape, names, dtype, NaN or inf.
+
+    ``cell``: the column and row of the value the message names first, where a reader of the file can
+    show it as written (a NaN that was an empty cell, or ``n/a``); None when it names none.
+    """
+
+    def __init__(self, *args: object, cell: tuple[str, int] | None = None) -> None:
+        super().__init__(*args)
+        self.cell = cell
 
 
 class ParameterError(DHAGError, ValueError):

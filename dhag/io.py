@@ -139,7 +139,8 @@ def read_table(
             shown = first.item() if isinstance(first, np.generic) else first
             raise InputError(
                 f"Label column {label_column!r} must hold only 0 and 1. Got {shown!r} (row {int(bad[0])}"
-                f"{f', and {bad.size - 1} more' if bad.size > 1 else ''})."
+                f"{f', and {bad.size - 1} more' if bad.size > 1 else ''}).",
+                cell=(label_column, int(bad[0])),
             )
         labels = numbers.to_numpy().astype(np.int64)
     return frame, labels

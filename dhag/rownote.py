@@ -3,18 +3,21 @@ does, the header not counted, while a person opening the CSV in an editor counts
 
 from __future__ import annotations
 
+import csv
+import gzip
+import itertools
 import re
 from pathlib import Path
 
-__all__ = ["with_row_note"]
+__all__ = ["with_row_note", "written_cell"]
 
 _ROW = re.compile(r"\brow (\d+)\b")
 
 
-def with_row_note(message: str, data: Path | None) -> str:
+def with_row_note(message: str, data: Path | None, *, written: str | None = None) -> str:
     """``message`` with, after each row it names by index, where that row lies in ``data``: in a CSV
     its line (the header is line 1), otherwise its place among the file's rows; the file is named
-    after the first.
+    after the first, and followed by what the cell there holds as ``written`` (see :func:`written_cell`).
 
     >>> with_row_note("Feature 'temp' has text at row 4. Declare it.", Path("readings.csv"))
     "Feature 'temp' has text at row 4, line 6 of readings.csv. Declare it."
@@ -22,6 +25,8 @@ def with_row_note(message: str, data: Path | None) -> str:
     "Feature 'b' has 1 NaN (first at row 0, the first row of readings.parquet)."
     >>> with_row_note("Cells that are not numbers ('?' at row 2; 'x' at row 9).", Path("r.csv"))
     "Cells that are not numbers ('?' at row 2, line 4 of r.csv; 'x' at row 9, line 11)."
+    >>> with_row_note("Feature 'b' has 1 NaN (first at row 3).", Path("r.csv"), written="n/a")
+    "Feature 'b' has 1 NaN (first at row 3, line 5 of r.csv, which reads 'n/a')."
     >>> with_row_note("no row named here", Path("readings.csv"))
     'no row named here'
     """
@@ -35,10 +40,33 @@ def with_row_note(message: str, data: Path | None) -> str:
         row = int(found.group(1))
         place = f"line {row + 2:,}" if csv else f"the {_ordinal(row + 1)} row"
         of = "" if named else f" of {name}"
+        if not named and written is not None:
+            of += f", which reads {written!r}" if written else ", which is empty"
         named.append(True)
         return f"{found.group(0)}, {place}{of}"
 
     return _ROW.sub(where, message)
+
+
+def written_cell(data: Path | None, cell: tuple[str, int] | None) -> str | None:
+    """The text of a CSV ``data`` in the column and row (counted from 0, the header not counted) of
+    ``cell``, as written: what pandas read as NaN may be an empty cell or a word (``n/a``, ``NA``).
+    None for another kind of file, or one that cannot be read so; blank lines are skipped as pandas
+    skips them, quoted line breaks kept within their field.
+    """
+    if data is None or cell is None or not data.name.lower().endswith((".csv", ".csv.gz")):
+        return None
+    column, row = cell
+    try:
+        with (gzip.open if data.suffix.lower() == ".gz" else open)(
+            data, "rt", encoding="utf-8-sig", newline=""
+        ) as fh:
+            records = (r for r in csv.reader(fh) if r)
+            header = next(records)
+            found = next(itertools.islice(records, row, row + 1))
+        return found[header.index(column)]
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error, StopIteration, ValueError, IndexError):
+        return None
 
 
 _WORDS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")

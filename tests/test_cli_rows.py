@@ -43,3 +43,52 @@ def test_score_names_the_place_of_a_bad_row_of_a_parquet_file(
     assert main(["score", "--model", str(model), "--data", str(data)]) == 2
     said = capsys.readouterr().err
     assert "(first at row 1, the second row of new.parquet)" in said, said
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [
+        ("n/a", "which reads 'n/a'"),
+        ("NA", "which reads 'NA'"),
+        ("null", "which reads 'null'"),
+        ("", "which is empty"),
+    ],
+)
+def test_a_missing_value_is_shown_as_the_file_writes_it(
+    tmp_path: Path, cell: str, shown: str, capsys
+) -> None:
+    data = _csv(tmp_path / "readings.csv", bad_row=None)
+    lines = data.read_text().splitlines()
+    fields = lines[4].split(",")
+    lines[4] = ",".join([fields[0], cell, fields[2]])
+    data.write_text("\n".join(lines) + "\n")
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag")]) == 2
+    said = capsys.readouterr().err
+    # Before: "(first at row 3, line 5 of readings.csv)", whatever the cell held.
+    assert (
+        f"Feature 'b' has 1 NaN or infinite value(s) (first at row 3, line 5 of readings.csv, {shown})."
+        in said
+    )
+    assert "An empty cell of a file, or one holding a word for missing such as NA, n/a or null, reads" in said
+
+
+def test_a_label_written_as_missing_is_shown_as_written(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "labelled.csv"
+    data.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{'n/a' if i == 4 else 0}\n" for i in range(50)))
+    assert (
+        main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--label-column", "label"])
+        == 2
+    )
+    said = capsys.readouterr().err
+    assert "must hold only 0 and 1. Got nan (row 4, line 6 of labelled.csv, which reads 'n/a')." in said
+
+
+def test_a_missing_value_of_a_labelled_file_is_placed_at_its_row(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "labelled.csv"
+    rows = "".join(f"{'null' if i == 30 else i},{i % 7},{int(i % 10 == 0)}\n" for i in range(50))
+    data.write_text("a,b,label\n" + rows)
+    assert (
+        main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--label-column", "label"])
+        == 2
+    )
+    assert "(first at row 30, line 32 of labelled.csv, which reads 'null')" in capsys.readouterr().err
