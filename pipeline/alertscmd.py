@@ -42,6 +42,7 @@ from pipeline.alertsince import (
 )
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
+from pipeline.kafkaclients import closed_on_failure
 from pipeline.kafkatime import record_time
 from pipeline.labelorder import Answer, given_rank, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
@@ -103,7 +104,9 @@ def _read_topic(
     time: :mod:`pipeline.alertsince`), each partition's in offset order, as they come (the caller
     keeps what it needs of them, not the records); raises :class:`KafkaError` once a read has made no
     progress for ``stall_s``, however long a big topic takes to read while it makes some."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options)
+    consumer = closed_on_failure(
+        KafkaConsumer, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options
+    )
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not parts:
@@ -353,7 +356,8 @@ def run_label(
         doing = "write to"
         # Idempotent (kafka-python's default, asked for here so that no other setting turns it off
         # unsaid): a retry of the send within this run is not written twice.
-        producer = KafkaProducer(
+        producer = closed_on_failure(
+            KafkaProducer,
             bootstrap_servers=bootstrap,
             acks="all",
             enable_idempotence=True,

@@ -15,12 +15,10 @@ outage of its own: brokers that answer do not end it, only the group's assignmen
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, SaslAuthenticationFailedError
@@ -29,6 +27,7 @@ from pipeline.backoff import Backoff, ThrottledLog
 from pipeline.config import KafkaSettings
 from pipeline.errors import BrokerUnavailableError, ConfigError
 from pipeline.heldclock import HeldClock
+from pipeline.kafkaclients import closed_on_failure
 from pipeline.metrics import PipelineMetrics
 from pipeline.refusals import CREDENTIAL_SETTINGS, RefusalWatch
 
@@ -82,44 +81,16 @@ def authentication_refused(exc: BaseException, bootstrap_servers: str) -> Config
     )
 
 
-_KAFKA_CLIENT = KafkaConsumer.DEFAULT_CONFIG["kafka_client"]
-_Client = TypeVar("_Client", KafkaConsumer, KafkaProducer)
-
-
-def _closed_on_failure(build: Callable[..., _Client], **options: Any) -> _Client:
-    """``build(kafka_client=..., **options)``; when it raises, the network clients it made are closed
-    before the error goes on.
-
-    kafka-python opens a client's sockets (and, for a consumer, starts its network thread) before it
-    first reaches a broker, and when that fails raises from the constructor with them still open: a
-    consumer's thread keeps them for good, a producer's wait for the garbage collector. Every failed
-    attempt of an outage would leave them behind.
-    """
-    made: list[Any] = []
-
-    def client(**config: Any) -> Any:  # kafka-python's documented `kafka_client` hook
-        made.append(_KAFKA_CLIENT(**config))
-        return made[-1]
-
-    try:
-        return build(kafka_client=client, **options)
-    except Exception:
-        for inner in made:
-            with contextlib.suppress(Exception):
-                inner.close()
-        raise
-
-
 def new_consumer(kafka: KafkaSettings, bootstrap_servers: str, *, member: bool = True) -> KafkaConsumer:
     """A group member of ``kafka.group_id`` that commits only when told to (``member=False``: a reader
     in no group, for partitions it assigns itself). One that cannot reach the broker leaves nothing
-    open (:func:`_closed_on_failure`)."""
+    open (:func:`closed_on_failure`)."""
     options = (
         _consumer_options(kafka, bootstrap_servers)
         if member
         else dict(group_id=None, enable_auto_commit=False, **client_options(kafka, bootstrap_servers))
     )
-    return _closed_on_failure(KafkaConsumer, **options)
+    return closed_on_failure(KafkaConsumer, **options)
 
 
 def _consumer_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, Any]:
@@ -152,8 +123,8 @@ def delivery_timeout_ms(kafka: KafkaSettings) -> int:
 def new_producer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaProducer:
     """A producer whose sends are acknowledged by every in-sync replica (``acks=all``), and whose
     records fail after :func:`delivery_timeout_ms`. One that cannot reach the broker leaves nothing
-    open (:func:`_closed_on_failure`)."""
-    return _closed_on_failure(
+    open (:func:`closed_on_failure`)."""
+    return closed_on_failure(
         KafkaProducer,
         acks="all",
         linger_ms=PRODUCER_LINGER_MS,

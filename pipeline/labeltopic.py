@@ -21,6 +21,7 @@ from kafka.admin import NewTopic
 from kafka.errors import AuthorizationError, TopicAlreadyExistsError
 
 from pipeline.config import Settings, TopicSettings
+from pipeline.kafkaclients import closed_on_failure
 from pipeline.topics import LABELS_TOPIC_CONFIGS
 
 __all__ = ["LabelTopicError", "ensure_labels_topic", "unchecked_warning"]
@@ -41,7 +42,7 @@ def ensure_labels_topic(topics: TopicSettings, bootstrap: str, options: Mapping[
         f"the retrainer first (`dhag-pipeline retrain`, which creates its topics), or have {name} created "
         f"with {partitions} partitions (kafka.topics.partitions), then label again"
     )
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **options)
+    admin = closed_on_failure(KafkaAdminClient, bootstrap_servers=bootstrap, **options)
     try:
         if name in set(admin.list_topics()):
             return False

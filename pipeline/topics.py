@@ -20,6 +20,7 @@ from pipeline.backoff import Backoff
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import KafkaSettings
 from pipeline.errors import BrokerUnavailableError, ConfigError
+from pipeline.kafkaclients import closed_on_failure
 
 __all__ = ["LABELS_TOPIC_CONFIGS", "ensure_topics", "provision_topics"]
 
@@ -54,7 +55,8 @@ def ensure_topics(
     them (an authorization error): no retry would change either.
     """
     try:
-        admin = KafkaAdminClient(
+        admin = closed_on_failure(
+            KafkaAdminClient,
             bootstrap_servers=bootstrap_servers,
             request_timeout_ms=int(timeout_s * 1000),
             bootstrap_timeout_ms=int(timeout_s * 1000),

@@ -11,6 +11,7 @@ from kafka.errors import KafkaError
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.errors import BrokerUnavailableError
+from pipeline.kafkaclients import closed_on_failure
 
 __all__ = ["retrainer_clients"]
 
@@ -26,10 +27,13 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
         "bootstrap_servers": bootstrap,
         "client_id": f"{kafka.client_id}-retrainer",
         "metadata_max_age_ms": kafka.metadata_max_age_ms,  # partitions added: seen within it
+        # An unreachable cluster is given up on within the request timeout, not kafka-python's own 30 s.
+        "bootstrap_timeout_ms": kafka.request_timeout_ms,
     }
     common |= kafka.security.client_options()
     try:
-        consumer = KafkaConsumer(
+        consumer = closed_on_failure(
+            KafkaConsumer,
             group_id=settings.retrain.group_id,
             enable_auto_commit=False,
             max_poll_records=kafka.batch_size,
@@ -43,8 +47,8 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
             **common,
         )
         try:
-            producer = KafkaProducer(
-                acks="all", linger_ms=5, request_timeout_ms=kafka.request_timeout_ms, **common
+            producer = closed_on_failure(
+                KafkaProducer, acks="all", linger_ms=5, request_timeout_ms=kafka.request_timeout_ms, **common
             )
         except BaseException:
             # Else its thread and sockets stay behind, one more at every retry while Kafka is down.

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 
+from pipeline.kafkaclients import closed_on_failure
 from pipeline.simulator.faults import Fault
 from pipeline.simulator.fleet import Fleet
 
@@ -72,8 +73,8 @@ def stream_fleet(
     n = len(fleet.asset_ids)
     tick_s = n / rate
     dt = speedup * tick_s
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap_servers, linger_ms=5, acks=1, **(producer_options or {})
+    producer = closed_on_failure(
+        KafkaProducer, bootstrap_servers=bootstrap_servers, linger_ms=5, acks=1, **(producer_options or {})
     )
     keys = [a.encode() for a in fleet.asset_ids]
     pending = sorted(fleet.faults, key=lambda f: f.onset)
