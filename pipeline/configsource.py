@@ -188,6 +188,8 @@ def describe_error(
         return _not_a_name(error)
     if error["type"] == "extra_forbidden":
         meant = meant_key(model, error["loc"]) if model is not None else None
+        if meant and variable:  # the variable to set, written as the one given was
+            meant = f"{ENV_PREFIX}{'__'.join(meant.upper().split('.'))} ({meant})"
         fix = f"did you mean {meant}?" if meant else "remove it or fix its spelling"
         return f"config error: unknown key {key!r} (value {value!r}); {fix}{origin}"
     message = str(error["msg"])
@@ -305,6 +307,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     nothing at all (empty, blank or only comments: a write cut short leaves such a file, and the
     defaults would run an embedded broker; ``{}`` asks for the defaults); or YAML a settings file may
     not use (:mod:`pipeline.safeyaml`)."""
+    if not str(path):
+        raise ConfigError("config error: --config is empty: give the path of a YAML settings file")
+    if Path(path).is_dir():
+        raise ConfigError(
+            f"config error: {str(path)!r} is a folder, not a settings file: give the YAML file in it"
+        )
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:

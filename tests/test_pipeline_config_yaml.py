@@ -366,10 +366,16 @@ def test_an_unknown_key_names_the_setting_it_likely_meant(tmp_path: Path, text: 
 
 @pytest.mark.parametrize(
     ("name", "meant"),
-    [("KAFKA_BATCH_SIZE", "kafka.batch_size"), ("KAFKA__TOPICS_INPUT", "kafka.topics.input")],
+    [
+        ("KAFKA_BATCH_SIZE", "KAFKA__BATCH_SIZE (kafka.batch_size)"),
+        ("KAFKA__TOPICS_INPUT", "KAFKA__TOPICS__INPUT (kafka.topics.input)"),
+        ("KAFKA__REQUEST_TIMOUT_MS", "KAFKA__REQUEST_TIMEOUT_MS (kafka.request_timeout_ms)"),
+    ],
 )
-def test_a_variable_joining_keys_with_one_underscore_names_the_setting_meant(name: str, meant: str) -> None:
-    # Before: "unknown key 'kafka_batch_size' (value 5); remove it or fix its spelling".
+def test_a_misspelt_variable_names_the_variable_meant(name: str, meant: str) -> None:
+    # Before: "unknown key 'kafka_batch_size' (value 5); remove it or fix its spelling"; then the
+    # dotted key of the file, where the operator had set a variable.
     with pytest.raises(ConfigError) as raised:
         load_settings(None, {f"DHAG_PIPELINE_{name}": "5"})
-    assert f"; did you mean {meant}? (set by DHAG_PIPELINE_{name})" in str(raised.value), str(raised.value)
+    said = f"; did you mean DHAG_PIPELINE_{meant}? (set by DHAG_PIPELINE_{name})"
+    assert said in str(raised.value), str(raised.value)
