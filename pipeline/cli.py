@@ -23,6 +23,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.configdump import effective_config
 from pipeline.configsource import DEFAULT_CONFIG, config_file
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
+from pipeline.settingnotes import grace_note, setting_notes
 from pipeline.signals import EXIT_FORCED, install_signals
 
 __all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
@@ -139,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.command == "check-config":
         sys.stdout.write(effective_config(settings))
+        for note in setting_notes(settings):
+            sys.stderr.write(f"warning: {note}\n")
         return 0
     try:
         return _dispatch(settings, args)
@@ -293,12 +296,8 @@ def _run_service(settings: Settings) -> int:
         torch.set_num_threads(settings.model.torch_threads)
     else:
         limit_torch_threads("scoring")
-    if (grace := settings.shutdown_grace_s) <= (wait := settings.kafka.request_timeout_ms / 1000):
-        log.warning(
-            "shutdown_grace_s %gs is not above kafka.request_timeout_ms (%gs): a stop may be forced",
-            grace,
-            wait,
-        )
+    if note := grace_note(settings):
+        log.warning("%s", note)
     try:
         version, model = load_current(settings.model.registry, device=settings.model.device)
     except ModelUnavailableError as exc:

@@ -21,3 +21,37 @@ def test_a_config_path_that_is_no_file_says_what_it_is(tmp_path: Path, capsys, g
     # Before: "cannot read '': Is a directory" for both (an unset variable in `--config "$CONFIG"`).
     assert main(["check-config", "--config", given.format(tmp=tmp_path)]) == EXIT_CONFIG
     assert capsys.readouterr().err.strip() == said.format(tmp=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("config", "said"),
+    [
+        (
+            "shutdown_grace_s: 20\nkafka:\n  request_timeout_ms: 30000\n",
+            "warning: shutdown_grace_s 20s is not above kafka.request_timeout_ms (30s): a stop may be forced",
+        ),
+        (
+            "retrain:\n  min_new_labels: 0\n  interval_s: 0\n  on_drift: false\n",
+            "warning: no retraining trigger is on (retrain.min_new_labels 0, retrain.interval_s 0, "
+            "retrain.on_drift false): `retrain --watch` takes labels in but never trains; "
+            "'retrain --once' trains on demand",
+        ),
+    ],
+    ids=["grace", "triggers"],
+)
+def test_check_config_says_what_the_commands_warn_of(tmp_path: Path, capsys, config: str, said: str) -> None:
+    # Before: check-config passed them in silence; only `run` (the grace) and `retrain --watch` (the
+    # triggers) said so, once started.
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    assert main(["check-config", "--config", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip() == said
+    assert "shutdown_grace_s:" in captured.out  # the effective config, as before
+
+
+def test_check_config_of_sound_settings_warns_of_nothing(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("{}\n")
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert capsys.readouterr().err == ""

@@ -28,6 +28,7 @@ from pipeline.config import Settings
 from pipeline.configchecks import label_store_path
 from pipeline.errors import BrokerUnavailableError, ConfigError, LabelStoreError, LockFileError
 from pipeline.lockfile import flocked, holder
+from pipeline.settingnotes import triggers_note
 
 __all__ = ["EXIT_BUSY", "EXIT_STORE", "add_arguments", "label_store_path", "only_retrainer", "run_retrain"]
 
@@ -75,12 +76,8 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
     except ParameterError as exc:
         log.error("config error: retrain.device: %s", exc)
         return EXIT_CONFIG
-    if not once and (off := _triggers_off(settings)):
-        log.warning(
-            "no retraining trigger is on (%s): --watch takes labels in but never trains; "
-            "'retrain --once' trains on demand",
-            off,
-        )
+    if not once and (note := triggers_note(settings)):
+        log.warning("%s", note)
     if not Path(settings.model.registry).is_dir():  # a misspelt path: create nothing there
         log.error(
             "there is no registry folder %s (model.registry); the retrainer needs its current model",
@@ -150,15 +147,6 @@ def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
             )
     log.error("the label store %s cannot be used: %s; %s (runbook DhagRetrainerDown)", path, problem, advice)
     return EXIT_STORE
-
-
-def _triggers_off(settings: Settings) -> str | None:
-    """The keys that turn every trigger of a watching retrainer off, as set; None when one is on."""
-    retrain = settings.retrain
-    if retrain.min_new_labels or retrain.interval_s or (retrain.on_drift and settings.drift.enabled):
-        return None
-    drift = "retrain.on_drift false" if not retrain.on_drift else "retrain.on_drift with drift.enabled false"
-    return f"retrain.min_new_labels 0, retrain.interval_s 0, {drift}"
 
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:

@@ -1,0 +1,34 @@
+"""Settings that are valid but likely not what was meant: said by ``check-config`` as warnings, and by
+the command each concerns as it starts (``run`` the grace, ``retrain --watch`` the triggers)."""
+
+from __future__ import annotations
+
+from pipeline.config import Settings
+
+__all__ = ["grace_note", "setting_notes", "triggers_note"]
+
+
+def grace_note(settings: Settings) -> str | None:
+    """A shutdown grace no longer than one Kafka request: a stop during a slow request is forced."""
+    grace, wait = settings.shutdown_grace_s, settings.kafka.request_timeout_ms / 1000
+    if grace > wait:
+        return None
+    limit = f"kafka.request_timeout_ms ({wait:g}s)"
+    return f"shutdown_grace_s {grace:g}s is not above {limit}: a stop may be forced"
+
+
+def triggers_note(settings: Settings) -> str | None:
+    """Every trigger of a watching retrainer off, the keys named as set."""
+    retrain = settings.retrain
+    if retrain.min_new_labels or retrain.interval_s or (retrain.on_drift and settings.drift.enabled):
+        return None
+    drift = "retrain.on_drift false" if not retrain.on_drift else "retrain.on_drift with drift.enabled false"
+    return (
+        f"no retraining trigger is on (retrain.min_new_labels 0, retrain.interval_s 0, {drift}): "
+        "`retrain --watch` takes labels in but never trains; 'retrain --once' trains on demand"
+    )
+
+
+def setting_notes(settings: Settings) -> list[str]:
+    """Every note of :mod:`pipeline.settingnotes` that applies, in the order of the keys in the file."""
+    return [note for note in (grace_note(settings), triggers_note(settings)) if note]
