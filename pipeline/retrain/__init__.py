@@ -9,12 +9,34 @@ candidate's training, :mod:`pipeline.retrain.judgement` for its judgement on the
 :mod:`pipeline.retrain.cycle` for one run against the model registry.
 """
 
-from pipeline.retrain.cycle import RunResult, report_path, run_cycle
-from pipeline.retrain.featuremap import FeatureMap
-from pipeline.retrain.gate import gate
-from pipeline.retrain.judgement import Judgement, evaluate, judge
-from pipeline.retrain.samples import TrainingData, split
-from pipeline.retrain.training import NotEnoughDataError, train_candidate
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Each name from its module on first use: the package is imported by every `dhag-pipeline` command's
+# parser (retrain's options), and its training modules import torch, two seconds of a console's start.
+_HOME = {
+    "RunResult": "cycle",
+    "report_path": "cycle",
+    "run_cycle": "cycle",
+    "FeatureMap": "featuremap",
+    "gate": "gate",
+    "Judgement": "judgement",
+    "evaluate": "judgement",
+    "judge": "judgement",
+    "TrainingData": "samples",
+    "split": "samples",
+    "NotEnoughDataError": "training",
+    "train_candidate": "training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+
 
 __all__ = [
     "FeatureMap",
