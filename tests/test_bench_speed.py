@@ -41,9 +41,10 @@ def test_the_scored_model_keeps_the_snapshots_asked_for(
     monkeypatch.setattr(DHAG, "score_matrix", counting)
     out = tmp_path / "speed.json"
     argv = ["bench", "speed", "--rows", "600", "--epochs", "1", "--score-snapshots", "3", "--device", "cpu"]
-    assert main([*argv, "--json", str(out)]) == 0
+    assert main([*argv, "--score-rows", "4096", "--json", str(out)]) == 0
     assert set(networks) == {3}
-    assert json.loads(out.read_text())["meta"]["config"]["score_snapshots"] == 3
+    config = json.loads(out.read_text())["meta"]["config"]
+    assert (config["score_snapshots"], config["score_rows"]) == (3, 4096)
 
 
 def test_the_scored_model_has_the_members_and_recipe_asked_for(
@@ -60,7 +61,7 @@ def test_the_scored_model_has_the_members_and_recipe_asked_for(
     monkeypatch.setattr(DHAG, "score_matrix", recording)
     out = tmp_path / "speed.json"
     argv = ["bench", "speed", "--rows", "600", "--epochs", "1", "--score-members", "2", "--device", "cpu"]
-    assert main([*argv, "--dhag-recipe", "reference", "--json", str(out)]) == 0
+    assert main([*argv, "--dhag-recipe", "reference", "--score-rows", "4096", "--json", str(out)]) == 0
     assert set(map(str, seen)) == {str((2, {"reference"}))}
     config = json.loads(out.read_text())["meta"]["config"]
     assert (config["score_members"], config["recipe"], config["score_snapshots"]) == (2, "reference", 1)

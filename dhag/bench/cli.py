@@ -123,6 +123,7 @@ def run_bench(args: argparse.Namespace) -> int:
         result = bench.run_speed(
             rows=args.rows,
             epochs=args.epochs,
+            score_rows=args.score_rows,
             device=args.device,
             json_path=args.json,
             score_snapshots=args.score_snapshots,
@@ -151,6 +152,9 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--rows", type=int, default=200_000, help="speed: training rows")
     parser.add_argument("--epochs", type=int, default=3, help="speed: epochs to time")
+    parser.add_argument(
+        "--score-rows", type=int, default=1_048_576, help="speed: rows scored per repeat (default 1,048,576)"
+    )
     parser.add_argument(
         "--score-snapshots", type=int, default=1, help="speed: the scored model keeps N snapshots (default 1)"
     )
