@@ -19,6 +19,7 @@ from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError
 from dhag.infotext import SHOWN, listed_in_part, shown_metadata
 from dhag.io import read_table
+from dhag.labelhint import label_like_columns, label_like_warning
 from dhag.legacy import read_as_before
 from dhag.outofmemory import (
     loading_message,
@@ -75,6 +76,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="train", out=args.out)):
         frame, labels = read_table(args.data, label_column=args.label_column, text_columns=text_columns)
     _id_columns(frame, ids, args.data)
+    for name in label_like_columns(frame, declared=[*categorical, *passthrough]):
+        logger.warning(label_like_warning(name))
     settings = {
         "max_epochs": args.max_epochs,
         "batch_size": args.batch_size,
