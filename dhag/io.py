@@ -76,12 +76,12 @@ def read_table(
                     raise InputError(
                         f"NPZ file {str(path)!r} has no array named 'X' (it holds {_preview(npz.files)})."
                     )
-                X = _npz_array(npz, "X", path)
+                X = _npz_text(_npz_array(npz, "X", path), "X", path)
                 if X.ndim != 2:
                     raise InputError(f"Array 'X' in {str(path)!r} must be 2-D. Got shape {X.shape}.")
                 names = [f"x{i}" for i in range(X.shape[1])]
                 if "feature_names" in npz:
-                    given = _npz_array(npz, "feature_names", path)
+                    given = _npz_text(_npz_array(npz, "feature_names", path), "feature_names", path)
                     if given.shape != (X.shape[1],):
                         raise InputError(
                             f"NPZ file {str(path)!r}: 'feature_names' must be a 1-D array of {X.shape[1]} "
@@ -91,6 +91,8 @@ def read_table(
                 frame = pd.DataFrame(X, columns=names)
                 if X.dtype.kind == "U":
                     _numbers_of_text(frame, text_columns)
+                    for name in {str(c) for c in text_columns} & set(names):  # as a CSV's empty cell
+                        frame[name] = frame[name].mask(frame[name] == "")
                 if label_column is not None:
                     if label_column not in npz:
                         raise InputError(f"NPZ file {str(path)!r} has no array named {label_column!r}.")
@@ -99,7 +101,7 @@ def read_table(
                             f"NPZ file {str(path)!r}: {label_column!r} is both a feature of 'X' and an array "
                             "of its own; the label must be one or the other."
                         )
-                    label = _npz_array(npz, label_column, path)
+                    label = _npz_text(_npz_array(npz, label_column, path), label_column, path)
                     if label.shape != (X.shape[0],):
                         raise InputError(
                             f"NPZ file {str(path)!r}: {label_column!r} must be 1-D with one value per row of "
@@ -234,6 +236,28 @@ def _npz_array(npz: Any, key: str, path: Path) -> np.ndarray:
             f"NPZ file {str(path)!r}: the array {key!r} holds Python objects, which are not loaded (they "
             "could run code); save numbers as a numeric array and names as np.array(names, dtype=str)."
         ) from None
+
+
+def _npz_text(array: np.ndarray, key: str, path: Path) -> np.ndarray:
+    """``array`` with its bytes (dtype ``S``, how np.savez keeps encoded text) decoded as UTF-8, so that
+    they read as the same text saved as strings would; any other array as it is."""
+    if array.dtype.kind != "S":
+        return array
+    try:
+        return np.char.decode(array, "utf-8")
+    except UnicodeDecodeError:
+        for where, value in np.ndenumerate(array):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                axes = ("position",) if array.ndim == 1 and key == "feature_names" else ("row", "column")
+                place = ", ".join(f"{axis} {i}" for axis, i in zip(axes, where, strict=False))
+                raise InputError(
+                    f"NPZ file {str(path)!r}: {key!r} holds bytes that are not UTF-8 text "
+                    f"({bytes(value)!r} at {place}); save its text as UTF-8, or as strings "
+                    "(np.array(values, dtype=str))."
+                ) from None
+        raise
 
 
 def _preview(names: Sequence[str], limit: int = 8) -> str:

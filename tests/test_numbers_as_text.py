@@ -96,3 +96,40 @@ def test_numbers_stored_as_text_when_scoring_are_told_to_be_converted_too() -> N
     with pytest.raises(InputError, match=r"numbers stored as text \('3' at row 0\)") as info:
         pre.transform(np.array([["3", "4"]], dtype=object))
     assert "categorical" not in str(info.value)
+
+
+def test_an_npz_of_bytes_is_read_as_its_text(tmp_path: Path) -> None:
+    # np.savez keeps text encoded as bytes (dtype S) as such: its numbers were refused with the hint to
+    # declare them categorical, and byte names read "b'a'".
+    names, X = _table()
+    as_text, as_bytes = tmp_path / "text.npz", tmp_path / "bytes.npz"
+    np.savez(as_text, X=X, feature_names=np.array(names), label=np.array(["0"] * len(X)))
+    encoded = np.char.encode(X, "utf-8")
+    np.savez(as_bytes, X=encoded, feature_names=np.char.encode(names), label=np.array([b"0"] * len(X)))
+    frame, labels = read_table(as_bytes, label_column="label", text_columns=["mode"])
+    expected, _ = read_table(as_text, label_column="label", text_columns=["mode"])
+    assert list(frame.columns) == names and labels.tolist() == [0] * len(X)
+    pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_an_npz_of_bytes_that_are_not_utf8_is_refused_saying_so(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.npz"
+    X = np.array([[b"1.5", b"caf\xe9"], [b"2.5", b"run"]])
+    np.savez(path, X=X, feature_names=np.array(["a", "mode"]))
+    said = r"'X' holds bytes that are not UTF-8 text \(b'caf\\xe9' at row 0, column 1\)"
+    with pytest.raises(InputError, match=said):
+        read_table(path, text_columns=["mode"])
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".csv"])
+def test_an_empty_category_is_missing_in_an_npz_as_in_a_csv(tmp_path: Path, capsys, suffix: str) -> None:
+    # An NPZ's empty string was the category "" where the same table as a CSV was refused as missing.
+    X = np.array([["1.5", "run"], ["2.5", ""], ["3.5", "idle"]] * 50)
+    path = tmp_path / f"rows{suffix}"
+    if suffix == ".npz":
+        np.savez(path, X=X, feature_names=np.array(["a", "mode"]))
+    else:
+        pd.DataFrame(X, columns=["a", "mode"]).to_csv(path, index=False)
+    argv = ["train", "--data", str(path), "--out", str(tmp_path / "m.dhag"), "--categorical", "mode"]
+    assert main([*argv, "--max-epochs", "1", "--quiet", "--device", "cpu"]) == 2
+    assert "Categorical feature 'mode' has 50 missing value(s) (first at row 1" in capsys.readouterr().err
