@@ -53,6 +53,11 @@ def read_table(
     try:
         is_file = stat.S_ISREG(path.stat().st_mode)
     except FileNotFoundError as exc:
+        if str(path) == "-":
+            raise InputError(
+                "Data '-': rows are not read from standard input; give the path of a CSV, Parquet or NPZ "
+                "file (a file's suffix tells its format)."
+            ) from exc
         raise InputError(f"Data file {str(path)!r} does not exist.") from exc
     except OSError as exc:  # a symlink loop, a folder that may not be searched
         raise InputError(f"Data file {str(path)!r} cannot be read: {exc.strerror or exc}.") from exc

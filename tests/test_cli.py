@@ -128,6 +128,8 @@ def test_info_gives_the_fits_verdict_on_a_training_that_ended_level(
     [
         (["info", "missing.dhag"], "Cannot read model artifact"),
         (["train", "--data", "missing.csv", "--out", "m.dhag"], "does not exist"),
+        # '-' read as a file name: "Data file '-' does not exist", as if a file were missing.
+        (["train", "--data", "-", "--out", "{root}/x.dhag"], "rows are not read from standard input"),
         (["train", "--data", "{train}", "--out", "{root}/x.dhag", "--label-column", "nope"], "'nope'"),
         (["score", "--model", "{train}", "--data", "{test}"], "not a readable DHAG model"),
     ],
@@ -136,6 +138,11 @@ def test_errors_exit_2_with_a_message(files, args: list[str], message: str, caps
     argv = [a.format(train=files["train"], test=files["test"], root=files["root"]) for a in args]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_score_says_rows_are_not_read_from_standard_input(model_path: Path, capsys) -> None:
+    assert main(["score", "--model", str(model_path), "--data", "-"]) == 2
+    assert "Data '-': rows are not read from standard input" in capsys.readouterr().err
 
 
 def test_info_says_when_the_weights_are_an_average(files, tmp_path: Path, capsys) -> None:
