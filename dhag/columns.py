@@ -70,7 +70,8 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
     if arr.ndim != 2:
         how = ": X.reshape(1, -1) makes it one row, X.reshape(-1, 1) one feature" if arr.ndim == 1 else ""
         raise InputError(f"Expected a 2-D table (rows x features). Got an array with shape {arr.shape}{how}.")
-    names = None if names is None else list(names)
+    # Names are text, as a frame's are read: feature_names=[1, 2] names the features "1" and "2".
+    names = None if names is None else [str(n) for n in names]
     if names is None:
         names = [f"x{i}" for i in range(arr.shape[1])]
     elif len(set(names)) != len(names):

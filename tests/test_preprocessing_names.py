@@ -56,3 +56,16 @@ def test_input_names_that_differ_from_the_features_only_in_case_or_spaces_are_po
     assert message.endswith("names must match the training's exactly.")
     with pytest.raises(InputError, match=r"unexpected 'levels'\.$"):
         pre.check_names(["flow", "pressure", "levels"])
+
+
+def test_feature_names_that_are_not_text_name_an_array_as_a_frame_of_those_columns_would() -> None:
+    # feature_names=[1, 2] on an array was refused as "feature_names 1, 2 are not the input's columns
+    # 1, 2" by the estimator, and kept as ints by the preprocessor, where a frame's column 1 is "1".
+    rows = np.random.default_rng(0).normal(size=(100, 2))
+    assert Preprocessor(feature_names=[1, 2]).fit(rows).feature_names_in_ == ["1", "2"]
+    model = DHAG(max_epochs=1, batch_size=64, random_state=0, feature_names=[1, 2]).fit(rows)
+    assert model.feature_names_in_ == ["1", "2"]
+    framed = pd.DataFrame(rows[:5], columns=[1, 2])
+    np.testing.assert_array_equal(model.decision_function(framed), model.decision_function(rows[:5]))
+    with pytest.raises(InputError, match="feature_names has duplicates: '1'"):
+        Preprocessor(feature_names=[1, "1"]).fit(rows)
