@@ -164,6 +164,11 @@ def validate_params(est: Any) -> None:
         isinstance(est.discriminator_decay_epoch, int) and est.discriminator_decay_epoch >= 1,
         "an int >= 1",
     )
+    for name in ("categorical", "passthrough", "feature_names"):
+        value = getattr(est, name)
+        # A lone name is a sequence of letters: categorical="site" would declare 's', 'i', 't' and 'e'.
+        one = isinstance(value, str | bytes)
+        _check(name, value, not one, f"a list of column names ({name}=[{value!r}] names one column)")
     for name in (
         "early_stopping",
         "average_weights",

@@ -49,6 +49,16 @@ class Preprocessor:
         feature_names: Sequence[str] | None = None,
         allow_many_categories: bool = False,
     ) -> None:
+        for label, given in (
+            ("categorical", categorical),
+            ("passthrough", passthrough),
+            ("feature_names", feature_names),
+        ):
+            if isinstance(given, str | bytes):  # a lone name would be read letter by letter
+                raise ParameterError(
+                    f"{label!r} must be a list of column names ({label}=[{given!r}] names one column). "
+                    f"Got {given!r} instead."
+                )
         # Column names are read as text (a frame's integer column 1 is feature "1"): so are these.
         self.categorical = tuple(str(c) for c in categorical)
         self.passthrough = tuple(str(c) for c in passthrough)
