@@ -235,7 +235,7 @@ class DHAG(FittedScoring, Settings):
             categorical=self.categorical,
             passthrough=self.passthrough,
             allow_many_categories=self.allow_many_categories,
-            fraction=self.validation_fraction,
+            fraction=float(self.validation_fraction),
             split=self.validation_split,
             rng=np.random.default_rng(seed),
         )
@@ -246,14 +246,15 @@ class DHAG(FittedScoring, Settings):
         x_known = torch.as_tensor(rows.known, device=device) if len(rows.known) else None
         numeric = rows.numeric_columns()
         shift_columns = torch.tensor(numeric, dtype=torch.long, device=device)
-        arch = {a: getattr(self, a) for a in self._ARCH}
+        # Sizes as Python ints, whatever number type gave them (a search draws np.int64).
+        arch = {a: getattr(self, a) if a == "recipe" else int(getattr(self, a)) for a in self._ARCH}
         make_net = functools.partial(DHAGNet, n_features=rows.normal.shape[1], **arch)
         members = train_members(
             make_net,
             x_train,
             cfg,
             seed=seed,
-            n_members=self.n_members,
+            n_members=int(self.n_members),
             retry=self.collapse_retry,
             retry_ce_target=None if self.retry_ce_target is None else float(self.retry_ce_target),
             x_val=x_val,
@@ -300,7 +301,7 @@ class DHAG(FittedScoring, Settings):
             collapsed=collapsed,
             ce_ratio=ce_ratio,
             probe=probe,
-            lambda_norm=self.lambda_norm,
+            lambda_norm=float(self.lambda_norm),
             split=self.validation_split,
             device=device,
             fit_seconds=time.perf_counter() - started,
@@ -322,9 +323,9 @@ class DHAG(FittedScoring, Settings):
 
     def _calibrate(self, calibration: np.ndarray, training: np.ndarray, *, held_out: bool) -> float:
         if self.contamination is not None:
-            return quantile_threshold(training, 1.0 - self.contamination, self.min_threshold)
-        warn_small_calibration(calibration.size, self.target_far, held_out=held_out)
-        return quantile_threshold(calibration, 1.0 - self.target_far, self.min_threshold)
+            return quantile_threshold(training, 1.0 - float(self.contamination), self.min_threshold)
+        warn_small_calibration(calibration.size, float(self.target_far), held_out=held_out)
+        return quantile_threshold(calibration, 1.0 - float(self.target_far), self.min_threshold)
 
     def threshold_for(self, normal_scores: np.ndarray, rows: Any = None) -> float:
         """The threshold these settings give on ``normal_scores`` (scores of held-out normal rows): their
@@ -342,7 +343,7 @@ class DHAG(FittedScoring, Settings):
         >>> round(DHAG().threshold_for(scores), 4), DHAG(min_threshold=0.5).threshold_for(scores)
         (0.2898, 0.5)
         """
-        threshold = quantile_threshold(normal_scores, 1.0 - self.target_far, self.min_threshold)
+        threshold = quantile_threshold(normal_scores, 1.0 - float(self.target_far), self.min_threshold)
         pre = getattr(self, "preprocessor_", None)
         matrix = self.transform(rows) if rows is not None and pre is not None else None
         check_threshold(threshold, pre, matrix)

@@ -121,9 +121,19 @@ def resolve_seed(random_state: Any) -> int:
     return int(random_state)
 
 
+def _is_int(value: Any) -> bool:
+    """An int, numpy's too (a search draws np.int64), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    """An int or a float, numpy's too (np.float32 is no Python float), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _is_number(value: Any) -> bool:
     """A finite int or float (numpy's too), not a bool: inf and NaN would train a NaN model."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return _is_real(value) and math.isfinite(value)
 
 
 # Seeds as numpy and torch both take them (numpy ints too, as scikit-learn code passes them).
@@ -142,15 +152,13 @@ def validate_params(est: Any) -> None:
         _check(
             name,
             value,
-            isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+            _is_int(value) and value >= 1,
             "an int >= 1",
         )
     for name in ("lambda_norm", "lambda_div", "known_weight", "shift_weight", "lr", "discriminator_lr"):
         value = getattr(est, name)
         _check(name, value, _is_number(value) and value >= 0, "a finite float >= 0")
-    k_ok = (isinstance(est.k, float) and 0 < est.k < 1) or (
-        isinstance(est.k, int) and not isinstance(est.k, bool) and est.k >= 1
-    )
+    k_ok = (_is_real(est.k) and not _is_int(est.k) and 0 < est.k < 1) or (_is_int(est.k) and est.k >= 1)
     _check("k", est.k, k_ok, "a float in (0, 1) (a fraction of the batch) or an int >= 1 (a count)")
     _check(
         "min_delta",
@@ -161,7 +169,7 @@ def validate_params(est: Any) -> None:
     _check(
         "discriminator_decay_epoch",
         est.discriminator_decay_epoch,
-        isinstance(est.discriminator_decay_epoch, int) and est.discriminator_decay_epoch >= 1,
+        _is_int(est.discriminator_decay_epoch) and est.discriminator_decay_epoch >= 1,
         "an int >= 1",
     )
     for name in ("categorical", "passthrough", "feature_names"):
@@ -181,7 +189,7 @@ def validate_params(est: Any) -> None:
     _check(
         "validation_fraction",
         est.validation_fraction,
-        isinstance(est.validation_fraction, float | int) and 0 <= est.validation_fraction < 0.5,
+        _is_real(est.validation_fraction) and 0 <= est.validation_fraction < 0.5,
         "a float in [0, 0.5)",
     )
     _check(
@@ -193,7 +201,7 @@ def validate_params(est: Any) -> None:
     _check(
         "target_far",
         est.target_far,
-        isinstance(est.target_far, float) and 0 < est.target_far < 0.5,
+        _is_real(est.target_far) and 0 < est.target_far < 0.5,
         "a float in (0, 0.5)",
     )
     if est.min_threshold is not None:
@@ -207,7 +215,7 @@ def validate_params(est: Any) -> None:
         _check(
             "contamination",
             est.contamination,
-            isinstance(est.contamination, float) and 0 < est.contamination <= 0.5,
+            _is_real(est.contamination) and 0 < est.contamination <= 0.5,
             "None or a float in (0, 0.5]",
         )
     _check(
@@ -246,27 +254,23 @@ def validate_params(est: Any) -> None:
         _check(
             "max_steps",
             est.max_steps,
-            isinstance(est.max_steps, int) and not isinstance(est.max_steps, bool) and est.max_steps >= 1,
+            _is_int(est.max_steps) and est.max_steps >= 1,
             "None or an int >= 1",
         )
     if est.time_budget is not None:
         _check(
             "time_budget",
             est.time_budget,
-            isinstance(est.time_budget, (int, float)) and 0 < est.time_budget < float("inf"),
+            _is_real(est.time_budget) and 0 < est.time_budget < float("inf"),
             "None or a finite number of seconds > 0",
         )
     _check(
         "discriminator_decay",
         est.discriminator_decay,
-        isinstance(est.discriminator_decay, (int, float)) and 0 < est.discriminator_decay <= 1,
+        _is_real(est.discriminator_decay) and 0 < est.discriminator_decay <= 1,
         "a float in (0, 1]",
     )
-    seed_ok = est.random_state is None or (
-        isinstance(est.random_state, numbers.Integral)
-        and not isinstance(est.random_state, bool)
-        and 0 <= est.random_state <= MAX_SEED
-    )
+    seed_ok = est.random_state is None or (_is_int(est.random_state) and 0 <= est.random_state <= MAX_SEED)
     _check("random_state", est.random_state, seed_ok, f"None or an int in [0, {MAX_SEED}]")
     if est.snapshots > 1 and (est.average_weights or est.early_stopping):
         # Each keeps weights of its own choosing; a snapshot ensemble keeps end-of-epoch states as trained.
@@ -277,7 +281,7 @@ def train_config(est: Any) -> TrainConfig:
     """The training loop's settings from a DHAG estimator's (validated by :func:`validate_params`)."""
     device = resolve_device(est.device)
     return TrainConfig(
-        batch_size=est.batch_size,
+        batch_size=int(est.batch_size),
         k=float(est.k),
         lambda_norm=float(est.lambda_norm),
         lambda_div=float(est.lambda_div),
@@ -286,19 +290,19 @@ def train_config(est: Any) -> TrainConfig:
         ce_weighting=est.ce_weighting,
         lr=float(est.lr),
         discriminator_lr=float(est.discriminator_lr),
-        discriminator_decay_epoch=est.discriminator_decay_epoch,
+        discriminator_decay_epoch=int(est.discriminator_decay_epoch),
         discriminator_decay=float(est.discriminator_decay),
         known_weight=float(est.known_weight),
         shift_weight=float(est.shift_weight),
         shift_range=(float(est.shift_range[0]), float(est.shift_range[1])),
         shift_mode=est.shift_mode,
-        max_epochs=est.max_epochs,
-        max_steps=est.max_steps,
-        time_budget=est.time_budget,
+        max_epochs=int(est.max_epochs),
+        max_steps=None if est.max_steps is None else int(est.max_steps),
+        time_budget=None if est.time_budget is None else float(est.time_budget),
         early_stopping=bool(est.early_stopping),
         average_weights=bool(est.average_weights),
-        snapshots=est.snapshots,
-        patience=est.patience,
+        snapshots=int(est.snapshots),
+        patience=int(est.patience),
         min_delta=float(est.min_delta),
         bf16=bool(est.bf16) and device.type == "cuda",
         progress=bool(est.progress),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dhag import ParameterError, Preprocessor
+from dhag import DHAG, ParameterError, Preprocessor
 
 
 def _frame() -> pd.DataFrame:
@@ -24,3 +24,28 @@ def test_a_column_list_given_as_one_name_is_refused_naming_the_list_it_meant(qui
         quick_model(**{name: "site"}).fit(_frame())
     with pytest.raises(ParameterError, match=r"'passthrough' must be a list of column names.*\['flow'\]"):
         Preprocessor(passthrough="flow")
+
+
+def test_numpy_numbers_as_a_search_draws_them_train_the_model_their_python_numbers_do(
+    quick_model, tmp_path
+) -> None:
+    # A search over np.arange(...) (ParameterGrid, ParameterSampler) sets np.int64, a grid np.float32:
+    # max_epochs=np.int64(2) was refused as "must be an int >= 1. Got np.int64(2)".
+    rows = np.random.default_rng(1).normal(size=(300, 3))
+    ints = {"max_epochs": 2, "batch_size": 64, "latent_dim": 16, "encoder_layers": 2, "patience": 3}
+    floats = {"lr": 0.004, "target_far": 0.05, "validation_fraction": 0.2, "k": 0.25}
+    plain = quick_model(**ints, **floats, max_steps=50, contamination=None).fit(rows)
+    drawn = quick_model(
+        **{name: np.int64(value) for name, value in ints.items()},
+        **{name: np.float64(value) for name, value in floats.items()},
+        max_steps=np.int32(50),
+    ).fit(rows)
+    np.testing.assert_array_equal(drawn.decision_function(rows[:20]), plain.decision_function(rows[:20]))
+    assert drawn.threshold_ == plain.threshold_
+    assert DHAG.load(drawn.save(tmp_path / "drawn.dhag")).get_params()["max_epochs"] == 2
+    single = quick_model(lr=np.float32(0.004), n_members=np.int64(2), snapshots=np.int64(1)).fit(rows)
+    assert single.net_ is not None and single.decision_function(rows[:2]).dtype == np.float64
+    with pytest.raises(ParameterError, match="'batch_size' parameter of DHAG must be an int >= 1"):
+        quick_model(batch_size=np.int64(0)).fit(rows)
+    with pytest.raises(ParameterError, match="'max_epochs' parameter of DHAG must be an int >= 1"):
+        quick_model(max_epochs=np.float64(2.0)).fit(rows)
