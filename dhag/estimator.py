@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from dhag.ensemble import DHAGEnsemble, train_members
-from dhag.exceptions import TrainingError
+from dhag.exceptions import InputError, TrainingError
 from dhag.fitrecord import training_record
 from dhag.fitted import FittedScoring
 from dhag.health import check_finite_weights, outlier_probe, warn_small_calibration
@@ -333,9 +333,9 @@ class DHAG(FittedScoring, Settings):
 
         Raises :class:`TrainingError` when that is 1.0, 0.0 or NaN
         (:func:`~dhag.threshold.check_threshold`, of which ``fit`` only warns): held to it, the model
-        would flag nothing. ``rows``: the rows the scores are of, for a fitted model: its passthrough
-        columns are then named with their largest value (the usual cause: values no preprocessing
-        scales saturate the network).
+        would flag nothing; :class:`InputError` when there are no scores. ``rows``: the rows the scores
+        are of, for a fitted model: its passthrough columns are then named with their largest value
+        (the usual cause: values no preprocessing scales saturate the network).
 
         Example
         -------
@@ -343,6 +343,8 @@ class DHAG(FittedScoring, Settings):
         >>> round(DHAG().threshold_for(scores), 4), DHAG(min_threshold=0.5).threshold_for(scores)
         (0.2898, 0.5)
         """
+        if np.size(normal_scores) == 0:
+            raise InputError("threshold_for needs the scores of at least one normal row. Got none.")
         threshold = quantile_threshold(normal_scores, 1.0 - float(self.target_far), self.min_threshold)
         pre = getattr(self, "preprocessor_", None)
         matrix = self.transform(rows) if rows is not None and pre is not None else None

@@ -235,3 +235,13 @@ def test_bad_options_stop_before_any_work_naming_the_option(
 ) -> None:
     assert main([a.format(**paths) for a in argv]) == 2  # a usage error, as every dhag command's
     assert f"dhag bench: error: {message}" in capsys.readouterr().err
+
+
+def test_threshold_for_no_scores_is_refused_saying_so() -> None:
+    # np.quantile of nothing ended threshold_for in an IndexError from numpy's insides.
+    with pytest.raises(
+        InputError, match="threshold_for needs the scores of at least one normal row. Got none"
+    ):
+        DHAG().threshold_for(np.array([]))
+    with pytest.raises(InputError, match="Got none"):
+        DHAG(min_threshold=0.5).threshold_for([])
