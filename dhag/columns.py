@@ -34,9 +34,7 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
     ['a', 'b']
     """
     if _is_frame(X):
-        cols = [str(c) for c in X.columns]
-        if len(set(cols)) != len(cols):
-            raise InputError("Input has duplicate column names.")
+        cols = _distinct([str(c) for c in X.columns])
         return cols, {str(c): _frame_column(X[c]) for c in X.columns}
     if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse: the networks take dense rows
         raise InputError(
@@ -57,7 +55,7 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
             )
         return [str(n) for n in X.dtype.names], {str(n): X[n] for n in X.dtype.names}
     if isinstance(X, Mapping):
-        cols = [str(c) for c in X]
+        cols = _distinct([str(c) for c in X])
         data = {str(c): np.asarray(v) for c, v in X.items()}
         lengths = {v.shape for v in data.values()}
         if any(v.ndim != 1 for v in data.values()) or len({s[0] for s in lengths}) > 1:
@@ -83,6 +81,18 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
             f"Expected {len(names)} features ({_preview(names)}). Got {arr.shape[1]} columns instead."
         )
     return list(names), {n: arr[:, i] for i, n in enumerate(names)}
+
+
+def _distinct(names: list[str]) -> list[str]:
+    """``names`` (a frame's columns or a mapping's keys, as text), refused when one occurs twice: the
+    column 1 and the column "1" are one feature "1", of which only one could be read."""
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(
+            f"Input has duplicate column names: {_preview(twice)} (names are read as text: a column 1 "
+            "and a column '1' are one name)."
+        )
+    return names
 
 
 def _frame_column(col: Any) -> np.ndarray:

@@ -69,3 +69,19 @@ def test_feature_names_that_are_not_text_name_an_array_as_a_frame_of_those_colum
     np.testing.assert_array_equal(model.decision_function(framed), model.decision_function(rows[:5]))
     with pytest.raises(InputError, match="feature_names has duplicates: '1'"):
         Preprocessor(feature_names=[1, "1"]).fit(rows)
+
+
+def test_a_mapping_whose_keys_are_one_name_as_text_is_refused_naming_it() -> None:
+    # {1: a, "1": b} held one feature "1" twice: fit trained on b alone, the Preprocessor on b twice,
+    # and scoring read whichever came last, where a frame with columns 1 and "1" is refused.
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=50), rng.normal(size=50)
+    with pytest.raises(InputError, match=r"duplicate column names: '1' \(names are read as text"):
+        DHAG(max_epochs=1).fit({1: a, "1": b})
+    with pytest.raises(InputError, match="duplicate column names: '1'"):
+        Preprocessor().fit({1: a, "1": b})
+    with pytest.raises(InputError, match="duplicate column names: '1'"):
+        Preprocessor().fit(pd.DataFrame({1: a, "1": b}))
+    pre = Preprocessor().fit({"x": a, "1": b})
+    with pytest.raises(InputError, match="duplicate column names: '1'"):
+        pre.transform({"x": [0.0], 1: [0.0], "1": [5.0]})
