@@ -13,7 +13,7 @@ import numpy as np
 
 from dhag.exceptions import InputError
 
-__all__ = ["as_columns", "is_missing"]
+__all__ = ["as_columns", "is_missing", "names_setting_problem"]
 
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
 _SEPARATED = re.compile(r"[+-]?(\d{1,3}(,\d{3})+(\.\d*)?|\d+,\d+)")
@@ -81,6 +81,23 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
             f"Expected {len(names)} features ({_preview(names)}). Got {arr.shape[1]} columns instead."
         )
     return list(names), {n: arr[:, i] for i, n in enumerate(names)}
+
+
+def names_setting_problem(name: str, value: Any, *, none_ok: bool = False) -> str | None:
+    """What the setting ``name``, a list of columns (``categorical``, ``passthrough``, ``feature_names``
+    where ``none_ok``), must be, when ``value`` is not that; None when it is.
+
+    >>> names_setting_problem("categorical", "site")
+    "a list of column names (categorical=['site'] names one column)"
+    >>> names_setting_problem("passthrough", None), names_setting_problem("passthrough", ("a", "b"))
+    ('a list of column names (passthrough=[] names none)', None)
+    """
+    allowed = ("None or " if none_ok else "") + "a list of column names"
+    if isinstance(value, str | bytes):  # a lone name would be read letter by letter
+        return f"{allowed} ({name}=[{value!r}] names one column)"
+    if (value is None and none_ok) or (value is not None and hasattr(value, "__iter__")):
+        return None
+    return allowed if none_ok else f"{allowed} ({name}=[] names none)"
 
 
 def _distinct(names: list[str]) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dhag.columns import names_setting_problem
 from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
@@ -174,9 +175,8 @@ def validate_params(est: Any) -> None:
     )
     for name in ("categorical", "passthrough", "feature_names"):
         value = getattr(est, name)
-        # A lone name is a sequence of letters: categorical="site" would declare 's', 'i', 't' and 'e'.
-        one = isinstance(value, str | bytes)
-        _check(name, value, not one, f"a list of column names ({name}=[{value!r}] names one column)")
+        problem = names_setting_problem(name, value, none_ok=name == "feature_names")
+        _check(name, value, problem is None, problem or "")
     for name in (
         "early_stopping",
         "average_weights",

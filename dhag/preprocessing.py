@@ -8,7 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from dhag.columns import _category_strings, _is_frame, _numeric, _preview, as_columns, is_missing
+from dhag.columns import (
+    _category_strings,
+    _is_frame,
+    _numeric,
+    _preview,
+    as_columns,
+    is_missing,
+    names_setting_problem,
+)
 from dhag.exceptions import InputError, NotFittedError, ParameterError
 
 __all__ = ["Preprocessor", "as_columns", "is_missing"]
@@ -54,11 +62,8 @@ class Preprocessor:
             ("passthrough", passthrough),
             ("feature_names", feature_names),
         ):
-            if isinstance(given, str | bytes):  # a lone name would be read letter by letter
-                raise ParameterError(
-                    f"{label!r} must be a list of column names ({label}=[{given!r}] names one column). "
-                    f"Got {given!r} instead."
-                )
+            if problem := names_setting_problem(label, given, none_ok=label == "feature_names"):
+                raise ParameterError(f"{label!r} must be {problem}. Got {given!r} instead.")
         # Column names are read as text (a frame's integer column 1 is feature "1"): so are these.
         self.categorical = tuple(str(c) for c in categorical)
         self.passthrough = tuple(str(c) for c in passthrough)

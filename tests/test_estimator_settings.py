@@ -19,7 +19,8 @@ def test_a_column_list_given_as_one_name_is_refused_naming_the_list_it_meant(qui
     # categorical="site" was read letter by letter: "The 'categorical' features 's', 'i', 't', 'e' are
     # not among the input features", and passthrough="b" passed through the column b by chance.
     with pytest.raises(
-        ParameterError, match=rf"'{name}' parameter of DHAG must be a list of column names.*\['site'\]"
+        ParameterError,
+        match=rf"'{name}' parameter of DHAG must be (None or )?a list of column names.*\['site'\]",
     ):
         quick_model(**{name: "site"}).fit(_frame())
     with pytest.raises(ParameterError, match=r"'passthrough' must be a list of column names.*\['flow'\]"):
@@ -49,3 +50,21 @@ def test_numpy_numbers_as_a_search_draws_them_train_the_model_their_python_numbe
         quick_model(batch_size=np.int64(0)).fit(rows)
     with pytest.raises(ParameterError, match="'max_epochs' parameter of DHAG must be an int >= 1"):
         quick_model(max_epochs=np.float64(2.0)).fit(rows)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("categorical", None), ("passthrough", None), ("feature_names", 5)]
+)
+def test_a_column_list_that_is_no_list_is_refused_naming_the_setting(
+    quick_model, name: str, value: object
+) -> None:
+    # categorical=None ended fit in "TypeError: 'NoneType' object is not iterable".
+    allowed = (
+        "None or a list of column names"
+        if name == "feature_names"
+        else rf"a list of column names \({name}=\[\]"
+    )
+    with pytest.raises(ParameterError, match=rf"'{name}' parameter of DHAG must be {allowed}.*Got {value!r}"):
+        quick_model(**{name: value}).fit(_frame())
+    with pytest.raises(ParameterError, match=rf"'{name}' must be {allowed}.*Got {value!r}"):
+        Preprocessor(**{name: value})
