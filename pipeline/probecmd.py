@@ -44,6 +44,7 @@ __all__ = [
 
 EXIT_OK, EXIT_UNHEALTHY = 0, 1
 DEFAULT_TIMEOUT_S = 3.0  # below the 5 s Docker allows the whole check (deploy/Dockerfile)
+MAX_TIMEOUT_S = 86_400.0  # a check that may wait longer never reports; a socket takes no infinite wait
 
 # A service bound to every address answers on the loopback one; a probe cannot connect to "0.0.0.0".
 _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}
@@ -74,7 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ready", action="store_true", help="probe /ready instead of /live")
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait for the answer (default 3)"
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds to wait for the answer (default 3, at most 86400)",
     )
 
 
@@ -287,6 +291,12 @@ def main(argv: Sequence[str], environ: Mapping[str, str] | None = None, out: Tex
         return EXIT_OK if not exc.code else EXIT_UNHEALTHY
     if not args.timeout > 0:  # no time to answer: every endpoint would read as unreachable
         out.write(f"usage error: --timeout must be above 0, got {args.timeout:g}\n")
+        return EXIT_UNHEALTHY
+    if args.timeout > MAX_TIMEOUT_S:
+        out.write(
+            f"usage error: --timeout must be at most {MAX_TIMEOUT_S:.0f} seconds (a day), "
+            f"got {args.timeout:g}\n"
+        )
         return EXIT_UNHEALTHY
     retrainer, config = args.retrainer, args.config
     if args.auto:  # the service the container runs, with the settings file it was started with

@@ -339,6 +339,21 @@ def test_a_timeout_that_is_no_time_is_named_not_reported_as_an_unreachable_servi
     assert (code, line) == (1, f"usage error: --timeout must be above 0, got {timeout}")
 
 
+@pytest.mark.parametrize("timeout", ["inf", "1e12"])
+def test_a_timeout_no_socket_can_wait_is_named_not_a_traceback(
+    endpoint, tmp_path: Path, capsys, timeout: str
+) -> None:
+    # --timeout inf ended in OverflowError's traceback from the socket, and no health check waits forever.
+    port, _probes = endpoint
+    config = tmp_path / "config.yaml"
+    config.write_text(f"metrics: {{port: {port}}}\n")
+    code, line = _probe(capsys, "--config", str(config), "--timeout", timeout)
+    assert (code, line) == (
+        1,
+        f"usage error: --timeout must be at most 86400 seconds (a day), got {float(timeout):g}",
+    )
+
+
 def test_auto_reads_the_settings_the_container_was_started_with(
     endpoint, refused_port: int, tmp_path: Path, monkeypatch, capsys
 ) -> None:
