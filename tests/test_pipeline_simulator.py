@@ -159,6 +159,30 @@ def test_history_mode_writes_csv_and_parquet(tmp_path) -> None:
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        # Each ended in a traceback: NaN rows from an infinite span, an infinite number of substeps.
+        (["--hours", "inf"], "--hours and --interval must be finite numbers above 0, got inf, 30"),
+        (["--interval", "inf"], "--hours and --interval must be finite numbers above 0, got 24, inf"),
+        # Wrote a header and no row, exit 0, which 'models train' read as a file lacking the sensors.
+        (
+            ["--hours", "0.001"],
+            "--hours 0.001 (3.6 s) is shorter than one --interval (30 s): no row to write",
+        ),
+        # numpy's "expected non-negative integer", naming neither option.
+        (["--seed", "-1"], "--seed must be 0 or more, got -1"),
+        (["--run", "-1"], "--run must be 0 or more, got -1"),
+    ],
+)
+def test_a_history_option_out_of_range_is_named_and_writes_nothing(tmp_path, capsys, argv, said) -> None:
+    from pipeline.cli import main
+
+    assert main(["simulate", "--history", str(tmp_path / "h.csv"), "--assets", "3", *argv]) == 2
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "h.csv").exists()
+
+
 def test_scoreboard_counts_false_alerts_and_misses() -> None:
     board = Scoreboard(grace_s=10, settle_s=5)
     board.add_truth({"state": "start", "asset_id": "p1", "kind": "seal_leak", "onset": 1.0, "ts": 100.0})

@@ -151,6 +151,11 @@ def test_a_stopped_stream_delivers_what_it_counted_says_so_and_exits_0(tansu, si
         (["--speedup", "0"], "--speedup must be above 0, got 0"),  # streamed one frozen instant
         (["--fault-rate", "-1"], "--fault-rate must be 0 or more, got -1"),
         (["--duration", "-1"], "--duration must be above 0, got -1"),
+        # A frozen plant sent as fast as it goes; NaN readings; a fault schedule drawn without end.
+        (["--rate", "inf"], "--rate must be a finite number above 0, got inf"),
+        (["--speedup", "inf"], "--speedup must be a finite number above 0, got inf"),
+        (["--fault-rate", "inf"], "--fault-rate must be a finite number, 0 or more, got inf"),
+        (["--seed", "-1"], "--seed must be 0 or more, got -1"),
     ],
 )
 def test_a_stream_option_out_of_range_is_a_usage_error_before_connecting(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import threading
 from pathlib import Path
@@ -76,6 +77,9 @@ def parse_plant_event(spec: str) -> tuple[float, float]:
 def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     """History mode when ``--history`` is given, else streaming mode."""
     types = [t.strip() for t in args.types.split(",") if t.strip()]
+    if negative := [f"{k} must be 0 or more, got {v}" for k, v in _seeds(args).items() if v < 0]:
+        sys.stderr.write("".join(f"{line}\n" for line in negative))  # numpy's refusal names neither
+        return 2
     try:
         if args.history is not None:
             fleet = Fleet(args.assets, types=types, seed=args.seed, run=args.run or 0)
@@ -88,8 +92,17 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
         if args.plant_event is not None or args.plant_event_types is not None:
             sys.stderr.write("--plant-event is for streaming: a history is normal operation to train on\n")
             return 2
-        if not (args.hours > 0 and args.interval > 0):
-            sys.stderr.write(f"--hours and --interval must be > 0, got {args.hours:g}, {args.interval:g}\n")
+        if not (0 < args.hours < math.inf and 0 < args.interval < math.inf):
+            sys.stderr.write(
+                "--hours and --interval must be finite numbers above 0, "
+                f"got {args.hours:g}, {args.interval:g}\n"
+            )
+            return 2
+        if args.hours * 3600 < args.interval:  # a header alone, which 'models train' reads as no sensors
+            sys.stderr.write(
+                f"--hours {args.hours:g} ({args.hours * 3600:g} s) is shorter than one --interval "
+                f"({args.interval:g} s): no row to write\n"
+            )
             return 2
         frame = fleet.run(args.hours * 3600, args.interval).drop(columns="fault")
         # All at once: a volume that refuses part of it leaves the file that was there, not a CSV cut
@@ -119,8 +132,14 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if args.duration is not None:
         positive["--duration"] = args.duration
     problems = [f"{k} must be above 0, got {v:g}" for k, v in positive.items() if not v > 0]
+    # An infinite rate streams a frozen plant as fast as it goes, an infinite speedup NaN readings.
+    problems += [
+        f"{k} must be a finite number above 0, got {v:g}" for k, v in positive.items() if v == math.inf
+    ]
     if not args.fault_rate >= 0:
         problems.append(f"--fault-rate must be 0 or more, got {args.fault_rate:g}")
+    elif args.fault_rate == math.inf:  # a fault schedule drawn without end
+        problems.append(f"--fault-rate must be a finite number, 0 or more, got {args.fault_rate:g}")
     problems += _add_plant_event(fleet, args)
     if problems:
         sys.stderr.write("".join(f"{line}\n" for line in problems))
@@ -128,6 +147,11 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.cli import stoppable_at_startup
 
     return stoppable_at_startup(lambda: _stream(settings, args, fleet, bootstrap), "streaming anything", log)
+
+
+def _seeds(args: argparse.Namespace) -> dict[str, int]:
+    """The seed options given: ``--seed``, and ``--run`` when set."""
+    return {"--seed": args.seed} | ({} if args.run is None else {"--run": args.run})
 
 
 def _add_plant_event(fleet: Fleet, args: argparse.Namespace) -> list[str]:
