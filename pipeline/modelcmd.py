@@ -1,9 +1,10 @@
 """``dhag-pipeline models list|show V|promote V|rollback|prune|train HISTORY``: look at, switch, trim
 and first fill the model registry.
 
-Exit codes: 0 done; 2 refused (an unknown version, an artifact that fails to load, nothing to roll back
-to, a history that cannot train the plant model, a write the volume refuses: full, over its quota or
-read-only, the file named), with the reason on stderr and the registry unchanged.
+Exit codes: 0 done; 2 refused (no registry folder, but for ``train``, which creates it; an unknown
+version, an artifact that fails to load, nothing to roll back to, a history that cannot train the plant
+model, a write the volume refuses: full, over its quota or read-only, the file named), with the reason
+on stderr and the registry unchanged.
 """
 
 from __future__ import annotations
@@ -83,8 +84,6 @@ def _summary(metrics: object) -> str:
 def _list(root: str, out: TextIO) -> int:
     from pipeline import registry
 
-    if not Path(root).is_dir():  # a misspelt --registry or model.registry: say so, do not list "nothing"
-        raise ModelUnavailableError(f"there is no registry folder {root!r}")
     infos = registry.list_models(root)
     try:  # loaded and verified as a daemon starts on it: a damaged or misfiled current one is no use
         registry.load_current(root)
@@ -207,6 +206,9 @@ def run_models(
     root = args.registry or settings.model.registry
     device = settings.model.device
     try:
+        # A misspelt --registry or model.registry: said so, not "nothing to list" or "removed 0".
+        if args.action != "train" and not Path(root).is_dir():  # train publishes the first version
+            raise ModelUnavailableError(f"there is no registry folder {root!r}")
         if args.action == "list":
             return _list(root, out)
         if args.action == "show":
