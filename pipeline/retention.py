@@ -25,9 +25,11 @@ next prune.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections.abc import Collection, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 REPORT_SUFFIX = ".report.json"  # written by pipeline.retrain.cycle beside the version it describes
 STALE_TEMP_S = 3600.0  # a temp file of write_atomic this old belongs to no write still running
 STATES = ("readable", *FAULTS)  # dhag_registry_versions{state}
+_CANNOT_WRITE = (errno.EROFS, errno.EACCES, errno.EPERM)  # the lock file cannot be opened for writing
 
 # Why an unreadable version is kept, and what to do with it (``models prune`` prints both).
 _WHY = {
@@ -117,7 +120,8 @@ def prune(
 ) -> Pruned:
     """Remove the readable versions beyond the ``keep`` newest that are neither current nor in the
     history (with ``dry_run``, say which would go; nothing does). Holds the registry's lock, so no
-    version is published, promoted or rolled back meanwhile.
+    version is published, promoted or rolled back meanwhile; a dry run on a registry whose lock file it
+    may not write (a read-only mount) reads it without.
 
     >>> import tempfile
     >>> prune(tempfile.mkdtemp(), keep=5).removed
@@ -128,7 +132,14 @@ def prune(
     root = Path(registry)
     if not root.is_dir():
         return Pruned([], [], _count([]))
-    with locked(root):
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(locked(root))
+        except OSError as exc:
+            # A dry run only reads: on a registry mounted read-only (a daemon's pod) it lists without
+            # the lock, which a publication meanwhile could leave one version behind.
+            if not (dry_run and exc.errno in _CANNOT_WRITE):
+                raise
         past, present = history(root), read_pointer(root)
         protected = set(past) | {present} | set(also_keep)
         infos = list_models(root)  # oldest first, the unreadable last
