@@ -24,6 +24,7 @@ from pipeline.textwidth import escaped, table_lines
 __all__ = ["EXIT_REFUSED", "add_arguments", "run_models"]
 
 EXIT_REFUSED = 2
+_MAX_SEED = 2**32 - 1  # DHAG's random_state, as retrain.seed
 
 
 def add_arguments(parser: argparse.ArgumentParser, help_config: str) -> None:
@@ -67,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser, help_config: str) -> None:
         "sensors, as `simulate --history` writes) and publish it with its reference sample",
     )
     train.add_argument("history", help="the history file")
-    train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    train.add_argument("--seed", type=int, default=0, help="training seed, 0 to 4294967295 (default 0)")
     train.add_argument("--time-budget", type=float, help="seconds of training at most (default 30)")
     train.add_argument("--version", help="the version to publish as (default: a UTC timestamp)")
     train.add_argument("--no-promote", action="store_true", help="publish without making it current")
@@ -150,6 +151,8 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO,
 
     if args.version is not None:  # refused before the training, not after it
         registry.check_new_version(root, args.version)
+    if not 0 <= args.seed <= _MAX_SEED:  # the library's refusal names its random_state, not --seed
+        raise ModelUnavailableError(f"--seed must be an integer from 0 to {_MAX_SEED}, got {args.seed}")
     if args.time_budget is not None and not 0 < args.time_budget < float("inf"):
         raise ModelUnavailableError(f"--time-budget must be a number of seconds > 0, got {args.time_budget}")
     try:

@@ -266,6 +266,17 @@ def test_a_switch_on_a_registry_it_cannot_write_is_refused_with_exit_code_2(
     assert "No space left on device" in err and "cannot write" not in err
 
 
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_a_train_seed_out_of_range_is_named_before_the_history_is_read(
+    tmp_path: Path, capsys, monkeypatch, seed
+) -> None:
+    # Refused after the history was read and its notes written, naming DHAG's 'random_state'.
+    monkeypatch.setattr("pipeline.historyfile.read_history", lambda path: pytest.fail("read it anyway"))
+    assert main(["models", "--registry", str(tmp_path), "train", "h.csv", "--seed", seed]) == 2
+    said = f"models train: refused: --seed must be an integer from 0 to 4294967295, got {seed}\n"
+    assert capsys.readouterr().err == said
+
+
 def test_python_m_pipeline_models_promote_exits_2_for_a_bad_artifact(fitted, tmp_path: Path) -> None:
     registry.publish(tmp_path, fitted, "v1")
     registry.publish(tmp_path, fitted, "v2", make_current=False)
