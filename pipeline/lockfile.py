@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import socket
 import stat
@@ -22,11 +23,14 @@ from pipeline.errors import LockFileError
 
 __all__ = ["flocked", "holder", "open_lock"]
 
+log = logging.getLogger(__name__)
+
 
 @contextmanager
 def flocked(path: Path, purpose: str, others: str, *, wait: bool) -> Iterator[bool]:
     """Hold the lock file ``path`` while the block runs (created when missing); yields False, holding
-    nothing, when another process holds it and ``wait`` is False. ``purpose`` says what the lock is
+    nothing, when another process holds it and ``wait`` is False (with ``wait``, a warning names the
+    holder before the wait). ``purpose`` says what the lock is
     for, ``others`` which processes take it (both for :class:`~pipeline.errors.LockFileError`'s
     message); other :class:`OSError` (a read-only or full volume) are raised as they are.
 
@@ -45,10 +49,20 @@ def flocked(path: Path, purpose: str, others: str, *, wait: bool) -> Iterator[bo
         raise _not_a_file(path, kind, purpose, others)
     with fh:
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
-            return
+            if not wait:
+                yield False
+                return
+            # Said before waiting: behind a holder that hangs (a stuck volume) the wait has no end.
+            taken = holder(path)
+            log.warning(
+                "waiting for %s: its lock %s is held%s",
+                purpose,
+                path,
+                f" (last taken by {taken})" if taken else "",
+            )
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             # Who holds it, for whoever finds it held (best effort: the lock does not depend on it).
             # Unbuffered: a note a full volume refuses is dropped, not written again by the close at

@@ -3,11 +3,15 @@ way, and that one left behind by a dead process blocks nothing."""
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +167,30 @@ def test_a_prune_on_a_full_registry_volume_reports_what_it_removed(fitted, tmp_p
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     assert (done.returncode, done.stdout) == (0, "removed 1 version(s): v2\n"), done.stderr
     assert sorted(p.name for p in tmp_path.glob("*.dhag")) == ["v1.dhag", "v3.dhag"]  # current, newest
+
+
+def test_a_switch_waiting_for_the_registry_lock_says_who_holds_it(
+    fitted, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `models promote` behind a holder that hangs (a retrainer stuck on its volume) waited in silence,
+    # with no end and no word of what it waited for.
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2")
+    lock = tmp_path / ".lock"
+    held = lockfile.open_lock(lock)
+    fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+    lock.write_text("process 4242 on plant-host\n")
+    done: list[str | None] = []
+    with caplog.at_level(logging.WARNING, logger="pipeline.lockfile"):
+        switch = threading.Thread(target=lambda: done.append(registry.promote(tmp_path, "v1")))
+        switch.start()
+        deadline = time.monotonic() + 30
+        while "waiting" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not done  # it waits for the holder ...
+        fcntl.flock(held.fileno(), fcntl.LOCK_UN)
+        held.close()
+        switch.join(30)
+    assert done == ["v2"]  # ... and switches once it lets go
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "pipeline.lockfile"]
+    assert "process 4242 on plant-host" in line and str(lock) in line
