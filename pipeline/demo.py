@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import signal
 import socket
@@ -100,8 +101,15 @@ class DemoOptions:
         if self.duration is not None:
             positive["--duration"] = self.duration
         out += [f"{k} must be above 0, got {v:g}" for k, v in positive.items() if not v > 0]
+        # Infinite, these stream a frozen plant flat out, NaN readings, a history of NaN rows.
+        finite = {"--rate": self.rate, "--speedup": self.speedup, "--history-hours": self.history_hours}
+        out += [f"{k} must be a finite number above 0, got {v:g}" for k, v in finite.items() if v == math.inf]
         not_negative = {"--fault-rate": self.fault_rate, "--operator-delay": self.operator_delay}
         out += [f"{k} must be 0 or more, got {v:g}" for k, v in not_negative.items() if not v >= 0]
+        if self.fault_rate == math.inf:  # a fault schedule drawn without end
+            out.append(f"--fault-rate must be a finite number, 0 or more, got {self.fault_rate:g}")
+        if self.seed < 0:  # numpy's refusal does not name it
+            out.append(f"--seed must be 0 or more, got {self.seed}")
         if not 0 <= self.operator_errors <= 1:
             out.append(f"--operator-errors must be within 0-1, got {self.operator_errors:g}")
         return out

@@ -99,6 +99,13 @@ def test_demo_finds_injected_faults_and_leaves_nothing_behind(tmp_path: Path) ->
         (["--operator-errors", "2"], "--operator-errors must be within 0-1, got 2"),
         (["--fault-rate", "-0.1"], "--fault-rate must be 0 or more, got -0.1"),
         (["--retrain-labels", "0"], "--retrain-labels must be at least 1, got 0"),
+        # A frozen plant streamed as fast as it goes, NaN readings, a history of NaN rows (a traceback),
+        # a fault schedule drawn without end; a seed numpy refuses without naming it.
+        (["--rate", "inf"], "--rate must be a finite number above 0, got inf"),
+        (["--speedup", "inf"], "--speedup must be a finite number above 0, got inf"),
+        (["--history-hours", "inf"], "--history-hours must be a finite number above 0, got inf"),
+        (["--fault-rate", "inf"], "--fault-rate must be a finite number, 0 or more, got inf"),
+        (["--seed", "-1"], "--seed must be 0 or more, got -1"),
     ],
 )
 def test_a_demo_option_out_of_range_is_a_usage_error_before_anything_starts(
