@@ -59,6 +59,10 @@ class FittedScoring:
         # NaN where _raw_scores is (rows the network overflows on), from the same single pass.
         return self.net_.scores_and_logits(matrix)
 
+    def _checked(self, matrix: np.ndarray) -> np.ndarray:
+        names = self.preprocessor_.output_names_
+        return checked_matrix(matrix, len(names), names)
+
     def transform(self, X: Any) -> np.ndarray:
         """The preprocessed float32 matrix the network sees (validates names, dtypes, NaN/inf)."""
         self._check_fitted()
@@ -75,7 +79,7 @@ class FittedScoring:
     def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """Score an already preprocessed float32 matrix (the hot path of a streaming scorer)."""
         self._check_fitted()
-        matrix = checked_matrix(matrix, len(self.preprocessor_.output_names_))
+        matrix = self._checked(matrix)
         scores = self._raw_scores(matrix)
         refuse_unscored(np.isfinite(scores), self.net_)
         return scores
@@ -125,7 +129,7 @@ class FittedScoring:
     def _scored(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``score_matrix`` and ``logit_matrix`` of the rows, from one pass of the network."""
         self._check_fitted()
-        matrix = checked_matrix(matrix, len(self.preprocessor_.output_names_))
+        matrix = self._checked(matrix)
         scores, logits = self._raw_scores_and_logits(matrix)
         refuse_unscored(np.isfinite(scores), self.net_)
         return scores, logits
@@ -136,7 +140,7 @@ class FittedScoring:
         A row the model cannot score is refused as by :meth:`decision_function`."""
         matrix = self.transform(X)
         if isinstance(self.net_, DHAGEnsemble):
-            scores = self.net_.member_scores(checked_matrix(matrix, len(self.preprocessor_.output_names_)))
+            scores = self.net_.member_scores(self._checked(matrix))
             refuse_unscored(np.isfinite(scores).all(axis=0), self.net_)
             return scores
         return self.score_matrix(matrix)[None, :]

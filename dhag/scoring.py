@@ -8,6 +8,8 @@ normal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from torch import nn
 
@@ -16,9 +18,10 @@ from dhag.exceptions import DHAGError, InputError
 __all__ = ["checked_matrix", "refuse_unscored"]
 
 
-def checked_matrix(matrix: np.ndarray, width: int) -> np.ndarray:
-    """``matrix`` as float32, refused with :class:`InputError` unless it holds numbers only, all finite,
-    in ``width`` columns.
+def checked_matrix(matrix: np.ndarray, width: int, names: Sequence[str] = ()) -> np.ndarray:
+    """``matrix`` as float32, refused with :class:`InputError` unless it holds numbers only, all finite
+    in float32, in ``width`` columns. A finite value past float32's range (a float64 1e39) is refused as
+    such, naming its row and its column (from ``names``, the model's features, where given).
 
     >>> checked_matrix([[1, 2]], 2).dtype
     dtype('float32')
@@ -27,16 +30,38 @@ def checked_matrix(matrix: np.ndarray, width: int) -> np.ndarray:
     ...
     dhag.exceptions.InputError: 1 row(s) hold NaN or infinite values (first: row 0).
     """
+    given = matrix
     try:
-        matrix = np.asarray(matrix, dtype=np.float32)
+        with np.errstate(over="ignore"):  # a value past float32 becomes inf: refused below, by name
+            matrix = np.asarray(given, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InputError(f"A preprocessed matrix must hold numbers: {exc}") from exc
     if matrix.ndim != 2 or matrix.shape[1] != width:
         raise InputError(f"Expected a preprocessed matrix with {width} columns. Got shape {matrix.shape}.")
     if not np.isfinite(matrix).all():
+        _refuse_beyond_float32(given, matrix, names)
         rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
         raise InputError(f"{rows.size} row(s) hold NaN or infinite values (first: row {int(rows[0])}).")
     return matrix
+
+
+def _refuse_beyond_float32(given: object, matrix: np.ndarray, names: Sequence[str]) -> None:
+    """Refuse the finite values (as given, in float64) that only the cast to float32 made infinite."""
+    try:
+        wide = np.asarray(given, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return  # what float64 cannot hold is no finite value to name here
+    beyond = np.isfinite(wide) & ~np.isfinite(matrix)
+    if not beyond.any():
+        return
+    rows = np.flatnonzero(beyond.any(axis=1))
+    row, column = int(rows[0]), int(np.argmax(beyond[rows[0]]))
+    name = repr(names[column]) if len(names) == matrix.shape[1] else f"column {column}"
+    raise InputError(
+        f"{rows.size} row(s) hold values that are finite but beyond float32, which the model's networks "
+        f"take (at most {float(np.finfo(np.float32).max):.4g} in size): first row {row}, feature {name} "
+        f"({wide[row, column]:.4g}); rescale them."
+    )
 
 
 def refuse_unscored(scored: np.ndarray, net: nn.Module) -> None:

@@ -177,3 +177,17 @@ def test_the_plants_model_trainer_refuses_a_threshold_no_score_can_exceed(histor
     monkeypatch.setattr(DHAG, "_calibrate", lambda self, calibration, training, held_out: 1.0)
     with pytest.raises(TrainingError, match=r"normal rows score 1\.0, so no row could ever be flagged"):
         train_plant_model(history, seed=0, time_budget=None, max_epochs=2)
+
+
+def test_a_preprocessed_float64_value_beyond_float32_is_named_finite_not_nan(fitted: DHAG) -> None:
+    # 1e39 is a finite float64 that only the cast to float32 makes inf: calling it "NaN or infinite"
+    # sends the caller looking for NaNs the matrix never held.
+    matrix = np.zeros((3, len(FEATURES)))
+    matrix[2, 1] = -1e39
+    for score in (fitted.score_matrix, fitted.logit_matrix, fitted.score_and_logit_matrix):
+        with pytest.raises(InputError, match=r"finite but beyond float32.*row 2.*'" + FEATURES[1]) as caught:
+            score(matrix)
+        assert "NaN" not in str(caught.value)
+    matrix[2, 1] = np.nan  # a real NaN is still called one
+    with pytest.raises(InputError, match="NaN or infinite"):
+        fitted.score_matrix(matrix)
