@@ -102,11 +102,17 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
     """Write a fitted :class:`~dhag.DHAG` to ``path`` atomically (temp file, fsync, rename).
 
     ``metadata`` is free-form JSON-ready information kept beside the model (a registry version, a
-    parent version, a training window...). Returns the path written.
+    parent version, a training window...). Returns the path written. A ``path`` that is a folder is
+    refused with :class:`ArtifactError`.
     """
     from dhag.ensemble import DHAGEnsemble
 
     path = Path(path)
+    if path.is_dir():  # refused before the artifact is built, not by the rename that would end its write
+        raise ArtifactError(
+            f"Cannot save the model to {str(path)!r}: it is a folder; name the model file to write, such "
+            f"as {str(path / 'model.dhag')!r}."
+        )
     threshold = float(model.threshold_)
     if (problem := _threshold_problem(threshold)) is not None:  # written, it could never be loaded
         raise ArtifactError(

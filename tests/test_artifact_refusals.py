@@ -34,6 +34,15 @@ def test_loading_a_directory_or_a_device_is_an_artifact_error(tmp_path) -> None:
         load_model("/dev/zero")
 
 
+def test_saving_to_a_folder_is_an_artifact_error_naming_it(fitted: DHAG, tmp_path) -> None:
+    # Before: a bare IsADirectoryError from the rename, after the whole artifact was built and written.
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(ArtifactError, match=r"Cannot save the model to .*models'.* is a folder.*model\.dhag"):
+        fitted.save(folder)
+    assert folder.is_dir() and not list(folder.iterdir())
+
+
 def test_an_artifact_over_the_size_limit_is_refused_and_never_written(
     fitted: DHAG, saved: Path, tmp_path, monkeypatch
 ) -> None:
