@@ -23,6 +23,16 @@ def _is_frame(X: Any) -> bool:
     return hasattr(X, "columns") and hasattr(X, "dtypes")
 
 
+def is_unnamed_table(X: Any) -> bool:
+    """Whether ``X`` names no columns of its own (a 2-D array or a list of rows): :func:`as_columns`
+    names its columns by position.
+
+    >>> is_unnamed_table(np.zeros((2, 3))), is_unnamed_table({"flow": [1.0]})
+    (True, False)
+    """
+    return not (_is_frame(X) or isinstance(X, Mapping) or getattr(getattr(X, "dtype", None), "names", None))
+
+
 def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str, np.ndarray]]:
     """Split tabular input into named 1-D columns.
 

@@ -7,20 +7,25 @@ leaves).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
 from dhag.attribution import occlusion_attribution
+from dhag.columns import _preview, is_unnamed_table
 from dhag.ensemble import DHAGEnsemble
 from dhag.exceptions import NotFittedError
 from dhag.scoring import checked_matrix, refuse_unscored
 
 __all__ = ["FittedScoring"]
 
+logger = logging.getLogger(__name__)
+
 
 class FittedScoring:
-    """The scoring side of :class:`~dhag.estimator.DHAG` (a mixin: it holds no state of its own)."""
+    """The scoring side of :class:`~dhag.estimator.DHAG` (a mixin: it holds no state of its own, but for
+    whether it has said that an array is read by position)."""
 
     net_: Any
     preprocessor_: Any
@@ -66,7 +71,29 @@ class FittedScoring:
     def transform(self, X: Any) -> np.ndarray:
         """The preprocessed float32 matrix the network sees (validates names, dtypes, NaN/inf)."""
         self._check_fitted()
-        return self.preprocessor_.transform(X)
+        matrix = self.preprocessor_.transform(X)
+        self._note_positional(X)
+        return matrix
+
+    def _note_positional(self, X: Any) -> None:
+        """Say once per model (fitted or loaded) that a table naming no columns (an array) is read in the
+        training order when the model was fitted on named columns that no ``feature_names`` setting
+        gives an array: an array ordered otherwise scores readings of one sensor as another's."""
+        names = self.preprocessor_.feature_names_in_
+        if (
+            getattr(self, "feature_names", None) is not None
+            or self.__dict__.get("_positional_said")
+            or not is_unnamed_table(X)
+            or names == [f"x{i}" for i in range(len(names))]
+        ):
+            return
+        self.__dict__["_positional_said"] = True  # a note, not state: it changes no score
+        logger.warning(
+            "An array has no feature names, but this model was fitted on named features: its columns are "
+            "taken in the training order (%s); a DataFrame with those columns is matched by name (said "
+            "once per model)",
+            _preview(names, limit=3),
+        )
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly score per row in [0, 1] (float64); higher = more anomalous.

@@ -85,3 +85,33 @@ def test_a_mapping_whose_keys_are_one_name_as_text_is_refused_naming_it() -> Non
     pre = Preprocessor().fit({"x": a, "1": b})
     with pytest.raises(InputError, match="duplicate column names: '1'"):
         pre.transform({"x": [0.0], 1: [0.0], "1": [5.0]})
+
+
+def test_an_array_scored_by_a_model_fitted_on_a_frame_is_said_once_to_be_read_by_position(
+    caplog, tmp_path
+) -> None:
+    # Before: the array's columns were silently taken in the training order; one ordered otherwise
+    # scored as readings of the wrong sensors. scikit-learn warns in this case; so does DHAG, once.
+    names = ["flow", "speed", "temp", "pressure", "level", "vibration", "current"]
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(200, len(names))), columns=names)
+    model = DHAG(max_epochs=1, batch_size=64, random_state=0).fit(frame)
+    rows = frame.to_numpy()[:5]
+    with caplog.at_level("WARNING", logger="dhag"):
+        np.testing.assert_array_equal(model.decision_function(rows), model.decision_function(frame[:5]))
+        model.predict(rows)
+        model.explain(rows.tolist(), top=1)
+    said = [r.getMessage() for r in caplog.records if "training order" in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert "'flow', 'speed', 'temp'" in said[0] and "7" in said[0] and "fitted on named" in said[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dhag"):
+        DHAG.load(model.save(tmp_path / "m.dhag")).decision_function(rows)  # a loaded model says it too
+    assert sum("training order" in r.getMessage() for r in caplog.records) == 1, caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dhag"):
+        model.decision_function(frame[:5])  # by name: nothing to say
+        unnamed = DHAG(max_epochs=1, batch_size=64, random_state=0).fit(frame.to_numpy())
+        unnamed.decision_function(rows)  # fitted on an array: positions are its only names
+        named = DHAG(max_epochs=1, batch_size=64, random_state=0, feature_names=names).fit(frame.to_numpy())
+        DHAG.load(named.save(tmp_path / "n.dhag")).decision_function(rows)  # feature_names name the columns
+    assert not [r for r in caplog.records if "training order" in r.getMessage()], caplog.text
