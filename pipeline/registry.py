@@ -162,7 +162,10 @@ def _artifact(root: Path, version: str) -> Path:
     except ValueError as exc:
         raise VersionUnreadableError(str(exc), "missing") from None
     path = root / f"{version}{SUFFIX}"
-    if (what := absence(path, version)) is not None:
+    # A link whose target is gone is listed as a version that fails to be read: read, it says so.
+    if (what := absence(path, version)) is not None and not (
+        what == "does not exist" and os.path.lexists(path)
+    ):
         raise VersionUnreadableError(
             f"The registry {str(root)!r} has no version {version!r} ({str(path)!r} {what}).", "missing"
         )

@@ -11,7 +11,8 @@ models again when it comes back); a damaged one or one signed with another key i
 at: nothing this release writes leaves one (publication writes a temp file and renames it), so it came
 from a copy by hand, a restore or the storage, and a copy may still be under way; its file dates say
 nothing sure of that (``cp -p`` and restores keep them). One whose file failed to be read (``io_error``:
-an I/O or permission error) may well be fine: its owner, mode and volume are to check. A removed
+an I/O or permission error) may well be fine: its owner, mode and volume are to check; one whose file is
+a link whose target is gone names the target, to restore or to remove the link. A removed
 version loses its artifact, its reference sample and its retraining report (``<version>.report.json``):
 at a run every ten minutes the reports alone would be some fifty thousand files a year.
 
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from pipeline.artifactfault import gone_link
 from pipeline.reference import REFERENCE_SUFFIX
 from pipeline.registry import FAULTS, ModelInfo, list_models
 from pipeline.registrypointer import SUFFIX, history, locked, read_pointer
@@ -66,20 +68,29 @@ _WHY = {
 
 
 class Kept(NamedTuple):
-    """An unreadable version :func:`prune` kept: its ``fault`` (of :data:`pipeline.registry.FAULTS`) and
-    ``role``: ``current``, ``history`` (a rollback target) or None."""
+    """An unreadable version :func:`prune` kept: its ``fault`` (of :data:`pipeline.registry.FAULTS`),
+    ``role``: ``current``, ``history`` (a rollback target) or None, and ``link_target``: the target,
+    gone, of a version's file that is a symbolic link (an ``io_error``), else None."""
 
     version: str
     fault: str
     role: str | None = None
+    link_target: str | None = None
 
     def line(self) -> str:
         """One line saying which version was kept and why.
 
         >>> Kept("v3", "newer_release").line()
         'kept v3, unreadable: written by a newer release of dhag; that release loads and prunes it'
+        >>> for part in Kept("v4", "io_error", link_target="/mnt/v4.dhag").line().split("; "):
+        ...     print(part)
+        kept v4, unreadable: its file is a link whose target does not exist ('/mnt/v4.dhag')
+        restore its target (or mount its volume), or remove the link by hand
         """
         what, advice = _WHY[self.fault]
+        if self.link_target is not None:  # no owner or mode to check: the file it names is not there
+            what = f"its file is a link whose target does not exist ({self.link_target!r})"
+            advice = "restore its target (or mount its volume), or remove the link by hand"
         if self.role == "current" and self.fault in ("damaged", "bad_signature"):
             advice = "promote a readable version before anything else"
         role = {"current": ", current", "history": ", in the rollback history"}.get(self.role or "", "")
@@ -147,7 +158,12 @@ def prune(
         doomed = [info for info in readable[:-keep] if info.version not in protected]
         roles = dict.fromkeys(past, "history") | {present: "current"}
         kept = [
-            Kept(info.version, info.fault or "damaged", roles.get(info.version))
+            Kept(
+                info.version,
+                info.fault or "damaged",
+                roles.get(info.version),
+                gone_link(info.path) if info.fault == "io_error" else None,
+            )
             for info in infos
             if info.error is not None
         ]

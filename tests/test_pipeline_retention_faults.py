@@ -83,7 +83,7 @@ def test_an_unreadable_current_version_is_kept_with_advice_to_promote_another_fi
     (tmp_path / "v2.dhag").write_bytes(b"cut")
     pruned = prune(tmp_path, keep=1)
     assert pruned.removed == [] and [tuple(k) for k in pruned.kept_unreadable] == [
-        ("v2", "damaged", "current")
+        ("v2", "damaged", "current", None)
     ]
     line = pruned.kept_unreadable[0].line()
     assert line.startswith("kept v2, unreadable, current: damaged") and "promote a readable version" in line

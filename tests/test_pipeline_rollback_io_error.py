@@ -112,7 +112,10 @@ def test_listing_prune_and_the_count_report_a_read_error_as_io_error_not_damaged
         "io_error": 1,
     }
     kept = prune(published, keep=1, dry_run=True).kept_unreadable
-    assert [tuple(k) for k in kept] == [("v1", "io_error", "history"), ("v2", "damaged", "history")]
+    assert [tuple(k) for k in kept] == [
+        ("v1", "io_error", "history", None),
+        ("v2", "damaged", "history", None),
+    ]
     assert main(["models", "--registry", str(published), "prune", "--keep", "1", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     v1 = next(line for line in lines if line.startswith("kept v1"))

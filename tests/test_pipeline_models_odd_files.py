@@ -1,0 +1,38 @@
+"""The ``models`` command on a version's file that is no model file: a link whose target is gone, a
+folder. Each command names it as ``models list`` does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline import registry
+from pipeline.cli import main
+
+
+def _models(root: Path, *action: str) -> list[str]:
+    return ["models", "--registry", str(root), *action]
+
+
+def test_a_version_whose_link_target_is_gone_is_named_so_by_list_prune_show_and_promote(
+    fitted, tmp_path: Path, capsys
+) -> None:
+    # Before: list and prune called it a failed read, to fix by checking "its owner and mode", while
+    # show and promote said the registry had no such version.
+    registry.publish(tmp_path, fitted, "v1")
+    gone = tmp_path / "elsewhere" / "v3.dhag"
+    (tmp_path / "v3.dhag").symlink_to(gone)
+    link = f"Cannot read '{tmp_path / 'v3.dhag'}': it is a link to '{gone}', which does not exist"
+    assert main(_models(tmp_path, "list")) == 0
+    assert link in capsys.readouterr().out
+    assert main(_models(tmp_path, "prune", "--dry-run")) == 0
+    kept = capsys.readouterr().out.splitlines()[1]
+    assert kept.startswith("kept v3, unreadable: its file is a link whose target does not exist")
+    assert "owner and mode" not in kept and "restore its target" in kept and "remove the link" in kept
+    assert main(_models(tmp_path, "show", "v3")) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert link in shown["error"] and shown["fault"] == "io_error" and shown["version"] == "v3"
+    assert main(_models(tmp_path, "promote", "v3")) == 2
+    err = capsys.readouterr().err
+    assert link in err and "has no version" not in err
+    assert (tmp_path / "current").read_text().strip() == "v1"
