@@ -162,10 +162,9 @@ def _artifact(root: Path, version: str) -> Path:
     except ValueError as exc:
         raise VersionUnreadableError(str(exc), "missing") from None
     path = root / f"{version}{SUFFIX}"
-    # A link whose target is gone is listed as a version that fails to be read: read, it says so.
-    if (what := absence(path, version)) is not None and not (
-        what == "does not exist" and os.path.lexists(path)
-    ):
+    # A folder, or a link whose target is gone, is listed as a version that cannot be read: read, it
+    # says what it is (not a regular file; a link to a target that does not exist), as the listing does.
+    if (what := absence(path, version)) is not None and not os.path.lexists(path):
         raise VersionUnreadableError(
             f"The registry {str(root)!r} has no version {version!r} ({str(path)!r} {what}).", "missing"
         )

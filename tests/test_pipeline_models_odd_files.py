@@ -36,3 +36,24 @@ def test_a_version_whose_link_target_is_gone_is_named_so_by_list_prune_show_and_
     err = capsys.readouterr().err
     assert link in err and "has no version" not in err
     assert (tmp_path / "current").read_text().strip() == "v1"
+
+
+def test_a_version_that_is_a_folder_is_named_so_by_list_show_and_promote(
+    fitted, tmp_path: Path, capsys
+) -> None:
+    # Before: list called v4 UNREADABLE (damaged, not a regular file) and show and promote said there
+    # was no version v4.
+    registry.publish(tmp_path, fitted, "v1")
+    (tmp_path / "v4.dhag").mkdir()
+    said = f"Model artifact '{tmp_path / 'v4.dhag'}' is not a regular file."
+    assert main(_models(tmp_path, "list")) == 0
+    assert f"UNREADABLE: {said}" in capsys.readouterr().out
+    assert main(_models(tmp_path, "show", "v4")) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["error"] == said and shown["fault"] == "damaged"
+    assert main(_models(tmp_path, "promote", "v4")) == 2
+    err = capsys.readouterr().err
+    assert said in err and "has no version" not in err
+    assert (tmp_path / "current").read_text().strip() == "v1"
+    assert main(_models(tmp_path, "show", "v7")) == 2  # no file at all: still no such version
+    assert "has no version 'v7'" in capsys.readouterr().err
