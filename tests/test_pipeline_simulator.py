@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -181,6 +183,23 @@ def test_a_history_option_out_of_range_is_named_and_writes_nothing(tmp_path, cap
     assert main(["simulate", "--history", str(tmp_path / "h.csv"), "--assets", "3", *argv]) == 2
     assert said in capsys.readouterr().err
     assert not (tmp_path / "h.csv").exists()
+
+
+@pytest.mark.parametrize("folder", [".", "out"])
+def test_a_history_path_that_is_a_folder_is_said_to_name_the_file(
+    tmp_path, capsys, monkeypatch, folder
+) -> None:
+    # Before: "Device or resource busy" for '.', "Is a directory" for another folder, after the whole
+    # history was simulated.
+    from pipeline.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir(exist_ok=True)
+    assert main(["simulate", "--history", folder, "--assets", "3", "--hours", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"--history {folder!r} is a folder: --history names the file to write" in err
+    assert str(Path(folder) / "history.csv") in err and "busy" not in err and "Is a directory" not in err
+    assert not list((tmp_path / "out").iterdir()) and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_scoreboard_counts_false_alerts_and_misses() -> None:

@@ -92,6 +92,12 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
         if args.plant_event is not None or args.plant_event_types is not None:
             sys.stderr.write("--plant-event is for streaming: a history is normal operation to train on\n")
             return 2
+        if args.history.is_dir():  # else the rename onto it fails, "Is a directory" (or, for ".", "busy")
+            sys.stderr.write(
+                f"--history {str(args.history)!r} is a folder: --history names the file to write (a CSV, "
+                f"or Parquet for a .parquet name), such as {str(args.history / 'history.csv')!r}\n"
+            )
+            return 2
         if not (0 < args.hours < math.inf and 0 < args.interval < math.inf):
             sys.stderr.write(
                 "--hours and --interval must be finite numbers above 0, "
