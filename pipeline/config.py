@@ -231,7 +231,7 @@ class MetricsSettings(_Section):
     container scraped from another one needs)."""
 
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: Name = "127.0.0.1"  # never empty: the HTTP server would take "" for every address
     port: int = Field(9108, ge=0, le=65535)
     asset_limit: int = Field(200, ge=0)
 

@@ -47,7 +47,7 @@ DEFAULT_TIMEOUT_S = 3.0  # below the 5 s Docker allows the whole check (deploy/D
 MAX_TIMEOUT_S = 86_400.0  # a check that may wait longer never reports; a socket takes no infinite wait
 
 # A service bound to every address answers on the loopback one; a probe cannot connect to "0.0.0.0".
-_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}
 
 PROC = Path("/proc")  # where --auto reads the container's processes
 _SHELLS = {"sh", "bash", "dash", "ash", "busybox", "zsh"}  # whose `-c` string may start the service

@@ -208,6 +208,15 @@ def test_the_endpoint_listens_on_the_loopback_address_unless_told_otherwise() ->
     assert load_settings(config, {"DHAG_PIPELINE_METRICS__HOST": "0.0.0.0"}).metrics.host == "0.0.0.0"
 
 
+@pytest.mark.parametrize("host", ["", "  "])
+def test_an_empty_metrics_host_is_refused_not_served_on_every_address(host: str) -> None:
+    # An unset variable (DHAG_PIPELINE_METRICS__HOST=$HOST) gave '', which the HTTP server takes for
+    # every address: the endpoint without login opened to the plant network with nothing said.
+    config = Path(__file__).resolve().parents[1] / "config.yaml"
+    with pytest.raises(ConfigError, match=r"metrics.host: .* must not be blank.*DHAG_PIPELINE_METRICS__HOST"):
+        load_settings(config, {"DHAG_PIPELINE_METRICS__HOST": host})
+
+
 # -- input sizes ---------------------------------------------------------------------------------------
 def test_records_and_labels_beyond_their_size_bound_are_refused_unparsed() -> None:
     parser = RecordParser(["a"], max_record_bytes=1024)
