@@ -36,14 +36,35 @@ def _seed_list(args: argparse.Namespace) -> list[int]:
     return list(range(args.first_seed, args.first_seed + args.seeds))
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    """Refuse a count no benchmark can run with, naming its option, before any work: the library's own
+    checks come later, in its parameters' names, and ended the command in a traceback."""
+    from dhag.bench.epochs import MAX_EPOCHS
+
+    for option, value, least, most in (
+        ("--threads", args.threads, 1, None),
+        ("--rows", args.rows, 2, None),
+        ("--epochs", args.epochs, 1, None),
+        ("--score-rows", args.score_rows, 1, None),
+        ("--score-snapshots", args.score_snapshots, 1, None),
+        ("--score-members", args.score_members, 1, None),
+        ("--every", args.every, 1, MAX_EPOCHS),
+        ("--dhag-members", args.dhag_members, 1, None),
+        ("--dhag-snapshots", args.dhag_snapshots, 1, None),
+        ("--peer-rows", args.peer_rows, 0, None),
+    ):
+        if value < least or (most is not None and value > most):
+            within = f"at least {least}" if most is None else f"from {least} to {most}"
+            raise ParameterError(f"{option} must be {within}. Got {value}.")
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark ``args.bench`` names; returns the exit status."""
     import torch
 
     from dhag.bench.table2 import DETECTORS
 
-    if args.threads < 1:
-        raise ParameterError(f"--threads must be at least 1. Got {args.threads}.")
+    _check_counts(args)
     # Names are checked before any work starts, not when a long run reaches them.
     for option, given, known in (
         ("--datasets", comma_list(args.datasets), bench.DATASETS),

@@ -1,0 +1,43 @@
+"""``dhag bench``'s options: a value no benchmark can run with is refused with exit 2 and a line naming
+the option, before any benchmark starts."""
+
+from __future__ import annotations
+
+import pytest
+
+import dhag.bench
+from dhag.cli import main
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every benchmark fails the test if it starts: a refusal must come before any work."""
+
+    def started(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the benchmark started")
+
+    for name in ("run_table2", "run_epochs", "run_semisup", "run_speed"):
+        monkeypatch.setattr(dhag.bench, name, started)
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["speed", "--rows", "1"], "--rows"),
+        (["speed", "--epochs", "0"], "--epochs"),
+        (["speed", "--score-rows", "-1"], "--score-rows"),
+        (["speed", "--score-snapshots", "0"], "--score-snapshots"),
+        (["speed", "--score-members", "0"], "--score-members"),
+        (["epochs", "--every", "0"], "--every"),
+        (["epochs", "--every", "101"], "--every"),
+        (["table2", "--dhag-members", "0"], "--dhag-members"),
+        (["table2", "--dhag-snapshots", "-2"], "--dhag-snapshots"),
+        (["table2", "--peer-rows", "-1"], "--peer-rows"),
+    ],
+)
+def test_a_count_out_of_range_is_refused_naming_the_option(
+    argv: list[str], option: str, nothing_runs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dhag bench: error: ") and option in err and "Traceback" not in err
