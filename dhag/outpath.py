@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dhag.exceptions import InputError
 
-__all__ = ["check_model_out", "check_not_an_input", "check_scores_out"]
+__all__ = ["check_model_out", "check_not_an_input", "check_results_out", "check_scores_out"]
 
 
 def check_model_out(path: Path) -> None:
@@ -22,22 +22,37 @@ def check_model_out(path: Path) -> None:
     >>> import tempfile
     >>> check_model_out(Path(tempfile.mkdtemp()) / "new" / "m.dhag")
     """
+    _check_made_file(path, option="--out", what="model", example="model.dhag", done="trained")
+
+
+def check_results_out(path: Path, *, option: str = "--json", done: str = "run") -> None:
+    """Raise :class:`InputError` unless a benchmark's results can be written at ``path``, checked before
+    the benchmark runs as a model's file is before training (a missing folder is created).
+
+    >>> import tempfile
+    >>> check_results_out(Path(tempfile.mkdtemp()) / "new" / "results.json")
+    """
+    _check_made_file(path, option=option, what="results", example="results.json", done=done)
+
+
+def _check_made_file(path: Path, *, option: str, what: str, example: str, done: str) -> None:
+    """The checks of :func:`check_model_out`, its refusals naming ``option`` and what was not ``done``."""
     if path.is_dir():
         raise InputError(
-            f"--out {str(path)!r} is a folder: name the model file to write, such as "
-            f"{str(path / 'model.dhag')!r}; nothing was trained."
+            f"{option} {str(path)!r} is a folder: name the {what} file to write, such as "
+            f"{str(path / example)!r}; nothing was {done}."
         )
     folder = path.absolute().parent
     while not os.path.lexists(folder) and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise InputError(f"--out {str(path)!r}: {str(folder)!r} is not a folder; nothing was trained.")
+        raise InputError(f"{option} {str(path)!r}: {str(folder)!r} is not a folder; nothing was {done}.")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(
-            f"--out {str(path)!r}: cannot write in {str(folder)!r} (no permission for this user, or a "
-            "read-only volume); nothing was trained."
+            f"{option} {str(path)!r}: cannot write in {str(folder)!r} (no permission for this user, or a "
+            f"read-only volume); nothing was {done}."
         )
-    _check_makes_files(path, folder, done="trained")
+    _check_makes_files(path, folder, done=done, option=option)
 
 
 def check_scores_out(path: Path) -> None:
@@ -69,10 +84,10 @@ def check_scores_out(path: Path) -> None:
             "for this user, or a read-only volume); nothing was scored."
         )
     if not special:
-        _check_makes_files(path, folder, done="scored")
+        _check_makes_files(path, folder, done="scored", option="--out")
 
 
-def _check_makes_files(path: Path, folder: Path, *, done: str) -> None:
+def _check_makes_files(path: Path, folder: Path, *, done: str, option: str) -> None:
     """Raise :class:`InputError` unless a file can be made in ``folder``, found by making one and
     removing it: a folder of the system's own (/proc, /sys) may be written by root, yet makes no file,
     and says so as ENOENT, which would read as a missing file."""
@@ -84,7 +99,7 @@ def _check_makes_files(path: Path, folder: Path, *, done: str) -> None:
         else:
             why = exc.strerror or str(exc)
         raise InputError(
-            f"--out {str(path)!r}: no file can be made in {str(folder)!r} ({why}); nothing was {done}."
+            f"{option} {str(path)!r}: no file can be made in {str(folder)!r} ({why}); nothing was {done}."
         ) from None
     os.close(fd)
     with suppress(OSError):  # made, so the folder takes files: a probe left behind is a dot file

@@ -1,7 +1,9 @@
-"""``dhag bench``'s options: a value no benchmark can run with is refused with exit 2 and a line naming
-the option, before any benchmark starts."""
+"""``dhag bench``'s options: a value no benchmark can run with, or a ``--json`` that cannot be written, is
+refused with exit 2 and a line naming the option, before any benchmark starts."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +43,28 @@ def test_a_count_out_of_range_is_refused_naming_the_option(
     assert main(["bench", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dhag bench: error: ") and option in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("bench", ["table2", "epochs", "semisup", "speed"])
+def test_a_json_that_is_a_folder_is_refused_before_the_benchmark(
+    bench: str, tmp_path: Path, nothing_runs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", bench, "--json", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--json {str(tmp_path)!r} is a folder" in err and "nothing was run" in err
+
+
+def test_a_json_under_a_file_is_refused_before_the_benchmark(
+    tmp_path: Path, nothing_runs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes").write_text("a file, not a folder\n")
+    assert main(["bench", "speed", "--json", str(tmp_path / "notes" / "speed.json")]) == 2
+    assert "is not a folder; nothing was run" in capsys.readouterr().err
+
+
+def test_a_merge_into_a_folder_is_refused_before_reading_the_parts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parts = [str(tmp_path / "a.json"), str(tmp_path / "b.json")]  # not there: the --json is said first
+    assert main(["bench", "merge", *parts, "--json", str(tmp_path)]) == 2
+    assert f"--json {str(tmp_path)!r} is a folder" in capsys.readouterr().err

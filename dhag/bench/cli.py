@@ -15,6 +15,7 @@ from dhag.bench import GAMES, RULES, TRANSFORMS
 from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
+from dhag.outpath import check_results_out
 
 __all__ = ["add_bench_parser", "comma_list", "run_bench"]
 
@@ -65,6 +66,8 @@ def run_bench(args: argparse.Namespace) -> int:
     from dhag.bench.table2 import DETECTORS
 
     _check_counts(args)
+    if args.json is not None:  # a run of hours is not lost to a --json that cannot be written
+        check_results_out(args.json, done="run" if args.bench != "merge" else "merged")
     # Names are checked before any work starts, not when a long run reaches them.
     for option, given, known in (
         ("--datasets", comma_list(args.datasets), bench.DATASETS),
