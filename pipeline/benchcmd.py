@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from pipeline.config import Settings
@@ -17,10 +18,31 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _not_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value < math.inf:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, got {text}")
+    return value
+
+
 def _more_than_two(text: str) -> float:
     value = float(text)
-    if not value > 2:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be more than 2, got {text}")
+    if not 2 < value < math.inf:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a finite number more than 2, got {text}")
     return value
 
 
@@ -34,29 +56,38 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
         help="what to measure",
     )
     bench.add_argument("--config", help=help_config)
-    bench.add_argument("--records", type=int, default=200_000, help="records for the throughput runs")
-    bench.add_argument("--rate", type=int, default=5000, help="offered load of the latency run (records/s)")
-    bench.add_argument("--duration", type=float, default=60.0, help="seconds of the latency run")
+    bench.add_argument(
+        "--records", type=_at_least_one, default=200_000, help="records for the throughput runs"
+    )
+    bench.add_argument(
+        "--rate", type=_at_least_one, default=5000, help="offered load of the latency run (records/s)"
+    )
+    bench.add_argument("--duration", type=_positive, default=60.0, help="seconds of the latency run")
     bench.add_argument("--json", type=Path, help="also write the results to this file")
-    bench.add_argument("--seed", type=int, default=0, help="plant, drift: the (first) scenario's seed")
+    bench.add_argument(
+        "--seed", type=_not_negative_int, default=0, help="plant, drift: the (first) scenario's seed"
+    )
     bench.add_argument(
         "--seeds",
         type=_at_least_one,
         default=1,
         help="plant: how many scenarios to run (seeds --seed onwards); their numbers are pooled",
     )
-    bench.add_argument("--assets", type=int, default=24, help="plant, drift: fleet size")
+    bench.add_argument("--assets", type=_at_least_one, default=24, help="plant, drift: fleet size")
     bench.add_argument(
         "--minutes",
-        type=float,
+        type=_positive,
         help="plant: simulated minutes per asset (default 120); soak: minutes to run (default 30)",
     )
     bench.add_argument(
-        "--history-hours", type=float, default=24.0, help="plant, drift: hours of normal history to train on"
+        "--history-hours",
+        type=_positive,
+        default=24.0,
+        help="plant, drift: hours of normal history to train on",
     )
     bench.add_argument(
         "--normal-hours",
-        type=float,
+        type=_not_negative,
         default=24.0,
         help="plant: hours of fault-free operation per asset scored for false alerts (0: none)",
     )
@@ -64,9 +95,11 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
     detectors = ("dhag", "dhag5", "dhag-classes", "dhag-snapshots", "dhag-reference", "sigma3", "hst")
     bench.add_argument("--detectors", nargs="+", choices=detectors, help=plant_detectors)
     quiet = "feedback: answer the alerts of this many fault-free hours (0: of the fault stream's first day)"
-    bench.add_argument("--quiet-hours", type=float, default=0.0, help=quiet)
-    bench.add_argument("--interval", type=float, default=60.0, help="soak: seconds between samples")
-    bench.add_argument("--replicas", type=int, default=3, help="scale: the most daemons in the group")
+    bench.add_argument("--quiet-hours", type=_not_negative, default=0.0, help=quiet)
+    bench.add_argument("--interval", type=_positive, default=60.0, help="soak: seconds between samples")
+    bench.add_argument(
+        "--replicas", type=_at_least_one, default=3, help="scale: the most daemons in the group"
+    )
     days = "drift: simulated days per scenario (more than 2: the shifts begin on day 2)"
     bench.add_argument("--days", type=_more_than_two, default=7.0, help=days)
 
