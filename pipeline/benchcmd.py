@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from pipeline.config import Settings
@@ -106,6 +107,15 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
 
 def run_bench_command(settings: Settings, args: argparse.Namespace) -> int:
     """Run the benchmark ``args.target`` names; returns the exit code."""
+    if args.json is not None:  # said now, not once the benchmark's minutes or hours are spent
+        from dhag.exceptions import InputError
+        from dhag.outpath import check_results_out
+
+        try:
+            check_results_out(args.json)
+        except InputError as exc:
+            sys.stderr.write(f"bench {args.target}: {exc}\n")
+            return 2
     if args.target == "feedback":
         from pipeline.feedbackbench import run_feedback_bench, run_quiet_feedback_bench
 

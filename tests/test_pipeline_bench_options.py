@@ -3,6 +3,8 @@ naming the option, before a model is trained or a broker started."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.cli import main
@@ -50,3 +52,37 @@ def test_zero_hours_still_mean_none_where_the_help_says_so() -> None:
         ["bench", "plant", "--normal-hours", "0", "--quiet-hours", "0", "--seed", "0"]
     )
     assert (args.normal_hours, args.quiet_hours, args.seed) == (0.0, 0.0, 0)
+
+
+@pytest.mark.parametrize("target", ["pipeline", "plant", "feedback", "soak", "scale", "drift"])
+def test_a_json_that_is_a_folder_is_refused_before_the_benchmark(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pipeline.bench
+    import pipeline.driftbench
+    import pipeline.feedbackbench
+    import pipeline.plantbench
+    import pipeline.scalebench
+    import pipeline.soak
+
+    def started(*_args: object, **_kwargs: object) -> int:
+        raise AssertionError("the benchmark started")
+
+    for module, name in (
+        (pipeline.bench, "run_bench"),
+        (pipeline.plantbench, "run_plant_bench"),
+        (pipeline.feedbackbench, "run_feedback_bench"),
+        (pipeline.soak, "run_soak"),
+        (pipeline.scalebench, "run_scale_bench"),
+        (pipeline.driftbench, "run_drift_bench"),
+    ):
+        monkeypatch.setattr(module, name, started)
+    assert main(["bench", target, "--json", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--json {str(tmp_path)!r} is a folder" in err and "nothing was run" in err
+
+
+def test_a_json_under_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes").write_text("a file, not a folder\n")
+    assert main(["bench", "--records", "1", "--json", str(tmp_path / "notes" / "b.json")]) == 2
+    assert "is not a folder; nothing was run" in capsys.readouterr().err
