@@ -68,3 +68,20 @@ def test_a_merge_into_a_folder_is_refused_before_reading_the_parts(
     parts = [str(tmp_path / "a.json"), str(tmp_path / "b.json")]  # not there: the --json is said first
     assert main(["bench", "merge", *parts, "--json", str(tmp_path)]) == 2
     assert f"--json {str(tmp_path)!r} is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["table2", "--capped-peers", "ocsvm,knnn"], "unknown --capped-peers ['knnn']"),
+        (["table2", "--capped-peers", "dhag"], "unknown --capped-peers ['dhag']"),
+        (["table2", "--datasets", "thyroid,shuttle,thyroid"], "--datasets names 'thyroid' more than once"),
+        (["table2", "--detectors", "dhag,knn,dhag"], "--detectors names 'dhag' more than once"),
+        (["table2", "--capped-peers", "knn,knn"], "--capped-peers names 'knn' more than once"),
+    ],
+)
+def test_a_name_list_with_an_unknown_or_repeated_name_is_refused(
+    argv: list[str], said: str, nothing_runs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", *argv]) == 2
+    assert said in capsys.readouterr().err

@@ -63,6 +63,7 @@ def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark ``args.bench`` names; returns the exit status."""
     import torch
 
+    from dhag.bench.peers import PEERS
     from dhag.bench.table2 import DETECTORS
 
     _check_counts(args)
@@ -72,9 +73,12 @@ def run_bench(args: argparse.Namespace) -> int:
     for option, given, known in (
         ("--datasets", comma_list(args.datasets), bench.DATASETS),
         ("--detectors", comma_list(args.detectors), DETECTORS),
+        ("--capped-peers", comma_list(args.capped_peers), PEERS),
     ):
         if unknown := [name for name in given if name not in known]:
             raise ParameterError(f"unknown {option} {unknown}; choose from {', '.join(known)}")
+        if again := next((name for i, name in enumerate(given) if name in given[:i]), None):
+            raise ParameterError(f"{option} names {again!r} more than once; name each once")
     # The networks are small: on a 2-core machine one thread is steadier and often faster.
     torch.set_num_threads(args.threads)
     chosen = {"datasets": tuple(comma_list(args.datasets))} if args.datasets else {}
