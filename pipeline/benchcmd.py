@@ -116,6 +116,11 @@ def run_bench_command(settings: Settings, args: argparse.Namespace) -> int:
         except InputError as exc:
             sys.stderr.write(f"bench {args.target}: {exc}\n")
             return 2
+    given = args.detectors or []
+    if again := next((name for i, name in enumerate(given) if name in given[:i]), None):
+        # each would be run again and its tallies pooled with its first run's, as if of other faults
+        sys.stderr.write(f"bench {args.target}: --detectors names {again!r} more than once; name each once\n")
+        return 2
     if args.target == "feedback":
         from pipeline.feedbackbench import run_feedback_bench, run_quiet_feedback_bench
 

@@ -86,3 +86,16 @@ def test_a_json_under_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     (tmp_path / "notes").write_text("a file, not a folder\n")
     assert main(["bench", "--records", "1", "--json", str(tmp_path / "notes" / "b.json")]) == 2
     assert "is not a folder; nothing was run" in capsys.readouterr().err
+
+
+def test_a_detector_named_twice_is_refused_before_the_plant_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pipeline.plantbench
+
+    def started(*_args: object, **_kwargs: object) -> int:
+        raise AssertionError("the benchmark started")
+
+    monkeypatch.setattr(pipeline.plantbench, "run_plant_bench", started)
+    assert main(["bench", "plant", "--detectors", "dhag", "hst", "dhag"]) == 2
+    assert "bench plant: --detectors names 'dhag' more than once" in capsys.readouterr().err
