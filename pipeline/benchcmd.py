@@ -11,6 +11,8 @@ from pipeline.config import Settings
 
 __all__ = ["add_bench_arguments", "run_bench_command"]
 
+MAX_SEED = 2**32 - 1  # DHAG's random_state (dhag.params.MAX_SEED: not imported, it would import torch)
+
 
 def _at_least_one(text: str) -> int:
     value = int(text)
@@ -19,10 +21,10 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def _not_negative_int(text: str) -> int:
+def _seed(text: str) -> int:
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    if not 0 <= value <= MAX_SEED:  # DHAG's random_state, which refused it only once a model trained
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED}, got {value}")
     return value
 
 
@@ -65,9 +67,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
     )
     bench.add_argument("--duration", type=_positive, default=60.0, help="seconds of the latency run")
     bench.add_argument("--json", type=Path, help="also write the results to this file")
-    bench.add_argument(
-        "--seed", type=_not_negative_int, default=0, help="plant, drift: the (first) scenario's seed"
-    )
+    bench.add_argument("--seed", type=_seed, default=0, help="plant, drift: the (first) scenario's seed")
     bench.add_argument(
         "--seeds",
         type=_at_least_one,
@@ -120,6 +120,12 @@ def run_bench_command(settings: Settings, args: argparse.Namespace) -> int:
     if again := next((name for i, name in enumerate(given) if name in given[:i]), None):
         # each would be run again and its tallies pooled with its first run's, as if of other faults
         sys.stderr.write(f"bench {args.target}: --detectors names {again!r} more than once; name each once\n")
+        return 2
+    if args.target == "plant" and (last := args.seed + args.seeds - 1) > MAX_SEED:
+        sys.stderr.write(
+            f"bench plant: --seed {args.seed} with --seeds {args.seeds} runs up to seed {last}; seeds go "
+            f"from 0 to {MAX_SEED}\n"
+        )
         return 2
     if args.target == "feedback":
         from pipeline.feedbackbench import run_feedback_bench, run_quiet_feedback_bench

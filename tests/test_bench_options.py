@@ -85,3 +85,11 @@ def test_a_name_list_with_an_unknown_or_repeated_name_is_refused(
 ) -> None:
     assert main(["bench", *argv]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_seeds_past_the_models_range_are_refused_naming_the_options(
+    nothing_runs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "table2", "--first-seed", "4294967295", "--seeds", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--first-seed" in err and "--seeds" in err and "4294967295" in err and "random_state" not in err

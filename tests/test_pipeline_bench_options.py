@@ -99,3 +99,23 @@ def test_a_detector_named_twice_is_refused_before_the_plant_runs(
     monkeypatch.setattr(pipeline.plantbench, "run_plant_bench", started)
     assert main(["bench", "plant", "--detectors", "dhag", "hst", "dhag"]) == 2
     assert "bench plant: --detectors names 'dhag' more than once" in capsys.readouterr().err
+
+
+def test_a_seed_past_the_models_range_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "drift", "--seed", "4294967296"])
+    assert stop.value.code == 2 and "argument --seed: must be" in capsys.readouterr().err
+
+
+def test_plant_seeds_past_the_models_range_are_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pipeline.plantbench
+
+    def started(*_args: object, **_kwargs: object) -> int:
+        raise AssertionError("the benchmark started")
+
+    monkeypatch.setattr(pipeline.plantbench, "run_plant_bench", started)
+    assert main(["bench", "plant", "--seed", "4294967295", "--seeds", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "bench plant: --seed" in err and "--seeds" in err and "4294967295" in err

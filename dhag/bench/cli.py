@@ -16,6 +16,7 @@ from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
 from dhag.outpath import check_results_out
+from dhag.params import MAX_SEED
 
 __all__ = ["add_bench_parser", "comma_list", "run_bench"]
 
@@ -34,6 +35,11 @@ def _seed_list(args: argparse.Namespace) -> list[int]:
     joined with ``dhag bench merge``."""
     if args.seeds < 1 or args.first_seed < 0:
         raise ParameterError("--seeds must be at least 1 and --first-seed at least 0")
+    if (last := args.first_seed + args.seeds - 1) > MAX_SEED:  # DHAG's random_state, said at its first fit
+        raise ParameterError(
+            f"--first-seed {args.first_seed} with --seeds {args.seeds} runs up to seed {last}; seeds go "
+            f"from 0 to {MAX_SEED}"
+        )
     return list(range(args.first_seed, args.first_seed + args.seeds))
 
 
