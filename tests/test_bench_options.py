@@ -93,3 +93,13 @@ def test_seeds_past_the_models_range_are_refused_naming_the_options(
     assert main(["bench", "table2", "--first-seed", "4294967295", "--seeds", "2"]) == 2
     err = capsys.readouterr().err
     assert "--first-seed" in err and "--seeds" in err and "4294967295" in err and "random_state" not in err
+
+
+def test_a_data_path_that_is_a_file_is_said_to_be_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "history.csv"
+    history.write_text("t,a\n0,1\n")
+    assert main(["bench", "table2", "--data", str(history), "--datasets", "thyroid", "--seeds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"the data folder {history} is a file, not a folder" in err and "does not exist" not in err

@@ -111,7 +111,8 @@ def _path(data_dir: str | Path, key: str) -> Path:
     root = Path(data_dir)
     path = root / relative
     if not path.is_file():
-        where = "" if root.is_dir() else f" (the data folder {root.resolve()} itself does not exist)"
+        said = "is a file, not a folder" if root.exists() else "itself does not exist"
+        where = "" if root.is_dir() else f" (the data folder {root.resolve()} {said})"
         raise DatasetNotFoundError(
             f"Dataset file not found: expected {path.resolve()}{where}. Get it from {source} and place it "
             f"there, or pass the folder that holds '{relative}' as data_dir. "
