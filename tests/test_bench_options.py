@@ -103,3 +103,11 @@ def test_a_data_path_that_is_a_file_is_said_to_be_one(
     assert main(["bench", "table2", "--data", str(history), "--datasets", "thyroid", "--seeds", "1"]) == 2
     err = capsys.readouterr().err
     assert f"the data folder {history} is a file, not a folder" in err and "does not exist" not in err
+
+
+@pytest.mark.parametrize("bench", ["semisup", "speed"])
+def test_datasets_given_to_a_benchmark_that_takes_none_are_refused(
+    bench: str, nothing_runs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", bench, "--datasets", "kdd"]) == 2
+    assert f"{bench}: --datasets is not taken" in capsys.readouterr().err
