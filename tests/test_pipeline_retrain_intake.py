@@ -332,3 +332,23 @@ def test_a_training_device_the_host_lacks_stops_start_up_naming_the_key(tmp_path
     assert "config error: retrain.device" in caplog.text
     assert "CUDA is not available" in caplog.text
     assert not (tmp_path / "labels.sqlite").exists()  # stopped before it opened anything
+
+
+def test_a_registry_without_a_current_model_stops_the_retrainer_before_kafka(
+    tmp_path: Path, caplog, monkeypatch
+) -> None:
+    import pipeline.topics
+    from pipeline.config import Settings
+    from pipeline.retrain.command import run_retrain
+
+    def connected(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the retrainer went to Kafka")
+
+    monkeypatch.setattr(pipeline.topics, "provision_topics", connected)
+    empty = tmp_path / "models"
+    empty.mkdir()
+    settings = Settings.model_validate({"model": {"registry": str(empty)}, "metrics": {"enabled": False}})
+    # Before: it waited for Kafka (kafka.unavailable_exit_s, then exit 3) and only then said there was
+    # no model.
+    assert run_retrain(settings, once=False) == 4
+    assert f"No model in the registry {str(empty)!r}" in caplog.text

@@ -8,6 +8,7 @@ rebalance of its group's other members) leaves the label store's own positions t
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -148,6 +149,7 @@ def test_the_command_exits_with_code_3_when_kafka_stays_away(monkeypatch, tmp_pa
 
     monkeypatch.setattr(service.Retrainer, "run", run)
     monkeypatch.setattr("pipeline.topics.provision_topics", lambda *a, **k: None)
+    monkeypatch.setattr("pipeline.registry.current", lambda registry: ("v1", Path(registry) / "v1.dhag"))
     (tmp_path / "registry").mkdir()
     settings = Settings.model_validate(
         {

@@ -137,6 +137,7 @@ def test_the_command_exits_3_and_frees_the_store_s_lock_after_a_run_under_way(mo
 
     monkeypatch.setattr(service.Retrainer, "run", run)
     monkeypatch.setattr("pipeline.topics.provision_topics", lambda *a, **k: None)
+    monkeypatch.setattr("pipeline.registry.current", lambda registry: ("v1", Path(registry) / "v1.dhag"))
     (tmp_path / "registry").mkdir()
     settings = Settings.model_validate(
         {

@@ -26,7 +26,13 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
 from pipeline.configchecks import label_store_path
-from pipeline.errors import BrokerUnavailableError, ConfigError, LabelStoreError, LockFileError
+from pipeline.errors import (
+    BrokerUnavailableError,
+    ConfigError,
+    LabelStoreError,
+    LockFileError,
+    ModelUnavailableError,
+)
 from pipeline.lockfile import flocked, holder
 from pipeline.settingnotes import triggers_note
 
@@ -151,11 +157,12 @@ def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
     from pipeline.broker import EmbeddedBroker, export_broker_memory
-    from pipeline.cli import EXIT_BROKER, EXIT_CONFIG
+    from pipeline.cli import EXIT_BROKER, EXIT_CONFIG, EXIT_MODEL
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.labelstore import LabelStore
     from pipeline.metrics import RetrainMetrics, serve_metrics
     from pipeline.probes import Probes
+    from pipeline.registry import current
     from pipeline.retrain.service import Retrainer
     from pipeline.signals import install_signals
     from pipeline.topics import provision_topics
@@ -183,6 +190,11 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
                 )
                 return EXIT_CONFIG
             log.info("retrainer metrics on http://%s:%d/metrics", settings.metrics.host, port)
+        try:  # said now, as the daemon says it, not once Kafka answers (exit 3 while it is away)
+            current(settings.model.registry)
+        except ModelUnavailableError as exc:
+            log.error("%s", exc)
+            return EXIT_MODEL
         bootstrap = (
             broker.start().bootstrap_servers if broker is not None else settings.kafka.bootstrap_servers
         )
