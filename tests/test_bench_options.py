@@ -111,3 +111,15 @@ def test_datasets_given_to_a_benchmark_that_takes_none_are_refused(
 ) -> None:
     assert main(["bench", bench, "--datasets", "kdd"]) == 2
     assert f"{bench}: --datasets is not taken" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--datasets", ""), ("--datasets", " , "), ("--detectors", ",")]
+)
+def test_a_name_list_that_names_nothing_is_refused(
+    option: str, value: str, nothing_runs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: --detectors "" ran no detector and printed an empty table (exit 0); --datasets "" ran all
+    # five, KDD's hours included, as if it had not been given.
+    assert main(["bench", "table2", option, value]) == 2
+    assert f"{option} names nothing" in capsys.readouterr().err

@@ -76,6 +76,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.json is not None:  # a run of hours is not lost to a --json that cannot be written
         check_results_out(args.json, done="run" if args.bench != "merge" else "merged")
     # Names are checked before any work starts, not when a long run reaches them.
+    for option, value in (("--datasets", args.datasets), ("--detectors", args.detectors)):
+        if value is not None and not comma_list(value):  # an empty variable in a script: not "all"
+            raise ParameterError(f"{option} names nothing ({value!r}); leave it out for the default")
     for option, given, known in (
         ("--datasets", comma_list(args.datasets), bench.DATASETS),
         ("--detectors", comma_list(args.detectors), DETECTORS),
