@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.config import Settings
@@ -28,25 +29,24 @@ def _seed(text: str) -> int:
     return value
 
 
-def _positive(text: str) -> float:
+def _finite(text: str, ok: Callable[[float], bool], words: str) -> float:
+    """``text`` as a float that ``ok`` takes (nan and inf never do), else argparse's error ``words``."""
     value = float(text)
-    if not 0 < value < math.inf:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    if not (math.isfinite(value) and ok(value)):
+        raise argparse.ArgumentTypeError(f"must be {words}, got {text}")
     return value
+
+
+def _positive(text: str) -> float:
+    return _finite(text, lambda v: v > 0, "a finite number above 0")
 
 
 def _not_negative(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, got {text}")
-    return value
+    return _finite(text, lambda v: v >= 0, "a finite number, 0 or more")
 
 
 def _more_than_two(text: str) -> float:
-    value = float(text)
-    if not 2 < value < math.inf:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a finite number more than 2, got {text}")
-    return value
+    return _finite(text, lambda v: v > 2, "a finite number more than 2")
 
 
 def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> None:

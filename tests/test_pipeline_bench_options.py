@@ -88,15 +88,20 @@ def test_a_json_under_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     assert "is not a folder; nothing was run" in capsys.readouterr().err
 
 
-def test_a_detector_named_twice_is_refused_before_the_plant_runs(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def plant_never_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench plant`` fails its test if it gets as far as running."""
     import pipeline.plantbench
 
     def started(*_args: object, **_kwargs: object) -> int:
         raise AssertionError("the benchmark started")
 
     monkeypatch.setattr(pipeline.plantbench, "run_plant_bench", started)
+
+
+def test_a_detector_named_twice_is_refused_before_the_plant_runs(
+    plant_never_runs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["bench", "plant", "--detectors", "dhag", "hst", "dhag"]) == 2
     assert "bench plant: --detectors names 'dhag' more than once" in capsys.readouterr().err
 
@@ -108,14 +113,8 @@ def test_a_seed_past_the_models_range_is_refused(capsys: pytest.CaptureFixture[s
 
 
 def test_plant_seeds_past_the_models_range_are_refused(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    plant_never_runs: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import pipeline.plantbench
-
-    def started(*_args: object, **_kwargs: object) -> int:
-        raise AssertionError("the benchmark started")
-
-    monkeypatch.setattr(pipeline.plantbench, "run_plant_bench", started)
     assert main(["bench", "plant", "--seed", "4294967295", "--seeds", "2"]) == 2
     err = capsys.readouterr().err
     assert "bench plant: --seed" in err and "--seeds" in err and "4294967295" in err
