@@ -324,18 +324,33 @@ def _refuse_identifier(name: str, n_categories: int, n_rows: int) -> None:
 
 
 def _refuse_undeclared_categories(X: Any, categorical: Sequence[str]) -> None:
-    """Refuse a frame's column of pandas' category dtype (a Parquet file keeps it) that is not declared
-    categorical: its values are categories by its own type, and categories 0, 1, 2 scaled as magnitudes
-    would train a model on an order they do not have."""
+    """Refuse a frame's column typed as categories (pandas' category dtype, which a Parquet file keeps,
+    or a pyarrow dictionary type, as ``read_parquet(dtype_backend="pyarrow")`` gives it) that is not
+    declared categorical: its values are categories by its own type, and categories 0, 1, 2 scaled as
+    magnitudes would train a model on an order they do not have."""
     if not _is_frame(X):
         return
     for column, dtype in zip(X.columns, X.dtypes, strict=True):
-        if getattr(dtype, "name", None) == "category" and str(column) not in categorical:
+        typed = _category_type(dtype)
+        if typed and str(column) not in categorical:
             raise InputError(
-                f"Feature {str(column)!r} is typed categorical (pandas' category dtype) but not declared "
+                f"Feature {str(column)!r} is typed categorical ({typed}) but not declared "
                 f"so: declare it, categorical=[{str(column)!r}] (dhag train --categorical {column}), or "
                 "store it as numbers to scale it as such."
             )
+
+
+def _category_type(dtype: Any) -> str | None:
+    """How a frame column's ``dtype`` types its values as categories, or None when it does not."""
+    if getattr(dtype, "name", None) == "category":
+        return "pandas' category dtype"
+    arrow = getattr(dtype, "pyarrow_dtype", None)
+    if arrow is not None:
+        import pyarrow.types  # there, as the dtype is pyarrow's
+
+        if pyarrow.types.is_dictionary(arrow):
+            return "a pyarrow dictionary type"
+    return None
 
 
 def _near_names(given: Sequence[str], expected: Sequence[str], limit: int = 3) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from dhag import DHAG, InputError, Preprocessor
@@ -105,3 +106,19 @@ def test_a_parquet_column_with_no_value_is_named_as_empty(tmp_path: Path) -> Non
     frame, _ = read_table(data)
     with pytest.raises(InputError, match=r"Feature 'spare' is empty"):
         DHAG(max_epochs=1, progress=False).fit(frame)
+
+
+@pytest.mark.parametrize("values", [pa.string(), pa.int64()])
+def test_an_arrow_dictionary_column_is_an_undeclared_category_and_taken_when_declared(values) -> None:
+    # pd.read_parquet(..., dtype_backend="pyarrow") reads a categorical column as a dictionary type:
+    # codes 0, 1, 2 must not be scaled as magnitudes, nor labels be told as text to declare.
+    cats = ["l0", "l1", "l2"] if values == pa.string() else [0, 1, 2]
+    line = pd.array(cats * 20, dtype=pd.ArrowDtype(pa.dictionary(pa.int32(), values)))
+    frame = pd.DataFrame({"a": np.arange(60.0), "line": line})
+    with pytest.raises(InputError, match=r"'line' is typed categorical \(a pyarrow dictionary type\).*"):
+        DHAG(max_epochs=1, progress=False).fit(frame)
+    with pytest.raises(InputError, match=r"'line' is typed categorical"):
+        Preprocessor().fit(frame)
+    model = DHAG(max_epochs=1, progress=False, categorical=["line"]).fit(frame)
+    assert model.decision_function(frame).shape == (60,)
+    assert "line=" + str(cats[0]) in model.preprocessor_.output_names_
