@@ -1,6 +1,7 @@
 """Reading a table's columns for the preprocessor: a DataFrame, a mapping of columns, a structured or
 2-D array, as named columns of numbers or of category strings, with the errors that name what is wrong
-(text in a numeric column, missing values, a 1-D array, a sparse matrix)."""
+(text in a numeric column, missing values, a 1-D array, a list of rows as mappings, a sparse
+matrix)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,13 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
         if any(v.ndim != 1 for v in data.values()) or len({s[0] for s in lengths}) > 1:
             raise InputError("A mapping input must hold 1-D columns of equal length.")
         return cols, data
+    if isinstance(X, list | tuple) and X and all(isinstance(row, Mapping) for row in X):
+        # Rows of named values: numpy would make them a 1-D array of objects, and its reshape no table.
+        raise InputError(
+            f"Expected a 2-D table (rows x features). Got a {type(X).__name__} of {len(X)} "
+            f"mapping{'s' if len(X) != 1 else ''} (rows of named values): pd.DataFrame(rows) makes them "
+            "a table whose columns are their names."
+        )
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as exc:

@@ -144,6 +144,20 @@ def test_an_array_that_is_not_a_table_is_refused_saying_how_to_make_one(fitted: 
     )
 
 
+def test_rows_as_mappings_are_refused_saying_what_they_are_and_how_to_make_a_table(fitted: DHAG, rng) -> None:
+    rows = [dict(zip(FEATURES, map(float, row), strict=True)) for row in normal(rng, 2)]
+    for given, what in ((rows, "a list of 2 mappings"), (tuple(rows[:1]), "a tuple of 1 mapping")):
+        with pytest.raises(
+            InputError, match=rf"Got {what} \(rows of named values\).*pd\.DataFrame\(rows\)"
+        ) as caught:
+            fitted.decision_function(given)
+        assert "reshape" not in str(caught.value)
+    table = pd.DataFrame(rows)  # what the refusal says to give
+    np.testing.assert_array_equal(
+        fitted.decision_function(table), fitted.decision_function(table[FEATURES].to_numpy())
+    )
+
+
 def test_a_sparse_matrix_is_refused_saying_how_to_make_it_dense(fitted: DHAG, rng) -> None:
     sparse = pytest.importorskip("scipy.sparse")
     with pytest.raises(
