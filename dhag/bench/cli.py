@@ -12,6 +12,7 @@ from typing import Any
 
 from dhag import bench
 from dhag.bench import GAMES, RULES, TRANSFORMS
+from dhag.bench.resultfile import read_table2
 from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
@@ -102,9 +103,10 @@ def run_bench(args: argparse.Namespace) -> int:
             raise ParameterError("show: give one or more table2 JSON files")
         for path in args.parts:
             try:
-                print(f"{path}:\n{bench.format_table2(json.loads(path.read_text()), show_times=True)}\n")
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise ParameterError(f"show: {path}: not a table2 result ({exc})") from exc
+                result = read_table2(path)
+            except ValueError as exc:
+                raise ParameterError(f"show: {path}: {exc}") from exc
+            print(f"{path}:\n{bench.format_table2(result, show_times=True)}\n")
     elif args.bench == "merge":
         if args.json is None or len(args.parts) < 2:
             raise ParameterError("merge: give two or more table2 JSON files and --json OUT")
