@@ -202,6 +202,23 @@ def test_a_history_path_that_is_a_folder_is_said_to_name_the_file(
     assert not list((tmp_path / "out").iterdir()) and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.parametrize("name", ["x.txt", "history.csv.gz", "history", "history.CSV"])
+def test_a_history_name_of_another_suffix_is_refused_before_simulating(
+    tmp_path, capsys, monkeypatch, name
+) -> None:
+    # Before: CSV was written under any name; models train reads a .gz as gzip, so that history was lost.
+    from pipeline.cli import main
+    from pipeline.simulator import command
+
+    monkeypatch.setattr(command.Fleet, "run", lambda *a: pytest.fail("simulated before the name was checked"))
+    assert main(["simulate", "--history", str(tmp_path / name), "--assets", "3", "--hours", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"--history {str(tmp_path / name)!r} names neither a .csv nor a .parquet file" in err
+    assert f"such as {str(tmp_path / (name.split('.')[0] + '.csv'))!r}" in err and not list(
+        tmp_path.iterdir()
+    )
+
+
 def test_scoreboard_counts_false_alerts_and_misses() -> None:
     board = Scoreboard(grace_s=10, settle_s=5)
     board.add_truth({"state": "start", "asset_id": "p1", "kind": "seal_leak", "onset": 1.0, "ts": 100.0})

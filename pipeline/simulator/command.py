@@ -98,6 +98,14 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
                 f"or Parquet for a .parquet name), such as {str(args.history / 'history.csv')!r}\n"
             )
             return 2
+        if args.history.suffix not in (".csv", ".parquet"):  # else CSV under any name, a .gz one too
+            name = args.history.name
+            sys.stderr.write(
+                f"--history {str(args.history)!r} names neither a .csv nor a .parquet file: simulate "
+                f"writes CSV to a .csv name and Parquet to a .parquet one, such as "
+                f"{str(args.history.with_name((name.partition('.')[0] or name) + '.csv'))!r}\n"
+            )
+            return 2
         if not (0 < args.hours < math.inf and 0 < args.interval < math.inf):
             sys.stderr.write(
                 "--hours and --interval must be finite numbers above 0, "
