@@ -49,6 +49,53 @@ def _more_than_two(text: str) -> float:
     return _finite(text, lambda v: v > 2, "a finite number more than 2")
 
 
+TRAIN_READINGS = 2  # DHAG fits on 2 normal rows or more; 3-sigma needs 2 readings of an asset for a spread
+
+
+def _least(need: int, interval_s: float, unit_s: float) -> str:
+    """The least span, in ``unit_s`` seconds, that holds ``need`` readings ``interval_s`` apart: rounded
+    up at four decimals, so that the value said is itself taken."""
+    return f"{math.ceil(need * interval_s / unit_s * 10_000) / 10_000:g}"
+
+
+def _too_short(args: argparse.Namespace) -> str | None:
+    """What is wrong with a span option of ``args.target`` too short for the simulator to give it a
+    reading (or, for a training history, the readings a model needs), else None. 0 hours that mean
+    "none" are never too short."""
+    hour, quiet = 3600.0, "of fault-free operation"
+    spans: list[tuple[str, float, float, float, int, str]] = []  # option, value, unit, interval, need, use
+    if args.target == "plant":
+        from pipeline import plantbench as bench
+        from pipeline.plantdetectors import HST_CALIBRATION_ONE_IN
+
+        every = bench.STREAM_INTERVAL_S
+        minutes = args.minutes if args.minutes is not None else 120.0
+        need = TRAIN_READINGS  # of each asset; hst also needs one history row to calibrate on
+        if "hst" in (args.detectors or bench.DETECTORS):
+            need = max(need, math.ceil(HST_CALIBRATION_ONE_IN / args.assets))
+        history = ("--history-hours", args.history_hours, hour, bench.HISTORY_INTERVAL_S, need)
+        spans += [(*history, "to train on"), ("--minutes", minutes, 60.0, every, 1, "of the fault stream")]
+        if args.normal_hours > 0:
+            spans.append(("--normal-hours", args.normal_hours, hour, every, 1, quiet))
+    if args.target == "drift":
+        from pipeline import driftbench
+
+        every = driftbench.INTERVAL_S
+        spans.append(("--history-hours", args.history_hours, hour, every, TRAIN_READINGS, "to train on"))
+    if args.target == "feedback" and args.quiet_hours > 0:
+        from pipeline import feedbackbench
+
+        spans.append(("--quiet-hours", args.quiet_hours, hour, feedbackbench.INTERVAL_S, 1, quiet))
+    for option, value, unit_s, interval_s, need, use in spans:
+        if value * unit_s // interval_s < need:  # as the simulator counts its rows
+            readings = "a reading" if need == 1 else f"{need} readings of each asset"
+            return (
+                f"{option} {value:g} ({value * unit_s:g} s) is too short for {readings} {use} "
+                f"(one every {interval_s:g} s); give at least {_least(need, interval_s, unit_s)}"
+            )
+    return None
+
+
 def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> None:
     """The target and every option of ``bench``; each option's help names the targets it serves."""
     bench.add_argument(
@@ -126,6 +173,9 @@ def run_bench_command(settings: Settings, args: argparse.Namespace) -> int:
             f"bench plant: --seed {args.seed} with --seeds {args.seeds} runs up to seed {last}; seeds go "
             f"from 0 to {MAX_SEED}\n"
         )
+        return 2
+    if short := _too_short(args):  # it would end in a traceback once the simulated rows are read
+        sys.stderr.write(f"bench {args.target}: {short}\n")
         return 2
     if args.target == "feedback":
         from pipeline.feedbackbench import run_feedback_bench, run_quiet_feedback_bench

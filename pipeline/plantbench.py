@@ -68,12 +68,14 @@ __all__ = [
     "pool",
     "run_plant_bench",
 ]
-__all__ += ["scenario", "summarize", "tally"]
+__all__ += ["HISTORY_INTERVAL_S", "STREAM_INTERVAL_S", "scenario", "summarize", "tally"]
 
 log = logging.getLogger(__name__)
 
 DETECTORS = ("dhag", "sigma3", "hst")
 DAY_S = 86_400.0
+HISTORY_INTERVAL_S = 30.0  # seconds between the training history's readings
+STREAM_INTERVAL_S = 2.0  # seconds between the fault stream's (and the fault-free hours') readings
 
 
 def scenario(
@@ -81,7 +83,7 @@ def scenario(
     seed: int = 0,
     assets: int = 24,
     minutes: float = 120.0,
-    interval_s: float = 2.0,
+    interval_s: float = STREAM_INTERVAL_S,
     history_hours: float = 24.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[Fault]]:
     """``(history, stream, faults)``: normal operation for training (a day unless ``history_hours``
@@ -90,7 +92,7 @@ def scenario(
     Every asset gets one fault per 30 simulated minutes (onset 10 minutes in, 10-15 minutes long),
     cycling through the kinds its machine type can have.
     """
-    history = Fleet(assets, seed=seed, run=0).run(history_hours * 3600.0, 30.0)
+    history = Fleet(assets, seed=seed, run=0).run(history_hours * 3600.0, HISTORY_INTERVAL_S)
     start = 6 * 3600.0
     fleet = Fleet(assets, seed=seed, run=2, start_s=start)
     rng = np.random.default_rng(seed + 1000)
@@ -247,7 +249,7 @@ def evaluate(
 
 
 def normal_day(
-    *, seed: int = 0, assets: int = 24, hours: float = 24.0, interval_s: float = 2.0
+    *, seed: int = 0, assets: int = 24, hours: float = 24.0, interval_s: float = STREAM_INTERVAL_S
 ) -> pd.DataFrame:
     """Fault-free operation of the scenario's fleet (run 3: neither its history nor its fault stream),
     ``hours`` from midnight at the fault stream's reading interval: every alert on it is a false one,
@@ -356,7 +358,7 @@ def run_plant_bench(
         "minutes_per_asset": minutes,
         "history_hours": history_hours,
         "normal_hours_per_asset": normal_hours,
-        "interval_s": 2.0,
+        "interval_s": STREAM_INTERVAL_S,
         "fault_kinds": list(FAULT_KINDS),
         "alerts": settings.alerts.model_dump(),
         "grace_s": GRACE_S,

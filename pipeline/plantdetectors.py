@@ -18,7 +18,9 @@ from pipeline.hotswap import bind_model
 from pipeline.plantmodel import PLANT_MODEL_SETTINGS, train_plant_model
 from pipeline.plantnaming import sensors_named
 
-__all__ = ["BUILDERS", "PLANT_DETECTORS", "Detector"]
+__all__ = ["BUILDERS", "HST_CALIBRATION_ONE_IN", "PLANT_DETECTORS", "Detector"]
+
+HST_CALIBRATION_ONE_IN = 10  # hst holds out one history row in this many to calibrate its threshold on
 
 
 # -- detectors: trained on the history, then flag any stream reading by reading ------------------
@@ -120,7 +122,7 @@ def _hst_detector(history: pd.DataFrame, seed: int) -> Detector:
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(train))
-    n_cal = len(train) // 10
+    n_cal = len(train) // HST_CALIBRATION_ONE_IN
     hst = HalfSpaceTrees(n_trees=25, height=12, window_size=250, seed=seed)
     for x in rows(train[order[n_cal:]]):
         hst.learn_one(x)

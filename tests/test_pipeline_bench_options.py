@@ -118,3 +118,77 @@ def test_plant_seeds_past_the_models_range_are_refused(
     assert main(["bench", "plant", "--seed", "4294967295", "--seeds", "2"]) == 2
     err = capsys.readouterr().err
     assert "bench plant: --seed" in err and "--seeds" in err and "4294967295" in err
+
+
+@pytest.fixture
+def no_bench_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every benchmark ``bench`` can run fails its test if it gets as far as running."""
+    import pipeline.driftbench
+    import pipeline.feedbackbench
+    import pipeline.plantbench
+
+    def started(*_args: object, **_kwargs: object) -> int:
+        raise AssertionError("the benchmark started")
+
+    for module, name in (
+        (pipeline.plantbench, "run_plant_bench"),
+        (pipeline.feedbackbench, "run_feedback_bench"),
+        (pipeline.feedbackbench, "run_quiet_feedback_bench"),
+        (pipeline.driftbench, "run_drift_bench"),
+    ):
+        monkeypatch.setattr(module, name, started)
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "least"),
+    [
+        # history rows come every 30 s and training needs 2 of them: 60 s, 1/60 h
+        (["plant", "--history-hours", "0.001"], "--history-hours 0.001", "0.0167"),
+        (["plant", "--history-hours", "0.0166"], "--history-hours 0.0166", "0.0167"),
+        (["drift", "--history-hours", "0.001"], "--history-hours 0.001", "0.0167"),
+        # one asset: hst calibrates on one history row in 10, so 10 readings (300 s) are the least
+        (["plant", "--history-hours", "0.05", "--assets", "1"], "--history-hours 0.05", "0.0834"),
+        # the fault stream and the fault-free hours are read every 2 s: one reading, 1/30 min
+        (["plant", "--minutes", "0.01"], "--minutes 0.01", "0.0334"),
+        (["plant", "--normal-hours", "0.0001"], "--normal-hours 0.0001", "0.0006"),
+        # the feedback bench's quiet hours are read every 10 s
+        (["feedback", "--quiet-hours", "0.001"], "--quiet-hours 0.001", "0.0028"),
+    ],
+)
+def test_a_span_too_short_for_a_reading_is_refused_before_the_benchmark(
+    argv: list[str], option: str, least: str, no_bench_runs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", *argv]) == 2
+    err = capsys.readouterr().err
+    assert f"bench {argv[0]}: {option} " in err and f"at least {least}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "target"),
+    [
+        (["plant", "--history-hours", "0.0167", "--minutes", "0.0334", "--normal-hours", "0.0006"], "plant"),
+        (["plant", "--normal-hours", "0"], "plant"),
+        (["plant", "--history-hours", "0.0834", "--assets", "1"], "plant"),
+        (["plant", "--history-hours", "0.0167", "--assets", "1", "--detectors", "dhag", "sigma3"], "plant"),
+        (["drift", "--history-hours", "0.0167"], "drift"),
+        (["feedback", "--quiet-hours", "0.0028"], "quiet"),
+        (["feedback", "--quiet-hours", "0"], "feedback"),
+    ],
+)
+def test_the_least_span_said_is_taken_and_zero_still_means_none(
+    argv: list[str], target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.driftbench
+    import pipeline.feedbackbench
+    import pipeline.plantbench
+
+    ran: list[str] = []
+    for module, name, said in (
+        (pipeline.plantbench, "run_plant_bench", "plant"),
+        (pipeline.feedbackbench, "run_feedback_bench", "feedback"),
+        (pipeline.feedbackbench, "run_quiet_feedback_bench", "quiet"),
+        (pipeline.driftbench, "run_drift_bench", "drift"),
+    ):
+        monkeypatch.setattr(module, name, lambda *_a, said=said, **_k: ran.append(said) or 0)
+    assert main(["bench", *argv]) == 0
+    assert ran == [target]
