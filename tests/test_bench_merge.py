@@ -105,11 +105,19 @@ def test_the_merge_command_writes_the_joined_result_and_refuses_bad_input(
         main(["bench", "merge", str(a), str(b)]) == 2
         and "two or more table2 JSON files and --json" in capsys.readouterr().err
     )  # a usage error
+    # A part cut short said "merge: Expecting value: line 1 column 10 (char 9)", naming no file.
     (tmp_path / "bad.json").write_text('{"meta": ')
     assert (
         main(["bench", "merge", str(a), str(tmp_path / "bad.json"), "--json", str(out)]) == 2
-        and "error: merge: " in capsys.readouterr().err
+        and f"error: merge: {tmp_path / 'bad.json'}: not valid JSON at line 1, column 10"
+        in capsys.readouterr().err
     )  # a usage error
+    (tmp_path / "other.json").write_text('{"meta": {"benchmark": "semisup"}, "0.0": {}}')
+    assert (
+        main(["bench", "merge", str(a), str(tmp_path / "other.json"), "--json", str(out)]) == 2
+        and f"merge: {tmp_path / 'other.json'}: meta.benchmark is 'semisup', not 'table2'"
+        in capsys.readouterr().err
+    )
     assert (
         main(["bench", "speed", str(a)]) == 2 and "unexpected files" in capsys.readouterr().err
     )  # a usage error

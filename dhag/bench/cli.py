@@ -110,9 +110,15 @@ def run_bench(args: argparse.Namespace) -> int:
     elif args.bench == "merge":
         if args.json is None or len(args.parts) < 2:
             raise ParameterError("merge: give two or more table2 JSON files and --json OUT")
+        parts = []
+        for path in args.parts:  # each checked as show checks it, its faults named with the file
+            try:
+                parts.append(read_table2(path))
+            except ValueError as exc:
+                raise ParameterError(f"merge: {path}: {exc}") from exc
         try:
-            result = bench.merge_table2([json.loads(p.read_text()) for p in args.parts])
-        except (OSError, ValueError) as exc:  # a JSON error is a ValueError too
+            result = bench.merge_table2(parts)
+        except ValueError as exc:  # parts that do not join: seeds in two, settings that differ
             raise ParameterError(f"merge: {exc}") from exc
         bench.write_json(result, args.json)
         print(bench.format_table2(result, show_times=True))
