@@ -38,17 +38,34 @@ def test_a_truncated_file_is_named_as_no_json_with_its_line_and_column(
     ("change", "said"),
     [
         (lambda r: [r], "holds a JSON array, not an object"),
-        (lambda r: {"speed": 1}, "'speed' is 1 (int), not an object of detectors"),
+        (lambda r: {"speed": 1}, "'speed' is 1 (number), not an object of detectors"),
+        (lambda r: {"meta": None}, "meta is null, not an object"),
         (lambda r: {"meta": {"benchmark": "speed"}}, "meta.benchmark is 'speed', not 'table2'"),
         (lambda r: {"meta": {"benchmark": "table2"}}, "holds no dataset"),
         (lambda r: {**r, "thyroid": {"dhag": {}}}, "thyroid.dhag has no key 'f1_mean'"),
         (
             lambda r: {**r, "thyroid": {"dhag": {**r["thyroid"]["dhag"], "f1_std": "1"}}},
-            "thyroid.dhag.f1_std is '1' (str), not a number",
+            'thyroid.dhag.f1_std is "1" (string), not a number',
         ),
         (
             lambda r: {**r, "thyroid": {"dhag": {**r["thyroid"]["dhag"], "per_seed": [{}]}}},
             "thyroid.dhag.per_seed[0] has no key 'seed'",
+        ),
+        (
+            lambda r: {
+                **r,
+                "thyroid": {"dhag": {k: v for k, v in r["thyroid"]["dhag"].items() if k != "per_seed"}},
+            },
+            "thyroid.dhag has no key 'per_seed'",
+        ),
+        (
+            lambda r: {
+                **r,
+                "thyroid": {
+                    "dhag": {**r["thyroid"]["dhag"], "per_seed": [{"seed": 0, "f1": 1, "members": 3}]}
+                },
+            },
+            "thyroid.dhag.per_seed[0].members is 3 (number), not a list of members",
         ),
     ],
 )

@@ -57,13 +57,19 @@ def read_table2(path: Path) -> dict[str, Any]:
             raise ValueError(f"{name!r} is {_shown(cells)}, not an object of detectors")
         for det, cell in cells.items():
             _check_object(cell, f"{name}.{det}", _CELL_NUMBERS)
-            runs = cell.get("per_seed")
+            if "per_seed" not in cell:
+                raise ValueError(f"{name}.{det} has no key 'per_seed'")
+            runs = cell["per_seed"]
             if not isinstance(runs, list):
                 raise ValueError(f"{name}.{det}.per_seed is {_shown(runs)}, not a list of runs")
             for i, run in enumerate(runs):
-                _check_object(run, f"{name}.{det}.per_seed[{i}]", _RUN_NUMBERS)
-                for j, member in enumerate(run.get("members", [])):
-                    _check_object(member, f"{name}.{det}.per_seed[{i}].members[{j}]", ("f1", "auroc"))
+                where = f"{name}.{det}.per_seed[{i}]"
+                _check_object(run, where, _RUN_NUMBERS)
+                members = run.get("members", [])
+                if not isinstance(members, list):
+                    raise ValueError(f"{where}.members is {_shown(members)}, not a list of members")
+                for j, member in enumerate(members):
+                    _check_object(member, f"{where}.members[{j}]", ("f1", "auroc"))
     return result
 
 
@@ -87,6 +93,9 @@ def _json_type(value: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    """A value as the message shows it: short, with its Python type (``1 (int)``)."""
-    text = repr(value)
-    return f"{text if len(text) <= 40 else text[:37] + '...'} ({type(value).__name__})"
+    """A value as the message shows it: as the file writes it, short, with its JSON type (``1 (number)``,
+    ``null``)."""
+    if value is None:
+        return "null"
+    text = json.dumps(value)
+    return f"{text if len(text) <= 40 else text[:37] + '...'} ({_json_type(value)})"
