@@ -45,7 +45,7 @@ from pipeline.config import Settings
 from pipeline.kafkaclients import closed_on_failure
 from pipeline.kafkatime import record_time
 from pipeline.labelorder import Answer, given_rank, opened_on
-from pipeline.labels import LabelError, Source, label_message, parse_label
+from pipeline.labels import LabelError, LabelReason, Source, label_message, parse_label
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
 from pipeline.recordjson import is_schema_1
 from pipeline.refusals import acl_refused
@@ -323,10 +323,15 @@ def run_label(
     """Produce one label for an alert seen on the alerts topic."""
     out, err = out or sys.stdout, err or sys.stderr
     verdict = "anomaly" if args.anomaly else "normal"
+    most = settings.retrain.max_label_bytes  # as the retrainer judges it
     try:
-        raw = label_message(alert_id=args.alert_id, label=verdict, operator=args.operator, note=args.note)
+        raw = label_message(
+            alert_id=args.alert_id, label=verdict, operator=args.operator, note=args.note, max_bytes=most
+        )
     except LabelError as exc:
-        err.write(f"label refused: {exc.detail}\n")
+        big = exc.reason == LabelReason.OVERSIZED  # what the retrainer dead-letters: the note is too long
+        detail = f"with its --note {exc.detail} (retrain.max_label_bytes)" if big else exc.detail
+        err.write(f"label refused: {detail}; no label was written\n")
         return EXIT_REFUSED
     bootstrap = _bootstrap(settings, args.bootstrap, err)
     if bootstrap is None:

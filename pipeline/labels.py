@@ -301,10 +301,12 @@ def label_message(
     note: str | None = None,
     now: float | None = None,
     label_id: str | None = None,
+    max_bytes: int = 16_384,
 ) -> bytes:
     """A validated label for an alert, encoded for ``operator-labels`` (raises :class:`LabelError`), with
     ``label_id`` (default: a new random one), which its copies keep: a producer's retry, which the label
-    store records once (:mod:`pipeline.labelorder`)."""
+    store records once (:mod:`pipeline.labelorder`). ``max_bytes``: the largest the retrainer takes
+    (``retrain.max_label_bytes``)."""
     data: dict[str, Any] = {
         "schema": 1,
         "alert_id": alert_id,
@@ -316,7 +318,7 @@ def label_message(
     if note is not None:
         data["note"] = note
     raw = orjson.dumps(data)
-    parse_label(raw)
+    parse_label(raw, max_bytes=max_bytes)
     return raw
 
 
