@@ -32,8 +32,8 @@ from kafka.errors import KafkaError
 
 from pipeline.alertepisodes import Episode, _as_they_came, _list, _once, _written_at
 from pipeline.alertevents import suspect_tag
+from pipeline.alertsargs import add_alerts_arguments, add_label_arguments
 from pipeline.alertsince import (
-    SINCE_HELP,
     labels_from,
     own_time_since,
     parse_since,
@@ -64,31 +64,16 @@ EXIT_REFUSED = 2  # also a config error: the broker refused the client's credent
 EXIT_BROKER = 3
 
 
-def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``alerts`` subcommand's options."""
-    parser.add_argument("--open", action="store_true", help="only episodes not resolved yet")
-    parser.add_argument("--asset", help="only this asset")
-    parser.add_argument("--limit", type=int, default=20, help="newest N episodes (default 20)")
-    parser.add_argument("--since", metavar="DURATION_OR_TIME", help=SINCE_HELP)
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--bootstrap", help="Kafka address (default: kafka.bootstrap_servers)")
+class TopicMissingError(Exception):
+    """The cluster has no such topic (or hides it from this client). Said of the alerts topic, the one
+    :func:`read_episodes` raises it for (a missing labels topic holds no labels yet): no daemon wrote
+    alerts there."""
 
-
-def add_label_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``label`` subcommand's options."""
-    parser.add_argument("alert_id", help="the alert to label (see `dhag-pipeline alerts`)")
-    verdict = parser.add_mutually_exclusive_group(required=True)
-    verdict.add_argument("--anomaly", action="store_true", help="confirm: a real anomaly")
-    verdict.add_argument("--normal", action="store_true", help="reject: a false alarm")
-    parser.add_argument("--operator", required=True, help="who labels")
-    parser.add_argument("--note", help="free text kept with the label")
-    parser.add_argument(
-        "--unchecked",
-        action="store_true",
-        help="write the label without finding the alert on the alerts topic (one aged off it that the "
-        "retrainer still keeps); the retrainer dead-letters it if it does not know the alert either",
-    )
-    parser.add_argument("--bootstrap", help="Kafka address (default: kafka.bootstrap_servers)")
+    def __init__(self, topic: str, bootstrap: str) -> None:
+        super().__init__(
+            f"the topic {topic!r} (kafka.topics.alerts) is not on Kafka at {bootstrap}, or this client may "
+            "not Describe it: no daemon has written alerts there; check --bootstrap and kafka.topics.alerts"
+        )
 
 
 def _read_topic(
@@ -103,14 +88,15 @@ def _read_topic(
     partition read from its offset for it; ``say`` is told of partitions whose records carry no Kafka
     time: :mod:`pipeline.alertsince`), each partition's in offset order, as they come (the caller
     keeps what it needs of them, not the records); raises :class:`KafkaError` once a read has made no
-    progress for ``stall_s``, however long a big topic takes to read while it makes some."""
+    progress for ``stall_s``, however long a big topic takes to read while it makes some, and
+    :class:`TopicMissingError` when the topic is not there."""
     consumer = closed_on_failure(
         KafkaConsumer, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options
     )
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not parts:
-            return
+            raise TopicMissingError(topic, bootstrap)
         consumer.assign(parts)
         since_ms = None if since is None else int(since * 1000)
         if since_ms is None:
@@ -217,7 +203,11 @@ def read_episodes(
     most, records = settings.retrain.max_label_bytes, settings.records  # as the retrainer judges them
     fits: dict[str, Any] = {"asset_pattern": records.asset_id_pattern, "max_future_s": records.max_future_s}
     early = None if since is None else labels_from(since, settings)  # labels written before their alert
-    for msg in _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options, early, say)):
+    try:
+        labels = _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options, early, say))
+    except TopicMissingError:
+        labels = []  # no label yet: the retrainer, or the first `label`, creates the topic
+    for msg in labels:
         try:
             # Its times are judged against when it was written to Kafka, not this host's clock: a
             # host whose clock is behind would hide every fresh label.
@@ -283,6 +273,9 @@ def run_alerts(
         )
     except AUTHENTICATION_FAILURES as exc:
         err.write(f"{authentication_refused(exc, bootstrap)}\n")
+        return EXIT_REFUSED
+    except TopicMissingError as exc:
+        err.write(f"{exc}\n")
         return EXIT_REFUSED
     except KafkaError as exc:
         if (refused := acl_refused(exc, "read", bootstrap)) is not None:
@@ -377,6 +370,9 @@ def run_label(
             producer.close(timeout=5)
     except LabelTopicError as exc:
         err.write(f"label refused: {exc}\n")
+        return EXIT_REFUSED
+    except TopicMissingError as exc:
+        err.write(f"{exc}; no label was written\n")
         return EXIT_REFUSED
     except AUTHENTICATION_FAILURES as exc:
         err.write(f"{authentication_refused(exc, bootstrap)}\n")
