@@ -6,15 +6,35 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.alertevents import sensor_tag
+from pipeline.alertevents import sensor_tag, suspect_tag
 from pipeline.labelorder import Answer, in_label_order, repeated
 from pipeline.labels import Source
 
-__all__ = ["Episode"]
+__all__ = ["COLUMNS", "Episode", "when"]
+
+#: The columns of ``dhag-pipeline alerts``' table: an :meth:`Episode.row` each.
+COLUMNS = (
+    "ALERT_ID",
+    "ASSET",
+    "STATE",
+    "OPENED",
+    "SCORE",
+    "THRESHOLD",
+    "MODEL",
+    "TOP SENSORS",
+    "SUSPECT",
+    "LABEL",
+)
+
+
+def when(ts: float | None) -> str:
+    """A time as the consoles show it (UTC), ``-`` for none."""
+    return "-" if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 @dataclass
@@ -42,6 +62,8 @@ class Episode:
     #: The event's ``suspect_sensors``: raw sensors that, read differently alone, make the opening reading
     #: most normal, with what they read and the value that did (empty for an event without them).
     suspect_sensors: list[dict[str, Any]] = field(default_factory=list)
+    #: The threshold of the model that scored it, which ``score`` was over (None: the event did not say).
+    threshold: float | None = None
 
     @property
     def state(self) -> str:
@@ -66,6 +88,23 @@ class Episode:
         """The label that counts (the last in the label store's order), or None."""
         return self.labels[-1] if self.labels else None
 
+    def row(self) -> tuple[str, ...]:
+        """The episode as ``dhag-pipeline alerts`` lists it, in :data:`COLUMNS`: its opening score
+        beside the threshold it was over, and a resolution by silence (no sign of recovery) so named."""
+        label = self.label
+        return (
+            self.alert_id,
+            self.asset_id,
+            self.state + ("-by-silence" if self.resolved_by == "silence" else ""),
+            when(self.opened_at),
+            f"{self.score:.3f}",
+            "-" if self.threshold is None else f"{self.threshold:.3f}",
+            self.model_version,
+            ",".join(self.sensor_tags()) or "-",
+            suspect_tag(self.suspect_sensors[0]) if self.suspect_sensors else "-",
+            f"{label['label']} ({label['operator']})" if label else "-",
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return {
@@ -76,6 +115,7 @@ class Episode:
             "resolved_at": self.resolved_at,
             "resolved_by": self.resolved_by,
             "score": self.score,
+            "threshold": self.threshold,
             "model_version": self.model_version,
             "top_sensors": self.top_sensors,
             "suspect_sensors": self.suspect_sensors,
@@ -116,6 +156,12 @@ def _written_at(msg: Any) -> float:
     """When a record was written to Kafka (epoch seconds), ``inf`` when it carries no time."""
     stamp = getattr(msg, "timestamp", None)
     return stamp / 1000 if isinstance(stamp, int) and stamp >= 0 else math.inf
+
+
+def _number(value: Any) -> float | None:
+    """A finite number an event gives, else None."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def _list(value: Any) -> list[Any]:

@@ -30,8 +30,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from pipeline.alertepisodes import Episode, _as_they_came, _list, _once, _written_at
-from pipeline.alertevents import suspect_tag
+from pipeline.alertepisodes import COLUMNS, Episode, _as_they_came, _list, _number, _once, _written_at, when
 from pipeline.alertsargs import add_alerts_arguments, add_label_arguments
 from pipeline.alertsince import (
     labels_from,
@@ -182,6 +181,7 @@ def read_episodes(
                         str(s.get("sensor")) for s in event.get("top_sensors") or [] if s.get("imputed")
                     ],
                     suspect_sensors=[s for s in _list(event.get("suspect_sensors")) if isinstance(s, dict)],
+                    threshold=_number(event.get("threshold")),
                 )
             if event.get("state") == "open":
                 opened.add(alert_id)
@@ -245,10 +245,6 @@ def _bootstrap(settings: Settings, given: str | None, err: TextIO) -> str | None
     return bootstrap
 
 
-def _when(ts: float | None) -> str:
-    return "-" if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
 def run_alerts(
     settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -296,16 +292,7 @@ def run_alerts(
     if not chosen:
         out.write("no alerts\n")
         return 0
-    rows = [("ALERT_ID", "ASSET", "STATE", "OPENED", "SCORE", "MODEL", "TOP SENSORS", "SUSPECT", "LABEL")]
-    for e in chosen:
-        label = e.label
-        verdict = f"{label['label']} ({label['operator']})" if label else "-"
-        state = e.state + ("-by-silence" if e.resolved_by == "silence" else "")  # no sign of recovery
-        rows.append(
-            (e.alert_id, e.asset_id, state, _when(e.opened_at), f"{e.score:.3f}", e.model_version,
-             ",".join(e.sensor_tags()) or "-",
-             suspect_tag(e.suspect_sensors[0]) if e.suspect_sensors else "-", verdict)
-        )  # fmt: skip
+    rows = [COLUMNS, *(e.row() for e in chosen)]
     out.writelines(line + "\n" for line in table_lines(rows))  # by terminal columns: wide scripts too
     return 0
 
@@ -386,7 +373,7 @@ def run_label(
     if previous is not None and previous["label"] != verdict:
         out.write(
             f"note: alert {args.alert_id} was labelled {previous['label']} by {previous['operator']} at "
-            f"{_when(previous.get('labelled_at', previous['ts']))}; this {verdict} label replaces it "
+            f"{when(previous.get('labelled_at', previous['ts']))}; this {verdict} label replaces it "
             "(the newest label counts; the earlier ones stay in the history)\n"
         )
     elif previous is not None and previous["operator"] == args.operator:
@@ -396,6 +383,6 @@ def run_label(
         )
     elif previous is not None:
         out.write(f"note: alert {args.alert_id} was already labelled {verdict} by {previous['operator']}\n")
-    seen = "not checked" if episode is None else f"{episode.asset_id}, opened {_when(episode.opened_at)}"
+    seen = "not checked" if episode is None else f"{episode.asset_id}, opened {when(episode.opened_at)}"
     out.write(f"labelled alert {args.alert_id} ({seen}) as {verdict} by {args.operator}\n")
     return 0
