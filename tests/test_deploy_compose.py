@@ -375,3 +375,17 @@ def test_dockerfile_is_multi_stage_non_root_with_cpu_torch_by_default() -> None:
 def test_docker_build_context_leaves_out_the_virtualenv() -> None:
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
     assert ".venv" in ignore and ".git" in ignore and "models" in ignore
+
+
+def test_every_service_that_creates_topics_gives_them_the_same_partition_count() -> None:
+    # Before, the demo's simulator created the input topic with config.yaml's 3 partitions: it starts at
+    # once, while the daemon (6) exits until the demo model is published, so `--scale daemon=6` left
+    # half the replicas without a partition.
+    services = _resolved()["services"]
+    counts = {
+        name: load_settings(
+            REPO / "config.yaml", {k: str(v) for k, v in services[name].get("environment", {}).items()}
+        ).kafka.topics.partitions
+        for name in ("daemon", "retrainer", "simulator")
+    }
+    assert set(counts.values()) == {int(services["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"])}, counts
