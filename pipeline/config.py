@@ -102,6 +102,9 @@ class SecuritySettings(_Section):
         }
 
 
+# Kafka's requests carry sizes and timeouts as 32-bit integers: kafka-python cannot encode a larger one.
+_INT32_MAX = 2**31 - 1
+
 TopicName = Annotated[str, AfterValidator(check_topic_name)]
 Name = Annotated[str, AfterValidator(check_not_blank)]
 
@@ -136,11 +139,11 @@ class KafkaSettings(_Section):
     poll_timeout_ms: int = Field(200, ge=1, le=60_000)
     # How long the broker may hold a fetch while it waits for new data: at low load, a floor on latency.
     fetch_max_wait_ms: int = Field(20, ge=0, le=10_000)
-    fetch_max_bytes: int = Field(52_428_800, ge=1024)
-    max_partition_fetch_bytes: int = Field(10_485_760, ge=1024)
+    fetch_max_bytes: int = Field(52_428_800, ge=1024, le=_INT32_MAX)
+    max_partition_fetch_bytes: int = Field(10_485_760, ge=1024, le=_INT32_MAX)
     # kafka-python sets the group's rebalance timeout from this, and a join waits about that long.
-    max_poll_interval_ms: int = Field(30_000, ge=1000)
-    session_timeout_ms: int = Field(10_000, ge=1000)
+    max_poll_interval_ms: int = Field(30_000, ge=1000, le=_INT32_MAX)
+    session_timeout_ms: int = Field(10_000, ge=1000, le=_INT32_MAX)
     heartbeat_interval_ms: int = Field(3000, ge=100)
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     # kafka-python's producer refuses a request timeout not below its delivery timeout (120 s) less linger.

@@ -274,3 +274,22 @@ def test_a_blank_registry_path_stops_start_up() -> None:
     # Before, "  " was accepted and every daemon looked for its model in a folder named by spaces.
     with pytest.raises(ConfigError, match="model.registry"):
         load_settings(None, {"DHAG_PIPELINE_MODEL__REGISTRY": "  "})
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "max_poll_interval_ms",
+        "session_timeout_ms",
+        "fetch_max_bytes",
+        "max_partition_fetch_bytes",
+    ],
+)
+def test_kafka_settings_beyond_what_a_kafka_request_holds_stop_start_up(key: str) -> None:
+    # Kafka's requests carry these as 32-bit integers. Before, 2**31 passed check-config, and kafka-python
+    # failed to encode its group join or fetch: the daemon never joined and never said why.
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {f"DHAG_PIPELINE_KAFKA__{key.upper()}": str(2**31)})
+    assert f"key 'kafka.{key}' has value 2147483648; allowed: less than or equal to 2147483647" in str(
+        info.value
+    )
