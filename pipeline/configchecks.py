@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.configsource import env_source
+from pipeline.configsource import MAX_TOPIC_NAME, env_source
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -106,6 +106,19 @@ def _distinct_topics(settings: Settings) -> str | None:
     return f"{'; '.join(clashes)}: each topic needs its own name" if clashes else None
 
 
+def _dlq_name_fits(settings: Settings) -> str | None:
+    """The dead-letter topic named from the input topic (``kafka.topics.dlq`` null) is four characters
+    longer than it: a valid input name can make one Kafka refuses to create."""
+    topics = settings.kafka.topics
+    if topics.dlq is not None or len(topics.dlq_topic) <= MAX_TOPIC_NAME:
+        return None
+    return (
+        f"kafka.topics.dlq (null: kafka.topics.input + '.dlq') would be {len(topics.dlq_topic)} characters "
+        f"long, and a Kafka topic name has at most {MAX_TOPIC_NAME}: set kafka.topics.dlq, or shorten "
+        "kafka.topics.input"
+    )
+
+
 def _own_groups(settings: Settings) -> str | None:
     if settings.retrain.group_id != settings.kafka.group_id:
         return None
@@ -155,6 +168,7 @@ CROSS_CHECKS: tuple[CrossCheck, ...] = (
     _ordered("kafka.backoff_initial_s", "kafka.backoff_max_s", strict=False),
     CrossCheck(("kafka.security.security_protocol", "kafka.security.sasl_mechanism"), _sasl_named),
     CrossCheck(("kafka.topics",), _distinct_topics),
+    CrossCheck(("kafka.topics",), _dlq_name_fits),
     _ordered("alerts.open_after", "alerts.window", strict=False),
     _ordered(
         "dlq.min_records",

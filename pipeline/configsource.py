@@ -22,6 +22,7 @@ from pipeline.safeyaml import RefusedYAMLError, dotted, read_yaml
 __all__ = [
     "DEFAULT_CONFIG",
     "ENV_PREFIX",
+    "MAX_TOPIC_NAME",
     "child_environment",
     "config_file",
     "describe_error",
@@ -358,10 +359,15 @@ def _yaml_fault(exc: yaml.YAMLError) -> str:
 EMBEDDED = "embedded"
 
 
+MAX_TOPIC_NAME = 249  # characters: Kafka refuses to create a topic with a longer name
+
+
 def check_topic_name(name: str) -> str:
     """``name`` if Kafka takes it as a topic name, else ``ValueError``."""
-    if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name) or name in (".", ".."):
-        raise ValueError(f"{name!r} is not a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ -, not . or ..")
+    if not re.fullmatch(rf"[A-Za-z0-9._-]{{1,{MAX_TOPIC_NAME}}}", name) or name in (".", ".."):
+        raise ValueError(
+            f"{name!r} is not a Kafka topic name: 1 to {MAX_TOPIC_NAME} of A-Z a-z 0-9 . _ -, not . or .."
+        )
     return name
 
 

@@ -94,6 +94,13 @@ def test_settings_are_frozen() -> None:
             "kafka.topics.dlq (null: kafka.topics.input + '.dlq') and kafka.topics.labels are both "
             "'sensor-readings.dlq'",
         ),
+        # The input's dead-letter topic, named from it, longer than a topic name may be. Before:
+        # accepted, and Kafka refused to create the topic at start-up.
+        (
+            {"DHAG_PIPELINE_KAFKA__TOPICS__INPUT": "r" * 247},
+            "kafka.topics.dlq (null: kafka.topics.input + '.dlq') would be 251 characters long, and a "
+            "Kafka topic name has at most 249: set kafka.topics.dlq, or shorten kafka.topics.input",
+        ),
     ],
 )
 def test_bad_settings_name_key_value_and_what_is_allowed(env: dict[str, str], message: str) -> None:
