@@ -89,14 +89,19 @@ def _sasl_named(settings: Settings) -> str | None:
     return None
 
 
-def _distinct_topics(settings: Settings) -> str | None:
+def _topic_keys(settings: Settings) -> dict[str, str]:
+    """Each topic the services use, by the key that names it (the dead-letter topic's says so when it
+    is named from the input topic)."""
     t = settings.kafka.topics
     dlq = "kafka.topics.dlq" + (" (null: kafka.topics.input + '.dlq')" if t.dlq is None else "")
     keys = {"kafka.topics.input": t.input, "kafka.topics.alerts": t.alerts, dlq: t.dlq_topic}
     keys |= {"kafka.topics.scores": t.scores} if t.scores else {}
-    keys |= {"kafka.topics.labels": t.labels, "kafka.topics.labels_dlq": t.labels_dlq}
+    return keys | {"kafka.topics.labels": t.labels, "kafka.topics.labels_dlq": t.labels_dlq}
+
+
+def _distinct_topics(settings: Settings) -> str | None:
     by_name: dict[str, list[str]] = {}
-    for key, name in keys.items():
+    for key, name in _topic_keys(settings).items():
         by_name.setdefault(name, []).append(key)
     clashes = [
         f"{', '.join(named[:-1])} and {named[-1]} are both {name!r}"
@@ -104,6 +109,20 @@ def _distinct_topics(settings: Settings) -> str | None:
         if len(named) > 1
     ]
     return f"{'; '.join(clashes)}: each topic needs its own name" if clashes else None
+
+
+def _topics_apart(settings: Settings) -> str | None:
+    """Kafka refuses to create a topic whose name differs from an existing one's only in ``.`` against
+    ``_`` (both become ``_`` in its metric names); two names that are one are :func:`_distinct_topics`'."""
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for key, name in _topic_keys(settings).items():
+        other = seen.setdefault(name.replace(".", "_"), (key, name))
+        if other[1] != name:
+            clashes.append(f"{other[0]} ({other[1]!r}) and {key} ({name!r})")
+    if not clashes:
+        return None
+    return f"{'; '.join(clashes)} differ only in '.' against '_', which Kafka takes for one name: rename one"
 
 
 def _dlq_name_fits(settings: Settings) -> str | None:
@@ -168,6 +187,7 @@ CROSS_CHECKS: tuple[CrossCheck, ...] = (
     _ordered("kafka.backoff_initial_s", "kafka.backoff_max_s", strict=False),
     CrossCheck(("kafka.security.security_protocol", "kafka.security.sasl_mechanism"), _sasl_named),
     CrossCheck(("kafka.topics",), _distinct_topics),
+    CrossCheck(("kafka.topics",), _topics_apart),
     CrossCheck(("kafka.topics",), _dlq_name_fits),
     _ordered("alerts.open_after", "alerts.window", strict=False),
     _ordered(

@@ -101,6 +101,16 @@ def test_settings_are_frozen() -> None:
             "kafka.topics.dlq (null: kafka.topics.input + '.dlq') would be 251 characters long, and a "
             "Kafka topic name has at most 249: set kafka.topics.dlq, or shorten kafka.topics.input",
         ),
+        # Names alike but for '.' and '_': Kafka refuses to create one beside the other (their metric
+        # names would be one). Before: accepted, and the second could not be created at start-up.
+        (
+            {
+                "DHAG_PIPELINE_KAFKA__TOPICS__INPUT": "plant.readings",
+                "DHAG_PIPELINE_KAFKA__TOPICS__ALERTS": "plant_readings",
+            },
+            "kafka.topics.input ('plant.readings') and kafka.topics.alerts ('plant_readings') differ only in "
+            "'.' against '_', which Kafka takes for one name: rename one",
+        ),
     ],
 )
 def test_bad_settings_name_key_value_and_what_is_allowed(env: dict[str, str], message: str) -> None:
