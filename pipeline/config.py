@@ -10,7 +10,6 @@ being ignored.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,6 +29,7 @@ from pipeline.configchecks import CROSS_CHECKS, absolute_paths, cross_key_proble
 from pipeline.configsource import (
     EMBEDDED,
     ENV_PREFIX,
+    check_asset_pattern,
     check_not_blank,
     check_servers,
     check_topic_name,
@@ -178,19 +178,13 @@ class RecordSettings(_Section):
 
     missing_policy: Literal["reject", "impute"] = "reject"
     max_record_bytes: int = Field(65_536, ge=64)
-    asset_id_pattern: str = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+    asset_id_pattern: Annotated[str, AfterValidator(check_asset_pattern)] = (
+        r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+    )
     # A record dated further ahead of the daemon's clock goes to the DLQ (bad_timestamp); null: no limit.
     max_future_s: float | None = Field(300.0, gt=0)
     # With impute: a record missing more than this fraction of the model's sensors goes to the DLQ.
     max_imputed_fraction: float = Field(0.5, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _pattern_compiles(self) -> RecordSettings:
-        try:
-            re.compile(self.asset_id_pattern)
-        except re.error as exc:
-            raise ValueError(f"records.asset_id_pattern is not a valid regular expression: {exc}") from exc
-        return self
 
 
 class AlertSettings(_Section):

@@ -378,6 +378,21 @@ def check_not_blank(name: str) -> str:
     return name
 
 
+def check_asset_pattern(pattern: str) -> str:
+    """``pattern`` if it compiles and can match an asset id (an id must match it whole), else
+    ``ValueError``."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+    if not pattern:
+        raise ValueError(
+            "'' matches no asset id (an id must match the pattern whole, and an empty one matches only an "
+            "empty id): write '.+' to take any"
+        )
+    return pattern
+
+
 def check_servers(servers: str) -> str:
     """``servers`` if ``embedded`` or ``host:port`` addresses with ports 1-65535, else ``ValueError``."""
     hosts = servers.split(",")

@@ -310,3 +310,17 @@ def test_kafka_settings_beyond_what_a_kafka_request_holds_stop_start_up(key: str
     assert f"key 'kafka.{key}' has value 2147483648; allowed: less than or equal to 2147483647" in str(
         info.value
     )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        # Before: accepted, and as no asset id matches it whole, every record went to the DLQ.
+        ("", "config error: records.asset_id_pattern: '' matches no asset id"),
+        ("(", "config error: records.asset_id_pattern: '(' is not a valid regular expression: missing )"),
+    ],
+)
+def test_an_asset_id_pattern_that_takes_no_asset_stops_start_up(pattern: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_RECORDS__ASSET_ID_PATTERN": pattern})
+    assert str(info.value).startswith(message)
