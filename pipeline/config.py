@@ -27,18 +27,20 @@ from pydantic import (
 
 from pipeline.configchecks import CROSS_CHECKS, absolute_paths, cross_key_problems
 from pipeline.configsource import (
-    EMBEDDED,
     ENV_PREFIX,
-    check_asset_pattern,
-    check_not_blank,
-    check_servers,
-    check_topic_name,
     child_environment,
     describe_error,
     env_overrides,
     merge_overrides,
     read_config_file,
     text_setting,
+)
+from pipeline.configvalues import (
+    EMBEDDED,
+    check_asset_pattern,
+    check_not_blank,
+    check_servers,
+    check_topic_name,
 )
 from pipeline.errors import ConfigError
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.configsource import MAX_TOPIC_NAME, env_source
+from pipeline.configsource import env_source
+from pipeline.configvalues import MAX_TOPIC_NAME
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import UnionType
@@ -22,7 +23,6 @@ from pipeline.safeyaml import RefusedYAMLError, dotted, read_yaml
 __all__ = [
     "DEFAULT_CONFIG",
     "ENV_PREFIX",
-    "MAX_TOPIC_NAME",
     "child_environment",
     "config_file",
     "describe_error",
@@ -328,7 +328,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             f"config error: {str(path)!r} line {exc.problem_mark.line + 1}{key}: {refused_problem(exc)}"
         ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config error: {str(path)!r} is not valid YAML{_yaml_fault(exc)}") from exc
+        raise ConfigError(f"config error: {str(path)!r} is not valid YAML{_yaml_fault(exc, text)}") from exc
     if data is None:
         raise ConfigError(
             f"config error: {str(path)!r} holds no settings (it is empty, blank or only comments: was "
@@ -339,9 +339,16 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _yaml_fault(exc: yaml.YAMLError) -> str:
+def _yaml_fault(exc: yaml.YAMLError, text: str) -> str:
     """Where and what PyYAML found wrong: line and column, and where the construct it was reading began
-    (a quote left open is found only at the end of the file)."""
+    (a quote left open is found only at the end of the file); of a character YAML does not take at all
+    (its reader says only where in ``text``), which one."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        start = text.rfind("\n", 0, exc.position) + 1
+        line, column = text.count("\n", 0, exc.position) + 1, exc.position - start + 1
+        kind = " (a control character)" if unicodedata.category(chr(exc.character)) == "Cc" else ""
+        where = f" at line {line}, column {column}"
+        return f"{where}: character U+{exc.character:04X}{kind} is not allowed in YAML: remove it"
     where, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
     context, began = getattr(exc, "context", None), getattr(exc, "context_mark", None)
     if context and problem and not context.startswith("while "):  # "expected ..., but found ..."
@@ -353,52 +360,3 @@ def _yaml_fault(exc: yaml.YAMLError) -> str:
     if context and began is not None and (where is None or began.line != where.line):
         text += f", {context} that starts at line {began.line + 1}, column {began.column + 1}"
     return text
-
-
-# -- checks of single settings, used by pipeline.config ------------------------------------------------
-EMBEDDED = "embedded"
-
-
-MAX_TOPIC_NAME = 249  # characters: Kafka refuses to create a topic with a longer name
-
-
-def check_topic_name(name: str) -> str:
-    """``name`` if Kafka takes it as a topic name, else ``ValueError``."""
-    if not re.fullmatch(rf"[A-Za-z0-9._-]{{1,{MAX_TOPIC_NAME}}}", name) or name in (".", ".."):
-        raise ValueError(
-            f"{name!r} is not a Kafka topic name: 1 to {MAX_TOPIC_NAME} of A-Z a-z 0-9 . _ -, not . or .."
-        )
-    return name
-
-
-def check_not_blank(name: str) -> str:
-    """``name`` unless blank or padded with spaces (``ValueError``)."""
-    if not name.strip() or name != name.strip():
-        raise ValueError(f"{name!r} must not be blank or start or end with a space")
-    return name
-
-
-def check_asset_pattern(pattern: str) -> str:
-    """``pattern`` if it compiles and can match an asset id (an id must match it whole), else
-    ``ValueError``."""
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
-    if not pattern:
-        raise ValueError(
-            "'' matches no asset id (an id must match the pattern whole, and an empty one matches only an "
-            "empty id): write '.+' to take any"
-        )
-    return pattern
-
-
-def check_servers(servers: str) -> str:
-    """``servers`` if ``embedded`` or ``host:port`` addresses with ports 1-65535, else ``ValueError``."""
-    hosts = servers.split(",")
-    if servers != EMBEDDED and not all(
-        (m := re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})", h)) and 0 < int(m[2]) < 65536
-        for h in hosts
-    ):
-        raise ValueError(f"{servers!r} must be {EMBEDDED!r} or comma-separated host:port addresses")
-    return servers

@@ -226,6 +226,11 @@ def test_a_config_file_that_says_it_wants_the_defaults_is_taken(tmp_path: Path) 
             "at line 4, column 1: found unexpected end of "
             "stream, while scanning a quoted scalar that starts at line 2, column 13",
         ),
+        # A control character YAML does not take (a form feed pasted in): before, no line, no character.
+        (
+            "kafka:\n  batch_size: 5\x0c\n",
+            "at line 2, column 16: character U+000C (a control character) is not allowed in YAML: remove it",
+        ),
     ],
 )
 def test_a_yaml_syntax_error_names_the_line_and_column_and_where_its_construct_began(
