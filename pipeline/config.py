@@ -39,6 +39,7 @@ from pipeline.configvalues import (
     EMBEDDED,
     check_asset_pattern,
     check_not_blank,
+    check_path,
     check_servers,
     check_topic_name,
 )
@@ -68,6 +69,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
+FilePath = Annotated[str, AfterValidator(check_path)]
+
+
 class SecuritySettings(_Section):
     """Passed through to kafka-python unchanged (``None`` leaves kafka-python's default)."""
 
@@ -75,9 +79,9 @@ class SecuritySettings(_Section):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"] | None = None
     sasl_plain_username: str | None = None
     sasl_plain_password: SecretStr | None = None
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
+    ssl_cafile: FilePath | None = None
+    ssl_certfile: FilePath | None = None
+    ssl_keyfile: FilePath | None = None
     ssl_password: SecretStr | None = None
     ssl_check_hostname: bool = True
 
@@ -240,7 +244,7 @@ class RetrainSettings(_Section):
 
     group_id: Name = "dhag-retrainer"
     metrics_port: int = Field(9110, ge=0, le=65535)
-    label_store: str | None = Field(None, min_length=1)  # None: <model.registry>/labels.sqlite
+    label_store: FilePath | None = None  # None: <model.registry>/labels.sqlite
     # Triggers: this many new labels since the last run (0: off), a schedule (0: off), score drift.
     min_new_labels: int = Field(20, ge=0)
     interval_s: float = Field(86_400.0, ge=0)

@@ -11,6 +11,7 @@ __all__ = [
     "MAX_TOPIC_NAME",
     "check_asset_pattern",
     "check_not_blank",
+    "check_path",
     "check_servers",
     "check_topic_name",
 ]
@@ -48,6 +49,13 @@ def check_asset_pattern(pattern: str) -> str:
             "empty id): write '.+' to take any"
         )
     return pattern
+
+
+def check_path(path: str) -> str:
+    """``path`` unless empty (``ValueError``): it would name the working directory, not a file."""
+    if not path:
+        raise ValueError("'' is no path: give one, or null to leave it unset")
+    return path
 
 
 def check_servers(servers: str) -> str:

@@ -324,3 +324,16 @@ def test_an_asset_id_pattern_that_takes_no_asset_stops_start_up(pattern: str, me
     with pytest.raises(ConfigError) as info:
         load_settings(None, {"DHAG_PIPELINE_RECORDS__ASSET_ID_PATTERN": pattern})
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "key", ["KAFKA__SECURITY__SSL_CAFILE", "KAFKA__SECURITY__SSL_CERTFILE", "KAFKA__SECURITY__SSL_KEYFILE"]
+)
+def test_an_empty_tls_file_path_stops_start_up_naming_the_key(key: str) -> None:
+    # Before: accepted by check-config, and `run` with TLS then said "cannot read '': Is a directory".
+    dotted = key.lower().replace("__", ".")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {f"DHAG_PIPELINE_{key}": ""})
+    assert str(info.value).startswith(
+        f"config error: {dotted}: '' is no path: give one, or null to leave it unset"
+    )
