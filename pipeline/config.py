@@ -38,6 +38,7 @@ from pipeline.configsource import (
 from pipeline.configvalues import (
     EMBEDDED,
     check_asset_pattern,
+    check_device,
     check_not_blank,
     check_path,
     check_servers,
@@ -70,6 +71,7 @@ class _Section(BaseModel):
 
 
 FilePath = Annotated[str, AfterValidator(check_path)]
+Device = Annotated[str, AfterValidator(check_device)]
 
 
 class SecuritySettings(_Section):
@@ -171,7 +173,7 @@ class ModelSettings(_Section):
     """Where the model lives: ``registry/current`` names the version, ``registry/<version>.dhag``."""
 
     registry: Name = Field("models/registry", min_length=1)
-    device: str = Field("cpu", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    device: Device = "cpu"
     # The scoring MLP is small: one CPU thread scores a 5000-row batch in a few ms, and several threads
     # mostly fight each other (measured 10-20x slower on a busy 2-core machine). 0 = torch's default.
     torch_threads: int = Field(1, ge=0, le=256)
@@ -292,7 +294,7 @@ class RetrainSettings(_Section):
     max_far_ratio: float = Field(2.0, ge=1)
     far_significance: float = Field(0.05, gt=0, le=1)
     # Training of the candidate.
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    device: Device = "auto"
     max_epochs: int = Field(30, ge=1)
     time_budget_s: float = Field(300.0, gt=0)
     seed: int = Field(0, ge=0, le=2**32 - 1)  # DHAG's random_state (dhag.params.MAX_SEED)

@@ -10,6 +10,7 @@ __all__ = [
     "EMBEDDED",
     "MAX_TOPIC_NAME",
     "check_asset_pattern",
+    "check_device",
     "check_not_blank",
     "check_path",
     "check_servers",
@@ -27,6 +28,13 @@ def check_topic_name(name: str) -> str:
             f"{name!r} is not a Kafka topic name: 1 to {MAX_TOPIC_NAME} of A-Z a-z 0-9 . _ -, not . or .."
         )
     return name
+
+
+def check_device(device: str) -> str:
+    """``device`` if torch names a device so that the detector takes it, else ``ValueError``."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ValueError(f"{device!r} is no device: auto, cpu, cuda or cuda:N (N: the GPU's index)")
+    return device
 
 
 def check_not_blank(name: str) -> str:

@@ -337,3 +337,15 @@ def test_an_empty_tls_file_path_stops_start_up_naming_the_key(key: str) -> None:
     assert str(info.value).startswith(
         f"config error: {dotted}: '' is no path: give one, or null to leave it unset"
     )
+
+
+@pytest.mark.parametrize("key", ["MODEL__DEVICE", "RETRAIN__DEVICE"])
+@pytest.mark.parametrize("value", ["gpu", "cuda:", "CUDA"])
+def test_an_unknown_device_is_refused_saying_the_devices_in_words(key: str, value: str) -> None:
+    # Before: "allowed: String should match pattern '^(auto|cpu|cuda(:\d+)?)$'".
+    dotted = key.lower().replace("__", ".")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {f"DHAG_PIPELINE_{key}": value})
+    assert str(info.value).startswith(
+        f"config error: {dotted}: {value!r} is no device: auto, cpu, cuda or cuda:N (N: the GPU's index)"
+    )
