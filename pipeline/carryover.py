@@ -294,7 +294,7 @@ def read_alert_events(
         if not tps:
             return []
         consumer.assign(tps)
-        since_ms = int(since * 1000)
+        since_ms = max(0, int(since * 1000))  # a lookback longer than since 1970: the whole topic
         starts = consumer.offsets_for_times(dict.fromkeys(tps, since_ms), timeout_ms=left_ms())
         ends = consumer.end_offsets(tps, timeout_ms=left_ms())
         for tp in tps:

@@ -85,6 +85,17 @@ def test_the_alerts_topic_is_read_to_its_end_when_records_came_in_batches(tansu,
     assert read_alert_events(settings.kafka, bs, since=time.time() + 3600, timeout_s=15) == []
 
 
+def test_a_lookback_from_before_1970_reads_the_whole_alerts_topic(tansu, model_registry) -> None:
+    # alerts.carry_over_s: 1.0e+10 (no bound but null's "never"): before, kafka-python refused the
+    # negative time, so every assignment counted a failure of the read and carried nothing on.
+    bs = tansu.bootstrap_servers
+    settings = make_settings(bs, model_registry, alerts={"carry_over_s": 1e10})
+    produce(bs, settings.kafka.topics.alerts, [(b"a0", orjson.dumps({"n": i})) for i in range(3)])
+    since = time.time() - settings.alerts.carry_over_s
+    events = read_alert_events(settings.kafka, bs, since=since, timeout_s=15)
+    assert sorted(e["n"] for e in events) == [0, 1, 2]
+
+
 class _SlowBroker:
     """A consumer whose broker takes a second to answer each offset lookup, within the caller's timeout."""
 
