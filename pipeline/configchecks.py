@@ -83,6 +83,19 @@ def _fetch_wait(settings: Settings) -> str | None:
     )
 
 
+def _poll_within_grace(settings: Settings) -> str | None:
+    """A stop is taken between polls: an idle daemon (or retrainer) waits out the poll under way, and
+    must still finish, flush and commit before ``shutdown_grace_s`` forces its exit."""
+    poll, grace = settings.kafka.poll_timeout_ms, settings.shutdown_grace_s
+    if poll <= grace * 1000 / 2:
+        return None
+    return (
+        f"kafka.poll_timeout_ms ({poll}) must be at most half of shutdown_grace_s ({grace} s): a stop "
+        "waits for the poll under way, and with no records coming that takes all of it, leaving too "
+        "little of the grace to commit before the exit is forced"
+    )
+
+
 def _sasl_named(settings: Settings) -> str | None:
     security = settings.kafka.security
     if security.security_protocol.startswith("SASL") and security.sasl_mechanism is None:
@@ -186,6 +199,7 @@ CROSS_CHECKS: tuple[CrossCheck, ...] = (
     _ordered("kafka.heartbeat_interval_ms", "kafka.session_timeout_ms", strict=True),
     CrossCheck(("kafka.fetch_max_wait_ms", "kafka.request_timeout_ms"), _fetch_wait),
     _ordered("kafka.backoff_initial_s", "kafka.backoff_max_s", strict=False),
+    CrossCheck(("kafka.poll_timeout_ms", "shutdown_grace_s"), _poll_within_grace),
     CrossCheck(("kafka.security.security_protocol", "kafka.security.sasl_mechanism"), _sasl_named),
     CrossCheck(("kafka.topics",), _distinct_topics),
     CrossCheck(("kafka.topics",), _topics_apart),

@@ -94,6 +94,16 @@ def test_settings_are_frozen() -> None:
             "kafka.topics.dlq (null: kafka.topics.input + '.dlq') and kafka.topics.labels are both "
             "'sensor-readings.dlq'",
         ),
+        # A stop waits for the poll under way: one longer than the grace forced every stop of an idle
+        # daemon (exit 1). Before: accepted.
+        (
+            {"DHAG_PIPELINE_KAFKA__POLL_TIMEOUT_MS": "20001"},
+            "kafka.poll_timeout_ms (20001) must be at most half of shutdown_grace_s (40.0 s)",
+        ),
+        (
+            {"DHAG_PIPELINE_KAFKA__POLL_TIMEOUT_MS": "6000", "DHAG_PIPELINE_SHUTDOWN_GRACE_S": "10"},
+            "kafka.poll_timeout_ms (6000) must be at most half of shutdown_grace_s (10.0 s)",
+        ),
         # The input's dead-letter topic, named from it, longer than a topic name may be. Before:
         # accepted, and Kafka refused to create the topic at start-up.
         (
@@ -127,6 +137,7 @@ def test_cross_key_rules_accept_their_boundary() -> None:
             "DHAG_PIPELINE_KAFKA__BACKOFF_INITIAL_S": "10.0",
             "DHAG_PIPELINE_KAFKA__HEARTBEAT_INTERVAL_MS": "9999",
             "DHAG_PIPELINE_DLQ__MIN_RECORDS": "1000",
+            "DHAG_PIPELINE_KAFKA__POLL_TIMEOUT_MS": "20000",
         },
     )
     assert (settings.alerts.open_after, settings.kafka.backoff_initial_s, settings.dlq.min_records) == (
