@@ -1,7 +1,7 @@
 """YAML from outside the process (a config file, an environment override), read by PyYAML's safe loader
 with the refusals it lacks: a key given twice in one mapping (it keeps the last one silently), any
-alias, an anchor on a single value, a tag it has no constructor for, and nesting deeper than any
-setting.
+alias, an anchor on a single value, a tag it has no constructor for, nesting deeper than any setting,
+and a plain number with a leading 0 (YAML 1.1 reads ``0500`` as octal 320, ``09108`` as text).
 
 Aliases: ``&a [x, x]`` then ``&b [*a, *a]`` and so on doubles (or worse) at each level; a few hundred
 bytes of text become billions of values as soon as anything walks them (a validation error quoting the
@@ -17,6 +17,7 @@ that the refusal does not quote a password; and so is text that one of YAML's ow
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from typing import Any
 
@@ -91,6 +92,9 @@ class _SettingsLoader(yaml.SafeLoader):
                     tuple(self._key),
                     f"&{event.anchor}",
                 )
+            plain = self.check_event(yaml.ScalarEvent) and self.peek_event().implicit[0]  # no tag, no quotes
+            if plain and (problem := _leading_zero((event := self.peek_event()).value)):
+                raise RefusedYAMLError(problem, event.start_mark, tuple(self._key), event.value)
             if self.check_event(yaml.ScalarEvent, yaml.CollectionStartEvent):
                 event = self.peek_event()
                 if event.tag not in (None, "!") and event.tag not in self.yaml_constructors:
@@ -158,6 +162,19 @@ class _SettingsLoader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
+
+
+def _leading_zero(text: str) -> str | None:
+    """Why plain ``text`` such as ``0500`` is refused: YAML 1.1 reads it as an octal number (320), or,
+    with an 8 or a 9 in it, as text, where a setting means the decimal number (or text, quoted)."""
+    if not re.fullmatch(r"[-+]?0[0-9_]+", text):
+        return None
+    # Never the octal number's value: under a password's key, only the text quoted is hidden.
+    how = "as an octal number" if re.fullmatch(r"[-+]?[0-7_]+", text) else "as text"
+    return (
+        f"{text} has a leading 0, which YAML reads {how}: write it without the leading 0 for the number, "
+        "or quote it for the text"
+    )
 
 
 def read_yaml(text: str) -> Any:

@@ -283,3 +283,44 @@ def test_a_wait_longer_than_the_platform_can_time_stops_start_up(key: str, value
         load_settings(None, {f"DHAG_PIPELINE_{key}": value})
     dotted = key.lower().replace("__", ".")
     assert str(raised.value).startswith(f"config error: key {dotted!r} has value 10000000000.0; allowed:")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # YAML 1.1 reads 0500 as the octal number 320: before, a batch of 320, silently.
+        (
+            "kafka:\n  batch_size: 0500\n",
+            "line 2, key kafka.batch_size: 0500 has a leading 0, which YAML reads",
+        ),
+        # Not octal, so text: before, refused as "quoted, a number is text", though it was not quoted.
+        ("metrics:\n  port: 09108\n", "line 2, key metrics.port: 09108 has a leading 0, which YAML reads"),
+    ],
+)
+def test_a_number_with_a_leading_zero_is_refused_not_read_as_octal(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    assert said in str(info.value)
+    assert "write it without the leading 0 for the number, or quote it for the text" in str(info.value)
+    with pytest.raises(ConfigError, match="DHAG_PIPELINE_KAFKA__BATCH_SIZE .*0500 has a leading 0"):
+        load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "0500"})
+    assert (
+        load_settings(
+            None, {"DHAG_PIPELINE_RECORDS__MAX_IMPUTED_FRACTION": "0.5"}
+        ).records.max_imputed_fraction
+        == 0.5
+    )
+
+
+def test_a_password_with_a_leading_zero_is_refused_without_showing_it(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  security:\n    sasl_plain_password: 0123456\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    said = str(info.value)
+    assert "key kafka.security.sasl_plain_password: (hidden) has a leading 0" in said
+    assert "123456" not in said and str(0o123456) not in said
