@@ -74,10 +74,16 @@ def env_overrides(
     {'a': {'cafile': None}}
     """
     nested: dict[str, Any] = {}
+    named: dict[tuple[str, ...], str] = {}  # each key set, by the variable that set it
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX):
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if (other := named.setdefault(tuple(path), name)) != name:  # names that differ only by case
+            raise ConfigError(
+                f"config error: environment variables {other} and {name} both set {dotted(tuple(path))}: "
+                "unset one"
+            )
         if not all(path):
             raise ConfigError(f"config error: environment variable {name} has an empty key part")
         if any(part.startswith("_") or part.endswith("_") for part in path):

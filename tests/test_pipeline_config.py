@@ -360,3 +360,14 @@ def test_an_unknown_device_is_refused_saying_the_devices_in_words(key: str, valu
     assert str(info.value).startswith(
         f"config error: {dotted}: {value!r} is no device: auto, cpu, cuda or cuda:N (N: the GPU's index)"
     )
+
+
+def test_two_variables_setting_one_key_stop_start_up_naming_both() -> None:
+    # Variables differ by case, keys do not: before, whichever sorted last won, silently.
+    environ = {"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "500", "DHAG_PIPELINE_kafka__batch_size": "7"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, environ)
+    assert str(info.value) == (
+        "config error: environment variables DHAG_PIPELINE_KAFKA__BATCH_SIZE and "
+        "DHAG_PIPELINE_kafka__batch_size both set kafka.batch_size: unset one"
+    )
