@@ -16,7 +16,15 @@ from typing import Any
 
 import orjson
 
-__all__ = ["MAX_EPOCH_S", "decode", "is_schema_1", "parse_timestamp", "reading_of"]
+__all__ = [
+    "MAX_EPOCH_S",
+    "decode",
+    "is_schema_1",
+    "maybe_repeated",
+    "parse_timestamp",
+    "reading_of",
+    "repeated_fields",
+]
 
 # Epoch seconds at or beyond this are almost surely milliseconds (year 5138); refuse rather than guess.
 MAX_EPOCH_S = 1e11
@@ -104,6 +112,56 @@ def decode(raw: bytes) -> Any:
     return doc
 
 
+class _Object(dict):
+    """A JSON object as :func:`repeated_fields` reads it: with the keys its text gives more than once."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        obj.repeated = tuple(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
+
+
+def maybe_repeated(text: bytes, colons: int) -> bool:
+    """Whether the JSON ``text`` may give a key twice in the objects it was read into, which write
+    ``colons`` colons as their text does when it gives each key once: False only when sure it does not.
+    Without a backslash every colon of the text is in it as written: one after each key of any object,
+    and those inside its strings. A key given twice is one colon more than its object holds, and so is
+    an object not counted (nested deeper) or a colon in a string not counted: :func:`repeated_fields`
+    then decides.
+    """
+    return b"\\" in text or text.count(b":") != colons
+
+
+def repeated_fields(raw: bytes, doc: Mapping[str, Any]) -> list[str]:
+    """The keys that the record ``raw`` (``doc``, as :func:`decode` read it) gives more than once: its
+    fields (``asset_id``) and the sensors of its ``values`` (``values.flow_m3h``). A JSON reader
+    keeps one of them without a word, so which value the sender meant cannot be told.
+
+    >>> repeated_fields(b'{"a": 1, "values": {"b": 2, "b": 3}, "a": 4}', {"a": 4, "values": {"b": 3}})
+    ['a', 'values.b']
+    """
+    values = doc.get("values")
+    values = values if isinstance(values, dict) else {}
+    keys = len(doc) + len(values)
+    # The colons after the keys first: most records write no other (an ISO ts writes two).
+    if not maybe_repeated(raw, keys):
+        return []
+    texts = [*doc, *values, *(v for v in doc.values() if type(v) is str)]
+    if not maybe_repeated(raw, keys + "".join(texts).count(":")):
+        return []
+    try:
+        exact = json.loads(raw, object_pairs_hook=_object, parse_int=_integer)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    inner = exact.get("values")
+    return [*exact.repeated, *(f"values.{name}" for name in getattr(inner, "repeated", ()))]
+
+
 def reading_of(
     raw: bytes | None,
     asset_re: re.Pattern[str] | None = None,
@@ -136,6 +194,11 @@ def reading_of(
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return None
     if not isinstance(asset, str) or not isinstance(values, dict) or not is_schema_1(data):
+        return None
+    try:
+        if repeated_fields(raw, data):
+            return None
+    except ValueError:
         return None
     if max_future_s is not None and ts > time.time() + max_future_s:
         later = kafka_time() if kafka_time is not None else None

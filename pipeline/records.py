@@ -27,7 +27,15 @@ import orjson
 from pipeline.backoff import ThrottledLog
 from pipeline.deadletter import DLQ_VALUE_LIMIT, dlq_detail, dlq_value
 from pipeline.kafkatime import KafkaTime, broker_time
-from pipeline.recordjson import MAX_EPOCH_S, decode, is_schema_1, parse_timestamp, reading_of
+from pipeline.recordjson import (
+    MAX_EPOCH_S,
+    decode,
+    is_schema_1,
+    maybe_repeated,
+    parse_timestamp,
+    reading_of,
+    repeated_fields,
+)
 
 __all__ = [
     "DLQ_VALUE_LIMIT",
@@ -62,6 +70,7 @@ class Reason(StrEnum):
     BAD_ASSET_ID = "bad_asset_id"
     BAD_TIMESTAMP = "bad_timestamp"
     UNKNOWN_SCHEMA = "unknown_schema"
+    DUPLICATE_FIELD = "duplicate_field"
 
 
 # The DLQ reasons beyond the record contract's: the model refused a valid row, or the service itself
@@ -148,6 +157,7 @@ class RecordParser:
         self._clock_log = ThrottledLog(log, 60.0)
         self._asset_re = re.compile(asset_id_pattern)
         getter = itemgetter(*self.features)
+        self._feature_colons = "".join(self.features).count(":")
         self._row = getter if len(self.features) > 1 else (lambda v: (getter(v),))
 
     # -- one record: the reference path ----------------------------------------------------------
@@ -160,10 +170,17 @@ class RecordParser:
             raise _RejectedError(Reason.OVERSIZED, f"{len(raw)} bytes > limit {self.max_record_bytes}")
         try:
             doc = decode(raw)
+            repeated = repeated_fields(raw, doc) if isinstance(doc, dict) else []
         except (ValueError, TypeError) as exc:
             raise _RejectedError(Reason.NOT_JSON, str(exc)[:200]) from None
         if not isinstance(doc, dict):
             raise _RejectedError(Reason.NOT_OBJECT, f"top level is a {type(doc).__name__}, not an object")
+        if repeated:
+            names = ", ".join(map(repr, repeated[:5]))
+            raise _RejectedError(
+                Reason.DUPLICATE_FIELD,
+                f"{names} given more than once: which of the values is meant is unknown",
+            )
         if not is_schema_1(doc):
             schema = doc.get("schema")
             raise _RejectedError(
@@ -339,6 +356,11 @@ class RecordParser:
         except (ValueError, TypeError, OverflowError, OSError):
             return None
         if not np.isfinite(matrix).all():
+            return None
+        # A field or sensor given twice, or a colon the count does not see: parse_one decides.
+        texts = "".join(chain(assets, (s for s in stamps if type(s) is str)))
+        colons = sum(map(len, docs)) + sum(map(len, values)) + len(docs) * self._feature_colons
+        if maybe_repeated(b"".join(raws), colons + texts.count(":")):
             return None
         if len(ts) and self._ahead(float(ts.max())):
             return None

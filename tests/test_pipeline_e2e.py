@@ -147,6 +147,7 @@ def test_every_kind_of_bad_record_is_dead_lettered_and_good_ones_are_scored(
         "oversized": doc(note="x" * 500),
         "bad_asset_id": doc(asset_id="pump 7; drop"),
         "bad_timestamp": doc(ts="yesterday"),
+        "duplicate_field": doc().replace(b'"asset_id":"mix-1"', b'"asset_id":"mix-1","asset_id":"mix-2"'),
     }
     items = []
     for value in bad.values():
