@@ -46,7 +46,10 @@ def parse_timestamp(ts: Any) -> float:
     if isinstance(ts, str):
         if not ts.isprintable():  # fromisoformat lets one trailing NUL through
             raise ValueError(f"ts {ts!r} holds a control character")
-        parsed = datetime.fromisoformat(ts)
+        try:
+            parsed = datetime.fromisoformat(ts)
+        except ValueError:
+            raise ValueError(f"ts {ts!r:.60} is not an ISO-8601 time{_iso_hint(ts)}") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         value = parsed.timestamp()
@@ -58,8 +61,22 @@ def parse_timestamp(ts: Any) -> float:
         except OverflowError:
             value = math.inf
     if not (0 <= value < MAX_EPOCH_S):
-        raise ValueError(f"ts {ts!r} is outside 1970 to year 5138 (epoch milliseconds are not accepted)")
+        unit = "" if isinstance(ts, str) else " (epoch milliseconds are not accepted)"
+        raise ValueError(f"ts {ts!r:.60} is outside 1970 to year 5138{unit}")
     return value
+
+
+def _iso_hint(ts: str) -> str:
+    """What a ``ts`` text that ``fromisoformat`` refused should be instead.
+
+    >>> _iso_hint("1796391705"), _iso_hint("yesterday")[:10]
+    (': epoch seconds go as a JSON number, not as text', ' such as 2')
+    """
+    try:
+        float(ts)
+    except ValueError:
+        return " such as 2026-03-01T12:00:00.250Z (UTC) or 2026-03-01T13:00:00+01:00"
+    return ": epoch seconds go as a JSON number, not as text"
 
 
 def _integer(text: str) -> int | float:

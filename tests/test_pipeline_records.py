@@ -245,3 +245,22 @@ def test_a_record_whose_sensors_were_renamed_is_not_scored_on_means_and_says_so(
         [rejection] = parser.parse([renamed]).rejections
         assert rejection.reason == Reason.MISSING_VALUE
         assert "sensors the model does not read: 'FlowA', 'FlowB', 'Vibration'" in rejection.detail
+
+
+@pytest.mark.parametrize(
+    ("ts", "words"),
+    [
+        # Before: Python's own "Invalid isoformat string: '1796391705'", naming neither ts nor the fix.
+        ("1796391705", "epoch seconds go as a JSON number, not as text"),
+        ("1796391705.25", "epoch seconds go as a JSON number, not as text"),
+        ("", "is not an ISO-8601 time"),
+        ("2026-11-29T10:15:00 UTC", "is not an ISO-8601 time"),
+        ("2026-11-29T10:15:00+25:00", "is not an ISO-8601 time"),  # was "offset must be a timedelta ..."
+        ("0001-01-01T00:00:00+01:00", "is outside 1970 to year 5138"),
+    ],
+)
+def test_a_ts_text_the_service_cannot_read_is_named_with_the_form_it_takes(ts: str, words: str) -> None:
+    [rejection] = RecordParser(FEATURES).parse([rec(ts=ts)]).rejections
+    assert rejection.reason == Reason.BAD_TIMESTAMP
+    assert rejection.detail.startswith(f"ts {ts!r}") and words in rejection.detail
+    assert "milliseconds" not in rejection.detail  # text is never epoch milliseconds
