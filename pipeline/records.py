@@ -193,7 +193,11 @@ class RecordParser:
         if not isinstance(asset, str):
             raise _RejectedError(Reason.WRONG_TYPE, f"asset_id must be a string, got {type(asset).__name__}")
         if not self._asset_re.fullmatch(asset):
-            raise _RejectedError(Reason.BAD_ASSET_ID, f"asset_id {asset[:80]!r} breaks the asset pattern")
+            shown = repr(asset) if len(asset) <= 80 else f"{asset[:80] + '...'!r} ({len(asset)} characters)"
+            pattern = self._asset_re.pattern
+            raise _RejectedError(
+                Reason.BAD_ASSET_ID, f"asset_id {shown} does not match records.asset_id_pattern {pattern!r}"
+            )
         try:
             ts = parse_timestamp(doc["ts"])
         except TypeError as exc:

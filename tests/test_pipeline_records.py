@@ -264,3 +264,17 @@ def test_a_ts_text_the_service_cannot_read_is_named_with_the_form_it_takes(ts: s
     assert rejection.reason == Reason.BAD_TIMESTAMP
     assert rejection.detail.startswith(f"ts {ts!r}") and words in rejection.detail
     assert "milliseconds" not in rejection.detail  # text is never epoch milliseconds
+
+
+@pytest.mark.parametrize(
+    ("asset", "shown"), [("p" * 200, "'" + "p" * 80 + "...' (200 characters)"), ("pümpe-1", "'pümpe-1'")]
+)
+def test_an_asset_id_the_pattern_refuses_is_named_with_the_setting_and_the_pattern(
+    asset: str, shown: str
+) -> None:
+    # Before: "asset_id 'ppp...' breaks the asset pattern": not which setting, nor that the id was too long.
+    [rejection] = RecordParser(FEATURES).parse([rec(asset_id=asset)]).rejections
+    assert rejection.reason == Reason.BAD_ASSET_ID
+    assert rejection.detail == (
+        f"asset_id {shown} does not match records.asset_id_pattern '^[A-Za-z0-9][A-Za-z0-9._:/-]{{0,127}}$'"
+    )
