@@ -175,9 +175,11 @@ class Preprocessor:
                     col = (col - self.means_[name]) / self.scales_[name]
                 beyond = np.abs(col) > _FLOAT32_MAX  # the network computes in float32
                 if beyond.any():
+                    row = int(np.argmax(beyond))
                     raise InputError(
                         f"Feature {name!r} has {int(beyond.sum())} value(s) too large for the model to score "
-                        f"(first at row {int(np.argmax(beyond))}: beyond float32 once standardised)."
+                        f"(first at row {row}: beyond float32 once standardised).",
+                        cell=(name, row),
                     )
                 out[:, j] = col
                 j += 1

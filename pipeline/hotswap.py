@@ -118,6 +118,20 @@ class ActiveModel:
                 refused[j] = exc
         return out, refused
 
+    def refusal(self, exc: DHAGError, values: Mapping[str, Any]) -> str:
+        """A dead letter's detail for a reading (its ``values``) that :meth:`score` refused with
+        ``exc``; one naming a derived plant feature also names the raw sensors it comes from, with
+        what the reading holds of them: the names the record and the plant's HMI know."""
+        detail = f"the model could not score this record: {exc}"
+        name = (getattr(exc, "cell", None) or (None,))[0]
+        if self.derived is not None and name in FEATURE_MEANINGS:
+            held = {s: values.get(s) for s in FEATURE_MEANINGS[name][1]}
+            shown = [
+                f"{s} = {v:.6g}" if isinstance(v, int | float) else f"{s} = {v!r}" for s, v in held.items()
+            ]
+            detail = f"{detail.rstrip('.')}; {name} is derived from {', '.join(shown)}"
+        return detail
+
     def outside_training_range(self, matrix: np.ndarray, asset_ids: Sequence[str]) -> np.ndarray:
         """Per row of model input: whether a feature lies beyond the row's training range
         (:meth:`training_ranges`)."""
