@@ -168,6 +168,9 @@ class RecordParser:
             raise _RejectedError(Reason.NOT_JSON, "empty value (tombstone)")
         if len(raw) > self.max_record_bytes:
             raise _RejectedError(Reason.OVERSIZED, f"{len(raw)} bytes > limit {self.max_record_bytes}")
+        if not raw.strip():
+            space = f"{len(raw)} bytes of white space" if raw else "0 bytes"
+            raise _RejectedError(Reason.NOT_JSON, f"empty value ({space})")
         try:
             doc = decode(raw)
             repeated = repeated_fields(raw, doc) if isinstance(doc, dict) else []

@@ -278,3 +278,12 @@ def test_an_asset_id_the_pattern_refuses_is_named_with_the_setting_and_the_patte
     assert rejection.detail == (
         f"asset_id {shown} does not match records.asset_id_pattern '^[A-Za-z0-9][A-Za-z0-9._:/-]{{0,127}}$'"
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"), [(b"", "empty value (0 bytes)"), (b" \r\n", "empty value (3 bytes of white space)")]
+)
+def test_an_empty_value_is_said_to_be_empty(raw: bytes, detail: str) -> None:
+    # Before: the JSON reader's "Expecting value: line 1 column 1 (char 0)".
+    [rejection] = RecordParser(FEATURES).parse([raw]).rejections
+    assert (rejection.reason, rejection.detail) == (Reason.NOT_JSON, detail)
