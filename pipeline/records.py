@@ -191,7 +191,8 @@ class RecordParser:
             )
         for name in ("asset_id", "ts", "values"):
             if name not in doc:
-                raise _RejectedError(Reason.MISSING_FIELD, f"field {name!r} is missing")
+                has = ", ".join(repr(k)[:40] for k in list(doc)[:8]) or "no field"
+                raise _RejectedError(Reason.MISSING_FIELD, f"field {name!r} is missing; the record has {has}")
         asset = doc["asset_id"]
         if not isinstance(asset, str):
             raise _RejectedError(Reason.WRONG_TYPE, f"asset_id must be a string, got {type(asset).__name__}")

@@ -287,3 +287,11 @@ def test_an_empty_value_is_said_to_be_empty(raw: bytes, detail: str) -> None:
     # Before: the JSON reader's "Expecting value: line 1 column 1 (char 0)".
     [rejection] = RecordParser(FEATURES).parse([raw]).rejections
     assert (rejection.reason, rejection.detail) == (Reason.NOT_JSON, detail)
+
+
+def test_a_missing_field_is_named_with_the_fields_the_record_has_instead() -> None:
+    # A gateway that writes "timestamp" for "ts" was told only "field 'ts' is missing".
+    raw = orjson.dumps({"asset_id": "pump-1", "timestamp": 1_790_000_000, "values": {}})
+    [rejection] = RecordParser(FEATURES).parse([raw]).rejections
+    assert rejection.reason == Reason.MISSING_FIELD
+    assert rejection.detail == "field 'ts' is missing; the record has 'asset_id', 'timestamp', 'values'"
