@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import time
 from collections.abc import Collection, Sequence
 from contextlib import ExitStack
@@ -204,12 +205,14 @@ def prune(
 def _leftovers(root: Path) -> list[Path]:
     """Reference samples and reports whose artifact is gone, and temp files older than
     :data:`STALE_TEMP_S`. Called under the registry's lock, which every publication holds from its
-    sample to its artifact (a report is written after its artifact)."""
+    sample to its artifact (a report is written after its artifact). An artifact that is a link whose
+    target is gone (its volume not mounted) is a version kept, not a gone one: its sample and report
+    stay for when the target is back."""
     orphans = [
         path
         for suffix in (REFERENCE_SUFFIX, REPORT_SUFFIX)
         for path in root.glob(f"*{suffix}")
-        if not (root / f"{path.name[: -len(suffix)]}{SUFFIX}").exists()
+        if not os.path.lexists(root / f"{path.name[: -len(suffix)]}{SUFFIX}")
     ]
     cutoff = time.time() - STALE_TEMP_S
     stale = []

@@ -57,3 +57,25 @@ def test_a_version_that_is_a_folder_is_named_so_by_list_show_and_promote(
     assert (tmp_path / "current").read_text().strip() == "v1"
     assert main(_models(tmp_path, "show", "v7")) == 2  # no file at all: still no such version
     assert "has no version 'v7'" in capsys.readouterr().err
+
+
+def test_a_version_whose_link_target_is_gone_keeps_its_sample_and_report_through_a_prune(
+    fitted, tmp_path: Path, capsys
+) -> None:
+    # Before: prune kept v2 (a link to a volume not mounted), saying to mount its volume, but removed
+    # its reference sample and report as leftovers of a version that is gone: once the volume was back,
+    # v2 loaded and retraining on it failed for want of its sample.
+    sample = [("pump-1", 100.0, {"flow_a": 1.0})]
+    registry.publish(tmp_path, fitted, "v1", reference=sample)
+    registry.publish(tmp_path, fitted, "v2", reference=sample, make_current=False)
+    (tmp_path / "v2.report.json").write_text("{}")
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    (tmp_path / "v2.dhag").rename(volume / "v2.dhag")
+    (tmp_path / "v2.dhag").symlink_to(volume / "v2.dhag")
+    unmounted = volume.rename(tmp_path / "unmounted")
+    assert main(_models(tmp_path, "prune", "--keep", "1")) == 0
+    assert "kept v2, unreadable: its file is a link" in capsys.readouterr().out
+    assert (tmp_path / "v2.reference.json.gz").exists() and (tmp_path / "v2.report.json").exists()
+    unmounted.rename(volume)  # the volume mounted again: v2 is whole
+    assert registry.load_reference(tmp_path, "v2") == registry.load_reference(tmp_path, "v1")
