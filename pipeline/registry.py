@@ -30,7 +30,7 @@ from dhag.atomicwrite import write_atomic
 from pipeline.artifactfault import FAULTS, fault_of, read_error, read_failure
 from pipeline.errors import CurrentChangedError, ModelUnavailableError, VersionUnreadableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
-from pipeline.registryinfo import ModelInfo, created_at, model_info
+from pipeline.registryinfo import ModelInfo, created_at, misfiled, model_info
 from pipeline.registrypointer import (
     CURRENT,
     HISTORY,
@@ -224,11 +224,8 @@ def load_version(registry: str | Path, version: str, *, device: str = "cpu") -> 
             type(model.metadata_).__name__,
         )
         model.metadata_ = {}
-    recorded = model.metadata_.get("version")
-    if recorded is not None and recorded != version:
-        raise VersionUnreadableError(
-            f"Cannot load model version {version!r}: {str(path)!r} records version {recorded!r}.", "damaged"
-        )
+    if (said := misfiled(path, version, model.metadata_.get("version"))) is not None:
+        raise VersionUnreadableError(said, "damaged")
     return check_servable(model, version)
 
 

@@ -13,7 +13,7 @@ from dhag import ArtifactError
 from dhag.artifact import check_settings
 from pipeline.artifactfault import fault_of, read_error, read_failure
 
-__all__ = ["ModelInfo", "created_at", "model_info"]
+__all__ = ["ModelInfo", "created_at", "misfiled", "model_info"]
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,9 @@ class ModelInfo:
     """One artifact of the registry as :func:`pipeline.registry.list_models` and
     :func:`pipeline.registry.describe` report it.
 
-    ``error`` is set (and the manifest fields are empty) when the artifact cannot be read, or lists a
-    setting this release does not know (:func:`dhag.artifact.check_settings`: it cannot load it), and
+    ``error`` is set (and the manifest fields are empty) when the artifact cannot be read, lists a
+    setting this release does not know (:func:`dhag.artifact.check_settings`: it cannot load it), or
+    records another version than it is filed under (:func:`misfiled`: no command loads it), and
     ``fault`` says which of :data:`FAULTS` (:mod:`pipeline.artifactfault`) it is.
     """
 
@@ -59,6 +60,8 @@ def model_info(version: str, path: Path, is_current: bool) -> ModelInfo:
         return ModelInfo(version, path, is_current, error=said, fault=fault_of(exc))
     meta = manifest.get("metadata")
     meta = meta if isinstance(meta, dict) else {}  # saved by hand: metadata may be no JSON object
+    if (said := misfiled(path, version, meta.get("version"))) is not None:  # a copy under a new name
+        return ModelInfo(version, path, is_current, error=said, fault="damaged")
     return ModelInfo(
         version,
         path,
@@ -71,6 +74,18 @@ def model_info(version: str, path: Path, is_current: bool) -> ModelInfo:
         threshold=manifest.get("threshold"),
         features=tuple(manifest.get("feature_names", ())),
     )
+
+
+def misfiled(path: Path, version: str, recorded: Any) -> str | None:
+    """Why the artifact at ``path``, filed as ``version``, is not that version: it records another one
+    (a file copied or renamed by hand); None when it records ``version`` or none.
+
+    >>> misfiled(Path("r/v9.dhag"), "v9", "v1")
+    "Cannot load model version 'v9': 'r/v9.dhag' records version 'v1'."
+    """
+    if recorded is None or recorded == version:
+        return None
+    return f"Cannot load model version {version!r}: {str(path)!r} records version {recorded!r}."
 
 
 def _as_text(value: Any) -> str | None:

@@ -83,7 +83,7 @@ def test_promote_refuses_a_corrupt_or_misfiled_artifact_and_changes_nothing(fitt
     with pytest.raises(ModelUnavailableError, match="no version 'v4'"):
         registry.promote(tmp_path, "v4")
     assert (_pointer(tmp_path), registry.history(tmp_path)) == ("v1", [])
-    assert [i.version for i in registry.list_models(tmp_path) if i.error] == ["v2"]
+    assert [i.version for i in registry.list_models(tmp_path) if i.error] == ["v2", "v3"]
 
 
 def test_a_failed_switch_leaves_the_old_pointer_whole(fitted, tmp_path: Path, monkeypatch) -> None:

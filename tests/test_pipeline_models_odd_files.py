@@ -79,3 +79,25 @@ def test_a_version_whose_link_target_is_gone_keeps_its_sample_and_report_through
     assert (tmp_path / "v2.reference.json.gz").exists() and (tmp_path / "v2.report.json").exists()
     unmounted.rename(volume)  # the volume mounted again: v2 is whole
     assert registry.load_reference(tmp_path, "v2") == registry.load_reference(tmp_path, "v1")
+
+
+def test_a_copy_filed_under_another_version_is_listed_unreadable_and_kept_by_prune(
+    fitted, tmp_path: Path, capsys
+) -> None:
+    # Before: list showed v9 (a copy of v1's file) as a sound version and prune could remove it as one,
+    # while promote, rollback and the daemon refuse it for recording version v1.
+    registry.publish(tmp_path, fitted, "v1")
+    registry.publish(tmp_path, fitted, "v2")
+    (tmp_path / "v9.dhag").write_bytes((tmp_path / "v1.dhag").read_bytes())
+    said = f"Cannot load model version 'v9': '{tmp_path / 'v9.dhag'}' records version 'v1'."
+    assert main(_models(tmp_path, "list")) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if " v9 " in line)
+    assert f"UNREADABLE: {said}" in row
+    assert main(_models(tmp_path, "show", "v9")) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["error"] == said and shown["fault"] == "damaged"
+    assert main(_models(tmp_path, "promote", "v9")) == 2
+    assert said in capsys.readouterr().err
+    assert main(_models(tmp_path, "prune", "--keep", "1")) == 0
+    assert "kept v9, unreadable: damaged" in capsys.readouterr().out
+    assert (tmp_path / "v9.dhag").exists()
