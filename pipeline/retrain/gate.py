@@ -26,6 +26,15 @@ from pipeline.config import RetrainSettings
 
 __all__ = ["binomial_tail", "gate"]
 
+# An accepted candidate's reasons say each metric worse beyond its tolerance that chance explains: a
+# promotion said "no metric worse beyond its tolerance" while recall had dropped from 1.0 to 0.75.
+_CHANCE = "accepted as chance"
+_ROWS = {
+    "false_alarm_rate": "held-out rejected alerts",
+    "reference_far": "held-out normal readings",
+    "normal_far": "held-out normal readings",
+}
+
 
 def binomial_tail(n: int, k: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p), exact up to floating point (summed in log space, so that
@@ -57,10 +66,12 @@ def _recall_drop(
     cand: float,
     n: int,
     settings: RetrainSettings,
+    notes: list[str],
     name: str = "recall",
     what: str = "held-out confirmed anomalies",
 ) -> str | None:
-    """Why the candidate's recall is refused, or None.
+    """Why the candidate's recall is refused, or None (a drop beyond the tolerance that chance explains
+    is said in ``notes``).
 
     Refused when it is below the current model's by more than the tolerance *and* its misses among
     the ``n`` held-out confirmed anomalies are more than a model whose recall is only
@@ -78,15 +89,26 @@ def _recall_drop(
     misses = round((1.0 - cand) * n)
     p_value = binomial_tail(n, misses, min(1.0, 1.0 - cur + tolerance))
     if p_value >= settings.recall_significance:
+        notes.append(
+            f"{reason}, {_CHANCE}: {misses} of {n} {what} missed is likely for a model {tolerance:.3f} worse "
+            f"(p = {p_value:.3f} >= recall_significance {settings.recall_significance:g})"
+        )
         return None
     return f"{reason} ({misses} of {n} {what} missed, p = {p_value:.3f})"
 
 
 def _rate_rise(
-    name: str, cur: float, cand: float, n: int, tolerance: float, significance: float
+    name: str,
+    cur: float,
+    cand: float,
+    n: int,
+    tolerance: float,
+    significance: tuple[str, float],
+    notes: list[str],
 ) -> str | None:
     """Why the candidate's share ``cand`` of ``n`` held-out rows flagged is refused as more than
-    ``tolerance`` above the current model's, or None.
+    ``tolerance`` above the current model's, or None (a rise beyond it that chance explains is said in
+    ``notes``). ``significance``: the setting's name and value.
 
     Refused when it is above ``cur + tolerance`` *and* that many flags would be unlikely, at
     ``significance``, for a model flagging exactly ``cur + tolerance`` (one-sided, exact binomial): with
@@ -100,13 +122,21 @@ def _rate_rise(
         return reason
     flagged = round(cand * n)
     p_value = binomial_tail(n, flagged, min(1.0, cur + tolerance))
-    if p_value >= significance:
+    setting, level = significance
+    if p_value >= level:
+        notes.append(
+            f"{reason}, {_CHANCE}: {flagged} of {n} {_ROWS[name]} flagged is likely for a model flagging "
+            f"{min(1.0, cur + tolerance):.3f} (p = {p_value:.3g} >= {setting} {level:g})"
+        )
         return None
     return f"{reason} ({flagged} of {n} flagged, p = {p_value:.3g})"
 
 
-def _far_rise(name: str, cur: float, cand: float, n: int, settings: RetrainSettings) -> str | None:
-    """Why the candidate's share of flagged held-out normal readings is refused as a rise, or None.
+def _far_rise(
+    name: str, cur: float, cand: float, n: int, settings: RetrainSettings, notes: list[str]
+) -> str | None:
+    """Why the candidate's share of flagged held-out normal readings is refused as a rise, or None (a
+    rise beyond the ratio that chance explains is said in ``notes``).
 
     Refused when it flags more than ``max_far_ratio`` times the current model's share (at least one
     reading's worth) *and* that many flags would be unlikely, at ``far_significance``, for a model
@@ -121,6 +151,11 @@ def _far_rise(name: str, cur: float, cand: float, n: int, settings: RetrainSetti
     flagged = round(cand * n)
     p_value = binomial_tail(n, flagged, allowed)
     if p_value >= settings.far_significance:
+        notes.append(
+            f"{name} {cand:.4f} > {settings.max_far_ratio:g} x current {cur:.4f}, {_CHANCE}: {flagged} of "
+            f"{n} held-out normal readings flagged is likely for a model flagging {allowed:.4f} "
+            f"(p = {p_value:.3g} >= far_significance {settings.far_significance:g})"
+        )
         return None
     return (
         f"{name} {cand:.4f} > {settings.max_far_ratio:g} x current {cur:.4f} "
@@ -133,7 +168,9 @@ def gate(
 ) -> tuple[bool, list[str]]:
     """Accept the candidate unless a metric is worse than the current model's beyond its tolerance.
 
-    Returns ``(accepted, reasons)``; the reasons name each metric that failed, with both values. A
+    Returns ``(accepted, reasons)``; the reasons name each metric that failed, with both values, or, for
+    an accepted candidate, each metric worse beyond its tolerance that chance explains (``accepted as
+    chance``, with its test; empty when none is). A
     candidate's ``unscorable`` (held-out readings it cannot score that the current model scores) above
     0 refuses it, and so does a holdout on which no metric could be compared (every one None for
     either model): a candidate is never promoted unjudged.
@@ -161,8 +198,9 @@ def gate(
     >>> gate({"recall": 0.8, "normal_far": 0.01, "reference_far": None},
     ...      {"recall": 0.9, "normal_far": 0.03, "reference_far": None}, s)
     (False, ['normal_far 0.030 > current 0.010 + tolerance 0.010'])
-    >>> gate({"recall": 1.0, "confirmed": 15}, {"recall": 14 / 15, "confirmed": 15}, s)
-    (True, [])
+    >>> accepted, reasons = gate({"recall": 1.0, "confirmed": 15}, {"recall": 14 / 15, "confirmed": 15}, s)
+    >>> accepted, reasons[0].split(": ")[0]
+    (True, 'recall 0.933 < current 1.000 - tolerance 0.050, accepted as chance')
     >>> print(gate({"recall": 1.0, "confirmed": 15}, {"recall": 12 / 15, "confirmed": 15}, s)[1][0])
     recall 0.800 < current 1.000 - tolerance 0.050 (3 of 15 held-out confirmed anomalies missed, p = 0.036)
     """
@@ -172,16 +210,17 @@ def gate(
         for m in ("recall", "probe_recall", "false_alarm_rate", "reference_far", "normal_far")
         if current.get(m) is not None and candidate.get(m) is not None
     ]
-    reasons = []
+    reasons: list[str] = []
+    notes: list[str] = []
     cur_recall, cand_recall = current.get("recall"), candidate.get("recall")
     if cur_recall is not None and cand_recall is not None:
         n = int(candidate.get("confirmed") or 0)
-        if (why := _recall_drop(cur_recall, cand_recall, n, settings)) is not None:
+        if (why := _recall_drop(cur_recall, cand_recall, n, settings, notes)) is not None:
             reasons.append(why)
     cur_probe, cand_probe = current.get("probe_recall"), candidate.get("probe_recall")
     if cur_probe is not None and cand_probe is not None:
         n = int(candidate.get("probes") or 0)
-        why = _recall_drop(cur_probe, cand_probe, n, settings, "probe_recall", "gross-fault probes")
+        why = _recall_drop(cur_probe, cand_probe, n, settings, notes, "probe_recall", "gross-fault probes")
         if why is not None:
             reasons.append(why)
     far = "reference_far" if with_reference else "normal_far"
@@ -190,13 +229,13 @@ def gate(
             "false_alarm_rate",
             "rejected",
             settings.max_false_alarm_increase,
-            settings.false_alarm_significance,
+            ("false_alarm_significance", settings.false_alarm_significance),
         ),
         (
             far,
             "reference" if with_reference else "normal",
             settings.max_far_increase,
-            settings.far_significance,
+            ("far_significance", settings.far_significance),
         ),
     )
     for name, count, tolerance, significance in checks:
@@ -204,16 +243,16 @@ def gate(
         if cur is None or cand is None:
             continue
         n_rows = int(candidate.get(count) or 0)
-        if (why := _rate_rise(name, cur, cand, n_rows, tolerance, significance)) is not None:
+        if (why := _rate_rise(name, cur, cand, n_rows, tolerance, significance, notes)) is not None:
             reasons.append(why)
     cur, cand = current.get(far), candidate.get(far)
     n = int(candidate.get("reference" if with_reference else "normal") or 0)
-    already = any(r.startswith(far) for r in reasons)
+    already = any(r.startswith(far) for r in reasons + notes)
     if (
         cur is not None
         and cand is not None
         and not already
-        and (why := _far_rise(far, cur, cand, n, settings))
+        and (why := _far_rise(far, cur, cand, n, settings, notes))
     ):
         reasons.append(why)
     if not compared:
@@ -226,4 +265,4 @@ def gate(
             f"candidate cannot score {lost} held-out reading(s) that the current model scores: the daemon "
             "would dead-letter them"
         )
-    return not reasons, reasons
+    return (False, reasons) if reasons else (True, notes)
