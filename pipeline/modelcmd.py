@@ -148,9 +148,12 @@ def _prune(root: str, keep: int, args: argparse.Namespace, out: TextIO) -> int:
 def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pipeline import historyfile, registry
     from pipeline.plantmodel import history_reference, train_plant_model
+    from pipeline.registrypointer import pointer_to_replace
 
     if args.version is not None:  # refused before the training, not after it
         registry.check_new_version(root, args.version)
+    if not args.no_promote and Path(root).is_dir():  # a 'current' no switch replaces, likewise
+        pointer_to_replace(Path(root), args.version or "the version trained", warn=False)
     if not 0 <= args.seed <= _MAX_SEED:  # the library's refusal names its random_state, not --seed
         raise ModelUnavailableError(f"--seed must be an integer from 0 to {_MAX_SEED}, got {args.seed}")
     if args.time_budget is not None and not 0 < args.time_budget < float("inf"):

@@ -101,7 +101,8 @@ def publish(
     finite number is left out of its reading, a reading whose time is not one left out, with a warning.
 
     A publication that fails (a full or read-only volume) raises and leaves no version: neither the
-    artifact nor its sample, and ``current`` as it was.
+    artifact nor its sample, and ``current`` as it was. Made current, it replaces a damaged ``current``
+    and refuses one no switch replaces, as :func:`promote` does.
     """
     root = Path(registry)
     root.mkdir(parents=True, exist_ok=True)
@@ -116,8 +117,10 @@ def publish(
                 n += 1
                 version = f"{base}-{n}"
         check_new_version(root, version)
+        # Made current, it replaces a damaged pointer (said once, here) and refuses one no switch replaces.
+        replaced = pointer_to_replace(root, version) if make_current else None
         if parent is None and derived:
-            parent = read_pointer(root)
+            parent = replaced if make_current else read_pointer(root)
         registry_fields = {
             "version": version,
             "parent": parent,
@@ -136,7 +139,7 @@ def publish(
         try:
             model.save(root / f"{version}{SUFFIX}", metadata=metadata)
             if make_current:
-                switch(root, version, read_pointer(root), remember_previous=True)
+                switch(root, version, replaced, remember_previous=True)
         except BaseException:
             # A model save refuses (a threshold no load accepts, a file over the size limit) or that
             # fails, or a switch that fails (a full volume), leaves no version: not its sample either,

@@ -80,9 +80,10 @@ def read_pointer(root: Path) -> str | None:
     return text or None
 
 
-def pointer_to_replace(root: Path, version: str) -> str | None:
+def pointer_to_replace(root: Path, version: str, *, warn: bool = True) -> str | None:
     """The version an operator's switch to ``version`` replaces: that :func:`read_pointer` reads, or
-    None, with a warning, for a damaged pointer the switch repairs. Refused (:class:`ModelUnavailableError`)
+    None, with a warning (unless not ``warn``: a check before the work that ends in the switch), for a
+    damaged pointer the switch repairs. Refused (:class:`ModelUnavailableError`)
     are a folder (no rename replaces it) and a pointer that cannot be read (no permission, an I/O
     error): that is no damage, and the version it names, likely the one in use, would be replaced
     unseen and never join the history."""
@@ -98,7 +99,8 @@ def pointer_to_replace(root: Path, version: str) -> str | None:
     except ModelUnavailableError as exc:
         if (root / CURRENT).is_dir():
             raise
-        log.warning("%s; replacing it with %r", exc, version)
+        if warn:
+            log.warning("%s; replacing it with %r", exc, version)
         return None
 
 

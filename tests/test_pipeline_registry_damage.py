@@ -96,3 +96,35 @@ def test_a_lock_file_planted_as_a_symbolic_link_is_refused_not_followed(
         promote(registry, "v2")
     assert not victim.exists()
     assert current(registry)[0] == "v1"
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_publishing_a_new_current_version_repairs_a_damaged_pointer_as_promote_does(
+    registry: Path, fitted, damage: str, caplog
+) -> None:
+    # Before: 'models train' trained for its whole budget, then was refused ("'models promote VERSION'
+    # rewrites it") and withdrew the version it had trained, leaving nothing to promote.
+    DAMAGE[damage](registry / "current")
+    if damage == "a folder":  # no rename replaces it: refused, and no version left behind
+        with pytest.raises(ModelUnavailableError, match=r"current' is not a file: remove it"):
+            publish(registry, fitted, "v3")
+        assert not (registry / "v3.dhag").exists()
+        return
+    assert publish(registry, fitted, "v3") == "v3"
+    assert "replacing it with 'v3'" in caplog.text
+    assert current(registry)[0] == "v3" and history(registry) == []
+
+
+def test_models_train_over_a_pointer_no_switch_replaces_is_refused_before_training(
+    registry: Path, capsys, monkeypatch
+) -> None:
+    from pipeline.cli import main
+
+    DAMAGE["a folder"](registry / "current")
+    monkeypatch.setattr("pipeline.historyfile.read_history", lambda path: pytest.fail("trained anyway"))
+    assert main(["models", "--registry", str(registry), "train", "h.csv"]) == 2
+    assert "current' is not a file: remove it" in capsys.readouterr().err
+    # Published without a switch, it needs no pointer.
+    monkeypatch.setattr("pipeline.historyfile.read_history", lambda path: pytest.fail("read"))
+    with pytest.raises(pytest.fail.Exception, match="read"):
+        main(["models", "--registry", str(registry), "train", "h.csv", "--no-promote"])
