@@ -152,8 +152,9 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO,
 
     if args.version is not None:  # refused before the training, not after it
         registry.check_new_version(root, args.version)
-    if not args.no_promote and Path(root).is_dir():  # a 'current' no switch replaces, likewise
+    if not args.no_promote and Path(root).is_dir():  # what the switch would refuse, likewise
         pointer_to_replace(Path(root), args.version or "the version trained", warn=False)
+        registry.history(root)  # damaged: the switch could not add the current version to it
     if not 0 <= args.seed <= _MAX_SEED:  # the library's refusal names its random_state, not --seed
         raise ModelUnavailableError(f"--seed must be an integer from 0 to {_MAX_SEED}, got {args.seed}")
     if args.time_budget is not None and not 0 < args.time_budget < float("inf"):

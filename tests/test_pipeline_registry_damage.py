@@ -128,3 +128,15 @@ def test_models_train_over_a_pointer_no_switch_replaces_is_refused_before_traini
     monkeypatch.setattr("pipeline.historyfile.read_history", lambda path: pytest.fail("read"))
     with pytest.raises(pytest.fail.Exception, match="read"):
         main(["models", "--registry", str(registry), "train", "h.csv", "--no-promote"])
+
+
+def test_models_train_over_a_damaged_history_is_refused_before_training(
+    registry: Path, capsys, monkeypatch
+) -> None:
+    # Before: it trained for its whole budget, then was refused as the switch read the history.
+    from pipeline.cli import main
+
+    (registry / "history").write_text('["v0", ')
+    monkeypatch.setattr("pipeline.historyfile.read_history", lambda path: pytest.fail("trained anyway"))
+    assert main(["models", "--registry", str(registry), "train", "h.csv"]) == 2
+    assert "Cannot read the registry history" in capsys.readouterr().err
