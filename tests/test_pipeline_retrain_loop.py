@@ -75,6 +75,29 @@ def test_triggers_new_labels_schedule_and_drift_with_a_minimum_interval(registry
     assert retrainer.due() == "drift"
 
 
+def test_the_first_run_on_labels_does_not_wait_min_interval_s_after_the_first_start(registry: Path) -> None:
+    # Before: the schedule's start was stored as a last run, so labels that came in the first ten
+    # minutes of a new retrainer (min_interval_s) waited for a run that had never happened.
+    from pipeline.labels import Label
+    from pipeline.labelstore import Source
+
+    store, clock = LabelStore(":memory:"), [10_000.0]
+    retrainer, _ = _retrainer(
+        registry, store, clock, min_new_labels=2, interval_s=3600.0, min_interval_s=600.0
+    )
+    assert retrainer.due() is None  # nothing yet; the schedule counts from now
+    for i in range(2):
+        label = Label.model_validate(
+            {"asset_id": "p1", "ts": float(i), "values": {"x": 1.0}, "label": "normal", "operator": "k"}
+        )
+        store.add_label(label, Source("labels", 0, i))
+    clock[0] += 60
+    assert retrainer.due() == "labels"
+    store.set_state("last_run_at", repr(clock[0]))  # that run: the next waits min_interval_s
+    store.set_state("last_run_label_id", str(store.last_label_id()))
+    assert retrainer.due() is None
+
+
 def test_runs_are_counted_by_outcome_with_their_timestamps(registry: Path) -> None:
     store = LabelStore(":memory:")
     clock = [10_000.0]

@@ -35,6 +35,7 @@ _LAST_LABEL = "last_run_label_id"
 LAST_SUCCESS = "last_success_at"
 _LAST_FAILURE = "last_failure_at"
 _LAST_PROMOTION = "last_promotion_at"
+_SCHEDULE_FROM = "schedule_from"  # the first start, where interval_s counts from before any run
 # dhag_registry_versions is counted again this often between runs: a version an operator removed or
 # mended by hand, or a read error that passed, leaves the count within the hour, not at the next run.
 REGISTRY_SURVEY_S = 3600.0
@@ -155,18 +156,24 @@ class Runs:
             log.warning("the last run is recorded %.0f s in the future; counting from now", last_run - now)
             last_run = now
             self.store.set_state(_LAST_RUN, repr(now))
-        if now - last_run < self.cfg.min_interval_s:
+        if last_run > 0 and now - last_run < self.cfg.min_interval_s:
             return None
         last_label = int(self.store.get_state(_LAST_LABEL, "0") or 0)
         if self.cfg.min_new_labels and self.store.labels_since(last_label) >= self.cfg.min_new_labels:
             return "labels"
-        if self.cfg.interval_s and now - last_run >= self.cfg.interval_s and last_run > 0:
+        if self.cfg.interval_s and now - (last_run or self._schedule_start(now)) >= self.cfg.interval_s:
             return "schedule"
         if self._drifted:
             return "drift"
-        if self.cfg.interval_s and last_run == 0:
-            self.store.set_state(_LAST_RUN, repr(now))  # the schedule counts from the first start
         return None
+
+    def _schedule_start(self, now: float) -> float:
+        """The first start (stored then, or again after a clock stepped back past it), not a last run:
+        the first run on labels or drift waits for no ``min_interval_s``."""
+        if not 0 < (first := float(self.store.get_state(_SCHEDULE_FROM, "0") or 0)) <= now:
+            first = now
+            self.store.set_state(_SCHEDULE_FROM, repr(now))
+        return first
 
     def start_run(self, trigger: str) -> Future[RunResult | None]:
         """Forget the alerts past ``alert_retention_s`` (at most :data:`FORGET_PER_RUN`), snapshot the
