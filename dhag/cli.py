@@ -16,7 +16,7 @@ import pandas as pd
 from dhag.artifact import load_model, read_manifest, sign_artifact
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
-from dhag.exceptions import ArtifactError, DHAGError, InputError
+from dhag.exceptions import ArtifactError, DHAGError, InputError, ParameterError
 from dhag.infotext import SHOWN, listed_in_part, shown_metadata
 from dhag.io import read_table
 from dhag.labelhint import label_like_columns, label_like_warning
@@ -36,7 +36,7 @@ from dhag.rownote import with_row_note, written_cell
 from dhag.scoreswrite import write_scores
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 from dhag.threshold import check_threshold
-from dhag.trainargs import add_train_parser
+from dhag.trainargs import add_train_parser, named_as_option, untrained_model
 
 __all__ = ["main"]
 
@@ -70,6 +70,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise InputError(
                 f"{name!r} is an id column; it cannot also be a feature (--categorical, --passthrough)."
             )
+    model = untrained_model(args, categorical=categorical, passthrough=passthrough)
     check_model_out(args.out)
     check_not_an_input(args.out, {"--data": args.data}, writes="model", done="trained")
     text_columns = [*categorical, *ids]
@@ -78,25 +79,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _id_columns(frame, ids, args.data)
     for name in label_like_columns(frame, declared=[*categorical, *passthrough]):
         logger.warning(label_like_warning(name))
-    settings = {
-        "max_epochs": args.max_epochs,
-        "batch_size": args.batch_size,
-        "time_budget": args.time_budget,
-        "device": args.device,
-        "random_state": args.seed,
-        "n_members": args.members,
-        "snapshots": args.snapshots,
-        "recipe": args.recipe,
-        "ce_weighting": args.ce_weighting,
-        "target_far": args.target_far,
-        "validation_split": args.validation_split,
-        "contamination": args.contamination,
-        "categorical": categorical,
-        "allow_many_categories": args.allow_many_categories,
-        "passthrough": passthrough,
-        "progress": not args.quiet,
-    }
-    model = DHAG(**settings)
 
     def training_message(exc: BaseException) -> str:
         device = str(resolve_device(args.device)) + (" (--device auto)" if args.device == "auto" else "")
@@ -160,7 +142,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
         check_scores_out(args.out)
         inputs = {"--model": args.model, "--data": args.data}
         check_not_an_input(args.out, inputs, writes="scores", done="scored")
-    device = str(resolve_device(args.device))
+    try:
+        device = str(resolve_device(args.device))
+    except ParameterError as exc:
+        raise named_as_option(exc, args) from None
     with said_when_out_of_memory(lambda e: loading_message(e, path=args.model, device=device, out=args.out)):
         model = load_model(args.model, device=args.device)
     for name in ids:

@@ -31,7 +31,16 @@ class InputError(DHAGError, ValueError):
 
 
 class ParameterError(DHAGError, ValueError):
-    """A setting of an estimator is outside its allowed values."""
+    """A setting of an estimator is outside its allowed values.
+
+    ``setting``: the name of that setting, and ``allowed``: what it must be, where the message says so
+    (a command line names its own option for the setting with them); None otherwise.
+    """
+
+    def __init__(self, *args: object, setting: str | None = None, allowed: str | None = None) -> None:
+        super().__init__(*args)
+        self.setting = setting
+        self.allowed = allowed
 
 
 class NotFittedError(DHAGError, AttributeError):

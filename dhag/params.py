@@ -94,19 +94,22 @@ class Settings:
         )
 
 
+# What a device setting may name (resolve_device).
+_DEVICES = "'auto', 'cpu' or 'cuda[:N]'"
+
+
 def resolve_device(device: str) -> torch.device:
     """``"auto"`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    allowed = "The 'device' parameter of DHAG must be 'auto', 'cpu' or 'cuda[:N]'"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ParameterError(f"{allowed}. Got {device!r} instead.") from exc
+        raise _refusal("device", device, _DEVICES) from exc
     if dev.type not in ("cpu", "cuda"):
-        raise ParameterError(f"{allowed}. Got {device!r} instead.")
+        raise _refusal("device", device, _DEVICES)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"{allowed}; CUDA is not available on this machine. Got {device!r}.")
+        raise _refusal("device", device, f"{_DEVICES}; CUDA is not available on this machine")
     return dev
 
 
@@ -141,9 +144,15 @@ def _is_number(value: Any) -> bool:
 MAX_SEED = 2**32 - 1
 
 
+def _refusal(name: str, value: Any, allowed: str) -> ParameterError:
+    """The error for the setting ``name`` holding ``value``, which is not ``allowed``."""
+    message = f"The {name!r} parameter of DHAG must be {allowed}. Got {value!r} instead."
+    return ParameterError(message, setting=name, allowed=allowed)
+
+
 def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
     if not ok:
-        raise ParameterError(f"The {name!r} parameter of DHAG must be {allowed}. Got {value!r} instead.")
+        raise _refusal(name, value, allowed)
 
 
 def validate_params(est: Any) -> None:

@@ -6,10 +6,26 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from dhag.estimator import DHAG
+from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
+from dhag.params import resolve_device, validate_params
 
-__all__ = ["add_train_parser"]
+__all__ = ["add_train_parser", "named_as_option", "untrained_model"]
+
+# The option of `dhag train` (or `dhag score`, for the device) that gives each setting of DHAG.
+_OPTIONS = {
+    "max_epochs": "--max-epochs",
+    "batch_size": "--batch-size",
+    "time_budget": "--time-budget",
+    "device": "--device",
+    "random_state": "--seed",
+    "n_members": "--members",
+    "snapshots": "--snapshots",
+    "target_far": "--target-far",
+    "contamination": "--contamination",
+}
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -78,3 +94,50 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     return train
+
+
+def named_as_option(exc: ParameterError, args: argparse.Namespace) -> ParameterError:
+    """``exc``, a setting of DHAG refused, said of the command-line option that gave it and the value
+    typed there (``--seed must be an int in [0, 4294967295]. Got -1.``): the user wrote no
+    ``random_state``. An option left out is None, so "None or" is no value to offer. ``exc`` itself
+    when no option gives that setting.
+
+    >>> refused = ParameterError("...", setting="n_members", allowed="an int >= 1")
+    >>> str(named_as_option(refused, argparse.Namespace(members=0)))
+    '--members must be an int >= 1. Got 0.'
+    """
+    option = _OPTIONS.get(exc.setting or "")
+    if option is None or exc.allowed is None:
+        return exc
+    given = getattr(args, option[2:].replace("-", "_"))
+    allowed = exc.allowed.removeprefix("None or ")
+    return ParameterError(f"{option} must be {allowed}. Got {given!r}.", setting=exc.setting, allowed=allowed)
+
+
+def untrained_model(args: argparse.Namespace, *, categorical: list[str], passthrough: list[str]) -> DHAG:
+    """The model ``dhag train`` fits, its settings from the options; one out of range is refused now,
+    before the data is read, naming its option (:func:`named_as_option`)."""
+    model = DHAG(
+        max_epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        time_budget=args.time_budget,
+        device=args.device,
+        random_state=args.seed,
+        n_members=args.members,
+        snapshots=args.snapshots,
+        recipe=args.recipe,
+        ce_weighting=args.ce_weighting,
+        target_far=args.target_far,
+        validation_split=args.validation_split,
+        contamination=args.contamination,
+        categorical=categorical,
+        allow_many_categories=args.allow_many_categories,
+        passthrough=passthrough,
+        progress=not args.quiet,
+    )
+    try:
+        validate_params(model)
+        resolve_device(model.device)
+    except ParameterError as exc:
+        raise named_as_option(exc, args) from None
+    return model
