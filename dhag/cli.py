@@ -211,14 +211,16 @@ def _unexpected_columns(path: Path, frame: pd.DataFrame, model: DHAG) -> str:
 def _known_columns(model: DHAG, *, given: list[str] | None) -> list[str]:
     """The columns ``dhag train`` was told are no features, as the model keeps them: its id columns
     (unless ``--id-columns`` were ``given`` to score), then its label column. A file to score that holds
-    them has them carried into the scores. None for a model written otherwise (the pipeline's).
+    them has them carried into the scores. None for a model written otherwise (the pipeline's, or one
+    saved with metadata that is no JSON object, which names none).
 
     >>> m = DHAG(); m.feature_names_in_ = ["flow"]
     >>> m.metadata_ = {"id_columns": ["asset"], "label_column": "label"}
     >>> _known_columns(m, given=None), _known_columns(m, given=["reading"])
     (['asset', 'label'], ['label'])
     """
-    metadata = getattr(model, "metadata_", None) or {}
+    metadata = getattr(model, "metadata_", None)
+    metadata = metadata if isinstance(metadata, dict) else {}
     ids = metadata.get("id_columns") if given is None else []
     names = [*(ids if isinstance(ids, list) else []), metadata.get("label_column")]
     return [n for n in dict.fromkeys(names) if isinstance(n, str) and n not in model.feature_names_in_]

@@ -148,3 +148,16 @@ def test_train_keeps_many_real_categories_in_a_small_table_when_told_to(tmp_path
     assert main([*argv, "--allow-many-categories"]) == 0
     loaded = load_model(model)
     assert loaded.allow_many_categories is True and len(loaded.preprocessor_.categories_["part"]) == 150
+
+
+@pytest.mark.parametrize("metadata", [["line 4"], "pump 7", 3])
+def test_a_model_saved_with_metadata_that_is_no_object_scores_as_one_without_ids(
+    files, model_path: Path, metadata, tmp_path: Path, capsys
+) -> None:
+    # DHAG.save(path, metadata=[...]) writes it as given: dhag score ended in AttributeError's traceback.
+    saved = tmp_path / "listed.dhag"
+    load_model(model_path).save(saved, metadata=metadata)
+    capsys.readouterr()
+    assert main(["score", "--model", str(saved), "--data", str(files["test"])]) == 0
+    scored = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert scored.columns.tolist() == ["score", "anomaly"] and len(scored) == 50
