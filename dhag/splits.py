@@ -34,6 +34,13 @@ def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
     if labels.shape != (n_rows,):
         raise InputError(f"y must have one value per row ({n_rows}). Got shape {labels.shape}.")
     bad = np.flatnonzero(~np.isin(labels, (0, 1)))
+    if bad.size and all(_text_label(labels[i]) for i in bad):
+        # A label column read as text ("0", "1"): refused as features of text are, saying so.
+        raise InputError(
+            "y must hold the numbers 0 (normal or unlabelled) and 1 (known anomaly). Its labels are text "
+            f"({str(labels[bad[0]])!r} at row {int(bad[0])}), and text is not taken for numbers: convert "
+            "them, y.astype(int)."
+        )
     if bad.size:
         first = labels[bad[0]]
         first = first.item() if isinstance(first, np.generic) else first
@@ -49,6 +56,16 @@ def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
             f"Got {shown} at row {int(bad[0])}{more}{sklearn}."
         )
     return labels.astype(int) == 1
+
+
+def _text_label(value: object) -> bool:
+    """Whether ``value`` is 0 or 1 written as text (``"1"``, ``"0.0"``)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return float(value) in (0.0, 1.0)
+    except ValueError:
+        return False
 
 
 def held_out_blocks(n_rows: int, fraction: float, n_blocks: int = 50) -> np.ndarray:

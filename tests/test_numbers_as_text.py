@@ -133,3 +133,22 @@ def test_an_empty_category_is_missing_in_an_npz_as_in_a_csv(tmp_path: Path, caps
     argv = ["train", "--data", str(path), "--out", str(tmp_path / "m.dhag"), "--categorical", "mode"]
     assert main([*argv, "--max-epochs", "1", "--quiet", "--device", "cpu"]) == 2
     assert "Categorical feature 'mode' has 50 missing value(s) (first at row 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pd.Series(["0"] * 45 + ["1"] * 5),  # a label column read as text (pandas' str dtype)
+        np.array(["0"] * 45 + ["1"] * 5),
+        np.array(["0.0"] * 45 + ["1.0"] * 5, dtype=object),
+    ],
+)
+def test_labels_of_zero_and_one_as_text_are_said_to_be_text_to_convert(labels) -> None:
+    from dhag.splits import known_anomaly_mask
+
+    with pytest.raises(InputError) as info:
+        known_anomaly_mask(labels, 50)
+    said = str(info.value)
+    # It said "Got '0' at row 0 (and 49 more)": a '0' refused as no 0, with nothing on why.
+    assert "are text" in said and "y.astype(int)" in said, said
+    assert "and 49 more" not in said and "np.str_" not in said
