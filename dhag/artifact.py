@@ -65,15 +65,20 @@ def _digest(manifest_json: str, tensors: dict[str, torch.Tensor]) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    """A setting as JSON holds it: numpy scalars as Python numbers, and tuples, arrays and pandas
-    indexes (which scikit-learn style callers pass for column lists) as lists.
+    """A setting as JSON holds it: numpy scalars as Python numbers, a ``torch.device`` (which fit
+    takes as ``device``) as its name, and tuples, arrays and pandas indexes (which scikit-learn style
+    callers pass for column lists) as lists.
 
     >>> import numpy as np
     >>> _jsonable(np.int64(3)), _jsonable(("a", np.str_("b"))), _jsonable(np.array([1.5]))
     (3, ['a', 'b'], [1.5])
+    >>> _jsonable(torch.device("cuda", 0))
+    'cuda:0'
     """
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, torch.device):
+        return str(value)
     if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
         return value
     return [_jsonable(v) for v in value]

@@ -68,3 +68,14 @@ def test_a_column_list_that_is_no_list_is_refused_naming_the_setting(
         quick_model(**{name: value}).fit(_frame())
     with pytest.raises(ParameterError, match=rf"'{name}' must be {allowed}.*Got {value!r}"):
         Preprocessor(**{name: value})
+
+
+def test_a_torch_device_as_the_device_setting_trains_and_saves_as_its_name(quick_model, tmp_path) -> None:
+    import torch
+
+    # fit took torch.device("cpu"), and save then refused the model: "its settings is not JSON-serialisable".
+    rows = np.random.default_rng(2).normal(size=(200, 2))
+    model = quick_model(device=torch.device("cpu")).fit(rows)
+    loaded = DHAG.load(model.save(tmp_path / "device.dhag"))
+    assert loaded.get_params()["device"] == "cpu"
+    np.testing.assert_array_equal(loaded.decision_function(rows[:5]), model.decision_function(rows[:5]))
