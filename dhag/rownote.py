@@ -7,7 +7,9 @@ import csv
 import gzip
 import itertools
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 __all__ = ["with_row_note", "written_cell"]
 
@@ -35,10 +37,13 @@ def with_row_note(message: str, data: Path | None, *, written: str | None = None
     name = data.name
     csv = name.lower().endswith((".csv", ".csv.gz"))
     named: list[bool] = []  # whether the file has been named: after the first row only
+    rows = [int(found.group(1)) for found in _ROW.finditer(message)]
+    lines = _first_lines(data, max(rows)) if csv and rows else {}
 
     def where(found: re.Match[str]) -> str:
         row = int(found.group(1))
-        place = f"line {row + 2:,}" if csv else f"the {_ordinal(row + 1)} row"
+        # Past the file's rows or unreadable now: one line a row after the header, as most files are.
+        place = f"line {lines.get(row, row + 2):,}" if csv else f"the {_ordinal(row + 1)} row"
         of = "" if named else f" of {name}"
         if not named and written is not None:
             of += f", which reads {written!r}" if written else ", which is empty"
@@ -58,15 +63,48 @@ def written_cell(data: Path | None, cell: tuple[str, int] | None) -> str | None:
         return None
     column, row = cell
     try:
-        with (gzip.open if data.suffix.lower() == ".gz" else open)(
-            data, "rt", encoding="utf-8-sig", newline=""
-        ) as fh:
-            records = (r for r in csv.reader(fh) if r)
+        with _open_text(data) as fh:
+            records = (fields for _, fields in _records(fh))
             header = next(records)
             found = next(itertools.islice(records, row, row + 1))
         return found[header.index(column)]
     except (OSError, EOFError, UnicodeDecodeError, csv.Error, StopIteration, ValueError, IndexError):
         return None
+
+
+def _open_text(data: Path) -> TextIO:
+    return (gzip.open if data.suffix.lower() == ".gz" else open)(data, "rt", encoding="utf-8-sig", newline="")
+
+
+def _records(fh: TextIO) -> Iterator[tuple[int, list[str]]]:
+    """``(line, fields)`` of each record of a CSV that pandas reads, the header first: ``line`` is
+    where the record starts, counted from 1 as an editor shows it. Blank lines (empty, or spaces
+    only), which pandas skips, are left out but counted; a quoted line break keeps its record going."""
+    raw: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for text in fh:
+            raw.append(text)
+            yield text
+
+    reader = csv.reader(lines())
+    read = 0
+    for fields in reader:
+        start, read = read + 1, reader.line_num
+        if "".join(raw).strip():
+            yield start, fields
+        raw.clear()
+
+
+def _first_lines(data: Path, last: int) -> dict[int, int]:
+    """The line each row of the CSV ``data`` up to ``last`` starts on (rows counted from 0, the header
+    not counted), read from the file; empty when it cannot be read so."""
+    try:
+        with _open_text(data) as fh:
+            records = itertools.islice(_records(fh), 1, last + 2)  # the header is no row
+            return {row: line for row, (line, _) in enumerate(records)}
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error, ValueError):
+        return {}
 
 
 _WORDS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")

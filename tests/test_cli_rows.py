@@ -92,3 +92,24 @@ def test_a_missing_value_of_a_labelled_file_is_placed_at_its_row(tmp_path: Path,
         == 2
     )
     assert "(first at row 30, line 32 of labelled.csv, which reads 'null')" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("a,b\n1,2\n\n\n3,4\n5,6\n7,broken\n8,9\n", 7),  # blank lines, which are skipped, still count
+        ("a,b\r\n1,2\r\n\r\n3,4\r\n5,broken\r\n", 5),
+        ("a,b\n1,2\n   \n3,broken\n", 4),  # a line of spaces is blank too
+        ('a,b\n1,"2\n"\n3,4\n5,broken\n', 5),  # a quoted line break: one row over two lines
+    ],
+)
+def test_the_line_named_is_the_one_an_editor_shows_past_blank_lines_and_quoted_breaks(
+    tmp_path: Path, text: str, line: int, capsys
+) -> None:
+    data = tmp_path / "readings.csv"
+    data.write_bytes(text.encode())
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag")]) == 2
+    said = capsys.readouterr().err
+    # It was the row's index plus 2, as if every row were one line and no line blank.
+    assert f", line {line} of readings.csv" in said, said
+    assert "broken" in data.read_bytes().decode().splitlines()[line - 1]
