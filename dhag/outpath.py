@@ -55,10 +55,22 @@ def _check_made_file(path: Path, *, option: str, what: str, example: str, done: 
     _check_makes_files(path, folder, done=done, option=option)
 
 
+# The suffixes of formats dhag reads that score does not write, and what each names.
+_OTHER_FORMATS = {
+    ".parquet": "a Parquet file",
+    ".pq": "a Parquet file",
+    ".npz": "an NPZ archive",
+    ".gz": "a gzip-compressed file",
+}
+
+
 def check_scores_out(path: Path) -> None:
     """Raise :class:`InputError` unless scores can be written at ``path``: not a folder, in a folder that
     exists (one mistyped is not created) and may be written in; a pipe or a device that exists is
     written as it is, so only it need take writes.
+
+    A name whose suffix is another format that dhag reads (``.parquet``, ``.npz``, a gzip ``.gz``) is
+    refused too: the scores are CSV text, which a reader of that format would refuse.
 
     >>> import tempfile
     >>> check_scores_out(Path(tempfile.mkdtemp()) / "scores.csv")
@@ -67,6 +79,14 @@ def check_scores_out(path: Path) -> None:
         raise InputError(
             f"--out {str(path)!r} is a folder: name the CSV file to write, such as "
             f"{str(path / 'scores.csv')!r}; nothing was scored."
+        )
+    if kind := _OTHER_FORMATS.get(path.suffix.lower()):
+        stem = path.name[: -len(path.suffix)]
+        stem = stem[:-4] if path.suffix.lower() == ".gz" and stem.lower().endswith(".csv") else stem
+        csv_name = path.with_name(stem + ".csv")
+        raise InputError(
+            f"--out {str(path)!r} names {kind}, but dhag score writes CSV text (uncompressed): name a "
+            f".csv file, such as {str(csv_name)!r}; nothing was scored."
         )
     folder = path.absolute().parent
     if not os.path.lexists(folder):

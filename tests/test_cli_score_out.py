@@ -100,3 +100,20 @@ def test_train_out_naming_the_rows_is_refused(rows: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert f"--out {str(rows)!r} is the --data file" in err and "nothing was trained" in err
     assert rows.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["scores.parquet", "scores.pq", "scores.csv.gz", "scores.npz"])
+def test_score_out_named_as_another_format_is_refused_before_scoring(
+    model: Path, rows: Path, tmp_path: Path, name: str, no_scoring, capsys
+) -> None:
+    # It wrote CSV text under the name: pd.read_parquet, or dhag score --data on the .csv.gz, then failed.
+    assert _score(model, rows, tmp_path / name) == 2
+    err = capsys.readouterr().err
+    assert f"--out {str(tmp_path / name)!r}" in err and "writes CSV" in err
+    assert repr(str(tmp_path / "scores.csv")) in err and "nothing was scored" in err
+    assert not (tmp_path / name).exists()
+
+
+def test_score_out_with_another_suffix_is_written_as_csv(model: Path, rows: Path, tmp_path: Path) -> None:
+    assert _score(model, rows, tmp_path / "scores.txt") == 0
+    assert (tmp_path / "scores.txt").read_text().startswith("score,anomaly\n")
