@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from plant_data import FEATURES, normal
 
-from dhag import load_model
+from dhag import DHAG, load_model
 from dhag.cli import main
 
 
@@ -161,3 +161,29 @@ def test_a_model_saved_with_metadata_that_is_no_object_scores_as_one_without_ids
     assert main(["score", "--model", str(saved), "--data", str(files["test"])]) == 0
     scored = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert scored.columns.tolist() == ["score", "anomaly"] and len(scored) == 50
+
+
+def test_categories_coded_as_floats_are_the_same_categories_in_a_csv_pandas_wrote(
+    tmp_path: Path, capsys, caplog
+) -> None:
+    # A frame's codes 1.0 and 2.0 are the categories '1' and '2'; the CSV pandas writes of the frame holds
+    # them as the text '1.0' and '2.0', which was a category never seen: every row scored as in none.
+    gen = np.random.default_rng(4)
+    frame = pd.DataFrame(normal(gen, 300), columns=FEATURES).assign(code=gen.choice([1.0, 2.0], 300))
+    fitted = DHAG(max_epochs=2, batch_size=64, categorical=["code"], random_state=0).fit(frame)
+    fitted.save(tmp_path / "codes.dhag")
+    frame.head(20).to_csv(tmp_path / "codes.csv", index=False)
+    capsys.readouterr()
+    model, data = tmp_path / "codes.dhag", tmp_path / "codes.csv"
+    assert main(["score", "--model", str(model), "--data", str(data)]) == 0
+    scored = pd.read_csv(io.StringIO(capsys.readouterr().out))["score"].to_numpy()
+    np.testing.assert_allclose(scored, fitted.decision_function(frame.head(20)), rtol=1e-6)
+    assert "not seen in training" not in caplog.text
+    # And a model trained on that CSV by dhag train scores the frame's floats as its categories.
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    argv = ["train", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "csv.dhag")]
+    assert main([*argv, "--categorical", "code", "--max-epochs", "2", "--quiet"]) == 0
+    from_csv = load_model(tmp_path / "csv.dhag")
+    expected = from_csv.preprocessor_.transform(pd.read_csv(tmp_path / "train.csv", dtype={"code": str}))
+    np.testing.assert_array_equal(from_csv.preprocessor_.transform(frame), expected)
+    assert "not seen in training" not in caplog.text
