@@ -286,21 +286,30 @@ def test_train_says_how_many_normal_rows_it_trained_on_and_held_out(files, capsy
 
 
 def _defaults_left_unsaid(parser: argparse.ArgumentParser) -> list[str]:
-    """Options of ``parser`` with a default that matters (not None, not a switch's False) whose help text
-    does not say it."""
+    """Options (and optional arguments) of ``parser`` with a default that matters (not None, not a
+    switch's False; a 0 does) whose help text does not say it."""
     return [
-        action.option_strings[-1]
+        action.option_strings[-1] if action.option_strings else action.dest
         for action in parser._actions
-        if action.option_strings
-        and action.default not in (None, False, argparse.SUPPRESS)
+        if not (action.default is None or action.default is False or action.default == argparse.SUPPRESS)
         and "default" not in (action.help or "")
     ]
 
 
-@pytest.mark.parametrize("command", ["train", "score"])
-def test_every_option_of_train_and_score_says_its_default(command: str) -> None:
+def _options_unexplained(parser: argparse.ArgumentParser) -> list[str]:
+    """Options of ``parser`` that --help lists without a word on what they do."""
+    return [
+        action.option_strings[-1] for action in parser._actions if action.option_strings and not action.help
+    ]
+
+
+@pytest.mark.parametrize("command", ["train", "score", "bench"])
+def test_every_option_of_train_score_and_bench_says_what_it_does_and_its_default(command: str) -> None:
+    # dhag bench --help listed --detectors, --device and --progress with no word, and left the defaults
+    # of --seeds (5), --rows (200,000), --peer-rows (20,000), --data, ... unsaid.
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert _defaults_left_unsaid(sub.choices[command]) == []
+    assert _options_unexplained(sub.choices[command]) == []
 
 
 def test_every_option_of_the_demo_says_its_default() -> None:

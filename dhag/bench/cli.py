@@ -189,18 +189,30 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "parts", nargs="*", type=Path, help="merge: table2 JSON files of disjoint seeds; show: files to print"
     )
-    parser.add_argument("--data", default="../shared/datasets", type=Path, help="benchmark datasets folder")
+    parser.add_argument(
+        "--data",
+        default="../shared/datasets",
+        type=Path,
+        help="table2, epochs, semisup: the benchmark datasets folder (default ../shared/datasets, from the "
+        "working directory)",
+    )
     parser.add_argument(
         "--datasets",
         help="table2, epochs (default: all five; epochs: thyroid,pageblocks,shuttle, KDD would take hours)",
     )
-    parser.add_argument("--detectors", default="dhag,iforest,ecod,knn,ocsvm,deepsvdd")
-    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    parser.add_argument(
+        "--detectors",
+        default="dhag,iforest,ecod,knn,ocsvm,deepsvdd",
+        help="table2: comma-separated detectors (default: all six, dhag,iforest,ecod,knn,ocsvm,deepsvdd)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=5, help="table2, epochs, semisup: how many seeds (default 5)"
+    )
     parser.add_argument(
         "--first-seed", type=int, default=0, help="table2, semisup: run seeds S .. S+N-1 (default 0)"
     )
-    parser.add_argument("--rows", type=int, default=200_000, help="speed: training rows")
-    parser.add_argument("--epochs", type=int, default=3, help="speed: epochs to time")
+    parser.add_argument("--rows", type=int, default=200_000, help="speed: training rows (default 200,000)")
+    parser.add_argument("--epochs", type=int, default=3, help="speed: epochs to time (default 3)")
     parser.add_argument(
         "--score-rows", type=int, default=1_048_576, help="speed: rows scored per repeat (default 1,048,576)"
     )
@@ -210,16 +222,32 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--score-members", type=int, default=1, help="speed: the scored model has N networks (default 1)"
     )
-    parser.add_argument("--every", type=int, default=5, help="epochs: train to every N-th epoch count")
+    parser.add_argument(
+        "--every", type=int, default=5, help="epochs: train to every N-th epoch count (default 5)"
+    )
     parser.add_argument(
         "--one-fit", action="store_true", help="epochs: all snapshots of a seed from one training"
     )
-    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="speed: auto (CUDA when present), cpu or cuda[:N] (default auto); the others train where the "
+        "library does, auto",
+    )
     parser.add_argument("--json", type=Path, help="write the results as JSON")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--peer-rows", type=int, default=20_000, help="table2: slow peers row cap, 0: none")
-    parser.add_argument("--capped-peers", default="ocsvm,knn,deepsvdd", help="table2: peers under the cap")
-    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, every benchmark (default 1)")
+    parser.add_argument(
+        "--peer-rows",
+        type=int,
+        default=20_000,
+        help="table2: training rows of the capped peers at most (default 20,000; 0: no cap)",
+    )
+    parser.add_argument(
+        "--capped-peers",
+        default="ocsvm,knn,deepsvdd",
+        help="table2: comma-separated peers under --peer-rows (default ocsvm,knn,deepsvdd)",
+    )
+    parser.add_argument("--progress", action="store_true", help="table2: show DHAG's per-epoch progress bar")
     parser.add_argument(
         "--dhag-shift-mode",
         choices=("offset", "beyond"),
@@ -242,7 +270,8 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--dhag-game",
         choices=GAMES,
         default="cooperative",
-        help="table2: cooperative (Algorithm 1, the library's) or adversarial (the perturbators ascend L_ce)",
+        help="table2: cooperative (Algorithm 1, the library's; default) or adversarial (the perturbators "
+        "ascend L_ce)",
     )
     parser.add_argument(
         "--dhag-members",
@@ -260,20 +289,22 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--dhag-ce-weighting",
         choices=CE_WEIGHTINGS,
         default="rows",
-        help="table2, epochs, semisup: L_ce row by row (the library's, paper eq. 2) or per class (reference)",
+        help="table2, epochs, semisup: L_ce row by row (rows, the library's, paper eq. 2; default) or per "
+        "class (classes, as the reference implementation)",
     )
     parser.add_argument(
         "--dhag-recipe",
         choices=RECIPES,
         default="paper",
-        help="table2, epochs, semisup, speed: networks and regularisers as the paper (the library's) or "
-        "as the reference implementation",
+        help="table2, epochs, semisup, speed: networks and regularisers as the paper (the library's; "
+        "default) or as the reference implementation",
     )
     parser.add_argument(
         "--transform",
         choices=TRANSFORMS,
         default="zscore",
-        help="table2: inputs of every detector; yeo-johnson adds a power transform (not the protocol)",
+        help="table2: inputs of every detector, z-scored (default) or, with yeo-johnson, power-transformed "
+        "first (not the protocol)",
     )
     parser.set_defaults(func=run_bench)
     return parser
