@@ -103,25 +103,40 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
         nargs="?",
         choices=("pipeline", "plant", "feedback", "soak", "scale", "drift"),
         default="pipeline",
-        help="what to measure",
+        help="what to measure (default pipeline: throughput and latency)",
     )
     bench.add_argument("--config", help=help_config)
     bench.add_argument(
-        "--records", type=_at_least_one, default=200_000, help="records for the throughput runs"
+        "--records",
+        type=_at_least_one,
+        default=200_000,
+        help="pipeline, scale: records for the throughput runs (default 200,000)",
     )
     bench.add_argument(
-        "--rate", type=_at_least_one, default=5000, help="offered load of the latency run (records/s)"
+        "--rate",
+        type=_at_least_one,
+        default=5000,
+        help="pipeline: offered load of the latency run; soak: its steady load; records/s (default 5000)",
     )
-    bench.add_argument("--duration", type=_positive, default=60.0, help="seconds of the latency run")
+    bench.add_argument(
+        "--duration", type=_positive, default=60.0, help="pipeline: seconds of the latency run (default 60)"
+    )
     bench.add_argument("--json", type=Path, help="also write the results to this file")
-    bench.add_argument("--seed", type=_seed, default=0, help="plant, drift: the (first) scenario's seed")
+    bench.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="plant, drift, feedback: the (first) scenario's seed (default 0)",
+    )
     bench.add_argument(
         "--seeds",
         type=_at_least_one,
         default=1,
-        help="plant: how many scenarios to run (seeds --seed onwards); their numbers are pooled",
+        help="plant: how many scenarios to run (seeds --seed onwards; default 1); their numbers are pooled",
     )
-    bench.add_argument("--assets", type=_at_least_one, default=24, help="plant, drift: fleet size")
+    bench.add_argument(
+        "--assets", type=_at_least_one, default=24, help="plant, drift, feedback: fleet size (default 24)"
+    )
     bench.add_argument(
         "--minutes",
         type=_positive,
@@ -131,24 +146,28 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
         "--history-hours",
         type=_positive,
         default=24.0,
-        help="plant, drift: hours of normal history to train on",
+        help="plant, drift: hours of normal history to train on (default 24)",
     )
     bench.add_argument(
         "--normal-hours",
         type=_not_negative,
         default=24.0,
-        help="plant: hours of fault-free operation per asset scored for false alerts (0: none)",
+        help="plant: hours of fault-free operation per asset scored for false alerts (default 24; 0: none)",
     )
     plant_detectors = "plant: detectors (default: dhag sigma3 hst; opt-in: the other dhag models)"
     detectors = ("dhag", "dhag5", "dhag-classes", "dhag-snapshots", "dhag-reference", "sigma3", "hst")
     bench.add_argument("--detectors", nargs="+", choices=detectors, help=plant_detectors)
-    quiet = "feedback: answer the alerts of this many fault-free hours (0: of the fault stream's first day)"
-    bench.add_argument("--quiet-hours", type=_not_negative, default=0.0, help=quiet)
-    bench.add_argument("--interval", type=_positive, default=60.0, help="soak: seconds between samples")
-    bench.add_argument(
-        "--replicas", type=_at_least_one, default=3, help="scale: the most daemons in the group"
+    quiet = (
+        "feedback: answer the alerts of this many fault-free hours (default 0: the fault stream's first day)"
     )
-    days = "drift: simulated days per scenario (more than 2: the shifts begin on day 2)"
+    bench.add_argument("--quiet-hours", type=_not_negative, default=0.0, help=quiet)
+    bench.add_argument(
+        "--interval", type=_positive, default=60.0, help="soak: seconds between samples (default 60)"
+    )
+    bench.add_argument(
+        "--replicas", type=_at_least_one, default=3, help="scale: the most daemons in the group (default 3)"
+    )
+    days = "drift: simulated days per scenario (default 7; more than 2: the shifts begin on day 2)"
     bench.add_argument("--days", type=_more_than_two, default=7.0, help=days)
 
 

@@ -312,11 +312,21 @@ def test_every_option_of_train_score_and_bench_says_what_it_does_and_its_default
     assert _options_unexplained(sub.choices[command]) == []
 
 
-def test_every_option_of_the_demo_says_its_default() -> None:
+@pytest.mark.parametrize("command", ["demo", "bench"])
+def test_every_option_of_the_demo_and_the_service_bench_says_its_default(command: str) -> None:
+    # dhag-pipeline bench --help left unsaid the target's default (pipeline) and those of --records,
+    # --rate, --seed, --assets, --replicas, ..., and named plant and drift only for --seed and --assets,
+    # which feedback takes too.
     from pipeline.cli import _parser
 
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert _defaults_left_unsaid(sub.choices["demo"]) == []
+    assert _defaults_left_unsaid(sub.choices[command]) == []
+    assert _options_unexplained(sub.choices[command]) == []
+    if command == "bench":
+        helps = {a.dest: a.help for a in sub.choices[command]._actions}
+        assert helps["seed"].startswith("plant, drift, feedback:")
+        assert helps["assets"].startswith("plant, drift, feedback:")
+        assert helps["records"].startswith("pipeline, scale:")
 
 
 def test_a_contribution_that_rounds_to_zero_is_written_without_a_sign(
