@@ -312,11 +312,12 @@ def test_every_option_of_train_score_and_bench_says_what_it_does_and_its_default
     assert _options_unexplained(sub.choices[command]) == []
 
 
-@pytest.mark.parametrize("command", ["demo", "bench"])
-def test_every_option_of_the_demo_and_the_service_bench_says_its_default(command: str) -> None:
+@pytest.mark.parametrize("command", ["demo", "bench", "simulate"])
+def test_every_option_of_the_demo_the_service_bench_and_simulate_says_its_default(command: str) -> None:
     # dhag-pipeline bench --help left unsaid the target's default (pipeline) and those of --records,
     # --rate, --seed, --assets, --replicas, ..., and named plant and drift only for --seed and --assets,
-    # which feedback takes too.
+    # which feedback takes too. simulate --help left unsaid the defaults of --types, --seed, --interval,
+    # --truth-topic, --rate, --speedup and --fault-rate.
     from pipeline.cli import _parser
 
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))

@@ -26,19 +26,34 @@ PLANT_EVENT_DURATION_S = 1800.0  # long enough for the bearings (10-minute therm
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``simulate`` subcommand's options."""
     parser.add_argument("--assets", type=int, default=24, help="fleet size (default 24)")
-    parser.add_argument("--types", default=",".join(DEFAULT_TYPES), help="machine types, assigned in turn")
-    parser.add_argument("--seed", type=int, default=0, help="the plant: same seed, same assets and readings")
-    parser.add_argument("--run", type=int, default=None, help="operation/noise stream (history 0, live 1)")
+    types = ",".join(DEFAULT_TYPES)
+    parser.add_argument("--types", default=types, help=f"machine types, assigned in turn (default {types})")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the plant: same seed, same assets and readings (default 0)"
+    )
+    parser.add_argument(
+        "--run", type=int, default=None, help="operation/noise stream (default: 0 for a history, 1 streaming)"
+    )
     parser.add_argument("--history", type=Path, help="write normal operation to this .csv or .parquet file")
-    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours of history (default 24)")
-    parser.add_argument("--interval", type=float, default=30.0, help="seconds between history rows")
+    parser.add_argument("--hours", type=float, default=24.0, help="history: simulated hours (default 24)")
+    parser.add_argument(
+        "--interval", type=float, default=30.0, help="history: seconds between rows (default 30)"
+    )
     parser.add_argument("--bootstrap", help="Kafka to stream to (default: kafka.bootstrap_servers)")
     parser.add_argument("--topic", help="readings topic (default: kafka.topics.input)")
-    parser.add_argument("--truth-topic", default="sensor-truth", help="ground-truth topic")
-    parser.add_argument("--rate", type=float, default=48.0, help="records per second (all assets)")
-    parser.add_argument("--speedup", type=float, default=10.0, help="simulated seconds per real second")
+    parser.add_argument(
+        "--truth-topic", default="sensor-truth", help="ground-truth topic (default sensor-truth)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=48.0, help="records per second, all assets together (default 48)"
+    )
+    parser.add_argument(
+        "--speedup", type=float, default=10.0, help="simulated seconds per real second (default 10)"
+    )
     parser.add_argument("--duration", type=float, help="seconds to stream (default: until Ctrl-C or SIGTERM)")
-    parser.add_argument("--fault-rate", type=float, default=0.5, help="faults per asset per simulated hour")
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.5, help="faults per asset per simulated hour (default 0.5)"
+    )
     parser.add_argument(
         "--plant-event",
         metavar="AT[:DURATION]",
