@@ -350,3 +350,15 @@ def test_help_and_readme_say_what_each_exit_status_means(capsys) -> None:
     for said in ("0 done", "1 an unexpected failure", "2 bad input", "130 interrupted", "141 the reader"):
         assert said in text
         assert f"`{said.split()[0]}` {said.split(' ', 1)[1]}" in readme
+
+
+def test_retrain_help_says_that_watching_is_what_it_does_without_either_switch() -> None:
+    # `dhag-pipeline retrain` alone runs the retrainer as --watch does, but neither its --help nor the
+    # README's synopsis, "retrain --watch | --once", said one of them could be left out.
+    from pipeline.cli import _parser
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    retrain = sub.choices["retrain"]
+    assert retrain.parse_args([]).once is False  # what run_retrain takes for watching
+    watch = next(a for a in retrain._actions if "--watch" in a.option_strings)
+    assert "default" in (watch.help or "")

@@ -47,7 +47,11 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``retrain`` subcommand's options."""
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--watch", action="store_true", help="run until SIGTERM/SIGINT, retraining on triggers")
+    mode.add_argument(
+        "--watch",
+        action="store_true",
+        help="run until SIGTERM/SIGINT, retraining on triggers (the default, without either switch)",
+    )
     mode.add_argument(
         "--once",
         action="store_true",
