@@ -110,8 +110,10 @@ def decode(raw: bytes) -> Any:
         pass
     # The stdlib also reads NaN, Infinity and out-of-range numbers, which the value policy then
     # handles, instead of rejecting the whole record as not JSON. It also reads what orjson rightly
-    # refuses: nesting past Python's recursion limit, and lone surrogates ("\ud800"), strings no UTF-8
-    # writer (the DLQ's, an alert's) can encode. Both are not JSON here.
+    # refuses: UTF-16 and UTF-32 text (the contract is UTF-8, as RFC 8259 has JSON between systems),
+    # nesting past Python's recursion limit, and lone surrogates ("\ud800"), strings no UTF-8 writer
+    # (the DLQ's, an alert's) can encode. All are not JSON here.
+    _refuse_wide(raw)
     try:
         doc = json.loads(raw, parse_int=_integer)
     except RecursionError:
@@ -127,6 +129,27 @@ def decode(raw: bytes) -> Any:
         elif isinstance(item, list):
             stack.extend(item)
     return doc
+
+
+def _refuse_wide(raw: bytes) -> None:
+    """Raise ``ValueError`` naming the encoding when ``raw`` is UTF-16 or UTF-32 text (with a byte-order
+    mark or without: told by its zero bytes, as the stdlib's reader tells it), which is not UTF-8.
+
+    >>> try:
+    ...     _refuse_wide('{"a": 1}'.encode("utf-16"))
+    ... except ValueError as exc:
+    ...     print(str(exc)[:61])
+    the value is UTF-16 text (first bytes ff fe 7b 00), not UTF-8
+    """
+    encoding = json.detect_encoding(raw)
+    if encoding.startswith("utf-8"):
+        return
+    first, wanted = raw[:4].hex(" "), "the contract takes JSON in UTF-8"
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        raise ValueError(f"the value is not UTF-8 text (first bytes {first}): {wanted}") from None
+    raise ValueError(f"the value is {encoding[:6].upper()} text (first bytes {first}), not UTF-8: {wanted}")
 
 
 class _Object(dict):

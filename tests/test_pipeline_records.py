@@ -295,3 +295,27 @@ def test_a_missing_field_is_named_with_the_fields_the_record_has_instead() -> No
     [rejection] = RecordParser(FEATURES).parse([raw]).rejections
     assert rejection.reason == Reason.MISSING_FIELD
     assert rejection.detail == "field 'ts' is missing; the record has 'asset_id', 'timestamp', 'values'"
+
+
+@pytest.mark.parametrize(
+    ("codec", "bom", "named"),
+    [
+        ("utf-16-le", b"\xff\xfe", "UTF-16"),
+        ("utf-16-be", b"\xfe\xff", "UTF-16"),
+        ("utf-16-le", b"", "UTF-16"),
+        ("utf-16-be", b"", "UTF-16"),
+        ("utf-32-le", b"\xff\xfe\x00\x00", "UTF-32"),
+        ("utf-32-be", b"", "UTF-32"),
+    ],
+)
+def test_a_record_in_utf16_or_utf32_is_dead_lettered_naming_its_encoding(
+    codec: str, bom: bytes, named: str
+) -> None:
+    # Before: the stdlib reader guessed the encoding, and such a record was scored though the contract
+    # is UTF-8 (a gateway that writes UTF-16 writes a sensor name with a letter outside ASCII wrongly too).
+    raw = bom + rec().decode().encode(codec)
+    for fast in (True, False):
+        [rejection] = RecordParser(FEATURES).parse([raw], fast=fast).rejections
+        assert rejection.reason == Reason.NOT_JSON
+        assert f"{named} text" in rejection.detail and "not UTF-8" in rejection.detail, rejection.detail
+    assert RecordParser(FEATURES).parse([b"\xef\xbb\xbf" + rec()]).indices == [0]  # UTF-8's BOM is fine
