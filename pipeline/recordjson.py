@@ -28,6 +28,12 @@ __all__ = [
 
 # Epoch seconds at or beyond this are almost surely milliseconds (year 5138); refuse rather than guess.
 MAX_EPOCH_S = 1e11
+# The ISO-8601 texts a ts takes: a date and a time of day to the minute at least (RFC 3339's form, with a
+# space for the "T" as it allows), an offset or none (UTC); ``fromisoformat`` checks the rest.
+_ISO_MARKS = ("--T:", "-- :")
+_TS_FORMS = (
+    "write YYYY-MM-DDThh:mm[:ss[.fff]] with Z, ±hh:mm or no offset (UTC), such as 2026-03-01T12:00:00.250Z"
+)
 _NUMBER = (int, float)
 
 
@@ -44,12 +50,15 @@ def parse_timestamp(ts: Any) -> float:
     1795947300.0
     """
     if isinstance(ts, str):
-        if not ts.isprintable():  # fromisoformat lets one trailing NUL through
-            raise ValueError(f"ts {ts!r} holds a control character")
         try:
             parsed = datetime.fromisoformat(ts)
         except ValueError:
-            raise ValueError(f"ts {ts!r:.60} is not an ISO-8601 time{_iso_hint(ts)}") from None
+            parsed = None
+        # fromisoformat also reads a date alone, the basic, week and ordinal forms (as midnight or the
+        # hour: not what a gateway that writes them means) and lets one trailing NUL through. Of what it
+        # reads, a date and a time to the minute at least have "-", "-", "T" or " ", ":" at 4, 7, 10, 13.
+        if parsed is None or ts[4:14:3] not in _ISO_MARKS or not ts.isprintable():
+            raise ValueError(_ts_refused(ts))
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         value = parsed.timestamp()
@@ -66,17 +75,30 @@ def parse_timestamp(ts: Any) -> float:
     return value
 
 
-def _iso_hint(ts: str) -> str:
-    """What a ``ts`` text that ``fromisoformat`` refused should be instead.
+def _ts_refused(ts: str) -> str:
+    """Why a ``ts`` text is refused, and what it should be instead.
 
-    >>> _iso_hint("1796391705"), _iso_hint("yesterday")[:10]
-    (': epoch seconds go as a JSON number, not as text', ' such as 2')
+    >>> _ts_refused("1796391705")
+    "ts '1796391705' is not an ISO-8601 time: epoch seconds go as a JSON number, not as text"
+    >>> _ts_refused("2026-W48-7")[:69]
+    "ts '2026-W48-7' is an ISO-8601 form not taken (a date alone, a basic,"
     """
+    if not ts.isprintable():
+        return f"ts {ts!r:.60} holds a control character"
+    try:
+        datetime.fromisoformat(ts)
+    except ValueError:
+        pass
+    else:
+        return (
+            f"ts {ts!r:.60} is an ISO-8601 form not taken (a date alone, a basic, week or ordinal date): "
+            f"{_TS_FORMS}"
+        )
     try:
         float(ts)
     except ValueError:
-        return " such as 2026-03-01T12:00:00.250Z (UTC) or 2026-03-01T13:00:00+01:00"
-    return ": epoch seconds go as a JSON number, not as text"
+        return f"ts {ts!r:.60} is not an ISO-8601 time: {_TS_FORMS}"
+    return f"ts {ts!r:.60} is not an ISO-8601 time: epoch seconds go as a JSON number, not as text"
 
 
 def _integer(text: str) -> int | float:

@@ -207,7 +207,7 @@ class RecordParser:
         except TypeError as exc:
             raise _RejectedError(Reason.WRONG_TYPE, str(exc)) from None
         except (ValueError, OverflowError, OSError) as exc:
-            raise _RejectedError(Reason.BAD_TIMESTAMP, str(exc)[:200]) from None
+            raise _RejectedError(Reason.BAD_TIMESTAMP, str(exc)[:300]) from None
         if self._ahead(ts):
             now = self.now()
             raise _RejectedError(

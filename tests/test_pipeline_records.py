@@ -319,3 +319,41 @@ def test_a_record_in_utf16_or_utf32_is_dead_lettered_naming_its_encoding(
         assert rejection.reason == Reason.NOT_JSON
         assert f"{named} text" in rejection.detail and "not UTF-8" in rejection.detail, rejection.detail
     assert RecordParser(FEATURES).parse([b"\xef\xbb\xbf" + rec()]).indices == [0]  # UTF-8's BOM is fine
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "20261129",
+        "2026-W48-7",
+        "2026-333",
+        "2026-11-29",
+        "20261129T101500Z",
+        "2026-11-29T10",
+        "2026-W48-7T10:15",
+    ],
+)
+def test_an_iso_form_other_than_a_date_and_time_of_day_is_refused_naming_the_forms_taken(ts: str) -> None:
+    # Before: the basic, week and ordinal forms and a date alone were read as midnight UTC (or the hour),
+    # and scored as such: a gateway that writes them almost surely means another time.
+    for fast in (True, False):
+        [rejection] = RecordParser(FEATURES).parse([rec(ts=ts)], fast=fast).rejections
+        assert rejection.reason == Reason.BAD_TIMESTAMP
+        assert rejection.detail.startswith(f"ts {ts!r}"), rejection.detail
+        assert "YYYY-MM-DDThh:mm[:ss[.fff]]" in rejection.detail and "Z, ±hh:mm" in rejection.detail
+
+
+@pytest.mark.parametrize(
+    ("ts", "seconds"),
+    [
+        ("2026-11-29T10:15:00.250Z", 1795947300.25),
+        ("2026-11-29T10:15:00,250Z", 1795947300.25),
+        ("2026-11-29 10:15:00Z", 1795947300.0),
+        ("2026-11-29T10:15Z", 1795947300.0),
+        ("2026-11-29T11:15:00+01:00", 1795947300.0),
+        ("2026-11-29T11:15:00+0100", 1795947300.0),
+        ("2026-11-29T10:15:00", 1795947300.0),
+    ],
+)
+def test_a_date_and_time_of_day_is_read_with_its_offset_or_as_utc(ts: str, seconds: float) -> None:
+    assert parse_timestamp(ts) == seconds
