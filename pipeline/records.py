@@ -246,15 +246,20 @@ class RecordParser:
             no_mean = [n for n in bad if n not in self.means]
             too_many = len(bad) > self.max_imputed
             if self.missing_policy == "reject" or no_mean or too_many:
-                reason = Reason.MISSING_VALUE if missing else Reason.NON_FINITE
-                names = (missing or non_finite) if self.missing_policy == "reject" or too_many else no_mean
-                detail = f"sensor(s) {', '.join(map(repr, names[:5]))} missing or not finite"
+                named = set(bad if self.missing_policy == "reject" or too_many else no_mean)
+                gone, odd = [n for n in missing if n in named], [n for n in non_finite if n in named]
+                reason = Reason.MISSING_VALUE if gone else Reason.NON_FINITE
+                detail = ", ".join(
+                    f"sensor(s) {', '.join(map(repr, names[:5]))} {said}"
+                    for names, said in ((gone, "missing"), (odd, "not finite"))
+                    if names
+                )
                 if self.missing_policy == "impute":
                     detail += (
                         f": {len(bad)} of the model's {len(self.features)}, more than the"
                         f" {self.max_imputed} records.max_imputed_fraction lets impute"
                         if too_many
-                        else " and have no training mean to impute"
+                        else ", with no training mean to impute"
                     )
                 if others := [n for n in values if n not in self.features][:3]:
                     detail += (

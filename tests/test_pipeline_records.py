@@ -357,3 +357,14 @@ def test_an_iso_form_other_than_a_date_and_time_of_day_is_refused_naming_the_for
 )
 def test_a_date_and_time_of_day_is_read_with_its_offset_or_as_utc(ts: str, seconds: float) -> None:
     assert parse_timestamp(ts) == seconds
+
+
+@pytest.mark.parametrize("policy", ["reject", "impute"])
+def test_a_record_with_a_sensor_missing_and_another_not_finite_names_both(policy: str) -> None:
+    # Before: "sensor(s) 'flow_b' missing or not finite": the NaN in flow_a went unnamed.
+    raw = b'{"asset_id":"p","ts":1,"values":{"flow_a":NaN,"vibration":1}}'
+    parser = RecordParser(FEATURES, {"vibration": 3.0}, missing_policy=policy)
+    [rejection] = parser.parse([raw]).rejections
+    assert rejection.reason == Reason.MISSING_VALUE
+    assert "sensor(s) 'flow_b' missing" in rejection.detail, rejection.detail
+    assert "sensor(s) 'flow_a' not finite" in rejection.detail, rejection.detail
