@@ -36,6 +36,7 @@ from pipeline.errors import ModelUnavailableError
 from pipeline.features import DERIVED_FEATURES, FEATURE_MEANINGS, PlantFeatures
 from pipeline.metrics import PipelineMetrics
 from pipeline.records import RecordParser
+from pipeline.scorerefusal import refusal_detail
 
 if TYPE_CHECKING:
     from pipeline.processing import BatchProcessor
@@ -118,19 +119,11 @@ class ActiveModel:
                 refused[j] = exc
         return out, refused
 
-    def refusal(self, exc: DHAGError, values: Mapping[str, Any]) -> str:
-        """A dead letter's detail for a reading (its ``values``) that :meth:`score` refused with
-        ``exc``; one naming a derived plant feature also names the raw sensors it comes from, with
-        what the reading holds of them: the names the record and the plant's HMI know."""
-        detail = f"the model could not score this record: {exc}"
-        name = (getattr(exc, "cell", None) or (None,))[0]
-        if self.derived is not None and name in FEATURE_MEANINGS:
-            held = {s: values.get(s) for s in FEATURE_MEANINGS[name][1]}
-            shown = [
-                f"{s} = {v:.6g}" if isinstance(v, int | float) else f"{s} = {v!r}" for s, v in held.items()
-            ]
-            detail = f"{detail.rstrip('.')}; {name} is derived from {', '.join(shown)}"
-        return detail
+    def refusal(self, exc: DHAGError, row: np.ndarray, values: Mapping[str, Any]) -> str:
+        """A dead letter's detail for a reading (its model input ``row`` and its ``values``) that
+        :meth:`score` refused with ``exc`` (:func:`~pipeline.scorerefusal.refusal_detail`)."""
+        derived = self.derived is not None
+        return refusal_detail(self.model, self.features, exc, row, values, derived=derived)
 
     def outside_training_range(self, matrix: np.ndarray, asset_ids: Sequence[str]) -> np.ndarray:
         """Per row of model input: whether a feature lies beyond the row's training range

@@ -232,7 +232,8 @@ class BatchProcessor(HandOver):
         for j, exc in refused.items():
             failed[j] = True
             rec = records[parsed.indices[j]]
-            self._dead_letter(out, rec, SCORING_ERROR, self.active.refusal(exc, parsed.values[j]))
+            detail = self.active.refusal(exc, parsed.matrix[j], parsed.values[j])
+            self._dead_letter(out, rec, SCORING_ERROR, detail)
             # A value beyond what the model can standardise is bad data; anything else, the model's fault.
             outcome = "invalid" if isinstance(exc, InputError) else "error"
             self.counts.add(self.metrics.records_processed.labels(outcome).inc)

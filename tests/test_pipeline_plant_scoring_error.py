@@ -30,4 +30,5 @@ def test_a_value_too_large_for_a_plant_model_names_the_raw_sensor_and_its_value(
     (dlq,) = [m for m in out.messages if m.topic == proc.dlq_topic]
     headers = dict(dlq.headers)
     assert headers["dlq.reason"] == b"scoring_error"
-    assert "standardised); flow_pu is derived from flow_m3h = 1e+300" in headers["dlq.detail"].decode()
+    assert "'flow_pu' = " in headers["dlq.detail"].decode()
+    assert "(derived from flow_m3h = 1e+300) is too large" in headers["dlq.detail"].decode()
