@@ -27,19 +27,40 @@ from prometheus_client import Counter, Gauge
 
 from pipeline.records import ParsedBatch
 
-__all__ = ["WINDOW_S", "ClockOffsets", "newest_offsets"]
+__all__ = ["WINDOW_S", "ClockOffsets", "newest_offsets", "reading_offsets"]
 
 WINDOW_S = 60.0  # an asset's offset is its largest over the last WINDOW_S to 2 * WINDOW_S seconds
 _NONE: Mapping[str, tuple[float, tuple[str, int]]] = MappingProxyType({})
 
 
+def reading_offsets(
+    records: Sequence[Any], indices: Sequence[int], stamps: np.ndarray, rows: np.ndarray, wall_now: float
+) -> np.ndarray:
+    """The offsets (seconds) of entries ``rows`` (``indices`` into ``records``, ``stamps`` their ``ts``):
+    ``ts`` minus the record's Kafka timestamp, or minus ``wall_now`` for a record without one.
+
+    >>> from collections import namedtuple
+    >>> Rec = namedtuple("Rec", "timestamp")
+    >>> reading_offsets([Rec(1_000_000), Rec(-1)], [0, 1], np.array([990.0, 5.0]), np.arange(2), 65.0)
+    array([-10., -60.])
+    """
+    # None (no such attribute) becomes NaN, and NaN > 0 is False: this host's clock.
+    written = np.array([getattr(records[indices[j]], "timestamp", None) for j in rows.tolist()], dtype=float)
+    return stamps[rows] - np.where(written > 0, written / 1000.0, wall_now)
+
+
 def newest_offsets(
-    records: Sequence[Any], parsed: ParsedBatch, rows: np.ndarray, wall_now: float
+    records: Sequence[Any],
+    parsed: ParsedBatch,
+    rows: np.ndarray,
+    wall_now: float,
+    offsets: np.ndarray | None = None,
 ) -> tuple[dict[str, float], dict[str, tuple[float, tuple[str, int]]]]:
     """Each asset's largest offset (seconds) among the readings ``rows`` of ``parsed`` (parsed from
     ``records``), and apart from those, among the records ``parsed`` refused for lying ahead
     (``records.max_future_s``) with the partition of the asset's last one: ``ts`` minus its record's
-    Kafka timestamp, or minus ``wall_now`` (this host's clock) for a record without one.
+    Kafka timestamp, or minus ``wall_now`` (this host's clock) for a record without one
+    (:func:`reading_offsets`; ``offsets``: those of ``rows``, when already known).
 
     >>> from collections import namedtuple
     >>> from pipeline.records import Reason, Rejection
@@ -55,32 +76,24 @@ def newest_offsets(
     >>> newest_offsets(recs, parsed, np.array([0, 1]), wall_now=60.0)
     ({'a': -3.0}, {'c': (7200.0, ('in', 0)), 'a': (8999999940.0, ('in', 1))})
     """
-    scored = _largest(records, parsed.indices, parsed.asset_ids, parsed.timestamps, rows, wall_now)
+    if offsets is None:
+        offsets = reading_offsets(records, parsed.indices, parsed.timestamps, rows, wall_now)
+    scored = _largest(parsed.asset_ids, rows, offsets)
     refused = [(r.index, *r.ahead) for r in parsed.rejections if r.ahead is not None]
     if not refused:
         return scored, {}
     indices = [i for i, _, _ in refused]
     assets = [asset for _, asset, _ in refused]
     stamps = np.array([ts for _, _, ts in refused], dtype=np.float64)
-    ahead = _largest(records, indices, assets, stamps, np.arange(len(refused)), wall_now)
+    rows = np.arange(len(refused))
+    ahead = _largest(assets, rows, reading_offsets(records, indices, stamps, rows, wall_now))
     where = {asset: (records[i].topic, records[i].partition) for i, asset, _ in refused}
     return scored, {asset: (offset, where[asset]) for asset, offset in ahead.items()}
 
 
-def _largest(
-    records: Sequence[Any],
-    indices: Sequence[int],
-    assets: Sequence[str],
-    stamps: np.ndarray,
-    rows: np.ndarray,
-    wall_now: float,
-) -> dict[str, float]:
-    """Each asset's largest ``ts`` (``stamps``) minus its record's time, over ``rows`` of the entries
-    (``indices`` into ``records``, ``assets``, ``stamps``)."""
+def _largest(assets: Sequence[str], rows: np.ndarray, offsets: np.ndarray) -> dict[str, float]:
+    """Each asset's largest of ``offsets``, those of entries ``rows`` (indices into ``assets``)."""
     picked = rows.tolist()
-    # None (no such attribute) becomes NaN, and NaN > 0 is False: this host's clock.
-    written = np.array([getattr(records[indices[j]], "timestamp", None) for j in picked], dtype=np.float64)
-    offsets = stamps[rows] - np.where(written > 0, written / 1000.0, wall_now)
     # In ascending order, each asset's last entry in the dict is its largest.
     order = np.argsort(offsets, kind="stable")
     ordered = [assets[picked[j]] for j in order.tolist()]
@@ -196,11 +209,18 @@ class ClockOffsets:
                 series.set(value)
 
     def observe(
-        self, records: Sequence[Any], parsed: ParsedBatch, rows: np.ndarray, *, wall_now: float, now: float
+        self,
+        records: Sequence[Any],
+        parsed: ParsedBatch,
+        rows: np.ndarray,
+        *,
+        wall_now: float,
+        now: float,
+        offsets: np.ndarray | None = None,
     ) -> None:
         """:meth:`update` with a batch: ``records``, ``parsed`` from them, its ``rows`` scored
-        (:func:`newest_offsets`)."""
-        scored, ahead = newest_offsets(records, parsed, rows, wall_now)
+        (:func:`newest_offsets`, with their ``offsets`` when already known)."""
+        scored, ahead = newest_offsets(records, parsed, rows, wall_now, offsets)
         self.update(scored, now=now, ahead=ahead)
 
     def expire(self, *, before: float = -math.inf, partitions: Container[tuple[str, int]] = ()) -> None:

@@ -191,6 +191,8 @@ class RecordSettings(_Section):
     )
     # A record dated further ahead of the daemon's clock goes to the DLQ (bad_timestamp); null: no limit.
     max_future_s: float | None = Field(300.0, gt=0)
+    # One dated further behind its Kafka record time is scored but counted as misdated; null: never.
+    max_behind_s: float | None = Field(604_800.0, gt=0)
     # With impute: a record missing more than this fraction of the model's sensors goes to the DLQ.
     max_imputed_fraction: float = Field(0.5, ge=0, le=1)
 

@@ -94,6 +94,11 @@ class PipelineMetrics:
             "Scored readings with at least one feature beyond the model's training range.",
             registry=r,
         )
+        self.readings_misdated = Counter(
+            "dhag_readings_misdated",
+            "Scored readings dated over records.max_behind_s before their Kafka time: kept out of the lag.",
+            registry=r,
+        )
         self.alerts_opened = Counter("dhag_alerts_opened", "Alert episodes opened.", registry=r)
         self.alerts_resolved = Counter(
             "dhag_alerts_resolved", "Alert episodes resolved, by cause.", ["resolved_by"], registry=r
@@ -161,7 +166,8 @@ class PipelineMetrics:
         )
         self.end_to_end_lag = BulkHistogram(
             "dhag_end_to_end_lag_seconds",
-            "Scoring time minus the record's ts (0 for a record dated ahead of this host's clock).",
+            "Scoring time minus the record's ts (0 for a record dated ahead of this host's clock; a misdated"
+            " one is left out).",
             buckets=_LAG,
             registry=r,
         )

@@ -28,6 +28,7 @@ from pipeline.handover import HandOver
 from pipeline.heldcounts import HeldCounts
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
+from pipeline.readingtimes import ReadingTimes
 from pipeline.records import SCORING_ERROR, KafkaTime, RecordParser, dlq_detail, dlq_value
 from pipeline.trackers import Trackers
 
@@ -71,6 +72,7 @@ class BatchProcessor(HandOver):
         )
         self._assets: dict[tuple[str, int], set[str]] = {}
         self.counts = HeldCounts()
+        self.times = ReadingTimes(metrics, self.counts, settings.records.max_behind_s)
         # The hysteresis's clock, and when (tp, now) a partition's quiet time is judged: the daemon's
         # clock stands still while it cannot read (pipeline.heldclock), and it judges a partition when
         # it was last read through (pipeline.readthrough): records not read are no quiet time.
@@ -200,7 +202,7 @@ class BatchProcessor(HandOver):
             self.counts.add(self.metrics.unknown_sensors.inc, parsed.unknown_sensors)
         self._check_keys(records, parsed)
         good = self._score(out, records, parsed, now) if parsed.indices else np.empty(0, np.intp)
-        self.metrics.clock_offsets.observe(records, parsed, good, wall_now=time.time(), now=now)
+        self.times.observe(records, parsed, good, wall_now=time.time(), now=now)
         out.messages.extend(self._resolve_quiet(now))
         self.counts.add(self.metrics.records_processed.labels("invalid").inc, len(parsed.rejections))
         out.dlq_tripped = self.guard.add(total=len(records), dead=out.dead_lettered)
@@ -248,11 +250,6 @@ class BatchProcessor(HandOver):
         )
         self.counts.add(self.metrics.outside_training_range.inc, int(beyond.sum()))
         self.counts.add(self.metrics.anomaly_score.observe_many, scores_ok)
-        # A reading dated ahead of this host's clock (within records.max_future_s) counts as no lag: a
-        # negative one would make the histogram's sum, a counter, go down.
-        wall_now = time.time()
-        lags = np.maximum(wall_now - parsed.timestamps[good], 0.0)
-        self.counts.add(self.metrics.end_to_end_lag.observe_many, lags)
         out.scored += int(good.size)
         over = scores > self.threshold
         transitions: list[tuple[Transition, int, tuple[str, int]]] = []
