@@ -240,6 +240,16 @@ class PlantFeatures:
         return None if spec is None else cls.from_metadata(spec)
 
     # -- the transform ---------------------------------------------------------------------------
+    def unreferenced(self, asset_ids: Sequence[str]) -> int:
+        """How many of ``asset_ids`` (one per reading) have no reference: :meth:`transform` scales their
+        readings by the fleet's median one.
+
+        >>> PlantFeatures({"p1": [1.0] * 9}, {}).unreferenced(["p1", "p2", "p2", "p1"])
+        2
+        """
+        unknown = set(asset_ids).difference(self.references)
+        return sum(asset in unknown for asset in asset_ids) if unknown else 0
+
     def _reference_rows(self, asset_ids: Sequence[str]) -> np.ndarray:
         rows = []
         for asset in asset_ids:

@@ -7,12 +7,9 @@ Labels are bounded: outcomes, DLQ reasons, topic partitions, model versions, and
 from __future__ import annotations
 
 import contextlib
-import urllib.request
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 from pipeline.clockoffset import ClockOffsets
 from pipeline.collectors import BulkHistogram, Moment
@@ -20,6 +17,7 @@ from pipeline.probes import Probes, serve
 from pipeline.records import DLQ_REASONS
 from pipeline.refusals import REFUSAL_KINDS
 from pipeline.retrainmetrics import RetrainMetrics
+from pipeline.scrape import scrape
 
 __all__ = ["BulkHistogram", "PipelineMetrics", "RetrainMetrics", "scrape", "serve_metrics"]
 
@@ -97,6 +95,11 @@ class PipelineMetrics:
         self.readings_misdated = Counter(
             "dhag_readings_misdated",
             "Scored readings dated over records.max_behind_s before their Kafka time: kept out of the lag.",
+            registry=r,
+        )
+        self.readings_unreferenced = Counter(
+            "dhag_readings_unreferenced",
+            "Readings of an asset the plant model has no reference for, scaled by the fleet's median one.",
             registry=r,
         )
         self.alerts_opened = Counter("dhag_alerts_opened", "Alert episodes opened.", registry=r)
@@ -387,14 +390,3 @@ def serve_metrics(
     """Serve ``registry`` on ``/metrics``, and ``probes`` on ``/ready`` and ``/live``
     (:mod:`pipeline.probes`); returns ``(server, bound_port)``. Stop it with ``server.shutdown()``."""
     return serve(registry, host, port, probes or Probes())
-
-
-def scrape(port: int, *, host: str = "127.0.0.1", timeout_s: float = 2.0) -> list[Sample] | None:
-    """Every sample a metrics endpoint serves (the demo, the benchmarks and the soak read the services
-    this way); None when it cannot be reached."""
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout_s) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return None
-    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]

@@ -194,6 +194,8 @@ class BatchProcessor(HandOver):
                 mask = np.array([[name in m for name in self.parser.features] for m in missing], dtype=bool)
                 parsed.matrix = self.derived.impute(parsed.matrix, parsed.asset_ids, mask)
             parsed.matrix = self.derived.transform(parsed.matrix, parsed.asset_ids)
+            if unreferenced := self.derived.unreferenced(parsed.asset_ids):
+                self.counts.add(self.metrics.readings_unreferenced.inc, unreferenced)
         for rej in parsed.rejections:
             self._dead_letter(out, records[rej.index], str(rej.reason), rej.detail)
         if parsed.imputed:
