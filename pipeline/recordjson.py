@@ -70,9 +70,20 @@ def parse_timestamp(ts: Any) -> float:
         except OverflowError:
             value = math.inf
     if not (0 <= value < MAX_EPOCH_S):
-        unit = "" if isinstance(ts, str) else " (epoch milliseconds are not accepted)"
-        raise ValueError(f"ts {ts!r:.60} is outside 1970 to year 5138{unit}")
+        raise ValueError(_out_of_range(ts, value))
     return value
+
+
+def _out_of_range(ts: Any, value: float) -> str:
+    """What is wrong with a ``ts`` whose ``value`` (epoch seconds) is not a time from 1970 to year 5138."""
+    if isinstance(ts, str):
+        return f"ts {ts!r:.60} is outside 1970 to year 5138"
+    shown = f"ts {ts!r:.60}" if isinstance(ts, int) else f"ts {value!r}"
+    if not math.isfinite(value):
+        return f"{shown} is not a finite number of epoch seconds"
+    if value < 0:
+        return f"{shown} lies before 1970 (epoch seconds count from 1970-01-01T00:00:00Z)"
+    return f"{shown} lies beyond year 5138: epoch milliseconds? ts takes seconds (divide by 1000)"
 
 
 def _ts_refused(ts: str) -> str:

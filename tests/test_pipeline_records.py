@@ -368,3 +368,21 @@ def test_a_record_with_a_sensor_missing_and_another_not_finite_names_both(policy
     assert rejection.reason == Reason.MISSING_VALUE
     assert "sensor(s) 'flow_b' missing" in rejection.detail, rejection.detail
     assert "sensor(s) 'flow_a' not finite" in rejection.detail, rejection.detail
+
+
+@pytest.mark.parametrize(
+    ("ts", "words"),
+    [
+        # Before: each said "is outside 1970 to year 5138 (epoch milliseconds are not accepted)".
+        (b"NaN", "ts nan is not a finite number of epoch seconds"),
+        (b"-Infinity", "ts -inf is not a finite number of epoch seconds"),
+        (b"1e400", "ts inf is not a finite number of epoch seconds"),
+        (b"-5", "ts -5 lies before 1970 (epoch seconds count from 1970-01-01T00:00:00Z)"),
+        (b"1795947300000", "ts 1795947300000 lies beyond year 5138: epoch milliseconds? ts takes seconds"),
+    ],
+)
+def test_a_ts_number_out_of_range_is_told_what_is_wrong_with_it(ts: bytes, words: str) -> None:
+    raw = b'{"asset_id":"p","ts":' + ts + b',"values":{"flow_a":1,"flow_b":1,"vibration":1}}'
+    [rejection] = RecordParser(FEATURES).parse([raw]).rejections
+    assert rejection.reason == Reason.BAD_TIMESTAMP
+    assert rejection.detail.startswith(words), rejection.detail
