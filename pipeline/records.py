@@ -4,8 +4,9 @@ A record is a JSON object ``{"asset_id": str, "ts": ISO-8601 string or epoch sec
 number}}``. The model's feature list decides which sensors are read and in which order; other sensors
 are ignored and counted. Anything else is rejected with a :class:`Reason` and a detail for the DLQ.
 
-Batches take a fast path when every record is well formed (a few C-level passes over the whole batch)
-and fall back to checking record by record, which is also the reference the fast path is tested against.
+Batches take a fast path when every record is well formed (a few C-level passes over the whole batch);
+else each chunk of :attr:`RecordParser.chunk` records takes it, and a chunk holding a bad record falls
+back to checking record by record, which is also the reference the fast path is tested against.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -36,9 +35,21 @@ from pipeline.recordjson import (
     reading_of,
     repeated_fields,
 )
+from pipeline.recordtypes import (
+    DLQ_REASONS,
+    PROCESSING_ERROR,
+    SCORING_ERROR,
+    ParsedBatch,
+    Reason,
+    Rejection,
+    joined,
+)
 
 __all__ = [
+    "DLQ_REASONS",
     "DLQ_VALUE_LIMIT",
+    "PROCESSING_ERROR",
+    "SCORING_ERROR",
     "ParsedBatch",
     "Reason",
     "RecordParser",
@@ -55,55 +66,6 @@ log = logging.getLogger(__name__)
 
 
 _NUMBER = (int, float)
-
-
-class Reason(StrEnum):
-    """Why a record went to the DLQ (the ``reason`` header; a bounded metric label)."""
-
-    NOT_JSON = "not_json"
-    NOT_OBJECT = "not_object"
-    MISSING_FIELD = "missing_field"
-    WRONG_TYPE = "wrong_type"
-    MISSING_VALUE = "missing_value"
-    NON_FINITE = "non_finite"
-    OVERSIZED = "oversized"
-    BAD_ASSET_ID = "bad_asset_id"
-    BAD_TIMESTAMP = "bad_timestamp"
-    UNKNOWN_SCHEMA = "unknown_schema"
-    DUPLICATE_FIELD = "duplicate_field"
-
-
-# The DLQ reasons beyond the record contract's: the model refused a valid row, or the service itself
-# raised on a record (pipeline.poison).
-SCORING_ERROR = "scoring_error"
-PROCESSING_ERROR = "processing_error"
-DLQ_REASONS = (*(r.value for r in Reason), SCORING_ERROR, PROCESSING_ERROR)
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """One record that cannot be scored: its position in the batch, the reason and a short detail; for a
-    record refused only for lying ahead (``records.max_future_s``), its asset and ``ts`` (``ahead``)."""
-
-    index: int
-    reason: Reason
-    detail: str
-    ahead: tuple[str, float] | None = None
-
-
-@dataclass
-class ParsedBatch:
-    """The scorable part of a batch plus the rejections; ``indices`` are positions in the input."""
-
-    indices: list[int] = field(default_factory=list)
-    asset_ids: list[str] = field(default_factory=list)
-    timestamps: np.ndarray = field(default_factory=lambda: np.empty(0))
-    kafka_time: Callable[[], float | None] | None = None  # what the ts were judged against besides the clock
-    matrix: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
-    values: list[dict[str, Any]] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    imputed: int = 0
-    unknown_sensors: int = 0
 
 
 class _RejectedError(Exception):
@@ -129,6 +91,9 @@ class RecordParser:
     >>> [(r.index, str(r.reason)) for r in out.rejections]
     [(1, 'not_json')]
     """
+
+    #: Records the fast path is tried on again, a chunk at a time, when it refuses a batch.
+    chunk = 256
 
     def __init__(
         self,
@@ -307,12 +272,25 @@ class RecordParser:
         ``broker_now``: the batch's Kafka record time, or a function giving it (:class:`KafkaTime`)."""
         self._kafka_time = broker_now if callable(broker_now) or broker_now is None else (lambda: broker_now)
         try:
-            if not fast or (batch := self._parse_fast(raws)) is None:
-                batch = self._parse_slow(raws)
+            batch = self._parse_chunks(raws) if fast else self._parse_slow(raws)
             batch.kafka_time = self._kafka_time
             return batch
         finally:
             self._kafka_time = None
+
+    def _parse_chunks(self, raws: Sequence[bytes | None]) -> ParsedBatch:
+        """The fast path on the batch, else on each :attr:`chunk` of it, falling back record by record
+        for a chunk it refuses: one bad record costs its chunk the slow path, not the whole batch."""
+        if (batch := self._parse_fast(raws)) is not None:
+            return batch
+        if len(raws) <= self.chunk:
+            return self._parse_slow(raws)
+        parts = []
+        for start in range(0, len(raws), self.chunk):
+            part = raws[start : start + self.chunk]
+            fast = self._parse_fast(part)
+            parts.append((start, fast if fast is not None else self._parse_slow(part)))
+        return joined(parts, len(self.features))
 
     def _parse_slow(self, raws: Sequence[bytes | None]) -> ParsedBatch:
         out = ParsedBatch()
