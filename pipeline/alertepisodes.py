@@ -15,7 +15,7 @@ from pipeline.alertevents import sensor_tag, suspect_tag
 from pipeline.labelorder import Answer, in_label_order, repeated
 from pipeline.labels import Source
 
-__all__ = ["COLUMNS", "Episode", "when"]
+__all__ = ["COLUMNS", "Episode", "lost_open_note", "when"]
 
 #: The columns of ``dhag-pipeline alerts``' table: an :meth:`Episode.row` each.
 COLUMNS = (
@@ -45,7 +45,8 @@ class Episode:
     alert_id: str
     asset_id: str
     opened_at: float
-    score: float
+    #: The score that opened it (None: unknown, as its open event is no longer on the topic).
+    score: float | None
     model_version: str
     top_sensors: list[str]
     #: The latest record time among its readings (``latest_ts``, else the resolved event's ``ts``),
@@ -64,6 +65,38 @@ class Episode:
     suspect_sensors: list[dict[str, Any]] = field(default_factory=list)
     #: The threshold of the model that scored it, which ``score`` was over (None: the event did not say).
     threshold: float | None = None
+    #: Read from its resolved event alone: the topic's retention deleted its open event, and with it the
+    #: opening score and the threshold it was over (the resolved event's score is the one that ended it).
+    open_lost: bool = False
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Episode:
+        """The episode an alert event tells of. A resolved event's score ended the episode (it is under
+        the threshold): an episode known only from it has no opening score nor threshold.
+
+        >>> Episode.from_event({"alert_id": "a1", "asset_id": "p1", "state": "resolved", "opened_at": 5,
+        ...                     "score": 0.1, "threshold": 0.5}).score
+        """
+        lost = event.get("state") != "open"
+        top = event.get("top_sensors") or []
+        return cls(
+            str(event["alert_id"]),
+            str(event["asset_id"]),
+            float(event["opened_at"]),
+            None if lost else _number(event.get("score")),
+            str(event.get("model_version", "")),
+            [str(s.get("sensor")) for s in top],
+            outside_training_range={
+                str(s.get("sensor")): str(s["outside_training_range"])
+                for s in top
+                if s.get("outside_training_range")
+            },
+            imputed=[str(name) for name in _list(event.get("imputed"))],
+            imputed_top=[str(s.get("sensor")) for s in top if s.get("imputed")],
+            suspect_sensors=[s for s in _list(event.get("suspect_sensors")) if isinstance(s, dict)],
+            threshold=None if lost else _number(event.get("threshold")),
+            open_lost=lost,
+        )
 
     @property
     def state(self) -> str:
@@ -97,7 +130,7 @@ class Episode:
             self.asset_id,
             self.state + ("-by-silence" if self.resolved_by == "silence" else ""),
             when(self.opened_at),
-            f"{self.score:.3f}",
+            "-" if self.score is None else f"{self.score:.3f}",
             "-" if self.threshold is None else f"{self.threshold:.3f}",
             self.model_version,
             ",".join(self.sensor_tags()) or "-",
@@ -124,6 +157,26 @@ class Episode:
             "label": self.label,
             "labels": self.labels,
         }
+
+
+def lost_open_note(episodes: Iterable[Episode], topic: str) -> str | None:
+    """What ``alerts`` says on stderr of the episodes listed whose open event is no longer on the alerts
+    topic (None when there is none): why their opening score is not shown.
+
+    >>> print(lost_open_note([Episode("a1", "p1", 5.0, None, "v1", [], open_lost=True)], "anomaly-alerts"))
+    the open event of 1 episode listed (a1) is no longer on anomaly-alerts (the topic's retention \
+deleted it, not the resolved event): the opening SCORE and THRESHOLD are unknown (- in the table, \
+null in --json)
+    """
+    lost = [e.alert_id for e in episodes if e.open_lost]
+    if not lost:
+        return None
+    named = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+    return (
+        f"the open event of {len(lost)} episode{'s' if len(lost) > 1 else ''} listed ({named}) is no "
+        f"longer on {topic} (the topic's retention deleted it, not the resolved event): the opening "
+        "SCORE and THRESHOLD are unknown (- in the table, null in --json)"
+    )
 
 
 def _as_they_came(records: Iterable[Any]) -> list[Any]:

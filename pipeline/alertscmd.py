@@ -30,7 +30,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from pipeline.alertepisodes import COLUMNS, Episode, _as_they_came, _list, _number, _once, _written_at, when
+from pipeline.alertepisodes import COLUMNS, Episode, _as_they_came, _once, _written_at, lost_open_note, when
 from pipeline.alertsargs import add_alerts_arguments, add_label_arguments
 from pipeline.alertsince import (
     labels_from,
@@ -163,26 +163,12 @@ def read_episodes(
             if not is_schema_1(event):
                 continue  # an incompatible change of the contract, which a later release reads
             alert_id = str(event["alert_id"])
-            if alert_id not in episodes:
-                episodes[alert_id] = Episode(
-                    alert_id,
-                    str(event["asset_id"]),
-                    float(event["opened_at"]),
-                    float(event.get("score", float("nan"))),
-                    str(event.get("model_version", "")),
-                    [str(s.get("sensor")) for s in event.get("top_sensors") or []],
-                    outside_training_range={
-                        str(s.get("sensor")): str(s["outside_training_range"])
-                        for s in event.get("top_sensors") or []
-                        if s.get("outside_training_range")
-                    },
-                    imputed=[str(name) for name in _list(event.get("imputed"))],
-                    imputed_top=[
-                        str(s.get("sensor")) for s in event.get("top_sensors") or [] if s.get("imputed")
-                    ],
-                    suspect_sensors=[s for s in _list(event.get("suspect_sensors")) if isinstance(s, dict)],
-                    threshold=_number(event.get("threshold")),
-                )
+            episode = episodes.get(alert_id)
+            if episode is None or (event.get("state") == "open" and episode.open_lost):
+                fresh = Episode.from_event(event)
+                if episode is not None:  # its resolution was read first (from another partition)
+                    fresh.resolved_at, fresh.resolved_by = episode.resolved_at, episode.resolved_by
+                episodes[alert_id] = fresh
             if event.get("state") == "open":
                 opened.add(alert_id)
             if event.get("state") == "resolved":
@@ -288,6 +274,8 @@ def run_alerts(
         more = f"{left} more episodes matched (older than the {args.limit} listed)"
         err.write(f"{more}; --limit {len(chosen)} lists them all\n")
     chosen = sorted(chosen, key=lambda e: e.opened_at, reverse=True)[: args.limit]
+    if (lost := lost_open_note(chosen, settings.kafka.topics.alerts)) is not None:
+        err.write(f"{lost}\n")
     if args.json:
         for episode in chosen:
             out.write(json.dumps(episode.as_dict()) + "\n")
