@@ -12,7 +12,7 @@ __all__ = ["add_alerts_arguments", "add_label_arguments"]
 def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``alerts`` subcommand's options."""
     parser.add_argument("--open", action="store_true", help="only episodes not resolved yet")
-    parser.add_argument("--asset", help="only this asset")
+    parser.add_argument("--asset", help="only this asset (its exact id)")
     parser.add_argument("--limit", type=int, default=20, help="newest N episodes (default 20)")
     parser.add_argument("--since", metavar="DURATION_OR_TIME", help=SINCE_HELP)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -32,6 +32,7 @@ from kafka.errors import KafkaError
 
 from pipeline.alertepisodes import COLUMNS, Episode, _as_they_came, _once, _written_at, lost_open_note, when
 from pipeline.alertsargs import add_alerts_arguments, add_label_arguments
+from pipeline.alertsasset import asset_note
 from pipeline.alertsince import (
     labels_from,
     own_time_since,
@@ -276,6 +277,9 @@ def run_alerts(
     chosen = sorted(chosen, key=lambda e: e.opened_at, reverse=True)[: args.limit]
     if (lost := lost_open_note(chosen, settings.kafka.topics.alerts)) is not None:
         err.write(f"{lost}\n")
+    if not chosen and args.asset is not None:
+        topic = settings.kafka.topics.alerts
+        err.write(f"{asset_note(args.asset, episodes, since=since, topic=topic)}\n")
     if args.json:
         for episode in chosen:
             out.write(json.dumps(episode.as_dict()) + "\n")
