@@ -1,12 +1,32 @@
-"""The options of ``dhag-pipeline alerts`` and ``label`` (:mod:`pipeline.alertscmd` runs them)."""
+"""The options of ``dhag-pipeline alerts`` and ``label`` (:mod:`pipeline.alertscmd` runs them), and how
+``label`` names them when the labels contract refuses what they gave."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from pipeline.alertsince import SINCE_HELP
+from pipeline.labels import MAX_NOTE, MAX_OPERATOR, LabelError, LabelReason
 
-__all__ = ["add_alerts_arguments", "add_label_arguments"]
+__all__ = ["add_alerts_arguments", "add_label_arguments", "label_refusal"]
+
+#: What each field of a label that ``label`` fills from its command line must be, by the option that
+#: gives it.
+_RIGHT = {
+    "alert_id": (
+        "ALERT_ID",
+        "must be an alert id as `dhag-pipeline alerts` lists it: 1 to 128 letters, digits and . _ : / -, "
+        "starting with a letter or a digit",
+    ),
+    "operator": (
+        "--operator",
+        f"must name who labels in 1 to {MAX_OPERATOR} characters, not blank and without control characters",
+    ),
+    "note": ("--note", f"must be at most {MAX_NOTE} characters"),
+}
+#: How much of a refused value is quoted back.
+_QUOTED = 40
 
 
 def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,3 +54,29 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
         "retrainer still keeps); the retrainer dead-letters it if it does not know the alert either",
     )
     parser.add_argument("--bootstrap", help="Kafka address (default: kafka.bootstrap_servers)")
+
+
+def label_refusal(exc: LabelError) -> str:
+    """Why ``label`` refuses the label its options make, naming the option rather than the message's
+    field, and quoting at most the first 40 characters of the value given.
+
+    >>> from pipeline.labels import label_message
+    >>> try:
+    ...     label_message(alert_id="a1", label="normal", operator="k" * 500)
+    ... except LabelError as exc:
+    ...     print(label_refusal(exc))
+    --operator must name who labels in 1 to 128 characters, not blank and without control characters; \
+got 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk'... (500 characters)
+    """
+    if exc.reason == LabelReason.OVERSIZED:  # what the retrainer dead-letters: the note makes it so
+        return f"with its --note {exc.detail} (retrain.max_label_bytes)"
+    if exc.field not in _RIGHT:
+        return exc.detail
+    option, right = _RIGHT[exc.field]
+    return f"{option} {right}; got {_quoted(exc.given)}"
+
+
+def _quoted(value: Any) -> str:
+    if isinstance(value, str) and len(value) > _QUOTED:
+        return f"{value[:_QUOTED]!r}... ({len(value)} characters)"
+    return repr(value)

@@ -31,7 +31,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.alertepisodes import COLUMNS, Episode, _as_they_came, _once, _written_at, lost_open_note, when
-from pipeline.alertsargs import add_alerts_arguments, add_label_arguments
+from pipeline.alertsargs import add_alerts_arguments, add_label_arguments, label_refusal
 from pipeline.alertsasset import asset_note
 from pipeline.alertsince import (
     labels_from,
@@ -45,7 +45,7 @@ from pipeline.config import Settings
 from pipeline.kafkaclients import closed_on_failure
 from pipeline.kafkatime import record_time
 from pipeline.labelorder import Answer, given_rank, opened_on
-from pipeline.labels import LabelError, LabelReason, Source, label_message, parse_label
+from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
 from pipeline.recordjson import is_schema_1
 from pipeline.refusals import acl_refused
@@ -304,9 +304,7 @@ def run_label(
             alert_id=args.alert_id, label=verdict, operator=args.operator, note=args.note, max_bytes=most
         )
     except LabelError as exc:
-        big = exc.reason == LabelReason.OVERSIZED  # what the retrainer dead-letters: the note is too long
-        detail = f"with its --note {exc.detail} (retrain.max_label_bytes)" if big else exc.detail
-        err.write(f"label refused: {detail}; no label was written\n")
+        err.write(f"label refused: {label_refusal(exc)}; no label was written\n")
         return EXIT_REFUSED
     bootstrap = _bootstrap(settings, args.bootstrap, err)
     if bootstrap is None:

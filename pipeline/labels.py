@@ -49,6 +49,9 @@ from pipeline.records import dlq_detail
 __all__ = ["Label", "LabelError", "LabelReason", "Source", "dlq_headers", "label_message", "parse_label"]
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+#: The longest ``operator`` and ``note`` a label may give (characters).
+MAX_OPERATOR = 128
+MAX_NOTE = 2000
 MAX_SENSORS = 512
 # How far ahead of this machine's clock a label's times may be (clocks of operator consoles drift); the
 # retrainer judges them against the Kafka record time instead when its own clock is behind that.
@@ -107,12 +110,25 @@ class LabelReason(StrEnum):
 
 
 class LabelError(ValueError):
-    """A label that breaks the contract: its reason and a detail naming the field."""
+    """A label that breaks the contract: its reason and a detail naming the field; ``field`` (its name
+    in the message, None when the fault is not one field's), ``kind`` (pydantic's error type), ``given``
+    (the value refused) and ``limits`` (pydantic's context: ``max_length``, ...) let a command that
+    built the label say it in its own terms."""
 
-    def __init__(self, reason: LabelReason, detail: str) -> None:
+    def __init__(
+        self,
+        reason: LabelReason,
+        detail: str,
+        *,
+        field: str | None = None,
+        kind: str = "",
+        given: Any = None,
+        limits: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.field, self.kind, self.given, self.limits = field, kind, given, limits or {}
 
 
 class Label(BaseModel):
@@ -136,8 +152,8 @@ class Label(BaseModel):
     ts: float
     values: dict[str, float] | None = Field(None, min_length=1, max_length=MAX_SENSORS)
     label: Literal["anomaly", "normal"]
-    operator: str = Field(min_length=1, max_length=128)
-    note: str | None = Field(None, max_length=2000)
+    operator: str = Field(min_length=1, max_length=MAX_OPERATOR)
+    note: str | None = Field(None, max_length=MAX_NOTE)
     labelled_at: float | None = None
     label_id: str | None = Field(None, pattern=_ID)
     _ignored: tuple[str, ...] = PrivateAttr(default=())
@@ -284,7 +300,15 @@ def parse_label(
             reason = LabelReason.BAD_VALUE
         message = str(first["msg"]).removeprefix("Value error, ")
         got = f" (got {first['input']!r})" if kind != "missing" and where != "(label)" else ""
-        raise LabelError(reason, f"{where}: {message}{got}"[:1000]) from None
+        field = where if where != "(label)" else None
+        raise LabelError(
+            reason,
+            f"{where}: {message}{got}"[:1000],
+            field=field,
+            kind=kind,
+            given=first.get("input"),
+            limits=first.get("ctx"),
+        ) from None
     label._ignored = tuple(sorted(str(name)[:128] for name in data.keys() - _FIELDS))
     return label
 
