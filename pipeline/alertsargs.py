@@ -41,12 +41,14 @@ def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``label`` subcommand's options."""
-    parser.add_argument("alert_id", help="the alert to label (see `dhag-pipeline alerts`)")
+    parser.add_argument(
+        "alert_id", metavar="ALERT_ID", help="the alert to label (see `dhag-pipeline alerts`)"
+    )
     verdict = parser.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--anomaly", action="store_true", help="confirm: a real anomaly")
     verdict.add_argument("--normal", action="store_true", help="reject: a false alarm")
-    parser.add_argument("--operator", required=True, help="who labels")
-    parser.add_argument("--note", help="free text kept with the label")
+    parser.add_argument("--operator", required=True, help=f"who labels (1 to {MAX_OPERATOR} characters)")
+    parser.add_argument("--note", help=f"free text kept with the label (up to {MAX_NOTE} characters)")
     parser.add_argument(
         "--unchecked",
         action="store_true",

@@ -57,3 +57,11 @@ def test_a_long_note_is_refused_naming_the_option(monkeypatch: pytest.MonkeyPatc
     err = _label(monkeypatch, "a1", "--normal", "--operator", "kim", "--note", "n" * 3000)
     assert err.startswith("label refused: --note ") and "at most 2000 characters" in err
     assert "3000 characters" in err and len(err) < 250, err
+
+
+def test_the_help_names_the_argument_and_the_limits_as_the_refusals_do() -> None:
+    parser = _console_parser()
+    (label,) = (p for a in parser._subparsers._group_actions for n, p in a.choices.items() if n == "label")
+    text = " ".join(label.format_help().split())
+    assert "ALERT_ID" in text and "alert_id" not in text.replace("ALERT_ID", "")
+    assert "1 to 128 characters" in text and "up to 2000 characters" in text
