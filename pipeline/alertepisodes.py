@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from pipeline.alertevents import sensor_tag, suspect_tag
 from pipeline.labelorder import Answer, in_label_order, repeated
 from pipeline.labels import Source
 
-__all__ = ["COLUMNS", "Episode", "lost_open_note", "when"]
+__all__ = ["COLUMNS", "Episode", "lost_open_note", "other_schema_note", "when"]
 
 #: The columns of ``dhag-pipeline alerts``' table: an :meth:`Episode.row` each.
 COLUMNS = (
@@ -176,6 +176,23 @@ null in --json)
         f"the open event of {len(lost)} episode{'s' if len(lost) > 1 else ''} listed ({named}) is no "
         f"longer on {topic} (the topic's retention deleted it, not the resolved event): the opening "
         "SCORE and THRESHOLD are unknown (- in the table, null in --json)"
+    )
+
+
+def other_schema_note(schemas: Mapping[str, int], topic: str) -> str:
+    """What ``alerts`` and ``label`` say on stderr of the events of ``topic`` they left out as of another
+    schema than 1 (``schemas``: how many of each, by its JSON text): a later release wrote them.
+
+    >>> print(other_schema_note({"2": 3}, "anomaly-alerts"))
+    left out 3 alert events of anomaly-alerts of schema 2: a later release of dhag-pipeline wrote them, \
+and this one reads schema 1 only; run the daemons' release of `dhag-pipeline alerts` to see them
+    """
+    count = sum(schemas.values())
+    kinds = " and ".join(f"schema {schema}" for schema in sorted(schemas))
+    return (
+        f"left out {count} alert event{'s' if count > 1 else ''} of {topic} of {kinds}: a later release of "
+        "dhag-pipeline wrote them, and this one reads schema 1 only; run the daemons' release of "
+        "`dhag-pipeline alerts` to see them"
     )
 
 

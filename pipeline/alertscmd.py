@@ -23,6 +23,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
@@ -30,7 +31,16 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from pipeline.alertepisodes import COLUMNS, Episode, _as_they_came, _once, _written_at, lost_open_note, when
+from pipeline.alertepisodes import (
+    COLUMNS,
+    Episode,
+    _as_they_came,
+    _once,
+    _written_at,
+    lost_open_note,
+    other_schema_note,
+    when,
+)
 from pipeline.alertsargs import add_alerts_arguments, add_label_arguments, label_refusal
 from pipeline.alertsasset import asset_note
 from pipeline.alertsince import (
@@ -158,11 +168,13 @@ def read_episodes(
     options = _client_options(settings) | {"fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms}
     episodes: dict[str, Episode] = {}
     opened: set[str] = set()
+    others: Counter[str] = Counter()  # events of another schema, by schema
     for msg in _read_topic(bootstrap, settings.kafka.topics.alerts, options, since, say):
         try:
             event = orjson.loads(msg.value)
-            if not is_schema_1(event):
-                continue  # an incompatible change of the contract, which a later release reads
+            if not is_schema_1(event):  # an incompatible change of the contract, which a later release reads
+                others[orjson.dumps(event.get("schema")).decode()[:20]] += 1
+                continue
             alert_id = str(event["alert_id"])
             episode = episodes.get(alert_id)
             if episode is None or (event.get("state") == "open" and episode.open_lost):
@@ -180,6 +192,8 @@ def read_episodes(
                 episodes[alert_id].resolved_by = event.get("resolved_by")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             continue  # not an alert event; the topic's producer is the daemon
+    if others and say is not None:
+        say(other_schema_note(others, settings.kafka.topics.alerts))
     if since is not None:
         episodes = {k: e for k, e in episodes.items() if k in opened and e.opened_at >= since}
     # A label by reading joins the alert that opened on that reading, as in the label store.
@@ -311,7 +325,8 @@ def run_label(
         return EXIT_REFUSED
     doing, episode = "read", None
     try:
-        episodes = {} if args.unchecked else read_episodes(settings, bootstrap)
+        say = None if args.unchecked else lambda note: err.write(f"{note}\n")
+        episodes = {} if args.unchecked else read_episodes(settings, bootstrap, say=say)
         episode = episodes.get(args.alert_id)
         if args.unchecked:
             err.write(f"{unchecked_warning(args.alert_id, settings)}\n")
