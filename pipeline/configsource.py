@@ -224,6 +224,7 @@ def _not_a_name(error: Mapping[str, Any]) -> str:
 
 
 _DURATION = re.compile(r"[-+]?\d+(\.\d*)?\s*(ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)")
+_CLOCK = re.compile(r"[-+]?\d+(:\d+)+(\.\d*)?")
 _UNITS = {"_s": "seconds", "_ms": "milliseconds"}
 _EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
@@ -231,7 +232,8 @@ _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
 
 def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
     """Why a value the operator wrote as meant was refused, where YAML 1.1 read it otherwise: ``no`` or
-    ``on`` as a boolean, ``5e3`` (no dot, no sign in the exponent) as text; or a duration given a unit.
+    ``on`` as a boolean, ``5e3`` (no dot, no sign in the exponent) as text; or a duration given a unit, or
+written as minutes and seconds (``0:30``, which YAML's base 60 leaves as text).
     """
     if isinstance(value, bool) and error["type"] != "bool_type":
         fix = "write a number" if error["type"] in ("int_type", "float_type") else "quote it to mean the word"
@@ -242,6 +244,8 @@ def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
     unit = next((unit for end, unit in _UNITS.items() if name.endswith(end)), None)
     if unit and _DURATION.fullmatch(value.strip()):
         return f" ({name} is a number of {unit}, without a unit)"
+    if unit and _CLOCK.fullmatch(value.strip()):  # what YAML's base 60 did not take: 0:30, 1:60
+        return f" ({name} is a number of {unit}, not minutes and seconds)"
     if _EXPONENT.fullmatch(value.strip()):
         write = "the digits" if error["type"] == "int_type" else "1.0e+3 for 1e3, or the digits"
         return (

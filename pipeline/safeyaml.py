@@ -1,7 +1,8 @@
 """YAML from outside the process (a config file, an environment override), read by PyYAML's safe loader
 with the refusals it lacks: a key given twice in one mapping (it keeps the last one silently), any
 alias, an anchor on a single value, a tag it has no constructor for, nesting deeper than any setting,
-and a plain number with a leading 0 (YAML 1.1 reads ``0500`` as octal 320, ``09108`` as text).
+a plain number with a leading 0 (YAML 1.1 reads ``0500`` as octal 320, ``09108`` as text), and one
+with colons that YAML 1.1 reads in base 60 (``5:00`` as 300, ``1:30`` as 90).
 
 Aliases: ``&a [x, x]`` then ``&b [*a, *a]`` and so on doubles (or worse) at each level; a few hundred
 bytes of text become billions of values as soon as anything walks them (a validation error quoting the
@@ -93,7 +94,7 @@ class _SettingsLoader(yaml.SafeLoader):
                     f"&{event.anchor}",
                 )
             plain = self.check_event(yaml.ScalarEvent) and self.peek_event().implicit[0]  # no tag, no quotes
-            if plain and (problem := _leading_zero((event := self.peek_event()).value)):
+            if plain and (problem := self._misread_number((event := self.peek_event()).value)):
                 raise RefusedYAMLError(problem, event.start_mark, tuple(self._key), event.value)
             if self.check_event(yaml.ScalarEvent, yaml.CollectionStartEvent):
                 event = self.peek_event()
@@ -123,6 +124,20 @@ class _SettingsLoader(yaml.SafeLoader):
         finally:
             if part is not None:
                 self._key.pop()
+
+    def _misread_number(self, text: str) -> str | None:
+        """Why plain ``text`` is refused as a number YAML 1.1 reads otherwise than a setting means it:
+        with a leading 0, or in base 60 (``5:00``)."""
+        if (problem := _leading_zero(text)) is not None:
+            return problem
+        tag = self.resolve(yaml.ScalarNode, text, (True, False))
+        if ":" in text and tag in (f"{_YAML_TAG_PREFIX}int", f"{_YAML_TAG_PREFIX}float"):
+            # Never the number's value: under a password's key, only the text quoted is hidden.
+            return (
+                f"{text} is a number in base 60 to YAML (1:30 is 90), not a time: write the number in the "
+                "key's unit (seconds for _s, milliseconds for _ms), or quote it for the text"
+            )
+        return None
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:

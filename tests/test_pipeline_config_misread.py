@@ -1,0 +1,63 @@
+"""Values YAML 1.1 reads otherwise than an operator wrote them, refused naming the key and what was
+written rather than taken as YAML read them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_settings
+from pipeline.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("key", "written"),
+    [
+        # YAML 1.1 reads 5:00 as base 60, 300: before, a quiet period of 300 s, silently.
+        (("alerts", "quiet_s"), "5:00"),
+        (("kafka", "poll_timeout_ms"), "1:30"),  # before: 90 ms
+        (("retrain", "interval_s"), "12:30:00"),  # before: 45000 s
+        (("alerts", "backfill_s"), "1:30.5"),  # a float in base 60: 90.5
+        (("kafka", "group_id"), "12:30"),  # text: before, refused showing 750
+    ],
+)
+def test_a_value_in_base_60_is_refused_naming_the_key_and_what_was_written(
+    tmp_path: Path, key: tuple[str, ...], written: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"{key[0]}:\n  {key[1]}: {written}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    said = str(info.value)
+    assert f"line 2, key {'.'.join(key)}: {written} " in said
+    assert "base 60" in said and "quote it" in said
+    variable = "DHAG_PIPELINE_" + "__".join(key).upper()
+    if key != ("kafka", "group_id"):  # text from a variable is taken as written
+        with pytest.raises(ConfigError, match=f"{variable} .*{written} .*base 60"):
+            load_settings(None, {variable: written})
+
+
+def test_a_password_in_base_60_is_refused_without_showing_it(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  security:\n    ssl_password: 12:34:56\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    said = str(info.value)
+    assert "key kafka.security.ssl_password: (hidden)" in said
+    assert "12:34:56" not in said and str(12 * 3600 + 34 * 60 + 56) not in said
+
+
+def test_text_with_colons_yaml_reads_as_text_is_still_taken() -> None:
+    settings = load_settings(None, {"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": "broker:9092"})
+    assert settings.kafka.bootstrap_servers == "broker:9092"
+
+
+@pytest.mark.parametrize("written", ["0:30", "1:60"])
+def test_minutes_and_seconds_yaml_leaves_as_text_are_refused_saying_the_unit(written: str) -> None:
+    # Not base 60 to YAML (a leading 0, a 60), so text: before, refused as "allowed: a valid number".
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_ALERTS__QUIET_S": written})
+    assert f"has value {written!r} (quiet_s is a number of seconds, not minutes and seconds)" in str(
+        info.value
+    )
