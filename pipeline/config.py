@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -40,6 +41,7 @@ from pipeline.configvalues import (
     check_asset_pattern,
     check_device,
     check_not_blank,
+    check_one_text,
     check_path,
     check_servers,
     check_topic_name,
@@ -138,7 +140,9 @@ class TopicSettings(_Section):
 class KafkaSettings(_Section):
     """Broker address (or ``embedded``), consumer group and consumer/producer tuning."""
 
-    bootstrap_servers: Annotated[str, AfterValidator(check_servers)] = EMBEDDED
+    bootstrap_servers: Annotated[str, BeforeValidator(check_one_text), AfterValidator(check_servers)] = (
+        EMBEDDED
+    )
     client_id: Name = "dhag-pipeline"
     group_id: Name = "dhag-pipeline"
     topics: TopicSettings = TopicSettings()

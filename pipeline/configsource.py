@@ -232,8 +232,8 @@ _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
 
 def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
     """Why a value the operator wrote as meant was refused, where YAML 1.1 read it otherwise: ``no`` or
-    ``on`` as a boolean, ``5e3`` (no dot, no sign in the exponent) as text; or a duration given a unit, or
-written as minutes and seconds (``0:30``, which YAML's base 60 leaves as text).
+        ``on`` as a boolean, ``5e3`` (no dot, no sign in the exponent) as text; or a duration given a unit, or
+    written as minutes and seconds (``0:30``, which YAML's base 60 leaves as text).
     """
     if isinstance(value, bool) and error["type"] != "bool_type":
         fix = "write a number" if error["type"] in ("int_type", "float_type") else "quote it to mean the word"
@@ -363,10 +363,14 @@ def _yaml_fault(exc: yaml.YAMLError, text: str) -> str:
     context, began = getattr(exc, "context", None), getattr(exc, "context_mark", None)
     if context and problem and not context.startswith("while "):  # "expected ..., but found ..."
         problem, context = f"{context}, {problem}", None
+    lines = text.splitlines()
+    line = lines[where.line] if where is not None and where.line < len(lines) else ""
     text = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
     text += f": {problem}" if problem else ""
     if problem and "'\\t'" in problem:
         text += " (YAML indents with spaces, never tabs)"
+    if re.match(r"[^#'\"]*:\s+\[[^\]]*:", line):  # [::1]:9092 unquoted: to YAML a list, cut short
+        text += " (a value that starts with '[' is a YAML list: quote it for text, as '[::1]:9092')"
     if context and began is not None and (where is None or began.line != where.line):
         text += f", {context} that starts at line {began.line + 1}, column {began.column + 1}"
     return text

@@ -4,6 +4,7 @@ value it was given, or raises ``ValueError`` saying what is accepted."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "check_asset_pattern",
     "check_device",
     "check_not_blank",
+    "check_one_text",
     "check_path",
     "check_servers",
     "check_topic_name",
@@ -67,11 +69,67 @@ def check_path(path: str) -> str:
 
 
 def check_servers(servers: str) -> str:
-    """``servers`` if ``embedded`` or ``host:port`` addresses with ports 1-65535, else ``ValueError``."""
-    hosts = servers.split(",")
-    if servers != EMBEDDED and not all(
-        (m := re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})", h)) and 0 < int(m[2]) < 65536
-        for h in hosts
-    ):
-        raise ValueError(f"{servers!r} must be {EMBEDDED!r} or comma-separated host:port addresses")
-    return servers
+    """``servers`` if ``embedded`` or comma-separated ``host:port`` addresses (``[IPv6]:port``, a zone
+    after ``%``), ports 1-65535, spaces around the commas dropped; else ``ValueError`` saying of each
+    address refused why.
+
+    >>> check_servers("kafka-1:9092, [fe80::1%eth0]:9092")
+    'kafka-1:9092,[fe80::1%eth0]:9092'
+    >>> check_servers("SSL://kafka-1:9093")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 'SSL://kafka-1:9093': drop 'SSL://', ... kafka.security.security_protocol...
+    """
+    if servers == EMBEDDED:
+        return servers
+    addresses = [address.strip() for address in servers.split(",")]
+    problems = list(dict.fromkeys(p for address in addresses if (p := _address_problem(address))))
+    if problems:
+        shown = "" if len(addresses) == 1 and addresses[0] else f"{servers!r}: "
+        raise ValueError(
+            f"{shown}{'; '.join(problems)}; allowed: {EMBEDDED!r} or comma-separated host:port addresses"
+        )
+    return ",".join(addresses)
+
+
+def check_one_text(value: object) -> object:
+    """``value`` unless a YAML list (``ValueError``): broker addresses are one text, joined by commas."""
+    if isinstance(value, list):
+        joined = ",".join(str(item) for item in value)
+        raise ValueError(
+            f"a YAML list, where the setting is one text, the addresses joined by commas: {joined!r} "
+            "(quoted if it starts with '[', as an IPv6 address does)"
+        )
+    return value
+
+
+def _address_problem(address: str) -> str | None:
+    """Why Kafka's client cannot take ``address`` as one broker's ``host:port``, or None."""
+    if not address:
+        return "an empty address (a comma too many)"
+    if prefix := re.match(r"[A-Za-z][A-Za-z0-9_+.-]*://", address):
+        # kafka-python drops it: an SSL:// written here would not turn TLS on.
+        return (
+            f"{address!r}: drop {prefix[0]!r}, the client ignores it; the protocol is "
+            "kafka.security.security_protocol"
+        )
+    bracketed = re.fullmatch(r"\[([^\]]*)\](?::(.*))?", address)
+    if bracketed:
+        host, port = bracketed[1], bracketed[2]
+        try:
+            ipaddress.IPv6Address(host)  # a zone (%eth0) included
+        except ValueError:
+            return f"{address!r}: {host!r} is no IPv6 address"
+    elif address.count(":") > 1:
+        host, _, port = address.rpartition(":")
+        return f"{address!r}: an IPv6 address goes in brackets, [{host}]:{port or 9092}"
+    elif re.fullmatch(r"[A-Za-z0-9._-]+(:.*)?", address):
+        host, _, port = address.partition(":")
+        port = port if ":" in address else None
+    else:
+        return f"{address!r} is not host:port"
+    if not port:
+        return f"{address!r} has no port: write {address.rstrip(':')}:9092 for Kafka's usual port"
+    if not re.fullmatch(r"\d{1,5}", port) or not 0 < int(port) < 65536:
+        return f"{address!r}: port {port} is not 1 to 65535"
+    return None

@@ -78,7 +78,10 @@ def test_settings_are_frozen() -> None:
         ),
         ({"DHAG_PIPELINE_KAFKA__TOPICS__DLQ": ".."}, "kafka.topics.dlq: '..' is not a Kafka topic name"),
         ({"DHAG_PIPELINE_KAFKA__GROUP_ID": " "}, "kafka.group_id: ' ' must not be blank"),
-        ({"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": "http://x:y,,"}, "'http://x:y,,' must be 'embedded' or"),
+        (
+            {"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": "http://x:y,,"},
+            "'http://x:y,,': 'http://x:y': drop 'http://'",
+        ),
         (
             {"DHAG_PIPELINE_RETRAIN__GROUP_ID": "dhag-pipeline"},
             "retrain.group_id and kafka.group_id must differ",

@@ -61,3 +61,63 @@ def test_minutes_and_seconds_yaml_leaves_as_text_are_refused_saying_the_unit(wri
     assert f"has value {written!r} (quiet_s is a number of seconds, not minutes and seconds)" in str(
         info.value
     )
+
+
+# -- kafka.bootstrap_servers ------------------------------------------------------------------------------
+def test_broker_addresses_as_a_yaml_list_are_refused_saying_how_to_join_them(tmp_path: Path) -> None:
+    # Before: "allowed: a valid string", and nothing said that one text joined by commas was meant.
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  bootstrap_servers:\n    - kafka-1:9092\n    - kafka-2:9092\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    said = str(info.value)
+    assert said.startswith("config error: kafka.bootstrap_servers: a YAML list")
+    assert "one text, the addresses joined by commas: 'kafka-1:9092,kafka-2:9092'" in said
+
+
+@pytest.mark.parametrize(
+    ("servers", "said"),
+    [
+        # kafka-python drops such a prefix: SSL:// here would not turn TLS on.
+        ("PLAINTEXT://kafka-1:9092", "'PLAINTEXT://kafka-1:9092': drop 'PLAINTEXT://'"),
+        ("k:9092,SASL_SSL://k2:9093", "'SASL_SSL://k2:9093': drop 'SASL_SSL://'"),
+        ("fe80::1:9092", "'fe80::1:9092': an IPv6 address goes in brackets, [fe80::1]:9092"),
+        ("[fe80::zz]:9092", "'[fe80::zz]:9092': 'fe80::zz' is no IPv6 address"),
+        ("kafka-1", "'kafka-1' has no port: write kafka-1:9092"),
+        ("kafka-1:99999", "'kafka-1:99999': port 99999 is not 1 to 65535"),
+        ("kafka-1:0", "'kafka-1:0': port 0 is not 1 to 65535"),
+        ("k:9092,,k2:9092", "an empty address (a comma too many)"),
+        ("kafka 1:9092", "'kafka 1:9092' is not host:port"),
+    ],
+)
+def test_a_broker_address_refused_says_why(servers: str, said: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": servers})
+    assert said in str(info.value)
+    assert str(info.value).startswith("config error: kafka.bootstrap_servers: ")
+
+
+@pytest.mark.parametrize(
+    ("servers", "taken"),
+    [
+        # An IPv6 link-local address needs its zone (the interface): before, refused without a word why.
+        ("[fe80::1%eth0]:9092", "[fe80::1%eth0]:9092"),
+        ("[::ffff:10.0.0.5]:9092", "[::ffff:10.0.0.5]:9092"),
+        ("kafka-1:9092, kafka-2:9092", "kafka-1:9092,kafka-2:9092"),  # kafka-python takes the spaces too
+    ],
+)
+def test_broker_addresses_kafka_python_takes_are_taken(servers: str, taken: str) -> None:
+    settings = load_settings(None, {"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": servers})
+    assert settings.kafka.bootstrap_servers == taken
+
+
+def test_an_unquoted_ipv6_broker_address_in_the_file_says_to_quote_it(tmp_path: Path) -> None:
+    # Before: only "expected the node content, but found ':'", YAML having begun a list at the '['.
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  bootstrap_servers: [::1]:9092\n")
+    with pytest.raises(
+        ConfigError, match=r"line 2, .*\(a value that starts with '\[' is a YAML list: quote it"
+    ):
+        load_settings(config, {})
+    config.write_text("kafka:\n  bootstrap_servers: '[::1]:9092'\n")
+    assert load_settings(config, {}).kafka.bootstrap_servers == "[::1]:9092"
