@@ -16,7 +16,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, SecretStr
 
-from pipeline.configspelling import meant_key
+from pipeline.configspelling import meant_keys
 from pipeline.errors import ConfigError
 from pipeline.safeyaml import RefusedYAMLError, dotted, read_yaml
 
@@ -176,7 +176,7 @@ def describe_error(
 ) -> str:
     """One line for one validation error: the key, the value (never a secret's), what is allowed, and
     the environment variable that set it, if one did; of an unknown key, the setting of ``model`` it
-    likely meant (:func:`~pipeline.configspelling.meant_key`)."""
+    likely meant (:func:`~pipeline.configspelling.meant_keys`)."""
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     value = error.get("input")
     # A password's own value, or a section's that holds one: text that was meant as the section
@@ -194,10 +194,11 @@ def describe_error(
     if error["type"] == "invalid_key":  # YAML read the key itself as no text: `no:`, `1:`, `null:`
         return _not_a_name(error)
     if error["type"] == "extra_forbidden":
-        meant = meant_key(model, error["loc"]) if model is not None else None
-        if meant and variable:  # the variable to set, written as the one given was
-            meant = f"{ENV_PREFIX}{'__'.join(meant.upper().split('.'))} ({meant})"
-        fix = f"did you mean {meant}?" if meant else "remove it or fix its spelling"
+        meant = list(meant_keys(model, error["loc"]) if model is not None else ())
+        if variable:  # the variable to set, written as the one given was
+            meant = [f"{ENV_PREFIX}{'__'.join(one.upper().split('.'))} ({one})" for one in meant]
+        named = f"one of {', '.join(meant[:-1])} or {meant[-1]}" if len(meant) > 1 else "".join(meant)
+        fix = f"did you mean {named}?" if meant else "remove it or fix its spelling"
         return f"config error: unknown key {key!r} (value {value!r}); {fix}{origin}"
     message = str(error["msg"])
     if message.startswith("Value error, "):
