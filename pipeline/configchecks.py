@@ -1,6 +1,7 @@
 """What :func:`pipeline.config.load_settings` settles once the settings are valid one by one: the rules
 between keys (:data:`CROSS_CHECKS`: a heartbeat below the session timeout, distinct topics, no two
-listeners on one port, a retraining schedule no shorter than the gap between runs, ...), and that every
+listeners on one port, a retraining schedule no shorter than the gap between runs, no more normal rows
+asked of a run than its samples hold, ...), and that every
 path is absolute, so a config file means the same files whichever folder the process starts in.
 
 A rule between keys is judged whenever the keys it reads are valid, also when other keys are not, so
@@ -174,6 +175,24 @@ def _schedule(settings: Settings) -> str | None:
     )
 
 
+def _normal_rows_held(settings: Settings) -> str | None:
+    """A run trains on the normal sample (at most twice ``retrain.normal_sample_size``: one reading per
+    asset is kept beyond it, :mod:`pipeline.normalsample`) and the reference sample (at most
+    ``retrain.reference_sample_size``), rejected alerts' copies aside, which a run may not have: a larger
+    minimum ends every run for too few rows."""
+    retrain = settings.retrain
+    most = 2 * retrain.normal_sample_size + retrain.reference_sample_size
+    if retrain.min_normal_rows <= most:
+        return None
+    return (
+        f"retrain.min_normal_rows ({retrain.min_normal_rows}) is more than the {most} normal readings a "
+        f"retrain run can ever train on: twice retrain.normal_sample_size ({retrain.normal_sample_size}; "
+        "twice only with more assets than half of it) plus retrain.reference_sample_size "
+        f"({retrain.reference_sample_size}); every run would end for too few normal rows: lower the first "
+        "or raise the others"
+    )
+
+
 def _ports(settings: Settings) -> str | None:
     """The daemon's and the retrainer's metrics ports must not be one non-zero port: both listen on
     ``metrics.host``, and one config serves both processes (the Kubernetes ConfigMap, the compose file's
@@ -213,6 +232,10 @@ CROSS_CHECKS: tuple[CrossCheck, ...] = (
     ),
     CrossCheck(("kafka.group_id", "retrain.group_id"), _own_groups),
     CrossCheck(("retrain.interval_s", "retrain.min_interval_s"), _schedule),
+    CrossCheck(
+        ("retrain.min_normal_rows", "retrain.normal_sample_size", "retrain.reference_sample_size"),
+        _normal_rows_held,
+    ),
 )
 # Checked by load_settings only: a config file serves both processes, a test's settings one of them.
 PORTS = CrossCheck(("metrics.enabled", "metrics.host", "metrics.port", "retrain.metrics_port"), _ports)

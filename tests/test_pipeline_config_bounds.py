@@ -1,0 +1,45 @@
+"""Settings each valid alone that together can never work, known from the config: refused at start-up
+naming every key involved, rather than found by the service run after run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import EXIT_CONFIG, main
+from pipeline.config import load_settings
+from pipeline.errors import ConfigError
+
+
+def test_more_normal_rows_than_the_samples_hold_is_refused_naming_the_settings() -> None:
+    # Before: accepted, and every retrain run then ended with "N normal training rows, fewer than
+    # retrain.min_normal_rows (1000000)", as the samples it trains on never hold more than 60000.
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_RETRAIN__MIN_NORMAL_ROWS": "1000000"})
+    said = str(info.value)
+    assert said.startswith("config error: retrain.min_normal_rows (1000000) is more than ")
+    assert "is more than the 60000 normal readings a retrain run can ever train on" in said
+    assert "retrain.normal_sample_size (20000; " in said and "retrain.reference_sample_size (20000)" in said
+    assert "(set by DHAG_PIPELINE_RETRAIN__MIN_NORMAL_ROWS)" in said
+
+
+def test_normal_rows_the_samples_can_hold_are_taken() -> None:
+    settings = load_settings(
+        None,
+        {
+            "DHAG_PIPELINE_RETRAIN__MIN_NORMAL_ROWS": "500",
+            "DHAG_PIPELINE_RETRAIN__NORMAL_SAMPLE_SIZE": "200",
+            "DHAG_PIPELINE_RETRAIN__REFERENCE_SAMPLE_SIZE": "100",
+        },
+    )
+    assert settings.retrain.min_normal_rows == 500  # 2 x 200 + 100
+
+
+def test_check_config_refuses_a_sample_too_small_for_the_minimum(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("retrain:\n  normal_sample_size: 100\n  reference_sample_size: 200\n")
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    assert "retrain.min_normal_rows (500) is more than" in capsys.readouterr().err
