@@ -49,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     help_config = HELP_CONFIG
     run = sub.add_parser("run", help="score the input topic until SIGTERM/SIGINT")
     run.add_argument("--config", help=help_config)
-    check = sub.add_parser("check-config", help="validate the settings and print the effective config")
+    check = sub.add_parser(
+        "check-config",
+        help="validate the settings and print the effective config; also checks, on this host, the TLS "
+        "files, CUDA devices and the registry's model run and retrain need, but does not reach Kafka",
+    )
     check.add_argument("--config", help=help_config)
     models = sub.add_parser("models", help="the model registry: list, show V, promote V, rollback, prune")
     add_models_arguments(models, help_config)
@@ -139,8 +143,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{exc}\n")
         return EXIT_CONFIG
     if args.command == "check-config":
+        from pipeline.hostchecks import host_notes, host_problems
+
+        if problems := host_problems(settings):
+            sys.stderr.write("".join(f"{line}\n" for line in problems))
+            return EXIT_CONFIG
         sys.stdout.write(effective_config(settings))
-        for note in setting_notes(settings):
+        for note in setting_notes(settings) + host_notes(settings):
             sys.stderr.write(f"warning: {note}\n")
         return 0
     try:

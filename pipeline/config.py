@@ -92,24 +92,31 @@ class SecuritySettings(_Section):
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's clients, secrets revealed, unset options left out.
 
-        With TLS, each certificate file set must be readable here, or a :class:`ConfigError` names it:
-        kafka-python would report it only as a broker it cannot reach.
+        With TLS, each certificate file set must be readable here, or a :class:`ConfigError` names it
+        (:meth:`file_problems`): kafka-python would report it only as a broker it cannot reach.
         """
-        if self.security_protocol.endswith("SSL"):
-            for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-                if (path := getattr(self, key)) is not None:
-                    try:
-                        Path(path).open("rb").close()
-                    except OSError as exc:
-                        why = exc.strerror or type(exc).__name__
-                        raise ConfigError(
-                            f"config error: kafka.security.{key}: cannot read {path!r}: {why}"
-                        ) from None
+        if problems := self.file_problems():
+            raise ConfigError("\n".join(problems))
         return {
             name: value.get_secret_value() if isinstance(value, SecretStr) else value
             for name, value in self
             if value is not None
         }
+
+    def file_problems(self) -> list[str]:
+        """One ``config error`` line for each certificate file set that cannot be read here, when the
+        protocol uses TLS (otherwise none is read)."""
+        problems = []
+        for key in (
+            ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if self.security_protocol.endswith("SSL") else ()
+        ):
+            if (path := getattr(self, key)) is not None:
+                try:
+                    Path(path).open("rb").close()
+                except OSError as exc:
+                    why = exc.strerror or type(exc).__name__
+                    problems.append(f"config error: kafka.security.{key}: cannot read {path!r}: {why}")
+        return problems
 
 
 # Kafka's requests carry sizes and timeouts as 32-bit integers: kafka-python cannot encode a larger one.

@@ -44,6 +44,7 @@ def test_check_config_says_what_the_commands_warn_of(tmp_path: Path, capsys, con
     # triggers) said so, once started.
     path = tmp_path / "config.yaml"
     path.write_text(config)
+    _model_at_default_registry(tmp_path)
     assert main(["check-config", "--config", str(path)]) == 0
     captured = capsys.readouterr()
     assert captured.err.strip() == said
@@ -53,5 +54,14 @@ def test_check_config_says_what_the_commands_warn_of(tmp_path: Path, capsys, con
 def test_check_config_of_sound_settings_warns_of_nothing(tmp_path: Path, capsys) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("{}\n")
+    _model_at_default_registry(tmp_path)
     assert main(["check-config", "--config", str(path)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def _model_at_default_registry(folder: Path) -> None:
+    """A current model where a config file in ``folder`` finds the registry by default (check-config
+    warns of a registry without one)."""
+    registry = folder / "models" / "registry"
+    registry.mkdir(parents=True)
+    (registry / "current").write_text("v1\n")

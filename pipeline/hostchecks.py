@@ -1,0 +1,52 @@
+"""What ``run`` and ``retrain`` would refuse of valid settings on this host, found by ``check-config``
+without starting either: certificate files they cannot read and a CUDA device the host lacks (config
+errors: they exit 2), and a registry without a model (a warning: they exit 4 until one is published).
+Nothing here loads a model or reaches Kafka: the broker's address, its topics and the credentials it
+takes are found by ``run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.config import Settings
+
+__all__ = ["host_notes", "host_problems"]
+
+# The registry's pointer file (pipeline.registrypointer.CURRENT, a module that imports torch).
+_CURRENT = "current"
+
+
+def host_problems(settings: Settings) -> list[str]:
+    """One ``config error`` line for each setting ``run`` or ``retrain`` would stop on (exit 2) here."""
+    problems = settings.kafka.security.file_problems()
+    devices = {
+        "model.device": (settings.model.device, "run"),
+        "retrain.device": (settings.retrain.device, "retrain"),
+    }
+    for key, (device, command) in devices.items():
+        if device.startswith("cuda") and not _has_cuda():
+            problems.append(
+                f"config error: {key}: {device!r}: CUDA is not available on this host, and {command} would "
+                "stop on it: write cpu, or auto for CUDA where there is one"
+            )
+    return problems
+
+
+def host_notes(settings: Settings) -> list[str]:
+    """What ``run`` and ``retrain`` would stop on here that no setting can fix alone: a registry with no
+    model yet (both exit 4)."""
+    root = Path(settings.model.registry)
+    fix = "run and retrain exit 4 until 'dhag-pipeline models train HISTORY' publishes a model there"
+    if not root.exists():
+        return [f"model.registry {root}: there is no such folder (a misspelt path?); {fix}"]
+    if not root.is_dir():
+        return [f"model.registry {root}: not a folder; {fix}"]
+    if not (root / _CURRENT).exists():
+        return [f"model.registry {root}: holds no model (no '{_CURRENT}' in it); {fix}"]
+    return []
+
+
+def _has_cuda() -> bool:
+    import torch  # only for a CUDA device: check-config imports no torch otherwise
+
+    return torch.cuda.is_available()

@@ -1,0 +1,91 @@
+"""check-config reports what `run` and `retrain` would refuse of valid settings on this host: TLS files
+it cannot read, a device it does not have (both exit 2, as they do), and a registry without a model
+(a warning: they exit 4 until one is published)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import EXIT_CONFIG, main
+
+
+def _registry_with_a_model(folder: Path) -> Path:
+    from pipeline.registrypointer import CURRENT, SUFFIX
+
+    folder.mkdir(parents=True)
+    (folder / CURRENT).write_text("v1\n")
+    (folder / f"v1{SUFFIX}").write_bytes(b"")  # check-config loads no model: its presence is checked
+    return folder
+
+
+def test_check_config_refuses_tls_files_run_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: exit 0 and the settings printed; `run` then stopped with exit 2 on the first of them.
+    registry = _registry_with_a_model(tmp_path / "registry")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"model: {{registry: {registry}}}\n"
+        "kafka:\n  security:\n    security_protocol: SSL\n    ssl_cafile: ca.pem\n    ssl_keyfile: key.pem\n"
+    )
+    (tmp_path / "key.pem").write_text("k")
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        f"config error: kafka.security.ssl_cafile: cannot read {str(tmp_path / 'ca.pem')!r}" in captured.err
+    )
+    assert "key.pem" not in captured.err
+    (tmp_path / "ca.pem").write_text("c")
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_check_config_leaves_tls_files_unread_without_tls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = _registry_with_a_model(tmp_path / "registry")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model: {{registry: {registry}}}\nkafka:\n  security:\n    ssl_cafile: ca.pem\n")
+    assert main(["check-config", "--config", str(config)]) == 0  # PLAINTEXT: run reads none of them
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda root: None, "there is no such folder"),
+        (lambda root: root.mkdir(), "holds no model"),
+    ],
+    ids=["no folder", "no model"],
+)
+def test_check_config_warns_of_a_registry_without_a_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make, said: str
+) -> None:
+    # Before: exit 0 in silence; run and retrain then exited 4 naming the registry.
+    registry = tmp_path / "registy"
+    make(registry)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model: {{registry: {registry}}}\n")
+    assert main(["check-config", "--config", str(config)]) == 0
+    captured = capsys.readouterr()
+    assert f"warning: model.registry {registry}: {said}" in captured.err
+    assert "run and retrain exit 4" in captured.err and "dhag-pipeline models train" in captured.err
+    assert "registry:" in captured.out  # the effective settings, as before
+
+
+def test_check_config_refuses_a_cuda_device_this_host_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this host has CUDA")
+    registry = _registry_with_a_model(tmp_path / "registry")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model: {{registry: {registry}, device: cuda}}\nretrain: {{device: 'cuda:1'}}\n")
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "config error: model.device: 'cuda': CUDA is not available on this host" in err
+    assert "config error: retrain.device: 'cuda:1': CUDA is not available on this host" in err
