@@ -76,6 +76,29 @@ def test_a_label_store_lock_the_retrainer_cannot_open_stops_it_naming_the_lock(
     assert run_retrain(settings, once=True) == EXIT_STORE
     lock = tmp_path / "registry" / "labels.sqlite.lock"
     assert f"cannot open {lock}" in caplog.text and "No space left on device" in caplog.text
+    assert "(retrain.label_store unset: in model.registry; one retrainer per label store)" in caplog.text
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["set", "unset"])
+def test_a_label_store_lock_the_retrainer_cannot_open_names_the_setting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, configured: bool
+) -> None:
+    # Before: the lock's path and the store's, not the setting that put it there (a path misspelt, or
+    # on a volume the retrainer cannot write).
+    settings = _settings(tmp_path)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    if configured:
+        store = blocked / "labels.sqlite"
+        settings = settings.model_copy(
+            update={"retrain": settings.retrain.model_copy(update={"label_store": str(store)})}
+        )
+    else:
+        store = tmp_path / "registry" / "labels.sqlite"
+        (tmp_path / "registry" / "labels.sqlite.lock").symlink_to(blocked / "x")
+    assert run_retrain(settings, once=True) == EXIT_STORE
+    said = "(retrain.label_store;" if configured else "(retrain.label_store unset: in model.registry;"
+    assert f"the label store {store} {said}" in caplog.text, caplog.text
 
 
 def test_a_lock_left_by_a_killed_retrainer_blocks_no_successor(tmp_path: Path) -> None:

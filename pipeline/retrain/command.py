@@ -61,19 +61,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def only_retrainer(store: Path) -> Iterator[bool]:
+def only_retrainer(store: Path, setting: str = "retrain.label_store") -> Iterator[bool]:
     """Hold ``<store>.lock`` while the block runs; yields False (holding nothing) when another process
     holds it. The lock goes with the process, so a crashed retrainer never leaves it behind; raises
     :class:`~pipeline.errors.LockFileError` for a folder, a symbolic link, a pipe or a socket in its
-    place."""
+    place, naming the store by its path and the ``setting`` that put it there."""
     store.parent.mkdir(parents=True, exist_ok=True)
-    purpose = f"the label store {store} (one retrainer per label store)"
+    purpose = f"the label store {store} ({setting}; one retrainer per label store)"
     with flocked(_lock_of(store), purpose, "retrainer on this store", wait=False) as alone:
         yield alone
 
 
 def _lock_of(store: Path) -> Path:
     return store.with_name(store.name + ".lock")
+
+
+def _store_setting(settings: Settings) -> str:
+    """The setting that names the label store, as its messages say it."""
+    return "retrain.label_store" + ("" if settings.retrain.label_store else " unset: in model.registry")
 
 
 def run_retrain(settings: Settings, *, once: bool) -> int:
@@ -94,20 +99,24 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
             settings.model.registry,
         )
         return EXIT_MODEL
-    path = label_store_path(settings)
+    path, setting = label_store_path(settings), _store_setting(settings)
     with contextlib.ExitStack() as held:
         try:
-            alone = held.enter_context(only_retrainer(path))
+            alone = held.enter_context(only_retrainer(path, setting))
         except LockFileError as exc:
             log.error("%s (runbook DhagRetrainerDown)", exc)
             return EXIT_STORE
         except OSError as exc:  # a read-only or full volume: the store could not be written either
+            failed = Path(exc.filename) if exc.filename else _lock_of(path)
             log.error(
-                "cannot open %s, the lock of the label store %s (one retrainer per label store): %s; "
-                "the retrainer needs to write beside its store (runbook DhagRetrainerDown)",
-                _lock_of(path),
+                "cannot %s the label store %s (%s; one retrainer per label store): %s; the retrainer "
+                "needs to write beside its store (runbook DhagRetrainerDown)",
+                f"open {failed}, the lock of"
+                if failed == _lock_of(path)
+                else f"make the folder {failed} for",
                 path,
-                exc.strerror or exc,
+                setting,
+                "a file is in its place" if isinstance(exc, FileExistsError) else exc.strerror or exc,
             )
             return EXIT_STORE
         if not alone:
