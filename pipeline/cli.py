@@ -23,7 +23,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.configdump import effective_config
 from pipeline.configsource import DEFAULT_CONFIG, config_file
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
-from pipeline.settingnotes import grace_note, setting_notes
+from pipeline.settingnotes import grace_note, security_note, setting_notes
 from pipeline.signals import EXIT_FORCED, install_signals
 
 __all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
@@ -176,6 +176,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     redact_secrets(settings.kafka.security)
     if args.command in ("run", "retrain"):
         _log_paths(settings, config_file(args.config), retrainer=args.command == "retrain")
+        if note := security_note(settings):
+            log.warning("%s", note)
     if args.command == "simulate":
         from pipeline.simulator.command import run_simulate
 

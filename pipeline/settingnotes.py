@@ -1,11 +1,12 @@
 """Settings that are valid but likely not what was meant: said by ``check-config`` as warnings, and by
-the command each concerns as it starts (``run`` the grace, ``retrain --watch`` the triggers)."""
+the command each concerns as it starts (``run`` the grace, ``retrain --watch`` the triggers, both the
+security settings their protocol leaves unused)."""
 
 from __future__ import annotations
 
 from pipeline.config import Settings
 
-__all__ = ["grace_note", "setting_notes", "triggers_note"]
+__all__ = ["grace_note", "security_note", "setting_notes", "triggers_note"]
 
 
 def grace_note(settings: Settings) -> str | None:
@@ -29,6 +30,26 @@ def triggers_note(settings: Settings) -> str | None:
     )
 
 
+def security_note(settings: Settings) -> str | None:
+    """Credentials or certificate files that ``kafka.security.security_protocol`` leaves unused:
+    kafka-python sends SASL settings only with a SASL protocol and reads TLS ones only with TLS."""
+    security = settings.kafka.security
+    protocol = security.security_protocol
+    parts = []
+    for kind, keys, used_by, use in (
+        ("SASL", ("sasl_mechanism", "sasl_plain_username", "sasl_plain_password"), "SASL_", "sent"),
+        ("TLS", ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password"), "SSL", "read"),
+    ):
+        named = [f"kafka.security.{key}" for key in keys if getattr(security, key) is not None]
+        if named and used_by not in protocol:
+            being = "are set, but are" if len(named) > 1 else "is set, but is"
+            parts.append(f"{', '.join(named)} {being} not {use}: {protocol} uses no {kind}")
+    if not parts:
+        return None
+    return f"{'; '.join(parts)} (kafka.security.security_protocol; SASL_SSL uses both)"
+
+
 def setting_notes(settings: Settings) -> list[str]:
     """Every note of :mod:`pipeline.settingnotes` that applies, in the order of the keys in the file."""
-    return [note for note in (grace_note(settings), triggers_note(settings)) if note]
+    notes = (security_note(settings), grace_note(settings), triggers_note(settings))
+    return [note for note in notes if note]

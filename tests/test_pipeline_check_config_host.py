@@ -89,3 +89,43 @@ def test_check_config_refuses_a_cuda_device_this_host_lacks(
     err = capsys.readouterr().err
     assert "config error: model.device: 'cuda': CUDA is not available on this host" in err
     assert "config error: retrain.device: 'cuda:1': CUDA is not available on this host" in err
+
+
+@pytest.mark.parametrize(
+    ("security", "said"),
+    [
+        (
+            {"sasl_plain_username": "scorer", "sasl_plain_password": "pw"},
+            "kafka.security.sasl_plain_username, kafka.security.sasl_plain_password are set, but are not "
+            "sent: PLAINTEXT uses no SASL (kafka.security.security_protocol; SASL_SSL uses both)",
+        ),
+        (
+            {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN", "ssl_cafile": "ca.pem"},
+            "kafka.security.ssl_cafile is set, but is not read: SASL_PLAINTEXT uses no TLS "
+            "(kafka.security.security_protocol; SASL_SSL uses both)",
+        ),
+    ],
+    ids=["sasl", "tls"],
+)
+def test_check_config_warns_of_security_settings_the_protocol_leaves_unused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], security: dict[str, str], said: str
+) -> None:
+    # Before: exit 0 in silence, and the client connected without them (credentials never sent).
+    registry = _registry_with_a_model(tmp_path / "registry")
+    config = tmp_path / "config.yaml"
+    lines = "".join(f"    {key}: {value}\n" for key, value in security.items())
+    config.write_text(f"model: {{registry: {registry}}}\nkafka:\n  security:\n{lines}")
+    assert main(["check-config", "--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {said}" in err, err
+    assert "pw" not in err
+
+
+def test_the_security_note_names_only_settings_the_protocol_leaves_unused() -> None:
+    from pipeline.config import Settings
+    from pipeline.settingnotes import setting_notes
+
+    settings = Settings.model_validate({"kafka": {"security": {"ssl_keyfile": "k.pem"}}})
+    assert any("kafka.security.ssl_keyfile is set, but" in note for note in setting_notes(settings))
+    tls = {"security_protocol": "SSL", "ssl_keyfile": "k.pem"}
+    assert not setting_notes(Settings.model_validate({"kafka": {"security": tls}}))
