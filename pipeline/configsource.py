@@ -204,6 +204,9 @@ def describe_error(
     if message.startswith("Value error, "):
         return f"config error: {key}: {message[len('Value error, ') :]}{origin}"
     allowed = message[len("Input should be ") :] if message.startswith("Input should be ") else message
+    if error["type"] == "model_type" and value is None:  # `kafka:` with its keys not indented under it
+        fix = "indent its keys under it, or remove it to take its defaults"
+        return f"config error: key {key!r} is empty (nothing indented under it): {fix}{origin}"
     if error["type"] == "model_type":  # a section given one value: pydantic names the class
         allowed = "a section of keys (key: value lines indented under it)"
     hint = _misread_hint(error, value)

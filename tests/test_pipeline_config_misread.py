@@ -121,3 +121,18 @@ def test_an_unquoted_ipv6_broker_address_in_the_file_says_to_quote_it(tmp_path: 
         load_settings(config, {})
     config.write_text("kafka:\n  bootstrap_servers: '[::1]:9092'\n")
     assert load_settings(config, {}).kafka.bootstrap_servers == "[::1]:9092"
+
+
+def test_an_empty_section_says_it_is_empty_not_none(tmp_path: Path) -> None:
+    # Before: "key 'kafka' has value None", of a section whose keys were not indented (or all commented
+    # out): the operator wrote no None.
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\nbatch_size: 5\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    said = str(info.value).splitlines()
+    assert said[0] == (
+        "config error: key 'kafka' is empty (nothing indented under it): indent its keys under it, or "
+        "remove it to take its defaults"
+    )
+    assert said[1] == "config error: unknown key 'batch_size' (value 5); did you mean kafka.batch_size?"
