@@ -16,17 +16,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     ValidationInfo,
     model_validator,
 )
 
 from pipeline.configchecks import CROSS_CHECKS, absolute_paths, cross_key_problems
+from pipeline.configsecurity import SecuritySettings
 from pipeline.configsource import (
     ENV_PREFIX,
     child_environment,
@@ -38,11 +36,12 @@ from pipeline.configsource import (
 )
 from pipeline.configvalues import (
     EMBEDDED,
+    FilePath,
+    Section,
     check_asset_pattern,
     check_device,
     check_not_blank,
     check_one_text,
-    check_path,
     check_servers,
     check_topic_name,
 )
@@ -67,56 +66,7 @@ __all__ = [
 ]
 
 
-class _Section(BaseModel):
-    # allow_inf_nan: an infinite duration or ratio would pass every bound and break a timer or a cap.
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
-
-
-FilePath = Annotated[str, AfterValidator(check_path)]
 Device = Annotated[str, AfterValidator(check_device)]
-
-
-class SecuritySettings(_Section):
-    """Passed through to kafka-python unchanged (``None`` leaves kafka-python's default)."""
-
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"] | None = None
-    sasl_plain_username: str | None = None
-    sasl_plain_password: SecretStr | None = None
-    ssl_cafile: FilePath | None = None
-    ssl_certfile: FilePath | None = None
-    ssl_keyfile: FilePath | None = None
-    ssl_password: SecretStr | None = None
-    ssl_check_hostname: bool = True
-
-    def client_options(self) -> dict[str, Any]:
-        """Keyword arguments for kafka-python's clients, secrets revealed, unset options left out.
-
-        With TLS, each certificate file set must be readable here, or a :class:`ConfigError` names it
-        (:meth:`file_problems`): kafka-python would report it only as a broker it cannot reach.
-        """
-        if problems := self.file_problems():
-            raise ConfigError("\n".join(problems))
-        return {
-            name: value.get_secret_value() if isinstance(value, SecretStr) else value
-            for name, value in self
-            if value is not None
-        }
-
-    def file_problems(self) -> list[str]:
-        """One ``config error`` line for each certificate file set that cannot be read here, when the
-        protocol uses TLS (otherwise none is read)."""
-        problems = []
-        for key in (
-            ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if self.security_protocol.endswith("SSL") else ()
-        ):
-            if (path := getattr(self, key)) is not None:
-                try:
-                    Path(path).open("rb").close()
-                except OSError as exc:
-                    why = exc.strerror or type(exc).__name__
-                    problems.append(f"config error: kafka.security.{key}: cannot read {path!r}: {why}")
-        return problems
 
 
 # Kafka's requests carry sizes and timeouts as 32-bit integers: kafka-python cannot encode a larger one.
@@ -126,7 +76,7 @@ TopicName = Annotated[str, AfterValidator(check_topic_name)]
 Name = Annotated[str, AfterValidator(check_not_blank)]
 
 
-class TopicSettings(_Section):
+class TopicSettings(Section):
     """Topic names; ``dlq`` defaults to ``<input>.dlq``; ``scores`` is off unless named."""
 
     input: TopicName = "sensor-readings"
@@ -144,7 +94,7 @@ class TopicSettings(_Section):
         return self.dlq or f"{self.input}.dlq"
 
 
-class KafkaSettings(_Section):
+class KafkaSettings(Section):
     """Broker address (or ``embedded``), consumer group and consumer/producer tuning."""
 
     bootstrap_servers: Annotated[str, BeforeValidator(check_one_text), AfterValidator(check_servers)] = (
@@ -180,7 +130,7 @@ class KafkaSettings(_Section):
         return self.bootstrap_servers == EMBEDDED
 
 
-class ModelSettings(_Section):
+class ModelSettings(Section):
     """Where the model lives: ``registry/current`` names the version, ``registry/<version>.dhag``."""
 
     registry: Name = Field("models/registry", min_length=1)
@@ -192,7 +142,7 @@ class ModelSettings(_Section):
     reload_check_s: float = Field(2.0, gt=0, le=3600)
 
 
-class RecordSettings(_Section):
+class RecordSettings(Section):
     """The record contract's tunable parts."""
 
     missing_policy: Literal["reject", "impute"] = "reject"
@@ -208,7 +158,7 @@ class RecordSettings(_Section):
     max_imputed_fraction: float = Field(0.5, ge=0, le=1)
 
 
-class AlertSettings(_Section):
+class AlertSettings(Section):
     """Hysteresis: open after ``open_after`` of the last ``window`` scores are over the threshold;
     resolve after ``resolve_after`` consecutive normal scores, or ``quiet_s`` seconds without one over.
     ``carry_over_s``: how far back the alerts topic is read for open episodes (:mod:`pipeline.carryover`,
@@ -225,7 +175,7 @@ class AlertSettings(_Section):
     backfill_s: float = Field(3600.0, ge=0)
 
 
-class DlqSettings(_Section):
+class DlqSettings(Section):
     """The DLQ ratio cap: pause when more than ``max_ratio`` of the last ``window`` records failed."""
 
     max_ratio: float = Field(0.5, gt=0, le=1)
@@ -234,7 +184,7 @@ class DlqSettings(_Section):
     resume_after_s: float | None = Field(None, gt=0)
 
 
-class DriftSettings(_Section):
+class DriftSettings(Section):
     """River's ADWIN on the anomaly-score stream, one detector per model version, fed the median score
     of each ``bucket_s`` seconds of record time (0: every score, whose sensitivity grows with the rate)."""
 
@@ -243,7 +193,7 @@ class DriftSettings(_Section):
     bucket_s: float = Field(300.0, ge=0)
 
 
-class MetricsSettings(_Section):
+class MetricsSettings(Section):
     """The Prometheus endpoint; ``port: 0`` picks a free port; ``enabled: false`` serves nothing. It has
     no login: by default only this host reaches it (``host: 0.0.0.0`` serves every address, as a
     container scraped from another one needs)."""
@@ -254,7 +204,7 @@ class MetricsSettings(_Section):
     asset_limit: int = Field(200, ge=0)
 
 
-class RetrainSettings(_Section):
+class RetrainSettings(Section):
     """The retrainer (``dhag-pipeline retrain``): its consumer group, label store, triggers and gate."""
 
     group_id: Name = "dhag-retrainer"
@@ -313,14 +263,14 @@ class RetrainSettings(_Section):
     seed: int = Field(0, ge=0, le=2**32 - 1)  # DHAG's random_state (dhag.params.MAX_SEED)
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(Section):
     """Log level and format (``plain`` text or one ``json`` object per line)."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["plain", "json"] = "plain"
 
 
-class Settings(_Section):
+class Settings(Section):
     """Everything the service reads; built once at start-up and passed down."""
 
     kafka: KafkaSettings = KafkaSettings()

@@ -104,6 +104,29 @@ def _sasl_named(settings: Settings) -> str | None:
     return None
 
 
+def _sasl_login(settings: Settings) -> str | None:
+    """PLAIN and SCRAM log in with a user name and a password; kafka-python joins whatever it was given,
+    None too, into the login: a TypeError in every connection, reported as a broker out of reach."""
+    security = settings.kafka.security
+    if not security.security_protocol.startswith("SASL") or security.sasl_mechanism not in _PASSWORD_LOGINS:
+        return None
+    unset = [
+        f"kafka.security.{key}"
+        for key in ("sasl_plain_username", "sasl_plain_password")
+        if getattr(security, key) is None
+    ]
+    if not unset:
+        return None
+    return (
+        f"kafka.security.sasl_mechanism {security.sasl_mechanism} logs in with kafka.security."
+        f"sasl_plain_username and sasl_plain_password, but {' and '.join(unset)} "
+        f"{'is' if len(unset) == 1 else 'are'} not set"
+    )
+
+
+_PASSWORD_LOGINS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
 def _topic_keys(settings: Settings) -> dict[str, str]:
     """Each topic the services use, by the key that names it (the dead-letter topic's says so when it
     is named from the input topic)."""
@@ -220,6 +243,7 @@ CROSS_CHECKS: tuple[CrossCheck, ...] = (
     _ordered("kafka.backoff_initial_s", "kafka.backoff_max_s", strict=False),
     CrossCheck(("kafka.poll_timeout_ms", "shutdown_grace_s"), _poll_within_grace),
     CrossCheck(("kafka.security.security_protocol", "kafka.security.sasl_mechanism"), _sasl_named),
+    CrossCheck(("kafka.security",), _sasl_login),
     CrossCheck(("kafka.topics",), _distinct_topics),
     CrossCheck(("kafka.topics",), _topics_apart),
     CrossCheck(("kafka.topics",), _dlq_name_fits),

@@ -1,26 +1,40 @@
 """Checks of single settings that a type and a bound cannot say, used by :mod:`pipeline.config`: Kafka
 topic names, broker addresses, names that must not be blank, the asset id pattern. Each returns the
-value it was given, or raises ``ValueError`` saying what is accepted."""
+value it was given, or raises ``ValueError`` saying what is accepted. Also the base of every settings
+section (:class:`Section`: strict, frozen, no unknown key, no infinity) and :data:`FilePath`."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 __all__ = [
     "EMBEDDED",
+    "FilePath",
     "MAX_TOPIC_NAME",
+    "Section",
     "check_asset_pattern",
     "check_device",
     "check_not_blank",
     "check_one_text",
     "check_path",
+    "check_sasl_mechanism",
     "check_servers",
     "check_topic_name",
 ]
 
 EMBEDDED = "embedded"  # kafka.bootstrap_servers: start a broker of our own
 MAX_TOPIC_NAME = 249  # characters: Kafka refuses to create a topic with a longer name
+
+
+class Section(BaseModel):
+    """A section of the settings: frozen, strict (no text read as a number), no unknown key."""
+
+    # allow_inf_nan: an infinite duration or ratio would pass every bound and break a timer or a cap.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 def check_topic_name(name: str) -> str:
@@ -66,6 +80,20 @@ def check_path(path: str) -> str:
     if not path:
         raise ValueError("'' is no path: give one, or null to leave it unset")
     return path
+
+
+def check_sasl_mechanism(mechanism: str) -> str:
+    """``mechanism`` unless OAUTHBEARER (``ValueError``): kafka-python takes its token only from a Python
+    object, which no setting can give."""
+    if mechanism == "OAUTHBEARER":
+        raise ValueError(
+            "OAUTHBEARER needs a token provider, which kafka-python takes only as a Python object and no "
+            "setting can give: use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI"
+        )
+    return mechanism
+
+
+FilePath = Annotated[str, AfterValidator(check_path)]
 
 
 def check_servers(servers: str) -> str:

@@ -1,8 +1,8 @@
 """What ``run`` and ``retrain`` would refuse of valid settings on this host, found by ``check-config``
-without starting either: certificate files they cannot read and a CUDA device the host lacks (config
-errors: they exit 2), and a registry without a model (a warning: they exit 4 until one is published).
-Nothing here loads a model or reaches Kafka: the broker's address, its topics and the credentials it
-takes are found by ``run``."""
+without starting either: certificate files they cannot read, GSSAPI without its library and a CUDA
+device the host lacks (config errors: they exit 2), and a registry without a model (a warning: they
+exit 4 until one is published). Nothing here loads a model or reaches Kafka: the broker's address, its
+topics and the credentials it takes are found by ``run``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ _CURRENT = "current"
 
 def host_problems(settings: Settings) -> list[str]:
     """One ``config error`` line for each setting ``run`` or ``retrain`` would stop on (exit 2) here."""
-    problems = settings.kafka.security.file_problems()
+    problems = settings.kafka.security.problems_here()
     devices = {
         "model.device": (settings.model.device, "run"),
         "retrain.device": (settings.retrain.device, "retrain"),

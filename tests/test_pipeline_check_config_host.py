@@ -100,7 +100,13 @@ def test_check_config_refuses_a_cuda_device_this_host_lacks(
             "sent: PLAINTEXT uses no SASL (kafka.security.security_protocol; SASL_SSL uses both)",
         ),
         (
-            {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN", "ssl_cafile": "ca.pem"},
+            {
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "PLAIN",
+                "sasl_plain_username": "scorer",
+                "sasl_plain_password": "pw",
+                "ssl_cafile": "ca.pem",
+            },
             "kafka.security.ssl_cafile is set, but is not read: SASL_PLAINTEXT uses no TLS "
             "(kafka.security.security_protocol; SASL_SSL uses both)",
         ),

@@ -68,7 +68,9 @@ def test_text_that_starts_with_an_anchor_or_alias_sign_is_refused_and_a_password
     # Before: YAML took "&Xy9" of an unquoted password "&Xy9 secret" as an anchor and the password as
     # "secret", without a word; and "*hunter2" was refused quoting the password in the error.
     config = tmp_path / "config.yaml"
-    security = "kafka:\n  security: {security_protocol: SASL_SSL, sasl_mechanism: PLAIN}\n"
+    security = (
+        "kafka:\n  security: {security_protocol: SASL_SSL, sasl_plain_username: u, sasl_mechanism: PLAIN}\n"
+    )
     for value, secret in (("&Xy9 secret", "Xy9"), ("*hunter2", "hunter2")):
         config.write_text(security.replace("PLAIN}", f"PLAIN, sasl_plain_password: {value}}}"))
         with pytest.raises(ConfigError) as info:
