@@ -290,3 +290,26 @@ def test_a_partition_added_by_a_recreation_not_yet_handled_leaves_the_others_to_
     retrainer._poll(cluster, _Producer())  # type: ignore[arg-type]
     assert all(cluster.pos[TopicPartition("operator-labels", p)] == 0 for p in range(4))
     assert _count(registry, "read_again") == 4  # each partition of the new topic id, the added one too
+
+
+def test_an_end_offset_under_reported_at_a_start_is_no_recreation_where_topics_have_ids(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The embedded Tansu answers the end offset with its last batch's first offset + 1: a store that
+    # read every partition to 50 found them "holding records only up to 41 (the topic was recreated?)"
+    # at its next start, and read each again from its start.
+    clock = [0.0]
+    _, cluster, store, _ = _running(clock)
+    cluster.ends = dict.fromkeys(cluster.ends, 41)
+    with caplog.at_level(logging.WARNING):
+        _, registry = _restarted(store, cluster, clock)
+    assert all(cluster.pos[tp] == 50 for tp in cluster.assigned)
+    assert own_text(caplog) == "" and _count(registry, "read_again") == 0
+
+
+def test_without_topic_ids_a_position_past_the_end_at_a_start_is_read_from_its_start() -> None:
+    clock = [0.0]
+    _, cluster, store, _ = _running(clock, ids=False)
+    cluster.ends = dict.fromkeys(cluster.ends, 4)
+    _restarted(store, cluster, clock)
+    assert all(cluster.pos[tp] == 0 for tp in cluster.assigned)

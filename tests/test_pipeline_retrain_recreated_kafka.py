@@ -1,6 +1,7 @@
 """On the real embedded broker (which gives topic ids): an alerts topic deleted and created again while
 the retrainer was stopped, its new incarnation holding more records than the label store had read of
-the old one, is read from its start at the next start."""
+the old one, is read from its start at the next start; one that was not, whose end offset the broker
+reports short, is resumed where the store left it."""
 
 from __future__ import annotations
 
@@ -89,3 +90,23 @@ def test_an_alerts_topic_recreated_while_stopped_is_read_from_its_start(
         f"{t.alerts}/{partition}, read up to offset 3 before the retrainer started, has a new topic id"
         in caplog.text
     )
+
+
+def test_a_topic_whose_end_the_broker_reports_short_is_resumed_at_the_next_start(
+    tansu: EmbeddedBroker, tmp_path: Path, fitted: DHAG, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Tansu gives a partition's end offset as its last record batch's first offset + 1: after one batch
+    # of 5 alerts, 1. A start after one that read them all took that for a recreated topic and read it
+    # again from its start ("holds records only up to 1 (the topic was recreated?)").
+    publish(tmp_path / "registry", fitted, "v1")
+    settings = make_settings(tansu.bootstrap_servers, tmp_path / "registry")
+    bootstrap, t = tansu.bootstrap_servers, settings.kafka.topics
+    ensure_topics(bootstrap, {t.labels: t.partitions}, create_missing=True, replication_factor=1)
+    store = LabelStore(tmp_path / "labels.sqlite")
+    produce(bootstrap, t.alerts, _alerts("a-", 5))  # one batch
+    _caught_up(settings, store)
+    assert store.has_alert("a-4")
+    with caplog.at_level(logging.WARNING):
+        registry = _caught_up(settings, store)
+    assert "recreated" not in caplog.text
+    assert sample(registry, "dhag_retrain_partitions_recreated_total", {"change": "read_again"}) == 0

@@ -61,16 +61,6 @@ def drop(store: LabelStore, metrics: RetrainMetrics, gone: Sequence[TopicPartiti
     )
 
 
-def _topic_ids(consumer: KafkaConsumer, topics: set[str]) -> dict[str, Any]:
-    """Each topic's id in the consumer's metadata (None: not known, a broker before Kafka 2.8); empty
-    when that cannot be read (kafka-python has no public call for it: its internal layout may change)."""
-    try:
-        find = consumer._client.cluster.topic_id  # type: ignore[attr-defined]
-        return {topic: find(topic) for topic in topics}
-    except (AttributeError, KeyError):
-        return {}
-
-
 class Recreations:
     """Tells the partitions of a recreated topic: by its topic id, changed since the last check; where
     the broker gives none, by a position past the partition's end offset (not where it gives one: the
@@ -82,7 +72,9 @@ class Recreations:
 
     def note(self, consumer: KafkaConsumer, topics: set[str]) -> None:
         """Take the ids ``topics`` have now (at the start) as those to compare with."""
-        self._ids |= {t: i for t, i in _topic_ids(consumer, topics).items() if i is not None}
+        self._ids |= {
+            t: i for t, i in storepositions.broker_topic_ids(consumer, topics).items() if i is not None
+        }
 
     def since_stopped(
         self,
@@ -96,7 +88,7 @@ class Recreations:
         their positions forgotten, to be read from their start; returns them. The topics' ids are kept
         with the positions from then on (committed). A topic recreated under the running retrainer, its
         new id not yet seen by :meth:`read_again`, is left to it (whose check may have failed)."""
-        found = _topic_ids(consumer, {tp.topic for tp in parts})
+        found = storepositions.broker_topic_ids(consumer, {tp.topic for tp in parts})
         ids = {t: i for t, i in found.items() if self._ids.get(t, i) == i}
         kept, mine = storepositions.topic_ids(store), storepositions.positions(store) or {}
         changed = {t for t, i in ids.items() if i is not None and kept.get(t, str(i)) != str(i)}
@@ -125,7 +117,7 @@ class Recreations:
     ) -> list[TopicPartition]:
         """Seek to its start each of ``parts`` whose topic was recreated, its position in the label
         store with it; returns those. A failed lookup leaves them to the next check."""
-        ids = _topic_ids(consumer, {tp.topic for tp in parts})
+        ids = storepositions.broker_topic_ids(consumer, {tp.topic for tp in parts})
         changed = {t for t, i in ids.items() if i is not None and self._ids.get(t, i) != i}
         unsure = [tp for tp in parts if ids.get(tp.topic) is None]
         try:

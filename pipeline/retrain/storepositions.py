@@ -17,6 +17,8 @@ With the positions, the store keeps the id of the alerts and labels topics they 
 created again while the retrainer was stopped has a new id at the next start, and is read from its start
 (:meth:`~pipeline.retrain.recreated.Recreations.since_stopped`), not resumed at a position in the old
 topic. A store of an earlier release, which kept none, takes the ids the topics have at its first start.
+The input topic's id is kept too (:func:`resume`): a position past the end offset the broker reports is
+judged a recreation only in a topic whose id is not the one kept.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -34,6 +37,7 @@ from pipeline.retrain.runs import LAST_SUCCESS
 __all__ = [
     "POSITIONS",
     "TOPIC_IDS",
+    "broker_topic_ids",
     "forget",
     "keep_topic_ids",
     "mark_new",
@@ -93,6 +97,16 @@ def topic_ids(store: LabelStore) -> dict[str, str]:
     return {} if raw is None else {str(k): str(v) for k, v in json.loads(raw).items()}
 
 
+def broker_topic_ids(consumer: KafkaConsumer, topics: set[str]) -> dict[str, Any]:
+    """Each topic's id in the consumer's metadata (None: not known, a broker before Kafka 2.8); empty
+    when that cannot be read (kafka-python has no public call for it: its internal layout may change)."""
+    try:
+        find = consumer._client.cluster.topic_id  # type: ignore[attr-defined]
+        return {topic: find(topic) for topic in topics}
+    except (AttributeError, KeyError):
+        return {}
+
+
 def keep_topic_ids(store: LabelStore, ids: Mapping[str, object]) -> None:
     """Keep ``ids`` (topic -> id, None: not known) as those of the topics the store's positions are in
     (written with them, visible at the store's commit); a topic without an id keeps the one it had."""
@@ -115,7 +129,13 @@ def resume(
     """Where each of ``parts`` resumes: the store's own position, within what the topic retains; None
     to read it as a new group would (the store never read it, or the topic was recreated since). A
     store from before positions were kept takes the group's offsets as its own. Logs a warning where
-    the store and the group disagree: what the store lacks is read again, or is gone."""
+    the store and the group disagree: what the store lacks is read again, or is gone.
+
+    A position past a partition's end offset tells a recreated topic only where the topic's id is not
+    the one the store keeps (or the broker gives none), as :class:`~pipeline.retrain.recreated.Recreations`
+    judges: the embedded Tansu answers the end offset with its last batch's first offset + 1, which a
+    position read to the end passes. A topic that has no id kept takes the one it has now (written
+    with the positions, visible at the store's commit)."""
     committed = {tp: consumer.committed(tp) for tp in parts}
     if positions(store) is None:  # kept from now on, from the group's offsets (trusted, as before)
         _write(store, {_key(tp): int(o) for tp, o in committed.items() if o is not None})
@@ -129,6 +149,10 @@ def resume(
             "cannot look up what the topics retain (%s): resuming from the label store's positions", exc
         )
         first, last = {}, {}
+    now = broker_topic_ids(consumer, {tp.topic for tp in parts})
+    kept = topic_ids(store)
+    same = {t for t, i in now.items() if i is not None and kept.get(t) == str(i)}
+    keep_topic_ids(store, {t: i for t, i in now.items() if t not in kept})
     where = f"the label store {store.path}"
     starts: dict[TopicPartition, int | None] = {}
     for tp in parts:
@@ -158,7 +182,7 @@ def resume(
                 group,
                 group - at,
             )
-        if tp in last and at > last[tp]:
+        if tp in last and at > last[tp] and tp.topic not in same:
             log.warning(
                 "%s has read %s up to offset %d, but it holds records only up to %d (the topic was "
                 "recreated?): reading it again from its start",
