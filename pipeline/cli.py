@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -25,6 +25,7 @@ from pipeline.configsource import DEFAULT_CONFIG, config_file
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
 from pipeline.settingnotes import grace_note, security_note, setting_notes
 from pipeline.signals import EXIT_FORCED, install_signals
+from pipeline.startup import STOPPED_BEFORE, stoppable_at_startup
 
 __all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
 
@@ -251,38 +252,9 @@ def _interrupt_once(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-class StartupInterrupted(BaseException):  # not an Exception: no broad handler may swallow it
-    """SIGTERM or SIGINT before the service runs: nothing consumed or produced yet, so the process can
-    stop at once, cleanly (exit 0), releasing what start-up already took (metrics port, broker child)."""
-
-
-def stop_during_startup() -> None:
-    """Until :func:`~pipeline.signals.install_signals` takes over, turn SIGTERM/SIGINT into
-    :class:`StartupInterrupted` (raised in the main thread wherever start-up is: loading a model,
-    waiting for Kafka)."""
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        raise StartupInterrupted(signal.Signals(signum).name)
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
-
-
-def stoppable_at_startup(start: Callable[[], int], before: str, logger: logging.Logger = log) -> int:
-    """Run a service's ``start`` (its exit code); SIGTERM/SIGINT before it has installed its own
-    handlers stops it cleanly with exit 0 and a log line saying it stopped before ``before``."""
-    stop_during_startup()
-    try:
-        return start()
-    except StartupInterrupted as exc:
-        logger.warning("%s during start-up: stopped before %s", exc, before)
-        return 0
-
-
 def run_service(settings: Settings) -> int:
     """Start the broker (if embedded), metrics and the daemon; stop them in order on a signal."""
-    return stoppable_at_startup(lambda: _run_service(settings), "consuming anything")
+    return stoppable_at_startup(lambda: _run_service(settings), STOPPED_BEFORE["run"])
 
 
 def _run_service(settings: Settings) -> int:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-__all__ = ["EXIT_FORCED", "install_signals"]
+__all__ = ["EXIT_FORCED", "force_exit", "install_signals"]
 
 log = logging.getLogger("pipeline")
 
@@ -26,25 +26,27 @@ def install_signals(request_stop: Callable[[], None], grace_s: float, *, stoppin
     collector that stopped reading blocks every write, and would keep the process from stopping."""
     received = []
 
-    def force(reason: str) -> None:
-        saying = threading.Thread(target=_say, args=(f"{reason}: forcing exit\n",), daemon=True)
-        saying.start()
-        saying.join(_SAY_S)
-        os._exit(EXIT_FORCED)
-
     def handle(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
         if len(received) > 1:
-            force(f"second signal ({signal.Signals(signum).name})")
+            force_exit(f"second signal ({signal.Signals(signum).name})")
             return
         request_stop()  # before the log line, which may block
-        timer = threading.Timer(grace_s, force, args=(f"shutdown took longer than {grace_s}s",))
+        timer = threading.Timer(grace_s, force_exit, args=(f"shutdown took longer than {grace_s}s",))
         timer.daemon = True
         timer.start()
         log.info("%s received: %s", signal.Signals(signum).name, stopping)
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+
+
+def force_exit(reason: str) -> None:
+    """Exit at once with :data:`EXIT_FORCED`, saying ``reason`` on stderr if it can within a moment."""
+    saying = threading.Thread(target=_say, args=(f"{reason}: forcing exit\n",), daemon=True)
+    saying.start()
+    saying.join(_SAY_S)
+    os._exit(EXIT_FORCED)
 
 
 def _say(line: str) -> None:

@@ -84,7 +84,8 @@ def _store_setting(settings: Settings) -> str:
 def run_retrain(settings: Settings, *, once: bool) -> int:
     """Start the broker (if embedded), metrics and the retrainer; returns the exit code."""
     from dhag import ParameterError, resolve_device
-    from pipeline.cli import EXIT_CONFIG, EXIT_MODEL, stoppable_at_startup
+    from pipeline.cli import EXIT_CONFIG, EXIT_MODEL
+    from pipeline.startup import STOPPED_BEFORE, stoppable_at_startup
 
     try:  # as the daemon's model.device: refused at start, not by every run's training
         resolve_device(settings.retrain.device)
@@ -130,7 +131,9 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
             )
             return EXIT_BUSY
         try:
-            return stoppable_at_startup(lambda: _run_retrain(settings, once=once), "reading any label", log)
+            return stoppable_at_startup(
+                lambda: _run_retrain(settings, once=once), STOPPED_BEFORE["retrain"], log
+            )
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc):
                 return _store_unusable(path, exc)

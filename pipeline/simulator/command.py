@@ -173,9 +173,11 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if problems:
         sys.stderr.write("".join(f"{line}\n" for line in problems))
         return 2
-    from pipeline.cli import stoppable_at_startup
+    from pipeline.startup import STOPPED_BEFORE, stoppable_at_startup
 
-    return stoppable_at_startup(lambda: _stream(settings, args, fleet, bootstrap), "streaming anything", log)
+    return stoppable_at_startup(
+        lambda: _stream(settings, args, fleet, bootstrap), STOPPED_BEFORE["simulate"], log
+    )
 
 
 def _seeds(args: argparse.Namespace) -> dict[str, int]:
