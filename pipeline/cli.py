@@ -3,8 +3,10 @@ demo, alerts, label, retrain, probe.
 
 Exit codes: 0 clean stop; 1 forced stop (second signal or grace period exceeded) or unexpected error;
 2 bad configuration (or a refused ``models`` command); 3 Kafka unreachable for longer than
-``kafka.unavailable_exit_s``; 4 no usable model. ``probe`` (:mod:`pipeline.probecmd`): 0 the endpoint
-answered 200, 1 anything else (Docker reserves 2 of a health check).
+``kafka.unavailable_exit_s``; 4 no usable model. A stop during start-up (:mod:`pipeline.startup`):
+0 for a service, 128 + the signal's number for any other command. ``probe``
+(:mod:`pipeline.probecmd`): 0 the endpoint answered 200, 1 anything else (Docker reserves 2 of a
+health check).
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from pipeline.config import Settings, load_settings
-from pipeline.configdump import effective_config
-from pipeline.configsource import DEFAULT_CONFIG, config_file
+# Nothing heavier here: a stop is taken as one during start-up only once main() runs.
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
-from pipeline.settingnotes import grace_note, security_note, setting_notes
 from pipeline.signals import EXIT_FORCED, install_signals
-from pipeline.startup import STOPPED_BEFORE, stoppable_at_startup
+from pipeline.startup import STOPPED_BEFORE, StartupInterrupted, StartupSignals, stoppable_at_startup
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
 
 __all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
 
@@ -35,7 +38,11 @@ EXIT_CONFIG = 2
 EXIT_BROKER = 3
 EXIT_MODEL = 4
 
-HELP_CONFIG = f"YAML settings (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)"
+
+def _help_config() -> str:
+    from pipeline.configsource import DEFAULT_CONFIG
+
+    return f"YAML settings (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="dhag-pipeline", description="The DHAG streaming scoring service.")
     sub = parser.add_subparsers(dest="command", required=True)
-    help_config = HELP_CONFIG
+    help_config = _help_config()
     run = sub.add_parser("run", help="score the input topic until SIGTERM/SIGINT")
     run.add_argument("--config", help=help_config)
     check = sub.add_parser(
@@ -102,7 +109,7 @@ def _console_parser() -> argparse.ArgumentParser:
     """The parser of ``alerts`` and ``label`` alone (the same options as in the full one)."""
     parser = argparse.ArgumentParser(prog="dhag-pipeline", description="The DHAG streaming scoring service.")
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_console_parsers(sub, HELP_CONFIG)
+    _add_console_parsers(sub, _help_config())
     return parser
 
 
@@ -129,12 +136,48 @@ def _add_console_parsers(sub: argparse._SubParsersAction, help_config: str) -> N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments and run a subcommand; returns the exit code."""
+    """Parse arguments and run a subcommand; returns the exit code.
+
+    SIGTERM/SIGINT before a command has its own handlers (:mod:`pipeline.startup`) stops it with one
+    line: exit 0 for a service, 128 + the signal's number for any other command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["probe"]:  # before the full parser, whose subcommands import torch and pandas
         from pipeline.probecmd import main as probe
 
         return probe(argv[1:])
+    try:
+        signals = StartupSignals()
+        try:
+            return _main(argv, signals)
+        finally:
+            signals.disarm()
+    except StartupInterrupted as exc:
+        before = _service_stopped_before(argv)
+        log.warning("%s during start-up: stopped before %s", exc, before or "doing anything")
+        return 0 if before else 128 + signal.Signals[str(exc)]
+
+
+def _service_stopped_before(argv: Sequence[str]) -> str | None:
+    """What the service ``argv`` runs has not done yet at a stop during start-up; None for a command
+    that is no service (``simulate --history`` writes a file). Told from ``argv`` alone: the stop may
+    come before it is parsed.
+
+    >>> _service_stopped_before(["simulate", "--hist=h.csv"]), _service_stopped_before(["run"])
+    (None, 'consuming anything')
+    """
+    if argv[:1] == ["simulate"] and any(_abbreviates(arg.split("=", 1)[0], "--history") for arg in argv):
+        return None
+    return STOPPED_BEFORE.get(argv[0]) if argv else None
+
+
+def _abbreviates(arg: str, option: str) -> bool:
+    return len(arg) > 3 and option.startswith(arg)  # "--h" alone is --help or --hours as well
+
+
+def _main(argv: list[str], signals: StartupSignals) -> int:
+    from pipeline.config import load_settings
+    from pipeline.configsource import config_file
+
     # The operator consoles parse with their own options only: the others import torch and pandas,
     # which took longer than the Kafka client's wait on an unreachable broker.
     args = (_console_parser() if argv[:1] in (["alerts"], ["label"]) else _parser()).parse_args(argv)
@@ -143,8 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return EXIT_CONFIG
+    if not (args.command in ("run", "retrain") or args.command == "simulate" and args.history is None):
+        signals.restore()  # no service start-up: stops as it always has (demo: in order, on Ctrl-C)
     if args.command == "check-config":
+        from pipeline.configdump import effective_config
         from pipeline.hostchecks import host_notes, host_problems
+        from pipeline.settingnotes import setting_notes
 
         if problems := host_problems(settings):
             sys.stderr.write("".join(f"{line}\n" for line in problems))
@@ -176,6 +223,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
     redact_secrets(settings.kafka.security)
     if args.command in ("run", "retrain"):
+        from pipeline.configsource import config_file
+        from pipeline.settingnotes import security_note
+
         _log_paths(settings, config_file(args.config), retrainer=args.command == "retrain")
         if note := security_note(settings):
             log.warning("%s", note)
@@ -269,6 +319,7 @@ def _run_service(settings: Settings) -> int:
     from pipeline.probes import Probes
     from pipeline.processing import BatchProcessor
     from pipeline.registry import load_current
+    from pipeline.settingnotes import grace_note
     from pipeline.topics import provision_topics
 
     registry = CollectorRegistry()

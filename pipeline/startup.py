@@ -1,12 +1,14 @@
-"""SIGTERM and SIGINT during a service's start-up (loading a model, waiting for Kafka), until it
-installs :func:`~pipeline.signals.install_signals`.
+"""SIGTERM and SIGINT before a command has its own handlers: from its first line (while it imports
+torch, reads its settings, waits for Kafka) until a service installs
+:func:`~pipeline.signals.install_signals`.
 
 The first signal raises :class:`StartupInterrupted` in the main thread, wherever start-up is; the
-service stops at once with exit 0 and one line, ``SIGTERM during start-up: stopped before ...``
-(:data:`STOPPED_BEFORE`). A second signal while the first unwinds forces the exit
-(:func:`~pipeline.signals.force_exit`). Once start-up has ended without the service's own handlers
-(an error exit on its way out), a first signal changes nothing: the process is already stopping,
-with its own exit code.
+command stops at once with one line, ``SIGTERM during start-up: stopped before ...``: a service
+(:data:`STOPPED_BEFORE`) with exit 0, as its stop by a signal once it runs, any other command with
+128 + the signal's number, as a shell reports an interrupted command. A second signal while the first
+unwinds forces the exit (:func:`~pipeline.signals.force_exit`). Once start-up has ended without the
+service's own handlers (an error exit on its way out), a first signal changes nothing: the process
+is already stopping, with its own exit code.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ STOPPED_BEFORE = {
     "run": "consuming anything",
     "retrain": "reading any label",
     "simulate": "streaming anything",
+    "demo": "starting anything",
 }
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 

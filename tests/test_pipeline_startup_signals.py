@@ -8,7 +8,71 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+# The signal arrives while the command first imports MODULE (a start-up seconds long on a busy host).
+_SIGNAL_ON_IMPORT = """
+import os, signal, sys
+
+class _SignalOnImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == sys.argv[1]:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+        return None
+
+sys.meta_path.insert(0, _SignalOnImport())
+from pipeline.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _command(module: str, signum: str, argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
+    env |= {"PYTHONPATH": str(ROOT), "DHAG_PIPELINE_MODEL__REGISTRY": str(tmp_path / "registry")}
+    return subprocess.run(
+        [sys.executable, "-c", _SIGNAL_ON_IMPORT, module, signum, *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "before"),
+    [(["run"], "consuming anything"), (["retrain"], "reading any label")],
+    ids=["run", "retrain"],
+)
+def test_a_service_stopped_while_it_imports_torch_stops_cleanly(
+    argv: list[str], before: str, tmp_path: Path
+) -> None:
+    # Before, the signal met Python's default handler: exit 143, not a word.
+    out = _command("torch", "SIGTERM", argv, tmp_path)
+    assert (out.returncode, out.stdout) == (0, ""), out.stderr
+    assert f"SIGTERM during start-up: stopped before {before}" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_stop_while_the_settings_are_read_stops_a_service_cleanly(tmp_path: Path) -> None:
+    out = _command("pydantic", "SIGINT", ["retrain", "--once"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip().splitlines() == ["SIGINT during start-up: stopped before reading any label"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_one_shot_command_stopped_during_start_up_says_so_and_exits_as_interrupted(
+    signum: str, code: int, tmp_path: Path
+) -> None:
+    # check-config did nothing: it must not exit 0 (`check-config && exec ...` would go on).
+    out = _command("pydantic", signum, ["check-config"], tmp_path)
+    assert (out.returncode, out.stdout) == (code, ""), out.stderr
+    assert out.stderr.strip().splitlines() == [f"{signum} during start-up: stopped before doing anything"]
+
 
 _AFTER_START = """
 import logging, os, signal, sys, time
