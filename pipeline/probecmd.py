@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from pipeline.config import Settings, load_settings
 from pipeline.configsource import DEFAULT_CONFIG, config_file
@@ -280,14 +280,29 @@ def probe(url: str, timeout_s: float) -> tuple[int, str]:
         return EXIT_UNHEALTHY, f"unreachable: {url}: {reason}"
 
 
+class _UsageError(Exception):
+    """An option argparse refuses (its words)."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Refuses an option in the probe's one line on stdout (:class:`_UsageError`), not with argparse's
+    usage and error on stderr: a health check's output is what ``docker inspect`` shows of it."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
 def main(argv: Sequence[str], environ: Mapping[str, str] | None = None, out: TextIO | None = None) -> int:
     """``dhag-pipeline probe [--config FILE] [--retrainer | --auto] [--ready] [--timeout S]``; exit code."""
     out = out or sys.stdout
-    parser = argparse.ArgumentParser(prog="dhag-pipeline probe", description="the container health check")
+    parser = _OneLineParser(prog="dhag-pipeline probe", description="the container health check")
     add_arguments(parser)
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0), or argparse's usage error (2), which Docker reserves
+    except _UsageError as exc:
+        out.write(f"usage error: {exc}\n")
+        return EXIT_UNHEALTHY
+    except SystemExit as exc:  # --help (0)
         return EXIT_OK if not exc.code else EXIT_UNHEALTHY
     if not args.timeout > 0:  # no time to answer: every endpoint would read as unreachable
         out.write(f"usage error: --timeout must be above 0, got {args.timeout:g}\n")

@@ -116,8 +116,24 @@ def test_invalid_settings_or_options_exit_1_in_one_line(tmp_path: Path, capsys) 
         and "metrics.port" in line
         and "kafka.batch_size" in line
     )
-    assert main(["probe", "--retrainr"]) == 1
-    assert "unrecognized arguments: --retrainr" in capsys.readouterr().err
+    assert _probe(capsys, "--retrainr") == (1, "usage error: unrecognized arguments: --retrainr")
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--timeout", "x"], "argument --timeout: invalid float value: 'x'"),
+        (["--timeout"], "argument --timeout: expected one argument"),
+        (["extra"], "unrecognized arguments: extra"),
+    ],
+)
+def test_an_option_argparse_refuses_is_one_line_on_stdout(
+    capsys: pytest.CaptureFixture[str], args: list[str], said: str
+) -> None:
+    # Before, argparse's usage and its error went to stderr: three lines in `docker inspect`.
+    code = main(["probe", *args])
+    captured = capsys.readouterr()
+    assert (code, captured.out, captured.err) == (1, f"usage error: {said}\n", "")
 
 
 def test_an_endpoint_that_never_answers_fails_within_the_timeout(monkeypatch, capsys) -> None:
@@ -323,8 +339,10 @@ def test_auto_asks_the_retrainers_port_in_a_retrainer_container(
     code, line = _probe(capsys, "--auto")
     assert code == 1 and line.startswith(f"unreachable: http://127.0.0.1:{refused_port}/live: ")
     # --auto decides between the two; naming one of them as well is a usage error.
-    assert main(["probe", "--auto", "--retrainer"]) == 1
-    assert "not allowed with argument" in capsys.readouterr().err
+    assert _probe(capsys, "--auto", "--retrainer") == (
+        1,
+        "usage error: argument --retrainer: not allowed with argument --auto",
+    )
 
 
 @pytest.mark.parametrize(
