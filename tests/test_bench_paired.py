@@ -77,7 +77,7 @@ def test_show_prints_saved_results_and_refuses_other_files(
     (tmp_path / "other.json").write_text(json.dumps({"speed": 1}))
     assert (
         main(["bench", "show", str(tmp_path / "other.json")]) == 2
-        and "'speed' is 1 (int), not an object of detectors" in capsys.readouterr().err
+        and "'speed' is 1 (number), not an object of detectors" in capsys.readouterr().err
     )  # a usage error
     assert (
         main(["bench", "show", str(tmp_path / "missing.json")]) == 2
