@@ -28,6 +28,7 @@ from safetensors.torch import save as st_save
 from dhag.atomicwrite import write_atomic
 from dhag.exceptions import ArtifactError, ArtifactTooNewError, DHAGError
 from dhag.legacy import left_out, read_as_before
+from dhag.metadata import checked_metadata
 from dhag.outofmemory import is_out_of_memory
 from dhag.preprocessing import Preprocessor
 from dhag.signing import KEY_VARIABLE, signature, signing_key, verify_signature
@@ -107,8 +108,10 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
     """Write a fitted :class:`~dhag.DHAG` to ``path`` atomically (temp file, fsync, rename).
 
     ``metadata`` is free-form JSON-ready information kept beside the model (a registry version, a
-    parent version, a training window...). Returns the path written. A ``path`` that is a folder is
-    refused with :class:`ArtifactError`.
+    parent version, a training window...): a dict that loads back as given, else (a key that is no
+    text, a tuple, NaN, an object) it is refused naming where (:func:`~dhag.metadata.checked_metadata`);
+    without it, the model's ``metadata_`` is written, held to the same rule. Returns the path written.
+    A ``path`` that is a folder is refused with :class:`ArtifactError`.
     """
     from dhag.ensemble import DHAGEnsemble
 
@@ -124,6 +127,10 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
             f"The model cannot be saved: its threshold {threshold} {problem}; load_model refuses a "
             "threshold that is not a number in [0, 1]."
         )
+    if metadata is None:
+        metadata = checked_metadata(getattr(model, "metadata_", {}), "metadata_")
+    else:
+        metadata = checked_metadata(metadata)
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.net_.state_dict().items()}
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -137,7 +144,7 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
         # How many networks the weights hold: n_members times the snapshots each training kept.
         "networks": len(model.net_.members) if isinstance(model.net_, DHAGEnsemble) else 1,
         "training": model.training_,
-        "metadata": metadata if metadata is not None else getattr(model, "metadata_", {}),
+        "metadata": metadata,
     }
     return write_artifact(path, manifest, tensors)
 

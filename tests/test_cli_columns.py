@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from artifact_support import save_with_metadata
 from plant_data import FEATURES, normal
 
 from dhag import DHAG, load_model
@@ -154,9 +155,8 @@ def test_train_keeps_many_real_categories_in_a_small_table_when_told_to(tmp_path
 def test_a_model_saved_with_metadata_that_is_no_object_scores_as_one_without_ids(
     files, model_path: Path, metadata, tmp_path: Path, capsys
 ) -> None:
-    # DHAG.save(path, metadata=[...]) writes it as given: dhag score ended in AttributeError's traceback.
-    saved = tmp_path / "listed.dhag"
-    load_model(model_path).save(saved, metadata=metadata)
+    # Such metadata, which DHAG.save once wrote as given, ended dhag score in AttributeError's traceback.
+    saved = save_with_metadata(load_model(model_path), tmp_path / "listed.dhag", metadata)
     capsys.readouterr()
     assert main(["score", "--model", str(saved), "--data", str(files["test"])]) == 0
     scored = pd.read_csv(io.StringIO(capsys.readouterr().out))

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from artifact_support import save_with_metadata
 
 from pipeline import registry
 from pipeline.cli import main
@@ -24,7 +25,7 @@ _ODD = {
 def odd(fitted, tmp_path: Path) -> Path:
     registry.publish(tmp_path, fitted, "v1")
     for version, metadata in _ODD.items():
-        fitted.save(tmp_path / f"{version}.dhag", metadata=metadata)
+        save_with_metadata(fitted, tmp_path / f"{version}.dhag", metadata)
     (tmp_path / "v9.dhag").write_text("a file that is no model\n")
     return tmp_path
 
