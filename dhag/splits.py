@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dhag.columns import _preview, as_columns, is_missing
+from dhag.columns import _is_frame, _preview, as_columns, is_missing
 from dhag.exceptions import InputError
 from dhag.preprocessing import Preprocessor, _refuse_undeclared_categories
 
@@ -56,6 +56,23 @@ def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
             f"Got {shown} at row {int(bad[0])}{more}{sklearn}."
         )
     return labels.astype(int) == 1
+
+
+def _refuse_labels_indexed_apart(X: Any, y: Any) -> None:
+    """Refuse a pandas ``y`` (a Series, a one-column frame) whose index is not the frame ``X``'s: ``y`` is
+    read by position, as scikit-learn reads it, so a ``y`` sorted or shuffled apart from ``X`` (whose
+    index says which row each label is of) would mark other rows than it names as known anomalies."""
+    index, rows = getattr(y, "index", None), getattr(X, "index", None)
+    if not (_is_frame(X) and hasattr(index, "equals") and hasattr(rows, "equals")):
+        return  # a list's index is a method, not row labels
+    if len(index) != len(rows) or index.equals(rows):
+        return  # of another length, y is refused as such
+    row, (mine, theirs) = next((i, p) for i, p in enumerate(zip(rows, index, strict=True)) if p[0] != p[1])
+    raise InputError(
+        f"y is a pandas {type(y).__name__} whose index is not X's (X's row {row} is {mine!r}, y's "
+        f"{theirs!r}): y is read by position, so its labels would mark other rows than they name. "
+        "y.loc[X.index] puts y in X's row order; y.to_numpy() takes it by position, as it stands."
+    )
 
 
 def _text_label(value: object) -> bool:
@@ -195,6 +212,7 @@ def fit_rows(
     if not names:
         raise InputError("Need at least 1 feature (column) to train. Got 0.")
     n_rows = len(cols[names[0]])
+    _refuse_labels_indexed_apart(X, y)
     known_mask = known_anomaly_mask(y, n_rows)
     if int((~known_mask).sum()) < 2:
         raise InputError(f"Need at least 2 normal rows to train. Got {int((~known_mask).sum())}.")
