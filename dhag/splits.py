@@ -32,7 +32,13 @@ def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
         return np.zeros(n_rows, dtype=bool)
     labels = np.asarray(y)
     if labels.shape != (n_rows,):
-        raise InputError(f"y must have one value per row ({n_rows}). Got shape {labels.shape}.")
+        column = (
+            ": one column, where y is one value per row: a frame's label column, df['label'] (not "
+            "df[['label']]), or an array flattened, y.ravel()"
+            if labels.shape == (n_rows, 1)
+            else ""
+        )
+        raise InputError(f"y must have one value per row ({n_rows}). Got shape {labels.shape}{column}.")
     bad = np.flatnonzero(~np.isin(labels, (0, 1)))
     if bad.size and all(_text_label(labels[i]) for i in bad):
         # A label column read as text ("0", "1"): refused as features of text are, saying so.

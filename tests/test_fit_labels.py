@@ -46,3 +46,15 @@ def test_a_y_series_on_xs_index_or_by_position_marks_the_rows_it_names(quick_mod
     assert by_position.training_["n_known_anomalies"] == 5
     plain = frame.reset_index(drop=True)
     assert quick_model().fit(plain.to_numpy(), labels).training_["n_known_anomalies"] == 5
+
+
+@pytest.mark.parametrize("shape", ["column", "frame"])
+def test_a_y_of_one_column_is_refused_naming_how_to_make_it_one_value_per_row(
+    quick_model, table, shape: str
+) -> None:
+    frame, labels = table
+    y = labels.to_numpy().reshape(-1, 1) if shape == "column" else labels.to_frame()
+    with pytest.raises(InputError) as refused:
+        quick_model().fit(frame.to_numpy() if shape == "column" else frame, y)
+    said = str(refused.value)
+    assert "Got shape (120, 1)" in said and "df['label']" in said and "y.ravel()" in said
