@@ -34,12 +34,15 @@ def is_unnamed_table(X: Any) -> bool:
     return not (_is_frame(X) or isinstance(X, Mapping) or getattr(getattr(X, "dtype", None), "names", None))
 
 
-def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str, np.ndarray]]:
+def as_columns(
+    X: Any, names: Sequence[str] | None, *, model_names: bool = False
+) -> tuple[list[str], dict[str, np.ndarray]]:
     """Split tabular input into named 1-D columns.
 
     ``X`` is a pandas DataFrame (names from its columns), a mapping of name -> 1-D array, a numpy
     structured array (names from its fields), or a 2-D array-like (names from ``names``, else ``x0``,
-    ``x1``, ...). Raises :class:`InputError` for anything else.
+    ``x1``, ...). Raises :class:`InputError` for anything else. ``names`` are the ``feature_names``
+    setting, which a refusal of them names, or with ``model_names`` a fitted model's features.
 
     >>> as_columns(np.array([(1.0, 2)], dtype=[("a", "f8"), ("b", "i4")]), None)[0]
     ['a', 'b']
@@ -94,9 +97,16 @@ def as_columns(X: Any, names: Sequence[str] | None) -> tuple[list[str], dict[str
         raise InputError(
             f"feature_names has duplicates: {_preview(sorted({n for n in names if names.count(n) > 1}))}."
         )
-    elif len(names) != arr.shape[1]:
+    elif len(names) != arr.shape[1] and model_names:
         raise InputError(
             f"Expected {len(names)} features ({_preview(names)}). Got {arr.shape[1]} columns instead."
+        )
+    elif len(names) != arr.shape[1]:
+        features = f"{len(names)} feature{'s' if len(names) != 1 else ''}"
+        columns = f"{arr.shape[1]} column{'s' if arr.shape[1] != 1 else ''}"
+        raise InputError(
+            f"feature_names names {features} ({_preview(names)}). Got {columns} in X: give one name per "
+            "column, in the columns' order."
         )
     return list(names), {n: arr[:, i] for i, n in enumerate(names)}
 

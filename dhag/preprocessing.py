@@ -158,7 +158,7 @@ class Preprocessor:
     def transform(self, X: Any) -> np.ndarray:
         """Return the model-ready float32 matrix (rows x ``len(output_names_)``)."""
         self._check_fitted()
-        names, cols = as_columns(X, None if _is_frame(X) else self.feature_names_in_)
+        names, cols = as_columns(X, None if _is_frame(X) else self.feature_names_in_, model_names=True)
         self.check_names(names)
         n_rows = len(cols[names[0]])
         out = np.empty((n_rows, len(self.output_names_)), dtype=np.float32)

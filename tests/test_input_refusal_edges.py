@@ -122,3 +122,17 @@ def test_an_arrow_dictionary_column_is_an_undeclared_category_and_taken_when_dec
     model = DHAG(max_epochs=1, progress=False, categorical=["line"]).fit(frame)
     assert model.decision_function(frame).shape == (60,)
     assert "line=" + str(cats[0]) in model.preprocessor_.output_names_
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_feature_names_of_another_length_than_the_arrays_columns_are_refused_naming_the_setting(
+    width: int,
+) -> None:
+    rows = np.arange(60.0 * width).reshape(60, width)
+    with pytest.raises(InputError) as refused:
+        DHAG(max_epochs=1, feature_names=["a", "b"]).fit(rows)
+    said = str(refused.value)
+    assert f"feature_names names 2 features ('a', 'b'). Got {width} column" in said
+    assert "one name per column" in said
+    with pytest.raises(InputError, match=r"feature_names names 2 features"):
+        Preprocessor(feature_names=["a", "b"]).fit(rows)
