@@ -165,8 +165,9 @@ def _declare_text(name: str) -> str:
 def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any] = ()) -> str:
     """What a refusal of ``value`` (or of a column of its dtype) in the numeric feature ``name`` adds:
     numbers written with a separator (the first of them among the column's ``values``) are no category,
-    a column of numbers holding a few cells that are none is to be corrected, a time is no feature;
-    text while ``fitting`` may be a column of categories to declare."""
+    a column of numbers holding a few cells that are none is to be corrected, a duration is to be
+    written in seconds, a time is no feature; text while ``fitting`` may be a column of categories to
+    declare."""
     texts = [(row, v) for row, v in enumerate(values) if isinstance(v, str)]
     # Numbers only when every text is one: a column of zones holding '3,4' beside 'north' is categories.
     separated = next(((row, v) for row, v in texts if _separated_number(v)), None)
@@ -179,8 +180,14 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
         return bad_cells
     if texts and all(_plain_number(v) for _, v in texts):
         return _stored_as_text(name, *texts[0], fitting=fitting)
-    if isinstance(value, (np.dtype, datetime.date, datetime.timedelta, np.datetime64, np.timedelta64)) and (
-        not isinstance(value, np.dtype) or value.kind in "mM"
+    if isinstance(value, (datetime.timedelta, np.timedelta64)) or getattr(value, "kind", None) == "m":
+        # A run time, a time since service: a number worth training on, once it is one.
+        return (
+            f" A duration is a number once it is written in seconds: convert it, "
+            f"frame[{name!r}].dt.total_seconds() (for an array, X / np.timedelta64(1, 's'))."
+        )
+    if isinstance(value, (np.dtype, datetime.date, np.datetime64)) and (
+        not isinstance(value, np.dtype) or value.kind == "M"
     ):
         return (
             f" A time is no feature: leave it out (dhag train --id-columns {name}), or derive numbers from "

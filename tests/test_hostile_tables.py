@@ -3,6 +3,8 @@ wrongly: refused with a message that names the column and says what to do."""
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,13 +75,32 @@ def test_a_number_written_with_a_separator_is_refused_as_such_not_as_a_category(
     [
         pd.date_range("2024-01-01", periods=3, freq="h"),
         pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC"),
-        pd.to_timedelta([1, 2, 3], unit="s"),
     ],
 )
 def test_a_column_of_times_is_refused_saying_to_leave_it_out_or_derive_numbers(times) -> None:
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "at": times})
     with pytest.raises(InputError, match=r"'at'.*time.*--id-columns at"):
         Preprocessor().fit(frame)
+
+
+@pytest.mark.parametrize(
+    "durations",
+    [
+        pd.to_timedelta([1, 2, 3], unit="s"),
+        np.array([1, 2, 3], dtype="timedelta64[ms]"),
+        np.array([datetime.timedelta(seconds=s) for s in (1, 2, 3)], dtype=object),
+    ],
+)
+def test_a_column_of_durations_is_refused_saying_to_write_it_in_seconds(durations) -> None:
+    # A run time or a time since service is a number, well worth training on: no time to leave out.
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "runtime": durations})
+    fitted = Preprocessor().fit(pd.DataFrame({"a": [1.0, 2.0], "runtime": [1.0, 3.0]}))
+    for refusal in (lambda: Preprocessor().fit(frame), lambda: fitted.transform(frame)):
+        with pytest.raises(InputError) as refused:
+            refusal()
+        said = str(refused.value)
+        assert "'runtime'" in said and "duration" in said and "frame['runtime'].dt.total_seconds()" in said
+        assert "--id-columns" not in said and "A time is no feature" not in said
 
 
 def test_an_empty_column_is_named_as_empty() -> None:
