@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from dhag.categorymatch import one_hot
 from dhag.columns import (
     _category_strings,
     _is_frame,
@@ -167,7 +167,7 @@ class Preprocessor:
             if name in self.categories_:
                 values = _category_strings(name, cols[name])
                 cats = self.categories_[name]
-                out[:, j : j + len(cats)] = _one_hot(values, cats)
+                out[:, j : j + len(cats)] = one_hot(values, cats)
                 self._warn_unseen(name, values[~out[:, j : j + len(cats)].any(axis=1)])
                 j += len(cats)
             else:
@@ -282,40 +282,6 @@ class Preprocessor:
             raise InputError("Invalid preprocessing state: the training ranges do not fit the features.")
         pre.output_names_ = pre._output_names()
         return pre
-
-
-# An integral number written as a float's text ("1.0", as pandas writes a float column to a CSV).
-_FLOAT_TEXT = re.compile(r"([+-]?\d+)\.0*")
-
-
-def _category_key(category: str) -> str:
-    """The category ``category`` is as a number would give it: ``"1.0"`` is ``"1"``, as the float 1.0
-    is (:func:`~dhag.columns._category_strings`); any other text is itself.
-
-    >>> _category_key("2.0"), _category_key("-0.00"), _category_key("01"), _category_key("1.5")
-    ('2', '0', '01', '1.5')
-    """
-    found = _FLOAT_TEXT.fullmatch(category)
-    return str(int(found.group(1))) if found else category
-
-
-def _one_hot(values: np.ndarray, cats: Sequence[str]) -> np.ndarray:
-    """Per value, whether it is each of ``cats``: the same text, or else the same category as a number
-    gives it (:func:`_category_key`), so that codes fitted from a frame's floats (``1``) and read from
-    the CSV pandas wrote of them (``1.0``), or the other way round, are one category. Categories that
-    would be one so (``1`` and ``1.0`` both seen in training) are told apart by their text only.
-
-    >>> _one_hot(np.array(["1.0", "2", "x"], dtype=object), ["1", "2.0"]).astype(int).tolist()
-    [[1, 0], [0, 1], [0, 0]]
-    """
-    known = np.asarray(cats, dtype=object)
-    hot = values[:, None] == known[None, :]
-    keys = [_category_key(c) for c in cats]
-    unmatched = ~hot.any(axis=1)
-    if unmatched.any() and len(set(keys)) == len(keys):
-        other = np.asarray([_category_key(v) for v in values[unmatched]], dtype=object)
-        hot[unmatched] = other[:, None] == np.asarray(keys, dtype=object)[None, :]
-    return hot
 
 
 def _named_outputs(names: Sequence[str], categories: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
@@ -236,3 +237,30 @@ def test_use_before_fit_raises_not_fitted(method: str) -> None:
     args = (np.zeros((1, 2)),) if method == "transform" else ()
     with pytest.raises(NotFittedError, match="not fitted yet"):
         getattr(Preprocessor(), method)(*args)
+
+
+@pytest.mark.parametrize(
+    ("fitted_on", "scored_with"),
+    [
+        ([True, False], [1, 0]),
+        ([1, 0], [True, False]),
+        ([True, False], ["1", "0"]),
+        ([True, False], ["true", "false"]),
+    ],
+)
+def test_a_two_state_categorical_is_the_same_category_as_true_false_or_as_1_0(
+    fitted_on: list, scored_with: list, caplog
+) -> None:
+    # A flag fitted from a frame's bools (True/False) and scored from a source that writes 1/0 (or the
+    # other way round) was two categories never seen: every row scored as in none.
+    fit_rows = pd.DataFrame({"a": np.arange(6.0), "flag": fitted_on * 3})
+    pre = Preprocessor(categorical=["flag"]).fit(fit_rows)
+    scored = fit_rows.assign(flag=scored_with * 3)
+    with caplog.at_level(logging.WARNING):
+        np.testing.assert_array_equal(pre.transform(scored), pre.transform(fit_rows))
+    assert "not seen in training" not in caplog.text
+
+
+def test_true_and_1_both_seen_in_training_stay_two_categories() -> None:
+    pre = Preprocessor(categorical=["flag"]).fit(pd.DataFrame({"flag": ["True", "1", "x"]}))
+    assert pre.transform(pd.DataFrame({"flag": ["True", "1"]})).tolist() == [[0, 1, 0], [1, 0, 0]]
