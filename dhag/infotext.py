@@ -4,16 +4,41 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["SHOWN", "listed_in_part", "shown_metadata"]
+__all__ = ["SHOWN", "column_kinds", "listed_in_part", "shown_metadata"]
 
 
 SHOWN = 20  # features and ranges named on one line of `dhag info`
+CATEGORIES_SHOWN = 10  # categories named per categorical feature
 
 
 def listed_in_part(items: list[str]) -> str:
     """The first items, and how many more there are."""
     more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
     return ", ".join(items[:SHOWN]) + more
+
+
+def column_kinds(preprocessing: dict) -> list[str]:
+    """The lines of ``dhag info`` naming the features a model does not z-score: its categorical ones,
+    each with the categories it knows (a value outside them scores as in none), and the passed-through
+    ones; none for a model of numbers alone.
+
+    >>> column_kinds({"categories": {"site": ["north", "south"]}, "passthrough": ["valve"]})
+    ['categorical (1): site (2 categories: north, south)', 'passthrough (1, unscaled): valve']
+    """
+    lines = []
+    categories = preprocessing.get("categories") or {}
+    if categories:
+        described = []
+        for name, known in list(categories.items())[:SHOWN]:
+            more = f" and {len(known) - CATEGORIES_SHOWN} more" if len(known) > CATEGORIES_SHOWN else ""
+            kind = "category" if len(known) == 1 else "categories"
+            described.append(f"{name} ({len(known)} {kind}: {', '.join(known[:CATEGORIES_SHOWN])}{more})")
+        more = f"; and {len(categories) - SHOWN} more" if len(categories) > SHOWN else ""
+        lines.append(f"categorical ({len(categories)}): {'; '.join(described)}{more}")
+    passthrough = list(preprocessing.get("passthrough") or [])
+    if passthrough:
+        lines.append(f"passthrough ({len(passthrough)}, unscaled): {listed_in_part(passthrough)}")
+    return lines
 
 
 def shown_metadata(metadata: object, limit: int = 200) -> object:

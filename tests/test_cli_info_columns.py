@@ -1,0 +1,47 @@
+"""``dhag info`` says how a model reads each feature: which are categories (and which categories it
+knows: a value outside them scores as in none) and which are passed through unscaled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dhag import DHAG
+from dhag.cli import main
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "flow": rng.normal(size=300),
+            "site": rng.choice(["north", "south"], 300),
+            "valve": rng.integers(0, 2, 300),
+            "part": [f"p{i % 30:02d}" for i in range(300)],
+        }
+    )
+    model = DHAG(max_epochs=1, categorical=["site", "part"], passthrough=["valve"], random_state=0)
+    return model.fit(frame).save(tmp_path_factory.mktemp("info") / "mixed.dhag")
+
+
+def _info(path: Path, capsys) -> list[str]:
+    assert main(["info", str(path)]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_info_names_the_categorical_features_and_their_categories(mixed: Path, capsys) -> None:
+    lines = _info(mixed, capsys)
+    line = next(line for line in lines if line.startswith("categorical (2): "))
+    assert "site (2 categories: north, south)" in line
+    assert "part (30 categories: p00, p01, p02, p03, p04, p05, p06, p07, p08, p09 and 20 more)" in line
+    assert "valve" not in line and "flow" not in line
+    assert "passthrough (1, unscaled): valve" in lines
+
+
+def test_info_on_a_model_of_numbers_alone_has_no_such_lines(model_path: Path, capsys) -> None:
+    lines = _info(model_path, capsys)
+    assert not any(line.startswith(("categorical", "passthrough")) for line in lines)
