@@ -17,7 +17,7 @@ from dhag.artifact import load_model, read_manifest, sign_artifact
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError, ParameterError
-from dhag.infotext import SHOWN, column_kinds, listed_in_part, shown_metadata
+from dhag.infotext import SHOWN, column_kinds, counted, listed_in_part, shown_metadata
 from dhag.io import read_table
 from dhag.labelhint import label_like_columns, label_like_warning
 from dhag.legacy import read_as_before
@@ -101,7 +101,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     t = model.training_
     print(
         f"trained on {_rows(t)} in "
-        f"{t['fit_seconds']:.1f}s: {t['epochs_run']} epochs, {_kept(t)} "
+        f"{t['fit_seconds']:.1f}s: {counted(t['epochs_run'], 'epoch')}, {_kept(t)} "
         f"({t['stopped_by']}); threshold {model.threshold_:.4f}; wrote {args.out}"
     )
     return 0
@@ -110,9 +110,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _rows(training: dict) -> str:
     """The rows a model trained on: normal ones and known anomalies, and the normal rows held out of
     training to calibrate its threshold (counted apart: they were never trained on)."""
-    text = f"{training.get('n_train')} normal rows and {training.get('n_known_anomalies')} known anomalies"
+    known = counted(training.get("n_known_anomalies"), "known anomaly", "known anomalies")
+    text = f"{counted(training.get('n_train'), 'normal row')} and {known}"
     held_out = training.get("n_validation")
-    return text + (f" ({held_out} normal rows held out for the threshold)" if held_out else "")
+    return text + (f" ({counted(held_out, 'normal row')} held out for the threshold)" if held_out else "")
 
 
 def _kept(training: dict) -> str:
@@ -254,7 +255,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"recipe: {recipe} (networks and regularisers), L_ce weighed by {weighting}")
     print(
         f"trained: {_rows(t)}, "
-        f"{t.get('epochs_run')} epochs ({_kept(t)}, {t.get('stopped_by')}), "
+        f"{counted(t.get('epochs_run'), 'epoch')} ({_kept(t)}, {t.get('stopped_by')}), "
         f"{t.get('fit_seconds')}s on {t.get('device')}"
     )
     if "ce_vs_constant" in t:

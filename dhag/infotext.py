@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["SHOWN", "column_kinds", "listed_in_part", "shown_metadata"]
+__all__ = ["SHOWN", "column_kinds", "counted", "listed_in_part", "shown_metadata"]
 
 
 SHOWN = 20  # features and ranges named on one line of `dhag info`
 CATEGORIES_SHOWN = 10  # categories named per categorical feature
+
+
+def counted(n: object, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun``, in the plural unless ``n`` is 1 (a count a record may lack shows as None).
+
+    >>> counted(1, "epoch"), counted(3, "epoch"), counted(1, "known anomaly", "known anomalies")
+    ('1 epoch', '3 epochs', '1 known anomaly')
+    """
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def listed_in_part(items: list[str]) -> str:

@@ -285,6 +285,20 @@ def test_train_says_how_many_normal_rows_it_trained_on_and_held_out(files, capsy
     )
 
 
+def test_train_and_info_count_one_epoch_and_one_known_anomaly_in_the_singular(tmp_path: Path, capsys) -> None:
+    rows = pd.DataFrame(np.random.default_rng(0).normal(size=(41, 3)), columns=["a", "b", "c"])
+    rows["label"] = [1] + [0] * 40
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "m.dhag"
+    argv = ["train", "--data", str(tmp_path / "rows.csv"), "--out", str(out), "--label-column", "label"]
+    assert main([*argv, "--max-epochs", "1", "--quiet"]) == 0
+    assert main(["info", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "and 1 known anomaly (" in printed and ": 1 epoch, kept epoch 1" in printed
+    assert "), 1 epoch (kept epoch 1" in printed
+    assert "1 known anomalies" not in printed and "1 epochs" not in printed
+
+
 def _defaults_left_unsaid(parser: argparse.ArgumentParser) -> list[str]:
     """Options (and optional arguments) of ``parser`` with a default that matters (not None, not a
     switch's False; a 0 does) whose help text does not say it."""
