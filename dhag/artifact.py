@@ -32,6 +32,7 @@ from dhag.metadata import checked_metadata
 from dhag.outofmemory import is_out_of_memory
 from dhag.preprocessing import Preprocessor
 from dhag.signing import KEY_VARIABLE, signature, signing_key, verify_signature
+from dhag.threshold import threshold_problem
 
 if TYPE_CHECKING:
     from dhag.estimator import DHAG
@@ -93,17 +94,6 @@ def _serialisable(part: Any) -> bool:
     return True
 
 
-def _threshold_problem(threshold: float) -> str | None:
-    """What is wrong with a threshold no save writes and no load accepts, or None. Scores lie in
-    [0, 1]: above 1 it flags nothing, below 0 everything; JSON as Python reads it takes NaN, which no
-    score is above."""
-    if not np.isfinite(threshold):
-        return "is not a finite number"
-    if not 0.0 <= threshold <= 1.0:
-        return "is outside [0, 1], where scores lie"
-    return None
-
-
 def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
     """Write a fitted :class:`~dhag.DHAG` to ``path`` atomically (temp file, fsync, rename).
 
@@ -121,12 +111,13 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
             f"Cannot save the model to {str(path)!r}: it is a folder; name the model file to write, such "
             f"as {str(path / 'model.dhag')!r}."
         )
-    threshold = float(model.threshold_)
-    if (problem := _threshold_problem(threshold)) is not None:  # written, it could never be loaded
+    threshold = model.threshold_
+    if (problem := threshold_problem(threshold)) is not None:  # written, it could never be loaded
         raise ArtifactError(
-            f"The model cannot be saved: its threshold {threshold} {problem}; load_model refuses a "
+            f"The model cannot be saved: its threshold {threshold!r} {problem}; load_model refuses a "
             "threshold that is not a number in [0, 1]."
         )
+    threshold = float(threshold)
     if metadata is None:
         metadata = checked_metadata(getattr(model, "metadata_", {}), "metadata_")
     else:
@@ -365,7 +356,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         net = build_net(networks, make)
         net.load_state_dict(tensors, strict=True)
         threshold = float(manifest["threshold"])
-        if (problem := _threshold_problem(threshold)) is not None:
+        if (problem := threshold_problem(threshold)) is not None:
             raise ArtifactError(f"its threshold {threshold} {problem}")
     except ArtifactError as exc:
         raise ArtifactError(f"Model artifact {str(path)!r} is inconsistent: {exc}") from exc

@@ -17,6 +17,7 @@ from dhag.columns import _preview, is_unnamed_table
 from dhag.ensemble import DHAGEnsemble
 from dhag.exceptions import NotFittedError
 from dhag.scoring import checked_matrix, refuse_unscored
+from dhag.threshold import checked_threshold
 
 __all__ = ["FittedScoring"]
 
@@ -51,7 +52,8 @@ class FittedScoring:
     @property
     def labels_(self) -> np.ndarray:
         """0 (normal) / 1 (anomaly) per row ``fit`` was given: ``decision_scores_`` above ``threshold_``."""
-        return (self.decision_scores_ > self.threshold_).astype(np.int64)
+        scores = self.decision_scores_  # first: before fit, or after a load, it says why there are none
+        return (scores > checked_threshold(self.threshold_)).astype(np.int64)
 
     def __sklearn_is_fitted__(self) -> bool:
         """Whether ``fit`` (or loading) has left a model to score with, as ``check_is_fitted`` asks."""
@@ -174,7 +176,9 @@ class FittedScoring:
 
     def predict(self, X: Any) -> np.ndarray:
         """0 (normal) / 1 (anomaly) per row: score above ``threshold_``."""
-        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+        self._check_fitted()
+        threshold = checked_threshold(self.threshold_)  # before the scoring: it would be lost
+        return (self.decision_function(X) > threshold).astype(np.int64)
 
     def explain(
         self, X: Any, *, top: int | None = None, logit_drops: bool = False

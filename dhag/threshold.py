@@ -8,12 +8,49 @@ scores), never below ``min_threshold`` when that is set.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from dhag.exceptions import TrainingError
+from dhag.exceptions import ParameterError, TrainingError
 from dhag.preprocessing import Preprocessor
 
-__all__ = ["check_threshold", "quantile_threshold"]
+__all__ = ["check_threshold", "checked_threshold", "quantile_threshold", "threshold_problem"]
+
+
+def threshold_problem(threshold: object) -> str | None:
+    """What is wrong with ``threshold`` as a model's ``threshold_``, or None. Scores lie in [0, 1]: above
+    1 it flags nothing, below 0 everything, and no score is above NaN; text, None or True is no number,
+    though ``float`` would read some of them as one.
+
+    >>> threshold_problem(0.5), threshold_problem(np.float32(1.0)), threshold_problem("0.5")
+    (None, None, 'is not a number')
+    """
+    if isinstance(threshold, bool | np.bool_) or not isinstance(threshold, numbers.Real):
+        return "is not a number"
+    if not np.isfinite(float(threshold)):
+        return "is not a finite number"
+    if not 0.0 <= float(threshold) <= 1.0:
+        return "is outside [0, 1], where scores lie"
+    return None
+
+
+def checked_threshold(threshold: object) -> float:
+    """``threshold`` (a model's ``threshold_``) as a float, or :class:`ParameterError` naming
+    ``threshold_`` when it is no number in [0, 1] (:func:`threshold_problem`): set from a file's text,
+    it would flag rows by numpy's comparison of a number with text, which ends in a type error.
+
+    >>> checked_threshold(np.float64(0.25))
+    0.25
+    """
+    if (problem := threshold_problem(threshold)) is not None:
+        raise ParameterError(
+            f"threshold_ must be a number in [0, 1] (a row is flagged when its score is above it). Got "
+            f"{threshold!r} ({type(threshold).__name__}), which {problem}.",
+            setting="threshold_",
+            allowed="a number in [0, 1]",
+        )
+    return float(threshold)  # type: ignore[arg-type]
 
 
 def quantile_threshold(scores: np.ndarray, level: float, floor: float | None = None) -> float:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from plant_data import gross_outliers, normal
 
-from dhag import DHAG, NotFittedError, load_model
+from dhag import DHAG, ArtifactError, NotFittedError, ParameterError, load_model
 
 
 @pytest.mark.parametrize("split", ["random", "blocks", "last"])
@@ -40,6 +40,30 @@ def test_labels_follow_a_threshold_set_after_fit_as_predict_does(quick_model, rn
     model.threshold_ = float(np.median(model.decision_scores_))
     np.testing.assert_array_equal(model.labels_, model.predict(rows))
     assert 0.4 <= model.labels_.mean() <= 0.5
+
+
+@pytest.mark.parametrize(
+    ("threshold", "said"), [("0.5", "'0.5' (str)"), (None, "None (NoneType)"), (float("nan"), "nan")]
+)
+def test_a_threshold_set_to_no_number_is_refused_naming_threshold_(
+    quick_model, rng, tmp_path, threshold, said: str
+) -> None:
+    # A threshold_ set from text (a config file's value) ended predict in numpy's UFuncTypeError, and
+    # save wrote float('0.5') as if it were a number.
+    rows = normal(rng, 300)
+    model = quick_model().fit(rows)
+    model.threshold_ = threshold
+    for use in (lambda: model.predict(rows), lambda: model.labels_):
+        with pytest.raises(ParameterError) as refused:
+            use()
+        assert str(refused.value).startswith("threshold_ must be a number in [0, 1]") and said in str(
+            refused.value
+        )
+    with pytest.raises(ArtifactError, match="cannot be saved: its threshold"):
+        model.save(tmp_path / "m.dhag")
+    assert not (tmp_path / "m.dhag").exists()
+    model.threshold_ = np.float32(0.5)  # numpy's numbers are numbers
+    assert model.predict(rows).shape == (300,)
 
 
 def test_fit_predict_fits_and_gives_the_training_rows_labels(quick_model, rng) -> None:
