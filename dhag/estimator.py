@@ -286,6 +286,7 @@ class DHAG(FittedScoring, Settings):
         self.preprocessor_ = pre
         self.net_ = net
         self.metadata_: dict[str, Any] = {}  # an earlier model's metadata is not this one's
+        self.__dict__.pop("_positional_said", None)  # nor its note on reading arrays in its feature order
         self.device_ = device
         self.n_features_in_ = len(pre.feature_names_in_)
         self.feature_names_in_ = list(pre.feature_names_in_)

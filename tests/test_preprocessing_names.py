@@ -115,3 +115,18 @@ def test_an_array_scored_by_a_model_fitted_on_a_frame_is_said_once_to_be_read_by
         named = DHAG(max_epochs=1, batch_size=64, random_state=0, feature_names=names).fit(frame.to_numpy())
         DHAG.load(named.save(tmp_path / "n.dhag")).decision_function(rows)  # feature_names name the columns
     assert not [r for r in caplog.records if "training order" in r.getMessage()], caplog.text
+
+
+def test_a_refit_on_other_named_columns_says_again_that_an_array_is_read_by_position(caplog) -> None:
+    # The note was said once per model object: refitted on other columns, it stayed silent, though an
+    # array was now read in another training order.
+    rng = np.random.default_rng(0)
+    model = DHAG(max_epochs=1, batch_size=64, random_state=0)
+    model.fit(pd.DataFrame(rng.normal(size=(200, 2)), columns=["flow", "speed"]))
+    with caplog.at_level("WARNING", logger="dhag"):
+        model.decision_function(np.zeros((2, 2)))
+        model.fit(pd.DataFrame(rng.normal(size=(200, 2)), columns=["temp", "level"]))
+        model.decision_function(np.zeros((2, 2)))
+    said = [r.getMessage() for r in caplog.records if "training order" in r.getMessage()]
+    assert len(said) == 2, caplog.text
+    assert "'flow', 'speed'" in said[0] and "'temp', 'level'" in said[1]
