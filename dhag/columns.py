@@ -71,9 +71,7 @@ def as_columns(
     if isinstance(X, Mapping):
         cols = _distinct([str(c) for c in X])
         data = {str(c): np.asarray(v) for c, v in X.items()}
-        lengths = {v.shape for v in data.values()}
-        if any(v.ndim != 1 for v in data.values()) or len({s[0] for s in lengths}) > 1:
-            raise InputError("A mapping input must hold 1-D columns of equal length.")
+        _refuse_uneven_columns(data)
         return cols, data
     if isinstance(X, list | tuple) and X and all(isinstance(row, Mapping) for row in X):
         # Rows of named values: numpy would make them a 1-D array of objects, and its reshape no table.
@@ -109,6 +107,28 @@ def as_columns(
             "column, in the columns' order."
         )
     return list(names), {n: arr[:, i] for i, n in enumerate(names)}
+
+
+def _refuse_uneven_columns(data: dict[str, np.ndarray]) -> None:
+    """Refuse a mapping whose values are not 1-D columns of one length, naming what they are: single
+    values (one reading, as a record's values) are one row, which a frame makes a table of."""
+    if data and all(v.ndim == 0 for v in data.values()):
+        raise InputError(
+            f"A mapping input holds one column per feature. Got {len(data)} single values "
+            f"({_preview(data, limit=3)}): one row, which pd.DataFrame([row]) makes a table of (or give "
+            "each feature a list of its values)."
+        )
+    odd = next((name for name, v in data.items() if v.ndim != 1), None)
+    if odd is not None:
+        raise InputError(f"A mapping input must hold 1-D columns: {odd!r} has shape {data[odd].shape}.")
+    lengths = {name: len(v) for name, v in data.items()}
+    first = next(iter(lengths), None)
+    other = next((name for name, n in lengths.items() if n != lengths[first]), None)
+    if other is not None:
+        raise InputError(
+            f"A mapping input must hold columns of equal length: {first!r} holds {lengths[first]} values, "
+            f"{other!r} {lengths[other]}."
+        )
 
 
 def names_setting_problem(name: str, value: Any, *, none_ok: bool = False) -> str | None:

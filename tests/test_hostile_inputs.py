@@ -191,3 +191,22 @@ def test_a_preprocessed_float64_value_beyond_float32_is_named_finite_not_nan(fit
     matrix[2, 1] = np.nan  # a real NaN is still called one
     with pytest.raises(InputError, match="NaN or infinite"):
         fitted.score_matrix(matrix)
+
+
+def test_a_mapping_of_single_values_is_said_to_be_one_row(fitted: DHAG) -> None:
+    # One reading as a dict (a record's values) was refused as "must hold 1-D columns of equal length".
+    row = dict.fromkeys(FEATURES, 1.0)
+    with pytest.raises(InputError) as refused:
+        fitted.decision_function(row)
+    said = str(refused.value)
+    assert "one row" in said and "pd.DataFrame([row])" in said
+    assert fitted.decision_function(pd.DataFrame([row])).shape == (1,)
+
+
+def test_a_mapping_of_columns_of_unequal_length_names_them(fitted: DHAG) -> None:
+    columns = {name: np.zeros(3) for name in FEATURES} | {FEATURES[2]: np.zeros(2)}
+    with pytest.raises(InputError, match=rf"{FEATURES[0]!r} holds 3 values, {FEATURES[2]!r} 2"):
+        fitted.decision_function(columns)
+    columns = {name: np.zeros(3) for name in FEATURES} | {FEATURES[1]: np.zeros((3, 2))}
+    with pytest.raises(InputError, match=rf"{FEATURES[1]!r} has shape \(3, 2\)"):
+        fitted.decision_function(columns)
