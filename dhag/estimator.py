@@ -23,7 +23,7 @@ from dhag.preprocessing import Preprocessor
 from dhag.retry import report_collapse
 from dhag.snapshots import kept_networks
 from dhag.splits import fit_rows
-from dhag.threshold import check_threshold, quantile_threshold
+from dhag.threshold import check_threshold, quantile_threshold, refuse_odd_scores
 from dhag.training import TrainConfig
 
 logger = logging.getLogger("dhag")
@@ -344,9 +344,11 @@ class DHAG(FittedScoring, Settings):
         >>> round(DHAG().threshold_for(scores), 4), DHAG(min_threshold=0.5).threshold_for(scores)
         (0.2898, 0.5)
         """
-        if np.size(normal_scores) == 0:
+        scores = np.asarray(normal_scores, dtype=np.float64).ravel()
+        if scores.size == 0:
             raise InputError("threshold_for needs the scores of at least one normal row. Got none.")
-        threshold = quantile_threshold(normal_scores, 1.0 - float(self.target_far), self.min_threshold)
+        refuse_odd_scores(scores)
+        threshold = quantile_threshold(scores, 1.0 - float(self.target_far), self.min_threshold)
         pre = getattr(self, "preprocessor_", None)
         matrix = self.transform(rows) if rows is not None and pre is not None else None
         check_threshold(threshold, pre, matrix)

@@ -12,10 +12,16 @@ import numbers
 
 import numpy as np
 
-from dhag.exceptions import ParameterError, TrainingError
+from dhag.exceptions import InputError, ParameterError, TrainingError
 from dhag.preprocessing import Preprocessor
 
-__all__ = ["check_threshold", "checked_threshold", "quantile_threshold", "threshold_problem"]
+__all__ = [
+    "check_threshold",
+    "checked_threshold",
+    "quantile_threshold",
+    "refuse_odd_scores",
+    "threshold_problem",
+]
 
 
 def threshold_problem(threshold: object) -> str | None:
@@ -51,6 +57,25 @@ def checked_threshold(threshold: object) -> float:
             allowed="a number in [0, 1]",
         )
     return float(threshold)  # type: ignore[arg-type]
+
+
+def refuse_odd_scores(scores: np.ndarray) -> None:
+    """Refuse scores no model gives, naming the first: NaN or infinite (a threshold taken among them is
+    NaN), or outside [0, 1] (a logit, say, from ``logit_matrix``: a threshold past 1 flags nothing).
+
+    >>> refuse_odd_scores(np.array([0.2, 0.9]))
+    """
+    for bad, what in (
+        (~np.isfinite(scores), "NaN or infinite"),
+        ((scores < 0) | (scores > 1), "outside [0, 1]"),
+    ):
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise InputError(
+                f"threshold_for takes anomaly scores, which lie in [0, 1]: {int(bad.sum())} of the "
+                f"{scores.size} given are {what} (the first, {scores[first]}, at position {first}). Give "
+                "decision_function's scores of normal rows (a logit_matrix value is no score)."
+            )
 
 
 def quantile_threshold(scores: np.ndarray, level: float, floor: float | None = None) -> float:

@@ -259,3 +259,17 @@ def test_threshold_for_no_scores_is_refused_saying_so() -> None:
         DHAG().threshold_for(np.array([]))
     with pytest.raises(InputError, match="Got none"):
         DHAG(min_threshold=0.5).threshold_for([])
+
+
+@pytest.mark.parametrize(
+    ("odd", "said"),
+    [(float("nan"), "NaN or infinite"), (float("inf"), "NaN or infinite"), (3.5, "outside [0, 1]")],
+)
+def test_threshold_for_refuses_scores_no_model_gives_naming_the_first(odd: float, said: str) -> None:
+    # One NaN among the scores made the threshold NaN, refused as "DHAG training leaves no score above
+    # its threshold (nan): normal rows score nan"; a logit (logit_matrix) among them, a threshold past 1.
+    scores = np.linspace(0.2, 0.4, 200)
+    scores[17] = odd
+    with pytest.raises(InputError) as refused:
+        DHAG().threshold_for(scores)
+    assert said in str(refused.value) and "position 17" in str(refused.value)
