@@ -81,10 +81,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     train.add_argument(
         "--ce-weighting", choices=CE_WEIGHTINGS, default="rows", help="L_ce row by row (default) or per class"
     )
+    train.add_argument("--target-far", type=float, help="false-alarm rate of the threshold (default 0.01)")
     train.add_argument(
-        "--target-far", type=float, default=0.01, help="false-alarm rate of the threshold (default 0.01)"
+        "--contamination", type=float, help="expected anomaly ratio instead of --target-far (not with it)"
     )
-    train.add_argument("--contamination", type=float, help="expected anomaly ratio instead of --target-far")
     train.add_argument(
         "--validation-split",
         choices=("random", "blocks", "last"),
@@ -117,6 +117,13 @@ def named_as_option(exc: ParameterError, args: argparse.Namespace) -> ParameterE
 def untrained_model(args: argparse.Namespace, *, categorical: list[str], passthrough: list[str]) -> DHAG:
     """The model ``dhag train`` fits, its settings from the options; one out of range is refused now,
     before the data is read, naming its option (:func:`named_as_option`)."""
+    if args.target_far is not None and args.contamination is not None:
+        # One of them sets the threshold: the other would be taken and do nothing.
+        raise ParameterError(
+            f"--target-far {args.target_far} and --contamination {args.contamination} each set the "
+            "threshold (a false-alarm rate on held-out normal rows, or a share of the training rows "
+            "flagged): give one of them."
+        )
     model = DHAG(
         max_epochs=args.max_epochs,
         batch_size=args.batch_size,
@@ -127,7 +134,7 @@ def untrained_model(args: argparse.Namespace, *, categorical: list[str], passthr
         snapshots=args.snapshots,
         recipe=args.recipe,
         ce_weighting=args.ce_weighting,
-        target_far=args.target_far,
+        target_far=0.01 if args.target_far is None else args.target_far,
         validation_split=args.validation_split,
         contamination=args.contamination,
         categorical=categorical,

@@ -43,3 +43,16 @@ def test_a_score_device_out_of_range_is_named_as_the_option(tmp_path: Path, caps
     assert capsys.readouterr().err.strip() == (
         "dhag score: error: --device must be 'auto', 'cpu' or 'cuda[:N]'. Got 'tpu'."
     )
+
+
+def test_target_far_beside_contamination_is_refused_as_an_option_that_would_do_nothing(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # The threshold is set by one of them: --contamination won, and --target-far 0.02 was silently ignored.
+    data = numbers_csv(tmp_path)
+    monkeypatch.setattr("dhag.cli.read_table", lambda *a, **k: pytest.fail("read the data first"))
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet"]
+    assert main([*argv, "--contamination", "0.05", "--target-far", "0.02"]) == 2
+    err = capsys.readouterr().err
+    assert "--target-far" in err and "--contamination" in err and "one of them" in err
+    assert not (tmp_path / "m.dhag").exists()
