@@ -171,7 +171,7 @@ def members_record(trained: Sequence[Trained], seed: int) -> list[dict[str, Any]
             "epochs_run": t.result.epochs_run,
             "steps": t.result.steps,
             "stopped_by": t.result.stopped_by,
-            "train_seconds": round(t.result.seconds, 3),
+            "train_seconds": round(t.seconds, 3),
         }
         for m, t in enumerate(trained)
     ]

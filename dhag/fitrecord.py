@@ -51,7 +51,7 @@ def training_record(
         "best_epoch": result.best_epoch,
         "averaged_epochs": result.averaged_epochs,
         "stopped_by": result.stopped_by,
-        "train_seconds": round(sum(t.result.seconds for t in members), 3),
+        "train_seconds": round(sum(t.seconds for t in members), 3),
         "fit_seconds": round(fit_seconds, 3),
         "device": str(device),
         "ce_vs_constant": round(float(ce_ratio), 4),

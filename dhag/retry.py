@@ -42,6 +42,7 @@ from dhag.training import TrainConfig, TrainResult, train
 __all__ = [
     "COLLAPSE_CE_RATIO",
     "CONTROLLER_TARGET",
+    "FIRST_SHARE",
     "RETRY_SETTINGS",
     "Trained",
     "collapse_level",
@@ -60,6 +61,9 @@ RETRY_SETTINGS = {"shift_weight": 1.0}
 # The L_ce controller's target where it is used: in a retry with ``DHAG(retry_ce_target=...)`` (the
 # plant model's) and in the benchmarks' "always" and "controller" rules.
 CONTROLLER_TARGET = 0.9
+# The share of a time budget a first training may use when a collapse retry could follow it: the retry
+# is needed exactly when that training failed, so it must not find the budget spent.
+FIRST_SHARE = 0.5
 
 
 @dataclass
@@ -71,6 +75,8 @@ class Trained:
     attempts: list[dict[str, Any]]
     collapsed: bool
     ce_ratio: float
+    # Every attempt's training time together: what a time budget bounds.
+    seconds: float = 0.0
 
 
 def train_with_retry(
@@ -90,56 +96,124 @@ def train_with_retry(
     the training collapsed, once more from the same seed with :data:`RETRY_SETTINGS` (and
     ``ce_target=retry_ce_target`` when that is set and ``cfg`` has none). A retry starts from exactly
     the state a fresh training with those settings would. ``on_epoch(record, net)`` is called after
-    every epoch of every attempt (``record["attempt"]`` counts from 1) with the network in eval mode."""
-    device = x_train.device
+    every epoch of every attempt (``record["attempt"]`` counts from 1) with the network in eval mode.
+
+    ``cfg.time_budget`` bounds both trainings together. When a retry could follow, the first may use
+    :data:`FIRST_SHARE` of it, so that a collapse leaves the retry at least as long (a first training
+    that learned is kept as it stands, and its fit ends early); the retry gets all that is left. When
+    nothing is left, the retry does not run and that is logged. Without a budget, or with one that
+    never binds, the trainings are exactly those of an unbounded fit.
+    """
+    again = dataclasses.replace(cfg, **RETRY_SETTINGS)
+    if retry_ce_target is not None and cfg.ce_target is None:
+        again = dataclasses.replace(again, ce_target=retry_ce_target)
+    can_retry = retry and again != cfg
+    budget = cfg.time_budget
+    if budget is not None and can_retry:
+        cfg = dataclasses.replace(cfg, time_budget=budget * FIRST_SHARE)
     attempts: list[dict[str, Any]] = []
-    while True:
-        # Initialise from the seed without touching the caller's global torch random streams: the
-        # network is built on the CPU, so only the CPU generator is seeded (torch.manual_seed would
-        # reseed every GPU's as well, and fork_rng restore only those it is given).
-        with torch.random.fork_rng(devices=[]):
-            torch.random.default_generator.manual_seed(seed)
-            net = make_net()
-        net.to(device)
-        generator = torch.Generator(device=device).manual_seed(seed)
-        hook = None
-        if on_epoch is not None:
-            hook = functools.partial(_epoch_hook, on_epoch, net, len(attempts) + 1)
-        result = train(
-            net,
-            x_train,
-            cfg,
-            x_val=x_val,
-            x_known=x_known,
-            shift_columns=shift_columns,
-            generator=generator,
-            on_epoch=hook,
-        )
-        net.eval()
-        ce_ratio = result.history[-1]["ce_ratio"] if result.history else float("nan")
-        collapsed = bool(ce_ratio >= COLLAPSE_CE_RATIO)
-        attempts.append(
-            {
-                "ce_target": cfg.ce_target,
-                "shift_weight": cfg.shift_weight,
-                "ce_vs_constant": round(float(ce_ratio), 4),
-                "collapsed": collapsed,
-                "steps": result.steps,
-            }
-        )
-        again = dataclasses.replace(cfg, **RETRY_SETTINGS)
-        if retry_ce_target is not None and cfg.ce_target is None:
-            again = dataclasses.replace(again, ce_target=retry_ce_target)
-        if not (collapsed and retry and again != cfg):
-            return Trained(net, result, attempts, collapsed, ce_ratio)
-        logger.warning(
-            "DHAG training collapsed (L_ce at %.3f of a constant predictor's): training again "
-            "from the same seed with ce_target=%s and shift_weight=%s",
-            ce_ratio,
-            again.ce_target,
-            again.shift_weight,
-        )
-        cfg = again
+    net, result = _attempt(make_net, x_train, cfg, seed, 1, x_val, x_known, shift_columns, on_epoch)
+    ce_ratio, collapsed = _record(attempts, cfg, result)
+    seconds = result.seconds
+    if collapsed and can_retry:
+        left = None if budget is None else budget - result.seconds
+        if left is not None and left <= 0:
+            logger.warning(
+                "DHAG training collapsed (L_ce at %.3f of a constant predictor's) and used all of its "
+                "time_budget (%g s): the retry with ce_target=%s and shift_weight=%s did not run, so the "
+                "model kept is the collapsed one; raise time_budget",
+                ce_ratio,
+                budget,
+                again.ce_target,
+                again.shift_weight,
+            )
+        else:
+            logger.warning(
+                "DHAG training collapsed (L_ce at %.3f of a constant predictor's): training again "
+                "from the same seed with ce_target=%s and shift_weight=%s%s",
+                ce_ratio,
+                again.ce_target,
+                again.shift_weight,
+                "" if left is None else f", for the {left:.3g} s left of its time_budget ({budget:g} s)",
+            )
+            if left is not None:
+                again = dataclasses.replace(again, time_budget=left)
+            net, result = _attempt(make_net, x_train, again, seed, 2, x_val, x_known, shift_columns, on_epoch)
+            ce_ratio, collapsed = _record(attempts, again, result)
+            seconds += result.seconds
+    if result.stopped_by == "time_budget" and result.epochs_run == 1 and result.steps < result.epoch_steps:
+        _report_part_epoch(result, x_train.shape[0])
+    return Trained(net, result, attempts, collapsed, ce_ratio, seconds)
+
+
+def _attempt(
+    make_net: Callable[[], DHAGNet],
+    x_train: torch.Tensor,
+    cfg: TrainConfig,
+    seed: int,
+    number: int,
+    x_val: torch.Tensor | None,
+    x_known: torch.Tensor | None,
+    shift_columns: torch.Tensor | None,
+    on_epoch: Callable[[dict[str, float], DHAGNet], None] | None,
+) -> tuple[DHAGNet, TrainResult]:
+    """One training from ``seed``: the network it leaves (in eval mode) and its result."""
+    device = x_train.device
+    # Initialise from the seed without touching the caller's global torch random streams: the
+    # network is built on the CPU, so only the CPU generator is seeded (torch.manual_seed would
+    # reseed every GPU's as well, and fork_rng restore only those it is given).
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        net = make_net()
+    net.to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    hook = None if on_epoch is None else functools.partial(_epoch_hook, on_epoch, net, number)
+    result = train(
+        net,
+        x_train,
+        cfg,
+        x_val=x_val,
+        x_known=x_known,
+        shift_columns=shift_columns,
+        generator=generator,
+        on_epoch=hook,
+    )
+    net.eval()
+    return net, result
+
+
+def _record(attempts: list[dict[str, Any]], cfg: TrainConfig, result: TrainResult) -> tuple[float, bool]:
+    """Add a training to ``attempts``; return its last epoch's ``L_ce`` over a constant predictor's and
+    whether it collapsed."""
+    ce_ratio = result.history[-1]["ce_ratio"] if result.history else float("nan")
+    collapsed = bool(ce_ratio >= COLLAPSE_CE_RATIO)
+    attempts.append(
+        {
+            "ce_target": cfg.ce_target,
+            "shift_weight": cfg.shift_weight,
+            "ce_vs_constant": round(float(ce_ratio), 4),
+            "collapsed": collapsed,
+            "steps": result.steps,
+            "seconds": round(result.seconds, 3),
+        }
+    )
+    return ce_ratio, collapsed
+
+
+def _report_part_epoch(result: TrainResult, n_rows: int) -> None:
+    """Warn that the time budget ended the kept training before it had seen every training row once."""
+    epoch_seconds = result.seconds / max(result.steps, 1) * result.epoch_steps
+    logger.warning(
+        "DHAG training was stopped by its time_budget after %.3g s and %d of the %d updates of one epoch: "
+        "the model has seen %.0f %% of its %d training rows once, and one epoch takes about %.3g s here; "
+        "raise time_budget, or train on fewer rows",
+        result.seconds,
+        result.steps,
+        result.epoch_steps,
+        100 * result.steps / result.epoch_steps,
+        n_rows,
+        epoch_seconds,
+    )
 
 
 def _epoch_hook(

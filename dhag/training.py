@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from dhag.controller import NormWeightController
 from dhag.losses import LossParts, constant_ce, shifted_rows, total_loss
 from dhag.modules import DHAGNet
 from dhag.snapshots import keep_snapshot, snapshot_schedule
 
-__all__ = ["NormWeightController", "TrainConfig", "TrainResult", "make_optimizers", "train", "train_step"]
+__all__ = ["TrainConfig", "TrainResult", "make_optimizers", "train", "train_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class TrainResult:
     stopped_by: str
     seconds: float
     steps: int = 0
+    epoch_steps: int = 0  # the updates of one full epoch (the ragged last batch left out)
     averaged_epochs: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     # With cfg.snapshots > 1: the end-of-epoch weights kept for the snapshot ensemble, and their epochs.
@@ -75,53 +77,6 @@ def k_for_batch(k: float, m: int) -> int:
     """
     count = round(k * m) if k < 1 else int(k)
     return max(0, min(count, m - 1))
-
-
-class NormWeightController:
-    """Steers lambda1 (the weight of ``L_norm``) so that ``L_ce`` stays at a set share of a constant
-    predictor's: synthetic anomalies that are hard to tell apart, but not impossible.
-
-    After every update the weight is multiplied by ``exp(gain * (target - L_ce / constant_ce))``: when
-    the discriminator separates the perturbations better than the target (ratio below it), lambda1 grows
-    and the perturbations shrink, which makes the task harder; when it separates them worse (ratio
-    above it, up to the collapse at 1), lambda1 falls and the perturbations may grow. The weight stays
-    within ``[initial / span, initial * span]``. It is a tensor on the training device, so steering it
-    never waits for the device.
-
-    Example
-    -------
-    >>> import torch
-    >>> ctl = NormWeightController(1.0, target=0.5, constant=1.2, device=torch.device("cpu"))
-    >>> _ = ctl.update(torch.tensor(1.2))  # L_ce at the constant predictor's: too hard
-    >>> float(ctl.value) < 1.0
-    True
-    """
-
-    def __init__(
-        self,
-        initial: float,
-        *,
-        target: float,
-        constant: float,
-        device: torch.device,
-        gain: float = 0.05,
-        span: float = 1000.0,
-    ) -> None:
-        if not 0 < target < 1:
-            raise ValueError(f"target must be in (0, 1). Got {target} instead.")
-        if constant <= 0 or gain <= 0 or span < 1:
-            raise ValueError(f"Need constant > 0, gain > 0, span >= 1. Got {constant}, {gain}, {span}.")
-        self.target = float(target)
-        self.constant = float(constant)
-        self.gain = float(gain)
-        self.low, self.high = initial / span, initial * span
-        self.value = torch.tensor(float(initial), device=device)
-
-    def update(self, ce: torch.Tensor) -> torch.Tensor:
-        """Adjust the weight after an update whose mini-batch ``L_ce`` was ``ce``; return the new weight."""
-        ratio = ce.detach().float() / self.constant
-        self.value = (self.value * torch.exp(self.gain * (self.target - ratio))).clamp(self.low, self.high)
-        return self.value
 
 
 def make_optimizers(net: DHAGNet, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, ...]:
@@ -260,7 +215,9 @@ def train(
     :func:`averaging_start` (the second half of the planned epochs; the last weights when training
     stopped before it); without, the last epoch within ``max_epochs`` / ``max_steps`` /
     ``time_budget``; with ``early_stopping``, the epoch with the lowest objective on held-out *normal*
-    training rows. Averaging never changes the training trajectory, only the weights kept.
+    training rows. ``time_budget`` is checked after every update and after every epoch's updates; the
+    epoch it ends has no held-out loss (``val_loss``) unless early stopping needs it. Averaging never
+    changes the training trajectory, only the weights kept.
     """
     optimizers = make_optimizers(net, cfg)
     disc_schedule = torch.optim.lr_scheduler.StepLR(
@@ -280,7 +237,9 @@ def train(
     shift_bounds = None
     if cfg.shift_mode == "beyond" and cfg.shift_weight > 0:
         shift_bounds = (x_train.amin(dim=0), x_train.amax(dim=0))
-    result = TrainResult(best_epoch=0, epochs_run=0, stopped_by="max_epochs", seconds=0.0)
+    result = TrainResult(
+        best_epoch=0, epochs_run=0, stopped_by="max_epochs", seconds=0.0, epoch_steps=n_batches
+    )
     best_score, best_state, stale = math.inf, None, 0
     averaged = None
     if cfg.average_weights and not cfg.early_stopping:
@@ -294,6 +253,7 @@ def train(
             net.train()
             order = torch.randperm(n, device=x_train.device, generator=generator)
             sums = torch.zeros(5, device=x_train.device)
+            out_of_time = False
             for b in range(n_batches):
                 xb = x_train[order[b * batch : (b + 1) * batch]]
                 kb = None
@@ -326,9 +286,11 @@ def train(
                     break
                 if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
                     n_done = b + 1  # within the epoch: one epoch of a large table can outlast the budget
+                    out_of_time = True
                     break
             else:
                 n_done = n_batches
+                out_of_time = cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget
             disc_schedule.step()
             means = (sums / n_done).tolist()
             record = {"epoch": float(epoch), "loss": means[0], "ce": means[1], "norm": means[2]}
@@ -338,7 +300,9 @@ def train(
             lam_now = cfg.lambda_norm if controller is None else float(controller.value)
             record["lambda_norm"] = lam_now
             net.eval()
-            if x_val is not None and x_val.shape[0] >= 2:
+            # Past the budget, the held-out loss (a pass over the held-out rows) is computed only for
+            # early stopping, which picks the epoch kept by it; otherwise only the record would show it.
+            if x_val is not None and x_val.shape[0] >= 2 and (cfg.early_stopping or not out_of_time):
                 val = evaluate_loss(net, x_val, cfg, lambda_norm=lam_now)
                 record["val_loss"] = val["total"]
                 monitored = val["total"]
@@ -370,7 +334,7 @@ def train(
             if cfg.max_steps is not None and result.steps >= cfg.max_steps:
                 result.stopped_by = "max_steps"
                 break
-            if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
+            if out_of_time:
                 result.stopped_by = "time_budget"
                 break
     finally:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dhag.controller import NormWeightController
 from dhag.losses import (
     diversity_loss,
     known_anomaly_loss,
@@ -21,7 +22,6 @@ from dhag.losses import (
     total_loss,
 )
 from dhag.modules import DHAGNet
-from dhag.training import NormWeightController
 
 finite = st.floats(-1e3, 1e3, width=32)
 
