@@ -24,17 +24,13 @@ from pipeline.retrain import interrupted
 from pipeline.retrain.cycle import RunResult, run_cycle
 from pipeline.retrain.openepisodes import open_episode_ends
 from pipeline.retrain.probing import SNAPSHOT_S
+from pipeline.retrain.restored import LAST_FAILURE, LAST_LABEL, LAST_PROMOTION, LAST_RUN, LAST_SUCCESS
 from pipeline.retrain.training import NotEnoughDataError, RunStoppedError
 
 __all__ = ["FORGET_PER_RUN", "RunNotStartedError", "Runs"]
 
 log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's, as they always have
 
-_LAST_RUN = "last_run_at"
-_LAST_LABEL = "last_run_label_id"
-LAST_SUCCESS = "last_success_at"
-_LAST_FAILURE = "last_failure_at"
-_LAST_PROMOTION = "last_promotion_at"
 _SCHEDULE_FROM = "schedule_from"  # the first start, where interval_s counts from before any run
 # dhag_registry_versions is counted again this often between runs: a version an operator removed or
 # mended by hand, or a read error that passed, leaves the count within the hour, not at the next run.
@@ -67,68 +63,14 @@ class Runs:
     _model_checked: float
     _surveyed: float  # when dhag_registry_versions was last counted (monotonic)
     _read: int
-    _recovered: str | None  # the outcome of a run recovered at the start, until it is counted
 
     if TYPE_CHECKING:  # the service's
 
         def catch_up(self, timeout_s: float = 300.0) -> None: ...
 
+        def _count_recovered(self) -> None: ...
+
         def _current_model(self) -> tuple[str, Any, Any] | None: ...
-
-    def _restore_run_times(self) -> None:
-        """Set the run gauges from the label store, as the last process left them, once a run it did not
-        live to record is recorded (:meth:`_recover`)."""
-        self._recover()
-        store, metrics, clock = self.store, self.metrics, self.clock
-        # Across restarts, for DhagRetrainingStale: the last success, or else this store's first run.
-        metrics.last_success.set(float(store.setdefault_state(LAST_SUCCESS, repr(clock()))))
-        metrics.last_promotion.set(float(store.setdefault_state(_LAST_PROMOTION, repr(clock()))))
-        # For DhagRetrainingFailing: a restart must not hide that the latest run failed.
-        metrics.last_failure.set(float(store.get_state(_LAST_FAILURE, "0") or 0))
-
-    def _recover(self) -> None:
-        """Record the run the last process died in before recording it, as far as it got
-        (:func:`~pipeline.retrain.interrupted.recover`): a decision made (promoted, or refused) is
-        recorded as :meth:`_finish_run` would have, its labels used; a candidate accepted but not promoted,
-        or nothing published, is recorded as failed (killed before its decision), its labels new for the
-        next run. Counted in ``dhag_retrain_runs_total`` after its record is committed (the stamp goes
-        with it, so a later start counts it no more), by :meth:`_count_recovered`."""
-        self._recovered = None
-        found = interrupted.recover(self.store, self.settings.model.registry)
-        if found is None:
-            self.store.commit()
-            return
-        outcome = "failed"  # killed before a decision (out of memory, a node lost): the run ended in an error
-        if found.outcome in ("promoted", "rejected") and found.finished is not None:
-            outcome = found.outcome
-            self.store.set_state(_LAST_RUN, repr(self.clock()))
-            self.store.set_state(LAST_SUCCESS, repr(found.finished))
-            if found.outcome == "promoted":
-                self.store.set_state(_LAST_PROMOTION, repr(found.finished))
-            self.store.set_state(_LAST_LABEL, str(found.label_id))
-        else:
-            self.store.set_state(_LAST_FAILURE, repr(time.time()))
-        self.store.commit()
-        self._recovered = outcome  # counted once the metrics were scraped (_count_recovered)
-        if found.version is None:
-            said = "it published nothing; counted as failed, its labels count as new"
-        elif found.outcome == "not_promoted":
-            said = (
-                f"its candidate {found.version} was accepted, not promoted; counted as failed, its labels "
-                "count as new"
-            )
-        else:
-            said = f"its candidate {found.version} was {found.outcome}; recorded now"
-        what = "the retraining run (%s) under way when the retrainer last stopped was not recorded: %s"
-        log.warning(what, found.trigger, said)
-
-    def _count_recovered(self) -> None:
-        """Count the run :meth:`_recover` recorded in ``dhag_retrain_runs_total`` once the metrics were
-        scraped: counted before, on a new pod address, its outcome's series would be seen first at 1,
-        and increase() would show no run."""
-        if self._recovered is not None and self.metrics.scraped.is_set():
-            self.metrics.runs.labels(self._recovered).inc()
-            self._recovered = None
 
     def _survey_registry(self) -> None:
         """Set ``dhag_registry_versions`` at start and every ``REGISTRY_SURVEY_S`` with no run under way
@@ -149,16 +91,16 @@ class Runs:
     def due(self) -> str | None:
         """The trigger that asks for a run now (``labels``, ``schedule``, ``drift``), or None."""
         now = self.clock()
-        last_run = float(self.store.get_state(_LAST_RUN, "0") or 0)
+        last_run = float(self.store.get_state(LAST_RUN, "0") or 0)
         if last_run > now:
             # The clock was stepped back (or the last run recorded a clock that ran ahead): count from
             # now, or no run would start until the clock caught up, hours or years later.
             log.warning("the last run is recorded %.0f s in the future; counting from now", last_run - now)
             last_run = now
-            self.store.set_state(_LAST_RUN, repr(now))
+            self.store.set_state(LAST_RUN, repr(now))
         if last_run > 0 and now - last_run < self.cfg.min_interval_s:
             return None
-        last_label = int(self.store.get_state(_LAST_LABEL, "0") or 0)
+        last_label = int(self.store.get_state(LAST_LABEL, "0") or 0)
         if self.cfg.min_new_labels and self.store.labels_since(last_label) >= self.cfg.min_new_labels:
             return "labels"
         if self.cfg.interval_s and now - (last_run or self._schedule_start(now)) >= self.cfg.interval_s:
@@ -349,18 +291,18 @@ class Runs:
         ``min_interval_s``."""
         assert self._training is not None
         interrupted.end(self.store)  # with the record, in one transaction
-        self.store.set_state(_LAST_RUN, repr(self.clock()))
+        self.store.set_state(LAST_RUN, repr(self.clock()))
         failed = self._training.exception() is not None
         result = None if failed else self._training.result()
         if failed:
-            self.store.set_state(_LAST_FAILURE, repr(time.time()))
+            self.store.set_state(LAST_FAILURE, repr(time.time()))
         if result is not None:
             self.last_result = result
             self.store.set_state(LAST_SUCCESS, repr(time.time()))
             if result.outcome == "promoted":
-                self.store.set_state(_LAST_PROMOTION, repr(time.time()))
+                self.store.set_state(LAST_PROMOTION, repr(time.time()))
         if (failed or result is not None) and self._training_label_id >= 0:
-            self.store.set_state(_LAST_LABEL, str(self._training_label_id))
+            self.store.set_state(LAST_LABEL, str(self._training_label_id))
         self._training = None
         self._model_checked = 0.0
 

@@ -12,7 +12,8 @@ It resumes each partition from the store's own position, committed with what it 
 lost one, reads again what it lacks.
 
 A run starts on a trigger and trains in a worker thread while the loop keeps consuming
-(:mod:`pipeline.retrain.runs`).
+(:mod:`pipeline.retrain.runs`); its start first restores what the last process left
+(:mod:`pipeline.retrain.restored`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from pipeline.retrain.intake import Intake
 from pipeline.retrain.outage import Outage
 from pipeline.retrain.probing import Probed
 from pipeline.retrain.refused import Refused
+from pipeline.retrain.restored import Restored
 from pipeline.retrain.runs import Runs
 from pipeline.retrain.samples import NormalSampler
 
@@ -62,7 +64,7 @@ _RELOAD_CHECK_S = 5.0
 _PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this and kafka.metadata_max_age_ms
 
 
-class Retrainer(Intake, Runs, Probed, Refused):
+class Retrainer(Intake, Runs, Restored, Probed, Refused):
     """The retrainer's loop on ``bootstrap_servers``; ``run(once=True)`` catches up, trains once, exits."""
 
     def __init__(

@@ -32,7 +32,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.labelstore import LabelStore
-from pipeline.retrain.runs import LAST_SUCCESS
+from pipeline.retrain.restored import LAST_SUCCESS
 
 __all__ = [
     "POSITIONS",
