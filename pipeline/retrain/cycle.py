@@ -18,6 +18,7 @@ failed one while the daemons hot-swap to it.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -44,9 +45,18 @@ from pipeline.retrain.judgement import judge
 from pipeline.retrain.samples import Reading, TrainingData
 from pipeline.retrain.training import RunStoppedError, train_candidate
 
-__all__ = ["RunResult", "report_path", "run_cycle"]
+__all__ = ["RegistryFullError", "RunResult", "report_path", "run_cycle"]
 
 log = logging.getLogger(__name__)
+
+
+# The errors of a volume with no room left: full, or over its quota.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class RegistryFullError(Exception):
+    """A run could not publish or promote its candidate for want of room on the registry's volume; the
+    message says what the run left and how to make room."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,18 @@ class RunResult:
     after_error: str | None = None
     after_failures: tuple[str, ...] = ()
     registry_versions: dict[str, int] | None = None
+
+
+def _no_room(exc: OSError, left: str, settings: RetrainSettings) -> RegistryFullError:
+    """The failure of a run whose write ``exc`` found no room on the registry's volume, with what the run
+    ``left`` and how to make room."""
+    keep = settings.keep_versions
+    return RegistryFullError(
+        f"the registry's volume is full ({exc.strerror or exc}: {exc.filename}): {left}. Make room: "
+        f"`dhag-pipeline models prune --keep N` with N below retrain.keep_versions ({keep}) removes the "
+        "older versions (`--dry-run` lists them), then set retrain.keep_versions to N so that the runs' "
+        "prunes keep it so; or grow the volume"
+    )
 
 
 def report_path(registry: str | Path, version: str) -> Path:
@@ -164,17 +186,22 @@ def run_cycle(
         verdict.candidate.metadata_ = dict(getattr(verdict.candidate, "metadata_", None) or {}) | {
             RUN_KEY: stamp
         }
-    version = reg.publish(
-        registry,
-        verdict.candidate,
-        parent=parent,
-        training_window=verdict.data.window(),
-        label_counts=label_counts,
-        validation=_flat(verdict.candidate_metrics)
-        | {f"current_{k}": v for k, v in _flat(verdict.current_metrics).items()},
-        make_current=False,
-        reference=verdict.reference,
-    )
+    try:
+        version = reg.publish(
+            registry,
+            verdict.candidate,
+            parent=parent,
+            training_window=verdict.data.window(),
+            label_counts=label_counts,
+            validation=_flat(verdict.candidate_metrics)
+            | {f"current_{k}": v for k, v in _flat(verdict.current_metrics).items()},
+            make_current=False,
+            reference=verdict.reference,
+        )
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        raise _no_room(exc, f"nothing was published and {parent} stays current", settings) from exc
     outcome = "promoted" if verdict.accepted else "rejected"
     reasons = list(verdict.reasons)
     if verdict.accepted:
@@ -183,6 +210,14 @@ def run_cycle(
         except CurrentChangedError as exc:
             # An operator rolled back (or promoted) while this run trained: their choice stands.
             outcome, reasons = "rejected", [str(exc)]
+        except OSError as exc:
+            if exc.errno not in _NO_ROOM:
+                raise
+            left = (
+                f"its candidate {version}, accepted by the gate, is published, not current: {parent} stays "
+                f"current (`dhag-pipeline models promote {version}` once there is room)"
+            )
+            raise _no_room(exc, left, settings) from exc
     decided = (
         f"candidate {version} promoted over {parent}; {version} is current"
         if outcome == "promoted"

@@ -21,7 +21,7 @@ from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
 from pipeline.retention import survey
 from pipeline.retrain import interrupted
-from pipeline.retrain.cycle import RunResult, run_cycle
+from pipeline.retrain.cycle import RegistryFullError, RunResult, run_cycle
 from pipeline.retrain.openepisodes import open_episode_ends
 from pipeline.retrain.probing import SNAPSHOT_S
 from pipeline.retrain.restored import LAST_FAILURE, LAST_LABEL, LAST_PROMOTION, LAST_RUN, LAST_SUCCESS
@@ -263,14 +263,15 @@ class Runs:
         except RunStoppedError as exc:  # its labels count as new again at the next start
             log.info("retraining run given up, nothing promoted: %s", exc)
             return None
+        except RegistryFullError as exc:  # said whole in one line: a traceback adds nothing to it
+            log.error("retraining run (%s) failed: %s", trigger, exc)
+            self._count_failed(started)
+            raise
         except BaseException:  # noqa: BLE001 - re-raised; whatever ends the run, its traceback is logged
             # Not only an Exception: GeneratorExit, or a library's own BaseException, raised in the run's
             # thread ends the run as well, and --once's closing line points at this traceback.
             log.exception("retraining run failed")
-            self.metrics.runs.labels("failed").inc()
-            self.metrics.last_run.set(time.time())
-            self.metrics.last_failure.set(time.time())
-            self.metrics.duration.observe(time.perf_counter() - started)
+            self._count_failed(started)
             raise
         self.metrics.runs.labels(result.outcome).inc()
         if result.registry_versions is not None:  # counted by its prune, from the listing it made
@@ -284,6 +285,13 @@ class Runs:
             self.metrics.last_promotion.set(time.time())
         self.metrics.duration.observe(time.perf_counter() - started)
         return result
+
+    def _count_failed(self, started: float) -> None:
+        """Count a run that failed, which took from ``started`` (``time.perf_counter``) until now."""
+        self.metrics.runs.labels("failed").inc()
+        self.metrics.last_run.set(time.time())
+        self.metrics.last_failure.set(time.time())
+        self.metrics.duration.observe(time.perf_counter() - started)
 
     def _finish_run(self) -> None:
         """Record a finished run in the store (the next triggers count from it). A run skipped for want
@@ -320,6 +328,8 @@ class Runs:
         self.store.commit()
         if isinstance(error, RunNotStartedError):
             return self._closing(1, f"failed: the retraining run could not start: {error}")
+        if isinstance(error, RegistryFullError):  # logged in one line by _run, no traceback
+            return self._closing(1, f"failed: {error}")
         if error is not None:  # logged with its traceback by _run, whatever it is
             raised = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             return self._closing(1, f"failed: the retraining run raised {raised} (traceback above)")
