@@ -94,11 +94,19 @@ def _list(root: str, out: TextIO) -> int:
         out.write(f"no models in {root}\n")
         _misnamed(root, out)
         return 0
-    rows = [("", "VERSION", "CREATED", "PARENT", "THRESHOLD", "VALIDATION")]
+    rows = [("", "VERSION", "CREATED", "PARENT", "THRESHOLD", "SAMPLE", "VALIDATION")]
     for info in infos:
         if info.error is not None:
             rows.append(
-                ("*" if info.is_current else "", info.version, "-", "-", "-", f"UNREADABLE: {info.error}")
+                (
+                    "*" if info.is_current else "",
+                    info.version,
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    f"UNREADABLE: {info.error}",
+                )
             )
             continue
         threshold = f"{info.threshold:.4f}" if info.threshold is not None else "-"
@@ -109,12 +117,16 @@ def _list(root: str, out: TextIO) -> int:
                 escaped(info.created or "-"),  # as saved by hand, it may hold a line break or an ESC
                 escaped(info.parent or "-"),
                 threshold,
+                # A sample retraining from it would fail on, in capitals as an unreadable version is.
+                info.reference.upper() if info.reference_error else str(info.reference),
                 escaped(_summary(info.validation)),
             )
         )
     # Padded by the terminal columns each cell takes: a version saved by hand keeps the metadata it was
     # saved with, whose creation date and parent may be written in a script of wide characters.
     out.writelines(line + "\n" for line in table_lines(rows))
+    # Under the table, each such sample: why, and what it means (the model serves; retraining fails).
+    out.writelines(f"{i.version}: {escaped(i.reference_error)}\n" for i in infos if i.reference_error)
     _misnamed(root, out)
     return 0
 
@@ -228,6 +240,8 @@ def run_models(
                 out.write(f"{args.version} is already current\n")
             else:
                 out.write(f"{args.version} is current (was {previous or 'none'})\n")
+            if (said := registry.describe(root, args.version).reference_error) is not None:
+                err.write(f"models promote: warning: {args.version}: {escaped(said)}\n")
             return 0
         if args.action == "train":
             return _train(root, settings, args, out, err)
@@ -238,6 +252,8 @@ def run_models(
         for entry in passed:  # the history entries it went past, as they no longer load: one line each
             err.write(f"models rollback: passed over {entry.version}: {entry.why()}\n")
         out.write(f"{restored} is current again (was {replaced or 'none'})\n")
+        if (said := registry.describe(root, restored).reference_error) is not None:
+            err.write(f"models rollback: warning: {restored}: {escaped(said)}\n")
         return 0
     except (ModelUnavailableError, LockFileError, DHAGError, ValueError) as exc:  # DHAGError: refused data
         err.write(f"models {args.action}: refused: {exc}\n")

@@ -33,7 +33,14 @@ from typing import Any
 from dhag.atomicwrite import write_atomic
 from pipeline.errors import ModelUnavailableError
 
-__all__ = ["REFERENCE_SUFFIX", "Reading", "read_reference", "write_reference"]
+__all__ = [
+    "REFERENCE_SUFFIX",
+    "SAMPLE_STATES",
+    "Reading",
+    "read_reference",
+    "sample_state",
+    "write_reference",
+]
 
 REFERENCE_SUFFIX = ".reference.json.gz"
 SAMPLE_SCHEMA = 1  # the layout of a sample file: {"schema", "version", "readings": [[asset, ts, values]]}
@@ -146,6 +153,64 @@ def read_reference(path: Path, version: str, expected: str | None) -> list[Readi
         why = f"Cannot read the reference sample {str(path)!r}: {exc}"
         raise ModelUnavailableError(f"{why}. {_REMEDY}") from None
     return sorted(rows, key=lambda r: r[1])
+
+
+#: What :func:`sample_state` tells of a version's sample: ``verified`` (it matches the digest its model
+#: records), ``none`` (none recorded, none there), ``unverified`` (one there, none recorded: published
+#: before samples were digested), ``missing`` (recorded, not there), ``damaged`` (not what its model
+#: records: edited, cut short, not a regular file) and ``unreadable`` (reading it failed).
+SAMPLE_STATES = ("verified", "none", "unverified", "missing", "damaged", "unreadable")
+
+
+# What such a sample means, as a listing says it: of any version, current or not.
+_LISTED = (
+    "The model loads and serves, but a retraining run from it (while it is current) fails on its sample: "
+    "restore the file from a backup of the registry, or make another version current ('models promote "
+    "VERSION')"
+)
+
+
+def sample_state(path: Path, expected: str | None) -> tuple[str, str | None]:
+    """The state of the sample at ``path`` (:data:`SAMPLE_STATES`) and, when retraining from it
+    would fail, why and what to do; told from the file's digest alone (``expected``, as its model records
+    it), never decompressed or parsed, so that listing a registry stays cheap.
+
+    >>> import tempfile
+    >>> sample_state(Path(tempfile.mkdtemp()) / "v1.reference.json.gz", None)
+    ('none', None)
+    """
+    try:
+        digest = _digest_bounded(path)
+    except FileNotFoundError:
+        if expected is None:
+            return "none", None
+        return "missing", f"its reference sample {str(path)!r} is missing; its model records one. {_LISTED}"
+    except ValueError as exc:  # not a regular file, or over the limit
+        return "damaged", f"its reference sample {str(path)!r} cannot be used: {exc}. {_LISTED}"
+    except OSError as exc:
+        return "unreadable", f"cannot read its reference sample {str(path)!r}: {exc}. {_LISTED}"
+    if expected is None:
+        return "unverified", None
+    if digest != expected:
+        why = "it does not match the digest its model records: it was modified or damaged"
+        return "damaged", f"its reference sample {str(path)!r} cannot be used: {why}. {_LISTED}"
+    return "verified", None
+
+
+def _digest_bounded(path: Path) -> str:
+    """The SHA-256 of the regular file at ``path`` (``ValueError`` when it is none, or past
+    :data:`MAX_SAMPLE_BYTES`), read in chunks as :func:`_read_bounded` opens it."""
+    digest, size = hashlib.sha256(), 0
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("it is not a regular file")
+        while chunk := fh.read(1 << 20):
+            size += len(chunk)
+            if size > MAX_SAMPLE_BYTES:
+                raise ValueError(f"the file is over the limit of {MAX_SAMPLE_BYTES} bytes")
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _read_bounded(path: Path) -> bytes:

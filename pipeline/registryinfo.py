@@ -12,6 +12,7 @@ import dhag
 from dhag import ArtifactError
 from dhag.artifact import check_settings
 from pipeline.artifactfault import fault_of, read_error, read_failure
+from pipeline.reference import REFERENCE_SUFFIX, sample_state
 
 __all__ = ["ModelInfo", "created_at", "misfiled", "model_info"]
 
@@ -24,7 +25,10 @@ class ModelInfo:
     ``error`` is set (and the manifest fields are empty) when the artifact cannot be read, lists a
     setting this release does not know (:func:`dhag.artifact.check_settings`: it cannot load it), or
     records another version than it is filed under (:func:`misfiled`: no command loads it), and
-    ``fault`` says which of :data:`FAULTS` (:mod:`pipeline.artifactfault`) it is.
+    ``fault`` says which of :data:`FAULTS` (:mod:`pipeline.artifactfault`) it is. ``reference`` is the
+    state of its reference sample (:data:`pipeline.reference.SAMPLE_STATES`, from the digest its manifest
+    records; None when the artifact cannot be read), and ``reference_error`` why retraining from it would
+    fail on that sample, and what to do.
     """
 
     version: str
@@ -39,6 +43,8 @@ class ModelInfo:
     features: tuple[str, ...] = ()
     error: str | None = None
     fault: str | None = None
+    reference: str | None = None
+    reference_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields (``path`` as a string)."""
@@ -62,6 +68,9 @@ def model_info(version: str, path: Path, is_current: bool) -> ModelInfo:
     meta = meta if isinstance(meta, dict) else {}  # saved by hand: metadata may be no JSON object
     if (said := misfiled(path, version, meta.get("version"))) is not None:  # a copy under a new name
         return ModelInfo(version, path, is_current, error=said, fault="damaged")
+    digest = meta.get("reference_sha256")
+    sample = path.with_name(f"{version}{REFERENCE_SUFFIX}")
+    reference, reference_error = sample_state(sample, digest if isinstance(digest, str) else None)
     return ModelInfo(
         version,
         path,
@@ -73,6 +82,8 @@ def model_info(version: str, path: Path, is_current: bool) -> ModelInfo:
         validation=meta.get("validation"),
         threshold=manifest.get("threshold"),
         features=tuple(manifest.get("feature_names", ())),
+        reference=reference,
+        reference_error=reference_error,
     )
 
 
