@@ -221,6 +221,7 @@ def run_models(
     err = sys.stderr if err is None else err
     from dhag.exceptions import DHAGError  # dhag imports torch: only for this command
     from pipeline import registry
+    from pipeline.retention import NO_ROOM, make_room
 
     root = args.registry or settings.model.registry
     device = settings.model.device
@@ -272,6 +273,11 @@ def run_models(
                 f"models {args.action}: refused: cannot write to the registry {root!r}: {exc.strerror}"
                 f"{where}; run it where the registry is writable (in Kubernetes, in the toolbox pod)\n"
             )
-        else:  # a full volume, a 'current' that is a folder, ...: say what the system said
+        elif exc.errno in NO_ROOM:
+            err.write(
+                f"models {args.action}: refused: the registry {root!r}: {exc.strerror}{where}; nothing "
+                f"changed. {make_room(settings.retrain.keep_versions)}, and run it again\n"
+            )
+        else:  # a 'current' that is a folder, ...: say what the system said
             err.write(f"models {args.action}: refused: the registry {root!r}: {exc.strerror or exc}{where}\n")
         return EXIT_REFUSED

@@ -41,7 +41,7 @@ from pipeline.reference import REFERENCE_SUFFIX
 from pipeline.registry import FAULTS, ModelInfo, list_models
 from pipeline.registrypointer import SUFFIX, history, locked, read_pointer
 
-__all__ = ["Kept", "Pruned", "prune", "survey"]
+__all__ = ["NO_ROOM", "Kept", "Pruned", "make_room", "prune", "survey"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,19 @@ REPORT_SUFFIX = ".report.json"  # written by pipeline.retrain.cycle beside the v
 STALE_TEMP_S = 3600.0  # a temp file of write_atomic this old belongs to no write still running
 STATES = ("readable", *FAULTS)  # dhag_registry_versions{state}
 _CANNOT_WRITE = (errno.EROFS, errno.EACCES, errno.EPERM)  # the lock file cannot be opened for writing
+# The errors of a write that found no room on the registry's volume: full, or over its quota.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def make_room(keep_versions: int) -> str:
+    """How to make room on a registry volume that is full, as a refusal or a failed run ends with it
+    (``keep_versions``: ``retrain.keep_versions``, what the retrainer's prunes keep)."""
+    return (
+        "Make room: `dhag-pipeline models prune --keep N` with N below retrain.keep_versions "
+        f"({keep_versions}) removes the older versions (`--dry-run` lists them), then set "
+        "retrain.keep_versions to N so that the runs' prunes keep it so; or grow the volume"
+    )
+
 
 # Why an unreadable version is kept, and what to do with it (``models prune`` prints both).
 _WHY = {

@@ -94,6 +94,8 @@ def test_a_promotion_on_a_full_registry_keeps_the_version_and_the_pointer(
     # Before: "the registry '...': No space left on device", not which of its files.
     assert f"refused: the registry {str(tmp_path)!r}: No space left on device" in err
     assert repr(str(tmp_path / "current")) in err
+    # Before: nothing of how to make room.
+    assert "dhag-pipeline models prune --keep N" in err and "retrain.keep_versions (50)" in err
     assert _files(tmp_path) == ["current", "history", "v1.dhag", "v2.dhag"]  # a version is not withdrawn
     assert registry.current(tmp_path)[0] == "v1"
     assert registry.promote(tmp_path, "v2") == "v1"  # once there is space; the rollback target is kept
@@ -117,6 +119,8 @@ def test_models_train_on_a_full_registry_names_the_file_and_leaves_the_registry_
     err = capsys.readouterr().err
     assert "models train: refused: the registry" in err and "No space left on device" in err
     assert repr(str(root / "current")) in err and "Traceback" not in err
+    (refused,) = [line for line in err.splitlines() if "refused" in line]
+    assert "dhag-pipeline models prune --keep N" in refused and "nothing changed" in refused
     assert _versions(root) == ["v1.dhag"]  # 'refused ... registry unchanged', as the command says
     monkeypatch.setattr(atomicwrite.os, "replace", real_replace)  # space again
     assert main(["models", "--registry", str(root), "train", str(history), "--version", "v2"]) == 0

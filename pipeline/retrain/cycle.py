@@ -18,7 +18,6 @@ failed one while the daemons hot-swap to it.
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import logging
@@ -39,7 +38,7 @@ from pipeline import registry as reg
 from pipeline.config import RetrainSettings
 from pipeline.errors import CurrentChangedError
 from pipeline.labelstore import LabelledReading
-from pipeline.retention import REPORT_SUFFIX, prune
+from pipeline.retention import NO_ROOM, REPORT_SUFFIX, make_room, prune
 from pipeline.retrain.interrupted import RUN_KEY
 from pipeline.retrain.judgement import judge
 from pipeline.retrain.samples import Reading, TrainingData
@@ -48,10 +47,6 @@ from pipeline.retrain.training import RunStoppedError, train_candidate
 __all__ = ["RegistryFullError", "RunResult", "report_path", "run_cycle"]
 
 log = logging.getLogger(__name__)
-
-
-# The errors of a volume with no room left: full, or over its quota.
-_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class RegistryFullError(Exception):
@@ -83,12 +78,9 @@ class RunResult:
 def _no_room(exc: OSError, left: str, settings: RetrainSettings) -> RegistryFullError:
     """The failure of a run whose write ``exc`` found no room on the registry's volume, with what the run
     ``left`` and how to make room."""
-    keep = settings.keep_versions
+    where = f"{exc.strerror or exc}: {exc.filename}"
     return RegistryFullError(
-        f"the registry's volume is full ({exc.strerror or exc}: {exc.filename}): {left}. Make room: "
-        f"`dhag-pipeline models prune --keep N` with N below retrain.keep_versions ({keep}) removes the "
-        "older versions (`--dry-run` lists them), then set retrain.keep_versions to N so that the runs' "
-        "prunes keep it so; or grow the volume"
+        f"the registry's volume is full ({where}): {left}. {make_room(settings.keep_versions)}"
     )
 
 
@@ -199,7 +191,7 @@ def run_cycle(
             reference=verdict.reference,
         )
     except OSError as exc:
-        if exc.errno not in _NO_ROOM:
+        if exc.errno not in NO_ROOM:
             raise
         raise _no_room(exc, f"nothing was published and {parent} stays current", settings) from exc
     outcome = "promoted" if verdict.accepted else "rejected"
@@ -211,7 +203,7 @@ def run_cycle(
             # An operator rolled back (or promoted) while this run trained: their choice stands.
             outcome, reasons = "rejected", [str(exc)]
         except OSError as exc:
-            if exc.errno not in _NO_ROOM:
+            if exc.errno not in NO_ROOM:
                 raise
             left = (
                 f"its candidate {version}, accepted by the gate, is published, not current: {parent} stays "
