@@ -205,7 +205,7 @@ def _report_part_epoch(result: TrainResult, n_rows: int) -> None:
     epoch_seconds = result.seconds / max(result.steps, 1) * result.epoch_steps
     logger.warning(
         "DHAG training was stopped by its time_budget after %.3g s and %d of the %d updates of one epoch: "
-        "the model has seen %.0f %% of its %d training rows once, and one epoch takes about %.3g s here; "
+        "the model has seen %.1f %% of its %d training rows once, and one epoch takes about %.3g s here; "
         "raise time_budget, or train on fewer rows",
         result.seconds,
         result.steps,

@@ -15,7 +15,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pipeline.config import Settings
 from pipeline.errors import LockFileError, ModelUnavailableError
@@ -205,11 +205,30 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO,
     )
     t = model.training_
     state = "published, not current" if args.no_promote else "current"
+    trained = f"trained on {t['n_train']} rows in {t['fit_seconds']:.0f} s{_cut_short(model)}"
     out.write(
-        f"{version} is {state}: trained on {t['n_train']} rows in {t['fit_seconds']:.0f} s, threshold "
-        f"{model.threshold_:.4f}, {len(reference)} reference readings\n"
+        f"{version} is {state}: {trained}, threshold {model.threshold_:.4f}, {len(reference)} reference "
+        "readings\n"
     )
     return 0
+
+
+def _cut_short(model: Any) -> str:
+    """How far the training got when ``--time-budget`` ended it (the kept training's epochs, or its
+    updates within the first); empty when the budget did not end it."""
+    t = model.training_
+    if t.get("stopped_by") != "time_budget":
+        return ""
+    per_epoch = max(t["n_train"] // min(model.batch_size, t["n_train"]), 1)
+    if t["epochs_run"] == 1 and t["steps"] < per_epoch:
+        share = t["steps"] / per_epoch
+        got = f"{t['steps']} of the {per_epoch} updates of its first epoch ({share:.1%} of its rows)"
+    else:
+        got = f"{t['epochs_run']} of its {model.max_epochs} epochs"
+    return (
+        f" (its --time-budget ({model.time_budget:g} s) ended its training after {got}: raise --time-budget "
+        "for a model that has seen more of the history)"
+    )
 
 
 def run_models(
