@@ -36,7 +36,7 @@ from dhag import DHAG
 from dhag.atomicwrite import write_atomic
 from pipeline import registry as reg
 from pipeline.config import RetrainSettings
-from pipeline.errors import CurrentChangedError
+from pipeline.errors import CurrentChangedError, PipelineError
 from pipeline.labelstore import LabelledReading
 from pipeline.retention import NO_ROOM, REPORT_SUFFIX, make_room, prune
 from pipeline.retrain.interrupted import RUN_KEY
@@ -49,7 +49,7 @@ __all__ = ["RegistryFullError", "RunResult", "report_path", "run_cycle"]
 log = logging.getLogger(__name__)
 
 
-class RegistryFullError(Exception):
+class RegistryFullError(PipelineError):
     """A run could not publish or promote its candidate for want of room on the registry's volume; the
     message says what the run left and how to make room."""
 

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from dhag.exceptions import DHAGError
 from pipeline.config import RetrainSettings, Settings
+from pipeline.errors import PipelineError
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
 from pipeline.retention import survey
@@ -25,6 +27,7 @@ from pipeline.retrain.cycle import RegistryFullError, RunResult, run_cycle
 from pipeline.retrain.openepisodes import open_episode_ends
 from pipeline.retrain.probing import SNAPSHOT_S
 from pipeline.retrain.restored import LAST_FAILURE, LAST_LABEL, LAST_PROMOTION, LAST_RUN, LAST_SUCCESS
+from pipeline.retrain.sensorset import SensorsChangedError
 from pipeline.retrain.training import NotEnoughDataError, RunStoppedError
 
 __all__ = ["FORGET_PER_RUN", "RunNotStartedError", "Runs"]
@@ -38,6 +41,18 @@ REGISTRY_SURVEY_S = 3600.0
 # Alerts one run's start forgets at most (about 2 s of the loop's time): a backlog (a first retention, a
 # long stop) is forgotten over several runs, not in one start that outlasts the liveness probe.
 FORGET_PER_RUN = 20_000
+
+
+# Raised on purpose, with a message that says what happened and what to do (a damaged reference sample,
+# a full registry, sensors renamed, a training that diverged): logged in one line, without a traceback.
+_SAID_WHOLE = (PipelineError, DHAGError, SensorsChangedError)
+
+
+def _raised(exc: BaseException) -> str:
+    """What a failed run raised, as its error line and ``--once``'s closing line say it."""
+    if isinstance(exc, RegistryFullError):  # its message starts with what happened
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class RunNotStartedError(Exception):
@@ -263,14 +278,14 @@ class Runs:
         except RunStoppedError as exc:  # its labels count as new again at the next start
             log.info("retraining run given up, nothing promoted: %s", exc)
             return None
-        except RegistryFullError as exc:  # said whole in one line: a traceback adds nothing to it
-            log.error("retraining run (%s) failed: %s", trigger, exc)
+        except _SAID_WHOLE as exc:  # said whole in one line: a traceback adds nothing to it
+            log.error("retraining run (%s) failed: %s", trigger, _raised(exc))
             self._count_failed(started)
             raise
-        except BaseException:  # noqa: BLE001 - re-raised; whatever ends the run, its traceback is logged
+        except BaseException as exc:  # noqa: BLE001 - re-raised; whatever ends the run, its traceback is logged
             # Not only an Exception: GeneratorExit, or a library's own BaseException, raised in the run's
             # thread ends the run as well, and --once's closing line points at this traceback.
-            log.exception("retraining run failed")
+            log.error("retraining run (%s) failed: %s", trigger, _raised(exc), exc_info=exc)
             self._count_failed(started)
             raise
         self.metrics.runs.labels(result.outcome).inc()
@@ -328,11 +343,10 @@ class Runs:
         self.store.commit()
         if isinstance(error, RunNotStartedError):
             return self._closing(1, f"failed: the retraining run could not start: {error}")
-        if isinstance(error, RegistryFullError):  # logged in one line by _run, no traceback
-            return self._closing(1, f"failed: {error}")
+        if isinstance(error, _SAID_WHOLE):  # logged in one line by _run, no traceback
+            return self._closing(1, f"failed: {_raised(error)}")
         if error is not None:  # logged with its traceback by _run, whatever it is
-            raised = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-            return self._closing(1, f"failed: the retraining run raised {raised} (traceback above)")
+            return self._closing(1, f"failed: the retraining run raised {_raised(error)} (traceback above)")
         if result is None and self._stop.is_set():
             return self._closing(1, "stopped: the retraining run was given up at the stop, nothing promoted")
         if result is None:
