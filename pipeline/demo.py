@@ -65,7 +65,7 @@ class DemoOptions:
         every: float = 5.0,
         history_hours: float = 24.0,
         max_epochs: int = 30,
-        time_budget: float = 30.0,
+        time_budget: float = 60.0,
         config: str | None = None,
         json_out: Path | None = None,
         operator_delay: float = 20.0,
