@@ -2,8 +2,9 @@
 
 Tables:
 
-* ``alerts``: every alert episode seen on ``anomaly-alerts`` (opening values, score, model version,
-  the time span of its readings: start and resolution);
+* ``alerts``: every alert episode seen on ``anomaly-alerts`` (opening values, score, threshold, model
+  version, the time span of its readings: start and resolution); the score, threshold and model are
+  null for an episode known only from its resolved event (:meth:`LabelStore.add_alert`);
 * ``labels``: every valid label ever received, never overwritten (the full history); the label that
   counts for an alert or a reading is the latest one (:func:`~pipeline.labelorder.in_label_order`); a
   label that repeats an earlier one (the same operator's same answer sent again) is kept marked as a
@@ -54,6 +55,12 @@ __all__ = [
     "Taken",
     "in_label_order",
 ]
+
+
+# What an episode's open event tells that its resolved event does not: kept from the open event alone
+# (null for an episode known only from its resolved event, which none of them is then, until it comes).
+_OPENING_COLUMNS = ("score", "threshold", "model_version", "values_json")
+_OPENING_KNOWN = "(score IS NOT NULL OR threshold IS NOT NULL OR model_version IS NOT NULL)"
 
 
 @dataclass(frozen=True)
@@ -131,11 +138,17 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
         resolved event names: a reading of the fault back-filled after the opening), never after it
         opened; at its opening for an event without one (an earlier daemon version's). A faulty reading
         dated far back (a reset clock) stretches the start back to it, as a back-filled one does.
+
+        The opening score, threshold and model version are the open event's: a resolved event's score is
+        the one under the threshold that ended the episode (its model, one swapped in since, maybe). An
+        episode known only from its resolved event (the alerts topic's retention deleted the open event)
+        keeps none (null, as ``dhag-pipeline alerts`` shows ``-``) until its open event comes, if ever.
         """
         alert_id = str(event["alert_id"])
         new = not self.has_alert(alert_id)
+        opening = event.get("state") != "resolved"
         resolved = None
-        if event.get("state") == "resolved":
+        if not opening:
             ends = (event["ts"], event.get("latest_ts"), event["opened_at"])
             resolved = max(float(t) for t in ends if t is not None)
         starts = (event.get("earliest_ts"), event["opened_at"])
@@ -144,18 +157,24 @@ class LabelStore(NormalSample, PendingLabels, ForgottenAlerts):
             "INSERT INTO alerts (alert_id, asset_id, opened_at, started_at, resolved_at, score, threshold,"
             " model_version, values_json, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (alert_id) DO UPDATE SET resolved_at = COALESCE(excluded.resolved_at, resolved_at),"
-            " started_at = MIN(COALESCE(started_at, excluded.started_at), excluded.started_at)",
+            " started_at = MIN(COALESCE(started_at, excluded.started_at), excluded.started_at)"
+            # An open event after the resolution tells what only it knows; a repeated one changes nothing.
+            + "".join(
+                f", {column} = CASE WHEN {_OPENING_KNOWN} OR NOT ? THEN {column} ELSE excluded.{column} END"
+                for column in _OPENING_COLUMNS
+            ),
             (
                 alert_id,
                 str(event["asset_id"]),
                 float(event["opened_at"]),
                 started,
                 resolved,
-                _float_or_none(event.get("score")),
-                _float_or_none(event.get("threshold")),
-                event.get("model_version"),
+                _float_or_none(event.get("score")) if opening else None,
+                _float_or_none(event.get("threshold")) if opening else None,
+                event.get("model_version") if opening else None,
                 json.dumps(event.get("values") or {}),
                 time.time(),
+                *[opening] * len(_OPENING_COLUMNS),
             ),
         )
         # Labels of the opening reading that arrived before the alert join it now, as they would have.
