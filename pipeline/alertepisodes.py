@@ -47,7 +47,8 @@ class Episode:
     opened_at: float
     #: The score that opened it (None: unknown, as its open event is no longer on the topic).
     score: float | None
-    model_version: str
+    #: The model that opened it (None: unknown, as for ``score``, or the event did not say).
+    model_version: str | None
     top_sensors: list[str]
     #: The latest record time among its readings (``latest_ts``, else the resolved event's ``ts``),
     #: never before ``opened_at``: where the retrainer's label store ends it.
@@ -66,13 +67,14 @@ class Episode:
     #: The threshold of the model that scored it, which ``score`` was over (None: the event did not say).
     threshold: float | None = None
     #: Read from its resolved event alone: the topic's retention deleted its open event, and with it the
-    #: opening score and the threshold it was over (the resolved event's score is the one that ended it).
+    #: opening score, the threshold it was over and the model that scored it (the resolved event's score
+    #: is the one that ended it, by the model of the moment: one swapped in since, maybe).
     open_lost: bool = False
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Episode:
         """The episode an alert event tells of. A resolved event's score ended the episode (it is under
-        the threshold): an episode known only from it has no opening score nor threshold.
+        the threshold): an episode known only from it has no opening score, threshold nor model.
 
         >>> Episode.from_event({"alert_id": "a1", "asset_id": "p1", "state": "resolved", "opened_at": 5,
         ...                     "score": 0.1, "threshold": 0.5}).score
@@ -84,7 +86,7 @@ class Episode:
             str(event["asset_id"]),
             float(event["opened_at"]),
             None if lost else _number(event.get("score")),
-            str(event.get("model_version", "")),
+            None if lost else _text(event.get("model_version")),
             [str(s.get("sensor")) for s in top],
             outside_training_range={
                 str(s.get("sensor")): str(s["outside_training_range"])
@@ -132,7 +134,7 @@ class Episode:
             when(self.opened_at),
             "-" if self.score is None else f"{self.score:.3f}",
             "-" if self.threshold is None else f"{self.threshold:.3f}",
-            self.model_version,
+            self.model_version or "-",
             ",".join(self.sensor_tags()) or "-",
             suspect_tag(self.suspect_sensors[0]) if self.suspect_sensors else "-",
             f"{label['label']} ({label['operator']})" if label else "-",
@@ -161,12 +163,12 @@ class Episode:
 
 def lost_open_note(episodes: Iterable[Episode], topic: str) -> str | None:
     """What ``alerts`` says on stderr of the episodes listed whose open event is no longer on the alerts
-    topic (None when there is none): why their opening score is not shown.
+    topic (None when there is none): why their opening score and model are not shown.
 
-    >>> print(lost_open_note([Episode("a1", "p1", 5.0, None, "v1", [], open_lost=True)], "anomaly-alerts"))
+    >>> print(lost_open_note([Episode("a1", "p1", 5.0, None, None, [], open_lost=True)], "anomaly-alerts"))
     the open event of 1 episode listed (a1) is no longer on anomaly-alerts (the topic's retention \
-deleted it, not the resolved event): the opening SCORE and THRESHOLD are unknown (- in the table, \
-null in --json)
+deleted it, not the resolved event): the opening SCORE, THRESHOLD and MODEL are unknown (- in the \
+table, null in --json)
     """
     lost = [e.alert_id for e in episodes if e.open_lost]
     if not lost:
@@ -175,7 +177,7 @@ null in --json)
     return (
         f"the open event of {len(lost)} episode{'s' if len(lost) > 1 else ''} listed ({named}) is no "
         f"longer on {topic} (the topic's retention deleted it, not the resolved event): the opening "
-        "SCORE and THRESHOLD are unknown (- in the table, null in --json)"
+        "SCORE, THRESHOLD and MODEL are unknown (- in the table, null in --json)"
     )
 
 
@@ -232,6 +234,11 @@ def _number(value: Any) -> float | None:
     """A finite number an event gives, else None."""
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     return float(value) if ok else None
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty text an event gives, else None."""
+    return str(value) if value not in (None, "") else None
 
 
 def _list(value: Any) -> list[Any]:

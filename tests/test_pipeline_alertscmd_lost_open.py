@@ -75,3 +75,30 @@ def test_an_open_event_read_after_the_resolved_one_gives_the_opening_score(
     (episode,) = map(json.loads, out.splitlines())
     assert (episode["score"], episode["state"], episode["threshold"]) == (0.88, "resolved", 0.5)
     assert err == ""
+
+
+def _column(table: str, name: str) -> dict[str, str]:
+    header, *rows = table.splitlines()
+    start = header.index(name)
+    return {row.split()[0]: row[start:].split()[0] for row in rows}
+
+
+def test_nor_the_model_of_the_resolution_as_the_one_that_opened_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A model swapped in while the episode was open resolved it: its version is on the resolved event.
+    swapped = _event("lost", "resolved", 0.08, 0)
+    swapped.value = orjson.dumps(orjson.loads(swapped.value) | {"model_version": "v2"})
+    table, err = _alerts(monkeypatch, [swapped], as_json=False)
+    assert _column(table, "MODEL") == {"lost": "-"} and "v2" not in table
+    assert "MODEL" in err
+    out, _ = _alerts(monkeypatch, [swapped], as_json=True)
+    assert json.loads(out)["model_version"] is None
+    # Read after it, the open event tells the model.
+    out, _ = _alerts(monkeypatch, [swapped, _event("lost", "open", 0.9, 1)], as_json=True)
+    assert json.loads(out)["model_version"] == "v1"
+
+
+def test_an_event_without_a_model_shows_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    bare = _event("a", "open", 0.9, 0)
+    bare.value = orjson.dumps({k: v for k, v in orjson.loads(bare.value).items() if k != "model_version"})
+    table, _ = _alerts(monkeypatch, [bare], as_json=False)
+    assert _column(table, "MODEL") == {"a": "-"}
