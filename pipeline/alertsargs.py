@@ -47,7 +47,12 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     verdict = parser.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--anomaly", action="store_true", help="confirm: a real anomaly")
     verdict.add_argument("--normal", action="store_true", help="reject: a false alarm")
-    parser.add_argument("--operator", required=True, help=f"who labels (1 to {MAX_OPERATOR} characters)")
+    parser.add_argument(
+        "--operator",
+        required=True,
+        help=f"who labels (1 to {MAX_OPERATOR} characters; taken without spaces around it, a run of "
+        "spaces inside as one)",
+    )
     parser.add_argument("--note", help=f"free text kept with the label (up to {MAX_NOTE} characters)")
     parser.add_argument(
         "--unchecked",

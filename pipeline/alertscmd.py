@@ -320,6 +320,7 @@ def run_label(
     except LabelError as exc:
         err.write(f"label refused: {label_refusal(exc)}; no label was written\n")
         return EXIT_REFUSED
+    operator = orjson.loads(raw)["operator"]  # as the contract takes it: "kim " is kim
     bootstrap = _bootstrap(settings, args.bootstrap, err)
     if bootstrap is None:
         return EXIT_REFUSED
@@ -384,13 +385,13 @@ def run_label(
             f"{when(previous.get('labelled_at', previous['ts']))}; this {verdict} label replaces it "
             "(the newest label counts; the earlier ones stay in the history)\n"
         )
-    elif previous is not None and previous["operator"] == args.operator:
+    elif previous is not None and previous["operator"] == operator:
         out.write(
-            f"note: alert {args.alert_id} was already labelled {verdict} by {args.operator}; this label "
+            f"note: alert {args.alert_id} was already labelled {verdict} by {operator}; this label "
             "repeats it and counts once\n"
         )
     elif previous is not None:
         out.write(f"note: alert {args.alert_id} was already labelled {verdict} by {previous['operator']}\n")
     seen = "not checked" if episode is None else f"{episode.asset_id}, opened {when(episode.opened_at)}"
-    out.write(f"labelled alert {args.alert_id} ({seen}) as {verdict} by {args.operator}\n")
+    out.write(f"labelled alert {args.alert_id} ({seen}) as {verdict} by {operator}\n")
     return 0

@@ -6,8 +6,9 @@ A label names what it judges in one of two ways:
 * ``asset_id`` + ``ts`` + ``values``: one reading, as the sensor-record contract writes it (``ts`` is the
   reading's time); when an alert opened on exactly that reading, the label joins that alert.
 
-Then ``label`` (``anomaly`` confirms, ``normal`` rejects: a false alarm), ``operator`` and an optional
-``note``; ``labelled_at`` (optional) says when the label was given when ``ts`` is the reading's time;
+Then ``label`` (``anomaly`` confirms, ``normal`` rejects: a false alarm), ``operator`` (taken without
+spaces around it, a run of spaces inside as one, accents composed: one operator, one name) and an
+optional ``note``; ``labelled_at`` (optional) says when the label was given when ``ts`` is the reading's time;
 ``label_id`` (optional) is the sender's id of the label, which a resend of it keeps (a label that
 repeats an earlier one counts once: :mod:`pipeline.labelorder`). A reading's ``asset_id`` matches the
 pattern the plant's sensor records are held to (``records.asset_id_pattern``; the default one unless
@@ -192,8 +193,9 @@ class Label(BaseModel):
     def _operator(cls, operator: str) -> str:
         if not operator.strip() or not operator.isprintable():
             raise ValueError("operator must name who labelled (not blank, no control characters)")
-        # One name, however a console composed its accents (NFC): else a repeat counts as another's.
-        return unicodedata.normalize("NFC", operator)
+        # One name, however a console composed its accents (NFC) or padded its field (spaces around it,
+        # a run of them inside: "kim " is kim): else a repeat counts as another operator's.
+        return " ".join(unicodedata.normalize("NFC", operator).split())
 
     @model_validator(mode="after")
     def _one_target(self) -> Label:
@@ -330,7 +332,8 @@ def label_message(
     """A validated label for an alert, encoded for ``operator-labels`` (raises :class:`LabelError`), with
     ``label_id`` (default: a new random one), which its copies keep: a producer's retry, which the label
     store records once (:mod:`pipeline.labelorder`). ``max_bytes``: the largest the retrainer takes
-    (``retrain.max_label_bytes``)."""
+    (``retrain.max_label_bytes``). It names the operator as the contract takes the name (``" kim "`` is
+    ``kim``: :class:`Label`)."""
     data: dict[str, Any] = {
         "schema": 1,
         "alert_id": alert_id,
@@ -341,6 +344,7 @@ def label_message(
     }
     if note is not None:
         data["note"] = note
+    data["operator"] = parse_label(orjson.dumps(data), max_bytes=max_bytes).operator
     raw = orjson.dumps(data)
     parse_label(raw, max_bytes=max_bytes)
     return raw
