@@ -3,7 +3,8 @@
 Both read the topics themselves (from the beginning of what the cluster retains; ``alerts --since``
 from that time, its labels from a margin before it: :func:`read_episodes`), so they work against
 any broker the daemon writes to: ``--bootstrap HOST:PORT`` or ``kafka.bootstrap_servers`` (an embedded
-broker lives only inside the process that started it, so it cannot be reached from here).
+broker lives only inside the process that started it, so it cannot be reached from here;
+:mod:`pipeline.consoletopics` reads them).
 
 ``label`` refuses (exit 2) an alert id that is not on the alerts topic (``--unchecked`` writes it without
 looking: :func:`~pipeline.labeltopic.unchecked_warning`), and says so when the alert was
@@ -24,11 +25,11 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from pipeline.alertepisodes import (
@@ -43,17 +44,11 @@ from pipeline.alertepisodes import (
 )
 from pipeline.alertsargs import add_alerts_arguments, add_label_arguments, label_refusal
 from pipeline.alertsasset import asset_note
-from pipeline.alertsince import (
-    labels_from,
-    own_time_since,
-    parse_since,
-    since_offsets,
-    untimed_note,
-)
+from pipeline.alertsince import labels_from, parse_since
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
+from pipeline.consoletopics import TopicMissingError, client_options, console_bootstrap, read_topic
 from pipeline.kafkaclients import closed_on_failure
-from pipeline.kafkatime import record_time
 from pipeline.labelorder import Answer, given_rank, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
@@ -74,86 +69,6 @@ EXIT_REFUSED = 2  # also a config error: the broker refused the client's credent
 EXIT_BROKER = 3
 
 
-class TopicMissingError(Exception):
-    """The cluster has no such topic (or hides it from this client). Said of the alerts topic, the one
-    :func:`read_episodes` raises it for (a missing labels topic holds no labels yet): no daemon wrote
-    alerts there."""
-
-    def __init__(self, topic: str, bootstrap: str) -> None:
-        super().__init__(
-            f"the topic {topic!r} (kafka.topics.alerts) is not on Kafka at {bootstrap}, or this client may "
-            "not Describe it: no daemon has written alerts there; check --bootstrap and kafka.topics.alerts"
-        )
-
-
-def _read_topic(
-    bootstrap: str,
-    topic: str,
-    options: dict[str, Any],
-    since: float | None = None,
-    say: Callable[[str], None] | None = None,
-    stall_s: float = 30.0,
-) -> Iterator[Any]:
-    """Every record the topic retains (``since``: those written to Kafka at or after that time, each
-    partition read from its offset for it; ``say`` is told of partitions whose records carry no Kafka
-    time: :mod:`pipeline.alertsince`), each partition's in offset order, as they come (the caller
-    keeps what it needs of them, not the records); raises :class:`KafkaError` once a read has made no
-    progress for ``stall_s``, however long a big topic takes to read while it makes some, and
-    :class:`TopicMissingError` when the topic is not there."""
-    consumer = closed_on_failure(
-        KafkaConsumer, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options
-    )
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not parts:
-            raise TopicMissingError(topic, bootstrap)
-        consumer.assign(parts)
-        since_ms = None if since is None else int(since * 1000)
-        if since_ms is None:
-            consumer.seek_to_beginning()
-        else:
-            for tp, offset in since_offsets(consumer, parts, since_ms).items():
-                consumer.seek(tp, offset)
-        ends = consumer.end_offsets(parts)
-        deadline = time.monotonic() + stall_s
-        quiet = 0
-        untimed: set[int] = set()
-        # Some Kafka-protocol brokers under-report end offsets: the end is also two empty polls.
-        while quiet < 2 or any(consumer.position(tp) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise KafkaError(f"reading {topic} made no progress for {stall_s:g} s")
-            batch = consumer.poll(timeout_ms=200)
-            quiet = 0 if batch else quiet + 1
-            if batch:
-                deadline = time.monotonic() + stall_s
-            for tp, messages in batch.items():
-                for message in messages:  # a broker may start a partition a little earlier
-                    if since_ms is None:
-                        yield message
-                    elif (written := record_time(message)) is not None:
-                        if written >= since_ms / 1000:
-                            yield message
-                    else:  # no Kafka time: its own says
-                        untimed.add(tp.partition)
-                        if own_time_since(message, since_ms / 1000):
-                            yield message
-        if untimed and say is not None:
-            say(untimed_note(topic, sorted(untimed)))
-    finally:
-        consumer.close()
-
-
-def _client_options(settings: Settings) -> dict[str, Any]:
-    """The security settings, and ``kafka.request_timeout_ms`` for each request and for reaching the
-    cluster at all: kafka-python's own bootstrap timeout (30 s) would otherwise keep a one-shot command
-    waiting on a wrong address whatever the settings say."""
-    timeout_ms = settings.kafka.request_timeout_ms
-    return settings.kafka.security.client_options() | {
-        "bootstrap_timeout_ms": timeout_ms,
-        "request_timeout_ms": timeout_ms,
-    }
-
-
 def read_episodes(
     settings: Settings, bootstrap: str, since: float | None = None, say: Callable[[str], None] | None = None
 ) -> dict[str, Episode]:
@@ -165,11 +80,11 @@ def read_episodes(
     (resolved since, or said open again by a daemon that took it over) may have labels older than
     ``since``, which were not read: it is left out rather than shown without them. ``say`` is told of
     partitions read by the records' own times, as they carry no Kafka time."""
-    options = _client_options(settings) | {"fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms}
+    options = client_options(settings) | {"fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms}
     episodes: dict[str, Episode] = {}
     opened: set[str] = set()
     others: Counter[str] = Counter()  # events of another schema, by schema
-    for msg in _read_topic(bootstrap, settings.kafka.topics.alerts, options, since, say):
+    for msg in read_topic(bootstrap, settings.kafka.topics.alerts, options, since, say):
         try:
             event = orjson.loads(msg.value)
             if not is_schema_1(event):  # an incompatible change of the contract, which a later release reads
@@ -205,7 +120,7 @@ def read_episodes(
     fits: dict[str, Any] = {"asset_pattern": records.asset_id_pattern, "max_future_s": records.max_future_s}
     early = None if since is None else labels_from(since, settings)  # labels written before their alert
     try:
-        labels = _as_they_came(_read_topic(bootstrap, settings.kafka.topics.labels, options, early, say))
+        labels = _as_they_came(read_topic(bootstrap, settings.kafka.topics.labels, options, early, say))
     except TopicMissingError:
         labels = []  # no label yet: the retrainer, or the first `label`, creates the topic
     for msg in labels:
@@ -235,17 +150,6 @@ def read_episodes(
     return episodes
 
 
-def _bootstrap(settings: Settings, given: str | None, err: TextIO) -> str | None:
-    bootstrap = given or settings.kafka.bootstrap_servers
-    if bootstrap == "embedded":
-        err.write(
-            "this command needs the address of the broker the daemon uses: pass --bootstrap HOST:PORT or set "
-            "kafka.bootstrap_servers (an embedded broker is private to the process that started it)\n"
-        )
-        return None
-    return bootstrap
-
-
 def run_alerts(
     settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -261,7 +165,7 @@ def run_alerts(
         except ValueError as exc:
             err.write(f"--since: {exc}\n")
             return EXIT_REFUSED
-    bootstrap = _bootstrap(settings, args.bootstrap, err)
+    bootstrap = console_bootstrap(settings, args.bootstrap, err)
     if bootstrap is None:
         return EXIT_REFUSED
     try:
@@ -321,7 +225,7 @@ def run_label(
         err.write(f"label refused: {label_refusal(exc)}; no label was written\n")
         return EXIT_REFUSED
     operator = orjson.loads(raw)["operator"]  # as the contract takes it: "kim " is kim
-    bootstrap = _bootstrap(settings, args.bootstrap, err)
+    bootstrap = console_bootstrap(settings, args.bootstrap, err)
     if bootstrap is None:
         return EXIT_REFUSED
     doing, episode = "read", None
@@ -342,7 +246,7 @@ def run_label(
             return EXIT_REFUSED
         previous = None if episode is None else episode.label
         labels = settings.kafka.topics
-        if ensure_labels_topic(labels, bootstrap, _client_options(settings)):
+        if ensure_labels_topic(labels, bootstrap, client_options(settings)):
             err.write(
                 f"created the topic {labels.labels} ({labels.partitions} partitions, "
                 "kafka.topics.partitions), as the retrainer creates it\n"
@@ -357,7 +261,7 @@ def run_label(
             enable_idempotence=True,
             # A send waits this long for the topic's metadata (kafka-python's default: 60 s).
             max_block_ms=settings.kafka.request_timeout_ms,
-            **_client_options(settings),
+            **client_options(settings),
         )
         try:
             sent = producer.send(settings.kafka.topics.labels, key=args.alert_id.encode(), value=raw)

@@ -113,7 +113,7 @@ def test_the_alerts_console_marks_an_imputed_top_sensor(monkeypatch) -> None:
         "imputed": ["vibration"],
     }
     topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(event))]}
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
     (episode,) = alertscmd.read_episodes(Settings(), "x:1").values()
     assert episode.sensor_tags() == ["flow_a", "vibration (imputed)"]
     assert episode.as_dict()["imputed"] == ["vibration"]

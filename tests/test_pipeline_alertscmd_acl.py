@@ -12,7 +12,7 @@ import orjson
 import pytest
 from kafka.errors import ClusterAuthorizationFailedError, TopicAuthorizationFailedError
 
-from pipeline import alertscmd
+from pipeline import alertscmd, consoletopics
 from pipeline.config import Settings
 
 
@@ -45,7 +45,7 @@ class _LabelsTopicThere:
 
 
 def test_alerts_refused_the_read_of_its_topic_is_exit_2_naming_the_topic_and_the_acl(monkeypatch) -> None:
-    monkeypatch.setattr(alertscmd, "KafkaConsumer", _ReadRefused)
+    monkeypatch.setattr(consoletopics, "KafkaConsumer", _ReadRefused)
     err = io.StringIO()
     args = _args(alertscmd.add_alerts_arguments, ["--bootstrap", "k:9092"])
     assert alertscmd.run_alerts(Settings(), args, io.StringIO(), err) == alertscmd.EXIT_REFUSED == 2
@@ -55,7 +55,7 @@ def test_alerts_refused_the_read_of_its_topic_is_exit_2_naming_the_topic_and_the
 
 
 def test_label_refused_the_read_of_the_alerts_is_exit_2(monkeypatch) -> None:
-    monkeypatch.setattr(alertscmd, "KafkaConsumer", _ReadRefused)
+    monkeypatch.setattr(consoletopics, "KafkaConsumer", _ReadRefused)
     err = io.StringIO()
     argv = ["a1", "--normal", "--operator", "kim", "--bootstrap", "k:9092"]
     code = alertscmd.run_label(Settings(), _args(alertscmd.add_label_arguments, argv), io.StringIO(), err)
@@ -74,7 +74,7 @@ def test_label_refused_the_read_of_the_alerts_is_exit_2(monkeypatch) -> None:
 def test_a_refused_write_is_exit_2_and_says_no_label_was_written(monkeypatch, error, need: str) -> None:
     event = {"alert_id": "a1", "asset_id": "p", "state": "open", "opened_at": 1.0, "ts": 1.0}
     topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(event))]}
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
     monkeypatch.setattr("pipeline.labeltopic.KafkaAdminClient", _LabelsTopicThere)
 
     class _Refusing:
@@ -104,7 +104,7 @@ def test_the_label_producer_waits_for_the_topic_no_longer_than_the_request_timeo
     # gone between the check and the send held the command a minute whatever the settings said.
     event = {"alert_id": "a1", "asset_id": "p", "state": "open", "opened_at": 1.0, "ts": 1.0}
     topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(event))]}
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
     monkeypatch.setattr("pipeline.labeltopic.KafkaAdminClient", _LabelsTopicThere)
     seen: dict[str, object] = {}
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from kafka.errors import SaslAuthenticationFailedError
 
-from pipeline import alertscmd
+from pipeline import alertscmd, consoletopics
 from pipeline.config import Settings
 
 SECRET = "s3cret-pw"
@@ -63,14 +63,14 @@ def _assert_config_error(code: int, err: io.StringIO) -> None:
 
 
 def test_alerts_with_refused_credentials_is_a_config_error(monkeypatch) -> None:
-    monkeypatch.setattr(alertscmd, "KafkaConsumer", _Refused)
+    monkeypatch.setattr(consoletopics, "KafkaConsumer", _Refused)
     err = io.StringIO()
     args = _args(alertscmd.add_alerts_arguments, ["--bootstrap", "k:9092"])
     _assert_config_error(alertscmd.run_alerts(_settings(), args, io.StringIO(), err), err)
 
 
 def test_label_with_refused_credentials_on_reading_is_a_config_error(monkeypatch) -> None:
-    monkeypatch.setattr(alertscmd, "KafkaConsumer", _Refused)
+    monkeypatch.setattr(consoletopics, "KafkaConsumer", _Refused)
     err = io.StringIO()
     args = _args(
         alertscmd.add_label_arguments, ["a1", "--anomaly", "--operator", "kim", "--bootstrap", "k:9092"]
@@ -81,7 +81,7 @@ def test_label_with_refused_credentials_on_reading_is_a_config_error(monkeypatch
 def test_label_with_refused_credentials_on_sending_is_a_config_error(monkeypatch) -> None:
     event = {"alert_id": "a1", "asset_id": "p", "state": "open", "opened_at": 1.0, "ts": 1.0}
     topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(event))]}
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
     monkeypatch.setattr(alertscmd, "KafkaProducer", _Refused)
     monkeypatch.setattr("pipeline.labeltopic.KafkaAdminClient", _LabelsTopicThere)
     err = io.StringIO()
@@ -99,7 +99,7 @@ def test_an_unreachable_broker_stays_exit_3(monkeypatch, command: str) -> None:
 
             raise KafkaTimeoutError("bootstrap timed out")
 
-    monkeypatch.setattr(alertscmd, "KafkaConsumer", _Unreachable)
+    monkeypatch.setattr(consoletopics, "KafkaConsumer", _Unreachable)
     err = io.StringIO()
     if command == "alerts":
         code = alertscmd.run_alerts(

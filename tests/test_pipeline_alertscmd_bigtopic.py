@@ -4,7 +4,6 @@ of fake records on a fake clock)."""
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 
 import orjson
@@ -12,7 +11,7 @@ import pytest
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
-from pipeline import alertscmd
+from pipeline import alertscmd, consoletopics
 from pipeline.config import Settings
 
 
@@ -69,12 +68,8 @@ def _consumer(clock: _Clock, records: int, *, stall_after: int | None = None) ->
 
 
 def _patch(monkeypatch: pytest.MonkeyPatch, clock: _Clock, consumer: type) -> None:
-    monkeypatch.setattr(alertscmd, "KafkaConsumer", consumer)
-    monkeypatch.setattr(
-        alertscmd,
-        "time",
-        SimpleNamespace(monotonic=clock.monotonic, strftime=time.strftime, gmtime=time.gmtime),
-    )
+    monkeypatch.setattr(consoletopics, "KafkaConsumer", consumer)
+    monkeypatch.setattr(consoletopics, "time", SimpleNamespace(monotonic=clock.monotonic))
 
 
 def test_a_topic_that_takes_minutes_to_read_is_read_to_its_end(monkeypatch: pytest.MonkeyPatch) -> None:

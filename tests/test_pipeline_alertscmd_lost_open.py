@@ -32,7 +32,7 @@ def _alerts(
     monkeypatch: pytest.MonkeyPatch, events: list[SimpleNamespace], *, as_json: bool
 ) -> tuple[str, str]:
     monkeypatch.setattr(
-        alertscmd, "_read_topic", lambda b, topic, *_: events if topic == "anomaly-alerts" else []
+        alertscmd, "read_topic", lambda b, topic, *_: events if topic == "anomaly-alerts" else []
     )
     args = argparse.Namespace(open=False, asset=None, limit=20, json=as_json, bootstrap="k:9092", since=None)
     out, err = io.StringIO(), io.StringIO()

@@ -10,7 +10,7 @@ import io
 
 import pytest
 
-from pipeline import alertscmd
+from pipeline import alertscmd, consoletopics
 from pipeline.config import Settings
 
 
@@ -34,7 +34,7 @@ def _args(add, argv: list[str]) -> argparse.Namespace:  # noqa: ANN001
 
 
 def test_alerts_without_the_alerts_topic_is_exit_2_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(alertscmd, "KafkaConsumer", _NoTopics)
+    monkeypatch.setattr(consoletopics, "KafkaConsumer", _NoTopics)
     out, err = io.StringIO(), io.StringIO()
     args = _args(alertscmd.add_alerts_arguments, ["--bootstrap", "k:9092"])
     assert alertscmd.run_alerts(Settings(), args, out, err) == 2
@@ -45,7 +45,7 @@ def test_alerts_without_the_alerts_topic_is_exit_2_naming_it(monkeypatch: pytest
 
 
 def test_label_without_the_alerts_topic_is_exit_2_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(alertscmd, "KafkaConsumer", _NoTopics)
+    monkeypatch.setattr(consoletopics, "KafkaConsumer", _NoTopics)
     monkeypatch.setattr(alertscmd, "KafkaProducer", lambda **o: pytest.fail("nothing may be written"))
     out, err = io.StringIO(), io.StringIO()
     argv = ["a1", "--normal", "--operator", "kim", "--bootstrap", "k:9092"]

@@ -37,7 +37,7 @@ def _shown_and_trained(monkeypatch, alerts: list[dict], labels: list[SimpleNames
         for i, e in enumerate(alerts)
     ]
     topics = {"anomaly-alerts": events, "operator-labels": labels}
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
     episodes = alertscmd.read_episodes(Settings(), "x:1")
     store = LabelStore(":memory:")
     for event in alerts:

@@ -25,7 +25,7 @@ def _event(alert_id: str, schema: int) -> SimpleNamespace:
 
 def _topics(monkeypatch: pytest.MonkeyPatch, events: list[SimpleNamespace]) -> None:
     monkeypatch.setattr(
-        alertscmd, "_read_topic", lambda b, topic, *_: events if topic == "anomaly-alerts" else []
+        alertscmd, "read_topic", lambda b, topic, *_: events if topic == "anomaly-alerts" else []
     )
 
 

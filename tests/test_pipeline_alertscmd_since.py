@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kafka import KafkaProducer, TopicPartition
 
-from pipeline import alertscmd
+from pipeline import alertscmd, consoletopics
 from pipeline.alertsince import labels_from, parse_since
 from pipeline.cli import main
 from pipeline.config import Settings
@@ -108,7 +108,7 @@ class _Topics:
 
 
 def _alerts(monkeypatch: pytest.MonkeyPatch, topics: _Topics, **given: object) -> tuple[int, str, str]:
-    monkeypatch.setattr(alertscmd, "KafkaConsumer", topics.consumer())
+    monkeypatch.setattr(consoletopics, "KafkaConsumer", topics.consumer())
     out, err = io.StringIO(), io.StringIO()
     options = {"open": False, "asset": None, "limit": 20, "json": True, "bootstrap": "k:9092", "since": None}
     code = alertscmd.run_alerts(Settings(), argparse.Namespace(**options | given), out=out, err=err)

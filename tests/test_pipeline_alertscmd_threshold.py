@@ -26,7 +26,7 @@ def _alerts(monkeypatch: pytest.MonkeyPatch, *, as_json: bool) -> str:
          "score": 0.9, "model_version": "v0"},  # an event that does not say its threshold
     ]  # fmt: skip
     held = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(e), timestamp=1000) for e in events]}
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda b, topic, *_: held.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda b, topic, *_: held.get(topic, []))
     args = argparse.Namespace(open=False, asset=None, limit=20, json=as_json, bootstrap="k:9092", since=None)
     out, err = io.StringIO(), io.StringIO()
     assert alertscmd.run_alerts(Settings(), args, out, err) == 0, err.getvalue()

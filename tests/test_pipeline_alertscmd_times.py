@@ -18,7 +18,7 @@ T = 1.8e9
 
 
 def _topics(monkeypatch, topics: dict[str, list[SimpleNamespace]]) -> None:  # noqa: ANN001
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
 
 
 def _event(state: str, ts: float, **extra: object) -> SimpleNamespace:

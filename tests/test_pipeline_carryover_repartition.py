@@ -156,7 +156,7 @@ def _listed(fitted, monkeypatch, events: list[dict]) -> list[dict]:  # noqa: ANN
     """What `dhag-pipeline alerts --asset hot-1 --json` lists of ``events``."""
     messages = [Message(orjson.dumps(e), 0) for e in events]
     monkeypatch.setattr(
-        "pipeline.alertscmd._read_topic",
+        "pipeline.alertscmd.read_topic",
         lambda bs, topic, *a, **k: messages if topic == "anomaly-alerts" else [],
     )
     out = io.StringIO()

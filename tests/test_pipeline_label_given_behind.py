@@ -76,6 +76,6 @@ def test_alerts_shows_the_label_that_counts_by_the_same_rule(monkeypatch: pytest
             return [alert]
         return [SimpleNamespace(**m._asdict()) for m in _labels(lee_behind_s=3 * 3600.0)]
 
-    monkeypatch.setattr(alertscmd, "_read_topic", read)
+    monkeypatch.setattr(alertscmd, "read_topic", read)
     (episode,) = alertscmd.read_episodes(Settings(), "x:1").values()
     assert episode.label is not None and episode.label["operator"] == "lee"

@@ -70,7 +70,7 @@ def test_label_tells_a_padded_name_s_answer_again_as_a_repeat(monkeypatch: pytes
                             timestamp=int((1.8e9 + 5) * 1000))
         ],
     }  # fmt: skip
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
     monkeypatch.setattr(alertscmd, "ensure_labels_topic", lambda *_: False)
     monkeypatch.setattr(alertscmd, "KafkaProducer", _Producer)
     parser = argparse.ArgumentParser()

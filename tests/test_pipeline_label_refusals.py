@@ -18,7 +18,7 @@ def _label(monkeypatch: pytest.MonkeyPatch, *argv: str) -> str:
     def unreachable(*_: object, **__: object) -> None:
         raise AssertionError("a refused label reached Kafka")
 
-    monkeypatch.setattr(alertscmd, "_read_topic", unreachable)
+    monkeypatch.setattr(alertscmd, "read_topic", unreachable)
     args = _console_parser().parse_args(["label", *argv, "--bootstrap", "k:9092"])
     out, err = io.StringIO(), io.StringIO()
     assert alertscmd.run_label(Settings(), args, out, err) == 2

@@ -34,7 +34,7 @@ class _Producer:
 def _label(monkeypatch: pytest.MonkeyPatch, max_label_bytes: int, note: str) -> tuple[int, str, str]:
     event = {"alert_id": "a1", "asset_id": "pump-07", "state": "open", "opened_at": 1.0, "ts": 1.0}
     topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(event), timestamp=1000)]}
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda b, topic, *_: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda b, topic, *_: topics.get(topic, []))
     monkeypatch.setattr(alertscmd, "ensure_labels_topic", lambda *a: False)
     monkeypatch.setattr(alertscmd, "KafkaProducer", _Producer)
     _Producer.sent = []

@@ -106,7 +106,7 @@ def test_a_label_says_what_to_do_when_kafka_refuses_to_create_the_topic(
     # auto-creation would need the same permission, and give the topic its own partition count).
     event = {"alert_id": "a1", "asset_id": "p", "state": "open", "opened_at": 1.0, "ts": 1.0}
     topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(event))]}
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
     monkeypatch.setattr(alertscmd, "KafkaProducer", lambda **o: pytest.fail("nothing may be written"))
     monkeypatch.setattr(labeltopic, "KafkaAdminClient", type("Refusing", (_Admin,), {"refuse": refused}))
     parser = argparse.ArgumentParser()

@@ -37,7 +37,7 @@ def _label(monkeypatch: pytest.MonkeyPatch, *extra: str) -> tuple[int, str, str]
     topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(event), timestamp=1000)]}
     read: list[str] = []
     monkeypatch.setattr(
-        alertscmd, "_read_topic", lambda b, topic, *_: read.append(topic) or topics.get(topic, [])
+        alertscmd, "read_topic", lambda b, topic, *_: read.append(topic) or topics.get(topic, [])
     )
     monkeypatch.setattr(alertscmd, "ensure_labels_topic", lambda *a: False)
     monkeypatch.setattr(alertscmd, "KafkaProducer", _Producer)

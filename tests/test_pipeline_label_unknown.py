@@ -20,7 +20,7 @@ def _label(monkeypatch: pytest.MonkeyPatch, alert_id: str) -> tuple[int, str]:
         for name in ("5f3a9c21e0b4", "77d0e1aa9b3c", "5f3a9c21e0b5x")
     ]
     topics = {"anomaly-alerts": [SimpleNamespace(value=orjson.dumps(e), timestamp=1000) for e in events]}
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
     monkeypatch.setattr(alertscmd, "KafkaProducer", lambda **o: pytest.fail("nothing may be written"))
     parser = argparse.ArgumentParser()
     alertscmd.add_label_arguments(parser)

@@ -252,8 +252,8 @@ def test_the_consoles_show_the_first_suspect(monkeypatch) -> None:
     assert board.alerts["a1"].suspects == ["flow_m3h (reads 0, typical 41.2)"]
 
     messages = [SimpleNamespace(value=orjson.dumps(event))]
-    monkeypatch.setattr(alertscmd, "_read_topic", lambda _b, topic, *_: messages if "alert" in topic else [])
-    monkeypatch.setattr(alertscmd, "_bootstrap", lambda *a: "broker:9092")
+    monkeypatch.setattr(alertscmd, "read_topic", lambda _b, topic, *_: messages if "alert" in topic else [])
+    monkeypatch.setattr(alertscmd, "console_bootstrap", lambda *a: "broker:9092")
     args = SimpleNamespace(open=False, asset=None, limit=10, json=False, bootstrap=None)
     out = io.StringIO()
     assert alertscmd.run_alerts(Settings(), args, out=out, err=io.StringIO()) == 0

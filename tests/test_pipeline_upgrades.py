@@ -195,7 +195,7 @@ def test_the_alerts_command_lists_both_releases_episodes_and_leaves_out_another_
     }
     monkeypatch.setattr(
         alertscmd,
-        "_read_topic",
+        "read_topic",
         lambda bootstrap, topic, *_: [
             SimpleNamespace(topic=topic, partition=0, offset=i, value=v, timestamp=int(NOW * 1000))
             for i, v in enumerate(held[topic])
