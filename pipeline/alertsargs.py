@@ -21,7 +21,8 @@ _RIGHT = {
     ),
     "operator": (
         "--operator",
-        f"must name who labels in 1 to {MAX_OPERATOR} characters, not blank and without control characters",
+        f"must name who labels in 1 to {MAX_OPERATOR} characters, not blank and without control or "
+        "invisible characters",
     ),
     "note": ("--note", f"must be at most {MAX_NOTE} characters"),
 }
@@ -72,8 +73,8 @@ def label_refusal(exc: LabelError) -> str:
     ...     label_message(alert_id="a1", label="normal", operator="k" * 500)
     ... except LabelError as exc:
     ...     print(label_refusal(exc))
-    --operator must name who labels in 1 to 128 characters, not blank and without control characters; \
-got 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk'... (500 characters)
+    --operator must name who labels in 1 to 128 characters, not blank and without control or invisible \
+characters; got 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk'... (500 characters)
     """
     if exc.reason == LabelReason.OVERSIZED:  # what the retrainer dead-letters: the note makes it so
         return f"with its --note {exc.detail} (retrain.max_label_bytes)"

@@ -7,7 +7,8 @@ A label names what it judges in one of two ways:
   reading's time); when an alert opened on exactly that reading, the label joins that alert.
 
 Then ``label`` (``anomaly`` confirms, ``normal`` rejects: a false alarm), ``operator`` (taken without
-spaces around it, a run of spaces inside as one, accents composed: one operator, one name) and an
+spaces around it, a run of spaces inside, of any width, as one, accents composed: one operator, one
+name) and an
 optional ``note``; ``labelled_at`` (optional) says when the label was given when ``ts`` is the reading's time;
 ``label_id`` (optional) is the sender's id of the label, which a resend of it keeps (a label that
 repeats an earlier one counts once: :mod:`pipeline.labelorder`). A reading's ``asset_id`` matches the
@@ -57,6 +58,9 @@ MAX_SENSORS = 512
 # How far ahead of this machine's clock a label's times may be (clocks of operator consoles drift); the
 # retrainer judges them against the Kafka record time instead when its own clock is behind that.
 MAX_CLOCK_SKEW_S = 300.0
+# Whitespace an operator's name may not hold (control characters, line and paragraph separators): only
+# spaces (Unicode's space separators) are taken, as one.
+_NOT_SPACES = frozenset({"Cc", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -191,11 +195,20 @@ class Label(BaseModel):
     @field_validator("operator")
     @classmethod
     def _operator(cls, operator: str) -> str:
-        if not operator.strip() or not operator.isprintable():
-            raise ValueError("operator must name who labelled (not blank, no control characters)")
-        # One name, however a console composed its accents (NFC) or padded its field (spaces around it,
-        # a run of them inside: "kim " is kim): else a repeat counts as another operator's.
-        return " ".join(unicodedata.normalize("NFC", operator).split())
+        # One name, however a console composed its accents (NFC), padded its field (spaces around it,
+        # a run of them inside: "kim " is kim) or spaced it (an input method's ideographic space, a
+        # no-break space): else a repeat counts as another operator's.
+        name = " ".join(unicodedata.normalize("NFC", operator).split())
+        if (
+            not name
+            or any(unicodedata.category(c) in _NOT_SPACES for c in operator)
+            or not name.isprintable()
+        ):
+            raise ValueError(
+                "operator must name who labelled (not blank, no control characters nor invisible ones:"
+                " zero-width, direction marks, line breaks)"
+            )
+        return name
 
     @model_validator(mode="after")
     def _one_target(self) -> Label:

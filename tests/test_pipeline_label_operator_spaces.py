@@ -16,7 +16,7 @@ from labels_support import open_alert
 
 from pipeline import alertscmd
 from pipeline.config import Settings
-from pipeline.labels import label_message, parse_label
+from pipeline.labels import LabelError, label_message, parse_label
 from pipeline.labelstore import LabelStore, Source, Taken
 
 
@@ -81,3 +81,19 @@ def test_label_tells_a_padded_name_s_answer_again_as_a_repeat(monkeypatch: pytes
     assert "repeats it and counts once" in out.getvalue()
     assert "by kim\n" in out.getvalue() and "kim " not in out.getvalue()
     assert orjson.loads(_Producer.sent[-1])["operator"] == "kim"
+
+
+@pytest.mark.parametrize("given", ["山田\u3000太郎", "山田 太郎\u3000", "kim\u00a0lee"])
+def test_a_name_spaced_with_another_space_than_ascii_s_is_taken(given: str) -> None:
+    # An input method's ideographic space between family and given name, a no-break space: spaces.
+    expected = "山田 太郎" if "山田" in given else "kim lee"
+    assert parse_label(_label(given)).operator == expected
+    raw = label_message(alert_id="a1", label="normal", operator=given, now=100.0)
+    assert orjson.loads(raw)["operator"] == expected
+
+
+@pytest.mark.parametrize("given", ["kim\tlee", "kim\nlee", "kim\u2028lee", "kim\u200b", "\u200ekim"])
+def test_control_and_invisible_characters_are_still_refused_saying_so(given: str) -> None:
+    with pytest.raises(LabelError, match="operator") as refused:
+        parse_label(_label(given))
+    assert "invisible" in refused.value.detail
