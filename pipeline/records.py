@@ -336,10 +336,12 @@ class RecordParser:
             return None
         if set(map(type, chain.from_iterable(rows))) - {float, int}:
             return None
+        texts = assets  # the strings whose colons the count must expect: ISO ts texts hold two
         try:
             matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(self.features))
             if set(map(type, stamps)) - {float, int}:
                 ts = np.array([parse_timestamp(s) for s in stamps], dtype=np.float64)
+                texts = chain(assets, (s for s in stamps if type(s) is str))
             else:
                 ts = np.array(stamps, dtype=np.float64)
                 if not ((ts >= 0) & (ts < MAX_EPOCH_S)).all():
@@ -349,13 +351,13 @@ class RecordParser:
         if not np.isfinite(matrix).all():
             return None
         # A field or sensor given twice, or a colon the count does not see: parse_one decides.
-        texts = "".join(chain(assets, (s for s in stamps if type(s) is str)))
-        colons = sum(map(len, docs)) + sum(map(len, values)) + len(docs) * self._feature_colons
-        if maybe_repeated(b"".join(raws), colons + texts.count(":")):
+        sensors = sum(map(len, values))
+        colons = sum(map(len, docs)) + sensors + len(docs) * self._feature_colons
+        if maybe_repeated(b"".join(raws), colons + "".join(texts).count(":")):
             return None
         if len(ts) and self._ahead(float(ts.max())):
             return None
-        unknown = sum(map(len, values)) - len(values) * len(self.features)
+        unknown = sensors - len(values) * len(self.features)
         return ParsedBatch(
             indices=list(range(len(raws))),
             asset_ids=assets,

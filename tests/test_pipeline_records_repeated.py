@@ -105,3 +105,27 @@ def test_the_fast_path_finds_every_repetition_the_record_by_record_path_finds(
     expected = [i for i, r in enumerate(which) if not (r and twice)]
     assert fast.indices == expected
     assert all(orjson.loads(raws[i])["asset_id"] == "pump-1" for i in fast.indices)
+
+
+@pytest.mark.parametrize("ts", [b"1790000000.5", b'"2026-11-29T10:15:00.250Z"'])
+def test_a_plant_sized_batch_finds_the_one_repetition_in_it_on_the_bulk_path(ts: bytes, monkeypatch) -> None:
+    # A batch of thousands of records is checked for repetitions by counting its colons in bulk (in
+    # pieces, past the size one record has): one repeated key anywhere in it is still found, only its
+    # chunk is checked record by record, and colons in asset ids and ISO ts texts are no repetition.
+    good = GOOD.replace(b"1790000000.5", ts).replace(b'"pump-1"', b'"site:a:pump-1"')
+    raws = [good] * 5000
+    raws[3210] = good.replace(b'"flow_b":-1', b'"flow_b":-1,"flow_b":7')
+    assert len(b"".join(raws)) > 300_000
+    parser = RecordParser(FEATURES, asset_id_pattern=r"[\w:.-]+")
+    one, slow = parser.parse_one, []
+    monkeypatch.setattr(parser, "parse_one", lambda raw: slow.append(1) or one(raw))
+    out = parser.parse(raws)
+    assert [(r.index, r.reason) for r in out.rejections] == [(3210, Reason.DUPLICATE_FIELD)]
+    assert "'values.flow_b'" in out.rejections[0].detail
+    assert out.indices == [i for i in range(5000) if i != 3210] and out.matrix.shape == (4999, 3)
+    assert len(slow) <= parser.chunk
+    bulk = parser._parse_fast
+    tries: list[int] = []
+    monkeypatch.setattr(parser, "_parse_fast", lambda part: tries.append(len(part)) or bulk(part))
+    assert parser.parse([good] * 5000).indices == list(range(5000))
+    assert tries == [5000]  # the whole batch at once, not chunk by chunk
