@@ -9,8 +9,9 @@ The contract (README, "The history file"):
   any case with spaces around them allowed; other columns are ignored; a ``fault`` column, when there,
   leaves out each row whose value is neither empty nor 0;
 * ``t``: epoch seconds (0 up to 1e11, as a record's ``ts``: larger numbers are epoch milliseconds and
-  are refused), an ISO-8601 time (UTC when it has no offset), each row in either form, or, in
-  Parquet, a timestamp column;
+  are refused), an ISO-8601 time in the forms a record's ``ts`` takes (UTC when it has no offset; a date
+  alone, the basic, week and ordinal forms are refused), each row in either form, or, in Parquet, a
+  timestamp column;
 * sensor values: numbers with ``.`` as the decimal point and no thousands separator; an empty cell or
   a marker such as ``NA``, ``N/A`` or ``null`` is a missing value. Decimal commas are refused, saying
   so: as text in a ``;`` or tab file, and in a ``,`` file, where they split fields, as rows wider than
@@ -36,7 +37,7 @@ import pandas as pd
 
 from pipeline.features import INPUT_SENSORS
 from pipeline.historyspan import coverage_note
-from pipeline.recordjson import MAX_EPOCH_S
+from pipeline.recordjson import MAX_EPOCH_S, TS_FORMS, iso_refusal, iso_seconds
 
 __all__ = ["History", "HistoryError", "MIN_ASSET_ROWS", "read_history"]
 
@@ -231,17 +232,21 @@ def _times(frame: pd.DataFrame, places: _Places) -> pd.Series:
     else:
         seconds = pd.to_numeric(t, errors="coerce")
         text = seconds.isna() & t.notna()
-        if text.any():  # not all numbers: the others are ISO-8601 times, each value read by its form
-            stamps = pd.to_datetime(t.where(text), utc=True, format="ISO8601", errors="coerce")
-            bad = (stamps.isna() & text).to_numpy()
+        if text.any():  # not all numbers: the others are ISO-8601 times in the forms a record's ts takes
+            codes, texts = pd.factorize(t[text])  # each text read once: assets share their times
+            read = np.array([iso_seconds(v.strip()) if isinstance(v, str) else None for v in texts], float)
+            bad = text.to_numpy().copy()
+            bad[bad] = np.isnan(read[codes])
             if bad.any():
                 value = t.iloc[int(np.flatnonzero(bad)[0])]
-                hint = f": {_NUMBER_HINT}" if "," in str(value) else ""
+                said = iso_refusal(value.strip()) if isinstance(value, str) else None
+                hint = _NUMBER_HINT if "," in str(value) else TS_FORMS
                 raise HistoryError(
-                    f"t {value!r} at {_where(frame, bad, places)} is neither epoch seconds nor an ISO-8601 "
-                    f"time (such as 2026-03-01T12:00:00Z){hint}"
+                    f"t {value!r} at {_where(frame, bad, places)} "
+                    + (said or f"is neither epoch seconds nor an ISO-8601 time: {hint}")
                 )
-            seconds = seconds.where(~text, (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1))
+            seconds = seconds.astype(float)
+            seconds[text.to_numpy()] = read[codes]
     seconds = seconds.astype(float)
     if (empty := seconds.isna().to_numpy()).any():
         raise HistoryError(f"t is empty at {_where(frame, empty, places)}: every row needs its time")

@@ -19,7 +19,10 @@ import orjson
 
 __all__ = [
     "MAX_EPOCH_S",
+    "TS_FORMS",
     "decode",
+    "iso_refusal",
+    "iso_seconds",
     "is_schema_1",
     "maybe_repeated",
     "parse_timestamp",
@@ -32,7 +35,7 @@ MAX_EPOCH_S = 1e11
 # The ISO-8601 texts a ts takes: a date and a time of day to the minute at least (RFC 3339's form, with a
 # space for the "T" as it allows), an offset or none (UTC); ``fromisoformat`` checks the rest.
 _ISO_MARKS = ("--T:", "-- :")
-_TS_FORMS = (
+TS_FORMS = (
     "write YYYY-MM-DDThh:mm[:ss[.fff]] with Z, ±hh:mm or no offset (UTC), such as 2026-03-01T12:00:00.250Z"
 )
 _NUMBER = (int, float)
@@ -51,18 +54,9 @@ def parse_timestamp(ts: Any) -> float:
     1795947300.0
     """
     if isinstance(ts, str):
-        try:
-            parsed = datetime.fromisoformat(ts)
-        except ValueError:
-            parsed = None
-        # fromisoformat also reads a date alone, the basic, week and ordinal forms (as midnight or the
-        # hour: not what a gateway that writes them means) and lets one trailing NUL through. Of what it
-        # reads, a date and a time to the minute at least have "-", "-", "T" or " ", ":" at 4, 7, 10, 13.
-        if parsed is None or ts[4:14:3] not in _ISO_MARKS or not ts.isprintable():
+        if (seconds := iso_seconds(ts)) is None:
             raise ValueError(_ts_refused(ts))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        value = parsed.timestamp()
+        value = seconds
     elif isinstance(ts, bool) or not isinstance(ts, _NUMBER):
         raise TypeError(f"ts must be an ISO-8601 string or epoch seconds, got {type(ts).__name__}")
     else:
@@ -87,6 +81,43 @@ def _out_of_range(ts: Any, value: float) -> str:
     return f"{shown} lies beyond year 5138: epoch milliseconds? ts takes seconds (divide by 1000)"
 
 
+def iso_seconds(ts: str) -> float | None:
+    """Epoch seconds of the text ``ts`` when it is an ISO-8601 time in a form the contract takes (UTC when
+    it has no offset), else None (:func:`iso_refusal` says why): a record's ``ts``, a history's ``t``.
+
+    >>> iso_seconds("2026-11-29T11:15:00.250+01:00"), iso_seconds("2026-11-29"), iso_seconds("Sunday")
+    (1795947300.25, None, None)
+    """
+    try:
+        parsed = datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    # fromisoformat also reads a date alone, the basic, week and ordinal forms (as midnight or the
+    # hour: not what a gateway that writes them means) and lets one trailing NUL through. Of what it
+    # reads, a date and a time to the minute at least have "-", "-", "T" or " ", ":" at 4, 7, 10, 13.
+    if ts[4:14:3] not in _ISO_MARKS or not ts.isprintable():
+        return None
+    return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def iso_refusal(ts: str) -> str | None:
+    """Why :func:`iso_seconds` refuses the text ``ts``, in the words that follow it in a refusal, when it
+    is an ISO-8601 time of a form not taken or holds a control character; None when it is neither.
+
+    >>> iso_refusal("2026-W48-7")[:63]
+    'is an ISO-8601 form not taken (a date alone, a basic, week or o'
+    >>> iso_refusal("29/11/2026") is None
+    True
+    """
+    if not ts.isprintable():
+        return "holds a control character"
+    try:
+        datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    return f"is an ISO-8601 form not taken (a date alone, a basic, week or ordinal date): {TS_FORMS}"
+
+
 def _ts_refused(ts: str) -> str:
     """Why a ``ts`` text is refused, and what it should be instead.
 
@@ -95,21 +126,12 @@ def _ts_refused(ts: str) -> str:
     >>> _ts_refused("2026-W48-7")[:69]
     "ts '2026-W48-7' is an ISO-8601 form not taken (a date alone, a basic,"
     """
-    if not ts.isprintable():
-        return f"ts {ts!r:.60} holds a control character"
-    try:
-        datetime.fromisoformat(ts)
-    except ValueError:
-        pass
-    else:
-        return (
-            f"ts {ts!r:.60} is an ISO-8601 form not taken (a date alone, a basic, week or ordinal date): "
-            f"{_TS_FORMS}"
-        )
+    if words := iso_refusal(ts):
+        return f"ts {ts!r:.60} {words}"
     try:
         float(ts)
     except ValueError:
-        return f"ts {ts!r:.60} is not an ISO-8601 time: {_TS_FORMS}"
+        return f"ts {ts!r:.60} is not an ISO-8601 time: {TS_FORMS}"
     return f"ts {ts!r:.60} is not an ISO-8601 time: epoch seconds go as a JSON number, not as text"
 
 

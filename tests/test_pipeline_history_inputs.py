@@ -13,6 +13,7 @@ import pytest
 from pipeline import registry
 from pipeline.cli import main
 from pipeline.features import INPUT_SENSORS
+from pipeline.recordjson import parse_timestamp
 from pipeline.simulator.fleet import Fleet
 
 T0 = 1_772_323_200  # 2026-03-01T00:00:00Z
@@ -333,3 +334,44 @@ def test_decimal_commas_in_a_comma_separated_file_are_refused_saying_to_export_a
     path.write_text("\n".join([rows[0], *(row + "," for row in rows[1:]), ""]))
     assert _train(path, capsys) == (2, "models train: refused: training stopped by the test\n")
     assert trained.history["flow_m3h"].tolist() == plant["flow_m3h"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("form", "said"),
+    [
+        ("2026-03-01", "is an ISO-8601 form not taken (a date alone, a basic, week or ordinal date)"),
+        ("2026-W09-7", "is an ISO-8601 form not taken"),
+        ("20260301T000600Z", "is an ISO-8601 form not taken"),
+        ("2026-03-01T00", "is an ISO-8601 form not taken"),
+        ("2026-03", "is neither epoch seconds nor an ISO-8601 time"),
+    ],
+    ids=["a date alone", "a week date", "the basic form", "an hour alone", "a month"],
+)
+def test_t_in_an_iso_form_a_record_is_refused_in_is_refused_naming_the_forms_taken(
+    form: str, said: str, plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before, t read a date alone, a month, the basic form or an hour without minutes as midnight (or
+    # the hour), as a record's ts is no longer read, and trained on it; a week date was "neither epoch
+    # seconds nor an ISO-8601 time", not saying which forms are.
+    iso = pd.to_datetime(plant["t"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, err = _train(_csv(tmp_path, plant.assign(t=iso.where(np.arange(len(plant)) != 5, form))), capsys)
+    assert code == 2 and trained.history is None
+    assert f"t '{form}' at line 7 {said}" in err
+    assert "write YYYY-MM-DDThh:mm[:ss[.fff]] with Z, ±hh:mm or no offset (UTC)" in err
+
+
+def test_t_takes_each_iso_form_a_record_takes_and_reads_it_as_a_record_does(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    stamps = pd.to_datetime(plant["t"], unit="s", utc=True)
+    forms = [
+        stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        stamps.dt.tz_convert("Europe/Berlin").dt.strftime("%Y-%m-%d %H:%M+01:00"),
+        stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.000"),
+        stamps.dt.tz_convert("Asia/Kolkata").dt.strftime("%Y-%m-%dT%H:%M:%S.0+05:30"),
+        stamps.dt.strftime("%Y-%m-%dT%H:%MZ"),
+    ]
+    t = pd.concat(forms, axis=1).to_numpy()[np.arange(len(plant)), np.arange(len(plant)) % len(forms)]
+    code, err = _train(_csv(tmp_path, plant.assign(t=t)), capsys)
+    assert (code, err.strip()) == (2, "models train: refused: training stopped by the test")
+    assert sorted(trained.history["t"]) == sorted(map(parse_timestamp, t)) == sorted(plant["t"].astype(float))
