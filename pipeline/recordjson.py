@@ -167,8 +167,9 @@ def decode(raw: bytes) -> Any:
     # The stdlib also reads NaN, Infinity and out-of-range numbers, which the value policy then
     # handles, instead of rejecting the whole record as not JSON. It also reads what orjson rightly
     # refuses: UTF-16 and UTF-32 text (the contract is UTF-8, as RFC 8259 has JSON between systems),
-    # nesting past Python's recursion limit, and lone surrogates ("\ud800"), strings no UTF-8 writer
-    # (the DLQ's, an alert's) can encode. All are not JSON here.
+    # surrogates written in UTF-8's form, nesting past Python's recursion limit, and lone surrogates
+    # ("\ud800"), strings no UTF-8 writer (the DLQ's, an alert's) can encode. All are not JSON here;
+    # text that is not UTF-8 is told so, with its first byte that is not.
     _refuse_wide(raw)
     try:
         doc = json.loads(raw, parse_int=_integer)
@@ -188,19 +189,31 @@ def decode(raw: bytes) -> Any:
 
 
 def _refuse_wide(raw: bytes) -> None:
-    """Raise ``ValueError`` naming the encoding when ``raw`` is UTF-16 or UTF-32 text (with a byte-order
-    mark or without: told by its zero bytes, as the stdlib's reader tells it), which is not UTF-8.
+    """Raise ``ValueError`` when ``raw`` is not UTF-8 text: naming the encoding of UTF-16 or UTF-32 text
+    (with a byte-order mark or without: told by its zero bytes, as the stdlib's reader tells it), else the
+    first byte that is not UTF-8 (Latin-1 text, a surrogate written in UTF-8's form), with its position.
 
-    >>> try:
-    ...     _refuse_wide('{"a": 1}'.encode("utf-16"))
-    ... except ValueError as exc:
-    ...     print(str(exc)[:61])
+    >>> for raw in ('{"a": 1}'.encode("utf-16"), '{"a": "é"}'.encode("latin-1")):
+    ...     try:
+    ...         _refuse_wide(raw)
+    ...     except ValueError as exc:
+    ...         print(str(exc)[:61])
     the value is UTF-16 text (first bytes ff fe 7b 00), not UTF-8
+    the value is not UTF-8 text: byte 0xe9 at position 7 (after '
     """
     encoding = json.detect_encoding(raw)
+    wanted = "the contract takes JSON in UTF-8"
     if encoding.startswith("utf-8"):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            before = raw[max(exc.start - 16, 0) : exc.start].decode("utf-8", "ignore")
+            raise ValueError(
+                f"the value is not UTF-8 text: byte 0x{raw[exc.start]:02x} at position {exc.start}"
+                f" (after {before!r}): {wanted}"
+            ) from None
         return
-    first, wanted = raw[:4].hex(" "), "the contract takes JSON in UTF-8"
+    first = raw[:4].hex(" ")
     try:
         raw.decode(encoding)
     except UnicodeDecodeError:
