@@ -88,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         "--history-hours", type=float, default=24.0, help="training history, simulated hours (default 24)"
     )
     demo.add_argument("--max-epochs", type=int, default=30, help="training epochs at most (default 30)")
-    demo.add_argument("--time-budget", type=float, default=60.0, help="training seconds at most, a collapse retry included (default 60)")
+    demo.add_argument(
+        "--time-budget", type=float, default=60.0, help="seconds of training, retry included (default 60)"
+    )
     demo.add_argument("--json", type=Path, help="also write the final summary to this file")
     demo.add_argument(
         "--operator-delay", type=float, default=20.0, help="seconds until an alert is labelled (default 20)"

@@ -69,7 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser, help_config: str) -> None:
     )
     train.add_argument("history", help="the history file")
     train.add_argument("--seed", type=int, default=0, help="training seed, 0 to 4294967295 (default 0)")
-    train.add_argument("--time-budget", type=float, help="seconds of training at most, a collapse retry included (default 60)")
+    train.add_argument(
+        "--time-budget",
+        type=float,
+        help="seconds of training at most, a collapse retry included (default 60)",
+    )
     train.add_argument("--version", help="the version to publish as (default: a UTC timestamp)")
     train.add_argument("--no-promote", action="store_true", help="publish without making it current")
 
