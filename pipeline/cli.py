@@ -18,7 +18,6 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -48,6 +47,7 @@ def _help_config() -> str:
 def _parser() -> argparse.ArgumentParser:
     # Imported here, not above: `probe` (a health check every few seconds) needs none of them.
     from pipeline.benchcmd import add_bench_arguments
+    from pipeline.demoargs import add_arguments as add_demo_arguments
     from pipeline.modelcmd import add_arguments as add_models_arguments
     from pipeline.probecmd import add_arguments as add_probe_arguments
     from pipeline.simulator.command import add_arguments as add_simulate_arguments
@@ -74,34 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--config", help=help_config)
     add_simulate_arguments(simulate)
     demo = sub.add_parser("demo", help="broker + model + daemon + simulated plant, with a live summary")
-    demo.add_argument("--config", help=help_config)
-    demo.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
-    demo.add_argument("--assets", type=int, default=24, help="fleet size (default 24)")
-    demo.add_argument("--seed", type=int, default=0, help="the simulated plant's seed (default 0)")
-    demo.add_argument("--rate", type=float, default=48.0, help="records per second (default 48)")
-    demo.add_argument("--speedup", type=float, default=10.0, help="simulated seconds per second (default 10)")
-    demo.add_argument(
-        "--fault-rate", type=float, default=0.5, help="faults per asset per simulated hour (default 0.5)"
-    )
-    demo.add_argument("--every", type=float, default=5.0, help="seconds between summaries (default 5)")
-    demo.add_argument(
-        "--history-hours", type=float, default=24.0, help="training history, simulated hours (default 24)"
-    )
-    demo.add_argument("--max-epochs", type=int, default=30, help="training epochs at most (default 30)")
-    demo.add_argument(
-        "--time-budget", type=float, default=60.0, help="seconds of training, retry included (default 60)"
-    )
-    demo.add_argument("--json", type=Path, help="also write the final summary to this file")
-    demo.add_argument(
-        "--operator-delay", type=float, default=20.0, help="seconds until an alert is labelled (default 20)"
-    )
-    demo.add_argument(
-        "--operator-errors", type=float, default=0.05, help="share of wrong labels, 0-1 (default 0.05)"
-    )
-    demo.add_argument(
-        "--retrain-labels", type=int, default=10, help="labels that trigger a retraining run (default 10)"
-    )
-    demo.add_argument("--no-retrain", action="store_true", help="run without the retrainer")
+    add_demo_arguments(demo, help_config)
     probe = sub.add_parser("probe", help="health check: the configured /live of the daemon or the retrainer")
     add_probe_arguments(probe)
     return parser
