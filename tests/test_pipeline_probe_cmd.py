@@ -105,37 +105,6 @@ def test_nothing_listening_or_no_fixed_port_is_unhealthy_with_the_reason(
     assert _probe(capsys, "--retrainer") == (1, "unhealthy: metrics.enabled is false: no endpoint to probe")
 
 
-def test_invalid_settings_or_options_exit_1_in_one_line(tmp_path: Path, capsys) -> None:
-    # Exit 1, never 2: Docker reserves a health check's exit code 2.
-    config = tmp_path / "config.yaml"
-    config.write_text("metrics: {port: 70000}\nkafka: {batch_size: 0}\n")
-    code, line = _probe(capsys, "--config", str(config))
-    assert (
-        code == 1
-        and line.startswith("config error")
-        and "metrics.port" in line
-        and "kafka.batch_size" in line
-    )
-    assert _probe(capsys, "--retrainr") == (1, "usage error: unrecognized arguments: --retrainr")
-
-
-@pytest.mark.parametrize(
-    ("args", "said"),
-    [
-        (["--timeout", "x"], "argument --timeout: invalid float value: 'x'"),
-        (["--timeout"], "argument --timeout: expected one argument"),
-        (["extra"], "unrecognized arguments: extra"),
-    ],
-)
-def test_an_option_argparse_refuses_is_one_line_on_stdout(
-    capsys: pytest.CaptureFixture[str], args: list[str], said: str
-) -> None:
-    # Before, argparse's usage and its error went to stderr: three lines in `docker inspect`.
-    code = main(["probe", *args])
-    captured = capsys.readouterr()
-    assert (code, captured.out, captured.err) == (1, f"usage error: {said}\n", "")
-
-
 def test_an_endpoint_that_never_answers_fails_within_the_timeout(monkeypatch, capsys) -> None:
     with socket.socket() as sock:  # accepts connections (the backlog), never answers
         sock.bind(("127.0.0.1", 0))
