@@ -76,3 +76,36 @@ def test_sizes_below_one_are_refused(size: str) -> None:
 def test_an_unknown_recipe_is_refused() -> None:
     with pytest.raises(ValueError, match="recipe"):
         run_speed(**TINY, recipe="mine")
+
+
+def test_the_whole_timed_training_is_reported_beside_its_median_epoch() -> None:
+    result = run_speed(**{**TINY, "epochs": 3}, device="cpu")
+    assert result["train_seconds_total"] == pytest.approx(sum(result["epoch_seconds_all"]), abs=1e-3)
+    assert result["meta"]["config"]["bf16"] is False
+
+
+def test_bf16_off_a_cuda_device_is_refused_before_any_training() -> None:
+    # The library trains in float32 off CUDA; a figure labelled bf16 would be a float32 one.
+    with pytest.raises(ValueError, match="bf16.*CUDA.*cpu"):
+        run_speed(**TINY, device="cpu", bf16=True)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["bench", "speed", "--bf16", "--device", "cpu"], "--bf16 trains on a CUDA device only"),
+        (["bench", "table2", "--bf16"], "table2: --bf16 is taken by speed only"),
+    ],
+)
+def test_the_command_refuses_bf16_where_it_would_not_apply(
+    argv: list[str], says: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dhag.bench
+
+    def started(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the benchmark started")
+
+    monkeypatch.setattr(dhag.bench, "run_speed", started)
+    monkeypatch.setattr(dhag.bench, "run_table2", started)
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err

@@ -17,7 +17,7 @@ from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
 from dhag.outpath import check_results_out
-from dhag.params import MAX_SEED
+from dhag.params import MAX_SEED, resolve_device
 
 __all__ = ["add_bench_parser", "comma_list", "run_bench"]
 
@@ -96,6 +96,12 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.datasets is not None and args.bench in ("semisup", "speed"):  # it ran what it always runs
         runs = "Thyroid" if args.bench == "semisup" else "a synthetic table"
         raise ParameterError(f"{args.bench}: --datasets is not taken; it runs {runs}")
+    if args.bf16 and args.bench != "speed":
+        raise ParameterError(f"{args.bench}: --bf16 is taken by speed only")
+    if args.bf16 and resolve_device(args.device).type != "cuda":
+        raise ParameterError(
+            f"--bf16 trains on a CUDA device only; --device {args.device} gives {resolve_device(args.device)}"
+        )
     if args.bench not in ("merge", "show") and args.parts:
         raise ParameterError(f"{args.bench}: unexpected files {[str(p) for p in args.parts]}")
     if args.bench == "show":
@@ -177,6 +183,7 @@ def run_bench(args: argparse.Namespace) -> int:
             score_snapshots=args.score_snapshots,
             score_members=args.score_members,
             recipe=args.dhag_recipe,
+            bf16=args.bf16,
         )
         print(json.dumps({k: v for k, v in result.items() if k != "meta"}, indent=2))
     return 0
@@ -233,6 +240,11 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="auto",
         help="speed: auto (CUDA when present), cpu or cuda[:N] (default auto); the others train where the "
         "library does, auto",
+    )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="speed: train under bfloat16 autocast, CUDA only (default off: float32); scoring stays float32",
     )
     parser.add_argument("--json", type=Path, help="write the results as JSON")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, every benchmark (default 1)")
