@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from dhag.controller import NormWeightController
+from dhag.cudagraph import GraphedSteps, can_graph, capturable_optimizers
 from dhag.losses import LossParts, constant_ce, shifted_rows, total_loss
 from dhag.modules import DHAGNet
 from dhag.snapshots import keep_snapshot, snapshot_schedule
@@ -50,6 +51,9 @@ class TrainConfig:
     bf16: bool
     progress: bool
     snapshots: int = 1
+    # On CUDA, replay each update from a CUDA graph after a few eager ones (dhag.cudagraph); a training
+    # whose lambda1 a controller steers (ce_target) always runs eagerly.
+    cuda_graph: bool = True
 
 
 @dataclass
@@ -63,6 +67,7 @@ class TrainResult:
     steps: int = 0
     epoch_steps: int = 0  # the updates of one full epoch (the ragged last batch left out)
     averaged_epochs: int = 0
+    graph_replays: int = 0  # updates replayed from a CUDA graph (0: every update ran eagerly)
     history: list[dict[str, float]] = field(default_factory=list)
     # With cfg.snapshots > 1: the end-of-epoch weights kept for the snapshot ensemble, and their epochs.
     snapshot_epochs: list[int] = field(default_factory=list)
@@ -79,13 +84,18 @@ def k_for_batch(k: float, m: int) -> int:
     return max(0, min(count, m - 1))
 
 
-def make_optimizers(net: DHAGNet, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, ...]:
-    """Adam (amsgrad): one optimiser for encoder + perturbators, one slower one for the discriminator."""
-    main = torch.optim.Adam(
-        list(net.encoder.parameters()) + list(net.perturbators.parameters()), lr=cfg.lr, amsgrad=True
-    )
-    disc = torch.optim.Adam(net.discriminator.parameters(), lr=cfg.discriminator_lr, amsgrad=True)
-    return main, disc
+def make_optimizers(
+    net: DHAGNet, cfg: TrainConfig, *, capturable: bool = False
+) -> tuple[torch.optim.Optimizer, ...]:
+    """Adam (amsgrad): one optimiser for encoder + perturbators, one slower one for the discriminator;
+    ``capturable`` ones, for a CUDA graph, keep their state and learning rates on the device."""
+    groups = [
+        (list(net.encoder.parameters()) + list(net.perturbators.parameters()), cfg.lr),
+        (list(net.discriminator.parameters()), cfg.discriminator_lr),
+    ]
+    if capturable:
+        return capturable_optimizers(groups, next(net.parameters()).device)
+    return tuple(torch.optim.Adam(params, lr=lr, amsgrad=True) for params, lr in groups)
 
 
 def train_step(
@@ -112,7 +122,10 @@ def train_step(
     x_shifted = None
     if shift_columns is not None and shift_columns.numel() > 0 and cfg.shift_weight > 0:
         x_shifted = shifted_rows(x, shift_columns, cfg.shift_range, generator, bounds=shift_bounds)
-    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+    # No cast cache: a CUDA graph must not capture a cast made once and reused (dhag.cudagraph).
+    with torch.autocast(
+        device_type=x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16, cache_enabled=False
+    ):
         parts = total_loss(
             net,
             x,
@@ -219,7 +232,9 @@ def train(
     epoch it ends has no held-out loss (``val_loss``) unless early stopping needs it. Averaging never
     changes the training trajectory, only the weights kept.
     """
-    optimizers = make_optimizers(net, cfg)
+    steered = cfg.ce_target is not None and cfg.lambda_norm > 0
+    graphed = can_graph(x_train, cfg.cuda_graph, steered)
+    optimizers = make_optimizers(net, cfg, capturable=graphed)
     disc_schedule = torch.optim.lr_scheduler.StepLR(
         optimizers[1], step_size=max(cfg.discriminator_decay_epoch, 1), gamma=cfg.discriminator_decay
     )
@@ -230,7 +245,7 @@ def train(
     n_batches = max(n // batch, 1)
     learned_nothing_ce = constant_ce(1 - k_for_batch(cfg.k, batch) / batch, cfg.ce_weighting)
     controller = None
-    if cfg.ce_target is not None and cfg.lambda_norm > 0:
+    if steered:
         controller = NormWeightController(
             cfg.lambda_norm, target=cfg.ce_target, constant=learned_nothing_ce, device=x_train.device
         )
@@ -246,6 +261,15 @@ def train(
         average_after = averaging_start(cfg, n_batches)
         averaged = torch.optim.swa_utils.AveragedModel(net)
     keep_at = snapshot_schedule(cfg, n_batches) if cfg.snapshots > 1 and not cfg.early_stopping else ()
+    stepper = None
+    if graphed:
+
+        def eager_step(xb: torch.Tensor, kb: torch.Tensor | None, gen: torch.Generator | None) -> LossParts:
+            return train_step(
+                net, optimizers, xb, cfg, kb, gen, shift_columns=shift_columns, shift_bounds=shift_bounds
+            )
+
+        stepper = GraphedSteps(eager_step, optimizers, generator, x_train.device)
     start = time.perf_counter()
     bar = _progress_bar(cfg)
     try:
@@ -266,17 +290,20 @@ def train(
                         )
                         kb = x_known[pick]
                 lam = None if controller is None else controller.value
-                parts = train_step(
-                    net,
-                    optimizers,
-                    xb,
-                    cfg,
-                    kb,
-                    generator,
-                    lambda_norm=lam,
-                    shift_columns=shift_columns,
-                    shift_bounds=shift_bounds,
-                )
+                if stepper is not None:
+                    parts = stepper(xb, kb)
+                else:
+                    parts = train_step(
+                        net,
+                        optimizers,
+                        xb,
+                        cfg,
+                        kb,
+                        generator,
+                        lambda_norm=lam,
+                        shift_columns=shift_columns,
+                        shift_bounds=shift_bounds,
+                    )
                 if controller is not None:
                     controller.update(parts.ce)
                 sums += torch.stack([p.detach().float() for p in (*parts[:4], parts.shifted)])
@@ -292,6 +319,8 @@ def train(
                 n_done = n_batches
                 out_of_time = cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget
             disc_schedule.step()
+            if stepper is not None:
+                stepper.learning_rates_changed()
             means = (sums / n_done).tolist()
             record = {"epoch": float(epoch), "loss": means[0], "ce": means[1], "norm": means[2]}
             record["div"] = means[3]
@@ -340,6 +369,9 @@ def train(
     finally:
         if bar is not None:
             bar.close()
+        if stepper is not None:
+            result.graph_replays = stepper.replays
+            stepper.close()
     if cfg.early_stopping and best_state is not None:
         net.load_state_dict(best_state)
     else:
@@ -350,11 +382,12 @@ def train(
         result.best_epoch = result.epochs_run
     result.seconds = time.perf_counter() - start
     logger.info(
-        "trained %d epochs in %.1fs (kept epoch %d%s, stopped by %s)",
+        "trained %d epochs in %.1fs (kept epoch %d%s, stopped by %s%s)",
         result.epochs_run,
         result.seconds,
         result.best_epoch,
         f", weights averaged over the last {result.averaged_epochs}" if result.averaged_epochs else "",
         result.stopped_by,
+        f"; {result.graph_replays} of {result.steps} updates replayed from a CUDA graph" if graphed else "",
     )
     return result
