@@ -46,6 +46,13 @@ def capturable_optimizers(
     )
 
 
+def _detached(out: Any) -> Any:
+    """A step's output, a tensor or a tuple of them (``LossParts``), cut from its autograd graph."""
+    if isinstance(out, torch.Tensor):
+        return out.detach()
+    return type(out)(*(t.detach() for t in out))
+
+
 class GraphedSteps:
     """Call it as ``step(xb, kb)`` in place of ``step_fn(xb, kb, generator)`` for every update.
 
@@ -71,6 +78,7 @@ class GraphedSteps:
         self._inputs: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._outputs: Any = None
         self._graph_generator: torch.Generator | None = None
+        self._side: Any = None
         self.replays = 0
         self.failed: str | None = None
         # The tensors the graph reads each rate from, one per parameter group.
@@ -81,11 +89,15 @@ class GraphedSteps:
             return self._step_fn(xb, kb, self._generator)
         if self._taken < WARMUP_STEPS:
             self._taken += 1
-            side = torch.cuda.Stream(self._device)
-            side.wait_stream(torch.cuda.current_stream(self._device))
-            with torch.cuda.stream(side):
-                out = self._step_fn(xb, kb, self._generator)
-            torch.cuda.current_stream(self._device).wait_stream(side)
+            # One side stream for every warm-up step, and outputs detached: a loss kept alive past
+            # its step would keep the parameters' gradient nodes of the stream it ran on, and the next
+            # backward on another stream would warn that the capture may break.
+            if self._side is None:
+                self._side = torch.cuda.Stream(self._device)
+            self._side.wait_stream(torch.cuda.current_stream(self._device))
+            with torch.cuda.stream(self._side):
+                out = _detached(self._step_fn(xb, kb, self._generator))
+            torch.cuda.current_stream(self._device).wait_stream(self._side)
             return out
         if self._graph is None and not self._capture(xb, kb):
             return self._step_fn(xb, kb, self._generator)
