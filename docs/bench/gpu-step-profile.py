@@ -1,6 +1,6 @@
 """Where one DHAG training step's time goes on a GPU, and what three ways of launching it would give.
 
-    python3 docs/bench/gpu-step-profile.py [--rows 200000] [--features 121] [--batch 512]
+    PYTHONPATH=. python3 docs/bench/gpu-step-profile.py [--rows 200000] [--features 121] [--batch 512]
 
 Run from the repository's root on a CUDA machine (CPU works too, without the CUDA graph). On synthetic
 data of KDD's size and the speed benchmark's settings (L = 5, batch 512) it times one epoch of
