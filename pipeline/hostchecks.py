@@ -1,8 +1,9 @@
 """What ``run`` and ``retrain`` would refuse of valid settings on this host, found by ``check-config``
 without starting either: certificate files they cannot read, GSSAPI without its library and a CUDA
-device the host lacks (config errors: they exit 2), and a registry without a model (a warning: they
-exit 4 until one is published). Nothing here loads a model or reaches Kafka: the broker's address, its
-topics and the credentials it takes are found by ``run``."""
+device the host lacks, no CUDA at all or fewer GPUs than a ``cuda:N`` needs (config errors: exit 2),
+and a registry without a model (a warning: they exit 4 until one is published). Nothing here loads a
+model or reaches Kafka: the broker's address, its topics and the credentials it takes are found by
+``run``."""
 
 from __future__ import annotations
 
@@ -24,10 +25,20 @@ def host_problems(settings: Settings) -> list[str]:
         "retrain.device": (settings.retrain.device, "retrain"),
     }
     for key, (device, command) in devices.items():
-        if device.startswith("cuda") and not _has_cuda():
+        if not device.startswith("cuda"):
+            continue
+        count = _cuda_devices()
+        if not count:
             problems.append(
                 f"config error: {key}: {device!r}: CUDA is not available on this host, and {command} would "
                 "stop on it: write cpu, or auto for CUDA where there is one"
+            )
+        elif int(device.partition(":")[2] or 0) >= count:  # check_device passed only cuda and cuda:N
+            names = "cuda:0" + (f" to cuda:{count - 1}" if count > 1 else "")
+            some = f"{count} CUDA devices ({names})" if count > 1 else f"1 CUDA device ({names})"
+            problems.append(
+                f"config error: {key}: {device!r}: this host has {some}, and {command} would stop on it: "
+                f"write {'one of them' if count > 1 else names}, cpu, or auto"
             )
     return problems
 
@@ -46,7 +57,8 @@ def host_notes(settings: Settings) -> list[str]:
     return []
 
 
-def _has_cuda() -> bool:
+def _cuda_devices() -> int:
+    """How many CUDA devices torch sees here (0 where CUDA is not available)."""
     import torch  # only for a CUDA device: check-config imports no torch otherwise
 
-    return torch.cuda.is_available()
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -91,6 +91,35 @@ def test_check_config_refuses_a_cuda_device_this_host_lacks(
     assert "config error: retrain.device: 'cuda:1': CUDA is not available on this host" in err
 
 
+def test_check_config_refuses_a_cuda_index_beyond_the_host_s_gpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: exit 0, the settings printed; run then stopped on the device's first use of the model.
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    registry = _registry_with_a_model(tmp_path / "registry")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model: {{registry: {registry}, device: 'cuda:5'}}\nretrain: {{device: 'cuda:1'}}\n")
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "config error: model.device: 'cuda:5': this host has 2 CUDA devices (cuda:0 to cuda:1), and run "
+        "would stop on it: write one of them, cpu, or auto\n"
+    )
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "config error: model.device: 'cuda:5': this host has 1 CUDA device (cuda:0), and run" in err
+    assert "config error: retrain.device: 'cuda:1': this host has 1 CUDA device (cuda:0), and retrain" in err
+    assert "write cuda:0, cpu, or auto" in err
+    config.write_text(f"model: {{registry: {registry}, device: 'cuda:0'}}\nretrain: {{device: cuda}}\n")
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(
     ("security", "said"),
     [
