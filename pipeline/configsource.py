@@ -237,14 +237,23 @@ _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
 def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
     """Why a value the operator wrote as meant was refused, where YAML 1.1 read it otherwise: ``no`` or
         ``on`` as a boolean, ``5e3`` (no dot, no sign in the exponent) as text; or a duration given a unit, or
-    written as minutes and seconds (``0:30``, which YAML's base 60 leaves as text).
+    written as minutes and seconds (``0:30``, which YAML's base 60 leaves as text); or a whole number
+    written with a point (``5000.0``), which a strict integer setting refuses as a float.
     """
     if isinstance(value, bool) and error["type"] != "bool_type":
         fix = "write a number" if error["type"] in ("int_type", "float_type") else "quote it to mean the word"
         return f" (YAML read an unquoted yes, no, on, off, true or false as a boolean: {fix})"
+    name = str(error["loc"][-1]) if error["loc"] else ""
+    # 5000.0, or 1.0e+6 from YAML; past 2**53 a float holds no exact whole number to write back.
+    if (
+        isinstance(value, float)
+        and value.is_integer()
+        and abs(value) <= 2**53
+        and error["type"] == "int_type"
+    ):
+        return f" ({name} is a whole number: write {int(value)})"
     if not isinstance(value, str) or error["type"] not in ("int_type", "float_type"):
         return ""
-    name = str(error["loc"][-1]) if error["loc"] else ""
     unit = next((unit for end, unit in _UNITS.items() if name.endswith(end)), None)
     if unit and _DURATION.fullmatch(value.strip()):
         return f" ({name} is a number of {unit}, without a unit)"

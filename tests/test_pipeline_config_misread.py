@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from pipeline.config import load_settings
+from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError
 
 
@@ -136,3 +137,41 @@ def test_an_empty_section_says_it_is_empty_not_none(tmp_path: Path) -> None:
         "remove it to take its defaults"
     )
     assert said[1] == "config error: unknown key 'batch_size' (value 5); did you mean kafka.batch_size?"
+
+
+def _integer_keys(model: type[BaseModel], above: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], int]]:
+    """Every setting that holds an integer, with its default."""
+    keys = []
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            keys += _integer_keys(field.annotation, (*above, name))
+        elif field.annotation is int:
+            keys.append(((*above, name), field.default))
+    return keys
+
+
+def test_every_integer_setting_written_with_a_point_says_to_write_a_whole_number(tmp_path: Path) -> None:
+    # Before: "has value 5000.0; allowed: a valid integer", of a value that is one, with nothing to say
+    # that the ".0" alone was at fault.
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  batch_size: 5000.0\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    assert str(info.value) == (
+        "config error: key 'kafka.batch_size' has value 5000.0 (batch_size is a whole number: write 5000); "
+        "allowed: a valid integer"
+    )
+    keys = _integer_keys(Settings)
+    assert len(keys) > 30 and (("metrics", "port"), 9108) in keys
+    for key, default in keys:
+        variable = "DHAG_PIPELINE_" + "__".join(key).upper()
+        with pytest.raises(ConfigError) as info:
+            load_settings(None, {variable: f"{default}.0"})
+        said = f"key {'.'.join(key)!r} has value {default}.0 ({key[-1]} is a whole number: write {default});"
+        assert said in str(info.value), str(info.value)
+
+
+def test_an_integer_setting_with_a_fraction_is_refused_without_a_whole_number_to_write() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "5000.5"})
+    assert str(info.value).startswith("config error: key 'kafka.batch_size' has value 5000.5; allowed:")
