@@ -16,6 +16,7 @@ __all__ = [
     "FilePath",
     "MAX_TOPIC_NAME",
     "Section",
+    "check_addresses",
     "check_asset_pattern",
     "check_device",
     "check_not_blank",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 EMBEDDED = "embedded"  # kafka.bootstrap_servers: start a broker of our own
+_ADDRESSES = "comma-separated host:port addresses"
 MAX_TOPIC_NAME = 249  # characters: Kafka refuses to create a topic with a longer name
 
 
@@ -110,13 +112,29 @@ def check_servers(servers: str) -> str:
     """
     if servers == EMBEDDED:
         return servers
+    return _addresses(servers, f"{EMBEDDED!r} or {_ADDRESSES}")
+
+
+def check_addresses(servers: str) -> str:
+    """``servers`` as :func:`check_servers` takes them, but only addresses: an address given for a
+    broker to reach (a console's ``--bootstrap``), which no embedded broker of another process is.
+
+    >>> check_addresses("kafka-1:9092,")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 'kafka-1:9092,': an empty address (a comma too many); allowed: comma-separated host:port...
+    """
+    return _addresses(servers, _ADDRESSES)
+
+
+def _addresses(servers: str, allowed: str) -> str:
+    if not servers.strip():
+        raise ValueError(f"{servers!r} names no broker; allowed: {allowed}")
     addresses = [address.strip() for address in servers.split(",")]
     problems = list(dict.fromkeys(p for address in addresses if (p := _address_problem(address))))
     if problems:
-        shown = "" if len(addresses) == 1 and addresses[0] else f"{servers!r}: "
-        raise ValueError(
-            f"{shown}{'; '.join(problems)}; allowed: {EMBEDDED!r} or comma-separated host:port addresses"
-        )
+        shown = "" if len(addresses) == 1 else f"{servers!r}: "
+        raise ValueError(f"{shown}{'; '.join(problems)}; allowed: {allowed}")
     return ",".join(addresses)
 
 

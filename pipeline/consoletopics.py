@@ -13,6 +13,7 @@ from kafka.errors import KafkaError
 
 from pipeline.alertsince import own_time_since, since_offsets, untimed_note
 from pipeline.config import Settings
+from pipeline.configvalues import EMBEDDED, check_addresses
 from pipeline.kafkaclients import closed_on_failure
 from pipeline.kafkatime import record_time
 
@@ -101,12 +102,18 @@ def client_options(settings: Settings) -> dict[str, Any]:
 
 def console_bootstrap(settings: Settings, given: str | None, err: TextIO) -> str | None:
     """The broker address a console uses: ``given`` (``--bootstrap``), else ``kafka.bootstrap_servers``;
-    None, said on ``err``, for an embedded broker, which no other process can reach."""
-    bootstrap = given or settings.kafka.bootstrap_servers
-    if bootstrap == "embedded":
+    None, said on ``err``, for an embedded broker, which no other process can reach, and for a
+    ``given`` that ``kafka.bootstrap_servers`` would refuse (:func:`~pipeline.configvalues.check_addresses`),
+    before the client waits on it."""
+    bootstrap = settings.kafka.bootstrap_servers if given is None else given
+    if bootstrap == EMBEDDED:
         err.write(
             "this command needs the address of the broker the daemon uses: pass --bootstrap HOST:PORT or set "
             "kafka.bootstrap_servers (an embedded broker is private to the process that started it)\n"
         )
         return None
-    return bootstrap
+    try:
+        return bootstrap if given is None else check_addresses(given)
+    except ValueError as exc:
+        err.write(f"--bootstrap: {exc}\n")
+        return None

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.configvalues import EMBEDDED, check_addresses
 from pipeline.signals import install_signals
 from pipeline.simulator.faults import PLANT_EVENT_KINDS
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
@@ -150,13 +151,19 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         sys.stdout.write(f"wrote {len(frame)} rows of {fleet.plates.n} assets to {args.history}\n")
         return 0
-    bootstrap = args.bootstrap or settings.kafka.bootstrap_servers
-    if bootstrap == "embedded":
+    bootstrap = settings.kafka.bootstrap_servers if args.bootstrap is None else args.bootstrap
+    if bootstrap == EMBEDDED:
         sys.stderr.write(
             "streaming needs a Kafka address: pass --bootstrap HOST:PORT or set kafka.bootstrap_servers "
             "(`dhag-pipeline demo` runs broker, daemon and simulator together)\n"
         )
         return 2
+    if args.bootstrap is not None:  # as kafka.bootstrap_servers is checked, not waited on by the client
+        try:
+            bootstrap = check_addresses(args.bootstrap)
+        except ValueError as exc:
+            sys.stderr.write(f"--bootstrap: {exc}\n")
+            return 2
     positive = {"--rate": args.rate, "--speedup": args.speedup}
     if args.duration is not None:
         positive["--duration"] = args.duration
