@@ -44,6 +44,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from pipeline.recordjson import decode, parse_timestamp
 from pipeline.records import dlq_detail
@@ -157,7 +158,7 @@ class Label(BaseModel):
     ts: float
     values: dict[str, float] | None = Field(None, min_length=1, max_length=MAX_SENSORS)
     label: Literal["anomaly", "normal"]
-    operator: str = Field(min_length=1, max_length=MAX_OPERATOR)
+    operator: str = Field(min_length=1)  # at most MAX_OPERATOR characters once its spaces go (_operator)
     note: str | None = Field(None, max_length=MAX_NOTE)
     labelled_at: float | None = None
     label_id: str | None = Field(None, pattern=_ID)
@@ -207,6 +208,12 @@ class Label(BaseModel):
             raise ValueError(
                 "operator must name who labelled (not blank, no control characters nor invisible ones:"
                 " zero-width, direction marks, line breaks)"
+            )
+        if len(name) > MAX_OPERATOR:  # the name kept: " kim " is 3 characters
+            raise PydanticCustomError(
+                "string_too_long",
+                "String should have at most {max_length} characters",
+                {"max_length": MAX_OPERATOR},
             )
         return name
 

@@ -97,3 +97,31 @@ def test_control_and_invisible_characters_are_still_refused_saying_so(given: str
     with pytest.raises(LabelError, match="operator") as refused:
         parse_label(_label(given))
     assert "invisible" in refused.value.detail
+
+
+def test_the_name_s_length_is_counted_without_its_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: " " + 127 characters + "  " was refused as over 128 characters, counted before the spaces
+    # the contract drops, and so was "kim   " 30 times over (180 characters; the name is 119).
+    name = "k" * 127
+    assert parse_label(_label(f" {name}  ")).operator == name
+    assert parse_label(_label("  " + "k" * 128 + "\u3000")).operator == "k" * 128
+    assert parse_label(_label("kim   " * 30)).operator == " ".join(["kim"] * 30)
+    monkeypatch.setattr(alertscmd, "ensure_labels_topic", lambda *_: False)
+    monkeypatch.setattr(alertscmd, "KafkaProducer", _Producer)
+    parser = argparse.ArgumentParser()
+    alertscmd.add_label_arguments(parser)
+    args = parser.parse_args(
+        ["a1", "--normal", "--operator", f" {name} ", "--unchecked", "--bootstrap", "k:9"]
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert alertscmd.run_label(Settings(), args, out, err) == 0, err.getvalue()
+    assert orjson.loads(_Producer.sent[-1])["operator"] == name
+
+
+def test_a_name_longer_than_128_characters_without_its_spaces_is_still_refused() -> None:
+    with pytest.raises(LabelError) as refused:
+        parse_label(_label(" " + "k" * 129 + " "))
+    assert refused.value.field == "operator" and refused.value.kind == "string_too_long"
+    assert refused.value.limits == {"max_length": 128}
+    assert refused.value.given == " " + "k" * 129 + " "  # what was given, as the refusal quotes it
+    assert "at most 128 characters" in refused.value.detail
