@@ -110,6 +110,9 @@ def resolve_device(device: str) -> torch.device:
         raise _refusal("device", device, _DEVICES)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise _refusal("device", device, f"{_DEVICES}; CUDA is not available on this machine")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= (count := torch.cuda.device_count()):
+        have = f"cuda:0 to cuda:{count - 1}" if count > 1 else "cuda:0"
+        raise _refusal("device", device, f"a device this machine has ({have}), 'cpu' or 'auto'")
     return dev
 
 
