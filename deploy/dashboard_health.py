@@ -12,8 +12,8 @@ from dashboards import PLANT_LEGEND, make_panel, plant_variable, query_target, r
 
 def pipeline_health() -> str:
     """Throughput, lag, latency, DLQ, model version, reloads, drift, replicas, broker failures by
-    operation; then the retrainer; then the poll size and the share of readings beyond the model's
-    training range."""
+    operation; then the retrainer; then the poll size, the share of readings beyond the model's
+    training range, and the readings misdated or of an asset without a reference."""
     rate = "[$__rate_interval]"
     # A stat that adds up (daemons, paused daemons, labels waiting) or shows the worst (the broker) is
     # the chosen plants' total; one of a plant's own (its model, threshold, retraining) shows each plant.
@@ -198,7 +198,7 @@ def pipeline_health() -> str:
         make_panel(
             "timeseries",
             "Readings beyond the training range (share of scored; alert above 10 % for 30 min)",
-            (0, 44, 24, 6),
+            (0, 44, 12, 6),
             [
                 query_target(
                     "A",
@@ -208,6 +208,27 @@ def pipeline_health() -> str:
                 )
             ],
             unit="percentunit",
+        ),
+        # Readings scored on a wrong date (a device clock reset: DhagReadingsMisdated) or against the
+        # fleet's median reference (an asset the plant model has none for: DhagReadingsUnreferenced),
+        # counted over the five minutes each alert judges at a time.
+        make_panel(
+            "timeseries",
+            "Readings misdated, and of an asset without a reference (per 5 min; alerts when some in "
+            "every 5 min for 30 min)",
+            (12, 44, 12, 6),
+            [
+                query_target(
+                    "A",
+                    "sum by (namespace) (increase(dhag_readings_misdated_total[5m]))",
+                    "misdated" + PLANT_LEGEND,
+                ),
+                query_target(
+                    "B",
+                    "sum by (namespace) (increase(dhag_readings_unreferenced_total[5m]))",
+                    "no reference" + PLANT_LEGEND,
+                ),
+            ],
         ),
         make_panel(
             "heatmap",

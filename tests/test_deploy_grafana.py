@@ -343,3 +343,19 @@ def test_the_retraining_runs_panel_shows_the_steps_that_failed_after_a_decision(
     )
     runs = f"sum by (namespace, outcome) (increase(dhag_retrain_runs_total{plant}[1d]))"
     assert exprs[title] == [runs, step_failures]
+
+
+def test_the_pipeline_health_counts_misdated_and_unreferenced_readings_beside_the_beyond_range() -> None:
+    # The readings scored on a wrong date or against the fleet's median reference, over the five
+    # minutes DhagReadingsMisdated and DhagReadingsUnreferenced judge, beside the readings the model
+    # judges beyond its training range: what the runbooks send the operator to.
+    exprs = _panel_exprs("dhag-pipeline-health")
+    (title,) = [t for t, e in exprs.items() if any("dhag_readings_misdated_total" in x for x in e)]
+    plant = '{namespace=~"$namespace"}'
+    assert exprs[title] == [
+        f"sum by (namespace) (increase(dhag_readings_misdated_total{plant}[5m]))",
+        f"sum by (namespace) (increase(dhag_readings_unreferenced_total{plant}[5m]))",
+    ]
+    assert title.startswith("Readings misdated, and of an asset without a reference")
+    beyond = "Readings beyond the training range (share of scored; alert above 10 % for 30 min)"
+    assert beyond in _neighbours("dhag-pipeline-health", title)

@@ -78,6 +78,7 @@ ALERTS = (
         for alertname in ("DhagAssetSilent", "DhagAssetClockSkewed")
         for group in ("pump", "fan", "valve")
     ]
+    + [{"alertname": "DhagReadingsMisdated", "severity": "warning"}]
     + [{"alertname": "DhagDaemonDown", "severity": s} for s in ("critical", "warning", "info")]
 )
 

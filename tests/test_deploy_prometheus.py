@@ -195,6 +195,9 @@ def test_alertmanager_config_is_valid() -> None:
         (["alertname=DhagAssetAnomalous", "asset_group=fan", "severity=critical"], "hvac-oncall"),
         (["alertname=DhagAssetAnomalous", "asset_group=mixer", "severity=critical"], "plant-operations"),
         (["alertname=DhagAssetClockSkewed", "asset_group=pump", "severity=warning"], "plant-operations"),
+        # A device's clock, named by the daemons' log only: the machines' owners, as a skewed clock.
+        (["alertname=DhagReadingsMisdated", "severity=warning"], "plant-operations"),
+        (["alertname=DhagReadingsUnreferenced", "severity=warning"], "ops-chat"),
         (["alertname=DhagDaemonDown", "severity=critical"], "platform-pager"),
         (["alertname=DhagDlqRatioHigh", "severity=warning"], "ops-chat"),
         (["alertname=DhagDriftDetected", "severity=info"], "ops-chat"),

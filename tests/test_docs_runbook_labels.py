@@ -19,6 +19,7 @@ ANSWERING = (
     "DhagDriftDetected",
     "DhagAssetSilentInFault",
     "DhagConsumerLagHigh",
+    "DhagReadingsUnreferenced",
 )
 _LABEL = re.compile(r"dhag-pipeline label \S+ --(anomaly|normal)")  # a label given, not the command named
 
