@@ -18,7 +18,15 @@ from dhag.fitrecord import training_record
 from dhag.fitted import FittedScoring
 from dhag.health import check_finite_weights, outlier_probe, warn_small_calibration
 from dhag.modules import DHAGNet
-from dhag.params import ARCH_PARAMS, Settings, resolve_device, resolve_seed, train_config, validate_params
+from dhag.params import (
+    ARCH_PARAMS,
+    Settings,
+    resolve_device,
+    resolve_seed,
+    target_far,
+    train_config,
+    validate_params,
+)
 from dhag.preprocessing import Preprocessor
 from dhag.retry import report_collapse
 from dhag.snapshots import kept_networks
@@ -36,10 +44,11 @@ class DHAG(FittedScoring, Settings):
     anomalies made by learned latent perturbations (Kim and Lee, CIKM 2024).
 
     ``decision_function`` returns an anomaly score in [0, 1], higher = more anomalous. ``threshold_``
-    is calibrated without labels: at ``target_far`` on held-out normal training rows (a random
-    ``validation_fraction`` of them; for rows in time order, ``validation_split="blocks"`` holds out
-    whole stretches spread over the data and ``"last"`` the last rows), or, when ``contamination`` is
-    set, at that quantile of the training scores; never below ``min_threshold`` when that is set
+    is calibrated without labels: at ``target_far`` (None, the default: 0.01) on held-out normal
+    training rows (a random ``validation_fraction`` of them; for rows in time order,
+    ``validation_split="blocks"`` holds out whole stretches spread over the data and ``"last"`` the last
+    rows), or, when ``contamination`` is set instead (with ``target_far`` set too, ``fit`` refuses the
+    pair), at that quantile of the training scores; never below ``min_threshold`` when that is set
     (0.5, the discriminator's own boundary, where normal scores crowd into a narrow band that a
     quantile lands just above).
 
@@ -152,7 +161,7 @@ class DHAG(FittedScoring, Settings):
         min_delta: float = 1e-3,
         validation_fraction: float = 0.1,
         validation_split: str = "random",
-        target_far: float = 0.01,
+        target_far: float | None = None,
         contamination: float | None = None,
         min_threshold: float | None = None,
         categorical: tuple[str, ...] | list[str] = (),
@@ -331,12 +340,14 @@ class DHAG(FittedScoring, Settings):
     def _calibrate(self, calibration: np.ndarray, training: np.ndarray, *, held_out: bool) -> float:
         if self.contamination is not None:
             return quantile_threshold(training, 1.0 - float(self.contamination), self.min_threshold)
-        warn_small_calibration(calibration.size, float(self.target_far), held_out=held_out)
-        return quantile_threshold(calibration, 1.0 - float(self.target_far), self.min_threshold)
+        far = target_far(self)
+        warn_small_calibration(calibration.size, far, held_out=held_out)
+        return quantile_threshold(calibration, 1.0 - far, self.min_threshold)
 
     def threshold_for(self, normal_scores: np.ndarray, rows: Any = None) -> float:
         """The threshold these settings give on ``normal_scores`` (scores of held-out normal rows): their
-        ``1 - target_far`` quantile, raised to ``min_threshold`` when that is higher.
+        ``1 - target_far`` quantile (0.01 when it is None, with ``contamination`` set too), raised to
+        ``min_threshold`` when that is higher.
 
         Raises :class:`TrainingError` when that is 1.0, 0.0 or NaN
         (:func:`~dhag.threshold.check_threshold`, of which ``fit`` only warns): held to it, the model
@@ -354,7 +365,7 @@ class DHAG(FittedScoring, Settings):
         if scores.size == 0:
             raise InputError("threshold_for needs the scores of at least one normal row. Got none.")
         refuse_odd_scores(scores)
-        threshold = quantile_threshold(scores, 1.0 - float(self.target_far), self.min_threshold)
+        threshold = quantile_threshold(scores, 1.0 - target_far(self), self.min_threshold)
         pre = getattr(self, "preprocessor_", None)
         matrix = self.transform(rows) if rows is not None and pre is not None else None
         check_threshold(threshold, pre, matrix)

@@ -20,6 +20,11 @@ written (:data:`ALWAYS_WRITTEN`):
 
 A setting added later joins :data:`BEFORE_IT_EXISTED` when one of its values does exactly what the
 releases before it did, and the new release's loader reads its absence as that value.
+
+A setting whose default became None, meaning the number that was its default before
+(:data:`NONE_MEANT`), is written as that number when None, which earlier releases take (they refuse
+None there), and read back as None: the model trains and scores alike, and one written before, with the
+number, reads as unset. So does one given that number by hand: it meant the same.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from dhag.retry import CONTROLLER_TARGET
+from dhag.threshold import DEFAULT_TARGET_FAR
 
-__all__ = ["ALWAYS_WRITTEN", "BEFORE_IT_EXISTED", "left_out", "read_as_before"]
+__all__ = ["ALWAYS_WRITTEN", "BEFORE_IT_EXISTED", "NONE_MEANT", "left_out", "read_as_before"]
 
 # Setting -> the value that does what the releases before it did (the commit that added it).
 BEFORE_IT_EXISTED: dict[str, Any] = {
@@ -48,29 +54,43 @@ BEFORE_IT_EXISTED: dict[str, Any] = {
     "allow_many_categories": False,  # a categorical that looks like an id refused (8120da3)
 }
 ALWAYS_WRITTEN = frozenset({"max_steps", "collapse_retry", "shift_mode", "shift_range"})
+# Setting -> the number its None default means, which every release before that default wrote. target_far
+# became None so that fit can refuse it beside contamination: unset, not 0.01, where contamination is set.
+NONE_MEANT: dict[str, Any] = {"target_far": DEFAULT_TARGET_FAR}
+
+
+def _same(value: Any, before: Any) -> bool:
+    return value is before or (type(value) is type(before) and value == before)
 
 
 def _is_before(name: str, value: Any) -> bool:
     if name in ALWAYS_WRITTEN or name not in BEFORE_IT_EXISTED:
         return False
-    before = BEFORE_IT_EXISTED[name]
-    return value is before or (type(value) is type(before) and value == before)
+    return _same(value, BEFORE_IT_EXISTED[name])
 
 
 def left_out(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """``settings`` (as JSON holds them) less those at the value from before they existed.
+    """``settings`` (as JSON holds them) less those at the value from before they existed, and each of
+    :data:`NONE_MEANT` that is None as the number it means.
 
-    >>> left_out({"max_epochs": 20, "recipe": "paper", "snapshots": 3, "ce_target": None})
-    {'max_epochs': 20, 'snapshots': 3}
+    >>> left_out({"max_epochs": 20, "recipe": "paper", "snapshots": 3, "ce_target": None, "target_far": None})
+    {'max_epochs': 20, 'snapshots': 3, 'target_far': 0.01}
     """
-    return {name: value for name, value in settings.items() if not _is_before(name, value)}
+    written = {
+        name: NONE_MEANT[name] if name in NONE_MEANT and value is None else value
+        for name, value in settings.items()
+    }
+    return {name: value for name, value in written.items() if not _is_before(name, value)}
 
 
 def read_as_before(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``settings`` from a manifest, each setting of :data:`BEFORE_IT_EXISTED` it leaves out read as
-    before that setting existed.
+    before that setting existed, and each of :data:`NONE_MEANT` at the number its None means as None.
 
     >>> read_as_before({"recipe": "reference", "max_epochs": 20})["recipe"], read_as_before({})["snapshots"]
     ('reference', 1)
+    >>> read_as_before({"target_far": 0.01})["target_far"], read_as_before({"target_far": 0.05})["target_far"]
+    (None, 0.05)
     """
-    return BEFORE_IT_EXISTED | dict(settings)
+    read = BEFORE_IT_EXISTED | dict(settings)
+    return read | {name: None for name, meant in NONE_MEANT.items() if _same(read.get(name), meant)}

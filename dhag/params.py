@@ -14,6 +14,7 @@ from dhag.columns import names_setting_problem
 from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
+from dhag.threshold import DEFAULT_TARGET_FAR
 from dhag.training import TrainConfig
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "PERTURBATOR_GAMES",
     "resolve_device",
     "resolve_seed",
+    "target_far",
     "train_config",
     "validate_params",
 ]
@@ -210,12 +212,13 @@ def validate_params(est: Any) -> None:
         est.validation_split in ("random", "blocks", "last"),
         "'random', 'blocks' or 'last'",
     )
-    _check(
-        "target_far",
-        est.target_far,
-        _is_real(est.target_far) and 0 < est.target_far < 0.5,
-        "a float in (0, 0.5)",
-    )
+    if est.target_far is not None:
+        _check(
+            "target_far",
+            est.target_far,
+            _is_real(est.target_far) and 0 < est.target_far < 0.5,
+            "None or a float in (0, 0.5)",
+        )
     if est.min_threshold is not None:
         _check(
             "min_threshold",
@@ -229,6 +232,13 @@ def validate_params(est: Any) -> None:
             est.contamination,
             _is_real(est.contamination) and 0 < est.contamination <= 0.5,
             "None or a float in (0, 0.5]",
+        )
+    if est.target_far is not None and est.contamination is not None:
+        # One of them sets the threshold: the other would be taken and do nothing.
+        raise ParameterError(
+            "The 'target_far' and 'contamination' parameters of DHAG each set the threshold (a false-alarm "
+            "rate on held-out normal rows, or the share of the training rows flagged): set one of them, "
+            f"the other None. Got target_far={est.target_far!r} and contamination={est.contamination!r}."
         )
     _check(
         "perturbator_game",
@@ -287,6 +297,17 @@ def validate_params(est: Any) -> None:
     if est.snapshots > 1 and (est.average_weights or est.early_stopping):
         # Each keeps weights of its own choosing; a snapshot ensemble keeps end-of-epoch states as trained.
         _check("snapshots", est.snapshots, False, "1 with average_weights=True or early_stopping=True")
+
+
+def target_far(est: Any) -> float:
+    """The false-alarm rate ``est``'s threshold is calibrated at: its ``target_far``, or
+    :data:`~dhag.threshold.DEFAULT_TARGET_FAR` when that is None.
+
+    >>> from dhag import DHAG
+    >>> target_far(DHAG()), target_far(DHAG(target_far=np.float32(0.25)))
+    (0.01, 0.25)
+    """
+    return DEFAULT_TARGET_FAR if est.target_far is None else float(est.target_far)
 
 
 def train_config(est: Any) -> TrainConfig:

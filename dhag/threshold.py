@@ -2,8 +2,8 @@
 the check that refuses one no row could be above.
 
 A row is flagged when its score is above ``threshold_``. The threshold is the ``1 - target_far``
-quantile of held-out normal rows' scores (or the ``1 - contamination`` quantile of the training
-scores), never below ``min_threshold`` when that is set.
+quantile of held-out normal rows' scores (``target_far=None``: :data:`DEFAULT_TARGET_FAR`), or the
+``1 - contamination`` quantile of the training scores, never below ``min_threshold`` when that is set.
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ import numpy as np
 from dhag.exceptions import InputError, ParameterError, TrainingError
 from dhag.preprocessing import Preprocessor
 
+# The false-alarm rate a threshold is calibrated at when ``target_far`` is left unset (None): unset, not
+# 0.01, so that a model given ``contamination`` can tell that it was given no target_far beside it.
+DEFAULT_TARGET_FAR = 0.01
+
 __all__ = [
+    "DEFAULT_TARGET_FAR",
     "check_threshold",
     "checked_threshold",
     "quantile_threshold",

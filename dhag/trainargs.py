@@ -134,7 +134,7 @@ def untrained_model(args: argparse.Namespace, *, categorical: list[str], passthr
         snapshots=args.snapshots,
         recipe=args.recipe,
         ce_weighting=args.ce_weighting,
-        target_far=0.01 if args.target_far is None else args.target_far,
+        target_far=args.target_far,
         validation_split=args.validation_split,
         contamination=args.contamination,
         categorical=categorical,

@@ -7,6 +7,7 @@ from plant_data import FEATURES, gross_outliers, normal
 from retrain_data import SETTINGS, _labelled, _readings
 
 from dhag import DHAG
+from dhag.params import target_far
 from pipeline.retrain.samples import TrainingData
 from pipeline.retrain.training import train_candidate
 
@@ -23,7 +24,7 @@ def test_a_short_calibration_holds_out_distinct_normal_readings_not_rejected_cop
     candidate = train_candidate(fitted, data, SETTINGS)
     fresh = normal(rng, 20_000)
     far = float((candidate.decision_function(fresh) > candidate.threshold_).mean())
-    assert candidate.target_far / 3 <= far <= 3 * candidate.target_far
+    assert target_far(candidate) / 3 <= far <= 3 * target_far(candidate)
     assert float(candidate.predict(gross_outliers(rng, 2000)).mean()) > 0.5
     record = candidate.training_["calibration"]
     assert record["source"] == "unseen blocks and training rows" and record["rows"] == 5 + 60
@@ -61,7 +62,7 @@ def test_calibration_readings_the_parent_cannot_score_do_not_count_towards_enoug
     assert record["rows"] == 5 + 60 and record["unscored"] == 10
     fresh = normal(rng, 20_000)
     far = float((candidate.decision_function(fresh) > candidate.threshold_).mean())
-    assert candidate.target_far / 3 <= far <= 3 * candidate.target_far
+    assert target_far(candidate) / 3 <= far <= 3 * target_far(candidate)
 
 
 def test_too_few_calibration_readings_the_candidate_scores_fail_the_run_not_keep_fits_threshold(
