@@ -9,9 +9,10 @@ The contract (README, "The history file"):
   any case with spaces around them allowed; other columns are ignored; a ``fault`` column, when there,
   leaves out each row whose value is neither empty nor 0;
 * ``t``: epoch seconds (0 up to 1e11, as a record's ``ts``: larger numbers are epoch milliseconds and
-  are refused), an ISO-8601 time in the forms a record's ``ts`` takes (UTC when it has no offset; a date
-  alone, the basic, week and ordinal forms are refused), each row in either form, or, in Parquet, a
-  timestamp column;
+  are refused; so are dates typed as their digits, ``20261129`` when every number of ``t`` is such,
+  ``20261129101500`` anywhere: :mod:`pipeline.datenumbers`), an ISO-8601 time in the forms a record's
+  ``ts`` takes (UTC when it has no offset; a date alone, the basic, week and ordinal forms are refused),
+  each row in either form, or, in Parquet, a timestamp column;
 * sensor values: numbers with ``.`` as the decimal point and no thousands separator; an empty cell or
   a marker such as ``NA``, ``N/A`` or ``null`` is a missing value. Decimal commas are refused, saying
   so: as text in a ``;`` or tab file, and in a ``,`` file, where they split fields, as rows wider than
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.datenumbers import as_epoch_seconds, date_as_number, dates_as_numbers
 from pipeline.features import INPUT_SENSORS
 from pipeline.historyspan import coverage_note
 from pipeline.recordjson import MAX_EPOCH_S, TS_FORMS, iso_refusal, iso_seconds
@@ -222,15 +224,17 @@ def _where(frame: pd.DataFrame, mask: np.ndarray, places: _Places) -> str:
 def _times(frame: pd.DataFrame, places: _Places) -> pd.Series:
     """``t`` as epoch seconds (float), or a refusal naming the first bad value and its line."""
     t = frame["t"]
+    numbers = np.zeros(len(t), dtype=bool)  # the rows whose t is written as a number
     if isinstance(t.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(t):
         stamps = t if isinstance(t.dtype, pd.DatetimeTZDtype) else t.dt.tz_localize("UTC")
         seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
     elif pd.api.types.is_bool_dtype(t):
         raise HistoryError("t holds true/false values: write epoch seconds or ISO-8601 times")
     elif pd.api.types.is_numeric_dtype(t):
-        seconds = t.astype(float)
+        seconds, numbers = t.astype(float), t.notna().to_numpy()
     else:
         seconds = pd.to_numeric(t, errors="coerce")
+        numbers = seconds.notna().to_numpy()
         text = seconds.isna() & t.notna()
         if text.any():  # not all numbers: the others are ISO-8601 times in the forms a record's ts takes
             codes, texts = pd.factorize(t[text])  # each text read once: assets share their times
@@ -250,6 +254,16 @@ def _times(frame: pd.DataFrame, places: _Places) -> pd.Series:
     seconds = seconds.astype(float)
     if (empty := seconds.isna().to_numpy()).any():
         raise HistoryError(f"t is empty at {_where(frame, empty, places)}: every row needs its time")
+    typed = numbers & dates_as_numbers(seconds.to_numpy())
+    if not typed[numbers].all():  # then those of eight digits are times of 1970 (a clock from 0) by chance
+        typed &= (seconds >= MAX_EPOCH_S).to_numpy()
+    if typed.any():
+        value = seconds.iloc[int(np.flatnonzero(typed)[0])]
+        raise HistoryError(
+            f"t {value:.0f} at {_where(frame, typed, places)} reads as {date_as_number(value)}, not as "
+            f"epoch seconds ({as_epoch_seconds(value)}): write each row's time as epoch seconds or as an "
+            f"ISO-8601 time, {TS_FORMS.removeprefix('write ')}"
+        )
     if (late := (seconds >= MAX_EPOCH_S).to_numpy()).any():
         value = seconds.iloc[int(np.flatnonzero(late)[0])]
         raise HistoryError(
