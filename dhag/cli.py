@@ -17,7 +17,7 @@ from dhag.artifact import load_model, read_manifest, sign_artifact
 from dhag.bench.cli import add_bench_parser, comma_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError, ParameterError
-from dhag.infotext import SHOWN, column_kinds, counted, listed_in_part, shown_metadata
+from dhag.infotext import SHOWN, column_kinds, counted, listed_in_part, shown_metadata, shown_name
 from dhag.io import read_table
 from dhag.labelhint import label_like_columns, label_like_warning
 from dhag.legacy import read_as_before
@@ -234,14 +234,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
         return 0
     t = manifest.get("training", {})
     print(f"DHAG model, format {manifest['format_version']}")
-    names = manifest["feature_names"]
+    names = [shown_name(name) for name in manifest["feature_names"]]
     listed = listed_in_part(names) + (" (dhag info --json lists them)" if len(names) > SHOWN else "")
     print(f"features ({len(names)}): {listed}")
     for line in column_kinds(manifest.get("preprocessing", {})):
         print(line)
     ranges = manifest.get("preprocessing", {}).get("ranges") or {}
     if ranges:
-        shown = [f"{name} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in ranges.items()]
+        shown = [f"{shown_name(name)} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in ranges.items()]
         print(f"training ranges: {listed_in_part(shown)}")
     print(f"threshold: {manifest['threshold']:.6f}")
     if manifest["signed_with_previous_key"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["SHOWN", "column_kinds", "counted", "listed_in_part", "shown_metadata"]
+__all__ = ["SHOWN", "column_kinds", "counted", "listed_in_part", "shown_metadata", "shown_name"]
 
 
 SHOWN = 20  # features and ranges named on one line of `dhag info`
@@ -20,6 +20,18 @@ def counted(n: object, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def shown_name(name: object) -> str:
+    r"""A feature's name, or a category, as ``dhag info`` prints it: as it is when every character of it
+    prints, else escaped as Python writes it, in quotes, so that a line break, a tab or a terminal's
+    control sequence in a name neither breaks the line nor acts on the terminal.
+
+    >>> shown_name("flow_m3h"), shown_name("débit"), shown_name("flow\nrate"), shown_name("temp\x1b[2J")
+    ('flow_m3h', 'débit', "'flow\\nrate'", "'temp\\x1b[2J'")
+    """
+    text = str(name)
+    return text if text.isprintable() else repr(text)
+
+
 def listed_in_part(items: list[str]) -> str:
     """The first items, and how many more there are."""
     more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
@@ -33,6 +45,8 @@ def column_kinds(preprocessing: dict) -> list[str]:
 
     >>> column_kinds({"categories": {"site": ["north", "south"]}, "passthrough": ["valve"]})
     ['categorical (1): site (2 categories: north, south)', 'passthrough (1, unscaled): valve']
+
+    Names and categories are shown by :func:`shown_name`.
     """
     lines = []
     categories = preprocessing.get("categories") or {}
@@ -41,10 +55,11 @@ def column_kinds(preprocessing: dict) -> list[str]:
         for name, known in list(categories.items())[:SHOWN]:
             more = f" and {len(known) - CATEGORIES_SHOWN} more" if len(known) > CATEGORIES_SHOWN else ""
             kind = "category" if len(known) == 1 else "categories"
-            described.append(f"{name} ({len(known)} {kind}: {', '.join(known[:CATEGORIES_SHOWN])}{more})")
+            shown = ", ".join(map(shown_name, known[:CATEGORIES_SHOWN]))
+            described.append(f"{shown_name(name)} ({len(known)} {kind}: {shown}{more})")
         more = f"; and {len(categories) - SHOWN} more" if len(categories) > SHOWN else ""
         lines.append(f"categorical ({len(categories)}): {'; '.join(described)}{more}")
-    passthrough = list(preprocessing.get("passthrough") or [])
+    passthrough = [shown_name(name) for name in preprocessing.get("passthrough") or []]
     if passthrough:
         lines.append(f"passthrough ({len(passthrough)}, unscaled): {listed_in_part(passthrough)}")
     return lines

@@ -45,3 +45,26 @@ def test_info_names_the_categorical_features_and_their_categories(mixed: Path, c
 def test_info_on_a_model_of_numbers_alone_has_no_such_lines(model_path: Path, capsys) -> None:
     lines = _info(model_path, capsys)
     assert not any(line.startswith(("categorical", "passthrough")) for line in lines)
+
+
+def test_info_shows_names_with_line_breaks_or_control_characters_escaped(tmp_path: Path, capsys) -> None:
+    # Before, a name with a line break split the features line in two, and one with an escape sequence
+    # acted on the terminal; plain names, accented ones too, are shown as they are.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "flow\nrate": rng.normal(size=300),
+            "temp\x1b[2J": rng.normal(size=300),
+            "débit": rng.normal(size=300),
+            "site\r": rng.choice(["north\tside", "south"], 300),
+            "valve\u2028": rng.normal(size=300),
+        }
+    )
+    model = DHAG(max_epochs=1, categorical=["site\r"], passthrough=["valve\u2028"], random_state=0)
+    lines = _info(model.fit(frame).save(tmp_path / "odd.dhag"), capsys)
+    assert not any(c in "".join(lines) for c in "\x1b\r\t\u2028")
+    assert r"features (5): 'flow\nrate', 'temp\x1b[2J', débit, 'site\r', 'valve\u2028'" in lines
+    assert r"categorical (1): 'site\r' (2 categories: 'north\tside', south)" in lines
+    assert r"passthrough (1, unscaled): 'valve\u2028'" in lines
+    ranges = next(line for line in lines if line.startswith("training ranges: "))
+    assert r"'flow\nrate' [" in ranges and "débit [" in ranges
