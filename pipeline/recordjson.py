@@ -152,13 +152,13 @@ def decode(raw: bytes) -> Any:
 
     >>> decode(b'{"a": NaN}')["a"]
     nan
-    >>> for bad in (b"[" * 100_000, b'{"a": "\\\\ud800", "b": NaN}'):
+    >>> for bad in (b"[" * 100_000, b'{"a": {"b": "x\\\\ud800"}, "c": NaN}'):
     ...     try:
     ...         decode(bad)
     ...     except ValueError as exc:
-    ...         print(type(exc).__name__)
-    ValueError
-    UnicodeEncodeError
+    ...         print(str(exc).partition(", half")[0])
+    JSON nested too deeply
+    field 'a.b' holds a lone UTF-16 surrogate ('\\ud800' at character 1)
     """
     try:
         return orjson.loads(raw)
@@ -175,17 +175,36 @@ def decode(raw: bytes) -> Any:
         doc = json.loads(raw, parse_int=_integer)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    stack = [doc]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            item.encode("utf-8")  # UnicodeEncodeError, a ValueError, for a lone surrogate
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+    if (where := _lone_surrogate(doc)) is not None:
+        raise ValueError(
+            f"{where}, half of a character beyond U+FFFF and no text: write the character, or both "
+            "halves (\\ud83d\\ude00)"
+        )
     return doc
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # left in a decoded string only where its other half was not
+
+
+def _lone_surrogate(doc: Any) -> str | None:
+    """Which string of the decoded JSON ``doc`` holds a lone surrogate, and where in it, in words (the
+    field as ``values.flow`` or ``notes[1]``, or the name of a field); None when none does."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str) and (found := _SURROGATE.search(item)):
+            return f"{f'field {path!r}' if path else 'the value'} holds {_surrogate_at(found)}"
+        if isinstance(item, dict):
+            if odd := next((m for m in map(_SURROGATE.search, item) if m), None):
+                return f"the name of a field{f' in {path!r}' if path else ''} holds {_surrogate_at(odd)}"
+            stack.extend((f"{path}.{k}" if path else k, v) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def _surrogate_at(found: re.Match[str]) -> str:
+    return f"a lone UTF-16 surrogate ({found.group()!r} at character {found.start()})"
 
 
 def _refuse_wide(raw: bytes) -> None:

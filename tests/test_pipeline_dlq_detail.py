@@ -55,3 +55,36 @@ def test_a_record_in_another_encoding_is_dead_lettered_naming_the_byte(fitted, e
         f'the value is not UTF-8 text: byte {byte} at position {position} (after \'"note": "Pumpe d\'): '
         "the contract takes JSON in UTF-8"
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (
+            b'{"asset_id": "p1", "ts": 1.0, "values": {"flow": "ab\\ud800"}}',
+            "field 'values.flow' holds a lone UTF-16 surrogate ('\\ud800' at character 2)",
+        ),
+        (
+            b'{"asset_id": "p1", "ts": 1.0, "values": {}, "notes": ["ok", "\\udc00x"]}',
+            "field 'notes[1]' holds a lone UTF-16 surrogate ('\\udc00' at character 0)",
+        ),
+        (
+            b'{"asset_id": "p1", "ts": 1.0, "values": {"t\\ud83d": 1.0}}',
+            "the name of a field in 'values' holds a lone UTF-16 surrogate ('\\ud83d' at character 1)",
+        ),
+    ],
+    ids=["a sensor value", "in a list", "a field name"],
+)
+def test_a_record_with_a_lone_surrogate_is_dead_lettered_naming_the_field(
+    fitted, raw: bytes, said: str
+) -> None:
+    # Before: the detail was the codec's own words, "'utf-8' codec can't encode character '\ud800' in
+    # position 2: surrogates not allowed", naming neither the field nor what is wrong with it.
+    proc = BatchProcessor(Settings(), fitted, "v1", PipelineMetrics(CollectorRegistry()))
+    out = proc.process([Rec("in", 0, 0, b"p1", raw, -1, 0)], now=0.0)
+    (letter,) = [m for m in out.messages if m.topic == proc.dlq_topic]
+    headers = dict(letter.headers)
+    assert headers["dlq.reason"] == b"not_json" and letter.value == raw
+    detail = headers["dlq.detail"].decode()
+    assert detail.startswith(said) and "half of a character beyond U+FFFF" in detail, detail
+    assert "codec" not in detail
