@@ -46,7 +46,8 @@ def test_running_out_of_memory_says_what_was_trained_where_and_what_to_do(
     rows: Path, tmp_path: Path, kind: str, monkeypatch, capsys
 ) -> None:
     device = "cuda:0" if kind == "cuda" else "cpu"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: kind == "cuda")  # a machine with CUDA
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: kind == "cuda")  # a machine with one GPU
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: int(kind == "cuda"))
     _shortage(_SHORTAGES[kind], monkeypatch)
     out = tmp_path / "models" / "m.dhag"
     argv = ["train", "--data", str(rows), "--out", str(out), "--categorical", "mode", "--device", device]
