@@ -24,6 +24,7 @@ from dhag.params import (
     resolve_device,
     resolve_seed,
     target_far,
+    threshold_level,
     train_config,
     validate_params,
 )
@@ -339,15 +340,15 @@ class DHAG(FittedScoring, Settings):
 
     def _calibrate(self, calibration: np.ndarray, training: np.ndarray, *, held_out: bool) -> float:
         if self.contamination is not None:
-            return quantile_threshold(training, 1.0 - float(self.contamination), self.min_threshold)
-        far = target_far(self)
-        warn_small_calibration(calibration.size, far, held_out=held_out)
-        return quantile_threshold(calibration, 1.0 - far, self.min_threshold)
+            return quantile_threshold(training, threshold_level(self), self.min_threshold)
+        warn_small_calibration(calibration.size, target_far(self), held_out=held_out)
+        return quantile_threshold(calibration, threshold_level(self), self.min_threshold)
 
     def threshold_for(self, normal_scores: np.ndarray, rows: Any = None) -> float:
         """The threshold these settings give on ``normal_scores`` (scores of held-out normal rows): their
-        ``1 - target_far`` quantile (0.01 when it is None, with ``contamination`` set too), raised to
-        ``min_threshold`` when that is higher.
+        ``1 - target_far`` quantile (0.01 when it is None), or with ``contamination`` set their
+        ``1 - contamination`` quantile, as ``fit`` takes it of the training scores (the model flags that
+        share of rows like them); raised to ``min_threshold`` when that is higher.
 
         Raises :class:`TrainingError` when that is 1.0, 0.0 or NaN
         (:func:`~dhag.threshold.check_threshold`, of which ``fit`` only warns): held to it, the model
@@ -365,7 +366,7 @@ class DHAG(FittedScoring, Settings):
         if scores.size == 0:
             raise InputError("threshold_for needs the scores of at least one normal row. Got none.")
         refuse_odd_scores(scores)
-        threshold = quantile_threshold(scores, 1.0 - target_far(self), self.min_threshold)
+        threshold = quantile_threshold(scores, threshold_level(self), self.min_threshold)
         pre = getattr(self, "preprocessor_", None)
         matrix = self.transform(rows) if rows is not None and pre is not None else None
         check_threshold(threshold, pre, matrix)

@@ -25,6 +25,7 @@ __all__ = [
     "resolve_device",
     "resolve_seed",
     "target_far",
+    "threshold_level",
     "train_config",
     "validate_params",
 ]
@@ -308,6 +309,19 @@ def target_far(est: Any) -> float:
     (0.01, 0.25)
     """
     return DEFAULT_TARGET_FAR if est.target_far is None else float(est.target_far)
+
+
+def threshold_level(est: Any) -> float:
+    """The quantile of normal scores ``est``'s threshold lies at: ``1 - contamination`` when that is
+    set (the share of rows it flags), else ``1 - target_far`` (:func:`target_far`). ``fit`` takes it of
+    the training scores or of held-out ones, :meth:`~dhag.DHAG.threshold_for` of the scores it is given.
+
+    >>> from dhag import DHAG
+    >>> threshold_level(DHAG()), threshold_level(DHAG(contamination=0.25))
+    (0.99, 0.75)
+    """
+    share = target_far(est) if est.contamination is None else float(est.contamination)
+    return 1.0 - share
 
 
 def train_config(est: Any) -> TrainConfig:

@@ -79,3 +79,18 @@ def test_too_few_calibration_readings_the_candidate_scores_fail_the_run_not_keep
     X_cal = np.vstack([normal(np.random.default_rng(7), 5), np.repeat(bad[None, :], 10, axis=0)])
     with pytest.raises(TrainingError, match=r"scores 5 of 15 calibration readings, fewer than .* \(10\)"):
         _recalibrate(fitted, X_cal, SETTINGS)
+
+
+def test_a_parent_given_contamination_has_its_candidate_flag_that_share(train_rows: np.ndarray) -> None:
+    # The candidate was recalibrated at target_far's 0.01 whatever its parent was given: a model fitted
+    # to flag 10 % of normal operation was replaced by one that flagged 0.3 %, its settings still
+    # saying contamination=0.1.
+    rng = np.random.default_rng(8)
+    parent = DHAG(max_epochs=15, batch_size=128, feature_names=FEATURES, random_state=0, contamination=0.1)
+    parent.fit(train_rows)
+    data = TrainingData([], [], _readings(normal(rng, 600), 0.0), [], _readings(normal(rng, 200), 2000.0))
+    candidate = train_candidate(parent, data, SETTINGS)
+    assert candidate.contamination == 0.1 and candidate.target_far is None
+    fresh = normal(rng, 20_000)
+    for model in (parent, candidate):
+        assert 0.05 <= float((model.decision_function(fresh) > model.threshold_).mean()) <= 0.2

@@ -59,3 +59,17 @@ def test_a_model_whose_threshold_came_from_contamination_loads_and_retrains(
     assert DHAG(**loaded.get_params()).fit(_rows()).threshold_ == model.threshold_
     given = quick_model(target_far=0.02).fit(_rows())
     assert load_model(given.save(tmp_path / "g.dhag")).target_far == 0.02
+
+
+def test_threshold_for_a_model_given_contamination_flags_that_share_of_the_scores(quick_model) -> None:
+    # threshold_for took the 1 - target_far quantile whatever the model was given, so a model fitted
+    # to flag 10 % of its rows, recalibrated on new normal rows (as the retrainer does), flagged 1 %.
+    scores = np.linspace(0.2, 0.3, 1001)
+    threshold = DHAG(contamination=0.1).threshold_for(scores)
+    assert threshold == pytest.approx(0.29) and int(np.sum(scores > threshold)) == 100  # of 1001
+    assert DHAG(contamination=0.1, min_threshold=0.5).threshold_for(scores) == 0.5
+    # As fit puts it on the training scores: the same quantile of the same rows.
+    rows = _rows()
+    model = quick_model(contamination=0.1).fit(rows)
+    assert model.threshold_for(model.decision_function(rows)) == model.threshold_
+    assert DHAG(target_far=0.1).threshold_for(scores) == threshold  # a false-alarm rate of the same share

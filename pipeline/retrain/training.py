@@ -4,7 +4,8 @@
 semi-supervised term), the recent normal sample, the reference sample (the normal operation the parent
 was trained on, carried forward from version to version) plus ``rejected_weight`` copies of every
 rejected alert's reading with y = 0; a plant model keeps its per-asset references (new assets get one).
-The threshold is calibrated on unseen blocks of both normal samples, at the target false-alarm rate;
+The threshold is calibrated on unseen blocks of both normal samples, at the target false-alarm rate
+(a parent given ``contamination`` instead: flagging that share of them, ``DHAG.threshold_for``);
 when they hold fewer than ``min_normal_rows // 10`` readings, with distinct normal training readings
 held out of the fit (fit's own slice holds the rejected alerts' copies). A reading a model cannot score
 (:func:`~pipeline.retrain.unscorable.scores_of`: its network overflows on values near float32's limit,
