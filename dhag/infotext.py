@@ -21,7 +21,8 @@ def counted(n: object, noun: str, plural: str | None = None) -> str:
 
 
 def shown_name(name: object) -> str:
-    r"""A feature's name, or a category, as ``dhag info`` prints it: as it is when every character of it
+    r"""A feature's name, or a category, as ``dhag info`` prints it (and a refusal or a warning that
+    suggests an option for a column, ``--id-columns NAME``): as it is when every character of it
     prints, else escaped as Python writes it, in quotes, so that a line break, a tab or a terminal's
     control sequence in a name neither breaks the line nor acts on the terminal.
 

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from dhag.infotext import shown_name
+
 __all__ = ["label_like_columns", "label_like_warning"]
 
 # Names (lower case, without separators) that files use for a row's label.
@@ -78,9 +80,10 @@ def label_like_warning(name: str) -> str:
     >>> label_like_warning("outlier")[:60]
     "column 'outlier' holds only 0 and 1 and is named as a label "
     """
+    shown = shown_name(name)  # an option's value: escaped when it holds a line break or an escape
     return (
         f"column {name!r} holds only 0 and 1 and is named as a label is, but is trained on as a feature: "
         f"the model will flag the rows marked 1 for the mark, and scoring will need the column. If it marks "
-        f"known anomalies, train with --label-column {name}; if it is a 0/1 signal of the machine, "
-        f"--passthrough {name} keeps it as it is and silences this warning"
+        f"known anomalies, train with --label-column {shown}; if it is a 0/1 signal of the machine, "
+        f"--passthrough {shown} keeps it as it is and silences this warning"
     )
