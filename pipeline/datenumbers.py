@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipeline.recordjson import MAX_EPOCH_S
 
-__all__ = ["as_epoch_seconds", "date_as_number", "dates_as_numbers"]
+__all__ = ["as_epoch_seconds", "date_as_number", "dates_as_numbers", "time_of_date_number"]
 
 # Digits, the strptime form, and the form as a user writes it.
 _FORMS = (
@@ -60,11 +60,29 @@ def date_as_number(value: float) -> str | None:
     >>> date_as_number(20261129), date_as_number(20261129101500), date_as_number(1795947300)
     ('the date 2026-11-29 written as YYYYMMDD', '2026-11-29T10:15:00 written as YYYYMMDDhhmmss', None)
     """
+    if (found := _read(value)) is None:
+        return None
+    stamp, digits, written = found
+    shown = f"the date {stamp:%Y-%m-%d}" if digits == 8 else stamp.isoformat()
+    return f"{shown} written as {written}"
+
+
+def time_of_date_number(value: float) -> pd.Timestamp | None:
+    """The calendar time (no time zone) the number ``value`` reads as when it is the digits of a date,
+    or a date and time; None when it is not.
+
+    >>> time_of_date_number(202611291015), time_of_date_number(1795947300)
+    (Timestamp('2026-11-29 10:15:00'), None)
+    """
+    return None if (found := _read(value)) is None else found[0]
+
+
+def _read(value: float) -> tuple[pd.Timestamp, int, str] | None:
+    """``(time, digits, form as written)`` of the number ``value`` read as a date's digits, or None."""
     for digits, form, written in _FORMS:
         _, read = _readings(np.array([value], dtype=np.float64), digits, form)
         if len(read) and pd.notna(stamp := read.iloc[0]):
-            shown = f"the date {stamp:%Y-%m-%d}" if digits == 8 else stamp.isoformat()
-            return f"{shown} written as {written}"
+            return stamp, digits, written
     return None
 
 

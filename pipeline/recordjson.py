@@ -78,7 +78,31 @@ def _out_of_range(ts: Any, value: float) -> str:
         return f"{shown} is not a finite number of epoch seconds"
     if value < 0:
         return f"{shown} lies before 1970 (epoch seconds count from 1970-01-01T00:00:00Z)"
-    return f"{shown} lies beyond year 5138: epoch milliseconds? ts takes seconds (divide by 1000)"
+    return _date_typed(shown, value) or (
+        f"{shown} lies beyond year 5138: epoch milliseconds? ts takes seconds (divide by 1000)"
+    )
+
+
+def _date_typed(shown: str, value: float) -> str | None:
+    """Why a ``ts`` whose number ``value`` is the digits of a date and time (``20261129101500``) is
+    refused, with the time written as the contract takes it; None when it is not such digits. Eight
+    digits never come here: as epoch seconds they are times of 1970, taken (and counted as misdated), as
+    a device clock reset to 1970 gives them.
+
+    >>> _date_typed("ts 202611291015", 202611291015.0)[:93]
+    'ts 202611291015 is a date typed as a number: it reads as 2026-11-29T10:15:00 written as YYYYM'
+    """
+    # Imported here: it loads pandas, which the consoles that read labels do not, and imports this module.
+    from pipeline.datenumbers import date_as_number, time_of_date_number
+
+    if value < MAX_EPOCH_S or (stamp := time_of_date_number(value)) is None:
+        return None
+    seconds = int(stamp.tz_localize(UTC).timestamp())
+    return (
+        f"{shown} is a date typed as a number: it reads as {date_as_number(value)}, not as epoch seconds: "
+        f"write it as ISO-8601 text, {stamp:%Y-%m-%dT%H:%M:%S}Z (UTC; a local time with its offset, "
+        f"such as +01:00), or as a number of epoch seconds, {seconds} if it is UTC"
+    )
 
 
 def iso_seconds(ts: str) -> float | None:
@@ -129,9 +153,11 @@ def _ts_refused(ts: str) -> str:
     if words := iso_refusal(ts):
         return f"ts {ts!r:.60} {words}"
     try:
-        float(ts)
+        number = float(ts)
     except ValueError:
         return f"ts {ts!r:.60} is not an ISO-8601 time: {TS_FORMS}"
+    if ts.isdigit() and (said := _date_typed(f"ts {ts!r:.60}", number)):
+        return said
     return f"ts {ts!r:.60} is not an ISO-8601 time: epoch seconds go as a JSON number, not as text"
 
 

@@ -51,3 +51,19 @@ def test_what_the_records_refuse_as_not_json_is_still_not_json(raw: bytes) -> No
     with pytest.raises(LabelError) as caught:
         parse_label(raw, max_bytes=1_048_576)
     assert caught.value.reason == LabelReason.NOT_JSON
+
+
+@pytest.mark.parametrize("field", ["ts", "labelled_at"])
+def test_a_label_time_typed_as_a_date_number_is_told_so_not_to_divide_by_1000(field: str) -> None:
+    # Before: "lies beyond year 5138: epoch milliseconds? ts takes seconds (divide by 1000)".
+    raw = b'{"asset_id": "p1", "label": "normal", "operator": "kim", "values": {"x": 1}, ' + (
+        b'"ts": 20261129101500}' if field == "ts" else b'"ts": 100, "labelled_at": 20261129101500}'
+    )
+    with pytest.raises(LabelError) as caught:
+        parse_label(raw)
+    assert caught.value.reason == LabelReason.BAD_VALUE
+    detail = caught.value.detail
+    assert detail.startswith(
+        f"{field}: ts 20261129101500 is a date typed as a number: it reads as 2026-11-29"
+    )
+    assert "milliseconds" not in detail and "ISO-8601 text" in detail

@@ -62,3 +62,33 @@ def test_a_ts_number_out_of_range_is_told_what_is_wrong_with_it(ts: bytes, words
     [rejection] = RecordParser(FEATURES).parse([raw]).rejections
     assert rejection.reason == Reason.BAD_TIMESTAMP
     assert rejection.detail.startswith(words), rejection.detail
+
+
+@pytest.mark.parametrize(
+    ("ts", "read"),
+    [
+        (b"20261129101500", "2026-11-29T10:15:00 written as YYYYMMDDhhmmss"),
+        (b"20261129101500.0", "2026-11-29T10:15:00 written as YYYYMMDDhhmmss"),
+        (b"202611291015", "2026-11-29T10:15:00 written as YYYYMMDDhhmm"),
+        (b'"20261129101500"', "2026-11-29T10:15:00 written as YYYYMMDDhhmmss"),
+    ],
+)
+def test_a_date_and_time_typed_as_a_number_is_told_so_and_how_to_write_it(ts: bytes, read: str) -> None:
+    # Before: "lies beyond year 5138: epoch milliseconds? ts takes seconds (divide by 1000)", which
+    # gives a time in the year 2612 (as text: "epoch seconds go as a JSON number").
+    raw = b'{"asset_id":"p","ts":' + ts + b',"values":{"flow_a":1,"flow_b":1,"vibration":1}}'
+    for fast in (True, False):
+        [rejection] = RecordParser(FEATURES).parse([raw], fast=fast).rejections
+        assert rejection.reason == Reason.BAD_TIMESTAMP
+        detail = rejection.detail
+        assert f"is a date typed as a number: it reads as {read}, not as epoch seconds" in detail, detail
+        assert "milliseconds" not in detail and "1000" not in detail and "JSON number" not in detail
+        assert "write it as ISO-8601 text, 2026-11-29T10:15:00Z (UTC; a local time with its offset" in detail
+        assert detail.endswith("or as a number of epoch seconds, 1795947300 if it is UTC"), detail
+
+
+def test_a_date_typed_as_eight_digits_is_still_read_as_a_time_of_1970() -> None:
+    # Eight digits are epoch seconds of 1970 (a device clock reset): read, and counted as misdated.
+    assert parse_timestamp(20261129) == 20261129.0
+    parsed = RecordParser(FEATURES).parse([rec(ts=20261129)])
+    assert not parsed.rejections and list(parsed.timestamps) == [20261129.0]
