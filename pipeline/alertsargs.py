@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline.alertsince import SINCE_HELP
 from pipeline.labels import MAX_NOTE, MAX_OPERATOR, LabelError, LabelReason
+from pipeline.operatorname import operator_name, unnamed_character
 
 __all__ = ["add_alerts_arguments", "add_label_arguments", "label_refusal"]
 
@@ -74,14 +75,28 @@ def label_refusal(exc: LabelError) -> str:
     ... except LabelError as exc:
     ...     print(label_refusal(exc))
     --operator must name who labels in 1 to 128 characters, not blank and without control or invisible \
-characters; got 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk'... (500 characters)
+characters; got 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk'... (500 characters without the spaces around it)
     """
     if exc.reason == LabelReason.OVERSIZED:  # what the retrainer dead-letters: the note makes it so
         return f"with its --note {exc.detail} (retrain.max_label_bytes)"
     if exc.field not in _RIGHT:
         return exc.detail
     option, right = _RIGHT[exc.field]
-    return f"{option} {right}; got {_quoted(exc.given)}"
+    return f"{option} {right}; got {_operator(exc) if exc.field == 'operator' else _quoted(exc.given)}"
+
+
+def _operator(exc: LabelError) -> str:
+    """An ``--operator`` refused, quoted as the contract judged it: a name holding a character no name
+    holds (checked first, whatever its length) with that character and its place; a name too long as
+    the name kept, with its length counted so (without the spaces around it)."""
+    given = exc.given
+    if not isinstance(given, str):
+        return _quoted(given)
+    if exc.kind == "string_too_long":
+        name = operator_name(given)
+        return f"{name[:_QUOTED]!r}... ({len(name)} characters without the spaces around it)"
+    held = unnamed_character(given)
+    return _quoted(given) + (f", which holds {held}" if held else "")
 
 
 def _quoted(value: Any) -> str:

@@ -8,7 +8,7 @@ A label names what it judges in one of two ways:
 
 Then ``label`` (``anomaly`` confirms, ``normal`` rejects: a false alarm), ``operator`` (taken without
 spaces around it, a run of spaces inside, of any width, as one, accents composed: one operator, one
-name) and an
+name; what it holds is checked before its length, :mod:`pipeline.operatorname`) and an
 optional ``note``; ``labelled_at`` (optional) says when the label was given when ``ts`` is the reading's time;
 ``label_id`` (optional) is the sender's id of the label, which a resend of it keeps (a label that
 repeats an earlier one counts once: :mod:`pipeline.labelorder`). A reading's ``asset_id`` matches the
@@ -27,7 +27,6 @@ import hashlib
 import math
 import re
 import time
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -46,22 +45,29 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from pipeline.operatorname import MAX_OPERATOR, operator_name, unnamed_character
 from pipeline.recordjson import decode, parse_timestamp
 from pipeline.records import dlq_detail
 
-__all__ = ["Label", "LabelError", "LabelReason", "Source", "dlq_headers", "label_message", "parse_label"]
+__all__ = [
+    "MAX_NOTE",
+    "MAX_OPERATOR",
+    "Label",
+    "LabelError",
+    "LabelReason",
+    "Source",
+    "dlq_headers",
+    "label_message",
+    "parse_label",
+]
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
-#: The longest ``operator`` and ``note`` a label may give (characters).
-MAX_OPERATOR = 128
+#: The longest ``note`` a label may give (characters); ``operator``'s is :data:`MAX_OPERATOR`.
 MAX_NOTE = 2000
 MAX_SENSORS = 512
 # How far ahead of this machine's clock a label's times may be (clocks of operator consoles drift); the
 # retrainer judges them against the Kafka record time instead when its own clock is behind that.
 MAX_CLOCK_SKEW_S = 300.0
-# Whitespace an operator's name may not hold (control characters, line and paragraph separators): only
-# spaces (Unicode's space separators) are taken, as one.
-_NOT_SPACES = frozenset({"Cc", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -199,21 +205,20 @@ class Label(BaseModel):
         # One name, however a console composed its accents (NFC), padded its field (spaces around it,
         # a run of them inside: "kim " is kim) or spaced it (an input method's ideographic space, a
         # no-break space): else a repeat counts as another operator's.
-        name = " ".join(unicodedata.normalize("NFC", operator).split())
-        if (
-            not name
-            or any(unicodedata.category(c) in _NOT_SPACES for c in operator)
-            or not name.isprintable()
-        ):
+        name = operator_name(operator)
+        # What it holds first: such a name is refused for it, whatever its length.
+        if not name or (held := unnamed_character(operator)) is not None or not name.isprintable():
+            where = f": it holds {held}" if name and held else ""
             raise ValueError(
                 "operator must name who labelled (not blank, no control characters nor invisible ones:"
-                " zero-width, direction marks, line breaks)"
+                f" zero-width, direction marks, line breaks){where}"
             )
         if len(name) > MAX_OPERATOR:  # the name kept: " kim " is 3 characters
             raise PydanticCustomError(
                 "string_too_long",
-                "String should have at most {max_length} characters",
-                {"max_length": MAX_OPERATOR},
+                "String should have at most {max_length} characters, counted without the spaces around "
+                "it (a run inside as one): it has {length}",
+                {"max_length": MAX_OPERATOR, "length": len(name)},
             )
         return name
 

@@ -122,6 +122,7 @@ def test_a_name_longer_than_128_characters_without_its_spaces_is_still_refused()
     with pytest.raises(LabelError) as refused:
         parse_label(_label(" " + "k" * 129 + " "))
     assert refused.value.field == "operator" and refused.value.kind == "string_too_long"
-    assert refused.value.limits == {"max_length": 128}
+    assert refused.value.limits == {"max_length": 128, "length": 129}  # the length counted so
     assert refused.value.given == " " + "k" * 129 + " "  # what was given, as the refusal quotes it
-    assert "at most 128 characters" in refused.value.detail
+    assert "at most 128 characters, counted without the spaces around it" in refused.value.detail
+    assert "it has 129" in refused.value.detail

@@ -65,3 +65,33 @@ def test_the_help_names_the_argument_and_the_limits_as_the_refusals_do() -> None
     text = " ".join(label.format_help().split())
     assert "ALERT_ID" in text and "alert_id" not in text.replace("ALERT_ID", "")
     assert "1 to 128 characters" in text and "up to 2000 characters" in text
+
+
+def test_a_padded_long_operator_is_quoted_with_the_length_the_contract_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: a name of 129 characters with a space either side was quoted as "(131 characters)",
+    # where the contract counts the name without those spaces (a padded 127 is taken).
+    err = _label(monkeypatch, "a1", "--normal", "--operator", " " + "k" * 129 + " ")
+    assert "1 to 128 characters" in err and "(129 characters without the spaces around it)" in err, err
+    assert "131" not in err and "got 'kkkk" in err
+
+
+def test_an_operator_with_a_control_character_is_refused_for_it_whatever_its_length(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The contract checks what the name holds before its length. Before, label quoted such a name's
+    # first 40 characters and its length alone, as if its length were the fault (trimmed to 128, it
+    # was refused again), and the control character lay beyond what it quoted.
+    import orjson
+
+    from pipeline.labels import LabelError, parse_label
+
+    given = " " + "k" * 129 + "\x07 "
+    err = _label(monkeypatch, "a1", "--normal", "--operator", given)
+    assert r"which holds '\x07' (a control character) at character 131" in err, err
+    assert "without the spaces around it" not in err
+    with pytest.raises(LabelError) as refused:
+        parse_label(orjson.dumps({"alert_id": "a1", "label": "normal", "ts": 5, "operator": given}))
+    assert refused.value.kind == "value_error"
+    assert r"it holds '\x07' (a control character) at character 131" in refused.value.detail
