@@ -17,6 +17,7 @@ from dhag.exceptions import (
 )
 from dhag.params import resolve_device
 from dhag.preprocessing import Preprocessor
+from dhag.topfeatures import read_top_features
 
 __all__ = [
     "DHAG",
@@ -31,6 +32,7 @@ __all__ = [
     "Preprocessor",
     "load_model",
     "read_manifest",
+    "read_top_features",
     "resolve_device",
     "save_model",
     "TrainingError",

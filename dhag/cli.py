@@ -36,6 +36,7 @@ from dhag.rownote import with_row_note, written_cell
 from dhag.scoreswrite import write_scores
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 from dhag.threshold import check_threshold
+from dhag.topfeatures import top_features_cell
 from dhag.trainargs import add_train_parser, named_as_option, untrained_model
 
 __all__ = ["main"]
@@ -127,11 +128,6 @@ def _kept(training: dict) -> str:
     return f"kept epoch {training.get('best_epoch')}"
 
 
-def _contribution(drop: float) -> str:
-    """A feature's score drop to four places; one that rounds to zero is ``0.0000``, never ``-0.0000``."""
-    return f"{round(float(drop), 4) + 0.0:.4f}"
-
-
 def _cmd_score(args: argparse.Namespace) -> int:
     if args.explain < 0:
         raise DHAGError(f"--explain must be 0 (none) or a count of features. Got {args.explain}.")
@@ -191,8 +187,7 @@ def _scores(model: DHAG, frame: pd.DataFrame, out: pd.DataFrame, explain: int) -
         ranked = model.explain(frame.iloc[flagged], top=explain) if flagged.size else []
         out["top_features"] = ""
         for row, pairs in zip(flagged, ranked, strict=True):
-            named = ";".join(f"{n}:{_contribution(c)}" for n, c in pairs)
-            out.iloc[row, out.columns.get_loc("top_features")] = named
+            out.iloc[row, out.columns.get_loc("top_features")] = top_features_cell(pairs)
 
 
 def _unexpected_columns(path: Path, frame: pd.DataFrame, model: DHAG) -> str:

@@ -1,0 +1,65 @@
+"""``dhag score --explain``'s ``top_features`` cell reads back as written: each feature's name exactly
+as the model knows it, whatever it holds (``;`` and ``:`` that separate the entries, ``%`` that
+escapes them), and its contribution."""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dhag import DHAG, read_top_features
+from dhag.cli import main
+from dhag.topfeatures import top_features_cell
+
+NAMES = ["a;b:0.5", "flow:rate", "load_%3B", "plain", "débit m3/h"]
+
+
+def _readme_reader(cell: str) -> list[tuple[str, float]]:
+    """The reader README gives for the cell, with the standard library alone."""
+    return [(unquote(name), float(drop)) for name, drop in (e.split(":") for e in cell.split(";"))]
+
+
+def test_every_name_reads_back_exactly_from_the_scores_csv(tmp_path: Path) -> None:
+    # Before, names were written raw between ';' and ':': 'a;b:0.5:0.0006' read as two entries.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(400, len(NAMES))), columns=NAMES)
+    path = DHAG(max_epochs=2, random_state=0).fit(frame).save(tmp_path / "m.dhag")
+    rows = frame.iloc[:10].copy()
+    rows.iloc[:3] = 9.0
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        argv = ["score", "--model", str(path), "--data", str(tmp_path / "rows.csv"), "--explain", "5"]
+        assert main(argv) == 0
+    scores = pd.read_csv(io.StringIO(out.getvalue()), keep_default_na=False)
+    cells = scores.loc[scores["anomaly"] == 1, "top_features"]
+    assert len(cells) >= 3
+    for cell in cells:
+        entries = _readme_reader(cell)
+        assert sorted(name for name, _ in entries) == sorted(NAMES), cell
+        assert entries == read_top_features(cell)
+    assert "plain:" in cells.iloc[0]  # a name that needs no escape is written as it is
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(), st.floats(allow_nan=False, min_value=-1, max_value=1)),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_any_name_and_contribution_round_trip(pairs: list[tuple[str, float]]) -> None:
+    cell = top_features_cell(pairs)
+    read = [(name, round(drop, 4) + 0.0) for name, drop in pairs]
+    assert read_top_features(cell) == _readme_reader(cell) == read
+
+
+def test_an_empty_cell_is_no_features() -> None:
+    assert read_top_features("") == []
