@@ -172,11 +172,11 @@ class Label(BaseModel):
 
     @field_validator("ts", "labelled_at", mode="before")
     @classmethod
-    def _timestamp(cls, value: Any) -> Any:
+    def _timestamp(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return value
         try:
-            return parse_timestamp(value)
+            return parse_timestamp(value, info.field_name)  # named as the field it is: ts, labelled_at
         except (TypeError, ValueError) as exc:
             raise ValueError(str(exc)) from None
 

@@ -41,10 +41,11 @@ TS_FORMS = (
 _NUMBER = (int, float)
 
 
-def parse_timestamp(ts: Any) -> float:
+def parse_timestamp(ts: Any, field: str = "ts") -> float:
     """Epoch seconds from an ISO-8601 string (UTC when no offset is given) or a number of seconds.
 
-    Raises ``ValueError`` (bad value) or ``TypeError`` (neither a string nor a number).
+    Raises ``ValueError`` (bad value) or ``TypeError`` (neither a string nor a number), naming the value
+    as ``field``: a record's or a label's ``ts``, a label's ``labelled_at``.
 
     Example
     -------
@@ -55,31 +56,31 @@ def parse_timestamp(ts: Any) -> float:
     """
     if isinstance(ts, str):
         if (seconds := iso_seconds(ts)) is None:
-            raise ValueError(_ts_refused(ts))
+            raise ValueError(_ts_refused(ts, field))
         value = seconds
     elif isinstance(ts, bool) or not isinstance(ts, _NUMBER):
-        raise TypeError(f"ts must be an ISO-8601 string or epoch seconds, got {type(ts).__name__}")
+        raise TypeError(f"{field} must be an ISO-8601 string or epoch seconds, got {type(ts).__name__}")
     else:
         try:
             value = float(ts)
         except OverflowError:
             value = math.inf
     if not (0 <= value < MAX_EPOCH_S):
-        raise ValueError(_out_of_range(ts, value))
+        raise ValueError(_out_of_range(ts, value, field))
     return value
 
 
-def _out_of_range(ts: Any, value: float) -> str:
-    """What is wrong with a ``ts`` whose ``value`` (epoch seconds) is not a time from 1970 to year 5138."""
+def _out_of_range(ts: Any, value: float, field: str) -> str:
+    """What is wrong with a time ``ts`` of ``field`` whose ``value`` (epoch seconds) is not of 1970-5138."""
     if isinstance(ts, str):
-        return f"ts {ts!r:.60} is outside 1970 to year 5138"
-    shown = f"ts {ts!r:.60}" if isinstance(ts, int) else f"ts {value!r}"
+        return f"{field} {ts!r:.60} is outside 1970 to year 5138"
+    shown = f"{field} {ts!r:.60}" if isinstance(ts, int) else f"{field} {value!r}"
     if not math.isfinite(value):
         return f"{shown} is not a finite number of epoch seconds"
     if value < 0:
         return f"{shown} lies before 1970 (epoch seconds count from 1970-01-01T00:00:00Z)"
     return _date_typed(shown, value) or (
-        f"{shown} lies beyond year 5138: epoch milliseconds? ts takes seconds (divide by 1000)"
+        f"{shown} lies beyond year 5138: epoch milliseconds? {field} takes seconds (divide by 1000)"
     )
 
 
@@ -142,23 +143,24 @@ def iso_refusal(ts: str) -> str | None:
     return f"is an ISO-8601 form not taken (a date alone, a basic, week or ordinal date): {TS_FORMS}"
 
 
-def _ts_refused(ts: str) -> str:
-    """Why a ``ts`` text is refused, and what it should be instead.
+def _ts_refused(ts: str, field: str = "ts") -> str:
+    """Why a time's text ``ts`` (the value of ``field``) is refused, and what it should be instead.
 
     >>> _ts_refused("1796391705")
     "ts '1796391705' is not an ISO-8601 time: epoch seconds go as a JSON number, not as text"
-    >>> _ts_refused("2026-W48-7")[:69]
-    "ts '2026-W48-7' is an ISO-8601 form not taken (a date alone, a basic,"
+    >>> _ts_refused("2026-W48-7", "labelled_at")[:78]
+    "labelled_at '2026-W48-7' is an ISO-8601 form not taken (a date alone, a basic,"
     """
+    shown = f"{field} {ts!r:.60}"
     if words := iso_refusal(ts):
-        return f"ts {ts!r:.60} {words}"
+        return f"{shown} {words}"
     try:
         number = float(ts)
     except ValueError:
-        return f"ts {ts!r:.60} is not an ISO-8601 time: {TS_FORMS}"
-    if ts.isdigit() and (said := _date_typed(f"ts {ts!r:.60}", number)):
+        return f"{shown} is not an ISO-8601 time: {TS_FORMS}"
+    if ts.isdigit() and (said := _date_typed(shown, number)):
         return said
-    return f"ts {ts!r:.60} is not an ISO-8601 time: epoch seconds go as a JSON number, not as text"
+    return f"{shown} is not an ISO-8601 time: epoch seconds go as a JSON number, not as text"
 
 
 def _integer(text: str) -> int | float:

@@ -64,6 +64,32 @@ def test_a_label_time_typed_as_a_date_number_is_told_so_not_to_divide_by_1000(fi
     assert caught.value.reason == LabelReason.BAD_VALUE
     detail = caught.value.detail
     assert detail.startswith(
-        f"{field}: ts 20261129101500 is a date typed as a number: it reads as 2026-11-29"
+        f"{field}: {field} 20261129101500 is a date typed as a number: it reads as 2026-11-29"
     )
     assert "milliseconds" not in detail and "ISO-8601 text" in detail
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (b'"yesterday"', "labelled_at 'yesterday' is not an ISO-8601 time: write YYYY-MM-DD"),
+        (b'"1796391705"', "labelled_at '1796391705' is not an ISO-8601 time: epoch seconds go as a JSON"),
+        (b'"2026-W48-7"', "labelled_at '2026-W48-7' is an ISO-8601 form not taken"),
+        (b'"0001-01-01T00:00Z"', "labelled_at '0001-01-01T00:00Z' is outside 1970 to year 5138"),
+        (b"-5", "labelled_at -5 lies before 1970"),
+        (b"1e400", "labelled_at inf is not a finite number of epoch seconds"),
+        (
+            b"1e13",
+            "labelled_at 10000000000000.0 lies beyond year 5138: epoch milliseconds? labelled_at takes",
+        ),
+        (b"true", "labelled_at must be an ISO-8601 string or epoch seconds, got bool"),
+    ],
+)
+def test_a_bad_labelled_at_is_refused_naming_labelled_at(given: bytes, said: str) -> None:
+    # Before, the time checker called every time it checked ts: "labelled_at: ts 'yesterday' is ...".
+    raw = b'{"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 100, "labelled_at": %s}' % given
+    with pytest.raises(LabelError) as caught:
+        parse_label(raw)
+    assert caught.value.field == "labelled_at"
+    assert caught.value.detail.startswith(f"labelled_at: {said}"), caught.value.detail
+    assert " ts " not in caught.value.detail
