@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dhag.exceptions import InputError
-from dhag.infotext import shown_name
+from dhag.infotext import suggested_option
 
 __all__ = ["as_columns", "is_missing", "names_setting_problem"]
 
@@ -178,9 +178,9 @@ def _preview(names: Iterable[str], limit: int = 6) -> str:
 def _declare_text(name: str) -> str:
     """How to train on a column of text: what ``fit`` adds to its refusal of one it takes for numbers."""
     return (
-        f" A column of categories must be declared: categorical=[{name!r}] (dhag train --categorical "
-        f"{shown_name(name)}); one that identifies rows is no feature: leave it out (dhag train "
-        f"--id-columns {shown_name(name)})."
+        f" A column of categories must be declared: categorical=[{name!r}] (dhag train "
+        f"{suggested_option('--categorical', name)}); one that identifies rows is no feature: leave it "
+        f"out (dhag train {suggested_option('--id-columns', name)})."
     )
 
 
@@ -212,8 +212,8 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
         not isinstance(value, np.dtype) or value.kind == "M"
     ):
         return (
-            f" A time is no feature: leave it out (dhag train --id-columns {shown_name(name)}), or derive "
-            "numbers from it (the hour of day, seconds since an event)."
+            f" A time is no feature: leave it out (dhag train {suggested_option('--id-columns', name)}), "
+            "or derive numbers from it (the hour of day, seconds since an event)."
         )
     return _declare_text(name) if fitting and (isinstance(value, str) or _is_text_dtype(value)) else ""
 
@@ -221,7 +221,7 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
 def _stored_as_text(name: str, row: int, text: str, *, fitting: bool) -> str:
     """What a refusal of a column of numbers held as strings adds: text in memory is never taken for
     numbers (a file's is read as numbers: a CSV's, an NPZ's), so the caller converts it."""
-    declare = f"dhag train --categorical {shown_name(name)}"
+    declare = f"dhag train {suggested_option('--categorical', name)}"
     codes = f"; category codes are declared: categorical=[{name!r}] ({declare})"
     return (
         f" Its values are numbers stored as text ({text!r} at row {row}): convert them to numbers "
@@ -298,7 +298,7 @@ def _numeric(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray
 
 def _empty(name: str, size: int, what: str, *, fitting: bool) -> InputError:
     """The refusal of a feature with no value at all: NaN in each row, or a gap (None, pd.NA)."""
-    leave_out = f": leave it out (dhag train --id-columns {shown_name(name)})" if fitting else ""
+    leave_out = f": leave it out (dhag train {suggested_option('--id-columns', name)})" if fitting else ""
     return InputError(f"Feature {name!r} is empty: all its {size} values are {what}{leave_out}.")
 
 

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import json
+import shlex
 
-__all__ = ["SHOWN", "column_kinds", "counted", "listed_in_part", "shown_metadata", "shown_name"]
+__all__ = [
+    "SHOWN",
+    "column_kinds",
+    "counted",
+    "listed_in_part",
+    "shown_metadata",
+    "shown_name",
+    "suggested_option",
+]
 
 
 SHOWN = 20  # features and ranges named on one line of `dhag info`
@@ -21,8 +30,8 @@ def counted(n: object, noun: str, plural: str | None = None) -> str:
 
 
 def shown_name(name: object) -> str:
-    r"""A feature's name, or a category, as ``dhag info`` prints it (and a refusal or a warning that
-    suggests an option for a column, ``--id-columns NAME``): as it is when every character of it
+    r"""A feature's name, or a category, as ``dhag info`` prints it (and as :func:`suggested_option`
+    writes one holding a character that does not print): as it is when every character of it
     prints, else escaped as Python writes it, in quotes, so that a line break, a tab or a terminal's
     control sequence in a name neither breaks the line nor acts on the terminal.
 
@@ -31,6 +40,34 @@ def shown_name(name: object) -> str:
     """
     text = str(name)
     return text if text.isprintable() else repr(text)
+
+
+# What a shell takes as one word as it is, beside letters and digits of any script (shlex.quote's set).
+_PLAIN = frozenset("_@%+=:,./-")
+
+
+def suggested_option(option: str, name: object) -> str:
+    r"""The option ``option`` naming the column ``name``, as a refusal or a warning suggests it (``dhag
+    train --id-columns NAME``), to paste into a shell: a name of letters, digits and ``_@%+=:,./-``
+    as it is, one holding a space or a character the shell acts on quoted (:func:`shlex.quote`), one
+    holding a character that does not print escaped as :func:`shown_name` shows it; one that begins
+    with ``-`` joined to the option by ``=``, else it would be read as an option.
+
+    >>> suggested_option("--id-columns", "flow_m3h"), suggested_option("--id-columns", "my zone")
+    ('--id-columns flow_m3h', "--id-columns 'my zone'")
+    >>> suggested_option("--categorical", "débit"), suggested_option("--id-columns", "-x")
+    ('--categorical débit', '--id-columns=-x')
+    >>> print(suggested_option("--id-columns", "flow\nrate"))
+    --id-columns 'flow\nrate'
+    """
+    text = str(name)
+    if not text.isprintable():
+        word = shown_name(text)
+    elif text and all(c.isalnum() or c in _PLAIN for c in text):
+        word = text
+    else:
+        word = shlex.quote(text)
+    return f"{option}={word}" if text.startswith("-") else f"{option} {word}"
 
 
 def listed_in_part(items: list[str]) -> str:

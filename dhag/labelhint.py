@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from dhag.infotext import shown_name
+from dhag.infotext import suggested_option
 
 __all__ = ["label_like_columns", "label_like_warning"]
 
@@ -80,10 +80,9 @@ def label_like_warning(name: str) -> str:
     >>> label_like_warning("outlier")[:60]
     "column 'outlier' holds only 0 and 1 and is named as a label "
     """
-    shown = shown_name(name)  # an option's value: escaped when it holds a line break or an escape
     return (
         f"column {name!r} holds only 0 and 1 and is named as a label is, but is trained on as a feature: "
         f"the model will flag the rows marked 1 for the mark, and scoring will need the column. If it marks "
-        f"known anomalies, train with --label-column {shown}; if it is a 0/1 signal of the machine, "
-        f"--passthrough {shown} keeps it as it is and silences this warning"
+        f"known anomalies, train with {suggested_option('--label-column', name)}; if it is a 0/1 signal of "
+        f"the machine, {suggested_option('--passthrough', name)} keeps it as it is and silences this warning"
     )

@@ -19,7 +19,7 @@ from dhag.columns import (
     names_setting_problem,
 )
 from dhag.exceptions import InputError, NotFittedError, ParameterError
-from dhag.infotext import shown_name
+from dhag.infotext import suggested_option
 
 __all__ = ["Preprocessor", "as_columns", "is_missing"]
 
@@ -320,10 +320,10 @@ def _refuse_identifier(name: str, n_categories: int, n_rows: int) -> None:
         raise InputError(
             f"Categorical feature {name!r} has {n_categories} categories in {n_rows} rows: most are seen "
             "once or twice, which the model cannot learn from, and a new row's value would be one never "
-            "seen. A column that identifies rows is no feature: leave it out (dhag train --id-columns "
-            f"{shown_name(name)}); categories are refused past {_FEW_CATEGORIES} when they number over half "
-            "the rows. If they are real categories, each seen as a normal row may be, keep them: "
-            "allow_many_categories=True (dhag train --allow-many-categories)."
+            "seen. A column that identifies rows is no feature: leave it out (dhag train "
+            f"{suggested_option('--id-columns', name)}); categories are refused past {_FEW_CATEGORIES} "
+            "when they number over half the rows. If they are real categories, each seen as a normal row "
+            "may be, keep them: allow_many_categories=True (dhag train --allow-many-categories)."
         )
 
 
@@ -339,8 +339,8 @@ def _refuse_undeclared_categories(X: Any, categorical: Sequence[str]) -> None:
         if typed and str(column) not in categorical:
             raise InputError(
                 f"Feature {str(column)!r} is typed categorical ({typed}) but not declared "
-                f"so: declare it, categorical=[{str(column)!r}] (dhag train --categorical "
-                f"{shown_name(column)}), or store it as numbers to scale it as such."
+                f"so: declare it, categorical=[{str(column)!r}] (dhag train "
+                f"{suggested_option('--categorical', column)}), or store it as numbers to scale it as such."
             )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+import shlex
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pandas as pd
 import pytest
 
 from dhag import DHAG, InputError
-from dhag.cli import main
+from dhag.bench.cli import comma_list
+from dhag.cli import build_parser, main
 
 ODD = "flow\nrate\x1b[2J"
 SHOWN = r"'flow\nrate\x1b[2J'"
@@ -53,6 +55,47 @@ def test_dhag_train_refuses_such_a_column_in_one_line(tmp_path: Path, capsys) ->
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "\x1b" not in err and f"--id-columns {SHOWN})" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [
+        ("my zone", "--id-columns 'my zone'"),
+        ("it's $(date)", """--id-columns 'it'"'"'s $(date)'"""),
+        ("-x", "--id-columns=-x"),
+        ("flow_m3h", "--id-columns flow_m3h"),
+        ("débit m3/h", "--id-columns 'débit m3/h'"),
+        ("débit", "--id-columns débit"),
+    ],
+)
+def test_dhag_train_suggests_an_option_a_shell_gives_it_back_as_the_column(
+    tmp_path: Path, capsys, name: str, option: str
+) -> None:
+    # Before, the suggestion held the name bare: "--id-columns my zone" gave dhag train two words, and
+    # "it's $(date)" left the shell in an open quote; "-x" was taken for an option.
+    data = tmp_path / "rows.csv"
+    pd.DataFrame({"a": np.random.default_rng(0).normal(size=300), name: np.nan}).to_csv(data, index=False)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet"]) == 2
+    assert f"(dhag train {option})" in capsys.readouterr().err
+    args = build_parser().parse_args(["train", "--data", str(data), "--out", "m.dhag", *shlex.split(option)])
+    assert comma_list(args.id_columns) == [name]
+
+
+def test_a_categorical_suggestion_and_the_label_warning_quote_a_name_with_a_space(
+    tmp_path: Path, caplog, capsys
+) -> None:
+    text = tmp_path / "zones.csv"
+    pd.DataFrame({"a": np.arange(300.0), "my zone": ["north", "south"] * 150}).to_csv(text, index=False)
+    assert main(["train", "--data", str(text), "--out", str(tmp_path / "m.dhag"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "(dhag train --categorical 'my zone')" in err and "(dhag train --id-columns 'my zone')" in err
+    marked = tmp_path / "marked.csv"
+    pd.DataFrame({"a": np.arange(200.0), "is anomaly": [0] * 190 + [1] * 10}).to_csv(marked, index=False)
+    argv = ["train", "--data", str(marked), "--out", str(tmp_path / "m.dhag"), "--max-epochs", "1", "--quiet"]
+    with caplog.at_level(logging.WARNING, logger="dhag"):
+        assert main(argv) == 0
+    (hint,) = [r.getMessage() for r in caplog.records if "named as a label" in r.getMessage()]
+    assert "--label-column 'is anomaly';" in hint and "--passthrough 'is anomaly' keeps" in hint
 
 
 def test_a_label_like_column_is_warned_of_with_its_name_escaped(tmp_path: Path, caplog) -> None:
