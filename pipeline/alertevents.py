@@ -4,7 +4,7 @@ sensors (:mod:`pipeline.alerts` decides when episodes open and resolve)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,10 +35,11 @@ def range_side(value: float, training_range: Sequence[float] | None) -> str | No
     return "above" if value > high else "below" if value < low else None
 
 
-def sensor_tag(entry: Mapping[str, Any]) -> str:
-    """How consoles name a top sensor of an alert event: its name, when its value lay beyond what the
-    model's training history saw, on which side, and whether it is (or comes from) a value the daemon
-    imputed rather than read.
+def sensor_tag(entry: Mapping[str, Any], shown: Callable[[Any], str] = str) -> str:
+    """How consoles name a top sensor of an alert event: its name (as ``shown`` writes it: the demo's
+    console escapes one that does not print), when its value lay beyond what the model's training
+    history saw, on which side, and whether it is (or comes from) a value the daemon imputed rather
+    than read.
 
     >>> sensor_tag({"sensor": "suction_pu", "outside_training_range": "below"})
     'suction_pu (below history)'
@@ -49,7 +50,8 @@ def sensor_tag(entry: Mapping[str, Any]) -> str:
     """
     side = entry.get("outside_training_range")
     notes = ([f"{side} history"] if side else []) + (["imputed"] if entry.get("imputed") else [])
-    return f"{entry.get('sensor')} ({', '.join(notes)})" if notes else str(entry.get("sensor"))
+    name = shown(entry.get("sensor"))
+    return f"{name} ({', '.join(notes)})" if notes else name
 
 
 def imputed_sensors(values: Mapping[str, Any], inputs: Sequence[str]) -> list[str]:
@@ -177,15 +179,15 @@ def first_suspect(context: Any, inputs: Sequence[str]) -> str | None:
     return sensor if isinstance(sensor, str) and sensor in inputs else None
 
 
-def suspect_tag(entry: Mapping[str, Any]) -> str:
-    """How consoles name a suspect sensor of an alert event: its name, what it read and the value that
-    made the reading most normal.
+def suspect_tag(entry: Mapping[str, Any], shown: Callable[[Any], str] = str) -> str:
+    """How consoles name a suspect sensor of an alert event: its name (as ``shown`` writes it), what it
+    read and the value that made the reading most normal.
 
     >>> suspect_tag({"sensor": "flow_m3h", "value": 0.0, "typical_value": 41.23, "score_if_typical": 0.1})
     'flow_m3h (reads 0, typical 41.2)'
     """
     reads, typical = _short(entry.get("value")), _short(entry.get("typical_value"))
-    return f"{entry.get('sensor')} (reads {reads}, typical {typical})"
+    return f"{shown(entry.get('sensor'))} (reads {reads}, typical {typical})"
 
 
 def _short(value: Any) -> str:

@@ -328,3 +328,25 @@ def test_many_alerts_opening_at_once_are_scored_in_bounded_slices(fitted, monkey
     assert [e["score_if_typical"] for r in together for e in r] == pytest.approx(flat, abs=1e-6)
     per_reading = 1 + len(FEATURES) * 123  # the reading and at most 123 candidates per sensor
     assert len(sizes) == 3 and max(sizes) <= suspects.SUSPECT_READINGS * per_reading
+
+
+def test_the_demo_console_shows_sensor_names_escaped_as_dhag_info_does() -> None:
+    # The demo's console reads the configured alerts topic from its start: on a shared cluster, alerts
+    # of models trained on a user's columns. Before, a name holding a line break or a terminal's escape
+    # went to the terminal raw, splitting the alert's line and acting on the terminal.
+    from pipeline.democonsole import DemoConsole
+    from pipeline.simulator.stream import StreamStats
+
+    console = object.__new__(DemoConsole)
+    console.out, console.operator, console.board = io.StringIO(), None, Scoreboard()
+    console.scored, console.lag = SimpleNamespace(rate=0.0), 0.0
+    odd = "flow\nrate\x1b[2J"
+    top = [{"sensor": odd, "outside_training_range": "above"}, {"sensor": "head_pu"}]
+    event = {"state": "open", "alert_id": "a1", "asset_id": "pump-01", "opened_at": 5.0, "score": 0.99}
+    console.board.add_alert(event | {"top_sensors": top, "suspect_sensors": [_SUSPECT | {"sensor": odd}]})
+    console.print_summary(1.0, StreamStats())
+    printed = console.out.getvalue()
+    assert "\x1b" not in printed
+    (line,) = [line for line in printed.splitlines() if "OPEN" in line]
+    shown = r"'flow\nrate\x1b[2J'"
+    assert f"top {shown} (above history), head_pu  suspect: {shown} (reads 0, typical 41.2)" in line
