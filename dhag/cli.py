@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from dhag.artifact import load_model, read_manifest, sign_artifact
-from dhag.bench.cli import add_bench_parser, comma_list
+from dhag.bench.cli import add_bench_parser
+from dhag.columnlist import COLUMN_LIST_HELP, column_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError, ParameterError
 from dhag.infotext import SHOWN, column_kinds, counted, listed_in_part, shown_metadata, shown_name
@@ -61,9 +62,7 @@ def _id_columns(frame: pd.DataFrame, ids: list[str], path: Path) -> pd.DataFrame
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    categorical = comma_list(args.categorical)
-    passthrough = comma_list(args.passthrough)
-    ids = comma_list(args.id_columns)
+    categorical, passthrough, ids = args.categorical or [], args.passthrough or [], args.id_columns or []
     for name in ids:
         if name == args.label_column:
             raise InputError(f"{name!r} is the label column; it cannot also be an id column.")
@@ -131,7 +130,7 @@ def _kept(training: dict) -> str:
 def _cmd_score(args: argparse.Namespace) -> int:
     if args.explain < 0:
         raise DHAGError(f"--explain must be 0 (none) or a count of features. Got {args.explain}.")
-    ids = comma_list(args.id_columns)
+    ids = args.id_columns or []
     for name in ids:
         if name in _SCORE_COLUMNS:
             raise InputError(f"{name!r} is a column dhag score writes; it cannot also be an id column.")
@@ -321,8 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", type=Path, help="CSV file to write (default: stdout)")
     score.add_argument(
         "--id-columns",
-        help="comma-separated columns that identify rows: written first, as read, before the scores "
-        "(default: the model's own, from dhag train --id-columns, those the file holds)",
+        type=column_list,
+        help="columns that identify rows: written first, as read, before the scores (default: the model's "
+        f"own, from dhag train --id-columns, those the file holds); {COLUMN_LIST_HELP}",
     )
     score.add_argument(
         "--explain", type=int, default=0, metavar="N", help="top N features of flagged rows (default 0: none)"

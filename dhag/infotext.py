@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shlex
 
+from dhag.columnlist import COLUMN_LIST_OPTIONS, listed_name
+
 __all__ = [
     "SHOWN",
     "column_kinds",
@@ -48,26 +50,30 @@ _PLAIN = frozenset("_@%+=:,./-")
 
 def suggested_option(option: str, name: object) -> str:
     r"""The option ``option`` naming the column ``name``, as a refusal or a warning suggests it (``dhag
-    train --id-columns NAME``), to paste into a shell: a name of letters, digits and ``_@%+=:,./-``
-    as it is, one holding a space or a character the shell acts on quoted (:func:`shlex.quote`), one
-    holding a character that does not print escaped as :func:`shown_name` shows it; one that begins
-    with ``-`` joined to the option by ``=``, else it would be read as an option.
+    train --id-columns NAME``), to paste into a shell: for an option that takes a list of columns, the
+    name as the list writes it (:func:`dhag.columnlist.listed_name`: in double quotes where it holds a
+    comma or a space at either end); then, a word of letters, digits and ``_@%+=:,./-`` as it is, one
+    holding a space or a character the shell acts on quoted (:func:`shlex.quote`), one holding a
+    character that does not print escaped as :func:`shown_name` shows it; one that begins with ``-``
+    joined to the option by ``=``, else it would be read as an option.
 
     >>> suggested_option("--id-columns", "flow_m3h"), suggested_option("--id-columns", "my zone")
     ('--id-columns flow_m3h', "--id-columns 'my zone'")
     >>> suggested_option("--categorical", "débit"), suggested_option("--id-columns", "-x")
     ('--categorical débit', '--id-columns=-x')
+    >>> print(suggested_option("--categorical", "zone, site"), suggested_option("--label-column", "a, b"))
+    --categorical '"zone, site"' --label-column 'a, b'
     >>> print(suggested_option("--id-columns", "flow\nrate"))
     --id-columns 'flow\nrate'
     """
-    text = str(name)
-    if not text.isprintable():
-        word = shown_name(text)
-    elif text and all(c.isalnum() or c in _PLAIN for c in text):
-        word = text
+    word = listed_name(str(name)) if option in COLUMN_LIST_OPTIONS else str(name)
+    if not word.isprintable():
+        quoted = shown_name(word)
+    elif word and all(c.isalnum() or c in _PLAIN for c in word):
+        quoted = word
     else:
-        word = shlex.quote(text)
-    return f"{option}={word}" if text.startswith("-") else f"{option} {word}"
+        quoted = shlex.quote(word)
+    return f"{option}={quoted}" if word.startswith("-") else f"{option} {quoted}"
 
 
 def listed_in_part(items: list[str]) -> str:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from dhag.columnlist import COLUMN_LIST_HELP, column_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
@@ -36,16 +37,22 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--out", required=True, type=Path, help="the model file to write (missing folders are made)"
     )
     train.add_argument("--label-column", help="column with 1 = known anomaly, 0 = normal")
-    train.add_argument("--categorical", help="comma-separated columns to one-hot encode")
+    train.add_argument(
+        "--categorical", type=column_list, help=f"columns to one-hot encode; {COLUMN_LIST_HELP}"
+    )
     train.add_argument(
         "--allow-many-categories",
         action="store_true",
         help="keep a --categorical column with over 100 categories that outnumber half the rows (refused "
         "by default as one that identifies rows)",
     )
-    train.add_argument("--passthrough", help="comma-separated columns to keep unscaled")
     train.add_argument(
-        "--id-columns", help="comma-separated columns that identify rows (read as text, not trained on)"
+        "--passthrough", type=column_list, help=f"columns to keep unscaled; {COLUMN_LIST_HELP}"
+    )
+    train.add_argument(
+        "--id-columns",
+        type=column_list,
+        help=f"columns that identify rows (read as text, not trained on); {COLUMN_LIST_HELP}",
     )
     train.add_argument("--max-epochs", type=int, default=100, help="training epochs at most (default 100)")
     train.add_argument(

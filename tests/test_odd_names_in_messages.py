@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 
 from dhag import DHAG, InputError
-from dhag.bench.cli import comma_list
 from dhag.cli import build_parser, main
 
 ODD = "flow\nrate\x1b[2J"
@@ -78,7 +77,7 @@ def test_dhag_train_suggests_an_option_a_shell_gives_it_back_as_the_column(
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet"]) == 2
     assert f"(dhag train {option})" in capsys.readouterr().err
     args = build_parser().parse_args(["train", "--data", str(data), "--out", "m.dhag", *shlex.split(option)])
-    assert comma_list(args.id_columns) == [name]
+    assert args.id_columns == [name]
 
 
 def test_a_categorical_suggestion_and_the_label_warning_quote_a_name_with_a_space(
