@@ -13,6 +13,7 @@ __all__ = [
     "counted",
     "listed_in_part",
     "shown_metadata",
+    "bash_quoted",
     "shown_name",
     "suggested_option",
 ]
@@ -32,8 +33,7 @@ def counted(n: object, noun: str, plural: str | None = None) -> str:
 
 
 def shown_name(name: object) -> str:
-    r"""A feature's name, or a category, as ``dhag info`` prints it (and as :func:`suggested_option`
-    writes one holding a character that does not print): as it is when every character of it
+    r"""A feature's name, or a category, as ``dhag info`` prints it: as it is when every character of it
     prints, else escaped as Python writes it, in quotes, so that a line break, a tab or a terminal's
     control sequence in a name neither breaks the line nor acts on the terminal.
 
@@ -50,12 +50,12 @@ _PLAIN = frozenset("_@%+=:,./-")
 
 def suggested_option(option: str, name: object) -> str:
     r"""The option ``option`` naming the column ``name``, as a refusal or a warning suggests it (``dhag
-    train --id-columns NAME``), to paste into a shell: for an option that takes a list of columns, the
-    name as the list writes it (:func:`dhag.columnlist.listed_name`: in double quotes where it holds a
-    comma or a space at either end); then, a word of letters, digits and ``_@%+=:,./-`` as it is, one
+    train --id-columns NAME``), to paste into bash or zsh: for an option that takes a list of columns,
+    the name as the list writes it (:func:`dhag.columnlist.listed_name`: in double quotes where it holds
+    a comma or a space at either end); then, a word of letters, digits and ``_@%+=:,./-`` as it is, one
     holding a space or a character the shell acts on quoted (:func:`shlex.quote`), one holding a
-    character that does not print escaped as :func:`shown_name` shows it; one that begins with ``-``
-    joined to the option by ``=``, else it would be read as an option.
+    character that does not print quoted as ``$'...'``, each such character escaped (:func:`bash_quoted`);
+    one that begins with ``-`` joined to the option by ``=``, else it would be read as an option.
 
     >>> suggested_option("--id-columns", "flow_m3h"), suggested_option("--id-columns", "my zone")
     ('--id-columns flow_m3h', "--id-columns 'my zone'")
@@ -64,16 +64,41 @@ def suggested_option(option: str, name: object) -> str:
     >>> print(suggested_option("--categorical", "zone, site"), suggested_option("--label-column", "a, b"))
     --categorical '"zone, site"' --label-column 'a, b'
     >>> print(suggested_option("--id-columns", "flow\nrate"))
-    --id-columns 'flow\nrate'
+    --id-columns $'flow\nrate'
     """
     word = listed_name(str(name)) if option in COLUMN_LIST_OPTIONS else str(name)
     if not word.isprintable():
-        quoted = shown_name(word)
+        quoted = bash_quoted(word)
     elif word and all(c.isalnum() or c in _PLAIN for c in word):
         quoted = word
     else:
         quoted = shlex.quote(word)
     return f"{option}={quoted}" if word.startswith("-") else f"{option} {quoted}"
+
+
+def bash_quoted(word: str) -> str:
+    r"""``word`` in bash's (and zsh's) ``$'...'`` quotes, each character that does not print escaped
+    (``\n``, ``\t``, ``\r``, ``\xHH`` below 128, else ``\uHHHH`` or ``\UHHHHHHHH``, which those
+    shells write in UTF-8 in a UTF-8 locale), and ``\`` and ``'`` too: a shell gives the word back,
+    and the line stays one line that does not act on the terminal.
+
+    >>> print(bash_quoted("flow\nrate\x1b[2J"), bash_quoted("it's\u200b"))
+    $'flow\nrate\x1b[2J' $'it\'s\u200b'
+    """
+    return "$'" + "".join(map(_bash_escaped, word)) + "'"
+
+
+def _bash_escaped(char: str) -> str:
+    if char in "\\'":
+        return "\\" + char
+    if char.isprintable():
+        return char
+    short = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(char)
+    code = ord(char)
+    # \xHH is a byte: above 127 it would be half of a UTF-8 character, \u names the character.
+    return short or (
+        f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    )
 
 
 def listed_in_part(items: list[str]) -> str:

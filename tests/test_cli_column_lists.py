@@ -4,7 +4,10 @@ double quotes; and the option a refusal suggests for a column reads back as that
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +118,55 @@ def test_dhag_train_takes_the_option_it_suggests_for_a_column_with_a_comma(tmp_p
     assert f"(dhag train {suggestion})" in err
     assert main([*argv, *shlex.split(suggestion)]) == 0
     assert load_model(tmp_path / "m.dhag").preprocessor_.categorical == (name,)
+
+
+def _bash_words(line: str) -> list[str]:
+    """The words bash makes of ``line`` (in a UTF-8 locale, as a user's terminal is)."""
+    said = subprocess.run(
+        ["bash", "-c", f"printf '%s\\0' {line}"],
+        capture_output=True,
+        env={"LC_ALL": "C.UTF-8", "PATH": os.environ.get("PATH", "")},
+        check=True,
+    )
+    return said.stdout.decode("utf-8").split("\0")[:-1]
+
+
+UNPRINTABLE = [
+    "flow\nrate",
+    "temp\x1b[2J",
+    "tab\there",
+    "it's\n",
+    "back\\slash\r",
+    "-x\n",
+    "zone,\n site",
+    " \x07",
+    "nel\x85",
+    "zero\u200bwidth",
+    "line\u2028sep",
+    "del\x7f",
+]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the suggestion is for bash")
+@pytest.mark.parametrize("name", UNPRINTABLE)
+@pytest.mark.parametrize(("command", "option", "dest"), OPTIONS, ids=lambda v: v)
+def test_a_name_that_does_not_print_is_suggested_as_bash_reads_it_back(
+    command: str, option: str, dest: str, name: str
+) -> None:
+    # Before, the suggestion held the name as Python escapes it, 'flow\nrate': pasted into a shell, that
+    # gave the option a backslash and an n, no line break, and so no column of the file.
+    suggestion = suggested_option(option, name)
+    assert suggestion.isprintable(), suggestion
+    assert _read_back(command, dest, _bash_words(suggestion)) == [name], suggestion
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the suggestion is for bash")
+@given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), min_size=1))
+def test_any_name_reads_back_from_its_suggestion_pasted_into_bash(name: str) -> None:
+    for command, option, dest in OPTIONS:
+        suggestion = suggested_option(option, name)
+        assert suggestion.isprintable()
+        assert _read_back(command, dest, _bash_words(suggestion)) == [name], suggestion
+    if name != "--":  # argparse drops a lone "--", even as an option's value: no option can name it
+        suggestion = suggested_option("--label-column", name)
+        assert _read_back("train", "label_column", _bash_words(suggestion)) == name, suggestion

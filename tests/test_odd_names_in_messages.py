@@ -19,6 +19,8 @@ from dhag.cli import build_parser, main
 
 ODD = "flow\nrate\x1b[2J"
 SHOWN = r"'flow\nrate\x1b[2J'"
+# The option suggested for it: in bash's $'...' quotes, which give the name back pasted into a shell.
+SUGGESTED = r"$'flow\nrate\x1b[2J'"
 
 
 def _frame(column: object, n: int = 300) -> pd.DataFrame:
@@ -45,7 +47,7 @@ def test_a_refusal_that_names_an_option_for_a_column_shows_the_name_escaped(
         quick_model(**settings).fit(_frame(column))
     said = str(exc.value)
     assert said.isprintable(), said
-    assert f"{option} {SHOWN}" in said
+    assert f"{option} {SUGGESTED}" in said
 
 
 def test_dhag_train_refuses_such_a_column_in_one_line(tmp_path: Path, capsys) -> None:
@@ -53,7 +55,7 @@ def test_dhag_train_refuses_such_a_column_in_one_line(tmp_path: Path, capsys) ->
     _frame([np.nan] * 300).to_csv(data, index=False)
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "\x1b" not in err and f"--id-columns {SHOWN})" in err
+    assert err.count("\n") == 1 and "\x1b" not in err and f"--id-columns {SUGGESTED})" in err
 
 
 @pytest.mark.parametrize(
@@ -105,7 +107,7 @@ def test_a_label_like_column_is_warned_of_with_its_name_escaped(tmp_path: Path, 
         assert main(argv) == 0
     (hint,) = [r.getMessage() for r in caplog.records if "named as a label" in r.getMessage()]
     assert hint.isprintable(), hint
-    assert r"--label-column 'is\nanomaly';" in hint and r"--passthrough 'is\nanomaly' keeps" in hint
+    assert r"--label-column $'is\nanomaly';" in hint and r"--passthrough $'is\nanomaly' keeps" in hint
 
 
 def test_the_scores_csv_quotes_such_names_and_reads_back_as_written(tmp_path: Path) -> None:
