@@ -4,8 +4,10 @@ sensors (:mod:`pipeline.alerts` decides when episodes open and resolve)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from dhag.infotext import shown_name
 
 if TYPE_CHECKING:
     from pipeline.alerts import Transition
@@ -35,22 +37,23 @@ def range_side(value: float, training_range: Sequence[float] | None) -> str | No
     return "above" if value > high else "below" if value < low else None
 
 
-def sensor_tag(entry: Mapping[str, Any], shown: Callable[[Any], str] = str) -> str:
-    """How consoles name a top sensor of an alert event: its name (as ``shown`` writes it: the demo's
-    console escapes one that does not print), when its value lay beyond what the model's training
-    history saw, on which side, and whether it is (or comes from) a value the daemon imputed rather
-    than read.
+def sensor_tag(entry: Mapping[str, Any]) -> str:
+    r"""How consoles name a top sensor of an alert event: its name, as ``dhag info`` writes it
+    (:func:`dhag.infotext.shown_name`: the alerts topic of a shared cluster carries the alerts of models
+    trained on users' columns, and a name holding a line break or a terminal's escape is escaped), when
+    its value lay beyond what the model's training history saw, on which side, and whether it is (or
+    comes from) a value the daemon imputed rather than read.
 
     >>> sensor_tag({"sensor": "suction_pu", "outside_training_range": "below"})
     'suction_pu (below history)'
     >>> sensor_tag({"sensor": "head_pu", "outside_training_range": "above", "imputed": True})
     'head_pu (above history, imputed)'
-    >>> sensor_tag({"sensor": "flow_pu"})
-    'flow_pu'
+    >>> print(sensor_tag({"sensor": "flow_pu"}), sensor_tag({"sensor": "flow\nrate"}))
+    flow_pu 'flow\nrate'
     """
     side = entry.get("outside_training_range")
     notes = ([f"{side} history"] if side else []) + (["imputed"] if entry.get("imputed") else [])
-    name = shown(entry.get("sensor"))
+    name = shown_name(entry.get("sensor"))
     return f"{name} ({', '.join(notes)})" if notes else name
 
 
@@ -179,15 +182,15 @@ def first_suspect(context: Any, inputs: Sequence[str]) -> str | None:
     return sensor if isinstance(sensor, str) and sensor in inputs else None
 
 
-def suspect_tag(entry: Mapping[str, Any], shown: Callable[[Any], str] = str) -> str:
-    """How consoles name a suspect sensor of an alert event: its name (as ``shown`` writes it), what it
-    read and the value that made the reading most normal.
+def suspect_tag(entry: Mapping[str, Any]) -> str:
+    """How consoles name a suspect sensor of an alert event: its name (as :func:`sensor_tag` writes it),
+    what it read and the value that made the reading most normal.
 
     >>> suspect_tag({"sensor": "flow_m3h", "value": 0.0, "typical_value": 41.23, "score_if_typical": 0.1})
     'flow_m3h (reads 0, typical 41.2)'
     """
     reads, typical = _short(entry.get("value")), _short(entry.get("typical_value"))
-    return f"{shown(entry.get('sensor'))} (reads {reads}, typical {typical})"
+    return f"{shown_name(entry.get('sensor'))} (reads {reads}, typical {typical})"
 
 
 def _short(value: Any) -> str:

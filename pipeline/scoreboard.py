@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from dhag.infotext import shown_name
 from pipeline.alertevents import sensor_tag, suspect_tag
 
 __all__ = ["Scoreboard"]
@@ -99,12 +98,11 @@ class Scoreboard:
         """An ``anomaly-alerts`` event (``open`` or ``resolved``)."""
         alert_id = str(event["alert_id"])
         if event["state"] == "open":
-            # Named as dhag info names them: on a shared cluster, the alerts of a model of a user's columns.
-            sensors = [sensor_tag(s, shown_name) for s in event.get("top_sensors", [])]
+            sensors = [sensor_tag(s) for s in event.get("top_sensors", [])]
             alert = _Alert(str(event["asset_id"]), float(event["opened_at"]), float(event["score"]), sensors)
             said = event.get("suspect_sensors")
             said = said if isinstance(said, list) else []
-            alert.suspects = [suspect_tag(s, shown_name) for s in said if isinstance(s, dict)]
+            alert.suspects = [suspect_tag(s) for s in said if isinstance(s, dict)]
             if alert_id not in self.alerts:
                 bisect.insort(self._opened_of.setdefault(alert.asset_id, []), alert.opened_at)
             self.alerts[alert_id] = alert

@@ -33,3 +33,15 @@ def test_a_command_without_a_model_does_not_import_torch(tmp_path: Path, command
         [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.stdout.strip().splitlines()[-1:] == ["False"], result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("module", ["pipeline.alertepisodes", "pipeline.alertscmd", "dhag", "dhag.infotext"])
+def test_the_consoles_modules_and_the_librarys_text_helpers_import_without_torch(module: str) -> None:
+    # The alerts console names sensors as dhag info does (dhag.infotext). Before, importing any module
+    # of dhag ran dhag/__init__.py, which imported the estimator and torch: seconds before the console
+    # said anything.
+    probe = f"import sys, {module}; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.stdout.strip().splitlines()[-1:] == ["False"], result.stdout + result.stderr

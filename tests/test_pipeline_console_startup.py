@@ -20,7 +20,7 @@ RUN = """
 import json, sys
 from pipeline.cli import main
 code = main(sys.argv[1:])
-loaded = sorted(m for m in ("torch", "pandas", "dhag") if m in sys.modules)
+loaded = sorted(m for m in ("torch", "pandas", "dhag.estimator") if m in sys.modules)
 print(json.dumps({"code": code, "loaded": loaded}))
 """
 TIMEOUT_MS = 2000

@@ -350,3 +350,23 @@ def test_the_demo_console_shows_sensor_names_escaped_as_dhag_info_does() -> None
     (line,) = [line for line in printed.splitlines() if "OPEN" in line]
     shown = r"'flow\nrate\x1b[2J'"
     assert f"top {shown} (above history), head_pu  suspect: {shown} (reads 0, typical 41.2)" in line
+
+
+def test_the_alerts_console_shows_sensor_names_escaped_as_dhag_info_does(monkeypatch) -> None:
+    # The alerts console reads a shared cluster's alerts topic: alerts of models trained on a user's
+    # columns. Before, a top or suspect sensor's name holding a line break or a terminal's escape went to
+    # the terminal raw, splitting the episode's row and acting on the terminal.
+    odd = "flow\nrate\x1b[2J"
+    event = {"state": "open", "alert_id": "a1", "asset_id": "pump-01", "opened_at": 5.0, "score": 0.99}
+    top = [{"sensor": odd, "outside_training_range": "above"}, {"sensor": "head_pu"}]
+    event |= {"model_version": "v1", "top_sensors": top, "suspect_sensors": [_SUSPECT | {"sensor": odd}]}
+    messages = [SimpleNamespace(value=orjson.dumps(event))]
+    monkeypatch.setattr(alertscmd, "read_topic", lambda _b, topic, *_: messages if "alert" in topic else [])
+    monkeypatch.setattr(alertscmd, "console_bootstrap", lambda *a: "broker:9092")
+    args = SimpleNamespace(open=False, asset=None, limit=10, json=False, bootstrap=None, since=None)
+    out = io.StringIO()
+    assert alertscmd.run_alerts(Settings(), args, out=out, err=io.StringIO()) == 0
+    printed = out.getvalue()
+    assert "\x1b" not in printed and len(printed.splitlines()) == 2, printed
+    shown = r"'flow\nrate\x1b[2J'"
+    assert f"{shown} (above history),head_pu" in printed and f"{shown} (reads 0, typical 41.2)" in printed
