@@ -258,6 +258,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         operator_errors=args.operator_errors,
         retrain=not args.no_retrain,
         retrain_labels=args.retrain_labels,
+        registry=args.registry,
     )
     if problems := opts.problems():
         sys.stderr.write("".join(f"demo: {line}\n" for line in problems))

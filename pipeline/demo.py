@@ -1,7 +1,9 @@
 """``dhag-pipeline demo`` (what ``make run`` starts): the whole product on one machine in one command.
 
 1. A model: the registry's current one when it was trained for this simulated plant, otherwise one is
-   trained from a simulated day of normal operation (with a progress bar) and published.
+   trained from a simulated day of normal operation (with a progress bar) and published. The registry is
+   ``--registry DIR``, else ``model.registry``; one whose current model the demo did not train (a real
+   plant's) is refused before anything starts, and left as it is (:mod:`pipeline.demoregistry`).
 2. The embedded broker (or the configured cluster), with the input, alert, DLQ and truth topics.
 3. The scoring daemon as a child process (``python -m pipeline run``, its own process group so a
    terminal's Ctrl-C reaches only this process, which then stops the daemon in order).
@@ -39,6 +41,7 @@ from kafka import KafkaProducer
 from pipeline.broker import EmbeddedBroker, die_with_parent, free_port
 from pipeline.config import Settings, child_environment
 from pipeline.democonsole import TRUTH_TOPIC, DemoConsole
+from pipeline.demoregistry import DemoRegistryError, demo_registry, refusal
 from pipeline.errors import ModelUnavailableError
 from pipeline.operator import SimulatedOperator
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
@@ -72,6 +75,7 @@ class DemoOptions:
         operator_errors: float = 0.05,
         retrain: bool = True,
         retrain_labels: int = 10,
+        registry: str | None = None,
     ) -> None:
         self.duration = duration
         self.assets = assets
@@ -89,6 +93,7 @@ class DemoOptions:
         self.operator_errors = operator_errors
         self.retrain = retrain
         self.retrain_labels = retrain_labels
+        self.registry = registry  # the demo's own registry folder; None: model.registry
 
     def problems(self) -> list[str]:
         """One line per option out of its range, named as on the command line (empty when all are fine)."""
@@ -110,6 +115,8 @@ class DemoOptions:
             out.append(f"--fault-rate must be a finite number, 0 or more, got {self.fault_rate:g}")
         if self.seed < 0:  # numpy's refusal does not name it
             out.append(f"--seed must be 0 or more, got {self.seed}")
+        if self.registry is not None and not self.registry.strip():
+            out.append("--registry is empty: give the folder of the demo's models")
         if not 0 <= self.operator_errors <= 1:
             out.append(f"--operator-errors must be within 0-1, got {self.operator_errors:g}")
         return out
@@ -119,15 +126,22 @@ class DemoOptions:
         return {"simulator": 1, "seed": self.seed, "assets": self.assets, "types": list(DEFAULT_TYPES)}
 
 
-def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO) -> str:
-    """The current model's version, after training and publishing one if the registry has none for us."""
+def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO, *, advice: str | None = None) -> str:
+    """The current model's version, after training and publishing one if the registry has none for us.
+
+    Raises :class:`~pipeline.demoregistry.DemoRegistryError` (its one line ending with ``advice``, by
+    default the ``demo`` command's), changing nothing, when the registry's current model is not one
+    the demo trained."""
+    registry, named = demo_registry(settings, opts.registry)
+    if (refused := refusal(registry, named, advice)) is not None:
+        raise DemoRegistryError(refused)
+
     import torch
 
     from pipeline.plantmodel import history_reference, plant_model_matches, train_plant_model
     from pipeline.registry import load_current, publish
 
     torch.set_num_threads(max(1, settings.model.torch_threads))
-    registry = settings.model.registry
     try:
         version, model = load_current(registry)
         if plant_model_matches(model, opts.fleet()):
@@ -148,6 +162,8 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO) -> str:
         max_epochs=opts.max_epochs,
         time_budget=opts.time_budget,
     )
+    if (refused := refusal(registry, named, advice)) is not None:  # a real model published meanwhile
+        raise DemoRegistryError(refused)
     version = publish(
         registry, model, reference=history_reference(history, settings.retrain.reference_sample_size)
     )
@@ -179,7 +195,7 @@ def _start_daemon(
     overrides = {
         "KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "METRICS__PORT": str(port),
-        "MODEL__REGISTRY": str(Path(settings.model.registry).resolve()),
+        "MODEL__REGISTRY": str(demo_registry(settings, opts.registry)[0].resolve()),
         # A single consumer joins its group in about the rebalance timeout: keep that short here.
         "KAFKA__MAX_POLL_INTERVAL_MS": "5000",
         "KAFKA__SESSION_TIMEOUT_MS": "6000",

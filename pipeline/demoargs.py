@@ -39,3 +39,8 @@ def add_arguments(demo: argparse.ArgumentParser, help_config: str) -> None:
         "--retrain-labels", type=int, default=10, help="labels that trigger a retraining run (default 10)"
     )
     demo.add_argument("--no-retrain", action="store_true", help="run without the retrainer")
+    demo.add_argument(
+        "--registry",
+        help="the folder of the demo's models (default: model.registry; refused when its current model "
+        "is not one the demo trained)",
+    )
