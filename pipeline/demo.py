@@ -16,8 +16,8 @@
    the model version in use, labels given and retraining runs, open alerts with asset, score and top
    sensors, and precision / recall against the ground truth, with the precision of each model version.
 
-Stops on Ctrl-C or after ``--duration`` seconds, then stops the simulator, the retrainer, the daemon and
-the broker.
+Stops on Ctrl-C, after ``--duration`` seconds or (exit 2) once a model it did not train is made current in
+its registry, then stops the simulator, the retrainer, the daemon and the broker.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from kafka import KafkaProducer
 from pipeline.broker import EmbeddedBroker, die_with_parent, free_port
 from pipeline.config import Settings, child_environment
 from pipeline.democonsole import TRUTH_TOPIC, DemoConsole
-from pipeline.demoregistry import DemoRegistryError, demo_registry, refusal
+from pipeline.demoregistry import DemoRegistryError, RegistryWatch, demo_registry, refusal
 from pipeline.errors import ModelUnavailableError
 from pipeline.operator import SimulatedOperator
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
@@ -339,7 +339,12 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         )
         started = time.monotonic()
         next_print = started + opts.every
+        watch = RegistryWatch(*demo_registry(settings, opts.registry))
         while opts.duration is None or time.monotonic() - started < opts.duration:
+            if (taken := watch.taken()) is not None:
+                out.write(f"{taken}\n")
+                code = 2
+                break
             if daemon.poll() is not None:
                 out.write(f"the daemon exited with code {daemon.returncode}\n")
                 code = daemon.returncode or 1

@@ -8,11 +8,14 @@ demo's model at its next reload, so the demo takes a registry only when it holds
 trained for a simulated plant, by a demo or by its retrainer from one: their metadata's ``fleet``
 names the simulator). Any other, or one it cannot tell (a pointer or an artifact it cannot read), is
 refused at start, before anything is trained or started, in one line naming the setting and what to
-do; nothing in it is changed.
+do; nothing in it is changed. While the demo runs, :class:`RegistryWatch` looks whether a model it did
+not train was made current there (``models train`` or ``models promote`` with the same settings): the
+demo then stops, before its retrainer trains from that model, promotes over it or prunes beside it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,14 @@ from pipeline.config import Settings
 from pipeline.errors import ConfigError, ModelUnavailableError, VersionUnreadableError
 from pipeline.registrypointer import SUFFIX, absence, read_pointer
 
-__all__ = ["DEMO_FLEET_KEY", "DemoRegistryError", "demo_registry", "is_demo_model", "refusal"]
+__all__ = [
+    "DEMO_FLEET_KEY",
+    "DemoRegistryError",
+    "RegistryWatch",
+    "demo_registry",
+    "is_demo_model",
+    "refusal",
+]
 
 DEMO_FLEET_KEY = "simulator"  # in the fleet metadata of every model the demo trains
 _WOULD = (
@@ -102,3 +112,35 @@ def _current_model(root: Path, version: str) -> str | None:
     if is_demo_model(metadata):
         return None
     return f"has current model {version!r}, which the demo did not train"
+
+
+class RegistryWatch:
+    """Whether the demo's registry still has a demo model current, looked at most every ``every_s``
+    (the pointer, and a version's manifest once)."""
+
+    def __init__(self, registry: Path, named: str, every_s: float = 1.0) -> None:
+        self.registry, self.named, self.every_s = registry, named, every_s
+        self._next = 0.0
+        self._demo: set[str] = set()
+
+    def taken(self) -> str | None:
+        """The demo's line when the current model is one it did not train, else None (also while the
+        pointer or the model cannot be read: the daemon and the retrainer say so, and switch nothing)."""
+        if (now := time.monotonic()) < self._next:
+            return None
+        self._next = now + self.every_s
+        try:
+            version = read_pointer(self.registry)
+            if version is None or version in self._demo:
+                return None
+            metadata = dhag.read_manifest(self.registry / f"{version}{SUFFIX}").get("metadata")
+        except (ModelUnavailableError, ArtifactError, OSError):
+            return None
+        if is_demo_model(metadata):
+            self._demo.add(version)
+            return None
+        return (
+            f"demo: {self.named} {self.registry} has current model {version!r}, which the demo did not "
+            "train, made current while the demo ran: stopping, before its retrainer trains from it, "
+            "promotes over it or prunes beside it"
+        )

@@ -158,3 +158,47 @@ def test_composes_demo_model_leaves_a_registry_with_a_real_plants_model(tmp_path
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"demo: model.registry {registry} has current model 'prod1', ")
     assert lines[0].endswith("; start compose without --profile demo")
+
+
+@pytest.mark.integration
+def test_a_model_made_current_while_the_demo_runs_stops_it(tmp_path: Path, fitted: DHAG) -> None:
+    # `dhag-pipeline models train` with the same settings while `make run` runs makes a real plant's
+    # model current in the demo's registry. Before, the demo ran on: its daemon scored the simulated
+    # plant with that model, and its retrainer trained from it, promoted over it and pruned beside it.
+    own = tmp_path / "demo-models"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
+    env |= {"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "DHAG_PIPELINE_METRICS__PORT": "0"}
+    env |= {"DHAG_PIPELINE_SHUTDOWN_GRACE_S": "10"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "demo",
+        *ARGS,
+        *TRAIN,
+        "--registry",
+        str(own),
+        "--duration",
+        "120",
+    ]
+    with (tmp_path / "stderr").open("w") as err:
+        demo = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True, cwd=tmp_path)
+    assert demo.stdout is not None
+    try:
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("plant: "):
+                break
+        plant = copy.deepcopy(fitted)
+        plant.metadata_ = {"fleet": {"history": "/data/plant-history.csv"}}
+        publish(own, plant, "prod1")
+        after = _snapshot(own)
+        code = demo.wait(60)
+    finally:
+        demo.kill()
+    out = "".join(lines) + demo.stdout.read()
+    assert code == 2, out[-3000:]
+    said = f"demo: --registry {own} has current model 'prod1', which the demo did not train, made current "
+    assert said in out and "summary: " in out
+    assert _snapshot(own) == after  # nothing promoted, published or pruned since
