@@ -4,7 +4,8 @@
    trained from a simulated day of normal operation (with a progress bar) and published. The registry is
    ``--registry DIR``, else ``model.registry``; one whose current model the demo did not train (a real
    plant's) is refused before anything starts, and left as it is (:mod:`pipeline.demoregistry`).
-2. The embedded broker (or the configured cluster), with the input, alert, DLQ and truth topics.
+2. The embedded broker (or the configured cluster, where its topics and groups are its own, the
+   configured names prefixed ``dhag-demo.``: :mod:`pipeline.demotopics`), with the topics it uses.
 3. The scoring daemon as a child process (``python -m pipeline run``, its own process group so a
    terminal's Ctrl-C reaches only this process, which then stops the daemon in order).
 4. The simulated plant streaming readings (and ground truth to ``sensor-truth``) from a thread.
@@ -40,8 +41,9 @@ from kafka import KafkaProducer
 
 from pipeline.broker import EmbeddedBroker, die_with_parent, free_port
 from pipeline.config import Settings, child_environment
-from pipeline.democonsole import TRUTH_TOPIC, DemoConsole
+from pipeline.democonsole import DemoConsole
 from pipeline.demoregistry import DemoRegistryError, RegistryWatch, demo_registry, refusal
+from pipeline.demotopics import demo_kafka
 from pipeline.errors import ModelUnavailableError
 from pipeline.operator import SimulatedOperator
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
@@ -215,7 +217,7 @@ def _start_daemon(
 
 
 def _start_retrainer(
-    settings: Settings, opts: DemoOptions, bootstrap: str, store: Path
+    settings: Settings, opts: DemoOptions, bootstrap: str, store: Path, kafka: dict[str, str]
 ) -> tuple[subprocess.Popen, int]:
     """The retrainer as a child process: quick triggers and a short training budget for a live demo."""
     port = free_port()
@@ -234,7 +236,7 @@ def _start_retrainer(
         "RETRAIN__MAX_EPOCHS": str(opts.max_epochs),
         "RETRAIN__TIME_BUDGET_S": str(opts.time_budget),
         "LOGGING__LEVEL": "INFO",
-    }
+    } | kafka
     return _start_daemon(settings, opts, bootstrap, 0, command="retrain", extra=extra), port
 
 
@@ -255,7 +257,9 @@ def _stop_daemon(proc: subprocess.Popen, grace_s: float) -> int:
 
 def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) -> int:
     """Run the demo; returns the exit code (0 after a clean stop)."""
+    kafka = demo_kafka(settings)  # on a real cluster: topics and groups of its own, not the plant's
     version = ensure_model(settings, opts, out)
+    settings = kafka.settings
     broker = EmbeddedBroker() if settings.kafka.embedded else None
     daemon: subprocess.Popen | None = None
     retrainer: subprocess.Popen | None = None
@@ -269,7 +273,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     try:
         bootstrap = broker.start().bootstrap_servers if broker else settings.kafka.bootstrap_servers
         topics = settings.kafka.topics
-        names = [topics.input, topics.alerts, topics.dlq_topic, TRUTH_TOPIC, topics.labels, topics.labels_dlq]
+        names = [topics.input, topics.alerts, topics.dlq_topic, kafka.truth_topic, topics.labels]
+        names.append(topics.labels_dlq)
         ensure_topics(
             bootstrap,
             dict.fromkeys(names, topics.partitions),
@@ -280,7 +285,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         port, configured = _metrics_port(settings.metrics.host, settings.metrics.port)
         if not configured:
             out.write(f"metrics: port {settings.metrics.port} is taken; using port {port} instead\n")
-        daemon = _start_daemon(settings, opts, bootstrap, port)
+        daemon = _start_daemon(settings, opts, bootstrap, port, extra=kafka.overrides)
+        out.write("".join(f"{line}\n" for line in kafka.lines))
         if broker is not None:
             out.write(
                 "broker: embedded, in memory, no retention: its memory grows for as long as the demo "
@@ -294,7 +300,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         if opts.retrain:
             # A label store of this run's own: alert ids repeat on a fresh embedded broker.
             retrainer, retrainer_port = _start_retrainer(
-                settings, opts, bootstrap, store_dir / "labels.sqlite"
+                settings, opts, bootstrap, store_dir / "labels.sqlite", kafka.overrides
             )
             out.write(
                 f"retrainer pid {retrainer.pid}: a new model after every {opts.retrain_labels} labels "
@@ -318,7 +324,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             args=(fleet, bootstrap),
             kwargs={
                 "topic": topics.input,
-                "truth_topic": TRUTH_TOPIC,
+                "truth_topic": kafka.truth_topic,
                 "rate": opts.rate,
                 "speedup": opts.speedup,
                 "stop": stop,
@@ -334,9 +340,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             f"{opts.fault_rate:g} faults per asset-hour; Ctrl-C to stop\n"
         )
         out.flush()
-        console = DemoConsole(
-            bootstrap, settings, port, out, operator=operator, retrainer_port=retrainer_port
-        )
+        watching = {"operator": operator, "retrainer_port": retrainer_port, "truth_topic": kafka.truth_topic}
+        console = DemoConsole(bootstrap, settings, port, out, **watching)
         started = time.monotonic()
         next_print = started + opts.every
         watch = RegistryWatch(*demo_registry(settings, opts.registry))

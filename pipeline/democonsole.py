@@ -87,6 +87,7 @@ class DemoConsole:
         *,
         operator: SimulatedOperator | None = None,
         retrainer_port: int | None = None,
+        truth_topic: str = TRUTH_TOPIC,
     ) -> None:
         self.out = out
         self.port = port
@@ -96,11 +97,12 @@ class DemoConsole:
         self.runs: dict[str, int] = {}
         self.alert_versions: dict[str, str] = {}
         self.alerts_topic = settings.kafka.topics.alerts
+        self.truth_topic = truth_topic
         self.board = Scoreboard()
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
         parts = [
             TopicPartition(topic, p)
-            for topic in (self.alerts_topic, TRUTH_TOPIC)
+            for topic in (self.alerts_topic, truth_topic)
             for p in (self.consumer.partitions_for_topic(topic) or ())
         ]
         self.consumer.assign(parts)
@@ -112,7 +114,7 @@ class DemoConsole:
         for messages in self.consumer.poll(timeout_ms=200, max_records=10_000).values():
             for msg in messages:
                 event = orjson.loads(msg.value)
-                if msg.topic == TRUTH_TOPIC:
+                if msg.topic == self.truth_topic:
                     self.board.add_truth(event)
                 else:
                     self.board.add_alert(event)
