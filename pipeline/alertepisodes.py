@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dhag.infotext import shown_name
 from pipeline.alertevents import sensor_tag, suspect_tag
 from pipeline.labelorder import Answer, in_label_order, repeated
 from pipeline.labels import Source
@@ -124,17 +125,24 @@ class Episode:
         return self.labels[-1] if self.labels else None
 
     def row(self) -> tuple[str, ...]:
-        """The episode as ``dhag-pipeline alerts`` lists it, in :data:`COLUMNS`: its opening score
-        beside the threshold it was over, and a resolution by silence (no sign of recovery) so named."""
+        r"""The episode as ``dhag-pipeline alerts`` lists it, in :data:`COLUMNS`: its opening score
+        beside the threshold it was over, and a resolution by silence (no sign of recovery) so named. The
+        text the alert event gives (its asset id and model version, as its sensors' names) is shown by
+        :func:`dhag.infotext.shown_name`: any client allowed to write to the alerts topic writes it, and a
+        line break or a terminal's escape in it would split the row and act on the operator's terminal.
+
+        >>> print(*Episode("a1", "pump\x1b[2J", 5.0, 0.9, "v1\n", []).row()[1::5])
+        'pump\x1b[2J' 'v1\n'
+        """
         label = self.label
         return (
             self.alert_id,
-            self.asset_id,
+            shown_name(self.asset_id),
             self.state + ("-by-silence" if self.resolved_by == "silence" else ""),
             when(self.opened_at),
             "-" if self.score is None else f"{self.score:.3f}",
             "-" if self.threshold is None else f"{self.threshold:.3f}",
-            self.model_version or "-",
+            "-" if self.model_version is None else shown_name(self.model_version),
             ",".join(self.sensor_tags()) or "-",
             suspect_tag(self.suspect_sensors[0]) if self.suspect_sensors else "-",
             f"{label['label']} ({label['operator']})" if label else "-",

@@ -1,0 +1,61 @@
+"""``dhag-pipeline alerts`` and ``label`` print text they read from the alerts and labels topics (a shared
+cluster's, which any client allowed to write there fills): a line break or a terminal's escape in it is
+shown escaped as ``dhag info`` shows a column's name (:func:`dhag.infotext.shown_name`), so that it
+neither splits a row of the table nor acts on the operator's terminal (clears the screen, retitles the
+window). ``--json`` gives the text exactly as it was (JSON escapes it)."""
+
+from __future__ import annotations
+
+import io
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline import alertscmd
+from pipeline.config import Settings
+
+CLEAR = "\x1b[2J"  # clears the screen
+TITLE = "\x1b]0;owned\x07"  # retitles the window
+ODD = f"pump\n01{CLEAR}{TITLE}"
+SHOWN = r"'pump\n01\x1b[2J\x1b]0;owned\x07'"
+
+
+def _event(**fields: Any) -> dict[str, Any]:
+    event = {"state": "open", "alert_id": "a1", "asset_id": "pump-01", "opened_at": 5.0, "score": 0.99}
+    return event | {"model_version": "v1", "threshold": 0.5, "top_sensors": [{"sensor": "flow"}]} | fields
+
+
+def _alerts(monkeypatch: pytest.MonkeyPatch, events: list[dict[str, Any]], *, as_json: bool = False) -> str:
+    messages = [SimpleNamespace(value=orjson.dumps(e)) for e in events]
+    monkeypatch.setattr(alertscmd, "read_topic", lambda _b, topic, *_: messages if "alert" in topic else [])
+    monkeypatch.setattr(alertscmd, "console_bootstrap", lambda *a: "broker:9092")
+    args = SimpleNamespace(open=False, asset=None, limit=10, json=as_json, bootstrap=None, since=None)
+    out, err = io.StringIO(), io.StringIO()
+    assert alertscmd.run_alerts(Settings(), args, out=out, err=err) == 0, err.getvalue()
+    return out.getvalue()
+
+
+def test_an_asset_id_with_a_terminal_escape_is_shown_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before, the table wrote the asset id raw: the row split in two and the terminal cleared its screen
+    # and took a new window title.
+    printed = _alerts(monkeypatch, [_event(asset_id=ODD)])
+    assert "\x1b" not in printed and "\x07" not in printed and len(printed.splitlines()) == 2, printed
+    assert f"a1        {SHOWN}  open" in printed
+
+
+def test_a_model_version_with_a_terminal_escape_is_shown_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before, MODEL was written raw, as the asset id was.
+    printed = _alerts(monkeypatch, [_event(model_version=ODD)])
+    assert "\x1b" not in printed and "\x07" not in printed and len(printed.splitlines()) == 2, printed
+    assert f"0.500      {SHOWN}  flow" in printed
+
+
+def test_json_gives_the_asset_id_and_model_version_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Machine-readable output keeps the data exact: JSON escapes the characters itself.
+    printed = _alerts(monkeypatch, [_event(asset_id=ODD, model_version=ODD)], as_json=True)
+    assert "\x1b" not in printed and len(printed.splitlines()) == 1
+    episode = json.loads(printed)
+    assert episode["asset_id"] == ODD and episode["model_version"] == ODD
