@@ -127,7 +127,7 @@ class Episode:
     def row(self) -> tuple[str, ...]:
         r"""The episode as ``dhag-pipeline alerts`` lists it, in :data:`COLUMNS`: its opening score
         beside the threshold it was over, and a resolution by silence (no sign of recovery) so named. The
-        text the alert event gives (its asset id and model version, as its sensors' names) is shown by
+        text the alert event gives (its id, asset id and model version, as its sensors' names) is shown by
         :func:`dhag.infotext.shown_name`: any client allowed to write to the alerts topic writes it, and a
         line break or a terminal's escape in it would split the row and act on the operator's terminal.
 
@@ -136,7 +136,7 @@ class Episode:
         """
         label = self.label
         return (
-            self.alert_id,
+            shown_name(self.alert_id),
             shown_name(self.asset_id),
             self.state + ("-by-silence" if self.resolved_by == "silence" else ""),
             when(self.opened_at),
@@ -178,7 +178,7 @@ def lost_open_note(episodes: Iterable[Episode], topic: str) -> str | None:
 deleted it, not the resolved event): the opening SCORE, THRESHOLD and MODEL are unknown (- in the \
 table, null in --json)
     """
-    lost = [e.alert_id for e in episodes if e.open_lost]
+    lost = [shown_name(e.alert_id) for e in episodes if e.open_lost]  # as the table shows them
     if not lost:
         return None
     named = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")

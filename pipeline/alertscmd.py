@@ -32,6 +32,7 @@ import orjson
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from dhag.infotext import shown_name
 from pipeline.alertepisodes import (
     COLUMNS,
     Episode,
@@ -239,7 +240,7 @@ def run_label(
             near = difflib.get_close_matches(args.alert_id, list(episodes), n=3, cutoff=0.75)
             err.write(
                 f"unknown alert {args.alert_id!r}: it is not on the topic {settings.kafka.topics.alerts!r}"
-                + (f"; did you mean {' or '.join(near)}?" if near else "")
+                + (f"; did you mean {' or '.join(map(shown_name, near))}?" if near else "")
                 + " (an alert older than the topic's retention is no longer on it, and --unchecked labels "
                 "it unchecked; `dhag-pipeline alerts` lists the recent ones)\n"
             )

@@ -28,14 +28,18 @@ def _event(**fields: Any) -> dict[str, Any]:
     return event | {"model_version": "v1", "threshold": 0.5, "top_sensors": [{"sensor": "flow"}]} | fields
 
 
-def _alerts(monkeypatch: pytest.MonkeyPatch, events: list[dict[str, Any]], *, as_json: bool = False) -> str:
+def _run(monkeypatch: pytest.MonkeyPatch, events: list[dict[str, Any]], **options: Any) -> tuple[str, str]:
     messages = [SimpleNamespace(value=orjson.dumps(e)) for e in events]
     monkeypatch.setattr(alertscmd, "read_topic", lambda _b, topic, *_: messages if "alert" in topic else [])
     monkeypatch.setattr(alertscmd, "console_bootstrap", lambda *a: "broker:9092")
-    args = SimpleNamespace(open=False, asset=None, limit=10, json=as_json, bootstrap=None, since=None)
+    args = {"open": False, "asset": None, "limit": 10, "json": False, "bootstrap": None, "since": None}
     out, err = io.StringIO(), io.StringIO()
-    assert alertscmd.run_alerts(Settings(), args, out=out, err=err) == 0, err.getvalue()
-    return out.getvalue()
+    assert alertscmd.run_alerts(Settings(), SimpleNamespace(**args | options), out=out, err=err) == 0
+    return out.getvalue(), err.getvalue()
+
+
+def _alerts(monkeypatch: pytest.MonkeyPatch, events: list[dict[str, Any]], *, as_json: bool = False) -> str:
+    return _run(monkeypatch, events, json=as_json)[0]
 
 
 def test_an_asset_id_with_a_terminal_escape_is_shown_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,3 +63,18 @@ def test_json_gives_the_asset_id_and_model_version_as_they_are(monkeypatch: pyte
     assert "\x1b" not in printed and len(printed.splitlines()) == 1
     episode = json.loads(printed)
     assert episode["asset_id"] == ODD and episode["model_version"] == ODD
+
+
+def test_an_alert_id_with_a_terminal_escape_is_shown_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before, ALERT_ID was written raw from the event, as the asset id was.
+    printed = _alerts(monkeypatch, [_event(alert_id=ODD)])
+    assert "\x1b" not in printed and "\x07" not in printed and len(printed.splitlines()) == 2, printed
+    assert f"\n{SHOWN}  pump-01  open" in printed
+
+
+def test_the_note_on_lost_open_events_names_alert_ids_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An episode known from its resolved event alone is named on stderr; before, its id was written raw.
+    resolved = _event(alert_id=ODD, state="resolved", ts=9.0)
+    said = _run(monkeypatch, [resolved])[1]
+    assert "\x1b" not in said and "\x07" not in said and len(said.splitlines()) == 1, said
+    assert f"the open event of 1 episode listed ({SHOWN}) is no longer on" in said

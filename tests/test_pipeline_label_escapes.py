@@ -1,0 +1,59 @@
+"""``dhag-pipeline label`` names alert ids and asset ids it read from the alerts topic (a shared cluster's,
+which any client allowed to write there fills): a line break or a terminal's escape in one is shown
+escaped as ``dhag info`` shows a column's name (:func:`dhag.infotext.shown_name`), so that it neither
+breaks the line nor acts on the operator's terminal."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline import alertscmd
+from pipeline.config import Settings
+
+ODD_ID = "a1234567\x1b[2J"  # clears the screen
+SHOWN_ID = r"'a1234567\x1b[2J'"
+
+
+class _Producer:
+    sent: list[bytes] = []
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def send(self, topic: str, *, key: bytes, value: bytes) -> Any:
+        self.sent.append(value)
+        return SimpleNamespace(get=lambda timeout: None)
+
+    def close(self, timeout: float) -> None:
+        pass
+
+
+def _label(monkeypatch: pytest.MonkeyPatch, event: dict[str, Any], alert_id: str) -> tuple[int, str, str]:
+    message = SimpleNamespace(value=orjson.dumps(event), timestamp=int(1.8e9 * 1000))
+    monkeypatch.setattr(alertscmd, "read_topic", lambda _b, topic, *_: [message] if "alert" in topic else [])
+    monkeypatch.setattr(alertscmd, "ensure_labels_topic", lambda *_: False)
+    monkeypatch.setattr(alertscmd, "KafkaProducer", _Producer)
+    parser = argparse.ArgumentParser()
+    alertscmd.add_label_arguments(parser)
+    args = parser.parse_args([alert_id, "--normal", "--operator", "kim", "--bootstrap", "k:9092"])
+    out, err = io.StringIO(), io.StringIO()
+    code = alertscmd.run_label(Settings(), args, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _event(alert_id: str, asset_id: str = "pump-01") -> dict[str, Any]:
+    return {"alert_id": alert_id, "asset_id": asset_id, "state": "open", "opened_at": 1.8e9, "ts": 1.8e9}
+
+
+def test_an_alert_id_suggested_for_a_mistyped_one_is_shown_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before, the ids that looked like the one given were written raw to stderr.
+    code, _, said = _label(monkeypatch, _event(ODD_ID), "a1234567")
+    assert code == 2
+    assert "\x1b" not in said and "\x07" not in said and len(said.splitlines()) == 1, said
+    assert f"did you mean {SHOWN_ID}?" in said
