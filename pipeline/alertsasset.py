@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from dhag.infotext import shown_name
 from pipeline.alertepisodes import Episode, when
 
 __all__ = ["asset_note"]
@@ -43,7 +44,8 @@ or the id is mistyped; did you mean pump-07?
     near = [folded[a] for a in difflib.get_close_matches(asset.casefold(), list(folded), n=3, cutoff=0.75)]
     within = "since then" if since is not None else "within the topic's retention"
     said += f": it has not alerted {within}, or the id is mistyped"
+    # Named as the table shows them: the ids come from the alerts topic, and may hold a terminal's escape.
     if near:
-        return f"{said}; did you mean {' or '.join(near)}?"
+        return f"{said}; did you mean {' or '.join(map(shown_name, near))}?"
     more = f" and {len(assets) - SHOWN} more" if len(assets) > SHOWN else ""
-    return f"{said}; the assets with episodes there: {', '.join(assets[:SHOWN])}{more}"
+    return f"{said}; the assets with episodes there: {', '.join(map(shown_name, assets[:SHOWN]))}{more}"

@@ -297,6 +297,8 @@ def run_label(
         )
     elif previous is not None:
         out.write(f"note: alert {args.alert_id} was already labelled {verdict} by {previous['operator']}\n")
-    seen = "not checked" if episode is None else f"{episode.asset_id}, opened {when(episode.opened_at)}"
+    # Its asset id as the alerts table shows it: it comes from the alerts topic.
+    asset = None if episode is None else shown_name(episode.asset_id)
+    seen = "not checked" if episode is None else f"{asset}, opened {when(episode.opened_at)}"
     out.write(f"labelled alert {args.alert_id} ({seen}) as {verdict} by {operator}\n")
     return 0

@@ -78,3 +78,14 @@ def test_the_note_on_lost_open_events_names_alert_ids_escaped(monkeypatch: pytes
     said = _run(monkeypatch, [resolved])[1]
     assert "\x1b" not in said and "\x07" not in said and len(said.splitlines()) == 1, said
     assert f"the open event of 1 episode listed ({SHOWN}) is no longer on" in said
+
+
+def test_the_note_on_an_asset_listed_nothing_names_asset_ids_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --asset that lists nothing names the asset ids that look like it, or else the first few; before, raw.
+    events = [_event(alert_id="a1", asset_id="pump-01\x1b[2J"), _event(alert_id="a2", asset_id=ODD)]
+    near = _run(monkeypatch, events, asset="pump-01")[1]
+    assert "\x1b" not in near and len(near.splitlines()) == 1, near
+    assert r"did you mean 'pump-01\x1b[2J'?" in near
+    others = _run(monkeypatch, events, asset="fan-9")[1]
+    assert "\x1b" not in others and "\x07" not in others and len(others.splitlines()) == 1, others
+    assert rf"the assets with episodes there: {SHOWN}, 'pump-01\x1b[2J'" in others

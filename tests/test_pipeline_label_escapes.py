@@ -57,3 +57,11 @@ def test_an_alert_id_suggested_for_a_mistyped_one_is_shown_escaped(monkeypatch: 
     assert code == 2
     assert "\x1b" not in said and "\x07" not in said and len(said.splitlines()) == 1, said
     assert f"did you mean {SHOWN_ID}?" in said
+
+
+def test_the_asset_of_the_alert_labelled_is_shown_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before, the line saying what was labelled wrote the asset id from the alert event raw.
+    code, said, _ = _label(monkeypatch, _event("a1", "pump-01\n\x1b]0;owned\x07"), "a1")
+    assert code == 0 and orjson.loads(_Producer.sent[-1])["alert_id"] == "a1"
+    assert "\x1b" not in said and "\x07" not in said and len(said.splitlines()) == 1, said
+    assert r"labelled alert a1 ('pump-01\n\x1b]0;owned\x07', opened " in said
