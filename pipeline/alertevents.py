@@ -42,7 +42,8 @@ def sensor_tag(entry: Mapping[str, Any]) -> str:
     (:func:`dhag.infotext.shown_name`: the alerts topic of a shared cluster carries the alerts of models
     trained on users' columns, and a name holding a line break or a terminal's escape is escaped), when
     its value lay beyond what the model's training history saw, on which side, and whether it is (or
-    comes from) a value the daemon imputed rather than read.
+    comes from) a value the daemon imputed rather than read. The side (``above`` or ``below`` from the
+    daemon) is shown so too, as the event gives it.
 
     >>> sensor_tag({"sensor": "suction_pu", "outside_training_range": "below"})
     'suction_pu (below history)'
@@ -52,7 +53,7 @@ def sensor_tag(entry: Mapping[str, Any]) -> str:
     flow_pu 'flow\nrate'
     """
     side = entry.get("outside_training_range")
-    notes = ([f"{side} history"] if side else []) + (["imputed"] if entry.get("imputed") else [])
+    notes = ([f"{shown_name(side)} history"] if side else []) + (["imputed"] if entry.get("imputed") else [])
     name = shown_name(entry.get("sensor"))
     return f"{name} ({', '.join(notes)})" if notes else name
 

@@ -89,3 +89,11 @@ def test_the_note_on_an_asset_listed_nothing_names_asset_ids_escaped(monkeypatch
     others = _run(monkeypatch, events, asset="fan-9")[1]
     assert "\x1b" not in others and "\x07" not in others and len(others.splitlines()) == 1, others
     assert rf"the assets with episodes there: {SHOWN}, 'pump-01\x1b[2J'" in others
+
+
+def test_a_top_sensor_s_side_of_its_range_is_shown_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The event says "above" or "below"; before, whatever it said instead was written raw after the name.
+    top = [{"sensor": "flow", "outside_training_range": CLEAR + "above"}, {"sensor": "head"}]
+    printed = _alerts(monkeypatch, [_event(top_sensors=top)])
+    assert "\x1b" not in printed and len(printed.splitlines()) == 2, printed
+    assert r"flow ('\x1b[2Jabove' history),head" in printed
