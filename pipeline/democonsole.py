@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
+from dhag.infotext import shown_name
 from pipeline.config import Settings
 from pipeline.metrics import scrape as metric_samples
 from pipeline.operator import SimulatedOperator
@@ -147,7 +148,7 @@ class DemoConsole:
             stats = self.operator.stats
             runs = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.runs.items()) if n) or "none yet"
             by_model = "; ".join(
-                f"{version}: {fmt(row['precision'])} of {row['alerts']}"
+                f"{shown_name(version)}: {fmt(row['precision'])} of {row['alerts']}"
                 for version, row in self.by_model().items()
             )
             self.out.write(
@@ -156,10 +157,13 @@ class DemoConsole:
                 f"retraining runs: {runs}\n"
                 f"    precision by model version: {by_model or '-'}\n"
             )
+        # What the topics say (asset ids, model versions, fault kinds) as `dhag-pipeline alerts` shows it.
         for alert in board.open_alerts()[:8]:
-            cause = board.cause(alert) or "no fault: false alert"
+            cause = board.cause(alert)
+            cause = "no fault: false alert" if cause is None else shown_name(cause)
+            asset = shown_name(alert.asset_id)
             self.out.write(
-                f"    OPEN {alert.asset_id:<14} score {alert.score:.3f}  top {', '.join(alert.top_sensors)}"
+                f"    OPEN {asset:<14} score {alert.score:.3f}  top {', '.join(alert.top_sensors)}"
                 f"  suspect: {alert.suspects[0] if alert.suspects else '-'}  [truth: {cause}]\n"
             )
         self.out.flush()
