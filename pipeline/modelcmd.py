@@ -274,7 +274,7 @@ def run_models(
         passed: list[registry.PassedOver] = []
         replaced, restored = registry.rollback(root, device=device, passed_over=passed)
         for entry in passed:  # the history entries it went past, as they no longer load: one line each
-            err.write(f"models rollback: passed over {entry.version}: {entry.why()}\n")
+            err.write(f"models rollback: passed over {entry.line()}\n")
         out.write(f"{restored} is current again (was {replaced or 'none'})\n")
         if (said := registry.describe(root, restored).reference_error) is not None:
             err.write(f"models rollback: warning: {restored}: {escaped(said)}\n")

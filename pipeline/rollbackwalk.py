@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from dhag.infotext import shown_name
 from pipeline.errors import ModelUnavailableError, VersionUnreadableError
 
 __all__ = ["PassedOver", "walk_back"]
@@ -43,6 +44,16 @@ class PassedOver(NamedTuple):
         """
         error = " ".join(self.error.split())
         return f"{WHY.get(self.fault, self.fault)} ({error})"
+
+    def line(self) -> str:
+        r"""``version: why (error)``, the version as ``dhag info`` shows a name
+        (:func:`dhag.infotext.shown_name`): the history file is read from disk, and an entry edited by hand
+        may hold a line break or a terminal's escape, which would break the line and act on the terminal.
+
+        >>> print(PassedOver("v9\x1b[2J", "missing", "no version 'v9\\x1b[2J'").line())
+        'v9\x1b[2J': missing (no version 'v9\x1b[2J')
+        """
+        return f"{shown_name(self.version)}: {self.why()}"
 
 
 def walk_back(
@@ -80,7 +91,7 @@ def walk_back(
         raise ModelUnavailableError(
             f"Nothing to roll back to: the registry {str(root)!r} has no earlier current version."
         )
-    named = "".join(f"\n  {p.version}: {p.why()}" for p in passed)
+    named = "".join(f"\n  {p.line()}" for p in passed)
     raise ModelUnavailableError(
         f"Nothing to roll back to: no earlier current version of the registry {str(root)!r} loads; "
         f"nothing changed. Its history lists, newest first:{named}\nRestore one from a backup, re-sign "
