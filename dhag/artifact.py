@@ -27,6 +27,7 @@ from safetensors.torch import save as st_save
 
 from dhag.atomicwrite import write_atomic
 from dhag.exceptions import ArtifactError, ArtifactTooNewError, DHAGError
+from dhag.infotext import shown_name
 from dhag.legacy import left_out, read_as_before
 from dhag.metadata import checked_metadata
 from dhag.outofmemory import is_out_of_memory
@@ -165,9 +166,11 @@ def write_artifact(path: Path, manifest: dict[str, Any], tensors: dict[str, torc
 
 
 def _unreadable(path: Path, exc: BaseException) -> ArtifactError:
+    # The parser's message may quote the file's header (safetensors: "unknown variant `...`"): shown so
+    # that a line break or a terminal's escape in it neither breaks the line nor acts on a terminal.
     return ArtifactError(
         f"Model artifact {str(path)!r} is not a readable DHAG model (truncated or not a safetensors "
-        f"file): {exc}"
+        f"file): {shown_name(exc)}"
     )
 
 
@@ -250,7 +253,7 @@ def _header_meta(path: Path, header: Any) -> dict[str, str]:
     if version != str(FORMAT_VERSION):
         later = version.isdigit() and int(version) > FORMAT_VERSION
         raise (ArtifactTooNewError if later else ArtifactError)(
-            f"Model artifact {str(path)!r} has format version {version}; this build reads "
+            f"Model artifact {str(path)!r} has format version {shown_name(version)}; this build reads "
             f"version {FORMAT_VERSION} only."
             + (f" It was written by a newer version of dhag: {_NEWER}." if later else "")
         )
