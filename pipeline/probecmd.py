@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
+from dhag.infotext import shown_name
 from pipeline.config import Settings, load_settings
 from pipeline.configsource import DEFAULT_CONFIG, config_file
 from pipeline.errors import ConfigError
@@ -273,7 +274,8 @@ def probe(url: str, timeout_s: float) -> tuple[int, str]:
                 body = exc.read(300).decode("utf-8", "replace").strip().splitlines()
             except (OSError, http.client.HTTPException):  # the status came, its reason did not
                 body = []
-        why = f": {body[0]}" if body else ""
+        # Whatever listens on the port wrote it: a terminal's escape in it is shown, not acted on.
+        why = f": {shown_name(body[0])}" if body else ""
         return EXIT_UNHEALTHY, f"unhealthy: {url} answered {exc.code}{why}"
     except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out, not HTTP
         reason = getattr(exc, "reason", None) or exc
