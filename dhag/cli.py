@@ -21,7 +21,7 @@ from dhag.exceptions import ArtifactError, DHAGError, InputError, ParameterError
 from dhag.infotext import SHOWN, column_kinds, counted, listed_in_part, shown_metadata, shown_name
 from dhag.io import read_table
 from dhag.labelhint import label_like_columns, label_like_warning
-from dhag.legacy import read_as_before
+from dhag.legacy import dropped_note, read_as_before
 from dhag.outofmemory import (
     loading_message,
     out_of_memory_message,
@@ -221,6 +221,21 @@ def _known_columns(model: DHAG, *, given: list[str] | None) -> list[str]:
     return [n for n in dict.fromkeys(names) if isinstance(n, str) and n not in model.feature_names_in_]
 
 
+def _threshold_rule(settings: dict) -> str:
+    """How a model's settings set its threshold, in words.
+
+    >>> _threshold_rule({"target_far": None, "contamination": 0.05, "min_threshold": 0.5})
+    'contamination 0.05: the share of the training rows flagged; at least min_threshold 0.5'
+    """
+    if settings.get("contamination") is not None:
+        rule = f"contamination {settings['contamination']}: the share of the training rows flagged"
+    else:
+        far = 0.01 if settings.get("target_far") is None else settings["target_far"]
+        rule = f"target_far {far}: the false-alarm rate on held-out normal rows"
+    floor = settings.get("min_threshold")
+    return rule if floor is None else f"{rule}; at least min_threshold {floor}"
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.model, with_signature=True)
     if args.json:
@@ -237,14 +252,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if ranges:
         shown = [f"{shown_name(name)} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in ranges.items()]
         print(f"training ranges: {listed_in_part(shown)}")
-    print(f"threshold: {manifest['threshold']:.6f}")
+    # A setting the manifest leaves out is at its value from before it existed (dhag.legacy).
+    settings = read_as_before(manifest.get("settings", {}))
+    print(f"threshold: {manifest['threshold']:.6f} ({_threshold_rule(settings)})")
+    if note := dropped_note(settings):
+        print(f"retrain: {note}; the retrainer trains candidates without it, as this model was trained")
+    if isinstance(dropped := t.get("dropped_settings"), dict) and dropped:
+        print(f"retrained without its parent's {', '.join(f'{k} {v}' for k, v in dropped.items())}")
     if manifest["signed_with_previous_key"]:
         print(f"signed: with {PREVIOUS_KEY_VARIABLE}, the key being rotated out; re-sign it with `dhag sign`")
     else:
         signed = "yes" if manifest["signed"] else "no"
         print(f"signed: {signed} (with {KEY_VARIABLE} set, only signed models load)")
-    # A setting the manifest leaves out is at its value from before it existed (dhag.legacy).
-    settings = read_as_before(manifest.get("settings", {}))
     recipe, weighting = settings["recipe"], settings["ce_weighting"]
     print(f"recipe: {recipe} (networks and regularisers), L_ce weighed by {weighting}")
     print(

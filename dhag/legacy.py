@@ -35,7 +35,15 @@ from typing import Any
 from dhag.retry import CONTROLLER_TARGET
 from dhag.threshold import DEFAULT_TARGET_FAR
 
-__all__ = ["ALWAYS_WRITTEN", "BEFORE_IT_EXISTED", "NONE_MEANT", "left_out", "read_as_before"]
+__all__ = [
+    "ALWAYS_WRITTEN",
+    "BEFORE_IT_EXISTED",
+    "NONE_MEANT",
+    "dropped_note",
+    "left_out",
+    "read_as_before",
+    "refit_settings",
+]
 
 # Setting -> the value that does what the releases before it did (the commit that added it).
 BEFORE_IT_EXISTED: dict[str, Any] = {
@@ -94,3 +102,36 @@ def read_as_before(settings: Mapping[str, Any]) -> dict[str, Any]:
     """
     read = BEFORE_IT_EXISTED | dict(settings)
     return read | {name: None for name, meant in NONE_MEANT.items() if _same(read.get(name), meant)}
+
+
+def refit_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``settings`` (a loaded model's ``get_params()``) as a refit of that model takes them, and the
+    settings it drops, by name with the value they held: a ``target_far`` beside ``contamination``, which
+    releases before ``fit`` refused the pair took and ignored (contamination set the threshold). The
+    model is refit as it was trained; a new model given both is still refused.
+
+    >>> refit_settings({"target_far": 0.05, "contamination": 0.1})
+    ({'target_far': None, 'contamination': 0.1}, {'target_far': 0.05})
+    >>> refit_settings({"target_far": 0.05, "contamination": None})[1]
+    {}
+    """
+    if settings.get("target_far") is None or settings.get("contamination") is None:
+        return dict(settings), {}
+    return dict(settings) | {"target_far": None}, {"target_far": settings["target_far"]}
+
+
+def dropped_note(settings: Mapping[str, Any]) -> str | None:
+    """What a refit of a model with ``settings`` drops (:func:`refit_settings`), in words; None when
+    nothing.
+
+    >>> dropped_note({"target_far": 0.05, "contamination": 0.1}).split(" (")[0]
+    'target_far 0.05 is dropped: contamination 0.1 sets the threshold'
+    """
+    dropped = refit_settings(settings)[1]
+    if not dropped:
+        return None
+    return (
+        f"target_far {dropped['target_far']} is dropped: contamination {settings['contamination']} sets "
+        "the threshold (the release that saved the model ignored target_far beside it; fit now refuses "
+        "the pair)"
+    )

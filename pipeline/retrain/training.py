@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from dhag import DHAG, InputError, TrainingError
+from dhag.legacy import dropped_note, refit_settings
 from pipeline.config import RetrainSettings
 from pipeline.features import METADATA_KEY
 from pipeline.labelstore import LabelledReading
@@ -183,7 +184,14 @@ def train_candidate(
         )
     X = np.vstack([X_normal, X_known])
     y = np.concatenate([np.zeros(len(X_normal), dtype=int), np.ones(len(X_known), dtype=int)])
-    params = current.get_params() | {
+    # A model saved before fit refused target_far beside contamination is refit as it was trained.
+    current_params, dropped = refit_settings(current.get_params())
+    if dropped:
+        log.warning(
+            "the current model's settings: %s; the candidate is trained without it",
+            dropped_note(current.get_params()),
+        )
+    params = current_params | {
         "device": settings.device,
         "max_epochs": matching_epochs(current, len(X_normal), settings),
         "time_budget": settings.time_budget_s,
@@ -239,6 +247,8 @@ def train_candidate(
         metadata[METADATA_KEY] = fmap.derived.with_ranges(X_normal, assets).to_metadata()
     model.metadata_ = metadata | {"rows": int(len(X))}
     model.training_["unscored"] = unscored
+    if dropped:  # what a retrain from the current model's settings left out (dhag info says so)
+        model.training_["dropped_settings"] = dropped
     # What fit was given, by kind: readings left out (a sensor missing, unscorable, near float32's
     # limit, past rejected_max_share) are not counted.
     n_reference, n_base = len(reference_rows), len(reference_rows) + len(recent_rows)
