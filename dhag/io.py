@@ -8,7 +8,6 @@ import gzip
 import itertools
 import stat
 import zipfile
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dhag.exceptions import InputError
+from dhag.parquetfile import read_parquet, repeated_names
 
 __all__ = ["read_table"]
 
@@ -70,7 +70,7 @@ def read_table(
         if suffix in (".csv", ".csv.gz"):
             frame = _read_csv(path, text_columns)
         elif suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
+            frame = read_parquet(path)
         elif suffix == ".npz":
             if not zipfile.is_zipfile(path):  # np.load would take it for pickled data
                 raise InputError(
@@ -174,11 +174,9 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
                 f"Cannot read {str(path)!r}: column {position} of the header has no name (a frame's index "
                 "written with the data, or a trailing comma?); every column must be named."
             )
-    repeated = sorted(n for n, times in Counter(names).items() if times > 1)
+    repeated = repeated_names(names)
     if repeated:
-        shown = ", ".join(map(repr, repeated[:5]))
-        shown += f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
-        raise InputError(f"Cannot read {str(path)!r}: the header names {shown} more than once.")
+        raise InputError(f"Cannot read {str(path)!r}: the header names {repeated} more than once.")
     text = [str(c) for c in text_columns]
     # Only an empty cell is a missing category or id: pandas' words for missing ('NA', 'None', 'null')
     # are a region code, a fault class, a tag there. The other columns keep pandas' words.
