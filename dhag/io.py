@@ -70,7 +70,7 @@ def read_table(
         if suffix in (".csv", ".csv.gz"):
             frame = _read_csv(path, text_columns)
         elif suffix in (".parquet", ".pq"):
-            frame = read_parquet(path)
+            frame = read_parquet(path, text_columns)
         elif suffix == ".npz":
             if not zipfile.is_zipfile(path):  # np.load would take it for pickled data
                 raise InputError(

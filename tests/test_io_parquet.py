@@ -1,8 +1,9 @@
 """read_table and the command line on Parquet files as databases and historians export them: a column
-named twice."""
+named twice, and decimal columns (SQL's NUMERIC), which are numbers."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,3 +27,49 @@ def test_a_parquet_file_naming_a_column_twice_is_refused_in_one_line_naming_it(
     assert main(["train", "--data", str(path), "--out", str(tmp_path / "m.dhag")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "names 'flow' more than once" in err
+
+
+def test_decimal_parquet_columns_read_as_the_numbers_they_hold(tmp_path: Path) -> None:
+    path = tmp_path / "rows.parquet"
+    flow = pa.array([Decimal("10.50"), Decimal("9.25"), None], pa.decimal128(10, 2))
+    big = pa.array([Decimal("123456789.123456789"), Decimal("-1"), Decimal("0")], pa.decimal128(38, 9))
+    pq.write_table(pa.table({"flow": flow, "big": big, "temp": [50.0, 51.0, 49.0]}), path)
+    frame, _ = read_table(path)
+    assert [str(t) for t in frame.dtypes] == ["float64", "float64", "float64"]
+    assert frame["flow"].tolist()[:2] == [10.5, 9.25] and frame["flow"].isna().tolist() == [
+        False,
+        False,
+        True,
+    ]
+    assert frame["big"].tolist() == [123456789.123456789, -1.0, 0.0]
+
+
+def test_a_decimal_column_trains_and_scores_as_numbers(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "rows.parquet"
+    flow = pa.array([Decimal(f"{10 + i % 7}.{i % 10}5") for i in range(200)], pa.decimal128(10, 2))
+    pq.write_table(pa.table({"flow": flow, "temp": [float(i % 5) for i in range(200)]}), path)
+    out = tmp_path / "m.dhag"
+    argv = [
+        "train",
+        "--data",
+        str(path),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--max-epochs",
+        "1",
+        "--quiet",
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["score", "--model", str(out), "--data", str(path), "--device", "cpu"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 201
+
+
+def test_a_declared_categorical_decimal_column_is_left_as_read(tmp_path: Path) -> None:
+    path = tmp_path / "rows.parquet"
+    codes = pa.array([Decimal("1.0"), Decimal("2.0")], pa.decimal128(4, 1))
+    pq.write_table(pa.table({"code": codes, "temp": [1.0, 2.0]}), path)
+    frame, _ = read_table(path, text_columns=["code"])
+    assert frame["code"].tolist() == [Decimal("1.0"), Decimal("2.0")]
