@@ -18,6 +18,7 @@ from dhag.bench.cli import add_bench_parser
 from dhag.columnlist import COLUMN_LIST_HELP, column_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError, ParameterError
+from dhag.headerless import headerless_note, headerless_warning, numbers_for_names
 from dhag.infotext import SHOWN, column_kinds, counted, listed_in_part, shown_metadata, shown_name
 from dhag.io import read_table
 from dhag.labelhint import label_like_columns, label_like_warning
@@ -76,6 +77,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     text_columns = [*categorical, *ids]
     with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="train", out=args.out)):
         frame, labels = read_table(args.data, label_column=args.label_column, text_columns=text_columns)
+    numbers = numbers_for_names(args.data, [str(c) for c in frame.columns])
+    if numbers:
+        logger.warning(headerless_warning(args.data, numbers))
     _id_columns(frame, ids, args.data)
     for name in label_like_columns(frame, declared=[*categorical, *passthrough]):
         logger.warning(label_like_warning(name))
@@ -191,6 +195,9 @@ def _scores(model: DHAG, frame: pd.DataFrame, out: pd.DataFrame, explain: int) -
 
 def _unexpected_columns(path: Path, frame: pd.DataFrame, model: DHAG) -> str:
     """What to do about columns of the file to score that are no feature of the model."""
+    numbers = numbers_for_names(path, [str(c) for c in frame.columns])
+    if numbers:
+        return headerless_note(path, numbers, model.feature_names_in_)
     named = [f"x{i}" for i in range(frame.shape[1])]
     if path.suffix.lower() == ".npz" and [str(c) for c in frame.columns] == named:
         names = list(model.feature_names_in_)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dhag.exceptions import InputError
+from dhag.headerless import headerless_note, numbers_for_names
 from dhag.parquetfile import read_parquet, repeated_names
 
 __all__ = ["read_table"]
@@ -176,7 +177,9 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
             )
     repeated = repeated_names(names)
     if repeated:
-        raise InputError(f"Cannot read {str(path)!r}: the header names {repeated} more than once.")
+        numbers = numbers_for_names(path, names)
+        note = f" {headerless_note(path, numbers)}" if numbers else ""
+        raise InputError(f"Cannot read {str(path)!r}: the header names {repeated} more than once.{note}")
     text = [str(c) for c in text_columns]
     # Only an empty cell is a missing category or id: pandas' words for missing ('NA', 'None', 'null')
     # are a region code, a fault class, a tag there. The other columns keep pandas' words.
