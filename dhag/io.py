@@ -94,6 +94,12 @@ def read_table(
                             f"names (one per column of 'X'). Got shape {given.shape}."
                         )
                     names = [str(n) for n in given]
+                    blank = [i for i, name in enumerate(names) if not name.strip()]
+                    if blank:  # as a CSV's header: no CSV could name that feature to score it
+                        raise InputError(
+                            f"NPZ file {str(path)!r}: 'feature_names' has no name at position {blank[0]} "
+                            f"(of 0 to {len(names) - 1}); every column must be named."
+                        )
                 frame = pd.DataFrame(X, columns=names)
                 if X.dtype.kind == "U":
                     _numbers_of_text(frame, text_columns)

@@ -133,3 +133,12 @@ def test_a_data_path_in_a_symlink_loop_says_so(tmp_path, capsys) -> None:
     os.symlink(loop, loop)
     assert main(["train", "--data", str(loop), "--out", str(tmp_path / "m.dhag"), "--quiet"]) == 2
     assert "Too many levels of symbolic links" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_npz_feature_names_with_a_blank_name_are_refused_naming_its_position(tmp_path, blank: str) -> None:
+    # As a CSV's header: a model would keep a feature no CSV's header can name.
+    path = tmp_path / "x.npz"
+    np.savez(path, X=np.ones((4, 3)), feature_names=np.array(["flow", blank, "temp"]))
+    with pytest.raises(InputError, match=r"'feature_names' has no name at position 1 \(of 0 to 2\)"):
+        read_table(path)
