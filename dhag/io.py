@@ -84,7 +84,9 @@ def read_table(
                     )
                 X = _npz_text(_npz_array(npz, "X", path), "X", path)
                 if X.ndim != 2:
-                    raise InputError(f"Array 'X' in {str(path)!r} must be 2-D. Got shape {X.shape}.")
+                    raise InputError(
+                        f"Array 'X' in {str(path)!r} must be 2-D, rows by features. {_not_2d(X)}"
+                    )
                 names = [f"x{i}" for i in range(X.shape[1])]
                 if "feature_names" in npz:
                     given = _npz_text(_npz_array(npz, "feature_names", path), "feature_names", path)
@@ -234,6 +236,22 @@ def _numbers_of_text(frame: pd.DataFrame, text_columns: Sequence[str]) -> None:
         numbers = pd.to_numeric(frame[name].mask(missing), errors="coerce")
         if not (numbers.isna() & ~missing).any():
             frame[name] = numbers
+
+
+def _not_2d(X: np.ndarray) -> str:
+    """What an NPZ's ``X`` that is not 2-D is, and how to save it so."""
+    if X.dtype.names:  # np.genfromtxt(..., names=True) gives one
+        fields = ", ".join(map(repr, X.dtype.names[:5])) + (", ..." if len(X.dtype.names) > 5 else "")
+        return (
+            f"Got a structured array (fields {fields}): save its values with their names, "
+            "X=numpy.lib.recfunctions.structured_to_unstructured(X), feature_names=np.array(X.dtype.names)."
+        )
+    if X.ndim == 1:
+        return (
+            f"Got shape {X.shape}: save one feature's values as X.reshape(-1, 1), or one row as "
+            "X.reshape(1, -1)."
+        )
+    return f"Got shape {X.shape}: save a 2-D array, one row per reading and one column per feature."
 
 
 def _npz_array(npz: Any, key: str, path: Path) -> np.ndarray:

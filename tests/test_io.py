@@ -142,3 +142,25 @@ def test_npz_feature_names_with_a_blank_name_are_refused_naming_its_position(tmp
     np.savez(path, X=np.ones((4, 3)), feature_names=np.array(["flow", blank, "temp"]))
     with pytest.raises(InputError, match=r"'feature_names' has no name at position 1 \(of 0 to 2\)"):
         read_table(path)
+
+
+@pytest.mark.parametrize(
+    ("X", "said"),
+    [
+        (
+            np.arange(4.0),
+            r"Got shape \(4,\): save one feature's values as X.reshape\(-1, 1\), or one row as ",
+        ),
+        (np.float64(3.0), r"Got shape \(\): save a 2-D array, one row per reading"),
+        (np.ones((2, 3, 4)), r"Got shape \(2, 3, 4\): save a 2-D array, one row per reading"),
+        (
+            np.array([(1.0, 2.0)], dtype=[("flow", float), ("temp", float)]),
+            r"a structured array \(fields 'flow', 'temp'\).*structured_to_unstructured",
+        ),
+    ],
+)
+def test_an_npz_x_that_is_not_2d_is_refused_saying_how_to_save_it(tmp_path, X: np.ndarray, said: str) -> None:
+    path = tmp_path / "x.npz"
+    np.savez(path, X=X)
+    with pytest.raises(InputError, match=r"Array 'X' in '.*x.npz' must be 2-D, rows by features.*" + said):
+        read_table(path)
