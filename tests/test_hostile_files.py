@@ -173,3 +173,16 @@ def test_an_npz_without_x_names_the_arrays_it_holds(tmp_path: Path) -> None:
     np.savez(path, data=np.ones((3, 2)), names=np.array(["a", "b"]))
     with pytest.raises(InputError, match=r"has no array named 'X' \(it holds 'data', 'names'\)"):
         read_table(path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_a_utf16_file_is_refused_naming_its_encoding(tmp_path: Path, encoding: str, capsys) -> None:
+    # Excel's "Unicode text" and PowerShell's Out-File write UTF-16; without its byte-order mark too.
+    path = tmp_path / "rows.csv"
+    path.write_bytes("flow,temp\r\n1.5,2\r\n3,4\r\n".encode(encoding))
+    with pytest.raises(InputError, match=r"is not UTF-8 text but UTF-(16|32) .*save it as UTF-8") as info:
+        read_table(path)
+    assert "\x00" not in str(info.value)
+    assert main(["train", "--data", str(path), "--out", str(tmp_path / "m.dhag")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "UTF-" in err and "Traceback" not in err
