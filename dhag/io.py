@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dhag.csvencoding import wide_encoding
+from dhag.csvhead import check_head
 from dhag.exceptions import InputError
 from dhag.headerless import headerless_note, numbers_for_names
 from dhag.parquetfile import read_parquet, repeated_names
@@ -172,12 +172,7 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
     Read without a header, the first data row must split into as many fields as the header row. A file
     that another separator splits into a table is refused (:func:`_other_separator`).
     """
-    encoding = wide_encoding(path)
-    if encoding:
-        raise InputError(
-            f"Cannot read {str(path)!r}: it is not UTF-8 text but {encoding}; save it as UTF-8 (Excel: "
-            "CSV UTF-8)."
-        )
+    check_head(path)
     try:
         head = pd.read_csv(path, header=None, nrows=2, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:

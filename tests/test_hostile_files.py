@@ -186,3 +186,16 @@ def test_a_utf16_file_is_refused_naming_its_encoding(tmp_path: Path, encoding: s
     assert main(["train", "--data", str(path), "--out", str(tmp_path / "m.dhag")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "UTF-" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_excels_separator_line_is_refused_saying_to_delete_it(tmp_path: Path, sep: str) -> None:
+    # Excel reads a first line 'sep=;' as the separator to split by; pandas would take it for the header.
+    path = tmp_path / "rows.csv"
+    path.write_text(f"sep={sep}\nflow{sep}temp\n1.5{sep}2\n3{sep}4\n")
+    with pytest.raises(InputError) as info:
+        read_table(path)
+    said = str(info.value)
+    assert f"its first line, {f'sep={sep}'!r}, is Excel's line naming the separator" in said
+    assert "delete that line" in said and "one column named" not in said and "\n" not in said
+    assert ("write the file with ','" in said) is (sep != ",")

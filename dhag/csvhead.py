@@ -1,0 +1,98 @@
+"""What the first bytes of a CSV tell before pandas reads it.
+
+Its encoding, where it is not UTF-8 but UTF-16 or UTF-32, as Excel's "Unicode text" and Windows
+PowerShell's ``Out-File`` write: without its byte-order mark such a file decodes as UTF-8 holding NUL
+bytes, and would be read as columns named ``'f\\x00l\\x00o\\x00w'``. And Excel's first line ``sep=;``,
+naming the separator, which pandas would take for the header.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from dhag.exceptions import InputError
+
+__all__ = ["check_head", "separator_line", "wide_encoding"]
+
+_MARKS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def check_head(path: Path) -> None:
+    """Refuse the CSV ``path`` when its first bytes are UTF-16 or UTF-32 text, or Excel's separator line,
+    saying what to do."""
+    encoding = wide_encoding(path)
+    if encoding:
+        raise InputError(
+            f"Cannot read {str(path)!r}: it is not UTF-8 text but {encoding}; save it as UTF-8 (Excel: "
+            "CSV UTF-8)."
+        )
+    told = separator_line(path)
+    if told:
+        sep = told[4]
+        write = (
+            ""
+            if sep == ","
+            else f": its fields are separated by {sep!r}; write the file with ',' between fields"
+        )
+        raise InputError(
+            f"Cannot read {str(path)!r}: its first line, {told!r}, is Excel's line naming the separator, "
+            f"not a header; delete that line{write}."
+        )
+
+
+def wide_encoding(path: Path) -> str | None:
+    """``path``'s encoding when it is UTF-16 or UTF-32, with what tells it; None for any other file.
+
+    >>> import tempfile, os
+    >>> p = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_bytes("a,b\\n1,2\\n".encode("utf-16"))
+    >>> wide_encoding(p)
+    "UTF-16 (it starts with UTF-16's byte-order mark, bytes 0xff 0xfe)"
+    >>> _ = p.write_bytes("a,b\\n1,2\\n".encode("utf-16-le"))
+    >>> wide_encoding(p)
+    'UTF-16 (without a byte-order mark: half the bytes of its first line are NUL)'
+    >>> _ = p.write_bytes(b"a,b\\n1,2\\n")
+    >>> wide_encoding(p) is None
+    True
+    """
+    try:
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rb") as fh:
+            head = fh.read(4096)
+    except (OSError, EOFError):
+        return None
+    for mark, name in _MARKS:
+        if head.startswith(mark):
+            shown = " ".join(f"0x{b:02x}" for b in mark)
+            return f"{name} (it starts with {name}'s byte-order mark, bytes {shown})"
+    line = head.split(b"\n", 1)[0]
+    share = line.count(b"\x00") / len(line) if line else 0.0
+    if share >= 0.7:  # ASCII text in UTF-32: three NUL bytes to a character
+        return "UTF-32 (without a byte-order mark: three in four bytes of its first line are NUL)"
+    if share >= 0.4:  # and one in UTF-16
+        return "UTF-16 (without a byte-order mark: half the bytes of its first line are NUL)"
+    return None
+
+
+def separator_line(path: Path) -> str | None:
+    """``path``'s first line when it is Excel's naming the separator (``sep=;``); None otherwise.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("sep=;\\na;b\\n1;2\\n")
+    >>> separator_line(p)
+    'sep=;'
+    """
+    try:
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(
+            path, "rt", encoding="utf-8-sig", errors="replace", newline=""
+        ) as fh:
+            first = fh.readline(64).rstrip("\r\n")
+    except (OSError, EOFError):
+        return None
+    return first if len(first) == 5 and first.lower().startswith("sep=") else None
