@@ -166,9 +166,9 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO, *, advice: 
     )
     if (refused := refusal(registry, named, advice)) is not None:  # a real model published meanwhile
         raise DemoRegistryError(refused)
-    version = publish(
-        registry, model, reference=history_reference(history, settings.retrain.reference_sample_size)
-    )
+    reference = history_reference(history, settings.retrain.reference_sample_size)
+    # Trained from the simulated history alone: the version current then is not its parent.
+    version = publish(registry, model, derived=False, reference=reference)
     out.write(f"  trained and published {version} in {time.perf_counter() - started:.0f} s\n")
     return version
 

@@ -130,7 +130,7 @@ def test_a_demo_model_of_another_plant_is_replaced_as_before(tmp_path: Path, pla
 
     from pipeline.config import load_settings
     from pipeline.demo import DemoOptions, ensure_model
-    from pipeline.registry import current
+    from pipeline.registry import current, load_current
 
     registry = tmp_path / "registry"
     publish(registry, _demo_model(plant_model, DemoOptions(seed=5).fleet()), "d1")
@@ -140,6 +140,8 @@ def test_a_demo_model_of_another_plant_is_replaced_as_before(tmp_path: Path, pla
     version = ensure_model(settings, opts, out)
     assert "d1 in" in out.getvalue() and "was not trained for this plant" in out.getvalue()
     assert current(registry)[0] == version != "d1"
+    # Trained from a simulated history, not from d1: no parent (before, d1 was recorded as its parent).
+    assert load_current(registry)[1].metadata_["parent"] is None
 
 
 def test_composes_demo_model_leaves_a_registry_with_a_real_plants_model(tmp_path: Path, fitted: DHAG) -> None:
