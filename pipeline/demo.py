@@ -27,8 +27,6 @@ import json
 import logging
 import math
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,8 +37,9 @@ from typing import Any, TextIO
 
 from kafka import KafkaProducer
 
-from pipeline.broker import EmbeddedBroker, die_with_parent, free_port
-from pipeline.config import Settings, child_environment
+from pipeline.broker import EmbeddedBroker
+from pipeline.config import Settings
+from pipeline.demochildren import metrics_port, start_daemon, start_retrainer, stop_child
 from pipeline.democonsole import DemoConsole
 from pipeline.demoregistry import DemoRegistryError, RegistryWatch, demo_registry, refusal
 from pipeline.demotopics import demo_kafka
@@ -173,88 +172,6 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO, *, advice: 
     return version
 
 
-def _metrics_port(host: str, port: int) -> tuple[int, bool]:
-    """The configured port when it is free, else a free one; (port, was it the configured one)."""
-    if port == 0:
-        return free_port(), False
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-            return port, True
-        except OSError:
-            return free_port(), False
-
-
-def _start_daemon(
-    settings: Settings,
-    opts: DemoOptions,
-    bootstrap: str,
-    port: int,
-    *,
-    command: str = "run",
-    extra: dict[str, str] | None = None,
-) -> subprocess.Popen:
-    overrides = {
-        "KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "METRICS__PORT": str(port),
-        "MODEL__REGISTRY": str(demo_registry(settings, opts.registry)[0].resolve()),
-        # A single consumer joins its group in about the rebalance timeout: keep that short here.
-        "KAFKA__MAX_POLL_INTERVAL_MS": "5000",
-        "KAFKA__SESSION_TIMEOUT_MS": "6000",
-        "KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
-        "LOGGING__LEVEL": "WARNING",
-    } | (extra or {})
-    env = child_environment(overrides, inherit=True)
-    args = [command] + (["--watch"] if command == "retrain" else [])
-    cmd = [sys.executable, "-m", "pipeline", *args] + (["--config", opts.config] if opts.config else [])
-    return subprocess.Popen(
-        cmd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=die_with_parent if sys.platform == "linux" else None,
-    )
-
-
-def _start_retrainer(
-    settings: Settings, opts: DemoOptions, bootstrap: str, store: Path, kafka: dict[str, str]
-) -> tuple[subprocess.Popen, int]:
-    """The retrainer as a child process: quick triggers and a short training budget for a live demo."""
-    port = free_port()
-    extra = {
-        "RETRAIN__METRICS_PORT": str(port),
-        "RETRAIN__LABEL_STORE": str(store),
-        "RETRAIN__MIN_NEW_LABELS": str(opts.retrain_labels),
-        "RETRAIN__MIN_INTERVAL_S": "30",
-        "RETRAIN__INTERVAL_S": "0",
-        "RETRAIN__ON_DRIFT": "false",
-        "RETRAIN__NORMAL_SAMPLE_EVERY": "2",
-        # Readings carry wall-clock time: the plant's 5 minutes around an episode pass `speedup` times faster.
-        "RETRAIN__EPISODE_MARGIN_S": f"{300.0 / opts.speedup:g}",
-        "RETRAIN__MIN_NORMAL_ROWS": "200",
-        "RETRAIN__HOLDOUT_BLOCK_S": "120",
-        "RETRAIN__MAX_EPOCHS": str(opts.max_epochs),
-        "RETRAIN__TIME_BUDGET_S": str(opts.time_budget),
-        "LOGGING__LEVEL": "INFO",
-    } | kafka
-    return _start_daemon(settings, opts, bootstrap, 0, command="retrain", extra=extra), port
-
-
-def _stop_daemon(proc: subprocess.Popen, grace_s: float) -> int:
-    """SIGTERM, then wait; the child's exit code (0 when our SIGTERM ended it before it had set up its
-    own handler, as a child still starting does: it stopped as asked)."""
-    if proc.poll() is not None:
-        return int(proc.returncode)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(grace_s + 5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-        return int(proc.returncode)
-    return 0 if proc.returncode == -signal.SIGTERM else int(proc.returncode)
-
-
 def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) -> int:
     """Run the demo; returns the exit code (0 after a clean stop)."""
     kafka = demo_kafka(settings)  # on a real cluster: topics and groups of its own, not the plant's
@@ -282,10 +199,10 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             replication_factor=1,
             configs={topics.labels: LABELS_TOPIC_CONFIGS},
         )
-        port, configured = _metrics_port(settings.metrics.host, settings.metrics.port)
+        port, configured = metrics_port(settings.metrics.host, settings.metrics.port)
         if not configured:
             out.write(f"metrics: port {settings.metrics.port} is taken; using port {port} instead\n")
-        daemon = _start_daemon(settings, opts, bootstrap, port, extra=kafka.overrides)
+        daemon = start_daemon(settings, opts, bootstrap, port, extra=kafka.overrides)
         out.write("".join(f"{line}\n" for line in kafka.lines))
         if broker is not None:
             out.write(
@@ -299,7 +216,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         retrainer_port = None
         if opts.retrain:
             # A label store of this run's own: alert ids repeat on a fresh embedded broker.
-            retrainer, retrainer_port = _start_retrainer(
+            retrainer, retrainer_port = start_retrainer(
                 settings, opts, bootstrap, store_dir / "labels.sqlite", kafka.overrides
             )
             out.write(
@@ -375,11 +292,11 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         if console is not None:
             time.sleep(1.0)  # the alerts of the last records
             console.poll()
-        retrainer_code = _stop_daemon(retrainer, settings.shutdown_grace_s) if retrainer is not None else 0
+        retrainer_code = stop_child(retrainer, settings.shutdown_grace_s) if retrainer is not None else 0
         if producer is not None:
             producer.close(timeout=5)
         shutil.rmtree(store_dir, ignore_errors=True)
-        daemon_code = _stop_daemon(daemon, settings.shutdown_grace_s) if daemon is not None else 0
+        daemon_code = stop_child(daemon, settings.shutdown_grace_s) if daemon is not None else 0
         broker_pid = broker.pid if broker is not None else None
         if broker is not None:
             broker.stop()

@@ -1,0 +1,103 @@
+"""The demo's children: the scoring daemon and the retrainer as child processes (``python -m pipeline
+run``, ``retrain --watch``) with the demo's settings, each in its own process group so a terminal's
+Ctrl-C reaches only the demo, which then stops them in order; and the daemon's metrics port."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.broker import die_with_parent, free_port
+from pipeline.config import Settings, child_environment
+from pipeline.demoregistry import demo_registry
+
+if TYPE_CHECKING:
+    from pipeline.demo import DemoOptions
+
+__all__ = ["metrics_port", "start_daemon", "start_retrainer", "stop_child"]
+
+
+def metrics_port(host: str, port: int) -> tuple[int, bool]:
+    """The configured port when it is free, else a free one; (port, was it the configured one)."""
+    if port == 0:
+        return free_port(), False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+            return port, True
+        except OSError:
+            return free_port(), False
+
+
+def start_daemon(
+    settings: Settings,
+    opts: DemoOptions,
+    bootstrap: str,
+    port: int,
+    *,
+    command: str = "run",
+    extra: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    overrides = {
+        "KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "METRICS__PORT": str(port),
+        "MODEL__REGISTRY": str(demo_registry(settings, opts.registry)[0].resolve()),
+        # A single consumer joins its group in about the rebalance timeout: keep that short here.
+        "KAFKA__MAX_POLL_INTERVAL_MS": "5000",
+        "KAFKA__SESSION_TIMEOUT_MS": "6000",
+        "KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
+        "LOGGING__LEVEL": "WARNING",
+    } | (extra or {})
+    env = child_environment(overrides, inherit=True)
+    args = [command] + (["--watch"] if command == "retrain" else [])
+    cmd = [sys.executable, "-m", "pipeline", *args] + (["--config", opts.config] if opts.config else [])
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
+    )
+
+
+def start_retrainer(
+    settings: Settings, opts: DemoOptions, bootstrap: str, store: Path, kafka: dict[str, str]
+) -> tuple[subprocess.Popen, int]:
+    """The retrainer as a child process: quick triggers and a short training budget for a live demo."""
+    port = free_port()
+    extra = {
+        "RETRAIN__METRICS_PORT": str(port),
+        "RETRAIN__LABEL_STORE": str(store),
+        "RETRAIN__MIN_NEW_LABELS": str(opts.retrain_labels),
+        "RETRAIN__MIN_INTERVAL_S": "30",
+        "RETRAIN__INTERVAL_S": "0",
+        "RETRAIN__ON_DRIFT": "false",
+        "RETRAIN__NORMAL_SAMPLE_EVERY": "2",
+        # Readings carry wall-clock time: the plant's 5 minutes around an episode pass `speedup` times faster.
+        "RETRAIN__EPISODE_MARGIN_S": f"{300.0 / opts.speedup:g}",
+        "RETRAIN__MIN_NORMAL_ROWS": "200",
+        "RETRAIN__HOLDOUT_BLOCK_S": "120",
+        "RETRAIN__MAX_EPOCHS": str(opts.max_epochs),
+        "RETRAIN__TIME_BUDGET_S": str(opts.time_budget),
+        "LOGGING__LEVEL": "INFO",
+    } | kafka
+    return start_daemon(settings, opts, bootstrap, 0, command="retrain", extra=extra), port
+
+
+def stop_child(proc: subprocess.Popen, grace_s: float) -> int:
+    """SIGTERM, then wait; the child's exit code (0 when our SIGTERM ended it before it had set up its
+    own handler, as a child still starting does: it stopped as asked)."""
+    if proc.poll() is not None:
+        return int(proc.returncode)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s + 5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        return int(proc.returncode)
+    return 0 if proc.returncode == -signal.SIGTERM else int(proc.returncode)
