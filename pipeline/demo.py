@@ -38,12 +38,14 @@ from typing import Any, TextIO
 from kafka import KafkaProducer
 
 from pipeline.broker import EmbeddedBroker
+from pipeline.brokerlink import client_options
 from pipeline.config import Settings
 from pipeline.demochildren import metrics_port, start_daemon, start_retrainer, stop_child
 from pipeline.democonsole import DemoConsole
 from pipeline.demoregistry import DemoRegistryError, RegistryWatch, demo_registry, refusal
 from pipeline.demotopics import demo_kafka
 from pipeline.errors import ModelUnavailableError
+from pipeline.kafkaclients import closed_on_failure
 from pipeline.operator import SimulatedOperator
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import StreamStats, stream_fleet
@@ -197,6 +199,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             dict.fromkeys(names, topics.partitions),
             create_missing=True,
             replication_factor=1,
+            client_options=settings.kafka.security.client_options(),
             configs={topics.labels: LABELS_TOPIC_CONFIGS},
         )
         port, configured = metrics_port(settings.metrics.host, settings.metrics.port)
@@ -223,7 +226,9 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
                 f"retrainer pid {retrainer.pid}: a new model after every {opts.retrain_labels} labels "
                 f"(if the gate accepts it) | metrics on http://127.0.0.1:{retrainer_port}/metrics\n"
             )
-        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+        # Its clients reach the cluster as its daemon's do: its security settings, client id, timeouts.
+        options = client_options(settings.kafka, bootstrap)
+        producer = closed_on_failure(KafkaProducer, linger_ms=20, **options)
         operator = SimulatedOperator.to_kafka(
             producer,
             topics.labels,
@@ -247,6 +252,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
                 "stop": stop,
                 "stats": stats,
                 "fault_rate": opts.fault_rate,
+                "producer_options": options,
             },
             name="simulator",
             daemon=True,

@@ -12,7 +12,9 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from dhag.infotext import shown_name
+from pipeline.brokerlink import client_options
 from pipeline.config import Settings
+from pipeline.kafkaclients import closed_on_failure
 from pipeline.metrics import scrape as metric_samples
 from pipeline.operator import SimulatedOperator
 from pipeline.scoreboard import Scoreboard
@@ -100,7 +102,13 @@ class DemoConsole:
         self.alerts_topic = settings.kafka.topics.alerts
         self.truth_topic = truth_topic
         self.board = Scoreboard()
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        # A reader in no group, reaching the cluster as the daemon's clients do (its security settings).
+        self.consumer = closed_on_failure(
+            KafkaConsumer,
+            group_id=None,
+            enable_auto_commit=False,
+            **client_options(settings.kafka, bootstrap),
+        )
         parts = [
             TopicPartition(topic, p)
             for topic in (self.alerts_topic, truth_topic)

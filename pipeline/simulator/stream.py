@@ -66,16 +66,16 @@ def stream_fleet(
     With ``fault_rate`` (faults per asset per simulated hour), faults are drawn a simulated day at a
     time, a day ahead, for as long as the stream runs, and those over are dropped from the fleet
     (``fleet.faults`` then holds the current and coming ones only); without it, the fleet's faults
-    are the ones scheduled before.
+    are the ones scheduled before. ``producer_options``: kafka-python's producer options over these
+    defaults (a service's :func:`~pipeline.brokerlink.client_options`, its servers and security included).
     """
     stop = stop or threading.Event()
     stats = stats or StreamStats()
     n = len(fleet.asset_ids)
     tick_s = n / rate
     dt = speedup * tick_s
-    producer = closed_on_failure(
-        KafkaProducer, bootstrap_servers=bootstrap_servers, linger_ms=5, acks=1, **(producer_options or {})
-    )
+    options = {"bootstrap_servers": bootstrap_servers, "linger_ms": 5, "acks": 1} | (producer_options or {})
+    producer = closed_on_failure(KafkaProducer, **options)
     keys = [a.encode() for a in fleet.asset_ids]
     pending = sorted(fleet.faults, key=lambda f: f.onset)
     drawn_until = fleet.t

@@ -1,0 +1,122 @@
+"""``dhag-pipeline demo``'s own Kafka clients (the topics it creates, the simulated plant's producer, the
+simulated operator's producer, the console's consumer of alerts and ground truth) reach the cluster as
+its daemon does: with the ``kafka`` settings' security and client options."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+import kafka
+import pytest
+
+import pipeline.demo as demo
+from pipeline.brokerlink import client_options
+from pipeline.config import Settings, load_settings
+
+SECURED = {
+    "DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": "kafka-1:9093,kafka-2:9093",
+    "DHAG_PIPELINE_KAFKA__CLIENT_ID": "demo-client",
+    "DHAG_PIPELINE_KAFKA__SECURITY__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+    "DHAG_PIPELINE_KAFKA__SECURITY__SASL_MECHANISM": "SCRAM-SHA-512",
+    "DHAG_PIPELINE_KAFKA__SECURITY__SASL_PLAIN_USERNAME": "demo",
+    "DHAG_PIPELINE_KAFKA__SECURITY__SASL_PLAIN_PASSWORD": "s3cret",
+}
+
+
+class _Proc:
+    """A child process (the daemon, the retrainer) that runs until told to stop."""
+
+    pid = 4321
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def send_signal(self, _signum: int) -> None:
+        self.returncode = 0
+
+    def wait(self, _timeout: float | None = None) -> int:
+        return 0
+
+
+def _fake_clients(monkeypatch: pytest.MonkeyPatch) -> tuple[list[tuple[str, dict[str, Any]]], list[Any]]:
+    """Every kafka-python client class, wherever a pipeline module imported it, replaced by one that
+    records the options it was made with (and reaches no broker); those records, in order, and the
+    topics created (kafka-python's NewTopic)."""
+    made: list[tuple[str, dict[str, Any]]] = []
+    created: list[Any] = []
+
+    class Client:
+        def __init__(self, **options: Any) -> None:
+            options.pop("kafka_client", None)  # pipeline.kafkaclients' hook
+            made.append((type(self).__name__, options))
+
+        def describe_topics(self) -> list[dict[str, Any]]:
+            return []
+
+        def create_topics(self, new: list[Any]) -> None:
+            created.extend(new)
+
+        def partitions_for_topic(self, _topic: str) -> set[int]:
+            return {0}
+
+        def poll(self, **_: Any) -> dict[Any, Any]:
+            return {}
+
+        def send(self, *_: Any, **__: Any) -> None:
+            pass
+
+        def assign(self, *_: Any) -> None:
+            pass
+
+        def seek_to_beginning(self, *_: Any) -> None:
+            pass
+
+        def flush(self, *_: Any, **__: Any) -> None:
+            pass
+
+        def close(self, *_: Any, **__: Any) -> None:
+            pass
+
+    fakes = {
+        name: type(name, (Client,), {}) for name in ("KafkaAdminClient", "KafkaProducer", "KafkaConsumer")
+    }
+    for module in [m for name, m in sys.modules.items() if name.startswith("pipeline")]:
+        for name, fake in fakes.items():
+            if getattr(module, name, None) is getattr(kafka, name):
+                monkeypatch.setattr(module, name, fake)
+    return made, created
+
+
+def _run_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings) -> str:
+    monkeypatch.setattr(demo, "ensure_model", lambda *a, **k: "v1")
+    monkeypatch.setattr(demo, "start_daemon", lambda *a, **k: _Proc())
+    monkeypatch.setattr(demo, "start_retrainer", lambda *a, **k: (_Proc(), 1))
+    out = io.StringIO()
+    opts = demo.DemoOptions(duration=1.0, assets=2, every=60.0, registry=str(tmp_path / "registry"))
+    assert demo.run_demo(settings, opts, out) == 0, out.getvalue()
+    return out.getvalue()
+
+
+def test_every_client_the_demo_makes_uses_the_daemons_client_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, its topics, its simulated plant's and operator's producers and its console's consumer were
+    # made with the broker's address alone: on a cluster that asks for a SASL login or TLS, its daemon
+    # connected, and its own clients failed or waited.
+    settings = load_settings(None, SECURED)
+    made, _ = _fake_clients(monkeypatch)
+    _run_demo(tmp_path, monkeypatch, settings)
+    kinds = [kind for kind, _ in made]
+    assert sorted(kinds) == ["KafkaAdminClient", "KafkaConsumer", "KafkaProducer", "KafkaProducer"], kinds
+    daemons = client_options(settings.kafka, "kafka-1:9093,kafka-2:9093")
+    security = settings.kafka.security.client_options()
+    assert security["sasl_plain_password"] == "s3cret"
+    for kind, options in made:
+        # The admin client as the daemon's topic provisioning makes it (its own timeouts), the others
+        # with every option the daemon's consumer and producer share.
+        wanted = security if kind == "KafkaAdminClient" else daemons
+        assert {k: options.get(k) for k in wanted} == wanted, kind
