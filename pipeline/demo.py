@@ -198,7 +198,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             bootstrap,
             dict.fromkeys(names, topics.partitions),
             create_missing=True,
-            replication_factor=1,
+            replication_factor=1 if broker is not None else -1,  # as the services create them
             client_options=settings.kafka.security.client_options(),
             configs={topics.labels: LABELS_TOPIC_CONFIGS},
         )

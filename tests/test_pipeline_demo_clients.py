@@ -120,3 +120,15 @@ def test_every_client_the_demo_makes_uses_the_daemons_client_settings(
         # with every option the daemon's consumer and producer share.
         wanted = security if kind == "KafkaAdminClient" else daemons
         assert {k: options.get(k) for k in wanted} == wanted, kind
+
+
+def test_on_a_cluster_the_demo_creates_its_topics_as_the_daemon_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, with replication factor 1 on any cluster: on one whose brokers ask for more in-sync
+    # replicas than that (min.insync.replicas 2), every acks=all produce of its daemon (alerts) failed.
+    settings = load_settings(None, SECURED)
+    _, created = _fake_clients(monkeypatch)
+    _run_demo(tmp_path, monkeypatch, settings)
+    assert created and {t.name.startswith("dhag-demo.") for t in created} == {True}
+    assert {t.replication_factor for t in created} == {-1}  # the broker's default, as the services ask
