@@ -202,9 +202,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             client_options=settings.kafka.security.client_options(),
             configs={topics.labels: LABELS_TOPIC_CONFIGS},
         )
-        port, configured = metrics_port(settings.metrics.host, settings.metrics.port)
-        if not configured:
-            out.write(f"metrics: port {settings.metrics.port} is taken; using port {port} instead\n")
+        port, said = metrics_port(settings.metrics.host, settings.metrics.port)
+        out.write(f"{said}\n" if said else "")
         daemon = start_daemon(settings, opts, bootstrap, port, extra=kafka.overrides)
         out.write("".join(f"{line}\n" for line in kafka.lines))
         if broker is not None:

@@ -21,16 +21,24 @@ if TYPE_CHECKING:
 __all__ = ["metrics_port", "start_daemon", "start_retrainer", "stop_child"]
 
 
-def metrics_port(host: str, port: int) -> tuple[int, bool]:
-    """The configured port when it is free, else a free one; (port, was it the configured one)."""
+def metrics_port(host: str, port: int) -> tuple[int, str | None]:
+    """The daemon's metrics port: the configured one when it is free, else a free one, and the line
+    saying which when it is not the configured one (port 0 asks for a free one).
+
+    >>> port, said = metrics_port("127.0.0.1", 0)
+    >>> said == f"metrics: serving on port {port} (metrics.port 0 picks a free one)"
+    True
+    """
     if port == 0:
-        return free_port(), False
+        chosen = free_port()
+        return chosen, f"metrics: serving on port {chosen} (metrics.port 0 picks a free one)"
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((host, port))
-            return port, True
+            return port, None
         except OSError:
-            return free_port(), False
+            chosen = free_port()
+            return chosen, f"metrics: port {port} is taken; using port {chosen} instead"
 
 
 def start_daemon(

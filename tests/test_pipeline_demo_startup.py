@@ -1,6 +1,7 @@
-"""``dhag-pipeline demo``'s own Kafka clients (the topics it creates, the simulated plant's producer, the
-simulated operator's producer, the console's consumer of alerts and ground truth) reach the cluster as
-its daemon does: with the ``kafka`` settings' security and client options."""
+"""``dhag-pipeline demo``'s start-up, its children (the daemon, the retrainer) and the Kafka clients
+faked. Its own clients (the topics it creates, the simulated plant's and operator's producers, the
+console's reader of alerts and ground truth) reach the cluster as its daemon does: with the ``kafka``
+settings' security and client options; its metrics port is said as it was chosen."""
 
 from __future__ import annotations
 
@@ -132,3 +133,17 @@ def test_on_a_cluster_the_demo_creates_its_topics_as_the_daemon_would(
     _run_demo(tmp_path, monkeypatch, settings)
     assert created and {t.name.startswith("dhag-demo.") for t in created} == {True}
     assert {t.replication_factor for t in created} == {-1}  # the broker's default, as the services ask
+
+
+def test_metrics_port_0_is_said_as_a_free_port_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: "metrics: port 0 is taken; using port N instead", though port 0 asks for any free one.
+    _fake_clients(monkeypatch)
+    settings = load_settings(None, SECURED | {"DHAG_PIPELINE_METRICS__PORT": "0"})
+    said = _run_demo(tmp_path, monkeypatch, settings)
+    assert "is taken" not in said
+    line = next(line for line in said.splitlines() if line.startswith("metrics: "))
+    port = int(line.split()[4])
+    assert line == f"metrics: serving on port {port} (metrics.port 0 picks a free one)"
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in said and port > 0
