@@ -177,8 +177,7 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO, *, advice: 
 def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) -> int:
     """Run the demo; returns the exit code (0 after a clean stop)."""
     kafka = demo_kafka(settings)  # on a real cluster: topics and groups of its own, not the plant's
-    version = ensure_model(settings, opts, out)
-    settings = kafka.settings
+    version: str | None = None
     broker = EmbeddedBroker() if settings.kafka.embedded else None
     daemon: subprocess.Popen | None = None
     retrainer: subprocess.Popen | None = None
@@ -190,6 +189,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     console: DemoConsole | None = None
     code = 0
     try:
+        version = ensure_model(settings, opts, out)  # Ctrl-C while it trains stops as at any later time
+        settings = kafka.settings
         bootstrap = broker.start().bootstrap_servers if broker else settings.kafka.bootstrap_servers
         topics = settings.kafka.topics
         names = [topics.input, topics.alerts, topics.dlq_topic, kafka.truth_topic, topics.labels]

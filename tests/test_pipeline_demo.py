@@ -118,3 +118,30 @@ def test_a_demo_option_out_of_range_is_a_usage_error_before_anything_starts(
     monkeypatch.setattr("pipeline.demo.run_demo", lambda *a, **k: pytest.fail("the demo started"))
     assert main(["demo", *argv]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_first_model_trains_stops_the_demo_with_its_summary(tmp_path: Path) -> None:
+    # Before: a KeyboardInterrupt traceback out of the training, no "stopping", no summary.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
+    env |= {"DHAG_PIPELINE_MODEL__REGISTRY": str(tmp_path / "registry"), "PYTHONUNBUFFERED": "1"}
+    env |= {"TMPDIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-m", "pipeline", "demo", *ARGS, "--history-hours", "2", "--max-epochs", "200"]
+    cmd += ["--time-budget", "120", "--json", str(tmp_path / "s.json")]
+    demo = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    assert demo.stdout is not None
+    lines = []
+    for line in demo.stdout:
+        lines.append(line)
+        if "of normal operation" in line:  # training starts
+            break
+    demo.send_signal(signal.SIGINT)
+    out, err = demo.communicate(timeout=60)
+    out = "".join(lines) + out
+    assert demo.returncode == 0, out[-3000:] + err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert "\nstopping\n" in out and "summary: " in out
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["model_at_start"] is None and summary["child_pids"] == []
+    assert not list((tmp_path / "registry").glob("*.dhag")) and not list(tmp_path.glob("dhag-demo-labels-*"))
