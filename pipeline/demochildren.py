@@ -52,6 +52,7 @@ def start_daemon(
 ) -> subprocess.Popen:
     overrides = {
         "KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "METRICS__ENABLED": "true",  # the demo's console reads records/s, lag, model and runs there
         "METRICS__PORT": str(port),
         "MODEL__REGISTRY": str(demo_registry(settings, opts.registry)[0].resolve()),
         # A single consumer joins its group in about the rebalance timeout: keep that short here.

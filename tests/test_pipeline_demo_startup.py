@@ -147,3 +147,25 @@ def test_metrics_port_0_is_said_as_a_free_port_asked_for(
     port = int(line.split()[4])
     assert line == f"metrics: serving on port {port} (metrics.port 0 picks a free one)"
     assert f"metrics on http://127.0.0.1:{port}/metrics" in said and port > 0
+
+
+def test_the_demos_children_serve_the_metrics_its_console_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its console reads records/s, lag, the model in use and the retraining runs from its daemon's and
+    # its retrainer's metrics endpoints, whose URLs it prints. Before, a config with metrics.enabled:
+    # false (a plant's, demo --config plant.yaml) left both without one: 0 records/s scored for good,
+    # no model in use, model_at_end null, and the URLs it printed served nothing.
+    import subprocess
+    from types import SimpleNamespace
+
+    import pipeline.demochildren as children
+
+    envs: list[dict[str, str]] = []
+    popen = lambda cmd, env, **_: envs.append(env) or _Proc()  # noqa: E731
+    monkeypatch.setattr(children, "subprocess", SimpleNamespace(Popen=popen, DEVNULL=subprocess.DEVNULL))
+    settings = load_settings(None, {"DHAG_PIPELINE_METRICS__ENABLED": "false"})
+    opts = demo.DemoOptions(registry=str(tmp_path / "registry"))
+    children.start_daemon(settings, opts, "127.0.0.1:9092", 9108)
+    children.start_retrainer(settings, opts, "127.0.0.1:9092", tmp_path / "labels.sqlite", {})
+    assert [env["DHAG_PIPELINE_METRICS__ENABLED"] for env in envs] == ["true", "true"]
