@@ -120,6 +120,10 @@ class DemoOptions:
             out.append(f"--seed must be 0 or more, got {self.seed}")
         if self.registry is not None and not self.registry.strip():
             out.append("--registry is empty: give the folder of the demo's models")
+        if self.json_out is not None and self.json_out.is_dir():  # refused before the run, not after it
+            out.append(f"--json {self.json_out} is a folder: name the file to write the summary to")
+        elif self.json_out is not None and not self.json_out.parent.is_dir():
+            out.append(f"--json {self.json_out}: no folder {self.json_out.parent}")
         if not 0 <= self.operator_errors <= 1:
             out.append(f"--operator-errors must be within 0-1, got {self.operator_errors:g}")
         return out

@@ -106,6 +106,9 @@ def test_demo_finds_injected_faults_and_leaves_nothing_behind(tmp_path: Path) ->
         (["--history-hours", "inf"], "--history-hours must be a finite number above 0, got inf"),
         (["--fault-rate", "inf"], "--fault-rate must be a finite number, 0 or more, got inf"),
         (["--seed", "-1"], "--seed must be 0 or more, got -1"),
+        # Found once the run was over: a traceback (FileNotFoundError, IsADirectoryError), no file.
+        (["--json", "/no-such-folder/s.json"], "--json /no-such-folder/s.json: no folder /no-such-folder"),
+        (["--json", "/"], "--json / is a folder: name the file to write the summary to"),
     ],
 )
 def test_a_demo_option_out_of_range_is_a_usage_error_before_anything_starts(
