@@ -17,6 +17,7 @@ from pipeline_kafka import partition_counts, read_topic
 
 from pipeline.simulator import Fleet
 from pipeline.simulator.faults import Fault
+from pipeline.simulator.stream import StreamStats
 
 INTERVAL = 5.0
 
@@ -182,3 +183,30 @@ def test_a_stream_started_before_the_daemon_creates_its_topics_with_the_configur
         topic: 3,
         f"{topic}-truth": 3,
     }
+
+
+def test_the_streams_producer_reaches_the_cluster_as_the_daemons_clients_do(capsys, monkeypatch) -> None:
+    # Before, its topics were created with kafka.security, and its producer made with the address alone:
+    # on a cluster asking for a SASL login or TLS, it failed or waited.
+    from pipeline.brokerlink import client_options
+    from pipeline.cli import main
+    from pipeline.config import load_settings
+
+    secured = {
+        "DHAG_PIPELINE_KAFKA__SECURITY__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "DHAG_PIPELINE_KAFKA__SECURITY__SASL_MECHANISM": "PLAIN",
+        "DHAG_PIPELINE_KAFKA__SECURITY__SASL_PLAIN_USERNAME": "sim",
+        "DHAG_PIPELINE_KAFKA__SECURITY__SASL_PLAIN_PASSWORD": "s3cret",
+    }
+    for key, value in secured.items():
+        monkeypatch.setenv(key, value)
+    streamed: list[dict] = []
+    monkeypatch.setattr("pipeline.topics.provision_topics", lambda *a, **k: None)
+    monkeypatch.setattr("pipeline.simulator.command.install_signals", lambda *a, **k: None)
+    monkeypatch.setattr(
+        "pipeline.simulator.command.stream_fleet", lambda *a, **k: streamed.append(k) or StreamStats()
+    )
+    assert main(["simulate", "--bootstrap", "kafka-1:9093", "--duration", "1"]) == 0, capsys.readouterr().err
+    wanted = client_options(load_settings(None, secured).kafka, "kafka-1:9093")
+    assert wanted["sasl_plain_password"] == "s3cret"
+    assert streamed and streamed[0].get("producer_options") == wanted

@@ -225,6 +225,7 @@ def _add_plant_event(fleet: Fleet, args: argparse.Namespace) -> list[str]:
 
 
 def _stream(settings: Settings, args: argparse.Namespace, fleet: Fleet, bootstrap: str) -> int:
+    from pipeline.brokerlink import client_options
     from pipeline.cli import EXIT_BROKER
     from pipeline.errors import BrokerUnavailableError
     from pipeline.topics import provision_topics
@@ -255,6 +256,7 @@ def _stream(settings: Settings, args: argparse.Namespace, fleet: Fleet, bootstra
         duration_s=args.duration,
         stop=stop,
         fault_rate=args.fault_rate,
+        producer_options=client_options(settings.kafka, bootstrap),  # as the daemon's clients reach it
     )
     sys.stdout.write(f"streamed {stats.records} records and {stats.truth_events} truth events\n")
     return 0
