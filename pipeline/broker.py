@@ -225,6 +225,13 @@ class EmbeddedBroker:
             stop_process(proc, timeout_s, kill_wait_s=5)
 
     @property
+    def returncode(self) -> int | None:
+        """The broker's exit code once it has exited unasked (a crash, the kernel's OOM killer); None
+        while it runs, before :meth:`start` and after :meth:`stop`."""
+        proc = self._proc
+        return proc.poll() if proc is not None else None
+
+    @property
     def pid(self) -> int | None:
         """The broker's process id while it runs."""
         return self._proc.pid if self._proc is not None else None

@@ -17,8 +17,9 @@
    the model version in use, labels given and retraining runs, open alerts with asset, score and top
    sensors, and precision / recall against the ground truth, with the precision of each model version.
 
-Stops on Ctrl-C, after ``--duration`` seconds or (exit 2) once a model it did not train is made current in
-its registry, then stops the simulator, the retrainer, the daemon and the broker.
+Stops on Ctrl-C, after ``--duration`` seconds, (exit 2) once a model it did not train is made current in
+its registry or (exit 3) once its embedded broker exits, then stops the simulator, the retrainer, the
+daemon and the broker.
 """
 
 from __future__ import annotations
@@ -180,6 +181,8 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO, *, advice: 
 
 def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) -> int:
     """Run the demo; returns the exit code (0 after a clean stop)."""
+    from pipeline.cli import EXIT_BROKER  # its embedded broker died: as its daemon exits without one
+
     kafka = demo_kafka(settings)  # on a real cluster: topics and groups of its own, not the plant's
     version: str | None = None
     broker = EmbeddedBroker() if settings.kafka.embedded else None
@@ -276,6 +279,10 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             if (taken := watch.taken()) is not None:
                 out.write(f"{taken}\n")
                 code = 2
+                break
+            if broker is not None and broker.returncode is not None:  # its children would wait minutes
+                out.write(f"the embedded broker exited with code {broker.returncode}: stopping\n")
+                code = EXIT_BROKER
                 break
             if daemon.poll() is not None:
                 out.write(f"the daemon exited with code {daemon.returncode}\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,41 @@ def test_the_demos_children_serve_the_metrics_its_console_reads(
     children.start_daemon(settings, opts, "127.0.0.1:9092", 9108)
     children.start_retrainer(settings, opts, "127.0.0.1:9092", tmp_path / "labels.sqlite", {})
     assert [env["DHAG_PIPELINE_METRICS__ENABLED"] for env in envs] == ["true", "true"]
+
+
+class _DeadBroker:
+    """An embedded broker that started, then died (a crash, the kernel's OOM killer)."""
+
+    pid = 4322
+    bootstrap_servers = "127.0.0.1:1"
+    stopped = False
+
+    def start(self) -> _DeadBroker:
+        return self
+
+    @property
+    def returncode(self) -> int:
+        return -9
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_an_embedded_broker_that_dies_stops_the_demo_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: it ran on, printing 0 records/s scored, until its daemon gave up on the broker two minutes
+    # later ("the daemon exited with code 3"), never saying the broker had died.
+    _fake_clients(monkeypatch)
+    broker = _DeadBroker()
+    monkeypatch.setattr(demo, "EmbeddedBroker", lambda: broker)
+    monkeypatch.setattr(demo, "ensure_model", lambda *a, **k: "v1")
+    monkeypatch.setattr(demo, "start_daemon", lambda *a, **k: _Proc())
+    monkeypatch.setattr(demo, "start_retrainer", lambda *a, **k: (_Proc(), 1))
+    out = io.StringIO()
+    opts = demo.DemoOptions(duration=30.0, assets=2, every=60.0, registry=str(tmp_path / "registry"))
+    started = time.monotonic()
+    assert demo.run_demo(load_settings(None, {}), opts, out) == 3, out.getvalue()
+    assert time.monotonic() - started < 20
+    assert "the embedded broker exited with code -9: stopping\n" in out.getvalue()
+    assert broker.stopped and "summary: " in out.getvalue()
