@@ -373,3 +373,22 @@ def test_a_daemon_that_cannot_reach_kafka_pages_for_that_not_for_being_down(aler
         ("DhagDaemonDown", "a1:9108", "plant-a"),
         ("DhagDaemonDown", "172.18.0.5:9108", ""),
     }
+
+
+def test_an_asset_clock_a_week_behind_holds_back_its_plants_misdated_readings_only(alertmanager: str) -> None:
+    # DhagReadingsMisdated counts what an asset's DhagAssetClockSkewed with readings="misdated" names:
+    # one notification, the one that names the asset. An asset an hour off (no such label) explains no
+    # misdated reading, so another plant's count and another job's still warn.
+    def skewed(asset: str, **labels: str) -> dict[str, str]:
+        return _silent(asset, alertname="DhagAssetClockSkewed") | labels
+
+    alerts = [
+        skewed("pump-07", namespace="plant-a", readings="misdated"),
+        _pipeline("DhagReadingsMisdated", "warning", namespace="plant-a"),
+        _pipeline("DhagReadingsMisdated", "warning", namespace="plant-b"),
+        skewed("fan-02", namespace="plant-c"),
+        _pipeline("DhagReadingsMisdated", "warning", namespace="plant-c"),
+        skewed("pump-07", job="dhag-pipeline-b", readings="misdated"),
+        _pipeline("DhagReadingsMisdated", "warning"),
+    ]
+    assert _suppressed(alertmanager, alerts) == {("DhagReadingsMisdated", "", "plant-a")}

@@ -171,6 +171,18 @@ def test_prometheus_scrapes_the_retrainer_as_the_job_its_rules_select() -> None:
         assert rule["labels"]["severity"] == "warning", rule["alert"]
 
 
+def test_an_asset_is_marked_misdated_past_the_daemons_default_max_behind_s() -> None:
+    # DhagAssetClockSkewed's readings="misdated" holds back DhagReadingsMisdated in Alertmanager: it
+    # must mark exactly the assets whose readings the daemons count as misdated.
+    (rule,) = [
+        rule
+        for group in load_yaml(PROMETHEUS / "rules" / "dhag-recording.yml")["groups"]
+        for rule in group["rules"]
+        if rule.get("record") == "dhag:asset_clock_offset_seconds:misdated"
+    ]
+    assert rule["expr"] == f"dhag:asset_clock_offset_seconds < -{Settings().records.max_behind_s:.0f}"
+
+
 def test_the_consistency_check_catches_a_misspelt_metric_and_label() -> None:
     series, recorded = pipeline_series(), recorded_names()
     assert "dhag_records_processed_total" in series and "dhag_anomaly_score_bucket" in series
