@@ -154,16 +154,20 @@ def test_a_daemon_whose_output_is_refused_inhibits_its_plants_asset_silence_and_
 ) -> None:
     # Refused output stands the daemon's input partitions still, so their assets look silent; with
     # Kafka unreachable from that daemon every delivery is refused, and DhagKafkaUnreachable says it.
+    # Output an ACL refuses (plant-d) is DhagKafkaAccessRefused's page alone, and holds back the same.
     alerts = [
         _pipeline("DhagOutputRefused", "critical", instance="a1:9108", namespace="plant-a"),
         _pipeline("DhagKafkaUnreachable", "critical", instance="a1:9108", namespace="plant-a"),
         _pipeline("DhagOutputRefused", "critical", instance="b1:9108", namespace="plant-b"),
+        _pipeline("DhagKafkaAccessRefused", "critical", instance="d1:9108", namespace="plant-d", kind="x"),
         _silent("pump-01", namespace="plant-a"),
         _silent("pump-02", namespace="plant-c"),
+        _silent("pump-04", namespace="plant-d"),
     ]
     assert _suppressed(alertmanager, alerts) == {
         ("DhagOutputRefused", "a1:9108", "plant-a"),
         ("DhagAssetSilent", "pump-01", "plant-a"),
+        ("DhagAssetSilent", "pump-04", "plant-d"),
     }
 
 
