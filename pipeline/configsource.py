@@ -64,7 +64,8 @@ def env_overrides(
     YAML scalar, except where ``text(key)`` says the setting is text (see :func:`text_setting`): a
     password ``s3cret #2024`` read as YAML would lose its tail to a comment, ``~`` would unset it,
     ``123456`` would be a number. An optional text setting that is no secret (a path) is still unset
-    by ``null`` or ``~``.
+    by ``null`` or ``~``. A variable whose prefix is spelt in other letters (``dhag_pipeline_...``) is
+    refused: no process would read it.
 
     >>> env_overrides({"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "500", "HOME": "/root"})
     {'kafka': {'batch_size': 500}}
@@ -77,6 +78,12 @@ def env_overrides(
     named: dict[tuple[str, ...], str] = {}  # each key set, by the variable that set it
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX):
+            if name.upper().startswith(ENV_PREFIX):  # read by no process: say so, not run without it
+                meant = ENV_PREFIX + name[len(ENV_PREFIX) :].upper()
+                raise ConfigError(
+                    f"config error: environment variable {name} is not read: the prefix is {ENV_PREFIX} in "
+                    f"capitals (the keys after it in either case): write {meant}"
+                )
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         if (other := named.setdefault(tuple(path), name)) != name:  # names that differ only by case

@@ -49,3 +49,16 @@ def test_a_variable_that_is_part_of_a_setting_name_names_the_variable_meant() ->
 def test_a_word_in_no_setting_still_says_to_fix_it() -> None:
     with pytest.raises(ConfigError, match="unknown key 'alerts.threshold' .*; remove it or fix its spelling"):
         load_settings(None, {"DHAG_PIPELINE_ALERTS__THRESHOLD": "0.5"})
+
+
+@pytest.mark.parametrize("name", ["dhag_pipeline_kafka__batch_size", "Dhag_Pipeline_KAFKA__BATCH_SIZE"])
+def test_a_variable_with_the_prefix_in_other_letters_is_refused_naming_it(name: str) -> None:
+    # Before: ignored without a word (the prefix is matched as written, the keys after it in any case):
+    # the service ran with a batch size of 5000 while the operator had set 500.
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {name: "500"})
+    said = str(raised.value)
+    assert said.startswith(f"config error: environment variable {name} is not read: ")
+    assert "DHAG_PIPELINE_KAFKA__BATCH_SIZE" in said and "\n" not in said
+    # Written as documented, it is taken.
+    assert load_settings(None, {"DHAG_PIPELINE_kafka__batch_size": "500"}).kafka.batch_size == 500
