@@ -54,6 +54,9 @@ def start_daemon(
         "KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "METRICS__ENABLED": "true",  # the demo's console reads records/s, lag, model and runs there
         "METRICS__PORT": str(port),
+        # The retrainer's port (set for the retrainer below): a plant's config with metrics off may
+        # leave it equal to metrics.port, which the settings refuse once metrics are on.
+        "RETRAIN__METRICS_PORT": "0",
         "MODEL__REGISTRY": str(demo_registry(settings, opts.registry)[0].resolve()),
         # A single consumer joins its group in about the rebalance timeout: keep that short here.
         "KAFKA__MAX_POLL_INTERVAL_MS": "5000",

@@ -123,3 +123,26 @@ def test_derived_names_keep_the_prefix_once_and_pass_the_topic_name_checks() -> 
     clash = environ | {"DHAG_PIPELINE_KAFKA__TOPICS__INPUT": "alerts"}
     with pytest.raises(ConfigError, match="each topic needs its own name"):
         demo_kafka(load_settings(None, clash))
+
+
+def test_the_demo_s_children_serve_the_metrics_its_screen_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: a config with metrics.enabled false (a plant's, given with --config) left its daemon and
+    # retrainer without an endpoint: the screen showed 0 records/s and no model version, the summary
+    # model_at_end null and no retraining runs, while its first screen named a metrics URL.
+    from pipeline import demo, demochildren
+
+    config = tmp_path / "plant.yaml"
+    config.write_text("metrics:\n  enabled: false\n  port: 9110\n")  # retrain.metrics_port's, unused
+    monkeypatch.delenv("DHAG_PIPELINE_METRICS__ENABLED", raising=False)
+    started: list[dict[str, str]] = []
+    monkeypatch.setattr(demochildren.subprocess, "Popen", lambda cmd, env, **_: started.append(env))
+    opts = demo.DemoOptions(config=str(config), registry=str(tmp_path / "registry"))
+    settings = load_settings(config, {})
+    demochildren.start_daemon(settings, opts, "127.0.0.1:1", 9110)  # the configured port, free
+    demochildren.start_retrainer(settings, opts, "127.0.0.1:1", tmp_path / "labels.sqlite", {})
+    for env in started:
+        child = load_settings(config, env)
+        assert child.metrics.enabled, env.get("DHAG_PIPELINE_METRICS__ENABLED")
+    assert load_settings(config, started[0]).metrics.port == 9110
