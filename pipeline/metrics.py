@@ -97,6 +97,12 @@ class PipelineMetrics:
             "Scored readings dated over records.max_behind_s before their Kafka time: kept out of the lag.",
             registry=r,
         )
+        self.max_behind = Gauge(
+            "dhag_records_max_behind_seconds",
+            "records.max_behind_s: a reading dated further behind its Kafka time is misdated (+Inf: none).",
+            registry=r,
+        )
+        self.max_behind.set(float("inf"))  # until the processor sets it, none is counted
         self.readings_unreferenced = Counter(
             "dhag_readings_unreferenced",
             "Readings of an asset the plant model has no reference for, scaled by the fleet's median one.",

@@ -37,6 +37,9 @@ class ReadingTimes:
         self.metrics = metrics
         self.counts = counts
         self.max_behind_s = max_behind_s
+        # The rules mark an asset misdated (dhag:asset_clock_offset_seconds:misdated) by this, not by
+        # the setting's default.
+        metrics.max_behind.set(float("inf") if max_behind_s is None else max_behind_s)
         self._log = ThrottledLog(log, 60.0)
 
     def observe(

@@ -171,16 +171,18 @@ def test_prometheus_scrapes_the_retrainer_as_the_job_its_rules_select() -> None:
         assert rule["labels"]["severity"] == "warning", rule["alert"]
 
 
-def test_an_asset_is_marked_misdated_past_the_daemons_default_max_behind_s() -> None:
+def test_an_asset_is_marked_misdated_by_its_daemons_max_behind_s_else_the_default() -> None:
     # DhagAssetClockSkewed's readings="misdated" holds back DhagReadingsMisdated in Alertmanager: it
-    # must mark exactly the assets whose readings the daemons count as misdated.
+    # must mark exactly the assets whose readings the daemons count as misdated, by each daemon's own
+    # setting (dhag-misdated-setting-test.yml), and by the default for one that does not export it.
     (rule,) = [
         rule
         for group in load_yaml(PROMETHEUS / "rules" / "dhag-recording.yml")["groups"]
         for rule in group["rules"]
         if rule.get("record") == "dhag:asset_clock_offset_seconds:misdated"
     ]
-    assert rule["expr"] == f"dhag:asset_clock_offset_seconds < -{Settings().records.max_behind_s:.0f}"
+    assert "-dhag_records_max_behind_seconds" in rule["expr"]
+    assert f"dhag:asset_clock_offset_seconds < -{Settings().records.max_behind_s:.0f}\n" in rule["expr"]
 
 
 def test_the_consistency_check_catches_a_misspelt_metric_and_label() -> None:

@@ -4,6 +4,7 @@ pipeline's delay."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import namedtuple
 
@@ -44,3 +45,16 @@ def test_a_reading_dated_1970_is_scored_counted_as_misdated_and_kept_out_of_the_
     BatchProcessor(settings, fitted, "v1", PipelineMetrics(reg)).process(recs, now=0.0)
     assert reg.get_sample_value("dhag_readings_misdated_total") == 0
     assert reg.get_sample_value("dhag_end_to_end_lag_seconds_count") == 4
+
+
+def test_the_daemon_exports_its_records_max_behind_s_which_the_rules_judge_misdated_by(fitted) -> None:
+    # The rules mark an asset misdated (its alert holds back DhagReadingsMisdated) by the daemon's own
+    # setting: before, they assumed the default, a week, whatever the daemon counted.
+    for configured, exported in ((172_800.0, 172_800.0), (604_800.0, 604_800.0), (None, math.inf)):
+        reg = CollectorRegistry()
+        metrics = PipelineMetrics(reg)
+        # Until the daemon has its processor it counts no reading as misdated.
+        assert reg.get_sample_value("dhag_records_max_behind_seconds") == math.inf
+        settings = Settings.model_validate({"records": {"max_behind_s": configured}})
+        BatchProcessor(settings, fitted, "v1", metrics)
+        assert reg.get_sample_value("dhag_records_max_behind_seconds") == exported
