@@ -35,6 +35,7 @@ from pipeline.config import ModelSettings, RecordSettings
 from pipeline.errors import ModelUnavailableError
 from pipeline.features import DERIVED_FEATURES, FEATURE_MEANINGS, PlantFeatures
 from pipeline.metrics import PipelineMetrics
+from pipeline.modelinput import by_name
 from pipeline.records import RecordParser
 from pipeline.scorerefusal import refusal_detail
 
@@ -87,15 +88,18 @@ class ActiveModel:
         """Scores of the rows of model input, and why each row that could not be scored was refused
         (row -> the model's error): one batched call when all is well, else row by row, so one bad row
         costs only itself."""
-        (scores,), refused = self._rows(matrix, lambda rows: (self.model.decision_function(rows),), 1)
+        model, names = self.model, self.features  # the matrix's columns are the model's features
+        (scores,), refused = self._rows(
+            matrix, lambda rows: (model.decision_function(by_name(names, rows)),), 1
+        )
         return scores, refused
 
     def scores_and_logits(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[int, DHAGError]]:
         """As :meth:`score`, with the network's logit of each row from the same pass (the score is its
         sigmoid; :meth:`~dhag.DHAG.score_and_logit_matrix`): refused rows are 0.0 in both."""
-        model = self.model
+        model, names = self.model, self.features
         (scores, logits), refused = self._rows(
-            matrix, lambda rows: model.score_and_logit_matrix(model.transform(rows)), 2
+            matrix, lambda rows: model.score_and_logit_matrix(model.transform(by_name(names, rows))), 2
         )
         return scores, logits, refused
 
@@ -185,7 +189,7 @@ class ActiveModel:
         the plant bench's measure of naming both come from here."""
         if matrix.shape[0] == 0:
             return []
-        explained = self.model.explain(matrix, top=top)
+        explained = self.model.explain(by_name(self.features, matrix), top=top)
         return [
             self.top_sensors(ranked, matrix[j], asset_ids[j], imputed[j])
             for j, ranked in enumerate(explained)

@@ -15,6 +15,7 @@ import numpy as np
 from dhag import DHAG, DHAGError
 from pipeline.errors import VersionUnreadableError
 from pipeline.features import PlantFeatures
+from pipeline.modelinput import by_name
 
 __all__ = ["check_servable"]
 
@@ -36,7 +37,7 @@ def check_servable(model: DHAG, version: str) -> DHAG:
     means = model.preprocessor_.means_
     row = np.array([[means.get(name, 0.0) for name in model.feature_names_in_]], dtype=float)
     try:
-        score = float(model.decision_function(row)[0])
+        score = float(model.decision_function(by_name(model.feature_names_in_, row))[0])
     except (DHAGError, RuntimeError, ValueError) as exc:
         if isinstance(exc, RuntimeError) and not isinstance(exc, DHAGError) and str(model.device_) != "cpu":
             raise  # the device's (out of memory, gone), not the version's: a rollback does not pass it over

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,8 +76,9 @@ class _Counting:
 
     def __init__(self, model: DHAG) -> None:
         self.model, self.calls = model, 0
+        self.feature_names_in_ = model.feature_names_in_  # scores_of names the columns by them
 
-    def decision_function(self, X: np.ndarray) -> np.ndarray:
+    def decision_function(self, X: Any) -> np.ndarray:
         self.calls += 1
         return self.model.decision_function(X)
 

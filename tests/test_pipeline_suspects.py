@@ -79,8 +79,9 @@ class _Logits:
     def __init__(self, rule) -> None:
         self.rule = rule
 
-    def transform(self, matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(matrix, dtype=float)
+    def transform(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        # The daemon hands a model its rows as columns by name (pipeline.modelinput.by_name).
+        return np.column_stack([columns["a"], columns["b"]]).astype(float)
 
     def score_and_logit_matrix(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits = np.array([float(self.rule(r)) for r in matrix])  # the rule may refuse a row

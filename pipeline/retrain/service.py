@@ -42,6 +42,7 @@ from pipeline.heldcounts import HeldCounts
 from pipeline.kafkatime import KafkaTime
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
+from pipeline.modelinput import by_name
 from pipeline.recordjson import reading_of
 from pipeline.retrain import recreated, storepositions
 from pipeline.retrain.clients import retrainer_clients
@@ -228,7 +229,8 @@ class Retrainer(Intake, Runs, Restored, Probed, Refused):
         times = np.array([t for _, t, _ in rows], dtype=float)[kept]
         if not len(X):
             return
-        drifted = self._drift.update(version, model.decision_function(X), times, now=kafka_time)
+        scores = model.decision_function(by_name(fmap.features, X))  # X is in the model's feature order
+        drifted = self._drift.update(version, scores, times, now=kafka_time)
         if drifted and not self._drifted:
             log.info("score drift of model %s in the sampled readings: a retraining run is due", version)
             self._drifted = True  # logged once until the run it asks for

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from dhag import DHAG, InputError
+from pipeline.modelinput import by_name
 
 __all__ = ["by_part", "far_kinds", "far_rows", "near_limit", "scores_of"]
 
@@ -23,8 +24,12 @@ def scores_of(model: DHAG, X: np.ndarray) -> np.ndarray:
     A model whose weights are not finite still raises."""
     if not len(X):
         return np.zeros(0)
+
+    def scored(rows: np.ndarray) -> np.ndarray:
+        return model.decision_function(by_name(model.feature_names_in_, rows))
+
     try:
-        return model.decision_function(X)
+        return scored(X)
     except InputError:
         pass
     ok = np.ones(len(X), dtype=bool)
@@ -34,7 +39,7 @@ def scores_of(model: DHAG, X: np.ndarray) -> np.ndarray:
         while hi - lo > 1:  # X[lo:hi] holds the first refused row of X[start:]
             mid = (lo + hi) // 2
             try:
-                model.decision_function(X[lo:mid])
+                scored(X[lo:mid])
             except InputError:
                 hi = mid
             else:
@@ -44,13 +49,13 @@ def scores_of(model: DHAG, X: np.ndarray) -> np.ndarray:
         if start == len(X):
             break
         try:
-            model.decision_function(X[start:])
+            scored(X[start:])
         except InputError:
             continue
         break
     scores = np.full(len(X), np.nan)
     if ok.any():
-        scores[ok] = model.decision_function(X[ok])
+        scores[ok] = scored(X[ok])
     return scores
 
 
