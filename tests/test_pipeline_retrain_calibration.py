@@ -94,3 +94,54 @@ def test_a_parent_given_contamination_has_its_candidate_flag_that_share(train_ro
     fresh = normal(rng, 20_000)
     for model in (parent, candidate):
         assert 0.05 <= float((model.decision_function(fresh) > model.threshold_).mean()) <= 0.2
+
+
+def _calibration_notes(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and "calibrated on" in r.getMessage()
+    ]
+
+
+def test_fits_own_slice_which_sets_no_threshold_is_not_warned_about(fitted: DHAG, caplog) -> None:
+    # Every run warned "the threshold was calibrated on 60 held-out normal rows ... several times the
+    # target" of fit's own random slice, whose threshold the recalibration replaces: here by one from
+    # 1000 unseen normal readings, ten expected false alarms at target_far 0.01, as dhag asks.
+    rng = np.random.default_rng(9)
+    data = TrainingData([], [], _readings(normal(rng, 600), 0.0), [], _readings(normal(rng, 1000), 2000.0))
+    with caplog.at_level("INFO"):
+        candidate = train_candidate(fitted, data, SETTINGS)
+    assert candidate.training_["calibration"]["rows"] == 1000
+    assert _calibration_notes(caplog) == []
+
+
+def test_a_threshold_from_few_unseen_readings_is_warned_about_with_their_number(fitted: DHAG, caplog) -> None:
+    rng = np.random.default_rng(10)
+    data = TrainingData([], [], _readings(normal(rng, 600), 0.0), [], _readings(normal(rng, 200), 2000.0))
+    with caplog.at_level("INFO"):
+        candidate = train_candidate(fitted, data, SETTINGS)
+    assert candidate.training_["calibration"]["rows"] == 200
+    (said,) = _calibration_notes(caplog)
+    assert said.startswith(
+        "the candidate's threshold was calibrated on 200 unseen normal readings: at target_far 0.01 that "
+        "is 2.0 expected false alarms"
+    )
+
+
+def test_where_fits_threshold_stands_dhags_note_on_it_is_said(train_rows: np.ndarray, caplog) -> None:
+    # Too few spare readings carry every sensor to recalibrate on: fit's own threshold is kept, and
+    # what dhag says of its slice is true of the candidate.
+    parent = DHAG(
+        max_epochs=5, batch_size=128, feature_names=FEATURES, random_state=0, validation_fraction=0.02
+    )
+    parent.fit(train_rows)
+    recent = _readings(normal(np.random.default_rng(11), 600), 0.0)
+    for _, _, values in recent[::2]:
+        del values["vibration"]
+    caplog.clear()  # the parent's own fit said it of its own slice
+    with caplog.at_level("INFO"):
+        candidate = train_candidate(parent, TrainingData([], [], recent, [], []), SETTINGS)
+    assert candidate.training_["calibration"]["source"] == "validation"  # fit's own, not recalibrated
+    (said,) = _calibration_notes(caplog)
+    assert said.startswith("the threshold was calibrated on ") and "held-out normal rows" in said

@@ -62,7 +62,8 @@ def test_a_model_given_one_of_them_retrains_with_no_note(
     fitted: DHAG, caplog: pytest.LogCaptureFixture
 ) -> None:
     rng = np.random.default_rng(2)
-    data = TrainingData([], [], _readings(normal(rng, 600), 0.0), [], _readings(normal(rng, 200), 2000.0))
+    # 1000 calibration readings: enough that its threshold is not warned about either.
+    data = TrainingData([], [], _readings(normal(rng, 600), 0.0), [], _readings(normal(rng, 1000), 2000.0))
     with caplog.at_level(logging.WARNING, logger="pipeline.retrain.training"):
         candidate = train_candidate(fitted, data, SETTINGS)
     assert not [r for r in caplog.records if r.name == "pipeline.retrain.training"]

@@ -27,10 +27,12 @@ import numpy as np
 
 from dhag import DHAG, InputError, TrainingError
 from dhag.legacy import dropped_note, refit_settings
+from dhag.params import target_far
 from pipeline.config import RetrainSettings
 from pipeline.features import METADATA_KEY
 from pipeline.labelstore import LabelledReading
 from pipeline.retrain.featuremap import FeatureMap
+from pipeline.retrain.fitnotes import held_calibration_notes
 from pipeline.retrain.samples import TrainingData, rejected_copies
 from pipeline.retrain.sensorset import refuse_changed_sensors
 from pipeline.retrain.unscorable import by_part, far_kinds, far_rows, near_limit, scores_of
@@ -204,30 +206,32 @@ def train_candidate(
         "validation_split": "random",
     }
     on_epoch = None if stop is None else functools.partial(_stop_at, stop)
-    try:
-        model = DHAG(**params).fit(X, y, on_epoch=on_epoch)
-    except (TrainingError, InputError) as exc:
-        far = far_rows(X, y)
-        if not far.any():
-            raise
-        # Such a reading stays in the labels and the normal sample: failing here would fail every run.
-        cause = near_limit(X, y)
-        log.warning(
-            "candidate's training failed (%s); trained again without %d training reading(s) (%s) "
-            "near float32's limit: %s",
-            exc,
-            int(far.sum()),
-            by_part(far_kinds(far, y)),
-            cause,
-        )
+    # Fit's own threshold is replaced below: its notes on it are held (pipeline.retrain.fitnotes).
+    with held_calibration_notes() as fit_notes:
         try:
-            model = DHAG(**params).fit(X[~far], y[~far], on_epoch=on_epoch)
-        except (TrainingError, InputError) as again:
-            raise TrainingError(f"{exc} ({cause}); trained again without them: {again}") from again
-        unscored["near_limit"] = int(far.sum())
-        far_normal = far[: len(X_normal)]
-        kept_normal[np.flatnonzero(kept_normal)[far_normal]] = False
-        X_normal, X, y = X_normal[~far_normal], X[~far], y[~far]
+            model = DHAG(**params).fit(X, y, on_epoch=on_epoch)
+        except (TrainingError, InputError) as exc:
+            far = far_rows(X, y)
+            if not far.any():
+                raise
+            # Such a reading stays in the labels and the normal sample: failing here would fail every run.
+            cause = near_limit(X, y)
+            log.warning(
+                "candidate's training failed (%s); trained again without %d training reading(s) (%s) "
+                "near float32's limit: %s",
+                exc,
+                int(far.sum()),
+                by_part(far_kinds(far, y)),
+                cause,
+            )
+            try:
+                model = DHAG(**params).fit(X[~far], y[~far], on_epoch=on_epoch)
+            except (TrainingError, InputError) as again:
+                raise TrainingError(f"{exc} ({cause}); trained again without them: {again}") from again
+            unscored["near_limit"] = int(far.sum())
+            far_normal = far[: len(X_normal)]
+            kept_normal[np.flatnonzero(kept_normal)[far_normal]] = False
+            X_normal, X, y = X_normal[~far_normal], X[~far], y[~far]
     # DHAG calibrates on random held-out training rows, which neighbours in time make look familiar;
     # whole unseen blocks of normal operation (recent and carried) give a threshold that holds on new
     # hours of the plant, at the target rate (and at least the model's min_threshold). Not at the
@@ -238,6 +242,8 @@ def train_candidate(
         X_cal = np.vstack([X_cal, fmap.matrix(spare)[0]])
     if len(X_cal) >= settings.min_normal_rows // 10:
         _recalibrate(model, X_cal, settings, spare=bool(spare), left_out=cal_unscored.get("calibration", 0))
+    else:  # fit's threshold stands: what dhag said of it holds
+        fit_notes.release()
     metadata = {
         k: v for k, v in (getattr(current, "metadata_", None) or {}).items() if k not in _REGISTRY_FIELDS
     }
@@ -333,6 +339,17 @@ def _recalibrate(
         raise TrainingError(
             f"The candidate's threshold recalibrated on {n} unseen normal readings: {exc}"
         ) from exc
+    far = target_far(model)
+    if model.contamination is None and n * far < 10:  # as dhag says of fit's: this is the one kept
+        log.warning(
+            "the candidate's threshold was calibrated on %d unseen normal readings: at target_far %g that "
+            "is %.1f expected false alarms, so the false-alarm rate it gives on new data may be several "
+            "times the target; it is placed better as the normal sample grows (retrain.normal_sample_every "
+            "samples more of the readings)",
+            n,
+            far,
+            n * far,
+        )
     quantiles = {q: float(np.quantile(scores[scored], float(q))) for q in ("0.5", "0.9", "0.99")}
     record = {"rows": n, "source": "unseen blocks", "split": "blocks", "score_quantiles": quantiles}
     if spare:
