@@ -18,12 +18,14 @@
    sensors, and precision / recall against the ground truth, with the precision of each model version.
 
 Stops on Ctrl-C, after ``--duration`` seconds, (exit 2) once a model it did not train is made current in
-its registry or (exit 3) once its embedded broker exits, then stops the simulator, the retrainer, the
+its registry, (exit 3) once its embedded broker exits or once Kafka fails one of its own clients
+(exit 2 when it refuses them: :mod:`pipeline.demokafka`), then stops the simulator, the retrainer, the
 daemon and the broker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -43,9 +45,10 @@ from pipeline.brokerlink import client_options
 from pipeline.config import Settings
 from pipeline.demochildren import metrics_port, start_daemon, start_retrainer, stop_child
 from pipeline.democonsole import DemoConsole
+from pipeline.demokafka import DemoKafkaError, step
 from pipeline.demoregistry import DemoRegistryError, RegistryWatch, demo_registry, refusal
 from pipeline.demotopics import demo_kafka
-from pipeline.errors import ModelUnavailableError
+from pipeline.errors import EXIT_BROKER, ModelUnavailableError
 from pipeline.kafkaclients import closed_on_failure
 from pipeline.operator import SimulatedOperator
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
@@ -181,8 +184,6 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO, *, advice: 
 
 def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) -> int:
     """Run the demo; returns the exit code (0 after a clean stop)."""
-    from pipeline.cli import EXIT_BROKER  # its embedded broker died: as its daemon exits without one
-
     kafka = demo_kafka(settings)  # on a real cluster: topics and groups of its own, not the plant's
     version: str | None = None
     broker = EmbeddedBroker() if settings.kafka.embedded else None
@@ -194,6 +195,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     stats = StreamStats()
     simulator: threading.Thread | None = None
     console: DemoConsole | None = None
+    streamed: list[DemoKafkaError] = []  # what Kafka failed the simulated plant's stream with
+    bootstrap = settings.kafka.bootstrap_servers
     code = 0
     try:
         version = ensure_model(settings, opts, out)  # Ctrl-C while it trains stops as at any later time
@@ -235,7 +238,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             )
         # Its clients reach the cluster as its daemon's do: its security settings, client id, timeouts.
         options = client_options(settings.kafka, bootstrap)
-        producer = closed_on_failure(KafkaProducer, linger_ms=20, **options)
+        with step("making the simulated operator's producer", "write to"):
+            producer = closed_on_failure(KafkaProducer, linger_ms=20, **options)
         operator = SimulatedOperator.to_kafka(
             producer,
             topics.labels,
@@ -249,8 +253,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         )
         fleet = Fleet(opts.assets, seed=opts.seed, run=1, start_s=8 * 3600.0)
         simulator = threading.Thread(
-            target=stream_fleet,
-            args=(fleet, bootstrap),
+            target=_stream,
+            args=(streamed, fleet, bootstrap),
             kwargs={
                 "topic": topics.input,
                 "truth_topic": kafka.truth_topic,
@@ -289,6 +293,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
                 code = daemon.returncode or 1
                 break
             if not simulator.is_alive():
+                if streamed:
+                    raise streamed[0]
                 out.write("the simulator stopped\n")
                 code = 1
                 break
@@ -302,13 +308,17 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
                 next_print += opts.every
     except KeyboardInterrupt:
         out.write("\nstopping\n")
+    except DemoKafkaError as exc:
+        code, line = exc.said(bootstrap)
+        out.write(f"{line}\n")
     finally:
         stop.set()
         if simulator is not None:
             simulator.join(30)
         if console is not None:
             time.sleep(1.0)  # the alerts of the last records
-            console.poll()
+            with contextlib.suppress(DemoKafkaError):  # said already, if it failed before
+                console.poll()
         retrainer_code = stop_child(retrainer, settings.shutdown_grace_s) if retrainer is not None else 0
         if producer is not None:
             producer.close(timeout=5)
@@ -331,3 +341,12 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     if opts.json_out is not None:
         opts.json_out.write_text(json.dumps(result, indent=2) + "\n")
     return code
+
+
+def _stream(failed: list[DemoKafkaError], fleet: Fleet, bootstrap: str, **options: Any) -> None:
+    """The simulated plant's thread: :func:`stream_fleet`; what Kafka failed it with goes to ``failed``."""
+    try:
+        with step(f"streaming the plant to {options['topic']}", "write to"):
+            stream_fleet(fleet, bootstrap, **options)
+    except DemoKafkaError as exc:
+        failed.append(exc)

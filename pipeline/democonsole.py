@@ -14,6 +14,7 @@ from kafka import KafkaConsumer, TopicPartition
 from dhag.infotext import shown_name
 from pipeline.brokerlink import client_options
 from pipeline.config import Settings
+from pipeline.demokafka import step
 from pipeline.kafkaclients import closed_on_failure
 from pipeline.metrics import scrape as metric_samples
 from pipeline.operator import SimulatedOperator
@@ -102,25 +103,35 @@ class DemoConsole:
         self.alerts_topic = settings.kafka.topics.alerts
         self.truth_topic = truth_topic
         self.board = Scoreboard()
+        self.reading = f"{self.alerts_topic} and {truth_topic}"
         # A reader in no group, reaching the cluster as the daemon's clients do (its security settings).
-        self.consumer = closed_on_failure(
-            KafkaConsumer,
-            group_id=None,
-            enable_auto_commit=False,
-            **client_options(settings.kafka, bootstrap),
-        )
-        parts = [
-            TopicPartition(topic, p)
-            for topic in (self.alerts_topic, truth_topic)
-            for p in (self.consumer.partitions_for_topic(topic) or ())
-        ]
-        self.consumer.assign(parts)
-        self.consumer.seek_to_beginning()
+        with step(f"making its reader of {self.reading}"):
+            self.consumer = closed_on_failure(
+                KafkaConsumer,
+                group_id=None,
+                enable_auto_commit=False,
+                **client_options(settings.kafka, bootstrap),
+            )
+            try:
+                parts = [
+                    TopicPartition(topic, p)
+                    for topic in (self.alerts_topic, truth_topic)
+                    for p in (self.consumer.partitions_for_topic(topic) or ())
+                ]
+                self.consumer.assign(parts)
+                self.consumer.seek_to_beginning()
+            except BaseException:
+                self.consumer.close()
+                raise
         self.scored = RateMeter(RATE_WINDOW_S)
         self.lag = 0.0
 
     def poll(self) -> None:
-        for messages in self.consumer.poll(timeout_ms=200, max_records=10_000).values():
+        """Read the alerts and truth come since, let the operator answer what is due, scrape the metrics;
+        raises :class:`~pipeline.demokafka.DemoKafkaError` naming what Kafka failed."""
+        with step(f"reading {self.reading}"):
+            polled = self.consumer.poll(timeout_ms=200, max_records=10_000)
+        for messages in polled.values():
             for msg in messages:
                 event = orjson.loads(msg.value)
                 if msg.topic == self.truth_topic:
@@ -132,7 +143,8 @@ class DemoConsole:
                         if self.operator is not None:
                             self.operator.saw_alert(str(event["alert_id"]), now=time.time())
         if self.operator is not None:
-            self.operator.answer_due(self.board, now=time.time())
+            with step("sending the simulated operator's labels", "write to"):
+                self.operator.answer_due(self.board, now=time.time())
         if self.retrainer_port is not None:
             self.runs = scrape_retrainer(self.retrainer_port) or self.runs
         scraped = scrape(self.port)

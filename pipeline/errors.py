@@ -7,6 +7,7 @@ infrastructure failure that outlasted its retries exit non-zero for the supervis
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_BROKER",
     "BrokerUnavailableError",
     "ConfigError",
     "CurrentChangedError",
@@ -49,6 +50,9 @@ class CurrentChangedError(PipelineError):
 
 class BrokerUnavailableError(PipelineError):
     """Kafka could not be reached (or stayed unreachable) for longer than allowed."""
+
+
+EXIT_BROKER = 3  # the exit code of every command that gave up on Kafka (a BrokerUnavailableError)
 
 
 class LockFileError(PipelineError):

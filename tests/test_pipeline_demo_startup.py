@@ -6,13 +6,11 @@ settings' security and client options; its metrics port is said as it was chosen
 from __future__ import annotations
 
 import io
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import kafka
 import pytest
+from demo_support import Proc, fake_clients
 
 import pipeline.demo as demo
 from pipeline.brokerlink import client_options
@@ -28,75 +26,10 @@ SECURED = {
 }
 
 
-class _Proc:
-    """A child process (the daemon, the retrainer) that runs until told to stop."""
-
-    pid = 4321
-    returncode: int | None = None
-
-    def poll(self) -> int | None:
-        return self.returncode
-
-    def send_signal(self, _signum: int) -> None:
-        self.returncode = 0
-
-    def wait(self, _timeout: float | None = None) -> int:
-        return 0
-
-
-def _fake_clients(monkeypatch: pytest.MonkeyPatch) -> tuple[list[tuple[str, dict[str, Any]]], list[Any]]:
-    """Every kafka-python client class, wherever a pipeline module imported it, replaced by one that
-    records the options it was made with (and reaches no broker); those records, in order, and the
-    topics created (kafka-python's NewTopic)."""
-    made: list[tuple[str, dict[str, Any]]] = []
-    created: list[Any] = []
-
-    class Client:
-        def __init__(self, **options: Any) -> None:
-            options.pop("kafka_client", None)  # pipeline.kafkaclients' hook
-            made.append((type(self).__name__, options))
-
-        def describe_topics(self) -> list[dict[str, Any]]:
-            return []
-
-        def create_topics(self, new: list[Any]) -> None:
-            created.extend(new)
-
-        def partitions_for_topic(self, _topic: str) -> set[int]:
-            return {0}
-
-        def poll(self, **_: Any) -> dict[Any, Any]:
-            return {}
-
-        def send(self, *_: Any, **__: Any) -> None:
-            pass
-
-        def assign(self, *_: Any) -> None:
-            pass
-
-        def seek_to_beginning(self, *_: Any) -> None:
-            pass
-
-        def flush(self, *_: Any, **__: Any) -> None:
-            pass
-
-        def close(self, *_: Any, **__: Any) -> None:
-            pass
-
-    fakes = {
-        name: type(name, (Client,), {}) for name in ("KafkaAdminClient", "KafkaProducer", "KafkaConsumer")
-    }
-    for module in [m for name, m in sys.modules.items() if name.startswith("pipeline")]:
-        for name, fake in fakes.items():
-            if getattr(module, name, None) is getattr(kafka, name):
-                monkeypatch.setattr(module, name, fake)
-    return made, created
-
-
 def _run_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings) -> str:
     monkeypatch.setattr(demo, "ensure_model", lambda *a, **k: "v1")
-    monkeypatch.setattr(demo, "start_daemon", lambda *a, **k: _Proc())
-    monkeypatch.setattr(demo, "start_retrainer", lambda *a, **k: (_Proc(), 1))
+    monkeypatch.setattr(demo, "start_daemon", lambda *a, **k: Proc())
+    monkeypatch.setattr(demo, "start_retrainer", lambda *a, **k: (Proc(), 1))
     out = io.StringIO()
     opts = demo.DemoOptions(duration=1.0, assets=2, every=60.0, registry=str(tmp_path / "registry"))
     assert demo.run_demo(settings, opts, out) == 0, out.getvalue()
@@ -110,7 +43,7 @@ def test_every_client_the_demo_makes_uses_the_daemons_client_settings(
     # made with the broker's address alone: on a cluster that asks for a SASL login or TLS, its daemon
     # connected, and its own clients failed or waited.
     settings = load_settings(None, SECURED)
-    made, _ = _fake_clients(monkeypatch)
+    made, _ = fake_clients(monkeypatch)
     _run_demo(tmp_path, monkeypatch, settings)
     kinds = [kind for kind, _ in made]
     assert sorted(kinds) == ["KafkaAdminClient", "KafkaConsumer", "KafkaProducer", "KafkaProducer"], kinds
@@ -130,7 +63,7 @@ def test_on_a_cluster_the_demo_creates_its_topics_as_the_daemon_would(
     # Before, with replication factor 1 on any cluster: on one whose brokers ask for more in-sync
     # replicas than that (min.insync.replicas 2), every acks=all produce of its daemon (alerts) failed.
     settings = load_settings(None, SECURED)
-    _, created = _fake_clients(monkeypatch)
+    _, created = fake_clients(monkeypatch)
     _run_demo(tmp_path, monkeypatch, settings)
     assert created and {t.name.startswith("dhag-demo.") for t in created} == {True}
     assert {t.replication_factor for t in created} == {-1}  # the broker's default, as the services ask
@@ -140,7 +73,7 @@ def test_metrics_port_0_is_said_as_a_free_port_asked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Before: "metrics: port 0 is taken; using port N instead", though port 0 asks for any free one.
-    _fake_clients(monkeypatch)
+    fake_clients(monkeypatch)
     settings = load_settings(None, SECURED | {"DHAG_PIPELINE_METRICS__PORT": "0"})
     said = _run_demo(tmp_path, monkeypatch, settings)
     assert "is taken" not in said
@@ -163,7 +96,7 @@ def test_the_demos_children_serve_the_metrics_its_console_reads(
     import pipeline.demochildren as children
 
     envs: list[dict[str, str]] = []
-    popen = lambda cmd, env, **_: envs.append(env) or _Proc()  # noqa: E731
+    popen = lambda cmd, env, **_: envs.append(env) or Proc()  # noqa: E731
     monkeypatch.setattr(children, "subprocess", SimpleNamespace(Popen=popen, DEVNULL=subprocess.DEVNULL))
     settings = load_settings(None, {"DHAG_PIPELINE_METRICS__ENABLED": "false"})
     opts = demo.DemoOptions(registry=str(tmp_path / "registry"))
@@ -195,12 +128,12 @@ def test_an_embedded_broker_that_dies_stops_the_demo_saying_so(
 ) -> None:
     # Before: it ran on, printing 0 records/s scored, until its daemon gave up on the broker two minutes
     # later ("the daemon exited with code 3"), never saying the broker had died.
-    _fake_clients(monkeypatch)
+    fake_clients(monkeypatch)
     broker = _DeadBroker()
     monkeypatch.setattr(demo, "EmbeddedBroker", lambda: broker)
     monkeypatch.setattr(demo, "ensure_model", lambda *a, **k: "v1")
-    monkeypatch.setattr(demo, "start_daemon", lambda *a, **k: _Proc())
-    monkeypatch.setattr(demo, "start_retrainer", lambda *a, **k: (_Proc(), 1))
+    monkeypatch.setattr(demo, "start_daemon", lambda *a, **k: Proc())
+    monkeypatch.setattr(demo, "start_retrainer", lambda *a, **k: (Proc(), 1))
     out = io.StringIO()
     opts = demo.DemoOptions(duration=30.0, assets=2, every=60.0, registry=str(tmp_path / "registry"))
     started = time.monotonic()

@@ -1,0 +1,132 @@
+"""``dhag-pipeline demo`` when Kafka fails it after its topics are made: a client that cannot be made, a
+read or a send refused, the broker gone, a topic deleted. Run in-process with its children and every
+kafka-python client faked (:mod:`demo_support`): one line says what failed, where, and it stops in
+order, with its summary and the documented exit code, leaving nothing behind."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from demo_support import Faults, Proc, fake_clients
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
+
+import pipeline.demo as demo
+from pipeline.config import load_settings
+
+CLUSTER = {"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": "kafka-1:9093"}
+
+
+class Demo:
+    """One in-process demo run: its exit code, what it wrote, its children and its temporary folder."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faults: Faults) -> None:
+        fake_clients(monkeypatch, faults)
+        self.children: list[Proc] = []
+        self.tmp = tmp_path / "tmp"
+        self.tmp.mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(self.tmp))  # its label store's folder goes there
+        monkeypatch.setattr(demo, "ensure_model", lambda *a, **k: "v1")
+        monkeypatch.setattr(demo, "start_daemon", lambda *a, **k: self._child())
+        monkeypatch.setattr(demo, "start_retrainer", lambda *a, **k: (self._child(), 1))
+        self.opts = demo.DemoOptions(duration=3.0, assets=2, every=60.0, registry=str(tmp_path / "reg"))
+
+    def _child(self) -> Proc:
+        self.children.append(Proc())
+        return self.children[-1]
+
+    def run(self) -> tuple[int, str]:
+        out = io.StringIO()
+        code = demo.run_demo(load_settings(None, CLUSTER), self.opts, out)
+        return code, out.getvalue()
+
+    def left_behind(self) -> list[str]:
+        return [p.name for p in self.tmp.iterdir()]
+
+
+def _second(error: BaseException) -> Any:
+    """A constructor that fails the second time it is called (the simulated plant's producer, made after
+    the simulated operator's)."""
+    calls = []
+
+    def make(**_: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise error
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("faults", "said"),
+    [
+        (  # the broker gone just after the topics were created
+            {("KafkaProducer", "__init__"): KafkaTimeoutError("Unable to bootstrap from kafka-1:9093")},
+            "making the simulated operator's producer: KafkaTimeoutError",
+        ),
+        (
+            {("KafkaConsumer", "__init__"): KafkaConnectionError("Connection refused")},
+            "making its reader of dhag-demo.anomaly-alerts and dhag-demo.sensor-truth: KafkaConnectionError",
+        ),
+        (
+            {("KafkaConsumer", "partitions_for_topic"): KafkaTimeoutError("no metadata in 30 s")},
+            "making its reader of dhag-demo.anomaly-alerts and dhag-demo.sensor-truth: KafkaTimeoutError",
+        ),
+        (  # a topic deleted while it runs
+            {("KafkaConsumer", "poll"): UnknownTopicOrPartitionError()},
+            "reading dhag-demo.anomaly-alerts and dhag-demo.sensor-truth: "
+            "[Error 3] UnknownTopicOrPartitionError",
+        ),
+        (
+            {
+                ("KafkaProducer", "__init__"): _second(
+                    KafkaTimeoutError("Unable to bootstrap from kafka-1:9093")
+                )
+            },
+            "streaming the plant to dhag-demo.sensor-readings: KafkaTimeoutError",
+        ),
+        (
+            {("KafkaProducer", "send"): KafkaTimeoutError("Failed to update metadata after 60.0 secs.")},
+            "streaming the plant to dhag-demo.sensor-readings: KafkaTimeoutError",
+        ),
+    ],
+)
+def test_kafka_failing_the_demo_once_its_topics_are_made_stops_it_with_one_line_and_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faults: Faults, said: str
+) -> None:
+    # Before: a traceback out of the command (kafka-python's error, which its CLI did not catch), no
+    # summary; or, for the simulated plant's thread, a thread's traceback and 'the simulator stopped',
+    # exit 1.
+    hooked: list[Any] = []
+    monkeypatch.setattr(threading, "excepthook", hooked.append)
+    run = Demo(tmp_path, monkeypatch, faults)
+    code, out = run.run()
+    assert code == 3, out
+    failed = [line for line in out.splitlines() if line.startswith("demo: Kafka at kafka-1:9093 failed")]
+    assert len(failed) == 1 and said in failed[0] and failed[0].endswith("; stopping"), out
+    assert out.splitlines()[-1].startswith("summary: ")
+    assert hooked == [] and "Traceback" not in out
+    assert run.left_behind() == []
+    assert all(child.signals for child in run.children)  # stopped in order
+
+
+def test_kafka_refusing_the_demo_a_topic_says_which_acl_and_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As its daemon and the consoles take a refusal: a configuration to fix, no outage (exit 2).
+    error = TopicAuthorizationFailedError("dhag-demo.anomaly-alerts")
+    run = Demo(tmp_path, monkeypatch, {("KafkaConsumer", "poll"): error})
+    code, out = run.run()
+    assert code == 2, out
+    (line,) = [line for line in out.splitlines() if line.startswith("demo: Kafka at kafka-1:9093 refused")]
+    assert "TopicAuthorizationFailedError" in line and "needs Read and Describe" in line, line
+    assert out.splitlines()[-1].startswith("summary: ") and run.left_behind() == []
