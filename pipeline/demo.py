@@ -49,7 +49,7 @@ from pipeline.demokafka import DemoKafkaError, step
 from pipeline.demoregistry import DemoRegistryError, RegistryWatch, demo_registry, refusal
 from pipeline.demotopics import demo_kafka
 from pipeline.errors import EXIT_BROKER, ModelUnavailableError
-from pipeline.kafkaclients import closed_on_failure
+from pipeline.kafkaclients import close_producer, closed_on_failure
 from pipeline.operator import SimulatedOperator
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import StreamStats, stream_fleet
@@ -58,6 +58,11 @@ from pipeline.topics import LABELS_TOPIC_CONFIGS, ensure_topics
 __all__ = ["DemoOptions", "run_demo"]
 
 log = logging.getLogger(__name__)
+
+# With Kafka gone, how long its own producers wait at the stop: the simulated plant's last records, the
+# simulated operator's last labels (its children stop within their own shutdown grace).
+STREAM_FLUSH_S = 5.0
+LABELS_FLUSH_S = 2.0
 
 
 class DemoOptions:
@@ -264,6 +269,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
                 "stats": stats,
                 "fault_rate": opts.fault_rate,
                 "producer_options": options,
+                "flush_s": STREAM_FLUSH_S,
             },
             name="simulator",
             daemon=True,
@@ -314,14 +320,17 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     finally:
         stop.set()
         if simulator is not None:
-            simulator.join(30)
+            simulator.join(STREAM_FLUSH_S + 2.0)  # (one blocked on a send for longer is left to end)
+            if streamed and code == 0:  # its last records not delivered: said as a failure while running
+                code, line = streamed[0].said(bootstrap)
+                out.write(f"{line}\n")
         if console is not None:
             time.sleep(1.0)  # the alerts of the last records
             with contextlib.suppress(DemoKafkaError):  # said already, if it failed before
                 console.poll()
         retrainer_code = stop_child(retrainer, settings.shutdown_grace_s) if retrainer is not None else 0
         if producer is not None:
-            producer.close(timeout=5)
+            close_producer(producer, LABELS_FLUSH_S)
         shutil.rmtree(store_dir, ignore_errors=True)
         daemon_code = stop_child(daemon, settings.shutdown_grace_s) if daemon is not None else 0
         broker_pid = broker.pid if broker is not None else None

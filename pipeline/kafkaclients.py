@@ -12,9 +12,10 @@ import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 
-__all__ = ["closed_on_failure"]
+__all__ = ["close_producer", "closed_on_failure"]
 
 _KAFKA_CLIENT = KafkaConsumer.DEFAULT_CONFIG["kafka_client"]
 _Client = TypeVar("_Client")
@@ -37,3 +38,24 @@ def closed_on_failure(build: Callable[..., _Client], **options: Any) -> _Client:
             with contextlib.suppress(Exception):
                 inner.close()
         raise
+
+
+def close_producer(producer: KafkaProducer, timeout_s: float) -> KafkaError | None:
+    """Close ``producer`` within about ``timeout_s`` (and a second), whatever it still holds; returns
+    the error its flush raised (records left undelivered: a broker gone, a topic deleted), or None when
+    it delivered everything.
+
+    The records left are failed (kafka-python's forced close of its sender: they would each fail by
+    themselves only after the producer's ``delivery_timeout_ms``), so the producer closes for good and
+    nothing raises later from its ``__del__`` or at the process's exit."""
+    try:
+        producer.close(timeout=timeout_s)
+        return None
+    except KafkaError as exc:
+        failed = exc
+    force = getattr(getattr(producer, "_sender", None), "force_close", None)  # no public call for it
+    if callable(force):
+        force()
+    with contextlib.suppress(KafkaError):
+        producer.close(timeout=1.0)
+    return failed

@@ -36,7 +36,8 @@ class Proc:
         return 0
 
 
-# (class name, method) -> what it does instead: raise the exception given, or call the function given.
+# (class name, method) -> what it does instead: raise the exception given, or call the function given
+# with the client and the call's arguments.
 Faults = dict[tuple[str, str], BaseException | Callable[..., Any]]
 
 
@@ -55,7 +56,7 @@ def fake_clients(
         what = faults.get((type(client).__name__, method))
         if isinstance(what, BaseException):
             raise what
-        return what(*args, **kwargs) if what is not None else None
+        return what(client, *args, **kwargs) if what is not None else None
 
     class Client:
         def __init__(self, **options: Any) -> None:

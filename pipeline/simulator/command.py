@@ -20,7 +20,7 @@ __all__ = ["PLANT_EVENT_DURATION_S", "add_arguments", "parse_plant_event", "run_
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE_S = 40.0  # a stopped stream's last flush (up to 30 s) and the producer's close (5 s)
+STOP_GRACE_S = 40.0  # a stopped stream's last flush (up to 30 s, stream.FLUSH_S) and its close (1 s)
 PLANT_EVENT_DURATION_S = 1800.0  # long enough for the bearings (10-minute thermal lag) to settle warm
 
 
@@ -225,6 +225,8 @@ def _add_plant_event(fleet: Fleet, args: argparse.Namespace) -> list[str]:
 
 
 def _stream(settings: Settings, args: argparse.Namespace, fleet: Fleet, bootstrap: str) -> int:
+    from kafka.errors import KafkaError
+
     from pipeline.brokerlink import client_options
     from pipeline.cli import EXIT_BROKER
     from pipeline.errors import BrokerUnavailableError
@@ -246,17 +248,21 @@ def _stream(settings: Settings, args: argparse.Namespace, fleet: Fleet, bootstra
     # delivered and counted; a second signal, or a broker that takes longer, forces the exit (code 1).
     stop = threading.Event()
     install_signals(stop.set, STOP_GRACE_S, stopping="delivering the records sent and stopping")
-    stats = stream_fleet(
-        fleet,
-        bootstrap,
-        topic=topic,
-        truth_topic=args.truth_topic,
-        rate=args.rate,
-        speedup=args.speedup,
-        duration_s=args.duration,
-        stop=stop,
-        fault_rate=args.fault_rate,
-        producer_options=client_options(settings.kafka, bootstrap),  # as the daemon's clients reach it
-    )
+    try:
+        stats = stream_fleet(
+            fleet,
+            bootstrap,
+            topic=topic,
+            truth_topic=args.truth_topic,
+            rate=args.rate,
+            speedup=args.speedup,
+            duration_s=args.duration,
+            stop=stop,
+            fault_rate=args.fault_rate,
+            producer_options=client_options(settings.kafka, bootstrap),  # as the daemon's clients reach it
+        )
+    except KafkaError as exc:  # the broker gone since the topics were made, a topic deleted
+        log.error("Kafka at %s failed the stream to %s and %s: %s", bootstrap, topic, args.truth_topic, exc)
+        return EXIT_BROKER
     sys.stdout.write(f"streamed {stats.records} records and {stats.truth_events} truth events\n")
     return 0

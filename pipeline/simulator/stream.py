@@ -16,8 +16,9 @@ from typing import Any
 
 import orjson
 from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 
-from pipeline.kafkaclients import closed_on_failure
+from pipeline.kafkaclients import close_producer, closed_on_failure
 from pipeline.simulator.faults import Fault
 from pipeline.simulator.fleet import Fleet
 
@@ -43,6 +44,7 @@ def truth_event(fault: Fault, state: str, ts: float, sim_t: float) -> dict[str, 
     return {"state": state, "ts": ts, "sim_t": sim_t, **fault.as_dict()}
 
 
+FLUSH_S = 30.0  # how long a stopped stream waits for the broker to take the records it sent
 _DRAW_S = 86_400.0  # faults are drawn this much simulated time at a time, this far ahead
 
 
@@ -59,6 +61,7 @@ def stream_fleet(
     stats: StreamStats | None = None,
     producer_options: dict[str, Any] | None = None,
     fault_rate: float = 0.0,
+    flush_s: float = FLUSH_S,
 ) -> StreamStats:
     """Produce ``rate`` records per second (all assets in turn) until ``duration_s`` or ``stop``.
 
@@ -68,6 +71,11 @@ def stream_fleet(
     (``fleet.faults`` then holds the current and coming ones only); without it, the fleet's faults
     are the ones scheduled before. ``producer_options``: kafka-python's producer options over these
     defaults (a service's :func:`~pipeline.brokerlink.client_options`, its servers and security included).
+
+    Once stopped it waits up to ``flush_s`` for the broker to take the records sent, and its producer
+    closes within a second more. Raises kafka-python's error when Kafka fails it (its producer not
+    made, a send refused), and :class:`~kafka.errors.KafkaTimeoutError` when the records sent were not
+    all delivered by then; its producer is closed either way.
     """
     stop = stop or threading.Event()
     stats = stats or StreamStats()
@@ -117,9 +125,14 @@ def stream_fleet(
             pause = began + stats.records / rate - time.monotonic()
             if pause > 0:
                 stop.wait(pause)
-        producer.flush(timeout=30)
-    finally:
-        producer.close(timeout=5)
+    except BaseException:
+        close_producer(producer, 0.0)
+        raise
+    if (left := close_producer(producer, flush_s)) is not None:
+        raise KafkaTimeoutError(
+            f"the records sent to {topic} and {truth_topic} were not all delivered within {flush_s:g} s of "
+            f"the stop ({left})"
+        )
     return stats
 
 
