@@ -20,17 +20,14 @@
 Stops on Ctrl-C, after ``--duration`` seconds, (exit 2) once a model it did not train is made current in
 its registry, (exit 3) once its embedded broker exits or once Kafka fails one of its own clients
 (exit 2 when it refuses them: :mod:`pipeline.demokafka`), then stops the simulator, the retrainer, the
-daemon and the broker.
+daemon and the broker (:mod:`pipeline.demostop`; a second Ctrl-C meanwhile kills them, exit 1).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,14 +40,16 @@ from kafka import KafkaProducer
 from pipeline.broker import EmbeddedBroker
 from pipeline.brokerlink import client_options
 from pipeline.config import Settings
-from pipeline.demochildren import metrics_port, start_daemon, start_retrainer, stop_child
+from pipeline.demochildren import metrics_port, start_daemon, start_retrainer
 from pipeline.democonsole import DemoConsole
 from pipeline.demokafka import DemoKafkaError, step
 from pipeline.demoregistry import DemoRegistryError, RegistryWatch, demo_registry, refusal
+from pipeline.demostop import STREAM_FLUSH_S, DemoParts
 from pipeline.demotopics import demo_kafka
 from pipeline.errors import EXIT_BROKER, ModelUnavailableError
-from pipeline.kafkaclients import close_producer, closed_on_failure
+from pipeline.kafkaclients import closed_on_failure
 from pipeline.operator import SimulatedOperator
+from pipeline.signals import EXIT_FORCED
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import StreamStats, stream_fleet
 from pipeline.topics import LABELS_TOPIC_CONFIGS, ensure_topics
@@ -58,11 +57,6 @@ from pipeline.topics import LABELS_TOPIC_CONFIGS, ensure_topics
 __all__ = ["DemoOptions", "run_demo"]
 
 log = logging.getLogger(__name__)
-
-# With Kafka gone, how long its own producers wait at the stop: the simulated plant's last records, the
-# simulated operator's last labels (its children stop within their own shutdown grace).
-STREAM_FLUSH_S = 5.0
-LABELS_FLUSH_S = 2.0
 
 
 class DemoOptions:
@@ -192,14 +186,9 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     kafka = demo_kafka(settings)  # on a real cluster: topics and groups of its own, not the plant's
     version: str | None = None
     broker = EmbeddedBroker() if settings.kafka.embedded else None
-    daemon: subprocess.Popen | None = None
-    retrainer: subprocess.Popen | None = None
-    producer: KafkaProducer | None = None
-    store_dir = Path(tempfile.mkdtemp(prefix="dhag-demo-labels-"))
+    parts = DemoParts(Path(tempfile.mkdtemp(prefix="dhag-demo-labels-")), broker)
     stop = threading.Event()
     stats = StreamStats()
-    simulator: threading.Thread | None = None
-    console: DemoConsole | None = None
     streamed: list[DemoKafkaError] = []  # what Kafka failed the simulated plant's stream with
     bootstrap = settings.kafka.bootstrap_servers
     code = 0
@@ -220,7 +209,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         )
         port, said = metrics_port(settings.metrics.host, settings.metrics.port)
         out.write(f"{said}\n" if said else "")
-        daemon = start_daemon(settings, opts, bootstrap, port, extra=kafka.overrides)
+        daemon = parts.daemon = start_daemon(settings, opts, bootstrap, port, extra=kafka.overrides)
         out.write("".join(f"{line}\n" for line in kafka.lines))
         if broker is not None:
             out.write(
@@ -234,8 +223,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         retrainer_port = None
         if opts.retrain:
             # A label store of this run's own: alert ids repeat on a fresh embedded broker.
-            retrainer, retrainer_port = start_retrainer(
-                settings, opts, bootstrap, store_dir / "labels.sqlite", kafka.overrides
+            retrainer, retrainer_port = parts.retrainer, _ = start_retrainer(
+                settings, opts, bootstrap, parts.store_dir / "labels.sqlite", kafka.overrides
             )
             out.write(
                 f"retrainer pid {retrainer.pid}: a new model after every {opts.retrain_labels} labels "
@@ -244,7 +233,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         # Its clients reach the cluster as its daemon's do: its security settings, client id, timeouts.
         options = client_options(settings.kafka, bootstrap)
         with step("making the simulated operator's producer", "write to"):
-            producer = closed_on_failure(KafkaProducer, linger_ms=20, **options)
+            producer = parts.producer = closed_on_failure(KafkaProducer, linger_ms=20, **options)
         operator = SimulatedOperator.to_kafka(
             producer,
             topics.labels,
@@ -257,7 +246,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             f"{opts.operator_errors:.0%} of answers wrong\n"
         )
         fleet = Fleet(opts.assets, seed=opts.seed, run=1, start_s=8 * 3600.0)
-        simulator = threading.Thread(
+        simulator = parts.simulator = threading.Thread(
             target=_stream,
             args=(streamed, fleet, bootstrap),
             kwargs={
@@ -281,7 +270,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         )
         out.flush()
         watching = {"operator": operator, "retrainer_port": retrainer_port, "truth_topic": kafka.truth_topic}
-        console = DemoConsole(bootstrap, settings, port, out, **watching)
+        console = parts.console = DemoConsole(bootstrap, settings, port, out, **watching)
         started = time.monotonic()
         next_print = started + opts.every
         watch = RegistryWatch(*demo_registry(settings, opts.registry))
@@ -304,7 +293,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
                 out.write("the simulator stopped\n")
                 code = 1
                 break
-            if retrainer is not None and retrainer.poll() is not None:
+            if opts.retrain and retrainer.poll() is not None:
                 out.write(f"the retrainer exited with code {retrainer.returncode}\n")
                 code = retrainer.returncode or 1
                 break
@@ -319,25 +308,18 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         out.write(f"{line}\n")
     finally:
         stop.set()
-        if simulator is not None:
-            simulator.join(STREAM_FLUSH_S + 2.0)  # (one blocked on a send for longer is left to end)
+        broker_pid = broker.pid if broker is not None else None
+        try:
+            parts.stop_in_order(settings.shutdown_grace_s)
             if streamed and code == 0:  # its last records not delivered: said as a failure while running
                 code, line = streamed[0].said(bootstrap)
                 out.write(f"{line}\n")
-        if console is not None:
-            time.sleep(1.0)  # the alerts of the last records
-            with contextlib.suppress(DemoKafkaError):  # said already, if it failed before
-                console.poll()
-        retrainer_code = stop_child(retrainer, settings.shutdown_grace_s) if retrainer is not None else 0
-        if producer is not None:
-            close_producer(producer, LABELS_FLUSH_S)
-        shutil.rmtree(store_dir, ignore_errors=True)
-        daemon_code = stop_child(daemon, settings.shutdown_grace_s) if daemon is not None else 0
-        broker_pid = broker.pid if broker is not None else None
-        if broker is not None:
-            broker.stop()
-        if console is not None:
-            console.consumer.close()
+        except KeyboardInterrupt:  # Ctrl-C again while it stops
+            out.write("\ninterrupted again: killing the daemon and the retrainer\n")
+            parts.stop_at_once()
+            code = EXIT_FORCED
+    daemon, retrainer, console = parts.daemon, parts.retrainer, parts.console
+    daemon_code, retrainer_code = parts.daemon_code, parts.retrainer_code
     code = code or daemon_code or retrainer_code
     children = (daemon.pid if daemon else None, retrainer.pid if retrainer else None, broker_pid)
     result = (console.summary(stats) if console is not None else {}) | {

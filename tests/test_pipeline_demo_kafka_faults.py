@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import signal
 import tempfile
 import threading
 from pathlib import Path
@@ -158,3 +159,42 @@ def test_with_kafka_gone_at_the_stop_its_own_clients_give_up_within_10_s_leaving
     assert sum(waits) <= 10, waits
     assert out.splitlines()[-1].startswith("summary: ") and hooked == []
     assert run.left_behind() == [] and all(child.signals for child in run.children)
+
+
+class _Slow(Proc):
+    """A child that takes its time to stop: the operator presses Ctrl-C again while the demo waits."""
+
+    def send_signal(self, signum: int) -> None:
+        self.signals.append(signum)
+        if signum == signal.SIGKILL:
+            self.returncode = -signal.SIGKILL
+
+    def wait(self, _timeout: float | None = None) -> int:
+        if self.returncode is None:
+            raise KeyboardInterrupt
+        return self.returncode
+
+
+def test_a_second_ctrl_c_while_it_stops_kills_its_children_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: a KeyboardInterrupt traceback out of its stop, its daemon never stopped (killed only as
+    # its parent exited), its label folder left in /tmp.
+    pressed: list[int] = []
+
+    def ctrl_c_once(_client: Any, **_: Any) -> None:  # the first Ctrl-C, while it runs
+        if not pressed:
+            pressed.append(1)
+            raise KeyboardInterrupt
+
+    run = Demo(tmp_path, monkeypatch, {("KafkaConsumer", "poll"): ctrl_c_once})
+    run.opts.duration = None
+    children = [_Slow(), _Slow()]
+    monkeypatch.setattr(demo, "start_daemon", lambda *a, **k: children[0])
+    monkeypatch.setattr(demo, "start_retrainer", lambda *a, **k: (children[1], 1))
+    code, out = run.run()
+    assert code == 1, out  # a forced stop, as the services' second signal
+    assert "\nstopping\n" in out and "interrupted again: killing the daemon and the retrainer\n" in out
+    assert out.splitlines()[-1].startswith("summary: ")
+    assert [signal.SIGKILL in child.signals for child in children] == [True, True]
+    assert run.left_behind() == []
