@@ -49,6 +49,7 @@ from pipeline.alertsince import labels_from, parse_since
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.consoletopics import TopicMissingError, client_options, console_bootstrap, read_topic
+from pipeline.errors import EXIT_BROKER
 from pipeline.kafkaclients import closed_on_failure
 from pipeline.labelorder import Answer, given_rank, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
@@ -67,7 +68,6 @@ __all__ = [
 ]
 
 EXIT_REFUSED = 2  # also a config error: the broker refused the client's credentials
-EXIT_BROKER = 3
 
 
 def read_episodes(

@@ -22,7 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 # Nothing heavier here: a stop is taken as one during start-up only once main() runs.
-from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError
+from pipeline.errors import EXIT_BROKER, BrokerUnavailableError, ConfigError, ModelUnavailableError
 from pipeline.signals import EXIT_FORCED, install_signals
 from pipeline.startup import STOPPED_BEFORE, StartupInterrupted, StartupSignals, stoppable_at_startup
 
@@ -34,7 +34,6 @@ __all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
 log = logging.getLogger("pipeline")
 
 EXIT_CONFIG = 2
-EXIT_BROKER = 3
 EXIT_MODEL = 4
 
 

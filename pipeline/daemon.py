@@ -50,7 +50,7 @@ from pipeline.brokerlink import (
 from pipeline.config import Settings
 from pipeline.delivery import Delivery, DeliveryError
 from pipeline.dlqpause import DlqPause
-from pipeline.errors import BrokerUnavailableError
+from pipeline.errors import EXIT_BROKER, BrokerUnavailableError
 from pipeline.heldclock import HeldClock
 from pipeline.hotswap import ModelReloader
 from pipeline.metrics import PipelineMetrics
@@ -67,7 +67,6 @@ __all__ = ["EXIT_BROKER", "EXIT_OK", "Daemon"]
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_BROKER = 3
 WAIT_FLOOR_MS = 500  # once stopping, the least a broker call is given (see Daemon._wait_ms)
 
 

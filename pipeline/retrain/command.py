@@ -173,8 +173,9 @@ def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
     from pipeline.broker import EmbeddedBroker, export_broker_memory
-    from pipeline.cli import EXIT_BROKER, EXIT_CONFIG, EXIT_MODEL
+    from pipeline.cli import EXIT_CONFIG, EXIT_MODEL
     from pipeline.cpuquota import limit_torch_threads
+    from pipeline.errors import EXIT_BROKER
     from pipeline.labelstore import LabelStore
     from pipeline.metrics import RetrainMetrics, serve_metrics
     from pipeline.probes import Probes

@@ -228,8 +228,7 @@ def _stream(settings: Settings, args: argparse.Namespace, fleet: Fleet, bootstra
     from kafka.errors import KafkaError
 
     from pipeline.brokerlink import client_options
-    from pipeline.cli import EXIT_BROKER
-    from pipeline.errors import BrokerUnavailableError
+    from pipeline.errors import EXIT_BROKER, BrokerUnavailableError
     from pipeline.topics import provision_topics
 
     topic = args.topic or settings.kafka.topics.input
