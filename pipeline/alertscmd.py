@@ -50,7 +50,7 @@ from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.consoletopics import TopicMissingError, client_options, console_bootstrap, read_topic
 from pipeline.errors import EXIT_BROKER
-from pipeline.kafkaclients import closed_on_failure
+from pipeline.kafkaclients import close_producer, closed_on_failure
 from pipeline.labelorder import Answer, given_rank, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
@@ -267,8 +267,8 @@ def run_label(
         try:
             sent = producer.send(settings.kafka.topics.labels, key=args.alert_id.encode(), value=raw)
             sent.get(timeout=settings.kafka.request_timeout_ms / 1000)
-        finally:
-            producer.close(timeout=5)
+        finally:  # (a label never delivered: the send's error is the one said)
+            close_producer(producer, 5.0)
     except LabelTopicError as exc:
         err.write(f"label refused: {exc}\n")
         return EXIT_REFUSED
