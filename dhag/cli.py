@@ -19,7 +19,17 @@ from dhag.columnlist import COLUMN_LIST_HELP, column_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ArtifactError, DHAGError, InputError, ParameterError
 from dhag.headerless import headerless_note, headerless_warning, numbers_for_names
-from dhag.infotext import SHOWN, column_kinds, counted, listed_in_part, shown_metadata, shown_name
+from dhag.infotext import (
+    SHOWN,
+    column_kinds,
+    counted,
+    kept_weights,
+    listed_in_part,
+    shown_metadata,
+    shown_name,
+    threshold_rule,
+    trained_rows,
+)
 from dhag.io import read_table
 from dhag.labelhint import label_like_columns, label_like_warning
 from dhag.legacy import dropped_note, read_as_before
@@ -104,31 +114,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         model.save(args.out, metadata=metadata)
     t = model.training_
     print(
-        f"trained on {_rows(t)} in "
-        f"{t['fit_seconds']:.1f}s: {counted(t['epochs_run'], 'epoch')}, {_kept(t)} "
+        f"trained on {trained_rows(t)} in "
+        f"{t['fit_seconds']:.1f}s: {counted(t['epochs_run'], 'epoch')}, {kept_weights(t)} "
         f"({t['stopped_by']}); threshold {model.threshold_:.4f}; wrote {args.out}"
     )
     return 0
-
-
-def _rows(training: dict) -> str:
-    """The rows a model trained on: normal ones and known anomalies, and the normal rows held out of
-    training to calibrate its threshold (counted apart: they were never trained on)."""
-    known = counted(training.get("n_known_anomalies"), "known anomaly", "known anomalies")
-    text = f"{counted(training.get('n_train'), 'normal row')} and {known}"
-    held_out = training.get("n_validation")
-    return text + (f" ({counted(held_out, 'normal row')} held out for the threshold)" if held_out else "")
-
-
-def _kept(training: dict) -> str:
-    """Which weights a model kept: an epoch's, the mean over the last epochs (weight averaging), or
-    several epochs' states scored by their mean (a snapshot ensemble)."""
-    averaged, last = training.get("averaged_epochs", 0), training.get("epochs_run")
-    if training.get("snapshot_epochs"):
-        return f"the mean score of the states after epochs {', '.join(map(str, training['snapshot_epochs']))}"
-    if averaged:
-        return f"weights averaged over epochs {last - averaged + 1}-{last}"
-    return f"kept epoch {training.get('best_epoch')}"
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -228,21 +218,6 @@ def _known_columns(model: DHAG, *, given: list[str] | None) -> list[str]:
     return [n for n in dict.fromkeys(names) if isinstance(n, str) and n not in model.feature_names_in_]
 
 
-def _threshold_rule(settings: dict) -> str:
-    """How a model's settings set its threshold, in words.
-
-    >>> _threshold_rule({"target_far": None, "contamination": 0.05, "min_threshold": 0.5})
-    'contamination 0.05: the share of the training rows flagged; at least min_threshold 0.5'
-    """
-    if settings.get("contamination") is not None:
-        rule = f"contamination {settings['contamination']}: the share of the training rows flagged"
-    else:
-        far = 0.01 if settings.get("target_far") is None else settings["target_far"]
-        rule = f"target_far {far}: the false-alarm rate on held-out normal rows"
-    floor = settings.get("min_threshold")
-    return rule if floor is None else f"{rule}; at least min_threshold {floor}"
-
-
 def _cmd_info(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.model, with_signature=True)
     if args.json:
@@ -261,7 +236,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"training ranges: {listed_in_part(shown)}")
     # A setting the manifest leaves out is at its value from before it existed (dhag.legacy).
     settings = read_as_before(manifest.get("settings", {}))
-    print(f"threshold: {manifest['threshold']:.6f} ({_threshold_rule(settings)})")
+    print(f"threshold: {manifest['threshold']:.6f} ({threshold_rule(settings)})")
     if note := dropped_note(settings):
         print(f"retrain: {note}; the retrainer trains candidates without it, as this model was trained")
     if isinstance(dropped := t.get("dropped_settings"), dict) and dropped:
@@ -274,8 +249,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     recipe, weighting = settings["recipe"], settings["ce_weighting"]
     print(f"recipe: {recipe} (networks and regularisers), L_ce weighed by {weighting}")
     print(
-        f"trained: {_rows(t)}, "
-        f"{counted(t.get('epochs_run'), 'epoch')} ({_kept(t)}, {t.get('stopped_by')}), "
+        f"trained: {trained_rows(t)}, "
+        f"{counted(t.get('epochs_run'), 'epoch')} ({kept_weights(t)}, {t.get('stopped_by')}), "
         f"{t.get('fit_seconds')}s on {t.get('device')}"
     )
     if "ce_vs_constant" in t:

@@ -11,11 +11,14 @@ __all__ = [
     "SHOWN",
     "column_kinds",
     "counted",
+    "kept_weights",
     "listed_in_part",
     "shown_metadata",
     "bash_quoted",
     "shown_name",
     "suggested_option",
+    "threshold_rule",
+    "trained_rows",
 ]
 
 
@@ -152,3 +155,38 @@ def shown_metadata(metadata: object, limit: int = 200) -> object:
         return f"<{what}, {len(text):,} characters: dhag info --json shows it>"
 
     return {k: shown(v) for k, v in metadata.items()} if isinstance(metadata, dict) else shown(metadata)
+
+
+def trained_rows(training: dict) -> str:
+    """The rows a model trained on: normal ones and known anomalies, and the normal rows held out of
+    training to calibrate its threshold (counted apart: they were never trained on)."""
+    known = counted(training.get("n_known_anomalies"), "known anomaly", "known anomalies")
+    text = f"{counted(training.get('n_train'), 'normal row')} and {known}"
+    held_out = training.get("n_validation")
+    return text + (f" ({counted(held_out, 'normal row')} held out for the threshold)" if held_out else "")
+
+
+def kept_weights(training: dict) -> str:
+    """Which weights a model kept: an epoch's, the mean over the last epochs (weight averaging), or
+    several epochs' states scored by their mean (a snapshot ensemble)."""
+    averaged, last = training.get("averaged_epochs", 0), training.get("epochs_run")
+    if training.get("snapshot_epochs"):
+        return f"the mean score of the states after epochs {', '.join(map(str, training['snapshot_epochs']))}"
+    if averaged:
+        return f"weights averaged over epochs {last - averaged + 1}-{last}"
+    return f"kept epoch {training.get('best_epoch')}"
+
+
+def threshold_rule(settings: dict) -> str:
+    """How a model's settings set its threshold, in words.
+
+    >>> threshold_rule({"target_far": None, "contamination": 0.05, "min_threshold": 0.5})
+    'contamination 0.05: the share of the training rows flagged; at least min_threshold 0.5'
+    """
+    if settings.get("contamination") is not None:
+        rule = f"contamination {settings['contamination']}: the share of the training rows flagged"
+    else:
+        far = 0.01 if settings.get("target_far") is None else settings["target_far"]
+        rule = f"target_far {far}: the false-alarm rate on held-out normal rows"
+    floor = settings.get("min_threshold")
+    return rule if floor is None else f"{rule}; at least min_threshold {floor}"
