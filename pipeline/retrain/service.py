@@ -39,6 +39,7 @@ from pipeline.config import Settings
 from pipeline.drift import drift_monitor
 from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
 from pipeline.heldcounts import HeldCounts
+from pipeline.kafkaclients import close_producer
 from pipeline.kafkatime import KafkaTime
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
@@ -87,15 +88,13 @@ class Retrainer(Intake, Runs, Restored, Probed, Refused):
         self._counts = HeldCounts()  # a poll's counts, held until it is stored (Intake._whole_poll)
         self._dead_letters = DeadLetters(self.topics.labels_dlq, metrics, self._counts)
         self._stop = threading.Event()
-        self._drift = drift_monitor(settings)
-        self._drifted = False
+        self._drift, self._drifted = drift_monitor(settings), False
         self._sampler = NormalSampler(self.cfg.normal_sample_every)
         self._asset_re = re.compile(settings.records.asset_id_pattern)
         self._max_future_s = settings.records.max_future_s
         self._model: tuple[str, FeatureMap, Any] | None = None  # checked every _RELOAD_CHECK_S
-        self._model_checked = 0.0
+        self._model_checked, self._training_label_id = 0.0, 0
         self._training: Future[RunResult | None] | None = None
-        self._training_label_id = 0
         self.last_result: RunResult | None = None
         self._no_run: str | None = None  # why the latest run trained or published nothing
         self._consumer: KafkaConsumer | None = None
@@ -258,9 +257,10 @@ class Retrainer(Intake, Runs, Restored, Probed, Refused):
         return False
 
     def close(self) -> None:
-        """Disconnect (a running training is left to finish in its thread)."""
-        if self._producer is not None:
-            self._producer.close(timeout=5)
+        """Disconnect (a running training is left to finish in its thread); dead letters Kafka has not
+        taken in 5 s are said, not raised: unacknowledged, they are sent again after a restart."""
+        if self._producer is not None and (failed := close_producer(self._producer, 5)) is not None:
+            log.error("stopping with labels dead-letter records Kafka did not take: %s", failed)
         if self._consumer is not None:
             self._consumer.close()
         self._consumer = self._producer = None
