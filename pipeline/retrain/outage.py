@@ -5,7 +5,7 @@ handles an outage (:class:`pipeline.brokerlink.BrokerHealth`):
 - its start (connecting, taking its partitions, ``--once``'s end offsets) and its polls are retried
   after a capped exponential backoff (``kafka.backoff_initial_s`` to ``kafka.backoff_max_s``); a poll
   that returns nothing while no broker is connected is a failure too (``connection``), as kafka-python
-  only retries that silently;
+  only retries that silently (while Kafka refuses the poll, that refusal's: :mod:`pipeline.retrain.refused`);
 - the log says once per outage which operation failed with which error (again for each other one), and
   once when Kafka is back; ``/ready`` answers ``kafka: failing`` meanwhile;
 - after ``kafka.unavailable_exit_s`` of it, :class:`~pipeline.errors.BrokerUnavailableError` ends the
@@ -42,6 +42,7 @@ __all__ = ["Outage"]
 log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's
 
 CONNECTION_CHECK_S = 1.0  # as the daemon's
+NO_CONNECTION = ConnectionError("no connection to any broker")
 
 
 class Outage:
@@ -104,20 +105,27 @@ class Outage:
             self._said.clear()
         self.backoff.reset()
 
-    def polled(self, consumer: Any, held: int) -> None:
+    def polled(self, consumer: Any, held: int, *, refused: bool = False) -> bool | None:
         """A poll returned ``held`` records: records end the outage; none, while no broker is connected
-        (checked at most once a second), is a failure."""
+        (checked at most once a second), is a failure: an outage, but while Kafka refuses the poll
+        (``refused``) that refusal's, counted and no outage (a refused handshake closes the connection,
+        and kafka-python fetches nothing until it reconnects). Returns whether Kafka was seen working
+        (records, or a broker connected), False when no broker was connected, None when not checked."""
         if held:
             self.ended()
-            return
+            return True
         now = self.monotonic()
         if self._checked is not None and now - self._checked < CONNECTION_CHECK_S:
-            return
+            return None
         self._checked = now
         if connected(consumer):
             self.ended()
+            return True
+        if refused:
+            self.refused("connection")
         else:
-            self.failed("connection", ConnectionError("no connection to any broker"))
+            self.failed("connection", NO_CONNECTION)
+        return False
 
     def commit_failed(self, exc: BaseException, *, refused: bool) -> None:
         """An offset commit failed (``refused``: the refusal's watch logs it): counted, logged once."""

@@ -4,7 +4,9 @@ its consumer group or the cluster), told apart from Kafka being away by :mod:`pi
 What the retrainer does with each refusal, and why nothing is lost:
 
 - a poll refused (Read on a topic, the credentials on a reconnect): nothing was read, stored or
-  committed; retried after a backoff, from the same positions;
+  committed; retried after a backoff, from the same positions. The polls that come back empty between
+  refused ones with no broker connected (a refused handshake closes the connection) are the refusal's,
+  no outage, until no poll is refused for ``kafka.unavailable_exit_s``;
 - label dead letters refused (Write on the labels' dead-letter topic): their labels are neither
   committed nor forgotten, but read again and sent again (:mod:`pipeline.retrain.deadletters`), after
   a backoff;
@@ -35,7 +37,7 @@ from pipeline.errors import ConfigError
 from pipeline.metrics import RetrainMetrics
 from pipeline.probes import NotReady
 from pipeline.refusals import RefusalWatch, refusal_of
-from pipeline.retrain.outage import Outage
+from pipeline.retrain.outage import NO_CONNECTION, Outage
 
 __all__ = ["Refused"]
 
@@ -74,6 +76,7 @@ class Refused:
             logger=log,
         )
         self._refusal_backoff = Backoff(kafka.backoff_initial_s, kafka.backoff_max_s)
+        self._poll_refused_at = 0.0  # the latest refused poll (self.monotonic())
 
     def _refused_poll(self, consumer: Any, producer: Any) -> int:
         """One poll (:meth:`_poll`); one Kafka refuses is counted, logged once and retried after a
@@ -87,16 +90,34 @@ class Refused:
                 self.outage.failed("poll", exc)  # backs off; raises after kafka.unavailable_exit_s
                 return 0
             self.outage.refused("poll")
-            self.refusals.failed("poll", "poll", exc, self.monotonic(), then=_THEN["poll"])
+            self._poll_refused_at = self.monotonic()
+            self.refusals.failed("poll", "poll", exc, self._poll_refused_at, then=_THEN["poll"])
             self._stop.wait(self._refusal_backoff.next_delay())
             return 0
-        self.outage.polled(consumer, held)
-        self.refusals.ended("poll", self.monotonic())
-        if self.refusals.state("produce") is not None or self.outage.producing:
+        refused = self._polled(consumer, held)
+        if refused or self.refusals.state("produce") is not None or self.outage.producing:
             self._stop.wait(self._refusal_backoff.next_delay())  # else the labels come back at once
         else:
             self._refusal_backoff.reset()
         return held
+
+    def _polled(self, consumer: Any, held: int) -> bool:
+        """A poll returned ``held`` records (:meth:`Outage.polled`); returns whether Kafka still refuses
+        the poll. A refused handshake leaves kafka-python with no connection, and its polls come back
+        empty until it reconnects: one that finds no connection keeps the refusal, as the daemon's idle
+        check does (:meth:`RefusalWatch.failed`); only a poll seen to work ends it. With no refused poll
+        for ``kafka.unavailable_exit_s``, polls that find no connection are an outage again (the
+        brokers gone since): exit code 3 after another ``kafka.unavailable_exit_s``."""
+        now = self.monotonic()
+        refused = self.refusals.state("poll") is not None
+        lasting = refused and now - self._poll_refused_at < self.settings.kafka.unavailable_exit_s
+        seen = self.outage.polled(consumer, held, refused=lasting)
+        if seen:
+            self.refusals.ended("poll", self.monotonic())
+            return False
+        if seen is False:
+            self.refusals.failed("poll", "connection" if lasting else "poll", NO_CONNECTION, self.monotonic())
+        return self.refusals.state("poll") is not None
 
     def _produce_settled(self, sent: int, error: BaseException | None) -> None:
         """The poll's dead letters settled: ``sent`` acknowledged, ``error`` the first failure's."""
