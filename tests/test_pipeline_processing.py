@@ -284,10 +284,11 @@ def test_a_row_the_model_cannot_score_is_dead_lettered_and_the_others_are_scored
     recs = [Rec("in", 0, 20 + i, b"a", reading("a", 1.0 + i, row)) for i, row in enumerate(rows)]
     score = proc.model.decision_function
 
-    def fails_on_row_2(matrix):  # noqa: ANN001, ANN202 - decision_function's signature
+    def fails_on_row_2(columns):  # noqa: ANN001, ANN202 - decision_function's signature
+        matrix = np.column_stack(list(columns.values()))  # the daemon's rows, named by feature
         if len(matrix) > 1 or np.allclose(matrix[0], proc.parser.parse([recs[2].value]).matrix[0]):
             raise DHAGError("the network returned NaN")
-        return score(matrix)
+        return score(columns)
 
     monkeypatch.setattr(proc.model, "decision_function", fails_on_row_2)
     out = proc.process(recs, now=0.0)
@@ -316,7 +317,11 @@ def test_a_score_exactly_at_the_threshold_is_not_over_it(fitted, monkeypatch) ->
     # The daemon and DHAG.predict draw the line at the same place: strictly above the threshold.
     proc, _ = _processor(fitted, open_after=1, window=1)
     rows = normal(np.random.default_rng(5), 2)
-    monkeypatch.setattr(proc.model, "decision_function", lambda m: np.full(len(m), proc.threshold))
+
+    def at(x):  # noqa: ANN001, ANN202 - the daemon's rows named by feature, or predict's array
+        return np.full(len(next(iter(x.values())) if isinstance(x, dict) else x), proc.threshold)
+
+    monkeypatch.setattr(proc.model, "decision_function", at)
     out = proc.process([Rec("in", 0, i, b"a", reading("a", 1.0 + i, r)) for i, r in enumerate(rows)], now=0.0)
     assert out.opened == 0
     assert fitted.predict(rows[:1]).tolist() == [0]

@@ -62,9 +62,9 @@ def test_scoring_slower_than_the_poll_interval_adapts_instead_of_looping(
     with running_daemon(settings, fitted, bs) as (daemon, registry):
         fast = daemon.processor.model.decision_function
 
-        def slow(matrix: np.ndarray) -> np.ndarray:
-            time.sleep(PER_RECORD_S * matrix.shape[0])
-            return fast(matrix)
+        def slow(columns: dict[str, np.ndarray]) -> np.ndarray:  # the daemon's rows, named by feature
+            time.sleep(PER_RECORD_S * len(next(iter(columns.values()))))
+            return fast(columns)
 
         monkeypatch.setattr(daemon.processor.model, "decision_function", slow)
         positions = produce(bs, topics.input, items)
