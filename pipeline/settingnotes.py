@@ -1,12 +1,28 @@
 """Settings that are valid but likely not what was meant: said by ``check-config`` as warnings, and by
 the command each concerns as it starts (``run`` the grace, ``retrain --watch`` the triggers, both the
-security settings their protocol leaves unused)."""
+security settings their protocol leaves unused); and an embedded broker, which ``run`` and the demo
+take but ``retrain`` refuses (:data:`RETRAINER_BROKER`)."""
 
 from __future__ import annotations
 
 from pipeline.config import Settings
 
-__all__ = ["grace_note", "security_note", "setting_notes", "triggers_note"]
+__all__ = [
+    "RETRAINER_BROKER",
+    "embedded_note",
+    "grace_note",
+    "security_note",
+    "setting_notes",
+    "triggers_note",
+]
+
+# Why ``retrain`` stops on ``kafka.bootstrap_servers: embedded`` (exit 2), and what to set.
+RETRAINER_BROKER = (
+    "the retrainer needs the address of the broker its daemon uses: set kafka.bootstrap_servers (or "
+    "DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS) to host:port; a broker of its own would be private to it, "
+    "no reading, alert or label would ever reach it and it would never train (the demo, `make run`, "
+    "gives its retrainer its broker's address)"
+)
 
 
 def grace_note(settings: Settings) -> str | None:
@@ -30,6 +46,13 @@ def triggers_note(settings: Settings) -> str | None:
     )
 
 
+def embedded_note(settings: Settings) -> str | None:
+    """An embedded broker: the daemon (and the demo) start one of their own, the retrainer stops on it."""
+    if not settings.kafka.embedded:
+        return None
+    return f"kafka.bootstrap_servers is embedded, which `retrain` stops on (exit 2): {RETRAINER_BROKER}"
+
+
 def security_note(settings: Settings) -> str | None:
     """Credentials or certificate files that ``kafka.security.security_protocol`` leaves unused:
     kafka-python sends SASL settings only with a SASL protocol and reads TLS ones only with TLS."""
@@ -51,5 +74,5 @@ def security_note(settings: Settings) -> str | None:
 
 def setting_notes(settings: Settings) -> list[str]:
     """Every note of :mod:`pipeline.settingnotes` that applies, in the order of the keys in the file."""
-    notes = (security_note(settings), grace_note(settings), triggers_note(settings))
+    notes = (embedded_note(settings), security_note(settings), grace_note(settings), triggers_note(settings))
     return [note for note in notes if note]

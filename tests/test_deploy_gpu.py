@@ -106,6 +106,9 @@ def _no_cuda(monkeypatch) -> None:
 def _refused_without_cuda(env: dict[str, str], tmp_path: Path, monkeypatch, capsys) -> None:
     """check-config and the retrainer's start, with ``env``, on a host without CUDA: both exit 2 saying
     why, before the retrainer touches its registry or Kafka."""
+    # The deployment's broker (compose's environment, the ConfigMap's file): the repository's config.yaml
+    # says embedded, which the retrainer refuses before its device.
+    env = {"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": "kafka:9092"} | env
     for variable, value in env.items():
         monkeypatch.setenv(variable, value)
     monkeypatch.setenv("DHAG_PIPELINE_MODEL__REGISTRY", str(tmp_path / "registry"))  # not there: untouched

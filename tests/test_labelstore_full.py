@@ -144,7 +144,13 @@ def test_a_store_refused_by_its_volume_is_not_called_damaged(
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr("pipeline.labelstore.LabelStore.__init__", over_quota)
-    settings = Settings.model_validate({"model": {"registry": str(tmp_path)}, "metrics": {"enabled": False}})
+    settings = Settings.model_validate(
+        {
+            "model": {"registry": str(tmp_path)},
+            "metrics": {"enabled": False},
+            "kafka": {"bootstrap_servers": "k:9092"},
+        }
+    )
     assert run_retrain(settings, once=True) == EXIT_STORE
     assert "cannot be used: disk I/O error" in caplog.text
     # Before, the advice was a damaged store's: move it aside and put a backup (or nothing) in its

@@ -28,7 +28,8 @@ def test_check_config_refuses_tls_files_run_cannot_read(
     config = tmp_path / "config.yaml"
     config.write_text(
         f"model: {{registry: {registry}}}\n"
-        "kafka:\n  security:\n    security_protocol: SSL\n    ssl_cafile: ca.pem\n    ssl_keyfile: key.pem\n"
+        "kafka:\n  bootstrap_servers: k:9092\n"
+        "  security:\n    security_protocol: SSL\n    ssl_cafile: ca.pem\n    ssl_keyfile: key.pem\n"
     )
     (tmp_path / "key.pem").write_text("k")
     assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
@@ -115,7 +116,10 @@ def test_check_config_refuses_a_cuda_index_beyond_the_host_s_gpus(
     assert "config error: model.device: 'cuda:5': this host has 1 CUDA device (cuda:0), and run" in err
     assert "config error: retrain.device: 'cuda:1': this host has 1 CUDA device (cuda:0), and retrain" in err
     assert "write cuda:0, cpu, or auto" in err
-    config.write_text(f"model: {{registry: {registry}, device: 'cuda:0'}}\nretrain: {{device: cuda}}\n")
+    config.write_text(
+        f"model: {{registry: {registry}, device: 'cuda:0'}}\nretrain: {{device: cuda}}\n"
+        "kafka: {bootstrap_servers: 'k:9092'}\n"
+    )
     assert main(["check-config", "--config", str(config)]) == 0
     assert capsys.readouterr().err == ""
 
@@ -163,4 +167,5 @@ def test_the_security_note_names_only_settings_the_protocol_leaves_unused() -> N
     settings = Settings.model_validate({"kafka": {"security": {"ssl_keyfile": "k.pem"}}})
     assert any("kafka.security.ssl_keyfile is set, but" in note for note in setting_notes(settings))
     tls = {"security_protocol": "SSL", "ssl_keyfile": "k.pem"}
-    assert not setting_notes(Settings.model_validate({"kafka": {"security": tls}}))
+    kafka = {"bootstrap_servers": "k:9092", "security": tls}  # (embedded: a note of its own)
+    assert not setting_notes(Settings.model_validate({"kafka": kafka}))

@@ -226,7 +226,7 @@ def test_a_removed_working_directory_matters_only_to_a_path_taken_against_it(
 def test_the_retrainer_logs_the_paths_it_uses(tmp_path: Path, monkeypatch, capsys) -> None:
     site = tmp_path / "site"
     site.mkdir()
-    (site / "config.yaml").write_text(PATHS.split("kafka:")[0])
+    (site / "config.yaml").write_text(PATHS.split("kafka:")[0] + "kafka: {bootstrap_servers: 'k:9092'}\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DHAG_PIPELINE_MODEL__REGISTRY", raising=False)
     assert main(["retrain", "--once", "--config", "site/config.yaml"]) == EXIT_MODEL  # no registry there

@@ -27,11 +27,12 @@ def test_a_config_path_that_is_no_file_says_what_it_is(tmp_path: Path, capsys, g
     ("config", "said"),
     [
         (
-            "shutdown_grace_s: 20\nkafka:\n  request_timeout_ms: 30000\n",
+            "shutdown_grace_s: 20\nkafka:\n  request_timeout_ms: 30000\n  bootstrap_servers: k:9092\n",
             "warning: shutdown_grace_s 20s is not above kafka.request_timeout_ms (30s): a stop may be forced",
         ),
         (
-            "retrain:\n  min_new_labels: 0\n  interval_s: 0\n  on_drift: false\n",
+            "retrain:\n  min_new_labels: 0\n  interval_s: 0\n  on_drift: false\n"
+            "kafka:\n  bootstrap_servers: k:9092\n",
             "warning: no retraining trigger is on (retrain.min_new_labels 0, retrain.interval_s 0, "
             "retrain.on_drift false): `retrain --watch` takes labels in but never trains; "
             "'retrain --once' trains on demand",
@@ -53,7 +54,7 @@ def test_check_config_says_what_the_commands_warn_of(tmp_path: Path, capsys, con
 
 def test_check_config_of_sound_settings_warns_of_nothing(tmp_path: Path, capsys) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text("{}\n")
+    path.write_text("kafka: {bootstrap_servers: 'k:9092'}\n")  # the defaults' embedded broker: a warning
     _model_at_default_registry(tmp_path)
     assert main(["check-config", "--config", str(path)]) == 0
     assert capsys.readouterr().err == ""

@@ -165,6 +165,7 @@ def test_the_retrainer_refuses_a_newer_store_with_exit_6_and_what_to_do(
     db.close()
     settings = Settings.model_validate(
         {
+            "kafka": {"bootstrap_servers": "k:9092"},
             "model": {"registry": str(tmp_path)},
             "retrain": {"label_store": str(store)},
             "metrics": {"enabled": False},

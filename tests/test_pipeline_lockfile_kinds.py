@@ -77,7 +77,10 @@ def test_a_non_file_in_place_of_the_label_stores_lock_stops_the_retrainer_saying
     registry_dir = tmp_path / "registry"
     registry_dir.mkdir()
     config = tmp_path / "config.yaml"
-    config.write_text(f"model:\n  registry: {registry_dir}\nmetrics:\n  enabled: false\n")
+    config.write_text(
+        f"model:\n  registry: {registry_dir}\nmetrics:\n  enabled: false\n"
+        "kafka:\n  bootstrap_servers: k:9092\n"
+    )
     lock = registry_dir / "labels.sqlite.lock"
     with KINDS[kind](lock):
         done = _cli("retrain", "--once", "--config", str(config))

@@ -28,7 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 def _settings(tmp_path: Path) -> Settings:
     (tmp_path / "registry").mkdir(exist_ok=True)
     return Settings.model_validate(
-        {"model": {"registry": str(tmp_path / "registry")}, "metrics": {"enabled": False}}
+        {
+            "kafka": {"bootstrap_servers": "k:9092"},
+            "model": {"registry": str(tmp_path / "registry")},
+            "metrics": {"enabled": False},
+        }
     )
 
 
@@ -119,7 +123,10 @@ def test_a_busy_label_store_names_its_lock_and_the_process_that_holds_it(
     registry_dir = tmp_path / "registry"
     registry_dir.mkdir()
     config = tmp_path / "config.yaml"
-    config.write_text(f"model:\n  registry: {registry_dir}\nmetrics:\n  enabled: false\n")
+    config.write_text(
+        f"model:\n  registry: {registry_dir}\nmetrics:\n  enabled: false\n"
+        "kafka:\n  bootstrap_servers: k:9092\n"
+    )
     holder = _holder(registry_dir / "labels.sqlite")
     try:
         assert main(["retrain", "--once", "--config", str(config)]) == EXIT_BUSY

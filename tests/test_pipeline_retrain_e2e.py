@@ -157,7 +157,10 @@ def test_a_second_retrainer_on_the_same_store_stops_at_once(
     from pipeline.retrain.command import EXIT_BUSY, only_retrainer
 
     config = tmp_path / "config.yaml"
-    config.write_text(f"model:\n  registry: {tmp_path / 'registry'}\nmetrics:\n  enabled: false\n")
+    config.write_text(
+        f"model:\n  registry: {tmp_path / 'registry'}\nmetrics:\n  enabled: false\n"
+        "kafka:\n  bootstrap_servers: k:9092\n"
+    )
     store = tmp_path / "registry" / "labels.sqlite"
     with only_retrainer(store) as first:
         assert first
@@ -175,7 +178,10 @@ def test_a_store_lock_planted_as_a_symbolic_link_stops_the_retrainer_creating_no
     from pipeline.retrain.command import EXIT_STORE
 
     config = tmp_path / "config.yaml"
-    config.write_text(f"model:\n  registry: {tmp_path / 'registry'}\nmetrics:\n  enabled: false\n")
+    config.write_text(
+        f"model:\n  registry: {tmp_path / 'registry'}\nmetrics:\n  enabled: false\n"
+        "kafka:\n  bootstrap_servers: k:9092\n"
+    )
     (tmp_path / "registry").mkdir()
     victim = tmp_path / "elsewhere" / "created-by-the-retrainer"
     victim.parent.mkdir()

@@ -158,6 +158,7 @@ def test_a_damaged_label_store_stops_the_retrainer_with_its_own_code_and_one_lin
     store.write_bytes(b"not a database, whatever it was" * 100)
     settings = Settings.model_validate(
         {
+            "kafka": {"bootstrap_servers": "k:9092"},
             "model": {"registry": str(tmp_path)},
             "retrain": {"label_store": str(store)},
             "metrics": {"enabled": False},
@@ -180,7 +181,13 @@ def test_a_full_volume_under_the_label_store_is_named_as_such_not_as_damage(
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr("pipeline.labelstore.LabelStore.__init__", full)
-    settings = Settings.model_validate({"model": {"registry": str(tmp_path)}, "metrics": {"enabled": False}})
+    settings = Settings.model_validate(
+        {
+            "model": {"registry": str(tmp_path)},
+            "metrics": {"enabled": False},
+            "kafka": {"bootstrap_servers": "k:9092"},
+        }
+    )
     assert run_retrain(settings, once=True) == EXIT_STORE
     assert "cannot be used: database or disk is full" in caplog.text
     # Before: the same advice as for a damaged store, restore it or move it aside, which loses nothing
@@ -201,6 +208,7 @@ def test_a_damaged_label_store_is_refused_with_what_a_restore_or_a_new_store_rea
     store.write_bytes(bytes(data))
     settings = Settings.model_validate(
         {
+            "kafka": {"bootstrap_servers": "k:9092"},
             "model": {"registry": str(tmp_path)},
             "retrain": {"label_store": str(store)},
             "metrics": {"enabled": False},
@@ -219,7 +227,13 @@ def test_a_misspelt_registry_stops_the_retrainer_creating_nothing(tmp_path: Path
     from pipeline.retrain.command import run_retrain
 
     missing = tmp_path / "regsitry" / "models"
-    settings = Settings.model_validate({"model": {"registry": str(missing)}, "metrics": {"enabled": False}})
+    settings = Settings.model_validate(
+        {
+            "model": {"registry": str(missing)},
+            "metrics": {"enabled": False},
+            "kafka": {"bootstrap_servers": "k:9092"},
+        }
+    )
     assert run_retrain(settings, once=True) == 4  # before: the folders and a label store appeared there
     assert not (tmp_path / "regsitry").exists()
     assert f"there is no registry folder {missing}" in caplog.text
@@ -237,7 +251,13 @@ def test_a_label_store_locked_by_another_process_is_busy_not_damaged(
         raise sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr("pipeline.labelstore.LabelStore.__init__", locked)
-    settings = Settings.model_validate({"model": {"registry": str(tmp_path)}, "metrics": {"enabled": False}})
+    settings = Settings.model_validate(
+        {
+            "model": {"registry": str(tmp_path)},
+            "metrics": {"enabled": False},
+            "kafka": {"bootstrap_servers": "k:9092"},
+        }
+    )
     assert run_retrain(settings, once=True) == EXIT_BUSY  # not "move it aside": nothing is wrong with it
     assert "is locked by another process" in caplog.text and "move aside" not in caplog.text
 
@@ -302,6 +322,7 @@ def test_a_registry_without_a_current_model_stops_the_retrainer_with_an_error(tm
 
     settings = Settings.model_validate(
         {
+            "kafka": {"bootstrap_servers": "k:9092"},
             "model": {"registry": str(tmp_path)},
             "retrain": {"label_store": str(tmp_path / "labels.sqlite")},
             "metrics": {"enabled": False},
@@ -323,6 +344,7 @@ def test_a_training_device_the_host_lacks_stops_start_up_naming_the_key(tmp_path
 
     settings = Settings.model_validate(
         {
+            "kafka": {"bootstrap_servers": "k:9092"},
             "model": {"registry": str(tmp_path)},
             "retrain": {"device": "cuda", "label_store": str(tmp_path / "labels.sqlite")},
             "metrics": {"enabled": False},
@@ -347,7 +369,13 @@ def test_a_registry_without_a_current_model_stops_the_retrainer_before_kafka(
     monkeypatch.setattr(pipeline.topics, "provision_topics", connected)
     empty = tmp_path / "models"
     empty.mkdir()
-    settings = Settings.model_validate({"model": {"registry": str(empty)}, "metrics": {"enabled": False}})
+    settings = Settings.model_validate(
+        {
+            "model": {"registry": str(empty)},
+            "metrics": {"enabled": False},
+            "kafka": {"bootstrap_servers": "k:9092"},
+        }
+    )
     # Before: it waited for Kafka (kafka.unavailable_exit_s, then exit 3) and only then said there was
     # no model.
     assert run_retrain(settings, once=False) == 4

@@ -60,7 +60,11 @@ def test_a_metrics_port_taken_names_the_keys_to_change(fitted, tmp_path: Path, c
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         config = tmp_path / "retrain.yaml"
-        settings = {"model": {"registry": str(tmp_path)}, "retrain": {"metrics_port": taken.getsockname()[1]}}
+        settings = {
+            "kafka": {"bootstrap_servers": "k:9092"},
+            "model": {"registry": str(tmp_path)},
+            "retrain": {"metrics_port": taken.getsockname()[1]},
+        }
         config.write_text(yaml.safe_dump(settings))
         assert cli.main(["retrain", "--once", "--config", str(config)]) == cli.EXIT_CONFIG
     said = r"cannot serve metrics on 127\.0\.0\.1:\d+ \(metrics\.host, retrain\.metrics_port\): "
@@ -87,7 +91,12 @@ def test_a_watching_retrainer_with_every_trigger_off_says_it_will_never_train(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         retrain = retrain | {"metrics_port": taken.getsockname()[1]}
-        settings = {"model": {"registry": str(tmp_path)}, "retrain": retrain, "drift": {"enabled": drift}}
+        settings = {
+            "kafka": {"bootstrap_servers": "k:9092"},
+            "model": {"registry": str(tmp_path)},
+            "retrain": retrain,
+            "drift": {"enabled": drift},
+        }
         config = tmp_path / "config.yaml"
         config.write_text(yaml.safe_dump(settings))
         assert cli.main(["retrain", "--watch", "--config", str(config)]) == cli.EXIT_CONFIG

@@ -2,10 +2,11 @@
 
 Exit codes as for ``run``: 0 clean stop (``--once``: the run finished, its candidate promoted or
 rejected, or no run for want of normal readings); 1 the run failed, or a stop came before it finished,
-or a forced stop; 2 bad configuration; 3 Kafka unreachable (or ``--once`` could not catch up with the
-topics); 4 no current model in the registry; 5 another retrainer holds the label store (one retrainer
-per store: two would train and promote over each other, and commit the same label offsets); 6 the label
-store (or its lock file) cannot be read or written.
+or a forced stop; 2 bad configuration (``kafka.bootstrap_servers: embedded`` too: a broker of its
+own would be private to it, and it would never train); 3 Kafka unreachable (or ``--once`` could not
+catch up with the topics); 4 no current model in the registry; 5 another retrainer holds the label
+store (one retrainer per store: two would train and promote over each other, and commit the same label
+offsets); 6 the label store (or its lock file) cannot be read or written.
 
 ``--once`` ends its log with one line stating the outcome: ``retrain --once done: candidate V promoted
 over P (report R)``, ``... rejected, judged against P: <reasons> (report R)``, ``... done: no
@@ -34,7 +35,7 @@ from pipeline.errors import (
     ModelUnavailableError,
 )
 from pipeline.lockfile import flocked, holder
-from pipeline.settingnotes import triggers_note
+from pipeline.settingnotes import RETRAINER_BROKER, triggers_note
 
 __all__ = ["EXIT_BUSY", "EXIT_STORE", "add_arguments", "label_store_path", "only_retrainer", "run_retrain"]
 
@@ -82,11 +83,15 @@ def _store_setting(settings: Settings) -> str:
 
 
 def run_retrain(settings: Settings, *, once: bool) -> int:
-    """Start the broker (if embedded), metrics and the retrainer; returns the exit code."""
+    """Start metrics and the retrainer on the configured broker (an embedded one is refused: exit 2,
+    before anything starts); returns the exit code."""
     from dhag import ParameterError, resolve_device
     from pipeline.cli import EXIT_CONFIG, EXIT_MODEL
     from pipeline.startup import STOPPED_BEFORE, stoppable_at_startup
 
+    if settings.kafka.embedded:  # the demo gives its retrainer the address of the broker it started
+        log.error("config error: kafka.bootstrap_servers is embedded: %s", RETRAINER_BROKER)
+        return EXIT_CONFIG
     try:  # as the daemon's model.device: refused at start, not by every run's training
         resolve_device(settings.retrain.device)
     except ParameterError as exc:
@@ -172,7 +177,6 @@ def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
 
 
 def _run_retrain(settings: Settings, *, once: bool) -> int:
-    from pipeline.broker import EmbeddedBroker, export_broker_memory
     from pipeline.cli import EXIT_CONFIG, EXIT_MODEL
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.errors import EXIT_BROKER
@@ -188,9 +192,6 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
     registry = CollectorRegistry()
     metrics = RetrainMetrics(registry)
     server, probes = None, Probes()
-    broker = EmbeddedBroker() if settings.kafka.embedded else None
-    if broker is not None:
-        export_broker_memory(broker, registry)
     store = LabelStore(label_store_path(settings))
     try:
         if settings.metrics.enabled:
@@ -212,16 +213,13 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
         except ModelUnavailableError as exc:
             log.error("%s", exc)
             return EXIT_MODEL
-        bootstrap = (
-            broker.start().bootstrap_servers if broker is not None else settings.kafka.bootstrap_servers
-        )
+        bootstrap = settings.kafka.bootstrap_servers  # an address: run_retrain refused embedded
         topics = settings.kafka.topics
         names = [topics.input, topics.alerts, topics.labels, topics.labels_dlq]
         provision_topics(
             settings.kafka,
             bootstrap,
             dict.fromkeys(names, topics.partitions),
-            replication_factor=1 if broker is not None else -1,
         )
         retrainer = Retrainer(settings, store, metrics, bootstrap_servers=bootstrap)
         probes.attach(ready=retrainer.not_ready, live=retrainer.not_live)
@@ -241,5 +239,3 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
         store.close()
         if server is not None:
             server.shutdown()
-        if broker is not None:
-            broker.stop()
