@@ -56,3 +56,55 @@ def test_a_position_out_of_what_a_topic_retains_reads_on_from_the_oldest_record_
     clients.retrainer_clients(Settings(), "k:9092")
     (consumer,) = _Consumer.made
     assert consumer.options["auto_offset_reset"] == "earliest"
+
+
+def test_the_retrainers_clients_take_the_kafka_settings_the_daemons_take(monkeypatch) -> None:
+    # Before: its consumer fetched with kafka-python's own fetch_max_wait_ms (500 ms),
+    # fetch_max_bytes and max_partition_fetch_bytes, and both clients reconnected with its own backoff
+    # (50 ms to 30 s), whatever kafka.* said; the daemon's clients took them.
+    from kafka import KafkaConsumer, KafkaProducer
+
+    settings = Settings.model_validate(
+        {
+            "kafka": {
+                "fetch_max_wait_ms": 40,
+                "fetch_max_bytes": 2_000_000,
+                "max_partition_fetch_bytes": 500_000,
+                "backoff_initial_s": 0.25,
+                "backoff_max_s": 7.0,
+                "metadata_max_age_ms": 12_000,
+                "request_timeout_ms": 9000,
+                "client_id": "plant-7",
+            },
+            "retrain": {"group_id": "plant-7-retrainer"},
+        }
+    )
+    made: list = []
+    monkeypatch.setattr(
+        clients, "KafkaConsumer", lambda **o: made.append(KafkaConsumer(api_version=(2, 8), **o)) or made[-1]
+    )
+    monkeypatch.setattr(
+        clients, "KafkaProducer", lambda **o: made.append(KafkaProducer(api_version=(2, 8), **o)) or made[-1]
+    )
+    try:
+        consumer, producer = clients.retrainer_clients(settings, "127.0.0.1:1,127.0.0.1:2")
+        fetch = {"fetch_max_wait_ms": 40, "fetch_max_bytes": 2_000_000, "max_partition_fetch_bytes": 500_000}
+        assert {key: consumer.config[key] for key in fetch} == fetch
+        shared = {
+            "reconnect_backoff_ms": 250,
+            "reconnect_backoff_max_ms": 7000,
+            "metadata_max_age_ms": 12_000,
+            "request_timeout_ms": 9000,
+            "client_id": "plant-7-retrainer",  # its own, told apart from the daemon's in the broker's logs
+            # An unreachable cluster given up on within the request timeout (as the consoles do).
+            "bootstrap_timeout_ms": 9000,
+        }
+        for client in (consumer, producer):
+            assert {key: client.config[key] for key in shared} == shared
+        assert consumer.config["group_id"] == "plant-7-retrainer"
+        assert consumer.config["enable_auto_commit"] is False
+        assert consumer.config["max_poll_records"] == settings.kafka.batch_size
+        assert producer.config["acks"] == -1  # all
+    finally:
+        for client in made:
+            client.close(timeout_ms=100) if isinstance(client, KafkaConsumer) else client.close(timeout=0.1)

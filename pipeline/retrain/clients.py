@@ -1,5 +1,7 @@
 """The retrainer's Kafka clients: a consumer that is assigned its partitions (one singleton under
-``retrain.group_id``, committing by hand) and an ``acks=all`` producer for label dead letters."""
+``retrain.group_id``, committing by hand) and an ``acks=all`` producer for label dead letters. Both take
+the ``kafka`` settings the daemon's clients take (:func:`~pipeline.brokerlink.client_options`; the
+consumer the fetch settings too), under a client id of their own."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import contextlib
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
+from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused, client_options
 from pipeline.config import Settings
 from pipeline.errors import BrokerUnavailableError
 from pipeline.kafkaclients import closed_on_failure
@@ -23,23 +25,25 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
     :class:`~pipeline.errors.ConfigError` when it refuses the client's credentials. When the producer
     cannot be built, the consumer built before it is closed before the error is raised."""
     kafka = settings.kafka
-    common = {
-        "bootstrap_servers": bootstrap,
+    # The daemon's: metadata refresh (partitions added: seen within it), reconnect backoff, security.
+    common = client_options(kafka, bootstrap) | {
         "client_id": f"{kafka.client_id}-retrainer",
-        "metadata_max_age_ms": kafka.metadata_max_age_ms,  # partitions added: seen within it
         # An unreachable cluster is given up on within the request timeout, not kafka-python's own 30 s.
         "bootstrap_timeout_ms": kafka.request_timeout_ms,
     }
-    common |= kafka.security.client_options()
     try:
         consumer = closed_on_failure(
             KafkaConsumer,
             group_id=settings.retrain.group_id,
             enable_auto_commit=False,
             max_poll_records=kafka.batch_size,
+            # Each fetch as the daemon's: how long the broker may hold it, and how much it may return.
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+            fetch_max_bytes=kafka.fetch_max_bytes,
+            max_partition_fetch_bytes=kafka.max_partition_fetch_bytes,
             # Assigned its partitions, it never joins a group: the session timeout bounds none of its
-            # requests (and above kafka-python's idle-connection limit it would refuse to build).
-            request_timeout_ms=kafka.request_timeout_ms,
+            # requests (and above kafka-python's idle-connection limit it would refuse to build). The
+            # request timeout is client_options' own.
             # Every start position is sought explicitly; this applies when a position falls out of what
             # a topic retains while it runs (retention overtook a retrainer held up for days): read on
             # from the oldest record kept, not skip every alert and label still retained (the default).
@@ -47,9 +51,7 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
             **common,
         )
         try:
-            producer = closed_on_failure(
-                KafkaProducer, acks="all", linger_ms=5, request_timeout_ms=kafka.request_timeout_ms, **common
-            )
+            producer = closed_on_failure(KafkaProducer, acks="all", linger_ms=5, **common)
         except BaseException:
             # Else its thread and sockets stay behind, one more at every retry while Kafka is down.
             with contextlib.suppress(Exception):
