@@ -19,11 +19,14 @@ EXIT_FORCED = 1
 _SAY_S = 0.5  # how long a forced exit waits to say why
 
 
-def install_signals(request_stop: Callable[[], None], grace_s: float, *, stopping: str) -> None:
+def install_signals(
+    request_stop: Callable[[], None], grace_s: float, *, stopping: str | Callable[[], str]
+) -> None:
     """First SIGTERM/SIGINT: ``request_stop()``, a log line "SIGTERM received: ``stopping``" (what the
-    service finishes before it stops, in its own words), and a forced exit (:data:`EXIT_FORCED`) after
-    ``grace_s``; a second one: the forced exit at once. Neither waits on logging for long: a log
-    collector that stopped reading blocks every write, and would keep the process from stopping."""
+    service finishes before it stops, in its own words; a callable says it as it stands at the signal),
+    and a forced exit (:data:`EXIT_FORCED`) after ``grace_s``; a second one: the forced exit at once.
+    Neither waits on logging for long: a log collector that stopped reading blocks every write, and
+    would keep the process from stopping."""
     received = []
 
     def handle(signum: int, _frame: FrameType | None) -> None:
@@ -35,7 +38,8 @@ def install_signals(request_stop: Callable[[], None], grace_s: float, *, stoppin
         timer = threading.Timer(grace_s, force_exit, args=(f"shutdown took longer than {grace_s}s",))
         timer.daemon = True
         timer.start()
-        log.info("%s received: %s", signal.Signals(signum).name, stopping)
+        words = stopping() if callable(stopping) else stopping
+        log.info("%s received: %s", signal.Signals(signum).name, words)
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

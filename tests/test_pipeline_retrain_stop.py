@@ -4,6 +4,7 @@ stopped before it trains nothing, and training uses no more threads than the con
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from pathlib import Path
@@ -282,3 +283,58 @@ def test_a_one_off_run_stopped_while_catching_up_ends_its_log_saying_so(
     assert own_records(caplog)[-1].getMessage() == (
         f"retrain --once stopped before the retraining run, nothing trained; {SAVED}"
     )
+
+
+class _NoTimer:
+    """The grace deadline's timer, never started: the test process must not be forced to exit."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.daemon = True
+
+    def start(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("under_way", [False, True])
+def test_a_retrainers_sigterm_line_says_whether_a_retraining_run_is_under_way(
+    registry: Path, monkeypatch, caplog: pytest.LogCaptureFixture, under_way: bool
+) -> None:
+    # Before, every stop logged "finishing the poll (a retraining run under way: up to half the
+    # grace) and stopping", which read as if a run were under way when none was.
+    from concurrent.futures import Future
+
+    from pipeline import signals, topics
+    from pipeline.config import Settings
+    from pipeline.retrain import service
+    from pipeline.retrain.command import run_retrain
+
+    handlers: dict[int, object] = {}
+    monkeypatch.setattr(signals.signal, "signal", lambda signum, h: handlers.__setitem__(signum, h))
+    monkeypatch.setattr(signals.threading, "Timer", _NoTimer)
+    monkeypatch.setattr(topics, "provision_topics", lambda *args, **kwargs: None)
+    retrainer, _ = _retrainer(registry, LabelStore(":memory:"), [10_000.0])
+
+    def run(once: bool = False) -> int:
+        retrainer._training = Future() if under_way else None  # a run training, or none
+        handlers[signal.SIGTERM](signal.SIGTERM, None)
+        return 0
+
+    monkeypatch.setattr(retrainer, "run", run)
+    monkeypatch.setattr(service, "Retrainer", lambda *args, **kwargs: retrainer)
+    settings = Settings.model_validate(
+        {
+            "model": {"registry": str(registry)},
+            "kafka": {"bootstrap_servers": "unused:9092"},  # never asked: the retrainer is a stand-in
+            "metrics": {"enabled": False},
+        }
+    )
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        assert run_retrain(settings, once=False) == 0
+    said = [r.getMessage() for r in own_records(caplog) if r.getMessage().startswith("SIGTERM received")]
+    if under_way:
+        assert said == [
+            "SIGTERM received: finishing the poll, then the retraining run under way (it ends at its "
+            "next epoch, promoting nothing; waited for up to 20 s, half the shutdown grace), and stopping"
+        ]
+    else:
+        assert said == ["SIGTERM received: finishing the poll and stopping (no retraining run under way)"]

@@ -223,11 +223,7 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
         )
         retrainer = Retrainer(settings, store, metrics, bootstrap_servers=bootstrap)
         probes.attach(ready=retrainer.not_ready, live=retrainer.not_live)
-        install_signals(
-            retrainer.request_stop,
-            settings.shutdown_grace_s,
-            stopping="finishing the poll (a retraining run under way: up to half the grace) and stopping",
-        )
+        install_signals(retrainer.request_stop, settings.shutdown_grace_s, stopping=retrainer.stopping)
         return retrainer.run(once=once)  # --once ends its log with the run's outcome and report
     except ConfigError as exc:
         log.error("%s", exc)

@@ -78,6 +78,7 @@ class Runs:
     _model_checked: float
     _surveyed: float  # when dhag_registry_versions was last counted (monotonic)
     _read: int
+    _one_off = False  # --once: its run is waited for to its end, not for half the grace
 
     if TYPE_CHECKING:  # the service's
 
@@ -86,6 +87,20 @@ class Runs:
         def _count_recovered(self) -> None: ...
 
         def _current_model(self) -> tuple[str, Any, Any] | None: ...
+
+    def stopping(self) -> str:
+        """What a stop finishes before the retrainer ends, as it stands now (the SIGTERM log line)."""
+        if self._training is None or self._training.done():
+            return "finishing the poll and stopping (no retraining run under way)"
+        waited = (
+            "waited for within the shutdown grace"
+            if self._one_off
+            else f"waited for up to {self.settings.shutdown_grace_s / 2:.0f} s, half the shutdown grace"
+        )
+        return (
+            "finishing the poll, then the retraining run under way (it ends at its next epoch, promoting "
+            f"nothing; {waited}), and stopping"
+        )
 
     def _survey_registry(self) -> None:
         """Set ``dhag_registry_versions`` at start and every ``REGISTRY_SURVEY_S`` with no run under way
@@ -332,6 +347,7 @@ class Runs:
     def _once(self) -> int:
         """``--once``: catch up, run once, and end the log with the outcome; returns the exit code (0 the
         run finished, promoted, rejected or with nothing to train on; 1 it failed, or a stop came first)."""
+        self._one_off = True
         self.catch_up()
         self._count_recovered()
         if self._stop.is_set():  # caught up with part of the topics only: no run on them
