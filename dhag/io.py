@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import codecs
-import csv
 import gzip
-import itertools
 import stat
 import zipfile
 from collections.abc import Sequence
@@ -19,6 +17,7 @@ from dhag.csvhead import check_head
 from dhag.exceptions import InputError
 from dhag.headerless import headerless_note, numbers_for_names
 from dhag.parquetfile import read_parquet, repeated_names
+from dhag.separators import other_separator, separated_otherwise
 
 __all__ = ["read_table"]
 
@@ -170,14 +169,14 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
     (a frame's index written with it, a trailing comma), and rows one field wider than the header make
     their first field the index, so that every value lands under the name of the column after it.
     Read without a header, the first data row must split into as many fields as the header row. A file
-    that another separator splits into a table is refused (:func:`_other_separator`).
+    that another separator splits into a table is refused (:func:`~dhag.separators.other_separator`).
     """
     check_head(path)
     try:
         head = pd.read_csv(path, header=None, nrows=2, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
         raise _parser_failure(path, exc) from exc
-    _other_separator(path, head, [str(c) for c in text_columns])
+    other_separator(path, head, [str(c) for c in text_columns])
     names = [str(n) for n in head.iloc[0]] if len(head) else []
     for position, name in enumerate(names, start=1):
         if not name.strip():
@@ -297,73 +296,13 @@ def _preview(names: Sequence[str], limit: int = 8) -> str:
     return (shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")) or "no arrays"
 
 
-def _other_separator(path: Path, head: pd.DataFrame, declared: Sequence[str]) -> None:
-    """Refuse a file whose header and first row are one field each that another separator splits alike
-    (``a;b;mode`` over ``1.5;2;run``): read as CSV it would be one column of text.
-
-    A one-column file of text may hold that separator too (categories ``north;3`` under ``zone;sector``):
-    it is read when its column is among the ``declared`` text columns (the user named it, separator and
-    all), or when the separator does not split its first rows into the header's number of fields.
-    """
-    if head.shape != (2, 1):
-        return
-    header, first = str(head.iloc[0, 0]), str(head.iloc[1, 0])
-    if header in declared:
-        return
-    for sep in (";", "\t", "|"):
-        fields = header.count(sep) + 1
-        if fields == 1 or first.count(sep) != fields - 1:
-            continue
-        rows = _split_alike(path, sep, fields)
-        if rows is None:
-            continue
-        numbers = any(all(_is_number(row[i]) for row in rows) for i in range(fields))
-        one_column = (
-            ""
-            if numbers
-            else f" A file of one column named {header!r} is read as such when that column is declared "
-            "(dhag train --categorical or --id-columns)."
-        )
-        raise InputError(
-            f"Cannot read {str(path)!r}: its header and rows are separated by {sep!r}; dhag reads "
-            f"comma-separated values: write the file with ',' between fields.{one_column}"
-        )
-
-
-# How many records of a file are split by another separator to tell a table of it from one column.
-_SEPARATOR_SAMPLE = 50
-
-
-def _split_alike(path: Path, sep: str, fields: int) -> list[list[str]] | None:
-    """The data rows among the first records of ``path`` when ``sep`` splits every one of them (the
-    header too, blank lines aside, quotes as a CSV's) into ``fields`` fields; None when one splits
-    otherwise."""
-    with (gzip.open if path.suffix.lower() == ".gz" else open)(
-        path, "rt", encoding="utf-8-sig", newline=""
-    ) as fh:
-        try:
-            records = [r for r in itertools.islice(csv.reader(fh, delimiter=sep), _SEPARATOR_SAMPLE) if r]
-        except csv.Error:  # a field past the csv module's limit (128 KiB): no table of sensor values
-            return None
-    if any(len(r) != fields for r in records):
-        return None
-    return records[1:]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _parser_failure(path: Path, exc: Exception) -> Exception:
     """What pandas' C tokenizer failing on ``path`` means: a shortage of memory (a ``MemoryError``, which
-    its ParserError says only in words), else a row wider than the header."""
+    its ParserError says only in words), a file another separator splits into a table (with decimal
+    commas, as a spreadsheet under a European locale exports it), else a row wider than the header."""
     if "out of memory" in str(exc):
         return MemoryError(f"reading {str(path)!r}: {exc}")
-    return _too_wide(path, exc)
+    return separated_otherwise(path) or _too_wide(path, exc)
 
 
 def _too_wide(path: Path, exc: Exception) -> InputError:
