@@ -163,6 +163,12 @@ def _cmd_score(args: argparse.Namespace) -> int:
     with said_when_out_of_memory(lambda e: scoring_message(e, **shape, explain=args.explain, out=args.out)):
         _scores(model, frame, out, args.explain)
     write_scores(out, args.out)
+    if len(frame) == 0:  # an export of an hour without readings: the header keeps a pipeline going
+        logger.warning(
+            "%r holds no rows to score, only the names of its columns: nothing was scored, and the scores "
+            "hold their header alone",
+            str(args.data),
+        )
     logger.info(
         "scored %d rows, %d above threshold %.4f", len(out), int(out["anomaly"].sum()), model.threshold_
     )
