@@ -15,6 +15,7 @@ from dhag.infotext import shown_name
 from pipeline.alertevents import sensor_tag, suspect_tag
 from pipeline.labelorder import Answer, in_label_order, repeated
 from pipeline.labels import Source
+from pipeline.textwidth import escaped
 
 __all__ = ["COLUMNS", "Episode", "lost_open_note", "other_schema_note", "when"]
 
@@ -191,14 +192,16 @@ table, null in --json)
 
 def other_schema_note(schemas: Mapping[str, int], topic: str) -> str:
     """What ``alerts`` and ``label`` say on stderr of the events of ``topic`` they left out as of another
-    schema than 1 (``schemas``: how many of each, by its JSON text): a later release wrote them.
+    schema than 1 (``schemas``: how many of each, by its JSON text, shown escaped by
+    :func:`~pipeline.textwidth.escaped`): a later release wrote them.
 
     >>> print(other_schema_note({"2": 3}, "anomaly-alerts"))
     left out 3 alert events of anomaly-alerts of schema 2: a later release of dhag-pipeline wrote them, \
 and this one reads schema 1 only; run the daemons' release of `dhag-pipeline alerts` to see them
     """
     count = sum(schemas.values())
-    kinds = " and ".join(f"schema {schema}" for schema in sorted(schemas))
+    # Escaped: orjson leaves DEL and the C1 controls (0x7f to 0x9f) as they are, which a terminal acts on.
+    kinds = " and ".join(f"schema {escaped(schema)}" for schema in sorted(schemas))
     return (
         f"left out {count} alert event{'s' if count > 1 else ''} of {topic} of {kinds}: a later release of "
         "dhag-pipeline wrote them, and this one reads schema 1 only; run the daemons' release of "

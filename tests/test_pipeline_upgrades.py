@@ -207,3 +207,31 @@ def test_the_alerts_command_lists_both_releases_episodes_and_leaves_out_another_
     assert (earlier.state, earlier.resolved_at, earlier.suspect_sensors) == ("resolved", 1790000600.0, [])
     assert [lab["label"] for lab in earlier.labels] == ["normal"]
     assert (later.state, later.suspect_sensors[0]["sensor"]) == ("open", "vibration")
+
+
+@pytest.mark.parametrize("control", ["\x7f", "\x85", "\x9b"])
+def test_the_note_on_events_of_another_schema_escapes_a_schema_that_acts_on_the_terminal(
+    monkeypatch, control: str
+) -> None:
+    # Before, the schema was shown as orjson writes it, which leaves DEL and the C1 controls (0x7f to
+    # 0x9f) as they are: "\x9b2J" (CSI, ESC [) in an event's schema cleared the operator's screen.
+    schema = orjson.dumps(f"2{control}2J").decode()
+    alerts = [SCHEMA_2_OPEN.replace(b'"schema": 2', f'"schema": {schema}'.encode())]
+    topic = Settings().kafka.topics.alerts
+    monkeypatch.setattr(
+        alertscmd,
+        "read_topic",
+        lambda bootstrap, t, *_: [
+            SimpleNamespace(topic=t, partition=0, offset=i, value=v, timestamp=int(NOW * 1000))
+            for i, v in enumerate(alerts if t == topic else [])
+        ],
+    )
+    said: list[str] = []
+    assert alertscmd.read_episodes(Settings(), "broker:9092", say=said.append) == {}
+    shown = repr(control)[1:-1]
+    assert said == [
+        f'left out 1 alert event of {topic} of schema "2{shown}2J": a later release of dhag-pipeline '
+        "wrote them, and this one reads schema 1 only; run the daemons' release of `dhag-pipeline "
+        "alerts` to see them"
+    ]
+    assert said[0].isprintable()
