@@ -11,6 +11,7 @@ from typing import Any
 
 import kafka
 import pytest
+from kafka.future import Future
 
 
 class Proc:
@@ -78,8 +79,9 @@ def fake_clients(
             fault(self, "poll", **options)
             return {}
 
-        def send(self, *args: Any, **kwargs: Any) -> None:
-            fault(self, "send", *args, **kwargs)
+        def send(self, *args: Any, **kwargs: Any) -> Future:
+            # kafka-python's future for the record: taken, unless the fault gives another
+            return fault(self, "send", *args, **kwargs) or Future().success(None)
 
         def assign(self, *_: Any) -> None:
             pass

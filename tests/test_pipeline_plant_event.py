@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from kafka.future import Future
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
@@ -138,13 +139,14 @@ def test_the_truth_stream_starts_and_ends_the_event_on_every_asset_at_the_same_s
     class Recorder:
         def __init__(self, **_: object) -> None: ...
 
-        def send(self, topic: str, key: bytes, value: bytes) -> None:
+        def send(self, topic: str, key: bytes, value: bytes) -> Future:
             if topic == "sensor-truth":
                 truth.append(orjson.loads(value))
             else:
                 readings[0] += 1
                 if readings[0] >= 6 * 750:
                     enough.set()
+            return Future().success(None)
 
         def flush(self, timeout: float) -> None: ...
 

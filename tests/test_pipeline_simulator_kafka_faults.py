@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from kafka.errors import KafkaTimeoutError
+from kafka.future import Future
 
 import pipeline.simulator.command as command
 from pipeline.cli import main
@@ -25,9 +26,10 @@ def _producer(monkeypatch: pytest.MonkeyPatch, fail: dict[str, BaseException]) -
             if "__init__" in fail:
                 raise fail["__init__"]
 
-        def send(self, *_: Any, **__: Any) -> None:
+        def send(self, *_: Any, **__: Any) -> Future:
             if "send" in fail:
                 raise fail["send"]
+            return Future()  # a record queued: never sent, as with the broker gone
 
         def flush(self, timeout: float | None = None) -> None:
             calls.append(("flush", timeout))

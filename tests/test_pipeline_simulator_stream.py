@@ -13,6 +13,7 @@ import time
 import uuid
 
 import pytest
+from kafka.future import Future
 from pipeline_kafka import partition_counts, read_topic
 
 from pipeline.simulator import Fleet
@@ -42,11 +43,12 @@ def test_the_truth_stream_says_when_a_fault_is_over_and_when_its_after_effect_is
     class Recorder:
         def __init__(self, **_: object) -> None: ...
 
-        def send(self, topic: str, key: bytes, value: bytes) -> None:
+        def send(self, topic: str, key: bytes, value: bytes) -> Future:
             sent.append((topic, value))
             readings[0] += topic == "sensor-readings"
             if readings[0] >= 1500:
                 enough.set()
+            return Future().success(None)
 
         def flush(self, timeout: float) -> None: ...
 
@@ -85,10 +87,11 @@ def test_a_stream_with_a_fault_rate_draws_faults_for_as_long_as_it_runs(monkeypa
     class Recorder:
         def __init__(self, **_: object) -> None: ...
 
-        def send(self, topic: str, key: bytes, value: bytes) -> None:
+        def send(self, topic: str, key: bytes, value: bytes) -> Future:
             event = orjson.loads(value)
             if topic == "sensor-truth" and event["state"] == "start":
                 starts.append(event["sim_t"])
+            return Future().success(None)
 
         def flush(self, timeout: float) -> None: ...
 

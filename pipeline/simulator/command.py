@@ -20,7 +20,9 @@ __all__ = ["PLANT_EVENT_DURATION_S", "add_arguments", "parse_plant_event", "run_
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE_S = 40.0  # a stopped stream's last flush (up to 30 s, stream.FLUSH_S) and its close (1 s)
+# A stopped stream's send still blocked (up to 10 s, stream.SEND_BLOCK_MS), its last flush (up to 30 s,
+# stream.FLUSH_S) and its close (1 s).
+STOP_GRACE_S = 45.0
 PLANT_EVENT_DURATION_S = 1800.0  # long enough for the bearings (10-minute thermal lag) to settle warm
 
 
@@ -262,6 +264,19 @@ def _stream(settings: Settings, args: argparse.Namespace, fleet: Fleet, bootstra
         )
     except KafkaError as exc:  # the broker gone since the topics were made, a topic deleted
         log.error("Kafka at %s failed the stream to %s and %s: %s", bootstrap, topic, args.truth_topic, exc)
+        return EXIT_BROKER
+    if (sent := stats.deliveries).undelivered:  # said once while it streamed, and counted
+        log.error(
+            "Kafka at %s did not take %d of the %d records and truth events sent to %s and %s "
+            "(%d delivered): %s",
+            bootstrap,
+            sent.undelivered,
+            sent.sent,
+            topic,
+            args.truth_topic,
+            sent.delivered,
+            sent.first_error,
+        )
         return EXIT_BROKER
     sys.stdout.write(f"streamed {stats.records} records and {stats.truth_events} truth events\n")
     return 0
