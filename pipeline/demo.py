@@ -335,9 +335,14 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
 
 
 def _stream(failed: list[DemoKafkaError], fleet: Fleet, bootstrap: str, **options: Any) -> None:
-    """The simulated plant's thread: :func:`stream_fleet`; what Kafka failed it with goes to ``failed``."""
+    """The simulated plant's thread: :func:`stream_fleet`; what Kafka failed it with goes to ``failed``,
+    records it did not take as well (the first error that failed one)."""
+    doing = f"streaming the plant to {options['topic']}"
     try:
-        with step(f"streaming the plant to {options['topic']}", "write to"):
-            stream_fleet(fleet, bootstrap, **options)
+        with step(doing, "write to"):
+            sent = stream_fleet(fleet, bootstrap, **options).deliveries
+        if sent.undelivered:  # said on its screen while it ran
+            doing += f" ({sent.undelivered} of its {sent.sent} records not delivered)"
+            raise DemoKafkaError(doing, "write to", sent.first_error)
     except DemoKafkaError as exc:
         failed.append(exc)

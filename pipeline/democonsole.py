@@ -164,6 +164,11 @@ class DemoConsole:
             f"({len(board.active_faults(now))} active) | alerts {len(board.alerts)} "
             f"({len(board.open_alerts())} open) | precision {fmt(precision)} recall {fmt(recall)}\n"
         )
+        if (sent := stats.deliveries).failing():  # its cluster gone: the daemon has nothing to score
+            self.out.write(
+                f"    plant: Kafka is not taking its records ({sent.undelivered} of the {sent.sent} sent not "
+                f"delivered): {sent.last_error}\n"
+            )
         if self.operator is not None:
             stats = self.operator.stats
             runs = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.runs.items()) if n) or "none yet"
@@ -203,6 +208,7 @@ class DemoConsole:
         board, now = self.board, time.time()
         return {
             "records_produced": stats.records,
+            "records_not_delivered": stats.deliveries.undelivered,  # records and truth events Kafka failed
             "sim_minutes": round(stats.sim_seconds / 60, 1),
             "faults_started": len(board.faults),
             "faults_detected": len(board.detected()),

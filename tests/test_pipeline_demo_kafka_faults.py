@@ -6,6 +6,7 @@ order, with its summary and the documented exit code, leaving nothing behind."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import signal
 import tempfile
@@ -21,8 +22,10 @@ from kafka.errors import (
     TopicAuthorizationFailedError,
     UnknownTopicOrPartitionError,
 )
+from kafka.future import Future
 
 import pipeline.demo as demo
+import pipeline.simulator.deliveries as demo_deliveries
 from pipeline.config import load_settings
 
 CLUSTER = {"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": "kafka-1:9093"}
@@ -198,3 +201,31 @@ def test_a_second_ctrl_c_while_it_stops_kills_its_children_and_leaves_nothing(
     assert out.splitlines()[-1].startswith("summary: ")
     assert [signal.SIGKILL in child.signals for child in children] == [True, True]
     assert run.left_behind() == []
+
+
+def test_a_demo_whose_plant_kafka_does_not_take_says_so_on_its_screen_and_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cluster gone mid-run: kafka-python queues each send and fails its record later. Before, the
+    # screen showed '0 records/s scored' and nothing else until the stop, which exited 0.
+    expired = KafkaTimeoutError("Expiring 1 record(s) for dhag-demo.sensor-readings-0: 31005 ms has passed")
+    monkeypatch.setattr(demo_deliveries, "RECOVERED_S", 0.0)
+    sent: list[int] = []
+
+    def send(_client: Any, *_: Any, **__: Any) -> Future:
+        sent.append(1)
+        return Future().failure(expired) if len(sent) > 10 else Future().success(None)
+
+    run = Demo(tmp_path, monkeypatch, {("KafkaProducer", "send"): send})
+    run.opts.every = 0.5
+    code, out = run.run()
+    assert code == 3, out
+    said = [line for line in out.splitlines() if line.startswith("    plant: ")]
+    assert said and said[-1].startswith("    plant: Kafka is not taking its records ("), out
+    assert f"KafkaTimeoutError: {expired.args[0]}" in said[-1]
+    (line,) = [line for line in out.splitlines() if line.startswith("demo: Kafka at kafka-1:9093 failed")]
+    assert "while streaming the plant to dhag-demo.sensor-readings (" in line, line
+    assert " records not delivered): KafkaTimeoutError: Expiring 1 record(s)" in line, line
+    summary = json.loads(out.splitlines()[-1].removeprefix("summary: "))
+    assert summary["records_not_delivered"] == len(sent) - 10 > 0
+    assert run.left_behind() == [] and all(child.signals for child in run.children)
