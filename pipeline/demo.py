@@ -49,6 +49,7 @@ from pipeline.demotopics import demo_kafka
 from pipeline.errors import EXIT_BROKER, ModelUnavailableError
 from pipeline.kafkaclients import closed_on_failure
 from pipeline.operator import SimulatedOperator
+from pipeline.scrape import reachable_host
 from pipeline.signals import EXIT_FORCED
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import StreamStats, stream_fleet
@@ -208,6 +209,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             configs={topics.labels: LABELS_TOPIC_CONFIGS},
         )
         port, said = metrics_port(settings.metrics.host, settings.metrics.port)
+        metrics_at = reachable_host(settings.metrics.host)  # its children serve there alone
         out.write(f"{said}\n" if said else "")
         daemon = parts.daemon = start_daemon(settings, opts, bootstrap, port, extra=kafka.overrides)
         out.write("".join(f"{line}\n" for line in kafka.lines))
@@ -218,7 +220,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             )
         out.write(
             f"broker {bootstrap} | daemon pid {daemon.pid} scoring with model {version} | metrics on "
-            f"http://127.0.0.1:{port}/metrics\n"
+            f"http://{metrics_at}:{port}/metrics\n"
         )
         retrainer_port = None
         if opts.retrain:
@@ -228,7 +230,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             )
             out.write(
                 f"retrainer pid {retrainer.pid}: a new model after every {opts.retrain_labels} labels "
-                f"(if the gate accepts it) | metrics on http://127.0.0.1:{retrainer_port}/metrics\n"
+                f"(if the gate accepts it) | metrics on http://{metrics_at}:{retrainer_port}/metrics\n"
             )
         # Its clients reach the cluster as its daemon's do: its security settings, client id, timeouts.
         options = client_options(settings.kafka, bootstrap)

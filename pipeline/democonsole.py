@@ -19,6 +19,7 @@ from pipeline.kafkaclients import closed_on_failure
 from pipeline.metrics import scrape as metric_samples
 from pipeline.operator import SimulatedOperator
 from pipeline.scoreboard import Scoreboard
+from pipeline.scrape import reachable_host
 from pipeline.simulator.stream import StreamStats
 
 __all__ = ["TRUTH_TOPIC", "DemoConsole", "RateMeter", "scrape", "scrape_retrainer"]
@@ -54,10 +55,10 @@ class RateMeter:
             self.rate = (total - total0) / (t - t0)
 
 
-def scrape(port: int) -> dict[str, Any]:
+def scrape(port: int, host: str = "127.0.0.1") -> dict[str, Any]:
     """Records processed, consumer lag and the model version in use from the daemon's metrics endpoint
-    (empty when unreachable)."""
-    samples = metric_samples(port)
+    at ``host`` (:func:`~pipeline.scrape.reachable_host`; empty when unreachable)."""
+    samples = metric_samples(port, host=host)
     if samples is None:
         return {}
     totals: dict[str, Any] = {"processed": 0.0, "lag": 0.0, "version": None}
@@ -71,9 +72,10 @@ def scrape(port: int) -> dict[str, Any]:
     return totals
 
 
-def scrape_retrainer(port: int) -> dict[str, int]:
-    """Retraining runs by outcome from the retrainer's metrics endpoint (empty when unreachable)."""
-    samples = metric_samples(port)
+def scrape_retrainer(port: int, host: str = "127.0.0.1") -> dict[str, int]:
+    """Retraining runs by outcome from the retrainer's metrics endpoint at ``host`` (empty when
+    unreachable)."""
+    samples = metric_samples(port, host=host)
     if samples is None:
         return {}
     return {s.labels["outcome"]: int(s.value) for s in samples if s.name == "dhag_retrain_runs_total"}
@@ -95,6 +97,7 @@ class DemoConsole:
     ) -> None:
         self.out = out
         self.port = port
+        self.host = reachable_host(settings.metrics.host)  # where its children serve their metrics
         self.operator = operator
         self.retrainer_port = retrainer_port
         self.version: str | None = None
@@ -146,8 +149,8 @@ class DemoConsole:
             with step("sending the simulated operator's labels", "write to"):
                 self.operator.answer_due(self.board, now=time.time())
         if self.retrainer_port is not None:
-            self.runs = scrape_retrainer(self.retrainer_port) or self.runs
-        scraped = scrape(self.port)
+            self.runs = scrape_retrainer(self.retrainer_port, self.host) or self.runs
+        scraped = scrape(self.port, self.host)
         if scraped:
             now = time.monotonic()
             self.scored.add(now, scraped["processed"])

@@ -31,6 +31,7 @@ from dhag.infotext import shown_name
 from pipeline.config import Settings, load_settings
 from pipeline.configsource import DEFAULT_CONFIG, config_file
 from pipeline.errors import ConfigError
+from pipeline.scrape import reachable_host
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -46,9 +47,6 @@ __all__ = [
 EXIT_OK, EXIT_UNHEALTHY = 0, 1
 DEFAULT_TIMEOUT_S = 3.0  # below the 5 s Docker allows the whole check (deploy/Dockerfile)
 MAX_TIMEOUT_S = 86_400.0  # a check that may wait longer never reports; a socket takes no infinite wait
-
-# A service bound to every address answers on the loopback one; a probe cannot connect to "0.0.0.0".
-_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}
 
 PROC = Path("/proc")  # where --auto reads the container's processes
 _SHELLS = {"sh", "bash", "dash", "ash", "busybox", "zsh"}  # whose `-c` string may start the service
@@ -99,9 +97,7 @@ def probe_url(settings: Settings, *, retrainer: bool = False, ready: bool = Fals
         return None, "metrics.enabled is false: no endpoint to probe"
     if port == 0:
         return None, f"{key} is 0 (any free port): no fixed port to probe"
-    host = _WILDCARDS.get(settings.metrics.host, settings.metrics.host)
-    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    return f"http://{host}:{port}/{'ready' if ready else 'live'}", ""
+    return f"http://{reachable_host(settings.metrics.host)}:{port}/{'ready' if ready else 'live'}", ""
 
 
 def _commands(argv: Sequence[str]) -> list[list[str]]:
