@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from pipeline.errors import BrokerUnavailableError
 from pipeline.procs import stop_process
 
-__all__ = ["EmbeddedBroker", "die_with_parent", "export_broker_memory", "free_port"]
+__all__ = ["EmbeddedBroker", "bind_port", "die_with_parent", "export_broker_memory", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,23 @@ def _listens(pid: int, port: int) -> bool | None:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on ``host``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+    """A TCP port that was free a moment ago on ``host`` (an IPv6 address too: :func:`bind_port`)."""
+    return bind_port(host, 0)
+
+
+def bind_port(host: str, port: int) -> int:
+    """Bind ``host:port`` (0: any free port) and release it; the port bound. The socket is of the
+    address's own family: IPv6 for ``::`` or ``[::1]``, IPv4 for a name with an IPv4 address, as the
+    metrics server binds it. Raises OSError where it cannot be bound (``errno.EADDRINUSE``: taken).
+
+    >>> bind_port("127.0.0.1", 0) > 0
+    True
+    """
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = min(found, key=lambda one: one[0] != socket.AF_INET)
+    with socket.socket(family, kind, proto) as sock:
+        sock.bind(address)
         return int(sock.getsockname()[1])
 
 

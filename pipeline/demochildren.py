@@ -4,14 +4,14 @@ Ctrl-C reaches only the demo, which then stops them in order; and the daemon's m
 
 from __future__ import annotations
 
+import errno
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.broker import die_with_parent, free_port
+from pipeline.broker import bind_port, die_with_parent, free_port
 from pipeline.config import Settings, child_environment
 from pipeline.demoregistry import demo_registry
 
@@ -22,23 +22,28 @@ __all__ = ["metrics_port", "start_daemon", "start_retrainer", "stop_child"]
 
 
 def metrics_port(host: str, port: int) -> tuple[int, str | None]:
-    """The daemon's metrics port: the configured one when it is free, else a free one, and the line
-    saying which when it is not the configured one (port 0 asks for a free one).
+    """The daemon's metrics port: the configured one when it is free on ``host`` (``metrics.host``),
+    else one free there, and the line saying which when it is not the configured one (port 0 asks for
+    a free one). A host that takes no port at all (an address this machine does not have) keeps it:
+    the daemon then says it cannot serve there.
 
     >>> port, said = metrics_port("127.0.0.1", 0)
     >>> said == f"metrics: serving on port {port} (metrics.port 0 picks a free one)"
     True
     """
     if port == 0:
-        chosen = free_port()
-        return chosen, f"metrics: serving on port {chosen} (metrics.port 0 picks a free one)"
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind((host, port))
-            return port, None
-        except OSError:
+            chosen = free_port(host)
+        except OSError:  # no port at all there: the daemon says so
             chosen = free_port()
-            return chosen, f"metrics: port {port} is taken; using port {chosen} instead"
+        return chosen, f"metrics: serving on port {chosen} (metrics.port 0 picks a free one)"
+    try:
+        return bind_port(host, port), None
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            return port, None
+    chosen = free_port(host)
+    return chosen, f"metrics: port {port} is taken; using port {chosen} instead"
 
 
 def start_daemon(

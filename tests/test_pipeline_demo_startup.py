@@ -6,6 +6,7 @@ settings' security and client options; its metrics port is said as it was chosen
 from __future__ import annotations
 
 import io
+import socket
 import time
 from pathlib import Path
 
@@ -141,3 +142,66 @@ def test_an_embedded_broker_that_dies_stops_the_demo_saying_so(
     assert time.monotonic() - started < 20
     assert "the embedded broker exited with code -9: stopping\n" in out.getvalue()
     assert broker.stopped and "summary: " in out.getvalue()
+
+
+def _has_ipv6() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6(), reason="this machine has no IPv6")
+def test_a_free_metrics_port_on_an_ipv6_host_is_kept() -> None:
+    # Before, its port was checked with an IPv4 socket bound to metrics.host, which "::" cannot be:
+    # "metrics: port 9108 is taken; using port N instead" with 9108 free.
+    from pipeline.demochildren import metrics_port
+
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        sock.bind(("::", 0))
+        port = sock.getsockname()[1]
+    assert metrics_port("::", port) == (port, None)
+    assert metrics_port("[::]", port) == (port, None)  # as a URL writes it (pipeline.scrape)
+
+
+@pytest.mark.parametrize("host", ["::", "127.0.0.1"])
+def test_a_metrics_port_taken_on_its_host_is_replaced_by_one_free_there(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    # Before, the replacement was a port free on 127.0.0.1, whatever metrics.host said.
+    if ":" in host and not _has_ipv6():
+        pytest.skip("this machine has no IPv6")
+    from pipeline.demochildren import metrics_port
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as taken:
+        taken.bind((host, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        bound: list[str] = []
+
+        class Recording(socket.socket):
+            def bind(self, address: object) -> None:
+                bound.append(address[0])  # type: ignore[index]
+                super().bind(address)
+
+        monkeypatch.setattr(socket, "socket", Recording)
+        chosen, said = metrics_port(host, port)
+        monkeypatch.undo()
+        assert said == f"metrics: port {port} is taken; using port {chosen} instead"
+        assert chosen not in (0, port)
+        assert set(bound) == {host}, bound
+
+
+def test_a_metrics_host_not_on_this_machine_keeps_its_port() -> None:
+    # An address this machine does not have (TEST-NET-1) takes no port: the daemon says it cannot serve
+    # there, naming metrics.host; no port of another address is said "taken" for it.
+    from pipeline.demochildren import metrics_port
+
+    assert metrics_port("192.0.2.1", 9108) == (9108, None)
+    port, said = metrics_port("192.0.2.1", 0)
+    assert port > 0 and said == f"metrics: serving on port {port} (metrics.port 0 picks a free one)"
