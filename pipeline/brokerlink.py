@@ -40,6 +40,7 @@ __all__ = [
     "known_position",
     "new_consumer",
     "new_producer",
+    "producer_options",
     "reached",
     "record_lag",
     "rewind",
@@ -120,19 +121,25 @@ def delivery_timeout_ms(kafka: KafkaSettings) -> int:
     return kafka.request_timeout_ms + PRODUCER_LINGER_MS + 1000
 
 
-def new_producer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaProducer:
-    """A producer whose sends are acknowledged by every in-sync replica (``acks=all``), and whose
-    records fail after :func:`delivery_timeout_ms`. One that cannot reach the broker leaves nothing
-    open (:func:`closed_on_failure`)."""
-    return closed_on_failure(
-        KafkaProducer,
-        acks="all",
-        linger_ms=PRODUCER_LINGER_MS,
-        batch_size=262_144,
-        max_block_ms=int(min(10.0, kafka.unavailable_exit_s) * 1000),
-        delivery_timeout_ms=delivery_timeout_ms(kafka),
+def producer_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, Any]:
+    """The daemon's producer's options (:func:`new_producer`), the retrainer's too: its sends are
+    acknowledged by every in-sync replica (``acks=all``), a send waits for a topic's metadata or buffer
+    space at most 10 s (``kafka.unavailable_exit_s`` if less), and its records fail after
+    :func:`delivery_timeout_ms` (kafka-python's own: 60 s and 120 s)."""
+    return {
+        "acks": "all",
+        "linger_ms": PRODUCER_LINGER_MS,
+        "batch_size": 262_144,
+        "max_block_ms": int(min(10.0, kafka.unavailable_exit_s) * 1000),
+        "delivery_timeout_ms": delivery_timeout_ms(kafka),
         **client_options(kafka, bootstrap_servers),
-    )
+    }
+
+
+def new_producer(kafka: KafkaSettings, bootstrap_servers: str) -> KafkaProducer:
+    """A producer with :func:`producer_options`. One that cannot reach the broker leaves nothing open
+    (:func:`closed_on_failure`)."""
+    return closed_on_failure(KafkaProducer, **producer_options(kafka, bootstrap_servers))
 
 
 def rewind(consumer: KafkaConsumer, records: list[Any]) -> None:

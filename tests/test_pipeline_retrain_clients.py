@@ -108,3 +108,21 @@ def test_the_retrainers_clients_take_the_kafka_settings_the_daemons_take(monkeyp
     finally:
         for client in made:
             client.close(timeout_ms=100) if isinstance(client, KafkaConsumer) else client.close(timeout=0.1)
+
+
+def test_the_retrainers_producer_blocks_and_holds_a_record_no_longer_than_the_daemons(monkeypatch) -> None:
+    # Before, with kafka-python's own max_block_ms (60 s) and delivery_timeout_ms (120 s): with Kafka
+    # gone, a send of a labels dead letter or a candidate's announcement held its loop for a minute.
+    from pipeline import brokerlink
+
+    settings = Settings.model_validate({"kafka": {"request_timeout_ms": 9000, "unavailable_exit_s": 4}})
+    made: dict[str, dict[str, object]] = {}
+    monkeypatch.setattr(clients, "KafkaConsumer", lambda **o: made.setdefault("consumer", o))
+    monkeypatch.setattr(clients, "KafkaProducer", lambda **o: made.setdefault("producer", o))
+    monkeypatch.setattr(brokerlink, "KafkaProducer", lambda **o: made.setdefault("daemon", o))
+    clients.retrainer_clients(settings, "k:9092")
+    brokerlink.new_producer(settings.kafka, "k:9092")
+    bounds = ("max_block_ms", "delivery_timeout_ms")
+    assert {key: made["producer"].get(key) for key in bounds} == {key: made["daemon"][key] for key in bounds}
+    assert made["producer"]["max_block_ms"] == 4000
+    assert made["producer"]["delivery_timeout_ms"] == brokerlink.delivery_timeout_ms(settings.kafka)

@@ -1,7 +1,8 @@
 """The retrainer's Kafka clients: a consumer that is assigned its partitions (one singleton under
 ``retrain.group_id``, committing by hand) and an ``acks=all`` producer for label dead letters. Both take
 the ``kafka`` settings the daemon's clients take (:func:`~pipeline.brokerlink.client_options`; the
-consumer the fetch settings too), under a client id of their own."""
+consumer the fetch settings too, the producer the daemon's producer's bounds,
+:func:`~pipeline.brokerlink.producer_options`), under a client id of their own."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import contextlib
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused, client_options
+from pipeline.brokerlink import (
+    AUTHENTICATION_FAILURES,
+    authentication_refused,
+    client_options,
+    producer_options,
+)
 from pipeline.config import Settings
 from pipeline.errors import BrokerUnavailableError
 from pipeline.kafkaclients import closed_on_failure
@@ -26,11 +32,12 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
     cannot be built, the consumer built before it is closed before the error is raised."""
     kafka = settings.kafka
     # The daemon's: metadata refresh (partitions added: seen within it), reconnect backoff, security.
-    common = client_options(kafka, bootstrap) | {
+    own = {
         "client_id": f"{kafka.client_id}-retrainer",
         # An unreachable cluster is given up on within the request timeout, not kafka-python's own 30 s.
         "bootstrap_timeout_ms": kafka.request_timeout_ms,
     }
+    common = client_options(kafka, bootstrap) | own
     try:
         consumer = closed_on_failure(
             KafkaConsumer,
@@ -51,7 +58,9 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
             **common,
         )
         try:
-            producer = closed_on_failure(KafkaProducer, acks="all", linger_ms=5, **common)
+            # The daemon's producer's (acks=all, bounded sends): with Kafka gone, a dead letter's or a
+            # candidate announcement's send holds its loop seconds, not kafka-python's 60 s.
+            producer = closed_on_failure(KafkaProducer, **(producer_options(kafka, bootstrap) | own))
         except BaseException:
             # Else its thread and sockets stay behind, one more at every retry while Kafka is down.
             with contextlib.suppress(Exception):
