@@ -38,6 +38,7 @@ import time
 from prometheus_client import CollectorRegistry, Gauge
 
 from pipeline.errors import BrokerUnavailableError
+from pipeline.listening import listening_address
 from pipeline.procs import stop_process
 
 __all__ = ["EmbeddedBroker", "bind_port", "die_with_parent", "export_broker_memory", "free_port"]
@@ -98,9 +99,7 @@ def bind_port(host: str, port: int) -> int:
     >>> bind_port("127.0.0.1", 0) > 0
     True
     """
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _, address = min(found, key=lambda one: one[0] != socket.AF_INET)
+    family, kind, proto, _, address = listening_address(host, port)
     with socket.socket(family, kind, proto) as sock:
         sock.bind(address)
         return int(sock.getsockname()[1])

@@ -38,6 +38,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
+from pipeline.listening import listening_address
+
 if TYPE_CHECKING:  # pipeline.metrics serves the endpoint, and pipeline.brokerlink needs pipeline.metrics
     from pipeline.brokerlink import BrokerHealth
     from pipeline.config import KafkaSettings
@@ -238,6 +240,10 @@ class _Quiet(WSGIRequestHandler):
         pass  # a scrape every few seconds would flood the log
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 def serve(registry: CollectorRegistry, host: str, port: int, probes: Probes) -> tuple[WSGIServer, int]:
     """Serve ``/metrics`` of ``registry`` and ``probes`` on ``host:port`` (0: any free port) from a
     background thread; returns ``(server, bound_port)``. Stop it with ``server.shutdown()``."""
@@ -255,7 +261,11 @@ def serve(registry: CollectorRegistry, host: str, port: int, probes: Probes) -> 
         start_response(f"{status} {reason}", [("Content-Type", "text/plain; charset=utf-8")])
         return [body.encode() + b"\n"]
 
-    server = make_server(host, port, app, server_class=_Server, handler_class=_Quiet)
+    family, _, _, _, address = listening_address(host, port)  # an IPv6 host needs an IPv6 server
+    server_class = (
+        _Server if family == socket.AF_INET else type("_Server6", (_Server,), {"address_family": family})
+    )
+    server = make_server(address[0], port, app, server_class=server_class, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
     return server, int(server.server_address[1])
 
