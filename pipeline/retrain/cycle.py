@@ -3,6 +3,7 @@
 The parent's reference sample (the normal operation it was trained on, read with
 :func:`~pipeline.registry.load_reference`) joins the candidate's training, calibration and gate, and
 is carried forward: the candidate is published with a bounded mix of it and the recent normal sample.
+A parent without one is said at WARNING once per version in a process, at its first run.
 The candidate is always published (not current) with its registry metadata (parent version, training
 window, label counts, validation metrics, created time) and that reference sample, and a JSON report is
 written beside it as ``<version>.report.json``: data sizes, label counts, both models' metrics, the
@@ -121,6 +122,28 @@ def finite(value: Any) -> Any:
     return value
 
 
+# The versions (with their registry) this process said have no reference sample: a plant whose current
+# model has none (an older one, or one trained some way that keeps none) reads it at the first run with
+# that model, not at every run for as long as it stays current. Versions are never reused in a registry.
+_UNSAMPLED_SAID: set[tuple[str, str]] = set()
+_UNSAMPLED_LOCK = threading.Lock()
+
+
+def _say_unsampled(registry: str | Path, version: str) -> None:
+    """Say at WARNING that ``version`` has no reference sample, once per version and registry in this
+    process."""
+    key = (str(Path(registry).absolute()), version)
+    with _UNSAMPLED_LOCK:
+        if key in _UNSAMPLED_SAID:
+            return
+        _UNSAMPLED_SAID.add(key)
+    log.warning(
+        "model %s has no reference sample: the candidate learns normal operation from the recent "
+        "sample only (said once for this model)",
+        version,
+    )
+
+
 def run_cycle(
     registry: str | Path,
     labelled: Sequence[LabelledReading],
@@ -149,11 +172,7 @@ def run_cycle(
     parent, current = reg.load_current(registry)
     reference = reg.load_reference(registry, parent)
     if not reference:
-        log.warning(
-            "model %s has no reference sample: the candidate learns normal operation from the recent "
-            "sample only",
-            parent,
-        )
+        _say_unsampled(registry, parent)
     train = train or functools.partial(train_candidate, stop=stop)
     verdict = judge(
         current,
