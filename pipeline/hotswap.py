@@ -280,6 +280,7 @@ class ModelReloader:
         self._last_check = -math.inf
         self._seen: _Stamp | str = "unchecked"
         self._read_failed: _Stamp | str = "none"  # the pointer whose version last failed to be read
+        self._stat_failed: str | None = None  # the error the pointer's last stat gave
 
     def _stamp(self) -> _Stamp:
         """What tells one ``current`` from another: its stat (device, inode, mtime, size) and its bytes.
@@ -306,9 +307,12 @@ class ModelReloader:
         self._last_check = now
         try:
             stamp = self._stamp()
-        except OSError as exc:
-            log.warning("cannot stat %s: %s", self.pointer, exc)
+        except OSError as exc:  # said once for each error, until the pointer can be read again
+            if str(exc) != self._stat_failed:
+                log.warning("cannot stat %s: %s (said again if it changes)", self.pointer, exc)
+            self._stat_failed = str(exc)
             return False
+        self._stat_failed = None
         if stamp == self._seen:
             return False
         self._seen = stamp

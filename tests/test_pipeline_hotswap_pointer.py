@@ -75,3 +75,40 @@ def test_an_unchanged_pointer_is_not_loaded_again(fitted, tmp_path: Path, monkey
         clock.now += 3
         assert reloader.check() is False
     assert loads == [] and processor.model_version == "v2"
+
+
+def test_a_pointer_that_cannot_be_stated_is_said_once_until_it_can(
+    fitted, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    # Before: 'cannot stat .../current: ...' at WARNING at every reload check (every 2 s) for as long
+    # as the registry's folder stayed unreadable: thousands of lines an hour for one cause.
+    import logging
+
+    reloader, processor, clock = _reloader(fitted, tmp_path)
+    pointer, real_stat = reloader.pointer, os.stat
+    denied = {"on": True}
+
+    def stat(path, *args, **kwargs):  # noqa: ANN001, ANN202 - os.stat's own signature
+        if Path(path) == pointer and denied["on"]:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "cannot stat" in r.getMessage()]
+
+    with caplog.at_level(logging.INFO, logger="pipeline.hotswap"):
+        for _ in range(5):
+            clock.now += 2.0
+            assert not reloader.check()
+        assert len(said()) == 1 and "Permission denied" in said()[0]
+        denied["on"] = False
+        clock.now += 2.0
+        reloader.check()
+        assert processor.model_version == "v1"
+        denied["on"] = True  # unreadable again after a readable check: said again, once
+        for _ in range(3):
+            clock.now += 2.0
+            reloader.check()
+        assert len(said()) == 2
