@@ -73,7 +73,14 @@ def _header(path: Path) -> tuple[list[str], str]:
     with path.open(encoding="utf-8-sig", newline="") as f:
         line = f.readline()
     sep = max(_SEPARATORS, key=line.count)
-    return next(csv.reader([line], delimiter=sep), []), sep
+    try:
+        return next(csv.reader([line], delimiter=sep), []), sep
+    except csv.Error:  # a field over the csv module's limit: no column name anyone means
+        raise HistoryError(
+            f"cannot read it as CSV: its header line (line 1) holds a field of more than "
+            f"{csv.field_size_limit()} characters ({sep!r} between fields): the first line must name the "
+            "columns"
+        ) from None
 
 
 class _Places:

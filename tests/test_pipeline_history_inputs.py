@@ -227,6 +227,19 @@ def test_a_file_with_no_rows_or_a_row_wider_than_its_header_is_refused(
     assert trained.history is None
 
 
+def test_a_header_field_over_the_csv_module_s_limit_is_refused_not_a_traceback(
+    plant, tmp_path: Path, capsys, trained
+) -> None:
+    # Before, a header line with a field over 128 KiB stopped the command with a traceback of
+    # "_csv.Error: field larger than field limit (131072)".
+    path = _csv(tmp_path, plant.assign(note="x"))
+    path.write_text(path.read_text().replace("note", "n" * 200_000, 1))
+    code, err = _train(path, capsys)
+    assert code == 2 and trained.history is None
+    assert "history.csv': cannot read it as CSV: its header line (line 1) holds a field of more than" in err
+    assert "Traceback" not in err
+
+
 def test_an_iso_time_history_trains_and_its_reference_sample_is_dated_in_epoch_seconds(
     plant, tmp_path: Path, capsys
 ) -> None:
