@@ -78,8 +78,7 @@ def _header(path: Path) -> tuple[list[str], str]:
     except csv.Error:  # a field over the csv module's limit: no column name anyone means
         raise HistoryError(
             f"cannot read it as CSV: its header line (line 1) holds a field of more than "
-            f"{csv.field_size_limit()} characters ({sep!r} between fields): the first line must name the "
-            "columns"
+            f"{csv.field_size_limit()} characters ({sep!r} between fields): line 1 must name the columns"
         ) from None
 
 
@@ -118,7 +117,7 @@ class _Places:
 
     def wider_row(self, width: int) -> tuple[int, int] | None:
         """The line of the first row with more than ``width`` fields (not counting empty ones past
-        ``width``), and how many it has; None when there is none (as far as the csv module reads)."""
+        ``width``), and how many it has; None when there is none; refused when the csv module cannot tell."""
         rows = ((record, start) for record, start in self._records() if not _blank(record))
         try:
             next(rows, None)  # the header
@@ -126,7 +125,10 @@ class _Places:
                 if len(record) > width and any(f.strip() for f in record[width:]):
                     return start, len(record)
         except csv.Error:
-            pass
+            raise HistoryError(
+                f"cannot read it as CSV ({self.sep!r} between fields): a row is wider than its header (a"
+                f" field over {csv.field_size_limit()} characters hides its line){_wide_hint(self.sep)}"
+            ) from None
         return None
 
     def _records(self) -> Iterator[tuple[list[str], int]]:
@@ -186,8 +188,7 @@ def _read(path: Path) -> tuple[pd.DataFrame, _Places]:
     for warning in caught:
         if "does not match length of data" not in str(warning.message):
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-        # The first row wider than the header: pandas keeps each row's first fields, as many as the
-        # header's, and drops the rest, which only trailing separators may leave empty.
+        # A row wider than the header: pandas keeps its first fields and drops the rest (empty: fine).
         elif wide := places.wider_row(len(names)):
             line, fields = wide
             raise HistoryError(
