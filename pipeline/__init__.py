@@ -7,8 +7,8 @@ Modules, one job each: ``config`` (settings; ``configdump``: as ``check-config``
 command), ``hotswap`` (model swaps between batches), ``broker`` (embedded Tansu), ``topics`` (topic
 provisioning), ``processing`` (one batch), ``daemon`` (the Kafka loop), ``cli`` (the command);
 ``simulator`` (the simulated plant), ``features`` (derived plant features), ``plantmodel`` (training for
-the plant), ``historyfile`` (the history it trains on), ``scoreboard`` (alerts against ground truth),
-``demo`` (``make run``), ``plantbench``."""
+the plant), ``historyfile`` (the history it trains on; ``historyplaces``: where its rows are), ``scoreboard``
+(alerts against ground truth), ``demo`` (``make run``), ``plantbench``."""
 
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError, PipelineError
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import csv
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,7 @@ import pandas as pd
 
 from pipeline.datenumbers import as_epoch_seconds, date_as_number, dates_as_numbers
 from pipeline.features import INPUT_SENSORS
+from pipeline.historyplaces import HistoryError, Places, wide_hint
 from pipeline.historyspan import coverage_note
 from pipeline.recordjson import MAX_EPOCH_S, TS_FORMS, iso_refusal, iso_seconds
 
@@ -48,10 +49,6 @@ __all__ = ["History", "HistoryError", "MIN_ASSET_ROWS", "read_history"]
 MIN_ASSET_ROWS = 100
 _SEPARATORS = (",", ";", "\t")
 _NUMBER_HINT = "write numbers with '.' as the decimal point and no thousands separator"
-
-
-class HistoryError(ValueError):
-    """The history file breaks the contract; the message names the column, the line and what to do."""
 
 
 @dataclass
@@ -82,81 +79,11 @@ def _header(path: Path) -> tuple[list[str], str]:
         ) from None
 
 
-class _Places:
-    """Where a row of the raw frame is, as a person finds it: "row N" of a Parquet file, or "line N" of a
-    CSV, the physical line its record starts on. A quoted field may hold line breaks and blank lines are
-    skipped, so a row's count says little: when a refusal names a line, the CSV is read again with the
-    csv module, up to that row (the rest of the file is never read twice)."""
-
-    def __init__(self, path: Path | None = None, sep: str = ",") -> None:
-        self.path, self.sep = path, sep
-
-    def __call__(self, label: int) -> str:
-        """Where the frame's row ``label`` is (0: the first row after the header)."""
-        if self.path is None:
-            return f"row {label + 1}"
-        rows = (start for record, start in self._records() if not _blank(record))
-        try:
-            for count, start in enumerate(rows, start=-1):  # the header's is -1
-                if count == label:
-                    return f"line {start}"
-        except csv.Error:  # a field over the csv module's size limit: the count is all there is
-            pass
-        return f"line {label + 2}"
-
-    def record_line(self, number: int) -> int:
-        """The physical line record ``number`` starts on (1-based, blank lines counted as records, as
-        pandas counts its "lines")."""
-        try:
-            for count, (_, start) in enumerate(self._records(), start=1):
-                if count == number:
-                    return start
-        except csv.Error:
-            pass
-        return number
-
-    def wider_row(self, width: int) -> tuple[int, int] | None:
-        """The line of the first row with more than ``width`` fields (not counting empty ones past
-        ``width``), and how many it has; None when there is none; refused when the csv module cannot tell."""
-        rows = ((record, start) for record, start in self._records() if not _blank(record))
-        try:
-            next(rows, None)  # the header
-            for record, start in rows:
-                if len(record) > width and any(f.strip() for f in record[width:]):
-                    return start, len(record)
-        except csv.Error:
-            raise HistoryError(
-                f"cannot read it as CSV ({self.sep!r} between fields): a row is wider than its header (a"
-                f" field over {csv.field_size_limit()} characters hides its line){_wide_hint(self.sep)}"
-            ) from None
-        return None
-
-    def _records(self) -> Iterator[tuple[list[str], int]]:
-        """Each record of the CSV and the physical line it starts on."""
-        assert self.path is not None
-        with self.path.open(encoding="utf-8-sig", newline="") as f:
-            reader, start = csv.reader(f, delimiter=self.sep), 1
-            for record in reader:
-                yield record, start
-                start = reader.line_num + 1
-
-
-def _blank(record: Sequence[str]) -> bool:
-    """A record pandas skips: an empty line, or one of spaces."""
-    return not record or (len(record) == 1 and not record[0].strip())
-
-
-def _wide_hint(sep: str) -> str:
-    """What makes a row wider than its header."""
-    hint = f": a {sep!r} inside a field must be quoted"
-    return hint + (", and numbers need '.' as the decimal point (12.5, not 12,5)" if sep == "," else "")
-
-
-def _read(path: Path) -> tuple[pd.DataFrame, _Places]:
+def _read(path: Path) -> tuple[pd.DataFrame, Places]:
     """The raw frame and where each of its rows is."""
     if path.suffix == ".parquet":
         try:
-            return pd.read_parquet(path), _Places()
+            return pd.read_parquet(path), Places()
         except (OSError, ValueError) as exc:
             if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
                 raise
@@ -166,7 +93,7 @@ def _read(path: Path) -> tuple[pd.DataFrame, _Places]:
     except UnicodeDecodeError:
         raise HistoryError("it is not UTF-8 text: export the CSV as UTF-8") from None
     text = {n for n in names if _normal_name(n) == "asset_id"}  # ids as written: "007" is not 7
-    places, refused = _Places(path, sep), f"cannot read it as CSV ({sep!r} between fields)"
+    places, refused = Places(path, sep), f"cannot read it as CSV ({sep!r} between fields)"
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
@@ -183,7 +110,7 @@ def _read(path: Path) -> tuple[pd.DataFrame, _Places]:
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         # pandas counts a record with line breaks in its quotes as one line: say the physical one.
         said = re.sub(r"in line (\d+)", lambda m: f"in line {places.record_line(int(m[1]))}", str(exc))
-        hint = _wide_hint(sep) if "Expected" in said else ""
+        hint = wide_hint(sep) if "Expected" in said else ""
         raise HistoryError(f"{refused}: {said.strip()}{hint}") from None
     for warning in caught:
         if "does not match length of data" not in str(warning.message):
@@ -193,7 +120,7 @@ def _read(path: Path) -> tuple[pd.DataFrame, _Places]:
             line, fields = wide
             raise HistoryError(
                 f"{refused}: line {line} has {fields} fields, more than the {len(names)} of its header"
-                + _wide_hint(sep)
+                + wide_hint(sep)
             )
     frame.columns = names if len(names) == frame.shape[1] else frame.columns  # pandas renames repeats
     return frame, places
@@ -222,14 +149,14 @@ def _columns(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _where(frame: pd.DataFrame, mask: np.ndarray, places: _Places) -> str:
+def _where(frame: pd.DataFrame, mask: np.ndarray, places: Places) -> str:
     """'line 7' (or 'row 6') of the first row of ``mask``, with how many more there are."""
     hits = np.flatnonzero(mask)
     at = places(int(frame.index[hits[0]]))
     return at + (f" and {len(hits) - 1} more" if len(hits) > 1 else "")
 
 
-def _times(frame: pd.DataFrame, places: _Places) -> pd.Series:
+def _times(frame: pd.DataFrame, places: Places) -> pd.Series:
     """``t`` as epoch seconds (float), or a refusal naming the first bad value and its line."""
     t = frame["t"]
     numbers = np.zeros(len(t), dtype=bool)  # the rows whose t is written as a number
@@ -284,7 +211,7 @@ def _times(frame: pd.DataFrame, places: _Places) -> pd.Series:
     return seconds
 
 
-def _numbers(frame: pd.DataFrame, name: str, places: _Places) -> pd.Series:
+def _numbers(frame: pd.DataFrame, name: str, places: Places) -> pd.Series:
     """A sensor column as floats (missing: NaN), or a refusal naming the first value that is no number."""
     column = frame[name]
     if pd.api.types.is_bool_dtype(column):
@@ -310,7 +237,7 @@ def _normal_rows(fault: pd.Series) -> np.ndarray:
     return fault.fillna("").astype(str).str.strip().isin(["", "0"]).to_numpy()
 
 
-def _asset_ids(frame: pd.DataFrame, places: _Places) -> pd.Series:
+def _asset_ids(frame: pd.DataFrame, places: Places) -> pd.Series:
     ids = frame["asset_id"]
     text = ids.astype(str).str.strip().where(ids.notna(), "")
     if (empty := (text == "").to_numpy()).any():
@@ -318,7 +245,7 @@ def _asset_ids(frame: pd.DataFrame, places: _Places) -> pd.Series:
     return text
 
 
-def _deduplicated(frame: pd.DataFrame, places: _Places) -> tuple[pd.DataFrame, int]:
+def _deduplicated(frame: pd.DataFrame, places: Places) -> tuple[pd.DataFrame, int]:
     """``frame`` without repeated rows; refuses two different readings of one asset at one time."""
     same = frame.duplicated(subset=["asset_id", "t", *INPUT_SENSORS])
     frame = frame[~same.to_numpy()]
