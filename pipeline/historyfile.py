@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dhag.csvhead import wide_encoding
 from pipeline.datenumbers import as_epoch_seconds, date_as_number, dates_as_numbers
 from pipeline.features import INPUT_SENSORS
 from pipeline.historyplaces import HistoryError, Places, wide_hint
@@ -88,6 +89,8 @@ def _read(path: Path) -> tuple[pd.DataFrame, Places]:
             if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
                 raise
             raise HistoryError(f"cannot read it as Parquet: {exc}") from None
+    if encoding := wide_encoding(path):  # without a byte-order mark, it would decode as names with NULs
+        raise HistoryError(f"it is not UTF-8 text but {encoding}: save it as UTF-8 (Excel: CSV UTF-8)")
     try:
         names, sep = _header(path)
     except UnicodeDecodeError:

@@ -1,0 +1,58 @@
+"""`models train HISTORY` on a CSV whose first bytes are not what the history contract asks for: UTF-16
+or UTF-32 text, Excel's separator line, no header row. Refused (exit 2) saying what the file is and
+what to do, before any training, with the checks ``dhag`` makes of its own CSVs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+from pipeline.simulator.fleet import Fleet
+
+T0 = 1_772_323_200  # 2026-03-01T00:00:00Z
+
+
+@pytest.fixture(scope="module")
+def plant() -> pd.DataFrame:
+    """An hour of two assets, one reading every 60 s, t in epoch seconds."""
+    frame = Fleet(2, seed=3, run=0).run(3600, 60).drop(columns=["fault", "recovering"])
+    return frame.assign(t=frame["t"] + T0)
+
+
+@pytest.fixture(autouse=True)
+def untrained(monkeypatch) -> None:
+    def train(*_: object, **__: object) -> None:
+        pytest.fail("trained anyway")
+
+    monkeypatch.setattr("pipeline.plantmodel.train_plant_model", train)
+
+
+def _refusal(path: Path, capsys) -> str:
+    """What ``models train`` says of ``path``, which it must refuse with exit 2."""
+    code = main(["models", "--registry", str(path.parent / "registry"), "train", str(path)])
+    assert code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("encoding", "said"),
+    [
+        ("utf-16", "UTF-16 (it starts with UTF-16's byte-order mark, bytes 0xff 0xfe)"),
+        ("utf-16-le", "UTF-16 (without a byte-order mark"),
+        ("utf-32", "UTF-32 (it starts with UTF-32's byte-order mark"),
+        ("utf-32-be", "UTF-32 (without a byte-order mark"),
+    ],
+)
+def test_utf16_and_utf32_text_is_refused_naming_its_encoding(
+    plant, tmp_path: Path, capsys, encoding: str, said: str
+) -> None:
+    # Before, with a byte-order mark: only "it is not UTF-8 text"; without one, the NUL bytes were read
+    # as UTF-8: "it lacks the column(s) asset_id, t, ... (it has: 't\x00', ...)".
+    path = tmp_path / "history.csv"
+    plant.to_csv(path, index=False, encoding=encoding)
+    err = _refusal(path, capsys)
+    assert f"it is not UTF-8 text but {said}" in err and "save it as UTF-8" in err
+    assert "lacks the column" not in err
