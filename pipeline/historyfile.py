@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dhag.csvhead import wide_encoding
+from dhag.csvhead import separator_line, wide_encoding
 from pipeline.datenumbers import as_epoch_seconds, date_as_number, dates_as_numbers
 from pipeline.features import INPUT_SENSORS
 from pipeline.historyplaces import HistoryError, Places, wide_hint
@@ -91,6 +91,12 @@ def _read(path: Path) -> tuple[pd.DataFrame, Places]:
             raise HistoryError(f"cannot read it as Parquet: {exc}") from None
     if encoding := wide_encoding(path):  # without a byte-order mark, it would decode as names with NULs
         raise HistoryError(f"it is not UTF-8 text but {encoding}: save it as UTF-8 (Excel: CSV UTF-8)")
+    if told := separator_line(path):  # pandas would take it for the header
+        write = f": its fields are separated by {told[4]!r}; write the file with ',' between fields"
+        raise HistoryError(
+            f"its first line, {told!r}, is Excel's line naming the separator, not a header: delete that line"
+            + ("" if told[4] in _SEPARATORS else write)
+        )
     try:
         names, sep = _header(path)
     except UnicodeDecodeError:

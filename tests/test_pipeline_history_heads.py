@@ -56,3 +56,27 @@ def test_utf16_and_utf32_text_is_refused_naming_its_encoding(
     err = _refusal(path, capsys)
     assert f"it is not UTF-8 text but {said}" in err and "save it as UTF-8" in err
     assert "lacks the column" not in err
+
+
+@pytest.mark.parametrize("sep", [";", ",", "\t"])
+def test_excels_separator_line_is_refused_saying_to_delete_it(
+    plant, tmp_path: Path, capsys, sep: str
+) -> None:
+    # Before: "cannot read it as CSV (';' between fields): line 2 has 16 fields, more than the 2 of its
+    # header", and for sep=, "... the 1 of its header", with the advice on quotes and decimal points.
+    path = tmp_path / "history.csv"
+    path.write_text(f"sep={sep}\n" + plant.to_csv(index=False, sep=sep))
+    err = _refusal(path, capsys)
+    assert f"its first line, {f'sep={sep}'!r}, is Excel's line naming the separator, not a header" in err
+    assert err.rstrip().endswith("delete that line") and "fields" not in err
+
+
+def test_excels_separator_line_naming_another_separator_says_which_to_write(
+    plant, tmp_path: Path, capsys
+) -> None:
+    # Before: "it lacks the column(s) asset_id, t, ... (it has: 'sep=|')".
+    path = tmp_path / "history.csv"
+    path.write_text("sep=|\n" + plant.to_csv(index=False, sep="|"))
+    err = _refusal(path, capsys)
+    assert "its first line, 'sep=|', is Excel's line naming the separator, not a header" in err
+    assert "delete that line: its fields are separated by '|'; write the file with ',' between fields" in err
