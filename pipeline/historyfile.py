@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from dhag.csvhead import separator_line, wide_encoding
+from dhag.headerless import numbers_for_names
 from pipeline.datenumbers import as_epoch_seconds, date_as_number, dates_as_numbers
 from pipeline.features import INPUT_SENSORS
 from pipeline.historyplaces import HistoryError, Places, wide_hint
@@ -135,7 +136,20 @@ def _read(path: Path) -> tuple[pd.DataFrame, Places]:
     return frame, places
 
 
-def _columns(frame: pd.DataFrame) -> pd.DataFrame:
+def _headerless(frame: pd.DataFrame, path: Path) -> str:
+    """What a refusal of a CSV's names adds when its first line is a row of readings, the header row left
+    out: most of its names are numbers (the others an asset's id, an ISO-8601 time, an empty cell)."""
+    numbers = [name for name in map(str, frame.columns) if numbers_for_names(path, [name])]
+    if 2 * len(numbers) <= frame.shape[1]:
+        return ""
+    return (
+        f": its first line holds values, not column names ({len(numbers)} of its {frame.shape[1]} fields are "
+        "numbers): is its header row missing? Add a first line naming the columns: asset_id, t and each "
+        "sensor named above"
+    )
+
+
+def _columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """The needed columns (and ``fault``) under their own names; refuses a missing or doubled one."""
     wanted = ("asset_id", "t", *INPUT_SENSORS, "fault")
     found: dict[str, list[str]] = {}
@@ -151,6 +165,7 @@ def _columns(frame: pd.DataFrame) -> pd.DataFrame:
         raise HistoryError(
             f"it lacks the column(s) {', '.join(missing)} (it has: "
             f"{', '.join(repr(str(c)) for c in frame.columns[:30])})"
+            + ("" if found else _headerless(frame, path))
         )
     picked = [c for c in wanted if c in found]
     out = frame.iloc[:, [found[c][0] for c in picked]]
@@ -299,7 +314,7 @@ def read_history(path: str | Path) -> History:
     wrong, or ``OSError`` when the file cannot be opened."""
     path = Path(path)
     raw, places = _read(path)
-    frame = _columns(raw)
+    frame = _columns(raw, path)
     if frame.empty:
         raise HistoryError("it holds no rows")
     notes: list[str] = []

@@ -80,3 +80,28 @@ def test_excels_separator_line_naming_another_separator_says_which_to_write(
     err = _refusal(path, capsys)
     assert "its first line, 'sep=|', is Excel's line naming the separator, not a header" in err
     assert "delete that line: its fields are separated by '|'; write the file with ',' between fields" in err
+
+
+@pytest.mark.parametrize(("iso", "numbers"), [(False, 12), (True, 11)])
+def test_a_history_without_its_header_row_is_refused_asking_whether_it_is_missing(
+    plant, tmp_path: Path, capsys, iso: bool, numbers: int
+) -> None:
+    # Before: only "it lacks the column(s) asset_id, t, ... (it has: '1772323260.0', 'pump-01', ...)".
+    if iso:
+        plant = plant.assign(
+            t=pd.to_datetime(plant["t"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+    path = tmp_path / "history.csv"
+    plant.to_csv(path, index=False, header=False)
+    err = _refusal(path, capsys)
+    assert "it lacks the column(s) asset_id, t, speed_rpm" in err and "'pump-01'" in err
+    assert err.rstrip().endswith(
+        f": its first line holds values, not column names ({numbers} of its 16 fields are numbers): is its "
+        "header row missing? Add a first line naming the columns: asset_id, t and each sensor named above"
+    )
+
+
+def test_a_header_of_other_names_is_not_taken_for_readings(plant, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "history.csv"
+    plant.rename(columns=lambda name: name.upper().replace("_", " ") + " (1)").to_csv(path, index=False)
+    assert "header row missing?" not in _refusal(path, capsys)
