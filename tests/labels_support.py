@@ -1,6 +1,10 @@
-"""Data for the label store's and the retrainer's label tests: the open event of an alert."""
+"""Data for the label store's, the retrainer's and the label console's tests: the open event of an
+alert, and a producer that keeps the labels sent."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
 
 
 def open_alert(alert_id: str, opened_at: float, values: dict[str, float]) -> dict:
@@ -17,3 +21,20 @@ def open_alert(alert_id: str, opened_at: float, values: dict[str, float]) -> dic
         "model_version": "v1",
         "values": values,
     }
+
+
+class LabelProducer:
+    """Stands in for the label console's KafkaProducer: each label sent is kept in ``sent`` (shared by
+    every instance), and acknowledged at once."""
+
+    sent: list[bytes] = []
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def send(self, topic: str, *, key: bytes, value: bytes) -> Any:
+        self.sent.append(value)
+        return SimpleNamespace(get=lambda timeout: None)
+
+    def close(self, timeout: float) -> None:
+        pass

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from labels_support import LabelProducer
 
 from pipeline import alertscmd
 from pipeline.config import Settings
@@ -20,25 +21,11 @@ ODD_ID = "a1234567\x1b[2J"  # clears the screen
 SHOWN_ID = r"'a1234567\x1b[2J'"
 
 
-class _Producer:
-    sent: list[bytes] = []
-
-    def __init__(self, **_: Any) -> None:
-        pass
-
-    def send(self, topic: str, *, key: bytes, value: bytes) -> Any:
-        self.sent.append(value)
-        return SimpleNamespace(get=lambda timeout: None)
-
-    def close(self, timeout: float) -> None:
-        pass
-
-
 def _label(monkeypatch: pytest.MonkeyPatch, event: dict[str, Any], alert_id: str) -> tuple[int, str, str]:
     message = SimpleNamespace(value=orjson.dumps(event), timestamp=int(1.8e9 * 1000))
     monkeypatch.setattr(alertscmd, "read_topic", lambda _b, topic, *_: [message] if "alert" in topic else [])
     monkeypatch.setattr(alertscmd, "ensure_labels_topic", lambda *_: False)
-    monkeypatch.setattr(alertscmd, "KafkaProducer", _Producer)
+    monkeypatch.setattr(alertscmd, "KafkaProducer", LabelProducer)
     parser = argparse.ArgumentParser()
     alertscmd.add_label_arguments(parser)
     args = parser.parse_args([alert_id, "--normal", "--operator", "kim", "--bootstrap", "k:9092"])
@@ -62,6 +49,6 @@ def test_an_alert_id_suggested_for_a_mistyped_one_is_shown_escaped(monkeypatch: 
 def test_the_asset_of_the_alert_labelled_is_shown_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
     # Before, the line saying what was labelled wrote the asset id from the alert event raw.
     code, said, _ = _label(monkeypatch, _event("a1", "pump-01\n\x1b]0;owned\x07"), "a1")
-    assert code == 0 and orjson.loads(_Producer.sent[-1])["alert_id"] == "a1"
+    assert code == 0 and orjson.loads(LabelProducer.sent[-1])["alert_id"] == "a1"
     assert "\x1b" not in said and "\x07" not in said and len(said.splitlines()) == 1, said
     assert r"labelled alert a1 ('pump-01\n\x1b]0;owned\x07', opened " in said

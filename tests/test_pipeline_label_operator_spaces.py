@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 import io
 from types import SimpleNamespace
-from typing import Any
 
 import orjson
 import pytest
-from labels_support import open_alert
+from labels_support import LabelProducer, open_alert
 
 from pipeline import alertscmd
 from pipeline.config import Settings
@@ -46,20 +45,6 @@ def test_label_writes_the_name_without_its_spaces() -> None:
     assert orjson.loads(raw)["operator"] == "kim"
 
 
-class _Producer:
-    sent: list[bytes] = []
-
-    def __init__(self, **_: Any) -> None:
-        pass
-
-    def send(self, topic: str, *, key: bytes, value: bytes) -> Any:
-        self.sent.append(value)
-        return SimpleNamespace(get=lambda timeout: None)
-
-    def close(self, timeout: float) -> None:
-        pass
-
-
 def test_label_tells_a_padded_name_s_answer_again_as_a_repeat(monkeypatch: pytest.MonkeyPatch) -> None:
     event = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 1.8e9, "ts": 1.8e9}
     given = {"alert_id": "a1", "label": "normal", "operator": "kim", "ts": 1.8e9 + 5, "label_id": "m1"}
@@ -72,7 +57,7 @@ def test_label_tells_a_padded_name_s_answer_again_as_a_repeat(monkeypatch: pytes
     }  # fmt: skip
     monkeypatch.setattr(alertscmd, "read_topic", lambda bootstrap, topic, *_: topics.get(topic, []))
     monkeypatch.setattr(alertscmd, "ensure_labels_topic", lambda *_: False)
-    monkeypatch.setattr(alertscmd, "KafkaProducer", _Producer)
+    monkeypatch.setattr(alertscmd, "KafkaProducer", LabelProducer)
     parser = argparse.ArgumentParser()
     alertscmd.add_label_arguments(parser)
     args = parser.parse_args(["a1", "--normal", "--operator", "kim ", "--bootstrap", "k:9092"])
@@ -80,7 +65,7 @@ def test_label_tells_a_padded_name_s_answer_again_as_a_repeat(monkeypatch: pytes
     assert alertscmd.run_label(Settings(), args, out, err) == 0, err.getvalue()
     assert "repeats it and counts once" in out.getvalue()
     assert "by kim\n" in out.getvalue() and "kim " not in out.getvalue()
-    assert orjson.loads(_Producer.sent[-1])["operator"] == "kim"
+    assert orjson.loads(LabelProducer.sent[-1])["operator"] == "kim"
 
 
 @pytest.mark.parametrize("given", ["山田\u3000太郎", "山田 太郎\u3000", "kim\u00a0lee"])
@@ -107,7 +92,7 @@ def test_the_name_s_length_is_counted_without_its_spaces(monkeypatch: pytest.Mon
     assert parse_label(_label("  " + "k" * 128 + "\u3000")).operator == "k" * 128
     assert parse_label(_label("kim   " * 30)).operator == " ".join(["kim"] * 30)
     monkeypatch.setattr(alertscmd, "ensure_labels_topic", lambda *_: False)
-    monkeypatch.setattr(alertscmd, "KafkaProducer", _Producer)
+    monkeypatch.setattr(alertscmd, "KafkaProducer", LabelProducer)
     parser = argparse.ArgumentParser()
     alertscmd.add_label_arguments(parser)
     args = parser.parse_args(
@@ -115,7 +100,7 @@ def test_the_name_s_length_is_counted_without_its_spaces(monkeypatch: pytest.Mon
     )
     out, err = io.StringIO(), io.StringIO()
     assert alertscmd.run_label(Settings(), args, out, err) == 0, err.getvalue()
-    assert orjson.loads(_Producer.sent[-1])["operator"] == name
+    assert orjson.loads(LabelProducer.sent[-1])["operator"] == name
 
 
 def test_a_name_longer_than_128_characters_without_its_spaces_is_still_refused() -> None:
