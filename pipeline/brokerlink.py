@@ -42,6 +42,7 @@ __all__ = [
     "new_producer",
     "producer_options",
     "reached",
+    "record_expiry_ms",
     "record_lag",
     "rewind",
 ]
@@ -118,7 +119,13 @@ def delivery_timeout_ms(kafka: KafkaSettings) -> int:
     request timeout), its linger and a second. The daemon gives up on a record after that anyway (it is
     processed again from the uncommitted input); past it, the producer fails the record itself, so a
     producer left with unsent records can be closed within that time (:mod:`pipeline.delivery`)."""
-    return kafka.request_timeout_ms + PRODUCER_LINGER_MS + 1000
+    return record_expiry_ms(kafka.request_timeout_ms, PRODUCER_LINGER_MS)
+
+
+def record_expiry_ms(request_timeout_ms: int, linger_ms: int) -> int:
+    """A producer's ``delivery_timeout_ms`` for its ``request_timeout_ms`` and ``linger_ms``: a request's
+    timeout, the linger and a second, the least kafka-python takes."""
+    return request_timeout_ms + linger_ms + 1000
 
 
 def producer_options(kafka: KafkaSettings, bootstrap_servers: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import orjson
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
+from pipeline.brokerlink import record_expiry_ms
 from pipeline.kafkaclients import close_producer, closed_on_failure
 from pipeline.simulator.deliveries import Deliveries, DeliveryWatch
 from pipeline.simulator.faults import Fault
@@ -98,9 +99,8 @@ def stream_fleet(
     dt = speedup * tick_s
     options = {"bootstrap_servers": bootstrap_servers, "linger_ms": LINGER_MS, "acks": 1}
     options |= {"max_block_ms": SEND_BLOCK_MS} | (producer_options or {})
-    # A record fails after a request's timeout, the linger and a second (kafka-python takes no less).
     request_ms = options.get("request_timeout_ms", _REQUEST_TIMEOUT_MS)
-    options.setdefault("delivery_timeout_ms", request_ms + options["linger_ms"] + 1000)
+    options.setdefault("delivery_timeout_ms", record_expiry_ms(request_ms, options["linger_ms"]))
     producer = closed_on_failure(KafkaProducer, **options)
     keys = [a.encode() for a in fleet.asset_ids]
     pending = sorted(fleet.faults, key=lambda f: f.onset)
