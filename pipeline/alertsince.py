@@ -31,7 +31,8 @@ __all__ = [
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 SINCE_HELP = (
-    "read only what was written to Kafka since then (the labels from a margin before it: README): a "
+    "read only what was written to Kafka since then (the labels from a margin before it: "
+    "docs/feedback.md): a "
     "duration back from now (a number and s, m, h, d or w: 90m, 2h, 7d) or an ISO-8601 time "
     "(2024-05-01, 2024-05-01T08:00Z; UTC unless it gives an offset); lists the episodes opened since "
     "then (default: everything the topics retain)"

@@ -29,7 +29,7 @@ log = logging.getLogger("pipeline.broker")  # its lines read as the broker plumb
 # The labels topic keeps the broker's time on its records: the retrainer bounds a label's given time
 # below by its record time (pipeline.labelorder.given_rank), which then comes from one clock, not from
 # the clock of whichever console or tool produced it. Asked when the topic is created; a topic created
-# beforehand keeps what it was given (README, "Answers that differ").
+# beforehand keeps what it was given (docs/feedback.md, "Answers that differ").
 LABELS_TOPIC_CONFIGS: Mapping[str, str] = {"message.timestamp.type": "LogAppendTime"}
 
 

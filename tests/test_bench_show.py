@@ -20,7 +20,7 @@ def _result() -> dict[str, Any]:
 
 def _shown(path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> str:
     path.write_text(text)
-    assert main(["bench", "show", str(path)]) == 2  # a usage error, as README says of bench
+    assert main(["bench", "show", str(path)]) == 2  # a usage error, as docs/library.md says of bench
     return capsys.readouterr().err
 
 

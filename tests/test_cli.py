@@ -356,11 +356,11 @@ def test_a_contribution_that_rounds_to_zero_is_written_without_a_sign(
     assert len(named) and named.eq("flow_a:0.6100;flow_b:0.0000").all()
 
 
-def test_help_and_readme_say_what_each_exit_status_means(capsys) -> None:
+def test_help_and_the_library_page_say_what_each_exit_status_means(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    readme = " ".join((Path(__file__).parents[1] / "docs" / "library.md").read_text().split())
     for said in ("0 done", "1 an unexpected failure", "2 bad input", "130 interrupted", "141 the reader"):
         assert said in text
         assert f"`{said.split()[0]}` {said.split(' ', 1)[1]}" in readme
@@ -368,7 +368,7 @@ def test_help_and_readme_say_what_each_exit_status_means(capsys) -> None:
 
 def test_retrain_help_says_that_watching_is_what_it_does_without_either_switch() -> None:
     # `dhag-pipeline retrain` alone runs the retrainer as --watch does, but neither its --help nor the
-    # README's synopsis, "retrain --watch | --once", said one of them could be left out.
+    # service page's synopsis, "retrain --watch | --once", said one of them could be left out.
     from pipeline.cli import _parser
 
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))

@@ -22,7 +22,7 @@ NAMES = ["a;b:0.5", "flow:rate", "load_%3B", "plain", "débit m3/h"]
 
 
 def _readme_reader(cell: str) -> list[tuple[str, float]]:
-    """The reader README gives for the cell, with the standard library alone."""
+    """The reader docs/library.md gives for the cell, with the standard library alone."""
     return [(unquote(name), float(drop)) for name, drop in (e.split(":") for e in cell.split(";"))]
 
 

@@ -49,7 +49,7 @@ def test_the_gpu_override_is_valid_and_named_in_the_docs() -> None:
     )
     assert result.returncode == 0, result.stderr
     command = "docker compose -f deploy/compose.yaml -f deploy/compose.gpu.yaml"
-    assert command in COMPOSE_GPU.read_text() and command in (REPO / "README.md").read_text()
+    assert command in COMPOSE_GPU.read_text() and command in (REPO / "docs" / "deploy.md").read_text()
     assert (
         "compose.gpu.yaml" in COMPOSE.read_text()
         and "compose.gpu.yaml" in (DEPLOY / "Dockerfile").read_text()

@@ -297,8 +297,8 @@ def test_the_monitors_and_rules_carry_the_label_kube_prometheus_stack_selects() 
     assert len(monitoring) == 3  # the two ServiceMonitors and the PrometheusRule
     (release,) = releases
     assert release == "kube-prometheus-stack"  # the chart's release name in its own install command
-    # The README says where it is set and how to do without it.
-    readme = (DEPLOY.parent / "README.md").read_text()
+    # The deployment page says where it is set and how to do without it.
+    readme = (DEPLOY.parent / "docs" / "deploy.md").read_text()
     assert f"release: {release}" in readme and "serviceMonitorSelectorNilUsesHelmValues" in readme
 
 

@@ -170,11 +170,11 @@ DOCUMENTED = _documented()
 
 
 def test_the_extraction_finds_the_documented_commands() -> None:
-    # A checker that finds nothing proves nothing: the README's synopses, a runbook's kubectl line,
+    # A checker that finds nothing proves nothing: the reference pages' synopses, a runbook's kubectl line,
     # a benchmark's line with a variable before it, config.yaml's and the help's own.
     found = {(s.where.split(":")[0], prog, args) for s, prog, args in DOCUMENTED}
-    assert ("README.md", "dhag-pipeline", "models list|show V|promote V|rollback|prune") in found
-    assert ("README.md", "dhag", "train --data FILE --out MODEL [--label-column C]") in found
+    assert ("docs/service.md", "dhag-pipeline", "models list|show V|promote V|rollback|prune") in found
+    assert ("docs/library.md", "dhag", "train --data FILE --out MODEL [--label-column C]") in found
     assert ("config.yaml", "dhag-pipeline", "models train HISTORY") in found
     wheres = {where for where, _, _ in found}
     assert {"docs/benchmarks.md", "docs/plant-bench.md", "docs/runbooks/DhagModelReloadFailing.md"} <= wheres

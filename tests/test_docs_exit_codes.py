@@ -1,5 +1,5 @@
 """The exit codes of the daemon (``dhag-pipeline run``) and the retrainer (``dhag-pipeline retrain``) as
-the code returns them, against the README's table and the runbooks that read them."""
+the code returns them, against the table in docs/service.md and the runbooks that read them."""
 
 from __future__ import annotations
 
@@ -79,11 +79,12 @@ def retrainer_exit_codes() -> set[int]:
     return exit_codes(PIPELINE / "cli.py", _CLI_RETRAINER).union(*map(exit_codes, files))
 
 
-def _readme_table() -> dict[int, tuple[str, str]]:
-    """Code -> (what it means from ``run``, from ``retrain``) in the README's *Exit codes* table."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("\n### Exit codes\n") :]
-    section = section[: section.index("\n#", 1)]
+def _documented_table() -> dict[int, tuple[str, str]]:
+    """Code -> (what it means from ``run``, from ``retrain``) in the service page's *Exit codes* table."""
+    text = (REPO / "docs" / "service.md").read_text()
+    section = text[text.index("\n## Exit codes\n") :]
+    end = section.find("\n#", 1)  # the next heading, or the page's end
+    section = section if end < 0 else section[:end]
     rows = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -101,8 +102,8 @@ def test_the_scan_finds_the_codes_the_services_exit_with() -> None:
     assert 1 in exit_codes(PIPELINE / "retrain" / "runs.py")
 
 
-def test_the_readme_table_gives_every_exit_code_of_the_daemon_and_the_retrainer() -> None:
-    table = _readme_table()
+def test_the_documented_table_gives_every_exit_code_of_the_daemon_and_the_retrainer() -> None:
+    table = _documented_table()
     daemon = {code for code, (run, _) in table.items() if run not in {"", "-", "—"}}
     retrainer = {code for code, (_, retrain) in table.items() if retrain not in {"", "-", "—"}}
     assert daemon == daemon_exit_codes()

@@ -2,7 +2,7 @@
 
 The fixtures are literal: messages as an earlier release wrote them (before fields that were added
 later), and as a later release may write them (with fields this one does not know). The rules they
-pin (README, "Upgrades"): a reader ignores fields it does not know, takes a field added later as
+pin (docs/upgrades.md): a reader ignores fields it does not know, takes a field added later as
 optional with the fallback the docs state, and refuses only a message of another ``schema``, the
 one an incompatible change would raise.
 """
