@@ -43,8 +43,9 @@ class ThrottledLog:
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
 
-    def log(self, key: str, level: int, message: str, *args: object) -> None:
-        """Emit ``message`` unless ``key`` was logged less than ``interval_s`` ago."""
+    def log(self, key: str, level: int, message: str, *args: object, exc_info: bool = False) -> None:
+        """Emit ``message`` (with the exception being handled, by ``exc_info``) unless ``key`` was
+        logged less than ``interval_s`` ago."""
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < self.interval_s:
@@ -53,4 +54,4 @@ class ThrottledLog:
         held = self._held.pop(key, 0)
         suffix = f" ({held} similar message(s) held back)" if held else ""
         self._last[key] = now
-        self.logger.log(level, message + suffix, *args)
+        self.logger.log(level, message + suffix, *args, exc_info=exc_info)

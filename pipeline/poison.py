@@ -5,8 +5,10 @@ breaks the contract to the dead-letter topic with its reason. Should it still ra
 (a case no check foresaw), the daemon would stop; its offset never committed, the restarted daemon
 would meet the same record and stop again, and the plant would go unwatched. :func:`process_guarded`
 processes such a batch again one record at a time and dead-letters the record that still raises, with
-reason ``processing_error`` and the exception as its detail, logged with its traceback. The DLQ ratio
-cap still pauses the service if most records fail this way (a fault of the service, not of the data).
+reason ``processing_error`` and the exception as its detail, logged with its traceback: once a minute
+per exception type, with a count of the lines held back (a gateway that keeps sending such records would
+otherwise write a traceback per record and per batch). The DLQ ratio cap still pauses the service if
+most records fail this way (a fault of the service, not of the data).
 
 What the failed attempt changed is undone (:meth:`BatchProcessor.rollback
 <pipeline.processing.BatchProcessor.rollback>`): its alert state, so an episode it opened opens again,
@@ -27,8 +29,6 @@ from pipeline.processing import BatchProcessor
 from pipeline.records import PROCESSING_ERROR, KafkaTime
 
 __all__ = ["PROCESSING_ERROR", "process_guarded"]
-
-log = logging.getLogger(__name__)
 
 
 def process_guarded(
@@ -53,11 +53,21 @@ def process_guarded(
         processor.rollback(point)
         if len(records) == 1:
             rec = records[0]
-            log.exception(
-                "dead-lettering %s[%d]@%d: processing it raised", rec.topic, rec.partition, rec.offset
+            processor.raised_log.log(
+                f"record {type(exc).__qualname__}",
+                logging.ERROR,
+                "dead-lettering %s[%d]@%d: processing it raised",
+                *(rec.topic, rec.partition, rec.offset),
+                exc_info=True,
             )
             return processor.unprocessable(rec, PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:500])
-        log.exception("a batch of %d records raised; processing them one at a time", len(records))
+        processor.raised_log.log(
+            f"batch {type(exc).__qualname__}",
+            logging.ERROR,
+            "a batch of %d records raised; processing them one at a time",
+            len(records),
+            exc_info=True,
+        )
     else:
         processor.release(point)
         return out

@@ -67,6 +67,8 @@ class BatchProcessor(HandOver):
         self.drift = drift_monitor(settings) if settings.drift.enabled else None
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))
+        #: Records it raised on (:func:`pipeline.poison.process_guarded`): a traceback a minute per kind.
+        self.raised_log = ThrottledLog(logging.getLogger("pipeline.poison"), LOG_INTERVAL_S)
         self.guard = DlqGuard(
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
         )
