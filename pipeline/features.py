@@ -18,7 +18,8 @@ power) moves one of these ratios far out of its narrow normal band, which is wha
 
 The spec (input sensors, per-asset references, input means) is stored in the model's metadata under
 ``plant_features``; :class:`~pipeline.processing.BatchProcessor` applies it before scoring when present.
-Assets missing from the references use the fleet's median reference (and are logged once).
+Assets missing from the references use the fleet's median reference (and are logged once, the first
+:data:`_MAX_WARNED` of them; one more line says that no more are named).
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ class PlantFeatures:
             self.ranges[str(asset)] = rows
         self._fallback = np.median(np.array(list(self.references.values())), axis=0)
         self._warned: set[str] = set()
+        self._unnamed_said = False  # that the assets past the _MAX_WARNED named go unnamed
 
     @property
     def inputs(self) -> list[str]:
@@ -255,13 +257,27 @@ class PlantFeatures:
         for asset in asset_ids:
             ref = self.references.get(asset)
             if ref is None:
-                if asset not in self._warned and len(self._warned) < _MAX_WARNED:
-                    self._warned.add(asset)
-                    log.warning("asset %r is not in the model's references: using the fleet median", asset)
+                if asset not in self._warned:
+                    self._warn_unreferenced(asset)
                 rows.append(self._fallback)
             else:
                 rows.append(ref)
         return np.array(rows, dtype=float).reshape(len(asset_ids), len(_REFERENCED))
+
+    def _warn_unreferenced(self, asset: str) -> None:
+        """Name ``asset`` in the log, once; past :data:`_MAX_WARNED` of them, say once that no more are
+        named (the set of those named stays bounded whatever ids a gateway makes up)."""
+        if len(self._warned) < _MAX_WARNED:
+            self._warned.add(asset)
+            log.warning("asset %r is not in the model's references: using the fleet median", asset)
+        elif not self._unnamed_said:
+            self._unnamed_said = True
+            log.warning(
+                "assets not in the model's references are no longer named: %d assets were (the first "
+                "left unnamed: %r); dhag_readings_unreferenced_total counts the readings of all of them",
+                _MAX_WARNED,
+                asset,
+            )
 
     def impute(self, raw: np.ndarray, asset_ids: Sequence[str], missing: np.ndarray) -> np.ndarray:
         """``raw`` (rows of ``INPUT_SENSORS``) with each ``missing`` cell (a boolean mask of its shape)
