@@ -121,6 +121,7 @@ class AlertTracker(Journal):
         # forgotten, take) all of the asset's normal readings since then out of the retraining sample.
         self.backfill_s = backfill_s
         self._assets: dict[str, _AssetState] = {}
+        self._peak = 0  # the most assets held since the table was last made to fit (sweep)
         self._forgotten: list[str] = []
         self._due: list[tuple[str, str, bool]] = []
         self._journal: list[dict[str, Any]] = []  # savepoints (pipeline.journal)
@@ -298,9 +299,14 @@ class AlertTracker(Journal):
                 out.append(self._resolve(asset_id, state, episode.last_ts, episode.last_score, None, cause))
             elif episode is None and now - state.last_seen_at >= self.quiet_s:
                 idle.append(asset_id)
+        self._peak = max(self._peak, len(self._assets))
         for asset_id in idle:
             self._touch(asset_id)
             del self._assets[asset_id]
+        if len(self._assets) * 4 < self._peak:
+            # A dict keeps its table as entries go: after a burst of ids (a gateway making them up), the
+            # memory and each sweep's walk would keep the burst's size for good. A copy is the fleet's.
+            self._assets, self._peak = dict(self._assets), len(self._assets)
         self._forgotten.extend(idle)
         return out
 

@@ -134,3 +134,28 @@ def test_a_rolled_back_batch_yields_the_same_events_when_processed_again(
     after = _apply(replayed, before, 200)
     assert after == _apply(reference, before, 200)
     assert len(replayed) == len(reference) and not replayed._journal
+
+
+def test_the_memory_of_a_burst_of_asset_ids_goes_once_they_are_forgotten() -> None:
+    # Before, the tracker's table kept the size of the largest fleet it had ever held: after a gateway
+    # sent 100,000 made-up ids for a few minutes, a plant of 100 assets kept some 9 MB, and each batch's
+    # sweep walked 100,000 empty slots, for the rest of the daemon's run.
+    import tracemalloc
+
+    tracker = AlertTracker(open_after=3, window=5, resolve_after=10, quiet_s=300)
+    for i in range(100):
+        tracker.observe(f"pump-{i}", False, 0.1, 0.0, now=0.0, seed="s")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(100_000):
+            tracker.observe(f"made-up-{i}", False, 0.1, 0.0, now=0.0, seed="s")
+        for i in range(100):  # the plant sends on; the made-up ids are never sent again
+            tracker.observe(f"pump-{i}", False, 0.1, 400.0, now=400.0, seed="s")
+        tracker.sweep(now=400.0)
+        forgotten = len(tracker.take_forgotten())  # as the processor takes them after each sweep
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(tracker) == 100 and forgotten == 100_000
+    assert kept < 1_000_000, kept
