@@ -1,7 +1,7 @@
 """Counts of a batch held until its output is delivered.
 
 When the broker does not take a batch's output, the daemon rewinds and processes the batch again
-(:mod:`pipeline.daemon`), and the poison guard processes a batch that raised again record by record
+(:mod:`pipeline.daemon`), and the poison guard processes a batch that raised again in parts
 (:mod:`pipeline.poison`). Counted as they happened, such a batch's records, alerts and dead letters
 would be counted once per attempt: through a broker outage of two minutes, retried every few seconds,
 ``dhag_alerts_opened_total`` would count one episode a dozen times. So the processor adds its counts
