@@ -22,6 +22,7 @@ import argparse
 import difflib
 import json
 import math
+import os
 import sys
 import time
 from collections import Counter
@@ -64,10 +65,22 @@ __all__ = [
     "add_label_arguments",
     "read_episodes",
     "run_alerts",
+    "run_console",
     "run_label",
 ]
 
 EXIT_REFUSED = 2  # also a config error: the broker refused the client's credentials
+EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `dhag`'s commands and a shell's own tools say it
+
+
+def run_console(settings: Settings, args: argparse.Namespace) -> int:
+    """``alerts`` or ``label`` (``args.command``) as ``dhag-pipeline`` runs them, on stdout and stderr: a
+    reader of its output gone (``alerts | head`` once head has its lines) ends it quietly with 141."""
+    try:
+        return run_alerts(settings, args) if args.command == "alerts" else run_label(settings, args)
+    except BrokenPipeError:  # nothing left to say, to no one: not even at the interpreter's last flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_READER_GONE
 
 
 def read_episodes(

@@ -183,9 +183,9 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
 
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command in ("alerts", "label"):
-        from pipeline.alertscmd import run_alerts, run_label
+        from pipeline.alertscmd import run_console
 
-        return run_alerts(settings, args) if args.command == "alerts" else run_label(settings, args)
+        return run_console(settings, args)
     if args.command == "models":
         from pipeline.modelcmd import run_models
 
