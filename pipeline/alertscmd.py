@@ -70,14 +70,19 @@ __all__ = [
 ]
 
 EXIT_REFUSED = 2  # also a config error: the broker refused the client's credentials
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: Ctrl-C
 EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `dhag`'s commands and a shell's own tools say it
 
 
 def run_console(settings: Settings, args: argparse.Namespace) -> int:
     """``alerts`` or ``label`` (``args.command``) as ``dhag-pipeline`` runs them, on stdout and stderr: a
-    reader of its output gone (``alerts | head`` once head has its lines) ends it quietly with 141."""
+    reader of its output gone (``alerts | head`` once head has its lines) ends it quietly with 141, and
+    Ctrl-C with one line (each says what it had done when it came) and 130, never a traceback."""
     try:
         return run_alerts(settings, args) if args.command == "alerts" else run_label(settings, args)
+    except KeyboardInterrupt:  # while it wrote what it found
+        sys.stderr.write(f"{args.command}: interrupted\n")
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # nothing left to say, to no one: not even at the interpreter's last flush
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_READER_GONE
@@ -192,6 +197,9 @@ def run_alerts(
     except TopicMissingError as exc:
         err.write(f"{exc}\n")
         return EXIT_REFUSED
+    except KeyboardInterrupt:
+        err.write("alerts: interrupted while reading the topics: nothing was listed\n")
+        return EXIT_INTERRUPTED
     except KafkaError as exc:
         if (refused := acl_refused(exc, "read", bootstrap)) is not None:
             err.write(f"{refused}\n")
@@ -242,7 +250,7 @@ def run_label(
     bootstrap = console_bootstrap(settings, args.bootstrap, err)
     if bootstrap is None:
         return EXIT_REFUSED
-    doing, episode = "read", None
+    doing, episode, sending = "read", None, False
     try:
         say = None if args.unchecked else lambda note: err.write(f"{note}\n")
         episodes = {} if args.unchecked else read_episodes(settings, bootstrap, say=say)
@@ -278,6 +286,7 @@ def run_label(
             **client_options(settings),
         )
         try:
+            sending = True
             sent = producer.send(settings.kafka.topics.labels, key=args.alert_id.encode(), value=raw)
             sent.get(timeout=settings.kafka.request_timeout_ms / 1000)
         finally:  # (a label never delivered: the send's error is the one said)
@@ -291,6 +300,9 @@ def run_label(
     except AUTHENTICATION_FAILURES as exc:
         err.write(f"{authentication_refused(exc, bootstrap)}\n")
         return EXIT_REFUSED
+    except KeyboardInterrupt:
+        err.write(f"label: {_interrupted(sending, episode)}\n")
+        return EXIT_INTERRUPTED
     except KafkaError as exc:
         if (refused := acl_refused(exc, doing, bootstrap)) is not None:
             err.write(f"{refused}; no label was written\n")
@@ -315,3 +327,16 @@ def run_label(
     seen = "not checked" if episode is None else f"{asset}, opened {when(episode.opened_at)}"
     out.write(f"labelled alert {args.alert_id} ({seen}) as {verdict} by {operator}\n")
     return 0
+
+
+def _interrupted(sending: bool, episode: Episode | None) -> str:
+    """What ``label`` stopped by Ctrl-C says of its label: none written before it was sent; once sent,
+    it may have reached the topic (the producer's close still delivers it), and a second one counts once.
+    """
+    if not sending:
+        return "interrupted before writing the label: no label was written"
+    look = "" if episode is None else f"`dhag-pipeline alerts --asset {shown_name(episode.asset_id)}` shows "
+    return (
+        f"interrupted while writing the label: it may have been written; {look}"
+        f"{'whether it was, and ' if look else ''}the same label given again counts once"
+    )
