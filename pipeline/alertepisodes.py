@@ -17,7 +17,7 @@ from pipeline.labelorder import Answer, in_label_order, repeated
 from pipeline.labels import Source
 from pipeline.textwidth import escaped
 
-__all__ = ["COLUMNS", "Episode", "lost_open_note", "other_schema_note", "when"]
+__all__ = ["COLUMNS", "Episode", "later_schema_refusal", "lost_open_note", "other_schema_note", "when"]
 
 #: The columns of ``dhag-pipeline alerts``' table: an :meth:`Episode.row` each.
 COLUMNS = (
@@ -206,6 +206,23 @@ and this one reads schema 1 only; run the daemons' release of `dhag-pipeline ale
         f"left out {count} alert event{'s' if count > 1 else ''} of {topic} of {kinds}: a later release of "
         "dhag-pipeline wrote them, and this one reads schema 1 only; run the daemons' release of "
         "`dhag-pipeline alerts` to see them"
+    )
+
+
+def later_schema_refusal(alert_id: str, schema: str, settings: Any) -> str:
+    """Why ``label`` refuses an alert the alerts topic holds in events of another ``schema`` (by its JSON
+    text) only: this release cannot read them, nor tell what a label of it should be.
+
+    >>> from pipeline.config import Settings
+    >>> print(later_schema_refusal("a1", "2", Settings()))
+    alert 'a1' is on the topic 'anomaly-alerts' in events of schema 2 only, which this release of \
+dhag-pipeline does not read: label it with the daemons' release of `dhag-pipeline label`; no label was \
+written
+    """
+    return (
+        f"alert {alert_id!r} is on the topic {settings.kafka.topics.alerts!r} in events of schema "
+        f"{escaped(schema)} only, which this release of dhag-pipeline does not read: label it with the "
+        "daemons' release of `dhag-pipeline label`; no label was written"
     )
 
 

@@ -40,6 +40,7 @@ from pipeline.alertepisodes import (
     _as_they_came,
     _once,
     _written_at,
+    later_schema_refusal,
     lost_open_note,
     other_schema_note,
     when,
@@ -89,7 +90,11 @@ def run_console(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def read_episodes(
-    settings: Settings, bootstrap: str, since: float | None = None, say: Callable[[str], None] | None = None
+    settings: Settings,
+    bootstrap: str,
+    since: float | None = None,
+    say: Callable[[str], None] | None = None,
+    unread: dict[str, str] | None = None,
 ) -> dict[str, Episode]:
     """Alert episodes by id (from the alerts topic) with their valid labels (from the labels topic).
 
@@ -98,7 +103,8 @@ def read_episodes(
     opened since then are kept: an open event read and ``opened_at`` not before it. One opened earlier
     (resolved since, or said open again by a daemon that took it over) may have labels older than
     ``since``, which were not read: it is left out rather than shown without them. ``say`` is told of
-    partitions read by the records' own times, as they carry no Kafka time."""
+    partitions read by the records' own times, as they carry no Kafka time. ``unread`` is given the
+    alert ids of the events of another schema than 1, each with its schema (a later release's)."""
     options = client_options(settings) | {"fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms}
     episodes: dict[str, Episode] = {}
     opened: set[str] = set()
@@ -107,7 +113,10 @@ def read_episodes(
         try:
             event = orjson.loads(msg.value)
             if not is_schema_1(event):  # an incompatible change of the contract, which a later release reads
-                others[orjson.dumps(event.get("schema")).decode()[:20]] += 1
+                schema = orjson.dumps(event.get("schema")).decode()[:20]
+                others[schema] += 1
+                if unread is not None and isinstance(event.get("alert_id"), str):
+                    unread[event["alert_id"]] = schema
                 continue
             alert_id = str(event["alert_id"])
             episode = episodes.get(alert_id)
@@ -253,10 +262,14 @@ def run_label(
     doing, episode, sending = "read", None, False
     try:
         say = None if args.unchecked else lambda note: err.write(f"{note}\n")
-        episodes = {} if args.unchecked else read_episodes(settings, bootstrap, say=say)
+        unread: dict[str, str] = {}  # the ids of events of a later release's schema
+        episodes = {} if args.unchecked else read_episodes(settings, bootstrap, say=say, unread=unread)
         episode = episodes.get(args.alert_id)
         if args.unchecked:
             err.write(f"{unchecked_warning(args.alert_id, settings)}\n")
+        elif episode is None and args.alert_id in unread:
+            err.write(f"{later_schema_refusal(args.alert_id, unread[args.alert_id], settings)}\n")
+            return EXIT_REFUSED
         elif episode is None:
             near = difflib.get_close_matches(args.alert_id, list(episodes), n=3, cutoff=0.75)
             err.write(
