@@ -17,7 +17,15 @@ from pipeline.labelorder import Answer, in_label_order, repeated
 from pipeline.labels import Source
 from pipeline.textwidth import escaped
 
-__all__ = ["COLUMNS", "Episode", "later_schema_refusal", "lost_open_note", "other_schema_note", "when"]
+__all__ = [
+    "COLUMNS",
+    "Episode",
+    "event_time",
+    "later_schema_refusal",
+    "lost_open_note",
+    "other_schema_note",
+    "when",
+]
 
 #: The columns of ``dhag-pipeline alerts``' table: an :meth:`Episode.row` each.
 COLUMNS = (
@@ -35,8 +43,34 @@ COLUMNS = (
 
 
 def when(ts: float | None) -> str:
-    """A time as the consoles show it (UTC), ``-`` for none."""
-    return "-" if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    """A time as the consoles show it (UTC), ``-`` for none; one beyond the dates this host's clock can
+    show (an event may say any number) as that number.
+
+    >>> when(6.0), when(1e20)
+    ('1970-01-01T00:00:06Z', 'epoch 1e+20')
+    """
+    if ts is None:
+        return "-"
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    except (OverflowError, OSError, ValueError):
+        return f"epoch {ts:g}"
+
+
+def event_time(value: Any, name: str) -> float:
+    """A time an alert event gives (epoch seconds): a finite number, as the retrainer takes it
+    (:mod:`pipeline.retrain.alertfeed`); :class:`ValueError` for anything else, such as text.
+
+    >>> event_time(5, "ts"), event_time(1e20, "ts")
+    (5.0, 1e+20)
+    >>> event_time("nan", "opened_at")
+    Traceback (most recent call last):
+    ...
+    ValueError: opened_at must be a finite number, got 'nan'
+    """
+    if (number := _number(value)) is None:
+        raise ValueError(f"{name} must be a finite number, got {value!r:.40}")
+    return number
 
 
 @dataclass
@@ -86,7 +120,7 @@ class Episode:
         return cls(
             str(event["alert_id"]),
             str(event["asset_id"]),
-            float(event["opened_at"]),
+            event_time(event["opened_at"], "opened_at"),
             None if lost else _number(event.get("score")),
             None if lost else _text(event.get("model_version")),
             [str(s.get("sensor")) for s in top],
@@ -260,8 +294,10 @@ def _written_at(msg: Any) -> float:
 
 def _number(value: Any) -> float | None:
     """A finite number an event gives, else None."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value) if abs(value) < 2**1023 else math.inf  # float() of 10**400 overflows
+    return number if math.isfinite(number) else None
 
 
 def _text(value: Any) -> str | None:

@@ -40,6 +40,7 @@ from pipeline.alertepisodes import (
     _as_they_came,
     _once,
     _written_at,
+    event_time,
     later_schema_refusal,
     lost_open_note,
     other_schema_note,
@@ -119,6 +120,9 @@ def read_episodes(
                     unread[event["alert_id"]] = schema
                 continue
             alert_id = str(event["alert_id"])
+            if event.get("state") == "resolved":  # checked before anything of it is kept
+                ends = {"ts": event["ts"], "latest_ts": event.get("latest_ts")}
+                latest = max(event_time(t, name) for name, t in ends.items() if t is not None)
             episode = episodes.get(alert_id)
             if episode is None or (event.get("state") == "open" and episode.open_lost):
                 fresh = Episode.from_event(event)
@@ -130,8 +134,7 @@ def read_episodes(
             if event.get("state") == "resolved":
                 # Where the label store ends it: its latest reading's time, never before it opened
                 # (readings are not always dated in order: its last one may be dated earlier).
-                ends = (event["ts"], event.get("latest_ts"), episodes[alert_id].opened_at)
-                episodes[alert_id].resolved_at = max(float(t) for t in ends if t is not None)
+                episodes[alert_id].resolved_at = max(latest, episodes[alert_id].opened_at)
                 episodes[alert_id].resolved_by = event.get("resolved_by")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             continue  # not an alert event; the topic's producer is the daemon
