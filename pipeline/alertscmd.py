@@ -327,9 +327,9 @@ def run_label(
         return EXIT_BROKER
     if previous is not None and previous["label"] != verdict:
         out.write(
-            f"note: alert {args.alert_id} was labelled {previous['label']} by {previous['operator']} at "
-            f"{when(previous.get('labelled_at', previous['ts']))}; this {verdict} label replaces it "
-            "(the newest label counts; the earlier ones stay in the history)\n"
+            f"note: alert {args.alert_id} was labelled {previous['label']} by {previous['operator']}"
+            f"{_given(previous)}; this {verdict} label replaces it (the newest label counts; the earlier "
+            "ones stay in the history)\n"
         )
     elif previous is not None and previous["operator"] == operator:
         out.write(
@@ -343,6 +343,17 @@ def run_label(
     seen = "not checked" if episode is None else f"{asset}, opened {when(episode.opened_at)}"
     out.write(f"labelled alert {args.alert_id} ({seen}) as {verdict} by {operator}\n")
     return 0
+
+
+def _given(label: dict[str, Any]) -> str:
+    """When a label was given, as ``label`` says it: a label by id's ``ts``, a label by reading's
+    ``labelled_at``; a label by reading without one says no time (its ``ts`` is the reading's).
+
+    >>> _given({"alert_id": "a1", "ts": 6.0}), _given({"asset_id": "p1", "ts": 6.0})
+    (' at 1970-01-01T00:00:06Z', ' (by its reading)')
+    """
+    at = label["ts"] if "alert_id" in label else label.get("labelled_at")
+    return " (by its reading)" if at is None else f" at {when(at)}"
 
 
 def _interrupted(sending: bool, episode: Episode | None) -> str:
