@@ -19,7 +19,6 @@ refuses the client's credentials or a permission (an ACL, named with the topic r
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import math
 import os
@@ -57,6 +56,7 @@ from pipeline.kafkaclients import close_producer, closed_on_failure
 from pipeline.labelorder import Answer, given_rank, opened_on
 from pipeline.labels import LabelError, Source, label_message, parse_label
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
+from pipeline.labelunknown import unknown_alert
 from pipeline.recordjson import is_schema_1
 from pipeline.refusals import acl_refused
 from pipeline.textwidth import table_lines
@@ -273,14 +273,9 @@ def run_label(
         elif episode is None and args.alert_id in unread:
             err.write(f"{later_schema_refusal(args.alert_id, unread[args.alert_id], settings)}\n")
             return EXIT_REFUSED
-        elif episode is None:
-            near = difflib.get_close_matches(args.alert_id, list(episodes), n=3, cutoff=0.75)
-            err.write(
-                f"unknown alert {args.alert_id!r}: it is not on the topic {settings.kafka.topics.alerts!r}"
-                + (f"; did you mean {' or '.join(map(shown_name, near))}?" if near else "")
-                + " (an alert older than the topic's retention is no longer on it, and --unchecked labels "
-                "it unchecked; `dhag-pipeline alerts` lists the recent ones)\n"
-            )
+        elif episode is None:  # (one of a later schema's events only was said above, with its schema)
+            known = episodes.keys() | unread.keys()
+            err.write(f"{unknown_alert(args.alert_id, known, settings.kafka.topics.alerts, bootstrap)}\n")
             return EXIT_REFUSED
         previous = None if episode is None else episode.label
         labels = settings.kafka.topics
