@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 import orjson
@@ -72,6 +72,7 @@ __all__ = [
 ]
 
 EXIT_REFUSED = 2  # also a config error: the broker refused the client's credentials
+EXIT_UNWRITTEN = 1  # its output refused (a full disk)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: Ctrl-C
 EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `dhag`'s commands and a shell's own tools say it
 
@@ -86,7 +87,7 @@ def run_console(settings: Settings, args: argparse.Namespace) -> int:
         sys.stderr.write(f"{args.command}: interrupted\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # nothing left to say, to no one: not even at the interpreter's last flush
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silenced(sys.stdout)
         return EXIT_READER_GONE
 
 
@@ -232,16 +233,36 @@ def run_alerts(
     if not chosen and args.asset is not None:
         topic = settings.kafka.topics.alerts
         err.write(f"{asset_note(args.asset, episodes, since=since, topic=topic)}\n")
-    if args.json:
-        for episode in chosen:
-            out.write(json.dumps(episode.as_dict()) + "\n")
-        return 0
-    if not chosen:
-        out.write("no alerts\n")
-        return 0
-    rows = [COLUMNS, *(e.row() for e in chosen)]
-    out.writelines(line + "\n" for line in table_lines(rows))  # by terminal columns: wide scripts too
+    try:
+        _write_list(out, chosen, as_json=args.json)
+    except BrokenPipeError:
+        raise  # the reader went away: nothing to say (run_console)
+    except OSError as exc:  # a full disk, a file over its quota
+        err.write(f"alerts: cannot write the list to its output: {exc.strerror or exc}\n")
+        _silenced(out)
+        return EXIT_UNWRITTEN
     return 0
+
+
+def _write_list(out: TextIO, chosen: list[Episode], *, as_json: bool) -> None:
+    """The episodes listed, as a table (by terminal columns: wide scripts too) or one JSON object a line,
+    flushed: a write the system refuses is found here, not at the interpreter's exit."""
+    if as_json:
+        lines: Iterable[str] = (json.dumps(episode.as_dict()) for episode in chosen)
+    else:
+        lines = table_lines([COLUMNS, *(e.row() for e in chosen)]) if chosen else ["no alerts"]
+    out.writelines(line + "\n" for line in lines)
+    out.flush()
+
+
+def _silenced(out: TextIO) -> None:
+    """``out``, when it is a file, sent to /dev/null: what its buffer still holds can no longer be
+    written, and the interpreter's last flush would say so in a traceback."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):  # not a file (io.UnsupportedOperation is both)
+        return
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
 
 
 def run_label(

@@ -57,6 +57,29 @@ def test_alerts_whose_reader_went_away_ends_quietly_with_141(as_json: bool) -> N
     assert code == 141
 
 
+@pytest.mark.parametrize("limit", ["2", "3000"])
+def test_alerts_whose_output_the_system_refuses_says_so_in_one_line_and_exits_1(limit: str) -> None:
+    # Before, a traceback of OSError 'No space left on device' (exit 1), from the list's last write or
+    # from the interpreter's last flush of a short list.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")} | {
+        "PYTHONPATH": str(ROOT)
+    }
+    argv = ["alerts", "--bootstrap", "k:9092", "--limit", limit, "--json"]
+    with open("/dev/full", "w") as full:  # a disk with no space left
+        done = subprocess.run(
+            [sys.executable, "-c", MANY, *argv],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+            timeout=120,
+        )
+    said = done.stderr.decode().splitlines()
+    assert said[-1] == "alerts: cannot write the list to its output: No space left on device", said
+    assert "Traceback" not in done.stderr.decode() and "Exception ignored" not in done.stderr.decode()
+    assert done.returncode == 1
+
+
 def _stopped(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int | str, str, str]:
     """The exit code, stdout and stderr of the console ``argv`` runs; a Ctrl-C that escapes it (a
     traceback, to an operator) is failed here rather than stopping the test session."""
