@@ -47,6 +47,7 @@ from dhag.retry import describe_health
 from dhag.rownote import with_row_note, written_cell
 from dhag.scoreswrite import write_scores
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
+from dhag.stopsignals import Stopped, stopped_by_signals
 from dhag.threshold import check_threshold
 from dhag.topfeatures import top_features_cell
 from dhag.trainargs import add_train_parser, named_as_option, untrained_model
@@ -313,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 done; 1 an unexpected failure (a traceback follows); 2 bad input, settings, "
         "options or model file, or out of memory reading, training, saving the model, loading the model, "
         "scoring or writing the scores (one line on stderr says "
-        "which); 130 interrupted; 141 the reader of the output went away (dhag score ... | head).",
+        "which); 130 interrupted; 143 stopped by SIGTERM, 129 by SIGHUP (the file being written left as it "
+        "was); 141 the reader of the output went away (dhag score ... | head).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -363,7 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args))
+        with stopped_by_signals():
+            return int(args.func(args))
     except DHAGError as exc:
         if isinstance(exc, InputError):
             data = getattr(args, "data", None)
@@ -378,6 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file the command was told to write (or read) that the system refuses
         print(f"dhag {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Stopped as exc:  # `timeout`, `kill`, a closed terminal: what was being written is gone
+        print(f"dhag {args.command}: stopped by {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print(f"dhag {args.command}: interrupted", file=sys.stderr)
         return 130
