@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,11 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="rows the threshold is calibrated on: a random slice; for data in time order, stretches "
         "spread over it (blocks) or the last rows (default random)",
     )
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (there is none either where stderr is not a terminal: a log file, a pipe)",
+    )
     return train
 
 
@@ -147,7 +152,8 @@ def untrained_model(args: argparse.Namespace, *, categorical: list[str], passthr
         categorical=categorical,
         allow_many_categories=args.allow_many_categories,
         passthrough=passthrough,
-        progress=not args.quiet,
+        # A log keeps every redraw of the bar, each meant to replace the last on a terminal.
+        progress=not args.quiet and sys.stderr is not None and sys.stderr.isatty(),
     )
     try:
         validate_params(model)
