@@ -125,6 +125,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     if args.explain < 0:
         raise DHAGError(f"--explain must be 0 (none) or a count of features. Got {args.explain}.")
+    if args.out is not None and str(args.out) == "-":  # the shell's name for standard output
+        args.out = None
     ids = args.id_columns or []
     for name in ids:
         if name in _SCORE_COLUMNS:
@@ -326,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score rows; writes CSV with score and anomaly columns")
     score.add_argument("--model", required=True, type=Path, help="the model file")
     score.add_argument("--data", required=True, type=Path, help="the rows: CSV, Parquet or NPZ")
-    score.add_argument("--out", type=Path, help="CSV file to write (default: stdout)")
+    score.add_argument("--out", type=Path, help="CSV file to write (default, or -: stdout)")
     score.add_argument(
         "--id-columns",
         type=column_list,

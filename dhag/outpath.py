@@ -37,6 +37,11 @@ def check_results_out(path: Path, *, option: str = "--json", done: str = "run") 
 
 def _check_made_file(path: Path, *, option: str, what: str, example: str, done: str) -> None:
     """The checks of :func:`check_model_out`, its refusals naming ``option`` and what was not ``done``."""
+    if str(path) == "-":  # the shell's name for standard output, which takes no model or results
+        raise InputError(
+            f"{option} '-' names standard output, where the {what} is not written: name the {what} file, "
+            f"such as {example!r} ('./-' for a file named '-'); nothing was {done}."
+        )
     if path.is_dir():
         raise InputError(
             f"{option} {str(path)!r} is a folder: name the {what} file to write, such as "

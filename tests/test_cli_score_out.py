@@ -117,3 +117,26 @@ def test_score_out_named_as_another_format_is_refused_before_scoring(
 def test_score_out_with_another_suffix_is_written_as_csv(model: Path, rows: Path, tmp_path: Path) -> None:
     assert _score(model, rows, tmp_path / "scores.txt") == 0
     assert (tmp_path / "scores.txt").read_text().startswith("score,anomaly\n")
+
+
+def test_score_out_dash_writes_the_scores_to_standard_output(
+    model: Path, rows: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert _score(model, rows, "-") == 0
+    # Before: a file named '-' in the working folder, and nothing on standard output.
+    assert not (tmp_path / "-").exists()
+    assert capsys.readouterr().out.splitlines()[0] == "score,anomaly"
+
+
+def test_train_out_dash_is_refused_before_training(rows: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("dhag.cli.read_table", lambda *a, **k: pytest.fail("read the rows before refusing"))
+    assert main(["train", "--data", str(rows), "--out", "-", "--quiet"]) == 2
+    # Before: trained, then wrote the model to a file named '-' in the working folder.
+    assert not (tmp_path / "-").exists()
+    assert capsys.readouterr().err == (
+        "dhag train: error: --out '-' names standard output, where the model is not written: name the "
+        "model file, such as 'model.dhag' ('./-' for a file named '-'); nothing was trained.\n"
+    )
