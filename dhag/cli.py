@@ -45,7 +45,7 @@ from dhag.outpath import check_model_out, check_not_an_input, check_scores_out
 from dhag.params import resolve_device
 from dhag.retry import describe_health
 from dhag.rownote import with_row_note, written_cell
-from dhag.scoreswrite import write_scores
+from dhag.scoreswrite import check_standard_output, write_scores
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 from dhag.stopsignals import Stopped, stopped_by_signals
 from dhag.threshold import check_threshold
@@ -131,7 +131,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     for name in ids:
         if name in _SCORE_COLUMNS:
             raise InputError(f"{name!r} is a column dhag score writes; it cannot also be an id column.")
-    if args.out:
+    if args.out is None:
+        check_standard_output()
+    else:
         check_scores_out(args.out)
         inputs = {"--model": args.model, "--data": args.data}
         check_not_an_input(args.out, inputs, writes="scores", done="scored")

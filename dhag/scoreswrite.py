@@ -16,7 +16,17 @@ from dhag.atomicwrite import write_atomic_with
 from dhag.exceptions import DHAGError
 from dhag.outofmemory import said_when_out_of_memory, writing_message
 
-__all__ = ["write_scores"]
+__all__ = ["check_standard_output", "write_scores"]
+
+
+def check_standard_output() -> None:
+    """Raise :class:`DHAGError` when standard output is closed (``>&-``: Python's ``sys.stdout`` is
+    None), before any work: the scores would have nowhere to go."""
+    if sys.stdout is None:
+        raise DHAGError(
+            "standard output is closed (>&-), so the scores have nowhere to go: name a file with --out; "
+            "nothing was scored."
+        )
 
 
 def write_scores(frame: pd.DataFrame, path: Path | None) -> None:

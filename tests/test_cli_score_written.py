@@ -129,3 +129,18 @@ def test_score_out_dev_full_names_it(model: Path, rows: Path, capsys) -> None:
     assert main(["score", "--model", str(model), "--data", str(rows), "--out", "/dev/full"]) == 2
     err = _one_line(capsys.readouterr().err)
     assert "cannot write the scores of 200 rows to '/dev/full': No space left on device" in err
+
+
+def test_score_with_standard_output_closed_is_refused_before_scoring(
+    model: Path, rows: Path, monkeypatch, capsys
+) -> None:
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", None)  # what Python makes of a closed standard output: `>&-`
+    monkeypatch.setattr("dhag.cli.read_table", lambda *a, **k: pytest.fail("read the rows first"))
+    # Before: the whole file read and scored, then a traceback, AttributeError: 'NoneType' object has
+    # no attribute 'flush', exit 1.
+    assert main(["score", "--model", str(model), "--data", str(rows)]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        "dhag score: error: standard output is closed (>&-), so the scores have nowhere to go: name a "
+        "file with --out; nothing was scored.\n"
+    )
