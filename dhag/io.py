@@ -52,7 +52,7 @@ def read_table(
     """
     path = Path(path)
     try:
-        is_file = stat.S_ISREG(path.stat().st_mode)
+        mode = path.stat().st_mode
     except FileNotFoundError as exc:
         if str(path) == "-":
             raise InputError(
@@ -62,7 +62,15 @@ def read_table(
         raise InputError(f"Data file {str(path)!r} does not exist.") from exc
     except OSError as exc:  # a symlink loop, a folder that may not be searched
         raise InputError(f"Data file {str(path)!r} cannot be read: {exc.strerror or exc}.") from exc
-    if not is_file:
+    if stat.S_ISFIFO(mode):
+        raise InputError(
+            f"Data file {str(path)!r} is a pipe (a FIFO, or a process substitution <(...)), which can be "
+            "read only once, and dhag reads a file's first lines before the whole: write the rows to a "
+            "file first, its suffix naming its format (.csv, .csv.gz, .parquet or .npz)."
+        )
+    if stat.S_ISDIR(mode):
+        raise InputError(f"Data file {str(path)!r} is a folder: name a file in it.")
+    if not stat.S_ISREG(mode):
         raise InputError(f"Data file {str(path)!r} is not a file.")
     if label_column is not None and label_column in [str(c) for c in text_columns]:
         raise InputError(f"{label_column!r} is the label column; it cannot also be a feature (categorical).")

@@ -3,6 +3,7 @@ cut short. Each is refused in one line that says what the file is, not a header 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +79,21 @@ def test_an_npz_without_feature_names_says_its_columns_were_named_for_it(
     err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
     assert "unexpected 'x0', 'x1'" in err and "has no array 'feature_names'" in err
     assert "feature_names=np.array(['a', 'b'])" in err and "--id-columns" not in err
+
+
+def test_data_from_a_pipe_is_said_to_be_one(model: Path, tmp_path: Path, capsys) -> None:
+    pipe = tmp_path / "rows.csv"  # as `--data <(head -n 1000 big.csv)` gives: /dev/fd/63, a pipe
+    pipe.unlink()
+    os.mkfifo(pipe)
+    err = _refused(["score", "--model", str(model), "--data", str(pipe)], capsys)
+    # Before: "Data file '.../rows.csv' is not a file.", of what the user took for one.
+    assert err == (
+        f"dhag score: error: Data file {str(pipe)!r} is a pipe (a FIFO, or a process substitution <(...)), "
+        "which can be read only once, and dhag reads a file's first lines before the whole: write the "
+        "rows to a file first, its suffix naming its format (.csv, .csv.gz, .parquet or .npz).\n"
+    )
+
+
+def test_data_given_as_a_folder_is_said_to_be_one(model: Path, tmp_path: Path, capsys) -> None:
+    err = _refused(["score", "--model", str(model), "--data", str(tmp_path)], capsys)
+    assert err == f"dhag score: error: Data file {str(tmp_path)!r} is a folder: name a file in it.\n"
