@@ -41,7 +41,7 @@ from dhag.outofmemory import (
     saving_message,
     scoring_message,
 )
-from dhag.outpath import check_model_out, check_not_an_input, check_scores_out
+from dhag.outpath import check_model_out, check_not_an_input, check_scores_out, out_file
 from dhag.params import resolve_device
 from dhag.retry import describe_health
 from dhag.rownote import with_row_note, written_cell
@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score rows; writes CSV with score and anomaly columns")
     score.add_argument("--model", required=True, type=Path, help="the model file")
     score.add_argument("--data", required=True, type=Path, help="the rows: CSV, Parquet or NPZ")
-    score.add_argument("--out", type=Path, help="CSV file to write (default, or -: stdout)")
+    score.add_argument("--out", type=out_file("scores.csv"), help="CSV file to write (default, or -: stdout)")
     score.add_argument(
         "--id-columns",
         type=column_list,
@@ -353,7 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sign.add_argument("model", type=Path, nargs="+", help="one or more models (e.g. a registry's *.dhag)")
     sign.add_argument(
-        "--out", type=Path, help="where to write the signed model (one model only; default: in place)"
+        "--out",
+        type=out_file("model.dhag"),
+        help="where to write the signed model (one model only; default: in place)",
     )
     sign.set_defaults(func=_cmd_sign)
 

@@ -4,15 +4,43 @@ file, or one the user may not write in."""
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import tempfile
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
 from dhag.exceptions import InputError
 
-__all__ = ["check_model_out", "check_not_an_input", "check_results_out", "check_scores_out"]
+__all__ = ["check_model_out", "check_not_an_input", "check_results_out", "check_scores_out", "out_file"]
+
+
+def out_file(example: str) -> Callable[[str], Path]:
+    """An :mod:`argparse` ``type`` for an option naming a file to write: a value that names a folder by
+    its end, ``results/`` or ``results/.``, is refused (a :class:`~pathlib.Path` drops that end, and the
+    file would be written as ``results``), suggesting ``example`` in it.
+
+    >>> out_file("model.dhag")("models/m.dhag")
+    PosixPath('models/m.dhag')
+    >>> try:
+    ...     out_file("model.dhag")("models/")
+    ... except argparse.ArgumentTypeError as exc:
+    ...     print(exc)
+    'models/' ends in '/', naming a folder: name the file to write, such as 'models/model.dhag'
+    """
+
+    def read(value: str) -> Path:
+        if os.path.basename(value) in ("", "."):
+            tail = "/" if value.endswith("/") else "/."
+            raise argparse.ArgumentTypeError(
+                f"{value!r} ends in {tail!r}, naming a folder: name the file to write, such as "
+                f"{os.path.join(value, example)!r}"
+            )
+        return Path(value)
+
+    return read
 
 
 def check_model_out(path: Path) -> None:

@@ -12,6 +12,7 @@ from dhag.estimator import DHAG
 from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
+from dhag.outpath import out_file
 from dhag.params import resolve_device, validate_params
 
 __all__ = ["add_train_parser", "named_as_option", "untrained_model"]
@@ -35,7 +36,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     train = subparsers.add_parser("train", help="train a model on normal rows (CSV, Parquet or NPZ)")
     train.add_argument("--data", required=True, type=Path, help="the rows: CSV, Parquet or NPZ")
     train.add_argument(
-        "--out", required=True, type=Path, help="the model file to write (missing folders are made)"
+        "--out",
+        required=True,
+        type=out_file("model.dhag"),
+        help="the model file to write (missing folders are made)",
     )
     train.add_argument("--label-column", help="column with 1 = known anomaly, 0 = normal")
     train.add_argument(

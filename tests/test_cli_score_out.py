@@ -140,3 +140,22 @@ def test_train_out_dash_is_refused_before_training(rows: Path, tmp_path: Path, m
         "dhag train: error: --out '-' names standard output, where the model is not written: name the "
         "model file, such as 'model.dhag' ('./-' for a file named '-'); nothing was trained.\n"
     )
+
+
+@pytest.mark.parametrize("command", ["train", "score"])
+def test_out_ending_in_a_slash_is_refused_as_a_folder(
+    command: str, model: Path, rows: Path, tmp_path: Path, no_scoring, capsys
+) -> None:
+    given = f"{tmp_path / 'results'}/"  # a folder, meant to be made or written in
+    argv = {
+        "train": ["train", "--data", str(rows)],
+        "score": ["score", "--model", str(model), "--data", str(rows)],
+    }
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv[command], "--out", given])
+    assert stopped.value.code == 2
+    # Before: the slash dropped, the model or the scores written to a file named 'results'.
+    assert not (tmp_path / "results").exists()
+    example = "model.dhag" if command == "train" else "scores.csv"
+    said = f"argument --out: {given!r} ends in '/', naming a folder: name the file to write, such as "
+    assert said + repr(given + example) in capsys.readouterr().err
