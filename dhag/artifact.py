@@ -174,9 +174,18 @@ def _unreadable(path: Path, exc: BaseException) -> ArtifactError:
     )
 
 
+# The first bytes of the binary files a model is mistaken for, and what each is.
+_DATA_FORMATS = {
+    b"PK\x03\x04": "a zip archive (an NPZ, or a PyTorch .pt)",
+    b"PAR1": "a Parquet file",
+    b"\x1f\x8b": "a gzip-compressed file (a .csv.gz)",
+}
+
+
 def _cut_short(head: bytes, header_len: int, header_bytes: bytes) -> str:
     """Why a file's first bytes hold no whole safetensors header: it is empty or a few bytes long, it is
-    text (a data file given as the model), or the header its first 8 bytes announce is cut short.
+    text or a binary data file (given as the model), or the header its first 8 bytes announce is cut
+    short.
 
     >>> print(_cut_short(b"a,b\\n0,0\\n", 3474863307848982625, b"1,1\\n"))
     it starts with 'a,b\\n0,0\\n1,1\\n': text, not a DHAG model (a data file given as the model?)
@@ -185,6 +194,9 @@ def _cut_short(head: bytes, header_len: int, header_bytes: bytes) -> str:
         return "it is empty (0 bytes)"
     if len(head) < 8:
         return f"it holds only {len(head)} bytes"
+    for magic, kind in _DATA_FORMATS.items():
+        if head.startswith(magic):
+            return f"it is {kind}, not a DHAG model (a data file given as the model?)"
     # A header's length is 8 bytes of a binary number (zeros at its top): text is no header.
     text = (head + header_bytes)[:32].decode("utf-8", errors="replace").rstrip("\ufffd")
     if all(c.isprintable() or c in "\n\r\t" for c in text):
