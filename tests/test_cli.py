@@ -361,7 +361,8 @@ def test_help_and_the_library_page_say_what_each_exit_status_means(capsys) -> No
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     readme = " ".join((Path(__file__).parents[1] / "docs" / "library.md").read_text().split())
-    for said in ("0 done", "1 an unexpected failure", "2 bad input", "130 interrupted", "141 the reader"):
+    exits = ("0 done", "1 an unexpected failure", "2 bad input", "130 interrupted", "143 stopped by SIGTERM")
+    for said in (*exits, "141 the reader"):
         assert said in text
         assert f"`{said.split()[0]}` {said.split(' ', 1)[1]}" in readme
 
