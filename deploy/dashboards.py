@@ -78,10 +78,17 @@ def make_panel(
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
         "datasource": DATASOURCE,
         "targets": targets,
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": extra.pop("overrides", [])},
         "options": extra.pop("options", {}),
     }
     return panel | extra
+
+
+def own_axis(ref: str, unit: str) -> dict[str, Any]:
+    """A panel's override: the series of its query ``ref`` in ``unit``, on an axis of their own (right),
+    where the panel's unit is another's (a count per second beside shares)."""
+    properties = [{"id": "unit", "value": unit}, {"id": "custom.axisPlacement", "value": "right"}]
+    return {"matcher": {"id": "byFrameRefID", "options": ref}, "properties": properties}
 
 
 def render_dashboard(

@@ -1,0 +1,75 @@
+"""deploy/grafana/dashboards: each series drawn in a unit that is what it counts, whatever the unit of
+the panel it shares."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from deploy_support import DEPLOY
+
+DASHBOARDS = DEPLOY / "grafana" / "dashboards"
+# Grafana's units of a count per second (Throughput in its unit picker).
+PER_SECOND = {"reqps", "rps", "wps", "cps", "ops", "iops"}
+
+
+def _targets() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(dashboard file, panel, query) for every query of every panel."""
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                yield path.name, panel, target
+
+
+def unit_of(panel: dict[str, Any], ref_id: str) -> str | None:
+    """The unit Grafana draws query ``ref_id``'s series in: an override that matches that query, else
+    the panel's own."""
+    unit = panel["fieldConfig"]["defaults"].get("unit")
+    for override in panel["fieldConfig"].get("overrides", []):
+        if override["matcher"] == {"id": "byFrameRefID", "options": ref_id}:
+            unit = next((p["value"] for p in override["properties"] if p["id"] == "unit"), unit)
+    return unit
+
+
+def _is_count(expr: str) -> bool:
+    """A count or a count per second (a rate or increase, not divided by another, not a quantile)."""
+    return bool(re.search(r"\b(?:rate|increase)\(", expr)) and "/" not in expr and "quantile" not in expr
+
+
+def test_the_unit_check_sees_an_override_by_query() -> None:
+    panel = {"fieldConfig": {"defaults": {"unit": "percentunit"}, "overrides": []}}
+    assert unit_of(panel, "C") == "percentunit"
+    panel["fieldConfig"]["overrides"] = [
+        {"matcher": {"id": "byFrameRefID", "options": "C"}, "properties": [{"id": "unit", "value": "cps"}]}
+    ]
+    assert unit_of(panel, "C") == "cps" and unit_of(panel, "A") == "percentunit"
+    assert _is_count("sum by (reason) (rate(dhag_dlq_records_total[5m]))")
+    assert not _is_count("sum(rate(a_total[5m])) / sum(rate(b_total[5m]))")
+
+
+def test_no_count_or_rate_is_drawn_as_a_percentage() -> None:
+    # Before, the pipeline health's "Dead-letter queue" panel (percentunit, for its shares of records
+    # dead-lettered) drew its third query, the records dead-lettered per second by reason, in percent:
+    # 2 records/s of not_json read "200%", beside shares of a few percent.
+    drawn = []
+    for name, panel, target in _targets():
+        if _is_count(target["expr"]):
+            drawn.append(target["expr"])
+            assert unit_of(panel, target["refId"]) != "percentunit", (
+                f"{name}, {panel['title']!r}, query {target['refId']}: a count drawn in percent"
+            )
+    assert any("dhag_dlq_records_total" in expr for expr in drawn)
+
+
+def test_a_series_whose_legend_says_per_second_is_drawn_per_second() -> None:
+    seen = 0
+    for name, panel, target in _targets():
+        legend = target.get("legendFormat", "")
+        if re.search(r"(?:^|\s)/s\b", legend) and panel["type"] == "timeseries":
+            seen += 1
+            assert unit_of(panel, target["refId"]) in PER_SECOND, (
+                f"{name}, {panel['title']!r}, query {target['refId']} ({legend!r}): not drawn per second"
+            )
+    assert seen, "no legend says /s: the check checks nothing"
