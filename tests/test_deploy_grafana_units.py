@@ -1,5 +1,5 @@
 """deploy/grafana/dashboards: each series drawn in a unit that is what it counts, whatever the unit of
-the panel it shares."""
+the panel it shares; a title that says how long an alert waits says what its rule waits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from deploy_support import DEPLOY
+from deploy_support import DEPLOY, alert_rules
 
 DASHBOARDS = DEPLOY / "grafana" / "dashboards"
 # Grafana's units of a count per second (Throughput in its unit picker).
@@ -73,3 +73,21 @@ def test_a_series_whose_legend_says_per_second_is_drawn_per_second() -> None:
                 f"{name}, {panel['title']!r}, query {target['refId']} ({legend!r}): not drawn per second"
             )
     assert seen, "no legend says /s: the check checks nothing"
+
+
+def _minutes(alert: str) -> int:
+    """The `for:` of ``alert`` in the rule files, in minutes."""
+    (rule,) = [rule for rule in alert_rules() if rule["alert"] == alert]
+    number, unit = re.fullmatch(r"(\d+)([mh])", rule["for"]).groups()
+    return int(number) * (60 if unit == "h" else 1)
+
+
+def test_the_titles_that_say_how_long_an_alert_waits_say_its_rules_wait() -> None:
+    # Before, the panel of the readings misdated and of assets without a reference said both alerts
+    # fire after 30 minutes; DhagReadingsMisdated waits 35 (five more than DhagAssetClockSkewed).
+    titles = {panel["title"] for _, panel, _ in _targets()}
+    (beyond,) = [title for title in titles if title.startswith("Readings beyond the training range")]
+    assert f"for {_minutes('DhagOutsideTrainingRange')} min" in beyond
+    (misdated,) = [title for title in titles if title.startswith("Readings misdated")]
+    assert f"misdated for {_minutes('DhagReadingsMisdated')} min" in misdated, misdated
+    assert f"without a reference for {_minutes('DhagReadingsUnreferenced')} min" in misdated, misdated
