@@ -287,6 +287,32 @@ def test_the_toolbox_can_publish_a_model_where_no_other_pod_can(tmp_path: Path) 
     assert command[:2] == ["python", "-c"] and "SIGTERM" in command[2] and "pause" in command[2]
 
 
+def _bytes(quantity: str) -> float:
+    """A Kubernetes memory quantity (``2Gi``, ``512Mi``, ``3G``) in bytes."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return float(quantity.removesuffix(suffix)) * factor
+    return float(quantity)
+
+
+# The peak memory of `models train` on a CSV history of 3 million rows (docs/service.md, "The history file").
+TRAIN_PEAK_BYTES = 2.3e9
+
+
+def test_the_toolbox_has_the_memory_to_train_the_first_model_from_a_history() -> None:
+    # Before, it had a daemon's 2Gi limit: `models train` on a history of 3 million rows peaks at 2.3 GB,
+    # so the first model of a plant with such a history, which only the toolbox can train, was killed
+    # (137, OOMKilled) partway, with less memory than the retrainer has to train a candidate.
+    (toolbox,) = _one("Deployment", "dhag-toolbox")["spec"]["template"]["spec"]["containers"]
+    (retrainer,) = _one("StatefulSet", "dhag-retrainer")["spec"]["template"]["spec"]["containers"]
+    limit = _bytes(toolbox["resources"]["limits"]["memory"])
+    assert limit >= 1.5 * TRAIN_PEAK_BYTES  # with room for a larger history than that
+    assert limit >= _bytes(retrainer["resources"]["limits"]["memory"])
+    assert _bytes(toolbox["resources"]["requests"]["memory"]) <= limit
+    assert _bytes("512Mi") == 2**29 and _bytes("3G") == 3e9
+
+
 def test_the_monitors_and_rules_carry_the_label_kube_prometheus_stack_selects() -> None:
     # Before, none had a `release` label: kube-prometheus-stack's Prometheus selects ServiceMonitors and
     # PrometheusRules by `release: <its Helm release>` unless told otherwise, so it neither scraped the
