@@ -5,6 +5,7 @@ and the rule files they must agree with."""
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -311,6 +312,24 @@ def test_the_toolbox_has_the_memory_to_train_the_first_model_from_a_history() ->
     assert limit >= _bytes(retrainer["resources"]["limits"]["memory"])
     assert _bytes(toolbox["resources"]["requests"]["memory"]) <= limit
     assert _bytes("512Mi") == 2**29 and _bytes("3G") == 3e9
+
+
+def test_the_commands_docs_run_in_a_pod_read_its_configmap() -> None:
+    # A command exec'd in a pod without --config reads the image's /app/config.yaml, not the plant's
+    # ConfigMap: before, DhagModelReloadFailing's runbook rolled back with `kubectl exec
+    # sts/dhag-retrainer -- dhag-pipeline models rollback`, which acts on the image's default registry
+    # (/models/registry) whatever model.registry the ConfigMap names.
+    (retrainer,) = _one("StatefulSet", "dhag-retrainer")["spec"]["template"]["spec"]["containers"]
+    config = retrainer["args"][retrainer["args"].index("--config") + 1]
+    docs = [DEPLOY.parent / "README.md", *sorted((DEPLOY.parent / "docs").rglob("*.md"))]
+    execs = [
+        (path.name, " ".join(match.split()))
+        for path in docs
+        for match in re.findall(r"kubectl exec [^`]*?-- dhag-pipeline [^`]*", path.read_text())
+    ]
+    assert len(execs) >= 2, execs
+    for name, command in execs:
+        assert f"--config {config}" in command, f"{name}: {command}"
 
 
 def test_the_monitors_and_rules_carry_the_label_kube_prometheus_stack_selects() -> None:
