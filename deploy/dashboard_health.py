@@ -164,7 +164,8 @@ def pipeline_health() -> str:
         # Which broker operation fails (DhagKafkaUnreachable, DhagOutputRefused, DhagConsumerReplaced,
         # DhagAlertsNotCarriedOver): connect, connection, poll, produce, commit, stalled, join, carry_over;
         # and of those, the ones Kafka refused, by how (DhagKafkaAccessRefused): a different fix. The
-        # retrainer counts its refusals too (DhagRetrainerAccessRefused): by job, so they stay apart.
+        # retrainer counts its failures and refusals too (DhagRetrainerKafkaUnreachable,
+        # DhagRetrainerAccessRefused): by job, so they stay apart from the daemons'.
         make_panel(
             "timeseries",
             "Broker failures by operation (per hour)",
@@ -172,8 +173,8 @@ def pipeline_health() -> str:
             [
                 query_target(
                     "A",
-                    "sum by (namespace, operation) (increase(dhag_broker_failures_total[1h]))",
-                    "{{operation}}" + PLANT_LEGEND,
+                    "sum by (namespace, job, operation) (increase(dhag_broker_failures_total[1h]))",
+                    "{{operation}} ({{job}})" + PLANT_LEGEND,
                 ),
                 query_target(
                     "B",

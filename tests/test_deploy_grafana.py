@@ -315,18 +315,20 @@ def test_the_pipeline_health_shows_broker_failures_by_operation_beside_the_repli
     # Which broker operation fails (connect, poll, produce, join, carry_over, ...) tells
     # DhagKafkaUnreachable and DhagConsumerReplaced apart from the brokers refusing one topic or read;
     # the failures that were Kafka refusing the daemon (credentials, ACLs) beside them, by how; the
-    # retrainer's refusals (the same counter) apart from the daemons', by job.
+    # retrainer's failures and refusals (the same counters) apart from the daemons', by job.
     exprs = _panel_exprs("dhag-pipeline-health")
     title = "Broker failures by operation (per hour)"
     assert exprs[title] == [
-        'sum by (namespace, operation) (increase(dhag_broker_failures_total{namespace=~"$namespace"}[1h]))',
+        "sum by (namespace, job, operation) "
+        '(increase(dhag_broker_failures_total{namespace=~"$namespace"}[1h]))',
         "sum by (namespace, job, operation, kind) "
         '(increase(dhag_broker_refusals_total{namespace=~"$namespace"}[1h]))',
     ]
     (dashboard,) = [d for d in _dashboards() if d["uid"] == "dhag-pipeline-health"]
     (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
     assert (
-        panel["type"] == "timeseries" and panel["targets"][0]["legendFormat"] == "{{operation}} {{namespace}}"
+        panel["type"] == "timeseries"
+        and panel["targets"][0]["legendFormat"] == "{{operation}} ({{job}}) {{namespace}}"
     )
     assert panel["targets"][1]["legendFormat"] == "{{operation}} refused ({{kind}}, {{job}}) {{namespace}}"
     assert "Partitions and replicas" in _neighbours("dhag-pipeline-health", title)

@@ -1,5 +1,6 @@
 """deploy/grafana/dashboards: each series drawn in a unit that is what it counts, whatever the unit of
-the panel it shares; a title that says how long an alert waits says what its rule waits."""
+the panel it shares; the series the daemons and the retrainer both export kept apart; a title that
+says how long an alert waits says what its rule waits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from deploy_support import DEPLOY, alert_rules
+from deploy_support import DEPLOY, SHARED, alert_rules
+from prometheus_client import CollectorRegistry
+
+from pipeline.metrics import RetrainMetrics
 
 DASHBOARDS = DEPLOY / "grafana" / "dashboards"
 # Grafana's units of a count per second (Throughput in its unit picker).
@@ -91,3 +95,50 @@ def test_the_titles_that_say_how_long_an_alert_waits_say_its_rules_wait() -> Non
     (misdated,) = [title for title in titles if title.startswith("Readings misdated")]
     assert f"misdated for {_minutes('DhagReadingsMisdated')} min" in misdated, misdated
     assert f"without a reference for {_minutes('DhagReadingsUnreferenced')} min" in misdated, misdated
+
+
+def _retrainer_operations(name: str) -> set[str]:
+    """The values of ``operation`` the retrainer exports ``name`` with (each from its start)."""
+    registry = CollectorRegistry()
+    RetrainMetrics(registry)
+    return {s.labels["operation"] for f in registry.collect() for s in f.samples if s.name == name}
+
+
+def merges_the_retrainer(expr: str) -> list[str]:
+    """The selectors of ``expr`` of a series both the daemons and the retrainer export that an
+    aggregation without ``job`` adds up over both: none of its matchers leaves the retrainer out (a
+    ``job`` matcher, or operations it never fails)."""
+    merged = []
+    aggregations = re.findall(
+        r"\b(?:sum|min|max|avg|count|group|topk|bottomk)\b\s*(\w*)\s*(\([^()]*\))?\s*\(", expr
+    )
+    keeps_job = all(how == "by" and re.search(r"\bjob\b", labels) for how, labels in aggregations)
+    for name, matchers in re.findall(r"\b(dhag_broker_\w+_total)(\{[^}]*\})?", expr):
+        if name not in SHARED or keeps_job or re.search(r"\bjob\s*=", matchers):
+            continue
+        operations = re.search(r'operation\s*=~?\s*"([^"]*)"', matchers)
+        if operations and not set(operations.group(1).split("|")) & _retrainer_operations(name):
+            continue
+        merged.append(name + matchers)
+    return merged
+
+
+def test_the_merge_check_sees_the_retrainer_added_to_the_daemons() -> None:
+    assert merges_the_retrainer("sum by (namespace, operation) (increase(dhag_broker_failures_total[1h]))")
+    assert not merges_the_retrainer(
+        "sum by (namespace, job, operation) (rate(dhag_broker_failures_total[5m]))"
+    )
+    assert not merges_the_retrainer('sum(increase(dhag_broker_failures_total{operation="carry_over"}[1h]))')
+    assert merges_the_retrainer('sum(increase(dhag_broker_failures_total{operation=~"poll|join"}[1h]))')
+
+
+def test_no_panel_adds_the_retrainers_broker_failures_to_the_daemons() -> None:
+    # Before, the pipeline health's "Broker failures by operation" summed dhag_broker_failures_total by
+    # operation alone: the retrainer's failed polls and connections (it exports the same counter)
+    # showed as the daemons', "poll" and "connection", beside the refusals kept apart by job.
+    seen = 0
+    for name, panel, target in _targets():
+        if any(shared in target["expr"] for shared in SHARED):
+            seen += 1
+            assert not merges_the_retrainer(target["expr"]), f"{name}, {panel['title']!r}: {target['expr']}"
+    assert seen >= 2
