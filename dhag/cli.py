@@ -43,6 +43,7 @@ from dhag.outofmemory import (
 )
 from dhag.outpath import check_model_out, check_not_an_input, check_scores_out, out_file
 from dhag.params import resolve_device
+from dhag.progresslines import ProgressLines
 from dhag.retry import describe_health
 from dhag.rownote import with_row_note, written_cell
 from dhag.scoreswrite import check_standard_output, write_scores
@@ -100,8 +101,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         shape = {"rows": len(frame), "features": frame.shape[1], "device": device}
         return out_of_memory_message(exc, **shape, batch_size=args.batch_size, out=str(args.out))
 
+    lines = None if args.quiet or model.progress else ProgressLines(model.max_epochs)  # a log: no bar
     with said_when_out_of_memory(training_message):
-        model.fit(frame, labels)
+        model.fit(frame, labels, on_epoch=lines)
         # A model written to flag rows: one whose threshold no score can exceed (fit only warns) is refused.
         check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(frame))
     weights = sum(t.numel() * t.element_size() for t in model.net_.state_dict().values())

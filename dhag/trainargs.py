@@ -107,7 +107,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     train.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress bar (there is none either where stderr is not a terminal: a log file, a pipe)",
+        help="no progress bar (where stderr is not a terminal, a log file or a pipe, there is none: a "
+        "plain line when training begins, then one a minute; --quiet leaves those out too)",
     )
     return train
 

@@ -44,3 +44,39 @@ def test_train_help_says_when_there_is_a_progress_bar(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "not a terminal" in " ".join(capsys.readouterr().out.split())
+
+
+def test_train_into_a_log_says_a_plain_line_when_training_begins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the bar, a long training said nothing until it ended: a job runner that stops a job
+    # silent for some minutes stopped it. A line says the training began, then one a minute.
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    _train(tmp_path)
+    lines = [line for line in log.getvalue().splitlines() if line.startswith("dhag train: epoch")]
+    assert lines and lines[0].startswith("dhag train: epoch 1 of at most 3, 0 s: loss ")
+    assert "\r" not in log.getvalue()
+
+
+def test_train_quiet_says_no_progress_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    data = numbers_csv(tmp_path)
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--device", "cpu", "--quiet"]
+    assert main([*argv, "--max-epochs", "3"]) == 0
+    assert "dhag train: epoch" not in log.getvalue()
+
+
+def test_progress_lines_name_the_member_and_the_retry() -> None:
+    from dhag.progresslines import ProgressLines
+
+    out, now = io.StringIO(), iter([0.0, 1.0, 2.0])
+    lines = ProgressLines(50, stream=out, clock=lambda: next(now))
+    lines({"epoch": 1.0, "loss": 0.25, "member": 1.0, "attempt": 1.0}, None)
+    lines({"epoch": 1.0, "loss": 0.5, "member": 1.0, "attempt": 2.0}, None)
+    lines({"epoch": 2.0, "loss": 0.5, "member": 1.0, "attempt": 2.0}, None)  # within the minute: nothing
+    assert out.getvalue().splitlines() == [
+        "dhag train: epoch 1 of at most 50 (member 2), 0 s: loss 0.2500",
+        "dhag train: epoch 1 of at most 50 (member 2, attempt 2), 1 s: loss 0.5000",
+    ]
