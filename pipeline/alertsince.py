@@ -29,11 +29,14 @@ __all__ = [
 ]
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])", re.IGNORECASE)
+# One or more parts, largest first or not, as Prometheus writes a duration: 90m, 1h30m, 2d12h, 2H.
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+", re.IGNORECASE)
+_UTC_WORD = re.compile(r"\s*\bUTC$", re.IGNORECASE)
 SINCE_HELP = (
     "read only what was written to Kafka since then (the labels from a margin before it: "
     "docs/feedback.md): a "
-    "duration back from now (a number and s, m, h, d or w: 90m, 2h, 7d) or an ISO-8601 time "
+    "duration back from now (a number and s, m, h, d or w: 90m, 2h, 1h30m, 7d) or an ISO-8601 time "
     "(2024-05-01, 2024-05-01T08:00Z; UTC unless it gives an offset); lists the episodes opened since "
     "then (default: everything the topics retain)"
 )
@@ -51,16 +54,16 @@ def parse_since(text: str, now: float) -> float:
     True
     """
     text = text.strip()
-    if (duration := _DURATION.fullmatch(text)) is not None:
-        span = float(duration.group(1)) * _UNITS[duration.group(2)]
-        if span <= 0 or not math.isfinite(now - span):
+    if _DURATION.fullmatch(text) is not None:
+        span = sum(float(n) * _UNITS[unit.lower()] for n, unit in _PART.findall(text))
+        if span <= 0:
             raise ValueError(f"{text!r} is no time back from now: give a duration longer than 0")
         return max(0.0, now - span)  # Kafka reads a negative time as "the end" or "the start"
     try:
-        when = datetime.fromisoformat(text)
+        when = datetime.fromisoformat(_UTC_WORD.sub("Z", text))
     except ValueError:
         raise ValueError(
-            f"{text!r} is neither a duration (a number and s, m, h, d or w: 90m, 2h, 7d) nor an "
+            f"{text!r} is neither a duration (a number and s, m, h, d or w: 90m, 2h, 1h30m, 7d) nor an "
             "ISO-8601 time (2024-05-01, 2024-05-01T08:00Z)"
         ) from None
     at = (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()

@@ -355,3 +355,19 @@ def test_since_against_a_broker_on_records_without_kafka_time(tansu) -> None:  #
     assert alertscmd.run_alerts(settings, args, out=out, err=err) == 0, err.getvalue()
     assert [json.loads(line)["alert_id"] for line in out.getvalue().splitlines()] == ["a1"]
     assert f"{names['alerts']} partition 0 " in err.getvalue()
+
+
+def test_since_takes_a_duration_of_several_units_as_prometheus_writes_them() -> None:
+    # Before: '1h30m' and '2H' were refused as neither a duration nor a time, and 400 nines of days
+    # were refused as 'no time back from now: give a duration longer than 0'.
+    now = 1.8e9
+    assert parse_since("1h30m", now) == parse_since("90m", now) == now - 5400
+    assert parse_since("1d12h", now) == now - 129600
+    assert parse_since("2w3d4h5m6s", now) == now - (2 * 604800 + 3 * 86400 + 4 * 3600 + 5 * 60 + 6)
+    assert parse_since("2H", now) == parse_since("2h", now)
+    assert parse_since("9" * 400 + "d", now) == 0.0  # everything the topics retain, as 100000w
+    # A time with a space and a trailing UTC, as a log line or a chat message writes it.
+    assert parse_since("2024-05-01 08:00 UTC", now) == parse_since("2024-05-01T08:00Z", now)
+    for wrong in ("1h 30m", "h", "1h30", "0h0m"):
+        with pytest.raises(ValueError):
+            parse_since(wrong, now)
