@@ -30,7 +30,7 @@ from dhag.atomicwrite import write_atomic
 from pipeline.artifactfault import FAULTS, fault_of, read_error, read_failure
 from pipeline.errors import CurrentChangedError, ModelUnavailableError, VersionUnreadableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
-from pipeline.registryinfo import ModelInfo, created_at, misfiled, model_info
+from pipeline.registryinfo import ModelInfo, misfiled, model_info, next_sequence, publication_order
 from pipeline.registrypointer import (
     CURRENT,
     HISTORY,
@@ -94,8 +94,9 @@ def publish(
 
     ``version`` defaults to a UTC timestamp (``v20261129T101500Z``, with a suffix if taken); ``parent``
     to the version current at the time, unless ``derived`` is False (a model trained afresh: none). The
-    version, parent, creation time, training window, label counts and validation metrics are stored in
-    the artifact's metadata. ``reference``: readings
+    version, parent, creation time, publication number (its place among the registry's publications,
+    which orders versions whatever the clock did), training window, label counts and validation metrics
+    are stored in the artifact's metadata. ``reference``: readings
     ``(asset_id, ts, values)`` of the normal operation the model was trained on, saved beside it (before
     the artifact, so a version is never visible without its sample), as strict JSON: a value that is no
     finite number is left out of its reading, a reading whose time is not one left out, with a warning.
@@ -125,6 +126,9 @@ def publish(
             "version": version,
             "parent": parent,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            # Its place among the registry's publications: what orders versions for a prune, which
+            # creation times do not once the clock was stepped back (an hour ahead, then set right).
+            "sequence": next_sequence(root, _versions(root)),
             "training_window": dict(training_window) if training_window is not None else None,
             "label_counts": dict(label_counts) if label_counts is not None else None,
             "validation": dict(validation) if validation is not None else None,
@@ -149,6 +153,13 @@ def publish(
                 _withdraw(root, version)
             raise
         return version
+
+
+def _versions(root: Path) -> list[str]:
+    """The versions whose artifacts are in ``root`` (a file no version names left out)."""
+    return [
+        p.name[: -len(SUFFIX)] for p in root.glob(f"*{SUFFIX}") if VERSION.fullmatch(p.name[: -len(SUFFIX)])
+    ]
 
 
 def _withdraw(root: Path, version: str) -> None:
@@ -325,8 +336,8 @@ def rollback(
 
 
 def list_models(registry: str | Path) -> list[ModelInfo]:
-    """Every artifact of the registry, oldest first (by creation time, then name; unreadable ones last;
-    :func:`~pipeline.registryinfo.created_at`).
+    """Every artifact of the registry, oldest first, in the order they were published (unreadable ones
+    last; :func:`~pipeline.registryinfo.publication_order`).
     One removed between the folder's listing and its read (a prune elsewhere, a hand removal) is left
     out, not reported as a failed read; a link whose target is gone is still one."""
     root = Path(registry)
@@ -337,7 +348,7 @@ def list_models(registry: str | Path) -> list[ModelInfo]:
         if VERSION.fullmatch(path.name[: -len(SUFFIX)])
     ]
     infos = [info for info in infos if info.fault != "io_error" or os.path.lexists(info.path)]
-    return sorted(infos, key=lambda i: (i.error is not None, created_at(i), i.version))
+    return publication_order(infos)
 
 
 def describe(registry: str | Path, version: str) -> ModelInfo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from dhag.artifact import check_settings
 from pipeline.artifactfault import fault_of, read_error, read_failure
 from pipeline.reference import REFERENCE_SUFFIX, sample_state
 
-__all__ = ["ModelInfo", "created_at", "misfiled", "model_info"]
+__all__ = ["ModelInfo", "created_at", "misfiled", "model_info", "next_sequence", "publication_order"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class ModelInfo:
     fault: str | None = None
     reference: str | None = None
     reference_error: str | None = None
+    #: Its place in the order of the registry's publications (``publish`` records it); None for a
+    #: version published by an earlier release or saved by hand.
+    sequence: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields (``path`` as a string)."""
@@ -84,7 +88,34 @@ def model_info(version: str, path: Path, is_current: bool) -> ModelInfo:
         features=tuple(manifest.get("feature_names", ())),
         reference=reference,
         reference_error=reference_error,
+        sequence=_sequence(meta),
     )
+
+
+def _sequence(meta: dict[str, Any]) -> int | None:
+    """The publication number ``meta`` records (None: none, or not a whole number, as saved by hand)."""
+    value = meta.get("sequence")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def next_sequence(root: Path, versions: Iterable[str]) -> int:
+    """The publication number of the next version published into ``root``: one more than the highest
+    any of its ``versions`` records (1 for none). Read from each artifact's manifest; one that cannot
+    be read is passed over.
+
+    >>> import tempfile
+    >>> next_sequence(Path(tempfile.mkdtemp()), [])
+    1
+    """
+    highest = 0
+    for version in versions:
+        try:
+            meta = dhag.read_manifest(root / f"{version}.dhag").get("metadata")
+        except (ArtifactError, OSError):
+            continue
+        if isinstance(meta, dict) and (number := _sequence(meta)) is not None:
+            highest = max(highest, number)
+    return highest + 1
 
 
 def misfiled(path: Path, version: str, recorded: Any) -> str | None:
@@ -109,6 +140,35 @@ def _as_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def publication_order(infos: Iterable[ModelInfo]) -> list[ModelInfo]:
+    """``infos`` oldest first, in the order they were published: by the publication number each records
+    (:func:`next_sequence`), which a clock stepped back does not turn around as it does creation times;
+    those without one (an earlier release's, saved by hand) by :func:`created_at`, placed among the
+    others by it. Unreadable ones last, by version.
+
+    >>> made = [("a", "2026-11-01T11:00Z", 1), ("b", "2026-11-01T10:30Z", 2), ("old", "2026-10-01", None)]
+    >>> v = [ModelInfo(n, Path(n), False, created=c, sequence=s) for n, c, s in made]
+    >>> [i.version for i in publication_order(v)]
+    ['old', 'a', 'b']
+    """
+    infos = list(infos)
+    numbered = sorted(
+        (i for i in infos if i.error is None and i.sequence is not None),
+        key=lambda i: (i.sequence, i.version),
+    )
+    dated = sorted(
+        (i for i in infos if i.error is None and i.sequence is None), key=lambda i: (created_at(i), i.version)
+    )
+    ordered: list[ModelInfo] = []
+    while numbered and dated:  # a merge: each list keeps its own order
+        first = dated if created_at(dated[0]) < created_at(numbered[0]) else numbered
+        ordered.append(first.pop(0))
+    ordered += numbered + dated
+    return ordered + sorted(
+        (i for i in infos if i.error is not None), key=lambda i: (created_at(i), i.version)
+    )
 
 
 def created_at(info: ModelInfo) -> float:

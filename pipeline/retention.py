@@ -3,14 +3,16 @@ retrains often (a drift trigger may fire every ``retrain.min_interval_s``) would
 over the months. :func:`prune` removes the versions nobody can still need.
 
 Kept, always: the current version, every version in the history (the rollback targets), the newest
-``keep`` versions by creation time, the versions named in ``also_keep`` (the retrainer names the one it
-just published, in case a clock step back dated it before older ones), and any artifact that cannot be
-read, which :class:`Pruned` names with its fault (:data:`pipeline.registry.FAULTS`). A newer release's
-version is that release's to load and prune (an upgrade of the retrainer rolled back must find its
-models again when it comes back); a damaged one or one signed with another key is an operator's to look
-at: nothing this release writes leaves one (publication writes a temp file and renames it), so it came
-from a copy by hand, a restore or the storage, and a copy may still be under way; its file dates say
-nothing sure of that (``cp -p`` and restores keep them). One whose file failed to be read (``io_error``:
+``keep`` versions in the order they were published (:func:`pipeline.registryinfo.publication_order`:
+a clock stepped back dates new versions before older ones, which would otherwise keep the older in the
+newest places), the versions named in ``also_keep`` (the retrainer names the one it just published),
+and any artifact that cannot be read, which :class:`Pruned` names with its fault
+(:data:`pipeline.registry.FAULTS`). A newer release's version is that release's to load and prune (an
+upgrade of the retrainer rolled back must find its models again when it comes back); a damaged one or
+one signed with another key is an operator's to look at: nothing this release writes leaves one
+(publication writes a temp file and renames it), so it came from a copy by hand, a restore or the
+storage, and a copy may still be under way; its file dates say nothing sure of that (``cp -p`` and
+restores keep them). One whose file failed to be read (``io_error``:
 an I/O or permission error) may well be fine: its owner, mode and volume are to check; one whose file is
 a link whose target is gone names the target, to restore or to remove the link. A removed
 version loses its artifact, its reference sample and its retraining report (``<version>.report.json``):
