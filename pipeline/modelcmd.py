@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import json
 import re
 import sys
@@ -45,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser, help_config: str) -> None:
         "promote", parents=[common], help="load and verify a version, then make it current"
     )
     promote.add_argument("version")
+    promote.add_argument(
+        "--other-sensors",
+        action="store_true",
+        help="promote a version that reads other sensors than the current one (the plant's sensors "
+        "changed): the daemons serve it once restarted",
+    )
     sub.add_parser(
         "rollback",
         parents=[common],
@@ -146,6 +153,18 @@ def _misnamed(root: str, out: TextIO) -> None:
                 f"not a version: {escaped(repr(path.name))} (a version's name is 1-100 letters, digits, '.', "
                 "'_' or '-', starting with a letter or digit): rename it to list, promote or prune it\n"
             )
+
+
+def _say_other_sensors(
+    root: str, version: str, replaced: str | None, device: str, err: TextIO, action: str
+) -> None:
+    """Warn when ``version``, now current, reads other sensors than the ``replaced`` one, which running
+    daemons keep serving (:mod:`pipeline.sensorswitch`)."""
+    from pipeline import registry, sensorswitch
+
+    load = functools.partial(registry.load_version, root, device=device)
+    if replaced is not None and sensorswitch.other_sensors(replaced, load(version), load) is not None:
+        err.write(f"models {action}: warning: {escaped(sensorswitch.restart_note(version, replaced))}\n")
 
 
 def _prune(root: str, keep: int, args: argparse.Namespace, out: TextIO) -> int:
@@ -259,11 +278,12 @@ def run_models(
             out.write(json.dumps(info.as_dict(), indent=2, sort_keys=True) + "\n")
             return 0
         if args.action == "promote":
-            previous = registry.promote(root, args.version, device=device)
+            previous = registry.promote(root, args.version, device=device, other_sensors=args.other_sensors)
             if previous == args.version:
                 out.write(f"{args.version} is already current\n")
             else:
                 out.write(f"{args.version} is current (was {previous or 'none'})\n")
+                _say_other_sensors(root, args.version, previous, device, err, "promote")
             if (said := registry.describe(root, args.version).reference_error) is not None:
                 err.write(f"models promote: warning: {args.version}: {escaped(said)}\n")
             return 0
@@ -276,6 +296,7 @@ def run_models(
         for entry in passed:  # the history entries it went past, as they no longer load: one line each
             err.write(f"models rollback: passed over {entry.line()}\n")
         out.write(f"{restored} is current again (was {replaced or 'none'})\n")
+        _say_other_sensors(root, restored, replaced, device, err, "rollback")
         if (said := registry.describe(root, restored).reference_error) is not None:
             err.write(f"models rollback: warning: {restored}: {escaped(said)}\n")
         return 0

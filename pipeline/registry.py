@@ -15,6 +15,7 @@ A version may carry a bounded *reference sample* of the normal readings it was t
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from typing import Any
 import dhag
 from dhag import DHAG, ArtifactError
 from dhag.atomicwrite import write_atomic
+from pipeline import sensorswitch
 from pipeline.artifactfault import FAULTS, fault_of, read_error, read_failure
 from pipeline.errors import CurrentChangedError, ModelUnavailableError, VersionUnreadableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
@@ -267,7 +269,12 @@ def load_current(registry: str | Path, *, device: str = "cpu") -> tuple[str, DHA
 
 
 def promote(
-    registry: str | Path, version: str, *, device: str = "cpu", only_over: str | None = None
+    registry: str | Path,
+    version: str,
+    *,
+    device: str = "cpu",
+    only_over: str | None = None,
+    other_sensors: bool = False,
 ) -> str | None:
     """Make ``version`` current after loading it; returns the version it replaced (None if none).
 
@@ -278,10 +285,17 @@ def promote(
     damaged ``current`` (not text, or no valid version name) is replaced (the switch repairs it), with a
     warning; with ``only_over`` it is refused (:class:`ModelUnavailableError`), changing nothing. One
     that cannot be read (no permission, an I/O error) is refused either way, naming the file and the
-    error: it may name the version in use, which the history would lose.
+    error: it may name the version in use, which the history would lose. A version that reads other
+    sensors than the current one (which the daemons serve, and would not hot-swap from) is refused
+    unless ``other_sensors`` (:mod:`pipeline.sensorswitch`); with ``only_over`` (a candidate trained
+    from that version, on its sensors) ``only_over`` alone decides.
     """
     root = Path(registry)
-    load_version(root, version, device=device)
+    model = load_version(root, version, device=device)
+    if not other_sensors and only_over is None:
+        present, load = _present(root), functools.partial(load_version, root, device=device)
+        if (found := sensorswitch.other_sensors(present, model, load)) is not None:
+            raise ModelUnavailableError(sensorswitch.refusal(version, str(present), found))
     with locked(root):
         previous = read_pointer(root) if only_over is not None else pointer_to_replace(root, version)
         if only_over is not None and previous != only_over:
