@@ -4,9 +4,10 @@ Exit codes as for ``run``: 0 clean stop (``--once``: the run finished, its candi
 rejected, or no run for want of normal readings); 1 the run failed, or a stop came before it finished,
 or a forced stop; 2 bad configuration (``kafka.bootstrap_servers: embedded`` too: a broker of its
 own would be private to it, and it would never train); 3 Kafka unreachable (or ``--once`` could not
-catch up with the topics); 4 no current model in the registry; 5 another retrainer holds the label
-store (one retrainer per store: two would train and promote over each other, and commit the same label
-offsets); 6 the label store (or its lock file) cannot be read or written.
+catch up with the topics); 4 no current model in the registry (or a registry it cannot write); 5
+another retrainer holds the label store (one retrainer per store: two would train and promote over each
+other, and commit the same label offsets) or the registry (one retrainer per registry, whatever label
+store each is given); 6 the label store (or its lock file) cannot be read or written.
 
 ``--once`` ends its log with one line stating the outcome: ``retrain --once done: candidate V promoted
 over P (report R)``, ``... rejected, judged against P: <reasons> (report R)``, ``... done: no
@@ -38,9 +39,11 @@ from pipeline.lockfile import flocked, holder
 from pipeline.settingnotes import RETRAINER_BROKER, triggers_note
 
 __all__ = ["EXIT_BUSY", "EXIT_STORE", "add_arguments", "label_store_path", "only_retrainer", "run_retrain"]
+__all__ += ["only_retrainer_of"]
 
 EXIT_BUSY = 5
 EXIT_STORE = 6  # the label store cannot be read or written: corrupt, or its volume full
+_REGISTRY_LOCK = ".retrainer.lock"  # in model.registry: held by its one retrainer
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,16 @@ def only_retrainer(store: Path, setting: str = "retrain.label_store") -> Iterato
     store.parent.mkdir(parents=True, exist_ok=True)
     purpose = f"the label store {store} ({setting}; one retrainer per label store)"
     with flocked(_lock_of(store), purpose, "retrainer on this store", wait=False) as alone:
+        yield alone
+
+
+@contextlib.contextmanager
+def only_retrainer_of(registry: Path) -> Iterator[bool]:
+    """Hold the registry's ``.retrainer.lock`` while the block runs; yields False (holding nothing) when
+    another process holds it: one retrainer per registry, whatever label store each is given (two would
+    train and promote over each other). As :func:`only_retrainer` otherwise."""
+    purpose = f"the model registry {registry} (model.registry; one retrainer per registry)"
+    with flocked(registry / _REGISTRY_LOCK, purpose, "retrainer on this registry", wait=False) as alone:
         yield alone
 
 
@@ -135,6 +148,8 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
                 holder(_lock_of(path)) or "a process that did not say which",
             )
             return EXIT_BUSY
+        if (code := _hold_registry(held, Path(settings.model.registry))) is not None:
+            return code
         try:
             return stoppable_at_startup(
                 lambda: _run_retrain(settings, once=once), STOPPED_BEFORE["retrain"], log
@@ -149,6 +164,41 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
         except LabelStoreError as exc:  # a newer store, or no label store at all
             log.error("%s (runbook DhagRetrainerDown)", exc)
             return EXIT_STORE
+
+
+def _hold_registry(held: contextlib.ExitStack, registry: Path) -> int | None:
+    """Take the registry's retrainer lock into ``held``; the exit code when it cannot be taken (another
+    retrainer holds it: 5; its file cannot be made, a read-only registry, or is no lock file: 4), else
+    None."""
+    from pipeline.cli import EXIT_MODEL
+
+    lock = registry / _REGISTRY_LOCK
+    try:
+        alone = held.enter_context(only_retrainer_of(registry))
+    except LockFileError as exc:
+        log.error("%s (runbook DhagRetrainerDown)", exc)
+        return EXIT_MODEL
+    except OSError as exc:
+        log.error(
+            "cannot open %s, the lock of the model registry %s (model.registry; one retrainer per "
+            "registry): %s; the retrainer publishes its candidates there and needs to write to it "
+            "(runbook DhagRetrainerDown)",
+            lock,
+            registry,
+            exc.strerror or exc,
+        )
+        return EXIT_MODEL
+    if alone:
+        return None
+    log.error(
+        "another retrainer works on the model registry %s (its lock %s, last taken by %s); one retrainer "
+        "per registry, whatever label store each is given: two would train and promote over each "
+        "other. Stop that one, or give this one its own model.registry",
+        registry,
+        lock,
+        holder(lock) or "a process that did not say which",
+    )
+    return EXIT_BUSY
 
 
 def _store_unusable(path: Path, exc: sqlite3.DatabaseError) -> int:
