@@ -217,6 +217,7 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO,
     reference = history_reference(history, settings.retrain.reference_sample_size)
     # The span of the history trained on, in epoch seconds, as a retraining run records its window.
     window = {"start": float(history["t"].min()), "end": float(history["t"].max())}
+    replaced = None if args.no_promote else _pointed(Path(root))
     version = registry.publish(
         root,
         model,
@@ -233,7 +234,18 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO,
         f"{version} is {state}: {trained}, threshold {model.threshold_:.4f}, {len(reference)} reference "
         "readings\n"
     )
+    _say_other_sensors(root, version, replaced, settings.model.device, err, "train")
     return 0
+
+
+def _pointed(root: Path) -> str | None:
+    """The version ``current`` names (None: none, or a damaged pointer)."""
+    from pipeline.registrypointer import read_pointer
+
+    try:
+        return read_pointer(root) if root.is_dir() else None
+    except ModelUnavailableError:
+        return None
 
 
 def _cut_short(model: Any) -> str:

@@ -48,3 +48,24 @@ def test_promote_refuses_a_version_on_other_sensors_unless_told_and_rollback_war
     registry.publish(tmp_path, fitted, "v3", make_current=False)
     assert main(["models", "--registry", root, "promote", "v3"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_models_train_over_a_current_version_on_other_sensors_says_the_daemons_keep_it(
+    fitted, tmp_path: Path, capsys
+) -> None:
+    # The plant model reads the plant's sensors; the version current before it (a model trained on a
+    # feature table) read others. Before, train said "v2 is current" and nothing more, while the
+    # running daemons kept serving v1 (they refuse to hot-swap to a model on other sensors).
+    registry.publish(tmp_path / "registry", fitted, "v1")
+    history = tmp_path / "history.csv"
+    assert main(["simulate", "--history", str(history), "--assets", "2", "--hours", "2"]) == 0
+    capsys.readouterr()
+    base = ["models", "--registry", str(tmp_path / "registry")]
+    assert main([*base, "train", str(history), "--time-budget", "2", "--version", "v2"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("v2 is current: trained on")
+    assert "models train: warning: v2 reads other sensors than v1: running daemons keep serving v1" in err
+    assert _pointer(tmp_path / "registry") == "v2"
+    # Trained again on the same sensors: nothing to say.
+    assert main([*base, "train", str(history), "--time-budget", "2", "--version", "v3"]) == 0
+    assert "warning" not in capsys.readouterr().err
