@@ -46,7 +46,7 @@ class NormWeightController:
         self.constant = float(constant)
         self.gain = float(gain)
         self.low, self.high = initial / span, initial * span
-        self.value = torch.tensor(float(initial), device=device)
+        self.value = torch.tensor(float(initial), dtype=torch.float32, device=device)  # as the losses are
 
     def update(self, ce: torch.Tensor) -> torch.Tensor:
         """Adjust the weight after an update whose mini-batch ``L_ce`` was ``ce``; return the new weight."""

@@ -21,6 +21,10 @@ RECIPES = ("paper", "reference")
 
 Net = TypeVar("Net", bound=nn.Module)
 
+# The networks hold and compute in float32 whatever torch's default dtype the caller set (a notebook's
+# torch.set_default_dtype(torch.float64)): their inputs are float32, and a seed trains one model.
+DTYPE = torch.float32
+
 
 class Encoder(nn.Module):
     """MLP ``f_theta``: x (n, d) -> z (n, latent_dim); ReLU between layers, and after the last one too
@@ -40,7 +44,7 @@ class Encoder(nn.Module):
         layers: list[nn.Module] = []
         width_in = n_features
         for i in range(n_layers):
-            layers.append(nn.Linear(width_in, latent_dim))
+            layers.append(nn.Linear(width_in, latent_dim, dtype=DTYPE))
             if i < n_layers - 1 or relu_out:
                 layers.append(nn.ReLU())
             width_in = latent_dim
@@ -81,11 +85,13 @@ class Perturbators(nn.Module):
             raise ValueError(f"n_perturbators must be >= 1. Got {n_perturbators} instead.")
         n_in = n_features + 1
         self.n_perturbators = n_perturbators
-        self.w1 = nn.Parameter(torch.empty(n_perturbators, n_in, hidden_dim))
+        self.w1 = nn.Parameter(torch.empty(n_perturbators, n_in, hidden_dim, dtype=DTYPE))
         # Without a first bias there is no such parameter: the weights file says which layout it holds.
-        self.b1 = nn.Parameter(torch.empty(n_perturbators, 1, hidden_dim)) if first_bias else None
-        self.w2 = nn.Parameter(torch.empty(n_perturbators, hidden_dim, latent_dim))
-        self.b2 = nn.Parameter(torch.empty(n_perturbators, 1, latent_dim))
+        self.b1 = (
+            nn.Parameter(torch.empty(n_perturbators, 1, hidden_dim, dtype=DTYPE)) if first_bias else None
+        )
+        self.w2 = nn.Parameter(torch.empty(n_perturbators, hidden_dim, latent_dim, dtype=DTYPE))
+        self.b2 = nn.Parameter(torch.empty(n_perturbators, 1, latent_dim, dtype=DTYPE))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -129,7 +135,8 @@ class Discriminator(nn.Module):
     def __init__(self, *, latent_dim: int = 64, hidden_dim: int = 32) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden_dim, bias=False), nn.Linear(hidden_dim, 1, bias=False)
+            nn.Linear(latent_dim, hidden_dim, bias=False, dtype=DTYPE),
+            nn.Linear(hidden_dim, 1, bias=False, dtype=DTYPE),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

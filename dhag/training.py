@@ -276,7 +276,7 @@ def train(
         for epoch in range(1, cfg.max_epochs + 1):
             net.train()
             order = torch.randperm(n, device=x_train.device, generator=generator)
-            sums = torch.zeros(5, device=x_train.device)
+            sums = torch.zeros(5, dtype=torch.float32, device=x_train.device)
             out_of_time = False
             for b in range(n_batches):
                 xb = x_train[order[b * batch : (b + 1) * batch]]

@@ -52,3 +52,23 @@ def test_a_fit_that_keeps_several_networks_leaves_the_global_torch_random_stream
     model = quick_model(random_state=0, **settings).fit(rows)
     assert model.member_scores(rows[:2]).shape[0] > 1  # it did keep several
     assert torch.equal(torch.rand(3), expected), "fit reseeded or consumed the process-wide torch RNG"
+
+
+@pytest.mark.parametrize("settings", [{}, {"ce_target": 0.5}, {"n_members": 2, "snapshots": 2}])
+def test_a_seeded_fit_trains_the_same_model_whatever_torchs_default_dtype(
+    quick_model, rng, tmp_path, settings: dict
+) -> None:
+    rows = normal(rng, 300)
+    expected = quick_model(**settings).fit(rows)
+    torch.set_default_dtype(torch.float64)
+    try:
+        model = quick_model(**settings).fit(rows)
+        assert torch.get_default_dtype() == torch.float64  # the caller's setting, left alone
+        loaded = type(model).load(model.save(tmp_path / "m.dhag"))
+        assert loaded.decision_function(rows).tolist() == model.decision_function(rows).tolist()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert model.threshold_ == expected.threshold_
+    assert model.decision_function(rows).tolist() == expected.decision_function(rows).tolist()
+    for record in ("history", "lambda_norm_final"):  # the record of the training too, to the last bit
+        assert model.training_[record] == expected.training_[record]
