@@ -231,6 +231,8 @@ class DHAG(FittedScoring, Settings):
         return train_config(self)
 
     # -- fitting ---------------------------------------------------------------------------------
+    @torch.inference_mode(False)  # training needs autograd, in whatever mode the caller fits (restored)
+    @torch.enable_grad()
     def fit(self, X: Any, y: Any = None, *, on_epoch: EpochHook | None = None) -> DHAG:
         """Train on rows of ``X``; ``y`` (optional) marks known anomalies with 1, others 0.
 

@@ -72,3 +72,18 @@ def test_a_seeded_fit_trains_the_same_model_whatever_torchs_default_dtype(
     assert model.decision_function(rows).tolist() == expected.decision_function(rows).tolist()
     for record in ("history", "lambda_norm_final"):  # the record of the training too, to the last bit
         assert model.training_[record] == expected.training_[record]
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [torch.no_grad, torch.inference_mode, lambda: torch.set_grad_enabled(False)],
+    ids=["no_grad", "inference_mode", "set_grad_enabled"],
+)
+def test_a_fit_within_the_callers_no_grad_trains_as_outside_it(quick_model, rng, mode) -> None:
+    rows = normal(rng, 300)
+    expected = quick_model().fit(rows)
+    with mode():
+        model = quick_model().fit(rows)
+        assert not torch.is_grad_enabled()  # the caller's mode, left as it was
+    assert model.decision_function(rows).tolist() == expected.decision_function(rows).tolist()
+    assert model.threshold_ == expected.threshold_
