@@ -39,6 +39,8 @@ def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
             else ""
         )
         raise InputError(f"y must have one value per row ({n_rows}). Got shape {labels.shape}{column}.")
+    if labels.dtype == object:  # pd.NA (a nullable column's gap) has no truth value to compare
+        labels = np.where([is_missing(v) for v in labels.tolist()], np.nan, labels)
     bad = np.flatnonzero(~np.isin(labels, (0, 1)))
     if bad.size and all(_text_label(labels[i]) for i in bad):
         # A label column read as text ("0", "1"): refused as features of text are, saying so.

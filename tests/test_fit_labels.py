@@ -58,3 +58,16 @@ def test_a_y_of_one_column_is_refused_naming_how_to_make_it_one_value_per_row(
         quick_model().fit(frame.to_numpy() if shape == "column" else frame, y)
     said = str(refused.value)
     assert "Got shape (120, 1)" in said and "df['label']" in said and "y.ravel()" in said
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pd.array([False] * 10 + [None] + [True] * 39, dtype="boolean"),  # a nullable flag's gap
+        pd.Series([0] * 10 + [pd.NA] + [1] * 39, dtype=object),
+    ],
+    ids=["boolean", "object"],
+)
+def test_a_gap_of_pandas_na_in_y_is_refused_as_a_missing_label(quick_model, rng, labels) -> None:
+    with pytest.raises(InputError, match=r"only 0 .* and 1 .*\. Got a missing value at row 10\.$"):
+        quick_model().fit(normal(rng, 50), labels)
