@@ -6,6 +6,8 @@ matrix)."""
 from __future__ import annotations
 
 import datetime
+import decimal
+import numbers
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -308,8 +310,9 @@ def is_missing(value: Any) -> bool:
 
 
 def _is_number_type(kind: type) -> bool:
-    # np.timedelta64 is an np.integer, and a complex cast to float drops its imaginary part.
-    return issubclass(kind, (int, float, np.bool_, np.integer, np.floating)) and not issubclass(
+    # np.timedelta64 is an np.integer, and a complex cast to float drops its imaginary part. A Decimal is
+    # a database's NUMERIC as pd.read_parquet and pd.read_sql give it (a Fraction is a Rational).
+    return issubclass(kind, (numbers.Real, decimal.Decimal, np.bool_)) and not issubclass(
         kind, np.timedelta64
     )
 

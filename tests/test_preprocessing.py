@@ -264,3 +264,22 @@ def test_a_two_state_categorical_is_the_same_category_as_true_false_or_as_1_0(
 def test_true_and_1_both_seen_in_training_stay_two_categories() -> None:
     pre = Preprocessor(categorical=["flag"]).fit(pd.DataFrame({"flag": ["True", "1", "x"]}))
     assert pre.transform(pd.DataFrame({"flag": ["True", "1"]})).tolist() == [[0, 1, 0], [1, 0, 0]]
+
+
+@pytest.mark.parametrize("arrow", [False, True], ids=["objects", "pyarrow"])
+def test_a_column_of_decimals_is_read_as_the_numbers_it_holds(arrow: bool) -> None:
+    # pd.read_parquet or pd.read_sql give a database's NUMERIC column as Decimal objects (or, with
+    # dtype_backend="pyarrow", as a decimal128 column), as `dhag train` reads such a file as numbers.
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    flow = [12.25, 9.5, 10.75, 11.0]
+    decimals = pd.Series(
+        [Decimal(str(v)) for v in flow], dtype=pd.ArrowDtype(pa.decimal128(6, 2)) if arrow else object
+    )
+    frame = pd.DataFrame({"flow": decimals, "temp": [50.0, 51.0, 49.0, 50.5]})
+    pre = Preprocessor().fit(frame)
+    expected = Preprocessor().fit(frame.assign(flow=flow))
+    assert pre.means_ == expected.means_ and pre.scales_ == expected.scales_
+    assert pre.transform(frame).tolist() == expected.transform(frame.assign(flow=flow)).tolist()
