@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dhag.attribution import occlusion_attribution
-from dhag.columns import _preview, is_unnamed_table
+from dhag.columns import _preview, as_columns, is_unnamed_table
 from dhag.ensemble import DHAGEnsemble
 from dhag.exceptions import NotFittedError
 from dhag.scoring import checked_matrix, refuse_unscored
@@ -73,9 +73,21 @@ class FittedScoring:
     def transform(self, X: Any) -> np.ndarray:
         """The preprocessed float32 matrix the network sees (validates names, dtypes, NaN/inf)."""
         self._check_fitted()
-        matrix = self.preprocessor_.transform(X)
+        matrix = self.preprocessor_.transform(self._named_by_setting(X))
         self._note_positional(X)
         return matrix
+
+    def _named_by_setting(self, X: Any) -> Any:
+        """An array (no names) as the columns the ``feature_names`` setting names, in its order, where
+        a frame with those columns in another order was fitted (its own order is the model's): the
+        setting says how arrays are ordered, and the note on reading arrays is not given for it."""
+        given = getattr(self, "feature_names", None)
+        names = self.preprocessor_.feature_names_in_
+        if given is None or not is_unnamed_table(X) or [str(n) for n in given] == names:
+            return X
+        if sorted(str(n) for n in given) != sorted(names):
+            return X  # a setting changed since the fit names other features: arrays are the model's order
+        return as_columns(X, [str(n) for n in given], model_names=True)[1]
 
     def _note_positional(self, X: Any) -> None:
         """Say once per model (fitted or loaded) that a table naming no columns (an array) is read in the

@@ -63,6 +63,18 @@ def test_feature_names_that_a_frame_contradicts_are_refused(quick_model, rng) ->
     assert quick_model(feature_names=reordered).fit(frame).feature_names_in_ == FEATURES
 
 
+def test_an_array_is_read_in_the_feature_names_order_when_a_frame_fitted_them_in_another(
+    quick_model, rng, tmp_path: Path
+) -> None:
+    rows = normal(rng, 200) * [1.0, 1.0, 1.0, 100.0]  # vibration far from the flows' scale
+    order = ["vibration", "flow_total", "flow_a", "flow_b"]  # how the caller builds its arrays
+    model = quick_model(feature_names=order).fit(pd.DataFrame(rows, columns=FEATURES))
+    array = rows[:5, [FEATURES.index(name) for name in order]]
+    expected = model.decision_function(pd.DataFrame(rows[:5], columns=FEATURES))
+    assert model.decision_function(array).tolist() == expected.tolist()
+    assert load_model(model.save(tmp_path / "m.dhag")).decision_function(array).tolist() == expected.tolist()
+
+
 def test_duplicate_feature_names_are_refused(quick_model, rng) -> None:
     with pytest.raises(InputError, match="duplicates: 'a'"):
         quick_model(feature_names=["a", "a", "b", "c"]).fit(normal(rng, 100))
