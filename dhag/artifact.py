@@ -368,7 +368,8 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
 
         with torch.device("meta"):  # the shapes the settings ask for, before any memory is taken
             _check_tensors(build_net(networks, make).state_dict(), tensors)
-        net = build_net(networks, make)
+        with torch.device("cpu"):  # not a caller's default device: the weights are read to the CPU
+            net = build_net(networks, make)
         net.load_state_dict(tensors, strict=True)
         threshold = float(manifest["threshold"])
         if (problem := threshold_problem(threshold)) is not None:

@@ -22,7 +22,9 @@ RECIPES = ("paper", "reference")
 Net = TypeVar("Net", bound=nn.Module)
 
 # The networks hold and compute in float32 whatever torch's default dtype the caller set (a notebook's
-# torch.set_default_dtype(torch.float64)): their inputs are float32, and a seed trains one model.
+# torch.set_default_dtype(torch.float64)): their inputs are float32, and a seed trains one model. They
+# are built on torch's default device: the estimator and the loader build them within torch.device("cpu")
+# (a caller's default device is not theirs), the loader's shape check on the meta device.
 DTYPE = torch.float32
 
 

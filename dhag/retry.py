@@ -162,7 +162,7 @@ def _attempt(
     # Initialise from the seed without touching the caller's global torch random streams: the
     # network is built on the CPU, so only the CPU generator is seeded (torch.manual_seed would
     # reseed every GPU's as well, and fork_rng restore only those it is given).
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch.device("cpu"):  # not a caller's default device
         torch.random.default_generator.manual_seed(seed)
         net = make_net()
     net.to(device)

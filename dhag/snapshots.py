@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import torch
+
 from dhag.modules import DHAGNet, net_for_weights
 
 if TYPE_CHECKING:
@@ -58,7 +60,9 @@ def kept_networks(net: DHAGNet, result: TrainResult, make_net: Callable[[], DHAG
         return [net]
     nets = []
     for state in result.snapshot_states:
-        snap = net_for_weights(make_net).to(next(iter(state.values())).device)
+        with torch.device("cpu"):  # not a caller's default device
+            snap = net_for_weights(make_net)
+        snap.to(next(iter(state.values())).device)
         snap.load_state_dict(state)
         snap.eval()
         nets.append(snap)

@@ -87,3 +87,23 @@ def test_a_fit_within_the_callers_no_grad_trains_as_outside_it(quick_model, rng,
         assert not torch.is_grad_enabled()  # the caller's mode, left as it was
     assert model.decision_function(rows).tolist() == expected.decision_function(rows).tolist()
     assert model.threshold_ == expected.threshold_
+
+
+@pytest.mark.parametrize("settings", [{}, {"snapshots": 2, "max_epochs": 4}])
+def test_a_seeded_fit_and_a_load_are_the_same_whatever_torchs_default_device(
+    quick_model, rng, tmp_path, settings: dict
+) -> None:
+    # A notebook on a GPU sets torch.set_default_device("cuda"); the meta device, where tensors hold no
+    # data, moves torch's default as that does and needs no GPU.
+    rows = normal(rng, 300)
+    expected = quick_model(**settings).fit(rows)
+    path = expected.save(tmp_path / "m.dhag")
+    torch.set_default_device("meta")
+    try:
+        model, loaded = quick_model(**settings).fit(rows), type(expected).load(path)
+        assert torch.get_default_device().type == "meta"  # the caller's setting, left alone
+    finally:
+        torch.set_default_device(None)  # as the test found it: none set
+    assert model.decision_function(rows).tolist() == expected.decision_function(rows).tolist()
+    assert loaded.decision_function(rows).tolist() == expected.decision_function(rows).tolist()
+    assert model.threshold_ == expected.threshold_
