@@ -227,7 +227,8 @@ class DHAGNet(nn.Module):
         logits = np.empty(matrix.shape[0], dtype=np.float64)
         for start in range(0, matrix.shape[0], chunk):
             rows = torch.as_tensor(matrix[start : start + chunk], device=device)
-            logit = self(rows).double()
+            with torch.autocast(device.type, enabled=False):  # float32's scores in a caller's autocast too
+                logit = self(rows).double()
             scores[start : start + chunk] = torch.sigmoid(logit).cpu().numpy()
             logits[start : start + chunk] = logit.cpu().numpy()
         return scores, logits

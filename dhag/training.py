@@ -140,7 +140,8 @@ def train_step(
             adversarial=cfg.perturbator_game == "adversarial",
             ce_weighting=cfg.ce_weighting,
         )
-    parts.total.backward()
+    with torch.autocast(device_type=x.device.type, enabled=False):  # a caller's autocast would cast it
+        parts.total.backward()
     for opt in optimizers:
         opt.step()
     return parts
@@ -170,15 +171,16 @@ def evaluate_loss(
         if xb.shape[0] < 2:
             continue
         noise = torch.rand(n_pert, xb.shape[0], 1, generator=gen, device=x.device, dtype=x.dtype)
-        parts = total_loss(
-            net,
-            xb,
-            k=k_for_batch(cfg.k, xb.shape[0]),
-            lambda_norm=cfg.lambda_norm if lambda_norm is None else lambda_norm,
-            lambda_div=cfg.lambda_div,
-            noise=noise,
-            ce_weighting=cfg.ce_weighting,
-        )
+        with torch.autocast(x.device.type, enabled=False):  # float32, in a caller's autocast too
+            parts = total_loss(
+                net,
+                xb,
+                k=k_for_batch(cfg.k, xb.shape[0]),
+                lambda_norm=cfg.lambda_norm if lambda_norm is None else lambda_norm,
+                lambda_div=cfg.lambda_div,
+                noise=noise,
+                ce_weighting=cfg.ce_weighting,
+            )
         sums += torch.stack([getattr(parts, key).detach().double() for key in keys])
         n_batches += 1
     return {key: value / max(n_batches, 1) for key, value in zip(keys, sums.tolist(), strict=True)}

@@ -107,3 +107,18 @@ def test_a_seeded_fit_and_a_load_are_the_same_whatever_torchs_default_device(
     assert model.decision_function(rows).tolist() == expected.decision_function(rows).tolist()
     assert loaded.decision_function(rows).tolist() == expected.decision_function(rows).tolist()
     assert model.threshold_ == expected.threshold_
+
+
+def test_fit_and_scoring_within_the_callers_autocast_compute_as_outside_it(quick_model, rng) -> None:
+    # A mixed-precision notebook runs its own work in torch.autocast: the model's scores, threshold
+    # and training are still float32's (bf16=True is the setting that trains in bfloat16, on CUDA).
+    rows = normal(rng, 300)
+    expected = quick_model(early_stopping=True).fit(rows)  # its held-out objective each epoch, too
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model = quick_model(early_stopping=True).fit(rows)
+        scores = model.decision_function(rows)
+        explained = expected.explain(rows[:2], logit_drops=True)
+    assert scores.tolist() == expected.decision_function(rows).tolist()
+    assert model.threshold_ == expected.threshold_
+    assert model.training_["history"] == expected.training_["history"]
+    assert explained == expected.explain(rows[:2], logit_drops=True)
