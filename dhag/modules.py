@@ -226,7 +226,10 @@ class DHAGNet(nn.Module):
         scores = np.empty(matrix.shape[0], dtype=np.float64)
         logits = np.empty(matrix.shape[0], dtype=np.float64)
         for start in range(0, matrix.shape[0], chunk):
-            rows = torch.as_tensor(matrix[start : start + chunk], device=device)
+            # Shared with torch where it can be: copied when read-only or laid out backwards.
+            rows = torch.as_tensor(
+                np.require(matrix[start : start + chunk], requirements="CW"), device=device
+            )
             with torch.autocast(device.type, enabled=False):  # float32's scores in a caller's autocast too
                 logit = self(rows).double()
             scores[start : start + chunk] = torch.sigmoid(logit).cpu().numpy()

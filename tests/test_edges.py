@@ -3,6 +3,7 @@ diverges, names and categories as data arrives, refits, and the command line's r
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -285,3 +286,18 @@ def test_threshold_for_refuses_scores_no_model_gives_naming_the_first(odd: float
     with pytest.raises(InputError) as refused:
         DHAG().threshold_for(scores)
     assert said in str(refused.value) and "position 17" in str(refused.value)
+
+
+def test_score_matrix_takes_any_memory_layout_of_a_preprocessed_matrix(fitted, train_rows) -> None:
+    matrix = fitted.transform(train_rows[:50])
+    scores, logits = fitted.score_matrix(matrix), fitted.logit_matrix(matrix)
+    read_only = matrix.copy()
+    read_only.flags.writeable = False  # a read-only memory map, or a frame's arrow-backed to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns (once per process) of a read-only array it shares
+        assert fitted.score_matrix(read_only).tolist() == scores.tolist()
+    # Rows in another order or layout may be summed in another order: equal to float32's rounding.
+    assert fitted.score_matrix(matrix[::-1]) == pytest.approx(scores[::-1], abs=1e-6)  # negative strides
+    assert fitted.logit_matrix(matrix[::-1]) == pytest.approx(logits[::-1], abs=1e-4)
+    assert fitted.score_matrix(np.asfortranarray(matrix)) == pytest.approx(scores, abs=1e-6)
+    assert fitted.score_matrix(np.repeat(matrix, 2, axis=0)[::2]) == pytest.approx(scores, abs=1e-6)
