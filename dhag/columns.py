@@ -354,16 +354,21 @@ def _object_numbers(name: str, col: np.ndarray, *, fitting: bool = False) -> np.
         raise InputError(f"Feature {name!r} has a value too large for a float at row {row}.") from None
 
 
+def _category_text(value: Any) -> str:
+    """A categorical value as text: an integral float as the int, bytes (numpy's "S" dtype, h5py's
+    strings) as the UTF-8 text they hold, not their repr: b"north" is the category 'north'."""
+    if isinstance(value, (float, np.floating)) and value.is_integer():
+        return str(int(value))
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+
+
 def _category_strings(name: str, col: np.ndarray) -> np.ndarray:
     if col.dtype.kind == "f" and not np.isfinite(col).all():
         raise InputError(f"Categorical feature {name!r} has NaN or infinite values.")
     # 1 and 1.0 are one category: integral floats are written as ints. Floats are written at their own
     # precision, so 0.1 as float32 and as float64 is one category too.
     values = list(col) if col.dtype.kind == "f" else col.tolist()
-    out = np.asarray(
-        [str(int(v)) if isinstance(v, (float, np.floating)) and v.is_integer() else str(v) for v in values],
-        dtype=object,
-    )
+    out = np.asarray([_category_text(v) for v in values], dtype=object)
     # Missing is None, a float NaN or pandas' NA, told before they become strings: a category may be
     # called "None" or "NaN" itself.
     missing = np.asarray([is_missing(v) for v in values])

@@ -283,3 +283,12 @@ def test_a_column_of_decimals_is_read_as_the_numbers_it_holds(arrow: bool) -> No
     expected = Preprocessor().fit(frame.assign(flow=flow))
     assert pre.means_ == expected.means_ and pre.scales_ == expected.scales_
     assert pre.transform(frame).tolist() == expected.transform(frame.assign(flow=flow)).tolist()
+
+
+def test_a_categorical_column_of_bytes_has_the_categories_its_text_names() -> None:
+    # h5py reads fixed-length strings as bytes, numpy's "S" dtype holds them: b"north" is 'north'.
+    sites = np.array([b"north", b"south", b"north", "w\u00e9st".encode()])
+    pre = Preprocessor(categorical=["site"]).fit({"site": sites, "flow": np.arange(4.0)})
+    assert pre.output_names_ == ["site=north", "site=south", "site=w\u00e9st", "flow"]
+    as_text = {"site": np.array(["north", "south", "north", "w\u00e9st"]), "flow": np.arange(4.0)}
+    assert pre.transform({"site": sites, "flow": np.arange(4.0)}).tolist() == pre.transform(as_text).tolist()
