@@ -73,6 +73,7 @@ def as_columns(
         return [str(n) for n in X.dtype.names], {str(n): X[n] for n in X.dtype.names}
     if isinstance(X, Mapping):
         cols = _distinct([str(c) for c in X])
+        _refuse_masked({str(c): v for c, v in X.items()})
         data = {str(c): np.asarray(v) for c, v in X.items()}
         _refuse_uneven_columns(data)
         return cols, data
@@ -109,7 +110,24 @@ def as_columns(
             f"feature_names names {features} ({_preview(names)}). Got {columns} in X: give one name per "
             "column, in the columns' order."
         )
+    if isinstance(X, np.ma.MaskedArray):
+        _refuse_masked({n: X[:, i] for i, n in enumerate(names)})
     return list(names), {n: arr[:, i] for i, n in enumerate(names)}
+
+
+def _refuse_masked(columns: Mapping[str, Any]) -> None:
+    """Refuse the masked cells of numpy masked arrays (netCDF4 reads a variable with gaps as one): they
+    are missing values, whose data underneath (a fill value, 9.97e36) np.asarray would pass on."""
+    for name, col in columns.items():
+        masked = np.ma.getmaskarray(col) if isinstance(col, np.ma.MaskedArray) else None
+        if masked is not None and masked.any():
+            row = int(np.argmax(masked))
+            raise InputError(
+                f"Feature {name!r} has {int(masked.sum())} missing value(s) (first at row {row}): masked "
+                "in a masked array, whose data there is no reading; fill them, X.filled(value), or drop "
+                "their rows.",
+                cell=(name, row),
+            )
 
 
 def _refuse_uneven_columns(data: dict[str, np.ndarray]) -> None:

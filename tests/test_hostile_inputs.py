@@ -210,3 +210,19 @@ def test_a_mapping_of_columns_of_unequal_length_names_them(fitted: DHAG) -> None
     columns = {name: np.zeros(3) for name in FEATURES} | {FEATURES[1]: np.zeros((3, 2))}
     with pytest.raises(InputError, match=rf"{FEATURES[1]!r} has shape \(3, 2\)"):
         fitted.decision_function(columns)
+
+
+def test_masked_cells_of_a_masked_array_are_refused_as_missing(quick_model, fitted: DHAG, rng) -> None:
+    # netCDF4 reads a variable with gaps as a masked array whose data there is its fill value.
+    data = normal(rng, 200)
+    data[5, 1] = 9.96921e36
+    rows = np.ma.masked_array(data, mask=data > 1e30)
+    said = r"Feature '{}' has 1 missing value\(s\) \(first at row 5\): masked"
+    with pytest.raises(InputError, match=said.format("x1")):
+        quick_model().fit(rows)
+    with pytest.raises(InputError, match=said.format("flow_b")):
+        fitted.decision_function(rows[:10])  # read in the training order, flow_b second
+    with pytest.raises(InputError, match=said.format("flow_b")):
+        fitted.decision_function({name: rows[:10, i] for i, name in enumerate(FEATURES)})
+    unmasked = np.ma.masked_array(data[:10], mask=False)
+    assert fitted.decision_function(unmasked).tolist() == fitted.decision_function(data[:10]).tolist()
