@@ -1,8 +1,9 @@
 """YAML from outside the process (a config file, an environment override), read by PyYAML's safe loader
 with the refusals it lacks: a key given twice in one mapping (it keeps the last one silently), any
-alias, an anchor on a single value, a tag it has no constructor for, nesting deeper than any setting,
-a plain number with a leading 0 (YAML 1.1 reads ``0500`` as octal 320, ``09108`` as text), and one
-with colons that YAML 1.1 reads in base 60 (``5:00`` as 300, ``1:30`` as 90).
+alias, a merge key (``<<``, which its own refusal called no YAML, naming no key), an anchor on a single
+value, a tag it has no constructor for, nesting deeper than any setting, a plain number with a leading 0
+(YAML 1.1 reads ``0500`` as octal 320, ``09108`` as text), and one with colons that YAML 1.1 reads in
+base 60 (``5:00`` as 300, ``1:30`` as 90).
 
 Aliases: ``&a [x, x]`` then ``&b [*a, *a]`` and so on doubles (or worse) at each level; a few hundred
 bytes of text become billions of values as soon as anything walks them (a validation error quoting the
@@ -158,6 +159,12 @@ class _SettingsLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Mark] = {}
         for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():  # !!map on text
+            if key_node.tag == f"{_YAML_TAG_PREFIX}merge":  # PyYAML's refusal: no constructor, no key
+                raise RefusedYAMLError(
+                    "<< is a YAML merge key, which no setting takes: write the keys out",
+                    key_node.start_mark,
+                    (*self._keys.get(id(node), ()), "<<"),
+                )
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):  # what the safe loader itself says of such a key
                 raise yaml.constructor.ConstructorError(
