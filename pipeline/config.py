@@ -40,6 +40,7 @@ from pipeline.configvalues import (
     Section,
     check_asset_pattern,
     check_device,
+    check_host,
     check_not_blank,
     check_one_text,
     check_servers,
@@ -199,7 +200,8 @@ class MetricsSettings(Section):
     container scraped from another one needs)."""
 
     enabled: bool = True
-    host: Name = "127.0.0.1"  # never empty: the HTTP server would take "" for every address
+    # Never empty: the HTTP server would take "" for every address.
+    host: Annotated[Name, AfterValidator(check_host)] = "127.0.0.1"
     port: int = Field(9108, ge=0, le=65535)
     asset_limit: int = Field(200, ge=0)
 

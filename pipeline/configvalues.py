@@ -1,7 +1,8 @@
 """Checks of single settings that a type and a bound cannot say, used by :mod:`pipeline.config`: Kafka
-topic names, broker addresses, names that must not be blank, the asset id pattern. Each returns the
-value it was given, or raises ``ValueError`` saying what is accepted. Also the base of every settings
-section (:class:`Section`: strict, frozen, no unknown key, no infinity) and :data:`FilePath`."""
+topic names, broker addresses, the metrics host, names that must not be blank, the asset id pattern.
+Each returns the value it was given, or raises ``ValueError`` saying what is accepted. Also the base
+of every settings section (:class:`Section`: strict, frozen, no unknown key, no infinity) and
+:data:`FilePath`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ __all__ = [
     "check_addresses",
     "check_asset_pattern",
     "check_device",
+    "check_host",
     "check_not_blank",
     "check_one_text",
     "check_path",
@@ -60,6 +62,64 @@ def check_not_blank(name: str) -> str:
     if not name.strip() or name != name.strip():
         raise ValueError(f"{name!r} must not be blank or start or end with a space")
     return name
+
+
+def check_host(host: str) -> str:
+    """``host`` if a host name or an IP address a server can listen on (``metrics.host``), else
+    ``ValueError`` saying why: the resolver refuses a name with two dots together or a part over 63
+    characters (Python's with a UnicodeError, not the OSError of a name it cannot find).
+
+    >>> check_host("0.0.0.0"), check_host("fe80::1%eth0")
+    ('0.0.0.0', 'fe80::1%eth0')
+    >>> check_host("localhost:9108")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 'localhost:9108' holds a port: the port is metrics.port: write 'localhost'; allowed: ...
+    """
+    if prefix := re.match(r"[A-Za-z][A-Za-z0-9_+.-]*://", host):
+        problem = f"drop {prefix[0]!r}: it is a host name or an address, not a URL"
+    elif bracketed := re.fullmatch(r"\[(.*)\]", host):
+        problem = f"an IPv6 address goes without brackets here: write {bracketed[1]!r}"
+    elif _is_ip_address(host):
+        return host
+    elif (with_port := re.fullmatch(r"([^:]+):\d*", host)) and not _host_name_problem(with_port[1]):
+        problem = f"holds a port: the port is metrics.port: write {with_port[1]!r}"
+    else:
+        problem = _host_name_problem(host)
+    if problem is None:
+        return host
+    raise ValueError(f"{host!r} {problem}; allowed: a host name or an IP address (0.0.0.0: every address)")
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)  # an IPv6 zone (%eth0) included
+    except ValueError:
+        return False
+    return True
+
+
+def _host_name_problem(host: str) -> str | None:
+    """Why ``host`` is no host name a resolver takes, or None."""
+    if not re.fullmatch(r"[\w.-]+", host):
+        return "is no host name or IP address"
+    parts = host.removesuffix(".").split(".")
+    if not all(parts):
+        return "has an empty part between two dots (or a dot first): no resolver takes it"
+    if any(len(part) > 63 or not _encodes(part) for part in parts):
+        return "has a part longer than 63 characters between its dots: no resolver takes it"
+    if len(host) > 253:
+        return "is longer than 253 characters: no resolver takes it"
+    return None
+
+
+def _encodes(part: str) -> bool:
+    """Whether the resolver's encoding takes ``part`` (a name in other letters than ASCII's grows)."""
+    try:
+        part.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def check_asset_pattern(pattern: str) -> str:
