@@ -238,4 +238,6 @@ def _address_problem(address: str) -> str | None:
         return f"{address!r} has no port: write {address.rstrip(':')}:9092 for Kafka's usual port"
     if not re.fullmatch(r"\d{1,5}", port) or not 0 < int(port) < 65536:
         return f"{address!r}: port {port} is not 1 to 65535"
+    if not bracketed and (problem := _host_name_problem(host)):  # kafka-python would retry it for good
+        return f"{address!r}: {host!r} {problem}"
     return None

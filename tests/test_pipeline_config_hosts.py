@@ -56,3 +56,30 @@ def test_check_config_refuses_a_metrics_host_with_two_dots_together(
     assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith("config error: metrics.host: '127.0.0..1' ")
+
+
+@pytest.mark.parametrize(
+    ("servers", "said"),
+    [
+        ("kafka..plant.local:9092", "'kafka..plant.local' has an empty part between two dots"),
+        ("kafka-1:9092,.kafka-2:9092", "'.kafka-2' has an empty part between two dots"),
+        ("k" * 64 + ".local:9092", "has a part longer than 63 characters"),
+    ],
+)
+def test_a_broker_host_no_resolver_takes_is_refused_naming_the_key(servers: str, said: str) -> None:
+    # Before: accepted, also by check-config; `run` then tried to reach it for kafka.unavailable_exit_s
+    # and exited 3, "cannot reach Kafka at kafka..plant.local:9092", as if the cluster were down.
+    variable = "DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS"
+    with pytest.raises(ConfigError) as refused:
+        load_settings(None, {variable: servers})
+    message = str(refused.value)
+    assert message.startswith("config error: kafka.bootstrap_servers: ")
+    assert said in message and message.endswith(f"(set by {variable})")
+
+
+def test_broker_hosts_a_resolver_takes_are_kept() -> None:
+    servers = "kafka-1.plant.local.:9092,10.0.0.7:9092,[::1]:9092,broker_2:9093"
+    assert (
+        load_settings(None, {"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": servers}).kafka.bootstrap_servers
+        == servers
+    )
