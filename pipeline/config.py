@@ -36,11 +36,13 @@ from pipeline.configsource import (
 )
 from pipeline.configvalues import (
     EMBEDDED,
+    RETRAINER_CLIENT,
     FilePath,
     Section,
     check_asset_pattern,
     check_device,
     check_host,
+    check_kafka_text,
     check_not_blank,
     check_one_text,
     check_servers,
@@ -75,6 +77,7 @@ _INT32_MAX = 2**31 - 1
 
 TopicName = Annotated[str, AfterValidator(check_topic_name)]
 Name = Annotated[str, AfterValidator(check_not_blank)]
+GroupId = Annotated[Name, AfterValidator(check_kafka_text())]
 
 
 class TopicSettings(Section):
@@ -101,8 +104,8 @@ class KafkaSettings(Section):
     bootstrap_servers: Annotated[str, BeforeValidator(check_one_text), AfterValidator(check_servers)] = (
         EMBEDDED
     )
-    client_id: Name = "dhag-pipeline"
-    group_id: Name = "dhag-pipeline"
+    client_id: Annotated[Name, AfterValidator(check_kafka_text(less=RETRAINER_CLIENT))] = "dhag-pipeline"
+    group_id: GroupId = "dhag-pipeline"
     topics: TopicSettings = TopicSettings()
     security: SecuritySettings = SecuritySettings()
     batch_size: int = Field(5000, ge=1, le=1_000_000)
@@ -209,7 +212,7 @@ class MetricsSettings(Section):
 class RetrainSettings(Section):
     """The retrainer (``dhag-pipeline retrain``): its consumer group, label store, triggers and gate."""
 
-    group_id: Name = "dhag-retrainer"
+    group_id: GroupId = "dhag-retrainer"
     metrics_port: int = Field(9110, ge=0, le=65535)
     label_store: FilePath | None = None  # None: <model.registry>/labels.sqlite
     # Triggers: this many new labels since the last run (0: off), a schedule (0: off), score drift.

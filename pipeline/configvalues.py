@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -16,11 +17,13 @@ __all__ = [
     "EMBEDDED",
     "FilePath",
     "MAX_TOPIC_NAME",
+    "RETRAINER_CLIENT",
     "Section",
     "check_addresses",
     "check_asset_pattern",
     "check_device",
     "check_host",
+    "check_kafka_text",
     "check_not_blank",
     "check_one_text",
     "check_path",
@@ -32,6 +35,9 @@ __all__ = [
 EMBEDDED = "embedded"  # kafka.bootstrap_servers: start a broker of our own
 _ADDRESSES = "comma-separated host:port addresses"
 MAX_TOPIC_NAME = 249  # characters: Kafka refuses to create a topic with a longer name
+# Kafka's requests carry a client id and a group id as text of at most this many bytes (UTF-8).
+_MAX_KAFKA_TEXT = 2**15 - 1
+RETRAINER_CLIENT = "-retrainer"  # the retrainer's client id: kafka.client_id and this
 
 
 class Section(BaseModel):
@@ -62,6 +68,27 @@ def check_not_blank(name: str) -> str:
     if not name.strip() or name != name.strip():
         raise ValueError(f"{name!r} must not be blank or start or end with a space")
     return name
+
+
+def check_kafka_text(*, less: str = "") -> Callable[[str], str]:
+    """A check that text fits in Kafka's requests, ``less`` appended to it (``ValueError`` saying how
+    long it is, never the text): kafka-python cannot write a request with longer, and reports each
+    one failed as a broker out of reach.
+
+    >>> check_kafka_text(less=RETRAINER_CLIENT)("c" * 40_000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 40000 bytes long (UTF-8); Kafka's requests carry at most 32757 (32767, less...
+    """
+    most = _MAX_KAFKA_TEXT - len(less.encode())
+    beside = f" (32767, less the {less!r} the retrainer's client id adds)" if less else ""
+
+    def check(text: str) -> str:
+        if (size := len(text.encode())) > most:
+            raise ValueError(f"{size} bytes long (UTF-8); Kafka's requests carry at most {most}{beside}")
+        return text
+
+    return check
 
 
 def check_host(host: str) -> str:

@@ -18,6 +18,7 @@ from pipeline.brokerlink import (
     producer_options,
 )
 from pipeline.config import Settings
+from pipeline.configvalues import RETRAINER_CLIENT
 from pipeline.errors import BrokerUnavailableError
 from pipeline.kafkaclients import closed_on_failure
 
@@ -33,7 +34,7 @@ def retrainer_clients(settings: Settings, bootstrap: str) -> tuple[KafkaConsumer
     kafka = settings.kafka
     # The daemon's: metadata refresh (partitions added: seen within it), reconnect backoff, security.
     own = {
-        "client_id": f"{kafka.client_id}-retrainer",
+        "client_id": kafka.client_id + RETRAINER_CLIENT,
         # An unreachable cluster is given up on within the request timeout, not kafka-python's own 30 s.
         "bootstrap_timeout_ms": kafka.request_timeout_ms,
     }
