@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
+
 from pipeline.configsource import env_source
 from pipeline.configvalues import MAX_TOPIC_NAME
 from pipeline.errors import ConfigError
@@ -106,21 +108,27 @@ def _sasl_named(settings: Settings) -> str | None:
 
 def _sasl_login(settings: Settings) -> str | None:
     """PLAIN and SCRAM log in with a user name and a password; kafka-python joins whatever it was given,
-    None too, into the login: a TypeError in every connection, reported as a broker out of reach."""
+    None too, into the login: a TypeError in every connection, reported as a broker out of reach. An
+    empty one (a variable set from a secret that was not there) is no login either: the broker refuses
+    it, found only once the service reaches it."""
     security = settings.kafka.security
     if not security.security_protocol.startswith("SASL") or security.sasl_mechanism not in _PASSWORD_LOGINS:
         return None
-    unset = [
-        f"kafka.security.{key}"
-        for key in ("sasl_plain_username", "sasl_plain_password")
-        if getattr(security, key) is None
-    ]
-    if not unset:
+    keys = ("sasl_plain_username", "sasl_plain_password")
+    values = {key: getattr(security, key) for key in keys}
+    texts = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in values.items()}
+    unset = [f"kafka.security.{key}" for key in keys if texts[key] is None]
+    empty = [f"kafka.security.{key}" for key in keys if texts[key] == ""]
+    if not unset and not empty:
         return None
+    said = [
+        f"{' and '.join(named)} {'is' if len(named) == 1 else 'are'} {what}"
+        for named, what in ((unset, "not set"), (empty, "empty"))
+        if named
+    ]
     return (
         f"kafka.security.sasl_mechanism {security.sasl_mechanism} logs in with kafka.security."
-        f"sasl_plain_username and sasl_plain_password, but {' and '.join(unset)} "
-        f"{'is' if len(unset) == 1 else 'are'} not set"
+        f"sasl_plain_username and sasl_plain_password, but {' and '.join(said)}"
     )
 
 

@@ -56,3 +56,23 @@ def test_gssapi_without_its_library_is_refused_by_check_config(
     assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "config error: kafka.security.sasl_mechanism: GSSAPI needs the Python package gssapi" in err
+
+
+@pytest.mark.parametrize("key", ["SASL_PLAIN_USERNAME", "SASL_PLAIN_PASSWORD"])
+def test_an_empty_user_name_or_password_of_a_password_mechanism_is_refused_naming_it(key: str) -> None:
+    # Before: taken, by check-config too (a variable set from a secret that was not there is empty);
+    # `run` then sent the broker an empty login, which no PLAIN or SCRAM login is, for it to refuse.
+    environ = {
+        f"{SASL}SECURITY_PROTOCOL": "SASL_SSL",
+        f"{SASL}SASL_MECHANISM": "SCRAM-SHA-512",
+        f"{SASL}SASL_PLAIN_USERNAME": "scorer",
+        f"{SASL}SASL_PLAIN_PASSWORD": "pw",
+    }
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, environ | {f"{SASL}{key}": ""})
+    said = str(info.value)
+    assert f"but kafka.security.{key.lower()} is empty" in said
+    assert f"{SASL}{key}" in said.partition("(set by ")[2]
+    assert "pw" not in said.replace("password", "")
+    # PLAINTEXT sends no login: an empty one is left alone there (security_note says it is unused).
+    assert load_settings(None, {f"{SASL}{key}": ""}).kafka.security.security_protocol == "PLAINTEXT"
