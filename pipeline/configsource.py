@@ -5,6 +5,7 @@ joined by ``__``, each value read as a YAML scalar unless the setting is text) l
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import unicodedata
@@ -216,7 +217,7 @@ def describe_error(
         return f"config error: key {key!r} is empty (nothing indented under it): {fix}{origin}"
     if error["type"] == "model_type":  # a section given one value: pydantic names the class
         allowed = "a section of keys (key: value lines indented under it)"
-    hint = _misread_hint(error, value)
+    hint = _misread_hint(error, error.get("input"))  # none of its hints shows the value of a secret
     return f"config error: key {key!r} has value {value!r}{hint}; allowed: {allowed}{origin}"
 
 
@@ -242,14 +243,17 @@ _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
 
 
 def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
-    """Why a value the operator wrote as meant was refused, where YAML 1.1 read it otherwise: ``no`` or
-        ``on`` as a boolean, ``5e3`` (no dot, no sign in the exponent) as text; or a duration given a unit, or
-    written as minutes and seconds (``0:30``, which YAML's base 60 leaves as text); or a whole number
-    written with a point (``5000.0``), which a strict integer setting refuses as a float.
-    """
+    """Why a value the operator wrote as meant was refused, where YAML 1.1 read it otherwise: ``no`` as
+    a boolean, a name ``12345`` or ``2024-01-01`` as a number or a date, ``5e3`` (no dot, no sign in the
+    exponent) as text; or a duration given a unit, or written as minutes and seconds (``0:30``, which
+    YAML's base 60 leaves as text); or a whole number written with a point (``5000.0``), which a strict
+    integer setting refuses as a float."""
     if isinstance(value, bool) and error["type"] != "bool_type":
         fix = "write a number" if error["type"] in ("int_type", "float_type") else "quote it to mean the word"
         return f" (YAML read an unquoted yes, no, on, off, true or false as a boolean: {fix})"
+    if error["type"] == "string_type" and isinstance(value, int | float | datetime.date):
+        kind = "date" if isinstance(value, datetime.date) else "number"
+        return f" (YAML reads an unquoted {kind} as a {kind}: quote it for the text)"
     name = str(error["loc"][-1]) if error["loc"] else ""
     # 5000.0, or 1.0e+6 from YAML; past 2**53 a float holds no exact whole number to write back.
     if (

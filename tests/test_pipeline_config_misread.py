@@ -175,3 +175,30 @@ def test_an_integer_setting_with_a_fraction_is_refused_without_a_whole_number_to
     with pytest.raises(ConfigError) as info:
         load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "5000.5"})
     assert str(info.value).startswith("config error: key 'kafka.batch_size' has value 5000.5; allowed:")
+
+
+@pytest.mark.parametrize(
+    ("key", "written", "read_as"),
+    [
+        (("kafka", "group_id"), "12345", "a number"),
+        (("kafka", "topics", "input"), "2024", "a number"),
+        (("kafka", "topics", "alerts"), "1.5", "a number"),
+        (("kafka", "client_id"), "2024-01-01", "a date"),
+        (("kafka", "security", "sasl_plain_username"), "1234", "a number"),
+        (("kafka", "security", "sasl_plain_password"), "20241231", "a number"),
+    ],
+)
+def test_a_name_yaml_read_as_a_number_or_a_date_says_to_quote_it(
+    tmp_path: Path, key: tuple[str, ...], written: str, read_as: str
+) -> None:
+    # Before: "key 'kafka.group_id' has value 12345; allowed: a valid string", which 12345 seems to be.
+    config = tmp_path / "config.yaml"
+    config.write_text("".join(f"{'  ' * i}{part}:\n" for i, part in enumerate(key[:-1])))
+    config.write_text(config.read_text() + f"{'  ' * (len(key) - 1)}{key[-1]}: {written}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    said = str(info.value)
+    assert said.startswith(f"config error: key '{'.'.join(key)}' has value ")
+    assert f"(YAML reads an unquoted {read_as.split()[1]} as {read_as}: quote it for the text)" in said
+    if "password" in key[-1]:
+        assert written not in said
