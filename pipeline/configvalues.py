@@ -199,6 +199,14 @@ def check_servers(servers: str) -> str:
     """
     if servers == EMBEDDED:
         return servers
+    # Else taken for an address without a port: "write Embedded:9092", a broker no one runs.
+    if servers.strip().lower() == EMBEDDED:
+        raise ValueError(f"{servers!r}: write {EMBEDDED}, in lower case and alone, for a broker of its own")
+    if EMBEDDED in (address.strip().lower() for address in servers.split(",")):
+        raise ValueError(
+            f"{servers!r}: {EMBEDDED!r} goes alone, for a broker of its own, never among the addresses of a "
+            "cluster"
+        )
     return _addresses(servers, f"{EMBEDDED!r} or {_ADDRESSES}")
 
 

@@ -202,3 +202,24 @@ def test_a_name_yaml_read_as_a_number_or_a_date_says_to_quote_it(
     assert f"(YAML reads an unquoted {read_as.split()[1]} as {read_as}: quote it for the text)" in said
     if "password" in key[-1]:
         assert written not in said
+
+
+@pytest.mark.parametrize(
+    ("servers", "said"),
+    [
+        ("Embedded", "'Embedded': write embedded, in lower case and alone, for a broker of its own"),
+        (" embedded", "' embedded': write embedded, in lower case and alone, for a broker of its own"),
+        ("EMBEDDED ", "'EMBEDDED ': write embedded, in lower case and alone, for a broker of its own"),
+        (
+            "embedded,kafka-1:9092",
+            "'embedded' goes alone, for a broker of its own, never among the addresses of a cluster",
+        ),
+    ],
+)
+def test_embedded_spelt_otherwise_or_among_addresses_says_how_to_write_it(servers: str, said: str) -> None:
+    # Before: "'Embedded' has no port: write Embedded:9092 for Kafka's usual port", a broker address.
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_KAFKA__BOOTSTRAP_SERVERS": servers})
+    message = str(info.value)
+    assert message.startswith("config error: kafka.bootstrap_servers: ") and said in message
+    assert "9092 for Kafka's usual port" not in message
