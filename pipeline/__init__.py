@@ -1,7 +1,7 @@
 """The streaming service: Kafka in, scores, alerts, DLQ, metrics. It imports :mod:`dhag`, never the other way.
 
 Modules, one job each: ``config`` (settings; ``configdump``: as ``check-config`` prints them;
-``hostchecks``: what it finds of them on this host),
+``hostchecks``: what it finds of them on this host; ``configlines``: where the file wrote them),
 ``records`` (the record contract), ``alerts`` (hysteresis; ``trackers``: per partition), ``metrics``
 (Prometheus), ``drift`` (ADWIN on scores), ``registry`` (model folder), ``modelcmd`` (the ``models``
 command), ``hotswap`` (model swaps between batches), ``broker`` (embedded Tansu), ``topics`` (topic

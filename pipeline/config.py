@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from pipeline.configchecks import CROSS_CHECKS, absolute_paths, cross_key_problems
+from pipeline.configlines import file_lines, written_at
 from pipeline.configsecurity import SecuritySettings
 from pipeline.configsource import (
     ENV_PREFIX,
@@ -332,7 +333,11 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     try:
         settings = Settings.model_validate(data, context=later)
     except ValidationError as exc:
-        problems = [describe_error(e, environ, Settings) for e in exc.errors()]
+        lines = file_lines(path)
+        problems = [
+            describe_error(e, environ, Settings) + written_at(e["loc"], path, lines, environ)
+            for e in exc.errors()
+        ]
         refused = [tuple(str(part) for part in e["loc"]) for e in exc.errors()]
         # An unknown key is most likely one of its section's misspelt, left at its default: no rule
         # reading that section is judged.
@@ -344,7 +349,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
             settings = Settings.model_validate(_without(data, refused), context=later)
         except ValidationError:
             raise ConfigError("\n".join(problems)) from None
-    problems += cross_key_problems(settings, environ, invalid)
+    problems += cross_key_problems(settings, environ, invalid, path)
     if problems:
         raise ConfigError("\n".join(problems))
     return absolute_paths(settings, path, overrides)

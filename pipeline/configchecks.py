@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
+from pipeline.configlines import file_lines
 from pipeline.configsource import env_source
 from pipeline.configvalues import MAX_TOPIC_NAME
 from pipeline.errors import ConfigError
@@ -274,12 +275,15 @@ PORTS = CrossCheck(("metrics.enabled", "metrics.host", "metrics.port", "retrain.
 
 
 def cross_key_problems(
-    settings: Settings, environ: Mapping[str, str], invalid: Iterable[tuple[str, ...]] = ()
+    settings: Settings,
+    environ: Mapping[str, str],
+    invalid: Iterable[tuple[str, ...]] = (),
+    path: str | Path | None = None,
 ) -> list[str]:
     """One ``config error`` line for each rule of :data:`CROSS_CHECKS` and :data:`PORTS` that
-    ``settings`` breaks, naming the environment variables that set its keys; rules reading a key of
-    ``invalid`` (keys, or sections, whose value was refused and stands at its default in ``settings``)
-    are not judged.
+    ``settings`` breaks, naming the environment variables that set its keys and the lines of the config
+    file at ``path`` that wrote the others; rules reading a key of ``invalid`` (keys, or sections, whose
+    value was refused and stands at its default in ``settings``) are not judged.
 
     >>> from pipeline.config import Settings
     >>> same = Settings.model_validate({"metrics": {"port": 9110}})
@@ -288,7 +292,7 @@ def cross_key_problems(
     >>> cross_key_problems(same, {}, invalid=[("metrics",)])
     []
     """
-    invalid = list(invalid)
+    invalid, lines = list(invalid), None
     problems = []
     for check in (*CROSS_CHECKS, PORTS):
         keys = [tuple(key.split(".")) for key in check.keys]
@@ -299,7 +303,17 @@ def cross_key_problems(
         variables = sorted(
             {name for key in keys if (v := env_source(environ, key)) for name in v.split(", ")}
         )
-        origin = f" (set by {', '.join(variables)})" if variables else ""
+        said = [f"set by {', '.join(variables)}"] if variables else []
+        lines = file_lines(path) if lines is None else lines  # read again only for a problem
+        written = [
+            str(n) for n in sorted({lines[k] for k in keys if k in lines and not env_source(environ, k)})
+        ]
+        if written:
+            numbers = (
+                f"s {', '.join(written[:-1])} and {written[-1]}" if len(written) > 1 else f" {written[0]}"
+            )
+            said.append(f"line{numbers} of {str(path)!r}")
+        origin = f" ({'; '.join(said)})" if said else ""
         problems.append(f"config error: {problem}{origin}")
     return problems
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_DEPTH", "RefusedYAMLError", "dotted", "read_yaml"]
+__all__ = ["MAX_DEPTH", "RefusedYAMLError", "dotted", "key_lines", "read_yaml"]
 
 # The settings are at most three sections deep; anything far deeper is no config, and PyYAML's composer
 # recurses once per level, so thousands of levels end in a RecursionError instead of an error message.
@@ -67,6 +67,7 @@ class _SettingsLoader(yaml.SafeLoader):
         self._depth = 0
         self._key: list[str] = []  # the mapping keys (and list positions) down to the node composed
         self._keys: dict[int, tuple[str, ...]] = {}  # each composed node's key, by id(node)
+        self.lines: dict[tuple[str, ...], int] = {}  # the line (from 1) each key is written on
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         # A mapping's value comes with its key's node as ``index``, a list item with its position; a
@@ -75,6 +76,8 @@ class _SettingsLoader(yaml.SafeLoader):
         part = f"[{index}]" if isinstance(index, int) and not isinstance(index, bool) else part
         if part is not None:
             self._key.append(str(part))
+            mark = index.start_mark if isinstance(index, yaml.Node) else self.peek_event().start_mark
+            self.lines.setdefault(tuple(self._key), mark.line + 1)
         try:
             if self.check_event(yaml.AliasEvent):
                 event = self.peek_event()
@@ -215,3 +218,18 @@ def read_yaml(text: str) -> Any:
     pipeline.safeyaml.RefusedYAMLError: alias *x: settings take no YAML aliases...
     """
     return yaml.load(text, Loader=_SettingsLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line (from 1) of each key of the YAML document in ``text``, by its path (list items as
+    ``[2]``); composed only, nothing constructed: for a document :func:`read_yaml` took.
+
+    >>> key_lines("kafka:\\n  topics:\\n    input: a\\n")[("kafka", "topics", "input")]
+    3
+    """
+    loader = _SettingsLoader(text)
+    try:
+        loader.get_single_node()
+        return loader.lines
+    finally:
+        loader.dispose()

@@ -134,9 +134,12 @@ def test_an_empty_section_says_it_is_empty_not_none(tmp_path: Path) -> None:
     said = str(info.value).splitlines()
     assert said[0] == (
         "config error: key 'kafka' is empty (nothing indented under it): indent its keys under it, or "
-        "remove it to take its defaults"
+        f"remove it to take its defaults (line 1 of {str(config)!r})"
     )
-    assert said[1] == "config error: unknown key 'batch_size' (value 5); did you mean kafka.batch_size?"
+    assert said[1] == (
+        "config error: unknown key 'batch_size' (value 5); did you mean kafka.batch_size? "
+        f"(line 2 of {str(config)!r})"
+    )
 
 
 def _integer_keys(model: type[BaseModel], above: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], int]]:
@@ -159,7 +162,7 @@ def test_every_integer_setting_written_with_a_point_says_to_write_a_whole_number
         load_settings(config, {})
     assert str(info.value) == (
         "config error: key 'kafka.batch_size' has value 5000.0 (batch_size is a whole number: write 5000); "
-        "allowed: a valid integer"
+        f"allowed: a valid integer (line 2 of {str(config)!r})"
     )
     keys = _integer_keys(Settings)
     assert len(keys) > 30 and (("metrics", "port"), 9108) in keys
