@@ -180,10 +180,22 @@ class AlertSettings(Section):
     backfill_s: float = Field(3600.0, ge=0)
 
 
+def _trips(ratio: float) -> float:
+    """``ratio`` unless 1 or more (``ValueError``): the cap pauses when *more than* that share of the
+    window went to the DLQ, and none is more than all of it."""
+    if ratio >= 1:
+        raise ValueError(
+            f"{ratio}: the cap pauses when more than that share of dlq.window went to the DLQ, and none is "
+            "more than all of it: the cap would never trip; allowed: above 0 and below 1 (0.99: pause "
+            "when nearly every record goes there)"
+        )
+    return ratio
+
+
 class DlqSettings(Section):
     """The DLQ ratio cap: pause when more than ``max_ratio`` of the last ``window`` records failed."""
 
-    max_ratio: float = Field(0.5, gt=0, le=1)
+    max_ratio: Annotated[float, AfterValidator(_trips)] = Field(0.5, gt=0)
     window: int = Field(1000, ge=1)
     min_records: int = Field(100, ge=1)
     resume_after_s: float | None = Field(None, gt=0)

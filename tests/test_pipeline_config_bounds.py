@@ -43,3 +43,14 @@ def test_check_config_refuses_a_sample_too_small_for_the_minimum(
     config.write_text("retrain:\n  normal_sample_size: 100\n  reference_sample_size: 200\n")
     assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
     assert "retrain.min_normal_rows (500) is more than" in capsys.readouterr().err
+
+
+def test_a_dlq_ratio_cap_that_can_never_trip_is_refused_saying_why() -> None:
+    # Before: dlq.max_ratio 1.0 was taken, and the cap pauses when *more than* that share of the window
+    # went to the DLQ: never, not even when a bad deploy sent every record there.
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_DLQ__MAX_RATIO": "1.0"})
+    said = str(info.value)
+    assert said.startswith("config error: dlq.max_ratio: 1.0: ")
+    assert "the cap would never trip" in said and "(set by DHAG_PIPELINE_DLQ__MAX_RATIO)" in said
+    assert load_settings(None, {"DHAG_PIPELINE_DLQ__MAX_RATIO": "0.99"}).dlq.max_ratio == 0.99

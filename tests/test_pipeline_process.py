@@ -62,7 +62,7 @@ def test_check_config_prints_the_effective_config_with_overrides(tmp_path: Path)
         ("kafka:\n  batchsize: 10\n", {}, "'kafka.batchsize'"),
         ("alerts:\n  window: many\n", {}, "'alerts.window' has value 'many'"),
         ("records:\n  missing_policy: guess\n", {}, "'reject' or 'impute'"),
-        ("{}\n", {"DLQ__MAX_RATIO": "1.5"}, "'dlq.max_ratio' has value 1.5"),
+        ("{}\n", {"DLQ__MAX_RATIO": "1.5"}, "dlq.max_ratio: 1.5: "),
     ],
 )
 def test_a_config_error_exits_2_naming_the_key(tmp_path: Path, text: str, env: dict, named: str) -> None:
