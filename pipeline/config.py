@@ -46,6 +46,7 @@ from pipeline.configvalues import (
     check_kafka_text,
     check_not_blank,
     check_one_text,
+    check_path,
     check_servers,
     check_topic_name,
 )
@@ -138,7 +139,7 @@ class KafkaSettings(Section):
 class ModelSettings(Section):
     """Where the model lives: ``registry/current`` names the version, ``registry/<version>.dhag``."""
 
-    registry: Name = Field("models/registry", min_length=1)
+    registry: Annotated[Name, AfterValidator(check_path)] = Field("models/registry", min_length=1)
     device: Device = "cpu"
     # The scoring MLP is small: one CPU thread scores a 5000-row batch in a few ms, and several threads
     # mostly fight each other (measured 10-20x slower on a busy 2-core machine). 0 = torch's default.

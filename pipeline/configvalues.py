@@ -164,10 +164,28 @@ def check_asset_pattern(pattern: str) -> str:
     return pattern
 
 
+# Bytes of one file or folder name at most (NAME_MAX of Linux's file systems): a longer part makes every
+# look at the path fail with "File name too long", a traceback where nothing expects it.
+_MAX_NAME = 255
+
+
 def check_path(path: str) -> str:
-    """``path`` unless empty (``ValueError``): it would name the working directory, not a file."""
+    """``path`` unless empty (it would name the working directory, not a file), holding a NUL character
+    or a part longer than a file name can be (``ValueError``): no file system holds such a path.
+
+    >>> check_path("models/" + "r" * 300)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 'models/rrrrrrrrrrrrrrrrrrrrrrr'...: a part of it is 300 bytes long; no file or folder name...
+    """
     if not path:
         raise ValueError("'' is no path: give one, or null to leave it unset")
+    shown = repr(path[:30]) + ("..." if len(path) > 30 else "")  # a NUL shown as \x00
+    if "\0" in path:
+        raise ValueError(f"{shown} holds a NUL character, which no path can hold")
+    if (longest := max(len(part.encode()) for part in path.split("/"))) > _MAX_NAME:
+        most = f"no file or folder name is longer than {_MAX_NAME}"
+        raise ValueError(f"{shown}: a part of it is {longest} bytes long; {most}")
     return path
 
 
