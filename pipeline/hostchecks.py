@@ -1,7 +1,7 @@
 """What ``run`` and ``retrain`` would refuse of valid settings on this host, found by ``check-config``
 without starting either: certificate files they cannot read, GSSAPI without its library and a CUDA
 device the host lacks, no CUDA at all or fewer GPUs than a ``cuda:N`` needs (config errors: exit 2),
-and a registry without a model (a warning: they exit 4 until one is published). Nothing here loads a
+and a registry without a model, or one it cannot look at (a warning: they exit 4). Nothing here loads a
 model or reaches Kafka: the broker's address, its topics and the credentials it takes are found by
 ``run``."""
 
@@ -48,12 +48,17 @@ def host_notes(settings: Settings) -> list[str]:
     model yet (both exit 4)."""
     root = Path(settings.model.registry)
     fix = "run and retrain exit 4 until 'dhag-pipeline models train HISTORY' publishes a model there"
-    if not root.exists():
-        return [f"model.registry {root}: there is no such folder (a misspelt path?); {fix}"]
-    if not root.is_dir():
-        return [f"model.registry {root}: not a folder; {fix}"]
-    if not (root / _CURRENT).exists():
-        return [f"model.registry {root}: holds no model (no '{_CURRENT}' in it); {fix}"]
+    try:
+        if not root.exists():
+            return [f"model.registry {root}: there is no such folder (a misspelt path?); {fix}"]
+        if not root.is_dir():
+            return [f"model.registry {root}: not a folder; {fix}"]
+        if not (root / _CURRENT).exists():
+            return [f"model.registry {root}: holds no model (no '{_CURRENT}' in it); {fix}"]
+    except OSError as exc:  # a folder above it this user may not enter, a path too long for the system
+        return [
+            f"model.registry {root}: cannot be looked at here ({exc.strerror or exc}); run and retrain exit 4"
+        ]
     return []
 
 

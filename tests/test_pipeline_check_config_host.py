@@ -169,3 +169,19 @@ def test_the_security_note_names_only_settings_the_protocol_leaves_unused() -> N
     tls = {"security_protocol": "SSL", "ssl_keyfile": "k.pem"}
     kafka = {"bootstrap_servers": "k:9092", "security": tls}  # (embedded: a note of its own)
     assert not setting_notes(Settings.model_validate({"kafka": kafka}))
+
+
+def test_check_config_warns_of_a_registry_it_cannot_look_at(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: a traceback, "OSError: [Errno 36] File name too long" (or a PermissionError for a registry
+    # under a folder this user may not enter), exit 1, and no settings printed.
+    registry = tmp_path.joinpath(*["r" * 250] * 20)  # each part a name, the whole beyond any path
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model: {{registry: {registry}}}\n")
+    assert main(["check-config", "--config", str(config)]) == 0
+    captured = capsys.readouterr()
+    assert (
+        f"warning: model.registry {registry}: cannot be looked at here (File name too long)" in captured.err
+    )
+    assert "run and retrain exit 4" in captured.err and "registry:" in captured.out
