@@ -9,7 +9,7 @@ import datetime
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -109,7 +109,7 @@ def env_overrides(
         except RefusedYAMLError as exc:
             key = dotted((*path, *exc.key))
             raise ConfigError(
-                f"config error: environment variable {name} (key {key}): {refused_problem(exc, path)}"
+                f"config error: environment variable {name} (key {key}): {exc.shown(path)}"
             ) from None
         except yaml.YAMLError:
             value = raw
@@ -177,6 +177,7 @@ def text_setting(model: type[BaseModel], key: tuple[str, ...]) -> str | None:
 
 
 _NULLS = ("null", "Null", "NULL", "~")
+_SECRET_LIKE = re.compile(r"pass|pasw|secret|token|pwd|credential", re.IGNORECASE)
 
 
 def describe_error(
@@ -189,12 +190,13 @@ def describe_error(
     value = error.get("input")
     # A password's own value, or a section's that holds one: text that was meant as the section
     # (unbalanced quotes or braces in an override, a block quoted in the file) shows it whole. An
-    # unknown key among the security settings is most likely a password's key misspelt.
-    unknown_security = error["type"] == "extra_forbidden" and "security" in error["loc"][:-1]
+    # unknown key among the security settings, or one (or a section) spelt like a secret's anywhere, is
+    # most likely a password's key misspelt.
+    unknown = error["type"] == "extra_forbidden"
     if (
         any("password" in str(part) for part in error["loc"])
         or "password" in str(value).lower()
-        or unknown_security
+        or (unknown and ("security" in error["loc"][:-1] or _SECRET_LIKE.search(f"{key} {value}")))
     ):
         value = "(hidden)"
     variable = env_source(environ, tuple(str(p) for p in error["loc"]))
@@ -328,14 +330,6 @@ def merge_overrides(
         ) from None
 
 
-def refused_problem(exc: RefusedYAMLError, at: Sequence[str] = ()) -> str:
-    """What :mod:`pipeline.safeyaml` refused, the text it quotes hidden under a password's key (``at``:
-    the keys above the document, for an environment variable's value)."""
-    if exc.quoted and any("password" in part for part in (*at, *exc.key)):
-        return exc.problem.replace(exc.quoted, "(hidden)")
-    return exc.problem
-
-
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The mapping of a YAML config file; raises :class:`ConfigError` naming the file and the fault:
     unreadable, not UTF-8, not YAML (duplicate or unhashable keys too), no mapping at the top level, or
@@ -359,7 +353,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except RefusedYAMLError as exc:
         key = f", key {dotted(exc.key)}" if exc.key else ""
         raise ConfigError(
-            f"config error: {str(path)!r} line {exc.problem_mark.line + 1}{key}: {refused_problem(exc)}"
+            f"config error: {str(path)!r} line {exc.problem_mark.line + 1}{key}: {exc.shown()}"
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config error: {str(path)!r} is not valid YAML{_yaml_fault(exc, text)}") from exc

@@ -20,7 +20,7 @@ that the refusal does not quote a password; and so is text that one of YAML's ow
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import yaml
@@ -44,6 +44,13 @@ class RefusedYAMLError(yaml.MarkedYAMLError):
     ) -> None:
         super().__init__(problem=problem, problem_mark=problem_mark)
         self.key, self.quoted = key, quoted
+
+    def shown(self, at: Sequence[str] = ()) -> str:
+        """The problem, the text it quotes hidden under a password's key (``at``: the keys above the
+        document, for an environment variable's value)."""
+        if self.quoted and any("password" in part for part in (*at, *self.key)):
+            return self.problem.replace(self.quoted, "(hidden)")
+        return self.problem
 
 
 def dotted(key: tuple[str, ...], *, limit: int = 6) -> str:

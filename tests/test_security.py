@@ -345,3 +345,28 @@ def test_a_misspelt_secret_key_is_named_without_its_value(variable: str) -> None
     # Elsewhere the value of an unknown key is still shown: it helps find the key meant.
     with pytest.raises(ConfigError, match=r"unknown key 'kafka\.batchsize' \(value 500\)"):
         load_settings(None, {"DHAG_PIPELINE_KAFKA__BATCHSIZE": "500"})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kafka:\n  sasl_plain_pasword: hunter2\n",  # a password key misspelt, outside kafka.security
+        "kafka:\n  ssl_passphrase: hunter2\n",
+        "kafka:\n  secruity:\n    sasl_plain_pasword: hunter2\n",  # the section misspelt too
+        "security:\n  sasl_plain_pasword: hunter2\n",  # the section at the top level
+        "kafka:\n  sasl_token: hunter2\n",
+    ],
+)
+def test_a_misspelt_secret_outside_the_security_section_is_named_without_its_value(tmp_path, text) -> None:
+    # Before: "unknown key 'kafka.sasl_plain_pasword' (value 'hunter2')", and of a misspelt section
+    # "unknown key 'kafka.secruity' (value {'sasl_plain_pasword': 'hunter2'})": hidden only inside
+    # kafka.security or under a key spelt with "password".
+    from pipeline.errors import ConfigError
+
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    message = str(info.value)
+    assert "hunter2" not in message, message
+    assert "unknown key '" in message and "(value '(hidden)')" in message
