@@ -324,6 +324,10 @@ def merge_overrides(
     except MergeConflictError as exc:
         key, variables = ".".join(exc.key), env_source(environ, exc.key)
         what = "empty" if exc.value is None else f"{exc.value!r:.60}"
+        if exc.value is not None and _SECRET_LIKE.search(
+            f"{key} {exc.value}"
+        ):  # a password, or text with one
+            what = "(hidden)"
         raise ConfigError(
             f"config error: key {key!r} is {what} in {str(path)!r}, but {variables} sets keys under it: "
             + ("remove the empty key, or write it as a section" if exc.value is None else "one is misspelt")

@@ -370,3 +370,29 @@ def test_a_misspelt_secret_outside_the_security_section_is_named_without_its_val
     message = str(info.value)
     assert "hunter2" not in message, message
     assert "unknown key '" in message and "(value '(hidden)')" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "variable"),
+    [
+        (
+            "kafka:\n  security:\n    ssl_password: hunter2\n",
+            "DHAG_PIPELINE_KAFKA__SECURITY__SSL_PASSWORD__X",
+        ),
+        ('kafka:\n  security: "sasl_plain_password: hunter2"\n', "DHAG_PIPELINE_KAFKA__SECURITY__SSL_CAFILE"),
+    ],
+)
+def test_an_override_under_a_password_of_the_file_is_refused_without_the_password(
+    tmp_path, text: str, variable: str
+) -> None:
+    # Before: "key 'kafka.security.ssl_password' is 'hunter2' in 'config.yaml', but ... sets keys under
+    # it": the file's value quoted, a password's too.
+    from pipeline.errors import ConfigError
+
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {variable: "x"})
+    message = str(info.value)
+    assert "hunter2" not in message, message
+    assert " is (hidden) in " in message and f"but {variable} sets keys under it" in message
