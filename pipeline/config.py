@@ -125,7 +125,8 @@ class KafkaSettings(Section):
     request_timeout_ms: int = Field(30_000, ge=1000, le=119_000)
     # How often every client refreshes topic metadata: partitions added are assigned within about this.
     metadata_max_age_ms: int = Field(30_000, ge=1000, le=3_600_000)
-    backoff_initial_s: float = Field(0.5, gt=0)
+    # kafka-python takes it in whole milliseconds: below one, 0, and its clients reconnect without a pause.
+    backoff_initial_s: float = Field(0.5, ge=0.001)
     # Waited on (Event.wait, time.sleep), which overflow far beyond these bounds.
     backoff_max_s: float = Field(10.0, gt=0, le=3600)
     unavailable_exit_s: float = Field(120.0, gt=0)

@@ -54,3 +54,18 @@ def test_a_dlq_ratio_cap_that_can_never_trip_is_refused_saying_why() -> None:
     assert said.startswith("config error: dlq.max_ratio: 1.0: ")
     assert "the cap would never trip" in said and "(set by DHAG_PIPELINE_DLQ__MAX_RATIO)" in said
     assert load_settings(None, {"DHAG_PIPELINE_DLQ__MAX_RATIO": "0.99"}).dlq.max_ratio == 0.99
+
+
+@pytest.mark.parametrize("written", ["0.0005", "1.0e-9"])
+def test_a_retry_backoff_below_a_millisecond_is_refused(written: str) -> None:
+    # Before: taken, and handed to kafka-python as reconnect_backoff_ms 0 (whole milliseconds): every
+    # client reconnected to a broker that was down without any pause, for as long as it was down.
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_KAFKA__BACKOFF_INITIAL_S": written})
+    said = str(info.value)
+    assert said.startswith("config error: key 'kafka.backoff_initial_s' has value ")
+    assert "allowed: greater than or equal to 0.001" in said
+    assert (
+        load_settings(None, {"DHAG_PIPELINE_KAFKA__BACKOFF_INITIAL_S": "0.001"}).kafka.backoff_initial_s
+        == 0.001
+    )
