@@ -347,11 +347,13 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             f"config error: {str(path)!r} is a folder, not a settings file: give the YAML file in it"
         )
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = (raw := Path(path).read_bytes()).decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"config error: cannot read {str(path)!r}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config error: {str(path)!r} is not UTF-8 text (byte {exc.start})") from exc
+        from pipeline.configlines import not_utf8  # which reads this module
+
+        raise ConfigError(f"config error: {str(path)!r} {not_utf8(raw, exc)}") from exc
     try:
         data = read_yaml(text)
     except RefusedYAMLError as exc:

@@ -87,3 +87,28 @@ def test_a_rule_between_keys_names_the_lines_of_those_the_file_wrote(tmp_path: P
     assert said[0].endswith(f"(set by DHAG_PIPELINE_KAFKA__SESSION_TIMEOUT_MS; line 2 of {str(config)!r})")
     assert said[1].startswith("config error: metrics.port and retrain.metrics_port are both 9110")
     assert said[1].endswith(f"(line 5 of {str(config)!r})")
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (
+            b"kafka:\n  group_id: caf\xe9-7\n",
+            "is not UTF-8 text: line 2, column 16 holds byte 0xe9 (Latin-1 or Windows-1252 text?): "
+            "save it as UTF-8",
+        ),
+        (
+            "kafka:\n  group_id: g\n".encode("utf-16"),
+            "is not UTF-8 text but UTF-16 (it starts with UTF-16's byte-order mark): save it as UTF-8",
+        ),
+    ],
+)
+def test_a_config_file_not_in_utf8_names_the_line_and_what_it_is(
+    tmp_path: Path, data: bytes, said: str
+) -> None:
+    # Before: "'config.yaml' is not UTF-8 text (byte 20)", and of a file saved as UTF-16 "(byte 0)".
+    config = tmp_path / "config.yaml"
+    config.write_bytes(data)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config, {})
+    assert str(refused.value) == f"config error: {str(config)!r} {said}"
