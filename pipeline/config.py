@@ -31,6 +31,7 @@ from pipeline.configsource import (
     child_environment,
     describe_error,
     env_overrides,
+    env_source,
     merge_overrides,
     read_config_file,
     text_setting,
@@ -349,7 +350,8 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     except ValidationError as exc:
         lines = file_lines(path)
         problems = [
-            describe_error(e, environ, Settings) + written_at(e["loc"], path, lines, environ)
+            describe_error(e, environ, Settings)
+            + ("" if env_source(environ, tuple(map(str, e["loc"]))) else written_at(e["loc"], path, lines))
             for e in exc.errors()
         ]
         refused = [tuple(str(part) for part in e["loc"]) for e in exc.errors()]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import UnionType
@@ -17,6 +16,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, SecretStr
 
+from pipeline.configlines import not_utf8, yaml_fault
 from pipeline.configspelling import meant_keys
 from pipeline.errors import ConfigError
 from pipeline.safeyaml import RefusedYAMLError, dotted, read_yaml
@@ -100,6 +100,12 @@ def env_overrides(
                 f"config error: environment variable {name} has a key part that starts or ends with '_'; "
                 "join keys with exactly '__'"
             )
+        if (byte := _UNDECODED.search(raw)) is not None:  # how Python holds a byte that is no UTF-8
+            raise ConfigError(
+                f"config error: environment variable {name} is not UTF-8 text: its character "
+                f"{byte.start() + 1} is byte 0x{ord(byte[0]) - 0xDC00:02x}, which UTF-8 does not take "
+                "(Latin-1 text?): set it from UTF-8 text"
+            )
         kind = text(tuple(path))
         try:
             if kind == "optional" and raw.strip() in _NULLS:
@@ -177,6 +183,7 @@ def text_setting(model: type[BaseModel], key: tuple[str, ...]) -> str | None:
 
 
 _NULLS = ("null", "Null", "NULL", "~")
+_UNDECODED = re.compile("[\udc80-\udcff]")  # os.environ's surrogate escapes
 _SECRET_LIKE = re.compile(r"pass|pasw|secret|token|pwd|credential", re.IGNORECASE)
 
 
@@ -351,8 +358,6 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"config error: cannot read {str(path)!r}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        from pipeline.configlines import not_utf8  # which reads this module
-
         raise ConfigError(f"config error: {str(path)!r} {not_utf8(raw, exc)}") from exc
     try:
         data = read_yaml(text)
@@ -362,7 +367,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             f"config error: {str(path)!r} line {exc.problem_mark.line + 1}{key}: {exc.shown()}"
         ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config error: {str(path)!r} is not valid YAML{_yaml_fault(exc, text)}") from exc
+        raise ConfigError(f"config error: {str(path)!r} is not valid YAML{yaml_fault(exc, text)}") from exc
     if data is None:
         raise ConfigError(
             f"config error: {str(path)!r} holds no settings (it is empty, blank or only comments: was "
@@ -371,30 +376,3 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config error: {str(path)!r} must hold a mapping at the top level")
     return data
-
-
-def _yaml_fault(exc: yaml.YAMLError, text: str) -> str:
-    """Where and what PyYAML found wrong: line and column, and where the construct it was reading began
-    (a quote left open is found only at the end of the file); of a character YAML does not take at all
-    (its reader says only where in ``text``), which one."""
-    if isinstance(exc, yaml.reader.ReaderError):
-        start = text.rfind("\n", 0, exc.position) + 1
-        line, column = text.count("\n", 0, exc.position) + 1, exc.position - start + 1
-        kind = " (a control character)" if unicodedata.category(chr(exc.character)) == "Cc" else ""
-        where = f" at line {line}, column {column}"
-        return f"{where}: character U+{exc.character:04X}{kind} is not allowed in YAML: remove it"
-    where, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
-    context, began = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-    if context and problem and not context.startswith("while "):  # "expected ..., but found ..."
-        problem, context = f"{context}, {problem}", None
-    lines = text.splitlines()
-    line = lines[where.line] if where is not None and where.line < len(lines) else ""
-    text = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-    text += f": {problem}" if problem else ""
-    if problem and "'\\t'" in problem:
-        text += " (YAML indents with spaces, never tabs)"
-    if re.match(r"[^#'\"]*:\s+\[[^\]]*:", line):  # [::1]:9092 unquoted: to YAML a list, cut short
-        text += " (a value that starts with '[' is a YAML list: quote it for text, as '[::1]:9092')"
-    if context and began is not None and (where is None or began.line != where.line):
-        text += f", {context} that starts at line {began.line + 1}, column {began.column + 1}"
-    return text

@@ -324,3 +324,21 @@ def test_a_password_with_a_leading_zero_is_refused_without_showing_it(tmp_path: 
     said = str(info.value)
     assert "key kafka.security.sasl_plain_password: (hidden) has a leading 0" in said
     assert "123456" not in said and str(0o123456) not in said
+
+
+@pytest.mark.parametrize(
+    "key", ["KAFKA__GROUP_ID", "KAFKA__SECURITY__SASL_PLAIN_PASSWORD", "KAFKA__BATCH_SIZE", "MODEL__REGISTRY"]
+)
+def test_an_environment_value_that_is_not_utf8_is_refused_naming_the_variable(key: str) -> None:
+    # The process holds such bytes (0xe9: é in Latin-1) as a lone surrogate, as Python decodes them.
+    # Before: a group id or password was taken, for kafka-python to fail on in every request it wrote
+    # ("'utf-8' codec can't encode character '\udce9'"), and a path was refused quoting pydantic's
+    # "unable to parse raw data as a unicode string".
+    variable = f"DHAG_PIPELINE_{key}"
+    with pytest.raises(ConfigError) as refused:
+        load_settings(None, {variable: "caf\udce9"})
+    said = str(refused.value)
+    assert said == (
+        f"config error: environment variable {variable} is not UTF-8 text: its character 4 is byte 0xe9, "
+        "which UTF-8 does not take (Latin-1 text?): set it from UTF-8 text"
+    )
