@@ -1,5 +1,5 @@
-"""``dhag-pipeline models list|show V|promote V|rollback|prune|train HISTORY``: look at, switch, trim
-and first fill the model registry.
+"""``dhag-pipeline models list|show V|promote V|rollback|prune|train HISTORY|hold|release``: look at,
+switch, trim and first fill the model registry, and hold the retrainer's promotions.
 
 Exit codes: 0 done; 2 refused (no registry folder, but for ``train``, which creates it; an unknown
 version, an artifact that fails to load, nothing to roll back to, a history that cannot train the plant
@@ -58,6 +58,15 @@ def add_arguments(parser: argparse.ArgumentParser, help_config: str) -> None:
         help="make the previous current version current again, passing over (and saying) those in the "
         "history that no longer load",
     )
+    hold = sub.add_parser(
+        "hold",
+        parents=[common],
+        help="stop the retrainer's promotions until 'models release': its runs train and judge, and end "
+        "'held' (operators' promote and rollback still work)",
+    )
+    hold.add_argument("--reason", default="", help="why, as models list and the run reports say it")
+    hold.add_argument("--operator", help="who (default: the user running the command)")
+    sub.add_parser("release", parents=[common], help="end a promotion hold: the retrainer promotes again")
     prune = sub.add_parser(
         "prune",
         parents=[common],
@@ -94,9 +103,11 @@ def _summary(metrics: object) -> str:
 
 
 def _list(root: str, out: TextIO) -> int:
-    from pipeline import registry
+    from pipeline import promotionhold, registry
 
     infos = registry.list_models(root)
+    if (hold := promotionhold.read(root)) is not None:  # first: what the retrainer will not do
+        out.write(hold.line() + "\n")
     try:  # loaded and verified as a daemon starts on it: a damaged or misfiled current one is no use
         registry.load_current(root)
     except ModelUnavailableError as exc:  # the daemon cannot start on this registry: say why first
@@ -140,6 +151,35 @@ def _list(root: str, out: TextIO) -> int:
     out.writelines(f"{i.version}: {escaped(i.reference_error)}\n" for i in infos if i.reference_error)
     _misnamed(root, out)
     return 0
+
+
+def _hold(root: str, args: argparse.Namespace, out: TextIO) -> int:
+    from pipeline import promotionhold
+
+    if args.action == "hold":
+        hold, new = promotionhold.place(root, reason=args.reason, operator=args.operator)
+        out.write(f"{hold.line()}\n" if new else f"{hold.line().replace('held', 'already held', 1)}\n")
+        return 0
+    if (released := promotionhold.release(root)) is None:
+        out.write("no promotion hold in place: nothing to release\n")
+    elif released.error is not None:
+        out.write(f"promotions released: removed the hold file that could not be read ({released.error})\n")
+    else:
+        who = f"{escaped(released.operator)}'s hold of {escaped(released.since)}"
+        out.write(f"promotions released ({who}): the retrainer promotes what its next run accepts\n")
+    return 0
+
+
+def _say_no_hold(root: str, restored: str, err: TextIO) -> None:
+    """After a rollback, say how to stop the retrainer promoting again, unless a hold is in place."""
+    from pipeline import promotionhold
+
+    if promotionhold.read(root) is None:
+        err.write(
+            f"models rollback: note: the retrainer's next run trains from {restored} on the same labels "
+            "and may promote a model like the one rolled back: `dhag-pipeline models hold --reason TEXT` "
+            "stops its promotions until `models release`\n"
+        )
 
 
 def _misnamed(root: str, out: TextIO) -> None:
@@ -301,6 +341,8 @@ def run_models(
             return 0
         if args.action == "train":
             return _train(root, settings, args, out, err)
+        if args.action in ("hold", "release"):
+            return _hold(root, args, out)
         if args.action == "prune":
             return _prune(root, settings.retrain.keep_versions if args.keep is None else args.keep, args, out)
         passed: list[registry.PassedOver] = []
@@ -311,6 +353,7 @@ def run_models(
         _say_other_sensors(root, restored, replaced, device, err, "rollback")
         if (said := registry.describe(root, restored).reference_error) is not None:
             err.write(f"models rollback: warning: {restored}: {escaped(said)}\n")
+        _say_no_hold(root, restored, err)
         return 0
     except (ModelUnavailableError, LockFileError, DHAGError, ValueError) as exc:  # DHAGError: refused data
         err.write(f"models {args.action}: refused: {exc}\n")

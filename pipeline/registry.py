@@ -28,7 +28,7 @@ from typing import Any
 import dhag
 from dhag import DHAG, ArtifactError
 from dhag.atomicwrite import write_atomic
-from pipeline import sensorswitch
+from pipeline import promotionhold, sensorswitch
 from pipeline.artifactfault import FAULTS, fault_of, read_error, read_failure
 from pipeline.errors import CurrentChangedError, ModelUnavailableError, VersionUnreadableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
@@ -275,6 +275,7 @@ def promote(
     device: str = "cpu",
     only_over: str | None = None,
     other_sensors: bool = False,
+    unless_held: bool = False,
 ) -> str | None:
     """Make ``version`` current after loading it; returns the version it replaced (None if none).
 
@@ -288,7 +289,8 @@ def promote(
     error: it may name the version in use, which the history would lose. A version that reads other
     sensors than the current one (which the daemons serve, and would not hot-swap from) is refused
     unless ``other_sensors`` (:mod:`pipeline.sensorswitch`); with ``only_over`` (a candidate trained
-    from that version, on its sensors) ``only_over`` alone decides.
+    from that version, on its sensors) ``only_over`` alone decides. With ``unless_held`` (the
+    retrainer's), a promotion hold refuses it, checked under the lock (:mod:`pipeline.promotionhold`).
     """
     root = Path(registry)
     model = load_version(root, version, device=device)
@@ -303,6 +305,8 @@ def promote(
                 f"not promoting {version!r}: it was judged against {only_over!r}, but {previous!r} is "
                 "current now"
             )
+        if unless_held:
+            promotionhold.check(root)
         _artifact(root, version)  # still there: a prune may have run since it was loaded
         switch(root, version, previous, remember_previous=True)
     return previous

@@ -99,7 +99,8 @@ class RetrainMetrics:
         )
         self.runs = Counter(
             "dhag_retrain_runs",
-            "Retraining runs, by outcome: promoted, rejected, failed.",
+            "Retraining runs, by outcome: promoted, rejected, held (accepted, not promoted: a promotion "
+            "hold), failed.",
             ["outcome"],
             registry=r,
         )
@@ -120,6 +121,13 @@ class RetrainMetrics:
             "dhag_retrain_last_promotion_timestamp_seconds",
             "When a retraining run last promoted its candidate; before the first, when the retrainer "
             "first ran on its label store. Kept there across restarts.",
+            registry=r,
+        )
+        self.promotions_held = Gauge(
+            "dhag_retrain_promotions_held",
+            "1 while a promotion hold is in place in the registry (models hold; a hold file that cannot "
+            "be read holds too), 0 otherwise: runs train and judge, promote nothing. Set at start, each "
+            "poll and each run.",
             registry=r,
         )
         self.started = Gauge(
@@ -182,7 +190,7 @@ class RetrainMetrics:
         )
         self._version: str | None = None
         # Every series exists at 0 from the start, so that rate() and increase() see the first event.
-        for outcome in ("promoted", "rejected", "failed"):
+        for outcome in ("promoted", "rejected", "held", "failed"):
             self.runs.labels(outcome)
         for label in ("anomaly", "normal"):
             self.labels_received.labels(label)

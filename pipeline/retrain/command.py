@@ -59,8 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument(
         "--once",
         action="store_true",
-        help="catch up with the topics, retrain once, exit (0: promoted, rejected, or too little normal "
-        "data to train; 1: the run failed or was stopped; the last log line says which)",
+        help="catch up with the topics, retrain once, exit (0: promoted, rejected, held, or too little "
+        "normal data to train; 1: the run failed or was stopped; the last log line says which)",
     )
 
 

@@ -8,7 +8,8 @@ The candidate is always published (not current) with its registry metadata (pare
 window, label counts, validation metrics, created time) and that reference sample, and a JSON report is
 written beside it as ``<version>.report.json``: data sizes, label counts, both models' metrics, the
 decision and why. Only a candidate the gate accepts becomes current (:func:`pipeline.registry.promote`),
-which the daemons then hot-swap.
+which the daemons then hot-swap, and only while no promotion hold is in place (``models hold``,
+:mod:`pipeline.promotionhold`): a run under one ends ``held``.
 
 Once the decision is made (the candidate published, and promoted or not), what follows is
 housekeeping: pruning the registry and writing the report. Should either fail, the run still returns
@@ -39,6 +40,7 @@ from pipeline import registry as reg
 from pipeline.config import RetrainSettings
 from pipeline.errors import CurrentChangedError, PipelineError
 from pipeline.labelstore import LabelledReading
+from pipeline.promotionhold import PromotionHeldError
 from pipeline.retention import NO_ROOM, REPORT_SUFFIX, make_room, prune
 from pipeline.retrain.interrupted import RUN_KEY
 from pipeline.retrain.judgement import judge
@@ -49,6 +51,8 @@ __all__ = ["RegistryFullError", "RunResult", "report_path", "run_cycle"]
 
 log = logging.getLogger(__name__)
 
+_ACCEPTED = "no metric worse than the current model's beyond its tolerance"
+
 
 class RegistryFullError(PipelineError):
     """A run could not publish or promote its candidate for want of room on the registry's volume; the
@@ -57,7 +61,8 @@ class RegistryFullError(PipelineError):
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run decided: ``outcome`` is ``promoted`` or ``rejected``; the report's path and content.
+    """What a run decided: ``outcome`` is ``promoted``, ``rejected`` or ``held`` (accepted by the gate, not
+    promoted: a promotion hold, :mod:`pipeline.promotionhold`); the report's path and content.
 
     ``after_error``: what failed after the decision, when something did (pruning the registry, writing
     the report: then ``report`` does not exist), and ``after_failures`` those steps (``prune``,
@@ -214,10 +219,16 @@ def run_cycle(
             raise
         raise _no_room(exc, f"nothing was published and {parent} stays current", settings) from exc
     outcome = "promoted" if verdict.accepted else "rejected"
-    reasons = list(verdict.reasons)
+    reasons, held = list(verdict.reasons), None
     if verdict.accepted:
         try:
-            reg.promote(registry, version, only_over=parent)
+            reg.promote(registry, version, only_over=parent, unless_held=True)
+        except PromotionHeldError as exc:  # judged and accepted; an operator stopped promotions
+            outcome, held = "held", exc.hold
+            reasons = [
+                f"the gate accepted it ({_ACCEPTED}), but {exc.hold.line()}; `dhag-pipeline models promote "
+                f"{version}` promotes it"
+            ]
         except CurrentChangedError as exc:
             # An operator rolled back (or promoted) while this run trained: their choice stands.
             outcome, reasons = "rejected", [str(exc)]
@@ -232,7 +243,7 @@ def run_cycle(
     decided = (
         f"candidate {version} promoted over {parent}; {version} is current"
         if outcome == "promoted"
-        else f"candidate {version} rejected against {parent}"
+        else f"candidate {version} {outcome} against {parent}"
     )
     after_error, failures, versions, unreadable = None, (), None, {}
     try:
@@ -282,7 +293,9 @@ def run_cycle(
         # The versions the prune kept for they cannot be read, by version: their fault (newer_release,
         # bad_signature, damaged); `models prune --dry-run` says what to do with them.
         "kept_unreadable": unreadable,
-        "reasons": reasons or ["no metric worse than the current model's beyond its tolerance"],
+        "reasons": reasons or [_ACCEPTED],
+        # The promotion hold that kept an accepted candidate from being promoted (models hold), if any.
+        "promotion_hold": None if held is None else held.as_dict(),
     }
     if after_error is not None:
         content["after_error"] = after_error

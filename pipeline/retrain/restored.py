@@ -58,7 +58,7 @@ class Restored:
             self.store.commit()
             return
         outcome = "failed"  # killed before a decision (out of memory, a node lost): the run ended in an error
-        if found.outcome in ("promoted", "rejected") and found.finished is not None:
+        if found.outcome in ("promoted", "rejected", "held") and found.finished is not None:
             outcome = found.outcome
             self.store.set_state(LAST_RUN, repr(self.clock()))
             self.store.set_state(LAST_SUCCESS, repr(found.finished))

@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from dhag.exceptions import DHAGError
+from pipeline import promotionhold
 from pipeline.config import RetrainSettings, Settings
 from pipeline.errors import PipelineError
 from pipeline.labelstore import LabelStore
@@ -102,10 +103,15 @@ class Runs:
             f"nothing; {waited}), and stopping"
         )
 
+    def _watch_hold(self) -> None:
+        """Set ``dhag_retrain_promotions_held`` (at start, each poll, each run's end)."""
+        self.metrics.promotions_held.set(promotionhold.read(self.settings.model.registry) is not None)
+
     def _survey_registry(self) -> None:
         """Set ``dhag_registry_versions`` at start and every ``REGISTRY_SURVEY_S`` with no run under way
         (each run's prune sets it too): one read of every artifact's header and checksum, no model
         built."""
+        self._watch_hold()
         self._surveyed = self.monotonic()
         try:
             self.metrics.set_registry_versions(survey(self.settings.model.registry))
@@ -115,6 +121,7 @@ class Runs:
     def _survey_when_due(self) -> None:
         """Count the registry's versions again once ``REGISTRY_SURVEY_S`` has passed since the last count
         (a run's prune counts too), never while a run may be publishing or pruning."""
+        self._watch_hold()
         if self._training is None and self.monotonic() - self._surveyed >= REGISTRY_SURVEY_S:
             self._survey_registry()
 
@@ -304,6 +311,7 @@ class Runs:
             self._count_failed(started)
             raise
         self.metrics.runs.labels(result.outcome).inc()
+        self._watch_hold()
         if result.registry_versions is not None:  # counted by its prune, from the listing it made
             self.metrics.set_registry_versions(result.registry_versions)
             self._surveyed = self.monotonic()
@@ -346,7 +354,8 @@ class Runs:
 
     def _once(self) -> int:
         """``--once``: catch up, run once, and end the log with the outcome; returns the exit code (0 the
-        run finished, promoted, rejected or with nothing to train on; 1 it failed, or a stop came first)."""
+        run finished, promoted, rejected, held or with nothing to train on; 1 it failed, or a stop came
+        first)."""
         self._one_off = True
         self.catch_up()
         self._count_recovered()
@@ -369,6 +378,8 @@ class Runs:
             return self._closing(0, f"done: no retraining run, nothing trained: {self._no_run}")
         if result.outcome == "promoted":
             what = f"promoted over {result.parent}"
+        elif result.outcome == "held":
+            what = f"held, accepted against {result.parent}: {'; '.join(result.content['reasons'])}"
         else:
             what = f"rejected, judged against {result.parent}: {'; '.join(result.content['reasons'])}"
         # A failure after the decision (pruning, the report) leaves the decision standing: said, not hidden.

@@ -1,0 +1,153 @@
+"""A promotion hold: ``<model.registry>/promotion-hold.json``, placed by ``models hold`` and removed by
+``models release``, says who stopped the retrainer's promotions, since when and why.
+
+While it is there the retrainer still trains and judges its candidates (their run reports say what it
+would have done) but promotes none: such a run ends ``held``. Operators' own ``models promote`` and
+``models rollback`` ignore it. A hold file that cannot be read (not JSON, not the fields below, a
+folder, no permission) holds all the same: a promotion is never made on doubt; it is logged once per
+file and error in a process, naming the file.
+
+The file is written atomically (:func:`~dhag.atomicwrite.write_atomic`, as the registry's pointers) and
+under the registry's lock, so a hold placed after a run was judged still stops its promotion, which
+checks it under that lock (:func:`check`).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dhag.atomicwrite import write_atomic
+from pipeline.errors import PipelineError
+from pipeline.registrypointer import locked
+from pipeline.textwidth import escaped
+
+__all__ = ["HOLD", "Hold", "PromotionHeldError", "check", "place", "read", "release"]
+
+HOLD = "promotion-hold.json"
+_FIELDS = ("operator", "since", "reason")
+
+log = logging.getLogger("pipeline.registry")  # its lines read as the registry's
+
+_SAID: set[tuple[str, str]] = set()  # (file, error) said in this process
+_SAID_LOCK = threading.Lock()
+
+
+class PromotionHeldError(PipelineError):
+    """A retrainer's promotion refused: a promotion hold is in place (or its file cannot be read)."""
+
+    def __init__(self, hold: Hold) -> None:
+        super().__init__(f"not promoted: {hold.line()}")
+        self.hold = hold
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A hold in place: who placed it, when (UTC, ISO 8601) and why; ``error``: why its file could not be
+    read (then the other fields are empty, and it holds all the same)."""
+
+    path: Path
+    operator: str = ""
+    since: str = ""
+    reason: str = ""
+    error: str | None = None
+
+    def line(self) -> str:
+        """The hold in one line, as ``models list`` and the run reports say it."""
+        if self.error is not None:
+            return (
+                f"promotions held: the hold file {str(self.path)!r} cannot be read ({self.error}), which "
+                "holds them all the same; `dhag-pipeline models release` removes it"
+            )
+        why = escaped(self.reason) if self.reason else "no reason given"
+        return (
+            f"promotions held since {escaped(self.since)} by {escaped(self.operator)}: {why} (the retrainer "
+            "trains and judges, promotes nothing; `dhag-pipeline models release` ends it)"
+        )
+
+    def as_dict(self) -> dict[str, str | None]:
+        """The hold as a run report records it."""
+        said = {"file": str(self.path), "operator": self.operator, "since": self.since, "reason": self.reason}
+        return said | ({"error": self.error} if self.error is not None else {})
+
+
+def _say(path: Path, error: str) -> None:
+    with _SAID_LOCK:
+        if (str(path), error) in _SAID:
+            return
+        _SAID.add((str(path), error))
+    log.warning(
+        "the promotion hold file %s cannot be read (%s): promotions are held until it is mended or "
+        "removed (`dhag-pipeline models release`)",
+        path,
+        error,
+    )
+
+
+def read(registry: str | Path) -> Hold | None:
+    """The hold in place in ``registry``, or None; a file that cannot be read is a hold (with ``error``),
+    logged once."""
+    path = Path(registry) / HOLD
+    try:
+        text = path.read_bytes().decode("utf-8")
+        data = json.loads(text)
+        if not isinstance(data, dict) or not all(isinstance(data.get(f), str) for f in _FIELDS):
+            raise ValueError(f"not a JSON object with the strings {', '.join(_FIELDS)}")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        error = exc.strerror or str(exc)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        return Hold(path, data["operator"], data["since"], data["reason"])
+    _say(path, error)
+    return Hold(path, error=error)
+
+
+def place(registry: str | Path, *, reason: str = "", operator: str | None = None) -> tuple[Hold, bool]:
+    """Place a hold in ``registry`` (under its lock); returns it and whether it is new. A readable hold in
+    place is left as it is (returned, ``False``); one that cannot be read is replaced."""
+    root = Path(registry)
+    with locked(root):
+        if (present := read(root)) is not None and present.error is None:
+            return present, False
+        hold = Hold(
+            root / HOLD,
+            operator or _user(),
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            reason,
+        )
+        fields = {"schema": 1} | {f: getattr(hold, f) for f in _FIELDS}
+        write_atomic(hold.path, (json.dumps(fields, indent=2) + "\n").encode())
+    return hold, True
+
+
+def release(registry: str | Path) -> Hold | None:
+    """Remove the hold of ``registry`` (under its lock); returns the hold removed, or None when none was
+    in place."""
+    root = Path(registry)
+    with locked(root):
+        if (present := read(root)) is None:
+            return None
+        (root / HOLD).unlink(missing_ok=True)
+    return present
+
+
+def check(registry: str | Path) -> None:
+    """Raise :class:`PromotionHeldError` while a hold is in place in ``registry`` (the caller holds its
+    lock)."""
+    if (hold := read(registry)) is not None:
+        raise PromotionHeldError(hold)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name (a container with no USER and no passwd entry)
+        return "unknown"
