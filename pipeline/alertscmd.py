@@ -47,6 +47,7 @@ from pipeline.alertepisodes import (
 )
 from pipeline.alertsargs import add_alerts_arguments, add_label_arguments, label_refusal
 from pipeline.alertsasset import asset_note
+from pipeline.alertsfit import fitted_lines, terminal_width
 from pipeline.alertsince import labels_from, parse_since
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
@@ -75,6 +76,7 @@ EXIT_REFUSED = 2  # also a config error: the broker refused the client's credent
 EXIT_UNWRITTEN = 1  # its output refused (a full disk)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: Ctrl-C
 EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `dhag`'s commands and a shell's own tools say it
+_CUT = (COLUMNS.index("TOP SENSORS"), COLUMNS.index("SUSPECT"))  # cut short to fit a terminal
 
 
 def run_console(settings: Settings, args: argparse.Namespace) -> int:
@@ -245,12 +247,17 @@ def run_alerts(
 
 
 def _write_list(out: TextIO, chosen: list[Episode], *, as_json: bool) -> None:
-    """The episodes listed, as a table (by terminal columns: wide scripts too) or one JSON object a line,
-    flushed: a write the system refuses is found here, not at the interpreter's exit."""
+    """The episodes listed, as a table (by terminal columns: wide scripts too; fitted to a terminal:
+    :mod:`pipeline.alertsfit`) or one JSON object a line, flushed: a write the system refuses is found
+    here, not at the interpreter's exit."""
     if as_json:
         lines: Iterable[str] = (json.dumps(episode.as_dict()) for episode in chosen)
+    elif not chosen:
+        lines = ["no alerts"]
+    elif (width := terminal_width(out)) is None:
+        lines = table_lines([COLUMNS, *(e.row() for e in chosen)])
     else:
-        lines = table_lines([COLUMNS, *(e.row() for e in chosen)]) if chosen else ["no alerts"]
+        lines = fitted_lines([COLUMNS, *(e.row() for e in chosen)], width, _CUT)
     out.writelines(line + "\n" for line in lines)
     out.flush()
 
