@@ -181,6 +181,14 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
         return EXIT_CONFIG
 
 
+def log_start_notes(settings: Settings) -> None:
+    """Log, as ``run`` or ``retrain`` starts, the warnings of :func:`pipeline.settingnotes.start_notes`."""
+    from pipeline.settingnotes import start_notes
+
+    for note in start_notes(settings):
+        log.warning("%s", note)
+
+
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command in ("alerts", "label"):
         from pipeline.alertscmd import run_console
@@ -198,11 +206,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     redact_secrets(settings.kafka.security)
     if args.command in ("run", "retrain"):
         from pipeline.configsource import config_file
-        from pipeline.settingnotes import security_note
 
         _log_paths(settings, config_file(args.config), retrainer=args.command == "retrain")
-        if note := security_note(settings):
-            log.warning("%s", note)
+        log_start_notes(settings)
     if args.command == "simulate":
         from pipeline.simulator.command import run_simulate
 

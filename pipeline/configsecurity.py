@@ -5,6 +5,7 @@ GSSAPI without its library), which would show only as a broker out of reach."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,7 +14,11 @@ from pydantic import AfterValidator, SecretStr
 from pipeline.configvalues import FilePath, Section, check_sasl_mechanism
 from pipeline.errors import ConfigError
 
-__all__ = ["SecuritySettings"]
+__all__ = ["LOGIN_KEYS", "SecuritySettings", "line_break_check"]
+
+# The credentials a PLAIN or SCRAM login sends: each as written, spaces and line breaks included.
+LOGIN_KEYS = ("sasl_plain_username", "sasl_plain_password")
+PASSWORD_LOGINS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class SecuritySettings(Section):
@@ -34,6 +39,16 @@ class SecuritySettings(Section):
     ssl_keyfile: FilePath | None = None
     ssl_password: SecretStr | None = None
     ssl_check_hostname: bool = True
+
+    @property
+    def sends_login(self) -> bool:
+        """True when the clients log in with ``sasl_plain_username`` and ``sasl_plain_password``."""
+        return self.security_protocol.startswith("SASL") and self.sasl_mechanism in PASSWORD_LOGINS
+
+    def login_text(self, key: str) -> str | None:
+        """The credential ``key`` of :data:`LOGIN_KEYS`, revealed."""
+        value = getattr(self, key)
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's clients, secrets revealed, unset options left out.
@@ -70,3 +85,25 @@ class SecuritySettings(Section):
                     why = exc.strerror or type(exc).__name__
                     problems.append(f"config error: kafka.security.{key}: cannot read {path!r}: {why}")
         return problems
+
+
+def line_break_check(key: str) -> Callable[[Any], str | None]:
+    """The rule (for :data:`pipeline.configchecks.CROSS_CHECKS`) that the credential ``key`` a login
+    sends holds no line break. No typed user name or password has one; ``echo`` ends what it writes
+    with one (a Kubernetes Secret made from a file written with it), and the broker then refuses the
+    login, which the service could only report as a broker it cannot reach. Refused, not warned of:
+    the value is never printed, only its key."""
+
+    def problem(settings: Any) -> str | None:
+        security = settings.kafka.security
+        text = security.login_text(key) if security.sends_login else None
+        if text is None or ("\n" not in text and "\r" not in text):
+            return None
+        at_end = " at its end" if text[-1] in "\r\n" else ""
+        return (
+            f"kafka.security.{key} holds a line break{at_end}, "
+            "which the broker would take as part of the login and refuse it: write the value without it "
+            "(a file written by `echo` ends with one: use `printf %s` or `echo -n`)"
+        )
+
+    return problem

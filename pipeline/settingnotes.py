@@ -1,18 +1,21 @@
 """Settings that are valid but likely not what was meant: said by ``check-config`` as warnings, and by
 the command each concerns as it starts (``run`` the grace, ``retrain --watch`` the triggers, both the
-security settings their protocol leaves unused); and an embedded broker, which ``run`` and the demo
-take but ``retrain`` refuses (:data:`RETRAINER_BROKER`)."""
+security settings their protocol leaves unused and white space around a login's credentials); and an
+embedded broker, which ``run`` and the demo take but ``retrain`` refuses (:data:`RETRAINER_BROKER`)."""
 
 from __future__ import annotations
 
 from pipeline.config import Settings
+from pipeline.configsecurity import LOGIN_KEYS
 
 __all__ = [
     "RETRAINER_BROKER",
+    "credentials_note",
     "embedded_note",
     "grace_note",
     "security_note",
     "setting_notes",
+    "start_notes",
     "triggers_note",
 ]
 
@@ -72,7 +75,40 @@ def security_note(settings: Settings) -> str | None:
     return f"{'; '.join(parts)} (kafka.security.security_protocol; SASL_SSL uses both)"
 
 
+def credentials_note(settings: Settings) -> str | None:
+    """A user name or password the login sends with white space (spaces, tabs) before or after it,
+    named by key, never shown. The broker takes them as part of it and most likely refuses the login;
+    a credential may truly hold them, so it is taken (a line break, never meant, is refused:
+    :func:`pipeline.configsecurity.line_break_check`)."""
+    security = settings.kafka.security
+    if not security.sends_login:
+        return None
+    said = []
+    for key in LOGIN_KEYS:
+        text = security.login_text(key) or ""
+        ends = [end for end, bare in (("starts", text.lstrip()), ("ends", text.rstrip())) if bare != text]
+        if ends:
+            said.append(f"kafka.security.{key} {' and '.join(ends)} with white space")
+    if not said:
+        return None
+    return (
+        f"{'; '.join(said)}: the login sends them as written, and a broker whose credential has none "
+        "refuses it (reported as a broker out of reach); remove them unless the credential holds them"
+    )
+
+
+def start_notes(settings: Settings) -> list[str]:
+    """The notes ``run`` and ``retrain`` log as they start, of the Kafka settings both use."""
+    return [note for note in (security_note(settings), credentials_note(settings)) if note]
+
+
 def setting_notes(settings: Settings) -> list[str]:
     """Every note of :mod:`pipeline.settingnotes` that applies, in the order of the keys in the file."""
-    notes = (embedded_note(settings), security_note(settings), grace_note(settings), triggers_note(settings))
+    notes = (
+        embedded_note(settings),
+        security_note(settings),
+        credentials_note(settings),
+        grace_note(settings),
+        triggers_note(settings),
+    )
     return [note for note in notes if note]
