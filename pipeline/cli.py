@@ -181,11 +181,11 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
         return EXIT_CONFIG
 
 
-def log_start_notes(settings: Settings) -> None:
+def log_start_notes(settings: Settings, *, retrainer: bool = False) -> None:
     """Log, as ``run`` or ``retrain`` starts, the warnings of :func:`pipeline.settingnotes.start_notes`."""
     from pipeline.settingnotes import start_notes
 
-    for note in start_notes(settings):
+    for note in start_notes(settings, retrainer=retrainer):
         log.warning("%s", note)
 
 
@@ -208,7 +208,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from pipeline.configsource import config_file
 
         _log_paths(settings, config_file(args.config), retrainer=args.command == "retrain")
-        log_start_notes(settings)
+        log_start_notes(settings, retrainer=args.command == "retrain")
     if args.command == "simulate":
         from pipeline.simulator.command import run_simulate
 

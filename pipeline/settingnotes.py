@@ -1,7 +1,8 @@
 """Settings that are valid but likely not what was meant: said by ``check-config`` as warnings, and by
 the command each concerns as it starts (``run`` the grace, ``retrain --watch`` the triggers, both the
-security settings their protocol leaves unused and white space around a login's credentials); and an
-embedded broker, which ``run`` and the demo take but ``retrain`` refuses (:data:`RETRAINER_BROKER`)."""
+security settings their protocol leaves unused, white space around a login's credentials and a
+session timeout a default broker refuses); and an embedded broker, which ``run`` and the demo take but
+``retrain`` refuses (:data:`RETRAINER_BROKER`)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ __all__ = [
     "embedded_note",
     "grace_note",
     "security_note",
+    "session_note",
     "setting_notes",
     "start_notes",
     "triggers_note",
 ]
+
+# A Kafka broker's default group.min.session.timeout.ms: it refuses a consumer asking for less as it joins.
+BROKER_MIN_SESSION_MS = 6000
 
 # Why ``retrain`` stops on ``kafka.bootstrap_servers: embedded`` (exit 2), and what to set.
 RETRAINER_BROKER = (
@@ -97,9 +102,31 @@ def credentials_note(settings: Settings) -> str | None:
     )
 
 
-def start_notes(settings: Settings) -> list[str]:
-    """The notes ``run`` and ``retrain`` log as they start, of the Kafka settings both use."""
-    return [note for note in (security_note(settings), credentials_note(settings)) if note]
+def session_note(settings: Settings) -> str | None:
+    """A session timeout a Kafka broker with its default group limits refuses (the settings take from
+    1000 ms: a broker may be configured lower). It is the daemon's alone (the retrainer's consumer is
+    assigned its partitions and joins no group), refused only as the daemon joins ``kafka.group_id``,
+    as INVALID_SESSION_TIMEOUT, which it retries as an outage until ``kafka.unavailable_exit_s``."""
+    session = settings.kafka.session_timeout_ms
+    if session >= BROKER_MIN_SESSION_MS:
+        return None
+    return (
+        f"kafka.session_timeout_ms {session} is below {BROKER_MIN_SESSION_MS}, a Kafka broker's default "
+        "group.min.session.timeout.ms: such a broker refuses the daemon as it joins kafka.group_id "
+        "(InvalidSessionTimeoutError, retried as a broker outage until kafka.unavailable_exit_s, then "
+        "exit 3); raise it unless the broker's minimum is lower"
+    )
+
+
+def start_notes(settings: Settings, *, retrainer: bool = False) -> list[str]:
+    """The notes ``run`` (or, ``retrainer``, ``retrain``) logs as it starts, of the Kafka settings it
+    uses."""
+    notes = (
+        security_note(settings),
+        credentials_note(settings),
+        None if retrainer else session_note(settings),
+    )
+    return [note for note in notes if note]
 
 
 def setting_notes(settings: Settings) -> list[str]:
@@ -108,6 +135,7 @@ def setting_notes(settings: Settings) -> list[str]:
         embedded_note(settings),
         security_note(settings),
         credentials_note(settings),
+        session_note(settings),
         grace_note(settings),
         triggers_note(settings),
     )
