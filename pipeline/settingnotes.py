@@ -21,8 +21,10 @@ __all__ = [
     "triggers_note",
 ]
 
-# A Kafka broker's default group.min.session.timeout.ms: it refuses a consumer asking for less as it joins.
+# A Kafka broker's default group.min.session.timeout.ms and group.max.session.timeout.ms (since Kafka
+# 2.3; 300000 before): it refuses a consumer asking for a session timeout outside them as it joins.
 BROKER_MIN_SESSION_MS = 6000
+BROKER_MAX_SESSION_MS = 1_800_000
 
 # Why ``retrain`` stops on ``kafka.bootstrap_servers: embedded`` (exit 2), and what to set.
 RETRAINER_BROKER = (
@@ -104,17 +106,21 @@ def credentials_note(settings: Settings) -> str | None:
 
 def session_note(settings: Settings) -> str | None:
     """A session timeout a Kafka broker with its default group limits refuses (the settings take from
-    1000 ms: a broker may be configured lower). It is the daemon's alone (the retrainer's consumer is
-    assigned its partitions and joins no group), refused only as the daemon joins ``kafka.group_id``,
-    as INVALID_SESSION_TIMEOUT, which it retries as an outage until ``kafka.unavailable_exit_s``."""
+    1000 ms to 2^31-1: a broker may be configured to allow it). It is the daemon's alone (the
+    retrainer's consumer is assigned its partitions and joins no group), refused only as the daemon
+    joins ``kafka.group_id``, as INVALID_SESSION_TIMEOUT, which it retries as an outage until
+    ``kafka.unavailable_exit_s``."""
     session = settings.kafka.session_timeout_ms
-    if session >= BROKER_MIN_SESSION_MS:
+    if session < BROKER_MIN_SESSION_MS:
+        where = f"below {BROKER_MIN_SESSION_MS}, a Kafka broker's default group.min.session.timeout.ms"
+    elif session > BROKER_MAX_SESSION_MS:
+        where = f"above {BROKER_MAX_SESSION_MS}, a Kafka broker's default group.max.session.timeout.ms"
+    else:
         return None
     return (
-        f"kafka.session_timeout_ms {session} is below {BROKER_MIN_SESSION_MS}, a Kafka broker's default "
-        "group.min.session.timeout.ms: such a broker refuses the daemon as it joins kafka.group_id "
-        "(InvalidSessionTimeoutError, retried as a broker outage until kafka.unavailable_exit_s, then "
-        "exit 3); raise it unless the broker's minimum is lower"
+        f"kafka.session_timeout_ms {session} is {where}: such a broker refuses the daemon as it joins "
+        "kafka.group_id (InvalidSessionTimeoutError, retried as a broker outage until "
+        "kafka.unavailable_exit_s, then exit 3); change it unless the broker allows it"
     )
 
 

@@ -49,3 +49,19 @@ def test_run_logs_it_as_it_starts_and_retrain_which_joins_no_group_does_not(
     with caplog.at_level("WARNING"):
         cli.log_start_notes(settings)
     assert any("kafka.session_timeout_ms 1000 is below 6000" in r.getMessage() for r in caplog.records)
+
+
+def test_a_session_timeout_above_the_brokers_default_maximum_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The settings take up to 2^31-1 ms; a broker refuses more than group.max.session.timeout.ms.
+    settings = _kafka(session_timeout_ms=1_800_001)
+    note = session_note(settings)
+    assert note is not None
+    assert note.startswith("kafka.session_timeout_ms 1800001 is above 1800000")
+    assert "group.max.session.timeout.ms" in note
+    assert session_note(_kafka(session_timeout_ms=1_800_000)) is None
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  session_timeout_ms: 3600000\n")
+    assert cli.main(["check-config", "--config", str(config)]) == 0
+    assert "warning: kafka.session_timeout_ms 3600000 is above 1800000" in capsys.readouterr().err
