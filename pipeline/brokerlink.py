@@ -30,6 +30,7 @@ from pipeline.heldclock import HeldClock
 from pipeline.kafkaclients import closed_on_failure
 from pipeline.metrics import PipelineMetrics
 from pipeline.refusals import CREDENTIAL_SETTINGS, RefusalWatch
+from pipeline.settingnotes import session_refused
 
 __all__ = [
     "AUTHENTICATION_FAILURES",
@@ -271,8 +272,15 @@ class BrokerHealth:
         self._last_error[side] = exc
         self.refusals.failed(side, operation, exc, now)
         down_for = now - self._since[side]
+        hint = session_refused(exc, self.kafka.session_timeout_ms)  # a join refused, not an outage
         self._throttled.log(
-            operation, logging.WARNING, "Kafka %s failed (for %.1fs now): %s", operation, down_for, exc
+            operation,
+            logging.WARNING,
+            "Kafka %s failed (for %.1fs now): %s%s",
+            operation,
+            down_for,
+            exc,
+            hint,
         )
         self._give_up_when_over(now)
         self.stop.wait(self._backoff.next_delay())
@@ -286,6 +294,7 @@ class BrokerHealth:
                     f"Kafka at {self.bootstrap_servers} unusable to {side} for {down_for:.0f}s "
                     f"(kafka.unavailable_exit_s = {self.kafka.unavailable_exit_s}); "
                     f"last error: {self._last_error.get(side)}"
+                    + session_refused(self._last_error.get(side), self.kafka.session_timeout_ms)
                 )
 
     @property

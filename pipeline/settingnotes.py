@@ -16,6 +16,7 @@ __all__ = [
     "grace_note",
     "security_note",
     "session_note",
+    "session_refused",
     "setting_notes",
     "start_notes",
     "triggers_note",
@@ -146,3 +147,28 @@ def setting_notes(settings: Settings) -> list[str]:
         triggers_note(settings),
     )
     return [note for note in notes if note]
+
+
+def session_refused(exc: BaseException | None, session_timeout_ms: int) -> str:
+    """What to add to a failure's line when it is the broker refusing the session timeout as the daemon
+    joins its group (kafka-python raises ``InvalidSessionTimeoutError`` from the poll): the setting to
+    change, which an outage's line would not name; "" for any other failure.
+
+    >>> from kafka.errors import InvalidSessionTimeoutError
+    >>> session_refused(InvalidSessionTimeoutError(), 3000)[:56]
+    '; the broker refuses kafka.session_timeout_ms 3000 (outs'
+    >>> session_refused(OSError("connection refused"), 3000)
+    ''
+    """
+    from kafka.errors import InvalidSessionTimeoutError
+
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, InvalidSessionTimeoutError):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return ""
+    return (
+        f"; the broker refuses kafka.session_timeout_ms {session_timeout_ms} (outside its "
+        f"group.min.session.timeout.ms and group.max.session.timeout.ms, by default {BROKER_MIN_SESSION_MS} "
+        f"and {BROKER_MAX_SESSION_MS}): set it within them"
+    )
