@@ -71,6 +71,7 @@ RETRAINER_CONTRACT: dict[str, set[str]] = {
     "dhag_retrain_duration_seconds_sum": set(),
     "dhag_retrain_duration_seconds_count": set(),
     "dhag_registry_current_info": {"version"},
+    "dhag_retrain_promotions_held": set(),
 }
 
 
