@@ -85,13 +85,15 @@ class Settings:
     def __sklearn_tags__(self) -> Any:
         """What scikit-learn (1.6 and later) asks of an estimator before it checks, clones or chains it
         (``check_is_fitted``, ``Pipeline``): an outlier detector that learns without a target and must be
-        fitted before use. scikit-learn is imported only here: the library does not need it.
+        fitted before use, and whose ``transform`` (the preprocessed matrix the network sees) is always
+        float32. scikit-learn is imported only here: the library does not need it.
         """
-        from sklearn.utils import InputTags, Tags, TargetTags
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
         return Tags(
             estimator_type=self._estimator_type,
             target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float32"]),
             input_tags=InputTags(two_d_array=True, allow_nan=False),
             requires_fit=True,
         )
