@@ -96,3 +96,40 @@ EXPECTED_FAILED_CHECKS = {
 )
 def test_scikit_learn_estimator_checks(estimator, check) -> None:
     check(estimator)
+
+
+class _Unlabelled(DHAG):
+    """DHAG fitted without the class labels the checks pass as ``y``, so that the checks listed above for
+    them test the rest (the settings, ``get_params`` and scoring are DHAG's own)."""
+
+    def fit(self, X, y=None, **kwargs):
+        return super().fit(X, **kwargs)
+
+
+# Skipped: check_methods_subset_invariance. Scores of rows taken in other batches differ in the last
+# float32 bits (~1e-9, within its tolerance), and a row scored at the threshold (the one it was set
+# from) can flip its predict; whether it does depends on the machine's BLAS, so it can be no strict xfail.
+_LABEL_FREE = {name for name, why in EXPECTED_FAILED_CHECKS.items() if why == _Y_IS_KNOWN_ANOMALIES} - {
+    "check_methods_subset_invariance"
+}
+EXPECTED_FAILED_UNLABELLED = {
+    "check_n_features_in_after_fitting": "its own message for a column count unlike the fit's",
+    "check_complex_data": "its own message: 'Feature 'x0' must be numeric'",
+    "check_dtype_object": "InputError (a ValueError) naming the feature, not TypeError",
+    "check_fit2d_predict1d": "its own message: 'Expected a 2-D table (rows x features)'",
+}
+
+
+@parametrize_with_checks(
+    [
+        _Unlabelled(
+            max_epochs=1, max_steps=2, batch_size=32, collapse_retry=False, device="cpu", random_state=0
+        )
+    ],
+    expected_failed_checks=lambda _: EXPECTED_FAILED_UNLABELLED,
+    xfail_strict=True,
+)
+def test_scikit_learn_checks_that_pass_class_labels_run_without_them(estimator, check) -> None:
+    if getattr(check, "func", check).__name__ not in _LABEL_FREE:
+        pytest.skip("not among the checks that fail on their class labels")
+    check(estimator)
