@@ -23,8 +23,10 @@ TRAIN = ["--history-hours", "2", "--max-epochs", "3", "--time-budget", "5"]
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    """Every file of a registry folder with its content (what a daemon serving it would see)."""
-    return {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.is_file() and p.name != ".lock"}
+    """Every file of a registry folder with its content (what a daemon serving it would see), but its
+    locks: the registry's ``.lock`` and the ``.retrainer.lock`` a retrainer takes as it starts."""
+    locks = {".lock", ".retrainer.lock"}
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.is_file() and p.name not in locks}
 
 
 def _plant_registry(tmp_path: Path, model: DHAG, metadata: dict[str, Any]) -> tuple[Path, Path]:
