@@ -48,7 +48,7 @@ from dhag.retry import describe_health
 from dhag.rownote import with_row_note, written_cell
 from dhag.scoreswrite import check_standard_output, write_scores
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
-from dhag.stopsignals import Stopped, stopped_by_signals
+from dhag.stopsignals import Stopped, silenced, stopped_by_signals
 from dhag.threshold import check_threshold
 from dhag.topfeatures import top_features_cell
 from dhag.trainargs import add_train_parser, named_as_option, untrained_model
@@ -384,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dhag {args.command}: error: {said}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`dhag score ... | head`): nothing left to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        silenced()
         return 141
     except OSError as exc:  # a file the command was told to write (or read) that the system refuses
         print(f"dhag {args.command}: error: {exc}", file=sys.stderr)

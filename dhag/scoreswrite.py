@@ -7,7 +7,6 @@ import errno
 import os
 import stat
 import sys
-from contextlib import suppress
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ import pandas as pd
 from dhag.atomicwrite import write_atomic_with
 from dhag.exceptions import DHAGError
 from dhag.outofmemory import said_when_out_of_memory, writing_message
+from dhag.stopsignals import silenced
 
 __all__ = ["check_standard_output", "write_scores"]
 
@@ -53,7 +53,7 @@ def _write_scores(frame: pd.DataFrame, path: Path | None) -> None:
         except BrokenPipeError:
             raise
         except OSError as exc:
-            _drop_unwritten()
+            silenced()
             raise DHAGError(
                 f"cannot write the scores of {len(frame):,} rows to standard output: {_reason(exc)}; what "
                 "it took of them is cut short: name a file with --out on a volume with room, which is "
@@ -94,10 +94,3 @@ def _write_csv(frame: pd.DataFrame, path: Path, *, regular: bool) -> None:
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
-
-
-def _drop_unwritten() -> None:
-    """Point standard output at the null device, so that what its buffer still holds is not written
-    again, and refused again, as Python exits (an 'Exception ignored' and exit status 120)."""
-    with suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -4,13 +4,16 @@ than left behind in part by a process killed where it stood."""
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
+from typing import TextIO
 
-__all__ = ["Stopped", "stopped_by_signals"]
+__all__ = ["Stopped", "silenced", "stopped_by_signals"]
 
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -54,3 +57,12 @@ def stopped_by_signals() -> Iterator[None]:
     finally:
         for each, handler in before.items():
             signal.signal(each, handler)
+
+
+def silenced(out: TextIO | None = None) -> None:
+    """Point ``out`` (standard output by default), when it is a file, at the null device: what its buffer
+    still holds (for a reader gone, a full disk) is then not written again, and refused again, as Python
+    exits (a traceback, or 'Exception ignored' and exit status 120)."""
+    out = sys.stdout if out is None else out
+    with suppress(OSError, ValueError):  # not a file, or closed (io.UnsupportedOperation is both)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())

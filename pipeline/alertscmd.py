@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from collections import Counter
@@ -33,6 +32,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from dhag.infotext import shown_name
+from dhag.stopsignals import silenced
 from pipeline.alertepisodes import (
     COLUMNS,
     Episode,
@@ -89,7 +89,7 @@ def run_console(settings: Settings, args: argparse.Namespace) -> int:
         sys.stderr.write(f"{args.command}: interrupted\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # nothing left to say, to no one: not even at the interpreter's last flush
-        _silenced(sys.stdout)
+        silenced(sys.stdout)
         return EXIT_READER_GONE
 
 
@@ -241,7 +241,7 @@ def run_alerts(
         raise  # the reader went away: nothing to say (run_console)
     except OSError as exc:  # a full disk, a file over its quota
         err.write(f"alerts: cannot write the list to its output: {exc.strerror or exc}\n")
-        _silenced(out)
+        silenced(out)
         return EXIT_UNWRITTEN
     return 0
 
@@ -260,16 +260,6 @@ def _write_list(out: TextIO, chosen: list[Episode], *, as_json: bool) -> None:
         lines = fitted_lines([COLUMNS, *(e.row() for e in chosen)], width, _CUT)
     out.writelines(line + "\n" for line in lines)
     out.flush()
-
-
-def _silenced(out: TextIO) -> None:
-    """``out``, when it is a file, sent to /dev/null: what its buffer still holds can no longer be
-    written, and the interpreter's last flush would say so in a traceback."""
-    try:
-        fd = out.fileno()
-    except (OSError, ValueError):  # not a file (io.UnsupportedOperation is both)
-        return
-    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
 
 
 def run_label(
