@@ -14,7 +14,7 @@ import orjson
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE, signing_key
 from pipeline.config import LoggingSettings, SecuritySettings
 
-__all__ = ["JsonFormatter", "SecretRedactor", "configure_logging", "redact_secrets"]
+__all__ = ["JsonFormatter", "SaidOnce", "SecretRedactor", "configure_logging", "redact_secrets"]
 
 
 class JsonFormatter(logging.Formatter):
@@ -147,3 +147,25 @@ def redact_secrets(security: SecuritySettings, logger: logging.Logger | None = N
     redactor = SecretRedactor(secrets)
     for handler in (logger or logging.getLogger()).handlers:
         handler.addFilter(redactor)
+
+
+class SaidOnce:
+    """What a process has said once and will not say again: keys of lines logged at most once in it, for
+    any thread.
+
+    >>> said = SaidOnce()
+    >>> said.first(("v1", "no sample")), said.first(("v1", "no sample")), said.first(("v2", "no sample"))
+    (True, False, True)
+    """
+
+    def __init__(self) -> None:
+        self._said: set[object] = set()
+        self._lock = threading.Lock()
+
+    def first(self, key: object) -> bool:
+        """Whether ``key`` is said for the first time (it is then counted as said)."""
+        with self._lock:
+            if key in self._said:
+                return False
+            self._said.add(key)
+            return True

@@ -17,13 +17,13 @@ from __future__ import annotations
 import getpass
 import json
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from dhag.atomicwrite import write_atomic
 from pipeline.errors import PipelineError
+from pipeline.logs import SaidOnce
 from pipeline.registrypointer import locked
 from pipeline.textwidth import escaped
 
@@ -34,8 +34,7 @@ _FIELDS = ("operator", "since", "reason")
 
 log = logging.getLogger("pipeline.registry")  # its lines read as the registry's
 
-_SAID: set[tuple[str, str]] = set()  # (file, error) said in this process
-_SAID_LOCK = threading.Lock()
+_SAID = SaidOnce()  # (file, error) said in this process
 
 
 class PromotionHeldError(PipelineError):
@@ -77,10 +76,8 @@ class Hold:
 
 
 def _say(path: Path, error: str) -> None:
-    with _SAID_LOCK:
-        if (str(path), error) in _SAID:
-            return
-        _SAID.add((str(path), error))
+    if not _SAID.first((str(path), error)):
+        return
     log.warning(
         "the promotion hold file %s cannot be read (%s): promotions are held until it is mended or "
         "removed (`dhag-pipeline models release`)",

@@ -40,6 +40,7 @@ from pipeline import registry as reg
 from pipeline.config import RetrainSettings
 from pipeline.errors import CurrentChangedError, PipelineError
 from pipeline.labelstore import LabelledReading
+from pipeline.logs import SaidOnce
 from pipeline.promotionhold import PromotionHeldError
 from pipeline.retention import NO_ROOM, REPORT_SUFFIX, make_room, prune
 from pipeline.retrain.interrupted import RUN_KEY
@@ -130,18 +131,14 @@ def finite(value: Any) -> Any:
 # The versions (with their registry) this process said have no reference sample: a plant whose current
 # model has none (an older one, or one trained some way that keeps none) reads it at the first run with
 # that model, not at every run for as long as it stays current. Versions are never reused in a registry.
-_UNSAMPLED_SAID: set[tuple[str, str]] = set()
-_UNSAMPLED_LOCK = threading.Lock()
+_UNSAMPLED_SAID = SaidOnce()
 
 
 def _say_unsampled(registry: str | Path, version: str) -> None:
     """Say at WARNING that ``version`` has no reference sample, once per version and registry in this
     process."""
-    key = (str(Path(registry).absolute()), version)
-    with _UNSAMPLED_LOCK:
-        if key in _UNSAMPLED_SAID:
-            return
-        _UNSAMPLED_SAID.add(key)
+    if not _UNSAMPLED_SAID.first((str(Path(registry).absolute()), version)):
+        return
     log.warning(
         "model %s has no reference sample: the candidate learns normal operation from the recent "
         "sample only (said once for this model)",
