@@ -158,7 +158,7 @@ def _hold(root: str, args: argparse.Namespace, out: TextIO) -> int:
 
     if args.action == "hold":
         hold, new = promotionhold.place(root, reason=args.reason, operator=args.operator)
-        out.write(f"{hold.line()}\n" if new else f"{hold.line().replace('held', 'already held', 1)}\n")
+        out.write(f"{hold.line(already=not new)}\n")
         return 0
     if (released := promotionhold.release(root)) is None:
         out.write("no promotion hold in place: nothing to release\n")
@@ -335,7 +335,8 @@ def run_models(
                 out.write(f"{args.version} is already current\n")
             else:
                 out.write(f"{args.version} is current (was {previous or 'none'})\n")
-                _say_other_sensors(root, args.version, previous, device, err, "promote")
+                if args.other_sensors:  # without it, promote refused a version on other sensors
+                    _say_other_sensors(root, args.version, previous, device, err, "promote")
             if (said := registry.describe(root, args.version).reference_error) is not None:
                 err.write(f"models promote: warning: {args.version}: {escaped(said)}\n")
             return 0

@@ -56,17 +56,19 @@ class Hold:
     reason: str = ""
     error: str | None = None
 
-    def line(self) -> str:
-        """The hold in one line, as ``models list`` and the run reports say it."""
+    def line(self, *, already: bool = False) -> str:
+        """The hold in one line, as ``models list`` and the run reports say it (``already``: as ``models
+        hold`` says one it found in place)."""
         if self.error is not None:
             return (
                 f"promotions held: the hold file {str(self.path)!r} cannot be read ({self.error}), which "
                 "holds them all the same; `dhag-pipeline models release` removes it"
             )
         why = escaped(self.reason) if self.reason else "no reason given"
+        held = "already held" if already else "held"
         return (
-            f"promotions held since {escaped(self.since)} by {escaped(self.operator)}: {why} (the retrainer "
-            "trains and judges, promotes nothing; `dhag-pipeline models release` ends it)"
+            f"promotions {held} since {escaped(self.since)} by {escaped(self.operator)}: {why} (the "
+            "retrainer trains and judges, promotes nothing; `dhag-pipeline models release` ends it)"
         )
 
     def as_dict(self) -> dict[str, str | None]:
