@@ -35,6 +35,9 @@ __all__ = [
 EMBEDDED = "embedded"  # kafka.bootstrap_servers: start a broker of our own
 _ADDRESSES = "comma-separated host:port addresses"
 MAX_TOPIC_NAME = 249  # characters: Kafka refuses to create a topic with a longer name
+# A URL's scheme written before a host (http://, SSL://): neither a listener nor a client takes one.
+_URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_+.-]*://")
+
 # Kafka's requests carry a client id and a group id as text of at most this many bytes (UTF-8).
 _MAX_KAFKA_TEXT = 2**15 - 1
 RETRAINER_CLIENT = "-retrainer"  # the retrainer's client id: kafka.client_id and this
@@ -103,7 +106,7 @@ def check_host(host: str) -> str:
     ...
     ValueError: 'localhost:9108' holds a port: the port is metrics.port: write 'localhost'; allowed: ...
     """
-    if prefix := re.match(r"[A-Za-z][A-Za-z0-9_+.-]*://", host):
+    if prefix := _URL_PREFIX.match(host):
         problem = f"drop {prefix[0]!r}: it is a host name or an address, not a URL"
     elif bracketed := re.fullmatch(r"\[(.*)\]", host):
         problem = f"an IPv6 address goes without brackets here: write {bracketed[1]!r}"
@@ -266,7 +269,7 @@ def _address_problem(address: str) -> str | None:
     """Why Kafka's client cannot take ``address`` as one broker's ``host:port``, or None."""
     if not address:
         return "an empty address (a comma too many)"
-    if prefix := re.match(r"[A-Za-z][A-Za-z0-9_+.-]*://", address):
+    if prefix := _URL_PREFIX.match(address):
         # kafka-python drops it: an SSL:// written here would not turn TLS on.
         return (
             f"{address!r}: drop {prefix[0]!r}, the client ignores it; the protocol is "
