@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
 from pipeline.configlines import file_lines
 from pipeline.configsecurity import LOGIN_KEYS, line_break_check
 from pipeline.configsource import env_source
@@ -114,13 +112,11 @@ def _sasl_login(settings: Settings) -> str | None:
     empty one (a variable set from a secret that was not there) is no login either: the broker refuses
     it, found only once the service reaches it."""
     security = settings.kafka.security
-    if not security.security_protocol.startswith("SASL") or security.sasl_mechanism not in _PASSWORD_LOGINS:
+    if not security.sends_login:
         return None
-    keys = ("sasl_plain_username", "sasl_plain_password")
-    values = {key: getattr(security, key) for key in keys}
-    texts = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in values.items()}
-    unset = [f"kafka.security.{key}" for key in keys if texts[key] is None]
-    empty = [f"kafka.security.{key}" for key in keys if texts[key] == ""]
+    texts = {key: security.login_text(key) for key in LOGIN_KEYS}
+    unset = [f"kafka.security.{key}" for key in LOGIN_KEYS if texts[key] is None]
+    empty = [f"kafka.security.{key}" for key in LOGIN_KEYS if texts[key] == ""]
     if not unset and not empty:
         return None
     said = [
@@ -132,9 +128,6 @@ def _sasl_login(settings: Settings) -> str | None:
         f"kafka.security.sasl_mechanism {security.sasl_mechanism} logs in with kafka.security."
         f"sasl_plain_username and sasl_plain_password, but {' and '.join(said)}"
     )
-
-
-_PASSWORD_LOGINS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def _topic_keys(settings: Settings) -> dict[str, str]:
