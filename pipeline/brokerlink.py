@@ -259,8 +259,9 @@ class BrokerHealth:
         self.refusals = RefusalWatch(kafka, metrics.broker_refusals)  # what Kafka refuses each side
 
     def failure(self, operation: str, exc: BaseException) -> None:
-        """Count a failure, log it at most once per interval, wait a backoff (cut short by a stop), or
-        raise :class:`BrokerUnavailableError` when Kafka has been unusable for too long."""
+        """Count a failure, log it at most once per interval, wait a backoff (cut short by a stop, and
+        never past ``kafka.unavailable_exit_s`` into the outage), or raise
+        :class:`BrokerUnavailableError` when Kafka has been unusable for too long."""
         now = time.monotonic()
         self.metrics.broker_failures.labels(operation).inc()
         side = side_of(operation)
@@ -283,7 +284,9 @@ class BrokerHealth:
             hint,
         )
         self._give_up_when_over(now)
-        self.stop.wait(self._backoff.next_delay())
+        # No wait past the moment the longest outage under way ends the run (the next failure then).
+        left = self.kafka.unavailable_exit_s - (now - min(self._since.values()))
+        self.stop.wait(max(0.0, min(self._backoff.next_delay(), left)))
 
     def _give_up_when_over(self, now: float) -> None:
         """Raise :class:`BrokerUnavailableError` when a side has failed for ``kafka.unavailable_exit_s``."""

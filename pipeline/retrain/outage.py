@@ -67,7 +67,8 @@ class Outage:
 
     def failed(self, operation: str, exc: BaseException) -> None:
         """Count ``exc``, log it when new to this outage, raise :class:`BrokerUnavailableError` after
-        ``kafka.unavailable_exit_s`` of outage, else wait the backoff (cut short by a stop)."""
+        ``kafka.unavailable_exit_s`` of outage, else wait the backoff (cut short by a stop, and never past
+        that moment)."""
         self.failures.labels(operation).inc()
         now = self.monotonic()
         if self.since is None:
@@ -89,7 +90,8 @@ class Outage:
                 f"Kafka at {self.bootstrap} unusable to the retrainer for {down_for:.0f}s "
                 f"(kafka.unavailable_exit_s = {self.kafka.unavailable_exit_s:g}); last error: {exc}"
             )
-        self.stop.wait(self.backoff.next_delay())
+        left = self.kafka.unavailable_exit_s - down_for
+        self.stop.wait(max(0.0, min(self.backoff.next_delay(), left)))
 
     def refused(self, operation: str) -> None:
         """Kafka answered, refusing ``operation`` (:mod:`pipeline.retrain.refused`): a failure counted,
