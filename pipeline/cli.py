@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -165,13 +165,14 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
     if args.command == "check-config":
         from pipeline.configdump import effective_config
         from pipeline.hostchecks import host_notes, host_problems
-        from pipeline.settingnotes import setting_notes
+        from pipeline.settingnotes import quotes_note, setting_notes
 
         if problems := host_problems(settings):
             sys.stderr.write("".join(f"{line}\n" for line in problems))
             return EXIT_CONFIG
         sys.stdout.write(effective_config(settings))
-        for note in setting_notes(settings) + host_notes(settings):
+        quotes = [note] if (note := quotes_note(os.environ)) else []
+        for note in quotes + setting_notes(settings) + host_notes(settings):
             sys.stderr.write(f"warning: {note}\n")
         return 0
     try:
@@ -181,11 +182,13 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
         return EXIT_CONFIG
 
 
-def log_start_notes(settings: Settings, *, retrainer: bool = False) -> None:
+def log_start_notes(
+    settings: Settings, *, retrainer: bool = False, environ: Mapping[str, str] | None = None
+) -> None:
     """Log, as ``run`` or ``retrain`` starts, the warnings of :func:`pipeline.settingnotes.start_notes`."""
     from pipeline.settingnotes import start_notes
 
-    for note in start_notes(settings, retrainer=retrainer):
+    for note in start_notes(settings, retrainer=retrainer, environ=environ):
         log.warning("%s", note)
 
 
@@ -208,7 +211,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from pipeline.configsource import config_file
 
         _log_paths(settings, config_file(args.config), retrainer=args.command == "retrain")
-        log_start_notes(settings, retrainer=args.command == "retrain")
+        log_start_notes(settings, retrainer=args.command == "retrain", environ=os.environ)
     if args.command == "simulate":
         from pipeline.simulator.command import run_simulate
 

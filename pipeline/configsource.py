@@ -27,6 +27,7 @@ __all__ = [
     "child_environment",
     "config_file",
     "describe_error",
+    "env_file_quoted",
     "env_overrides",
     "env_source",
     "merge",
@@ -65,8 +66,9 @@ def env_overrides(
     YAML scalar, except where ``text(key)`` says the setting is text (see :func:`text_setting`): a
     password ``s3cret #2024`` read as YAML would lose its tail to a comment, ``~`` would unset it,
     ``123456`` would be a number. An optional text setting that is no secret (a path) is still unset
-    by ``null`` or ``~``. A variable whose prefix is spelt in other letters (``dhag_pipeline_...``) is
-    refused: no process would read it.
+    by ``null`` or ``~``. Text wholly wrapped in one kind of quotes (:func:`env_file_quoted`) is taken
+    without them. A variable whose prefix is spelt in other letters (``dhag_pipeline_...``) is refused:
+    no process would read it.
 
     >>> env_overrides({"DHAG_PIPELINE_KAFKA__BATCH_SIZE": "500", "HOME": "/root"})
     {'kafka': {'batch_size': 500}}
@@ -74,6 +76,8 @@ def env_overrides(
     {'a': {'password': 's3cret #2024'}}
     >>> env_overrides({"DHAG_PIPELINE_A__CAFILE": "null"}, text=lambda key: "optional")
     {'a': {'cafile': None}}
+    >>> env_overrides({"DHAG_PIPELINE_A__GROUP": '"scorers"'}, text=lambda key: "text")
+    {'a': {'group': 'scorers'}}
     """
     nested: dict[str, Any] = {}
     named: dict[tuple[str, ...], str] = {}  # each key set, by the variable that set it
@@ -107,6 +111,8 @@ def env_overrides(
                 "(Latin-1 text?): set it from UTF-8 text"
             )
         kind = text(tuple(path))
+        if kind is not None and env_file_quoted(raw):  # what the line of an env file meant
+            raw = raw[1:-1]
         try:
             if kind == "optional" and raw.strip() in _NULLS:
                 value = None
@@ -127,6 +133,18 @@ def env_overrides(
             node = child
         node[path[-1]] = value
     return nested
+
+
+def env_file_quoted(raw: str) -> bool:
+    """Whether ``raw`` is wholly wrapped in one kind of quotes, none of that kind inside: the line
+    ``KEY="value"`` of an env file, whose quotes ``docker run --env-file`` and a Kubernetes env made from
+    one pass on as part of the value (a shell, compose and systemd drop them). A text setting takes what
+    is inside, with a warning (:func:`pipeline.settingnotes.quotes_note`).
+
+    >>> [env_file_quoted(v) for v in ('"g1"', "'g1'", '""', '"a"b"', "'a' and 'b'", "'a", '"')]
+    [True, True, True, False, False, False, False]
+    """
+    return len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'" and raw[0] not in raw[1:-1]
 
 
 def env_source(environ: Mapping[str, str], key: tuple[str, ...]) -> str | None:

@@ -6,14 +6,18 @@ session timeout a default broker refuses); and an embedded broker, which ``run``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pipeline.config import Settings
 from pipeline.configsecurity import LOGIN_KEYS
+from pipeline.configsource import ENV_PREFIX, env_file_quoted, text_setting
 
 __all__ = [
     "RETRAINER_BROKER",
     "credentials_note",
     "embedded_note",
     "grace_note",
+    "quotes_note",
     "security_note",
     "session_note",
     "session_refused",
@@ -125,10 +129,35 @@ def session_note(settings: Settings) -> str | None:
     )
 
 
-def start_notes(settings: Settings, *, retrainer: bool = False) -> list[str]:
+def quotes_note(environ: Mapping[str, str]) -> str | None:
+    """The overrides of text settings in ``environ`` whose quotes were dropped
+    (:func:`~pipeline.configsource.env_file_quoted`), each variable named with its key, never its
+    value: a value truly quoted has to be written in the config file."""
+    named = []
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or not env_file_quoted(raw):
+            continue
+        key = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        if text_setting(Settings, key) is not None:
+            named.append(f"{name} ({'.'.join(key)})")
+    if not named:
+        return None
+    listed = f"{', '.join(named[:-1])} and {named[-1]}" if len(named) > 1 else named[0]
+    each = "each value is" if len(named) > 1 else "the value is"
+    return (
+        f'{listed}: {each} wrapped in quotes, as an env file\'s KEY="value" line gives it to `docker run '
+        "--env-file` and Kubernetes, which keep them: taken without them (set the key in the config file "
+        "for a value that truly starts and ends with a quote)"
+    )
+
+
+def start_notes(
+    settings: Settings, *, retrainer: bool = False, environ: Mapping[str, str] | None = None
+) -> list[str]:
     """The notes ``run`` (or, ``retrainer``, ``retrain``) logs as it starts, of the Kafka settings it
-    uses."""
+    uses and of the overrides in ``environ`` it took without their quotes."""
     notes = (
+        quotes_note(environ or {}),
         security_note(settings),
         credentials_note(settings),
         None if retrainer else session_note(settings),
