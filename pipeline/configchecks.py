@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.configlines import file_lines
-from pipeline.configsecurity import LOGIN_KEYS, line_break_check
+from pipeline.configsecurity import LOGIN_KEYS, SECRET_KEYS, line_break_check
 from pipeline.configsource import env_source
 from pipeline.configvalues import MAX_TOPIC_NAME
 from pipeline.errors import ConfigError
@@ -247,7 +247,7 @@ CROSS_CHECKS: tuple[CrossCheck, ...] = (
     CrossCheck(("kafka.poll_timeout_ms", "shutdown_grace_s"), _poll_within_grace),
     CrossCheck(("kafka.security.security_protocol", "kafka.security.sasl_mechanism"), _sasl_named),
     CrossCheck(("kafka.security",), _sasl_login),
-    *(CrossCheck((f"kafka.security.{key}",), line_break_check(key)) for key in LOGIN_KEYS),
+    *(CrossCheck((f"kafka.security.{key}",), line_break_check(key)) for key in SECRET_KEYS),
     CrossCheck(("kafka.topics",), _distinct_topics),
     CrossCheck(("kafka.topics",), _topics_apart),
     CrossCheck(("kafka.topics",), _dlq_name_fits),

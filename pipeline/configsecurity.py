@@ -14,10 +14,12 @@ from pydantic import AfterValidator, SecretStr
 from pipeline.configvalues import FilePath, Section, check_sasl_mechanism
 from pipeline.errors import ConfigError
 
-__all__ = ["LOGIN_KEYS", "SecuritySettings", "line_break_check"]
+__all__ = ["LOGIN_KEYS", "SECRET_KEYS", "SecuritySettings", "line_break_check"]
 
 # The credentials a PLAIN or SCRAM login sends: each as written, spaces and line breaks included.
 LOGIN_KEYS = ("sasl_plain_username", "sasl_plain_password")
+# ... and the password of the client's TLS key, which the TLS library decrypts the key with as written.
+SECRET_KEYS = (*LOGIN_KEYS, "ssl_password")
 PASSWORD_LOGINS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
@@ -46,9 +48,15 @@ class SecuritySettings(Section):
         return self.security_protocol.startswith("SASL") and self.sasl_mechanism in PASSWORD_LOGINS
 
     def login_text(self, key: str) -> str | None:
-        """The credential ``key`` of :data:`LOGIN_KEYS`, revealed."""
+        """The credential ``key`` of :data:`SECRET_KEYS`, revealed."""
         value = getattr(self, key)
         return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+    def used_text(self, key: str) -> str | None:
+        """The credential ``key`` of :data:`SECRET_KEYS` revealed, where the protocol uses it (a login's
+        with a PLAIN or SCRAM login, the key's password with TLS); else None."""
+        used = self.sends_login if key in LOGIN_KEYS else self.security_protocol.endswith("SSL")
+        return self.login_text(key) if used else None
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's clients, secrets revealed, unset options left out.
@@ -88,21 +96,26 @@ class SecuritySettings(Section):
 
 
 def line_break_check(key: str) -> Callable[[Any], str | None]:
-    """The rule (for :data:`pipeline.configchecks.CROSS_CHECKS`) that the credential ``key`` a login
-    sends holds no line break. No typed user name or password has one; ``echo`` ends what it writes
-    with one (a Kubernetes Secret made from a file written with it), and the broker then refuses the
-    login, which the service could only report as a broker it cannot reach. Refused, not warned of:
-    the value is never printed, only its key."""
+    """The rule (for :data:`pipeline.configchecks.CROSS_CHECKS`) that the credential ``key`` of
+    :data:`SECRET_KEYS` the protocol uses holds no line break. No typed user name or password has one;
+    ``echo`` ends what it writes with one (a Kubernetes Secret made from a file written with it), and
+    the broker then refuses the login, or the TLS library cannot decrypt the key, which the service
+    could only report as a broker it cannot reach. Refused, not warned of: the value is never printed,
+    only its key."""
+    refused = (
+        "which the broker would take as part of the login and refuse it"
+        if key in LOGIN_KEYS
+        else "which the TLS library would take as part of the password and fail to decrypt "
+        "kafka.security.ssl_keyfile"
+    )
 
     def problem(settings: Any) -> str | None:
-        security = settings.kafka.security
-        text = security.login_text(key) if security.sends_login else None
+        text = settings.kafka.security.used_text(key)
         if text is None or ("\n" not in text and "\r" not in text):
             return None
         at_end = " at its end" if text[-1] in "\r\n" else ""
         return (
-            f"kafka.security.{key} holds a line break{at_end}, "
-            "which the broker would take as part of the login and refuse it: write the value without it "
+            f"kafka.security.{key} holds a line break{at_end}, {refused}: write the value without it "
             "(a file written by `echo` ends with one: use `printf %s` or `echo -n`)"
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.config import Settings
-from pipeline.configsecurity import LOGIN_KEYS
+from pipeline.configsecurity import SECRET_KEYS
 from pipeline.configsource import ENV_PREFIX, env_file_quoted, text_setting
 
 __all__ = [
@@ -88,24 +88,24 @@ def security_note(settings: Settings) -> str | None:
 
 
 def credentials_note(settings: Settings) -> str | None:
-    """A user name or password the login sends with white space (spaces, tabs) before or after it,
-    named by key, never shown. The broker takes them as part of it and most likely refuses the login;
-    a credential may truly hold them, so it is taken (a line break, never meant, is refused:
+    """A user name or password the login sends, or the TLS key's password, with white space (spaces,
+    tabs) before or after it, named by key, never shown. The broker (or the TLS library) takes them as
+    part of it and most likely refuses the login (fails to decrypt the key); a credential may truly
+    hold them, so it is taken (a line break, never meant, is refused:
     :func:`pipeline.configsecurity.line_break_check`)."""
     security = settings.kafka.security
-    if not security.sends_login:
-        return None
     said = []
-    for key in LOGIN_KEYS:
-        text = security.login_text(key) or ""
+    for key in SECRET_KEYS:
+        text = security.used_text(key) or ""
         ends = [end for end, bare in (("starts", text.lstrip()), ("ends", text.rstrip())) if bare != text]
         if ends:
             said.append(f"kafka.security.{key} {' and '.join(ends)} with white space")
     if not said:
         return None
     return (
-        f"{'; '.join(said)}: the login sends them as written, and a broker whose credential has none "
-        "refuses it (reported as a broker out of reach); remove them unless the credential holds them"
+        f"{'; '.join(said)}: the login sends them as written (the TLS library decrypts the key with them), "
+        "and a broker whose credential has none refuses it (reported as a broker out of reach); remove "
+        "them unless the credential holds them"
     )
 
 
