@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.configfiles import config_bytes
+from pipeline.errors import ConfigError
 from pipeline.safeyaml import key_lines
 
 __all__ = ["file_lines", "not_utf8", "written_at", "yaml_fault"]
@@ -32,8 +34,8 @@ def file_lines(path: str | Path | None) -> dict[tuple[str, ...], int]:
     if path is None:
         return {}
     try:
-        return key_lines(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, yaml.YAMLError):
+        return key_lines(config_bytes(path).decode("utf-8"))
+    except (ConfigError, UnicodeError, yaml.YAMLError):
         return {}
 
 

@@ -5,12 +5,14 @@ GSSAPI without its library), which would show only as a broker out of reach."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, SecretStr
 
+from pipeline.configfiles import not_a_file
 from pipeline.configvalues import FilePath, Section, check_sasl_mechanism
 from pipeline.errors import ConfigError
 
@@ -73,8 +75,9 @@ class SecuritySettings(Section):
         }
 
     def problems_here(self) -> list[str]:
-        """One ``config error`` line for each certificate file set that cannot be read here, when the
-        protocol uses TLS (otherwise none is read), and for GSSAPI without its library."""
+        """One ``config error`` line for each certificate file set that cannot be read here or is no
+        regular file (looked at unopened: a named pipe would wait for a writer), when the protocol uses
+        TLS (otherwise none is read), and for GSSAPI without its library."""
         problems = []
         gssapi = self.sasl_mechanism == "GSSAPI" and self.security_protocol.startswith("SASL")
         if gssapi and importlib.util.find_spec("gssapi") is None:
@@ -87,7 +90,13 @@ class SecuritySettings(Section):
             ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if self.security_protocol.endswith("SSL") else ()
         ):
             if (path := getattr(self, key)) is not None:
-                try:
+                try:  # looked at before it is opened: opening a named pipe waits for a writer
+                    if kind := not_a_file(os.stat(path).st_mode):
+                        problems.append(
+                            f"config error: kafka.security.{key}: {path!r} is {kind}, not a file: give the "
+                            "file itself"
+                        )
+                        continue
                     Path(path).open("rb").close()
                 except OSError as exc:
                     why = exc.strerror or type(exc).__name__

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, SecretStr
 
+from pipeline.configfiles import config_bytes
 from pipeline.configlines import not_utf8, yaml_fault
 from pipeline.configspelling import meant_keys
 from pipeline.errors import ConfigError
@@ -361,20 +362,15 @@ def merge_overrides(
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The mapping of a YAML config file; raises :class:`ConfigError` naming the file and the fault:
-    unreadable, not UTF-8, not YAML (duplicate or unhashable keys too), no mapping at the top level, or
-    nothing at all (empty, blank or only comments: a write cut short leaves such a file, and the
-    defaults would run an embedded broker; ``{}`` asks for the defaults); or YAML a settings file may
-    not use (:mod:`pipeline.safeyaml`)."""
+    unreadable, no regular file or too large (:func:`~pipeline.configfiles.config_bytes`), not UTF-8,
+    not YAML (duplicate or unhashable keys too), no mapping at the top level, or nothing at all (empty,
+    blank or only comments: a write cut short leaves such a file, and the defaults would run an embedded
+    broker; ``{}`` asks for the defaults); or YAML a settings file may not use
+    (:mod:`pipeline.safeyaml`)."""
     if not str(path):
         raise ConfigError("config error: --config is empty: give the path of a YAML settings file")
-    if Path(path).is_dir():
-        raise ConfigError(
-            f"config error: {str(path)!r} is a folder, not a settings file: give the YAML file in it"
-        )
     try:
-        text = (raw := Path(path).read_bytes()).decode("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"config error: cannot read {str(path)!r}: {exc.strerror or exc}") from exc
+        text = (raw := config_bytes(path)).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config error: {str(path)!r} {not_utf8(raw, exc)}") from exc
     try:
