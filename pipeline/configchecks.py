@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.configlines import file_lines
 from pipeline.configsecurity import LOGIN_KEYS, SECRET_KEYS, line_break_check
 from pipeline.configsource import env_source
-from pipeline.configvalues import MAX_TOPIC_NAME
+from pipeline.configvalues import MAX_TOPIC_NAME, shown
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def _own_groups(settings: Settings) -> str | None:
     if settings.retrain.group_id != settings.kafka.group_id:
         return None
     return (
-        f"retrain.group_id and kafka.group_id must differ (both {settings.kafka.group_id!r}): the "
+        f"retrain.group_id and kafka.group_id must differ (both {shown(settings.kafka.group_id)}): the "
         "retrainer would commit offsets of the daemon's consumer group"
     )
 

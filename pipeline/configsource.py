@@ -19,6 +19,7 @@ from pydantic import BaseModel, SecretStr
 from pipeline.configfiles import config_bytes
 from pipeline.configlines import not_utf8, yaml_fault
 from pipeline.configspelling import meant_keys
+from pipeline.configvalues import shown
 from pipeline.errors import ConfigError
 from pipeline.safeyaml import RefusedYAMLError, dotted, read_yaml
 
@@ -235,7 +236,7 @@ def describe_error(
             meant = [f"{ENV_PREFIX}{'__'.join(one.upper().split('.'))} ({one})" for one in meant]
         named = f"one of {', '.join(meant[:-1])} or {meant[-1]}" if len(meant) > 1 else "".join(meant)
         fix = f"did you mean {named}?" if meant else "remove it or fix its spelling"
-        return f"config error: unknown key {key!r} (value {value!r}); {fix}{origin}"
+        return f"config error: unknown key {key!r} (value {shown(value)}); {fix}{origin}"
     message = str(error["msg"])
     if message.startswith("Value error, "):
         return f"config error: {key}: {message[len('Value error, ') :]}{origin}"
@@ -246,7 +247,7 @@ def describe_error(
     if error["type"] == "model_type":  # a section given one value: pydantic names the class
         allowed = "a section of keys (key: value lines indented under it)"
     hint = _misread_hint(error, error.get("input"))  # none of its hints shows the value of a secret
-    return f"config error: key {key!r} has value {value!r}{hint}; allowed: {allowed}{origin}"
+    return f"config error: key {key!r} has value {shown(value)}{hint}; allowed: {allowed}{origin}"
 
 
 def _not_a_name(error: Mapping[str, Any]) -> str:
@@ -349,7 +350,7 @@ def merge_overrides(
         return merge(data, overrides)
     except MergeConflictError as exc:
         key, variables = ".".join(exc.key), env_source(environ, exc.key)
-        what = "empty" if exc.value is None else f"{exc.value!r:.60}"
+        what = "empty" if exc.value is None else shown(exc.value)
         if exc.value is not None and _SECRET_LIKE.search(
             f"{key} {exc.value}"
         ):  # a password, or text with one

@@ -30,6 +30,7 @@ __all__ = [
     "check_sasl_mechanism",
     "check_servers",
     "check_topic_name",
+    "shown",
 ]
 
 EMBEDDED = "embedded"  # kafka.bootstrap_servers: start a broker of our own
@@ -43,6 +44,30 @@ _MAX_KAFKA_TEXT = 2**15 - 1
 RETRAINER_CLIENT = "-retrainer"  # the retrainer's client id: kafka.client_id and this
 
 
+# Characters of a value an error shows: a longer one (a certificate pasted, a whole file) is cut.
+_SHOWN = 100
+
+
+def shown(value: object) -> str:
+    """``value`` as an error shows it: its ``repr``, cut after :data:`_SHOWN` characters of text (or
+    of the ``repr``) with its length said, so a line naming a key stays one line.
+
+    >>> shown("kafka-1:9092")
+    "'kafka-1:9092'"
+    >>> shown("x" * 500)  # doctest: +ELLIPSIS
+    "'xxxxxxxxxx...xxxxxxxxxx'... (500 characters)"
+    """
+    if isinstance(value, str):
+        return repr(value) if len(value) <= _SHOWN else f"{value[:_SHOWN]!r}... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}... ({len(text)} characters)"
+
+
+def _plain(text: str) -> str:
+    """``text`` unquoted, cut as :func:`shown` cuts it."""
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}... ({len(text)} characters)"
+
+
 class Section(BaseModel):
     """A section of the settings: frozen, strict (no text read as a number), no unknown key."""
 
@@ -54,7 +79,8 @@ def check_topic_name(name: str) -> str:
     """``name`` if Kafka takes it as a topic name, else ``ValueError``."""
     if not re.fullmatch(rf"[A-Za-z0-9._-]{{1,{MAX_TOPIC_NAME}}}", name) or name in (".", ".."):
         raise ValueError(
-            f"{name!r} is not a Kafka topic name: 1 to {MAX_TOPIC_NAME} of A-Z a-z 0-9 . _ -, not . or .."
+            f"{shown(name)} is not a Kafka topic name: 1 to {MAX_TOPIC_NAME} of A-Z a-z 0-9 . _ -, "
+            "not . or .."
         )
     return name
 
@@ -62,14 +88,14 @@ def check_topic_name(name: str) -> str:
 def check_device(device: str) -> str:
     """``device`` if torch names a device so that the detector takes it, else ``ValueError``."""
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-        raise ValueError(f"{device!r} is no device: auto, cpu, cuda or cuda:N (N: the GPU's index)")
+        raise ValueError(f"{shown(device)} is no device: auto, cpu, cuda or cuda:N (N: the GPU's index)")
     return device
 
 
 def check_not_blank(name: str) -> str:
     """``name`` unless blank or padded with spaces (``ValueError``)."""
     if not name.strip() or name != name.strip():
-        raise ValueError(f"{name!r} must not be blank or start or end with a space")
+        raise ValueError(f"{shown(name)} must not be blank or start or end with a space")
     return name
 
 
@@ -118,7 +144,9 @@ def check_host(host: str) -> str:
         problem = _host_name_problem(host)
     if problem is None:
         return host
-    raise ValueError(f"{host!r} {problem}; allowed: a host name or an IP address (0.0.0.0: every address)")
+    raise ValueError(
+        f"{shown(host)} {problem}; allowed: a host name or an IP address (0.0.0.0: every address)"
+    )
 
 
 def _is_ip_address(host: str) -> bool:
@@ -158,7 +186,7 @@ def check_asset_pattern(pattern: str) -> str:
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+        raise ValueError(f"{shown(pattern)} is not a valid regular expression: {exc}") from None
     if not pattern:
         raise ValueError(
             "'' matches no asset id (an id must match the pattern whole, and an empty one matches only an "
@@ -179,16 +207,15 @@ def check_path(path: str) -> str:
     >>> check_path("models/" + "r" * 300)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: 'models/rrrrrrrrrrrrrrrrrrrrrrr'...: a part of it is 300 bytes long; no file or folder name...
+    ValueError: 'models/rrrrrrrrrrrr...rrrrrr'... (307 characters): a part of it is 300 bytes long; no file...
     """
     if not path:
         raise ValueError("'' is no path: give one, or null to leave it unset")
-    shown = repr(path[:30]) + ("..." if len(path) > 30 else "")  # a NUL shown as \x00
-    if "\0" in path:
-        raise ValueError(f"{shown} holds a NUL character, which no path can hold")
+    if "\0" in path:  # shown as \x00
+        raise ValueError(f"{shown(path)} holds a NUL character, which no path can hold")
     if (longest := max(len(part.encode()) for part in path.split("/"))) > _MAX_NAME:
         most = f"no file or folder name is longer than {_MAX_NAME}"
-        raise ValueError(f"{shown}: a part of it is {longest} bytes long; {most}")
+        raise ValueError(f"{shown(path)}: a part of it is {longest} bytes long; {most}")
     return path
 
 
@@ -222,11 +249,13 @@ def check_servers(servers: str) -> str:
         return servers
     # Else taken for an address without a port: "write Embedded:9092", a broker no one runs.
     if servers.strip().lower() == EMBEDDED:
-        raise ValueError(f"{servers!r}: write {EMBEDDED}, in lower case and alone, for a broker of its own")
+        raise ValueError(
+            f"{shown(servers)}: write {EMBEDDED}, in lower case and alone, for a broker of its own"
+        )
     if EMBEDDED in (address.strip().lower() for address in servers.split(",")):
         raise ValueError(
-            f"{servers!r}: {EMBEDDED!r} goes alone, for a broker of its own, never among the addresses of a "
-            "cluster"
+            f"{shown(servers)}: {EMBEDDED!r} goes alone, for a broker of its own, never among the "
+            "addresses of a cluster"
         )
     return _addresses(servers, f"{EMBEDDED!r} or {_ADDRESSES}")
 
@@ -245,12 +274,12 @@ def check_addresses(servers: str) -> str:
 
 def _addresses(servers: str, allowed: str) -> str:
     if not servers.strip():
-        raise ValueError(f"{servers!r} names no broker; allowed: {allowed}")
+        raise ValueError(f"{shown(servers)} names no broker; allowed: {allowed}")
     addresses = [address.strip() for address in servers.split(",")]
     problems = list(dict.fromkeys(p for address in addresses if (p := _address_problem(address))))
     if problems:
-        shown = "" if len(addresses) == 1 else f"{servers!r}: "
-        raise ValueError(f"{shown}{'; '.join(problems)}; allowed: {allowed}")
+        whole = "" if len(addresses) == 1 else f"{shown(servers)}: "
+        raise ValueError(f"{whole}{'; '.join(problems)}; allowed: {allowed}")
     return ",".join(addresses)
 
 
@@ -259,7 +288,7 @@ def check_one_text(value: object) -> object:
     if isinstance(value, list):
         joined = ",".join(str(item) for item in value)
         raise ValueError(
-            f"a YAML list, where the setting is one text, the addresses joined by commas: {joined!r} "
+            f"a YAML list, where the setting is one text, the addresses joined by commas: {shown(joined)} "
             "(quoted if it starts with '[', as an IPv6 address does)"
         )
     return value
@@ -272,7 +301,7 @@ def _address_problem(address: str) -> str | None:
     if prefix := _URL_PREFIX.match(address):
         # kafka-python drops it: an SSL:// written here would not turn TLS on.
         return (
-            f"{address!r}: drop {prefix[0]!r}, the client ignores it; the protocol is "
+            f"{shown(address)}: drop {prefix[0]!r}, the client ignores it; the protocol is "
             "kafka.security.security_protocol"
         )
     bracketed = re.fullmatch(r"\[([^\]]*)\](?::(.*))?", address)
@@ -281,19 +310,20 @@ def _address_problem(address: str) -> str | None:
         try:
             ipaddress.IPv6Address(host)  # a zone (%eth0) included
         except ValueError:
-            return f"{address!r}: {host!r} is no IPv6 address"
+            return f"{shown(address)}: {shown(host)} is no IPv6 address"
     elif address.count(":") > 1:
         host, _, port = address.rpartition(":")
-        return f"{address!r}: an IPv6 address goes in brackets, [{host}]:{port or 9092}"
+        return f"{shown(address)}: an IPv6 address goes in brackets, {_plain(f'[{host}]:{port or 9092}')}"
     elif re.fullmatch(r"[A-Za-z0-9._-]+(:.*)?", address):
         host, _, port = address.partition(":")
         port = port if ":" in address else None
     else:
-        return f"{address!r} is not host:port"
+        return f"{shown(address)} is not host:port"
     if not port:
-        return f"{address!r} has no port: write {address.rstrip(':')}:9092 for Kafka's usual port"
+        usual = _plain(address.rstrip(":") + ":9092")
+        return f"{shown(address)} has no port: write {usual} for Kafka's usual port"
     if not re.fullmatch(r"\d{1,5}", port) or not 0 < int(port) < 65536:
-        return f"{address!r}: port {port} is not 1 to 65535"
+        return f"{shown(address)}: port {_plain(port)} is not 1 to 65535"
     if not bracketed and (problem := _host_name_problem(host)):  # kafka-python would retry it for good
-        return f"{address!r}: {host!r} {problem}"
+        return f"{shown(address)}: {shown(host)} {problem}"
     return None
