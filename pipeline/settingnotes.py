@@ -1,5 +1,6 @@
 """Settings that are valid but likely not what was meant: said by ``check-config`` as warnings, and by
-the command each concerns as it starts (``run`` the grace, ``retrain --watch`` the triggers, both the
+the command each concerns as it starts (``run`` the grace, ``retrain --watch`` the triggers, ``retrain``
+a minimum of normal rows its samples would rarely train on, both the
 security settings their protocol leaves unused, white space around a login's credentials and a
 session timeout a default broker refuses); and an embedded broker, which ``run`` and the demo take but
 ``retrain`` refuses (:data:`RETRAINER_BROKER`)."""
@@ -17,12 +18,14 @@ __all__ = [
     "credentials_note",
     "embedded_note",
     "grace_note",
+    "normal_rows_note",
     "quotes_note",
     "security_note",
     "session_note",
     "session_refused",
     "setting_notes",
     "start_notes",
+    "trained_share",
     "triggers_note",
 ]
 
@@ -58,6 +61,39 @@ def triggers_note(settings: Settings) -> str | None:
     return (
         f"no retraining trigger is on (retrain.min_new_labels 0, retrain.interval_s 0, {drift}): "
         "`retrain --watch` takes labels in but never trains; 'retrain --once' trains on demand"
+    )
+
+
+def trained_share(holdout_fraction: float) -> float:
+    """The share of a normal sample spread evenly in time that a retrain run trains on: cut into
+    blocks, every k-th block (k = 1 / ``holdout_fraction``, at least 2) judges the candidate and every
+    (2k)-th sets its threshold (:func:`pipeline.retrain.samples.split`): 2k - 3 of every 2k train.
+
+    >>> trained_share(0.3), trained_share(0.5)
+    (0.5, 0.25)
+    """
+    every = max(2, int(round(1 / holdout_fraction)))
+    return (2 * every - 3) / (2 * every)
+
+
+def normal_rows_note(settings: Settings) -> str | None:
+    """A ``retrain.min_normal_rows`` above the normal readings that full samples (the recent one at
+    ``retrain.normal_sample_size``, the reference at ``retrain.reference_sample_size``) leave to train
+    on once ``retrain.holdout_fraction`` is held out: most runs would end for too few normal rows. Not
+    refused: the cut is by time, and samples bunched in time (or a recent sample grown past its size by
+    many assets) can train more. One above all they can hold is refused (:mod:`pipeline.configchecks`)."""
+    retrain = settings.retrain
+    share = trained_share(retrain.holdout_fraction)
+    trained = int(share * (retrain.normal_sample_size + retrain.reference_sample_size))
+    if retrain.min_normal_rows <= trained:
+        return None
+    return (
+        f"retrain.min_normal_rows ({retrain.min_normal_rows}) is more than the about {trained} normal "
+        f"readings a retrain run trains on when its samples are full: retrain.holdout_fraction "
+        f"({retrain.holdout_fraction:g}) leaves {share:.0%} of retrain.normal_sample_size "
+        f"({retrain.normal_sample_size}) and retrain.reference_sample_size ({retrain.reference_sample_size}) "
+        "to train on, the rest judges the candidate and sets its threshold; most runs would end for too few "
+        "normal rows: lower the first, or raise the sample sizes"
     )
 
 
@@ -161,6 +197,7 @@ def start_notes(
         security_note(settings),
         credentials_note(settings),
         None if retrainer else session_note(settings),
+        normal_rows_note(settings) if retrainer else None,
     )
     return [note for note in notes if note]
 
@@ -174,6 +211,7 @@ def setting_notes(settings: Settings) -> list[str]:
         session_note(settings),
         grace_note(settings),
         triggers_note(settings),
+        normal_rows_note(settings),
     )
     return [note for note in notes if note]
 
