@@ -172,7 +172,8 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
             return EXIT_CONFIG
         sys.stdout.write(effective_config(settings))
         quotes = [note] if (note := quotes_note(os.environ)) else []
-        for note in quotes + setting_notes(settings) + host_notes(settings):
+        notes = setting_notes(settings, os.environ, config_file(args.config))
+        for note in quotes + notes + host_notes(settings):
             sys.stderr.write(f"warning: {note}\n")
         return 0
     try:
@@ -183,12 +184,16 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
 
 
 def log_start_notes(
-    settings: Settings, *, retrainer: bool = False, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    *,
+    retrainer: bool = False,
+    environ: Mapping[str, str] | None = None,
+    path: str | None = None,
 ) -> None:
     """Log, as ``run`` or ``retrain`` starts, the warnings of :func:`pipeline.settingnotes.start_notes`."""
     from pipeline.settingnotes import start_notes
 
-    for note in start_notes(settings, retrainer=retrainer, environ=environ):
+    for note in start_notes(settings, retrainer=retrainer, environ=environ, path=path):
         log.warning("%s", note)
 
 
@@ -210,8 +215,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command in ("run", "retrain"):
         from pipeline.configsource import config_file
 
-        _log_paths(settings, config_file(args.config), retrainer=args.command == "retrain")
-        log_start_notes(settings, retrainer=args.command == "retrain", environ=os.environ)
+        config, retrainer = config_file(args.config), args.command == "retrain"
+        _log_paths(settings, config, retrainer=retrainer)
+        log_start_notes(settings, retrainer=retrainer, environ=os.environ, path=config)
     if args.command == "simulate":
         from pipeline.simulator.command import run_simulate
 

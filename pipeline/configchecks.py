@@ -40,6 +40,7 @@ __all__ = [
     "absolute_paths",
     "cross_key_problems",
     "label_store_path",
+    "where_set",
 ]
 
 PATH_KEYS: tuple[tuple[str, ...], ...] = (
@@ -295,22 +296,32 @@ def cross_key_problems(
             continue
         if (problem := check.problem(settings)) is None:
             continue
-        variables = sorted(
-            {name for key in keys if (v := env_source(environ, key)) for name in v.split(", ")}
-        )
-        said = [f"set by {', '.join(variables)}"] if variables else []
         lines = file_lines(path) if lines is None else lines  # read again only for a problem
-        written = [
-            str(n) for n in sorted({lines[k] for k in keys if k in lines and not env_source(environ, k)})
-        ]
-        if written:
-            numbers = (
-                f"s {', '.join(written[:-1])} and {written[-1]}" if len(written) > 1 else f" {written[0]}"
-            )
-            said.append(f"line{numbers} of {str(path)!r}")
-        origin = f" ({'; '.join(said)})" if said else ""
-        problems.append(f"config error: {problem}{origin}")
+        problems.append(f"config error: {problem}{where_set(keys, environ, path, lines)}")
     return problems
+
+
+def where_set(
+    keys: Iterable[tuple[str, ...]],
+    environ: Mapping[str, str],
+    path: str | Path | None,
+    lines: Mapping[tuple[str, ...], int],
+) -> str:
+    """`` (set by VARIABLE; lines N and M of 'FILE')``: the environment variables that set ``keys`` and
+    the lines of the config file at ``path`` (``lines``: :func:`~pipeline.configlines.file_lines`)
+    that wrote the others; empty when neither did (all at their defaults).
+
+    >>> where_set([("kafka", "batch_size")], {}, "c.yaml", {("kafka", "batch_size"): 2})
+    " (line 2 of 'c.yaml')"
+    """
+    keys = list(keys)
+    variables = sorted({name for key in keys if (v := env_source(environ, key)) for name in v.split(", ")})
+    said = [f"set by {', '.join(variables)}"] if variables else []
+    written = [str(n) for n in sorted({lines[k] for k in keys if k in lines and not env_source(environ, k)})]
+    if written:
+        numbers = f"s {', '.join(written[:-1])} and {written[-1]}" if len(written) > 1 else f" {written[0]}"
+        said.append(f"line{numbers} of {str(path)!r}")
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def absolute_paths(settings: Settings, path: str | Path | None, overrides: Mapping[str, Any]) -> Settings:

@@ -7,10 +7,13 @@ session timeout a default broker refuses); and an embedded broker, which ``run``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from pipeline.config import Settings
-from pipeline.configsecurity import SECRET_KEYS
+from pipeline.configchecks import where_set
+from pipeline.configlines import file_lines
+from pipeline.configsecurity import SECRET_KEYS, SecuritySettings
 from pipeline.configsource import ENV_PREFIX, env_file_quoted, text_setting
 
 __all__ = [
@@ -19,6 +22,7 @@ __all__ = [
     "embedded_note",
     "grace_note",
     "normal_rows_note",
+    "placed",
     "quotes_note",
     "security_note",
     "session_note",
@@ -188,32 +192,59 @@ def quotes_note(environ: Mapping[str, str]) -> str | None:
 
 
 def start_notes(
-    settings: Settings, *, retrainer: bool = False, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    *,
+    retrainer: bool = False,
+    environ: Mapping[str, str] | None = None,
+    path: str | Path | None = None,
 ) -> list[str]:
     """The notes ``run`` (or, ``retrainer``, ``retrain``) logs as it starts, of the Kafka settings it
-    uses and of the overrides in ``environ`` it took without their quotes."""
-    notes = (
-        quotes_note(environ or {}),
-        security_note(settings),
-        credentials_note(settings),
-        None if retrainer else session_note(settings),
-        normal_rows_note(settings) if retrainer else None,
-    )
-    return [note for note in notes if note]
+    uses (and the retrainer's minimum of normal rows) and of the overrides in ``environ`` it took
+    without their quotes; each says where its keys were set (:func:`placed`)."""
+    notes = [
+        security_note,
+        credentials_note,
+        normal_rows_note if retrainer else session_note,
+    ]
+    quotes = quotes_note(environ or {})
+    return ([quotes] if quotes else []) + placed(notes, settings, environ, path)
 
 
-def setting_notes(settings: Settings) -> list[str]:
-    """Every note of :mod:`pipeline.settingnotes` that applies, in the order of the keys in the file."""
-    notes = (
-        embedded_note(settings),
-        security_note(settings),
-        credentials_note(settings),
-        session_note(settings),
-        grace_note(settings),
-        triggers_note(settings),
-        normal_rows_note(settings),
-    )
-    return [note for note in notes if note]
+def setting_notes(
+    settings: Settings, environ: Mapping[str, str] | None = None, path: str | Path | None = None
+) -> list[str]:
+    """Every note of :mod:`pipeline.settingnotes` that applies, in the order of the keys in the file,
+    each saying where its keys were set (:func:`placed`)."""
+    notes = [
+        embedded_note,
+        security_note,
+        credentials_note,
+        session_note,
+        grace_note,
+        triggers_note,
+        normal_rows_note,
+    ]
+    return placed(notes, settings, environ, path)
+
+
+def placed(
+    notes: list[Callable[[Settings], str | None]],
+    settings: Settings,
+    environ: Mapping[str, str] | None,
+    path: str | Path | None,
+) -> list[str]:
+    """The text of each of ``notes`` that applies to ``settings``, followed by where the keys it reads
+    were set: the variables of ``environ`` and the lines of the config file at ``path``
+    (:func:`~pipeline.configchecks.where_set`; nothing when neither is given)."""
+    said, lines = [], None
+    for note in notes:
+        if (text := note(settings)) is None:
+            continue
+        if environ is not None or path is not None:
+            lines = file_lines(path) if lines is None else lines  # read again only for a note
+            text += where_set(_NOTE_KEYS[note], environ or {}, path, lines)
+        said.append(text)
+    return said
 
 
 def session_refused(exc: BaseException | None, session_timeout_ms: int) -> str:
@@ -239,3 +270,25 @@ def session_refused(exc: BaseException | None, session_timeout_ms: int) -> str:
         f"group.min.session.timeout.ms and group.max.session.timeout.ms, by default {BROKER_MIN_SESSION_MS} "
         f"and {BROKER_MAX_SESSION_MS}): set it within them"
     )
+
+
+def _keys(*dotted: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(key.split(".")) for key in dotted)
+
+
+_SECURITY = tuple(f"kafka.security.{key}" for key in SecuritySettings.model_fields)
+# The keys each note reads: where they were set is said after it.
+_NOTE_KEYS: dict[Callable[[Settings], str | None], tuple[tuple[str, ...], ...]] = {
+    embedded_note: _keys("kafka.bootstrap_servers"),
+    security_note: _keys(*_SECURITY),
+    credentials_note: _keys(*_SECURITY),
+    session_note: _keys("kafka.session_timeout_ms"),
+    grace_note: _keys("kafka.request_timeout_ms", "shutdown_grace_s"),
+    triggers_note: _keys("retrain.min_new_labels", "retrain.interval_s", "retrain.on_drift", "drift.enabled"),
+    normal_rows_note: _keys(
+        "retrain.min_normal_rows",
+        "retrain.holdout_fraction",
+        "retrain.normal_sample_size",
+        "retrain.reference_sample_size",
+    ),
+}

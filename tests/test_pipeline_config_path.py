@@ -28,14 +28,15 @@ def test_a_config_path_that_is_no_file_says_what_it_is(tmp_path: Path, capsys, g
     [
         (
             "shutdown_grace_s: 20\nkafka:\n  request_timeout_ms: 30000\n  bootstrap_servers: k:9092\n",
-            "warning: shutdown_grace_s 20s is not above kafka.request_timeout_ms (30s): a stop may be forced",
+            "warning: shutdown_grace_s 20s is not above kafka.request_timeout_ms (30s): a stop may be forced "
+            "(lines 1 and 3 of {path!r})",
         ),
         (
             "retrain:\n  min_new_labels: 0\n  interval_s: 0\n  on_drift: false\n"
             "kafka:\n  bootstrap_servers: k:9092\n",
             "warning: no retraining trigger is on (retrain.min_new_labels 0, retrain.interval_s 0, "
             "retrain.on_drift false): `retrain --watch` takes labels in but never trains; "
-            "'retrain --once' trains on demand",
+            "'retrain --once' trains on demand (lines 2, 3 and 4 of {path!r})",
         ),
     ],
     ids=["grace", "triggers"],
@@ -48,7 +49,7 @@ def test_check_config_says_what_the_commands_warn_of(tmp_path: Path, capsys, con
     _model_at_default_registry(tmp_path)
     assert main(["check-config", "--config", str(path)]) == 0
     captured = capsys.readouterr()
-    assert captured.err.strip() == said
+    assert captured.err.strip() == said.format(path=str(path))  # the keys' lines since
     assert "shutdown_grace_s:" in captured.out  # the effective config, as before
 
 
