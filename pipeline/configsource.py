@@ -44,8 +44,9 @@ DEFAULT_CONFIG = "config.yaml"
 
 def config_file(config: str | None) -> str | None:
     """The config file a command reads: ``config`` (its ``--config``), else ``./config.yaml`` when there
-    is one, else None (the built-in defaults)."""
-    return config if config is not None else (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
+    is one, else None (the built-in defaults). A ``config.yaml`` here that is no file (a folder, a link
+    to nothing) is named, for :func:`read_config_file` to refuse: passed over, the defaults would run."""
+    return config if config is not None else (DEFAULT_CONFIG if os.path.lexists(DEFAULT_CONFIG) else None)
 
 
 def child_environment(overrides: Mapping[str, str], *, inherit: bool = False) -> dict[str, str]:

@@ -86,3 +86,24 @@ def test_check_config_refuses_a_folder_as_a_tls_file(
     config.write_text(f"kafka:\n  security:\n    security_protocol: SSL\n    ssl_cafile: {tmp_path}\n")
     assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
     assert f"kafka.security.ssl_cafile: {str(tmp_path)!r} is a folder, not a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling link"])
+def test_a_config_yaml_here_that_is_no_file_is_refused_not_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    # Before: ./config.yaml was read only when a regular file; a folder (a ConfigMap mounted onto the
+    # name) or a link to a file not there was passed over, and the built-in defaults ran: an embedded
+    # broker of its own, with no word of the file.
+    monkeypatch.chdir(tmp_path)
+    if kind == "folder":
+        (tmp_path / "config.yaml").mkdir()
+    else:
+        (tmp_path / "config.yaml").symlink_to(tmp_path / "gone.yaml")
+    assert main(["check-config"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "config error: 'config.yaml' is a folder"
+        if kind == "folder"
+        else "config error: cannot read 'config.yaml'"
+    )
