@@ -167,7 +167,7 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
         from pipeline.hostchecks import host_notes, host_problems
         from pipeline.settingnotes import quotes_note, setting_notes
 
-        if problems := host_problems(settings):
+        if problems := host_problems(settings, os.environ, config_file(args.config)):
             sys.stderr.write("".join(f"{line}\n" for line in problems))
             return EXIT_CONFIG
         sys.stdout.write(effective_config(settings))

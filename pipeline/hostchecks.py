@@ -7,9 +7,12 @@ model or reaches Kafka: the broker's address, its topics and the credentials it 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.configchecks import where_set
+from pipeline.configlines import file_lines
 
 __all__ = ["host_notes", "host_problems"]
 
@@ -17,8 +20,24 @@ __all__ = ["host_notes", "host_problems"]
 _CURRENT = "current"
 
 
-def host_problems(settings: Settings) -> list[str]:
-    """One ``config error`` line for each setting ``run`` or ``retrain`` would stop on (exit 2) here."""
+def host_problems(
+    settings: Settings, environ: Mapping[str, str] | None = None, path: str | Path | None = None
+) -> list[str]:
+    """One ``config error`` line for each setting ``run`` or ``retrain`` would stop on (exit 2) here,
+    each ending, when ``environ`` or ``path`` is given, with the variable or the line of the config file
+    at ``path`` that set its key (:func:`~pipeline.configchecks.where_set`)."""
+    problems = _problems(settings)
+    if not problems or (environ is None and path is None):
+        return problems
+    lines = file_lines(path)
+    said = []
+    for line in problems:  # each "config error: KEY: ..."
+        key = tuple(line.removeprefix("config error: ").split(":")[0].split("."))
+        said.append(line + where_set([key], environ or {}, path, lines))
+    return said
+
+
+def _problems(settings: Settings) -> list[str]:
     problems = settings.kafka.security.problems_here()
     devices = {
         "model.device": (settings.model.device, "run"),

@@ -108,7 +108,7 @@ def test_check_config_refuses_a_cuda_index_beyond_the_host_s_gpus(
     assert captured.out == ""
     assert captured.err == (
         "config error: model.device: 'cuda:5': this host has 2 CUDA devices (cuda:0 to cuda:1), and run "
-        "would stop on it: write one of them, cpu, or auto\n"
+        f"would stop on it: write one of them, cpu, or auto (line 1 of {str(config)!r})\n"
     )
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG

@@ -50,3 +50,20 @@ def test_run_says_it_as_it_starts(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     with caplog.at_level(logging.WARNING):
         cli.log_start_notes(load_settings(config, {}), environ={}, path=str(config))
     assert f"(line 2 of {str(config)!r})" in caplog.text
+
+
+def test_check_config_names_where_a_file_this_host_lacks_was_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "config error: kafka.security.ssl_cafile: cannot read ...", with no line or variable, as
+    # every other config error has.
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"kafka:\n  security:\n    security_protocol: SSL\n    ssl_cafile: {tmp_path / 'ca.pem'}\n"
+    )
+    monkeypatch.setenv("DHAG_PIPELINE_KAFKA__SECURITY__SSL_CERTFILE", str(tmp_path / "cert.pem"))
+    assert main(["check-config", "--config", str(config)]) == 2
+    cafile, certfile = capsys.readouterr().err.splitlines()
+    assert cafile.startswith("config error: kafka.security.ssl_cafile: cannot read ")
+    assert cafile.endswith(f"(line 4 of {str(config)!r})")
+    assert certfile.endswith("(set by DHAG_PIPELINE_KAFKA__SECURITY__SSL_CERTFILE)")
