@@ -167,13 +167,14 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
         from pipeline.hostchecks import host_notes, host_problems
         from pipeline.settingnotes import quotes_note, setting_notes
 
-        if problems := host_problems(settings, os.environ, config_file(args.config)):
+        config = config_file(args.config)
+        if problems := host_problems(settings, os.environ, config):
             sys.stderr.write("".join(f"{line}\n" for line in problems))
             return EXIT_CONFIG
         sys.stdout.write(effective_config(settings))
         quotes = [note] if (note := quotes_note(os.environ)) else []
-        notes = setting_notes(settings, os.environ, config_file(args.config))
-        for note in quotes + notes + host_notes(settings):
+        notes = setting_notes(settings, os.environ, config) + host_notes(settings, os.environ, config)
+        for note in quotes + notes:
             sys.stderr.write(f"warning: {note}\n")
         return 0
     try:

@@ -62,9 +62,20 @@ def _problems(settings: Settings) -> list[str]:
     return problems
 
 
-def host_notes(settings: Settings) -> list[str]:
+def host_notes(
+    settings: Settings, environ: Mapping[str, str] | None = None, path: str | Path | None = None
+) -> list[str]:
     """What ``run`` and ``retrain`` would stop on here that no setting can fix alone: a registry with no
-    model yet (both exit 4)."""
+    model yet (both exit 4); ending, when ``environ`` or ``path`` is given, with where
+    ``model.registry`` was set (:func:`~pipeline.configchecks.where_set`)."""
+    notes = _registry_notes(settings)
+    if not notes or (environ is None and path is None):
+        return notes
+    where = where_set([("model", "registry")], environ or {}, path, file_lines(path))
+    return [note + where for note in notes]
+
+
+def _registry_notes(settings: Settings) -> list[str]:
     root = Path(settings.model.registry)
     fix = "run and retrain exit 4 until 'dhag-pipeline models train HISTORY' publishes a model there"
     try:

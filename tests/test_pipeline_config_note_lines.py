@@ -67,3 +67,13 @@ def test_check_config_names_where_a_file_this_host_lacks_was_set(
     assert cafile.startswith("config error: kafka.security.ssl_cafile: cannot read ")
     assert cafile.endswith(f"(line 4 of {str(config)!r})")
     assert certfile.endswith("(set by DHAG_PIPELINE_KAFKA__SECURITY__SSL_CERTFILE)")
+
+
+def test_check_config_names_where_a_registry_not_there_was_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("kafka:\n  bootstrap_servers: kafka-1:9092\nmodel:\n  registry: modles/registry\n")
+    assert main(["check-config", "--config", str(config)]) == 0
+    registry = next(line for line in _warnings(capsys.readouterr().err) if "model.registry" in line)
+    assert "there is no such folder" in registry and registry.endswith(f"(line 4 of {str(config)!r})")
