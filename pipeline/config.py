@@ -2,7 +2,8 @@
 
 Environment overrides use the prefix ``DHAG_PIPELINE_`` and ``__`` between nesting levels, for example
 ``DHAG_PIPELINE_KAFKA__BATCH_SIZE=500`` or ``DHAG_PIPELINE_METRICS__PORT=0``. A value is read as a YAML
-scalar (``500`` is a number, ``true`` a boolean, ``null`` nothing; quote a string that looks like one).
+scalar (``500`` is a number, ``true`` a boolean, ``null`` nothing), but a text setting's as written,
+without the quotes an env file's ``KEY="value"`` wraps it in (:func:`~pipeline.configsource.env_overrides`).
 Every section is a frozen pydantic model that forbids unknown keys, so a typo stops start-up instead of
 being ignored.
 """
