@@ -159,6 +159,20 @@ class Episode:
         """The label that counts (the last in the label store's order), or None."""
         return self.labels[-1] if self.labels else None
 
+    @property
+    def disputed_by(self) -> list[str]:
+        """The operators whose latest answer differs from the label that counts (in the order they first
+        answered): a dispute. One who corrected their own answer, or came round to another's, is not.
+
+        >>> episode = Episode("a1", "p1", 5.0, 0.9, "v1", [])
+        >>> episode.labels = [{"label": "anomaly", "operator": "kim"}, {"label": "normal", "operator": "lee"}]
+        >>> episode.disputed_by
+        ['kim']
+        """
+        latest = {label["operator"]: label["label"] for label in self.labels}
+        counting = self.label
+        return [] if counting is None else [who for who, said in latest.items() if said != counting["label"]]
+
     def row(self) -> tuple[str, ...]:
         r"""The episode as ``dhag-pipeline alerts`` lists it, in :data:`COLUMNS`: its opening score
         beside the threshold it was over, and a resolution by silence (no sign of recovery) so named. The
@@ -180,7 +194,7 @@ class Episode:
             "-" if self.model_version is None else shown_name(self.model_version),
             ",".join(self.sensor_tags()) or "-",
             suspect_tag(self.suspect_sensors[0]) if self.suspect_sensors else "-",
-            f"{label['label']} ({label['operator']})" if label else "-",
+            _label_cell(label, self.disputed_by),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -201,7 +215,25 @@ class Episode:
             "imputed": self.imputed,
             "label": self.label,
             "labels": self.labels,
+            "disputed_by": self.disputed_by,
         }
+
+
+def _label_cell(label: dict[str, Any] | None, disputed_by: list[str]) -> str:
+    """The LABEL cell: the label that counts and who gave it, then who answered otherwise (the first,
+    and how many more).
+
+    >>> _label_cell({"label": "normal", "operator": "lee"}, ["kim", "joe"])
+    'normal (lee), disputed by kim +1'
+    """
+    if label is None:
+        return "-"
+    cell = f"{label['label']} ({label['operator']})"
+    if disputed_by:
+        cell += f", disputed by {disputed_by[0]}" + (
+            f" +{len(disputed_by) - 1}" if len(disputed_by) > 1 else ""
+        )
+    return cell
 
 
 def lost_open_note(episodes: Iterable[Episode], topic: str) -> str | None:
