@@ -1,0 +1,115 @@
+"""The alert episodes ``dhag-pipeline alerts`` and ``label`` list, built from the records of the alerts
+topic and the labels topic (:func:`~pipeline.alertscmd.read_episodes` reads them): one entry per
+episode, each with its valid labels in the label store's order."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from pipeline.alertepisodes import Episode, _as_they_came, _once, _written_at, event_time, other_schema_note
+from pipeline.alertsince import labels_from
+from pipeline.config import Settings
+from pipeline.consoletopics import TopicMissingError
+from pipeline.labelorder import Answer, given_rank, opened_on
+from pipeline.labels import LabelError, Source, parse_label
+from pipeline.recordjson import is_schema_1
+
+__all__ = ["episodes_from"]
+
+
+def episodes_from(
+    settings: Settings,
+    alerts: Iterable[Any],
+    labels: Callable[[float | None], Iterable[Any]],
+    since: float | None = None,
+    say: Callable[[str], None] | None = None,
+    unread: dict[str, str] | None = None,
+) -> dict[str, Episode]:
+    """Alert episodes by id from the records of the alerts topic (``alerts``), with their valid labels from
+    those ``labels(early)`` gives: the records of the labels topic written since ``early`` (None: all;
+    an empty iterable, or :class:`~pipeline.consoletopics.TopicMissingError` when it is iterated, for no
+    labels topic yet).
+
+    ``since``: the alerts were read from what was written at or after that time, and only the episodes
+    opened since then are kept: an open event read and ``opened_at`` not before it. One opened earlier
+    (resolved since, or said open again by a daemon that took it over) may have labels older than
+    ``since``, which were not read: it is left out rather than shown without them. ``say`` is told of
+    events of another schema; ``unread`` is given the alert ids of the events of another schema than 1,
+    each with its schema (a later release's)."""
+    episodes: dict[str, Episode] = {}
+    opened: set[str] = set()
+    others: Counter[str] = Counter()  # events of another schema, by schema
+    for msg in alerts:
+        try:
+            event = orjson.loads(msg.value)
+            if not is_schema_1(event):  # an incompatible change of the contract, which a later release reads
+                schema = orjson.dumps(event.get("schema")).decode()[:20]
+                others[schema] += 1
+                if unread is not None and isinstance(event.get("alert_id"), str):
+                    unread[event["alert_id"]] = schema
+                continue
+            alert_id = str(event["alert_id"])
+            if event.get("state") == "resolved":  # checked before anything of it is kept
+                ends = {"ts": event["ts"], "latest_ts": event.get("latest_ts")}
+                latest = max(event_time(t, name) for name, t in ends.items() if t is not None)
+            episode = episodes.get(alert_id)
+            if episode is None or (event.get("state") == "open" and episode.open_lost):
+                fresh = Episode.from_event(event)
+                if episode is not None:  # its resolution was read first (from another partition)
+                    fresh.resolved_at, fresh.resolved_by = episode.resolved_at, episode.resolved_by
+                episodes[alert_id] = fresh
+            if event.get("state") == "open":
+                opened.add(alert_id)
+            if event.get("state") == "resolved":
+                # Where the label store ends it: its latest reading's time, never before it opened
+                # (readings are not always dated in order: its last one may be dated earlier).
+                episodes[alert_id].resolved_at = max(latest, episodes[alert_id].opened_at)
+                episodes[alert_id].resolved_by = event.get("resolved_by")
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            continue  # not an alert event; the topic's producer is the daemon
+    if others and say is not None:
+        say(other_schema_note(others, settings.kafka.topics.alerts))
+    if since is not None:
+        episodes = {k: e for k, e in episodes.items() if k in opened and e.opened_at >= since}
+    # A label by reading joins the alert that opened on that reading, as in the label store.
+    by_asset: dict[str, list[tuple[str, float]]] = {}
+    for episode in episodes.values():
+        by_asset.setdefault(episode.asset_id, []).append((episode.alert_id, episode.opened_at))
+    came: dict[str, list[tuple[Source, float, Answer, dict[str, Any]]]] = {}
+    most, contract = settings.retrain.max_label_bytes, settings.records  # as the retrainer judges them
+    fits: dict[str, Any] = {"asset_pattern": contract.asset_id_pattern, "max_future_s": contract.max_future_s}
+    early = None if since is None else labels_from(since, settings)  # labels written before their alert
+    try:
+        records = _as_they_came(labels(early))
+    except TopicMissingError:
+        records = []  # no label yet: the retrainer, or the first `label`, creates the topic
+    for msg in records:
+        try:
+            # Its times are judged against when it was written to Kafka, not this host's clock: a
+            # host whose clock is behind would hide every fresh label.
+            label = parse_label(msg.value, max_bytes=most, now=_written_at(msg), **fits)
+        except LabelError:
+            continue  # the retrainer dead-letters it
+        alert_id = label.alert_id
+        if alert_id is None and label.asset_id is not None:
+            alert_id = opened_on(label.ts, by_asset.get(label.asset_id, ()))
+        if alert_id in episodes:
+            # A label by reading without labelled_at ranks by when it came (the store's clock then;
+            # here, when it was written to Kafka), and has no time of its own to tell a copy by.
+            stamped = label.by_alert or label.labelled_at is not None
+            written = _written_at(msg)
+            if stamped:  # no earlier than a margin before it reached Kafka, as the label store ranks it
+                given = given_rank(label.given_at, written)
+            else:
+                given = written if math.isfinite(written) else label.given_at
+            answer = Answer(label.operator, label.label, given if stamped else None, label.label_id)
+            place = Source(msg.topic, msg.partition, msg.offset)
+            came.setdefault(alert_id, []).append((place, given, answer, label.as_json()))
+    for alert_id, answers in came.items():
+        episodes[alert_id].labels = _once(answers)
+    return episodes
