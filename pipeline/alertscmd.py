@@ -1,7 +1,8 @@
 """``dhag-pipeline alerts`` (list recent alert episodes) and ``dhag-pipeline label`` (answer one).
 
 Both read the topics themselves (from the beginning of what the cluster retains; ``alerts --since``
-from that time, its labels from a margin before it: :func:`read_episodes`), so they work against
+from that time, its labels from a margin before it: :func:`read_episodes`; ``label`` its newest
+records first, :mod:`pipeline.labelfind`), so they work against
 any broker the daemon writes to: ``--bootstrap HOST:PORT`` or ``kafka.bootstrap_servers`` (an embedded
 broker lives only inside the process that started it, so it cannot be reached from here;
 :mod:`pipeline.consoletopics` reads them).
@@ -45,9 +46,10 @@ from pipeline.alertsince import parse_since
 from pipeline.alertsread import episodes_from
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
-from pipeline.consoletopics import TopicMissingError, client_options, console_bootstrap, read_topic
+from pipeline.consoletopics import STALL_S, TopicMissingError, client_options, console_bootstrap, read_topic
 from pipeline.errors import EXIT_BROKER
 from pipeline.kafkaclients import close_producer, closed_on_failure
+from pipeline.labelfind import find_alert
 from pipeline.labels import LabelError, label_message
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
 from pipeline.labelunknown import unknown_alert
@@ -91,6 +93,7 @@ def read_episodes(
     since: float | None = None,
     say: Callable[[str], None] | None = None,
     unread: dict[str, str] | None = None,
+    only: str | None = None,
 ) -> dict[str, Episode]:
     """Alert episodes by id (from the alerts topic) with their valid labels (from the labels topic).
 
@@ -101,18 +104,16 @@ def read_episodes(
     ``since``, which were not read: it is left out rather than shown without them. ``say`` is told of
     partitions read by the records' own times, as they carry no Kafka time. ``unread`` is given the
     alert ids of the events of another schema than 1, each with its schema (a later release's). The
-    episodes are built as :func:`~pipeline.alertsread.episodes_from` builds them."""
-    options = client_options(settings) | {"fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms}
-    topics = settings.kafka.topics
+    episodes are built as :func:`~pipeline.alertsread.episodes_from` builds them (``only``: the labels
+    are read only when that alert is among them)."""
+    options, topics = _read_options(settings), settings.kafka.topics
     alerts = read_topic(bootstrap, topics.alerts, options, since, say)
-    return episodes_from(
-        settings,
-        alerts,
-        lambda early: read_topic(bootstrap, topics.labels, options, early, say),
-        since,
-        say,
-        unread,
-    )
+    labels = lambda early: read_topic(bootstrap, topics.labels, options, early, say)  # noqa: E731
+    return episodes_from(settings, alerts, labels, since, say, unread, only)
+
+
+def _read_options(settings: Settings) -> dict[str, Any]:
+    return client_options(settings) | {"fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms}
 
 
 def run_alerts(
@@ -213,9 +214,16 @@ def run_label(
         return EXIT_REFUSED
     doing, episode, sending = "read", None, False
     try:
-        say = None if args.unchecked else lambda note: err.write(f"{note}\n")
         unread: dict[str, str] = {}  # the ids of events of a later release's schema
-        episodes = {} if args.unchecked else read_episodes(settings, bootstrap, say=say, unread=unread)
+
+        def newest(topic: str, count: int | None) -> Iterable[Any]:  # a look back (pipeline.labelfind)
+            return read_topic(bootstrap, topic, _read_options(settings), None, None, STALL_S, count)
+
+        def everything() -> dict[str, Episode]:
+            say = lambda note: err.write(f"{note}\n")  # noqa: E731
+            return read_episodes(settings, bootstrap, say=say, unread=unread, only=args.alert_id)
+
+        episodes = {} if args.unchecked else find_alert(settings, args.alert_id, newest, everything)
         episode = episodes.get(args.alert_id)
         if args.unchecked:
             err.write(f"{unchecked_warning(args.alert_id, settings)}\n")

@@ -29,6 +29,7 @@ def episodes_from(
     since: float | None = None,
     say: Callable[[str], None] | None = None,
     unread: dict[str, str] | None = None,
+    only: str | None = None,
 ) -> dict[str, Episode]:
     """Alert episodes by id from the records of the alerts topic (``alerts``), with their valid labels from
     those ``labels(early)`` gives: the records of the labels topic written since ``early`` (None: all;
@@ -40,7 +41,8 @@ def episodes_from(
     (resolved since, or said open again by a daemon that took it over) may have labels older than
     ``since``, which were not read: it is left out rather than shown without them. ``say`` is told of
     events of another schema; ``unread`` is given the alert ids of the events of another schema than 1,
-    each with its schema (a later release's)."""
+    each with its schema (a later release's). ``only``: the alert whose labels are wanted (``label``'s):
+    the labels are not read when it is not among the episodes (``label`` refuses it)."""
     episodes: dict[str, Episode] = {}
     opened: set[str] = set()
     others: Counter[str] = Counter()  # events of another schema, by schema
@@ -76,6 +78,8 @@ def episodes_from(
         say(other_schema_note(others, settings.kafka.topics.alerts))
     if since is not None:
         episodes = {k: e for k, e in episodes.items() if k in opened and e.opened_at >= since}
+    if only is not None and only not in episodes:
+        return episodes
     # A label by reading joins the alert that opened on that reading, as in the label store.
     by_asset: dict[str, list[tuple[str, float]]] = {}
     for episode in episodes.values():

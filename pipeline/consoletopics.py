@@ -17,7 +17,11 @@ from pipeline.configvalues import EMBEDDED, check_addresses
 from pipeline.kafkaclients import closed_on_failure
 from pipeline.kafkatime import record_time
 
-__all__ = ["TopicMissingError", "client_options", "console_bootstrap", "read_topic"]
+__all__ = ["STALL_S", "TopicMissingError", "client_options", "console_bootstrap", "read_topic"]
+
+
+#: How long a read may make no progress before it gives up (seconds).
+STALL_S = 30.0
 
 
 class TopicMissingError(Exception):
@@ -38,14 +42,17 @@ def read_topic(
     options: dict[str, Any],
     since: float | None = None,
     say: Callable[[str], None] | None = None,
-    stall_s: float = 30.0,
+    stall_s: float = STALL_S,
+    newest: int | None = None,
 ) -> Iterator[Any]:
     """Every record the topic retains (``since``: those written to Kafka at or after that time, each
     partition read from its offset for it; ``say`` is told of partitions whose records carry no Kafka
     time: :mod:`pipeline.alertsince`), each partition's in offset order, as they come (the caller
     keeps what it needs of them, not the records); raises :class:`KafkaError` once a read has made no
     progress for ``stall_s``, however long a big topic takes to read while it makes some, and
-    :class:`TopicMissingError` when the topic is not there."""
+    :class:`TopicMissingError` when the topic is not there. ``newest``: only that many of each
+    partition's newest records (with ``since`` None), as ``label`` looks for its alert
+    (:mod:`pipeline.labelfind`)."""
     consumer = closed_on_failure(
         KafkaConsumer, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **options
     )
@@ -55,7 +62,11 @@ def read_topic(
             raise TopicMissingError(topic, bootstrap)
         consumer.assign(parts)
         since_ms = None if since is None else int(since * 1000)
-        if since_ms is None:
+        if newest is not None:
+            first, last = consumer.beginning_offsets(parts), consumer.end_offsets(parts)
+            for tp in parts:
+                consumer.seek(tp, max(first[tp], last[tp] - newest))
+        elif since_ms is None:
             consumer.seek_to_beginning()
         else:
             for tp, offset in since_offsets(consumer, parts, since_ms).items():
