@@ -54,7 +54,7 @@ from pipeline.labels import LabelError, label_message
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
 from pipeline.labelunknown import unknown_alert
 from pipeline.refusals import acl_refused
-from pipeline.textwidth import table_lines
+from pipeline.textwidth import ambiguous_width, table_lines
 
 __all__ = [
     "Episode",
@@ -187,9 +187,9 @@ def _write_list(out: TextIO, chosen: list[Episode], *, as_json: bool) -> None:
     elif not chosen:
         lines = ["no alerts"]
     elif (width := terminal_width(out)) is None:
-        lines = table_lines([COLUMNS, *(e.row() for e in chosen)])
+        lines = table_lines([COLUMNS, *(e.row() for e in chosen)], ambiguous=ambiguous_width())
     else:
-        lines = fitted_lines([COLUMNS, *(e.row() for e in chosen)], width, _CUT)
+        lines = fitted_lines([COLUMNS, *(e.row() for e in chosen)], width, _CUT, ambiguous_width())
     out.writelines(line + "\n" for line in lines)
     out.flush()
 

@@ -2,7 +2,8 @@ r"""``dhag-pipeline alerts``' table fitted to the terminal it is shown in.
 
 Written to a terminal (``out.isatty()``), the table takes no more columns than the terminal has
 (:func:`shutil.get_terminal_size`: ``COLUMNS`` when set, else the terminal's own): the free-text
-columns (the top sensors, the suspect sensor), the widest first, are cut short and end with ``…``,
+columns (the top sensors, the suspect sensor), the widest first, are cut short and end with ``...``
+(three columns in any locale, where ``…``, of ambiguous East Asian Width, takes two in a CJK one),
 never inside an escape (``\x1b``, as :func:`~pipeline.textwidth.escaped` and
 :func:`dhag.infotext.shown_name` write one) nor inside a wide character; the other columns (ids,
 asset, state, times, scores, model, label) are kept whole, and where they cannot share one line each
@@ -21,7 +22,7 @@ from pipeline.textwidth import display_width, table_lines
 
 __all__ = ["clipped", "fitted_lines", "terminal_width"]
 
-ELLIPSIS = "…"
+ELLIPSIS = "..."
 GAP = "  "
 INDENT = "    "
 #: The narrowest a cut column gets (its header is never cut).
@@ -41,51 +42,55 @@ def terminal_width(out: TextIO) -> int | None:
     return shutil.get_terminal_size().columns
 
 
-def clipped(text: str, width: int) -> str:
-    r"""``text`` in at most ``width`` terminal columns: as it is when it fits, else cut short with ``…``
-    after whole escapes and characters (a combining accent kept with its letter).
+def clipped(text: str, width: int, ambiguous: int = 1) -> str:
+    r"""``text`` in at most ``width`` terminal columns (``ambiguous``: those a character of ambiguous East
+    Asian Width takes, :func:`~pipeline.textwidth.ambiguous_width`): as it is when it fits, else cut
+    short with ``...`` after whole escapes and characters (a combining accent kept with its letter).
 
-    >>> clipped("flow_m3h", 8), clipped("flow_m3h,temp", 8), clipped("'a\\x1b[2J'", 5), clipped("山田太郎", 6)
-    ('flow_m3h', 'flow_m3…', "'a…", '山田…')
+    >>> clipped("flow_m3h", 8), clipped("flow_m3h,temp", 8), clipped("'a\\x1b[2J'", 7), clipped("山田太郎", 8)
+    ('flow_m3h', 'flow_...', "'a...", '山田...')
     """
-    if display_width(text) <= width:
+    if display_width(text, ambiguous) <= width:
         return text
     units: list[str] = []
     for match in _UNIT.finditer(text):
         unit = match.group()
-        if units and len(unit) == 1 and display_width(unit) == 0:
+        if units and len(unit) == 1 and display_width(unit, ambiguous) == 0:
             units[-1] += unit  # a combining mark stays with what it marks
         else:
             units.append(unit)
     kept, used = [], display_width(ELLIPSIS)
     for unit in units:
-        used += display_width(unit)
+        used += display_width(unit, ambiguous)
         if used > width:
             break
         kept.append(unit)
     return "".join(kept) + ELLIPSIS
 
 
-def fitted_lines(rows: Sequence[Sequence[str]], width: int, cut: Sequence[int]) -> list[str]:
+def fitted_lines(
+    rows: Sequence[Sequence[str]], width: int, cut: Sequence[int], ambiguous: int = 1
+) -> list[str]:
     """The rows (the first the header) as :func:`~pipeline.textwidth.table_lines` writes them, in at most
     ``width`` columns where that can be done: the columns numbered in ``cut`` cut short (the widest
     first, to no less than their header or ten columns), and where the others do not fit one line,
-    each row over several, the next ones indented, the cut columns last.
+    each row over several, the next ones indented, the cut columns last (``ambiguous``: the columns a
+    character of ambiguous East Asian Width takes).
 
     >>> rows = [("ID", "TOP", "LABEL"), ("a1", "flow_m3h,temp_c,vib", "ok (lee)")]
     >>> print(*fitted_lines(rows, 30, [1]), sep="\\n")
     ID  TOP               LABEL
-    a1  flow_m3h,temp_c…  ok (lee)
+    a1  flow_m3h,temp...  ok (lee)
     >>> print(*fitted_lines(rows, 14, [1]), sep="\\n")
     ID  LABEL
         TOP
     a1  ok (lee)
-        flow_m3h,…
+        flow_m...
     """
-    full = table_lines(rows, GAP)
-    if max(display_width(line) for line in full) <= width:
+    full = table_lines(rows, GAP, ambiguous)
+    if max(display_width(line, ambiguous) for line in full) <= width:
         return full
-    natural = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    natural = [max(display_width(row[i], ambiguous) for row in rows) for i in range(len(rows[0]))]
     least = {i: min(natural[i], max(display_width(rows[0][i]), _NARROWEST)) for i in cut}
     whole = [i for i in range(len(natural)) if i not in least]
     if _span(natural, whole) + _span(least, list(least)) + len(GAP) * bool(whole and least) <= width:
@@ -96,9 +101,15 @@ def fitted_lines(rows: Sequence[Sequence[str]], width: int, cut: Sequence[int]) 
             bands.append([])
         bands[-1] += list(least)
     widths = _shared(natural, least, bands[-1], width - (len(INDENT) if len(bands) > 1 else 0))
-    shown = [[clipped(cell, widths[i]) if i in least else cell for i, cell in enumerate(row)] for row in rows]
+    shown = [
+        [clipped(cell, widths[i], ambiguous) if i in least else cell for i, cell in enumerate(row)]
+        for row in rows
+    ]
     banded = [
-        [(INDENT if k else "") + line for line in table_lines([[row[i] for i in band] for row in shown], GAP)]
+        [
+            (INDENT if k else "") + line
+            for line in table_lines([[row[i] for i in band] for row in shown], GAP, ambiguous)
+        ]
         for k, band in enumerate(bands)
     ]
     return [line for lines in zip(*banded, strict=True) for line in lines]
