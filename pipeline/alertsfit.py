@@ -8,7 +8,9 @@ never inside an escape (``\x1b``, as :func:`~pipeline.textwidth.escaped` and
 :func:`dhag.infotext.shown_name` write one) nor inside a wide character; the other columns (ids,
 asset, state, times, scores, model, label) are kept whole, and where they cannot share one line each
 episode takes more, the next ones indented. Written elsewhere (a pipe, a file), the table is as wide
-as its cells, as before, for scripts; ``--json`` is never fitted.
+as its cells, as before, for scripts; ``--json`` is never fitted. In either, an asset id over
+:data:`ASSET_COLUMNS` is shortened in its middle (:func:`middle_clipped`): one such id would
+otherwise widen every row.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from typing import TextIO
 
 from pipeline.textwidth import display_width, table_lines
 
-__all__ = ["clipped", "fitted_lines", "terminal_width"]
+__all__ = ["ASSET_COLUMNS", "clipped", "fitted_lines", "middle_clipped", "terminal_width"]
 
 ELLIPSIS = "..."
 GAP = "  "
 INDENT = "    "
+#: The most columns an asset id takes in the table (``--json`` gives it whole): a longer one is
+#: shortened in its middle (:func:`middle_clipped`), in a terminal and in a pipe alike.
+ASSET_COLUMNS = 40
 #: The narrowest a cut column gets (its header is never cut).
 _NARROWEST = 10
 #: One escape as Python writes it (``\x1b``, ``\u200b``, ``\U0001f600``, ``\n``, ``\\``), else one
@@ -52,13 +57,7 @@ def clipped(text: str, width: int, ambiguous: int = 1) -> str:
     """
     if display_width(text, ambiguous) <= width:
         return text
-    units: list[str] = []
-    for match in _UNIT.finditer(text):
-        unit = match.group()
-        if units and len(unit) == 1 and display_width(unit, ambiguous) == 0:
-            units[-1] += unit  # a combining mark stays with what it marks
-        else:
-            units.append(unit)
+    units = _units(text, ambiguous)
     kept, used = [], display_width(ELLIPSIS)
     for unit in units:
         used += display_width(unit, ambiguous)
@@ -66,6 +65,40 @@ def clipped(text: str, width: int, ambiguous: int = 1) -> str:
             break
         kept.append(unit)
     return "".join(kept) + ELLIPSIS
+
+
+def middle_clipped(text: str, width: int, ambiguous: int = 1) -> str:
+    r"""``text`` in at most ``width`` terminal columns: as it is when it fits, else its start and its end
+    (the larger part: ids tend to differ there) around ``...``, of whole escapes and characters.
+
+    >>> middle_clipped("pump-07", 12), middle_clipped("plant-north/hall-3/line-2/pump-07", 20)
+    ('pump-07', 'plant-no...2/pump-07')
+    """
+    if display_width(text, ambiguous) <= width:
+        return text
+    units = _units(text, ambiguous)
+    room = width - display_width(ELLIPSIS)
+    head, used = 0, 0
+    while head < len(units) and used + display_width(units[head], ambiguous) <= room // 2:
+        used += display_width(units[head], ambiguous)
+        head += 1
+    tail = len(units)
+    while tail > head and used + display_width(units[tail - 1], ambiguous) <= room:
+        used += display_width(units[tail - 1], ambiguous)
+        tail -= 1
+    return "".join(units[:head]) + ELLIPSIS + "".join(units[tail:])
+
+
+def _units(text: str, ambiguous: int) -> list[str]:
+    """``text`` as the pieces a cut keeps or drops whole: escapes, characters with their combining marks."""
+    units: list[str] = []
+    for match in _UNIT.finditer(text):
+        unit = match.group()
+        if units and len(unit) == 1 and display_width(unit, ambiguous) == 0:
+            units[-1] += unit  # a combining mark stays with what it marks
+        else:
+            units.append(unit)
+    return units
 
 
 def fitted_lines(
