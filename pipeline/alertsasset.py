@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from dhag.infotext import shown_name
 from pipeline.alertepisodes import Episode, when
+from pipeline.alertsfit import ELLIPSIS
 
 __all__ = ["asset_note"]
 
@@ -42,6 +43,9 @@ or the id is mistyped; did you mean pump-07?
         return f"{said}: no asset has one"
     folded = {a.casefold(): a for a in assets}
     near = [folded[a] for a in difflib.get_close_matches(asset.casefold(), list(folded), n=3, cutoff=0.75)]
+    head, cut, tail = asset.partition(ELLIPSIS)  # copied from the table, which shortens a long id
+    if cut:
+        near = [a for a in assets if len(a) > len(asset) and a.startswith(head) and a.endswith(tail)] or near
     within = "since then" if since is not None else "within the topic's retention"
     said += f": it has not alerted {within}, or the id is mistyped"
     # Named as the table shows them: the ids come from the alerts topic, and may hold a terminal's escape.

@@ -66,3 +66,20 @@ def test_middle_clipped() -> None:
     assert middle_clipped("'a\\x1b[2J" + "b" * 30 + "'", 14) == "'a...bbbbbbbb'"
     assert middle_clipped("山田" * 10, 11) == "山田...山田"
     assert COLUMNS.index("ASSET") == 1
+
+
+def test_asset_given_as_the_table_shortens_it_names_the_whole_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before, an operator who copied the shortened id from the table was told of the first few asset
+    # ids on the topic, not of the one they copied.
+    shortened = middle_clipped(LONG, ASSET_COLUMNS)
+    episodes = [
+        Episode("a1", LONG, T, 0.9, "v1", ["flow_m3h"]),
+        Episode("a2", "pump-02", T + 1, 0.8, "v1", []),
+    ]
+    monkeypatch.setattr(alertscmd, "read_episodes", lambda *_: {e.alert_id: e for e in episodes})
+    args = argparse.Namespace(
+        open=False, asset=shortened, limit=20, json=False, bootstrap="k:9092", since=None
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert alertscmd.run_alerts(Settings(), args, out=out, err=err) == 0
+    assert err.getvalue().endswith(f"; did you mean {LONG}?\n"), err.getvalue()
