@@ -13,6 +13,7 @@ from typing import Any
 
 from dhag.infotext import shown_name
 from pipeline.alertevents import sensor_tag, suspect_tag
+from pipeline.alertsfit import middle_clipped
 from pipeline.labelorder import Answer, in_label_order, repeated
 from pipeline.labels import Source
 from pipeline.textwidth import escaped
@@ -26,6 +27,10 @@ __all__ = [
     "other_schema_note",
     "when",
 ]
+
+#: The most columns an operator's name takes in the table's LABEL cell (``--json`` gives it whole; the
+#: labels contract allows 128 characters).
+OPERATOR_COLUMNS = 24
 
 #: The columns of ``dhag-pipeline alerts``' table: an :meth:`Episode.row` each.
 COLUMNS = (
@@ -228,12 +233,17 @@ def _label_cell(label: dict[str, Any] | None, disputed_by: list[str]) -> str:
     """
     if label is None:
         return "-"
-    cell = f"{label['label']} ({label['operator']})"
+    cell = f"{label['label']} ({_short(label['operator'])})"
     if disputed_by:
-        cell += f", disputed by {disputed_by[0]}" + (
+        cell += f", disputed by {_short(disputed_by[0])}" + (
             f" +{len(disputed_by) - 1}" if len(disputed_by) > 1 else ""
         )
     return cell
+
+
+def _short(operator: str) -> str:
+    """An operator's name as the table shows it: one over :data:`OPERATOR_COLUMNS` shortened in its middle."""
+    return middle_clipped(operator, OPERATOR_COLUMNS)
 
 
 def lost_open_note(episodes: Iterable[Episode], topic: str) -> str | None:
