@@ -54,7 +54,7 @@ def test_score_writes_scores_flags_and_explanations(files, model_path: Path) -> 
 
 
 def test_a_negative_explain_count_is_bad_input_exit_2_before_any_work(files, capsys, monkeypatch) -> None:
-    monkeypatch.setattr("dhag.cli.load_model", lambda *a, **k: pytest.fail("loaded the model first"))
+    monkeypatch.setattr("dhag.scorecmd.load_model", lambda *a, **k: pytest.fail("loaded the model first"))
     argv = ["score", "--model", "m.dhag", "--data", str(files["test"]), "--explain", "-1"]
     assert main(argv) == 2  # was a SystemExit with a message: exit 1
     assert "--explain must be 0 (none) or a count of features" in capsys.readouterr().err

@@ -38,7 +38,7 @@ def _shortage(error: BaseException, monkeypatch: pytest.MonkeyPatch) -> None:
     def fit(self, X, y=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
         raise error
 
-    monkeypatch.setattr("dhag.cli.DHAG.fit", fit)
+    monkeypatch.setattr("dhag.estimator.DHAG.fit", fit)
 
 
 @pytest.mark.parametrize("kind", list(_SHORTAGES))

@@ -113,7 +113,7 @@ def test_score_out_of_memory_scoring_names_the_rows_and_the_device(
     def score(self, X):  # noqa: ANN001, ANN202
         raise _SCORE_SHORTAGES[kind]
 
-    monkeypatch.setattr("dhag.cli.DHAG.decision_function", score)
+    monkeypatch.setattr("dhag.estimator.DHAG.decision_function", score)
     out = tmp_path / "scores.csv"
     assert main(["score", "--model", str(model), "--data", str(rows), "--out", str(out)]) == 2
     err = _one_line(capsys.readouterr().err, "score")
@@ -127,8 +127,9 @@ def test_score_out_of_memory_explaining_says_to_explain_fewer_features(
     def explain(self, X, top=3):  # noqa: ANN001, ANN202
         raise _SCORE_SHORTAGES["numpy"]
 
-    monkeypatch.setattr("dhag.cli.DHAG.explain", explain)
-    monkeypatch.setattr("dhag.cli.DHAG.decision_function", lambda self, X: np.ones(len(X)))  # all flagged
+    monkeypatch.setattr("dhag.estimator.DHAG.explain", explain)
+    # every row flagged
+    monkeypatch.setattr("dhag.estimator.DHAG.decision_function", lambda self, X: np.ones(len(X)))
     assert main(["score", "--model", str(model), "--data", str(rows), "--explain", "2"]) == 2
     err = _one_line(capsys.readouterr().err, "score")
     assert "a smaller --explain (now 2)" in err
@@ -138,6 +139,6 @@ def test_another_error_scoring_is_not_taken_for_a_shortage(model: Path, rows: Pa
     def score(self, X):  # noqa: ANN001, ANN202
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (64x3 and 4x64)")
 
-    monkeypatch.setattr("dhag.cli.DHAG.decision_function", score)
+    monkeypatch.setattr("dhag.estimator.DHAG.decision_function", score)
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         main(["score", "--model", str(model), "--data", str(rows)])

@@ -29,7 +29,7 @@ def no_scoring(monkeypatch):
     def read(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("read the rows before refusing --out")
 
-    monkeypatch.setattr("dhag.cli.read_table", read)
+    monkeypatch.setattr("dhag.scorecmd.read_table", read)
 
 
 def _score(model: Path, rows: Path, out: Path | str) -> int:
@@ -132,7 +132,7 @@ def test_score_out_dash_writes_the_scores_to_standard_output(
 
 def test_train_out_dash_is_refused_before_training(rows: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("dhag.cli.read_table", lambda *a, **k: pytest.fail("read the rows before refusing"))
+    monkeypatch.setattr("dhag.commands.read_table", lambda *a, **k: pytest.fail("read the rows first"))
     assert main(["train", "--data", str(rows), "--out", "-", "--quiet"]) == 2
     # Before: trained, then wrote the model to a file named '-' in the working folder.
     assert not (tmp_path / "-").exists()

@@ -55,7 +55,7 @@ def test_score_out_in_a_folder_that_takes_no_file_is_refused_before_scoring(
     def read(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("read the rows before refusing --out")
 
-    monkeypatch.setattr("dhag.cli.read_table", read)
+    monkeypatch.setattr("dhag.scorecmd.read_table", read)
     out = system / "x.csv"
     assert main(["score", "--model", str(model), "--data", str(rows), "--out", str(out)]) == 2
     err = _one_line(capsys.readouterr().err)
@@ -70,7 +70,7 @@ def test_train_out_in_a_folder_that_takes_no_file_is_refused_before_training(
     system = tmp_path / "sys"
     system.mkdir()
     _like_proc(system, monkeypatch)
-    monkeypatch.setattr("dhag.cli.read_table", lambda *a, **k: pytest.fail("read the rows first"))
+    monkeypatch.setattr("dhag.scorecmd.read_table", lambda *a, **k: pytest.fail("read the rows first"))
     assert main(["train", "--data", str(rows), "--out", str(system / "m.dhag"), "--quiet"]) == 2
     err = _one_line(capsys.readouterr().err)
     assert f"no file can be made in {str(system)!r}" in err and "nothing was trained" in err
@@ -136,7 +136,7 @@ def test_score_with_standard_output_closed_is_refused_before_scoring(
 ) -> None:
     capsys.readouterr()
     monkeypatch.setattr(sys, "stdout", None)  # what Python makes of a closed standard output: `>&-`
-    monkeypatch.setattr("dhag.cli.read_table", lambda *a, **k: pytest.fail("read the rows first"))
+    monkeypatch.setattr("dhag.scorecmd.read_table", lambda *a, **k: pytest.fail("read the rows first"))
     # Before: the whole file read and scored, then a traceback, AttributeError: 'NoneType' object has
     # no attribute 'flush', exit 1.
     assert main(["score", "--model", str(model), "--data", str(rows)]) == 2

@@ -28,7 +28,7 @@ def test_a_train_option_out_of_range_is_named_as_the_option_before_the_data_is_r
     option: str, value: str, said: str, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     data = numbers_csv(tmp_path)
-    monkeypatch.setattr("dhag.cli.read_table", lambda *a, **k: pytest.fail("read the data first"))
+    monkeypatch.setattr("dhag.commands.read_table", lambda *a, **k: pytest.fail("read the data first"))
     argv = ["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet", option, value]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -50,7 +50,7 @@ def test_target_far_beside_contamination_is_refused_as_an_option_that_would_do_n
 ) -> None:
     # The threshold is set by one of them: --contamination won, and --target-far 0.02 was silently ignored.
     data = numbers_csv(tmp_path)
-    monkeypatch.setattr("dhag.cli.read_table", lambda *a, **k: pytest.fail("read the data first"))
+    monkeypatch.setattr("dhag.commands.read_table", lambda *a, **k: pytest.fail("read the data first"))
     argv = ["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet"]
     assert main([*argv, "--contamination", "0.05", "--target-far", "0.02"]) == 2
     err = capsys.readouterr().err

@@ -123,7 +123,7 @@ def no_training(monkeypatch):
     def fit(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("trained before refusing --out")
 
-    monkeypatch.setattr("dhag.cli.DHAG.fit", fit)
+    monkeypatch.setattr("dhag.estimator.DHAG.fit", fit)
 
 
 def _rows(tmp_path: Path) -> Path:

@@ -1,0 +1,154 @@
+"""The ``dhag`` command's parser, and what ``dhag train`` and ``dhag sign`` do (``score`` and ``info`` are
+:mod:`dhag.scorecmd` and :mod:`dhag.infocmd`; ``bench`` is :mod:`dhag.bench.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from dhag.artifact import sign_artifact
+from dhag.bench.cli import add_bench_parser
+from dhag.columnlist import COLUMN_LIST_HELP, column_list
+from dhag.exceptions import ArtifactError, DHAGError, InputError
+from dhag.headerless import headerless_warning, numbers_for_names
+from dhag.infocmd import cmd_info
+from dhag.infotext import counted, kept_weights, trained_rows
+from dhag.io import read_table
+from dhag.labelhint import label_like_columns, label_like_warning
+from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, saving_message
+from dhag.outpath import check_model_out, check_not_an_input, out_file
+from dhag.params import resolve_device
+from dhag.progresslines import ProgressLines
+from dhag.scorecmd import cmd_score, id_columns
+from dhag.signing import KEY_VARIABLE
+from dhag.threshold import check_threshold
+from dhag.trainargs import add_train_parser, untrained_model
+
+__all__ = ["build_parser"]
+
+logger = logging.getLogger("dhag")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    categorical, passthrough, ids = args.categorical or [], args.passthrough or [], args.id_columns or []
+    for name in ids:
+        if name == args.label_column:
+            raise InputError(f"{name!r} is the label column; it cannot also be an id column.")
+        if name in categorical or name in passthrough:
+            raise InputError(
+                f"{name!r} is an id column; it cannot also be a feature (--categorical, --passthrough)."
+            )
+    model = untrained_model(args, categorical=categorical, passthrough=passthrough)
+    check_model_out(args.out)
+    check_not_an_input(args.out, {"--data": args.data}, writes="model", done="trained")
+    text_columns = [*categorical, *ids]
+    with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="train", out=args.out)):
+        frame, labels = read_table(args.data, label_column=args.label_column, text_columns=text_columns)
+    numbers = numbers_for_names(args.data, [str(c) for c in frame.columns])
+    if numbers:
+        logger.warning(headerless_warning(args.data, numbers))
+    id_columns(frame, ids, args.data)
+    for name in label_like_columns(frame, declared=[*categorical, *passthrough]):
+        logger.warning(label_like_warning(name))
+
+    def training_message(exc: BaseException) -> str:
+        device = str(resolve_device(args.device)) + (" (--device auto)" if args.device == "auto" else "")
+        shape = {"rows": len(frame), "features": frame.shape[1], "device": device}
+        return out_of_memory_message(exc, **shape, batch_size=args.batch_size, out=str(args.out))
+
+    lines = None if args.quiet or model.progress else ProgressLines(model.max_epochs)  # a log: no bar
+    with said_when_out_of_memory(training_message):
+        model.fit(frame, labels, on_epoch=lines)
+        # A model written to flag rows: one whose threshold no score can exceed (fit only warns) is refused.
+        check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(frame))
+    weights = sum(t.numel() * t.element_size() for t in model.net_.state_dict().values())
+    with said_when_out_of_memory(
+        lambda e: saving_message(
+            e, out=args.out, weights=weights, members=args.members, snapshots=args.snapshots
+        )
+    ):
+        # The columns that are no features are kept with the model, so that `dhag score` knows them again.
+        metadata = {"source": str(args.data), "id_columns": ids, "label_column": args.label_column}
+        model.save(args.out, metadata=metadata)
+    t = model.training_
+    print(
+        f"trained on {trained_rows(t)} in "
+        f"{t['fit_seconds']:.1f}s: {counted(t['epochs_run'], 'epoch')}, {kept_weights(t)} "
+        f"({t['stopped_by']}); threshold {model.threshold_:.4f}; wrote {args.out}"
+    )
+    return 0
+
+
+def _cmd_sign(args: argparse.Namespace) -> int:
+    if args.out is not None and len(args.model) > 1:
+        raise DHAGError(f"--out names one file: sign {len(args.model)} models in place, or one at a time")
+    if not os.environ.get(KEY_VARIABLE):
+        raise DHAGError(f"{KEY_VARIABLE} is not set: there is no key to sign with")
+    failed = []
+    for model in args.model:  # each on its own, atomically: one unreadable file stops no other
+        try:
+            written = sign_artifact(model, args.out)
+        except ArtifactError as exc:
+            print(f"dhag sign: error: not signed: {exc}", file=sys.stderr)
+            failed.append(str(model))
+            continue
+        print(f"signed {model} with the key in {KEY_VARIABLE}; wrote {written}")
+    if failed:
+        raise DHAGError(f"{len(failed)} of {len(args.model)} models not signed: {', '.join(failed)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``dhag`` command."""
+    parser = argparse.ArgumentParser(
+        prog="dhag",
+        description="DHAG anomaly detector for tabular data.",
+        epilog="exit status: 0 done; 1 an unexpected failure (a traceback follows); 2 bad input, settings, "
+        "options or model file, or out of memory reading, training, saving the model, loading the model, "
+        "scoring or writing the scores (one line on stderr says "
+        "which); 130 interrupted; 143 stopped by SIGTERM, 129 by SIGHUP (the file being written left as it "
+        "was); 141 the reader of the output went away (dhag score ... | head).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = add_train_parser(sub)
+    train.set_defaults(func=_cmd_train)
+
+    score = sub.add_parser("score", help="score rows; writes CSV with score and anomaly columns")
+    score.add_argument("--model", required=True, type=Path, help="the model file")
+    score.add_argument("--data", required=True, type=Path, help="the rows: CSV, Parquet or NPZ")
+    score.add_argument("--out", type=out_file("scores.csv"), help="CSV file to write (default, or -: stdout)")
+    score.add_argument(
+        "--id-columns",
+        type=column_list,
+        help="columns that identify rows: written first, as read, before the scores (default: the model's "
+        f"own, from dhag train --id-columns, those the file holds); {COLUMN_LIST_HELP}",
+    )
+    score.add_argument(
+        "--explain", type=int, default=0, metavar="N", help="top N features of flagged rows (default 0: none)"
+    )
+    score.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto (default cpu)")
+    score.set_defaults(func=cmd_score)
+
+    info = sub.add_parser("info", help="describe a model artifact")
+    info.add_argument("model", type=Path)
+    info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
+    info.set_defaults(func=cmd_info)
+
+    sign = sub.add_parser(
+        "sign", help=f"sign a model with the key in {KEY_VARIABLE} (models written before it was set)"
+    )
+    sign.add_argument("model", type=Path, nargs="+", help="one or more models (e.g. a registry's *.dhag)")
+    sign.add_argument(
+        "--out",
+        type=out_file("model.dhag"),
+        help="where to write the signed model (one model only; default: in place)",
+    )
+    sign.set_defaults(func=_cmd_sign)
+
+    add_bench_parser(sub)
+    return parser

@@ -1,0 +1,86 @@
+"""``dhag info``: what a model file holds, from its manifest (the weights are not loaded)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from dhag.artifact import read_manifest
+from dhag.infotext import (
+    SHOWN,
+    column_kinds,
+    counted,
+    kept_weights,
+    listed_in_part,
+    shown_metadata,
+    shown_name,
+    threshold_rule,
+    trained_rows,
+)
+from dhag.legacy import dropped_note, read_as_before
+from dhag.retry import describe_health
+from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
+
+__all__ = ["cmd_info"]
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    manifest = read_manifest(args.model, with_signature=True)
+    if args.json:
+        print(json.dumps(manifest, indent=2, sort_keys=True))
+        return 0
+    t = manifest.get("training", {})
+    print(f"DHAG model, format {manifest['format_version']}")
+    names = [shown_name(name) for name in manifest["feature_names"]]
+    listed = listed_in_part(names) + (" (dhag info --json lists them)" if len(names) > SHOWN else "")
+    print(f"features ({len(names)}): {listed}")
+    for line in column_kinds(manifest.get("preprocessing", {})):
+        print(line)
+    ranges = manifest.get("preprocessing", {}).get("ranges") or {}
+    if ranges:
+        shown = [f"{shown_name(name)} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in ranges.items()]
+        print(f"training ranges: {listed_in_part(shown)}")
+    # A setting the manifest leaves out is at its value from before it existed (dhag.legacy).
+    settings = read_as_before(manifest.get("settings", {}))
+    print(f"threshold: {manifest['threshold']:.6f} ({threshold_rule(settings)})")
+    if note := dropped_note(settings):
+        print(f"retrain: {note}; the retrainer trains candidates without it, as this model was trained")
+    if isinstance(dropped := t.get("dropped_settings"), dict) and dropped:
+        print(f"retrained without its parent's {', '.join(f'{k} {v}' for k, v in dropped.items())}")
+    if manifest["signed_with_previous_key"]:
+        print(f"signed: with {PREVIOUS_KEY_VARIABLE}, the key being rotated out; re-sign it with `dhag sign`")
+    else:
+        signed = "yes" if manifest["signed"] else "no"
+        print(f"signed: {signed} (with {KEY_VARIABLE} set, only signed models load)")
+    recipe, weighting = settings["recipe"], settings["ce_weighting"]
+    print(f"recipe: {recipe} (networks and regularisers), L_ce weighed by {weighting}")
+    print(
+        f"trained: {trained_rows(t)}, "
+        f"{counted(t.get('epochs_run'), 'epoch')} ({kept_weights(t)}, {t.get('stopped_by')}), "
+        f"{t.get('fit_seconds')}s on {t.get('device')}"
+    )
+    if "ce_vs_constant" in t:
+        print(f"training health: {describe_health(t)}")
+    if len(t.get("attempts", [])) > 1:
+        first, kept = t["attempts"][0], t["attempts"][-1]
+        print(
+            f"retried: the first training collapsed (L_ce at {first['ce_vs_constant']:.3f}); kept a retry "
+            f"with ce_target={kept['ce_target']}, shift_weight={kept['shift_weight']}"
+        )
+    if t.get("members"):
+        members = t["members"]
+        retried = sum(len(m["attempts"]) > 1 for m in members)
+        print(
+            f"ensemble: the mean score of {len(members)} networks (seeds "
+            f"{', '.join(str(m['seed']) for m in members)}; L_ce at "
+            f"{', '.join(format(m['ce_vs_constant'], '.3f') for m in members)} of a constant predictor's; "
+            f"{retried} retried); epochs and retry above are member 0's"
+        )
+    if t.get("outlier_probe_auroc") is not None:
+        print(
+            f"outlier probe: held-out rows pushed 6-9 sd in one column outscore the rows with AUROC "
+            f"{t['outlier_probe_auroc']:.3f}; final lambda_norm {t.get('lambda_norm_final')}"
+        )
+    if manifest.get("metadata"):
+        print(f"metadata: {json.dumps(shown_metadata(manifest['metadata']), sort_keys=True)}")
+    return 0
