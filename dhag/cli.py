@@ -1,23 +1,48 @@
 """Command line: ``dhag train | score | info | sign | bench`` (the parser and the commands are
-:mod:`dhag.commands`): the exit status, and the one line that says why a command stopped."""
+:mod:`dhag.commands`): the exit status, and the one line that says why a command stopped.
+
+This module imports no more than the standard library and dhag's light modules: the installed ``dhag``
+script imports it before it calls :func:`main`, and torch and pandas, imported by :mod:`dhag.commands`,
+take seconds in which a Ctrl-C is answered as it is later (one line, exit status 130), not with a
+traceback.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from dhag.commands import build_parser
 from dhag.exceptions import DHAGError, InputError
 from dhag.rownote import with_row_note, written_cell
 from dhag.stopsignals import Stopped, silenced, stopped_by_signals
 
+if TYPE_CHECKING:
+    import argparse
+
 __all__ = ["build_parser", "main"]
+
+# The commands, to name the one a Ctrl-C stopped before its options were parsed.
+_COMMANDS = ("train", "score", "info", "sign", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``dhag`` command (:func:`dhag.commands.build_parser`)."""
+    from dhag.commands import build_parser
+
+    return build_parser()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input or settings, 1 for other failures)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # in the imports of torch and pandas, before any command ran
+        named = next((a for a in argv if not a.startswith("-")), None)
+        print(f"dhag{f' {named}' if named in _COMMANDS else ''}: interrupted", file=sys.stderr)
+        return 130
     logging.basicConfig(
         level=logging.INFO if args.verbose or args.command == "bench" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
