@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         "which); 130 interrupted; 143 stopped by SIGTERM, 129 by SIGHUP (the file being written left as it "
         "was); 141 the reader of the output went away (dhag score ... | head).",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    _add_own_options(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = add_train_parser(sub)
@@ -151,4 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     sign.set_defaults(func=_cmd_sign)
 
     add_bench_parser(sub)
+    for command in sub.choices.values():  # `dhag train ... -v` as `dhag -v train ...`
+        _add_own_options(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_own_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """Add the options of ``dhag`` itself to ``parser``: to the command's (with ``default`` SUPPRESS: one
+    left out after the command keeps what was given before it)."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="log at INFO level")
