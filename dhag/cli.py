@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -34,9 +35,28 @@ def build_parser() -> argparse.ArgumentParser:
     return build_parser()
 
 
+def _hold_standard_descriptors() -> None:
+    """Open the null device on each of descriptors 0, 1 and 2 that the command was started without
+    (``2>&-``), and point ``sys.stderr`` there when it has none: what the command says on stderr is then
+    said nowhere, and never where Python sends a print to no file, stdout (the scores of ``score --out
+    -``); and no file the command opens takes a standard descriptor's number, for a library's message
+    to stderr to land in it. ``sys.stdout`` stays None: ``score`` refuses to write its scores there."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:  # the lowest free descriptor is fd, so this is for safety alone
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the whole process
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input or settings, 1 for other failures)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    _hold_standard_descriptors()
     try:
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt:  # in the imports of torch and pandas, before any command ran
