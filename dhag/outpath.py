@@ -140,10 +140,16 @@ def check_scores_out(path: Path) -> None:
         _check_makes_files(path, folder, done="scored", option="--out")
 
 
+# The bytes the probe writes and syncs: a full volume makes an empty file, yet refuses the first byte.
+_PROBE_BYTES = 4096
+
+
 def _check_makes_files(path: Path, folder: Path, *, done: str, option: str) -> None:
-    """Raise :class:`InputError` unless a file can be made in ``folder``, found by making one and
-    removing it: a folder of the system's own (/proc, /sys) may be written by root, yet makes no file,
-    and says so as ENOENT, which would read as a missing file."""
+    """Raise :class:`InputError` unless a file can be made and written in ``folder``, found by making one,
+    writing a few bytes to it and syncing them, and removing it: a folder of the system's own (/proc,
+    /sys) may be written by root, yet makes no file, and says so as ENOENT, which would read as a missing
+    file; a full volume (or a user over quota) makes the file but refuses its bytes, which the model's
+    write would learn only after the training."""
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
     except OSError as exc:
@@ -154,9 +160,18 @@ def _check_makes_files(path: Path, folder: Path, *, done: str, option: str) -> N
         raise InputError(
             f"{option} {str(path)!r}: no file can be made in {str(folder)!r} ({why}); nothing was {done}."
         ) from None
-    os.close(fd)
-    with suppress(OSError):  # made, so the folder takes files: a probe left behind is a dot file
-        os.unlink(probe)
+    try:
+        os.write(fd, bytes(_PROBE_BYTES))
+        os.fsync(fd)
+    except OSError as exc:
+        raise InputError(
+            f"{option} {str(path)!r}: nothing can be written in {str(folder)!r} ({exc.strerror or exc}: a "
+            f"full volume, or this user's quota spent); nothing was {done}."
+        ) from None
+    finally:
+        os.close(fd)
+        with suppress(OSError):  # made, so the folder takes files: a probe left behind is a dot file
+            os.unlink(probe)
 
 
 def check_not_an_input(out: Path, inputs: dict[str, Path], *, writes: str, done: str) -> None:

@@ -4,6 +4,7 @@ step of saving the model (no real shortage of memory is made)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -106,8 +107,11 @@ def test_running_out_of_memory_saving_the_model_says_so_and_writes_nothing(
     rows: Path, tmp_path: Path, where: str, existing: bool, monkeypatch, capsys
 ) -> None:
     target, error = _SAVING_SHORTAGES[where]
+    real_fsync = os.fsync
 
     def fail(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if target.endswith("fsync") and os.readlink(f"/proc/self/fd/{args[0]}").endswith(".probe"):
+            return real_fsync(*args)  # the check before training that --out's folder takes bytes
         raise error
 
     out = tmp_path / "models" / "m.dhag"

@@ -18,15 +18,17 @@ import dhag
 from dhag.cli import main
 
 # The command run in a child process, a signal sent to itself as the file's bytes are made durable
-# (the first fsync): the moment every write of `--out` passes through, halfway from the first byte to
-# the rename that puts the new file in place.
+# (the first fsync of a file other than the probe that checks, before any work, that --out's folder takes
+# bytes): the moment every write of `--out` passes through, halfway from the first byte to the rename
+# that puts the new file in place.
 _SIGNALLED_AT_FSYNC = """
 import os, sys
 from dhag.cli import main
 real_fsync = os.fsync
 def fsync(fd):
-    os.fsync = real_fsync
-    os.kill(os.getpid(), int(os.environ["SIGNAL"]))
+    if not os.readlink(f"/proc/self/fd/{fd}").endswith(".probe"):
+        os.fsync = real_fsync
+        os.kill(os.getpid(), int(os.environ["SIGNAL"]))
     real_fsync(fd)
 os.fsync = fsync
 sys.exit(main(sys.argv[1:]))
