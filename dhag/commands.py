@@ -19,7 +19,7 @@ from dhag.infotext import counted, kept_weights, trained_rows
 from dhag.io import read_table
 from dhag.labelhint import label_like_columns, label_like_warning
 from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, saving_message
-from dhag.outpath import check_model_out, check_not_an_input, out_file
+from dhag.outpath import check_model_out, check_not_an_input, out_file, through_link
 from dhag.params import resolve_device
 from dhag.progresslines import ProgressLines
 from dhag.scorecmd import cmd_score, id_columns
@@ -42,8 +42,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 f"{name!r} is an id column; it cannot also be a feature (--categorical, --passthrough)."
             )
     model = untrained_model(args, categorical=categorical, passthrough=passthrough)
+    given = args.out
+    check_not_an_input(given, {"--data": args.data}, writes="model", done="trained")
+    args.out = through_link(given, done="trained")  # a link stays, and the file it leads to is replaced
     check_model_out(args.out)
-    check_not_an_input(args.out, {"--data": args.data}, writes="model", done="trained")
     text_columns = [*categorical, *ids]
     with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="train", out=args.out)):
         frame, labels = read_table(args.data, label_column=args.label_column, text_columns=text_columns)
@@ -78,6 +80,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"trained on {trained_rows(t)} in "
         f"{t['fit_seconds']:.1f}s: {counted(t['epochs_run'], 'epoch')}, {kept_weights(t)} "
         f"({t['stopped_by']}); threshold {model.threshold_:.4f}; wrote {args.out}"
+        f"{'' if args.out == given else f' (the file {given} links to)'}"
     )
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from contextlib import suppress
@@ -14,7 +15,14 @@ from pathlib import Path
 
 from dhag.exceptions import InputError
 
-__all__ = ["check_model_out", "check_not_an_input", "check_results_out", "check_scores_out", "out_file"]
+__all__ = [
+    "check_model_out",
+    "check_not_an_input",
+    "check_results_out",
+    "check_scores_out",
+    "out_file",
+    "through_link",
+]
 
 
 def out_file(example: str) -> Callable[[str], Path]:
@@ -41,6 +49,42 @@ def out_file(example: str) -> Callable[[str], Path]:
         return Path(value)
 
     return read
+
+
+def through_link(path: Path, *, option: str = "--out", done: str) -> Path:
+    """The file a write to ``path`` replaces: ``path`` itself, or the regular file a symbolic link there
+    leads to (through every link on the way; made, with its missing folders, where there is none yet), so
+    that the link stays a link and what it leads to is replaced whole, the new file made in that file's
+    folder. A link to a pipe, a device or a folder, and one through the system's own names of open files
+    (``/dev/stdout``, ``/proc/self/fd/1``), is ``path`` as given: it is written to as it is, or refused
+    as a folder. A link that leads round in a loop is refused with :class:`InputError`, saying nothing
+    was ``done``.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "current.dhag").symlink_to("v3.dhag")
+    >>> through_link(folder / "current.dhag", done="trained") == folder.resolve() / "v3.dhag"
+    True
+    >>> through_link(Path("/dev/stdout"), done="scored")
+    PosixPath('/dev/stdout')
+    """
+    if not os.path.islink(path):
+        return path
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return path
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(
+                f"{option} {str(path)!r} is a symbolic link that leads round in a loop (to itself, or to "
+                f"links that lead back to it): there is no file to write through it; nothing was {done}."
+            ) from None
+    hop = str(path)
+    while os.path.islink(hop):  # no loop, as os.stat said
+        hop = os.path.join(os.path.dirname(hop), os.readlink(hop))
+        if os.path.abspath(hop).startswith(("/proc/", "/dev/fd/")):  # an open file's name, not a file's
+            return path
+    return Path(os.path.realpath(path))
 
 
 def check_model_out(path: Path) -> None:
