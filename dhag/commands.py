@@ -93,8 +93,11 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     failed = []
     for model in args.model:  # each on its own, atomically: one unreadable file stops no other
         try:
-            written = sign_artifact(model, args.out)
-        except ArtifactError as exc:
+            # A link (a registry's current model) stays, and the file it leads to is signed in place.
+            in_place = through_link(model, option="the model", done="signed")
+            out = None if args.out is None else through_link(args.out, done="signed")
+            written = sign_artifact(in_place, out)
+        except (ArtifactError, InputError) as exc:
             print(f"dhag sign: error: not signed: {exc}", file=sys.stderr)
             failed.append(str(model))
             continue

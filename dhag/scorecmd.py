@@ -15,7 +15,7 @@ from dhag.exceptions import DHAGError, InputError, ParameterError
 from dhag.headerless import headerless_note, numbers_for_names
 from dhag.io import read_table
 from dhag.outofmemory import loading_message, reading_message, said_when_out_of_memory, scoring_message
-from dhag.outpath import check_not_an_input, check_scores_out
+from dhag.outpath import check_not_an_input, check_scores_out, through_link
 from dhag.params import resolve_device
 from dhag.scoreswrite import check_standard_output, write_scores
 from dhag.topfeatures import top_features_cell
@@ -53,9 +53,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.out is None:
         check_standard_output()
     else:
-        check_scores_out(args.out)
         inputs = {"--model": args.model, "--data": args.data}
         check_not_an_input(args.out, inputs, writes="scores", done="scored")
+        args.out = through_link(args.out, done="scored")  # a link stays; the file it leads to is replaced
+        check_scores_out(args.out)
     try:
         device = str(resolve_device(args.device))
     except ParameterError as exc:

@@ -4,6 +4,7 @@ renamed over it), and the link stays a link. Before, ``train`` replaced the link
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -58,3 +59,46 @@ def test_train_out_a_link_in_a_loop_is_refused_before_training(rows: Path, tmp_p
     err = capsys.readouterr().err
     assert repr(str(link)) in err and "loop" in err and "nothing was trained" in err
     assert link.is_symlink()
+
+
+def test_sign_in_place_through_a_link_signs_the_file_it_leads_to(
+    rows: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "v1.dhag"
+    assert _train(rows, target) == 0
+    link = tmp_path / "current.dhag"
+    link.symlink_to(target.name)
+    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "a key of some length for the test")
+    assert main(["sign", str(link)]) == 0
+    # Before: the link was replaced by a signed copy, and v1.dhag stayed unsigned.
+    assert link.is_symlink() and read_manifest(target, with_signature=True)["signed"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current.dhag", "data", "v1.dhag"]
+
+
+def test_score_out_a_link_on_a_full_volume_leaves_the_file_it_leads_to(
+    rows: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    model = tmp_path / "m.dhag"
+    assert _train(rows, model) == 0
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    target = kept / "scores.csv"
+    target.write_text("yesterday's scores\n")
+    link = tmp_path / "scores.csv"
+    link.symlink_to(target)
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:  # the volume takes the probe's bytes, then refuses more at the sync
+        monkeypatch.setattr(os, "fsync", _no_room)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert main(["score", "--model", str(model), "--data", str(rows), "--out", str(link)]) == 2
+    # Before: the scores were written through the link as they came, and the file was cut short.
+    assert target.read_text() == "yesterday's scores\n" and link.is_symlink()
+    assert sorted(p.name for p in kept.iterdir()) == ["scores.csv"]
+    assert "No space left on device" in capsys.readouterr().err
+
+
+def _no_room(fd: int) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
