@@ -23,6 +23,7 @@ from torch import nn
 
 from dhag.modules import DHAGNet, net_for_weights
 from dhag.retry import Trained, train_with_retry
+from dhag.scoringroom import with_room_for_scoring
 from dhag.training import TrainConfig
 
 __all__ = [
@@ -124,9 +125,21 @@ def train_members(
     """Train ``n_members`` networks on the same rows, member ``m`` from ``seed + MEMBER_SEED_STEP * m``
     through :func:`~dhag.retry.train_with_retry` (``retry_kwargs`` go there unchanged).
 
-    A ``time_budget`` in ``cfg`` bounds the whole fit: each member gets an equal share of what is left
-    when it starts. With more than one member, ``on_epoch`` records carry ``member`` (from 0).
+    A ``time_budget`` in ``cfg`` bounds the whole fit: the scoring of the rows for the threshold that
+    follows training is expected to take part of it (:mod:`dhag.scoringroom`), and each member gets an
+    equal share of what is left when it starts. With more than one member, ``on_epoch`` records carry
+    ``member`` (from 0).
     """
+    x_val, x_known = retry_kwargs.get("x_val"), retry_kwargs.get("x_known")
+    held_out = 0 if x_val is None else len(x_val)
+    cfg = with_room_for_scoring(
+        cfg,
+        make_net,
+        x_train,
+        rows=len(x_train) + held_out + (0 if x_known is None else len(x_known)),
+        calibration_rows=held_out or len(x_train),
+        networks=n_members * max(cfg.snapshots, 1),
+    )
     started = time.perf_counter()
     trained = []
     for m in range(n_members):

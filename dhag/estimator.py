@@ -93,8 +93,9 @@ class DHAG(FittedScoring, Settings):
     ``collapse_retry`` the first training may use half of it, as the retry is needed exactly when that
     training failed; the retry gets all that is left (none left: the collapsed training is kept and a
     warning says so), and ``collapse_retry=False`` leaves a single training all of it. A training the
-    budget stopped within its first epoch is logged with what one epoch takes. Reading the rows and
-    scoring them for the threshold are outside it; ``average_weights=True`` the mean of the
+    budget stopped within its first epoch is logged with what one epoch takes. Scoring the rows for the
+    threshold is inside it (training leaves room for it, :mod:`dhag.scoringroom`), preparing them
+    outside; ``average_weights=True`` the mean of the
     end-of-epoch weights over the second half of the planned epochs (much worse where the retry
     steers lambda1, ``docs/benchmarks.md`` 1.3); ``early_stopping=True`` the epoch with the lowest
     held-out objective, which comes early as the objective hardens its own task (epoch 3 of 13 on

@@ -66,7 +66,12 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=256,
         help="rows per training update (default 256; fewer take less memory)",
     )
-    train.add_argument("--time-budget", type=float, help="stop training after this many seconds")
+    train.add_argument(
+        "--time-budget",
+        type=float,
+        help="seconds for training and for scoring the rows for the threshold, for which training leaves "
+        "room (reading the file, preparing its rows and writing the model come outside them)",
+    )
     train.add_argument(
         "--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N] (default auto)"
     )
