@@ -16,7 +16,7 @@ from dhag.bench.resultfile import read_table2
 from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
-from dhag.outpath import check_results_out
+from dhag.outpath import check_results_out, through_link
 from dhag.params import MAX_SEED, resolve_device
 
 __all__ = ["add_bench_parser", "comma_list", "run_bench"]
@@ -75,7 +75,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
     _check_counts(args)
     if args.json is not None:  # a run of hours is not lost to a --json that cannot be written
-        check_results_out(args.json, done="run" if args.bench != "merge" else "merged")
+        done = "run" if args.bench != "merge" else "merged"
+        args.json = through_link(args.json, option="--json", done=done)  # a link stays, its file replaced
+        check_results_out(args.json, done=done)
     # Names are checked before any work starts, not when a long run reaches them.
     for option, value in (("--datasets", args.datasets), ("--detectors", args.detectors)):
         if value is not None and not comma_list(value):  # an empty variable in a script: not "all"
