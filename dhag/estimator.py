@@ -12,19 +12,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from dhag.calibration import Calibration
 from dhag.ensemble import DHAGEnsemble, train_members
-from dhag.exceptions import InputError, TrainingError
+from dhag.exceptions import TrainingError
 from dhag.fitrecord import training_record
 from dhag.fitted import FittedScoring
-from dhag.health import check_finite_weights, outlier_probe, warn_small_calibration
+from dhag.health import check_finite_weights, outlier_probe
 from dhag.modules import DHAGNet
 from dhag.params import (
     ARCH_PARAMS,
     Settings,
     resolve_device,
     resolve_seed,
-    target_far,
-    threshold_level,
     train_config,
     validate_params,
 )
@@ -32,7 +31,7 @@ from dhag.preprocessing import Preprocessor
 from dhag.retry import report_collapse
 from dhag.snapshots import kept_networks
 from dhag.splits import fit_rows
-from dhag.threshold import check_threshold, quantile_threshold, refuse_odd_scores
+from dhag.threshold import check_threshold
 from dhag.training import TrainConfig
 
 logger = logging.getLogger("dhag")
@@ -40,7 +39,7 @@ logger = logging.getLogger("dhag")
 __all__ = ["DHAG", "resolve_device"]
 
 
-class DHAG(FittedScoring, Settings):
+class DHAG(FittedScoring, Calibration, Settings):
     """Anomaly detector trained on normal rows against diversified, hard-to-distinguish synthetic
     anomalies made by learned latent perturbations (Kim and Lee, CIKM 2024).
 
@@ -340,40 +339,6 @@ class DHAG(FittedScoring, Settings):
         ((513,), 1)
         """
         return self.fit(X, y).labels_
-
-    def _calibrate(self, calibration: np.ndarray, training: np.ndarray, *, held_out: bool) -> float:
-        if self.contamination is not None:
-            return quantile_threshold(training, threshold_level(self), self.min_threshold)
-        warn_small_calibration(calibration.size, target_far(self), held_out=held_out)
-        return quantile_threshold(calibration, threshold_level(self), self.min_threshold)
-
-    def threshold_for(self, normal_scores: np.ndarray, rows: Any = None) -> float:
-        """The threshold these settings give on ``normal_scores`` (scores of held-out normal rows): their
-        ``1 - target_far`` quantile (0.01 when it is None), or with ``contamination`` set their
-        ``1 - contamination`` quantile, as ``fit`` takes it of the training scores (the model flags that
-        share of rows like them); raised to ``min_threshold`` when that is higher.
-
-        Raises :class:`TrainingError` when that is 1.0, 0.0 or NaN
-        (:func:`~dhag.threshold.check_threshold`, of which ``fit`` only warns): held to it, the model
-        would flag nothing; :class:`InputError` when there are no scores. ``rows``: the rows the scores
-        are of, for a fitted model: its passthrough columns are then named with their largest value
-        (the usual cause: values no preprocessing scales saturate the network).
-
-        Example
-        -------
-        >>> scores = np.linspace(0.27, 0.29, 1001)
-        >>> round(DHAG().threshold_for(scores), 4), DHAG(min_threshold=0.5).threshold_for(scores)
-        (0.2898, 0.5)
-        """
-        scores = np.asarray(normal_scores, dtype=np.float64).ravel()
-        if scores.size == 0:
-            raise InputError("threshold_for needs the scores of at least one normal row. Got none.")
-        refuse_odd_scores(scores)
-        threshold = quantile_threshold(scores, threshold_level(self), self.min_threshold)
-        pre = getattr(self, "preprocessor_", None)
-        matrix = self.transform(rows) if rows is not None and pre is not None else None
-        check_threshold(threshold, pre, matrix)
-        return threshold
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
