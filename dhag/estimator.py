@@ -340,6 +340,19 @@ class DHAG(FittedScoring, Calibration, Settings):
         """
         return self.fit(X, y).labels_
 
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """Fit on ``X`` (and ``y``, as :meth:`fit`, which takes ``fit_params``), then return
+        :meth:`transform` of ``X``: the preprocessed float32 matrix the network was trained on, as
+        scikit-learn's transformers give it (``fit(X, y).transform(X)``).
+
+        Example
+        -------
+        >>> X = np.random.default_rng(0).normal(size=(512, 3))
+        >>> DHAG(max_epochs=1, batch_size=128, random_state=0).fit_transform(X).shape
+        (512, 3)
+        """
+        return self.fit(X, y, **fit_params).transform(X)
+
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
         """Write the fitted model to one self-describing file, atomically. See :mod:`dhag.artifact`."""

@@ -83,9 +83,6 @@ EXPECTED_FAILED_CHECKS = {
     "check_fit2d_1sample": "its own message: 'Need at least 2 normal rows to train'",
     "check_outliers_fit_predict": "labels are 0/1 as PyOD's, not scikit-learn's -1/1",
     "check_outliers_train": "labels are 0/1 as PyOD's, not scikit-learn's -1/1",
-    "check_transformer_data_not_an_array": "transform is the preprocessing of a detector: no fit_transform",
-    "check_transformer_general": "transform is the preprocessing of a detector: no fit_transform",
-    "check_transformer_preserve_dtypes": "transform is the preprocessing of a detector: no fit_transform",
 }
 
 
