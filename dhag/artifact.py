@@ -31,6 +31,7 @@ from dhag.infotext import shown_name
 from dhag.legacy import left_out, read_as_before
 from dhag.metadata import checked_metadata
 from dhag.outofmemory import is_out_of_memory
+from dhag.params import settings_as_trained
 from dhag.preprocessing import Preprocessor
 from dhag.signing import KEY_VARIABLE, signature, signing_key, verify_signature
 from dhag.threshold import threshold_problem
@@ -128,7 +129,7 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
         "format_version": FORMAT_VERSION,
         "kind": "dhag",
         # Less those at their value from before they existed, so releases from then load the model.
-        "settings": left_out({k: _jsonable(v) for k, v in model.get_params().items()}),
+        "settings": left_out({k: _jsonable(v) for k, v in settings_as_trained(model).items()}),
         "feature_names": list(model.feature_names_in_),
         "output_names": list(model.preprocessor_.output_names_),
         "preprocessing": model.preprocessor_.to_dict(),

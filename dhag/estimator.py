@@ -77,6 +77,11 @@ class DHAG(FittedScoring, Calibration, Settings):
     held-out normal rows with one column pushed 6 to 9 standard deviations away outscore the rows
     themselves (see :mod:`dhag.health`).
 
+    ``random_state`` seeds the fit: an int, or None for a fresh seed each fit, or a numpy ``RandomState``
+    or ``Generator``, from which each fit draws its seed (consuming from it, as scikit-learn's
+    estimators do). ``training_["seed"]`` is the seed a fit used; a saved model records it as its
+    ``random_state`` where a generator gave it.
+
     ``n_members`` > 1 trains that many networks on the same rows, member ``m`` from ``random_state +
     1000 m`` (member 0 is the single model), and scores with the mean of their scores: steadier over
     seeds and machines, at that many times the cost (:mod:`dhag.ensemble`, ``docs/benchmarks.md`` 1.8).
@@ -171,7 +176,7 @@ class DHAG(FittedScoring, Calibration, Settings):
         feature_names: tuple[str, ...] | list[str] | None = None,
         device: str = "auto",
         bf16: bool = False,
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | np.random.Generator | None = None,
         n_members: int = 1,
         snapshots: int = 1,
         progress: bool = False,

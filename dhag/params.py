@@ -24,6 +24,7 @@ __all__ = [
     "PERTURBATOR_GAMES",
     "resolve_device",
     "resolve_seed",
+    "settings_as_trained",
     "target_far",
     "threshold_level",
     "train_config",
@@ -122,15 +123,32 @@ def resolve_device(device: str) -> torch.device:
 
 
 def resolve_seed(random_state: Any) -> int:
-    """The seed a fit trains from: ``random_state`` as the int it holds (a numpy int too), or, when it is
-    None, a fresh one from the operating system's entropy.
+    """The seed a fit trains from: ``random_state`` as the int it holds (a numpy int too); when it is a
+    numpy ``RandomState`` or ``Generator``, one drawn from it (each fit consumes from it, as
+    scikit-learn's estimators do); when it is None, a fresh one from the operating system's entropy.
 
     >>> resolve_seed(np.int64(7)), 0 <= resolve_seed(None) < 2**31
     (7, True)
+    >>> resolve_seed(np.random.default_rng(0)) == resolve_seed(np.random.default_rng(0))
+    True
     """
+    if isinstance(random_state, np.random.RandomState):  # its randint, as scikit-learn draws a seed
+        return int(random_state.randint(2**31))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31))
     if random_state is None:
         random_state = np.random.SeedSequence().entropy % 2**31
     return int(random_state)
+
+
+def settings_as_trained(est: Any) -> dict[str, Any]:
+    """``est.get_params()`` as a fitted model's artifact records them: a generator given as
+    ``random_state`` (no JSON value) is written as the seed its fit drew, ``training_["seed"]``, which
+    trains the model again."""
+    settings = est.get_params()
+    if isinstance(settings["random_state"], _GENERATORS):
+        settings["random_state"] = getattr(est, "training_", {}).get("seed")
+    return settings
 
 
 def _is_int(value: Any) -> bool:
@@ -150,6 +168,8 @@ def _is_number(value: Any) -> bool:
 
 # Seeds as numpy and torch both take them (numpy ints too, as scikit-learn code passes them).
 MAX_SEED = 2**32 - 1
+# What a random_state may also be: a seed is drawn from it at each fit (resolve_seed).
+_GENERATORS = (np.random.RandomState, np.random.Generator)
 
 
 def _refusal(name: str, value: Any, allowed: str) -> ParameterError:
@@ -295,8 +315,16 @@ def validate_params(est: Any) -> None:
         _is_real(est.discriminator_decay) and 0 < est.discriminator_decay <= 1,
         "a float in (0, 1]",
     )
-    seed_ok = est.random_state is None or (_is_int(est.random_state) and 0 <= est.random_state <= MAX_SEED)
-    _check("random_state", est.random_state, seed_ok, f"None or an int in [0, {MAX_SEED}]")
+    seed = est.random_state
+    if not (seed is None or isinstance(seed, _GENERATORS) or (_is_int(seed) and 0 <= seed <= MAX_SEED)):
+        # allowed: what a command line's seed option may hold, which names no generator
+        ints = f"None or an int in [0, {MAX_SEED}]"
+        raise ParameterError(
+            f"The 'random_state' parameter of DHAG must be {ints}, or a numpy RandomState or Generator to "
+            f"draw the seed from. Got {seed!r} instead.",
+            setting="random_state",
+            allowed=ints,
+        )
     if est.snapshots > 1 and (est.average_weights or est.early_stopping):
         # Each keeps weights of its own choosing; a snapshot ensemble keeps end-of-epoch states as trained.
         _check("snapshots", est.snapshots, False, "1 with average_weights=True or early_stopping=True")

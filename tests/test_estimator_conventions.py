@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from plant_data import normal
+
+from dhag import ParameterError, load_model, read_manifest
 
 
 def test_fit_transform_is_fit_then_transform_and_takes_y(quick_model, rng) -> None:
@@ -25,3 +28,36 @@ def test_fit_transform_is_fit_then_transform_and_takes_y(quick_model, rng) -> No
     np.testing.assert_array_equal(
         quick_model().fit_transform(numeric), quick_model().fit(numeric).transform(numeric)
     )
+
+
+@pytest.mark.parametrize(
+    "make", [np.random.RandomState, np.random.default_rng], ids=["RandomState", "Generator"]
+)
+def test_a_numpy_generator_as_random_state_draws_the_seed_at_fit(quick_model, rng, make, tmp_path) -> None:
+    # scikit-learn's convention: random_state may be a RandomState (or a Generator). Both were refused:
+    # "The 'random_state' parameter of DHAG must be None or an int in [0, 4294967295]".
+    rows = normal(rng, 300)
+    generator = make(5)
+    model = quick_model(random_state=generator).fit(rows)
+    seed = model.training_["seed"]
+    assert type(seed) is int and 0 <= seed < 2**32
+    assert model.random_state is generator  # the setting is left as given
+    as_int = quick_model(random_state=seed).fit(rows)
+    np.testing.assert_array_equal(model.decision_function(rows[:20]), as_int.decision_function(rows[:20]))
+    # A generator seeded alike gives the same model; each fit consumes from it, so a second one differs.
+    again = quick_model(random_state=make(5)).fit(rows)
+    assert again.training_["seed"] == seed
+    assert quick_model(random_state=generator).fit(rows).training_["seed"] != seed
+    # The artifact names the seed the model trained from, which trains it again.
+    path = model.save(tmp_path / "m.dhag")
+    assert read_manifest(path)["settings"]["random_state"] == seed
+    loaded = load_model(path)
+    assert loaded.random_state == seed and loaded.training_["seed"] == seed
+    assert model.random_state is generator
+
+
+def test_a_seed_of_another_kind_is_refused_naming_the_generators_too(quick_model, rng) -> None:
+    with pytest.raises(
+        ParameterError, match=r"None or an int in \[0, 4294967295\], or a numpy RandomState or Generator"
+    ):
+        quick_model(random_state=np.random.SeedSequence(1)).fit(normal(rng, 100))
