@@ -107,7 +107,7 @@ def save_model(model: DHAG, path: str | Path, *, metadata: dict[str, Any] | None
     """
     from dhag.ensemble import DHAGEnsemble
 
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_dir():  # refused before the artifact is built, not by the rename that would end its write
         raise ArtifactError(
             f"Cannot save the model to {str(path)!r}: it is a folder; name the model file to write, such "
@@ -296,8 +296,8 @@ def sign_artifact(path: str | Path, out: str | Path | None = None) -> Path:
     """
     if signing_key() is None:
         raise ArtifactError(f"{KEY_VARIABLE} is not set: there is no key to sign {str(path)!r} with.")
-    manifest, tensors, _ = _read(Path(path), check_signature=False)
-    return write_artifact(Path(path if out is None else out), manifest, tensors)
+    manifest, tensors, _ = _read(Path(path).expanduser(), check_signature=False)
+    return write_artifact(Path(path if out is None else out).expanduser(), manifest, tensors)
 
 
 def read_manifest(path: str | Path, *, with_signature: bool = False) -> dict[str, Any]:
@@ -305,7 +305,7 @@ def read_manifest(path: str | Path, *, with_signature: bool = False) -> dict[str
     ``with_signature``, also ``"signed"``: whether the file carries a signature (checked against
     ``DHAG_ARTIFACT_KEY`` when that is set, as for every read), and ``"signed_with_previous_key"``:
     whether only ``DHAG_ARTIFACT_PREVIOUS_KEY`` matched it (it is due to be re-signed)."""
-    manifest, _, meta = _read(Path(path))
+    manifest, _, meta = _read(Path(path).expanduser())
     if not with_signature:
         return manifest
     return manifest | {
@@ -342,7 +342,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     from dhag.modules import DHAGNet
     from dhag.params import resolve_device
 
-    path = Path(path)
+    path = Path(path).expanduser()
     dev = resolve_device(device)  # a bad device is the caller's error, not the file's
     manifest, tensors, _ = _read(path)
     check_settings(path, manifest)  # rather than fail on an unexpected keyword

@@ -360,7 +360,8 @@ class DHAG(FittedScoring, Calibration, Settings):
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
-        """Write the fitted model to one self-describing file, atomically. See :mod:`dhag.artifact`."""
+        """Write the fitted model to one self-describing file, atomically (``~`` in ``path`` is the home
+        folder). See :mod:`dhag.artifact`."""
         from dhag.artifact import save_model
 
         self._check_fitted()
@@ -368,7 +369,8 @@ class DHAG(FittedScoring, Calibration, Settings):
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu") -> DHAG:
-        """Load a model written by :meth:`save`; refuses truncated, tampered or foreign files."""
+        """Load a model written by :meth:`save` (``~`` in ``path`` is the home folder); refuses truncated,
+        tampered or foreign files."""
         from dhag.artifact import load_model
 
         return load_model(path, device=device)
