@@ -16,6 +16,7 @@ import numpy as np
 
 from dhag.exceptions import InputError
 from dhag.infotext import suggested_option
+from dhag.mappingcolumns import mapping_columns, refuse_masked
 
 __all__ = ["as_columns", "is_missing", "names_setting_problem"]
 
@@ -72,11 +73,7 @@ def as_columns(
             )
         return [str(n) for n in X.dtype.names], {str(n): X[n] for n in X.dtype.names}
     if isinstance(X, Mapping):
-        cols = _distinct([str(c) for c in X])
-        _refuse_masked({str(c): v for c, v in X.items()})
-        data = {str(c): np.asarray(v) for c, v in X.items()}
-        _refuse_uneven_columns(data)
-        return cols, data
+        return _distinct([str(c) for c in X]), mapping_columns(X)
     if isinstance(X, list | tuple) and X and all(isinstance(row, Mapping) for row in X):
         # Rows of named values: numpy would make them a 1-D array of objects, and its reshape no table.
         raise InputError(
@@ -111,45 +108,8 @@ def as_columns(
             "column, in the columns' order."
         )
     if isinstance(X, np.ma.MaskedArray):
-        _refuse_masked({n: X[:, i] for i, n in enumerate(names)})
+        refuse_masked({n: X[:, i] for i, n in enumerate(names)})
     return list(names), {n: arr[:, i] for i, n in enumerate(names)}
-
-
-def _refuse_masked(columns: Mapping[str, Any]) -> None:
-    """Refuse the masked cells of numpy masked arrays (netCDF4 reads a variable with gaps as one): they
-    are missing values, whose data underneath (a fill value, 9.97e36) np.asarray would pass on."""
-    for name, col in columns.items():
-        masked = np.ma.getmaskarray(col) if isinstance(col, np.ma.MaskedArray) else None
-        if masked is not None and masked.any():
-            row = int(np.argmax(masked))
-            raise InputError(
-                f"Feature {name!r} has {int(masked.sum())} missing value(s) (first at row {row}): masked "
-                "in a masked array, whose data there is no reading; fill them, X.filled(value), or drop "
-                "their rows.",
-                cell=(name, row),
-            )
-
-
-def _refuse_uneven_columns(data: dict[str, np.ndarray]) -> None:
-    """Refuse a mapping whose values are not 1-D columns of one length, naming what they are: single
-    values (one reading, as a record's values) are one row, which a frame makes a table of."""
-    if data and all(v.ndim == 0 for v in data.values()):
-        raise InputError(
-            f"A mapping input holds one column per feature. Got {len(data)} single values "
-            f"({_preview(data, limit=3)}): one row, which pd.DataFrame([row]) makes a table of (or give "
-            "each feature a list of its values)."
-        )
-    odd = next((name for name, v in data.items() if v.ndim != 1), None)
-    if odd is not None:
-        raise InputError(f"A mapping input must hold 1-D columns: {odd!r} has shape {data[odd].shape}.")
-    lengths = {name: len(v) for name, v in data.items()}
-    first = next(iter(lengths), None)
-    other = next((name for name, n in lengths.items() if n != lengths[first]), None)
-    if other is not None:
-        raise InputError(
-            f"A mapping input must hold columns of equal length: {first!r} holds {lengths[first]} values, "
-            f"{other!r} {lengths[other]}."
-        )
 
 
 def names_setting_problem(name: str, value: Any, *, none_ok: bool = False) -> str | None:
