@@ -10,6 +10,7 @@ import numpy as np
 
 from dhag.exceptions import InputError
 from dhag.health import warn_small_calibration
+from dhag.hostarray import host_array
 from dhag.params import target_far, threshold_level
 from dhag.threshold import check_threshold, quantile_threshold, refuse_odd_scores
 
@@ -49,7 +50,7 @@ class Calibration:
         >>> round(DHAG().threshold_for(scores), 4), DHAG(min_threshold=0.5).threshold_for(scores)
         (0.2898, 0.5)
         """
-        scores = np.asarray(normal_scores, dtype=np.float64).ravel()
+        scores = np.asarray(host_array(normal_scores), dtype=np.float64).ravel()
         if scores.size == 0:
             raise InputError("threshold_for needs the scores of at least one normal row. Got none.")
         refuse_odd_scores(scores)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dhag.exceptions import InputError
+from dhag.hostarray import host_array
 from dhag.infotext import suggested_option
 from dhag.mappingcolumns import mapping_columns, refuse_masked
 
@@ -51,6 +52,7 @@ def as_columns(
     >>> as_columns(np.array([(1.0, 2)], dtype=[("a", "f8"), ("b", "i4")]), None)[0]
     ['a', 'b']
     """
+    X = host_array(X)
     if _is_frame(X):
         cols = _distinct([str(c) for c in X.columns])
         return cols, {str(c): _frame_column(X[c]) for c in X.columns}

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from dhag.exceptions import InputError
+from dhag.hostarray import host_array
 
 __all__ = ["mapping_columns", "refuse_masked"]
 
@@ -21,7 +22,7 @@ def mapping_columns(X: Mapping[Any, Any]) -> dict[str, np.ndarray]:
     [4, 5]
     """
     refuse_masked({str(c): v for c, v in X.items()})
-    data = {str(c): np.asarray(v) for c, v in X.items()}
+    data = {str(c): np.asarray(host_array(v)) for c, v in X.items()}
     _refuse_uneven_columns(data)
     return data
 

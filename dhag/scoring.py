@@ -14,6 +14,7 @@ import numpy as np
 from torch import nn
 
 from dhag.exceptions import DHAGError, InputError
+from dhag.hostarray import host_array
 
 __all__ = ["checked_matrix", "refuse_unscored"]
 
@@ -30,7 +31,7 @@ def checked_matrix(matrix: np.ndarray, width: int, names: Sequence[str] = ()) ->
     ...
     dhag.exceptions.InputError: 1 row(s) hold NaN or infinite values (first: row 0).
     """
-    given = matrix
+    given = host_array(matrix)
     try:
         with np.errstate(over="ignore"):  # a value past float32 becomes inf: refused below, by name
             matrix = np.asarray(given, dtype=np.float32)

@@ -16,6 +16,7 @@ import numpy as np
 
 from dhag.columns import _is_frame, _preview, as_columns, is_missing
 from dhag.exceptions import InputError
+from dhag.hostarray import host_array
 from dhag.preprocessing import Preprocessor, _refuse_undeclared_categories
 
 __all__ = ["FitRows", "fit_rows", "held_out_blocks", "known_anomaly_mask", "validation_order"]
@@ -30,7 +31,7 @@ def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
     """
     if y is None:
         return np.zeros(n_rows, dtype=bool)
-    labels = np.asarray(y)
+    labels = np.asarray(host_array(y))
     if labels.shape != (n_rows,):
         column = (
             ": one column, where y is one value per row: a frame's label column, df['label'] (not "
