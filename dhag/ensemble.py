@@ -62,15 +62,17 @@ class DHAGEnsemble(nn.Module):
             raise ValueError(f"An ensemble needs at least 2 members. Got {len(members)}.")
         self.members = nn.ModuleList(members)
 
-    def member_scores(self, matrix: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
+    def member_scores(self, matrix: np.ndarray, *, chunk: int | None = None) -> np.ndarray:
         """Every member's scores of a preprocessed float32 matrix: shape (members, rows)."""
         return np.stack([net.anomaly_scores(matrix, chunk=chunk) for net in self.members])
 
-    def anomaly_scores(self, matrix: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
+    def anomaly_scores(self, matrix: np.ndarray, *, chunk: int | None = None) -> np.ndarray:
         """The mean of the members' scores per row, float64 in [0, 1]."""
         return self.member_scores(matrix, chunk=chunk).mean(axis=0)
 
-    def scores_and_logits(self, matrix: np.ndarray, *, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    def scores_and_logits(
+        self, matrix: np.ndarray, *, chunk: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The anomaly scores (as :meth:`anomaly_scores`) and their logits, from one pass of each member.
 
         The logit is that of the ensemble's own score, ``log(s / (1 - s))`` for the mean ``s`` of the

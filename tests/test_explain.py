@@ -8,6 +8,7 @@ import torch
 from plant_data import FEATURES, gross_outliers, normal
 
 from dhag import DHAG, InputError
+from dhag.modules import SCORING_ROWS
 
 
 @pytest.mark.parametrize("sensor", range(4))
@@ -97,7 +98,8 @@ def test_explain_scores_each_row_once_and_each_reset_copy_once(fitted: DHAG, rng
 
     monkeypatch.setattr(fitted.net_, "forward", counted)
     fitted.explain(normal(rng, 30))
-    assert passes == [30, 30 * len(FEATURES)]
+    # Each pass holds SCORING_ROWS rows (the rows, padded), as every pass does whatever the batch.
+    assert 30 * len(FEATURES) <= SCORING_ROWS["cpu"] and passes == [SCORING_ROWS["cpu"]] * 2
 
 
 def test_equal_score_drops_are_ranked_by_the_logit_drop() -> None:

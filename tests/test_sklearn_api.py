@@ -103,12 +103,7 @@ class _Unlabelled(DHAG):
         return super().fit(X, **kwargs)
 
 
-# Skipped: check_methods_subset_invariance. Scores of rows taken in other batches differ in the last
-# float32 bits (~1e-9, within its tolerance), and a row scored at the threshold (the one it was set
-# from) can flip its predict; whether it does depends on the machine's BLAS, so it can be no strict xfail.
-_LABEL_FREE = {name for name, why in EXPECTED_FAILED_CHECKS.items() if why == _Y_IS_KNOWN_ANOMALIES} - {
-    "check_methods_subset_invariance"
-}
+_LABEL_FREE = {name for name, why in EXPECTED_FAILED_CHECKS.items() if why == _Y_IS_KNOWN_ANOMALIES}
 EXPECTED_FAILED_UNLABELLED = {
     "check_n_features_in_after_fitting": "its own message for a column count unlike the fit's",
     "check_complex_data": "its own message: 'Feature 'x0' must be numeric'",
