@@ -56,6 +56,6 @@ class Calibration:
         refuse_odd_scores(scores)
         threshold = quantile_threshold(scores, threshold_level(self), self.min_threshold)
         pre = getattr(self, "preprocessor_", None)
-        matrix = self.transform(rows) if rows is not None and pre is not None else None
+        matrix = self._matrix(rows) if rows is not None and pre is not None else None
         check_threshold(threshold, pre, matrix)
         return threshold

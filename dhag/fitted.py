@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from dhag.attribution import occlusion_attribution
-from dhag.columns import _preview, as_columns, is_unnamed_table
+from dhag.columns import _is_frame, _preview, as_columns, is_unnamed_table
 from dhag.ensemble import DHAGEnsemble
-from dhag.exceptions import NotFittedError
+from dhag.exceptions import InputError, NotFittedError, ParameterError
 from dhag.scoring import checked_matrix, refuse_unscored
 from dhag.threshold import checked_threshold
 
@@ -70,12 +70,54 @@ class FittedScoring:
         names = self.preprocessor_.output_names_
         return checked_matrix(matrix, len(names), names)
 
-    def transform(self, X: Any) -> np.ndarray:
-        """The preprocessed float32 matrix the network sees (validates names, dtypes, NaN/inf)."""
+    def transform(self, X: Any) -> Any:
+        """The preprocessed float32 matrix the network sees (validates names, dtypes, NaN/inf); after
+        :meth:`set_output` ``(transform="pandas")``, as a DataFrame whose columns are
+        :meth:`get_feature_names_out` (and whose index is ``X``'s, for a frame)."""
+        matrix = self._matrix(X)
+        if self.__dict__.get("_sklearn_output_config", {}).get("transform", "default") == "default":
+            return matrix
+        import pandas as pd
+
+        index = X.index if _is_frame(X) else None
+        return pd.DataFrame(matrix, columns=self.get_feature_names_out(), index=index, copy=False)
+
+    def _matrix(self, X: Any) -> np.ndarray:
+        """:meth:`transform`'s matrix, as scoring takes it whatever output was set."""
         self._check_fitted()
         matrix = self.preprocessor_.transform(self._named_by_setting(X))
         self._note_positional(X)
         return matrix
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The names of :meth:`transform`'s columns, as scikit-learn's transformers give them: a numeric
+        feature's own name, a categorical's one-hot columns as ``site=north`` (``output_names_`` of the
+        preprocessing). ``input_features``, where given, must be ``feature_names_in_``."""
+        self._check_fitted()
+        names = self.preprocessor_.feature_names_in_
+        if input_features is not None and [str(n) for n in input_features] != names:
+            raise InputError(
+                f"input_features must be the features the model was fitted on ({_preview(names)}). Got "
+                f"{_preview(str(n) for n in input_features)}."
+            )
+        return np.asarray(self.preprocessor_.output_names_, dtype=object)
+
+    def set_output(self, *, transform: str | None = None) -> FittedScoring:
+        """What :meth:`transform` (and ``fit_transform``) give, as scikit-learn's ``set_output`` sets it
+        (a Pipeline's asks every step): ``"default"``, the float32 array; ``"pandas"``, a DataFrame; None
+        leaves it as it is. Scores do not change with it; ``clone`` keeps it, an artifact does not.
+        Returns self."""
+        if transform not in ("default", "pandas", None):
+            raise ParameterError(
+                "The 'transform' parameter of set_output must be 'default', 'pandas' or None. "
+                f"Got {transform!r} instead.",
+                setting="transform",
+                allowed="'default', 'pandas' or None",
+            )
+        if transform is not None:
+            # scikit-learn's attribute for it, which its clone copies.
+            self.__dict__["_sklearn_output_config"] = {"transform": transform}
+        return self
 
     def _named_by_setting(self, X: Any) -> Any:
         """An array (no names) as the columns the ``feature_names`` setting names, in its order, where
@@ -115,7 +157,7 @@ class FittedScoring:
         Raises :class:`InputError` naming the feature or row for input it cannot score: wrong names,
         dtypes, NaN or inf, and values so large that the network overflows float32 on them.
         """
-        return self.score_matrix(self.transform(X))
+        return self.score_matrix(self._matrix(X))
 
     def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """Score an already preprocessed float32 matrix (the hot path of a streaming scorer)."""
@@ -179,7 +221,7 @@ class FittedScoring:
         """Each network's anomaly score per row, shape (networks, rows): ``n_members`` times the
         snapshots each keeps. Their mean is the score; where they disagree, the model is unsure.
         A row the model cannot score is refused as by :meth:`decision_function`."""
-        matrix = self.transform(X)
+        matrix = self._matrix(X)
         if isinstance(self.net_, DHAGEnsemble):
             scores = self.net_.member_scores(self._checked(matrix))
             refuse_unscored(np.isfinite(scores).all(axis=0), self.net_)
@@ -213,7 +255,7 @@ class FittedScoring:
         ranked last. The rows and their reset copies each take one pass of the network.
         """
         self._check_fitted()
-        matrix, pre = self.transform(X), self.preprocessor_
+        matrix, pre = self._matrix(X), self.preprocessor_
         return occlusion_attribution(
             self._scored,
             matrix,
