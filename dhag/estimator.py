@@ -332,9 +332,10 @@ class DHAG(FittedScoring, Calibration, Settings):
         )
         return self
 
-    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
-        """Fit on ``X`` (and ``y``, as :meth:`fit`), then return ``labels_``: 0 (normal) / 1 (anomaly) per
-        training row, as PyOD's detectors do (not scikit-learn's -1 / 1 of ``OutlierMixin``).
+    def fit_predict(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """Fit on ``X`` (and ``y``, as :meth:`fit`, which takes ``fit_params``), then return ``labels_``:
+        0 (normal) / 1 (anomaly) per training row, as PyOD's detectors do (not scikit-learn's -1 / 1 of
+        ``OutlierMixin``).
 
         Example
         -------
@@ -343,7 +344,7 @@ class DHAG(FittedScoring, Calibration, Settings):
         >>> labels.shape, int(labels[-1])
         ((513,), 1)
         """
-        return self.fit(X, y).labels_
+        return self.fit(X, y, **fit_params).labels_
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
         """Fit on ``X`` (and ``y``, as :meth:`fit`, which takes ``fit_params``), then return

@@ -61,3 +61,12 @@ def test_a_seed_of_another_kind_is_refused_naming_the_generators_too(quick_model
         ParameterError, match=r"None or an int in \[0, 4294967295\], or a numpy RandomState or Generator"
     ):
         quick_model(random_state=np.random.SeedSequence(1)).fit(normal(rng, 100))
+
+
+def test_fit_predict_passes_fit_s_keywords_on_as_fit_transform_does(quick_model, rng) -> None:
+    # fit_predict(X, on_epoch=...) raised TypeError, where scikit-learn's fit_predict passes **kwargs to fit.
+    rows = normal(rng, 300)
+    epochs: list[dict] = []
+    labels = quick_model().fit_predict(rows, on_epoch=lambda record, score: epochs.append(record))
+    assert len(epochs) >= 2
+    np.testing.assert_array_equal(labels, quick_model().fit(rows).labels_)
