@@ -278,7 +278,7 @@ def validate_params(est: Any) -> None:
     _check("recipe", est.recipe, est.recipe in RECIPES, " or ".join(repr(r) for r in RECIPES))
     _check("shift_mode", est.shift_mode, est.shift_mode in ("beyond", "offset"), "'beyond' or 'offset'")
     rng_ok = (
-        isinstance(est.shift_range, (tuple, list))
+        isinstance(est.shift_range, (tuple, list, np.ndarray))  # a pair as a search may draw it
         and len(est.shift_range) == 2
         and all(_is_number(v) for v in est.shift_range)
         and 0 <= est.shift_range[0] <= est.shift_range[1]

@@ -79,3 +79,15 @@ def test_a_torch_device_as_the_device_setting_trains_and_saves_as_its_name(quick
     loaded = DHAG.load(model.save(tmp_path / "device.dhag"))
     assert loaded.get_params()["device"] == "cpu"
     np.testing.assert_array_equal(loaded.decision_function(rows[:5]), model.decision_function(rows[:5]))
+
+
+def test_shift_range_as_a_numpy_pair_trains_and_saves_as_its_numbers(quick_model, tmp_path) -> None:
+    # shift_range=np.array([2.0, 4.0]) (a grid of np.linspace pairs) was refused: "must be a pair (low,
+    # high) of numbers ... Got array([2., 4.])".
+    rows = np.random.default_rng(3).normal(size=(200, 2))
+    pair = quick_model(shift_weight=1.0, shift_range=(2.0, 4.0)).fit(rows)
+    model = quick_model(shift_weight=1.0, shift_range=np.array([2.0, 4.0])).fit(rows)
+    np.testing.assert_array_equal(model.decision_function(rows[:5]), pair.decision_function(rows[:5]))
+    assert DHAG.load(model.save(tmp_path / "shift.dhag")).get_params()["shift_range"] == (2.0, 4.0)
+    with pytest.raises(ParameterError, match="'shift_range' parameter of DHAG must be a pair"):
+        quick_model(shift_range=np.array([[2.0, 4.0]])).fit(rows)
