@@ -33,7 +33,7 @@ DTYPE = torch.float32
 # row scores the same to the last bit in any batch, and the training row that set the threshold is
 # flagged alike however it is batched. Measured on a CPU with one torch thread: 200k rows of 121 features
 # took 10 % less CPU time than in passes of 65536 rows; a call of 500 rows 17 % more, of one row 0.7 ms
-# more (docs/benchmarks.md, section 3).
+# more (docs/benchmarks.md, section 3.2).
 SCORING_ROWS = {"cpu": 1024, "cuda": 65536}
 
 
