@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from deploy_support import RULES, load_yaml
+from deploy_support import RULES, alert_rules, load_yaml
 
 # An aggregation's `by (...)` clause: the labels it keeps.
 _BY = re.compile(r"\bby\s*\(([^)]*)\)")
@@ -99,3 +99,22 @@ def test_per_daemon_summaries_name_the_pod_and_namespace_where_present() -> None
                     assert DAEMON in summary, f"{rule['alert']}: summary names the address alone"
                     assert summary.count("$labels.instance") == 2, f"{rule['alert']}: address named twice"
     assert "DhagKafkaUnreachable" in per_daemon and "DhagDaemonDown" in per_daemon
+
+
+# An aggregation `without (...)` that drops the pod but keeps the address (instance).
+_DROPS_POD = re.compile(r"\bwithout\s*\((?![^)]*\binstance\b)[^)]*\bpod\b[^)]*\)")
+
+
+def test_the_check_sees_an_aggregation_that_keeps_the_address_and_drops_the_pod() -> None:
+    assert _DROPS_POD.search("max without (pod, container, endpoint) (x) > 0")
+    assert not _DROPS_POD.search("max without (instance, pod, container, endpoint) (x)")
+    assert not _DROPS_POD.search("sum without (operation) (increase(x[1h]))")
+
+
+def test_a_per_daemon_alert_keeps_the_pod_it_names() -> None:
+    # Before, DhagAssetsAnomalousUnlisted took `max without (pod, container, endpoint)`: still one
+    # alert per daemon address, but on Kubernetes its summary named the pod IP, the one label of
+    # the daemon nobody who is paged can look up.
+    for rule in alert_rules():
+        if DAEMON in rule["annotations"]["summary"]:
+            assert not _DROPS_POD.search(rule["expr"]), f"{rule['alert']}: names the address, drops the pod"
