@@ -148,6 +148,7 @@ def _mentioning_files() -> list[Path]:
         *(DEPLOY / "alertmanager").rglob("*.yml"),
         DEPLOY / "dashboards.py",
         DEPLOY / "dashboard_health.py",
+        DEPLOY / "dashboard_retrain.py",
         DEPLOY / "render.py",
         DEPLOY / "k8s" / "prometheusrule.yaml",
     ]
