@@ -6,7 +6,16 @@ it to ``grafana/dashboards/``.
 from __future__ import annotations
 
 from dashboard_retrain import retraining_panels
-from dashboards import PLANT_LEGEND, make_panel, own_axis, plant_variable, query_target, render_dashboard
+from dashboards import (
+    DAEMON_LEGEND,
+    PLANT_LEGEND,
+    by_daemon,
+    make_panel,
+    own_axis,
+    plant_variable,
+    query_target,
+    render_dashboard,
+)
 
 
 def pipeline_health() -> str:
@@ -158,7 +167,7 @@ def pipeline_health() -> str:
             "timeseries",
             "Partitions and replicas",
             (12, 20, 6, 7),
-            [query_target("A", "dhag_assigned_partitions", "{{instance}}" + PLANT_LEGEND)],
+            [query_target("A", by_daemon("dhag_assigned_partitions"), DAEMON_LEGEND + PLANT_LEGEND)],
         ),
         # Which broker operation fails (DhagKafkaUnreachable, DhagOutputRefused, DhagConsumerReplaced,
         # DhagAlertsNotCarriedOver): connect, connection, poll, produce, commit, stalled, join, carry_over;
@@ -188,13 +197,16 @@ def pipeline_health() -> str:
             "Records per poll allowed (shrinks when batches run slow)",
             (0, 38, 24, 6),
             [
-                query_target("A", "dhag_poll_max_records", "limit {{instance}}" + PLANT_LEGEND),
+                query_target(
+                    "A", by_daemon("dhag_poll_max_records"), "limit " + DAEMON_LEGEND + PLANT_LEGEND
+                ),
                 query_target(
                     "B",
-                    "sum by (namespace, instance) (rate(dhag_batch_records_sum[5m]))",
-                    "records/s {{instance}}" + PLANT_LEGEND,
+                    by_daemon("sum by (namespace, pod, instance) (rate(dhag_batch_records_sum[5m]))"),
+                    "records/s " + DAEMON_LEGEND + PLANT_LEGEND,
                 ),
             ],
+            overrides=[own_axis("B", "reqps")],  # records per second beside the limit in records
         ),
         make_panel(
             "timeseries",

@@ -24,6 +24,8 @@ PLANT_MATCHER = 'namespace=~"$namespace"'
 # two plants' assets (or versions, topics, daemons) of one name stay apart; Grafana writes a label the
 # series lacks as nothing, so under compose the legend only ends in a space.
 PLANT_LEGEND = " {{namespace}}"
+# What a legend names a daemon's (or the retrainer's) series by: the label `daemon` of :func:`by_daemon`.
+DAEMON_LEGEND = "{{daemon}}"
 # A selector of the dashboards' queries: a daemon's or retrainer's series, a recording rule (a name
 # with a colon), `up` or `ALERTS`, with its matchers if it has any (none of them is a function name).
 _SELECTOR = re.compile(r"\b(dhag_\w+|[a-zA-Z_]\w*(?::\w+)+|up|ALERTS)\b(?!\s*\()(\{[^}]*\})?")
@@ -41,6 +43,13 @@ def plant_filtered(expr: str) -> str:
         return f"{selector.group(1)}{{{matchers + ', ' if matchers else ''}{PLANT_MATCHER}}}"
 
     return _SELECTOR.sub(filtered, expr)
+
+
+def by_daemon(expr: str) -> str:
+    """``expr`` with a label ``daemon`` naming each series' process: its pod on Kubernetes, where the
+    address (``instance``) is a pod IP, or its address where the series has no pod (compose)."""
+    named = f'label_replace({expr}, "daemon", "$1", "instance", "(.*)")'
+    return f'label_replace({named}, "daemon", "$1", "pod", "(.+)")'
 
 
 def query_target(ref: str, expr: str, legend: str = "", *, instant: bool = False) -> dict[str, Any]:
