@@ -118,3 +118,19 @@ def test_a_per_daemon_alert_keeps_the_pod_it_names() -> None:
     for rule in alert_rules():
         if DAEMON in rule["annotations"]["summary"]:
             assert not _DROPS_POD.search(rule["expr"]), f"{rule['alert']}: names the address, drops the pod"
+
+
+# How a per-daemon alert's description names its daemon: the pod, else (compose) the address.
+DAEMON_NAME = "{{ or $labels.pod $labels.instance }}"
+
+
+def test_per_daemon_descriptions_name_the_pod_where_present() -> None:
+    # Before, every per-daemon description but one said "The scoring daemon {{ $labels.instance }}":
+    # on Kubernetes a pod IP and port, below a summary that named the pod.
+    described = []
+    for rule in alert_rules():
+        if DAEMON in rule["annotations"]["summary"]:
+            description = rule["annotations"]["description"]
+            assert "$labels.instance" not in description.replace(DAEMON_NAME, ""), rule["alert"]
+            described += [rule["alert"]] if DAEMON_NAME in description else []
+    assert "DhagDaemonDown" in described and "DhagKafkaUnreachable" in described
