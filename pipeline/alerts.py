@@ -18,75 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import deque
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
+from pipeline.alertstate import AssetState, Episode, Transition
 from pipeline.journal import Journal
 
 __all__ = ["AlertTracker", "Transition", "parse_position"]
-
-
-@dataclass(frozen=True)
-class Transition:
-    """An episode opened or resolved; ``index`` is the batch row that caused it (None for quiet time)."""
-
-    kind: Literal["open", "resolved"]
-    alert_id: str
-    asset_id: str
-    opened_at: float
-    ts: float
-    score: float
-    index: int | None
-    resolved_by: str | None = None
-    context: Any = None
-    source: str | None = None
-    last_source: str | None = None  # resolved: the episode's last record (see AlertTracker.observe)
-    latest_ts: float | None = None  # resolved: the latest record time among the episode's records
-    earliest_ts: float | None = None  # resolved: the earliest record time among its readings over
-
-
-@dataclass
-class _Episode:
-    alert_id: str
-    opened_at: float
-    last_score: float
-    last_ts: float
-    context: Any = None
-    source: str | None = None
-    last_source: str | None = None
-    latest_ts: float = -math.inf
-    earliest_ts: float = math.inf  # of the readings over the threshold: the fault's
-    movable: bool = False  # its asset's readings may have moved to another partition (sweep's vet)
-    held_until: float | None = None  # a silence held back once, until then (settle)
-
-
-_HYSTERESIS = ("recent", "overs", "episode", "normal_run", "last_over_at", "last_seen_at")
-
-
-class _AssetState:
-    __slots__ = (*_HYSTERESIS, "replayed_until", "replayed_ts")
-
-    def __init__(self, window: int) -> None:
-        self.recent: deque[bool] = deque(maxlen=window)
-        self.overs, self.normal_run = 0, 0
-        self.episode: _Episode | None = None
-        self.last_over_at, self.last_seen_at = 0.0, 0.0
-        # Carried over: the offset from which records are new here. Records before it, met again after
-        # a crash between delivery and commit, were scored by the earlier owner into the events the
-        # alerts topic holds; they are no later than the record time replayed_ts (a record at a lower
-        # offset but a later time is new: from an input topic whose offsets started over).
-        self.replayed_until: int | None = None
-        self.replayed_ts = 0.0
-
-    def copy(self) -> _AssetState:
-        twin = _AssetState(self.recent.maxlen or 1)
-        twin.recent.extend(self.recent)
-        twin.overs, twin.normal_run = self.overs, self.normal_run
-        twin.last_over_at, twin.last_seen_at = self.last_over_at, self.last_seen_at
-        twin.replayed_until, twin.replayed_ts = self.replayed_until, self.replayed_ts
-        twin.episode = None if self.episode is None else replace(self.episode)
-        return twin
 
 
 class AlertTracker(Journal):
@@ -120,7 +57,7 @@ class AlertTracker(Journal):
         # not a device clock reset to 1970, whose reading would keep (and, once the episode is
         # forgotten, take) all of the asset's normal readings since then out of the retraining sample.
         self.backfill_s = backfill_s
-        self._assets: dict[str, _AssetState] = {}
+        self._assets: dict[str, AssetState] = {}
         self._peak = 0  # the most assets held since the table was last made to fit (sweep)
         self._forgotten: list[str] = []
         self._due: list[tuple[str, str, bool]] = []
@@ -164,7 +101,7 @@ class AlertTracker(Journal):
             return False
         offset = (parse_position(episode.source) or ("", 0, None))[2]
         state = self._take_over(episode.asset_id, now, offset, episode.ts)
-        state.episode = _Episode(
+        state.episode = Episode(
             episode.alert_id,
             episode.opened_at,
             episode.score,
@@ -198,9 +135,9 @@ class AlertTracker(Journal):
         self._take_over(asset_id, now, offset + 1, ts)
         return True
 
-    def _take_over(self, asset_id: str, now: float, replayed_until: int | None, ts: float) -> _AssetState:
+    def _take_over(self, asset_id: str, now: float, replayed_until: int | None, ts: float) -> AssetState:
         self._touch(asset_id)
-        state = self._assets[asset_id] = _AssetState(self.window)
+        state = self._assets[asset_id] = AssetState(self.window)
         state.last_seen_at = state.last_over_at = now
         state.replayed_until, state.replayed_ts = replayed_until, ts
         return state
@@ -236,7 +173,7 @@ class AlertTracker(Journal):
             if offset is None or offset >= state.replayed_until:
                 state.replayed_until = None
         if state is None:
-            state = self._assets[asset_id] = _AssetState(self.window)
+            state = self._assets[asset_id] = AssetState(self.window)
         state.last_seen_at = now
         if len(state.recent) == self.window and state.recent[0]:
             state.overs -= 1
@@ -251,7 +188,7 @@ class AlertTracker(Journal):
         if episode is None:
             if over and state.overs >= self.open_after:
                 alert_id = hashlib.blake2b(f"{seed}|{asset_id}".encode(), digest_size=10).hexdigest()
-                state.episode = _Episode(
+                state.episode = Episode(
                     alert_id, ts, score, ts, source=seed, last_source=seed, latest_ts=ts, earliest_ts=ts
                 )
                 return Transition("open", alert_id, asset_id, ts, ts, score, index, source=seed)
@@ -358,7 +295,7 @@ class AlertTracker(Journal):
         return gone
 
     def _resolve(
-        self, asset_id: str, state: _AssetState, ts: float, score: float, index: int | None, by: str
+        self, asset_id: str, state: AssetState, ts: float, score: float, index: int | None, by: str
     ) -> Transition:
         episode = state.episode
         assert episode is not None
