@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from pipeline.alertstate import AssetState, Episode, Transition
 from pipeline.journal import Journal
+
+if TYPE_CHECKING:
+    from pipeline.alertroom import AssetRoom
 
 __all__ = ["AlertTracker", "Transition", "parse_position"]
 
@@ -43,7 +47,14 @@ class AlertTracker(Journal):
     """
 
     def __init__(
-        self, *, open_after: int, window: int, resolve_after: int, quiet_s: float, backfill_s: float = 3600.0
+        self,
+        *,
+        open_after: int,
+        window: int,
+        resolve_after: int,
+        quiet_s: float,
+        backfill_s: float = 3600.0,
+        room: AssetRoom | None = None,
     ) -> None:
         if not 1 <= open_after <= window:
             raise ValueError(f"need 1 <= open_after <= window, got {open_after} and {window}")
@@ -57,6 +68,8 @@ class AlertTracker(Journal):
         # not a device clock reset to 1970, whose reading would keep (and, once the episode is
         # forgotten, take) all of the asset's normal readings since then out of the retraining sample.
         self.backfill_s = backfill_s
+        # The cap on assets held (pipeline.alertroom), shared with the other partitions' trackers.
+        self.room = room
         self._assets: dict[str, AssetState] = {}
         self._peak = 0  # the most assets held since the table was last made to fit (sweep)
         self._forgotten: list[str] = []
@@ -173,6 +186,8 @@ class AlertTracker(Journal):
             if offset is None or offset >= state.replayed_until:
                 state.replayed_until = None
         if state is None:
+            if self.room is not None and not self.room.admit(now):
+                return None  # no room: every asset held has an open alert
             state = self._assets[asset_id] = AssetState(self.window)
         state.last_seen_at = now
         if len(state.recent) == self.window and state.recent[0]:
@@ -289,8 +304,20 @@ class AlertTracker(Journal):
                 self._touch(asset_id)
                 state.episode.movable = True
 
+    def idle(self) -> Iterator[tuple[float, str]]:
+        """``(last seen, asset id)`` of the assets without an open episode, those :meth:`evict` may drop."""
+        return ((state.last_seen_at, a) for a, state in self._assets.items() if state.episode is None)
+
+    def evict(self, asset_id: str) -> None:
+        """Forget ``asset_id`` (one of :meth:`idle`'s) to make room: it starts afresh, as after a quiet
+        time."""
+        self._touch(asset_id)
+        del self._assets[asset_id]
+        self._forgotten.append(asset_id)
+
     def take_forgotten(self) -> list[str]:
-        """The assets :meth:`sweep` forgot since the last call (their per-asset metrics can go too)."""
+        """The assets :meth:`sweep` or :meth:`evict` forgot since the last call (their per-asset metrics
+        can go too)."""
         gone, self._forgotten = self._forgotten, []
         return gone
 

@@ -109,6 +109,18 @@ class PipelineMetrics(AssetMetrics):
         self.alerts_resolved = Counter(
             "dhag_alerts_resolved", "Alert episodes resolved, by cause.", ["resolved_by"], registry=r
         )
+        self.alert_states_evicted = Counter(
+            "dhag_alert_states_evicted",
+            "Assets whose alert state was dropped to stay within alerts.max_assets (never one with an open "
+            "alert; the least recently heard from first): they start afresh, as after a quiet time.",
+            registry=r,
+        )
+        self.alert_states_refused = Counter(
+            "dhag_alert_states_refused",
+            "Readings of assets given no alert state: alerts.max_assets assets held, each with an open "
+            "alert (scored, but opening no alert).",
+            registry=r,
+        )
         self.alerts_carried_over = Counter(
             "dhag_alerts_carried_over",
             "Open alert episodes carried on from an earlier owner (restart, partition move, asset moved).",

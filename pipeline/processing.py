@@ -62,7 +62,9 @@ class BatchProcessor(HandOver):
         self.scores_topic = topics.scores
         a = settings.alerts
         self.trackers = Trackers(
-            **a.model_dump(include={"open_after", "window", "resolve_after", "quiet_s", "backfill_s"})
+            **a.model_dump(
+                include={"open_after", "window", "resolve_after", "quiet_s", "backfill_s", "max_assets"}
+            )
         )
         self.drift = drift_monitor(settings) if settings.drift.enabled else None
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
@@ -285,7 +287,12 @@ class BatchProcessor(HandOver):
             if transition is not None:
                 transitions.append((transition, j, tp))
         suspects = taken | self._publish_transitions(out, transitions, parsed)
+        evicted, refused = self.trackers.room.take_counts()
+        self.counts.add(self.metrics.alert_states_evicted.inc, evicted)
+        self.counts.add(self.metrics.alert_states_refused.inc, refused)
         for asset, (score, tp, outside) in last_score.items():
+            if asset not in self.trackers.of(tp):
+                continue  # refused alert state (alerts.max_assets): no series, which nothing would free
             anomalous = self.trackers.of(tp).is_open(asset)
             # Assets with series are remembered (to drop them with their partition), and anomalous ones
             # beyond the asset limit (dhag_assets_anomalous_unlisted counts them until then): the limit

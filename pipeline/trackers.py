@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline.alertroom import AssetRoom
 from pipeline.alerts import AlertTracker
 
 __all__ = ["Trackers"]
@@ -25,9 +26,11 @@ class Trackers(dict[tuple[str, int], AlertTracker]):
     0
     """
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, *, max_assets: int | None = None, **settings: Any) -> None:
         super().__init__()
-        self._settings = settings
+        #: At most ``max_assets`` assets held in all (None: no limit; :mod:`pipeline.alertroom`).
+        self.room = AssetRoom(max_assets, self.values)
+        self._settings = settings | {"room": self.room}
 
     def of(self, tp: tuple[str, int]) -> AlertTracker:
         """The tracker of partition ``tp``, made when it has none."""
