@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.alertstate import AssetState, Episode, Transition
 from pipeline.journal import Journal
+from pipeline.tablefit import TableFit
 
 if TYPE_CHECKING:
     from pipeline.alertroom import AssetRoom
@@ -71,7 +72,7 @@ class AlertTracker(Journal):
         # The cap on assets held (pipeline.alertroom), shared with the other partitions' trackers.
         self.room = room
         self._assets: dict[str, AssetState] = {}
-        self._peak = 0  # the most assets held since the table was last made to fit (sweep)
+        self._fit = TableFit()  # the table rebuilt once the assets left it (sweep)
         self._forgotten: list[str] = []
         self._due: list[tuple[str, str, bool]] = []
         self._journal: list[dict[str, Any]] = []  # savepoints (pipeline.journal)
@@ -251,14 +252,11 @@ class AlertTracker(Journal):
                 out.append(self._resolve(asset_id, state, episode.last_ts, episode.last_score, None, cause))
             elif episode is None and now - state.last_seen_at >= self.quiet_s:
                 idle.append(asset_id)
-        self._peak = max(self._peak, len(self._assets))
+        self._fit.note(self._assets)
         for asset_id in idle:
             self._touch(asset_id)
             del self._assets[asset_id]
-        if len(self._assets) * 4 < self._peak:
-            # A dict keeps its table as entries go: after a burst of ids (a gateway making them up), the
-            # memory and each sweep's walk would keep the burst's size for good. A copy is the fleet's.
-            self._assets, self._peak = dict(self._assets), len(self._assets)
+        self._assets = self._fit.fit(self._assets)  # after a burst of ids, each sweep walks the fleet's
         self._forgotten.extend(idle)
         return out
 

@@ -8,6 +8,7 @@ import contextlib
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pipeline.clockoffset import ClockOffsets
+from pipeline.tablefit import TableFit
 
 __all__ = ["AssetMetrics"]
 
@@ -21,6 +22,7 @@ class AssetMetrics:
     def _init_asset_metrics(self, r: CollectorRegistry, asset_limit: int) -> None:
         self._assets: set[str] = set()
         self._unlisted: set[str] = set()  # anomalous assets refused a series
+        self._unlisted_fit = TableFit()  # rebuilt once a burst of them has gone (the listed are few)
         self._suspects: dict[str, str] = {}  # asset -> the sensor of its dhag_asset_suspect_sensor series
         self.asset_score = Gauge(
             "dhag_asset_score", "Latest anomaly score of an asset.", ["asset"], registry=r
@@ -71,7 +73,9 @@ class AssetMetrics:
         if asset not in self._assets:
             if len(self._assets) + self.clock_offsets.apart_besides(asset) >= self.asset_limit:
                 self.asset_series_refused.inc()
+                self._unlisted_fit.note(self._unlisted)
                 (self._unlisted.add if anomalous else self._unlisted.discard)(asset)
+                self._unlisted = self._unlisted_fit.fit(self._unlisted)
                 self.assets_anomalous_unlisted.set(len(self._unlisted))
                 return False
             self._assets.add(asset)
@@ -106,5 +110,7 @@ class AssetMetrics:
                 self.asset_outside_training_range.remove(asset)
         self.clock_offsets.forget(assets)
         self._assets -= assets
+        self._unlisted_fit.note(self._unlisted)
         self._unlisted -= assets
+        self._unlisted = self._unlisted_fit.fit(self._unlisted)
         self.assets_anomalous_unlisted.set(len(self._unlisted))

@@ -56,6 +56,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pipeline.alerts import Transition
+from pipeline.tablefit import TableFit
 
 if TYPE_CHECKING:
     from pipeline.batchoutput import Outgoing
@@ -92,6 +93,7 @@ class HandOver:
         #: silences are not vetted, and nothing offered is taken over.
         self.latest_sources: Callable[[set[str]], Mapping[str, tuple[int | None, bool]] | None] | None = None
         self.hold_s = self.settings.kafka.max_poll_interval_ms / 1000
+        self._asset_fits: dict[tuple[str, int], TableFit] = {}  # of _assets' sets (_forget_on)
 
     def offer(self, elsewhere: Mapping[str, tuple[int, Transition]], now: float) -> None:
         """Offer the episodes left open on other partitions (:meth:`EpisodeFold.elsewhere
@@ -155,12 +157,22 @@ class HandOver:
             # the months keeps exporting its live assets within metrics.asset_limit.
             gone = set(tracker.take_forgotten())
             if gone:
-                self._assets.get(tp, set()).difference_update(gone)
+                self._forget_on(tp, gone)
                 self.metrics.forget_assets(gone)
         if due:
             self._vet(due, messages)
         self.metrics.clock_offsets.expire(before=now - self.settings.alerts.quiet_s)
         return messages
+
+    def _forget_on(self, tp: tuple[str, int], gone: set[str]) -> None:
+        """Drop ``gone`` from the assets remembered on partition ``tp``, whose set is rebuilt once a
+        burst of them has gone (:class:`~pipeline.tablefit.TableFit`)."""
+        held = self._assets.get(tp)
+        if held is not None:
+            fit = self._asset_fits.setdefault(tp, TableFit())
+            fit.note(held)
+            held -= gone
+            self._assets[tp] = fit.fit(held)
 
     def _quiet_resolution(self, transition: Transition, messages: list[Outgoing]) -> None:
         messages.append(self._alert_message(transition, transition.context))
@@ -188,6 +200,6 @@ class HandOver:
                 self._quiet_resolution(transition, messages)
                 continue
             self.counts.add(self.metrics.alerts_handed_over.inc)
-            self._assets.get(tp, set()).discard(asset)
+            self._forget_on(tp, {asset})
             if not any(asset in tracker for tracker in self.trackers.values()):
                 self.counts.add(partial(self.metrics.forget_assets, {asset}))  # its new owner's now

@@ -153,6 +153,7 @@ class BatchProcessor(HandOver):
         for tp in partitions:
             self.trackers.pop(tp, None)
             self.metrics.forget_assets(self._assets.pop(tp, set()))
+            self._asset_fits.pop(tp, None)
         self.metrics.clock_offsets.expire(partitions=partitions)
 
     def carry_over(
