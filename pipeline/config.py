@@ -52,6 +52,7 @@ from pipeline.configvalues import (
     check_servers,
     check_topic_name,
 )
+from pipeline.driftbuckets import check_bucket_s
 from pipeline.errors import ConfigError
 
 __all__ = [
@@ -213,7 +214,7 @@ class DriftSettings(Section):
 
     enabled: bool = True
     delta: float = Field(0.002, gt=0, lt=1)
-    bucket_s: float = Field(300.0, ge=0)
+    bucket_s: Annotated[float, AfterValidator(check_bucket_s)] = Field(300.0, ge=0)
 
 
 class MetricsSettings(Section):

@@ -37,14 +37,13 @@ from river.drift import ADWIN
 
 from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
+from pipeline.driftbuckets import LATE_S, MAX_BUCKETS, check_bucket_s
 
-__all__ = ["LATE_S", "DriftEvent", "ScoreDriftMonitor", "drift_monitor"]
+__all__ = ["LATE_S", "MAX_BUCKETS", "DriftEvent", "ScoreDriftMonitor", "drift_monitor"]
 
 log = logging.getLogger(__name__)
 
 _BINS = 1000
-#: How much newer record time a bucket waits for before ADWIN sees its median.
-LATE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +118,10 @@ class ScoreDriftMonitor:
     ) -> None:
         if not (bucket_s >= 0 and math.isfinite(bucket_s)):
             raise ValueError(f"bucket_s must be a finite number >= 0, not {bucket_s!r}")
+        try:
+            check_bucket_s(bucket_s)  # at most MAX_BUCKETS open
+        except ValueError as exc:
+            raise ValueError(f"bucket_s={exc}") from None
         self.delta = delta
         self.bucket_s = float(bucket_s)
         self.clock = clock
