@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 
 __all__ = ["Backoff", "ThrottledLog"]
 
@@ -35,13 +37,36 @@ class Backoff:
 
 
 class ThrottledLog:
-    """Log a recurring failure at most once per ``interval_s`` per key, counting the ones held back."""
+    """Log a recurring failure at most once per ``interval_s`` per key, counting the ones held back.
+
+    The count is said with the key's next line, or by :meth:`flush` once the interval has passed
+    without one (every log's: :meth:`flush_all`, which the daemon calls as it turns and as it stops).
+
+    Example
+    -------
+    >>> import sys
+    >>> logger = logging.getLogger("pipeline.example.throttled")
+    >>> logger.propagate, logger.level = False, logging.INFO
+    >>> logger.addHandler(logging.StreamHandler(sys.stdout))
+    >>> throttled = ThrottledLog(logger, 60.0)
+    >>> for offset in (7, 8, 9):
+    ...     throttled.log("bad", logging.WARNING, "record at %d refused", offset)
+    record at 7 refused
+    >>> throttled.flush(final=True)
+    2 more like this were held back (the last: record at 9 refused)
+    """
+
+    _every: weakref.WeakSet[ThrottledLog] = weakref.WeakSet()
+    _every_lock = threading.Lock()
 
     def __init__(self, logger: logging.Logger, interval_s: float) -> None:
         self.logger = logger
         self.interval_s = interval_s
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
+        self._latest: dict[str, tuple[int, str, tuple[object, ...]]] = {}  # the last held back, by key
+        with ThrottledLog._every_lock:
+            ThrottledLog._every.add(self)
 
     def log(self, key: str, level: int, message: str, *args: object, exc_info: bool = False) -> None:
         """Emit ``message`` (with the exception being handled, by ``exc_info``) unless ``key`` was
@@ -50,8 +75,28 @@ class ThrottledLog:
         last = self._last.get(key)
         if last is not None and now - last < self.interval_s:
             self._held[key] = self._held.get(key, 0) + 1
+            self._latest[key] = (level, message, args)
             return
         held = self._held.pop(key, 0)
+        self._latest.pop(key, None)
         suffix = f" ({held} similar message(s) held back)" if held else ""
         self._last[key] = now
         self.logger.log(level, message + suffix, *args, exc_info=exc_info)
+
+    def flush(self, *, final: bool = False) -> None:
+        """Say how many lines of each key were held back, once ``interval_s`` has passed since its last
+        line (with ``final``, at once: the process stops, and no later line would say it)."""
+        now = time.monotonic()
+        for key, last in list(self._last.items()):
+            if (final or now - last >= self.interval_s) and (held := self._held.pop(key, 0)):
+                level, message, args = self._latest.pop(key)
+                text = f"{held} more like this were held back (the last: {message})"
+                self.logger.log(level, text, *args)
+
+    @classmethod
+    def flush_all(cls, *, final: bool = False) -> None:
+        """:meth:`flush` every throttled log of the process."""
+        with cls._every_lock:
+            every = list(cls._every)
+        for throttled in every:
+            throttled.flush(final=final)

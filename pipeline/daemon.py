@@ -183,6 +183,7 @@ class Daemon(RebalanceHandling, StallHandling, BatchCommitting, DaemonProbes):
             return EXIT_BROKER
         finally:
             settled = self._close()
+            ThrottledLog.flush_all(final=True)  # no later line will say what was held back
             if ended == "before connecting":
                 log.info("stopped before connecting to Kafka: nothing processed")
             elif ended == "stopped":
@@ -248,6 +249,7 @@ class Daemon(RebalanceHandling, StallHandling, BatchCommitting, DaemonProbes):
         assert self.consumer is not None
         while not self._stop.is_set():
             self._beat = time.monotonic()
+            ThrottledLog.flush_all()  # the held-back counts whose window passed without a later line
             self._apply_rebalances()
             if self.dlq_pause.maybe_resume(self.consumer):  # not stalled before the first fetch
                 self._last_records_at = self.stall_clock()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
 from pipeline.configchecks import label_store_path
 from pipeline.errors import (
@@ -285,3 +286,4 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
         store.close()
         if server is not None:
             server.shutdown()
+        ThrottledLog.flush_all(final=True)  # what its throttled logs held back, no later line will say
