@@ -14,7 +14,7 @@ from test_pipeline_retrain_loop import _retrainer
 from test_pipeline_retrain_stop import _Idle, _one_off, _result
 
 from pipeline.labelstore import LabelStore
-from pipeline.retrain.runs import REGISTRY_SURVEY_S
+from pipeline.retrain.registrywatch import REGISTRY_SURVEY_S
 
 STATES = ("readable", "newer_release", "bad_signature", "damaged", "io_error")
 

@@ -17,12 +17,10 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from dhag.exceptions import DHAGError
-from pipeline import promotionhold
 from pipeline.config import RetrainSettings, Settings
 from pipeline.errors import PipelineError
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
-from pipeline.retention import survey
 from pipeline.retrain import interrupted
 from pipeline.retrain.cycle import RegistryFullError, RunResult, run_cycle
 from pipeline.retrain.openepisodes import open_episode_ends
@@ -36,9 +34,6 @@ __all__ = ["FORGET_PER_RUN", "RunNotStartedError", "Runs"]
 log = logging.getLogger("pipeline.retrain.service")  # its lines read as the retrainer's, as they always have
 
 _SCHEDULE_FROM = "schedule_from"  # the first start, where interval_s counts from before any run
-# dhag_registry_versions is counted again this often between runs: a version an operator removed or
-# mended by hand, or a read error that passed, leaves the count within the hour, not at the next run.
-REGISTRY_SURVEY_S = 3600.0
 # Alerts one run's start forgets at most (about 2 s of the loop's time): a backlog (a first retention, a
 # long stop) is forgotten over several runs, not in one start that outlasts the liveness probe.
 FORGET_PER_RUN = 20_000
@@ -89,6 +84,8 @@ class Runs:
 
         def _current_model(self) -> tuple[str, Any, Any] | None: ...
 
+        def _watch_hold(self) -> None: ...
+
     def stopping(self) -> str:
         """What a stop finishes before the retrainer ends, as it stands now (the SIGTERM log line)."""
         if self._training is None or self._training.done():
@@ -102,28 +99,6 @@ class Runs:
             "finishing the poll, then the retraining run under way (it ends at its next epoch, promoting "
             f"nothing; {waited}), and stopping"
         )
-
-    def _watch_hold(self) -> None:
-        """Set ``dhag_retrain_promotions_held`` (at start, each poll, each run's end)."""
-        self.metrics.promotions_held.set(promotionhold.read(self.settings.model.registry) is not None)
-
-    def _survey_registry(self) -> None:
-        """Set ``dhag_registry_versions`` at start and every ``REGISTRY_SURVEY_S`` with no run under way
-        (each run's prune sets it too): one read of every artifact's header and checksum, no model
-        built."""
-        self._watch_hold()
-        self._surveyed = self.monotonic()
-        try:
-            self.metrics.set_registry_versions(survey(self.settings.model.registry))
-        except OSError as exc:  # the runs' prune says more; the gauge waits for it
-            log.warning("cannot count the registry's versions: %s", exc)
-
-    def _survey_when_due(self) -> None:
-        """Count the registry's versions again once ``REGISTRY_SURVEY_S`` has passed since the last count
-        (a run's prune counts too), never while a run may be publishing or pruning."""
-        self._watch_hold()
-        if self._training is None and self.monotonic() - self._surveyed >= REGISTRY_SURVEY_S:
-            self._survey_registry()
 
     def due(self) -> str | None:
         """The trigger that asks for a run now (``labels``, ``schedule``, ``drift``), or None."""

@@ -27,23 +27,19 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-import numpy as np
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
-from dhag.outofmemory import is_out_of_memory
-from pipeline import registry as reg
 from pipeline.brokerlink import rewind
 from pipeline.cli import EXIT_MODEL
 from pipeline.config import Settings
 from pipeline.drift import drift_monitor
-from pipeline.errors import BrokerUnavailableError, ModelUnavailableError
+from pipeline.errors import BrokerUnavailableError
 from pipeline.heldcounts import HeldCounts
 from pipeline.kafkaclients import close_producer
 from pipeline.kafkatime import KafkaTime
 from pipeline.labelstore import LabelStore
 from pipeline.metrics import RetrainMetrics
-from pipeline.modelinput import by_name
 from pipeline.recordjson import reading_of
 from pipeline.retrain import recreated, storepositions
 from pipeline.retrain.clients import retrainer_clients
@@ -51,9 +47,11 @@ from pipeline.retrain.cycle import RunResult
 from pipeline.retrain.deadletters import DeadLetters
 from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.intake import Intake
+from pipeline.retrain.modelwatch import ModelWatch
 from pipeline.retrain.outage import Outage
 from pipeline.retrain.probing import Probed
 from pipeline.retrain.refused import Refused
+from pipeline.retrain.registrywatch import RegistryWatch
 from pipeline.retrain.restored import Restored
 from pipeline.retrain.runs import Runs
 from pipeline.retrain.samples import NormalSampler
@@ -62,11 +60,10 @@ __all__ = ["Retrainer"]
 
 log = logging.getLogger(__name__)
 
-_RELOAD_CHECK_S = 5.0
 _PARTITION_CHECK_S = 60.0  # partitions added to a topic show within this and kafka.metadata_max_age_ms
 
 
-class Retrainer(Intake, Runs, Restored, Probed, Refused):
+class Retrainer(Intake, Runs, RegistryWatch, ModelWatch, Restored, Probed, Refused):
     """The retrainer's loop on ``bootstrap_servers``; ``run(once=True)`` catches up, trains once, exits."""
 
     def __init__(
@@ -189,50 +186,6 @@ class Retrainer(Intake, Runs, Restored, Probed, Refused):
                 rows, keep=self.cfg.normal_sample_size, retire_s=self.cfg.asset_retire_s, now=self.clock()
             )
             self._watch_drift(rows, kafka_time)
-
-    def _current_model(self, *, level: int = logging.WARNING) -> tuple[str, FeatureMap, Any] | None:
-        """The current model, looked up again at most every few seconds; None (logged at ``level``)
-        while the registry has none that loads and none was loaded before."""
-        now = time.monotonic()
-        if self._model is not None and now - self._model_checked < _RELOAD_CHECK_S:
-            return self._model
-        self._model_checked = now
-        version: str | None = None
-        try:
-            version, _ = reg.current(self.settings.model.registry)
-            if self._model is None or self._model[0] != version:
-                model = reg.load_version(self.settings.model.registry, version)
-                self._model = (version, FeatureMap.of(model), model)
-            self.metrics.set_current_version(version)
-        except ModelUnavailableError as exc:
-            log.log(level, "%s", exc)
-        except (MemoryError, RuntimeError) as exc:  # the weights did not fit: looked at again later
-            if not is_out_of_memory(exc):
-                raise
-            kept = "none loaded yet" if self._model is None else f"{self._model[0]} kept"
-            log.warning("out of memory loading model version %s (%s): %s", version, kept, exc)
-        return self._model
-
-    def _watch_drift(
-        self,
-        rows: list[tuple[str, float, dict[str, float]]],
-        kafka_time: Callable[[], float | None] | None = None,
-    ) -> None:
-        if not (self.cfg.on_drift and self.settings.drift.enabled):
-            return
-        current = self._current_model()
-        if current is None:
-            return
-        version, fmap, model = current
-        X, kept = fmap.matrix([(a, v) for a, _, v in rows])
-        times = np.array([t for _, t, _ in rows], dtype=float)[kept]
-        if not len(X):
-            return
-        scores = model.decision_function(by_name(fmap.features, X))  # X is in the model's feature order
-        drifted = self._drift.update(version, scores, times, now=kafka_time)
-        if drifted and not self._drifted:
-            log.info("score drift of model %s in the sampled readings: a retraining run is due", version)
-            self._drifted = True  # logged once until the run it asks for
 
     # -- the loop --------------------------------------------------------------------------------
     def open(self) -> None:
