@@ -136,9 +136,55 @@ def history(registry: str | Path) -> list[str]:
 
 
 def switch(root: Path, version: str, previous: str | None, *, remember_previous: bool) -> None:
-    """Point ``current`` at ``version``; the ``previous`` one joins the history unless this is a rollback."""
+    """Point ``current`` at ``version``; the ``previous`` one joins the history unless this is a rollback,
+    or it ends the history already (a rollback whose history could not be shortened left it there).
+
+    The history is written first: a switch cut short after it leaves the history naming the version
+    still current, which a rollback skips. A write of ``current`` that fails (a full volume, no
+    permission) puts the history back as it was before raising, so the promotion, refused, leaves both
+    files as they were, and once made is in the history once; should that undo fail too, it is logged
+    (the entry it leaves ends the history, so a retry adds none)."""
     past = history(root)
-    if remember_previous and previous is not None and previous != version:
-        past = (past + [previous])[-HISTORY_LIMIT:]
-        write_atomic(root / HISTORY, (json.dumps(past) + "\n").encode())
-    write_atomic(root / CURRENT, (version + "\n").encode())
+    if not (remember_previous and previous is not None and previous != version and past[-1:] != [previous]):
+        write_atomic(root / CURRENT, (version + "\n").encode())
+        return
+    path = root / HISTORY
+    try:
+        before: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        before = None
+    write_atomic(path, (json.dumps((past + [previous])[-HISTORY_LIMIT:]) + "\n").encode())
+    try:
+        write_atomic(root / CURRENT, (version + "\n").encode())
+    except BaseException:
+        _undo_history(root, version, before)
+        raise
+
+
+def _undo_history(root: Path, version: str, before: bytes | None) -> None:
+    """Put back the history a switch to ``version`` wrote (``before``: its bytes, None: there was none),
+    unless ``current`` names ``version`` all the same (interrupted after its rename: the switch is done)."""
+    path = root / HISTORY
+    try:
+        if _named(root) == version:
+            return
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, before)
+    except OSError as exc:
+        log.warning(
+            "the switch to %s failed, and the history %s could not be put back as it was (%s): it ends "
+            "with the version still current, which a rollback skips",
+            version,
+            path,
+            exc.strerror or exc,
+        )
+
+
+def _named(root: Path) -> str | None:
+    """The version ``current`` names (None: none, or it cannot be read)."""
+    try:
+        return read_pointer(root)
+    except ModelUnavailableError:
+        return None

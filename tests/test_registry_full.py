@@ -96,7 +96,8 @@ def test_a_promotion_on_a_full_registry_keeps_the_version_and_the_pointer(
     assert repr(str(tmp_path / "current")) in err
     # Before: nothing of how to make room.
     assert "dhag-pipeline models prune --keep N" in err and "retrain.keep_versions (50)" in err
-    assert _files(tmp_path) == ["current", "history", "v1.dhag", "v2.dhag"]  # a version is not withdrawn
+    # A version is not withdrawn; the history is as it was (none: before, [v1] while v1 stayed current).
+    assert _files(tmp_path) == ["current", "v1.dhag", "v2.dhag"]
     assert registry.current(tmp_path)[0] == "v1"
     assert registry.promote(tmp_path, "v2") == "v1"  # once there is space; the rollback target is kept
     assert registry.rollback(tmp_path) == ("v2", "v1")
