@@ -94,7 +94,8 @@ def publish(
     """Save ``model`` as ``registry/<version>.dhag`` and (unless ``make_current`` is False) make it
     current; returns the version.
 
-    ``version`` defaults to a UTC timestamp (``v20261129T101500Z``, with a suffix if taken); ``parent``
+    ``version`` defaults to a UTC timestamp and the publication number (``v20261129T101500Z-42``: never
+    a name the registry had, whatever the clock did, :func:`_default_version`); ``parent``
     to the version current at the time, unless ``derived`` is False (a model trained afresh: none). The
     version, parent, creation time, publication number (its place among the registry's publications,
     which orders versions whatever the clock did), training window, label counts and validation metrics
@@ -113,12 +114,11 @@ def publish(
     # and a version, once written, is never replaced (a daemon serving it, and a rollback to it,
     # would otherwise mean another model under the same name).
     with locked(root):
+        # Its place among the registry's publications: what orders versions for a prune, which
+        # creation times do not once the clock was stepped back (an hour ahead, then set right).
+        sequence = next_sequence(root, _versions(root))
         if version is None:
-            base = time.strftime("v%Y%m%dT%H%M%SZ", time.gmtime())
-            version, n = base, 1
-            while (root / f"{version}{SUFFIX}").exists():
-                n += 1
-                version = f"{base}-{n}"
+            version = _default_version(root, sequence)
         check_new_version(root, version)
         # Made current, it replaces a damaged pointer (said once, here) and refuses one no switch replaces.
         replaced = pointer_to_replace(root, version) if make_current else None
@@ -128,9 +128,7 @@ def publish(
             "version": version,
             "parent": parent,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            # Its place among the registry's publications: what orders versions for a prune, which
-            # creation times do not once the clock was stepped back (an hour ahead, then set right).
-            "sequence": next_sequence(root, _versions(root)),
+            "sequence": sequence,
             "training_window": dict(training_window) if training_window is not None else None,
             "label_counts": dict(label_counts) if label_counts is not None else None,
             "validation": dict(validation) if validation is not None else None,
@@ -155,6 +153,20 @@ def publish(
                 _withdraw(root, version)
             raise
         return version
+
+
+def _default_version(root: Path, sequence: int) -> str:
+    """The name of a version published without one: its UTC time and its publication number, which no
+    earlier publication had (``v20261129T101500Z-42``). The time alone named the versions of one second
+    alike, and, once the clock was stepped back, a pruned version's name came round again: the reports,
+    logs and alerts that named the pruned model then named another. A name taken all the same (saved by
+    hand) gets a further suffix."""
+    base = f"{time.strftime('v%Y%m%dT%H%M%SZ', time.gmtime())}-{sequence}"
+    version, n = base, 1
+    while (root / f"{version}{SUFFIX}").exists():
+        n += 1
+        version = f"{base}-{n}"
+    return version
 
 
 def _versions(root: Path) -> list[str]:
