@@ -32,7 +32,7 @@ from pipeline import promotionhold, sensorswitch
 from pipeline.artifactfault import FAULTS, fault_of, read_error, read_failure
 from pipeline.errors import CurrentChangedError, ModelUnavailableError, VersionUnreadableError
 from pipeline.reference import REFERENCE_SUFFIX, read_reference, write_reference
-from pipeline.registryinfo import ModelInfo, misfiled, model_info, next_sequence, publication_order
+from pipeline.registryinfo import ModelInfo, misfiled, model_info, publication_order
 from pipeline.registrypointer import (
     CURRENT,
     HISTORY,
@@ -46,6 +46,7 @@ from pipeline.registrypointer import (
     read_pointer,
     switch,
 )
+from pipeline.registrysequence import next_sequence, record_sequence
 from pipeline.rollbackwalk import PassedOver, walk_back
 from pipeline.servable import check_servable
 
@@ -116,7 +117,7 @@ def publish(
     with locked(root):
         # Its place among the registry's publications: what orders versions for a prune, which
         # creation times do not once the clock was stepped back (an hour ahead, then set right).
-        sequence = next_sequence(root, _versions(root))
+        sequence = next_sequence(root)  # the registry's count, not every version's manifest
         if version is None:
             version = _default_version(root, sequence)
         check_new_version(root, version)
@@ -142,6 +143,7 @@ def publish(
         metadata = dict(getattr(model, "metadata_", {}) or {}) | registry_fields
         try:
             model.save(root / f"{version}{SUFFIX}", metadata=metadata)
+            record_sequence(root, sequence)
             if make_current:
                 switch(root, version, replaced, remember_previous=True)
         except BaseException:
@@ -167,13 +169,6 @@ def _default_version(root: Path, sequence: int) -> str:
         n += 1
         version = f"{base}-{n}"
     return version
-
-
-def _versions(root: Path) -> list[str]:
-    """The versions whose artifacts are in ``root`` (a file no version names left out)."""
-    return [
-        p.name[: -len(SUFFIX)] for p in root.glob(f"*{SUFFIX}") if VERSION.fullmatch(p.name[: -len(SUFFIX)])
-    ]
 
 
 def _withdraw(root: Path, version: str) -> None:

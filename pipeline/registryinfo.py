@@ -14,8 +14,9 @@ from dhag import ArtifactError
 from dhag.artifact import check_settings
 from pipeline.artifactfault import fault_of, read_error, read_failure
 from pipeline.reference import REFERENCE_SUFFIX, sample_state
+from pipeline.registrysequence import sequence_of
 
-__all__ = ["ModelInfo", "created_at", "misfiled", "model_info", "next_sequence", "publication_order"]
+__all__ = ["ModelInfo", "created_at", "misfiled", "model_info", "publication_order"]
 
 
 @dataclass(frozen=True)
@@ -88,34 +89,8 @@ def model_info(version: str, path: Path, is_current: bool) -> ModelInfo:
         features=tuple(manifest.get("feature_names", ())),
         reference=reference,
         reference_error=reference_error,
-        sequence=_sequence(meta),
+        sequence=sequence_of(meta),
     )
-
-
-def _sequence(meta: dict[str, Any]) -> int | None:
-    """The publication number ``meta`` records (None: none, or not a whole number, as saved by hand)."""
-    value = meta.get("sequence")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def next_sequence(root: Path, versions: Iterable[str]) -> int:
-    """The publication number of the next version published into ``root``: one more than the highest
-    any of its ``versions`` records (1 for none). Read from each artifact's manifest; one that cannot
-    be read is passed over.
-
-    >>> import tempfile
-    >>> next_sequence(Path(tempfile.mkdtemp()), [])
-    1
-    """
-    highest = 0
-    for version in versions:
-        try:
-            meta = dhag.read_manifest(root / f"{version}.dhag").get("metadata")
-        except (ArtifactError, OSError):
-            continue
-        if isinstance(meta, dict) and (number := _sequence(meta)) is not None:
-            highest = max(highest, number)
-    return highest + 1
 
 
 def misfiled(path: Path, version: str, recorded: Any) -> str | None:
@@ -144,9 +119,9 @@ def _as_text(value: Any) -> str | None:
 
 def publication_order(infos: Iterable[ModelInfo]) -> list[ModelInfo]:
     """``infos`` oldest first, in the order they were published: by the publication number each records
-    (:func:`next_sequence`), which a clock stepped back does not turn around as it does creation times;
-    those without one (an earlier release's, saved by hand) by :func:`created_at`, placed among the
-    others by it. Unreadable ones last, by version.
+    (:mod:`pipeline.registrysequence`), which a clock stepped back does not turn around as it does
+    creation times; those without one (an earlier release's, saved by hand) by :func:`created_at`,
+    placed among the others by it. Unreadable ones last, by version.
 
     >>> made = [("a", "2026-11-01T11:00Z", 1), ("b", "2026-11-01T10:30Z", 2), ("old", "2026-10-01", None)]
     >>> v = [ModelInfo(n, Path(n), False, created=c, sequence=s) for n, c, s in made]

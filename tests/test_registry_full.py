@@ -30,12 +30,16 @@ def _full_at(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.name != ".lock")
+    return sorted(p.name for p in root.iterdir() if p.name not in (".lock", ".sequence"))
 
 
 def _versions(root: Path) -> list[str]:
-    """The files of versions, and any temp file."""
-    return sorted(p.name for p in root.iterdir() if p.name.startswith(("v", ".")) and p.name != ".lock")
+    """The files of versions, and any temp file (not the lock, nor the publication count)."""
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.name.startswith(("v", ".")) and p.name not in (".lock", ".sequence")
+    )
 
 
 def test_a_publication_whose_pointer_cannot_be_written_leaves_no_version(

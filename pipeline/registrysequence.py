@@ -1,0 +1,133 @@
+"""The registry's publication numbers: each version ``publish`` writes records its place among the
+registry's publications (``sequence`` in its metadata), which orders versions whatever the clock did
+(:func:`pipeline.registryinfo.publication_order`) and names those published without a name.
+
+The last number given is kept in ``<registry>/.sequence``, written (atomically) under the registry's
+lock once the version it numbers is written, so a publication reads one small file and looks at the
+artifacts' modification times, not every version's manifest (some 2 ms a version, under the lock). It
+is recovered from the manifests when it is missing or cannot be read (a registry of an earlier
+release, a restore that left it out), and from the manifests of the artifacts written after it when
+there are some (published by an earlier release during an upgrade, copied in; a copy that kept an
+older time, ``cp -p``, is not seen): so a number is not given twice while the versions that had it are
+there, nor, the file kept, once they are pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import dhag
+from dhag import ArtifactError
+from dhag.atomicwrite import write_atomic
+from pipeline.registrypointer import SUFFIX, VERSION
+
+__all__ = [
+    "SEQUENCE",
+    "highest_sequence",
+    "next_sequence",
+    "record_sequence",
+    "recorded_sequence",
+    "sequence_of",
+]
+
+SEQUENCE = ".sequence"
+
+log = logging.getLogger("pipeline.registry")  # its lines read as the registry's
+
+
+def next_sequence(root: Path) -> int:
+    """The publication number of the next version published into ``root`` (the caller holds the
+    registry's lock, and records it with :func:`record_sequence` once the version is written).
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> next_sequence(root)
+    1
+    >>> record_sequence(root, 41)
+    >>> next_sequence(root)
+    42
+    """
+    recorded = recorded_sequence(root / SEQUENCE)
+    if recorded is None:
+        return highest_sequence(_artifacts(root)) + 1
+    number, written = recorded
+    return max(number, highest_sequence(_artifacts(root, written_after=written))) + 1
+
+
+def record_sequence(root: Path, number: int) -> None:
+    """Record ``number`` as the last given in ``root`` (atomically; an ``OSError`` is raised: the
+    publication it numbers fails with it)."""
+    write_atomic(root / SEQUENCE, f"{number}\n".encode())
+
+
+def recorded_sequence(path: Path) -> tuple[int, float] | None:
+    """The last number given as ``path`` records it, and when it was written (its modification time);
+    None when it is missing, or cannot be read (said: it is recounted)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        written = path.stat().st_mtime
+        number = int(text.strip())
+        if number < 0:
+            raise ValueError(f"a negative number, {number}")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        log.warning(
+            "the registry's publication count %s cannot be read (%s): counted again from the versions' "
+            "manifests, and written again",
+            path,
+            exc.strerror if isinstance(exc, OSError) and exc.strerror else exc,
+        )
+        return None
+    return number, written
+
+
+def highest_sequence(artifacts: Iterable[Path]) -> int:
+    """The highest publication number the manifests of ``artifacts`` record (0 for none); one that
+    cannot be read, or records none (an earlier release's, saved by hand), is passed over.
+
+    >>> highest_sequence([])
+    0
+    """
+    highest = 0
+    for path in artifacts:
+        try:
+            meta = dhag.read_manifest(path).get("metadata")
+        except (ArtifactError, OSError):
+            continue
+        if isinstance(meta, dict) and (number := sequence_of(meta)) is not None:
+            highest = max(highest, number)
+    return highest
+
+
+def sequence_of(meta: dict[str, object]) -> int | None:
+    """The publication number ``meta`` records (None: none, or not a whole number, as saved by hand).
+
+    >>> sequence_of({"sequence": 7}), sequence_of({"sequence": True}), sequence_of({})
+    (7, None, None)
+    """
+    value = meta.get("sequence")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _artifacts(root: Path, *, written_after: float | None = None) -> list[Path]:
+    """The artifacts of ``root``'s versions (a file no version names left out); with ``written_after``,
+    those modified after that time only (one that cannot be looked at is left out): a look at each
+    file's modification time, one listing of the folder, no file read."""
+    found = []
+    with os.scandir(root) as entries:
+        for entry in entries:
+            name = entry.name
+            if not (name.endswith(SUFFIX) and VERSION.fullmatch(name[: -len(SUFFIX)])):
+                continue
+            if written_after is not None:
+                try:
+                    if entry.stat().st_mtime <= written_after:
+                        continue
+                except OSError:
+                    continue
+            found.append(Path(entry.path))
+    return found
