@@ -153,35 +153,6 @@ def _list(root: str, out: TextIO) -> int:
     return 0
 
 
-def _hold(root: str, args: argparse.Namespace, out: TextIO) -> int:
-    from pipeline import promotionhold
-
-    if args.action == "hold":
-        hold, new = promotionhold.place(root, reason=args.reason, operator=args.operator)
-        out.write(f"{hold.line(already=not new)}\n")
-        return 0
-    if (released := promotionhold.release(root)) is None:
-        out.write("no promotion hold in place: nothing to release\n")
-    elif released.error is not None:
-        out.write(f"promotions released: removed the hold file that could not be read ({released.error})\n")
-    else:
-        who = f"{escaped(released.operator)}'s hold of {escaped(released.since)}"
-        out.write(f"promotions released ({who}): the retrainer promotes what its next run accepts\n")
-    return 0
-
-
-def _say_no_hold(root: str, restored: str, err: TextIO) -> None:
-    """After a rollback, say how to stop the retrainer promoting again, unless a hold is in place."""
-    from pipeline import promotionhold
-
-    if promotionhold.read(root) is None:
-        err.write(
-            f"models rollback: note: the retrainer's next run trains from {restored} on the same labels "
-            "and may promote a model like the one rolled back: `dhag-pipeline models hold --reason TEXT` "
-            "stops its promotions until `models release`\n"
-        )
-
-
 def _misnamed(root: str, out: TextIO) -> None:
     """Say which model files of the registry no version names (a copy made by hand, 'v1 copy.dhag'): the
     daemon, promote and prune never see them."""
@@ -315,6 +286,7 @@ def run_models(
     err = sys.stderr if err is None else err
     from dhag.exceptions import DHAGError  # dhag imports torch: only for this command
     from pipeline import registry
+    from pipeline.holdcmd import hold_or_release, say_no_hold
     from pipeline.retention import NO_ROOM, make_room
 
     root = args.registry or settings.model.registry
@@ -343,7 +315,7 @@ def run_models(
         if args.action == "train":
             return _train(root, settings, args, out, err)
         if args.action in ("hold", "release"):
-            return _hold(root, args, out)
+            return hold_or_release(root, args, out)
         if args.action == "prune":
             return _prune(root, settings.retrain.keep_versions if args.keep is None else args.keep, args, out)
         passed: list[registry.PassedOver] = []
@@ -354,7 +326,7 @@ def run_models(
         _say_other_sensors(root, restored, replaced, device, err, "rollback")
         if (said := registry.describe(root, restored).reference_error) is not None:
             err.write(f"models rollback: warning: {restored}: {escaped(said)}\n")
-        _say_no_hold(root, restored, err)
+        say_no_hold(root, restored, err)
         return 0
     except (ModelUnavailableError, LockFileError, DHAGError, ValueError) as exc:  # DHAGError: refused data
         err.write(f"models {args.action}: refused: {exc}\n")
