@@ -153,6 +153,20 @@ def _list(root: str, out: TextIO) -> int:
     return 0
 
 
+def _show(root: str, version: str, out: TextIO, err: TextIO) -> int:
+    """One version's metadata as JSON, with the promotion hold in place (``promotion_hold``, as a run
+    report records it; null: none), said on stderr too, as ``models list`` starts with it."""
+    from pipeline import promotionhold, registry
+
+    info = registry.describe(root, version)
+    hold = promotionhold.read(root)
+    shown = info.as_dict() | {"promotion_hold": None if hold is None else hold.as_dict()}
+    out.write(json.dumps(shown, indent=2, sort_keys=True) + "\n")
+    if hold is not None:
+        err.write(f"models show: {hold.line()}\n")
+    return 0
+
+
 def _misnamed(root: str, out: TextIO) -> None:
     """Say which model files of the registry no version names (a copy made by hand, 'v1 copy.dhag'): the
     daemon, promote and prune never see them."""
@@ -298,9 +312,7 @@ def run_models(
         if args.action == "list":
             return _list(root, out)
         if args.action == "show":
-            info = registry.describe(root, args.version)
-            out.write(json.dumps(info.as_dict(), indent=2, sort_keys=True) + "\n")
-            return 0
+            return _show(root, args.version, out, err)
         if args.action == "promote":
             previous = registry.promote(root, args.version, device=device, other_sensors=args.other_sensors)
             if previous == args.version:
