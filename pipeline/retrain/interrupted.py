@@ -6,8 +6,9 @@ it started), committed before it trains; the run's end, once recorded, clears it
 transaction as its record. The stamp also rides in the candidate's metadata (``retrain_run``, with the
 gate's decision and reasons), so a stamp left in the store names the run that died, and the registry
 says how far it got (:func:`recover`): nothing published, a candidate published (refused by the gate,
-or accepted and killed before its promotion), or one promoted (current, or in the history since); and
-its report, when the kill came before it was written, is written from the version's metadata.
+accepted and held by a promotion hold placed before its publication, or accepted and killed before its
+promotion), or one promoted (current, or in the history since); and its report, when the kill came
+before it was written, is written from the version's metadata.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import dhag
 from dhag import ArtifactError
 from dhag.atomicwrite import write_atomic
+from pipeline import promotionhold
 from pipeline.errors import ModelUnavailableError
 from pipeline.labelstore import LabelStore
 from pipeline.registrypointer import SUFFIX, VERSION, history, read_pointer
@@ -37,6 +39,7 @@ _UNDER_WAY = "run_under_way"  # the stamp's key in the label store's state
 # A candidate is published after its run started: older artifacts are not read (an hour early allows
 # for a shared volume whose clock differs from this host's).
 _SLACK_S = 3600.0
+_ACCEPTED = "no metric worse than the current model's beyond its tolerance"  # as the gate says it
 _NOT_WRITTEN = (
     "the retrainer stopped (killed: SIGKILL, out of memory) before writing this report; written at its "
     "next start from the version's metadata (no data sizes, reference sample or pruning)"
@@ -46,9 +49,10 @@ _NOT_WRITTEN = (
 @dataclass(frozen=True)
 class Interrupted:
     """What the next start found of a run that died unrecorded: ``outcome`` is ``promoted``,
-    ``rejected`` (both: the run's decision stands, its labels used), ``not_promoted`` (accepted by the
-    gate, killed before its promotion) or None (nothing published); ``finished``: when its decision was
-    made (its report's ``finished``, else the candidate's publication), None when it made none."""
+    ``rejected``, ``held`` (all three: the run's decision stands, its labels used), ``not_promoted``
+    (accepted by the gate, killed before its promotion) or None (nothing published); ``finished``: when
+    its decision was made (its report's ``finished``, else the candidate's publication), None when it
+    made none."""
 
     label_id: int
     trigger: str
@@ -102,13 +106,32 @@ def _found(root: Path, stamp: dict[str, Any], found: Interrupted) -> Interrupted
         finished = float(written.get("finished") or path.stat().st_mtime)
         return Interrupted(found.label_id, found.trigger, version, str(written["decision"]), finished)
     run = meta.get(RUN_KEY) or {}
+    finished = path.stat().st_mtime
+    hold = None
     if version == read_pointer(root) or version in history(root):
         outcome = "promoted"  # its promotion follows its publication within seconds
+    elif not run.get("accepted"):
+        outcome = "rejected"
+    elif (hold := _held_before(root, finished)) is not None:
+        outcome = "held"  # its promotion, checked under the registry's lock, found the hold
     else:
-        outcome = "not_promoted" if run.get("accepted") else "rejected"
-    finished = path.stat().st_mtime
-    _write_report(report, version, meta, stamp, outcome, finished)
+        outcome = "not_promoted"
+    _write_report(report, version, meta, stamp, outcome, finished, hold)
     return Interrupted(found.label_id, found.trigger, version, outcome, finished)
+
+
+def _held_before(root: Path, published: float) -> promotionhold.Hold | None:
+    """The promotion hold in place since before the candidate's publication at ``published`` (its
+    file's modification time: when ``models hold`` placed it), which refused the run's promotion; None
+    when there is none, or it was placed since (the run was killed before its promotion). A hold file
+    that cannot be looked at holds, as it holds promotions."""
+    if (hold := promotionhold.read(root)) is None:
+        return None
+    try:
+        placed = hold.path.stat().st_mtime
+    except OSError:
+        return hold
+    return hold if placed <= published else None
 
 
 def _published(root: Path, stamp: dict[str, Any]) -> tuple[str, Path, dict[str, Any]] | None:
@@ -140,19 +163,28 @@ def _report(path: Path) -> dict[str, Any] | None:
 
 
 def _write_report(
-    path: Path, version: str, meta: dict[str, Any], stamp: dict[str, Any], outcome: str, published: float
+    path: Path,
+    version: str,
+    meta: dict[str, Any],
+    stamp: dict[str, Any],
+    outcome: str,
+    published: float,
+    hold: promotionhold.Hold | None = None,
 ) -> None:
     run = meta.get(RUN_KEY) or {}
     validation = meta.get("validation") or {}
-    if outcome == "not_promoted":
+    if hold is not None:  # as the run would have said it (pipeline.retrain.cycle)
+        reasons = [
+            f"the gate accepted it ({_ACCEPTED}), but {hold.line()}; `dhag-pipeline models promote "
+            f"{version}` promotes it"
+        ]
+    elif outcome == "not_promoted":
         reasons = [
             "the gate accepted the candidate, but the retrainer stopped before promoting it: not promoted "
             f"('models promote {version}' promotes it); the next run trains on its labels again"
         ]
     else:
-        reasons = list(run.get("reasons") or []) or [
-            "no metric worse than the current model's beyond its tolerance"
-        ]
+        reasons = list(run.get("reasons") or []) or [_ACCEPTED]
     content = {
         "schema": 1,
         "candidate": version,
@@ -170,6 +202,8 @@ def _write_report(
         "reasons": reasons,
         "after_error": _NOT_WRITTEN,
     }
+    if hold is not None:
+        content["promotion_hold"] = hold.as_dict()
     try:
         write_atomic(path, (json.dumps(content, indent=2, allow_nan=False) + "\n").encode())
     except (OSError, ValueError) as exc:

@@ -47,11 +47,12 @@ class Restored:
 
     def _recover(self) -> None:
         """Record the run the last process died in before recording it, as far as it got
-        (:func:`~pipeline.retrain.interrupted.recover`): a decision made (promoted, or refused) is
-        recorded as :meth:`_finish_run` would have, its labels used; a candidate accepted but not promoted,
-        or nothing published, is recorded as failed (killed before its decision), its labels new for the
-        next run. Counted in ``dhag_retrain_runs_total`` after its record is committed (the stamp goes
-        with it, so a later start counts it no more), by :meth:`_count_recovered`."""
+        (:func:`~pipeline.retrain.interrupted.recover`): a decision made (promoted, refused, or held by a
+        promotion hold) is recorded as :meth:`_finish_run` would have, its labels used; a candidate
+        accepted but not promoted, or nothing published, is recorded as failed (killed before its
+        decision), its labels new for the next run. Counted in ``dhag_retrain_runs_total`` after its
+        record is committed (the stamp goes with it, so a later start counts it no more), by
+        :meth:`_count_recovered`."""
         self._recovered = None
         found = interrupted.recover(self.store, self.settings.model.registry)
         if found is None:
