@@ -74,7 +74,21 @@ def _produce_all(bootstrap: str, topic: str, n: int) -> None:
     producer.close(timeout=10)
 
 
-def _raw_consume_rps(bootstrap: str, topic: str, n: int, settings: Settings) -> float:
+def _rate(first: tuple[float, int], last: tuple[float, int]) -> float | None:
+    """Records per second between two ``(time, records so far)`` points: those that came after the
+    first batch (or commit), over the time they took. None when the first already held every record:
+    one poll's microseconds (or nothing at all) measure no rate.
+
+    >>> _rate((10.0, 5000), (12.0, 25000))
+    10000.0
+    >>> _rate((10.0, 3000), (10.2, 3000)) is None
+    True
+    """
+    records, seconds = last[1] - first[1], last[0] - first[0]
+    return records / seconds if records > 0 and seconds > 0 else None
+
+
+def _raw_consume_rps(bootstrap: str, topic: str, n: int, settings: Settings) -> float | None:
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -86,15 +100,15 @@ def _raw_consume_rps(bootstrap: str, topic: str, n: int, settings: Settings) -> 
     try:
         consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
         consumer.seek_to_beginning()
-        seen, started = 0, None
+        seen, first = 0, None
         deadline = time.monotonic() + 600
         while seen < n and time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=500, max_records=settings.kafka.batch_size)
-            if batch and started is None:
-                started = time.perf_counter()
             seen += sum(len(v) for v in batch.values())
-        assert started is not None and seen >= n, f"read {seen} of {n} records"
-        return n / (time.perf_counter() - started)
+            if seen and first is None:
+                first = (time.perf_counter(), seen)
+        assert first is not None and seen >= n, f"read {seen} of {n} records"
+        return _rate(first, (time.perf_counter(), seen))
     finally:
         consumer.close()
 
@@ -139,7 +153,7 @@ def _stop(proc: subprocess.Popen) -> float:
     return rss_mb
 
 
-def _pipeline_rps(bootstrap: str, registry: Path, topic: str, n: int) -> tuple[float, float]:
+def _pipeline_rps(bootstrap: str, registry: Path, topic: str, n: int) -> tuple[float | None, float]:
     group = f"bench-{topic}"
     proc = _start_daemon(bootstrap, registry, topic, group, None)
     try:
@@ -148,11 +162,12 @@ def _pipeline_rps(bootstrap: str, registry: Path, topic: str, n: int) -> tuple[f
         done = 0
         while done < n and time.monotonic() < deadline and proc.poll() is None:
             done = _committed(bootstrap, group, topic)
+            seen = (time.perf_counter(), done)
             if done and first is None:
-                first = (time.perf_counter(), done)
+                first = seen
             time.sleep(0.05)
         assert first is not None and done >= n, f"the daemon committed {done} of {n} records"
-        rps = (n - first[1]) / (time.perf_counter() - first[0])
+        rps = _rate(first, seen)
     finally:
         rss = _stop(proc)
     return rps, rss
@@ -264,13 +279,23 @@ def run_bench(settings: Settings, *, records: int, rate: int, duration: float, o
         rps, rss_tput = _pipeline_rps(bs, registry, "bench-tput", records)
         log.warning("measuring latency at %d records/s for %.0f s", rate, duration)
         latency = _latency(bs, registry, "bench-lat", rate, duration)
+    if raw is None or rps is None:
+        log.warning(
+            "--records %d measured no throughput (null): %s took all of them in its first batch "
+            "(kafka.batch_size %d); give --records many times that, as the default 200,000 does",
+            records,
+            " and ".join(
+                who for who, rate in (("the bare consumer", raw), ("the daemon", rps)) if rate is None
+            ),
+            settings.kafka.batch_size,
+        )
     result = {
         "records": records,
         "partitions": partitions,
         "sensors": N_SENSORS,
-        "raw_consume_rps": round(raw),
-        "pipeline_rps": round(rps),
-        "ratio": round(rps / raw, 3),
+        "raw_consume_rps": None if raw is None else round(raw),
+        "pipeline_rps": None if rps is None else round(rps),
+        "ratio": None if raw is None or rps is None else round(rps / raw, 3),
         "latency_ms": latency["produce_to_scored_ms"],
         "alert_latency_ms": latency["produce_to_alert_ms"],
         "latency_run": {k: v for k, v in latency.items() if k != "rss_mb"},
