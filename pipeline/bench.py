@@ -226,20 +226,21 @@ def _latency(bootstrap: str, registry: Path, topic: str, rate: int, duration: fl
         deadline = time.monotonic() + 120
         while not _read_all(bootstrap, scores_topic, 1, timeout_s=1) and time.monotonic() < deadline:
             time.sleep(0.2)
+        # The warm-up's records waited for the daemon to join its group: only those offered from here
+        # on (their ts is when they were produced) are measured.
+        started = time.time()
         sent = _offer_load(bootstrap, topic, rate, duration)
         scores = _read_all(bootstrap, scores_topic, sent + 100)
     finally:
         rss = _stop(proc)
-    alerts = _read_all(bootstrap, f"{topic}-alerts", 1, timeout_s=10)
-    measured = [orjson.loads(m.value) for m in scores]
-    measured = [m for m in measured if m["ts"] > time.time() - duration - 600]
+    alerts = [
+        orjson.loads(m.value) | {"_sent_ms": m.timestamp}
+        for m in _read_all(bootstrap, f"{topic}-alerts", 1, timeout_s=10)
+    ]
+    measured = [m for m in (orjson.loads(m.value) for m in scores) if m["ts"] >= started]
     score_ms = np.array([1000 * (m["scored_at"] - m["ts"]) for m in measured])
     alert_ms = np.array(
-        [
-            m.timestamp - 1000 * orjson.loads(m.value)["ts"]
-            for m in alerts
-            if orjson.loads(m.value)["state"] == "open"
-        ]
+        [a["_sent_ms"] - 1000 * a["ts"] for a in alerts if a["state"] == "open" and a["ts"] >= started]
     )
 
     def pct(a: np.ndarray) -> dict[str, float | None]:
