@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.bench import _train
+from pipeline.bench import _rate, _train
 from pipeline.benchio import emit
 from pipeline.broker import EmbeddedBroker, die_with_parent, free_port
 from pipeline.config import Settings, child_environment
@@ -82,11 +82,19 @@ def _scale_run(
         if start is None or done < records:
             raise RuntimeError(f"{replicas} daemon(s) committed {done} of {records} records")
         elapsed = time.perf_counter() - start[0]
+        rate = _rate(start, (start[0] + elapsed, records))
+        if rate is None:
+            log.warning(
+                "scale: %d daemon(s) had committed all %d records by the time each held partitions: "
+                "no rate measured (null); give --records many times kafka.batch_size",
+                replicas,
+                records,
+            )
         return {
             "replicas": replicas,
             "records_after_all_assigned": records - start[1],
             "seconds": round(elapsed, 2),
-            "rps": round((records - start[1]) / elapsed) if elapsed > 0 else None,
+            "rps": None if rate is None else round(rate),
         }
     finally:
         for p in procs:
@@ -122,12 +130,13 @@ def run_scale_bench(settings: Settings, *, records: int, replicas: int, out: Pat
             _produce_all(bs, topic, records)
             runs.append(_scale_run(bs, registry, topic, records, k, work))
             log.warning("scale %s", json.dumps(runs[-1]))
-    base = runs[0]["rps"] or 1
+    base = runs[0]["rps"]
     result = {
         "records": records,
         "partitions": 6,
         "runs": runs,
-        "speedup": [round((r["rps"] or 0) / base, 2) for r in runs],
+        # Against one daemon's rate; null where either run measured none.
+        "speedup": [None if not base or r["rps"] is None else round(r["rps"] / base, 2) for r in runs],
         "cpus": os.cpu_count(),
     }
     emit(result, out)

@@ -1,0 +1,80 @@
+"""``dhag-pipeline bench scale``: a run whose daemons had committed every record by the time each held
+partitions measured no rate; it says ``null`` (and no speedup against it), not 0 records/s."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pipeline import bench, scalebench
+from pipeline.config import Settings
+
+
+def _daemons(monkeypatch: pytest.MonkeyPatch, commits: list[int]) -> None:
+    counts = iter(commits)
+    now = [0.0]
+
+    def committed(*args: object) -> int:
+        now[0] += 1.0
+        return next(counts, commits[-1])
+
+    monkeypatch.setattr(bench, "_committed", committed)
+
+    def perf_counter() -> float:  # a reading of the clock takes a millisecond
+        now[0] += 0.001
+        return now[0]
+
+    monkeypatch.setattr(scalebench.time, "perf_counter", perf_counter)
+    monkeypatch.setattr(scalebench.time, "sleep", lambda s: None)
+    monkeypatch.setattr(scalebench, "free_port", lambda: 1)
+    monkeypatch.setattr(scalebench, "_assigned", lambda port: 2.0)
+    daemon = SimpleNamespace(poll=lambda: None, terminate=lambda: None)
+    monkeypatch.setattr(scalebench, "subprocess", SimpleNamespace(Popen=lambda *a, **kw: daemon, DEVNULL=-3))
+    monkeypatch.setattr(scalebench, "stop_process", lambda proc, grace: None)
+
+
+def test_a_run_whose_records_were_all_committed_once_assigned_measured_no_rate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _daemons(monkeypatch, [3000, 3000])
+    run = scalebench._scale_run("b", tmp_path, "scale-1", 3000, 1, tmp_path)
+    assert run["rps"] is None
+
+
+def test_a_run_counts_the_records_committed_once_every_daemon_holds_partitions(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _daemons(monkeypatch, [1000, 2000, 3000])
+    run = scalebench._scale_run("b", tmp_path, "scale-1", 3000, 1, tmp_path)
+    assert run["rps"] == pytest.approx(1000, rel=0.01) and run["records_after_all_assigned"] == 2000
+
+
+def test_no_speedup_is_given_against_a_run_that_measured_no_rate(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    class _Broker:
+        bootstrap_servers = "127.0.0.1:1"
+
+        def __enter__(self) -> _Broker:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    rates = iter([None, 900])
+
+    def scale_run(bs: str, registry: Path, topic: str, records: int, k: int, work: Path) -> dict[str, Any]:
+        return {"replicas": k, "records_after_all_assigned": 0, "seconds": 1.0, "rps": next(rates)}
+
+    monkeypatch.setattr(scalebench, "EmbeddedBroker", _Broker)
+    monkeypatch.setattr(scalebench, "_train", lambda registry: None)
+    monkeypatch.setattr(scalebench, "ensure_topics", lambda *a, **kw: None)
+    monkeypatch.setattr(bench, "_produce_all", lambda *a: None)
+    monkeypatch.setattr(scalebench, "_scale_run", scale_run)
+    assert scalebench.run_scale_bench(Settings(), records=3000, replicas=2, out=None) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["speedup"] == [None, None]
