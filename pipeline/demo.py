@@ -322,7 +322,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             code = EXIT_FORCED
     daemon, retrainer, console = parts.daemon, parts.retrainer, parts.console
     daemon_code, retrainer_code = parts.daemon_code, parts.retrainer_code
-    code = code or daemon_code or retrainer_code
+    code = code or daemon_code or retrainer_code or 0
     children = (daemon.pid if daemon else None, retrainer.pid if retrainer else None, broker_pid)
     result = (console.summary(stats) if console is not None else {}) | {
         "model_at_start": version,

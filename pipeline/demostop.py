@@ -33,7 +33,7 @@ KILL_WAIT_S = 5.0  # a killed child's exit, waited for
 
 @dataclass
 class DemoParts:
-    """What a demo started (None: not started), and its exit codes once stopped."""
+    """What a demo started (None: not started), and its exit codes once stopped (None: never started)."""
 
     store_dir: Path
     broker: EmbeddedBroker | None = None
@@ -42,8 +42,8 @@ class DemoParts:
     producer: KafkaProducer | None = None
     simulator: threading.Thread | None = None
     console: DemoConsole | None = None
-    daemon_code: int = 0
-    retrainer_code: int = 0
+    daemon_code: int | None = None
+    retrainer_code: int | None = None
 
     def stop_in_order(self, grace_s: float) -> None:
         """The simulated plant first (it waits up to :data:`STREAM_FLUSH_S` for its last records), the
