@@ -8,7 +8,9 @@ day, one trained on three days 0.3 with the same detection (``docs/plant-bench.m
 
 What counts is the operation seen, not the span between the first and last row: a history of a week
 sampled for an hour a day shows seven hours. So an asset's *hours covered* are the clock hours
-(``t // 3600``) holding at least one of its complete rows.
+(``t // 3600``) holding at least one of its complete rows, but never more than its rows span (the first
+to the last, and one interval between rows more): six hours of rows that do not start on the hour touch
+seven clock hours, and cover six.
 """
 
 from __future__ import annotations
@@ -31,24 +33,32 @@ class Coverage:
     fewest first)."""
 
     median_hours: float
-    fewest: list[tuple[str, int]]
+    fewest: list[tuple[str, float]]
+
+
+def _covered(t: np.ndarray) -> float:
+    """One asset's hours covered: the clock hours its rows fall in, at most the hours they span (first
+    to last row, and the median interval between rows once more: the last row's own), to a tenth."""
+    t = np.unique(t)
+    touched = np.unique(np.floor(t / 3600)).size
+    step = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+    return round(min(float(touched), (float(t[-1] - t[0]) + step) / 3600), 1)
 
 
 def coverage(history: pd.DataFrame) -> Coverage:
-    """The clock hours each asset's rows fall in (``asset_id`` and ``t`` in epoch seconds).
+    """The hours each asset's rows cover (``asset_id`` and ``t`` in epoch seconds).
 
     >>> frame = pd.DataFrame({"asset_id": ["a"] * 4 + ["b"] * 2, "t": [0, 1800, 3600, 7200, 0, 86_400 * 3]})
     >>> coverage(frame)
-    Coverage(median_hours=2.5, fewest=[('b', 2), ('a', 3)])
+    Coverage(median_hours=2.25, fewest=[('b', 2.0), ('a', 2.5)])
+    >>> six = pd.DataFrame({"asset_id": "p", "t": np.arange(30, 6 * 3600 + 1, 30.0)})  # 30 s ... 6 h
+    >>> coverage(six).median_hours
+    6.0
     """
-    hours = (
-        pd.DataFrame({"asset_id": history["asset_id"].to_numpy(), "hour": np.floor(history["t"] / 3600)})
-        .drop_duplicates()
-        .groupby("asset_id", sort=True)
-        .size()
-    )
-    ordered = sorted(((str(a), int(n)) for a, n in hours.items()), key=lambda pair: (pair[1], pair[0]))
-    return Coverage(float(np.median(hours.to_numpy())), ordered)
+    t = history["t"].to_numpy(dtype=float)
+    hours = {str(a): _covered(t[rows]) for a, rows in history.groupby("asset_id", sort=True).indices.items()}
+    ordered = sorted(hours.items(), key=lambda pair: (pair[1], pair[0]))
+    return Coverage(float(np.median(list(hours.values()))), ordered)
 
 
 def coverage_note(history: pd.DataFrame, advised: int = ADVISED_HOURS) -> str | None:
@@ -68,7 +78,7 @@ def coverage_note(history: pd.DataFrame, advised: int = ADVISED_HOURS) -> str | 
     seen = coverage(history)
     if seen.median_hours >= advised:
         return None
-    fewest = ", ".join(f"{asset} {hours}" for asset, hours in seen.fewest[:3])
+    fewest = ", ".join(f"{asset} {hours:g}" for asset, hours in seen.fewest[:3])
     return (
         f"the history covers {seen.median_hours:g} hours of operation of the median asset (the fewest: "
         f"{fewest}): a model trained "

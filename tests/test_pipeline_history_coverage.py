@@ -75,3 +75,20 @@ def test_the_assets_covering_fewest_hours_are_named(tmp_path: Path, capsys, trai
     both = both[(both["asset_id"] == first) | (both["t"] - T0 < 30 * 3600)]
     said = [line for line in _err(tmp_path, both, capsys) if line.startswith(ADVICE)]
     assert len(said) == 1 and f"the fewest: {first} 5," in said[0], said
+
+
+@pytest.mark.parametrize(
+    ("start_s", "seconds", "hours"),
+    [
+        (30, 6 * 3600 + 30, "6"),  # as `simulate --history --hours 6` writes it: t = 30 ... 21600
+        (15 * 60, 24 * 3600 + 15 * 60, "24"),  # a day's export from 00:15 to 00:14:30 the next day
+    ],
+)
+def test_hours_covered_are_not_more_than_the_rows_span(
+    tmp_path: Path, capsys, trained, start_s: int, seconds: int, hours: str
+) -> None:
+    # Before: the clock hours touched, so 6 hours of rows that do not start on the hour said 7.
+    frame = _history(seconds, 30)
+    frame = frame[frame["t"] - T0 >= start_s]
+    said = [line for line in _err(tmp_path, frame, capsys) if line.startswith(ADVICE)]
+    assert len(said) == 1 and f"covers {hours} hours of operation" in said[0], said
