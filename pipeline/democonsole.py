@@ -30,7 +30,8 @@ RATE_WINDOW_S = 10.0
 
 
 class RateMeter:
-    """The rate of a growing counter over (at least) the last ``window_s`` seconds of samples.
+    """The rate of a growing counter over (at least) the last ``window_s`` seconds of samples (None until
+    two samples some time apart).
 
     Example
     -------
@@ -44,7 +45,7 @@ class RateMeter:
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
         self.samples: deque[tuple[float, float]] = deque()
-        self.rate = 0.0
+        self.rate: float | None = None
 
     def add(self, t: float, total: float) -> None:
         self.samples.append((t, total))
@@ -127,7 +128,7 @@ class DemoConsole:
                 self.consumer.close()
                 raise
         self.scored = RateMeter(RATE_WINDOW_S)
-        self.lag = 0.0
+        self.lag: float | None = None  # None until the daemon's metrics answer
 
     def poll(self) -> None:
         """Read the alerts and truth come since, let the operator answer what is due, scrape the metrics;
@@ -161,8 +162,10 @@ class DemoConsole:
         board, now = self.board, time.time()
         precision, recall = board.precision(), board.recall(now=now)
         fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+        rate = "-" if self.scored.rate is None else f"{self.scored.rate:.0f}"
+        lag = "-" if self.lag is None else f"{self.lag:.0f}"
         self.out.write(
-            f"[{elapsed:5.0f} s] {self.scored.rate:6.0f} records/s scored, lag {self.lag:.0f} | plant "
+            f"[{elapsed:5.0f} s] {rate:>6} records/s scored, lag {lag} | plant "
             f"{stats.sim_seconds / 60:.0f} sim-min, faults {len(board.faults)} "
             f"({len(board.active_faults(now))} active) | alerts {len(board.alerts)} "
             f"({len(board.open_alerts())} open) | precision {fmt(precision)} recall {fmt(recall)}\n"

@@ -1,0 +1,65 @@
+"""The demo's screen says ``-`` for the records scored a second and the lag until its daemon's metrics
+have answered (twice, for a rate), as it says ``model in use -``: a daemon still loading its model has
+scored nothing and reports no lag, which ``0 records/s scored, lag 0`` told as an idle daemon with
+nothing waiting."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+from pipeline import democonsole
+from pipeline.config import Settings
+from pipeline.simulator.stream import StreamStats
+
+
+class _Reader:
+    def __init__(self, **options: Any) -> None:
+        pass
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0}
+
+    def assign(self, parts: Any) -> None:
+        pass
+
+    def seek_to_beginning(self) -> None:
+        pass
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_screen_says_dash_until_the_daemon_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(democonsole, "KafkaConsumer", _Reader)
+    answers: list[dict[str, Any]] = [{}, {"processed": 0.0, "lag": 700.0, "version": "v1"}]
+    answers.append({"processed": 500.0, "lag": 200.0, "version": "v1"})
+    monkeypatch.setattr(democonsole, "scrape", lambda port, host: answers.pop(0))
+    clock = iter([100.0, 105.0])
+    monkeypatch.setattr(democonsole.time, "monotonic", lambda: next(clock))
+    out = io.StringIO()
+    console = democonsole.DemoConsole("127.0.0.1:1", Settings(), 9108, out)
+    lines = []
+    for _ in range(3):
+        console.poll()
+        console.print_summary(5.0, StreamStats())
+        lines.append(out.getvalue().splitlines()[-1])
+        out.truncate(0)
+        out.seek(0)
+    assert "     - records/s scored, lag - |" in lines[0], lines[0]
+    assert "     - records/s scored, lag 700 |" in lines[1], lines[1]  # one answer: no rate yet
+    assert "   100 records/s scored, lag 200 |" in lines[2], lines[2]
+
+
+def test_a_rate_meter_has_no_rate_before_two_samples() -> None:
+    meter = democonsole.RateMeter(10.0)
+    assert meter.rate is None
+    meter.add(0.0, 50.0)
+    assert meter.rate is None
+    meter.add(2.0, 150.0)
+    assert meter.rate == 50.0
