@@ -62,7 +62,11 @@ def _parser() -> argparse.ArgumentParser:
         "files, CUDA devices and the registry's model run and retrain need, but does not reach Kafka",
     )
     check.add_argument("--config", help=help_config)
-    models = sub.add_parser("models", help="the model registry: list, show V, promote V, rollback, prune")
+    models = sub.add_parser(
+        "models",
+        help="the model registry: list, show V, promote V, rollback, hold, release, prune; "
+        "train HISTORY: the first model",
+    )
     add_models_arguments(models, help_config)
     bench = sub.add_parser(
         "bench", help="throughput and latency on a fresh embedded broker; `bench plant`: detection quality"
