@@ -22,6 +22,13 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _replicas(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 6:  # the scale bench's topic has 6 partitions: a seventh daemon would idle
+        raise argparse.ArgumentTypeError(f"must be from 1 to 6 (one partition each of its 6), got {value}")
+    return value
+
+
 def _seed(text: str) -> int:
     value = int(text)
     if not 0 <= value <= MAX_SEED:  # DHAG's random_state, which refused it only once a model trained
@@ -165,7 +172,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
         "--interval", type=_positive, default=60.0, help="soak: seconds between samples (default 60)"
     )
     bench.add_argument(
-        "--replicas", type=_at_least_one, default=3, help="scale: the most daemons in the group (default 3)"
+        "--replicas", type=_replicas, default=3, help="scale: the most daemons in the group (default 3)"
     )
     days = "drift: simulated days per scenario (default 7; more than 2: the shifts begin on day 2)"
     bench.add_argument("--days", type=_more_than_two, default=7.0, help=days)

@@ -78,3 +78,18 @@ def test_no_speedup_is_given_against_a_run_that_measured_no_rate(
     assert scalebench.run_scale_bench(Settings(), records=3000, replicas=2, out=None) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["speedup"] == [None, None]
+
+
+def test_more_replicas_than_partitions_is_refused_by_the_parser_naming_only_that(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Before: 'bench scale: --records must be positive and --replicas between 1 and 6', of a --records
+    # left at its default.
+    from pipeline.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "scale", "--replicas", "7"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --replicas: must be from 1 to 6 (one partition each of its 6), got 7" in err
+    assert "--records" not in err.splitlines()[-1]
