@@ -178,6 +178,7 @@ class DemoConsole:
         if self.operator is not None:
             stats = self.operator.stats
             runs = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.runs.items()) if n) or "none yet"
+            runs = runs if self.retrainer_port is not None else "off (--no-retrain)"
             by_model = "; ".join(
                 f"{shown_name(version)}: {fmt(row['precision'])} of {row['alerts']}"
                 for version, row in self.by_model().items()

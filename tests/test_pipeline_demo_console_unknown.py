@@ -63,3 +63,21 @@ def test_a_rate_meter_has_no_rate_before_two_samples() -> None:
     assert meter.rate is None
     meter.add(2.0, 150.0)
     assert meter.rate == 50.0
+
+
+def test_a_demo_without_its_retrainer_says_so_not_none_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: 'demo --no-retrain' printed 'retraining runs: none yet' every 5 s, as if runs were to come.
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(democonsole, "KafkaConsumer", _Reader)
+    stats = SimpleNamespace(total=0, anomaly=0, normal=0, wrong=0)
+    operator: Any = SimpleNamespace(stats=stats)
+    lines = {}
+    for port in (None, 9110):
+        out = io.StringIO()
+        console = democonsole.DemoConsole("127.0.0.1:1", Settings(), 9108, out, operator=operator)
+        console.retrainer_port = port
+        console.print_summary(5.0, StreamStats())
+        lines[port] = out.getvalue()
+    assert "retraining runs: off (--no-retrain)" in lines[None], lines[None]
+    assert "retraining runs: none yet" in lines[9110], lines[9110]
