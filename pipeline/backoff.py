@@ -40,7 +40,8 @@ class ThrottledLog:
     """Log a recurring failure at most once per ``interval_s`` per key, counting the ones held back.
 
     The count is said with the key's next line, or by :meth:`flush` once the interval has passed
-    without one (every log's: :meth:`flush_all`, which the daemon calls as it turns and as it stops).
+    without one (every log's: :meth:`flush_all`, which the daemon and the retrainer call as they turn
+    and as they stop).
 
     Example
     -------

@@ -30,6 +30,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
+from pipeline.backoff import ThrottledLog
 from pipeline.brokerlink import rewind
 from pipeline.cli import EXIT_MODEL
 from pipeline.config import Settings
@@ -306,6 +307,7 @@ class Retrainer(Intake, Runs, RegistryWatch, ModelWatch, Restored, Probed, Refus
     def _poll(self, consumer: KafkaConsumer, producer: KafkaProducer) -> int:
         """One poll, handled, flushed, stored and committed; returns how many records it held."""
         self._beat = time.monotonic()
+        ThrottledLog.flush_all()  # the held-back counts whose window passed without a later line
         if self._parts_checked is not None and self.monotonic() - self._parts_checked >= _PARTITION_CHECK_S:
             self._parts = self._assign(consumer)
         batch = consumer.poll(timeout_ms=self.settings.kafka.poll_timeout_ms)
