@@ -26,6 +26,7 @@ import numpy as np
 from prometheus_client import Counter, Gauge
 
 from pipeline.records import ParsedBatch
+from pipeline.tablefit import TableFit
 
 __all__ = ["WINDOW_S", "ClockOffsets", "newest_offsets", "reading_offsets"]
 
@@ -160,6 +161,8 @@ class ClockOffsets:
         self._windows: dict[str, tuple[Any, list[float]]] = {}
         # The assets not listed with a series: asset -> (its partition, when it was last read).
         self._apart: dict[str, tuple[tuple[str, int], float]] = {}
+        # Both rebuilt once a burst of asset ids has left them (pipeline.tablefit).
+        self._windows_fit, self._apart_fit = TableFit(), TableFit()
 
     def apart_besides(self, asset: str) -> int:
         """How many assets other than ``asset`` have an offset series and are not listed (at most)."""
@@ -226,15 +229,22 @@ class ClockOffsets:
     def expire(self, *, before: float = -math.inf, partitions: Container[tuple[str, int]] = ()) -> None:
         """Drop the series of the assets not listed that were last read at ``before`` or earlier (an
         asset silent for ``alerts.quiet_s``), or whose partition is among ``partitions`` (revoked)."""
+        self._apart_fit.note(self._apart)
+        gone = []
         for asset, (tp, seen) in list(self._apart.items()):
             if asset in self.listed:
                 del self._apart[asset]
             elif seen <= before or tp in partitions:
-                self.forget([asset])
+                gone.append(asset)
+        self.forget(gone)
 
     def forget(self, assets: Iterable[str]) -> None:
         """Drop the series and windows of ``assets``."""
+        self._apart_fit.note(self._apart)
+        self._windows_fit.note(self._windows)
         for asset in assets:
             self._apart.pop(asset, None)
             if self._windows.pop(asset, None) is not None:
                 self.gauge.remove(asset)
+        self._apart = self._apart_fit.fit(self._apart)
+        self._windows = self._windows_fit.fit(self._windows)

@@ -48,3 +48,25 @@ def test_the_assets_a_partition_remembers_are_held_in_a_table_that_shrinks_again
     proc.sweep(now=70.0)  # the burst is forgotten: silent for 60 s
     assert proc._assets[("in", 0)] == {"pump-1"}
     assert sys.getsizeof(proc._assets[("in", 0)]) < SMALL
+
+
+def test_the_clock_offsets_of_a_burst_of_assets_are_held_in_tables_that_shrink_again() -> None:
+    from prometheus_client import Gauge
+
+    from pipeline.clockoffset import ClockOffsets
+
+    gauge = Gauge("offset_seconds", "Offset.", ["asset"], registry=CollectorRegistry())
+    listed: set[str] = set()
+    offsets = ClockOffsets(gauge, listed=listed, limit=10_000)
+    listed.update(["pump-1", *(f"made-up-{i}" for i in range(5000))])
+    offsets.update(dict.fromkeys(listed, -1.0), now=0.0)
+    # Only dead letters dated hours ahead: each asset's offset series is all that names it.
+    offsets.update({}, now=0.0, ahead={f"fast-{i}": (7200.0, ("in", 0)) for i in range(4000)})
+    assert len(offsets._windows) == 9001 and len(offsets._apart) == 4000
+    offsets.update({}, now=30.0, ahead={"fast-0": (7200.0, ("in", 0))})
+    offsets.expire(before=10.0)  # the silent ones go
+    assert list(offsets._apart) == ["fast-0"] and sys.getsizeof(offsets._apart) < SMALL
+    gone = {f"made-up-{i}" for i in range(5000)}
+    offsets.forget(gone)
+    listed -= gone
+    assert set(offsets._windows) == {"pump-1", "fast-0"} and sys.getsizeof(offsets._windows) < SMALL
