@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from pipeline.handover import HandOver
 from pipeline.heldcounts import HeldCounts
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
 from pipeline.metrics import PipelineMetrics
+from pipeline.ownership import Ownership
 from pipeline.readingtimes import ReadingTimes
 from pipeline.records import SCORING_ERROR, KafkaTime, RecordParser, dlq_detail, dlq_value
 from pipeline.trackers import Trackers
@@ -41,7 +42,7 @@ LOG_INTERVAL_S = 60.0  # each recurring condition below logs at most once in thi
 Savepoint = tuple[dict[tuple[str, int], int], int, tuple[tuple[tuple[int, int], ...], int, int]]
 
 
-class BatchProcessor(HandOver):
+class BatchProcessor(HandOver, Ownership):
     """Decode, validate, score and track alerts for polled records of the input topic.
 
     The model in use is one :class:`~pipeline.hotswap.ActiveModel` (``active``); :meth:`swap_model`
@@ -49,7 +50,8 @@ class BatchProcessor(HandOver):
     batch is scored, thresholded and reported by the same model. Alert state survives a swap: an open
     episode stays open under its ``alert_id`` and the hysteresis windows keep their history, while every
     later score, alert event and metric carries the new model's version and threshold. An episode
-    whose asset's readings moved to another partition is handed over (:mod:`pipeline.handover`).
+    whose asset's readings moved to another partition is handed over (:mod:`pipeline.handover`); the
+    state of partitions taken away and given follows them (:mod:`pipeline.ownership`).
     """
 
     def __init__(self, settings: Settings, model: DHAG, model_version: str, metrics: PipelineMetrics) -> None:
@@ -146,35 +148,6 @@ class BatchProcessor(HandOver):
             "model %s replaced %s (threshold %.4f -> %.4f); open alerts stay open",
             *(candidate.version, previous.version, previous.threshold, candidate.threshold),
         )
-
-    # -- partition ownership ---------------------------------------------------------------------
-    def drop_partitions(self, partitions: Sequence[tuple[str, int]]) -> None:
-        """Forget alert state of partitions this consumer no longer owns; their assets start fresh."""
-        for tp in partitions:
-            self.trackers.pop(tp, None)
-            self.metrics.forget_assets(self._assets.pop(tp, set()))
-            self._asset_fits.pop(tp, None)
-        self.metrics.clock_offsets.expire(partitions=partitions)
-
-    def carry_over(
-        self,
-        tp: tuple[str, int],
-        episodes: Sequence[Transition],
-        now: float,
-        replayed: Mapping[str, tuple[int, float]],
-    ) -> int:
-        """Carry on open ``episodes`` of an earlier owner of partition ``tp``, and take the records of
-        each ``replayed`` asset up to its offset and record time as accounted for by a resolved one
-        (:mod:`pipeline.carryover`); returns how many episodes (an asset with state here keeps it)."""
-        tracker = self.trackers.of(tp)
-        carried = [e for e in episodes if tracker.adopt(e, now=now)]
-        for asset_id, (offset, ts) in replayed.items():
-            tracker.replayed(asset_id, offset, ts=ts, now=now)
-        for episode in carried:  # remembered listed or not: an unlisted one counts while anomalous
-            if self.metrics.set_asset(episode.asset_id, score=episode.score, anomalous=True):
-                self.metrics.set_suspect(episode.asset_id, first_suspect(episode.context, self.active.inputs))
-            self._assets.setdefault(tp, set()).add(episode.asset_id)
-        return len(carried)
 
     # -- the batch -------------------------------------------------------------------------------
     def process(
