@@ -69,6 +69,19 @@ class AssetRoom:
         self._refused += 1
         return False
 
+    def space(self) -> int | None:
+        """How many more assets may have alert state, the assets without an open alert evicted for them
+        (None: no limit)."""
+        if self.limit is None:
+            return None
+        trackers = list(self._trackers())
+        held = sum(len(tracker) for tracker in trackers)
+        return self.limit - held + sum(1 for tracker in trackers for _ in tracker.idle())
+
+    def refuse(self, count: int) -> None:
+        """Count ``count`` assets refused alert state (:meth:`take_counts`) that did not ask :meth:`admit`."""
+        self._refused += count
+
     def take_counts(self) -> tuple[int, int]:
         """The assets evicted and the new ones refused state since the last call."""
         counts = self._evicted, self._refused

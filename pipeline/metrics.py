@@ -117,8 +117,8 @@ class PipelineMetrics(AssetMetrics):
         )
         self.alert_states_refused = Counter(
             "dhag_alert_states_refused",
-            "Readings of assets given no alert state: alerts.max_assets assets held, each with an open "
-            "alert (scored, but opening no alert).",
+            "Readings of assets given no alert state, and open episodes not carried over from the alerts "
+            "topic: alerts.max_assets assets held, each with an open alert (scored, but opening no alert).",
             registry=r,
         )
         self.alerts_carried_over = Counter(

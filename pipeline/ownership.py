@@ -1,9 +1,18 @@
 """The :class:`~pipeline.processing.BatchProcessor`'s half that follows partition ownership: the alert
 state and per-asset series of partitions taken away are forgotten, and the open episodes of partitions
-that came without their state are carried on (:mod:`pipeline.carryover`)."""
+that came without their state are carried on (:mod:`pipeline.carryover`).
+
+Carried episodes hold alert state as any asset does, within ``alerts.max_assets``
+(:mod:`pipeline.alertroom`): after a flood of made-up asset ids, the alerts topic may hold more open
+episodes than the cap (opened under several replicas, or a cap since lowered, or left open by a
+carry-over read that failed). The newest opened are carried on first, assets without an open alert
+evicted for them; those left over are refused, counted (``dhag_alert_states_refused_total``) and said,
+and stay open on the topic.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -11,6 +20,7 @@ from pipeline.alertevents import first_suspect
 from pipeline.alerts import Transition
 
 if TYPE_CHECKING:
+    from pipeline.heldcounts import HeldCounts
     from pipeline.hotswap import ActiveModel
     from pipeline.metrics import PipelineMetrics
     from pipeline.tablefit import TableFit
@@ -18,11 +28,14 @@ if TYPE_CHECKING:
 
 __all__ = ["Ownership"]
 
+log = logging.getLogger(__name__)
+
 
 class Ownership:
     """Partitions taken away and given (mixed into :class:`~pipeline.processing.BatchProcessor`)."""
 
     metrics: PipelineMetrics
+    counts: HeldCounts
     trackers: Trackers
     active: ActiveModel
     _assets: dict[tuple[str, int], set[str]]
@@ -45,11 +58,34 @@ class Ownership:
     ) -> int:
         """Carry on open ``episodes`` of an earlier owner of partition ``tp``, and take the records of
         each ``replayed`` asset up to its offset and record time as accounted for by a resolved one
-        (:mod:`pipeline.carryover`); returns how many episodes (an asset with state here keeps it)."""
+        (:mod:`pipeline.carryover`); returns how many episodes (an asset with state here keeps it; those
+        beyond ``alerts.max_assets`` are refused, see the module)."""
         tracker = self.trackers.of(tp)
-        carried = [e for e in episodes if tracker.adopt(e, now=now)]
-        for asset_id, (offset, ts) in replayed.items():
-            tracker.replayed(asset_id, offset, ts=ts, now=now)
+        room = self.trackers.room
+        fresh = list({e.asset_id: e for e in reversed(episodes) if e.asset_id not in tracker}.values())
+        space = room.space()
+        if space is not None and len(fresh) > space:
+            kept = sorted(fresh, key=lambda e: e.opened_at, reverse=True)[: max(0, space)]
+            left = {e.asset_id for e in fresh} - {e.asset_id for e in kept}
+            episodes = [e for e in episodes if e.asset_id not in left]
+            room.refuse(len(left))
+            log.warning(
+                "partition %s: %d open alert episode(s) not carried on, the oldest opened: alerts.max_assets "
+                "(%d) assets held with those carried, each with an open alert; they stay open on the alerts "
+                "topic (runbook DhagAlertStatesEvicted)",
+                f"{tp[0]}/{tp[1]}",
+                len(left),
+                room.limit,
+            )
+        carried = [
+            e for e in episodes if (e.asset_id in tracker or room.admit(now)) and tracker.adopt(e, now=now)
+        ]
+        for asset_id, (offset, ts) in replayed.items():  # a mark is alert state too: within the cap
+            if asset_id in tracker or room.admit(now):
+                tracker.replayed(asset_id, offset, ts=ts, now=now)
+        evicted, refused = room.take_counts()
+        self.counts.add(self.metrics.alert_states_evicted.inc, evicted)
+        self.counts.add(self.metrics.alert_states_refused.inc, refused)
         for episode in carried:  # remembered listed or not: an unlisted one counts while anomalous
             if self.metrics.set_asset(episode.asset_id, score=episode.score, anomalous=True):
                 self.metrics.set_suspect(episode.asset_id, first_suspect(episode.context, self.active.inputs))
