@@ -7,6 +7,8 @@ import threading
 import time
 import weakref
 
+from pipeline.tablefit import TableFit
+
 __all__ = ["Backoff", "ThrottledLog"]
 
 
@@ -66,6 +68,7 @@ class ThrottledLog:
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
         self._latest: dict[str, tuple[int, str, tuple[object, ...]]] = {}  # the last held back, by key
+        self._fit = TableFit()  # _last, rebuilt once a burst of keys has left it (flush)
         with ThrottledLog._every_lock:
             ThrottledLog._every.add(self)
 
@@ -86,13 +89,20 @@ class ThrottledLog:
 
     def flush(self, *, final: bool = False) -> None:
         """Say how many lines of each key were held back, once ``interval_s`` has passed since its last
-        line (with ``final``, at once: the process stops, and no later line would say it)."""
+        line (with ``final``, at once: the process stops, and no later line would say it). A key whose
+        window has passed is forgotten (its next line is said as a first one would be): keys taken from
+        records (a label's unknown field names) would otherwise stay for the process's life."""
         now = time.monotonic()
+        self._fit.note(self._last)
         for key, last in list(self._last.items()):
-            if (final or now - last >= self.interval_s) and (held := self._held.pop(key, 0)):
+            passed = now - last >= self.interval_s
+            if (final or passed) and (held := self._held.pop(key, 0)):
                 level, message, args = self._latest.pop(key)
                 text = f"{held} more like this were held back (the last: {message})"
                 self.logger.log(level, text, *args)
+            if passed:
+                del self._last[key]
+        self._last = self._fit.fit(self._last)
 
     @classmethod
     def flush_all(cls, *, final: bool = False) -> None:

@@ -94,3 +94,24 @@ def test_the_retrainer_says_a_held_back_count_at_its_next_turn(monkeypatch, capl
     monkeypatch.setattr(retrainer, "_assign", lambda c: [])
     assert retrainer.run() == 0
     assert SAID in said
+
+
+def test_a_throttled_log_forgets_the_keys_whose_window_passed(monkeypatch) -> None:
+    # Keys taken from records (a label's unknown field names, its operator): before, each made-up one
+    # stayed in the log's table for the process's life.
+    import sys
+
+    clock = [1000.0]
+    monkeypatch.setattr("pipeline.backoff.time.monotonic", lambda: clock[0])
+    throttled = ThrottledLog(logging.getLogger("pipeline.test.throttled_keys"), 600.0)
+    for i in range(5000):
+        throttled.log(f"made-up-{i}", logging.WARNING, "label carries field made-up-%d", i)
+    throttled.log("made-up-7", logging.WARNING, "again")  # held back: said by the flush below
+    clock[0] += 300.0
+    throttled.log("kept", logging.WARNING, "within its window at the flush")
+    clock[0] += 300.0
+    throttled.flush()
+    assert list(throttled._last) == ["kept"] and not throttled._held and not throttled._latest
+    assert sys.getsizeof(throttled._last) < 4096
+    throttled.log("kept", logging.WARNING, "still within its window")
+    assert throttled._held == {"kept": 1}
