@@ -46,9 +46,10 @@ class AssetRoom:
         self._evicted = self._refused = 0
         self._full_at: float | None = None  # the clock when every asset held had an open alert
 
-    def admit(self, now: float) -> bool:
+    def admit(self, now: float, *, count: bool = True) -> bool:
         """Whether one more asset may have alert state at clock ``now``, after evicting assets without
-        an open alert when the limit is reached; False (counted as refused) when every one has one."""
+        an open alert when the limit is reached; False (counted as refused, unless not ``count``: the
+        caller asks again for the same reading) when every one has one."""
         if self.limit is None:
             return True
         trackers = list(self._trackers())
@@ -66,7 +67,7 @@ class AssetRoom:
                 self._full_at = None
                 return True
             self._full_at = now
-        self._refused += 1
+        self._refused += count
         return False
 
     def space(self) -> int | None:

@@ -131,9 +131,10 @@ class HandOver:
     def _take_over(self, rec: Any, asset: str, ts: float, now: float) -> Transition | None:
         """The episode offered for ``asset`` (:meth:`check_offers` checked), carried on on the partition
         of ``rec``, its first record there, and returned to say its ``open`` event again; None when none
-        is offered to it."""
+        is offered to it, or when ``alerts.max_assets`` assets are held, each alerting (the reading is
+        then refused state as any new asset's, and the episode stays open where it was)."""
         first = self._offered_to(rec, asset, now)
-        if first is None:
+        if first is None or not self.trackers.room.admit(now, count=False):
             return None
         seed = f"{rec.topic}/{rec.partition}/{rec.offset}"
         episode = Transition(

@@ -75,3 +75,22 @@ def test_the_marks_of_resolved_episodes_stay_within_the_cap(fitted) -> None:
     assert proc.carry_over(("in", 0), [_episode(9000)], 100.0, replayed) == 1
     assert _held(proc) <= 100 and proc.trackers[("in", 0)].is_open("made-up-9000")
     assert registry.get_sample_value("dhag_alert_states_evicted_total") == 5001 - _held(proc)
+
+
+def test_an_episode_taken_over_from_another_partition_needs_room_too(fitted) -> None:
+    # A moved asset's episode, offered from the carry-over read, was taken over at its first record on
+    # the new partition whatever the daemon held: past alerts.max_assets, with every asset alerting.
+    from kafka import TopicPartition
+    from test_pipeline_carryover_repartition import _records
+
+    proc, registry = _processor(fitted, max_assets=2)
+    for asset in ("hot-2", "hot-3"):
+        proc.process(_records(TopicPartition("in", 0), asset, 1, fault=True, start=1), now=1.0)
+    assert proc.trackers[("in", 0)].is_open("hot-2") and proc.trackers[("in", 0)].is_open("hot-3")
+    moved = Transition("open", "a1", "hot-1", 1.0, 1.0, 0.9, None, source="in/1/5")
+    proc.offer({"hot-1": (1, moved)}, now=1.0)
+    proc.latest_sources = lambda alert_ids: dict.fromkeys(alert_ids, (1, False))  # still open there
+    out = proc.process(_records(TopicPartition("in", 0), "hot-1", 1, fault=True, start=9), now=2.0)
+    assert out.messages == [] and "hot-1" not in proc.trackers[("in", 0)] and _held(proc) == 2
+    assert registry.get_sample_value("dhag_alerts_carried_over_total") == 0
+    assert registry.get_sample_value("dhag_alert_states_refused_total") == 1  # its one reading
