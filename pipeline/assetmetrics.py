@@ -24,6 +24,7 @@ class AssetMetrics:
         self._unlisted: set[str] = set()  # anomalous assets refused a series
         self._unlisted_fit = TableFit()  # rebuilt once a burst of them has gone (the listed are few)
         self._suspects: dict[str, str] = {}  # asset -> the sensor of its dhag_asset_suspect_sensor series
+        self._listed_fits = TableFit(), TableFit()  # of _assets and _suspects, after a burst (forget_assets)
         self.asset_score = Gauge(
             "dhag_asset_score", "Latest anomaly score of an asset.", ["asset"], registry=r
         )
@@ -102,6 +103,8 @@ class AssetMetrics:
 
     def forget_assets(self, assets: set[str]) -> None:
         """Drop the series of assets this consumer no longer owns (their partitions were revoked)."""
+        self._listed_fits[0].note(self._assets)
+        self._listed_fits[1].note(self._suspects)
         for asset in assets & self._assets:
             self.set_suspect(asset, None)
             self.asset_score.remove(asset)
@@ -110,6 +113,8 @@ class AssetMetrics:
                 self.asset_outside_training_range.remove(asset)
         self.clock_offsets.forget(assets)
         self._assets -= assets
+        self._assets = self.clock_offsets.listed = self._listed_fits[0].fit(self._assets)
+        self._suspects = self._listed_fits[1].fit(self._suspects)
         self._unlisted_fit.note(self._unlisted)
         self._unlisted -= assets
         self._unlisted = self._unlisted_fit.fit(self._unlisted)

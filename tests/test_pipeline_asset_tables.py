@@ -70,3 +70,17 @@ def test_the_clock_offsets_of_a_burst_of_assets_are_held_in_tables_that_shrink_a
     offsets.forget(gone)
     listed -= gone
     assert set(offsets._windows) == {"pump-1", "fast-0"} and sys.getsizeof(offsets._windows) < SMALL
+
+
+def test_the_listed_assets_and_their_suspects_are_held_in_tables_that_shrink_again() -> None:
+    metrics = PipelineMetrics(CollectorRegistry(), asset_limit=10_000)
+    burst = {f"made-up-{i}" for i in range(5000)}
+    for asset in [*burst, "pump-1"]:
+        metrics.set_asset(asset, score=0.9, anomalous=True)
+        metrics.set_suspect(asset, "flow")
+    metrics.forget_assets(burst)
+    assert metrics._assets == {"pump-1"} and sys.getsizeof(metrics._assets) < SMALL
+    assert metrics._suspects == {"pump-1": "flow"} and sys.getsizeof(metrics._suspects) < SMALL
+    assert metrics.clock_offsets.listed is metrics._assets  # the clock offsets follow the same assets
+    assert metrics.set_asset("made-up-1", score=0.1, anomalous=False)
+    assert "made-up-1" in metrics.clock_offsets.listed
