@@ -146,6 +146,8 @@ class HandOver:
         return episode
 
     def _resolve_quiet(self, now: float) -> list[Outgoing]:
+        if self.offered and now > next(iter(self.offered.values()))[2]:
+            self.offered = {}  # the offer expired (one time for all): none is taken over now
         messages: list[Outgoing] = []
         vet = self.latest_sources is not None
         due = []

@@ -94,3 +94,16 @@ def test_an_episode_taken_over_from_another_partition_needs_room_too(fitted) -> 
     assert out.messages == [] and "hot-1" not in proc.trackers[("in", 0)] and _held(proc) == 2
     assert registry.get_sample_value("dhag_alerts_carried_over_total") == 0
     assert registry.get_sample_value("dhag_alert_states_refused_total") == 1  # its one reading
+
+
+def test_episodes_offered_from_other_partitions_are_let_go_once_the_offer_expired(fitted) -> None:
+    # The episodes left open on every other partition, offered until alerts.quiet_s from the carry-over
+    # read: before, a daemon held them (a flood's too) until its next carry-over read, days later.
+    proc, _ = _processor(fitted, max_assets=10)
+    offered = {f"made-up-{i}": (1, _episode(i, 1)) for i in range(5000)}
+    proc.offer(offered, now=0.0)
+    quiet_s = proc.settings.alerts.quiet_s
+    proc.sweep(now=quiet_s)
+    assert len(proc.offered) == 5000  # still offered
+    proc.sweep(now=quiet_s + 1.0)
+    assert proc.offered == {}
