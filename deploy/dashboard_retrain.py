@@ -33,7 +33,9 @@ def retraining_panels(top: int) -> list[dict[str, Any]]:
             "stat",
             "Since the last successful retraining",
             (10, top, 5, 4),
-            # The latest over a week, as DhagRetrainingStale reads it: a restarted retrainer starts at 0.
+            # The latest over a week, so the panel still shows it while the retrainer is down. A restarted
+            # retrainer restores it from its label store, but serves 0 until then (while it provisions
+            # its topics): `> 0` leaves those scrapes out.
             [
                 query_target(
                     "A",
