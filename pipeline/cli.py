@@ -22,9 +22,10 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 # Nothing heavier here: a stop is taken as one during start-up only once main() runs.
-from pipeline.errors import EXIT_BROKER, BrokerUnavailableError, ConfigError, ModelUnavailableError
-from pipeline.signals import EXIT_FORCED, install_signals
-from pipeline.startup import STOPPED_BEFORE, StartupInterrupted, StartupSignals, stoppable_at_startup
+from pipeline.errors import EXIT_BROKER, BrokerUnavailableError, ConfigError
+from pipeline.runservice import EXIT_CONFIG, EXIT_MODEL, run_service
+from pipeline.signals import EXIT_FORCED
+from pipeline.startup import STOPPED_BEFORE, StartupInterrupted, StartupSignals
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_CONFIG", "EXIT_FORCED", "EXIT_MODEL", "main"]
 
 log = logging.getLogger("pipeline")
-
-EXIT_CONFIG = 2
-EXIT_MODEL = 4
 
 
 def _help_config() -> str:
@@ -295,100 +293,3 @@ def _interrupt_once(signum: int, _frame: FrameType | None) -> None:
     """The demo's SIGTERM: the first stops it in order, as Ctrl-C does; a second kills it."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def run_service(settings: Settings) -> int:
-    """Start the broker (if embedded), metrics and the daemon; stop them in order on a signal."""
-    return stoppable_at_startup(lambda: _run_service(settings), STOPPED_BEFORE["run"])
-
-
-def _run_service(settings: Settings) -> int:
-    from prometheus_client import CollectorRegistry
-
-    from dhag.exceptions import ParameterError
-    from pipeline.broker import EmbeddedBroker, export_broker_memory
-    from pipeline.cpuquota import limit_torch_threads
-    from pipeline.daemon import Daemon
-    from pipeline.hotswap import ModelReloader
-    from pipeline.metrics import PipelineMetrics, serve_metrics
-    from pipeline.probes import Probes
-    from pipeline.processing import BatchProcessor
-    from pipeline.registry import load_current
-    from pipeline.settingnotes import grace_note
-    from pipeline.topics import provision_topics
-
-    registry = CollectorRegistry()
-    metrics = PipelineMetrics(registry, asset_limit=settings.metrics.asset_limit)
-    if settings.model.torch_threads:
-        import torch
-
-        torch.set_num_threads(settings.model.torch_threads)
-    else:
-        limit_torch_threads("scoring")
-    if note := grace_note(settings):
-        log.warning("%s", note)
-    try:
-        version, model = load_current(settings.model.registry, device=settings.model.device)
-    except ModelUnavailableError as exc:
-        metrics.model_reloads.labels("failed").inc()
-        log.error("%s", exc)
-        return EXIT_MODEL
-    except ParameterError as exc:  # the device: "cuda" on a machine without CUDA
-        log.error("config error: model.device: %s", exc)
-        return EXIT_CONFIG
-    except (RuntimeError, MemoryError) as exc:  # the device (or the CPU's memory) would not take the model
-        metrics.model_reloads.labels("failed").inc()
-        device = settings.model.device
-        log.error("model.device %r could not take the model (the version is not at fault): %s", device, exc)
-        return EXIT_MODEL
-    metrics.model_reloads.labels("ok").inc()
-    processor = BatchProcessor(settings, model, version, metrics)
-    spec = processor.derived  # a plant model: records carry its raw sensors, it scores features of them
-    sensors = len(spec.inputs) if spec is not None else len(model.feature_names_in_)
-    derived = f", {len(model.feature_names_in_)} features derived from them" if spec is not None else ""
-    log.info("model %s loaded (%d sensors%s, threshold %.4f)", version, sensors, derived, model.threshold_)
-
-    server, probes = None, Probes()
-    broker = EmbeddedBroker() if settings.kafka.embedded else None
-    if broker is not None:
-        export_broker_memory(broker, registry)
-    try:
-        if settings.metrics.enabled:
-            try:
-                server, port = serve_metrics(registry, settings.metrics.host, settings.metrics.port, probes)
-            except OSError as exc:
-                log.error(
-                    "cannot serve metrics on %s:%d (metrics.host, metrics.port): %s",
-                    settings.metrics.host,
-                    settings.metrics.port,
-                    exc,
-                )
-                return EXIT_CONFIG
-            log.info("metrics on http://%s:%d/metrics", settings.metrics.host, port)
-        bootstrap = (
-            broker.start().bootstrap_servers if broker is not None else settings.kafka.bootstrap_servers
-        )
-        topics = settings.kafka.topics
-        names = [topics.input, topics.alerts, topics.dlq_topic] + ([topics.scores] if topics.scores else [])
-        wanted = dict.fromkeys(names, topics.partitions)
-        provision_topics(
-            settings.kafka, bootstrap, wanted, replication_factor=1 if broker is not None else -1
-        )
-        reloader = ModelReloader(settings.model, processor, metrics)
-        daemon = Daemon(settings, processor, metrics, bootstrap_servers=bootstrap, reloader=reloader)
-        probes.attach(ready=daemon.not_ready, live=daemon.not_live)
-        install_signals(
-            daemon.request_stop, settings.shutdown_grace_s, stopping="finishing the batch and shutting down"
-        )
-        return daemon.run()
-    except ConfigError as exc:
-        log.error("%s", exc)
-        return EXIT_CONFIG
-    except BrokerUnavailableError as exc:
-        log.error("%s", exc)
-        return EXIT_BROKER
-    finally:
-        if server is not None:
-            server.shutdown()
-        if broker is not None:
-            broker.stop()

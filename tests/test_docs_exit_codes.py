@@ -12,7 +12,7 @@ from docs_support import REPO
 
 PIPELINE = REPO / "pipeline"
 # The functions of pipeline/cli.py on each service's path (the others serve demo, bench, models...).
-_CLI_DAEMON = {"main", "run_service", "_run_service", "stoppable_at_startup"}
+_CLI_DAEMON = {"main", "stoppable_at_startup"}
 _CLI_RETRAINER = {"main", "stoppable_at_startup"}
 
 
@@ -70,7 +70,7 @@ def exit_codes(path: Path, functions: set[str] | None = None) -> set[int]:
 
 
 def daemon_exit_codes() -> set[int]:
-    files = [PIPELINE / "daemon.py", PIPELINE / "signals.py"]
+    files = [PIPELINE / "runservice.py", PIPELINE / "daemon.py", PIPELINE / "signals.py"]
     return exit_codes(PIPELINE / "cli.py", _CLI_DAEMON).union(*map(exit_codes, files))
 
 

@@ -244,7 +244,7 @@ def test_a_cuda_device_on_a_machine_without_cuda_stops_start_up_naming_the_key(
 ) -> None:
     import torch
 
-    from pipeline.cli import EXIT_CONFIG, _run_service
+    from pipeline.runservice import EXIT_CONFIG, _run_service
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
