@@ -38,7 +38,6 @@ def _run_service(settings: Settings) -> int:
     from pipeline.probes import Probes
     from pipeline.processing import BatchProcessor
     from pipeline.registry import load_current
-    from pipeline.settingnotes import grace_note
     from pipeline.topics import provision_topics
 
     registry = CollectorRegistry()
@@ -49,8 +48,6 @@ def _run_service(settings: Settings) -> int:
         torch.set_num_threads(settings.model.torch_threads)
     else:
         limit_torch_threads("scoring")
-    if note := grace_note(settings):
-        log.warning("%s", note)
     try:
         version, model = load_current(settings.model.registry, device=settings.model.device)
     except ModelUnavailableError as exc:

@@ -199,13 +199,10 @@ def start_notes(
     path: str | Path | None = None,
 ) -> list[str]:
     """The notes ``run`` (or, ``retrainer``, ``retrain``) logs as it starts, of the Kafka settings it
-    uses (and the retrainer's minimum of normal rows) and of the overrides in ``environ`` it took
-    without their quotes; each says where its keys were set (:func:`placed`)."""
-    notes = [
-        security_note,
-        credentials_note,
-        normal_rows_note if retrainer else session_note,
-    ]
+    uses (and the daemon's shutdown grace, the retrainer's minimum of normal rows) and of the overrides
+    in ``environ`` it took without their quotes; each says where its keys were set (:func:`placed`)."""
+    notes = [security_note, credentials_note]
+    notes += [normal_rows_note] if retrainer else [session_note, grace_note]
     quotes = quotes_note(environ or {})
     return ([quotes] if quotes else []) + placed(notes, settings, environ, path)
 
