@@ -13,6 +13,7 @@ from pathlib import Path
 from pipeline.config import Settings
 from pipeline.configchecks import where_set
 from pipeline.configlines import file_lines
+from pipeline.configvalues import shown
 
 __all__ = ["host_notes", "host_problems"]
 
@@ -77,18 +78,17 @@ def host_notes(
 
 def _registry_notes(settings: Settings) -> list[str]:
     root = Path(settings.model.registry)
+    named = f"model.registry {shown(str(root))}"  # a long path cut, as every value an error shows
     fix = "run and retrain exit 4 until 'dhag-pipeline models train HISTORY' publishes a model there"
     try:
         if not root.exists():
-            return [f"model.registry {root}: there is no such folder (a misspelt path?); {fix}"]
+            return [f"{named}: there is no such folder (a misspelt path?); {fix}"]
         if not root.is_dir():
-            return [f"model.registry {root}: not a folder; {fix}"]
+            return [f"{named}: not a folder; {fix}"]
         if not (root / _CURRENT).exists():
-            return [f"model.registry {root}: holds no model (no '{_CURRENT}' in it); {fix}"]
+            return [f"{named}: holds no model (no '{_CURRENT}' in it); {fix}"]
     except OSError as exc:  # a folder above it this user may not enter, a path too long for the system
-        return [
-            f"model.registry {root}: cannot be looked at here ({exc.strerror or exc}); run and retrain exit 4"
-        ]
+        return [f"{named}: cannot be looked at here ({exc.strerror or exc}); run and retrain exit 4"]
     return []
 
 
