@@ -26,7 +26,7 @@ from pydantic import (
 
 from pipeline.configchecks import CROSS_CHECKS, absolute_paths, cross_key_problems
 from pipeline.configlines import file_lines, written_at
-from pipeline.configsecurity import SecuritySettings
+from pipeline.configsecurity import SecuritySettings, read_from
 from pipeline.configsource import (
     ENV_PREFIX,
     child_environment,
@@ -372,7 +372,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     problems += cross_key_problems(settings, environ, invalid, path)
     if problems:
         raise ConfigError("\n".join(problems))
-    return absolute_paths(settings, path, overrides)
+    return read_from(absolute_paths(settings, path, overrides), environ, path)
 
 
 def _without(data: Any, keys: list[tuple[str, ...]]) -> Any:

@@ -324,6 +324,19 @@ def where_set(
     return f" ({'; '.join(said)})" if said else ""
 
 
+def placed_problems(
+    problems: Iterable[str], environ: Mapping[str, str] | None, path: str | Path | None
+) -> list[str]:
+    """Each of ``problems`` (``config error: KEY: ...``) followed by where its key was set
+    (:func:`where_set`: a variable of ``environ``, a line of the config file at ``path``)."""
+    lines = file_lines(path)
+    said = []
+    for line in problems:
+        key = tuple(line.removeprefix("config error: ").split(":")[0].split("."))
+        said.append(line + where_set([key], environ or {}, path, lines))
+    return said
+
+
 def absolute_paths(settings: Settings, path: str | Path | None, overrides: Mapping[str, Any]) -> Settings:
     """``settings`` with each path of :data:`PATH_KEYS` made absolute: relative to the folder of the
     config file at ``path``, or to the working directory when ``overrides`` (the environment's nested

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, SecretStr
+from pydantic import AfterValidator, PrivateAttr, SecretStr
 
 from pipeline.configfiles import not_a_file
+from pipeline.configsource import ENV_PREFIX
 from pipeline.configvalues import FilePath, Section, check_sasl_mechanism
 from pipeline.errors import ConfigError
 
-__all__ = ["LOGIN_KEYS", "SECRET_KEYS", "SecuritySettings", "line_break_check"]
+__all__ = ["LOGIN_KEYS", "SECRET_KEYS", "SecuritySettings", "line_break_check", "read_from"]
 
 # The credentials a PLAIN or SCRAM login sends: each as written, spaces and line breaks included.
 LOGIN_KEYS = ("sasl_plain_username", "sasl_plain_password")
@@ -43,6 +44,17 @@ class SecuritySettings(Section):
     ssl_keyfile: FilePath | None = None
     ssl_password: SecretStr | None = None
     ssl_check_hostname: bool = True
+    # Where load_settings read them (the DHAG_PIPELINE_ variables, the config file): a problem found as a
+    # client is made names the line or variable that set its key. No part of the settings' value.
+    _read_from: tuple[dict[str, str], str | None] | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SecuritySettings):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.values()))
 
     @property
     def sends_login(self) -> bool:
@@ -64,9 +76,14 @@ class SecuritySettings(Section):
         """Keyword arguments for kafka-python's clients, secrets revealed, unset options left out.
 
         With TLS, each certificate file set must be readable here, or a :class:`ConfigError` names it
-        (:meth:`problems_here`): kafka-python would report it only as a broker it cannot reach.
+        (:meth:`problems_here`), and where it was set (:func:`read_from`): kafka-python would report it
+        only as a broker it cannot reach.
         """
         if problems := self.problems_here():
+            if self._read_from is not None:
+                from pipeline.configchecks import placed_problems
+
+                problems = placed_problems(problems, *self._read_from)
             raise ConfigError("\n".join(problems))
         return {
             name: value.get_secret_value() if isinstance(value, SecretStr) else value
@@ -129,3 +146,12 @@ def line_break_check(key: str) -> Callable[[Any], str | None]:
         )
 
     return problem
+
+
+def read_from(settings: Any, environ: Mapping[str, str], path: str | Path | None) -> Any:
+    """``settings`` whose ``kafka.security`` knows it was read from ``environ`` and the config file at
+    ``path``, to say where a key was set in a problem :meth:`SecuritySettings.client_options` finds."""
+    security = settings.kafka.security.model_copy()
+    variables = {name: value for name, value in environ.items() if name.startswith(ENV_PREFIX)}
+    security._read_from = (variables, None if path is None else str(path))
+    return settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"security": security})})

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline.config import Settings
-from pipeline.configchecks import where_set
+from pipeline.configchecks import placed_problems, where_set
 from pipeline.configlines import file_lines
 from pipeline.configvalues import shown
 
@@ -30,12 +30,7 @@ def host_problems(
     problems = _problems(settings)
     if not problems or (environ is None and path is None):
         return problems
-    lines = file_lines(path)
-    said = []
-    for line in problems:  # each "config error: KEY: ..."
-        key = tuple(line.removeprefix("config error: ").split(":")[0].split("."))
-        said.append(line + where_set([key], environ or {}, path, lines))
-    return said
+    return placed_problems(problems, environ, path)
 
 
 def _problems(settings: Settings) -> list[str]:
