@@ -16,6 +16,7 @@ from pipeline.configfiles import not_a_file
 from pipeline.configsource import ENV_PREFIX
 from pipeline.configvalues import FilePath, Section, check_sasl_mechanism
 from pipeline.errors import ConfigError
+from pipeline.tlsfiles import tls_file_problems
 
 __all__ = ["LOGIN_KEYS", "SECRET_KEYS", "SecuritySettings", "line_break_check", "read_from"]
 
@@ -93,9 +94,11 @@ class SecuritySettings(Section):
 
     def problems_here(self) -> list[str]:
         """One ``config error`` line for each certificate file set that cannot be read here or is no
-        regular file (looked at unopened: a named pipe would wait for a writer), when the protocol uses
-        TLS (otherwise none is read), and for GSSAPI without its library."""
-        problems = []
+        regular file (looked at unopened: a named pipe would wait for a writer) or that the TLS library
+        refuses, or whose key ``ssl_password`` does not decrypt
+        (:func:`~pipeline.tlsfiles.tls_file_problems`), when the protocol uses TLS (otherwise none is
+        read), and for GSSAPI without its library."""
+        problems, readable = [], {}
         gssapi = self.sasl_mechanism == "GSSAPI" and self.security_protocol.startswith("SASL")
         if gssapi and importlib.util.find_spec("gssapi") is None:
             problems.append(
@@ -115,9 +118,15 @@ class SecuritySettings(Section):
                         )
                         continue
                     Path(path).open("rb").close()
+                    readable[key] = path
                 except OSError as exc:
                     why = exc.strerror or type(exc).__name__
                     problems.append(f"config error: kafka.security.{key}: cannot read {path!r}: {why}")
+        if readable:
+            chain = self.ssl_keyfile is None or "ssl_keyfile" in readable  # the key is read with the cert
+            certfile = readable.get("ssl_certfile") if chain else None
+            password = self.login_text("ssl_password")
+            problems += tls_file_problems(readable.get("ssl_cafile"), certfile, self.ssl_keyfile, password)
         return problems
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tls_support import tls_files
 
 from pipeline.cli import EXIT_CONFIG, main
 from pipeline.configvalues import _SHOWN as SHOWN
@@ -40,7 +41,7 @@ def test_check_config_refuses_tls_files_run_cannot_read(
         f"config error: kafka.security.ssl_cafile: cannot read {str(tmp_path / 'ca.pem')!r}" in captured.err
     )
     assert "key.pem" not in captured.err
-    (tmp_path / "ca.pem").write_text("c")
+    (tmp_path / "ca.pem").write_bytes(tls_files(tmp_path / "tls")["ca"].read_bytes())
     assert main(["check-config", "--config", str(config)]) == 0
     assert capsys.readouterr().err == ""
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pipeline_kafka import run_pipeline
 from prometheus_client import CollectorRegistry
+from tls_support import KEY_PASSWORD, tls_files
 
 import dhag
 from dhag.artifact import ArtifactError
@@ -37,7 +38,7 @@ SECURE = {
     "ssl_cafile": "/etc/kafka/ca.pem",
     "ssl_certfile": "/etc/kafka/client.pem",
     "ssl_keyfile": "/etc/kafka/client.key",
-    "ssl_password": "key-pass",
+    "ssl_password": KEY_PASSWORD,
     "ssl_check_hostname": False,
 }
 
@@ -112,11 +113,11 @@ class _Recorder:
 
 
 def _with_files(tmp_path: Path) -> dict[str, Any]:
-    """:data:`SECURE` with certificate files that exist (a client checks that it can read them)."""
-    files = {key: tmp_path / Path(SECURE[key]).name for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")}
-    for path in files.values():
-        path.write_text("-----BEGIN CERTIFICATE-----\n")
-    return SECURE | {key: str(path) for key, path in files.items()}
+    """:data:`SECURE` with certificate files the TLS library takes (a client loads them first), the key
+    encrypted under its ``ssl_password``."""
+    files = tls_files(tmp_path / "tls")
+    named = {"ssl_cafile": files["ca"], "ssl_certfile": files["cert"], "ssl_keyfile": files["encrypted_key"]}
+    return SECURE | {key: str(path) for key, path in named.items()}
 
 
 def test_tls_and_sasl_settings_reach_every_kafka_client(fitted, monkeypatch, tmp_path: Path) -> None:
