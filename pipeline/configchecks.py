@@ -370,7 +370,7 @@ def _cwd(key: tuple[str, ...], value: str) -> str:
         return os.getcwd()
     except OSError as exc:
         raise ConfigError(
-            f"config error: {'.'.join(key)}: the relative path {value!r} is taken against the working "
+            f"config error: {'.'.join(key)}: the relative path {shown(value)} is taken against the working "
             f"directory, which cannot be found ({exc.strerror}); give an absolute path"
         ) from None
 

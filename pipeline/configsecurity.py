@@ -14,7 +14,7 @@ from pydantic import AfterValidator, PrivateAttr, SecretStr
 
 from pipeline.configfiles import not_a_file
 from pipeline.configsource import ENV_PREFIX
-from pipeline.configvalues import FilePath, Section, check_sasl_mechanism
+from pipeline.configvalues import FilePath, Section, check_sasl_mechanism, shown
 from pipeline.errors import ConfigError
 from pipeline.tlsfiles import tls_file_problems
 
@@ -113,15 +113,15 @@ class SecuritySettings(Section):
                 try:  # looked at before it is opened: opening a named pipe waits for a writer
                     if kind := not_a_file(os.stat(path).st_mode):
                         problems.append(
-                            f"config error: kafka.security.{key}: {path!r} is {kind}, not a file: give the "
-                            "file itself"
+                            f"config error: kafka.security.{key}: {shown(path)} is {kind}, not a file: "
+                            "give the file itself"
                         )
                         continue
                     Path(path).open("rb").close()
                     readable[key] = path
                 except OSError as exc:
                     why = exc.strerror or type(exc).__name__
-                    problems.append(f"config error: kafka.security.{key}: cannot read {path!r}: {why}")
+                    problems.append(f"config error: kafka.security.{key}: cannot read {shown(path)}: {why}")
         if readable:
             chain = self.ssl_keyfile is None or "ssl_keyfile" in readable  # the key is read with the cert
             certfile = readable.get("ssl_certfile") if chain else None
