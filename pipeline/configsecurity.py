@@ -18,7 +18,7 @@ from pipeline.configvalues import FilePath, Section, check_sasl_mechanism, shown
 from pipeline.errors import ConfigError
 from pipeline.tlsfiles import tls_file_problems
 
-__all__ = ["LOGIN_KEYS", "SECRET_KEYS", "SecuritySettings", "line_break_check", "read_from"]
+__all__ = ["LOGIN_KEYS", "SECRET_KEYS", "SecuritySettings", "line_break_check", "read_from", "set_at"]
 
 # The credentials a PLAIN or SCRAM login sends: each as written, spaces and line breaks included.
 LOGIN_KEYS = ("sasl_plain_username", "sasl_plain_password")
@@ -164,3 +164,19 @@ def read_from(settings: Any, environ: Mapping[str, str], path: str | Path | None
     variables = {name: value for name, value in environ.items() if name.startswith(ENV_PREFIX)}
     security._read_from = (variables, None if path is None else str(path))
     return settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"security": security})})
+
+
+def set_at(settings: Any, *keys: str, inside: bool = False) -> str:
+    """Where the dotted ``keys`` of ``settings`` were set, as :func:`~pipeline.configchecks.where_set`
+    says it (`` (line 4 of 'config.yaml')``; ``inside`` a parenthesis already open: ``; line 4 of
+    'config.yaml'``), for a problem a command finds in them once started; "" for settings
+    :func:`~pipeline.config.load_settings` did not read, or keys at their defaults."""
+    read = settings.kafka.security._read_from
+    if read is None:
+        return ""
+    from pipeline.configchecks import where_set
+    from pipeline.configlines import file_lines
+
+    environ, path = read
+    where = where_set([tuple(key.split(".")) for key in keys], environ, path, file_lines(path))
+    return f"; {where[2:-1]}" if inside and where else where

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from pipeline.configsecurity import set_at
 from pipeline.errors import EXIT_BROKER, BrokerUnavailableError, ConfigError, ModelUnavailableError
 from pipeline.signals import install_signals
 from pipeline.startup import STOPPED_BEFORE, stoppable_at_startup
@@ -55,12 +56,15 @@ def _run_service(settings: Settings) -> int:
         log.error("%s", exc)
         return EXIT_MODEL
     except ParameterError as exc:  # the device: "cuda" on a machine without CUDA
-        log.error("config error: model.device: %s", exc)
+        log.error("config error: model.device: %s%s", exc, set_at(settings, "model.device"))
         return EXIT_CONFIG
     except (RuntimeError, MemoryError) as exc:  # the device (or the CPU's memory) would not take the model
         metrics.model_reloads.labels("failed").inc()
         device = settings.model.device
-        log.error("model.device %r could not take the model (the version is not at fault): %s", device, exc)
+        where = set_at(settings, "model.device")
+        log.error(
+            "model.device %r%s could not take the model (the version is not at fault): %s", device, where, exc
+        )
         return EXIT_MODEL
     metrics.model_reloads.labels("ok").inc()
     processor = BatchProcessor(settings, model, version, metrics)
@@ -79,9 +83,10 @@ def _run_service(settings: Settings) -> int:
                 server, port = serve_metrics(registry, settings.metrics.host, settings.metrics.port, probes)
             except OSError as exc:
                 log.error(
-                    "cannot serve metrics on %s:%d (metrics.host, metrics.port): %s",
+                    "cannot serve metrics on %s:%d (metrics.host, metrics.port%s): %s",
                     settings.metrics.host,
                     settings.metrics.port,
+                    set_at(settings, "metrics.host", "metrics.port", inside=True),
                     exc,
                 )
                 return EXIT_CONFIG

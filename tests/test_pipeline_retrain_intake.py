@@ -236,7 +236,7 @@ def test_a_misspelt_registry_stops_the_retrainer_creating_nothing(tmp_path: Path
     )
     assert run_retrain(settings, once=True) == 4  # before: the folders and a label store appeared there
     assert not (tmp_path / "regsitry").exists()
-    assert f"there is no registry folder {missing}" in caplog.text
+    assert f"there is no registry folder {str(missing)!r}" in caplog.text
 
 
 def test_a_label_store_locked_by_another_process_is_busy_not_damaged(

@@ -54,7 +54,8 @@ def test_a_metrics_port_taken_names_the_keys_to_change(fitted, tmp_path: Path, c
     registry.publish(tmp_path, fitted, "v1")
     assert _start(tmp_path, monkeypatch) == cli.EXIT_CONFIG
     assert re.search(
-        r"cannot serve metrics on 127\.0\.0\.1:\d+ \(metrics\.host, metrics\.port\): ", capfd.readouterr().err
+        r"cannot serve metrics on 127\.0\.0\.1:\d+ \(metrics\.host, metrics\.port; line \d+ of '[^']+'\): ",
+        capfd.readouterr().err,
     )
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -67,7 +68,8 @@ def test_a_metrics_port_taken_names_the_keys_to_change(fitted, tmp_path: Path, c
         }
         config.write_text(yaml.safe_dump(settings))
         assert cli.main(["retrain", "--once", "--config", str(config)]) == cli.EXIT_CONFIG
-    said = r"cannot serve metrics on 127\.0\.0\.1:\d+ \(metrics\.host, retrain\.metrics_port\): "
+    said = r"cannot serve metrics on 127\.0\.0\.1:\d+ \(metrics\.host, retrain\.metrics_port; "
+    said += r"line 6 of '[^']+'\): "
     assert re.search(said, capfd.readouterr().err)
 
 

@@ -29,6 +29,8 @@ from prometheus_client import CollectorRegistry
 from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
 from pipeline.configchecks import label_store_path
+from pipeline.configsecurity import set_at
+from pipeline.configvalues import shown
 from pipeline.errors import (
     BrokerUnavailableError,
     ConfigError,
@@ -47,6 +49,9 @@ EXIT_STORE = 6  # the label store cannot be read or written: corrupt, or its vol
 _REGISTRY_LOCK = ".retrainer.lock"  # in model.registry: held by its one retrainer
 
 log = logging.getLogger(__name__)
+
+# The keys of triggers_note, named where they were set as the watching retrainer starts.
+_TRIGGER_KEYS = ("retrain.min_new_labels", "retrain.interval_s", "retrain.on_drift", "drift.enabled")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,19 +109,21 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
     from pipeline.startup import STOPPED_BEFORE, stoppable_at_startup
 
     if settings.kafka.embedded:  # the demo gives its retrainer the address of the broker it started
-        log.error("config error: kafka.bootstrap_servers is embedded: %s", RETRAINER_BROKER)
+        where = set_at(settings, "kafka.bootstrap_servers")
+        log.error("config error: kafka.bootstrap_servers is embedded%s: %s", where, RETRAINER_BROKER)
         return EXIT_CONFIG
     try:  # as the daemon's model.device: refused at start, not by every run's training
         resolve_device(settings.retrain.device)
     except ParameterError as exc:
-        log.error("config error: retrain.device: %s", exc)
+        log.error("config error: retrain.device: %s%s", exc, set_at(settings, "retrain.device"))
         return EXIT_CONFIG
     if not once and (note := triggers_note(settings)):
-        log.warning("%s", note)
+        log.warning("%s%s", note, set_at(settings, *_TRIGGER_KEYS))
     if not Path(settings.model.registry).is_dir():  # a misspelt path: create nothing there
         log.error(
-            "there is no registry folder %s (model.registry); the retrainer needs its current model",
-            settings.model.registry,
+            "there is no registry folder %s (model.registry%s); the retrainer needs its current model",
+            shown(settings.model.registry),
+            set_at(settings, "model.registry", inside=True),
         )
         return EXIT_MODEL
     path, setting = label_store_path(settings), _store_setting(settings)
@@ -252,9 +259,10 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
                 )
             except OSError as exc:
                 log.error(
-                    "cannot serve metrics on %s:%d (metrics.host, retrain.metrics_port): %s",
+                    "cannot serve metrics on %s:%d (metrics.host, retrain.metrics_port%s): %s",
                     settings.metrics.host,
                     settings.retrain.metrics_port,
+                    set_at(settings, "metrics.host", "retrain.metrics_port", inside=True),
                     exc,
                 )
                 return EXIT_CONFIG
