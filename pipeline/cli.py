@@ -217,10 +217,14 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     redact_secrets(settings.kafka.security)
     if args.command in ("run", "retrain"):
         from pipeline.configsource import config_file
+        from pipeline.hostchecks import no_registry_folder
 
         config, retrainer = config_file(args.config), args.command == "retrain"
         _log_paths(settings, config, retrainer=retrainer)
         log_start_notes(settings, retrainer=retrainer, environ=os.environ, path=config)
+        if not retrainer and (missing := no_registry_folder(settings, os.environ, config)) is not None:
+            log.error("%s", missing)  # named with its key, not as a pointer file inside it
+            return EXIT_MODEL
     if args.command == "simulate":
         from pipeline.simulator.command import run_simulate
 

@@ -15,7 +15,7 @@ from pipeline.configchecks import placed_problems, where_set
 from pipeline.configlines import file_lines
 from pipeline.configvalues import shown
 
-__all__ = ["host_notes", "host_problems"]
+__all__ = ["host_notes", "host_problems", "no_registry_folder"]
 
 # The registry's pointer file (pipeline.registrypointer.CURRENT, a module that imports torch).
 _CURRENT = "current"
@@ -85,6 +85,27 @@ def _registry_notes(settings: Settings) -> list[str]:
     except OSError as exc:  # a folder above it this user may not enter, a path too long for the system
         return [f"{named}: cannot be looked at here ({exc.strerror or exc}); run and retrain exit 4"]
     return []
+
+
+def no_registry_folder(
+    settings: Settings, environ: Mapping[str, str] | None = None, path: str | Path | None = None
+) -> str | None:
+    """Why ``model.registry`` names no folder (missing: a misspelt path; a file), with where the key was
+    set (:func:`~pipeline.configchecks.where_set`), as ``run`` says it before its exit 4; None when it is
+    a folder, or cannot be looked at (the model's load says why)."""
+    root = Path(settings.model.registry)
+    try:
+        what = None if root.is_dir() else "is not a folder" if root.exists() else "missing"
+    except OSError:
+        return None
+    if what is None:
+        return None
+    where = where_set([("model", "registry")], environ or {}, path, file_lines(path))
+    key = f"model.registry{', ' + where.strip()[1:-1] if where else ''}"
+    fix = "'dhag-pipeline models train HISTORY' publishes a first model there"
+    if what == "missing":
+        return f"there is no registry folder {str(root)!r} ({key}: a misspelt path?); {fix}"
+    return f"the registry {str(root)!r} ({key}) is not a folder; {fix}"
 
 
 def _cuda_devices() -> int:

@@ -73,6 +73,7 @@ def test_a_config_error_exits_2_naming_the_key(tmp_path: Path, text: str, env: d
 
 
 def test_missing_model_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()  # no folder at all: tests/test_pipeline_run_no_registry.py
     out = _run(["run"], _env(MODEL__REGISTRY=tmp_path / "empty", METRICS__ENABLED="false"), tmp_path)
     assert out.returncode == 4 and "No model in the registry" in out.stderr
 
