@@ -64,7 +64,15 @@ def _crash_and_restart(registry: Path, store: LabelStore, clock: list[float]):  
 
 
 def _newest(registry: Path) -> str:
-    return max((m for m in reg.list_models(registry) if m.version != "v1"), key=lambda m: m.version).version
+    """The version published last, by its publication number (a name's text puts ``-10`` before ``-9``)."""
+    published = [m for m in reg.list_models(registry) if m.version != "v1" and m.sequence is not None]
+    return max(published, key=lambda m: m.sequence).version
+
+
+def test_newest_is_the_last_published_not_the_highest_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = [reg.ModelInfo(f"v20261205T011500Z-{n}", Path(f"{n}.dhag"), False, sequence=n) for n in (8, 9, 10)]
+    monkeypatch.setattr(reg, "list_models", lambda registry: made)
+    assert _newest(Path("r")) == "v20261205T011500Z-10"
 
 
 def test_a_kill_after_the_promotion_before_the_run_is_recorded(
