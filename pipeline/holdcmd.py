@@ -4,9 +4,11 @@ the promotion hold (:mod:`pipeline.promotionhold`) as the ``models`` command sho
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TextIO
 
 from pipeline import promotionhold
+from pipeline.promotedby import by_retrainer
 from pipeline.textwidth import escaped
 
 __all__ = ["hold_or_release", "say_no_hold"]
@@ -28,8 +30,12 @@ def hold_or_release(root: str, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def say_no_hold(root: str, restored: str, err: TextIO) -> None:
-    """After a rollback, say how to stop the retrainer promoting again, unless a hold is in place."""
+def say_no_hold(root: str, restored: str, replaced: str | None, err: TextIO) -> None:
+    """After a rollback from ``replaced``, the retrainer's promotion
+    (:func:`pipeline.promotedby.by_retrainer`), say how to stop the retrainer promoting again, unless a
+    hold is in place."""
+    if replaced is None or not by_retrainer(Path(root), replaced):
+        return  # an operator's own choice: nothing the retrainer would make again
     if promotionhold.read(root) is None:
         err.write(
             f"models rollback: note: the retrainer's next run trains from {restored} on the same labels "

@@ -338,7 +338,7 @@ def run_models(
         _say_other_sensors(root, restored, replaced, device, err, "rollback")
         if (said := registry.describe(root, restored).reference_error) is not None:
             err.write(f"models rollback: warning: {restored}: {escaped(said)}\n")
-        say_no_hold(root, restored, err)
+        say_no_hold(root, restored, replaced, err)
         return 0
     except (ModelUnavailableError, LockFileError, DHAGError, ValueError) as exc:  # DHAGError: refused data
         err.write(f"models {args.action}: refused: {exc}\n")

@@ -283,6 +283,7 @@ def promote(
     only_over: str | None = None,
     other_sensors: bool = False,
     unless_held: bool = False,
+    by: str = "operator",
 ) -> str | None:
     """Make ``version`` current after loading it; returns the version it replaced (None if none).
 
@@ -298,7 +299,7 @@ def promote(
     unless ``other_sensors`` (:mod:`pipeline.sensorswitch`); with ``only_over`` (a candidate trained
     from that version, on its sensors) ``only_over`` alone decides. With ``unless_held`` (the
     retrainer's), a promotion hold refuses it, checked under the lock (:mod:`pipeline.promotionhold`).
-    """
+    ``by``: who promotes (``retrainer`` or ``operator``), recorded (:mod:`pipeline.promotedby`)."""
     root = Path(registry)
     model = load_version(root, version, device=device)
     if not other_sensors and only_over is None:
@@ -315,7 +316,7 @@ def promote(
         if unless_held:
             promotionhold.check(root)
         _artifact(root, version)  # still there: a prune may have run since it was loaded
-        switch(root, version, previous, remember_previous=True)
+        switch(root, version, previous, remember_previous=True, by=by)
     return previous
 
 
@@ -340,7 +341,7 @@ def rollback(
         present = pointer_to_replace(root, target)  # refuses an unreadable pointer, before any write
         # current first: cut short after it, the history still lists the version now current, which
         # the next rollback skips, and those passed over, which it passes over again (walk_back).
-        switch(root, target, present, remember_previous=False)
+        switch(root, target, present, remember_previous=False, by="rollback")
         try:
             write_atomic(root / HISTORY, (json.dumps(past[:index]) + "\n").encode())
         except OSError as exc:  # the rollback is done: raised, it read as refused, and a retry went further

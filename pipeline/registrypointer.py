@@ -18,6 +18,7 @@ from dhag.atomicwrite import write_atomic
 from pipeline.artifactfault import read_failure
 from pipeline.errors import ModelUnavailableError, VersionUnreadableError
 from pipeline.lockfile import flocked
+from pipeline.promotedby import record
 
 __all__ = ["CURRENT", "HISTORY", "SUFFIX", "check_version", "history", "locked", "pointer_to_replace"]
 __all__ += ["VERSION", "absence", "read_pointer", "switch"]
@@ -135,9 +136,13 @@ def history(registry: str | Path) -> list[str]:
     return data
 
 
-def switch(root: Path, version: str, previous: str | None, *, remember_previous: bool) -> None:
+def switch(
+    root: Path, version: str, previous: str | None, *, remember_previous: bool, by: str = "operator"
+) -> None:
     """Point ``current`` at ``version``; the ``previous`` one joins the history unless this is a rollback,
     or it ends the history already (a rollback whose history could not be shortened left it there).
+    ``by`` (the ``retrainer``, an ``operator``, a ``rollback``) is recorded once it is done
+    (:mod:`pipeline.promotedby`).
 
     The history is written first: a switch cut short after it leaves the history naming the version
     still current, which a rollback skips. A write of ``current`` that fails (a full volume, no
@@ -147,6 +152,7 @@ def switch(root: Path, version: str, previous: str | None, *, remember_previous:
     past = history(root)
     if not (remember_previous and previous is not None and previous != version and past[-1:] != [previous]):
         write_atomic(root / CURRENT, (version + "\n").encode())
+        record(root, version, by)
         return
     path = root / HISTORY
     try:
@@ -159,6 +165,7 @@ def switch(root: Path, version: str, previous: str | None, *, remember_previous:
     except BaseException:
         _undo_history(root, version, before)
         raise
+    record(root, version, by)
 
 
 def _undo_history(root: Path, version: str, before: bytes | None) -> None:

@@ -79,11 +79,12 @@ def test_list_says_the_hold_who_since_when_and_why(registry: Path, capsys) -> No
 
 
 def test_rollback_suggests_a_hold_unless_one_is_in_place(registry: Path, fitted: DHAG, capsys) -> None:
-    reg.publish(registry, fitted, "v2")
+    reg.publish(registry, fitted, "v2", make_current=False)
+    reg.promote(registry, "v2", by="retrainer")  # the note is for the retrainer's promotions only
     code, out, err = _models(capsys, "--registry", str(registry), "rollback")
     assert code == 0 and out == "v1 is current again (was v2)\n"
     assert err.count("\n") == 1 and "models hold" in err and "next run" in err
-    reg.promote(registry, "v2")
+    reg.promote(registry, "v2", by="retrainer")
     _models(capsys, "--registry", str(registry), "hold", "--operator", "ana")
     code, out, err = _models(capsys, "--registry", str(registry), "rollback")
     assert (code, out, err) == (0, "v1 is current again (was v2)\n", "")

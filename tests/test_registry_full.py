@@ -30,7 +30,7 @@ def _full_at(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.name not in (".lock", ".sequence"))
+    return sorted(p.name for p in root.iterdir() if p.name not in (".lock", ".sequence", "promoted.json"))
 
 
 def _versions(root: Path) -> list[str]:

@@ -219,7 +219,7 @@ def run_cycle(
     reasons, held = list(verdict.reasons), None
     if verdict.accepted:
         try:
-            reg.promote(registry, version, only_over=parent, unless_held=True)
+            reg.promote(registry, version, only_over=parent, unless_held=True, by="retrainer")
         except PromotionHeldError as exc:  # judged and accepted; an operator stopped promotions
             outcome, held = "held", exc.hold
             reasons = [
