@@ -55,6 +55,8 @@ class Hold:
     since: str = ""
     reason: str = ""
     error: str | None = None
+    #: The last candidate whose promotion it refused (:func:`check`), None before any.
+    refused: str | None = None
 
     def line(self, *, already: bool = False) -> str:
         """The hold in one line, as ``models list`` and the run reports say it (``already``: as ``models
@@ -104,7 +106,8 @@ def read(registry: str | Path) -> Hold | None:
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         error = f"{type(exc).__name__}: {exc}"
     else:
-        return Hold(path, data["operator"], data["since"], data["reason"])
+        refused = data.get("refused") if isinstance(data.get("refused"), str) else None
+        return Hold(path, data["operator"], data["since"], data["reason"], refused=refused)
     _say(path, error)
     return Hold(path, error=error)
 
@@ -138,11 +141,21 @@ def release(registry: str | Path) -> Hold | None:
     return present
 
 
-def check(registry: str | Path) -> None:
+def check(registry: str | Path, version: str | None = None) -> None:
     """Raise :class:`PromotionHeldError` while a hold is in place in ``registry`` (the caller holds its
-    lock)."""
-    if (hold := read(registry)) is not None:
-        raise PromotionHeldError(hold)
+    lock). Refusing ``version``, a readable hold records it (``refused``, the last one): a retrainer
+    killed before its run's report is found held at its restart, though the hold came after the
+    candidate's publication (:mod:`pipeline.retrain.interrupted`). A record that cannot be written is
+    logged; the refusal stands."""
+    if (hold := read(registry)) is None:
+        return
+    if version is not None and hold.error is None and hold.refused != version:
+        try:
+            fields = json.loads(hold.path.read_text(encoding="utf-8")) | {"refused": version}
+            write_atomic(hold.path, (json.dumps(fields, indent=2) + "\n").encode())
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("cannot record in %s that it held %s: %s", hold.path, version, exc)
+    raise PromotionHeldError(hold)
 
 
 def _user() -> str:

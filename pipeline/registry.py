@@ -314,7 +314,7 @@ def promote(
                 "current now"
             )
         if unless_held:
-            promotionhold.check(root)
+            promotionhold.check(root, version)
         _artifact(root, version)  # still there: a prune may have run since it was loaded
         switch(root, version, previous, remember_previous=True, by=by)
     return previous

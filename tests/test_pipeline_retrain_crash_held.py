@@ -64,3 +64,27 @@ def test_a_hold_placed_after_the_kill_does_not_make_the_run_held(
     report = json.loads(report_path(registry, _newest(registry)).read_text())
     assert report["decision"] == "not_promoted"  # accepted, never promoted: the run did not end
     assert store.get_state("last_run_label_id") is None and restarted.due() == "labels"
+
+
+def test_a_hold_placed_after_the_publication_that_refused_the_promotion_makes_the_run_held(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, clock = _started(registry, tmp_path / "labels.sqlite")
+    real_promote = reg.promote
+
+    def held_then_checked(*args: object, **kwargs: object) -> object:  # placed in the gap, then checked
+        promotionhold.place(registry, reason="placed in the gap", operator="ana")
+        return real_promote(*args, **kwargs)
+
+    monkeypatch.setattr(reg, "promote", held_then_checked)
+    monkeypatch.setattr(cycle, "prune", _kill)  # killed once the hold refused the promotion
+    restarted, metrics, store = _crash_and_restart(registry, store, clock)
+    monkeypatch.setattr(reg, "promote", real_promote)
+    candidate = _newest(registry)
+    report = json.loads(report_path(registry, candidate).read_text())
+    # Before: "not_promoted", the run counted as failed and its labels as new, though the hold refused
+    # its promotion: the hold was placed after the candidate's publication, which was all it asked.
+    assert report["decision"] == "held" and "placed in the gap" in report["reasons"][0]
+    assert store.get_state("last_run_label_id") == str(store.last_label_id()) and restarted.due() is None
+    assert metrics.get_sample_value("dhag_retrain_last_failure_timestamp_seconds") == 0
+    assert promotionhold.read(registry).refused == candidate  # the refusal, as the hold file records it

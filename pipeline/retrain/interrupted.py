@@ -6,9 +6,9 @@ it started), committed before it trains; the run's end, once recorded, clears it
 transaction as its record. The stamp also rides in the candidate's metadata (``retrain_run``, with the
 gate's decision and reasons), so a stamp left in the store names the run that died, and the registry
 says how far it got (:func:`recover`): nothing published, a candidate published (refused by the gate,
-accepted and held by a promotion hold placed before its publication, or accepted and killed before its
-promotion), or one promoted (current, or in the history since); and its report, when the kill came
-before it was written, is written from the version's metadata.
+accepted and held by a promotion hold placed before its publication or that records refusing it, or
+accepted and killed before its promotion), or one promoted (current, or in the history since); and
+its report, when the kill came before it was written, is written from the version's metadata.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def _found(root: Path, stamp: dict[str, Any], found: Interrupted) -> Interrupted
         outcome = "promoted"  # its promotion follows its publication within seconds
     elif not run.get("accepted"):
         outcome = "rejected"
-    elif (hold := _held_before(root, finished)) is not None:
+    elif (hold := _held_before(root, finished, version)) is not None:
         outcome = "held"  # its promotion, checked under the registry's lock, found the hold
     else:
         outcome = "not_promoted"
@@ -120,13 +120,17 @@ def _found(root: Path, stamp: dict[str, Any], found: Interrupted) -> Interrupted
     return Interrupted(found.label_id, found.trigger, version, outcome, finished)
 
 
-def _held_before(root: Path, published: float) -> promotionhold.Hold | None:
-    """The promotion hold in place since before the candidate's publication at ``published`` (its
-    file's modification time: when ``models hold`` placed it), which refused the run's promotion; None
-    when there is none, or it was placed since (the run was killed before its promotion). A hold file
-    that cannot be looked at holds, as it holds promotions."""
+def _held_before(root: Path, published: float, version: str) -> promotionhold.Hold | None:
+    """The promotion hold that refused the promotion of ``version``: the one that records it refused
+    (placed between the publication and the promotion's check), or in place since before its
+    publication at ``published`` (its file's modification time: when ``models hold`` placed it, or
+    recorded a refusal); None when there is none, or it was placed since and refused nothing (the run
+    was killed before its promotion). A hold file that cannot be looked at holds, as it holds
+    promotions."""
     if (hold := promotionhold.read(root)) is None:
         return None
+    if hold.refused == version:
+        return hold
     try:
         placed = hold.path.stat().st_mtime
     except OSError:
