@@ -90,7 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser, help_config: str) -> None:
         type=float,
         help="seconds of training at most, a collapse retry included (default 60)",
     )
-    train.add_argument("--version", help="the version to publish as (default: a UTC timestamp)")
+    train.add_argument(
+        "--version",
+        help="the version to publish as (default: its UTC time and publication number, v20261129T101500Z-42)",
+    )
     train.add_argument("--no-promote", action="store_true", help="publish without making it current")
 
 
