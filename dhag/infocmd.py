@@ -19,12 +19,17 @@ from dhag.infotext import (
 )
 from dhag.legacy import dropped_note, read_as_before
 from dhag.retry import describe_health
+from dhag.scoreswrite import check_standard_output
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
 
 __all__ = ["cmd_info"]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    check_standard_output(
+        "what dhag info says of the model has nowhere to go: run it with standard output open, or "
+        "redirected to a file; nothing was read"
+    )
     manifest = read_manifest(args.model, with_signature=True)
     if args.json:
         print(json.dumps(manifest, indent=2, sort_keys=True))

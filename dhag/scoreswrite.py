@@ -19,14 +19,13 @@ from dhag.stopsignals import silenced
 __all__ = ["check_standard_output", "write_scores"]
 
 
-def check_standard_output() -> None:
+def check_standard_output(
+    said: str = "the scores have nowhere to go: name a file with --out; nothing was scored",
+) -> None:
     """Raise :class:`DHAGError` when standard output is closed (``>&-``: Python's ``sys.stdout`` is
-    None), before any work: the scores would have nowhere to go."""
+    None), before any work: what the command prints would have nowhere to go, as ``said`` tells."""
     if sys.stdout is None:
-        raise DHAGError(
-            "standard output is closed (>&-), so the scores have nowhere to go: name a file with --out; "
-            "nothing was scored."
-        )
+        raise DHAGError(f"standard output is closed (>&-), so {said}.")
 
 
 def write_scores(frame: pd.DataFrame, path: Path | None) -> None:
