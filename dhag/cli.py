@@ -3,8 +3,8 @@
 
 This module imports no more than the standard library and dhag's light modules: the installed ``dhag``
 script imports it before it calls :func:`main`, and torch and pandas, imported by :mod:`dhag.commands`,
-take seconds in which a Ctrl-C is answered as it is later (one line, exit status 130), not with a
-traceback.
+take seconds in which a Ctrl-C, SIGTERM or SIGHUP is answered as it is later (one line, exit status 130,
+143 or 129), not with a traceback or a process killed without a word.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_parser", "main"]
 
-# The commands, to name the one a Ctrl-C stopped before its options were parsed.
+# The commands, to name the one a Ctrl-C or a signal stopped before its options were parsed.
 _COMMANDS = ("train", "score", "info", "sign", "bench")
 
 
@@ -57,18 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input or settings, 1 for other failures)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     _hold_standard_descriptors()
+    args = None
     try:
-        args = build_parser().parse_args(argv)
-    except KeyboardInterrupt:  # in the imports of torch and pandas, before any command ran
-        named = next((a for a in argv if not a.startswith("-")), None)
-        print(f"dhag{f' {named}' if named in _COMMANDS else ''}: interrupted", file=sys.stderr)
-        return 130
-    logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command == "bench" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
+        # SIGTERM and SIGHUP from the start: the imports of torch and pandas take seconds.
         with stopped_by_signals():
+            args = build_parser().parse_args(argv)
+            logging.basicConfig(
+                level=logging.INFO if args.verbose or args.command == "bench" else logging.WARNING,
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            )
             return int(args.func(args))
     except DHAGError as exc:
         if isinstance(exc, InputError):
@@ -76,17 +73,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             said = with_row_note(str(exc), data, written=written_cell(data, exc.cell))
         else:
             said = str(exc)
-        print(f"dhag {args.command}: error: {said}", file=sys.stderr)
+        print(f"{_named(args, argv)}: error: {said}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`dhag score ... | head`): nothing left to say
         silenced()
         return 141
     except OSError as exc:  # a file the command was told to write (or read) that the system refuses
-        print(f"dhag {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{_named(args, argv)}: error: {exc}", file=sys.stderr)
         return 2
     except Stopped as exc:  # `timeout`, `kill`, a closed terminal: what was being written is gone
-        print(f"dhag {args.command}: stopped by {exc}", file=sys.stderr)
+        print(f"{_named(args, argv)}: stopped by {exc}", file=sys.stderr)
         return 128 + exc.signum
     except KeyboardInterrupt:
-        print(f"dhag {args.command}: interrupted", file=sys.stderr)
+        print(f"{_named(args, argv)}: interrupted", file=sys.stderr)
         return 130
+
+
+def _named(args: argparse.Namespace | None, argv: Sequence[str]) -> str:
+    """``dhag`` and its command, for the line that says why it stopped: before the options were parsed
+    (in the imports of torch and pandas), the command the arguments name, if any."""
+    if args is not None:
+        return f"dhag {args.command}"
+    named = next((a for a in argv if not a.startswith("-")), None)
+    return f"dhag{f' {named}' if named in _COMMANDS else ''}"
