@@ -39,7 +39,8 @@ def read_table(
     left to guess, pandas reads ``01`` as the number 1 in a file where every value looks numeric. An
     NPZ's ``X`` of strings has its other columns read as a CSV's (:func:`_numbers_of_text`). A CSV
     whose header leaves a column unnamed or names one twice, or whose rows are wider than its header,
-    is refused (pandas would rename the columns or shift the values under other names).
+    is refused (pandas would rename the columns or shift the values under other names). A leading ``~``
+    in ``path`` is the home folder.
 
     Example
     -------
@@ -50,7 +51,7 @@ def read_table(
     >>> list(frame.columns), y.tolist()
     (['a', 'b'], [0, 1])
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # a leading ~ is the home folder, as for a model's path
     try:
         mode = path.stat().st_mode
     except FileNotFoundError as exc:

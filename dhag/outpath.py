@@ -20,15 +20,28 @@ __all__ = [
     "check_not_an_input",
     "check_results_out",
     "check_scores_out",
+    "given_path",
     "out_file",
     "through_link",
 ]
 
 
+def given_path(value: str) -> Path:
+    """An :mod:`argparse` ``type`` for an option naming a file: ``value`` with a leading ``~`` taken for
+    the home folder, as the shell takes it at a word's start but not after ``--data=``.
+
+    >>> import os
+    >>> given_path("~/rows.csv") == Path(os.path.expanduser("~")) / "rows.csv", given_path("-")
+    (True, PosixPath('-'))
+    """
+    return Path(value).expanduser()
+
+
 def out_file(example: str) -> Callable[[str], Path]:
     """An :mod:`argparse` ``type`` for an option naming a file to write: a value that names a folder by
     its end, ``results/`` or ``results/.``, is refused (a :class:`~pathlib.Path` drops that end, and the
-    file would be written as ``results``), suggesting ``example`` in it.
+    file would be written as ``results``), suggesting ``example`` in it. A leading ``~`` is the home
+    folder (:func:`given_path`).
 
     >>> out_file("model.dhag")("models/m.dhag")
     PosixPath('models/m.dhag')
@@ -46,7 +59,7 @@ def out_file(example: str) -> Callable[[str], Path]:
                 f"{value!r} ends in {tail!r}, naming a folder: name the file to write, such as "
                 f"{os.path.join(value, example)!r}"
             )
-        return Path(value)
+        return given_path(value)
 
     return read
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from dhag.columnlist import COLUMN_LIST_HELP, column_list
@@ -12,7 +11,7 @@ from dhag.estimator import DHAG
 from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
-from dhag.outpath import out_file
+from dhag.outpath import given_path, out_file
 from dhag.params import resolve_device, validate_params
 
 __all__ = ["add_train_parser", "named_as_option", "untrained_model"]
@@ -34,7 +33,7 @@ _OPTIONS = {
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``train`` to the ``dhag`` command's subparsers and return its parser."""
     train = subparsers.add_parser("train", help="train a model on normal rows (CSV, Parquet or NPZ)")
-    train.add_argument("--data", required=True, type=Path, help="the rows: CSV, Parquet or NPZ")
+    train.add_argument("--data", required=True, type=given_path, help="the rows: CSV, Parquet or NPZ")
     train.add_argument(
         "--out",
         required=True,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from dhag import bench
@@ -16,7 +15,7 @@ from dhag.bench.resultfile import read_table2
 from dhag.exceptions import ParameterError
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
-from dhag.outpath import check_results_out, through_link
+from dhag.outpath import check_results_out, given_path, through_link
 from dhag.params import MAX_SEED, resolve_device
 
 __all__ = ["add_bench_parser", "comma_list", "run_bench"]
@@ -196,12 +195,15 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("bench", help="benchmarks: table2, epochs, semisup, speed; merge, show")
     parser.add_argument("bench", choices=("table2", "epochs", "semisup", "speed", "merge", "show"))
     parser.add_argument(
-        "parts", nargs="*", type=Path, help="merge: table2 JSON files of disjoint seeds; show: files to print"
+        "parts",
+        nargs="*",
+        type=given_path,
+        help="merge: table2 JSON files of disjoint seeds; show: files to print",
     )
     parser.add_argument(
         "--data",
         default="../shared/datasets",
-        type=Path,
+        type=given_path,
         help="table2, epochs, semisup: the benchmark datasets folder (default ../shared/datasets, from the "
         "working directory)",
     )
@@ -248,7 +250,7 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="speed: train under bfloat16 autocast, CUDA only (default off: float32); scoring stays float32",
     )
-    parser.add_argument("--json", type=Path, help="write the results as JSON")
+    parser.add_argument("--json", type=given_path, help="write the results as JSON")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, every benchmark (default 1)")
     parser.add_argument(
         "--peer-rows",
