@@ -11,6 +11,7 @@ and none of the training that ``n_members`` costs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,21 @@ from dhag.modules import DHAGNet, net_for_weights
 if TYPE_CHECKING:
     from dhag.training import TrainConfig, TrainResult
 
-__all__ = ["keep_snapshot", "kept_networks", "snapshot_schedule"]
+__all__ = ["averaging_start", "keep_snapshot", "kept_networks", "planned_epochs", "snapshot_schedule"]
+
+
+def planned_epochs(cfg: TrainConfig, n_batches: int) -> int:
+    """The epochs the budget plans (for weight averaging and the snapshots): ``max_epochs``, or fewer
+    when ``max_steps`` ends training first."""
+    planned = cfg.max_epochs
+    if cfg.max_steps is not None:
+        planned = min(planned, math.ceil(cfg.max_steps / n_batches))
+    return planned
+
+
+def averaging_start(cfg: TrainConfig, n_batches: int) -> int:
+    """The epoch after which weights are averaged: half of :func:`planned_epochs`."""
+    return planned_epochs(cfg, n_batches) // 2
 
 
 def snapshot_schedule(cfg: TrainConfig, n_batches: int) -> frozenset[int]:
@@ -37,8 +52,6 @@ def snapshot_schedule(cfg: TrainConfig, n_batches: int) -> frozenset[int]:
     >>> sorted(snapshot_schedule(SimpleNamespace(max_epochs=5, max_steps=None, snapshots=10), 7))
     [3, 4, 5]
     """
-    from dhag.training import averaging_start, planned_epochs
-
     # The second half as weight averaging defines it: the same epochs, the same budget rule.
     planned, start = planned_epochs(cfg, n_batches), averaging_start(cfg, n_batches)
     span = planned - start

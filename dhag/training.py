@@ -15,9 +15,17 @@ from dhag.controller import NormWeightController
 from dhag.cudagraph import GraphedSteps, can_graph, capturable_optimizers
 from dhag.losses import LossParts, constant_ce, shifted_rows, total_loss
 from dhag.modules import DHAGNet
-from dhag.snapshots import keep_snapshot, snapshot_schedule
+from dhag.snapshots import averaging_start, keep_snapshot, planned_epochs, snapshot_schedule
 
-__all__ = ["TrainConfig", "TrainResult", "make_optimizers", "train", "train_step"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "averaging_start",
+    "make_optimizers",
+    "planned_epochs",
+    "train",
+    "train_step",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -184,19 +192,6 @@ def evaluate_loss(
         sums += torch.stack([getattr(parts, key).detach().double() for key in keys])
         n_batches += 1
     return {key: value / max(n_batches, 1) for key, value in zip(keys, sums.tolist(), strict=True)}
-
-
-def planned_epochs(cfg: TrainConfig, n_batches: int) -> int:
-    """The epochs the budget plans: ``max_epochs``, or fewer when ``max_steps`` ends training first."""
-    planned = cfg.max_epochs
-    if cfg.max_steps is not None:
-        planned = min(planned, math.ceil(cfg.max_steps / n_batches))
-    return planned
-
-
-def averaging_start(cfg: TrainConfig, n_batches: int) -> int:
-    """The epoch after which weights are averaged: half of :func:`planned_epochs`."""
-    return planned_epochs(cfg, n_batches) // 2
 
 
 def _progress_bar(cfg: TrainConfig):
