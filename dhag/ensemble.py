@@ -140,7 +140,7 @@ def train_members(
         x_train,
         rows=len(x_train) + held_out + (0 if x_known is None else len(x_known)),
         calibration_rows=held_out or len(x_train),
-        networks=n_members * max(cfg.snapshots, 1),
+        networks=n_members,  # each snapshot kept makes its own room (dhag.scoringroom.past_budget)
     )
     started = time.perf_counter()
     trained = []

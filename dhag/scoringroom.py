@@ -1,10 +1,11 @@
 """Room in a fit's ``time_budget`` for what comes after training: scoring every row once for the
 threshold, and the held-out rows and their pushed copies for the outlier probe, with every network the
-fit keeps (each member's snapshots). That scoring is timed on a sample before training starts, with an
-untrained network of the same shape (which scores as fast as a trained one), and training gets the
-budget less it, so that the fit ends about when its budget says. Each member's snapshots are counted
-as kept, which a training the budget stopped early may not keep: the room left is then more than that
-scoring takes, and the fit ends before its budget."""
+fit keeps. That scoring is timed on a sample before training starts, with an untrained network of the
+same shape (which scores as fast as a trained one), and training gets the budget less it, so that the
+fit ends about when its budget says. Room is made before training for the one network each member keeps
+however early it stops; each snapshot a training keeps (``snapshots`` > 1) takes its own scoring from
+what is left of that training's budget as it is kept (:func:`past_budget`): a training the budget stops
+before its second half keeps no snapshot, and its time is not given to them."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
 from dhag.modules import DHAGNet, net_for_weights
-from dhag.training import TrainConfig
 
-__all__ = ["scoring_seconds", "with_room_for_scoring"]
+if TYPE_CHECKING:
+    from dhag.training import TrainConfig, TrainResult
+
+__all__ = ["past_budget", "scoring_seconds", "with_room_for_scoring"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,24 +64,40 @@ def with_room_for_scoring(
 ) -> TrainConfig:
     """``cfg`` with its ``time_budget`` less the time this estimate took and the expected scoring of the
     fit's ``rows`` and the probe's ``calibration_rows`` (twice: as they are, and pushed) by ``networks``
-    networks; at least :data:`MIN_TRAINING_SHARE` of it, with a warning where the scoring leaves less.
-    ``cfg`` itself without a budget."""
+    networks (one a member); at least :data:`MIN_TRAINING_SHARE` of it, with a warning where the scoring
+    leaves less. Its ``snapshot_seconds`` is that scoring by one network: what each snapshot kept adds
+    (:func:`past_budget`). ``cfg`` itself without a budget."""
     budget = cfg.time_budget
     if budget is None:
         return cfg
     started = time.perf_counter()
-    expected = scoring_seconds(make_net, x_train, rows=rows + 2 * calibration_rows, networks=networks)
+    one = scoring_seconds(make_net, x_train, rows=rows + 2 * calibration_rows, networks=1)
+    expected = one * networks
     left = budget - expected - (time.perf_counter() - started)
     if left < budget * MIN_TRAINING_SHARE:
         logger.warning(
-            "scoring the %d rows for the threshold with up to %d network(s) may take %.3g s of the "
-            "time_budget (%g s): training gets %.3g s of it, and the fit may run past the budget; raise "
+            "scoring the %d rows for the threshold with %d network(s) may take %.3g s of the "
+            "time_budget (%g s)%s: training gets %.3g s of it, and the fit may run past the budget; raise "
             "time_budget, or train on fewer rows",
             rows,
             networks,
             expected,
             budget,
+            " and as long again a network for each snapshot kept" if cfg.snapshots > 1 else "",
             budget * MIN_TRAINING_SHARE,
         )
         left = budget * MIN_TRAINING_SHARE
-    return dataclasses.replace(cfg, time_budget=float(left))
+    return dataclasses.replace(cfg, time_budget=float(left), snapshot_seconds=one)
+
+
+def past_budget(cfg: TrainConfig, seconds: float, result: TrainResult, *, snapshot_due: bool = False) -> bool:
+    """Whether a training that has run ``seconds`` has spent its ``time_budget``, less
+    ``snapshot_seconds`` for each snapshot ``result`` keeps: stopped now, it keeps its last weights beside
+    them, and room for one network was made before it began. With ``snapshot_due`` (at the end of an
+    epoch whose snapshot is kept), less one more: going on, it would keep its last weights beside that
+    one too. Never, without a budget.
+    """
+    if cfg.time_budget is None:
+        return False
+    room = cfg.snapshot_seconds * (len(result.snapshot_states) + snapshot_due)
+    return seconds >= cfg.time_budget - room

@@ -15,6 +15,7 @@ from dhag.controller import NormWeightController
 from dhag.cudagraph import GraphedSteps, can_graph, capturable_optimizers
 from dhag.losses import LossParts, constant_ce, shifted_rows, total_loss
 from dhag.modules import DHAGNet
+from dhag.scoringroom import past_budget
 from dhag.snapshots import averaging_start, keep_snapshot, planned_epochs, snapshot_schedule
 
 __all__ = [
@@ -59,6 +60,8 @@ class TrainConfig:
     bf16: bool
     progress: bool
     snapshots: int = 1
+    # The scoring one more kept network adds after training: each snapshot kept takes it from time_budget.
+    snapshot_seconds: float = 0.0
     # On CUDA, replay each update from a CUDA graph after a few eager ones (dhag.cudagraph); a training
     # whose lambda1 a controller steers (ce_target) always runs eagerly.
     cuda_graph: bool = True
@@ -308,13 +311,15 @@ def train(
                 if cfg.max_steps is not None and result.steps >= cfg.max_steps:
                     n_done = b + 1
                     break
-                if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
+                if past_budget(cfg, time.perf_counter() - start, result):
                     n_done = b + 1  # within the epoch: one epoch of a large table can outlast the budget
                     out_of_time = True
                     break
             else:
                 n_done = n_batches
-                out_of_time = cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget
+                out_of_time = past_budget(
+                    cfg, time.perf_counter() - start, result, snapshot_due=epoch in keep_at
+                )
             disc_schedule.step()
             if stepper is not None:
                 stepper.learning_rates_changed()
