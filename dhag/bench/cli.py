@@ -17,6 +17,7 @@ from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
 from dhag.outpath import check_results_out, given_path, through_link
 from dhag.params import MAX_SEED, resolve_device
+from dhag.scoreswrite import check_standard_output
 
 __all__ = ["add_bench_parser", "comma_list", "run_bench"]
 
@@ -73,6 +74,10 @@ def run_bench(args: argparse.Namespace) -> int:
     from dhag.bench.table2 import DETECTORS
 
     _check_counts(args)
+    if args.bench == "show":
+        check_standard_output("the tables dhag bench show prints have nowhere to go; nothing was read")
+    elif args.json is None:  # a run of hours whose results would be printed nowhere
+        check_standard_output("the results have nowhere to go: name a file with --json; nothing was run")
     if args.json is not None:  # a run of hours is not lost to a --json that cannot be written
         done = "run" if args.bench != "merge" else "merged"
         args.json = through_link(args.json, option="--json", done=done)  # a link stays, its file replaced
