@@ -76,12 +76,11 @@ def _too_short(args: argparse.Namespace) -> str | None:
         from pipeline.plantdetectors import HST_CALIBRATION_ONE_IN
 
         every = bench.STREAM_INTERVAL_S
-        minutes = args.minutes if args.minutes is not None else 120.0
         need = TRAIN_READINGS  # of each asset; hst also needs one history row to calibrate on
         if "hst" in (args.detectors or bench.DETECTORS):
             need = max(need, math.ceil(HST_CALIBRATION_ONE_IN / args.assets))
         history = ("--history-hours", args.history_hours, hour, bench.HISTORY_INTERVAL_S, need)
-        spans += [(*history, "to train on"), ("--minutes", minutes, 60.0, every, 1, "of the fault stream")]
+        spans.append((*history, "to train on"))
         if args.normal_hours > 0:
             spans.append(("--normal-hours", args.normal_hours, hour, every, 1, quiet))
     if args.target == "drift":
@@ -101,6 +100,22 @@ def _too_short(args: argparse.Namespace) -> str | None:
                 f"(one every {interval_s:g} s); give at least {_least(need, interval_s, unit_s)}"
             )
     return None
+
+
+def _no_fault(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``bench plant --minutes`` too few for the fault stream to schedule a fault
+    (every detection figure would be empty), else None."""
+    if args.target != "plant" or args.minutes is None:
+        return None
+    from pipeline.plantbench import FAULT_SLOT_MINUTES
+
+    slot = FAULT_SLOT_MINUTES
+    if args.minutes >= slot:
+        return None
+    return (
+        f"--minutes {args.minutes:g} schedules no fault: the fault stream gives each asset one fault per "
+        f"{slot:g} simulated minutes, so detection would measure nothing; give at least {slot:g}"
+    )
 
 
 def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> None:
@@ -200,7 +215,9 @@ def run_bench_command(settings: Settings, args: argparse.Namespace) -> int:
             f"from 0 to {MAX_SEED}\n"
         )
         return 2
-    if short := _too_short(args):  # it would end in a traceback once the simulated rows are read
+    if short := _no_fault(args) or _too_short(
+        args
+    ):  # it would end in a traceback once the simulated rows are read
         sys.stderr.write(f"bench {args.target}: {short}\n")
         return 2
     if args.target == "feedback":

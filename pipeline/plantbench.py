@@ -68,7 +68,7 @@ __all__ = [
     "pool",
     "run_plant_bench",
 ]
-__all__ += ["HISTORY_INTERVAL_S", "STREAM_INTERVAL_S", "scenario", "summarize", "tally"]
+__all__ += ["FAULT_SLOT_MINUTES", "HISTORY_INTERVAL_S", "STREAM_INTERVAL_S", "scenario", "summarize", "tally"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ DETECTORS = ("dhag", "sigma3", "hst")
 DAY_S = 86_400.0
 HISTORY_INTERVAL_S = 30.0  # seconds between the training history's readings
 STREAM_INTERVAL_S = 2.0  # seconds between the fault stream's (and the fault-free hours') readings
+FAULT_SLOT_MINUTES = 30.0  # the fault stream gives each asset one fault per slot: fewer minutes, none
 
 
 def scenario(
@@ -96,7 +97,7 @@ def scenario(
     start = 6 * 3600.0
     fleet = Fleet(assets, seed=seed, run=2, start_s=start)
     rng = np.random.default_rng(seed + 1000)
-    slots = int(minutes // 30)
+    slots = int(minutes // FAULT_SLOT_MINUTES)
     faults = []
     for i, (asset, mtype) in enumerate(zip(fleet.asset_ids, fleet.machine_types, strict=True)):
         kinds = applicable_kinds(mtype)
@@ -289,6 +290,8 @@ def run_plant_bench(
 
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    if minutes < FAULT_SLOT_MINUTES:
+        raise ValueError(f"--minutes {minutes:g} schedules no fault; give at least {FAULT_SLOT_MINUTES:g}")
     if normal_hours < 0:
         raise ValueError(f"--normal-hours must be 0 or more, got {normal_hours}")
     if not detectors or set(detectors) - set(PLANT_DETECTORS):

@@ -148,8 +148,7 @@ def no_bench_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         (["drift", "--history-hours", "0.001"], "--history-hours 0.001", "0.0167"),
         # one asset: hst calibrates on one history row in 10, so 10 readings (300 s) are the least
         (["plant", "--history-hours", "0.05", "--assets", "1"], "--history-hours 0.05", "0.0834"),
-        # the fault stream and the fault-free hours are read every 2 s: one reading, 1/30 min
-        (["plant", "--minutes", "0.01"], "--minutes 0.01", "0.0334"),
+        # the fault-free hours are read every 2 s: one reading, 1/1800 h
         (["plant", "--normal-hours", "0.0001"], "--normal-hours 0.0001", "0.0006"),
         # the feedback bench's quiet hours are read every 10 s
         (["feedback", "--quiet-hours", "0.001"], "--quiet-hours 0.001", "0.0028"),
@@ -166,7 +165,7 @@ def test_a_span_too_short_for_a_reading_is_refused_before_the_benchmark(
 @pytest.mark.parametrize(
     ("argv", "target"),
     [
-        (["plant", "--history-hours", "0.0167", "--minutes", "0.0334", "--normal-hours", "0.0006"], "plant"),
+        (["plant", "--history-hours", "0.0167", "--minutes", "30", "--normal-hours", "0.0006"], "plant"),
         (["plant", "--normal-hours", "0"], "plant"),
         (["plant", "--history-hours", "0.0834", "--assets", "1"], "plant"),
         (["plant", "--history-hours", "0.0167", "--assets", "1", "--detectors", "dhag", "sigma3"], "plant"),
