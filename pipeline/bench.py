@@ -198,18 +198,26 @@ def _offer_load(bootstrap: str, topic: str, rate: int, duration: float) -> int:
     return sent
 
 
-def _read_all(bootstrap: str, topic: str, count: int, timeout_s: float = 120) -> list[Any]:
+def _read_all(bootstrap: str, topic: str, count: int | None = None, timeout_s: float = 120) -> list[Any]:
+    """``topic``'s messages from its beginning: ``count`` of them (fewer when none come for 5 s), or with
+    no ``count`` every one it holds now, read to the end of each partition (a poll that returns some
+    may hold one partition's, or part of them)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     try:
-        consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()])
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(parts)
         consumer.seek_to_beginning()
+        ends = consumer.end_offsets(parts) if count is None else {}
+        left = {tp: end for tp, end in ends.items() if end > 0}
         out: list[Any] = []
         deadline, idle = time.monotonic() + timeout_s, 0
-        while len(out) < count and time.monotonic() < deadline and idle < 20:
+        while (left if count is None else len(out) < count) and time.monotonic() < deadline and idle < 20:
             batch = consumer.poll(timeout_ms=250)
             idle = 0 if batch else idle + 1
-            for msgs in batch.values():
+            for tp, msgs in batch.items():
                 out.extend(msgs)
+                if msgs and tp in left and msgs[-1].offset + 1 >= left[tp]:
+                    del left[tp]
         return out
     finally:
         consumer.close()
@@ -235,7 +243,7 @@ def _latency(bootstrap: str, registry: Path, topic: str, rate: int, duration: fl
         rss = _stop(proc)
     alerts = [
         orjson.loads(m.value) | {"_sent_ms": m.timestamp}
-        for m in _read_all(bootstrap, f"{topic}-alerts", 1, timeout_s=10)
+        for m in _read_all(bootstrap, f"{topic}-alerts", timeout_s=30)
     ]
     measured = [m for m in (orjson.loads(m.value) for m in scores) if m["ts"] >= started]
     score_ms = np.array([1000 * (m["scored_at"] - m["ts"]) for m in measured])

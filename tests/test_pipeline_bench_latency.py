@@ -23,7 +23,7 @@ def test_the_latency_run_leaves_the_warm_up_records_out(monkeypatch: pytest.Monk
             marks.append(time.time())
         return 50 if rate != 100 else 100
 
-    def read_all(bootstrap: str, topic: str, count: int, timeout_s: float = 120) -> list[Any]:
+    def read_all(bootstrap: str, topic: str, count: int | None = None, timeout_s: float = 120) -> list[Any]:
         if not marks:  # the warm-up waits for a first score
             return [SimpleNamespace(value=b"{}", timestamp=0)]
         mark = marks[0]
