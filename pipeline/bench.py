@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 N_SENSORS = 16
 N_ASSETS = 64
+SHORT_OF_RATE = 0.9  # a latency run that offered less than this share of --rate is said to fall short
 SENSORS = [f"s{i:02d}" for i in range(N_SENSORS)]
 _MIXING = np.random.default_rng(0).normal(size=(4, N_SENSORS))
 
@@ -173,8 +174,10 @@ def _pipeline_rps(bootstrap: str, registry: Path, topic: str, n: int) -> tuple[f
     return rps, rss
 
 
-def _offer_load(bootstrap: str, topic: str, rate: int, duration: float) -> int:
-    """Produce at ``rate`` records/s for ``duration`` s; every 5 s one asset gets 6 faulty readings."""
+def _offer_load(bootstrap: str, topic: str, rate: int, duration: float) -> tuple[int, float]:
+    """Produce at ``rate`` records/s for ``duration`` s; every 5 s one asset gets 6 faulty readings.
+    Returns the records sent and the seconds they took: on a loaded machine the producer falls short of
+    ``rate``."""
     rng = np.random.default_rng(3)
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
     tick = 0.02
@@ -194,8 +197,9 @@ def _offer_load(bootstrap: str, topic: str, rate: int, duration: float) -> int:
         pause = start + (sent / rate) - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
+    seconds = time.perf_counter() - start
     producer.close(timeout=10)
-    return sent
+    return sent, seconds
 
 
 def _read_all(bootstrap: str, topic: str, count: int | None = None, timeout_s: float = 120) -> list[Any]:
@@ -237,7 +241,7 @@ def _latency(bootstrap: str, registry: Path, topic: str, rate: int, duration: fl
         # The warm-up's records waited for the daemon to join its group: only those offered from here
         # on (their ts is when they were produced) are measured.
         started = time.time()
-        sent = _offer_load(bootstrap, topic, rate, duration)
+        sent, seconds = _offer_load(bootstrap, topic, rate, duration)
         scores = _read_all(bootstrap, scores_topic, sent + 100)
     finally:
         rss = _stop(proc)
@@ -258,6 +262,7 @@ def _latency(bootstrap: str, registry: Path, topic: str, rate: int, duration: fl
 
     return {
         "offered_rps": rate,
+        "achieved_rps": round(sent / seconds),
         "sent": sent,
         "scored": int(score_ms.size),
         "produce_to_scored_ms": pct(score_ms),
@@ -297,6 +302,15 @@ def run_bench(settings: Settings, *, records: int, rate: int, duration: float, o
                 who for who, rate in (("the bare consumer", raw), ("the daemon", rps)) if rate is None
             ),
             settings.kafka.batch_size,
+        )
+    if (achieved := latency["achieved_rps"]) < SHORT_OF_RATE * rate:
+        log.warning(
+            "the latency run offered %d records/s, short of --rate %d: the producer could not keep up on "
+            "this machine, so its latency figures are those of %d records/s; give a lower --rate, or run "
+            "where fewer processes share the CPUs",
+            achieved,
+            rate,
+            achieved,
         )
     result = {
         "records": records,

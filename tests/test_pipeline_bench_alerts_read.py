@@ -63,9 +63,7 @@ def test_the_latency_run_counts_the_alerts_of_every_partition(monkeypatch: pytes
     monkeypatch.setattr(bench, "KafkaConsumer", lambda **kw: _Consumer(topics))
     monkeypatch.setattr(bench, "_start_daemon", lambda *a: SimpleNamespace(poll=lambda: None))
     monkeypatch.setattr(bench, "_stop", lambda proc: 400.0)
-    monkeypatch.setattr(
-        bench, "_offer_load", lambda bootstrap, topic, rate, duration: 3 if rate != 100 else 3
-    )
+    monkeypatch.setattr(bench, "_offer_load", lambda *a: (3, 1.0))
     result = bench._latency("b", Path("r"), "bench-lat", 5000, 1.0)
     assert result["alerts_opened"] == 6
     assert result["scored"] == 6

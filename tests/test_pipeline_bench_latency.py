@@ -18,10 +18,10 @@ from pipeline import bench
 def test_the_latency_run_leaves_the_warm_up_records_out(monkeypatch: pytest.MonkeyPatch) -> None:
     marks: list[float] = []
 
-    def offer(bootstrap: str, topic: str, rate: int, duration: float) -> int:
+    def offer(bootstrap: str, topic: str, rate: int, duration: float) -> tuple[int, float]:
         if rate != 100:  # the measured run, after the warm-up's 100 records/s
             marks.append(time.time())
-        return 50 if rate != 100 else 100
+        return (50, 1.0) if rate != 100 else (100, 1.0)
 
     def read_all(bootstrap: str, topic: str, count: int | None = None, timeout_s: float = 120) -> list[Any]:
         if not marks:  # the warm-up waits for a first score

@@ -114,6 +114,7 @@ def test_the_summary_says_null_and_why_when_no_rate_was_measured(
     monkeypatch.setattr(bench, "_pipeline_rps", lambda *a: (None, 300.0))
     latency = {
         "offered_rps": 10,
+        "achieved_rps": 10,
         "sent": 10,
         "scored": 10,
         "produce_to_scored_ms": {"p50": 1.0, "p99": 2.0},
