@@ -108,7 +108,8 @@ def _raw_consume_rps(bootstrap: str, topic: str, n: int, settings: Settings) -> 
             seen += sum(len(v) for v in batch.values())
             if seen and first is None:
                 first = (time.perf_counter(), seen)
-        assert first is not None and seen >= n, f"read {seen} of {n} records"
+        if first is None or seen < n:
+            raise RuntimeError(f"the bare consumer read {seen} of {n} records in 600 s")
         return _rate(first, (time.perf_counter(), seen))
     finally:
         consumer.close()
@@ -167,7 +168,9 @@ def _pipeline_rps(bootstrap: str, registry: Path, topic: str, n: int) -> tuple[f
             if done and first is None:
                 first = seen
             time.sleep(0.05)
-        assert first is not None and done >= n, f"the daemon committed {done} of {n} records"
+        if first is None or done < n:
+            exited = "" if proc.poll() is None else f" (it exited with {proc.returncode})"
+            raise RuntimeError(f"the daemon committed {done} of {n} records{exited}")
         rps = _rate(first, seen)
     finally:
         rss = _stop(proc)
@@ -236,13 +239,21 @@ def _latency(bootstrap: str, registry: Path, topic: str, rate: int, duration: fl
         warm.start()
         warm.join()
         deadline = time.monotonic() + 120
-        while not _read_all(bootstrap, scores_topic, 1, timeout_s=1) and time.monotonic() < deadline:
+        while not _read_all(bootstrap, scores_topic, 1, timeout_s=1):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the latency run's daemon exited with {proc.returncode} before it scored")
+            if time.monotonic() >= deadline:
+                raise RuntimeError("the latency run's daemon scored no record in 120 s")
             time.sleep(0.2)
         # The warm-up's records waited for the daemon to join its group: only those offered from here
         # on (their ts is when they were produced) are measured.
         started = time.time()
         sent, seconds = _offer_load(bootstrap, topic, rate, duration)
         scores = _read_all(bootstrap, scores_topic, sent + 100)
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"the latency run's daemon exited with {proc.returncode} while it was measured"
+            )
     finally:
         rss = _stop(proc)
     alerts = [
@@ -287,12 +298,16 @@ def run_bench(settings: Settings, *, records: int, rate: int, duration: float, o
             ensure_topics(bs, dict.fromkeys(topics, partitions), create_missing=True, replication_factor=1)
         log.warning("producing %d records to %d partitions", records, partitions)
         _produce_all(bs, "bench-tput", records)
-        log.warning("measuring the bare consumer")
-        raw = _raw_consume_rps(bs, "bench-tput", records, settings)
-        log.warning("measuring the daemon")
-        rps, rss_tput = _pipeline_rps(bs, registry, "bench-tput", records)
-        log.warning("measuring latency at %d records/s for %.0f s", rate, duration)
-        latency = _latency(bs, registry, "bench-lat", rate, duration)
+        try:
+            log.warning("measuring the bare consumer")
+            raw = _raw_consume_rps(bs, "bench-tput", records, settings)
+            log.warning("measuring the daemon")
+            rps, rss_tput = _pipeline_rps(bs, registry, "bench-tput", records)
+            log.warning("measuring latency at %d records/s for %.0f s", rate, duration)
+            latency = _latency(bs, registry, "bench-lat", rate, duration)
+        except RuntimeError as exc:
+            log.error("bench failed: %s; no summary", exc)
+            return 1
     if raw is None or rps is None:
         log.warning(
             "--records %d measured no throughput (null): %s took all of them in its first batch "
