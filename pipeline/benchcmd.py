@@ -118,8 +118,54 @@ def _no_fault(args: argparse.Namespace) -> str | None:
     )
 
 
+# The targets each option serves (as its help says); --config and --json serve every one.
+SERVES = {
+    "--records": ("pipeline", "scale"),
+    "--rate": ("pipeline", "soak"),
+    "--duration": ("pipeline",),
+    "--seed": ("plant", "drift", "feedback"),
+    "--seeds": ("plant",),
+    "--assets": ("plant", "drift", "feedback"),
+    "--minutes": ("plant", "soak"),
+    "--history-hours": ("plant", "drift"),
+    "--normal-hours": ("plant",),
+    "--detectors": ("plant",),
+    "--quiet-hours": ("feedback",),
+    "--interval": ("soak",),
+    "--replicas": ("scale",),
+    "--days": ("drift",),
+}
+
+
+class _Noted(argparse.Action):
+    """argparse's ``store``, which also notes in ``bench_given`` each option given, so that one given to
+    a target it does not serve is refused rather than ignored."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option: object = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        if self.option_strings:
+            namespace.bench_given = (*getattr(namespace, "bench_given", ()), self.option_strings[0])
+
+
+def _unused(args: argparse.Namespace) -> str | None:
+    """What is wrong with an option given to a target it does not serve (the run would go by that
+    target's own default), else None."""
+    for option in getattr(args, "bench_given", ()):
+        if (targets := SERVES.get(option)) and args.target not in targets:
+            return f"{option} does nothing for {args.target}; it is an option of {', '.join(targets)} only"
+    return None
+
+
 def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> None:
     """The target and every option of ``bench``; each option's help names the targets it serves."""
+    bench.register("action", None, _Noted)
+    bench.set_defaults(bench_given=())
     bench.add_argument(
         "target",
         nargs="?",
@@ -195,6 +241,9 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
 
 def run_bench_command(settings: Settings, args: argparse.Namespace) -> int:
     """Run the benchmark ``args.target`` names; returns the exit code."""
+    if unused := _unused(args):
+        sys.stderr.write(f"bench {args.target}: {unused}; nothing was run\n")
+        return 2
     if args.json is not None:  # said now, not once the benchmark's minutes or hours are spent
         from dhag.exceptions import InputError
         from dhag.outpath import check_results_out
