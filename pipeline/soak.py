@@ -37,7 +37,7 @@ from pipeline.procs import stop_process
 from pipeline.soakledger import Ledger, LedgerCollector
 from pipeline.topics import ensure_topics
 
-__all__ = ["SoakOptions", "run_soak"]
+__all__ = ["SoakOptions", "rss_growth", "run_soak"]
 
 log = logging.getLogger(__name__)
 
@@ -255,8 +255,7 @@ def _soak(
         collector.join(timeout=30)
         stop_process(proc, 30)
     produced, scored, dead, lost = seen.counts()
-    warm = next((s for s in samples if s["t_s"] >= 60.0), samples[0])
-    last = samples[-1]
+    growth, warm_t_s = rss_growth(samples)
     log_lines = daemon_log.read_text(errors="replace").splitlines()
     return {
         "minutes": opts.minutes,
@@ -276,8 +275,8 @@ def _soak(
         "final_model_version": final_metrics.get("model_version"),
         "commits_refused": final_metrics.get("commits_refused", 0.0),
         "broker_failures": final_metrics.get("broker_failures", {}),
-        "rss_growth_after_warmup_pct": round(100 * (last["rss_mb"] - warm["rss_mb"]) / warm["rss_mb"], 2),
-        "warmup_sample_t_s": warm["t_s"],
+        "rss_growth_after_warmup_pct": growth,
+        "warmup_sample_t_s": warm_t_s,
         "fds": [s["fds"] for s in samples],
         "threads": [s["threads"] for s in samples],
         "p99_ms": [s["p99_ms"] for s in samples],
@@ -287,6 +286,25 @@ def _soak(
         "samples": samples,
         "cpus": os.cpu_count(),
     }
+
+
+def rss_growth(samples: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    """The daemon's RSS growth, in percent, from the warm-up sample (the first after a minute, else the
+    first) to the last, and the warm-up sample's time; ``(None, None)`` from one sample, which measures
+    none.
+
+    >>> rss_growth([{"t_s": 30, "rss_mb": 380.0}, {"t_s": 60, "rss_mb": 400.0}, {"t_s": 90, "rss_mb": 404.0}])
+    (1.0, 60)
+    """
+    *before, last = samples
+    if not before:
+        log.warning(
+            "soak: its one sample measures no memory growth (null); give an --interval shorter than "
+            "the run's --minutes, so that samples come before the last"
+        )
+        return None, None
+    warm = next((s for s in before if s["t_s"] >= 60.0), before[0])
+    return round(100 * (last["rss_mb"] - warm["rss_mb"]) / warm["rss_mb"], 2), warm["t_s"]
 
 
 def _sample(
