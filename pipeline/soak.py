@@ -334,7 +334,8 @@ def _sample(
 
 
 def run_soak(settings: Settings, opts: SoakOptions) -> int:
-    """Run the soak on a fresh embedded broker; print (and write) the JSON summary; 0 if nothing was lost."""
+    """Run the soak on a fresh embedded broker; print (and write) the JSON summary; 0 if nothing was lost,
+    the daemon stopped cleanly and it ended on the last model promoted, else 1 (``failures`` says why)."""
     if opts.minutes <= 0 or opts.rate <= 0 or opts.interval_s <= 0:
         sys.stderr.write("bench soak: --minutes, --rate and --interval must be positive\n")
         return 2
@@ -349,5 +350,25 @@ def run_soak(settings: Settings, opts: SoakOptions) -> int:
         result = _soak(
             broker.bootstrap_servers, registry, opts, settings.kafka.topics.partitions, work, broker.pid
         )
+    result["failures"] = failures = _failures(result)
     emit(result, opts.out)
-    return 0 if result["accounted"] else 1
+    for failure in failures:
+        log.error("soak failed: %s", failure)
+    return 1 if failures else 0
+
+
+def _failures(result: dict[str, Any]) -> list[str]:
+    """What went wrong in a soak: records not accounted for, a daemon that stopped with an error, or one
+    that did not end on the last model promoted."""
+    failures = []
+    if not result["accounted"]:
+        failures.append(f"not every record was accounted for ({result.get('lost')} lost)")
+    if result["daemon_exit_code"] != 0:
+        failures.append(f"the daemon exited with {result['daemon_exit_code']}")
+    if result["promotions"] and result["final_model_version"] != (
+        last := result["promotions"][-1]["version"]
+    ):
+        failures.append(
+            f"the daemon ended on model {result['final_model_version']}, not {last}, the last promoted"
+        )
+    return failures

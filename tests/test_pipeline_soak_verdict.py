@@ -1,0 +1,59 @@
+"""``dhag-pipeline bench soak``'s exit code: 0 only when every record was accounted for, the daemon
+stopped cleanly and it ended on the last model promoted; a soak whose daemon exited with an error, or
+never swapped to a promoted model, exited 0 as long as no record was lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pipeline import soak
+from pipeline.config import Settings
+
+PASSED = {
+    "accounted": True,
+    "daemon_exit_code": 0,
+    "promotions": [{"version": "soak-2", "at_s": 5.0}, {"version": "soak-3", "at_s": 10.0}],
+    "final_model_version": "soak-3",
+}
+
+
+class _Broker:
+    bootstrap_servers, pid = "127.0.0.1:1", None
+
+    def __enter__(self) -> _Broker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "said"),
+    [
+        ({}, 0, None),
+        ({"accounted": False}, 1, "not every record"),
+        ({"daemon_exit_code": 1}, 1, "exited with 1"),
+        ({"final_model_version": "soak-2"}, 1, "soak-3"),
+        ({"final_model_version": None}, 1, "soak-3"),
+        ({"promotions": [], "final_model_version": "bench-1"}, 0, None),
+    ],
+)
+def test_the_soak_fails_when_its_daemon_did(
+    change: dict[str, Any],
+    code: int,
+    said: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(soak, "EmbeddedBroker", _Broker)
+    monkeypatch.setattr(soak, "_train", lambda registry: None)
+    monkeypatch.setattr(soak, "_soak", lambda *a: PASSED | change)
+    emitted: list[dict[str, Any]] = []
+    monkeypatch.setattr(soak, "emit", lambda result, out: emitted.append(result))
+    opts = soak.SoakOptions(minutes=0.1, rate=10, interval_s=1.0, out=None)
+    assert soak.run_soak(Settings(), opts) == code
+    assert len(emitted) == 1
+    if said is not None:
+        assert said in caplog.text
