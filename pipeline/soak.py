@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 from kafka import KafkaProducer
 
-from pipeline.bench import N_ASSETS, _record, _rows, _train
+from pipeline.bench import N_ASSETS, SHORT_OF_RATE, _record, _rows, _train
 from pipeline.benchio import emit
 from pipeline.broker import EmbeddedBroker, die_with_parent, free_port
 from pipeline.config import Settings, child_environment
@@ -349,6 +349,14 @@ def run_soak(settings: Settings, opts: SoakOptions) -> int:
         _train(registry)
         result = _soak(
             broker.bootstrap_servers, registry, opts, settings.kafka.topics.partitions, work, broker.pid
+        )
+    if result["achieved_rate"] < SHORT_OF_RATE * opts.rate:
+        log.warning(
+            "soak: it offered %d records/s, short of --rate %d: the producer could not keep up on this "
+            "machine, so its figures are those of %d records/s; give a lower --rate",
+            result["achieved_rate"],
+            opts.rate,
+            result["achieved_rate"],
         )
     result["failures"] = failures = _failures(result)
     emit(result, opts.out)

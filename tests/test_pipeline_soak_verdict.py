@@ -12,6 +12,8 @@ from pipeline import soak
 from pipeline.config import Settings
 
 PASSED = {
+    "offered_rate": 10,
+    "achieved_rate": 10,
     "accounted": True,
     "daemon_exit_code": 0,
     "promotions": [{"version": "soak-2", "at_s": 5.0}, {"version": "soak-3", "at_s": 10.0}],
@@ -57,3 +59,17 @@ def test_the_soak_fails_when_its_daemon_did(
     assert len(emitted) == 1
     if said is not None:
         assert said in caplog.text
+
+
+@pytest.mark.parametrize(("achieved", "warned"), [(1898, True), (4990, False)])
+def test_a_soak_that_offered_well_short_of_its_rate_says_so(
+    achieved: int, warned: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # its latency, memory and loss figures are then those of the lower load
+    monkeypatch.setattr(soak, "EmbeddedBroker", _Broker)
+    monkeypatch.setattr(soak, "_train", lambda registry: None)
+    monkeypatch.setattr(soak, "_soak", lambda *a: PASSED | {"offered_rate": 5000, "achieved_rate": achieved})
+    monkeypatch.setattr(soak, "emit", lambda result, out: None)
+    opts = soak.SoakOptions(minutes=0.1, rate=5000, interval_s=1.0, out=None)
+    assert soak.run_soak(Settings(), opts) == 0
+    assert (f"offered {achieved} records/s, short of --rate 5000" in caplog.text) is warned
