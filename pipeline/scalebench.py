@@ -73,8 +73,11 @@ def _scale_run(
         start: tuple[float, int] | None = None
         done = 0
         while done < records and time.monotonic() < deadline:
-            if any(p.poll() is not None for p in procs):
-                raise RuntimeError(f"a daemon exited (logs in {work})")
+            if (i := next((i for i, p in enumerate(procs) if p.poll() is not None), None)) is not None:
+                # its log is in ``work``, which goes with the run: its last lines go in the error
+                tail = (work / f"{topic}-{i}.log").read_text(errors="replace").splitlines()[-5:]
+                said = f"daemon {i + 1} of {replicas} exited with {procs[i].returncode}; its log ends:"
+                raise RuntimeError("\n".join([said, *tail]))
             done = _committed(bs, group, topic)
             if start is None and all(_assigned(port) >= 1 for port in ports):
                 start = (time.perf_counter(), done)
@@ -128,7 +131,11 @@ def run_scale_bench(settings: Settings, *, records: int, replicas: int, out: Pat
                 replication_factor=1,
             )
             _produce_all(bs, topic, records)
-            runs.append(_scale_run(bs, registry, topic, records, k, work))
+            try:
+                runs.append(_scale_run(bs, registry, topic, records, k, work))
+            except RuntimeError as exc:
+                log.error("bench scale failed: %s", exc)
+                return 1
             log.warning("scale %s", json.dumps(runs[-1]))
     base = runs[0]["rps"]
     result = {

@@ -41,10 +41,10 @@ def test_the_scale_bench_daemons_draw_no_settings_warning(
 
     def popen(cmd: list[str], env: dict[str, str], **kw: Any) -> SimpleNamespace:
         started.append(env)
-        return SimpleNamespace(poll=lambda: 1, terminate=lambda: None)
+        return SimpleNamespace(poll=lambda: 1, returncode=1, terminate=lambda: None)
 
     monkeypatch.setattr(scalebench.subprocess, "Popen", popen)
     monkeypatch.setattr(scalebench, "stop_process", lambda proc, grace: None)
-    with pytest.raises(RuntimeError, match="a daemon exited"):
+    with pytest.raises(RuntimeError, match="daemon 1 of 1 exited with 1"):
         scalebench._scale_run("127.0.0.1:1", tmp_path / "registry", "scale-1", 10, 1, tmp_path)
     assert _notes(started[0]) == []
