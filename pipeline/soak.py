@@ -191,7 +191,7 @@ def _soak(
         deadline = time.monotonic() + 120
         while seen.counts()[1] == 0:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the daemon did not start scoring (log: {daemon_log})")
+                raise RuntimeError("the daemon did not start scoring")
             value = _record("asset-000", time.time(), _rows(rng, 1)[0])
             producer.send(TOPIC, key=b"asset-000", value=value).add_callback(seen.acknowledged)
             producer.flush(10)
@@ -235,7 +235,7 @@ def _soak(
             if pause > 0:
                 time.sleep(pause)
             if proc.poll() is not None:
-                raise RuntimeError(f"the daemon exited with {proc.returncode} (log: {daemon_log})")
+                raise RuntimeError(f"the daemon exited with {proc.returncode}")
         producer.flush(60)
         offered_s = time.perf_counter() - start
         # Drain: wait while the backlog still shrinks (a minute without progress, or 20 minutes, ends it).
@@ -347,9 +347,15 @@ def run_soak(settings: Settings, opts: SoakOptions) -> int:
         work = Path(tmp)
         registry = work / "registry"
         _train(registry)
-        result = _soak(
-            broker.bootstrap_servers, registry, opts, settings.kafka.topics.partitions, work, broker.pid
-        )
+        try:
+            result = _soak(
+                broker.bootstrap_servers, registry, opts, settings.kafka.topics.partitions, work, broker.pid
+            )
+        except RuntimeError as exc:  # the daemon's log goes with ``work``: its last lines are said now
+            log_path = work / "daemon.log"
+            tail = log_path.read_text(errors="replace").splitlines()[-5:] if log_path.exists() else []
+            log.error("soak failed: %s; the daemon's log ends:\n%s", exc, "\n".join(tail))
+            return 1
     if result["achieved_rate"] < SHORT_OF_RATE * opts.rate:
         log.warning(
             "soak: it offered %d records/s, short of --rate %d: the producer could not keep up on this "

@@ -73,3 +73,20 @@ def test_a_soak_that_offered_well_short_of_its_rate_says_so(
     opts = soak.SoakOptions(minutes=0.1, rate=5000, interval_s=1.0, out=None)
     assert soak.run_soak(Settings(), opts) == 0
     assert (f"offered {achieved} records/s, short of --rate 5000" in caplog.text) is warned
+
+
+def test_a_soak_whose_daemon_failed_quotes_its_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the log is in the run's folder, deleted as the run ends: naming its path pointed at nothing
+    def failed(bs: str, registry: Any, opts: Any, partitions: int, work: Any, broker_pid: Any) -> None:
+        (work / "daemon.log").write_text("ERROR kafka.topics.input 'soak' does not exist\n")
+        raise RuntimeError("the daemon exited with 3")
+
+    monkeypatch.setattr(soak, "EmbeddedBroker", _Broker)
+    monkeypatch.setattr(soak, "_train", lambda registry: None)
+    monkeypatch.setattr(soak, "_soak", failed)
+    monkeypatch.setattr(soak, "emit", lambda result, out: None)
+    opts = soak.SoakOptions(minutes=0.1, rate=10, interval_s=1.0, out=None)
+    assert soak.run_soak(Settings(), opts) == 1
+    assert "exited with 3" in caplog.text and "'soak' does not exist" in caplog.text
