@@ -7,6 +7,8 @@ Labels are bounded: outcomes, DLQ reasons, topic partitions, model versions, and
 from __future__ import annotations
 
 import contextlib
+import logging
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -320,3 +322,22 @@ def serve_metrics(
     """Serve ``registry`` on ``/metrics``, and ``probes`` on ``/ready`` and ``/live``
     (:mod:`pipeline.probes`); returns ``(server, bound_port)``. Stop it with ``server.shutdown()``."""
     return serve(registry, host, port, probes or Probes())
+
+
+def serve_configured(
+    registry: CollectorRegistry, settings: Any, probes: Probes, port_key: str, log: logging.Logger
+) -> tuple[WSGIServer, int] | None:
+    """:func:`serve_metrics` on ``metrics.host`` and the port the dotted ``port_key`` of ``settings``
+    names (``metrics.port`` for the daemon, ``retrain.metrics_port`` for the retrainer), said on
+    ``log``; None when it cannot be bound, the error logged naming both keys and where they were set."""
+    from pipeline.configsecurity import set_at
+
+    section, name = port_key.split(".")
+    host, port = settings.metrics.host, getattr(getattr(settings, section), name)
+    try:
+        server, bound = serve_metrics(registry, host, port, probes)
+    except OSError as exc:
+        where = set_at(settings, "metrics.host", port_key, inside=True)
+        log.error("cannot serve metrics on %s:%d (metrics.host, %s%s): %s", host, port, port_key, where, exc)
+        return None
+    return server, bound

@@ -35,7 +35,7 @@ def _run_service(settings: Settings) -> int:
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.daemon import Daemon
     from pipeline.hotswap import ModelReloader
-    from pipeline.metrics import PipelineMetrics, serve_metrics
+    from pipeline.metrics import PipelineMetrics, serve_configured
     from pipeline.probes import Probes
     from pipeline.processing import BatchProcessor
     from pipeline.registry import load_current
@@ -79,17 +79,9 @@ def _run_service(settings: Settings) -> int:
         export_broker_memory(broker, registry)
     try:
         if settings.metrics.enabled:
-            try:
-                server, port = serve_metrics(registry, settings.metrics.host, settings.metrics.port, probes)
-            except OSError as exc:
-                log.error(
-                    "cannot serve metrics on %s:%d (metrics.host, metrics.port%s): %s",
-                    settings.metrics.host,
-                    settings.metrics.port,
-                    set_at(settings, "metrics.host", "metrics.port", inside=True),
-                    exc,
-                )
+            if (served := serve_configured(registry, settings, probes, "metrics.port", log)) is None:
                 return EXIT_CONFIG
+            server, port = served
             log.info("metrics on http://%s:%d/metrics", settings.metrics.host, port)
         bootstrap = (
             broker.start().bootstrap_servers if broker is not None else settings.kafka.bootstrap_servers

@@ -239,7 +239,7 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.errors import EXIT_BROKER
     from pipeline.labelstore import LabelStore
-    from pipeline.metrics import RetrainMetrics, serve_metrics
+    from pipeline.metrics import RetrainMetrics, serve_configured
     from pipeline.probes import Probes
     from pipeline.registry import current
     from pipeline.retrain.service import Retrainer
@@ -253,19 +253,10 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
     store = LabelStore(label_store_path(settings))
     try:
         if settings.metrics.enabled:
-            try:
-                server, port = serve_metrics(
-                    registry, settings.metrics.host, settings.retrain.metrics_port, probes
-                )
-            except OSError as exc:
-                log.error(
-                    "cannot serve metrics on %s:%d (metrics.host, retrain.metrics_port%s): %s",
-                    settings.metrics.host,
-                    settings.retrain.metrics_port,
-                    set_at(settings, "metrics.host", "retrain.metrics_port", inside=True),
-                    exc,
-                )
+            served = serve_configured(registry, settings, probes, "retrain.metrics_port", log)
+            if served is None:
                 return EXIT_CONFIG
+            server, port = served
             log.info("retrainer metrics on http://%s:%d/metrics", settings.metrics.host, port)
         try:  # said now, as the daemon says it, not once Kafka answers (exit 3 while it is away)
             current(settings.model.registry)
