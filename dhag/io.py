@@ -29,7 +29,11 @@ _PANDAS_MISSING = (
 
 
 def read_table(
-    path: str | Path, *, label_column: str | None = None, text_columns: Sequence[str] = ()
+    path: str | Path,
+    *,
+    label_column: str | None = None,
+    text_columns: Sequence[str] = (),
+    carried: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Read a table and split off an optional label column (1 = known anomaly, 0 = normal).
 
@@ -39,8 +43,10 @@ def read_table(
     left to guess, pandas reads ``01`` as the number 1 in a file where every value looks numeric. An
     NPZ's ``X`` of strings has its other columns read as a CSV's (:func:`_numbers_of_text`). A CSV
     whose header leaves a column unnamed or names one twice, or whose rows are wider than its header,
-    is refused (pandas would rename the columns or shift the values under other names). A leading ``~``
-    in ``path`` is the home folder.
+    is refused (pandas would rename the columns or shift the values under other names). An NPZ's
+    arrays named in ``carried`` (the label column a model was trained with, for ``dhag score``) that it
+    holds beside ``X`` become columns of the frame, as a CSV's would be, left as they are. A leading
+    ``~`` in ``path`` is the home folder.
 
     Example
     -------
@@ -116,6 +122,9 @@ def read_table(
                     _numbers_of_text(frame, text_columns)
                     for name in {str(c) for c in text_columns} & set(names):  # as a CSV's empty cell
                         frame[name] = frame[name].mask(frame[name] == "")
+                for name in [c for c in carried if c in npz.files and c not in names]:
+                    if name not in ("X", "feature_names", label_column):
+                        frame[name] = _npz_column(npz, name, path, X.shape[0])
                 if label_column is not None:
                     if label_column not in npz:
                         raise InputError(f"NPZ file {str(path)!r} has no array named {label_column!r}.")
@@ -124,13 +133,7 @@ def read_table(
                             f"NPZ file {str(path)!r}: {label_column!r} is both a feature of 'X' and an array "
                             "of its own; the label must be one or the other."
                         )
-                    label = _npz_text(_npz_array(npz, label_column, path), label_column, path)
-                    if label.shape != (X.shape[0],):
-                        raise InputError(
-                            f"NPZ file {str(path)!r}: {label_column!r} must be 1-D with one value per row of "
-                            f"'X' ({X.shape[0]}). Got shape {label.shape}."
-                        )
-                    frame[label_column] = label
+                    frame[label_column] = _npz_column(npz, label_column, path, X.shape[0])
         else:
             raise InputError(
                 f"Cannot read {str(path)!r}: the suffix must be .csv, .csv.gz, .parquet or .npz."
@@ -276,6 +279,17 @@ def _npz_array(npz: Any, key: str, path: Path) -> np.ndarray:
             f"NPZ file {str(path)!r}: the array {key!r} holds Python objects, which are not loaded (they "
             "could run code); save numbers as a numeric array and names as np.array(names, dtype=str)."
         ) from None
+
+
+def _npz_column(npz: Any, key: str, path: Path, rows: int) -> np.ndarray:
+    """The array ``key`` of an NPZ as a column of its table: one value per row of ``X``."""
+    column = _npz_text(_npz_array(npz, key, path), key, path)
+    if column.shape != (rows,):
+        raise InputError(
+            f"NPZ file {str(path)!r}: {key!r} must be 1-D with one value per row of 'X' ({rows}). "
+            f"Got shape {column.shape}."
+        )
+    return column
 
 
 def _npz_text(array: np.ndarray, key: str, path: Path) -> np.ndarray:

@@ -68,7 +68,9 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise InputError(f"{name!r} is a feature of the model; it cannot also be an id column.")
     known = _known_columns(model, given=ids if args.id_columns is not None else None)
     with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="score", out=args.out)):
-        frame, _ = read_table(args.data, text_columns=[*model.preprocessor_.categorical, *ids, *known])
+        frame, _ = read_table(
+            args.data, text_columns=[*model.preprocessor_.categorical, *ids, *known], carried=known
+        )
     carried = ids + [name for name in known if name in frame.columns and name not in ids]
     clashing = [name for name in carried if name in _SCORE_COLUMNS]
     if clashing:
