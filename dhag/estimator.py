@@ -296,10 +296,11 @@ class DHAG(FittedScoring, Calibration, Settings):
         # then one of decision_scores_ (or min_threshold), and labels_ are predict(X) to the last bit.
         scores = net.anomaly_scores(rows.matrix)
         train_scores, validation_scores = rows.split_scores(scores)
-        calib = validation_scores if len(rows.validation) else train_scores
-        threshold = self._calibrate(
-            calib, np.concatenate([train_scores, calib]), held_out=len(rows.validation) > 0
-        )
+        normal_scores = np.concatenate([train_scores, validation_scores])
+        # contamination takes its share of every normal row's scores: none is held out for it.
+        held_out = len(rows.validation) > 0 and self.contamination is None
+        calib = validation_scores if held_out else normal_scores
+        threshold = self._calibrate(calib, normal_scores, held_out=held_out)
         try:
             check_threshold(threshold, pre, rows.normal)
         except TrainingError as exc:
@@ -326,7 +327,7 @@ class DHAG(FittedScoring, Calibration, Settings):
             ce_ratio=ce_ratio,
             probe=probe,
             lambda_norm=float(self.lambda_norm),
-            split=self.validation_split,
+            split=self.validation_split if held_out else None,
             device=device,
             fit_seconds=time.perf_counter() - started,
         )

@@ -38,7 +38,9 @@ def training_record(
 ) -> dict[str, Any]:
     """The ``training_`` record of a fit: ``collapsed`` and ``ce_ratio`` are the members' together,
     ``probe`` the outlier probe's AUROC (NaN when there was nothing to probe), ``lambda_norm`` the
-    setting (the final lambda1 when no epoch ran), ``split`` the ``validation_split``."""
+    setting (the final lambda1 when no epoch ran), ``split`` the ``validation_split`` of the held-out
+    rows ``calibration_scores`` are of, None where they are the training's (every normal row's, as
+    ``contamination`` takes them)."""
     result, n_val = members[0].result, len(rows.validation)
     record = {
         "seed": seed,
@@ -63,7 +65,7 @@ def training_record(
         "history": result.history,
         "calibration": {
             "rows": int(calibration_scores.shape[0]),
-            "source": "validation" if n_val else "training",
+            "source": "validation" if split is not None and n_val else "training",
             "split": split if n_val else None,
             "score_quantiles": {
                 q: float(np.quantile(calibration_scores, float(q))) for q in ("0.5", "0.9", "0.99")

@@ -159,11 +159,15 @@ def shown_metadata(metadata: object, limit: int = 200) -> object:
 
 def trained_rows(training: dict) -> str:
     """The rows a model trained on: normal ones and known anomalies, and the normal rows held out of
-    training to calibrate its threshold (counted apart: they were never trained on)."""
+    training (counted apart: they were never trained on), to calibrate its threshold unless the
+    threshold came from every normal row's scores (``contamination``)."""
     known = counted(training.get("n_known_anomalies"), "known anomaly", "known anomalies")
     text = f"{counted(training.get('n_train'), 'normal row')} and {known}"
     held_out = training.get("n_validation")
-    return text + (f" ({counted(held_out, 'normal row')} held out for the threshold)" if held_out else "")
+    calibration = training.get("calibration")
+    by_share = isinstance(calibration, dict) and calibration.get("source") == "training"
+    purpose = "of training" if by_share else "for the threshold"
+    return text + (f" ({counted(held_out, 'normal row')} held out {purpose})" if held_out else "")
 
 
 def kept_weights(training: dict) -> str:
