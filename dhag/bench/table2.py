@@ -323,7 +323,7 @@ def run_table2(
 
 
 def format_table2(result: dict[str, Any], *, show_times: bool = False) -> str:
-    """A Markdown table of a :func:`run_table2` result: cells "F1 ± std / AUROC" (percent).
+    """A Markdown table of a :func:`run_table2` result: cells "F1 ± std / AUROC" (percent; ``-``: one seed).
 
     With ``show_times`` a second table gives the mean fit seconds per cell. Where DHAG ran beside
     other detectors, a table compares it seed by seed with the best of them
@@ -346,7 +346,7 @@ def format_table2(result: dict[str, Any], *, show_times: bool = False) -> str:
             lines.append("| " + " | ".join(row) + " |")
         return lines
 
-    lines = table(lambda c: f"{c['f1_mean']:.1f} ± {c['f1_std']:.1f} / {c['auroc_mean']:.1f}", True)
+    lines = table(lambda c: f"{c['f1_mean']:.1f} ± {_spread(c['f1_std'], c)} / {c['auroc_mean']:.1f}", True)
     if show_times:
         lines += ["", *table(lambda c: f"{c['fit_seconds']:.1f} s", False)]
     lines += format_paired(result, _LABELS)
@@ -364,6 +364,11 @@ def format_table2(result: dict[str, Any], *, show_times: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _spread(std: float, cell: dict[str, Any]) -> str:
+    """A standard deviation over seeds to one place, ``-`` for a cell of one seed: it has none."""
+    return "-" if len(cell.get("per_seed") or ()) == 1 else f"{std:.1f}"
+
+
 def _members_cells(cell: dict[str, Any]) -> str:
     """ "F1 ± std / AUROC" over seeds of member 0, "F1 / AUROC" over every member of every seed, and the
     ensemble's own: what averaging gained over its members (percent)."""
@@ -374,7 +379,7 @@ def _members_cells(cell: dict[str, Any]) -> str:
     auroc_first = 100.0 * float(np.mean([m["auroc"] for m in first]))
     mean = {key: 100.0 * float(np.mean([m[key] for m in every])) for key in ("f1", "auroc")}
     return (
-        f"{f1_first.mean():.1f} ± {f1_first.std():.1f} / {auroc_first:.1f} | "
+        f"{f1_first.mean():.1f} ± {_spread(f1_first.std(), cell)} / {auroc_first:.1f} | "
         f"{mean['f1']:.1f} / {mean['auroc']:.1f} | "
-        f"{cell['f1_mean']:.1f} ± {cell['f1_std']:.1f} / {cell['auroc_mean']:.1f}"
+        f"{cell['f1_mean']:.1f} ± {_spread(cell['f1_std'], cell)} / {cell['auroc_mean']:.1f}"
     )
