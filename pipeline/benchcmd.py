@@ -6,8 +6,8 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
+from dhag.outpath import given_path
 from pipeline.config import Settings
 
 __all__ = ["add_bench_arguments", "run_bench_command"]
@@ -189,7 +189,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
     bench.add_argument(
         "--duration", type=_positive, default=60.0, help="pipeline: seconds of the latency run (default 60)"
     )
-    bench.add_argument("--json", type=Path, help="also write the results to this file")
+    bench.add_argument("--json", type=given_path, help="also write the results to this file")
     bench.add_argument(
         "--seed",
         type=_seed,

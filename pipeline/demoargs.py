@@ -4,7 +4,8 @@ model trains and how its simulated operator answers."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from dhag.outpath import given_path
 
 __all__ = ["add_arguments"]
 
@@ -28,7 +29,7 @@ def add_arguments(demo: argparse.ArgumentParser, help_config: str) -> None:
     demo.add_argument(
         "--time-budget", type=float, default=60.0, help="seconds of training, retry included (default 60)"
     )
-    demo.add_argument("--json", type=Path, help="also write the final summary to this file")
+    demo.add_argument("--json", type=given_path, help="also write the final summary to this file")
     demo.add_argument(
         "--operator-delay", type=float, default=20.0, help="seconds until an alert is labelled (default 20)"
     )

@@ -7,8 +7,8 @@ import logging
 import math
 import sys
 import threading
-from pathlib import Path
 
+from dhag.outpath import given_path
 from pipeline.config import Settings
 from pipeline.configvalues import EMBEDDED, check_addresses
 from pipeline.signals import install_signals
@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run", type=int, default=None, help="operation/noise stream (default: 0 for a history, 1 streaming)"
     )
-    parser.add_argument("--history", type=Path, help="write normal operation to this .csv or .parquet file")
+    parser.add_argument(
+        "--history", type=given_path, help="write normal operation to this .csv or .parquet file"
+    )
     parser.add_argument("--hours", type=float, default=24.0, help="history: simulated hours (default 24)")
     parser.add_argument(
         "--interval", type=float, default=30.0, help="history: seconds between rows (default 30)"
