@@ -60,4 +60,4 @@ def test_retrain_names_where_its_refused_settings_were_set(
     (triggers,) = [m for m in messages if m.startswith("no retraining trigger is on")]
     assert triggers.endswith(f"(lines 6, 7 and 8 of {str(config)!r})")
     (folder,) = [m for m in messages if m.startswith("there is no registry folder")]
-    assert f"{str(missing)!r} (model.registry; line 4 of {str(config)!r})" in folder
+    assert f"{str(missing)!r} (model.registry, line 4 of {str(config)!r}: a misspelt path?)" in folder

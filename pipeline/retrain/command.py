@@ -30,7 +30,6 @@ from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
 from pipeline.configchecks import label_store_path
 from pipeline.configsecurity import set_at
-from pipeline.configvalues import shown
 from pipeline.errors import (
     BrokerUnavailableError,
     ConfigError,
@@ -38,6 +37,7 @@ from pipeline.errors import (
     LockFileError,
     ModelUnavailableError,
 )
+from pipeline.hostchecks import no_registry_folder
 from pipeline.lockfile import flocked, holder
 from pipeline.settingnotes import RETRAINER_BROKER, triggers_note
 
@@ -119,12 +119,9 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
         return EXIT_CONFIG
     if not once and (note := triggers_note(settings)):
         log.warning("%s%s", note, set_at(settings, *_TRIGGER_KEYS))
-    if not Path(settings.model.registry).is_dir():  # a misspelt path: create nothing there
-        log.error(
-            "there is no registry folder %s (model.registry%s); the retrainer needs its current model",
-            shown(settings.model.registry),
-            set_at(settings, "model.registry", inside=True),
-        )
+    environ, config = settings.kafka.security._read_from or ({}, None)
+    if (missing := no_registry_folder(settings, environ, config)) is not None:  # create nothing there
+        log.error("%s", missing)  # as run says it: the key, and the line or variable that set it
         return EXIT_MODEL
     path, setting = label_store_path(settings), _store_setting(settings)
     with contextlib.ExitStack() as held:
