@@ -96,8 +96,9 @@ class SecuritySettings(Section):
         """One ``config error`` line for each certificate file set that cannot be read here or is no
         regular file (looked at unopened: a named pipe would wait for a writer) or that the TLS library
         refuses, or whose key ``ssl_password`` does not decrypt
-        (:func:`~pipeline.tlsfiles.tls_file_problems`), when the protocol uses TLS (otherwise none is
-        read), and for GSSAPI without its library."""
+        (:func:`~pipeline.tlsfiles.tls_file_problems`), or a key file set without its certificate (which
+        kafka-python ignores), when the protocol uses TLS (otherwise none is read), and for GSSAPI
+        without its library."""
         problems, readable = [], {}
         gssapi = self.sasl_mechanism == "GSSAPI" and self.security_protocol.startswith("SASL")
         if gssapi and importlib.util.find_spec("gssapi") is None:
@@ -122,6 +123,16 @@ class SecuritySettings(Section):
                 except OSError as exc:
                     why = exc.strerror or type(exc).__name__
                     problems.append(f"config error: kafka.security.{key}: cannot read {shown(path)}: {why}")
+        if (
+            self.ssl_keyfile is not None
+            and self.ssl_certfile is None
+            and self.security_protocol.endswith("SSL")
+        ):
+            problems.append(
+                "config error: kafka.security.ssl_keyfile: set without kafka.security.ssl_certfile, and the "
+                "Kafka client reads the key only beside its certificate (it would connect without either): "
+                "set kafka.security.ssl_certfile to the client's certificate, or remove ssl_keyfile"
+            )
         if readable:
             chain = self.ssl_keyfile is None or "ssl_keyfile" in readable  # the key is read with the cert
             certfile = readable.get("ssl_certfile") if chain else None

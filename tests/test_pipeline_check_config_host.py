@@ -41,7 +41,10 @@ def test_check_config_refuses_tls_files_run_cannot_read(
         f"config error: kafka.security.ssl_cafile: cannot read {str(tmp_path / 'ca.pem')!r}" in captured.err
     )
     assert "key.pem" not in captured.err
-    (tmp_path / "ca.pem").write_bytes(tls_files(tmp_path / "tls")["ca"].read_bytes())
+    files = tls_files(tmp_path / "tls")
+    (tmp_path / "ca.pem").write_bytes(files["ca"].read_bytes())
+    (tmp_path / "key.pem").write_bytes(files["key"].read_bytes())
+    config.write_text(config.read_text() + f"    ssl_certfile: {files['cert']}\n")
     assert main(["check-config", "--config", str(config)]) == 0
     assert capsys.readouterr().err == ""
 
