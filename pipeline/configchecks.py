@@ -146,7 +146,7 @@ def _distinct_topics(settings: Settings) -> str | None:
     for key, name in _topic_keys(settings).items():
         by_name.setdefault(name, []).append(key)
     clashes = [
-        f"{', '.join(named[:-1])} and {named[-1]} are both {name!r}"
+        f"{', '.join(named[:-1])} and {named[-1]} are both {shown(name)}"
         for name, named in by_name.items()
         if len(named) > 1
     ]
@@ -161,7 +161,7 @@ def _topics_apart(settings: Settings) -> str | None:
     for key, name in _topic_keys(settings).items():
         other = seen.setdefault(name.replace(".", "_"), (key, name))
         if other[1] != name:
-            clashes.append(f"{other[0]} ({other[1]!r}) and {key} ({name!r})")
+            clashes.append(f"{other[0]} ({shown(other[1])}) and {key} ({shown(name)})")
     if not clashes:
         return None
     return f"{'; '.join(clashes)} differ only in '.' against '_', which Kafka takes for one name: rename one"
