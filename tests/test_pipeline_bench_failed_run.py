@@ -9,25 +9,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from bench_support import NoBroker
 
 from pipeline import bench
 from pipeline.config import Settings
 
 
-class _Broker:
-    bootstrap_servers = "127.0.0.1:1"
-
-    def __enter__(self) -> _Broker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 def _bench(monkeypatch: pytest.MonkeyPatch, daemon: SimpleNamespace) -> list[dict[str, Any]]:
     """``run_bench`` with the throughput measures stood in for and a latency run on ``daemon``, whose
     scores topic stays empty; a clock that moves a second a call, so that waits end at once."""
-    monkeypatch.setattr(bench, "EmbeddedBroker", _Broker)
+    monkeypatch.setattr(bench, "EmbeddedBroker", NoBroker)
     monkeypatch.setattr(bench, "_train", lambda registry: None)
     monkeypatch.setattr(bench, "ensure_topics", lambda *a, **kw: None)
     monkeypatch.setattr(bench, "_produce_all", lambda *a: None)

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from bench_support import NoBroker
 
 from pipeline import bench
 from pipeline.config import Settings
@@ -44,19 +45,9 @@ def test_the_latency_run_reports_the_rate_it_achieved(monkeypatch: pytest.Monkey
     assert result["achieved_rps"] == pytest.approx(result["sent"] / 0.5, rel=0.3)
 
 
-class _Broker:
-    bootstrap_servers = "127.0.0.1:1"
-
-    def __enter__(self) -> _Broker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 def _summary(monkeypatch: pytest.MonkeyPatch, achieved: int) -> list[dict[str, Any]]:
     """``run_bench``'s summary, its measures stood in for, the latency run having achieved ``achieved``."""
-    monkeypatch.setattr(bench, "EmbeddedBroker", _Broker)
+    monkeypatch.setattr(bench, "EmbeddedBroker", NoBroker)
     monkeypatch.setattr(bench, "_train", lambda registry: None)
     monkeypatch.setattr(bench, "ensure_topics", lambda *a, **kw: None)
     monkeypatch.setattr(bench, "_produce_all", lambda *a: None)

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from bench_support import NoBroker
 
 from pipeline import bench
 from pipeline.config import Settings
@@ -97,16 +98,7 @@ def test_the_daemon_rate_counts_the_records_committed_after_its_first_commit(
 def test_the_summary_says_null_and_why_when_no_rate_was_measured(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    class _Broker:
-        bootstrap_servers = "127.0.0.1:1"
-
-        def __enter__(self) -> _Broker:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
-    monkeypatch.setattr(bench, "EmbeddedBroker", _Broker)
+    monkeypatch.setattr(bench, "EmbeddedBroker", NoBroker)
     monkeypatch.setattr(bench, "_train", lambda registry: None)
     monkeypatch.setattr(bench, "ensure_topics", lambda *a, **kw: None)
     monkeypatch.setattr(bench, "_produce_all", lambda *a: None)

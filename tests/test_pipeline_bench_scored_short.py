@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from bench_support import NoBroker
 
 from pipeline import bench
 from pipeline.config import Settings
@@ -36,21 +37,11 @@ def test_the_latency_run_waits_for_the_warm_up_records_it_sent(monkeypatch: pyte
     assert counts[-2] == 102 + 500  # the scores: the warm-up's 102 and the run's 500; then the alerts
 
 
-class _Broker:
-    bootstrap_servers = "127.0.0.1:1"
-
-    def __enter__(self) -> _Broker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 @pytest.mark.parametrize(("scored", "warned"), [(400, True), (500, False)])
 def test_a_run_scored_short_of_what_it_sent_is_said(
     scored: int, warned: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(bench, "EmbeddedBroker", _Broker)
+    monkeypatch.setattr(bench, "EmbeddedBroker", NoBroker)
     monkeypatch.setattr(bench, "_train", lambda registry: None)
     monkeypatch.setattr(bench, "ensure_topics", lambda *a, **kw: None)
     monkeypatch.setattr(bench, "_produce_all", lambda *a: None)

@@ -7,19 +7,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from bench_support import NoBroker
 
 from pipeline import bench, scalebench
 from pipeline.config import Settings
-
-
-class _Broker:
-    bootstrap_servers = "127.0.0.1:1"
-
-    def __enter__(self) -> _Broker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
 
 
 def test_a_daemon_that_exits_fails_the_run_quoting_its_log(
@@ -29,7 +20,7 @@ def test_a_daemon_that_exits_fails_the_run_quoting_its_log(
         stderr.write(b"starting\nERROR model.registry holds no model: publish one first\n")
         return SimpleNamespace(poll=lambda: 2, returncode=2, terminate=lambda: None)
 
-    monkeypatch.setattr(scalebench, "EmbeddedBroker", _Broker)
+    monkeypatch.setattr(scalebench, "EmbeddedBroker", NoBroker)
     monkeypatch.setattr(scalebench, "_train", lambda registry: None)
     monkeypatch.setattr(scalebench, "ensure_topics", lambda *a, **kw: None)
     monkeypatch.setattr(bench, "_produce_all", lambda *a: None)

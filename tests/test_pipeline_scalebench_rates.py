@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from bench_support import NoBroker
 
 from pipeline import bench, scalebench
 from pipeline.config import Settings
@@ -56,21 +57,12 @@ def test_a_run_counts_the_records_committed_once_every_daemon_holds_partitions(
 def test_no_speedup_is_given_against_a_run_that_measured_no_rate(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    class _Broker:
-        bootstrap_servers = "127.0.0.1:1"
-
-        def __enter__(self) -> _Broker:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
     rates = iter([None, 900])
 
     def scale_run(bs: str, registry: Path, topic: str, records: int, k: int, work: Path) -> dict[str, Any]:
         return {"replicas": k, "records_after_all_assigned": 0, "seconds": 1.0, "rps": next(rates)}
 
-    monkeypatch.setattr(scalebench, "EmbeddedBroker", _Broker)
+    monkeypatch.setattr(scalebench, "EmbeddedBroker", NoBroker)
     monkeypatch.setattr(scalebench, "_train", lambda registry: None)
     monkeypatch.setattr(scalebench, "ensure_topics", lambda *a, **kw: None)
     monkeypatch.setattr(bench, "_produce_all", lambda *a: None)
