@@ -1,6 +1,7 @@
-"""SIGTERM (``timeout``, ``kill``) or SIGHUP (a closed terminal) in the seconds ``dhag`` spends importing
-torch and pandas, before any command runs: one line and exit status 128 + the signal's number, as the
-same signal at any later moment gives, not a process killed without a word."""
+"""Ctrl-C, SIGTERM (``timeout``, ``kill``) or SIGHUP (a closed terminal) in the seconds ``dhag`` spends
+importing torch and pandas, before any command runs: one line and exit status 128 + the signal's
+number, as the same signal at any later moment gives, not a Python traceback (Ctrl-C) or a process
+killed without a word."""
 
 from __future__ import annotations
 
@@ -68,3 +69,20 @@ def test_sighup_while_importing_torch_is_one_line_and_exit_129() -> None:
     done = _run("script", ["score", "--model", "m.dhag", "--data", "rows.csv"], signal.SIGHUP)
     assert done.returncode == 129, (done.returncode, done.stderr)
     assert done.stderr.splitlines() == ["dhag score: stopped by SIGHUP"]
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["info", "m.dhag"], "dhag info: interrupted"),
+        (["-v", "train", "--data", "rows.csv", "--out", "m.dhag"], "dhag train: interrupted"),
+        (["--help"], "dhag: interrupted"),
+    ],
+)
+def test_ctrl_c_while_importing_torch_is_one_line_and_exit_130(how: str, argv: list[str], said: str) -> None:
+    done = _run(how, argv, signal.SIGINT)
+    # Before: a traceback through the imports ending in KeyboardInterrupt, and the process killed by SIGINT.
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == [said]
+    assert done.stdout == ""
