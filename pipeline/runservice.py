@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pipeline.configsecurity import set_at
 from pipeline.errors import EXIT_BROKER, BrokerUnavailableError, ConfigError, ModelUnavailableError
 from pipeline.signals import install_signals
 from pipeline.startup import STOPPED_BEFORE, stoppable_at_startup
@@ -15,6 +14,8 @@ if TYPE_CHECKING:
     from pipeline.config import Settings
 
 __all__ = ["EXIT_CONFIG", "EXIT_MODEL", "run_service"]
+
+# Nothing heavier at the top: pipeline.cli imports this module before main() takes signals as stops.
 
 log = logging.getLogger("pipeline")
 
@@ -32,6 +33,7 @@ def _run_service(settings: Settings) -> int:
 
     from dhag.exceptions import ParameterError
     from pipeline.broker import EmbeddedBroker, export_broker_memory
+    from pipeline.configsecurity import set_at
     from pipeline.cpuquota import limit_torch_threads
     from pipeline.daemon import Daemon
     from pipeline.hotswap import ModelReloader
