@@ -32,6 +32,7 @@ sys.exit(main(sys.argv[3:]))
 def _command(module: str, signum: str, argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DHAG_PIPELINE_")}
     env |= {"PYTHONPATH": str(ROOT), "DHAG_PIPELINE_MODEL__REGISTRY": str(tmp_path / "registry")}
+    (tmp_path / "registry").mkdir(exist_ok=True)  # a registry folder not there stops run before torch
     return subprocess.run(
         [sys.executable, "-c", _SIGNAL_ON_IMPORT, module, signum, *argv],
         cwd=tmp_path,
