@@ -222,7 +222,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         config, retrainer = config_file(args.config), args.command == "retrain"
         _log_paths(settings, config, retrainer=retrainer)
         log_start_notes(settings, retrainer=retrainer, environ=os.environ, path=config)
-        if not retrainer and (missing := no_registry_folder(settings, os.environ, config)) is not None:
+        if not retrainer and (missing := no_registry_folder(settings)) is not None:
             log.error("%s", missing)  # named with its key, not as a pointer file inside it
             return EXIT_MODEL
     if args.command == "simulate":

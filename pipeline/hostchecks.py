@@ -13,6 +13,7 @@ from pathlib import Path
 from pipeline.config import Settings
 from pipeline.configchecks import placed_problems, where_set
 from pipeline.configlines import file_lines
+from pipeline.configsecurity import set_at
 from pipeline.configvalues import shown
 
 __all__ = ["host_notes", "host_problems", "no_registry_folder"]
@@ -87,12 +88,10 @@ def _registry_notes(settings: Settings) -> list[str]:
     return []
 
 
-def no_registry_folder(
-    settings: Settings, environ: Mapping[str, str] | None = None, path: str | Path | None = None
-) -> str | None:
+def no_registry_folder(settings: Settings) -> str | None:
     """Why ``model.registry`` names no folder (missing: a misspelt path; a file), with where the key was
-    set (:func:`~pipeline.configchecks.where_set`), as ``run`` says it before its exit 4; None when it is
-    a folder, or cannot be looked at (the model's load says why)."""
+    set (:func:`~pipeline.configsecurity.set_at`), as ``run`` and ``retrain`` say it before their exit 4;
+    None when it is a folder, or cannot be looked at (the model's load says why)."""
     root = Path(settings.model.registry)
     try:
         what = None if root.is_dir() else "is not a folder" if root.exists() else "missing"
@@ -100,7 +99,7 @@ def no_registry_folder(
         return None
     if what is None:
         return None
-    where = where_set([("model", "registry")], environ or {}, path, file_lines(path))
+    where = set_at(settings, "model.registry")
     key = f"model.registry{', ' + where.strip()[1:-1] if where else ''}"
     fix = "'dhag-pipeline models train HISTORY' publishes a first model there"
     if what == "missing":

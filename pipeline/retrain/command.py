@@ -119,8 +119,7 @@ def run_retrain(settings: Settings, *, once: bool) -> int:
         return EXIT_CONFIG
     if not once and (note := triggers_note(settings)):
         log.warning("%s%s", note, set_at(settings, *_TRIGGER_KEYS))
-    environ, config = settings.kafka.security._read_from or ({}, None)
-    if (missing := no_registry_folder(settings, environ, config)) is not None:  # create nothing there
+    if (missing := no_registry_folder(settings)) is not None:  # create nothing there
         log.error("%s", missing)  # as run says it: the key, and the line or variable that set it
         return EXIT_MODEL
     path, setting = label_store_path(settings), _store_setting(settings)
