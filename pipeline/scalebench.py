@@ -71,21 +71,24 @@ def _scale_run(
     try:
         deadline = time.monotonic() + 600
         start: tuple[float, int] | None = None
-        done = 0
+        done, read_at = 0, 0.0
         while done < records and time.monotonic() < deadline:
             if (i := next((i for i, p in enumerate(procs) if p.poll() is not None), None)) is not None:
                 # its log is in ``work``, which goes with the run: its last lines go in the error
                 tail = (work / f"{topic}-{i}.log").read_text(errors="replace").splitlines()[-5:]
                 said = f"daemon {i + 1} of {replicas} exited with {procs[i].returncode}; its log ends:"
                 raise RuntimeError("\n".join([said, *tail]))
-            done = _committed(bs, group, topic)
+            # Timed when the commits are read: the pause below, in which the daemons may have finished
+            # long before, is not counted into the run.
+            done, read_at = _committed(bs, group, topic), time.perf_counter()
             if start is None and all(_assigned(port) >= 1 for port in ports):
-                start = (time.perf_counter(), done)
-            time.sleep(0.1)
+                start = (read_at, done)
+            if done < records:
+                time.sleep(0.1)
         if start is None or done < records:
             raise RuntimeError(f"{replicas} daemon(s) committed {done} of {records} records")
-        elapsed = time.perf_counter() - start[0]
-        rate = _rate(start, (start[0] + elapsed, records))
+        elapsed = read_at - start[0]
+        rate = _rate(start, (read_at, records))
         if rate is None:
             log.warning(
                 "scale: %d daemon(s) had committed all %d records by the time each held partitions: "

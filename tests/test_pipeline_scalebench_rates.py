@@ -15,7 +15,9 @@ from pipeline import bench, scalebench
 from pipeline.config import Settings
 
 
-def _daemons(monkeypatch: pytest.MonkeyPatch, commits: list[int]) -> None:
+def _daemons(monkeypatch: pytest.MonkeyPatch, commits: list[int]) -> list[float]:
+    """Daemons whose group's committed offsets read ``commits`` in turn, each read taking a second of the
+    stand-in clock; returns that clock (one value, in a list)."""
     counts = iter(commits)
     now = [0.0]
 
@@ -36,6 +38,7 @@ def _daemons(monkeypatch: pytest.MonkeyPatch, commits: list[int]) -> None:
     daemon = SimpleNamespace(poll=lambda: None, terminate=lambda: None)
     monkeypatch.setattr(scalebench, "subprocess", SimpleNamespace(Popen=lambda *a, **kw: daemon, DEVNULL=-3))
     monkeypatch.setattr(scalebench, "stop_process", lambda proc, grace: None)
+    return now
 
 
 def test_a_run_whose_records_were_all_committed_once_assigned_measured_no_rate(
@@ -85,3 +88,20 @@ def test_more_replicas_than_partitions_is_refused_by_the_parser_naming_only_that
     err = capsys.readouterr().err
     assert "argument --replicas: must be from 1 to 6 (one partition each of its 6), got 7" in err
     assert "--records" not in err.splitlines()[-1]
+
+
+def test_a_run_is_timed_to_the_commit_that_held_the_last_record_not_the_pause_after_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Before: the run ended when the loop did, after its 0.1 s pause, so each run's seconds held a
+    # pause in which nothing was scored (a 4-second run was rated 2.5 % low).
+    now = _daemons(monkeypatch, [1000, 2000, 3000])
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    monkeypatch.setattr(scalebench.time, "sleep", sleep)
+    run = scalebench._scale_run("b", tmp_path, "scale-1", 3000, 1, tmp_path)
+    # Commits are read a second (plus the pauses) apart: 2000 records between the first and the last.
+    assert run["seconds"] == pytest.approx(2.2, abs=0.01)
+    assert run["rps"] == pytest.approx(2000 / 2.2, rel=0.005)
