@@ -54,10 +54,16 @@ class _Consumer:
 
 def test_the_latency_run_counts_the_alerts_of_every_partition(monkeypatch: pytest.MonkeyPatch) -> None:
     later = time.time() + 3600  # after the run's start: every message counts
-    scores = [orjson.dumps({"ts": later, "scored_at": later + 0.01}) for _ in range(3)]
+    scores = {  # each partition's scores are of its own input partition's records
+        p: [
+            orjson.dumps({"partition": p, "offset": i, "ts": later, "scored_at": later + 0.01})
+            for i in range(3)
+        ]
+        for p in (0, 1)
+    }
     alerts = [orjson.dumps({"ts": later, "state": "open", "asset_id": f"a{i}"}) for i in range(3)]
     topics = {
-        "bench-lat-scores": {0: scores, 1: scores},
+        "bench-lat-scores": scores,
         "bench-lat-alerts": {0: alerts, 1: alerts},
     }
     monkeypatch.setattr(bench, "KafkaConsumer", lambda **kw: _Consumer(topics))

@@ -23,14 +23,21 @@ def test_the_latency_run_leaves_the_warm_up_records_out(monkeypatch: pytest.Monk
             marks.append(time.time())
         return (50, 1.0) if rate != 100 else (100, 1.0)
 
-    def read_all(bootstrap: str, topic: str, count: int | None = None, timeout_s: float = 120) -> list[Any]:
+    def read_all(
+        bootstrap: str, topic: str, count: int | None = None, timeout_s: float = 120, **kw: Any
+    ) -> list[Any]:
         if not marks:  # the warm-up waits for a first score
             return [SimpleNamespace(value=b"{}", timestamp=0)]
         mark = marks[0]
         if topic.endswith("-scores"):
-            warm = [{"ts": mark - 9.0 + i / 100, "scored_at": mark - 1.0} for i in range(100)]
-            run = [{"ts": mark + i / 100, "scored_at": mark + i / 100 + 0.010} for i in range(50)]
-            return [SimpleNamespace(value=orjson.dumps(m), timestamp=0) for m in warm + run]
+            warm = [{"offset": i, "ts": mark - 9.0 + i / 100, "scored_at": mark - 1.0} for i in range(100)]
+            run = [
+                {"offset": 100 + i, "ts": mark + i / 100, "scored_at": mark + i / 100 + 0.010}
+                for i in range(50)
+            ]
+            return [
+                SimpleNamespace(value=orjson.dumps(m | {"partition": 0}), timestamp=0) for m in warm + run
+            ]
         opened = [(mark - 9.0, mark - 1.0), (mark + 0.2, mark + 0.22)]
         return [
             SimpleNamespace(value=orjson.dumps({"ts": ts, "state": "open"}), timestamp=1000 * sent)

@@ -36,7 +36,9 @@ def test_the_latency_run_reports_the_rate_it_achieved(monkeypatch: pytest.Monkey
     monkeypatch.setattr(bench, "KafkaProducer", _SlowProducer)
     monkeypatch.setattr(bench, "_start_daemon", lambda *a: SimpleNamespace(poll=lambda: None))
     monkeypatch.setattr(bench, "_stop", lambda proc: 400.0)
-    scored = [SimpleNamespace(value=b'{"ts": 0, "scored_at": 0}', timestamp=0)]  # the warm-up's
+    scored = [
+        SimpleNamespace(value=b'{"partition": 0, "offset": 0, "ts": 0, "scored_at": 0}', timestamp=0)
+    ]  # the warm-up's
     monkeypatch.setattr(bench, "_read_all", lambda b, topic, *a, **kw: scored if "scores" in topic else [])
     result = bench._latency("b", Path("r"), "bench-lat", 5000, 0.5)
     # 100 records a tick, a tick every 50 ms at best: about 2,000/s, nowhere near 5,000

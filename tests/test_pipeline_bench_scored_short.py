@@ -19,13 +19,20 @@ from pipeline.config import Settings
 
 def _scores(n: int) -> list[Any]:
     later = time.time() + 3600  # after the run's start: every one is measured
-    return [SimpleNamespace(value=orjson.dumps({"ts": later, "scored_at": later + 0.01})) for _ in range(n)]
+    return [
+        SimpleNamespace(
+            value=orjson.dumps({"partition": 0, "offset": i, "ts": later, "scored_at": later + 0.01})
+        )
+        for i in range(n)
+    ]
 
 
 def test_the_latency_run_waits_for_the_warm_up_records_it_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     counts: list[int | None] = []
 
-    def read_all(bootstrap: str, topic: str, count: int | None = None, timeout_s: float = 120) -> list[Any]:
+    def read_all(
+        bootstrap: str, topic: str, count: int | None = None, timeout_s: float = 120, **kw: Any
+    ) -> list[Any]:
         counts.append(count)
         return _scores(1) if topic.endswith("-scores") else []
 
