@@ -133,7 +133,6 @@ def _start_daemon(
         "KAFKA__TOPICS__INPUT": topic,
         "KAFKA__TOPICS__ALERTS": f"{topic}-alerts",
         "KAFKA__TOPICS__SCORES": scores or "null",
-        "KAFKA__MAX_POLL_INTERVAL_MS": "3000",
         "KAFKA__SESSION_TIMEOUT_MS": "6000",  # a broker's default floor: no start-up warning
         "KAFKA__HEARTBEAT_INTERVAL_MS": "500",
         "MODEL__REGISTRY": str(registry),

@@ -49,7 +49,6 @@ def _scale_run(
         overrides = env_topic | {
             "KAFKA__BOOTSTRAP_SERVERS": bs,
             "KAFKA__TOPICS__ALERTS": f"{topic}-alerts",
-            "KAFKA__MAX_POLL_INTERVAL_MS": "3000",
             "KAFKA__SESSION_TIMEOUT_MS": "6000",  # a broker's default floor: no start-up warning
             "KAFKA__HEARTBEAT_INTERVAL_MS": "500",
             "MODEL__REGISTRY": str(registry),
