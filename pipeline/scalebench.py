@@ -84,13 +84,15 @@ def _scale_run(
                 start = (read_at, done)
             if done < records:
                 time.sleep(0.1)
-        if start is None or done < records:
+        if done < records:
             raise RuntimeError(f"{replicas} daemon(s) committed {done} of {records} records")
+        # Every record committed before every daemon held partitions: the first ones scored them all.
+        start = start or (read_at, done)
         elapsed = read_at - start[0]
         rate = _rate(start, (read_at, records))
         if rate is None:
             log.warning(
-                "scale: %d daemon(s) had committed all %d records by the time each held partitions: "
+                "scale: %d daemon(s) had committed all %d records before every one held partitions: "
                 "no rate measured (null); give --records many times kafka.batch_size",
                 replicas,
                 records,

@@ -105,3 +105,16 @@ def test_a_run_is_timed_to_the_commit_that_held_the_last_record_not_the_pause_af
     # Commits are read a second (plus the pauses) apart: 2000 records between the first and the last.
     assert run["seconds"] == pytest.approx(2.2, abs=0.01)
     assert run["rps"] == pytest.approx(2000 / 2.2, rel=0.005)
+
+
+def test_a_run_whose_records_were_all_committed_before_every_daemon_held_partitions_measured_no_rate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: it failed the bench, exit 1, with 'bench scale failed: 2 daemon(s) committed 3000 of 3000
+    # records', an error that reads as a success: the first daemon had scored every record before the
+    # second was given a partition, which --records many times kafka.batch_size avoids.
+    _daemons(monkeypatch, [3000])
+    monkeypatch.setattr(scalebench, "_assigned", lambda port: 0.0)
+    run = scalebench._scale_run("b", tmp_path, "scale-2", 3000, 2, tmp_path)
+    assert run["rps"] is None and run["records_after_all_assigned"] == 0
+    assert "before every one held partitions" in caplog.text and "--records" in caplog.text
