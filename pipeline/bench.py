@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 N_SENSORS = 16
 N_ASSETS = 64
 SHORT_OF_RATE = 0.9  # a latency run that offered less than this share of --rate is said to fall short
+# A daemon that keeps up scores the last record offered within a batch or two of its arrival; one whose
+# last scores came later than this after the load stopped had a backlog, and its latencies are its waits.
+BEHIND_S = 2.0
 SENSORS = [f"s{i:02d}" for i in range(N_SENSORS)]
 _MIXING = np.random.default_rng(0).normal(size=(4, N_SENSORS))
 
@@ -265,6 +268,7 @@ def _latency(bootstrap: str, registry: Path, topic: str, rate: int, duration: fl
         # on (their ts is when they were produced) are measured.
         started = time.time()
         sent, seconds = _offer_load(bootstrap, topic, rate, duration)
+        stopped = time.time()
         scores = _read_all(bootstrap, scores_topic, warm + sent, key=_source)
         if proc.poll() is not None:
             raise RuntimeError(
@@ -282,6 +286,7 @@ def _latency(bootstrap: str, registry: Path, topic: str, rate: int, duration: fl
         first.setdefault((event["partition"], event["offset"]), event)
     measured = [m for m in first.values() if m["ts"] >= started]
     score_ms = np.array([1000 * (m["scored_at"] - m["ts"]) for m in measured])
+    last = max((m["scored_at"] for m in measured), default=None)
     alert_ms = np.array(
         [a["_sent_ms"] - 1000 * a["ts"] for a in alerts if a["state"] == "open" and a["ts"] >= started]
     )
@@ -297,6 +302,8 @@ def _latency(bootstrap: str, registry: Path, topic: str, rate: int, duration: fl
         "sent": sent,
         "scored": int(score_ms.size),
         "duplicates": len(scores) - len(first),
+        # how long after the load stopped the last record offered was scored: the backlog left
+        "behind_s": None if last is None else round(max(0.0, last - stopped), 1),
         "produce_to_scored_ms": pct(score_ms),
         "produce_to_alert_ms": pct(alert_ms),
         "alerts_opened": int(alert_ms.size),
@@ -347,6 +354,14 @@ def run_bench(settings: Settings, *, records: int, rate: int, duration: float, o
             achieved,
             rate,
             achieved,
+        )
+    if (behind := latency.get("behind_s")) is not None and behind > BEHIND_S:
+        log.warning(
+            "the latency run's daemon fell behind the load: it scored the last record offered %.1f s after "
+            "the producer stopped, so its latency figures are the waits of a growing backlog, not its own "
+            "latency at %d records/s; give a lower --rate, or run where fewer processes share the CPUs",
+            behind,
+            latency["achieved_rps"],
         )
     if (scored := latency["scored"]) < latency["sent"]:
         log.warning(
