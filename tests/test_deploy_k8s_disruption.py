@@ -26,3 +26,15 @@ def test_the_disruption_budget_keeps_daemons_scoring_and_lets_unready_ones_be_ev
     # nothing, so evicting it costs nothing; under the default policy it counts against the budget and
     # a drain waits on it for good.
     assert budget["spec"].get("unhealthyPodEvictionPolicy") == "AlwaysAllow"
+
+
+def test_the_daemons_are_spread_over_nodes_where_there_are_several() -> None:
+    deployment, _ = _daemons()
+    pod = deployment["spec"]["template"]
+    (spread,) = pod["spec"]["topologySpreadConstraints"]
+    # One node lost must not take every replica with it; a cluster of one node still runs them all.
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["maxSkew"] == 1
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert spread["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    # Only the pods of one revision count: a rollout's surge pod is placed as if the old ones were gone.
+    assert spread["matchLabelKeys"] == ["pod-template-hash"]
