@@ -284,7 +284,7 @@ def run_label(
         if (refused := acl_refused(exc, doing, bootstrap)) is not None:
             err.write(f"{refused}; no label was written\n")
             return EXIT_REFUSED
-        err.write(f"cannot reach Kafka at {bootstrap}: {exc}\n")
+        err.write(f"cannot reach Kafka at {bootstrap}: {exc}; {_fate(sending, episode)}\n")
         return EXIT_BROKER
     if previous is not None and previous["label"] != verdict:
         out.write(
@@ -323,8 +323,17 @@ def _interrupted(sending: bool, episode: Episode | None) -> str:
     """
     if not sending:
         return "interrupted before writing the label: no label was written"
+    return f"interrupted while writing the label: it {_fate(sending, episode).removeprefix('the label ')}"
+
+
+def _fate(sending: bool, episode: Episode | None) -> str:
+    """What became of the label of a ``label`` that stopped (Ctrl-C, a broker gone): none written before
+    it was sent; once sent, it may be on the topic, which ``alerts --asset A`` shows, and the same label
+    given again counts once (a repeat), so the operator can tell whether to give it again."""
+    if not sending:
+        return "no label was written"
     look = "" if episode is None else f"`dhag-pipeline alerts --asset {shown_name(episode.asset_id)}` shows "
     return (
-        f"interrupted while writing the label: it may have been written; {look}"
+        f"the label may have been written; {look}"
         f"{'whether it was, and ' if look else ''}the same label given again counts once"
     )
