@@ -41,7 +41,14 @@ from pipeline.alertepisodes import (
 )
 from pipeline.alertsargs import add_alerts_arguments, add_label_arguments, label_refusal
 from pipeline.alertsasset import asset_note
-from pipeline.alertsfit import ASSET_COLUMNS, fitted_lines, middle_clipped, terminal_width
+from pipeline.alertsfit import (
+    ALERT_ID_COLUMNS,
+    ASSET_COLUMNS,
+    MODEL_COLUMNS,
+    fitted_lines,
+    middle_clipped,
+    terminal_width,
+)
 from pipeline.alertsince import parse_since
 from pipeline.alertsread import episodes_from
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
@@ -71,7 +78,12 @@ EXIT_UNWRITTEN = 1  # its output refused (a full disk)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: Ctrl-C
 EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `dhag`'s commands and a shell's own tools say it
 _CUT = (COLUMNS.index("TOP SENSORS"), COLUMNS.index("SUSPECT"))  # cut short to fit a terminal
-_ASSET = COLUMNS.index("ASSET")  # shortened in its middle when long
+#: The columns shortened in their middle when long, with the most columns each takes.
+_SHORTENED = {
+    COLUMNS.index("ALERT_ID"): ALERT_ID_COLUMNS,
+    COLUMNS.index("ASSET"): ASSET_COLUMNS,
+    COLUMNS.index("MODEL"): MODEL_COLUMNS,
+}
 
 
 def run_console(settings: Settings, args: argparse.Namespace) -> int:
@@ -189,17 +201,19 @@ def _write_list(out: TextIO, chosen: list[Episode], *, as_json: bool) -> None:
         lines = ["no alerts"]
     else:
         wide = ambiguous_width()
-        rows = [COLUMNS, *(_asset_shortened(e.row(), wide) for e in chosen)]
+        rows = [COLUMNS, *(_shortened(e.row(), wide) for e in chosen)]
         width = terminal_width(out)
         lines = table_lines(rows, ambiguous=wide) if width is None else fitted_lines(rows, width, _CUT, wide)
     out.writelines(line + "\n" for line in lines)
     out.flush()
 
 
-def _asset_shortened(row: tuple[str, ...], ambiguous: int) -> tuple[str, ...]:
-    """A table row with its asset id shortened in its middle to :data:`~pipeline.alertsfit.ASSET_COLUMNS`."""
+def _shortened(row: tuple[str, ...], ambiguous: int) -> tuple[str, ...]:
+    """A table row with its alert id, asset id and model version shortened in their middle
+    (:data:`_SHORTENED`)."""
     return tuple(
-        middle_clipped(cell, ASSET_COLUMNS, ambiguous) if i == _ASSET else cell for i, cell in enumerate(row)
+        middle_clipped(cell, _SHORTENED[i], ambiguous) if i in _SHORTENED else cell
+        for i, cell in enumerate(row)
     )
 
 

@@ -9,7 +9,8 @@ never inside an escape (``\x1b``, as :func:`~pipeline.textwidth.escaped` and
 asset, state, times, scores, model, label) are kept whole, and where they cannot share one line each
 episode takes more, the next ones indented. Written elsewhere (a pipe, a file), the table is as wide
 as its cells, as before, for scripts; ``--json`` is never fitted. In either, an asset id over
-:data:`ASSET_COLUMNS` is shortened in its middle (:func:`middle_clipped`): one such id would
+:data:`ASSET_COLUMNS`, an alert id over :data:`ALERT_ID_COLUMNS` and a model version over
+:data:`MODEL_COLUMNS` are shortened in their middle (:func:`middle_clipped`): one such id would
 otherwise widen every row.
 """
 
@@ -22,7 +23,15 @@ from typing import TextIO
 
 from pipeline.textwidth import display_width, table_lines
 
-__all__ = ["ASSET_COLUMNS", "clipped", "fitted_lines", "middle_clipped", "terminal_width"]
+__all__ = [
+    "ALERT_ID_COLUMNS",
+    "ASSET_COLUMNS",
+    "MODEL_COLUMNS",
+    "clipped",
+    "fitted_lines",
+    "middle_clipped",
+    "terminal_width",
+]
 
 ELLIPSIS = "..."
 GAP = "  "
@@ -30,6 +39,12 @@ INDENT = "    "
 #: The most columns an asset id takes in the table (``--json`` gives it whole): a longer one is
 #: shortened in its middle (:func:`middle_clipped`), in a terminal and in a pipe alike.
 ASSET_COLUMNS = 40
+#: The most columns an alert id takes: the daemon's own (20 hexadecimal digits) are never shortened; a
+#: longer one, written to the topic by another client, is (``label`` given it so names the whole one).
+ALERT_ID_COLUMNS = 24
+#: The most columns a model version takes: default names (``v20261129T101500Z-42``) stay whole, a name
+#: given by ``models train --version`` (up to 100 characters) is shortened.
+MODEL_COLUMNS = 24
 #: The narrowest a cut column gets (its header is never cut).
 _NARROWEST = 10
 #: One escape as Python writes it (``\x1b``, ``\u200b``, ``\U0001f600``, ``\n``, ``\\``), else one

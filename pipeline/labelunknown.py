@@ -9,6 +9,7 @@ import difflib
 from collections.abc import Collection
 
 from dhag.infotext import shown_name
+from pipeline.alertsfit import ELLIPSIS
 
 __all__ = ["unknown_alert"]
 
@@ -29,6 +30,11 @@ alert older than the topic's retention is no longer on it, and --unchecked label
             "--unchecked labels it unchecked"
         )
     near = difflib.get_close_matches(alert_id, list(known), n=3, cutoff=0.75)
+    head, cut, tail = alert_id.partition(ELLIPSIS)  # copied from the table, which shortens a long id
+    if cut:
+        near = [
+            a for a in known if len(a) > len(alert_id) and a.startswith(head) and a.endswith(tail)
+        ] or near
     return (
         f"unknown alert {alert_id!r}: it is not on the topic {topic!r}"
         + (f"; did you mean {' or '.join(map(shown_name, near))}?" if near else "")
