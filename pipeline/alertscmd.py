@@ -60,6 +60,7 @@ from pipeline.labelfind import find_alert
 from pipeline.labels import LabelError, label_message
 from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_warning
 from pipeline.labelunknown import unknown_alert
+from pipeline.readprogress import ReadProgress
 from pipeline.refusals import acl_refused
 from pipeline.textwidth import ambiguous_width, table_lines
 
@@ -107,6 +108,7 @@ def read_episodes(
     say: Callable[[str], None] | None = None,
     unread: dict[str, str] | None = None,
     only: str | None = None,
+    progress: ReadProgress | None = None,
 ) -> dict[str, Episode]:
     """Alert episodes by id (from the alerts topic) with their valid labels (from the labels topic).
 
@@ -118,10 +120,14 @@ def read_episodes(
     partitions read by the records' own times, as they carry no Kafka time. ``unread`` is given the
     alert ids of the events of another schema than 1, each with its schema (a later release's). The
     episodes are built as :func:`~pipeline.alertsread.episodes_from` builds them (``only``: the labels
-    are read only when that alert is among them)."""
+    are read only when that alert is among them). ``progress`` says how far the reads are
+    (:mod:`pipeline.readprogress`)."""
     options, topics = _read_options(settings), settings.kafka.topics
     alerts = read_topic(bootstrap, topics.alerts, options, since, say)
     labels = lambda early: read_topic(bootstrap, topics.labels, options, early, say)  # noqa: E731
+    if progress is not None:
+        alerts, read_labels = progress.counted(alerts, topics.alerts), labels
+        labels = lambda early: progress.counted(read_labels(early), topics.labels)  # noqa: E731
     return episodes_from(settings, alerts, labels, since, say, unread, only)
 
 
@@ -147,10 +153,17 @@ def run_alerts(
     bootstrap = console_bootstrap(settings, args.bootstrap, err)
     if bootstrap is None:
         return EXIT_REFUSED
+    progress = ReadProgress(err, "alerts", whole=since is None)
+
+    def say(note: str) -> None:
+        progress.clear()
+        err.write(f"{note}\n")
+
     try:
-        episodes = list(
-            read_episodes(settings, bootstrap, since, lambda note: err.write(f"{note}\n")).values()
-        )
+        try:
+            episodes = list(read_episodes(settings, bootstrap, since, say, None, None, progress).values())
+        finally:
+            progress.clear()  # before anything else is said
     except AUTHENTICATION_FAILURES as exc:
         err.write(f"{authentication_refused(exc, bootstrap)}\n")
         return EXIT_REFUSED
@@ -242,9 +255,15 @@ def run_label(
         def newest(topic: str, count: int | None) -> Iterable[Any]:  # a look back (pipeline.labelfind)
             return read_topic(bootstrap, topic, _read_options(settings), None, None, STALL_S, count)
 
-        def everything() -> dict[str, Episode]:
-            say = lambda note: err.write(f"{note}\n")  # noqa: E731
-            return read_episodes(settings, bootstrap, say=say, unread=unread, only=args.alert_id)
+        def everything() -> dict[str, Episode]:  # an older alert, or an id not on the topic
+            progress = ReadProgress(err, "label", whole=False)
+            say = lambda note: progress.clear() or err.write(f"{note}\n")  # noqa: E731
+            try:
+                return read_episodes(
+                    settings, bootstrap, say=say, unread=unread, only=args.alert_id, progress=progress
+                )
+            finally:
+                progress.clear()  # before anything else is said
 
         episodes = {} if args.unchecked else find_alert(settings, args.alert_id, newest, everything)
         episode = episodes.get(args.alert_id)
