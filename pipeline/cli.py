@@ -12,6 +12,11 @@ health check).
 from __future__ import annotations
 
 import argparse
+
+# Loaded before start-up's signal handlers are armed: pydantic-core imports it from its Rust module as
+# the settings load, and a Ctrl-C raised inside that import made pyo3 panic (a Rust backtrace and a
+# traceback, exit 1) rather than stop with one line.
+import datetime  # noqa: F401
 import logging
 import os
 import signal
