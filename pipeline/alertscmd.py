@@ -53,6 +53,7 @@ from pipeline.alertsince import parse_since
 from pipeline.alertsread import episodes_from
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
+from pipeline.consolestreams import closed_streams
 from pipeline.consoletopics import STALL_S, TopicMissingError, client_options, console_bootstrap, read_topic
 from pipeline.errors import EXIT_BROKER
 from pipeline.kafkaclients import close_producer, closed_on_failure
@@ -91,6 +92,9 @@ def run_console(settings: Settings, args: argparse.Namespace) -> int:
     """``alerts`` or ``label`` (``args.command``) as ``dhag-pipeline`` runs them, on stdout and stderr: a
     reader of its output gone (``alerts | head`` once head has its lines) ends it quietly with 141, and
     Ctrl-C with one line (each says what it had done when it came) and 130, never a traceback."""
+    if (closed := closed_streams(args.command)) is not None:
+        sys.stderr.write(f"{closed}\n")
+        return EXIT_UNWRITTEN
     try:
         return run_alerts(settings, args) if args.command == "alerts" else run_label(settings, args)
     except KeyboardInterrupt:  # while it wrote what it found
