@@ -189,7 +189,7 @@ def run_alerts(
         if (not args.open or e.state == "open") and (args.asset is None or e.asset_id == args.asset)
     ]
     if (left := len(chosen) - args.limit) > 0:  # a plant-wide event opens more than a screenful
-        more = f"{left} more episodes matched (older than the {args.limit} listed)"
+        more = f"{left} more episode{'s' if left > 1 else ''} matched (older than the {args.limit} listed)"
         err.write(f"{more}; --limit {len(chosen)} lists them all\n")
     chosen = sorted(chosen, key=lambda e: e.opened_at, reverse=True)[: args.limit]
     if (lost := lost_open_note(chosen, settings.kafka.topics.alerts)) is not None:

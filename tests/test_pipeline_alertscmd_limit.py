@@ -35,3 +35,9 @@ def test_a_list_cut_at_the_limit_says_how_many_more_matched(monkeypatch: pytest.
 def test_a_list_within_the_limit_says_nothing_more(monkeypatch: pytest.MonkeyPatch) -> None:
     lines, err = _alerts(monkeypatch, 20)
     assert (len(lines), err) == (21, "")
+
+
+def test_one_more_is_said_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: "1 more episodes matched".
+    _, err = _alerts(monkeypatch, 21)
+    assert err == "1 more episode matched (older than the 20 listed); --limit 21 lists them all\n"
