@@ -343,7 +343,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
     from dhag.params import resolve_device
 
     path = Path(path).expanduser()
-    dev = resolve_device(device)  # a bad device is the caller's error, not the file's
+    dev = resolve_device(device, given_to="load_model")  # the caller's error, not the file's
     manifest, tensors, _ = _read(path)
     check_settings(path, manifest)  # rather than fail on an unexpected keyword
     try:

@@ -375,6 +375,7 @@ class DHAG(FittedScoring, Calibration, Settings):
         tampered or foreign files."""
         from dhag.artifact import load_model
 
+        resolve_device(device, given_to="DHAG.load")  # named as this method's, not load_model's
         return load_model(path, device=device)
 
 

@@ -104,21 +104,23 @@ class Settings:
 _DEVICES = "'auto', 'cpu' or 'cuda[:N]'"
 
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
+def resolve_device(device: str, *, given_to: str = "") -> torch.device:
+    """``"auto"`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``. A refusal
+    names DHAG's ``device`` parameter, or the ``device`` argument of the function ``given_to`` names."""
+    of = f"argument of {given_to}" if given_to else "parameter of DHAG"
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise _refusal("device", device, _DEVICES) from exc
+        raise _refusal("device", device, _DEVICES, of) from exc
     if dev.type not in ("cpu", "cuda"):
-        raise _refusal("device", device, _DEVICES)
+        raise _refusal("device", device, _DEVICES, of)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise _refusal("device", device, f"{_DEVICES}; CUDA is not available on this machine")
+        raise _refusal("device", device, f"{_DEVICES}; CUDA is not available on this machine", of)
     if dev.type == "cuda" and dev.index is not None and dev.index >= (count := torch.cuda.device_count()):
         have = f"cuda:0 to cuda:{count - 1}" if count > 1 else "cuda:0"
-        raise _refusal("device", device, f"a device this machine has ({have}), 'cpu' or 'auto'")
+        raise _refusal("device", device, f"a device this machine has ({have}), 'cpu' or 'auto'", of)
     return dev
 
 
@@ -172,9 +174,9 @@ MAX_SEED = 2**32 - 1
 _GENERATORS = (np.random.RandomState, np.random.Generator)
 
 
-def _refusal(name: str, value: Any, allowed: str) -> ParameterError:
+def _refusal(name: str, value: Any, allowed: str, of: str = "parameter of DHAG") -> ParameterError:
     """The error for the setting ``name`` holding ``value``, which is not ``allowed``."""
-    message = f"The {name!r} parameter of DHAG must be {allowed}. Got {value!r} instead."
+    message = f"The {name!r} {of} must be {allowed}. Got {value!r} instead."
     return ParameterError(message, setting=name, allowed=allowed)
 
 
