@@ -28,7 +28,7 @@ from safetensors.torch import save as st_save
 from dhag.atomicwrite import write_atomic
 from dhag.exceptions import ArtifactError, ArtifactTooNewError, DHAGError
 from dhag.infotext import shown_name
-from dhag.legacy import left_out, read_as_before
+from dhag.legacy import as_built, left_out, read_as_before
 from dhag.metadata import checked_metadata
 from dhag.outofmemory import is_out_of_memory
 from dhag.params import settings_as_trained
@@ -336,7 +336,8 @@ def check_settings(path: str | Path, manifest: dict[str, Any]) -> None:
 
 
 def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
-    """Load and verify an artifact; the model is rebuilt fully before it is returned, or not at all."""
+    """Load and verify an artifact; the model is rebuilt fully before it is returned, or not at all. Its
+    settings are those it was built with (:func:`~dhag.legacy.as_built`); ``device`` is where it scores."""
     from dhag.ensemble import build_net
     from dhag.estimator import DHAG
     from dhag.modules import DHAGNet
@@ -350,11 +351,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         # A setting the manifest leaves out (written before it existed, or at the value from before it):
         # as before it existed, whatever the default is now, so a retrain from it trains as its model was.
         settings = read_as_before(manifest["settings"])
-        for key in ("categorical", "passthrough", "feature_names", "shift_range"):
-            if settings.get(key) is not None:
-                settings[key] = tuple(settings[key])
-        settings["device"] = device
-        model = DHAG(**settings)
+        model = DHAG(**as_built(settings))
         pre = Preprocessor.from_dict(manifest["preprocessing"])
         if pre.output_names_ != manifest["output_names"]:
             raise ArtifactError("preprocessing does not produce the recorded features")

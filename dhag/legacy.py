@@ -39,6 +39,7 @@ __all__ = [
     "ALWAYS_WRITTEN",
     "BEFORE_IT_EXISTED",
     "NONE_MEANT",
+    "as_built",
     "dropped_note",
     "left_out",
     "read_as_before",
@@ -102,6 +103,25 @@ def read_as_before(settings: Mapping[str, Any]) -> dict[str, Any]:
     """
     read = BEFORE_IT_EXISTED | dict(settings)
     return read | {name: None for name, meant in NONE_MEANT.items() if _same(read.get(name), meant)}
+
+
+def as_built(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` read from a manifest (JSON, where every sequence is a list) as a loaded model's
+    ``get_params()`` gives them, as the model was built: the column lists as lists, empty ones as their
+    default ``()``, and ``shift_range`` as a pair, as its default is. The ``device`` is the one the model
+    was built with, not the one it was loaded onto (that is ``device_``), so that ``clone`` and a refit
+    train where the model trained.
+
+    >>> as_built({"categorical": ["site"], "passthrough": [], "shift_range": [2.0, 4.0], "device": "auto"})
+    {'categorical': ['site'], 'passthrough': (), 'shift_range': (2.0, 4.0), 'device': 'auto'}
+    """
+    built = dict(settings)
+    for key in ("categorical", "passthrough", "feature_names"):
+        if built.get(key) is not None:
+            built[key] = list(built[key]) if built[key] or key == "feature_names" else ()
+    if built.get("shift_range") is not None:
+        built["shift_range"] = tuple(built["shift_range"])
+    return built
 
 
 def refit_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
