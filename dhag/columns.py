@@ -54,6 +54,8 @@ def as_columns(
     """
     X = host_array(X)
     if _is_frame(X):
+        how = "frame.columns = ['_'.join(map(str, c)) for c in frame.columns]"
+        _refuse_tuple_names(X.columns, "a frame with MultiIndex columns", how)
         cols = _distinct([str(c) for c in X.columns])
         return cols, {str(c): _frame_column(X[c]) for c in X.columns}
     if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse: the networks take dense rows
@@ -75,6 +77,8 @@ def as_columns(
             )
         return [str(n) for n in X.dtype.names], {str(n): X[n] for n in X.dtype.names}
     if isinstance(X, Mapping):
+        how = "{'_'.join(map(str, k)): v for k, v in columns.items()}"
+        _refuse_tuple_names(list(X), "a mapping keyed by tuples", how)
         return _distinct([str(c) for c in X]), mapping_columns(X)
     if isinstance(X, list | tuple) and X and all(isinstance(row, Mapping) for row in X):
         # Rows of named values: numpy would make them a 1-D array of objects, and its reshape no table.
@@ -129,6 +133,16 @@ def names_setting_problem(name: str, value: Any, *, none_ok: bool = False) -> st
     if (value is None and none_ok) or (value is not None and hasattr(value, "__iter__")):
         return None
     return allowed if none_ok else f"{allowed} ({name}=[] names none)"
+
+
+def _refuse_tuple_names(names: Iterable[Any], given: str, how: str) -> None:
+    """Refuse columns named by tuples (a frame's MultiIndex levels): a feature is named by one text, and
+    ``str(("p", "a"))`` is no name a user wrote, nor one a file to score could hold as a column."""
+    if (first := next((n for n in names if isinstance(n, tuple)), None)) is not None:
+        raise InputError(
+            f"Column names must be text; {given} names a column {first!r}: join each into one name "
+            f"({'_'.join(map(str, first))!r}), as {how} does."
+        )
 
 
 def _distinct(names: list[str]) -> list[str]:
