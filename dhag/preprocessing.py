@@ -19,6 +19,7 @@ from dhag.columns import (
     names_setting_problem,
 )
 from dhag.exceptions import InputError, NotFittedError, ParameterError
+from dhag.flagcolumns import refuse_flags_for_numbers
 from dhag.infotext import suggested_option
 
 __all__ = ["Preprocessor", "as_columns", "is_missing"]
@@ -172,6 +173,7 @@ class Preprocessor:
                 self._warn_unseen(name, values[~out[:, j : j + len(cats)].any(axis=1)])
                 j += len(cats)
             else:
+                refuse_flags_for_numbers(name, cols[name], self.ranges_.get(name))
                 col = _numeric(name, cols[name])
                 if name not in self.passthrough:
                     col = (col - self.means_[name]) / self.scales_[name]
