@@ -18,7 +18,7 @@ from dhag.outofmemory import loading_message, reading_message, said_when_out_of_
 from dhag.outpath import check_not_an_input, check_scores_out, through_link
 from dhag.params import resolve_device
 from dhag.scoreswrite import check_standard_output, write_scores
-from dhag.topfeatures import top_features_cell
+from dhag.topfeatures import raising, top_features_cell
 from dhag.trainargs import named_as_option
 
 __all__ = ["cmd_score", "id_columns"]
@@ -110,10 +110,10 @@ def _scores(model: DHAG, frame: pd.DataFrame, out: pd.DataFrame, explain: int) -
     out["anomaly"] = (scores > model.threshold_).astype(int)
     if explain:
         flagged = np.flatnonzero(out["anomaly"].to_numpy())
-        ranked = model.explain(frame.iloc[flagged], top=explain) if flagged.size else []
+        ranked = model.explain(frame.iloc[flagged], top=explain, logit_drops=True) if flagged.size else []
         out["top_features"] = ""
-        for row, pairs in zip(flagged, ranked, strict=True):
-            out.iloc[row, out.columns.get_loc("top_features")] = top_features_cell(pairs)
+        for row, entries in zip(flagged, ranked, strict=True):
+            out.iloc[row, out.columns.get_loc("top_features")] = top_features_cell(raising(entries))
 
 
 def _unexpected_columns(path: Path, frame: pd.DataFrame, model: DHAG) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import unquote
 
-__all__ = ["read_top_features", "top_features_cell"]
+__all__ = ["raising", "read_top_features", "top_features_cell"]
 
 # "%" first: the escapes written for the others must not be escaped again.
 _ESCAPES = (("%", "%25"), (";", "%3B"), (":", "%3A"))
@@ -22,6 +22,19 @@ def _escaped(name: str) -> str:
 def _contribution(drop: float) -> str:
     """A feature's score drop to four places; one that rounds to zero is ``0.0000``, never ``-0.0000``."""
     return f"{round(float(drop), 4) + 0.0:.4f}"
+
+
+def raising(entries: Iterable[tuple[str, float, float]]) -> list[tuple[str, float]]:
+    """The ``(feature, contribution)`` of ``explain(..., logit_drops=True)``'s entries whose feature
+    raises the row's score: its reset to its typical value lowers the score or, where the score stays
+    saturated (a drop of 0.0), the network's output. A feature whose reset would raise the score (a
+    negative contribution: its value makes the row look more normal) or change nothing is left out; an
+    unknown (NaN) contribution is kept, as ``explain`` ranks it, last.
+
+    >>> raising([("flow", 0.4, 2.0), ("temp", 0.0, 0.5), ("load", 0.0, 0.0), ("zone", -0.1, -1.0)])
+    [('flow', 0.4), ('temp', 0.0)]
+    """
+    return [(n, drop) for n, drop, logit in entries if drop > 0 or (drop == 0 and logit > 0) or drop != drop]
 
 
 def top_features_cell(pairs: Iterable[tuple[str, float]]) -> str:

@@ -50,7 +50,11 @@ def test_score_writes_scores_flags_and_explanations(files, model_path: Path) -> 
     assert scored["score"].iloc[40:].mean() > scored["score"].iloc[:40].mean()
     flagged = scored[scored["anomaly"] == 1]
     assert scored["anomaly"].iloc[40:].mean() >= 0.9  # the gross outliers are flagged, so named
-    assert flagged["top_features"].str.count(";").eq(1).all()  # two features named per flagged row
+    # Two features named per flagged gross outlier; a normal row flagged may have fewer that raise it.
+    assert flagged["top_features"].iloc[-10:].str.count(";").eq(1).all()
+    assert (
+        flagged["top_features"].str.count(";").le(1).all() and flagged["top_features"].str.len().gt(0).all()
+    )
 
 
 def test_a_negative_explain_count_is_bad_input_exit_2_before_any_work(files, capsys, monkeypatch) -> None:
@@ -347,11 +351,13 @@ def test_every_option_of_the_demo_the_service_bench_and_simulate_says_its_defaul
 def test_a_contribution_that_rounds_to_zero_is_written_without_a_sign(
     files, model_path: Path, capsys, monkeypatch
 ) -> None:
-    # A feature whose reset lowers the score by a hair less than nothing was written "b:-0.0000".
-    monkeypatch.setattr(
-        DHAG, "explain", lambda self, X, top=3: [[("flow_a", 0.61), ("flow_b", -0.00001)]] * len(X)
-    )
-    assert main(["score", "--model", str(model_path), "--data", str(files["test"]), "--explain", "2"]) == 0
+    # A feature whose reset lowers the score by a hair was written "b:-0.0000" where the drop was
+    # negative; one that lowers it by less than 0.00005 is "0.0000", and one that raises it is left out.
+    def explain(self, X, top=3, logit_drops=False):  # noqa: ANN001, ANN202
+        return [[("flow_a", 0.61, 2.0), ("flow_b", 0.00001, 0.1), ("vibration", -0.00001, -0.1)]] * len(X)
+
+    monkeypatch.setattr(DHAG, "explain", explain)
+    assert main(["score", "--model", str(model_path), "--data", str(files["test"]), "--explain", "3"]) == 0
     named = pd.read_csv(io.StringIO(capsys.readouterr().out))["top_features"].dropna()
     assert len(named) and named.eq("flow_a:0.6100;flow_b:0.0000").all()
 

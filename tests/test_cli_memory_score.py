@@ -124,7 +124,7 @@ def test_score_out_of_memory_scoring_names_the_rows_and_the_device(
 def test_score_out_of_memory_explaining_says_to_explain_fewer_features(
     model: Path, rows: Path, monkeypatch, capsys
 ) -> None:
-    def explain(self, X, top=3):  # noqa: ANN001, ANN202
+    def explain(self, X, top=3, logit_drops=False):  # noqa: ANN001, ANN202
         raise _SCORE_SHORTAGES["numpy"]
 
     monkeypatch.setattr("dhag.estimator.DHAG.explain", explain)

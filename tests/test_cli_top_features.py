@@ -41,10 +41,13 @@ def test_every_name_reads_back_exactly_from_the_scores_csv(tmp_path: Path) -> No
     scores = pd.read_csv(io.StringIO(out.getvalue()), keep_default_na=False)
     cells = scores.loc[scores["anomaly"] == 1, "top_features"]
     assert len(cells) >= 3
+    named = set()
     for cell in cells:
         entries = _readme_reader(cell)
-        assert sorted(name for name, _ in entries) == sorted(NAMES), cell
+        assert {name for name, _ in entries} <= set(NAMES), cell  # those that raise the score
         assert entries == read_top_features(cell)
+        named |= {name for name, _ in entries}
+    assert named == set(NAMES)
     assert "plain:" in cells.iloc[0]  # a name that needs no escape is written as it is
 
 
@@ -63,3 +66,27 @@ def test_any_name_and_contribution_round_trip(pairs: list[tuple[str, float]]) ->
 
 def test_an_empty_cell_is_no_features() -> None:
     assert read_top_features("") == []
+
+
+def test_the_cell_names_only_features_that_raise_the_rows_score(tmp_path: Path) -> None:
+    # It listed the top N whatever their sign: 'b:-0.0312' named a feature whose value made the
+    # row look more normal, under a column said to hold the features that raise its score.
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(400, 4)), columns=["a", "b", "c", "d"])
+    model = DHAG(max_epochs=2, random_state=0).fit(frame)
+    path = model.save(tmp_path / "m.dhag")
+    rows = frame.iloc[:200].copy()
+    rows.iloc[:, 0] += 4.0  # flagged for a, with b, c and d as normal rows hold them
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        argv = ["score", "--model", str(path), "--data", str(tmp_path / "rows.csv"), "--explain", "4"]
+        assert main(argv) == 0
+    scores = pd.read_csv(io.StringIO(out.getvalue()), keep_default_na=False)
+    flagged = scores.index[scores["anomaly"] == 1]
+    ranked = model.explain(rows.iloc[flagged], logit_drops=True)
+    assert any(drop < 0 for entries in ranked for _, drop, _ in entries)  # there were some to leave out
+    for cell, entries in zip(scores.loc[flagged, "top_features"], ranked, strict=True):
+        kept = [(n, round(d, 4) + 0.0) for n, d, lg in entries if d > 0 or (d == 0 and lg > 0)]
+        assert read_top_features(cell) == kept
+        assert all(drop >= 0 for _, drop in read_top_features(cell))
