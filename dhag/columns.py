@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from dhag.arrowtables import arrow_as_frame, is_arrow_table
 from dhag.exceptions import InputError
 from dhag.hostarray import host_array
 from dhag.infotext import suggested_option
@@ -36,7 +37,12 @@ def is_unnamed_table(X: Any) -> bool:
     >>> is_unnamed_table(np.zeros((2, 3))), is_unnamed_table({"flow": [1.0]})
     (True, False)
     """
-    return not (_is_frame(X) or isinstance(X, Mapping) or getattr(getattr(X, "dtype", None), "names", None))
+    return not (
+        _is_frame(X)
+        or is_arrow_table(X)
+        or isinstance(X, Mapping)
+        or getattr(getattr(X, "dtype", None), "names", None)
+    )
 
 
 def as_columns(
@@ -52,7 +58,7 @@ def as_columns(
     >>> as_columns(np.array([(1.0, 2)], dtype=[("a", "f8"), ("b", "i4")]), None)[0]
     ['a', 'b']
     """
-    X = host_array(X)
+    X = arrow_as_frame(host_array(X))
     if _is_frame(X):
         how = "frame.columns = ['_'.join(map(str, c)) for c in frame.columns]"
         _refuse_tuple_names(X.columns, "a frame with MultiIndex columns", how)

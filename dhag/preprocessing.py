@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from dhag.arrowtables import arrow_as_frame
 from dhag.categorymatch import one_hot
 from dhag.columns import (
     _category_strings,
@@ -334,6 +335,7 @@ def _refuse_undeclared_categories(X: Any, categorical: Sequence[str]) -> None:
     or a pyarrow dictionary type, as ``read_parquet(dtype_backend="pyarrow")`` gives it) that is not
     declared categorical: its values are categories by its own type, and categories 0, 1, 2 scaled as
     magnitudes would train a model on an order they do not have."""
+    X = arrow_as_frame(X)
     if not _is_frame(X):
         return
     for column, dtype in zip(X.columns, X.dtypes, strict=True):
