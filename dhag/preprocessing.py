@@ -136,8 +136,9 @@ class Preprocessor:
         if not hasattr(self, "feature_names_in_"):
             raise NotFittedError("This Preprocessor is not fitted yet. Call 'fit' first.")
 
-    def check_names(self, names: Sequence[str]) -> None:
-        """Raise :class:`InputError` unless ``names`` are exactly the training features."""
+    def check_names(self, names: Sequence[str], index: Sequence[Any] = ()) -> None:
+        """Raise :class:`InputError` unless ``names`` are exactly the training features; a missing one
+        among ``index`` (the names of a frame's index) is said to be the index."""
         self._check_fitted()
         expected = self.feature_names_in_
         if list(names) == list(expected):
@@ -152,6 +153,12 @@ class Preprocessor:
                 parts.append(f"unexpected {_preview(extra)}")
             if near := _near_names(extra, missing):
                 parts.append(f"{near}: names must match the training's exactly")
+            if indexed := [n for n in missing if n in {str(i) for i in index if i is not None}]:
+                one = len(indexed) == 1
+                parts.append(
+                    f"{_preview(indexed)} {'is' if one else 'are'} in the frame's index: frame.reset_index() "
+                    f"makes {'it a column' if one else 'them columns'}"
+                )
             raise InputError(
                 f"Input features do not match the {len(expected)} training features: "
                 + "; ".join(parts)
@@ -162,7 +169,7 @@ class Preprocessor:
         """Return the model-ready float32 matrix (rows x ``len(output_names_)``)."""
         self._check_fitted()
         names, cols = as_columns(X, None if _is_frame(X) else self.feature_names_in_, model_names=True)
-        self.check_names(names)
+        self.check_names(names, list(X.index.names) if _is_frame(X) and hasattr(X, "index") else ())
         n_rows = len(cols[names[0]])
         out = np.empty((n_rows, len(self.output_names_)), dtype=np.float32)
         j = 0
