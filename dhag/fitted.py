@@ -240,9 +240,11 @@ class FittedScoring:
         """Per row, the input features ranked by how much they raise the score.
 
         A feature's contribution is the score drop when that feature alone is set to its training
-        typical value (its mean; the training category frequencies for a categorical feature).
-        Features whose drops are equal are ranked by the drop of the network's logit
-        (:meth:`logit_matrix`) under the same reset. That decides the order where the score saturates:
+        typical value (its mean; the training category frequencies for a categorical feature). A
+        negative one: the feature's value makes the row look more normal than that typical value (its
+        reset raises the score); such features rank after those that raise it. Features whose drops
+        are equal are ranked by the drop of the network's logit (:meth:`logit_matrix`) under the same
+        reset. That decides the order where the score saturates:
         a gross anomaly scores exactly 1.0 and often keeps 1.0 whichever one feature is reset (another
         is still far out), so every contribution is 0.0, and the first feature is the one whose reset
         moves the network furthest towards normal, not the first column. A feature already at its
