@@ -15,8 +15,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 __all__ = [
     "EMBEDDED",
+    "Device",
     "FilePath",
+    "GroupId",
     "MAX_TOPIC_NAME",
+    "Name",
     "RETRAINER_CLIENT",
     "Section",
     "check_addresses",
@@ -231,6 +234,9 @@ def check_sasl_mechanism(mechanism: str) -> str:
 
 
 FilePath = Annotated[str, AfterValidator(check_path)]
+Device = Annotated[str, AfterValidator(check_device)]
+Name = Annotated[str, AfterValidator(check_not_blank)]
+GroupId = Annotated[Name, AfterValidator(check_kafka_text())]
 
 
 def check_servers(servers: str) -> str:
