@@ -24,8 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.configchecks import CROSS_CHECKS, absolute_paths, cross_key_problems
+from pipeline.configchecks import CROSS_CHECKS, cross_key_problems
 from pipeline.configlines import file_lines, written_at
+from pipeline.configpaths import absolute_paths
 from pipeline.configretrain import RetrainSettings
 from pipeline.configsecurity import SecuritySettings, read_from
 from pipeline.configsource import (

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from pipeline.configchecks import label_store_path
+from pipeline.configpaths import label_store_path
 
 if TYPE_CHECKING:
     from pipeline.config import Settings

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.config import Settings, load_settings
-from pipeline.configchecks import absolute_paths
+from pipeline.configpaths import absolute_paths
 from pipeline.configsource import read_config_file
 from pipeline.errors import ConfigError
 

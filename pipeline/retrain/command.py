@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.backoff import ThrottledLog
 from pipeline.config import Settings
-from pipeline.configchecks import label_store_path
+from pipeline.configpaths import label_store_path
 from pipeline.configsecurity import set_at
 from pipeline.errors import (
     BrokerUnavailableError,
