@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from pipeline.configchecks import CROSS_CHECKS, cross_key_problems
+from pipeline.configerrors import describe_error
 from pipeline.configlines import file_lines, written_at
 from pipeline.configpaths import absolute_paths
 from pipeline.configretrain import RetrainSettings
@@ -32,7 +33,6 @@ from pipeline.configsecurity import SecuritySettings, read_from
 from pipeline.configsource import (
     ENV_PREFIX,
     child_environment,
-    describe_error,
     env_overrides,
     env_source,
     merge_overrides,
