@@ -41,10 +41,18 @@ __all__ = [
 @dataclass(frozen=True)
 class CrossCheck:
     """A rule between settings: ``problem(settings)`` says what is wrong, or None; ``keys`` are the
-    dotted keys it reads (a section's name covers every key in it)."""
+    dotted keys it reads (a section's name covers every key in it); ``about(settings)``, for a rule
+    reading a whole section, the dotted keys a problem it found is about, whose places an error names
+    (default: ``keys``)."""
 
     keys: tuple[str, ...]
     problem: Callable[[Settings], str | None]
+    about: Callable[[Settings], Iterable[str]] | None = None
+
+    def places(self, settings: Settings) -> list[tuple[str, ...]]:
+        """The keys whose places (a line of the file, a variable) an error of this rule names."""
+        named = self.keys if self.about is None else self.about(settings)
+        return [tuple(key.split(".")) for key in named]
 
 
 def _ordered(low: str, high: str, *, strict: bool, why: str = "") -> CrossCheck:
@@ -117,6 +125,11 @@ def _sasl_login(settings: Settings) -> str | None:
     )
 
 
+_LOGIN_RULE_KEYS = tuple(
+    f"kafka.security.{key}" for key in ("security_protocol", "sasl_mechanism", *LOGIN_KEYS)
+)
+
+
 def _topic_keys(settings: Settings) -> dict[str, str]:
     """Each topic the services use, by the key that names it (the dead-letter topic's says so when it
     is named from the input topic)."""
@@ -127,30 +140,58 @@ def _topic_keys(settings: Settings) -> dict[str, str]:
     return keys | {"kafka.topics.labels": t.labels, "kafka.topics.labels_dlq": t.labels_dlq}
 
 
-def _distinct_topics(settings: Settings) -> str | None:
+def _set_by(key: str) -> list[str]:
+    """The keys that set the topic :func:`_topic_keys` names by ``key``: the dead-letter topic named
+    from the input topic is set by both."""
+    return ["kafka.topics.dlq", "kafka.topics.input"] if key.startswith("kafka.topics.dlq ") else [key]
+
+
+def _same_topics(settings: Settings) -> dict[str, list[str]]:
+    """The topics named more than once, each with the keys (:func:`_topic_keys`) that name it."""
     by_name: dict[str, list[str]] = {}
     for key, name in _topic_keys(settings).items():
         by_name.setdefault(name, []).append(key)
+    return {name: named for name, named in by_name.items() if len(named) > 1}
+
+
+def _distinct_topics(settings: Settings) -> str | None:
     clashes = [
         f"{', '.join(named[:-1])} and {named[-1]} are both {shown(name)}"
-        for name, named in by_name.items()
-        if len(named) > 1
+        for name, named in _same_topics(settings).items()
     ]
     return f"{'; '.join(clashes)}: each topic needs its own name" if clashes else None
+
+
+def _same_topics_keys(settings: Settings) -> list[str]:
+    return [one for named in _same_topics(settings).values() for key in named for one in _set_by(key)]
 
 
 def _topics_apart(settings: Settings) -> str | None:
     """Kafka refuses to create a topic whose name differs from an existing one's only in ``.`` against
     ``_`` (both become ``_`` in its metric names); two names that are one are :func:`_distinct_topics`'."""
-    seen: dict[str, tuple[str, str]] = {}
-    clashes = []
-    for key, name in _topic_keys(settings).items():
-        other = seen.setdefault(name.replace(".", "_"), (key, name))
-        if other[1] != name:
-            clashes.append(f"{other[0]} ({shown(other[1])}) and {key} ({shown(name)})")
+    names = _topic_keys(settings)
+    clashes = [
+        f"{one} ({shown(names[one])}) and {other} ({shown(names[other])})"
+        for one, other in _apart_pairs(settings)
+    ]
     if not clashes:
         return None
     return f"{'; '.join(clashes)} differ only in '.' against '_', which Kafka takes for one name: rename one"
+
+
+def _apart_pairs(settings: Settings) -> list[tuple[str, str]]:
+    """The keys (:func:`_topic_keys`) of each two topics whose names differ only in ``.`` against ``_``."""
+    seen: dict[str, tuple[str, str]] = {}
+    pairs = []
+    for key, name in _topic_keys(settings).items():
+        other = seen.setdefault(name.replace(".", "_"), (key, name))
+        if other[1] != name:
+            pairs.append((other[0], key))
+    return pairs
+
+
+def _apart_keys(settings: Settings) -> list[str]:
+    return [one for pair in _apart_pairs(settings) for key in pair for one in _set_by(key)]
 
 
 def _dlq_name_fits(settings: Settings) -> str | None:
@@ -233,11 +274,13 @@ CROSS_CHECKS: tuple[CrossCheck, ...] = (
     _ordered("kafka.backoff_initial_s", "kafka.backoff_max_s", strict=False),
     CrossCheck(("kafka.poll_timeout_ms", "shutdown_grace_s"), _poll_within_grace),
     CrossCheck(("kafka.security.security_protocol", "kafka.security.sasl_mechanism"), _sasl_named),
-    CrossCheck(("kafka.security",), _sasl_login),
+    CrossCheck(("kafka.security",), _sasl_login, lambda settings: _LOGIN_RULE_KEYS),
     *(CrossCheck((f"kafka.security.{key}",), line_break_check(key)) for key in SECRET_KEYS),
-    CrossCheck(("kafka.topics",), _distinct_topics),
-    CrossCheck(("kafka.topics",), _topics_apart),
-    CrossCheck(("kafka.topics",), _dlq_name_fits),
+    CrossCheck(("kafka.topics",), _distinct_topics, _same_topics_keys),
+    CrossCheck(("kafka.topics",), _topics_apart, _apart_keys),
+    CrossCheck(
+        ("kafka.topics",), _dlq_name_fits, lambda settings: ("kafka.topics.dlq", "kafka.topics.input")
+    ),
     _ordered("alerts.open_after", "alerts.window", strict=False),
     _ordered(
         "dlq.min_records",
@@ -283,7 +326,7 @@ def cross_key_problems(
         if (problem := check.problem(settings)) is None:
             continue
         lines = file_lines(path) if lines is None else lines  # read again only for a problem
-        problems.append(f"config error: {problem}{where_set(keys, environ, path, lines)}")
+        problems.append(f"config error: {problem}{where_set(check.places(settings), environ, path, lines)}")
     return problems
 
 
