@@ -157,7 +157,7 @@ def _abbreviates(arg: str, option: str) -> bool:
 
 def _main(argv: list[str], signals: StartupSignals) -> int:
     from pipeline.config import load_settings
-    from pipeline.configsource import config_file
+    from pipeline.configsource import config_file, no_file_note
 
     # The operator consoles parse with their own options only: the others import torch and pandas,
     # which took longer than the Kafka client's wait on an unreachable broker.
@@ -179,9 +179,9 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
             sys.stderr.write("".join(f"{line}\n" for line in problems))
             return EXIT_CONFIG
         sys.stdout.write(effective_config(settings))
-        quotes = [note] if (note := quotes_note(os.environ)) else []
-        notes = setting_notes(settings, os.environ, config) + host_notes(settings, os.environ, config)
-        for note in quotes + notes:
+        notes = [note for note in (no_file_note(config), quotes_note(os.environ)) if note]
+        notes += setting_notes(settings, os.environ, config) + host_notes(settings, os.environ, config)
+        for note in notes:
             sys.stderr.write(f"warning: {note}\n")
         return 0
     try:

@@ -28,6 +28,7 @@ __all__ = [
     "child_environment",
     "SECRET_LIKE",
     "config_file",
+    "no_file_note",
     "env_file_quoted",
     "env_overrides",
     "env_source",
@@ -46,6 +47,22 @@ def config_file(config: str | None) -> str | None:
     is one, else None (the built-in defaults). A ``config.yaml`` here that is no file (a folder, a link
     to nothing) is named, for :func:`read_config_file` to refuse: passed over, the defaults would run."""
     return config if config is not None else (DEFAULT_CONFIG if os.path.lexists(DEFAULT_CONFIG) else None)
+
+
+def no_file_note(config: str | None) -> str | None:
+    """What ``check-config`` warns of when no config file was read (``config``: :func:`config_file`'s
+    answer, None): without it, the built-in defaults it prints and passes read as the operator's own
+    settings checked (a run from the wrong folder, a file named otherwise)."""
+    if config is not None:
+        return None
+    try:
+        here = repr(os.getcwd())
+    except OSError:  # the working directory was removed
+        here = "the working directory"
+    return (
+        f"no config file was read (no --config, and no {DEFAULT_CONFIG} in {here}): these are the built-in "
+        f"defaults and the {ENV_PREFIX}* variables; give --config FILE to check a file"
+    )
 
 
 def child_environment(overrides: Mapping[str, str], *, inherit: bool = False) -> dict[str, str]:
