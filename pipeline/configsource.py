@@ -145,13 +145,31 @@ def env_overrides(
         except yaml.YAMLError:
             value = raw
         node = nested
-        for part in path[:-1]:
+        for at, part in enumerate(path[:-1], 1):
             child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"config error: environment variable {name} conflicts with another one")
+            if not isinstance(child, dict):  # set to a single value by another variable
+                other, key = _other_setter(named, tuple(path[:at]), name), dotted(tuple(path[:at]))
+                raise ConfigError(
+                    f"config error: environment variables {other} and {name} both set {key}: {other} sets it "
+                    f"to one value, {name} keys under it: unset or rename one"
+                )
             node = child
+        if path[-1] in node:  # set by a variable holding its section as YAML (or keys under it)
+            other = _other_setter(named, tuple(path), name)
+            raise ConfigError(
+                f"config error: environment variables {other} and {name} both set {dotted(tuple(path))}: "
+                "unset one"
+            )
         node[path[-1]] = value
     return nested
+
+
+def _other_setter(named: Mapping[tuple[str, ...], str], key: tuple[str, ...], name: str) -> str:
+    """The variable other than ``name`` that set ``key`` (of those ``named``, by the key each set): the
+    one that set the key itself or the section nearest above it, else one that set a key under it."""
+    setters = [(len(at), var) for at, var in named.items() if var != name and key[: len(at)] == at]
+    below = [var for at, var in named.items() if var != name and at[: len(key)] == key]
+    return max(setters)[1] if setters else below[0]
 
 
 def env_file_quoted(raw: str) -> bool:
