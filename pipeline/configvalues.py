@@ -185,11 +185,18 @@ def _encodes(part: str) -> bool:
 
 def check_asset_pattern(pattern: str) -> str:
     """``pattern`` if it compiles and can match an asset id (an id must match it whole), else
-    ``ValueError``."""
+    ``ValueError``; also for a line break in it (not the ``\\n`` escape; one of a verbose pattern is
+    taken), as a value read from a file ends with: only an id holding one would match."""
     try:
-        re.compile(pattern)
+        compiled = re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"{shown(pattern)} is not a valid regular expression: {exc}") from None
+    if ("\n" in pattern or "\r" in pattern) and not compiled.flags & re.VERBOSE:
+        raise ValueError(
+            f"{shown(pattern)} holds a line break (a value read from a file ends with one), and an asset id "
+            "must match the pattern whole: only ids holding one would, every other record would go to the "
+            "dead-letter topic; write the pattern without it (\\n in it matches a line break)"
+        )
     if not pattern:
         raise ValueError(
             "'' matches no asset id (an id must match the pattern whole, and an empty one matches only an "
