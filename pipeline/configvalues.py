@@ -229,9 +229,9 @@ def check_path(path: str) -> str:
     return path
 
 
-def check_sasl_mechanism(mechanism: str) -> str:
-    """``mechanism`` unless OAUTHBEARER (``ValueError``): kafka-python takes its token only from a Python
-    object, which no setting can give."""
+def check_sasl_mechanism(mechanism: object) -> object:
+    """``mechanism`` (any value, checked before its type) unless OAUTHBEARER (``ValueError``):
+    kafka-python takes its token only from a Python object, which no setting can give."""
     if mechanism == "OAUTHBEARER":
         raise ValueError(
             "OAUTHBEARER needs a token provider, which kafka-python takes only as a Python object and no "
