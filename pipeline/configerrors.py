@@ -57,6 +57,8 @@ def describe_error(
         return f"config error: key {key!r} is empty (nothing indented under it): {fix}{origin}"
     if error["type"] == "model_type":  # a section given one value: pydantic names the class
         allowed = "a section of keys (key: value lines indented under it)"
+    if error["type"] == "bool_type":  # strict: not 1, "true" or y, which pydantic calls "a valid boolean"
+        allowed = "true or false"
     hint = _misread_hint(error, error.get("input"))  # none of its hints shows the value of a secret
     return f"config error: key {key!r} has value {shown(value)}{hint}; allowed: {allowed}{origin}"
 
