@@ -113,7 +113,7 @@ def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
     if unit and _CLOCK.fullmatch(value.strip()):  # what YAML's base 60 did not take: 0:30, 1:60
         return f" ({name} is a number of {unit}, not minutes and seconds)"
     if _EXPONENT.fullmatch(value.strip()):
-        write = "the digits" if error["type"] == "int_type" else "1.0e+3 for 1e3, or the digits"
+        write = "the digits" if error["type"] == "int_type" else f"{_with_dot(value.strip())}, or the digits"
         return (
             " (YAML reads a number with an exponent as text unless it has a dot and a signed exponent: "
             f"write {write})"
@@ -121,3 +121,16 @@ def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
     if _PLAIN_NUMBER.fullmatch(value.strip()):
         return " (quoted, a number is text: write it unquoted)"
     return ""
+
+
+def _with_dot(number: str) -> str:
+    """``number`` (:data:`_EXPONENT`) as YAML 1.1 reads a float: a dot in it, a sign before the exponent.
+
+    >>> _with_dot("2e-3"), _with_dot("3E2"), _with_dot("-.5e7")
+    ('2.0e-3', '3.0E+2', '-0.5e+7')
+    """
+    mantissa, e, exponent = re.split("([eE])", number)
+    mantissa += "" if "." in mantissa else ".0"
+    if mantissa.lstrip("+-").startswith("."):  # YAML takes no sign before a bare ".5"
+        mantissa = mantissa.replace(".", "0.", 1)
+    return f"{mantissa}{e}{exponent if exponent[0] in '+-' else '+' + exponent}"
