@@ -94,8 +94,13 @@ def yaml_fault(exc: yaml.YAMLError, text: str) -> str:
     line = lines[where.line] if where is not None and where.line < len(lines) else ""
     text = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
     text += f": {problem}" if problem else ""
-    if problem and "'\\t'" in problem:
-        text += " (YAML indents with spaces, never tabs)"
+    if problem and "'\\t'" in problem:  # the tabs YAML takes as white space were (pipeline.safeyaml)
+        indented = where is None or not line[: where.column].strip()
+        text += (
+            " (YAML indents with spaces, never tabs)"
+            if indented
+            else " (a tab between words of an unquoted value: quote the value)"
+        )
     if re.match(r"[^#'\"]*:\s+\[[^\]]*:", line):  # [::1]:9092 unquoted: to YAML a list, cut short
         text += " (a value that starts with '[' is a YAML list: quote it for text, as '[::1]:9092')"
     if context and began is not None and (where is None or began.line != where.line):

@@ -20,8 +20,8 @@ that the refusal does not quote a password; and so is text that one of YAML's ow
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
 
 import yaml
 
@@ -30,6 +30,7 @@ __all__ = ["MAX_DEPTH", "RefusedYAMLError", "dotted", "key_lines", "read_yaml"]
 # The settings are at most three sections deep; anything far deeper is no config, and PyYAML's composer
 # recurses once per level, so thousands of levels end in a RecursionError instead of an error message.
 MAX_DEPTH = 32
+_T = TypeVar("_T")
 _YAML_TAG_PREFIX = "tag:yaml.org,2002:"  # what "!!" stands for
 
 
@@ -224,7 +225,7 @@ def read_yaml(text: str) -> Any:
     ...
     pipeline.safeyaml.RefusedYAMLError: alias *x: settings take no YAML aliases...
     """
-    return yaml.load(text, Loader=_SettingsLoader)  # noqa: S506 - a SafeLoader subclass
+    return _tabs_spaced(text, lambda spaced: yaml.load(spaced, Loader=_SettingsLoader))  # noqa: S506
 
 
 def key_lines(text: str) -> dict[tuple[str, ...], int]:
@@ -234,9 +235,53 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
     >>> key_lines("kafka:\\n  topics:\\n    input: a\\n")[("kafka", "topics", "input")]
     3
     """
-    loader = _SettingsLoader(text)
-    try:
-        loader.get_single_node()
-        return loader.lines
-    finally:
-        loader.dispose()
+
+    def lines(spaced: str) -> dict[tuple[str, ...], int]:
+        loader = _SettingsLoader(spaced)
+        try:
+            loader.get_single_node()
+            return loader.lines
+        finally:
+            loader.dispose()
+
+    return _tabs_spaced(text, lines)
+
+
+# Tabs taken as white space in one document at most: each is found by reading it again.
+_MAX_TABS = 1000
+
+
+def _tabs_spaced(text: str, read: Callable[[str], _T]) -> _T:
+    """``read(text)``, each tab that YAML takes as white space between tokens but PyYAML's scanner
+    refuses ("found character '\\t' that cannot start any token") read as a space: one after a key's
+    colon or a list item's dash, or after the last token of a line (before a comment, or none). A tab
+    in the indentation, or between words of an unquoted value (part of the value to YAML), is refused
+    as before; one inside a quoted or block value is never where the scanner looks for a token.
+
+    >>> read_yaml("kafka:\\t\\n  group_id:\\tg\\t# the daemons'\\n")
+    {'kafka': {'group_id': 'g'}}
+    """
+    for _ in range(_MAX_TABS):
+        try:
+            return read(text)
+        except yaml.scanner.ScannerError as exc:
+            at = _separating_tab(exc, text)
+            if at is None:
+                raise
+            text = f"{text[:at]} {text[at + 1 :]}"  # one character for one: marks and lines stay
+    return read(text)
+
+
+def _separating_tab(exc: yaml.scanner.ScannerError, text: str) -> int | None:
+    """The index in ``text`` of the tab ``exc`` refused, where YAML takes it as white space; else None."""
+    mark = exc.problem_mark
+    at = mark.index if mark is not None else -1
+    if "'\\t'" not in (exc.problem or "") or not 0 <= at < len(text) or text[at] != "\t":
+        return None
+    before = text[text.rfind("\n", 0, at) + 1 : at].rstrip(" \t")
+    rest = text[at:].split("\n", 1)[0].strip(" \t\r")
+    if not before:  # the indentation
+        return None
+    if not rest or rest.startswith("#") or before.endswith(":") or not before.strip("-? \t"):
+        return at
+    return None
