@@ -82,6 +82,8 @@ _CLOCK = re.compile(r"[-+]?\d+(:\d+)+(\.\d*)?")
 _UNITS = {"_s": "seconds", "_ms": "milliseconds"}
 _EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
+_OCTAL_12 = re.compile(r"[-+]?0o[0-7]+")
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}([, ']\d{3})+(\.\d*)?")
 
 
 def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
@@ -89,7 +91,8 @@ def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
     a boolean, a name ``12345`` or ``2024-01-01`` as a number or a date, ``5e3`` (no dot, no sign in the
     exponent) as text; or a duration given a unit, or written as minutes and seconds (``0:30``, which
     YAML's base 60 leaves as text); or a whole number written with a point (``5000.0``), which a strict
-    integer setting refuses as a float."""
+    integer setting refuses as a float; or YAML 1.2's octal (``0o17``), thousands separated (``1,000``),
+    a number in a block (``|``)."""
     if isinstance(value, bool) and error["type"] != "bool_type":
         fix = "write a number" if error["type"] in ("int_type", "float_type") else "quote it to mean the word"
         return f" (YAML read an unquoted yes, no, on, off, true or false as a boolean: {fix})"
@@ -118,7 +121,14 @@ def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
             " (YAML reads a number with an exponent as text unless it has a dot and a signed exponent: "
             f"write {write})"
         )
+    if _OCTAL_12.fullmatch(value.strip()):
+        return f" ({value.strip()} is YAML 1.2's octal, which YAML 1.1 reads as text: write {int(value, 0)})"
+    if _THOUSANDS.fullmatch(value.strip()):
+        digits = re.sub(r"[, _']", "", value.strip())
+        return f" (write it without the thousands separators: {digits})"
     if _PLAIN_NUMBER.fullmatch(value.strip()):
+        if value.endswith("\n"):  # a block: nothing was quoted
+            return " (a block (| or >) or quotes make a number text: write it unquoted on the key's line)"
         return " (quoted, a number is text: write it unquoted)"
     return ""
 
