@@ -95,10 +95,18 @@ def check_device(device: str) -> str:
     return device
 
 
+_WHITE = {" ": "a space", "\t": "a tab", "\n": "a line break", "\r": "a line break"}
+
+
 def check_not_blank(name: str) -> str:
-    """``name`` unless blank or padded with spaces (``ValueError``)."""
-    if not name.strip() or name != name.strip():
-        raise ValueError(f"{shown(name)} must not be blank or start or end with a space")
+    """``name`` unless blank or padded with white space (``ValueError`` saying which)."""
+    if not name.strip():
+        raise ValueError(f"{shown(name)} must not be blank: give a name")
+    if name != name.strip():
+        end, char = ("starts", name[0]) if name[0] != name.lstrip()[0] else ("ends", name[-1])
+        what = _WHITE.get(char, "white space")
+        why = " (a value read from a file ends with one)" if what == "a line break" and end == "ends" else ""
+        raise ValueError(f"{shown(name)} {end} with {what}{why}: write it without")
     return name
 
 
