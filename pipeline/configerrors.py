@@ -47,6 +47,8 @@ def describe_error(
             meant = [f"{ENV_PREFIX}{'__'.join(one.upper().split('.'))} ({one})" for one in meant]
         named = f"one of {', '.join(meant[:-1])} or {meant[-1]}" if len(meant) > 1 else "".join(meant)
         fix = f"did you mean {named}?" if meant else "remove it or fix its spelling"
+        if key in ("config", "config_file", "config_path"):  # DHAG_PIPELINE_CONFIG=/etc/dhag/config.yaml
+            fix = "no setting names the config file: give it as --config FILE"
         return f"config error: unknown key {key!r} (value {shown(value)}); {fix}{origin}"
     message = str(error["msg"])
     if message.startswith("Value error, "):
