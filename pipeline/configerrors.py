@@ -49,7 +49,8 @@ def describe_error(
         fix = f"did you mean {named}?" if meant else "remove it or fix its spelling"
         if key in ("config", "config_file", "config_path"):  # DHAG_PIPELINE_CONFIG=/etc/dhag/config.yaml
             fix = "no setting names the config file: give it as --config FILE"
-        return f"config error: unknown key {key!r} (value {shown(value)}); {fix}{origin}"
+        hint = _not_a_key(str(error["loc"][-1])) if value != "(hidden)" else ""
+        return f"config error: unknown key {key!r} (value {shown(value)}){hint}; {fix}{origin}"
     message = str(error["msg"])
     if message.startswith("Value error, "):
         return f"config error: {key}: {message[len('Value error, ') :]}{origin}"
@@ -62,7 +63,24 @@ def describe_error(
     if error["type"] == "bool_type":  # strict: not 1, "true" or y, which pydantic calls "a valid boolean"
         allowed = "true or false"
     hint = _misread_hint(error, error.get("input"))  # none of its hints shows the value of a secret
+    if error["type"] == "model_type" and isinstance(value, str) and value != "(hidden)":
+        hint = _not_a_key(value)  # `port:9100`: a key and its value, to YAML one text
     return f"config error: key {key!r} has value {shown(value)}{hint}; allowed: {allowed}{origin}"
+
+
+def _not_a_key(text: str) -> str:
+    """Why ``text`` (an unknown key, or a section's value) was meant as a key and its value: a no-break
+    space (U+00A0, copied from a web page) where YAML wants a plain one, or no space after the colon."""
+    if "\xa0" in text:
+        return (
+            " (it holds a no-break space, U+00A0, as text copied from a web page does: YAML takes only plain "
+            "spaces)"
+        )
+    if (glued := re.match(r"([\w.-]+):(\S.*)", text)) is not None:
+        return (
+            f" (YAML takes a key only with a space after its colon: write {shown(f'{glued[1]}: {glued[2]}')})"
+        )
+    return ""
 
 
 def _not_a_name(error: Mapping[str, Any]) -> str:
