@@ -45,8 +45,14 @@ DEFAULT_CONFIG = "config.yaml"
 def config_file(config: str | None) -> str | None:
     """The config file a command reads: ``config`` (its ``--config``), else ``./config.yaml`` when there
     is one, else None (the built-in defaults). A ``config.yaml`` here that is no file (a folder, a link
-    to nothing) is named, for :func:`read_config_file` to refuse: passed over, the defaults would run."""
-    return config if config is not None else (DEFAULT_CONFIG if os.path.lexists(DEFAULT_CONFIG) else None)
+    to nothing) is named, for :func:`read_config_file` to refuse: passed over, the defaults would run.
+    A leading ``~`` is the home folder, as the shell takes it at a word's start but not after ``--config=``.
+    """
+    return (
+        os.path.expanduser(config)
+        if config is not None
+        else (DEFAULT_CONFIG if os.path.lexists(DEFAULT_CONFIG) else None)
+    )
 
 
 def no_file_note(config: str | None) -> str | None:

@@ -13,6 +13,7 @@ import argparse
 import errno
 import functools
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -306,7 +307,8 @@ def run_models(
     from pipeline.holdcmd import hold_or_release, say_no_hold
     from pipeline.retention import NO_ROOM, make_room
 
-    root = args.registry or settings.model.registry
+    # A leading ~ is the home folder, as in model.registry, and as the shell takes it but not after '='.
+    root = os.path.expanduser(args.registry) if args.registry else settings.model.registry
     device = settings.model.device
     try:
         # A misspelt --registry or model.registry: said so, not "nothing to list" or "removed 0".
