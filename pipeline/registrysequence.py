@@ -4,12 +4,13 @@ registry's publications (``sequence`` in its metadata), which orders versions wh
 
 The last number given is kept in ``<registry>/.sequence``, written (atomically) under the registry's
 lock once the version it numbers is written, so a publication reads one small file and looks at the
-artifacts' modification times, not every version's manifest (some 2 ms a version, under the lock). It
+artifacts' change times, not every version's manifest (some 2 ms a version, under the lock). It
 is recovered from the manifests when it is missing or cannot be read (a registry of an earlier
-release, a restore that left it out), and from the manifests of the artifacts written after it when
-there are some (published by an earlier release during an upgrade, copied in; a copy that kept an
-older time, ``cp -p``, is not seen): so a number is not given twice while the versions that had it are
-there, nor, the file kept, once they are pruned.
+release, a restore that left it out), and from the manifests of the artifacts put there after it when
+there are some (published by an earlier release during an upgrade, copied in, even by a copy that kept
+an older modification time, ``cp -p``: their change time, which no copy sets, says when they came): so
+a number is not given twice while the versions that had it are there, nor, the file kept, once they
+are pruned.
 """
 
 from __future__ import annotations
@@ -115,8 +116,9 @@ def sequence_of(meta: dict[str, object]) -> int | None:
 
 def _artifacts(root: Path, *, written_after: float | None = None) -> list[Path]:
     """The artifacts of ``root``'s versions (a file no version names left out); with ``written_after``,
-    those modified after that time only (one that cannot be looked at is left out): a look at each
-    file's modification time, one listing of the folder, no file read."""
+    those put there after that time only (one that cannot be looked at is left out): a look at each
+    file's change time (set by its writing, its rename into the folder, a copy: not kept as a
+    modification time is by ``cp -p``), one listing of the folder, no file read."""
     found = []
     with os.scandir(root) as entries:
         for entry in entries:
@@ -125,7 +127,7 @@ def _artifacts(root: Path, *, written_after: float | None = None) -> list[Path]:
                 continue
             if written_after is not None:
                 try:
-                    if entry.stat().st_mtime <= written_after:
+                    if entry.stat().st_ctime <= written_after:
                         continue
                 except OSError:
                     continue

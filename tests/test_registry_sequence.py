@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -106,3 +107,20 @@ def test_a_count_that_cannot_be_written_fails_the_publication_and_leaves_no_vers
     with caplog.at_level(logging.WARNING):
         assert registry.publish(tmp_path, fitted, "v2") == "v2"
     assert _sequence(tmp_path, "v2") == 2 and not caplog.text
+
+
+def test_a_version_copied_in_with_its_old_time_kept_is_counted(fitted, tmp_path: Path) -> None:
+    # A version copied from another registry with `cp -p` (its modification time kept, older than the
+    # count file) was not seen: the next publication took its number again.
+    other = tmp_path / "other"
+    for version in ("v1", "v2", "v3"):
+        registry.publish(other, fitted, version)
+    old = time.time() - 3600
+    for path in other.iterdir():
+        os.utime(path, (old, old))
+    here = tmp_path / "here"
+    registry.publish(here, fitted, "v1")
+    shutil.copy2(other / "v3.dhag", here / "v3.dhag")
+    assert (here / "v3.dhag").stat().st_mtime < (here / ".sequence").stat().st_mtime
+    registry.publish(here, fitted, "v4", make_current=False)
+    assert _sequence(here, "v3") == 3 and _sequence(here, "v4") == 4  # before: 2
