@@ -9,7 +9,9 @@ file and error in a process, naming the file.
 
 The file is written atomically (:func:`~dhag.atomicwrite.write_atomic`, as the registry's pointers) and
 under the registry's lock, so a hold placed after a run was judged still stops its promotion, which
-checks it under that lock (:func:`check`).
+checks it under that lock (:func:`check`). Released, it is kept as ``promotion-hold.released.json``
+with when it was released (:func:`released`, the last one): a retrainer killed after the hold refused
+its candidate, before the run's report, is found held at its restart though the hold is gone.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from pipeline.logs import SaidOnce
 from pipeline.registrypointer import locked
 from pipeline.textwidth import escaped
 
-__all__ = ["HOLD", "Hold", "PromotionHeldError", "check", "place", "read", "release"]
+__all__ = ["HOLD", "RELEASED", "Hold", "PromotionHeldError", "check", "place", "read", "release", "released"]
 
 HOLD = "promotion-hold.json"
+RELEASED = "promotion-hold.released.json"
 _FIELDS = ("operator", "since", "reason")
 
 log = logging.getLogger("pipeline.registry")  # its lines read as the registry's
@@ -57,6 +60,8 @@ class Hold:
     error: str | None = None
     #: The last candidate whose promotion it refused (:func:`check`), None before any.
     refused: str | None = None
+    #: When ``models release`` ended it (UTC, ISO 8601); None while it is in place.
+    released: str | None = None
 
     def line(self, *, already: bool = False) -> str:
         """The hold in one line, as ``models list`` and the run reports say it (``already``: as ``models
@@ -67,6 +72,11 @@ class Hold:
                 "holds them all the same; `dhag-pipeline models release` removes it"
             )
         why = escaped(self.reason) if self.reason else "no reason given"
+        if self.released is not None:
+            return (
+                f"promotions were held from {escaped(self.since)} by {escaped(self.operator)} (released "
+                f"{escaped(self.released)}): {why}"
+            )
         held = "already held" if already else "held"
         return (
             f"promotions {held} since {escaped(self.since)} by {escaped(self.operator)}: {why} (the "
@@ -76,6 +86,7 @@ class Hold:
     def as_dict(self) -> dict[str, str | None]:
         """The hold as a run report records it."""
         said = {"file": str(self.path), "operator": self.operator, "since": self.since, "reason": self.reason}
+        said |= {"released": self.released} if self.released is not None else {}
         return said | ({"error": self.error} if self.error is not None else {})
 
 
@@ -93,7 +104,28 @@ def _say(path: Path, error: str) -> None:
 def read(registry: str | Path) -> Hold | None:
     """The hold in place in ``registry``, or None; a file that cannot be read is a hold (with ``error``),
     logged once."""
-    path = Path(registry) / HOLD
+    return _read(Path(registry) / HOLD)
+
+
+def released(registry: str | Path) -> Hold | None:
+    """The hold last released in ``registry`` (with ``released``), or None: none, or its record cannot
+    be read (nothing is held by it)."""
+    path = Path(registry) / RELEASED
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(f), str) for f in (*_FIELDS, "released")
+        ):
+            return None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    refused = data.get("refused") if isinstance(data.get("refused"), str) else None
+    return Hold(
+        path, data["operator"], data["since"], data["reason"], refused=refused, released=data["released"]
+    )
+
+
+def _read(path: Path) -> Hold | None:
     try:
         text = path.read_bytes().decode("utf-8")
         data = json.loads(text)
@@ -137,6 +169,13 @@ def release(registry: str | Path) -> Hold | None:
     with locked(root):
         if (present := read(root)) is None:
             return None
+        if present.error is None:  # kept: what it refused outlives it (pipeline.retrain.interrupted)
+            fields = {"schema": 1} | {f: getattr(present, f) for f in (*_FIELDS, "refused")}
+            fields["released"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            try:
+                write_atomic(root / RELEASED, (json.dumps(fields, indent=2) + "\n").encode())
+            except OSError as exc:  # a full volume does not keep a hold in place
+                log.warning("cannot keep the released hold as %s: %s", root / RELEASED, exc)
         (root / HOLD).unlink(missing_ok=True)
     return present
 

@@ -125,10 +125,11 @@ def _held_before(root: Path, published: float, version: str) -> promotionhold.Ho
     (placed between the publication and the promotion's check), or in place since before its
     publication at ``published`` (its file's modification time: when ``models hold`` placed it, or
     recorded a refusal); None when there is none, or it was placed since and refused nothing (the run
-    was killed before its promotion). A hold file that cannot be looked at holds, as it holds
-    promotions."""
+    was killed before its promotion), or the hold released since that records refusing it. A hold file
+    that cannot be looked at holds, as it holds promotions."""
     if (hold := promotionhold.read(root)) is None:
-        return None
+        gone = promotionhold.released(root)
+        return gone if gone is not None and gone.refused == version else None
     if hold.refused == version:
         return hold
     try:
