@@ -20,6 +20,7 @@ import getpass
 import json
 import logging
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,7 +159,16 @@ def place(registry: str | Path, *, reason: str = "", operator: str | None = None
             reason,
         )
         fields = {"schema": 1} | {f: getattr(hold, f) for f in _FIELDS}
-        write_atomic(hold.path, (json.dumps(fields, indent=2) + "\n").encode())
+        folder = present is not None and hold.path.is_dir()
+        if folder:
+            _remove(hold.path)  # a folder in its place is no file a write replaces
+        try:
+            write_atomic(hold.path, (json.dumps(fields, indent=2) + "\n").encode())
+        except BaseException:
+            if folder:  # put back: it held promotions, and refused, nothing changes
+                with suppress(OSError):
+                    hold.path.mkdir()
+            raise
     return hold, True
 
 
@@ -176,8 +186,25 @@ def release(registry: str | Path) -> Hold | None:
                 write_atomic(root / RELEASED, (json.dumps(fields, indent=2) + "\n").encode())
             except OSError as exc:  # a full volume does not keep a hold in place
                 log.warning("cannot keep the released hold as %s: %s", root / RELEASED, exc)
-        (root / HOLD).unlink(missing_ok=True)
+        _remove(root / HOLD)
     return present
+
+
+def _remove(path: Path) -> None:
+    """Remove the hold file at ``path``, or the empty folder in its place (a bind mount of a file that was
+    not there makes one); one with files in it is refused (:class:`ValueError`), left for a person."""
+    try:
+        path.unlink(missing_ok=True)
+    except IsADirectoryError:
+        try:
+            path.rmdir()
+        except OSError as exc:
+            if not path.is_dir() or not any(path.iterdir()):
+                raise
+            raise ValueError(
+                f"the hold file {str(path)!r} is a folder with files in it ({exc.strerror}): look at what it "
+                "holds and remove it by hand; until then it holds promotions"
+            ) from None
 
 
 def check(registry: str | Path, version: str | None = None) -> None:
