@@ -3,8 +3,8 @@ switch, trim and first fill the model registry, and hold the retrainer's promoti
 
 Exit codes: 0 done; 2 refused (no registry folder, but for ``train``, which creates it; an unknown
 version, an artifact that fails to load, nothing to roll back to, a history that cannot train the plant
-model, a write the volume refuses: full, over its quota or read-only, the file named), with the reason
-on stderr and the registry unchanged.
+model or whose training collapsed where a version is current, a write the volume refuses: full, over its
+quota or read-only, the file named), with the reason on stderr and the registry unchanged.
 """
 
 from __future__ import annotations
@@ -247,6 +247,12 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO,
     # The span of the history trained on, in epoch seconds, as a retraining run records its window.
     window = {"start": float(history["t"].min()), "end": float(history["t"].max())}
     replaced = None if args.no_promote else _pointed(Path(root))
+    if replaced is not None and (collapsed := _collapsed(model)) is not None:
+        raise ModelUnavailableError(
+            f"the training collapsed ({collapsed}): the model scores every reading alike and would replace "
+            f"{replaced}; nothing published, {replaced} stays current. Train again on more history, with "
+            "a longer --time-budget or another --seed; --no-promote publishes it without making it current"
+        )
     version = registry.publish(
         root,
         model,
@@ -265,6 +271,19 @@ def _train(root: str, settings: Settings, args: argparse.Namespace, out: TextIO,
     )
     _say_other_sensors(root, version, replaced, settings.model.device, err, "train")
     return 0
+
+
+def _collapsed(model: Any) -> str | None:
+    """How the training collapsed, as ``dhag info`` says it, when the library judges that the model scores
+    every row alike (its log's warning); None when it learned."""
+    from dhag.retry import collapse_level, describe_health
+
+    t = model.training_
+    probe = t.get("outlier_probe_auroc")
+    level = collapse_level(
+        bool(t.get("collapsed")), (t.get("attempts") or [{}])[-1], float("nan") if probe is None else probe
+    )
+    return describe_health(t) if level == "warning" else None
 
 
 def _pointed(root: Path) -> str | None:
