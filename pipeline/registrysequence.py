@@ -3,8 +3,10 @@ registry's publications (``sequence`` in its metadata), which orders versions wh
 (:func:`pipeline.registryinfo.publication_order`) and names those published without a name.
 
 The last number given is kept in ``<registry>/.sequence``, written (atomically) under the registry's
-lock once the version it numbers is written, so a publication reads one small file and looks at the
-artifacts' change times, not every version's manifest (some 2 ms a version, under the lock). It
+lock once the version it numbers is written, so a publication reads one small file and lists the
+folder, not every version's manifest (some 2 ms a version, under the lock): a version named as
+publications name one, ``v20261129T101500Z-42``, says its number in its name and is not looked at
+further unless that is above the count; any other has its change time looked at. It
 is recovered from the manifests when it is missing or cannot be read (a registry of an earlier
 release, a restore that left it out), and from the manifests of the artifacts put there after it when
 there are some (published by an earlier release during an upgrade, copied in, even by a copy that kept
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -35,6 +38,8 @@ __all__ = [
 ]
 
 SEQUENCE = ".sequence"
+# The name of a version published without one (pipeline.registry._default_version): its number in it.
+_NUMBERED = re.compile(r"v\d{8}T\d{6}Z-(\d+)(?:-\d+)?")
 
 log = logging.getLogger("pipeline.registry")  # its lines read as the registry's
 
@@ -55,7 +60,7 @@ def next_sequence(root: Path) -> int:
     if recorded is None:
         return highest_sequence(_artifacts(root)) + 1
     number, written = recorded
-    return max(number, highest_sequence(_artifacts(root, written_after=written))) + 1
+    return max(number, highest_sequence(_artifacts(root, written_after=written, counted=number))) + 1
 
 
 def record_sequence(root: Path, number: int) -> None:
@@ -114,18 +119,22 @@ def sequence_of(meta: dict[str, object]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _artifacts(root: Path, *, written_after: float | None = None) -> list[Path]:
+def _artifacts(root: Path, *, written_after: float | None = None, counted: int = 0) -> list[Path]:
     """The artifacts of ``root``'s versions (a file no version names left out); with ``written_after``,
-    those put there after that time only (one that cannot be looked at is left out): a look at each
-    file's change time (set by its writing, its rename into the folder, a copy: not kept as a
-    modification time is by ``cp -p``), one listing of the folder, no file read."""
+    those that may hold a number above ``counted``: named with a number above it, or named otherwise and
+    put there after that time (one that cannot be looked at is left out). One listing of the folder, a
+    look at the change time of each file named otherwise (set by its writing, its rename into the
+    folder, a copy: not kept as a modification time is by ``cp -p``), no file read."""
     found = []
     with os.scandir(root) as entries:
         for entry in entries:
             name = entry.name
             if not (name.endswith(SUFFIX) and VERSION.fullmatch(name[: -len(SUFFIX)])):
                 continue
-            if written_after is not None:
+            if written_after is not None and (numbered := _NUMBERED.fullmatch(name[: -len(SUFFIX)])):
+                if int(numbered.group(1)) <= counted:
+                    continue
+            elif written_after is not None:
                 try:
                     if entry.stat().st_ctime <= written_after:
                         continue

@@ -14,7 +14,7 @@ import pytest
 
 import dhag
 import dhag.atomicwrite as atomicwrite
-from pipeline import registry
+from pipeline import registry, registrysequence
 
 
 def _sequence(root: Path, version: str) -> int:
@@ -124,3 +124,49 @@ def test_a_version_copied_in_with_its_old_time_kept_is_counted(fitted, tmp_path:
     assert (here / "v3.dhag").stat().st_mtime < (here / ".sequence").stat().st_mtime
     registry.publish(here, fitted, "v4", make_current=False)
     assert _sequence(here, "v3") == 3 and _sequence(here, "v4") == 4  # before: 2
+
+
+def test_a_publication_looks_at_no_artifact_named_with_its_number(
+    fitted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(12):
+        registry.publish(tmp_path, fitted, make_current=False)  # named v<time>-<number>
+    looked: list[str] = []
+    real = registrysequence.os.scandir
+
+    class Entry:
+        def __init__(self, entry: os.DirEntry) -> None:
+            self._entry, self.name, self.path = entry, entry.name, entry.path
+
+        def stat(self) -> os.stat_result:
+            looked.append(self.name)
+            return self._entry.stat()
+
+    class Listing:
+        def __init__(self, path: Path) -> None:
+            self._listing = real(path)
+
+        def __enter__(self) -> list[Entry]:
+            return [Entry(e) for e in self._listing.__enter__()]
+
+        def __exit__(self, *exc: object) -> None:
+            self._listing.__exit__(*exc)
+
+    monkeypatch.setattr(registrysequence.os, "scandir", Listing)
+    version = registry.publish(tmp_path, fitted, make_current=False)
+    # Before: each publication looked at every artifact's change time (12 here; thousands of looks
+    # under the registry's lock in a registry that keeps thousands of versions).
+    assert looked == []
+    monkeypatch.undo()
+    assert _sequence(tmp_path, version) == 13 and version.endswith("-13")
+
+
+def test_a_copy_named_with_a_higher_number_than_the_count_is_counted(fitted, tmp_path: Path) -> None:
+    other, here = tmp_path / "other", tmp_path / "here"
+    for _ in range(5):
+        copied = registry.publish(other, fitted)
+    old = time.time() - 3600
+    os.utime(other / f"{copied}.dhag", (old, old))
+    registry.publish(here, fitted)
+    shutil.copy2(other / f"{copied}.dhag", here / f"{copied}.dhag")
+    assert _sequence(here, registry.publish(here, fitted, make_current=False)) == 6
