@@ -327,9 +327,13 @@ def run_models(
     from pipeline.retention import NO_ROOM, make_room
 
     # A leading ~ is the home folder, as in model.registry, and as the shell takes it but not after '='.
-    root = os.path.expanduser(args.registry) if args.registry else settings.model.registry
+    root = settings.model.registry if args.registry is None else os.path.expanduser(args.registry)
     device = settings.model.device
     try:
+        if not root:  # `--registry "$DIR"` with DIR unset: never taken for model.registry
+            raise ModelUnavailableError("--registry is empty: give the registry folder")
+        if os.path.lexists(root) and not Path(root).is_dir():  # refused before a training, not after
+            raise ModelUnavailableError(f"the registry {root!r} is not a folder")
         # A misspelt --registry or model.registry: said so, not "nothing to list" or "removed 0".
         if args.action != "train" and not Path(root).is_dir():  # train publishes the first version
             raise ModelUnavailableError(f"there is no registry folder {root!r}")
