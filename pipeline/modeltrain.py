@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,6 +53,7 @@ def train_command(root: str, settings: Settings, args: argparse.Namespace, out: 
     for note in read.notes:  # what was left out, what rests on few rows: said before the training
         err.write(f"models train: {note}\n")
     history = read.frame
+    _check_writable(Path(root))  # a volume that refuses the publication refuses it before the training
     budget = {} if args.time_budget is None else {"time_budget": args.time_budget}
     model = train_plant_model(history, seed=args.seed, fleet={"history": str(args.history)}, **budget)
     reference = history_reference(history, settings.retrain.reference_sample_size)
@@ -122,6 +125,21 @@ def _cut_short(model: Any) -> str:
         f" (its --time-budget ({model.time_budget:g} s) ended its training after {got}: raise --time-budget "
         "for a model that has seen more of the history)"
     )
+
+
+def _check_writable(root: Path) -> None:
+    """Raise the :class:`OSError` that publishing into ``root`` would meet creating its files (a
+    read-only volume, no permission): a file made and removed in it, or, before it is
+    made, in the nearest folder above it that is there (nothing is left behind)."""
+    folder = next((p for p in (root.absolute(), *root.absolute().parents) if p.is_dir()), None)
+    if folder is None:  # nothing there to write into: the publication says what it meets
+        return
+    try:
+        handle, made = tempfile.mkstemp(dir=folder, prefix=".models-train-", suffix=".tmp")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror) from None  # the registry named, not the file tried
+    os.close(handle)
+    os.unlink(made)
 
 
 def say_other_sensors(
