@@ -78,6 +78,10 @@ def event_time(value: Any, name: str) -> float:
     return number
 
 
+# The resolutions that tell of no recovery, which the state says.
+_BY = {"silence": "-by-silence", "not_carried_over": "-not-carried-over"}
+
+
 @dataclass
 class Episode:
     """One alert episode as the alerts topic tells it, with the labels given to it, in the label store's
@@ -94,7 +98,8 @@ class Episode:
     #: The latest record time among its readings (``latest_ts``, else the resolved event's ``ts``),
     #: never before ``opened_at``: where the retrainer's label store ends it.
     resolved_at: float | None = None
-    resolved_by: str | None = None  # normal_scores, quiet_time, or silence (no reading came)
+    #: normal_scores, quiet_time, silence (no reading came) or not_carried_over (no daemon held it)
+    resolved_by: str | None = None
     #: Top sensors whose value lay beyond the model's training range when the alert opened, and on
     #: which side (``above`` or ``below``).
     outside_training_range: dict[str, str] = field(default_factory=dict)
@@ -192,7 +197,7 @@ class Episode:
         return (
             shown_name(self.alert_id),
             shown_name(self.asset_id),
-            self.state + ("-by-silence" if self.resolved_by == "silence" else ""),
+            self.state + _BY.get(self.resolved_by or "", ""),
             when(self.opened_at),
             "-" if self.score is None else f"{self.score:.3f}",
             "-" if self.threshold is None else f"{self.threshold:.3f}",

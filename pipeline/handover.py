@@ -85,6 +85,8 @@ class HandOver:
 
         def _alert_message(self, transition: Transition, context: Any) -> Outgoing: ...
 
+        def _say_unheld(self, messages: list[Outgoing]) -> None: ...
+
     def _init_handover(self) -> None:
         #: asset -> (partition, its open episode there, offered until): from the last carry-over read
         self.offered: dict[str, tuple[int, Transition, float]] = {}
@@ -149,6 +151,7 @@ class HandOver:
         if self.offered and now > next(iter(self.offered.values()))[2]:
             self.offered = {}  # the offer expired (one time for all): none is taken over now
         messages: list[Outgoing] = []
+        self._say_unheld(messages)  # pipeline.ownership
         vet = self.latest_sources is not None
         due = []
         for tp, tracker in self.trackers.items():

@@ -289,7 +289,7 @@ class PipelineMetrics(AssetMetrics):
         for operation in REFUSED_OPERATIONS:
             for kind in REFUSAL_KINDS:
                 self.broker_refusals.labels(operation, kind)
-        for cause in ("normal_scores", "quiet_time", "silence"):
+        for cause in ("normal_scores", "quiet_time", "silence", "not_carried_over"):
             self.alerts_resolved.labels(cause)
 
     def mark_processed(self) -> None:

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 LOG_INTERVAL_S = 60.0  # each recurring condition below logs at most once in this
 # Of the trackers, of the held counts, of the DLQ ratio cap's window.
-Savepoint = tuple[dict[tuple[str, int], int], int, tuple[tuple[tuple[int, int], ...], int, int]]
+Savepoint = tuple[dict[tuple[str, int], int], int, tuple[tuple[tuple[int, int], ...], int, int], list[Any]]
 
 
 class BatchProcessor(HandOver, Ownership):
@@ -77,6 +77,7 @@ class BatchProcessor(HandOver, Ownership):
             max_ratio=settings.dlq.max_ratio, window=settings.dlq.window, min_records=settings.dlq.min_records
         )
         self._assets: dict[tuple[str, int], set[str]] = {}
+        self._unheld = []  # pipeline.ownership
         self.counts = HeldCounts()
         self.times = ReadingTimes(metrics, self.counts, settings.records.max_behind_s)
         # The hysteresis's clock, and when (tp, now) a partition's quiet time is judged: the daemon's
@@ -92,13 +93,14 @@ class BatchProcessor(HandOver, Ownership):
         """Hold the changes of alert state (:class:`~pipeline.trackers.Trackers`) and the counts
         (:class:`~pipeline.heldcounts.HeldCounts`) from now on, to :meth:`rollback` or :meth:`release`;
         a rollback also puts back the DLQ ratio cap's window."""
-        return self.trackers.savepoint(), self.counts.savepoint(), self.guard.snapshot()
+        return self.trackers.savepoint(), self.counts.savepoint(), self.guard.snapshot(), self.unheld_point()
 
     def rollback(self, point: Savepoint) -> None:
         """Undo the changes of alert state and the DLQ window, and drop the counts, since ``point``."""
         self.trackers.rollback(point[0])
         self.counts.rollback(point[1])
         self.guard.restore(point[2])
+        self._unheld = list(point[3])
         self.metrics.dlq_ratio.set(self.guard.ratio)
 
     def release(self, point: Savepoint) -> None:
