@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 _POLL_MS = 200
 _MAX_SENSORS = 100  # alerts.top_sensors is at most this
+# How many of an asset's episodes resolved a read remembers, whose open events read again (a replay after
+# a crash, a partition's owner before the episode moved) are no open episode.
+_RESOLVED_KEPT = 8
 
 
 def open_episodes(events: Iterable[Mapping[str, Any]], *, input_topic: str) -> dict[int, list[Transition]]:
@@ -91,6 +94,8 @@ class EpisodeFold:
     Events that are not alert events, or whose source is another topic, are skipped. With
     ``elsewhere``, the episodes left open on the other partitions are kept too, one per asset
     (:meth:`elsewhere`): those of assets whose readings may come here now (:mod:`pipeline.handover`).
+    What it holds follows the assets it met, not the events: of the episodes resolved, the last
+    :data:`_RESOLVED_KEPT` of each asset, whose open events read again after them are not open.
     """
 
     def __init__(
@@ -100,8 +105,10 @@ class EpisodeFold:
         self.partitions = None if partitions is None else set(partitions)
         self._all = elsewhere or self.partitions is None
         self._latest: dict[str, tuple[int, Transition]] = {}
-        self._resolved: set[str] = set()
-        self._closed: dict[str, str] = {}  # elsewhere: each asset's last episode resolved there
+        # Each asset's last few episodes resolved (the newest last): an open event read again after its
+        # resolution is no open episode. A few per asset, not every one the read met: the read spans
+        # alerts.carry_over_s of the topic, and its episodes come and go by the week.
+        self._resolved: dict[str, tuple[str, ...]] = {}
         # (asset, partition) -> the offset and record time of the last record a resolved episode took
         self._until: dict[tuple[str, int], tuple[int, float]] = {}
 
@@ -112,14 +119,14 @@ class EpisodeFold:
         if parsed is None or not (ours or self._all):
             return
         partition, episode = parsed
-        if episode.kind == "resolved" and not ours:  # one per asset: an open read again after it is its last
-            self._closed[episode.asset_id] = episode.alert_id
+        if episode.kind == "resolved":
+            self._note_resolved(episode.asset_id, episode.alert_id)
+        if episode.kind == "resolved" and not ours:
             held = self._latest.get(episode.asset_id)
             if held is not None and held[1].alert_id == episode.alert_id:
                 del self._latest[episode.asset_id]
             return
         if episode.kind == "resolved":
-            self._resolved.add(episode.alert_id)
             last = parse_position(episode.last_source)
             key, latest = (episode.asset_id, partition), max(episode.ts, episode.latest_ts or -math.inf)
             held = self._until.get(key, (-1, -math.inf))
@@ -134,11 +141,16 @@ class EpisodeFold:
             if held is not None and held[1].alert_id == episode.alert_id:
                 del self._latest[episode.asset_id]
             return
-        if episode.alert_id in self._resolved or self._closed.get(episode.asset_id) == episode.alert_id:
+        if episode.alert_id in self._resolved.get(episode.asset_id, ()):
             return  # an open event read again after its resolution
         held = self._latest.get(episode.asset_id)
         if held is None or held[1].opened_at <= episode.opened_at:
             self._latest[episode.asset_id] = (partition, episode)
+
+    def _note_resolved(self, asset_id: str, alert_id: str) -> None:
+        """Remember ``alert_id`` among the last :data:`_RESOLVED_KEPT` episodes of ``asset_id`` resolved."""
+        kept = tuple(a for a in self._resolved.get(asset_id, ()) if a != alert_id)
+        self._resolved[asset_id] = (*kept[1 - _RESOLVED_KEPT :], alert_id)
 
     def result(self) -> dict[int, list[Transition]]:
         """The episodes left open, by partition (of ``partitions``)."""
