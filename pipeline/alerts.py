@@ -10,6 +10,9 @@ reset): the resolved event also names the latest record time among the episode's
 (``latest_ts``) and the earliest among those over the threshold (``earliest_ts``, at most the opening
 reading's), so that the episode's faulty readings can be told by time whatever order they came in.
 
+A reading delivered again (a producer's retry, a gateway's redelivery: the ts and score of one of the
+asset's last ``window`` readings) counts once: one faulty reading delivered three times opens nothing.
+
 The id is derived from the Kafka position of the record that opened the episode, so replaying the same
 records after a restart (at-least-once) yields the same id and consumers can deduplicate.
 """
@@ -76,6 +79,8 @@ class AlertTracker(Journal):
         self._forgotten: list[str] = []
         self._due: list[tuple[str, str, bool]] = []
         self._journal: list[dict[str, Any]] = []  # savepoints (pipeline.journal)
+        #: Readings that repeated one of their asset's last ``window`` (its ts and score): left out.
+        self.repeats = 0
 
     def __len__(self) -> int:
         return len(self._assets)
@@ -186,10 +191,18 @@ class AlertTracker(Journal):
                 return None
             if offset is None or offset >= state.replayed_until:
                 state.replayed_until = None
+        seen = hash((ts, score))
+        if state is not None and seen in state.seen:  # the same reading delivered again: counted once
+            state.last_seen_at = now
+            self.repeats += 1
+            return None
         if state is None:
             if self.room is not None and not self.room.admit(now):
                 return None  # no room: every asset held has an open alert
             state = self._assets[asset_id] = AssetState(self.window)
+        if len(state.seen) >= self.window:
+            del state.seen[0]
+        state.seen.append(seen)
         state.last_seen_at = now
         if len(state.recent) == self.window and state.recent[0]:
             state.overs -= 1

@@ -4,6 +4,7 @@ its open episode, and the :class:`Transition` an episode's opening or resolution
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -53,10 +54,13 @@ _HYSTERESIS = ("recent", "overs", "episode", "normal_run", "last_over_at", "last
 class AssetState:
     """The hysteresis window of one asset, its open episode, and what a carry-over says of it."""
 
-    __slots__ = (*_HYSTERESIS, "replayed_until", "replayed_ts")
+    __slots__ = (*_HYSTERESIS, "seen", "replayed_until", "replayed_ts")
 
     def __init__(self, window: int) -> None:
         self.recent: deque[bool] = deque(maxlen=window)
+        # The readings of the window, as hash((ts, score)): one delivered again is told (a repeat). An
+        # array, of a tenth of a deque's size: the state of 100,000 assets may be held.
+        self.seen = array("q")
         self.overs, self.normal_run = 0, 0
         self.episode: Episode | None = None
         self.last_over_at, self.last_seen_at = 0.0, 0.0
@@ -70,6 +74,7 @@ class AssetState:
     def copy(self) -> AssetState:
         twin = AssetState(self.recent.maxlen or 1)
         twin.recent.extend(self.recent)
+        twin.seen = array("q", self.seen)
         twin.overs, twin.normal_run = self.overs, self.normal_run
         twin.last_over_at, twin.last_seen_at = self.last_over_at, self.last_seen_at
         twin.replayed_until, twin.replayed_ts = self.replayed_until, self.replayed_ts

@@ -96,6 +96,11 @@ class PipelineMetrics(AssetMetrics):
             "Scored readings dated over records.max_behind_s before their Kafka time: kept out of the lag.",
             registry=r,
         )
+        self.readings_repeated = Counter(
+            "dhag_readings_repeated",
+            "Scored readings that repeat one of their asset's last alerts.window: counted once in alerts.",
+            registry=r,
+        )
         self.max_behind = Gauge(
             "dhag_records_max_behind_seconds",
             "records.max_behind_s: a reading dated further behind its Kafka time is misdated (+Inf: none).",

@@ -241,6 +241,7 @@ class BatchProcessor(HandOver, Ownership):
         taken: dict[str, str | None] = {}  # assets whose episodes this batch took over: first suspect
         if self.offered:
             self.check_offers(((records[parsed.indices[j]], assets[j]) for j in good.tolist()), now)
+        repeats = sum(tracker.repeats for tracker in self.trackers.values())
         for j in good.tolist():
             rec = records[parsed.indices[j]]
             tp = (rec.topic, rec.partition)
@@ -262,6 +263,8 @@ class BatchProcessor(HandOver, Ownership):
             last_score[asset] = (scores_list[j], tp, beyond_list[j])
             if transition is not None:
                 transitions.append((transition, j, tp))
+        if repeated := sum(tracker.repeats for tracker in self.trackers.values()) - repeats:
+            self.counts.add(self.metrics.readings_repeated.inc, repeated)
         suspects = taken | self._publish_transitions(out, transitions, parsed)
         evicted, refused = self.trackers.room.take_counts()
         self.counts.add(self.metrics.alert_states_evicted.inc, evicted)
