@@ -18,6 +18,8 @@ TS_FORMS = (
     "write YYYY-MM-DDThh:mm[:ss[.fff]] with Z, ±hh:mm or no offset (UTC), such as 2026-03-01T12:00:00.250Z"
 )
 _NUMBER = (int, float)
+# The units a time past MAX_EPOCH_S may be in, and what gives seconds of them (Telegraf's are nanoseconds).
+_FINER = (("milliseconds", 1000), ("microseconds", 1000_000), ("nanoseconds", 1000_000_000))
 
 
 def parse_timestamp(ts: Any, field: str = "ts") -> float:
@@ -58,9 +60,12 @@ def _out_of_range(ts: Any, value: float, field: str) -> str:
         return f"{shown} is not a finite number of epoch seconds"
     if value < 0:
         return f"{shown} lies before 1970 (epoch seconds count from 1970-01-01T00:00:00Z)"
-    return _date_typed(shown, value) or (
-        f"{shown} lies beyond year 5138: epoch milliseconds? {field} takes seconds (divide by 1000)"
-    )
+    if said := _date_typed(shown, value):
+        return said
+    for unit, divisor in _FINER:
+        if value / divisor < MAX_EPOCH_S:
+            return f"{shown} lies beyond year 5138: epoch {unit}? {field} takes seconds (divide by {divisor})"
+    return f"{shown} lies beyond year 5138 (epoch seconds)"
 
 
 def _date_typed(shown: str, value: float) -> str | None:
