@@ -38,6 +38,7 @@ __all__ = [
     "FEATURE_MEANINGS",
     "INPUT_SENSORS",
     "METADATA_KEY",
+    "STANDSTILL_PU",
     "PlantFeatures",
     "keep_references",
 ]
@@ -110,6 +111,8 @@ FEATURE_MEANINGS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 _FLOOR = 1e-3
 _MAX_WARNED = 1000
+#: A machine whose speed and power both read under this share of its usual is at standstill.
+STANDSTILL_PU = 0.1
 
 
 def _quantities(raw: np.ndarray) -> np.ndarray:
@@ -357,6 +360,18 @@ class PlantFeatures:
                 flow * head / safe(power),
             ]
         )
+
+    @staticmethod
+    def standstill(derived: np.ndarray) -> np.ndarray:
+        """Per row of :meth:`transform`'s output: whether the machine stands still, its speed and its
+        power both under :data:`STANDSTILL_PU` of the asset's usual. Every per-unit feature of a stopped
+        machine is near 0, far outside what it did running, so the model scores it an anomaly; a planned
+        stop is no fault. Both must be low: a speed sensor failing to 0 on a machine still drawing its
+        power, or a machine idling at low power at its usual speed, is still judged."""
+        derived = np.asarray(derived, dtype=float)
+        speed, power = DERIVED_FEATURES.index("speed_pu"), DERIVED_FEATURES.index("power_pu")
+        with np.errstate(invalid="ignore"):
+            return (np.abs(derived[:, speed]) < STANDSTILL_PU) & (np.abs(derived[:, power]) < STANDSTILL_PU)
 
 
 def keep_references(model: Any, assets: Collection[str]) -> list[str]:

@@ -112,6 +112,11 @@ class PipelineMetrics(AssetMetrics):
             "Readings of an asset the plant model has no reference for, scaled by the fleet's median one.",
             registry=r,
         )
+        self.readings_standstill = Counter(
+            "dhag_readings_standstill",
+            "Readings of a machine at standstill (plant model): scored, but judged normal.",
+            registry=r,
+        )
         self.alerts_opened = Counter("dhag_alerts_opened", "Alert episodes opened.", registry=r)
         self.alerts_resolved = Counter(
             "dhag_alerts_resolved", "Alert episodes resolved, by cause.", ["resolved_by"], registry=r

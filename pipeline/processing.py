@@ -226,14 +226,20 @@ class BatchProcessor(HandOver, Ownership):
             return good
         scores_ok = scores[good]
         self.counts.add(self.metrics.records_processed.labels("ok").inc, int(good.size))
+        # A machine at standstill (plant model) is scored but judged normal: a stop is no fault.
+        still = np.zeros(scores.shape[0], dtype=bool)
+        if self.derived is not None:
+            still[good] = self.derived.standstill(parsed.matrix[good])
+            self.counts.add(self.metrics.readings_standstill.inc, int(still.sum()))
         beyond = np.zeros(scores.shape[0], dtype=bool)
         beyond[good] = self.active.outside_training_range(
             parsed.matrix[good], [parsed.asset_ids[j] for j in good]
         )
+        beyond &= ~still
         self.counts.add(self.metrics.outside_training_range.inc, int(beyond.sum()))
         self.counts.add(self.metrics.anomaly_score.observe_many, scores_ok)
         out.scored += int(good.size)
-        over = scores > self.threshold
+        over = (scores > self.threshold) & ~still
         transitions: list[tuple[Transition, int, tuple[str, int]]] = []
         last_score: dict[str, tuple[float, tuple[str, int], bool]] = {}
         assets, stamps = parsed.asset_ids, parsed.timestamps.tolist()
@@ -284,8 +290,11 @@ class BatchProcessor(HandOver, Ownership):
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:  # fed with delivered batches only: a retried one once
-            stamps_ok = parsed.timestamps[good]
-            self.counts.add(self._watch_drift, self.model_version, scores_ok, stamps_ok, parsed.kafka_time)
+            running = good[~still[good]]  # a plant stopped for a weekend is no drift
+            stamps_ok = parsed.timestamps[running]
+            self.counts.add(
+                self._watch_drift, self.model_version, scores[running], stamps_ok, parsed.kafka_time
+            )
         return good
 
     def _watch_drift(self, version: str, scores: np.ndarray, times: np.ndarray, kafka_time: Any) -> None:

@@ -1,0 +1,88 @@
+"""A machine at standstill (its speed and its power both under a tenth of its usual) is not a fault: a
+plant model sees every per-unit feature at 0, far outside training, and scored it 1.0, so every planned
+stop of a pump opened an alert (and paged as ``DhagAssetAnomalous``) for as long as it stood still."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+import orjson
+from prometheus_client import CollectorRegistry
+
+from pipeline.config import Settings
+from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, PlantFeatures
+from pipeline.metrics import PipelineMetrics
+from pipeline.processing import BatchProcessor
+from pipeline.simulator import Fleet
+
+Rec = namedtuple("Rec", "topic partition offset key value timestamp timestamp_type")
+
+
+def _stopped(values: dict[str, float]) -> dict[str, float]:
+    """``values`` of a running machine as they read once it stopped: no speed, flow, power or current,
+    no pressure rise, a little vibration from its neighbours; its temperatures cool slowly."""
+    return values | {
+        "speed_rpm": 0.0,
+        "flow_m3h": 0.0,
+        "motor_power_kw": 0.0,
+        "motor_current_a": 0.0,
+        "vibration_mm_s": 0.1,
+        "discharge_pressure_bar": values["suction_pressure_bar"],
+    }
+
+
+def _feed(proc: BatchProcessor, fleet: Fleet, minutes: int, stop: str | None, start: int) -> list[dict]:
+    events, offset = [], start
+    for _ in range(minutes * 6):
+        t, readings = fleet.step(10.0)
+        batch = []
+        for asset, values in fleet.records(readings):
+            values = _stopped(values) if asset == stop else values
+            value = orjson.dumps({"asset_id": asset, "ts": 1.7e9 + t, "values": values})
+            batch.append(Rec("in", 0, offset, asset.encode(), value, None, None))
+            offset += 1
+        out = proc.process(batch, now=t)
+        events += [orjson.loads(m.value) for m in out.messages if m.topic == "anomaly-alerts"]
+    return events
+
+
+def _run(plant_model, stop: bool) -> tuple[list[dict], CollectorRegistry, BatchProcessor, Fleet]:
+    settings = Settings.model_validate({"alerts": {"open_after": 2, "window": 3, "resolve_after": 3}})
+    registry = CollectorRegistry()
+    proc = BatchProcessor(settings, plant_model, "v1", PipelineMetrics(registry))
+    fleet = Fleet(3, seed=11, run=1)
+    assert _feed(proc, fleet, 5, None, 0) == []  # the plant runs as in training: no alert
+    events = _feed(proc, fleet, 10, fleet.asset_ids[0] if stop else None, 10_000)
+    return events, registry, proc, fleet
+
+
+def test_a_stopped_machine_opens_no_alert_and_is_counted(history, plant_model) -> None:
+    events, registry, proc, fleet = _run(plant_model, stop=True)
+    assert events == [], [(e["asset_id"], e["state"]) for e in events]
+    assert registry.get_sample_value("dhag_readings_standstill_total") == 10 * 6
+    # What the model makes of the stopped machine's readings: far off, were they judged.
+    stopped = fleet.asset_ids[0]
+    _, readings = fleet.step(10.0)
+    values = _stopped(dict(fleet.records(readings))[stopped])
+    derived = proc.derived.transform(np.array([[values[name] for name in INPUT_SENSORS]]), [stopped])
+    assert float(proc.active.score(derived)[0][0]) > proc.threshold
+    assert proc.derived.standstill(derived).tolist() == [True]
+    # Nor does it count among the readings beyond the training range (which warn of a plant run
+    # outside it): no more of them than with the machine running.
+    _, running, _, _ = _run(plant_model, stop=False)
+    outside = "dhag_readings_outside_training_range_total"
+    assert registry.get_sample_value(outside) <= running.get_sample_value(outside)
+    assert running.get_sample_value("dhag_readings_standstill_total") == 0
+
+
+def test_standstill_needs_both_speed_and_power_near_zero() -> None:
+    # A speed sensor that fails to 0 on a machine still drawing its power is a fault to see, not a stop.
+    spec = PlantFeatures({"p": [1500.0, 200.0, 5.0, 20.0, 40.0, 1.5, 2.0, 20.0, 25.0]}, {})
+    speed, power = DERIVED_FEATURES.index("speed_pu"), DERIVED_FEATURES.index("power_pu")
+    rows = np.ones((4, len(DERIVED_FEATURES)))
+    rows[0, [speed, power]] = 0.0  # stopped
+    rows[1, speed] = 0.0  # speed reads 0, power as usual
+    rows[2, power] = 0.05  # power low, speed as usual (an idle fan's damper closed)
+    rows[3, [speed, power]] = np.nan  # not known: judged as usual
+    assert spec.standstill(rows).tolist() == [True, False, False, False]
