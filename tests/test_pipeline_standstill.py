@@ -14,6 +14,7 @@ from pipeline.config import Settings
 from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, PlantFeatures
 from pipeline.metrics import PipelineMetrics
 from pipeline.processing import BatchProcessor
+from pipeline.retrain.featuremap import FeatureMap
 from pipeline.simulator import Fleet
 
 Rec = namedtuple("Rec", "topic partition offset key value timestamp timestamp_type")
@@ -86,3 +87,14 @@ def test_standstill_needs_both_speed_and_power_near_zero() -> None:
     rows[2, power] = 0.05  # power low, speed as usual (an idle fan's damper closed)
     rows[3, [speed, power]] = np.nan  # not known: judged as usual
     assert spec.standstill(rows).tolist() == [True, False, False, False]
+
+
+def test_the_retrainer_leaves_a_machine_at_standstill_out_of_its_model_input(plant_model) -> None:
+    # Judged normal by the daemon, a stop opens no episode, so its readings reach the normal sample:
+    # trained on, or calibrating the threshold at a score of 1.0, they would spoil the candidate.
+    fleet = Fleet(3, seed=11, run=1)
+    _, readings = fleet.step(10.0)
+    rows = fleet.records(readings)
+    rows.append((rows[0][0], _stopped(rows[0][1])))
+    X, kept = FeatureMap.of(plant_model).matrix(rows)
+    assert kept.tolist() == [True, True, True, False] and X.shape[0] == 3

@@ -18,7 +18,8 @@ __all__ = ["FeatureMap"]
 class FeatureMap:
     """Readings (asset, values) -> a model's input matrix: derived plant features or raw sensors.
 
-    Readings that lack a sensor the model needs are left out (:meth:`matrix` returns which were kept).
+    Readings that lack a sensor the model needs are left out (:meth:`matrix` returns which were kept), and
+    for a plant model those of a machine at standstill (:meth:`~pipeline.features.PlantFeatures.standstill`).
     """
 
     def __init__(self, features: list[str], derived: PlantFeatures | None) -> None:
@@ -52,7 +53,15 @@ class FeatureMap:
         if self.derived is None:
             return raw, kept
         assets = [asset for (asset, _), ok in zip(rows, kept, strict=True) if ok]
-        return self.derived.transform(raw, assets), kept
+        derived = self.derived.transform(raw, assets)
+        # A machine at standstill is no model input: the daemon judges it normal whatever it scores,
+        # and its readings (every per-unit feature near 0) would teach a candidate, set its threshold,
+        # or sway the gate and the drift watch as if the plant ran so.
+        running = ~self.derived.standstill(derived)
+        if not running.all():
+            kept[np.flatnonzero(kept)[~running]] = False
+            derived = derived[running]
+        return derived, kept
 
     def referenced(self, normal: Sequence[Reading]) -> set[str] | None:
         """The assets a plant model's :meth:`extended` map holds a reference for: those it knows, and
