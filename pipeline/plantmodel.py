@@ -7,6 +7,7 @@ derives exactly the same features from raw records as training did.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ from pipeline.features import (
     METADATA_KEY,
     PlantFeatures,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "PLANT_MODEL_SETTINGS",
@@ -80,6 +83,17 @@ def train_plant_model(
     features = PlantFeatures.fit(history)
     _check_references(features)
     X = features.transform(history[list(INPUT_SENSORS)].to_numpy(float), history["asset_id"].tolist())
+    # A machine at standstill is not what the model learns: the daemon judges such a reading normal
+    # whatever it scores, and these rows (every per-unit feature near 0) would bend the model, its
+    # threshold and each asset's training range; the references are taken again without them.
+    if (still := features.standstill(X)).any():
+        log.warning(
+            "%d standstill row(s) left out of training (speed and power under a tenth of usual)", still.sum()
+        )
+        history = history[~still]
+        features = PlantFeatures.fit(history)
+        _check_references(features)
+        X = features.transform(history[list(INPUT_SENSORS)].to_numpy(float), history["asset_id"].tolist())
     settings = PLANT_MODEL_SETTINGS | overrides
     model = DHAG(feature_names=list(DERIVED_FEATURES), random_state=seed, progress=progress, **settings)
     model.fit(X)

@@ -8,11 +8,13 @@ from collections import namedtuple
 
 import numpy as np
 import orjson
+import pandas as pd
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
 from pipeline.features import DERIVED_FEATURES, INPUT_SENSORS, PlantFeatures
 from pipeline.metrics import PipelineMetrics
+from pipeline.plantmodel import train_plant_model
 from pipeline.processing import BatchProcessor
 from pipeline.retrain.featuremap import FeatureMap
 from pipeline.simulator import Fleet
@@ -98,3 +100,16 @@ def test_the_retrainer_leaves_a_machine_at_standstill_out_of_its_model_input(pla
     rows.append((rows[0][0], _stopped(rows[0][1])))
     X, kept = FeatureMap.of(plant_model).matrix(rows)
     assert kept.tolist() == [True, True, True, False] and X.shape[0] == 3
+
+
+def test_a_first_model_leaves_the_standstill_rows_of_its_history_out(history) -> None:
+    # A history with a stop in it: a fifth of one asset's rows at standstill (its median still runs).
+    asset = history["asset_id"].iloc[0]
+    rows = history[history["asset_id"] == asset].tail(len(history) // 15)
+    stopped = pd.DataFrame([_stopped(dict(r)) for r in rows[list(INPUT_SENSORS)].to_dict("records")])
+    stopped = stopped.assign(asset_id=asset, t=rows["t"].to_numpy() + 1e5)
+    model = train_plant_model(pd.concat([history, stopped]), seed=0, max_epochs=1, time_budget=None)
+    assert model.metadata_["rows"] == len(history)
+    spec = PlantFeatures.from_model(model)
+    low = spec.ranges[asset][DERIVED_FEATURES.index("speed_pu")][0]
+    assert low > 0.5  # its training range is the running machine's
