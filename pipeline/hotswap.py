@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dhag import DHAG, DHAGError
+from dhag.topfeatures import raising
 from pipeline import registry, suspects
 from pipeline.alertevents import range_side
 from pipeline.backoff import ThrottledLog
@@ -184,14 +185,16 @@ class ActiveModel:
         top: int,
     ) -> list[list[dict[str, Any]]]:
         """The ``top_sensors`` of alerts opened on rows of model input: the model's attribution of
-        each row (:meth:`~dhag.DHAG.explain`, its ``top`` features), each entry as :meth:`top_sensors`
-        describes it, with the row's asset and its ``imputed`` sensors. The daemon's alert events and
-        the plant bench's measure of naming both come from here."""
+        each row (:meth:`~dhag.DHAG.explain`, those of its ``top`` features that raise the score), each
+        entry as :meth:`top_sensors` describes it, with the row's asset and its ``imputed`` sensors.
+        The daemon's alert events and the plant bench's measure of naming both come from here."""
         if matrix.shape[0] == 0:
             return []
-        explained = self.model.explain(by_name(self.features, matrix), top=top)
+        # Only the features that raise the score are causes: one whose reading makes the row look more
+        # normal (a negative contribution) or changes nothing is not named (dhag.topfeatures.raising).
+        explained = self.model.explain(by_name(self.features, matrix), top=top, logit_drops=True)
         return [
-            self.top_sensors(ranked, matrix[j], asset_ids[j], imputed[j])
+            self.top_sensors(raising(ranked), matrix[j], asset_ids[j], imputed[j])
             for j, ranked in enumerate(explained)
         ]
 

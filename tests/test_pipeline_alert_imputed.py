@@ -50,11 +50,10 @@ def test_an_alert_event_names_the_sensor_the_daemon_imputed(fitted) -> None:
     event = orjson.loads(msg.value)
     assert event["state"] == "open" and event["imputed"] == ["vibration"]
     assert event["values"]["vibration"] is None and event["values"]["flow_a"] == float(bad[0])
+    # The stand-in is the training mean: it cannot raise the score, so it is never named as a cause
+    # (a derived feature fed by an imputed sensor can be, flagged: the test below).
     flags = {s["sensor"]: s["imputed"] for s in event["top_sensors"]}
-    assert flags == {"flow_a": False, "flow_b": False, "flow_total": False, "vibration": True}
-    vibration = next(s for s in event["top_sensors"] if s["sensor"] == "vibration")
-    assert vibration["value"] == vibration["training_mean"]  # what the daemon put in its place
-    assert sensor_tag(vibration) == "vibration (imputed)"
+    assert flags["flow_a"] is False and "vibration" not in flags
     # The resolution says the same, and so does an episode carried over from the topic.
     resolved = proc.sweep(now=1e9)
     (end,) = [orjson.loads(m.value) for m in resolved if m.topic == "anomaly-alerts"]
