@@ -17,6 +17,7 @@ from dhag.infocmd import cmd_info
 from dhag.infotext import counted, kept_weights, trained_rows
 from dhag.io import read_table
 from dhag.labelhint import label_like_columns, label_like_warning
+from dhag.modelroom import check_room_for_model, least_model_bytes
 from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, saving_message
 from dhag.outpath import check_model_out, check_not_an_input, given_path, out_file, through_link
 from dhag.params import resolve_device
@@ -52,6 +53,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if numbers:
         logger.warning(headerless_warning(args.data, numbers))
     id_columns(frame, ids, args.data)
+    check_room_for_model(args.out, least_model_bytes(model, frame.shape[1]))
     for name in label_like_columns(frame, declared=[*categorical, *passthrough]):
         logger.warning(label_like_warning(name))
 

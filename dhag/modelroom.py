@@ -1,0 +1,60 @@
+"""Room on the volume for the model ``dhag train`` will write, checked once the rows are read and before
+training: a volume with a few KiB left takes the small probe :mod:`dhag.outpath` writes, yet not the
+model, whose write then fails after minutes of training."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from dhag.exceptions import InputError
+from dhag.modules import DHAGNet
+from dhag.params import SIZE_PARAMS
+
+__all__ = ["check_room_for_model", "least_model_bytes"]
+
+
+def least_model_bytes(model: object, n_features: int) -> int:
+    """The bytes of the weights a model of ``model``'s settings (an untrained :class:`~dhag.DHAG`) keeps
+    for ``n_features`` input columns: a lower bound of its file's size, as a categorical column is one
+    input here and one per category once encoded, and snapshots and the manifest add to it. The networks
+    are built on torch's ``meta`` device, which holds no memory.
+
+    >>> from dhag import DHAG
+    >>> least_model_bytes(DHAG(), 4) > 100_000, least_model_bytes(DHAG(n_members=2), 4) // 2 == (
+    ...     least_model_bytes(DHAG(), 4)
+    ... )
+    (True, True)
+    """
+    sizes = {name: int(getattr(model, name)) for name in SIZE_PARAMS}
+    with torch.device("meta"):
+        net = DHAGNet(n_features=max(int(n_features), 1), recipe=model.recipe, **sizes)
+    one = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+    return one * int(model.n_members)
+
+
+def check_room_for_model(path: Path, needed: int) -> None:
+    """Raise :class:`InputError` when the volume the model at ``path`` would be written on (that of the
+    nearest folder of it that exists) has fewer than ``needed`` bytes free for this user (root may take
+    the blocks a volume keeps back for it).
+
+    >>> import tempfile
+    >>> check_room_for_model(Path(tempfile.mkdtemp()) / "new" / "m.dhag", 1)
+    """
+    folder = path.absolute().parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    try:
+        volume = os.statvfs(folder)
+    except OSError:  # not known here: the write says what it finds
+        return
+    blocks = volume.f_bfree if os.geteuid() == 0 else volume.f_bavail
+    free = blocks * volume.f_frsize
+    if free < needed:
+        raise InputError(
+            f"--out {str(path)!r}: the volume of {str(folder)!r} has {free:,} bytes free, and the model "
+            f"takes at least {needed:,}: free room there, or name a file on another volume; nothing was "
+            "trained."
+        )
