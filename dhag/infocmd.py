@@ -20,7 +20,7 @@ from dhag.infotext import (
 from dhag.legacy import dropped_note, read_as_before
 from dhag.retry import describe_health
 from dhag.scoreswrite import check_standard_output
-from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE
+from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE, signing_key
 
 __all__ = ["cmd_info"]
 
@@ -31,6 +31,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "redirected to a file; nothing was read"
     )
     manifest = read_manifest(args.model, with_signature=True)
+    # A signature is checked only against a key: without one, it is there, not known to be this deployment's.
+    manifest["signature_verified"] = manifest["signed"] and signing_key() is not None
     if args.json:
         print(json.dumps(manifest, indent=2, sort_keys=True))
         return 0
@@ -54,9 +56,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"retrained without its parent's {', '.join(f'{k} {v}' for k, v in dropped.items())}")
     if manifest["signed_with_previous_key"]:
         print(f"signed: with {PREVIOUS_KEY_VARIABLE}, the key being rotated out; re-sign it with `dhag sign`")
+    elif manifest["signature_verified"]:
+        print(f"signed: yes, with the key in {KEY_VARIABLE}")
+    elif manifest["signed"]:
+        print(
+            f"signed: a signature, not verified: {KEY_VARIABLE} is not set (set it to check the signature, "
+            "as every load then does)"
+        )
     else:
-        signed = "yes" if manifest["signed"] else "no"
-        print(f"signed: {signed} (with {KEY_VARIABLE} set, only signed models load)")
+        print(f"signed: no (with {KEY_VARIABLE} set, only signed models load)")
     recipe, weighting = settings["recipe"], settings["ce_weighting"]
     print(f"recipe: {recipe} (networks and regularisers), L_ce weighed by {weighting}")
     print(
