@@ -7,6 +7,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import IO
 
 from dhag.artifact import sign_artifact
 from dhag.bench.cli import add_bench_parser
@@ -23,6 +24,7 @@ from dhag.outpath import check_model_out, check_not_an_input, given_path, out_fi
 from dhag.params import resolve_device
 from dhag.progresslines import ProgressLines
 from dhag.scorecmd import cmd_score, id_columns
+from dhag.scoreswrite import check_standard_output
 from dhag.signing import KEY_VARIABLE
 from dhag.threshold import check_threshold
 from dhag.trainargs import add_train_parser, untrained_model
@@ -108,9 +110,30 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser whose help, the one product of ``--help``, is refused with standard output closed
+    (``>&-``), as every command whose product is what it prints is, and whose write the system refuses
+    (``> /dev/full``) is said: :mod:`argparse` printed it on stderr, or dropped the error, and exited 0."""
+
+    def print_help(self, file: IO[str] | None = None) -> None:
+        if file is None:
+            check_standard_output(
+                f"the help of {self.prog} has nowhere to go: run it with standard output open, or "
+                "redirected to a file"
+            )
+            file = sys.stdout
+        try:
+            file.write(self.format_help())
+            file.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise DHAGError(f"cannot write the help to standard output: {exc.strerror or exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dhag`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dhag",
         description="DHAG anomaly detector for tabular data.",
         epilog="exit status: 0 done; 1 an unexpected failure (a traceback follows); 2 bad input, settings, "
