@@ -24,7 +24,7 @@ from dhag.outpath import check_model_out, check_not_an_input, given_path, out_fi
 from dhag.params import resolve_device
 from dhag.progresslines import ProgressLines
 from dhag.scorecmd import cmd_score, id_columns
-from dhag.scoreswrite import check_standard_output
+from dhag.scoreswrite import check_standard_output, print_out
 from dhag.signing import KEY_VARIABLE
 from dhag.threshold import check_threshold
 from dhag.trainargs import add_train_parser, untrained_model
@@ -79,11 +79,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         metadata = {"source": str(args.data), "id_columns": ids, "label_column": args.label_column}
         model.save(args.out, metadata=metadata)
     t = model.training_
-    print(
+    print_out(
         f"trained on {trained_rows(t)} in "
         f"{t['fit_seconds']:.1f}s: {counted(t['epochs_run'], 'epoch')}, {kept_weights(t)} "
         f"({t['stopped_by']}); threshold {model.threshold_:.4f}; wrote {args.out}"
-        f"{'' if args.out == given else f' (the file {given} links to)'}"
+        f"{'' if args.out == given else f' (the file {given} links to)'}",
+        what="how training went",
+        done=f"; the model was trained and written whole to {str(args.out)!r}",
     )
     return 0
 
@@ -104,7 +106,11 @@ def _cmd_sign(args: argparse.Namespace) -> int:
             print(f"dhag sign: error: not signed: {exc}", file=sys.stderr)
             failed.append(str(model))
             continue
-        print(f"signed {model} with the key in {KEY_VARIABLE}; wrote {written}")
+        print_out(
+            f"signed {model} with the key in {KEY_VARIABLE}; wrote {written}",
+            what=f"that {str(model)!r} was signed",
+            done=f"; it was signed and written whole to {str(written)!r}",
+        )
     if failed:
         raise DHAGError(f"{len(failed)} of {len(args.model)} models not signed: {', '.join(failed)}")
     return 0

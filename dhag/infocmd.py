@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+from contextlib import redirect_stdout
 
 from dhag.artifact import read_manifest
 from dhag.infotext import (
@@ -19,7 +21,7 @@ from dhag.infotext import (
 )
 from dhag.legacy import dropped_note, read_as_before
 from dhag.retry import describe_health
-from dhag.scoreswrite import check_standard_output
+from dhag.scoreswrite import check_standard_output, print_out
 from dhag.signing import KEY_VARIABLE, PREVIOUS_KEY_VARIABLE, signing_key
 
 __all__ = ["cmd_info"]
@@ -30,12 +32,20 @@ def cmd_info(args: argparse.Namespace) -> int:
         "what dhag info says of the model has nowhere to go: run it with standard output open, or "
         "redirected to a file; nothing was read"
     )
+    said = io.StringIO()
+    with redirect_stdout(said):
+        _describe(args)
+    print_out(said.getvalue().removesuffix("\n"), what="what dhag info says of the model")
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> None:
     manifest = read_manifest(args.model, with_signature=True)
     # A signature is checked only against a key: without one, it is there, not known to be this deployment's.
     manifest["signature_verified"] = manifest["signed"] and signing_key() is not None
     if args.json:
         print(json.dumps(manifest, indent=2, sort_keys=True))
-        return 0
+        return
     t = manifest.get("training", {})
     print(f"DHAG model, format {manifest['format_version']}")
     names = [shown_name(name) for name in manifest["feature_names"]]
@@ -96,4 +106,3 @@ def cmd_info(args: argparse.Namespace) -> int:
         )
     if manifest.get("metadata"):
         print(f"metadata: {json.dumps(shown_metadata(manifest['metadata']), sort_keys=True)}")
-    return 0

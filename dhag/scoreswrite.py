@@ -16,7 +16,7 @@ from dhag.exceptions import DHAGError
 from dhag.outofmemory import said_when_out_of_memory, writing_message
 from dhag.stopsignals import silenced
 
-__all__ = ["check_standard_output", "write_scores"]
+__all__ = ["check_standard_output", "print_out", "write_scores"]
 
 
 def check_standard_output(
@@ -26,6 +26,22 @@ def check_standard_output(
     None), before any work: what the command prints would have nowhere to go, as ``said`` tells."""
     if sys.stdout is None:
         raise DHAGError(f"standard output is closed (>&-), so {said}.")
+
+
+def print_out(text: str, *, what: str, done: str = "") -> None:
+    """Print ``text`` (``what`` a command says) on standard output, flushed: a write the system refuses
+    there (``> /dev/full``, a file on a full volume) raises :class:`DHAGError` naming standard output,
+    with ``done``, what the command did before, after it, rather than a bare "No space left on device"
+    that reads as the command's own work failing; a reader that went away still raises
+    ``BrokenPipeError``."""
+    try:
+        print(text)
+        sys.stdout.flush()  # a full device refuses at the flush: said here, not as Python exits
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        silenced()
+        raise DHAGError(f"cannot write {what} to standard output: {_reason(exc)}{done}.") from None
 
 
 def write_scores(frame: pd.DataFrame, path: Path | None) -> None:
