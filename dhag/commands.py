@@ -95,13 +95,15 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         raise DHAGError(f"--out names one file: sign {len(args.model)} models in place, or one at a time")
     if not os.environ.get(KEY_VARIABLE):
         raise DHAGError(f"{KEY_VARIABLE} is not set: there is no key to sign with")
+    if args.out is not None:  # checked as train's --out is: '-', a folder, a path under a file, /proc
+        args.out = through_link(args.out, done="signed")
+        check_model_out(args.out, done="signed")
     failed = []
     for model in args.model:  # each on its own, atomically: one unreadable file stops no other
         try:
             # A link (a registry's current model) stays, and the file it leads to is signed in place.
             in_place = through_link(model, option="the model", done="signed")
-            out = None if args.out is None else through_link(args.out, done="signed")
-            written = sign_artifact(in_place, out)
+            written = sign_artifact(in_place, args.out)
         except (ArtifactError, InputError) as exc:
             print(f"dhag sign: error: not signed: {exc}", file=sys.stderr)
             failed.append(str(model))

@@ -100,14 +100,15 @@ def through_link(path: Path, *, option: str = "--out", done: str) -> Path:
     return Path(os.path.realpath(path))
 
 
-def check_model_out(path: Path) -> None:
+def check_model_out(path: Path, *, done: str = "trained") -> None:
     """Raise :class:`InputError` unless a model can be written at ``path``: not a folder, and the
-    nearest folder of it that exists is one that may be written in (a missing folder is created).
+    nearest folder of it that exists is one that may be written in (a missing folder is created); the
+    error says nothing was ``done``.
 
     >>> import tempfile
     >>> check_model_out(Path(tempfile.mkdtemp()) / "new" / "m.dhag")
     """
-    _check_made_file(path, option="--out", what="model", example="model.dhag", done="trained")
+    _check_made_file(path, option="--out", what="model", example="model.dhag", done=done)
 
 
 def check_results_out(path: Path, *, option: str = "--json", done: str = "run") -> None:
