@@ -41,10 +41,13 @@ def out_file(example: str) -> Callable[[str], Path]:
     """An :mod:`argparse` ``type`` for an option naming a file to write: a value that names a folder by
     its end, ``results/`` or ``results/.``, is refused (a :class:`~pathlib.Path` drops that end, and the
     file would be written as ``results``), suggesting ``example`` in it. A leading ``~`` is the home
-    folder (:func:`given_path`).
+    folder (:func:`given_path`). ``./-`` is the file named ``-`` in the working folder, as a path of its
+    own: a :class:`~pathlib.Path` makes it ``-``, which names standard output.
 
-    >>> out_file("model.dhag")("models/m.dhag")
-    PosixPath('models/m.dhag')
+    >>> out_file("model.dhag")("models/m.dhag"), out_file("model.dhag")("-")
+    (PosixPath('models/m.dhag'), PosixPath('-'))
+    >>> out_file("model.dhag")("./-") == Path.cwd() / "-"  # a file named '-'
+    True
     >>> try:
     ...     out_file("model.dhag")("models/")
     ... except argparse.ArgumentTypeError as exc:
@@ -59,7 +62,9 @@ def out_file(example: str) -> Callable[[str], Path]:
                 f"{value!r} ends in {tail!r}, naming a folder: name the file to write, such as "
                 f"{os.path.join(value, example)!r}"
             )
-        return given_path(value)
+        path = given_path(value)
+        # A Path drops the './' of './-': a file named '-' there, not standard output, which '-' names.
+        return path.absolute() if str(path) == "-" and value != "-" else path
 
     return read
 

@@ -49,3 +49,23 @@ def test_sign_writes_into_a_folder_it_makes(model: Path, monkeypatch: pytest.Mon
     out = model.parent / "new" / "signed.dhag"
     assert main(["sign", str(model), "--out", str(out)]) == 0
     assert capsys.readouterr().out.endswith(f"wrote {out}\n") and load_model(out).n_features_in_ == 2
+
+
+@pytest.mark.parametrize("command", ["train", "sign", "score"])
+def test_out_dot_slash_dash_is_the_file_named_dash(
+    command: str, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # What '--out -' is refused with suggests './-' for a file named '-'; before, './-' read as '-' too,
+    # and was refused the same way (score wrote to standard output).
+    monkeypatch.chdir(tmp_path)
+    if command == "sign":
+        monkeypatch.setenv("DHAG_ARTIFACT_KEY", "plant-secret")
+    rows = numbers_csv(tmp_path)
+    argv = {
+        "train": ["train", "--data", str(rows), "--device", "cpu", "--max-epochs", "1", "--quiet"],
+        "sign": ["sign", str(model)],
+        "score": ["score", "--model", str(model), "--data", str(rows)],
+    }[command]
+    capsys.readouterr()
+    assert main([*argv, "--out", "./-"]) == 0
+    assert (tmp_path / "-").stat().st_size > 0 and not capsys.readouterr().out.startswith("score,")
