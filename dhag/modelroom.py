@@ -37,8 +37,9 @@ def least_model_bytes(model: object, n_features: int) -> int:
 
 def check_room_for_model(path: Path, needed: int) -> None:
     """Raise :class:`InputError` when the volume the model at ``path`` would be written on (that of the
-    nearest folder of it that exists) has fewer than ``needed`` bytes free for this user (root may take
-    the blocks a volume keeps back for it).
+    nearest folder of it that exists) has fewer than ``needed`` bytes available, as ``df`` counts them
+    (blocks a volume keeps back for root are not counted: some volumes keep back most of their free
+    blocks, and refuse root's writes there too).
 
     >>> import tempfile
     >>> check_room_for_model(Path(tempfile.mkdtemp()) / "new" / "m.dhag", 1)
@@ -50,11 +51,10 @@ def check_room_for_model(path: Path, needed: int) -> None:
         volume = os.statvfs(folder)
     except OSError:  # not known here: the write says what it finds
         return
-    blocks = volume.f_bfree if os.geteuid() == 0 else volume.f_bavail
-    free = blocks * volume.f_frsize
+    free = volume.f_bavail * volume.f_frsize
     if free < needed:
         raise InputError(
-            f"--out {str(path)!r}: the volume of {str(folder)!r} has {free:,} bytes free, and the model "
+            f"--out {str(path)!r}: the volume of {str(folder)!r} has {free:,} bytes available, and the model "
             f"takes at least {needed:,}: free room there, or name a file on another volume; nothing was "
             "trained."
         )

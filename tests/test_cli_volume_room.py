@@ -22,7 +22,8 @@ def _volume_with(free: int, real_statvfs):  # noqa: ANN001, ANN202
     def statvfs(path: str | os.PathLike) -> os.statvfs_result:
         real = real_statvfs(path)
         fields = list(real)
-        fields[1], fields[3], fields[4] = 4096, free // 4096, free // 4096  # f_frsize, f_bfree, f_bavail
+        # f_frsize, f_bfree (as root, what a volume keeps back for it besides), f_bavail
+        fields[1], fields[3], fields[4] = 4096, free // 4096 + 2**30, free // 4096
         return os.statvfs_result(fields)
 
     return statvfs
@@ -38,7 +39,7 @@ def test_train_on_a_volume_without_room_for_the_model_is_refused_before_training
     monkeypatch.setattr(os, "statvfs", _volume_with(12 * 1024, os.statvfs))
     assert main(["train", "--data", str(rows), "--out", str(out), "--quiet", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert f"--out {str(out)!r}" in err and repr(str(tmp_path)) in err and "12,288 bytes free" in err
+    assert f"--out {str(out)!r}" in err and repr(str(tmp_path)) in err and "12,288 bytes available" in err
     assert "nothing was trained" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
 
