@@ -28,12 +28,21 @@ __all__ = [
 
 def given_path(value: str) -> Path:
     """An :mod:`argparse` ``type`` for an option naming a file: ``value`` with a leading ``~`` taken for
-    the home folder, as the shell takes it at a word's start but not after ``--data=``.
+    the home folder, as the shell takes it at a word's start but not after ``--data=``. An empty value
+    (a script's unset variable, ``"$MODEL"``) is refused: a :class:`~pathlib.Path` reads it as ``.``,
+    the working folder, which would be said of as the file given.
 
     >>> import os
     >>> given_path("~/rows.csv") == Path(os.path.expanduser("~")) / "rows.csv", given_path("-")
     (True, PosixPath('-'))
+    >>> try:
+    ...     given_path("")
+    ... except argparse.ArgumentTypeError as exc:
+    ...     print(exc)
+    an empty path names no file (an unset variable in a script?)
     """
+    if not value:
+        raise argparse.ArgumentTypeError("an empty path names no file (an unset variable in a script?)")
     return Path(value).expanduser()
 
 
@@ -56,7 +65,7 @@ def out_file(example: str) -> Callable[[str], Path]:
     """
 
     def read(value: str) -> Path:
-        if os.path.basename(value) in ("", "."):
+        if value and os.path.basename(value) in ("", "."):
             tail = "/" if value.endswith("/") else "/."
             raise argparse.ArgumentTypeError(
                 f"{value!r} ends in {tail!r}, naming a folder: name the file to write, such as "
