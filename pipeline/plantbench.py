@@ -1,8 +1,9 @@
 """``dhag-pipeline bench plant``: detection quality on the simulated plant, DHAG beside two baselines.
 
 The scenario (fixed seed): a fleet trained on one simulated day of normal operation (run 0), then a
-stream of ``minutes`` simulated minutes per asset (run 2) in which every asset goes through faults of
-every kind that its machine type can have, in turn, with normal periods between them.
+stream of ``minutes`` simulated minutes per asset (run 2) in which the assets go through faults of the
+kinds their machine type can have, in turn (each asset of a type going on where the one before stopped,
+so that every type meets every kind it can have), with normal periods between them.
 
 Each detector flags readings; the pipeline's own alert hysteresis (:class:`~pipeline.alerts.AlertTracker`
 with the configured ``alerts`` settings) turns flags into alerts, exactly as the daemon does. Then:
@@ -91,7 +92,9 @@ def scenario(
     says otherwise), then a stream with scheduled faults.
 
     Every asset gets one fault per 30 simulated minutes (onset 10 minutes in, 10-15 minutes long),
-    cycling through the kinds its machine type can have.
+    cycling through the kinds its machine type can have, each asset of a type going on from the kind
+    after the last one the asset of that type before it had: together a type's assets meet its kinds as
+    evenly as the slots allow (each asset meets them all given as many slots as its type has kinds).
     """
     history = Fleet(assets, seed=seed, run=0).run(history_hours * 3600.0, HISTORY_INTERVAL_S)
     start = 6 * 3600.0
@@ -99,11 +102,13 @@ def scenario(
     rng = np.random.default_rng(seed + 1000)
     slots = int(minutes // FAULT_SLOT_MINUTES)
     faults = []
+    of_type: dict[str, int] = {}  # assets of each type so far: each goes on where the one before stopped
     for i, (asset, mtype) in enumerate(zip(fleet.asset_ids, fleet.machine_types, strict=True)):
         kinds = applicable_kinds(mtype)
+        j = of_type[mtype] = of_type.get(mtype, -1) + 1
         for k in range(slots):
             onset = start + k * 1800.0 + 600.0
-            kind = kinds[(i * slots + k) % len(kinds)]
+            kind = kinds[(j * slots + k) % len(kinds)]
             faults.append(make_fault(i, asset, kind, onset, float(rng.uniform(600, 900)), rng))
     fleet.faults = sorted(faults, key=lambda f: f.onset)
     stream = fleet.run(minutes * 60.0, interval_s, substep_s=interval_s)
