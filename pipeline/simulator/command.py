@@ -138,7 +138,11 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
                 f"({args.interval:g} s): no row to write\n"
             )
             return 2
-        frame = fleet.run(args.hours * 3600, args.interval).drop(columns="fault")
+        # The readings as a plant's history holds them: as a live record carries each (Fleet.records:
+        # 4 decimals, which every transmitter's step keeps), without the simulator's ground truth.
+        frame = fleet.run(args.hours * 3600, args.interval).drop(columns=["fault", "recovering"])
+        sensors = frame.columns[3:]
+        frame[sensors] = frame[sensors].round(4)
         # All at once: a volume that refuses part of it leaves the file that was there, not a CSV cut
         # short that 'models train' would read as a shorter history.
         from dhag.atomicwrite import write_atomic_with  # dhag imports torch: only for a history
