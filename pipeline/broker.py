@@ -94,13 +94,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 def bind_port(host: str, port: int) -> int:
     """Bind ``host:port`` (0: any free port) and release it; the port bound. The socket is of the
     address's own family: IPv6 for ``::`` or ``[::1]``, IPv4 for a name with an IPv4 address, as the
-    metrics server binds it. Raises OSError where it cannot be bound (``errno.EADDRINUSE``: taken).
+    metrics server binds it, and with SO_REUSEADDR as it does: a port whose last connections linger in
+    TIME_WAIT (a daemon stopped a moment ago) is free, one a program listens on is taken. Raises
+    OSError where it cannot be bound (``errno.EADDRINUSE``: taken).
 
     >>> bind_port("127.0.0.1", 0) > 0
     True
     """
     family, kind, proto, _, address = listening_address(host, port)
     with socket.socket(family, kind, proto) as sock:
+        if port:  # 0 asks for a port no socket holds, TIME_WAIT included
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         return int(sock.getsockname()[1])
 
