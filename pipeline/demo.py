@@ -44,6 +44,7 @@ from pipeline.demochildren import metrics_port, start_daemon, start_retrainer
 from pipeline.democonsole import DemoConsole
 from pipeline.demokafka import DemoKafkaError, step
 from pipeline.demoregistry import DemoRegistryError, RegistryWatch, demo_registry, refusal
+from pipeline.demoscreen import EXIT_READER_GONE, Screen
 from pipeline.demostop import STREAM_FLUSH_S, DemoParts
 from pipeline.demotopics import demo_kafka
 from pipeline.errors import EXIT_BROKER, ModelUnavailableError
@@ -183,7 +184,9 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO, *, advice: 
 
 
 def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) -> int:
-    """Run the demo; returns the exit code (0 after a clean stop)."""
+    """Run the demo; returns the exit code (0 after a clean stop; 141 when the reader of ``out`` went
+    away, ``make run | head`` once head has its lines: it stops then as Ctrl-C stops it, quietly)."""
+    out = screen = Screen(out)  # type: ignore[assignment]
     kafka = demo_kafka(settings)  # on a real cluster: topics and groups of its own, not the plant's
     version: str | None = None
     broker = EmbeddedBroker() if settings.kafka.embedded else None
@@ -277,6 +280,8 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         next_print = started + opts.every
         watch = RegistryWatch(*demo_registry(settings, opts.registry))
         while opts.duration is None or time.monotonic() - started < opts.duration:
+            if screen.gone:  # no one reads it any more: stop as Ctrl-C does
+                break
             if (taken := watch.taken()) is not None:
                 out.write(f"{taken}\n")
                 code = 2
@@ -322,7 +327,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             code = EXIT_FORCED
     daemon, retrainer, console = parts.daemon, parts.retrainer, parts.console
     daemon_code, retrainer_code = parts.daemon_code, parts.retrainer_code
-    code = code or daemon_code or retrainer_code or 0
+    code = code or daemon_code or retrainer_code or (EXIT_READER_GONE if screen.gone else 0)
     children = (daemon.pid if daemon else None, retrainer.pid if retrainer else None, broker_pid)
     result = (console.summary(stats) if console is not None else {}) | {
         "model_at_start": version,

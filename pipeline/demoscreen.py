@@ -1,0 +1,50 @@
+"""The demo's screen: its standard output, whose reader may go away (``make run | head`` once head has its
+lines, a pager quit)."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from dhag.stopsignals import silenced
+
+__all__ = ["EXIT_READER_GONE", "Screen"]
+
+EXIT_READER_GONE = 141  # 128 + SIGPIPE, as the service's other commands and a shell's own tools say it
+
+
+class Screen:
+    """Writes to ``out`` until its reader goes away (``BrokenPipeError``); from then on drops what it is
+    given, ``gone`` says so, and ``out`` points at the null device, so that neither what its buffer
+    still holds nor Python's last flush as it exits is refused again (a traceback).
+
+    >>> import io
+    >>> class Pipe(io.StringIO):
+    ...     def flush(self):
+    ...         raise BrokenPipeError(32, "Broken pipe")
+    >>> screen = Screen(Pipe())
+    >>> screen.write("summary\\n"), screen.gone, screen.flush(), screen.gone, screen.write("more\\n")
+    (8, False, None, True, 5)
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self.out.write(text)
+            except BrokenPipeError:
+                self._lost()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.out.flush()
+            except BrokenPipeError:
+                self._lost()
+
+    def _lost(self) -> None:
+        self.gone = True
+        silenced(self.out)
