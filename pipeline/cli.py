@@ -291,6 +291,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt_once)  # `docker stop`, `kill`: stop as Ctrl-C does
+        signal.signal(signal.SIGHUP, _interrupt_once)  # its terminal closed: likewise
     try:
         return run_demo(settings, opts)
     except BrokerUnavailableError as exc:
@@ -299,6 +300,6 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _interrupt_once(signum: int, _frame: FrameType | None) -> None:
-    """The demo's SIGTERM: the first stops it in order, as Ctrl-C does; a second kills it."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """The demo's SIGTERM or SIGHUP: the first stops it in order, as Ctrl-C does; a second kills it."""
+    signal.signal(signum, signal.SIG_DFL)
     raise KeyboardInterrupt(signal.Signals(signum).name)

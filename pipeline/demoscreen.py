@@ -1,8 +1,9 @@
 """The demo's screen: its standard output, whose reader may go away (``make run | head`` once head has its
-lines, a pager quit)."""
+lines, a pager quit; its terminal closed)."""
 
 from __future__ import annotations
 
+import errno
 from typing import TextIO
 
 from dhag.stopsignals import silenced
@@ -13,9 +14,10 @@ EXIT_READER_GONE = 141  # 128 + SIGPIPE, as the service's other commands and a s
 
 
 class Screen:
-    """Writes to ``out`` until its reader goes away (``BrokenPipeError``); from then on drops what it is
-    given, ``gone`` says so, and ``out`` points at the null device, so that neither what its buffer
-    still holds nor Python's last flush as it exits is refused again (a traceback).
+    """Writes to ``out`` until its reader goes away (``BrokenPipeError``; ``EIO`` from a terminal that
+    hung up); from then on drops what it is given, ``gone`` says so, and ``out`` points at the null
+    device, so that neither what its buffer still holds nor Python's last flush as it exits is refused
+    again (a traceback). Any other error writing (a full disk) is raised.
 
     >>> import io
     >>> class Pipe(io.StringIO):
@@ -34,17 +36,19 @@ class Screen:
         if not self.gone:
             try:
                 self.out.write(text)
-            except BrokenPipeError:
-                self._lost()
+            except OSError as exc:
+                self._lost(exc)
         return len(text)
 
     def flush(self) -> None:
         if not self.gone:
             try:
                 self.out.flush()
-            except BrokenPipeError:
-                self._lost()
+            except OSError as exc:
+                self._lost(exc)
 
-    def _lost(self) -> None:
+    def _lost(self, exc: OSError) -> None:
+        if not isinstance(exc, BrokenPipeError) and exc.errno != errno.EIO:
+            raise exc
         self.gone = True
         silenced(self.out)
