@@ -240,6 +240,19 @@ class _Quiet(WSGIRequestHandler):
         pass  # a scrape every few seconds would flood the log
 
 
+#: The paths the endpoint serves; any other is answered 404.
+PATHS = ("/metrics", "/ready", "/live")
+_NOT_FOUND = f"not found: this endpoint serves {', '.join(PATHS)}\n".encode()
+
+
+def _answer(start_response: Callable[..., Any], status: str, body: bytes, *, head: bool) -> list[bytes]:
+    """Send a plain-text answer; to a HEAD request its headers alone."""
+    start_response(
+        status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    )
+    return [b"" if head else body]
+
+
 class _Server6(_Server):
     address_family = socket.AF_INET6
 
@@ -250,16 +263,24 @@ def serve(registry: CollectorRegistry, host: str, port: int, probes: Probes) -> 
     metrics = make_wsgi_app(registry)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path not in ("/ready", "/live"):
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD")
+        head = method == "HEAD"  # answered as GET, the body left out (its length said)
+        if path not in PATHS:  # a probe on a path mistyped (or /healthz) must fail, not read the metrics
+            return _answer(start_response, "404 Not Found", _NOT_FOUND, head=head)
+        if path == "/metrics" and method != "HEAD":
             return metrics(environ, start_response)  # GET (and OPTIONS) only: 405 for the rest
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):  # a probe reads; nothing here is written
+        if method not in ("GET", "HEAD"):  # a probe reads; nothing here is written
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
             return [b""]
-        status, body = probes.answer(path)
+        if path == "/metrics":
+            said: list[Any] = []
+            body = b"".join(metrics({**environ, "REQUEST_METHOD": "GET"}, lambda *a: said.extend(a)))
+            kept = [(name, value) for name, value in said[1] if name.lower() != "content-length"]
+            start_response(said[0], [*kept, ("Content-Length", str(len(body)))])
+            return [b""]
+        status, text = probes.answer(path)
         reason = "OK" if status == 200 else "Service Unavailable"
-        start_response(f"{status} {reason}", [("Content-Type", "text/plain; charset=utf-8")])
-        return [body.encode() + b"\n"]
+        return _answer(start_response, f"{status} {reason}", text.encode() + b"\n", head=head)
 
     family, _, _, _, address = listening_address(host, port)  # an IPv6 host needs an IPv6 server
     server_class = (
