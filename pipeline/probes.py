@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pipeline.metrics serves the endpoint, and pipeline.brokerli
     from pipeline.brokerlink import BrokerHealth
     from pipeline.config import KafkaSettings
 
-__all__ = ["CHECK_FAILED", "DaemonProbes", "NotReady", "Probes", "loop_stuck", "serve"]
+__all__ = ["CHECK_FAILED", "DaemonProbes", "NotReady", "Probes", "connecting", "loop_stuck", "serve"]
 
 Check = Callable[[], "str | None"]  # None: fine; else why not
 ReadyCheck = Callable[[], "list[NotReady] | None"]  # None: ready; else why not
@@ -338,6 +338,13 @@ class DaemonProbes:
         """Why the daemon is stuck (its ``/live`` probe), or None: the loop has not turned for longer
         than a batch, a broker call and a backoff together may take."""
         return loop_stuck(self._beat, self.kafka, self.kafka.backoff_max_s, "turned")
+
+
+def connecting(bootstrap_servers: str) -> ReadyCheck:
+    """The ``/ready`` check of a service that waits for Kafka before its loop starts (its topics looked
+    at, or created), from now: "kafka: connecting for N s", the addresses for the log alone."""
+    reasons = [NotReady("kafka", "connecting", f"the brokers at {bootstrap_servers}", time.monotonic())]
+    return lambda: reasons
 
 
 def loop_stuck(beat: float, kafka: KafkaSettings, extra_s: float, did: str) -> str | None:

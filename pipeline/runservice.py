@@ -38,7 +38,7 @@ def _run_service(settings: Settings) -> int:
     from pipeline.daemon import Daemon
     from pipeline.hotswap import ModelReloader
     from pipeline.metrics import PipelineMetrics, serve_configured
-    from pipeline.probes import Probes
+    from pipeline.probes import Probes, connecting
     from pipeline.processing import BatchProcessor
     from pipeline.registry import load_current
     from pipeline.topics import provision_topics
@@ -88,6 +88,7 @@ def _run_service(settings: Settings) -> int:
         bootstrap = (
             broker.start().bootstrap_servers if broker is not None else settings.kafka.bootstrap_servers
         )
+        probes.attach(ready=connecting(bootstrap), live=probes.live)  # "starting" said nothing of Kafka
         topics = settings.kafka.topics
         names = [topics.input, topics.alerts, topics.dlq_topic] + ([topics.scores] if topics.scores else [])
         wanted = dict.fromkeys(names, topics.partitions)

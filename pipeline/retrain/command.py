@@ -236,7 +236,7 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
     from pipeline.errors import EXIT_BROKER
     from pipeline.labelstore import LabelStore
     from pipeline.metrics import RetrainMetrics, serve_configured
-    from pipeline.probes import Probes
+    from pipeline.probes import Probes, connecting
     from pipeline.registry import current
     from pipeline.retrain.service import Retrainer
     from pipeline.signals import install_signals
@@ -260,6 +260,7 @@ def _run_retrain(settings: Settings, *, once: bool) -> int:
             log.error("%s", exc)
             return EXIT_MODEL
         bootstrap = settings.kafka.bootstrap_servers  # an address: run_retrain refused embedded
+        probes.attach(ready=connecting(bootstrap), live=probes.live)  # "starting" said nothing of Kafka
         topics = settings.kafka.topics
         names = [topics.input, topics.alerts, topics.labels, topics.labels_dlq]
         provision_topics(
