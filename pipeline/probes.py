@@ -44,12 +44,23 @@ if TYPE_CHECKING:  # pipeline.metrics serves the endpoint, and pipeline.brokerli
     from pipeline.brokerlink import BrokerHealth
     from pipeline.config import KafkaSettings
 
-__all__ = ["CHECK_FAILED", "DaemonProbes", "NotReady", "Probes", "connecting", "loop_stuck", "serve"]
+__all__ = [
+    "CHECK_FAILED",
+    "METRICS_FAILED",
+    "DaemonProbes",
+    "NotReady",
+    "Probes",
+    "connecting",
+    "loop_stuck",
+    "serve",
+]
 
 Check = Callable[[], "str | None"]  # None: fine; else why not
 ReadyCheck = Callable[[], "list[NotReady] | None"]  # None: ready; else why not
 #: The answer of a check that raised: its error, which may name files and hosts, goes to the log.
 CHECK_FAILED = "the check failed (its error is in the service's log)"
+#: The answer of a scrape whose collection raised (its error likewise in the log).
+METRICS_FAILED = "collecting the metrics failed (the error is in the service's log)"
 
 #: How long the endpoint waits on a client, for each read of its request and each write of the answer.
 #: Prometheus and Kubernetes' probes send their request at once and read the answer within their own
@@ -245,7 +256,9 @@ PATHS = ("/metrics", "/ready", "/live")
 _NOT_FOUND = f"not found: this endpoint serves {', '.join(PATHS)}\n".encode()
 
 
-def _answer(start_response: Callable[..., Any], status: str, body: bytes, *, head: bool) -> list[bytes]:
+def _answer(
+    start_response: Callable[..., Any], status: str, body: bytes, *, head: bool = False
+) -> list[bytes]:
     """Send a plain-text answer; to a HEAD request its headers alone."""
     start_response(
         status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
@@ -262,19 +275,33 @@ def serve(registry: CollectorRegistry, host: str, port: int, probes: Probes) -> 
     background thread; returns ``(server, bound_port)``. Stop it with ``server.shutdown()``."""
     metrics = make_wsgi_app(registry)
 
+    def scrape(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # A collector that raises is answered 500 and logged through the service's logging (its format,
+        # its masking of passwords), once until a scrape works: else wsgiref printed its traceback to
+        # stderr at every scrape.
+        try:
+            body = metrics(environ, start_response)
+        except Exception as exc:  # noqa: BLE001 - the endpoint stays up; the error goes to the log
+            if probes._changed("/metrics", type(exc)):
+                log.error("/metrics answers 500: collecting the metrics failed", exc_info=exc)
+            return _answer(start_response, "500 Internal Server Error", METRICS_FAILED.encode() + b"\n")
+        if probes._changed("/metrics", None) and environ.get("REQUEST_METHOD") == "GET":
+            log.info("/metrics answers 200 again")
+        return body
+
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD")
         head = method == "HEAD"  # answered as GET, the body left out (its length said)
         if path not in PATHS:  # a probe on a path mistyped (or /healthz) must fail, not read the metrics
             return _answer(start_response, "404 Not Found", _NOT_FOUND, head=head)
         if path == "/metrics" and method != "HEAD":
-            return metrics(environ, start_response)  # GET (and OPTIONS) only: 405 for the rest
+            return scrape(environ, start_response)  # GET (and OPTIONS) only: 405 for the rest
         if method not in ("GET", "HEAD"):  # a probe reads; nothing here is written
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
             return [b""]
         if path == "/metrics":
             said: list[Any] = []
-            body = b"".join(metrics({**environ, "REQUEST_METHOD": "GET"}, lambda *a: said.extend(a)))
+            body = b"".join(scrape({**environ, "REQUEST_METHOD": "GET"}, lambda *a: said.extend(a)))
             kept = [(name, value) for name, value in said[1] if name.lower() != "content-length"]
             start_response(said[0], [*kept, ("Content-Length", str(len(body)))])
             return [b""]
