@@ -31,7 +31,7 @@ from dhag.preprocessing import Preprocessor
 from dhag.retry import report_collapse
 from dhag.snapshots import kept_networks
 from dhag.splits import fit_rows
-from dhag.threshold import check_threshold
+from dhag.threshold import check_normal_scores, check_threshold
 from dhag.training import TrainConfig
 
 logger = logging.getLogger("dhag")
@@ -297,6 +297,7 @@ class DHAG(FittedScoring, Calibration, Settings):
         scores = net.anomaly_scores(rows.matrix)
         train_scores, validation_scores = rows.split_scores(scores)
         normal_scores = np.concatenate([train_scores, validation_scores])
+        check_normal_scores(normal_scores, pre, rows.normal)
         # contamination takes its share of every normal row's scores: none is held out for it.
         held_out = len(rows.validation) > 0 and self.contamination is None
         calib = validation_scores if held_out else normal_scores

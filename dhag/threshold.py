@@ -21,6 +21,7 @@ DEFAULT_TARGET_FAR = 0.01
 
 __all__ = [
     "DEFAULT_TARGET_FAR",
+    "check_normal_scores",
     "check_threshold",
     "checked_threshold",
     "quantile_threshold",
@@ -114,12 +115,7 @@ def check_threshold(
     """
     if 0.0 < threshold < 1.0:
         return
-    passthrough = [
-        f"{name!r} (up to {float(np.abs(normal[:, sl]).max()):.3g})"
-        for name, sl in (pre.feature_slices() if pre is not None else [])
-        if name in pre.passthrough and normal is not None and normal.size
-    ]
-    hint = f"; passthrough columns are not standardised: {', '.join(passthrough)}" if passthrough else ""
+    hint = _passthrough_hint(pre, normal)
     if threshold == 0.0:
         raise TrainingError(
             "DHAG training saturates the network: normal rows score 0.0, its threshold: rows like them "
@@ -129,3 +125,37 @@ def check_threshold(
         f"DHAG training leaves no score above its threshold ({threshold}): normal rows score "
         f"{threshold}, so no row could ever be flagged{hint}."
     )
+
+
+def check_normal_scores(
+    scores: np.ndarray, pre: Preprocessor | None = None, normal: np.ndarray | None = None
+) -> None:
+    """Raise :class:`TrainingError` when a trained network scores normal training rows NaN: it overflows
+    float32 on them although its weights are finite (a training that diverged, kept by early stopping
+    at an epoch that had already blown up), and a threshold taken among NaN scores is NaN, no threshold.
+    ``pre`` and the preprocessed ``normal`` rows name the passthrough columns, as in
+    :func:`check_threshold`.
+
+    >>> check_normal_scores(np.array([0.2, 0.9]))
+    >>> check_normal_scores(np.array([0.2, np.nan]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dhag.exceptions.TrainingError: DHAG training diverged: the network kept scores 1 of the 2 normal ...
+    """
+    unscored = int(np.isnan(scores).sum())
+    if not unscored:
+        return
+    raise TrainingError(
+        f"DHAG training diverged: the network kept scores {unscored} of the {scores.size} normal training "
+        "rows NaN (it overflows float32 on them), so no threshold can be placed; try a smaller lr or "
+        f"lambda_norm{_passthrough_hint(pre, normal)}"
+    )
+
+
+def _passthrough_hint(pre: Preprocessor | None, normal: np.ndarray | None) -> str:
+    passthrough = [
+        f"{name!r} (up to {float(np.abs(normal[:, sl]).max()):.3g})"
+        for name, sl in (pre.feature_slices() if pre is not None else [])
+        if name in pre.passthrough and normal is not None and normal.size
+    ]
+    return f"; passthrough columns are not standardised: {', '.join(passthrough)}" if passthrough else ""
