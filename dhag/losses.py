@@ -21,6 +21,7 @@ __all__ = [
     "constant_ce",
     "discriminate",
     "diversity_loss",
+    "k_for_batch",
     "known_anomaly_loss",
     "norm_loss",
     "pseudo_labels",
@@ -331,3 +332,13 @@ def total_loss(
     else:
         shifted = total.new_zeros(())
     return LossParts(total, ce, nrm, div, known, shifted)
+
+
+def k_for_batch(k: float, m: int) -> int:
+    """The number of pseudo-normal perturbations for a mini-batch of ``m``.
+
+    ``k`` in (0, 1) is a fraction of the batch; ``k >= 1`` is a count, capped at ``m - 1`` so that a
+    batch always keeps at least one synthetic anomaly.
+    """
+    count = round(k * m) if k < 1 else int(k)
+    return max(0, min(count, m - 1))

@@ -13,7 +13,8 @@ import torch
 
 from dhag.controller import NormWeightController
 from dhag.cudagraph import GraphedSteps, can_graph, capturable_optimizers
-from dhag.losses import LossParts, constant_ce, shifted_rows, total_loss
+from dhag.heldoutloss import evaluate_loss
+from dhag.losses import LossParts, constant_ce, k_for_batch, shifted_rows, total_loss
 from dhag.modules import DHAGNet
 from dhag.scoringroom import past_budget
 from dhag.snapshots import averaging_start, keep_snapshot, planned_epochs, snapshot_schedule
@@ -85,16 +86,6 @@ class TrainResult:
     snapshot_states: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
 
-def k_for_batch(k: float, m: int) -> int:
-    """The number of pseudo-normal perturbations for a mini-batch of ``m``.
-
-    ``k`` in (0, 1) is a fraction of the batch; ``k >= 1`` is a count, capped at ``m - 1`` so that a
-    batch always keeps at least one synthetic anomaly.
-    """
-    count = round(k * m) if k < 1 else int(k)
-    return max(0, min(count, m - 1))
-
-
 def make_optimizers(
     net: DHAGNet, cfg: TrainConfig, *, capturable: bool = False
 ) -> tuple[torch.optim.Optimizer, ...]:
@@ -156,45 +147,6 @@ def train_step(
     for opt in optimizers:
         opt.step()
     return parts
-
-
-@torch.no_grad()
-def evaluate_loss(
-    net: DHAGNet,
-    x: torch.Tensor,
-    cfg: TrainConfig,
-    *,
-    seed: int = 0,
-    lambda_norm: float | None = None,
-) -> dict[str, float]:
-    """The objective on held-out normal rows, with fixed noise so epochs are comparable.
-
-    ``lambda_norm`` overrides ``cfg.lambda_norm`` (pass the controlled value of the epoch).
-    """
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    n_pert = net.perturbators.n_perturbators
-    keys = ("total", "ce", "norm", "div")
-    # Summed on the device and read once: a float() per batch would be a host sync per batch on a GPU.
-    sums = torch.zeros(len(keys), dtype=torch.float64, device=x.device)
-    n_batches = 0
-    for start in range(0, x.shape[0], cfg.batch_size):
-        xb = x[start : start + cfg.batch_size]
-        if xb.shape[0] < 2:
-            continue
-        noise = torch.rand(n_pert, xb.shape[0], 1, generator=gen, device=x.device, dtype=x.dtype)
-        with torch.autocast(x.device.type, enabled=False):  # float32, in a caller's autocast too
-            parts = total_loss(
-                net,
-                xb,
-                k=k_for_batch(cfg.k, xb.shape[0]),
-                lambda_norm=cfg.lambda_norm if lambda_norm is None else lambda_norm,
-                lambda_div=cfg.lambda_div,
-                noise=noise,
-                ce_weighting=cfg.ce_weighting,
-            )
-        sums += torch.stack([getattr(parts, key).detach().double() for key in keys])
-        n_batches += 1
-    return {key: value / max(n_batches, 1) for key, value in zip(keys, sums.tolist(), strict=True)}
 
 
 def _progress_bar(cfg: TrainConfig):
