@@ -149,6 +149,16 @@ def train_step(
     return parts
 
 
+def _improves(monitored: float, best: float, min_delta: float, *, first: bool) -> bool:
+    """Whether an epoch's ``monitored`` loss beats the ``best`` so far by ``min_delta`` of it: a NaN or
+    infinite loss (a blown-up epoch) never does, and any finite one beats such a best."""
+    if first:
+        return True
+    if not math.isfinite(monitored):
+        return False
+    return not math.isfinite(best) or monitored < best - min_delta * abs(best)
+
+
 def _progress_bar(cfg: TrainConfig):
     if not cfg.progress:
         return None
@@ -303,8 +313,7 @@ def train(
                 bar.update(1)
             if on_epoch is not None:
                 on_epoch(record)
-            first = result.best_epoch == 0
-            if first or monitored < best_score - cfg.min_delta * abs(best_score):
+            if _improves(monitored, best_score, cfg.min_delta, first=result.best_epoch == 0):
                 best_score, stale = monitored, 0
                 result.best_epoch = epoch
                 if cfg.early_stopping:
