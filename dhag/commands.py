@@ -55,6 +55,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if numbers:
         logger.warning(headerless_warning(args.data, numbers))
     id_columns(frame, ids, args.data)
+    if labels is not None and (normals := int((labels == 0).sum())) < 2:
+        raise InputError(
+            f"Need at least 2 normal rows to train. Got {normals}: --label-column {args.label_column!r} "
+            f"marks {len(labels) - normals} of the {len(labels)} rows as known anomalies (1)."
+        )
     check_room_for_model(args.out, least_model_bytes(model, frame.shape[1]))
     for name in label_like_columns(frame, declared=[*categorical, *passthrough]):
         logger.warning(label_like_warning(name))

@@ -223,8 +223,13 @@ def fit_rows(
     n_rows = len(cols[names[0]])
     _refuse_labels_indexed_apart(X, y)
     known_mask = known_anomaly_mask(y, n_rows)
-    if int((~known_mask).sum()) < 2:
-        raise InputError(f"Need at least 2 normal rows to train. Got {int((~known_mask).sum())}.")
+    if (normals := int((~known_mask).sum())) < 2:
+        known = (
+            f": y marks {n_rows - normals} of the {n_rows} rows as known anomalies (1)"
+            if normals < n_rows
+            else ""
+        )
+        raise InputError(f"Need at least 2 normal rows to train. Got {normals}{known}.")
     # Statistics come from the normal rows only: known anomalies must not shift the z-scores.
     pre = Preprocessor(
         categorical=categorical, passthrough=passthrough, allow_many_categories=allow_many_categories
