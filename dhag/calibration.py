@@ -27,7 +27,7 @@ class Calibration:
 
     def _calibrate(self, calibration: np.ndarray, training: np.ndarray, *, held_out: bool) -> float:
         if self.contamination is not None:
-            return quantile_threshold(training, threshold_level(self), self.min_threshold)
+            return quantile_threshold(training, threshold_level(self), self.min_threshold, share=True)
         warn_small_calibration(calibration.size, target_far(self), held_out=held_out)
         return quantile_threshold(calibration, threshold_level(self), self.min_threshold)
 
@@ -35,7 +35,8 @@ class Calibration:
         """The threshold these settings give on ``normal_scores`` (scores of held-out normal rows): their
         ``1 - target_far`` quantile (0.01 when it is None), or with ``contamination`` set their
         ``1 - contamination`` quantile, as ``fit`` takes it of the training scores (the model flags that
-        share of rows like them); raised to ``min_threshold`` when that is higher.
+        share of rows like them, as many as above PyOD's threshold); raised to ``min_threshold`` when
+        that is higher.
 
         Raises :class:`TrainingError` when that is 1.0, 0.0 or NaN
         (:func:`~dhag.threshold.check_threshold`, of which ``fit`` only warns): held to it, the model
@@ -54,7 +55,8 @@ class Calibration:
         if scores.size == 0:
             raise InputError("threshold_for needs the scores of at least one normal row. Got none.")
         refuse_odd_scores(scores)
-        threshold = quantile_threshold(scores, threshold_level(self), self.min_threshold)
+        share = self.contamination is not None
+        threshold = quantile_threshold(scores, threshold_level(self), self.min_threshold, share=share)
         pre = getattr(self, "preprocessor_", None)
         matrix = self._matrix(rows) if rows is not None and pre is not None else None
         check_threshold(threshold, pre, matrix)

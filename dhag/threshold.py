@@ -84,15 +84,21 @@ def refuse_odd_scores(scores: np.ndarray) -> None:
             )
 
 
-def quantile_threshold(scores: np.ndarray, level: float, floor: float | None = None) -> float:
-    """The ``level`` quantile of ``scores`` (a score that occurs in them), raised to ``floor`` when
-    that is higher.
+def quantile_threshold(
+    scores: np.ndarray, level: float, floor: float | None = None, *, share: bool = False
+) -> float:
+    """The ``level`` quantile of ``scores`` (a score that occurs in them: the one at or above it, or
+    with ``share`` the one at or below it, so that the share ``1 - level`` of the scores lies above it,
+    as above PyOD's interpolated percentile), raised to ``floor`` when that is higher.
 
     >>> scores = np.linspace(0.27, 0.29, 1001)
     >>> round(quantile_threshold(scores, 0.99), 4), quantile_threshold(scores, 0.99, floor=0.5)
     (0.2898, 0.5)
+    >>> ten = np.arange(10) / 10
+    >>> quantile_threshold(ten, 0.9), quantile_threshold(ten, 0.9, share=True)
+    (0.9, 0.8)
     """
-    threshold = float(np.quantile(scores, level, method="higher"))
+    threshold = float(np.quantile(scores, level, method="lower" if share else "higher"))
     return threshold if floor is None else max(threshold, float(floor))
 
 
