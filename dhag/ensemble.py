@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,6 +35,8 @@ __all__ = [
     "members_record",
     "train_members",
 ]
+
+logger = logging.getLogger("dhag")
 
 # Member m of a fit with seed s trains from s + MEMBER_SEED_STEP * m: apart from the seeds of other
 # fits (bench seeds run 0-4), and member 0 is the fit's single model.
@@ -134,6 +137,13 @@ def train_members(
     """
     x_val, x_known = retry_kwargs.get("x_val"), retry_kwargs.get("x_known")
     held_out = 0 if x_val is None else len(x_val)
+    if cfg.early_stopping and held_out < 2:  # dhag.training.train watches the training objective then
+        logger.warning(
+            "early_stopping has %d held-out normal rows to watch (it needs 2; validation_fraction sets "
+            "how many): it keeps the epoch with the lowest objective on the %d rows it trains on",
+            held_out,
+            len(x_train),
+        )
     cfg = with_room_for_scoring(
         cfg,
         make_net,

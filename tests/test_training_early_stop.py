@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 import dhag.training as training
@@ -42,3 +43,18 @@ def test_an_infinite_held_out_loss_is_beaten_by_a_finite_one(monkeypatch) -> Non
 def test_later_nan_losses_leave_the_best_finite_epoch_kept(monkeypatch) -> None:
     result = _train_with_held_out_losses(monkeypatch, [3.0, 2.0, math.nan, math.nan, math.nan])
     assert result.best_epoch == 2 and result.stopped_by == "early_stopping"
+
+
+def test_early_stopping_without_held_out_rows_says_it_watches_the_training_objective(caplog) -> None:
+    # With validation_fraction=0 (or a table too small to hold 2 rows out) early stopping watched the
+    # training objective, which the documentation never says, in silence.
+    rows = np.random.default_rng(0).normal(size=(40, 3))
+    with caplog.at_level("WARNING", logger="dhag"):
+        DHAG(max_epochs=2, early_stopping=True, validation_fraction=0, random_state=0).fit(rows)
+    assert "early_stopping has 0 held-out normal rows to watch (it needs 2; validation_fraction sets" in (
+        caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dhag"):
+        DHAG(max_epochs=2, early_stopping=True, random_state=0).fit(rows)
+    assert "early_stopping" not in caplog.text
