@@ -65,7 +65,7 @@ def test_moving_the_model_onto_a_device_too_small_says_to_score_on_the_cpu(
 def test_on_a_gpu_it_says_to_load_it_on_the_cpu(model: Path, rows: Path, monkeypatch, capsys) -> None:
     capsys.readouterr()
     for where in ("dhag.params.resolve_device", "dhag.scorecmd.resolve_device"):
-        monkeypatch.setattr(where, lambda device: torch.device("cuda:0"))
+        monkeypatch.setattr(where, lambda device, **_: torch.device("cuda:0"))
     monkeypatch.setattr(torch.nn.Module, "to", _raising(_CUDA))
     assert _score(model, rows, "--device", "cuda") == 2
     err = _one_line(capsys.readouterr().err)
