@@ -103,6 +103,7 @@ _UNITS = {"_s": "seconds", "_ms": "milliseconds"}
 _EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
 _OCTAL_12 = re.compile(r"[-+]?0o[0-7]+")
+_OTHER_BASE = re.compile(r"[-+]?0[xXbB][0-9a-fA-F_]+")  # what YAML took as text: 0X10 (0x10 is refused)
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}([, ']\d{3})+(\.\d*)?")
 
 
@@ -111,8 +112,8 @@ def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
     a boolean, a name ``12345`` or ``2024-01-01`` as a number or a date, ``5e3`` (no dot, no sign in the
     exponent) as text; or a duration given a unit, or written as minutes and seconds (``0:30``, which
     YAML's base 60 leaves as text); or a whole number written with a point (``5000.0``), which a strict
-    integer setting refuses as a float; or YAML 1.2's octal (``0o17``), thousands separated (``1,000``),
-    a number in a block (``|``)."""
+    integer setting refuses as a float; or YAML 1.2's octal (``0o17``), base 16 in capitals (``0X10``),
+    thousands separated (``1,000``), a number in a block (``|``)."""
     if isinstance(value, bool) and error["type"] != "bool_type":
         fix = "write a number" if error["type"] in ("int_type", "float_type") else "quote it to mean the word"
         return f" (YAML read an unquoted yes, no, on, off, true or false as a boolean: {fix})"
@@ -143,6 +144,8 @@ def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
         )
     if _OCTAL_12.fullmatch(value.strip()):
         return f" ({value.strip()} is YAML 1.2's octal, which YAML 1.1 reads as text: write {int(value, 0)})"
+    if _OTHER_BASE.fullmatch(value.strip()) and (number := _in_decimal(value.strip())) is not None:
+        return f" (no setting is written in base 16 or 2: write {number})"
     if _THOUSANDS.fullmatch(value.strip()):
         digits = re.sub(r"[, _']", "", value.strip())
         return f" (write it without the thousands separators: {digits})"
@@ -151,6 +154,19 @@ def _misread_hint(error: Mapping[str, Any], value: Any) -> str:
             return " (a block (| or >) or quotes make a number text: write it unquoted on the key's line)"
         return " (quoted, a number is text: write it unquoted)"
     return ""
+
+
+def _in_decimal(text: str) -> int | None:
+    """``text`` (:data:`_OTHER_BASE`) as the number it spells, or None if its digits are not of its base.
+
+    >>> _in_decimal("0X1F90"), _in_decimal("-0B1_01"), _in_decimal("0b12")
+    (8080, -5, None)
+    """
+    sign, prefix, digits = re.fullmatch(r"([-+]?)0([xXbB])(.*)", text).groups()
+    try:
+        return int(f"{sign}{digits.replace('_', '')}", 16 if prefix in "xX" else 2)
+    except ValueError:
+        return None
 
 
 def _with_dot(number: str) -> str:

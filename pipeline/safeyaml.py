@@ -2,8 +2,9 @@
 with the refusals it lacks: a key given twice in one mapping (it keeps the last one silently), any
 alias, a merge key (``<<``, which its own refusal called no YAML, naming no key), an anchor on a single
 value, a tag it has no constructor for, nesting deeper than any setting, a plain number with a leading 0
-(YAML 1.1 reads ``0500`` as octal 320, ``09108`` as text), and one with colons that YAML 1.1 reads in
-base 60 (``5:00`` as 300, ``1:30`` as 90).
+(YAML 1.1 reads ``0500`` as octal 320, ``09108`` as text), one in base 16 or 2 (``0x1F90``, which it
+reads as 8080; ``0b101``), and one with colons that YAML 1.1 reads in base 60 (``5:00`` as 300, ``1:30``
+as 90).
 
 Aliases: ``&a [x, x]`` then ``&b [*a, *a]`` and so on doubles (or worse) at each level; a few hundred
 bytes of text become billions of values as soon as anything walks them (a validation error quoting the
@@ -139,10 +140,12 @@ class _SettingsLoader(yaml.SafeLoader):
 
     def _misread_number(self, text: str) -> str | None:
         """Why plain ``text`` is refused as a number YAML 1.1 reads otherwise than a setting means it:
-        with a leading 0, or in base 60 (``5:00``)."""
+        with a leading 0, in base 16 or 2 (``0x10``), or in base 60 (``5:00``)."""
         if (problem := _leading_zero(text)) is not None:
             return problem
         tag = self.resolve(yaml.ScalarNode, text, (True, False))
+        if tag == f"{_YAML_TAG_PREFIX}int" and (problem := _other_base(text, self._key)) is not None:
+            return problem
         if ":" in text and tag in (f"{_YAML_TAG_PREFIX}int", f"{_YAML_TAG_PREFIX}float"):
             # Never the number's value: under a password's key, only the text quoted is hidden.
             return (
@@ -207,6 +210,28 @@ def _leading_zero(text: str) -> str | None:
     return (
         f"{text} has a leading 0, which YAML reads {how}: write it without the leading 0 for the number, "
         "or quote it for the text"
+    )
+
+
+_OTHER_BASES = {"x": "hexadecimal", "b": "binary"}
+
+
+def _other_base(text: str, key: Sequence[str]) -> str | None:
+    """Why ``text`` that YAML 1.1 reads as an integer is refused when written in base 16 or 2 (``0x1F90``
+    is 8080 to it, ``0b101`` 5): no setting is a bit pattern, so such a spelling is a mistake (a port
+    copied from a hex dump), never what a setting means. The number's value is said, unless under a
+    password's ``key`` (where only the text written is hidden)."""
+    if (spelt := re.fullmatch(r"([-+]?)0([xb])([0-9a-fA-F_]+)", text)) is None:
+        return None
+    if any("password" in part for part in key):
+        write = "it in decimal digits"
+    else:
+        digits = spelt[3].replace("_", "")
+        write = str(int(f"{spelt[1]}{digits}", 16 if spelt[2] == "x" else 2))
+    base = _OTHER_BASES[spelt[2]]
+    return (
+        f"{text} is a {base} number to YAML (no setting is written in {base}): write {write} for the "
+        "number, or quote it for the text"
     )
 
 
