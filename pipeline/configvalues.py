@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from pipeline.operatorname import unnamed_character
+
 __all__ = [
     "EMBEDDED",
     "Device",
@@ -111,19 +113,31 @@ def check_not_blank(name: str) -> str:
 
 
 def check_kafka_text(*, less: str = "") -> Callable[[str], str]:
-    """A check that text fits in Kafka's requests, ``less`` appended to it (``ValueError`` saying how
-    long it is, never the text): kafka-python cannot write a request with longer, and reports each
-    one failed as a broker out of reach.
+    """A check of a client or consumer group id: that it holds no control, line-breaking or invisible
+    character (``ValueError`` naming the first and its place), and fits in Kafka's requests, ``less``
+    appended to it (``ValueError`` saying how long it is, never the text): kafka-python cannot write a
+    request with longer, and reports each one failed as a broker out of reach.
 
     >>> check_kafka_text(less=RETRAINER_CLIENT)("c" * 40_000)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: 40000 bytes long (UTF-8); Kafka's requests carry at most 32757 (32767, less...
+    >>> check_kafka_text()("scorers\\u200b")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 'scorers\\u200b' holds '\\u200b' (an invisible character) at character 8, which...
     """
     most = _MAX_KAFKA_TEXT - len(less.encode())
     beside = f" (32767, less the {less!r} the retrainer's client id adds)" if less else ""
 
     def check(text: str) -> str:
+        if (held := unnamed_character(text)) is not None:
+            # An invisible one makes a group that reads as another in Kafka's tools, with its own
+            # offsets (the whole input topic read again); a control one garbles their lines and the logs.
+            raise ValueError(
+                f"{shown(text)} holds {held}, which Kafka's tools and the logs show garbled or not at "
+                "all (the name would read as another): write it without"
+            )
         if (size := len(text.encode())) > most:
             raise ValueError(f"{size} bytes long (UTF-8); Kafka's requests carry at most {most}{beside}")
         return text

@@ -36,8 +36,9 @@ def test_tabs_between_tokens_are_white_space(tmp_path: Path, text: str) -> None:
 
 
 def test_tabs_in_a_value_are_kept_and_lines_still_named(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, "kafka:\n  client_id: 'a\tb'\t\n  group_id: \"c\\td\"\n")
-    assert (settings.kafka.client_id, settings.kafka.group_id) == ("a\tb", "c\td")
+    # (A group or client id holding a tab is refused for it: a pattern and a path are not.)
+    settings = _settings(tmp_path, "records:\n  asset_id_pattern: 'a\tb'\t\nmodel:\n  registry: \"c\\td\"\n")
+    assert settings.records.asset_id_pattern == "a\tb" and settings.model.registry.endswith("/c\td")
     with pytest.raises(ConfigError) as refused:
         _settings(tmp_path, "kafka:\n  group_id:\tscorers\n  batch_size:\t0\t\n")
     assert str(refused.value).endswith(f"(line 3 of {str(tmp_path / 'config.yaml')!r})")
