@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -226,10 +226,21 @@ class MetricsSettings(Section):
     asset_limit: int = Field(200, ge=0)
 
 
-class LoggingSettings(Section):
-    """Log level and format (``plain`` text or one ``json`` object per line)."""
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+_LEVELS = {level: level for level in get_args(LogLevel)} | {"WARN": "WARNING"}  # Python's alias
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+def _log_level(level: object) -> object:
+    """A log level in any case (``info``, as most tools write it; ``warn``) as Python's logging names
+    it; any other value as given, for the error to quote as written."""
+    return _LEVELS.get(level.upper(), level) if isinstance(level, str) else level
+
+
+class LoggingSettings(Section):
+    """Log level (in any case: ``info`` is ``INFO``; ``warn`` is ``WARNING``) and format (``plain`` text
+    or one ``json`` object per line)."""
+
+    level: Annotated[LogLevel, BeforeValidator(_log_level)] = "INFO"
     format: Literal["plain", "json"] = "plain"
 
 
