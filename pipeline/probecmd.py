@@ -3,9 +3,9 @@ config file, then the ``DHAG_PIPELINE_*`` environment) and asks the daemon's ``/
 ``--retrainer``, the retrainer's) on the port those settings give, so a changed ``metrics.port`` or
 ``retrain.metrics_port`` moves the check with the service instead of marking it unhealthy. With
 ``--auto`` (the image's ``HEALTHCHECK``) it asks whichever of the two the container runs: the retrainer
-when the container's main process is ``dhag-pipeline retrain``, else the daemon, with the ``--config``
-that process was started with (:func:`container_main`), so one image's check serves both, however
-the container was started.
+when the container's main process is ``dhag-pipeline retrain``, else the daemon, with the config file
+that process reads (:func:`container_main`: its ``--config``, ``~`` and a relative path taken as it
+took them), so one image's check serves both, however the container was started.
 
 One line on stdout, then the exit code: 0 the endpoint answered 200; 1 anything else: it answered
 otherwise, could not be reached in ``--timeout`` seconds, the settings give it no fixed port
@@ -221,8 +221,9 @@ def _starts_others(argv: Sequence[str]) -> bool:
 
 
 def container_main(proc: Path | None = None) -> tuple[str, str | None]:
-    """The service this container runs, ``"retrainer"`` or ``"daemon"``, and the ``--config`` it was
-    started with (absolute: a relative one is taken against that process's working folder), or None.
+    """The service this container runs, ``"retrainer"`` or ``"daemon"``, and the config file it reads:
+    the ``--config`` it was started with (absolute: ``~`` the home folder, a relative one taken against
+    that process's working folder), else the ``config.yaml`` in that folder, or None when there is none.
 
     The container's main process is PID 1: the service itself (the image's exec-form ENTRYPOINT), or an
     init or a shell whose command line names it. When PID 1 is an init or a shell whose command line
@@ -244,12 +245,25 @@ def container_main(proc: Path | None = None) -> tuple[str, str | None]:
     if service is None:
         return "daemon", None
     config = _option(command[1:], "--config")
-    if config is not None and not os.path.isabs(config):
-        try:
-            config = os.path.join(os.readlink(proc / pid / "cwd"), config)
-        except OSError:  # not ours to read: the probe's own folder (the image's WORKDIR, as the service's)
-            config = os.path.abspath(config)
+    if config is None:  # it read ./config.yaml where it runs, if there is one (else the check's stands in)
+        config = _in_folder_of(proc, pid, DEFAULT_CONFIG)
+        return service, config if config is not None and os.path.lexists(config) else None
+    # As the service took it (configsource.config_file): ~ is the home folder, which a health check
+    # shares with the service it checks (one user, one environment); left as written by an exec-form
+    # command or after --config=, where no shell expands it.
+    config = os.path.expanduser(config)
+    if not os.path.isabs(config):
+        config = _in_folder_of(proc, pid, config) or os.path.abspath(config)
     return service, config
+
+
+def _in_folder_of(proc: Path, pid: str, path: str) -> str | None:
+    """``path`` (relative) in the working folder of process ``pid``, or None when that is not ours to
+    read (the probe's own folder then stands in: the image's WORKDIR, as the service's)."""
+    try:
+        return os.path.join(os.readlink(proc / pid / "cwd"), path)
+    except OSError:
+        return None
 
 
 def container_service(proc: Path | None = None) -> str:
