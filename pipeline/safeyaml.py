@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-__all__ = ["MAX_DEPTH", "RefusedYAMLError", "dotted", "key_lines", "read_yaml"]
+__all__ = ["MAX_DEPTH", "RefusedYAMLError", "dotted", "key_lines", "plain_refused", "read_yaml"]
 
 # The settings are at most three sections deep; anything far deeper is no config, and PyYAML's composer
 # recurses once per level, so thousands of levels end in a RecursionError instead of an error message.
@@ -233,6 +233,17 @@ def _other_base(text: str, key: Sequence[str]) -> str | None:
         f"{text} is a {base} number to YAML (no setting is written in {base}): write {write} for the "
         "number, or quote it for the text"
     )
+
+
+def plain_refused(text: str) -> bool:
+    """Whether :func:`read_yaml` refuses ``text`` written unquoted where YAML itself reads it as text
+    (``09108``, a leading 0), so that a writer of settings quotes it; YAML's writer quotes only text it
+    would read otherwise (``0500``, ``0x10``, ``5:00``: numbers to it).
+
+    >>> plain_refused("09108"), plain_refused("0500"), plain_refused("dhag-0")
+    (True, True, False)
+    """
+    return _leading_zero(text) is not None
 
 
 def read_yaml(text: str) -> Any:

@@ -170,6 +170,17 @@ def test_check_config_prints_the_label_store_the_retrainer_opens(tmp_path: Path)
     assert shown["retrain"]["label_store"] == "/srv/labels.sqlite"
 
 
+def test_what_check_config_prints_reads_back_as_the_same_settings(tmp_path: Path) -> None:
+    # Before, a name YAML reads as text though it starts with a 0 (group id 09108, topic 0800) was
+    # printed unquoted, and the printout, saved as a config, was refused for its leading 0.
+    written = "kafka:\n  group_id: '09108'\n  client_id: '0777'\n  topics: {input: '0800'}\n"
+    (tmp_path / "config.yaml").write_text(written)
+    settings = load_settings(tmp_path / "config.yaml", {})
+    (tmp_path / "printed.yaml").write_text(effective_config(settings))
+    assert load_settings(tmp_path / "printed.yaml", {}).kafka == settings.kafka
+    assert settings.kafka.group_id == "09108" and settings.kafka.topics.input == "0800"
+
+
 def test_a_default_path_follows_the_file_and_an_override_the_working_directory(
     tmp_path: Path, monkeypatch
 ) -> None:
