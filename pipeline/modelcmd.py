@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser, help_config: str) -> None:
         "'held' (operators' promote and rollback still work)",
     )
     hold.add_argument("--reason", default="", help="why, as models list and the run reports say it")
-    hold.add_argument("--operator", help="who (default: the user running the command)")
+    hold.add_argument("--operator", help="who (1 to 128 characters; default: the user running the command)")
     sub.add_parser("release", parents=[common], help="end a promotion hold: the retrainer promotes again")
     prune = sub.add_parser(
         "prune",
