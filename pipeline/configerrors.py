@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -62,10 +62,33 @@ def describe_error(
         allowed = "a section of keys (key: value lines indented under it)"
     if error["type"] == "bool_type":  # strict: not 1, "true" or y, which pydantic calls "a valid boolean"
         allowed = "true or false"
+    own = _own_variable(environ, error["loc"])  # a variable that sets this key itself: its text
+    if value is None:  # `batch_size:` with nothing after it, or null, or ~: "None" is no YAML
+        what = "null or ~" if variable else "nothing after its colon, null or ~"
+        fix = "unset the variable" if own is not None else "remove the key"
+        return (
+            f"config error: key {key!r} has no value ({what}: YAML's null); allowed: {allowed}; {fix} to "
+            f"take its default{origin}"
+        )
     hint = _misread_hint(error, error.get("input"))  # none of its hints shows the value of a secret
     if error["type"] == "model_type" and isinstance(value, str) and value != "(hidden)":
         hint = _not_a_key(value)  # `port:9100`: a key and its value, to YAML one text
+    if own is not None and not own.strip():  # `VAR=` in an env file, or set from a variable unset
+        hint = " (the variable is empty: unset it to take the default)"
     return f"config error: key {key!r} has value {shown(value)}{hint}; allowed: {allowed}{origin}"
+
+
+def _own_variable(environ: Mapping[str, str], loc: Sequence[Any]) -> str | None:
+    """The text of the ``DHAG_PIPELINE_*`` variable of ``environ`` that sets the key at ``loc`` itself
+    (not a section holding it as YAML), or None when none does."""
+    key = tuple(str(part).lower() for part in loc)
+    for name, raw in environ.items():
+        if (
+            name.startswith(ENV_PREFIX)
+            and tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__")) == key
+        ):
+            return raw
+    return None
 
 
 def _not_a_key(text: str) -> str:

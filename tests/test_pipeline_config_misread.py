@@ -142,6 +142,36 @@ def test_an_empty_section_says_it_is_empty_not_none(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("written", ["", " null", " ~"])
+def test_a_key_with_no_value_says_so_not_none(tmp_path: Path, written: str) -> None:
+    # Before: "key 'kafka.batch_size' has value None; allowed: a valid integer": the operator wrote no
+    # None, and nothing said that removing the key takes its default.
+    config = tmp_path / "config.yaml"
+    config.write_text(f"kafka:\n  batch_size:{written}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, {})
+    assert str(info.value) == (
+        "config error: key 'kafka.batch_size' has no value (nothing after its colon, null or ~: YAML's "
+        f"null); allowed: a valid integer; remove the key to take its default (line 2 of {str(config)!r})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("null", "has no value (null or ~: YAML's null); allowed: true or false; unset the variable to take"),
+        ("", "has value '' (the variable is empty: unset it to take the default); allowed: true or false"),
+    ],
+)
+def test_a_variable_with_no_value_says_to_unset_it(value: str, said: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"DHAG_PIPELINE_DRIFT__ENABLED": value})
+    assert str(info.value).startswith(f"config error: key 'drift.enabled' {said}")
+    assert str(info.value).endswith("(set by DHAG_PIPELINE_DRIFT__ENABLED)")
+    with pytest.raises(ConfigError, match="has no value .*; remove the key to take its default "):
+        load_settings(None, {"DHAG_PIPELINE_DRIFT": "{enabled: null}"})  # the variable sets its section
+
+
 def _integer_keys(model: type[BaseModel], above: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], int]]:
     """Every setting that holds an integer, with its default."""
     keys = []
