@@ -4,8 +4,9 @@ config file, then the ``DHAG_PIPELINE_*`` environment) and asks the daemon's ``/
 ``retrain.metrics_port`` moves the check with the service instead of marking it unhealthy. With
 ``--auto`` (the image's ``HEALTHCHECK``) it asks whichever of the two the container runs: the retrainer
 when the container's main process is ``dhag-pipeline retrain``, else the daemon, with the config file
-that process reads (:func:`container_main`: its ``--config``, ``~`` and a relative path taken as it
-took them), so one image's check serves both, however the container was started.
+that process reads and the ``DHAG_PIPELINE_*`` variables it was started with (:func:`container_settings`:
+its ``--config``, ``~`` and a relative path taken as it took them), so one image's check serves both,
+however the container was started.
 
 One line on stdout, then the exit code: 0 the endpoint answered 200; 1 anything else: it answered
 otherwise, could not be reached in ``--timeout`` seconds, the settings give it no fixed port
@@ -29,7 +30,7 @@ from typing import NoReturn, TextIO
 
 from dhag.infotext import shown_name
 from pipeline.config import Settings, load_settings
-from pipeline.configsource import DEFAULT_CONFIG, config_file
+from pipeline.configsource import DEFAULT_CONFIG, ENV_PREFIX, config_file
 from pipeline.errors import ConfigError
 from pipeline.scrape import reachable_host
 
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "add_arguments",
     "container_main",
+    "container_settings",
     "container_service",
     "main",
     "probe",
@@ -221,9 +223,19 @@ def _starts_others(argv: Sequence[str]) -> bool:
 
 
 def container_main(proc: Path | None = None) -> tuple[str, str | None]:
-    """The service this container runs, ``"retrainer"`` or ``"daemon"``, and the config file it reads:
-    the ``--config`` it was started with (absolute: ``~`` the home folder, a relative one taken against
-    that process's working folder), else the ``config.yaml`` in that folder, or None when there is none.
+    """The service this container runs, ``"retrainer"`` or ``"daemon"``, and the config file it reads
+    (:func:`container_settings`)."""
+    service, config, _ = container_settings(proc)
+    return service, config
+
+
+def container_settings(proc: Path | None = None) -> tuple[str, str | None, dict[str, str] | None]:
+    """The service this container runs, ``"retrainer"`` or ``"daemon"``; the config file it reads: the
+    ``--config`` it was started with (absolute: ``~`` its home folder, a relative one taken against its
+    working folder), else the ``config.yaml`` in that folder, or None when there is none; and the
+    ``DHAG_PIPELINE_*`` variables it was started with (its ``/proc/PID/environ``: those an entrypoint
+    script exported count, which the health check's own environment lacks), or None when that is not
+    ours to read or no service was found.
 
     The container's main process is PID 1: the service itself (the image's exec-form ENTRYPOINT), or an
     init or a shell whose command line names it. When PID 1 is an init or a shell whose command line
@@ -243,18 +255,40 @@ def container_main(proc: Path | None = None) -> tuple[str, str | None]:
             pid, command = services[0]
     service = _SERVICES.get(command[0]) if command is not None else None
     if service is None:
-        return "daemon", None
+        return "daemon", None, None
+    environ = _environ(proc, pid)
     config = _option(command[1:], "--config")
     if config is None:  # it read ./config.yaml where it runs, if there is one (else the check's stands in)
         config = _in_folder_of(proc, pid, DEFAULT_CONFIG)
-        return service, config if config is not None and os.path.lexists(config) else None
-    # As the service took it (configsource.config_file): ~ is the home folder, which a health check
-    # shares with the service it checks (one user, one environment); left as written by an exec-form
-    # command or after --config=, where no shell expands it.
-    config = os.path.expanduser(config)
+        config = config if config is not None and os.path.lexists(config) else None
+        return service, config, _settings_variables(environ)
+    # As the service took it (configsource.config_file): ~ is its home folder, left as written by an
+    # exec-form command or after --config=, where no shell expands it.
+    home = (environ or {}).get("HOME")
+    if home and (config == "~" or config.startswith("~/")):
+        config = home + config[1:]
+    config = os.path.expanduser(config)  # ~user, or no HOME of its own to read: the probe's
     if not os.path.isabs(config):
         config = _in_folder_of(proc, pid, config) or os.path.abspath(config)
-    return service, config
+    return service, config, _settings_variables(environ)
+
+
+def _environ(proc: Path, pid: str) -> dict[str, str] | None:
+    """The environment process ``pid`` was started with, or None when it is not ours to read."""
+    try:
+        raw = (proc / pid / "environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (entry.partition("=") for entry in os.fsdecode(raw).split("\0") if "=" in entry)
+    return {name: value for name, _, value in pairs}
+
+
+def _settings_variables(environ: dict[str, str] | None) -> dict[str, str] | None:
+    """The variables of ``environ`` that :func:`~pipeline.config.load_settings` reads (a prefix in other
+    letters too, which it refuses)."""
+    if environ is None:
+        return None
+    return {name: value for name, value in environ.items() if name.upper().startswith(ENV_PREFIX)}
 
 
 def _in_folder_of(proc: Path, pid: str, path: str) -> str | None:
@@ -326,11 +360,14 @@ def main(argv: Sequence[str], environ: Mapping[str, str] | None = None, out: Tex
         )
         return EXIT_UNHEALTHY
     retrainer, config = args.retrainer, args.config
-    if args.auto:  # the service the container runs, with the settings file it was started with
-        service, started_with = container_main()
+    environ = os.environ if environ is None else environ
+    if args.auto:  # the service the container runs, with the settings file and variables it started with
+        service, started_with, variables = container_settings()
         retrainer, config = service == "retrainer", started_with or args.config
+        if variables is not None:
+            environ = {k: v for k, v in environ.items() if not k.upper().startswith(ENV_PREFIX)} | variables
     try:
-        settings = load_settings(config_file(config), os.environ if environ is None else environ)
+        settings = load_settings(config_file(config), environ)
     except ConfigError as exc:
         out.write("; ".join(str(exc).splitlines()) + "\n")
         return EXIT_UNHEALTHY
