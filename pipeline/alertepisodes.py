@@ -220,7 +220,7 @@ class Episode:
             "threshold": self.threshold,
             "model_version": self.model_version,
             "top_sensors": self.top_sensors,
-            "suspect_sensors": self.suspect_sensors,
+            "suspect_sensors": _strict(self.suspect_sensors),
             "outside_training_range": self.outside_training_range,
             "imputed": self.imputed,
             "label": self.label,
@@ -345,6 +345,22 @@ def _number(value: Any) -> float | None:
         return None
     number = float(value) if abs(value) < 2**1023 else math.inf  # float() of 10**400 overflows
     return number if math.isfinite(number) else None
+
+
+def _strict(value: Any) -> Any:
+    """``value`` (as an event gave it) with each NaN or infinity in it as None: strict JSON, which
+    ``alerts --json``'s readers (jq, any JSON parser but Python's) take.
+
+    >>> _strict([{"value": float("nan"), "typical_value": 2.5, "notes": [float("inf")]}])
+    [{'value': None, 'typical_value': 2.5, 'notes': [None]}]
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_strict(item) for item in value]
+    return value
 
 
 def _text(value: Any) -> str | None:

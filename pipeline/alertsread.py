@@ -4,6 +4,7 @@ episode, each with its valid labels in the label store's order."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -11,15 +12,68 @@ from typing import Any
 
 import orjson
 
+from dhag.infotext import shown_name
 from pipeline.alertepisodes import Episode, _as_they_came, _once, _written_at, event_time, other_schema_note
 from pipeline.alertsince import labels_from
 from pipeline.config import Settings
 from pipeline.consoletopics import TopicMissingError
 from pipeline.labelorder import Answer, given_rank, opened_on
 from pipeline.labels import LabelError, Source, parse_label
-from pipeline.recordjson import is_schema_1
+from pipeline.recordjson import decode, is_schema_1
 
-__all__ = ["episodes_from"]
+__all__ = ["alert_document", "episodes_from", "unreadable_note"]
+
+#: How many of the records left out as unreadable the note names, with where they lie and why.
+_NAMED = 3
+
+
+def alert_document(raw: bytes) -> Any:
+    """The JSON document of an alerts topic's record, as the daemon's records are decoded
+    (:func:`pipeline.recordjson.decode`): ``NaN`` and ``Infinity``, which another writer than the daemon
+    (Python's ``json``, a replay tool) writes for a number that is none, are read as such numbers, which
+    the consoles show as unknown, rather than the whole event refused as not JSON;
+    :class:`ValueError` for what is not JSON.
+
+    >>> alert_document(b'{"score": NaN, "threshold": Infinity}')
+    {'score': nan, 'threshold': inf}
+    """
+    return decode(raw)
+
+
+def unreadable_note(unreadable: list[tuple[Any, str]], count: int, topic: str) -> str:
+    """What ``alerts`` and ``label`` say on stderr of the ``count`` records of ``topic`` they left out as
+    no alert event they can read, naming the first of ``unreadable`` (each a record and why).
+
+    >>> from types import SimpleNamespace as R
+    >>> print(unreadable_note([(R(partition=0, offset=7), "not JSON")], 1, "anomaly-alerts"))
+    left out 1 record of anomaly-alerts that is no alert event this release can read (partition 0 offset \
+7: not JSON): no alert it may tell of is listed; the daemons write none such, so look at what else \
+writes to the topic
+    """
+    named = "; ".join(
+        f"partition {getattr(record, 'partition', '?')} offset {getattr(record, 'offset', '?')}: {why}"
+        for record, why in unreadable[:_NAMED]
+    )
+    more = f"; and {count - _NAMED} more" if count > _NAMED else ""
+    one = count == 1
+    return (
+        f"left out {count} record{'' if one else 's'} of {topic} that {'is' if one else 'are'} no alert "
+        f"event this release can read ({named}{more}): no alert {'it' if one else 'they'} may tell of is "
+        "listed; the daemons write none such, so look at what else writes to the topic"
+    )
+
+
+def _why_unreadable(exc: Exception, event: Any) -> str:
+    """Why an alerts topic's record is no alert event (``event``: its document, None when it is not
+    JSON), in a few words, with its alert id when it has one; escaped, as the table's cells are."""
+    if event is None:
+        return "not JSON" if isinstance(exc, json.JSONDecodeError) else shown_name(str(exc))[:120]
+    if not isinstance(event, dict):
+        return f"a JSON {type(event).__name__}, not an object"
+    alert = event.get("alert_id")
+    named = f"alert {shown_name(str(alert))}: " if isinstance(alert, str | int) else ""
+    why = f"no {exc.args[0]}" if isinstance(exc, KeyError) else str(exc)
+    return named + shown_name(why)[:120]
 
 
 def episodes_from(
@@ -46,9 +100,12 @@ def episodes_from(
     episodes: dict[str, Episode] = {}
     opened: set[str] = set()
     others: Counter[str] = Counter()  # events of another schema, by schema
+    unreadable: list[tuple[Any, str]] = []  # the first records that are no alert event, and why
+    left_out = 0
     for msg in alerts:
+        event = None
         try:
-            event = orjson.loads(msg.value)
+            event = alert_document(msg.value)
             if not is_schema_1(event):  # an incompatible change of the contract, which a later release reads
                 schema = orjson.dumps(event.get("schema")).decode()[:20]
                 others[schema] += 1
@@ -72,10 +129,16 @@ def episodes_from(
                 # (readings are not always dated in order: its last one may be dated earlier).
                 episodes[alert_id].resolved_at = max(latest, episodes[alert_id].opened_at)
                 episodes[alert_id].resolved_by = event.get("resolved_by")
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            continue  # not an alert event; the topic's producer is the daemon
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # No alert event (the daemon writes none such): counted and said, never passed over unsaid,
+            # as it may be an alert an operator must see.
+            left_out += 1
+            if len(unreadable) < _NAMED:
+                unreadable.append((msg, _why_unreadable(exc, event)))
     if others and say is not None:
         say(other_schema_note(others, settings.kafka.topics.alerts))
+    if left_out and say is not None:
+        say(unreadable_note(unreadable, left_out, settings.kafka.topics.alerts))
     if since is not None:
         episodes = {k: e for k, e in episodes.items() if k in opened and e.opened_at >= since}
     if only is not None and only not in episodes:

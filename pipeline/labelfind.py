@@ -21,11 +21,9 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
-
 from pipeline.alertepisodes import Episode, _written_at, event_time
 from pipeline.alertsince import labels_from
-from pipeline.alertsread import episodes_from
+from pipeline.alertsread import alert_document, episodes_from
 from pipeline.config import Settings
 from pipeline.consoletopics import TopicMissingError
 from pipeline.recordjson import is_schema_1
@@ -71,6 +69,7 @@ def opened_since(alert_id: str, records: Iterable[Any]) -> float | None:
     latest open event was written to Kafka and the time it opened (a reading may be dated a little
     ahead of Kafka's clock); None when no open event of it is there, or it carries no Kafka time.
 
+    >>> import orjson
     >>> from types import SimpleNamespace as R
     >>> event = {"schema": 1, "alert_id": "a1", "state": "open", "opened_at": 100.0}
     >>> opened_since("a1", [R(value=orjson.dumps(event), timestamp=99_000)])
@@ -81,11 +80,11 @@ def opened_since(alert_id: str, records: Iterable[Any]) -> float | None:
     since = None
     for record in records:
         try:
-            event = orjson.loads(record.value)
+            event = alert_document(record.value)
             if not is_schema_1(event) or event.get("alert_id") != alert_id or event.get("state") != "open":
                 continue
             opened, written = event_time(event["opened_at"], "opened_at"), _written_at(record)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             continue  # as the episodes are built: not an alert event
         if math.isinf(written):
             return None
