@@ -90,8 +90,9 @@ _SHORTENED = {
 
 def run_console(settings: Settings, args: argparse.Namespace) -> int:
     """``alerts`` or ``label`` (``args.command``) as ``dhag-pipeline`` runs them, on stdout and stderr: a
-    reader of its output gone (``alerts | head`` once head has its lines) ends it quietly with 141, and
-    Ctrl-C with one line (each says what it had done when it came) and 130, never a traceback."""
+    reader of its output gone (``alerts | head`` once head has its lines) ends it quietly with 141 (but
+    ``label`` once its label is written: it says so on stderr, exit 0), and Ctrl-C with one line (each
+    says what it had done when it came) and 130, never a traceback."""
     if (closed := closed_streams(args.command)) is not None:
         sys.stderr.write(f"{closed}\n")
         return EXIT_UNWRITTEN
@@ -323,24 +324,45 @@ def run_label(
             return EXIT_REFUSED
         err.write(f"cannot reach Kafka at {bootstrap}: {exc}; {_fate(sending, episode)}\n")
         return EXIT_BROKER
+    said = []
     if previous is not None and previous["label"] != verdict:
-        out.write(
+        said.append(
             f"note: alert {args.alert_id} was labelled {previous['label']} by {previous['operator']}"
             f"{_given(previous)}; this {verdict} label replaces it (the newest label counts; the earlier "
             "ones stay in the history)\n"
         )
     elif previous is not None and previous["operator"] == operator:
-        out.write(
+        said.append(
             f"note: alert {args.alert_id} was already labelled {verdict} by {operator}; this label "
             "repeats it and counts once\n"
         )
     elif previous is not None:
-        out.write(f"note: alert {args.alert_id} was already labelled {verdict} by {previous['operator']}\n")
+        said.append(f"note: alert {args.alert_id} was already labelled {verdict} by {previous['operator']}\n")
     # Its asset id as the alerts table shows it: it comes from the alerts topic.
     asset = None if episode is None else shown_name(episode.asset_id)
     seen = "not checked" if episode is None else f"{asset}, opened {when(episode.opened_at)}"
-    out.write(f"labelled alert {args.alert_id} ({seen}) as {verdict} by {operator}\n")
+    said.append(f"labelled alert {args.alert_id} ({seen}) as {verdict} by {operator}\n")
+    _confirm(said, out, err)
     return 0
+
+
+def _confirm(said: list[str], out: TextIO, err: TextIO) -> None:
+    """Write what ``label`` says of the label it wrote; an output that refuses it (its reader gone:
+    ``label ... | head -0``; a full disk) has it said on stderr instead, after a line saying why: the
+    label is written all the same, which its exit status (0) says too, so that a script does not take
+    it for a label to give again."""
+    try:
+        out.writelines(said)
+        out.flush()
+    except OSError as exc:
+        silenced(out)  # what its buffer holds is not refused again as Python exits
+        why = "its reader is gone" if isinstance(exc, BrokenPipeError) else exc.strerror or str(exc)
+        try:
+            err.write(f"label: standard output refused its lines ({why}); the label was written:\n")
+            err.writelines(said)
+            err.flush()
+        except OSError:  # stderr gone too (`2>&1 | head -0`): nothing can be said, and the label stands
+            silenced(err)
 
 
 def _given(label: dict[str, Any]) -> str:
