@@ -1,14 +1,14 @@
 """The streaming service: Kafka in, scores, alerts, DLQ, metrics. It imports :mod:`dhag`, never the other way.
 
-Modules, one job each: ``config`` (settings; ``configdump``: as ``check-config`` prints them;
-``hostchecks``: what it finds of them on this host; ``configlines``: where the file wrote them),
-``records`` (the record contract), ``alerts`` (hysteresis; ``trackers``: per partition), ``metrics``
-(Prometheus), ``drift`` (ADWIN on scores), ``registry`` (model folder), ``modelcmd`` (the ``models``
-command), ``hotswap`` (model swaps between batches), ``broker`` (embedded Tansu), ``topics`` (topic
-provisioning), ``processing`` (one batch), ``daemon`` (the Kafka loop), ``cli`` (the command);
-``simulator`` (the simulated plant), ``features`` (derived plant features), ``plantmodel`` (training for
-the plant), ``historyfile`` (the history it trains on; ``historyplaces``: where its rows are), ``scoreboard``
-(alerts against ground truth), ``demo`` (``make run``), ``plantbench``."""
+Modules, one job each: ``config`` (settings; ``configdump``: as ``check-config`` prints them; ``hostchecks``:
+what it finds of them on this host; ``configlines``: where the file wrote them), ``records`` (the record
+contract), ``alerts`` (hysteresis; ``trackers``: per partition), ``metrics`` (Prometheus), ``drift`` (ADWIN on
+scores), ``registry`` (model folder), ``modelcmd`` (the ``models`` command), ``hotswap`` (model swaps between
+batches), ``broker`` (embedded Tansu), ``topics`` (topic provisioning), ``processing`` (one batch), ``daemon``
+(the Kafka loop), ``cli`` (the command; ``entry``: the script's first import); ``simulator`` (the simulated
+plant), ``features`` (derived plant features), ``plantmodel`` (training for the plant), ``historyfile`` (the
+history it trains on; ``historyplaces``: where its rows are), ``scoreboard`` (alerts against ground truth),
+``demo`` (``make run``), ``plantbench``."""
 
 from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError, PipelineError
 

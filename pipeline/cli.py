@@ -27,10 +27,11 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 # Nothing heavier here: a stop is taken as one during start-up only once main() runs.
+from pipeline.entry import service_stopped_before
 from pipeline.errors import EXIT_BROKER, BrokerUnavailableError, ConfigError
 from pipeline.runservice import EXIT_CONFIG, EXIT_MODEL, run_service
 from pipeline.signals import EXIT_FORCED
-from pipeline.startup import STOPPED_BEFORE, StartupInterrupted, StartupSignals
+from pipeline.startup import StartupInterrupted, StartupSignals
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -133,26 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             signals.disarm()
     except StartupInterrupted as exc:
-        before = _service_stopped_before(argv)
+        before = service_stopped_before(argv)
         log.warning("%s during start-up: stopped before %s", exc, before or "doing anything")
         return 0 if before else 128 + signal.Signals[str(exc)]
-
-
-def _service_stopped_before(argv: Sequence[str]) -> str | None:
-    """What the service ``argv`` runs has not done yet at a stop during start-up; None for a command
-    that is no service (``simulate --history`` writes a file). Told from ``argv`` alone: the stop may
-    come before it is parsed.
-
-    >>> _service_stopped_before(["simulate", "--hist=h.csv"]), _service_stopped_before(["run"])
-    (None, 'consuming anything')
-    """
-    if argv[:1] == ["simulate"] and any(_abbreviates(arg.split("=", 1)[0], "--history") for arg in argv):
-        return None
-    return STOPPED_BEFORE.get(argv[0]) if argv else None
-
-
-def _abbreviates(arg: str, option: str) -> bool:
-    return len(arg) > 3 and option.startswith(arg)  # "--h" alone is --help or --hours as well
 
 
 def _main(argv: list[str], signals: StartupSignals) -> int:
