@@ -25,12 +25,15 @@ def train_command(root: str, settings: Settings, args: argparse.Namespace, out: 
     from pipeline import historyfile, registry
     from pipeline.plantmodel import history_reference, train_plant_model
     from pipeline.registrypointer import pointer_to_replace
+    from pipeline.registrysequence import check_count
 
     if args.version is not None:  # refused before the training, not after it
         registry.check_new_version(root, args.version)
     if not args.no_promote and Path(root).is_dir():  # what the switch would refuse, likewise
         pointer_to_replace(Path(root), args.version or "the version trained", warn=False)
         registry.history(root)  # damaged: the switch could not add the current version to it
+    if Path(root).is_dir():  # a folder where the publication count is written: the publication's refusal
+        check_count(Path(root))
     if not 0 <= args.seed <= _MAX_SEED:  # the library's refusal names its random_state, not --seed
         raise ModelUnavailableError(f"--seed must be an integer from 0 to {_MAX_SEED}, got {args.seed}")
     if args.time_budget is not None and not 0 < args.time_budget < float("inf"):

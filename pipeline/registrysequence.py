@@ -12,24 +12,29 @@ release, a restore that left it out), and from the manifests of the artifacts pu
 there are some (published by an earlier release during an upgrade, copied in, even by a copy that kept
 an older modification time, ``cp -p``: their change time, which no copy sets, says when they came): so
 a number is not given twice while the versions that had it are there, nor, the file kept, once they
-are pruned.
+are pruned. An empty folder in its place (a bind mount of a file that was not there makes one) is
+removed and the count written there; one with files in it is refused, named, before a publication.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
 import dhag
 from dhag import ArtifactError
 from dhag.atomicwrite import write_atomic
+from pipeline.errors import ModelUnavailableError
 from pipeline.registrypointer import SUFFIX, VERSION
 
 __all__ = [
     "SEQUENCE",
+    "check_count",
     "highest_sequence",
     "next_sequence",
     "record_sequence",
@@ -71,7 +76,8 @@ def record_sequence(root: Path, number: int) -> None:
 
 def recorded_sequence(path: Path) -> tuple[int, float] | None:
     """The last number given as ``path`` records it, and when it was written (its modification time);
-    None when it is missing, or cannot be read (said: it is recounted)."""
+    None when it is missing, or cannot be read (said: it is recounted), or is an empty folder (removed,
+    said: the count is written in its place)."""
     try:
         text = path.read_text(encoding="utf-8")
         written = path.stat().st_mtime
@@ -79,6 +85,14 @@ def recorded_sequence(path: Path) -> tuple[int, float] | None:
         if number < 0:
             raise ValueError(f"a negative number, {number}")
     except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        _remove_folder(path)
+        log.warning(
+            "the registry's publication count %s was an empty folder, not a file: removed, counted again "
+            "from the versions' manifests, and written as a file",
+            path,
+        )
         return None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         log.warning(
@@ -89,6 +103,33 @@ def recorded_sequence(path: Path) -> tuple[int, float] | None:
         )
         return None
     return number, written
+
+
+def check_count(root: Path) -> None:
+    """Refuse (:class:`~pipeline.errors.ModelUnavailableError`) a folder with files in it where ``root``'s
+    count is written, as a publication would: before the work whose version it would publish."""
+    path = root / SEQUENCE
+    with suppress(OSError):
+        if path.is_dir() and any(path.iterdir()):
+            raise ModelUnavailableError(_folder_refusal(path, os.strerror(errno.ENOTEMPTY)))
+
+
+def _remove_folder(path: Path) -> None:
+    """Remove the empty folder at ``path`` (a bind mount of a file that was not there makes one), where the
+    count is written as a file; one with files in it, or a mount point, is refused
+    (:class:`~pipeline.errors.ModelUnavailableError`) before anything is published, left for a person."""
+    try:
+        path.rmdir()
+    except OSError as exc:
+        raise ModelUnavailableError(_folder_refusal(path, exc.strerror or str(exc))) from None
+
+
+def _folder_refusal(path: Path, why: str) -> str:
+    return (
+        f"the registry's publication count {str(path)!r} is a folder, not a file, and cannot be removed "
+        f"({why}): look at what it holds and remove it (the count is recovered from the versions' "
+        "manifests); nothing was published"
+    )
 
 
 def highest_sequence(artifacts: Iterable[Path]) -> int:
