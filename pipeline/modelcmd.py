@@ -225,7 +225,7 @@ def run_models(
         if args.action == "promote":
             previous = registry.promote(root, args.version, device=device, other_sensors=args.other_sensors)
             if previous == args.version:
-                out.write(f"{args.version} is already current\n")
+                out.write(f"{args.version} is already current: nothing changed\n")
             else:
                 out.write(f"{args.version} is current (was {previous or 'none'})\n")
                 if args.other_sensors:  # without it, promote refused a version on other sensors

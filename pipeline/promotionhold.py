@@ -19,6 +19,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import os
 import time
 from contextlib import suppress
 from dataclasses import dataclass
@@ -149,6 +150,8 @@ def place(registry: str | Path, *, reason: str = "", operator: str | None = None
     """Place a hold in ``registry`` (under its lock); returns it and whether it is new. A readable hold in
     place is left as it is (returned, ``False``); one that cannot be read is replaced."""
     root = Path(registry)
+    if (present := read(root)) is not None and present.error is None:
+        return present, False  # nothing to change: no lock taken (a read-only registry too)
     with locked(root):
         if (present := read(root)) is not None and present.error is None:
             return present, False
@@ -176,6 +179,8 @@ def release(registry: str | Path) -> Hold | None:
     """Remove the hold of ``registry`` (under its lock); returns the hold removed, or None when none was
     in place."""
     root = Path(registry)
+    if not os.path.lexists(root / HOLD):
+        return None  # nothing to change: no lock taken (a read-only registry too)
     with locked(root):
         if (present := read(root)) is None:
             return None

@@ -299,9 +299,13 @@ def promote(
     unless ``other_sensors`` (:mod:`pipeline.sensorswitch`); with ``only_over`` (a candidate trained
     from that version, on its sensors) ``only_over`` alone decides. With ``unless_held`` (the
     retrainer's), a promotion hold refuses it, checked under the lock (:mod:`pipeline.promotionhold`).
-    ``by``: who promotes (``retrainer`` or ``operator``), recorded (:mod:`pipeline.promotedby`)."""
+    ``by``: who promotes (``retrainer`` or ``operator``), recorded (:mod:`pipeline.promotedby`). An
+    operator's promotion of the version already current (loaded all the same) changes nothing, and
+    writes nothing: not even who made it current."""
     root = Path(registry)
     model = load_version(root, version, device=device)
+    if only_over is None and _present(root) == version:
+        return version  # nothing to change: no lock taken, nothing written (a read-only registry too)
     if not other_sensors and only_over is None:
         present, load = _present(root), functools.partial(load_version, root, device=device)
         if (found := sensorswitch.other_sensors(present, model, load)) is not None:

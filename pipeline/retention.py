@@ -148,7 +148,8 @@ def prune(
     """Remove the readable versions beyond the ``keep`` newest that are neither current nor in the
     history (with ``dry_run``, say which would go; nothing does). Holds the registry's lock, so no
     version is published, promoted or rolled back meanwhile; a dry run on a registry whose lock file it
-    may not write (a read-only mount) reads it without.
+    may not write (a read-only mount) reads it without, as does a prune that finds nothing to remove
+    there (one that would remove something raises the lock's ``OSError``).
 
     >>> import tempfile
     >>> prune(tempfile.mkdtemp(), keep=5).removed
@@ -160,13 +161,16 @@ def prune(
     if not root.is_dir():
         return Pruned([], [], _count([]))
     with ExitStack() as stack:
+        unlocked = None
         try:
             stack.enter_context(locked(root))
         except OSError as exc:
             # A dry run only reads: on a registry mounted read-only (a daemon's pod) it lists without
-            # the lock, which a publication meanwhile could leave one version behind.
-            if not (dry_run and exc.errno in _CANNOT_WRITE):
+            # the lock, which a publication meanwhile could leave one version behind. So does a prune
+            # that finds nothing to remove there; one that would remove something is refused.
+            if exc.errno not in _CANNOT_WRITE:
                 raise
+            unlocked = exc
         past, present = history(root), read_pointer(root)
         protected = set(past) | {present} | set(also_keep)
         infos = list_models(root)  # oldest first, the unreadable last
@@ -187,6 +191,10 @@ def prune(
         left = _count([info for info in infos if info.version not in gone or dry_run])
         if dry_run:
             return Pruned([info.version for info in doomed], kept, left)
+        if unlocked is not None:
+            if doomed or _leftovers(root):
+                raise unlocked
+            return Pruned([], kept, left)
         for info in doomed:
             # The artifact first: a version is never visible without its sample (publish writes the
             # sample first), and a removal cut short leaves at most a stray sample.

@@ -348,7 +348,7 @@ def test_promoting_the_current_version_says_it_already_was_and_keeps_the_history
     base = ["models", "--registry", str(tmp_path)]
     capsys.readouterr()
     assert main([*base, "promote", "v2"]) == 0
-    assert capsys.readouterr().out == "v2 is already current\n"
+    assert capsys.readouterr().out == "v2 is already current: nothing changed\n"
     assert registry.history(tmp_path) == ["v1"]
     assert main([*base, "promote", "v1"]) == 0
     assert capsys.readouterr().out == "v1 is current (was v2)\n"
