@@ -18,10 +18,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import orjson
-
 from pipeline.alertevents import sensor_numbers
-from pipeline.recordjson import is_schema_1
+from pipeline.recordjson import decode, is_schema_1
 
 __all__ = ["AlertEventError", "alert_event_of"]
 
@@ -44,6 +42,9 @@ def _text(event: dict[str, Any], name: str, *, optional: bool = False) -> str | 
 
 
 def _number(event: dict[str, Any], name: str, *, optional: bool = False) -> float | None:
+    """The number field ``name`` of ``event``; an optional one that is NaN or infinite is unknown (None),
+    as the consoles show it, and the alert is kept: a required one (a time) refuses the event, which
+    the consoles leave out too."""
     value = event.get(name)
     if value is None and optional:
         return None
@@ -51,6 +52,8 @@ def _number(event: dict[str, Any], name: str, *, optional: bool = False) -> floa
         raise AlertEventError(f"{name} must be a number, got {type(value).__name__}")
     number = float(value) if abs(value) < 2**1023 else math.inf
     if not math.isfinite(number):
+        if optional:
+            return None
         raise AlertEventError(f"{name} must be finite, got {value!r:.40}")
     return number
 
@@ -73,9 +76,9 @@ def alert_event_of(raw: bytes | None) -> dict[str, Any]:
     ...
     pipeline.retrain.alertfeed.AlertEventError: values must be an object of sensor values, got list
     """
-    try:
-        event = orjson.loads(raw or b"")
-    except orjson.JSONDecodeError as exc:
+    try:  # NaN and Infinity (Python's json writes them) read as numbers, as the consoles read them
+        event = decode(raw or b"")
+    except ValueError as exc:
         raise AlertEventError(f"not JSON: {str(exc)[:120]}") from None
     if not isinstance(event, dict):
         raise AlertEventError(f"an alert event is a JSON object, got {type(event).__name__}")
