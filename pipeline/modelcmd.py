@@ -4,7 +4,8 @@ switch, trim and first fill the model registry, and hold the retrainer's promoti
 Exit codes: 0 done; 2 refused (no registry folder, but for ``train``, which creates it; an unknown
 version, an artifact that fails to load, nothing to roll back to, a history that cannot train the plant
 model or whose training collapsed where a version is current, a write the volume refuses: full, over its
-quota or read-only, the file named), with the reason on stderr and the registry unchanged.
+quota or read-only, the file named), with the reason on stderr and the registry unchanged; 1 ``list`` or
+``show`` whose output the system refuses (a full disk), 141 its reader gone (:mod:`pipeline.modelout`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TextIO
 
 from pipeline.config import Settings
 from pipeline.errors import LockFileError, ModelUnavailableError
+from pipeline.modelout import Said, output_refused
 from pipeline.textwidth import escaped, table_lines
 
 __all__ = ["EXIT_REFUSED", "add_arguments", "run_models"]
@@ -198,9 +200,13 @@ def run_models(
     settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """Run one ``models`` action, writing to ``out`` / ``err`` (default: stdout / stderr); returns the exit
-    code."""
-    out = sys.stdout if out is None else out
+    code. An ``out`` that refuses a write is no fault of the registry (:mod:`pipeline.modelout`)."""
+    said = Said(sys.stdout if out is None else out)
     err = sys.stderr if err is None else err
+    return output_refused(said, args.action, _run(settings, args, said, err), err)
+
+
+def _run(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from dhag.exceptions import DHAGError  # dhag imports torch: only for this command
     from pipeline import registry
     from pipeline.holdcmd import hold_or_release, say_no_hold
