@@ -79,6 +79,7 @@ ALERTS = (
         for group in ("pump", "fan", "valve")
     ]
     + [{"alertname": "DhagReadingsMisdated", "severity": "warning"}]
+    + [{"alertname": "DhagAssetsAnomalousUnlisted", "severity": "critical"}]
     + [{"alertname": "DhagDaemonDown", "severity": s} for s in ("critical", "warning", "info")]
 )
 

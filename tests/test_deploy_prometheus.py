@@ -211,6 +211,8 @@ def test_alertmanager_config_is_valid() -> None:
         (["alertname=DhagAssetClockSkewed", "asset_group=pump", "severity=warning"], "plant-operations"),
         # A device's clock, named by the daemons' log only: the machines' owners, as a skewed clock.
         (["alertname=DhagReadingsMisdated", "severity=warning"], "plant-operations"),
+        # Abnormal machines without per-asset series: the plant's operators, not the platform's pager.
+        (["alertname=DhagAssetsAnomalousUnlisted", "severity=critical"], "plant-operations"),
         (["alertname=DhagReadingsUnreferenced", "severity=warning"], "ops-chat"),
         (["alertname=DhagDaemonDown", "severity=critical"], "platform-pager"),
         (["alertname=DhagDlqRatioHigh", "severity=warning"], "ops-chat"),
