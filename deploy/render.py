@@ -5,7 +5,7 @@
   Prometheus alerts (same expression, ``for``, labels and annotations, less the parts of annotations
   that read other series with ``query``, which Grafana's templates do not have).
 - ``grafana/dashboards/*.json``: the plant-overview and pipeline-health dashboards, built in
-  ``dashboards.py``, ``dashboard_health.py`` and ``dashboard_retrain.py``.
+  ``dashboards.py``, ``dashboard_plant.py``, ``dashboard_health.py`` and ``dashboard_retrain.py``.
 
 Usage: ``python deploy/render.py`` rewrites them; ``python deploy/render.py --check`` exits 1 when a
 committed file differs from what this script renders (the deploy tests run that check).
@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 from dashboard_health import pipeline_health
-from dashboards import DATASOURCE, DATASOURCE_UID, plant_overview
+from dashboard_plant import plant_overview
+from dashboards import DATASOURCE, DATASOURCE_UID
 
 DEPLOY = Path(__file__).resolve().parent
 RULES = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))

@@ -147,6 +147,7 @@ def _mentioning_files() -> list[Path]:
         *(DEPLOY / "grafana").rglob("*.yaml"),
         *(DEPLOY / "alertmanager").rglob("*.yml"),
         DEPLOY / "dashboards.py",
+        DEPLOY / "dashboard_plant.py",
         DEPLOY / "dashboard_health.py",
         DEPLOY / "dashboard_retrain.py",
         DEPLOY / "render.py",
