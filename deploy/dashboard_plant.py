@@ -18,6 +18,8 @@ from dashboards import (
     template_variable,
 )
 
+# The plant overview's table of the assets scored in the last day that are not scored now.
+SILENT_ASSETS = "Assets no longer scored (silent, or their daemon down)"
 # The fewest anomalous assets at once that make DhagManyAssetsAnomalous fire for a plant:
 # max(5, min(a fifth, 20), a tenth) of its assets scored, rounded up.
 _SCORED = "job:dhag_asset_anomalous:count"
@@ -55,8 +57,8 @@ _PLANT_ANNOTATIONS = [
 
 def plant_overview() -> str:
     """Assets by state, alert timeline, anomaly score per asset, top assets, the suspect sensor of each
-    open alert, alerts per hour, which assets run beyond their training history, and how far each
-    asset's clock lies from Kafka's."""
+    open alert, the assets no longer scored, alerts per hour, which assets run beyond their training
+    history, and how far each asset's clock lies from Kafka's."""
     sel = '{asset_group=~"$asset_group"}'
     off = f"dhag:asset_clock_offset_seconds{sel}"
     # Each asset once, whichever daemons export it: while its partition moves, two do for a scrape or two
@@ -166,7 +168,7 @@ def plant_overview() -> str:
         make_panel(
             "table",
             OPEN_ALERTS_SUSPECT,
-            (0, 32, 24, 6),
+            (0, 32, 14, 6),
             [
                 query_target(
                     "A", f"max by (namespace, asset, sensor) (dhag:asset_suspect_sensor{sel})", instant=True
@@ -174,6 +176,24 @@ def plant_overview() -> str:
             ],
             # One row per open alert that names a suspect: the sensor to check first.
             transformations=plant_table(hidden=("Time", "Value")),
+        ),
+        # An asset that stops sending leaves every other panel with its series (a daemon drops them after
+        # alerts.quiet_s): named here, as DhagAssetSilent judges it, with its last score. A daemon that
+        # cannot be scraped lists its assets too: nothing scores them.
+        make_panel(
+            "table",
+            SILENT_ASSETS,
+            (14, 32, 10, 6),
+            [
+                query_target(
+                    "A",
+                    f"max by (namespace, asset, asset_group) (last_over_time(dhag:asset_score{sel}[1d]))"
+                    f" unless on (namespace, asset) dhag:asset_score{sel}",
+                    instant=True,
+                )
+            ],
+            unit="percentunit",
+            transformations=plant_table(hidden=("Time",)),
         ),
         make_panel(
             "timeseries",
