@@ -14,6 +14,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from dhag.exceptions import InputError
+from dhag.modelout import check_replaces_a_model
 
 __all__ = [
     "check_model_out",
@@ -115,14 +116,16 @@ def through_link(path: Path, *, option: str = "--out", done: str) -> Path:
 
 
 def check_model_out(path: Path, *, done: str = "trained") -> None:
-    """Raise :class:`InputError` unless a model can be written at ``path``: not a folder, and the
-    nearest folder of it that exists is one that may be written in (a missing folder is created); the
-    error says nothing was ``done``.
+    """Raise :class:`InputError` unless a model can be written at ``path``: not a folder, nor a file
+    that holds no model (:func:`~dhag.modelout.check_replaces_a_model`), and the nearest folder of it
+    that exists is one that may be written in (a missing folder is created); the error says nothing was
+    ``done``.
 
     >>> import tempfile
     >>> check_model_out(Path(tempfile.mkdtemp()) / "new" / "m.dhag")
     """
     _check_made_file(path, option="--out", what="model", example="model.dhag", done=done)
+    check_replaces_a_model(path, done=done)
 
 
 def check_results_out(path: Path, *, option: str = "--json", done: str = "run") -> None:

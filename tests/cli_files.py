@@ -1,5 +1,5 @@
-"""Small files for the tests of the ``dhag`` command line: a CSV of two numeric columns and a model
-trained on it in one epoch, on the CPU."""
+"""Small files for the tests of the ``dhag`` command line: a CSV of two numeric columns, a model trained
+on it in one epoch, on the CPU, and a stand-in of a model for one to be replaced."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ def modes_csv(folder: Path, rows: int = 300) -> Path:
         "a,b,mode\n" + "".join(f"{i},{i % 7},{'run' if i % 2 else 'idle'}\n" for i in range(rows))
     )
     return path
+
+
+def stand_in_model(path: Path) -> bytes:
+    """Write at ``path`` the start of a DHAG model, its header's length and a header naming its format
+    (no weights): a file ``dhag train --out`` and ``dhag sign --out`` replace, as they replace a model
+    and no data file. Returns the bytes written."""
+    header = b'{"__metadata__":{"dhag_format":"1"}}'
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    return path.read_bytes()
 
 
 def one_epoch_model(data: Path, folder: Path) -> Path:

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cli_files import stand_in_model
 
 import dhag.atomicwrite as atomicwrite
 from dhag.atomicwrite import write_atomic
@@ -165,7 +166,7 @@ def test_dhag_train_on_a_volume_that_refuses_the_model_says_which_file(tmp_path:
     rows.write_text("\n".join(lines) + "\n")
     out = tmp_path / "models" / "m.dhag"
     out.parent.mkdir()
-    out.write_bytes(b"the model trained before")
+    before = stand_in_model(out)  # the model trained before
     done = _under_size_limit(
         f"""
         from dhag.cli import main
@@ -178,7 +179,7 @@ def test_dhag_train_on_a_volume_that_refuses_the_model_says_which_file(tmp_path:
     # Before: "dhag train: error: [Errno 27] File too large", with no word of which file.
     assert f"dhag train: error: [Errno {errno.EFBIG}] File too large: {str(out)!r}" in done.stderr
     assert "Traceback" not in done.stderr
-    assert out.read_bytes() == b"the model trained before" and _only(out.parent) == ["m.dhag"]
+    assert out.read_bytes() == before and _only(out.parent) == ["m.dhag"]
 
 
 def test_dhag_score_on_a_volume_that_refuses_the_scores_leaves_no_file_cut_short(

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_files import modes_csv
+from cli_files import modes_csv, stand_in_model
 from numpy._core._exceptions import _ArrayMemoryError  # what numpy raises: a MemoryError
 
 from dhag.cli import main
@@ -117,7 +117,7 @@ def test_running_out_of_memory_saving_the_model_says_so_and_writes_nothing(
     out = tmp_path / "models" / "m.dhag"
     if existing:
         out.parent.mkdir()
-        out.write_bytes(b"the model trained last week")
+        last_week = stand_in_model(out)
     monkeypatch.setattr(target, fail)
     argv = ["train", "--data", str(rows), "--out", str(out), "--categorical", "mode", "--device", "cpu"]
     assert main([*argv, "--max-epochs", "1", "--quiet"]) == 2
@@ -127,7 +127,7 @@ def test_running_out_of_memory_saving_the_model_says_so_and_writes_nothing(
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "more memory free" in err and "--members" in err
     if existing:
-        assert "a file there is kept" in err and out.read_bytes() == b"the model trained last week"
+        assert "a file there is kept" in err and out.read_bytes() == last_week
         assert sorted(p.name for p in out.parent.iterdir()) == ["m.dhag"]  # no temp file left
     else:
         assert "nothing was written to it." in err and not out.exists()

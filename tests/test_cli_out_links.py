@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from cli_files import numbers_csv
+from cli_files import numbers_csv, stand_in_model
 
 from dhag import read_manifest
 from dhag.cli import main
@@ -32,7 +32,7 @@ def test_train_out_a_link_writes_the_file_it_leads_to(rows: Path, tmp_path: Path
     versions.mkdir()
     current.mkdir()
     target = versions / "v1.dhag"
-    target.write_bytes(b"an older model")
+    stand_in_model(target)  # an older model
     link = current / "model.dhag"
     link.symlink_to(os.path.relpath(target, current))
     assert _train(rows, link) == 0

@@ -1,0 +1,98 @@
+"""What a model written at ``dhag train --out`` or ``dhag sign --out`` would replace: only a model (or an
+empty file). The write replaces whatever is there whole, so a data file named there by a slip (``--out
+rows.csv`` for ``--data rows.csv`` in another folder) would be lost without a word, and a pipe or a
+device (``/dev/null``, which root may replace) would become a regular file."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from dhag.exceptions import InputError
+
+__all__ = ["check_replaces_a_model"]
+
+# A safetensors file starts with its header's length (8 bytes, little-endian), then the header, a JSON
+# object; a DHAG artifact's holds the 'dhag_format' marker. Headers past this size are read no further
+# (a model's header is its manifest: kilobytes, or a few megabytes for thousands of features).
+_HEADER_READ = 64 << 20
+_MAX_BYTES = 1 << 30  # the most an artifact holds (dhag.artifact)
+_MARKER = b'"dhag_format"'
+
+# The first bytes of the data files dhag reads, and what each is.
+_DATA_FORMATS = {
+    b"PAR1": "a Parquet file",
+    b"PK\x03\x04": "a zip archive (an NPZ?)",
+    b"\x1f\x8b": "a gzip-compressed file",
+}
+
+# The kinds of file that are not regular, by the test of :mod:`stat` that finds each.
+_SPECIAL = {
+    stat.S_ISFIFO: "a pipe",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
+
+
+def check_replaces_a_model(path: Path, *, done: str = "trained") -> None:
+    """Raise :class:`InputError` when a file at ``path`` (through a link, the file it leads to) is one a
+    model should not replace: a regular file that holds data and no DHAG model (a CSV, a Parquet file,
+    another model format), or a pipe, a device or a socket. Nothing there, an empty file, a DHAG model
+    of any format version, and one cut short in its header (a copy that stopped, which nothing can
+    read) are replaced; so is a file this user cannot read, as what it holds is not known here. The
+    error says nothing was ``done``.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> check_replaces_a_model(folder / "m.dhag")
+    >>> _ = (folder / "rows.csv").write_text("flow,temp\\n1.5,20\\n")
+    >>> try:
+    ...     check_replaces_a_model(folder / "rows.csv")
+    ... except InputError as exc:
+    ...     print(str(exc).split(" (")[0].endswith("rows.csv' is a file that holds no DHAG model"))
+    True
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # nothing there (or not known here): the write says what it finds
+        return
+    if not stat.S_ISREG(mode):
+        kind = next((k for test, k in _SPECIAL.items() if test(mode)), None)
+        if kind is None:  # a folder: refused as one before this is asked
+            return
+        raise InputError(
+            f"--out {str(path)!r} is {kind}, not a file: a model is written as a file of its own, which "
+            f"would take its place; name a file; nothing was {done}."
+        )
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            size = int.from_bytes(head, "little") if len(head) == 8 else 0
+            header = fh.read(min(size, _HEADER_READ))
+    except OSError:
+        return
+    # A text file's first 8 bytes read as a length past any artifact's: no header follows them.
+    header_like = 0 < size <= _MAX_BYTES and header.startswith(b'{"')
+    if not head or (header_like and (_MARKER in header or len(header) < size)):
+        return
+    what = _what(head + header, header_like)
+    raise InputError(
+        f"--out {str(path)!r} is a file that holds no DHAG model ({what}): the model "
+        f"would replace it; name another file, or remove that one first; nothing was {done}."
+    )
+
+
+def _what(start: bytes, header_like: bool) -> str:
+    """What a file starting with ``start`` holds, as far as its first bytes say (``header_like``: a
+    safetensors header)."""
+    if header_like:
+        return "it is a safetensors file without the DHAG marker: another kind of model"
+    for magic, kind in _DATA_FORMATS.items():
+        if start.startswith(magic):
+            return f"it is {kind}"
+    text = start[:32].decode("utf-8", errors="replace").rstrip("\ufffd")
+    if text and all(c.isprintable() or c in "\n\r\t" for c in text):
+        return f"it starts with {text!r}"
+    return "it starts with bytes no DHAG model starts with"
