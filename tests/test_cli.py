@@ -172,7 +172,9 @@ def test_train_with_members_writes_an_ensemble_that_info_describes(files, tmp_pa
     expected = load_model(out).decision_function(pd.read_csv(files["test"]))
     np.testing.assert_allclose(scored["score"], expected, rtol=1e-6)
     assert main([*argv[:-1], "0"]) == 2
-    assert "--members must be an int >= 1. Got 0." in capsys.readouterr().err
+    assert "--members must be an int in [1, 20] (each member is a whole training). Got 0." in (
+        capsys.readouterr().err
+    )
 
 
 def test_train_with_snapshots_writes_a_snapshot_ensemble_that_info_describes(

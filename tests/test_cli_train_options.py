@@ -14,7 +14,12 @@ from dhag.cli import main
     ("option", "value", "said"),
     [
         ("--seed", "-1", "--seed must be an int in [0, 4294967295]. Got -1."),
-        ("--members", "0", "--members must be an int >= 1. Got 0."),
+        ("--members", "0", "--members must be an int in [1, 20] (each member is a whole training). Got 0."),
+        (
+            "--members",
+            "500",
+            "--members must be an int in [1, 20] (each member is a whole training). Got 500.",
+        ),
         ("--snapshots", "0", "--snapshots must be an int >= 1. Got 0."),
         ("--max-epochs", "0", "--max-epochs must be an int >= 1. Got 0."),
         ("--batch-size", "0", "--batch-size must be an int >= 1. Got 0."),
@@ -56,3 +61,19 @@ def test_target_far_beside_contamination_is_refused_as_an_option_that_would_do_n
     err = capsys.readouterr().err
     assert "--target-far" in err and "--contamination" in err and "one of them" in err
     assert not (tmp_path / "m.dhag").exists()
+
+
+class _DataReadError(Exception):
+    """Raised where the data is read: the options were taken."""
+
+
+def test_the_most_members_are_taken(tmp_path: Path, monkeypatch) -> None:
+    data = numbers_csv(tmp_path)
+
+    def read(*args: object, **kwargs: object) -> None:
+        raise _DataReadError
+
+    monkeypatch.setattr("dhag.commands.read_table", read)
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet", "--members", "20"]
+    with pytest.raises(_DataReadError):
+        main(argv)
