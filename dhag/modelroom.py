@@ -13,7 +13,7 @@ from dhag.exceptions import InputError
 from dhag.modules import DHAGNet
 from dhag.params import SIZE_PARAMS
 
-__all__ = ["check_room_for_model", "least_model_bytes"]
+__all__ = ["available_bytes", "check_room_for_model", "least_model_bytes"]
 
 
 def least_model_bytes(model: object, n_features: int) -> int:
@@ -37,12 +37,31 @@ def least_model_bytes(model: object, n_features: int) -> int:
 
 def check_room_for_model(path: Path, needed: int) -> None:
     """Raise :class:`InputError` when the volume the model at ``path`` would be written on (that of the
-    nearest folder of it that exists) has fewer than ``needed`` bytes available, as ``df`` counts them
-    (blocks a volume keeps back for root are not counted: some volumes keep back most of their free
-    blocks, and refuse root's writes there too).
+    nearest folder of it that exists) has fewer than ``needed`` bytes available
+    (:func:`available_bytes`).
 
     >>> import tempfile
     >>> check_room_for_model(Path(tempfile.mkdtemp()) / "new" / "m.dhag", 1)
+    """
+    room = available_bytes(path)
+    if room is not None and room[1] < needed:
+        folder, free = room
+        raise InputError(
+            f"--out {str(path)!r}: the volume of {str(folder)!r} has {free:,} bytes available, and the model "
+            f"takes at least {needed:,}: free room there, or name a file on another volume; nothing was "
+            "trained."
+        )
+
+
+def available_bytes(path: Path) -> tuple[Path, int] | None:
+    """The nearest folder of ``path`` that exists, and the bytes available on its volume as ``df`` counts
+    them (blocks a volume keeps back for root are not counted: some volumes keep back most of their free
+    blocks, and refuse root's writes there too); None where the system does not say.
+
+    >>> import tempfile
+    >>> folder, free = available_bytes(Path(tempfile.mkdtemp()) / "new" / "m.dhag")
+    >>> folder.is_dir() and free >= 0
+    True
     """
     folder = path.absolute().parent
     while not os.path.lexists(folder) and folder != folder.parent:
@@ -50,11 +69,5 @@ def check_room_for_model(path: Path, needed: int) -> None:
     try:
         volume = os.statvfs(folder)
     except OSError:  # not known here: the write says what it finds
-        return
-    free = volume.f_bavail * volume.f_frsize
-    if free < needed:
-        raise InputError(
-            f"--out {str(path)!r}: the volume of {str(folder)!r} has {free:,} bytes available, and the model "
-            f"takes at least {needed:,}: free room there, or name a file on another volume; nothing was "
-            "trained."
-        )
+        return None
+    return folder, volume.f_bavail * volume.f_frsize

@@ -12,11 +12,18 @@ from pathlib import Path
 import pandas as pd
 
 from dhag.atomicwrite import write_atomic_with
-from dhag.exceptions import DHAGError
+from dhag.exceptions import DHAGError, InputError
+from dhag.modelroom import available_bytes
 from dhag.outofmemory import said_when_out_of_memory, writing_message
 from dhag.stopsignals import silenced
 
-__all__ = ["check_standard_output", "print_out", "write_scores"]
+__all__ = [
+    "check_room_for_scores",
+    "check_standard_output",
+    "least_scores_bytes",
+    "print_out",
+    "write_scores",
+]
 
 
 def check_standard_output(
@@ -42,6 +49,47 @@ def print_out(text: str, *, what: str, done: str = "") -> None:
     except OSError as exc:
         silenced()
         raise DHAGError(f"cannot write {what} to standard output: {_reason(exc)}{done}.") from None
+
+
+def least_scores_bytes(ids: pd.DataFrame, *, rows: int, explain: bool) -> int:
+    """The bytes the CSV of the scores of ``rows`` rows takes at least, with the columns ``ids`` carried
+    before them (text as read; a number at least one character) and with ``explain`` a ``top_features``
+    column: the header, each id as it is, a score of 3 characters at least (``0.0``), the anomaly flag,
+    the commas and each line's end.
+
+    >>> ids = pd.DataFrame({"asset": ["pump-7", "fan-12"]})
+    >>> written = ids.assign(score=0.0, anomaly=0).to_csv(index=False)
+    >>> least_scores_bytes(ids, rows=2, explain=False), len(written)
+    (46, 46)
+    """
+    columns = [*map(str, ids.columns), "score", "anomaly", *(["top_features"] if explain else [])]
+    header = len(",".join(columns).encode()) + 1
+    cells = 0
+    for name in ids.columns:
+        column = ids[name]
+        numeric = pd.api.types.is_numeric_dtype(column)  # an NPZ's label array: read as numbers
+        lengths = column.notna().astype(int) if numeric else column.astype("string").str.len()
+        cells += int(lengths.fillna(0).sum())
+    return header + cells + rows * (len(columns) - 1 + 1 + len("0.0") + len("0"))
+
+
+def check_room_for_scores(path: Path, needed: int, *, rows: int) -> None:
+    """Raise :class:`InputError` when the volume the scores at ``path`` (a regular file, or none yet)
+    would be written on has fewer than ``needed`` bytes available (:func:`least_scores_bytes`): they
+    are written whole or not at all, and a volume that takes part of them fails the write after the
+    scoring. A pipe or a device is not asked.
+
+    >>> import tempfile
+    >>> check_room_for_scores(Path(tempfile.mkdtemp()) / "scores.csv", 46, rows=2)
+    """
+    room = available_bytes(path) if _regular(path) else None
+    if room is not None and room[1] < needed:
+        folder, free = room
+        raise InputError(
+            f"--out {str(path)!r}: the volume of {str(folder)!r} has {free:,} bytes available, and the "
+            f"scores of {rows:,} rows take at least {needed:,}: free room there, name a file on another "
+            "volume, or score the file in parts; nothing was scored."
+        )
 
 
 def write_scores(frame: pd.DataFrame, path: Path | None) -> None:

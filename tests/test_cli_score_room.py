@@ -1,0 +1,78 @@
+"""``dhag score --out`` on a volume with less room than the scores take at least: refused once the rows are
+read and before they are scored, where before only a probe of 4 KiB was written, and a large file's
+scores failed to be written after the whole scoring."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dhag.cli import main
+from dhag.scoreswrite import least_scores_bytes
+
+
+def _volume_with(free: int, real_statvfs):  # noqa: ANN001, ANN202
+    """``os.statvfs`` of a volume with ``free`` bytes available, in blocks of 4 KiB."""
+
+    def statvfs(path: str | os.PathLike) -> os.statvfs_result:
+        fields = list(real_statvfs(path))
+        fields[1], fields[3], fields[4] = 4096, free // 4096 + 2**30, free // 4096
+        return os.statvfs_result(fields)
+
+    return statvfs
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("score_room")
+    rows = folder / "rows.csv"
+    rows.write_text("asset,a,b\n" + "".join(f"pump-{i % 13},{i},{i % 7}\n" for i in range(5000)))
+    model = folder / "m.dhag"
+    argv = ["train", "--data", str(rows), "--out", str(model), "--id-columns", "asset", "--device", "cpu"]
+    assert main([*argv, "--max-epochs", "1", "--quiet"]) == 0
+    return {"rows": rows, "model": model}
+
+
+def _score(files: dict[str, Path], out: Path, *more: str) -> int:
+    return main(
+        ["score", "--model", str(files["model"]), "--data", str(files["rows"]), "--out", str(out), *more]
+    )
+
+
+def test_scores_larger_than_the_room_left_are_refused_before_scoring(
+    files: dict[str, Path], tmp_path: Path, monkeypatch, capsys
+) -> None:
+    out = tmp_path / "scores.csv"
+    out.write_text("yesterday's scores\n")
+    monkeypatch.setattr("dhag.estimator.DHAG.decision_function", lambda *a: pytest.fail("scored first"))
+    monkeypatch.setattr(os, "statvfs", _volume_with(40 * 1024, os.statvfs))
+    capsys.readouterr()
+    assert _score(files, out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dhag score: error: --out {str(out)!r}: the volume of {str(tmp_path)!r} has ")
+    assert "40,960 bytes available, and the scores of 5,000 rows take at least " in err
+    assert err.endswith("score the file in parts; nothing was scored.\n")
+    assert out.read_text() == "yesterday's scores\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
+
+
+@pytest.mark.parametrize("explain", ["0", "2"])
+def test_the_room_asked_for_is_no_more_than_the_scores_take(
+    files: dict[str, Path], tmp_path: Path, explain: str, monkeypatch
+) -> None:
+    out = tmp_path / "scores.csv"
+    frame = pd.read_csv(files["rows"], dtype={"asset": "string"})
+    needed = least_scores_bytes(frame[["asset"]], rows=len(frame), explain=explain != "0")
+    assert needed > 40 * 1024  # the refusal above is of scores that take more than it has
+    monkeypatch.setattr(os, "statvfs", _volume_with(needed + 4096, os.statvfs))
+    assert _score(files, out, "--explain", explain) == 0
+    assert needed <= out.stat().st_size < 3 * needed
+    assert list(pd.read_csv(out).columns[:3]) == ["asset", "score", "anomaly"]
+
+
+def test_scores_to_a_device_are_not_asked_for_room(files: dict[str, Path], monkeypatch) -> None:
+    monkeypatch.setattr(os, "statvfs", _volume_with(0, os.statvfs))
+    assert _score(files, Path(os.devnull)) == 0
