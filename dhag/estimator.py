@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -371,13 +371,16 @@ class DHAG(FittedScoring, Calibration, Settings):
         return save_model(self, path, metadata=metadata)
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu") -> DHAG:
-        """Load a model written by :meth:`save` (``~`` in ``path`` is the home folder); refuses truncated,
-        tampered or foreign files."""
+    def load(cls, path: str | Path, *, device: str = "cpu") -> Self:
+        """Load a model written by :meth:`save` (``~`` in ``path`` is the home folder) as an instance of
+        the class it is called on (:func:`~dhag.asclass.as_class`); refuses truncated, tampered or
+        foreign files."""
         from dhag.artifact import load_model
+        from dhag.asclass import as_class
 
         resolve_device(device, given_to="DHAG.load")  # named as this method's, not load_model's
-        return load_model(path, device=device)
+        model = load_model(path, device=device)
+        return model if cls is DHAG else as_class(model, cls)
 
 
 # fit's on_epoch(record, score): an epoch's training record, a scorer of rows by the network then.

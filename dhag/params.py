@@ -144,10 +144,13 @@ def resolve_seed(random_state: Any) -> int:
 
 
 def settings_as_trained(est: Any) -> dict[str, Any]:
-    """``est.get_params()`` as a fitted model's artifact records them: a generator given as
-    ``random_state`` (no JSON value) is written as the seed its fit drew, ``training_["seed"]``, which
-    trains the model again."""
-    settings = est.get_params()
+    """The settings of DHAG (those its ``__init__`` takes) as a fitted model's artifact records them, of
+    a subclass of it too (whose ``get_params`` may leave some out, and add its own, which no release of
+    DHAG reads): a generator given as ``random_state`` (no JSON value) is written as the seed its fit
+    drew, ``training_["seed"]``, which trains the model again."""
+    from dhag.estimator import DHAG
+
+    settings = {name: getattr(est, name) for name in inspect.signature(DHAG).parameters}
     if isinstance(settings["random_state"], _GENERATORS):
         settings["random_state"] = getattr(est, "training_", {}).get("seed")
     return settings

@@ -83,12 +83,14 @@ def save_without_setting() -> Callable[[DHAG, Path, str], Path]:
     """Saves a model as an artifact written before ``setting`` existed: its manifest lacks the key."""
 
     def save(model: DHAG, path: Path, setting: str) -> Path:
-        params = DHAG.get_params
+        import dhag.artifact
+
+        recorded = dhag.artifact.settings_as_trained
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(
-                DHAG,
-                "get_params",
-                lambda self, deep=True: {k: v for k, v in params(self).items() if k != setting},
+                dhag.artifact,
+                "settings_as_trained",
+                lambda est: {k: v for k, v in recorded(est).items() if k != setting},
             )
             return model.save(path)
 
