@@ -50,7 +50,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check_model_out(args.out)
     text_columns = [*categorical, *ids]
     with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="train", out=args.out)):
-        frame, labels = read_table(args.data, label_column=args.label_column, text_columns=text_columns)
+        frame, labels = read_table(
+            args.data, label_column=args.label_column, text_columns=text_columns, named=passthrough
+        )
     numbers = numbers_for_names(args.data, [str(c) for c in frame.columns])
     if numbers:
         logger.warning(headerless_warning(args.data, numbers))

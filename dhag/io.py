@@ -34,6 +34,7 @@ def read_table(
     label_column: str | None = None,
     text_columns: Sequence[str] = (),
     carried: Sequence[str] = (),
+    named: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Read a table and split off an optional label column (1 = known anomaly, 0 = normal).
 
@@ -45,7 +46,10 @@ def read_table(
     whose header leaves a column unnamed or names one twice, or whose rows are wider than its header,
     is refused (pandas would rename the columns or shift the values under other names). An NPZ's
     arrays named in ``carried`` (the label column a model was trained with, for ``dhag score``) that it
-    holds beside ``X`` become columns of the frame, as a CSV's would be, left as they are. A leading
+    holds beside ``X`` become columns of the frame, as a CSV's would be, left as they are. A Parquet
+    file's named index (pandas' ``to_parquet`` of a frame indexed by a time) is a column where the label,
+    a text column, a carried one or one ``named`` (by the command: a feature, an id) names it, and is
+    left out with a warning otherwise, as fit and scoring leave out a DataFrame's index. A leading
     ``~`` in ``path`` is the home folder.
 
     Example
@@ -86,7 +90,8 @@ def read_table(
         if suffix in (".csv", ".csv.gz"):
             frame = _read_csv(path, text_columns)
         elif suffix in (".parquet", ".pq"):
-            frame = read_parquet(path, text_columns)
+            named = [*named, *carried, *([label_column] if label_column is not None else [])]
+            frame = read_parquet(path, text_columns, named=named)
         elif suffix == ".npz":
             if not zipfile.is_zipfile(path):  # np.load would take it for pickled data
                 raise InputError(

@@ -1,9 +1,11 @@
-"""Reading a Parquet file for the command line: every column named once, decimals as numbers."""
+"""Reading a Parquet file for the command line: every column named once, decimals as numbers, a named
+index as a column where the command names it."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -11,18 +13,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dhag.exceptions import InputError
+from dhag.infotext import suggested_option
 
 __all__ = ["read_parquet", "repeated_names"]
 
+logger = logging.getLogger("dhag")
 
-def read_parquet(path: Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+
+def read_parquet(path: Path, text_columns: Sequence[str] = (), named: Collection[str] = ()) -> pd.DataFrame:
     """The table of the Parquet file ``path``.
 
     A file that names a column twice (pyarrow writes one; pandas would not) is refused naming it, as a
     CSV's header is, rather than with pyarrow's message, which lists the file's schema line by line.
     A decimal column (a database's NUMERIC, which pandas reads as Python ``Decimal`` objects) holds
     numbers, and is read as floats, unless it is among the ``text_columns`` (declared categorical, or
-    an id): those are kept as read.
+    an id): those are kept as read. A named index that pandas stored (``df.to_parquet`` of a frame
+    indexed by a time) is read as a column where it is one of the columns ``named`` by the command, and
+    left out with a warning otherwise (:func:`_index_as_columns`).
 
     Example
     -------
@@ -39,12 +46,52 @@ def read_parquet(path: Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
         raise InputError(
             f"Cannot read {str(path)!r}: it names {repeated} more than once; name each column once."
         )
-    frame = pd.read_parquet(path)
+    frame = _index_as_columns(pd.read_parquet(path), path, {*map(str, named), *map(str, text_columns)})
     text = {str(c) for c in text_columns}
     for field in schema:
         if pa.types.is_decimal(field.type) and field.name in frame.columns and field.name not in text:
             frame[field.name] = frame[field.name].astype("float64")
     return frame
+
+
+def _index_as_columns(frame: pd.DataFrame, path: Path, named: Collection[str]) -> pd.DataFrame:
+    """``frame`` with each level of its index that is among the columns a command ``named`` (an id, a
+    label, a feature) as a column, first, in the index's order, as the CSV of the frame pandas wrote
+    holds it. A level with another name is left out, as fit and scoring leave out a DataFrame's index,
+    with a warning naming it and how to keep it; an unnamed index (row numbers) is left out silently, as
+    before. A level named as a column is refused naming it: one of the two would be lost.
+
+    >>> indexed = pd.DataFrame({"flow": [1.5, 2.0]}, index=pd.Index([10, 20], name="reading"))
+    >>> _index_as_columns(indexed, Path("t.parquet"), named={"reading"}).to_dict("list")
+    {'reading': [10, 20], 'flow': [1.5, 2.0]}
+    """
+    levels = [str(name) for name in frame.index.names if name is not None]
+    if not levels:
+        return frame
+    if clash := [name for name in levels if name in {str(c) for c in frame.columns}]:
+        raise InputError(
+            f"Cannot read {str(path)!r}: its index (as pandas stored it) is named {clash[0]!r}, as a column "
+            "is; rename one of them (df.rename_axis('new_name').to_parquet(...)), or leave the index out "
+            "(df.to_parquet(..., index=False))."
+        )
+    if left_out := [name for name in levels if name not in named]:
+        keep = (
+            suggested_option("--id-columns", left_out[0])
+            if len(left_out) == 1
+            else "--id-columns naming them"
+        )
+        logger.warning(
+            "%r holds an index named %s (pandas' to_parquet of a frame indexed by it): left out, as fit "
+            "and scoring leave out a DataFrame's index; %s carries it beside the scores (to train on it, "
+            "store it as a column: df.reset_index().to_parquet(...))",
+            str(path),
+            " and ".join(map(repr, left_out)),
+            keep,
+        )
+    frame.index = frame.index.set_names([str(n) if n is not None else None for n in frame.index.names])
+    kept = [name for name in levels if name in named]
+    frame = frame.reset_index(level=kept) if kept else frame
+    return frame.reset_index(drop=True)  # a level left out (its name not named, or none) is no column
 
 
 def repeated_names(names: Sequence[str], limit: int = 5) -> str:

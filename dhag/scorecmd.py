@@ -69,7 +69,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     known = _known_columns(model, given=ids if args.id_columns is not None else None)
     with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="score", out=args.out)):
         frame, _ = read_table(
-            args.data, text_columns=[*model.preprocessor_.categorical, *ids, *known], carried=known
+            args.data,
+            text_columns=[*model.preprocessor_.categorical, *ids, *known],
+            carried=known,
+            named=model.feature_names_in_,
         )
     carried = ids + [name for name in known if name in frame.columns and name not in ids]
     clashing = [name for name in carried if name in _SCORE_COLUMNS]
