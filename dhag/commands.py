@@ -62,7 +62,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"Need at least 2 normal rows to train. Got {normals}: --label-column {args.label_column!r} "
             f"marks {len(labels) - normals} of the {len(labels)} rows as known anomalies (1)."
         )
-    check_room_for_model(args.out, least_model_bytes(model, frame.shape[1]))
+    check_room_for_model(args.out, least_model_bytes(model, frame.shape[1], rows=len(frame)))
     for name in label_like_columns(frame, declared=[*categorical, *passthrough]):
         logger.warning(label_like_warning(name))
 

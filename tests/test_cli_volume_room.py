@@ -54,3 +54,31 @@ def test_the_room_asked_for_is_no_more_than_the_model_takes(tmp_path: Path, monk
     assert main([*argv, "--max-epochs", "1", "--members", "2"]) == 0
     weights = load_model(out).net_.state_dict().values()
     assert needed == sum(t.numel() * t.element_size() for t in weights) <= out.stat().st_size
+
+
+def test_the_room_asked_for_counts_the_snapshots_the_model_keeps(tmp_path: Path, monkeypatch, capsys) -> None:
+    # Before, one network a member was asked for: 4 snapshots' model passed room for a quarter of it,
+    # and its write failed after the training.
+    rows = numbers_csv(tmp_path)
+    out = tmp_path / "m.dhag"
+    argv = [
+        "train",
+        "--data",
+        str(rows),
+        "--out",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+        "--max-epochs",
+        "8",
+    ]
+    needed = least_model_bytes(DHAG(snapshots=4, max_epochs=8), 2, rows=200)
+    assert needed == 4 * least_model_bytes(DHAG(), 2)
+    monkeypatch.setattr(os, "statvfs", _volume_with(needed - 4096, os.statvfs))
+    assert main([*argv, "--snapshots", "4"]) == 2
+    assert f"and the model takes at least {needed:,}" in capsys.readouterr().err and not out.exists()
+    monkeypatch.setattr(os, "statvfs", _volume_with(needed + 4096, os.statvfs))
+    assert main([*argv, "--snapshots", "4"]) == 0
+    weights = load_model(out).net_.state_dict().values()
+    assert needed == sum(t.numel() * t.element_size() for t in weights)
