@@ -1,7 +1,8 @@
 """What a model written at ``dhag train --out`` or ``dhag sign --out`` would replace: only a model (or an
 empty file). The write replaces whatever is there whole, so a data file named there by a slip (``--out
 rows.csv`` for ``--data rows.csv`` in another folder) would be lost without a word, and a pipe or a
-device (``/dev/null``, which root may replace) would become a regular file."""
+device (``/dev/null``, which root may replace) would become a regular file. And what ``dhag score
+--out`` would replace with CSV text: a model or a binary data file is refused as well."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from dhag.exceptions import InputError
 
-__all__ = ["check_replaces_a_model"]
+__all__ = ["binary_kind", "check_replaces_a_model"]
 
 # A safetensors file starts with its header's length (8 bytes, little-endian), then the header, a JSON
 # object; a DHAG artifact's holds the 'dhag_format' marker. Headers past this size are read no further
@@ -66,13 +67,10 @@ def check_replaces_a_model(path: Path, *, done: str = "trained") -> None:
             f"--out {str(path)!r} is {kind}, not a file: a model is written as a file of its own, which "
             f"would take its place; name a file; nothing was {done}."
         )
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            size = int.from_bytes(head, "little") if len(head) == 8 else 0
-            header = fh.read(min(size, _HEADER_READ))
-    except OSError:
+    start = _start(path)
+    if start is None:
         return
+    head, header, size = start
     # A text file's first 8 bytes read as a length past any artifact's: no header follows them.
     header_like = 0 < size <= _MAX_BYTES and header.startswith(b'{"')
     if not head or (header_like and (_MARKER in header or len(header) < size)):
@@ -82,6 +80,38 @@ def check_replaces_a_model(path: Path, *, done: str = "trained") -> None:
         f"--out {str(path)!r} is a file that holds no DHAG model ({what}): the model "
         f"would replace it; name another file, or remove that one first; nothing was {done}."
     )
+
+
+def binary_kind(path: Path) -> str | None:
+    """What the regular file at ``path`` holds where that is no text a CSV replaces: a DHAG model,
+    another safetensors file, or a Parquet, NPZ (zip) or gzip file; None for text (yesterday's scores),
+    an empty file, nothing there, or a file this user cannot read.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "scores.csv").write_text("score,anomaly\\n0.25,0\\n")
+    >>> _ = (folder / "rows.bin").write_bytes(b"PAR1...")
+    >>> binary_kind(folder / "scores.csv"), binary_kind(folder / "rows.bin")
+    (None, 'a Parquet file')
+    """
+    if not path.is_file() or (start := _start(path)) is None:
+        return None
+    head, header, size = start
+    if 0 < size <= _MAX_BYTES and header.startswith(b'{"'):
+        return "a DHAG model" if _MARKER in header else "a safetensors file (a model)"
+    return next((kind for magic, kind in _DATA_FORMATS.items() if head.startswith(magic)), None)
+
+
+def _start(path: Path) -> tuple[bytes, bytes, int] | None:
+    """The first 8 bytes of the file at ``path``, the safetensors header they announce (as much of it as
+    the file holds, up to :data:`_HEADER_READ`) and its announced size; None where it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            size = int.from_bytes(head, "little") if len(head) == 8 else 0
+            return head, fh.read(min(size, _HEADER_READ)), size
+    except OSError:
+        return None
 
 
 def _what(start: bytes, header_like: bool) -> str:

@@ -14,7 +14,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from dhag.exceptions import InputError
-from dhag.modelout import check_replaces_a_model
+from dhag.modelout import binary_kind, check_replaces_a_model
 
 __all__ = [
     "check_model_out",
@@ -178,7 +178,8 @@ def check_scores_out(path: Path) -> None:
     written as it is, so only it need take writes.
 
     A name whose suffix is another format that dhag reads (``.parquet``, ``.npz``, a gzip ``.gz``) is
-    refused too: the scores are CSV text, which a reader of that format would refuse.
+    refused too: the scores are CSV text, which a reader of that format would refuse; and so is a file
+    there that holds a model or such a format, whatever its name (:func:`~dhag.modelout.binary_kind`).
 
     >>> import tempfile
     >>> check_scores_out(Path(tempfile.mkdtemp()) / "scores.csv")
@@ -195,6 +196,13 @@ def check_scores_out(path: Path) -> None:
         raise InputError(
             f"--out {str(path)!r} names {kind}, but dhag score writes CSV text (uncompressed): name a "
             f".csv file, such as {str(csv_name)!r}; nothing was scored."
+        )
+    if kind := binary_kind(path):  # whatever its name: 'model.dhag', a Parquet file named 'rows.bin'
+        other = path.with_suffix(".csv")
+        name = "another file" if other == path else f"a .csv file, such as {str(other)!r}"
+        raise InputError(
+            f"--out {str(path)!r} is {kind}, which the scores (CSV text) would replace: name {name}; "
+            "nothing was scored."
         )
     folder = path.absolute().parent
     if not os.path.lexists(folder):

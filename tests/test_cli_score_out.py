@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from cli_files import numbers_csv, one_epoch_model
 
@@ -159,3 +160,41 @@ def test_out_ending_in_a_slash_is_refused_as_a_folder(
     example = "model.dhag" if command == "train" else "scores.csv"
     said = f"argument --out: {given!r} ends in '/', naming a folder: name the file to write, such as "
     assert said + repr(given + example) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "held", "said"),
+    [
+        (
+            "current.dhag",
+            "model",
+            "is a DHAG model, which the scores (CSV text) would replace: name a .csv file",
+        ),
+        (
+            "scores.csv",
+            "model",
+            "is a DHAG model, which the scores (CSV text) would replace: name another file",
+        ),
+        ("rows.bin", "parquet", "is a Parquet file, which the scores (CSV text) would replace"),
+    ],
+)
+def test_score_out_holding_a_model_or_binary_data_is_refused_and_kept(
+    name: str, held: str, said: str, model: Path, rows: Path, tmp_path: Path, no_scoring, capsys
+) -> None:
+    # Before, the scores replaced a model (--out current.dhag for --out current.csv) without a word.
+    out = tmp_path / name
+    if held == "model":
+        out.write_bytes(model.read_bytes())
+    else:
+        pd.DataFrame({"a": [1.0]}).to_parquet(out)
+    before = out.read_bytes()
+    assert _score(model, rows, out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dhag score: error: --out {str(out)!r} {said}") and "nothing was scored" in err
+    assert out.read_bytes() == before
+
+
+def test_score_out_replaces_the_scores_written_before(model: Path, rows: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores.csv"
+    out.write_text("score,anomaly\n0.25,0\n")
+    assert _score(model, rows, out) == 0 and len(out.read_text().splitlines()) == 201
