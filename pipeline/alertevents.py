@@ -185,13 +185,44 @@ def first_suspect(context: Any, inputs: Sequence[str]) -> str | None:
 
 def suspect_tag(entry: Mapping[str, Any]) -> str:
     """How consoles name a suspect sensor of an alert event: its name (as :func:`sensor_tag` writes it),
-    what it read and the value that made the reading most normal.
+    what it read and the value that made the reading most normal, both in plain digits and to as many
+    decimals as show their difference (:func:`shown_pair`).
 
     >>> suspect_tag({"sensor": "flow_m3h", "value": 0.0, "typical_value": 41.23, "score_if_typical": 0.1})
     'flow_m3h (reads 0, typical 41.2)'
+    >>> suspect_tag({"sensor": "speed_rpm", "value": 1668.0, "typical_value": 1672.4})
+    'speed_rpm (reads 1668, typical 1672.4)'
     """
-    reads, typical = _short(entry.get("value")), _short(entry.get("typical_value"))
+    reads, typical = shown_pair(entry.get("value"), entry.get("typical_value"))
     return f"{shown_name(entry.get('sensor'))} (reads {reads}, typical {typical})"
+
+
+def shown_pair(value: Any, other: Any) -> tuple[str, str]:
+    """Two readings of one sensor as text that tells them apart: plain digits (no exponent between
+    1e-4 and 1e15), 3 significant digits of the larger, or as many decimals as give their difference 2
+    significant digits; trailing zeros dropped. A stuck sensor's suspect value often lies within 1 % of
+    what the model finds typical, which 3 significant digits alone print the same.
+
+    >>> shown_pair(1.0027, 1.013), shown_pair(0.0, 41.23), shown_pair(1136.0, 1147.36)
+    (('1.003', '1.013'), ('0', '41.2'), ('1136', '1147'))
+    >>> shown_pair(4.4698, 4.291), shown_pair(2e-7, 3e-7), shown_pair(None, 1.5)
+    (('4.47', '4.29'), ('2e-07', '3e-07'), ('?', '1.5'))
+    """
+    numbers = [x if isinstance(x, int | float) and not isinstance(x, bool) else None for x in (value, other)]
+    finite = [float(x) for x in numbers if x is not None and math.isfinite(x)]
+    largest = max((abs(x) for x in finite), default=0.0)
+    if len(finite) < 2 or not (largest == 0 or 1e-4 <= largest < 1e15):
+        return _short(numbers[0]), _short(numbers[1])
+    decimals = max(0, 2 - math.floor(math.log10(largest))) if largest else 0
+    if (difference := abs(finite[0] - finite[1])) > 0:
+        decimals = max(decimals, 1 - math.floor(math.log10(difference)))
+    return _plain(finite[0], min(decimals, 15)), _plain(finite[1], min(decimals, 15))
+
+
+def _plain(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text == "-0" else text
 
 
 def _short(value: Any) -> str:

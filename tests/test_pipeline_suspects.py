@@ -261,6 +261,20 @@ def test_the_consoles_show_the_first_suspect(monkeypatch) -> None:
     assert "SUSPECT" in out.getvalue() and "flow_m3h (reads 0, typical 41.2)" in out.getvalue()
 
 
+def test_a_suspect_near_its_typical_value_is_shown_apart_from_it() -> None:
+    # A sensor stuck at a plausible value reads within a few percent of what the model finds typical:
+    # 3 significant digits printed 1668 and 1672 both as 1.67e+03, and 1.0027 and 1.013 bar as 1 and 1.01.
+    board = Scoreboard()
+    event = {"state": "open", "alert_id": "a1", "asset_id": "fan-05", "opened_at": 5.0, "score": 0.9}
+    stuck = {"sensor": "speed_rpm", "value": 1668.0, "typical_value": 1672.4, "score_if_typical": 0.4}
+    pressure = {"sensor": "suction_pressure_bar", "value": 1.0027, "typical_value": 1.013}
+    board.add_alert(event | {"top_sensors": [], "suspect_sensors": [stuck, pressure]})
+    assert board.alerts["a1"].suspects == [
+        "speed_rpm (reads 1668, typical 1672.4)",
+        "suction_pressure_bar (reads 1.003, typical 1.013)",
+    ]
+
+
 def test_the_demo_console_prints_each_open_alerts_first_suspect() -> None:
     from pipeline.democonsole import DemoConsole
     from pipeline.simulator.stream import StreamStats
