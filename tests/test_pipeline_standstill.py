@@ -113,3 +113,28 @@ def test_a_first_model_leaves_the_standstill_rows_of_its_history_out(history) ->
     spec = PlantFeatures.from_model(model)
     low = spec.ranges[asset][DERIVED_FEATURES.index("speed_pu")][0]
     assert low > 0.5  # its training range is the running machine's
+
+
+def test_a_new_assets_reference_leaves_its_standstill_readings_out(plant_model) -> None:
+    # An asset the model has no reference for, stopped for 3 of every 5 sampled readings: the median of
+    # all of them was 0 (every reading of it then divided by 0), and with 2 of 5 stopped it was low.
+    fleet = Fleet(4, seed=11, run=1)
+    new = fleet.asset_ids[3]
+    fmap = FeatureMap.of(plant_model)
+    assert new not in fmap.derived.references
+    sample, running = [], []
+    for i in range(100):
+        t, readings = fleet.step(10.0)
+        values = dict(fleet.records(readings))[new]
+        running.append(values)
+        sample.append((new, t, _stopped(values) if i % 5 < 3 else values))
+    extended = fmap.extended(sample)
+    ran = pd.DataFrame(running[3::5] + running[4::5], columns=list(INPUT_SENSORS)).assign(asset_id=new)
+    assert extended.derived.references[new] == PlantFeatures.fit(ran).references[new]
+    assert fmap.referenced(sample) == {*fmap.derived.references, new}
+    X, kept = extended.matrix([(a, v) for a, _, v in sample])
+    assert kept.tolist() == [i % 5 >= 3 for i in range(100)]  # its stops left out of the candidate's input
+    assert np.isfinite(X).all() and 0.8 < np.median(X[:, DERIVED_FEATURES.index("speed_pu")]) < 1.2
+    # Stopped in every reading sampled: no reference to take (it stays scaled by the fleet's).
+    stopped = [(a, t, _stopped(v)) for a, t, v in sample]
+    assert new not in fmap.extended(stopped).derived.references and new not in fmap.referenced(stopped)

@@ -3,13 +3,13 @@ or the raw sensors, and the per-asset references a candidate extends to new asse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
 
 from dhag import DHAG
-from pipeline.features import INPUT_SENSORS, PlantFeatures
+from pipeline.features import INPUT_SENSORS, STANDSTILL_PU, PlantFeatures
 from pipeline.retrain.samples import Reading
 
 __all__ = ["FeatureMap"]
@@ -65,10 +65,11 @@ class FeatureMap:
 
     def referenced(self, normal: Sequence[Reading]) -> set[str] | None:
         """The assets a plant model's :meth:`extended` map holds a reference for: those it knows, and
-        those of ``normal`` with every input sensor; None for a raw-sensor map (no references)."""
+        those of ``normal`` with a reading of every input sensor taken running (not at standstill);
+        None for a raw-sensor map (no references)."""
         if self.derived is None:
             return None
-        return set(self.derived.references) | {a for a, _, v in normal if all(s in v for s in INPUT_SENSORS)}
+        return set(self.derived.references) | set(_new_references(normal, self.derived.references))
 
     def extended(self, normal: Sequence[Reading]) -> FeatureMap:
         """The same map with per-asset references for assets of ``normal`` that a plant model has none
@@ -76,14 +77,25 @@ class FeatureMap:
         one part of the load cycle would bias); a raw-sensor map is returned unchanged."""
         if self.derived is None:
             return self
-        usable = [
-            (a, v)
-            for a, _, v in normal
-            if a not in self.derived.references and all(s in v for s in INPUT_SENSORS)
-        ]
-        if not usable:
+        if not (new := _new_references(normal, self.derived.references)):
             return self
-        frame = pd.DataFrame([v for _, v in usable], columns=list(INPUT_SENSORS))
-        frame["asset_id"] = [a for a, _ in usable]
-        references = self.derived.references | PlantFeatures.fit(frame).references
+        references = self.derived.references | new
         return FeatureMap(self.features, PlantFeatures(references, self.derived.input_means))
+
+
+def _new_references(normal: Sequence[Reading], known: Collection[str]) -> dict[str, list[float]]:
+    """The per-unit references of the assets of ``normal`` not in ``known``: the medians of their
+    readings with every input sensor, those at standstill left out (speed and power both under
+    :data:`~pipeline.features.STANDSTILL_PU` of what the asset reads running, its 90th percentile: the
+    median of readings half of them stopped is 0, by which every reading would be divided). An asset
+    with no reading of it running gets none."""
+    usable = [(a, v) for a, _, v in normal if a not in known and all(s in v for s in INPUT_SENSORS)]
+    if not usable:
+        return {}
+    frame = pd.DataFrame([v for _, v in usable], columns=list(INPUT_SENSORS))
+    frame["asset_id"] = [a for a, _ in usable]
+    running = np.zeros(len(frame), dtype=bool)
+    for sensor in ("speed_rpm", "motor_power_kw"):
+        level = STANDSTILL_PU * frame.groupby("asset_id")[sensor].transform("quantile", 0.9).to_numpy(float)
+        running |= (level > 0) & (frame[sensor].abs().to_numpy(float) >= level)
+    return PlantFeatures.fit(frame[running]).references if running.any() else {}
