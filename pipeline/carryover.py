@@ -95,22 +95,45 @@ class EpisodeFold:
     ``elsewhere``, the episodes left open on the other partitions are kept too, one per asset
     (:meth:`elsewhere`): those of assets whose readings may come here now (:mod:`pipeline.handover`).
     What it holds follows the assets it met, not the events: of the episodes resolved, the last
-    :data:`_RESOLVED_KEPT` of each asset, whose open events read again after them are not open.
+    :data:`_RESOLVED_KEPT` of each asset, whose open events read again after them are not open. With
+    ``max_assets``, of at most that many assets, those whose last resolution it met latest: a producer
+    making asset ids up leaves a week of the topic naming ever new ones. The others' resolutions are
+    forgotten (counted in :attr:`evicted`), never an episode left open.
+
+    >>> fold = EpisodeFold("in", max_assets=2)
+    >>> opened = {"alert_id": "a1", "asset_id": "p1", "state": "open", "opened_at": 5.0, "ts": 5.0,
+    ...           "score": 0.9, "source": "in/0/41"}
+    >>> fold.add(opened)  # p1 stays open while three others resolve
+    >>> for asset in ("p2", "p3", "p4"):
+    ...     other = opened | {"alert_id": asset, "asset_id": asset}
+    ...     fold.add(other)
+    ...     fold.add(other | {"state": "resolved", "last_source": "in/0/42"})
+    >>> [t.alert_id for t in fold.result()[0]], sorted(fold.replayed()[0]), fold.evicted
+    (['a1'], ['p3', 'p4'], 1)
     """
 
     def __init__(
-        self, input_topic: str, partitions: Iterable[int] | None = None, *, elsewhere: bool = False
+        self,
+        input_topic: str,
+        partitions: Iterable[int] | None = None,
+        *,
+        elsewhere: bool = False,
+        max_assets: int | None = None,
     ) -> None:
         self.input_topic = input_topic
         self.partitions = None if partitions is None else set(partitions)
         self._all = elsewhere or self.partitions is None
+        self.max_assets = max_assets
+        #: Assets whose resolutions were forgotten to hold those of ``max_assets``.
+        self.evicted = 0
         self._latest: dict[str, tuple[int, Transition]] = {}
         # Each asset's last few episodes resolved (the newest last): an open event read again after its
         # resolution is no open episode. A few per asset, not every one the read met: the read spans
-        # alerts.carry_over_s of the topic, and its episodes come and go by the week.
+        # alerts.carry_over_s of the topic, and its episodes come and go by the week. In the order of
+        # their last resolution met, the oldest first (evicted first past max_assets).
         self._resolved: dict[str, tuple[str, ...]] = {}
-        # (asset, partition) -> the offset and record time of the last record a resolved episode took
-        self._until: dict[tuple[str, int], tuple[int, float]] = {}
+        # asset -> partition -> the offset and record time of the last record a resolved episode took
+        self._until: dict[str, dict[int, tuple[int, float]]] = {}
 
     def add(self, event: Mapping[str, Any]) -> None:
         """Fold one event (in its partition's order)."""
@@ -128,15 +151,16 @@ class EpisodeFold:
             return
         if episode.kind == "resolved":
             last = parse_position(episode.last_source)
-            key, latest = (episode.asset_id, partition), max(episode.ts, episode.latest_ts or -math.inf)
-            held = self._until.get(key, (-1, -math.inf))
+            latest = max(episode.ts, episode.latest_ts or -math.inf)
             # The furthest record and the latest record time of all of them, each on its own: the
             # records met again may be of several episodes, whose times need not follow their offsets
             # (readings out of order, a clock stepped back), and after an input topic was recreated
             # its episodes are later in time though lower in offset than the old topic's.
             mine = last is not None and last[:2] == (self.input_topic, partition)
             if mine:
-                self._until[key] = (max(held[0], last[2]), max(held[1], latest))  # type: ignore[index]
+                until = self._until.setdefault(episode.asset_id, {})
+                held = until.get(partition, (-1, -math.inf))
+                until[partition] = (max(held[0], last[2]), max(held[1], latest))  # type: ignore[index]
             held = self._latest.get(episode.asset_id)
             if held is not None and held[1].alert_id == episode.alert_id:
                 del self._latest[episode.asset_id]
@@ -149,8 +173,13 @@ class EpisodeFold:
 
     def _note_resolved(self, asset_id: str, alert_id: str) -> None:
         """Remember ``alert_id`` among the last :data:`_RESOLVED_KEPT` episodes of ``asset_id`` resolved."""
-        kept = tuple(a for a in self._resolved.get(asset_id, ()) if a != alert_id)
+        kept = tuple(a for a in self._resolved.pop(asset_id, ()) if a != alert_id)
         self._resolved[asset_id] = (*kept[1 - _RESOLVED_KEPT :], alert_id)
+        while self.max_assets is not None and len(self._resolved) > self.max_assets:
+            oldest = next(iter(self._resolved))
+            del self._resolved[oldest]
+            self._until.pop(oldest, None)
+            self.evicted += 1
 
     def result(self) -> dict[int, list[Transition]]:
         """The episodes left open, by partition (of ``partitions``)."""
@@ -192,10 +221,11 @@ class EpisodeFold:
         ({}, {2: {'p1': (57, 9.0)}})
         """
         out: dict[int, dict[str, tuple[int, float]]] = {}
-        for (asset_id, partition), until in self._until.items():
+        for asset_id, partitions in self._until.items():
             held = self._latest.get(asset_id)
-            if held is None or held[0] != partition:
-                out.setdefault(partition, {})[asset_id] = until
+            for partition, until in partitions.items():
+                if held is None or held[0] != partition:
+                    out.setdefault(partition, {})[asset_id] = until
         return out
 
 

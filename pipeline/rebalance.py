@@ -209,7 +209,9 @@ class RebalanceHandling:
         budget = min(self.kafka.request_timeout_ms, POLL_BUDGET_SHARE * self.kafka.max_poll_interval_ms)
         if deadline is not None:
             budget = min(budget, left_ms(deadline))
-        fold = EpisodeFold(self.kafka.topics.input, mine, elsewhere=True)  # pipeline.handover
+        held = self.settings.alerts.max_assets  # the trackers hold no more (pipeline.alertroom)
+        # elsewhere: the episodes left open on other partitions (pipeline.handover)
+        fold = EpisodeFold(self.kafka.topics.input, mine, elsewhere=True, max_assets=held)
         try:
             if budget < CARRY_OVER_FLOOR_MS:
                 raise KafkaTimeoutError(
@@ -248,6 +250,13 @@ class RebalanceHandling:
         self.processor.offer(fold.elsewhere(), now)
         alerts = self.kafka.topics.alerts
         log.info("partitions %s: %d open alert episode(s) carried on from %s", mine, carried, alerts)
+        if fold.evicted:
+            log.warning(
+                "partitions %s: %s names more assets with resolved episodes than alerts.max_assets (%d): "
+                "the resolutions of the %d met longest before were not kept (their records met again "
+                "after a crash may open an episode again); open episodes are all kept",
+                *(mine, alerts, held, fold.evicted),
+            )
         return True
 
     def _latest_sources(self, alert_ids: set[str]) -> dict[str, tuple[int | None, bool]] | None:

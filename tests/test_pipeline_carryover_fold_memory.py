@@ -49,3 +49,31 @@ def test_an_open_event_read_again_after_its_resolution_is_still_not_carried_on()
     for event in _events("p1", 5) + _events("p1", 7) + _events("p1", 5)[:1]:
         later.add(event)
     assert later.result() == {} and later.elsewhere() == {}
+
+
+def _held_for_assets(assets: int) -> tuple[int, EpisodeFold]:
+    """The bytes a fold capped at 500 assets holds after one episode each of ``assets`` asset ids
+    (pipeline.carryover's allocations), with an episode opened first and never resolved."""
+    tracemalloc.start()
+    try:
+        fold = EpisodeFold("in", [0], elsewhere=True, max_assets=500)
+        fold.add(_events("pump-01", 0)[0])
+        for i in range(assets):
+            for event in _events(f"made-up-{i:08d}", 2 * i + 2):
+                fold.add(event)
+        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, carryover.__file__)])
+        return sum(stat.size for stat in snapshot.statistics("filename")), fold
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_read_of_ever_new_asset_ids_holds_no_more_than_max_assets_of_them() -> None:
+    # A producer making asset ids up: each opens and resolves an episode under a new id. The fold kept
+    # every one's resolution, 10,000 ids more held 4 MB, a week of them a daemon's memory.
+    few, _ = _held_for_assets(2000)
+    many, fold = _held_for_assets(12000)
+    assert many < few + 256 * 1024, (few, many)
+    assert fold.evicted == 11500
+    assert [t.alert_id for t in fold.result()[0]] == ["pump-01-00000000"]  # the open one is kept
+    replayed = fold.replayed()[0]
+    assert len(replayed) == 500 and "made-up-00011999" in replayed and "made-up-00011499" not in replayed

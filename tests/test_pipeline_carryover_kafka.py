@@ -66,6 +66,37 @@ def test_an_episode_open_at_a_restart_is_carried_on_by_the_next_daemon(
         assert events[1]["top_sensors"] == opened["top_sensors"]
 
 
+def test_a_read_of_more_resolved_assets_than_max_assets_says_how_many_it_forgot(
+    tansu, fitted, model_registry, caplog
+) -> None:
+    # Five made-up asset ids opened and resolved an episode each, and pump-7's is still open: with
+    # room for two assets, the read forgets three resolutions, says so, and carries pump-7's on.
+    bs = tansu.bootstrap_servers
+    settings = make_settings(bs, model_registry, alerts={"max_assets": 2})
+    topics = settings.kafka.topics
+    now = time.time()
+    opened = {"schema": 1, "alert_id": "a-open", "asset_id": "pump-7", "state": "open", "opened_at": now}
+    opened |= {"ts": now, "score": 0.9, "source": f"{topics.input}/0/1", "top_sensors": [], "values": {}}
+    events = [opened]
+    for i in range(5):
+        made_up = opened | {
+            "alert_id": f"a{i}",
+            "asset_id": f"made-up-{i}",
+            "source": f"{topics.input}/0/{i + 2}",
+        }
+        events += [made_up, made_up | {"state": "resolved", "last_source": f"{topics.input}/0/{i + 2}"}]
+    produce(bs, topics.alerts, [(e["asset_id"].encode(), orjson.dumps(e)) for e in events])
+    produce(bs, topics.input, _stream(np.random.default_rng(3), 1e9, 1, fault=False))
+    with (
+        caplog.at_level("WARNING", logger="pipeline.rebalance"),
+        running_daemon(settings, fitted, bs) as (_daemon, registry),
+    ):
+        _scored(registry, 1)
+        assert sample(registry, "dhag_alerts_carried_over_total") == 1
+    said = [r.getMessage() for r in caplog.records if "alerts.max_assets (2)" in r.getMessage()]
+    assert said and "the resolutions of the 3 met longest before were not kept" in said[0], said
+
+
 def test_the_alerts_topic_is_read_to_its_end_when_records_came_in_batches(tansu, model_registry) -> None:
     # Tansu reports the first offset of a partition's last record batch + 1 as its end offset: a read
     # that stopped there would miss all but the first event of a batch.
