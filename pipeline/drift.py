@@ -22,6 +22,14 @@ record time, when later) than a record may be (``future_s``, at least ``bucket_s
 left out (and logged): one record dated years ahead would
 otherwise close every bucket up to its date and keep the rest in one that never closes. The median
 comes from a histogram of 1,000 bins over [0, 1], so a bucket's memory does not grow with the rate.
+
+A change is reported once, not again when the scores come back: ADWIN flags the return to the level
+they left as a change too (a plant whose bearings ran hotter scored 1.0 each afternoon, and each
+afternoon was flagged twice: its start and its end, 7 to 8 hours apart). At a detection ADWIN drops
+the older part of its window: the scores moved from that part's mean to the kept part's. A move back
+towards the level a reported change left (the dropped part's mean at that change) is its return:
+counted in :attr:`returns`, not reported, and the change is over; the next move is a change again (the
+next afternoon's, a second shift), and so is a move further away. A new model version starts afresh.
 """
 
 from __future__ import annotations
@@ -130,6 +138,11 @@ class ScoreDriftMonitor:
         self.future_s = max(self.bucket_s, min(float(future_s), LATE_S - self.bucket_s))
         #: Scores left out for a record time more than ``future_s`` ahead of ``clock`` (or ``now``).
         self.future_scores = 0
+        #: Detections not reported: the scores came back towards the level a reported change left.
+        self.returns = 0
+        # The level the scores left at the change last reported (ADWIN's dropped part), until they
+        # come back towards it: None while no reported change is under way.
+        self._left: float | None = None
         self._future_log = ThrottledLog(log, 60.0)
         self._late = max(1, math.ceil(LATE_S / self.bucket_s)) if self.bucket_s else 0
         self._detectors: dict[str, ADWIN] = {}
@@ -147,6 +160,7 @@ class ScoreDriftMonitor:
             self._detectors = {model_version: detector}
             self._seen = {model_version: self._seen.get(model_version, 0)}
             self._open, self._newest = {}, -1
+            self._left = None
         return detector
 
     def update(
@@ -167,8 +181,7 @@ class ScoreDriftMonitor:
         if not self.bucket_s:
             for score in values[np.isfinite(values)].tolist():  # one NaN would stop ADWIN for good
                 seen += 1
-                detector.update(score)
-                if detector.drift_detected:
+                if self._changed(detector, score):
                     events.append(self._event(model_version, seen, detector))
             self._seen[model_version] = seen
             return events
@@ -207,12 +220,28 @@ class ScoreDriftMonitor:
             self._newest = max(self._newest, index)
             for old in sorted(i for i in self._open if i < self._newest - self._late):
                 median = self._open.pop(old).median()
-                if median is not None:
-                    detector.update(median)
-                    if detector.drift_detected:
-                        events.append(self._event(model_version, seen, detector))
+                if median is not None and self._changed(detector, median):
+                    events.append(self._event(model_version, seen, detector))
         self._seen[model_version] = seen
         return events
+
+    def _changed(self, detector: ADWIN, value: float) -> bool:
+        """Feed ``value`` to ``detector``; whether it detected a change to report (not a return)."""
+        width, mean = int(detector.width), float(detector.estimation)
+        detector.update(value)
+        if not detector.drift_detected:
+            return False
+        kept, dropped = int(detector.width), width + 1 - int(detector.width)
+        now = float(detector.estimation)  # the kept window's mean; and the dropped older part's:
+        then = (width * mean + value - kept * now) / dropped if dropped > 0 else mean
+        left = self._left
+        if left is not None and (now - then) * (left - then) > 0:  # back towards the level it left
+            self.returns += 1
+            self._left = None
+            return False
+        if left is None:
+            self._left = then
+        return True
 
     @staticmethod
     def _event(model_version: str, seen: int, detector: ADWIN) -> DriftEvent:

@@ -63,6 +63,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.fed: list[float] = []
         self.drift_detected = False
+        self.estimation, self.width = 0.0, 0
 
     def update(self, value: float) -> None:
         self.fed.append(value)
@@ -184,3 +185,19 @@ def test_scores_as_far_ahead_as_a_record_may_be_are_fed_but_never_an_hour_ahead(
     assert mon.future_scores == 1
     assert ScoreDriftMonitor(bucket_s=300, future_s=7200).future_s == 3300
     assert ScoreDriftMonitor(bucket_s=300, future_s=0).future_s == 300
+
+
+def test_a_change_is_reported_once_and_not_again_when_the_scores_come_back() -> None:
+    # The plant leaves its level for an afternoon (scores up by 0.5 for 6 hours), then comes back:
+    # ADWIN flagged the return as a second change, so each such afternoon was reported twice.
+    t, scores = _plant(4)
+    away = (t >= 2 * DAY + 12 * 3600) & (t < 2 * DAY + 18 * 3600)
+    scores[away] += 0.5
+    mon = ScoreDriftMonitor(bucket_s=300)
+    events = _feed(mon, t, scores)
+    assert len(events) == 1 and mon.returns == 1, [t[e.scores_seen - 1] / 3600 for e in events]
+    assert 2 * DAY + 12 * 3600 < t[events[0].scores_seen - 1] < 2 * DAY + 18 * 3600  # the move away
+    # Once the scores came back, the next move is a change again.
+    later, shifted = _plant(3, seed=1)
+    events = _feed(mon, later + 4 * DAY, shifted + np.where(later >= DAY, 0.3, 0.0))
+    assert len(events) == 1 and DAY < later[events[0].scores_seen - 1 - t.size] < 2 * DAY
