@@ -58,35 +58,6 @@ def test_the_monitoring_uis_listen_on_this_host_only_and_grafana_needs_a_passwor
     assert services["simulator"]["init"] is True  # as PID 1 it would ignore SIGTERM
 
 
-def test_prometheus_and_alertmanager_link_to_the_address_they_are_published_on() -> None:
-    # Without --web.external-url each builds its links from its host name, a container's id: every
-    # alert's "Source" (generatorURL) and every notification's links pointed at http://<id>:9090.
-    def urls(env: dict[str, str]) -> dict[str, str]:
-        result = run([tool("docker-compose"), "-f", str(COMPOSE), "config"], cwd=DEPLOY, env=SECRET | env)
-        assert result.returncode == 0, result.stderr
-        services = yaml.safe_load(result.stdout)["services"]
-        found = {}
-        for name in ("prometheus", "alertmanager"):
-            (flag,) = [a for a in services[name]["command"] if a.startswith("--web.external-url=")]
-            found[name] = flag.partition("=")[2]
-        return found
-
-    published = {
-        name: "http://localhost:" + str(_resolved()["services"][name]["ports"][0]).split(":")[1]
-        for name in ("prometheus", "alertmanager")
-    }
-    assert (
-        urls({})
-        == published
-        == {"prometheus": "http://localhost:9090", "alertmanager": "http://localhost:9093"}
-    )
-    shared = {
-        "PROMETHEUS_EXTERNAL_URL": "https://prom.plant.example",
-        "ALERTMANAGER_EXTERNAL_URL": "https://am.x",
-    }
-    assert urls(shared) == {"prometheus": "https://prom.plant.example", "alertmanager": "https://am.x"}
-
-
 def test_the_services_of_the_image_run_locked_down_as_in_kubernetes() -> None:
     # Before: the daemon, the retrainer and the demo's containers ran with a writable root file system,
     # Docker's default capabilities and setuid escalation allowed, where the Kubernetes pods drop all.
