@@ -4,6 +4,7 @@ open alerts with their top sensors, precision / recall against the truth)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from typing import Any, TextIO
@@ -12,6 +13,7 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from dhag.infotext import shown_name
+from pipeline.alertsread import alert_document
 from pipeline.brokerlink import client_options
 from pipeline.config import Settings
 from pipeline.demokafka import step
@@ -137,10 +139,11 @@ class DemoConsole:
             polled = self.consumer.poll(timeout_ms=200, max_records=10_000)
         for messages in polled.values():
             for msg in messages:
-                event = orjson.loads(msg.value)
                 if msg.topic == self.truth_topic:
-                    self.board.add_truth(event)
+                    self.board.add_truth(orjson.loads(msg.value))  # the simulator's, strict JSON
                 else:
+                    # Read as `dhag-pipeline alerts` reads it: a NaN or Infinity score is a number.
+                    event = alert_document(msg.value)
                     self.board.add_alert(event)
                     if event.get("state") == "open":
                         self.alert_versions[str(event["alert_id"])] = str(event.get("model_version"))
@@ -194,8 +197,9 @@ class DemoConsole:
             cause = board.cause(alert)
             cause = "no fault: false alert" if cause is None else shown_name(cause)
             asset = shown_name(alert.asset_id)
+            score = f"{alert.score:.3f}" if math.isfinite(alert.score) else "-"  # unknown, as the consoles
             self.out.write(
-                f"    OPEN {asset:<14} score {alert.score:.3f}  top {', '.join(alert.top_sensors)}"
+                f"    OPEN {asset:<14} score {score}  top {', '.join(alert.top_sensors)}"
                 f"  suspect: {alert.suspects[0] if alert.suspects else '-'}  [truth: {cause}]\n"
             )
         self.out.flush()

@@ -81,3 +81,29 @@ def test_a_demo_without_its_retrainer_says_so_not_none_yet(monkeypatch: pytest.M
         lines[port] = out.getvalue()
     assert "retraining runs: off (--no-retrain)" in lines[None], lines[None]
     assert "retraining runs: none yet" in lines[9110], lines[9110]
+
+
+def test_an_alert_scored_nan_or_infinity_is_read_and_shown_with_its_score_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before, orjson refused the event's NaN and the demo stopped with a traceback; `alerts` reads it.
+    from types import SimpleNamespace
+
+    event = (
+        b'{"schema": 1, "state": "open", "alert_id": "a1", "asset_id": "pump-01", "opened_at": 5.0, '
+        b'"ts": 5.0, "score": NaN, "threshold": Infinity, "top_sensors": [{"sensor": "flow"}]}'
+    )
+    record = SimpleNamespace(topic=Settings().kafka.topics.alerts, partition=0, offset=3, value=event)
+
+    class _Alerts(_Reader):
+        def poll(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+            return {0: [record]}
+
+    monkeypatch.setattr(democonsole, "KafkaConsumer", _Alerts)
+    monkeypatch.setattr(democonsole, "scrape", lambda port, host: {})
+    out = io.StringIO()
+    console = democonsole.DemoConsole("127.0.0.1:1", Settings(), 9108, out)
+    console.poll()
+    console.print_summary(5.0, StreamStats())
+    assert "alerts 1 (1 open)" in out.getvalue(), out.getvalue()
+    assert "    OPEN pump-01        score -  top flow" in out.getvalue(), out.getvalue()
