@@ -47,7 +47,6 @@ from pydantic_core import PydanticCustomError
 
 from pipeline.operatorname import MAX_OPERATOR, operator_name, unnamed_character
 from pipeline.recordjson import decode, parse_timestamp
-from pipeline.records import dlq_detail
 
 __all__ = [
     "MAX_NOTE",
@@ -56,7 +55,6 @@ __all__ = [
     "LabelError",
     "LabelReason",
     "Source",
-    "dlq_headers",
     "label_message",
     "parse_label",
 ]
@@ -373,23 +371,3 @@ def label_message(
     raw = orjson.dumps(data)
     parse_label(raw, max_bytes=max_bytes)
     return raw
-
-
-def dlq_headers(
-    reason: LabelReason,
-    detail: str,
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    first_seen: float | None = None,
-) -> list[tuple[str, bytes]]:
-    """The DLQ headers of a refused label (the same names as the record DLQ's)."""
-    return [
-        ("dlq.reason", str(reason).encode()),
-        ("dlq.detail", dlq_detail(detail)),
-        ("dlq.source.topic", topic.encode()),
-        ("dlq.source.partition", str(partition).encode()),
-        ("dlq.source.offset", str(offset).encode()),
-        ("dlq.first_seen", f"{time.time() if first_seen is None else first_seen:.3f}".encode()),
-    ]

@@ -26,11 +26,11 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from pipeline.backoff import ThrottledLog
 from pipeline.batchoutput import Outgoing
 from pipeline.heldcounts import HeldCounts
-from pipeline.labels import LabelReason, dlq_headers
+from pipeline.labels import LabelReason
 from pipeline.labelstore import LabelStore, Source
 from pipeline.metrics import RetrainMetrics
 from pipeline.oversize import SIZE_REFUSALS, size, without_value
-from pipeline.records import dlq_value
+from pipeline.records import dlq_detail, dlq_value
 from pipeline.refusals import refusal_of
 
 __all__ = ["DeadLetters"]
@@ -157,3 +157,23 @@ class DeadLetters:
         if failed and refusal_of(self.error) is None:  # a refusal is the retrainer's to log, once
             log.error("%d label dead letter(s) not acknowledged by Kafka: they are sent again", failed)
         return failed
+
+
+def dlq_headers(
+    reason: LabelReason,
+    detail: str,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    first_seen: float | None = None,
+) -> list[tuple[str, bytes]]:
+    """The DLQ headers of a refused label (the same names as the record DLQ's)."""
+    return [
+        ("dlq.reason", str(reason).encode()),
+        ("dlq.detail", dlq_detail(detail)),
+        ("dlq.source.topic", topic.encode()),
+        ("dlq.source.partition", str(partition).encode()),
+        ("dlq.source.offset", str(offset).encode()),
+        ("dlq.first_seen", f"{time.time() if first_seen is None else first_seen:.3f}".encode()),
+    ]
