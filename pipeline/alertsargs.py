@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pipeline.alertid import ID_RULE
 from pipeline.alertsince import SINCE_HELP
 from pipeline.labels import MAX_NOTE, MAX_OPERATOR, LabelError, LabelReason
 from pipeline.operatorname import operator_name, unnamed_character
@@ -17,8 +18,8 @@ __all__ = ["add_alerts_arguments", "add_label_arguments", "label_refusal"]
 _RIGHT = {
     "alert_id": (
         "ALERT_ID",
-        "must be an alert id as `dhag-pipeline alerts` lists it: 1 to 128 letters, digits and . _ : / -, "
-        "starting with a letter or a digit",
+        f"must be an alert id as `dhag-pipeline alerts` lists it and the retrainer keeps it: {ID_RULE} "
+        "(no control or line-break characters)",
     ),
     "operator": (
         "--operator",

@@ -14,6 +14,7 @@ import orjson
 
 from dhag.infotext import shown_name
 from pipeline.alertepisodes import Episode, _as_they_came, _once, _written_at, event_time, other_schema_note
+from pipeline.alertid import id_refusal
 from pipeline.alertsince import labels_from
 from pipeline.config import Settings
 from pipeline.consoletopics import TopicMissingError
@@ -112,7 +113,9 @@ def episodes_from(
                 if unread is not None and isinstance(event.get("alert_id"), str):
                     unread[event["alert_id"]] = schema
                 continue
-            alert_id = str(event["alert_id"])
+            alert_id = event["alert_id"]
+            if (why := id_refusal(alert_id)) is not None:  # the retrainer refuses it: no label could join it
+                raise ValueError(why)
             if event.get("state") == "resolved":  # checked before anything of it is kept
                 ends = {"ts": event["ts"], "latest_ts": event.get("latest_ts")}
                 latest = max(event_time(t, name) for name, t in ends.items() if t is not None)

@@ -45,6 +45,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from pipeline.alertid import ID_RULE, id_refusal
 from pipeline.operatorname import MAX_OPERATOR, operator_name, unnamed_character
 from pipeline.recordjson import decode, parse_timestamp
 
@@ -157,7 +158,7 @@ class Label(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
 
     schema_: int = Field(1, alias="schema", ge=1, le=1)
-    alert_id: str | None = Field(None, pattern=_ID)
+    alert_id: str | None = None  # as the alerts topic names it (_alert)
     asset_id: str | None = None  # the records' asset pattern (_asset)
     ts: float
     values: dict[str, float] | None = Field(None, min_length=1, max_length=MAX_SENSORS)
@@ -177,6 +178,14 @@ class Label(BaseModel):
             return parse_timestamp(value, info.field_name)  # named as the field it is: ts, labelled_at
         except (TypeError, ValueError) as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("alert_id")
+    @classmethod
+    def _alert(cls, alert_id: str | None) -> str | None:
+        # The rule the retrainer keeps an alert event by: an alert it keeps can be labelled by its id.
+        if alert_id is not None and id_refusal(alert_id) is not None:
+            raise ValueError(f"must be {ID_RULE}")
+        return alert_id
 
     @field_validator("asset_id")
     @classmethod

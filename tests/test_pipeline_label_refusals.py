@@ -49,8 +49,10 @@ def test_a_bad_alert_id_is_refused_in_words_naming_the_argument(monkeypatch: pyt
     err = _label(monkeypatch, "a" * 1000, "--anomaly", "--operator", "kim")
     assert err.startswith("label refused: ALERT_ID ") and "1000 characters" in err and len(err) < 400, err
     assert "[A-Za-z0-9]" not in err and "alert_id:" not in err
-    err = _label(monkeypatch, "pump 07", "--anomaly", "--operator", "kim")
-    assert err.startswith("label refused: ALERT_ID ") and "'pump 07'" in err and "dhag-pipeline alerts" in err
+    err = _label(monkeypatch, "pump\n07", "--anomaly", "--operator", "kim")
+    assert (
+        err.startswith("label refused: ALERT_ID ") and "'pump\\n07'" in err and "dhag-pipeline alerts" in err
+    )
 
 
 def test_a_long_note_is_refused_naming_the_option(monkeypatch: pytest.MonkeyPatch) -> None:

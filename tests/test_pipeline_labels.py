@@ -48,7 +48,7 @@ def _label(**fields: object) -> Label:
             "operator",
         ),
         (
-            b'{"alert_id": "a 1", "label": "normal", "operator": "kim", "ts": 1}',
+            b'{"alert_id": "a\\t1", "label": "normal", "operator": "kim", "ts": 1}',
             LabelReason.BAD_VALUE,
             "alert_id",
         ),

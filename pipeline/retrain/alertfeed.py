@@ -19,11 +19,10 @@ import math
 from typing import Any
 
 from pipeline.alertevents import sensor_numbers
+from pipeline.alertid import id_refusal
 from pipeline.recordjson import decode, is_schema_1
 
 __all__ = ["AlertEventError", "alert_event_of"]
-
-_MAX_ID = 256
 
 
 class AlertEventError(ValueError):
@@ -34,10 +33,8 @@ def _text(event: dict[str, Any], name: str, *, optional: bool = False) -> str | 
     value = event.get(name)
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID or not value.isprintable():
-        raise AlertEventError(
-            f"{name} must be a printable string of 1 to {_MAX_ID} characters, got {value!r:.80}"
-        )
+    if (why := id_refusal(value, name)) is not None:
+        raise AlertEventError(why)
     return value
 
 
