@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline import promotionhold
-from pipeline.configvalues import shown
-from pipeline.operatorname import MAX_OPERATOR, operator_name, unnamed_character
 from pipeline.promotedby import by_retrainer
 from pipeline.textwidth import escaped
 
@@ -19,8 +17,12 @@ __all__ = ["hold_or_release", "say_no_hold"]
 def hold_or_release(root: str, args: argparse.Namespace, out: TextIO) -> int:
     """``models hold`` or ``models release`` (``args.action``) on the registry ``root``; returns 0."""
     if args.action == "hold":
-        operator = None if args.operator is None else _operator(args.operator)
-        hold, new = promotionhold.place(root, reason=args.reason, operator=operator)
+        # Checked first, to name the options in what is refused.
+        operator = (
+            None if args.operator is None else promotionhold.checked_operator(args.operator, "--operator")
+        )
+        reason = promotionhold.checked_reason(args.reason, "--reason")
+        hold, new = promotionhold.place(root, reason=reason, operator=operator)
         out.write(f"{hold.line(already=not new)}\n")
         return 0
     if (released := promotionhold.release(root)) is None:
@@ -31,26 +33,6 @@ def hold_or_release(root: str, args: argparse.Namespace, out: TextIO) -> int:
         who = f"{escaped(released.operator)}'s hold of {escaped(released.since)}"
         out.write(f"promotions released ({who}): the retrainer promotes what its next run accepts\n")
     return 0
-
-
-def _operator(given: str) -> str:
-    """``--operator`` as a label keeps its operator (:func:`~pipeline.operatorname.operator_name`), or
-    ``ValueError`` saying why it names no one, as ``label --operator`` refuses such a name: blank (a
-    variable unset: never taken for the user running the command), holding a control or invisible
-    character, or too long."""
-    if (held := unnamed_character(given)) is not None:
-        raise ValueError(f"--operator {shown(given)} holds {held}: write the name without it")
-    if not (name := operator_name(given)):
-        raise ValueError(
-            f"--operator {shown(given)} names no one: give who holds the promotions, or leave --operator out "
-            "for the user running the command"
-        )
-    if len(name) > MAX_OPERATOR:
-        raise ValueError(
-            f"--operator must be at most {MAX_OPERATOR} characters; got {len(name)} without the spaces "
-            "around it"
-        )
-    return name
 
 
 def say_no_hold(root: str, restored: str, replaced: str | None, err: TextIO) -> None:

@@ -21,13 +21,16 @@ import json
 import logging
 import os
 import time
+import unicodedata
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from dhag.atomicwrite import write_atomic
+from pipeline.configvalues import shown
 from pipeline.errors import PipelineError
 from pipeline.logs import SaidOnce
+from pipeline.operatorname import MAX_OPERATOR, operator_name, unnamed_character
 from pipeline.registrypointer import locked
 from pipeline.textwidth import escaped
 
@@ -146,9 +149,70 @@ def _read(path: Path) -> Hold | None:
     return Hold(path, error=error)
 
 
+def checked_operator(given: str, option: str = "operator") -> str:
+    """``given`` as a label keeps its operator (:func:`~pipeline.operatorname.operator_name`), or
+    ``ValueError`` naming ``option`` and saying why it names no one, as ``label --operator`` refuses
+    such a name: blank (a variable unset: never taken for the user running the command), holding a
+    control or invisible character, or too long.
+
+    >>> checked_operator("  ana   lee ")
+    'ana lee'
+    >>> checked_operator("")
+    Traceback (most recent call last):
+    ...
+    ValueError: operator '' names no one: give who holds the promotions, or leave operator out for the \
+user running the command
+    """
+    if (held := unnamed_character(given)) is not None:
+        raise ValueError(f"{option} {shown(given)} holds {held}: write the name without it")
+    if not (name := operator_name(given)):
+        raise ValueError(
+            f"{option} {shown(given)} names no one: give who holds the promotions, or leave {option} out "
+            "for the user running the command"
+        )
+    if len(name) > MAX_OPERATOR:
+        raise ValueError(
+            f"{option} must be at most {MAX_OPERATOR} characters; got {len(name)} without the spaces "
+            "around it"
+        )
+    return name
+
+
+def checked_reason(given: str, option: str = "reason") -> str:
+    """``given``, or ``ValueError`` naming ``option`` when it holds a control character or a line break:
+    the reason is one line of ``models list`` and the run reports, where such a character was shown
+    escaped (``\\x1b[2J``) rather than said.
+
+    >>> checked_reason("v2 flags every pump at night")
+    'v2 flags every pump at night'
+    >>> checked_reason("v2 is bad\\nsee ticket 12")
+    Traceback (most recent call last):
+    ...
+    ValueError: reason 'v2 is bad\\nsee ticket 12' holds '\\n' (a line break) at character 10: write the \
+reason on one line, without it
+    """
+    for place, char in enumerate(given, 1):
+        kind = unicodedata.category(char)
+        if kind in ("Cc", "Zl", "Zp"):
+            what = (
+                "a line break"
+                if kind != "Cc" or char in "\n\r\v\f\x1c\x1d\x1e\x85"
+                else "a control character"
+            )
+            raise ValueError(
+                f"{option} {shown(given)} holds {char!r} ({what}) at character {place}: write the reason on "
+                "one line, without it"
+            )
+    return given
+
+
 def place(registry: str | Path, *, reason: str = "", operator: str | None = None) -> tuple[Hold, bool]:
     """Place a hold in ``registry`` (under its lock); returns it and whether it is new. A readable hold in
-    place is left as it is (returned, ``False``); one that cannot be read is replaced."""
+    place is left as it is (returned, ``False``); one that cannot be read is replaced. ``operator``: who
+    holds (None: the user running it), refused as :func:`checked_operator` says; ``reason`` refused as
+    :func:`checked_reason` says (``ValueError``), before the registry is touched."""
+    operator = None if operator is None else checked_operator(operator)
+    reason = checked_reason(reason)
     root = Path(registry)
     if (present := read(root)) is not None and present.error is None:
         return present, False  # nothing to change: no lock taken (a read-only registry too)
@@ -157,7 +221,7 @@ def place(registry: str | Path, *, reason: str = "", operator: str | None = None
             return present, False
         hold = Hold(
             root / HOLD,
-            operator or _user(),
+            _user() if operator is None else operator,
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             reason,
         )
