@@ -46,6 +46,7 @@ from pipeline.configvalues import (
     GroupId,
     Name,
     Section,
+    any_case,
     check_asset_pattern,
     check_host,
     check_kafka_text,
@@ -100,6 +101,9 @@ class TopicSettings(Section):
         return self.dlq or f"{self.input}.dlq"
 
 
+OffsetReset = Literal["earliest", "latest"]
+
+
 class KafkaSettings(Section):
     """Broker address (or ``embedded``), consumer group and consumer/producer tuning."""
 
@@ -120,7 +124,7 @@ class KafkaSettings(Section):
     max_poll_interval_ms: int = Field(30_000, ge=1000, le=_INT32_MAX)
     session_timeout_ms: int = Field(10_000, ge=1000, le=_INT32_MAX)
     heartbeat_interval_ms: int = Field(3000, ge=100)
-    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    auto_offset_reset: Annotated[OffsetReset, any_case(OffsetReset)] = "earliest"  # in any case
     # kafka-python's producer refuses a request timeout not below its delivery timeout (120 s) less linger.
     request_timeout_ms: int = Field(30_000, ge=1000, le=119_000)
     # How often every client refreshes topic metadata: partitions added are assigned within about this.
@@ -227,6 +231,7 @@ class MetricsSettings(Section):
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["plain", "json"]
 _LEVELS = {level: level for level in get_args(LogLevel)} | {"WARN": "WARNING"}  # Python's alias
 
 
@@ -238,10 +243,10 @@ def _log_level(level: object) -> object:
 
 class LoggingSettings(Section):
     """Log level (in any case: ``info`` is ``INFO``; ``warn`` is ``WARNING``) and format (``plain`` text
-    or one ``json`` object per line)."""
+    or one ``json`` object per line; in any case, ``JSON`` is ``json``)."""
 
     level: Annotated[LogLevel, BeforeValidator(_log_level)] = "INFO"
-    format: Literal["plain", "json"] = "plain"
+    format: Annotated[LogFormat, any_case(LogFormat)] = "plain"
 
 
 class Settings(Section):

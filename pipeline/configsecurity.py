@@ -14,7 +14,7 @@ from pydantic import BeforeValidator, PrivateAttr, SecretStr
 
 from pipeline.configfiles import not_a_file
 from pipeline.configsource import ENV_PREFIX
-from pipeline.configvalues import FilePath, Section, check_sasl_mechanism, shown
+from pipeline.configvalues import FilePath, Section, any_case, check_sasl_mechanism, shown
 from pipeline.errors import ConfigError
 from pipeline.tlsfiles import tls_file_problems
 
@@ -25,16 +25,21 @@ LOGIN_KEYS = ("sasl_plain_username", "sasl_plain_password")
 # ... and the password of the client's TLS key, which the TLS library decrypts the key with as written.
 SECRET_KEYS = (*LOGIN_KEYS, "ssl_password")
 PASSWORD_LOGINS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+Protocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"]
 
 
 class SecuritySettings(Section):
-    """Passed through to kafka-python unchanged (``None`` leaves kafka-python's default)."""
+    """Passed through to kafka-python unchanged (``None`` leaves kafka-python's default); the protocol and
+    the mechanism in any case, as Kafka's clients take them, kept as they spell them (``sasl_ssl`` is
+    ``SASL_SSL``)."""
 
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    security_protocol: Annotated[Protocol, any_case(Protocol)] = "PLAINTEXT"
     sasl_mechanism: (
         Annotated[
-            Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"],
+            Mechanism,
             BeforeValidator(check_sasl_mechanism),  # OAUTHBEARER: refused saying why, not "allowed: ..."
+            any_case(Mechanism),  # first: a before-validator listed later runs earlier
         ]
         | None
     ) = None

@@ -9,9 +9,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from pipeline.operatorname import unnamed_character
 
@@ -24,6 +24,7 @@ __all__ = [
     "Name",
     "RETRAINER_CLIENT",
     "Section",
+    "any_case",
     "check_addresses",
     "check_asset_pattern",
     "check_device",
@@ -251,10 +252,28 @@ def check_path(path: str) -> str:
     return path
 
 
+def any_case(choices: Any) -> BeforeValidator:
+    """The names of ``choices`` (a ``Literal``) taken in any case, as Kafka's own clients take them, each
+    as ``choices`` spells it (``sasl_ssl`` is ``SASL_SSL``, ``Earliest`` is ``earliest``); any other value
+    as given, for the error to quote as written.
+
+    >>> from typing import Literal
+    >>> canonical = any_case(Literal["PLAINTEXT", "SASL_SSL"]).func
+    >>> canonical("sasl_ssl"), canonical("Sasl_Ssl"), canonical("TLS"), canonical(3)
+    ('SASL_SSL', 'SASL_SSL', 'TLS', 3)
+    """
+    spelled = {name.casefold(): name for name in get_args(choices)}
+
+    def canonical(value: object) -> object:
+        return spelled.get(value.casefold(), value) if isinstance(value, str) else value
+
+    return BeforeValidator(canonical)
+
+
 def check_sasl_mechanism(mechanism: object) -> object:
-    """``mechanism`` (any value, checked before its type) unless OAUTHBEARER (``ValueError``):
-    kafka-python takes its token only from a Python object, which no setting can give."""
-    if mechanism == "OAUTHBEARER":
+    """``mechanism`` (any value, checked before its type) unless OAUTHBEARER in any case
+    (``ValueError``): kafka-python takes its token only from a Python object, which no setting can give."""
+    if isinstance(mechanism, str) and mechanism.upper() == "OAUTHBEARER":
         raise ValueError(
             "OAUTHBEARER needs a token provider, which kafka-python takes only as a Python object and no "
             "setting can give: use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or GSSAPI"
