@@ -37,7 +37,9 @@ import numpy as np
 import pandas as pd
 
 from dhag.csvhead import separator_line, wide_encoding
+from dhag.exceptions import InputError
 from dhag.headerless import numbers_for_names
+from dhag.parquetfile import index_as_columns
 from pipeline.datenumbers import as_epoch_seconds, date_as_number, dates_as_numbers
 from pipeline.features import INPUT_SENSORS
 from pipeline.historyplaces import HistoryError, Places, wide_hint
@@ -50,6 +52,7 @@ __all__ = ["History", "HistoryError", "MIN_ASSET_ROWS", "read_history"]
 #: and its training ranges rest on little (100 rows: under an hour at one reading every 30 s).
 MIN_ASSET_ROWS = 100
 _SEPARATORS = (",", ";", "\t")
+_NEEDED = ("asset_id", "t", *INPUT_SENSORS, "fault")  # as named in any case, with spaces around them
 _NUMBER_HINT = "write numbers with '.' as the decimal point and no thousands separator"
 
 
@@ -81,15 +84,30 @@ def _header(path: Path) -> tuple[list[str], str]:
         ) from None
 
 
-def _read(path: Path) -> tuple[pd.DataFrame, Places]:
-    """The raw frame and where each of its rows is."""
+def _parquet(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The frame of a Parquet file, its named index a column where it names one the history needs (as
+    ``dhag`` reads one a command names: :func:`dhag.parquetfile.index_as_columns`), and the names of the
+    index's levels left out (a ``t`` stored as pandas' index was dropped, and the file refused as
+    lacking it); its rows numbered from 0, as a refusal counts them."""
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise
+        raise HistoryError(f"cannot read it as Parquet: {exc}") from None
+    needed = {str(name) for name in frame.index.names if _normal_name(name) in _NEEDED}
+    try:
+        frame, left_out = index_as_columns(frame, path, needed)
+    except InputError as exc:  # an index named as a column is
+        raise HistoryError(str(exc).removeprefix(f"Cannot read {str(path)!r}: ").rstrip(".")) from None
+    return frame.reset_index(drop=True), left_out
+
+
+def _read(path: Path) -> tuple[pd.DataFrame, Places, list[str]]:
+    """The raw frame, where each of its rows is, and the names of a Parquet file's index left out."""
     if path.suffix == ".parquet":
-        try:
-            return pd.read_parquet(path), Places()
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
-                raise
-            raise HistoryError(f"cannot read it as Parquet: {exc}") from None
+        frame, left_out = _parquet(path)
+        return frame, Places(), left_out
     if encoding := wide_encoding(path):  # without a byte-order mark, it would decode as names with NULs
         raise HistoryError(f"it is not UTF-8 text but {encoding}: save it as UTF-8 (Excel: CSV UTF-8)")
     if told := separator_line(path):  # pandas would take it for the header
@@ -133,7 +151,7 @@ def _read(path: Path) -> tuple[pd.DataFrame, Places]:
                 + wide_hint(sep)
             )
     frame.columns = names if len(names) == frame.shape[1] else frame.columns  # pandas renames repeats
-    return frame, places
+    return frame, places, []
 
 
 def _headerless(frame: pd.DataFrame, path: Path) -> str:
@@ -149,9 +167,10 @@ def _headerless(frame: pd.DataFrame, path: Path) -> str:
     )
 
 
-def _columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """The needed columns (and ``fault``) under their own names; refuses a missing or doubled one."""
-    wanted = ("asset_id", "t", *INPUT_SENSORS, "fault")
+def _columns(frame: pd.DataFrame, path: Path, left_out: Sequence[str] = ()) -> pd.DataFrame:
+    """The needed columns (and ``fault``) under their own names; refuses a missing or doubled one, naming
+    the Parquet file's index ``left_out`` among what it has."""
+    wanted = _NEEDED
     found: dict[str, list[str]] = {}
     for position, name in enumerate(frame.columns):
         if (key := _normal_name(name)) in wanted:
@@ -164,7 +183,9 @@ def _columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     if missing:
         raise HistoryError(
             f"it lacks the column(s) {', '.join(missing)} (it has: "
-            f"{', '.join(repr(str(c)) for c in frame.columns[:30])})"
+            f"{', '.join(repr(str(c)) for c in frame.columns[:30])}"
+            + "".join(f"; and an index named {name!r}, not read" for name in left_out[:1])
+            + ")"
             + ("" if found else _headerless(frame, path))
         )
     picked = [c for c in wanted if c in found]
@@ -313,8 +334,8 @@ def read_history(path: str | Path) -> History:
     """Read and check a history file; raises :class:`HistoryError` (a ``ValueError``) naming what is
     wrong, or ``OSError`` when the file cannot be opened."""
     path = Path(path)
-    raw, places = _read(path)
-    frame = _columns(raw, path)
+    raw, places, left_out = _read(path)
+    frame = _columns(raw, path, left_out)
     if frame.empty:
         raise HistoryError("it holds no rows")
     notes: list[str] = []
