@@ -9,6 +9,7 @@ from dashboard_retrain import retraining_panels
 from dashboards import (
     DAEMON_LEGEND,
     PLANT_LEGEND,
+    RECORDS_PER_SECOND,
     by_daemon,
     make_panel,
     own_axis,
@@ -68,7 +69,7 @@ def pipeline_health() -> str:
                     "{{outcome}}" + PLANT_LEGEND,
                 ),
             ],
-            unit="reqps",
+            unit=RECORDS_PER_SECOND,
         ),
         make_panel(
             "timeseries",
@@ -137,7 +138,7 @@ def pipeline_health() -> str:
                 ),
             ],
             unit="percentunit",  # the shares; the records per second by reason on an axis of their own
-            overrides=[own_axis("C", "reqps")],
+            overrides=[own_axis("C", RECORDS_PER_SECOND)],
         ),
         make_panel(
             "timeseries",
@@ -206,7 +207,7 @@ def pipeline_health() -> str:
                     "records/s " + DAEMON_LEGEND + PLANT_LEGEND,
                 ),
             ],
-            overrides=[own_axis("B", "reqps")],  # records per second beside the limit in records
+            overrides=[own_axis("B", RECORDS_PER_SECOND)],  # records per second beside the limit in records
         ),
         make_panel(
             "timeseries",

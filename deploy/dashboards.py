@@ -24,6 +24,9 @@ PLANT_MATCHER = 'namespace=~"$namespace"'
 # two plants' assets (or versions, topics, daemons) of one name stay apart; Grafana writes a label the
 # series lacks as nothing, so under compose the legend only ends in a space.
 PLANT_LEGEND = " {{namespace}}"
+# The unit of a count of records per second: Grafana's own units of a count per second name what they
+# count (requests, reads, writes, operations), never a record; a custom suffix says it.
+RECORDS_PER_SECOND = "suffix: records/s"
 # What a legend names a daemon's (or the retrainer's) series by: the label `daemon` of :func:`by_daemon`.
 DAEMON_LEGEND = "{{daemon}}"
 # A selector of the dashboards' queries: a daemon's or retrainer's series, a recording rule (a name

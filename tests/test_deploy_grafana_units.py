@@ -15,8 +15,12 @@ from prometheus_client import CollectorRegistry
 from pipeline.metrics import RetrainMetrics
 
 DASHBOARDS = DEPLOY / "grafana" / "dashboards"
-# Grafana's units of a count per second (Throughput in its unit picker).
-PER_SECOND = {"reqps", "rps", "wps", "cps", "ops", "iops"}
+# The unit of a count per second: every one the dashboards draw is of records, and Grafana labels
+# each of its own (Throughput in its unit picker) with what it counts, which is never a record.
+RECORDS_PER_SECOND = "suffix: records/s"
+PER_SECOND = {RECORDS_PER_SECOND}
+# Grafana's own units of a count per time (requests, reads, writes, I/O operations, counts, operations).
+GRAFANA_THROUGHPUT = {"reqps", "rps", "wps", "iops", "cps", "ops", "cpm", "opm", "rpm", "wpm"}
 
 
 def _targets() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -77,6 +81,21 @@ def test_a_series_whose_legend_says_per_second_is_drawn_per_second() -> None:
                 f"{name}, {panel['title']!r}, query {target['refId']} ({legend!r}): not drawn per second"
             )
     assert seen, "no legend says /s: the check checks nothing"
+
+
+def test_a_rate_of_records_reads_records_per_second() -> None:
+    # Before, the pipeline health's Throughput panel, the records dead-lettered per second by reason
+    # and each daemon's records per second beside its poll limit were drawn as reqps, which Grafana
+    # labels as requests per second ("req/s"), as if the records were HTTP requests.
+    seen = 0
+    for name, panel, target in _targets():
+        unit = unit_of(panel, target["refId"])
+        where = f"{name}, {panel['title']!r}, query {target['refId']}"
+        assert unit not in GRAFANA_THROUGHPUT, f"{where}: drawn as {unit}, which names no record"
+        if unit == RECORDS_PER_SECOND:
+            seen += 1
+            assert "rate" in target["expr"] and "records" in target["expr"], where
+    assert seen >= 4, "fewer rates of records than the dashboards draw: the check checks less"
 
 
 def _minutes(alert: str) -> int:
