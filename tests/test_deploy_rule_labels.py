@@ -134,3 +134,21 @@ def test_per_daemon_descriptions_name_the_pod_where_present() -> None:
             assert "$labels.instance" not in description.replace(DAEMON_NAME, ""), rule["alert"]
             described += [rule["alert"]] if DAEMON_NAME in description else []
     assert "DhagDaemonDown" in described and "DhagKafkaUnreachable" in described
+
+
+# How a per-asset alert's summary names the asset's plant: its namespace where its series carry one
+# (none under compose, where the summary names the asset alone).
+PLANT = "{{ with $labels.namespace }} (namespace {{ . }}){{ end }}"
+
+
+def test_per_asset_summaries_name_the_plant_where_present() -> None:
+    # Before, DhagAssetAnomalous paged "Asset pump-07 is behaving abnormally" for either of two plants
+    # that share a Prometheus and an asset id (ids are each plant's own: pump-07 in both),
+    # and DhagAssetSilent and DhagAssetClockSkewed warned alike: the page did not say where to go.
+    per_asset = []
+    for rule in alert_rules():
+        summary = rule["annotations"]["summary"]
+        if "$labels.asset " in summary:
+            per_asset.append(rule["alert"])
+            assert "{{ $labels.asset }}" + PLANT in summary, f"{rule['alert']}: names no plant"
+    assert {"DhagAssetAnomalous", "DhagAssetSilent", "DhagAssetClockSkewed"} <= set(per_asset)
