@@ -102,6 +102,7 @@ class TopicSettings(Section):
 
 
 OffsetReset = Literal["earliest", "latest"]
+MissingPolicy = Literal["reject", "impute"]
 
 
 class KafkaSettings(Section):
@@ -156,7 +157,7 @@ class ModelSettings(Section):
 class RecordSettings(Section):
     """The record contract's tunable parts."""
 
-    missing_policy: Literal["reject", "impute"] = "reject"
+    missing_policy: Annotated[MissingPolicy, any_case(MissingPolicy)] = "reject"
     max_record_bytes: int = Field(65_536, ge=64)
     asset_id_pattern: Annotated[str, AfterValidator(check_asset_pattern)] = (
         r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"

@@ -1,7 +1,7 @@
-"""kafka.security.security_protocol, kafka.security.sasl_mechanism, kafka.auto_offset_reset and
-logging.format are taken in any case, as Kafka's own clients take the first three, and kept (and printed
-by check-config) as spelled canonically: before, ``sasl_ssl``, ``plain``, ``Earliest`` or ``JSON`` was
-refused ("allowed: ..."), though its meaning was clear."""
+"""kafka.security.security_protocol, kafka.security.sasl_mechanism, kafka.auto_offset_reset,
+logging.format and records.missing_policy are taken in any case, as Kafka's own clients take the first
+three, and kept (and printed by check-config) as spelled canonically: before, ``sasl_ssl``, ``plain``,
+``Earliest``, ``JSON`` or ``Impute`` was refused ("allowed: ..."), though its meaning was clear."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def test_each_is_taken_in_any_case_as_spelled_canonically(tmp_path: Path) -> Non
         ("KAFKA__SECURITY__SASL_MECHANISM", "plain", "PLAIN"),
         ("KAFKA__AUTO_OFFSET_RESET", "LATEST", "latest"),
         ("LOGGING__FORMAT", "Plain", "plain"),
+        ("RECORDS__MISSING_POLICY", "Impute", "impute"),
     ],
 )
 def test_an_environment_override_is_taken_in_any_case(variable: str, written: str, kept: str) -> None:
