@@ -22,7 +22,7 @@ from pipeline.labelorder import Answer, given_rank, opened_on
 from pipeline.labels import LabelError, Source, parse_label
 from pipeline.recordjson import decode, is_schema_1
 
-__all__ = ["alert_document", "episodes_from", "unreadable_note"]
+__all__ = ["alert_document", "episodes_from", "unreadable_note", "why_unreadable"]
 
 #: How many of the records left out as unreadable the note names, with where they lie and why.
 _NAMED = 3
@@ -64,7 +64,7 @@ writes to the topic
     )
 
 
-def _why_unreadable(exc: Exception, event: Any) -> str:
+def why_unreadable(exc: Exception, event: Any) -> str:
     """Why an alerts topic's record is no alert event (``event``: its document, None when it is not
     JSON), in a few words, with its alert id when it has one; escaped, as the table's cells are."""
     if event is None:
@@ -137,7 +137,7 @@ def episodes_from(
             # as it may be an alert an operator must see.
             left_out += 1
             if len(unreadable) < _NAMED:
-                unreadable.append((msg, _why_unreadable(exc, event)))
+                unreadable.append((msg, why_unreadable(exc, event)))
     if others and say is not None:
         say(other_schema_note(others, settings.kafka.topics.alerts))
     if left_out and say is not None:

@@ -13,7 +13,8 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from dhag.infotext import shown_name
-from pipeline.alertsread import alert_document
+from pipeline.alertid import id_refusal
+from pipeline.alertsread import alert_document, unreadable_note, why_unreadable
 from pipeline.brokerlink import client_options
 from pipeline.config import Settings
 from pipeline.demokafka import step
@@ -131,6 +132,8 @@ class DemoConsole:
                 raise
         self.scored = RateMeter(RATE_WINDOW_S)
         self.lag: float | None = None  # None until the daemon's metrics answer
+        self.unreadable = 0  # records of the alerts topic that are no alert event
+        self.unreadable_named: list[tuple[Any, str]] = []  # the first of them, each with why
 
     def poll(self) -> None:
         """Read the alerts and truth come since, let the operator answer what is due, scrape the metrics;
@@ -142,13 +145,7 @@ class DemoConsole:
                 if msg.topic == self.truth_topic:
                     self.board.add_truth(orjson.loads(msg.value))  # the simulator's, strict JSON
                 else:
-                    # Read as `dhag-pipeline alerts` reads it: a NaN or Infinity score is a number.
-                    event = alert_document(msg.value)
-                    self.board.add_alert(event)
-                    if event.get("state") == "open":
-                        self.alert_versions[str(event["alert_id"])] = str(event.get("model_version"))
-                        if self.operator is not None:
-                            self.operator.saw_alert(str(event["alert_id"]), now=time.time())
+                    self._take_alert(msg)
         if self.operator is not None:
             with step("sending the simulated operator's labels", "write to"):
                 self.operator.answer_due(self.board, now=time.time())
@@ -160,6 +157,26 @@ class DemoConsole:
             self.scored.add(now, scraped["processed"])
             self.lag = scraped["lag"]
             self.version = scraped["version"] or self.version
+
+    def _take_alert(self, msg: Any) -> None:
+        """One record of the alerts topic, read as `dhag-pipeline alerts` reads it (a NaN or Infinity
+        score is a number); one that is no alert event (something else writes to the topic) is counted
+        and named on the screen, never the end of the demo."""
+        event = None
+        try:
+            event = alert_document(msg.value)
+            if (why := id_refusal(event["alert_id"])) is not None:
+                raise ValueError(why)
+            self.board.add_alert(event)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.unreadable += 1
+            if len(self.unreadable_named) < 3:
+                self.unreadable_named.append((msg, why_unreadable(exc, event)))
+            return
+        if event.get("state") == "open":
+            self.alert_versions[str(event["alert_id"])] = str(event.get("model_version"))
+            if self.operator is not None:
+                self.operator.saw_alert(str(event["alert_id"]), now=time.time())
 
     def print_summary(self, elapsed: float, stats: StreamStats) -> None:
         board, now = self.board, time.time()
@@ -178,6 +195,9 @@ class DemoConsole:
                 f"    plant: Kafka is not taking its records ({sent.undelivered} of the {sent.sent} sent not "
                 f"delivered): {sent.last_error}\n"
             )
+        if self.unreadable:
+            note = unreadable_note(self.unreadable_named, self.unreadable, self.alerts_topic)
+            self.out.write(f"    {note}\n")
         if self.operator is not None:
             stats = self.operator.stats
             runs = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.runs.items()) if n) or "none yet"
@@ -220,6 +240,7 @@ class DemoConsole:
         return {
             "records_produced": stats.records,
             "records_not_delivered": stats.deliveries.undelivered,  # records and truth events Kafka failed
+            "alert_records_unreadable": self.unreadable,  # of the alerts topic: no alert event
             "sim_minutes": round(stats.sim_seconds / 60, 1),
             "faults_started": len(board.faults),
             "faults_detected": len(board.detected()),

@@ -22,6 +22,7 @@ def _console() -> DemoConsole:
     console.scored, console.lag, console.version, console.runs = SimpleNamespace(rate=0.0), 0.0, "v1", {}
     console.operator = SimpleNamespace(stats=SimpleNamespace(total=0, anomaly=0, normal=0, wrong=0))
     console.alert_versions, console.retrainer_port = {}, None  # as with --no-retrain
+    console.unreadable, console.unreadable_named = 0, []
     return console
 
 

@@ -282,6 +282,7 @@ def test_the_demo_console_prints_each_open_alerts_first_suspect() -> None:
     console = object.__new__(DemoConsole)
     console.out, console.operator, console.board = io.StringIO(), None, Scoreboard()
     console.scored, console.lag = SimpleNamespace(rate=0.0), 0.0
+    console.unreadable, console.unreadable_named = 0, []
     event = {"state": "open", "alert_id": "a1", "asset_id": "pump-01", "opened_at": 5.0, "score": 0.99}
     console.board.add_alert(event | {"top_sensors": [{"sensor": "flow_pu"}], "suspect_sensors": [_SUSPECT]})
     console.board.add_alert(event | {"alert_id": "a2", "asset_id": "fan-01", "top_sensors": []})
@@ -355,6 +356,7 @@ def test_the_demo_console_shows_sensor_names_escaped_as_dhag_info_does() -> None
     console = object.__new__(DemoConsole)
     console.out, console.operator, console.board = io.StringIO(), None, Scoreboard()
     console.scored, console.lag = SimpleNamespace(rate=0.0), 0.0
+    console.unreadable, console.unreadable_named = 0, []
     odd = "flow\nrate\x1b[2J"
     top = [{"sensor": odd, "outside_training_range": "above"}, {"sensor": "head_pu"}]
     event = {"state": "open", "alert_id": "a1", "asset_id": "pump-01", "opened_at": 5.0, "score": 0.99}
