@@ -53,7 +53,7 @@ from pipeline.alertsince import parse_since
 from pipeline.alertsread import episodes_from
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
-from pipeline.consolestreams import closed_streams
+from pipeline.consolestreams import EXIT_READER_GONE, closed_streams, said_on_stderr, why_refused
 from pipeline.consoletopics import STALL_S, TopicMissingError, client_options, console_bootstrap, read_topic
 from pipeline.errors import EXIT_BROKER
 from pipeline.kafkaclients import close_producer, closed_on_failure
@@ -78,7 +78,6 @@ __all__ = [
 EXIT_REFUSED = 2  # also a config error: the broker refused the client's credentials
 EXIT_UNWRITTEN = 1  # its output refused (a full disk)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: Ctrl-C
-EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `dhag`'s commands and a shell's own tools say it
 _CUT = (COLUMNS.index("TOP SENSORS"), COLUMNS.index("SUSPECT"))  # cut short to fit a terminal
 #: The columns shortened in their middle when long, with the most columns each takes.
 _SHORTENED = {
@@ -356,13 +355,8 @@ def _confirm(said: list[str], out: TextIO, err: TextIO) -> None:
         out.flush()
     except OSError as exc:
         silenced(out)  # what its buffer holds is not refused again as Python exits
-        why = "its reader is gone" if isinstance(exc, BrokenPipeError) else exc.strerror or str(exc)
-        try:
-            err.write(f"label: standard output refused its lines ({why}); the label was written:\n")
-            err.writelines(said)
-            err.flush()
-        except OSError:  # stderr gone too (`2>&1 | head -0`): nothing can be said, and the label stands
-            silenced(err)
+        head = f"label: standard output refused its lines ({why_refused(exc)}); the label was written:\n"
+        said_on_stderr(err, head, said)  # the label stands, said or not
 
 
 def _given(label: dict[str, Any]) -> str:

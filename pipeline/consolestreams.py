@@ -1,12 +1,19 @@
-"""The consoles (``alerts``, ``label``: :mod:`pipeline.alertscmd`) run with a standard stream closed, as a
-cron job or a supervisor may start them (``2>&-``, ``>&-``)."""
+"""The consoles' standard streams: ``alerts`` and ``label`` (:mod:`pipeline.alertscmd`) run with one closed,
+as a cron job or a supervisor may start them (``2>&-``, ``>&-``); a command whose standard output refuses
+what it says of a change it made (``label``, ``models``: its reader gone, a full disk) says it on stderr."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
+from typing import TextIO
 
-__all__ = ["closed_streams"]
+from dhag.stopsignals import silenced
+
+__all__ = ["EXIT_READER_GONE", "closed_streams", "said_on_stderr", "why_refused"]
+
+EXIT_READER_GONE = 141  # 128 + SIGPIPE, as `dhag`'s commands and a shell's own tools say it
 
 
 def closed_streams(command: str) -> str | None:
@@ -30,3 +37,24 @@ def closed_streams(command: str) -> str | None:
     if command != "alerts":
         return None
     return "alerts: standard output is closed (>&-): the list has nowhere to go; nothing was read"
+
+
+def why_refused(exc: OSError) -> str:
+    """Why a standard output refused a write, in a few words.
+
+    >>> why_refused(BrokenPipeError(32, "Broken pipe")), why_refused(OSError(28, "No space left on device"))
+    ('its reader is gone', 'No space left on device')
+    """
+    return "its reader is gone" if isinstance(exc, BrokenPipeError) else exc.strerror or str(exc)
+
+
+def said_on_stderr(err: TextIO, head: str, lines: Iterable[str]) -> None:
+    """Say on ``err`` the line ``head`` (why, with its line break), then ``lines``, what standard output
+    refused; a stderr gone too (``2>&1 | head -0``) says nothing, and is not refused again as Python
+    exits."""
+    try:
+        err.write(head)
+        err.writelines(lines)
+        err.flush()
+    except OSError:
+        silenced(err)

@@ -7,10 +7,9 @@ import errno
 from typing import TextIO
 
 from dhag.stopsignals import silenced
+from pipeline.consolestreams import EXIT_READER_GONE
 
 __all__ = ["EXIT_READER_GONE", "Screen"]
-
-EXIT_READER_GONE = 141  # 128 + SIGPIPE, as the service's other commands and a shell's own tools say it
 
 
 class Screen:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import TextIO
 
 from dhag.stopsignals import silenced
+from pipeline.consolestreams import EXIT_READER_GONE, said_on_stderr, why_refused
 
 __all__ = ["EXIT_READER_GONE", "EXIT_UNWRITTEN", "Said", "output_refused"]
 
 EXIT_UNWRITTEN = 1  # the output of a command whose product it is refused (a full disk)
-EXIT_READER_GONE = 141  # 128 + SIGPIPE, as a shell's own tools say it
 #: The actions whose product is what they print: a refused output is their failure.
 _READ_ONLY = ("list", "show")
 
@@ -70,16 +70,9 @@ def output_refused(said: Said, action: str, code: int, err: TextIO) -> int:
     if action in _READ_ONLY:
         if isinstance(exc, BrokenPipeError):
             return EXIT_READER_GONE
-        _say(err, [f"models {action}: cannot write to standard output: {exc.strerror or exc}\n"])
+        said_on_stderr(err, f"models {action}: cannot write to standard output: {exc.strerror or exc}\n", [])
         return EXIT_UNWRITTEN
-    why = "its reader is gone" if isinstance(exc, BrokenPipeError) else exc.strerror or str(exc)
-    _say(err, [f"models {action}: standard output refused its lines ({why}):\n", *said.lost])
+    said_on_stderr(
+        err, f"models {action}: standard output refused its lines ({why_refused(exc)}):\n", said.lost
+    )
     return code
-
-
-def _say(err: TextIO, lines: list[str]) -> None:
-    try:
-        err.writelines(lines)
-        err.flush()
-    except OSError:  # stderr gone too (`2>&1 | head -0`): nothing can be said
-        silenced(err)
