@@ -6,21 +6,33 @@ DATA ?= ../shared/datasets
 # The CPU build, installed first so that the project's open range (torch>=2.4,<3) is already met;
 # left to resolve that range alone, pip would fetch a CUDA build of several GB.
 TORCH ?= torch==2.13.0
+# The runtime dependencies at the versions tested: the image builds with the same file (`make lock`).
+LOCK := deploy/constraints.txt
 # Test worker processes (pytest-xdist), each with its own embedded broker; a test file runs whole in one
 # of them, so its module fixtures are built once. More workers than cores: many tests wait on a broker,
 # a subprocess or a timer rather than compute (on 2 cores, 3 workers took the suite from 16 to 7 min).
 TEST_WORKERS ?= 3
 # `make test` ends with its 15 slowest tests: the suite is meant to stay well under 10 minutes here.
 
-.PHONY: install test fuzz lint bench run clean
+.PHONY: install test fuzz lint bench run clean lock
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install '$(TORCH)'
-	$(VENV)/bin/pip install -e '.[test,bench]'
+	$(VENV)/bin/pip install -c $(LOCK) '$(TORCH)'
+	$(VENV)/bin/pip install -c $(LOCK) -e '.[test,bench]'
 	touch $@
+
+# $(LOCK) anew: pyproject.toml's ranges resolved today in a fresh environment (its comments kept).
+# Review the changes, then `make test` installs and tests them.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q '$(TORCH)'
+	.lock-venv/bin/pip install -q .
+	{ grep '^#' $(LOCK); .lock-venv/bin/pip freeze --all | grep -iv -e '^dhag-monitor' -e '^pip==' \
+	    | sed 's/^torch==\([^+]*\)+.*/torch==\1/' | sort -f; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK) && rm -rf .lock-venv
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
