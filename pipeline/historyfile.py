@@ -1,7 +1,7 @@
 """Reading a plant's normal-operation history for ``models train``: what a real export holds, checked and
 put in the form the plant model trains on, or refused with the column, the line and what to do.
 
-The contract (docs/service.md, "The history file"):
+The contract (docs/service-reference.md, "The history file"):
 
 * CSV (``,``, ``;`` or tab between fields, found from the header line; UTF-8, a byte-order mark is
   fine) or Parquet (``.parquet``);

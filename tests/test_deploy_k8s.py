@@ -297,7 +297,8 @@ def _bytes(quantity: str) -> float:
     return float(quantity)
 
 
-# The peak memory of `models train` on a CSV history of 3 million rows (docs/service.md, "The history file").
+# The peak memory of `models train` on a CSV history of 3 million rows (docs/service-reference.md,
+# "The history file").
 TRAIN_PEAK_BYTES = 2.3e9
 
 

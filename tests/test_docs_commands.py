@@ -174,6 +174,8 @@ def test_the_extraction_finds_the_documented_commands() -> None:
     # a benchmark's line with a variable before it, config.yaml's and the help's own.
     found = {(s.where.split(":")[0], prog, args) for s, prog, args in DOCUMENTED}
     assert ("docs/service.md", "dhag-pipeline", "models list|show V|promote V|rollback|prune") in found
+    assert ("docs/service-operations.md", "dhag-pipeline", "models prune --dry-run") in found
+    assert ("docs/service-reference.md", "dhag-pipeline", "bench") in found
     assert ("docs/library.md", "dhag", "train --data FILE --out MODEL [--label-column C]") in found
     assert ("config.yaml", "dhag-pipeline", "models train HISTORY") in found
     wheres = {where for where, _, _ in found}

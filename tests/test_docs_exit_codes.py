@@ -1,5 +1,5 @@
 """The exit codes of the daemon (``dhag-pipeline run``) and the retrainer (``dhag-pipeline retrain``) as
-the code returns them, against the table in docs/service.md and the runbooks that read them."""
+the code returns them, against the table in docs/service-reference.md and the runbooks that read them."""
 
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ def retrainer_exit_codes() -> set[int]:
 
 
 def _documented_table() -> dict[int, tuple[str, str]]:
-    """Code -> (what it means from ``run``, from ``retrain``) in the service page's *Exit codes* table."""
-    text = (REPO / "docs" / "service.md").read_text()
+    """Code -> (what it means from ``run``, from ``retrain``) in the service reference's *Exit codes*."""
+    text = (REPO / "docs" / "service-reference.md").read_text()
     section = text[text.index("\n## Exit codes\n") :]
     end = section.find("\n#", 1)  # the next heading, or the page's end
     section = section if end < 0 else section[:end]

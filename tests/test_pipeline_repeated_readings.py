@@ -74,7 +74,7 @@ def test_readings_alike_at_other_times_or_beyond_the_window_count() -> None:
 
 
 def test_an_assets_state_stays_about_a_kilobyte_with_its_readings_told() -> None:
-    # docs/service.md: about 1 KB an asset, 100 MB at alerts.max_assets; a deque of the window's
+    # docs/service-operations.md: about 1 KB an asset, 100 MB at alerts.max_assets; a deque of the window's
     # readings would near double it.
     import tracemalloc
 
