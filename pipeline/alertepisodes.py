@@ -116,6 +116,10 @@ class Episode:
     #: opening score, the threshold it was over and the model that scored it (the resolved event's score
     #: is the one that ended it, by the model of the moment: one swapped in since, maybe).
     open_lost: bool = False
+    #: Why no label of it can count, when the retrainer refuses each of its events read: the field that
+    #: breaks the alert contract and how (:func:`~pipeline.retrain.alertfeed.checked_alert_event`). It
+    #: keeps no such alert, so a label of it would be dead-lettered.
+    unlabellable: tuple[str, str] | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Episode:
@@ -194,6 +198,7 @@ class Episode:
         'pump\x1b[2J' 'v1\n'
         """
         label = self.label
+        refused = self.unlabellable
         return (
             shown_name(self.alert_id),
             shown_name(self.asset_id),
@@ -204,7 +209,7 @@ class Episode:
             "-" if self.model_version is None else shown_name(self.model_version),
             ",".join(self.sensor_tags()) or "-",
             suspect_tag(self.suspect_sensors[0]) if self.suspect_sensors else "-",
-            _label_cell(label, self.disputed_by),
+            _label_cell(label, self.disputed_by) if refused is None else f"not labellable: bad {refused[0]}",
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -226,6 +231,7 @@ class Episode:
             "label": self.label,
             "labels": self.labels,
             "disputed_by": self.disputed_by,
+            "not_labellable": None if self.unlabellable is None else self.unlabellable[1],
         }
 
 

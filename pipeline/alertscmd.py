@@ -50,7 +50,7 @@ from pipeline.alertsfit import (
     terminal_width,
 )
 from pipeline.alertsince import parse_since
-from pipeline.alertsread import episodes_from
+from pipeline.alertsread import episodes_from, unlabellable_note, unlabellable_refusal
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
 from pipeline.consolestreams import EXIT_READER_GONE, closed_streams, said_on_stderr, why_refused
@@ -192,10 +192,11 @@ def run_alerts(
         more = f"{left} more episode{'s' if left > 1 else ''} matched (older than the {args.limit} listed)"
         err.write(f"{more}; --limit {len(chosen)} lists them all\n")
     chosen = sorted(chosen, key=lambda e: e.opened_at, reverse=True)[: args.limit]
-    if (lost := lost_open_note(chosen, settings.kafka.topics.alerts)) is not None:
-        err.write(f"{lost}\n")
+    topic = settings.kafka.topics.alerts
+    for note in (lost_open_note(chosen, topic), unlabellable_note(chosen, topic)):
+        if note is not None:
+            err.write(f"{note}\n")
     if not chosen and args.asset is not None:
-        topic = settings.kafka.topics.alerts
         err.write(f"{asset_note(args.asset, episodes, since=since, topic=topic)}\n")
     try:
         _write_list(out, chosen, as_json=args.json)
@@ -279,6 +280,9 @@ def run_label(
         elif episode is None:  # (one of a later schema's events only was said above, with its schema)
             known = episodes.keys() | unread.keys()
             err.write(f"{unknown_alert(args.alert_id, known, settings.kafka.topics.alerts, bootstrap)}\n")
+            return EXIT_REFUSED
+        elif episode is not None and episode.unlabellable is not None:  # its label would be dead-lettered
+            err.write(f"{unlabellable_refusal(args.alert_id, episode.unlabellable[1], settings)}\n")
             return EXIT_REFUSED
         previous = None if episode is None else episode.label
         labels = settings.kafka.topics

@@ -21,8 +21,16 @@ from pipeline.consoletopics import TopicMissingError
 from pipeline.labelorder import Answer, given_rank, opened_on
 from pipeline.labels import LabelError, Source, parse_label
 from pipeline.recordjson import decode, is_schema_1
+from pipeline.retrain.alertfeed import AlertEventError, checked_alert_event
 
-__all__ = ["alert_document", "episodes_from", "unreadable_note", "why_unreadable"]
+__all__ = [
+    "alert_document",
+    "episodes_from",
+    "unlabellable_note",
+    "unlabellable_refusal",
+    "unreadable_note",
+    "why_unreadable",
+]
 
 #: How many of the records left out as unreadable the note names, with where they lie and why.
 _NAMED = 3
@@ -61,6 +69,52 @@ writes to the topic
         f"left out {count} record{'' if one else 's'} of {topic} that {'is' if one else 'are'} no alert "
         f"event this release can read ({named}{more}): no alert {'it' if one else 'they'} may tell of is "
         "listed; the daemons write none such, so look at what else writes to the topic"
+    )
+
+
+def unlabellable_note(episodes: Iterable[Episode], topic: str) -> str | None:
+    """What ``alerts`` says on stderr of the episodes listed that cannot be labelled
+    (:attr:`~pipeline.alertepisodes.Episode.unlabellable`), naming the first with why; None when none.
+
+    >>> print(unlabellable_note([Episode("a1", "42", 5.0, None, None, [], unlabellable=("asset_id",
+    ...     "asset_id must be a printable string of 1 to 256 characters, got 42"))], "anomaly-alerts"))
+    1 episode listed cannot be labelled (not labellable in LABEL): the retrainer refuses its events on \
+anomaly-alerts (a1: asset_id must be a printable string of 1 to 256 characters, got 42), so it keeps no \
+such alert and would dead-letter a label of it; the daemons write none such, so look at what else \
+writes to the topic
+    """
+    refused = [e for e in episodes if e.unlabellable is not None]
+    if not refused:
+        return None
+    named = "; ".join(
+        f"{shown_name(e.alert_id)}: {e.unlabellable[1]}" for e in refused[:_NAMED] if e.unlabellable
+    )
+    more = f"; and {len(refused) - _NAMED} more" if len(refused) > _NAMED else ""
+    one = len(refused) == 1
+    return (
+        f"{len(refused)} episode{'' if one else 's'} listed cannot be labelled (not labellable in LABEL): "
+        f"the retrainer refuses {'its' if one else 'their'} events on {topic} ({named}{more}), so it keeps "
+        f"no such alert and would dead-letter a label of {'it' if one else 'one'}; the daemons write none "
+        "such, so look at what else writes to the topic"
+    )
+
+
+def unlabellable_refusal(alert_id: str, why: str, settings: Settings) -> str:
+    """Why ``label`` refuses an alert whose events the retrainer refuses each (``why``: the first's
+    refusal), which it would dead-letter a label of.
+
+    >>> print(unlabellable_refusal("a1", "model_version must be a printable string of 1 to 256 characters,"
+    ...                            " got ''", Settings()))
+    alert 'a1' cannot be labelled: the retrainer refuses its events on anomaly-alerts (model_version \
+must be a printable string of 1 to 256 characters, got ''), so it keeps no such alert and would \
+dead-letter a label of it; the daemons write none such, so look at what else writes to the topic; no \
+label was written
+    """
+    return (
+        f"alert {alert_id!r} cannot be labelled: the retrainer refuses its events on "
+        f"{settings.kafka.topics.alerts} ({why}), so it "
+        "keeps no such alert and would dead-letter a label of it; the daemons write none such, so look at "
+        "what else writes to the topic; no label was written"
     )
 
 
@@ -103,6 +157,8 @@ def episodes_from(
     others: Counter[str] = Counter()  # events of another schema, by schema
     unreadable: list[tuple[Any, str]] = []  # the first records that are no alert event, and why
     left_out = 0
+    kept: set[str] = set()  # the alerts of which the retrainer keeps an event read
+    refused: dict[str, tuple[str, str]] = {}  # the others: the field of the first event it refuses, and why
     for msg in alerts:
         event = None
         try:
@@ -132,12 +188,19 @@ def episodes_from(
                 # (readings are not always dated in order: its last one may be dated earlier).
                 episodes[alert_id].resolved_at = max(latest, episodes[alert_id].opened_at)
                 episodes[alert_id].resolved_by = event.get("resolved_by")
+            try:  # as the retrainer reads it: a label of an alert none of whose events it keeps is lost
+                checked_alert_event(event)
+                kept.add(alert_id)
+            except AlertEventError as exc:
+                refused.setdefault(alert_id, (exc.field or "event", str(exc)))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             # No alert event (the daemon writes none such): counted and said, never passed over unsaid,
             # as it may be an alert an operator must see.
             left_out += 1
             if len(unreadable) < _NAMED:
                 unreadable.append((msg, why_unreadable(exc, event)))
+    for alert_id in episodes.keys() - kept:
+        episodes[alert_id].unlabellable = refused[alert_id]
     if others and say is not None:
         say(other_schema_note(others, settings.kafka.topics.alerts))
     if left_out and say is not None:
@@ -148,7 +211,7 @@ def episodes_from(
         return episodes
     # A label by reading joins the alert that opened on that reading, as in the label store.
     by_asset: dict[str, list[tuple[str, float]]] = {}
-    for episode in episodes.values():
+    for episode in (e for e in episodes.values() if e.unlabellable is None):  # the retrainer keeps those
         by_asset.setdefault(episode.asset_id, []).append((episode.alert_id, episode.opened_at))
     came: dict[str, list[tuple[Source, float, Answer, dict[str, Any]]]] = {}
     most, contract = settings.retrain.max_label_bytes, settings.records  # as the retrainer judges them
@@ -168,7 +231,7 @@ def episodes_from(
         alert_id = label.alert_id
         if alert_id is None and label.asset_id is not None:
             alert_id = opened_on(label.ts, by_asset.get(label.asset_id, ()))
-        if alert_id in episodes:
+        if alert_id in episodes and episodes[alert_id].unlabellable is None:  # else dead-lettered
             # A label by reading without labelled_at ranks by when it came (the store's clock then;
             # here, when it was written to Kafka), and has no time of its own to tell a copy by.
             stamped = label.by_alert or label.labelled_at is not None

@@ -49,9 +49,14 @@ def test_an_alert_id_with_a_terminal_escape_is_named_escaped_where_it_is_left_ou
     assert f"(partition ? offset ?: alert {SHOWN_ID}: alert_id must be a printable string" in said
 
 
-def test_the_asset_of_the_alert_labelled_is_shown_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Before, the line saying what was labelled wrote the asset id from the alert event raw.
-    code, said, _ = _label(monkeypatch, _event("a1", "pump-01\n\x1b]0;owned\x07"), "a1")
-    assert code == 0 and orjson.loads(LabelProducer.sent[-1])["alert_id"] == "a1"
+def test_the_asset_of_the_alert_refused_is_shown_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before, the line saying what was labelled wrote the asset id from the alert event raw; such an
+    # asset id is no id the retrainer keeps the alert by, so the alert is refused, the id shown escaped.
+    LabelProducer.sent.clear()
+    code, _, said = _label(monkeypatch, _event("a1", "pump-01\n\x1b]0;owned\x07"), "a1")
+    assert code == 2 and LabelProducer.sent == []
     assert "\x1b" not in said and "\x07" not in said and len(said.splitlines()) == 1, said
-    assert r"labelled alert a1 ('pump-01\n\x1b]0;owned\x07', opened " in said
+    assert (
+        r"(asset_id must be a printable string of 1 to 256 characters, got 'pump-01\n\x1b]0;owned\x07')"
+        in said
+    )

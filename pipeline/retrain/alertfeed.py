@@ -22,11 +22,16 @@ from pipeline.alertevents import sensor_numbers
 from pipeline.alertid import id_refusal
 from pipeline.recordjson import decode, is_schema_1
 
-__all__ = ["AlertEventError", "alert_event_of"]
+__all__ = ["AlertEventError", "alert_event_of", "checked_alert_event"]
 
 
 class AlertEventError(ValueError):
-    """An ``anomaly-alerts`` event that breaks the contract; the message names the field."""
+    """An ``anomaly-alerts`` event that breaks the contract; the message names the field, and ``field``
+    is that field's name (None when the record is no JSON object at all)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _text(event: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
@@ -34,7 +39,7 @@ def _text(event: dict[str, Any], name: str, *, optional: bool = False) -> str | 
     if value is None and optional:
         return None
     if (why := id_refusal(value, name)) is not None:
-        raise AlertEventError(why)
+        raise AlertEventError(why, name)
     return value
 
 
@@ -46,12 +51,12 @@ def _number(event: dict[str, Any], name: str, *, optional: bool = False) -> floa
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise AlertEventError(f"{name} must be a number, got {type(value).__name__}")
+        raise AlertEventError(f"{name} must be a number, got {type(value).__name__}", name)
     number = float(value) if abs(value) < 2**1023 else math.inf
     if not math.isfinite(number):
         if optional:
             return None
-        raise AlertEventError(f"{name} must be finite, got {value!r:.40}")
+        raise AlertEventError(f"{name} must be finite, got {value!r:.40}", name)
     return number
 
 
@@ -77,16 +82,34 @@ def alert_event_of(raw: bytes | None) -> dict[str, Any]:
         event = decode(raw or b"")
     except ValueError as exc:
         raise AlertEventError(f"not JSON: {str(exc)[:120]}") from None
+    return checked_alert_event(event)
+
+
+def checked_alert_event(event: Any) -> dict[str, Any]:
+    """The fields of an ``anomaly-alerts`` record's JSON document (decoded: :func:`alert_event_of`) that
+    the label store keeps, checked; the consoles judge by it which alerts can be labelled
+    (:mod:`pipeline.alertsread`).
+
+    >>> try:
+    ...     checked_alert_event({"alert_id": "a1", "asset_id": 42, "state": "open", "opened_at": 5, "ts": 5})
+    ... except AlertEventError as exc:
+    ...     print(f"{exc.field}: {exc}")
+    asset_id: asset_id must be a printable string of 1 to 256 characters, got 42
+    """
     if not isinstance(event, dict):
         raise AlertEventError(f"an alert event is a JSON object, got {type(event).__name__}")
     if not is_schema_1(event):
-        raise AlertEventError(f"schema {event.get('schema')!r:.40} is not 1, the one this version reads")
+        raise AlertEventError(
+            f"schema {event.get('schema')!r:.40} is not 1, the one this version reads", "schema"
+        )
     state = event.get("state")
     if state not in ("open", "resolved"):
-        raise AlertEventError(f"state must be 'open' or 'resolved', got {state!r:.40}")
+        raise AlertEventError(f"state must be 'open' or 'resolved', got {state!r:.40}", "state")
     values = event.get("values")
     if values is not None and not isinstance(values, dict):
-        raise AlertEventError(f"values must be an object of sensor values, got {type(values).__name__}")
+        raise AlertEventError(
+            f"values must be an object of sensor values, got {type(values).__name__}", "values"
+        )
     return {
         "alert_id": _text(event, "alert_id"),
         "asset_id": _text(event, "asset_id"),
