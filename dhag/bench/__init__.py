@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import platform
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "run_semisup",
     "run_speed",
     "run_table2",
+    "typed_command",
     "write_json",
 ]
 
@@ -170,8 +172,32 @@ def _cpu_model() -> str | None:
     return None
 
 
+def typed_command(argv: Sequence[str] | None = None, module: str | None = None) -> str:
+    """The command that ran, as a reader types it to run it again: the command's name (``dhag``,
+    ``dhag-pipeline``; not the path of its script in one environment), or ``python -m`` and the package
+    when ``module`` (its ``__main__``, as ``python -m pipeline`` runs ``pipeline.__main__``) ran, then
+    the arguments of ``argv``, quoted as a shell reads them. Without ``argv``: the running process's
+    (``sys.argv`` and the module its ``__main__`` is, if any).
+
+    >>> typed_command(["/work/clone/pipeline/__main__.py", "bench", "drift", "--json", "my runs/d.json"],
+    ...               "pipeline.__main__")
+    "python -m pipeline bench drift --json 'my runs/d.json'"
+    >>> typed_command(["/opt/venv/bin/dhag-pipeline", "bench", "plant"])
+    'dhag-pipeline bench plant'
+    """
+    if argv is None:
+        argv = sys.argv
+        module = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
+    if module:
+        name = ["python", "-m", module.removesuffix(".__main__")]
+    else:
+        name = [Path(argv[0]).name] if argv else []
+    return shlex.join([*name, *argv[1:]])
+
+
 def run_meta(command: str | None = None, **extra: Any) -> dict[str, Any]:
-    """The ``meta`` block of a result: command, machine, library versions and date (UTC)."""
+    """The ``meta`` block of a result: command (by default the one that ran, :func:`typed_command`),
+    machine, library versions and date (UTC)."""
     from importlib.metadata import PackageNotFoundError, version
 
     import torch
@@ -196,7 +222,7 @@ def run_meta(command: str | None = None, **extra: Any) -> dict[str, Any]:
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     return {
-        "command": command if command is not None else " ".join(sys.argv),
+        "command": command if command is not None else typed_command(),
         "machine": machine,
         "versions": versions,
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
