@@ -15,8 +15,9 @@ one reading per asset every 30 s, in time order:
 
 Each scenario's scores go to :class:`~pipeline.drift.ScoreDriftMonitor` as the daemon feeds it, once
 with the configured ``drift`` settings and once fed every score (``bucket_s: 0``) for comparison. The
-results: detections, detections per day before any change (false ones), hours from the change to the
-first detection, and the share of readings the model flagged before and after the change.
+results: detections (the changes reported), the returns of the scores to the level a reported change
+left (found, not reported), detections per day before any change (false ones), hours from the change
+to the first detection, and the share of readings the model flagged before and after the change.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def watch(
     batch: int = 500,
 ) -> dict[str, Any]:
     """Feed ``scores`` (in time order) to a monitor in batches, as the daemon does; summarise what it
-    reported against the scenario's change."""
+    reported against the scenario's change, and how many changes it found that were the scores'
+    return to the level a reported change left, which it did not report (``returns_not_reported``)."""
     monitor = ScoreDriftMonitor(delta=delta, bucket_s=bucket_s)
     at: list[float] = []
     for i in range(0, scores.size, batch):
@@ -101,6 +103,7 @@ def watch(
     return {
         "bucket_s": bucket_s,
         "detections": len(at),
+        "returns_not_reported": monitor.returns,
         "false_detections_per_day": round(len(false) / max((before_end - start) / DAY_S, 1e-9), 3),
         "hours_to_first_detection": round((after[0] - change_at) / 3600.0, 2) if after else None,
         "detection_hours": [round((t - start) / 3600.0, 2) for t in at],

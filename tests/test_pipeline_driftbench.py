@@ -31,6 +31,22 @@ def test_watch_tells_false_detections_from_the_delay_after_the_change() -> None:
     )
 
 
+@pytest.mark.parametrize("bucket_s", [300.0, 0.0])
+def test_watch_counts_the_returns_it_did_not_report(bucket_s: float) -> None:
+    # An afternoon hotter than the days around it: the rise is reported, the fall back to the morning's
+    # level is found by ADWIN too and passed over; the JSON said nothing of it.
+    rng = np.random.default_rng(3)
+    times = np.arange(0.0, 4 * DAY_S, 30.0)
+    scores = 0.3 + rng.normal(0, 0.02, times.size)
+    scores[(times >= 2 * DAY_S) & (times < 2 * DAY_S + 8 * 3600)] += 0.2
+    summary = watch(scores, times, delta=0.002, bucket_s=bucket_s, change_at=2 * DAY_S)
+    assert (summary["detections"], summary["returns_not_reported"]) == (1, 1)
+    assert 2 * 24 <= summary["detection_hours"][0] < 2 * 24 + 8
+    steady = watch(scores[times < 2 * DAY_S], times[times < 2 * DAY_S], delta=0.002, bucket_s=bucket_s,
+                   change_at=None)  # fmt: skip
+    assert (steady["detections"], steady["returns_not_reported"]) == (0, 0)
+
+
 def test_the_shift_scenarios_change_the_plant_from_day_two_and_only_then() -> None:
     steady, none = drift_scenario("steady", seed=0, assets=3, days=2.1)
     shifted, change_at = drift_scenario("flow_meters_high", seed=0, assets=3, days=2.1)
@@ -59,6 +75,7 @@ def test_the_bench_reports_every_scenario_both_ways(tmp_path: Path, capsys) -> N
     for name, result in summary["scenarios"].items():
         assert result["readings"] == 2 * int(2.1 * DAY_S // 30)
         assert result["configured"]["bucket_s"] == 300.0 and result["every_score"]["bucket_s"] == 0.0
+        assert all(result[way]["returns_not_reported"] >= 0 for way in ("configured", "every_score"))
         assert (result["change_after_hours"] is None) == (name in ("steady", "faults"))
 
 
