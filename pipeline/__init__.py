@@ -10,6 +10,14 @@ plant), ``features`` (derived plant features), ``plantmodel`` (training for the 
 history it trains on; ``historyplaces``: where its rows are), ``scoreboard`` (alerts against ground truth),
 ``demo`` (``make run``), ``plantbench``."""
 
-from pipeline.errors import BrokerUnavailableError, ConfigError, ModelUnavailableError, PipelineError
-
 __all__ = ["BrokerUnavailableError", "ConfigError", "ModelUnavailableError", "PipelineError"]
+
+
+def __getattr__(name: str) -> type[Exception]:
+    # The errors from pipeline.errors on first use: `dhag-pipeline` imports this package before its
+    # entry can catch a Ctrl-C, so it imports nothing of its own here (pipeline.entry).
+    if name in __all__:
+        from pipeline import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
