@@ -10,6 +10,7 @@ from dashboards import (
     DAEMON_LEGEND,
     PLANT_LEGEND,
     RECORDS_PER_SECOND,
+    SCORE,
     by_daemon,
     make_panel,
     own_axis,
@@ -44,7 +45,7 @@ def pipeline_health() -> str:
             "Alert threshold",
             (10, 0, 4, 4),
             [query_target("A", "max by (namespace) (dhag_model_threshold)", PLANT_LEGEND.strip())],
-            unit="percentunit",
+            **SCORE,
         ),
         make_panel(
             "stat",

@@ -9,6 +9,7 @@ from dashboards import (
     DATASOURCE,
     OPEN_ALERTS_SUSPECT,
     PLANT_LEGEND,
+    SCORE,
     make_panel,
     plant_filtered,
     plant_table,
@@ -149,7 +150,7 @@ def plant_overview() -> str:
                     "threshold {{version}}" + PLANT_LEGEND,
                 ),
             ],
-            unit="percentunit",
+            **SCORE,
         ),
         make_panel(
             "table",
@@ -162,7 +163,7 @@ def plant_overview() -> str:
                     instant=True,
                 )
             ],
-            unit="percentunit",
+            **SCORE,
             transformations=plant_table(hidden=("Time",)),
         ),
         make_panel(
@@ -192,7 +193,7 @@ def plant_overview() -> str:
                     instant=True,
                 )
             ],
-            unit="percentunit",
+            **SCORE,
             transformations=plant_table(hidden=("Time",)),
         ),
         make_panel(

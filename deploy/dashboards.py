@@ -27,6 +27,10 @@ PLANT_LEGEND = " {{namespace}}"
 # The unit of a count of records per second: Grafana's own units of a count per second name what they
 # count (requests, reads, writes, operations), never a record; a custom suffix says it.
 RECORDS_PER_SECOND = "suffix: records/s"
+# How an anomaly score, or the threshold it is compared with, is drawn: a plain number in [0, 1] to
+# three decimals (0.934 against 0.912), never in percent, which would read it as a probability or a
+# share of something ("93.4%").
+SCORE = {"unit": "none", "decimals": 3}
 # What a legend names a daemon's (or the retrainer's) series by: the label `daemon` of :func:`by_daemon`.
 DAEMON_LEGEND = "{{daemon}}"
 # A selector of the dashboards' queries: a daemon's or retrainer's series, a recording rule (a name
@@ -84,13 +88,14 @@ def make_panel(
 ) -> dict[str, Any]:
     x, y, w, h = grid
     unit = extra.pop("unit", "short")
+    decimals = {"decimals": extra.pop("decimals")} if "decimals" in extra else {}
     panel = {
         "type": kind,
         "title": title,
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
         "datasource": DATASOURCE,
         "targets": targets,
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": extra.pop("overrides", [])},
+        "fieldConfig": {"defaults": {"unit": unit} | decimals, "overrides": extra.pop("overrides", [])},
         "options": extra.pop("options", {}),
     }
     return panel | extra

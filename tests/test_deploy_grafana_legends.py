@@ -1,6 +1,7 @@
 """deploy/grafana/dashboards: every query of a panel drawn in the unit of what its metrics measure
-(seconds, a count per second, a share, a count), and every series named by labels an operator can look
-up: a daemon by its pod where it has one, never by the address alone (on Kubernetes a pod IP)."""
+(seconds, a count per second, a share, an anomaly score, a count), and every series named by labels
+an operator can look up: a daemon by its pod where it has one, never by the address alone (on
+Kubernetes a pod IP)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ from test_deploy_grafana_units import PER_SECOND, unit_of
 
 DASHBOARDS = DEPLOY / "grafana" / "dashboards"
 # The units Grafana may draw each kind of query in.
-UNITS = {"seconds": {"s"}, "per second": PER_SECOND, "share": {"percentunit"}, "count": {"short", "none"}}
+# An anomaly score, or the threshold it is compared with, is a number in [0, 1] (docs/metrics.md), no
+# share of anything: a plain number (to SCORE_DECIMALS decimals), never "93%".
+UNITS = {
+    "seconds": {"s"},
+    "per second": PER_SECOND,
+    "share": {"percentunit"},
+    "score": {"none"},
+    "count": {"short", "none"},
+}
+SCORE_DECIMALS = 3
 _NAMES = re.compile(r"\b(?:dhag_\w+|[a-zA-Z_]\w*(?::\w+)+)")
 
 
@@ -29,14 +39,15 @@ def _targets() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
 def kind_of(expr: str) -> str:
     """What a query measures, from its metrics' names and what it does with them: seconds (a name in
     seconds, a timestamp less the time), a count per second (a rate, not divided), a share (one rate
-    divided by another; anomaly scores and thresholds, which lie in [0, 1]) or a count (of a score
-    histogram's buckets too)."""
+    divided by another, a ratio), an anomaly score (or the threshold scores are compared with, both in
+    [0, 1]) or a count (of a score histogram's buckets too)."""
     names = _NAMES.findall(re.sub(r"\{[^}]*\}", "", expr))
     if any("_seconds" in name for name in names):
         return "seconds"
     per_second = re.search(r"\brate\(", expr) or any(":rate" in name for name in names)
-    shares = [name for name in names if re.search(r"score|threshold|ratio", name) and "_bucket" not in name]
-    if "/" in expr or shares:
+    if any(re.search(r"score|threshold", name) and "_bucket" not in name for name in names):
+        return "score"
+    if "/" in expr or any("ratio" in name for name in names):
         return "share"
     return "per second" if per_second else "count"
 
@@ -50,7 +61,9 @@ def test_the_kind_check_tells_the_units_apart() -> None:
         kind_of('sum(rate(a_total[5m])) / sum(rate(dhag_records_processed_total{outcome="ok"}[5m]))')
         == "share"
     )
-    assert kind_of("max by (namespace, asset) (dhag:asset_score)") == "share"
+    assert kind_of("max by (namespace) (dhag_dlq_window_ratio)") == "share"
+    assert kind_of("max by (namespace, asset) (dhag:asset_score)") == "score"
+    assert kind_of("max by (namespace) (dhag_model_threshold)") == "score"
     assert kind_of("dhag_poll_max_records") == "count"
     assert kind_of("sum by (le) (increase(dhag_anomaly_score_bucket[5m]))") == "count"
     assert kind_of("sum by (namespace) (increase(dhag_alerts_opened_total[1h]))") == "count"
@@ -68,6 +81,21 @@ def test_every_query_is_drawn_in_the_unit_of_what_it_measures() -> None:
             wrong.append(f"{name}, {panel['title']!r}, query {target['refId']}: {kind} drawn as {unit}")
     assert wrong == []
     assert kinds == set(UNITS), "a kind no query has: the check checks less than it says"
+
+
+def test_scores_are_drawn_as_plain_numbers_to_three_decimals() -> None:
+    # Before, the plant overview's "Anomaly score per asset" (and the thresholds beside them), "Top
+    # assets by anomaly score" and the last scores of the assets no longer scored, and the pipeline
+    # health's "Alert threshold", were drawn in percentunit: a score of 0.934 read "93.4%", as if it
+    # were a probability or a share of something, against a threshold of "91.2%".
+    scores = []
+    for name, panel, target in _targets():
+        if kind_of(target["expr"]) == "score":
+            scores.append(panel["title"])
+            assert unit_of(panel, target["refId"]) in UNITS["score"], f"{name}, {panel['title']!r}"
+            decimals = panel["fieldConfig"]["defaults"].get("decimals")
+            assert decimals == SCORE_DECIMALS, f"{name}, {panel['title']!r}: {decimals} decimals"
+    assert {"Anomaly score per asset", "Top assets by anomaly score", "Alert threshold"} <= set(scores)
 
 
 def test_no_series_is_named_by_its_address() -> None:
