@@ -152,3 +152,33 @@ def test_per_asset_summaries_name_the_plant_where_present() -> None:
             per_asset.append(rule["alert"])
             assert "{{ $labels.asset }}" + PLANT in summary, f"{rule['alert']}: names no plant"
     assert {"DhagAssetAnomalous", "DhagAssetSilent", "DhagAssetClockSkewed"} <= set(per_asset)
+
+
+# How an alert of a whole job (its series summed over the daemons, or the retrainer's) names its plant:
+# the job, then its namespace where its series carry one (none under compose: the job alone).
+JOB = "{{ $labels.job }}" + PLANT
+# Where else a summary says which plant: a deployment with no target (the namespace where its `up`
+# had one, none when the job has had no target at all), and the replicas a namespace's Deployment lacks.
+WHERE = (
+    DAEMON,
+    "{{ $labels.asset }}" + PLANT,
+    JOB,
+    "{{ with $labels.namespace }} in namespace {{ . }}{{ end }}",
+    "in namespace {{ $labels.namespace }}",
+)
+
+
+def test_every_summary_names_the_plant_where_present() -> None:
+    # Before, about twenty alerts of a whole job named the job alone ("Job dhag-pipeline had output
+    # records refused as too large", "The latest retraining run of dhag-retrainer failed") or nothing
+    # at all ("Sensor records keyed other than by their asset_id", "5% of sensor records go to the
+    # dead-letter queue"): with two plants on one Prometheus (a namespace each, the same job names)
+    # the page did not say which plant's daemons or retrainer it was about.
+    jobs = []
+    for rule in alert_rules():
+        summary = rule["annotations"]["summary"]
+        assert any(where in summary for where in WHERE), f"{rule['alert']}: summary names no plant"
+        if "{{ $labels.job }}" in summary:
+            jobs.append(rule["alert"])
+            assert JOB in summary, f"{rule['alert']}: names the job but not its plant"
+    assert {"DhagDlqRatioHigh", "DhagRecordsMiskeyed", "DhagRetrainingFailing"} <= set(jobs)
