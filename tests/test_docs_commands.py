@@ -1,12 +1,14 @@
-"""Every command line the documents, config.yaml's comments and the commands' own help show parses with
-the commands' argument parsers as they are; every `make` target they name exists.
+"""Every command line the documents, config.yaml's comments, the commands' own help and the alerts'
+annotations show parses with the commands' argument parsers as they are; every `make` target they name
+exists.
 
 Nothing is run: each line is given to ``parse_args`` of the parser the command builds. A synopsis is
 expanded first: ``[--opt X]`` is tried left out and put in, ``a|b`` (``a | b``) tries each alternative
 (``show V|promote V``: an alternative takes the placeholders after it), ``FILE...`` is ``FILE``, and an
 upper-case placeholder stands for any value of an option's type, and ``COMMAND`` for each subcommand.
 A fenced block's line is a whole command; an inline span, or a line with ``...`` standing for the rest,
-may name a command and some of its options without the arguments it requires.
+may name a command and some of its options without the arguments it requires. An alert's annotation
+gives whole commands, to be run as they read, with its labels (``{{ $labels.asset }}``) as placeholders.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import yaml
 from docs_support import REPO, Snippet, all_snippets
 
 from dhag.cli import build_parser as dhag_parser
@@ -161,8 +164,23 @@ def _makefile_snippets() -> list[Snippet]:
     ]
 
 
+def _alert_snippets() -> list[Snippet]:
+    """The spans of the alerts' annotations (deploy/prometheus/rules), each a whole command: what the page
+    tells whoever is paged to run. A label's value (``{{ $labels.asset }}``) is a placeholder (ASSET)."""
+    found = []
+    for path in sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                for name, text in rule.get("annotations", {}).items():
+                    for span in re.findall(r"`([^`]+)`", text):
+                        command = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: m.group(1).upper(), span)
+                        where = f"{path.relative_to(REPO)}:{rule['alert']}.{name}"
+                        found.append(Snippet(where, command, block=True))
+    return found
+
+
 def _documented() -> list[tuple[Snippet, str, str]]:
-    snippets = [*all_snippets(), *_help_snippets(), *_makefile_snippets()]
+    snippets = [*all_snippets(), *_help_snippets(), *_makefile_snippets(), *_alert_snippets()]
     return [(s, prog, args) for s in snippets for prog, args in commands(s)]
 
 
@@ -182,6 +200,8 @@ def test_the_extraction_finds_the_documented_commands() -> None:
     assert {"docs/benchmarks.md", "docs/plant-bench.md", "docs/runbooks/DhagModelReloadFailing.md"} <= wheres
     assert any(where.endswith("--help") for where in wheres)
     assert ("Makefile", "dhag-pipeline", "bench soak --minutes 30 --json docs/bench/soak.json") in found
+    rules = "deploy/prometheus/rules/dhag-alerts.yml"
+    assert (rules, "dhag-pipeline", "alerts --asset ASSET --open") in found
     assert any("--dhag-members 5" in args for _, prog, args in found if prog == "dhag")
     assert len(DOCUMENTED) > 150
 
