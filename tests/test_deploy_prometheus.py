@@ -233,3 +233,20 @@ def test_alertmanager_routes_only_labels_the_rules_produce() -> None:
     for name in re.findall(r"\bDhag[A-Za-z]+", config):
         assert name in alerts, f"alertmanager.yml names {name}, which no rule defines"
     assert "asset_group" in (REPO / "deploy/prometheus/rules/dhag-recording.yml").read_text()
+
+
+# How an annotation says a count of events: a whole number. increase() extrapolates its window's samples
+# to the window's ends, so one event scraped out of step with the evaluation reads 1.002.
+WHOLE = '{{ $value | printf "%.0f" }}'
+
+
+def test_an_alert_that_counts_events_says_a_whole_number() -> None:
+    # Before, DhagAssetSilentInFault paged "1.002 alert episode(s) of job dhag-pipeline ended because
+    # their asset fell silent" and DhagOutputsTooLarge told of "3.041 records" (dhag-counts-test.yml).
+    counting = []
+    for rule in alert_rules():
+        if re.search(r"\bincrease\(|:increase5m\b", rule["expr"]):
+            for name, text in rule["annotations"].items():
+                assert "{{ $value | humanize }}" not in text, f"{rule['alert']} {name}: a count as {text!r}"
+            counting += [rule["alert"]] if any(WHOLE in t for t in rule["annotations"].values()) else []
+    assert {"DhagAssetSilentInFault", "DhagOutputsTooLarge", "DhagLabelDlqGrowing"} <= set(counting)
