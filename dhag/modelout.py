@@ -20,6 +20,12 @@ __all__ = ["binary_kind", "check_replaces_a_model"]
 _HEADER_READ = 64 << 20
 _MAX_BYTES = 1 << 30  # the most an artifact holds (dhag.artifact)
 _MARKER = b'"dhag_format"'
+# How a DHAG header begins: its metadata comes first, and holds these keys alone, in any order. A header
+# cut short (a copy that stopped) may not reach the marker, yet what it holds begins so; another kind of
+# safetensors model cut short ('{"__metadata__":{"format":"pt"},"weight"...', or no metadata) does not.
+_BEGINNINGS = tuple(
+    b'{"__metadata__":{"' + key + b'"' for key in (b"dhag_format", b"manifest", b"checksum", b"signature")
+)
 
 # The first bytes of the data files dhag reads, and what each is.
 _DATA_FORMATS = {
@@ -40,10 +46,10 @@ _SPECIAL = {
 def check_replaces_a_model(path: Path, *, done: str = "trained") -> None:
     """Raise :class:`InputError` when a file at ``path`` (through a link, the file it leads to) is one a
     model should not replace: a regular file that holds data and no DHAG model (a CSV, a Parquet file,
-    another model format), or a pipe, a device or a socket. Nothing there, an empty file, a DHAG model
-    of any format version, and one cut short in its header (a copy that stopped, which nothing can
-    read) are replaced; so is a file this user cannot read, as what it holds is not known here. The
-    error says nothing was ``done``.
+    another model format, also cut short), or a pipe, a device or a socket. Nothing there, an empty
+    file, a DHAG model of any format version, and one cut short in its header (a copy that stopped,
+    which nothing can read) where what it holds begins as a DHAG header does are replaced; so is a file
+    this user cannot read, as what it holds is not known here. The error says nothing was ``done``.
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
@@ -73,7 +79,8 @@ def check_replaces_a_model(path: Path, *, done: str = "trained") -> None:
     head, header, size = start
     # A text file's first 8 bytes read as a length past any artifact's: no header follows them.
     header_like = 0 < size <= _MAX_BYTES and header.startswith(b'{"')
-    if not head or (header_like and (_MARKER in header or len(header) < size)):
+    cut_short = 0 < size <= _MAX_BYTES and len(header) < size and _begins_a_model(header)
+    if not head or (header_like and _MARKER in header) or cut_short:
         return
     what = _what(head + header, header_like)
     raise InputError(
@@ -112,6 +119,18 @@ def _start(path: Path) -> tuple[bytes, bytes, int] | None:
             return head, fh.read(min(size, _HEADER_READ)), size
     except OSError:
         return None
+
+
+def _begins_a_model(header: bytes) -> bool:
+    """Whether a safetensors ``header`` cut short holds what a DHAG header begins with (all of it there
+    is, where it stops sooner).
+
+    >>> _begins_a_model(b'{"__metadata__":{"manifest":"{\\"feature'), _begins_a_model(b'{"__meta')
+    (True, True)
+    >>> _begins_a_model(b'{"__metadata__":{"format":"pt"},"weight":{"dtype":"F32"')
+    False
+    """
+    return any(header.startswith(start) or start.startswith(header) for start in _BEGINNINGS)
 
 
 def _what(start: bytes, header_like: bool) -> str:

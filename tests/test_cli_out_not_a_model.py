@@ -126,3 +126,37 @@ def test_an_empty_file_a_model_and_one_cut_short_are_replaced(
     out.write_bytes({"empty": b"", "model": whole, "cut short": whole[:200]}[held])
     assert main(["sign", str(model), "--out", str(out)]) == 0
     assert load_model(out).n_features_in_ == 2
+
+
+@pytest.mark.parametrize("command", ["train", "sign"])
+@pytest.mark.parametrize("cut", [60, 30])
+def test_another_kind_of_safetensors_model_cut_short_is_refused(
+    command: str, cut: int, model: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    # Its header cut short, as a copy that stopped leaves it, never reaches a marker: it was replaced as
+    # a DHAG model cut short is, whatever model it began.
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save
+
+    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "plant-secret")
+    monkeypatch.setattr("dhag.estimator.DHAG.fit", lambda *a, **k: pytest.fail("trained before refusing"))
+    rows = numbers_csv(tmp_path)
+    other = tmp_path / "encoder.safetensors"
+    other.write_bytes(save({"weight": torch.zeros(1000)}, metadata={"format": "pt"})[:cut])
+    before = other.read_bytes()
+    capsys.readouterr()
+    assert main([*_argv(command, model, rows), "--out", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {str(other)!r} is a file that holds no DHAG model (it is a safetensors file " in err
+    assert other.read_bytes() == before
+
+
+@pytest.mark.parametrize("cut", [9, 12, 30, 200, 2000])
+def test_a_dhag_model_cut_short_anywhere_in_its_header_is_replaced(
+    cut: int, model: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "plant-secret")
+    out = tmp_path / "m.dhag"
+    out.write_bytes(model.read_bytes()[:cut])
+    assert main(["sign", str(model), "--out", str(out)]) == 0
+    assert load_model(out).n_features_in_ == 2
