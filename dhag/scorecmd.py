@@ -17,7 +17,7 @@ from dhag.io import read_table
 from dhag.outofmemory import loading_message, reading_message, said_when_out_of_memory, scoring_message
 from dhag.outpath import check_not_an_input, check_scores_out, through_link
 from dhag.params import resolve_device
-from dhag.scoreswrite import check_room_for_scores, check_standard_output, least_scores_bytes, write_scores
+from dhag.scoreswrite import check_room_for_scores, check_standard_output, scores_bytes, write_scores
 from dhag.topfeatures import raising, top_features_cell
 from dhag.trainargs import named_as_option
 
@@ -90,7 +90,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         except InputError as exc:
             raise InputError(f"{exc} {_unexpected_columns(args.data, frame, model)}") from None
     if args.out is not None:  # a volume without room for the scores fails their write after the scoring
-        needed = least_scores_bytes(out, rows=len(frame), explain=bool(args.explain))
+        needed = scores_bytes(out, rows=len(frame), explain=bool(args.explain))
         check_room_for_scores(args.out, needed, rows=len(frame))
     shape = {"rows": len(frame), "features": frame.shape[1], "device": str(model.device_)}
     with said_when_out_of_memory(lambda e: scoring_message(e, **shape, explain=args.explain, out=args.out)):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from dhag.cli import main
-from dhag.scoreswrite import least_scores_bytes
+from dhag.scoreswrite import scores_bytes
 
 
 def _volume_with(free: int, real_statvfs):  # noqa: ANN001, ANN202
@@ -53,24 +53,44 @@ def test_scores_larger_than_the_room_left_are_refused_before_scoring(
     assert _score(files, out) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"dhag score: error: --out {str(out)!r}: the volume of {str(tmp_path)!r} has ")
-    assert "40,960 bytes available, and the scores of 5,000 rows take at least " in err
+    assert "40,960 bytes available, and the scores of 5,000 rows take about " in err
     assert err.endswith("score the file in parts; nothing was scored.\n")
     assert out.read_text() == "yesterday's scores\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
 
 
 @pytest.mark.parametrize("explain", ["0", "2"])
-def test_the_room_asked_for_is_no_more_than_the_scores_take(
-    files: dict[str, Path], tmp_path: Path, explain: str, monkeypatch
+def test_a_volume_with_less_room_than_the_scores_take_is_refused_before_scoring(
+    files: dict[str, Path], tmp_path: Path, explain: str, monkeypatch, capsys
 ) -> None:
+    # The room asked for was the least the scores could take (a score of 3 characters), about half of
+    # what they take: a volume with room for 90% of them passed, and the write failed after the scoring.
     out = tmp_path / "scores.csv"
-    frame = pd.read_csv(files["rows"], dtype={"asset": "string"})
-    needed = least_scores_bytes(frame[["asset"]], rows=len(frame), explain=explain != "0")
-    assert needed > 40 * 1024  # the refusal above is of scores that take more than it has
-    monkeypatch.setattr(os, "statvfs", _volume_with(needed + 4096, os.statvfs))
     assert _score(files, out, "--explain", explain) == 0
-    assert needed <= out.stat().st_size < 3 * needed
-    assert list(pd.read_csv(out).columns[:3]) == ["asset", "score", "anomaly"]
+    written = out.stat().st_size
+    frame = pd.read_csv(files["rows"], dtype={"asset": "string"})
+    needed = scores_bytes(frame[["asset"]], rows=len(frame), explain=explain != "0")
+    assert 0.95 * written <= needed <= written
+    out.unlink()
+    monkeypatch.setattr(os, "statvfs", _volume_with(int(0.9 * written), os.statvfs))
+    with monkeypatch.context() as scoring:
+        scoring.setattr("dhag.estimator.DHAG.decision_function", lambda *a: pytest.fail("scored first"))
+        capsys.readouterr()
+        assert _score(files, out, "--explain", explain) == 2
+    assert f"and the scores of 5,000 rows take about {needed:,}: " in capsys.readouterr().err
+    assert not out.exists()
+    monkeypatch.setattr(os, "statvfs", _volume_with(written + 4096, os.statvfs))
+    assert _score(files, out, "--explain", explain) == 0 and out.stat().st_size == written
+
+
+@pytest.mark.parametrize("column", ["asset", "reading"])
+def test_the_room_asked_for_counts_each_id_as_written(column: str) -> None:
+    # A numeric id (an NPZ's label array) was counted as one character, text by its characters.
+    ids = pd.DataFrame(
+        {"asset": pd.array(["pümp-7", None, "fan-12"], dtype="string"), "reading": [7, 1234, -5]}
+    )
+    written = ids[[column]].assign(score=0.5365920517295646, anomaly=0).to_csv(index=False)
+    assert scores_bytes(ids[[column]], rows=3, explain=False) == len(written.encode())
 
 
 def test_scores_to_a_device_are_not_asked_for_room(files: dict[str, Path], monkeypatch) -> None:
