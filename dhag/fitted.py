@@ -108,9 +108,16 @@ class FittedScoring:
         leaves it as it is. Scores do not change with it; ``clone`` keeps it, an artifact does not.
         Returns self."""
         if transform not in ("default", "pandas", None):
+            # scikit-learn's transformers also take 'polars': said, as a Pipeline's set_output asks here.
+            polars = (
+                ": DHAG's transform gives no polars DataFrame; set 'pandas' and convert its frame with "
+                "polars.from_pandas(...)"
+                if transform == "polars"
+                else "."
+            )
             raise ParameterError(
-                "The 'transform' parameter of set_output must be 'default', 'pandas' or None. "
-                f"Got {transform!r} instead.",
+                "The 'transform' parameter of set_output must be 'default' (a float32 array), 'pandas' (a "
+                f"DataFrame) or None (left as it is). Got {transform!r} instead{polars}",
                 setting="transform",
                 allowed="'default', 'pandas' or None",
             )

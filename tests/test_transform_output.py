@@ -68,5 +68,18 @@ def test_names_given_to_get_feature_names_out_must_be_the_models(fitted: DHAG) -
 
 
 def test_an_output_of_another_kind_is_refused_naming_the_kinds_taken() -> None:
-    with pytest.raises(ParameterError, match=r"'default', 'pandas' or None.*Got 'polars'"):
-        DHAG().set_output(transform="polars")
+    with pytest.raises(ParameterError, match=r"'default' \(a float32 array\), 'pandas' \(a DataFrame\) or "):
+        DHAG().set_output(transform="numpy")
+
+
+def test_polars_output_is_refused_saying_how_to_get_a_polars_frame() -> None:
+    # scikit-learn's transformers take 'polars', so a Pipeline's set_output(transform='polars') asks DHAG
+    # too; it was refused as any unknown value, which read as a slip in the name.
+    pipe = make_pipeline(StandardScaler(), DHAG())
+    with pytest.raises(ParameterError) as refused:
+        pipe.set_output(transform="polars")
+    assert str(refused.value).endswith(
+        "Got 'polars' instead: DHAG's transform gives no polars DataFrame; set 'pandas' and convert its "
+        "frame with polars.from_pandas(...)"
+    )
+    assert refused.value.setting == "transform"
