@@ -261,6 +261,24 @@ def test_a_two_state_categorical_is_the_same_category_as_true_false_or_as_1_0(
     assert "not seen in training" not in caplog.text
 
 
+@pytest.mark.parametrize("scored_as", [" north", "north ", "\tnorth", " 1.0"])
+def test_a_category_with_spaces_around_it_is_the_category(scored_as: str, caplog) -> None:
+    # A CSV written with a space after each comma reads its numbers as numbers but its categories as
+    # ' north': every row was scored as in no known category, with one warning for the file.
+    known = "1" if scored_as.strip() == "1.0" else "north"
+    fit_rows = pd.DataFrame({"a": np.arange(4.0), "site": [known, "south"] * 2})
+    pre = Preprocessor(categorical=["site"]).fit(fit_rows)
+    with caplog.at_level(logging.WARNING):
+        scored = pre.transform(fit_rows.assign(site=[scored_as, " south "] * 2))
+    np.testing.assert_array_equal(scored, pre.transform(fit_rows))
+    assert "not seen in training" not in caplog.text
+
+
+def test_a_category_and_it_with_spaces_both_seen_in_training_stay_two_categories() -> None:
+    pre = Preprocessor(categorical=["site"]).fit(pd.DataFrame({"site": ["north", " north", "x"]}))
+    assert pre.transform(pd.DataFrame({"site": ["north", " north"]})).tolist() == [[0, 1, 0], [1, 0, 0]]
+
+
 def test_true_and_1_both_seen_in_training_stay_two_categories() -> None:
     pre = Preprocessor(categorical=["flag"]).fit(pd.DataFrame({"flag": ["True", "1", "x"]}))
     assert pre.transform(pd.DataFrame({"flag": ["True", "1"]})).tolist() == [[0, 1, 0], [1, 0, 0]]
