@@ -6,25 +6,34 @@ of the names (repeated, or not the model's) says what they may be."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
+
+from dhag.categorymatch import category_key
 
 __all__ = ["headerless_note", "headerless_warning", "numbers_for_names"]
 
 
-def numbers_for_names(path: Path, names: Sequence[str]) -> list[str] | None:
+def numbers_for_names(path: Path, names: Sequence[str], categories: Collection[str] = ()) -> list[str] | None:
     """The ``names`` of the CSV ``path``'s header when every one is a finite number, as a first row of
-    readings is; None for another file, or a header with a name that is no number.
+    readings is, or one of ``categories`` (a model's, as :func:`~dhag.categorymatch.one_hot` matches
+    them: a first row of readings holds a categorical column's value); None for another file, or a
+    header with a name that is neither.
 
     >>> numbers_for_names(Path("x.csv"), ["9.87", "-3", "1e3"])
     ['9.87', '-3', '1e3']
     >>> numbers_for_names(Path("x.csv"), ["9.87", "flow"]) is None
     True
+    >>> numbers_for_names(Path("x.csv"), ["9.87", "north"], categories=["north", "south"])
+    ['9.87', 'north']
     """
     suffixes = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
     if suffixes not in (".csv", ".csv.gz") or not names:
         return None
+    known = {*categories, *map(category_key, categories)}
     for name in names:
+        if name in known or category_key(name) in known:
+            continue
         try:
             if not math.isfinite(float(name)):
                 return None
@@ -46,10 +55,19 @@ def headerless_note(path: Path, names: Sequence[str], features: Sequence[str] = 
     Add one naming its columns (the model's features: 'flow', 'temp').
     """
     named = f" (the model's features: {_shown(list(features), 8)})" if len(features) else ""
+    numbers = all(_is_number(n) for n in names)
+    held = "only numbers" if numbers else "only numbers and categories the model knows"
     return (
-        f"The first line of {path.name} holds only numbers ({_shown(names)}): is its header row missing? "
+        f"The first line of {path.name} holds {held} ({_shown(names)}): is its header row missing? "
         f"Add one naming its columns{named}."
     )
+
+
+def _is_number(name: str) -> bool:
+    try:
+        return math.isfinite(float(name))
+    except ValueError:
+        return False
 
 
 def headerless_warning(path: Path, names: Sequence[str]) -> str:

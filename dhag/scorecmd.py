@@ -124,7 +124,8 @@ def _scores(model: DHAG, frame: pd.DataFrame, out: pd.DataFrame, explain: int) -
 
 def _unexpected_columns(path: Path, frame: pd.DataFrame, model: DHAG) -> str:
     """What to do about columns of the file to score that are no feature of the model."""
-    numbers = numbers_for_names(path, [str(c) for c in frame.columns])
+    categories = [c for cats in model.preprocessor_.categories_.values() for c in cats]
+    numbers = numbers_for_names(path, [str(c) for c in frame.columns], categories)
     if numbers:
         return headerless_note(path, numbers, model.feature_names_in_)
     named = [f"x{i}" for i in range(frame.shape[1])]

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from cli_files import numbers_csv, one_epoch_model
+from cli_files import modes_csv, numbers_csv, one_epoch_model
 
 from dhag.cli import main
 
@@ -49,6 +49,26 @@ def test_score_of_a_file_without_its_header_row_says_the_header_is_missing(tmp_p
     assert err.count("\n") == 1
     assert "first line of export.csv holds only numbers ('10', '3')" in err
     assert "header row missing" in err and "the model's features: 'a', 'b'" in err
+
+
+def test_score_of_a_file_without_its_header_row_with_a_categorical_column_says_so(
+    tmp_path: Path, capsys
+) -> None:
+    # A first row of readings holds a category ('idle'), which no number is: the refusal named the
+    # readings as unexpected features, without a word of the header.
+    rows = modes_csv(tmp_path)
+    model = tmp_path / "m.dhag"
+    argv = ["train", "--data", str(rows), "--out", str(model), "--categorical", "mode", "--max-epochs", "1"]
+    assert main([*argv, "--device", "cpu", "--quiet"]) == 0
+    data = tmp_path / "export.csv"
+    data.write_text("".join(rows.read_text().splitlines(keepends=True)[9:]))
+    assert main(["score", "--model", str(model), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert (
+        "first line of export.csv holds only numbers and categories the model knows ('8', '1', 'idle')" in err
+    )
+    assert "header row missing" in err and "the model's features: 'a', 'b', 'mode'" in err
 
 
 @pytest.mark.parametrize("command", ["train", "score"])
