@@ -57,6 +57,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if numbers:
         logger.warning(headerless_warning(args.data, numbers))
     id_columns(frame, ids, args.data)
+    if len(frame) == 0:  # a header alone (an export of an hour without readings)
+        raise InputError(
+            f"{str(args.data)!r} holds no rows to train on, only the names of its columns: train on a "
+            "file of readings; nothing was trained."
+        )
     if labels is not None and (normals := int((labels == 0).sum())) < 2:
         raise InputError(
             f"Need at least 2 normal rows to train. Got {normals}: --label-column {args.label_column!r} "

@@ -49,3 +49,26 @@ def test_score_on_a_file_with_rows_says_nothing_of_the_kind(
         assert main(["score", "--model", str(saved), "--data", str(path)]) == 0
     assert len(pd.read_csv(io.StringIO(capsys.readouterr().out))) == 1
     assert "holds no rows" not in caplog.text
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("label", [[], ["--label-column", "label"]])
+def test_train_on_a_file_of_no_rows_is_refused_saying_it_holds_none(
+    tmp_path: Path, capsys, suffix: str, label: list[str]
+) -> None:
+    # It was refused as 'Need at least 2 normal rows to train. Got 0.', or with a label column as one
+    # that 'marks 0 of the 0 rows as known anomalies', as if rows had been read.
+    path = tmp_path / f"readings{suffix}"
+    names = [*FEATURES, *(["label"] if label else [])]
+    if suffix == ".csv":
+        path.write_text(",".join(names) + "\n")
+    else:
+        pd.DataFrame({name: pd.Series([], dtype=float) for name in names}).to_parquet(path)
+    out = tmp_path / "m.dhag"
+    capsys.readouterr()
+    assert main(["train", "--data", str(path), "--out", str(out), "--max-epochs", "1", *label]) == 2
+    assert capsys.readouterr().err == (
+        f"dhag train: error: {str(path)!r} holds no rows to train on, only the names of its columns: "
+        "train on a file of readings; nothing was trained.\n"
+    )
+    assert not out.exists()
