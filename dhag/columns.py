@@ -23,7 +23,12 @@ from dhag.mappingcolumns import mapping_columns, refuse_masked
 __all__ = ["as_columns", "is_missing", "names_setting_problem"]
 
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
-_SEPARATED = re.compile(r"[+-]?(\d{1,3}(,\d{3})+(\.\d*)?|\d+,\d+)")
+# Thousands grouped by a comma (1,234.5), a space, a no-break space or an apostrophe (1 234,5, 1'234.5),
+# or a dot beside a decimal comma (1.234,5, 1.234.567); a decimal comma alone (0,25).
+_SEPARATED = re.compile(
+    r"[+-]?(\d{1,3}(,\d{3})+(\.\d*)?|\d{1,3}([ '\u00a0\u202f\u2019]\d{3})+([.,]\d*)?"
+    r"|\d{1,3}(\.\d{3})+,\d*|\d{1,3}(\.\d{3}){2,}|\d+,\d+)"
+)
 
 
 def _is_frame(X: Any) -> bool:
@@ -265,7 +270,8 @@ def _plain_number(text: str) -> bool:
 
 
 def _separated_number(text: str) -> bool:
-    """``1,257``, ``-12,345,678.5`` or ``0,25``: digits a comma splits, that a locale writes as a number."""
+    """``1,257``, ``-12,345,678.5``, ``0,25``, ``1 257``, ``1'257.5`` or ``1.234,5``: digits a comma, a
+    space, an apostrophe or a dot beside a decimal comma splits, that a locale writes as a number."""
     return bool(_SEPARATED.fullmatch(text.strip()))
 
 

@@ -57,7 +57,12 @@ def test_few_rows_with_distinct_categories_are_kept() -> None:
     ]
 
 
-@pytest.mark.parametrize("written", ["1,257", "-12,345,678.5", "0,25"])
+@pytest.mark.parametrize(
+    "written",
+    # A space, a no-break space or an apostrophe (a French or a Swiss locale), or dots beside a decimal
+    # comma (a German one), were refused as text with no word of the separator, as a column to declare.
+    ["1,257", "-12,345,678.5", "0,25", "1 257", "12\u00a0345,5", "1'257.5", "1.234,5", "1.234.567"],
+)
 def test_a_number_written_with_a_separator_is_refused_as_such_not_as_a_category(written: str) -> None:
     frame = pd.DataFrame({"flow": ["7", written, "9"]}, dtype=object)
     with pytest.raises(InputError) as info:
