@@ -8,13 +8,13 @@ from __future__ import annotations
 import datetime
 import decimal
 import numbers
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from dhag.arrowtables import arrow_as_frame, is_arrow_table
+from dhag.celltext import plain_number, separated_number
 from dhag.exceptions import InputError
 from dhag.hostarray import host_array
 from dhag.infotext import suggested_option
@@ -23,12 +23,6 @@ from dhag.mappingcolumns import mapping_columns, refuse_masked
 __all__ = ["as_columns", "is_missing", "names_setting_problem"]
 
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
-# Thousands grouped by a comma (1,234.5), a space, a no-break space or an apostrophe (1 234,5, 1'234.5),
-# or a dot beside a decimal comma (1.234,5, 1.234.567); a decimal comma alone (0,25).
-_SEPARATED = re.compile(
-    r"[+-]?(\d{1,3}(,\d{3})+(\.\d*)?|\d{1,3}([ '\u00a0\u202f\u2019]\d{3})+([.,]\d*)?"
-    r"|\d{1,3}(\.\d{3})+,\d*|\d{1,3}(\.\d{3}){2,}|\d+,\d+)"
-)
 
 
 def _is_frame(X: Any) -> bool:
@@ -199,15 +193,15 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
     declare."""
     texts = [(row, v) for row, v in enumerate(values) if isinstance(v, str)]
     # Numbers only when every text is one: a column of zones holding '3,4' beside 'north' is categories.
-    separated = next(((row, v) for row, v in texts if _separated_number(v)), None)
-    if separated is not None and all(_separated_number(v) or _plain_number(v) for _, v in texts):
+    separated = next(((row, v) for row, v in texts if separated_number(v)), None)
+    if separated is not None and all(separated_number(v) or plain_number(v) for _, v in texts):
         return (
             f" It holds numbers written with a thousands separator or a decimal comma ({separated[1]!r} at "
             f"row {separated[0]}): write numbers without separators, with '.' as the decimal mark."
         )
     if texts and (bad_cells := _bad_cells(values)):
         return bad_cells
-    if texts and all(_plain_number(v) for _, v in texts):
+    if texts and all(plain_number(v) for _, v in texts):
         return _stored_as_text(name, *texts[0], fitting=fitting)
     if isinstance(value, (datetime.timedelta, np.timedelta64)) or getattr(value, "kind", None) == "m":
         # A run time, a time since service: a number worth training on, once it is one.
@@ -254,25 +248,11 @@ def _bad_cells(values: Sequence[Any], shown: int = 3) -> str:
 
 
 def _plain_text(value: Any) -> bool:
-    return isinstance(value, str) and _plain_number(value)
+    return isinstance(value, str) and plain_number(value)
 
 
 def _is_text_dtype(value: Any) -> bool:
     return isinstance(value, np.dtype) and value.kind in "US"
-
-
-def _plain_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _separated_number(text: str) -> bool:
-    """``1,257``, ``-12,345,678.5``, ``0,25``, ``1 257``, ``1'257.5`` or ``1.234,5``: digits a comma, a
-    space, an apostrophe or a dot beside a decimal comma splits, that a locale writes as a number."""
-    return bool(_SEPARATED.fullmatch(text.strip()))
 
 
 def _numeric(name: str, col: np.ndarray, *, fitting: bool = False) -> np.ndarray:
@@ -347,7 +327,7 @@ def _object_numbers(name: str, col: np.ndarray, *, fitting: bool = False) -> np.
         # A file's column with one word among numbers reads as text throughout: name the word, not the
         # first number written as text.
         odd = [(i, v) for i, v in enumerate(values) if not _is_number_type(type(v))]
-        row, v = next(((i, v) for i, v in odd if not (isinstance(v, str) and _plain_number(v))), odd[0])
+        row, v = next(((i, v) for i, v in odd if not (isinstance(v, str) and plain_number(v))), odd[0])
         hint = _not_a_number(name, v, fitting=fitting, values=values if isinstance(v, str) else ())
         raise InputError(
             f"Feature {name!r} must be numeric (bool, int or float). Got {_shown(v)} "
