@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dhag.arrowtables import arrow_as_frame, is_arrow_table
-from dhag.celltext import plain_number, separated_number
+from dhag.celltext import plain_number, separated_number, time_text
 from dhag.exceptions import InputError
 from dhag.hostarray import host_array
 from dhag.infotext import suggested_option
@@ -201,6 +201,8 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
         )
     if texts and (bad_cells := _bad_cells(values)):
         return bad_cells
+    if texts and all(time_text(v) for _, v in texts):  # a CSV's times, read as text
+        return _no_time(name)
     if texts and all(plain_number(v) for _, v in texts):
         return _stored_as_text(name, *texts[0], fitting=fitting)
     if isinstance(value, (datetime.timedelta, np.timedelta64)) or getattr(value, "kind", None) == "m":
@@ -212,11 +214,15 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
     if isinstance(value, (np.dtype, datetime.date, np.datetime64)) and (
         not isinstance(value, np.dtype) or value.kind == "M"
     ):
-        return (
-            f" A time is no feature: leave it out (dhag train {suggested_option('--id-columns', name)}), "
-            "or derive numbers from it (the hour of day, seconds since an event)."
-        )
+        return _no_time(name)
     return _declare_text(name) if fitting and (isinstance(value, str) or _is_text_dtype(value)) else ""
+
+
+def _no_time(name: str) -> str:
+    return (
+        f" A time is no feature: leave it out (dhag train {suggested_option('--id-columns', name)}), "
+        "or derive numbers from it (the hour of day, seconds since an event)."
+    )
 
 
 def _stored_as_text(name: str, row: int, text: str, *, fitting: bool) -> str:

@@ -89,6 +89,30 @@ def test_a_column_of_times_is_refused_saying_to_leave_it_out_or_derive_numbers(t
 
 
 @pytest.mark.parametrize(
+    "written",
+    [
+        ["2026-01-31T10:00:00", "2026-01-31T11:00:00"],
+        ["2026-01-31 10:00", "2026-01-31 11:00:05.250+01:00"],
+        ["31/01/2026 10:00", "31/01/2026 11:00"],
+        ["01/31/2026 10:00 AM", "01/31/2026 11:00 PM"],
+        ["2026-01-31", "2026-02-01"],
+        ["10:00:00", "11:00:00"],
+    ],
+)
+def test_a_column_of_times_written_as_text_is_refused_as_times(written: list[str]) -> None:
+    # A CSV's time column reads as text: fit said to declare it a column of categories, each time one.
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "at": [*written, np.nan]}, dtype=object)
+    with pytest.raises(InputError) as refused:
+        Preprocessor().fit(frame)
+    said = str(refused.value)
+    assert said.endswith(
+        "A time is no feature: leave it out (dhag train --id-columns at), or derive numbers from it (the "
+        "hour of day, seconds since an event)."
+    )
+    assert "categorical" not in said
+
+
+@pytest.mark.parametrize(
     "durations",
     [
         pd.to_timedelta([1, 2, 3], unit="s"),
