@@ -3,7 +3,9 @@
 Its encoding, where it is not UTF-8 but UTF-16 or UTF-32, as Excel's "Unicode text" and Windows
 PowerShell's ``Out-File`` write: without its byte-order mark such a file decodes as UTF-8 holding NUL
 bytes, and would be read as columns named ``'f\\x00l\\x00o\\x00w'``. And Excel's first line ``sep=;``,
-naming the separator, which pandas would take for the header.
+naming the separator, which pandas would take for the header. And a file of another format given a
+CSV's name (an Excel workbook, a Parquet file, a gzip-compressed CSV named .csv), or a ``.csv.gz`` that
+is no gzip file, which would be refused as text that is not UTF-8, or by gzip's "Not a gzipped file".
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from dhag.exceptions import InputError
 
-__all__ = ["check_head", "separator_line", "wide_encoding"]
+__all__ = ["check_head", "other_format", "separator_line", "wide_encoding"]
 
 _MARKS = (
     (b"\xff\xfe\x00\x00", "UTF-32"),
@@ -22,10 +24,21 @@ _MARKS = (
     (b"\xfe\xff", "UTF-16"),
 )
 
+# The first bytes of the files a CSV is mistaken for: what each is, and what to do.
+_FORMATS = (
+    (b"PK\x03\x04", "a zip archive (an Excel workbook, .xlsx, is one)", "save the sheet as CSV UTF-8"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls)", "save the sheet as CSV UTF-8"),
+    (b"PAR1", "a Parquet file", "name it .parquet"),
+    (b"\x1f\x8b", "a gzip-compressed file", "name it .csv.gz"),
+)
+
 
 def check_head(path: Path) -> None:
-    """Refuse the CSV ``path`` when its first bytes are UTF-16 or UTF-32 text, or Excel's separator line,
-    saying what to do."""
+    """Refuse the CSV ``path`` when it is a file of another format (:func:`other_format`), its first
+    bytes are UTF-16 or UTF-32 text, or Excel's separator line, saying what to do."""
+    other = other_format(path)
+    if other:
+        raise InputError(f"Cannot read {str(path)!r}: {other}.")
     encoding = wide_encoding(path)
     if encoding:
         raise InputError(
@@ -96,3 +109,33 @@ def separator_line(path: Path) -> str | None:
     except (OSError, EOFError):
         return None
     return first if len(first) == 5 and first.lower().startswith("sep=") else None
+
+
+def other_format(path: Path) -> str | None:
+    """What the file ``path``, named as a CSV (``.csv``, ``.csv.gz``), is where its first bytes say it is
+    another format, and what to do; None for any other file.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "rows.csv").write_bytes(b"PAR1...")
+    >>> other_format(folder / "rows.csv")
+    'it is a Parquet file, not CSV text: name it .parquet'
+    >>> _ = (folder / "rows.csv.gz").write_text("flow,temp\\n1.5,20\\n")
+    >>> other_format(folder / "rows.csv.gz")
+    "it is not gzip-compressed (it starts with 'flow,temp\\\\n1.5,20\\\\n'): name it .csv"
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+    except OSError:
+        return None
+    compressed = path.suffix.lower() == ".gz"
+    for magic, kind, fix in _FORMATS:
+        if head.startswith(magic):
+            return None if compressed and kind.startswith("a gzip") else f"it is {kind}, not CSV text: {fix}"
+    if not compressed or not head:
+        return None
+    text = head.decode("utf-8", errors="replace").rstrip("\ufffd")[:20]
+    readable = all(c.isprintable() or c in "\n\r\t" for c in text)
+    shown = f" (it starts with {text!r})" if readable else ""
+    return f"it is not gzip-compressed{shown}: name it .csv"

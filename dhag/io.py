@@ -140,8 +140,9 @@ def read_table(
                         )
                     frame[label_column] = _npz_column(npz, label_column, path, X.shape[0])
         else:
+            sheet = ": save the sheet as CSV UTF-8" if suffix in (".xlsx", ".xlsm", ".xls", ".ods") else ""
             raise InputError(
-                f"Cannot read {str(path)!r}: the suffix must be .csv, .csv.gz, .parquet or .npz."
+                f"Cannot read {str(path)!r}: the suffix must be .csv, .csv.gz, .parquet or .npz{sheet}."
             )
     except InputError:
         raise

@@ -3,7 +3,9 @@ cut short. Each is refused in one line that says what the file is, not a header 
 
 from __future__ import annotations
 
+import gzip
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +130,62 @@ def test_a_binary_data_file_given_as_the_model_is_said_to_be_one(
         f"Model artifact {str(data)!r} is not a readable DHAG model (truncated or not a safetensors file): "
         f"it is {kind}, not a DHAG model (a data file given as the model?)\n"
     )
+
+
+def _written_as(kind: str, frame: pd.DataFrame, path: Path) -> None:
+    if kind == "xlsx":  # a workbook is a zip archive of XML parts
+        with zipfile.ZipFile(path, "w") as book:
+            book.writestr("xl/workbook.xml", "<workbook/>")
+    elif kind == "xls":  # an OLE2 compound file
+        path.write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))
+    elif kind == "parquet":
+        frame.to_parquet(path)
+    elif kind == "gzip":
+        path.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
+    else:
+        path.write_text(frame.to_csv(index=False))
+
+
+@pytest.mark.parametrize("command", ["train", "score"])
+@pytest.mark.parametrize(
+    ("name", "kind", "said"),
+    [
+        (
+            "rows.csv",
+            "xlsx",
+            "it is a zip archive (an Excel workbook, .xlsx, is one), not CSV text: save the "
+            "sheet as CSV UTF-8.",
+        ),
+        (
+            "rows.csv",
+            "xls",
+            "it is an Excel 97-2003 workbook (.xls), not CSV text: save the sheet as CSV UTF-8.",
+        ),
+        ("rows.csv", "parquet", "it is a Parquet file, not CSV text: name it .parquet."),
+        ("rows.csv", "gzip", "it is a gzip-compressed file, not CSV text: name it .csv.gz."),
+        (
+            "rows.csv.gz",
+            "text",
+            "it is not gzip-compressed (it starts with 'a,b\\n0,0\\n1,1\\n2,2\\n3,3\\n'): name it .csv.",
+        ),
+        (
+            "rows.xlsx",
+            "xlsx",
+            "the suffix must be .csv, .csv.gz, .parquet or .npz: save the sheet as CSV UTF-8.",
+        ),
+    ],
+)
+def test_a_data_file_of_another_format_than_its_name_says_is_said_to_be_one(
+    command: str, name: str, kind: str, said: str, rows: Path, model: Path, tmp_path: Path, capsys
+) -> None:
+    # Before: "it is not UTF-8 text (byte 0x8b at position 1, line 1); save it as UTF-8" for a workbook,
+    # a Parquet file or a gzip file named .csv, and gzip's "Not a gzipped file (b'a,')" for text named
+    # .csv.gz.
+    data = tmp_path / "given" / name
+    data.parent.mkdir()
+    _written_as(kind, pd.read_csv(rows), data)
+    if command == "train":
+        argv = ["train", "--data", str(data), "--out", str(tmp_path / "new.dhag")]
+    else:
+        argv = ["score", "--model", str(model), "--data", str(data)]
+    assert _refused(argv, capsys) == f"dhag {command}: error: Cannot read {str(data)!r}: {said}\n"
