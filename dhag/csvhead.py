@@ -10,12 +10,15 @@ is no gzip file, which would be refused as text that is not UTF-8, or by gzip's 
 
 from __future__ import annotations
 
+import csv
 import gzip
+import itertools
 from pathlib import Path
 
+from dhag.celltext import plain_number
 from dhag.exceptions import InputError
 
-__all__ = ["check_head", "other_format", "separator_line", "wide_encoding"]
+__all__ = ["check_head", "lines_above_header", "other_format", "separator_line", "wide_encoding"]
 
 _MARKS = (
     (b"\xff\xfe\x00\x00", "UTF-32"),
@@ -139,3 +142,43 @@ def other_format(path: Path) -> str | None:
     readable = all(c.isprintable() or c in "\n\r\t" for c in text)
     shown = f" (it starts with {text!r})" if readable else ""
     return f"it is not gzip-compressed{shown}: name it .csv"
+
+
+def lines_above_header(path: Path, line: int) -> str | None:
+    """What pandas' refusal of the CSV ``path`` at ``line`` (a row wider than the first line) means where
+    the lines above it are a title or an export's notes, one field of text each, and ``line`` is the
+    header, every field of it a name: to delete those lines. None for any other file (a one-column
+    table whose row holds a comma).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("Plant A export\\nflow,temp\\n1.5,20\\n")
+    >>> print(lines_above_header(p, 2))  # doctest: +NORMALIZE_WHITESPACE
+    its first line, 'Plant A export', holds one field where line 2, 'flow,temp', names 2 columns: a
+    title above the header? delete the line above it, so that the header is the first line
+    >>> _ = p.write_text("flow\\n1.5\\n1,5\\n")
+    >>> lines_above_header(p, 3) is None
+    True
+    """
+    if not 2 <= line <= 20:
+        return None
+    try:
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(
+            path, "rt", encoding="utf-8-sig", errors="replace", newline=""
+        ) as fh:
+            lines = [text.rstrip("\r\n") for text in itertools.islice(fh, line)]
+    except (OSError, EOFError):
+        return None
+    if len(lines) < line:
+        return None
+    above, header = [next(csv.reader([text]), []) for text in lines[:-1]], next(csv.reader([lines[-1]]), [])
+    if any(len(fields) > 1 or (fields and plain_number(fields[0])) for fields in above):
+        return None
+    if len(header) < 2 or any(not name.strip() or plain_number(name) for name in header):
+        return None
+    which = "the line above it" if line == 2 else f"the {line - 1} lines above it"
+    return (
+        f"its first line, {lines[0][:60]!r}, holds one field where line {line}, {lines[-1][:60]!r}, names "
+        f"{len(header)} columns: a title above the header? delete {which}, so that the header is the first "
+        "line"
+    )

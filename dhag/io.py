@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import re
 import stat
 import zipfile
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dhag.csvhead import check_head
+from dhag.csvhead import check_head, lines_above_header
 from dhag.exceptions import InputError
 from dhag.headerless import headerless_note, numbers_for_names
 from dhag.parquetfile import read_parquet, repeated_names
@@ -336,6 +337,10 @@ def _parser_failure(path: Path, exc: Exception) -> Exception:
 
 def _too_wide(path: Path, exc: Exception) -> InputError:
     said = " ".join(str(exc).split())  # pandas' message ends in a line break
+    found = re.fullmatch(r".*Expected 1 fields in line (\d+), saw \d+", said)
+    title = lines_above_header(path, int(found.group(1))) if found else None
+    if title:
+        return InputError(f"Cannot read {str(path)!r}: {title}.")
     return InputError(
         f"Cannot read {str(path)!r}: {said}. Every row must hold as many fields as the header names; is "
         "the separator not ',', or a decimal mark a comma?"

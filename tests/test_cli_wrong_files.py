@@ -189,3 +189,32 @@ def test_a_data_file_of_another_format_than_its_name_says_is_said_to_be_one(
     else:
         argv = ["score", "--model", str(model), "--data", str(data)]
     assert _refused(argv, capsys) == f"dhag {command}: error: Cannot read {str(data)!r}: {said}\n"
+
+
+@pytest.mark.parametrize("command", ["train", "score"])
+@pytest.mark.parametrize("notes", [["Plant A export"], ["Plant A export", "Exported 2026-01-05 by ops"]])
+def test_a_title_above_the_header_is_said_to_be_one(
+    command: str, notes: list[str], rows: Path, model: Path, tmp_path: Path, capsys
+) -> None:
+    # Before: pandas' "Expected 1 fields in line 2, saw 2", asking whether the separator was not ','.
+    data = tmp_path / "export.csv"
+    data.write_text("".join(f"{note}\n" for note in notes) + rows.read_text())
+    if command == "train":
+        argv = ["train", "--data", str(data), "--out", str(tmp_path / "new.dhag")]
+    else:
+        argv = ["score", "--model", str(model), "--data", str(data)]
+    above = "the line above it" if len(notes) == 1 else "the 2 lines above it"
+    assert _refused(argv, capsys) == (
+        f"dhag {command}: error: Cannot read {str(data)!r}: its first line, 'Plant A export', holds one "
+        f"field where line {len(notes) + 1}, 'a,b', names 2 columns: a title above the header? delete "
+        f"{above}, so that the header is the first line.\n"
+    )
+
+
+def test_a_one_column_file_whose_row_holds_a_comma_is_not_said_to_have_a_title(
+    model: Path, tmp_path: Path, capsys
+) -> None:
+    data = tmp_path / "flow.csv"
+    data.write_text("flow\n1.5\n1,5\n")
+    err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
+    assert "Expected 1 fields in line 3, saw 2" in err and "title" not in err
