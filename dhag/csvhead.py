@@ -5,7 +5,8 @@ PowerShell's ``Out-File`` write: without its byte-order mark such a file decodes
 bytes, and would be read as columns named ``'f\\x00l\\x00o\\x00w'``. And Excel's first line ``sep=;``,
 naming the separator, which pandas would take for the header. And a file of another format given a
 CSV's name (an Excel workbook, a Parquet file, a gzip-compressed CSV named .csv), or a ``.csv.gz`` that
-is no gzip file, which would be refused as text that is not UTF-8, or by gzip's "Not a gzipped file".
+is no gzip file, which would be refused as text that is not UTF-8, or by gzip's "Not a gzipped file";
+and a CSV (or another format) named as a Parquet file, which pyarrow refuses as a corrupted one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from pathlib import Path
 from dhag.celltext import plain_number
 from dhag.exceptions import InputError
 
-__all__ = ["check_head", "lines_above_header", "other_format", "separator_line", "wide_encoding"]
+__all__ = [
+    "check_head",
+    "lines_above_header",
+    "not_parquet",
+    "other_format",
+    "separator_line",
+    "wide_encoding",
+]
 
 _MARKS = (
     (b"\xff\xfe\x00\x00", "UTF-32"),
@@ -182,3 +190,33 @@ def lines_above_header(path: Path, line: int) -> str | None:
         f"{len(header)} columns: a title above the header? delete {which}, so that the header is the first "
         "line"
     )
+
+
+def not_parquet(path: Path) -> str | None:
+    """What the file ``path``, named as a Parquet file, is where its first bytes say it is none (a CSV,
+    a zip archive, a gzip file), and what to do; None for a file that starts as Parquet files do, or one
+    that cannot be read here.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "rows.parquet"
+    >>> _ = p.write_text("flow,temp\\n1.5,20\\n")
+    >>> not_parquet(p)
+    "it is text (it starts with 'flow,temp\\\\n1.5,20\\\\n'), not a Parquet file: a CSV is read named .csv"
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+    except OSError:
+        return None
+    if not head:
+        return "it is empty (0 bytes)"
+    if head.startswith(b"PAR1"):
+        return None
+    for magic, kind, fix in _FORMATS:
+        if head.startswith(magic):
+            fix = "name it .csv.gz where it holds a CSV" if kind.startswith("a gzip") else fix
+            return f"it is {kind}, not a Parquet file: {fix}"
+    text = head.decode("utf-8", errors="replace").rstrip("\ufffd")[:20]
+    if text and all(c.isprintable() or c in "\n\r\t" for c in text):
+        return f"it is text (it starts with {text!r}), not a Parquet file: a CSV is read named .csv"
+    return None

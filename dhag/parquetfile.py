@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dhag.csvhead import not_parquet
 from dhag.exceptions import InputError
 from dhag.infotext import suggested_option
 
@@ -40,6 +41,9 @@ def read_parquet(path: Path, text_columns: Sequence[str] = (), named: Collection
     >>> read_parquet(Path(p)).to_numpy().tolist()
     [[1.5, 3.25], [2.0, 4.0]]
     """
+    wrong = not_parquet(path)
+    if wrong:
+        raise InputError(f"Cannot read {str(path)!r}: {wrong}.")
     schema = pq.read_schema(path)
     repeated = repeated_names(schema.names)
     if repeated:

@@ -73,3 +73,33 @@ def test_a_declared_categorical_decimal_column_is_left_as_read(tmp_path: Path) -
     pq.write_table(pa.table({"code": codes, "temp": [1.0, 2.0]}), path)
     frame, _ = read_table(path, text_columns=["code"])
     assert frame["code"].tolist() == [Decimal("1.0"), Decimal("2.0")]
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        (
+            b"flow,temp\n1.5,20\n",
+            "it is text (it starts with 'flow,temp\\n1.5,20\\n'), not a Parquet file: a CSV "
+            "is read named .csv.",
+        ),
+        (
+            b"\x1f\x8b\x08\x00",
+            "it is a gzip-compressed file, not a Parquet file: name it .csv.gz where it holds a CSV.",
+        ),
+        (
+            b"PK\x03\x04",
+            "it is a zip archive (an Excel workbook, .xlsx, is one), not a Parquet file: save the "
+            "sheet as CSV UTF-8.",
+        ),
+        (b"", "it is empty (0 bytes)."),
+    ],
+)
+def test_a_file_named_parquet_that_is_none_says_what_it_is(tmp_path: Path, written: bytes, said: str) -> None:
+    # Before: pyarrow's "Parquet magic bytes not found in footer. Either the file is corrupted or this is
+    # not a parquet file." for a CSV given a Parquet file's name.
+    path = tmp_path / "rows.parquet"
+    path.write_bytes(written)
+    with pytest.raises(InputError) as refused:
+        read_table(path)
+    assert str(refused.value) == f"Cannot read {str(path)!r}: {said}"
