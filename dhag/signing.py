@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import shlex
 from pathlib import Path
 
 from dhag.exceptions import ArtifactSignatureError
@@ -52,7 +53,8 @@ def verify_signature(path: Path, meta: dict[str, str]) -> dict[str, str]:
     if found is None:
         raise ArtifactSignatureError(
             f"Model artifact {str(path)!r} is not signed, and {KEY_VARIABLE} is set: only models "
-            "signed with this deployment's key are loaded."
+            f"signed with this deployment's key are loaded; one written before the key was set is signed "
+            f"with it by dhag sign {shlex.quote(str(path))}."
         )
     if hmac.compare_digest(str(found), signature(key, version, checksum)):
         return meta

@@ -52,3 +52,23 @@ def test_info_with_the_key_says_the_signature_was_verified(
     monkeypatch.setenv("DHAG_ARTIFACT_KEY", "another-plant")
     assert main(["info", str(signed_model)]) == 2
     assert "does not match" in capsys.readouterr().err
+
+
+def test_an_unsigned_model_refused_with_a_key_set_is_said_how_to_sign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # The refusal said only that models signed with the key are loaded, not how to carry one over.
+    monkeypatch.delenv("DHAG_ARTIFACT_KEY", raising=False)
+    model = one_epoch_model(numbers_csv(tmp_path), tmp_path)
+    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "plant-secret")
+    capsys.readouterr()
+    for argv in (
+        ["info", str(model)],
+        ["score", "--model", str(model), "--data", str(tmp_path / "rows.csv")],
+    ):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.endswith(
+            "only models signed with this deployment's key are loaded; one written before the key was set "
+            f"is signed with it by dhag sign {model}.\n"
+        )
+    assert main(["sign", str(model)]) == 0 and main(["info", str(model)]) == 0
