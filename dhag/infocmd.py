@@ -59,7 +59,7 @@ def _describe(args: argparse.Namespace) -> None:
         print(f"training ranges: {listed_in_part(shown)}")
     # A setting the manifest leaves out is at its value from before it existed (dhag.legacy).
     settings = read_as_before(manifest.get("settings", {}))
-    print(f"threshold: {manifest['threshold']:.6f} ({threshold_rule(settings)})")
+    print(f"threshold: {manifest['threshold']:.6f} ({threshold_rule(settings, t.get('calibration'))})")
     if note := dropped_note(settings):
         print(f"retrain: {note}; the retrainer trains candidates without it, as this model was trained")
     if isinstance(dropped := t.get("dropped_settings"), dict) and dropped:

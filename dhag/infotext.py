@@ -181,16 +181,24 @@ def kept_weights(training: dict) -> str:
     return f"kept epoch {training.get('best_epoch')}"
 
 
-def threshold_rule(settings: dict) -> str:
-    """How a model's settings set its threshold, in words.
+def threshold_rule(settings: dict, calibration: object = None) -> str:
+    """How a model's settings set its threshold, in words, and on which rows where ``calibration`` (the
+    training record's) says no normal rows were held out for it.
 
     >>> threshold_rule({"target_far": None, "contamination": 0.05, "min_threshold": 0.5})
     'contamination 0.05: the share of the training rows flagged; at least min_threshold 0.5'
+    >>> threshold_rule({"target_far": 0.02}, {"source": "training", "rows": 3})
+    'target_far 0.02: the false-alarm rate on the 3 rows the network trained on, none held out'
     """
     if settings.get("contamination") is not None:
         rule = f"contamination {settings['contamination']}: the share of the training rows flagged"
     else:
         far = 0.01 if settings.get("target_far") is None else settings["target_far"]
-        rule = f"target_far {far}: the false-alarm rate on held-out normal rows"
+        rows = "held-out normal rows"
+        if isinstance(calibration, dict) and calibration.get("source") == "training":
+            count = calibration.get("rows")
+            counted_rows = f"{count:,} rows" if isinstance(count, int) else "rows"
+            rows = f"the {counted_rows} the network trained on, none held out"
+        rule = f"target_far {far}: the false-alarm rate on {rows}"
     floor = settings.get("min_threshold")
     return rule if floor is None else f"{rule}; at least min_threshold {floor}"

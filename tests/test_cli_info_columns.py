@@ -68,3 +68,16 @@ def test_info_shows_names_with_line_breaks_or_control_characters_escaped(tmp_pat
     assert r"passthrough (1, unscaled): 'valve\u2028'" in lines
     ranges = next(line for line in lines if line.startswith("training ranges: "))
     assert r"'flow\nrate' [" in ranges and "débit [" in ranges
+
+
+@pytest.mark.parametrize("held_out", [0.1, 0.0])
+def test_info_says_which_rows_the_threshold_was_calibrated_on(
+    held_out: float, tmp_path: Path, capsys
+) -> None:
+    # A model whose threshold came from its training rows (none held out: validation_fraction 0, or too
+    # few rows, as `dhag train` on 3 rows) was said to be calibrated on held-out normal rows.
+    rows = pd.DataFrame({"flow": np.random.default_rng(1).normal(size=200)})
+    model = DHAG(max_epochs=1, validation_fraction=held_out, random_state=0).fit(rows)
+    said = [line for line in _info(model.save(tmp_path / "m.dhag"), capsys) if line.startswith("threshold:")]
+    rule = "held-out normal rows" if held_out else "the 200 rows the network trained on, none held out"
+    assert said == [f"threshold: {model.threshold_:.6f} (target_far 0.01: the false-alarm rate on {rule})"]
