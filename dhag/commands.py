@@ -57,6 +57,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if numbers:
         logger.warning(headerless_warning(args.data, numbers))
     id_columns(frame, ids, args.data)
+    if frame.shape[1] == 0:  # every column is an id or the label
+        named = [f"--id-columns ({', '.join(map(repr, ids))})"] if ids else []
+        named += [f"--label-column ({args.label_column!r})"] if args.label_column is not None else []
+        raise InputError(
+            f"{str(args.data)!r} holds no column to train on: each of its columns is named by "
+            f"{' or '.join(named)}, and ids and labels are no features; nothing was trained."
+        )
     if len(frame) == 0:  # a header alone (an export of an hour without readings)
         raise InputError(
             f"{str(args.data)!r} holds no rows to train on, only the names of its columns: train on a "

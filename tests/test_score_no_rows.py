@@ -72,3 +72,31 @@ def test_train_on_a_file_of_no_rows_is_refused_saying_it_holds_none(
         "train on a file of readings; nothing was trained.\n"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--id-columns", "asset"], "--id-columns ('asset')"),
+        (
+            ["--id-columns", "asset", "--label-column", "label"],
+            "--id-columns ('asset') or --label-column ('label')",
+        ),
+    ],
+)
+def test_train_on_a_file_whose_columns_are_all_ids_or_the_label_is_refused_saying_so(
+    tmp_path: Path, capsys, options: list[str], named: str
+) -> None:
+    # It was refused as 'Need at least 1 feature (column) to train. Got 0.', naming neither the file nor
+    # the options that took its columns.
+    path = tmp_path / "readings.csv"
+    labelled = "--label-column" in options
+    path.write_text(
+        ("asset,label\n" if labelled else "asset\n") + "".join(f"p{i}{',0' * labelled}\n" for i in range(20))
+    )
+    capsys.readouterr()
+    assert main(["train", "--data", str(path), "--out", str(tmp_path / "m.dhag"), *options]) == 2
+    assert capsys.readouterr().err == (
+        f"dhag train: error: {str(path)!r} holds no column to train on: each of its columns is named by "
+        f"{named}, and ids and labels are no features; nothing was trained.\n"
+    )
