@@ -10,6 +10,9 @@ with the configured ``alerts`` settings) turns flags into alerts, exactly as the
 
 * detection rate per fault kind: episodes with an alert opened between onset and end + grace,
 * median time to detect: first such alert minus onset (simulated seconds),
+* alerts per detected episode: the alerts opened in a detected episode's window (onset to end + grace),
+  as many as the operator was paged for the one fault (an alert that resolves while the fault goes on
+  and opens again counts twice),
 * false alerts per asset-day: alerts opened outside every fault episode, per day of normal operation:
   the fault stream's quiet periods and a fault-free day of the same fleet (:func:`normal_day`).
   An episode lasts from onset until the asset has recovered (:func:`fault_windows`: its cause over and
@@ -175,11 +178,13 @@ def tally(
         by_asset.setdefault(asset, []).append(t)
     detected: dict[str, list[bool]] = {}
     delays: dict[str, list[float]] = {}
+    paged: dict[str, list[int]] = {}  # per detected episode, the alerts opened in its window
     for f in faults:
         hits = [t for t in by_asset.get(f.asset_id, []) if f.onset <= t <= f.end + grace_s]
         detected.setdefault(f.kind, []).append(bool(hits))
         if hits:
             delays.setdefault(f.kind, []).append(min(hits) - f.onset)
+            paged.setdefault(f.kind, []).append(len(hits))
     windows = fault_windows(faults, stream, grace_s=grace_s)
     cause_only: dict[str, list[tuple[float, float]]] = {}
     for f in faults:
@@ -197,6 +202,7 @@ def tally(
     return {
         "detected": detected,
         "delays": delays,
+        "alerts_per_episode": paged,
         "false_alerts": int(false),
         "false_alert_openings": [{"asset_id": asset, "stream_s": round(t - t0, 1)} for asset, t in false_at],
         "alerts_during_recovery": int(after_effect),
@@ -208,14 +214,18 @@ def pool(tallies: list[dict[str, Any]]) -> dict[str, Any]:
     """One tally of several scenarios: episodes and delays side by side, counts and asset-days summed."""
     detected: dict[str, list[bool]] = {}
     delays: dict[str, list[float]] = {}
+    paged: dict[str, list[int]] = {}
     for one in tallies:
         for kind, hits in one["detected"].items():
             detected.setdefault(kind, []).extend(hits)
         for kind, seconds in one["delays"].items():
             delays.setdefault(kind, []).extend(seconds)
+        for kind, alerts in one.get("alerts_per_episode", {}).items():
+            paged.setdefault(kind, []).extend(alerts)
     pooled = {
         "detected": detected,
         "delays": delays,
+        "alerts_per_episode": paged,
         "false_alerts": sum(one["false_alerts"] for one in tallies),
         "alerts_during_recovery": sum(one["alerts_during_recovery"] for one in tallies),
         "normal_asset_days": sum(one["normal_asset_days"] for one in tallies),
@@ -227,12 +237,17 @@ def pool(tallies: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarize(counts: dict[str, Any]) -> dict[str, Any]:
-    """Detection rate and median time to detect per fault kind, false alerts per asset-day."""
+    """Detection rate, median time to detect and alerts per detected episode per fault kind, false
+    alerts per asset-day."""
     detected, delays, days = counts["detected"], counts["delays"], counts["normal_asset_days"]
+    paged = counts.get("alerts_per_episode", {})
     out = {
         "detection_rate": {k: round(float(np.mean(v)), 3) for k, v in sorted(detected.items())},
         "median_ttd_seconds": {
             k: (round(float(np.median(delays[k])), 1) if k in delays else None) for k in sorted(detected)
+        },
+        "alerts_per_detected_episode": {
+            k: (round(float(np.mean(paged[k])), 2) if paged.get(k) else None) for k in sorted(detected)
         },
         "false_alerts_per_asset_day": round(counts["false_alerts"] / days, 2) if days else None,
         "episodes": {k: len(v) for k, v in sorted(detected.items())},

@@ -149,6 +149,28 @@ def test_each_scenario_names_its_false_alerts_where_and_when() -> None:
     assert summarize(pool([counts, counts]))["false_alerts"] == 4
 
 
+def test_a_fault_paged_twice_counts_two_alerts_for_its_detected_episode() -> None:
+    import pandas as pd
+
+    from pipeline.plantbench import tally
+
+    stream = pd.DataFrame({"asset_id": ["pump-01"] * 300, "t": [1000.0 + 2 * i for i in range(300)]})
+    stream["fault"] = ""
+    stuck = [
+        Fault(asset=0, asset_id="pump-01", kind="sensor_stuck", onset=o, duration=100.0, severity=1.0)
+        for o in (1100.0, 1400.0)
+    ]
+    missed = Fault(asset=0, asset_id="pump-01", kind="cavitation", onset=1800.0, duration=50.0, severity=1.0)
+    # The first stuck sensor resolved while it went on and opened again (twice, the second at
+    # end + grace); the second was paged once; the cavitation was missed.
+    openings = [("pump-01", t) for t in (1104.0, 1150.0, 1320.0, 1410.0)]
+    counts = tally(openings, [*stuck, missed], stream, grace_s=120.0)
+    assert counts["alerts_per_episode"] == {"sensor_stuck": [3, 1]}
+    summary = summarize(pool([counts, counts]))
+    assert summary["alerts_per_detected_episode"] == {"cavitation": None, "sensor_stuck": 2.0}
+    assert summarize(counts)["detection_rate"] == {"cavitation": 0.0, "sensor_stuck": 1.0}
+
+
 def test_the_fault_free_day_is_the_same_fleet_without_faults_at_every_hour() -> None:
     from pipeline.plantbench import normal_day, scenario
 
