@@ -2,8 +2,19 @@
 
 An episode opens when ``open_after`` of the last ``window`` scores of an asset are over the threshold
 (the opening score itself being one of them), and resolves after ``resolve_after`` consecutive normal
-scores, or once ``quiet_s`` seconds pass without a score over the threshold (an asset that went silent).
-One episode is one ``open`` and one ``resolved`` event with the same ``alert_id``.
+scores once ``resolve_hold_s`` seconds of record time have passed since its last score over the
+threshold, or once ``quiet_s`` seconds of the daemon's clock pass without a score over the threshold
+(an asset whose readings stayed normal, or that went silent). One episode is one ``open`` and one
+``resolved`` event with the same ``alert_id``.
+
+The hold keeps one fault one alert: a stuck sensor scores saturated or normal-looking by turns, and a
+count of normal scores alone resolves its alert between two high stretches and opens another. It runs
+on record time, as the scores' own times tell it, so a backlog read at speed holds as long as a live
+stream, and from the latest record time of the episode's readings: a reading delivered late (dated
+before one already scored) neither shortens nor stretches it. A clock stepped back keeps the hold
+from ending until its readings pass their old times, at most ``quiet_s`` of the daemon's clock, when
+the quiet time resolves the episode whatever the hold. An episode carried over (:meth:`adopt`) starts
+the hold at its first reading here: the earlier owner's last high score is not in its open event.
 
 Readings are not always dated in order (a gateway back-fills what it buffered, a device's clock is
 reset): the resolved event also names the latest record time among the episode's readings
@@ -57,16 +68,20 @@ class AlertTracker(Journal):
         window: int,
         resolve_after: int,
         quiet_s: float,
+        resolve_hold_s: float = 0.0,
         backfill_s: float = 3600.0,
         room: AssetRoom | None = None,
     ) -> None:
         if not 1 <= open_after <= window:
             raise ValueError(f"need 1 <= open_after <= window, got {open_after} and {window}")
-        if resolve_after < 1 or quiet_s <= 0 or not backfill_s >= 0:
-            raise ValueError("resolve_after must be >= 1, quiet_s > 0 and backfill_s >= 0")
+        if resolve_after < 1 or quiet_s <= 0 or not backfill_s >= 0 or not 0 <= resolve_hold_s < math.inf:
+            raise ValueError(
+                "resolve_after must be >= 1, quiet_s > 0, backfill_s >= 0 and 0 <= resolve_hold_s < inf"
+            )
         self.open_after = open_after
         self.window = window
         self.resolve_after = resolve_after
+        self.resolve_hold_s = resolve_hold_s  # record time since the last high score (see the module)
         self.quiet_s = quiet_s
         # How far back a faulty reading delivered late moves an episode's start: a back-filled stretch,
         # not a device clock reset to 1970, whose reading would keep (and, once the episode is
@@ -104,8 +119,9 @@ class AlertTracker(Journal):
     def adopt(self, episode: Transition, *, now: float) -> bool:
         """Carry on an episode that an earlier owner of the partition opened (its ``open`` event, read
         back from the alerts topic): it resolves as if this tracker had opened it, after
-        ``resolve_after`` normal scores or ``quiet_s`` without a high one from ``now``, under its own
-        ``alert_id`` and with what its open event said. False (nothing done) when the asset already has
+        ``resolve_after`` normal scores (``resolve_hold_s`` after its first reading here, or a later high
+        one) or ``quiet_s`` without a high one from ``now``, under its own ``alert_id`` and with what its
+        open event said. False (nothing done) when the asset already has
         state here.
 
         >>> t = AlertTracker(open_after=1, window=1, resolve_after=1, quiet_s=60)
@@ -217,17 +233,19 @@ class AlertTracker(Journal):
         if episode is None:
             if over and state.overs >= self.open_after:
                 alert_id = hashlib.blake2b(f"{seed}|{asset_id}".encode(), digest_size=10).hexdigest()
-                state.episode = Episode(
-                    alert_id, ts, score, ts, source=seed, last_source=seed, latest_ts=ts, earliest_ts=ts
-                )
+                state.episode = Episode.opened(alert_id, ts, score, seed)
                 return Transition("open", alert_id, asset_id, ts, ts, score, index, source=seed)
             return None
         episode.last_score, episode.last_ts, episode.last_source = score, ts, seed
         episode.held_until = None  # a silence after this one waits again (settle)
         episode.latest_ts = max(episode.latest_ts, ts)
+        if over or episode.high_ts == -math.inf:  # carried over: its first reading here starts the hold
+            episode.high_ts = max(episode.high_ts, ts)
         if over and ts >= episode.opened_at - self.backfill_s:  # a back-filled reading of the fault
             episode.earliest_ts = min(episode.earliest_ts, ts)
-        if state.normal_run >= self.resolve_after:
+        if state.normal_run >= self.resolve_after and (
+            not self.resolve_hold_s or episode.latest_ts - episode.high_ts >= self.resolve_hold_s
+        ):
             return self._resolve(asset_id, state, ts, score, index, "normal_scores")
         return None
 

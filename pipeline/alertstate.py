@@ -44,8 +44,16 @@ class Episode:
     last_source: str | None = None
     latest_ts: float = -math.inf
     earliest_ts: float = math.inf  # of the readings over the threshold: the fault's
+    # The latest record time among its readings over the threshold, from which resolve_hold_s runs;
+    # -inf for one carried over until its first reading here (whose time starts the hold).
+    high_ts: float = -math.inf
     movable: bool = False  # its asset's readings may have moved to another partition (sweep's vet)
     held_until: float | None = None  # a silence held back once, until then (settle)
+
+    @classmethod
+    def opened(cls, alert_id: str, ts: float, score: float, source: str) -> Episode:
+        """The episode that the reading of record time ``ts`` and Kafka position ``source`` opens."""
+        return cls(alert_id, ts, score, ts, None, source, source, ts, ts, high_ts=ts)
 
 
 _HYSTERESIS = ("recent", "overs", "episode", "normal_run", "last_over_at", "last_seen_at")

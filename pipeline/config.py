@@ -172,7 +172,8 @@ class RecordSettings(Section):
 
 class AlertSettings(Section):
     """Hysteresis: open after ``open_after`` of the last ``window`` scores are over the threshold;
-    resolve after ``resolve_after`` consecutive normal scores, or ``quiet_s`` seconds without one over.
+    resolve after ``resolve_after`` consecutive normal scores once ``resolve_hold_s`` seconds of record
+    time passed since the last one over (0: no hold), or ``quiet_s`` seconds without one over.
     ``carry_over_s``: how far back the alerts topic is read for open episodes (:mod:`pipeline.carryover`,
     :mod:`pipeline.handover`); null: never, a partition that comes without its state starts afresh.
     ``backfill_s``: how far before its opening reading a reading of the fault delivered late may move an
@@ -182,6 +183,7 @@ class AlertSettings(Section):
     open_after: int = Field(3, ge=1)
     window: int = Field(5, ge=1, le=10_000)
     resolve_after: int = Field(10, ge=1)
+    resolve_hold_s: float = Field(0.0, ge=0)
     quiet_s: float = Field(300.0, gt=0)
     top_sensors: int = Field(3, ge=1, le=100)
     carry_over_s: float | None = Field(7 * 86400.0, gt=0)

@@ -70,6 +70,7 @@ def episodes(stream: pd.DataFrame, flags: np.ndarray, alerts: AlertSettings) -> 
         window=alerts.window,
         resolve_after=alerts.resolve_after,
         quiet_s=alerts.quiet_s,
+        resolve_hold_s=alerts.resolve_hold_s,
     )
     opened: dict[str, tuple[int, float]] = {}
     out = []

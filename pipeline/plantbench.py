@@ -131,6 +131,7 @@ def _openings(stream: pd.DataFrame, flags: np.ndarray, alerts: AlertSettings) ->
         window=alerts.window,
         resolve_after=alerts.resolve_after,
         quiet_s=alerts.quiet_s,
+        resolve_hold_s=alerts.resolve_hold_s,
     )
     opened = []
     for n, (asset, t, over) in enumerate(zip(stream["asset_id"], stream["t"], flags.tolist(), strict=True)):

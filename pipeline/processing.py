@@ -62,12 +62,8 @@ class BatchProcessor(HandOver, Ownership):
         self.alerts_topic = topics.alerts
         self.dlq_topic = topics.dlq_topic
         self.scores_topic = topics.scores
-        a = settings.alerts
-        self.trackers = Trackers(
-            **a.model_dump(
-                include={"open_after", "window", "resolve_after", "quiet_s", "backfill_s", "max_assets"}
-            )
-        )
+        hysteresis = {"open_after", "window", "resolve_after", "resolve_hold_s", "quiet_s", "backfill_s"}
+        self.trackers = Trackers(**settings.alerts.model_dump(include=hysteresis | {"max_assets"}))
         self.drift = drift_monitor(settings) if settings.drift.enabled else None
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))

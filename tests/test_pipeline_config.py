@@ -68,6 +68,11 @@ def test_settings_are_frozen() -> None:
         ({"DHAG_PIPELINE_DLQ__MIN_RECORDS": "1001"}, "dlq.min_records (1001) must be <= dlq.window (1000)"),
         # Values that passed every bound and broke later: a timer, a cap that could never trip.
         ({"DHAG_PIPELINE_ALERTS__QUIET_S": ".inf"}, "key 'alerts.quiet_s' has value inf; allowed: a finite"),
+        (
+            {"DHAG_PIPELINE_ALERTS__RESOLVE_HOLD_S": "-1"},
+            "key 'alerts.resolve_hold_s' has value -1; allowed: greater than or equal to 0",
+        ),
+        ({"DHAG_PIPELINE_ALERTS__RESOLVE_HOLD_S": ".inf"}, "key 'alerts.resolve_hold_s' has value inf"),
         ({"DHAG_PIPELINE_KAFKA__BACKOFF_MAX_S": ".inf"}, "key 'kafka.backoff_max_s' has value inf"),
         ({"DHAG_PIPELINE_SHUTDOWN_GRACE_S": ".inf"}, "key 'shutdown_grace_s' has value inf"),
         ({"DHAG_PIPELINE_DLQ__MIN_RECORDS": "5000"}, "dlq.min_records (5000) must be <= dlq.window (1000)"),

@@ -9,9 +9,10 @@ would be left out for good.
 
 So at each run the current model scores the asset's sampled readings since the episode began and
 follows them with the daemon's own hysteresis (``alerts.open_after`` of ``alerts.window`` over the
-threshold open, ``alerts.resolve_after`` in a row not over resolve; a reading it cannot score counts as
-over): the episode ended at its last reading over before the first such resolving run (its opening
-when the run follows it at once). When the readings after that open an episode again, as they would
+threshold open, ``alerts.resolve_after`` in a row not over resolve once ``alerts.resolve_hold_s`` of
+record time passed since the last one over; a reading it cannot score counts as over): the episode
+ended at its last reading over before the first such resolving run (its opening when the run follows
+it at once). When the readings after that open an episode again, as they would
 have in a daemon (an intermittent fault whose sampled readings scored normal for a while; it may
 still be open in a running daemon), the end moves to where that one resolved; while one is open the
 episode is still open. A lone reading over among normal ones, as a false alarm, opens none. The
@@ -51,13 +52,16 @@ def ended_at(times: np.ndarray, over: np.ndarray, alerts: AlertSettings, *, star
     10.0
     >>> ended_at(t, np.array([1, 0, 0, 1, 0, 1, 1, 0], dtype=bool), alerts, start=0.0) is None
     True
+    >>> held = AlertSettings(open_after=2, window=3, resolve_after=2, resolve_hold_s=4)
+    >>> ended_at(t, np.array([1, 0, 0, 1, 0, 0, 0, 0], dtype=bool), held, start=0.0)  # at 12, 4 s on
+    8.0
     """
     recent: deque[bool] = deque(maxlen=alerts.window)
     is_open, last, run, end = True, start, 0, None
     for t, flagged in zip(times.tolist(), over.tolist(), strict=True):
         if is_open:
             last, run = (t, 0) if flagged else (last, run + 1)
-            if run >= alerts.resolve_after:
+            if run >= alerts.resolve_after and t - last >= alerts.resolve_hold_s:
                 is_open, end = False, last
                 recent.clear()
             continue
