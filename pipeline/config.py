@@ -183,7 +183,7 @@ class AlertSettings(Section):
     open_after: int = Field(3, ge=1)
     window: int = Field(5, ge=1, le=10_000)
     resolve_after: int = Field(10, ge=1)
-    resolve_hold_s: float = Field(0.0, ge=0)
+    resolve_hold_s: float = Field(300.0, ge=0)
     quiet_s: float = Field(300.0, gt=0)
     top_sensors: int = Field(3, ge=1, le=100)
     carry_over_s: float | None = Field(7 * 86400.0, gt=0)

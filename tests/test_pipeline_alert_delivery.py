@@ -95,7 +95,7 @@ def _daemon(fitted, records: list[Rec], fail: set[int], batch: int, **alerts) ->
     settings = Settings.model_validate(
         {
             "kafka": {"batch_size": batch, "backoff_initial_s": 0.01, "backoff_max_s": 0.02},
-            "alerts": {"open_after": 2, "window": 3, "resolve_after": 3} | alerts,
+            "alerts": {"open_after": 2, "window": 3, "resolve_after": 3, "resolve_hold_s": 0.0} | alerts,
         }
     )
     metrics = PipelineMetrics(CollectorRegistry())

@@ -150,7 +150,7 @@ def _daemon(fitted, records: list[Rec], **alerts) -> tuple[Daemon, _Delivery, Co
     settings = Settings.model_validate(
         {
             "kafka": {"topics": {"input": "in"}, "backoff_initial_s": 0.01, "backoff_max_s": 0.02},
-            "alerts": {"open_after": 2, "window": 3, "resolve_after": 3} | alerts,
+            "alerts": {"open_after": 2, "window": 3, "resolve_after": 3, "resolve_hold_s": 0.0} | alerts,
         }
     )
     registry = CollectorRegistry()

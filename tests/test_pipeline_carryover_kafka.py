@@ -40,7 +40,9 @@ def test_an_episode_open_at_a_restart_is_carried_on_by_the_next_daemon(
     tansu, fitted, model_registry, fault_goes_on: bool
 ) -> None:
     bs = tansu.bootstrap_servers
-    settings = make_settings(bs, model_registry, alerts={"open_after": 3, "window": 5, "resolve_after": 5})
+    settings = make_settings(
+        bs, model_registry, alerts={"open_after": 3, "window": 5, "resolve_after": 5, "resolve_hold_s": 0.0}
+    )
     topics, rng = settings.kafka.topics, np.random.default_rng(17)
     produce(bs, topics.input, _stream(rng, 1e9, 10, fault=True))
     with running_daemon(settings, fitted, bs) as (_daemon, registry):

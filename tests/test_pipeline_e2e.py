@@ -34,7 +34,9 @@ pytestmark = pytest.mark.integration
 
 def test_faults_open_and_resolve_alerts_and_normal_assets_stay_quiet(tansu, fitted, model_registry) -> None:
     bs = tansu.bootstrap_servers
-    settings = make_settings(bs, model_registry, alerts={"open_after": 3, "window": 5, "resolve_after": 8})
+    settings = make_settings(
+        bs, model_registry, alerts={"open_after": 3, "window": 5, "resolve_after": 8, "resolve_hold_s": 0.0}
+    )
     rng = np.random.default_rng(7)
     assets = [f"pump-{i}" for i in range(6)]
     faulty = {"pump-1": 3, "pump-4": 1}  # asset -> index of the sensor pushed far off

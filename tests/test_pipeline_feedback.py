@@ -14,7 +14,7 @@ from pipeline.features import INPUT_SENSORS
 from pipeline.feedbackbench import episodes, feedback_data
 from pipeline.simulator.faults import Fault
 
-ALERTS = AlertSettings(open_after=2, window=3, resolve_after=2, quiet_s=1e9)
+ALERTS = AlertSettings(open_after=2, window=3, resolve_after=2, resolve_hold_s=0, quiet_s=1e9)
 
 
 def _stream(n: int, assets: tuple[str, ...] = ("p1",)) -> pd.DataFrame:

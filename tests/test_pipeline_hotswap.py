@@ -59,7 +59,7 @@ class _Rig:
             {
                 "kafka": {"topics": {"scores": "scores"}},
                 "model": {"registry": str(root), "reload_check_s": 2.0},
-                "alerts": {"open_after": 2, "window": 3, "resolve_after": 3},
+                "alerts": {"open_after": 2, "window": 3, "resolve_after": 3, "resolve_hold_s": 0.0},
             }
         )
         self.prom = CollectorRegistry()

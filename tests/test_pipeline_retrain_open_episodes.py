@@ -96,7 +96,7 @@ def test_an_unresolved_episode_whose_asset_is_still_faulty_keeps_its_readings_ou
 
 
 def test_ended_at_follows_the_daemons_hysteresis() -> None:
-    alerts = AlertSettings(open_after=3, window=5, resolve_after=3)
+    alerts = AlertSettings(open_after=3, window=5, resolve_after=3, resolve_hold_s=0)
     times = np.arange(10.0, 170.0, 10.0)  # 10 .. 160 s
     over = np.array([1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype=bool)
     # Three normal readings in a row after 30 s resolve it; a lone reading over later (70 s) is a false
@@ -118,7 +118,7 @@ def test_ended_at_follows_the_daemons_hysteresis() -> None:
 def test_each_resolution_starts_the_window_afresh_as_the_daemons_does() -> None:
     # Reopened once (t 13, 14) and resolved again: a lone reading over after that second resolution is
     # a false alarm, not a third episode made of the readings that reopened the second.
-    alerts = AlertSettings(open_after=2, window=3, resolve_after=2)
+    alerts = AlertSettings(open_after=2, window=3, resolve_after=2, resolve_hold_s=0)
     times = np.arange(10.0, 20.0)
     over = np.array([1, 0, 0, 1, 1, 0, 0, 1, 0, 0], dtype=bool)
     assert ended_at(times, over, alerts, start=0.0) == 14.0
@@ -153,7 +153,7 @@ def test_the_episodes_of_many_assets_never_resolved_are_scored_in_one_call(fitte
     for n in range(60):
         store.add_alert({"alert_id": f"a{n}", "asset_id": f"p{n}", "state": "open", "opened_at": 1000.0 + n,
                          "score": 0.9, "threshold": 0.5, "model_version": "v1", "values": {}})  # fmt: skip
-    alerts = AlertSettings(open_after=2, window=3, resolve_after=3)
+    alerts = AlertSettings(open_after=2, window=3, resolve_after=3, resolve_hold_s=0)
     expected = {}
     for alert_id, asset, start in store.open_episodes():  # each asset's readings scored on their own
         X, kept = FeatureMap.of(fitted).matrix([(a, v) for a, _, v in store.readings_of(asset, start)])

@@ -44,7 +44,7 @@ def ended_at(times: np.ndarray, over: np.ndarray, alerts: AlertSettings, *, star
     module): where the last episode they hold resolved; None while one is open.
 
     >>> from pipeline.config import AlertSettings
-    >>> alerts = AlertSettings(open_after=2, window=3, resolve_after=2)
+    >>> alerts = AlertSettings(open_after=2, window=3, resolve_after=2, resolve_hold_s=0)
     >>> t = np.arange(5.0, 13.0)
     >>> ended_at(t, np.array([1, 0, 0, 1, 0, 0, 0, 0], dtype=bool), alerts, start=0.0)  # a lone one
     5.0
