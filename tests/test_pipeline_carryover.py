@@ -215,6 +215,25 @@ def test_a_daemon_assigned_a_partition_carries_on_its_open_episode(
     assert len(asked) == 1
 
 
+def test_an_episode_carried_over_holds_from_its_first_reading_after_the_restart(fitted, monkeypatch) -> None:
+    # The open event says when the episode opened (10), not when its last high score came: the hold
+    # starts again at the first reading here (110), so an ongoing fault is not resolved early.
+    monkeypatch.setattr(
+        "pipeline.rebalance.read_alert_events",
+        lambda *a, on_event, **k: _hand([_event("a1", "hot-1", source="in/0/5")], on_event),
+    )
+    calm = _readings(4, fault=False, start=10) + _readings(3, fault=False, start=308)  # 110-113, 408-410
+    daemon, delivery, _ = _daemon(fitted, calm, resolve_hold_s=300.0)
+    daemon._on_assigned({TP})
+    daemon._apply_rebalances()
+    consumer = daemon.consumer
+    assert consumer is not None
+    daemon._handle(consumer.poll(timeout_ms=0, max_records=6)[TP])  # up to 409: 299 s on
+    assert _alerts(delivery) == [] and daemon.processor.trackers[("in", 0)].is_open("hot-1")
+    daemon._handle(consumer.poll(timeout_ms=0, max_records=1)[TP])
+    assert [(e["state"], e["alert_id"], e["ts"]) for e in _alerts(delivery)] == [("resolved", "a1", 410.0)]
+
+
 def test_a_daemon_that_cannot_read_the_alerts_topic_starts_the_partition_afresh(fitted, monkeypatch) -> None:
     def read(kafka, bootstrap, *, since, timeout_s, on_event, stopping):  # noqa: ANN001, ANN202
         raise KafkaTimeoutError("reading anomaly-alerts took over 15s")
