@@ -141,18 +141,12 @@ def test_candidates_span_value_and_mean_for_zero_and_negative_readings() -> None
         assert tried.max() > max(value, mean) or value == mean == 0
 
 
+# Every score opens or resolves at once (no hold): one reading per step of these tests.
+_ALERTS = {"open_after": 1, "window": 1, "resolve_after": 1, "resolve_hold_s": 0.0, "top_sensors": 3}
+
+
 def _processor(fitted) -> BatchProcessor:
-    settings = Settings.model_validate(
-        {
-            "alerts": {
-                "open_after": 1,
-                "window": 1,
-                "resolve_after": 1,
-                "resolve_hold_s": 0.0,
-                "top_sensors": 3,
-            }
-        }
-    )
+    settings = Settings.model_validate({"alerts": _ALERTS})
     return BatchProcessor(settings, fitted, "v7", PipelineMetrics(CollectorRegistry()))
 
 
@@ -222,17 +216,7 @@ def test_an_open_alerts_first_suspect_is_exported_until_it_resolves_or_its_parti
 
 
 def test_an_alert_naming_no_suspect_or_beyond_the_asset_limit_exports_none(fitted, monkeypatch) -> None:
-    settings = Settings.model_validate(
-        {
-            "alerts": {
-                "open_after": 1,
-                "window": 1,
-                "resolve_after": 1,
-                "resolve_hold_s": 0.0,
-                "top_sensors": 3,
-            }
-        }
-    )
+    settings = Settings.model_validate({"alerts": _ALERTS})
     proc = BatchProcessor(settings, fitted, "v7", PipelineMetrics(CollectorRegistry(), asset_limit=1))
     far = normal(np.random.default_rng(9), 1)[0]
     far[3] += 9.0
