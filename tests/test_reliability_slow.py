@@ -3,7 +3,8 @@
 A scorer slowed to a fixed cost per record is injected into an in-process daemon. Without adaptation a
 batch outlives the poll interval, the group revokes the partitions, the commit is refused, and the same
 batch comes back to fail again. The daemon must instead lower its poll size (``BatchLimit``), so that
-every record is scored, commits go through, and at most a refused commit or two happen on the way.
+every record is scored, commits go through, and at most a refused commit or two happen on the way,
+none once the limit has adapted.
 """
 
 from __future__ import annotations
@@ -55,10 +56,17 @@ def test_scoring_slower_than_the_poll_interval_adapts_instead_of_looping(
     interval_s = settings.kafka.max_poll_interval_ms / 1000
     assert interval_s < 200 * PER_RECORD_S, "a full batch must outlive the poll interval"
     rng = np.random.default_rng(4)
-    items = [
-        (f"s-{i % 6}".encode(), reading(f"s-{i % 6}", 1_790_000_000 + i, row))
-        for i, row in enumerate(normal_rows(rng, 400))
-    ]
+
+    def wave(first: int) -> list[tuple[bytes, bytes]]:
+        return [
+            (f"s-{i % 6}".encode(), reading(f"s-{i % 6}", 1_790_000_000 + first + i, row))
+            for i, row in enumerate(normal_rows(rng, 400))
+        ]
+
+    def all_committed(positions: list[tuple[int, int]]) -> None:
+        high = {p: max(o for q, o in positions if q == p) + 1 for p, _ in positions}
+        wait_for(lambda: committed(bs, settings.kafka.group_id, topics.input) == high, 60, "all committed")
+
     with running_daemon(settings, fitted, bs) as (daemon, registry):
         fast = daemon.processor.model.decision_function
 
@@ -67,16 +75,22 @@ def test_scoring_slower_than_the_poll_interval_adapts_instead_of_looping(
             return fast(columns)
 
         monkeypatch.setattr(daemon.processor.model, "decision_function", slow)
-        positions = produce(bs, topics.input, items)
-        high = {p: max(o for q, o in positions if q == p) + 1 for p, _ in positions}
-        wait_for(lambda: committed(bs, settings.kafka.group_id, topics.input) == high, 60, "all committed")
+        positions = produce(bs, topics.input, wave(0))
+        all_committed(positions)
         limit = sample(registry, "dhag_poll_max_records")
         refused = sample(registry, "dhag_offset_commits_total", {"result": "refused"})
+        # Once adapted, batches fit the interval: a second wave is committed without one refusal. A
+        # daemon that kept its full batches would have each of them refused again (4 s against 2 s).
+        more = produce(bs, topics.input, wave(400))
+        all_committed(more)
+        refused_after = sample(registry, "dhag_offset_commits_total", {"result": "refused"})
     assert 1 <= limit <= POLL_BUDGET_SHARE * interval_s / PER_RECORD_S
-    # The first full batch may outlive the interval once; after it the limit fits the measured cost.
-    assert refused <= 1, f"{refused} refused commits: the daemon kept outliving the poll interval"
-    # Refused commits repeat their batch: read on until the topic is quiet, not just 400 messages.
-    scored = read_topic(bs, topics.scores, count=len(items), timeout_s=20, idle_s=1.0)
+    # The first full batch may outlive the interval once; on a loaded machine the commit of the batch
+    # after it may be refused too, the group still settling after taking the partitions back.
+    assert refused <= 2, f"{refused} refused commits: the daemon kept outliving the poll interval"
+    assert refused_after == refused, f"{refused_after - refused} refused once the limit had adapted"
+    # Refused commits repeat their batch: read on until the topic is quiet, not just 800 messages.
+    scored = read_topic(bs, topics.scores, count=800, timeout_s=20, idle_s=1.0)
     assert {(orjson.loads(m.value)["partition"], orjson.loads(m.value)["offset"]) for m in scored} == set(
-        positions
+        positions + more
     )
