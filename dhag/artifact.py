@@ -26,7 +26,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from dhag.atomicwrite import write_atomic
-from dhag.exceptions import ArtifactError, ArtifactTooNewError, DHAGError
+from dhag.exceptions import ArtifactError, ArtifactSignatureError, ArtifactTooNewError, DHAGError
 from dhag.infotext import shown_name
 from dhag.legacy import as_built, left_out, read_as_before
 from dhag.metadata import checked_metadata
@@ -302,15 +302,23 @@ def sign_artifact(path: str | Path, out: str | Path | None = None) -> Path:
 
 def read_manifest(path: str | Path, *, with_signature: bool = False) -> dict[str, Any]:
     """The verified manifest of an artifact (settings, features, threshold, training, metadata); with
-    ``with_signature``, also ``"signed"``: whether the file carries a signature (checked against
-    ``DHAG_ARTIFACT_KEY`` when that is set, as for every read), and ``"signed_with_previous_key"``:
-    whether only ``DHAG_ARTIFACT_PREVIOUS_KEY`` matched it (it is due to be re-signed)."""
-    manifest, _, meta = _read(Path(path).expanduser())
+    ``with_signature``, also ``"signed"``: whether it carries a signature, ``"signed_with_previous_key"``:
+    whether only ``DHAG_ARTIFACT_PREVIOUS_KEY`` matched it (it is due to be re-signed), and
+    ``"signature_refused"``: why every load refuses it under ``DHAG_ARTIFACT_KEY`` (None where none does),
+    which is raised without ``with_signature``."""
+    path, refused = Path(path).expanduser(), None
+    try:
+        manifest, _, meta = _read(path)
+    except ArtifactSignatureError as exc:
+        if not with_signature:
+            raise
+        manifest, _, meta, refused = *_read(path, check_signature=False), str(exc)
     if not with_signature:
         return manifest
     return manifest | {
         "signed": "signature" in meta,
         "signed_with_previous_key": meta.get("signed_with") == "previous",
+        "signature_refused": refused,
     }
 
 

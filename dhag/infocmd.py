@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shlex
 from contextlib import redirect_stdout
+from pathlib import Path
 
 from dhag.artifact import read_manifest
+from dhag.exceptions import ArtifactSignatureError
 from dhag.infotext import (
     SHOWN,
     column_kinds,
@@ -34,18 +37,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     )
     said = io.StringIO()
     with redirect_stdout(said):
-        _describe(args)
+        refused = _describe(args)
     print_out(said.getvalue().removesuffix("\n"), what="what dhag info says of the model")
+    if refused is not None:  # described all the same; the status says, as score's would, that it is refused
+        raise ArtifactSignatureError(refused)
     return 0
 
 
-def _describe(args: argparse.Namespace) -> None:
+def _describe(args: argparse.Namespace) -> str | None:
+    """Print what the model holds; return why loading it refuses its signature, None where it loads."""
     manifest = read_manifest(args.model, with_signature=True)
+    refused = manifest["signature_refused"]
     # A signature is checked only against a key: without one, it is there, not known to be this deployment's.
-    manifest["signature_verified"] = manifest["signed"] and signing_key() is not None
+    manifest["signature_verified"] = manifest["signed"] and signing_key() is not None and refused is None
     if args.json:
         print(json.dumps(manifest, indent=2, sort_keys=True))
-        return
+        return refused
     t = manifest.get("training", {})
     print(f"DHAG model, format {manifest['format_version']}")
     names = [shown_name(name) for name in manifest["feature_names"]]
@@ -64,17 +71,7 @@ def _describe(args: argparse.Namespace) -> None:
         print(f"retrain: {note}; the retrainer trains candidates without it, as this model was trained")
     if isinstance(dropped := t.get("dropped_settings"), dict) and dropped:
         print(f"retrained without its parent's {', '.join(f'{k} {v}' for k, v in dropped.items())}")
-    if manifest["signed_with_previous_key"]:
-        print(f"signed: with {PREVIOUS_KEY_VARIABLE}, the key being rotated out; re-sign it with `dhag sign`")
-    elif manifest["signature_verified"]:
-        print(f"signed: yes, with the key in {KEY_VARIABLE}")
-    elif manifest["signed"]:
-        print(
-            f"signed: a signature, not verified: {KEY_VARIABLE} is not set (set it to check the signature, "
-            "as every load then does)"
-        )
-    else:
-        print(f"signed: no (with {KEY_VARIABLE} set, only signed models load)")
+    print(f"signed: {_signature_state(manifest, args.model)}")
     recipe, weighting = settings["recipe"], settings["ce_weighting"]
     print(f"recipe: {recipe} (networks and regularisers), L_ce weighed by {weighting}")
     print(
@@ -106,3 +103,30 @@ def _describe(args: argparse.Namespace) -> None:
         )
     if manifest.get("metadata"):
         print(f"metadata: {json.dumps(shown_metadata(manifest['metadata']), sort_keys=True)}")
+    return refused
+
+
+def _signature_state(manifest: dict, model: Path) -> str:
+    """What ``signed:`` says of the model's signature under the keys set."""
+    if manifest["signature_refused"] is not None:
+        if not manifest["signed"]:
+            return (
+                f"no, and {KEY_VARIABLE} is set: loading and scoring refuse it; dhag sign "
+                f"{shlex.quote(str(model))} signs it with the key"
+            )
+        which = (
+            f"{KEY_VARIABLE} does not match"
+            if signing_key(PREVIOUS_KEY_VARIABLE) is None
+            else f"neither {KEY_VARIABLE} nor {PREVIOUS_KEY_VARIABLE} matches"
+        )
+        return f"a signature that {which} (another key's, or modified): loading and scoring refuse it"
+    if manifest["signed_with_previous_key"]:
+        return f"with {PREVIOUS_KEY_VARIABLE}, the key being rotated out; re-sign it with `dhag sign`"
+    if manifest["signature_verified"]:
+        return f"yes, with the key in {KEY_VARIABLE}"
+    if manifest["signed"]:
+        return (
+            f"a signature, not verified: {KEY_VARIABLE} is not set (set it to check the signature, as every "
+            "load then does)"
+        )
+    return f"no (with {KEY_VARIABLE} set, only signed models load)"

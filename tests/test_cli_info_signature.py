@@ -1,6 +1,7 @@
 """``dhag info`` on a signed model where no key is set: it says the signature is there and was not
 verified, where before it said "signed: yes" of a signature it could not check (one of another
-deployment's key, or a forged one, read the same)."""
+deployment's key, or a forged one, read the same); and on a model the key set refuses (unsigned, or
+another key's), it describes the model, says so and exits 2, where before it said only the refusal."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 from cli_files import numbers_csv, one_epoch_model
 
+from dhag.artifact import load_model, read_manifest
 from dhag.cli import main
+from dhag.exceptions import ArtifactSignatureError
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,12 @@ def test_info_with_the_key_says_the_signature_was_verified(
     assert json.loads(capsys.readouterr().out)["signature_verified"] is True
     monkeypatch.setenv("DHAG_ARTIFACT_KEY", "another-plant")
     assert main(["info", str(signed_model)]) == 2
-    assert "does not match" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "does not match" in err and "features (2): a, b\n" in out
+    assert (
+        "signed: a signature that DHAG_ARTIFACT_KEY does not match (another key's, or modified): loading "
+        "and scoring refuse it\n"
+    ) in out
 
 
 def test_an_unsigned_model_refused_with_a_key_set_is_said_how_to_sign(
@@ -72,3 +80,31 @@ def test_an_unsigned_model_refused_with_a_key_set_is_said_how_to_sign(
             f"is signed with it by dhag sign {model}.\n"
         )
     assert main(["sign", str(model)]) == 0 and main(["info", str(model)]) == 0
+
+
+def test_info_describes_an_unsigned_model_a_key_refuses_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # info, the tool to find out what a model is, refused to say anything of one the key refuses.
+    monkeypatch.delenv("DHAG_ARTIFACT_KEY", raising=False)
+    model = one_epoch_model(numbers_csv(tmp_path), tmp_path)
+    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "plant-secret")
+    capsys.readouterr()
+    assert main(["info", str(model)]) == 2  # as score's status: a script that checks a model sees it
+    out, err = capsys.readouterr()
+    assert out.startswith("DHAG model, format 1\nfeatures (2): a, b\n") and "threshold: " in out
+    said = [line for line in out.splitlines() if line.startswith("signed:")]
+    assert said == [
+        f"signed: no, and DHAG_ARTIFACT_KEY is set: loading and scoring refuse it; dhag sign {model} signs "
+        "it with the key"
+    ]
+    assert err.startswith(f"dhag info: error: Model artifact '{model}' is not signed")
+    assert err.count("\n") == 1
+    assert main(["info", str(model), "--json"]) == 2
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["feature_names"] == ["a", "b"] and manifest["signed"] is False
+    assert "is not signed" in manifest["signature_refused"] and manifest["signature_verified"] is False
+    with pytest.raises(ArtifactSignatureError, match="is not signed"):
+        load_model(model)
+    with pytest.raises(ArtifactSignatureError, match="is not signed"):
+        read_manifest(model)
