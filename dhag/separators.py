@@ -82,7 +82,8 @@ def _refusal(
     )
     return InputError(
         f"Cannot read {str(path)!r}: its header and rows are separated by {sep!r}; dhag reads "
-        f"comma-separated values: write the file with ',' between fields.{note}"
+        "comma-separated values: write the file with ',' between fields, or convert it with pandas: "
+        f"pd.read_csv(path, sep={sep!r}).to_csv(new_path, index=False).{note}"
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from dhag import InputError
@@ -64,3 +65,23 @@ def test_train_and_score_refuse_a_semicolon_file_naming_its_separator(
     err = capsys.readouterr().err
     assert re.search(re.escape(says), err), err
     assert not (tmp_path / "m.dhag").exists() and not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize(("sep", "shown"), [(";", "';'"), ("\t", "'\\t'"), ("|", "'|'")])
+def test_a_file_separated_otherwise_is_said_how_to_convert_it_with_pandas(
+    tmp_path: Path, sep: str, shown: str
+) -> None:
+    # Before, only a file with decimal commas was said the line of pandas that converts it.
+    path = tmp_path / "export.csv"
+    path.write_text(f"flow{sep}temp\n1.5{sep}20.1\n2{sep}21\n")
+    with pytest.raises(InputError) as info:
+        read_table(path)
+    said = str(info.value)
+    assert said.endswith(
+        "write the file with ',' between fields, or convert it with pandas: "
+        f"pd.read_csv(path, sep={shown}).to_csv(new_path, index=False)."
+    )
+    converted = tmp_path / "converted.csv"
+    pd.read_csv(path, sep=sep).to_csv(converted, index=False)  # the line said, as said
+    frame, _ = read_table(converted)
+    assert list(frame.columns) == ["flow", "temp"] and frame["temp"].tolist() == [20.1, 21.0]
