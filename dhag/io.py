@@ -171,9 +171,11 @@ def read_table(
         bad = np.flatnonzero(~numbers.isin([0, 1]).to_numpy())
         if bad.size:
             first = raw.iloc[bad[0]]
-            shown = first.item() if isinstance(first, np.generic) else first
+            # pandas reads an empty cell, or NA, as NaN: the row's note says which it was.
+            value = first.item() if isinstance(first, np.generic) else first
+            shown = "no label" if pd.isna(value) else repr(value)
             raise InputError(
-                f"Label column {label_column!r} must hold only 0 and 1. Got {shown!r} (row {int(bad[0])}"
+                f"Label column {label_column!r} must hold only 0 and 1. Got {shown} (row {int(bad[0])}"
                 f"{f', and {bad.size - 1} more' if bad.size > 1 else ''}).",
                 cell=(label_column, int(bad[0])),
             )

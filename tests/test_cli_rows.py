@@ -80,7 +80,22 @@ def test_a_label_written_as_missing_is_shown_as_written(tmp_path: Path, capsys) 
         == 2
     )
     said = capsys.readouterr().err
-    assert "must hold only 0 and 1. Got nan (row 4, line 6 of labelled.csv, which reads 'n/a')." in said
+    assert "must hold only 0 and 1. Got no label (row 4, line 6 of labelled.csv, which reads 'n/a')." in said
+
+
+def test_a_label_left_empty_is_said_empty_at_its_line(tmp_path: Path, capsys) -> None:
+    # Before: "Got nan (row 4, line 6 of labelled.csv, which is empty)", pandas' word for the empty cell.
+    data = tmp_path / "labelled.csv"
+    data.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{'' if i == 4 else 0}\n" for i in range(50)))
+    assert (
+        main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--label-column", "label"])
+        == 2
+    )
+    said = capsys.readouterr().err
+    assert said == (
+        "dhag train: error: Label column 'label' must hold only 0 and 1. Got no label (row 4, line 6 of "
+        "labelled.csv, which is empty).\n"
+    )
 
 
 def test_a_missing_value_of_a_labelled_file_is_placed_at_its_row(tmp_path: Path, capsys) -> None:

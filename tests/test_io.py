@@ -110,7 +110,9 @@ def test_npz_label_of_another_length_is_refused_naming_both_lengths(tmp_path) ->
         read_table(path, label_column="label")
 
 
-@pytest.mark.parametrize(("values", "shown"), [([0, "yes"], "'yes'"), ([0, 2], "2"), ([0.0, None], "nan")])
+@pytest.mark.parametrize(
+    ("values", "shown"), [([0, "yes"], "'yes'"), ([0, 2], "2"), ([0.0, None], "no label")]
+)
 def test_labels_other_than_0_and_1_are_refused_naming_one(tmp_path, values: list, shown: str) -> None:
     path = tmp_path / "l.csv"
     pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": values * 2}).to_csv(path, index=False)
