@@ -25,6 +25,7 @@ __all__ = [
     "later_schema_refusal",
     "lost_open_note",
     "other_schema_note",
+    "unlabellable_mark",
     "when",
 ]
 
@@ -209,7 +210,7 @@ class Episode:
             "-" if self.model_version is None else shown_name(self.model_version),
             ",".join(self.sensor_tags()) or "-",
             suspect_tag(self.suspect_sensors[0]) if self.suspect_sensors else "-",
-            _label_cell(label, self.disputed_by) if refused is None else f"not labellable: bad {refused[0]}",
+            _label_cell(label, self.disputed_by) if refused is None else unlabellable_mark(refused),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -233,6 +234,16 @@ class Episode:
             "disputed_by": self.disputed_by,
             "not_labellable": None if self.unlabellable is None else self.unlabellable[1],
         }
+
+
+def unlabellable_mark(refused: tuple[str, str]) -> str:
+    """How the consoles mark an alert the retrainer keeps no event of (``refused``: the field of the first
+    it refuses, and why), in the place of its label.
+
+    >>> unlabellable_mark(("asset_id", "asset_id must be a printable string of 1 to 256 characters, got 42"))
+    'not labellable: bad asset_id'
+    """
+    return f"not labellable: bad {refused[0]}"
 
 
 def _label_cell(label: dict[str, Any] | None, disputed_by: list[str]) -> str:

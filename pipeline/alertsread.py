@@ -24,6 +24,7 @@ from pipeline.recordjson import decode, is_schema_1
 from pipeline.retrain.alertfeed import AlertEventError, checked_alert_event
 
 __all__ = [
+    "RetrainerKeeps",
     "alert_document",
     "episodes_from",
     "unlabellable_note",
@@ -70,6 +71,39 @@ writes to the topic
         f"event this release can read ({named}{more}): no alert {'it' if one else 'they'} may tell of is "
         "listed; the daemons write none such, so look at what else writes to the topic"
     )
+
+
+class RetrainerKeeps:
+    """Which alerts the retrainer keeps an event of, of the events :meth:`read` (as the retrainer reads
+    them, :func:`~pipeline.retrain.alertfeed.checked_alert_event`): a label of an alert none of whose
+    events it keeps waits for an alert that never comes and is dead-lettered. ``alerts`` and the demo's
+    screen judge by it which alerts can be labelled.
+
+    >>> judged = RetrainerKeeps()
+    >>> judged.read("a1", {"alert_id": "a1", "asset_id": 42, "state": "open", "opened_at": 5, "ts": 5})
+    >>> judged.refusal("a1")
+    ('asset_id', 'asset_id must be a printable string of 1 to 256 characters, got 42')
+    >>> judged.read("a1", {"alert_id": "a1", "asset_id": "p1", "state": "resolved", "opened_at": 5, "ts": 9})
+    >>> judged.refusal("a1") is None
+    True
+    """
+
+    def __init__(self) -> None:
+        self.kept: set[str] = set()
+        self.refused: dict[str, tuple[str, str]] = {}  # the field of the first event it refuses, and why
+
+    def read(self, alert_id: str, event: Any) -> None:
+        """One event of the alert ``alert_id`` (its document, decoded)."""
+        try:
+            checked_alert_event(event)
+            self.kept.add(alert_id)
+        except AlertEventError as exc:
+            self.refused.setdefault(alert_id, (exc.field or "event", str(exc)))
+
+    def refusal(self, alert_id: str) -> tuple[str, str] | None:
+        """Why no label of the alert can count, the first of its events read that the retrainer refuses:
+        the field and why; None when it keeps one of them, or none was read."""
+        return None if alert_id in self.kept else self.refused.get(alert_id)
 
 
 def unlabellable_note(episodes: Iterable[Episode], topic: str) -> str | None:
@@ -157,8 +191,7 @@ def episodes_from(
     others: Counter[str] = Counter()  # events of another schema, by schema
     unreadable: list[tuple[Any, str]] = []  # the first records that are no alert event, and why
     left_out = 0
-    kept: set[str] = set()  # the alerts of which the retrainer keeps an event read
-    refused: dict[str, tuple[str, str]] = {}  # the others: the field of the first event it refuses, and why
+    judged = RetrainerKeeps()
     for msg in alerts:
         event = None
         try:
@@ -188,19 +221,15 @@ def episodes_from(
                 # (readings are not always dated in order: its last one may be dated earlier).
                 episodes[alert_id].resolved_at = max(latest, episodes[alert_id].opened_at)
                 episodes[alert_id].resolved_by = event.get("resolved_by")
-            try:  # as the retrainer reads it: a label of an alert none of whose events it keeps is lost
-                checked_alert_event(event)
-                kept.add(alert_id)
-            except AlertEventError as exc:
-                refused.setdefault(alert_id, (exc.field or "event", str(exc)))
+            judged.read(alert_id, event)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             # No alert event (the daemon writes none such): counted and said, never passed over unsaid,
             # as it may be an alert an operator must see.
             left_out += 1
             if len(unreadable) < _NAMED:
                 unreadable.append((msg, why_unreadable(exc, event)))
-    for alert_id in episodes.keys() - kept:
-        episodes[alert_id].unlabellable = refused[alert_id]
+    for alert_id, episode in episodes.items():
+        episode.unlabellable = judged.refusal(alert_id)
     if others and say is not None:
         say(other_schema_note(others, settings.kafka.topics.alerts))
     if left_out and say is not None:

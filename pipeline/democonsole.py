@@ -13,8 +13,9 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from dhag.infotext import shown_name
+from pipeline.alertepisodes import unlabellable_mark
 from pipeline.alertid import id_refusal
-from pipeline.alertsread import alert_document, unreadable_note, why_unreadable
+from pipeline.alertsread import RetrainerKeeps, alert_document, unreadable_note, why_unreadable
 from pipeline.brokerlink import client_options
 from pipeline.config import Settings
 from pipeline.demokafka import step
@@ -134,6 +135,7 @@ class DemoConsole:
         self.lag: float | None = None  # None until the daemon's metrics answer
         self.unreadable = 0  # records of the alerts topic that are no alert event
         self.unreadable_named: list[tuple[Any, str]] = []  # the first of them, each with why
+        self.judged = RetrainerKeeps()  # which alerts a label can join, as `dhag-pipeline alerts` judges
 
     def poll(self) -> None:
         """Read the alerts and truth come since, let the operator answer what is due, scrape the metrics;
@@ -173,6 +175,10 @@ class DemoConsole:
             if len(self.unreadable_named) < 3:
                 self.unreadable_named.append((msg, why_unreadable(exc, event)))
             return
+        alert_id = str(event["alert_id"])
+        self.judged.read(alert_id, event)
+        if alert_id in self.board.alerts:  # the operator leaves one unlabelled, as `label` refuses it
+            self.board.alerts[alert_id].unlabellable = self.judged.refusal(alert_id)
         if event.get("state") == "open":
             self.alert_versions[str(event["alert_id"])] = str(event.get("model_version"))
             if self.operator is not None:
@@ -206,9 +212,11 @@ class DemoConsole:
                 f"{shown_name(version)}: {fmt(row['precision'])} of {row['alerts']}"
                 for version, row in self.by_model().items()
             )
+            n = stats.unlabellable  # alerts `label` would refuse: their labels would be dead-lettered
+            left = f"; {n} alert{'' if n == 1 else 's'} not labellable left unlabelled" if n else ""
             self.out.write(
                 f"    model in use {self.version or '-'} | operator labels {stats.total} "
-                f"({stats.anomaly} anomaly, {stats.normal} normal, {stats.wrong} wrong on purpose) | "
+                f"({stats.anomaly} anomaly, {stats.normal} normal, {stats.wrong} wrong on purpose{left}) | "
                 f"retraining runs: {runs}\n"
                 f"    precision by model version: {by_model or '-'}\n"
             )
@@ -218,9 +226,10 @@ class DemoConsole:
             cause = "no fault: false alert" if cause is None else shown_name(cause)
             asset = shown_name(alert.asset_id)
             score = f"{alert.score:.3f}" if math.isfinite(alert.score) else "-"  # unknown, as the consoles
+            refused = "" if alert.unlabellable is None else f"  {unlabellable_mark(alert.unlabellable)}"
             self.out.write(
                 f"    OPEN {asset:<14} score {score}  top {', '.join(alert.top_sensors)}"
-                f"  suspect: {alert.suspects[0] if alert.suspects else '-'}  [truth: {cause}]\n"
+                f"  suspect: {alert.suspects[0] if alert.suspects else '-'}  [truth: {cause}]{refused}\n"
             )
         self.out.flush()
 

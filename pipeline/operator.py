@@ -28,11 +28,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class OperatorStats:
-    """Labels given, by label, and how many of them were deliberately wrong."""
+    """Labels given, by label, how many of them were deliberately wrong, and the alerts left unlabelled
+    as not labellable (the retrainer keeps none of their events)."""
 
     anomaly: int = 0
     normal: int = 0
     wrong: int = 0
+    unlabellable: int = 0
     answered: set[str] = field(default_factory=set)
 
     @property
@@ -102,6 +104,9 @@ class SimulatedOperator:
             _, alert_id = heapq.heappop(self._queue)
             alert = board.alerts.get(alert_id)
             if alert is None:
+                continue
+            if alert.unlabellable is not None:  # `label` refuses it: its label would be dead-lettered
+                self.stats.unlabellable += 1
                 continue
             truth = board.cause(alert) is not None
             wrong = bool(self.rng.random() < self.error_rate)

@@ -42,6 +42,9 @@ class _Alert:
     #: The event's ``suspect_sensors`` as consoles show them (:func:`~pipeline.alertevents.suspect_tag`),
     #: names escaped as ``dhag info`` escapes them (:func:`dhag.infotext.shown_name`), as in ``top_sensors``.
     suspects: list[str] = field(default_factory=list)
+    #: Set by a reader of the events as the retrainer reads them (the demo's console): the field of the
+    #: first it refuses and why, when it keeps none of them; a label of it would be dead-lettered.
+    unlabellable: tuple[str, str] | None = None
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pytest
 
 from pipeline import democonsole
 from pipeline.config import Settings
+from pipeline.operator import OperatorStats
 from pipeline.simulator.stream import StreamStats
 
 
@@ -70,7 +71,7 @@ def test_a_demo_without_its_retrainer_says_so_not_none_yet(monkeypatch: pytest.M
     from types import SimpleNamespace
 
     monkeypatch.setattr(democonsole, "KafkaConsumer", _Reader)
-    stats = SimpleNamespace(total=0, anomaly=0, normal=0, wrong=0)
+    stats = OperatorStats()  # none given yet
     operator: Any = SimpleNamespace(stats=stats)
     lines = {}
     for port in (None, 9110):

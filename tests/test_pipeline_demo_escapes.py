@@ -9,6 +9,7 @@ import io
 from types import SimpleNamespace
 
 from pipeline.democonsole import DemoConsole
+from pipeline.operator import OperatorStats
 from pipeline.scoreboard import Scoreboard
 from pipeline.simulator.stream import StreamStats
 
@@ -20,7 +21,7 @@ def _console() -> DemoConsole:
     console = object.__new__(DemoConsole)  # no Kafka: its topics are fed by hand below
     console.out, console.board = io.StringIO(), Scoreboard()
     console.scored, console.lag, console.version, console.runs = SimpleNamespace(rate=0.0), 0.0, "v1", {}
-    console.operator = SimpleNamespace(stats=SimpleNamespace(total=0, anomaly=0, normal=0, wrong=0))
+    console.operator = SimpleNamespace(stats=OperatorStats())
     console.alert_versions, console.retrainer_port = {}, None  # as with --no-retrain
     console.unreadable, console.unreadable_named = 0, []
     return console
