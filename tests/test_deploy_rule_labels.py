@@ -182,3 +182,22 @@ def test_every_summary_names_the_plant_where_present() -> None:
             jobs.append(rule["alert"])
             assert JOB in summary, f"{rule['alert']}: names the job but not its plant"
     assert {"DhagDlqRatioHigh", "DhagRecordsMiskeyed", "DhagRetrainingFailing"} <= set(jobs)
+
+
+# Where a description says which plant beside the job: the summaries' form, or "in namespace" after it.
+JOB_DESCRIBED = (JOB, "{{ $labels.job }}{{ with $labels.namespace }} in namespace {{ . }}{{ end }}")
+
+
+def test_every_description_that_names_the_job_names_its_plant() -> None:
+    # Before, about twenty descriptions of a whole job's alerts named the job alone below a summary that
+    # named its namespace ("The retrainer of dhag-retrainer ended its latest run with an error", "The
+    # scoring daemons of job dhag-pipeline are 24.5k records behind"): a notification of two plants'
+    # alerts (the same job name, a namespace each) read the same for both.
+    jobs = []
+    for rule in alert_rules():
+        description = rule["annotations"]["description"]
+        if "{{ $labels.job }}" in description:
+            jobs.append(rule["alert"])
+            first = description[description.index("{{ $labels.job }}") :]
+            assert first.startswith(JOB_DESCRIBED), f"{rule['alert']}: names the job but not its plant"
+    assert {"DhagNoReadings", "DhagDriftDetected", "DhagRetrainingFailing", "DhagLabelDlqGrowing"} <= {*jobs}
