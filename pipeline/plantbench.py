@@ -19,6 +19,10 @@ with the configured ``alerts`` settings) turns flags into alerts, exactly as the
   every temperature back within the sensors' noise of its fault-free value) plus grace. Alerts opened
   after a fault's end + grace but before that recovery (a bearing cooling down) are counted apart as
   ``alerts_during_recovery``: neither false nor detections.
+* episodes covered by an open alert: per fault kind, those that began while their asset's alert, opened
+  before the onset, was still open (``covered_by_open_alert``; the hold of ``alerts.resolve_hold_s``
+  keeps it open through the fault), and of them those counted undetected for want of an alert of their
+  own (``covered_by_open_alert_undetected``): the operator was paged already, not a miss of the model.
 
 Detectors: ``dhag`` (the production model: :func:`~pipeline.plantmodel.train_plant_model`), ``sigma3``
 (per-asset, per-sensor mean +- 3 standard deviations of the raw readings over the history: what many
@@ -57,7 +61,7 @@ from pipeline.benchio import emit
 from pipeline.config import Settings
 from pipeline.features import INPUT_SENSORS
 from pipeline.plantdetectors import BUILDERS, PLANT_DETECTORS
-from pipeline.plantepisodes import alert_openings, fault_windows, in_window, openings_at
+from pipeline.plantepisodes import alert_openings, covered_counts, fault_windows, in_window, openings_at
 from pipeline.plantnaming import GRACE_S, first_alerts, naming, naming_out, pool_naming
 from pipeline.simulator.faults import FAULT_KINDS, Fault, applicable_kinds, make_fault
 from pipeline.simulator.fleet import Fleet
@@ -119,11 +123,21 @@ def scenario(
 
 # -- flags -> alerts -> numbers ------------------------------------------------------------------
 def tally(
-    openings: list[tuple[str, float]], faults: list[Fault], stream: pd.DataFrame, *, grace_s: float = GRACE_S
+    openings: list[tuple[str, float]],
+    faults: list[Fault],
+    stream: pd.DataFrame,
+    *,
+    grace_s: float = GRACE_S,
+    spans: list[tuple[str, float, float]] | None = None,
 ) -> dict[str, Any]:
     """The raw counts behind :func:`evaluate`: per fault kind which episodes were detected and how fast,
     the false alerts, the alerts during recovery and the asset-days of normal operation. Tallies of
-    several scenarios add up with :func:`pool`."""
+    several scenarios add up with :func:`pool`.
+
+    Given the alerts' ``spans`` (``(asset_id, opened_at, resolved_at)``), it also counts per kind the
+    episodes that began while their asset's alert was open, and of them those without an alert of
+    their own, counted undetected: the operator was paged already
+    (:func:`~pipeline.plantepisodes.covered_counts`)."""
     by_asset: dict[str, list[float]] = {}
     for asset, t in openings:
         by_asset.setdefault(asset, []).append(t)
@@ -158,7 +172,7 @@ def tally(
         "false_alert_openings": [{"asset_id": asset, "stream_s": round(t - t0, 1)} for asset, t in false_at],
         "alerts_during_recovery": int(after_effect),
         "normal_asset_days": normal_rows * interval / DAY_S,
-    }
+    } | ({} if spans is None else covered_counts(spans, faults, detected))
 
 
 def pool(tallies: list[dict[str, Any]]) -> dict[str, Any]:
@@ -181,6 +195,9 @@ def pool(tallies: list[dict[str, Any]]) -> dict[str, Any]:
         "alerts_during_recovery": sum(one["alerts_during_recovery"] for one in tallies),
         "normal_asset_days": sum(one["normal_asset_days"] for one in tallies),
     }
+    for key in ("covered_by_open_alert", "covered_by_open_alert_undetected"):
+        if counted := [one[key] for one in tallies if key in one]:
+            pooled[key] = {k: sum(c.get(k, 0) for c in counted) for k in detected}
     for key in ("naming", "suspect_naming"):
         if named := [one[key] for one in tallies if key in one]:
             pooled[key] = pool_naming(named)
@@ -206,6 +223,9 @@ def summarize(counts: dict[str, Any]) -> dict[str, Any]:
         "alerts_during_recovery": counts["alerts_during_recovery"],
         "normal_asset_days": round(days, 3),
     }
+    for key in ("covered_by_open_alert", "covered_by_open_alert_undetected"):
+        if key in counts:
+            out[key] = {k: counts[key].get(k, 0) for k in sorted(detected)}
     if "false_alert_openings" in counts:  # one scenario's: where and when (seconds into its stream)
         out["false_alert_openings"] = counts["false_alert_openings"]
     if "naming" in counts:
@@ -292,8 +312,9 @@ def run_plant_bench(
             t0 = time.perf_counter()
             detector = BUILDERS[name](history, s)
             opened = openings_at(stream, detector.flag(stream), settings.alerts)
-            openings = [(asset, t) for asset, t, _ in opened]
-            counts = tally(openings, faults, stream)
+            openings = [(asset, t) for asset, t, _, _ in opened]
+            spans = [(asset, t, until) for asset, t, _, until in opened]
+            counts = tally(openings, faults, stream, spans=spans)
             if detector.explain is not None and detector.features is not None:
                 top = settings.alerts.top_sensors
                 firsts = first_alerts(openings, faults)

@@ -77,6 +77,10 @@ def test_a_small_two_seed_run_reports_pooled_and_per_seed_numbers(tmp_path: Path
         assert pooled["normal_day"]["false_alerts"] == sum(r["normal_day"]["false_alerts"] for r in runs)
         for kind, episodes in pooled["episodes"].items():
             assert episodes == sum(r["episodes"].get(kind, 0) for r in runs) > 0
+            # Episodes begun under an open alert: pooled as the scenarios' sum, the undetected among them.
+            covered = pooled["covered_by_open_alert"][kind]
+            assert covered == sum(r["covered_by_open_alert"].get(kind, 0) for r in runs) <= episodes
+            assert 0 <= pooled["covered_by_open_alert_undetected"][kind] <= covered
             found = sum(r["detection_rate"].get(kind, 0.0) * r["episodes"].get(kind, 0) for r in runs)
             assert pooled["detection_rate"][kind] == pytest.approx(found / episodes, abs=1e-3)
             assert 0.0 <= pooled["detection_rate"][kind] <= 1.0
