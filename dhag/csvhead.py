@@ -122,6 +122,15 @@ def separator_line(path: Path) -> str | None:
     return first if len(first) == 5 and first.lower().startswith("sep=") else None
 
 
+def _head(path: Path) -> bytes | None:
+    """The first 32 bytes of ``path``, enough for every signature looked for; None: it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(32)
+    except OSError:
+        return None
+
+
 def other_format(path: Path) -> str | None:
     """What the file ``path``, named as a CSV (``.csv``, ``.csv.gz``), is where its first bytes say it is
     another format, and what to do; None for any other file.
@@ -135,10 +144,8 @@ def other_format(path: Path) -> str | None:
     >>> other_format(folder / "rows.csv.gz")
     "it is not gzip-compressed (it starts with 'flow,temp\\\\n1.5,20\\\\n'): name it .csv"
     """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(32)
-    except OSError:
+    head = _head(path)
+    if head is None:
         return None
     compressed = path.suffix.lower() == ".gz"
     for magic, kind, fix in _FORMATS:
@@ -203,10 +210,8 @@ def not_parquet(path: Path) -> str | None:
     >>> not_parquet(p)
     "it is text (it starts with 'flow,temp\\\\n1.5,20\\\\n'), not a Parquet file: a CSV is read named .csv"
     """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(32)
-    except OSError:
+    head = _head(path)
+    if head is None:
         return None
     if not head:
         return "it is empty (0 bytes)"

@@ -31,13 +31,13 @@ import pandas as pd
 
 from dhag import DHAG
 from dhag.health import rank_auroc
-from pipeline.alerts import AlertTracker
 from pipeline.benchio import emit
 from pipeline.config import AlertSettings, RetrainSettings, Settings
 from pipeline.features import INPUT_SENSORS
 from pipeline.labels import Label
 from pipeline.labelstore import LabelledReading, LabelStore, Source
 from pipeline.plantbench import evaluate, fault_windows, in_window, scenario
+from pipeline.plantepisodes import tracker_for
 from pipeline.plantmodel import history_reference, train_plant_model
 from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.judgement import Judgement, judge
@@ -65,13 +65,7 @@ class Episode:
 
 def episodes(stream: pd.DataFrame, flags: np.ndarray, alerts: AlertSettings) -> list[Episode]:
     """The alert episodes the daemon's hysteresis makes of per-reading flags (open ones end at +inf)."""
-    tracker = AlertTracker(
-        open_after=alerts.open_after,
-        window=alerts.window,
-        resolve_after=alerts.resolve_after,
-        quiet_s=alerts.quiet_s,
-        resolve_hold_s=alerts.resolve_hold_s,
-    )
+    tracker = tracker_for(alerts)
     opened: dict[str, tuple[int, float]] = {}
     out = []
     assets, times = stream["asset_id"].tolist(), stream["t"].to_numpy(float)

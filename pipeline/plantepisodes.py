@@ -29,6 +29,17 @@ def alert_openings(stream: pd.DataFrame, flags: np.ndarray, alerts: AlertSetting
     return [(asset, t) for asset, t, _, _ in openings_at(stream, flags, alerts)]
 
 
+def tracker_for(alerts: AlertSettings) -> AlertTracker:
+    """The daemon's hysteresis under ``alerts``, as the benches replay it on per-reading flags."""
+    return AlertTracker(
+        open_after=alerts.open_after,
+        window=alerts.window,
+        resolve_after=alerts.resolve_after,
+        quiet_s=alerts.quiet_s,
+        resolve_hold_s=alerts.resolve_hold_s,
+    )
+
+
 def openings_at(
     stream: pd.DataFrame, flags: np.ndarray, alerts: AlertSettings
 ) -> list[tuple[str, float, int, float]]:
@@ -43,13 +54,7 @@ def openings_at(
     >>> openings_at(stream, np.array([True, True, False, False, True, True]), rule)
     [('p1', 2.0, 1, 6.0), ('p1', 10.0, 5, inf)]
     """
-    tracker = AlertTracker(
-        open_after=alerts.open_after,
-        window=alerts.window,
-        resolve_after=alerts.resolve_after,
-        quiet_s=alerts.quiet_s,
-        resolve_hold_s=alerts.resolve_hold_s,
-    )
+    tracker = tracker_for(alerts)
     opened: list[tuple[str, float, int, float]] = []
     at: dict[str, int] = {}  # per asset, its open alert's entry in ``opened``
     for n, (asset, t, over) in enumerate(zip(stream["asset_id"], stream["t"], flags.tolist(), strict=True)):
