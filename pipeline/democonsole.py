@@ -250,6 +250,8 @@ class DemoConsole:
             "records_produced": stats.records,
             "records_not_delivered": stats.deliveries.undelivered,  # records and truth events Kafka failed
             "alert_records_unreadable": self.unreadable,  # of the alerts topic: no alert event
+            # whose events the retrainer refuses each: `label` refuses them, the operator left them
+            "alerts_not_labellable": sum(a.unlabellable is not None for a in board.alerts.values()),
             "sim_minutes": round(stats.sim_seconds / 60, 1),
             "faults_started": len(board.faults),
             "faults_detected": len(board.detected()),

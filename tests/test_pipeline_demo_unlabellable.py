@@ -26,7 +26,8 @@ _OPEN = {"schema": 1, "state": "open", "alert_id": "a1", "asset_id": "pump-01", 
 
 
 def _screen(monkeypatch: pytest.MonkeyPatch, events: list[dict[str, Any]]) -> tuple[str, list[bytes]]:
-    """The demo's screen after it read ``events`` and its operator answered them, and the labels sent."""
+    """The demo's screen after it read ``events`` and its operator answered them, and the labels sent;
+    the summary's count of alerts not labellable ends the screen (``not labellable in summary: N``)."""
     topic = Settings().kafka.topics.alerts
     records = [SimpleNamespace(topic=topic, partition=0, offset=i, value=orjson.dumps(e)) for i, e in
                enumerate(events)]  # fmt: skip
@@ -45,7 +46,8 @@ def _screen(monkeypatch: pytest.MonkeyPatch, events: list[dict[str, Any]]) -> tu
     console.poll()
     console.poll()  # the operator answers what was due at the first
     console.print_summary(5.0, StreamStats())
-    return out.getvalue(), sent
+    counted = console.summary(StreamStats())["alerts_not_labellable"]
+    return f"{out.getvalue()}not labellable in summary: {counted}\n", sent
 
 
 @pytest.mark.parametrize(
@@ -64,6 +66,7 @@ def test_an_alert_the_retrainer_refuses_is_marked_and_left_unlabelled(
     assert lines[1].endswith(f"[truth: no fault: false alert]  not labellable: bad {field}"), screen
     assert [orjson.loads(label)["alert_id"] for label in sent] == ["a1"]
     assert "operator labels 1 (0 anomaly, 1 normal, 0 wrong on purpose; 1 alert not labellable" in screen
+    assert screen.endswith("not labellable in summary: 1\n"), screen
 
 
 def test_an_alert_one_of_whose_events_is_kept_is_labelled(
@@ -73,5 +76,6 @@ def test_an_alert_one_of_whose_events_is_kept_is_labelled(
     opened = _OPEN | {"model_version": ""}
     resolved = _OPEN | {"state": "resolved", "ts": 9.0, "score": 0.1}
     screen, sent = _screen(monkeypatch, [opened, resolved, opened])
-    assert "not labellable" not in screen, screen
+    assert "not labellable:" not in screen and "labels 1 (0 anomaly, 1 normal, 0 wrong on purpose)" in screen
+    assert screen.endswith("not labellable in summary: 0\n"), screen
     assert [orjson.loads(label)["alert_id"] for label in sent] == ["a1"]
