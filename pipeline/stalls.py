@@ -348,7 +348,10 @@ class StallHandling:
             # Alert state survives the replacement only where everything scored is committed; the new
             # consumer's first assignment decides the rest (_moved_on).
             unsettled = {tp for tp in held if tp in self._pending or tp not in self._committed}
-            self._held_over = {tp: self._committed[tp] for tp in held - unsettled}
+            # A consumer replaced before its group answered (its join outlived the limit) leaves the
+            # partitions held over from the one before it still to be decided, not kept unchecked.
+            undecided = {} if self._joined else self._held_over
+            self._held_over = undecided | {tp: self._committed[tp] for tp in held - unsettled}
             self._joined = False
         try:
             old.close(autocommit=False, timeout_ms=self._wait_ms(0.9))

@@ -4,7 +4,7 @@ the group member of :mod:`test_pipeline_lag_series`)."""
 
 from __future__ import annotations
 
-from test_pipeline_lag_series import P0, P1, _daemon
+from test_pipeline_lag_series import P0, P1, _daemon, _Member
 
 from pipeline.daemon import Daemon
 
@@ -53,3 +53,30 @@ def test_a_partition_that_comes_straight_back_keeps_its_commit(fitted) -> None: 
     daemon._on_assigned({P0, P1})
     daemon._apply_rebalances()
     assert daemon._committed[P0] == 10 and P0 in daemon._owned
+
+
+def test_a_consumer_replaced_again_before_its_join_ended_still_checks_the_partitions_held_over(
+    fitted,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    # A stalled consumer is replaced; the new one's join outlives the limit and it is replaced too,
+    # before the group gave it anything. Meanwhile another member scored P0 past this daemon's commit.
+    # Before, the second replacement held over what its own consumer held (nothing), so P0's alert
+    # state was kept at the last assignment without its committed offset being looked at.
+    daemon, first, _ = _daemon(fitted)
+    joining = _Member()
+    joining.held = set()  # its join never ended: the group gave it nothing
+    last = _Member()
+    last.commits[P0] = 25  # another member committed past the 10 this daemon left P0 at
+    new = iter([joining, last])
+    monkeypatch.setattr(daemon, "_new_consumer", lambda: next(new))
+    monkeypatch.setattr(daemon, "_subscribe", lambda: None)
+    for member in (first, joining):
+        member.close = lambda autocommit, timeout_ms: None  # type: ignore[attr-defined]
+    daemon._restart_consumer()  # the stalled consumer
+    daemon._apply_rebalances()
+    daemon._restart_consumer()  # the join that did not end
+    daemon._apply_rebalances()
+    daemon._on_assigned({P0, P1})
+    daemon._apply_rebalances()
+    assert P0 not in daemon._committed  # moved on elsewhere: its alert state starts afresh
