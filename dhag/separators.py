@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dhag.celltext import plain_number
 from dhag.exceptions import InputError
 
 __all__ = ["other_separator", "separated_otherwise"]
@@ -73,7 +74,7 @@ def _refusal(
             f"it with pandas: pd.read_csv(path, sep={sep!r}, decimal=',').to_csv(new_path, index=False)."
         )
     fields = len(rows[0][1]) if rows else 0
-    numbers = any(all(_is_number(row[i]) for _, row in rows) for i in range(fields))
+    numbers = any(all(plain_number(row[i]) for _, row in rows) for i in range(fields))
     note = (
         ""
         if numbers or one_column is None
@@ -115,14 +116,6 @@ def _alike(records: list[tuple[int, list[str]]], fields: int) -> list[tuple[int,
     return records[1:]
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _decimal_comma(text: str) -> bool:
     """``text`` is a number written with a decimal comma (``1,5``, ``-20,25``)."""
-    return text.count(",") == 1 and not _is_number(text) and _is_number(text.replace(",", "."))
+    return text.count(",") == 1 and not plain_number(text) and plain_number(text.replace(",", "."))
