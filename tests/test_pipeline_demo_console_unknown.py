@@ -6,6 +6,7 @@ nothing waiting."""
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -34,6 +35,27 @@ class _Reader:
 
     def close(self) -> None:
         pass
+
+
+def screen_of_alerts(
+    monkeypatch: pytest.MonkeyPatch, values: list[bytes]
+) -> tuple[democonsole.DemoConsole, str]:
+    """The demo's console after one poll of an alerts topic holding ``values`` (partition 0 from offset
+    0, its daemon's metrics unanswered), and the screen it printed."""
+    topic = Settings().kafka.topics.alerts
+    records = [SimpleNamespace(topic=topic, partition=0, offset=i, value=v) for i, v in enumerate(values)]
+
+    class _Alerts(_Reader):
+        def poll(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+            return {0: records}
+
+    monkeypatch.setattr(democonsole, "KafkaConsumer", _Alerts)
+    monkeypatch.setattr(democonsole, "scrape", lambda port, host: {})
+    out = io.StringIO()
+    console = democonsole.DemoConsole("127.0.0.1:1", Settings(), 9108, out)
+    console.poll()
+    console.print_summary(5.0, StreamStats())
+    return console, out.getvalue()
 
 
 def test_the_screen_says_dash_until_the_daemon_answers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,23 +110,10 @@ def test_an_alert_scored_nan_or_infinity_is_read_and_shown_with_its_score_unknow
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Before, orjson refused the event's NaN and the demo stopped with a traceback; `alerts` reads it.
-    from types import SimpleNamespace
-
     event = (
         b'{"schema": 1, "state": "open", "alert_id": "a1", "asset_id": "pump-01", "opened_at": 5.0, '
         b'"ts": 5.0, "score": NaN, "threshold": Infinity, "top_sensors": [{"sensor": "flow"}]}'
     )
-    record = SimpleNamespace(topic=Settings().kafka.topics.alerts, partition=0, offset=3, value=event)
-
-    class _Alerts(_Reader):
-        def poll(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
-            return {0: [record]}
-
-    monkeypatch.setattr(democonsole, "KafkaConsumer", _Alerts)
-    monkeypatch.setattr(democonsole, "scrape", lambda port, host: {})
-    out = io.StringIO()
-    console = democonsole.DemoConsole("127.0.0.1:1", Settings(), 9108, out)
-    console.poll()
-    console.print_summary(5.0, StreamStats())
-    assert "alerts 1 (1 open)" in out.getvalue(), out.getvalue()
-    assert "    OPEN pump-01        score -  top flow" in out.getvalue(), out.getvalue()
+    _, screen = screen_of_alerts(monkeypatch, [event])
+    assert "alerts 1 (1 open)" in screen, screen
+    assert "    OPEN pump-01        score -  top flow" in screen, screen

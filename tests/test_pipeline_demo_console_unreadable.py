@@ -5,14 +5,9 @@ a traceback (something else writing to the topic ended the demonstration of the 
 
 from __future__ import annotations
 
-import io
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
-from test_pipeline_demo_console_unknown import _Reader
+from test_pipeline_demo_console_unknown import screen_of_alerts
 
-from pipeline import democonsole
 from pipeline.config import Settings
 from pipeline.simulator.stream import StreamStats
 
@@ -33,21 +28,7 @@ def test_records_that_are_no_alert_event_are_counted_and_named_not_the_end_of_th
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     topic = Settings().kafka.topics.alerts
-    records = [
-        SimpleNamespace(topic=topic, partition=0, offset=i, value=v) for i, v in enumerate([*BAD, GOOD])
-    ]
-
-    class _Alerts(_Reader):
-        def poll(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
-            return {0: records}
-
-    monkeypatch.setattr(democonsole, "KafkaConsumer", _Alerts)
-    monkeypatch.setattr(democonsole, "scrape", lambda port, host: {})
-    out = io.StringIO()
-    console = democonsole.DemoConsole("127.0.0.1:1", Settings(), 9108, out)
-    console.poll()
-    console.print_summary(5.0, StreamStats())
-    screen = out.getvalue()
+    console, screen = screen_of_alerts(monkeypatch, [*BAD, GOOD])
     assert "alerts 1 (1 open)" in screen, screen
     assert "    OPEN pump-01        score 0.900" in screen, screen
     assert f"left out 5 records of {topic} that are no alert event" in screen, screen
