@@ -78,7 +78,10 @@ ALERTS = (
         for alertname in ("DhagAssetSilent", "DhagAssetClockSkewed")
         for group in ("pump", "fan", "valve")
     ]
-    + [{"alertname": "DhagReadingsMisdated", "severity": "warning"}]
+    + [
+        {"alertname": alertname, "severity": "warning"}
+        for alertname in ("DhagReadingsMisdated", "DhagAssetSilentInFault")
+    ]
     + [{"alertname": "DhagAssetsAnomalousUnlisted", "severity": "critical"}]
     + [{"alertname": "DhagDaemonDown", "severity": s} for s in ("critical", "warning", "info")]
 )

@@ -213,6 +213,8 @@ def test_alertmanager_config_is_valid() -> None:
         (["alertname=DhagReadingsMisdated", "severity=warning"], "plant-operations"),
         # Abnormal machines without per-asset series: the plant's operators, not the platform's pager.
         (["alertname=DhagAssetsAnomalousUnlisted", "severity=critical"], "plant-operations"),
+        # An open alert ended by its asset's silence: its owners check the machine, as for DhagAssetSilent.
+        (["alertname=DhagAssetSilentInFault", "severity=warning"], "plant-operations"),
         (["alertname=DhagReadingsUnreferenced", "severity=warning"], "ops-chat"),
         (["alertname=DhagDaemonDown", "severity=critical"], "platform-pager"),
         (["alertname=DhagDlqRatioHigh", "severity=warning"], "ops-chat"),
