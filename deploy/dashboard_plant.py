@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 from dashboards import (
-    DATASOURCE,
     OPEN_ALERTS_SUSPECT,
+    PANEL_DATASOURCE,
     PLANT_LEGEND,
     SCORE,
     make_panel,
@@ -31,7 +31,7 @@ _COMMON_CAUSE_AT = f"ceil(clamp_min(clamp_max(0.2 * {_SCORED}, 20), 5) > 0.1 * {
 _PLANT_ANNOTATIONS = [
     {
         "name": "Model promoted",
-        "datasource": DATASOURCE,
+        "datasource": PANEL_DATASOURCE,
         "enable": True,
         "iconColor": "purple",
         "expr": plant_filtered(
@@ -45,7 +45,7 @@ _PLANT_ANNOTATIONS = [
     },
     {
         "name": "Many assets anomalous",
-        "datasource": DATASOURCE,
+        "datasource": PANEL_DATASOURCE,
         "enable": True,
         "iconColor": "red",
         "expr": plant_filtered('ALERTS{alertname="DhagManyAssetsAnomalous", alertstate="firing"}'),

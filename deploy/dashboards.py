@@ -11,8 +11,14 @@ import json
 import re
 from typing import Any
 
+# The Prometheus data source that grafana/provisioning gives compose's Grafana, and that Grafana's alert
+# rules (render.py) name: a rule needs a data source of a fixed uid.
 DATASOURCE_UID = "dhag-prometheus"
 DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
+# What the dashboards read: their data-source variable, which starts at that uid and, in a Grafana
+# without it (kube-prometheus-stack's names its Prometheus `prometheus`), at that Grafana's own
+# Prometheus, so that the dashboards show data wherever they are loaded.
+PANEL_DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # The plant overview's table of each open alert's first suspect sensor (empty while no alert is open).
 OPEN_ALERTS_SUSPECT = "Open alerts: suspect sensor"
 # The plant filter: several plants (a Kubernetes namespace each) may report to one Prometheus, so every
@@ -63,7 +69,7 @@ def query_target(ref: str, expr: str, legend: str = "", *, instant: bool = False
     """A Prometheus query of a panel, ``expr`` filtered by the plant variable (:func:`plant_filtered`)."""
     target = {
         "refId": ref,
-        "datasource": DATASOURCE,
+        "datasource": PANEL_DATASOURCE,
         "expr": plant_filtered(expr),
         "legendFormat": legend or "__auto",
     }
@@ -93,7 +99,7 @@ def make_panel(
         "type": kind,
         "title": title,
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        "datasource": DATASOURCE,
+        "datasource": PANEL_DATASOURCE,
         "targets": targets,
         "fieldConfig": {"defaults": {"unit": unit} | decimals, "overrides": extra.pop("overrides", [])},
         "options": extra.pop("options", {}),
@@ -127,11 +133,29 @@ def render_dashboard(
         "version": 1,
         "refresh": "10s",
         "time": {"from": "now-1h", "to": "now"},
-        "templating": {"list": variables},
+        "templating": {"list": [datasource_variable(), *variables]},
         "annotations": {"list": annotations or []},
         "panels": panels,
     }
     return json.dumps(dashboard, indent=2) + "\n"
+
+
+def datasource_variable() -> dict[str, Any]:
+    """The dashboards' Prometheus: the provisioned ``dhag-prometheus`` where the Grafana has it (compose),
+    else the Grafana's own Prometheus data source (Grafana picks one of the type when the current one
+    is missing); a viewer may choose another."""
+    return {
+        "name": "datasource",
+        "label": "Prometheus",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {"text": "Prometheus", "value": DATASOURCE_UID},
+        "includeAll": False,
+        "multi": False,
+        "refresh": 1,
+        "regex": "",
+        "hide": 0,
+    }
 
 
 def plant_variable() -> dict[str, Any]:
@@ -147,7 +171,7 @@ def template_variable(name: str, label: str, query: str) -> dict[str, Any]:
         "name": name,
         "label": label,
         "type": "query",
-        "datasource": DATASOURCE,
+        "datasource": PANEL_DATASOURCE,
         "query": {"query": query, "refId": f"{name}-values"},
         "definition": query,
         "refresh": 2,

@@ -1,5 +1,6 @@
-"""deploy/grafana: provisioning files follow Grafana's schema fields, dashboards use the fixed data source,
-Grafana-managed rules match the Prometheus alerts, and every PromQL query is valid and names real metrics."""
+"""deploy/grafana: provisioning files follow Grafana's schema fields, dashboards read their data-source
+variable (the provisioned data source where Grafana has it), Grafana-managed rules match the Prometheus
+alerts (on the fixed data source), and every PromQL query is valid and names real metrics."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ GRAFANA = DEPLOY / "grafana"
 PROVISIONING = GRAFANA / "provisioning"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 DATASOURCE_UID = "dhag-prometheus"
+# What every panel, query, filter and annotation of the dashboards reads: their data-source variable.
+PANEL_DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # Grafana's built-in variables, replaced by what they typically resolve to so that promtool can parse.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
 
@@ -87,7 +90,27 @@ def test_dashboard_provider_reads_files() -> None:
     assert {"name", "orgId", "folder"} <= set(provider)
 
 
-def test_dashboards_use_the_fixed_datasource_and_have_unique_ids() -> None:
+def _filters(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """A dashboard's query variables (its filters), in order: every variable but its data source."""
+    return [v for v in dashboard["templating"]["list"] if v["type"] != "datasource"]
+
+
+def test_the_dashboards_read_their_prometheus_through_a_data_source_variable() -> None:
+    # Before, every panel named the data source of uid dhag-prometheus, which only compose's Grafana is
+    # provisioned with: loaded into another (kube-prometheus-stack's Prometheus has uid prometheus),
+    # every panel said "Datasource dhag-prometheus was not found" and showed nothing.
+    for dashboard in _dashboards():
+        first, *others = dashboard["templating"]["list"]  # first: the filters' queries read it
+        assert first["type"] == "datasource" and first["name"] == "datasource", dashboard["uid"]
+        assert first["query"] == "prometheus" and not first["multi"] and not first["includeAll"]
+        # compose's provisioned Prometheus where the Grafana has it; else Grafana picks its own.
+        assert first["current"]["value"] == DATASOURCE_UID
+        assert all(v["type"] != "datasource" for v in others)
+        text = json.dumps(dashboard)
+        assert DATASOURCE_UID not in text.replace(json.dumps(first), ""), dashboard["uid"]
+
+
+def test_dashboards_use_the_datasource_variable_and_have_unique_ids() -> None:
     assert {d["uid"] for d in _dashboards()} == {"dhag-plant-overview", "dhag-pipeline-health"}
     for path, dashboard in zip(DASHBOARDS, _dashboards(), strict=True):
         assert "${DS_" not in path.read_text(), path.name
@@ -100,12 +123,12 @@ def test_dashboards_use_the_fixed_datasource_and_have_unique_ids() -> None:
                 set(panel["gridPos"]) == {"x", "y", "w", "h"}
                 and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
             )
-            assert panel["datasource"]["uid"] == DATASOURCE_UID
+            assert panel["datasource"] == PANEL_DATASOURCE
             assert panel["targets"], panel["title"]
             for target in panel["targets"]:
-                assert target["datasource"]["uid"] == DATASOURCE_UID and target["expr"].strip()
-        for variable in dashboard["templating"]["list"]:
-            assert variable["datasource"]["uid"] == DATASOURCE_UID
+                assert target["datasource"] == PANEL_DATASOURCE and target["expr"].strip()
+        for variable in _filters(dashboard):
+            assert variable["datasource"] == PANEL_DATASOURCE
 
 
 def test_the_plant_overview_shows_what_operators_need() -> None:
@@ -193,7 +216,7 @@ def test_every_query_names_exported_metrics_and_labels() -> None:
         problems = unknown_references(expr, series, recorded)
         assert not problems, f"{where}: {problems}"
     for dashboard in _dashboards():
-        for variable in dashboard["templating"]["list"]:
+        for variable in _filters(dashboard):
             query = variable["query"]["query"]
             metric, label = re.fullmatch(r"label_values\(([\w:]+)(?:\{[^}]*\})?, (\w+)\)", query).groups()
             assert metric in recorded or metric in series, metric
@@ -204,7 +227,7 @@ def test_all_in_a_variable_means_every_series_not_the_values_listed_at_load() ->
     # Without allValue, "All" became the values known when the page loaded (pump|fan): series with a
     # group seen later, or with none, fell out of every panel.
     for dashboard in _dashboards():
-        for variable in dashboard["templating"]["list"]:
+        for variable in _filters(dashboard):
             assert variable.get("includeAll") and variable.get("allValue") == ".*", variable["name"]
 
 
@@ -233,7 +256,7 @@ def test_the_plant_overview_shows_how_many_assets_are_anomalous_at_once_and_mode
     assert "dhag_model_info" in annotations["Model promoted"]["expr"]
     assert 'alertname="DhagManyAssetsAnomalous"' in annotations["Many assets anomalous"]["expr"]
     for annotation in annotations.values():
-        assert annotation["datasource"]["uid"] == DATASOURCE_UID and annotation["enable"]
+        assert annotation["datasource"] == PANEL_DATASOURCE and annotation["enable"]
 
 
 def test_the_plant_overview_counts_an_asset_on_two_daemons_once(tmp_path: Path) -> None:

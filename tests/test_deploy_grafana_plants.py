@@ -87,9 +87,11 @@ def test_every_dashboard_has_the_plant_variable() -> None:
         assert plant["type"] == "query" and plant["multi"] and plant["includeAll"], dashboard["uid"]
         assert plant["allValue"] == ".*" and plant["current"]["value"] == "$__all", dashboard["uid"]
         assert re.fullmatch(r"label_values\(dhag_\w+, namespace\)", plant["query"]["query"]), dashboard["uid"]
-        # The first filter: the others' values (asset groups) are the chosen plants' only.
-        assert dashboard["templating"]["list"][0]["name"] == "namespace"
-        for other in dashboard["templating"]["list"][1:]:
+        # The first filter (after the data source): the others' values (asset groups) are the chosen
+        # plants' only.
+        filters = [v for v in dashboard["templating"]["list"] if v["type"] != "datasource"]
+        assert filters[0]["name"] == "namespace"
+        for other in filters[1:]:
             assert PLANT in other["query"]["query"], (dashboard["uid"], other["name"])
 
 
