@@ -157,9 +157,12 @@ def plant_overview() -> str:
             "Top assets by anomaly score",
             (16, 22, 8, 10),
             [
+                # Each plant's ten: plants score with models of their own thresholds, so one plant's
+                # normal scores may lie above another's anomalous ones and fill the whole table.
                 query_target(
                     "A",
-                    f"topk(10, max by (namespace, asset, asset_group) (dhag:asset_score{sel}))",
+                    "topk by (namespace) (10, "
+                    f"max by (namespace, asset, asset_group) (dhag:asset_score{sel}))",
                     instant=True,
                 )
             ],

@@ -15,7 +15,7 @@ from deploy_support import DEPLOY, run, tool
 
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 _AGGREGATION = re.compile(
-    r"\b(sum|min|max|avg|count|group|stddev|stdvar|quantile|count_values)\s*"
+    r"\b(sum|min|max|avg|count|group|stddev|stdvar|quantile|count_values|topk|bottomk)\s*"
     r"(?:(by|without)\s*\(([^)]*)\)\s*)?\("
 )
 _MATCHING = re.compile(r"\b(on|ignoring)\s*\(([^)]*)\)")
@@ -76,6 +76,8 @@ def test_the_check_finds_aggregations_and_matches_that_merge_the_plants() -> Non
     assert plant_blind("max by (asset) (x)") == ["max by (asset) ("]
     assert plant_blind("sum(rate(x[5m]))") == ["sum("]
     assert plant_blind("count without (namespace, asset) (x)") == ["count without (namespace, asset) ("]
+    assert plant_blind("topk(10, max by (namespace, asset) (x))") == ["topk("]
+    assert plant_blind("topk by (namespace) (10, max by (namespace, asset) (x))") == []
     assert plant_blind("x * on (instance, job) group_left (version) y") == ["on (instance, job)"]
     assert plant_blind("x unless ignoring (namespace) y") == ["ignoring (namespace)"]
     # A function whose name ends like an aggregation is none.
@@ -175,6 +177,34 @@ def test_two_plants_with_the_same_asset_and_daemon_address_stay_apart(tmp_path: 
         ],
     }
     path = tmp_path / "two-plants-test.yml"
+    path.write_text(json.dumps(tests))
+    result = run([tool("promtool"), "test", "rules", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_top_assets_of_each_chosen_plant_are_listed(tmp_path: Path) -> None:
+    # Plant a's eleven fans score 0.70 to 0.80, under its model's threshold 0.9 (normal); plant b's
+    # pump-01 scores 0.6, over its model's 0.5 (anomalous). Before, the table's ten were plant a's fans
+    # and pump-01, the one asset in trouble, was not listed.
+    top = _targets()["dhag-plant-overview / Top assets by anomaly score / A"]["expr"]
+    daemon = 'job="dhag-pipeline", instance="10.0.0.5:9108"'
+    scores = {("plant-a", f"fan-{n:02d}"): round(0.7 + 0.01 * n, 2) for n in range(11)}
+    scores[("plant-b", "pump-01")] = 0.6
+    inputs = [
+        {"series": f'dhag_asset_score{{namespace="{plant}", {daemon}, asset="{asset}"}}', "values": f"{v}x5"}
+        for (plant, asset), v in scores.items()
+    ]
+    listed = [
+        (f'{{namespace="{plant}", asset="{asset}", asset_group="{asset.split("-")[0]}"}}', v)
+        for (plant, asset), v in scores.items()
+        if asset != "fan-00"  # plant a's eleventh
+    ]
+    tests = {
+        "rule_files": [str(DEPLOY / "prometheus" / "rules" / "dhag-recording.yml")],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": inputs, "promql_expr_test": [_case(top, "3m", listed)]}],
+    }
+    path = tmp_path / "top-assets-test.yml"
     path.write_text(json.dumps(tests))
     result = run([tool("promtool"), "test", "rules", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
