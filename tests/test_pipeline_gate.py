@@ -108,6 +108,21 @@ def test_a_rise_that_chance_explains_or_within_the_ratio_passes() -> None:
     assert gate({"reference_far": 0.001}, {"reference_far": 0.009}, SETTINGS) == (True, [])
 
 
+def test_a_rise_past_the_absolute_tolerance_is_still_held_to_the_ratio() -> None:
+    # 11 -> 78 of 6,640 (0.17 % -> 1.17 %): past max_far_increase by a hair, which chance explains, so
+    # the ratio check was skipped and a candidate flagging seven times its parent's share was promoted,
+    # while one flagging 75 was refused.
+    accepted, reasons = gate(_far(11), _far(78), SETTINGS)
+    assert not accepted and len(reasons) == 1
+    assert reasons[0].startswith("reference_far 0.0117 > 2 x current 0.0017 (78 of 6640 held-out normal")
+    # More flags never pass where fewer are refused.
+    assert not any(gate(_far(11), _far(k), SETTINGS)[0] for k in range(40, 200))
+    # The same without a reference sample, on the recent normal sample.
+    current, candidate = {"normal_far": 11 / 6640, "normal": 6640}, {"normal_far": 80 / 6640, "normal": 6640}
+    accepted, reasons = gate(current, candidate, SETTINGS)
+    assert not accepted and reasons[0].startswith("normal_far 0.0120 > 2 x current 0.0017 (80 of 6640")
+
+
 def _alarms(flagged: int, rejected: int) -> dict[str, float | int]:
     return {"false_alarm_rate": flagged / rejected, "rejected": rejected}
 

@@ -247,7 +247,9 @@ def gate(
             reasons.append(why)
     cur, cand = current.get(far), candidate.get(far)
     n = int(candidate.get("reference" if with_reference else "normal") or 0)
-    already = any(r.startswith(far) for r in reasons + notes)
+    # Only a refusal settles the metric: a rise past the absolute tolerance that chance explains can
+    # still be many times the current share, which the ratio check refuses.
+    already = any(r.startswith(far) for r in reasons)
     if (
         cur is not None
         and cand is not None
