@@ -22,6 +22,7 @@ from dhag.columns import (
 from dhag.exceptions import InputError, NotFittedError, ParameterError
 from dhag.flagcolumns import refuse_flags_for_numbers
 from dhag.infotext import suggested_option
+from dhag.namehints import names_mismatch
 
 __all__ = ["Preprocessor", "as_columns", "is_missing"]
 
@@ -143,27 +144,8 @@ class Preprocessor:
         expected = self.feature_names_in_
         if list(names) == list(expected):
             return
-        missing = [n for n in expected if n not in names]
-        extra = [n for n in names if n not in expected]
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing {_preview(missing)}")
-            if extra:
-                parts.append(f"unexpected {_preview(extra)}")
-            if near := _near_names(extra, missing):
-                parts.append(f"{near}: names must match the training's exactly")
-            if indexed := [n for n in missing if n in {str(i) for i in index if i is not None}]:
-                one = len(indexed) == 1
-                parts.append(
-                    f"{_preview(indexed)} {'is' if one else 'are'} in the frame's index: frame.reset_index() "
-                    f"makes {'it a column' if one else 'them columns'}"
-                )
-            raise InputError(
-                f"Input features do not match the {len(expected)} training features: "
-                + "; ".join(parts)
-                + "."
-            )
+        if mismatch := names_mismatch(expected, names, index):
+            raise InputError(mismatch)
 
     def transform(self, X: Any) -> np.ndarray:
         """Return the model-ready float32 matrix (rows x ``len(output_names_)``)."""
@@ -366,24 +348,3 @@ def _category_type(dtype: Any) -> str | None:
         if pyarrow.types.is_dictionary(arrow):
             return "a pyarrow dictionary type"
     return None
-
-
-def _near_names(given: Sequence[str], expected: Sequence[str], limit: int = 3) -> str:
-    """The ``given`` names that are an ``expected`` one but for case or the spaces around it, as
-    ``' flow' is 'flow' with spaces around it``; empty when none is.
-
-    >>> _near_names(["Flow ", "levels"], ["flow", "level"])
-    "'Flow ' is 'flow' in another case and with spaces around it"
-    """
-    said = []
-    for name in given:
-        for feature in expected:
-            if name.strip().casefold() != feature.strip().casefold():
-                continue
-            how = [
-                *(["in another case"] if name.strip() != feature.strip() else []),
-                *(["with spaces around it"] if name.strip() != name or feature.strip() != feature else []),
-            ]
-            said.append(f"{name!r} is {feature!r} {' and '.join(how)}")
-            break
-    return ", ".join(said[:limit]) + (f" and {len(said) - limit} more" if len(said) > limit else "")
