@@ -11,10 +11,13 @@ from dhag.columns import _preview
 __all__ = ["names_mismatch"]
 
 
-def names_mismatch(expected: Sequence[str], names: Sequence[str], index: Sequence[Any] = ()) -> str:
+def names_mismatch(
+    expected: Sequence[str], names: Sequence[str], index: Sequence[Any] = (), *, array_hint: bool = True
+) -> str:
     """The refusal of input columns ``names`` that are not the training features ``expected`` (a
     missing one among ``index``, the names of a frame's index, said to be there); empty when they are
-    the same names, in whatever order.
+    the same names, in whatever order. Where the model was fitted on an array (its features ``x0``,
+    ``x1``, ...) and as many columns are given, ``array_hint`` says how to score them by position.
 
     >>> names_mismatch(["flow", "temp"], ["temp", "flow"])
     ''
@@ -40,6 +43,14 @@ def names_mismatch(expected: Sequence[str], names: Sequence[str], index: Sequenc
         parts.append(
             f"{_preview(indexed)} {'is' if one else 'are'} in the frame's index: frame.reset_index() "
             f"makes {'it a column' if one else 'them columns'}"
+        )
+    positional = [f"x{i}" for i in range(len(expected))]
+    if array_hint and len(names) == len(expected) and list(expected) == positional:
+        # An array's columns have no names: the model's are x0, x1, ..., which no frame of the user's holds.
+        parts.append(
+            "the model was fitted on an array, whose columns it names x0, x1, ... by position: score "
+            "frame.to_numpy() where the frame holds them in the training order, or fit on the frame to "
+            "match its columns by name"
         )
     return f"Input features do not match the {len(expected)} training features: " + "; ".join(parts) + "."
 

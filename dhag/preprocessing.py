@@ -137,14 +137,17 @@ class Preprocessor:
         if not hasattr(self, "feature_names_in_"):
             raise NotFittedError("This Preprocessor is not fitted yet. Call 'fit' first.")
 
-    def check_names(self, names: Sequence[str], index: Sequence[Any] = ()) -> None:
+    def check_names(
+        self, names: Sequence[str], index: Sequence[Any] = (), *, array_hint: bool = True
+    ) -> None:
         """Raise :class:`InputError` unless ``names`` are exactly the training features; a missing one
-        among ``index`` (the names of a frame's index) is said to be the index."""
+        among ``index`` (the names of a frame's index) is said to be the index
+        (:func:`~dhag.namehints.names_mismatch`, which ``array_hint`` is passed to)."""
         self._check_fitted()
         expected = self.feature_names_in_
         if list(names) == list(expected):
             return
-        if mismatch := names_mismatch(expected, names, index):
+        if mismatch := names_mismatch(expected, names, index, array_hint=array_hint):
             raise InputError(mismatch)
 
     def transform(self, X: Any) -> np.ndarray:

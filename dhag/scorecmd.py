@@ -86,7 +86,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     out = id_columns(frame, [name for name in carried if name not in clashing], args.data)
     if any(str(c) not in model.feature_names_in_ for c in frame.columns):
         try:
-            model.preprocessor_.check_names([str(c) for c in frame.columns])
+            model.preprocessor_.check_names([str(c) for c in frame.columns], array_hint=False)
         except InputError as exc:
             raise InputError(f"{exc} {_unexpected_columns(args.data, frame, model)}") from None
     if args.out is not None:  # a volume without room for the scores fails their write after the scoring
@@ -136,6 +136,12 @@ def _unexpected_columns(path: Path, frame: pd.DataFrame, model: DHAG) -> str:
             "The NPZ file has no array 'feature_names', so its columns were named x0, x1, ...: save it "
             f"with the model's {len(names)} names beside X, as "
             f"np.savez(path, X=X, feature_names=np.array({shown}))."
+        )
+    if list(model.feature_names_in_) == [f"x{i}" for i in range(frame.shape[1])]:
+        return (
+            "The model was trained on columns without names (an NPZ without an array 'feature_names'), "
+            "which it names x0, x1, ... by position: train it on a file that names its columns, or name "
+            "this file's columns x0, x1, ... in the training order."
         )
     return "Columns that identify rows are named with --id-columns."
 

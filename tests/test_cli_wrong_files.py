@@ -218,3 +218,21 @@ def test_a_one_column_file_whose_row_holds_a_comma_is_not_said_to_have_a_title(
     data.write_text("flow\n1.5\n1,5\n")
     err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
     assert "Expected 1 fields in line 3, saw 2" in err and "title" not in err
+
+
+def test_a_csv_given_to_a_model_trained_on_an_npz_without_feature_names_says_how_to_name_its_columns(
+    tmp_path: Path, capsys
+) -> None:
+    # It was told to name id columns with --id-columns, which has nothing to do with it.
+    rows = tmp_path / "rows.npz"
+    np.savez(rows, X=np.random.default_rng(0).normal(size=(200, 2)))
+    model = one_epoch_model(rows, tmp_path)
+    data = tmp_path / "named.csv"
+    data.write_text("flow,temp\n1.0,2.0\n")
+    err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
+    assert "missing 'x0', 'x1'; unexpected 'flow', 'temp'" in err
+    assert "trained on columns without names (an NPZ without an array 'feature_names')" in err
+    assert "name this file's columns x0, x1, ... in the training order" in err
+    assert "--id-columns" not in err and "to_numpy" not in err
+    data.write_text("x0,x1\n1.0,2.0\n")
+    assert main(["score", "--model", str(model), "--data", str(data)]) == 0

@@ -130,3 +130,27 @@ def test_a_refit_on_other_named_columns_says_again_that_an_array_is_read_by_posi
     said = [r.getMessage() for r in caplog.records if "training order" in r.getMessage()]
     assert len(said) == 2, caplog.text
     assert "'flow', 'speed'" in said[0] and "'temp', 'level'" in said[1]
+
+
+def test_a_frame_given_to_a_model_fitted_on_an_array_is_refused_saying_how_to_score_it_by_position() -> None:
+    # pd.DataFrame(X), or the frame whose .to_numpy() was fitted, was told only that 'x0', 'x1' were
+    # missing and 0, 1 unexpected: names the user never gave.
+    rows = np.random.default_rng(0).normal(size=(100, 2))
+    model = DHAG(max_epochs=1, batch_size=64, random_state=0).fit(rows)
+    for frame in (pd.DataFrame(rows[:3]), pd.DataFrame(rows[:3], columns=["flow", "temp"])):
+        with pytest.raises(InputError) as info:
+            model.decision_function(frame)
+        message = str(info.value)
+        assert "missing 'x0', 'x1'" in message
+        assert "fitted on an array, whose columns it names x0, x1, ... by position" in message
+        assert "frame.to_numpy()" in message
+        np.testing.assert_array_equal(
+            model.decision_function(frame.to_numpy()), model.decision_function(rows[:3])
+        )
+    with pytest.raises(InputError) as info:  # a frame of other columns than the model's: no such hint
+        model.decision_function(pd.DataFrame(rows[:3, :1], columns=["flow"]))
+    assert "to_numpy" not in str(info.value)
+    named = DHAG(max_epochs=1, batch_size=64, random_state=0).fit(pd.DataFrame(rows, columns=["a", "b"]))
+    with pytest.raises(InputError) as info:  # fitted on a frame: its names are the user's
+        named.decision_function(pd.DataFrame(rows[:3], columns=["flow", "temp"]))
+    assert "to_numpy" not in str(info.value)
