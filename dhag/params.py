@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import math
 import numbers
@@ -56,7 +57,7 @@ class Settings:
     >>> DHAG().set_params(epochs=5)
     Traceback (most recent call last):
     ...
-    dhag.exceptions.ParameterError: DHAG has no setting 'epochs'.
+    dhag.exceptions.ParameterError: DHAG has no setting 'epochs' (did you mean 'max_epochs'?); ...
     """
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -64,10 +65,16 @@ class Settings:
         return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
 
     def set_params(self, **settings: Any) -> Settings:
-        """Change settings by name; returns self. An unknown name is refused, changing nothing."""
+        """Change settings by name; returns self. An unknown name is refused, changing nothing, naming a
+        setting it is near (a search grid's typo) and where the settings are listed."""
         known = self.get_params()
         if unknown := sorted(set(settings) - set(known)):
-            raise ParameterError(f"{type(self).__name__} has no setting {', '.join(map(repr, unknown))}.")
+            near = dict.fromkeys(
+                m for n in unknown for m in difflib.get_close_matches(n, known, n=1, cutoff=0.7)
+            )
+            meant = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
+            said = f"{type(self).__name__} has no setting {', '.join(map(repr, unknown))}{meant}"
+            raise ParameterError(f"{said}; get_params() lists its settings.")
         for name, value in settings.items():
             setattr(self, name, value)
         return self

@@ -56,6 +56,23 @@ def test_scikit_learn_can_clone_and_set_the_settings() -> None:
     assert model.max_epochs == 4  # a refused call changes nothing
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("epochs", "max_epochs"), ("contamnation", "contamination"), ("latentdim", "latent_dim")],
+)
+def test_a_mistyped_setting_is_refused_naming_the_setting_it_is_near(typed: str, meant: str) -> None:
+    # A search grid's typo (GridSearchCV, a Pipeline's dhag__epochs) was told only that there was no such
+    # setting, leaving the user to find the right name.
+    with pytest.raises(ParameterError) as refused:
+        DHAG().set_params(**{typed: 4})
+    assert str(refused.value) == (
+        f"DHAG has no setting {typed!r} (did you mean {meant!r}?); get_params() lists its settings."
+    )
+    with pytest.raises(ParameterError) as refused:  # nothing near: where the settings are listed
+        DHAG().set_params(n_estimators=4)
+    assert str(refused.value) == "DHAG has no setting 'n_estimators'; get_params() lists its settings."
+
+
 def test_feature_names_that_a_frame_contradicts_are_refused(quick_model, rng) -> None:
     frame = pd.DataFrame(normal(rng, 100), columns=FEATURES)
     with pytest.raises(InputError, match=r"feature_names .*'a'.* not the input's columns .*'flow_a'"):
