@@ -29,7 +29,7 @@ from dhag.params import (
 )
 from dhag.preprocessing import Preprocessor
 from dhag.retry import report_collapse
-from dhag.snapshots import kept_networks
+from dhag.snapshots import kept_networks, report_fewer_snapshots
 from dhag.splits import fit_rows
 from dhag.threshold import check_normal_scores, check_threshold
 from dhag.training import TrainConfig
@@ -319,6 +319,7 @@ class DHAG(FittedScoring, Calibration, Settings):
         self._training_scores = scores
         probe = outlier_probe(self._raw_scores, rows.calibration, numeric, seed=seed) if numeric else np.nan
         report_collapse(collapsed, members[0].attempts[-1], ce_ratio, probe)
+        report_fewer_snapshots(cfg, members[0].result)
         self.training_ = training_record(
             members,
             rows,

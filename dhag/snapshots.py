@@ -11,6 +11,7 @@ and none of the training that ``n_members`` costs.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -22,7 +23,16 @@ from dhag.modules import DHAGNet, net_for_weights
 if TYPE_CHECKING:
     from dhag.training import TrainConfig, TrainResult
 
-__all__ = ["averaging_start", "keep_snapshot", "kept_networks", "planned_epochs", "snapshot_schedule"]
+__all__ = [
+    "averaging_start",
+    "keep_snapshot",
+    "kept_networks",
+    "planned_epochs",
+    "report_fewer_snapshots",
+    "snapshot_schedule",
+]
+
+logger = logging.getLogger("dhag")
 
 
 def planned_epochs(cfg: TrainConfig, n_batches: int) -> int:
@@ -80,3 +90,25 @@ def kept_networks(net: DHAGNet, result: TrainResult, make_net: Callable[[], DHAG
         snap.eval()
         nets.append(snap)
     return nets
+
+
+def report_fewer_snapshots(cfg: TrainConfig, result: TrainResult) -> None:
+    """Warn where a training kept fewer end-of-epoch states than ``cfg.snapshots`` asks (the second
+    half of its planned epochs holds fewer epochs, or ``time_budget`` stopped it first): the model
+    scores with the mean of those it kept, which the setting alone would not tell."""
+    kept = max(len(result.snapshot_epochs), 1)  # one state kept is the network itself
+    if cfg.snapshots <= 1 or cfg.early_stopping or kept >= cfg.snapshots:
+        return
+    planned = planned_epochs(cfg, max(result.epoch_steps, 1))
+    why = (
+        f"time_budget stopped training at epoch {result.epochs_run} of {planned} planned"
+        if result.stopped_by == "time_budget"
+        else f"the second half of its {planned} planned epochs holds only {planned - planned // 2}; more "
+        "max_epochs (or max_steps) make room for more"
+    )
+    logger.warning(
+        "snapshots=%d, but the training kept %d end-of-epoch state(s), which the model scores with: %s",
+        cfg.snapshots,
+        kept,
+        why,
+    )

@@ -113,3 +113,22 @@ def test_a_retried_training_keeps_the_snapshots_of_the_retry(train_rows: np.ndar
     each = model.member_scores(rows)
     np.testing.assert_array_equal(each[0], seen[(2.0, 3.0)])
     np.testing.assert_array_equal(each[1], seen[(2.0, 4.0)])
+
+
+def test_fewer_snapshots_than_asked_are_kept_with_a_warning_saying_why(
+    train_rows: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
+    # snapshots=10 over 6 epochs kept 3 states (and over 2 epochs the network alone) without a word: the
+    # user believed the model scored with the mean of 10.
+    with caplog.at_level("WARNING", logger="dhag"):
+        model = DHAG(snapshots=10, **SMALL | {"max_epochs": 6}).fit(train_rows)
+    assert model.training_["snapshot_epochs"] == [4, 5, 6] and len(model.net_.members) == 3
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("snapshots=")]
+    assert said == [
+        "snapshots=10, but the training kept 3 end-of-epoch state(s), which the model scores with: the "
+        "second half of its 6 planned epochs holds only 3; more max_epochs (or max_steps) make room for more"
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dhag"):
+        DHAG(snapshots=3, **SMALL | {"max_epochs": 6}).fit(train_rows)  # as many as asked: no word
+    assert not [r for r in caplog.records if r.getMessage().startswith("snapshots=")]

@@ -95,3 +95,14 @@ def test_each_snapshot_kept_takes_its_scoring_from_the_budget() -> None:
     result.snapshot_states.append({})
     assert past_budget(cfg, ran, result)
     assert not past_budget(dataclasses.replace(cfg, time_budget=None), ran, result)
+
+
+def test_a_training_the_budget_stops_says_it_kept_fewer_snapshots(caplog) -> None:
+    rows = np.random.default_rng(0).normal(size=(4000, 4))
+    with caplog.at_level("WARNING", logger="dhag"):
+        model = DHAG(snapshots=4, max_epochs=50, batch_size=64, time_budget=0.5, random_state=0).fit(rows)
+    assert model.training_["stopped_by"] == "time_budget"
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("snapshots=4")]
+    assert (
+        len(said) == 1 and "time_budget stopped training at epoch" in said[0] and "of 50 planned" in said[0]
+    )
