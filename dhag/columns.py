@@ -365,8 +365,11 @@ def _category_strings(name: str, col: np.ndarray) -> np.ndarray:
     # called "None" or "NaN" itself.
     missing = np.asarray([is_missing(v) for v in values])
     if missing.any():
+        # scikit-learn's OneHotEncoder makes a gap a category of its own; here it is refused, so say how.
         raise InputError(
             f"Categorical feature {name!r} has {int(missing.sum())} missing value(s) "
-            f"(first at row {int(np.argmax(missing))})."
+            f"(first at row {int(np.argmax(missing))}). A gap is no category: fill those cells with one of "
+            f"their own, frame[{name!r}].fillna('unknown') (in a file, a word such as unknown), or drop "
+            "their rows."
         )
     return out

@@ -310,3 +310,19 @@ def test_a_categorical_column_of_bytes_has_the_categories_its_text_names() -> No
     assert pre.output_names_ == ["site=north", "site=south", "site=w\u00e9st", "flow"]
     as_text = {"site": np.array(["north", "south", "north", "w\u00e9st"]), "flow": np.arange(4.0)}
     assert pre.transform({"site": sites, "flow": np.arange(4.0)}).tolist() == pre.transform(as_text).tolist()
+
+
+@pytest.mark.parametrize("gap", [None, np.nan, pd.NA])
+def test_a_gap_in_a_categorical_is_refused_saying_how_to_make_it_a_category(gap) -> None:
+    # scikit-learn's OneHotEncoder makes a gap a category; here it was refused saying only how many there
+    # were, leaving the user to guess whether to fill or drop them.
+    frame = pd.DataFrame({"flow": [1.0, 2.0, 3.0], "zone": ["north", gap, "south"]})
+    with pytest.raises(InputError) as refused:
+        Preprocessor(categorical=["zone"]).fit(frame)
+    assert str(refused.value) == (
+        "Categorical feature 'zone' has 1 missing value(s) (first at row 1). A gap is no category: fill "
+        "those cells with one of their own, frame['zone'].fillna('unknown') (in a file, a word such as "
+        "unknown), or drop their rows."
+    )
+    filled = frame.assign(zone=frame["zone"].fillna("unknown"))
+    assert "zone=unknown" in Preprocessor(categorical=["zone"]).fit(filled).output_names_
