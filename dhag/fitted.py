@@ -141,13 +141,15 @@ class FittedScoring:
     def _note_positional(self, X: Any) -> None:
         """Say once per model (fitted or loaded) that a table naming no columns (an array) is read in the
         training order when the model was fitted on named columns that no ``feature_names`` setting
-        gives an array: an array ordered otherwise scores readings of one sensor as another's."""
+        gives an array: an array ordered otherwise scores readings of one sensor as another's. Columns
+        named 0, 1, ... in their order (a frame of an array) are positions already: nothing to say."""
         names = self.preprocessor_.feature_names_in_
         if (
             getattr(self, "feature_names", None) is not None
             or self.__dict__.get("_positional_said")
             or not is_unnamed_table(X)
-            or names == [f"x{i}" for i in range(len(names))]
+            # An array's names, or a frame's default ones (pd.DataFrame(X): 0, 1, ...), are positions.
+            or names in ([f"x{i}" for i in range(len(names))], [str(i) for i in range(len(names))])
         ):
             return
         self.__dict__["_positional_said"] = True  # a note, not state: it changes no score

@@ -132,6 +132,24 @@ def test_a_refit_on_other_named_columns_says_again_that_an_array_is_read_by_posi
     assert "'flow', 'speed'" in said[0] and "'temp', 'level'" in said[1]
 
 
+def test_an_array_scored_by_a_model_fitted_on_a_frame_of_an_array_is_read_by_position_without_a_word(
+    caplog,
+) -> None:
+    # pd.DataFrame(X) names its columns 0, 1, ...: the model was said to be fitted on named features
+    # ('0', '1', '2') and an array read in their order, which is the only order they name.
+    rows = np.random.default_rng(0).normal(size=(200, 3))
+    model = DHAG(max_epochs=1, batch_size=64, random_state=0).fit(pd.DataFrame(rows))
+    shuffled = DHAG(max_epochs=1, batch_size=64, random_state=0).fit(pd.DataFrame(rows)[[2, 0, 1]])
+    with caplog.at_level("WARNING", logger="dhag"):
+        np.testing.assert_array_equal(
+            model.decision_function(rows[:5]), model.decision_function(pd.DataFrame(rows[:5]))
+        )
+    assert not [r for r in caplog.records if "training order" in r.getMessage()], caplog.text
+    with caplog.at_level("WARNING", logger="dhag"):
+        shuffled.decision_function(rows[:5])  # columns 2, 0, 1: an order of their own, said
+    assert sum("training order ('2', '0', '1')" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_a_frame_given_to_a_model_fitted_on_an_array_is_refused_saying_how_to_score_it_by_position() -> None:
     # pd.DataFrame(X), or the frame whose .to_numpy() was fitted, was told only that 'x0', 'x1' were
     # missing and 0, 1 unexpected: names the user never gave.
