@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import unquote
 
+from dhag.columns import is_missing
+
 __all__ = ["raising", "read_top_features", "top_features_cell"]
 
 # "%" first: the escapes written for the others must not be escaped again.
@@ -47,13 +49,16 @@ def top_features_cell(pairs: Iterable[tuple[str, float]]) -> str:
     return ";".join(f"{_escaped(str(name))}:{_contribution(drop)}" for name, drop in pairs)
 
 
-def read_top_features(cell: str) -> list[tuple[str, float]]:
+def read_top_features(cell: object) -> list[tuple[str, float]]:
     """The ``(feature, contribution)`` pairs of a ``top_features`` cell, names as the model knows them
-    (an empty cell, a row not flagged: none).
+    (an empty cell, a row not flagged: none; so is the NaN that ``pd.read_csv`` reads such a cell as,
+    or None, pd.NA).
 
     >>> read_top_features("flow_m3h:0.6123;zone%3Aa%3Bb:0.0000;load_%25:0.1000")
     [('flow_m3h', 0.6123), ('zone:a;b', 0.0), ('load_%', 0.1)]
+    >>> read_top_features(float("nan"))
+    []
     """
-    if not cell:
+    if is_missing(cell) or not cell:
         return []
     return [(unquote(name), float(drop)) for name, drop in (entry.split(":") for entry in cell.split(";"))]

@@ -68,6 +68,26 @@ def test_an_empty_cell_is_no_features() -> None:
     assert read_top_features("") == []
 
 
+def test_the_cells_of_rows_not_flagged_read_by_pandas_are_no_features(tmp_path: Path) -> None:
+    # pd.read_csv reads a row's empty cell as NaN: scores["top_features"].map(read_top_features) ended in
+    # AttributeError: 'float' object has no attribute 'split'.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(400, 2)), columns=["flow", "temp"])
+    path = DHAG(max_epochs=2, random_state=0).fit(frame).save(tmp_path / "m.dhag")
+    rows = frame.iloc[:10].copy()
+    rows.iloc[0] = 9.0
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "scores.csv"
+    argv = ["score", "--model", str(path), "--data", str(tmp_path / "rows.csv"), "--explain", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    scores = pd.read_csv(out)
+    assert scores["anomaly"].iloc[0] == 1 and scores["top_features"].isna().sum() >= 1
+    read = scores["top_features"].map(read_top_features)
+    assert read.iloc[0] and {name for name, _ in read.iloc[0]} <= {"flow", "temp"}
+    assert all(entries == [] for entries in read[scores["anomaly"] == 0])
+    assert read_top_features(None) == read_top_features(pd.NA) == []
+
+
 def test_the_cell_names_only_features_that_raise_the_rows_score(tmp_path: Path) -> None:
     # It listed the top N whatever their sign: 'b:-0.0312' named a feature whose value made the
     # row look more normal, under a column said to hold the features that raise its score.
