@@ -5,8 +5,8 @@ A name is stripped of the spaces around it and an empty one is skipped (``"a, ,b
 ``b``), unless it is in double quotes: then it is taken as written between them, commas and spaces
 included, with ``""`` standing for one ``"`` (``'"zone, site", flow'`` names ``zone, site`` and
 ``flow``). A name that begins with ``"`` is so written in quotes, its own quotes doubled; a ``"``
-further on, in a name not in quotes, is taken as it is. This module imports nothing of the model (the
-suggestions of :mod:`dhag.infotext` use it).
+further on, in a name not in quotes, is taken as it is. A name given twice is refused. This module
+imports nothing of the model (the suggestions of :mod:`dhag.infotext` use it).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ COLUMN_LIST_HELP = (
 
 def column_list(value: str) -> list[str]:
     """The names of a column option's ``value``: an :mod:`argparse` ``type``, refusing a quote that is
-    not closed or is followed by more than spaces before the next comma.
+    not closed or is followed by more than spaces before the next comma, and a name given twice (an id
+    column taken out of the rows twice would be missing the second time).
 
     >>> column_list("flow, site"), column_list(" a, ,b "), column_list('"zone, site", " x", say "hi"')
     (['flow', 'site'], ['a', 'b'], ['zone, site', ' x', 'say "hi"'])
@@ -42,6 +43,8 @@ def column_list(value: str) -> list[str]:
             continue
         name, at = _quoted(value, value.index('"', at))
         names.append(name)
+    if twice := next((n for n in names if names.count(n) > 1), None):
+        raise argparse.ArgumentTypeError(f"{twice!r} is named more than once; name each column once")
     return names
 
 

@@ -106,6 +106,28 @@ def test_a_quote_left_open_or_followed_by_more_is_refused_naming_the_option(
     assert "argument --categorical" in err and said in err
 
 
+@pytest.mark.parametrize(("command", "option", "dest"), OPTIONS)
+def test_a_column_named_twice_is_refused_naming_the_option(
+    tmp_path: Path, capsys, command: str, option: str, dest: str
+) -> None:
+    # train and score --id-columns asset,asset ended in a traceback (KeyError: 'asset', the column taken
+    # out of the rows once already); --categorical and --passthrough took the second name for nothing.
+    for value in ("asset,asset", 'asset, "asset"'):
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args([command, *REQUIRED[command], option, value])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {option}: 'asset' is named more than once; name each column once" in err
+    data = tmp_path / "rows.csv"
+    data.write_text("asset,flow\n" + "".join(f"p{i % 3},{i % 7}\n" for i in range(100)))
+    model = tmp_path / "m.dhag"
+    argv = ["--data", str(data), "--id-columns", "asset,asset"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", *argv, "--out", str(model), "--max-epochs", "1", "--quiet"])
+    assert exit_.value.code == 2 and not model.exists()
+    assert "'asset' is named more than once" in capsys.readouterr().err
+
+
 def test_dhag_train_takes_the_option_it_suggests_for_a_column_with_a_comma(tmp_path: Path, capsys) -> None:
     name = "zone, site"
     data = tmp_path / "rows.csv"
