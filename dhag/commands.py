@@ -19,6 +19,7 @@ from dhag.infotext import counted, kept_weights, trained_rows
 from dhag.io import read_table
 from dhag.labelhint import label_like_columns, label_like_warning
 from dhag.modelroom import check_room_for_model, least_model_bytes
+from dhag.namehints import not_columns
 from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, saving_message
 from dhag.outpath import check_model_out, check_not_an_input, given_path, out_file, through_link
 from dhag.params import resolve_device
@@ -57,6 +58,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if numbers:
         logger.warning(headerless_warning(args.data, numbers))
     id_columns(frame, ids, args.data)
+    for option, named in (("--categorical", categorical), ("--passthrough", passthrough)):
+        if unknown := [n for n in named if n not in frame.columns]:  # said as the option, not the setting
+            columns, among = [str(c) for c in frame.columns], repr(str(args.data))
+            raise InputError(not_columns(f"{option} names", unknown, columns, among=among))
     if frame.shape[1] == 0:  # every column is an id or the label
         named = [f"--id-columns ({', '.join(map(repr, ids))})"] if ids else []
         named += [f"--label-column ({args.label_column!r})"] if args.label_column is not None else []

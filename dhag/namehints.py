@@ -1,5 +1,6 @@
 """What a refusal of input columns that are not the training features says: which are missing, which
-unexpected, and what each name is near."""
+unexpected, and what each name is near; and so of columns a setting or an option names that the input
+does not hold."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from dhag.columns import _preview
 
-__all__ = ["names_mismatch"]
+__all__ = ["names_mismatch", "near_names", "not_columns"]
 
 
 def names_mismatch(
@@ -36,7 +37,7 @@ def names_mismatch(
         parts.append(f"missing {_preview(missing)}")
     if extra:
         parts.append(f"unexpected {_preview(extra)}")
-    if near := _near_names(extra, missing):
+    if near := near_names(extra, missing):
         parts.append(f"{near}: names must match the training's exactly")
     if indexed := [n for n in missing if n in {str(i) for i in index if i is not None}]:
         one = len(indexed) == 1
@@ -55,11 +56,11 @@ def names_mismatch(
     return f"Input features do not match the {len(expected)} training features: " + "; ".join(parts) + "."
 
 
-def _near_names(given: Sequence[str], expected: Sequence[str], limit: int = 3) -> str:
+def near_names(given: Sequence[str], expected: Sequence[str], limit: int = 3) -> str:
     """The ``given`` names that are an ``expected`` one but for case or the spaces around it, as
     ``' flow' is 'flow' with spaces around it``; empty when none is.
 
-    >>> _near_names(["Flow ", "levels"], ["flow", "level"])
+    >>> near_names(["Flow ", "levels"], ["flow", "level"])
     "'Flow ' is 'flow' in another case and with spaces around it"
     """
     said = []
@@ -74,3 +75,19 @@ def _near_names(given: Sequence[str], expected: Sequence[str], limit: int = 3) -
             said.append(f"{name!r} is {feature!r} {' and '.join(how)}")
             break
     return ", ".join(said[:limit]) + (f" and {len(said) - limit} more" if len(said) > limit else "")
+
+
+def not_columns(said: str, unknown: Sequence[str], names: Sequence[str], *, among: str = "the input") -> str:
+    """The refusal of ``unknown``, named as ``said`` (``The 'categorical' setting names``,
+    ``--categorical names``), that are not among the columns ``names`` of ``among``: each one said to
+    be near a column that is it but for case or spaces.
+
+    >>> for part in not_columns("--categorical names", ["Zone"], ["flow", "zone"]).split(": "):
+    ...     print(part)
+    --categorical names 'Zone', not among the columns of the input ('flow', 'zone')
+    'Zone' is 'zone' in another case; names must match exactly.
+    """
+    near = near_names(unknown, [n for n in names if n not in unknown])
+    return f"{said} {_preview(unknown)}, not among the columns of {among} ({_preview(names)})" + (
+        f": {near}; names must match exactly." if near else "."
+    )

@@ -22,7 +22,7 @@ from dhag.columns import (
 from dhag.exceptions import InputError, NotFittedError, ParameterError
 from dhag.flagcolumns import refuse_flags_for_numbers
 from dhag.infotext import suggested_option
-from dhag.namehints import names_mismatch
+from dhag.namehints import names_mismatch, not_columns
 
 __all__ = ["Preprocessor", "as_columns", "is_missing"]
 
@@ -91,10 +91,7 @@ class Preprocessor:
         for group, label in ((self.categorical, "categorical"), (self.passthrough, "passthrough")):
             unknown = [c for c in group if c not in cols]
             if unknown:
-                raise ParameterError(
-                    f"The {label!r} features {_preview(unknown)} are not among the input "
-                    f"features ({_preview(names)})."
-                )
+                raise ParameterError(not_columns(f"The {label!r} setting names", unknown, names))
         means: dict[str, float] = {}
         scales: dict[str, float] = {}
         ranges: dict[str, list[float]] = {}

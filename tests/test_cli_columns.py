@@ -187,3 +187,30 @@ def test_categories_coded_as_floats_are_the_same_categories_in_a_csv_pandas_wrot
     expected = from_csv.preprocessor_.transform(pd.read_csv(tmp_path / "train.csv", dtype={"code": str}))
     np.testing.assert_array_equal(from_csv.preprocessor_.transform(frame), expected)
     assert "not seen in training" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("option", "given", "near"),
+    [("--categorical", "Mode", "'Mode' is 'mode'"), ("--passthrough", "flow", "")],
+)
+def test_a_declared_column_the_file_lacks_is_refused_naming_the_option(
+    tmp_path: Path, capsys, option: str, given: str, near: str
+) -> None:
+    # It was refused as "The 'categorical' features 'Mode' are not among the input features", naming a
+    # setting of the library, not the option given, and not the column 'mode' beside it.
+    data = tmp_path / "rows.csv"
+    data.write_text(
+        "asset,a,mode\n" + "".join(f"p{i % 3},{i % 7},{'run' if i % 2 else 'idle'}\n" for i in range(200))
+    )
+    out = tmp_path / "m.dhag"
+    argv = ["train", "--data", str(data), "--out", str(out), "--id-columns", "asset", "--max-epochs", "1"]
+    declared = [option, given] if option == "--categorical" else ["--categorical", "mode", option, given]
+    assert main([*argv, *declared, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"dhag train: error: {option} names {given!r}, not among the columns of {str(data)!r} "
+    )
+    assert "'categorical' setting" not in err and not out.exists()
+    assert (
+        (f"{near} in another case; names must match exactly." in err) if near else err.endswith("'mode').\n")
+    )

@@ -182,7 +182,7 @@ def test_a_category_named_like_a_missing_value_is_a_category() -> None:
 
 
 def test_declaring_an_unknown_or_doubly_declared_feature_is_a_parameter_error() -> None:
-    with pytest.raises(ParameterError, match=r"'categorical' features 'colour' are not among"):
+    with pytest.raises(ParameterError, match=r"'categorical' setting names 'colour', not among the columns"):
         Preprocessor(categorical=["colour"]).fit(_plant_frame())
     with pytest.raises(ParameterError, match=r"both categorical and passthrough. Got 'mode'"):
         Preprocessor(categorical=["mode"], passthrough=["mode"]).fit(_plant_frame())
@@ -326,3 +326,12 @@ def test_a_gap_in_a_categorical_is_refused_saying_how_to_make_it_a_category(gap)
     )
     filled = frame.assign(zone=frame["zone"].fillna("unknown"))
     assert "zone=unknown" in Preprocessor(categorical=["zone"]).fit(filled).output_names_
+
+
+def test_a_declared_column_named_in_another_case_is_refused_naming_the_column_it_is() -> None:
+    # It was refused as not among the input features, the frame's 'Mode' beside it unremarked.
+    frame = _plant_frame()
+    with pytest.raises(ParameterError) as refused:
+        Preprocessor(categorical=["Mode"]).fit(frame)
+    assert str(refused.value).startswith("The 'categorical' setting names 'Mode', not among the columns of")
+    assert str(refused.value).endswith(": 'Mode' is 'mode' in another case; names must match exactly.")
