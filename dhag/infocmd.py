@@ -62,7 +62,9 @@ def _describe(args: argparse.Namespace) -> str | None:
         print(line)
     ranges = manifest.get("preprocessing", {}).get("ranges") or {}
     if ranges:
-        shown = [f"{shown_name(name)} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in ranges.items()]
+        # In the features' order, as the line above names them (the manifest keeps them sorted by name).
+        kept = [(name, ranges[name]) for name in manifest["feature_names"] if name in ranges]
+        shown = [f"{shown_name(name)} [{lo:.4g}, {hi:.4g}]" for name, (lo, hi) in kept]
         print(f"training ranges: {listed_in_part(shown)}")
     # A setting the manifest leaves out is at its value from before it existed (dhag.legacy).
     settings = read_as_before(manifest.get("settings", {}))

@@ -43,3 +43,16 @@ def test_info_shows_large_metadata_by_its_size_and_the_rest_whole(wide, capsys) 
     assert shown["plant_features"].startswith("<an object of 1 key, ") and "--json" in shown["plant_features"]
     assert main(["info", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["metadata"] == metadata
+
+
+def test_info_names_the_training_ranges_in_the_features_order(tmp_path, capsys) -> None:
+    # They were in the manifest's order, sorted by name: s0, s1, s10, s100, ... beside the features
+    # s0, s1, s2, ..., so the first 20 ranges shown were of other features than the first 20 named.
+    names = [f"s{i}" for i in range(30)][::-1]  # s29 first: neither sorted nor as the file sorts them
+    model = DHAG(max_epochs=1, batch_size=64, random_state=0, feature_names=names)
+    path = model.fit(np.random.default_rng(0).normal(size=(200, 30))).save(tmp_path / "m.dhag")
+    assert main(["info", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    ranges = next(line for line in lines if line.startswith("training ranges: "))
+    named = [entry.split(" [")[0] for entry in ranges.removeprefix("training ranges: ").split("], ")]
+    assert named[:20] == names[:20] and ranges.endswith(" and 10 more")
