@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.set_defaults(func=cmd_score)
 
     info = sub.add_parser("info", help="describe a model artifact")
-    info.add_argument("model", type=given_path)
+    info.add_argument("model", type=given_path, help="the model file (a .dhag written by dhag train)")
     info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
     info.set_defaults(func=cmd_info)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,8 @@ def test_help_goes_to_standard_output_and_exits_0(capsys) -> None:
         main(["info", "--help"])
     out, err = capsys.readouterr()
     assert done.value.code == 0 and out.startswith("usage: dhag info") and err == ""
+    # Its one argument was listed bare, 'model', saying nothing of what to give there.
+    assert re.search(r"^ +model +the model file \(a \.dhag written by dhag train\)$", out, re.MULTILINE)
 
 
 def test_help_run_with_standard_output_closed_says_so_and_exits_2() -> None:
