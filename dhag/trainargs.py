@@ -120,8 +120,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     train.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress bar (where stderr is not a terminal, a log file or a pipe, there is none: a "
-        "plain line when training begins, then one a minute; --quiet leaves those out too)",
+        help="no progress: no bar on a terminal, and none of the plain lines written instead into a log "
+        "file or a pipe (one when training begins, then one a minute)",
     )
     return train
 

@@ -41,9 +41,14 @@ def test_train_draws_its_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch:
 
 
 def test_train_help_says_when_there_is_a_progress_bar(capsys) -> None:
+    # It read "no progress bar (where stderr is not a terminal, a log file or a pipe, there is none: ...)",
+    # as if a terminal, a log file and a pipe alike had no bar.
     with pytest.raises(SystemExit):
         main(["train", "--help"])
-    assert "not a terminal" in " ".join(capsys.readouterr().out.split())
+    assert (
+        "--quiet no progress: no bar on a terminal, and none of the plain lines written instead into a log "
+        "file or a pipe (one when training begins, then one a minute)"
+    ) in " ".join(capsys.readouterr().out.split())
 
 
 def test_train_into_a_log_says_a_plain_line_when_training_begins(
