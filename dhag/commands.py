@@ -21,7 +21,7 @@ from dhag.labelhint import label_like_columns, label_like_warning
 from dhag.modelroom import check_room_for_model, least_model_bytes
 from dhag.namehints import not_columns
 from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, saving_message
-from dhag.outpath import check_model_out, check_not_an_input, given_path, out_file, through_link
+from dhag.outpath import check_model_out, check_not_an_input, given_path, model_path, out_file, through_link
 from dhag.params import resolve_device
 from dhag.progresslines import ProgressLines
 from dhag.scorecmd import cmd_score, id_columns
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_cmd_train)
 
     score = sub.add_parser("score", help="score rows; writes CSV with score and anomaly columns")
-    score.add_argument("--model", required=True, type=given_path, help="the model file")
+    score.add_argument("--model", required=True, type=model_path, help="the model file")
     score.add_argument("--data", required=True, type=given_path, help="the rows: CSV, Parquet or NPZ")
     score.add_argument("--out", type=out_file("scores.csv"), help="CSV file to write (default, or -: stdout)")
     score.add_argument(
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.set_defaults(func=cmd_score)
 
     info = sub.add_parser("info", help="describe a model artifact")
-    info.add_argument("model", type=given_path, help="the model file (a .dhag written by dhag train)")
+    info.add_argument("model", type=model_path, help="the model file (a .dhag written by dhag train)")
     info.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
     info.set_defaults(func=cmd_info)
 
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sign", help=f"sign a model with the key in {KEY_VARIABLE} (models written before it was set)"
     )
     sign.add_argument(
-        "model", type=given_path, nargs="+", help="one or more models (e.g. a registry's *.dhag)"
+        "model", type=model_path, nargs="+", help="one or more models (e.g. a registry's *.dhag)"
     )
     sign.add_argument(
         "--out",

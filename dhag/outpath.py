@@ -22,6 +22,7 @@ __all__ = [
     "check_results_out",
     "check_scores_out",
     "given_path",
+    "model_path",
     "out_file",
     "through_link",
 ]
@@ -45,6 +46,23 @@ def given_path(value: str) -> Path:
     if not value:
         raise argparse.ArgumentTypeError("an empty path names no file (an unset variable in a script?)")
     return Path(value).expanduser()
+
+
+def model_path(value: str) -> Path:
+    """An :mod:`argparse` ``type`` for a model to read (``score --model``, ``info``, ``sign``): as
+    :func:`given_path`, and ``-`` is refused, as no model is read from standard input.
+
+    >>> try:
+    ...     model_path("-")
+    ... except argparse.ArgumentTypeError as exc:
+    ...     print(exc)
+    a model is not read from standard input: give the path of its file (./- names a file called -)
+    """
+    if value == "-":
+        raise argparse.ArgumentTypeError(
+            "a model is not read from standard input: give the path of its file (./- names a file called -)"
+        )
+    return given_path(value)
 
 
 def out_file(example: str) -> Callable[[str], Path]:
