@@ -215,6 +215,8 @@ def _not_a_number(name: str, value: Any, *, fitting: bool, values: Sequence[Any]
         not isinstance(value, np.dtype) or value.kind == "M"
     ):
         return _no_time(name)
+    if type(value).__name__ == "Period":  # pandas' month or day (to_period's): a time, as a datetime is
+        return _no_time(name)
     return _declare_text(name) if fitting and (isinstance(value, str) or _is_text_dtype(value)) else ""
 
 

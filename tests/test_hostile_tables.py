@@ -80,6 +80,8 @@ def test_a_number_written_with_a_separator_is_refused_as_such_not_as_a_category(
     [
         pd.date_range("2024-01-01", periods=3, freq="h"),
         pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC"),
+        # A month or a day as pandas' Period (to_period("M")) was refused with no word of the time.
+        pd.period_range("2024-01", periods=3, freq="M"),
     ],
 )
 def test_a_column_of_times_is_refused_saying_to_leave_it_out_or_derive_numbers(times) -> None:
