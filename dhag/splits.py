@@ -48,7 +48,7 @@ def known_anomaly_mask(y: object, n_rows: int) -> np.ndarray:
         raise InputError(
             "y must hold the numbers 0 (normal or unlabelled) and 1 (known anomaly). Its labels are text "
             f"({str(labels[bad[0]])!r} at row {int(bad[0])}), and text is not taken for numbers: convert "
-            "them, y.astype(int)."
+            "them, np.asarray(y, dtype=float)."
         )
     if bad.size:
         first = labels[bad[0]]

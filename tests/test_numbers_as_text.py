@@ -150,5 +150,8 @@ def test_labels_of_zero_and_one_as_text_are_said_to_be_text_to_convert(labels) -
         known_anomaly_mask(labels, 50)
     said = str(info.value)
     # It said "Got '0' at row 0 (and 49 more)": a '0' refused as no 0, with nothing on why.
-    assert "are text" in said and "y.astype(int)" in said, said
+    # Then "convert them, y.astype(int)", which no list has and which refuses '1.0' (int('1.0') fails).
+    assert "are text" in said and "convert them, np.asarray(y, dtype=float)." in said, said
     assert "and 49 more" not in said and "np.str_" not in said
+    assert known_anomaly_mask(np.asarray(labels, dtype=float), 50).sum() == 5
+    assert known_anomaly_mask(np.asarray(list(labels), dtype=float), 50).sum() == 5  # a list too
