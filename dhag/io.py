@@ -174,9 +174,16 @@ def read_table(
             # pandas reads an empty cell, or NA, as NaN: the row's note says which it was.
             value = first.item() if isinstance(first, np.generic) else first
             shown = "no label" if pd.isna(value) else repr(value)
+            # -1 and 1 as scikit-learn's outlier detectors label rows: -1 an outlier, 1 an inlier.
+            sklearn = (
+                " -1 and 1 are scikit-learn's outlier labels (-1 an outlier), not these: write 1 for a known "
+                "anomaly and 0 for every other row."
+                if numbers.isin([-1, 1]).all()
+                else ""
+            )
             raise InputError(
                 f"Label column {label_column!r} must hold only 0 and 1. Got {shown} (row {int(bad[0])}"
-                f"{f', and {bad.size - 1} more' if bad.size > 1 else ''}).",
+                f"{f', and {bad.size - 1} more' if bad.size > 1 else ''}).{sklearn}",
                 cell=(label_column, int(bad[0])),
             )
         labels = numbers.to_numpy().astype(np.int64)

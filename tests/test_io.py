@@ -122,6 +122,28 @@ def test_labels_other_than_0_and_1_are_refused_naming_one(tmp_path, values: list
         read_table(path, label_column="y")
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
+def test_labels_of_minus_one_and_one_are_said_to_be_scikit_learns(tmp_path, suffix: str) -> None:
+    # They were refused as any other value; fit's y of them says what they are, and so does the file now.
+    y, X = np.array([1, 1, -1, 1]), np.ones((4, 1))
+    path = tmp_path / f"l{suffix}"
+    if suffix == ".csv":
+        pd.DataFrame({"a": X[:, 0], "y": y}).to_csv(path, index=False)
+    else:
+        np.savez(path, X=X, feature_names=np.array(["a"]), y=y)
+    with pytest.raises(InputError) as refused:
+        read_table(path, label_column="y")
+    assert str(refused.value).startswith("Label column 'y' must hold only 0 and 1. Got -1 (row 2")
+    assert str(refused.value).endswith(
+        " -1 and 1 are scikit-learn's outlier labels (-1 an outlier), not these: write 1 for a known anomaly "
+        "and 0 for every other row."
+    )
+    pd.DataFrame({"a": X[:, 0], "y": [0, 2, -1, 1]}).to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(InputError) as refused:  # other values beside -1: no such word
+        read_table(tmp_path / "other.csv", label_column="y")
+    assert "scikit-learn" not in str(refused.value)
+
+
 def test_a_label_column_declared_categorical_is_refused_as_such(tmp_path) -> None:
     path = tmp_path / "l.csv"
     pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}).to_csv(path, index=False)
