@@ -113,15 +113,20 @@ def listed_in_part(items: list[str]) -> str:
 def column_kinds(preprocessing: dict) -> list[str]:
     """The lines of ``dhag info`` naming the features a model does not z-score: its categorical ones,
     each with the categories it knows (a value outside them scores as in none), and the passed-through
-    ones; none for a model of numbers alone.
+    ones; none for a model of numbers alone. The categorical ones come in the order of the features.
 
     >>> column_kinds({"categories": {"site": ["north", "south"]}, "passthrough": ["valve"]})
     ['categorical (1): site (2 categories: north, south)', 'passthrough (1, unscaled): valve']
+    >>> column_kinds({"feature_names": ["zone", "area"], "categories": {"area": ["a"], "zone": ["n"]}})
+    ['categorical (2): zone (1 category: n); area (1 category: a)']
 
     Names and categories are shown by :func:`shown_name`.
     """
     lines = []
     categories = preprocessing.get("categories") or {}
+    # In the features' order, as dhag info's features line names them (the manifest keeps them by name).
+    order = {name: i for i, name in enumerate(preprocessing.get("feature_names") or [])}
+    categories = dict(sorted(categories.items(), key=lambda item: order.get(item[0], len(order))))
     if categories:
         described = []
         for name, known in list(categories.items())[:SHOWN]:

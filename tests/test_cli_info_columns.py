@@ -42,6 +42,17 @@ def test_info_names_the_categorical_features_and_their_categories(mixed: Path, c
     assert "passthrough (1, unscaled): valve" in lines
 
 
+def test_info_names_the_categorical_features_in_the_features_order(mixed: Path, capsys) -> None:
+    # They came sorted by name, as the manifest keeps them: 'part' before 'site', which the features line
+    # names first.
+    lines = _info(mixed, capsys)
+    assert next(line for line in lines if line.startswith("features (4): ")).endswith(
+        "flow, site, valve, part"
+    )
+    line = next(line for line in lines if line.startswith("categorical (2): "))
+    assert line.startswith("categorical (2): site (2 categories") and "; part (30 categories" in line
+
+
 def test_info_on_a_model_of_numbers_alone_has_no_such_lines(model_path: Path, capsys) -> None:
     lines = _info(model_path, capsys)
     assert not any(line.startswith(("categorical", "passthrough")) for line in lines)
