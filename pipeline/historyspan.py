@@ -2,8 +2,8 @@
 
 The plant model flags what lies beyond the operating points its history showed (its shifted-row
 anomalies teach it to), so the history's length is the first lever on false alerts: on the simulated
-plant a model trained on one day of normal operation raised 2.0 false alerts per asset-day on a new
-day, one trained on three days 0.3 with the same detection (``docs/plant-bench.md``, ``bench plant
+plant a model trained on one day of normal operation raised 1.1 false alerts per asset-day on a new
+day, one trained on three days 0.23 with about the same detection (``docs/plant-bench.md``, ``bench plant
 --history-hours 72``). A new day visits load points one day did not.
 
 What counts is the operation seen, not the span between the first and last row: a history of a week
