@@ -119,13 +119,14 @@ def _list(root: str, out: TextIO) -> int:
         out.write(f"no models in {root}\n")
         _misnamed(root, out)
         return 0
-    rows = [("", "VERSION", "CREATED", "PARENT", "THRESHOLD", "SAMPLE", "VALIDATION")]
+    rows = [("", "VERSION", "CREATED", "PARENT", "THRESHOLD", "SAMPLE", "GATE", "VALIDATION")]
     for info in infos:
         if info.error is not None:
             rows.append(
                 (
                     "*" if info.is_current else "",
                     info.version,
+                    "-",
                     "-",
                     "-",
                     "-",
@@ -144,6 +145,7 @@ def _list(root: str, out: TextIO) -> int:
                 threshold,
                 # A sample retraining from it would fail on, in capitals as an unreadable version is.
                 info.reference.upper() if info.reference_error else str(info.reference),
+                info.gate(),  # the retrainer's verdict on its candidate: `show V` gives its reasons
                 escaped(_summary(info.validation)),
             )
         )

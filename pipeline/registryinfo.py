@@ -18,6 +18,8 @@ from pipeline.registrysequence import sequence_of
 
 __all__ = ["ModelInfo", "created_at", "misfiled", "model_info", "publication_order"]
 
+_RUN_KEY = "retrain_run"  # pipeline.retrain.interrupted.RUN_KEY: the run that published a candidate
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -50,6 +52,24 @@ class ModelInfo:
     #: Its place in the order of the registry's publications (``publish`` records it); None for a
     #: version published by an earlier release or saved by hand.
     sequence: int | None = None
+    #: The retraining run that published it, with the gate's verdict (``accepted``, ``reasons``), as its
+    #: metadata records it (:data:`pipeline.retrain.interrupted.RUN_KEY`); None for a version no run
+    #: published (``models train``, the demo's first model, one saved by hand).
+    retrain_run: dict[str, Any] | None = None
+
+    def gate(self) -> str:
+        """What the retrainer's gate made of it: ``accepted``, ``REFUSED`` (in capitals, as what an
+        operator should not promote unread), or ``-`` for a version no retraining run judged.
+
+        >>> ModelInfo("v2", Path("v2.dhag"), False, retrain_run={"accepted": False}).gate()
+        'REFUSED'
+        >>> ModelInfo("v1", Path("v1.dhag"), True).gate()
+        '-'
+        """
+        accepted = (self.retrain_run or {}).get("accepted")
+        if not isinstance(accepted, bool):
+            return "-"
+        return "accepted" if accepted else "REFUSED"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields (``path`` as a string)."""
@@ -90,6 +110,7 @@ def model_info(version: str, path: Path, is_current: bool) -> ModelInfo:
         reference=reference,
         reference_error=reference_error,
         sequence=sequence_of(meta),
+        retrain_run=run if isinstance(run := meta.get(_RUN_KEY), dict) else None,
     )
 
 

@@ -167,7 +167,7 @@ def test_models_command_prints_and_switches_and_refuses_with_exit_code_2(
 
     assert main([*base, "list"]) == 0
     listing = capsys.readouterr().out.splitlines()
-    assert listing[0].split() == ["VERSION", "CREATED", "PARENT", "THRESHOLD", "SAMPLE", "VALIDATION"]
+    assert listing[0].split() == ["VERSION", "CREATED", "PARENT", "THRESHOLD", "SAMPLE", "GATE", "VALIDATION"]
     assert listing[1].startswith("*") and listing[1].split()[1] == "v1"
     assert "f1=0.5" in listing[2] and "UNREADABLE" in listing[3]
 

@@ -42,10 +42,10 @@ def test_models_list_marks_a_damaged_or_missing_reference_sample_and_says_what_i
     code, out, _ = _run(capsys, "--registry", str(root), "list")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["VERSION", "CREATED", "PARENT", "THRESHOLD", "SAMPLE", "VALIDATION"]
+    assert lines[0].split() == ["VERSION", "CREATED", "PARENT", "THRESHOLD", "SAMPLE", "GATE", "VALIDATION"]
     rows = {line.lstrip("* ").split()[0]: line.split() for line in lines[1:5]}
-    assert rows["v1"][-2] == "verified" and rows["v4"][-2] == "none"
-    assert rows["v2"][-2] == "DAMAGED" and rows["v3"][-2] == "MISSING"
+    assert rows["v1"][-3] == "verified" and rows["v4"][-3] == "none"
+    assert rows["v2"][-3] == "DAMAGED" and rows["v3"][-3] == "MISSING"
     notes = lines[5:]
     (damaged,) = [n for n in notes if n.startswith("v2:")]
     assert str(root / f"v2{REFERENCE_SUFFIX}") in damaged and "does not match the digest" in damaged
