@@ -16,12 +16,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pipeline.config import Settings
 from pipeline.errors import LockFileError, ModelUnavailableError
 from pipeline.modelout import Said, output_refused
 from pipeline.textwidth import escaped, table_lines
+
+if TYPE_CHECKING:  # dhag imports torch: loaded only by the actions that read models
+    from pipeline.registryinfo import ModelInfo
 
 __all__ = ["EXIT_REFUSED", "add_arguments", "run_models"]
 
@@ -172,6 +175,18 @@ def _show(root: str, version: str, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _say_refused(info: ModelInfo, previous: str | None, err: TextIO) -> None:
+    """Warn that the version just promoted is a candidate the retrainer's gate refused, with its reasons:
+    the runbooks promote one by hand after review, but not one picked as the newest by mistake."""
+    reasons = (info.retrain_run or {}).get("reasons")
+    said = "; ".join(map(str, reasons)) if isinstance(reasons, list) and reasons else "no reason recorded"
+    back = f"`models rollback` makes {previous} current again" if previous else "`models rollback` undoes it"
+    err.write(
+        f"models promote: warning: the retrainer's gate refused {info.version}: {escaped(said)}; it is "
+        f"current all the same ({back})\n"
+    )
+
+
 def _misnamed(root: str, out: TextIO) -> None:
     """Say which model files of the registry no version names (a copy made by hand, 'v1 copy.dhag'): the
     daemon, promote and prune never see them."""
@@ -238,8 +253,11 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO)
                 out.write(f"{args.version} is current (was {previous or 'none'})\n")
                 if args.other_sensors:  # without it, promote refused a version on other sensors
                     say_other_sensors(root, args.version, previous, device, err, "promote")
-            if (said := registry.describe(root, args.version).reference_error) is not None:
-                err.write(f"models promote: warning: {args.version}: {escaped(said)}\n")
+            info = registry.describe(root, args.version)
+            if info.reference_error is not None:
+                err.write(f"models promote: warning: {args.version}: {escaped(info.reference_error)}\n")
+            if previous != args.version and info.gate() == "REFUSED":  # made current by hand after review
+                _say_refused(info, previous, err)
             return 0
         if args.action == "train":
             return train_command(root, settings, args, out, err)

@@ -43,3 +43,25 @@ def test_list_and_show_say_the_gate_refused_a_candidate_and_why(fitted, registry
     assert shown["retrain_run"]["reasons"] == [REASON]
     assert main([*base, "show", "v1"]) == 0
     assert json.loads(capsys.readouterr().out)["retrain_run"] is None
+
+
+def test_promote_of_a_refused_candidate_warns_with_the_gates_reasons(fitted, registry: Path, capsys) -> None:
+    _candidate(fitted, registry, "v2", accepted=False, reasons=[REASON])
+    _candidate(fitted, registry, "v3", accepted=True, reasons=["no metric worse"])
+    base = ["models", "--registry", str(registry)]
+
+    assert main([*base, "promote", "v2"]) == 0  # an operator's review may overrule the gate
+    captured = capsys.readouterr()
+    assert captured.out == "v2 is current (was v1)\n"
+    # Before: nothing, so a candidate picked as the newest version, which misses half of the gross
+    # faults, was made current without a word.
+    (warning,) = captured.err.splitlines()
+    assert warning.startswith("models promote: warning: the retrainer's gate refused v2: probe_recall 0.515")
+    assert (
+        "485 of 1000 gross-fault probes missed" in warning and "`models rollback` makes v1 current" in warning
+    )
+
+    assert main([*base, "promote", "v3"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main([*base, "promote", "v3"]) == 0  # already current: nothing changed, nothing to warn of
+    assert capsys.readouterr().err == ""
