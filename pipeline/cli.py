@@ -250,6 +250,7 @@ def _log_paths(settings: Settings, config: str | None, *, retrainer: bool) -> No
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.demo import DemoOptions, run_demo
+    from pipeline.demoargs import TRAINING_OPTIONS, training_given
 
     opts = DemoOptions(
         duration=args.duration,
@@ -259,9 +260,6 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         speedup=args.speedup,
         fault_rate=args.fault_rate,
         every=args.every,
-        history_hours=args.history_hours,
-        max_epochs=args.max_epochs,
-        time_budget=args.time_budget,
         config=args.config,
         json_out=args.json,
         operator_delay=args.operator_delay,
@@ -269,6 +267,8 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         retrain=not args.no_retrain,
         retrain_labels=args.retrain_labels,
         registry=args.registry,
+        **(given := training_given(args)),
+        training_flags=tuple(TRAINING_OPTIONS[name] for name in given),
     )
     if problems := opts.problems():
         sys.stderr.write("".join(f"demo: {line}\n" for line in problems))

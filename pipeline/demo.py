@@ -84,6 +84,7 @@ class DemoOptions:
         retrain: bool = True,
         retrain_labels: int = 10,
         registry: str | None = None,
+        training_flags: tuple[str, ...] = (),
     ) -> None:
         self.duration = duration
         self.assets = assets
@@ -102,6 +103,8 @@ class DemoOptions:
         self.retrain = retrain
         self.retrain_labels = retrain_labels
         self.registry = registry  # the demo's own registry folder; None: model.registry
+        # The training options given on the command line (--max-epochs, ...): a model reused ignores them.
+        self.training_flags = training_flags
 
     def problems(self) -> list[str]:
         """One line per option out of its range, named as on the command line (empty when all are fine)."""
@@ -158,6 +161,13 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO, *, advice: 
         version, model = load_current(registry)
         if plant_model_matches(model, opts.fleet()):
             out.write(f"model: reusing {version} from {registry}\n")
+            # Given to train a model, which this run does not; its retrainer's runs take the other two.
+            unused = [f for f in opts.training_flags if f == "--history-hours" or not opts.retrain]
+            if unused:
+                out.write(
+                    f"  {' and '.join(unused)} not applied: they train the first model, and {registry} "
+                    "has one for this plant; --registry NEW_FOLDER trains one with them\n"
+                )
             return version
         out.write(f"model: {version} in {registry} was not trained for this plant; training a new one\n")
     except ModelUnavailableError:

@@ -7,7 +7,15 @@ import argparse
 
 from dhag.outpath import given_path
 
-__all__ = ["add_arguments"]
+__all__ = ["TRAINING_OPTIONS", "add_arguments", "training_given"]
+
+#: The options of the first model's training, by their attribute: a model the registry has for the
+#: simulated plant is reused, and they are not applied to it (the retrainer's runs take the last two).
+TRAINING_OPTIONS = {
+    "history_hours": "--history-hours",
+    "max_epochs": "--max-epochs",
+    "time_budget": "--time-budget",
+}
 
 
 def add_arguments(demo: argparse.ArgumentParser, help_config: str) -> None:
@@ -22,12 +30,17 @@ def add_arguments(demo: argparse.ArgumentParser, help_config: str) -> None:
         "--fault-rate", type=float, default=0.5, help="faults per asset per simulated hour (default 0.5)"
     )
     demo.add_argument("--every", type=float, default=5.0, help="seconds between summaries (default 5)")
+    # The first model's training: no default here, so that a model reused is said to ignore them.
+    demo.add_argument("--history-hours", type=float, help="training history, simulated hours (default 24)")
     demo.add_argument(
-        "--history-hours", type=float, default=24.0, help="training history, simulated hours (default 24)"
+        "--max-epochs",
+        type=int,
+        help="training epochs at most, of the first model and each retraining (default 30)",
     )
-    demo.add_argument("--max-epochs", type=int, default=30, help="training epochs at most (default 30)")
     demo.add_argument(
-        "--time-budget", type=float, default=60.0, help="seconds of training, retry included (default 60)"
+        "--time-budget",
+        type=float,
+        help="seconds of training, retry included, of the first model and each retraining (default 60)",
     )
     demo.add_argument("--json", type=given_path, help="also write the final summary to this file")
     demo.add_argument(
@@ -45,3 +58,13 @@ def add_arguments(demo: argparse.ArgumentParser, help_config: str) -> None:
         help="the folder of the demo's models (default: model.registry; refused when its current model "
         "is not one the demo trained)",
     )
+
+
+def training_given(args: argparse.Namespace) -> dict[str, float]:
+    """The training options given on the command line, by their attribute (the others keep
+    :class:`pipeline.demo.DemoOptions`' defaults).
+
+    >>> training_given(argparse.Namespace(history_hours=None, max_epochs=5, time_budget=None))
+    {'max_epochs': 5}
+    """
+    return {name: value for name in TRAINING_OPTIONS if (value := getattr(args, name)) is not None}
