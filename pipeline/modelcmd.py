@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pipeline.config import Settings
-from pipeline.errors import LockFileError, ModelUnavailableError
+from pipeline.errors import LockFileError, ModelUnavailableError, VersionUnreadableError
 from pipeline.modelout import Said, output_refused
 from pipeline.textwidth import escaped, table_lines
 
@@ -229,6 +229,7 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO)
     from pipeline.holdcmd import hold_or_release, say_no_hold
     from pipeline.modeltrain import say_other_sensors, train_command
     from pipeline.retention import NO_ROOM, make_room
+    from pipeline.versionnear import versions_like
 
     # A leading ~ is the home folder, as in model.registry, and as the shell takes it but not after '='.
     root = settings.model.registry if args.registry is None else os.path.expanduser(args.registry)
@@ -276,7 +277,11 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO)
         say_no_hold(root, restored, replaced, err)
         return 0
     except (ModelUnavailableError, LockFileError, DHAGError, ValueError) as exc:  # DHAGError: refused data
-        err.write(f"models {args.action}: refused: {exc}\n")
+        said = str(exc)
+        unknown = isinstance(exc, VersionUnreadableError) and exc.fault == "missing"
+        if unknown and args.action in ("show", "promote") and (near := versions_like(root, args.version)):
+            said += f" Did you mean {' or '.join(near)}?"  # a long name copied without its end, say
+        err.write(f"models {args.action}: refused: {said}\n")
         return EXIT_REFUSED
     except (RuntimeError, MemoryError) as exc:  # the device (or the CPU's memory) would not take the model
         err.write(
