@@ -28,9 +28,9 @@ _SettingsDumper.add_representer(str, _text)
 
 
 def effective_config(settings: Settings) -> str:
-    """The settings as YAML, secrets masked, the label store's default path filled in: what
-    ``check-config`` prints, which reads back as the same settings (a group id ``09108`` quoted: the
-    reader refuses it unquoted).
+    """The settings as YAML, secrets masked, the label store's default path and the dead-letter topic's
+    default name filled in: what ``check-config`` prints, which reads back as the same settings (a
+    group id ``09108`` quoted: the reader refuses it unquoted).
 
     >>> from pipeline.config import Settings
     >>> print(effective_config(Settings.model_validate({"kafka": {"group_id": "09108"}})).splitlines()[3])
@@ -38,4 +38,5 @@ def effective_config(settings: Settings) -> str:
     """
     dumped = settings.model_dump(mode="json")
     dumped["retrain"]["label_store"] = str(label_store_path(settings))
+    dumped["kafka"]["topics"]["dlq"] = settings.kafka.topics.dlq_topic  # null: <input>.dlq
     return yaml.dump(dumped, Dumper=_SettingsDumper, sort_keys=False)
