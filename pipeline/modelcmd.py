@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from pipeline.alertsfit import fitted_lines, terminal_width
 from pipeline.config import Settings
 from pipeline.errors import LockFileError, ModelUnavailableError, VersionUnreadableError
 from pipeline.modelout import Said, output_refused
@@ -154,7 +155,12 @@ def _list(root: str, out: TextIO) -> int:
         )
     # Padded by the terminal columns each cell takes: a version saved by hand keeps the metadata it was
     # saved with, whose creation date and parent may be written in a script of wide characters.
-    out.writelines(line + "\n" for line in table_lines(rows))
+    lines = full = table_lines(rows)
+    if (width := terminal_width(out)) is not None:  # VALIDATION cut short to fit, as alerts cuts its own
+        lines = fitted_lines(rows, width, [len(rows[0]) - 1])
+    out.writelines(line + "\n" for line in lines)
+    if lines != full:  # an unreadable version's error, cut short in the table: in full
+        out.writelines(f"{i.version}: UNREADABLE: {escaped(i.error)}\n" for i in infos if i.error is not None)
     # Under the table, each such sample: why, and what it means (the model serves; retraining fails).
     out.writelines(f"{i.version}: {escaped(i.reference_error)}\n" for i in infos if i.reference_error)
     _misnamed(root, out)

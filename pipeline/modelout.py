@@ -44,6 +44,10 @@ class Said:
     def flush(self) -> None:
         """Each write is flushed."""
 
+    def isatty(self) -> bool:
+        """Whether the output is a terminal, which ``models list`` fits its table to."""
+        return self._out.isatty()
+
 
 def output_refused(said: Said, action: str, code: int, err: TextIO) -> int:
     """The exit code of ``models action``, ended with ``code``, whose output ``said`` refused a write:
