@@ -169,12 +169,19 @@ def _list(root: str, out: TextIO) -> int:
 
 def _show(root: str, version: str, out: TextIO, err: TextIO) -> int:
     """One version's metadata as JSON, with the promotion hold in place (``promotion_hold``, as a run
-    report records it; null: none), said on stderr too, as ``models list`` starts with it."""
+    report records it; null: none), said on stderr too, as ``models list`` starts with it, and for the
+    current version who made it current and when (``made_current``, from ``promoted.json``; null when
+    it does not say, or for another version)."""
     from pipeline import promotionhold, registry
+    from pipeline.promotedby import latest_switch
 
     info = registry.describe(root, version)
     hold = promotionhold.read(root)
-    shown = info.as_dict() | {"promotion_hold": None if hold is None else hold.as_dict()}
+    made = latest_switch(Path(root), version) if info.is_current else None
+    shown = info.as_dict() | {
+        "promotion_hold": None if hold is None else hold.as_dict(),
+        "made_current": made,
+    }
     out.write(json.dumps(shown, indent=2, sort_keys=True) + "\n")
     if hold is not None:
         err.write(f"models show: {hold.line()}\n")

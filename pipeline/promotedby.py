@@ -20,7 +20,7 @@ import dhag
 from dhag import ArtifactError
 from dhag.atomicwrite import write_atomic
 
-__all__ = ["BY", "PROMOTED", "by_retrainer", "made_by", "record"]
+__all__ = ["BY", "PROMOTED", "by_retrainer", "latest_switch", "made_by", "record"]
 
 PROMOTED = "promoted.json"
 BY = ("retrainer", "operator", "rollback")
@@ -59,6 +59,15 @@ def made_by(root: Path, version: str) -> str | None:
         if isinstance(switch, dict) and switch.get("version") == version and switch.get("by") in BY:
             return str(switch["by"])
     return None
+
+
+def latest_switch(root: Path, version: str) -> dict[str, str] | None:
+    """Who made ``version`` current and when (``by``, ``at``), when the record's latest switch names it:
+    what ``models show`` says of the current version; None otherwise."""
+    said = _read(root)
+    if said is None or said["version"] != version:
+        return None
+    return {"by": str(said["by"]), "at": str(said.get("at", "-"))}
 
 
 def _read(root: Path) -> dict[str, object] | None:
