@@ -21,6 +21,9 @@ DEPLOY = REPO / "deploy"
 RULES = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))
 RUNBOOKS = REPO / "docs" / "runbooks"
 SEVERITIES = {"critical", "warning", "info"}
+# The alerting path's heartbeat (dhag-watchdog.yml): always firing, of severity "none", to the
+# dead-man's-switch receiver only; about no plant, so it names none.
+WATCHDOG = "DhagWatchdog"
 # Labels Prometheus adds to every scraped series, and the namespace Kubernetes discovery adds (none
 # under compose) by which the dashboards filter a plant.
 TARGET_LABELS = {"job", "instance", "namespace"}

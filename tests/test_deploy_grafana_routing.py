@@ -84,6 +84,7 @@ ALERTS = (
     ]
     + [{"alertname": "DhagAssetsAnomalousUnlisted", "severity": "critical"}]
     + [{"alertname": "DhagDaemonDown", "severity": s} for s in ("critical", "warning", "info")]
+    + [{"alertname": "DhagWatchdog", "severity": "none"}]
 )
 
 
