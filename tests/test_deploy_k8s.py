@@ -18,13 +18,14 @@ from deploy_support import DEPLOY, RULES, load_yaml
 from pipeline.config import Settings, load_settings
 
 K8S = DEPLOY / "k8s"
+K8S_RULES = DEPLOY / "k8s-rules"  # applied once per Prometheus (test_deploy_k8s_rules.py)
 OPERATOR_API = "monitoring.coreos.com/v1"
 
 
 def _documents() -> list[tuple[Path, dict[str, Any]]]:
     return [
         (path, doc)
-        for path in sorted(K8S.glob("*.yaml"))
+        for path in [*sorted(K8S.glob("*.yaml")), *sorted(K8S_RULES.glob("*.yaml"))]
         for doc in yaml.safe_load_all(path.read_text())
         if doc
     ]

@@ -151,7 +151,7 @@ def _mentioning_files() -> list[Path]:
         DEPLOY / "dashboard_health.py",
         DEPLOY / "dashboard_retrain.py",
         DEPLOY / "render.py",
-        DEPLOY / "k8s" / "prometheusrule.yaml",
+        DEPLOY / "k8s-rules" / "prometheusrule.yaml",
     ]
     return [*doc_files(), REPO / "config.yaml", *sorted(deploy)]
 
