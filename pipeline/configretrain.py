@@ -41,7 +41,9 @@ class RetrainSettings(Section):
     min_normal_rows: int = Field(500, ge=10)
     # The reference sample published with every model: the normal operation it was trained on, carried
     # forward into its successor's training (at most half of it replaced by recent readings per run).
-    reference_sample_size: int = Field(20_000, ge=100)
+    # Large enough to hold a first model's whole history on a fleet of tens of assets (a day of 24 at a
+    # reading every 30 s is 69,120), so that a candidate knows as much normal operation as its parent.
+    reference_sample_size: int = Field(100_000, ge=100)
     # After each run the registry keeps the newest `keep_versions` versions, the current one and the
     # rollback history; older ones lose their artifact, sample and report (pipeline.retention).
     keep_versions: int = Field(50, ge=1)

@@ -14,13 +14,13 @@ from pipeline.errors import ConfigError
 
 def test_more_normal_rows_than_the_samples_hold_is_refused_naming_the_settings() -> None:
     # Before: accepted, and every retrain run then ended with "N normal training rows, fewer than
-    # retrain.min_normal_rows (1000000)", as the samples it trains on never hold more than 60000.
+    # retrain.min_normal_rows (1000000)", as the samples it trains on never hold more than 140000.
     with pytest.raises(ConfigError) as info:
         load_settings(None, {"DHAG_PIPELINE_RETRAIN__MIN_NORMAL_ROWS": "1000000"})
     said = str(info.value)
     assert said.startswith("config error: retrain.min_normal_rows (1000000) is more than ")
-    assert "is more than the 60000 normal readings a retrain run can ever train on" in said
-    assert "retrain.normal_sample_size (20000; " in said and "retrain.reference_sample_size (20000)" in said
+    assert "is more than the 140000 normal readings a retrain run can ever train on" in said
+    assert "retrain.normal_sample_size (20000; " in said and "retrain.reference_sample_size (100000)" in said
     assert "(set by DHAG_PIPELINE_RETRAIN__MIN_NORMAL_ROWS)" in said
 
 

@@ -16,7 +16,8 @@ from pipeline.settingnotes import normal_rows_note, trained_share
 
 
 def _settings(**retrain: float) -> Settings:
-    return Settings.model_validate({"retrain": retrain})
+    # The arithmetic below is of a 20000-reading reference sample (the default holds 100000).
+    return Settings.model_validate({"retrain": {"reference_sample_size": 20_000, **retrain}})
 
 
 def test_a_minimum_above_what_full_samples_train_on_is_warned_of_naming_the_keys() -> None:
@@ -45,7 +46,7 @@ def test_the_share_is_the_one_a_run_trains_on(fraction: float) -> None:
 
 def test_check_config_says_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text("retrain:\n  min_normal_rows: 30000\n")
+    config.write_text("retrain:\n  min_normal_rows: 30000\n  reference_sample_size: 20000\n")
     assert main(["check-config", "--config", str(config)]) == 0
     assert "warning: retrain.min_normal_rows (30000) is more than" in capsys.readouterr().err
 
