@@ -5,6 +5,12 @@ recovering from one: between the fault's start and the later of its end and its 
 event (a bearing cooling down after its fault), plus ``grace_s``. A fault is detected when an alert
 opened between its start and its end plus ``grace_s``. Recall counts faults that started at least
 ``settle_s`` ago (or were already detected): a fault that began a second ago has not had its chance yet.
+
+A fault that began while an alert of its asset, opened before it, was still open (the daemon holds an
+alert open ``alerts.resolve_hold_s`` of record time after its last high score) often gets no alert of
+its own: the operator was paged for that asset all along. Recall counts it undetected, as the plant
+bench does (``covered_by_open_alert_undetected``), and :meth:`Scoreboard.undetected` tells such faults
+from the ones missed outright.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ class _Alert:
     score: float
     top_sensors: list[str]
     open: bool = True
+    #: The resolved event's ``ts`` (record time); ``inf`` while open.
+    resolved_at: float = math.inf
     #: The event's ``suspect_sensors`` as consoles show them (:func:`~pipeline.alertevents.suspect_tag`),
     #: names escaped as ``dhag info`` escapes them (:func:`dhag.infotext.shown_name`), as in ``top_sensors``.
     suspects: list[str] = field(default_factory=list)
@@ -70,6 +78,7 @@ class Scoreboard:
     _faults_of: dict[str, list[_Fault]] = field(default_factory=dict, repr=False)
     _unbounded: dict[str, list[_Fault]] = field(default_factory=dict, repr=False)  # not ended/recovered
     _opened_of: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    _ids_of: dict[str, list[tuple[float, str]]] = field(default_factory=dict, repr=False)  # (opened, id)
     _longest: float = field(default=0.0, repr=False)  # the longest fault window (start to until) known
 
     def add_truth(self, event: dict[str, Any]) -> None:
@@ -108,9 +117,15 @@ class Scoreboard:
             alert.suspects = [suspect_tag(s) for s in said if isinstance(s, dict)]
             if alert_id not in self.alerts:
                 bisect.insort(self._opened_of.setdefault(alert.asset_id, []), alert.opened_at)
+                bisect.insort(self._ids_of.setdefault(alert.asset_id, []), (alert.opened_at, alert_id))
             self.alerts[alert_id] = alert
         elif alert_id in self.alerts:
-            self.alerts[alert_id].open = False
+            alert = self.alerts[alert_id]
+            alert.open = False
+            ts = event.get("ts")
+            # A resolved event without a usable time: it is not known to have covered anything.
+            known = isinstance(ts, int | float) and not isinstance(ts, bool) and math.isfinite(ts)
+            alert.resolved_at = float(ts) if known else alert.opened_at
 
     def _fault_at(self, asset_id: str, t: float) -> _Fault | None:
         """The earliest fault of the asset whose time covers ``t``: of those whose window is known,
@@ -154,6 +169,30 @@ class Scoreboard:
             if now - f.start >= self.settle_s or (f.asset_id, f.start) in detected
         ]
         return sum((f.asset_id, f.start) in detected for f in judged) / len(judged) if judged else None
+
+    def covered(self, fault: _Fault) -> bool:
+        """Whether ``fault`` began while an alert of its asset, opened before it, was still open (the
+        latest such alert: one asset's alerts follow one another)."""
+        ids = self._ids_of.get(fault.asset_id, [])
+        i = bisect.bisect_left(ids, fault.start, key=lambda entry: entry[0])
+        return i > 0 and self.alerts[ids[i - 1][1]].resolved_at > fault.start
+
+    def undetected(self, *, now: float) -> tuple[int, int]:
+        """Of the faults :meth:`recall` judges undetected: those that began under an alert of their
+        asset already open (:meth:`covered`), and those missed outright.
+
+        >>> sb = Scoreboard(grace_s=10, settle_s=5)
+        >>> sb.add_alert({"state": "open", "alert_id": "a", "asset_id": "p1", "opened_at": 90, "score": 1})
+        >>> sb.add_truth({"state": "start", "asset_id": "p1", "kind": "seal_leak", "onset": 0.0, "ts": 100.0})
+        >>> sb.add_truth({"state": "start", "asset_id": "p2", "kind": "seal_leak", "onset": 0.0, "ts": 100.0})
+        >>> sb.recall(now=120.0), sb.undetected(now=120.0)
+        (0.0, (1, 1))
+        """
+        detected = {(f.asset_id, f.start) for f in self.detected()}
+        judged = [f for f in self.faults.values() if now - f.start >= self.settle_s]
+        undetected = [f for f in judged if (f.asset_id, f.start) not in detected]
+        covered = sum(self.covered(f) for f in undetected)
+        return covered, len(undetected) - covered
 
     def open_alerts(self) -> list[_Alert]:
         """Alerts not resolved yet, highest score first."""
