@@ -35,8 +35,10 @@ class ProgressLines:
         every_s: float = 60.0,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "dhag train",
     ) -> None:
         self.max_epochs = max_epochs
+        self.name = name  # what each line starts with: the command that trains
         self.every_s = every_s
         self.stream = stream
         self.clock = clock
@@ -64,7 +66,7 @@ class ProgressLines:
             if name in record and (name != "attempt" or record[name] > 1)
         ]
         training = f" ({', '.join(which)})" if which else ""
-        said = f"dhag train: epoch {int(record['epoch'])} of at most {self.max_epochs}{training}, "
+        said = f"{self.name}: epoch {int(record['epoch'])} of at most {self.max_epochs}{training}, "
         said += f"{elapsed:.0f} s: loss {record['loss']:.4f}"
         if "ce_ratio" in record:
             said += f", L_ce {record['ce_ratio']:.2f} of a constant predictor's"

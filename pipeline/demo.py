@@ -153,6 +153,7 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO, *, advice: 
 
     import torch
 
+    from dhag.progresslines import ProgressLines
     from pipeline.plantmodel import history_reference, plant_model_matches, train_plant_model
     from pipeline.registry import load_current, publish
 
@@ -176,10 +177,14 @@ def ensure_model(settings: Settings, opts: DemoOptions, out: TextIO, *, advice: 
     history = Fleet(opts.assets, seed=opts.seed, run=0).run(opts.history_hours * 3600, 30.0)
     out.write(f"  simulated {opts.history_hours:g} h of normal operation: {len(history)} rows\n")
     out.flush()
+    # The bar where stderr is a terminal; a log file or a pipe would keep each of its redraws, and
+    # gets a plain line when training begins, then one a minute, as `dhag train` writes there.
+    terminal = sys.stderr is not None and sys.stderr.isatty()
     model = train_plant_model(
         history,
         seed=opts.seed,
-        progress=True,
+        progress=terminal,
+        on_epoch=None if terminal else ProgressLines(opts.max_epochs, name="demo: training"),
         fleet=opts.fleet(),
         max_epochs=opts.max_epochs,
         time_budget=opts.time_budget,

@@ -8,6 +8,7 @@ derives exactly the same features from raw records as training did.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -68,12 +69,14 @@ def train_plant_model(
     seed: int = 0,
     progress: bool = False,
     fleet: dict[str, Any] | None = None,
+    on_epoch: Callable[[dict[str, float], Any], None] | None = None,
     **overrides: Any,
 ) -> DHAG:
     """Fit DHAG on the derived features of ``history`` (normal operation only: fault rows are dropped).
 
     ``fleet`` (e.g. the simulator's seed and size) is kept in the metadata so a caller can tell whether
     an existing model was trained for the same plant. ``overrides`` change :data:`PLANT_MODEL_SETTINGS`.
+    ``on_epoch``: ``fit``'s hook (:class:`~dhag.progresslines.ProgressLines` where no bar is drawn).
     """
     if "fault" in history:
         history = history[history["fault"].fillna("") == ""]
@@ -96,7 +99,7 @@ def train_plant_model(
         X = features.transform(history[list(INPUT_SENSORS)].to_numpy(float), history["asset_id"].tolist())
     settings = PLANT_MODEL_SETTINGS | overrides
     model = DHAG(feature_names=list(DERIVED_FEATURES), random_state=seed, progress=progress, **settings)
-    model.fit(X)
+    model.fit(X, on_epoch=on_epoch)
     # The daemon serves it to flag readings: a threshold no score can exceed (fit only warns) is refused.
     check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(X))
     features = features.with_ranges(X, history["asset_id"].tolist())
