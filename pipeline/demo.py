@@ -40,7 +40,7 @@ from kafka import KafkaProducer
 from pipeline.broker import EmbeddedBroker
 from pipeline.brokerlink import client_options
 from pipeline.config import Settings
-from pipeline.demochildren import metrics_port, start_daemon, start_retrainer
+from pipeline.demochildren import metrics_port, retrainer_probe, start_daemon, start_retrainer
 from pipeline.democonsole import DemoConsole
 from pipeline.demokafka import DemoKafkaError, step
 from pipeline.demoregistry import DemoRegistryError, RegistryWatch, demo_registry, refusal
@@ -249,6 +249,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             out.write(
                 f"retrainer pid {retrainer.pid}: a new model after every {opts.retrain_labels} labels "
                 f"(if the gate accepts it) | metrics on http://{metrics_at}:{retrainer_port}/metrics\n"
+                f"  probe it: {retrainer_probe(settings, opts, retrainer_port)}\n"
             )
         # Its clients reach the cluster as its daemon's do: its security settings, client id, timeouts.
         options = client_options(settings.kafka, bootstrap)

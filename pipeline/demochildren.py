@@ -5,6 +5,7 @@ Ctrl-C reaches only the demo, which then stops them in order; and the daemon's m
 from __future__ import annotations
 
 import errno
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,12 +14,13 @@ from typing import TYPE_CHECKING
 
 from pipeline.broker import bind_port, die_with_parent, free_port
 from pipeline.config import Settings, child_environment
+from pipeline.configsource import ENV_PREFIX
 from pipeline.demoregistry import demo_registry
 
 if TYPE_CHECKING:
     from pipeline.demo import DemoOptions
 
-__all__ = ["metrics_port", "start_daemon", "start_retrainer", "stop_child"]
+__all__ = ["metrics_port", "retrainer_probe", "start_daemon", "start_retrainer", "stop_child"]
 
 
 def metrics_port(host: str, port: int) -> tuple[int, str | None]:
@@ -103,6 +105,22 @@ def start_retrainer(
         "LOGGING__LEVEL": "INFO",
     } | kafka
     return start_daemon(settings, opts, bootstrap, 0, command="retrain", extra=extra), port
+
+
+def retrainer_probe(settings: Settings, opts: DemoOptions, port: int) -> str:
+    """The command that probes the demo's retrainer from another terminal: it serves on a free port,
+    not on the ``retrain.metrics_port`` that ``probe --retrainer`` reads from the settings.
+
+    >>> from pipeline.demo import DemoOptions
+    >>> retrainer_probe(Settings(), DemoOptions(config="my plant.yaml"), 40123)
+    "DHAG_PIPELINE_RETRAIN__METRICS_PORT=40123 dhag-pipeline probe --retrainer --config 'my plant.yaml'"
+    """
+    env = {"RETRAIN__METRICS_PORT": str(port)}
+    if not settings.metrics.enabled:  # the demo serves its metrics whatever the setting says
+        env["METRICS__ENABLED"] = "true"
+    words = [f"{ENV_PREFIX}{key}={value}" for key, value in env.items()]
+    words += ["dhag-pipeline", "probe", "--retrainer"] + (["--config", opts.config] if opts.config else [])
+    return shlex.join(words)
 
 
 def stop_child(proc: subprocess.Popen, grace_s: float) -> int:
