@@ -70,6 +70,9 @@ def start_daemon(
         "KAFKA__SESSION_TIMEOUT_MS": "6000",
         "KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
         "LOGGING__LEVEL": "WARNING",
+        # Readings carry wall-clock time, so the plant's time passes `speedup` times faster than theirs:
+        # an alert held open for resolve_hold_s of it, as the setting means, is held that much shorter.
+        "ALERTS__RESOLVE_HOLD_S": f"{settings.alerts.resolve_hold_s / opts.speedup:g}",
     } | (extra or {})
     env = child_environment(overrides, inherit=True)
     args = [command] + (["--watch"] if command == "retrain" else [])
