@@ -78,6 +78,19 @@ RETRAINER_CONTRACT: dict[str, set[str]] = {
 }
 
 
+def named_volumes(service: dict[str, Any]) -> set[tuple[str, str]]:
+    """``(volume, mount path)`` of a resolved service's named volumes (short or long syntax)."""
+    mounts = set()
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume.get("source", ""), volume["target"]
+        if source and not source.startswith(("/", ".")):
+            mounts.add((source, target))
+    return mounts
+
+
 def _exported(registry: CollectorRegistry, metrics: object) -> dict[str, set[str]]:
     """Sample name -> label names of ``metrics`` (one object's metrics on ``registry``).
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from deploy_support import DEPLOY, REPO, load_yaml, run, tool
+from deploy_support import DEPLOY, REPO, load_yaml, named_volumes, run, tool
 from prometheus_client import CollectorRegistry
 
 from pipeline.cli import main
@@ -72,7 +72,7 @@ def test_the_services_of_the_image_run_locked_down_as_in_kubernetes() -> None:
         assert "/tmp" in service.get("tmpfs", []), name  # the one path written outside the registry
         assert "user" not in service  # the image's own non-root user (the Dockerfile test below)
     # The daemon only reads the registry; the retrainer and the demo model publish into it.
-    assert ("model-registry", "/models") in _named_volumes(services["daemon"])
+    assert ("model-registry", "/models") in named_volumes(services["daemon"])
     assert services["daemon"]["volumes"] == ["model-registry:/models:ro"]  # written short when resolved
 
 
@@ -119,19 +119,6 @@ def test_daemon_settings_and_shutdown_grace() -> None:
     assert daemon["build"]["args"]["TORCH_VARIANT"] == "cpu"
 
 
-def _named_volumes(service: dict[str, Any]) -> set[tuple[str, str]]:
-    """``(volume, mount path)`` of a resolved service's named volumes (short or long syntax)."""
-    mounts = set()
-    for volume in service.get("volumes", []):
-        if isinstance(volume, str):
-            source, target = volume.split(":")[:2]
-        else:
-            source, target = volume.get("source", ""), volume["target"]
-        if source and not source.startswith(("/", ".")):
-            mounts.add((source, target))
-    return mounts
-
-
 def test_the_retrainer_watches_and_shares_the_daemons_registry_volume() -> None:
     services = _resolved()["services"]
     retrainer, daemon = services["retrainer"], services["daemon"]
@@ -149,7 +136,7 @@ def test_the_retrainer_watches_and_shares_the_daemons_registry_volume() -> None:
     for variable in ("DHAG_ARTIFACT_KEY", "DHAG_ARTIFACT_PREVIOUS_KEY"):  # and the same one during a rotation
         assert retrainer["environment"][variable] == daemon["environment"][variable]
     # The same named volume at the same path: the registry the retrainer promotes into is the daemon's.
-    mounts = {name: _named_volumes(svc) for name, svc in (("retrainer", retrainer), ("daemon", daemon))}
+    mounts = {name: named_volumes(svc) for name, svc in (("retrainer", retrainer), ("daemon", daemon))}
     assert mounts["retrainer"] == mounts["daemon"] and mounts["daemon"]
     (target,) = {t for _, t in mounts["daemon"]}
     assert str(settings.model.registry).startswith(target)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from deploy_support import DEPLOY, run, tool
+from deploy_support import DEPLOY, named_volumes, run, tool
 
 COMPOSE = DEPLOY / "compose.yaml"
 SECRET = {"GRAFANA_ADMIN_PASSWORD": "a-test-secret"}
@@ -26,19 +26,6 @@ def _services() -> dict[str, Any]:
     return yaml.safe_load(result.stdout)["services"]
 
 
-def _named_mounts(service: dict[str, Any]) -> list[str]:
-    """The paths a resolved service mounts named volumes at (short or long syntax)."""
-    mounts = []
-    for volume in service.get("volumes", []):
-        if isinstance(volume, str):
-            source, target = volume.split(":")[:2]
-        else:
-            source, target = volume.get("source", ""), volume["target"]
-        if source and not source.startswith(("/", ".")):
-            mounts.append(target.rstrip("/"))
-    return mounts
-
-
 def test_the_monitoring_services_keep_their_state_in_named_volumes() -> None:
     # Before, Alertmanager's command (ours, for --web.external-url) left out the image's
     # --storage.path: its silences went to an anonymous volume that `docker compose down` leaves
@@ -52,5 +39,5 @@ def test_the_monitoring_services_keep_their_state_in_named_volumes() -> None:
         ]
         assert given or default, f"{name}: no {flag} given, so its state lies where its image puts it"
         path = (given or [default])[-1].rstrip("/")
-        mounts = _named_mounts(services[name])
+        mounts = [target.rstrip("/") for _, target in named_volumes(services[name])]
         assert any(path == m or path.startswith(m + "/") for m in mounts), (name, path, mounts)
