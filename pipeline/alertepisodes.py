@@ -39,6 +39,7 @@ COLUMNS = (
     "ASSET",
     "STATE",
     "OPENED",
+    "RESOLVED",
     "SCORE",
     "THRESHOLD",
     "MODEL",
@@ -189,13 +190,14 @@ class Episode:
         return [] if counting is None else [who for who, said in latest.items() if said != counting["label"]]
 
     def row(self) -> tuple[str, ...]:
-        r"""The episode as ``dhag-pipeline alerts`` lists it, in :data:`COLUMNS`: its opening score
-        beside the threshold it was over, and a resolution by silence (no sign of recovery) so named. The
+        r"""The episode as ``dhag-pipeline alerts`` lists it, in :data:`COLUMNS`: when it opened and
+        when it resolved (``-`` while open, as ``--json``'s ``resolved_at``), its opening score beside the
+        threshold it was over, and a resolution by silence (no sign of recovery) so named. The
         text the alert event gives (its id, asset id and model version, as its sensors' names) is shown by
         :func:`dhag.infotext.shown_name`: any client allowed to write to the alerts topic writes it, and a
         line break or a terminal's escape in it would split the row and act on the operator's terminal.
 
-        >>> print(*Episode("a1", "pump\x1b[2J", 5.0, 0.9, "v1\n", []).row()[1::5])
+        >>> print(*Episode("a1", "pump\x1b[2J", 5.0, 0.9, "v1\n", []).row()[1::6])
         'pump\x1b[2J' 'v1\n'
         """
         label = self.label
@@ -205,6 +207,7 @@ class Episode:
             shown_name(self.asset_id),
             self.state + _BY.get(self.resolved_by or "", ""),
             when(self.opened_at),
+            when(self.resolved_at),
             "-" if self.score is None else f"{self.score:.3f}",
             "-" if self.threshold is None else f"{self.threshold:.3f}",
             "-" if self.model_version is None else shown_name(self.model_version),

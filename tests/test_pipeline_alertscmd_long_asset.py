@@ -31,7 +31,7 @@ def _listed(monkeypatch: pytest.MonkeyPatch, out: io.StringIO, *, as_json: bool 
         Episode("a2", "pump-02", T + 1, 0.8, "v1", ["temp"]),
     ]
     monkeypatch.setattr(alertscmd, "read_episodes", lambda *_: {e.alert_id: e for e in episodes})
-    monkeypatch.setenv("COLUMNS", "140")
+    monkeypatch.setenv("COLUMNS", "150")
     args = argparse.Namespace(open=False, asset=None, limit=20, json=as_json, bootstrap="k:9092", since=None)
     err = io.StringIO()
     assert alertscmd.run_alerts(Settings(), args, out=out, err=err) == 0, err.getvalue()
@@ -46,7 +46,7 @@ def test_a_long_asset_id_is_shortened_in_its_middle(
     # columns wider, wrapping each over two lines of a terminal.
     lines = _listed(monkeypatch, out).splitlines()
     header, rows = lines[0], lines[1:]
-    assert len(rows) == 2 and all(display_width(line) <= 140 for line in lines), lines
+    assert len(rows) == 2 and all(display_width(line) <= 150 for line in lines), lines
     start, end = header.index("ASSET"), header.index("STATE")
     cell = rows[1][start:end].rstrip()  # the older episode, a1
     assert cell.startswith("plant-north-ha") and cell.endswith("-pump-07") and "..." in cell

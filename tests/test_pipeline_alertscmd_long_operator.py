@@ -32,7 +32,7 @@ def _listed(monkeypatch: pytest.MonkeyPatch, out: io.StringIO, *, as_json: bool 
         {"label": "anomaly", "operator": LONG + "-2", "ts": T + 180.0},
     ]
     monkeypatch.setattr(alertscmd, "read_episodes", lambda *_: {"a1": episode})
-    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.setenv("COLUMNS", "170")
     args = argparse.Namespace(open=False, asset=None, limit=20, json=as_json, bootstrap="k:9092", since=None)
     assert alertscmd.run_alerts(Settings(), args, out=out, err=io.StringIO()) == 0
     return out.getvalue()
@@ -48,7 +48,7 @@ def test_a_long_operator_name_is_shortened_in_the_label_cell(
     cell = row[header.index("LABEL") :]
     assert cell.startswith("anomaly (maintenanc") and cell.endswith("-shift-b-2), disputed by lee")
     assert "..." in cell and display_width(cell) <= len("anomaly (), disputed by lee") + 24
-    assert display_width(row) <= 160 and "flow_m3h,temp_c,vibration" in row
+    assert display_width(row) <= 170 and "flow_m3h,temp_c,vibration" in row
 
 
 def test_the_json_gives_the_names_whole(monkeypatch: pytest.MonkeyPatch) -> None:
