@@ -40,7 +40,7 @@ from kafka import KafkaProducer
 from pipeline.broker import EmbeddedBroker
 from pipeline.brokerlink import client_options
 from pipeline.config import Settings
-from pipeline.demochildren import metrics_port, retrainer_probe, start_daemon, start_retrainer
+from pipeline.demochildren import daemon_probe, metrics_port, retrainer_probe, start_daemon, start_retrainer
 from pipeline.democonsole import DemoConsole
 from pipeline.demokafka import DemoKafkaError, step
 from pipeline.demoregistry import DemoRegistryError, RegistryWatch, demo_registry, refusal
@@ -238,7 +238,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             )
         out.write(
             f"broker {bootstrap} | daemon pid {daemon.pid} scoring with model {version} | metrics on "
-            f"http://{metrics_at}:{port}/metrics\n"
+            f"http://{metrics_at}:{port}/metrics\n  probe it: {daemon_probe(settings, opts, port)}\n"
         )
         retrainer_port = None
         if opts.retrain:

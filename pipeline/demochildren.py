@@ -20,7 +20,7 @@ from pipeline.demoregistry import demo_registry
 if TYPE_CHECKING:
     from pipeline.demo import DemoOptions
 
-__all__ = ["metrics_port", "retrainer_probe", "start_daemon", "start_retrainer", "stop_child"]
+__all__ = ["daemon_probe", "metrics_port", "retrainer_probe", "start_daemon", "start_retrainer", "stop_child"]
 
 
 def metrics_port(host: str, port: int) -> tuple[int, str | None]:
@@ -110,6 +110,21 @@ def start_retrainer(
     return start_daemon(settings, opts, bootstrap, 0, command="retrain", extra=extra), port
 
 
+def daemon_probe(settings: Settings, opts: DemoOptions, port: int) -> str:
+    """The command that probes the demo's daemon from another terminal: ``dhag-pipeline probe`` asks
+    ``metrics.port`` of the settings, where the daemon is not when :func:`metrics_port` chose another
+    (that one taken, or port 0), nor anywhere when they turn metrics off.
+
+    >>> from pipeline.demo import DemoOptions
+    >>> daemon_probe(Settings(), DemoOptions(), 9108), daemon_probe(Settings(), DemoOptions(), 40123)
+    ('dhag-pipeline probe', 'DHAG_PIPELINE_METRICS__PORT=40123 dhag-pipeline probe')
+    """
+    env = {} if port == settings.metrics.port else {"METRICS__PORT": str(port)}
+    if port == settings.retrain.metrics_port:  # one port for both is refused once metrics are on
+        env["RETRAIN__METRICS_PORT"] = "0"
+    return _probe_command(settings, opts, env, [])
+
+
 def retrainer_probe(settings: Settings, opts: DemoOptions, port: int) -> str:
     """The command that probes the demo's retrainer from another terminal: it serves on a free port,
     not on the ``retrain.metrics_port`` that ``probe --retrainer`` reads from the settings.
@@ -118,11 +133,15 @@ def retrainer_probe(settings: Settings, opts: DemoOptions, port: int) -> str:
     >>> retrainer_probe(Settings(), DemoOptions(config="my plant.yaml"), 40123)
     "DHAG_PIPELINE_RETRAIN__METRICS_PORT=40123 dhag-pipeline probe --retrainer --config 'my plant.yaml'"
     """
-    env = {"RETRAIN__METRICS_PORT": str(port)}
+    return _probe_command(settings, opts, {"RETRAIN__METRICS_PORT": str(port)}, ["--retrainer"])
+
+
+def _probe_command(settings: Settings, opts: DemoOptions, env: dict[str, str], options: list[str]) -> str:
+    """``dhag-pipeline probe`` with ``options``, the demo's ``--config`` and the settings ``env`` moves."""
     if not settings.metrics.enabled:  # the demo serves its metrics whatever the setting says
-        env["METRICS__ENABLED"] = "true"
+        env = env | {"METRICS__ENABLED": "true"}
     words = [f"{ENV_PREFIX}{key}={value}" for key, value in env.items()]
-    words += ["dhag-pipeline", "probe", "--retrainer"] + (["--config", opts.config] if opts.config else [])
+    words += ["dhag-pipeline", "probe", *options] + (["--config", opts.config] if opts.config else [])
     return shlex.join(words)
 
 
