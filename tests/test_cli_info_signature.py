@@ -62,14 +62,20 @@ def test_info_with_the_key_says_the_signature_was_verified(
     ) in out
 
 
-def test_an_unsigned_model_refused_with_a_key_set_is_said_how_to_sign(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    # The refusal said only that models signed with the key are loaded, not how to carry one over.
+def _unsigned_model_under_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Path:
+    """A model written with no key set, then DHAG_ARTIFACT_KEY set (training's output read away)."""
     monkeypatch.delenv("DHAG_ARTIFACT_KEY", raising=False)
     model = one_epoch_model(numbers_csv(tmp_path), tmp_path)
     monkeypatch.setenv("DHAG_ARTIFACT_KEY", "plant-secret")
     capsys.readouterr()
+    return model
+
+
+def test_an_unsigned_model_refused_with_a_key_set_is_said_how_to_sign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # The refusal said only that models signed with the key are loaded, not how to carry one over.
+    model = _unsigned_model_under_a_key(tmp_path, monkeypatch, capsys)
     for argv in (
         ["info", str(model)],
         ["score", "--model", str(model), "--data", str(tmp_path / "rows.csv")],
@@ -86,10 +92,7 @@ def test_info_describes_an_unsigned_model_a_key_refuses_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     # info, the tool to find out what a model is, refused to say anything of one the key refuses.
-    monkeypatch.delenv("DHAG_ARTIFACT_KEY", raising=False)
-    model = one_epoch_model(numbers_csv(tmp_path), tmp_path)
-    monkeypatch.setenv("DHAG_ARTIFACT_KEY", "plant-secret")
-    capsys.readouterr()
+    model = _unsigned_model_under_a_key(tmp_path, monkeypatch, capsys)
     assert main(["info", str(model)]) == 2  # as score's status: a script that checks a model sees it
     out, err = capsys.readouterr()
     assert out.startswith("DHAG model, format 1\nfeatures (2): a, b\n") and "threshold: " in out

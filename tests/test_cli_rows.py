@@ -72,26 +72,26 @@ def test_a_missing_value_is_shown_as_the_file_writes_it(
     assert "An empty cell of a file, or one holding a word for missing such as NA, n/a or null, reads" in said
 
 
-def test_a_label_written_as_missing_is_shown_as_written(tmp_path: Path, capsys) -> None:
+def _train_with_label_cell(tmp_path: Path, capsys, cell: str) -> str:
+    """``dhag train --label-column label`` of 50 rows whose row 4 has ``cell`` as its label: exit 2, and
+    what it said on stderr."""
     data = tmp_path / "labelled.csv"
-    data.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{'n/a' if i == 4 else 0}\n" for i in range(50)))
+    data.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{cell if i == 4 else 0}\n" for i in range(50)))
     assert (
         main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--label-column", "label"])
         == 2
     )
-    said = capsys.readouterr().err
+    return capsys.readouterr().err
+
+
+def test_a_label_written_as_missing_is_shown_as_written(tmp_path: Path, capsys) -> None:
+    said = _train_with_label_cell(tmp_path, capsys, "n/a")
     assert "must hold only 0 and 1. Got no label (row 4, line 6 of labelled.csv, which reads 'n/a')." in said
 
 
 def test_a_label_left_empty_is_said_empty_at_its_line(tmp_path: Path, capsys) -> None:
     # Before: "Got nan (row 4, line 6 of labelled.csv, which is empty)", pandas' word for the empty cell.
-    data = tmp_path / "labelled.csv"
-    data.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{'' if i == 4 else 0}\n" for i in range(50)))
-    assert (
-        main(["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--label-column", "label"])
-        == 2
-    )
-    said = capsys.readouterr().err
+    said = _train_with_label_cell(tmp_path, capsys, "")
     assert said == (
         "dhag train: error: Label column 'label' must hold only 0 and 1. Got no label (row 4, line 6 of "
         "labelled.csv, which is empty).\n"
