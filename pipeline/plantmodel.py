@@ -25,6 +25,7 @@ from pipeline.features import (
     METADATA_KEY,
     PlantFeatures,
 )
+from pipeline.running import running_rows
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,10 @@ def train_plant_model(
     history = history.dropna(subset=list(INPUT_SENSORS))
     # Ids as text, as the references keep them and records carry them: 7 is looked up as "7".
     history = history.assign(asset_id=history["asset_id"].astype(str))
-    features = PlantFeatures.fit(history)
+    history = _assets_that_ran(history)
+    # The references come from the rows taken running: a machine stopped over half of the time (a standby
+    # pump) has a median speed and power of 0, by which each of its readings would be divided.
+    features = PlantFeatures.fit(history[running_rows(history)])
     _check_references(features)
     X = features.transform(history[list(INPUT_SENSORS)].to_numpy(float), history["asset_id"].tolist())
     # A machine at standstill is not what the model learns: the daemon judges such a reading normal
@@ -107,17 +111,40 @@ def train_plant_model(
     return model
 
 
+def _assets_that_ran(history: pd.DataFrame) -> pd.DataFrame:
+    """``history`` without the assets that never ran in it (:func:`~pipeline.running.running_rows`),
+    each named in a warning: no reference can be taken from a machine that only stood still, and the
+    daemon scales such an asset by the fleet's median reference until a retraining run gives it its own
+    (from its first running readings). Raises ValueError when no asset ran."""
+    ran = pd.Series(running_rows(history), index=history.index).groupby(history["asset_id"]).transform("any")
+    if not ran.any():
+        raise ValueError(
+            "no asset of the history ever ran (speed and power near 0 in every reading): a plant model "
+            "learns machines running; train it on a history with their running hours"
+        )
+    if not ran.all():
+        idle = sorted(set(history.loc[~ran, "asset_id"]))
+        log.warning(
+            "%d asset(s) never ran in the history, left out of training: %s; until a retraining run "
+            "gives each a reference from its running readings, the daemon scales it by the fleet's median",
+            len(idle),
+            ", ".join(idle[:10]) + (f" and {len(idle) - 10} more" if len(idle) > 10 else ""),
+        )
+    return history[ran.to_numpy()]
+
+
 def _check_references(features: PlantFeatures) -> None:
-    """Refuse an asset whose per-unit reference (a median) of a quantity the model scores is 0: every
-    reading would be divided by it."""
+    """Refuse an asset whose per-unit reference (a median of its running readings) of a quantity the
+    model scores is 0: every reading would be divided by it."""
     for asset, reference in features.references.items():
         for name, value in zip(DERIVED_FEATURES, reference, strict=False):  # the "_pu" ones lead
             if name.endswith("_pu") and value == 0:
                 sensors = " minus ".join(FEATURE_MEANINGS[name][1])
                 raise ValueError(
-                    f"asset {asset!r}: the median of {sensors} over its history is 0, and the plant model "
-                    "divides each of its readings by that median: leave out its standstill rows (a "
-                    "machine stopped half of the time), or the asset"
+                    f"asset {asset!r}: the median of {sensors} over its running readings is 0, and the "
+                    "plant model divides each of its readings by that median: a sensor that reads 0 while "
+                    "the machine runs (disconnected, or wired to another input?); mend it, or leave the "
+                    "asset out of the history"
                 )
 
 

@@ -258,7 +258,7 @@ def test_a_sensor_whose_median_is_zero_is_refused_naming_the_asset(plant, tmp_pa
     )
     code, err = _train(_csv(tmp_path, at_zero), capsys, "--time-budget", "5")
     assert code == 2
-    assert f"asset {first!r}: the median of suction_pressure_bar over its history is 0" in err
+    assert f"asset {first!r}: the median of suction_pressure_bar over its running readings is 0" in err
 
 
 def test_numeric_asset_ids_train_on_their_own_references(plant, caplog) -> None:

@@ -9,6 +9,7 @@ from collections import namedtuple
 import numpy as np
 import orjson
 import pandas as pd
+import pytest
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
@@ -138,3 +139,50 @@ def test_a_new_assets_reference_leaves_its_standstill_readings_out(plant_model) 
     # Stopped in every reading sampled: no reference to take (it stays scaled by the fleet's).
     stopped = [(a, t, _stopped(v)) for a, t, v in sample]
     assert new not in fmap.extended(stopped).derived.references and new not in fmap.referenced(stopped)
+
+
+def _stop_the_start_of(history: pd.DataFrame, asset: str, share: float) -> pd.DataFrame:
+    """``history`` with ``asset`` stopped over the first ``share`` of its rows (a standby pump)."""
+    rows = history.index[history["asset_id"] == asset]
+    stopped = rows[: int(share * len(rows))]
+    cols = list(INPUT_SENSORS)
+    values = [_stopped(r) for r in history.loc[stopped, cols].to_dict("records")]
+    history = history.astype(dict.fromkeys(cols, float))
+    history.loc[stopped, cols] = pd.DataFrame(values, index=stopped, columns=cols)
+    return history
+
+
+def test_a_machine_stopped_most_of_its_history_trains_on_its_running_rows(history, caplog) -> None:
+    # A standby pump, stopped over 60 % of the history: its median speed and power were 0, and the
+    # first training was refused ("the median of speed_rpm over its history is 0").
+    asset = history["asset_id"].iloc[0]
+    standby = _stop_the_start_of(history, asset, 0.6)
+    ran = standby[(standby["asset_id"] == asset) & (standby["speed_rpm"] > 0)]
+    model = train_plant_model(standby, seed=0, max_epochs=1, time_budget=None)
+    spec = PlantFeatures.from_model(model)
+    assert spec.references[asset] == PlantFeatures.fit(ran).references[asset]
+    assert model.metadata_["rows"] == (history["asset_id"] != asset).sum() + len(ran)
+    assert spec.ranges[asset][DERIVED_FEATURES.index("speed_pu")][0] > 0.5  # it learned the machine running
+
+
+def test_a_machine_that_never_ran_is_left_out_of_the_first_training_named(history, caplog) -> None:
+    idle = history["asset_id"].iloc[0]
+    standby = _stop_the_start_of(history, idle, 1.0)
+    model = train_plant_model(standby, seed=0, max_epochs=1, time_budget=None)
+    spec = PlantFeatures.from_model(model)
+    assert idle not in spec.references and idle not in spec.ranges
+    assert set(spec.references) == set(history["asset_id"]) - {idle}
+    assert model.metadata_["rows"] == (history["asset_id"] != idle).sum()
+    said = [r.getMessage() for r in caplog.records if "never ran" in r.getMessage()]
+    assert said and idle in said[0] and "fleet's median" in said[0]
+
+
+def test_a_history_in_which_no_machine_ran_is_refused() -> None:
+    fleet = Fleet(2, seed=11, run=0)
+    stopped = [
+        {"asset_id": a, "t": float(i)} | _stopped(v)
+        for i in range(30)
+        for a, v in fleet.records(fleet.step(10.0)[1])
+    ]
+    with pytest.raises(ValueError, match="no asset of the history ever ran"):
+        train_plant_model(pd.DataFrame(stopped), seed=0, max_epochs=1, time_budget=None)

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from dhag import DHAG
-from pipeline.features import INPUT_SENSORS, STANDSTILL_PU, PlantFeatures
+from pipeline.features import INPUT_SENSORS, PlantFeatures
 from pipeline.retrain.samples import Reading
+from pipeline.running import running_rows
 
 __all__ = ["FeatureMap"]
 
@@ -94,8 +95,5 @@ def _new_references(normal: Sequence[Reading], known: Collection[str]) -> dict[s
         return {}
     frame = pd.DataFrame([v for _, v in usable], columns=list(INPUT_SENSORS))
     frame["asset_id"] = [a for a, _ in usable]
-    running = np.zeros(len(frame), dtype=bool)
-    for sensor in ("speed_rpm", "motor_power_kw"):
-        level = STANDSTILL_PU * frame.groupby("asset_id")[sensor].transform("quantile", 0.9).to_numpy(float)
-        running |= (level > 0) & (frame[sensor].abs().to_numpy(float) >= level)
+    running = running_rows(frame)
     return PlantFeatures.fit(frame[running]).references if running.any() else {}
