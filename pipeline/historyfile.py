@@ -45,6 +45,7 @@ from pipeline.features import INPUT_SENSORS
 from pipeline.historyplaces import HistoryError, Places, wide_hint
 from pipeline.historyspan import coverage_note
 from pipeline.recordjson import MAX_EPOCH_S, TS_FORMS, iso_refusal, iso_seconds
+from pipeline.running import running_rows
 
 __all__ = ["History", "HistoryError", "MIN_ASSET_ROWS", "read_history"]
 
@@ -356,11 +357,13 @@ def read_history(path: str | Path) -> History:
     clean = _complete(clean, notes)
     if clean.empty:
         raise HistoryError("no normal row is left to train on")
-    counts = clean["asset_id"].value_counts()
+    # A reference is taken from an asset's running rows (a standby pump's stops count for nothing); one
+    # that never ran is named by the training, which leaves it out.
+    counts = clean.loc[running_rows(clean), "asset_id"].value_counts()
     if len(thin := counts[counts < MIN_ASSET_ROWS]):
         notes.append(
-            f"{len(thin)} asset(s) have fewer than {MIN_ASSET_ROWS} complete rows, so their per-unit "
-            f"reference and ranges rest on little: {_listed(list(thin.sort_values().items()))}"
+            f"{len(thin)} asset(s) have fewer than {MIN_ASSET_ROWS} complete rows taken running, so their "
+            f"per-unit reference and ranges rest on little: {_listed(list(thin.sort_values().items()))}"
         )
     if note := coverage_note(clean):
         notes.append(note)
