@@ -178,7 +178,9 @@ class AlertSettings(Section):
     :mod:`pipeline.handover`); null: never, a partition that comes without its state starts afresh.
     ``backfill_s``: how far before its opening reading a reading of the fault delivered late may move an
     episode's start (:class:`~pipeline.alerts.AlertTracker`). ``max_assets``: the most assets whose
-    alert state a daemon holds (about 1 KB each; :mod:`pipeline.alertroom`)."""
+    alert state a daemon holds (about 1 KB each; :mod:`pipeline.alertroom`). ``warmup_s``: how long
+    after a plant model's asset stood still a reading that its cold bearing alone puts over the
+    threshold is judged normal (:mod:`pipeline.warmup`; 0: never)."""
 
     open_after: int = Field(3, ge=1)
     window: int = Field(5, ge=1, le=10_000)
@@ -189,6 +191,7 @@ class AlertSettings(Section):
     carry_over_s: float | None = Field(7 * 86400.0, gt=0)
     backfill_s: float = Field(3600.0, ge=0)
     max_assets: int = Field(100_000, ge=1)
+    warmup_s: float = Field(3600.0, ge=0)
 
 
 def _trips(ratio: float) -> float:

@@ -117,6 +117,12 @@ class PipelineMetrics(AssetMetrics):
             "Readings of a machine at standstill (plant model): scored, but judged normal.",
             registry=r,
         )
+        self.readings_warming_up = Counter(
+            "dhag_readings_warming_up",
+            "Readings over the threshold of a machine warming up after a standstill (plant model) that "
+            "score under it with the bearing at its usual temperature rise: judged normal.",
+            registry=r,
+        )
         self.alerts_opened = Counter("dhag_alerts_opened", "Alert episodes opened.", registry=r)
         self.alerts_resolved = Counter(
             "dhag_alerts_resolved", "Alert episodes resolved, by cause.", ["resolved_by"], registry=r

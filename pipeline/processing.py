@@ -32,6 +32,7 @@ from pipeline.ownership import Ownership
 from pipeline.readingtimes import ReadingTimes
 from pipeline.records import SCORING_ERROR, KafkaTime, RecordParser, dlq_detail, dlq_value
 from pipeline.trackers import Trackers
+from pipeline.warmup import WarmUp
 
 __all__ = ["BatchOutput", "BatchProcessor", "DlqGuard", "Outgoing"]
 
@@ -65,6 +66,7 @@ class BatchProcessor(HandOver, Ownership):
         hysteresis = {"open_after", "window", "resolve_after", "resolve_hold_s", "quiet_s", "backfill_s"}
         self.trackers = Trackers(**settings.alerts.model_dump(include=hysteresis | {"max_assets"}))
         self.drift = drift_monitor(settings) if settings.drift.enabled else None
+        self.warmup = WarmUp(settings.alerts.warmup_s)  # a plant model's machines started cold
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))
         #: Records it raised on (:func:`pipeline.poison.process_guarded`): a traceback a minute per kind.
@@ -236,6 +238,9 @@ class BatchProcessor(HandOver, Ownership):
         self.counts.add(self.metrics.anomaly_score.observe_many, scores_ok)
         out.scored += int(good.size)
         over = (scores > self.threshold) & ~still
+        if self.derived is not None and self.warmup.warmup_s:  # a machine started cold
+            over = self.warmup.judge_batch(over, parsed, still, self.active)
+            self.counts.add(self.metrics.readings_warming_up.inc, self.warmup.judged)
         transitions: list[tuple[Transition, int, tuple[str, int]]] = []
         last_score: dict[str, tuple[float, tuple[str, int], bool]] = {}
         assets, stamps = parsed.asset_ids, parsed.timestamps.tolist()

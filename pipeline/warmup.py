@@ -1,0 +1,111 @@
+"""A machine started after a standstill reads cold until it warms up: not a fault.
+
+A plant model learns a machine's bearing running warm, its temperature rise over ambient at the asset's
+usual (``bearing_rise_pu`` near 1). Started after standing still, the bearing is at ambient and warms
+with a thermal lag of minutes to an hour; until then every reading has a bearing rise far below what the
+model ever saw, and a model that knows only warm running flags it (on the simulated plant, a cold start
+opened an alert on every asset for its first ten minutes). Alarm practice suppresses alarms that a
+machine's state explains (start-up inhibit); here the state explains one thing only, the cold bearing.
+
+So, for ``alerts.warmup_s`` of record time after an asset's last reading at standstill
+(:meth:`~pipeline.features.PlantFeatures.standstill`), a reading over the threshold whose bearing rise
+is under its usual is scored again with the bearing rise at its usual: a reading that the cold bearing
+alone put over the threshold is judged normal (counted in ``dhag_readings_warming_up_total``); one that
+stays over (a fault in its flow, pressure, power or vibration, or a bearing hotter than usual) is judged
+as any other. The daemon sees a start only where it read the standstill: a machine started while the
+daemon was down, or an asset's first reading, is not known to be warming up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from pipeline.features import DERIVED_FEATURES
+
+__all__ = ["WarmUp"]
+
+_BEARING = DERIVED_FEATURES.index("bearing_rise_pu")
+#: The bearing rise per unit of the asset's usual (its median over training) a warm machine reads.
+USUAL = 1.0
+
+
+class WarmUp:
+    """Per asset, the record time of its last reading at standstill, and the readings judged warming up.
+
+    >>> warm = WarmUp(3600.0)
+    >>> derived = np.ones((3, len(DERIVED_FEATURES)))
+    >>> derived[:, _BEARING] = [0.0, 0.2, 0.2]  # a stop, then two cold readings
+    >>> assets, stamps = ["p1", "p1", "p2"], [100.0, 700.0, 700.0]
+    >>> warm.note(assets, stamps, np.array([True, False, False]))
+    >>> score = lambda X: np.where(X[:, _BEARING] < 0.5, 0.9, 0.1)  # the cold bearing alone is high
+    >>> warm.judge(np.array([False, True, True]), derived, assets, stamps, score, 0.5).tolist()
+    [False, False, True]
+    """
+
+    def __init__(self, warmup_s: float) -> None:
+        self.warmup_s = float(warmup_s)
+        self._stopped: dict[str, float] = {}
+        self._prune_at = -np.inf
+        #: How many readings the last :meth:`judge` took out of ``over``.
+        self.judged = 0
+
+    def note(self, assets: Sequence[str], stamps: Sequence[float], still: np.ndarray) -> None:
+        """Take the record times of the readings at standstill (``still``) of ``assets``."""
+        for j in np.flatnonzero(still).tolist():
+            ts = float(stamps[j])
+            if ts > self._stopped.get(assets[j], -np.inf):
+                self._stopped[assets[j]] = ts
+        latest = max(stamps, default=-np.inf)
+        if latest >= self._prune_at and self._stopped:  # at most once per warmup_s of record time
+            self._stopped = {a: t for a, t in self._stopped.items() if latest - t <= self.warmup_s}
+            self._prune_at = latest + max(self.warmup_s, 1.0)
+
+    def judge(
+        self,
+        over: np.ndarray,
+        derived: np.ndarray,
+        assets: Sequence[str],
+        stamps: Sequence[float],
+        score: Callable[[np.ndarray], np.ndarray],
+        threshold: float,
+    ) -> np.ndarray:
+        """``over`` with the readings that a cold bearing alone put over ``threshold`` taken out, those of
+        an asset within ``warmup_s`` after its last standstill: ``score`` (the model's) of them with the
+        bearing rise at its usual is at most the threshold. Counts them in :attr:`judged`."""
+        self.judged = 0
+        if not self._stopped or not over.any():
+            return over
+        cold = [
+            j
+            for j in np.flatnonzero(over).tolist()
+            if derived[j, _BEARING] < USUAL
+            and 0.0 <= float(stamps[j]) - self._stopped.get(assets[j], np.inf) <= self.warmup_s
+        ]
+        if not cold:
+            return over
+        warm = derived[cold].copy()
+        warm[:, _BEARING] = USUAL
+        with np.errstate(invalid="ignore"):
+            normal = np.asarray(score(warm)) <= threshold  # NaN (unscorable): stays over
+        over = over.copy()
+        over[np.asarray(cold)[normal]] = False
+        self.judged = int(normal.sum())
+        return over
+
+    def judge_batch(self, over: np.ndarray, parsed: Any, still: np.ndarray, active: Any) -> np.ndarray:
+        """:meth:`note` and :meth:`judge` for a batch the daemon parsed (its derived features, asset ids
+        and record times) and scored with ``active`` (:class:`~pipeline.hotswap.ActiveModel`); a reading
+        it cannot score again stays over."""
+
+        def score(rows: np.ndarray) -> np.ndarray:
+            scores, refused = active.score(rows)
+            scores = np.array(scores, dtype=float)
+            scores[list(refused)] = np.nan
+            return scores
+
+        stamps = parsed.timestamps.tolist()
+        self.note(parsed.asset_ids, stamps, still)
+        return self.judge(over, parsed.matrix, parsed.asset_ids, stamps, score, active.threshold)
