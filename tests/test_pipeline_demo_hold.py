@@ -45,3 +45,14 @@ def test_a_hold_of_zero_stays_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     settings = load_settings(None, {KEY: "0"})
     daemon = children.start_daemon(settings, DemoOptions(registry=str(tmp_path / "r")), "127.0.0.1:9092", 0)
     assert daemon.env[KEY] == "0"
+
+
+def test_both_children_give_a_machine_warmup_s_of_the_plants_time(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(subprocess, "Popen", _Started)
+    warmup = ENV_PREFIX + "ALERTS__WARMUP_S"
+    monkeypatch.delenv(warmup, raising=False)
+    opts = DemoOptions(speedup=10.0, registry=str(tmp_path / "registry"))
+    settings = load_settings(None, {})
+    daemon = children.start_daemon(settings, opts, "127.0.0.1:9092", 0)
+    retrainer, _port = children.start_retrainer(settings, opts, "127.0.0.1:9092", tmp_path / "labels", {})
+    assert daemon.env[warmup] == retrainer.env[warmup] == "360"
