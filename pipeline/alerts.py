@@ -21,8 +21,9 @@ reset): the resolved event also names the latest record time among the episode's
 (``latest_ts``) and the earliest among those over the threshold (``earliest_ts``, at most the opening
 reading's), so that the episode's faulty readings can be told by time whatever order they came in.
 
-A reading delivered again (a producer's retry, a gateway's redelivery: the ts and score of one of the
-asset's last ``window`` readings) counts once: one faulty reading delivered three times opens nothing.
+A reading delivered again (a producer's retry, a gateway's redelivery: the ts and sensor values of one
+of the asset's last ``window`` readings, whatever it scored) counts once: one faulty reading delivered
+three times opens nothing, nor one delivered again after a model swapped in scored it otherwise.
 
 The id is derived from the Kafka position of the record that opened the episode, so replaying the same
 records after a restart (at-least-once) yields the same id and consumers can deduplicate.
@@ -32,10 +33,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pipeline.alertstate import AssetState, Episode, Transition
+from pipeline.alertstate import AssetState, Episode, Transition, reading_key
 from pipeline.journal import Journal
 from pipeline.tablefit import TableFit
 
@@ -94,7 +95,7 @@ class AlertTracker(Journal):
         self._forgotten: list[str] = []
         self._due: list[tuple[str, str, bool]] = []
         self._journal: list[dict[str, Any]] = []  # savepoints (pipeline.journal)
-        #: Readings that repeated one of their asset's last ``window`` (its ts and score): left out.
+        #: Readings that repeated one of their asset's last ``window`` (ts and sensor values): left out.
         self.repeats = 0
 
     def __len__(self) -> int:
@@ -188,6 +189,7 @@ class AlertTracker(Journal):
         seed: str,
         index: int | None = None,
         offset: int | None = None,
+        values: Mapping[str, Any] | None = None,
     ) -> Transition | None:
         """Feed one score (``over``: above the threshold) at record time ``ts`` and clock ``now``.
 
@@ -195,6 +197,9 @@ class AlertTracker(Journal):
         and a resolved event names the episode's last record by it (``last_source``). ``offset`` is
         the record's offset, which tells the records already accounted for by the events of an earlier
         owner (:meth:`adopt`, :meth:`replayed`), met again after a crash; they leave the state as it is.
+        ``values``, the sensor values the record carried, tell the reading with ``ts`` (without them, ``ts``
+        alone does): one of the asset's last ``window`` delivered again is counted in :attr:`repeats`
+        and left out, whatever it scored.
         """
         self._touch(asset_id)
         state = self._assets.get(asset_id)
@@ -207,7 +212,7 @@ class AlertTracker(Journal):
                 return None
             if offset is None or offset >= state.replayed_until:
                 state.replayed_until = None
-        seen = hash((ts, score))
+        seen = reading_key(ts, values)
         if state is not None and seen in state.seen:  # the same reading delivered again: counted once
             state.last_seen_at = now
             self.repeats += 1

@@ -6,10 +6,37 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-__all__ = ["AssetState", "Episode", "Transition"]
+import orjson
+
+__all__ = ["AssetState", "Episode", "Transition", "reading_key"]
+
+
+def reading_key(ts: float, values: Mapping[str, Any] | None = None) -> int:
+    """What tells one reading of an asset from another: its record time and the sensor values its record
+    carried (None: its record time alone), as one int64. The score is no part of it: a model swapped in
+    scores the same reading otherwise, and two readings alike in score (a saturated or floored one) may
+    differ.
+
+    >>> reading_key(5.0, {"a": 1, "b": 2.5}) == reading_key(5.0, {"b": 2.5, "a": 1.0})
+    True
+    >>> key = reading_key(5.0, {"a": 1})
+    >>> key == reading_key(5.0, {"a": 2}), key == reading_key(6.0, {"a": 1})
+    (False, False)
+    """
+    if values is None:
+        return hash(ts)
+    try:
+        return hash((ts, frozenset(values.items())))
+    except TypeError:  # a sensor the model does not read carried a list or an object: its JSON text
+        text = [
+            orjson.dumps(v, option=orjson.OPT_SORT_KEYS) if isinstance(v, dict | list) else v
+            for v in values.values()
+        ]
+        return hash((ts, frozenset(zip(values, text, strict=True))))
 
 
 @dataclass(frozen=True)
@@ -66,8 +93,8 @@ class AssetState:
 
     def __init__(self, window: int) -> None:
         self.recent: deque[bool] = deque(maxlen=window)
-        # The readings of the window, as hash((ts, score)): one delivered again is told (a repeat). An
-        # array, of a tenth of a deque's size: the state of 100,000 assets may be held.
+        # The readings of the window, as reading_key (ts and sensor values): one delivered again is told
+        # (a repeat). An array, of a tenth of a deque's size: the state of 100,000 assets may be held.
         self.seen = array("q")
         self.overs, self.normal_run = 0, 0
         self.episode: Episode | None = None

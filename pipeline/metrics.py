@@ -98,7 +98,8 @@ class PipelineMetrics(AssetMetrics):
         )
         self.readings_repeated = Counter(
             "dhag_readings_repeated",
-            "Scored readings that repeat one of their asset's last alerts.window: counted once in alerts.",
+            "Scored readings with the ts and sensor values of one of their asset's last alerts.window (the"
+            " same reading delivered again, whatever it scored): counted once in alerts.",
             registry=r,
         )
         self.max_behind = Gauge(

@@ -266,6 +266,7 @@ class BatchProcessor(HandOver, Ownership):
                 seed=f"{rec.topic}/{rec.partition}/{rec.offset}",
                 index=j,
                 offset=rec.offset,
+                values=parsed.values[j],
             )
             last_score[asset] = (scores_list[j], tp, beyond_list[j])
             if transition is not None:

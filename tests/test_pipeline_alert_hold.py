@@ -70,7 +70,7 @@ def test_a_hold_of_0_resolves_on_the_count_alone_whatever_the_times(
     readings: list[tuple[int, bool]], resolve_after: int
 ) -> None:
     # Times out of order, repeated, stepping back: only the count of normal scores in a row decides, as
-    # it did before the hold (every reading's score differs, so none is left out as a repeat).
+    # it did before the hold (every reading's values differ, so none is left out as a repeat).
     tracker = _tracker(0.0, resolve_after=resolve_after)
     expected, found, is_open, run = [], [], False, 0
     for n, (ts, over) in enumerate(readings):
@@ -81,7 +81,8 @@ def test_a_hold_of_0_resolves_on_the_count_alone_whatever_the_times(
         elif is_open and run >= resolve_after:
             is_open, run = False, 0
             expected.append(("resolved", n))
-        transition = tracker.observe("p1", over, n + (0.5 if over else 0.0), float(ts), now=0.0, seed=str(n))
+        score = 0.9 if over else 0.1
+        transition = tracker.observe("p1", over, score, float(ts), now=0.0, seed=str(n), values={"a": n})
         if transition is not None:
             found.append((transition.kind, n))
     assert found == expected
