@@ -20,7 +20,6 @@ refuses the client's credentials or a permission (an ACL, named with the topic r
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -33,7 +32,6 @@ from kafka.errors import KafkaError
 from dhag.infotext import shown_name
 from dhag.stopsignals import silenced
 from pipeline.alertepisodes import (
-    COLUMNS,
     Episode,
     later_schema_refusal,
     lost_open_note,
@@ -41,15 +39,8 @@ from pipeline.alertepisodes import (
 )
 from pipeline.alertsargs import add_alerts_arguments, add_label_arguments, label_refusal
 from pipeline.alertsasset import asset_note
-from pipeline.alertsfit import (
-    ALERT_ID_COLUMNS,
-    ASSET_COLUMNS,
-    MODEL_COLUMNS,
-    fitted_lines,
-    middle_clipped,
-    terminal_width,
-)
 from pipeline.alertsince import parse_since
+from pipeline.alertslist import write_list
 from pipeline.alertsread import episodes_from, unlabellable_note, unlabellable_refusal
 from pipeline.brokerlink import AUTHENTICATION_FAILURES, authentication_refused
 from pipeline.config import Settings
@@ -63,7 +54,6 @@ from pipeline.labeltopic import LabelTopicError, ensure_labels_topic, unchecked_
 from pipeline.labelunknown import unknown_alert
 from pipeline.readprogress import ReadProgress
 from pipeline.refusals import acl_refused
-from pipeline.textwidth import ambiguous_width, table_lines
 
 __all__ = [
     "Episode",
@@ -78,13 +68,6 @@ __all__ = [
 EXIT_REFUSED = 2  # also a config error: the broker refused the client's credentials
 EXIT_UNWRITTEN = 1  # its output refused (a full disk)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: Ctrl-C
-_CUT = (COLUMNS.index("TOP SENSORS"), COLUMNS.index("SUSPECT"))  # cut short to fit a terminal
-#: The columns shortened in their middle when long, with the most columns each takes.
-_SHORTENED = {
-    COLUMNS.index("ALERT_ID"): ALERT_ID_COLUMNS,
-    COLUMNS.index("ASSET"): ASSET_COLUMNS,
-    COLUMNS.index("MODEL"): MODEL_COLUMNS,
-}
 
 
 def run_console(settings: Settings, args: argparse.Namespace) -> int:
@@ -199,7 +182,7 @@ def run_alerts(
     if not chosen and args.asset is not None:
         err.write(f"{asset_note(args.asset, episodes, since=since, topic=topic)}\n")
     try:
-        _write_list(out, chosen, as_json=args.json)
+        write_list(out, chosen, as_json=args.json)
     except BrokenPipeError:
         raise  # the reader went away: nothing to say (run_console)
     except OSError as exc:  # a full disk, a file over its quota
@@ -207,32 +190,6 @@ def run_alerts(
         silenced(out)
         return EXIT_UNWRITTEN
     return 0
-
-
-def _write_list(out: TextIO, chosen: list[Episode], *, as_json: bool) -> None:
-    """The episodes listed, as a table (by terminal columns: wide scripts too; fitted to a terminal:
-    :mod:`pipeline.alertsfit`) or one JSON object a line, flushed: a write the system refuses is found
-    here, not at the interpreter's exit."""
-    if as_json:
-        lines: Iterable[str] = (json.dumps(episode.as_dict()) for episode in chosen)
-    elif not chosen:
-        lines = ["no alerts"]
-    else:
-        wide = ambiguous_width()
-        rows = [COLUMNS, *(_shortened(e.row(), wide) for e in chosen)]
-        width = terminal_width(out)
-        lines = table_lines(rows, ambiguous=wide) if width is None else fitted_lines(rows, width, _CUT, wide)
-    out.writelines(line + "\n" for line in lines)
-    out.flush()
-
-
-def _shortened(row: tuple[str, ...], ambiguous: int) -> tuple[str, ...]:
-    """A table row with its alert id, asset id and model version shortened in their middle
-    (:data:`_SHORTENED`)."""
-    return tuple(
-        middle_clipped(cell, _SHORTENED[i], ambiguous) if i in _SHORTENED else cell
-        for i, cell in enumerate(row)
-    )
 
 
 def run_label(
