@@ -35,7 +35,10 @@ _QUOTED = 40
 def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``alerts`` subcommand's options."""
     parser.add_argument("--open", action="store_true", help="only episodes not resolved yet")
-    parser.add_argument("--asset", help="only this asset (its exact id)")
+    parser.add_argument(
+        "--asset",
+        help="only this asset (its exact id); refused (exit 2) when no event of the alerts topic names it",
+    )
     parser.add_argument("--limit", type=int, default=20, help="newest N episodes (default 20)")
     parser.add_argument("--since", metavar="DURATION_OR_TIME", help=SINCE_HELP)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")

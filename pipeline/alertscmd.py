@@ -7,7 +7,10 @@ any broker the daemon writes to: ``--bootstrap HOST:PORT`` or ``kafka.bootstrap_
 broker lives only inside the process that started it, so it cannot be reached from here;
 :mod:`pipeline.consoletopics` reads them).
 
-``label`` refuses (exit 2) an alert id that is not on the alerts topic (``--unchecked`` writes it without
+``alerts --asset A`` refuses (exit 2) an asset that no event of the alerts topic names (with ``--since``,
+it reads the topic's earlier events for one: an asset that alerted before lists nothing, exit 0), so that
+a mistyped id is not read as an asset without alerts (:mod:`pipeline.alertsasset`). ``label`` refuses
+(exit 2) an alert id that is not on the alerts topic (``--unchecked`` writes it without
 looking: :func:`~pipeline.labeltopic.unchecked_warning`), and says so when the alert was
 labelled before: the newest label counts, the earlier ones stay in the history; the same operator's
 same answer again is a repeat, which counts once (and ``alerts`` lists once). ``alerts`` lists a label
@@ -23,6 +26,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from typing import Any, TextIO
 
 import orjson
@@ -38,7 +42,7 @@ from pipeline.alertepisodes import (
     when,
 )
 from pipeline.alertsargs import add_alerts_arguments, add_label_arguments, label_refusal
-from pipeline.alertsasset import asset_note
+from pipeline.alertsasset import asset_note, asset_scan
 from pipeline.alertsince import parse_since
 from pipeline.alertslist import write_list
 from pipeline.alertsread import episodes_from, unlabellable_note, unlabellable_refusal
@@ -146,9 +150,16 @@ def run_alerts(
         progress.clear()
         err.write(f"{note}\n")
 
+    topic = settings.kafka.topics.alerts
     try:
         try:
             episodes = list(read_episodes(settings, bootstrap, since, say, None, None, progress).values())
+            # An asset named by no episode read: with --since, the topic's earlier events may name it.
+            known, others = args.asset is None or any(e.asset_id == args.asset for e in episodes), set()
+            if not known and since is not None:
+                records = read_topic(bootstrap, topic, _read_options(settings), None, say)
+                with closing(records):
+                    known, others = asset_scan(progress.counted(records, topic), args.asset)
         finally:
             progress.clear()  # before anything else is said
     except AUTHENTICATION_FAILURES as exc:
@@ -175,12 +186,14 @@ def run_alerts(
         more = f"{left} more episode{'s' if left > 1 else ''} matched (older than the {args.limit} listed)"
         err.write(f"{more}; --limit {len(chosen)} lists them all\n")
     chosen = sorted(chosen, key=lambda e: e.opened_at, reverse=True)[: args.limit]
-    topic = settings.kafka.topics.alerts
     for note in (lost_open_note(chosen, topic), unlabellable_note(chosen, topic)):
         if note is not None:
             err.write(f"{note}\n")
     if not chosen and args.asset is not None:
-        err.write(f"{asset_note(args.asset, episodes, since=since, topic=topic)}\n")
+        note = asset_note(args.asset, episodes, since=since, topic=topic, earlier=known, others=others)
+        err.write(f"{note}\n")
+        if not known:  # a mistyped id, which a script must not take for an asset without alerts
+            return EXIT_REFUSED
     try:
         write_list(out, chosen, as_json=args.json)
     except BrokenPipeError:

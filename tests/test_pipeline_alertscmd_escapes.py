@@ -29,13 +29,17 @@ def _event(**fields: Any) -> dict[str, Any]:
     return event | {"model_version": "v1", "threshold": 0.5, "top_sensors": [{"sensor": "flow"}]} | fields
 
 
-def _run(monkeypatch: pytest.MonkeyPatch, events: list[dict[str, Any]], **options: Any) -> tuple[str, str]:
+def _run(
+    monkeypatch: pytest.MonkeyPatch, events: list[dict[str, Any]], exit_status: int = 0, **options: Any
+) -> tuple[str, str]:
     messages = [SimpleNamespace(value=orjson.dumps(e)) for e in events]
     monkeypatch.setattr(alertscmd, "read_topic", lambda _b, topic, *_: messages if "alert" in topic else [])
     monkeypatch.setattr(alertscmd, "console_bootstrap", lambda *a: "broker:9092")
     args = {"open": False, "asset": None, "limit": 10, "json": False, "bootstrap": None, "since": None}
     out, err = io.StringIO(), io.StringIO()
-    assert alertscmd.run_alerts(Settings(), SimpleNamespace(**args | options), out=out, err=err) == 0
+    assert (
+        alertscmd.run_alerts(Settings(), SimpleNamespace(**args | options), out=out, err=err) == exit_status
+    )
     return out.getvalue(), err.getvalue()
 
 
@@ -83,10 +87,10 @@ def test_an_alert_id_with_a_terminal_escape_is_left_out_named_escaped(
 def test_the_note_on_an_asset_listed_nothing_names_asset_ids_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
     # --asset that lists nothing names the asset ids that look like it, or else the first few; before, raw.
     events = [_event(alert_id="a1", asset_id="pump-01\x1b[2J"), _event(alert_id="a2", asset_id=ODD)]
-    near = _run(monkeypatch, events, asset="pump-01")[1]
+    near = _run(monkeypatch, events, 2, asset="pump-01")[1]  # on no event: refused
     assert "\x1b" not in near and len(near.splitlines()) == 1, near
     assert r"did you mean 'pump-01\x1b[2J'?" in near
-    others = _run(monkeypatch, events, asset="fan-9")[1]
+    others = _run(monkeypatch, events, 2, asset="fan-9")[1]
     assert "\x1b" not in others and "\x07" not in others and len(others.splitlines()) == 1, others
     assert rf"the assets with episodes there: {SHOWN}, 'pump-01\x1b[2J'" in others
 

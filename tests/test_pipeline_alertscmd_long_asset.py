@@ -81,5 +81,5 @@ def test_asset_given_as_the_table_shortens_it_names_the_whole_id(monkeypatch: py
         open=False, asset=shortened, limit=20, json=False, bootstrap="k:9092", since=None
     )
     out, err = io.StringIO(), io.StringIO()
-    assert alertscmd.run_alerts(Settings(), args, out=out, err=err) == 0
+    assert alertscmd.run_alerts(Settings(), args, out=out, err=err) == 2  # on no event: refused
     assert err.getvalue().endswith(f"; did you mean {LONG}?\n"), err.getvalue()

@@ -221,8 +221,11 @@ def test_alerts_and_label_commands_against_the_broker(
     assert "flow_total (above history)" in lines[1] and "history" not in lines[2]
     assert main(["alerts", "--open", *config]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["a2"]
-    assert main(["alerts", "--asset", "p9", *config]) == 0
+    assert main(["alerts", "--asset", "p1", "--open", *config]) == 0  # its episode resolved
     assert capsys.readouterr().out == "no alerts\n"
+    assert main(["alerts", "--asset", "p9", *config]) == 2  # on no event of the topic: refused
+    captured = capsys.readouterr()
+    assert "no episode of the asset 'p9'" in captured.err and captured.out == ""
 
     assert main(["label", "nope", "--anomaly", "--operator", "kim", *config]) == 2
     captured = capsys.readouterr()
