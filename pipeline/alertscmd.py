@@ -134,6 +134,9 @@ def run_alerts(
     if args.limit < 1:
         err.write(f"--limit must be at least 1, got {args.limit}\n")
         return EXIT_REFUSED
+    if args.asset is not None and not args.asset.strip():  # an unset shell variable: "--asset $ASSET"
+        err.write(f"--asset must name an asset, as the ASSET column shows it; got {args.asset!r}\n")
+        return EXIT_REFUSED
     since = None
     if getattr(args, "since", None) is not None:
         try:

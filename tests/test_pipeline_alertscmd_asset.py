@@ -81,3 +81,18 @@ def test_with_since_an_asset_on_no_event_of_the_topic_is_refused(monkeypatch: py
     assert out == ""
     assert "no episode of the asset 'pump-7' is on anomaly-alerts" in err
     assert "within the topic's retention" in err and "did you mean pump-07" in err
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_asset_is_refused_before_the_broker_is_read(
+    monkeypatch: pytest.MonkeyPatch, blank: str
+) -> None:
+    # Before, the topics were read through to say that no episode of '' is on the alerts topic.
+    monkeypatch.setattr(alertscmd, "read_episodes", lambda *_: pytest.fail("read the broker"))
+    args = argparse.Namespace(open=False, asset=blank, limit=20, json=False, bootstrap="k:9092", since=None)
+    out, err = io.StringIO(), io.StringIO()
+    assert alertscmd.run_alerts(Settings(), args, out, err) == 2
+    assert (
+        out.getvalue() == ""
+        and err.getvalue() == f"--asset must name an asset, as the ASSET column shows it; got {blank!r}\n"
+    )
