@@ -183,9 +183,10 @@ def episodes_from(
     opened since then are kept: an open event read and ``opened_at`` not before it. One opened earlier
     (resolved since, or said open again by a daemon that took it over) may have labels older than
     ``since``, which were not read: it is left out rather than shown without them. ``say`` is told of
-    events of another schema; ``unread`` is given the alert ids of the events of another schema than 1,
-    each with its schema (a later release's). ``only``: the alert whose labels are wanted (``label``'s):
-    the labels are not read when it is not among the episodes (``label`` refuses it)."""
+    events of another schema, and of a labels topic not there while episodes are listed; ``unread`` is
+    given the alert ids of the events of another schema than 1, each with its schema (a later release's).
+    ``only``: the alert whose labels are wanted (``label``'s): the labels are not read when it is not
+    among the episodes (``label`` refuses it)."""
     episodes: dict[str, Episode] = {}
     opened: set[str] = set()
     others: Counter[str] = Counter()  # events of another schema, by schema
@@ -250,6 +251,12 @@ def episodes_from(
         records = _as_they_came(labels(early))
     except TopicMissingError:
         records = []  # no label yet: the retrainer, or the first `label`, creates the topic
+        if episodes and only is None and say is not None:  # or the topic is misnamed: LABEL would not say
+            say(
+                f"the labels topic {settings.kafka.topics.labels!r} (kafka.topics.labels) is not on Kafka: "
+                "no episode is shown labelled; the retrainer, or the first `dhag-pipeline label`, creates it "
+                "(check kafka.topics.labels if alerts were labelled)"
+            )
     for msg in records:
         try:
             # Its times are judged against when it was written to Kafka, not this host's clock: a
