@@ -29,6 +29,8 @@ def _alerts(monkeypatch: pytest.MonkeyPatch, err: io.StringIO, since: str | None
     monkeypatch.setattr(alertscmd, "read_topic", lambda _b, topic, *_: records if "alert" in topic else [])
     monkeypatch.setattr(readprogress, "AFTER_S", 0.0)  # a read as long as one of months of alerts
     monkeypatch.setattr(readprogress, "EVERY_S", 0.0)
+    # A clock that stands still: the line reads "(0 s)" however slowly a loaded machine reads.
+    monkeypatch.setattr(readprogress, "time", SimpleNamespace(monotonic=lambda: 100.0))
     monkeypatch.setenv("COLUMNS", "200")
     args = argparse.Namespace(open=False, asset=None, limit=1, json=False, bootstrap="k:9092", since=since)
     out = io.StringIO()
