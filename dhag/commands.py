@@ -28,7 +28,7 @@ from dhag.scorecmd import cmd_score, id_columns
 from dhag.scoreswrite import check_standard_output, print_out
 from dhag.signing import KEY_VARIABLE
 from dhag.threshold import check_threshold
-from dhag.trainargs import add_train_parser, untrained_model
+from dhag.trainargs import add_train_parser, label_values, untrained_model
 
 __all__ = ["build_parser"]
 
@@ -44,6 +44,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise InputError(
                 f"{name!r} is an id column; it cannot also be a feature (--categorical, --passthrough)."
             )
+    values = label_values(args)
     model = untrained_model(args, categorical=categorical, passthrough=passthrough)
     given = args.out
     check_not_an_input(given, {"--data": args.data}, writes="model", done="trained")
@@ -52,7 +53,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     text_columns = [*categorical, *ids]
     with said_when_out_of_memory(lambda e: reading_message(e, path=args.data, command="train", out=args.out)):
         frame, labels = read_table(
-            args.data, label_column=args.label_column, text_columns=text_columns, named=passthrough
+            args.data,
+            label_column=args.label_column,
+            text_columns=text_columns,
+            named=passthrough,
+            label_values=values,
         )
     numbers = numbers_for_names(args.data, [str(c) for c in frame.columns])
     if numbers:
@@ -101,6 +106,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     ):
         # The columns that are no features are kept with the model, so that `dhag score` knows them again.
         metadata = {"source": str(args.data), "id_columns": ids, "label_column": args.label_column}
+        metadata.update(values.metadata() if values is not None else {})  # what the label's text meant
         model.save(args.out, metadata=metadata)
     t = model.training_
     print_out(

@@ -17,6 +17,7 @@ import pandas as pd
 from dhag.csvhead import check_head, lines_above_header
 from dhag.exceptions import InputError
 from dhag.headerless import headerless_note, numbers_for_names
+from dhag.labelvalues import LabelValues, labels_of
 from dhag.parquetfile import read_parquet, repeated_names
 from dhag.separators import other_separator, separated_otherwise
 
@@ -36,8 +37,10 @@ def read_table(
     text_columns: Sequence[str] = (),
     carried: Sequence[str] = (),
     named: Sequence[str] = (),
+    label_values: LabelValues | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """Read a table and split off an optional label column (1 = known anomaly, 0 = normal).
+    """Read a table and split off an optional label column (1 = known anomaly, 0 = normal): its 0 and 1,
+    or with ``label_values`` its text read through them (:func:`~dhag.labelvalues.labels_of`).
 
     CSV (header row), Parquet, or NPZ (array ``X``; optional ``feature_names`` and, with a label
     column, an array of that name) are understood, by file suffix. A CSV's ``text_columns`` (the
@@ -89,7 +92,8 @@ def read_table(
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     try:
         if suffix in (".csv", ".csv.gz"):
-            frame = _read_csv(path, text_columns)
+            # Read through values given as text, a label column's cells are compared as written.
+            frame = _read_csv(path, text_columns, label_column if label_values is not None else None)
         elif suffix in (".parquet", ".pq"):
             named = [*named, *carried, *([label_column] if label_column is not None else [])]
             frame = read_parquet(path, text_columns, named=named)
@@ -165,38 +169,18 @@ def read_table(
             raise InputError(
                 f"Label column {label_column!r} is not in {str(path)!r} (columns: {list(frame.columns)[:8]})."
             )
-        raw = frame.pop(label_column)
-        # One word in a column makes every value of it text: "0" is still the label 0.
-        numbers = pd.to_numeric(raw, errors="coerce")
-        bad = np.flatnonzero(~numbers.isin([0, 1]).to_numpy())
-        if bad.size:
-            first = raw.iloc[bad[0]]
-            # pandas reads an empty cell, or NA, as NaN: the row's note says which it was.
-            value = first.item() if isinstance(first, np.generic) else first
-            shown = "no label" if pd.isna(value) else repr(value)
-            # -1 and 1 as scikit-learn's outlier detectors label rows: -1 an outlier, 1 an inlier.
-            sklearn = (
-                " -1 and 1 are scikit-learn's outlier labels (-1 an outlier), not these: write 1 for a known "
-                "anomaly and 0 for every other row."
-                if numbers.isin([-1, 1]).all()
-                else ""
-            )
-            raise InputError(
-                f"Label column {label_column!r} must hold only 0 and 1. Got {shown} (row {int(bad[0])}"
-                f"{f', and {bad.size - 1} more' if bad.size > 1 else ''}).{sklearn}",
-                cell=(label_column, int(bad[0])),
-            )
-        labels = numbers.to_numpy().astype(np.int64)
+        labels = labels_of(frame.pop(label_column), label_column, label_values)
     return frame, labels
 
 
-def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
+def _read_csv(path: Path, text_columns: Sequence[str], label_text: str | None = None) -> pd.DataFrame:
     """A CSV whose header names every column once, with no row wider than the header.
 
     pandas would read past both silently: a repeated name becomes ``a.1``, a blank one ``Unnamed: 3``
     (a frame's index written with it, a trailing comma), and rows one field wider than the header make
     their first field the index, so that every value lands under the name of the column after it.
-    Read without a header, the first data row must split into as many fields as the header row. A file
+    Read without a header, the first data row must split into as many fields as the header row. The
+    column ``label_text`` names is read as text, pandas' words for missing still missing. A file
     that another separator splits into a table is refused (:func:`~dhag.separators.other_separator`).
     """
     check_head(path)
@@ -222,9 +206,8 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
     # are a region code, a fault class, a tag there. The other columns keep pandas' words.
     missing = {n: [""] if n in text else list(_PANDAS_MISSING) for n in names}
     try:
-        return pd.read_csv(
-            path, dtype=dict.fromkeys(text, str) or None, keep_default_na=False, na_values=missing
-        )
+        dtype = dict.fromkeys([*text, *([label_text] if label_text in names else [])], str)
+        return pd.read_csv(path, dtype=dtype or None, keep_default_na=False, na_values=missing)
     except pd.errors.ParserError as exc:  # a later row wider than the header, or memory running out
         raise _parser_failure(path, exc) from exc
 

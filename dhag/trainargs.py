@@ -9,12 +9,13 @@ from typing import Any
 from dhag.columnlist import COLUMN_LIST_HELP, column_list
 from dhag.estimator import DHAG
 from dhag.exceptions import ParameterError
+from dhag.labelvalues import LabelValues
 from dhag.losses import CE_WEIGHTINGS
 from dhag.modules import RECIPES
 from dhag.outpath import given_path, out_file
 from dhag.params import resolve_device, validate_params
 
-__all__ = ["MAX_MEMBERS", "add_train_parser", "named_as_option", "untrained_model"]
+__all__ = ["MAX_MEMBERS", "add_train_parser", "label_values", "named_as_option", "untrained_model"]
 
 # The most networks `dhag train --members` trains. Each member is a whole training, and the mean of N
 # members keeps about 1/sqrt(N) of one network's seed-to-seed spread: 5 members 45% of it, 20 members
@@ -46,7 +47,25 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=out_file("model.dhag"),
         help="the model file to write (missing folders are made)",
     )
-    train.add_argument("--label-column", help="column with 1 = known anomaly, 0 = normal")
+    train.add_argument(
+        "--label-column",
+        help="column with 1 = known anomaly, 0 = normal (or text, read by --anomaly-value or --normal-value)",
+    )
+    values = train.add_mutually_exclusive_group()
+    values.add_argument(
+        "--anomaly-value",
+        action="append",
+        metavar="VALUE",
+        help="a value of --label-column that marks a known anomaly, every other value normal (repeatable; "
+        "compared exactly as written, case and spaces included)",
+    )
+    values.add_argument(
+        "--normal-value",
+        action="append",
+        metavar="VALUE",
+        help="a value of --label-column that marks a normal row, every other value a known anomaly "
+        "(repeatable; compared exactly as written, case and spaces included)",
+    )
     train.add_argument(
         "--categorical", type=column_list, help=f"columns to one-hot encode; {COLUMN_LIST_HELP}"
     )
@@ -186,3 +205,17 @@ def untrained_model(args: argparse.Namespace, *, categorical: list[str], passthr
     except ParameterError as exc:
         raise named_as_option(exc, args) from None
     return model
+
+
+def label_values(args: argparse.Namespace) -> LabelValues | None:
+    """The values of the label column ``--anomaly-value`` or ``--normal-value`` give, None without
+    them; either without ``--label-column`` is refused, having no column to read."""
+    if not (args.anomaly_value or args.normal_value):
+        return None
+    values = LabelValues(anomaly=tuple(args.anomaly_value or ()), normal=tuple(args.normal_value or ()))
+    if args.label_column is None:
+        raise ParameterError(
+            f"{values.option} names a value of the label column, and no --label-column is given: name the "
+            "column that holds the labels."
+        )
+    return values
