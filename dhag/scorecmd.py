@@ -17,7 +17,13 @@ from dhag.io import read_table
 from dhag.outofmemory import loading_message, reading_message, said_when_out_of_memory, scoring_message
 from dhag.outpath import check_not_an_input, check_scores_out, through_link
 from dhag.params import resolve_device
-from dhag.scoreswrite import check_room_for_scores, check_standard_output, scores_bytes, write_scores
+from dhag.scoreswrite import (
+    check_room_for_scores,
+    check_standard_output,
+    explained_bytes,
+    scores_bytes,
+    write_scores,
+)
 from dhag.topfeatures import raising, top_features_cell
 from dhag.trainargs import named_as_option
 
@@ -89,12 +95,17 @@ def cmd_score(args: argparse.Namespace) -> int:
             model.preprocessor_.check_names([str(c) for c in frame.columns], array_hint=False)
         except InputError as exc:
             raise InputError(f"{exc} {_unexpected_columns(args.data, frame, model)}") from None
+    needed = scores_bytes(out, rows=len(frame), explain=bool(args.explain))
     if args.out is not None:  # a volume without room for the scores fails their write after the scoring
-        needed = scores_bytes(out, rows=len(frame), explain=bool(args.explain))
         check_room_for_scores(args.out, needed, rows=len(frame))
     shape = {"rows": len(frame), "features": frame.shape[1], "device": str(model.device_)}
     with said_when_out_of_memory(lambda e: scoring_message(e, **shape, explain=args.explain, out=args.out)):
-        _scores(model, frame, out, args.explain)
+        flagged = _scores(model, frame, out)
+        if args.explain:
+            if args.out is not None:  # the features named, before ranking them: flagged rows only
+                named = explained_bytes(model.feature_names_in_, flagged=flagged.size, top=args.explain)
+                check_room_for_scores(args.out, needed + named, rows=len(frame), flagged=flagged.size)
+            _explain(model, frame, out, flagged, args.explain)
     write_scores(out, args.out)
     if len(frame) == 0:  # an export of an hour without readings: the header keeps a pipeline going
         logger.warning(
@@ -108,18 +119,20 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scores(model: DHAG, frame: pd.DataFrame, out: pd.DataFrame, explain: int) -> None:
-    """Add to ``out`` the rows' scores, whether each is flagged, and with ``explain`` the features that
-    raise a flagged row's score most."""
+def _scores(model: DHAG, frame: pd.DataFrame, out: pd.DataFrame) -> np.ndarray:
+    """Add to ``out`` the rows' scores and whether each is flagged; return the flagged rows' positions."""
     scores = model.decision_function(frame)
     out["score"] = scores
     out["anomaly"] = (scores > model.threshold_).astype(int)
-    if explain:
-        flagged = np.flatnonzero(out["anomaly"].to_numpy())
-        ranked = model.explain(frame.iloc[flagged], top=explain, logit_drops=True) if flagged.size else []
-        out["top_features"] = ""
-        for row, entries in zip(flagged, ranked, strict=True):
-            out.iloc[row, out.columns.get_loc("top_features")] = top_features_cell(raising(entries))
+    return np.flatnonzero(out["anomaly"].to_numpy())
+
+
+def _explain(model: DHAG, frame: pd.DataFrame, out: pd.DataFrame, flagged: np.ndarray, top: int) -> None:
+    """Add to ``out`` the features that raise each ``flagged`` row's score most, ``top`` at most."""
+    ranked = model.explain(frame.iloc[flagged], top=top, logit_drops=True) if flagged.size else []
+    out["top_features"] = ""
+    for row, entries in zip(flagged, ranked, strict=True):
+        out.iloc[row, out.columns.get_loc("top_features")] = top_features_cell(raising(entries))
 
 
 def _unexpected_columns(path: Path, frame: pd.DataFrame, model: DHAG) -> str:

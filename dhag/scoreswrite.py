@@ -7,6 +7,7 @@ import errno
 import os
 import stat
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -16,10 +17,12 @@ from dhag.exceptions import DHAGError, InputError
 from dhag.modelroom import available_bytes
 from dhag.outofmemory import said_when_out_of_memory, writing_message
 from dhag.stopsignals import silenced
+from dhag.topfeatures import top_features_cell
 
 __all__ = [
     "check_room_for_scores",
     "check_standard_output",
+    "explained_bytes",
     "scores_bytes",
     "print_out",
     "write_scores",
@@ -60,9 +63,9 @@ SCORE_CHARACTERS = 18
 def scores_bytes(ids: pd.DataFrame, *, rows: int, explain: bool) -> int:
     """The bytes the CSV of the scores of ``rows`` rows takes, with the columns ``ids`` carried before
     them (each cell as it is written) and with ``explain`` a ``top_features`` column: the header, each
-    id, a score of :data:`SCORE_CHARACTERS`, the anomaly flag, the commas and each line's end. Only the
-    features named for flagged rows (a few per hundred rows) are left out, so it is within a few per
-    cent of what is written, unless many scores are exactly 0.0 or 1.0.
+    id, a score of :data:`SCORE_CHARACTERS`, the anomaly flag, the commas and each line's end. The
+    features named for flagged rows, which only the scores tell, are :func:`explained_bytes`; without
+    them it is within a few per cent of what is written, unless many scores are exactly 0.0 or 1.0.
 
     >>> ids = pd.DataFrame({"asset": ["pump-7", "fan-12"]})
     >>> written = ids.assign(score=0.5365920517295646, anomaly=0).to_csv(index=False)
@@ -85,7 +88,25 @@ def scores_bytes(ids: pd.DataFrame, *, rows: int, explain: bool) -> int:
     return header + cells + rows * (len(columns) - 1 + 1 + SCORE_CHARACTERS + len("0"))
 
 
-def check_room_for_scores(path: Path, needed: int, *, rows: int) -> None:
+def explained_bytes(features: Sequence[str], *, flagged: int, top: int) -> int:
+    """The bytes the ``top_features`` cells of ``flagged`` rows take, each naming ``top`` of the model's
+    ``features`` (all of them, where it has fewer) with a contribution of four places, a name taking
+    as many bytes as the mean of theirs, escaped as the cell writes it. A row named fewer features
+    (fewer raise its score, as of a row barely flagged) takes less: with many such rows, this is some
+    per cent above what is written.
+
+    >>> cell = "flow_m3h:0.6123;temp:0.1000"
+    >>> explained_bytes(["flow_m3h", "temp"], flagged=3, top=2) == 3 * len(cell)
+    True
+    """
+    if not (flagged and features and top):
+        return 0
+    entries = [len(top_features_cell([(str(name), 0.0)]).encode()) for name in features]
+    named = min(top, len(entries))
+    return round(flagged * (named * sum(entries) / len(entries) + named - 1))
+
+
+def check_room_for_scores(path: Path, needed: int, *, rows: int, flagged: int | None = None) -> None:
     """Raise :class:`InputError` when the volume the scores at ``path`` (a regular file, or none yet)
     would be written on has fewer than ``needed`` bytes available (:func:`scores_bytes`): they
     are written whole or not at all, and a volume that takes part of them fails the write after the
@@ -97,10 +118,12 @@ def check_room_for_scores(path: Path, needed: int, *, rows: int) -> None:
     room = available_bytes(path) if _regular(path) else None
     if room is not None and room[1] < needed:
         folder, free = room
+        named = "" if flagged is None else f", with the features named for the {flagged:,} flagged,"
+        done = "nothing was scored" if flagged is None else "the rows were scored, and nothing was written"
         raise InputError(
             f"--out {str(path)!r}: the volume of {str(folder)!r} has {free:,} bytes available, and the "
-            f"scores of {rows:,} rows take about {needed:,}: free room there, name a file on another "
-            "volume, or score the file in parts; nothing was scored."
+            f"scores of {rows:,} rows{named} take about {needed:,}: free room there, name a file on another "
+            f"volume, or score the file in parts; {done}."
         )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -96,3 +97,42 @@ def test_the_room_asked_for_counts_each_id_as_written(column: str) -> None:
 def test_scores_to_a_device_are_not_asked_for_room(files: dict[str, Path], monkeypatch) -> None:
     monkeypatch.setattr(os, "statvfs", _volume_with(0, os.statvfs))
     assert _score(files, Path(os.devnull)) == 0
+
+
+@pytest.fixture(scope="module")
+def many_flagged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A model of four sensors that flags half the rows it was trained on (--contamination 0.5)."""
+    folder = tmp_path_factory.mktemp("score_room_explained")
+    rows = folder / "rows.csv"
+    names = [f"pressure_sensor_{i}" for i in range(4)]
+    pd.DataFrame(np.random.default_rng(0).normal(size=(2000, 4)), columns=names).to_csv(rows, index=False)
+    model = folder / "m.dhag"
+    argv = ["train", "--data", str(rows), "--out", str(model), "--device", "cpu", "--contamination", "0.5"]
+    assert main([*argv, "--max-epochs", "1", "--quiet"]) == 0
+    return {"rows": rows, "model": model}
+
+
+def test_the_room_asked_for_counts_the_features_explain_names(
+    many_flagged: dict[str, Path], tmp_path: Path, monkeypatch, capsys
+) -> None:
+    # The features named for each flagged row were left out: with half the rows flagged and three
+    # features named, the scores took 2.5 times what was asked for, and the write failed after the work.
+    out = tmp_path / "scores.csv"
+    assert _score(many_flagged, out, "--explain", "3") == 0
+    written, flagged = out.stat().st_size, int(pd.read_csv(out)["anomaly"].sum())
+    assert 800 < flagged < 1200
+    out.unlink()
+    monkeypatch.setattr(os, "statvfs", _volume_with(int(0.9 * written), os.statvfs))
+    with monkeypatch.context() as explaining:
+        explaining.setattr("dhag.estimator.DHAG.explain", lambda *a, **k: pytest.fail("explained first"))
+        capsys.readouterr()
+        assert _score(many_flagged, out, "--explain", "3") == 2
+    err = capsys.readouterr().err
+    needed = int(err.split(" take about ")[1].split(":")[0].replace(",", ""))
+    # Each flagged row counted with three features: those barely flagged, which name fewer, take less.
+    assert written <= needed <= 1.08 * written
+    assert f"the scores of 2,000 rows, with the features named for the {flagged:,} flagged, take " in err
+    assert err.endswith("; the rows were scored, and nothing was written.\n")
+    assert not out.exists()
+    monkeypatch.setattr(os, "statvfs", _volume_with(needed + 4096, os.statvfs))
+    assert _score(many_flagged, out, "--explain", "3") == 0 and out.stat().st_size == written
