@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from dhag.artifacthead import cut_short, unreadable
 from dhag.atomicwrite import write_atomic
 from dhag.exceptions import ArtifactError, ArtifactSignatureError, ArtifactTooNewError, DHAGError
 from dhag.infotext import shown_name
@@ -166,46 +167,6 @@ def write_artifact(path: Path, manifest: dict[str, Any], tensors: dict[str, torc
     return write_atomic(path, payload)
 
 
-def _unreadable(path: Path, exc: BaseException) -> ArtifactError:
-    # The parser's message may quote the file's header (safetensors: "unknown variant `...`"): shown so
-    # that a line break or a terminal's escape in it neither breaks the line nor acts on a terminal.
-    return ArtifactError(
-        f"Model artifact {str(path)!r} is not a readable DHAG model (truncated or not a safetensors "
-        f"file): {shown_name(exc)}"
-    )
-
-
-# The first bytes of the binary files a model is mistaken for, and what each is.
-_DATA_FORMATS = {
-    b"PK\x03\x04": "a zip archive (an NPZ, or a PyTorch .pt)",
-    b"PAR1": "a Parquet file",
-    b"\x1f\x8b": "a gzip-compressed file (a .csv.gz)",
-}
-
-
-def _cut_short(head: bytes, header_len: int, header_bytes: bytes) -> str:
-    """Why a file's first bytes hold no whole safetensors header: it is empty or a few bytes long, it is
-    text or a binary data file (given as the model), or the header its first 8 bytes announce is cut
-    short.
-
-    >>> print(_cut_short(b"a,b\\n0,0\\n", 3474863307848982625, b"1,1\\n"))
-    it starts with 'a,b\\n0,0\\n1,1\\n': text, not a DHAG model (a data file given as the model?)
-    """
-    if not head:
-        return "it is empty (0 bytes)"
-    if len(head) < 8:
-        return f"it holds only {len(head)} bytes"
-    for magic, kind in _DATA_FORMATS.items():
-        if head.startswith(magic):
-            return f"it is {kind}, not a DHAG model (a data file given as the model?)"
-    # A header's length is 8 bytes of a binary number (zeros at its top): text is no header.
-    text = (head + header_bytes)[:32].decode("utf-8", errors="replace").rstrip("\ufffd")
-    if all(c.isprintable() or c in "\n\r\t" for c in text):
-        return f"it starts with {text!r}: text, not a DHAG model (a data file given as the model?)"
-    size = len(head) + len(header_bytes)
-    return f"its header of {header_len} bytes is cut short: the file holds {size} bytes"
-
-
 def _read(
     path: Path, *, check_signature: bool = True
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, str]]:
@@ -223,12 +184,12 @@ def _read(
             header_len = int.from_bytes(head, "little")
             header_bytes = fh.read(min(header_len, _MAX_BYTES))
             if len(head) < 8 or len(header_bytes) < header_len:
-                raise _unreadable(path, ValueError(_cut_short(head, header_len, header_bytes)))
+                raise unreadable(path, ValueError(cut_short(head, header_len, header_bytes)))
             try:
                 header = json.loads(header_bytes)
                 meta = _header_meta(path, header)
             except (ValueError, RecursionError, AttributeError) as exc:
-                raise _unreadable(path, exc) from exc
+                raise unreadable(path, exc) from exc
             if check_signature and "checksum" in meta:  # without one, the checksum check refuses it
                 meta = verify_signature(path, meta)
             data = head + header_bytes + fh.read(_MAX_BYTES + 1 - 8 - header_len)  # it may have grown
@@ -241,7 +202,7 @@ def _read(
     except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
         if is_out_of_memory(exc):  # the weights are too many for this memory, not damaged
             raise
-        raise _unreadable(path, exc) from exc
+        raise unreadable(path, exc) from exc
     manifest_json = meta.get("manifest", "")
     if _digest(manifest_json, tensors) != meta.get("checksum"):
         raise ArtifactError(f"Model artifact {str(path)!r} fails its checksum: it was modified or damaged.")
