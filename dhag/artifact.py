@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from dhag.artifacthead import cut_short, unreadable
+from dhag.artifacthead import cut_short, no_header, unreadable, weights_cut_short
 from dhag.atomicwrite import write_atomic
 from dhag.exceptions import ArtifactError, ArtifactSignatureError, ArtifactTooNewError, DHAGError
 from dhag.infotext import shown_name
@@ -176,15 +176,23 @@ def _read(
     try:
         # Opened without blocking, then checked: a pipe or a device reports no size and never ends.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
             os.close(fd)
             raise ArtifactError(f"Model artifact {str(path)!r} is not a regular file.")
         with os.fdopen(fd, "rb") as fh:
             head = fh.read(8)
             header_len = int.from_bytes(head, "little")
-            header_bytes = fh.read(min(header_len, _MAX_BYTES))
-            if len(head) < 8 or len(header_bytes) < header_len:
-                raise unreadable(path, ValueError(cut_short(head, header_len, header_bytes)))
+            # A data file's first bytes announce a header larger than the file: said from a few bytes
+            # more, where reading up to the header's length would read the whole file.
+            fits = len(head) == 8 and header_len <= status.st_size - 8
+            header_bytes = fh.read(min(header_len, 1) if fits else 32)
+            if fits and header_len and header_bytes != b"{":  # a safetensors header is a JSON object
+                raise unreadable(path, ValueError(no_header(header_len)))
+            header_bytes += fh.read(min(header_len, _MAX_BYTES) - len(header_bytes)) if fits else b""
+            if not fits or len(header_bytes) < header_len:
+                size = max(status.st_size, len(head) + len(header_bytes))
+                raise unreadable(path, ValueError(cut_short(head, header_len, header_bytes, size=size)))
             try:
                 header = json.loads(header_bytes)
                 meta = _header_meta(path, header)
@@ -192,6 +200,8 @@ def _read(
                 raise unreadable(path, exc) from exc
             if check_signature and "checksum" in meta:  # without one, the checksum check refuses it
                 meta = verify_signature(path, meta)
+            if said := weights_cut_short(header, header_len, status.st_size):  # before reading them
+                raise unreadable(path, ValueError(said))
             data = head + header_bytes + fh.read(_MAX_BYTES + 1 - 8 - header_len)  # it may have grown
         if len(data) > _MAX_BYTES:
             raise ArtifactError(f"Model artifact {str(path)!r} is over the limit of {_MAX_BYTES} bytes.")

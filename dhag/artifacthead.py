@@ -4,11 +4,12 @@ another format, or a safetensors header cut short (:mod:`dhag.artifact` reads th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from dhag.exceptions import ArtifactError
 from dhag.infotext import shown_name
 
-__all__ = ["cut_short", "unreadable"]
+__all__ = ["cut_short", "no_header", "unreadable", "weights_cut_short"]
 
 
 def unreadable(path: Path, exc: BaseException) -> ArtifactError:
@@ -29,12 +30,12 @@ _DATA_FORMATS = {
 }
 
 
-def cut_short(head: bytes, header_len: int, header_bytes: bytes) -> str:
-    """Why a file's first bytes hold no whole safetensors header: it is empty or a few bytes long, it is
-    text or a binary data file (given as the model), or the header its first 8 bytes announce is cut
-    short.
+def cut_short(head: bytes, header_len: int, header_bytes: bytes, *, size: int) -> str:
+    """Why a file of ``size`` bytes whose first bytes are ``head`` and ``header_bytes`` (a few, or all
+    of them) holds no whole safetensors header: it is empty or a few bytes long, it is text or a binary
+    data file (given as the model), or the header its first 8 bytes announce is cut short.
 
-    >>> print(cut_short(b"a,b\\n0,0\\n", 3474863307848982625, b"1,1\\n"))
+    >>> print(cut_short(b"a,b\\n0,0\\n", 3474863307848982625, b"1,1\\n", size=200_000_000))
     it starts with 'a,b\\n0,0\\n1,1\\n': text, not a DHAG model (a data file given as the model?)
     """
     if not head:
@@ -48,5 +49,30 @@ def cut_short(head: bytes, header_len: int, header_bytes: bytes) -> str:
     text = (head + header_bytes)[:32].decode("utf-8", errors="replace").rstrip("\ufffd")
     if all(c.isprintable() or c in "\n\r\t" for c in text):
         return f"it starts with {text!r}: text, not a DHAG model (a data file given as the model?)"
-    size = len(head) + len(header_bytes)
     return f"its header of {header_len} bytes is cut short: the file holds {size} bytes"
+
+
+def no_header(header_len: int) -> str:
+    """Why a file whose first 8 bytes announce a header of ``header_len`` bytes, not beginning with
+    ``{``, is no artifact."""
+    return f"its header of {header_len} bytes does not begin with '{{', as a safetensors header does"
+
+
+def weights_cut_short(header: dict[str, Any], header_len: int, size: int) -> str:
+    """Why a file of ``size`` bytes whose safetensors ``header`` (of ``header_len`` bytes) describes
+    weights that end elsewhere cannot hold them; empty where it can, or where the header describes
+    none as safetensors does (the parser says what is wrong).
+
+    >>> print(weights_cut_short({"w": {"data_offsets": [0, 400]}}, 100, 308))
+    its weights are cut short: its header describes 508 bytes, and the file holds 308
+    """
+    try:
+        ends = [part["data_offsets"][1] for name, part in header.items() if name != "__metadata__"]
+        expected = 8 + header_len + max([0, *ends])
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return ""
+    if not isinstance(expected, int) or expected == size:
+        return ""
+    if expected > size:
+        return f"its weights are cut short: its header describes {expected} bytes, and the file holds {size}"
+    return f"it holds {size - expected} bytes past the {expected} its header describes"
