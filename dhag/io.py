@@ -18,6 +18,7 @@ from dhag.csvhead import check_head, lines_above_header
 from dhag.exceptions import InputError
 from dhag.headerless import headerless_note, numbers_for_names
 from dhag.labelvalues import LabelValues, labels_of
+from dhag.namehints import near_names, not_columns
 from dhag.parquetfile import read_parquet, repeated_names
 from dhag.separators import other_separator, separated_otherwise
 
@@ -137,7 +138,11 @@ def read_table(
                         frame[name] = _npz_column(npz, name, path, X.shape[0])
                 if label_column is not None:
                     if label_column not in npz:
-                        raise InputError(f"NPZ file {str(path)!r} has no array named {label_column!r}.")
+                        near = near_names([label_column], npz.files)
+                        raise InputError(
+                            f"NPZ file {str(path)!r} has no array named {label_column!r} (it holds "
+                            f"{_preview(npz.files)}){f': {near}; names must match exactly' if near else ''}."
+                        )
                     if label_column in names:  # the label would silently replace that feature's values
                         raise InputError(
                             f"NPZ file {str(path)!r}: {label_column!r} is both a feature of 'X' and an array "
@@ -166,9 +171,8 @@ def read_table(
     labels = None
     if label_column is not None:
         if label_column not in frame.columns:
-            raise InputError(
-                f"Label column {label_column!r} is not in {str(path)!r} (columns: {list(frame.columns)[:8]})."
-            )
+            columns, among = [str(c) for c in frame.columns], repr(str(path))
+            raise InputError(not_columns("--label-column names", [label_column], columns, among=among))
         labels = labels_of(frame.pop(label_column), label_column, label_values)
     return frame, labels
 

@@ -14,6 +14,7 @@ from dhag.estimator import DHAG
 from dhag.exceptions import DHAGError, InputError, ParameterError
 from dhag.headerless import headerless_note, numbers_for_names
 from dhag.io import read_table
+from dhag.namehints import not_columns
 from dhag.outofmemory import loading_message, reading_message, said_when_out_of_memory, scoring_message
 from dhag.outpath import check_not_an_input, check_scores_out, through_link
 from dhag.params import resolve_device
@@ -38,12 +39,9 @@ _SCORE_COLUMNS = ("score", "anomaly", "top_features")
 def id_columns(frame: pd.DataFrame, ids: list[str], path: Path) -> pd.DataFrame:
     """Take the id columns out of ``frame`` (in the order given) and return them: they identify rows,
     they are no features."""
-    for name in ids:
-        if name not in frame.columns:
-            raise InputError(
-                f"Id column {name!r} is not in {str(path)!r} "
-                f"(columns: {[str(c) for c in frame.columns][:8]})."
-            )
+    if unknown := [name for name in ids if name not in frame.columns]:
+        columns = [str(c) for c in frame.columns]
+        raise InputError(not_columns("--id-columns names", unknown, columns, among=repr(str(path))))
     return pd.DataFrame({name: frame.pop(name) for name in ids})
 
 

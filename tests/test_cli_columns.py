@@ -70,10 +70,10 @@ def test_id_columns_are_left_out_of_training_and_carried_into_the_scores(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "--id-columns", "site"], "Id column 'site' is not in"),
+        (["train", "--id-columns", "site"], "--id-columns names 'site', not among the columns of"),
         (["train", "--id-columns", "asset", "--categorical", "asset"], "'asset' is an id column"),
         (["train", "--id-columns", "label", "--label-column", "label"], "'label' is the label column"),
-        (["score", "--id-columns", "site"], "Id column 'site' is not in"),
+        (["score", "--id-columns", "site"], "--id-columns names 'site', not among the columns of"),
         (["score", "--id-columns", "asset,flow_a"], "'flow_a' is a feature of the model"),
     ],
 )

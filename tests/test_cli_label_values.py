@@ -159,3 +159,23 @@ def test_the_help_says_values_are_compared_as_written(capsys) -> None:
     for option in ("--anomaly-value VALUE", "--normal-value VALUE"):
         assert f"{option} a value of --label-column" in help_text
     assert help_text.count("compared exactly as written, case and spaces included") == 2
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npz"])
+def test_a_label_or_id_column_named_in_another_case_is_said_to_be_one(
+    tmp_path: Path, capsys, suffix: str
+) -> None:
+    # It said "Label column 'Lab' is not in 'labelled.csv' (columns: ['a', 'b', 'lab'])", and of an NPZ
+    # "has no array named 'Lab'", where --categorical names the column it is near.
+    data = _write(tmp_path, suffix, ["0", "1"] * 10)
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "m.dhag"), "--quiet"]
+    assert main([*argv, "--label-column", "Lab"]) == 2
+    said = capsys.readouterr().err
+    among = "'X', 'feature_names', 'lab'" if suffix == ".npz" else "'a', 'b', 'lab'"
+    assert f"{among}): 'Lab' is 'lab' in another case; names must match exactly.\n" in said
+    assert main([*argv, "--id-columns", "A, zone"]) == 2
+    columns = "'a', 'b'" if suffix == ".npz" else "'a', 'b', 'lab'"  # an NPZ's label is an array beside X
+    assert capsys.readouterr().err == (
+        f"dhag train: error: --id-columns names 'A', 'zone', not among the columns of {str(data)!r} "
+        f"({columns}): 'A' is 'a' in another case; names must match exactly.\n"
+    )
