@@ -27,6 +27,7 @@ from dhag.progresslines import ProgressLines
 from dhag.scorecmd import cmd_score, id_columns
 from dhag.scoreswrite import check_standard_output, print_out
 from dhag.signing import KEY_VARIABLE
+from dhag.textcolumns import text_columns_refusal, undeclared_text
 from dhag.threshold import check_threshold
 from dhag.trainargs import add_train_parser, label_values, untrained_model
 
@@ -79,6 +80,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"{str(args.data)!r} holds no rows to train on, only the names of its columns: train on a "
             "file of readings; nothing was trained."
         )
+    if len(texts := undeclared_text(frame, declared=[*categorical, *passthrough])) > 1:  # fit names one
+        raise InputError(text_columns_refusal(frame, texts, ids=ids, categorical=categorical))
     if labels is not None and (normals := int((labels == 0).sum())) < 2:
         raise InputError(
             f"Need at least 2 normal rows to train. Got {normals}: --label-column {args.label_column!r} "

@@ -68,8 +68,13 @@ def suggested_option(option: str, name: object) -> str:
     --categorical '"zone, site"' --label-column 'a, b'
     >>> print(suggested_option("--id-columns", "flow\nrate"))
     --id-columns $'flow\nrate'
+
+    A list of names, for an option that takes one, is written as the list: ``--categorical zone,site``.
     """
-    word = listed_name(str(name)) if option in COLUMN_LIST_OPTIONS else str(name)
+    if isinstance(name, list) and option in COLUMN_LIST_OPTIONS:
+        word = ",".join(listed_name(str(n)) for n in name)
+    else:
+        word = listed_name(str(name)) if option in COLUMN_LIST_OPTIONS else str(name)
     if not word.isprintable():
         quoted = bash_quoted(word)
     elif word and all(c.isalnum() or c in _PLAIN for c in word):
