@@ -25,6 +25,9 @@ from dhag.namehints import near_names
 
 __all__ = ["LabelValues", "labels_of"]
 
+# The most classes a column of numbers other than 0 and 1 is taken to code (0 normal), as a data set that
+# numbers its kinds of attack or fault does.
+_CODES = 20
 # How a file most often writes the class of a normal row (lower case, without punctuation): the one such
 # value of a text column is offered for --normal-value.
 _NORMAL_WORDS = frozenset({"normal", "benign", "no", "false", "ok", "good", "nominal", "inlier", "negative"})
@@ -76,7 +79,7 @@ def labels_of(raw: pd.Series, column: str, values: LabelValues | None = None) ->
             f"{f', and {missing.size - 1} more' if missing.size > 1 else ''}).",
             cell=(column, int(missing[0])),
         )
-    text = raw.map(str)
+    text = raw.map(_text)
     given = values.anomaly or values.normal
     if unknown := list(dict.fromkeys(v for v in given if not (text == v).any())):
         held = text.value_counts().index.tolist()
@@ -107,12 +110,19 @@ def _zeros_and_ones(raw: pd.Series, column: str) -> np.ndarray:
     value = first.item() if isinstance(first, np.generic) else first
     shown = "no label" if pd.isna(value) else repr(value)
     # -1 and 1 as scikit-learn's outlier detectors label rows: -1 an outlier, 1 an inlier.
-    sklearn = (
-        " -1 and 1 are scikit-learn's outlier labels (-1 an outlier), not these: write 1 for a known "
-        "anomaly and 0 for every other row."
-        if numbers.isin([-1, 1]).all()
-        else ""
-    )
+    if numbers.isin([-1, 1]).all():
+        sklearn = (
+            " -1 and 1 are scikit-learn's outlier labels (-1 an outlier), not these: write 1 for a known "
+            f"anomaly and 0 for every other row, or train with {suggested_option('--anomaly-value', '-1')}."
+        )
+    elif numbers.notna().all() and numbers.isin([0]).any() and numbers.nunique() <= _CODES:
+        # Classes as numbers (0 normal, one code per kind of fault): read as text is.
+        sklearn = (
+            f" It holds {_held(raw)}: {suggested_option('--normal-value', '0')} takes every other value for "
+            "a known anomaly, or --anomaly-value VALUE names those that are."
+        )
+    else:
+        sklearn = ""
     raise InputError(
         f"Label column {column!r} must hold only 0 and 1. Got {shown} (row {int(bad[0])}"
         f"{f', and {bad.size - 1} more' if bad.size > 1 else ''}).{sklearn}",
@@ -120,10 +130,18 @@ def _zeros_and_ones(raw: pd.Series, column: str) -> np.ndarray:
     )
 
 
+def _text(value: Any) -> str:
+    """A label as text: as written in a CSV; a number of a Parquet or NPZ column as Python writes it,
+    an integral float as the int (``1.0`` is the class ``1``)."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _held(raw: pd.Series, limit: int = 5) -> str:
     """The values of ``raw`` with their counts, the most frequent first (``limit`` of them), and the
     rows without a label: ``'normal' (570 rows), 'attack' (30 rows)``."""
-    counts = raw.dropna().map(str).value_counts()
+    counts = raw.dropna().map(_text).value_counts()
     said = [f"{value!r} ({_rows(int(n))})" for value, n in counts.iloc[:limit].items()]
     if len(counts) > limit:
         said.append(f"{len(counts) - limit} other values ({_rows(int(counts.iloc[limit:].sum()))})")
@@ -139,7 +157,7 @@ def _rows(n: int) -> str:
 def _how_to_read(words: pd.Series) -> str:
     """How to train on a column of text ``words``: the options, with a value of it where one stands out
     (one that reads as normal, or the rarer of two values)."""
-    counts = words.map(str).value_counts()
+    counts = words.map(_text).value_counts()
     normal = [v for v in counts.index if re.sub(r"[^a-z]", "", v.lower()) in _NORMAL_WORDS]
     anomaly = "--anomaly-value VALUE (every other value then normal)"
     normal_ = "--normal-value VALUE (every other value a known anomaly)"

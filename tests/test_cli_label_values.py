@@ -179,3 +179,28 @@ def test_a_label_or_id_column_named_in_another_case_is_said_to_be_one(
         f"dhag train: error: --id-columns names 'A', 'zone', not among the columns of {str(data)!r} "
         f"({columns}): 'A' is 'a' in another case; names must match exactly.\n"
     )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
+def test_classes_written_as_numbers_are_refused_offering_normal_value_zero(
+    tmp_path: Path, suffix: str
+) -> None:
+    # A data set that numbers its kinds of fault (0 normal) was refused as any other value, "Got 2".
+    codes = [0] * 8 + [2, 3] + [0] * 10
+    data = tmp_path / f"coded{suffix}"
+    if suffix == ".csv":
+        data.write_text("a,lab\n" + "".join(f"{i},{c}\n" for i, c in enumerate(codes)))
+    else:  # an NPZ's float labels: 2.0 is the class 2
+        np.savez(
+            data, X=np.arange(20.0).reshape(-1, 1), feature_names=np.array(["a"]), lab=np.array(codes, float)
+        )
+    with pytest.raises(InputError) as refused:
+        read_table(data, label_column="lab")
+    assert str(refused.value).endswith(
+        "It holds '0' (18 rows), '2' (1 row), '3' (1 row): --normal-value 0 takes every other value for a "
+        "known anomaly, or --anomaly-value VALUE names those that are."
+    )
+    _, labels = read_table(data, label_column="lab", label_values=LabelValues(normal=("0",)))
+    assert labels.tolist() == [int(c != 0) for c in codes]
+    _, labels = read_table(data, label_column="lab", label_values=LabelValues(anomaly=("3",)))
+    assert labels.tolist() == [int(c == 3) for c in codes]

@@ -136,7 +136,7 @@ def test_labels_of_minus_one_and_one_are_said_to_be_scikit_learns(tmp_path, suff
     assert str(refused.value).startswith("Label column 'y' must hold only 0 and 1. Got -1 (row 2")
     assert str(refused.value).endswith(
         " -1 and 1 are scikit-learn's outlier labels (-1 an outlier), not these: write 1 for a known anomaly "
-        "and 0 for every other row."
+        "and 0 for every other row, or train with --anomaly-value=-1."
     )
     pd.DataFrame({"a": X[:, 0], "y": [0, 2, -1, 1]}).to_csv(tmp_path / "other.csv", index=False)
     with pytest.raises(InputError) as refused:  # other values beside -1: no such word
