@@ -85,7 +85,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if labels is not None and (normals := int((labels == 0).sum())) < 2:
         raise InputError(
             f"Need at least 2 normal rows to train. Got {normals}: --label-column {args.label_column!r} "
-            f"marks {len(labels) - normals} of the {len(labels)} rows as known anomalies (1)."
+            f"marks {len(labels) - normals} of the {len(labels)} rows as known anomalies "
+            f"({'1' if values is None else values.marking()})."
         )
     check_room_for_model(args.out, least_model_bytes(model, frame.shape[1], rows=len(frame)))
     for name in label_like_columns(frame, declared=[*categorical, *passthrough]):

@@ -50,6 +50,15 @@ class LabelValues:
         """The option of ``dhag train`` that gave the values."""
         return "--anomaly-value" if self.anomaly else "--normal-value"
 
+    def marking(self) -> str:
+        """Which values mark known anomalies, in words.
+
+        >>> LabelValues(normal=("normal.",)).marking()
+        "every value but --normal-value 'normal.'"
+        """
+        given = ", ".join(map(repr, self.anomaly or self.normal))
+        return f"--anomaly-value {given}" if self.anomaly else f"every value but --normal-value {given}"
+
     def metadata(self) -> dict[str, list[str]]:
         """What the model's metadata keeps of them, beside its ``label_column``."""
         if self.anomaly:

@@ -204,3 +204,13 @@ def test_classes_written_as_numbers_are_refused_offering_normal_value_zero(
     assert labels.tolist() == [int(c != 0) for c in codes]
     _, labels = read_table(data, label_column="lab", label_values=LabelValues(anomaly=("3",)))
     assert labels.tolist() == [int(c == 3) for c in codes]
+
+
+def test_values_that_leave_too_few_normal_rows_are_named_in_the_refusal(tmp_path: Path, capsys) -> None:
+    # It said the rows were marked "as known anomalies (1)", a value the column does not hold.
+    data = _write(tmp_path, ".csv", ["normal", "attack"] * 10)
+    assert _train(data, tmp_path, "--anomaly-value", "normal", "--anomaly-value", "attack") == 2
+    assert capsys.readouterr().err == (
+        "dhag train: error: Need at least 2 normal rows to train. Got 0: --label-column 'lab' marks 20 of "
+        "the 20 rows as known anomalies (--anomaly-value 'normal', 'attack').\n"
+    )
