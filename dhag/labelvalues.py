@@ -79,6 +79,8 @@ def labels_of(raw: pd.Series, column: str, values: LabelValues | None = None) ->
     >>> labels_of(pd.Series([0, 1, 1]), "lab").tolist()
     [0, 1, 1]
     """
+    if isinstance(raw.dtype, pd.CategoricalDtype):  # a Parquet file's: its values, not every category
+        raw = raw.astype(object)
     if values is None:
         return _zeros_and_ones(raw, column)
     missing = np.flatnonzero(raw.isna().to_numpy())

@@ -214,3 +214,19 @@ def test_values_that_leave_too_few_normal_rows_are_named_in_the_refusal(tmp_path
         "dhag train: error: Need at least 2 normal rows to train. Got 0: --label-column 'lab' marks 20 of "
         "the 20 rows as known anomalies (--anomaly-value 'normal', 'attack').\n"
     )
+
+
+def test_a_categorical_label_column_of_a_parquet_file_names_the_values_it_holds(tmp_path: Path) -> None:
+    # A category no row holds was named among the column's values, "'unused' (0 rows)", and given as a
+    # value it passed for a typo of itself: "'unused' is 'unused' ".
+    data = tmp_path / "labelled.parquet"
+    labels = pd.Categorical(["normal", "attack"] * 5, categories=["normal", "attack", "unused"])
+    pd.DataFrame({"a": np.arange(10.0), "lab": labels}).to_parquet(data)
+    with pytest.raises(InputError) as refused:
+        read_table(data, label_column="lab", label_values=LabelValues(anomaly=("unused",)))
+    assert str(refused.value) == (
+        "--anomaly-value 'unused' is not a value of label column 'lab', which holds 'normal' (5 rows), "
+        "'attack' (5 rows). Values are compared exactly as written, case and spaces included."
+    )
+    _, y = read_table(data, label_column="lab", label_values=LabelValues(anomaly=("attack",)))
+    assert y.tolist() == [0, 1] * 5
