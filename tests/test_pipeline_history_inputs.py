@@ -163,23 +163,6 @@ def test_an_asset_without_a_sensor_is_refused_and_rows_left_out_are_said(
     assert "2 asset(s) have fewer than 100 complete rows taken running" in err and len(trained.history) == 60
 
 
-def test_an_asset_that_ran_in_few_rows_is_said_to_rest_on_little(
-    plant, tmp_path: Path, capsys, trained
-) -> None:
-    # A standby pump stopped in 50 of its 120 rows: its reference is taken from the 70 it ran, which
-    # the count of complete rows (120) did not say.
-    first = plant["asset_id"].iloc[0]
-    stopped = plant.index[plant["asset_id"] == first][:50]
-    standby = plant.copy()
-    standby.loc[stopped, ["speed_rpm", "motor_power_kw", "flow_m3h", "motor_current_a"]] = 0.0
-    err = _train(_csv(tmp_path, standby), capsys)[1]
-    assert len(trained.history) == len(plant)  # its stops are not dropped here: the training does that
-    assert (
-        "1 asset(s) have fewer than 100 complete rows taken running, so their per-unit reference and "
-        f"ranges rest on little: {first} (70 rows)" in err
-    )
-
-
 def test_text_in_a_sensor_column_is_a_missing_value_or_is_refused_naming_column_and_line(
     plant, tmp_path: Path, capsys, trained
 ) -> None:
