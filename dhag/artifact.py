@@ -31,6 +31,7 @@ from dhag.exceptions import ArtifactError, ArtifactSignatureError, ArtifactTooNe
 from dhag.infotext import shown_name
 from dhag.legacy import as_built, left_out, read_as_before
 from dhag.metadata import checked_metadata
+from dhag.modelnear import missing_hint
 from dhag.outofmemory import is_out_of_memory
 from dhag.params import settings_as_trained
 from dhag.preprocessing import Preprocessor
@@ -206,7 +207,9 @@ def _read(
         if len(data) > _MAX_BYTES:
             raise ArtifactError(f"Model artifact {str(path)!r} is over the limit of {_MAX_BYTES} bytes.")
     except OSError as exc:
-        raise ArtifactError(f"Cannot read model artifact {str(path)!r}: {exc.strerror or exc}.") from exc
+        hint = missing_hint(path) if isinstance(exc, FileNotFoundError) else ""
+        said = f"Cannot read model artifact {str(path)!r}: {exc.strerror or exc}"
+        raise ArtifactError(f"{said}; {hint}" if hint else f"{said}.") from exc
     try:
         tensors = st_load(data)
     except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
