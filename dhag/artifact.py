@@ -31,7 +31,7 @@ from dhag.exceptions import ArtifactError, ArtifactSignatureError, ArtifactTooNe
 from dhag.infotext import shown_name
 from dhag.legacy import as_built, left_out, read_as_before
 from dhag.metadata import checked_metadata
-from dhag.modelnear import missing_hint
+from dhag.modelnear import folder_said, missing_hint
 from dhag.outofmemory import is_out_of_memory
 from dhag.params import settings_as_trained
 from dhag.preprocessing import Preprocessor
@@ -180,7 +180,8 @@ def _read(
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
             os.close(fd)
-            raise ArtifactError(f"Model artifact {str(path)!r} is not a regular file.")
+            said = f" {folder_said(path)}" if stat.S_ISDIR(status.st_mode) else ""
+            raise ArtifactError(f"Model artifact {str(path)!r} is not a regular file.{said}")
         with os.fdopen(fd, "rb") as fh:
             head = fh.read(8)
             header_len = int.from_bytes(head, "little")

@@ -1,6 +1,6 @@
 """The models a path given as one may have meant, for the refusal of a path that does not exist (``pump``
-beside ``pump.dhag``, ``pmp.dhag`` beside ``pump.dhag``): the artifacts named so are files with the suffix
-models are written with."""
+beside ``pump.dhag``, ``pmp.dhag`` beside ``pump.dhag``) or that is a folder (``models`` holding
+``models/pump.dhag``): the artifacts named so are files with the suffix models are written with."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import difflib
 import os
 from pathlib import Path
 
-__all__ = ["SUFFIX", "missing_hint"]
+__all__ = ["SUFFIX", "folder_said", "missing_hint"]
 
 #: The suffix of a model's file, as ``dhag train --out`` and the registry name them.
 SUFFIX = ".dhag"
@@ -70,3 +70,34 @@ def missing_hint(path: Path) -> str:
     ratios = {name: difflib.SequenceMatcher(None, given, name).ratio() for name in folded}
     near = sorted((name for name in folded if ratios[name] >= _CLOSE), key=lambda n: (-ratios[n], n))[:_NAMED]
     return f"did you mean {_either([path.parent / folded[name] for name in near])}?" if near else ""
+
+
+def folder_said(path: Path) -> str:
+    """What the folder ``path``, given as a model, is, and the artifacts in it a reader may have meant:
+    up to three by name, or, of more, the newest.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> folder_said(folder)
+    'It is a folder, which holds no .dhag file.'
+    >>> _ = (folder / "pump.dhag").write_bytes(b"")
+    >>> folder_said(folder).replace(str(folder), "F")
+    "It is a folder; did you mean 'F/pump.dhag'?"
+    """
+    names = _artifacts(path)
+    if not names:
+        return f"It is a folder, which holds no {SUFFIX} file."
+    if len(names) <= _NAMED:
+        return f"It is a folder; did you mean {_either([path / name for name in names])}?"
+
+    def modified(name: str) -> float:
+        try:
+            return (path / name).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    newest = max(names, key=modified)
+    return (
+        f"It is a folder; did you mean one of its {len(names)} {SUFFIX} files, such as "
+        f"{_either([path / newest])} (the newest)?"
+    )

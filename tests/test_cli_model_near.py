@@ -4,6 +4,7 @@ is none near."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -67,3 +68,36 @@ def test_a_name_near_no_artifact_is_refused_as_before(pump: Path, capsys) -> Non
 def test_load_model_names_the_artifact_too(pump: Path) -> None:
     with pytest.raises(ArtifactError, match=r"did you mean '.*pump\.dhag'\?$"):
         load_model(pump.with_suffix(""))
+
+
+@pytest.mark.parametrize("command", ["info", "score"])
+def test_a_folder_given_as_the_model_names_the_artifacts_in_it(
+    command: str, pump: Path, rows: Path, capsys, monkeypatch
+) -> None:
+    # Before: "Model artifact 'models' is not a regular file." alone, with models/pump.dhag in it.
+    models = pump.parent / "models"
+    models.mkdir()
+    pump.rename(models / "pump.dhag")
+    monkeypatch.chdir(pump.parent)
+    argv = ["info", "models"] if command == "info" else ["score", "--model", "models", "--data", str(rows)]
+    err = _refused(argv, capsys)
+    said = "Model artifact 'models' is not a regular file. It is a folder; did you mean 'models/pump.dhag'?"
+    assert err.endswith(f"{said}\n")
+
+
+def test_a_folder_of_many_artifacts_names_the_newest(pump: Path, capsys) -> None:
+    for n, name in enumerate(("v1.dhag", "v3.dhag", "v2.dhag", "v4.dhag")):
+        shutil.copy(pump, pump.parent / name)
+        os.utime(pump.parent / name, (1_000_000 + n, 1_000_000 + n))
+    os.utime(pump, (0, 0))
+    err = _refused(["info", str(pump.parent)], capsys)
+    newest = str(pump.parent / "v4.dhag")
+    assert f"It is a folder; did you mean one of its 5 .dhag files, such as {newest!r} (the newest)?" in err
+
+
+def test_a_folder_of_no_artifact_says_so(tmp_path: Path, capsys) -> None:
+    (tmp_path / "rows.csv").write_text("a\n1\n")
+    (tmp_path / "inner.dhag").mkdir()  # a folder, named as an artifact
+    err = _refused(["info", str(tmp_path)], capsys)
+    assert err.endswith("is not a regular file. It is a folder, which holds no .dhag file.\n")
+    assert "did you mean" not in err

@@ -50,7 +50,8 @@ def test_a_version_that_is_a_folder_is_named_so_by_list_show_and_promote(
     assert f"UNREADABLE: {said}" in capsys.readouterr().out
     assert main(_models(tmp_path, "show", "v4")) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["error"] == said and shown["fault"] == "damaged"
+    assert shown["error"] == f"{said} It is a folder, which holds no .dhag file."
+    assert shown["fault"] == "damaged"
     assert main(_models(tmp_path, "promote", "v4")) == 2
     err = capsys.readouterr().err
     assert said in err and "has no version" not in err
