@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dhag.infotext import counted
 from dhag.modules import DHAGNet, net_for_weights
 from dhag.retry import Trained, train_with_retry
 from dhag.scoringroom import with_room_for_scoring
@@ -139,10 +140,10 @@ def train_members(
     held_out = 0 if x_val is None else len(x_val)
     if cfg.early_stopping and held_out < 2:  # dhag.training.train watches the training objective then
         logger.warning(
-            "early_stopping has %d held-out normal rows to watch (it needs 2; validation_fraction sets "
-            "how many): it keeps the epoch with the lowest objective on the %d rows it trains on",
-            held_out,
-            len(x_train),
+            "early_stopping has %s to watch (it needs 2; validation_fraction sets "
+            "how many): it keeps the epoch with the lowest objective on the %s it trains on",
+            counted(held_out, "held-out normal row"),
+            counted(len(x_train), "row"),
         )
     cfg = with_room_for_scoring(
         cfg,

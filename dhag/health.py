@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from dhag.exceptions import TrainingError
+from dhag.infotext import counted
 
 __all__ = [
     "PUSH_RANGE",
@@ -102,12 +103,13 @@ def check_finite_weights(net: torch.nn.Module) -> None:
     >>> check_finite_weights(layer)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    dhag.exceptions.TrainingError: DHAG training diverged: 1 weight tensors are not finite (first: bias)...
+    dhag.exceptions.TrainingError: DHAG training diverged: 1 weight tensor is not finite (first: bias)...
     """
     bad = [name for name, p in net.state_dict().items() if p.is_floating_point() and not p.isfinite().all()]
     if bad:
         raise TrainingError(
-            f"DHAG training diverged: {len(bad)} weight tensors are not finite (first: {bad[0]}); "
+            f"DHAG training diverged: {counted(len(bad), 'weight tensor')} "
+            f"{'is' if len(bad) == 1 else 'are'} not finite (first: {bad[0]}); "
             "try a smaller lr or lambda_norm"
         )
 
@@ -126,20 +128,20 @@ def warn_small_calibration(rows: int, target_far: float, *, held_out: bool = Tru
     """
     if not held_out:
         logger.warning(
-            "the threshold was calibrated on the %d rows the network trained on (validation_fraction "
+            "the threshold was calibrated on the %s the network trained on (validation_fraction "
             "held none out): they score lower than new rows, so the false-alarm rate on new data may be "
             "several times target_far %g; hold out normal rows, or set contamination instead",
-            rows,
+            counted(rows, "row"),
             target_far,
         )
         return True
     if rows * target_far >= 10:
         return False
     logger.warning(
-        "the threshold was calibrated on %d held-out normal rows: at target_far %g that is %.1f expected "
+        "the threshold was calibrated on %s: at target_far %g that is %.1f expected "
         "false alarms, so the false-alarm rate it gives on new data may be several times the target; train "
         "on more normal rows, or set contamination instead",
-        rows,
+        counted(rows, "held-out normal row"),
         target_far,
         rows * target_far,
     )

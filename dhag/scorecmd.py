@@ -13,6 +13,7 @@ from dhag.artifact import load_model
 from dhag.estimator import DHAG
 from dhag.exceptions import DHAGError, InputError, ParameterError
 from dhag.headerless import headerless_note, numbers_for_names
+from dhag.infotext import counted
 from dhag.io import read_table
 from dhag.namehints import not_columns
 from dhag.outofmemory import loading_message, reading_message, said_when_out_of_memory, scoring_message
@@ -112,7 +113,10 @@ def cmd_score(args: argparse.Namespace) -> int:
             str(args.data),
         )
     logger.info(
-        "scored %d rows, %d above threshold %.4f", len(out), int(out["anomaly"].sum()), model.threshold_
+        "scored %s, %d above threshold %.4f",
+        counted(len(out), "row"),
+        int(out["anomaly"].sum()),
+        model.threshold_,
     )
     return 0
 

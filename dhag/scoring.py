@@ -15,6 +15,7 @@ from torch import nn
 
 from dhag.exceptions import DHAGError, InputError
 from dhag.hostarray import host_array
+from dhag.infotext import counted
 
 __all__ = ["checked_matrix", "refuse_unscored"]
 
@@ -78,7 +79,7 @@ def refuse_unscored(scored: np.ndarray, net: nn.Module) -> None:
     broken = [n for n, p in net.state_dict().items() if p.is_floating_point() and not p.isfinite().all()]
     if broken:
         raise DHAGError(
-            f"The model's weights are not finite ({len(broken)} tensors, first: {broken[0]}): it "
+            f"The model's weights are not finite ({counted(len(broken), 'tensor')}, first: {broken[0]}): it "
             "scores rows NaN; load or train another model."
         )
     raise InputError(

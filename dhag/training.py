@@ -14,6 +14,7 @@ import torch
 from dhag.controller import NormWeightController
 from dhag.cudagraph import GraphedSteps, can_graph, capturable_optimizers
 from dhag.heldoutloss import evaluate_loss
+from dhag.infotext import counted
 from dhag.losses import LossParts, constant_ce, k_for_batch, shifted_rows, total_loss
 from dhag.modules import DHAGNet
 from dhag.scoringroom import past_budget
@@ -345,8 +346,8 @@ def train(
         result.best_epoch = result.epochs_run
     result.seconds = time.perf_counter() - start
     logger.info(
-        "trained %d epochs in %.1fs (kept epoch %d%s, stopped by %s%s)",
-        result.epochs_run,
+        "trained %s in %.1fs (kept epoch %d%s, stopped by %s%s)",
+        counted(result.epochs_run, "epoch"),
         result.seconds,
         result.best_epoch,
         f", weights averaged over the last {result.averaged_epochs}" if result.averaged_epochs else "",
