@@ -18,6 +18,7 @@ from dhag.infocmd import cmd_info
 from dhag.infotext import counted, kept_weights, trained_rows
 from dhag.io import read_table
 from dhag.labelhint import label_like_columns, label_like_warning
+from dhag.labelvalues import LabelValues
 from dhag.modelroom import check_room_for_model, least_model_bytes
 from dhag.namehints import not_columns
 from dhag.outofmemory import out_of_memory_message, reading_message, said_when_out_of_memory, saving_message
@@ -34,6 +35,23 @@ from dhag.trainargs import add_train_parser, label_values, untrained_model
 __all__ = ["build_parser"]
 
 logger = logging.getLogger("dhag")
+
+
+def _too_few_normals(args: argparse.Namespace, rows: int, normals: int, values: LabelValues | None) -> str:
+    """The refusal of ``args.data``, of ``rows`` rows, ``normals`` of them normal (fewer than 2): a file
+    of a single row is said to be one, and the rows the label column marked as known anomalies are
+    said, with the values that marked them."""
+    said = f"Need at least 2 normal rows to train. Got {normals}: "
+    marked = f"({'1' if values is None else values.marking()})"
+    if rows == 1:
+        said += f"{str(args.data)!r} holds only 1 row"
+        if normals == 0:
+            said += f", which --label-column {args.label_column!r} marks as a known anomaly {marked}"
+        return said + "."
+    return (
+        f"{said}--label-column {args.label_column!r} marks {rows - normals} of the {rows} rows as known "
+        f"anomalies {marked}."
+    )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -82,12 +100,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     if len(texts := undeclared_text(frame, declared=[*categorical, *passthrough])) > 1:  # fit names one
         raise InputError(text_columns_refusal(frame, texts, ids=ids, categorical=categorical))
-    if labels is not None and (normals := int((labels == 0).sum())) < 2:
-        raise InputError(
-            f"Need at least 2 normal rows to train. Got {normals}: --label-column {args.label_column!r} "
-            f"marks {len(labels) - normals} of the {len(labels)} rows as known anomalies "
-            f"({'1' if values is None else values.marking()})."
-        )
+    if (normals := len(frame) if labels is None else int((labels == 0).sum())) < 2:
+        raise InputError(_too_few_normals(args, len(frame), normals, values))
     check_room_for_model(args.out, least_model_bytes(model, frame.shape[1], rows=len(frame)))
     for name in label_like_columns(frame, declared=[*categorical, *passthrough]):
         logger.warning(label_like_warning(name))

@@ -38,3 +38,31 @@ def test_dhag_train_names_the_label_column_that_leaves_too_few_normal_rows(tmp_p
     err = capsys.readouterr().err
     assert "Got 1: --label-column 'label' marks 3 of the 4 rows as known anomalies (1)" in err
     assert "y marks" not in err and not (tmp_path / "m.dhag").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "said"),
+    [
+        ("a,b\n1,2\n", None, "Got 1: 'rows.csv' holds only 1 row."),
+        ("a,label\n1,0\n", "label", "Got 1: 'rows.csv' holds only 1 row."),
+        (
+            "a,label\n1,1\n",
+            "label",
+            "Got 0: 'rows.csv' holds only 1 row, which --label-column 'label' marks as a known anomaly (1).",
+        ),
+    ],
+)
+def test_dhag_train_on_a_file_of_one_row_says_it_holds_one(
+    text: str, label: str | None, said: str, tmp_path, capsys, monkeypatch
+) -> None:
+    # Before: "Need at least 2 normal rows to train. Got 1." of the file's only row, and with a label
+    # column "marks 0 of the 1 rows as known anomalies".
+    from dhag.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rows.csv").write_text(text)
+    labels = [] if label is None else ["--label-column", label]
+    assert main(["train", "--data", "rows.csv", "--out", "m.dhag", *labels]) == 2
+    err = capsys.readouterr().err
+    assert err == f"dhag train: error: Need at least 2 normal rows to train. {said}\n"
+    assert not (tmp_path / "m.dhag").exists()
