@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from dhag.artifacthead import cut_short, no_header, unreadable, weights_cut_short
+from dhag.artifacthead import cut_short, described, no_header, unreadable, weights_cut_short
 from dhag.atomicwrite import write_atomic
 from dhag.exceptions import ArtifactError, ArtifactSignatureError, ArtifactTooNewError, DHAGError
 from dhag.infotext import shown_name
@@ -189,8 +189,11 @@ def _read(
             # more, where reading up to the header's length would read the whole file.
             fits = len(head) == 8 and header_len <= status.st_size - 8
             header_bytes = fh.read(min(header_len, 1) if fits else 32)
-            if fits and header_len and header_bytes != b"{":  # a safetensors header is a JSON object
-                raise unreadable(path, ValueError(no_header(header_len)))
+            if fits and (not header_len or header_bytes != b"{"):  # a safetensors header is a JSON object
+                start = head + header_bytes
+                if described(start, status.st_size):  # text or zeros: a few bytes more say what it is
+                    start += fh.read(32 - len(header_bytes))
+                raise unreadable(path, ValueError(no_header(start, header_len, status.st_size)))
             header_bytes += fh.read(min(header_len, _MAX_BYTES) - len(header_bytes)) if fits else b""
             if not fits or len(header_bytes) < header_len:
                 size = max(status.st_size, len(head) + len(header_bytes))

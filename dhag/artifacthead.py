@@ -1,5 +1,6 @@
-"""Why a file given as a model is no readable artifact, from its first bytes: empty, text, a data file of
-another format, or a safetensors header cut short (:mod:`dhag.artifact` reads the artifact)."""
+"""Why a file given as a model is no readable artifact, from its first bytes: empty, text (also UTF-16, or
+padded with NUL bytes), NUL bytes alone, a data file of another format, or a safetensors header cut short
+(:mod:`dhag.artifact` reads the artifact)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from dhag.exceptions import ArtifactError
 from dhag.infotext import shown_name
 
-__all__ = ["cut_short", "no_header", "unreadable", "weights_cut_short"]
+__all__ = ["cut_short", "described", "no_header", "unreadable", "weights_cut_short"]
 
 
 def unreadable(path: Path, exc: BaseException) -> ArtifactError:
@@ -42,20 +43,72 @@ def cut_short(head: bytes, header_len: int, header_bytes: bytes, *, size: int) -
         return "it is empty (0 bytes)"
     if len(head) < 8:
         return f"it holds only {len(head)} bytes"
+    return described(head + header_bytes, size) or (
+        f"its header of {header_len} bytes is cut short: the file holds {size} bytes"
+    )
+
+
+def described(start: bytes, size: int) -> str:
+    """What a file of ``size`` bytes that starts with ``start`` (its first few dozen bytes) is, where
+    they show it to be no DHAG model: a data file of another format, NUL bytes (zeros) alone, text
+    (followed by NUL bytes, as a file padded to a block's size is), or UTF-16 text; empty where they
+    show nothing (a header whose length the first 8 bytes give).
+
+    >>> print(described(b"flow,temp\\n1.5,20\\n" + bytes(22), 4096).split(": ")[0])
+    it starts with 'flow,temp\\n1.5,20\\n', then NUL bytes
+    >>> print(described(bytes(40), 4096)); print(described(bytes(12), 12))
+    its first 40 bytes are NUL bytes (zeros), as no DHAG model's are
+    it holds nothing but 12 NUL bytes (zeros)
+    >>> described(b"\\xd8P\\x02\\x00\\x00\\x00\\x00\\x00{\\"__metadata__", 600)
+    ''
+    """
     for magic, kind in _DATA_FORMATS.items():
-        if head.startswith(magic):
+        if start.startswith(magic):
             return f"it is {kind}, not a DHAG model (a data file given as the model?)"
+    if not start.strip(b"\0"):
+        if size <= len(start):
+            return f"it holds nothing but {size} NUL bytes (zeros)"
+        return f"its first {len(start)} bytes are NUL bytes (zeros), as no DHAG model's are"
+    if (utf16 := _utf16(start)) is not None:
+        return f"it starts with {utf16!r}: UTF-16 text, not a DHAG model (a data file given as the model?)"
+    # Text, where what follows its first NUL byte is NUL bytes alone: a file padded with zeros.
+    # (Where nothing follows the first 8 bytes, their zeros are the top of a header's length.)
+    text, nul, rest = start.partition(b"\0")
+    if rest.strip(b"\0") or (nul and len(start) <= 8) or not (shown := _text(text[:32])):
+        return ""
+    then = ", then NUL bytes" if nul and len(text) <= 32 else ""  # right after the text shown
+    return f"it starts with {shown!r}{then}: text, not a DHAG model (a data file given as the model?)"
+
+
+def _text(start: bytes) -> str:
+    """``start`` as text where it is some (a character cut at its end left out); empty where not."""
     # A header's length is 8 bytes of a binary number (zeros at its top): text is no header.
-    text = (head + header_bytes)[:32].decode("utf-8", errors="replace").rstrip("\ufffd")
-    if all(c.isprintable() or c in "\n\r\t" for c in text):
-        return f"it starts with {text!r}: text, not a DHAG model (a data file given as the model?)"
-    return f"its header of {header_len} bytes is cut short: the file holds {size} bytes"
+    text = start.decode("utf-8", errors="replace").rstrip("\ufffd")
+    return text if text and all(c.isprintable() or c in "\n\r\t" for c in text) else ""
 
 
-def no_header(header_len: int) -> str:
-    """Why a file whose first 8 bytes announce a header of ``header_len`` bytes, not beginning with
-    ``{``, is no artifact."""
-    return f"its header of {header_len} bytes does not begin with '{{', as a safetensors header does"
+def _utf16(start: bytes) -> str | None:
+    """``start`` as UTF-16 text (as Windows tools write it: a byte-order mark, or a NUL byte beside each
+    letter of Latin text), None where it is none."""
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        codec, body = ("utf-16-le" if start[0] == 0xFF else "utf-16-be"), start[2:]
+    elif len(start) >= 8 and not any(start[1::2]) and all(start[0::2]):
+        codec, body = "utf-16-le", start
+    elif len(start) >= 8 and not any(start[0::2]) and all(start[1::2]):
+        codec, body = "utf-16-be", start
+    else:
+        return None
+    text = body[: len(body) // 2 * 2].decode(codec, errors="replace").rstrip("\ufffd")[:32]
+    return text if text and all(c.isprintable() or c in "\n\r\t" for c in text) else None
+
+
+def no_header(start: bytes, header_len: int, size: int) -> str:
+    """Why a file of ``size`` bytes that starts with ``start``, whose first 8 bytes announce a header of
+    ``header_len`` bytes not beginning with ``{`` (or of none), is no artifact: what it is, where its
+    first bytes show it."""
+    return described(start, size) or (
+        f"its header of {header_len} bytes does not begin with '{{', as a safetensors header does"
+    )
 
 
 def weights_cut_short(header: dict[str, Any], header_len: int, size: int) -> str:

@@ -43,6 +43,46 @@ def test_a_data_file_given_as_the_model_is_said_to_be_text(
     assert "bytes is cut short" not in err
 
 
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        # Text padded with zeros to a block's size (a copy cut off by a crash, a preallocated file).
+        (
+            b"hello world\n" + bytes(100),
+            "it starts with 'hello world\\n', then NUL bytes: text, not a DHAG model",
+        ),
+        (b"ab" + bytes(100), "it starts with 'ab', then NUL bytes: text, not a DHAG model"),
+        (b"ab" + bytes(30_000), "it starts with 'ab', then NUL bytes: text, not a DHAG model"),  # 'ab' fits
+        (
+            b"a,b\n1,2\n" + bytes(10_000),
+            "it starts with 'a,b\\n1,2\\n', then NUL bytes: text, not a DHAG model",
+        ),
+        (bytes(100), "its first 40 bytes are NUL bytes (zeros), as no DHAG model's are"),
+        (bytes(8), "it holds nothing but 8 NUL bytes (zeros)"),
+        ("a,b\n1,2\n".encode("utf-16"), "it starts with 'a,b\\n1,2\\n': UTF-16 text, not a DHAG model"),
+        ("a,b\n1,2\n".encode("utf-16-le"), "it starts with 'a,b\\n1,2\\n': UTF-16 text, not a DHAG model"),
+    ],
+)
+def test_text_with_nul_bytes_given_as_the_model_is_said_to_be_what_it_is(
+    written: bytes, said: str, tmp_path: Path, capsys
+) -> None:
+    # Before: "its header of 8031924123371070824 bytes is cut short: the file holds 112 bytes", "its header
+    # of 25185 bytes does not begin with '{'", and of zeros "Expecting value: line 1 column 1 (char 0)".
+    (tmp_path / "m.dhag").write_bytes(written)
+    err = _refused(["info", str(tmp_path / "m.dhag")], capsys)
+    assert f"(truncated or not a safetensors file): {said}" in err
+    assert "header of" not in err and "Expecting value" not in err
+
+
+def test_a_model_cut_short_in_its_header_is_not_taken_for_text(model: Path, tmp_path: Path, capsys) -> None:
+    # A header's length of printable bytes ('hd' is 25704), then its zeros: the start of a model.
+    cut = tmp_path / "cut.dhag"
+    for rest in (b"", model.read_bytes()[8:40]):
+        cut.write_bytes(b"hd" + bytes(6) + rest)
+        said = _refused(["info", str(cut)], capsys)
+        assert f"its header of 25704 bytes is cut short: the file holds {8 + len(rest)} bytes" in said
+
+
 def test_an_empty_model_file_is_said_to_be_empty(tmp_path: Path, capsys) -> None:
     (tmp_path / "m.dhag").touch()
     err = _refused(["info", str(tmp_path / "m.dhag")], capsys)
