@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from pipeline.alertid import ID_RULE
@@ -11,7 +12,7 @@ from pipeline.alertsince import SINCE_HELP
 from pipeline.labels import MAX_NOTE, MAX_OPERATOR, LabelError, LabelReason
 from pipeline.operatorname import operator_name, unnamed_character
 
-__all__ = ["add_alerts_arguments", "add_label_arguments", "label_refusal"]
+__all__ = ["add_alerts_arguments", "add_label_arguments", "label_refusal", "since_joined"]
 
 #: What each field of a label that ``label`` fills from its command line must be, by the option that
 #: gives it.
@@ -43,6 +44,23 @@ def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", metavar="DURATION_OR_TIME", help=SINCE_HELP)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--bootstrap", help="Kafka address (default: kafka.bootstrap_servers)")
+
+
+def since_joined(argv: list[str]) -> list[str]:
+    """``argv`` (of ``alerts``) with a ``--since`` whose value begins with a minus sign and a digit joined
+    to it: argparse takes ``-5m`` for an option and refuses ``--since -5m`` as 'expected one argument',
+    where ``--since=-5m`` reaches :func:`~pipeline.alertsince.parse_since`, which says what it takes.
+
+    >>> since_joined(["alerts", "--since", "-5m", "--json"]), since_joined(["alerts", "--since", "--json"])
+    (['alerts', '--since=-5m', '--json'], ['alerts', '--since', '--json'])
+    """
+    joined: list[str] = []
+    for word in argv:
+        if joined[-1:] == ["--since"] and re.match(r"-\d", word) and "--" not in joined:
+            joined[-1] = f"--since={word}"
+        else:
+            joined.append(word)
+    return joined
 
 
 def add_label_arguments(parser: argparse.ArgumentParser) -> None:

@@ -62,9 +62,13 @@ def parse_since(text: str, now: float) -> float:
     try:
         when = datetime.fromisoformat(_UTC_WORD.sub("Z", text))
     except ValueError:
+        # '-5m' as 'date -d' writes it: the duration back from now is written without a sign.
+        unsigned = text[1:].strip() if text[:1] in "+-" else ""
+        sign = _DURATION.fullmatch(unsigned) is not None
         raise ValueError(
             f"{text!r} is neither a duration (a number and s, m, h, d or w: 90m, 2h, 1h30m, 7d) nor an "
             "ISO-8601 time (2024-05-01, 2024-05-01T08:00Z)"
+            + (f"; a duration is the time back from now, without a sign: --since {unsigned}" if sign else "")
         ) from None
     at = (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
     if at > now:

@@ -145,6 +145,10 @@ def _main(argv: list[str], signals: StartupSignals) -> int:
 
     # The operator consoles parse with their own options only: the others import torch and pandas,
     # which took longer than the Kafka client's wait on an unreachable broker.
+    if argv[:1] == ["alerts"]:  # '--since -5m' is refused saying what --since takes, as '--since=-5m' is
+        from pipeline.alertsargs import since_joined
+
+        argv = since_joined(argv)
     args = (_console_parser() if argv[:1] in (["alerts"], ["label"]) else _parser()).parse_args(argv)
     try:
         settings = load_settings(config_file(args.config), os.environ)

@@ -371,3 +371,15 @@ def test_since_takes_a_duration_of_several_units_as_prometheus_writes_them() -> 
     for wrong in ("1h 30m", "h", "1h30", "0h0m"):
         with pytest.raises(ValueError):
             parse_since(wrong, now)
+
+
+@pytest.mark.parametrize("argv", [["--since", "-5m"], ["--since=-5m"], ["--json", "--since", "-5m"]])
+def test_a_since_with_a_minus_sign_is_refused_saying_to_write_it_without(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: '--since -5m' was refused by argparse as 'argument --since: expected one argument', and
+    # '--since=-5m' as neither a duration nor a time, without a word on the sign.
+    assert main(["alerts", *argv, "--bootstrap", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("--since: '-5m' is neither a duration") and "expected one argument" not in err
+    assert err.endswith("; a duration is the time back from now, without a sign: --since 5m\n")
