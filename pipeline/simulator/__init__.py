@@ -1,6 +1,6 @@
 """The simulated plant: physics of a fleet of pumps, fans and compressors, faults with ground truth,
-plant-wide events (one cause on many assets at once), a training history writer and a Kafka streamer
-(``python -m pipeline simulate``)."""
+plant-wide events (one cause on many assets at once), scheduled stops and starts, a training history
+writer and a Kafka streamer (``python -m pipeline simulate``)."""
 
 from pipeline.simulator.faults import (
     FAULT_KINDS,

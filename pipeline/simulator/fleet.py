@@ -2,7 +2,8 @@
 
 Deterministic: the same seed gives the same nameplates, the same readings and the same faults. The
 plant, the measurement noise and the fault schedule draw from separate streams of the seed, so adding
-faults does not change the normal behaviour underneath them.
+faults does not change the normal behaviour underneath them, and stopping a machine
+(:meth:`Fleet.add_stop`) changes the readings of that machine only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pipeline.simulator.faults import (
     schedule_faults,
 )
 from pipeline.simulator.physics import LAGGED_SENSORS, MACHINE_TYPES, PlantPhysics, make_nameplates
+from pipeline.simulator.stops import Stop, stopped_at
 
 __all__ = ["DEFAULT_TYPES", "RECOVERY_NOISE_SDS", "Fleet"]
 
@@ -103,6 +105,12 @@ class Fleet:
         self.recovering = np.zeros(n_assets, dtype=bool)
         #: Per asset: a temperature it measures is off its fault-free value (with or without a fault now).
         self.after_effect = np.zeros(n_assets, dtype=bool)
+        self.stops: list[Stop] = []
+        #: Per asset: switched off by one of :attr:`stops` (a stop is no fault).
+        self.standstill = np.zeros(n_assets, dtype=bool)
+        #: Per asset: started after a stop, and a temperature it measures still more than
+        #: :data:`RECOVERY_NOISE_SDS` times the sensor's noise under what it settles at running (cold).
+        self.warming = np.zeros(n_assets, dtype=bool)
         # Per lagged temperature sensor, which assets measure it and the excess that counts as off.
         self._off_limits = {
             name: (np.array([name in sensors for sensors in self._sensors]), RECOVERY_NOISE_SDS * noise)
@@ -169,6 +177,41 @@ class Fleet:
         self.faults = sorted(self.faults + new, key=lambda f: f.onset)
         return new
 
+    def add_stop(self, asset_id: str, start_s: float, end_s: float) -> Stop:
+        """Switch asset ``asset_id`` off from simulated time ``start_s`` and start it again at ``end_s``.
+
+        While stopped its motor draws no power or current, its speed, flow and pressure rise run down
+        to 0 through the speed lag, its vibration falls near 0, and its temperatures cool towards
+        ambient with their thermal lags; started, it runs up and warms from where it cooled to. A stop
+        is no fault (the ``fault`` column stays empty); :meth:`run` then adds the ``standstill`` and
+        ``warming`` columns. A fault scheduled inside a stop still acts on what the machine reads.
+
+        Example
+        -------
+        >>> fleet = Fleet(3, seed=1)
+        >>> stop = fleet.add_stop("fan-01", 60, 3660)
+        >>> frame = fleet.run(7200, 60)
+        >>> fan = frame[frame["asset_id"] == "fan-01"].set_index("t")
+        >>> float(fan.loc[1800.0, "speed_rpm"]), bool(fan.loc[1800.0, "standstill"])
+        (0.0, True)
+        >>> bool(fan.loc[3720.0, "warming"]), bool(fan.loc[3720.0, "fault"])
+        (True, False)
+        """
+        problems = []
+        if asset_id not in self.asset_ids:
+            problems.append(
+                f"asset_id must be one of the fleet's ({', '.join(self.asset_ids[:6])}...), got {asset_id!r}"
+            )
+        if not (np.isfinite(start_s) and np.isfinite(end_s) and end_s > start_s):
+            problems.append(
+                f"start_s and end_s must be times, end_s after start_s, got {start_s:g}, {end_s:g}"
+            )
+        if problems:
+            raise ValueError("A stop's " + "; ".join(problems) + ".")
+        stop = Stop(self.asset_ids.index(asset_id), asset_id, float(start_s), float(end_s))
+        self.stops.append(stop)
+        return stop
+
     def active_faults(self, t: float | None = None) -> list[Fault]:
         """Faults under way at ``t`` (default: now)."""
         t = self.t if t is None else t
@@ -178,11 +221,17 @@ class Fleet:
         """Advance ``dt`` simulated seconds; returns the time and the measured readings (sensor -> array)."""
         t_next = self.t + dt
         fx = process_effects(self.plates.n, self.faults, t_next, self.fault_rng)
-        true = self.physics.step(dt, fx)
+        # Without a stop the physics runs as it always did, every machine on.
+        stopped = stopped_at(self.stops, self.plates.n, t_next) if self.stops else None
+        true = self.physics.step(dt, fx, stopped)
         readings = {name: self._measure(name, values) for name, values in true.items()}
         self._sensor_faults.apply(readings, self.faults, self.t, self.fault_rng)
         self.after_effect = self._still_off()
         self.recovering = self.after_effect & ~self._under_fault()
+        if stopped is not None:
+            started = self.standstill & ~stopped
+            self.standstill = stopped
+            self.warming = (self.warming | started) & ~stopped & self._still_cold()
         return self.t, readings
 
     def _under_fault(self) -> np.ndarray:
@@ -197,6 +246,13 @@ class Fleet:
             measured, limit = self._off_limits[name]
             off |= measured & (heat > limit)
         return off
+
+    def _still_cold(self) -> np.ndarray:
+        cold = np.zeros(self.plates.n, dtype=bool)
+        for name, under in self.physics.warming().items():
+            measured, limit = self._off_limits[name]
+            cold |= measured & (under > limit)
+        return cold
 
     def _measure(self, name: str, values: np.ndarray) -> np.ndarray:
         rel, absolute, quantum = _MEASUREMENT[name]
@@ -219,11 +275,13 @@ class Fleet:
         Columns: ``t`` (simulated seconds), ``asset_id``, ``machine_type``, then every sensor (NaN where
         the asset's type lacks it), then ``fault`` (the active fault's kind, empty when normal) and
         ``recovering`` (no fault under way, but its after-effect not gone yet: see :attr:`recovering`).
+        Once a stop is scheduled (:meth:`add_stop`), also ``standstill`` (switched off) and ``warming``
+        (started after a stop, still cold: see :attr:`warming`).
         """
         n_rows = int(duration_s // interval_s)
         substeps = max(1, int(np.ceil(interval_s / substep_s)))
         frames: dict[str, list[np.ndarray]] = {}
-        times, labels, recovering = [], [], []
+        times, labels, recovering, standstill, warming = [], [], [], [], []
         for _ in range(n_rows):
             for _ in range(substeps):
                 t, readings = self.step(interval_s / substeps)
@@ -231,6 +289,8 @@ class Fleet:
                 frames.setdefault(name, []).append(values)
             times.append(t)
             recovering.append(self.recovering.copy())
+            standstill.append(self.standstill.copy())
+            warming.append(self.warming.copy())
             label = np.full(self.plates.n, "", dtype=object)
             for f in self.active_faults(t):
                 label[f.asset] = f.kind
@@ -247,4 +307,7 @@ class Fleet:
             frame.loc[frame["machine_type"] == mtype, missing] = np.nan
         frame["fault"] = np.concatenate(labels) if labels else np.array([], dtype=object)
         frame["recovering"] = np.concatenate(recovering) if recovering else np.array([], dtype=bool)
+        if self.stops:
+            frame["standstill"] = np.concatenate(standstill) if standstill else np.array([], dtype=bool)
+            frame["warming"] = np.concatenate(warming) if warming else np.array([], dtype=bool)
         return frame

@@ -11,6 +11,12 @@ Speed follows a command made of a daily load cycle, set-point steps and process 
 first-order lag. Motor current follows power (plus magnetising current); bearing and winding
 temperatures follow load and ambient temperature with thermal lags of minutes. Process faults act on
 the physics through :class:`Effects` multipliers, so a fault moves every sensor it physically should.
+
+A machine can be stopped (``stopped`` of :meth:`PlantPhysics.step`): its motor is switched off, so it
+draws no power or current and its speed runs down through the speed lag, with it the flow and the
+pressure rise; its vibration falls to what its neighbours pass on, and its bearing, winding and
+discharge temperatures cool towards ambient, each with its own thermal lag. Started again, it runs up
+through the same speed lag and its temperatures warm from wherever they had cooled to.
 """
 
 from __future__ import annotations
@@ -187,6 +193,10 @@ class PlantPhysics:
     DISCHARGE_TEMP_TAU_S = 90.0
     WANDER_TAU_S = 120.0
     SETPOINT_MEAN_S = 900.0
+    #: Under this speed (per unit of rated) a machine is running down or up: below the load cycle's least.
+    RUNNING_SPEED = 0.6
+    #: The share of its running vibration a stopped machine still reads, passed on by its neighbours.
+    STANDSTILL_VIBRATION = 0.04
 
     def __init__(self, plates: Nameplates, rng: np.random.Generator, *, start_s: float = 0.0) -> None:
         self.plates = plates
@@ -205,6 +215,8 @@ class PlantPhysics:
         self.discharge_temp = steady["discharge_temp"]
         # The same lagged temperatures as they would be without any fault (a fault's heat outlasts it).
         self._clean = {name: steady[name].copy() for name in _LAGGED}
+        # What they settle at without a fault, running as the machines now do (stopped or not).
+        self._clean_target = {name: steady[name].copy() for name in _LAGGED}
 
     def ambient(self) -> np.ndarray:
         """Ambient temperature (deg C): a daily cycle peaking mid-afternoon."""
@@ -216,7 +228,9 @@ class PlantPhysics:
         daily = 0.86 + 0.08 * np.sin(2 * np.pi * (tod - 8 * 3600) / DAY_S)
         return np.clip(daily + self.setpoint + self.wander, 0.6, 1.08)
 
-    def _targets(self, speed: np.ndarray, fx: Effects) -> dict[str, np.ndarray]:
+    def _targets(
+        self, speed: np.ndarray, fx: Effects, stopped: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         p = self.plates
         shape = 1.25 - 0.25 * self.valve**2
         q = speed * self.valve * fx.flow
@@ -225,6 +239,14 @@ class PlantPhysics:
         current = (0.25 + 0.75 * power) * fx.current
         ambient = self.ambient()
         suction = p.suction_base * (1 + 0.04 * self.level - 0.04 * q**2) - fx.suction_drop * p.suction_base
+        bearing = ambient + p.bearing_rise * (0.5 + 0.5 * speed**2) + fx.bearing_heat + fx.coolant_heat
+        if stopped is not None:
+            # A motor switched off draws nothing; a shaft turning slower than it ever runs heats its
+            # bearing less, down to nothing at rest.
+            power = np.where(stopped, 0.0, power)
+            current = np.where(stopped, 0.0, current)
+            friction = (p.bearing_rise * (0.5 + 0.5 * speed**2) + fx.bearing_heat) * self.turning(speed)
+            bearing = ambient + friction + fx.coolant_heat
         return {
             "q": q,
             "h": h,
@@ -232,10 +254,15 @@ class PlantPhysics:
             "current": current,
             "suction": suction,
             "ambient": ambient,
-            "bearing": ambient + p.bearing_rise * (0.5 + 0.5 * speed**2) + fx.bearing_heat + fx.coolant_heat,
+            "bearing": bearing,
             "winding": ambient + p.winding_rise * current**2 + fx.coolant_heat,
             "discharge_temp": ambient + 60 * h + fx.coolant_heat,
         }
+
+    def turning(self, speed: np.ndarray) -> np.ndarray:
+        """Per asset, 1 at running speed (:attr:`RUNNING_SPEED` or more), falling in proportion to the
+        speed to 0 at rest: how much of its running friction and vibration a machine has."""
+        return np.minimum(speed / self.RUNNING_SPEED, 1.0)
 
     def fault_heat(self) -> dict[str, np.ndarray]:
         """Per lagged temperature sensor, how many deg C each asset is off the value it would have had
@@ -243,8 +270,15 @@ class PlantPhysics:
         actual = {"bearing": self.bearing, "winding": self.winding, "discharge_temp": self.discharge_temp}
         return {_SENSOR_OF[name]: np.abs(actual[name] - self._clean[name]) for name in _LAGGED}
 
-    def step(self, dt: float, fx: Effects) -> dict[str, np.ndarray]:
-        """Advance ``dt`` seconds under the faults' ``fx``; returns the true sensor values by name."""
+    def warming(self) -> dict[str, np.ndarray]:
+        """Per lagged temperature sensor, how many deg C each asset's fault-free value is under what it
+        settles at as the machine runs now: large just after a start from cold, near 0 once warm (a
+        change of load moves it a little either way)."""
+        return {_SENSOR_OF[name]: self._clean_target[name] - self._clean[name] for name in _LAGGED}
+
+    def step(self, dt: float, fx: Effects, stopped: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Advance ``dt`` seconds under the faults' ``fx``, the machines ``stopped`` (a mask; None: every
+        one running) switched off; returns the true sensor values by name."""
         rng, p, n = self.rng, self.plates, self.plates.n
         self.t += dt
         changing = self.t >= self.next_change
@@ -257,14 +291,19 @@ class PlantPhysics:
         self.wander = self.wander * keep + 0.02 * np.sqrt(1 - keep**2) * rng.normal(size=n)
         keep_level = np.exp(-dt / 1800.0)
         self.level = self.level * keep_level + np.sqrt(1 - keep_level**2) * rng.normal(size=n)
-        self.speed = _lag(self.speed, self._command(), dt, self.SPEED_TAU_S)
-        tg = self._targets(self.speed, fx)
+        command = self._command() if stopped is None else np.where(stopped, 0.0, self._command())
+        self.speed = _lag(self.speed, command, dt, self.SPEED_TAU_S)
+        tg = self._targets(self.speed, fx, stopped)
         self.bearing = _lag(self.bearing, tg["bearing"], dt, self.BEARING_TAU_S)
         self.winding = _lag(self.winding, tg["winding"], dt, self.WINDING_TAU_S)
         self.discharge_temp = _lag(self.discharge_temp, tg["discharge_temp"], dt, self.DISCHARGE_TEMP_TAU_S)
-        clean = self._targets(self.speed, Effects(n)) if fx.any() else tg
+        clean = self._targets(self.speed, Effects(n), stopped) if fx.any() else tg
         for name, tau in _LAGGED.items():
             self._clean[name] = _lag(self._clean[name], clean[name], dt, getattr(self, tau))
+            self._clean_target[name] = clean[name]
+        vibration = p.base_vibration * (0.5 + 0.5 * self.speed**2) * fx.vibration
+        if stopped is not None:
+            vibration = vibration * np.maximum(self.turning(self.speed), self.STANDSTILL_VIBRATION)
         return {
             "speed_rpm": p.rated_speed * self.speed,
             "flow_m3h": p.rated_flow * tg["q"],
@@ -272,7 +311,7 @@ class PlantPhysics:
             "discharge_pressure_bar": tg["suction"] + p.rated_head * tg["h"],
             "motor_current_a": p.rated_current * tg["current"],
             "motor_power_kw": p.rated_power * tg["power"],
-            "vibration_mm_s": p.base_vibration * (0.5 + 0.5 * self.speed**2) * fx.vibration,
+            "vibration_mm_s": vibration,
             "bearing_temp_c": self.bearing,
             "winding_temp_c": self.winding,
             "ambient_temp_c": tg["ambient"],
