@@ -88,6 +88,13 @@ def _too_short(args: argparse.Namespace) -> str | None:
 
         every = driftbench.INTERVAL_S
         spans.append(("--history-hours", args.history_hours, hour, every, TRAIN_READINGS, "to train on"))
+    if args.target == "starts":
+        from pipeline import startsbench
+
+        every = startsbench.HISTORY_INTERVAL_S
+        spans.append(("--history-hours", args.history_hours, hour, every, TRAIN_READINGS, "to train on"))
+        if args.minutes is not None:
+            spans.append(("--minutes", args.minutes, 60.0, startsbench.INTERVAL_S, 1, "to stream"))
     if args.target == "feedback" and args.quiet_hours > 0:
         from pipeline import feedbackbench
 
@@ -123,11 +130,11 @@ SERVES = {
     "--records": ("pipeline", "scale"),
     "--rate": ("pipeline", "soak"),
     "--duration": ("pipeline",),
-    "--seed": ("plant", "drift", "feedback"),
+    "--seed": ("plant", "drift", "feedback", "starts"),
     "--seeds": ("plant",),
-    "--assets": ("plant", "drift", "feedback"),
-    "--minutes": ("plant", "soak"),
-    "--history-hours": ("plant", "drift"),
+    "--assets": ("plant", "drift", "feedback", "starts"),
+    "--minutes": ("plant", "soak", "starts"),
+    "--history-hours": ("plant", "drift", "starts"),
     "--normal-hours": ("plant",),
     "--detectors": ("plant",),
     "--quiet-hours": ("feedback",),
@@ -169,7 +176,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
     bench.add_argument(
         "target",
         nargs="?",
-        choices=("pipeline", "plant", "feedback", "soak", "scale", "drift"),
+        choices=("pipeline", "plant", "feedback", "soak", "scale", "drift", "starts"),
         default="pipeline",
         help="what to measure (default pipeline: throughput and latency)",
     )
@@ -194,7 +201,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
         "--seed",
         type=_seed,
         default=0,
-        help="plant, drift, feedback: the (first) scenario's seed (default 0)",
+        help="plant, drift, feedback, starts: the (first) scenario's seed (default 0)",
     )
     bench.add_argument(
         "--seeds",
@@ -203,18 +210,22 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
         help="plant: how many scenarios to run (seeds --seed onwards; default 1); their numbers are pooled",
     )
     bench.add_argument(
-        "--assets", type=_at_least_one, default=24, help="plant, drift, feedback: fleet size (default 24)"
+        "--assets",
+        type=_at_least_one,
+        default=24,
+        help="plant, drift, feedback, starts: fleet size (default 24)",
     )
     bench.add_argument(
         "--minutes",
         type=_positive,
-        help="plant: simulated minutes per asset (default 120); soak: minutes to run (default 30)",
+        help="plant: simulated minutes per asset (default 120); soak: minutes to run (default 30); "
+        "starts: simulated minutes streamed (default 1440)",
     )
     bench.add_argument(
         "--history-hours",
         type=_positive,
         default=24.0,
-        help="plant, drift: hours of normal history to train on (default 24)",
+        help="plant, drift, starts: hours of history to train on (default 24)",
     )
     bench.add_argument(
         "--normal-hours",
@@ -311,6 +322,17 @@ def run_bench_command(settings: Settings, args: argparse.Namespace) -> int:
             assets=args.assets,
             days=args.days,
             history_hours=args.history_hours,
+            out=args.json,
+        )
+    if args.target == "starts":
+        from pipeline.startsbench import run_starts_bench
+
+        return run_starts_bench(
+            settings,
+            seed=args.seed,
+            assets=args.assets,
+            history_hours=args.history_hours,
+            minutes=args.minutes if args.minutes is not None else 1440.0,
             out=args.json,
         )
     from pipeline.bench import run_bench

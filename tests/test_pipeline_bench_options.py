@@ -54,7 +54,7 @@ def test_zero_hours_still_mean_none_where_the_help_says_so() -> None:
     assert (args.normal_hours, args.quiet_hours, args.seed) == (0.0, 0.0, 0)
 
 
-@pytest.mark.parametrize("target", ["pipeline", "plant", "feedback", "soak", "scale", "drift"])
+@pytest.mark.parametrize("target", ["pipeline", "plant", "feedback", "soak", "scale", "drift", "starts"])
 def test_a_json_that_is_a_folder_is_refused_before_the_benchmark(
     target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -64,6 +64,7 @@ def test_a_json_that_is_a_folder_is_refused_before_the_benchmark(
     import pipeline.plantbench
     import pipeline.scalebench
     import pipeline.soak
+    import pipeline.startsbench
 
     def started(*_args: object, **_kwargs: object) -> int:
         raise AssertionError("the benchmark started")
@@ -75,6 +76,7 @@ def test_a_json_that_is_a_folder_is_refused_before_the_benchmark(
         (pipeline.soak, "run_soak"),
         (pipeline.scalebench, "run_scale_bench"),
         (pipeline.driftbench, "run_drift_bench"),
+        (pipeline.startsbench, "run_starts_bench"),
     ):
         monkeypatch.setattr(module, name, started)
     assert main(["bench", target, "--json", str(tmp_path)]) == 2
@@ -126,6 +128,7 @@ def no_bench_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     import pipeline.driftbench
     import pipeline.feedbackbench
     import pipeline.plantbench
+    import pipeline.startsbench
 
     def started(*_args: object, **_kwargs: object) -> int:
         raise AssertionError("the benchmark started")
@@ -135,6 +138,7 @@ def no_bench_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         (pipeline.feedbackbench, "run_feedback_bench"),
         (pipeline.feedbackbench, "run_quiet_feedback_bench"),
         (pipeline.driftbench, "run_drift_bench"),
+        (pipeline.startsbench, "run_starts_bench"),
     ):
         monkeypatch.setattr(module, name, started)
 
@@ -146,6 +150,9 @@ def no_bench_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         (["plant", "--history-hours", "0.001"], "--history-hours 0.001", "0.0167"),
         (["plant", "--history-hours", "0.0166"], "--history-hours 0.0166", "0.0167"),
         (["drift", "--history-hours", "0.001"], "--history-hours 0.001", "0.0167"),
+        (["starts", "--history-hours", "0.001"], "--history-hours 0.001", "0.0167"),
+        # the starts bench streams a reading of each asset every 10 s
+        (["starts", "--minutes", "0.1"], "--minutes 0.1", "0.1667"),
         # one asset: hst calibrates on one history row in 10, so 10 readings (300 s) are the least
         (["plant", "--history-hours", "0.05", "--assets", "1"], "--history-hours 0.05", "0.0834"),
         # the fault-free hours are read every 2 s: one reading, 1/1800 h
@@ -170,6 +177,7 @@ def test_a_span_too_short_for_a_reading_is_refused_before_the_benchmark(
         (["plant", "--history-hours", "0.0834", "--assets", "1"], "plant"),
         (["plant", "--history-hours", "0.0167", "--assets", "1", "--detectors", "dhag", "sigma3"], "plant"),
         (["drift", "--history-hours", "0.0167"], "drift"),
+        (["starts", "--history-hours", "0.0167", "--minutes", "0.1667"], "starts"),
         (["feedback", "--quiet-hours", "0.0028"], "quiet"),
         (["feedback", "--quiet-hours", "0"], "feedback"),
     ],
@@ -180,6 +188,7 @@ def test_the_least_span_said_is_taken_and_zero_still_means_none(
     import pipeline.driftbench
     import pipeline.feedbackbench
     import pipeline.plantbench
+    import pipeline.startsbench
 
     ran: list[str] = []
     for module, name, said in (
@@ -187,6 +196,7 @@ def test_the_least_span_said_is_taken_and_zero_still_means_none(
         (pipeline.feedbackbench, "run_feedback_bench", "feedback"),
         (pipeline.feedbackbench, "run_quiet_feedback_bench", "quiet"),
         (pipeline.driftbench, "run_drift_bench", "drift"),
+        (pipeline.startsbench, "run_starts_bench", "starts"),
     ):
         monkeypatch.setattr(module, name, lambda *_a, said=said, **_k: ran.append(said) or 0)
     assert main(["bench", *argv]) == 0

@@ -18,6 +18,7 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     import pipeline.plantbench
     import pipeline.scalebench
     import pipeline.soak
+    import pipeline.startsbench
 
     calls: list[str] = []
     for module, name in (
@@ -28,6 +29,7 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         (pipeline.soak, "run_soak"),
         (pipeline.scalebench, "run_scale_bench"),
         (pipeline.driftbench, "run_drift_bench"),
+        (pipeline.startsbench, "run_starts_bench"),
     ):
         monkeypatch.setattr(module, name, lambda *_a, name=name, **_k: calls.append(name) or 0)
     return calls
@@ -37,8 +39,9 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     ("argv", "option", "serves"),
     [
         (["soak", "--duration", "600"], "--duration", "pipeline"),
-        (["feedback", "--minutes", "60"], "--minutes", "plant, soak"),
-        (["--seed", "3"], "--seed", "plant, drift, feedback"),
+        (["feedback", "--minutes", "60"], "--minutes", "plant, soak, starts"),
+        (["--seed", "3"], "--seed", "plant, drift, feedback, starts"),
+        (["starts", "--days", "3"], "--days", "drift"),
         (["scale", "--rate", "100"], "--rate", "pipeline, soak"),
         (["plant", "--records", "5000"], "--records", "pipeline, scale"),
         (["drift", "--detectors", "dhag"], "--detectors", "plant"),
@@ -68,6 +71,10 @@ def test_an_option_the_target_does_not_use_is_refused(
         (["scale", "--records", "5000", "--replicas", "2"], "run_scale_bench"),
         (["feedback", "--seed", "1", "--assets", "3"], "run_feedback_bench"),
         (["drift", "--days", "3", "--history-hours", "2"], "run_drift_bench"),
+        (
+            ["starts", "--seed", "1", "--assets", "3", "--minutes", "60", "--history-hours", "2"],
+            "run_starts_bench",
+        ),
     ],
 )
 def test_the_options_a_target_uses_are_taken(argv: list[str], target: str, ran: list[str]) -> None:
