@@ -67,6 +67,7 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/dhag-pipeline bench scale --json docs/bench/scale.json
 	$(VENV)/bin/dhag-pipeline bench drift --json docs/bench/drift.json
 	$(VENV)/bin/dhag-pipeline bench drift --assets 6 --json docs/bench/drift_assets6.json
+	$(VENV)/bin/dhag-pipeline bench starts --json docs/bench/starts.json
 	$(VENV)/bin/dhag-pipeline bench soak --minutes 30 --json docs/bench/soak.json
 	DHAG_OUTAGE_S=30 $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_reliability_outage.py
 
