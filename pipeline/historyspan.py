@@ -67,8 +67,8 @@ def coverage_note(history: pd.DataFrame, advised: int = ADVISED_HOURS) -> str | 
     >>> day = pd.DataFrame({"asset_id": ["p1"] * 48, "t": np.arange(48) * 1800.0})
     >>> print(coverage_note(day))  # doctest: +NORMALIZE_WHITESPACE
     the history covers 24 hours of operation of the median asset (the fewest: p1 24): a model trained on
-    one day of normal operation raised about 2 false alerts per asset-day on the simulated plant, on
-    three days 0.3 (docs/plant-bench.md); train on at least 72 hours of each asset's normal operation,
+    one day of normal operation raised about 1.1 false alerts per asset-day on the simulated plant, on
+    three days 0.2 (docs/plant-bench.md); train on at least 72 hours of each asset's normal operation,
     a week or more where the load follows the working week
     >>> coverage_note(pd.DataFrame({"asset_id": ["p1"] * 80, "t": np.arange(80) * 3600.0})) is None
     True
@@ -82,7 +82,7 @@ def coverage_note(history: pd.DataFrame, advised: int = ADVISED_HOURS) -> str | 
     return (
         f"the history covers {seen.median_hours:g} hours of operation of the median asset (the fewest: "
         f"{fewest}): a model trained "
-        "on one day of normal operation raised about 2 false alerts per asset-day on the simulated plant, "
-        f"on three days 0.3 (docs/plant-bench.md); train on at least {advised} hours of each asset's "
+        "on one day of normal operation raised about 1.1 false alerts per asset-day on the simulated plant, "
+        f"on three days 0.2 (docs/plant-bench.md); train on at least {advised} hours of each asset's "
         "normal operation, a week or more where the load follows the working week"
     )
