@@ -16,7 +16,7 @@ from pipeline.simulator.faults import PLANT_EVENT_KINDS
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import stream_fleet
 
-__all__ = ["PLANT_EVENT_DURATION_S", "add_arguments", "parse_plant_event", "run_simulate"]
+__all__ = ["PLANT_EVENT_DURATION_S", "add_arguments", "parse_plant_event", "parse_stop", "run_simulate"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"after the stream starts, for DURATION (default {PLANT_EVENT_DURATION_S:g}); default: none",
     )
     parser.add_argument(
+        "--stop",
+        action="append",
+        metavar="ASSET:AT:DURATION",
+        help="switch ASSET off AT simulated seconds after the history or the stream starts, for DURATION "
+        "seconds, then start it again cold (a standby machine, a planned stop; no fault); repeatable",
+    )
+    parser.add_argument(
         "--plant-event-types",
         metavar="TYPES",
         help="only the assets of these machine types share the event (e.g. compressor); default: all",
@@ -92,6 +99,45 @@ def parse_plant_event(spec: str) -> tuple[float, float]:
             f"and DURATION above 0 (e.g. 600:1800); got {spec!r}"
         )
     return at, duration
+
+
+def parse_stop(spec: str) -> tuple[str, float, float]:
+    """``(asset_id, at_s, duration_s)`` of a ``--stop`` value ``ASSET:AT:DURATION`` (an asset id may hold
+    ``:`` itself); ValueError naming the option.
+
+    Example
+    -------
+    >>> parse_stop("pump-02:3600:7200"), parse_stop("site:a:900:60")
+    (('pump-02', 3600.0, 7200.0), ('site:a', 900.0, 60.0))
+    """
+    asset, at_text, duration_text = ([""] * 3 + spec.rsplit(":", 2))[-3:]
+    try:
+        at, duration = float(at_text), float(duration_text)
+    except ValueError:
+        at = duration = float("nan")
+    if not (asset and 0 <= at < math.inf and 0 < duration < math.inf):
+        raise ValueError(
+            "--stop takes ASSET:AT:DURATION, an asset of the fleet, AT simulated seconds after the start "
+            f"(0 or more) and DURATION above 0 (e.g. pump-02:3600:7200); got {spec!r}"
+        )
+    return asset, at, duration
+
+
+def _add_stops(fleet: Fleet, args: argparse.Namespace) -> list[str]:
+    """Schedule every ``--stop`` on ``fleet``; the problems with them, if any."""
+    problems = []
+    for spec in args.stop or []:
+        try:
+            asset, at, duration = parse_stop(spec)
+            if asset not in fleet.asset_ids:
+                raise ValueError(
+                    f"--stop {spec!r}: {asset!r} is no asset of this fleet ({', '.join(fleet.asset_ids[:6])}"
+                    f"{', ...' if len(fleet.asset_ids) > 6 else ''})"
+                )
+            fleet.add_stop(asset, fleet.t + at, fleet.t + at + duration)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
@@ -132,6 +178,9 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
                 f"got {args.hours:g}, {args.interval:g}\n"
             )
             return 2
+        if problems := _add_stops(fleet, args):
+            sys.stderr.write("".join(f"{line}\n" for line in problems))
+            return 2
         if args.hours * 3600 < args.interval:  # a header alone, which 'models train' reads as no sensors
             sys.stderr.write(
                 f"--hours {args.hours:g} ({args.hours * 3600:g} s) is shorter than one --interval "
@@ -140,7 +189,8 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         # The readings as a plant's history holds them: as a live record carries each (Fleet.records:
         # 4 decimals, which every transmitter's step keeps), without the simulator's ground truth.
-        frame = fleet.run(args.hours * 3600, args.interval).drop(columns=["fault", "recovering"])
+        truth = ["fault", "recovering", "standstill", "warming"]  # the last two where a machine stops
+        frame = fleet.run(args.hours * 3600, args.interval).drop(columns=truth, errors="ignore")
         sensors = frame.columns[3:]
         frame[sensors] = frame[sensors].round(4)
         # All at once: a volume that refuses part of it leaves the file that was there, not a CSV cut
@@ -184,7 +234,7 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
         problems.append(f"--fault-rate must be 0 or more, got {args.fault_rate:g}")
     elif args.fault_rate == math.inf:  # a fault schedule drawn without end
         problems.append(f"--fault-rate must be a finite number, 0 or more, got {args.fault_rate:g}")
-    problems += _add_plant_event(fleet, args)
+    problems += _add_plant_event(fleet, args) + _add_stops(fleet, args)
     if problems:
         sys.stderr.write("".join(f"{line}\n" for line in problems))
         return 2
