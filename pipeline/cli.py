@@ -273,6 +273,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         registry=args.registry,
         **(given := training_given(args)),
         training_flags=tuple(TRAINING_OPTIONS[name] for name in given),
+        stops=tuple(args.stop or ()),
     )
     if problems := opts.problems():
         sys.stderr.write("".join(f"demo: {line}\n" for line in problems))

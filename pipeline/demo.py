@@ -52,6 +52,7 @@ from pipeline.kafkaclients import closed_on_failure
 from pipeline.operator import SimulatedOperator
 from pipeline.scrape import reachable_host
 from pipeline.signals import EXIT_FORCED
+from pipeline.simulator.command import add_stops
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import StreamStats, stream_fleet
 from pipeline.topics import LABELS_TOPIC_CONFIGS, ensure_topics
@@ -85,6 +86,7 @@ class DemoOptions:
         retrain_labels: int = 10,
         registry: str | None = None,
         training_flags: tuple[str, ...] = (),
+        stops: tuple[str, ...] = (),
     ) -> None:
         self.duration = duration
         self.assets = assets
@@ -105,6 +107,7 @@ class DemoOptions:
         self.registry = registry  # the demo's own registry folder; None: model.registry
         # The training options given on the command line (--max-epochs, ...): a model reused ignores them.
         self.training_flags = training_flags
+        self.stops = stops  # --stop ASSET:AT:DURATION, as given
 
     def problems(self) -> list[str]:
         """One line per option out of its range, named as on the command line (empty when all are fine)."""
@@ -134,6 +137,9 @@ class DemoOptions:
             out.append(f"--json {self.json_out}: no folder {self.json_out.parent}")
         if not 0 <= self.operator_errors <= 1:
             out.append(f"--operator-errors must be within 0-1, got {self.operator_errors:g}")
+        if self.stops and not out:  # the fleet's asset ids, of a fleet of a size and seed in range
+            fleet = Fleet(self.assets, seed=self.seed)
+            out += add_stops(fleet, self.stops)
         return out
 
     def fleet(self) -> dict[str, Any]:
@@ -267,6 +273,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
             f"{opts.operator_errors:.0%} of answers wrong\n"
         )
         fleet = Fleet(opts.assets, seed=opts.seed, run=1, start_s=8 * 3600.0)
+        add_stops(fleet, opts.stops)  # checked by DemoOptions.problems
         simulator = parts.simulator = threading.Thread(
             target=_stream,
             args=(streamed, fleet, bootstrap),

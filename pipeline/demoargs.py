@@ -30,6 +30,13 @@ def add_arguments(demo: argparse.ArgumentParser, help_config: str) -> None:
         "--fault-rate", type=float, default=0.5, help="faults per asset per simulated hour (default 0.5)"
     )
     demo.add_argument("--every", type=float, default=5.0, help="seconds between summaries (default 5)")
+    demo.add_argument(
+        "--stop",
+        action="append",
+        metavar="ASSET:AT:DURATION",
+        help="switch ASSET off AT simulated seconds after the plant starts streaming, for DURATION, then "
+        "start it again cold (a standby machine, a planned stop; no fault); repeatable; default: none",
+    )
     # The first model's training: no default here, so that a model reused is said to ignore them.
     demo.add_argument("--history-hours", type=float, help="training history, simulated hours (default 24)")
     demo.add_argument(

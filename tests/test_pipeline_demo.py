@@ -109,6 +109,9 @@ def test_demo_finds_injected_faults_and_leaves_nothing_behind(tmp_path: Path) ->
         # Found once the run was over: a traceback (FileNotFoundError, IsADirectoryError), no file.
         (["--json", "/no-such-folder/s.json"], "--json /no-such-folder/s.json: no folder /no-such-folder"),
         (["--json", "/"], "--json / is a folder: name the file to write the summary to"),
+        (["--stop", "fan-9:60:60"], "demo: --stop 'fan-9:60:60': 'fan-9' is no asset of this fleet"),
+        (["--stop", "fan-01:60"], "demo: --stop takes ASSET:AT:DURATION"),
+        (["--assets", "2", "--stop", "compressor-01:0:60"], "'compressor-01' is no asset of this fleet"),
     ],
 )
 def test_a_demo_option_out_of_range_is_a_usage_error_before_anything_starts(
@@ -148,3 +151,12 @@ def test_ctrl_c_while_the_first_model_trains_stops_the_demo_with_its_summary(tmp
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["model_at_start"] is None and summary["child_pids"] == []
     assert not list((tmp_path / "registry").glob("*.dhag")) and not list(tmp_path.glob("dhag-demo-labels-*"))
+
+
+def test_the_demo_stops_the_machines_it_is_told_to(monkeypatch) -> None:
+    from pipeline.cli import main
+
+    given = []
+    monkeypatch.setattr("pipeline.demo.run_demo", lambda settings, opts: given.append(opts.stops) or 0)
+    assert main(["demo", "--stop", "fan-01:600:900", "--stop", "pump-02:0:60"]) == 0
+    assert given == [("fan-01:600:900", "pump-02:0:60")]

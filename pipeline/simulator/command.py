@@ -7,6 +7,7 @@ import logging
 import math
 import sys
 import threading
+from collections.abc import Sequence
 
 from dhag.outpath import given_path
 from pipeline.config import Settings
@@ -16,7 +17,14 @@ from pipeline.simulator.faults import PLANT_EVENT_KINDS
 from pipeline.simulator.fleet import DEFAULT_TYPES, Fleet
 from pipeline.simulator.stream import stream_fleet
 
-__all__ = ["PLANT_EVENT_DURATION_S", "add_arguments", "parse_plant_event", "parse_stop", "run_simulate"]
+__all__ = [
+    "PLANT_EVENT_DURATION_S",
+    "add_arguments",
+    "parse_plant_event",
+    "add_stops",
+    "parse_stop",
+    "run_simulate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +131,11 @@ def parse_stop(spec: str) -> tuple[str, float, float]:
     return asset, at, duration
 
 
-def _add_stops(fleet: Fleet, args: argparse.Namespace) -> list[str]:
-    """Schedule every ``--stop`` on ``fleet``; the problems with them, if any."""
+def add_stops(fleet: Fleet, specs: Sequence[str] | None) -> list[str]:
+    """Schedule every ``--stop`` value of ``specs`` on ``fleet``, from its present time; the problems with
+    them, if any."""
     problems = []
-    for spec in args.stop or []:
+    for spec in specs or []:
         try:
             asset, at, duration = parse_stop(spec)
             if asset not in fleet.asset_ids:
@@ -178,7 +187,7 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
                 f"got {args.hours:g}, {args.interval:g}\n"
             )
             return 2
-        if problems := _add_stops(fleet, args):
+        if problems := add_stops(fleet, args.stop):
             sys.stderr.write("".join(f"{line}\n" for line in problems))
             return 2
         if args.hours * 3600 < args.interval:  # a header alone, which 'models train' reads as no sensors
@@ -234,7 +243,7 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
         problems.append(f"--fault-rate must be 0 or more, got {args.fault_rate:g}")
     elif args.fault_rate == math.inf:  # a fault schedule drawn without end
         problems.append(f"--fault-rate must be a finite number, 0 or more, got {args.fault_rate:g}")
-    problems += _add_plant_event(fleet, args) + _add_stops(fleet, args)
+    problems += _add_plant_event(fleet, args) + add_stops(fleet, args.stop)
     if problems:
         sys.stderr.write("".join(f"{line}\n" for line in problems))
         return 2
