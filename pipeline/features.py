@@ -111,8 +111,9 @@ FEATURE_MEANINGS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 _FLOOR = 1e-3
 _MAX_WARNED = 1000
-#: A machine whose speed and power both read under this share of its usual is at standstill.
+#: A machine whose power, and speed or current, read under this share of its usual is at standstill.
 STANDSTILL_PU = 0.1
+_STILL = ("speed", "power", "current")
 
 
 def _quantities(raw: np.ndarray) -> np.ndarray:
@@ -363,15 +364,19 @@ class PlantFeatures:
 
     @staticmethod
     def standstill(derived: np.ndarray) -> np.ndarray:
-        """Per row of :meth:`transform`'s output: whether the machine stands still, its speed and its
-        power both under :data:`STANDSTILL_PU` of the asset's usual. Every per-unit feature of a stopped
-        machine is near 0, far outside what it did running, so the model scores it an anomaly; a planned
-        stop is no fault. Both must be low: a speed sensor failing to 0 on a machine still drawing its
-        power, or a machine idling at low power at its usual speed, is still judged."""
+        """Per row of :meth:`transform`'s output: whether the machine stands still or coasts down, its
+        power under :data:`STANDSTILL_PU` of the asset's usual and its speed or its motor current too.
+        Every per-unit feature of a stopped machine is near 0, far outside what it did running, so the
+        model scores it an anomaly; a planned stop is no fault. A motor switched off draws neither power
+        nor current at once, while its machine runs down for seconds (a fan with a heavy impeller for
+        minutes), its speed and flow still high and its efficiency ratio without bound: stopping, not a
+        fault either. The power must be low: a speed sensor failing to 0 on a machine still drawing its
+        power, or a machine idling at low power at its usual speed and its no-load current, is still
+        judged, and so is a power meter failing to 0 on a running motor (its current reads on)."""
         derived = np.asarray(derived, dtype=float)
-        speed, power = DERIVED_FEATURES.index("speed_pu"), DERIVED_FEATURES.index("power_pu")
         with np.errstate(invalid="ignore"):
-            return (np.abs(derived[:, speed]) < STANDSTILL_PU) & (np.abs(derived[:, power]) < STANDSTILL_PU)
+            low = {n: np.abs(derived[:, DERIVED_FEATURES.index(f"{n}_pu")]) < STANDSTILL_PU for n in _STILL}
+        return low["power"] & (low["speed"] | low["current"])
 
 
 def keep_references(model: Any, assets: Collection[str]) -> list[str]:

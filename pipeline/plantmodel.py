@@ -95,7 +95,8 @@ def train_plant_model(
     # threshold and each asset's training range; the references are taken again without them.
     if (still := features.standstill(X)).any():
         log.warning(
-            "%d standstill row(s) left out of training (speed and power under a tenth of usual)", still.sum()
+            "%d standstill row(s) left out of training (power, and speed or current, under a tenth of usual)",
+            still.sum(),
         )
         history = history[~still]
         features = PlantFeatures.fit(history)

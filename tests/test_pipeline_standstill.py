@@ -92,6 +92,44 @@ def test_standstill_needs_both_speed_and_power_near_zero() -> None:
     assert spec.standstill(rows).tolist() == [True, False, False, False]
 
 
+def test_a_motor_switched_off_is_stopping_while_its_machine_runs_down() -> None:
+    # Its power and current are 0 at once, its speed falls through the speed lag: before, such readings
+    # were judged running, every per-unit feature but speed far outside training and the efficiency
+    # ratio without bound, and a stop's run-down opened an alert (the demo with --stop showed it).
+    spec = PlantFeatures({"p": [1500.0, 200.0, 5.0, 20.0, 40.0, 1.5, 2.0, 20.0, 25.0]}, {})
+    speed, power, current = (DERIVED_FEATURES.index(f"{n}_pu") for n in ("speed", "power", "current"))
+    rows = np.ones((4, len(DERIVED_FEATURES)))
+    rows[0, [power, current]] = 0.0  # switched off, still at speed
+    rows[1, power] = 0.0  # a power meter reading 0 on a running motor: its current reads on
+    rows[2, current] = 0.02  # a current sensor reading 0, power drawn
+    rows[3, [power, current]] = [0.05, 0.3]  # idling at low power: its no-load current
+    assert spec.standstill(rows).tolist() == [True, False, False, False]
+
+
+def test_a_stop_opens_no_alert_while_the_machine_runs_down(plant_model) -> None:
+    # The simulated plant's stop, read every 2 s as the demo reads it: the motor off at once, the speed
+    # running down for some 20 s. Before, its run-down opened an alert on every stop.
+    settings = Settings.model_validate({"alerts": {"open_after": 2, "window": 3, "resolve_after": 3}})
+    registry = CollectorRegistry()
+    proc = BatchProcessor(settings, plant_model, "v1", PipelineMetrics(registry))
+    fleet = Fleet(3, seed=11, run=1)
+    stopped = fleet.asset_ids[1]
+    fleet.add_stop(stopped, fleet.t + 120.0, fleet.t + 1e6)
+    events, offset = [], 0
+    for _ in range(300):
+        t, readings = fleet.step(2.0)
+        batch = []
+        for asset, values in fleet.records(readings):
+            value = orjson.dumps({"asset_id": asset, "ts": 1.7e9 + t, "values": values})
+            batch.append(Rec("in", 0, offset, asset.encode(), value, None, None))
+            offset += 1
+        events += [
+            orjson.loads(m.value) for m in proc.process(batch, now=t).messages if m.topic == "anomaly-alerts"
+        ]
+    assert [e["asset_id"] for e in events if e["state"] == "open"] == []
+    assert registry.get_sample_value("dhag_readings_standstill_total") > 200
+
+
 def test_the_retrainer_leaves_a_machine_at_standstill_out_of_its_model_input(plant_model) -> None:
     # Judged normal by the daemon, a stop opens no episode, so its readings reach the normal sample:
     # trained on, or calibrating the threshold at a score of 1.0, they would spoil the candidate.
