@@ -44,6 +44,13 @@ class AssetMetrics:
             ["asset"],
             registry=r,
         )
+        self.asset_state = Gauge(
+            "dhag_asset_state",
+            "A plant model's asset by its latest scored reading: 0 running, 1 at standstill (its score is"
+            " judged normal), 2 warming up (running, within alerts.warmup_s after its last standstill).",
+            ["asset"],
+            registry=r,
+        )
         self.asset_clock_offset = Gauge(
             "dhag_asset_clock_offset_seconds",
             "An asset's reading ts minus its Kafka record time (this host's clock for a record without one),"
@@ -66,11 +73,18 @@ class AssetMetrics:
         )
 
     def set_asset(
-        self, asset: str, *, score: float, anomalous: bool, outside_range: bool | None = None
+        self,
+        asset: str,
+        *,
+        score: float,
+        anomalous: bool,
+        outside_range: bool | None = None,
+        state: int | None = None,
     ) -> bool:
         """Update an asset's series, unless it would be a new series beyond the asset limit (then
         False; the assets with a clock offset series only, :class:`ClockOffsets`, count in it).
-        ``outside_range`` None leaves the asset's beyond-training-range state as it was."""
+        ``outside_range`` and ``state`` (:data:`pipeline.warmup.RUNNING` and its kin; a plant model's
+        only) None leave the asset's beyond-training-range state and its running state as they were."""
         if asset not in self._assets:
             if len(self._assets) + self.clock_offsets.apart_besides(asset) >= self.asset_limit:
                 self.asset_series_refused.inc()
@@ -88,6 +102,8 @@ class AssetMetrics:
             self.set_suspect(asset, None)
         if outside_range is not None:
             self.asset_outside_training_range.labels(asset).set(1.0 if outside_range else 0.0)
+        if state is not None:
+            self.asset_state.labels(asset).set(state)
         return True
 
     def set_suspect(self, asset: str, sensor: str | None) -> None:
@@ -111,6 +127,8 @@ class AssetMetrics:
             self.asset_anomalous.remove(asset)
             with contextlib.suppress(KeyError):  # never set when only a quiet-time sweep touched it
                 self.asset_outside_training_range.remove(asset)
+            with contextlib.suppress(KeyError):  # nor by a raw-sensor model
+                self.asset_state.remove(asset)
         self.clock_offsets.forget(assets)
         self._assets -= assets
         self._assets = self.clock_offsets.listed = self._listed_fits[0].fit(self._assets)

@@ -242,7 +242,7 @@ class BatchProcessor(HandOver, Ownership):
             over = self.warmup.judge_batch(over, parsed, still, self.active)
             self.counts.add(self.metrics.readings_warming_up.inc, self.warmup.judged)
         transitions: list[tuple[Transition, int, tuple[str, int]]] = []
-        last_score: dict[str, tuple[float, tuple[str, int], bool]] = {}
+        last_score: dict[str, tuple[float, tuple[str, int], bool, int]] = {}
         assets, stamps = parsed.asset_ids, parsed.timestamps.tolist()
         scores_list, over_list, beyond_list = scores.tolist(), over.tolist(), beyond.tolist()
         taken: dict[str, str | None] = {}  # assets whose episodes this batch took over: first suspect
@@ -268,7 +268,7 @@ class BatchProcessor(HandOver, Ownership):
                 offset=rec.offset,
                 values=parsed.values[j],
             )
-            last_score[asset] = (scores_list[j], tp, beyond_list[j])
+            last_score[asset] = (scores_list[j], tp, beyond_list[j], j)
             if transition is not None:
                 transitions.append((transition, j, tp))
         if repeated := sum(tracker.repeats for tracker in self.trackers.values()) - repeats:
@@ -277,14 +277,18 @@ class BatchProcessor(HandOver, Ownership):
         evicted, refused = self.trackers.room.take_counts()
         self.counts.add(self.metrics.alert_states_evicted.inc, evicted)
         self.counts.add(self.metrics.alert_states_refused.inc, refused)
-        for asset, (score, tp, outside) in last_score.items():
+        for asset, (score, tp, outside, j) in last_score.items():
             if asset not in self.trackers.of(tp):
                 continue  # refused alert state (alerts.max_assets): no series, which nothing would free
             anomalous = self.trackers.of(tp).is_open(asset)
             # Assets with series are remembered (to drop them with their partition), and anomalous ones
             # beyond the asset limit (dhag_assets_anomalous_unlisted counts them until then): the limit
             # and the open episodes bound this memory.
-            listed = self.metrics.set_asset(asset, score=score, anomalous=anomalous, outside_range=outside)
+            # Running, at standstill or warming up: a plant model's only (a raw one knows no machine).
+            state = None if self.derived is None else self.warmup.state(asset, stamps[j], still[j])
+            listed = self.metrics.set_asset(
+                asset, score=score, anomalous=anomalous, outside_range=outside, state=state
+            )
             if listed or anomalous:
                 self._assets.setdefault(tp, set()).add(asset)
             if listed and anomalous and asset in suspects:  # opened or taken over in this batch

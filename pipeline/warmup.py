@@ -25,11 +25,13 @@ import numpy as np
 
 from pipeline.features import DERIVED_FEATURES
 
-__all__ = ["WarmUp"]
+__all__ = ["RUNNING", "STANDSTILL", "WARMING_UP", "WarmUp"]
 
 _BEARING = DERIVED_FEATURES.index("bearing_rise_pu")
 #: The bearing rise per unit of the asset's usual (its median over training) a warm machine reads.
 USUAL = 1.0
+#: An asset's state as ``dhag_asset_state`` exports it (:meth:`WarmUp.state`).
+RUNNING, STANDSTILL, WARMING_UP = 0, 1, 2
 
 
 class WarmUp:
@@ -63,6 +65,22 @@ class WarmUp:
             self._stopped = {a: t for a, t in self._stopped.items() if latest - t <= self.warmup_s}
             self._prune_at = latest + max(self.warmup_s, 1.0)
 
+    def warming(self, asset: str, ts: float) -> bool:
+        """Whether a reading of ``asset`` at record time ``ts`` falls within ``warmup_s`` after the
+        asset's last reading at standstill that :meth:`note` took (not before it)."""
+        return 0.0 <= float(ts) - self._stopped.get(asset, np.inf) <= self.warmup_s
+
+    def state(self, asset: str, ts: float, still: bool) -> int:
+        """The state of ``asset`` that its reading at ``ts`` shows: :data:`STANDSTILL` (``still``),
+        :data:`WARMING_UP` (running, within ``warmup_s`` after its last standstill) or :data:`RUNNING`.
+
+        >>> warm = WarmUp(600.0)
+        >>> warm.note(["p1"], [100.0], np.array([True]))
+        >>> [warm.state("p1", 100.0, True), warm.state("p1", 400.0, False), warm.state("p1", 800.0, False)]
+        [1, 2, 0]
+        """
+        return STANDSTILL if still else WARMING_UP if self.warming(asset, ts) else RUNNING
+
     def judge(
         self,
         over: np.ndarray,
@@ -81,8 +99,7 @@ class WarmUp:
         cold = [
             j
             for j in np.flatnonzero(over).tolist()
-            if derived[j, _BEARING] < USUAL
-            and 0.0 <= float(stamps[j]) - self._stopped.get(assets[j], np.inf) <= self.warmup_s
+            if derived[j, _BEARING] < USUAL and self.warming(assets[j], stamps[j])
         ]
         if not cold:
             return over

@@ -30,14 +30,18 @@ def test_per_asset_series_stop_at_the_limit_and_revoked_assets_are_removed() -> 
     reg = CollectorRegistry()
     m = PipelineMetrics(reg, asset_limit=2)
     for i in range(5):
-        m.set_asset(f"a{i}", score=0.1 * i, anomalous=i == 1)
+        m.set_asset(f"a{i}", score=0.1 * i, anomalous=i == 1, state=1)
     text = generate_latest(reg).decode()
     assert (
         text.count("dhag_asset_score{") == 2 and reg.get_sample_value("dhag_asset_series_refused_total") == 3
     )
+    assert text.count("dhag_asset_state{") == 2
     assert reg.get_sample_value("dhag_asset_anomalous", {"asset": "a1"}) == 1
+    m.set_asset("a0", score=0.9, anomalous=False)  # a quiet-time resolution: no reading, no change
+    assert reg.get_sample_value("dhag_asset_state", {"asset": "a0"}) == 1
     m.forget_assets({"a0"})
     assert reg.get_sample_value("dhag_asset_score", {"asset": "a0"}) is None
+    assert reg.get_sample_value("dhag_asset_state", {"asset": "a0"}) is None
     m.set_asset("a4", score=0.5, anomalous=False)
     assert reg.get_sample_value("dhag_asset_score", {"asset": "a4"}) == 0.5
 
