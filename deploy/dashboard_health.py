@@ -197,7 +197,7 @@ def pipeline_health() -> str:
         make_panel(
             "timeseries",
             "Records per poll allowed (shrinks when batches run slow)",
-            (0, 38, 24, 6),
+            (0, 44, 24, 6),
             [
                 query_target(
                     "A", by_daemon("dhag_poll_max_records"), "limit " + DAEMON_LEGEND + PLANT_LEGEND
@@ -213,7 +213,7 @@ def pipeline_health() -> str:
         make_panel(
             "timeseries",
             "Readings beyond the training range (share of scored; alert above 10 % for 30 min)",
-            (0, 44, 12, 6),
+            (0, 50, 12, 6),
             [
                 query_target(
                     "A",
@@ -231,7 +231,7 @@ def pipeline_health() -> str:
             "timeseries",
             "Readings misdated, and of an asset without a reference (per 5 min; alerts when some in "
             "every 5 min: misdated for 35 min, without a reference for 30 min)",
-            (12, 44, 12, 6),
+            (12, 50, 12, 6),
             [
                 query_target(
                     "A",
@@ -248,7 +248,7 @@ def pipeline_health() -> str:
         make_panel(
             "heatmap",
             "Anomaly-score distribution (a lasting shift is what DhagDriftDetected reports)",
-            (0, 50, 24, 8),
+            (0, 56, 24, 8),
             # The chosen plants' scores together: a heatmap has one series per bucket bound.
             [
                 query_target(

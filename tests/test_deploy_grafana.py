@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,16 @@ def test_dashboards_use_the_datasource_variable_and_have_unique_ids() -> None:
                 assert target["datasource"] == PANEL_DATASOURCE and target["expr"].strip()
         for variable in _filters(dashboard):
             assert variable["datasource"] == PANEL_DATASOURCE
+
+
+def test_no_two_panels_of_a_dashboard_overlap() -> None:
+    # Grafana moves one of two panels given the same place as it loads them: the rows come out of order.
+    for path in DASHBOARDS:
+        panels = json.loads(path.read_text())["panels"]
+        for a, b in combinations(panels, 2):
+            (ax, ay, aw, ah), (bx, by, bw, bh) = ([p["gridPos"][k] for k in "xywh"] for p in (a, b))
+            apart = ax + aw <= bx or bx + bw <= ax or ay + ah <= by or by + bh <= ay
+            assert apart, f"{path.name}: {a['title']!r} overlaps {b['title']!r}"
 
 
 def test_the_plant_overview_shows_what_operators_need() -> None:
