@@ -21,6 +21,22 @@ from dashboards import (
 
 # The plant overview's table of the assets scored in the last day that are not scored now.
 SILENT_ASSETS = "Assets no longer scored (silent, or their daemon down)"
+# The plant overview's timeline of its plant models' machines: running, stopped or warming up.
+MACHINE_STATES = "Machines stopped or warming up (plant model)"
+_STATE_MAPPINGS = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "running", "color": "green", "index": 0},
+            "1": {"text": "stopped", "color": "blue", "index": 1},
+            "2": {"text": "warming up", "color": "orange", "index": 2},
+        },
+    }
+]
+_STOPPED_LEFT_OUT = (
+    "A plant model's machine at standstill is left out while it stands still: its score, near 1, is "
+    "judged normal and opens no alert (see " + MACHINE_STATES + ")."
+)
 # The fewest anomalous assets at once that make DhagManyAssetsAnomalous fire for a plant:
 # max(5, min(a fifth, 20), a tenth) of its assets scored, rounded up.
 _SCORED = "job:dhag_asset_anomalous:count"
@@ -57,11 +73,16 @@ _PLANT_ANNOTATIONS = [
 
 
 def plant_overview() -> str:
-    """Assets by state, alert timeline, anomaly score per asset, top assets, the suspect sensor of each
-    open alert, the assets no longer scored, alerts per hour, which assets run beyond their training
+    """Assets by state, alert timeline, anomaly score per asset and top assets (of the machines not at
+    standstill), which machines stand still or warm up, the suspect sensor of each open alert, the
+    assets no longer scored, alerts per hour, which assets run beyond their training
     history, and how far each asset's clock lies from Kafka's."""
     sel = '{asset_group=~"$asset_group"}'
     off = f"dhag:asset_clock_offset_seconds{sel}"
+    # A machine at standstill scores near 1 and is judged normal: left out of the scores (a gap in its
+    # line while it stands still), as it is of the alerts; the states panel draws it.
+    state = f"dhag:asset_state{sel}"
+    running = f" unless on (namespace, asset) ({state} == 1)"
     # Each asset once, whichever daemons export it: while its partition moves, two do for a scrape or two
     # (dhag-recording.yml's per-group counts take the largest state over the daemons).
     anomalous_series = f"job_asset_group:dhag_asset_anomalous:sum{sel}"
@@ -141,7 +162,9 @@ def plant_overview() -> str:
             (0, 22, 16, 10),
             [
                 query_target(
-                    "A", f"max by (namespace, asset) (dhag:asset_score{sel})", "{{asset}}" + PLANT_LEGEND
+                    "A",
+                    f"max by (namespace, asset) (dhag:asset_score{sel}){running}",
+                    "{{asset}}" + PLANT_LEGEND,
                 ),
                 query_target(
                     "B",
@@ -151,6 +174,7 @@ def plant_overview() -> str:
                 ),
             ],
             **SCORE,
+            description="The latest score of each asset against its model's threshold. " + _STOPPED_LEFT_OUT,
         ),
         make_panel(
             "table",
@@ -162,17 +186,31 @@ def plant_overview() -> str:
                 query_target(
                     "A",
                     "topk by (namespace) (10, "
-                    f"max by (namespace, asset, asset_group) (dhag:asset_score{sel}))",
+                    f"max by (namespace, asset, asset_group) (dhag:asset_score{sel}){running})",
                     instant=True,
                 )
             ],
             **SCORE,
             transformations=plant_table(hidden=("Time",)),
+            description=f"The ten highest scores of each plant now. {_STOPPED_LEFT_OUT}",
+        ),
+        make_panel(
+            "state-timeline",
+            MACHINE_STATES,
+            (0, 32, 24, 8),
+            [query_target("A", f"max by (namespace, asset) ({state})", "{{asset}}" + PLANT_LEGEND)],
+            options={"mergeValues": True, "showValue": "never"},
+            fieldConfig={"defaults": {"unit": "short", "mappings": _STATE_MAPPINGS}, "overrides": []},
+            description="A plant model's machines (dhag_asset_state): running; stopped, its speed and power "
+            "both under a tenth of its usual (its readings are judged normal whatever they score); or "
+            "warming up, running within alerts.warmup_s after its last reading at standstill (a reading "
+            "that its cold bearing alone puts over the threshold is judged normal). A model on raw "
+            "sensors knows no machine: its assets are not drawn.",
         ),
         make_panel(
             "table",
             OPEN_ALERTS_SUSPECT,
-            (0, 32, 14, 6),
+            (0, 40, 14, 6),
             [
                 query_target(
                     "A", f"max by (namespace, asset, sensor) (dhag:asset_suspect_sensor{sel})", instant=True
@@ -187,7 +225,7 @@ def plant_overview() -> str:
         make_panel(
             "table",
             SILENT_ASSETS,
-            (14, 32, 10, 6),
+            (14, 40, 10, 6),
             [
                 query_target(
                     "A",
@@ -202,7 +240,7 @@ def plant_overview() -> str:
         make_panel(
             "timeseries",
             "Alerts opened and resolved (per hour)",
-            (0, 38, 14, 7),
+            (0, 46, 14, 7),
             [
                 query_target(
                     "A",
@@ -223,7 +261,7 @@ def plant_overview() -> str:
         make_panel(
             "timeseries",
             "Open alerts passed between daemons (per hour)",
-            (14, 38, 10, 7),
+            (14, 46, 10, 7),
             [
                 query_target(
                     "A",
@@ -245,7 +283,7 @@ def plant_overview() -> str:
         make_panel(
             "state-timeline",
             "Beyond the training history (1 = the asset's latest reading is outside what it did in training)",
-            (0, 45, 24, 8),
+            (0, 53, 24, 8),
             [
                 query_target(
                     "A",
@@ -259,14 +297,14 @@ def plant_overview() -> str:
         make_panel(
             "timeseries",
             "Clock offset per asset (reading ts minus the time Kafka took it; negative: behind)",
-            (0, 53, 16, 8),
+            (0, 61, 16, 8),
             [query_target("A", f"max by (namespace, asset) ({off})", "{{asset}}" + PLANT_LEGEND)],
             unit="s",
         ),
         make_panel(
             "table",
             "Assets whose clock is off by over a minute",
-            (16, 53, 8, 8),
+            (16, 61, 8, 8),
             [
                 query_target(
                     "A", f"max by (namespace, asset, asset_group) ({off} < -60 or {off} > 60)", instant=True
