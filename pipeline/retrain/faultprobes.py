@@ -45,17 +45,13 @@ def fault_probes(
     if reads is not None:
         sample = complete[:8]
         unpushed = reads(sample)
-        usable = np.array(
-            [
-                j
-                for j in usable.tolist()
-                if not np.allclose(
-                    reads([(a, v | {sensors[j]: float(v[sensors[j]]) + 8.0 * spread[j]}) for a, v in sample]),
-                    unpushed,
-                )
-            ],
-            dtype=int,
-        )
+
+        def moves(j: int) -> bool:
+            pushed = reads([(a, v | {sensors[j]: float(v[sensors[j]]) + 8.0 * spread[j]}) for a, v in sample])
+            # A reading the push takes in or out of what the model reads (a stop) moves it too.
+            return pushed.shape != unpushed.shape or not np.allclose(pushed, unpushed)
+
+        usable = np.array([j for j in usable.tolist() if moves(j)], dtype=int)
     if usable.size == 0:
         return []
     rng = np.random.default_rng(0)

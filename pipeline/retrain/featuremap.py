@@ -35,6 +35,19 @@ class FeatureMap:
 
     def matrix(self, rows: Sequence[tuple[str, dict[str, float]]]) -> tuple[np.ndarray, np.ndarray]:
         """``(X, kept)``: the model input of the readings that carry every needed sensor, and a mask."""
+        X, kept, still = self.read(rows)
+        # A machine at standstill is no model input: the daemon judges it normal whatever it scores,
+        # and its readings (every per-unit feature near 0) would teach a candidate, set its threshold,
+        # or sway the gate and the drift watch as if the plant ran so.
+        if still.any():
+            kept[np.flatnonzero(kept)[still]] = False
+            X = X[~still]
+        return X, kept
+
+    def read(self, rows: Sequence[tuple[str, dict[str, float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, kept, still)``: as :meth:`matrix`, but ``X`` holds the readings at standstill too,
+        ``still`` (one per row of ``X``) saying which are (none for a raw-sensor map): what the daemon
+        scores, and which of it it judges normal whatever the score."""
         # An alert carries a sensor whose number JSON could not hold as null: missing, like an absent one.
         kept = np.array(
             [all(values.get(name) is not None for name in self.inputs) for _, values in rows], dtype=bool
@@ -52,17 +65,20 @@ class FeatureMap:
             kept[np.flatnonzero(kept)[~finite]] = False
             raw = raw[finite]
         if self.derived is None:
-            return raw, kept
+            return raw, kept, np.zeros(len(raw), dtype=bool)
         assets = [asset for (asset, _), ok in zip(rows, kept, strict=True) if ok]
         derived = self.derived.transform(raw, assets)
-        # A machine at standstill is no model input: the daemon judges it normal whatever it scores,
-        # and its readings (every per-unit feature near 0) would teach a candidate, set its threshold,
-        # or sway the gate and the drift watch as if the plant ran so.
-        running = ~self.derived.standstill(derived)
-        if not running.all():
-            kept[np.flatnonzero(kept)[~running]] = False
-            derived = derived[running]
-        return derived, kept
+        return derived, kept, self.derived.standstill(derived)
+
+    def running(self, rows: Sequence[Reading]) -> list[Reading]:
+        """``rows`` but those a plant model reads at standstill (:meth:`matrix` leaves them out); a
+        reading it cannot read stays (it is left out where it is read, for its own reason)."""
+        X, kept, still = self.read([(a, v) for a, _, v in rows])
+        if not still.any():
+            return list(rows)
+        stopped = np.zeros(len(rows), dtype=bool)
+        stopped[np.flatnonzero(kept)[still]] = True
+        return [r for r, out in zip(rows, stopped, strict=True) if not out]
 
     def referenced(self, normal: Sequence[Reading]) -> set[str] | None:
         """The assets a plant model's :meth:`extended` map holds a reference for: those it knows, and

@@ -48,8 +48,12 @@ _Scored = dict[str, tuple[np.ndarray, np.ndarray]]
 
 def _holdout(data: TrainingData, fmap: FeatureMap) -> dict[str, _Part]:
     """The held-out readings each gate metric is computed on, by part (the fault probes are made from
-    the reference holdout, or the recent one without a reference, and are the same for every model)."""
-    normal_rows = [(a, v) for a, _, v in data.reference_holdout or data.normal_holdout]
+    the reference holdout, or the recent one without a reference, and are the same for every model):
+    of the readings taken running, as the gate judges no reading at standstill and these would widen
+    each sensor's spread, and so each push, by the gap between a stopped machine and a running one."""
+    normal_rows = [
+        (a, v) for a, _, v in fmap.running(data.reference_holdout) or fmap.running(data.normal_holdout)
+    ]
     return {
         "probes": fault_probes(normal_rows, fmap.inputs, reads=lambda rows: fmap.matrix(rows)[0]),
         "confirmed": [(r.asset_id, r.values) for r in data.labelled_holdout if r.y == 1],
