@@ -151,12 +151,16 @@ def _check_references(features: PlantFeatures) -> None:
 
 def history_reference(history: pd.DataFrame, size: int) -> list[tuple[str, float, dict[str, float]]]:
     """The reference sample to publish with a model trained on ``history``: at most ``size`` normal
-    readings ``(asset_id, t, sensor values)``, spread over assets and time (fault rows left out)."""
+    readings ``(asset_id, t, sensor values)``, spread over assets and time, of those taken running (fault
+    rows and, as training leaves them out, readings at standstill left out before picking: a standby
+    machine's share would go mostly to readings the retrainer drops)."""
     from pipeline.retrain.samples import reference_picks
 
     if "fault" in history:
         history = history[history["fault"].fillna("") == ""]
     history = history.dropna(subset=list(INPUT_SENSORS))
+    if (still := _at_standstill(history)).any():
+        history = history[~still]
     sensors = list(INPUT_SENSORS)
     times = history["t"].to_numpy(float)
     picks = reference_picks(history["asset_id"].astype(str).tolist(), times, size)
@@ -166,6 +170,28 @@ def history_reference(history: pd.DataFrame, size: int) -> list[tuple[str, float
         (asset, float(times[i]), dict(zip(sensors, row, strict=True)))
         for asset, i, row in zip(assets, picks, values, strict=True)
     ]
+
+
+def _at_standstill(history: pd.DataFrame, *, chunk: int = 50_000) -> np.ndarray:
+    """Per row of ``history``: whether a plant model trained on it reads it at standstill
+    (:meth:`~pipeline.features.PlantFeatures.standstill`), by the speed and power references that
+    :func:`train_plant_model` first takes (medians of the running rows); every row of an asset that
+    never ran is. Without a copy of the history, a ``chunk`` of rows at a time: it may hold millions."""
+    running = running_rows(history)
+    assets = history["asset_id"].astype(str)
+    sensors = ["speed_rpm", "motor_power_kw"]
+    usual = history.loc[running, sensors].groupby(assets[running]).median()
+    still = np.ones(len(history), dtype=bool)
+    ran = np.flatnonzero(assets.isin(usual.index).to_numpy())
+    for start in range(0, len(ran), chunk):
+        rows = ran[start : start + chunk]
+        derived = np.zeros((len(rows), len(DERIVED_FEATURES)))
+        for sensor, name in zip(sensors, ("speed_pu", "power_pu"), strict=True):
+            reference = assets.iloc[rows].map(usual[sensor]).to_numpy(float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                derived[:, DERIVED_FEATURES.index(name)] = history[sensor].to_numpy(float)[rows] / reference
+        still[rows] = PlantFeatures.standstill(derived)
+    return still
 
 
 def plant_model_matches(model: DHAG, fleet: dict[str, Any]) -> bool:

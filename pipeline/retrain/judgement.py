@@ -207,7 +207,7 @@ def judge(
     ``episodes`` gives (alert id: first and last reading's times, as the label store knows them,
     :meth:`~pipeline.normalsample.NormalSample.confirmed_episodes`), else of the confirmed reading;
     the judgement's ``reference`` is the candidate's (:func:`carry_forward` of it and the recent
-    normal sample).
+    normal sample, readings a plant model reads at standstill left out before picking).
     ``retired`` (:meth:`~pipeline.normalsample.NormalSample.retired_before`): when given, the reference
     drops the assets whose newest reading, there or in the store, is older than its cutoff: a plant
     that renames assets would otherwise carry every id it ever had, a smaller share each year for the
@@ -262,7 +262,10 @@ def judge(
     gone: list[str] = []
     if live is not None and candidate is not current and (gone := keep_references(candidate, live)):
         log.info("retired assets leave the candidate's feature references: %s", ", ".join(gone[:10]))
-    carried = carry_forward(reference, normal, settings.reference_sample_size)
+    # Picked among the readings taken running: a standby machine's share would go mostly to readings
+    # at standstill, which the next run drops (by the candidate's references, new assets' included).
+    running = FeatureMap.of(candidate).running
+    carried = carry_forward(running(reference), running(normal), settings.reference_sample_size)
     return Judgement(
         candidate,
         data,
