@@ -96,10 +96,56 @@ class WarmUp:
         self.judged = 0
         if not self._stopped or not over.any():
             return over
+        return self._judge(
+            over, derived, stamps, lambda j: self._stopped.get(assets[j], np.inf), score, threshold
+        )
+
+    def replay(
+        self,
+        over: np.ndarray,
+        derived: np.ndarray,
+        assets: Sequence[str],
+        stamps: Sequence[float],
+        still: np.ndarray,
+        score: Callable[[np.ndarray], np.ndarray],
+        threshold: float,
+    ) -> np.ndarray:
+        """:meth:`judge` for readings each asset's of which are in time order, those at standstill
+        (``still``) among them: each reading against its asset's last standstill at or before it, as
+        the daemon judged them batch after batch; ``score`` is called once. Nothing is noted.
+
+        >>> derived = np.ones((4, len(DERIVED_FEATURES)))
+        >>> derived[:, _BEARING] = [0.2, 0.0, 0.2, 0.2]  # cold before the stop, and after it
+        >>> score = lambda X: np.where(X[:, _BEARING] < 0.5, 0.9, 0.1)
+        >>> over, still = np.array([True, False, True, True]), np.array([False, True, False, False])
+        >>> WarmUp(3600.0).replay(over, derived, ["p1"] * 4, [0.0, 60.0, 120.0, 9000.0], still, score, 0.5)
+        array([ True, False, False,  True])
+        """
+        self.judged = 0
+        last: dict[str, float] = {}
+        stopped = np.full(len(assets), np.inf)
+        for j, (asset, ts) in enumerate(zip(assets, stamps, strict=True)):
+            if still[j]:
+                last[asset] = max(float(ts), last.get(asset, -np.inf))
+            stopped[j] = last.get(asset, np.inf)
+        if not np.isfinite(stopped).any() or not over.any():
+            return over
+        return self._judge(over, derived, stamps, lambda j: float(stopped[j]), score, threshold)
+
+    def _judge(
+        self,
+        over: np.ndarray,
+        derived: np.ndarray,
+        stamps: Sequence[float],
+        stopped: Callable[[int], float],
+        score: Callable[[np.ndarray], np.ndarray],
+        threshold: float,
+    ) -> np.ndarray:
+        """:meth:`judge`, with ``stopped`` (a reading's position -> its asset's last standstill)."""
         cold = [
             j
             for j in np.flatnonzero(over).tolist()
-            if derived[j, _BEARING] < USUAL and self.warming(assets[j], stamps[j])
+            if derived[j, _BEARING] < USUAL and 0.0 <= float(stamps[j]) - stopped(j) <= self.warmup_s
         ]
         if not cold:
             return over

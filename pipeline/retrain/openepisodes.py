@@ -10,7 +10,10 @@ would be left out for good.
 So at each run the current model scores the asset's sampled readings since the episode began and
 follows them with the daemon's own hysteresis (``alerts.open_after`` of ``alerts.window`` over the
 threshold open, ``alerts.resolve_after`` in a row not over resolve once ``alerts.resolve_hold_s`` of
-record time passed since the last one over; a reading it cannot score counts as over): the episode
+record time passed since the last one over; a reading it cannot score counts as over, and, as the
+daemon judges them, a plant model's reading at standstill counts as not over whatever it scores, nor
+does one that a cold bearing alone put over within ``alerts.warmup_s`` after a standstill,
+:mod:`pipeline.warmup`): the episode
 ended at its last reading over before the first such resolving run (its opening when the run follows
 it at once). When the readings after that open an episode again, as they would
 have in a daemon (an intermittent fault whose sampled readings scored normal for a while; it may
@@ -22,6 +25,7 @@ daemon's rule needs.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from typing import Any
@@ -32,6 +36,7 @@ from pipeline.config import AlertSettings
 from pipeline.normalsample import NormalSample
 from pipeline.retrain.featuremap import FeatureMap
 from pipeline.retrain.unscorable import scores_of
+from pipeline.warmup import WarmUp
 
 __all__ = ["ended_at", "open_episode_ends"]
 
@@ -80,11 +85,19 @@ def open_episode_ends(store: NormalSample, model: Any, alerts: AlertSettings) ->
     rows = [store.readings_of(asset, start) for _, asset, start in episodes]
     # One call of the model for them all: a call each took tens of milliseconds, on the loop thread,
     # whatever its few readings (thousands of assets, at every run's start).
-    X, kept = FeatureMap.of(model).matrix([(a, v) for held in rows for a, _, v in held])
-    # A reading the model cannot score may be the fault: it counts as one over the threshold.
-    over = ~(scores_of(model, X) <= model.threshold_)
+    fmap = FeatureMap.of(model)
+    X, kept, still = fmap.read([(a, v) for held in rows for a, _, v in held])
+    scores = scores_of(model, X)
+    # A reading the model cannot score may be the fault: it counts as one over the threshold. One at
+    # standstill the daemon judges normal whatever it scores (near 1.0): a stop ends an episode.
+    over = np.isnan(scores) | ((scores > model.threshold_) & ~still)
     times = np.array([t for held in rows for _, t, _ in held], dtype=float)[kept]
     whose = np.repeat(np.arange(len(episodes)), [len(held) for held in rows])[kept]
+    if fmap.derived is not None and alerts.warmup_s and still.any():
+        # Nor a reading that a cold bearing alone put over, within alerts.warmup_s after a standstill.
+        assets = [episodes[i][1] for i in whose.tolist()]
+        score = functools.partial(scores_of, model)
+        over = WarmUp(alerts.warmup_s).replay(over, X, assets, times.tolist(), still, score, model.threshold_)
     edges = np.searchsorted(whose, np.arange(len(episodes) + 1))  # each episode's rows, in turn
     ends: dict[str, float] = {}
     for i, (alert_id, asset, start) in enumerate(episodes):
