@@ -141,8 +141,11 @@ def train_candidate(
     # left out, as from its threshold and the gate, and counted by kind.
     scorable = functools.partial(_scorable, current, fmap)
     unscored: dict[str, int] = {}
-    reference_rows = scorable("reference", [(a, v) for a, _, v in data.reference_train], unscored)
-    recent_rows = scorable("normal", [(a, v) for a, _, v in data.normal_train], unscored)
+    # A plant model's readings at standstill train nothing (FeatureMap leaves them out): left out first,
+    # they count neither among the normal rows that bound the rejected alerts' copies nor as spare ones.
+    running = fmap.running
+    reference_rows = scorable("reference", [(a, v) for a, _, v in running(data.reference_train)], unscored)
+    recent_rows = scorable("normal", [(a, v) for a, _, v in running(data.normal_train)], unscored)
     rejected = scorable("rejected", [r for r in data.labelled_train if r.y == 0], unscored)
     confirmed = scorable("confirmed", [r for r in data.labelled_train if r.y == 1], unscored)
     if unscored:
@@ -156,7 +159,7 @@ def train_candidate(
     # As in training, calibration readings the parent cannot score (the daemon dead-letters them) are
     # left out before they count towards enough: the candidate may score them, saturated, at 1.0.
     cal_unscored: dict[str, int] = {}
-    calibration = [(a, v) for a, _, v in data.normal_calibration + data.reference_calibration]
+    calibration = [(a, v) for a, _, v in running(data.normal_calibration + data.reference_calibration)]
     X_cal, _ = fmap.matrix(scorable("calibration", calibration, cal_unscored))
     spare: list[tuple[str, dict[str, float]]] = []
     if len(X_cal) < settings.min_normal_rows // 10:

@@ -1,0 +1,32 @@
+"""A candidate's training with a standby machine in its samples: the readings at standstill, which it
+leaves out, do not count among the normal rows that bound the rejected alerts' share."""
+
+from __future__ import annotations
+
+from test_pipeline_standby_gate import readings_of, standby_fleet
+
+from dhag import DHAG
+from pipeline.config import RetrainSettings
+from pipeline.labelstore import LabelledReading
+from pipeline.retrain.featuremap import FeatureMap
+from pipeline.retrain.samples import TrainingData
+from pipeline.retrain.training import train_candidate
+
+
+def test_rejected_alerts_stay_within_their_share_of_the_running_readings(plant_model: DHAG) -> None:
+    normal = readings_of(standby_fleet(1).run(2 * 3600, 10.0))
+    running = FeatureMap.of(plant_model).running(normal)
+    assert len(running) < 0.8 * len(normal)
+    rejected = [
+        LabelledReading(f"k{i}", f"a{i}", asset, ts + 10_000.0, values, 0, "kim", 0.0, i)
+        for i, (asset, ts, values) in enumerate(running[::17][:100])
+    ]
+    settings = RetrainSettings(
+        device="cpu", max_epochs=1, time_budget_s=30, min_normal_rows=100, seed=0, rejected_max_share=0.25
+    )
+    calibration = readings_of(standby_fleet(2).run(1800, 10.0), 20_000.0)
+    data = TrainingData(rejected, [], normal, [], normal_calibration=calibration)
+    trained = train_candidate(plant_model, data, settings).training_["trained"]
+    copies = trained["rejected"] * trained["rejected_copies"]
+    assert trained["normal"] == len(running)
+    assert copies / (trained["normal"] + copies) <= 0.25
