@@ -146,8 +146,8 @@ def train_candidate(
     running = fmap.running
     reference_rows = scorable("reference", [(a, v) for a, _, v in running(data.reference_train)], unscored)
     recent_rows = scorable("normal", [(a, v) for a, _, v in running(data.normal_train)], unscored)
-    rejected = scorable("rejected", [r for r in data.labelled_train if r.y == 0], unscored)
-    confirmed = scorable("confirmed", [r for r in data.labelled_train if r.y == 1], unscored)
+    rejected = scorable("rejected", _running_labels(fmap, data.labelled_train, 0), unscored)
+    confirmed = scorable("confirmed", _running_labels(fmap, data.labelled_train, 1), unscored)
     if unscored:
         log.warning(
             "%d training reading(s) left out of the candidate's training: the current model cannot score "
@@ -269,6 +269,27 @@ def train_candidate(
         "reference": int(kept_normal[:n_reference].sum()),
     }
     return model
+
+
+def _running_labels(fmap: FeatureMap, labelled: list[LabelledReading], y: int) -> list[LabelledReading]:
+    """The readings of ``labelled`` with label ``y`` but those a plant model reads at standstill, which
+    train nothing (the daemon judges them normal whatever the model scores), said in the log: before
+    the daemon judged stops so, every planned stop opened an alert, and its rejection would count among
+    the rejected alerts whose copies share ``rejected_max_share``."""
+    rows = [r for r in labelled if r.y == y]
+    _, kept, still = fmap.read([(r.asset_id, r.values) for r in rows])
+    if not still.any():
+        return rows
+    stopped = np.zeros(len(rows), dtype=bool)
+    stopped[np.flatnonzero(kept)[still]] = True
+    log.info(
+        "%d %s label(s) left out of training: their readings were taken at standstill, which the daemon "
+        "judges normal whatever a model scores (%s)",
+        int(stopped.sum()),
+        "confirmed" if y else "rejected",
+        ", ".join([r.alert_id or r.key for r, out in zip(rows, stopped, strict=True) if out][:5]),
+    )
+    return [r for r, out in zip(rows, stopped, strict=True) if not out]
 
 
 def _scorable(
