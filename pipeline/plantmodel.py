@@ -174,19 +174,19 @@ def history_reference(history: pd.DataFrame, size: int) -> list[tuple[str, float
 
 def _at_standstill(history: pd.DataFrame, *, chunk: int = 50_000) -> np.ndarray:
     """Per row of ``history``: whether a plant model trained on it reads it at standstill
-    (:meth:`~pipeline.features.PlantFeatures.standstill`), by the speed and power references that
+    (:meth:`~pipeline.features.PlantFeatures.standstill`), by the speed, power and current references that
     :func:`train_plant_model` first takes (medians of the running rows); every row of an asset that
     never ran is. Without a copy of the history, a ``chunk`` of rows at a time: it may hold millions."""
     running = running_rows(history)
     assets = history["asset_id"].astype(str)
-    sensors = ["speed_rpm", "motor_power_kw"]
+    sensors = ["speed_rpm", "motor_power_kw", "motor_current_a"]
     usual = history.loc[running, sensors].groupby(assets[running]).median()
     still = np.ones(len(history), dtype=bool)
     ran = np.flatnonzero(assets.isin(usual.index).to_numpy())
     for start in range(0, len(ran), chunk):
         rows = ran[start : start + chunk]
         derived = np.zeros((len(rows), len(DERIVED_FEATURES)))
-        for sensor, name in zip(sensors, ("speed_pu", "power_pu"), strict=True):
+        for sensor, name in zip(sensors, ("speed_pu", "power_pu", "current_pu"), strict=True):
             reference = assets.iloc[rows].map(usual[sensor]).to_numpy(float)
             with np.errstate(divide="ignore", invalid="ignore"):
                 derived[:, DERIVED_FEATURES.index(name)] = history[sensor].to_numpy(float)[rows] / reference

@@ -63,3 +63,17 @@ def test_a_candidates_reference_sample_picks_runningreadings_of(plant_model: DHA
     standby = str(stopped["asset_id"].iloc[0])
     assert Counter(a for a, _, _ in verdict.reference)[standby] == 100
     assert np.isin([t for a, t, _ in verdict.reference if a == standby], [t for a, t, _ in normal]).any()
+
+
+def test_the_reference_sample_leaves_out_what_training_judges_standstill(history) -> None:
+    # A power meter reading 0 on a running motor is judged (its current reads on), a motor switched off
+    # and running down is not: the sample's rule is the model's, current included. Before, the sample
+    # read speed and power alone and took every row with its power under a tenth for a standstill.
+    frame = history.copy()
+    rows = frame.index[frame["asset_id"] == frame["asset_id"].iloc[0]]
+    frame.loc[rows[:20], "motor_power_kw"] = 0.0  # the meter failed
+    frame.loc[rows[20:40], ["motor_power_kw", "motor_current_a"]] = 0.0  # switched off, running down
+    still = _at_standstill(frame)
+    assert not still[frame.index.get_indexer(rows[:20])].any()
+    assert still[frame.index.get_indexer(rows[20:40])].all()
+    assert still.sum() == 20
