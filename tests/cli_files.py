@@ -39,3 +39,11 @@ def one_epoch_model(data: Path, folder: Path) -> Path:
     argv = ["train", "--data", str(data), "--out", str(out), "--device", "cpu", "--max-epochs", "1"]
     assert main([*argv, "--quiet"]) == 0
     return out
+
+
+def refused_once(argv: list[str], capsys) -> str:
+    """What ``dhag argv`` says on stderr, asserting it was refused (exit 2) in one line, no traceback."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err

@@ -9,10 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_files import numbers_csv, one_epoch_model
+from cli_files import numbers_csv, one_epoch_model, refused_once
 
 from dhag import ArtifactError, load_model
-from dhag.cli import main
 
 
 @pytest.fixture
@@ -25,13 +24,6 @@ def pump(rows: Path, tmp_path: Path) -> Path:
     return one_epoch_model(rows, tmp_path).rename(tmp_path / "pump.dhag")
 
 
-def _refused(argv: list[str], capsys) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
-
-
 @pytest.mark.parametrize("command", ["info", "score"])
 def test_a_model_named_without_its_suffix_names_the_file_with_it(
     command: str, pump: Path, rows: Path, capsys, monkeypatch
@@ -39,21 +31,21 @@ def test_a_model_named_without_its_suffix_names_the_file_with_it(
     # Before: "Cannot read model artifact 'pump': No such file or directory." beside pump.dhag.
     monkeypatch.chdir(pump.parent)
     argv = ["info", "pump"] if command == "info" else ["score", "--model", "pump", "--data", str(rows)]
-    err = _refused(argv, capsys)
+    err = refused_once(argv, capsys)
     said = "Cannot read model artifact 'pump': No such file or directory; did you mean 'pump.dhag'?"
     assert err.endswith(f"{said}\n")
 
 
 @pytest.mark.parametrize("given", ["pmp.dhag", "pump.dhg", "Pump.dhag", "pumps"])
 def test_a_model_name_a_character_off_names_the_artifact_near_it(given: str, pump: Path, capsys) -> None:
-    err = _refused(["info", str(pump.parent / given)], capsys)
+    err = refused_once(["info", str(pump.parent / given)], capsys)
     assert f"No such file or directory; did you mean {str(pump)!r}?" in err
 
 
 def test_several_artifacts_near_the_name_are_named_nearest_first(pump: Path, capsys) -> None:
     shutil.copy(pump, pump.parent / "pomp.dhag")
     shutil.copy(pump, pump.parent / "boiler.dhag")
-    err = _refused(["info", str(pump.parent / "pmp")], capsys)
+    err = refused_once(["info", str(pump.parent / "pmp")], capsys)
     assert f"did you mean {str(pump.parent / 'pomp.dhag')!r} or {str(pump)!r}?" in err
     assert "boiler" not in err
 
@@ -61,7 +53,7 @@ def test_several_artifacts_near_the_name_are_named_nearest_first(pump: Path, cap
 def test_a_name_near_no_artifact_is_refused_as_before(pump: Path, capsys) -> None:
     (pump.parent / "pump.csv").write_text("a\n1\n")  # a near name, but no model's
     for given in ("boiler", "pump.cs", "nowhere/pump"):
-        err = _refused(["info", str(pump.parent / given)], capsys)
+        err = refused_once(["info", str(pump.parent / given)], capsys)
         assert err.endswith(f"{str(pump.parent / given)!r}: No such file or directory.\n"), err
 
 
@@ -80,7 +72,7 @@ def test_a_folder_given_as_the_model_names_the_artifacts_in_it(
     pump.rename(models / "pump.dhag")
     monkeypatch.chdir(pump.parent)
     argv = ["info", "models"] if command == "info" else ["score", "--model", "models", "--data", str(rows)]
-    err = _refused(argv, capsys)
+    err = refused_once(argv, capsys)
     said = "Model artifact 'models' is not a regular file. It is a folder; did you mean 'models/pump.dhag'?"
     assert err.endswith(f"{said}\n")
 
@@ -90,7 +82,7 @@ def test_a_folder_of_many_artifacts_names_the_newest(pump: Path, capsys) -> None
         shutil.copy(pump, pump.parent / name)
         os.utime(pump.parent / name, (1_000_000 + n, 1_000_000 + n))
     os.utime(pump, (0, 0))
-    err = _refused(["info", str(pump.parent)], capsys)
+    err = refused_once(["info", str(pump.parent)], capsys)
     newest = str(pump.parent / "v4.dhag")
     assert f"It is a folder; did you mean one of its 5 .dhag files, such as {newest!r} (the newest)?" in err
 
@@ -98,6 +90,6 @@ def test_a_folder_of_many_artifacts_names_the_newest(pump: Path, capsys) -> None
 def test_a_folder_of_no_artifact_says_so(tmp_path: Path, capsys) -> None:
     (tmp_path / "rows.csv").write_text("a\n1\n")
     (tmp_path / "inner.dhag").mkdir()  # a folder, named as an artifact
-    err = _refused(["info", str(tmp_path)], capsys)
+    err = refused_once(["info", str(tmp_path)], capsys)
     assert err.endswith("is not a regular file. It is a folder, which holds no .dhag file.\n")
     assert "did you mean" not in err

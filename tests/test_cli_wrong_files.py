@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli_files import numbers_csv, one_epoch_model
+from cli_files import numbers_csv, one_epoch_model, refused_once
 
 from dhag.cli import main
 
@@ -26,19 +26,12 @@ def model(rows: Path, tmp_path: Path) -> Path:
     return one_epoch_model(rows, tmp_path)
 
 
-def _refused(argv: list[str], capsys) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
-
-
 @pytest.mark.parametrize("command", ["info", "score"])
 def test_a_data_file_given_as_the_model_is_said_to_be_text(
     command: str, rows: Path, capsys, tmp_path: Path
 ) -> None:
     argv = ["info", str(rows)] if command == "info" else ["score", "--model", str(rows), "--data", str(rows)]
-    err = _refused(argv, capsys)
+    err = refused_once(argv, capsys)
     assert "it starts with 'a,b\\n0,0\\n1,1\\n2,2" in err and "text, not a DHAG model" in err
     assert "bytes is cut short" not in err
 
@@ -69,7 +62,7 @@ def test_text_with_nul_bytes_given_as_the_model_is_said_to_be_what_it_is(
     # Before: "its header of 8031924123371070824 bytes is cut short: the file holds 112 bytes", "its header
     # of 25185 bytes does not begin with '{'", and of zeros "Expecting value: line 1 column 1 (char 0)".
     (tmp_path / "m.dhag").write_bytes(written)
-    err = _refused(["info", str(tmp_path / "m.dhag")], capsys)
+    err = refused_once(["info", str(tmp_path / "m.dhag")], capsys)
     assert f"(truncated or not a safetensors file): {said}" in err
     assert "header of" not in err and "Expecting value" not in err
 
@@ -79,27 +72,27 @@ def test_a_model_cut_short_in_its_header_is_not_taken_for_text(model: Path, tmp_
     cut = tmp_path / "cut.dhag"
     for rest in (b"", model.read_bytes()[8:40]):
         cut.write_bytes(b"hd" + bytes(6) + rest)
-        said = _refused(["info", str(cut)], capsys)
+        said = refused_once(["info", str(cut)], capsys)
         assert f"its header of 25704 bytes is cut short: the file holds {8 + len(rest)} bytes" in said
 
 
 def test_an_empty_model_file_is_said_to_be_empty(tmp_path: Path, capsys) -> None:
     (tmp_path / "m.dhag").touch()
-    err = _refused(["info", str(tmp_path / "m.dhag")], capsys)
+    err = refused_once(["info", str(tmp_path / "m.dhag")], capsys)
     assert "it is empty (0 bytes)" in err and "header" not in err
 
 
 def test_a_model_file_of_a_few_bytes_says_how_few(model: Path, tmp_path: Path, capsys) -> None:
     short = tmp_path / "short.dhag"
     short.write_bytes(model.read_bytes()[:5])
-    err = _refused(["info", str(short)], capsys)
+    err = refused_once(["info", str(short)], capsys)
     assert "it holds only 5 bytes" in err
 
 
 def test_a_model_cut_short_says_how_much_is_left(model: Path, tmp_path: Path, capsys) -> None:
     cut = tmp_path / "cut.dhag"
     cut.write_bytes(model.read_bytes()[:500])
-    err = _refused(["info", str(cut)], capsys)
+    err = refused_once(["info", str(cut)], capsys)
     assert "truncated or not a safetensors file" in err and "cut short: the file holds 500 bytes" in err
 
 
@@ -107,7 +100,7 @@ def test_a_model_cut_short_says_how_much_is_left(model: Path, tmp_path: Path, ca
 def test_an_empty_data_file_is_said_to_be_empty(model: Path, tmp_path: Path, text: str, capsys) -> None:
     data = tmp_path / "empty.csv"
     data.write_text(text)
-    err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
+    err = refused_once(["score", "--model", str(model), "--data", str(data)], capsys)
     assert f"Cannot read {str(data)!r}: it is empty" in err and "header row" in err
     assert "No columns to parse" not in err
 
@@ -119,7 +112,7 @@ def test_an_npz_without_feature_names_says_its_columns_were_named_for_it(
     # and to name id columns with --id-columns, which has nothing to do with it.
     data = tmp_path / "rows.npz"
     np.savez(data, X=np.ones((3, 2)))
-    err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
+    err = refused_once(["score", "--model", str(model), "--data", str(data)], capsys)
     assert "unexpected 'x0', 'x1'" in err and "has no array 'feature_names'" in err
     assert "feature_names=np.array(['a', 'b'])" in err and "--id-columns" not in err
 
@@ -128,7 +121,7 @@ def test_data_from_a_pipe_is_said_to_be_one(model: Path, tmp_path: Path, capsys)
     pipe = tmp_path / "rows.csv"  # as `--data <(head -n 1000 big.csv)` gives: /dev/fd/63, a pipe
     pipe.unlink()
     os.mkfifo(pipe)
-    err = _refused(["score", "--model", str(model), "--data", str(pipe)], capsys)
+    err = refused_once(["score", "--model", str(model), "--data", str(pipe)], capsys)
     # Before: "Data file '.../rows.csv' is not a file.", of what the user took for one.
     assert err == (
         f"dhag score: error: Data file {str(pipe)!r} is a pipe (a FIFO, or a process substitution <(...)), "
@@ -138,7 +131,7 @@ def test_data_from_a_pipe_is_said_to_be_one(model: Path, tmp_path: Path, capsys)
 
 
 def test_data_given_as_a_folder_is_said_to_be_one(model: Path, tmp_path: Path, capsys) -> None:
-    err = _refused(["score", "--model", str(model), "--data", str(tmp_path)], capsys)
+    err = refused_once(["score", "--model", str(model), "--data", str(tmp_path)], capsys)
     assert err == f"dhag score: error: Data file {str(tmp_path)!r} is a folder: name a file in it.\n"
 
 
@@ -163,7 +156,7 @@ def test_a_binary_data_file_given_as_the_model_is_said_to_be_one(
     else:
         frame.to_csv(data, index=False)
     argv = ["info", str(data)] if command == "info" else ["score", "--model", str(data), "--data", str(rows)]
-    err = _refused(argv, capsys)
+    err = refused_once(argv, capsys)
     # Before: "its header of 193340853072 bytes is cut short: the file holds 304 bytes", a size read
     # from the archive's first bytes.
     assert err.endswith(
@@ -228,7 +221,7 @@ def test_a_data_file_of_another_format_than_its_name_says_is_said_to_be_one(
         argv = ["train", "--data", str(data), "--out", str(tmp_path / "new.dhag")]
     else:
         argv = ["score", "--model", str(model), "--data", str(data)]
-    assert _refused(argv, capsys) == f"dhag {command}: error: Cannot read {str(data)!r}: {said}\n"
+    assert refused_once(argv, capsys) == f"dhag {command}: error: Cannot read {str(data)!r}: {said}\n"
 
 
 @pytest.mark.parametrize("command", ["train", "score"])
@@ -244,7 +237,7 @@ def test_a_title_above_the_header_is_said_to_be_one(
     else:
         argv = ["score", "--model", str(model), "--data", str(data)]
     above = "the line above it" if len(notes) == 1 else "the 2 lines above it"
-    assert _refused(argv, capsys) == (
+    assert refused_once(argv, capsys) == (
         f"dhag {command}: error: Cannot read {str(data)!r}: its first line, 'Plant A export', holds one "
         f"field where line {len(notes) + 1}, 'a,b', names 2 columns: a title above the header? delete "
         f"{above}, so that the header is the first line.\n"
@@ -256,7 +249,7 @@ def test_a_one_column_file_whose_row_holds_a_comma_is_not_said_to_have_a_title(
 ) -> None:
     data = tmp_path / "flow.csv"
     data.write_text("flow\n1.5\n1,5\n")
-    err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
+    err = refused_once(["score", "--model", str(model), "--data", str(data)], capsys)
     assert "Expected 1 fields in line 3, saw 2" in err and "title" not in err
 
 
@@ -269,7 +262,7 @@ def test_a_csv_given_to_a_model_trained_on_an_npz_without_feature_names_says_how
     model = one_epoch_model(rows, tmp_path)
     data = tmp_path / "named.csv"
     data.write_text("flow,temp\n1.0,2.0\n")
-    err = _refused(["score", "--model", str(model), "--data", str(data)], capsys)
+    err = refused_once(["score", "--model", str(model), "--data", str(data)], capsys)
     assert "missing 'x0', 'x1'; unexpected 'flow', 'temp'" in err
     assert "trained on columns without names (an NPZ without an array 'feature_names')" in err
     assert "name this file's columns x0, x1, ... in the training order" in err
