@@ -42,7 +42,9 @@ def test_labels_of_readings_at_standstill_train_nothing_and_are_said(plant_model
     labels = [
         LabelledReading(f"k{i}", f"a{i}", asset, ts + 10_000.0, values, y, "kim", 0.0, i)
         for i, ((asset, ts, values), y) in enumerate(
-            [(r, 0) for r in running[::17][:100]] + [(r, 0) for r in stopped[:100]] + [(stopped[-1], 1)]
+            [(r, 0) for r in running[:: len(running) // 100][:100]]
+            + [(r, 0) for r in stopped[:100]]
+            + [(stopped[-1], 1)]
         )
     ]
     settings = RetrainSettings(
