@@ -27,6 +27,7 @@ from dhag.infotext import counted
 __all__ = [
     "PUSH_RANGE",
     "check_finite_weights",
+    "expected_false_alarms",
     "outlier_probe",
     "pushed_rows",
     "rank_auroc",
@@ -114,6 +115,17 @@ def check_finite_weights(net: torch.nn.Module) -> None:
         )
 
 
+def expected_false_alarms(rows: int, target_far: float) -> str:
+    """How many false alarms ``rows`` normal rows give at a rate of ``target_far``, to three significant
+    digits (an expectation under one kept so: 0.01, not 0.0), with its noun.
+
+    >>> expected_false_alarms(1, 0.01), expected_false_alarms(184, 0.01), expected_false_alarms(100, 0.01)
+    ('0.01 expected false alarms', '1.84 expected false alarms', '1 expected false alarm')
+    """
+    shown = f"{rows * target_far:.3g}"
+    return f"{shown} expected false alarm{'' if shown == '1' else 's'}"
+
+
 def warn_small_calibration(rows: int, target_far: float, *, held_out: bool = True) -> bool:
     """Warn (and return True) when the threshold's calibration rows cannot place it at a false-alarm
     rate of ``target_far``: fewer than ten expected false alarms among ``rows``, or (``held_out``
@@ -138,11 +150,11 @@ def warn_small_calibration(rows: int, target_far: float, *, held_out: bool = Tru
     if rows * target_far >= 10:
         return False
     logger.warning(
-        "the threshold was calibrated on %s: at target_far %g that is %.1f expected "
-        "false alarms, so the false-alarm rate it gives on new data may be several times the target; train "
-        "on more normal rows, or set contamination instead",
+        "the threshold was calibrated on %s: at target_far %g that is %s, so the false-alarm rate it "
+        "gives on new data may be several times the target; train on more normal rows, or set "
+        "contamination instead",
         counted(rows, "held-out normal row"),
         target_far,
-        rows * target_far,
+        expected_false_alarms(rows, target_far),
     )
     return True

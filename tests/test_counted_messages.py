@@ -45,6 +45,22 @@ def test_a_threshold_on_the_one_row_trained_on_says_one_row(caplog) -> None:
 
 
 @pytest.mark.parametrize(
+    ("rows", "far", "said"),
+    [
+        (1, 0.01, "0.01 expected false alarms"),
+        (60, 0.01, "0.6 expected false alarms"),
+        (210, 0.01, "2.1 expected false alarms"),
+        (100, 0.01, "1 expected false alarm,"),
+    ],
+)
+def test_expected_false_alarms_keep_their_significant_digits(rows, far, said, caplog) -> None:
+    # Before: "at target_far 0.01 that is 0.0 expected false alarms" of one row (and "1.0 ... alarms").
+    with caplog.at_level("WARNING", logger="dhag"):
+        assert warn_small_calibration(rows, far)
+    assert f"at target_far {far:g} that is {said}" in _said(caplog, "calibrated on")
+
+
+@pytest.mark.parametrize(
     ("broken", "said", "counted"),
     [(1, "1 weight tensor is", "1 tensor"), (2, "2 weight tensors are", "2 tensors")],
 )

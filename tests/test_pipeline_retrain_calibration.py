@@ -125,7 +125,7 @@ def test_a_threshold_from_few_unseen_readings_is_warned_about_with_their_number(
     (said,) = _calibration_notes(caplog)
     assert said.startswith(
         "the candidate's threshold was calibrated on 200 unseen normal readings: at target_far 0.01 that "
-        "is 2.0 expected false alarms"
+        "is 2 expected false alarms"
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from dhag import DHAG, InputError, TrainingError
+from dhag.health import expected_false_alarms
 from dhag.legacy import dropped_note, refit_settings
 from dhag.params import target_far
 from pipeline.config import RetrainSettings
@@ -367,12 +368,12 @@ def _recalibrate(
     if model.contamination is None and n * far < 10:  # as dhag says of fit's: this is the one kept
         log.warning(
             "the candidate's threshold was calibrated on %d unseen normal readings: at target_far %g that "
-            "is %.1f expected false alarms, so the false-alarm rate it gives on new data may be several "
-            "times the target; it is placed better as the normal sample grows (retrain.normal_sample_every "
+            "is %s, so the false-alarm rate it gives on new data may be several times the target; it "
+            "is placed better as the normal sample grows (retrain.normal_sample_every "
             "samples more of the readings)",
             n,
             far,
-            n * far,
+            expected_false_alarms(n, far),
         )
     quantiles = {q: float(np.quantile(scores[scored], float(q))) for q in ("0.5", "0.9", "0.99")}
     record = {"rows": n, "source": "unseen blocks", "split": "blocks", "score_quantiles": quantiles}
