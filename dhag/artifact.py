@@ -28,7 +28,7 @@ from safetensors.torch import save as st_save
 from dhag.artifacthead import cut_short, described, no_header, unreadable, weights_cut_short
 from dhag.atomicwrite import write_atomic
 from dhag.exceptions import ArtifactError, ArtifactSignatureError, ArtifactTooNewError, DHAGError
-from dhag.infotext import shown_name
+from dhag.infotext import counted, shown_name
 from dhag.legacy import as_built, left_out, read_as_before
 from dhag.metadata import checked_metadata
 from dhag.modelnear import folder_said, missing_hint
@@ -345,7 +345,9 @@ def load_model(path: str | Path, *, device: str = "cpu") -> DHAG:
         # Artifacts written before snapshot ensembles held n_members networks.
         networks = int(manifest.get("networks", settings["n_members"]))
         if not 1 <= networks <= len(tensors):  # each network has weights of its own
-            raise ArtifactError(f"it records {networks} networks for {len(tensors)} weight tensors")
+            raise ArtifactError(
+                f"it records {counted(networks, 'network')} for {counted(len(tensors), 'weight tensor')}"
+            )
 
         def make() -> DHAGNet:
             return DHAGNet(n_features=len(pre.output_names_), **arch)

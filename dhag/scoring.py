@@ -30,7 +30,7 @@ def checked_matrix(matrix: np.ndarray, width: int, names: Sequence[str] = ()) ->
     >>> checked_matrix([[1.0, float("nan")]], 2)
     Traceback (most recent call last):
     ...
-    dhag.exceptions.InputError: 1 row(s) hold NaN or infinite values (first: row 0).
+    dhag.exceptions.InputError: 1 row holds NaN or infinite values (first: row 0).
     """
     given = host_array(matrix)
     try:
@@ -43,7 +43,7 @@ def checked_matrix(matrix: np.ndarray, width: int, names: Sequence[str] = ()) ->
     if not np.isfinite(matrix).all():
         _refuse_beyond_float32(given, matrix, names)
         rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
-        raise InputError(f"{rows.size} row(s) hold NaN or infinite values (first: row {int(rows[0])}).")
+        raise InputError(f"{_rows_hold(rows.size)} NaN or infinite values (first: row {int(rows[0])}).")
     return matrix
 
 
@@ -60,7 +60,7 @@ def _refuse_beyond_float32(given: object, matrix: np.ndarray, names: Sequence[st
     row, column = int(rows[0]), int(np.argmax(beyond[rows[0]]))
     name = repr(names[column]) if len(names) == matrix.shape[1] else f"column {column}"
     raise InputError(
-        f"{rows.size} row(s) hold values that are finite but beyond float32, which the model's networks "
+        f"{_rows_hold(rows.size)} values that are finite but beyond float32, which the model's networks "
         f"take (at most {float(np.finfo(np.float32).max):.4g} in size): first row {row}, feature {name} "
         f"({wide[row, column]:.4g}); rescale them."
     )
@@ -83,6 +83,11 @@ def refuse_unscored(scored: np.ndarray, net: nn.Module) -> None:
             "scores rows NaN; load or train another model."
         )
     raise InputError(
-        f"{overflowed.size} row(s) too large for the model to score: the network overflows "
-        f"float32 on them (first: row {int(overflowed[0])})."
+        f"{counted(overflowed.size, 'row')} too large for the model to score: the network overflows "
+        f"float32 on {'it' if overflowed.size == 1 else 'them'} (first: row {int(overflowed[0])})."
     )
+
+
+def _rows_hold(n: int) -> str:
+    """``n`` rows and the verb they take: '1 row holds', '2 rows hold'."""
+    return f"{counted(n, 'row')} {'holds' if n == 1 else 'hold'}"

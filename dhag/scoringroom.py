@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from dhag.infotext import counted
 from dhag.modules import DHAGNet, net_for_weights
 
 if TYPE_CHECKING:
@@ -76,11 +77,11 @@ def with_room_for_scoring(
     left = budget - expected - (time.perf_counter() - started)
     if left < budget * MIN_TRAINING_SHARE:
         logger.warning(
-            "scoring the %d rows for the threshold with %d network(s) may take %.3g s of the "
+            "scoring the %s for the threshold with %s may take %.3g s of the "
             "time_budget (%g s)%s: training gets %.3g s of it, and the fit may run past the budget; raise "
             "time_budget, or train on fewer rows",
-            rows,
-            networks,
+            counted(rows, "row"),
+            counted(networks, "network"),
             expected,
             budget,
             " and as long again a network for each snapshot kept" if cfg.snapshots > 1 else "",

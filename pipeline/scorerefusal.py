@@ -40,7 +40,7 @@ def refusal_detail(
     >>> cell = InputError("Feature 'x1' has 1 value(s) too large ... (first at row 0: ...)", cell=("x1", 0))
     >>> print(refusal_detail(model, ["x0", "x1"], cell, np.array([0.5, 1e300]), {})[39:])
     'x1' = 1e+300 is too large for it (beyond float32 once standardised)
-    >>> overflow = InputError("1 row(s) too large for the model to score: the network overflows ...")
+    >>> overflow = InputError("1 row too large for the model to score: the network overflows ...")
     >>> print(refusal_detail(model, ["x0", "x1"], overflow, np.array([-3e38, 2e30]), {})[39:])
     the network overflows float32 on its values; furthest from training: 'x0' = -3e+38, 'x1' = 2e+30
     """

@@ -170,3 +170,12 @@ def test_a_header_longer_than_the_file_or_the_limit_is_refused_unread(tmp_path: 
     path.write_bytes((1 << 40).to_bytes(8, "little") + b"{}")
     with pytest.raises(ArtifactError, match="not a readable DHAG model"):
         load_model(path)
+
+
+def test_a_network_count_past_one_weight_tensor_says_one_tensor(fitted: DHAG, tmp_path: Path) -> None:
+    # Before: "it records 2 networks for 1 weight tensors".
+    manifest, tensors = _parts(fitted, tmp_path)
+    one = dict(list(tensors.items())[:1])
+    path = dhag.artifact.write_artifact(tmp_path / "one.dhag", manifest | {"networks": 2}, one)
+    with pytest.raises(ArtifactError, match="it records 2 networks for 1 weight tensor$"):
+        load_model(path)

@@ -12,10 +12,10 @@ import torch
 from cli_files import numbers_csv, one_epoch_model
 from plant_data import normal
 
-from dhag import DHAG, DHAGError, TrainingError
+from dhag import DHAG, DHAGError, InputError, TrainingError
 from dhag.cli import main
 from dhag.health import check_finite_weights, warn_small_calibration
-from dhag.scoring import refuse_unscored
+from dhag.scoring import checked_matrix, refuse_unscored
 
 
 def _said(caplog, words: str) -> str:
@@ -82,3 +82,28 @@ def test_scoring_one_row_logs_one_row(tmp_path: Path, capsys, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="dhag"):
         assert main(["score", "--model", str(model), "--data", str(one), "--device", "cpu"]) == 0
     assert _said(caplog, "above threshold").startswith("scored 1 row, ")
+
+
+@pytest.mark.parametrize(("bad", "said"), [(1, "1 row holds NaN"), (2, "2 rows hold NaN")])
+def test_rows_refused_for_nan_are_counted_singular_or_plural(bad: int, said: str) -> None:
+    matrix = np.zeros((3, 2))
+    matrix[:bad, 0] = np.nan
+    with pytest.raises(InputError, match=f"^{said} or infinite values"):
+        checked_matrix(matrix, 2)
+
+
+def test_one_row_beyond_float32_or_overflowing_says_one_row() -> None:
+    # Before: "1 row(s) hold values that are finite but beyond float32" and "1 row(s) too large for the
+    # model to score: the network overflows float32 on them".
+    with pytest.raises(InputError, match="^1 row holds values that are finite but beyond float32"):
+        checked_matrix(np.array([[1e39, 0.0], [0.0, 0.0]]), 2)
+    with pytest.raises(InputError, match="^1 row too large for the model to score: .* float32 on it "):
+        refuse_unscored(np.array([True, False]), torch.nn.Linear(2, 2))
+
+
+def test_time_budget_scoring_warning_counts_one_network(rng, caplog) -> None:
+    # Before: "scoring the 64 rows for the threshold with 1 network(s) may take ...".
+    with caplog.at_level("WARNING", logger="dhag"):
+        DHAG(max_epochs=1, time_budget=1e-6, random_state=0).fit(normal(rng, 80))
+    said = _said(caplog, "for the threshold with")
+    assert " rows for the threshold with 1 network may take " in said, said

@@ -195,3 +195,15 @@ def test_an_accepted_candidate_worse_beyond_a_tolerance_by_chance_is_said_so() -
         "rejected alerts flagged is likely for a model flagging 0.050 (p = 0.0975 >= "
         "false_alarm_significance 0.05)"
     ]
+
+
+def test_a_holdout_of_one_is_said_in_the_singular() -> None:
+    # Before: "1 of 1 held-out rejected alerts flagged", "1 of 1 held-out confirmed anomalies missed"
+    # and "1 of 1 held-out normal readings flagged".
+    accepted, reasons = gate(_recall(1, 1) | _alarms(0, 1), _recall(0, 1) | _alarms(1, 1), SETTINGS)
+    assert accepted
+    assert "1 of 1 held-out confirmed anomaly missed is likely" in reasons[0]
+    assert "1 of 1 held-out rejected alert flagged is likely" in reasons[1]
+    loose = SETTINGS.model_copy(update={"far_significance": 0.01})
+    accepted, reasons = gate(_far(0, 1), _far(1, 1), loose)
+    assert accepted and "1 of 1 held-out normal reading flagged is likely" in reasons[0]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from dhag.infotext import counted
 from pipeline.config import RetrainSettings
 
 __all__ = ["binomial_tail", "gate"]
@@ -30,9 +31,9 @@ __all__ = ["binomial_tail", "gate"]
 # promotion said "no metric worse beyond its tolerance" while recall had dropped from 1.0 to 0.75.
 _CHANCE = "accepted as chance"
 _ROWS = {
-    "false_alarm_rate": "held-out rejected alerts",
-    "reference_far": "held-out normal readings",
-    "normal_far": "held-out normal readings",
+    "false_alarm_rate": "held-out rejected alert",
+    "reference_far": "held-out normal reading",
+    "normal_far": "held-out normal reading",
 }
 
 
@@ -68,7 +69,7 @@ def _recall_drop(
     settings: RetrainSettings,
     notes: list[str],
     name: str = "recall",
-    what: str = "held-out confirmed anomalies",
+    what: tuple[str, str] = ("held-out confirmed anomaly", "held-out confirmed anomalies"),
 ) -> str | None:
     """Why the candidate's recall is refused, or None (a drop beyond the tolerance that chance explains
     is said in ``notes``).
@@ -90,11 +91,12 @@ def _recall_drop(
     p_value = binomial_tail(n, misses, min(1.0, 1.0 - cur + tolerance))
     if p_value >= settings.recall_significance:
         notes.append(
-            f"{reason}, {_CHANCE}: {misses} of {n} {what} missed is likely for a model {tolerance:.3f} worse "
-            f"(p = {p_value:.3f} >= recall_significance {settings.recall_significance:g})"
+            f"{reason}, {_CHANCE}: {misses} of {counted(n, *what)} missed is likely for a model "
+            f"{tolerance:.3f} worse (p = {p_value:.3f} >= recall_significance "
+            f"{settings.recall_significance:g})"
         )
         return None
-    return f"{reason} ({misses} of {n} {what} missed, p = {p_value:.3f})"
+    return f"{reason} ({misses} of {counted(n, *what)} missed, p = {p_value:.3f})"
 
 
 def _rate_rise(
@@ -125,8 +127,8 @@ def _rate_rise(
     setting, level = significance
     if p_value >= level:
         notes.append(
-            f"{reason}, {_CHANCE}: {flagged} of {n} {_ROWS[name]} flagged is likely for a model flagging "
-            f"{min(1.0, cur + tolerance):.3f} (p = {p_value:.3g} >= {setting} {level:g})"
+            f"{reason}, {_CHANCE}: {flagged} of {counted(n, _ROWS[name])} flagged is likely for a model "
+            f"flagging {min(1.0, cur + tolerance):.3f} (p = {p_value:.3g} >= {setting} {level:g})"
         )
         return None
     return f"{reason} ({flagged} of {n} flagged, p = {p_value:.3g})"
@@ -153,13 +155,13 @@ def _far_rise(
     if p_value >= settings.far_significance:
         notes.append(
             f"{name} {cand:.4f} > {settings.max_far_ratio:g} x current {cur:.4f}, {_CHANCE}: {flagged} of "
-            f"{n} held-out normal readings flagged is likely for a model flagging {allowed:.4f} "
+            f"{counted(n, 'held-out normal reading')} flagged is likely for a model flagging {allowed:.4f} "
             f"(p = {p_value:.3g} >= far_significance {settings.far_significance:g})"
         )
         return None
     return (
         f"{name} {cand:.4f} > {settings.max_far_ratio:g} x current {cur:.4f} "
-        f"({flagged} of {n} held-out normal readings flagged, p = {p_value:.3g})"
+        f"({flagged} of {counted(n, 'held-out normal reading')} flagged, p = {p_value:.3g})"
     )
 
 
@@ -220,7 +222,8 @@ def gate(
     cur_probe, cand_probe = current.get("probe_recall"), candidate.get("probe_recall")
     if cur_probe is not None and cand_probe is not None:
         n = int(candidate.get("probes") or 0)
-        why = _recall_drop(cur_probe, cand_probe, n, settings, notes, "probe_recall", "gross-fault probes")
+        probes = ("gross-fault probe", "gross-fault probes")
+        why = _recall_drop(cur_probe, cand_probe, n, settings, notes, "probe_recall", probes)
         if why is not None:
             reasons.append(why)
     far = "reference_far" if with_reference else "normal_far"
