@@ -16,7 +16,6 @@ import hashlib
 import inspect
 import json
 import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +24,13 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from dhag.artifacthead import cut_short, described, no_header, unreadable, weights_cut_short
+from dhag.artifacthead import cut_short, described, no_header, not_regular, unreadable, weights_cut_short
 from dhag.atomicwrite import write_atomic
 from dhag.exceptions import ArtifactError, ArtifactSignatureError, ArtifactTooNewError, DHAGError
 from dhag.infotext import counted, shown_name
 from dhag.legacy import as_built, left_out, read_as_before
 from dhag.metadata import checked_metadata
-from dhag.modelnear import folder_said, missing_hint
+from dhag.modelnear import missing_hint
 from dhag.outofmemory import is_out_of_memory
 from dhag.params import settings_as_trained
 from dhag.preprocessing import Preprocessor
@@ -175,13 +174,15 @@ def _read(
     the signature is checked on the header alone, before the weights are read: a file the key did not
     sign costs no more than its header, however large it is."""
     try:
-        # Opened without blocking, then checked: a pipe or a device reports no size and never ends.
+        # Looked at unopened (opening a named pipe may wait for a writer; a device never ends), then
+        # opened without blocking and looked at again, in case it was replaced meanwhile.
+        if refused := not_regular(path, os.stat(path).st_mode):
+            raise refused
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode):
+        if refused := not_regular(path, status.st_mode):
             os.close(fd)
-            said = f" {folder_said(path)}" if stat.S_ISDIR(status.st_mode) else ""
-            raise ArtifactError(f"Model artifact {str(path)!r} is not a regular file.{said}")
+            raise refused
         with os.fdopen(fd, "rb") as fh:
             head = fh.read(8)
             header_len = int.from_bytes(head, "little")

@@ -1,16 +1,32 @@
 """Why a file given as a model is no readable artifact, from its first bytes: empty, text (also UTF-16, or
 padded with NUL bytes), NUL bytes alone, a data file of another format, or a safetensors header cut short
-(:mod:`dhag.artifact` reads the artifact)."""
+(:mod:`dhag.artifact` reads the artifact); and what a path given as a model that is no file is."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
 from dhag.exceptions import ArtifactError
+from dhag.filekind import not_a_file
 from dhag.infotext import shown_name
+from dhag.modelnear import folder_said
 
-__all__ = ["cut_short", "described", "no_header", "unreadable", "weights_cut_short"]
+__all__ = ["cut_short", "described", "no_header", "not_regular", "unreadable", "weights_cut_short"]
+
+
+def not_regular(path: Path, mode: int) -> ArtifactError | None:
+    """The refusal of ``path``, given as a model, where its ``os.stat`` ``mode`` is no regular file's:
+    what it is (a folder and the artifacts in it, a named pipe, a device, ...); None for a regular file.
+
+    >>> print(not_regular(Path("p"), stat.S_IFCHR))
+    Model artifact 'p' is not a regular file. It is a character device, which holds no model.
+    """
+    if (kind := not_a_file(mode)) is None:
+        return None
+    said = folder_said(path) if stat.S_ISDIR(mode) else f"It is {kind}, which holds no model."
+    return ArtifactError(f"Model artifact {str(path)!r} is not a regular file. {said}")
 
 
 def unreadable(path: Path, exc: BaseException) -> ArtifactError:

@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 from dhag.exceptions import InputError
+from dhag.filekind import not_a_file
 
 __all__ = ["binary_kind", "check_replaces_a_model"]
 
@@ -32,14 +33,6 @@ _DATA_FORMATS = {
     b"PAR1": "a Parquet file",
     b"PK\x03\x04": "a zip archive (an NPZ?)",
     b"\x1f\x8b": "a gzip-compressed file",
-}
-
-# The kinds of file that are not regular, by the test of :mod:`stat` that finds each.
-_SPECIAL = {
-    stat.S_ISFIFO: "a pipe",
-    stat.S_ISCHR: "a character device",
-    stat.S_ISBLK: "a block device",
-    stat.S_ISSOCK: "a socket",
 }
 
 
@@ -65,9 +58,8 @@ def check_replaces_a_model(path: Path, *, done: str = "trained") -> None:
         mode = os.stat(path).st_mode
     except OSError:  # nothing there (or not known here): the write says what it finds
         return
-    if not stat.S_ISREG(mode):
-        kind = next((k for test, k in _SPECIAL.items() if test(mode)), None)
-        if kind is None:  # a folder: refused as one before this is asked
+    if (kind := not_a_file(mode)) is not None:
+        if stat.S_ISDIR(mode):  # refused as one before this is asked
             return
         raise InputError(
             f"--out {str(path)!r} is {kind}, not a file: a model is written as a file of its own, which "

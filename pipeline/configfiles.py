@@ -6,33 +6,15 @@ without end; each is refused naming the path, unopened."""
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
+from dhag.filekind import not_a_file
 from pipeline.errors import ConfigError
 
-__all__ = ["MAX_CONFIG_BYTES", "config_bytes", "not_a_file"]
+__all__ = ["MAX_CONFIG_BYTES", "config_bytes"]
 
 # The config.yaml that documents every setting is some 15 KB: a larger file is another one.
 MAX_CONFIG_BYTES = 2**20
-
-
-def not_a_file(mode: int) -> str | None:
-    """What a path whose ``os.stat`` mode is ``mode`` is, when no regular file: ``"a folder"``, ``"a
-    named pipe (FIFO)"``, ...; None for a regular file.
-
-    >>> not_a_file(stat.S_IFIFO), not_a_file(stat.S_IFREG) is None
-    ('a named pipe (FIFO)', True)
-    """
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "no regular file"
 
 
 def config_bytes(path: str | Path) -> bytes:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, PrivateAttr, SecretStr
 
-from pipeline.configfiles import not_a_file
+from dhag.filekind import not_a_file
 from pipeline.configsource import ENV_PREFIX
 from pipeline.configvalues import FilePath, Section, any_case, check_sasl_mechanism, shown
 from pipeline.errors import ConfigError

@@ -93,3 +93,25 @@ def test_a_folder_of_no_artifact_says_so(tmp_path: Path, capsys) -> None:
     err = refused_once(["info", str(tmp_path)], capsys)
     assert err.endswith("is not a regular file. It is a folder, which holds no .dhag file.\n")
     assert "did you mean" not in err
+
+
+def test_a_named_pipe_or_a_device_given_as_the_model_is_said_to_be_one_unopened(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # Before: "Model artifact 'p' is not a regular file." alone, the pipe opened before it was looked at.
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(
+        os, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k)
+    )
+    err = refused_once(["info", str(fifo)], capsys)
+    assert err.endswith(
+        f"{str(fifo)!r} is not a regular file. It is a named pipe (FIFO), which holds no model.\n"
+    )
+    assert str(fifo) not in opened
+    err = refused_once(["info", "/dev/null"], capsys)
+    assert err.endswith(
+        "'/dev/null' is not a regular file. It is a character device, which holds no model.\n"
+    )

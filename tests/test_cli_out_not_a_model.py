@@ -112,7 +112,10 @@ def test_a_pipe_is_refused_and_stays_a_pipe(
     capsys.readouterr()
     assert main([*_argv(command, model, rows), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert f"--out {str(out)!r} is a pipe, not a file: a model is written as a file of its own" in err
+    assert (
+        f"--out {str(out)!r} is a named pipe (FIFO), not a file: a model is written as a file of its own"
+        in err
+    )
     assert pipe.is_fifo() and out.exists() and (out.is_symlink() == through_a_link)
 
 
