@@ -13,7 +13,16 @@ from dhag.filekind import not_a_file
 from dhag.infotext import shown_name
 from dhag.modelnear import folder_said
 
-__all__ = ["cut_short", "described", "no_header", "not_regular", "unreadable", "weights_cut_short"]
+__all__ = [
+    "cut_short",
+    "data_format",
+    "described",
+    "held",
+    "no_header",
+    "not_regular",
+    "unreadable",
+    "weights_cut_short",
+]
 
 
 def not_regular(path: Path, mode: int) -> ArtifactError | None:
@@ -47,6 +56,16 @@ _DATA_FORMATS = {
 }
 
 
+def data_format(start: bytes) -> str | None:
+    """Which binary data file (a zip archive, a Parquet or gzip file) one starting with ``start`` is; None
+    where it is none of them.
+
+    >>> data_format(b"PAR1\x15\x04"), data_format(b"flow,temp")
+    ('a Parquet file', None)
+    """
+    return next((kind for magic, kind in _DATA_FORMATS.items() if start.startswith(magic)), None)
+
+
 def cut_short(head: bytes, header_len: int, header_bytes: bytes, *, size: int) -> str:
     """Why a file of ``size`` bytes whose first bytes are ``head`` and ``header_bytes`` (a few, or all
     of them) holds no whole safetensors header: it is empty or a few bytes long, it is text or a binary
@@ -66,9 +85,7 @@ def cut_short(head: bytes, header_len: int, header_bytes: bytes, *, size: int) -
 
 def described(start: bytes, size: int) -> str:
     """What a file of ``size`` bytes that starts with ``start`` (its first few dozen bytes) is, where
-    they show it to be no DHAG model: a data file of another format, NUL bytes (zeros) alone, text
-    (followed by NUL bytes, as a file padded to a block's size is), or UTF-16 text; empty where they
-    show nothing (a header whose length the first 8 bytes give).
+    they show it to be no DHAG model (:func:`held`), said so; empty where they show nothing.
 
     >>> print(described(b"flow,temp\\n1.5,20\\n" + bytes(22), 4096).split(": ")[0])
     it starts with 'flow,temp\\n1.5,20\\n', then NUL bytes
@@ -78,22 +95,36 @@ def described(start: bytes, size: int) -> str:
     >>> described(b"\\xd8P\\x02\\x00\\x00\\x00\\x00\\x00{\\"__metadata__", 600)
     ''
     """
-    for magic, kind in _DATA_FORMATS.items():
-        if start.startswith(magic):
-            return f"it is {kind}, not a DHAG model (a data file given as the model?)"
+    said = held(start, size)
+    if said and start.strip(b"\0"):
+        return f"{said}, not a DHAG model (a data file given as the model?)"
+    return f"{said}, as no DHAG model's are" if said and size > len(start) else said
+
+
+def held(start: bytes, size: int) -> str:
+    """What a file of ``size`` bytes that starts with ``start`` (its first few dozen bytes) holds, where
+    they show it: a data file of another format, NUL bytes (zeros) alone, text (followed by NUL bytes,
+    as a file padded to a block's size is), or UTF-16 text; empty where they show nothing (a header
+    whose length the first 8 bytes give).
+
+    >>> held(b"\\xff\\xfef\\x00l\\x00o\\x00w\\x00", 4096)
+    "it starts with 'flow': UTF-16 text"
+    """
+    if kind := data_format(start):
+        return f"it is {kind}"
     if not start.strip(b"\0"):
         if size <= len(start):
             return f"it holds nothing but {size} NUL bytes (zeros)"
-        return f"its first {len(start)} bytes are NUL bytes (zeros), as no DHAG model's are"
+        return f"its first {len(start)} bytes are NUL bytes (zeros)"
     if (utf16 := _utf16(start)) is not None:
-        return f"it starts with {utf16!r}: UTF-16 text, not a DHAG model (a data file given as the model?)"
+        return f"it starts with {utf16!r}: UTF-16 text"
     # Text, where what follows its first NUL byte is NUL bytes alone: a file padded with zeros.
     # (Where nothing follows the first 8 bytes, their zeros are the top of a header's length.)
     text, nul, rest = start.partition(b"\0")
     if rest.strip(b"\0") or (nul and len(start) <= 8) or not (shown := _text(text[:32])):
         return ""
     then = ", then NUL bytes" if nul and len(text) <= 32 else ""  # right after the text shown
-    return f"it starts with {shown!r}{then}: text, not a DHAG model (a data file given as the model?)"
+    return f"it starts with {shown!r}{then}: text"
 
 
 def _text(start: bytes) -> str:

@@ -10,6 +10,7 @@ import os
 import stat
 from pathlib import Path
 
+from dhag.artifacthead import data_format, held
 from dhag.exceptions import InputError
 from dhag.filekind import not_a_file
 
@@ -21,19 +22,13 @@ __all__ = ["binary_kind", "check_replaces_a_model"]
 _HEADER_READ = 64 << 20
 _MAX_BYTES = 1 << 30  # the most an artifact holds (dhag.artifact)
 _MARKER = b'"dhag_format"'
+_SHOWN = 40  # the first bytes that say what a file holds, as many as a model's loading reads for it
 # How a DHAG header begins: its metadata comes first, and holds these keys alone, in any order. A header
 # cut short (a copy that stopped) may not reach the marker, yet what it holds begins so; another kind of
 # safetensors model cut short ('{"__metadata__":{"format":"pt"},"weight"...', or no metadata) does not.
 _BEGINNINGS = tuple(
     b'{"__metadata__":{"' + key + b'"' for key in (b"dhag_format", b"manifest", b"checksum", b"signature")
 )
-
-# The first bytes of the data files dhag reads, and what each is.
-_DATA_FORMATS = {
-    b"PAR1": "a Parquet file",
-    b"PK\x03\x04": "a zip archive (an NPZ?)",
-    b"\x1f\x8b": "a gzip-compressed file",
-}
 
 
 def check_replaces_a_model(path: Path, *, done: str = "trained") -> None:
@@ -68,13 +63,13 @@ def check_replaces_a_model(path: Path, *, done: str = "trained") -> None:
     start = _start(path)
     if start is None:
         return
-    head, header, size = start
+    head, header, size, first, file_size = start
     # A text file's first 8 bytes read as a length past any artifact's: no header follows them.
     header_like = 0 < size <= _MAX_BYTES and header.startswith(b'{"')
     cut_short = 0 < size <= _MAX_BYTES and len(header) < size and _begins_a_model(header)
     if not head or (header_like and _MARKER in header) or cut_short:
         return
-    what = _what(head + header, header_like)
+    what = _what(first, header_like, file_size)
     raise InputError(
         f"--out {str(path)!r} is a file that holds no DHAG model ({what}): the model "
         f"would replace it; name another file, or remove that one first; nothing was {done}."
@@ -95,20 +90,22 @@ def binary_kind(path: Path) -> str | None:
     """
     if not path.is_file() or (start := _start(path)) is None:
         return None
-    head, header, size = start
+    head, header, size, _, _ = start
     if 0 < size <= _MAX_BYTES and header.startswith(b'{"'):
         return "a DHAG model" if _MARKER in header else "a safetensors file (a model)"
-    return next((kind for magic, kind in _DATA_FORMATS.items() if head.startswith(magic)), None)
+    return data_format(head)
 
 
-def _start(path: Path) -> tuple[bytes, bytes, int] | None:
+def _start(path: Path) -> tuple[bytes, bytes, int, bytes, int] | None:
     """The first 8 bytes of the file at ``path``, the safetensors header they announce (as much of it as
-    the file holds, up to :data:`_HEADER_READ`) and its announced size; None where it cannot be read."""
+    the file holds, up to :data:`_HEADER_READ`) and its announced size, and the file's first
+    :data:`_SHOWN` bytes and size; None where it cannot be read."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
             size = int.from_bytes(head, "little") if len(head) == 8 else 0
-            return head, fh.read(min(size, _HEADER_READ)), size
+            body = fh.read(max(min(size, _HEADER_READ), _SHOWN - 8))
+            return head, body[:size], size, (head + body)[:_SHOWN], os.fstat(fh.fileno()).st_size
     except OSError:
         return None
 
@@ -125,15 +122,10 @@ def _begins_a_model(header: bytes) -> bool:
     return any(header.startswith(start) or start.startswith(header) for start in _BEGINNINGS)
 
 
-def _what(start: bytes, header_like: bool) -> str:
-    """What a file starting with ``start`` holds, as far as its first bytes say (``header_like``: a
-    safetensors header)."""
+def _what(start: bytes, header_like: bool, size: int) -> str:
+    """What a file of ``size`` bytes starting with ``start`` holds, as far as its first bytes say
+    (``header_like``: a safetensors header), as a model given to be loaded is said to hold
+    (:func:`~dhag.artifacthead.held`)."""
     if header_like:
         return "it is a safetensors file without the DHAG marker: another kind of model"
-    for magic, kind in _DATA_FORMATS.items():
-        if start.startswith(magic):
-            return f"it is {kind}"
-    text = start[:32].decode("utf-8", errors="replace").rstrip("\ufffd")
-    if text and all(c.isprintable() or c in "\n\r\t" for c in text):
-        return f"it starts with {text!r}"
-    return "it starts with bytes no DHAG model starts with"
+    return held(start, size) or "it starts with bytes no DHAG model starts with"

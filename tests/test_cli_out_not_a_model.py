@@ -35,9 +35,14 @@ def _data_file(kind: str, folder: Path) -> Path:
     elif kind == "parquet":
         path = folder / "readings.parquet"
         pd.DataFrame({"flow": [1.5], "temp": [20.0]}).to_parquet(path)
-    else:  # JSON lines: text that starts as a safetensors header does, with '{"'
+    elif kind == "jsonl":  # text that starts as a safetensors header does, with '{"'
         path = folder / "readings.jsonl"
         path.write_text('{"flow": 1.5, "temp": 20}\n')
+    else:  # text padded with NUL bytes to a block's size, NUL bytes alone, text a Windows tool wrote
+        path = folder / f"readings.{kind}"
+        text = "flow,temp\n1.5,20\n"
+        held = {"padded": text.encode() + bytes(4000), "zeros": bytes(4096), "utf16": text.encode("utf-16")}
+        path.write_bytes(held[kind])
     return path
 
 
@@ -45,9 +50,13 @@ def _data_file(kind: str, folder: Path) -> Path:
 @pytest.mark.parametrize(
     ("kind", "said"),
     [
-        ("csv", "(it starts with 'flow,temp\\n1.5,20\\n')"),
+        ("csv", "(it starts with 'flow,temp\\n1.5,20\\n': text)"),
         ("parquet", "(it is a Parquet file)"),
-        ("jsonl", '(it starts with \'{"flow": 1.5, "temp": 20}\\n\')'),
+        ("jsonl", '(it starts with \'{"flow": 1.5, "temp": 20}\\n\': text)'),
+        # Before: each of these three "(it starts with bytes no DHAG model starts with)".
+        ("padded", "(it starts with 'flow,temp\\n1.5,20\\n', then NUL bytes: text)"),
+        ("zeros", "(its first 40 bytes are NUL bytes (zeros))"),
+        ("utf16", "(it starts with 'flow,temp\\n1.5,20\\n': UTF-16 text)"),
     ],
 )
 def test_an_out_that_holds_data_is_refused_and_kept(
