@@ -25,12 +25,15 @@ from pipeline.operator import SimulatedOperator
 from pipeline.scoreboard import Scoreboard
 from pipeline.scrape import reachable_host
 from pipeline.simulator.stream import StreamStats
+from pipeline.warmup import STANDSTILL, WARMING_UP
 
-__all__ = ["TRUTH_TOPIC", "DemoConsole", "RateMeter", "scrape", "scrape_retrainer"]
+__all__ = ["TRUTH_TOPIC", "DemoConsole", "RateMeter", "machines_note", "scrape", "scrape_retrainer"]
 
 TRUTH_TOPIC = "sensor-truth"
 # The daemon scores in batches: a rate over the last few polls swings between 0 and a batch's burst.
 RATE_WINDOW_S = 10.0
+# How many machines the screen names in each state before it says how many more.
+MACHINES_NAMED = 3
 
 
 class RateMeter:
@@ -61,12 +64,14 @@ class RateMeter:
 
 
 def scrape(port: int, host: str = "127.0.0.1") -> dict[str, Any]:
-    """Records processed, consumer lag and the model version in use from the daemon's metrics endpoint
-    at ``host`` (:func:`~pipeline.scrape.reachable_host`; empty when unreachable)."""
+    """Records processed, consumer lag, the model version in use and each asset's state
+    (``dhag_asset_state``, a plant model's: ``states``, asset to 0 running, 1 at standstill, 2 warming
+    up) from the daemon's metrics endpoint at ``host`` (:func:`~pipeline.scrape.reachable_host`; empty
+    when unreachable)."""
     samples = metric_samples(port, host=host)
     if samples is None:
         return {}
-    totals: dict[str, Any] = {"processed": 0.0, "lag": 0.0, "version": None}
+    totals: dict[str, Any] = {"processed": 0.0, "lag": 0.0, "version": None, "states": {}}
     for sample in samples:
         if sample.name == "dhag_records_processed_total":
             totals["processed"] += sample.value
@@ -74,7 +79,30 @@ def scrape(port: int, host: str = "127.0.0.1") -> dict[str, Any]:
             totals["lag"] += sample.value
         elif sample.name == "dhag_model_info" and sample.value == 1:
             totals["version"] = sample.labels["version"]
+        elif sample.name == "dhag_asset_state":
+            totals["states"][sample.labels["asset"]] = int(sample.value)
     return totals
+
+
+def machines_note(states: dict[str, int]) -> str | None:
+    """The screen's line on the machines not running (None when all run): those at standstill, then
+    those warming up, each sorted, the first :data:`MACHINES_NAMED` named and the rest counted.
+
+    >>> machines_note({"pump-02": 1, "fan-03": 2, "pump-01": 0})
+    'machines: stopped pump-02 | warming up fan-03'
+    >>> machines_note({f"pump-{i:02d}": 1 for i in range(5, 0, -1)})
+    'machines: stopped pump-01, pump-02, pump-03 and 2 more'
+    >>> machines_note({"pump-01": 0}) is None
+    True
+    """
+    parts = []
+    for state, said in ((STANDSTILL, "stopped"), (WARMING_UP, "warming up")):
+        assets = sorted(asset for asset, value in states.items() if value == state)
+        if assets:
+            named = ", ".join(shown_name(asset) for asset in assets[:MACHINES_NAMED])
+            more = len(assets) - MACHINES_NAMED
+            parts.append(f"{said} {named}{f' and {more} more' if more > 0 else ''}")
+    return "machines: " + " | ".join(parts) if parts else None
 
 
 def scrape_retrainer(port: int, host: str = "127.0.0.1") -> dict[str, int]:
@@ -88,6 +116,9 @@ def scrape_retrainer(port: int, host: str = "127.0.0.1") -> dict[str, int]:
 
 class DemoConsole:
     """Reads alerts and truth, scrapes metrics, prints the periodic summary."""
+
+    #: Each asset's ``dhag_asset_state`` as the daemon's metrics last said (None until they answer).
+    states: dict[str, int] | None = None
 
     def __init__(
         self,
@@ -159,6 +190,7 @@ class DemoConsole:
             self.scored.add(now, scraped["processed"])
             self.lag = scraped["lag"]
             self.version = scraped["version"] or self.version
+            self.states = scraped.get("states", {})
 
     def _take_alert(self, msg: Any) -> None:
         """One record of the alerts topic, read as `dhag-pipeline alerts` reads it (a NaN or Infinity
@@ -200,6 +232,8 @@ class DemoConsole:
             f"({len(board.open_alerts())} open) | precision {fmt(precision)} recall {fmt(recall)}"
             f"{undetected if covered + missed else ''}\n"
         )
+        if (machines := machines_note(self.states or {})) is not None:  # a stop, a cold start
+            self.out.write(f"    {machines}\n")
         if (sent := stats.deliveries).failing():  # its cluster gone: the daemon has nothing to score
             self.out.write(
                 f"    plant: Kafka is not taking its records ({sent.undelivered} of the {sent.sent} sent not "
@@ -246,6 +280,11 @@ class DemoConsole:
             row["true"] += self.board.cause(alert) is not None
         return {v: {"alerts": r["alerts"], "precision": r["true"] / r["alerts"]} for v, r in rows.items()}
 
+    def _machines(self, state: int) -> list[str] | None:
+        if self.states is None:
+            return None
+        return sorted(asset for asset, value in self.states.items() if value == state)
+
     def summary(self, stats: StreamStats) -> dict[str, Any]:
         """The run's results for the final summary line; ``model_at_end`` is the version the daemon's
         metrics last named (None if they never answered)."""
@@ -269,6 +308,9 @@ class DemoConsole:
             "faults_missed": missed,
             "detected_kinds": sorted({f.kind for f in board.detected()}),
             "model_at_end": self.version,
+            # As the daemon's metrics last said (None if they never answered): at standstill, warming up.
+            "machines_stopped_at_end": self._machines(STANDSTILL),
+            "machines_warming_up_at_end": self._machines(WARMING_UP),
             "precision_by_model": self.by_model(),
             "labels_given": self.operator.stats.total if self.operator is not None else 0,
             "retrain_runs": self.runs,
