@@ -147,9 +147,9 @@ def test_member_scores_refuse_a_row_the_networks_overflow_on_as_scoring_does(ens
 
     bad, _ = near_float32_limit(ensemble)
     rows = np.vstack([normal(np.random.default_rng(3), 3), bad])
-    with pytest.raises(InputError, match=r"1 row\(s\) too large for the model to score.*first: row 3"):
+    with pytest.raises(InputError, match=r"1 row too large for the model to score.*first: row 3"):
         ensemble.decision_function(rows)
-    with pytest.raises(InputError, match=r"1 row\(s\) too large for the model to score.*first: row 3"):
+    with pytest.raises(InputError, match=r"1 row too large for the model to score.*first: row 3"):
         ensemble.member_scores(rows)
     assert np.isfinite(ensemble.member_scores(rows[:3])).all()
 

@@ -28,7 +28,7 @@ def test_rows_the_network_overflows_on_are_refused_not_scored_nan(fitted: DHAG) 
     # above the threshold: the wildest rows would be reported as normal.
     signs = np.array(list(itertools.product([-1.0, 1.0], repeat=len(FEATURES))))
     rows = _standardised_rows(fitted, signs * 3e38)
-    with pytest.raises(InputError, match=r"row\(s\) too large for the model to score: .*first: row \d+"):
+    with pytest.raises(InputError, match=r"\d+ rows? too large for the model to score: .*first: row \d+"):
         fitted.decision_function(rows)
     refused = 0
     for i in range(len(rows)):
