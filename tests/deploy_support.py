@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -196,3 +197,16 @@ def promtool_syntax_errors(exprs: dict[str, str], workdir: Path) -> str:
         return ""
     legend = "\n".join(f"check:expr_{i} = {name}" for i, name in enumerate(exprs))
     return f"{result.stdout}{result.stderr}\n{legend}"
+
+
+def check_recording_rules(
+    path: Path, input_series: list[dict[str, Any]], cases: list[dict[str, Any]]
+) -> None:
+    """Write at ``path`` a promtool rule test of the recording rules (``dhag-recording.yml``, evaluated
+    every minute on series sampled every minute) with ``input_series`` and the PromQL ``cases``, run it,
+    and fail with promtool's output unless every case holds."""
+    test = {"interval": "1m", "input_series": input_series, "promql_expr_test": cases}
+    rules = [str(DEPLOY / "prometheus" / "rules" / "dhag-recording.yml")]
+    path.write_text(json.dumps({"rule_files": rules, "evaluation_interval": "1m", "tests": [test]}))
+    result = run([tool("promtool"), "test", "rules", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -14,12 +14,12 @@ from typing import Any
 from deploy_support import (
     DEPLOY,
     alert_rules,
+    check_recording_rules,
     load_yaml,
     pipeline_series,
     promtool_syntax_errors,
     recorded_names,
     run,
-    tool,
     unknown_references,
 )
 
@@ -285,35 +285,25 @@ def test_the_plant_overview_counts_an_asset_on_two_daemons_once(tmp_path: Path) 
         expr = expr.replace("$asset_group", group).replace("$namespace", ".*")
         return {"expr": expr, "eval_time": "3m", "exp_samples": [{"labels": "{}", "value": value}]}
 
-    tests = {
-        "rule_files": [str(DEPLOY / "prometheus" / "rules" / "dhag-recording.yml")],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [
-                    series("d1", "pump-01", "1 1 1 1 stale"),
-                    series("d2", "pump-01", "_ _ _ 1 1"),
-                    series("d1", "pump-02", "0 0 0 0 stale"),
-                    series("d2", "pump-02", "_ _ _ 0 0"),
-                    series("d1", "fan-01", "0 0 0 0 0"),
-                ],
-                "promql_expr_test": [
-                    # The daemons' raw series hold pump-01 twice.
-                    case("sum(dhag:asset_anomalous)", ".*", 2),
-                    case(anomalous, ".*", 1),
-                    case(normal, ".*", 2),
-                    case(anomalous, "pump", 1),
-                    case(normal, "pump", 1),
-                    case(normal, "fan", 1),
-                ],
-            }
+    check_recording_rules(
+        tmp_path / "stats-test.yml",
+        [
+            series("d1", "pump-01", "1 1 1 1 stale"),
+            series("d2", "pump-01", "_ _ _ 1 1"),
+            series("d1", "pump-02", "0 0 0 0 stale"),
+            series("d2", "pump-02", "_ _ _ 0 0"),
+            series("d1", "fan-01", "0 0 0 0 0"),
         ],
-    }
-    path = tmp_path / "stats-test.yml"
-    path.write_text(json.dumps(tests))
-    result = run([tool("promtool"), "test", "rules", str(path)])
-    assert result.returncode == 0, result.stdout + result.stderr
+        [
+            # The daemons' raw series hold pump-01 twice.
+            case("sum(dhag:asset_anomalous)", ".*", 2),
+            case(anomalous, ".*", 1),
+            case(normal, ".*", 2),
+            case(anomalous, "pump", 1),
+            case(normal, "pump", 1),
+            case(normal, "fan", 1),
+        ],
+    )
 
 
 def _panel_exprs(uid: str) -> dict[str, list[str]]:

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from deploy_support import DEPLOY, run, tool
+from deploy_support import DEPLOY, check_recording_rules
 
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 _AGGREGATION = re.compile(
@@ -147,39 +147,29 @@ def test_two_plants_with_the_same_asset_and_daemon_address_stay_apart(tmp_path: 
         series("dhag_model_info", "plant-b", "1 1 1 1 1 0 0 0 0 0 0", ', version="v1"'),
         series("dhag_model_info", "plant-b", "_ _ _ _ _ 1 1 1 1 1 1", ', version="v2"'),
     ]
-    tests = {
-        "rule_files": [str(DEPLOY / "prometheus" / "rules" / "dhag-recording.yml")],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": inputs,
-                "promql_expr_test": [
-                    _case(
-                        score,
-                        "8m",
-                        [
-                            ('{namespace="plant-a", asset="pump-01"}', 0.2),
-                            ('{namespace="plant-b", asset="pump-01"}', 0.7),
-                        ],
-                    ),
-                    _case(
-                        threshold,
-                        "8m",
-                        [
-                            ('{namespace="plant-a", version="v2"}', 0.9),
-                            ('{namespace="plant-b", version="v2"}', 0.6),
-                        ],
-                    ),
-                    _case(promoted, "6m", [('{namespace="plant-b", version="v2"}', 1)]),
+    check_recording_rules(
+        tmp_path / "two-plants-test.yml",
+        inputs,
+        [
+            _case(
+                score,
+                "8m",
+                [
+                    ('{namespace="plant-a", asset="pump-01"}', 0.2),
+                    ('{namespace="plant-b", asset="pump-01"}', 0.7),
                 ],
-            }
+            ),
+            _case(
+                threshold,
+                "8m",
+                [
+                    ('{namespace="plant-a", version="v2"}', 0.9),
+                    ('{namespace="plant-b", version="v2"}', 0.6),
+                ],
+            ),
+            _case(promoted, "6m", [('{namespace="plant-b", version="v2"}', 1)]),
         ],
-    }
-    path = tmp_path / "two-plants-test.yml"
-    path.write_text(json.dumps(tests))
-    result = run([tool("promtool"), "test", "rules", str(path)])
-    assert result.returncode == 0, result.stdout + result.stderr
+    )
 
 
 def test_the_top_assets_of_each_chosen_plant_are_listed(tmp_path: Path) -> None:
@@ -199,12 +189,4 @@ def test_the_top_assets_of_each_chosen_plant_are_listed(tmp_path: Path) -> None:
         for (plant, asset), v in scores.items()
         if asset != "fan-00"  # plant a's eleventh
     ]
-    tests = {
-        "rule_files": [str(DEPLOY / "prometheus" / "rules" / "dhag-recording.yml")],
-        "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": inputs, "promql_expr_test": [_case(top, "3m", listed)]}],
-    }
-    path = tmp_path / "top-assets-test.yml"
-    path.write_text(json.dumps(tests))
-    result = run([tool("promtool"), "test", "rules", str(path)])
-    assert result.returncode == 0, result.stdout + result.stderr
+    check_recording_rules(tmp_path / "top-assets-test.yml", inputs, [_case(top, "3m", listed)])

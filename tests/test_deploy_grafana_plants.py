@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_support import DEPLOY, run, tool
+from deploy_support import DEPLOY, check_recording_rules
 
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 PLANT = 'namespace=~"$namespace"'
@@ -139,21 +139,11 @@ def test_the_plant_filter_shows_the_chosen_plants_and_all_shows_series_without_o
             series('namespace="plant-b", instance="b:9108", ', "fan-01", 0),
             series('namespace="plant-c", instance="c:9108", ', "pump-01", 1),
         ]
-    tests = {
-        "rule_files": [str(DEPLOY / "prometheus" / "rules" / "dhag-recording.yml")],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": inputs,
-                "promql_expr_test": [
-                    _plant_case(stats["Assets anomalous now"], plant, anomalous),
-                    _plant_case(stats["Assets normal now"], plant, normal),
-                ],
-            }
+    check_recording_rules(
+        tmp_path / "plants-test.yml",
+        inputs,
+        [
+            _plant_case(stats["Assets anomalous now"], plant, anomalous),
+            _plant_case(stats["Assets normal now"], plant, normal),
         ],
-    }
-    path = tmp_path / "plants-test.yml"
-    path.write_text(json.dumps(tests))
-    result = run([tool("promtool"), "test", "rules", str(path)])
-    assert result.returncode == 0, result.stdout + result.stderr
+    )

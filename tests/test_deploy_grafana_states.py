@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from deploy_support import DEPLOY, run, tool
+from deploy_support import DEPLOY, check_recording_rules
 
 PLANT_OVERVIEW = DEPLOY / "grafana" / "dashboards" / "dhag-plant-overview.json"
 STATES = "Machines stopped or warming up (plant model)"
@@ -59,31 +59,21 @@ def test_a_stopped_machine_is_left_out_of_the_scores_and_drawn_as_stopped(tmp_pa
         ("plant-a", "valve-01"): 0.4,
         ("plant-b", "pump-01"): 0.5,
     }
-    tests = {
-        "rule_files": [str(DEPLOY / "prometheus" / "rules" / "dhag-recording.yml")],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": inputs,
-                "promql_expr_test": [
-                    _case(score, "2m", running | {("plant-a", "pump-01"): 0.2}),
-                    _case(score, "8m", running),  # plant a's pump-01 stands still: its 0.99 is left out
-                    _case(top, "8m", running, group=True),
-                    _case(
-                        state,
-                        "8m",
-                        {k: float(v[1][0]) for k, v in FLEET.items() if v[1] is not None}
-                        | {("plant-a", "pump-01"): 1},
-                    ),
-                ],
-            }
+    check_recording_rules(
+        tmp_path / "states-test.yml",
+        inputs,
+        [
+            _case(score, "2m", running | {("plant-a", "pump-01"): 0.2}),
+            _case(score, "8m", running),  # plant a's pump-01 stands still: its 0.99 is left out
+            _case(top, "8m", running, group=True),
+            _case(
+                state,
+                "8m",
+                {k: float(v[1][0]) for k, v in FLEET.items() if v[1] is not None}
+                | {("plant-a", "pump-01"): 1},
+            ),
         ],
-    }
-    path = tmp_path / "states-test.yml"
-    path.write_text(json.dumps(tests))
-    result = run([tool("promtool"), "test", "rules", str(path)])
-    assert result.returncode == 0, result.stdout + result.stderr
+    )
 
 
 def test_the_states_are_named_and_the_score_panels_say_what_they_leave_out() -> None:
