@@ -85,23 +85,18 @@ def train_plant_model(
     # Ids as text, as the references keep them and records carry them: 7 is looked up as "7".
     history = history.assign(asset_id=history["asset_id"].astype(str))
     history = _assets_that_ran(history)
-    # The references come from the rows taken running: a machine stopped over half of the time (a standby
-    # pump) has a median speed and power of 0, by which each of its readings would be divided.
-    features = PlantFeatures.fit(history[running_rows(history)])
-    _check_references(features)
-    X = features.transform(history[list(INPUT_SENSORS)].to_numpy(float), history["asset_id"].tolist())
     # A machine at standstill is not what the model learns: the daemon judges such a reading normal
     # whatever it scores, and these rows (every per-unit feature near 0) would bend the model, its
-    # threshold and each asset's training range; the references are taken again without them.
-    if (still := features.standstill(X)).any():
+    # threshold and each asset's training range; the references are taken without them.
+    if (still := _at_standstill(history)).any():
         log.warning(
             "%d standstill row(s) left out of training (power, and speed or current, under a tenth of usual)",
             still.sum(),
         )
         history = history[~still]
-        features = PlantFeatures.fit(history)
-        _check_references(features)
-        X = features.transform(history[list(INPUT_SENSORS)].to_numpy(float), history["asset_id"].tolist())
+    features = PlantFeatures.fit(history)
+    _check_references(features)
+    X = features.transform(history[list(INPUT_SENSORS)].to_numpy(float), history["asset_id"].tolist())
     settings = PLANT_MODEL_SETTINGS | overrides
     model = DHAG(feature_names=list(DERIVED_FEATURES), random_state=seed, progress=progress, **settings)
     model.fit(X, on_epoch=on_epoch)
@@ -174,9 +169,10 @@ def history_reference(history: pd.DataFrame, size: int) -> list[tuple[str, float
 
 def _at_standstill(history: pd.DataFrame, *, chunk: int = 50_000) -> np.ndarray:
     """Per row of ``history``: whether a plant model trained on it reads it at standstill
-    (:meth:`~pipeline.features.PlantFeatures.standstill`), by the speed, power and current references that
-    :func:`train_plant_model` first takes (medians of the running rows); every row of an asset that
-    never ran is. Without a copy of the history, a ``chunk`` of rows at a time: it may hold millions."""
+    (:meth:`~pipeline.features.PlantFeatures.standstill`), by speed, power and current references taken
+    from the rows running (:func:`~pipeline.running.running_rows`): a machine stopped over half of the
+    time (a standby pump) has a median speed and power of 0. Every row of an asset that never ran is.
+    Without a copy of the history, a ``chunk`` of rows at a time: it may hold millions."""
     running = running_rows(history)
     assets = history["asset_id"].astype(str)
     sensors = ["speed_rpm", "motor_power_kw", "motor_current_a"]
