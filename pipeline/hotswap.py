@@ -30,14 +30,15 @@ import numpy as np
 from dhag import DHAG, DHAGError
 from dhag.topfeatures import raising
 from pipeline import registry, suspects
-from pipeline.alertevents import range_side
+from pipeline.alertevents import imputed_sensors, range_side
 from pipeline.backoff import ThrottledLog
 from pipeline.config import ModelSettings, RecordSettings
 from pipeline.errors import ModelUnavailableError
 from pipeline.features import DERIVED_FEATURES, FEATURE_MEANINGS, PlantFeatures
 from pipeline.metrics import PipelineMetrics
 from pipeline.modelinput import by_name
-from pipeline.records import RecordParser
+from pipeline.records import KafkaTime, RecordParser
+from pipeline.recordtypes import ParsedBatch
 from pipeline.scorerefusal import refusal_detail
 
 if TYPE_CHECKING:
@@ -213,6 +214,20 @@ class ActiveModel:
         furthest towards normal. ``values`` are the readings as parsed (a record's ``values``), with
         their asset ids and ``imputed`` sensors (:func:`~pipeline.alertevents.imputed_sensors`)."""
         return suspects.suspect_sensors(self, values, asset_ids, imputed, top=top)
+
+    def parse(self, records: Sequence[Any], kafka_time: KafkaTime | None = None) -> ParsedBatch:
+        """Consumer ``records`` (with a ``value``) parsed for this model: a plant model's rows are its
+        derived features, each missing sensor imputed with the asset's own training mean (the parser's
+        stand-in is the fleet's); ``kafka_time``: the records' Kafka time (default: of them)."""
+        kafka_time = KafkaTime(records) if kafka_time is None else kafka_time
+        parsed = self.parser.parse([rec.value for rec in records], broker_now=kafka_time)
+        if self.derived is not None and parsed.indices:
+            if parsed.imputed:
+                missing = [imputed_sensors(v, self.parser.features) for v in parsed.values]
+                mask = np.array([[name in m for name in self.parser.features] for m in missing], dtype=bool)
+                parsed.matrix = self.derived.impute(parsed.matrix, parsed.asset_ids, mask)
+            parsed.matrix = self.derived.transform(parsed.matrix, parsed.asset_ids)
+        return parsed
 
     @property
     def inputs(self) -> list[str]:

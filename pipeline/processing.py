@@ -165,15 +165,9 @@ class BatchProcessor(HandOver, Ownership):
             if rec.offset + 1 > out.offsets.get(tp, -1):
                 out.offsets[tp] = rec.offset + 1
         kafka_time = KafkaTime(records) if kafka_time is None else kafka_time
-        parsed = self.parser.parse([rec.value for rec in records], broker_now=kafka_time)
-        if self.derived is not None and parsed.indices:
-            if parsed.imputed:  # the parser's stand-ins are the fleet's means: the asset's own instead
-                missing = [imputed_sensors(v, self.parser.features) for v in parsed.values]
-                mask = np.array([[name in m for name in self.parser.features] for m in missing], dtype=bool)
-                parsed.matrix = self.derived.impute(parsed.matrix, parsed.asset_ids, mask)
-            parsed.matrix = self.derived.transform(parsed.matrix, parsed.asset_ids)
-            if unreferenced := self.derived.unreferenced(parsed.asset_ids):
-                self.counts.add(self.metrics.readings_unreferenced.inc, unreferenced)
+        parsed = self.active.parse(records, kafka_time)
+        if self.derived is not None and (unreferenced := self.derived.unreferenced(parsed.asset_ids)):
+            self.counts.add(self.metrics.readings_unreferenced.inc, unreferenced)
         for rej in parsed.rejections:
             self._dead_letter(out, records[rej.index], str(rej.reason), rej.detail)
         if parsed.imputed:

@@ -12,8 +12,10 @@ So, for ``alerts.warmup_s`` of record time after an asset's last reading at stan
 is under its usual is scored again with the bearing rise at its usual: a reading that the cold bearing
 alone put over the threshold is judged normal (counted in ``dhag_readings_warming_up_total``); one that
 stays over (a fault in its flow, pressure, power or vibration, or a bearing hotter than usual) is judged
-as any other. The daemon sees a start only where it read the standstill: a machine started while the
-daemon was down, or an asset's first reading, is not known to be warming up.
+as any other. The daemon sees a start only where it read the standstill: when it takes partitions up
+afresh (a start, a partition moved to it) it reads the standstills of their last ``warmup_s`` back from
+the input topic (:mod:`pipeline.warmupread`); a machine started before the topic's first record, or
+an asset's first reading, is not known to be warming up.
 """
 
 from __future__ import annotations
@@ -157,6 +159,17 @@ class WarmUp:
         over[np.asarray(cold)[normal]] = False
         self.judged = int(normal.sum())
         return over
+
+    def note_records(self, records: Sequence[Any], active: Any) -> int:
+        """:meth:`note` the readings at standstill among consumer ``records`` as ``active``
+        (:class:`~pipeline.hotswap.ActiveModel`, a plant model) parses them; records it refuses are
+        passed over. How many were at standstill."""
+        parsed = active.parse(records)
+        if not parsed.indices or active.derived is None:
+            return 0
+        still = active.derived.standstill(parsed.matrix)
+        self.note(parsed.asset_ids, parsed.timestamps.tolist(), still)
+        return int(still.sum())
 
     def judge_batch(self, over: np.ndarray, parsed: Any, still: np.ndarray, active: Any) -> np.ndarray:
         """:meth:`note` and :meth:`judge` for a batch the daemon parsed (its derived features, asset ids

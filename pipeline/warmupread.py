@@ -1,0 +1,146 @@
+"""Which machines were warming up when a daemon takes partitions up afresh, read back from the input topic.
+
+The warm-up (:mod:`pipeline.warmup`) knows a machine started from the standstill readings the daemon
+read. A daemon that starts (a rollout, a crash) or takes a partition over from another member begins
+at the committed offset with none of them: a machine started in the hour before read cold and, judged
+as if running warm for long, opened an alert on its first readings, on every machine of the plant
+started in that hour. So when partitions come without their state, the daemon reads back the input
+topic's records before each one's committed offset (where it resumes), as far as ``alerts.warmup_s``
+of Kafka time before the newest of them, and notes the standstill readings among them (:meth:`WarmUp.note
+<pipeline.warmup.WarmUp.note>`), as it would have noted them scoring those records. Nothing is scored,
+counted or published, and no offset moves.
+
+The read holds up the next poll, so it gets the time the carry-over read left (:mod:`pipeline.rebalance`).
+It reads each partition's records newest first, in chunks twice as large each time: cut short, it has
+read the latest standstills, which end the warm-ups still running. A partition not read back at all,
+or read back only in part, is logged; its machines started before what was read are judged warm, as
+before this read existed. A partition whose records carry no Kafka time is read back one chunk (the
+newest :data:`FIRST_CHUNK` records): how far back the window goes is unknown. A partition with no
+committed offset (a group new to the topic) is not read back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
+
+from pipeline.brokerlink import new_consumer
+from pipeline.config import KafkaSettings
+
+__all__ = ["FIRST_CHUNK", "ReadBack", "read_back"]
+
+log = logging.getLogger(__name__)
+
+#: Records in the first (newest) chunk read back of a partition; each earlier chunk is twice as large.
+FIRST_CHUNK = 5000
+_POLL_MS = 200
+
+
+@dataclass
+class ReadBack:
+    """What :func:`read_back` read: records handed on, per partition; the partitions it read whole
+    (back to the window's start or the partition's first record) and those it left unread or cut short."""
+
+    records: dict[int, int] = field(default_factory=dict)
+    whole: list[int] = field(default_factory=list)
+    short: list[int] = field(default_factory=list)
+
+
+def read_back(
+    kafka: KafkaSettings,
+    bootstrap_servers: str,
+    ends: Mapping[TopicPartition, int],
+    *,
+    lookback_s: float,
+    timeout_s: float,
+    on_records: Callable[[list[Any]], None],
+    stopping: Callable[[], bool] = lambda: False,
+) -> ReadBack:
+    """Hand ``on_records`` the records of each partition of ``ends`` (partition -> the offset its
+    reading resumes at) before that offset, from ``lookback_s`` of Kafka time before the newest of them:
+    the newest chunk of every partition first, then the next older one of each, each chunk in offset
+    order. Stops when ``timeout_s`` has passed or once ``stopping()``, keeping what was read; the
+    partitions not read whole are in :attr:`ReadBack.short`. Raises what the broker raises (a reader
+    that cannot be made, offsets that cannot be read)."""
+    deadline = time.monotonic() + timeout_s
+    done = ReadBack()
+    if not ends:
+        return done
+    consumer = new_consumer(kafka, bootstrap_servers, member=False)
+    try:
+        begins = consumer.beginning_offsets(sorted(ends), timeout_ms=_left_ms(deadline, stopping))
+        windows = [_Window(tp, begins[tp], ends[tp]) for tp in sorted(ends)]
+        try:
+            while unread := [w for w in windows if w.high > w.floor]:
+                for window in unread:
+                    window.read_chunk(consumer, lookback_s, deadline, on_records, stopping)
+                    done.records[window.tp.partition] = window.handed
+        except KafkaTimeoutError:
+            pass
+        for window in windows:
+            (done.whole if window.high <= window.floor else done.short).append(window.tp.partition)
+        return done
+    finally:
+        consumer.close(autocommit=False, timeout_ms=_POLL_MS)
+
+
+def _left_ms(deadline: float, stopping: Callable[[], bool]) -> int:
+    left = deadline - time.monotonic()
+    if left <= 0 or stopping():
+        raise KafkaTimeoutError("no time left to read back" if left <= 0 else "stopping")
+    return max(1, int(left * 1000))
+
+
+class _Window:
+    """One partition's read back: what is left of it lies at offsets ``floor`` to ``high``."""
+
+    def __init__(self, tp: TopicPartition, begin: int, end: int) -> None:
+        self.tp, self.begin, self.floor, self.high = tp, begin, begin, end
+        self.size = FIRST_CHUNK
+        self.since_ms: int | None = None  # the window's first Kafka time, once the newest chunk dated it
+        self.handed = 0
+
+    def read_chunk(
+        self,
+        consumer: Any,
+        lookback_s: float,
+        deadline: float,
+        on_records: Callable[[list[Any]], None],
+        stopping: Callable[[], bool],
+    ) -> None:
+        """Read the next older chunk, hand on its records within the window, and move ``high`` below it."""
+        low = max(self.floor, self.high - self.size)
+        chunk = _read_range(consumer, self.tp, low, self.high, deadline, stopping)
+        if self.since_ms is None:  # the newest chunk dates the window
+            stamps = [rec.timestamp for rec in chunk if rec.timestamp >= 0]
+            if not stamps:  # no Kafka time: this chunk only
+                self.since_ms, self.floor = -1, low
+            else:
+                self.since_ms = max(0, max(stamps) - int(lookback_s * 1000))
+                ask = {self.tp: self.since_ms}
+                found = consumer.offsets_for_times(ask, timeout_ms=_left_ms(deadline, stopping)).get(self.tp)
+                self.floor = max(self.begin, found.offset if found is not None else self.high)
+        chunk = [rec for rec in chunk if rec.timestamp < 0 or rec.timestamp >= self.since_ms]
+        if chunk:
+            on_records(chunk)
+            self.handed += len(chunk)
+        self.high, self.size = low, self.size * 2
+
+
+def _read_range(
+    consumer: Any, tp: TopicPartition, low: int, high: int, deadline: float, stopping: Callable[[], bool]
+) -> list[Any]:
+    """The records of ``tp`` at offsets ``low`` to ``high`` (not included), in offset order."""
+    consumer.assign([tp])
+    consumer.seek(tp, low)
+    out: list[Any] = []
+    while consumer.position(tp, timeout_ms=_left_ms(deadline, stopping)) < high:
+        for records in consumer.poll(timeout_ms=min(_POLL_MS, _left_ms(deadline, stopping))).values():
+            out.extend(rec for rec in records if low <= rec.offset < high)
+    return out

@@ -1,0 +1,180 @@
+"""A daemon that takes partitions up afresh (a restart, a rollout, a partition moved to it) reads back
+which machines stood still in the last ``alerts.warmup_s`` (pipeline.warmupread): before, a machine
+started in the hour before the daemon did was judged warm, and its cold readings opened an alert."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaTimeoutError
+from pipeline_kafka import make_settings, read_topic, running_daemon, sample, wait_for
+from test_pipeline_standstill import _stopped
+from test_pipeline_warmup import _cold
+
+from pipeline import rebalance, warmupread
+from pipeline.simulator import Fleet
+from pipeline.warmup import WARMING_UP
+from pipeline.warmupread import ReadBack, read_back
+
+pytestmark = pytest.mark.integration
+
+READ = re.compile(r"(\d+) records? of their last 3600 s read back from \S+, (\d+) at standstill")
+ALERTS = {"open_after": 2, "window": 3, "resolve_after": 3}
+
+
+def _plant(bs: str, topic: str, *, stopped: int = 1) -> tuple[dict[int, int], list[str], int]:
+    """Thirty minutes of three machines at 10 s steps, dated up to now: asset ``stopped`` stands still
+    from minute 5, starts cold at minute 15. The offset by partition of each partition's first record
+    of minute 16 (a daemon resumes there), the asset ids, and how many records there are from then."""
+    fleet = Fleet(3, seed=11, run=1)
+    start = time.time() - 1800.0
+    producer = KafkaProducer(bootstrap_servers=bs, linger_ms=5)
+    sent = []
+    for minute in range(30):
+        if minute == 15:
+            _cold(fleet, stopped)
+        for _ in range(6):
+            t, readings = fleet.step(10.0)
+            for asset, values in fleet.records(readings):
+                if asset == fleet.asset_ids[stopped] and 5 <= minute < 15:
+                    values = _stopped(values)
+                value = orjson.dumps({"asset_id": asset, "ts": start + t, "values": values})
+                sent.append((minute, producer.send(topic, key=asset.encode(), value=value)))
+    producer.flush(timeout=30)
+    producer.close(timeout=5)
+    resume: dict[int, int] = {}
+    later = 0
+    for minute, future in sent:
+        meta = future.get(timeout=30)
+        if minute >= 16:
+            later += 1
+            resume[meta.partition] = min(resume.get(meta.partition, meta.offset), meta.offset)
+    return resume, fleet.asset_ids, later
+
+
+def _commit(bs: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=bs, group_id=group, enable_auto_commit=False)
+    try:
+        tps = {TopicPartition(topic, p): o for p, o in offsets.items()}
+        consumer.assign(list(tps))
+        consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in tps.items()})
+    finally:
+        consumer.close()
+
+
+def _resume(tansu, plant_model, model_registry, caplog) -> tuple[list[dict], object, str]:  # noqa: ANN001
+    """A daemon resuming at minute 16 of :func:`_plant`: its alert events, metrics and the cold asset."""
+    bs = tansu.bootstrap_servers
+    settings = make_settings(bs, model_registry, alerts=ALERTS)
+    topics = settings.kafka.topics
+    resume, assets, later = _plant(bs, topics.input)
+    _commit(bs, settings.kafka.group_id, topics.input, resume)
+    caplog.set_level(logging.INFO, logger="pipeline.rebalance")
+    with running_daemon(settings, plant_model, bs) as (_daemon, registry):
+        wait_for(
+            lambda: sample(registry, "dhag_records_processed_total", {"outcome": "ok"}) >= later,
+            60,
+            "scoring",
+        )
+        events = [
+            orjson.loads(m.value) for m in read_topic(bs, topics.alerts, count=0, timeout_s=10, idle_s=2)
+        ]
+        state = sample(registry, "dhag_asset_state", {"asset": assets[1]})
+        failures = sample(registry, "dhag_broker_failures_total", {"operation": "carry_over"})
+    assert sample(registry, "dhag_records_processed_total", {"outcome": "ok"}) == later  # none before
+    return events, (state, failures), assets[1]
+
+
+def test_a_machine_started_before_the_daemon_is_known_to_warm_up(
+    tansu, plant_model, model_registry, caplog
+) -> None:
+    events, state, cold = _resume(tansu, plant_model, model_registry, caplog)
+    assert [e for e in events if e["state"] == "open"] == []
+    assert state == (WARMING_UP, 0)
+    said = [m.groups() for r in caplog.records if (m := READ.search(r.getMessage()))]
+    # Every record before the position (minutes 0-15), of them the ten minutes standing still.
+    assert len(said) == 1 and int(said[0][0]) == 3 * 6 * 16 and 50 <= int(said[0][1]) <= 60, said
+
+
+def test_without_the_read_back_the_cold_machine_alerts(
+    tansu, plant_model, model_registry, caplog, monkeypatch
+) -> None:
+    # What the read-back takes out: the daemon as it was, knowing no standstill before its position.
+    monkeypatch.setattr(rebalance, "read_back", lambda *a, **k: ReadBack())
+    events, state, cold = _resume(tansu, plant_model, model_registry, caplog)
+    opened = [e for e in events if e["state"] == "open"]
+    assert [e["asset_id"] for e in opened] == [cold]
+    assert opened[0]["top_sensors"][0]["sensor"] == "bearing_rise_pu"
+    assert state[0] != WARMING_UP and state[1] == 0
+
+
+# -- the read itself -----------------------------------------------------------------------------------
+def _dated(bs: str, topic: str, n: int, base_ms: int) -> None:
+    """``n`` records on partition 0 of ``topic``, the i-th dated ``base_ms + 1000 i`` (Kafka time)."""
+    producer = KafkaProducer(bootstrap_servers=bs, linger_ms=5)
+    for i in range(n):
+        producer.send(topic, value=str(i).encode(), partition=0, timestamp_ms=base_ms + 1000 * i)
+    producer.flush(timeout=30)
+    producer.close(timeout=5)
+
+
+@pytest.fixture
+def dated(tansu, model_registry):  # noqa: ANN001, ANN201
+    settings = make_settings(tansu.bootstrap_servers, model_registry)
+    _dated(tansu.bootstrap_servers, settings.kafka.topics.input, 100, int(time.time() * 1000) - 200_000)
+    return settings, TopicPartition(settings.kafka.topics.input, 0)
+
+
+def test_the_read_goes_back_lookback_s_from_the_newest_record_before_the_position(
+    tansu, dated, monkeypatch
+) -> None:
+    settings, tp = dated
+    monkeypatch.setattr(warmupread, "FIRST_CHUNK", 7)  # three chunks: 7, 14, then the rest (10)
+    chunks: list[list[int]] = []
+    done = read_back(
+        settings.kafka,
+        tansu.bootstrap_servers,
+        {tp: 80},
+        lookback_s=30.0,
+        timeout_s=20.0,
+        on_records=lambda recs: chunks.append([r.offset for r in recs]),
+    )
+    # Offset 79 is the newest before the position; 30 s before it lies offset 49.
+    assert chunks == [list(range(73, 80)), list(range(59, 73)), list(range(49, 59))]
+    assert done.whole == [0] and done.short == [] and done.records == {0: 31}
+
+
+def test_a_read_out_of_time_keeps_what_it_read_and_names_the_partition(tansu, dated, monkeypatch) -> None:
+    settings, tp = dated
+    monkeypatch.setattr(warmupread, "FIRST_CHUNK", 7)
+    seen: list[int] = []
+    done = read_back(
+        settings.kafka,
+        tansu.bootstrap_servers,
+        {tp: 80},
+        lookback_s=3600.0,
+        timeout_s=20.0,
+        on_records=lambda recs: seen.extend(r.offset for r in recs),
+        stopping=lambda: bool(seen),  # a stop comes once the first chunk was handed on
+    )
+    assert done.short == [0] and done.whole == [] and done.records == {0: 7}
+    assert seen == list(range(73, 80))  # the newest
+
+
+def test_a_read_back_that_fails_is_counted_and_scoring_goes_on(
+    tansu, plant_model, model_registry, caplog, monkeypatch
+) -> None:
+    def fail(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KafkaTimeoutError("the broker did not answer")
+
+    monkeypatch.setattr(rebalance, "read_back", fail)
+    events, state, cold = _resume(tansu, plant_model, model_registry, caplog)
+    assert [e["asset_id"] for e in events if e["state"] == "open"] == [cold]  # as without the read
+    assert state[1] == 1
+    (warned,) = [r.getMessage() for r in caplog.records if "cannot read back" in r.getMessage()]
+    assert "judged warm" in warned and "the broker did not answer" in warned
