@@ -70,6 +70,7 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/dhag-pipeline bench starts --json docs/bench/starts.json
 	$(VENV)/bin/dhag-pipeline bench starts --seed 1 --json docs/bench/starts_seed1.json
 	$(VENV)/bin/dhag-pipeline bench starts --seed 2 --json docs/bench/starts_seed2.json
+	$(VENV)/bin/dhag-pipeline bench readback --json docs/bench/readback.json
 	$(VENV)/bin/dhag-pipeline bench soak --minutes 30 --json docs/bench/soak.json
 	DHAG_OUTAGE_S=30 $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_reliability_outage.py
 

@@ -88,7 +88,7 @@ def _too_short(args: argparse.Namespace) -> str | None:
 
         every = driftbench.INTERVAL_S
         spans.append(("--history-hours", args.history_hours, hour, every, TRAIN_READINGS, "to train on"))
-    if args.target == "starts":
+    if args.target in ("starts", "readback"):
         from pipeline import startsbench
 
         every = startsbench.HISTORY_INTERVAL_S
@@ -130,11 +130,11 @@ SERVES = {
     "--records": ("pipeline", "scale"),
     "--rate": ("pipeline", "soak"),
     "--duration": ("pipeline",),
-    "--seed": ("plant", "drift", "feedback", "starts"),
+    "--seed": ("plant", "drift", "feedback", "starts", "readback"),
     "--seeds": ("plant",),
-    "--assets": ("plant", "drift", "feedback", "starts"),
-    "--minutes": ("plant", "soak", "starts"),
-    "--history-hours": ("plant", "drift", "starts"),
+    "--assets": ("plant", "drift", "feedback", "starts", "readback"),
+    "--minutes": ("plant", "soak", "starts", "readback"),
+    "--history-hours": ("plant", "drift", "starts", "readback"),
     "--normal-hours": ("plant",),
     "--detectors": ("plant",),
     "--quiet-hours": ("feedback",),
@@ -176,7 +176,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
     bench.add_argument(
         "target",
         nargs="?",
-        choices=("pipeline", "plant", "feedback", "soak", "scale", "drift", "starts"),
+        choices=("pipeline", "plant", "feedback", "soak", "scale", "drift", "starts", "readback"),
         default="pipeline",
         help="what to measure (default pipeline: throughput and latency)",
     )
@@ -201,7 +201,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
         "--seed",
         type=_seed,
         default=0,
-        help="plant, drift, feedback, starts: the (first) scenario's seed (default 0)",
+        help="plant, drift, feedback, starts, readback: the (first) scenario's seed (default 0)",
     )
     bench.add_argument(
         "--seeds",
@@ -213,19 +213,19 @@ def add_bench_arguments(bench: argparse.ArgumentParser, help_config: str) -> Non
         "--assets",
         type=_at_least_one,
         default=24,
-        help="plant, drift, feedback, starts: fleet size (default 24)",
+        help="plant, drift, feedback, starts, readback: fleet size (default 24)",
     )
     bench.add_argument(
         "--minutes",
         type=_positive,
         help="plant: simulated minutes per asset (default 120); soak: minutes to run (default 30); "
-        "starts: simulated minutes streamed (default 1440)",
+        "starts, readback: simulated minutes streamed (default 1440)",
     )
     bench.add_argument(
         "--history-hours",
         type=_positive,
         default=24.0,
-        help="plant, drift, starts: hours of history to train on (default 24)",
+        help="plant, drift, starts, readback: hours of history to train on (default 24)",
     )
     bench.add_argument(
         "--normal-hours",
@@ -328,6 +328,17 @@ def run_bench_command(settings: Settings, args: argparse.Namespace) -> int:
         from pipeline.startsbench import run_starts_bench
 
         return run_starts_bench(
+            settings,
+            seed=args.seed,
+            assets=args.assets,
+            history_hours=args.history_hours,
+            minutes=args.minutes if args.minutes is not None else 1440.0,
+            out=args.json,
+        )
+    if args.target == "readback":
+        from pipeline.readbackbench import run_readback_bench
+
+        return run_readback_bench(
             settings,
             seed=args.seed,
             assets=args.assets,

@@ -54,7 +54,9 @@ def test_zero_hours_still_mean_none_where_the_help_says_so() -> None:
     assert (args.normal_hours, args.quiet_hours, args.seed) == (0.0, 0.0, 0)
 
 
-@pytest.mark.parametrize("target", ["pipeline", "plant", "feedback", "soak", "scale", "drift", "starts"])
+@pytest.mark.parametrize(
+    "target", ["pipeline", "plant", "feedback", "soak", "scale", "drift", "starts", "readback"]
+)
 def test_a_json_that_is_a_folder_is_refused_before_the_benchmark(
     target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -62,6 +64,7 @@ def test_a_json_that_is_a_folder_is_refused_before_the_benchmark(
     import pipeline.driftbench
     import pipeline.feedbackbench
     import pipeline.plantbench
+    import pipeline.readbackbench
     import pipeline.scalebench
     import pipeline.soak
     import pipeline.startsbench
@@ -77,6 +80,7 @@ def test_a_json_that_is_a_folder_is_refused_before_the_benchmark(
         (pipeline.scalebench, "run_scale_bench"),
         (pipeline.driftbench, "run_drift_bench"),
         (pipeline.startsbench, "run_starts_bench"),
+        (pipeline.readbackbench, "run_readback_bench"),
     ):
         monkeypatch.setattr(module, name, started)
     assert main(["bench", target, "--json", str(tmp_path)]) == 2
@@ -139,6 +143,7 @@ def no_bench_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         (pipeline.feedbackbench, "run_quiet_feedback_bench"),
         (pipeline.driftbench, "run_drift_bench"),
         (pipeline.startsbench, "run_starts_bench"),
+        (pipeline.readbackbench, "run_readback_bench"),
     ):
         monkeypatch.setattr(module, name, started)
 
@@ -153,6 +158,8 @@ def no_bench_runs(monkeypatch: pytest.MonkeyPatch) -> None:
         (["starts", "--history-hours", "0.001"], "--history-hours 0.001", "0.0167"),
         # the starts bench streams a reading of each asset every 10 s
         (["starts", "--minutes", "0.1"], "--minutes 0.1", "0.1667"),
+        (["readback", "--minutes", "0.1"], "--minutes 0.1", "0.1667"),
+        (["readback", "--history-hours", "0.001"], "--history-hours 0.001", "0.0167"),
         # one asset: hst calibrates on one history row in 10, so 10 readings (300 s) are the least
         (["plant", "--history-hours", "0.05", "--assets", "1"], "--history-hours 0.05", "0.0834"),
         # the fault-free hours are read every 2 s: one reading, 1/1800 h
@@ -178,6 +185,7 @@ def test_a_span_too_short_for_a_reading_is_refused_before_the_benchmark(
         (["plant", "--history-hours", "0.0167", "--assets", "1", "--detectors", "dhag", "sigma3"], "plant"),
         (["drift", "--history-hours", "0.0167"], "drift"),
         (["starts", "--history-hours", "0.0167", "--minutes", "0.1667"], "starts"),
+        (["readback", "--history-hours", "0.0167", "--minutes", "0.1667"], "readback"),
         (["feedback", "--quiet-hours", "0.0028"], "quiet"),
         (["feedback", "--quiet-hours", "0"], "feedback"),
     ],
@@ -188,6 +196,7 @@ def test_the_least_span_said_is_taken_and_zero_still_means_none(
     import pipeline.driftbench
     import pipeline.feedbackbench
     import pipeline.plantbench
+    import pipeline.readbackbench
     import pipeline.startsbench
 
     ran: list[str] = []
@@ -197,6 +206,7 @@ def test_the_least_span_said_is_taken_and_zero_still_means_none(
         (pipeline.feedbackbench, "run_quiet_feedback_bench", "quiet"),
         (pipeline.driftbench, "run_drift_bench", "drift"),
         (pipeline.startsbench, "run_starts_bench", "starts"),
+        (pipeline.readbackbench, "run_readback_bench", "readback"),
     ):
         monkeypatch.setattr(module, name, lambda *_a, said=said, **_k: ran.append(said) or 0)
     assert main(["bench", *argv]) == 0

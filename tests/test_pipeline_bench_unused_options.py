@@ -16,6 +16,7 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     import pipeline.driftbench
     import pipeline.feedbackbench
     import pipeline.plantbench
+    import pipeline.readbackbench
     import pipeline.scalebench
     import pipeline.soak
     import pipeline.startsbench
@@ -30,6 +31,7 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         (pipeline.scalebench, "run_scale_bench"),
         (pipeline.driftbench, "run_drift_bench"),
         (pipeline.startsbench, "run_starts_bench"),
+        (pipeline.readbackbench, "run_readback_bench"),
     ):
         monkeypatch.setattr(module, name, lambda *_a, name=name, **_k: calls.append(name) or 0)
     return calls
@@ -39,8 +41,9 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     ("argv", "option", "serves"),
     [
         (["soak", "--duration", "600"], "--duration", "pipeline"),
-        (["feedback", "--minutes", "60"], "--minutes", "plant, soak, starts"),
-        (["--seed", "3"], "--seed", "plant, drift, feedback, starts"),
+        (["feedback", "--minutes", "60"], "--minutes", "plant, soak, starts, readback"),
+        (["--seed", "3"], "--seed", "plant, drift, feedback, starts, readback"),
+        (["readback", "--replicas", "2"], "--replicas", "scale"),
         (["starts", "--days", "3"], "--days", "drift"),
         (["scale", "--rate", "100"], "--rate", "pipeline, soak"),
         (["plant", "--records", "5000"], "--records", "pipeline, scale"),
@@ -74,6 +77,10 @@ def test_an_option_the_target_does_not_use_is_refused(
         (
             ["starts", "--seed", "1", "--assets", "3", "--minutes", "60", "--history-hours", "2"],
             "run_starts_bench",
+        ),
+        (
+            ["readback", "--seed", "1", "--assets", "3", "--minutes", "60", "--history-hours", "2"],
+            "run_readback_bench",
         ),
     ],
 )
