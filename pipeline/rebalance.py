@@ -27,13 +27,12 @@ from typing import TYPE_CHECKING
 from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from dhag.infotext import counted
 from pipeline.alerts import parse_position
 from pipeline.batchlimit import POLL_BUDGET_SHARE
 from pipeline.carryover import EpisodeFold, read_alert_events
 from pipeline.endoffsets import left_ms
 from pipeline.recordjson import is_schema_1
-from pipeline.warmupread import read_back
+from pipeline.warmupread import take_up
 
 if TYPE_CHECKING:
     from pipeline.brokerlink import BrokerHealth
@@ -265,57 +264,10 @@ class RebalanceHandling:
         return True
 
     def _read_back(self, partitions: set[TopicPartition], deadline: float) -> bool:
-        """Note which machines of ``partitions`` (come without their state) stood still in the last
-        ``alerts.warmup_s`` before their committed offsets, read back from the input topic
-        (:mod:`pipeline.warmupread`), in the time left before ``deadline``. True when it read."""
-        mine = {tp for tp in partitions if tp.topic == self.kafka.topics.input}
-        warmup = self.processor.warmup
-        if not mine or not warmup.warmup_s or self.processor.derived is None or self.consumer is None:
-            return False
-        numbers = sorted(tp.partition for tp in mine)
-        topic = self.kafka.topics.input
-        still = 0
-
-        def note(records: list) -> None:
-            nonlocal still
-            still += warmup.note_records(records, self.processor.active)
-
-        try:
-            if left_ms(deadline) < CARRY_OVER_FLOOR_MS:
-                raise KafkaTimeoutError("no time left before the next poll")
-            # Where the partition resumes: its committed offset (the position may be past a batch polled
-            # with the assignment, which the daemon rewinds); nothing committed, a new group: no read.
-            ends = {tp: self.consumer.committed(tp, timeout_ms=left_ms(deadline)) for tp in sorted(mine)}
-            done = read_back(
-                self.kafka,
-                self.bootstrap_servers,
-                {tp: end for tp, end in ends.items() if end},
-                lookback_s=warmup.warmup_s,
-                timeout_s=left_ms(deadline) / 1000,
-                on_records=note,
-                stopping=self._stop.is_set,
-            )
-        except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
-            if not self._stop.is_set():
-                self.metrics.broker_failures.labels("carry_over").inc()
-                log.warning(
-                    "partitions %s: cannot read back their machines' last standstills from %s, so a "
-                    "machine started there in the last %g s is judged warm (its cold readings may alert): %s",
-                    *(numbers, topic, warmup.warmup_s, exc),
-                )
-            return True
-        read = sum(done.records.values())
-        log.info(
-            "partitions %s: %s of their last %g s read back from %s, %d at standstill",
-            *(numbers, counted(read, "record"), warmup.warmup_s, topic, still),
-        )
-        if done.short and not self._stop.is_set():
-            log.warning(
-                "partitions %s: read back only in part in the time left before the next poll (the newest "
-                "records first): a machine started there before what was read is judged warm",
-                done.short,
-            )
-        return True
+        """Note the machines of ``partitions`` (come without their state) that stood still in the last
+        ``alerts.warmup_s`` before their committed offsets (:func:`pipeline.warmupread.take_up`), in the
+        time left before ``deadline``. True when it asked the broker."""
+        return take_up(self, partitions, deadline, floor_ms=CARRY_OVER_FLOOR_MS)
 
     def _latest_sources(self, alert_ids: set[str]) -> dict[str, tuple[int | None, bool]] | None:
         """By alert id of ``alert_ids``, of its events on the alerts topic of the last

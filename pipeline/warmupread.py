@@ -30,10 +30,12 @@ from typing import Any
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 
+from dhag.infotext import counted
 from pipeline.brokerlink import new_consumer
 from pipeline.config import KafkaSettings
+from pipeline.endoffsets import left_ms
 
-__all__ = ["FIRST_CHUNK", "ReadBack", "read_back"]
+__all__ = ["FIRST_CHUNK", "ReadBack", "read_back", "take_up"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,64 @@ def read_back(
         return done
     finally:
         consumer.close(autocommit=False, timeout_ms=_POLL_MS)
+
+
+def take_up(daemon: Any, partitions: set[TopicPartition], deadline: float, *, floor_ms: int) -> bool:
+    """Note the machines of ``partitions`` (come to ``daemon`` without their state: a
+    :class:`~pipeline.rebalance.RebalanceHandling`) that stood still in the last ``alerts.warmup_s``
+    before their committed offsets, read back (:func:`read_back`) in the time left before ``deadline``
+    (time.monotonic()); with under ``floor_ms`` left it is not tried. Nothing for a model on raw sensors
+    or with ``warmup_s: 0``. True when it asked the broker (the time the poll had is spent)."""
+    mine = {tp for tp in partitions if tp.topic == daemon.kafka.topics.input}
+    processor = daemon.processor
+    warmup = processor.warmup
+    if not mine or not warmup.warmup_s or processor.derived is None or daemon.consumer is None:
+        return False
+    numbers = sorted(tp.partition for tp in mine)
+    topic = daemon.kafka.topics.input
+    still = 0
+
+    def note(records: list[Any]) -> None:
+        nonlocal still
+        still += warmup.note_records(records, processor.active)
+
+    try:
+        if left_ms(deadline) < floor_ms:
+            raise KafkaTimeoutError("no time left before the next poll")
+        # Where a partition resumes: its committed offset (the position may be past a batch polled with
+        # the assignment, which the daemon rewinds); nothing committed (a new group): nothing to read.
+        ends = {tp: daemon.consumer.committed(tp, timeout_ms=left_ms(deadline)) for tp in sorted(mine)}
+        if not any(ends.values()):
+            return True
+        done = read_back(
+            daemon.kafka,
+            daemon.bootstrap_servers,
+            {tp: end for tp, end in ends.items() if end},
+            lookback_s=warmup.warmup_s,
+            timeout_s=left_ms(deadline) / 1000,
+            on_records=note,
+            stopping=daemon._stop.is_set,
+        )
+    except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
+        if not daemon._stop.is_set():
+            daemon.metrics.broker_failures.labels("carry_over").inc()
+            log.warning(
+                "partitions %s: cannot read back their machines' last standstills from %s, so a machine "
+                "started there in the last %g s is judged warm (its cold readings may alert): %s",
+                *(numbers, topic, warmup.warmup_s, exc),
+            )
+        return True
+    log.info(
+        "partitions %s: %s of their last %g s read back from %s, %d at standstill",
+        *(numbers, counted(sum(done.records.values()), "record"), warmup.warmup_s, topic, still),
+    )
+    if done.short and not daemon._stop.is_set():
+        log.warning(
+            "partitions %s: read back only in part in the time left before the next poll (the newest "
+            "records first): a machine started there before what was read is judged warm",
+            done.short,
+        )
+    return True
 
 
 def _left_ms(deadline: float, stopping: Callable[[], bool]) -> int:

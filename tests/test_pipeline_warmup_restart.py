@@ -16,7 +16,7 @@ from pipeline_kafka import make_settings, read_topic, running_daemon, sample, wa
 from test_pipeline_standstill import _stopped
 from test_pipeline_warmup import _cold
 
-from pipeline import rebalance, warmupread
+from pipeline import warmupread
 from pipeline.simulator import Fleet
 from pipeline.warmup import WARMING_UP
 from pipeline.warmupread import ReadBack, read_back
@@ -67,14 +67,18 @@ def _commit(bs: str, group: str, topic: str, offsets: dict[int, int]) -> None:
         consumer.close()
 
 
-def _resume(tansu, plant_model, model_registry, caplog) -> tuple[list[dict], object, str]:  # noqa: ANN001
-    """A daemon resuming at minute 16 of :func:`_plant`: its alert events, metrics and the cold asset."""
+def _resume(tansu, plant_model, model_registry, caplog, *, commit: bool = True):  # noqa: ANN001, ANN202
+    """A daemon resuming at minute 16 of :func:`_plant` (``commit``; else a new group, from the first
+    record): its alert events, the cold asset's state and the carry-over failures, and the cold asset."""
     bs = tansu.bootstrap_servers
     settings = make_settings(bs, model_registry, alerts=ALERTS)
     topics = settings.kafka.topics
     resume, assets, later = _plant(bs, topics.input)
-    _commit(bs, settings.kafka.group_id, topics.input, resume)
-    caplog.set_level(logging.INFO, logger="pipeline.rebalance")
+    if commit:
+        _commit(bs, settings.kafka.group_id, topics.input, resume)
+    else:
+        later = 3 * 6 * 30
+    caplog.set_level(logging.INFO, logger="pipeline.warmupread")
     with running_daemon(settings, plant_model, bs) as (_daemon, registry):
         wait_for(
             lambda: sample(registry, "dhag_records_processed_total", {"outcome": "ok"}) >= later,
@@ -105,7 +109,7 @@ def test_without_the_read_back_the_cold_machine_alerts(
     tansu, plant_model, model_registry, caplog, monkeypatch
 ) -> None:
     # What the read-back takes out: the daemon as it was, knowing no standstill before its position.
-    monkeypatch.setattr(rebalance, "read_back", lambda *a, **k: ReadBack())
+    monkeypatch.setattr(warmupread, "read_back", lambda *a, **k: ReadBack())
     events, state, cold = _resume(tansu, plant_model, model_registry, caplog)
     opened = [e for e in events if e["state"] == "open"]
     assert [e["asset_id"] for e in opened] == [cold]
@@ -172,9 +176,18 @@ def test_a_read_back_that_fails_is_counted_and_scoring_goes_on(
     def fail(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise KafkaTimeoutError("the broker did not answer")
 
-    monkeypatch.setattr(rebalance, "read_back", fail)
+    monkeypatch.setattr(warmupread, "read_back", fail)
     events, state, cold = _resume(tansu, plant_model, model_registry, caplog)
     assert [e["asset_id"] for e in events if e["state"] == "open"] == [cold]  # as without the read
     assert state[1] == 1
     (warned,) = [r.getMessage() for r in caplog.records if "cannot read back" in r.getMessage()]
     assert "judged warm" in warned and "the broker did not answer" in warned
+
+
+def test_a_new_group_reads_nothing_back_and_learns_the_stop_as_it_scores(
+    tansu, plant_model, model_registry, caplog
+) -> None:
+    events, state, _cold = _resume(tansu, plant_model, model_registry, caplog, commit=False)
+    assert [e for e in events if e["state"] == "open"] == []
+    assert state == (WARMING_UP, 0)
+    assert not [r for r in caplog.records if "read back" in r.getMessage()]
