@@ -11,8 +11,10 @@ of Kafka time before the newest of them, and notes the standstill readings among
 counted or published, and no offset moves.
 
 The read holds up the next poll, so it gets the time the carry-over read left (:mod:`pipeline.rebalance`).
-It reads each partition's records newest first, in chunks twice as large each time: cut short, it has
-read the latest standstills, which end the warm-ups still running. A partition not read back at all,
+It reads each partition's records newest first, in chunks twice as large each time (the newest chunk of
+every partition, then the next older one of each): cut short, it has read the latest standstills,
+which end the warm-ups still running. It holds one poll's records at a time (the newest chunk, which
+dates the window, whole), so a long window costs time, not memory. A partition not read back at all,
 or read back only in part, is logged; its machines started before what was read are judged warm, as
 before this read existed. A partition whose records carry no Kafka time is read back one chunk (the
 newest :data:`FIRST_CHUNK` records): how far back the window goes is unknown. A partition with no
@@ -21,6 +23,7 @@ committed offset (a group new to the topic) is not read back.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -174,10 +177,13 @@ class _Window:
         on_records: Callable[[list[Any]], None],
         stopping: Callable[[], bool],
     ) -> None:
-        """Read the next older chunk, hand on its records within the window, and move ``high`` below it."""
+        """Read the next older chunk, hand on its records within the window as they come (the newest
+        chunk once read whole: it dates the window), and move ``high`` below it. Memory holds one poll's
+        records at a time, but for the newest chunk (:data:`FIRST_CHUNK`)."""
         low = max(self.floor, self.high - self.size)
-        chunk = _read_range(consumer, self.tp, low, self.high, deadline, stopping)
-        if self.since_ms is None:  # the newest chunk dates the window
+        if self.since_ms is None:
+            chunk: list[Any] = []
+            _read_range(consumer, self.tp, low, self.high, deadline, stopping, chunk.extend)
             stamps = [rec.timestamp for rec in chunk if rec.timestamp >= 0]
             if not stamps:  # no Kafka time: this chunk only
                 self.since_ms, self.floor = -1, low
@@ -186,21 +192,34 @@ class _Window:
                 ask = {self.tp: self.since_ms}
                 found = consumer.offsets_for_times(ask, timeout_ms=_left_ms(deadline, stopping)).get(self.tp)
                 self.floor = max(self.begin, found.offset if found is not None else self.high)
-        chunk = [rec for rec in chunk if rec.timestamp < 0 or rec.timestamp >= self.since_ms]
-        if chunk:
-            on_records(chunk)
-            self.handed += len(chunk)
+            self._hand(chunk, on_records)
+        else:
+            hand = functools.partial(self._hand, on_records=on_records)
+            _read_range(consumer, self.tp, low, self.high, deadline, stopping, hand)
         self.high, self.size = low, self.size * 2
+
+    def _hand(self, records: list[Any], on_records: Callable[[list[Any]], None]) -> None:
+        assert self.since_ms is not None
+        within = [rec for rec in records if rec.timestamp < 0 or rec.timestamp >= self.since_ms]
+        if within:
+            on_records(within)
+            self.handed += len(within)
 
 
 def _read_range(
-    consumer: Any, tp: TopicPartition, low: int, high: int, deadline: float, stopping: Callable[[], bool]
-) -> list[Any]:
-    """The records of ``tp`` at offsets ``low`` to ``high`` (not included), in offset order."""
+    consumer: Any,
+    tp: TopicPartition,
+    low: int,
+    high: int,
+    deadline: float,
+    stopping: Callable[[], bool],
+    take: Callable[[list[Any]], Any],
+) -> None:
+    """Hand ``take`` the records of ``tp`` at offsets ``low`` to ``high`` (not included), a poll's at a
+    time, in offset order."""
     consumer.assign([tp])
     consumer.seek(tp, low)
-    out: list[Any] = []
     while consumer.position(tp, timeout_ms=_left_ms(deadline, stopping)) < high:
         for records in consumer.poll(timeout_ms=min(_POLL_MS, _left_ms(deadline, stopping))).values():
-            out.extend(rec for rec in records if low <= rec.offset < high)
-    return out
+            if part := [rec for rec in records if low <= rec.offset < high]:
+                take(part)
