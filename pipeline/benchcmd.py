@@ -324,21 +324,12 @@ def run_bench_command(settings: Settings, args: argparse.Namespace) -> int:
             history_hours=args.history_hours,
             out=args.json,
         )
-    if args.target == "starts":
-        from pipeline.startsbench import run_starts_bench
-
-        return run_starts_bench(
-            settings,
-            seed=args.seed,
-            assets=args.assets,
-            history_hours=args.history_hours,
-            minutes=args.minutes if args.minutes is not None else 1440.0,
-            out=args.json,
-        )
-    if args.target == "readback":
-        from pipeline.readbackbench import run_readback_bench
-
-        return run_readback_bench(
+    if args.target in ("starts", "readback"):  # the same plant, its stops and their options
+        if args.target == "starts":
+            from pipeline.startsbench import run_starts_bench as run_stops_bench
+        else:
+            from pipeline.readbackbench import run_readback_bench as run_stops_bench
+        return run_stops_bench(
             settings,
             seed=args.seed,
             assets=args.assets,

@@ -128,26 +128,31 @@ def _dated(bs: str, topic: str, n: int, base_ms: int) -> None:
 
 
 @pytest.fixture
-def dated(tansu, model_registry):  # noqa: ANN001, ANN201
+def read_dated(tansu, model_registry, monkeypatch):  # noqa: ANN001, ANN201
+    """A reader of the 100 records of :func:`_dated` (on a fresh topic) back from offset 80, in chunks
+    of 7, 14, 28 ... records."""
     settings = make_settings(tansu.bootstrap_servers, model_registry)
     _dated(tansu.bootstrap_servers, settings.kafka.topics.input, 100, int(time.time() * 1000) - 200_000)
-    return settings, TopicPartition(settings.kafka.topics.input, 0)
+    monkeypatch.setattr(warmupread, "FIRST_CHUNK", 7)
+    tp = TopicPartition(settings.kafka.topics.input, 0)
+
+    def read(lookback_s: float, on_records, **options) -> ReadBack:  # noqa: ANN001, ANN003
+        return read_back(
+            settings.kafka,
+            tansu.bootstrap_servers,
+            {tp: 80},
+            lookback_s=lookback_s,
+            timeout_s=20.0,
+            on_records=on_records,
+            **options,
+        )
+
+    return read
 
 
-def test_the_read_goes_back_lookback_s_from_the_newest_record_before_the_position(
-    tansu, dated, monkeypatch
-) -> None:
-    settings, tp = dated
-    monkeypatch.setattr(warmupread, "FIRST_CHUNK", 7)  # three chunks: 7, 14, then the rest (10)
+def test_the_read_goes_back_lookback_s_from_the_newest_record_before_the_position(read_dated) -> None:
     chunks: list[list[int]] = []
-    done = read_back(
-        settings.kafka,
-        tansu.bootstrap_servers,
-        {tp: 80},
-        lookback_s=30.0,
-        timeout_s=20.0,
-        on_records=lambda recs: chunks.append([r.offset for r in recs]),
-    )
+    done = read_dated(30.0, lambda recs: chunks.append([r.offset for r in recs]))
     # Offset 79 is the newest before the position; 30 s before it lies offset 49. Each chunk comes in
     # offset order, a poll's records at a time.
     handed = [offset for chunk in chunks for offset in chunk]
@@ -156,19 +161,10 @@ def test_the_read_goes_back_lookback_s_from_the_newest_record_before_the_positio
     assert done.whole == [0] and done.short == [] and done.records == {0: 31}
 
 
-def test_a_read_out_of_time_keeps_what_it_read_and_names_the_partition(tansu, dated, monkeypatch) -> None:
-    settings, tp = dated
-    monkeypatch.setattr(warmupread, "FIRST_CHUNK", 7)
+def test_a_read_out_of_time_keeps_what_it_read_and_names_the_partition(read_dated) -> None:
     seen: list[int] = []
-    done = read_back(
-        settings.kafka,
-        tansu.bootstrap_servers,
-        {tp: 80},
-        lookback_s=3600.0,
-        timeout_s=20.0,
-        on_records=lambda recs: seen.extend(r.offset for r in recs),
-        stopping=lambda: bool(seen),  # a stop comes once the first chunk was handed on
-    )
+    # A stop comes once the first chunk was handed on.
+    done = read_dated(3600.0, lambda recs: seen.extend(r.offset for r in recs), stopping=lambda: bool(seen))
     assert done.short == [0] and done.whole == [] and done.records == {0: 7}
     assert seen == list(range(73, 80))  # the newest
 
