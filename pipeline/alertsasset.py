@@ -14,8 +14,9 @@ import orjson
 from dhag.infotext import shown_name
 from pipeline.alertepisodes import Episode, when
 from pipeline.alertsfit import ELLIPSIS
+from pipeline.textwidth import escaped
 
-__all__ = ["asset_note", "asset_scan"]
+__all__ = ["asset_note", "asset_scan", "later_schema_asset"]
 
 #: How many asset ids the note names at most.
 SHOWN = 8
@@ -97,3 +98,17 @@ def asset_scan(records: Iterable[Any], asset: str) -> tuple[bool, set[str]]:
         if isinstance(named, str):
             seen.add(named)
     return False, seen
+
+
+def later_schema_asset(asset: str, schema: str, topic: str) -> str:
+    """Why ``alerts --asset asset`` lists nothing when the asset's only events on ``topic`` are of another
+    ``schema`` (by its JSON text): a later release's, which this one cannot read.
+
+    >>> print(later_schema_asset("pump-07", "2", "anomaly-alerts"))
+    pump-07 has events on anomaly-alerts of schema 2 only, which this release of dhag-pipeline does not \
+read: list them with the daemons' release of `dhag-pipeline alerts`
+    """
+    return (
+        f"{shown_name(asset)} has events on {topic} of schema {escaped(schema)} only, which this release of "
+        "dhag-pipeline does not read: list them with the daemons' release of `dhag-pipeline alerts`"
+    )

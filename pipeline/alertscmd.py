@@ -42,7 +42,7 @@ from pipeline.alertepisodes import (
     when,
 )
 from pipeline.alertsargs import add_alerts_arguments, add_label_arguments, label_refusal
-from pipeline.alertsasset import asset_note, asset_scan
+from pipeline.alertsasset import asset_note, asset_scan, later_schema_asset
 from pipeline.alertsince import parse_since
 from pipeline.alertslist import write_list
 from pipeline.alertsread import episodes_from, unlabellable_note, unlabellable_refusal
@@ -100,6 +100,7 @@ def read_episodes(
     unread: dict[str, str] | None = None,
     only: str | None = None,
     progress: ReadProgress | None = None,
+    later_assets: dict[str, str] | None = None,
 ) -> dict[str, Episode]:
     """Alert episodes by id (from the alerts topic) with their valid labels (from the labels topic).
 
@@ -109,7 +110,8 @@ def read_episodes(
     (resolved since, or said open again by a daemon that took it over) may have labels older than
     ``since``, which were not read: it is left out rather than shown without them. ``say`` is told of
     partitions read by the records' own times, as they carry no Kafka time. ``unread`` is given the
-    alert ids of the events of another schema than 1, each with its schema (a later release's). The
+    alert ids of the events of another schema than 1, each with its schema (a later release's), and
+    ``later_assets`` the asset ids they name. The
     episodes are built as :func:`~pipeline.alertsread.episodes_from` builds them (``only``: the labels
     are read only when that alert is among them). ``progress`` says how far the reads are
     (:mod:`pipeline.readprogress`)."""
@@ -119,7 +121,7 @@ def read_episodes(
     if progress is not None:
         alerts, read_labels = progress.counted(alerts, topics.alerts), labels
         labels = lambda early: progress.counted(read_labels(early), topics.labels)  # noqa: E731
-    return episodes_from(settings, alerts, labels, since, say, unread, only)
+    return episodes_from(settings, alerts, labels, since, say, unread, only, later_assets)
 
 
 def _read_options(settings: Settings) -> dict[str, Any]:
@@ -156,7 +158,9 @@ def run_alerts(
     topic = settings.kafka.topics.alerts
     try:
         try:
-            episodes = list(read_episodes(settings, bootstrap, since, say, None, None, progress).values())
+            later: dict[str, str] = {}  # the assets of events of a later release's schema
+            read = read_episodes(settings, bootstrap, since, say, None, None, progress, later)
+            episodes = list(read.values())
             # An asset named by no episode read: with --since, the topic's earlier events may name it.
             known, others = args.asset is None or any(e.asset_id == args.asset for e in episodes), set()
             if not known and since is not None:
@@ -192,6 +196,10 @@ def run_alerts(
     for note in (lost_open_note(chosen, topic), unlabellable_note(chosen, topic)):
         if note is not None:
             err.write(f"{note}\n")
+    if not chosen and args.asset is not None and not known and args.asset in later:
+        # Its events are there, in a contract this release cannot read: no mistyped id, nor "no alerts".
+        err.write(f"{later_schema_asset(args.asset, later[args.asset], topic)}\n")
+        return EXIT_REFUSED
     if not chosen and args.asset is not None:
         note = asset_note(args.asset, episodes, since=since, topic=topic, earlier=known, others=others)
         err.write(f"{note}\n")

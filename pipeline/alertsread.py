@@ -173,6 +173,7 @@ def episodes_from(
     say: Callable[[str], None] | None = None,
     unread: dict[str, str] | None = None,
     only: str | None = None,
+    later_assets: dict[str, str] | None = None,
 ) -> dict[str, Episode]:
     """Alert episodes by id from the records of the alerts topic (``alerts``), with their valid labels from
     those ``labels(early)`` gives: the records of the labels topic written since ``early`` (None: all;
@@ -184,7 +185,8 @@ def episodes_from(
     (resolved since, or said open again by a daemon that took it over) may have labels older than
     ``since``, which were not read: it is left out rather than shown without them. ``say`` is told of
     events of another schema, and of a labels topic not there while episodes are listed; ``unread`` is
-    given the alert ids of the events of another schema than 1, each with its schema (a later release's).
+    given the alert ids of the events of another schema than 1, each with its schema (a later release's),
+    and ``later_assets`` the asset ids they name.
     ``only``: the alert whose labels are wanted (``label``'s): the labels are not read when it is not
     among the episodes (``label`` refuses it)."""
     episodes: dict[str, Episode] = {}
@@ -202,6 +204,8 @@ def episodes_from(
                 others[schema] += 1
                 if unread is not None and isinstance(event.get("alert_id"), str):
                     unread[event["alert_id"]] = schema
+                if later_assets is not None and isinstance(event.get("asset_id"), str):
+                    later_assets[event["asset_id"]] = schema
                 continue
             alert_id = event["alert_id"]
             if (why := id_refusal(alert_id)) is not None:  # the retrainer refuses it: no label could join it

@@ -9,6 +9,8 @@ one an incompatible change would raise.
 
 from __future__ import annotations
 
+import argparse
+import io
 import logging
 from pathlib import Path
 from types import SimpleNamespace
@@ -235,3 +237,24 @@ def test_the_note_on_events_of_another_schema_escapes_a_schema_that_acts_on_the_
         "alerts` to see them"
     ]
     assert said[0].isprintable()
+
+
+def test_alerts_of_an_asset_whose_events_are_all_of_another_schema_says_so(monkeypatch) -> None:
+    # Before, it said no episode of fan-02 was on the topic, "or the id is mistyped", naming pump-07.
+    topics = Settings().kafka.topics
+    held = {topics.alerts: [EARLIER_OPEN, SCHEMA_2_OPEN], topics.labels: []}
+    monkeypatch.setattr(
+        alertscmd,
+        "read_topic",
+        lambda bootstrap, topic, *_: [
+            SimpleNamespace(topic=topic, partition=0, offset=i, value=v, timestamp=int(NOW * 1000))
+            for i, v in enumerate(held[topic])
+        ],
+    )
+    options = {"open": False, "limit": 20, "json": False, "bootstrap": "k:9092", "since": None}
+    args = argparse.Namespace(asset="fan-02", **options)
+    out, err = io.StringIO(), io.StringIO()
+    assert alertscmd.run_alerts(Settings(), args, out, err) == 2
+    assert out.getvalue() == ""
+    said = err.getvalue()
+    assert "fan-02 has events on anomaly-alerts of schema 2 only" in said and "mistyped" not in said
