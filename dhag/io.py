@@ -16,6 +16,7 @@ import pandas as pd
 
 from dhag.csvhead import check_head, lines_above_header
 from dhag.exceptions import InputError
+from dhag.filekind import not_a_file
 from dhag.headerless import headerless_note, numbers_for_names
 from dhag.labelvalues import LabelValues, labels_of
 from dhag.namehints import near_names, not_columns
@@ -86,8 +87,8 @@ def read_table(
         )
     if stat.S_ISDIR(mode):
         raise InputError(f"Data file {str(path)!r} is a folder: name a file in it.")
-    if not stat.S_ISREG(mode):
-        raise InputError(f"Data file {str(path)!r} is not a file.")
+    if (kind := not_a_file(mode)) is not None:  # a device, a socket
+        raise InputError(f"Data file {str(path)!r} is {kind}, not a file of rows.")
     if label_column is not None and label_column in [str(c) for c in text_columns]:
         raise InputError(f"{label_column!r} is the label column; it cannot also be a feature (categorical).")
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()

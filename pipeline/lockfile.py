@@ -13,12 +13,12 @@ import fcntl
 import logging
 import os
 import socket
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TextIO
 
+from dhag.filekind import not_a_file
 from pipeline.errors import LockFileError
 
 __all__ = ["flocked", "holder", "open_lock"]
@@ -43,7 +43,7 @@ def flocked(path: Path, purpose: str, others: str, *, wait: bool) -> Iterator[bo
     (True, True)
     """
     fh = _open(path, purpose, others)
-    kind = _kind(os.fstat(fh.fileno()).st_mode)
+    kind = not_a_file(os.fstat(fh.fileno()).st_mode)
     if kind is not None:  # opened all the same (a named pipe with a reader, a device): no lock file
         fh.close()
         raise _not_a_file(path, kind, purpose, others)
@@ -75,19 +75,6 @@ def flocked(path: Path, purpose: str, others: str, *, wait: bool) -> Iterator[bo
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-_KINDS = {
-    stat.S_IFIFO: "a named pipe (FIFO)",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-}
-
-
-def _kind(mode: int) -> str | None:
-    """What a file of ``mode`` is, when it is neither a regular file nor a folder (None then)."""
-    return _KINDS.get(stat.S_IFMT(mode))
-
-
 def _not_a_file(path: Path, kind: str, purpose: str, others: str) -> LockFileError:
     return LockFileError(
         f"{path} is {kind}, where the lock file of {purpose} belongs; nothing of this product makes "
@@ -112,7 +99,7 @@ def _open(path: Path, purpose: str, others: str) -> TextIO:
         kind = None
         if exc.errno == errno.ENXIO:  # a named pipe without a reader, a socket
             with suppress(OSError):
-                kind = _kind(os.lstat(path).st_mode)
+                kind = not_a_file(os.lstat(path).st_mode)
         if kind is not None:
             raise _not_a_file(path, kind, purpose, others) from None
         if exc.errno != errno.ELOOP:

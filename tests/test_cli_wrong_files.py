@@ -130,6 +130,12 @@ def test_data_from_a_pipe_is_said_to_be_one(model: Path, tmp_path: Path, capsys)
     )
 
 
+def test_data_given_as_a_device_names_it(model: Path, capsys) -> None:
+    err = refused_once(["score", "--model", str(model), "--data", "/dev/null"], capsys)
+    # Before: "Data file '/dev/null' is not a file."
+    assert err == "dhag score: error: Data file '/dev/null' is a character device, not a file of rows.\n"
+
+
 def test_data_given_as_a_folder_is_said_to_be_one(model: Path, tmp_path: Path, capsys) -> None:
     err = refused_once(["score", "--model", str(model), "--data", str(tmp_path)], capsys)
     assert err == f"dhag score: error: Data file {str(tmp_path)!r} is a folder: name a file in it.\n"
