@@ -21,7 +21,7 @@ from dhag.columns import (
 )
 from dhag.exceptions import InputError, NotFittedError, ParameterError
 from dhag.flagcolumns import refuse_flags_for_numbers
-from dhag.infotext import suggested_option
+from dhag.infotext import counted, suggested_option
 from dhag.namehints import names_mismatch, not_columns
 
 __all__ = ["Preprocessor", "as_columns", "is_missing"]
@@ -186,11 +186,12 @@ class Preprocessor:
         if unseen.size and name not in warned:
             warned.add(name)
             logger.warning(
-                "Categorical feature %r: %d row(s) with a category not seen in training (first %r); "
-                "they are scored as in no known category (said once per feature)",
+                "Categorical feature %r: %s with a category not seen in training (first %r); "
+                "%s scored as in no known category (said once per feature)",
                 name,
-                unseen.size,
+                counted(unseen.size, "row"),
                 unseen[0],
+                "it is" if unseen.size == 1 else "they are",
             )
 
     def fit_transform(self, X: Any) -> np.ndarray:

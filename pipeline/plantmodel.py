@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dhag import DHAG
+from dhag.infotext import counted
 from dhag.params import BEYOND_SHIFT_RANGE
 from dhag.retry import CONTROLLER_TARGET
 from dhag.threshold import check_threshold
@@ -90,8 +91,8 @@ def train_plant_model(
     # threshold and each asset's training range; the references are taken without them.
     if (still := _at_standstill(history)).any():
         log.warning(
-            "%d standstill row(s) left out of training (power, and speed or current, under a tenth of usual)",
-            still.sum(),
+            "%s left out of training (power, and speed or current, under a tenth of usual)",
+            counted(int(still.sum()), "standstill row"),
         )
         history = history[~still]
     features = PlantFeatures.fit(history)

@@ -82,6 +82,20 @@ def test_categorical_features_become_one_hot_columns_and_unseen_categories_all_z
     np.testing.assert_array_equal(out[:, 1:3], [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
 
 
+@pytest.mark.parametrize(
+    ("modes", "said"), [(["cleaning"], "1 row with"), (["cleaning", "purge"], "2 rows with")]
+)
+def test_rows_of_an_unseen_category_are_counted_once_in_the_warning(modes, said, caplog) -> None:
+    pre = _plant_preprocessor()
+    rows = pd.DataFrame({"pressure": 3.5, "mode": modes, "valve_open": 1, "temperature": 20.0})
+    with caplog.at_level(logging.WARNING):
+        pre.transform(rows)
+        pre.transform(rows)
+    (line,) = [r.getMessage() for r in caplog.records if "not seen in training" in r.getMessage()]
+    assert f"Categorical feature 'mode': {said} a category not seen in training (first 'cleaning')" in line
+    assert ("it is scored" if len(modes) == 1 else "they are scored") in line
+
+
 def test_passthrough_features_are_kept_as_given() -> None:
     pre = _plant_preprocessor()
     rows = _plant_frame().assign(valve_open=[0, 1, 1, 1, 0, 3])
