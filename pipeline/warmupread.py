@@ -85,11 +85,12 @@ def read_back(
             while unread := [w for w in windows if w.high > w.floor]:
                 for window in unread:
                     window.read_chunk(consumer, lookback_s, deadline, on_records, stopping)
-                    done.records[window.tp.partition] = window.handed
         except KafkaTimeoutError:
             pass
-        for window in windows:
+        for window in windows:  # a chunk cut short counts what it handed on
             (done.whole if window.high <= window.floor else done.short).append(window.tp.partition)
+            if window.handed:
+                done.records[window.tp.partition] = window.handed
         return done
     finally:
         consumer.close(autocommit=False, timeout_ms=_POLL_MS)
