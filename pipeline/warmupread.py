@@ -13,7 +13,10 @@ counted or published, and no offset moves.
 The read holds up the next poll, so it gets the time the carry-over read left (:mod:`pipeline.rebalance`).
 It reads each partition's records newest first, in chunks twice as large each time (the newest chunk of
 every partition, then the next older one of each): cut short, it has read the latest standstills,
-which end the warm-ups still running. It holds one poll's records at a time (the newest chunk, which
+which end the warm-ups still running. It goes back to the offset the broker gives for the window's
+start (``offsets_for_times``), and no further than a chunk none of whose records lies in the window: a
+broker that answers that lookup with the partition's first offset (the embedded one does) costs a
+chunk more, not the whole partition. It holds one poll's records at a time (the newest chunk, which
 dates the window, whole), so a long window costs time, not memory. A partition not read back at all,
 or read back only in part, is logged; its machines started before what was read are judged warm, as
 before this read existed. A partition whose records carry no Kafka time is read back one chunk (the
@@ -195,8 +198,11 @@ class _Window:
                 self.floor = max(self.begin, found.offset if found is not None else self.high)
             self._hand(chunk, on_records)
         else:
+            handed = self.handed
             hand = functools.partial(self._hand, on_records=on_records)
             _read_range(consumer, self.tp, low, self.high, deadline, stopping, hand)
+            if self.handed == handed:  # a whole chunk written before the window: the rest was too
+                self.floor = low
         self.high, self.size = low, self.size * 2
 
     def _hand(self, records: list[Any], on_records: Callable[[list[Any]], None]) -> None:

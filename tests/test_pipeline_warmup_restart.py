@@ -161,6 +161,23 @@ def test_the_read_goes_back_lookback_s_from_the_newest_record_before_the_positio
     assert done.whole == [0] and done.short == [] and done.records == {0: 31}
 
 
+def test_the_read_ends_at_a_chunk_written_before_the_window(read_dated, monkeypatch) -> None:
+    # The embedded broker answers offsets_for_times with a partition's first offset: without this end,
+    # every read went back to the partition's first record.
+    ranges: list[tuple[int, int]] = []
+    read_range = warmupread._read_range
+    monkeypatch.setattr(
+        warmupread,
+        "_read_range",
+        lambda c, tp, low, high, *a: ranges.append((low, high)) or read_range(c, tp, low, high, *a),
+    )
+    handed: list[int] = []
+    done = read_dated(10.0, lambda recs: handed.extend(r.offset for r in recs))
+    assert sorted(handed) == list(range(69, 80)) and done.whole == [0]
+    # At most down to the chunk [31, 59), which holds no record of the window: the read ends there.
+    assert min(low for low, _ in ranges) >= 31
+
+
 def test_a_read_out_of_time_keeps_what_it_read_and_names_the_partition(read_dated) -> None:
     seen: list[int] = []
     # A stop comes once the first chunk was handed on.
