@@ -345,8 +345,8 @@ def test_every_option_of_the_demo_the_service_bench_and_simulate_says_its_defaul
     assert _options_unexplained(sub.choices[command]) == []
     if command == "bench":
         helps = {a.dest: a.help for a in sub.choices[command]._actions}
-        assert helps["seed"].startswith("plant, drift, feedback, starts:")
-        assert helps["assets"].startswith("plant, drift, feedback, starts:")
+        assert helps["seed"].startswith("plant, drift, feedback, starts, readback:")
+        assert helps["assets"].startswith("plant, drift, feedback, starts, readback:")
         assert helps["records"].startswith("pipeline, scale:")
 
 

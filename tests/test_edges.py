@@ -133,7 +133,7 @@ def test_an_unseen_category_is_scored_and_said_once_per_feature(quick_model, rng
         first = model.transform(new)
         model.transform(new)
     said = [r.getMessage() for r in caplog.records if r.name == "dhag.preprocessing"]
-    assert len(said) == 1 and "'kind': 2 row(s)" in said[0] and "'valve'" in said[0]
+    assert len(said) == 1 and "'kind': 2 rows" in said[0] and "'valve'" in said[0]
     assert first[:, 1:].sum(axis=1).tolist() == [1.0, 0.0, 0.0, 1.0]
 
 
