@@ -47,7 +47,8 @@ class AssetMetrics:
         self.asset_state = Gauge(
             "dhag_asset_state",
             "A plant model's asset by its latest scored reading: 0 running, 1 at standstill (its score is"
-            " judged normal), 2 warming up (running, within alerts.warmup_s after its last standstill).",
+            " judged normal), 2 warming up (running, within alerts.warmup_s after its last standstill or a"
+            " silence over alerts.warmup_after_silence_s).",
             ["asset"],
             registry=r,
         )

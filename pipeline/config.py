@@ -180,7 +180,9 @@ class AlertSettings(Section):
     episode's start (:class:`~pipeline.alerts.AlertTracker`). ``max_assets``: the most assets whose
     alert state a daemon holds (about 1 KB each; :mod:`pipeline.alertroom`). ``warmup_s``: how long
     after a plant model's asset stood still a reading that its cold bearing alone puts over the
-    threshold is judged normal (:mod:`pipeline.warmup`; 0: never)."""
+    threshold is judged normal (:mod:`pipeline.warmup`; 0: never). ``warmup_after_silence_s``: an asset
+    that sent no reading for longer than this, then reads running, is taken to have started (its
+    warm-up begins), as one whose readings stop while it stands still does (0: never)."""
 
     open_after: int = Field(3, ge=1)
     window: int = Field(5, ge=1, le=10_000)
@@ -192,6 +194,7 @@ class AlertSettings(Section):
     backfill_s: float = Field(3600.0, ge=0)
     max_assets: int = Field(100_000, ge=1)
     warmup_s: float = Field(3600.0, ge=0)
+    warmup_after_silence_s: float = Field(600.0, ge=0)
 
 
 def _trips(ratio: float) -> float:

@@ -74,6 +74,7 @@ def start_daemon(
         # an alert held open for resolve_hold_s of it, as the setting means, is held that much shorter.
         "ALERTS__RESOLVE_HOLD_S": f"{settings.alerts.resolve_hold_s / opts.speedup:g}",
         "ALERTS__WARMUP_S": f"{settings.alerts.warmup_s / opts.speedup:g}",  # as long in the plant's time
+        "ALERTS__WARMUP_AFTER_SILENCE_S": f"{settings.alerts.warmup_after_silence_s / opts.speedup:g}",
     } | (extra or {})
     env = child_environment(overrides, inherit=True)
     args = [command] + (["--watch"] if command == "retrain" else [])

@@ -66,7 +66,8 @@ class BatchProcessor(HandOver, Ownership):
         hysteresis = {"open_after", "window", "resolve_after", "resolve_hold_s", "quiet_s", "backfill_s"}
         self.trackers = Trackers(**settings.alerts.model_dump(include=hysteresis | {"max_assets"}))
         self.drift = drift_monitor(settings) if settings.drift.enabled else None
-        self.warmup = WarmUp(settings.alerts.warmup_s)  # a plant model's machines started cold
+        # A plant model's machines started cold: after a standstill, or a silence that may have been one.
+        self.warmup = WarmUp(settings.alerts.warmup_s, settings.alerts.warmup_after_silence_s)
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))
         #: Records it raised on (:func:`pipeline.poison.process_guarded`): a traceback a minute per kind.

@@ -34,7 +34,7 @@ from pipeline.hotswap import bind_model
 from pipeline.startsbench import EPOCH, _batches, _train, starts_scenario
 from pipeline.topics import ensure_topics
 from pipeline.warmup import WarmUp
-from pipeline.warmupread import read_back
+from pipeline.warmupread import ReadingNotes, read_back
 
 __all__ = ["run_readback_bench"]
 
@@ -64,11 +64,17 @@ def _produce(bs: str, topic: str, batches: list[tuple[float, list[Any]]]) -> dic
 
 
 def _timed_read(
-    settings: Settings, bs: str, ends: dict[TopicPartition, int], lookback_s: float, note: Callable
+    settings: Settings,
+    bs: str,
+    ends: dict[TopicPartition, int],
+    lookback_s: float,
+    note: Callable,
+    then: Callable[[], Any] = lambda: None,
 ) -> dict[str, Any]:
-    """:func:`~pipeline.warmupread.read_back` of ``ends`` with ``note``, timed."""
+    """:func:`~pipeline.warmupread.read_back` of ``ends`` with ``note``, then ``then()``, timed."""
     started = time.perf_counter()
     done = read_back(settings.kafka, bs, ends, lookback_s=lookback_s, timeout_s=600.0, on_records=note)
+    then()
     seconds = time.perf_counter() - started
     records = sum(done.records.values())
     return {
@@ -127,15 +133,15 @@ def run_readback_bench(
         so_far = time.perf_counter() - started
         log.info("readback bench: %d records produced (%.0f s so far)", produced, so_far)
 
-        warm = WarmUp(warmup_s)
-        window = _timed_read(settings, bs, ends, warmup_s, lambda recs: warm.note_records(recs, active))
+        warm, kept = WarmUp(warmup_s, settings.alerts.warmup_after_silence_s), ReadingNotes(active)
+        window = _timed_read(settings, bs, ends, warmup_s, kept.add, then=lambda: kept.note(warm))
         found = sorted(a for a in set(stream["asset_id"]) if warm.warming(a, EPOCH + end))
         window |= {"stood_still_found": found, "stood_still_truth": stood}
 
         span_s = end + 3600.0  # every record
         read_only = _timed_read(settings, bs, ends, span_s, lambda recs: None)
-        every = WarmUp(span_s)
-        noted = _timed_read(settings, bs, ends, span_s, lambda recs: every.note_records(recs, active))
+        every, all_kept = WarmUp(span_s, settings.alerts.warmup_after_silence_s), ReadingNotes(active)
+        noted = _timed_read(settings, bs, ends, span_s, all_kept.add, then=lambda: all_kept.note(every))
     budget_s = POLL_BUDGET_SHARE * settings.kafka.max_poll_interval_ms / 1000
     rate = noted["records_per_second"] or 0
     summary |= {

@@ -12,7 +12,10 @@ rest; every other machine stops once in each slot, for 15 to 45 % of it (the sim
    (two per asset where they fit in its running: one beginning 2 to 30 minutes after its first start
    of the stream, one beginning an hour or more after a start), are read by
    :class:`~pipeline.processing.BatchProcessor` as the daemon reads records, one per asset every
-   :data:`INTERVAL_S`, twice: with the configured ``alerts.warmup_s`` and with ``warmup_s: 0``.
+   :data:`INTERVAL_S`, twice: with the configured ``alerts.warmup_s`` and with ``warmup_s: 0``; then
+   twice more as a gateway that sends nothing of a machine while it is switched off delivers it, with
+   the configured ``alerts.warmup_after_silence_s`` and with 0 (only a standstill reading tells a stop,
+   and there is none).
 
 For each run: the alerts opened, each one either in a fault's window (onset until the asset has
 recovered, plus grace, as ``bench plant`` counts it: a detection) or false; a false one is *at a start*
@@ -275,7 +278,7 @@ def run_starts_bench(
     out: Path | None = None,
     **train_overrides: Any,
 ) -> int:
-    """Train, stream twice (configured ``alerts.warmup_s`` and 0), print the JSON summary (also to
+    """Train, stream four times (see the module), print the JSON summary (also to
     ``out``); 0 on success, 1 when training was refused. ``train_overrides`` change the plant model's
     settings (the tests' few epochs)."""
     import torch
@@ -300,19 +303,31 @@ def run_starts_bench(
     log.info("starts bench: trained (%.0f s so far)", time.perf_counter() - started)
     summary: dict[str, Any] = {
         "settings": {"seed": seed, "assets": assets, "history_hours": history_hours, "minutes": minutes},
-        "alerts": settings.alerts.model_dump(include={"open_after", "window", "resolve_after", "warmup_s"}),
+        "alerts": settings.alerts.model_dump(
+            include={"open_after", "window", "resolve_after", "warmup_s", "warmup_after_silence_s"}
+        ),
         "plant": plant,
         "training": training,
         "runs": {},
     }
     if model is not None:
-        batches = _batches(stream, settings.kafka.topics.input)
-        for name, warmup_s in (("warmup", settings.alerts.warmup_s), ("no_warmup", 0.0)):
-            run_settings = settings.model_copy(
-                update={"alerts": settings.alerts.model_copy(update={"warmup_s": warmup_s})}
+        topic = settings.kafka.topics.input
+        # The same plant through a gateway that sends nothing of a machine while it is switched off.
+        streams = {"": _batches(stream, topic), "silent_": _batches(stream[~stream["standstill"]], topic)}
+        warmup_s, silence_s = settings.alerts.warmup_s, settings.alerts.warmup_after_silence_s
+        runs = [
+            ("warmup", "", warmup_s, silence_s),
+            ("no_warmup", "", 0.0, silence_s),
+            ("silent_warmup", "silent_", warmup_s, silence_s),
+            ("silent_no_silence_rule", "silent_", warmup_s, 0.0),
+        ]
+        for name, which, warmup_s, silence_s in runs:
+            changes = {"warmup_s": warmup_s, "warmup_after_silence_s": silence_s}
+            run_settings = settings.model_copy(update={"alerts": settings.alerts.model_copy(update=changes)})
+            spans, registry = stream_alerts(run_settings, model, streams[which])
+            summary["runs"][name] = {"warmup_s": warmup_s, "warmup_after_silence_s": silence_s} | tally(
+                spans, stream, faults, starts
             )
-            spans, registry = stream_alerts(run_settings, model, batches)
-            summary["runs"][name] = {"warmup_s": warmup_s} | tally(spans, stream, faults, starts)
             for metric in ("warming_up", "standstill"):
                 value = registry.get_sample_value(f"dhag_readings_{metric}_total") or 0.0
                 summary["runs"][name][f"readings_{metric}"] = int(value)

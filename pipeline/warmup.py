@@ -12,7 +12,11 @@ So, for ``alerts.warmup_s`` of record time after an asset's last reading at stan
 is under its usual is scored again with the bearing rise at its usual: a reading that the cold bearing
 alone put over the threshold is judged normal (counted in ``dhag_readings_warming_up_total``); one that
 stays over (a fault in its flow, pressure, power or vibration, or a bearing hotter than usual) is judged
-as any other. The daemon sees a start only where it read the standstill: when it takes partitions up
+as any other. A gateway may send nothing of a machine that stands still: with ``silence_s``
+(``alerts.warmup_after_silence_s``), a running reading that follows its asset's previous one by more
+than that is taken as a start too. The retrainer's replay (:meth:`WarmUp.replay`) goes by standstill
+readings alone: its readings are a sample, whose gaps say nothing of a silence. The daemon sees a
+start only where it read the standstill or the silence: when it takes partitions up
 afresh (a start, a partition moved to it) it reads the standstills of their last ``warmup_s`` back from
 the input topic (:mod:`pipeline.warmupread`); a machine started before the topic's first record, or
 an asset's first reading, is not known to be warming up.
@@ -32,6 +36,8 @@ __all__ = ["RUNNING", "STANDSTILL", "WARMING_UP", "WarmUp"]
 _BEARING = DERIVED_FEATURES.index("bearing_rise_pu")
 #: The bearing rise per unit of the asset's usual (its median over training) a warm machine reads.
 USUAL = 1.0
+#: How long an asset's latest reading is kept for ``silence_s`` (a machine may stand still for weeks).
+SEEN_KEEP_S = 30 * 86400.0
 #: An asset's state as ``dhag_asset_state`` exports it (:meth:`WarmUp.state`).
 RUNNING, STANDSTILL, WARMING_UP = 0, 1, 2
 
@@ -49,23 +55,49 @@ class WarmUp:
     [False, False, True]
     """
 
-    def __init__(self, warmup_s: float) -> None:
+    def __init__(self, warmup_s: float, silence_s: float = 0.0) -> None:
         self.warmup_s = float(warmup_s)
+        self.silence_s = float(silence_s)
         self._stopped: dict[str, float] = {}
+        #: Per asset, the record time of its latest reading (kept only with ``silence_s``).
+        self._seen: dict[str, float] = {}
         self._prune_at = -np.inf
         #: How many readings the last :meth:`judge` took out of ``over``.
         self.judged = 0
 
     def note(self, assets: Sequence[str], stamps: Sequence[float], still: np.ndarray) -> None:
-        """Take the record times of the readings at standstill (``still``) of ``assets``."""
+        """Take the record times of the readings at standstill (``still``) of ``assets``; with
+        ``silence_s``, also of each running reading that follows its asset's previous one by more than
+        that (a machine whose readings stop while it stands still: it starts there). Readings are taken
+        in the order given, each asset's in time order.
+
+        >>> warm = WarmUp(3600.0, silence_s=600.0)
+        >>> warm.note(["p1", "p1", "p1"], [0.0, 10.0, 4000.0], np.array([False, False, False]))
+        >>> warm.warming("p1", 10.0), warm.warming("p1", 4000.0), warm.warming("p1", 7700.0)
+        (False, True, False)
+        """
         for j in np.flatnonzero(still).tolist():
             ts = float(stamps[j])
             if ts > self._stopped.get(assets[j], -np.inf):
                 self._stopped[assets[j]] = ts
+        if self.silence_s:
+            self._note_silences(assets, stamps, still)
         latest = max(stamps, default=-np.inf)
-        if latest >= self._prune_at and self._stopped:  # at most once per warmup_s of record time
+        if latest >= self._prune_at and (self._stopped or self._seen):  # at most once per warmup_s
             self._stopped = {a: t for a, t in self._stopped.items() if latest - t <= self.warmup_s}
+            self._seen = {a: t for a, t in self._seen.items() if latest - t <= SEEN_KEEP_S}
             self._prune_at = latest + max(self.warmup_s, 1.0)
+
+    def _note_silences(self, assets: Sequence[str], stamps: Sequence[float], still: np.ndarray) -> None:
+        seen, stopped, silence = self._seen, self._stopped, self.silence_s
+        for asset, ts, at_rest in zip(
+            assets, np.asarray(stamps, dtype=float).tolist(), still.tolist(), strict=True
+        ):
+            previous = seen.get(asset)
+            if previous is None or ts > previous:
+                seen[asset] = ts
+                if previous is not None and ts - previous > silence and not at_rest:
+                    stopped[asset] = max(ts, stopped.get(asset, -np.inf))
 
     def warming(self, asset: str, ts: float) -> bool:
         """Whether a reading of ``asset`` at record time ``ts`` falls within ``warmup_s`` after the
@@ -159,17 +191,6 @@ class WarmUp:
         over[np.asarray(cold)[normal]] = False
         self.judged = int(normal.sum())
         return over
-
-    def note_records(self, records: Sequence[Any], active: Any) -> int:
-        """:meth:`note` the readings at standstill among consumer ``records`` as ``active``
-        (:class:`~pipeline.hotswap.ActiveModel`, a plant model) parses them; records it refuses are
-        passed over. How many were at standstill."""
-        parsed = active.parse(records)
-        if not parsed.indices or active.derived is None:
-            return 0
-        still = active.derived.standstill(parsed.matrix)
-        self.note(parsed.asset_ids, parsed.timestamps.tolist(), still)
-        return int(still.sum())
 
     def judge_batch(self, over: np.ndarray, parsed: Any, still: np.ndarray, active: Any) -> np.ndarray:
         """:meth:`note` and :meth:`judge` for a batch the daemon parsed (its derived features, asset ids

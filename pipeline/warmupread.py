@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 
@@ -41,7 +42,7 @@ from pipeline.brokerlink import new_consumer
 from pipeline.config import KafkaSettings
 from pipeline.endoffsets import left_ms
 
-__all__ = ["FIRST_CHUNK", "ReadBack", "read_back", "take_up"]
+__all__ = ["FIRST_CHUNK", "ReadBack", "ReadingNotes", "read_back", "take_up"]
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +113,7 @@ def take_up(daemon: Any, partitions: set[TopicPartition], deadline: float, *, fl
         return False
     numbers = sorted(tp.partition for tp in mine)
     topic = daemon.kafka.topics.input
-    still = 0
-
-    def note(records: list[Any]) -> None:
-        nonlocal still
-        still += warmup.note_records(records, processor.active)
+    notes = ReadingNotes(processor.active)
 
     try:
         if left_ms(deadline) < floor_ms:
@@ -132,9 +129,10 @@ def take_up(daemon: Any, partitions: set[TopicPartition], deadline: float, *, fl
             {tp: end for tp, end in ends.items() if end},
             lookback_s=warmup.warmup_s,
             timeout_s=left_ms(deadline) / 1000,
-            on_records=note,
+            on_records=notes.add,
             stopping=daemon._stop.is_set,
         )
+        still = notes.note(warmup)
     except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
         if not daemon._stop.is_set():
             daemon.metrics.broker_failures.labels("carry_over").inc()
@@ -155,6 +153,43 @@ def take_up(daemon: Any, partitions: set[TopicPartition], deadline: float, *, fl
             done.short,
         )
     return True
+
+
+class ReadingNotes:
+    """The readings a read-back handed on, as ``active`` (:class:`~pipeline.hotswap.ActiveModel`, a plant
+    model) parses them, kept compactly (asset, record time, at standstill) until :meth:`note` notes them
+    in time order: chunks come newest first, and a silence (``WarmUp.silence_s``) is told only in order.
+    Records it refuses are passed over.
+    """
+
+    def __init__(self, active: Any) -> None:
+        self.active = active
+        self._codes: dict[str, int] = {}
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, records: list[Any]) -> None:
+        """Keep what ``records`` (consumer records) say: each reading's asset, time and standstill."""
+        parsed = self.active.parse(records)
+        if not parsed.indices or self.active.derived is None:
+            return
+        still = np.asarray(self.active.derived.standstill(parsed.matrix), dtype=bool)
+        codes = np.fromiter(
+            (self._codes.setdefault(a, len(self._codes)) for a in parsed.asset_ids),
+            dtype=np.int64,
+            count=len(parsed.asset_ids),
+        )
+        self._parts.append((codes, np.asarray(parsed.timestamps, dtype=float), still))
+
+    def note(self, warmup: Any) -> int:
+        """:meth:`WarmUp.note <pipeline.warmup.WarmUp.note>` every reading kept, in time order; how
+        many were at standstill."""
+        if not self._parts:
+            return 0
+        codes, stamps, still = (np.concatenate(part) for part in zip(*self._parts, strict=True))
+        order = np.argsort(stamps, kind="stable")
+        names = list(self._codes)
+        warmup.note([names[c] for c in codes[order].tolist()], stamps[order], still[order])
+        return int(still.sum())
 
 
 def _left_ms(deadline: float, stopping: Callable[[], bool]) -> int:

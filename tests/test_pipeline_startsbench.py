@@ -83,8 +83,10 @@ def test_the_bench_trains_on_standby_machines_and_reads_both_runs(tmp_path: Path
     assert summary["training"]["standby_assets_referenced"] == len(summary["plant"]["standby_assets"]) == 1
     assert summary["plant"]["starts_stream"] >= 4
     runs = summary["runs"]
-    assert set(runs) == {"warmup", "no_warmup"}
+    assert set(runs) == {"warmup", "no_warmup", "silent_warmup", "silent_no_silence_rule"}
     assert (runs["warmup"]["warmup_s"], runs["no_warmup"]["warmup_s"]) == (3600.0, 0.0)
+    assert runs["silent_warmup"]["warmup_after_silence_s"] == 600.0
+    assert runs["silent_no_silence_rule"]["warmup_after_silence_s"] == 0.0
     for run in runs.values():
         false = run["false_alerts_at_starts"] + run["false_alerts_elsewhere"]
         assert run["alerts_opened"] == run["alerts_in_fault_windows"] + false
@@ -92,6 +94,10 @@ def test_the_bench_trains_on_standby_machines_and_reads_both_runs(tmp_path: Path
         assert run["early_faults_detected"] <= run["early_faults"] <= run["faults"]
         assert run["faults_detected"] <= run["faults"] and run["faults"] >= 4
         assert len(run["faults_missed"]) == run["faults"] - run["faults_detected"]
-        assert run["readings_standstill"] > 0
+    for name, run in runs.items():  # the silent gateway sends no reading at standstill
+        assert (run["readings_standstill"] > 0) is (not name.startswith("silent_"))
     assert runs["no_warmup"]["readings_warming_up"] == 0
+    silent, without = runs["silent_warmup"], runs["silent_no_silence_rule"]
+    assert without["readings_warming_up"] == 0  # no standstill reading, no silence rule: no start known
+    assert silent["false_alerts_at_starts"] <= without["false_alerts_at_starts"]
     assert runs["warmup"]["readings_standstill"] == runs["no_warmup"]["readings_standstill"]

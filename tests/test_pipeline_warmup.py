@@ -30,10 +30,20 @@ def _cold(fleet: Fleet, index: int) -> None:
         state[index] = ambient
 
 
-def _run(plant_model, *, warmup_s: float | None = None, flow: float = 1.0, index: int = 1):
-    """Five minutes of the plant running, asset ``index`` (a fan) stopped ten, then started cold for
-    fifteen (its flow times ``flow`` once started); the alert events of the start and the metrics."""
+def _run(
+    plant_model,
+    *,
+    warmup_s: float | None = None,
+    flow: float = 1.0,
+    index: int = 1,
+    silent: bool = False,
+    silence_s: float | None = None,
+):
+    """Five minutes of the plant running, asset ``index`` (a fan) stopped ten (``silent``: sending
+    nothing meanwhile), then started cold for fifteen (its flow times ``flow`` once started); the alert
+    events of the start and the metrics."""
     alerts = ALERTS | ({} if warmup_s is None else {"warmup_s": warmup_s})
+    alerts |= {} if silence_s is None else {"warmup_after_silence_s": silence_s}
     registry = CollectorRegistry()
     proc = BatchProcessor(
         Settings.model_validate({"alerts": alerts}), plant_model, "v1", PipelineMetrics(registry)
@@ -47,6 +57,8 @@ def _run(plant_model, *, warmup_s: float | None = None, flow: float = 1.0, index
             t, readings = fleet.step(10.0)
             batch = []
             for asset, values in fleet.records(readings):
+                if asset == stopped and 5 <= minute < 15 and silent:
+                    continue  # a gateway that sends nothing of a stopped machine
                 if asset == stopped and 5 <= minute < 15:
                     values = _stopped(values)
                 elif asset == stopped and minute >= 15:
@@ -86,3 +98,19 @@ def test_the_warm_up_ends_warmup_s_after_the_standstill(plant_model) -> None:
     opened, registry = _run(plant_model, warmup_s=30)
     assert len(opened) == 1
     assert registry.get_sample_value("dhag_readings_warming_up_total") <= 3  # its first 30 s
+
+
+def test_a_machine_silent_while_it_stood_still_warms_up_after_it_starts(plant_model) -> None:
+    # Its gateway sent nothing while it stood still: the first reading, ten minutes after its last,
+    # reads running and cold. Before, only a standstill reading told a stop, and the start alerted.
+    opened, registry = _run(plant_model, silent=True)
+    assert opened == []
+    assert registry.get_sample_value("dhag_readings_warming_up_total") > 0
+    opened, registry = _run(plant_model, silent=True, silence_s=0)
+    assert len(opened) == 1 and opened[0]["top_sensors"][0]["sensor"] == "bearing_rise_pu"
+
+
+def test_a_silence_shorter_than_warmup_after_silence_s_is_no_start(plant_model) -> None:
+    opened, registry = _run(plant_model, silent=True, silence_s=3600)
+    assert len(opened) == 1
+    assert registry.get_sample_value("dhag_readings_warming_up_total") == 0

@@ -27,7 +27,9 @@ READ = re.compile(r"(\d+) records? of their last 3600 s read back from \S+, (\d+
 ALERTS = {"open_after": 2, "window": 3, "resolve_after": 3}
 
 
-def _plant(bs: str, topic: str, *, stopped: int = 1) -> tuple[dict[int, int], list[str], int]:
+def _plant(
+    bs: str, topic: str, *, stopped: int = 1, silent: bool = False
+) -> tuple[dict[int, int], list[str], int]:
     """Thirty minutes of three machines at 10 s steps, dated up to now: asset ``stopped`` stands still
     from minute 5, starts cold at minute 15. The offset by partition of each partition's first record
     of minute 16 (a daemon resumes there), the asset ids, and how many records there are from then."""
@@ -42,6 +44,8 @@ def _plant(bs: str, topic: str, *, stopped: int = 1) -> tuple[dict[int, int], li
             t, readings = fleet.step(10.0)
             for asset, values in fleet.records(readings):
                 if asset == fleet.asset_ids[stopped] and 5 <= minute < 15:
+                    if silent:  # a gateway that sends nothing of a stopped machine
+                        continue
                     values = _stopped(values)
                 value = orjson.dumps({"asset_id": asset, "ts": start + t, "values": values})
                 sent.append((minute, producer.send(topic, key=asset.encode(), value=value)))
@@ -67,13 +71,13 @@ def _commit(bs: str, group: str, topic: str, offsets: dict[int, int]) -> None:
         consumer.close()
 
 
-def _resume(tansu, plant_model, model_registry, caplog, *, commit: bool = True):  # noqa: ANN001, ANN202
+def _resume(tansu, plant_model, model_registry, caplog, *, commit: bool = True, silent: bool = False):  # noqa: ANN001, ANN202
     """A daemon resuming at minute 16 of :func:`_plant` (``commit``; else a new group, from the first
     record): its alert events, the cold asset's state and the carry-over failures, and the cold asset."""
     bs = tansu.bootstrap_servers
     settings = make_settings(bs, model_registry, alerts=ALERTS)
     topics = settings.kafka.topics
-    resume, assets, later = _plant(bs, topics.input)
+    resume, assets, later = _plant(bs, topics.input, silent=silent)
     if commit:
         _commit(bs, settings.kafka.group_id, topics.input, resume)
     else:
@@ -103,6 +107,17 @@ def test_a_machine_started_before_the_daemon_is_known_to_warm_up(
     said = [m.groups() for r in caplog.records if (m := READ.search(r.getMessage()))]
     # Every record before the position (minutes 0-15), of them the ten minutes standing still.
     assert len(said) == 1 and int(said[0][0]) == 3 * 6 * 16 and 50 <= int(said[0][1]) <= 60, said
+
+
+def test_a_machine_that_was_silent_while_it_stood_still_is_known_to_warm_up(
+    tansu, plant_model, model_registry, caplog, monkeypatch
+) -> None:
+    # Read back newest chunk first (chunks of 20, 40, ... records here), its readings are noted in time
+    # order: the ten minutes without one, then a running one, are a start.
+    monkeypatch.setattr(warmupread, "FIRST_CHUNK", 20)
+    events, state, _cold = _resume(tansu, plant_model, model_registry, caplog, silent=True)
+    assert [e for e in events if e["state"] == "open"] == []
+    assert state == (WARMING_UP, 0)
 
 
 def test_without_the_read_back_the_cold_machine_alerts(
