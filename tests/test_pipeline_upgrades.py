@@ -184,6 +184,18 @@ def test_an_event_of_another_schema_is_not_carried_on() -> None:
 # -- alert events: the `alerts` command -----------------------------------------------------------------
 
 
+def _topics_hold(monkeypatch, held: dict[str, list[bytes]]) -> None:  # noqa: ANN001
+    """The consoles read ``held``'s values from each topic it names (written at ``NOW``)."""
+    monkeypatch.setattr(
+        alertscmd,
+        "read_topic",
+        lambda bootstrap, topic, *_: [
+            SimpleNamespace(topic=topic, partition=0, offset=i, value=v, timestamp=int(NOW * 1000))
+            for i, v in enumerate(held[topic])
+        ],
+    )
+
+
 def test_the_alerts_command_lists_both_releases_episodes_and_leaves_out_another_schemas(monkeypatch) -> None:
     topics = Settings().kafka.topics
     held = {
@@ -195,14 +207,7 @@ def test_the_alerts_command_lists_both_releases_episodes_and_leaves_out_another_
         ],
         topics.labels: [LATER_LABEL],
     }
-    monkeypatch.setattr(
-        alertscmd,
-        "read_topic",
-        lambda bootstrap, topic, *_: [
-            SimpleNamespace(topic=topic, partition=0, offset=i, value=v, timestamp=int(NOW * 1000))
-            for i, v in enumerate(held[topic])
-        ],
-    )
+    _topics_hold(monkeypatch, held)
     episodes = alertscmd.read_episodes(Settings(), "broker:9092")
     assert sorted(episodes) == ["in-0-41", "in-1-7"]
     earlier, later = episodes["in-0-41"], episodes["in-1-7"]
@@ -243,14 +248,7 @@ def test_alerts_of_an_asset_whose_events_are_all_of_another_schema_says_so(monke
     # Before, it said no episode of fan-02 was on the topic, "or the id is mistyped", naming pump-07.
     topics = Settings().kafka.topics
     held = {topics.alerts: [EARLIER_OPEN, SCHEMA_2_OPEN], topics.labels: []}
-    monkeypatch.setattr(
-        alertscmd,
-        "read_topic",
-        lambda bootstrap, topic, *_: [
-            SimpleNamespace(topic=topic, partition=0, offset=i, value=v, timestamp=int(NOW * 1000))
-            for i, v in enumerate(held[topic])
-        ],
-    )
+    _topics_hold(monkeypatch, held)
     options = {"open": False, "limit": 20, "json": False, "bootstrap": "k:9092", "since": None}
     args = argparse.Namespace(asset="fan-02", **options)
     out, err = io.StringIO(), io.StringIO()
