@@ -88,8 +88,13 @@ class WarmUp:
             self._seen = {a: t for a, t in self._seen.items() if latest - t <= SEEN_KEEP_S}
             self._prune_at = latest + max(self.warmup_s, 1.0)
 
+    def started(self, asset: str, ts: float) -> None:
+        """Take ``asset`` to have started at record time ``ts`` (its warm-up begins), unless a later
+        standstill or start is known."""
+        self._stopped[asset] = max(float(ts), self._stopped.get(asset, -np.inf))
+
     def _note_silences(self, assets: Sequence[str], stamps: Sequence[float], still: np.ndarray) -> None:
-        seen, stopped, silence = self._seen, self._stopped, self.silence_s
+        seen, silence = self._seen, self.silence_s
         for asset, ts, at_rest in zip(
             assets, np.asarray(stamps, dtype=float).tolist(), still.tolist(), strict=True
         ):
@@ -97,7 +102,7 @@ class WarmUp:
             if previous is None or ts > previous:
                 seen[asset] = ts
                 if previous is not None and ts - previous > silence and not at_rest:
-                    stopped[asset] = max(ts, stopped.get(asset, -np.inf))
+                    self.started(asset, ts)
 
     def warming(self, asset: str, ts: float) -> bool:
         """Whether a reading of ``asset`` at record time ``ts`` falls within ``warmup_s`` after the

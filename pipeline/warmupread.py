@@ -22,6 +22,13 @@ or read back only in part, is logged; its machines started before what was read 
 before this read existed. A partition whose records carry no Kafka time is read back one chunk (the
 newest :data:`FIRST_CHUNK` records): how far back the window goes is unknown. A partition with no
 committed offset (a group new to the topic) is not read back.
+
+Its readings are noted in time order once the read is over (:class:`ReadingNotes`), so that a silence
+(``alerts.warmup_after_silence_s``) within the window is told as the daemon tells it live. An asset
+silent from before the window's start shows no such silence in it: where the read met a record written
+before the window (so the window lies inside the partition's log), an asset whose first reading in it
+is running and comes over ``warmup_after_silence_s`` after the window's start is taken to have started
+there.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +66,9 @@ class ReadBack:
     records: dict[int, int] = field(default_factory=dict)
     whole: list[int] = field(default_factory=list)
     short: list[int] = field(default_factory=list)
+    #: Of ``whole``, those whose read met a record written before the window: the window lies inside
+    #: the partition's log, so an asset silent in it was silent from its start.
+    reached: list[int] = field(default_factory=list)
 
 
 def read_back(
@@ -93,6 +103,8 @@ def read_back(
             pass
         for window in windows:  # a chunk cut short counts what it handed on
             (done.whole if window.high <= window.floor else done.short).append(window.tp.partition)
+            if window.high <= window.floor and window.reached:
+                done.reached.append(window.tp.partition)
             if window.handed:
                 done.records[window.tp.partition] = window.handed
         return done
@@ -132,7 +144,7 @@ def take_up(daemon: Any, partitions: set[TopicPartition], deadline: float, *, fl
             on_records=notes.add,
             stopping=daemon._stop.is_set,
         )
-        still = notes.note(warmup)
+        still = notes.note(warmup, reached=done.reached, lookback_s=warmup.warmup_s)
     except Exception as exc:  # noqa: BLE001 - whatever the read met, scoring goes on without it
         if not daemon._stop.is_set():
             daemon.metrics.broker_failures.labels("carry_over").inc()
@@ -165,7 +177,7 @@ class ReadingNotes:
     def __init__(self, active: Any) -> None:
         self.active = active
         self._codes: dict[str, int] = {}
-        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add(self, records: list[Any]) -> None:
         """Keep what ``records`` (consumer records) say: each reading's asset, time and standstill."""
@@ -178,17 +190,31 @@ class ReadingNotes:
             dtype=np.int64,
             count=len(parsed.asset_ids),
         )
-        self._parts.append((codes, np.asarray(parsed.timestamps, dtype=float), still))
+        partitions = np.array([records[i].partition for i in parsed.indices], dtype=np.int64)
+        self._parts.append((codes, np.asarray(parsed.timestamps, dtype=float), still, partitions))
 
-    def note(self, warmup: Any) -> int:
+    def note(self, warmup: Any, reached: Collection[int] = (), lookback_s: float = 0.0) -> int:
         """:meth:`WarmUp.note <pipeline.warmup.WarmUp.note>` every reading kept, in time order; how
-        many were at standstill."""
+        many were at standstill. With the warm-up's ``silence_s``, on the partitions ``reached`` (their
+        read went back past the window's start, ``lookback_s`` before their newest reading), an asset
+        whose first reading in the window is running and came over ``silence_s`` after that start was
+        silent from before it: it is taken to have started at that reading."""
         if not self._parts:
             return 0
-        codes, stamps, still = (np.concatenate(part) for part in zip(*self._parts, strict=True))
+        codes, stamps, still, partitions = (np.concatenate(part) for part in zip(*self._parts, strict=True))
         order = np.argsort(stamps, kind="stable")
+        codes, stamps, still, partitions = codes[order], stamps[order], still[order], partitions[order]
         names = list(self._codes)
-        warmup.note([names[c] for c in codes[order].tolist()], stamps[order], still[order])
+        warmup.note([names[c] for c in codes.tolist()], stamps, still)
+        for partition in set(reached) if warmup.silence_s else ():
+            mine = np.flatnonzero(partitions == partition)
+            if not mine.size:
+                continue
+            start = stamps[mine].max() - lookback_s
+            _, first = np.unique(codes[mine], return_index=True)  # each asset's first reading there
+            for j in mine[first].tolist():
+                if not still[j] and stamps[j] - start > warmup.silence_s:
+                    warmup.started(names[codes[j]], float(stamps[j]))
         return int(still.sum())
 
 
@@ -207,6 +233,7 @@ class _Window:
         self.size = FIRST_CHUNK
         self.since_ms: int | None = None  # the window's first Kafka time, once the newest chunk dated it
         self.handed = 0
+        self.reached = False  # a record written before the window lies before the read (ReadBack.reached)
 
     def read_chunk(
         self,
@@ -231,6 +258,7 @@ class _Window:
                 ask = {self.tp: self.since_ms}
                 found = consumer.offsets_for_times(ask, timeout_ms=_left_ms(deadline, stopping)).get(self.tp)
                 self.floor = max(self.begin, found.offset if found is not None else self.high)
+                self.reached = found is not None and found.offset > self.begin
             self._hand(chunk, on_records)
         else:
             handed = self.handed
@@ -243,6 +271,7 @@ class _Window:
     def _hand(self, records: list[Any], on_records: Callable[[list[Any]], None]) -> None:
         assert self.since_ms is not None
         within = [rec for rec in records if rec.timestamp < 0 or rec.timestamp >= self.since_ms]
+        self.reached |= len(within) < len(records)  # one written before the window
         if within:
             on_records(within)
             self.handed += len(within)

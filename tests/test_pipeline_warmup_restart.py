@@ -28,34 +28,44 @@ ALERTS = {"open_after": 2, "window": 3, "resolve_after": 3}
 
 
 def _plant(
-    bs: str, topic: str, *, stopped: int = 1, silent: bool = False
+    bs: str,
+    topic: str,
+    *,
+    stopped: int = 1,
+    silent: bool = False,
+    stop: tuple[int, int] = (5, 15),
+    minutes: int = 30,
 ) -> tuple[dict[int, int], list[str], int]:
-    """Thirty minutes of three machines at 10 s steps, dated up to now: asset ``stopped`` stands still
-    from minute 5, starts cold at minute 15. The offset by partition of each partition's first record
-    of minute 16 (a daemon resumes there), the asset ids, and how many records there are from then."""
+    """``minutes`` of three machines at 10 s steps, dated up to now (their Kafka time too, as a gateway
+    writes them): asset ``stopped`` stands still from minute ``stop[0]`` (``silent``: sending nothing),
+    starts cold at ``stop[1]``. The offset by partition of each partition's first record of the minute
+    after (a daemon resumes there), the asset ids, and how many records there are from then."""
     fleet = Fleet(3, seed=11, run=1)
-    start = time.time() - 1800.0
+    start = time.time() - 60.0 * minutes
     producer = KafkaProducer(bootstrap_servers=bs, linger_ms=5)
     sent = []
-    for minute in range(30):
-        if minute == 15:
+    for minute in range(minutes):
+        if minute == stop[1]:
             _cold(fleet, stopped)
         for _ in range(6):
             t, readings = fleet.step(10.0)
             for asset, values in fleet.records(readings):
-                if asset == fleet.asset_ids[stopped] and 5 <= minute < 15:
+                if asset == fleet.asset_ids[stopped] and stop[0] <= minute < stop[1]:
                     if silent:  # a gateway that sends nothing of a stopped machine
                         continue
                     values = _stopped(values)
                 value = orjson.dumps({"asset_id": asset, "ts": start + t, "values": values})
-                sent.append((minute, producer.send(topic, key=asset.encode(), value=value)))
+                stamp = int((start + t) * 1000)
+                sent.append(
+                    (minute, producer.send(topic, key=asset.encode(), value=value, timestamp_ms=stamp))
+                )
     producer.flush(timeout=30)
     producer.close(timeout=5)
     resume: dict[int, int] = {}
     later = 0
     for minute, future in sent:
         meta = future.get(timeout=30)
-        if minute >= 16:
+        if minute > stop[1]:
             later += 1
             resume[meta.partition] = min(resume.get(meta.partition, meta.offset), meta.offset)
     return resume, fleet.asset_ids, later
@@ -71,17 +81,18 @@ def _commit(bs: str, group: str, topic: str, offsets: dict[int, int]) -> None:
         consumer.close()
 
 
-def _resume(tansu, plant_model, model_registry, caplog, *, commit: bool = True, silent: bool = False):  # noqa: ANN001, ANN202
-    """A daemon resuming at minute 16 of :func:`_plant` (``commit``; else a new group, from the first
-    record): its alert events, the cold asset's state and the carry-over failures, and the cold asset."""
+def _resume(tansu, plant_model, model_registry, caplog, *, commit: bool = True, **plant):  # noqa: ANN001, ANN003, ANN202
+    """A daemon resuming a minute after the cold start of :func:`_plant` (``commit``; else a new group,
+    from the first record): its alert events, the cold asset's state and the carry-over failures, and
+    the cold asset."""
     bs = tansu.bootstrap_servers
     settings = make_settings(bs, model_registry, alerts=ALERTS)
     topics = settings.kafka.topics
-    resume, assets, later = _plant(bs, topics.input, silent=silent)
+    resume, assets, later = _plant(bs, topics.input, **plant)
     if commit:
         _commit(bs, settings.kafka.group_id, topics.input, resume)
     else:
-        later = 3 * 6 * 30
+        later = 3 * 6 * plant.get("minutes", 30)
     caplog.set_level(logging.INFO, logger="pipeline.warmupread")
     with running_daemon(settings, plant_model, bs) as (_daemon, registry):
         wait_for(
@@ -118,6 +129,28 @@ def test_a_machine_that_was_silent_while_it_stood_still_is_known_to_warm_up(
     events, state, _cold = _resume(tansu, plant_model, model_registry, caplog, silent=True)
     assert [e for e in events if e["state"] == "open"] == []
     assert state == (WARMING_UP, 0)
+
+
+@pytest.mark.parametrize("silence_rule", [True, False])
+def test_a_machine_silent_since_before_the_window_is_known_to_warm_up(
+    tansu, plant_model, model_registry, caplog, monkeypatch, silence_rule
+) -> None:
+    # Silent for 70 minutes, started a minute before the daemon resumes: its first reading in the
+    # hour read back comes 59 minutes after the hour's start, a silence older than the window.
+    if not silence_rule:  # what that rule adds: the silence seen within the window alone
+        monkeypatch.setattr(warmupread.ReadingNotes, "note", _note_in_order_only)
+    events, state, cold = _resume(
+        tansu, plant_model, model_registry, caplog, silent=True, stop=(5, 75), minutes=80
+    )
+    opened = [e["asset_id"] for e in events if e["state"] == "open"]
+    assert (opened, state) == (([], (WARMING_UP, 0)) if silence_rule else ([cold], (0, 0)))
+
+
+def _note_in_order_only(self, warmup, reached=(), lookback_s=0.0):  # noqa: ANN001, ANN202
+    return _NOTE(self, warmup)
+
+
+_NOTE = warmupread.ReadingNotes.note
 
 
 def test_without_the_read_back_the_cold_machine_alerts(
