@@ -15,7 +15,9 @@ rest; every other machine stops once in each slot, for 15 to 45 % of it (the sim
    :data:`INTERVAL_S`, twice: with the configured ``alerts.warmup_s`` and with ``warmup_s: 0``; then
    twice more as a gateway that sends nothing of a machine while it is switched off delivers it, with
    the configured ``alerts.warmup_after_silence_s`` and with 0 (only a standstill reading tells a stop,
-   and there is none).
+   and there is none); then twice more with the daemon restarted :data:`RESTART_AFTER_START_S` after
+   every start (a rollout while a machine is still cold, at every start: a stress, not a rollout's
+   pace), its warm-up state lost at each restart and read back (:mod:`pipeline.warmupread`) or not.
 
 For each run: the alerts opened, each one either in a fault's window (onset until the asset has
 recovered, plus grace, as ``bench plant`` counts it: a detection) or false; a false one is *at a start*
@@ -29,9 +31,11 @@ standstill and those opened while the machine was still cold after a start (the 
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections import namedtuple
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,8 @@ from pipeline.processing import BatchProcessor
 from pipeline.simulator.faults import Fault, applicable_kinds, make_fault
 from pipeline.simulator.fleet import Fleet
 from pipeline.simulator.physics import MACHINE_TYPES
+from pipeline.warmup import WarmUp
+from pipeline.warmupread import ReadingNotes
 
 __all__ = ["plan_stops", "run_starts_bench", "starts_scenario", "stream_alerts"]
 
@@ -62,6 +68,7 @@ STANDBY_SHARE = 0.3  # of each slot a standby machine runs
 START_WINDOW_S = 3600.0  # an alert opened this soon after a start, no fault under way: false at a start
 EARLY_S = 1800.0  # a fault beginning this soon after a start is an early one
 EPOCH = 1.7e9  # record time of simulated second 0
+RESTART_AFTER_START_S = 300.0  # the restart runs' daemon restarts this long after every start
 Rec = namedtuple("Rec", "topic partition offset key value timestamp timestamp_type")
 
 
@@ -171,17 +178,30 @@ def _batches(stream: pd.DataFrame, topic: str) -> list[tuple[float, list[Rec]]]:
 
 
 def stream_alerts(
-    settings: Settings, model: Any, batches: list[tuple[float, list[Rec]]]
+    settings: Settings,
+    model: Any,
+    batches: list[tuple[float, list[Rec]]],
+    *,
+    restarts: Sequence[float] = (),
+    read_back: bool = False,
 ) -> tuple[list[tuple[str, float, float]], CollectorRegistry]:
     """Feed ``batches`` to a :class:`~pipeline.processing.BatchProcessor` under ``settings``; each alert
     it opened ``(asset_id, opened_at, resolved_at)`` in simulated seconds (``inf``: still open at the end),
-    and the registry of its metrics."""
+    and the registry of its metrics. At each of ``restarts`` (simulated seconds) the daemon restarts:
+    its warm-up state is lost (its alert state carried over whole, as a carry-over would), and, with
+    ``read_back``, the batches of the last ``alerts.warmup_s`` are read back into the new one as
+    :mod:`pipeline.warmupread` reads them."""
     registry = CollectorRegistry()
     proc = BatchProcessor(settings, model, "bench", PipelineMetrics(registry))
     alerts_topic = settings.kafka.topics.alerts
     spans: list[tuple[str, float, float]] = []
     open_at: dict[str, int] = {}
+    times = [t for t, _ in batches]
+    due = sorted(restarts)
     for t, batch in batches:
+        if due and t >= due[0]:
+            _restart(proc, settings, batches, times, t, read_back)
+            due = [r for r in due if r > t]
         for message in proc.process(batch, now=EPOCH + t).messages:
             if message.topic != alerts_topic:
                 continue
@@ -194,6 +214,28 @@ def stream_alerts(
                 k = open_at.pop(asset)
                 spans[k] = (*spans[k][:2], float(event["ts"]) - EPOCH)
     return spans, registry
+
+
+def _restart(
+    proc: BatchProcessor,
+    settings: Settings,
+    batches: list[tuple[float, list[Rec]]],
+    times: list[float],
+    t: float,
+    read_back: bool,
+) -> None:
+    """A daemon restart at ``t``: the warm-up state starts empty, then (``read_back``) takes the
+    records of the last ``alerts.warmup_s`` before ``t``, as :func:`pipeline.warmupread.take_up` does."""
+    alerts = settings.alerts
+    proc.warmup = WarmUp(alerts.warmup_s, alerts.warmup_after_silence_s)
+    if not read_back:
+        return
+    notes = ReadingNotes(proc.active)
+    first, last = bisect.bisect_left(times, t - alerts.warmup_s), bisect.bisect_left(times, t)
+    for _, records in batches[first:last]:
+        notes.add(records)
+    reached = [0] if first > 0 else []  # a record older than the window lies before it
+    notes.note(proc.warmup, reached=reached, lookback_s=alerts.warmup_s)
 
 
 def tally(
@@ -316,17 +358,24 @@ def run_starts_bench(
         streams = {"": _batches(stream, topic), "silent_": _batches(stream[~stream["standstill"]], topic)}
         warmup_s, silence_s = settings.alerts.warmup_s, settings.alerts.warmup_after_silence_s
         runs = [
-            ("warmup", "", warmup_s, silence_s),
-            ("no_warmup", "", 0.0, silence_s),
-            ("silent_warmup", "silent_", warmup_s, silence_s),
-            ("silent_no_silence_rule", "silent_", warmup_s, 0.0),
+            ("warmup", "", warmup_s, silence_s, {}),
+            ("no_warmup", "", 0.0, silence_s, {}),
+            ("silent_warmup", "silent_", warmup_s, silence_s, {}),
+            ("silent_no_silence_rule", "silent_", warmup_s, 0.0, {}),
+            # A daemon restarted RESTART_AFTER_START_S after every start: warm-ups read back, or lost.
+            ("restarts_read_back", "", warmup_s, silence_s, {"read_back": True}),
+            ("restarts_no_read_back", "", warmup_s, silence_s, {"read_back": False}),
         ]
-        for name, which, warmup_s, silence_s in runs:
+        restart_at = sorted(e + RESTART_AFTER_START_S for ends in starts.values() for e in ends)
+        for name, which, warmup_s, silence_s, restarts in runs:
             changes = {"warmup_s": warmup_s, "warmup_after_silence_s": silence_s}
             run_settings = settings.model_copy(update={"alerts": settings.alerts.model_copy(update=changes)})
-            spans, registry = stream_alerts(run_settings, model, streams[which])
-            summary["runs"][name] = {"warmup_s": warmup_s, "warmup_after_silence_s": silence_s} | tally(
-                spans, stream, faults, starts
+            at = restart_at if restarts else []
+            spans, registry = stream_alerts(run_settings, model, streams[which], restarts=at, **restarts)
+            summary["runs"][name] = (
+                {"warmup_s": warmup_s, "warmup_after_silence_s": silence_s}
+                | ({"restarts": len(at)} | restarts if restarts else {})
+                | tally(spans, stream, faults, starts)
             )
             for metric in ("warming_up", "standstill"):
                 value = registry.get_sample_value(f"dhag_readings_{metric}_total") or 0.0

@@ -83,7 +83,14 @@ def test_the_bench_trains_on_standby_machines_and_reads_both_runs(tmp_path: Path
     assert summary["training"]["standby_assets_referenced"] == len(summary["plant"]["standby_assets"]) == 1
     assert summary["plant"]["starts_stream"] >= 4
     runs = summary["runs"]
-    assert set(runs) == {"warmup", "no_warmup", "silent_warmup", "silent_no_silence_rule"}
+    assert set(runs) == {
+        "warmup",
+        "no_warmup",
+        "silent_warmup",
+        "silent_no_silence_rule",
+        "restarts_read_back",
+        "restarts_no_read_back",
+    }
     assert (runs["warmup"]["warmup_s"], runs["no_warmup"]["warmup_s"]) == (3600.0, 0.0)
     assert runs["silent_warmup"]["warmup_after_silence_s"] == 600.0
     assert runs["silent_no_silence_rule"]["warmup_after_silence_s"] == 0.0
@@ -97,6 +104,11 @@ def test_the_bench_trains_on_standby_machines_and_reads_both_runs(tmp_path: Path
     for name, run in runs.items():  # the silent gateway sends no reading at standstill
         assert (run["readings_standstill"] > 0) is (not name.startswith("silent_"))
     assert runs["no_warmup"]["readings_warming_up"] == 0
+    # A restart 5 minutes after every start: with the read-back, the warm-ups go on as without restarts.
+    read, lost = runs["restarts_read_back"], runs["restarts_no_read_back"]
+    assert read["restarts"] == lost["restarts"] == summary["plant"]["starts_stream"]
+    assert {k: v for k, v in read.items() if k not in ("restarts", "read_back")} == runs["warmup"]
+    assert lost["readings_warming_up"] <= read["readings_warming_up"]
     silent, without = runs["silent_warmup"], runs["silent_no_silence_rule"]
     assert without["readings_warming_up"] == 0  # no standstill reading, no silence rule: no start known
     assert silent["false_alerts_at_starts"] <= without["false_alerts_at_starts"]
