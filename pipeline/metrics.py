@@ -120,8 +120,8 @@ class PipelineMetrics(AssetMetrics):
         )
         self.readings_warming_up = Counter(
             "dhag_readings_warming_up",
-            "Readings over the threshold of a machine warming up after a standstill (plant model) that "
-            "score under it with the bearing at its usual temperature rise: judged normal.",
+            "Readings over the threshold of a machine warming up after a standstill or a silence (plant "
+            "model) that score under it with the bearing at its usual temperature rise: judged normal.",
             registry=r,
         )
         self.alerts_opened = Counter("dhag_alerts_opened", "Alert episodes opened.", registry=r)
