@@ -7,16 +7,21 @@ from __future__ import annotations
 import logging
 import re
 import time
+from types import SimpleNamespace
 
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaTimeoutError
 from pipeline_kafka import make_settings, read_topic, running_daemon, sample, wait_for
+from prometheus_client import CollectorRegistry
 from test_pipeline_standstill import _stopped
 from test_pipeline_warmup import _cold
 
 from pipeline import warmupread
+from pipeline.config import Settings
+from pipeline.metrics import PipelineMetrics
+from pipeline.processing import BatchProcessor
 from pipeline.simulator import Fleet
 from pipeline.warmup import WARMING_UP
 from pipeline.warmupread import ReadBack, read_back
@@ -255,3 +260,30 @@ def test_a_new_group_reads_nothing_back_and_learns_the_stop_as_it_scores(
     assert [e for e in events if e["state"] == "open"] == []
     assert state == (WARMING_UP, 0)
     assert not [r for r in caplog.records if "read back" in r.getMessage()]
+
+
+def test_a_read_back_cut_short_names_its_partitions_in_a_warning(plant_model, monkeypatch, caplog) -> None:
+    settings = Settings()
+    metrics = PipelineMetrics(CollectorRegistry())
+    topic = settings.kafka.topics.input
+    daemon = SimpleNamespace(
+        kafka=settings.kafka,
+        processor=BatchProcessor(settings, plant_model, "v1", metrics),
+        consumer=SimpleNamespace(committed=lambda tp, timeout_ms: 100),
+        bootstrap_servers="k:9092",
+        _stop=SimpleNamespace(is_set=lambda: False),
+        metrics=metrics,
+    )
+    monkeypatch.setattr(
+        warmupread, "read_back", lambda *a, **k: ReadBack(records={0: 100, 1: 40}, whole=[0], short=[1])
+    )
+    caplog.set_level(logging.INFO, logger="pipeline.warmupread")
+    partitions = {TopicPartition(topic, 0), TopicPartition(topic, 1)}
+    assert warmupread.take_up(daemon, partitions, time.monotonic() + 10, floor_ms=100)
+    said = [r.getMessage() for r in caplog.records]
+    assert "partitions [0, 1]: 140 records of their last 3600 s read back from sensor-readings" in said[0]
+    assert "partitions [1]: read back only in part" in said[1] and "judged warm" in said[1]
+    # Out of time before it began: not tried, said, and counted as a failed read.
+    assert warmupread.take_up(daemon, partitions, time.monotonic(), floor_ms=100)
+    assert "cannot read back" in caplog.records[-1].getMessage()
+    assert metrics.broker_failures.labels("carry_over")._value.get() == 1
