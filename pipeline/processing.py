@@ -165,8 +165,7 @@ class BatchProcessor(HandOver, Ownership):
             tp = (rec.topic, rec.partition)
             if rec.offset + 1 > out.offsets.get(tp, -1):
                 out.offsets[tp] = rec.offset + 1
-        kafka_time = KafkaTime(records) if kafka_time is None else kafka_time
-        parsed = self.active.parse(records, kafka_time)
+        parsed = self.active.parse(records, kafka_time)  # (of the records when not given)
         if self.derived is not None and (unreferenced := self.derived.unreferenced(parsed.asset_ids)):
             self.counts.add(self.metrics.readings_unreferenced.inc, unreferenced)
         for rej in parsed.rejections:
