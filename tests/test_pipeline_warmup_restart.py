@@ -91,7 +91,9 @@ def _resume(tansu, plant_model, model_registry, caplog, *, commit: bool = True, 
     from the first record): its alert events, the cold asset's state and the carry-over failures, and
     the cold asset."""
     bs = tansu.bootstrap_servers
-    settings = make_settings(bs, model_registry, alerts=ALERTS)
+    # A poll interval long enough that the carry-over read, on a loaded machine, leaves the read-back
+    # time before the next poll (the tests' 2 s left it none under a loaded CI: a failed read).
+    settings = make_settings(bs, model_registry, alerts=ALERTS, kafka={"max_poll_interval_ms": 8000})
     topics = settings.kafka.topics
     resume, assets, later = _plant(bs, topics.input, **plant)
     if commit:
