@@ -192,7 +192,17 @@ def suspect_tag(entry: Mapping[str, Any]) -> str:
     'flow_m3h (reads 0, typical 41.2)'
     >>> suspect_tag({"sensor": "speed_rpm", "value": 1668.0, "typical_value": 1672.4})
     'speed_rpm (reads 1668, typical 1672.4)'
+
+    A sensor stuck at one value (:mod:`pipeline.frozen`) says for how long:
+
+    >>> suspect_tag({"sensor": "flow_m3h", "value": 62.4, "unchanged_readings": 34, "unchanged_s": 66.0})
+    'flow_m3h (stuck at 62.4 for 34 readings, 66 s)'
     """
+    if isinstance(count := entry.get("unchanged_readings"), int) and not isinstance(count, bool):
+        seconds = entry.get("unchanged_s")
+        span = f", {seconds:.0f} s" if isinstance(seconds, int | float) and math.isfinite(seconds) else ""
+        stuck = shown_pair(entry.get("value"), None)[0]
+        return f"{shown_name(entry.get('sensor'))} (stuck at {stuck} for {count} readings{span})"
     reads, typical = shown_pair(entry.get("value"), entry.get("typical_value"))
     return f"{shown_name(entry.get('sensor'))} (reads {reads}, typical {typical})"
 

@@ -170,6 +170,17 @@ class RecordSettings(Section):
     max_imputed_fraction: float = Field(0.5, ge=0, le=1)
 
 
+def _at_least_once(factor: float) -> float:
+    """``factor`` unless between 0 and 1 (``ValueError``): a run shorter than the longest a healthy
+    sensor read is no sign of a stuck one."""
+    if 0 < factor < 1:
+        raise ValueError(
+            f"{factor}: a sensor reads one value as long as the training history's longest run (factor 1) "
+            "while healthy, so a smaller factor flags healthy sensors; allowed: 0 (never) or 1 and more"
+        )
+    return factor
+
+
 class AlertSettings(Section):
     """Hysteresis: open after ``open_after`` of the last ``window`` scores are over the threshold;
     resolve after ``resolve_after`` consecutive normal scores once ``resolve_hold_s`` seconds of record
@@ -182,7 +193,10 @@ class AlertSettings(Section):
     after a plant model's asset stood still a reading that its cold bearing alone puts over the
     threshold is judged normal (:mod:`pipeline.warmup`; 0: never). ``warmup_after_silence_s``: an asset
     that sent no reading for longer than this, then reads running, is taken to have started (its
-    warm-up begins), as one whose readings stop while it stands still does (0: never)."""
+    warm-up begins), as one whose readings stop while it stands still does (0: never).
+    ``frozen_sensor_factor``: a plant model's running reading is anomalous when one of its raw sensors
+    has read one value this many times as many readings in a row, and as long, as it ever did while
+    its machine ran in the training history (:mod:`pipeline.frozen`; 0: never)."""
 
     open_after: int = Field(3, ge=1)
     window: int = Field(5, ge=1, le=10_000)
@@ -195,6 +209,7 @@ class AlertSettings(Section):
     max_assets: int = Field(100_000, ge=1)
     warmup_s: float = Field(3600.0, ge=0)
     warmup_after_silence_s: float = Field(600.0, ge=0)
+    frozen_sensor_factor: Annotated[float, AfterValidator(_at_least_once)] = Field(3.0, ge=0)
 
 
 def _trips(ratio: float) -> float:

@@ -124,6 +124,12 @@ class PipelineMetrics(AssetMetrics):
             "model) that score under it with the bearing at its usual temperature rise: judged normal.",
             registry=r,
         )
+        self.readings_frozen = Counter(
+            "dhag_readings_frozen",
+            "Running readings (plant model) judged anomalous because a raw sensor read one value for "
+            "alerts.frozen_sensor_factor times as many readings in a row, and as long, as in training.",
+            registry=r,
+        )
         self.alerts_opened = Counter("dhag_alerts_opened", "Alert episodes opened.", registry=r)
         self.alerts_resolved = Counter(
             "dhag_alerts_resolved", "Alert episodes resolved, by cause.", ["resolved_by"], registry=r

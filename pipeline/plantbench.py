@@ -5,8 +5,10 @@ stream of ``minutes`` simulated minutes per asset (run 2) in which the assets go
 kinds their machine type can have, in turn (each asset of a type going on where the one before stopped,
 so that every type meets every kind it can have), with normal periods between them.
 
-Each detector flags readings; the pipeline's own alert hysteresis (:class:`~pipeline.alerts.AlertTracker`
-with the configured ``alerts`` settings) turns flags into alerts, exactly as the daemon does. Then:
+Each detector flags readings (DHAG's with the daemon's rule for stuck sensors too,
+:mod:`pipeline.frozen`, as ``alerts.frozen_sensor_factor`` sets it); the pipeline's own alert
+hysteresis (:class:`~pipeline.alerts.AlertTracker` with the configured ``alerts`` settings) turns flags
+into alerts, exactly as the daemon does. Then:
 
 * detection rate per fault kind: episodes with an alert opened between onset and end + grace,
 * median time to detect: first such alert minus onset (simulated seconds),
@@ -60,6 +62,7 @@ import pandas as pd
 from pipeline.benchio import emit
 from pipeline.config import Settings
 from pipeline.features import INPUT_SENSORS
+from pipeline.frozen import frozen_first
 from pipeline.plantdetectors import BUILDERS, PLANT_DETECTORS
 from pipeline.plantepisodes import alert_openings, covered_counts, fault_windows, in_window, openings_at
 from pipeline.plantnaming import GRACE_S, first_alerts, naming, naming_out, pool_naming
@@ -256,6 +259,22 @@ def _normal_day_summary(counts: dict[str, Any]) -> dict[str, Any]:
     return {k: full[k] for k in keys if k in full} | {"asset_days": full["normal_asset_days"]}
 
 
+def _stuck_flags(detector: Any, settings: Settings) -> Any:
+    """``(stream, flags) -> (flags, stuck)``: a detector's flags with the readings whose sensors the
+    daemon judges stuck (``alerts.frozen_sensor_factor``) flagged too, and those sensors by position."""
+
+    def judged(stream: pd.DataFrame, flags: np.ndarray) -> tuple[np.ndarray, dict[int, list[Any]]]:
+        factor = settings.alerts.frozen_sensor_factor
+        if detector.stuck is None or not factor:
+            return flags, {}
+        stuck = detector.stuck(stream, factor)
+        flags = flags.copy()
+        flags[list(stuck)] = True
+        return flags, stuck
+
+    return judged
+
+
 def run_plant_bench(
     settings: Settings,
     *,
@@ -311,7 +330,9 @@ def run_plant_bench(
         for name in detectors:
             t0 = time.perf_counter()
             detector = BUILDERS[name](history, s)
-            opened = openings_at(stream, detector.flag(stream), settings.alerts)
+            stuck = _stuck_flags(detector, settings)
+            flags, frozen = stuck(stream, detector.flag(stream))
+            opened = openings_at(stream, flags, settings.alerts)
             openings = [(asset, t) for asset, t, _, _ in opened]
             spans = [(asset, t, until) for asset, t, _, until in opened]
             counts = tally(openings, faults, stream, spans=spans)
@@ -322,13 +343,18 @@ def run_plant_bench(
                 episodes = [(f, entries) for (f, _), entries in zip(firsts, said, strict=True)]
                 counts["naming"] = naming(episodes, detector.features, top)
                 if detector.suspects is not None:
-                    named = detector.suspects(stream, [opened[i][2] for _, i in firsts], top)
+                    rows = [opened[i][2] for _, i in firsts]
+                    named = detector.suspects(stream, rows, top)
+                    named = [
+                        frozen_first(frozen.get(j, []), e, top) for j, e in zip(rows, named, strict=True)
+                    ]
                     episodes = [(f, entries) for (f, _), entries in zip(firsts, named, strict=True)]
                     counts["suspect_naming"] = naming(episodes, {s: [s] for s in INPUT_SENSORS}, top)
             tallies[name].append(counts)
             per_seed[str(s)][name] = summarize(counts)
             if quiet is not None:
-                quiet_counts = tally(alert_openings(quiet, detector.flag(quiet), settings.alerts), [], quiet)
+                quiet_flags = stuck(quiet, detector.flag(quiet))[0]
+                quiet_counts = tally(alert_openings(quiet, quiet_flags, settings.alerts), [], quiet)
                 quiet_tallies[name].append(quiet_counts)
                 # The scenario's false alerts of both normal periods; the fault stream's openings stay
                 # named at the top, the fault-free day's under ``normal_day``.

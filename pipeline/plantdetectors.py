@@ -14,6 +14,7 @@ import pandas as pd
 from pipeline.alertevents import imputed_sensors
 from pipeline.config import RecordSettings
 from pipeline.features import INPUT_SENSORS, PlantFeatures
+from pipeline.frozen import FrozenSensors, runs_of
 from pipeline.hotswap import bind_model
 from pipeline.plantmodel import PLANT_MODEL_SETTINGS, train_plant_model
 from pipeline.plantnaming import sensors_named
@@ -41,6 +42,9 @@ class Detector:
     #: The ``suspect_sensors`` of alerts opened on rows (raw sensors each:
     #: :meth:`~pipeline.hotswap.ActiveModel.suspect_sensors`); None for a detector whose alerts carry none.
     suspects: Explainer | None = None
+    #: ``(stream, alerts.frozen_sensor_factor)`` -> by position, the sensors stuck in each reading, as
+    #: the daemon judges them (:class:`~pipeline.frozen.FrozenSensors`); None for a detector without.
+    stuck: Callable[[pd.DataFrame, float], dict[int, list[dict[str, Any]]]] | None = None
 
 
 def _dhag_detector(history: pd.DataFrame, seed: int, members: int = 1, **overrides: Any) -> Detector:
@@ -73,8 +77,15 @@ def _dhag_detector(history: pd.DataFrame, seed: int, members: int = 1, **overrid
         imputed = [imputed_sensors(v, active.parser.features) for v in values]
         return active.suspect_sensors(values, frame["asset_id"].astype(str).tolist(), imputed, top=top)
 
+    def stuck(stream: pd.DataFrame, factor: float) -> dict[int, list[dict[str, Any]]]:
+        # The stream's readings in time order, as the daemon takes them batch after batch.
+        X = features.transform(stream[list(INPUT_SENSORS)].to_numpy(float), stream["asset_id"].tolist())
+        values = stream[active.parser.features].to_dict("records")
+        assets, stamps = stream["asset_id"].astype(str).tolist(), stream["t"].to_numpy(float).tolist()
+        return FrozenSensors(factor).observe(runs_of(model), assets, stamps, values, features.standstill(X))
+
     every = active.top_sensors([(f, 0.0) for f in active.features], np.zeros(len(active.features)), "")
-    return Detector(flag, explain, {e["sensor"]: sensors_named(e) for e in every}, suspects)
+    return Detector(flag, explain, {e["sensor"]: sensors_named(e) for e in every}, suspects, stuck)
 
 
 def _sigma3_detector(history: pd.DataFrame, seed: int) -> Detector:

@@ -26,6 +26,8 @@ from pipeline.features import (
     METADATA_KEY,
     PlantFeatures,
 )
+from pipeline.frozen import METADATA_KEY as RUNS_KEY
+from pipeline.frozen import sensor_runs
 from pipeline.running import running_rows
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,10 @@ def train_plant_model(
     # A machine at standstill is not what the model learns: the daemon judges such a reading normal
     # whatever it scores, and these rows (every per-unit feature near 0) would bend the model, its
     # threshold and each asset's training range; the references are taken without them.
-    if (still := _at_standstill(history)).any():
+    still = _at_standstill(history)
+    # How long each sensor ever read one value running: past several times that, it is stuck.
+    runs = sensor_runs(history, INPUT_SENSORS, ~still)
+    if still.any():
         log.warning(
             "%s left out of training (power, and speed or current, under a tenth of usual)",
             counted(int(still.sum()), "standstill row"),
@@ -105,6 +110,8 @@ def train_plant_model(
     check_threshold(model.threshold_, model.preprocessor_, model.preprocessor_.transform(X))
     features = features.with_ranges(X, history["asset_id"].tolist())
     model.metadata_ = {METADATA_KEY: features.to_metadata(), "fleet": fleet or {}, "rows": int(len(X))}
+    if runs is not None:
+        model.metadata_[RUNS_KEY] = runs
     return model
 
 

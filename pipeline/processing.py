@@ -24,6 +24,7 @@ from pipeline.config import Settings
 from pipeline.dlqpause import DlqGuard
 from pipeline.drift import drift_monitor
 from pipeline.features import PlantFeatures
+from pipeline.frozen import FrozenSensors, frozen_first
 from pipeline.handover import HandOver
 from pipeline.heldcounts import HeldCounts
 from pipeline.hotswap import ActiveModel, bind_model, verify_replacement
@@ -68,6 +69,8 @@ class BatchProcessor(HandOver, Ownership):
         self.drift = drift_monitor(settings) if settings.drift.enabled else None
         # A plant model's machines started cold: after a standstill, or a silence that may have been one.
         self.warmup = WarmUp(settings.alerts.warmup_s, settings.alerts.warmup_after_silence_s)
+        # A plant model's raw sensor stuck at one value (pipeline.frozen).
+        self.frozen = FrozenSensors(settings.alerts.frozen_sensor_factor, settings.alerts.quiet_s)
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))
         #: Records it raised on (:func:`pipeline.poison.process_guarded`): a traceback a minute per kind.
@@ -235,6 +238,9 @@ class BatchProcessor(HandOver, Ownership):
         if self.derived is not None and self.warmup.warmup_s:  # a machine started cold
             over = self.warmup.judge_batch(over, parsed, still, self.active)
             self.counts.add(self.metrics.readings_warming_up.inc, self.warmup.judged)
+        if frozen := self.frozen.judge_batch(self.active, parsed, good, still):
+            over[list(frozen)] = True
+            self.counts.add(self.metrics.readings_frozen.inc, len(frozen))
         transitions: list[tuple[Transition, int, tuple[str, int]]] = []
         last_score: dict[str, tuple[float, tuple[str, int], bool, int]] = {}
         assets, stamps = parsed.asset_ids, parsed.timestamps.tolist()
@@ -267,7 +273,7 @@ class BatchProcessor(HandOver, Ownership):
                 transitions.append((transition, j, tp))
         if repeated := sum(tracker.repeats for tracker in self.trackers.values()) - repeats:
             self.counts.add(self.metrics.readings_repeated.inc, repeated)
-        suspects = taken | self._publish_transitions(out, transitions, parsed)
+        suspects = taken | self._publish_transitions(out, transitions, parsed, frozen)
         evicted, refused = self.trackers.room.take_counts()
         self.counts.add(self.metrics.alert_states_evicted.inc, evicted)
         self.counts.add(self.metrics.alert_states_refused.inc, refused)
@@ -314,16 +320,21 @@ class BatchProcessor(HandOver, Ownership):
         out: BatchOutput,
         transitions: list[tuple[Transition, int, tuple[str, int]]],
         parsed: Any,
+        frozen: dict[int, list[Any]],
     ) -> dict[str, str | None]:
         """The batch's alert events, in the order they happened (an episode that opens and resolves
         within the batch resolves with what its open event said); returns the first suspect sensor of
-        each asset's last episode opened (None: it names none)."""
+        each asset's last episode opened (None: it names none). ``frozen``: the sensors stuck in each
+        reading (by position), named first among its suspects."""
         opens = [(t, j, tp) for t, j, tp in transitions if t.kind == "open"]
         rows, top = [j for _, j, _ in opens], self.settings.alerts.top_sensors
         values, assets = [parsed.values[j] for j in rows], [parsed.asset_ids[j] for j in rows]
         imputed = [imputed_sensors(v, self.parser.features) for v in values]
         explained = self.active.explain(parsed.matrix[rows], assets, imputed, top=top)
-        suspects = self.active.suspect_sensors(values, assets, imputed, top=top)
+        suspects = self.active.suspect_sensors(values, assets, imputed, top=max(top, len(self.active.inputs)))
+        suspects = [
+            frozen_first(frozen.get(j, []), found, top) for j, found in zip(rows, suspects, strict=True)
+        ]
         said: dict[str, tuple[Any, ...]] = {}
         for (transition, _, tp), *context in zip(opens, explained, values, imputed, suspects, strict=True):
             said[transition.alert_id] = tuple(context)
