@@ -15,9 +15,10 @@ second the reverse; each bound alone would flag a healthy sensor read at the oth
 
 A reading at standstill, a sensor the record left out (imputed) or sent as no number, or a silence
 of over ``max_gap_s`` ends a sensor's run; a reading not later than its asset's latest (a batch
-delivered again) is not counted twice. An asset the model has no runs for is held to the longest of
-the fleet's, sensor by sensor. A model trained without record times, or before this was kept, has
-none: nothing is judged.
+delivered again) is not counted twice, and the readings of a batch processed again at once (undone
+for want of delivery) are judged as the first time. An asset the model has no runs for is held to the
+longest of the fleet's, sensor by sensor. A model trained without record times, or before this was
+kept, has none: nothing is judged.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ class FrozenSensors:
             None
         )
         self._spec: tuple[int, Mapping[str, Any] | None] | None = None
+        #: The last call's frozen readings by (asset, ts): the same readings again are judged the same.
+        self._memo: dict[tuple[str, float], list[dict[str, Any]]] = {}
         #: How many readings the last :meth:`observe` found frozen.
         self.found = 0
 
@@ -139,11 +142,14 @@ class FrozenSensors:
         sensors = spec["sensors"]
         per_asset, fleet = self._limits_of(spec)
         out: dict[int, list[dict[str, Any]]] = {}
+        memo: dict[tuple[str, float], list[dict[str, Any]]] = {}
         for j, (asset, ts) in enumerate(zip(assets, stamps, strict=True)):
             ts = float(ts)
             latest = self._latest.get(asset, -math.inf)
-            if ts <= latest:
-                continue  # delivered again, or older than what was taken
+            if ts <= latest:  # delivered again (a batch undone and processed again: judged as then)
+                if (said := self._memo.get((asset, ts))) is not None:
+                    out[j] = memo[asset, ts] = said
+                continue
             runs = self._runs.setdefault(asset, {})
             if still[j] or ts - latest > self.max_gap_s:
                 runs.clear()
@@ -163,7 +169,8 @@ class FrozenSensors:
                 run.count, run.until = run.count + 1, ts
                 readings, seconds = limits[k]
                 if run.count >= readings and run.until - run.since >= seconds:
-                    out.setdefault(j, []).append(
+                    memo[asset, ts] = out.setdefault(j, [])
+                    out[j].append(
                         {
                             "sensor": sensor,
                             "value": run.value,
@@ -171,6 +178,7 @@ class FrozenSensors:
                             "unchanged_s": round(run.until - run.since, 3),
                         }
                     )
+        self._memo = memo
         self._prune(max((float(t) for t in stamps), default=-math.inf))
         self.found = len(out)
         return out

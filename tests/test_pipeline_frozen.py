@@ -125,6 +125,15 @@ def test_a_batch_delivered_again_counts_once() -> None:
     assert _observe(frozen, readings, start=50.0, spec=spec) != {}  # five more: ten
 
 
+def test_a_batch_processed_again_is_judged_as_the_first_time() -> None:
+    frozen = FrozenSensors(1.0)
+    spec = {"version": 1, "sensors": ["flow"], "assets": {"p1": [[1, 0.0]]}}
+    first = _observe(frozen, [{"flow": 5.0}] * 12, spec=spec)
+    assert sorted(first) == [9, 10, 11]
+    for _ in range(2):  # undone for want of delivery, and processed again
+        assert _observe(frozen, [{"flow": 5.0}] * 12, spec=spec) == first
+
+
 def test_an_asset_without_runs_is_held_to_the_fleets_longest() -> None:
     spec = {"version": 1, "sensors": ["flow"], "assets": {"p1": [[2, 20.0]], "p2": [[5, 50.0]]}}
     out = _observe(FrozenSensors(3.0), [{"flow": 5.0}] * 20, asset="new", spec=spec)
@@ -154,10 +163,18 @@ def test_the_stuck_sensors_come_first_among_the_suspects() -> None:
 
 
 # -- through the daemon's batch --------------------------------------------------------------------
-def _run(plant_model, *, factor: float | None = None, stuck: str = "flow_m3h", stop: bool = False):
+def _run(
+    plant_model,
+    *,
+    factor: float | None = None,
+    stuck: str = "flow_m3h",
+    stop: bool = False,
+    undo: bool = False,
+):
     """Forty minutes of the plant read every 10 s (as its model's history), asset 1's ``stuck``
-    sensor stuck from minute 10 on (``stop``: the machine stands still meanwhile); the alert events
-    and the metrics."""
+    sensor stuck from minute 10 on (``stop``: the machine stands still meanwhile; ``undo``: a batch
+    that opens an alert is undone, as one whose output was not delivered, and processed again); the
+    alert events and the metrics."""
     alerts = {"open_after": 2, "window": 3, "resolve_after": 3}
     alerts |= {} if factor is None else {"frozen_sensor_factor": factor}
     registry = CollectorRegistry()
@@ -178,13 +195,19 @@ def _run(plant_model, *, factor: float | None = None, stuck: str = "flow_m3h", s
                 value = orjson.dumps({"asset_id": name, "ts": 1.7e9 + t, "values": values})
                 batch.append(Rec("in", 0, offset, name.encode(), value, None, None))
                 offset += 1
+            point = proc.savepoint()
             out = proc.process(batch, now=t)
+            if undo and out.opened:
+                proc.rollback(point)
+                out = proc.process(batch, now=t)
+            proc.release(point)
             events += [orjson.loads(m.value) for m in out.messages if m.topic == "anomaly-alerts"]
     return [e for e in events if e["state"] == "open"], registry, asset
 
 
-def test_a_stuck_sensor_opens_an_alert_that_names_it_first(plant_model) -> None:
-    opened, registry, asset = _run(plant_model)
+@pytest.mark.parametrize("undo", [False, True])
+def test_a_stuck_sensor_opens_an_alert_that_names_it_first(plant_model, undo: bool) -> None:
+    opened, registry, asset = _run(plant_model, undo=undo)
     assert [e["asset_id"] for e in opened] == [asset]  # the healthy machines: none
     first = opened[0]["suspect_sensors"][0]
     assert first["sensor"] == "flow_m3h" and first["unchanged_readings"] >= MIN_READINGS
@@ -199,3 +222,17 @@ def test_off_or_at_standstill_a_frozen_value_is_no_fault(plant_model) -> None:
     assert registry.get_sample_value("dhag_readings_frozen_total") == 0
     opened, registry, _ = _run(plant_model, stop=True)  # a stopped machine reads one value
     assert registry.get_sample_value("dhag_readings_frozen_total") == 0
+
+
+def test_a_retrained_candidate_keeps_its_parents_runs(plant_model) -> None:
+    from test_pipeline_standby_gate import readings_of, standby_fleet
+
+    from pipeline.config import RetrainSettings
+    from pipeline.retrain.samples import TrainingData
+    from pipeline.retrain.training import train_candidate
+
+    # Its samples are readings picked apart in time, whose gaps say nothing of how long a value held.
+    normal = readings_of(standby_fleet(1).run(2 * 3600, 10.0))
+    settings = RetrainSettings(device="cpu", max_epochs=1, time_budget_s=30, min_normal_rows=100, seed=0)
+    candidate = train_candidate(plant_model, TrainingData([], [], normal, []), settings)
+    assert runs_of(candidate) == runs_of(plant_model) is not None
