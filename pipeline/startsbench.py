@@ -46,6 +46,7 @@ from prometheus_client import CollectorRegistry
 
 from pipeline.benchio import emit
 from pipeline.config import Settings
+from pipeline.frozen import FrozenSensors
 from pipeline.metrics import PipelineMetrics
 from pipeline.plantepisodes import fault_windows, in_window
 from pipeline.plantmodel import train_plant_model
@@ -224,10 +225,12 @@ def _restart(
     t: float,
     read_back: bool,
 ) -> None:
-    """A daemon restart at ``t``: the warm-up state starts empty, then (``read_back``) takes the
-    records of the last ``alerts.warmup_s`` before ``t``, as :func:`pipeline.warmupread.take_up` does."""
+    """A daemon restart at ``t``: the warm-up state and the sensors' runs (:mod:`pipeline.frozen`)
+    start empty, then (``read_back``) the warm-up takes the records of the last ``alerts.warmup_s``
+    before ``t``, as :func:`pipeline.warmupread.take_up` does."""
     alerts = settings.alerts
     proc.warmup = WarmUp(alerts.warmup_s, alerts.warmup_after_silence_s)
+    proc.frozen = FrozenSensors(alerts.frozen_sensor_factor, alerts.quiet_s)  # its sensors' runs begin afresh
     if not read_back:
         return
     notes = ReadingNotes(proc.active)
