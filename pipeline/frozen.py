@@ -16,7 +16,9 @@ second the reverse; each bound alone would flag a healthy sensor read at the oth
 A reading at standstill, a sensor the record left out (imputed) or sent as no number, or a silence
 of over ``max_gap_s`` ends a sensor's run; a reading not later than its asset's latest (a batch
 delivered again) is not counted twice, and the readings of a batch processed again at once (undone
-for want of delivery) are judged as the first time. An asset the model has no runs for is held to the
+for want of delivery) are judged as the first time. An alert episode carried over from an earlier
+daemon goes on with the runs its open event said were stuck (:meth:`FrozenSensors.seed`); the other
+runs begin afresh. An asset the model has no runs for is held to the
 longest of the fleet's, sensor by sensor. A model trained without record times, or before this was
 kept, has none: nothing is judged.
 """
@@ -108,6 +110,8 @@ class FrozenSensors:
             None
         )
         self._spec: tuple[int, Mapping[str, Any] | None] | None = None
+        #: Runs of episodes carried over (:meth:`seed`), by asset and sensor, until its next reading.
+        self._seeds: dict[str, dict[str, _Run]] = {}
         #: The last call's frozen readings by (asset, ts): the same readings again are judged the same.
         self._memo: dict[tuple[str, float], list[dict[str, Any]]] = {}
         #: How many readings the last :meth:`observe` found frozen.
@@ -154,6 +158,7 @@ class FrozenSensors:
             if still[j] or ts - latest > self.max_gap_s:
                 runs.clear()
             self._latest[asset] = ts
+            seeds = self._seeds.pop(asset, {})  # an episode carried over: its first reading goes on
             if still[j]:
                 continue
             limits = per_asset.get(asset, fleet)
@@ -163,7 +168,9 @@ class FrozenSensors:
                     runs.pop(sensor, None)
                     continue
                 run = runs.get(sensor)
-                if run is None or run.value != value:
+                if run is None and (seed := seeds.get(sensor)) is not None and seed.value == value:
+                    run = runs[sensor] = seed
+                elif run is None or run.value != value:
                     runs[sensor] = _Run(float(value), ts)
                     continue
                 run.count, run.until = run.count + 1, ts
@@ -207,6 +214,28 @@ class FrozenSensors:
         )
         return {picked[k]: entries for k, entries in found.items()}
 
+    def seed(self, episode: Any) -> None:
+        """Go on with the runs an open alert ``episode`` (a :class:`~pipeline.alertstate.Transition`)
+        carried over from an earlier daemon said were stuck: its open event's ``suspect_sensors`` with
+        ``unchanged_readings``, as of its opening reading (record time ``ts``). The asset's next
+        reading, whenever it comes, goes on with each such run where it reads the same value, so that a
+        sensor stuck across a restart or a rebalance keeps its episode open."""
+        context, at = episode.context, episode.ts
+        suspects = context[3] if isinstance(context, tuple | list) and len(context) > 3 else None
+        asset = episode.asset_id
+        for entry in suspects if isinstance(suspects, list) else ():
+            if not isinstance(entry, Mapping):
+                continue
+            count, seconds = entry.get("unchanged_readings"), entry.get("unchanged_s")
+            value, sensor = entry.get("value"), entry.get("sensor")
+            if isinstance(sensor, str) and all(
+                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                for x in (count, seconds, value, at)
+            ):
+                run = _Run(float(value), float(at) - float(seconds))
+                run.count, run.until = int(count), float(at)
+                self._seeds.setdefault(asset, {})[sensor] = run
+
     def _prune(self, now: float) -> None:
         """Forget the assets without a reading for :data:`KEEP_S` (at most once per hour)."""
         if now < self._prune_at:
@@ -215,6 +244,10 @@ class FrozenSensors:
         for asset in gone:
             del self._latest[asset]
             self._runs.pop(asset, None)
+        for asset in [
+            a for a, runs in self._seeds.items() if all(now - r.until > KEEP_S for r in runs.values())
+        ]:
+            del self._seeds[asset]
         self._prune_at = now + 3600.0
 
 

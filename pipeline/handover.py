@@ -56,6 +56,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pipeline.alerts import Transition
+from pipeline.frozen import FrozenSensors
 from pipeline.tablefit import TableFit
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ class HandOver:
     metrics: PipelineMetrics
     counts: HeldCounts
     trackers: Trackers
+    frozen: FrozenSensors
     read_until: Callable[[tuple[str, int], float], float]
     _assets: dict[tuple[str, int], set[str]]
 
@@ -144,6 +146,7 @@ class HandOver:
             source=seed, earliest_ts=first.earliest_ts,
         )  # fmt: skip
         self.trackers.of((rec.topic, rec.partition)).adopt(episode, now=now)  # kept offered: a batch
+        self.frozen.seed(first)  # from the asset's next reading on
         self.counts.add(self.metrics.alerts_carried_over.inc)  # undone takes it over again
         return episode
 

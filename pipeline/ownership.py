@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.alertevents import first_suspect
 from pipeline.alerts import Transition
+from pipeline.frozen import FrozenSensors
 
 if TYPE_CHECKING:
     from pipeline.batchoutput import Outgoing
@@ -47,6 +48,7 @@ class Ownership:
     counts: HeldCounts
     trackers: Trackers
     active: ActiveModel
+    frozen: FrozenSensors
     _assets: dict[tuple[str, int], set[str]]
     _asset_fits: dict[tuple[str, int], TableFit]
     #: The resolutions of the episodes refused at a carry-over, by partition, not yet said.
@@ -106,6 +108,7 @@ class Ownership:
         self.counts.add(self.metrics.alert_states_evicted.inc, evicted)
         self.counts.add(self.metrics.alert_states_refused.inc, refused)
         for episode in carried:  # remembered listed or not: an unlisted one counts while anomalous
+            self.frozen.seed(episode)  # a sensor it found stuck goes on being judged stuck
             if self.metrics.set_asset(episode.asset_id, score=episode.score, anomalous=True):
                 self.metrics.set_suspect(episode.asset_id, first_suspect(episode.context, self.active.inputs))
             self._assets.setdefault(tp, set()).add(episode.asset_id)

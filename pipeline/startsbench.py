@@ -230,7 +230,9 @@ def _restart(
     before ``t``, as :func:`pipeline.warmupread.take_up` does."""
     alerts = settings.alerts
     proc.warmup = WarmUp(alerts.warmup_s, alerts.warmup_after_silence_s)
-    proc.frozen = FrozenSensors(alerts.frozen_sensor_factor, alerts.quiet_s)  # its sensors' runs begin afresh
+    # The sensors' runs begin afresh: all of them, where a daemon goes on with those its carried-over
+    # episodes said were stuck; the stuck sensors here are found again after as many readings.
+    proc.frozen = FrozenSensors(alerts.frozen_sensor_factor, alerts.quiet_s)
     if not read_back:
         return
     notes = ReadingNotes(proc.active)

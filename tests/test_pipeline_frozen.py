@@ -16,6 +16,8 @@ from pydantic import ValidationError
 from test_pipeline_standstill import _stopped
 
 from pipeline.alertevents import suspect_tag
+from pipeline.alerts import Transition
+from pipeline.carryover import open_episodes
 from pipeline.config import Settings
 from pipeline.frozen import METADATA_KEY, MIN_READINGS, FrozenSensors, frozen_first, runs_of, sensor_runs
 from pipeline.metrics import PipelineMetrics
@@ -140,6 +142,29 @@ def test_an_asset_without_runs_is_held_to_the_fleets_longest() -> None:
     assert min(out) == 15  # p2's 5 readings and 50 s, times 3: the 16th reading spans 150 s
 
 
+def test_a_run_carried_over_goes_on_at_the_assets_next_reading_of_the_same_value() -> None:
+    stuck = {"sensor": "flow", "value": 5.0, "unchanged_readings": 12, "unchanged_s": 110.0}
+    episode = Transition("open", "a1", "p1", 1000.0, 1000.0, 0.9, None, context=([], {}, [], [stuck]))
+    for reading, still, expected in (
+        ({"flow": 5.0}, False, [{**stuck, "unchanged_readings": 13, "unchanged_s": 4110.0}]),
+        ({"flow": 5.5}, False, None),  # another value: a run of its own
+        ({"flow": 5.0}, True, None),  # a stop ends it
+    ):
+        frozen = FrozenSensors(3.0)
+        frozen.seed(episode)  # hours later, past any silence: the same transmitter, still stuck
+        out = _observe(frozen, [reading], start=5000.0, still=[still])
+        assert out.get(0) == expected, reading
+    frozen = FrozenSensors(3.0)
+    for context in (
+        None,
+        ([], {}, []),
+        ([], {}, [], [{"sensor": "flow", "value": 5.0}]),
+        ([], {}, [], ["x"]),
+    ):
+        frozen.seed(Transition("open", "a1", "p1", 1000.0, 1000.0, 0.9, None, context=context))
+    assert _observe(frozen, [{"flow": 5.0}], start=5000.0) == {}  # nothing said stuck: nothing goes on
+
+
 def test_nothing_is_judged_off_or_without_runs() -> None:
     assert _observe(FrozenSensors(0.0), [{"flow": 5.0}] * 50) == {}
     assert _observe(FrozenSensors(3.0), [{"flow": 5.0}] * 50, spec=None) == {}
@@ -170,20 +195,27 @@ def _run(
     stuck: str = "flow_m3h",
     stop: bool = False,
     undo: bool = False,
+    restart: int | None = None,
+    alerts: dict | None = None,
 ):
     """Forty minutes of the plant read every 10 s (as its model's history), asset 1's ``stuck``
     sensor stuck from minute 10 on (``stop``: the machine stands still meanwhile; ``undo``: a batch
-    that opens an alert is undone, as one whose output was not delivered, and processed again); the
-    alert events and the metrics."""
-    alerts = {"open_after": 2, "window": 3, "resolve_after": 3}
+    that opens an alert is undone, as one whose output was not delivered, and processed again;
+    ``restart``: at that minute a new daemon carries the open episodes over from the events); the
+    alert events and the metrics (of the last daemon)."""
+    alerts = {"open_after": 2, "window": 3, "resolve_after": 3} | (alerts or {})
     alerts |= {} if factor is None else {"frozen_sensor_factor": factor}
+    settings = Settings.model_validate({"alerts": alerts})
     registry = CollectorRegistry()
-    proc = BatchProcessor(
-        Settings.model_validate({"alerts": alerts}), plant_model, "v1", PipelineMetrics(registry)
-    )
+    proc = BatchProcessor(settings, plant_model, "v1", PipelineMetrics(registry))
     fleet = Fleet(3, seed=11, run=1)
-    asset, held, offset, events = fleet.asset_ids[1], None, 0, []
+    asset, held, offset, events, t = fleet.asset_ids[1], None, 0, [], 0.0
     for minute in range(40):
+        if minute == restart:
+            registry = CollectorRegistry()
+            proc = BatchProcessor(settings, plant_model, "v1", PipelineMetrics(registry))
+            for partition, episodes in open_episodes(events, input_topic="in").items():
+                proc.carry_over(("in", partition), episodes, now=float(t), replayed={})
         for _ in range(6):
             t, readings = fleet.step(10.0)
             batch = []
@@ -202,12 +234,12 @@ def _run(
                 out = proc.process(batch, now=t)
             proc.release(point)
             events += [orjson.loads(m.value) for m in out.messages if m.topic == "anomaly-alerts"]
-    return [e for e in events if e["state"] == "open"], registry, asset
+    return [e for e in events if e["state"] == "open"], registry, asset, events
 
 
 @pytest.mark.parametrize("undo", [False, True])
 def test_a_stuck_sensor_opens_an_alert_that_names_it_first(plant_model, undo: bool) -> None:
-    opened, registry, asset = _run(plant_model, undo=undo)
+    opened, registry, asset, _ = _run(plant_model, undo=undo)
     assert [e["asset_id"] for e in opened] == [asset]  # the healthy machines: none
     first = opened[0]["suspect_sensors"][0]
     assert first["sensor"] == "flow_m3h" and first["unchanged_readings"] >= MIN_READINGS
@@ -217,10 +249,10 @@ def test_a_stuck_sensor_opens_an_alert_that_names_it_first(plant_model, undo: bo
 
 
 def test_off_or_at_standstill_a_frozen_value_is_no_fault(plant_model) -> None:
-    opened, registry, _ = _run(plant_model, factor=0)
+    opened, registry, _, _ = _run(plant_model, factor=0)
     assert not any("unchanged_readings" in s for e in opened for s in e["suspect_sensors"])
     assert registry.get_sample_value("dhag_readings_frozen_total") == 0
-    opened, registry, _ = _run(plant_model, stop=True)  # a stopped machine reads one value
+    opened, registry, _, _ = _run(plant_model, stop=True)  # a stopped machine reads one value
     assert registry.get_sample_value("dhag_readings_frozen_total") == 0
 
 
@@ -236,3 +268,11 @@ def test_a_retrained_candidate_keeps_its_parents_runs(plant_model) -> None:
     settings = RetrainSettings(device="cpu", max_epochs=1, time_budget_s=30, min_normal_rows=100, seed=0)
     candidate = train_candidate(plant_model, TrainingData([], [], normal, []), settings)
     assert runs_of(candidate) == runs_of(plant_model) is not None
+
+
+def test_a_sensor_stuck_across_a_restart_keeps_its_alert_open(plant_model) -> None:
+    # No hold: three normal scores resolve an alert, as soon as its stuck readings stop counting.
+    opened, registry, asset, events = _run(plant_model, restart=20, alerts={"resolve_hold_s": 0})
+    assert [e["asset_id"] for e in opened] == [asset]  # opened before the restart, and no second one
+    assert not [e for e in events if e["state"] == "resolved"]
+    assert registry.get_sample_value("dhag_readings_frozen_total") >= 20 * 6 - 1  # every reading after
