@@ -210,7 +210,7 @@ def plant_overview() -> str:
         make_panel(
             "table",
             OPEN_ALERTS_SUSPECT,
-            (0, 40, 14, 6),
+            (0, 40, 8, 6),
             [
                 query_target(
                     "A", f"max by (namespace, asset, sensor) (dhag:asset_suspect_sensor{sel})", instant=True
@@ -218,6 +218,23 @@ def plant_overview() -> str:
             ],
             # One row per open alert that names a suspect: the sensor to check first.
             transformations=plant_table(hidden=("Time", "Value")),
+        ),
+        make_panel(
+            "table",
+            "Sensors stuck at one value now",
+            (8, 40, 6, 6),
+            [
+                query_target(
+                    "A", f"max by (namespace, asset, sensor) (dhag:asset_sensor_stuck{sel})", instant=True
+                )
+            ],
+            # One row per sensor whose asset's latest reading has it stuck (pipeline.frozen): a transmitter
+            # to check, whichever sensor the asset's alert named first.
+            transformations=plant_table(hidden=("Time", "Value")),
+            description="A plant model's raw sensors that have read exactly one value for "
+            "alerts.frozen_sensor_factor times as many readings in a row, and as long, as they ever did "
+            "running in the model's training history (dhag_asset_sensor_stuck): a transmitter stuck, or a "
+            "gateway repeating its last value. Each such reading counts as over the threshold.",
         ),
         # An asset that stops sending leaves every other panel with its series (a daemon drops them after
         # alerts.quiet_s): named here, as DhagAssetSilent judges it, with its last score. A daemon that

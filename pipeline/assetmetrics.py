@@ -24,6 +24,7 @@ class AssetMetrics:
         self._unlisted: set[str] = set()  # anomalous assets refused a series
         self._unlisted_fit = TableFit()  # rebuilt once a burst of them has gone (the listed are few)
         self._suspects: dict[str, str] = {}  # asset -> the sensor of its dhag_asset_suspect_sensor series
+        self._stuck: dict[str, frozenset[str]] = {}  # asset -> the sensors of its dhag_asset_sensor_stuck
         self._listed_fits = TableFit(), TableFit()  # of _assets and _suspects, after a burst (forget_assets)
         self.asset_score = Gauge(
             "dhag_asset_score", "Latest anomaly score of an asset.", ["asset"], registry=r
@@ -35,6 +36,13 @@ class AssetMetrics:
             "dhag_asset_suspect_sensor",
             "1 while an asset has an open alert, for the first of the alert's suspect sensors (no series"
             " when the alert names none).",
+            ["asset", "sensor"],
+            registry=r,
+        )
+        self.asset_sensor_stuck = Gauge(
+            "dhag_asset_sensor_stuck",
+            "1 for each raw sensor that an asset's latest scored reading has stuck at one value (plant model:"
+            " alerts.frozen_sensor_factor); no series for the others.",
             ["asset", "sensor"],
             registry=r,
         )
@@ -118,12 +126,25 @@ class AssetMetrics:
             self.asset_suspect_sensor.labels(asset, sensor).set(1)
             self._suspects[asset] = sensor
 
+    def set_stuck(self, asset: str, sensors: frozenset[str]) -> None:
+        """The sensors ``asset``'s latest reading has stuck (:mod:`pipeline.frozen`); nothing for an
+        asset without per-asset series. :meth:`forget_assets` removes them with its other series."""
+        previous = self._stuck.pop(asset, frozenset())
+        kept = sensors if asset in self._assets else frozenset()
+        for sensor in previous - kept:
+            self.asset_sensor_stuck.remove(asset, sensor)
+        for sensor in kept - previous:
+            self.asset_sensor_stuck.labels(asset, sensor).set(1)
+        if kept:
+            self._stuck[asset] = kept
+
     def forget_assets(self, assets: set[str]) -> None:
         """Drop the series of assets this consumer no longer owns (their partitions were revoked)."""
         self._listed_fits[0].note(self._assets)
         self._listed_fits[1].note(self._suspects)
         for asset in assets & self._assets:
             self.set_suspect(asset, None)
+            self.set_stuck(asset, frozenset())
             self.asset_score.remove(asset)
             self.asset_anomalous.remove(asset)
             with contextlib.suppress(KeyError):  # never set when only a quiet-time sweep touched it

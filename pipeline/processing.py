@@ -293,6 +293,8 @@ class BatchProcessor(HandOver, Ownership):
                 self._assets.setdefault(tp, set()).add(asset)
             if listed and anomalous and asset in suspects:  # opened or taken over in this batch
                 self.metrics.set_suspect(asset, suspects[asset])
+            if listed and self.frozen.factor:
+                self.metrics.set_stuck(asset, frozenset(e["sensor"] for e in frozen.get(j, ())))
         if self.scores_topic is not None:
             self._publish_scores(out, records, parsed, good, scores_list)
         if self.drift is not None:  # fed with delivered batches only: a retried one once

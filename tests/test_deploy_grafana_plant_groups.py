@@ -110,7 +110,7 @@ def test_the_plant_overview_tables_show_the_plant_and_the_bars_name_it() -> None
     (bars,) = [p for p in overview["panels"] if p["type"] == "bargauge"]
     assert [t["format"] for t in bars["targets"]] == ["time_series"]
     tables = [p for p in overview["panels"] if p["type"] == "table"]
-    assert len(tables) == 4
+    assert len(tables) == 5
     for panel in tables:
         (organize,) = [t for t in panel.get("transformations", []) if t["id"] == "organize"]
         assert organize["options"]["renameByName"]["namespace"] == "Plant", panel["title"]

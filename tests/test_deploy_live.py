@@ -9,9 +9,9 @@ long. Through its HTTP API the test checks that the asset alert fires for the fa
 healthy one, that the clock alert fires for an asset whose readings are dated an hour behind and for no
 other, that every rule evaluates without error, that every dashboard panel query returns data (the
 test makes each series exist for real: bad records for the DLQ, a fault that opens and resolves an
-episode, readings of an asset whose clock is an hour behind, labels (one of them malformed) that
-trigger a retraining run, whose promoted model the daemon hot-swaps), and that every Grafana-managed
-alert rule's query evaluates.
+episode, readings of an asset whose clock is an hour behind, of one whose sensors are all stuck, labels
+(one of them malformed) that trigger a retraining run, whose promoted model the daemon hot-swaps), and
+that every Grafana-managed alert rule's query evaluates.
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ SEED = 0
 ASSETS = 3  # pump-01, fan-01, compressor-01
 FAULTY = "pump-01"
 SKEWED = "mixer-01"  # not of the fleet: a few readings from a gateway whose clock is an hour behind
+STUCK = "blower-01"  # not of the fleet either: one reading sent again and again, every sensor stuck
+# Readings 10 s apart: past 3 times the longest run of any asset's sensor in the 30 s history, in
+# readings and in seconds (its ambient temperature's, a few minutes).
+STUCK_READINGS = 150
 RATE = 30.0  # records/s over the whole fleet
 SPEEDUP = 10.0  # simulated seconds per second
 FAULT_ONSET_S = 60.0  # simulated seconds after the stream starts (6 s of normal operation first)
@@ -378,7 +382,22 @@ def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
                     and offset["metric"]["asset_group"] == "mixer"
                 )
 
-                # 5. Every dashboard panel query returns data (a rate or increase needs a second scrape
+                # 5. A gateway that sends one asset's template reading again and again, 10 s apart: every
+                #    sensor stuck at one value (the panel of stuck sensors lists them).
+                start = time.time() - 10.0 * STUCK_READINGS
+                stuck = [
+                    {"asset_id": STUCK, "ts": start + 10.0 * i, "values": template["values"]}
+                    for i in range(STUCK_READINGS)
+                ]
+                produce(bs, topics.input, [(STUCK.encode(), orjson.dumps(r)) for r in stuck])
+                wait_for(
+                    lambda: prom.query(f'dhag:asset_sensor_stuck{{asset="{STUCK}"}}'),
+                    30,
+                    "stuck sensors",
+                    prom,
+                )
+
+                # 6. Every dashboard panel query returns data (a rate or increase needs a second scrape
                 #    of a series that appeared only a moment ago, hence the few seconds of patience).
                 queries = _dashboard_queries()
                 del queries[OPEN_ALERTS_PANEL], queries[SILENT_PANEL]  # the first read above
@@ -389,7 +408,7 @@ def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
                     time.sleep(1)
                 assert not empty, f"panel queries without data: {empty}"
 
-                # 6. Every Grafana-managed alert rule's query evaluates (an empty result is "no alert").
+                # 7. Every Grafana-managed alert rule's query evaluates (an empty result is "no alert").
                 rules = [r for g in load_yaml(GRAFANA_RULES)["groups"] for r in g["rules"]]
                 assert len(rules) == len(alert_rules())
                 for rule in rules:

@@ -246,12 +246,36 @@ def test_a_stuck_sensor_opens_an_alert_that_names_it_first(plant_model, undo: bo
     assert first["unchanged_s"] >= 10.0 * (first["unchanged_readings"] - 1)
     assert opened[0]["ts"] - 1.7e9 < 40 * 60  # within the stream
     assert registry.get_sample_value("dhag_readings_frozen_total") > 0
+    # Its latest reading has the flow stuck, and nothing else: one series.
+    assert registry.get_sample_value("dhag_asset_sensor_stuck", {"asset": asset, "sensor": "flow_m3h"}) == 1
+
+
+def test_the_stuck_sensors_series_follow_the_latest_reading_and_the_asset() -> None:
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry, asset_limit=1)
+
+    def stuck() -> set[tuple[str, str]]:
+        (family,) = [m for m in registry.collect() if m.name == "dhag_asset_sensor_stuck"]
+        return {(s.labels["asset"], s.labels["sensor"]) for s in family.samples}
+
+    assert metrics.set_asset("p1", score=0.9, anomalous=True)
+    metrics.set_stuck("p1", frozenset({"flow", "speed"}))
+    assert stuck() == {("p1", "flow"), ("p1", "speed")}
+    metrics.set_stuck("p1", frozenset({"speed"}))  # the flow moved again
+    assert stuck() == {("p1", "speed")}
+    assert not metrics.set_asset("p2", score=0.9, anomalous=True)  # beyond the asset limit: no series
+    metrics.set_stuck("p2", frozenset({"flow"}))
+    assert stuck() == {("p1", "speed")}
+    metrics.forget_assets({"p1"})  # its partition taken away
+    assert stuck() == set()
 
 
 def test_off_or_at_standstill_a_frozen_value_is_no_fault(plant_model) -> None:
     opened, registry, _, _ = _run(plant_model, factor=0)
     assert not any("unchanged_readings" in s for e in opened for s in e["suspect_sensors"])
     assert registry.get_sample_value("dhag_readings_frozen_total") == 0
+    (family,) = [m for m in registry.collect() if m.name == "dhag_asset_sensor_stuck"]
+    assert family.samples == []
     opened, registry, _, _ = _run(plant_model, stop=True)  # a stopped machine reads one value
     assert registry.get_sample_value("dhag_readings_frozen_total") == 0
 
