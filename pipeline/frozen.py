@@ -38,8 +38,6 @@ __all__ = ["METADATA_KEY", "MIN_READINGS", "FrozenSensors", "frozen_first", "run
 METADATA_KEY = "sensor_runs"
 #: The fewest readings in a row of one value that can be judged frozen, whatever the history says.
 MIN_READINGS = 10
-#: How long an asset's runs are kept after its latest reading (an asset may stand still for weeks).
-KEEP_S = 86400.0
 
 
 def sensor_runs(history: pd.DataFrame, sensors: Sequence[str], running: np.ndarray) -> dict[str, Any] | None:
@@ -100,9 +98,12 @@ class FrozenSensors:
     ([9, 10, 11], 'flow', 12, 110.0)
     """
 
-    def __init__(self, factor: float, max_gap_s: float = 300.0) -> None:
+    def __init__(self, factor: float, max_gap_s: float = 300.0, max_assets: int = 100_000) -> None:
         self.factor = float(factor)
         self.max_gap_s = float(max_gap_s)
+        #: The most assets whose runs are held (``alerts.max_assets``): past it, a new asset's readings
+        #: are not judged here until an asset held falls silent for ``max_gap_s`` (a flood of made-up ids).
+        self.max_assets = int(max_assets)
         self._runs: dict[str, dict[str, _Run]] = {}
         self._latest: dict[str, float] = {}
         self._prune_at = -math.inf
@@ -145,6 +146,7 @@ class FrozenSensors:
             return {}
         sensors = spec["sensors"]
         per_asset, fleet = self._limits_of(spec)
+        self._prune(max((float(t) for t in stamps), default=-math.inf))  # room for the assets heard again
         out: dict[int, list[dict[str, Any]]] = {}
         memo: dict[tuple[str, float], list[dict[str, Any]]] = {}
         for j, (asset, ts) in enumerate(zip(assets, stamps, strict=True)):
@@ -154,7 +156,11 @@ class FrozenSensors:
                 if (said := self._memo.get((asset, ts))) is not None:
                     out[j] = memo[asset, ts] = said
                 continue
-            runs = self._runs.setdefault(asset, {})
+            runs = self._runs.get(asset)
+            if runs is None:
+                if len(self._runs) >= self.max_assets:
+                    continue
+                runs = self._runs[asset] = {}
             if still[j] or ts - latest > self.max_gap_s:
                 runs.clear()
             self._latest[asset] = ts
@@ -186,7 +192,6 @@ class FrozenSensors:
                         }
                     )
         self._memo = memo
-        self._prune(max((float(t) for t in stamps), default=-math.inf))
         self.found = len(out)
         return out
 
@@ -235,20 +240,19 @@ class FrozenSensors:
                 run = _Run(float(value), float(at) - float(seconds))
                 run.count, run.until = int(count), float(at)
                 self._seeds.setdefault(asset, {})[sensor] = run
+        while len(self._seeds) > self.max_assets:  # assets carried over that never sent again: the oldest
+            del self._seeds[next(iter(self._seeds))]
 
     def _prune(self, now: float) -> None:
-        """Forget the assets without a reading for :data:`KEEP_S` (at most once per hour)."""
+        """Forget the assets without a reading for ``max_gap_s`` (their runs are over); at most once per
+        ``max_gap_s``."""
         if now < self._prune_at:
             return
-        gone = [a for a, t in self._latest.items() if now - t > KEEP_S]
+        gone = [a for a, t in self._latest.items() if now - t > self.max_gap_s]
         for asset in gone:
             del self._latest[asset]
             self._runs.pop(asset, None)
-        for asset in [
-            a for a, runs in self._seeds.items() if all(now - r.until > KEEP_S for r in runs.values())
-        ]:
-            del self._seeds[asset]
-        self._prune_at = now + 3600.0
+        self._prune_at = now + self.max_gap_s
 
 
 def _fleet(spec: Mapping[str, Any]) -> list[tuple[float, float]]:

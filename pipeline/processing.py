@@ -70,7 +70,8 @@ class BatchProcessor(HandOver, Ownership):
         # A plant model's machines started cold: after a standstill, or a silence that may have been one.
         self.warmup = WarmUp(settings.alerts.warmup_s, settings.alerts.warmup_after_silence_s)
         # A plant model's raw sensor stuck at one value (pipeline.frozen).
-        self.frozen = FrozenSensors(settings.alerts.frozen_sensor_factor, settings.alerts.quiet_s)
+        alerts = settings.alerts
+        self.frozen = FrozenSensors(alerts.frozen_sensor_factor, alerts.quiet_s, alerts.max_assets)
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))
         #: Records it raised on (:func:`pipeline.poison.process_guarded`): a traceback a minute per kind.

@@ -232,7 +232,7 @@ def _restart(
     proc.warmup = WarmUp(alerts.warmup_s, alerts.warmup_after_silence_s)
     # The sensors' runs begin afresh: all of them, where a daemon goes on with those its carried-over
     # episodes said were stuck; the stuck sensors here are found again after as many readings.
-    proc.frozen = FrozenSensors(alerts.frozen_sensor_factor, alerts.quiet_s)
+    proc.frozen = FrozenSensors(alerts.frozen_sensor_factor, alerts.quiet_s, alerts.max_assets)
     if not read_back:
         return
     notes = ReadingNotes(proc.active)

@@ -136,6 +136,19 @@ def test_a_batch_processed_again_is_judged_as_the_first_time() -> None:
         assert _observe(frozen, [{"flow": 5.0}] * 12, spec=spec) == first
 
 
+def test_runs_are_held_for_at_most_max_assets_heard_within_the_gap() -> None:
+    spec = {"version": 1, "sensors": ["flow"], "assets": {"z": [[1, 0.0]]}}  # every asset: 10 readings
+    frozen = FrozenSensors(1.0, max_gap_s=300.0, max_assets=2)
+    readings = [{"flow": 5.0}] * 10
+    assert _observe(frozen, readings, asset="a", spec=spec) != {}
+    assert _observe(frozen, readings, asset="b", spec=spec) != {}
+    assert _observe(frozen, readings, asset="c", spec=spec) == {}  # a third, past the cap: not judged
+    assert set(frozen._runs) == {"a", "b"}
+    # "a" and "b" fall silent: once the gap has passed they are forgotten, and "c" is held.
+    assert _observe(frozen, readings, asset="c", start=1000.0, spec=spec) != {}
+    assert set(frozen._runs) == {"c"}
+
+
 def test_an_asset_without_runs_is_held_to_the_fleets_longest() -> None:
     spec = {"version": 1, "sensors": ["flow"], "assets": {"p1": [[2, 20.0]], "p2": [[5, 50.0]]}}
     out = _observe(FrozenSensors(3.0), [{"flow": 5.0}] * 20, asset="new", spec=spec)
