@@ -107,10 +107,10 @@ class FrozenSensors:
         self._runs: dict[str, dict[str, _Run]] = {}
         self._latest: dict[str, float] = {}
         self._prune_at = -math.inf
-        self._limits: tuple[int, dict[str, list[tuple[float, float]]], list[tuple[float, float]]] | None = (
-            None
-        )
-        self._spec: tuple[int, Mapping[str, Any] | None] | None = None
+        # The limits of a spec, and the runs of a model, cached with the object itself (not its id(),
+        # which a model swapped in may take over from the one it replaced).
+        self._limits: tuple[Mapping[str, Any], dict[str, Any], list[tuple[float, float]]] | None = None
+        self._spec: tuple[Any, Mapping[str, Any] | None] | None = None
         #: Runs of episodes carried over (:meth:`seed`), by asset and sensor, until its next reading.
         self._seeds: dict[str, dict[str, _Run]] = {}
         #: The last call's frozen readings by (asset, ts): the same readings again are judged the same.
@@ -120,13 +120,13 @@ class FrozenSensors:
 
     def _limits_of(self, spec: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[float, float]]]:
         """``(per asset, per sensor (readings, seconds) to reach; the fleet's, for other assets)``."""
-        if self._limits is None or self._limits[0] != id(spec):
+        if self._limits is None or self._limits[0] is not spec:
             need = [(max(MIN_READINGS, self.factor * n), self.factor * s) for n, s in _fleet(spec)]
             per_asset = {
                 asset: [(max(MIN_READINGS, self.factor * n), self.factor * s) for n, s in pairs]
                 for asset, pairs in spec["assets"].items()
             }
-            self._limits = (id(spec), per_asset, need)
+            self._limits = (spec, per_asset, need)
         return self._limits[1], self._limits[2]
 
     def observe(
@@ -204,8 +204,8 @@ class FrozenSensors:
         if not self.factor or not len(rows):
             self.found = 0
             return {}
-        if self._spec is None or self._spec[0] != id(active.model):
-            self._spec = (id(active.model), runs_of(active.model))
+        if self._spec is None or self._spec[0] is not active.model:
+            self._spec = (active.model, runs_of(active.model))
         if self._spec[1] is None:
             self.found = 0
             return {}

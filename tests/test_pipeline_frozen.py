@@ -313,3 +313,23 @@ def test_a_sensor_stuck_across_a_restart_keeps_its_alert_open(plant_model) -> No
     assert [e["asset_id"] for e in opened] == [asset]  # opened before the restart, and no second one
     assert not [e for e in events if e["state"] == "resolved"]
     assert registry.get_sample_value("dhag_readings_frozen_total") >= 20 * 6 - 1  # every reading after
+
+
+def test_a_model_swapped_in_is_judged_by_its_own_runs() -> None:
+    from types import SimpleNamespace
+
+    def active(longest: int) -> SimpleNamespace:
+        runs = {"version": 1, "sensors": ["flow"], "assets": {"p1": [[longest, 0.0]]}}
+        return SimpleNamespace(model=SimpleNamespace(metadata_={METADATA_KEY: runs}))
+
+    def batch(start: int) -> SimpleNamespace:
+        stamps = np.arange(start, start + 10, dtype=float)
+        return SimpleNamespace(asset_ids=["p1"] * 10, timestamps=stamps, values=[{"flow": 5.0}] * 10)
+
+    frozen, rows, still = FrozenSensors(1.0), np.arange(10), np.zeros(10, dtype=bool)
+    strict, lenient = active(30), active(1)
+    assert frozen.judge_batch(strict, batch(0), rows, still) == {}  # 10 of 30 needed
+    # Swapped in between batches: its runs (10 readings needed) judge the run so far, 20 readings.
+    assert sorted(frozen.judge_batch(lenient, batch(10), rows, still)) == list(range(10))
+    # And back: the 30th reading of the run is the first the strict model's runs judge stuck.
+    assert sorted(frozen.judge_batch(strict, batch(20), rows, still)) == [9]
