@@ -68,9 +68,9 @@ class BatchProcessor(HandOver, Ownership):
         self.trackers = Trackers(**settings.alerts.model_dump(include=hysteresis | {"max_assets"}))
         self.drift = drift_monitor(settings) if settings.drift.enabled else None
         # A plant model's machines started cold: after a standstill, or a silence that may have been one.
-        self.warmup = WarmUp(settings.alerts.warmup_s, settings.alerts.warmup_after_silence_s)
-        # A plant model's raw sensor stuck at one value (pipeline.frozen).
         alerts = settings.alerts
+        self.warmup = WarmUp(alerts.warmup_s, alerts.warmup_after_silence_s, alerts.max_assets)
+        # A plant model's raw sensor stuck at one value (pipeline.frozen).
         self.frozen = FrozenSensors(alerts.frozen_sensor_factor, alerts.quiet_s, alerts.max_assets)
         # Drift, miskeyed records and dead letters (one stuck sensor): counted, logged once a minute.
         self._drift_log, self._key_log, self._dlq_log = (ThrottledLog(log, LOG_INTERVAL_S) for _ in range(3))

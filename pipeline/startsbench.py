@@ -229,7 +229,7 @@ def _restart(
     start empty, then (``read_back``) the warm-up takes the records of the last ``alerts.warmup_s``
     before ``t``, as :func:`pipeline.warmupread.take_up` does."""
     alerts = settings.alerts
-    proc.warmup = WarmUp(alerts.warmup_s, alerts.warmup_after_silence_s)
+    proc.warmup = WarmUp(alerts.warmup_s, alerts.warmup_after_silence_s, alerts.max_assets)
     # The sensors' runs begin afresh: all of them, where a daemon goes on with those its carried-over
     # episodes said were stuck; the stuck sensors here are found again after as many readings.
     proc.frozen = FrozenSensors(alerts.frozen_sensor_factor, alerts.quiet_s, alerts.max_assets)

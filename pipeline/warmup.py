@@ -55,9 +55,12 @@ class WarmUp:
     [False, False, True]
     """
 
-    def __init__(self, warmup_s: float, silence_s: float = 0.0) -> None:
+    def __init__(self, warmup_s: float, silence_s: float = 0.0, max_assets: int = 100_000) -> None:
         self.warmup_s = float(warmup_s)
         self.silence_s = float(silence_s)
+        #: The most assets whose latest reading is kept for ``silence_s`` (``alerts.max_assets``): past a
+        #: quarter more, those heard from least recently are forgotten (a flood of made-up ids).
+        self.max_assets = int(max_assets)
         self._stopped: dict[str, float] = {}
         #: Per asset, the record time of its latest reading (kept only with ``silence_s``).
         self._seen: dict[str, float] = {}
@@ -82,6 +85,9 @@ class WarmUp:
                 self._stopped[assets[j]] = ts
         if self.silence_s:
             self._note_silences(assets, stamps, still)
+            if len(self._seen) > self.max_assets * 1.25:
+                newest = sorted(self._seen.items(), key=lambda item: item[1])[-self.max_assets :]
+                self._seen = dict(newest)
         latest = max(stamps, default=-np.inf)
         if latest >= self._prune_at and (self._stopped or self._seen):  # at most once per warmup_s
             self._stopped = {a: t for a, t in self._stopped.items() if latest - t <= self.warmup_s}

@@ -114,3 +114,18 @@ def test_a_silence_shorter_than_warmup_after_silence_s_is_no_start(plant_model) 
     opened, registry = _run(plant_model, silent=True, silence_s=3600)
     assert len(opened) == 1
     assert registry.get_sample_value("dhag_readings_warming_up_total") == 0
+
+
+def test_the_assets_kept_for_a_silence_are_capped_at_max_assets() -> None:
+    import numpy as np
+
+    from pipeline.warmup import WarmUp
+
+    # A flood of made-up ids: past a quarter more than max_assets, those heard from least recently go.
+    warm = WarmUp(3600.0, silence_s=600.0, max_assets=4)
+    ids = [f"made-up-{i}" for i in range(6)]
+    warm.note(ids, [float(i) for i in range(6)], np.zeros(6, dtype=bool))
+    assert sorted(warm._seen) == ids[2:]
+    # A machine kept is still known to have started after its silence.
+    warm.note(["made-up-5"], [5.0 + 700.0], np.zeros(1, dtype=bool))
+    assert warm.warming("made-up-5", 705.0)
