@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dashboards import (
     OPEN_ALERTS_SUSPECT,
     PANEL_DATASOURCE,
@@ -70,6 +72,14 @@ _PLANT_ANNOTATIONS = [
         "tagKeys": "namespace",
     },
 ]
+
+
+def _sensor_table(title: str, pos: tuple[int, int, int, int], series: str, **extra: Any) -> dict[str, Any]:
+    """A table of a per-asset, per-sensor series now: a row per asset and sensor, in its plant."""
+    target = query_target("A", f"max by (namespace, asset, sensor) ({series})", instant=True)
+    return make_panel(
+        "table", title, pos, [target], transformations=plant_table(hidden=("Time", "Value")), **extra
+    )
 
 
 def plant_overview() -> str:
@@ -207,30 +217,14 @@ def plant_overview() -> str:
             "that its cold bearing alone puts over the threshold is judged normal). A model on raw "
             "sensors knows no machine: its assets are not drawn.",
         ),
-        make_panel(
-            "table",
-            OPEN_ALERTS_SUSPECT,
-            (0, 40, 8, 6),
-            [
-                query_target(
-                    "A", f"max by (namespace, asset, sensor) (dhag:asset_suspect_sensor{sel})", instant=True
-                )
-            ],
-            # One row per open alert that names a suspect: the sensor to check first.
-            transformations=plant_table(hidden=("Time", "Value")),
-        ),
-        make_panel(
-            "table",
+        # One row per open alert that names a suspect: the sensor to check first.
+        _sensor_table(OPEN_ALERTS_SUSPECT, (0, 40, 8, 6), f"dhag:asset_suspect_sensor{sel}"),
+        # One row per sensor whose asset's latest reading has it stuck (pipeline.frozen): a transmitter to
+        # check, whichever sensor the asset's alert named first.
+        _sensor_table(
             "Sensors stuck at one value now",
             (8, 40, 6, 6),
-            [
-                query_target(
-                    "A", f"max by (namespace, asset, sensor) (dhag:asset_sensor_stuck{sel})", instant=True
-                )
-            ],
-            # One row per sensor whose asset's latest reading has it stuck (pipeline.frozen): a transmitter
-            # to check, whichever sensor the asset's alert named first.
-            transformations=plant_table(hidden=("Time", "Value")),
+            f"dhag:asset_sensor_stuck{sel}",
             description="A plant model's raw sensors that have read exactly one value for "
             "alerts.frozen_sensor_factor times as many readings in a row, and as long, as they ever did "
             "running in the model's training history (dhag_asset_sensor_stuck): a transmitter stuck, or a "
