@@ -17,34 +17,27 @@ that every Grafana-managed alert rule's query evaluates.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from deploy_support import DEPLOY, RULES, alert_rules, load_yaml, tool
+from live_threads import running_retrainer, streaming_plant
 from pipeline_kafka import make_settings, produce, read_topic, running_daemon
-from prometheus_client import CollectorRegistry
 from prometheus_live import running_prometheus, wait_for
 
 from dhag import DHAG
 from pipeline.broker import EmbeddedBroker
 from pipeline.config import RetrainSettings, Settings
 from pipeline.labels import label_message
-from pipeline.labelstore import LabelStore
-from pipeline.metrics import RetrainMetrics, serve_metrics
+from pipeline.metrics import serve_metrics
 from pipeline.plantmodel import train_plant_model
 from pipeline.registry import publish
-from pipeline.retrain.command import label_store_path
 from pipeline.retrain.gate import gate
-from pipeline.retrain.service import Retrainer
 from pipeline.simulator.faults import Fault
 from pipeline.simulator.fleet import Fleet
-from pipeline.simulator.stream import stream_fleet
 from pipeline.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -98,56 +91,6 @@ def _dashboard_queries() -> dict[str, str]:
                 assert "$" not in expr.replace('"$1"', ""), f"{panel['title']}: a Grafana variable in {expr}"
                 queries[f"{dashboard['uid']} / {panel['title']} / {target['refId']}"] = expr
     return queries
-
-
-@contextmanager
-def running_retrainer(settings: Settings, bootstrap: str) -> Iterator[int]:
-    """The retrainer (``retrain --watch``) in a thread, its metrics on a free loopback port (yielded)."""
-    metrics_registry = CollectorRegistry()
-    metrics = RetrainMetrics(metrics_registry)
-    server, port = serve_metrics(metrics_registry, "127.0.0.1", 0)
-    started = threading.Event()
-    retrainers: list[Retrainer] = []
-    codes: list[int] = []
-
-    def work() -> None:
-        store = LabelStore(label_store_path(settings))  # SQLite: opened in the thread that uses it
-        try:
-            retrainers.append(Retrainer(settings, store, metrics, bootstrap_servers=bootstrap))
-            started.set()
-            codes.append(retrainers[0].run())
-        finally:
-            started.set()
-            store.close()
-
-    thread = threading.Thread(target=work, name="retrainer", daemon=True)
-    thread.start()
-    try:
-        assert started.wait(30) and retrainers, "the retrainer did not start"
-        yield port
-    finally:
-        if retrainers:
-            retrainers[0].request_stop()
-        thread.join(60)
-        server.shutdown()
-        assert not thread.is_alive(), "the retrainer did not stop within 60 s"
-    assert codes == [0], f"the retrainer exited with {codes}"
-
-
-@contextmanager
-def streaming_plant(fleet: Fleet, bootstrap: str, topic: str, truth_topic: str) -> Iterator[None]:
-    """The simulated plant streaming to ``topic`` from a thread until the block ends."""
-    stop = threading.Event()
-    kwargs = {"topic": topic, "truth_topic": truth_topic, "rate": RATE, "speedup": SPEEDUP, "stop": stop}
-    thread = threading.Thread(
-        target=stream_fleet, args=(fleet, bootstrap), kwargs=kwargs, name="plant", daemon=True
-    )
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
 
 
 def _live_settings(bootstrap: str, registry: Path, workdir: Path) -> Settings:
@@ -269,7 +212,7 @@ def test_prometheus_alerts_on_the_faulted_asset_and_every_query_has_data(
         try:
             with (
                 running_prometheus(workdir, targets) as prom,
-                streaming_plant(fleet, bs, topics.input, f"{topics.input}-truth"),
+                streaming_plant(fleet, bs, topics.input, f"{topics.input}-truth", rate=RATE, speedup=SPEEDUP),
             ):
                 # A few records that break the contract: the DLQ series exist for real.
                 bad = [
