@@ -115,8 +115,6 @@ class FrozenSensors:
         self._seeds: dict[str, dict[str, _Run]] = {}
         #: The last call's frozen readings by (asset, ts): the same readings again are judged the same.
         self._memo: dict[tuple[str, float], list[dict[str, Any]]] = {}
-        #: How many readings the last :meth:`observe` found frozen.
-        self.found = 0
 
     def _limits_of(self, spec: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[float, float]]]:
         """``(per asset, per sensor (readings, seconds) to reach; the fleet's, for other assets)``."""
@@ -141,7 +139,6 @@ class FrozenSensors:
         each reading that has any: ``sensor``, ``value``, ``unchanged_readings`` and ``unchanged_s``
         (from the run's first reading). ``spec``: the model's :func:`sensor_runs` (None: nothing is
         judged). A sensor a reading holds as no finite number (left out: imputed) ends its run."""
-        self.found = 0
         if spec is None or not self.factor:
             return {}
         sensors = spec["sensors"]
@@ -192,7 +189,6 @@ class FrozenSensors:
                         }
                     )
         self._memo = memo
-        self.found = len(out)
         return out
 
     def judge_batch(
@@ -202,12 +198,10 @@ class FrozenSensors:
         ``active`` (:class:`~pipeline.hotswap.ActiveModel`, whose model's runs are used); by position
         in the batch."""
         if not self.factor or not len(rows):
-            self.found = 0
             return {}
         if self._spec is None or self._spec[0] is not active.model:
             self._spec = (active.model, runs_of(active.model))
         if self._spec[1] is None:
-            self.found = 0
             return {}
         picked = rows.tolist()
         found = self.observe(

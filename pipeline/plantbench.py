@@ -259,20 +259,15 @@ def _normal_day_summary(counts: dict[str, Any]) -> dict[str, Any]:
     return {k: full[k] for k in keys if k in full} | {"asset_days": full["normal_asset_days"]}
 
 
-def _stuck_flags(detector: Any, settings: Settings) -> Any:
-    """``(stream, flags) -> (flags, stuck)``: a detector's flags with the readings whose sensors the
-    daemon judges stuck (``alerts.frozen_sensor_factor``) flagged too, and those sensors by position."""
-
-    def judged(stream: pd.DataFrame, flags: np.ndarray) -> tuple[np.ndarray, dict[int, list[Any]]]:
-        factor = settings.alerts.frozen_sensor_factor
-        if detector.stuck is None or not factor:
-            return flags, {}
-        stuck = detector.stuck(stream, factor)
-        flags = flags.copy()
-        flags[list(stuck)] = True
-        return flags, stuck
-
-    return judged
+def _flags(detector: Any, stream: pd.DataFrame, factor: float) -> tuple[np.ndarray, dict[int, list[Any]]]:
+    """A detector's flags of ``stream``, with the readings whose sensors the daemon judges stuck
+    (``alerts.frozen_sensor_factor``: ``factor``) flagged too, and those sensors by position."""
+    flags = detector.flag(stream)
+    if detector.stuck is None or not factor:
+        return flags, {}
+    stuck = detector.stuck(stream, factor)
+    flags[list(stuck)] = True
+    return flags, stuck
 
 
 def run_plant_bench(
@@ -330,8 +325,8 @@ def run_plant_bench(
         for name in detectors:
             t0 = time.perf_counter()
             detector = BUILDERS[name](history, s)
-            stuck = _stuck_flags(detector, settings)
-            flags, frozen = stuck(stream, detector.flag(stream))
+            factor = settings.alerts.frozen_sensor_factor
+            flags, frozen = _flags(detector, stream, factor)
             opened = openings_at(stream, flags, settings.alerts)
             openings = [(asset, t) for asset, t, _, _ in opened]
             spans = [(asset, t, until) for asset, t, _, until in opened]
@@ -353,7 +348,7 @@ def run_plant_bench(
             tallies[name].append(counts)
             per_seed[str(s)][name] = summarize(counts)
             if quiet is not None:
-                quiet_flags = stuck(quiet, detector.flag(quiet))[0]
+                quiet_flags = _flags(detector, quiet, factor)[0]
                 quiet_counts = tally(alert_openings(quiet, quiet_flags, settings.alerts), [], quiet)
                 quiet_tallies[name].append(quiet_counts)
                 # The scenario's false alerts of both normal periods; the fault stream's openings stay
